@@ -1,0 +1,79 @@
+"""Types shared by every sans-IO engine: addresses, engine outputs, quantum enums.
+
+An engine method returns an :class:`Actions`: datagrams to send, events for the layer
+above (``up``) and below (``down``), commands for the quantum hardware, and the next
+deadline (absolute ns) at which ``on_timer`` must be called, or ``None``.
+
+>>> a = Actions()
+>>> a.send.append((("198.18.0.1", 7771), b"\\x10"))
+>>> a.deadline is None
+True
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+Address = tuple[str, int]
+"""A classical endpoint: (IPv4 address as text, UDP port)."""
+
+HERALD_PORT = 7770
+"""UDP port of the heralding protocol (station to nodes)."""
+LINK_SERVICE_PORT = 7771
+"""UDP port of a node's link-layer service (CREATE in; ACK/OK/ERR out)."""
+EGP_PORT = 7772
+"""UDP port of the link-layer peer protocol between neighbouring nodes."""
+QFRAME_ETHERTYPE = 0x88B5
+"""IEEE 802 Local Experimental EtherType 1: carries quantum frames (photons)."""
+
+
+class ParseError(ValueError):
+    """Bytes that do not form a valid message of the protocol that was asked to parse them."""
+
+
+class Basis(enum.IntEnum):
+    """Measurement basis, numbered as the OK-M Basis field of draft-dahlberg-ll-quantum-03."""
+
+    Z = 0
+    X = 1
+    Y = 2
+
+
+class BellState(enum.IntEnum):
+    """Bell state as a 2-bit index ``x | z << 1``: the state is (I ⊗ X^x Z^z)|Φ+⟩."""
+
+    PHI_PLUS = 0
+    PSI_PLUS = 1
+    PHI_MINUS = 2
+    PSI_MINUS = 3
+
+
+@dataclass(slots=True)
+class Actions:
+    """Everything an engine asks its runtime to do after one input."""
+
+    send: list[tuple[Address, bytes]] = field(default_factory=list)
+    up: list[Any] = field(default_factory=list)
+    down: list[Any] = field(default_factory=list)
+    hardware: list[Any] = field(default_factory=list)
+    deadline: int | None = None
+
+    def extend(self, other: Actions) -> Actions:
+        """Append ``other``'s outputs; the earlier of the two deadlines wins."""
+        self.send.extend(other.send)
+        self.up.extend(other.up)
+        self.down.extend(other.down)
+        self.hardware.extend(other.hardware)
+        self.deadline = earliest(self.deadline, other.deadline)
+        return self
+
+
+def earliest(a: int | None, b: int | None) -> int | None:
+    """The earlier of two optional deadlines."""
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return min(a, b)

@@ -1,0 +1,96 @@
+"""EGP: the link-layer peer protocol between the two nodes of a link (UDP port 7772).
+
+The draft defines only the service interface; the peers still have to agree on what to
+generate. A node that accepts a CREATE from its higher layer forwards it as REQ (the
+12-byte header followed by the 24-byte CREATE, whose Remote Node ID is then the
+receiver); the peer answers REQ_ACK with Status 0 (accepted) or a draft error code::
+
+     0                   1                   2                   3
+     0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+    +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+    |    Version    |  Message Type |    Status     |   Reserved    |
+    +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+    |           Create ID           |            Link ID            |
+    +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+    |                         Origin Node                           |
+    +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+    |                 CREATE (24 bytes, REQ only) ...               |
+
+The full distributed queue (ADD/ACK/REJ with slots) replaces this in the link-layer issue.
+
+>>> m = EgpMessage(msg_type=MSG_REQ_ACK, status=0, create_id=3, link_id=1, origin_node=1)
+>>> EgpMessage.decode(m.encode()) == m
+True
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+from scapy.fields import ByteEnumField, ByteField, IntField, ShortField
+from scapy.layers.inet import UDP
+from scapy.packet import Packet, bind_layers
+
+from protocols.common import EGP_PORT, ParseError
+from protocols.packets.linkservice import CREATE_SIZE, ERROR_CODES, Create, LLCreate
+
+VERSION = 1
+MSG_REQ = 1
+MSG_REQ_ACK = 2
+MESSAGE_TYPES = {MSG_REQ: "REQ", MSG_REQ_ACK: "REQ_ACK"}
+STATUS = {0: "ACCEPTED", **ERROR_CODES}
+
+_HEADER = struct.Struct("!BBBxHHI")
+HEADER_SIZE = _HEADER.size
+
+
+@dataclass(frozen=True, slots=True)
+class EgpMessage:
+    """REQ (with ``create``) or REQ_ACK (without)."""
+
+    msg_type: int
+    status: int
+    create_id: int
+    link_id: int
+    origin_node: int
+    create: Create | None = None
+
+    def encode(self) -> bytes:
+        head = _HEADER.pack(VERSION, self.msg_type, self.status, self.create_id, self.link_id,
+                            self.origin_node)
+        return head + self.create.encode() if self.create is not None else head
+
+    @classmethod
+    def decode(cls, data: bytes) -> EgpMessage:
+        if len(data) < HEADER_SIZE:
+            raise ParseError(f"EGP message too short: {len(data)} bytes")
+        version, mtype, status, create_id, link_id, origin = _HEADER.unpack_from(data)
+        if version != VERSION or mtype not in MESSAGE_TYPES or status not in STATUS:
+            raise ParseError(f"bad EGP header: version {version}, type {mtype}, status {status}")
+        body = data[HEADER_SIZE:]
+        want = CREATE_SIZE if mtype == MSG_REQ else 0
+        if len(body) != want:
+            raise ParseError(f"EGP {MESSAGE_TYPES[mtype]} body is {want} bytes, got {len(body)}")
+        create = Create.decode(body) if mtype == MSG_REQ else None
+        return cls(mtype, status, create_id, link_id, origin, create)
+
+
+class EGP(Packet):
+    """Scapy layer of the EGP header; a REQ carries an :class:`LLCreate` payload."""
+
+    name = "EGP"
+    fields_desc = [
+        ByteField("version", VERSION),
+        ByteEnumField("msg_type", MSG_REQ, MESSAGE_TYPES),
+        ByteEnumField("status", 0, STATUS),
+        ByteField("reserved", 0),
+        ShortField("create_id", 0),
+        ShortField("link_id", 0),
+        IntField("origin_node", 0),
+    ]
+
+
+bind_layers(UDP, EGP, dport=EGP_PORT)
+bind_layers(UDP, EGP, sport=EGP_PORT)
+bind_layers(EGP, LLCreate, msg_type=MSG_REQ)

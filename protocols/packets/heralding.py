@@ -1,0 +1,101 @@
+"""QHP: the heralding protocol, from a midpoint station to the two nodes of a link.
+
+One HERALD per attempt outcome the station reports (in sampled mode only successes are
+reported; ``attempts`` says how many attempts the success took). UDP port 7770, 28 bytes::
+
+     0                   1                   2                   3
+     0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+    +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+    |    Version    |  Message Type |    Outcome    |  Bell State   |
+    +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+    |            Link ID            |    Scheme     |   Reserved    |
+    +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+    |                   Attempt Sequence Number                     |
+    |                          (64 bits)                            |
+    +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+    |                           Attempts                            |
+    +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+    |                 Detection Time (64 bits, ns)                  |
+    |                                                               |
+    +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+
+>>> h = Herald(outcome=1, bell_state=3, link_id=1, scheme=1, attempt_seq=7, attempts=3,
+...            detection_time=1000)
+>>> Herald.decode(h.encode()) == h
+True
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+from scapy.fields import ByteEnumField, ByteField, IntField, LongField, ShortField
+from scapy.layers.inet import UDP
+from scapy.packet import Packet, bind_layers
+
+from protocols.common import HERALD_PORT, ParseError
+
+VERSION = 1
+MSG_HERALD = 1
+OUTCOME_FAILURE = 0
+OUTCOME_SUCCESS = 1
+SCHEME_DOUBLE_CLICK = 1
+
+_FORMAT = struct.Struct("!BBBBHBxQIQ")
+SIZE = _FORMAT.size
+
+OUTCOMES = {OUTCOME_FAILURE: "FAILURE", OUTCOME_SUCCESS: "SUCCESS"}
+BELL_STATES = {0: "PHI_PLUS", 1: "PSI_PLUS", 2: "PHI_MINUS", 3: "PSI_MINUS"}
+SCHEMES = {SCHEME_DOUBLE_CLICK: "DOUBLE_CLICK"}
+MESSAGE_TYPES = {MSG_HERALD: "HERALD"}
+
+
+@dataclass(frozen=True, slots=True)
+class Herald:
+    """A station's report of one attempt's outcome (fast codec)."""
+
+    outcome: int
+    bell_state: int
+    link_id: int
+    scheme: int
+    attempt_seq: int
+    attempts: int
+    detection_time: int
+
+    def encode(self) -> bytes:
+        return _FORMAT.pack(VERSION, MSG_HERALD, self.outcome, self.bell_state, self.link_id,
+                            self.scheme, self.attempt_seq, self.attempts, self.detection_time)
+
+    @classmethod
+    def decode(cls, data: bytes) -> Herald:
+        if len(data) != SIZE:
+            raise ParseError(f"HERALD is {SIZE} bytes, got {len(data)}")
+        version, mtype, outcome, bell, link, scheme, seq, attempts, t = _FORMAT.unpack(data)
+        if version != VERSION or mtype != MSG_HERALD:
+            raise ParseError(f"not a HERALD v{VERSION}: version {version}, type {mtype}")
+        if outcome not in OUTCOMES or bell > 3 or scheme not in SCHEMES:
+            raise ParseError(f"bad HERALD field: outcome {outcome}, bell {bell}, scheme {scheme}")
+        return cls(outcome, bell, link, scheme, seq, attempts, t)
+
+
+class QHPHerald(Packet):
+    """Scapy layer of the HERALD message (reference dissector)."""
+
+    name = "QHP Herald"
+    fields_desc = [
+        ByteField("version", VERSION),
+        ByteEnumField("msg_type", MSG_HERALD, MESSAGE_TYPES),
+        ByteEnumField("outcome", OUTCOME_SUCCESS, OUTCOMES),
+        ByteEnumField("bell_state", 0, BELL_STATES),
+        ShortField("link_id", 0),
+        ByteEnumField("scheme", SCHEME_DOUBLE_CLICK, SCHEMES),
+        ByteField("reserved", 0),
+        LongField("attempt_seq", 0),
+        IntField("attempts", 1),
+        LongField("detection_time", 0),
+    ]
+
+
+bind_layers(UDP, QHPHerald, dport=HERALD_PORT)
+bind_layers(UDP, QHPHerald, sport=HERALD_PORT)

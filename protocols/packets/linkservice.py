@@ -1,0 +1,314 @@
+"""Link-layer service messages of draft-dahlberg-ll-quantum-03 (section 4).
+
+A higher layer sends CREATE (24 bytes) to its node's link layer on UDP port 7771; the
+link layer answers from port 7771 with ACK (4 bytes), OK type K (16), OK type M (16)
+or ERR (12), told apart by the 4-bit Type. Bit diagrams are in ``docs/wire.md``.
+
+Where the draft is silent we chose, and ``docs/wire.md`` says so:
+
+* TPE = 0 is create-and-keep (K), 1 is measure-directly (M).
+* Goodness uses the draft's fidelity encoding, n / 65535.
+* Time of Goodness is the node's clock in microseconds, modulo 2^16.
+* OK-K and OK-M carry the delivered Bell state (2 bits, :class:`protocols.common.BellState`)
+  in the first two of the word's unused bits; the draft has no field for it and the
+  higher layer needs it to interpret the pair or the outcome.
+* Error codes NOTIME (7) and NORES (8) extend the draft's list.
+
+>>> c = Create(remote_node_id=2, number=5, tpe=TPE_MEASURE)
+>>> Create.decode(c.encode()) == c
+True
+>>> decode_upward(Ack(create_id=7).encode())
+Ack(create_id=7)
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+from scapy.fields import BitEnumField, BitField, ByteField, IntField, ShortField
+from scapy.layers.inet import UDP
+from scapy.packet import Packet, bind_layers
+
+from protocols.common import LINK_SERVICE_PORT, ParseError
+
+TYPE_ACK = 0b0001
+TYPE_OK_K = 0b0010
+TYPE_OK_M = 0b0011
+TYPE_ERR = 0b0100
+TYPES = {TYPE_ACK: "ACK", TYPE_OK_K: "OK_K", TYPE_OK_M: "OK_M", TYPE_ERR: "ERR"}
+
+TPE_KEEP = 0
+TPE_MEASURE = 1
+TIME_UNITS = {0: "us", 1: "ms", 2: "s", 3: "unused"}
+TIME_UNIT_NS = {0: 1_000, 1: 1_000_000, 2: 1_000_000_000}
+RANDOM_BASIS = {0: "NONE", 1: "X_Z", 2: "X_Y_Z", 3: "CHSH"}
+BASES = {0: "Z", 1: "X", 2: "Y", 3: "Z_ROT_PLUS_PI4_Y", 4: "Z_ROT_MINUS_PI4_Y"}
+BELL_STATES = {0: "PHI_PLUS", 1: "PSI_PLUS", 2: "PHI_MINUS", 3: "PSI_MINUS"}
+
+ERR_UNSUPP = 1
+ERR_CREATE = 2
+ERR_REJECTED = 3
+ERR_OTHER = 4
+ERR_EXPIRE = 5
+ERR_TIMEOUT = 6
+ERR_NOTIME = 7
+ERR_NORES = 8
+ERROR_CODES = {ERR_UNSUPP: "UNSUPP", ERR_CREATE: "CREATE", ERR_REJECTED: "REJECTED",
+               ERR_OTHER: "OTHER", ERR_EXPIRE: "EXPIRE", ERR_TIMEOUT: "TIMEOUT",
+               ERR_NOTIME: "NOTIME", ERR_NORES: "NORES"}
+
+FIDELITY_SCALE = 0xFFFF
+
+
+def encode_fidelity(f: float) -> int:
+    """Fidelity in [0, 1] as the draft's 16-bit n with F = n / 65535 (rounded)."""
+    return max(0, min(FIDELITY_SCALE, round(f * FIDELITY_SCALE)))
+
+
+def decode_fidelity(n: int) -> float:
+    return n / FIDELITY_SCALE
+
+
+_CREATE = struct.Struct("!IHHHHBB10B")
+CREATE_SIZE = _CREATE.size
+_W = struct.Struct("!I")
+_OK = struct.Struct("!IHHIHH")
+_ERR = struct.Struct("!IHHI")
+
+
+@dataclass(frozen=True, slots=True)
+class Create:
+    """CREATE (draft-03 figure 1). Rotation angles are 2π/256 × value."""
+
+    remote_node_id: int
+    minimum_fidelity: int = 0
+    tu: int = 0
+    max_time: int = 0
+    purpose_id: int = 0
+    number: int = 1
+    priority: int = 0
+    tpe: int = TPE_KEEP
+    ato: int = 0
+    con: int = 1
+    rl: int = 0
+    rr: int = 0
+    pl1: int = 0
+    pl2: int = 0
+    pr1: int = 0
+    pr2: int = 0
+    rotx1l: int = 0
+    rotyl: int = 0
+    rotx2l: int = 0
+    rotx1r: int = 0
+    rotyr: int = 0
+    rotx2r: int = 0
+
+    def encode(self) -> bytes:
+        flags = (self.priority << 5 | self.tpe << 4 | self.ato << 3 | self.con << 2 | self.rl)
+        return _CREATE.pack(self.remote_node_id, self.minimum_fidelity,
+                            self.tu << 14 | self.max_time, self.purpose_id, self.number,
+                            flags, self.rr << 6, self.pl1, self.pl2, self.pr1, self.pr2,
+                            self.rotx1l, self.rotyl, self.rotx2l, self.rotx1r, self.rotyr,
+                            self.rotx2r)
+
+    @classmethod
+    def decode(cls, data: bytes) -> Create:
+        if len(data) != CREATE_SIZE:
+            raise ParseError(f"CREATE is {CREATE_SIZE} bytes, got {len(data)}")
+        (remote, fid, tu_time, purpose, number, flags, rr_byte, *rest) = _CREATE.unpack(data)
+        return cls(remote, fid, tu_time >> 14, tu_time & 0x3FFF, purpose, number, flags >> 5,
+                   flags >> 4 & 1, flags >> 3 & 1, flags >> 2 & 1, flags & 3, rr_byte >> 6,
+                   *rest[:10])
+
+    def max_time_ns(self) -> int | None:
+        """Max Time in ns, or None when the field is 0 (no limit)."""
+        if self.max_time == 0:
+            return None
+        if self.tu not in TIME_UNIT_NS:
+            raise ParseError("CREATE time unit 11 is unused")
+        return self.max_time * TIME_UNIT_NS[self.tu]
+
+
+@dataclass(frozen=True, slots=True)
+class Ack:
+    """ACK (draft-03 figure 2)."""
+
+    create_id: int
+
+    def encode(self) -> bytes:
+        return _W.pack(TYPE_ACK << 28 | self.create_id << 12)
+
+
+@dataclass(frozen=True, slots=True)
+class OkKeep:
+    """OK type K (draft-03 figure 3) plus the Bell-state extension."""
+
+    create_id: int
+    lqid: int
+    d: int
+    bell_state: int
+    sequence_number: int
+    purpose_id: int
+    remote_node_id: int
+    goodness: int
+    time_of_goodness: int
+
+    def encode(self) -> bytes:
+        w0 = (TYPE_OK_K << 28 | self.create_id << 12 | self.lqid << 8 | self.d << 7
+              | self.bell_state << 5)
+        return _OK.pack(w0, self.sequence_number, self.purpose_id, self.remote_node_id,
+                        self.goodness, self.time_of_goodness)
+
+
+@dataclass(frozen=True, slots=True)
+class OkMeasure:
+    """OK type M (draft-03 figure 4, field order of the figure) plus the Bell-state extension."""
+
+    create_id: int
+    m: int
+    d: int
+    basis: int
+    bell_state: int
+    sequence_number: int
+    purpose_id: int
+    remote_node_id: int
+    goodness: int
+
+    def encode(self) -> bytes:
+        w0 = (TYPE_OK_M << 28 | self.create_id << 12 | self.m << 11 | self.d << 10
+              | self.basis << 7 | self.bell_state << 5)
+        return _OK.pack(w0, self.sequence_number, self.purpose_id, self.remote_node_id,
+                        self.goodness, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class Err:
+    """ERR (draft-03 figure 5); an expiry is code EXPIRE with a sequence range."""
+
+    create_id: int
+    err: int
+    s: int = 0
+    sequence_number_low: int = 0
+    sequence_number_high: int = 0
+    origin_node: int = 0
+
+    def encode(self) -> bytes:
+        w0 = TYPE_ERR << 28 | self.create_id << 12 | self.err << 8 | self.s << 7
+        return _ERR.pack(w0, self.sequence_number_low, self.sequence_number_high, self.origin_node)
+
+
+Upward = Ack | OkKeep | OkMeasure | Err
+
+
+def decode_upward(data: bytes) -> Upward:
+    """Decode a message from the link layer to a higher layer, by its Type nibble."""
+    if len(data) < 4:
+        raise ParseError(f"link-layer message too short: {len(data)} bytes")
+    (w0,) = _W.unpack_from(data)
+    kind, create_id = w0 >> 28, w0 >> 12 & 0xFFFF
+    if kind == TYPE_ACK and len(data) == 4:
+        return Ack(create_id)
+    if kind in (TYPE_OK_K, TYPE_OK_M) and len(data) == _OK.size:
+        _, seq, purpose, remote, goodness, tog = _OK.unpack(data)
+        bell = w0 >> 5 & 3
+        if kind == TYPE_OK_K:
+            return OkKeep(create_id, w0 >> 8 & 0xF, w0 >> 7 & 1, bell, seq, purpose, remote,
+                          goodness, tog)
+        basis = w0 >> 7 & 7
+        if basis not in BASES:
+            raise ParseError(f"OK-M basis {basis:03b} is unused")
+        return OkMeasure(create_id, w0 >> 11 & 1, w0 >> 10 & 1, basis, bell, seq, purpose,
+                         remote, goodness)
+    if kind == TYPE_ERR and len(data) == _ERR.size:
+        _, low, high, origin = _ERR.unpack(data)
+        code = w0 >> 8 & 0xF
+        if code not in ERROR_CODES:
+            raise ParseError(f"ERR code {code} is undefined")
+        return Err(create_id, code, w0 >> 7 & 1, low, high, origin)
+    raise ParseError(f"no link-layer message of type {kind} and {len(data)} bytes")
+
+
+class LLCreate(Packet):
+    """Scapy layer of CREATE."""
+
+    name = "Link Layer CREATE"
+    fields_desc = [
+        IntField("remote_node_id", 0),
+        ShortField("minimum_fidelity", 0),
+        BitEnumField("tu", 0, 2, TIME_UNITS),
+        BitField("max_time", 0, 14),
+        ShortField("purpose_id", 0),
+        ShortField("number", 1),
+        BitField("priority", 0, 3),
+        BitEnumField("tpe", TPE_KEEP, 1, {TPE_KEEP: "K", TPE_MEASURE: "M"}),
+        BitField("ato", 0, 1),
+        BitField("con", 1, 1),
+        BitEnumField("rl", 0, 2, RANDOM_BASIS),
+        BitEnumField("rr", 0, 2, RANDOM_BASIS),
+        BitField("reserved", 0, 6),
+        ByteField("pl1", 0), ByteField("pl2", 0), ByteField("pr1", 0), ByteField("pr2", 0),
+        ByteField("rotx1l", 0), ByteField("rotyl", 0), ByteField("rotx2l", 0),
+        ByteField("rotx1r", 0), ByteField("rotyr", 0), ByteField("rotx2r", 0),
+    ]
+
+
+class LLUpward(Packet):
+    """Dispatcher for link-layer → higher-layer messages: picks the class by Type."""
+
+    name = "Link Layer Reply"
+    fields_desc = [BitEnumField("type", 0, 4, TYPES), BitField("create_id", 0, 16),
+                   BitField("unused", 0, 12)]
+
+    @classmethod
+    def dispatch_hook(cls, _pkt: bytes | None = None, *args: object, **kargs: object) -> type[Packet]:
+        if _pkt:
+            return _UPWARD_CLASSES.get(_pkt[0] >> 4, cls)
+        return cls
+
+
+class LLAck(LLUpward):
+    name = "Link Layer ACK"
+    fields_desc = [BitEnumField("type", TYPE_ACK, 4, TYPES), BitField("create_id", 0, 16),
+                   BitField("unused", 0, 12)]
+
+
+class LLOkK(LLUpward):
+    name = "Link Layer OK (K)"
+    fields_desc = [
+        BitEnumField("type", TYPE_OK_K, 4, TYPES), BitField("create_id", 0, 16),
+        BitField("lqid", 0, 4), BitField("d", 0, 1),
+        BitEnumField("bell_state", 0, 2, BELL_STATES), BitField("unused", 0, 5),
+        ShortField("sequence_number", 0), ShortField("purpose_id", 0),
+        IntField("remote_node_id", 0),
+        ShortField("goodness", 0), ShortField("time_of_goodness", 0),
+    ]
+
+
+class LLOkM(LLUpward):
+    name = "Link Layer OK (M)"
+    fields_desc = [
+        BitEnumField("type", TYPE_OK_M, 4, TYPES), BitField("create_id", 0, 16),
+        BitField("m", 0, 1), BitField("d", 0, 1), BitEnumField("basis", 0, 3, BASES),
+        BitEnumField("bell_state", 0, 2, BELL_STATES), BitField("unused", 0, 5),
+        ShortField("sequence_number", 0), ShortField("purpose_id", 0),
+        IntField("remote_node_id", 0),
+        ShortField("goodness", 0), ShortField("unused2", 0),
+    ]
+
+
+class LLErr(LLUpward):
+    name = "Link Layer ERR"
+    fields_desc = [
+        BitEnumField("type", TYPE_ERR, 4, TYPES), BitField("create_id", 0, 16),
+        BitEnumField("err", 0, 4, ERROR_CODES), BitField("s", 0, 1), BitField("unused", 0, 7),
+        ShortField("sequence_number_low", 0), ShortField("sequence_number_high", 0),
+        IntField("origin_node", 0),
+    ]
+
+
+_UPWARD_CLASSES: dict[int, type[Packet]] = {TYPE_ACK: LLAck, TYPE_OK_K: LLOkK, TYPE_OK_M: LLOkM,
+                                            TYPE_ERR: LLErr}
+
+bind_layers(UDP, LLCreate, dport=LINK_SERVICE_PORT)
+bind_layers(UDP, LLUpward, sport=LINK_SERVICE_PORT)

@@ -1,0 +1,1 @@
+"""The qnetstack runtime: kernel, emulated sockets, quantum medium, capture, CLI."""
