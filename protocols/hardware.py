@@ -1,0 +1,94 @@
+"""The interface between protocol engines and the quantum hardware (the medium).
+
+Engines emit commands in ``Actions.hardware``; the runtime hands them to the medium,
+which answers later with events. In-process the medium is an object on the kernel's
+queue; in the multi-process mode it is a separate process behind a local socket.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from protocols.common import Basis
+
+BellDistribution = tuple[float, float, float, float]
+"""Probabilities of the four Bell states, indexed by :class:`protocols.common.BellState`."""
+
+
+@dataclass(frozen=True, slots=True)
+class Arm:
+    """Attempt entanglement on ``link_id`` until ``pairs`` emissions succeed.
+
+    ``measure_basis`` None keeps the qubit (create-and-keep); a basis measures it right
+    after emission (measure-directly).
+    """
+
+    link_id: int
+    pairs: int
+    measure_basis: Basis | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Disarm:
+    """Stop attempting on ``link_id``."""
+
+    link_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Measure:
+    """Measure the qubit in memory slot ``slot`` in ``basis``; the slot is then free."""
+
+    slot: int
+    basis: Basis
+
+
+@dataclass(frozen=True, slots=True)
+class Discard:
+    """Reset the qubit in memory slot ``slot`` without measuring; the slot is then free."""
+
+    slot: int
+
+
+@dataclass(frozen=True, slots=True)
+class Emitted:
+    """A node's photon for a (to be heralded) successful attempt has left.
+
+    ``distribution`` is the pair's Bell-diagonal distribution at emission, relative to
+    the ideal |Φ+⟩ frame *before* the herald's correction: the herald names which of the
+    states the pair is closest to. ``outcome`` is set for measure-directly.
+    """
+
+    link_id: int
+    slot: int
+    qubit_id: int
+    attempt_seq: int
+    emission_time: int
+    distribution: BellDistribution
+    outcome: int | None = None
+    basis: Basis | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Detection:
+    """Clicks at a station's detectors for one attempt (to a station's physical layer).
+
+    ``clicks`` holds one ``(round, detector, time_ns)`` per click; ``arrivals`` the
+    arrival time of each end's photon, for the detection-window check.
+    """
+
+    link_id: int
+    attempt_seq: int
+    attempts: int
+    clicks: tuple[tuple[int, int, int], ...]
+    arrivals: tuple[int, int]
+
+
+@dataclass(frozen=True, slots=True)
+class MeasureResult:
+    """Outcome of a :class:`Measure` command."""
+
+    slot: int
+    qubit_id: int
+    basis: Basis
+    outcome: int

@@ -1,0 +1,294 @@
+"""Link layer (minimal): the CREATE → ACK → OK service of draft-dahlberg-ll-quantum-03.
+
+The node that receives a CREATE from its higher layer (the *origin*) answers ACK,
+forwards the request to the peer as an EGP REQ and, once the peer's REQ_ACK accepts it,
+both ends ask their physical layer for the pairs. Each heralded pair becomes an OK (type
+K or M) to the origin's higher layer (D=0) and to the peer's higher layer registered
+for the request's Purpose ID (D=1). One request is served per link at a time; later
+CREATEs wait in FIFO order. The full service (distributed queue, fidelity and time
+limits, expiry) is a later issue.
+
+Request lifecycle (:data:`TRANSITIONS`)::
+
+    WAITING_PEER --REQ_ACK accepted--> QUEUED --link free--> GENERATING --last pair--> DONE
+    WAITING_PEER --REQ_ACK error / retries exhausted--> FAILED
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from protocols import physics
+from protocols.common import EGP_PORT, LINK_SERVICE_PORT, Actions, Address, Basis, ParseError
+from protocols.packets import linkservice as ll
+from protocols.packets.egp import MSG_REQ, MSG_REQ_ACK, EgpMessage
+from protocols.physical import AttemptLost, PairReady, StartGeneration
+
+
+class RequestState(enum.Enum):
+    WAITING_PEER = "waiting-peer"
+    QUEUED = "queued"
+    GENERATING = "generating"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class RequestEvent(enum.Enum):
+    PEER_ACCEPTED = "peer-accepted"
+    PEER_REFUSED = "peer-refused"
+    LINK_FREE = "link-free"
+    LAST_PAIR = "last-pair"
+
+
+TRANSITIONS: dict[tuple[RequestState, RequestEvent], RequestState] = {
+    (RequestState.WAITING_PEER, RequestEvent.PEER_ACCEPTED): RequestState.QUEUED,
+    (RequestState.WAITING_PEER, RequestEvent.PEER_REFUSED): RequestState.FAILED,
+    (RequestState.QUEUED, RequestEvent.LINK_FREE): RequestState.GENERATING,
+    (RequestState.GENERATING, RequestEvent.LAST_PAIR): RequestState.DONE,
+}
+
+ROTATION_BASES = {(0, 0, 0): Basis.Z, (0, 64, 0): Basis.X, (192, 0, 0): Basis.Y}
+"""Fixed-basis measure-directly: the draft's Euler rotations (units of 2π/256) we support."""
+
+
+@dataclass(frozen=True, slots=True)
+class LinkConfig:
+    """One link as seen from this node."""
+
+    link_id: int
+    peer_node_id: int
+    peer_address: Address
+    t2_local_ns: float
+    t2_peer_ns: float
+
+
+@dataclass(slots=True)
+class Request:
+    create_id: int
+    origin_node: int
+    create: ll.Create
+    link: LinkConfig
+    app: Address
+    d: int
+    state: RequestState
+    delivered: int = 0
+    retries_left: int = 0
+    retry_at: int | None = None
+
+    def fire(self, event: RequestEvent) -> None:
+        try:
+            self.state = TRANSITIONS[(self.state, event)]
+        except KeyError:
+            raise RuntimeError(f"request {self.create_id}: no transition {self.state} on {event}") from None
+
+
+@dataclass(slots=True)
+class LinkCounters:
+    malformed: int = 0
+    rejected: int = 0
+    lost_attempts: int = 0
+    ok_sent: int = 0
+    err_sent: int = 0
+
+
+class LinkLayer:
+    """Sans-IO link-layer engine of one node (every link of that node)."""
+
+    def __init__(self, node_id: int, links: list[LinkConfig], purposes: dict[int, Address],
+                 retransmit_ns: int, retries: int = 3) -> None:
+        self.node_id = node_id
+        self.links_by_peer = {link.peer_node_id: link for link in links}
+        self.links_by_id = {link.link_id: link for link in links}
+        self.purposes = purposes
+        self.retransmit_ns = retransmit_ns
+        self.retries = retries
+        self.requests: dict[tuple[int, int], Request] = {}
+        self.queues: dict[int, deque[Request]] = {link.link_id: deque() for link in links}
+        self.active: dict[int, Request] = {}
+        self.next_seq: dict[int, int] = {link.link_id: 0 for link in links}
+        self.next_create_id = 1
+        self.counters = LinkCounters()
+
+    # -- inputs -------------------------------------------------------------------------
+    def receive(self, payload: bytes, source: Address, port: int, now: int) -> Actions:
+        try:
+            if port == EGP_PORT:
+                actions = self._on_peer(EgpMessage.decode(payload), source, now)
+            else:
+                actions = self._on_create(payload, source, now)
+        except ParseError:
+            self.counters.malformed += 1
+            actions = Actions()
+        actions.deadline = self._deadline()
+        return actions
+
+    def handle(self, event: Any, now: int) -> Actions:
+        if isinstance(event, PairReady):
+            actions = self._on_pair(event, now)
+        elif isinstance(event, AttemptLost):
+            self.counters.lost_attempts += 1
+            actions = Actions(down=[StartGeneration(event.link_id, 1, self._basis_of(event.link_id))])
+        else:
+            raise TypeError(f"link layer cannot handle {event!r}")
+        actions.deadline = self._deadline()
+        return actions
+
+    def start(self, now: int) -> Actions:
+        return Actions()
+
+    def on_timer(self, now: int) -> Actions:
+        actions = Actions()
+        for request in list(self.requests.values()):
+            if request.retry_at is None or request.retry_at > now:
+                continue
+            if request.retries_left == 0:
+                request.retry_at = None
+                request.fire(RequestEvent.PEER_REFUSED)
+                actions.extend(self._err(request, ll.ERR_TIMEOUT))
+            else:
+                request.retries_left -= 1
+                request.retry_at = now + self.retransmit_ns
+                actions.send.append(self._req(request))
+        actions.deadline = self._deadline()
+        return actions
+
+    def held_slots(self) -> set[int]:
+        return set()
+
+    # -- CREATE from a higher layer -------------------------------------------------------
+    def _on_create(self, payload: bytes, app: Address, now: int) -> Actions:
+        try:
+            create = ll.Create.decode(payload)
+        except ParseError:
+            self.counters.malformed += 1
+            return self._reply(app, ll.Err(0, ll.ERR_CREATE, origin_node=self.node_id))
+        create_id = self.next_create_id
+        self.next_create_id = create_id % 0xFFFF + 1
+        link = self.links_by_peer.get(create.remote_node_id)
+        error = self._unsupported(create, local=True) if link else ll.ERR_UNSUPP
+        if error:
+            self.counters.rejected += 1
+            return self._reply(app, ll.Err(create_id, error, origin_node=self.node_id))
+        assert link is not None
+        request = Request(create_id, self.node_id, create, link, app, 0, RequestState.WAITING_PEER,
+                          retries_left=self.retries, retry_at=now + self.retransmit_ns)
+        self.requests[(self.node_id, create_id)] = request
+        return Actions(send=[(app, ll.Ack(create_id).encode()), self._req(request)])
+
+    def _unsupported(self, create: ll.Create, local: bool) -> int:
+        if create.number == 0 or create.rl or create.rr or create.ato:
+            return ll.ERR_UNSUPP
+        if create.tpe == ll.TPE_MEASURE and self._rotation_basis(create, local) is None:
+            return ll.ERR_UNSUPP
+        return 0
+
+    @staticmethod
+    def _rotation_basis(create: ll.Create, local: bool) -> Basis | None:
+        angles = ((create.rotx1l, create.rotyl, create.rotx2l) if local
+                  else (create.rotx1r, create.rotyr, create.rotx2r))
+        return ROTATION_BASES.get(angles)
+
+    # -- peer protocol --------------------------------------------------------------------
+    def _on_peer(self, message: EgpMessage, source: Address, now: int) -> Actions:
+        if message.msg_type == MSG_REQ:
+            return self._on_req(message, source)
+        request = self.requests.get((self.node_id, message.create_id))
+        if message.msg_type != MSG_REQ_ACK or request is None or request.state != RequestState.WAITING_PEER:
+            return Actions()
+        request.retry_at = None
+        if message.status:
+            request.fire(RequestEvent.PEER_REFUSED)
+            return self._err(request, message.status)
+        request.fire(RequestEvent.PEER_ACCEPTED)
+        return self._enqueue(request)
+
+    def _on_req(self, message: EgpMessage, source: Address) -> Actions:
+        create = message.create
+        assert create is not None
+        key = (message.origin_node, message.create_id)
+        link = self.links_by_peer.get(message.origin_node)
+        app = self.purposes.get(create.purpose_id)
+        status = 0
+        if link is None or create.remote_node_id != self.node_id or app is None:
+            status = ll.ERR_REJECTED
+        else:
+            status = self._unsupported(create, local=False)
+        reply = EgpMessage(MSG_REQ_ACK, status, message.create_id, message.link_id, message.origin_node)
+        actions = Actions(send=[(source, reply.encode())])
+        if status or key in self.requests:
+            self.counters.rejected += bool(status)
+            return actions
+        assert link is not None and app is not None
+        request = Request(message.create_id, message.origin_node, create, link, app, 1,
+                          RequestState.QUEUED)
+        self.requests[key] = request
+        return actions.extend(self._enqueue(request))
+
+    def _req(self, request: Request) -> tuple[Address, bytes]:
+        message = EgpMessage(MSG_REQ, 0, request.create_id, request.link.link_id, self.node_id,
+                             request.create)
+        return (request.link.peer_address, message.encode())
+
+    # -- generation -----------------------------------------------------------------------
+    def _enqueue(self, request: Request) -> Actions:
+        self.queues[request.link.link_id].append(request)
+        return self._serve(request.link.link_id)
+
+    def _serve(self, link_id: int) -> Actions:
+        if link_id in self.active or not self.queues[link_id]:
+            return Actions()
+        request = self.queues[link_id].popleft()
+        request.fire(RequestEvent.LINK_FREE)
+        self.active[link_id] = request
+        return Actions(down=[StartGeneration(link_id, request.create.number, self._basis_of(link_id))])
+
+    def _basis_of(self, link_id: int) -> Basis | None:
+        request = self.active.get(link_id)
+        if request is None or request.create.tpe != ll.TPE_MEASURE:
+            return None
+        return self._rotation_basis(request.create, local=request.d == 0)
+
+    def _on_pair(self, pair: PairReady, now: int) -> Actions:
+        request = self.active.get(pair.link_id)
+        if request is None:
+            return Actions()
+        seq = self.next_seq[pair.link_id]
+        self.next_seq[pair.link_id] = (seq + 1) & 0xFFFF
+        ok = self._ok(request, pair, seq, now)
+        request.delivered += 1
+        actions = Actions(send=[(request.app, ok)])
+        self.counters.ok_sent += 1
+        if request.delivered == request.create.number:
+            request.fire(RequestEvent.LAST_PAIR)
+            del self.active[pair.link_id]
+            actions.extend(self._serve(pair.link_id))
+        return actions
+
+    def _ok(self, request: Request, pair: PairReady, seq: int, now: int) -> bytes:
+        dist = physics.relabel(pair.distribution, int(pair.bell_state))
+        remote = request.link.peer_node_id
+        if pair.outcome is not None:
+            goodness = ll.encode_fidelity(dist[0])
+            assert pair.basis is not None
+            return ll.OkMeasure(request.create_id, pair.outcome, request.d, int(pair.basis),
+                                int(pair.bell_state), seq, request.create.purpose_id, remote,
+                                goodness).encode()
+        stored = now - pair.emission_time
+        for t2 in (request.link.t2_local_ns, request.link.t2_peer_ns):
+            dist = physics.dephase(dist, physics.dephasing_probability(stored, t2))
+        return ll.OkKeep(request.create_id, pair.slot, request.d, int(pair.bell_state), seq,
+                         request.create.purpose_id, remote, ll.encode_fidelity(dist[0]),
+                         (now // 1000) & 0xFFFF).encode()
+
+    def _err(self, request: Request, code: int) -> Actions:
+        return self._reply(request.app, ll.Err(request.create_id, code, origin_node=request.origin_node))
+
+    def _reply(self, app: Address, message: ll.Err) -> Actions:
+        self.counters.err_sent += 1
+        return Actions(send=[(app, message.encode())])
+
+    def _deadline(self) -> int | None:
+        return min((r.retry_at for r in self.requests.values() if r.retry_at is not None), default=None)

@@ -1,0 +1,138 @@
+"""Emulated datagram sockets over the fibre graph (in-process, virtual time).
+
+A datagram's one-way delay is the shortest fibre path between the two nodes (length ×
+refractive delay, about 4.9 µs/km); the fibres on that path add their seeded loss and
+uniform jitter. Datagrams are captured when they leave, so a lost datagram still
+appears in the capture, as it would at the sender.
+
+This is the in-process side of the socket seam: a layer only calls
+:meth:`Network.send` and receives :class:`Datagram` events on its port; the
+multi-process mode replaces both with real UDP on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import networkx as nx
+import numpy as np
+
+from protocols.common import Address
+from stack.capture import PcapWriter, node_ip, quantum_frame, udp_frame
+from stack.kernel import Kernel, VirtualPort
+
+
+class Datagram(NamedTuple):
+    """A delivered UDP datagram: who sent it, the local port it arrived on, its bytes."""
+
+    source: Address
+    port: int
+    payload: bytes
+
+
+@dataclass(slots=True)
+class Fibre:
+    length_km: float
+    delay_ns: int
+    loss: float = 0.0
+    jitter_ns: int = 0
+
+
+@dataclass(slots=True)
+class Route:
+    delay_ns: int
+    loss: float
+    jitter_ns: int
+    rng: np.random.Generator
+
+
+@dataclass(slots=True)
+class NodeCounters:
+    sent: int = 0
+    received: int = 0
+    lost: int = 0
+    undeliverable: int = 0
+
+
+@dataclass(slots=True)
+class Network:
+    """Addresses, routes and delivery of datagrams between nodes."""
+
+    kernel: Kernel
+    seed: np.random.SeedSequence
+    pcap: PcapWriter | None = None
+    graph: nx.Graph = field(default_factory=nx.Graph)
+    bindings: dict[Address, VirtualPort] = field(default_factory=dict)
+    counters: dict[int, NodeCounters] = field(default_factory=dict)
+    _routes: dict[tuple[int, int], Route] = field(default_factory=dict)
+    _ip_ids: dict[int, int] = field(default_factory=dict)
+    _node_of_ip: dict[str, int] = field(default_factory=dict)
+
+    def add_node(self, node_id: int) -> None:
+        self.graph.add_node(node_id)
+        self.counters[node_id] = NodeCounters()
+        self._node_of_ip[node_ip(node_id)] = node_id
+
+    def add_fibre(self, a: int, b: int, fibre: Fibre) -> None:
+        self.graph.add_edge(a, b, fibre=fibre, weight=fibre.delay_ns)
+
+    def bind(self, node_id: int, port_number: int, port: VirtualPort) -> Address:
+        address = (node_ip(node_id), port_number)
+        if address in self.bindings:
+            raise ValueError(f"{address} is already bound")
+        self.bindings[address] = port
+        return address
+
+    def send(self, src: int, sport: int, dst: Address, payload: bytes) -> None:
+        """Send ``payload`` from node ``src``'s port ``sport`` to ``dst``."""
+        now = self.kernel.now
+        dst_node = self._node_of_ip.get(dst[0])
+        counters = self.counters[src]
+        counters.sent += 1
+        if self.pcap is not None and dst_node is not None:
+            ip_id = self._ip_ids.get(src, 0)
+            self._ip_ids[src] = ip_id + 1
+            self.pcap.write(now, udp_frame(src, sport, dst_node, dst[1], payload, ip_id))
+        port = self.bindings.get(dst)
+        if dst_node is None or port is None:
+            counters.undeliverable += 1
+            return
+        route = self.route(src, dst_node)
+        if route.loss and route.rng.random() < route.loss:
+            counters.lost += 1
+            return
+        delay = route.delay_ns
+        if route.jitter_ns:
+            delay += int(route.rng.integers(route.jitter_ns + 1))
+        self.counters[dst_node].received += 1
+        self.kernel.deliver_at(now + delay, port, Datagram((node_ip(src), sport), dst[1], payload))
+
+    def capture_quantum(self, src: int, dst: int, payload: bytes) -> None:
+        """Record a quantum frame leaving ``src`` towards ``dst`` now."""
+        if self.pcap is not None:
+            self.pcap.write(self.kernel.now, quantum_frame(src, dst, payload))
+
+    def route(self, src: int, dst: int) -> Route:
+        """The (cached) route between two nodes; its randomness is seeded per ordered pair."""
+        key = (src, dst)
+        route = self._routes.get(key)
+        if route is None:
+            route = self._make_route(src, dst)
+            self._routes[key] = route
+        return route
+
+    def _make_route(self, src: int, dst: int) -> Route:
+        rng = np.random.default_rng(np.random.SeedSequence(self.seed.entropy,
+                                                           spawn_key=(*self.seed.spawn_key, src, dst)))
+        if src == dst:
+            return Route(0, 0.0, 0, rng)
+        try:
+            path = nx.shortest_path(self.graph, src, dst, weight="weight")
+        except nx.NetworkXNoPath:
+            raise ValueError(f"no fibre path from node {src} to node {dst}") from None
+        fibres = [self.graph.edges[u, v]["fibre"] for u, v in zip(path, path[1:], strict=False)]
+        survive = 1.0
+        for fibre in fibres:
+            survive *= 1 - fibre.loss
+        return Route(sum(f.delay_ns for f in fibres), 1 - survive, sum(f.jitter_ns for f in fibres), rng)

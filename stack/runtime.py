@@ -1,0 +1,216 @@
+"""Build a scenario into kernel, network, medium and layer tasks, run it, collect results.
+
+>>> from stack.scenario import load
+>>> result = run_scenario(load("examples/default.toml"), seed=7)   # doctest: +SKIP
+>>> result.report["links"][0]["pairs_delivered"]                   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+import numpy as np
+import trio
+
+from protocols import physics
+from protocols.apps import EntanglementUser
+from protocols.common import EGP_PORT, HERALD_PORT, LINK_SERVICE_PORT
+from protocols.link import LinkConfig as EngineLink
+from protocols.link import LinkLayer
+from protocols.packets import linkservice as ll
+from protocols.physical import NodePhysical, Station
+from stack.capture import PcapWriter, node_ip
+from stack.kernel import Kernel, VirtualPort
+from stack.medium import LinkPhysics, Medium, NodeHardware, cycle_ns
+from stack.network import Fibre, Network
+from stack.node import Layer
+from stack.scenario import LinkConfig, Scenario, WorkloadConfig
+
+APP_PORT_BASE = 49152
+"""Applications bind consecutive ports from here on their node."""
+ROTATIONS = {"Z": (0, 0, 0), "X": (0, 64, 0), "Y": (192, 0, 0)}
+
+SEED_MEDIUM, SEED_LINK, SEED_NETWORK = 0, 1, 2
+
+
+@dataclass(slots=True)
+class Workload:
+    """One workload entry at run time: its config and its two applications."""
+
+    config: WorkloadConfig
+    link_id: int
+    origin: EntanglementUser
+    responder: EntanglementUser
+
+
+@dataclass(slots=True)
+class Emulation:
+    """Everything a built scenario consists of."""
+
+    scenario: Scenario
+    seed: int
+    kernel: Kernel
+    network: Network
+    medium: Medium
+    layers: list[Layer] = field(default_factory=list)
+    workloads: list[Workload] = field(default_factory=list)
+    link_physics: dict[int, LinkPhysics] = field(default_factory=dict)
+    drain_ns: int = 0
+
+
+@dataclass(slots=True)
+class RunResult:
+    emulation: Emulation
+    ledger: dict[str, int]
+    wall_seconds: float
+    generation_end_ns: int
+
+
+def link_physics(link: LinkConfig, scenario: Scenario) -> LinkPhysics:
+    """Delays, success probability and attempt cycle of a link, from its parameters."""
+    nodes = scenario.nodes
+    detector = nodes[link.station].detector_efficiency
+    etas = [link.emission_efficiency * physics.fibre_transmittance(length, link.attenuation_db_per_km) * detector
+            for length in (link.length_a_km, link.length_b_km)]
+    delay_a = physics.fibre_delay_ns(link.length_a_km, link.refractive_index)
+    delay_b = physics.fibre_delay_ns(link.length_b_km, link.refractive_index)
+    return LinkPhysics(
+        link.link_id, nodes[link.a].node_id, nodes[link.b].node_id, nodes[link.station].node_id,
+        delay_a, delay_b, physics.double_click_success_probability(*etas),
+        cycle_ns(link.attempt_duration_ns, delay_a, delay_b), link.depolarizing,
+    )
+
+
+def build(scenario: Scenario, seed: int | None = None, pcap: BinaryIO | None = None) -> Emulation:
+    """Wire up a scenario for an in-process, virtual-time run."""
+    seed = scenario.run.seed if seed is None else seed
+    kernel = Kernel()
+    writer = PcapWriter(pcap) if pcap is not None else None
+    network = Network(kernel, np.random.SeedSequence(seed, spawn_key=(SEED_NETWORK,)), writer)
+    medium = Medium(kernel, np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(SEED_MEDIUM,))),
+                    network.capture_quantum)
+    emu = Emulation(scenario, seed, kernel, network, medium)
+    for node in scenario.nodes.values():
+        network.add_node(node.node_id)
+    for link in scenario.links:
+        lp = link_physics(link, scenario)
+        emu.link_physics[link.link_id] = lp
+        station = scenario.nodes[link.station].node_id
+        network.add_fibre(lp.node_a, station, Fibre(link.length_a_km, lp.delay_a_ns, link.classical_loss,
+                                                    link.classical_jitter_ns))
+        network.add_fibre(station, lp.node_b, Fibre(link.length_b_km, lp.delay_b_ns, link.classical_loss,
+                                                    link.classical_jitter_ns))
+        rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(SEED_LINK, link.link_id)))
+        medium.add_link(lp, rng)
+    longest = max((max(lp.delay_a_ns, lp.delay_b_ns) for lp in emu.link_physics.values()), default=0)
+    emu.drain_ns = 8 * longest + 1_000_000
+    _build_stations(emu)
+    _build_qpus(emu)
+    return emu
+
+
+def _build_stations(emu: Emulation) -> None:
+    scenario = emu.scenario
+    for node in scenario.nodes.values():
+        if node.kind != "station":
+            continue
+        ends = {link.link_id: ((node_ip(scenario.nodes[link.a].node_id), HERALD_PORT),
+                               (node_ip(scenario.nodes[link.b].node_id), HERALD_PORT))
+                for link in scenario.links if link.station == node.name}
+        port = VirtualPort(emu.kernel, f"{node.name}/physical")
+        engine = Station(ends, node.detection_window_ns)
+        emu.layers.append(Layer(f"{node.name}/physical", node.node_id, engine, port, emu.network,
+                                emu.medium, [HERALD_PORT]))
+        emu.medium.add_station(node.node_id, port)
+
+
+def _build_qpus(emu: Emulation) -> None:
+    scenario, kernel = emu.scenario, emu.kernel
+    app_ports: dict[str, int] = {}
+    responders: dict[str, dict[int, tuple[str, int]]] = {}
+    for item in scenario.workload:
+        port = APP_PORT_BASE + app_ports.get(item.remote, 0)
+        app_ports[item.remote] = app_ports.get(item.remote, 0) + 1
+        responders.setdefault(item.remote, {})[item.purpose_id] = (
+            node_ip(scenario.nodes[item.remote].node_id), port)
+    links_of = {name: [link for link in scenario.links if name in (link.a, link.b)]
+                for name in scenario.nodes}
+    for node in scenario.nodes.values():
+        if node.kind != "qpu":
+            continue
+        lps = [emu.link_physics[link.link_id] for link in links_of[node.name]]
+        longest = max((max(lp.delay_a_ns, lp.delay_b_ns) for lp in lps), default=0)
+        physical = Layer(f"{node.name}/physical", node.node_id, NodePhysical(4 * longest + 100_000),
+                         VirtualPort(kernel, f"{node.name}/physical"), emu.network, emu.medium, [HERALD_PORT])
+        engine_links = []
+        for link in links_of[node.name]:
+            peer = scenario.nodes[link.b if link.a == node.name else link.a]
+            engine_links.append(EngineLink(link.link_id, peer.node_id, (node_ip(peer.node_id), EGP_PORT),
+                                           node.t2_ns, peer.t2_ns))
+        engine = LinkLayer(node.node_id, engine_links, responders.get(node.name, {}),
+                           retransmit_ns=4 * longest + 1_000_000)
+        link_layer = Layer(f"{node.name}/link", node.node_id, engine, VirtualPort(kernel, f"{node.name}/link"),
+                           emu.network, emu.medium, [LINK_SERVICE_PORT, EGP_PORT])
+        physical.above, link_layer.below = link_layer, physical
+        emu.layers += [physical, link_layer]
+        emu.medium.add_node(NodeHardware(node.node_id, node.communication_qubits, node.t2_ns,
+                                         node.readout_ns, physical.port))
+    _build_apps(emu, responders)
+
+
+def _build_apps(emu: Emulation, responders: dict[str, dict[int, tuple[str, int]]]) -> None:
+    scenario = emu.scenario
+    origin_ports: dict[str, int] = {name: len(by_purpose) for name, by_purpose in responders.items()}
+    for item in scenario.workload:
+        node, remote = scenario.nodes[item.node], scenario.nodes[item.remote]
+        rot = ROTATIONS[item.basis.name]
+        create = ll.Create(remote_node_id=remote.node_id, purpose_id=item.purpose_id, number=item.pairs,
+                           tpe=ll.TPE_KEEP if item.type == "keep" else ll.TPE_MEASURE,
+                           rotx1l=rot[0], rotyl=rot[1], rotx2l=rot[2],
+                           rotx1r=rot[0], rotyr=rot[1], rotx2r=rot[2])
+        origin = EntanglementUser((node_ip(node.node_id), LINK_SERVICE_PORT), create, item.start_ns)
+        responder = EntanglementUser((node_ip(remote.node_id), LINK_SERVICE_PORT), None)
+        port_number = APP_PORT_BASE + origin_ports.get(item.node, 0)
+        origin_ports[item.node] = origin_ports.get(item.node, 0) + 1
+        responder_port = responders[item.remote][item.purpose_id][1]
+        for name, nd, engine, number in ((f"{item.node}/app{item.purpose_id}", node, origin, port_number),
+                                         (f"{item.remote}/app{item.purpose_id}", remote, responder,
+                                          responder_port)):
+            layer = Layer(name, nd.node_id, engine, VirtualPort(emu.kernel, name), emu.network, emu.medium,
+                          [number])
+            layer.after = lambda: _stop_when_done(emu)
+            emu.layers.append(layer)
+        link_id = next(link.link_id for link in scenario.links if {link.a, link.b} == {item.node, item.remote})
+        emu.workloads.append(Workload(item, link_id, origin, responder))
+
+
+def _stop_when_done(emu: Emulation) -> None:
+    if all(w.origin.done() for w in emu.workloads):
+        emu.kernel.stop()
+
+
+async def run_async(emu: Emulation) -> RunResult:
+    """Run a built emulation: generation until done or the duration, then a drain."""
+    started = time.perf_counter()
+    kernel = emu.kernel
+    async with trio.open_nursery() as nursery:
+        for layer in emu.layers:
+            nursery.start_soon(layer.run)
+        await kernel.run(until=emu.scenario.run.duration_ns)
+        generation_end = kernel.now
+        emu.medium.stop_generation()
+        await kernel.run(until=kernel.now + emu.drain_ns)
+        nursery.cancel_scope.cancel()
+    claimed: dict[int, set[int]] = {}
+    for layer in emu.layers:
+        claimed.setdefault(layer.node_id, set()).update(layer.engine.held_slots())
+    ledger = emu.medium.finish(claimed)
+    return RunResult(emu, ledger, time.perf_counter() - started, generation_end)
+
+
+def run_scenario(scenario: Scenario, seed: int | None = None, pcap: BinaryIO | None = None) -> RunResult:
+    """Build and run a scenario in virtual time (blocking)."""
+    emu = build(scenario, seed, pcap)
+    return trio.run(run_async, emu)
