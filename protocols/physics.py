@@ -59,3 +59,16 @@ def dephase(dist: BellDistribution, flip: float) -> BellDistribution:
 def relabel(dist: BellDistribution, frame: int) -> BellDistribution:
     """The distribution seen after XOR-ing every Bell index with ``frame``."""
     return (dist[frame], dist[1 ^ frame], dist[2 ^ frame], dist[3 ^ frame])
+
+
+def expected_parity(bell_state: int, basis: int) -> int:
+    """Parity of the two outcomes when both halves of a Bell state are measured in ``basis``.
+
+    With the Bell index ``x | z << 1``: Z basis gives x, X basis gives z, Y basis 1 ⊕ x ⊕ z
+    (|Φ+⟩ has ⟨ZZ⟩ = ⟨XX⟩ = +1 and ⟨YY⟩ = -1). ``basis`` is 0 Z, 1 X, 2 Y.
+
+    >>> [expected_parity(3, b) for b in (0, 1, 2)]
+    [1, 1, 1]
+    """
+    x, z = bell_state & 1, bell_state >> 1 & 1
+    return (x, z, 1 ^ x ^ z)[basis]

@@ -58,6 +58,7 @@ class Emulation:
     workloads: list[Workload] = field(default_factory=list)
     link_physics: dict[int, LinkPhysics] = field(default_factory=dict)
     drain_ns: int = 0
+    draining: bool = False
 
 
 @dataclass(slots=True)
@@ -187,7 +188,7 @@ def _build_apps(emu: Emulation, responders: dict[str, dict[int, tuple[str, int]]
 
 
 def _stop_when_done(emu: Emulation) -> None:
-    if all(w.origin.done() for w in emu.workloads):
+    if not emu.draining and all(w.origin.done() for w in emu.workloads):
         emu.kernel.stop()
 
 
@@ -200,6 +201,7 @@ async def run_async(emu: Emulation) -> RunResult:
             nursery.start_soon(layer.run)
         await kernel.run(until=emu.scenario.run.duration_ns)
         generation_end = kernel.now
+        emu.draining = True
         emu.medium.stop_generation()
         await kernel.run(until=kernel.now + emu.drain_ns)
         nursery.cancel_scope.cancel()

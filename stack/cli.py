@@ -1,0 +1,85 @@
+"""The ``qnet`` command line.
+
+    qnet run [SCENARIO] [--seed N] [--json PATH] [--pcap PATH | --no-pcap] [--quiet]
+
+With no SCENARIO it runs ``examples/default.toml``. A bad scenario prints one line
+naming the file, the key and the problem, and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from stack import report as reporting
+from stack.runtime import run_scenario
+from stack.scenario import ScenarioError, load
+
+DEFAULT_SCENARIO = "examples/default.toml"
+
+
+def default_scenario() -> Path:
+    """The shipped default scenario: beside the source tree, else under the working directory."""
+    for base in (Path(__file__).resolve().parent.parent, Path.cwd()):
+        candidate = base / DEFAULT_SCENARIO
+        if candidate.is_file():
+            return candidate
+    return Path(DEFAULT_SCENARIO)
+
+
+def _relative(path: Path) -> Path:
+    try:
+        return path.relative_to(Path.cwd())
+    except ValueError:
+        return path
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="qnet", description="Packet-level quantum network emulator.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="emulate a scenario in virtual time and report")
+    run.add_argument("scenario", nargs="?", help=f"scenario TOML file (default: {DEFAULT_SCENARIO})")
+    run.add_argument("--seed", type=int, help="root seed (default: the scenario's run.seed)")
+    run.add_argument("--json", metavar="PATH", help="write the JSON report to PATH ('-' for stdout)")
+    run.add_argument("--pcap", metavar="PATH", help="capture file (default: out/<scenario>.pcap)")
+    run.add_argument("--no-pcap", action="store_true", help="do not write a capture")
+    run.add_argument("--quiet", action="store_true", help="no summary table")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    path = Path(args.scenario) if args.scenario else default_scenario()
+    try:
+        scenario = load(path if args.scenario else _relative(path))
+    except ScenarioError as error:
+        print(f"qnet: error: {error}", file=sys.stderr)
+        return 2
+    if args.seed is not None and args.seed < 0:
+        print("qnet: error: --seed must be a non-negative integer", file=sys.stderr)
+        return 2
+    pcap_path = None if args.no_pcap else Path(args.pcap or f"out/{path.stem}.pcap")
+    if pcap_path is not None:
+        pcap_path.parent.mkdir(parents=True, exist_ok=True)
+        with pcap_path.open("wb") as stream:
+            result = run_scenario(scenario, args.seed, stream)
+    else:
+        result = run_scenario(scenario, args.seed)
+    frames = None
+    if pcap_path is not None:
+        assert result.emulation.network.pcap is not None
+        frames = result.emulation.network.pcap.frames
+    document = reporting.build_report(result, frames)
+    if args.json == "-":
+        sys.stdout.write(reporting.to_json(document))
+    elif args.json:
+        Path(args.json).write_text(reporting.to_json(document))
+    if not args.quiet:
+        out = sys.stderr if args.json == "-" else sys.stdout
+        print(reporting.summary(document, result.wall_seconds, str(pcap_path) if pcap_path else None), file=out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,163 @@
+"""The run report: one JSON document (``qnet run --json``) and a human summary table.
+
+The JSON holds only what the seed determines (no wall-clock figures), so the same seed
+gives the same bytes. Its fields are documented in ``docs/report.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from protocols import physics
+from protocols.apps import PairRecord
+from protocols.common import Basis
+from protocols.packets.linkservice import ERROR_CODES
+from stack.capture import node_ip, node_mac
+from stack.runtime import RunResult, Workload
+
+REPORT_VERSION = 1
+
+
+def build_report(result: RunResult, capture_frames: int | None = None) -> dict[str, Any]:
+    emu = result.emulation
+    scenario = emu.scenario
+    return {
+        "report_version": REPORT_VERSION,
+        "scenario": scenario.source,
+        "seed": emu.seed,
+        "generation_end_ns": result.generation_end_ns,
+        "end_ns": emu.kernel.now,
+        "kernel_events": emu.kernel.events_run,
+        "links": [_link(emu, link) for link in scenario.links],
+        "workload": [_workload(w) for w in emu.workloads],
+        "nodes": {name: _node(emu, node.node_id) for name, node in scenario.nodes.items()},
+        "medium": result.ledger,
+        "capture_frames": capture_frames,
+    }
+
+
+def to_json(report: dict[str, Any]) -> str:
+    return json.dumps(report, indent=2) + "\n"
+
+
+def _link(emu: Any, link: Any) -> dict[str, Any]:
+    lp = emu.link_physics[link.link_id]
+    state = emu.medium.links[link.link_id]
+    p = lp.success_probability
+    measured = state.successes / state.attempts if state.attempts else None
+    return {
+        "name": link.name, "link_id": link.link_id, "a": link.a, "b": link.b, "station": link.station,
+        "length_a_km": link.length_a_km, "length_b_km": link.length_b_km,
+        "one_way_delay_a_ns": lp.delay_a_ns, "one_way_delay_b_ns": lp.delay_b_ns,
+        "attempt_cycle_ns": lp.cycle_ns,
+        "success_probability": p,
+        "attempts": state.attempts, "successes": state.successes,
+        "success_probability_measured": measured,
+        "success_probability_stderr": math.sqrt(p * (1 - p) / state.attempts) if state.attempts else None,
+        "physical_bound_pairs_per_s": p / lp.cycle_ns * 1e9,
+    }
+
+
+def joined(workload: Workload) -> list[tuple[PairRecord, PairRecord]]:
+    """Pairs delivered at both ends, matched by sequence number."""
+    remote = {r.sequence_number: r for r in workload.responder.records}
+    return [(r, remote[r.sequence_number]) for r in workload.origin.records if r.sequence_number in remote]
+
+
+def disagreement(pairs: list[tuple[PairRecord, PairRecord]]) -> dict[str, dict[str, float]]:
+    """Per basis: how many pairs were measured in it at both ends and how often the outcomes
+    disagree with the ideal correlation of the heralded Bell state."""
+    counts: dict[int, list[int]] = {}
+    for mine, theirs in pairs:
+        if mine.basis is None or mine.basis != theirs.basis or mine.outcome is None or theirs.outcome is None:
+            continue
+        wrong = (mine.outcome ^ theirs.outcome) != physics.expected_parity(mine.bell_state, mine.basis)
+        tally = counts.setdefault(mine.basis, [0, 0])
+        tally[0] += 1
+        tally[1] += wrong
+    return {Basis(b).name: {"pairs": n, "rate": errors / n} for b, (n, errors) in sorted(counts.items())}
+
+
+def measured_fidelity(rates: dict[str, dict[str, float]]) -> tuple[float, float] | None:
+    """F = 1 - (e_X + e_Y + e_Z)/2 for a Bell-diagonal state, with its standard error."""
+    if set(rates) != {"X", "Y", "Z"}:
+        return None
+    fidelity = 1 - sum(r["rate"] for r in rates.values()) / 2
+    variance = sum(r["rate"] * (1 - r["rate"]) / r["pairs"] for r in rates.values()) / 4
+    return fidelity, math.sqrt(variance)
+
+
+def _workload(w: Workload) -> dict[str, Any]:
+    origin = w.origin
+    pairs = joined(w)
+    rates = disagreement(pairs)
+    fidelity = measured_fidelity(rates) if w.config.type == "keep" else None
+    records = origin.records
+    span = records[-1].ok_time - records[0].ok_time if len(records) > 1 else 0
+    return {
+        "node": w.config.node, "remote": w.config.remote, "type": w.config.type,
+        "purpose_id": w.config.purpose_id, "pairs_requested": w.config.pairs,
+        "pairs_delivered": len(records), "pairs_delivered_remote": len(w.responder.records),
+        "pairs_matched": len(pairs),
+        "errors": [ERROR_CODES.get(code, str(code)) for code in origin.errors],
+        "create_sent_ns": origin.sent_at,
+        "create_to_first_ok_ns": None if origin.first_ok_at is None or origin.sent_at is None
+        else origin.first_ok_at - origin.sent_at,
+        "pairs_per_s": (len(records) - 1) / span * 1e9 if span > 0 else None,
+        "goodness_mean": sum(r.goodness for r in records) / len(records) if records else None,
+        "fidelity_measured": None if fidelity is None else fidelity[0],
+        "fidelity_stderr": None if fidelity is None else fidelity[1],
+        "disagreement": rates,
+    }
+
+
+def _node(emu: Any, node_id: int) -> dict[str, Any]:
+    c = emu.network.counters[node_id]
+    malformed = sum(getattr(layer.engine, "malformed", 0) + getattr(getattr(layer.engine, "counters", None),
+                                                                  "malformed", 0)
+                    for layer in emu.layers if layer.node_id == node_id)
+    return {"node_id": node_id, "ip": node_ip(node_id), "mac": node_mac(node_id), "sent": c.sent,
+            "received": c.received, "lost": c.lost, "undeliverable": c.undeliverable, "malformed": malformed}
+
+
+def summary(report: dict[str, Any], wall_seconds: float, pcap: str | None) -> str:
+    """A plain-text summary table."""
+    lines = [f"qnet: {report['scenario']} seed {report['seed']}: emulated "
+             f"{report['end_ns'] / 1e6:.3f} ms in {wall_seconds:.2f} s wall"]
+    lines.append("")
+    lines.append(f"{'link':<14}{'km':>7}{'p/attempt':>12}{'measured':>12}{'attempts':>10}{'pairs':>8}"
+                 f"{'bound/s':>10}")
+    for link in report["links"]:
+        measured = link["success_probability_measured"]
+        lines.append(f"{link['name']:<14}{link['length_a_km'] + link['length_b_km']:>7.1f}"
+                     f"{link['success_probability']:>12.5f}"
+                     f"{(measured if measured is not None else float('nan')):>12.5f}"
+                     f"{link['attempts']:>10}{link['successes']:>8}{link['physical_bound_pairs_per_s']:>10.1f}")
+    lines.append("")
+    lines.append(f"{'workload':<22}{'pairs':>11}{'pairs/s':>9}{'1st OK ms':>10}{'goodness':>10}"
+                 f"{'F meas.':>15}  disagreement")
+    for w in report["workload"]:
+        name = f"{w['node']}->{w['remote']} {w['type']}"
+        fid = ("" if w["fidelity_measured"] is None
+               else f"{w['fidelity_measured']:.3f}±{w['fidelity_stderr']:.3f}")
+        dis = " ".join(f"{b}:{v['rate']:.4f}" for b, v in w["disagreement"].items())
+        first = "" if w["create_to_first_ok_ns"] is None else f"{w['create_to_first_ok_ns'] / 1e6:.3f}"
+        rate = "" if w["pairs_per_s"] is None else f"{w['pairs_per_s']:.1f}"
+        good = "" if w["goodness_mean"] is None else f"{w['goodness_mean']:.4f}"
+        errors = f"  ERR {','.join(w['errors'])}" if w["errors"] else ""
+        lines.append(f"{name:<22}{w['pairs_delivered']:>5}/{w['pairs_requested']:<5}{rate:>9}{first:>10}"
+                     f"{good:>10}{fid:>15}  {dis}{errors}")
+    lines.append("")
+    lines.append(f"{'node':<12}{'address':<16}{'sent':>8}{'recv':>8}{'lost':>6}{'malformed':>10}")
+    for name, n in report["nodes"].items():
+        lines.append(f"{name:<12}{n['ip']:<16}{n['sent']:>8}{n['received']:>8}{n['lost']:>6}{n['malformed']:>10}")
+    ledger = report["medium"]
+    lines.append("")
+    lines.append(f"qubits: {ledger['created']} created, {ledger['measured']} measured, "
+                 f"{ledger['discarded']} discarded, {ledger['discarded_at_end']} discarded at end")
+    if pcap:
+        lines.append(f"capture: {pcap} ({report['capture_frames']} frames); open with "
+                     f"wireshark -X lua_script:wireshark/qnetstack.lua {pcap}")
+    return "\n".join(lines)
