@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from protocols.common import Actions, Address, Basis, ParseError
-from protocols.hardware import MeasureResult
 from protocols.hardware import Measure as MeasureCommand
+from protocols.hardware import MeasureResult
 from protocols.packets import linkservice as ll
 
 

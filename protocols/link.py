@@ -4,25 +4,27 @@ The node that receives a CREATE from its higher layer (the *origin*) answers ACK
 forwards the request to the peer as an EGP REQ and, once the peer's REQ_ACK accepts it,
 both ends ask their physical layer for the pairs. Each heralded pair becomes an OK (type
 K or M) to the origin's higher layer (D=0) and to the peer's higher layer registered
-for the request's Purpose ID (D=1). One request is served per link at a time; later
-CREATEs wait in FIFO order. The full service (distributed queue, fidelity and time
-limits, expiry) is a later issue.
+for the request's Purpose ID (D=1). One request is served per link at a time. The end
+with the lower node id is the link's master: it numbers accepted requests (the EGP
+Queue Sequence) and both ends serve them strictly in that order, so both always
+generate for the same request, even when both ends send CREATEs at once. The full
+service (distributed queue with slots, fidelity and time limits, expiry) is a later
+issue.
 
 Request lifecycle (:data:`TRANSITIONS`)::
 
-    WAITING_PEER --REQ_ACK accepted--> QUEUED --link free--> GENERATING --last pair--> DONE
+    WAITING_PEER --REQ_ACK accepted--> QUEUED --its turn--> GENERATING --last pair--> DONE
     WAITING_PEER --REQ_ACK error / retries exhausted--> FAILED
 """
 
 from __future__ import annotations
 
 import enum
-from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from protocols import physics
-from protocols.common import EGP_PORT, LINK_SERVICE_PORT, Actions, Address, Basis, ParseError
+from protocols.common import EGP_PORT, Actions, Address, Basis, ParseError
 from protocols.packets import linkservice as ll
 from protocols.packets.egp import MSG_REQ, MSG_REQ_ACK, EgpMessage
 from protocols.physical import AttemptLost, PairReady, StartGeneration
@@ -74,6 +76,7 @@ class Request:
     app: Address
     d: int
     state: RequestState
+    queue_seq: int = 0
     delivered: int = 0
     retries_left: int = 0
     retry_at: int | None = None
@@ -106,7 +109,9 @@ class LinkLayer:
         self.retransmit_ns = retransmit_ns
         self.retries = retries
         self.requests: dict[tuple[int, int], Request] = {}
-        self.queues: dict[int, deque[Request]] = {link.link_id: deque() for link in links}
+        self.ready: dict[int, dict[int, Request | None]] = {link.link_id: {} for link in links}
+        self.serve_next: dict[int, int] = {link.link_id: 1 for link in links}
+        self.numbered: dict[int, int] = {link.link_id: 0 for link in links}
         self.active: dict[int, Request] = {}
         self.next_seq: dict[int, int] = {link.link_id: 0 for link in links}
         self.next_create_id = 1
@@ -148,6 +153,8 @@ class LinkLayer:
                 request.retry_at = None
                 request.fire(RequestEvent.PEER_REFUSED)
                 actions.extend(self._err(request, ll.ERR_TIMEOUT))
+                if request.queue_seq:
+                    actions.extend(self._mark(request.link.link_id, request.queue_seq, None))
             else:
                 request.retries_left -= 1
                 request.retry_at = now + self.retransmit_ns
@@ -175,6 +182,8 @@ class LinkLayer:
         assert link is not None
         request = Request(create_id, self.node_id, create, link, app, 0, RequestState.WAITING_PEER,
                           retries_left=self.retries, retry_at=now + self.retransmit_ns)
+        if self._is_master(link):
+            request.queue_seq = self._number(link.link_id)
         self.requests[(self.node_id, create_id)] = request
         return Actions(send=[(app, ll.Ack(create_id).encode()), self._req(request)])
 
@@ -201,9 +210,13 @@ class LinkLayer:
         request.retry_at = None
         if message.status:
             request.fire(RequestEvent.PEER_REFUSED)
-            return self._err(request, message.status)
+            actions = self._err(request, message.status)
+            if request.queue_seq:
+                actions.extend(self._mark(request.link.link_id, request.queue_seq, None))
+            return actions
         request.fire(RequestEvent.PEER_ACCEPTED)
-        return self._enqueue(request)
+        request.queue_seq = request.queue_seq or message.queue_seq
+        return self._mark(request.link.link_id, request.queue_seq, request)
 
     def _on_req(self, message: EgpMessage, source: Address) -> Actions:
         create = message.create
@@ -211,39 +224,62 @@ class LinkLayer:
         key = (message.origin_node, message.create_id)
         link = self.links_by_peer.get(message.origin_node)
         app = self.purposes.get(create.purpose_id)
+        known = self.requests.get(key)
+        if known is not None:
+            reply = EgpMessage(MSG_REQ_ACK, 0, message.create_id, message.link_id, message.origin_node,
+                               known.queue_seq)
+            return Actions(send=[(source, reply.encode())])
         status = 0
         if link is None or create.remote_node_id != self.node_id or app is None:
             status = ll.ERR_REJECTED
         else:
             status = self._unsupported(create, local=False)
-        reply = EgpMessage(MSG_REQ_ACK, status, message.create_id, message.link_id, message.origin_node)
+        queue_seq = message.queue_seq
+        if link is not None and self._is_master(link) and not status:
+            queue_seq = self._number(link.link_id)
+        reply = EgpMessage(MSG_REQ_ACK, status, message.create_id, message.link_id, message.origin_node,
+                           queue_seq)
         actions = Actions(send=[(source, reply.encode())])
-        if status or key in self.requests:
-            self.counters.rejected += bool(status)
+        if status:
+            self.counters.rejected += 1
+            if link is not None and queue_seq:
+                actions.extend(self._mark(link.link_id, queue_seq, None))
             return actions
         assert link is not None and app is not None
         request = Request(message.create_id, message.origin_node, create, link, app, 1,
-                          RequestState.QUEUED)
+                          RequestState.QUEUED, queue_seq=queue_seq)
         self.requests[key] = request
-        return actions.extend(self._enqueue(request))
+        return actions.extend(self._mark(link.link_id, queue_seq, request))
 
     def _req(self, request: Request) -> tuple[Address, bytes]:
         message = EgpMessage(MSG_REQ, 0, request.create_id, request.link.link_id, self.node_id,
-                             request.create)
+                             request.queue_seq, request.create)
         return (request.link.peer_address, message.encode())
 
     # -- generation -----------------------------------------------------------------------
-    def _enqueue(self, request: Request) -> Actions:
-        self.queues[request.link.link_id].append(request)
-        return self._serve(request.link.link_id)
+    def _is_master(self, link: LinkConfig) -> bool:
+        return self.node_id < link.peer_node_id
+
+    def _number(self, link_id: int) -> int:
+        self.numbered[link_id] += 1
+        return self.numbered[link_id]
+
+    def _mark(self, link_id: int, queue_seq: int, request: Request | None) -> Actions:
+        """Record request ``queue_seq`` as ready (or, with None, as never to be served)."""
+        self.ready[link_id][queue_seq] = request
+        return self._serve(link_id)
 
     def _serve(self, link_id: int) -> Actions:
-        if link_id in self.active or not self.queues[link_id]:
-            return Actions()
-        request = self.queues[link_id].popleft()
-        request.fire(RequestEvent.LINK_FREE)
-        self.active[link_id] = request
-        return Actions(down=[StartGeneration(link_id, request.create.number, self._basis_of(link_id))])
+        ready = self.ready[link_id]
+        while link_id not in self.active and self.serve_next[link_id] in ready:
+            request = ready.pop(self.serve_next[link_id])
+            self.serve_next[link_id] += 1
+            if request is None:
+                continue
+            request.fire(RequestEvent.LINK_FREE)
+            self.active[link_id] = request
+            return Actions(down=[StartGeneration(link_id, request.create.number, self._basis_of(link_id))])
+        return Actions()
 
     def _basis_of(self, link_id: int) -> Basis | None:
         request = self.active.get(link_id)

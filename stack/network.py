@@ -12,6 +12,7 @@ multi-process mode replaces both with real UDP on 127.0.0.1.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -131,7 +132,7 @@ class Network:
             path = nx.shortest_path(self.graph, src, dst, weight="weight")
         except nx.NetworkXNoPath:
             raise ValueError(f"no fibre path from node {src} to node {dst}") from None
-        fibres = [self.graph.edges[u, v]["fibre"] for u, v in zip(path, path[1:], strict=False)]
+        fibres = [self.graph.edges[u, v]["fibre"] for u, v in itertools.pairwise(path)]
         survive = 1.0
         for fibre in fibres:
             survive *= 1 - fibre.loss

@@ -1,9 +1,12 @@
 """EGP: the link-layer peer protocol between the two nodes of a link (UDP port 7772).
 
 The draft defines only the service interface; the peers still have to agree on what to
-generate. A node that accepts a CREATE from its higher layer forwards it as REQ (the
-12-byte header followed by the 24-byte CREATE, whose Remote Node ID is then the
-receiver); the peer answers REQ_ACK with Status 0 (accepted) or a draft error code::
+generate and in which order. A node that accepts a CREATE from its higher layer forwards
+it as REQ (the 16-byte header followed by the 24-byte CREATE, whose Remote Node ID is
+then the receiver); the peer answers REQ_ACK with Status 0 (accepted) or a draft error
+code. The end with the lower node id is the link's *master*: it numbers every accepted
+request (Queue Sequence, from 1; 0 means not yet numbered) and both ends serve requests
+strictly in that order, so they always generate for the same request::
 
      0                   1                   2                   3
      0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
@@ -14,11 +17,14 @@ receiver); the peer answers REQ_ACK with Status 0 (accepted) or a draft error co
     +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
     |                         Origin Node                           |
     +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+    |                        Queue Sequence                         |
+    +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
     |                 CREATE (24 bytes, REQ only) ...               |
 
 The full distributed queue (ADD/ACK/REJ with slots) replaces this in the link-layer issue.
 
->>> m = EgpMessage(msg_type=MSG_REQ_ACK, status=0, create_id=3, link_id=1, origin_node=1)
+>>> m = EgpMessage(msg_type=MSG_REQ_ACK, status=0, create_id=3, link_id=1, origin_node=1,
+...                queue_seq=4)
 >>> EgpMessage.decode(m.encode()) == m
 True
 """
@@ -41,7 +47,7 @@ MSG_REQ_ACK = 2
 MESSAGE_TYPES = {MSG_REQ: "REQ", MSG_REQ_ACK: "REQ_ACK"}
 STATUS = {0: "ACCEPTED", **ERROR_CODES}
 
-_HEADER = struct.Struct("!BBBxHHI")
+_HEADER = struct.Struct("!BBBxHHII")
 HEADER_SIZE = _HEADER.size
 
 
@@ -54,18 +60,19 @@ class EgpMessage:
     create_id: int
     link_id: int
     origin_node: int
+    queue_seq: int = 0
     create: Create | None = None
 
     def encode(self) -> bytes:
         head = _HEADER.pack(VERSION, self.msg_type, self.status, self.create_id, self.link_id,
-                            self.origin_node)
+                            self.origin_node, self.queue_seq)
         return head + self.create.encode() if self.create is not None else head
 
     @classmethod
     def decode(cls, data: bytes) -> EgpMessage:
         if len(data) < HEADER_SIZE:
             raise ParseError(f"EGP message too short: {len(data)} bytes")
-        version, mtype, status, create_id, link_id, origin = _HEADER.unpack_from(data)
+        version, mtype, status, create_id, link_id, origin, queue_seq = _HEADER.unpack_from(data)
         if version != VERSION or mtype not in MESSAGE_TYPES or status not in STATUS:
             raise ParseError(f"bad EGP header: version {version}, type {mtype}, status {status}")
         body = data[HEADER_SIZE:]
@@ -73,7 +80,7 @@ class EgpMessage:
         if len(body) != want:
             raise ParseError(f"EGP {MESSAGE_TYPES[mtype]} body is {want} bytes, got {len(body)}")
         create = Create.decode(body) if mtype == MSG_REQ else None
-        return cls(mtype, status, create_id, link_id, origin, create)
+        return cls(mtype, status, create_id, link_id, origin, queue_seq, create)
 
 
 class EGP(Packet):
@@ -88,6 +95,7 @@ class EGP(Packet):
         ShortField("create_id", 0),
         ShortField("link_id", 0),
         IntField("origin_node", 0),
+        IntField("queue_seq", 0),
     ]
 
 

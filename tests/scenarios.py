@@ -1,0 +1,52 @@
+"""Small scenarios for tests, written as TOML text so they go through the real loader."""
+
+from __future__ import annotations
+
+from stack.scenario import Scenario, load_text
+
+
+def two_qpus(*, length_km: float = 10.0, workload: str = "", depolarizing: float = 0.05,
+             emission_efficiency: float = 0.3, detector_efficiency: float = 0.9,
+             attenuation: float = 0.2, t2_ms: float = 1.0, duration_ms: float = 1e6,
+             seed: int = 1, extra_link: str = "") -> Scenario:
+    """Two QPUs and a midpoint station; ``workload`` is TOML [[workload]] tables."""
+    text = f"""
+[run]
+duration_ms = {duration_ms}
+seed = {seed}
+
+[nodes.alice]
+kind = "qpu"
+t2_ms = {t2_ms}
+
+[nodes.bob]
+kind = "qpu"
+t2_ms = {t2_ms}
+
+[nodes.mid]
+kind = "station"
+detector_efficiency = {detector_efficiency}
+
+[links.ab]
+a = "alice"
+b = "bob"
+station = "mid"
+length_km = {length_km}
+attenuation_db_per_km = {attenuation}
+emission_efficiency = {emission_efficiency}
+depolarizing = {depolarizing}
+{extra_link}
+{workload}
+"""
+    return load_text(text, "<test>")
+
+
+def workload(kind: str, pairs: int, basis: str = "Z", node: str = "alice", remote: str = "bob") -> str:
+    return f"""
+[[workload]]
+node = "{node}"
+remote = "{remote}"
+type = "{kind}"
+pairs = {pairs}
+basis = "{basis}"
+"""

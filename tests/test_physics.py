@@ -1,0 +1,97 @@
+"""Emulated physics against closed forms, with tolerances from the sample statistics.
+
+Each check allows 4 standard errors: a correct emulator fails one of these by chance
+with probability ~6e-5 per check, and the seeds are fixed so CI is reproducible.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+
+import pytest
+
+from protocols.packets.heralding import Herald
+from stack.report import disagreement, joined, measured_fidelity
+from stack.runtime import run_scenario
+from tests.scenarios import two_qpus, workload
+from tests.pcap_util import read_pcap, udp_payloads
+
+SIGMAS = 4
+
+
+def eta(emission: float, length_km: float, attenuation: float, detector: float) -> float:
+    """Probability a photon from one end is detected at the station (independent of our physics module)."""
+    return emission * 10 ** (-attenuation * length_km / 10) * detector
+
+
+@pytest.mark.parametrize("length_km", [2.0, 50.0])
+def test_herald_success_probability_matches_barrett_kok(length_km: float) -> None:
+    pairs = 2000
+    scenario = two_qpus(length_km=length_km, workload=workload("measure", pairs))
+    capture = io.BytesIO()
+    run_scenario(scenario, pcap=capture)
+    heralds = [Herald.decode(p) for dst, dport, p in udp_payloads(read_pcap(capture.getvalue()))
+               if dport == 7770 and dst == "198.18.0.1"]
+    assert len(heralds) == pairs
+    attempts = sum(h.attempts for h in heralds)
+    eta_one = eta(0.3, length_km / 2, 0.2, 0.9)
+    expected = eta_one * eta_one / 2
+    measured = len(heralds) / attempts
+    stderr = math.sqrt(expected * (1 - expected) / attempts)
+    assert abs(measured - expected) < SIGMAS * stderr, (measured, expected, stderr)
+
+
+@pytest.mark.parametrize("basis", ["Z", "X"])
+def test_measure_directly_disagreement_is_half_the_depolarising_probability(basis: str) -> None:
+    # A depolarised pair is maximally mixed: outcomes disagree with the heralded Bell
+    # state's correlation half of the time, so the error rate is p/2 in any basis.
+    p, pairs = 0.1, 4000
+    scenario = two_qpus(length_km=2.0, depolarizing=p, workload=workload("measure", pairs, basis))
+    result = run_scenario(scenario)
+    rates = disagreement(joined(result.emulation.workloads[0]))
+    assert set(rates) == {basis}
+    n, rate = rates[basis]["pairs"], rates[basis]["rate"]
+    assert n == pairs
+    expected = p / 2
+    assert abs(rate - expected) < SIGMAS * math.sqrt(expected * (1 - expected) / n), (rate, expected)
+
+
+def test_measure_directly_without_noise_is_perfectly_correlated() -> None:
+    scenario = two_qpus(length_km=2.0, depolarizing=0.0, workload=workload("measure", 300, "X"))
+    rates = disagreement(joined(run_scenario(scenario).emulation.workloads[0]))
+    assert rates["X"] == {"pairs": 300, "rate": 0.0}
+
+
+def test_kept_pairs_fidelity_matches_werner_and_dephasing_formula() -> None:
+    # Keep: each end stores its qubit from emission until the OK arrives (the herald's
+    # round trip to the midpoint) and measures at once. With T2 per qubit the Z-flip
+    # probability is q = (1 - exp(-t/T2))/2; the pair's phase flips if exactly one flips.
+    p, t2_ns, length_km, pairs = 0.1, 0.2e6, 20.0, 3000
+    scenario = two_qpus(length_km=length_km, depolarizing=p, t2_ms=t2_ns / 1e6,
+                        workload=workload("keep", pairs))
+    result = run_scenario(scenario)
+    w = result.emulation.workloads[0]
+    fidelity, stderr = measured_fidelity(disagreement(joined(w)))
+    stored_ns = 2 * (length_km / 2) * 1.468 / 299_792.458e-9   # emission → herald back
+    q = (1 - math.exp(-stored_ns / t2_ns)) / 2
+    q_pair = 2 * q * (1 - q)
+    f0 = 1 - 3 * p / 4
+    expected = f0 * (1 - q_pair) + (p / 4) * q_pair
+    assert abs(fidelity - expected) < SIGMAS * stderr, (fidelity, expected, stderr)
+    goodness = sum(r.goodness for r in w.origin.records) / len(w.origin.records)
+    assert goodness == pytest.approx(expected, abs=2e-4)
+
+
+def test_rate_and_first_ok_latency_follow_the_attempt_cycle() -> None:
+    pairs = 1500
+    scenario = two_qpus(length_km=10.0, workload=workload("measure", pairs))
+    result = run_scenario(scenario)
+    records = result.emulation.workloads[0].origin.records
+    gaps = [b.ok_time - a.ok_time for a, b in zip(records, records[1:], strict=False)]
+    p = eta(0.3, 5.0, 0.2, 0.9) ** 2 / 2
+    cycle = 1000 + 2 * round(5.0 * 1.468 / 299_792.458e-9)
+    mean_gap = cycle / p          # geometric number of cycles between successes
+    sd_gap = cycle * math.sqrt(1 - p) / p
+    measured = sum(gaps) / len(gaps)
+    assert abs(measured - mean_gap) < SIGMAS * sd_gap / math.sqrt(len(gaps))
