@@ -1,0 +1,57 @@
+"""Delivered pairs per wall-second on the default link, capture on and off (median of N).
+
+    python bench/bench_link.py [--pairs 5000] [--repeats 5]
+
+The scenario is examples/default.toml with its workload replaced by one request of
+``--pairs`` pairs (create-and-keep, each pair measured on arrival at both ends; then
+measure-directly). A pair counts once, when both ends have it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import io
+import statistics
+import time
+from pathlib import Path
+
+from stack.runtime import run_scenario
+from stack.scenario import load
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def one_run(kind: str, pairs: int, capture: bool) -> tuple[float, int]:
+    scenario = load(ROOT / "examples" / "default.toml")
+    template = scenario.workload[0]
+    scenario = dataclasses.replace(scenario, workload=[dataclasses.replace(template, type=kind, pairs=pairs)])
+    stream = io.BytesIO() if capture else None
+    started = time.perf_counter()
+    result = run_scenario(scenario, pcap=stream)
+    wall = time.perf_counter() - started
+    delivered = len(result.emulation.workloads[0].responder.records)
+    return wall, delivered
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pairs", type=int, default=5000)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    print(f"default link (examples/default.toml), {args.pairs} pairs per run, median of {args.repeats}")
+    print(f"{'workload':<10}{'capture':<9}{'wall s':>9}{'pairs/wall-s':>14}{'min':>9}{'max':>9}")
+    for kind in ("keep", "measure"):
+        for capture in (True, False):
+            rates = []
+            walls = []
+            for _ in range(args.repeats):
+                wall, delivered = one_run(kind, args.pairs, capture)
+                walls.append(wall)
+                rates.append(delivered / wall)
+            print(f"{kind:<10}{'on' if capture else 'off':<9}{statistics.median(walls):>9.3f}"
+                  f"{statistics.median(rates):>14.0f}{min(rates):>9.0f}{max(rates):>9.0f}")
+
+
+if __name__ == "__main__":
+    main()
