@@ -1,0 +1,210 @@
+"""Run tshark with ``wireshark/qnetstack.lua`` and check its dissection against scapy's.
+
+Reusable on any capture (e.g. one written by ``qnet run --pcap PATH``)::
+
+    from tests.tshark_util import assert_matches_scapy, have_tshark
+    if have_tshark():
+        kinds = assert_matches_scapy(path)   # Counter of message kinds, e.g. kinds["OK_K"]
+
+:func:`decode_with_tshark` gives one dict per frame:
+
+* ``number`` (int), ``time_epoch`` (str, as tshark prints it), ``protocols`` (``frame.protocols``)
+* ``layers``: ``[(proto, {abbrev: [value, ...]})]`` for the qnetstack protocols (``qhp``,
+  ``qll``, ``egp``, ``qframe``) in dissection order; values are tshark's strings, a list
+  because an abbreviation may occur more than once
+* ``experts``: ``[Expert(abbrev, message, severity, group)]`` anywhere in the frame
+* ``malformed``: whether ``_ws.malformed`` occurs
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from scapy.layers.l2 import Ether
+from scapy.packet import Packet
+from scapy.utils import RawPcapReader
+
+# Imported for their bind_layers: scapy must dissect what the Lua dissector dissects.
+from protocols.packets.egp import EGP
+from protocols.packets.egp import MESSAGE_TYPES as EGP_TYPES
+from protocols.packets.heralding import QHPHerald
+from protocols.packets.linkservice import LLAck, LLCreate, LLErr, LLOkK, LLOkM, LLUpward
+from protocols.packets.qframe import QFrame
+
+LUA_SCRIPT = Path(__file__).resolve().parents[1] / "wireshark" / "qnetstack.lua"
+PROTOCOLS = ("qhp", "qll", "egp", "qframe")
+
+SEVERITY_CHAT = 0x00200000
+SEVERITY_NOTE = 0x00400000
+SEVERITY_WARN = 0x00600000
+SEVERITY_ERROR = 0x00800000
+
+# scapy layer class -> tshark protocol, and the message kind it carries
+_PROTO_OF: dict[type[Packet], str] = {
+    QHPHerald: "qhp", QFrame: "qframe", EGP: "egp", LLCreate: "qll", LLUpward: "qll",
+    LLAck: "qll", LLOkK: "qll", LLOkM: "qll", LLErr: "qll",
+}
+_KIND_OF: dict[type[Packet], str] = {
+    QHPHerald: "HERALD", QFrame: "QFRAME", LLCreate: "CREATE", LLAck: "ACK", LLOkK: "OK_K",
+    LLOkM: "OK_M", LLErr: "ERR",
+}
+
+
+@dataclass(frozen=True)
+class Expert:
+    abbrev: str
+    message: str
+    severity: int
+    group: int
+
+
+class _Obj(list[tuple[str, Any]]):
+    """A JSON object as its (key, value) pairs: tshark repeats keys."""
+
+
+def have_tshark() -> bool:
+    return shutil.which("tshark") is not None
+
+
+def run_tshark(pcap_path: str | Path, *args: str, timeout: float = 120) -> str:
+    """``tshark -n -X lua_script:<qnetstack.lua> -r PCAP ARGS``; its stdout. Fails on Lua errors."""
+    exe = shutil.which("tshark")
+    if exe is None:
+        raise RuntimeError("tshark is not on PATH")
+    cmd = [exe, "-n", "-X", f"lua_script:{LUA_SCRIPT}", "-r", str(pcap_path), *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+    problems = [line for line in proc.stderr.splitlines()
+                if line.startswith("tshark:") or "Lua" in line]
+    if proc.returncode != 0 or problems:
+        raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr}")
+    return proc.stdout
+
+
+def _walk(obj: Any) -> Iterator[tuple[str, Any]]:
+    """Every (key, value) pair of every object nested in ``obj``."""
+    if isinstance(obj, _Obj):
+        for key, value in obj:
+            yield key, value
+            yield from _walk(value)
+    elif isinstance(obj, list):
+        for item in obj:
+            yield from _walk(item)
+
+
+def _get(obj: _Obj, key: str) -> Any:
+    return next((v for k, v in obj if k == key), None)
+
+
+def _layer_fields(proto: str, layer: _Obj) -> dict[str, list[str]]:
+    fields: dict[str, list[str]] = {}
+    for key, value in _walk(layer):
+        if key.startswith(proto + ".") and isinstance(value, str):
+            fields.setdefault(key, []).append(value)
+    return fields
+
+
+def _experts(layers: _Obj) -> list[Expert]:
+    found = []
+    for key, value in _walk(layers):
+        if key == "_ws.expert" and isinstance(value, _Obj):
+            abbrev = next((k for k, _ in value if not k.startswith("_ws.expert.")), "")
+            found.append(Expert(abbrev, _get(value, "_ws.expert.message") or "",
+                                int(_get(value, "_ws.expert.severity") or 0),
+                                int(_get(value, "_ws.expert.group") or 0)))
+    return found
+
+
+def decode_with_tshark(pcap_path: str | Path) -> list[dict[str, Any]]:
+    """tshark's dissection of every frame of the capture (see the module docstring)."""
+    packets = json.loads(run_tshark(pcap_path, "-T", "json"), object_pairs_hook=_Obj)
+    frames = []
+    for packet in packets:
+        layers = _get(_get(packet, "_source"), "layers")
+        frame = _get(layers, "frame")
+        frames.append({
+            "number": int(_get(frame, "frame.number")),
+            "time_epoch": _get(frame, "frame.time_epoch"),
+            "protocols": _get(frame, "frame.protocols"),
+            "layers": [(k, _layer_fields(k, v)) for k, v in layers if k in PROTOCOLS],
+            "experts": _experts(layers),
+            "malformed": any(k == "_ws.malformed" for k, _ in _walk(layers)),
+        })
+    return frames
+
+
+def tshark_columns(pcap_path: str | Path, *fields: str) -> list[list[str]]:
+    """``-T fields`` output: one list of the requested field values per frame."""
+    out = run_tshark(pcap_path, "-T", "fields", "-E", "separator=/t",
+                     *(arg for f in fields for arg in ("-e", f)))
+    return [line.split("\t") for line in out.splitlines()]
+
+
+def read_frames(pcap_path: str | Path) -> list[bytes]:
+    """The frame bytes of a pcap (microsecond or nanosecond)."""
+    with RawPcapReader(str(pcap_path)) as reader:
+        return [bytes(data) for data, _meta in reader]
+
+
+def scapy_layers(frame: bytes) -> list[tuple[str, Packet]]:
+    """The qnetstack layers scapy finds in an Ethernet frame, as (tshark protocol, layer)."""
+    found = []
+    layer: Packet | None = Ether(frame)
+    while layer is not None:
+        proto = _PROTO_OF.get(type(layer))
+        if proto is not None:
+            found.append((proto, layer))
+        layer = layer.payload if layer.payload else None
+    return found
+
+
+def message_kind(layer: Packet) -> str:
+    if isinstance(layer, EGP):
+        return EGP_TYPES.get(layer.msg_type, f"EGP_{layer.msg_type}")
+    return _KIND_OF.get(type(layer), type(layer).__name__)
+
+
+def field_mismatches(decoded: dict[str, Any], frame: bytes) -> list[str]:
+    """Where tshark's dissection of ``frame`` disagrees with scapy's (empty if none)."""
+    ours = scapy_layers(frame)
+    theirs = decoded["layers"]
+    n = decoded["number"]
+    if [p for p, _ in ours] != [p for p, _ in theirs]:
+        return [f"frame {n}: scapy layers {[p for p, _ in ours]}, tshark {[p for p, _ in theirs]}"]
+    problems = []
+    for (proto, layer), (_, fields) in zip(ours, theirs, strict=True):
+        for fdesc in layer.fields_desc:
+            abbrev = f"{proto}.{fdesc.name}"
+            want = layer.getfieldval(fdesc.name)
+            got = fields.get(abbrev)
+            if got is None or len(got) != 1:
+                problems.append(f"frame {n}: {abbrev} is {got!r} in tshark, {want!r} in scapy")
+            elif int(got[0], 0) != want:
+                problems.append(f"frame {n}: {abbrev} = {got[0]} in tshark, {want!r} in scapy")
+    return problems
+
+
+def assert_matches_scapy(pcap_path: str | Path) -> Counter[str]:
+    """Check every qhp/qll/egp/qframe message of a capture: tshark's dissection is clean (no
+    warning or error expert info, nothing malformed) and every scapy field has tshark field
+    ``<proto>.<name>`` with the same numeric value. Returns the count of each message kind
+    (HERALD, QFRAME, CREATE, ACK, OK_K, OK_M, ERR, REQ, REQ_ACK)."""
+    decoded = decode_with_tshark(pcap_path)
+    frames = read_frames(pcap_path)
+    assert len(decoded) == len(frames), f"tshark saw {len(decoded)} frames, the pcap has {len(frames)}"
+    problems: list[str] = []
+    kinds: Counter[str] = Counter()
+    for dec, frame in zip(decoded, frames, strict=True):
+        bad = [e for e in dec["experts"] if e.severity >= SEVERITY_WARN]
+        if bad or dec["malformed"]:
+            problems.append(f"frame {dec['number']}: malformed={dec['malformed']} experts={bad}")
+        problems.extend(field_mismatches(dec, frame))
+        kinds.update(message_kind(layer) for _, layer in scapy_layers(frame))
+    assert not problems, "\n".join(problems[:50])
+    return kinds
