@@ -132,6 +132,8 @@ def _build_qpus(emu: Emulation) -> None:
     app_ports: dict[str, int] = {}
     responders: dict[str, dict[int, tuple[str, int]]] = {}
     for item in scenario.workload:
+        if not item.listen:
+            continue
         port = APP_PORT_BASE + app_ports.get(item.remote, 0)
         app_ports[item.remote] = app_ports.get(item.remote, 0) + 1
         responders.setdefault(item.remote, {})[item.purpose_id] = (
@@ -175,10 +177,11 @@ def _build_apps(emu: Emulation, responders: dict[str, dict[int, tuple[str, int]]
         responder = EntanglementUser((node_ip(remote.node_id), LINK_SERVICE_PORT), None)
         port_number = APP_PORT_BASE + origin_ports.get(item.node, 0)
         origin_ports[item.node] = origin_ports.get(item.node, 0) + 1
-        responder_port = responders[item.remote][item.purpose_id][1]
-        for name, nd, engine, number in ((f"{item.node}/app{item.purpose_id}", node, origin, port_number),
-                                         (f"{item.remote}/app{item.purpose_id}", remote, responder,
-                                          responder_port)):
+        apps = [(f"{item.node}/app{item.purpose_id}", node, origin, port_number)]
+        if item.listen:
+            apps.append((f"{item.remote}/app{item.purpose_id}", remote, responder,
+                         responders[item.remote][item.purpose_id][1]))
+        for name, nd, engine, number in apps:
             layer = Layer(name, nd.node_id, engine, VirtualPort(emu.kernel, name), emu.network, emu.medium,
                           [number])
             layer.after = lambda: _stop_when_done(emu)

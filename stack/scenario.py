@@ -77,6 +77,7 @@ class WorkloadConfig:
     basis: Basis
     start_ns: int
     purpose_id: int
+    listen: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +126,12 @@ class _Table:
             raise ScenarioError(self.source, self.key(name), f"expected a string, got {value!r}")
         if choices is not None and value not in choices:
             raise ScenarioError(self.source, self.key(name), f"must be one of {', '.join(choices)}; got {value!r}")
+        return value
+
+    def flag(self, name: str, default: bool) -> bool:
+        value = self._get(name, default)
+        if not isinstance(value, bool):
+            raise ScenarioError(self.source, self.key(name), f"expected true or false, got {value!r}")
         return value
 
     def finish(self) -> None:
@@ -233,7 +240,7 @@ def _workload(source: str, data: Any, nodes: dict[str, NodeConfig],
     if not isinstance(data, list):
         raise ScenarioError(source, "workload", "expected an array of tables ([[workload]])")
     linked = {frozenset((link.a, link.b)) for link in links}
-    items = []
+    items: list[WorkloadConfig] = []
     for index, entry in enumerate(data):
         t = _Table(source, f"workload[{index}]", entry)
         node, remote = _node_ref(t, "node", nodes, "qpu"), _node_ref(t, "remote", nodes, "qpu")
@@ -246,6 +253,12 @@ def _workload(source: str, data: Any, nodes: dict[str, NodeConfig],
             basis=Basis[t.text("basis", "Z", ("Z", "X", "Y"))],
             start_ns=round(t.number("start_us", 0.0, low=0.0) * 1000),
             purpose_id=t.number("purpose_id", index + 1, low=0, high=0xFFFF, integer=True),
+            listen=t.flag("listen", True),
         ))
         t.finish()
+        clash = [w for w in items[:-1] if w.listen and items[-1].listen and w.remote == remote
+                 and w.purpose_id == items[-1].purpose_id]
+        if clash:
+            raise ScenarioError(source, t.key("purpose_id"),
+                                f"{remote!r} already listens on purpose id {clash[0].purpose_id}")
     return items

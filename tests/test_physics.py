@@ -7,6 +7,7 @@ with probability ~6e-5 per check, and the seeds are fixed so CI is reproducible.
 from __future__ import annotations
 
 import io
+import itertools
 import math
 
 import pytest
@@ -14,8 +15,8 @@ import pytest
 from protocols.packets.heralding import Herald
 from stack.report import disagreement, joined, measured_fidelity
 from stack.runtime import run_scenario
-from tests.scenarios import two_qpus, workload
 from tests.pcap_util import read_pcap, udp_payloads
+from tests.scenarios import two_qpus, workload
 
 SIGMAS = 4
 
@@ -88,7 +89,7 @@ def test_rate_and_first_ok_latency_follow_the_attempt_cycle() -> None:
     scenario = two_qpus(length_km=10.0, workload=workload("measure", pairs))
     result = run_scenario(scenario)
     records = result.emulation.workloads[0].origin.records
-    gaps = [b.ok_time - a.ok_time for a, b in zip(records, records[1:], strict=False)]
+    gaps = [b.ok_time - a.ok_time for a, b in itertools.pairwise(records)]
     p = eta(0.3, 5.0, 0.2, 0.9) ** 2 / 2
     cycle = 1000 + 2 * round(5.0 * 1.468 / 299_792.458e-9)
     mean_gap = cycle / p          # geometric number of cycles between successes

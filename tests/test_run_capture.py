@@ -1,0 +1,68 @@
+"""A capture produced by ``qnet run`` decodes in tshark with the shipped dissector, every field
+equal to scapy's dissection, every message type present, nothing malformed."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from stack.cli import main
+from tests.tshark_util import assert_matches_scapy, have_tshark
+
+if not have_tshark():
+    if os.environ.get("QNET_REQUIRE_TSHARK"):
+        raise RuntimeError("QNET_REQUIRE_TSHARK is set but tshark is not on PATH")
+    pytest.skip("tshark is not on PATH", allow_module_level=True)
+
+SCENARIO = """
+[run]
+seed = 11
+[nodes.alice]
+kind = "qpu"
+[nodes.bob]
+kind = "qpu"
+[nodes.mid]
+kind = "station"
+[links.ab]
+a = "alice"
+b = "bob"
+station = "mid"
+length_km = 3.0
+[[workload]]
+node = "alice"
+remote = "bob"
+type = "keep"
+pairs = 40
+[[workload]]
+node = "bob"
+remote = "alice"
+type = "measure"
+basis = "Y"
+pairs = 40
+[[workload]]
+node = "alice"
+remote = "bob"
+pairs = 5
+listen = false
+"""
+
+ALL_KINDS = {"HERALD", "QFRAME", "CREATE", "ACK", "OK_K", "OK_M", "ERR", "REQ", "REQ_ACK"}
+
+
+def test_qnet_run_capture_decodes_like_scapy(tmp_path: Path) -> None:
+    scenario, pcap = tmp_path / "s.toml", tmp_path / "run.pcap"
+    scenario.write_text(SCENARIO)
+    assert main(["run", str(scenario), "--quiet", "--pcap", str(pcap)]) == 0
+    kinds = assert_matches_scapy(pcap)
+    assert set(kinds) == ALL_KINDS
+    assert kinds["QFRAME"] == kinds["HERALD"] == 2 * 80   # two photons and two heralds per pair
+    assert kinds["ERR"] == 1
+
+
+def test_default_scenario_capture_decodes_like_scapy(tmp_path: Path) -> None:
+    pcap = tmp_path / "default.pcap"
+    assert main(["run", "--quiet", "--pcap", str(pcap)]) == 0
+    kinds = assert_matches_scapy(pcap)
+    assert kinds["OK_K"] == kinds["OK_M"] == 2 * 500
