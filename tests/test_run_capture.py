@@ -16,45 +16,14 @@ if not have_tshark():
         raise RuntimeError("QNET_REQUIRE_TSHARK is set but tshark is not on PATH")
     pytest.skip("tshark is not on PATH", allow_module_level=True)
 
-SCENARIO = """
-[run]
-seed = 11
-[nodes.alice]
-kind = "qpu"
-[nodes.bob]
-kind = "qpu"
-[nodes.mid]
-kind = "station"
-[links.ab]
-a = "alice"
-b = "bob"
-station = "mid"
-length_km = 3.0
-[[workload]]
-node = "alice"
-remote = "bob"
-type = "keep"
-pairs = 40
-[[workload]]
-node = "bob"
-remote = "alice"
-type = "measure"
-basis = "Y"
-pairs = 40
-[[workload]]
-node = "alice"
-remote = "bob"
-pairs = 5
-listen = false
-"""
+ALL_MESSAGES = Path(__file__).resolve().parent.parent / "examples" / "all-messages.toml"
 
 ALL_KINDS = {"HERALD", "QFRAME", "CREATE", "ACK", "OK_K", "OK_M", "ERR", "REQ", "REQ_ACK"}
 
 
 def test_qnet_run_capture_decodes_like_scapy(tmp_path: Path) -> None:
-    scenario, pcap = tmp_path / "s.toml", tmp_path / "run.pcap"
-    scenario.write_text(SCENARIO)
-    assert main(["run", str(scenario), "--quiet", "--pcap", str(pcap)]) == 0
+    pcap = tmp_path / "run.pcap"
+    assert main(["run", str(ALL_MESSAGES), "--quiet", "--pcap", str(pcap)]) == 0
     kinds = assert_matches_scapy(pcap)
     assert set(kinds) == ALL_KINDS
     assert kinds["QFRAME"] == kinds["HERALD"] == 2 * 80   # two photons and two heralds per pair
