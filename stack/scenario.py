@@ -110,12 +110,14 @@ class _Table:
         return self.data[name]
 
     def number(self, name: str, default: Any = None, low: float = -math.inf,
-               high: float = math.inf, integer: bool = False) -> Any:
+               high: float = math.inf, integer: bool = False, finite: bool = True) -> Any:
         value = self._get(name, default)
         ok = isinstance(value, int) if integer else isinstance(value, int | float)
         if isinstance(value, bool) or not ok:
             kind = "an integer" if integer else "a number"
             raise ScenarioError(self.source, self.key(name), f"expected {kind}, got {value!r}")
+        if finite and isinstance(value, float) and math.isinf(value):
+            raise ScenarioError(self.source, self.key(name), f"must be finite, got {value!r}")
         if not low <= value <= high or (isinstance(value, float) and math.isnan(value)):
             raise ScenarioError(self.source, self.key(name), f"must be in [{low}, {high}], got {value!r}")
         return value
@@ -184,7 +186,7 @@ def _nodes(source: str, data: Any) -> dict[str, NodeConfig]:
             node = NodeConfig(
                 name, index, kind,
                 communication_qubits=t.number("communication_qubits", 2, low=1, high=15, integer=True),
-                t2_ns=t.number("t2_ms", 1.0, low=1e-6) * 1e6,
+                t2_ns=t.number("t2_ms", 1.0, low=1e-6, finite=False) * 1e6,  # inf: no dephasing
                 readout_ns=round(t.number("readout_ns", 1000, low=0)),
             )
         else:

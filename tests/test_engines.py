@@ -1,0 +1,831 @@
+"""Sans-IO engines driven by hand: no trio, no runtime, just method calls with ``now``.
+
+Expected bytes are read with ``struct`` straight from the bit diagrams (heralding.py,
+egp.py, draft-dahlberg-ll-quantum-03 figures 2-5) and expected goodness values from the
+closed form for a dephased Werner state, not from the engines' own helpers.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from protocols import link as linkmod
+from protocols.apps import EntanglementUser
+from protocols.common import EGP_PORT, HERALD_PORT, LINK_SERVICE_PORT, Actions, Basis, BellState
+from protocols.hardware import Arm, Detection, Disarm, Discard, Emitted, Measure, MeasureResult
+from protocols.link import TRANSITIONS, LinkConfig, LinkLayer, RequestEvent, RequestState
+from protocols.packets.heralding import Herald
+from protocols.packets.linkservice import Create
+from protocols.physical import (
+    AttemptLost,
+    NodePhysical,
+    PairReady,
+    StartGeneration,
+    Station,
+    StopGeneration,
+)
+
+A_HERALD = ("198.18.0.1", HERALD_PORT)
+B_HERALD = ("198.18.0.2", HERALD_PORT)
+IP1, IP2 = "198.18.0.1", "198.18.0.2"
+APP1 = (IP1, 49152)
+APP2 = (IP2, 49152)
+EGP1, EGP2 = (IP1, EGP_PORT), (IP2, EGP_PORT)
+PURPOSE = 5
+LINK = 1
+
+# Message type nibbles and error codes, from draft-dahlberg-ll-quantum-03 section 4.
+T_ACK, T_OK_K, T_OK_M, T_ERR = 1, 2, 3, 4
+E_UNSUPP, E_CREATE, E_REJECTED, E_TIMEOUT = 1, 2, 3, 6
+
+
+# -- decoding by hand -------------------------------------------------------------------------
+
+def parse_herald(data: bytes) -> dict[str, int]:
+    """HERALD, 28 bytes: ver, type, outcome, bell | link(16), scheme, rsvd | seq(64) | attempts(32) | time(64)."""
+    assert len(data) == 28
+    return {"version": data[0], "type": data[1], "outcome": data[2], "bell": data[3],
+            "link": int.from_bytes(data[4:6], "big"), "scheme": data[6], "reserved": data[7],
+            "seq": int.from_bytes(data[8:16], "big"), "attempts": int.from_bytes(data[16:20], "big"),
+            "time": int.from_bytes(data[20:28], "big")}
+
+
+def w0(data: bytes) -> int:
+    return int.from_bytes(data[:4], "big")
+
+
+def parse_ack(data: bytes) -> int:
+    assert len(data) == 4 and data[0] >> 4 == T_ACK
+    return w0(data) >> 12 & 0xFFFF
+
+
+def parse_err(data: bytes) -> dict[str, int]:
+    assert len(data) == 12 and data[0] >> 4 == T_ERR
+    word = w0(data)
+    return {"create_id": word >> 12 & 0xFFFF, "err": word >> 8 & 0xF,
+            "origin": int.from_bytes(data[8:12], "big")}
+
+
+def parse_ok(data: bytes) -> dict[str, int]:
+    """OK-K / OK-M: 16 bytes; word 0 differs, the rest is seq, purpose, remote, goodness, (tog)."""
+    assert len(data) == 16
+    word = w0(data)
+    kind = word >> 28
+    fields = {"type": kind, "create_id": word >> 12 & 0xFFFF, "bell": word >> 5 & 3,
+              "seq": int.from_bytes(data[4:6], "big"), "purpose": int.from_bytes(data[6:8], "big"),
+              "remote": int.from_bytes(data[8:12], "big"), "goodness": int.from_bytes(data[12:14], "big"),
+              "tog": int.from_bytes(data[14:16], "big")}
+    if kind == T_OK_K:
+        fields.update(lqid=word >> 8 & 0xF, d=word >> 7 & 1)
+    else:
+        assert kind == T_OK_M
+        fields.update(m=word >> 11 & 1, d=word >> 10 & 1, basis=word >> 7 & 7)
+    return fields
+
+
+def parse_egp(data: bytes) -> dict[str, Any]:
+    """EGP header: ver, type, status, rsvd | create_id(16), link_id(16) | origin(32) | queue seq(32)
+    [+ CREATE, REQ only]."""
+    assert len(data) in (16, 40)
+    return {"version": data[0], "type": data[1], "status": data[2],
+            "create_id": int.from_bytes(data[4:6], "big"), "link": int.from_bytes(data[6:8], "big"),
+            "origin": int.from_bytes(data[8:12], "big"), "queue_seq": int.from_bytes(data[12:16], "big"),
+            "body": data[16:]}
+
+
+# -- Station ----------------------------------------------------------------------------------
+
+def station(window: int = 2) -> Station:
+    return Station({LINK: (A_HERALD, B_HERALD)}, detection_window_ns=window)
+
+
+@pytest.mark.parametrize(("clicks", "outcome", "bell"), [
+    (((1, 0, 100), (2, 0, 200)), 1, BellState.PSI_PLUS),
+    (((1, 1, 100), (2, 1, 200)), 1, BellState.PSI_PLUS),
+    (((1, 0, 100), (2, 1, 200)), 1, BellState.PSI_MINUS),
+    (((1, 1, 100), (2, 0, 200)), 1, BellState.PSI_MINUS),
+    (((1, 0, 100), (1, 1, 101), (2, 0, 200)), 0, None),   # two clicks in round 1
+    (((1, 0, 100), (2, 0, 200), (2, 1, 201)), 0, None),   # two clicks in round 2
+    (((1, 0, 100),), 0, None),                            # nothing in round 2
+    (((2, 0, 200),), 0, None),                            # nothing in round 1
+    ((), 0, None),
+])
+def test_station_heralds_double_click_pattern(clicks: Any, outcome: int, bell: BellState | None) -> None:
+    st_ = station()
+    out = st_.handle(Detection(LINK, attempt_seq=0x1_0000_0007, attempts=42, clicks=clicks,
+                               arrivals=(1000, 1001)), now=5_000_000_123)
+    assert [dest for dest, _ in out.send] == [A_HERALD, B_HERALD]
+    assert out.send[0][1] == out.send[1][1]
+    raw = parse_herald(out.send[0][1])
+    assert raw["version"] == 1 and raw["type"] == 1 and raw["scheme"] == 1 and raw["reserved"] == 0
+    assert raw["outcome"] == outcome
+    assert raw["link"] == LINK
+    assert raw["seq"] == 0x1_0000_0007
+    assert raw["attempts"] == 42
+    assert raw["time"] == 5_000_000_123
+    herald = Herald.decode(out.send[0][1])
+    assert herald.outcome == outcome
+    if bell is not None:
+        assert herald.bell_state == bell
+        assert (st_.successes, st_.failures) == (1, 0)
+    else:
+        assert (st_.successes, st_.failures) == (0, 1)
+    assert out.up == [] and out.down == [] and out.hardware == [] and out.deadline is None
+
+
+@pytest.mark.parametrize(("arrivals", "outcome"), [
+    ((1000, 1000), 1), ((1000, 1005), 1), ((1005, 1000), 1),   # |Δ| == window: still interferes
+    ((1000, 1006), 0), ((1006, 1000), 0), ((0, 10**9), 0),
+])
+def test_station_detection_window(arrivals: tuple[int, int], outcome: int) -> None:
+    out = station(window=5).handle(Detection(LINK, 3, 1, ((1, 0, 1), (2, 0, 2)), arrivals), now=7)
+    assert Herald.decode(out.send[0][1]).outcome == outcome
+    assert parse_herald(out.send[1][1])["outcome"] == outcome
+
+
+def test_station_ignores_unknown_link_and_counts_datagrams_as_malformed() -> None:
+    st_ = station()
+    out = st_.handle(Detection(99, 1, 1, ((1, 0, 1), (2, 0, 2)), (0, 0)), now=1)
+    assert out.send == []
+    assert st_.receive(b"\x01\x01", ("198.18.0.9", 1), HERALD_PORT, now=2).send == []
+    assert st_.malformed == 1
+
+
+# -- NodePhysical -----------------------------------------------------------------------------
+
+WERNER_PSI_MINUS = (0.025, 0.025, 0.025, 0.925)
+
+
+def emitted(seq: int, t: int, slot: int = 0, outcome: int | None = None,
+            basis: Basis | None = None) -> Emitted:
+    return Emitted(LINK, slot, qubit_id=100 + seq, attempt_seq=seq, emission_time=t,
+                   distribution=WERNER_PSI_MINUS, outcome=outcome, basis=basis)
+
+
+def herald_bytes(seq: int, outcome: int = 1, bell: int = 3, attempts: int = 17, link: int = LINK,
+                 t: int = 0) -> bytes:
+    """A HERALD built field by field from the bit diagram."""
+    return (bytes((1, 1, outcome, bell)) + link.to_bytes(2, "big") + bytes((1, 0))
+            + seq.to_bytes(8, "big") + attempts.to_bytes(4, "big") + t.to_bytes(8, "big"))
+
+
+def test_node_physical_arms_and_disarms_hardware() -> None:
+    phy = NodePhysical(herald_timeout_ns=10_000)
+    out = phy.handle(StartGeneration(LINK, pairs=7), now=0)
+    assert out.hardware == [Arm(LINK, 7, None)]
+    assert out.up == [] and out.send == []
+    out = phy.handle(StartGeneration(LINK, pairs=2, measure_basis=Basis.X), now=0)
+    assert out.hardware == [Arm(LINK, 2, Basis.X)]
+    assert phy.handle(StopGeneration(LINK), now=0).hardware == [Disarm(LINK)]
+
+
+def test_node_physical_pair_ready_on_matching_herald() -> None:
+    phy = NodePhysical(herald_timeout_ns=10_000)
+    out = phy.handle(emitted(seq=9, t=1_000, slot=1), now=1_000)
+    assert out.deadline == 1_000 + 10_000
+    assert out.up == []
+    assert phy.held_slots() == {1}
+    out = phy.receive(herald_bytes(9, bell=BellState.PSI_PLUS, attempts=123), B_HERALD, HERALD_PORT, now=6_000)
+    assert len(out.up) == 1
+    ready = out.up[0]
+    assert isinstance(ready, PairReady)
+    assert ready.bell_state == BellState.PSI_PLUS
+    assert ready.attempts == 123
+    assert (ready.link_id, ready.slot, ready.qubit_id, ready.attempt_seq) == (LINK, 1, 109, 9)
+    assert ready.emission_time == 1_000
+    assert ready.distribution == WERNER_PSI_MINUS
+    assert ready.outcome is None and ready.basis is None
+    assert out.hardware == []
+    assert out.deadline is None
+    assert phy.held_slots() == set()
+    # The timer no longer loses it.
+    late = phy.on_timer(now=50_000)
+    assert late.up == [] and late.hardware == []
+
+
+def test_node_physical_deadline_is_the_earliest_pending() -> None:
+    phy = NodePhysical(herald_timeout_ns=500)
+    assert phy.handle(emitted(1, t=2_000, slot=0), now=2_000).deadline == 2_500
+    assert phy.handle(emitted(2, t=1_000, slot=1), now=2_000).deadline == 1_500
+    assert phy.held_slots() == {0, 1}
+    out = phy.receive(herald_bytes(2), A_HERALD, HERALD_PORT, now=1_200)
+    assert out.deadline == 2_500
+
+
+def test_node_physical_timeout_discards_and_reports_lost() -> None:
+    phy = NodePhysical(herald_timeout_ns=10_000)
+    phy.handle(emitted(seq=4, t=1_000, slot=3), now=1_000)
+    early = phy.on_timer(now=10_999)
+    assert early.up == [] and early.hardware == []
+    assert early.deadline == 11_000
+    out = phy.on_timer(now=11_000)
+    assert out.hardware == [Discard(3)]
+    assert out.up == [AttemptLost(LINK, 4)]
+    assert out.deadline is None
+    assert phy.lost == 1
+    assert phy.held_slots() == set()
+    # Its herald now arrives too late: unexpected, not a pair.
+    late = phy.receive(herald_bytes(4), A_HERALD, HERALD_PORT, now=12_000)
+    assert late.up == []
+    assert phy.unexpected == 1
+
+
+def test_node_physical_timeout_of_measured_emission_discards_nothing() -> None:
+    phy = NodePhysical(herald_timeout_ns=100)
+    phy.handle(emitted(seq=5, t=0, slot=0, outcome=1, basis=Basis.Z), now=0)
+    assert phy.held_slots() == set()          # measured on emission: no qubit is held
+    out = phy.on_timer(now=1_000)
+    assert out.hardware == []
+    assert out.up == [AttemptLost(LINK, 5)]
+
+
+def test_node_physical_failure_herald_loses_the_attempt() -> None:
+    phy = NodePhysical(herald_timeout_ns=10_000)
+    phy.handle(emitted(seq=6, t=0, slot=2), now=0)
+    out = phy.receive(herald_bytes(6, outcome=0, bell=0), A_HERALD, HERALD_PORT, now=10)
+    assert out.up == [AttemptLost(LINK, 6)]
+    assert out.hardware == [Discard(2)]
+
+
+def test_node_physical_measured_pair_carries_outcome() -> None:
+    phy = NodePhysical(herald_timeout_ns=10_000)
+    phy.handle(emitted(seq=8, t=0, slot=0, outcome=1, basis=Basis.Y), now=0)
+    ready = phy.receive(herald_bytes(8, bell=2), A_HERALD, HERALD_PORT, now=10).up[0]
+    assert (ready.outcome, ready.basis, ready.bell_state) == (1, Basis.Y, BellState.PHI_MINUS)
+
+
+@pytest.mark.parametrize("payload", [
+    b"", b"\x01", herald_bytes(1)[:-1], herald_bytes(1) + b"\x00",
+    b"\x02" + herald_bytes(1)[1:],               # version 2
+    herald_bytes(1)[:1] + b"\x02" + herald_bytes(1)[2:],   # message type 2
+    herald_bytes(1, outcome=2), herald_bytes(1, bell=4),
+    herald_bytes(1)[:6] + b"\x07" + herald_bytes(1)[7:],   # unknown scheme
+])
+def test_node_physical_malformed_is_counted(payload: bytes) -> None:
+    phy = NodePhysical(herald_timeout_ns=10_000)
+    phy.handle(emitted(seq=1, t=0), now=0)
+    out = phy.receive(payload, A_HERALD, HERALD_PORT, now=5)
+    assert out.up == [] and out.hardware == []
+    assert out.deadline == 10_000
+    assert (phy.malformed, phy.unexpected) == (1, 0)
+    assert phy.held_slots() == {0}
+
+
+def test_node_physical_unknown_attempt_is_unexpected() -> None:
+    phy = NodePhysical(herald_timeout_ns=10_000)
+    phy.handle(emitted(seq=1, t=0), now=0)
+    for payload in (herald_bytes(2), herald_bytes(1, link=2)):
+        out = phy.receive(payload, A_HERALD, HERALD_PORT, now=5)
+        assert out.up == []
+    assert (phy.unexpected, phy.malformed) == (2, 0)
+    assert phy.held_slots() == {0}
+
+
+# -- LinkLayer --------------------------------------------------------------------------------
+
+T2_1, T2_2 = 1_000_000.0, 2_000_000.0
+
+
+def link_pair(purposes2: dict[int, Any] | None = None, retransmit_ns: int = 50_000,
+              retries: int = 3) -> tuple[LinkLayer, LinkLayer]:
+    n1 = LinkLayer(1, [LinkConfig(LINK, 2, EGP2, T2_1, T2_2)], {}, retransmit_ns, retries)
+    n2 = LinkLayer(2, [LinkConfig(LINK, 1, EGP1, T2_2, T2_1)],
+                   {PURPOSE: APP2} if purposes2 is None else purposes2, retransmit_ns, retries)
+    return n1, n2
+
+
+def keep_create(number: int = 2, remote: int = 2) -> Create:
+    return Create(remote_node_id=remote, purpose_id=PURPOSE, number=number)
+
+
+def only(sends: list[tuple[Any, bytes]], dest: Any) -> list[bytes]:
+    return [payload for d, payload in sends if d == dest]
+
+
+def open_request(n1: LinkLayer, n2: LinkLayer, create: Create, now: int = 0
+                 ) -> tuple[int, Actions, Actions, Actions]:
+    """CREATE → ACK + REQ → REQ_ACK; returns the create id and the three engine outputs."""
+    a1 = n1.receive(create.encode(), APP1, LINK_SERVICE_PORT, now)
+    create_id = parse_ack(only(a1.send, APP1)[0])
+    req = only(a1.send, EGP2)[0]
+    a2 = n2.receive(req, EGP1, EGP_PORT, now + 1_000)
+    reply = only(a2.send, EGP1)[0]
+    a3 = n1.receive(reply, EGP2, EGP_PORT, now + 2_000)
+    return create_id, a1, a2, a3
+
+
+def test_create_acks_and_sends_req_with_the_create() -> None:
+    n1, _ = link_pair()
+    create = keep_create(number=3)
+    out = n1.receive(create.encode(), APP1, LINK_SERVICE_PORT, now=0)
+    assert [d for d, _ in out.send] == [APP1, EGP2]
+    create_id = parse_ack(out.send[0][1])
+    assert 1 <= create_id <= 0xFFFF
+    req = parse_egp(out.send[1][1])
+    assert (req["version"], req["type"], req["status"]) == (1, 1, 0)
+    assert req["create_id"] == create_id
+    assert req["link"] == LINK
+    assert req["origin"] == 1
+    assert req["queue_seq"] == 1                   # node 1 < node 2: the master numbers its own CREATE
+    assert req["body"] == create.encode()
+    assert out.down == []                          # nothing is generated before the peer agrees
+    assert out.deadline == 50_000
+    # A second CREATE gets a different id.
+    again = n1.receive(create.encode(), APP1, LINK_SERVICE_PORT, now=1)
+    assert parse_ack(again.send[0][1]) != create_id
+
+
+def test_peer_accepts_and_both_ends_start_generation() -> None:
+    n1, n2 = link_pair()
+    create_id, _, a2, a3 = open_request(n1, n2, keep_create(number=4))
+    reply = parse_egp(only(a2.send, EGP1)[0])
+    assert len(only(a2.send, EGP1)[0]) == 16
+    assert reply["queue_seq"] == 1                 # numbered by the master (node 1, the origin)
+    assert (reply["version"], reply["type"], reply["status"]) == (1, 2, 0)
+    assert (reply["create_id"], reply["link"], reply["origin"]) == (create_id, LINK, 1)
+    assert a2.down == [StartGeneration(LINK, 4, None)]
+    assert only(a2.send, APP2) == []               # the responder hears of the request only with OKs
+    assert a3.down == [StartGeneration(LINK, 4, None)]
+    assert a3.send == []
+    assert a3.deadline is None                     # no retransmission pending any more
+
+
+def dephased_werner_fidelity(p: float, t: float, t2a: float, t2b: float) -> float:
+    """Fidelity to the heralded Bell state of a Werner state (weight p on the maximally mixed
+    state) after each qubit is dephased for t.
+
+    Werner: F0 = 1 - 3p/4 on the target, p/4 on each other Bell state. A Z on either qubit maps
+    the target to the Bell state differing by a phase (Φ±, Ψ±) and that state back; two Zs
+    cancel. With per-qubit flip probabilities qa, qb the net flip has probability
+    q = qa(1-qb) + qb(1-qa), and F = (1-q)F0 + q·(p/4).
+    """
+    qa = (1 - math.exp(-t / t2a)) / 2
+    qb = (1 - math.exp(-t / t2b)) / 2
+    q = qa * (1 - qb) + qb * (1 - qa)
+    f0 = 1 - 3 * p / 4
+    return (1 - q) * f0 + q * p / 4
+
+
+def test_ok_keep_at_both_ends_with_dephased_goodness() -> None:
+    n1, n2 = link_pair()
+    create_id, *_ = open_request(n1, n2, keep_create(number=2))
+    p = 0.1
+    dist = (p / 4, p / 4, p / 4, 1 - 3 * p / 4)          # Werner around Ψ- (index 3)
+    emission, now = 1_000_000, 1_300_000
+    seen = []
+    for seq in range(2):
+        pair1 = PairReady(LINK, slot=seq, qubit_id=10 + seq, bell_state=BellState.PSI_MINUS,
+                          attempt_seq=seq, attempts=5, emission_time=emission, distribution=dist,
+                          outcome=None, basis=None)
+        pair2 = PairReady(LINK, slot=1 - seq, qubit_id=20 + seq, bell_state=BellState.PSI_MINUS,
+                          attempt_seq=seq, attempts=5, emission_time=emission, distribution=dist,
+                          outcome=None, basis=None)
+        ok1 = parse_ok(only(n1.handle(pair1, now).send, APP1)[0])
+        ok2 = parse_ok(only(n2.handle(pair2, now).send, APP2)[0])
+        seen.append((ok1, ok2))
+    expected = round(dephased_werner_fidelity(p, now - emission, T2_1, T2_2) * 65535)
+    assert 0.70 * 65535 < expected < 0.8 * 65535       # the test itself is about something
+    for seq, (ok1, ok2) in enumerate(seen):
+        assert ok1["type"] == ok2["type"] == T_OK_K
+        assert ok1["create_id"] == ok2["create_id"] == create_id
+        assert (ok1["d"], ok2["d"]) == (0, 1)
+        assert ok1["seq"] == ok2["seq"] == seq
+        assert ok1["purpose"] == ok2["purpose"] == PURPOSE
+        assert (ok1["remote"], ok2["remote"]) == (2, 1)
+        assert (ok1["lqid"], ok2["lqid"]) == (seq, 1 - seq)
+        assert ok1["bell"] == ok2["bell"] == BellState.PSI_MINUS
+        assert abs(ok1["goodness"] - expected) <= 1
+        assert abs(ok2["goodness"] - expected) <= 1
+        assert ok1["tog"] == (now // 1000) & 0xFFFF
+    assert n1.counters.ok_sent == n2.counters.ok_sent == 2
+
+
+def test_goodness_without_storage_is_the_werner_fidelity() -> None:
+    n1, n2 = link_pair()
+    open_request(n1, n2, keep_create(number=1))
+    p = 0.2
+    dist = (1 - 3 * p / 4, p / 4, p / 4, p / 4)          # around Φ+, heralded as Φ+
+    pair = PairReady(LINK, 0, 1, BellState.PHI_PLUS, 0, 1, 5_000, dist, None, None)
+    ok = parse_ok(n1.handle(pair, now=5_000).send[0][1])
+    assert ok["goodness"] == round(0.85 * 65535)
+
+
+def test_measure_directly_gives_ok_m() -> None:
+    n1, n2 = link_pair()
+    x = {"rotx1l": 0, "rotyl": 64, "rotx2l": 0, "rotx1r": 0, "rotyr": 64, "rotx2r": 0}
+    create = Create(remote_node_id=2, purpose_id=PURPOSE, number=1, tpe=1, **x)
+    create_id, _, a2, a3 = open_request(n1, n2, create)
+    assert a2.down == [StartGeneration(LINK, 1, Basis.X)]
+    assert a3.down == [StartGeneration(LINK, 1, Basis.X)]
+    p = 0.08
+    dist = (p / 4, 1 - 3 * p / 4, p / 4, p / 4)
+    pair = PairReady(LINK, 0, 1, BellState.PSI_PLUS, 0, 3, 0, dist, outcome=1, basis=Basis.X)
+    ok1 = parse_ok(only(n1.handle(pair, now=10**9).send, APP1)[0])
+    ok2 = parse_ok(only(n2.handle(PairReady(LINK, 0, 2, BellState.PSI_PLUS, 0, 3, 0, dist, 0, Basis.X),
+                                      now=10**9).send, APP2)[0])
+    assert ok1["type"] == ok2["type"] == T_OK_M
+    assert (ok1["m"], ok2["m"]) == (1, 0)
+    assert (ok1["d"], ok2["d"]) == (0, 1)
+    assert ok1["basis"] == ok2["basis"] == Basis.X == 1
+    assert ok1["bell"] == BellState.PSI_PLUS
+    assert ok1["create_id"] == ok2["create_id"] == create_id
+    assert ok1["seq"] == ok2["seq"] == 0
+    # Measured on emission: no storage, so no dephasing however late the OK.
+    assert ok1["goodness"] == round((1 - 3 * p / 4) * 65535)
+    assert ok1["tog"] == 0
+
+
+def test_create_for_unknown_remote_is_unsupp() -> None:
+    n1, _ = link_pair()
+    out = n1.receive(keep_create(remote=9).encode(), APP1, LINK_SERVICE_PORT, now=0)
+    assert [d for d, _ in out.send] == [APP1]
+    err = parse_err(out.send[0][1])
+    assert err["err"] == E_UNSUPP
+    assert err["origin"] == 1
+    assert out.deadline is None
+    assert n1.counters.rejected == 1
+
+
+@pytest.mark.parametrize("fields", [
+    {"number": 0}, {"rl": 1}, {"rr": 2}, {"ato": 1},
+    {"tpe": 1, "rotx1l": 1},                       # a rotation that is not Z, X or Y
+])
+def test_unsupported_create_fields(fields: dict[str, int]) -> None:
+    n1, _ = link_pair()
+    out = n1.receive(Create(remote_node_id=2, purpose_id=PURPOSE, **fields).encode(), APP1,
+                     LINK_SERVICE_PORT, now=0)
+    assert [d for d, _ in out.send] == [APP1]
+    assert parse_err(out.send[0][1])["err"] == E_UNSUPP
+
+
+@pytest.mark.parametrize("payload", [b"", b"\x00" * 23, b"\x00" * 25, b"garbage"])
+def test_garbage_create_is_err_create(payload: bytes) -> None:
+    n1, _ = link_pair()
+    out = n1.receive(payload, APP1, LINK_SERVICE_PORT, now=0)
+    assert [d for d, _ in out.send] == [APP1]
+    err = parse_err(out.send[0][1])
+    assert err["err"] == E_CREATE
+    assert err["create_id"] == 0
+    assert n1.counters.malformed == 1
+    assert n1.counters.err_sent == 1
+
+
+def test_req_for_unserved_purpose_is_rejected_and_origin_errs() -> None:
+    n1, n2 = link_pair(purposes2={})
+    create_id, _, a2, a3 = open_request(n1, n2, keep_create())
+    reply = parse_egp(only(a2.send, EGP1)[0])
+    assert (reply["type"], reply["status"]) == (2, E_REJECTED)
+    assert a2.down == []
+    assert n2.counters.rejected == 1
+    assert a3.down == []
+    assert [d for d, _ in a3.send] == [APP1]
+    err = parse_err(a3.send[0][1])
+    assert (err["err"], err["create_id"], err["origin"]) == (E_REJECTED, create_id, 1)
+    assert a3.deadline is None
+    assert n1.requests[(1, create_id)].state == RequestState.FAILED
+    assert n1.on_timer(10**9).send == []            # nothing retransmitted after the refusal
+
+
+@pytest.mark.parametrize("retries", [0, 1, 3])
+def test_dead_peer_becomes_err_timeout(retries: int) -> None:
+    n1, _ = link_pair(retransmit_ns=40_000, retries=retries)
+    out = n1.receive(keep_create().encode(), APP1, LINK_SERVICE_PORT, now=1_000)
+    first_req = only(out.send, EGP2)[0]
+    deadlines, reqs, errs = [], [], []
+    deadline = out.deadline
+    assert n1.on_timer(deadline - 1).send == []     # nothing before the deadline
+    for _ in range(retries + 5):
+        if deadline is None:
+            break
+        deadlines.append(deadline)
+        out = n1.on_timer(deadline)
+        reqs += only(out.send, EGP2)
+        errs += [parse_err(b) for b in only(out.send, APP1)]
+        deadline = out.deadline
+    assert deadline is None
+    assert reqs == [first_req] * retries
+    assert deadlines == [1_000 + 40_000 * k for k in range(1, retries + 2)]
+    assert len(errs) == 1 and errs[0]["err"] == E_TIMEOUT and errs[0]["origin"] == 1
+    (request,) = n1.requests.values()
+    assert request.state == RequestState.FAILED
+
+
+def test_duplicated_req_is_answered_but_not_restarted() -> None:
+    n1, n2 = link_pair()
+    out = n1.receive(keep_create(number=3).encode(), APP1, LINK_SERVICE_PORT, now=0)
+    req = only(out.send, EGP2)[0]
+    first = n2.receive(req, EGP1, EGP_PORT, now=10)
+    second = n2.receive(req, EGP1, EGP_PORT, now=20)
+    assert first.down == [StartGeneration(LINK, 3, None)]
+    assert second.down == []
+    assert only(second.send, EGP1) == only(first.send, EGP1)
+    assert parse_egp(only(second.send, EGP1)[0])["status"] == 0
+    assert len(n2.requests) == 1
+    # A duplicated REQ_ACK does not restart the origin either.
+    ack = only(first.send, EGP1)[0]
+    assert n1.receive(ack, EGP2, EGP_PORT, now=30).down == [StartGeneration(LINK, 3, None)]
+    assert n1.receive(ack, EGP2, EGP_PORT, now=40).down == []
+
+
+def test_attempt_lost_restarts_one_pair() -> None:
+    n1, n2 = link_pair()
+    open_request(n1, n2, keep_create(number=3))
+    out = n1.handle(AttemptLost(LINK, 7), now=10_000)
+    assert out.down == [StartGeneration(LINK, 1, None)]
+    assert n1.counters.lost_attempts == 1
+
+
+def test_request_states_follow_transition_table(monkeypatch: pytest.MonkeyPatch) -> None:
+    fired: list[tuple[int, RequestState, RequestEvent, RequestState]] = []
+    original = linkmod.Request.fire
+
+    def recording_fire(self: linkmod.Request, event: RequestEvent) -> None:
+        before = self.state
+        original(self, event)
+        fired.append((self.origin_node * 1000 + self.d, before, event, self.state))
+
+    monkeypatch.setattr(linkmod.Request, "fire", recording_fire)
+    n1, n2 = link_pair()
+    first_id, *_ = open_request(n1, n2, keep_create(number=1))
+    assert n1.requests[(1, first_id)].state == RequestState.GENERATING
+    # A second request waits in the queue until the first is done.
+    second_id, _, a2, a3 = open_request(n1, n2, keep_create(number=1), now=10_000)
+    assert a2.down == [] and a3.down == []
+    assert n1.requests[(1, second_id)].state == RequestState.QUEUED
+    assert n2.requests[(1, second_id)].state == RequestState.QUEUED
+    dist = (1.0, 0.0, 0.0, 0.0)
+    pair = PairReady(LINK, 0, 1, BellState.PHI_PLUS, 0, 1, 20_000, dist, None, None)
+    out1, out2 = n1.handle(pair, now=20_000), n2.handle(pair, now=20_000)
+    assert out1.down == out2.down == [StartGeneration(LINK, 1, None)]
+    assert parse_ok(out1.send[0][1])["create_id"] == first_id
+    assert n1.requests[(1, first_id)].state == RequestState.DONE
+    assert n1.requests[(1, second_id)].state == RequestState.GENERATING
+    ok1 = parse_ok(n1.handle(pair, now=30_000).send[0][1])
+    assert (ok1["create_id"], ok1["seq"]) == (second_id, 1)
+    n2.handle(pair, now=30_000)
+    for request in (*n1.requests.values(), *n2.requests.values()):
+        assert request.state == RequestState.DONE
+    for _, before, event, after in fired:
+        assert TRANSITIONS[(before, event)] == after
+    origin = [(b, e) for who, b, e, _ in fired if who == 1000]
+    assert origin == [(RequestState.WAITING_PEER, RequestEvent.PEER_ACCEPTED),
+                      (RequestState.QUEUED, RequestEvent.LINK_FREE),
+                      (RequestState.WAITING_PEER, RequestEvent.PEER_ACCEPTED),
+                      (RequestState.GENERATING, RequestEvent.LAST_PAIR),
+                      (RequestState.QUEUED, RequestEvent.LINK_FREE),
+                      (RequestState.GENERATING, RequestEvent.LAST_PAIR)]
+    peer = [(b, e) for who, b, e, _ in fired if who == 1001]
+    assert peer == [(RequestState.QUEUED, RequestEvent.LINK_FREE),
+                    (RequestState.GENERATING, RequestEvent.LAST_PAIR),
+                    (RequestState.QUEUED, RequestEvent.LINK_FREE),
+                    (RequestState.GENERATING, RequestEvent.LAST_PAIR)]
+
+
+def test_every_transition_is_legal_and_terminal_states_are_final() -> None:
+    targets = set(TRANSITIONS.values())
+    for state in (RequestState.DONE, RequestState.FAILED):
+        assert state in targets
+        assert not any(s == state for s, _ in TRANSITIONS)
+    request = linkmod.Request(1, 1, keep_create(), LinkConfig(LINK, 2, EGP2, 1.0, 1.0), APP1, 0,
+                              RequestState.DONE)
+    with pytest.raises(RuntimeError):
+        request.fire(RequestEvent.PEER_ACCEPTED)
+
+
+def test_non_master_origin_is_numbered_by_the_master() -> None:
+    n1, n2 = link_pair()
+    n1.purposes[PURPOSE] = APP1
+    out = n2.receive(keep_create(number=2, remote=1).encode(), APP2, LINK_SERVICE_PORT, now=0)
+    req = parse_egp(only(out.send, EGP1)[0])
+    assert (req["origin"], req["queue_seq"]) == (2, 0)   # node 2 is not the master: no number yet
+    at_master = n1.receive(only(out.send, EGP1)[0], EGP2, EGP_PORT, now=10)
+    reply = parse_egp(only(at_master.send, EGP2)[0])
+    assert (reply["status"], reply["queue_seq"], reply["origin"]) == (0, 1, 2)
+    assert at_master.down == [StartGeneration(LINK, 2, None)]
+    assert n2.receive(only(at_master.send, EGP2)[0], EGP1, EGP_PORT, now=20).down == \
+        [StartGeneration(LINK, 2, None)]
+
+
+DELIVERY_ORDERS = [
+    ("reqA", "reqB", "ackA", "ackB"), ("reqA", "reqB", "ackB", "ackA"), ("reqB", "reqA", "ackA", "ackB"),
+    ("reqB", "reqA", "ackB", "ackA"), ("reqA", "ackA", "reqB", "ackB"), ("reqB", "ackB", "reqA", "ackA"),
+]
+
+
+@pytest.mark.parametrize("order", DELIVERY_ORDERS)
+def test_simultaneous_creates_are_served_in_the_same_order_at_both_ends(order: tuple[str, ...]) -> None:
+    n1, n2 = link_pair()
+    n1.purposes[6] = APP1
+    create_a = keep_create(number=2)                                  # node 1 → node 2, purpose 5
+    create_b = Create(remote_node_id=1, purpose_id=6, number=3)       # node 2 → node 1, purpose 6
+    out_a = n1.receive(create_a.encode(), APP1, LINK_SERVICE_PORT, now=0)
+    out_b = n2.receive(create_b.encode(), APP2, LINK_SERVICE_PORT, now=0)
+    id_a, id_b = parse_ack(out_a.send[0][1]), parse_ack(out_b.send[0][1])
+    flight = {"reqA": (n2, EGP1, only(out_a.send, EGP2)[0]), "reqB": (n1, EGP2, only(out_b.send, EGP1)[0])}
+    downs: dict[int, list[Any]] = {1: [], 2: []}
+    for t, name in enumerate(order, start=1):
+        engine, source, payload = flight.pop(name)
+        out = engine.receive(payload, source, EGP_PORT, now=t)
+        downs[engine.node_id] += out.down
+        if name.startswith("req"):
+            peer, dest = (n1, EGP2) if engine is n2 else (n2, EGP1)
+            flight["ack" + name[3]] = (peer, dest, only(out.send, source)[0])
+    # Both ends generate for A (queue sequence 1, numbered by the master) first ...
+    assert downs == {1: [StartGeneration(LINK, 2, None)], 2: [StartGeneration(LINK, 2, None)]}
+    pair = PairReady(LINK, 0, 1, BellState.PHI_PLUS, 0, 1, 100, (1.0, 0.0, 0.0, 0.0), None, None)
+    oks: dict[int, list[tuple[Any, int, int]]] = {1: [], 2: []}
+    for k in range(5):
+        for engine in (n1, n2):
+            out = engine.handle(pair, now=100 + k)
+            downs[engine.node_id] += out.down
+            oks[engine.node_id] += [(dest, parse_ok(b)["create_id"], parse_ok(b)["d"]) for dest, b in out.send]
+    # ... then for B, and every pair is delivered for the same request at both ends.
+    assert downs[1] == downs[2] == [StartGeneration(LINK, 2, None), StartGeneration(LINK, 3, None)]
+    assert oks[1] == [(APP1, id_a, 0)] * 2 + [(APP1, id_b, 1)] * 3
+    assert oks[2] == [(APP2, id_a, 1)] * 2 + [(APP2, id_b, 0)] * 3
+
+
+def test_timed_out_master_request_does_not_block_the_next() -> None:
+    n1, n2 = link_pair(retransmit_ns=1_000, retries=1)
+    n1.purposes[6] = APP1
+    n1.receive(keep_create().encode(), APP1, LINK_SERVICE_PORT, now=0)     # queue seq 1; peer never answers
+    out_b = n2.receive(Create(remote_node_id=1, purpose_id=6, number=4).encode(), APP2, LINK_SERVICE_PORT, 0)
+    at_master = n1.receive(only(out_b.send, EGP1)[0], EGP2, EGP_PORT, now=10)
+    assert parse_egp(only(at_master.send, EGP2)[0])["queue_seq"] == 2
+    assert at_master.down == []                    # 2 waits for 1
+    assert n1.on_timer(1_000).down == []
+    out = n1.on_timer(2_000)
+    assert parse_err(only(out.send, APP1)[0])["err"] == E_TIMEOUT
+    assert out.down == [StartGeneration(LINK, 4, None)]
+
+
+def test_pair_with_no_active_request_is_ignored() -> None:
+    n1, _ = link_pair()
+    pair = PairReady(LINK, 0, 1, BellState.PHI_PLUS, 0, 1, 0, (1.0, 0.0, 0.0, 0.0), None, None)
+    assert n1.handle(pair, now=0).send == []
+
+
+# -- EntanglementUser -------------------------------------------------------------------------
+
+LS1 = (IP1, LINK_SERVICE_PORT)
+
+
+def ok_k_bytes(seq: int, lqid: int, d: int = 0, bell: int = 0, create_id: int = 1,
+               goodness: int = 60_000) -> bytes:
+    word = T_OK_K << 28 | create_id << 12 | lqid << 8 | d << 7 | bell << 5
+    return struct.pack("!IHHIHH", word, seq, PURPOSE, 2, goodness, 0)
+
+
+def ok_m_bytes(seq: int, m: int, basis: int, create_id: int = 1) -> bytes:
+    word = T_OK_M << 28 | create_id << 12 | m << 11 | basis << 7
+    return struct.pack("!IHHIHH", word, seq, PURPOSE, 2, 65535, 0)
+
+
+def err_bytes(code: int, create_id: int = 1) -> bytes:
+    return struct.pack("!IHHI", T_ERR << 28 | create_id << 12 | code << 8, 0, 0, 1)
+
+
+def test_user_sends_create_once_at_start() -> None:
+    create = keep_create(number=2)
+    user = EntanglementUser(LS1, create, start_ns=5_000)
+    assert user.start(0).deadline == 5_000
+    early = user.on_timer(4_999)
+    assert early.send == [] and early.deadline == 5_000
+    out = user.on_timer(5_000)
+    assert out.send == [(LS1, create.encode())]
+    assert out.deadline is None
+    assert user.sent_at == 5_000
+    assert user.on_timer(6_000).send == []
+    user.receive(struct.pack("!I", T_ACK << 28 | 77 << 12), LS1, 49152, now=6_000)
+    assert user.create_id == 77
+
+
+def test_user_measures_kept_pairs_in_rotating_basis() -> None:
+    user = EntanglementUser(LS1, keep_create(number=3), start_ns=0)
+    user.on_timer(0)
+    expected_bases = {0: Basis.Z, 1: Basis.X, 2: Basis.Y, 3: Basis.Z, 7: Basis.X, 65535: Basis.Z}
+    for seq, basis in expected_bases.items():
+        lqid = seq % 16
+        out = user.receive(ok_k_bytes(seq, lqid, bell=3, goodness=32768), LS1, 49152, now=100 + seq)
+        assert out.hardware == [Measure(lqid, basis)]
+    assert len(user.records) == len(expected_bases)
+    record = user.records[0]
+    assert (record.kind, record.sequence_number, record.bell_state, record.ok_time) == ("K", 0, 3, 100)
+    assert record.goodness == pytest.approx(32768 / 65535)
+    assert record.outcome is None
+    assert user.first_ok_at == 100
+
+
+def test_user_measure_result_completes_record_and_done() -> None:
+    user = EntanglementUser(LS1, keep_create(number=2), start_ns=0)
+    user.on_timer(0)
+    assert not user.done()
+    user.receive(ok_k_bytes(0, lqid=2), LS1, 49152, now=10)
+    assert user.held_slots() == {2}
+    user.receive(ok_k_bytes(1, lqid=3), LS1, 49152, now=11)
+    assert not user.done()                              # both delivered, not yet measured
+    user.handle(MeasureResult(slot=3, qubit_id=9, basis=Basis.X, outcome=1), now=20)
+    assert not user.done()
+    assert user.held_slots() == {2}
+    user.handle(MeasureResult(slot=2, qubit_id=8, basis=Basis.Z, outcome=0), now=21)
+    assert user.done()
+    assert user.held_slots() == set()
+    assert [(r.basis, r.outcome) for r in user.records] == [(Basis.Z, 0), (Basis.X, 1)]
+
+
+def test_user_measure_directly_records_outcome_without_hardware() -> None:
+    user = EntanglementUser(LS1, Create(remote_node_id=2, number=1, tpe=1), start_ns=0)
+    user.on_timer(0)
+    out = user.receive(ok_m_bytes(0, m=1, basis=2), LS1, 49152, now=5)
+    assert out.hardware == []
+    assert (user.records[0].kind, user.records[0].basis, user.records[0].outcome) == ("M", 2, 1)
+    assert user.done()
+
+
+def test_user_done_on_error_and_responder_semantics() -> None:
+    user = EntanglementUser(LS1, keep_create(number=5), start_ns=0)
+    user.on_timer(0)
+    user.receive(err_bytes(E_REJECTED), LS1, 49152, now=1)
+    assert user.errors == [E_REJECTED]
+    assert user.done()
+    responder = EntanglementUser((IP2, LINK_SERVICE_PORT), None)
+    assert responder.start(0).deadline is None
+    assert responder.on_timer(10).send == []
+    assert responder.done()
+    responder.receive(ok_k_bytes(4, lqid=1, d=1), (IP2, LINK_SERVICE_PORT), 49152, now=2)
+    assert not responder.done()
+    responder.handle(MeasureResult(1, 0, Basis.X, 0), now=3)
+    assert responder.done()
+
+
+# -- random bytes never raise and are counted --------------------------------------------------
+
+def herald_is_valid(b: bytes) -> bool:
+    return len(b) == 28 and b[0] == 1 and b[1] == 1 and b[2] in (0, 1) and b[3] <= 3 and b[6] == 1
+
+
+def egp_is_valid(b: bytes) -> bool:
+    if len(b) < 16 or b[0] != 1 or b[1] not in (1, 2) or b[2] > 8:
+        return False
+    return len(b) == (40 if b[1] == 1 else 16)
+
+
+def upward_is_valid(b: bytes) -> bool:
+    if len(b) < 4:
+        return False
+    word = int.from_bytes(b[:4], "big")
+    kind = word >> 28
+    return ((kind == T_ACK and len(b) == 4) or (kind == T_OK_K and len(b) == 16)
+            or (kind == T_OK_M and len(b) == 16 and (word >> 7 & 7) <= 4)
+            or (kind == T_ERR and len(b) == 12 and 1 <= (word >> 8 & 0xF) <= 8))
+
+
+def _sized(n: int, prefix: bytes = b"") -> st.SearchStrategy[bytes]:
+    return st.binary(min_size=n, max_size=n).map(lambda b: prefix + b[len(prefix):])
+
+
+PAYLOADS = st.one_of(
+    st.binary(max_size=48),
+    *[_sized(n) for n in (4, 12, 16, 24, 28, 40)],
+    # Valid-looking prefixes, so the deeper checks are reached too.
+    _sized(16, b"\x01\x02"), _sized(16, b"\x01\x02\x00\x00\x00\x01\x00\x01"),   # REQ_ACK
+    _sized(40, b"\x01\x01"), _sized(40, b"\x01\x01\x00\x00\x00\x01\x00\x01\x00\x00\x00\x02"),  # REQ
+    _sized(28, b"\x01\x01"), _sized(28, b"\x01\x01\x01\x03\x00\x01\x01"),          # HERALD
+    _sized(4, bytes((T_ACK << 4,))), _sized(16, bytes((T_OK_K << 4,))),
+    _sized(16, bytes((T_OK_M << 4,))), _sized(12, bytes((T_ERR << 4,))),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([LINK_SERVICE_PORT, EGP_PORT]), PAYLOADS), max_size=12),
+       st.integers(0, 10**12))
+def test_random_bytes_never_raise_and_count_malformed(inputs: list[tuple[int, bytes]], now: int) -> None:
+    phy = NodePhysical(herald_timeout_ns=1000)
+    phy.handle(emitted(seq=1, t=now), now)
+    stat = station()
+    n1, _ = link_pair()
+    user = EntanglementUser(LS1, keep_create(number=3), start_ns=0)
+    responder = EntanglementUser(LS1, None)
+    link_bad = phy_bad = up_bad = 0
+    for port, payload in inputs:
+        phy.receive(payload, A_HERALD, HERALD_PORT, now)
+        phy_bad += not herald_is_valid(payload)
+        stat.receive(payload, A_HERALD, HERALD_PORT, now)
+        source = APP1 if port == LINK_SERVICE_PORT else EGP2
+        n1.receive(payload, source, port, now)
+        link_bad += (len(payload) != 24) if port == LINK_SERVICE_PORT else not egp_is_valid(payload)
+        user.receive(payload, LS1, 49152, now)
+        responder.receive(payload, LS1, 49152, now)
+        up_bad += not upward_is_valid(payload)
+        n1.on_timer(now)
+        phy.on_timer(now)
+    assert phy.malformed == phy_bad
+    assert stat.malformed == len(inputs)
+    assert n1.counters.malformed == link_bad
+    assert user.malformed == responder.malformed == up_bad
