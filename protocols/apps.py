@@ -58,6 +58,7 @@ class EntanglementUser:
         self.records: list[PairRecord] = []
         self.errors: list[int] = []
         self.malformed = 0
+        self.unexpected = 0
         self._measuring: dict[int, PairRecord] = {}
 
     def start(self, now: int) -> Actions:
@@ -89,7 +90,10 @@ class EntanglementUser:
     def handle(self, event: Any, now: int) -> Actions:
         if not isinstance(event, MeasureResult):
             raise TypeError(f"application cannot handle {event!r}")
-        record = self._measuring.pop(event.slot)
+        record = self._measuring.pop(event.slot, None)
+        if record is None:
+            self.unexpected += 1
+            return Actions(deadline=self._deadline())
         record.basis, record.outcome = int(event.basis), event.outcome
         return Actions(deadline=self._deadline())
 

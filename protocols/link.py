@@ -6,8 +6,10 @@ both ends ask their physical layer for the pairs. Each heralded pair becomes an 
 K or M) to the origin's higher layer (D=0) and to the peer's higher layer registered
 for the request's Purpose ID (D=1). One request is served per link at a time. The end
 with the lower node id is the link's master: it numbers accepted requests (the EGP
-Queue Sequence) and both ends serve them strictly in that order, so both always
-generate for the same request, even when both ends send CREATEs at once. The full
+Queue Sequence) and both ends serve them strictly in that order, so both generate for the
+same request even when both ends send CREATEs at once. Without a repair protocol this
+holds only while the EGP messages of a request arrive: if every REQ or every REQ_ACK of
+a request is lost, the ends can disagree (the full distributed queue fixes this). The full
 service (distributed queue with slots, fidelity and time limits, expiry) is a later
 issue.
 
