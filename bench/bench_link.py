@@ -2,7 +2,7 @@
 
     python bench/bench_link.py [--pairs 5000] [--repeats 5]
 
-The scenario is examples/default.toml with its workload replaced by one request of
+The scenario is examples/two-qpus.toml with its workload replaced by one request of
 ``--pairs`` pairs (create-and-keep, each pair measured on arrival at both ends; then
 measure-directly). A pair counts once, when both ends have it.
 """
@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def one_run(kind: str, pairs: int, capture: bool) -> tuple[float, int]:
-    scenario = load(ROOT / "examples" / "default.toml")
+    scenario = load(ROOT / "examples" / "two-qpus.toml")
     template = scenario.workload[0]
     scenario = dataclasses.replace(scenario, workload=[dataclasses.replace(template, type=kind, pairs=pairs)])
     stream = io.BytesIO() if capture else None
@@ -39,7 +39,7 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=5000)
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
-    print(f"default link (examples/default.toml), {args.pairs} pairs per run, median of {args.repeats}")
+    print(f"default link (examples/two-qpus.toml), {args.pairs} pairs per run, median of {args.repeats}")
     print(f"{'workload':<10}{'capture':<9}{'wall s':>9}{'pairs/wall-s':>14}{'min':>9}{'max':>9}")
     for kind in ("keep", "measure"):
         for capture in (True, False):

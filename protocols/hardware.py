@@ -51,6 +51,21 @@ class Discard:
 
 
 @dataclass(frozen=True, slots=True)
+class Move:
+    """Move the qubit in communication slot ``slot`` to a free storage slot."""
+
+    slot: int
+
+
+@dataclass(frozen=True, slots=True)
+class MoveResult:
+    """Where a :class:`Move` put the qubit (``None``: no storage slot was free; nothing moved)."""
+
+    slot: int
+    storage_slot: int | None
+
+
+@dataclass(frozen=True, slots=True)
 class Emitted:
     """A node's photon for a (to be heralded) successful attempt has left.
 
@@ -67,6 +82,8 @@ class Emitted:
     distribution: BellDistribution
     outcome: int | None = None
     basis: Basis | None = None
+    local_herald: bool = True
+    attempts: int = 1
 
 
 @dataclass(frozen=True, slots=True)

@@ -67,6 +67,8 @@ class LinkConfig:
     peer_address: Address
     t2_local_ns: float
     t2_peer_ns: float
+    t1_local_ns: float = float("inf")
+    t1_peer_ns: float = float("inf")
 
 
 @dataclass(slots=True)
@@ -315,8 +317,9 @@ class LinkLayer:
                                 int(pair.bell_state), seq, request.create.purpose_id, remote,
                                 goodness).encode()
         stored = now - pair.emission_time
-        for t2 in (request.link.t2_local_ns, request.link.t2_peer_ns):
-            dist = physics.dephase(dist, physics.dephasing_probability(stored, t2))
+        link = request.link
+        for t1, t2 in ((link.t1_local_ns, link.t2_local_ns), (link.t1_peer_ns, link.t2_peer_ns)):
+            dist = physics.pauli_channel(dist, *physics.memory_pauli_probabilities(stored, t1, t2))
         return ll.OkKeep(request.create_id, pair.slot, request.d, int(pair.bell_state), seq,
                          request.create.purpose_id, remote, ll.encode_fidelity(dist[0]),
                          (now // 1000) & 0xFFFF).encode()

@@ -1,9 +1,8 @@
-"""Physical layer engines: a node's heralded-generation driver and a midpoint station.
+"""Physical layer: a node's heralded-generation driver (and the station, re-exported).
 
-Double-click (Barrett-Kok) heralding: each attempt has two rounds; the station reports
-success when each round has exactly one click and the photons arrived within the
-detection window of each other. Same detector in both rounds heralds |Ψ+⟩, different
-detectors |Ψ-⟩.
+With a station (single- and double-click schemes) a pair exists when the station's
+HERALD says so. Without one (source-in-the-middle, coupler) each end heralds its own half
+locally and tells the other end in a REPORT; a pair exists when both ends did.
 
 >>> station = Station({1: (("198.18.0.1", 7770), ("198.18.0.2", 7770))}, detection_window_ns=2)
 >>> out = station.handle(Detection(1, 41, 3, ((1, 0, 100), (2, 1, 150)), (100, 101)), now=150)
@@ -20,12 +19,8 @@ from typing import Any
 
 from protocols.common import Actions, Address, Basis, BellState, ParseError
 from protocols.hardware import Arm, BellDistribution, Detection, Disarm, Discard, Emitted
-from protocols.packets.heralding import (
-    OUTCOME_FAILURE,
-    OUTCOME_SUCCESS,
-    SCHEME_DOUBLE_CLICK,
-    Herald,
-)
+from protocols.packets.heralding import MSG_HERALD, MSG_REPORT, OUTCOME_FAILURE, OUTCOME_SUCCESS, Herald
+from protocols.station import Station, double_click_outcome, single_click_outcome
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,69 +63,27 @@ class AttemptLost:
     attempt_seq: int
 
 
-def double_click_outcome(clicks: tuple[tuple[int, int, int], ...]) -> BellState | None:
-    """The Bell state heralded by a two-round click pattern, or None for a failure."""
-    per_round: dict[int, list[int]] = {1: [], 2: []}
-    for round_no, detector, _ in clicks:
-        per_round.setdefault(round_no, []).append(detector)
-    first, second = per_round[1], per_round[2]
-    if len(first) != 1 or len(second) != 1:
-        return None
-    return BellState.PSI_PLUS if first[0] == second[0] else BellState.PSI_MINUS
+@dataclass(frozen=True, slots=True)
+class ReportingLink:
+    """A link without a station: where to send this end's REPORTs, and the scheme code."""
 
-
-class Station:
-    """A heralding station: turns detector clicks into HERALD messages to both ends."""
-
-    def __init__(self, links: dict[int, tuple[Address, Address]], detection_window_ns: int) -> None:
-        self.links = links
-        self.detection_window_ns = detection_window_ns
-        self.successes = 0
-        self.failures = 0
-        self.malformed = 0
-
-    def handle(self, event: Any, now: int) -> Actions:
-        if not isinstance(event, Detection) or event.link_id not in self.links:
-            return Actions()
-        bell = double_click_outcome(event.clicks)
-        if abs(event.arrivals[0] - event.arrivals[1]) > self.detection_window_ns:
-            bell = None
-        if bell is None:
-            self.failures += 1
-        else:
-            self.successes += 1
-        herald = Herald(
-            outcome=OUTCOME_FAILURE if bell is None else OUTCOME_SUCCESS,
-            bell_state=0 if bell is None else int(bell),
-            link_id=event.link_id, scheme=SCHEME_DOUBLE_CLICK, attempt_seq=event.attempt_seq,
-            attempts=event.attempts, detection_time=now,
-        ).encode()
-        return Actions(send=[(end, herald) for end in self.links[event.link_id]])
-
-    def receive(self, payload: bytes, source: Address, port: int, now: int) -> Actions:
-        self.malformed += 1
-        return Actions()
-
-    def start(self, now: int) -> Actions:
-        return Actions()
-
-    def on_timer(self, now: int) -> Actions:
-        return Actions()
-
-    def held_slots(self) -> set[int]:
-        return set()
+    scheme: int
+    peer: Address
 
 
 class NodePhysical:
     """A node's physical layer: arms the hardware and matches emissions to heralds.
 
-    A pair is passed up only when its HERALD arrives; an emission whose herald has not
-    come ``herald_timeout_ns`` after it is discarded and reported as lost.
+    A pair is passed up only when its HERALD (or, on a link in ``reporting``, the peer's
+    REPORT) arrives; an emission whose confirmation has not come ``herald_timeout_ns``
+    after it is discarded and reported as lost.
     """
 
-    def __init__(self, herald_timeout_ns: int) -> None:
+    def __init__(self, herald_timeout_ns: int, reporting: dict[int, ReportingLink] | None = None) -> None:
         self.herald_timeout_ns = herald_timeout_ns
+        self.reporting = reporting or {}
         self.pending: dict[tuple[int, int], tuple[Emitted, int]] = {}
+        self.early: dict[tuple[int, int], Herald] = {}
         self.malformed = 0
         self.unexpected = 0
         self.lost = 0
@@ -141,10 +94,24 @@ class NodePhysical:
         if isinstance(event, StopGeneration):
             return Actions(hardware=[Disarm(event.link_id)])
         if isinstance(event, Emitted):
-            key = (event.link_id, event.attempt_seq)
-            self.pending[key] = (event, event.emission_time + self.herald_timeout_ns)
-            return Actions(deadline=self._deadline())
+            return self._on_emitted(event, now)
         raise TypeError(f"physical layer cannot handle {event!r}")
+
+    def _on_emitted(self, event: Emitted, now: int) -> Actions:
+        key = (event.link_id, event.attempt_seq)
+        actions = Actions()
+        link = self.reporting.get(event.link_id)
+        if link is not None:
+            report = Herald(OUTCOME_SUCCESS if event.local_herald else OUTCOME_FAILURE, 0, event.link_id,
+                            link.scheme, event.attempt_seq, event.attempts, now, MSG_REPORT)
+            actions.send.append((link.peer, report.encode()))
+        if event.local_herald:
+            self.pending[key] = (event, event.emission_time + self.herald_timeout_ns)
+            early = self.early.pop(key, None)
+            if early is not None:
+                actions.extend(self._confirm(early))
+        actions.deadline = self._deadline()
+        return actions
 
     def receive(self, payload: bytes, source: Address, port: int, now: int) -> Actions:
         try:
@@ -152,19 +119,31 @@ class NodePhysical:
         except ParseError:
             self.malformed += 1
             return Actions(deadline=self._deadline())
-        entry = self.pending.pop((herald.link_id, herald.attempt_seq), None)
-        if entry is None:
+        reporting = herald.link_id in self.reporting
+        if (herald.msg_type == MSG_REPORT) != reporting:
             self.unexpected += 1
             return Actions(deadline=self._deadline())
-        emitted = entry[0]
+        key = (herald.link_id, herald.attempt_seq)
+        if key not in self.pending:
+            if reporting and herald.outcome == OUTCOME_SUCCESS and len(self.early) < 1024:
+                self.early[key] = herald      # the peer heralded before our own emission event
+            elif not reporting:
+                self.unexpected += 1
+            return Actions(deadline=self._deadline())
+        actions = self._confirm(herald)
+        actions.deadline = self._deadline()
+        return actions
+
+    def _confirm(self, herald: Herald) -> Actions:
+        emitted, _ = self.pending.pop((herald.link_id, herald.attempt_seq))
         if herald.outcome != OUTCOME_SUCCESS:
-            return self._lose(emitted).extend(Actions(deadline=self._deadline()))
+            return self._lose(emitted)
+        bell = BellState(herald.bell_state) if herald.msg_type == MSG_HERALD else BellState.PHI_PLUS
         ready = PairReady(
-            emitted.link_id, emitted.slot, emitted.qubit_id, BellState(herald.bell_state),
-            emitted.attempt_seq, herald.attempts, emitted.emission_time, emitted.distribution,
-            emitted.outcome, emitted.basis,
+            emitted.link_id, emitted.slot, emitted.qubit_id, bell, emitted.attempt_seq, herald.attempts,
+            emitted.emission_time, emitted.distribution, emitted.outcome, emitted.basis,
         )
-        return Actions(up=[ready], deadline=self._deadline())
+        return Actions(up=[ready])
 
     def start(self, now: int) -> Actions:
         return Actions()
@@ -175,6 +154,7 @@ class NodePhysical:
             if deadline <= now:
                 del self.pending[key]
                 actions.extend(self._lose(emitted))
+        self.early = {k: h for k, h in self.early.items() if h.detection_time + self.herald_timeout_ns > now}
         actions.deadline = self._deadline()
         return actions
 
@@ -189,3 +169,7 @@ class NodePhysical:
 
     def _deadline(self) -> int | None:
         return min((d for _, d in self.pending.values()), default=None)
+
+
+__all__ = ["AttemptLost", "Detection", "NodePhysical", "PairReady", "ReportingLink", "StartGeneration", "Station",
+           "StopGeneration", "double_click_outcome", "single_click_outcome"]

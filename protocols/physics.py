@@ -72,3 +72,28 @@ def expected_parity(bell_state: int, basis: int) -> int:
     """
     x, z = bell_state & 1, bell_state >> 1 & 1
     return (x, z, 1 ^ x ^ z)[basis]
+
+
+def memory_pauli_probabilities(stored_ns: float, t1_ns: float, t2_ns: float) -> tuple[float, float, float]:
+    """(pX, pY, pZ) of the Pauli twirl of amplitude damping (T1) and dephasing (T2) after ``stored_ns``.
+
+    pX = pY = (1 − e^(−t/T1))/4 and pZ = (1 − e^(−t/T2))/2 − (1 − e^(−t/T1))/4 (needs T2 ≤ 2·T1).
+
+    >>> memory_pauli_probabilities(0.0, 1e6, 1e6)
+    (0.0, 0.0, 0.0)
+    """
+    if stored_ns <= 0:
+        return (0.0, 0.0, 0.0)
+    damp = 0.0 if math.isinf(t1_ns) else 1 - math.exp(-stored_ns / t1_ns)
+    dephase_total = 0.0 if math.isinf(t2_ns) else (1 - math.exp(-stored_ns / t2_ns)) / 2
+    return (damp / 4, damp / 4, max(0.0, dephase_total - damp / 4))
+
+
+def pauli_channel(dist: BellDistribution, px: float, py: float, pz: float) -> BellDistribution:
+    """Apply a one-qubit Pauli channel to one half of a Bell-diagonal pair.
+
+    X flips the Bell index's x bit, Z its z bit, Y both.
+    """
+    keep = 1 - px - py - pz
+    return tuple(keep * dist[b] + px * dist[b ^ 1] + py * dist[b ^ 3] + pz * dist[b ^ 2]  # type: ignore[return-value]
+                 for b in range(4))

@@ -44,15 +44,23 @@ def to_json(report: dict[str, Any]) -> str:
 
 def _link(emu: Any, link: Any) -> dict[str, Any]:
     lp = emu.link_physics[link.link_id]
-    state = emu.medium.links[link.link_id]
+    state = emu.heralding.links[link.link_id]
     p = lp.success_probability
     measured = state.successes / state.attempts if state.attempts else None
     return {
-        "name": link.name, "link_id": link.link_id, "a": link.a, "b": link.b, "station": link.station,
+        "name": link.name, "link_id": link.link_id, "a": link.a, "b": link.b, "scheme": link.scheme,
+        "mode": link.mode, "station": link.station, "source": link.source, "switch": link.switch,
         "length_a_km": link.length_a_km, "length_b_km": link.length_b_km,
         "one_way_delay_a_ns": lp.delay_a_ns, "one_way_delay_b_ns": lp.delay_b_ns,
-        "attempt_cycle_ns": lp.cycle_ns,
+        "attempt_ns": lp.attempt_ns, "attempt_cycle_ns": lp.cycle_ns,
+        "arm_a_efficiency": lp.arm_a.factors | {"total": lp.arm_a.efficiency},
+        "arm_b_efficiency": lp.arm_b.factors | {"total": lp.arm_b.efficiency},
+        "false_click_probability": lp.p_false,
+        "transducer_rate_factor": lp.transducer_rate_factor,
         "success_probability": p,
+        "fidelity_model": lp.model.fidelity,
+        "true_herald_fraction_model": lp.model.components[0].probability / p if p else None,
+        "true_herald_fraction_measured": state.true_heralds / state.successes if state.successes else None,
         "attempts": state.attempts, "successes": state.successes,
         "success_probability_measured": measured,
         "success_probability_stderr": math.sqrt(p * (1 - p) / state.attempts) if state.attempts else None,

@@ -14,16 +14,18 @@ from typing import BinaryIO
 import numpy as np
 import trio
 
-from protocols import physics
 from protocols.apps import EntanglementUser
 from protocols.common import EGP_PORT, HERALD_PORT, LINK_SERVICE_PORT
 from protocols.link import LinkConfig as EngineLink
 from protocols.link import LinkLayer
 from protocols.packets import linkservice as ll
-from protocols.physical import NodePhysical, Station
+from protocols.packets.heralding import SCHEME_COUPLER, SCHEME_DOUBLE_CLICK, SCHEME_SINGLE_CLICK, SCHEME_SOURCE
+from protocols.physical import NodePhysical, ReportingLink, Station
+from stack.budget import LinkPhysics, link_physics
 from stack.capture import PcapWriter, node_ip
+from stack.heralding import Heralding
 from stack.kernel import Kernel, VirtualPort
-from stack.medium import LinkPhysics, Medium, NodeHardware, cycle_ns
+from stack.medium import Medium, NodeHardware
 from stack.network import Fibre, Network
 from stack.node import Layer
 from stack.scenario import LinkConfig, Scenario, WorkloadConfig
@@ -33,6 +35,8 @@ APP_PORT_BASE = 49152
 ROTATIONS = {"Z": (0, 0, 0), "X": (0, 64, 0), "Y": (192, 0, 0)}
 
 SEED_MEDIUM, SEED_LINK, SEED_NETWORK = 0, 1, 2
+SCHEME_CODES = {"double-click": SCHEME_DOUBLE_CLICK, "single-click": SCHEME_SINGLE_CLICK, "source": SCHEME_SOURCE,
+                "coupler": SCHEME_COUPLER}
 
 
 @dataclass(slots=True)
@@ -54,6 +58,7 @@ class Emulation:
     kernel: Kernel
     network: Network
     medium: Medium
+    heralding: Heralding
     layers: list[Layer] = field(default_factory=list)
     workloads: list[Workload] = field(default_factory=list)
     link_physics: dict[int, LinkPhysics] = field(default_factory=dict)
@@ -69,21 +74,6 @@ class RunResult:
     generation_end_ns: int
 
 
-def link_physics(link: LinkConfig, scenario: Scenario) -> LinkPhysics:
-    """Delays, success probability and attempt cycle of a link, from its parameters."""
-    nodes = scenario.nodes
-    detector = nodes[link.station].detector_efficiency
-    etas = [link.emission_efficiency * physics.fibre_transmittance(length, link.attenuation_db_per_km) * detector
-            for length in (link.length_a_km, link.length_b_km)]
-    delay_a = physics.fibre_delay_ns(link.length_a_km, link.refractive_index)
-    delay_b = physics.fibre_delay_ns(link.length_b_km, link.refractive_index)
-    return LinkPhysics(
-        link.link_id, nodes[link.a].node_id, nodes[link.b].node_id, nodes[link.station].node_id,
-        delay_a, delay_b, physics.double_click_success_probability(*etas),
-        cycle_ns(link.attempt_duration_ns, delay_a, delay_b), link.depolarizing,
-    )
-
-
 def build(scenario: Scenario, seed: int | None = None, pcap: BinaryIO | None = None) -> Emulation:
     """Wire up a scenario for an in-process, virtual-time run."""
     seed = scenario.run.seed if seed is None else seed
@@ -92,24 +82,32 @@ def build(scenario: Scenario, seed: int | None = None, pcap: BinaryIO | None = N
     network = Network(kernel, np.random.SeedSequence(seed, spawn_key=(SEED_NETWORK,)), writer)
     medium = Medium(kernel, np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(SEED_MEDIUM,))),
                     network.capture_quantum)
-    emu = Emulation(scenario, seed, kernel, network, medium)
+    emu = Emulation(scenario, seed, kernel, network, medium, Heralding(medium, {}))
     for node in scenario.nodes.values():
         network.add_node(node.node_id)
     for link in scenario.links:
         lp = link_physics(link, scenario)
         emu.link_physics[link.link_id] = lp
-        station = scenario.nodes[link.station].node_id
-        network.add_fibre(lp.node_a, station, Fibre(link.length_a_km, lp.delay_a_ns, link.classical_loss,
-                                                    link.classical_jitter_ns))
-        network.add_fibre(station, lp.node_b, Fibre(link.length_b_km, lp.delay_b_ns, link.classical_loss,
-                                                    link.classical_jitter_ns))
+        _add_fibres(network, link, lp)
         rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(SEED_LINK, link.link_id)))
-        medium.add_link(lp, rng)
-    longest = max((max(lp.delay_a_ns, lp.delay_b_ns) for lp in emu.link_physics.values()), default=0)
-    emu.drain_ns = 8 * longest + 1_000_000
+        emu.heralding.add_link(lp, rng)
+    longest = max((lp.cycle_ns for lp in emu.link_physics.values()), default=0)
+    emu.drain_ns = 4 * longest + 1_000_000
     _build_stations(emu)
     _build_qpus(emu)
     return emu
+
+
+def _add_fibres(network: Network, link: LinkConfig, lp: LinkPhysics) -> None:
+    """Classical messages follow the link's fibre (through its station or source)."""
+    if link.scheme == "coupler":
+        network.add_fibre(lp.node_a, lp.node_b, Fibre(link.length_a_km + link.length_b_km, lp.delay_a_ns,
+                                                      link.classical_loss, link.classical_jitter_ns))
+        return
+    network.add_fibre(lp.node_a, lp.middle, Fibre(link.length_a_km, lp.delay_a_ns, link.classical_loss,
+                                                  link.classical_jitter_ns))
+    network.add_fibre(lp.middle, lp.node_b, Fibre(link.length_b_km, lp.delay_b_ns, link.classical_loss,
+                                                  link.classical_jitter_ns))
 
 
 def _build_stations(emu: Emulation) -> None:
@@ -117,14 +115,15 @@ def _build_stations(emu: Emulation) -> None:
     for node in scenario.nodes.values():
         if node.kind != "station":
             continue
+        served = [link for link in scenario.links if link.station == node.name]
         ends = {link.link_id: ((node_ip(scenario.nodes[link.a].node_id), HERALD_PORT),
-                               (node_ip(scenario.nodes[link.b].node_id), HERALD_PORT))
-                for link in scenario.links if link.station == node.name}
+                               (node_ip(scenario.nodes[link.b].node_id), HERALD_PORT)) for link in served}
+        schemes = {link.link_id: SCHEME_CODES[link.scheme] for link in served}
         port = VirtualPort(emu.kernel, f"{node.name}/physical")
-        engine = Station(ends, node.detection_window_ns)
+        engine = Station(ends, node.detection_window_ns, schemes)
         emu.layers.append(Layer(f"{node.name}/physical", node.node_id, engine, port, emu.network,
                                 emu.medium, [HERALD_PORT]))
-        emu.medium.add_station(node.node_id, port)
+        emu.heralding.middles[node.node_id] = port
 
 
 def _build_qpus(emu: Emulation) -> None:
@@ -144,22 +143,29 @@ def _build_qpus(emu: Emulation) -> None:
         if node.kind != "qpu":
             continue
         lps = [emu.link_physics[link.link_id] for link in links_of[node.name]]
-        longest = max((max(lp.delay_a_ns, lp.delay_b_ns) for lp in lps), default=0)
-        physical = Layer(f"{node.name}/physical", node.node_id, NodePhysical(4 * longest + 100_000),
+        longest = max((lp.cycle_ns for lp in lps), default=0)
+        reporting = {}
+        for link in links_of[node.name]:
+            if link.scheme in ("source", "coupler"):
+                peer = scenario.nodes[link.b if link.a == node.name else link.a]
+                reporting[link.link_id] = ReportingLink(SCHEME_CODES[link.scheme], (node_ip(peer.node_id), HERALD_PORT))
+        physical = Layer(f"{node.name}/physical", node.node_id, NodePhysical(2 * longest + 100_000, reporting),
                          VirtualPort(kernel, f"{node.name}/physical"), emu.network, emu.medium, [HERALD_PORT])
         engine_links = []
         for link in links_of[node.name]:
             peer = scenario.nodes[link.b if link.a == node.name else link.a]
             engine_links.append(EngineLink(link.link_id, peer.node_id, (node_ip(peer.node_id), EGP_PORT),
-                                           node.t2_ns, peer.t2_ns))
+                                           node.t2_ns, peer.t2_ns, node.t1_ns, peer.t1_ns))
         engine = LinkLayer(node.node_id, engine_links, responders.get(node.name, {}),
-                           retransmit_ns=4 * longest + 1_000_000)
+                           retransmit_ns=2 * longest + 1_000_000)
         link_layer = Layer(f"{node.name}/link", node.node_id, engine, VirtualPort(kernel, f"{node.name}/link"),
                            emu.network, emu.medium, [LINK_SERVICE_PORT, EGP_PORT])
         physical.above, link_layer.below = link_layer, physical
         emu.layers += [physical, link_layer]
-        emu.medium.add_node(NodeHardware(node.node_id, node.communication_qubits, node.t2_ns,
-                                         node.readout_ns, physical.port))
+        emu.medium.add_node(NodeHardware(
+            node.node_id, node.communication_qubits, node.t2_ns, node.readout_ns, physical.port,
+            t1_ns=node.t1_ns, storage=node.storage_qubits, readout_fidelity=node.readout_fidelity,
+            gate_fidelity=node.gate_fidelity, move_ns=node.move_ns))
     _build_apps(emu, responders)
 
 
@@ -205,7 +211,7 @@ async def run_async(emu: Emulation) -> RunResult:
         await kernel.run(until=emu.scenario.run.duration_ns)
         generation_end = kernel.now
         emu.draining = True
-        emu.medium.stop_generation()
+        emu.heralding.stop_generation()
         await kernel.run(until=kernel.now + emu.drain_ns)
         nursery.cancel_scope.cancel()
     claimed: dict[int, set[int]] = {}

@@ -19,17 +19,15 @@ from pathlib import Path
 from typing import Any
 
 from protocols.common import Basis
+from stack.config_table import REQUIRED, ScenarioError, Table
 
-NODE_KINDS = ("qpu", "station")
+NODE_KINDS = ("qpu", "station", "source", "switch")
+SCHEMES = ("double-click", "single-click", "source", "coupler")
+MODES = ("sampled", "exact")
 WORKLOAD_TYPES = ("keep", "measure")
 
-
-class ScenarioError(ValueError):
-    """A scenario file the user must fix: names the file, the key and what is wrong."""
-
-    def __init__(self, source: str, key: str, problem: str) -> None:
-        super().__init__(f"{source}: {key}: {problem}")
-        self.source, self.key, self.problem = source, key, problem
+__all__ = ["LinkConfig", "NodeConfig", "RunConfig", "Scenario", "ScenarioError", "WorkloadConfig", "load",
+           "load_text"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,14 +38,38 @@ class RunConfig:
 
 @dataclass(frozen=True, slots=True)
 class NodeConfig:
+    """A node and its hardware; fields that do not apply to its kind keep their defaults."""
+
     name: str
     node_id: int
     kind: str
+    # qpu: the QPU and its Quantum Networking Unit
     communication_qubits: int = 0
+    storage_qubits: int = 0
+    t1_ns: float = math.inf
     t2_ns: float = math.inf
+    gate_fidelity: float = 1.0
+    gate_ns: int = 0
+    readout_fidelity: float = 1.0
     readout_ns: int = 0
+    move_ns: int = 0
+    emission_efficiency: float = 1.0
+    absorption_efficiency: float = 1.0
+    transducer_efficiency: float = 1.0
+    transducer_noise_photons: float = 0.0
+    transducer_bandwidth_mhz: float = math.inf
+    # station: detectors
     detector_efficiency: float = 1.0
+    dark_count_rate_hz: float = 0.0
     detection_window_ns: int = 0
+    dead_time_ns: int = 0
+    # source: entangled-photon-pair source
+    pair_rate_mhz: float = 0.0
+    multi_pair_probability: float = 0.0
+    channels: int = 0
+    # switch
+    insertion_loss_db: float = 0.0
+    reconfiguration_ns: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,16 +78,26 @@ class LinkConfig:
     link_id: int
     a: str
     b: str
-    station: str
+    scheme: str
+    mode: str
+    station: str | None
+    source: str | None
+    switch: str | None
     length_a_km: float
     length_b_km: float
     attenuation_db_per_km: float
     refractive_index: float
-    emission_efficiency: float
     attempt_duration_ns: int
+    bright_state_population: float
+    coupler_efficiency: float
     depolarizing: float
     classical_loss: float
     classical_jitter_ns: int
+
+    @property
+    def middle(self) -> str:
+        """The node between the ends: station or source (an end itself for a coupler)."""
+        return self.station or self.source or self.a
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,62 +121,6 @@ class Scenario:
     workload: list[WorkloadConfig]
 
 
-class _Table:
-    """One TOML table being read: typed getters that name the key on error."""
-
-    def __init__(self, source: str, prefix: str, data: Any) -> None:
-        if not isinstance(data, dict):
-            raise ScenarioError(source, prefix, f"expected a table, got {data!r}")
-        self.source, self.prefix, self.data = source, prefix, data
-        self.used: set[str] = set()
-
-    def key(self, name: str) -> str:
-        return f"{self.prefix}.{name}" if self.prefix else name
-
-    def _get(self, name: str, default: Any) -> Any:
-        self.used.add(name)
-        if name not in self.data:
-            if default is _REQUIRED:
-                raise ScenarioError(self.source, self.key(name), "is required")
-            return default
-        return self.data[name]
-
-    def number(self, name: str, default: Any = None, low: float = -math.inf,
-               high: float = math.inf, integer: bool = False, finite: bool = True) -> Any:
-        value = self._get(name, default)
-        ok = isinstance(value, int) if integer else isinstance(value, int | float)
-        if isinstance(value, bool) or not ok:
-            kind = "an integer" if integer else "a number"
-            raise ScenarioError(self.source, self.key(name), f"expected {kind}, got {value!r}")
-        if finite and isinstance(value, float) and math.isinf(value):
-            raise ScenarioError(self.source, self.key(name), f"must be finite, got {value!r}")
-        if not low <= value <= high or (isinstance(value, float) and math.isnan(value)):
-            raise ScenarioError(self.source, self.key(name), f"must be in [{low}, {high}], got {value!r}")
-        return value
-
-    def text(self, name: str, default: Any = None, choices: tuple[str, ...] | None = None) -> str:
-        value = self._get(name, default)
-        if not isinstance(value, str):
-            raise ScenarioError(self.source, self.key(name), f"expected a string, got {value!r}")
-        if choices is not None and value not in choices:
-            raise ScenarioError(self.source, self.key(name), f"must be one of {', '.join(choices)}; got {value!r}")
-        return value
-
-    def flag(self, name: str, default: bool) -> bool:
-        value = self._get(name, default)
-        if not isinstance(value, bool):
-            raise ScenarioError(self.source, self.key(name), f"expected true or false, got {value!r}")
-        return value
-
-    def finish(self) -> None:
-        unknown = sorted(set(self.data) - self.used)
-        if unknown:
-            raise ScenarioError(self.source, self.key(unknown[0]), "unknown key")
-
-
-_REQUIRED = object()
-
-
 def load(path: str | Path) -> Scenario:
     """Read and validate a scenario file."""
     path = Path(path)
@@ -160,80 +136,149 @@ def load_text(text: str, source: str) -> Scenario:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(source, "(syntax)", str(exc)) from None
-    top = _Table(source, "", data)
-    run = _run(_Table(source, "run", top._get("run", {})))
-    nodes = _nodes(source, top._get("nodes", _REQUIRED))
-    links = _links(source, top._get("links", _REQUIRED), nodes)
-    workload = _workload(source, top._get("workload", []), nodes, links)
+    top = Table(source, "", data)
+    run = _run(Table(source, "run", top.get("run", {})))
+    nodes = _nodes(source, top.get("nodes", REQUIRED))
+    links = _links(source, top.get("links", REQUIRED), nodes)
+    workload = _workload(source, top.get("workload", []), nodes, links)
     top.finish()
     return Scenario(source, run, nodes, links, workload)
 
 
-def _run(t: _Table) -> RunConfig:
+def _run(t: Table) -> RunConfig:
     duration_ms = t.number("duration_ms", 1000.0, low=0.0, high=1e9)
     seed = t.number("seed", 1, low=0, high=2**63 - 1, integer=True)
     t.finish()
     return RunConfig(round(duration_ms * 1e6), seed)
 
 
+def _ns(t: Table, name: str, default: float) -> int:
+    return round(t.number(name, default, low=0.0, high=1e15))
+
+
+def _qpu(t: Table, name: str, node_id: int) -> NodeConfig:
+    t1_ns = t.number("t1_ms", math.inf, low=1e-6, finite=False) * 1e6
+    t2_ns = t.number("t2_ms", 1.0, low=1e-6, finite=False) * 1e6
+    if t2_ns > 2 * t1_ns:
+        raise t.error("t2_ms", f"must be at most 2 × t1_ms ({2 * t1_ns / 1e6} ms)")
+    return NodeConfig(
+        name, node_id, "qpu",
+        communication_qubits=t.number("communication_qubits", 2, low=1, high=15, integer=True),
+        storage_qubits=t.number("storage_qubits", 0, low=0, high=1000, integer=True),
+        t1_ns=t1_ns, t2_ns=t2_ns,
+        gate_fidelity=t.probability("gate_fidelity", 1.0), gate_ns=_ns(t, "gate_ns", 100),
+        readout_fidelity=t.number("readout_fidelity", 1.0, low=0.5, high=1.0),
+        readout_ns=_ns(t, "readout_ns", 1000), move_ns=_ns(t, "move_ns", 500),
+        emission_efficiency=t.probability("emission_efficiency", 0.8),
+        absorption_efficiency=t.probability("absorption_efficiency", 0.8),
+        transducer_efficiency=t.probability("transducer_efficiency", 0.5),
+        transducer_noise_photons=t.number("transducer_noise_photons", 0.0, low=0.0, high=100.0),
+        transducer_bandwidth_mhz=t.number("transducer_bandwidth_mhz", 10.0, low=1e-6, finite=False),
+    )
+
+
+def _station(t: Table, name: str, node_id: int) -> NodeConfig:
+    return NodeConfig(
+        name, node_id, "station",
+        detector_efficiency=t.probability("detector_efficiency", 0.9),
+        dark_count_rate_hz=t.number("dark_count_rate_hz", 0.0, low=0.0, high=1e12),
+        detection_window_ns=_ns(t, "detection_window_ns", 1),
+        dead_time_ns=_ns(t, "dead_time_ns", 0),
+    )
+
+
+def _source(t: Table, name: str, node_id: int) -> NodeConfig:
+    return NodeConfig(
+        name, node_id, "source",
+        pair_rate_mhz=t.number("pair_rate_mhz", 200.0, low=1e-6, high=1e6),
+        multi_pair_probability=t.probability("multi_pair_probability", 0.0),
+        channels=t.number("channels", 2, low=2, high=1024, integer=True),
+    )
+
+
+def _switch(t: Table, name: str, node_id: int) -> NodeConfig:
+    return NodeConfig(
+        name, node_id, "switch",
+        insertion_loss_db=t.number("insertion_loss_db", 1.0, low=0.0, high=100.0),
+        reconfiguration_ns=_ns(t, "reconfiguration_ns", 10_000),
+    )
+
+
+_NODE_READERS = {"qpu": _qpu, "station": _station, "source": _source, "switch": _switch}
+
+
 def _nodes(source: str, data: Any) -> dict[str, NodeConfig]:
-    table = _Table(source, "nodes", data)
+    table = Table(source, "nodes", data)
     nodes: dict[str, NodeConfig] = {}
     for index, name in enumerate(data, start=1):
-        t = _Table(source, table.key(name), table._get(name, None))
-        kind = t.text("kind", _REQUIRED, NODE_KINDS)
-        if kind == "qpu":
-            node = NodeConfig(
-                name, index, kind,
-                communication_qubits=t.number("communication_qubits", 2, low=1, high=15, integer=True),
-                t2_ns=t.number("t2_ms", 1.0, low=1e-6, finite=False) * 1e6,  # inf: no dephasing
-                readout_ns=round(t.number("readout_ns", 1000, low=0)),
-            )
-        else:
-            node = NodeConfig(
-                name, index, kind,
-                detector_efficiency=t.number("detector_efficiency", 0.9, low=0.0, high=1.0),
-                detection_window_ns=round(t.number("detection_window_ns", 1.0, low=0.0)),
-            )
+        t = Table(source, table.key(name), table.get(name, None))
+        kind = t.text("kind", REQUIRED, NODE_KINDS)
+        nodes[name] = _NODE_READERS[kind](t, name, index)
         t.finish()
-        nodes[name] = node
     if not nodes:
         raise ScenarioError(source, "nodes", "needs at least one node")
     return nodes
 
 
-def _node_ref(t: _Table, name: str, nodes: dict[str, NodeConfig], kind: str) -> str:
-    ref = t.text(name, _REQUIRED)
+def _node_ref(t: Table, name: str, nodes: dict[str, NodeConfig], kind: str, default: Any = REQUIRED) -> str:
+    ref = t.text(name, default)
     if ref not in nodes:
-        raise ScenarioError(t.source, t.key(name), f"no node named {ref!r}")
+        raise t.error(name, f"no node named {ref!r}")
     if nodes[ref].kind != kind:
-        raise ScenarioError(t.source, t.key(name), f"node {ref!r} is a {nodes[ref].kind}, not a {kind}")
+        raise t.error(name, f"node {ref!r} is a {nodes[ref].kind}, not a {kind}")
     return ref
 
 
+def _optional_ref(t: Table, name: str, nodes: dict[str, NodeConfig], kind: str) -> str | None:
+    return _node_ref(t, name, nodes, kind) if t.has(name) else None
+
+
+def _link(t: Table, name: str, link_id: int, nodes: dict[str, NodeConfig]) -> LinkConfig:
+    a, b = _node_ref(t, "a", nodes, "qpu"), _node_ref(t, "b", nodes, "qpu")
+    if a == b:
+        raise t.error("b", "a link needs two different nodes")
+    scheme = t.text("scheme", "double-click", SCHEMES)
+    station = _optional_ref(t, "station", nodes, "station")
+    source = _optional_ref(t, "source", nodes, "source")
+    needs = {"double-click": "station", "single-click": "station", "source": "source"}.get(scheme)
+    for role, ref in (("station", station), ("source", source)):
+        if role == needs and ref is None:
+            raise t.error(role, f"is required for scheme {scheme!r}")
+        if role != needs and ref is not None:
+            raise t.error(role, f"does not apply to scheme {scheme!r}")
+    length = t.number("length_km", 10.0 if needs else 0.01, low=0.0, high=1e5)
+    return LinkConfig(
+        name, link_id, a, b, scheme, t.text("mode", "sampled", MODES), station, source,
+        switch=_optional_ref(t, "switch", nodes, "switch"),
+        length_a_km=t.number("length_a_km", length / 2, low=0.0, high=1e5),
+        length_b_km=t.number("length_b_km", length / 2, low=0.0, high=1e5),
+        attenuation_db_per_km=t.number("attenuation_db_per_km", 0.2, low=0.0, high=100.0),
+        refractive_index=t.number("refractive_index", 1.468, low=1.0, high=4.0),
+        attempt_duration_ns=max(1, _ns(t, "attempt_duration_ns", 1000)),
+        bright_state_population=t.number("bright_state_population", 0.1, low=1e-6, high=0.5),
+        coupler_efficiency=t.probability("coupler_efficiency", 0.9),
+        depolarizing=t.probability("depolarizing", 0.05),
+        classical_loss=t.probability("classical_loss", 0.0),
+        classical_jitter_ns=_ns(t, "classical_jitter_ns", 0),
+    )
+
+
 def _links(source: str, data: Any, nodes: dict[str, NodeConfig]) -> list[LinkConfig]:
-    table = _Table(source, "links", data)
+    table = Table(source, "links", data)
     links = []
     for index, name in enumerate(data, start=1):
-        t = _Table(source, table.key(name), table._get(name, None))
-        a, b = _node_ref(t, "a", nodes, "qpu"), _node_ref(t, "b", nodes, "qpu")
-        if a == b:
-            raise ScenarioError(source, t.key("b"), "a link needs two different nodes")
-        station = _node_ref(t, "station", nodes, "station")
-        length = t.number("length_km", 10.0, low=0.0, high=1e5)
-        links.append(LinkConfig(
-            name, index, a, b, station,
-            length_a_km=t.number("length_a_km", length / 2, low=0.0, high=1e5),
-            length_b_km=t.number("length_b_km", length / 2, low=0.0, high=1e5),
-            attenuation_db_per_km=t.number("attenuation_db_per_km", 0.2, low=0.0, high=100.0),
-            refractive_index=t.number("refractive_index", 1.468, low=1.0, high=4.0),
-            emission_efficiency=t.number("emission_efficiency", 0.3, low=0.0, high=1.0),
-            attempt_duration_ns=round(t.number("attempt_duration_ns", 1000, low=1)),
-            depolarizing=t.number("depolarizing", 0.05, low=0.0, high=1.0),
-            classical_loss=t.number("classical_loss", 0.0, low=0.0, high=1.0),
-            classical_jitter_ns=round(t.number("classical_jitter_ns", 0, low=0)),
-        ))
+        t = Table(source, table.key(name), table.get(name, None))
+        links.append(_link(t, name, index, nodes))
         t.finish()
+    pairs = [frozenset((link.a, link.b)) for link in links]
+    for link, pair in zip(links, pairs, strict=True):
+        if pairs.count(pair) > 1:
+            raise ScenarioError(source, f"links.{link.name}", f"{link.a!r} and {link.b!r} already share a link")
+    for node in nodes.values():
+        users = [link for link in links if link.source == node.name]
+        if node.kind == "source" and 2 * len(users) > node.channels:
+            raise ScenarioError(source, f"nodes.{node.name}.channels",
+                                f"{len(users)} links need {2 * len(users)} channels, the source has {node.channels}")
     return links
 
 
@@ -244,16 +289,16 @@ def _workload(source: str, data: Any, nodes: dict[str, NodeConfig],
     linked = {frozenset((link.a, link.b)) for link in links}
     items: list[WorkloadConfig] = []
     for index, entry in enumerate(data):
-        t = _Table(source, f"workload[{index}]", entry)
+        t = Table(source, f"workload[{index}]", entry)
         node, remote = _node_ref(t, "node", nodes, "qpu"), _node_ref(t, "remote", nodes, "qpu")
         if frozenset((node, remote)) not in linked:
-            raise ScenarioError(source, t.key("remote"), f"no link between {node!r} and {remote!r}")
+            raise t.error("remote", f"no link between {node!r} and {remote!r}")
         items.append(WorkloadConfig(
             node, remote,
             type=t.text("type", "keep", WORKLOAD_TYPES),
             pairs=t.number("pairs", 100, low=1, high=0xFFFF, integer=True),
             basis=Basis[t.text("basis", "Z", ("Z", "X", "Y"))],
-            start_ns=round(t.number("start_us", 0.0, low=0.0) * 1000),
+            start_ns=round(t.number("start_us", 0.0, low=0.0, high=1e12) * 1000),
             purpose_id=t.number("purpose_id", index + 1, low=0, high=0xFFFF, integer=True),
             listen=t.flag("listen", True),
         ))
@@ -261,6 +306,5 @@ def _workload(source: str, data: Any, nodes: dict[str, NodeConfig],
         clash = [w for w in items[:-1] if w.listen and items[-1].listen and w.remote == remote
                  and w.purpose_id == items[-1].purpose_id]
         if clash:
-            raise ScenarioError(source, t.key("purpose_id"),
-                                f"{remote!r} already listens on purpose id {clash[0].purpose_id}")
+            raise t.error("purpose_id", f"{remote!r} already listens on purpose id {clash[0].purpose_id}")
     return items

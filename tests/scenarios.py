@@ -8,7 +8,7 @@ from stack.scenario import Scenario, load_text
 def two_qpus(*, length_km: float = 10.0, workload: str = "", depolarizing: float = 0.05,
              emission_efficiency: float = 0.3, detector_efficiency: float = 0.9,
              attenuation: float = 0.2, t2_ms: float = 1.0, duration_ms: float = 1e6,
-             seed: int = 1, extra_link: str = "") -> Scenario:
+             seed: int = 1, extra_link: str = "", extra_qpu: str = "", extra_station: str = "") -> Scenario:
     """Two QPUs and a midpoint station; ``workload`` is TOML [[workload]] tables."""
     text = f"""
 [run]
@@ -18,14 +18,21 @@ seed = {seed}
 [nodes.alice]
 kind = "qpu"
 t2_ms = {t2_ms}
+emission_efficiency = {emission_efficiency}
+transducer_efficiency = 1.0
+{extra_qpu}
 
 [nodes.bob]
 kind = "qpu"
 t2_ms = {t2_ms}
+emission_efficiency = {emission_efficiency}
+transducer_efficiency = 1.0
+{extra_qpu}
 
 [nodes.mid]
 kind = "station"
 detector_efficiency = {detector_efficiency}
+{extra_station}
 
 [links.ab]
 a = "alice"
@@ -33,7 +40,6 @@ b = "bob"
 station = "mid"
 length_km = {length_km}
 attenuation_db_per_km = {attenuation}
-emission_efficiency = {emission_efficiency}
 depolarizing = {depolarizing}
 {extra_link}
 {workload}

@@ -263,7 +263,7 @@ def test_node_physical_measured_pair_carries_outcome() -> None:
 @pytest.mark.parametrize("payload", [
     b"", b"\x01", herald_bytes(1)[:-1], herald_bytes(1) + b"\x00",
     b"\x02" + herald_bytes(1)[1:],               # version 2
-    herald_bytes(1)[:1] + b"\x02" + herald_bytes(1)[2:],   # message type 2
+    herald_bytes(1)[:1] + b"\x03" + herald_bytes(1)[2:],   # message type 3 (undefined)
     herald_bytes(1, outcome=2), herald_bytes(1, bell=4),
     herald_bytes(1)[:6] + b"\x07" + herald_bytes(1)[7:],   # unknown scheme
 ])
@@ -275,6 +275,14 @@ def test_node_physical_malformed_is_counted(payload: bytes) -> None:
     assert out.deadline == 10_000
     assert (phy.malformed, phy.unexpected) == (1, 0)
     assert phy.held_slots() == {0}
+
+
+def test_node_physical_report_on_a_station_link_is_unexpected() -> None:
+    phy = NodePhysical(herald_timeout_ns=10_000)
+    phy.handle(emitted(seq=1, t=0), now=0)
+    report = herald_bytes(1)[:1] + b"\x02" + herald_bytes(1)[2:]
+    out = phy.receive(report, A_HERALD, HERALD_PORT, now=5)
+    assert out.up == [] and (phy.malformed, phy.unexpected) == (0, 1)
 
 
 def test_node_physical_unknown_attempt_is_unexpected() -> None:

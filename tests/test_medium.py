@@ -46,9 +46,9 @@ def test_same_basis_parity_matches_stim_and_closed_form(bell: BellState, basis: 
     parities = set()
     for slot in range(4):
         pair = Pair(stim.PauliString(FRAME_OF_BELL[bell]), physics.werner_distribution(0.0, bell))
-        a = medium._create(1, slot, 0, 0, pair)
-        b = medium._create(2, slot, 1, 0, pair)
-        parities.add(medium._measure(a, basis) ^ medium._measure(b, basis))
+        a = medium.create(1, slot, 0, 0, pair)
+        b = medium.create(2, slot, 1, 0, pair)
+        parities.add(medium.measure(a, basis) ^ medium.measure(b, basis))
     assert parities == {stim_parity(bell, basis)} == {physics.expected_parity(bell, basis)}
 
 
@@ -57,9 +57,9 @@ def test_different_bases_are_uncorrelated() -> None:
     agree, n = 0, 4000
     for i in range(n):
         pair = Pair(stim.PauliString("__"), physics.werner_distribution(0.0, 0))
-        a = medium._create(1, i % 4, 0, 0, pair)
-        b = medium._create(2, i % 4, 1, 0, pair)
-        agree += medium._measure(a, Basis.Z) == medium._measure(b, Basis.X)
+        a = medium.create(1, i % 4, 0, 0, pair)
+        b = medium.create(2, i % 4, 1, 0, pair)
+        agree += medium.measure(a, Basis.Z) == medium.measure(b, Basis.X)
         medium.nodes[1].held.clear()
         medium.nodes[2].held.clear()
     assert abs(agree / n - 0.5) < 4 * 0.5 / n**0.5
@@ -68,7 +68,7 @@ def test_different_bases_are_uncorrelated() -> None:
 def test_unclaimed_qubit_fails_loudly_and_claimed_one_is_discarded() -> None:
     medium = medium_with_nodes()
     pair = Pair(stim.PauliString("__"), physics.werner_distribution(0.0, 0))
-    medium._create(1, 2, 0, 0, pair)
+    medium.create(1, 2, 0, 0, pair)
     with pytest.raises(AccountingError, match="node 1 slot 2"):
         medium.finish({})
     ledger = medium.finish({1: {2}})

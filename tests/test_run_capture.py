@@ -34,4 +34,4 @@ def test_default_scenario_capture_decodes_like_scapy(tmp_path: Path) -> None:
     pcap = tmp_path / "default.pcap"
     assert main(["run", "--quiet", "--pcap", str(pcap)]) == 0
     kinds = assert_matches_scapy(pcap)
-    assert kinds["OK_K"] == kinds["OK_M"] == 2 * 500
+    assert kinds["OK_K"] == 2 * 5 * 300 and kinds["OK_M"] == 2 * 300

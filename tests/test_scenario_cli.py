@@ -97,8 +97,8 @@ def test_base_scenario_loads_with_units_converted() -> None:
     assert scenario.workload[1].basis == Basis.X
 
 
-def test_default_scenario_loads() -> None:
-    scenario = load(ROOT / "examples" / "default.toml")
+def test_two_qpu_scenario_loads() -> None:
+    scenario = load(ROOT / "examples" / "two-qpus.toml")
     assert scenario.run.duration_ns == 5_000_000_000
     assert scenario.run.seed == 1
     assert {name: n.kind for name, n in scenario.nodes.items()} == {
@@ -108,6 +108,16 @@ def test_default_scenario_loads() -> None:
     assert (link.a, link.b, link.station) == ("alice", "bob", "midpoint")
     assert link.length_a_km + link.length_b_km == pytest.approx(10.0)
     assert [(w.type, w.pairs) for w in scenario.workload] == [("keep", 500), ("measure", 500)]
+
+
+def test_default_scenario_is_a_data_centre_and_a_second_site() -> None:
+    scenario = load(ROOT / "examples" / "default.toml")
+    kinds = [n.kind for n in scenario.nodes.values()]
+    assert kinds.count("qpu") >= 4 and "switch" in kinds and kinds.count("station") >= 2
+    schemes = {link.scheme for link in scenario.links}
+    assert {"coupler", "double-click", "single-click"} <= schemes
+    assert max(link.length_a_km + link.length_b_km for link in scenario.links) >= 10.0
+    assert any(link.switch for link in scenario.links)
 
 
 def test_units_of_optional_keys() -> None:

@@ -6,7 +6,7 @@
 -- or copy this file into ~/.local/lib/wireshark/plugins/.
 --
 -- Protocols (display-filter prefixes):
---   qhp     heralding protocol, HERALD              UDP port 7770
+--   qhp     heralding protocol, HERALD / REPORT     UDP port 7770
 --   qll     link-layer service (draft-dahlberg-ll-quantum-03 section 4):
 --           CREATE (to port 7771), ACK / OK_K / OK_M / ERR (from port 7771, by Type nibble)
 --   egp     link-layer peer protocol, REQ / REQ_ACK UDP port 7772 (16-byte header); the
@@ -35,9 +35,9 @@ end
 
 -- Value strings: the names of the scapy enums.
 local BELL_STATES = {[0] = "PHI_PLUS", [1] = "PSI_PLUS", [2] = "PHI_MINUS", [3] = "PSI_MINUS"}
-local QHP_TYPES = {[1] = "HERALD"}
+local QHP_TYPES = {[1] = "HERALD", [2] = "REPORT"}
 local OUTCOMES = {[0] = "FAILURE", [1] = "SUCCESS"}
-local SCHEMES = {[1] = "DOUBLE_CLICK"}
+local SCHEMES = {[1] = "DOUBLE_CLICK", [2] = "SINGLE_CLICK", [3] = "SOURCE", [4] = "COUPLER"}
 local FRAME_TYPES = {[1] = "PHOTON"}
 local QLL_TYPES = {[1] = "ACK", [2] = "OK_K", [3] = "OK_M", [4] = "ERR"}
 local TPE = {[0] = "K", [1] = "M"}

@@ -1,7 +1,11 @@
-"""QHP: the heralding protocol, from a midpoint station to the two nodes of a link.
+"""QHP: the heralding protocol, UDP port 7770.
 
-One HERALD per attempt outcome the station reports (in sampled mode only successes are
-reported; ``attempts`` says how many attempts the success took). UDP port 7770, 28 bytes::
+HERALD (type 1): a midpoint station reports an attempt's outcome to both ends of a link
+(single- and double-click schemes). REPORT (type 2): an end tells the other end whether
+it heralded its own half locally (source-in-the-middle and coupler schemes, where there
+is no station); a pair exists when both ends did. In sampled mode only successes are
+sent and ``attempts`` says how many attempts the success took; in exact mode every
+attempt is reported. Both are 28 bytes::
 
      0                   1                   2                   3
      0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
@@ -38,17 +42,22 @@ from protocols.common import HERALD_PORT, ParseError
 
 VERSION = 1
 MSG_HERALD = 1
+MSG_REPORT = 2
 OUTCOME_FAILURE = 0
 OUTCOME_SUCCESS = 1
 SCHEME_DOUBLE_CLICK = 1
+SCHEME_SINGLE_CLICK = 2
+SCHEME_SOURCE = 3
+SCHEME_COUPLER = 4
 
 _FORMAT = struct.Struct("!BBBBHBxQIQ")
 SIZE = _FORMAT.size
 
 OUTCOMES = {OUTCOME_FAILURE: "FAILURE", OUTCOME_SUCCESS: "SUCCESS"}
 BELL_STATES = {0: "PHI_PLUS", 1: "PSI_PLUS", 2: "PHI_MINUS", 3: "PSI_MINUS"}
-SCHEMES = {SCHEME_DOUBLE_CLICK: "DOUBLE_CLICK"}
-MESSAGE_TYPES = {MSG_HERALD: "HERALD"}
+SCHEMES = {SCHEME_DOUBLE_CLICK: "DOUBLE_CLICK", SCHEME_SINGLE_CLICK: "SINGLE_CLICK", SCHEME_SOURCE: "SOURCE",
+           SCHEME_COUPLER: "COUPLER"}
+MESSAGE_TYPES = {MSG_HERALD: "HERALD", MSG_REPORT: "REPORT"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,9 +71,10 @@ class Herald:
     attempt_seq: int
     attempts: int
     detection_time: int
+    msg_type: int = MSG_HERALD
 
     def encode(self) -> bytes:
-        return _FORMAT.pack(VERSION, MSG_HERALD, self.outcome, self.bell_state, self.link_id,
+        return _FORMAT.pack(VERSION, self.msg_type, self.outcome, self.bell_state, self.link_id,
                             self.scheme, self.attempt_seq, self.attempts, self.detection_time)
 
     @classmethod
@@ -72,11 +82,11 @@ class Herald:
         if len(data) != SIZE:
             raise ParseError(f"HERALD is {SIZE} bytes, got {len(data)}")
         version, mtype, outcome, bell, link, scheme, seq, attempts, t = _FORMAT.unpack(data)
-        if version != VERSION or mtype != MSG_HERALD:
-            raise ParseError(f"not a HERALD v{VERSION}: version {version}, type {mtype}")
+        if version != VERSION or mtype not in MESSAGE_TYPES:
+            raise ParseError(f"not a QHP v{VERSION} message: version {version}, type {mtype}")
         if outcome not in OUTCOMES or bell > 3 or scheme not in SCHEMES:
             raise ParseError(f"bad HERALD field: outcome {outcome}, bell {bell}, scheme {scheme}")
-        return cls(outcome, bell, link, scheme, seq, attempts, t)
+        return cls(outcome, bell, link, scheme, seq, attempts, t, mtype)
 
 
 class QHPHerald(Packet):
