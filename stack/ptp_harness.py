@@ -142,7 +142,8 @@ class PtpHarness:
 
 
 def two_node_harness(seed: int, *, jitter_ps: float = 0.0, slave_offset_ns: float = 0.0,
-                     frequency_ppm: float = 0.0, wander_ppb: float = 0.0, delay_ms_ns: float = 5_000.0,
+                     frequency_ppm: float = 0.0, wander_ppb: float = 0.0, wander_step_ns: int = 10_000_000,
+                     delay_ms_ns: float = 5_000.0,
                      delay_sm_ns: float = 5_000.0, kp: float = 0.7, ki: float = 0.3, log_sync_interval: int = -3,
                      links: dict[tuple[str, str], Link] | None = None, switch_clock: Clock | None = None,
                      ) -> PtpHarness:
@@ -155,7 +156,7 @@ def two_node_harness(seed: int, *, jitter_ps: float = 0.0, slave_offset_ns: floa
                      kp=kp, ki=ki)
     nodes = [Node(MASTER_IP, gm, Clock(gm_rng, jitter_ps=jitter_ps)),
              Node(SLAVE_IP, slave, Clock(slave_rng, offset_ns=slave_offset_ns, frequency_ppm=frequency_ppm,
-                                         wander_ppb=wander_ppb, jitter_ps=jitter_ps))]
+                                         wander_ppb=wander_ppb, wander_step_ns=wander_step_ns, jitter_ps=jitter_ps))]
     if links is None:
         links = {(MASTER_IP, SLAVE_IP): Link(delay_ms_ns), (SLAVE_IP, MASTER_IP): Link(delay_sm_ns)}
     return PtpHarness(nodes, links, net_rng, switch_clock=switch_clock)

@@ -10,8 +10,10 @@ import stim
 
 from protocols import physics
 from protocols.common import Basis, BellState
+from protocols.hardware import Move, MoveResult
 from stack.kernel import Kernel
 from stack.medium import FRAME_OF_BELL, AccountingError, Medium, NodeHardware, Pair
+from stack.report import disagreement, joined, measured_fidelity
 from stack.runtime import run_scenario
 from tests.scenarios import two_qpus, workload
 
@@ -83,3 +85,64 @@ def test_lossy_classical_channel_loses_heralds_but_no_qubit() -> None:
     ledger = result.ledger
     assert ledger["discarded"] > 0
     assert ledger["created"] == ledger["measured"] + ledger["discarded"] + ledger["discarded_at_end"]
+
+
+def test_readout_errors_raise_disagreement_as_predicted() -> None:
+    # Each end flips its outcome w.p. r; the parity is wrong when exactly one flips.
+    p, r, pairs = 0.1, 0.05, 4000
+    scenario = two_qpus(length_km=1.0, depolarizing=p, workload=workload("measure", pairs),
+                        extra_qpu=f"readout_fidelity = {1 - r}")
+    rates = disagreement(joined(run_scenario(scenario).emulation.workloads[0]))
+    e, q = p / 2, 2 * r * (1 - r)
+    expected = e * (1 - q) + (1 - e) * q
+    assert abs(rates["Z"]["rate"] - expected) < 4 * (expected * (1 - expected) / pairs) ** 0.5
+
+
+def _pair_error(a: float, b: float) -> float:
+    """Probability the product of two independent one-qubit Pauli channels (pX = pY = a, pZ = b) is not I."""
+    single = {"I": 1 - 2 * a - b, "X": a, "Y": a, "Z": b}
+    product = {("I", "I"), ("X", "X"), ("Y", "Y"), ("Z", "Z")}
+    return 1 - sum(single[p] * single[q] for p, q in product)
+
+
+def test_kept_pairs_decay_with_t1_and_t2_as_the_pauli_twirl_says() -> None:
+    p, length_km, t1_ms, t2_ms = 0.05, 20.0, 0.3, 0.2
+    scenario = two_qpus(length_km=length_km, depolarizing=p, t2_ms=t2_ms, workload=workload("keep", 3000),
+                        extra_qpu=f"t1_ms = {t1_ms}")
+    result = run_scenario(scenario)
+    fidelity, stderr = measured_fidelity(disagreement(joined(result.emulation.workloads[0])))
+    stored = 2 * (length_km / 2) * 1.468 / 299_792.458e-9
+    damp = 1 - np.exp(-stored / (t1_ms * 1e6))
+    a, b = damp / 4, (1 - np.exp(-stored / (t2_ms * 1e6))) / 2 - damp / 4
+    error = _pair_error(a, b)
+    f0 = 1 - 3 * p / 4
+    expected = f0 * (1 - error) + (1 - f0) / 3 * error
+    assert abs(fidelity - expected) < 4 * stderr, (fidelity, expected, stderr)
+
+
+def test_move_to_storage_applies_gate_noise_and_reports_the_slot() -> None:
+    from stack.kernel import VirtualPort
+    kernel = Kernel()
+    medium = Medium(kernel, np.random.default_rng(9))
+    medium.add_node(NodeHardware(1, 1, float("inf"), 0, storage=2, gate_fidelity=0.8, move_ns=300))
+    medium.add_node(NodeHardware(2, 1, float("inf"), 0))
+    port = VirtualPort(kernel, "test")
+    wrong, n = 0, 4000
+    for _ in range(n):
+        pair = Pair(stim.PauliString("__"), physics.werner_distribution(0.0, 0))
+        medium.create(1, 0, 0, 0, pair)
+        b = medium.create(2, 0, 1, 0, pair)
+        medium.command(1, Move(0), port)
+        moved = medium.nodes[1].held.pop(1)
+        assert moved.slot == 1
+        wrong += medium.measure(moved, Basis.Z) != medium.measure(medium.take(2, 0), Basis.Z)
+    # A depolarising gate error (w.p. 1 − F, uniform over I, X, Y, Z) flips Z outcomes half the time.
+    expected = (1 - 0.8) / 2
+    assert abs(wrong / n - expected) < 4 * (expected * (1 - expected) / n) ** 0.5
+    medium.create(1, 0, 0, 0, Pair(stim.PauliString("__"), physics.werner_distribution(0.0, 0)))
+    medium.nodes[1].held[1] = medium.nodes[1].held[0]
+    medium.nodes[1].held[2] = medium.nodes[1].held[0]
+    kernel._heap.clear()
+    medium.command(1, Move(0), port)
+    assert [entry[3] for entry in kernel._heap] == [MoveResult(0, None)]
+    assert 0 in medium.nodes[1].held                      # nothing moved
