@@ -183,9 +183,9 @@ class PtpClock:
         if self.state is not PortState.MASTER:
             self._tally("ignored")
             return
-        seconds, nanoseconds, sub = wire.to_wire(now, self.epoch_ns)
+        seconds, nanoseconds, sub = wire.to_wire(now, self.epoch_ns, up=True)
         self._send(actions, source, self._message(
-            wire.DELAY_RESP, msg.sequence_id, seconds, nanoseconds, correction=msg.correction - sub,
+            wire.DELAY_RESP, msg.sequence_id, seconds, nanoseconds, correction=msg.correction + sub,
             log_interval=self.log_sync_interval, requesting=(msg.clock_identity, msg.port_number)))
 
     # -- slave ----------------------------------------------------------------------------

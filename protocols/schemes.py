@@ -115,7 +115,7 @@ def double_click(eta_a: float, eta_b: float, p_false: float, depolarizing: float
                + 0.25 * (2 * p * (1 - p) * second_two + _two_photons(eta_a, eta_b, p) * second_zero))
     return HeraldModel((
         Component("true", true, depolarized((1.0, 0.0, 0.0, 0.0), depolarizing)),
-        Component("false", success - true, MAXIMALLY_MIXED),
+        Component("false", max(0.0, success - true), MAXIMALLY_MIXED),
     ))
 
 
@@ -139,7 +139,7 @@ def single_click(alpha_a: float, alpha_b: float, eta_a: float, eta_b: float, p_f
     return HeraldModel((
         Component("true", true, depolarized((balance, 0.0, 1 - balance, 0.0), depolarizing)),
         Component("both-emitted", both, PRODUCT_STATE),
-        Component("false", success - true - both, MAXIMALLY_MIXED),
+        Component("false", max(0.0, success - true - both), MAXIMALLY_MIXED),
     ))
 
 
@@ -157,7 +157,7 @@ def source_in_the_middle(h_a: float, h_b: float, noise_a: float, noise_b: float,
     true = h_a * h_b * (1 - multi_pair)
     return HeraldModel((
         Component("true", true, depolarized((1.0, 0.0, 0.0, 0.0), depolarizing)),
-        Component("false", herald_a * herald_b - true, MAXIMALLY_MIXED),
+        Component("false", max(0.0, herald_a * herald_b - true), MAXIMALLY_MIXED),
     ))
 
 

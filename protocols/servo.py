@@ -69,6 +69,36 @@ def is_stable(kp: float, ki: float) -> bool:
     return 0 < kp < 2 and ki > 0 and 2 * kp + ki < 4
 
 
+def offset_variance(kp: float, ki: float, sigma_ns: float, wander_ppb: float = 0.0,
+                    interval_ns: float = 1e9) -> float:
+    """Steady-state Var(x_n) (ns²) with offset-estimate noise ``sigma_ns`` and a random-walk
+    frequency wander of ``wander_ppb`` ppb/√s (diffusion D), at one sample per ``interval_ns``.
+
+    With w_n = T·y_n − i_{n−1} the loop is the stationary 2-state system
+    [x, w]_{n+1} = A [x, w]_n + noise, A = [[1−kp−ki, 1], [−ki, 1]], noise =
+    [ξ − (kp+ki)v, Tβ − ki·v] where ξ = ∫ of the frequency's walk over one interval
+    (variance D·T³/3), Tβ its change times T (D·T³; covariance D·T³/2). Var(x) is the
+    [0][0] entry of P = A P Aᵀ + Q, solved by doubling. With no wander it equals
+    ``sigma_ns² · noise_gain(kp, ki)``.
+
+    >>> round(offset_variance(0.7, 0.3, 1.0) / noise_gain(0.7, 0.3), 9)
+    1.0
+    """
+    if not is_stable(kp, ki):
+        raise ValueError(f"unstable PI gains kp={kp}, ki={ki}")
+    t3 = (wander_ppb * 1e-9) ** 2 * (interval_ns / 1e9) ** 3 * 1e18   # D·T³ in ns²
+    v = sigma_ns * sigma_ns
+    g = kp + ki
+    q = [[t3 / 3 + g * g * v, t3 / 2 + ki * g * v], [t3 / 2 + ki * g * v, t3 + ki * ki * v]]
+    a = [[1 - g, 1.0], [-ki, 1.0]]
+    p = [row[:] for row in q]
+    for _ in range(64):       # P ← P + A P Aᵀ, A ← A²: after n rounds P sums 2^n terms
+        ap = [[sum(a[i][k] * p[k][j] for k in range(2)) for j in range(2)] for i in range(2)]
+        p = [[p[i][j] + sum(ap[i][k] * a[j][k] for k in range(2)) for j in range(2)] for i in range(2)]
+        a = [[sum(a[i][k] * a[k][j] for k in range(2)) for j in range(2)] for i in range(2)]
+    return p[0][0]
+
+
 def impulse_response(kp: float, ki: float, n: int) -> list[float]:
     """h_0..h_{n-1}: the offset's response to a unit measurement error at sample 0."""
     x, integral, out = 0.0, 0.0, []

@@ -1,6 +1,7 @@
 """The ``qnet`` command line.
 
     qnet run [SCENARIO] [--seed N] [--json PATH] [--pcap PATH | --no-pcap] [--quiet]
+    qnet plot rate-vs-distance [SCENARIO] [--output PATH] [--max-km KM] [--pairs N]
 
 With no SCENARIO it runs ``examples/default.toml``. A bad scenario prints one line
 naming the file, the key and the problem, and exits with status 2.
@@ -14,7 +15,7 @@ from pathlib import Path
 
 from stack import report as reporting
 from stack.runtime import run_scenario
-from stack.scenario import ScenarioError, load
+from stack.scenario import Scenario, ScenarioError, load
 
 DEFAULT_SCENARIO = "examples/default.toml"
 
@@ -45,6 +46,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--pcap", metavar="PATH", help="capture file (default: out/<scenario>.pcap)")
     run.add_argument("--no-pcap", action="store_true", help="do not write a capture")
     run.add_argument("--quiet", action="store_true", help="no summary table")
+    plot = commands.add_parser("plot", help="draw a figure (PNG)")
+    plot.add_argument("figure", choices=["rate-vs-distance"], help="which figure")
+    plot.add_argument("scenario", nargs="?", help=f"scenario TOML file (default: {DEFAULT_SCENARIO})")
+    plot.add_argument("--output", "-o", metavar="PATH", help="PNG to write (default: out/<figure>.png)")
+    plot.add_argument("--max-km", type=float, default=100.0, help="longest link of the sweep (default 100)")
+    plot.add_argument("--pairs", type=int, default=300, help="pairs per emulated point (default 300)")
     return parser
 
 
@@ -56,6 +63,24 @@ def main(argv: list[str] | None = None) -> int:
     except ScenarioError as error:
         print(f"qnet: error: {error}", file=sys.stderr)
         return 2
+    if args.command == "plot":
+        return _plot(args, scenario)
+    return _run(args, path, scenario)
+
+
+def _plot(args: argparse.Namespace, scenario: Scenario) -> int:
+    from stack.plots import rate_vs_distance
+
+    if args.max_km <= 0 or args.pairs < 10:
+        print("qnet: error: --max-km must be positive and --pairs at least 10", file=sys.stderr)
+        return 2
+    output = Path(args.output or f"out/{args.figure}.png")
+    rate_vs_distance(scenario, output, max_km=args.max_km, pairs=args.pairs)
+    print(f"qnet: wrote {output}")
+    return 0
+
+
+def _run(args: argparse.Namespace, path: Path, scenario: Scenario) -> int:
     if args.seed is not None and args.seed < 0:
         print("qnet: error: --seed must be a non-negative integer", file=sys.stderr)
         return 2

@@ -42,7 +42,8 @@ SLAVE_IP = "198.18.0.2"
 @dataclass(frozen=True, slots=True)
 class Link:
     """One direction: propagation ``delay_ns`` plus a switch residence of
-    ``residence_ns`` + uniform[0, ``queueing_ns``) (true ns)."""
+    ``residence_ns`` + uniform[0, ``queueing_ns``) (true ns). Links are FIFO: a datagram
+    never overtakes the previous one on the same link."""
 
     delay_ns: float
     residence_ns: float = 0.0
@@ -72,6 +73,7 @@ class PtpHarness:
         self.trace: dict[str, list[tuple[float, float]]] = {ip: [] for ip in self.nodes}
         self.sent: list[tuple[float, str, str, int, bytes]] | None = [] if record else None
         self.now = 0.0
+        self._last_arrival: dict[tuple[str, str], float] = {}
         self._heap: list[tuple[float, int, Callable[..., None], tuple[Any, ...]]] = []
         self._seq = itertools.count()
         for node in nodes:
@@ -121,11 +123,13 @@ class PtpHarness:
                 self._at(t, self._tx_timestamp, node, event)
             link = self.links[(node.ip, ip)]
             residence = link.residence_ns + (link.queueing_ns * self.rng.random() if link.queueing_ns else 0.0)
-            if self.tc is not None and self.switch_clock is not None and residence:
+            arrival = max(t + link.delay_ns + residence, self._last_arrival.get((node.ip, ip), 0.0))  # FIFO
+            self._last_arrival[(node.ip, ip)] = arrival
+            if self.tc is not None and self.switch_clock is not None and arrival > t + link.delay_ns:
                 enter = t + link.delay_ns / 2
                 payload = self.tc.forward(payload, self.switch_clock.timestamp(enter),
-                                          self.switch_clock.timestamp(enter + residence))
-            self._at(t + link.delay_ns + residence, self._arrive, self.nodes[ip], payload, (node.ip, port), port)
+                                          self.switch_clock.timestamp(arrival - link.delay_ns / 2))
+            self._at(arrival, self._arrive, self.nodes[ip], payload, (node.ip, port), port)
         adjusted = False
         for command in actions.hardware:
             if isinstance(command, ClockAdjust):

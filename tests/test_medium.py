@@ -131,7 +131,7 @@ def test_move_to_storage_applies_gate_noise_and_reports_the_slot() -> None:
     for _ in range(n):
         pair = Pair(stim.PauliString("__"), physics.werner_distribution(0.0, 0))
         medium.create(1, 0, 0, 0, pair)
-        b = medium.create(2, 0, 1, 0, pair)
+        medium.create(2, 0, 1, 0, pair)
         medium.command(1, Move(0), port)
         moved = medium.nodes[1].held.pop(1)
         assert moved.slot == 1

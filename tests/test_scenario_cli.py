@@ -353,3 +353,11 @@ def test_cli_same_seed_same_report_bytes(tmp_path: Path, capsys: pytest.CaptureF
     assert reports[0] != reports[2]
     assert json.loads(reports[0])["seed"] == 9
     assert json.loads(reports[0])["capture_frames"] is None
+
+
+def test_plot_rate_vs_distance_writes_a_png(tmp_path: Path) -> None:
+    output = tmp_path / "sweep.png"
+    code = cli.main(["plot", "rate-vs-distance", str(ROOT / "examples" / "two-qpus.toml"), "--output", str(output),
+                 "--max-km", "20", "--pairs", "30"])
+    assert code == 0
+    assert output.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -125,7 +125,8 @@ def test_photon_level_attempts_match_the_closed_form(case: str) -> None:
     assert abs(len(heralded) / n - p) < SIGMAS * math.sqrt(p * (1 - p) / n)
     true_fraction = physics.model.components[0].probability / p
     measured = sum(a.component == "true" for a in heralded) / len(heralded)
-    assert abs(measured - true_fraction) < SIGMAS * math.sqrt(true_fraction * (1 - true_fraction) / len(heralded)) + 1e-9
+    spread = math.sqrt(true_fraction * (1 - true_fraction) / len(heralded))
+    assert abs(measured - true_fraction) < SIGMAS * spread + 1e-9
 
 
 # -- emulated runs: rate and fidelity versus distance and α ---------------------------------------
@@ -229,8 +230,8 @@ def test_switch_loss_and_transducer_bandwidth_enter_the_budget() -> None:
     physics = link_physics(shared.links[0], shared)
     assert physics.arm_a.factors["switch"] == pytest.approx(10 ** -0.1)
     assert physics.arm_a.efficiency == pytest.approx(0.8 * 0.5 * 10 ** (-0.2 * 0.025 / 10) * 10 ** -0.1 * 0.9)
-    slow = load_text(SHARED.format(reconfiguration=0).replace('[nodes.a]\nkind = "qpu"',
-                                                              '[nodes.a]\nkind = "qpu"\ntransducer_bandwidth_mhz = 0.5'),
+    text = SHARED.format(reconfiguration=0)
+    slow = load_text(text.replace('[nodes.a]\nkind = "qpu"', '[nodes.a]\nkind = "qpu"\ntransducer_bandwidth_mhz = 0.5'),
                      "<test>")
     assert link_physics(slow.links[0], slow).attempt_ns == 2 * 2000     # two rounds of 1/B each
 

@@ -36,9 +36,10 @@ twoStepFlag, so 0x0200 as a big-endian 16-bit field), not by scapy's byte-swappe
 Timestamps (our convention): a wire timestamp is the sender's local clock reading plus
 ``PTP_EPOCH_NS`` (run start = 2026-01-01, the capture epoch), an ARB timescale
 (ptpTimescale 0). Sub-nanosecond parts ride in correctionField, as White Rabbit does: a
-Follow_Up carries ``+frac(t1)`` and a Delay_Resp ``Delay_Req.correction − frac(t4)`` (in
-2^-16 ns), so that, as 1588 prescribes, t1 = preciseOriginTimestamp + correction(Sync) +
-correction(Follow_Up) and t4 = receiveTimestamp − correction(Delay_Resp).
+Follow_Up carries t1 rounded down and ``+(t1 − ⌊t1⌋)``, a Delay_Resp t4 rounded up and
+``Delay_Req.correction + (⌈t4⌉ − t4)`` (units 2^-16 ns; never negative), so that, as 1588
+prescribes, t1 = preciseOriginTimestamp + correction(Sync) + correction(Follow_Up) and
+t4 = receiveTimestamp − correction(Delay_Resp).
 
 >>> m = PtpMessage(SYNC, sequence_id=7, clock_identity=0x020000FFFE000001, flags=FLAG_TWO_STEP)
 >>> data = m.encode()
@@ -221,16 +222,20 @@ def add_correction(payload: bytes, scaled_ns: int) -> bytes:
     return payload[:8] + struct.pack("!q", value + scaled_ns) + payload[16:]
 
 
-def to_wire(local_ns: float, epoch_ns: int = PTP_EPOCH_NS) -> tuple[int, int, int]:
-    """A local reading as (seconds, nanoseconds, sub-ns in 2^-16 ns, 0..65535).
+def to_wire(local_ns: float, epoch_ns: int = PTP_EPOCH_NS, up: bool = False) -> tuple[int, int, int]:
+    """A local reading as (seconds, nanoseconds, sub-ns in 2^-16 ns, 0..65535): the
+    timestamp rounded down, ``local = timestamp + sub``; with ``up``, rounded up and
+    ``local = timestamp − sub`` (so a Delay_Resp's correctionField stays non-negative).
 
-    >>> to_wire(1.5) == (1_767_225_600, 1, 32768)
+    >>> to_wire(1.25) == (1_767_225_600, 1, 16384)
+    True
+    >>> to_wire(1.25, up=True) == (1_767_225_600, 2, 49152)
     True
     """
-    whole = math.floor(local_ns)
-    sub = round((local_ns - whole) * SCALED_NS)
+    whole = math.ceil(local_ns) if up else math.floor(local_ns)
+    sub = round(abs(local_ns - whole) * SCALED_NS)
     if sub == SCALED_NS:
-        whole, sub = whole + 1, 0
+        whole, sub = whole + (-1 if up else 1), 0
     seconds, nanoseconds = divmod(int(whole) + epoch_ns, 1_000_000_000)
     return seconds, nanoseconds, sub
 
