@@ -135,14 +135,15 @@ def summary(report: dict[str, Any], wall_seconds: float, pcap: str | None) -> st
     lines = [f"qnet: {report['scenario']} seed {report['seed']}: emulated "
              f"{report['end_ns'] / 1e6:.3f} ms in {wall_seconds:.2f} s wall"]
     lines.append("")
-    lines.append(f"{'link':<14}{'km':>7}{'p/attempt':>12}{'measured':>12}{'attempts':>10}{'pairs':>8}"
-                 f"{'bound/s':>10}")
+    lines.append(f"{'link':<14}{'scheme':<14}{'km':>7}{'p/attempt':>11}{'measured':>11}{'attempts':>10}"
+                 f"{'pairs':>7}{'F model':>9}{'bound/s':>11}")
     for link in report["links"]:
         measured = link["success_probability_measured"]
-        lines.append(f"{link['name']:<14}{link['length_a_km'] + link['length_b_km']:>7.1f}"
-                     f"{link['success_probability']:>12.5f}"
-                     f"{(measured if measured is not None else float('nan')):>12.5f}"
-                     f"{link['attempts']:>10}{link['successes']:>8}{link['physical_bound_pairs_per_s']:>10.1f}")
+        lines.append(f"{link['name']:<14}{link['scheme'] + ('*' if link['mode'] == 'exact' else ''):<14}"
+                     f"{link['length_a_km'] + link['length_b_km']:>7.3g}{link['success_probability']:>11.5f}"
+                     f"{(measured if measured is not None else float('nan')):>11.5f}"
+                     f"{link['attempts']:>10}{link['successes']:>7}{link['fidelity_model']:>9.4f}"
+                     f"{link['physical_bound_pairs_per_s']:>11.1f}")
     lines.append("")
     lines.append(f"{'workload':<22}{'pairs':>11}{'pairs/s':>9}{'1st OK ms':>10}{'goodness':>10}"
                  f"{'F meas.':>15}  disagreement")
