@@ -10,8 +10,9 @@ has a propagation delay plus a residence time in a switch, which an optional end
 transparent clock (with its own Clock) writes into the correctionField.
 
 With ``record=True``, ``sent`` lists every datagram as it leaves: (true ns, source IP,
-destination IP, port, payload). ``trace[ip]`` holds (true ns, true offset ns) of each node against the ``reference``
-node, sampled whenever a Sync reaches it: the offset the servo theory calls x_n.
+destination IP, port, payload). ``trace[ip]`` holds (true ns, true offset ns) of each node
+against the ``reference`` node, sampled whenever a Sync reaches it: the offset the servo
+theory calls x_n.
 
 >>> h = two_node_harness(seed=1, jitter_ps=10.0, slave_offset_ns=2_000.0, frequency_ppm=20.0)
 >>> h.run(5e9)
@@ -150,7 +151,7 @@ def two_node_harness(seed: int, *, jitter_ps: float = 0.0, slave_offset_ns: floa
                      delay_ms_ns: float = 5_000.0,
                      delay_sm_ns: float = 5_000.0, kp: float = 0.7, ki: float = 0.3, log_sync_interval: int = -3,
                      links: dict[tuple[str, str], Link] | None = None, switch_clock: Clock | None = None,
-                     ) -> PtpHarness:
+                     record: bool = False) -> PtpHarness:
     """A grandmaster (perfect oscillator, jittery timestamps) and one slave-only clock."""
     root = np.random.SeedSequence(seed)
     gm_rng, slave_rng, net_rng = (np.random.default_rng(s) for s in root.spawn(3))
@@ -163,7 +164,7 @@ def two_node_harness(seed: int, *, jitter_ps: float = 0.0, slave_offset_ns: floa
                                          wander_ppb=wander_ppb, wander_step_ns=wander_step_ns, jitter_ps=jitter_ps))]
     if links is None:
         links = {(MASTER_IP, SLAVE_IP): Link(delay_ms_ns), (SLAVE_IP, MASTER_IP): Link(delay_sm_ns)}
-    return PtpHarness(nodes, links, net_rng, switch_clock=switch_clock)
+    return PtpHarness(nodes, links, net_rng, switch_clock=switch_clock, record=record)
 
 
 def rms(trace: list[tuple[float, float]], after_ns: float = 0.0) -> float:

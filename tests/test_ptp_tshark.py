@@ -40,9 +40,9 @@ TIMESTAMP_FIELD = {SYNC: "ptp.v2.sdr.origintimestamp", DELAY_REQ: "ptp.v2.sdr.or
 
 @pytest.fixture(scope="module")
 def capture(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    h = two_node_harness(seed=4, jitter_ps=10.0, slave_offset_ns=1_000.5, frequency_ppm=3.0)
-    h.sent = []
+    h = two_node_harness(seed=4, jitter_ps=10.0, slave_offset_ns=1_000.5, frequency_ppm=3.0, record=True)
     h.run(0.3e9)
+    assert h.sent is not None
     path = tmp_path_factory.mktemp("ptp") / "ptp.pcap"
     with path.open("wb") as stream:
         writer = PcapWriter(stream)
