@@ -131,7 +131,7 @@ def single_click(alpha_a: float, alpha_b: float, eta_a: float, eta_b: float, p_f
     a = alpha_a * (1 - alpha_b) * eta_a
     b = alpha_b * (1 - alpha_a) * eta_b
     true = (a + b) * (1 - p)
-    balance = (math.sqrt(a) + math.sqrt(b)) ** 2 / (2 * (a + b)) if a + b else 1.0
+    balance = min(1.0, (math.sqrt(a) + math.sqrt(b)) ** 2 / (2 * (a + b))) if a + b else 1.0
     both = alpha_a * alpha_b * (1 - (1 - eta_a) * (1 - eta_b)) * (1 - p)
     success = (alpha_a * (1 - alpha_b) * _one_photon(eta_a, p) + alpha_b * (1 - alpha_a) * _one_photon(eta_b, p)
                + alpha_a * alpha_b * _two_photons(eta_a, eta_b, p)

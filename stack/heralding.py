@@ -227,7 +227,8 @@ class Heralding:
         heralded = bell if bell is not None else BellState.PHI_PLUS
         component = next((c for c in model.components if c.name == attempt.component), None)
         rel_dist = component.distribution if component is not None else (0.25, 0.25, 0.25, 0.25)
-        rel = int(state.rng.choice(4, p=np.array(rel_dist) / sum(rel_dist)))
+        weights = np.clip(np.array(rel_dist), 0.0, None)
+        rel = int(state.rng.choice(4, p=weights / weights.sum()))
         frame = stim.PauliString(FRAME_OF_BELL[heralded]) * _REL_FRAME[rel]
         return Pair(frame, physics.relabel(model.distribution, int(heralded)))
 

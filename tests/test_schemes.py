@@ -244,3 +244,14 @@ def test_a_shared_station_alternates_between_links_and_pays_reconfiguration() ->
     generation = max(r.ok_time for w in slow.workloads for r in w.origin.records)
     assert generation >= (100 - 1) * 1_000_000          # every run after the first switches the station
     assert generation > 10 * max(r.ok_time for w in fast.workloads for r in w.origin.records)
+
+
+@pytest.mark.parametrize("scheme", ["source", "coupler", "single-click"])
+def test_exact_mode_without_station_reports_and_accounts_for_every_qubit(scheme: str) -> None:
+    result = run_scenario(scenario(scheme, length_km=1.0, mode="exact", noise=0.05, pairs=40))
+    workload = result.emulation.workloads[0]
+    assert len(workload.origin.records) == len(workload.responder.records) == 40
+    ledger = result.ledger
+    assert ledger["created"] == ledger["measured"] + ledger["discarded"] + ledger["discarded_at_end"]
+    state = result.emulation.heralding.links[1]
+    assert state.attempts > state.successes == 40
