@@ -91,14 +91,14 @@ class Detection:
     """Clicks at a station's detectors for one attempt (to a station's physical layer).
 
     ``clicks`` holds one ``(round, detector, time_ns)`` per click; ``arrivals`` the
-    arrival time of each end's photon, for the detection-window check.
+    arrival time of each end's photon (ns, sub-ns precision), for the detection-window check.
     """
 
     link_id: int
     attempt_seq: int
     attempts: int
     clicks: tuple[tuple[int, int, int], ...]
-    arrivals: tuple[int, int]
+    arrivals: tuple[float, float]
 
 
 @dataclass(frozen=True, slots=True)

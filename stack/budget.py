@@ -53,6 +53,7 @@ class LinkPhysics:
     multi_pair: float = 0.0
     reconfiguration_ns: int = 0
     transducer_rate_factor: float = 1.0
+    detection_window_ns: float = math.inf
     extras: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -116,7 +117,7 @@ def link_physics(link: LinkConfig, scenario: Scenario) -> LinkPhysics:
         return LinkPhysics(link.link_id, link.scheme, link.mode, *ids, station.node_id, arms[0], arms[1], attempt,
                            attempt + 2 * max(delays), model, link.depolarizing, p_false, same_detector,
                            link.bright_state_population, reconfiguration_ns=reconfiguration,
-                           transducer_rate_factor=rate_factor)
+                           transducer_rate_factor=rate_factor, detection_window_ns=station.detection_window_ns)
     if link.scheme == "source":
         assert link.source is not None
         source = nodes[link.source]

@@ -2,6 +2,7 @@
 
     qnet run [SCENARIO] [--seed N] [--json PATH] [--pcap PATH | --no-pcap] [--quiet]
     qnet plot rate-vs-distance [SCENARIO] [--output PATH] [--max-km KM] [--pairs N]
+    qnet plot sync [SCENARIO] [--output PATH] [--seed N]
 
 With no SCENARIO it runs ``examples/default.toml``. A bad scenario prints one line
 naming the file, the key and the problem, and exits with status 2.
@@ -47,11 +48,13 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--no-pcap", action="store_true", help="do not write a capture")
     run.add_argument("--quiet", action="store_true", help="no summary table")
     plot = commands.add_parser("plot", help="draw a figure (PNG)")
-    plot.add_argument("figure", choices=["rate-vs-distance"], help="which figure")
+    plot.add_argument("figure", choices=["rate-vs-distance", "sync"],
+                      help="rate-vs-distance: every scheme over distance; sync: clock offsets over a run")
     plot.add_argument("scenario", nargs="?", help=f"scenario TOML file (default: {DEFAULT_SCENARIO})")
     plot.add_argument("--output", "-o", metavar="PATH", help="PNG to write (default: out/<figure>.png)")
     plot.add_argument("--max-km", type=float, default=100.0, help="longest link of the sweep (default 100)")
     plot.add_argument("--pairs", type=int, default=300, help="pairs per emulated point (default 300)")
+    plot.add_argument("--seed", type=int, help="root seed for the run behind a sync plot")
     return parser
 
 
@@ -75,6 +78,17 @@ def _plot(args: argparse.Namespace, scenario: Scenario) -> int:
         print("qnet: error: --max-km must be positive and --pairs at least 10", file=sys.stderr)
         return 2
     output = Path(args.output or f"out/{args.figure}.png")
+    if args.figure == "sync":
+        from stack.plots import sync_offsets
+
+        result = run_scenario(scenario, args.seed)
+        try:
+            sync_offsets(reporting.build_report(result), output)
+        except ValueError as error:
+            print(f"qnet: error: {error}", file=sys.stderr)
+            return 2
+        print(f"qnet: wrote {output}")
+        return 0
     rate_vs_distance(scenario, output, max_km=args.max_km, pairs=args.pairs)
     print(f"qnet: wrote {output}")
     return 0

@@ -16,6 +16,7 @@ that an earlier waiting link also needs, so none starves.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +29,7 @@ from protocols.hardware import Arm, Detection, Disarm, Emitted
 from protocols.packets.qframe import FRAME_PHOTON, QuantumFrame
 from stack import attempts as attempt_models
 from stack.budget import LinkPhysics
+from stack.clocks import Clock
 from stack.kernel import VirtualPort
 from stack.medium import FRAME_OF_BELL, Medium, Pair, Qubit
 
@@ -53,6 +55,7 @@ class LinkState:
     attempts: int = 0
     successes: int = 0
     true_heralds: int = 0
+    window_failures: int = 0
 
 
 @dataclass(slots=True)
@@ -66,8 +69,9 @@ class _Station:
 class Heralding:
     """Drives the attempts of every link and turns successes into qubits, frames and events."""
 
-    def __init__(self, medium: Medium, middles: dict[int, VirtualPort]) -> None:
+    def __init__(self, medium: Medium, middles: dict[int, VirtualPort], clocks: dict[int, Clock] | None = None) -> None:
         self.medium = medium
+        self.clocks = clocks if clocks is not None else {}
         self.kernel = medium.kernel
         self.middles = middles
         self.links: dict[int, LinkState] = {}
@@ -210,18 +214,43 @@ class Heralding:
         state.next_slot = slot_index + 1
         state.attempts += tries
         bell = attempt_models.heralded_state(state.physics, attempt)
+        emissions, arrivals = self._timing(state.physics, slot_index)
+        if bell is not None and abs(arrivals[0] - arrivals[1]) > state.physics.detection_window_ns:
+            bell = None                     # the photons did not overlap at the station
+            state.window_failures += 1
         if bell is not None:
             state.successes += 1
             state.true_heralds += attempt.component == "true"
             for arm in state.armed.values():
                 arm.remaining -= 1
-        self._materialize(state, slot_index, tries, attempt, bell, slots)
+        self._materialize(state, slot_index, tries, attempt, bell, slots, emissions, arrivals)
         self._release(state)
         if self._wants(state) and state.physics.link_id not in self.waiting:
             self.waiting.append(state.physics.link_id)     # behind the links already waiting
         self._retry_soon()
 
     # -- emitting ---------------------------------------------------------------------------
+    def _true(self, node_id: int, local_ns: float) -> float:
+        clock = self.clocks.get(node_id)
+        return clock.true_ns(local_ns) if clock is not None else local_ns
+
+    def _timing(self, link: LinkPhysics, slot_index: int) -> tuple[tuple[float, float], tuple[float, float]]:
+        """True emission and arrival times of both ends' photons in a slot.
+
+        Each end emits at the slot's start on its own clock, delayed by the difference of the arms
+        so the photons meet at the station; clock errors make them miss each other.
+        """
+        local_slot = slot_index * link.cycle_ns
+        if link.scheme in STATION_SCHEMES:
+            latest = max(link.delay_a_ns, link.delay_b_ns)
+            emit_a = self._true(link.node_a, local_slot + latest - link.delay_a_ns)
+            emit_b = self._true(link.node_b, local_slot + latest - link.delay_b_ns)
+            return (emit_a, emit_b), (emit_a + link.delay_a_ns, emit_b + link.delay_b_ns)
+        if link.scheme == "source":
+            return (local_slot, local_slot), (local_slot + link.delay_a_ns, local_slot + link.delay_b_ns)
+        emit = self._true(link.node_a, local_slot)
+        return (emit, emit + link.delay_a_ns), (emit + link.delay_a_ns, emit + link.delay_a_ns)
+
     def _pair(self, state: LinkState, attempt: attempt_models.Attempt, bell: BellState | None) -> Pair:
         model = state.physics.model
         heralded = bell if bell is not None else BellState.PHI_PLUS
@@ -233,33 +262,35 @@ class Heralding:
         return Pair(frame, physics.relabel(model.distribution, int(heralded)))
 
     def _materialize(self, state: LinkState, slot_index: int, tries: int, attempt: attempt_models.Attempt,
-                     bell: BellState | None, slots: tuple[int, int]) -> None:
+                     bell: BellState | None, slots: tuple[int, int], emissions: tuple[float, float],
+                     arrivals: tuple[float, float]) -> None:
         link = state.physics
         pair = self._pair(state, attempt, bell)
-        t_slot = slot_index * link.cycle_ns
-        ends = ((link.node_a, link.delay_a_ns), (link.node_b, link.delay_b_ns))
+        ends = (link.node_a, link.node_b)
         if link.scheme in STATION_SCHEMES:
-            arrival = t_slot + max(link.delay_a_ns, link.delay_b_ns)
-            times = [arrival - delay for _, delay in ends]
-            for side, (node_id, _) in enumerate(ends):
-                self._emit_at(state, node_id, link.middle, times[side], slot_index, tries, pair, side, slots, True)
-            clicks = tuple((r, d, arrival) for r, d in attempt.clicks)
-            detection = Detection(link.link_id, slot_index, tries, clicks, (arrival, arrival))
-            self.kernel.deliver_at(arrival, self.middles[link.middle], detection)
+            for side, node_id in enumerate(ends):
+                self._emit_at(state, node_id, link.middle, emissions[side], slot_index, tries, pair, side, slots,
+                              True)
+            detected = math.ceil(max(arrivals))
+            clicks = tuple((r, d, detected) for r, d in attempt.clicks)
+            detection = Detection(link.link_id, slot_index, tries, clicks, arrivals)
+            self.kernel.deliver_at(detected, self.middles[link.middle], detection)
         elif link.scheme == "source":
-            for side, (node_id, delay) in enumerate(ends):
-                self.kernel.call_at(t_slot, self._capture, (link.middle, node_id, link.link_id, slot_index, 0))
-                self._emit_at(state, node_id, None, t_slot + delay, slot_index, tries, pair, side, slots,
+            for side, node_id in enumerate(ends):
+                self.kernel.call_at(math.ceil(emissions[side]), self._capture,
+                                    (link.middle, node_id, link.link_id, slot_index, 0))
+                self._emit_at(state, node_id, None, arrivals[side], slot_index, tries, pair, side, slots,
                               attempt.heralds[side])
         else:
-            self._emit_at(state, link.node_a, link.node_b, t_slot, slot_index, tries, pair, 0, slots, True)
-            self._emit_at(state, link.node_b, None, t_slot + link.delay_a_ns, slot_index, tries, pair, 1, slots,
+            self._emit_at(state, link.node_a, link.node_b, emissions[0], slot_index, tries, pair, 0, slots, True)
+            self._emit_at(state, link.node_b, None, arrivals[1], slot_index, tries, pair, 1, slots,
                           attempt.heralds[1])
 
-    def _emit_at(self, state: LinkState, node_id: int, towards: int | None, at: int, slot_index: int, tries: int,
-                 pair: Pair, side: int, slots: tuple[int, int], herald: bool) -> None:
+    def _emit_at(self, state: LinkState, node_id: int, towards: int | None, at: float, slot_index: int,
+                 tries: int, pair: Pair, side: int, slots: tuple[int, int], herald: bool) -> None:
         qubit = self.medium.create(node_id, slots[side], side, at, pair) if herald else None
-        self.kernel.call_at(at, self._emit, (state, node_id, towards, qubit, slot_index, tries, herald))
+        self.kernel.call_at(math.ceil(at), self._emit, (state, node_id, towards, qubit, slot_index, tries, herald,
+                                                        at))
 
     def _capture(self, args: tuple[int, int, int, int, int]) -> None:
         src, dst, link_id, slot_index, qubit_id = args
@@ -268,18 +299,19 @@ class Heralding:
             self.medium.capture(src, dst, frame.encode())
 
     def _emit(self, args: tuple[Any, ...]) -> None:
-        state, node_id, towards, qubit, slot_index, tries, herald = args
+        state, node_id, towards, qubit, slot_index, tries, herald, at = args
         link: LinkPhysics = state.physics
-        now = self.kernel.now
+        clock = self.clocks.get(node_id)
+        local_emission = math.floor(clock.local_ns(at) if clock is not None else at)
         if towards is not None:
             self._capture((node_id, towards, link.link_id, slot_index, qubit.qubit_id if qubit else 0))
         basis = state.armed[node_id].basis
         outcome = None
         if qubit is not None and basis is not None:
             outcome = self.medium.measure(self.medium.take(node_id, qubit.slot), basis)
+        distribution = qubit.pair.distribution if qubit else (0.25, 0.25, 0.25, 0.25)
         emitted = Emitted(link.link_id, qubit.slot if qubit else -1, qubit.qubit_id if qubit else 0, slot_index,
-                          now, qubit.pair.distribution if qubit else (0.25, 0.25, 0.25, 0.25), outcome, basis,
-                          herald, tries)
+                          local_emission, distribution, outcome, basis, herald, tries)
         port = self.medium.nodes[node_id].physical_port
         assert port is not None
         port.deliver(emitted)

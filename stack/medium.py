@@ -66,7 +66,7 @@ class Qubit:
     node_id: int
     slot: int
     side: int
-    created: int
+    created: float
     pair: Pair
     status: QubitStatus = QubitStatus.IN_MEMORY
 
@@ -154,7 +154,7 @@ class Medium:
         self.kernel.deliver_at(self.kernel.now + node.move_ns, reply_to, MoveResult(command.slot, target))
 
     # -- qubits -----------------------------------------------------------------------------
-    def create(self, node_id: int, slot: int, side: int, created: int, pair: Pair) -> Qubit:
+    def create(self, node_id: int, slot: int, side: int, created: float, pair: Pair) -> Qubit:
         qubit = Qubit(self._next_qubit, node_id, slot, side, created, pair)
         self._next_qubit += 1
         self.qubits[qubit.qubit_id] = qubit

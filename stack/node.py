@@ -5,14 +5,23 @@ A :class:`Layer` loops on its port: a datagram goes to ``engine.receive``, the t
 hardware) to ``engine.handle``. It then carries out the returned
 :class:`protocols.common.Actions`. This loop is the same whatever the port is; the
 in-process port is :class:`stack.kernel.VirtualPort`.
+
+With a node :class:`stack.clocks.Clock`, engines see the node's *local* time: ``now``
+is the clock's reading (whole ns; a precise layer such as PTP gets float ns and hardware
+timestamps on received datagrams and on the event messages it sends), and deadlines are
+local times converted back to the kernel's true time.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any, Protocol
 
 from protocols.common import Actions, Address
+from protocols.packets.ptp import EVENT_PORT, event_key
+from protocols.ptp import ClockAdjust, TxTimestamp
+from stack.clocks import Clock
 from stack.kernel import STARTUP, TIMER, VirtualPort
 from stack.medium import Medium
 from stack.network import Datagram, Network
@@ -30,7 +39,8 @@ class Layer:
     """One layer of one node: an engine, its port, and where its outputs go."""
 
     def __init__(self, name: str, node_id: int, engine: Engine, port: VirtualPort,
-                 network: Network, medium: Medium, bound: list[int]) -> None:
+                 network: Network, medium: Medium, bound: list[int], clock: Clock | None = None,
+                 precise: bool = False) -> None:
         self.name = name
         self.node_id = node_id
         self.engine = engine
@@ -41,6 +51,8 @@ class Layer:
         self.above: Layer | None = None
         self.below: Layer | None = None
         self.after: Callable[[], None] | None = None
+        self.clock = clock
+        self.precise = precise
         for number in bound:
             network.bind(node_id, number, port)
 
@@ -49,8 +61,10 @@ class Layer:
         try:
             while True:
                 event = await port.next()
-                now = port.now()
+                now = self._local(port.now())
                 if type(event) is Datagram:
+                    if self.precise and self.clock is not None:
+                        now = self.clock.timestamp(port.now())
                     actions = engine.receive(event.payload, event.source, event.port, now)
                 elif event is TIMER:
                     actions = engine.on_timer(now)
@@ -62,11 +76,32 @@ class Layer:
         finally:
             port.close()
 
+    def _local(self, true_ns: int) -> Any:
+        if self.clock is None:
+            return true_ns
+        local = self.clock.local_ns(true_ns)
+        return local if self.precise else math.floor(local)
+
+    def _true_deadline(self, local_deadline: int | None) -> int | None:
+        """The first kernel time at which the local clock has reached ``local_deadline``."""
+        if local_deadline is None or self.clock is None:
+            return local_deadline
+        now = self.port.now()
+        true = max(now, math.ceil(self.clock.true_ns(local_deadline)))
+        while self.clock.local_ns(true) < local_deadline:
+            true += 1
+        return true
+
     def _apply(self, actions: Actions) -> None:
         kernel = self.port.kernel
         for destination, payload in actions.send:
             sport = destination[1] if destination[1] in self.bound else self.bound[0]
             self.network.send(self.node_id, sport, destination, payload)
+            if self.precise and self.clock is not None and destination[1] == EVENT_PORT:
+                key = event_key(payload)
+                if key is not None:
+                    stamp = TxTimestamp(destination, key[0], key[1], self.clock.timestamp(kernel.now))
+                    kernel.deliver_at(kernel.now, self.port, stamp)
         for event in actions.up:
             assert self.above is not None, f"{self.name} has no layer above"
             kernel.deliver_at(kernel.now, self.above.port, event)
@@ -74,7 +109,12 @@ class Layer:
             assert self.below is not None, f"{self.name} has no layer below"
             kernel.deliver_at(kernel.now, self.below.port, event)
         for command in actions.hardware:
-            self.medium.command(self.node_id, command, self.port)
-        self.port.set_timer(actions.deadline)
+            if isinstance(command, ClockAdjust):
+                assert self.clock is not None, f"{self.name} adjusts a clock it does not have"
+                self.clock.adjust(command.phase_ns, command.frequency_ppb, kernel.now)
+                self.port.set_timer(None)          # the same local deadline is now another true time
+            else:
+                self.medium.command(self.node_id, command, self.port)
+        self.port.set_timer(self._true_deadline(actions.deadline))
         if self.after is not None:
             self.after()

@@ -106,3 +106,30 @@ def rate_vs_distance(scenario: Scenario, output: Path, max_km: float = 100.0, po
     figure.savefig(output, dpi=110)
     plt.close(figure)
     return output
+
+
+def sync_offsets(report: dict[str, object], output: Path) -> Path:
+    """Each node's clock offset from the reference over time (log scale), from a run's report."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sync = report.get("sync")
+    if not isinstance(sync, dict) or not sync.get("nodes"):
+        raise ValueError("the run has no clocks: set clock parameters or ptp roles on its nodes")
+    figure, axes = plt.subplots(figsize=(8, 4.2))
+    for name, node in sync["nodes"].items():
+        times = np.array([t for t, _ in node["offset_ns"]]) / 1e6
+        offsets = np.abs(np.array([x for _, x in node["offset_ns"]])) + 1e-6
+        axes.semilogy(times, offsets, label=f"{name} ({node['role']})")
+    axes.axhline(0.1, color="grey", linestyle=":", label="100 ps")
+    axes.set(xlabel="time (ms)", ylabel="|offset| (ns)",
+             title=f"clock offsets from {sync['reference'] or 'true time'}")
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=7)
+    figure.tight_layout()
+    output.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(output, dpi=110)
+    plt.close(figure)
+    return output

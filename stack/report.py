@@ -16,6 +16,7 @@ from protocols.common import Basis
 from protocols.packets.linkservice import ERROR_CODES
 from stack.capture import node_ip, node_mac
 from stack.runtime import RunResult, Workload
+from stack.sync import sync_report
 
 REPORT_VERSION = 1
 
@@ -35,6 +36,7 @@ def build_report(result: RunResult, capture_frames: int | None = None) -> dict[s
         "nodes": {name: _node(emu, node.node_id) for name, node in scenario.nodes.items()},
         "medium": result.ledger,
         "capture_frames": capture_frames,
+        "sync": sync_report(emu, emu.sampler) if emu.sampler is not None and emu.clocks else None,
     }
 
 
@@ -61,6 +63,7 @@ def _link(emu: Any, link: Any) -> dict[str, Any]:
         "fidelity_model": lp.model.fidelity,
         "true_herald_fraction_model": lp.model.components[0].probability / p if p else None,
         "true_herald_fraction_measured": state.true_heralds / state.successes if state.successes else None,
+        "window_failures": state.window_failures,
         "attempts": state.attempts, "successes": state.successes,
         "success_probability_measured": measured,
         "success_probability_stderr": math.sqrt(p * (1 - p) / state.attempts) if state.attempts else None,
@@ -162,6 +165,15 @@ def summary(report: dict[str, Any], wall_seconds: float, pcap: str | None) -> st
     lines.append(f"{'node':<12}{'address':<16}{'sent':>8}{'recv':>8}{'lost':>6}{'malformed':>10}")
     for name, n in report["nodes"].items():
         lines.append(f"{name:<12}{n['ip']:<16}{n['sent']:>8}{n['received']:>8}{n['lost']:>6}{n['malformed']:>10}")
+    if report.get("sync"):
+        lines.append("")
+        lines.append(f"{'clock':<12}{'ptp':<13}{'state':<11}{'converged ms':>13}{'rms ps':>10}   (reference: "
+                     f"{report['sync']['reference'] or 'true time'})")
+        for name, n in report["sync"]["nodes"].items():
+            converged = "never" if n["converged_at_ns"] is None else f"{n['converged_at_ns'] / 1e6:.1f}"
+            rms_ns = n["rms_offset_after_convergence_ns"]
+            rms = "" if rms_ns is None else f"{rms_ns * 1e3:.1f}"
+            lines.append(f"{name:<12}{n['role']:<13}{n['ptp_state'] or '-':<11}{converged:>13}{rms:>10}")
     ledger = report["medium"]
     lines.append("")
     lines.append(f"qubits: {ledger['created']} created, {ledger['measured']} measured, "

@@ -23,12 +23,14 @@ from protocols.packets.heralding import SCHEME_COUPLER, SCHEME_DOUBLE_CLICK, SCH
 from protocols.physical import NodePhysical, ReportingLink, Station
 from stack.budget import LinkPhysics, link_physics
 from stack.capture import PcapWriter, node_ip
+from stack.clocks import Clock
 from stack.heralding import Heralding
 from stack.kernel import Kernel, VirtualPort
 from stack.medium import Medium, NodeHardware
 from stack.network import Fibre, Network
 from stack.node import Layer
 from stack.scenario import LinkConfig, Scenario, WorkloadConfig
+from stack.sync import SyncSampler, build_clocks, build_ptp_layers, reference_node
 
 APP_PORT_BASE = 49152
 """Applications bind consecutive ports from here on their node."""
@@ -64,6 +66,8 @@ class Emulation:
     link_physics: dict[int, LinkPhysics] = field(default_factory=dict)
     drain_ns: int = 0
     draining: bool = False
+    clocks: dict[int, Clock] = field(default_factory=dict)
+    sampler: SyncSampler | None = None
 
 
 @dataclass(slots=True)
@@ -82,7 +86,8 @@ def build(scenario: Scenario, seed: int | None = None, pcap: BinaryIO | None = N
     network = Network(kernel, np.random.SeedSequence(seed, spawn_key=(SEED_NETWORK,)), writer)
     medium = Medium(kernel, np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(SEED_MEDIUM,))),
                     network.capture_quantum)
-    emu = Emulation(scenario, seed, kernel, network, medium, Heralding(medium, {}))
+    clocks = build_clocks(scenario, seed)
+    emu = Emulation(scenario, seed, kernel, network, medium, Heralding(medium, {}, clocks), clocks=clocks)
     for node in scenario.nodes.values():
         network.add_node(node.node_id)
     for link in scenario.links:
@@ -95,6 +100,10 @@ def build(scenario: Scenario, seed: int | None = None, pcap: BinaryIO | None = N
     emu.drain_ns = 4 * longest + 1_000_000
     _build_stations(emu)
     _build_qpus(emu)
+    build_ptp_layers(emu)
+    for layer in emu.layers:
+        layer.clock = clocks.get(layer.node_id)
+    emu.sampler = SyncSampler(emu, reference_node(scenario), scenario.sync.sample_interval_ns)
     return emu
 
 
@@ -205,6 +214,8 @@ async def run_async(emu: Emulation) -> RunResult:
     """Run a built emulation: generation until done or the duration, then a drain."""
     started = time.perf_counter()
     kernel = emu.kernel
+    if emu.sampler is not None:
+        emu.sampler.start()
     async with trio.open_nursery() as nursery:
         for layer in emu.layers:
             nursery.start_soon(layer.run)

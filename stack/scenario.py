@@ -12,6 +12,7 @@ x.toml: run.duration_ms: expected a number, got 'long'
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import tomllib
 from dataclasses import dataclass
@@ -22,12 +23,23 @@ from protocols.common import Basis
 from stack.config_table import REQUIRED, ScenarioError, Table
 
 NODE_KINDS = ("qpu", "station", "source", "switch")
+PTP_ROLES = ("off", "grandmaster", "slave", "auto")
 SCHEMES = ("double-click", "single-click", "source", "coupler")
 MODES = ("sampled", "exact")
 WORKLOAD_TYPES = ("keep", "measure")
 
-__all__ = ["LinkConfig", "NodeConfig", "RunConfig", "Scenario", "ScenarioError", "WorkloadConfig", "load",
-           "load_text"]
+__all__ = [
+    "ClockConfig",
+    "LinkConfig",
+    "NodeConfig",
+    "RunConfig",
+    "Scenario",
+    "ScenarioError",
+    "SyncConfig",
+    "WorkloadConfig",
+    "load",
+    "load_text",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,12 +49,39 @@ class RunConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ClockConfig:
+    """A node's oscillator and its PTP role."""
+
+    offset_ns: float = 0.0
+    frequency_ppm: float = 0.0
+    wander_ppb: float = 0.0
+    jitter_ps: float = 0.0
+    ptp: str = "off"
+    priority1: int = 128
+
+    @property
+    def ideal(self) -> bool:
+        return self == ClockConfig()
+
+
+@dataclass(frozen=True, slots=True)
+class SyncConfig:
+    """PTP settings shared by every node that runs it."""
+
+    log_sync_interval: int = -3
+    kp: float = 0.7
+    ki: float = 0.3
+    sample_interval_ns: int = 10_000_000
+
+
+@dataclass(frozen=True, slots=True)
 class NodeConfig:
     """A node and its hardware; fields that do not apply to its kind keep their defaults."""
 
     name: str
     node_id: int
     kind: str
+    clock: ClockConfig = ClockConfig()
     # qpu: the QPU and its Quantum Networking Unit
     communication_qubits: int = 0
     storage_qubits: int = 0
@@ -119,6 +158,7 @@ class Scenario:
     nodes: dict[str, NodeConfig]
     links: list[LinkConfig]
     workload: list[WorkloadConfig]
+    sync: SyncConfig = SyncConfig()
 
 
 def load(path: str | Path) -> Scenario:
@@ -138,11 +178,33 @@ def load_text(text: str, source: str) -> Scenario:
         raise ScenarioError(source, "(syntax)", str(exc)) from None
     top = Table(source, "", data)
     run = _run(Table(source, "run", top.get("run", {})))
+    sync = _sync(Table(source, "sync", top.get("sync", {})))
     nodes = _nodes(source, top.get("nodes", REQUIRED))
     links = _links(source, top.get("links", REQUIRED), nodes)
     workload = _workload(source, top.get("workload", []), nodes, links)
     top.finish()
-    return Scenario(source, run, nodes, links, workload)
+    return Scenario(source, run, nodes, links, workload, sync)
+
+
+def _sync(t: Table) -> SyncConfig:
+    config = SyncConfig(
+        log_sync_interval=t.number("log_sync_interval", -3, low=-7, high=4, integer=True),
+        kp=t.number("kp", 0.7, low=0.0, high=2.0), ki=t.number("ki", 0.3, low=0.0, high=2.0),
+        sample_interval_ns=round(t.number("sample_interval_ms", 10.0, low=0.001, high=1e6) * 1e6),
+    )
+    t.finish()
+    return config
+
+
+def _clock(t: Table) -> ClockConfig:
+    return ClockConfig(
+        offset_ns=t.number("clock_offset_ns", 0.0, low=-1e12, high=1e12),
+        frequency_ppm=t.number("clock_frequency_ppm", 0.0, low=-1e3, high=1e3),
+        wander_ppb=t.number("clock_wander_ppb", 0.0, low=0.0, high=1e6),
+        jitter_ps=t.number("timestamp_jitter_ps", 0.0, low=0.0, high=1e9),
+        ptp=t.text("ptp", "off", PTP_ROLES),
+        priority1=t.number("ptp_priority1", 128, low=0, high=255, integer=True),
+    )
 
 
 def _run(t: Table) -> RunConfig:
@@ -213,7 +275,10 @@ def _nodes(source: str, data: Any) -> dict[str, NodeConfig]:
     for index, name in enumerate(data, start=1):
         t = Table(source, table.key(name), table.get(name, None))
         kind = t.text("kind", REQUIRED, NODE_KINDS)
-        nodes[name] = _NODE_READERS[kind](t, name, index)
+        node = _NODE_READERS[kind](t, name, index)
+        if kind in ("qpu", "station"):
+            node = dataclasses.replace(node, clock=_clock(t))
+        nodes[name] = node
         t.finish()
     if not nodes:
         raise ScenarioError(source, "nodes", "needs at least one node")
