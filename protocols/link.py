@@ -27,6 +27,7 @@ from typing import Any
 
 from protocols import physics
 from protocols.common import EGP_PORT, Actions, Address, Basis, ParseError
+from protocols.hardware import Discard
 from protocols.packets import linkservice as ll
 from protocols.packets.egp import MSG_REQ, MSG_REQ_ACK, EgpMessage
 from protocols.physical import AttemptLost, PairReady, StartGeneration
@@ -99,6 +100,7 @@ class LinkCounters:
     lost_attempts: int = 0
     ok_sent: int = 0
     err_sent: int = 0
+    unrequested: int = 0
 
 
 class LinkLayer:
@@ -293,8 +295,9 @@ class LinkLayer:
 
     def _on_pair(self, pair: PairReady, now: int) -> Actions:
         request = self.active.get(pair.link_id)
-        if request is None:
-            return Actions()
+        if request is None:                # nobody asked for it: free the memory, lose nothing
+            self.counters.unrequested += 1
+            return Actions(hardware=[Discard(pair.slot)] if pair.outcome is None else [])
         seq = self.next_seq[pair.link_id]
         self.next_seq[pair.link_id] = (seq + 1) & 0xFFFF
         ok = self._ok(request, pair, seq, now)

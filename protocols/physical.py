@@ -75,8 +75,9 @@ class NodePhysical:
     """A node's physical layer: arms the hardware and matches emissions to heralds.
 
     A pair is passed up only when its HERALD (or, on a link in ``reporting``, the peer's
-    REPORT) arrives; an emission whose confirmation has not come ``herald_timeout_ns``
-    after it is discarded and reported as lost.
+    REPORT) arrives. A FAILURE is simply discarded (the hardware knows and carries on); an
+    emission whose confirmation has not come ``herald_timeout_ns`` after it is discarded and
+    reported up as lost, since the other end may hold the pair.
     """
 
     def __init__(self, herald_timeout_ns: int, reporting: dict[int, ReportingLink] | None = None) -> None:
@@ -87,6 +88,7 @@ class NodePhysical:
         self.malformed = 0
         self.unexpected = 0
         self.lost = 0
+        self.failed = 0
 
     def handle(self, event: Any, now: int) -> Actions:
         if isinstance(event, StartGeneration):
@@ -137,7 +139,8 @@ class NodePhysical:
     def _confirm(self, herald: Herald) -> Actions:
         emitted, _ = self.pending.pop((herald.link_id, herald.attempt_seq))
         if herald.outcome != OUTCOME_SUCCESS:
-            return self._lose(emitted)
+            self.failed += 1           # the hardware knows the attempt failed and carries on
+            return Actions(hardware=self._discard(emitted))
         bell = BellState(herald.bell_state) if herald.msg_type == MSG_HERALD else BellState.PHI_PLUS
         ready = PairReady(
             emitted.link_id, emitted.slot, emitted.qubit_id, bell, emitted.attempt_seq, herald.attempts,
@@ -163,9 +166,13 @@ class NodePhysical:
         return {e.slot for e, _ in self.pending.values() if e.outcome is None}
 
     def _lose(self, emitted: Emitted) -> Actions:
+        """No confirmation came in time: the pair may exist at the other end only."""
         self.lost += 1
-        hardware: list[Any] = [] if emitted.outcome is not None else [Discard(emitted.slot)]
-        return Actions(up=[AttemptLost(emitted.link_id, emitted.attempt_seq)], hardware=hardware)
+        return Actions(up=[AttemptLost(emitted.link_id, emitted.attempt_seq)], hardware=self._discard(emitted))
+
+    @staticmethod
+    def _discard(emitted: Emitted) -> list[Any]:
+        return [] if emitted.outcome is not None else [Discard(emitted.slot)]
 
     def _deadline(self) -> int | None:
         return min((d for _, d in self.pending.values()), default=None)

@@ -245,12 +245,14 @@ def test_node_physical_timeout_of_measured_emission_discards_nothing() -> None:
     assert out.up == [AttemptLost(LINK, 5)]
 
 
-def test_node_physical_failure_herald_loses_the_attempt() -> None:
+def test_node_physical_failure_herald_discards_without_telling_the_link_layer() -> None:
+    # The hardware knows the attempt failed and keeps attempting: no re-arm is needed.
     phy = NodePhysical(herald_timeout_ns=10_000)
     phy.handle(emitted(seq=6, t=0, slot=2), now=0)
     out = phy.receive(herald_bytes(6, outcome=0, bell=0), A_HERALD, HERALD_PORT, now=10)
-    assert out.up == [AttemptLost(LINK, 6)]
+    assert out.up == []
     assert out.hardware == [Discard(2)]
+    assert (phy.failed, phy.lost) == (1, 0)
 
 
 def test_node_physical_measured_pair_carries_outcome() -> None:
@@ -837,3 +839,14 @@ def test_random_bytes_never_raise_and_count_malformed(inputs: list[tuple[int, by
     assert stat.malformed == len(inputs)
     assert n1.counters.malformed == link_bad
     assert user.malformed == responder.malformed == up_bad
+
+
+def test_link_layer_discards_a_pair_nobody_asked_for() -> None:
+    from protocols.link import LinkConfig as EngineLinkConfig
+    from protocols.link import LinkLayer
+    from protocols.physical import PairReady
+    layer = LinkLayer(1, [EngineLinkConfig(7, 2, ("198.18.0.2", 7772), 1e6, 1e6)], {}, retransmit_ns=1000)
+    pair = PairReady(7, 1, 99, BellState.PSI_PLUS, 3, 1, 0, (0.0, 1.0, 0.0, 0.0), None, None)
+    out = layer.handle(pair, now=10)
+    assert out.send == [] and out.hardware == [Discard(1)]
+    assert layer.counters.unrequested == 1
