@@ -48,7 +48,7 @@ def _link(emu: Any, link: Any) -> dict[str, Any]:
     lp = emu.link_physics[link.link_id]
     state = emu.heralding.links[link.link_id]
     p = lp.success_probability
-    measured = state.successes / state.attempts if state.attempts else None
+    measured = (state.successes + state.window_failures) / state.attempts if state.attempts else None
     return {
         "name": link.name, "link_id": link.link_id, "a": link.a, "b": link.b, "scheme": link.scheme,
         "mode": link.mode, "station": link.station, "source": link.source, "switch": link.switch,
@@ -139,13 +139,14 @@ def summary(report: dict[str, Any], wall_seconds: float, pcap: str | None) -> st
              f"{report['end_ns'] / 1e6:.3f} ms in {wall_seconds:.2f} s wall"]
     lines.append("")
     lines.append(f"{'link':<14}{'scheme':<14}{'km':>7}{'p/attempt':>11}{'measured':>11}{'attempts':>10}"
-                 f"{'pairs':>7}{'F model':>9}{'bound/s':>11}")
+                 f"{'pairs':>7}{'missed':>7}{'F model':>9}{'bound/s':>11}")
     for link in report["links"]:
         measured = link["success_probability_measured"]
         lines.append(f"{link['name']:<14}{link['scheme'] + ('*' if link['mode'] == 'exact' else ''):<14}"
                      f"{link['length_a_km'] + link['length_b_km']:>7.3g}{link['success_probability']:>11.5f}"
                      f"{(measured if measured is not None else float('nan')):>11.5f}"
-                     f"{link['attempts']:>10}{link['successes']:>7}{link['fidelity_model']:>9.4f}"
+                     f"{link['attempts']:>10}{link['successes']:>7}{link['window_failures']:>7}"
+                     f"{link['fidelity_model']:>9.4f}"
                      f"{link['physical_bound_pairs_per_s']:>11.1f}")
     lines.append("")
     lines.append(f"{'workload':<22}{'pairs':>11}{'pairs/s':>9}{'1st OK ms':>10}{'goodness':>10}"
