@@ -73,6 +73,9 @@ class Layer:
                 else:
                     actions = engine.handle(event, now)
                 self._apply(actions)
+        except BaseException:
+            port.kernel.stop()          # a failing layer ends the run: nothing runs on after it
+            raise
         finally:
             port.close()
 
