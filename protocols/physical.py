@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from protocols.common import Actions, Address, Basis, BellState, ParseError
+from protocols.common import Actions, Address, Basis, BellState, ParseError, earliest
 from protocols.hardware import Arm, BellDistribution, Detection, Disarm, Discard, Emitted
 from protocols.packets.heralding import MSG_HERALD, MSG_REPORT, OUTCOME_FAILURE, OUTCOME_SUCCESS, Herald
 from protocols.station import Station, double_click_outcome, single_click_outcome
@@ -127,8 +127,8 @@ class NodePhysical:
             return Actions(deadline=self._deadline())
         key = (herald.link_id, herald.attempt_seq)
         if key not in self.pending:
-            if reporting and herald.outcome == OUTCOME_SUCCESS and len(self.early) < 1024:
-                self.early[key] = herald      # the peer heralded before our own emission event
+            if reporting and len(self.early) < 1024:
+                self.early[key] = herald      # the peer reported before our own emission event
             elif not reporting:
                 self.unexpected += 1
             return Actions(deadline=self._deadline())
@@ -175,7 +175,9 @@ class NodePhysical:
         return [] if emitted.outcome is not None else [Discard(emitted.slot)]
 
     def _deadline(self) -> int | None:
-        return min((d for _, d in self.pending.values()), default=None)
+        pending = min((d for _, d in self.pending.values()), default=None)
+        early = min((h.detection_time + self.herald_timeout_ns for h in self.early.values()), default=None)
+        return earliest(pending, early)
 
 
 __all__ = ["AttemptLost", "Detection", "NodePhysical", "PairReady", "ReportingLink", "StartGeneration", "Station",

@@ -124,22 +124,23 @@ def single_click(alpha_a: float, alpha_b: float, eta_a: float, eta_b: float, p_f
     """Single-click: each end emits with bright-state population α; exactly one click.
 
     True heralds come from one emitted photon; when both ends emitted, the photons bunch and
-    one click heralds a product state; the rest are false clicks. For equal ends and no
-    false clicks, p = αη(2 − αη) and F = 2(1 − α)/(2 − αη) ≈ 1 − α.
+    one click heralds the product state |11⟩. A false click leaves the state of its branch:
+    no emission |00⟩, one emitted photon lost an equal mixture of |01⟩ and |10⟩ (Ψ+ and Ψ-
+    in equal parts), both lost |11⟩. For equal ends and no false clicks,
+    p = αη(2 − αη) and F = 2(1 − α)/(2 − αη) ≈ 1 − α.
     """
     p = p_false
+    dark = 2 * p * (1 - p)
     a = alpha_a * (1 - alpha_b) * eta_a
     b = alpha_b * (1 - alpha_a) * eta_b
-    true = (a + b) * (1 - p)
     balance = min(1.0, (math.sqrt(a) + math.sqrt(b)) ** 2 / (2 * (a + b))) if a + b else 1.0
-    both = alpha_a * alpha_b * (1 - (1 - eta_a) * (1 - eta_b)) * (1 - p)
-    success = (alpha_a * (1 - alpha_b) * _one_photon(eta_a, p) + alpha_b * (1 - alpha_a) * _one_photon(eta_b, p)
-               + alpha_a * alpha_b * _two_photons(eta_a, eta_b, p)
-               + (1 - alpha_a) * (1 - alpha_b) * 2 * p * (1 - p))
+    one_lost = alpha_a * (1 - alpha_b) * (1 - eta_a) + alpha_b * (1 - alpha_a) * (1 - eta_b)
     return HeraldModel((
-        Component("true", true, depolarized((balance, 0.0, 1 - balance, 0.0), depolarizing)),
-        Component("both-emitted", both, PRODUCT_STATE),
-        Component("false", max(0.0, success - true - both), MAXIMALLY_MIXED),
+        Component("true", (a + b) * (1 - p), depolarized((balance, 0.0, 1 - balance, 0.0), depolarizing)),
+        Component("both-emitted", alpha_a * alpha_b * (1 - (1 - eta_a) * (1 - eta_b)) * (1 - p), PRODUCT_STATE),
+        Component("dark-none", (1 - alpha_a) * (1 - alpha_b) * dark, PRODUCT_STATE),
+        Component("dark-one", one_lost * dark, (0.5, 0.0, 0.5, 0.0)),
+        Component("dark-both", alpha_a * alpha_b * (1 - eta_a) * (1 - eta_b) * dark, PRODUCT_STATE),
     ))
 
 

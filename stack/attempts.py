@@ -73,7 +73,10 @@ def single_click(physics: LinkPhysics, rng: np.random.Generator) -> Attempt:
     if len(registered) != 1:
         return Attempt(tuple((1, d) for d in sorted(registered)), (False, False), None)
     detector = registered.pop()
-    component = "false" if photon != detector else "true" if len(emitted) == 1 else "both-emitted"
+    if photon == detector:
+        component = "true" if len(emitted) == 1 else "both-emitted"
+    else:
+        component = ("dark-none", "dark-one", "dark-both")[len(emitted)]
     return Attempt(((1, detector),), (True, True), component)
 
 

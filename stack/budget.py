@@ -101,7 +101,7 @@ def link_physics(link: LinkConfig, scenario: Scenario) -> LinkPhysics:
                     delay, end.transducer_noise_photons)
                 for end, length, delay in zip(ends, lengths, delays, strict=True)]
         # Noise photons leave the transducer; half of those that survive reach a given detector.
-        noise = sum(arm.noise_photons * arm.efficiency / (arm.factors["emission"] * arm.factors["transducer"]) / 2
+        noise = sum(arm.noise_photons * arm.factors["fibre"] * arm.factors["switch"] * arm.factors["detector"] / 2
                     for arm in arms)
         p_false = schemes.false_click_probability(station.dark_count_rate_hz, station.detection_window_ns, noise)
         etas = [arm.efficiency for arm in arms]
@@ -129,7 +129,7 @@ def link_physics(link: LinkConfig, scenario: Scenario) -> LinkPhysics:
                                              false_heralds[1], source.multi_pair_probability, link.depolarizing)
         attempt = max(attempt, math.ceil(1e3 / source.pair_rate_mhz))
         return LinkPhysics(link.link_id, link.scheme, link.mode, *ids, source.node_id, arms[0], arms[1], attempt,
-                           attempt + 2 * sum(delays), model, link.depolarizing,
+                           attempt + 2 * max(delays), model, link.depolarizing,
                            multi_pair=source.multi_pair_probability, reconfiguration_ns=reconfiguration,
                            transducer_rate_factor=ends[0].transducer_efficiency * ends[1].transducer_efficiency)
     delay = sum(delays)

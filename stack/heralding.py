@@ -56,6 +56,7 @@ class LinkState:
     successes: int = 0
     true_heralds: int = 0
     window_failures: int = 0
+    photons_until: int = 0
 
 
 @dataclass(slots=True)
@@ -131,8 +132,18 @@ class Heralding:
         state.scheduled = False
         station = self.stations.get(link.middle)
         if station is not None and station.busy == link.link_id:
-            station.busy, station.last = None, link.link_id
+            station.last = link.link_id
+            if state.photons_until > self.kernel.now:     # the last photons are still on their way
+                self.kernel.call_at(state.photons_until, self._free_station, (station, link.link_id))
+            else:
+                station.busy = None
         self._retry_soon()
+
+    def _free_station(self, args: tuple[_Station, int]) -> None:
+        station, link_id = args
+        if station.busy == link_id:
+            station.busy = None
+            self._retry_soon()
 
     # -- scheduling -------------------------------------------------------------------------
     def _wants(self, state: LinkState) -> bool:
@@ -155,7 +166,7 @@ class Heralding:
 
     def _free(self, node_id: int) -> int:
         node = self.medium.nodes[node_id]
-        return sum(1 for slot in range(node.slots) if slot not in node.held and slot not in node.reserved)
+        return sum(1 for slot in range(node.slots) if node.is_free(slot, self.kernel.now))
 
     def _try_start(self, state: LinkState) -> None:
         link = state.physics
@@ -174,7 +185,7 @@ class Heralding:
         if link.link_id in self.waiting:
             self.waiting.remove(link.link_id)
         node_a, node_b = self.medium.nodes[link.node_a], self.medium.nodes[link.node_b]
-        slot_a, slot_b = node_a.free_slot(), node_b.free_slot()
+        slot_a, slot_b = node_a.free_slot(self.kernel.now), node_b.free_slot(self.kernel.now)
         assert slot_a is not None and slot_b is not None
         node_a.reserved.add(slot_a)
         node_b.reserved.add(slot_b)
@@ -215,6 +226,7 @@ class Heralding:
         state.attempts += tries
         bell = attempt_models.heralded_state(state.physics, attempt)
         emissions, arrivals = self._timing(state.physics, slot_index)
+        state.photons_until = math.ceil(max(arrivals)) + state.physics.attempt_ns
         if bell is not None and abs(arrivals[0] - arrivals[1]) > state.physics.detection_window_ns:
             bell = None                     # the photons did not overlap at the station
             state.window_failures += 1
@@ -223,7 +235,8 @@ class Heralding:
             state.true_heralds += attempt.component == "true"
             for arm in state.armed.values():
                 arm.remaining -= 1
-        self._materialize(state, slot_index, tries, attempt, bell, slots, emissions, arrivals)
+        wire_tries = min(tries, 0xFFFF_FFFF)              # the Attempts field is 32 bits: it saturates
+        self._materialize(state, slot_index, wire_tries, attempt, bell, slots, emissions, arrivals)
         self._release(state)
         if self._wants(state) and state.physics.link_id not in self.waiting:
             self.waiting.append(state.physics.link_id)     # behind the links already waiting
@@ -271,7 +284,8 @@ class Heralding:
             for side, node_id in enumerate(ends):
                 self._emit_at(state, node_id, link.middle, emissions[side], slot_index, tries, pair, side, slots,
                               True)
-            detected = math.ceil(max(arrivals))
+            rounds = 2 if link.scheme == "double-click" else 1    # the second round comes half an attempt later
+            detected = math.ceil(max(arrivals) + (rounds - 1) * link.attempt_ns / 2)
             clicks = tuple((r, d, detected) for r, d in attempt.clicks)
             detection = Detection(link.link_id, slot_index, tries, clicks, arrivals)
             self.kernel.deliver_at(detected, self.middles[link.middle], detection)
@@ -308,7 +322,8 @@ class Heralding:
         basis = state.armed[node_id].basis
         outcome = None
         if qubit is not None and basis is not None:
-            outcome = self.medium.measure(self.medium.take(node_id, qubit.slot), basis)
+            readout = self.medium.nodes[node_id].readout_ns
+            outcome = self.medium.measure(self.medium.take(node_id, qubit.slot, busy_ns=readout), basis)
         distribution = qubit.pair.distribution if qubit else (0.25, 0.25, 0.25, 0.25)
         emitted = Emitted(link.link_id, qubit.slot if qubit else -1, qubit.qubit_id if qubit else 0, slot_index,
                           local_emission, distribution, outcome, basis, herald, tries)

@@ -87,11 +87,16 @@ class NodeHardware:
     move_ns: int = 0
     held: dict[int, Qubit] = field(default_factory=dict)
     reserved: set[int] = field(default_factory=set)
+    busy_until: dict[int, int] = field(default_factory=dict)
 
-    def free_slot(self) -> int | None:
+    def is_free(self, slot: int, now: int) -> bool:
+        """Neither holding a qubit, reserved for an attempt, nor still reading out or moving one."""
+        return slot not in self.held and slot not in self.reserved and self.busy_until.get(slot, 0) <= now
+
+    def free_slot(self, now: int = 0) -> int | None:
         """A free communication slot, if any."""
         for slot in range(self.slots):
-            if slot not in self.held and slot not in self.reserved:
+            if self.is_free(slot, now):
                 return slot
         return None
 
@@ -126,7 +131,7 @@ class Medium:
             assert self.heralding is not None, "no heralded links"
             self.heralding.command(node_id, command)
         elif isinstance(command, Measure):
-            qubit = self.take(node_id, command.slot)
+            qubit = self.take(node_id, command.slot, busy_ns=self.nodes[node_id].readout_ns)
             outcome = self.measure(qubit, command.basis)
             result = MeasureResult(command.slot, qubit.qubit_id, command.basis, outcome)
             self.kernel.deliver_at(self.kernel.now + self.nodes[node_id].readout_ns, reply_to, result)
@@ -144,7 +149,7 @@ class Medium:
         if target is None:
             self.kernel.deliver_at(self.kernel.now, reply_to, MoveResult(command.slot, None))
             return
-        qubit = self.take(node_id, command.slot)
+        qubit = self.take(node_id, command.slot, busy_ns=node.move_ns)
         self._memory_noise(qubit)
         qubit.created = self.kernel.now
         if self.rng.random() < 1 - node.gate_fidelity:
@@ -162,16 +167,25 @@ class Medium:
         self.ledger["created"] += 1
         return qubit
 
-    def take(self, node_id: int, slot: int) -> Qubit:
-        """Remove the qubit in ``slot`` from memory (the slot becomes free)."""
+    def take(self, node_id: int, slot: int, busy_ns: int = 0) -> Qubit:
+        """Remove the qubit in ``slot`` from memory; the slot is free once ``busy_ns`` (a readout, a move) is over."""
         node = self.nodes[node_id]
         try:
             qubit = node.held.pop(slot)
         except KeyError:
             raise ValueError(f"node {node_id} has no qubit in slot {slot}") from None
+        if busy_ns > 0:
+            node.busy_until[slot] = self.kernel.now + busy_ns
         if self.heralding is not None and slot < node.slots:
-            self.heralding.slot_freed(node_id)
+            if busy_ns > 0:
+                self.kernel.call_at(self.kernel.now + busy_ns, self._slot_freed, node_id)
+            else:
+                self.heralding.slot_freed(node_id)
         return qubit
+
+    def _slot_freed(self, node_id: int) -> None:
+        if self.heralding is not None:
+            self.heralding.slot_freed(node_id)
 
     def discard(self, qubit: Qubit) -> None:
         """Discard a qubit already taken out of memory."""

@@ -152,7 +152,8 @@ def _build_qpus(emu: Emulation) -> None:
         if node.kind != "qpu":
             continue
         lps = [emu.link_physics[link.link_id] for link in links_of[node.name]]
-        longest = max((lp.cycle_ns for lp in lps), default=0)
+        jitter = 2 * sum(link.classical_jitter_ns for link in scenario.links)    # worst path, both ways
+        longest = max((lp.cycle_ns for lp in lps), default=0) + jitter
         reporting = {}
         for link in links_of[node.name]:
             if link.scheme in ("source", "coupler"):

@@ -335,6 +335,7 @@ def _links(source: str, data: Any, nodes: dict[str, NodeConfig]) -> list[LinkCon
         t = Table(source, table.key(name), table.get(name, None))
         links.append(_link(t, name, index, nodes))
         t.finish()
+    _check_fibres(source, links)
     pairs = [frozenset((link.a, link.b)) for link in links]
     for link, pair in zip(links, pairs, strict=True):
         if pairs.count(pair) > 1:
@@ -345,6 +346,20 @@ def _links(source: str, data: Any, nodes: dict[str, NodeConfig]) -> list[LinkCon
             raise ScenarioError(source, f"nodes.{node.name}.channels",
                                 f"{len(users)} links need {2 * len(users)} channels, the source has {node.channels}")
     return links
+
+
+def _check_fibres(source: str, links: list[LinkConfig]) -> None:
+    """Two links over the same stretch of fibre (an end to the same station or source) must agree on its length."""
+    seen: dict[frozenset[str], tuple[float, str]] = {}
+    for link in links:
+        if link.scheme == "coupler":
+            continue
+        for end, length, key in ((link.a, link.length_a_km, "length_a_km"), (link.b, link.length_b_km, "length_b_km")):
+            stretch = frozenset((end, link.middle))
+            known = seen.setdefault(stretch, (length, link.name))
+            if not math.isclose(known[0], length, rel_tol=1e-9, abs_tol=1e-12):
+                raise ScenarioError(source, f"links.{link.name}.{key}",
+                                    f"{end!r} to {link.middle!r} is {known[0]} km in link {known[1]!r}, not {length}")
 
 
 def _workload(source: str, data: Any, nodes: dict[str, NodeConfig],

@@ -74,7 +74,9 @@ def test_kept_pairs_fidelity_matches_werner_and_dephasing_formula() -> None:
     result = run_scenario(scenario)
     w = result.emulation.workloads[0]
     fidelity, stderr = measured_fidelity(disagreement(joined(w)))
-    stored_ns = 2 * (length_km / 2) * 1.468 / 299_792.458e-9   # emission → herald back
+    # emission → herald back: the round trip to the midpoint plus half an attempt (the herald
+    # follows the second round)
+    stored_ns = 2 * (length_km / 2) * 1.468 / 299_792.458e-9 + 1000 / 2
     q = (1 - math.exp(-stored_ns / t2_ns)) / 2
     q_pair = 2 * q * (1 - q)
     f0 = 1 - 3 * p / 4

@@ -361,3 +361,54 @@ def test_plot_rate_vs_distance_writes_a_png(tmp_path: Path) -> None:
                  "--max-km", "20", "--pairs", "30"])
     assert code == 0
     assert output.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_two_links_must_agree_on_a_shared_stretch_of_fibre() -> None:
+    text = """
+[nodes.a]
+kind = "qpu"
+[nodes.b]
+kind = "qpu"
+[nodes.c]
+kind = "qpu"
+[nodes.st]
+kind = "station"
+[links.ab]
+a = "a"
+b = "b"
+station = "st"
+length_km = 10.0
+[links.ac]
+a = "a"
+b = "c"
+station = "st"
+length_km = 2.0
+"""
+    with pytest.raises(ScenarioError, match=r"x.toml: links.ac.length_a_km: 'a' to 'st' is 5.0 km"):
+        load_text(text, "x.toml")
+
+
+def test_a_link_that_can_never_herald_runs_to_its_duration() -> None:
+    text = """
+[run]
+duration_ms = 5
+[nodes.a]
+kind = "qpu"
+emission_efficiency = 0.0
+[nodes.b]
+kind = "qpu"
+[nodes.st]
+kind = "station"
+[links.ab]
+a = "a"
+b = "b"
+station = "st"
+[[workload]]
+node = "a"
+remote = "b"
+pairs = 3
+"""
+    from stack.runtime import run_scenario
+    result = run_scenario(load_text(text, "x.toml"))
+    assert result.emulation.link_physics[1].success_probability == 0.0
+    assert result.generation_end_ns == 5_000_000 and not result.emulation.workloads[0].origin.records
