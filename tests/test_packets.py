@@ -52,6 +52,11 @@ HERALD = Herald(outcome=1, bell_state=3, link_id=0x0102, scheme=1,
                 detection_time=0x1112131415161718)
 HERALD_HEX = "01010103" "01020100" "0102030405060708" "0a0b0c0d" "1112131415161718"
 
+# REPORT (end to end, coupler scheme 4): Version 1 | Type 2 | Outcome 0 | Bell 0 | Link 0x0304 | Scheme 4 | ...
+REPORT = Herald(outcome=0, bell_state=0, link_id=0x0304, scheme=4, attempt_seq=9, attempts=1,
+                detection_time=0x0100, msg_type=2)
+REPORT_HEX = "01020000" "03040400" "0000000000000009" "00000001" "0000000000000100"
+
 # QFRAME: Version 1 | Frame type 1 | Link 0x0A0B | Source 0x01020304 | Seq | Time | Qubit
 QFRAME = QuantumFrame(frame_type=1, link_id=0x0A0B, source_node=0x01020304,
                       attempt_seq=0x1112131415161718, emission_time=0x2122232425262728,
@@ -117,6 +122,7 @@ def _scapy_fields(value: object) -> dict[str, Any]:
 
 GOLDEN = [
     pytest.param(HERALD, QHPHerald, HERALD_HEX, id="HERALD"),
+    pytest.param(REPORT, QHPHerald, REPORT_HEX, id="REPORT"),
     pytest.param(QFRAME, QFrame, QFRAME_HEX, id="QFRAME"),
     pytest.param(CREATE, LLCreate, CREATE_HEX, id="CREATE"),
     pytest.param(ACK, LLAck, ACK_HEX, id="ACK"),
@@ -221,7 +227,8 @@ u64 = st.integers(0, 2**64 - 1)
 bit = st.integers(0, 1)
 
 heralds = st.builds(Herald, outcome=bit, bell_state=st.integers(0, 3), link_id=u16,
-                    scheme=st.just(1), attempt_seq=u64, attempts=u32, detection_time=u64)
+                    scheme=st.integers(1, 4), attempt_seq=u64, attempts=u32, detection_time=u64,
+                    msg_type=st.integers(1, 2))
 qframes = st.builds(QuantumFrame, frame_type=st.just(1), link_id=u16, source_node=u32,
                     attempt_seq=u64, emission_time=u64, qubit_id=u64)
 creates = st.builds(Create, remote_node_id=u32, minimum_fidelity=u16, tu=st.integers(0, 3),

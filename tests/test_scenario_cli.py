@@ -412,3 +412,28 @@ pairs = 3
     result = run_scenario(load_text(text, "x.toml"))
     assert result.emulation.link_physics[1].success_probability == 0.0
     assert result.generation_end_ns == 5_000_000 and not result.emulation.workloads[0].origin.records
+
+
+def test_plot_sync_draws_the_clock_offsets(tmp_path: Path) -> None:
+    scenario = tmp_path / "sync.toml"
+    scenario.write_text("""
+[run]
+duration_ms = 200
+[nodes.a]
+kind = "qpu"
+ptp = "slave"
+clock_offset_ns = 500.0
+[nodes.st]
+kind = "station"
+ptp = "grandmaster"
+[nodes.b]
+kind = "qpu"
+[links.ab]
+a = "a"
+b = "b"
+station = "st"
+""")
+    output = tmp_path / "sync.png"
+    assert cli.main(["plot", "sync", str(scenario), "--output", str(output)]) == 0
+    assert output.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert cli.main(["plot", "sync", str(ROOT / "examples" / "two-qpus.toml"), "--output", str(output)]) == 2
