@@ -20,12 +20,14 @@ class Arm:
     """Attempt entanglement on ``link_id`` until ``pairs`` emissions succeed.
 
     ``measure_basis`` None keeps the qubit (create-and-keep); a basis measures it right
-    after emission (measure-directly).
+    after emission (measure-directly). ``alpha`` sets a single-click link's bright-state
+    population for these pairs (None: the link's configured value).
     """
 
     link_id: int
     pairs: int
     measure_basis: Basis | None = None
+    alpha: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

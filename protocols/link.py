@@ -17,90 +17,36 @@ Request lifecycle (:data:`TRANSITIONS`)::
 
     WAITING_PEER --REQ_ACK accepted--> QUEUED --its turn--> GENERATING --last pair--> DONE
     WAITING_PEER --REQ_ACK error / retries exhausted--> FAILED
+    WAITING_PEER, QUEUED, GENERATING --Max Time runs out--> FAILED (ERR TIMEOUT)
+
+A CREATE is admitted against the link's options (:mod:`protocols.admission`): the fastest
+option meeting its Minimum Fidelity, else ERR UNSUPP; ERR NOTIME if the expected time for
+Number pairs exceeds Max Time.
 """
 
 from __future__ import annotations
 
-import enum
-from dataclasses import dataclass
 from typing import Any
 
-from protocols import physics
+from protocols import admission, physics
+from protocols.admission import LinkOption
 from protocols.common import EGP_PORT, Actions, Address, Basis, ParseError
 from protocols.hardware import Discard
+from protocols.link_types import (
+    ROTATION_BASES,
+    TRANSITIONS,
+    LinkConfig,
+    LinkCounters,
+    Request,
+    RequestEvent,
+    RequestState,
+)
 from protocols.packets import linkservice as ll
 from protocols.packets.egp import MSG_REQ, MSG_REQ_ACK, EgpMessage
-from protocols.physical import AttemptLost, PairReady, StartGeneration
+from protocols.physical import AttemptLost, PairReady, StartGeneration, StopGeneration
 
-
-class RequestState(enum.Enum):
-    WAITING_PEER = "waiting-peer"
-    QUEUED = "queued"
-    GENERATING = "generating"
-    DONE = "done"
-    FAILED = "failed"
-
-
-class RequestEvent(enum.Enum):
-    PEER_ACCEPTED = "peer-accepted"
-    PEER_REFUSED = "peer-refused"
-    LINK_FREE = "link-free"
-    LAST_PAIR = "last-pair"
-
-
-TRANSITIONS: dict[tuple[RequestState, RequestEvent], RequestState] = {
-    (RequestState.WAITING_PEER, RequestEvent.PEER_ACCEPTED): RequestState.QUEUED,
-    (RequestState.WAITING_PEER, RequestEvent.PEER_REFUSED): RequestState.FAILED,
-    (RequestState.QUEUED, RequestEvent.LINK_FREE): RequestState.GENERATING,
-    (RequestState.GENERATING, RequestEvent.LAST_PAIR): RequestState.DONE,
-}
-
-ROTATION_BASES = {(0, 0, 0): Basis.Z, (0, 64, 0): Basis.X, (192, 0, 0): Basis.Y}
-"""Fixed-basis measure-directly: the draft's Euler rotations (units of 2π/256) we support."""
-
-
-@dataclass(frozen=True, slots=True)
-class LinkConfig:
-    """One link as seen from this node."""
-
-    link_id: int
-    peer_node_id: int
-    peer_address: Address
-    t2_local_ns: float
-    t2_peer_ns: float
-    t1_local_ns: float = float("inf")
-    t1_peer_ns: float = float("inf")
-
-
-@dataclass(slots=True)
-class Request:
-    create_id: int
-    origin_node: int
-    create: ll.Create
-    link: LinkConfig
-    app: Address
-    d: int
-    state: RequestState
-    queue_seq: int = 0
-    delivered: int = 0
-    retries_left: int = 0
-    retry_at: int | None = None
-
-    def fire(self, event: RequestEvent) -> None:
-        try:
-            self.state = TRANSITIONS[(self.state, event)]
-        except KeyError:
-            raise RuntimeError(f"request {self.create_id}: no transition {self.state} on {event}") from None
-
-
-@dataclass(slots=True)
-class LinkCounters:
-    malformed: int = 0
-    rejected: int = 0
-    lost_attempts: int = 0
-    ok_sent: int = 0
-    err_sent: int = 0
-    unrequested: int = 0
+__all__ = ["ROTATION_BASES", "TRANSITIONS", "LinkConfig", "LinkCounters", "LinkLayer", "Request", "RequestEvent",
+           "RequestState"]
 
 
 class LinkLayer:
@@ -141,7 +87,9 @@ class LinkLayer:
             actions = self._on_pair(event, now)
         elif isinstance(event, AttemptLost):
             self.counters.lost_attempts += 1
-            actions = Actions(down=[StartGeneration(event.link_id, 1, self._basis_of(event.link_id))])
+            request = self.active.get(event.link_id)
+            alpha = request.option.alpha if request is not None and request.option is not None else None
+            actions = Actions(down=[StartGeneration(event.link_id, 1, self._basis_of(event.link_id), alpha)])
         else:
             raise TypeError(f"link layer cannot handle {event!r}")
         actions.deadline = self._deadline()
@@ -153,6 +101,9 @@ class LinkLayer:
     def on_timer(self, now: int) -> Actions:
         actions = Actions()
         for request in list(self.requests.values()):
+            if request.expires_at is not None and request.expires_at <= now:
+                actions.extend(self._expire(request))
+                continue
             if request.retry_at is None or request.retry_at > now:
                 continue
             if request.retries_left == 0:
@@ -186,8 +137,13 @@ class LinkLayer:
             self.counters.rejected += 1
             return self._reply(app, ll.Err(create_id, error, origin_node=self.node_id))
         assert link is not None
+        option, error = self._admit(create, link)
+        if error:
+            self.counters.rejected += 1
+            return self._reply(app, ll.Err(create_id, error, origin_node=self.node_id))
         request = Request(create_id, self.node_id, create, link, app, 0, RequestState.WAITING_PEER,
-                          retries_left=self.retries, retry_at=now + self.retransmit_ns)
+                          retries_left=self.retries, retry_at=now + self.retransmit_ns, option=option,
+                          expires_at=self._expiry(create, now))
         if self._is_master(link):
             request.queue_seq = self._number(link.link_id)
         self.requests[(self.node_id, create_id)] = request
@@ -201,6 +157,40 @@ class LinkLayer:
         return 0
 
     @staticmethod
+    def _admit(create: ll.Create, link: LinkConfig) -> tuple[LinkOption | None, int]:
+        """The link option that serves ``create``, or the error code that refuses it."""
+        option = admission.choose(link.options, ll.decode_fidelity(create.minimum_fidelity))
+        if option is None:
+            return None, ll.ERR_UNSUPP
+        limit = create.max_time_ns()
+        if limit is not None and admission.expected_time_ns(option, create.number, link.cycle_ns) > limit:
+            return None, ll.ERR_NOTIME
+        return option, 0
+
+    @staticmethod
+    def _expiry(create: ll.Create, now: int) -> int | None:
+        limit = create.max_time_ns()
+        return None if limit is None else now + limit
+
+    def _expire(self, request: Request) -> Actions:
+        """Max Time ran out before the request was done: ERR TIMEOUT, and stop generating for it."""
+        request.expires_at = None
+        request.retry_at = None
+        if request.state in (RequestState.DONE, RequestState.FAILED):
+            return Actions()
+        link_id = request.link.link_id
+        was_active = self.active.get(link_id) is request
+        request.fire(RequestEvent.MAX_TIME)
+        actions = self._err(request, ll.ERR_TIMEOUT)
+        if was_active:
+            del self.active[link_id]
+            actions.down.append(StopGeneration(link_id))
+            actions.extend(self._serve(link_id))
+        elif request.queue_seq and self.ready[link_id].get(request.queue_seq) is request:
+            actions.extend(self._mark(link_id, request.queue_seq, None))
+        return actions
+
+    @staticmethod
     def _rotation_basis(create: ll.Create, local: bool) -> Basis | None:
         angles = ((create.rotx1l, create.rotyl, create.rotx2l) if local
                   else (create.rotx1r, create.rotyr, create.rotx2r))
@@ -209,7 +199,7 @@ class LinkLayer:
     # -- peer protocol --------------------------------------------------------------------
     def _on_peer(self, message: EgpMessage, source: Address, now: int) -> Actions:
         if message.msg_type == MSG_REQ:
-            return self._on_req(message, source)
+            return self._on_req(message, source, now)
         request = self.requests.get((self.node_id, message.create_id))
         if message.msg_type != MSG_REQ_ACK or request is None or request.state != RequestState.WAITING_PEER:
             return Actions()
@@ -224,7 +214,7 @@ class LinkLayer:
         request.queue_seq = request.queue_seq or message.queue_seq
         return self._mark(request.link.link_id, request.queue_seq, request)
 
-    def _on_req(self, message: EgpMessage, source: Address) -> Actions:
+    def _on_req(self, message: EgpMessage, source: Address, now: int) -> Actions:
         create = message.create
         assert create is not None
         key = (message.origin_node, message.create_id)
@@ -240,6 +230,8 @@ class LinkLayer:
             status = ll.ERR_REJECTED
         else:
             status = self._unsupported(create, local=False)
+        option, refusal = self._admit(create, link) if link is not None and not status else (None, 0)
+        status = status or refusal
         queue_seq = message.queue_seq
         if link is not None and self._is_master(link) and not status:
             queue_seq = self._number(link.link_id)
@@ -253,7 +245,8 @@ class LinkLayer:
             return actions
         assert link is not None and app is not None
         request = Request(message.create_id, message.origin_node, create, link, app, 1,
-                          RequestState.QUEUED, queue_seq=queue_seq)
+                          RequestState.QUEUED, queue_seq=queue_seq, option=option,
+                          expires_at=self._expiry(create, now))
         self.requests[key] = request
         return actions.extend(self._mark(link.link_id, queue_seq, request))
 
@@ -284,7 +277,8 @@ class LinkLayer:
                 continue
             request.fire(RequestEvent.LINK_FREE)
             self.active[link_id] = request
-            return Actions(down=[StartGeneration(link_id, request.create.number, self._basis_of(link_id))])
+            alpha = request.option.alpha if request.option is not None else None
+            return Actions(down=[StartGeneration(link_id, request.create.number, self._basis_of(link_id), alpha)])
         return Actions()
 
     def _basis_of(self, link_id: int) -> Basis | None:
@@ -335,4 +329,5 @@ class LinkLayer:
         return Actions(send=[(app, message.encode())])
 
     def _deadline(self) -> int | None:
-        return min((r.retry_at for r in self.requests.values() if r.retry_at is not None), default=None)
+        times = [t for r in self.requests.values() for t in (r.retry_at, r.expires_at) if t is not None]
+        return min(times, default=None)

@@ -30,6 +30,7 @@ class StartGeneration:
     link_id: int
     pairs: int
     measure_basis: Basis | None = None
+    alpha: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +93,7 @@ class NodePhysical:
 
     def handle(self, event: Any, now: int) -> Actions:
         if isinstance(event, StartGeneration):
-            return Actions(hardware=[Arm(event.link_id, event.pairs, event.measure_basis)])
+            return Actions(hardware=[Arm(event.link_id, event.pairs, event.measure_basis, event.alpha)])
         if isinstance(event, StopGeneration):
             return Actions(hardware=[Disarm(event.link_id)])
         if isinstance(event, Emitted):

@@ -9,10 +9,13 @@ is a :class:`LinkPhysics`: delays, attempt timing and the closed-form
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 
 from protocols import physics, schemes
+from protocols.admission import LinkOption
+from protocols.physics import memory_pauli_probabilities, pauli_channel
 from stack.scenario import LinkConfig, NodeConfig, Scenario
 
 ROUNDS = {"double-click": 2, "single-click": 1, "source": 1, "coupler": 1}
@@ -138,3 +141,37 @@ def link_physics(link: LinkConfig, scenario: Scenario) -> LinkPhysics:
     model = schemes.direct(arm_a.efficiency * arm_b.efficiency, link.depolarizing)
     return LinkPhysics(link.link_id, link.scheme, link.mode, *ids, ids[1], arm_a, arm_b, attempt,
                        attempt + 2 * delay, model, link.depolarizing)
+
+
+def with_alpha(physics: LinkPhysics | None, alpha: float | None) -> LinkPhysics:
+    """The same single-click link run with bright-state population ``alpha`` (other links: unchanged)."""
+    assert physics is not None
+    if alpha is None or physics.scheme != "single-click" or alpha == physics.alpha:
+        return physics
+    model = schemes.single_click(alpha, alpha, physics.arm_a.efficiency, physics.arm_b.efficiency, physics.p_false,
+                                 physics.depolarizing)
+    return dataclasses.replace(physics, alpha=alpha, model=model)
+
+
+ALPHAS = (0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5)
+"""The bright-state populations a single-click link offers the link layer."""
+
+
+def link_options(physics: LinkPhysics, t1_ns: tuple[float, float],
+                 t2_ns: tuple[float, float]) -> tuple[LinkOption, ...]:
+    """What the link layer may choose from: per α (single-click) or the one setting, with the
+    fidelity expected at the OK (after both qubits wait one herald round trip in memory)."""
+    wait = physics.cycle_ns - physics.attempt_ns / 2
+    if physics.scheme == "single-click":      # the configured α is the brightest the link may use
+        alphas = sorted({a for a in ALPHAS if a < physics.alpha} | {physics.alpha})
+        candidates = [with_alpha(physics, alpha) for alpha in alphas]
+    else:
+        candidates = [physics]
+    options = []
+    for variant in candidates:
+        dist = variant.model.distribution
+        for t1, t2 in zip(t1_ns, t2_ns, strict=True):
+            dist = pauli_channel(dist, *memory_pauli_probabilities(wait, t1, t2))
+        options.append(LinkOption(variant.alpha if physics.scheme == "single-click" else None, dist[0],
+                                  variant.model.success))
+    return tuple(options)

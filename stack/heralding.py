@@ -28,7 +28,7 @@ from protocols.common import Basis, BellState
 from protocols.hardware import Arm, Detection, Disarm, Emitted
 from protocols.packets.qframe import FRAME_PHOTON, QuantumFrame
 from stack import attempts as attempt_models
-from stack.budget import LinkPhysics
+from stack.budget import LinkPhysics, with_alpha
 from stack.clocks import Clock
 from stack.kernel import VirtualPort
 from stack.medium import FRAME_OF_BELL, Medium, Pair, Qubit
@@ -57,6 +57,7 @@ class LinkState:
     true_heralds: int = 0
     window_failures: int = 0
     photons_until: int = 0
+    base: LinkPhysics | None = None
 
 
 @dataclass(slots=True)
@@ -80,11 +81,12 @@ class Heralding:
         self.waiting: list[int] = []
         self.generating = True
         self._retry_queued = False
+        self._variants: dict[tuple[int, float | None], LinkPhysics] = {}
         medium.heralding = self
 
     def add_link(self, physics: LinkPhysics, rng: np.random.Generator) -> None:
         armed = {physics.node_a: _Arm(), physics.node_b: _Arm()}
-        self.links[physics.link_id] = LinkState(physics, rng, armed)
+        self.links[physics.link_id] = LinkState(physics, rng, armed, base=physics)
         if physics.scheme in STATION_SCHEMES:
             self.stations.setdefault(physics.middle, _Station())
 
@@ -95,10 +97,18 @@ class Heralding:
             arm = state.armed[node_id]
             arm.remaining += command.pairs
             arm.basis = command.measure_basis
+            if not state.scheduled:
+                state.physics = self._variant(state, command.alpha)
             self._try_start(state)
         else:
             state.armed[node_id].remaining = 0
             self._cancel(state)
+
+    def _variant(self, state: LinkState, alpha: float | None) -> LinkPhysics:
+        key = (state.physics.link_id, alpha)
+        if key not in self._variants:
+            self._variants[key] = with_alpha(state.base, alpha)
+        return self._variants[key]
 
     def slot_freed(self, node_id: int) -> None:
         self._retry_soon()

@@ -21,7 +21,7 @@ from protocols.link import LinkLayer
 from protocols.packets import linkservice as ll
 from protocols.packets.heralding import SCHEME_COUPLER, SCHEME_DOUBLE_CLICK, SCHEME_SINGLE_CLICK, SCHEME_SOURCE
 from protocols.physical import NodePhysical, ReportingLink, Station
-from stack.budget import LinkPhysics, link_physics
+from stack.budget import LinkPhysics, link_options, link_physics
 from stack.capture import PcapWriter, node_ip
 from stack.clocks import Clock
 from stack.heralding import Heralding
@@ -164,8 +164,10 @@ def _build_qpus(emu: Emulation) -> None:
         engine_links = []
         for link in links_of[node.name]:
             peer = scenario.nodes[link.b if link.a == node.name else link.a]
+            lp = emu.link_physics[link.link_id]
+            options = link_options(lp, (node.t1_ns, peer.t1_ns), (node.t2_ns, peer.t2_ns))
             engine_links.append(EngineLink(link.link_id, peer.node_id, (node_ip(peer.node_id), EGP_PORT),
-                                           node.t2_ns, peer.t2_ns, node.t1_ns, peer.t1_ns))
+                                           node.t2_ns, peer.t2_ns, node.t1_ns, peer.t1_ns, options, lp.cycle_ns))
         engine = LinkLayer(node.node_id, engine_links, responders.get(node.name, {}),
                            retransmit_ns=2 * longest + 1_000_000)
         link_layer = Layer(f"{node.name}/link", node.node_id, engine, VirtualPort(kernel, f"{node.name}/link"),
@@ -185,7 +187,9 @@ def _build_apps(emu: Emulation, responders: dict[str, dict[int, tuple[str, int]]
     for item in scenario.workload:
         node, remote = scenario.nodes[item.node], scenario.nodes[item.remote]
         rot = ROTATIONS[item.basis.name]
+        unit, amount = max_time_field(item.max_time_ns)
         create = ll.Create(remote_node_id=remote.node_id, purpose_id=item.purpose_id, number=item.pairs,
+                           minimum_fidelity=ll.encode_fidelity(item.min_fidelity), tu=unit, max_time=amount,
                            tpe=ll.TPE_KEEP if item.type == "keep" else ll.TPE_MEASURE,
                            rotx1l=rot[0], rotyl=rot[1], rotx2l=rot[2],
                            rotx1r=rot[0], rotyr=rot[1], rotx2r=rot[2])
@@ -204,6 +208,17 @@ def _build_apps(emu: Emulation, responders: dict[str, dict[int, tuple[str, int]]
             emu.layers.append(layer)
         link_id = next(link.link_id for link in scenario.links if {link.a, link.b} == {item.node, item.remote})
         emu.workloads.append(Workload(item, link_id, origin, responder))
+
+
+def max_time_field(max_time_ns: int) -> tuple[int, int]:
+    """CREATE's (Time Unit, Max Time) for a limit in ns: the finest unit that holds it, rounded up."""
+    if max_time_ns <= 0:
+        return 0, 0
+    for unit, unit_ns in sorted(ll.TIME_UNIT_NS.items()):
+        amount = -(-max_time_ns // unit_ns)
+        if amount <= 0x3FFF:
+            return unit, amount
+    return 2, 0x3FFF
 
 
 def _stop_when_done(emu: Emulation) -> None:

@@ -149,6 +149,8 @@ class WorkloadConfig:
     start_ns: int
     purpose_id: int
     listen: bool = True
+    min_fidelity: float = 0.0
+    max_time_ns: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -381,6 +383,8 @@ def _workload(source: str, data: Any, nodes: dict[str, NodeConfig],
             start_ns=round(t.number("start_us", 0.0, low=0.0, high=1e12) * 1000),
             purpose_id=t.number("purpose_id", index + 1, low=0, high=0xFFFF, integer=True),
             listen=t.flag("listen", True),
+            min_fidelity=t.probability("min_fidelity", 0.0),
+            max_time_ns=round(t.number("max_time_ms", 0.0, low=0.0, high=16383e3) * 1e6),
         ))
         t.finish()
         clash = [w for w in items[:-1] if w.listen and items[-1].listen and w.remote == remote

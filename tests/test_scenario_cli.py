@@ -388,7 +388,7 @@ length_km = 2.0
         load_text(text, "x.toml")
 
 
-def test_a_link_that_can_never_herald_runs_to_its_duration() -> None:
+def test_a_link_that_can_never_herald_refuses_requests() -> None:
     text = """
 [run]
 duration_ms = 5
@@ -411,7 +411,8 @@ pairs = 3
     from stack.runtime import run_scenario
     result = run_scenario(load_text(text, "x.toml"))
     assert result.emulation.link_physics[1].success_probability == 0.0
-    assert result.generation_end_ns == 5_000_000 and not result.emulation.workloads[0].origin.records
+    workload = result.emulation.workloads[0]
+    assert workload.origin.errors == [1] and not workload.origin.records     # ERR UNSUPP
 
 
 def test_plot_sync_draws_the_clock_offsets(tmp_path: Path) -> None:
