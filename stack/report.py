@@ -124,11 +124,19 @@ def _workload(w: Workload) -> dict[str, Any]:
     }
 
 
+def malformed_count(engine: Any) -> int:
+    """Datagrams an engine dropped because they did not parse (engines keep the count in different places)."""
+    counters = getattr(engine, "counters", None)
+    if isinstance(counters, dict):
+        nested = counters.get("malformed", 0)
+    else:
+        nested = getattr(counters, "malformed", 0)
+    return int(getattr(engine, "malformed", 0)) + int(nested)
+
+
 def _node(emu: Any, node_id: int) -> dict[str, Any]:
     c = emu.network.counters[node_id]
-    malformed = sum(getattr(layer.engine, "malformed", 0) + getattr(getattr(layer.engine, "counters", None),
-                                                                  "malformed", 0)
-                    for layer in emu.layers if layer.node_id == node_id)
+    malformed = sum(malformed_count(layer.engine) for layer in emu.layers if layer.node_id == node_id)
     return {"node_id": node_id, "ip": node_ip(node_id), "mac": node_mac(node_id), "sent": c.sent,
             "received": c.received, "lost": c.lost, "undeliverable": c.undeliverable, "malformed": malformed}
 
