@@ -127,10 +127,7 @@ def _workload(w: Workload) -> dict[str, Any]:
 def malformed_count(engine: Any) -> int:
     """Datagrams an engine dropped because they did not parse (engines keep the count in different places)."""
     counters = getattr(engine, "counters", None)
-    if isinstance(counters, dict):
-        nested = counters.get("malformed", 0)
-    else:
-        nested = getattr(counters, "malformed", 0)
+    nested = counters.get("malformed", 0) if isinstance(counters, dict) else getattr(counters, "malformed", 0)
     return int(getattr(engine, "malformed", 0)) + int(nested)
 
 
