@@ -57,6 +57,7 @@ class EntanglementUser:
         self.first_ok_at: int | None = None
         self.records: list[PairRecord] = []
         self.errors: list[int] = []
+        self.expired: set[int] = set()
         self.malformed = 0
         self.unexpected = 0
         self._measuring: dict[int, PairRecord] = {}
@@ -81,6 +82,9 @@ class EntanglementUser:
             return Actions(deadline=self._deadline())
         if isinstance(message, ll.Ack):
             self.create_id = message.create_id
+        elif isinstance(message, ll.Err) and message.err == ll.ERR_EXPIRE and message.s:
+            low, high = message.sequence_number_low, message.sequence_number_high
+            self.expired.update(range(low, high if high > low else high + 0x10000))
         elif isinstance(message, ll.Err):
             self.errors.append(message.err)
         else:
@@ -103,7 +107,8 @@ class EntanglementUser:
             return False
         if self.create is None:
             return True
-        return bool(self.errors) or len(self.records) >= self.create.number
+        settled = {r.sequence_number for r in self.records} | {s & 0xFFFF for s in self.expired}
+        return bool(self.errors) or len(settled) >= self.create.number
 
     def held_slots(self) -> set[int]:
         return set(self._measuring)

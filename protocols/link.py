@@ -37,12 +37,13 @@ from protocols.link_types import (
     TRANSITIONS,
     LinkConfig,
     LinkCounters,
+    PendingConfirm,
     Request,
     RequestEvent,
     RequestState,
 )
 from protocols.packets import linkservice as ll
-from protocols.packets.egp import MSG_REQ, MSG_REQ_ACK, EgpMessage
+from protocols.packets.egp import MSG_CONFIRM, MSG_CONFIRM_ACK, MSG_REQ, MSG_REQ_ACK, EgpMessage
 from protocols.physical import AttemptLost, PairReady, StartGeneration, StopGeneration
 
 __all__ = ["ROTATION_BASES", "TRANSITIONS", "LinkConfig", "LinkCounters", "LinkLayer", "Request", "RequestEvent",
@@ -68,6 +69,12 @@ class LinkLayer:
         self.next_seq: dict[int, int] = {link.link_id: 0 for link in links}
         self.next_create_id = 1
         self.counters = LinkCounters()
+        self.confirm_timeout_ns = (retries + 2) * retransmit_ns
+        self.sent: dict[tuple[int, int], PendingConfirm] = {}                # master: CONFIRMs awaiting ACK
+        self.awaiting: dict[tuple[int, int], tuple[Request, PairReady, int]] = {}   # slave: pairs awaiting CONFIRM
+        self.lost: dict[tuple[int, int], int] = {}                           # slave: heralds lost, until when
+        self.early: dict[tuple[int, int], tuple[EgpMessage, int]] = {}       # slave: CONFIRMs before the pair
+        self.answered: dict[tuple[int, int], int] = {}                       # slave: CONFIRM_ACK statuses sent
 
     # -- inputs -------------------------------------------------------------------------
     def receive(self, payload: bytes, source: Address, port: int, now: int) -> Actions:
@@ -87,9 +94,15 @@ class LinkLayer:
             actions = self._on_pair(event, now)
         elif isinstance(event, AttemptLost):
             self.counters.lost_attempts += 1
-            request = self.active.get(event.link_id)
-            alpha = request.option.alpha if request is not None and request.option is not None else None
-            actions = Actions(down=[StartGeneration(event.link_id, 1, self._basis_of(event.link_id), alpha)])
+            key = (event.link_id, event.attempt_seq)
+            link = self.links_by_id[event.link_id]
+            if self._is_master(link):
+                actions = self._rearm(event.link_id)     # no number was given to it: the slave will not keep it
+            elif key in self.early:
+                actions = self._expire_confirmed(self.early.pop(key)[0], now)
+            else:
+                self.lost[key] = now + self.confirm_timeout_ns
+                actions = Actions()
         else:
             raise TypeError(f"link layer cannot handle {event!r}")
         actions.deadline = self._deadline()
@@ -99,7 +112,7 @@ class LinkLayer:
         return Actions()
 
     def on_timer(self, now: int) -> Actions:
-        actions = Actions()
+        actions = self._confirm_timers(now)
         for request in list(self.requests.values()):
             if request.expires_at is not None and request.expires_at <= now:
                 actions.extend(self._expire(request))
@@ -120,7 +133,8 @@ class LinkLayer:
         return actions
 
     def held_slots(self) -> set[int]:
-        return set()
+        """Memory slots of pairs that wait for the master's CONFIRM."""
+        return {pair.slot for _, pair, _ in self.awaiting.values() if pair.outcome is None}
 
     # -- CREATE from a higher layer -------------------------------------------------------
     def _on_create(self, payload: bytes, app: Address, now: int) -> Actions:
@@ -200,6 +214,10 @@ class LinkLayer:
     def _on_peer(self, message: EgpMessage, source: Address, now: int) -> Actions:
         if message.msg_type == MSG_REQ:
             return self._on_req(message, source, now)
+        if message.msg_type == MSG_CONFIRM:
+            return self._on_confirm(message, now)
+        if message.msg_type == MSG_CONFIRM_ACK:
+            return self._on_confirm_ack(message)
         request = self.requests.get((self.node_id, message.create_id))
         if message.msg_type != MSG_REQ_ACK or request is None or request.state != RequestState.WAITING_PEER:
             return Actions()
@@ -291,17 +309,128 @@ class LinkLayer:
         request = self.active.get(pair.link_id)
         if request is None:                # nobody asked for it: free the memory, lose nothing
             self.counters.unrequested += 1
-            return Actions(hardware=[Discard(pair.slot)] if pair.outcome is None else [])
+            return Actions(hardware=self._free(pair))
+        key = (pair.link_id, pair.attempt_seq)
+        if not self._is_master(request.link):
+            early = self.early.pop(key, None)
+            if early is not None:
+                return self._deliver_confirmed(request, pair, early[0], now)
+            self.awaiting[key] = (request, pair, now + self.confirm_timeout_ns)
+            return Actions()
         seq = self.next_seq[pair.link_id]
         self.next_seq[pair.link_id] = (seq + 1) & 0xFFFF
-        ok = self._ok(request, pair, seq, now)
-        request.delivered += 1
-        actions = Actions(send=[(request.app, ok)])
+        self.sent[key] = PendingConfirm(request, seq, self.retries, now + self.retransmit_ns)
+        actions = self._deliver(request, pair, seq, now)
+        actions.send.append(self._confirm(request, pair.link_id, pair.attempt_seq, seq))
+        return actions
+
+    def _deliver(self, request: Request, pair: PairReady, seq: int, now: int) -> Actions:
+        actions = Actions(send=[(request.app, self._ok(request, pair, seq, now))])
         self.counters.ok_sent += 1
-        if request.delivered == request.create.number:
-            request.fire(RequestEvent.LAST_PAIR)
-            del self.active[pair.link_id]
-            actions.extend(self._serve(pair.link_id))
+        return actions.extend(self._count(request))
+
+    def _count(self, request: Request) -> Actions:
+        """One more of the request's pairs is settled (delivered, or expired at the other end)."""
+        request.delivered += 1
+        link_id = request.link.link_id
+        if request.delivered != request.create.number or request.state != RequestState.GENERATING:
+            return Actions()
+        request.fire(RequestEvent.LAST_PAIR)
+        if self.active.get(link_id) is request:
+            del self.active[link_id]
+        return self._serve(link_id)
+
+    @staticmethod
+    def _free(pair: PairReady) -> list[Any]:
+        return [Discard(pair.slot)] if pair.outcome is None else []
+
+    def _rearm(self, link_id: int) -> Actions:
+        request = self.active.get(link_id)
+        if request is None:
+            return Actions()
+        alpha = request.option.alpha if request.option is not None else None
+        return Actions(down=[StartGeneration(link_id, 1, self._basis_of(link_id), alpha)])
+
+    # -- pair confirmation (master numbers, the other end confirms or expires) -----------------
+    def _confirm(self, request: Request, link_id: int, attempt_seq: int, seq: int,
+                 msg_type: int = MSG_CONFIRM, status: int = 0) -> tuple[Address, bytes]:
+        message = EgpMessage(msg_type, status, request.create_id, link_id, request.origin_node,
+                             request.queue_seq, None, attempt_seq, seq)
+        return (request.link.peer_address, message.encode())
+
+    def _on_confirm(self, message: EgpMessage, now: int) -> Actions:
+        key = (message.link_id, message.attempt_seq)
+        request = self.requests.get((message.origin_node, message.create_id))
+        if key in self.answered or request is None:
+            status = self.answered.get(key, ll.ERR_EXPIRE)
+            return Actions(send=[self._ack(message, status)])
+        if key in self.awaiting:
+            held, pair, _ = self.awaiting.pop(key)
+            return self._deliver_confirmed(held, pair, message, now)
+        if key in self.lost:
+            del self.lost[key]
+            return self._expire_confirmed(message, now)
+        if key not in self.early:
+            self.early[key] = (message, now + self.confirm_timeout_ns)
+        return Actions()
+
+    def _ack(self, message: EgpMessage, status: int) -> tuple[Address, bytes]:
+        link = self.links_by_id[message.link_id]
+        reply = EgpMessage(MSG_CONFIRM_ACK, status, message.create_id, message.link_id, message.origin_node,
+                           message.queue_seq, None, message.attempt_seq, message.sequence_number)
+        return (link.peer_address, reply.encode())
+
+    def _deliver_confirmed(self, request: Request, pair: PairReady, message: EgpMessage, now: int) -> Actions:
+        self.answered[(message.link_id, message.attempt_seq)] = 0
+        actions = Actions(send=[self._ack(message, 0)])
+        return actions.extend(self._deliver(request, pair, message.sequence_number, now))
+
+    def _expire_confirmed(self, message: EgpMessage, now: int) -> Actions:
+        """The master numbered a pair this end never got: both ends report it expired."""
+        self.answered[(message.link_id, message.attempt_seq)] = ll.ERR_EXPIRE
+        actions = Actions(send=[self._ack(message, ll.ERR_EXPIRE)])
+        request = self.requests.get((message.origin_node, message.create_id))
+        if request is not None:
+            actions.extend(self._expired(request, message.sequence_number))
+            actions.extend(self._count(request))
+        return actions
+
+    def _expired(self, request: Request, seq: int) -> Actions:
+        self.counters.expired += 1
+        expiry = ll.Err(request.create_id, ll.ERR_EXPIRE, 1, seq, (seq + 1) & 0xFFFF, request.origin_node)
+        return self._reply(request.app, expiry)
+
+    def _on_confirm_ack(self, message: EgpMessage) -> Actions:
+        pending = self.sent.pop((message.link_id, message.attempt_seq), None)
+        if pending is None or message.status == 0:
+            return Actions()
+        return self._expired(pending.request, pending.seq)
+
+    def _confirm_timers(self, now: int) -> Actions:
+        actions = Actions()
+        for key, pending in list(self.sent.items()):
+            if pending.next_at > now:
+                continue
+            if pending.retries_left == 0:        # the peer is silent: assume the worst for this pair
+                del self.sent[key]
+                actions.extend(self._expired(pending.request, pending.seq))
+            else:
+                pending.retries_left -= 1
+                pending.next_at = now + self.retransmit_ns
+                actions.send.append(self._confirm(pending.request, key[0], key[1], pending.seq))
+        for key, (_, pair, deadline) in list(self.awaiting.items()):
+            if deadline <= now:                  # the master never numbered it: it lost its herald
+                del self.awaiting[key]
+                actions.hardware.extend(self._free(pair))
+                actions.extend(self._rearm(key[0]))
+        for key, deadline in list(self.lost.items()):
+            if deadline <= now:                  # both ends lost it
+                del self.lost[key]
+                actions.extend(self._rearm(key[0]))
+        for key, (message, deadline) in list(self.early.items()):
+            if deadline <= now:
+                del self.early[key]
+                actions.extend(self._expire_confirmed(message, now))
         return actions
 
     def _ok(self, request: Request, pair: PairReady, seq: int, now: int) -> bytes:
@@ -330,4 +459,6 @@ class LinkLayer:
 
     def _deadline(self) -> int | None:
         times = [t for r in self.requests.values() for t in (r.retry_at, r.expires_at) if t is not None]
+        times += [p.next_at for p in self.sent.values()] + [d for _, _, d in self.awaiting.values()]
+        times += list(self.lost.values()) + [d for _, d in self.early.values()]
         return min(times, default=None)

@@ -90,3 +90,14 @@ class LinkCounters:
     ok_sent: int = 0
     err_sent: int = 0
     unrequested: int = 0
+    expired: int = 0
+
+
+@dataclass(slots=True)
+class PendingConfirm:
+    """The master's CONFIRM of one pair, until the other end acknowledges it."""
+
+    request: Request
+    seq: int
+    retries_left: int
+    next_at: int

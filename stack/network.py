@@ -1,9 +1,10 @@
 """Emulated datagram sockets over the fibre graph (in-process, virtual time).
 
 A datagram's one-way delay is the shortest fibre path between the two nodes (length ×
-refractive delay, about 4.9 µs/km); the fibres on that path add their seeded loss and
-uniform jitter. Datagrams are captured when they leave, so a lost datagram still
-appears in the capture, as it would at the sender.
+refractive delay, about 4.9 µs/km); the fibres on that path add their seeded loss,
+duplication (a second copy, with its own jitter) and uniform jitter (which reorders).
+Datagrams are captured when they leave, so a lost datagram still appears in the capture,
+as it would at the sender.
 
 This is the in-process side of the socket seam: a layer only calls
 :meth:`Network.send` and receives :class:`Datagram` events on its port; the
@@ -38,6 +39,7 @@ class Fibre:
     delay_ns: int
     loss: float = 0.0
     jitter_ns: int = 0
+    duplication: float = 0.0
 
 
 @dataclass(slots=True)
@@ -46,6 +48,7 @@ class Route:
     loss: float
     jitter_ns: int
     rng: np.random.Generator
+    duplication: float = 0.0
 
 
 @dataclass(slots=True)
@@ -103,11 +106,14 @@ class Network:
         if route.loss and route.rng.random() < route.loss:
             counters.lost += 1
             return
-        delay = route.delay_ns
-        if route.jitter_ns:
-            delay += int(route.rng.integers(route.jitter_ns + 1))
-        self.counters[dst_node].received += 1
-        self.kernel.deliver_at(now + delay, port, Datagram((node_ip(src), sport), dst[1], payload))
+        datagram = Datagram((node_ip(src), sport), dst[1], payload)
+        copies = 2 if route.duplication and route.rng.random() < route.duplication else 1
+        for _ in range(copies):
+            delay = route.delay_ns
+            if route.jitter_ns:
+                delay += int(route.rng.integers(route.jitter_ns + 1))
+            self.counters[dst_node].received += 1
+            self.kernel.deliver_at(now + delay, port, datagram)
 
     def capture_quantum(self, src: int, dst: int, payload: bytes) -> None:
         """Record a quantum frame leaving ``src`` towards ``dst`` now."""
@@ -133,7 +139,9 @@ class Network:
         except nx.NetworkXNoPath:
             raise ValueError(f"no fibre path from node {src} to node {dst}") from None
         fibres = [self.graph.edges[u, v]["fibre"] for u, v in itertools.pairwise(path)]
-        survive = 1.0
+        survive = single = 1.0
         for fibre in fibres:
             survive *= 1 - fibre.loss
-        return Route(sum(f.delay_ns for f in fibres), 1 - survive, sum(f.jitter_ns for f in fibres), rng)
+            single *= 1 - fibre.duplication
+        return Route(sum(f.delay_ns for f in fibres), 1 - survive, sum(f.jitter_ns for f in fibres), rng,
+                     1 - single)

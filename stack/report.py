@@ -73,8 +73,10 @@ def _link(emu: Any, link: Any) -> dict[str, Any]:
 
 def joined(workload: Workload) -> list[tuple[PairRecord, PairRecord]]:
     """Pairs delivered at both ends, matched by sequence number."""
+    expired = {s & 0xFFFF for s in workload.origin.expired | workload.responder.expired}
     remote = {r.sequence_number: r for r in workload.responder.records}
-    return [(r, remote[r.sequence_number]) for r in workload.origin.records if r.sequence_number in remote]
+    return [(r, remote[r.sequence_number]) for r in workload.origin.records
+            if r.sequence_number in remote and r.sequence_number not in expired]
 
 
 def disagreement(pairs: list[tuple[PairRecord, PairRecord]]) -> dict[str, dict[str, float]]:
@@ -112,6 +114,7 @@ def _workload(w: Workload) -> dict[str, Any]:
         "purpose_id": w.config.purpose_id, "pairs_requested": w.config.pairs,
         "pairs_delivered": len(records), "pairs_delivered_remote": len(w.responder.records),
         "pairs_matched": len(pairs),
+        "pairs_expired": len(origin.expired | w.responder.expired),
         "errors": [ERROR_CODES.get(code, str(code)) for code in origin.errors],
         "create_sent_ns": origin.sent_at,
         "create_to_first_ok_ns": None if origin.first_ok_at is None or origin.sent_at is None

@@ -109,14 +109,12 @@ def build(scenario: Scenario, seed: int | None = None, pcap: BinaryIO | None = N
 
 def _add_fibres(network: Network, link: LinkConfig, lp: LinkPhysics) -> None:
     """Classical messages follow the link's fibre (through its station or source)."""
+    faults = (link.classical_loss, link.classical_jitter_ns, link.classical_duplication)
     if link.scheme == "coupler":
-        network.add_fibre(lp.node_a, lp.node_b, Fibre(link.length_a_km + link.length_b_km, lp.delay_a_ns,
-                                                      link.classical_loss, link.classical_jitter_ns))
+        network.add_fibre(lp.node_a, lp.node_b, Fibre(link.length_a_km + link.length_b_km, lp.delay_a_ns, *faults))
         return
-    network.add_fibre(lp.node_a, lp.middle, Fibre(link.length_a_km, lp.delay_a_ns, link.classical_loss,
-                                                  link.classical_jitter_ns))
-    network.add_fibre(lp.middle, lp.node_b, Fibre(link.length_b_km, lp.delay_b_ns, link.classical_loss,
-                                                  link.classical_jitter_ns))
+    network.add_fibre(lp.node_a, lp.middle, Fibre(link.length_a_km, lp.delay_a_ns, *faults))
+    network.add_fibre(lp.middle, lp.node_b, Fibre(link.length_b_km, lp.delay_b_ns, *faults))
 
 
 def _build_stations(emu: Emulation) -> None:
@@ -169,7 +167,7 @@ def _build_qpus(emu: Emulation) -> None:
             engine_links.append(EngineLink(link.link_id, peer.node_id, (node_ip(peer.node_id), EGP_PORT),
                                            node.t2_ns, peer.t2_ns, node.t1_ns, peer.t1_ns, options, lp.cycle_ns))
         engine = LinkLayer(node.node_id, engine_links, responders.get(node.name, {}),
-                           retransmit_ns=2 * longest + 1_000_000)
+                           retransmit_ns=2 * longest + 1_000_000, retries=8)
         link_layer = Layer(f"{node.name}/link", node.node_id, engine, VirtualPort(kernel, f"{node.name}/link"),
                            emu.network, emu.medium, [LINK_SERVICE_PORT, EGP_PORT])
         physical.above, link_layer.below = link_layer, physical

@@ -214,6 +214,7 @@ def _link(t: Table, name: str, link_id: int, nodes: dict[str, NodeConfig]) -> Li
         depolarizing=t.probability("depolarizing", 0.05),
         classical_loss=t.probability("classical_loss", 0.0),
         classical_jitter_ns=_ns(t, "classical_jitter_ns", 0),
+        classical_duplication=t.probability("classical_duplication", 0.0),
     )
 
 

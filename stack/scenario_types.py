@@ -98,6 +98,7 @@ class LinkConfig:
     depolarizing: float
     classical_loss: float
     classical_jitter_ns: int
+    classical_duplication: float = 0.0
 
     @property
     def middle(self) -> str:

@@ -310,6 +310,20 @@ def link_pair(purposes2: dict[int, Any] | None = None, retransmit_ns: int = 50_0
     return n1, n2
 
 
+def herald_both(n1: LinkLayer, n2: LinkLayer, attempt: int, now: int, pair1: PairReady | None = None,
+                pair2: PairReady | None = None) -> tuple[Actions, Actions]:
+    """Both ends get the pair of one attempt; the master (node 1) numbers it and CONFIRMs it to node 2,
+    whose OK comes out on the CONFIRM; its CONFIRM_ACK goes back to the master."""
+    default = PairReady(LINK, 0, 1, BellState.PHI_PLUS, attempt, 1, now, (1.0, 0.0, 0.0, 0.0), None, None)
+    out1 = n1.handle(pair1 or default, now)
+    out2 = n2.handle(pair2 or default, now)
+    for payload in only(out1.send, EGP2):
+        out2.extend(n2.receive(payload, EGP1, EGP_PORT, now))
+    for payload in only(out2.send, EGP1):
+        out1.extend(n1.receive(payload, EGP2, EGP_PORT, now))
+    return out1, out2
+
+
 def keep_create(number: int = 2, remote: int = 2) -> Create:
     return Create(remote_node_id=remote, purpose_id=PURPOSE, number=number)
 
@@ -396,9 +410,8 @@ def test_ok_keep_at_both_ends_with_dephased_goodness() -> None:
         pair2 = PairReady(LINK, slot=1 - seq, qubit_id=20 + seq, bell_state=BellState.PSI_MINUS,
                           attempt_seq=seq, attempts=5, emission_time=emission, distribution=dist,
                           outcome=None, basis=None)
-        ok1 = parse_ok(only(n1.handle(pair1, now).send, APP1)[0])
-        ok2 = parse_ok(only(n2.handle(pair2, now).send, APP2)[0])
-        seen.append((ok1, ok2))
+        out1, out2 = herald_both(n1, n2, seq, now, pair1, pair2)
+        seen.append((parse_ok(only(out1.send, APP1)[0]), parse_ok(only(out2.send, APP2)[0])))
     expected = round(dephased_werner_fidelity(p, now - emission, T2_1, T2_2) * 65535)
     assert 0.70 * 65535 < expected < 0.8 * 65535       # the test itself is about something
     for seq, (ok1, ok2) in enumerate(seen):
@@ -436,9 +449,9 @@ def test_measure_directly_gives_ok_m() -> None:
     p = 0.08
     dist = (p / 4, 1 - 3 * p / 4, p / 4, p / 4)
     pair = PairReady(LINK, 0, 1, BellState.PSI_PLUS, 0, 3, 0, dist, outcome=1, basis=Basis.X)
-    ok1 = parse_ok(only(n1.handle(pair, now=10**9).send, APP1)[0])
-    ok2 = parse_ok(only(n2.handle(PairReady(LINK, 0, 2, BellState.PSI_PLUS, 0, 3, 0, dist, 0, Basis.X),
-                                      now=10**9).send, APP2)[0])
+    out1, out2 = herald_both(n1, n2, 0, 10**9, pair,
+                             PairReady(LINK, 0, 2, BellState.PSI_PLUS, 0, 3, 0, dist, 0, Basis.X))
+    ok1, ok2 = parse_ok(only(out1.send, APP1)[0]), parse_ok(only(out2.send, APP2)[0])
     assert ok1["type"] == ok2["type"] == T_OK_M
     assert (ok1["m"], ok2["m"]) == (1, 0)
     assert (ok1["d"], ok2["d"]) == (0, 1)
@@ -569,16 +582,14 @@ def test_request_states_follow_transition_table(monkeypatch: pytest.MonkeyPatch)
     assert a2.down == [] and a3.down == []
     assert n1.requests[(1, second_id)].state == RequestState.QUEUED
     assert n2.requests[(1, second_id)].state == RequestState.QUEUED
-    dist = (1.0, 0.0, 0.0, 0.0)
-    pair = PairReady(LINK, 0, 1, BellState.PHI_PLUS, 0, 1, 20_000, dist, None, None)
-    out1, out2 = n1.handle(pair, now=20_000), n2.handle(pair, now=20_000)
+    out1, out2 = herald_both(n1, n2, 0, 20_000)
     assert out1.down == out2.down == [StartGeneration(LINK, 1, None)]
     assert parse_ok(out1.send[0][1])["create_id"] == first_id
     assert n1.requests[(1, first_id)].state == RequestState.DONE
     assert n1.requests[(1, second_id)].state == RequestState.GENERATING
-    ok1 = parse_ok(n1.handle(pair, now=30_000).send[0][1])
+    out1, _ = herald_both(n1, n2, 1, 30_000)
+    ok1 = parse_ok(out1.send[0][1])
     assert (ok1["create_id"], ok1["seq"]) == (second_id, 1)
-    n2.handle(pair, now=30_000)
     for request in (*n1.requests.values(), *n2.requests.values()):
         assert request.state == RequestState.DONE
     for _, before, event, after in fired:
@@ -648,13 +659,12 @@ def test_simultaneous_creates_are_served_in_the_same_order_at_both_ends(order: t
             flight["ack" + name[3]] = (peer, dest, only(out.send, source)[0])
     # Both ends generate for A (queue sequence 1, numbered by the master) first ...
     assert downs == {1: [StartGeneration(LINK, 2, None)], 2: [StartGeneration(LINK, 2, None)]}
-    pair = PairReady(LINK, 0, 1, BellState.PHI_PLUS, 0, 1, 100, (1.0, 0.0, 0.0, 0.0), None, None)
     oks: dict[int, list[tuple[Any, int, int]]] = {1: [], 2: []}
     for k in range(5):
-        for engine in (n1, n2):
-            out = engine.handle(pair, now=100 + k)
-            downs[engine.node_id] += out.down
-            oks[engine.node_id] += [(dest, parse_ok(b)["create_id"], parse_ok(b)["d"]) for dest, b in out.send]
+        for node_id, out in zip((1, 2), herald_both(n1, n2, k, 100 + k), strict=True):
+            downs[node_id] += out.down
+            oks[node_id] += [(dest, parse_ok(b)["create_id"], parse_ok(b)["d"]) for dest, b in out.send
+                             if dest in (APP1, APP2)]
     # ... then for B, and every pair is delivered for the same request at both ends.
     assert downs[1] == downs[2] == [StartGeneration(LINK, 2, None), StartGeneration(LINK, 3, None)]
     assert oks[1] == [(APP1, id_a, 0)] * 2 + [(APP1, id_b, 1)] * 3

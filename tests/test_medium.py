@@ -98,11 +98,10 @@ def test_readout_errors_raise_disagreement_as_predicted() -> None:
     assert abs(rates["Z"]["rate"] - expected) < 4 * (expected * (1 - expected) / pairs) ** 0.5
 
 
-def _pair_error(a: float, b: float) -> float:
+def _pair_error(first: tuple[float, float], second: tuple[float, float]) -> float:
     """Probability the product of two independent one-qubit Pauli channels (pX = pY = a, pZ = b) is not I."""
-    single = {"I": 1 - 2 * a - b, "X": a, "Y": a, "Z": b}
-    product = {("I", "I"), ("X", "X"), ("Y", "Y"), ("Z", "Z")}
-    return 1 - sum(single[p] * single[q] for p, q in product)
+    one, two = ({"I": 1 - 2 * a - b, "X": a, "Y": a, "Z": b} for a, b in (first, second))
+    return 1 - sum(one[p] * two[p] for p in "IXYZ")
 
 
 def test_kept_pairs_decay_with_t1_and_t2_as_the_pauli_twirl_says() -> None:
@@ -111,10 +110,15 @@ def test_kept_pairs_decay_with_t1_and_t2_as_the_pauli_twirl_says() -> None:
                         extra_qpu=f"t1_ms = {t1_ms}")
     result = run_scenario(scenario)
     fidelity, stderr = measured_fidelity(disagreement(joined(result.emulation.workloads[0])))
-    stored = 2 * (length_km / 2) * 1.468 / 299_792.458e-9 + 1000 / 2     # the herald follows round 2
-    damp = 1 - np.exp(-stored / (t1_ms * 1e6))
-    a, b = damp / 4, (1 - np.exp(-stored / (t2_ms * 1e6))) / 2 - damp / 4
-    error = _pair_error(a, b)
+    one_way = length_km * 1.468 / 299_792.458e-9
+    stored_alice = one_way + 1000 / 2                    # the herald follows round 2
+    stored_bob = stored_alice + one_way                  # bob's OK waits for alice's CONFIRM
+
+    def twirl(stored: float) -> tuple[float, float]:
+        damp = 1 - np.exp(-stored / (t1_ms * 1e6))
+        return damp / 4, (1 - np.exp(-stored / (t2_ms * 1e6))) / 2 - damp / 4
+
+    error = _pair_error(twirl(stored_alice), twirl(stored_bob))
     f0 = 1 - 3 * p / 4
     expected = f0 * (1 - error) + (1 - f0) / 3 * error
     assert abs(fidelity - expected) < 4 * stderr, (fidelity, expected, stderr)

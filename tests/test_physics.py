@@ -65,25 +65,31 @@ def test_measure_directly_without_noise_is_perfectly_correlated() -> None:
 
 
 def test_kept_pairs_fidelity_matches_werner_and_dephasing_formula() -> None:
-    # Keep: each end stores its qubit from emission until the OK arrives (the herald's
-    # round trip to the midpoint) and measures at once. With T2 per qubit the Z-flip
-    # probability is q = (1 - exp(-t/T2))/2; the pair's phase flips if exactly one flips.
+    # Keep: each end stores its qubit from emission until its OK and measures at once. The
+    # master (alice) gets its OK with the herald (the round trip to the midpoint, plus half an
+    # attempt: the herald follows the second round); bob gets his on alice's CONFIRM, one
+    # end-to-end trip later. With T2 the Z-flip probability is q = (1 - exp(-t/T2))/2 per
+    # qubit; the pair's phase flips if exactly one flips.
     p, t2_ns, length_km, pairs = 0.1, 0.2e6, 20.0, 3000
     scenario = two_qpus(length_km=length_km, depolarizing=p, t2_ms=t2_ns / 1e6,
                         workload=workload("keep", pairs))
     result = run_scenario(scenario)
     w = result.emulation.workloads[0]
     fidelity, stderr = measured_fidelity(disagreement(joined(w)))
-    # emission → herald back: the round trip to the midpoint plus half an attempt (the herald
-    # follows the second round)
-    stored_ns = 2 * (length_km / 2) * 1.468 / 299_792.458e-9 + 1000 / 2
-    q = (1 - math.exp(-stored_ns / t2_ns)) / 2
-    q_pair = 2 * q * (1 - q)
+    one_way = length_km * 1.468 / 299_792.458e-9
+    stored_alice = one_way + 1000 / 2
+    stored_bob = stored_alice + one_way
+    q_alice, q_bob = ((1 - math.exp(-t / t2_ns)) / 2 for t in (stored_alice, stored_bob))
     f0 = 1 - 3 * p / 4
-    expected = f0 * (1 - q_pair) + (p / 4) * q_pair
+
+    def werner_after(q_pair: float) -> float:
+        return f0 * (1 - q_pair) + (p / 4) * q_pair
+
+    expected = werner_after(q_alice * (1 - q_bob) + q_bob * (1 - q_alice))
     assert abs(fidelity - expected) < SIGMAS * stderr, (fidelity, expected, stderr)
+    # alice's goodness is her estimate at her OK, both halves stored as long as hers
     goodness = sum(r.goodness for r in w.origin.records) / len(w.origin.records)
-    assert goodness == pytest.approx(expected, abs=2e-4)
+    assert goodness == pytest.approx(werner_after(2 * q_alice * (1 - q_alice)), abs=2e-4)
 
 
 def test_rate_and_first_ok_latency_follow_the_attempt_cycle() -> None:

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from scapy.fields import ConditionalField
 from scapy.layers.l2 import Ether
 from scapy.packet import Packet
 from scapy.utils import RawPcapReader
@@ -180,6 +181,8 @@ def field_mismatches(decoded: dict[str, Any], frame: bytes) -> list[str]:
     problems = []
     for (proto, layer), (_, fields) in zip(ours, theirs, strict=True):
         for fdesc in layer.fields_desc:
+            if isinstance(fdesc, ConditionalField) and not fdesc._evalcond(layer):
+                continue
             abbrev = f"{proto}.{fdesc.name}"
             want = layer.getfieldval(fdesc.name)
             got = fields.get(abbrev)

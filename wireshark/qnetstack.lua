@@ -9,7 +9,7 @@
 --   qhp     heralding protocol, HERALD / REPORT     UDP port 7770
 --   qll     link-layer service (draft-dahlberg-ll-quantum-03 section 4):
 --           CREATE (to port 7771), ACK / OK_K / OK_M / ERR (from port 7771, by Type nibble)
---   egp     link-layer peer protocol, REQ / REQ_ACK UDP port 7772 (16-byte header); the
+--   egp     link-layer peer protocol, REQ / REQ_ACK / CONFIRM / CONFIRM_ACK UDP port 7772; the
 --           CREATE carried by a REQ is dissected as a qll layer (qll.*) after the egp layer
 --   qframe  quantum frame (a photon)                 EtherType 0x88B5
 --
@@ -47,7 +47,7 @@ local RANDOM_BASIS = {[0] = "NONE", [1] = "X_Z", [2] = "X_Y_Z", [3] = "CHSH"}
 local BASES = {[0] = "Z", [1] = "X", [2] = "Y", [3] = "Z_ROT_PLUS_PI4_Y", [4] = "Z_ROT_MINUS_PI4_Y"}
 local ERROR_CODES = {[1] = "UNSUPP", [2] = "CREATE", [3] = "REJECTED", [4] = "OTHER",
                      [5] = "EXPIRE", [6] = "TIMEOUT", [7] = "NOTIME", [8] = "NORES"}
-local EGP_TYPES = {[1] = "REQ", [2] = "REQ_ACK"}
+local EGP_TYPES = {[1] = "REQ", [2] = "REQ_ACK", [3] = "CONFIRM", [4] = "CONFIRM_ACK"}
 local EGP_STATUS = {[0] = "ACCEPTED"}
 for k, v in pairs(ERROR_CODES) do EGP_STATUS[k] = v end
 
@@ -421,6 +421,11 @@ local EGP_HEADER = layout(egp_reg, 16, {
     {"origin_node", "Origin Node", 8, 4},
     {"queue_seq", "Queue Sequence", 12, 4, note = function(v) if v == 0 then return "not numbered" end end},
 })
+local EGP_PAIR = layout(egp_reg, 28, {
+    {"attempt_seq", "Attempt Sequence", 16, 8},
+    {"sequence_number", "Sequence Number", 24, 2},
+    {"reserved2", "Reserved", 26, 2},
+})
 register(egp, egp_reg, egp_ex, {egp_trailing})
 
 local EGP_REQ = 1
@@ -440,7 +445,15 @@ function egp.dissector(buf, pinfo, root)
                                v.queue_seq)
     tree:append_text(", " .. info)
     local body = n - EGP_HEADER.size
-    if v.msg_type == EGP_REQ then
+    if v.msg_type == 3 or v.msg_type == 4 then
+        local p, whole = add_fields(tree, buf, EGP_PAIR, egp_ex, "EGP pair")
+        if whole then
+            info = info .. string.format(" attempt=%s seq=%d", tostring(p.attempt_seq), p.sequence_number)
+            check_trailing(tree, buf, EGP_PAIR, egp_ex, egp_trailing)
+        else
+            info = info .. " [truncated]"
+        end
+    elseif v.msg_type == EGP_REQ then
         if body < CREATE_SIZE then
             tree:add_proto_expert_info(egp_ex.short, string.format(
                 "REQ carries a %d-byte CREATE, only %d bytes present", CREATE_SIZE, body))

@@ -6,7 +6,12 @@ it as REQ (the 16-byte header followed by the 24-byte CREATE, whose Remote Node 
 then the receiver); the peer answers REQ_ACK with Status 0 (accepted) or a draft error
 code. The end with the lower node id is the link's *master*: it numbers every accepted
 request (Queue Sequence, from 1; 0 means not yet numbered) and both ends serve requests
-strictly in that order, so they always generate for the same request::
+strictly in that order, so they always generate for the same request.
+
+The master also numbers the pairs: for each heralded attempt it delivers its OK and sends
+CONFIRM (Attempt Sequence of the herald, the OK's Sequence Number); the other end delivers
+its OK only on CONFIRM, and answers CONFIRM_ACK with Status 0, or EXPIRE (5) when it does
+not hold that pair (its herald was lost): both ends then report the pair expired::
 
      0                   1                   2                   3
      0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
@@ -21,6 +26,12 @@ strictly in that order, so they always generate for the same request::
     +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
     |                 CREATE (24 bytes, REQ only) ...               |
 
+    CONFIRM and CONFIRM_ACK carry, after the header:
+
+    |              Attempt Sequence (64 bits, of the herald)        |
+    |                                                               |
+    |       Sequence Number         |           Reserved            |
+
 The full distributed queue (ADD/ACK/REJ with slots) replaces this in the link-layer issue.
 
 >>> m = EgpMessage(msg_type=MSG_REQ_ACK, status=0, create_id=3, link_id=1, origin_node=1,
@@ -34,7 +45,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from scapy.fields import ByteEnumField, ByteField, IntField, ShortField
+from scapy.fields import ByteEnumField, ByteField, ConditionalField, IntField, LongField, ShortField
 from scapy.layers.inet import UDP
 from scapy.packet import Packet, bind_layers
 
@@ -44,16 +55,20 @@ from protocols.packets.linkservice import CREATE_SIZE, ERROR_CODES, Create, LLCr
 VERSION = 1
 MSG_REQ = 1
 MSG_REQ_ACK = 2
-MESSAGE_TYPES = {MSG_REQ: "REQ", MSG_REQ_ACK: "REQ_ACK"}
+MSG_CONFIRM = 3
+MSG_CONFIRM_ACK = 4
+MESSAGE_TYPES = {MSG_REQ: "REQ", MSG_REQ_ACK: "REQ_ACK", MSG_CONFIRM: "CONFIRM", MSG_CONFIRM_ACK: "CONFIRM_ACK"}
+PAIR_MESSAGES = (MSG_CONFIRM, MSG_CONFIRM_ACK)
 STATUS = {0: "ACCEPTED", **ERROR_CODES}
 
 _HEADER = struct.Struct("!BBBxHHII")
 HEADER_SIZE = _HEADER.size
+_PAIR = struct.Struct("!QHxx")
 
 
 @dataclass(frozen=True, slots=True)
 class EgpMessage:
-    """REQ (with ``create``) or REQ_ACK (without)."""
+    """REQ (with ``create``), REQ_ACK, or CONFIRM / CONFIRM_ACK (with ``attempt_seq`` and ``sequence_number``)."""
 
     msg_type: int
     status: int
@@ -62,10 +77,14 @@ class EgpMessage:
     origin_node: int
     queue_seq: int = 0
     create: Create | None = None
+    attempt_seq: int = 0
+    sequence_number: int = 0
 
     def encode(self) -> bytes:
         head = _HEADER.pack(VERSION, self.msg_type, self.status, self.create_id, self.link_id,
                             self.origin_node, self.queue_seq)
+        if self.msg_type in PAIR_MESSAGES:
+            return head + _PAIR.pack(self.attempt_seq, self.sequence_number)
         return head + self.create.encode() if self.create is not None else head
 
     @classmethod
@@ -76,11 +95,12 @@ class EgpMessage:
         if version != VERSION or mtype not in MESSAGE_TYPES or status not in STATUS:
             raise ParseError(f"bad EGP header: version {version}, type {mtype}, status {status}")
         body = data[HEADER_SIZE:]
-        want = CREATE_SIZE if mtype == MSG_REQ else 0
+        want = CREATE_SIZE if mtype == MSG_REQ else _PAIR.size if mtype in PAIR_MESSAGES else 0
         if len(body) != want:
             raise ParseError(f"EGP {MESSAGE_TYPES[mtype]} body is {want} bytes, got {len(body)}")
         create = Create.decode(body) if mtype == MSG_REQ else None
-        return cls(mtype, status, create_id, link_id, origin, queue_seq, create)
+        attempt_seq, sequence_number = _PAIR.unpack(body) if mtype in PAIR_MESSAGES else (0, 0)
+        return cls(mtype, status, create_id, link_id, origin, queue_seq, create, attempt_seq, sequence_number)
 
 
 class EGP(Packet):
@@ -96,6 +116,9 @@ class EGP(Packet):
         ShortField("link_id", 0),
         IntField("origin_node", 0),
         IntField("queue_seq", 0),
+        ConditionalField(LongField("attempt_seq", 0), lambda pkt: pkt.msg_type in PAIR_MESSAGES),
+        ConditionalField(ShortField("sequence_number", 0), lambda pkt: pkt.msg_type in PAIR_MESSAGES),
+        ConditionalField(ShortField("reserved2", 0), lambda pkt: pkt.msg_type in PAIR_MESSAGES),
     ]
 
 
