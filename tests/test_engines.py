@@ -92,7 +92,7 @@ def parse_ok(data: bytes) -> dict[str, int]:
 def parse_egp(data: bytes) -> dict[str, Any]:
     """EGP header: ver, type, status, rsvd | create_id(16), link_id(16) | origin(32) | queue seq(32)
     [+ CREATE, REQ only]."""
-    assert len(data) in (16, 40)
+    assert len(data) in (16, 28, 40)           # header, + CONFIRM body, + CREATE
     return {"version": data[0], "type": data[1], "status": data[2],
             "create_id": int.from_bytes(data[4:6], "big"), "link": int.from_bytes(data[6:8], "big"),
             "origin": int.from_bytes(data[8:12], "big"), "queue_seq": int.from_bytes(data[12:16], "big"),
@@ -860,3 +860,35 @@ def test_link_layer_discards_a_pair_nobody_asked_for() -> None:
     out = layer.handle(pair, now=10)
     assert out.send == [] and out.hardware == [Discard(1)]
     assert layer.counters.unrequested == 1
+
+
+def test_a_pair_lost_at_the_other_end_expires_at_both() -> None:
+    n1, n2 = link_pair()
+    open_request(n1, n2, keep_create(number=2))
+    pair = PairReady(LINK, 0, 1, BellState.PHI_PLUS, 7, 1, 100, (1.0, 0.0, 0.0, 0.0), None, None)
+    at_master = n1.handle(pair, now=100)                         # the master got the herald …
+    assert n2.handle(AttemptLost(LINK, 7), now=150).send == []   # … node 2 lost it
+    confirm = only(at_master.send, EGP2)[0]
+    at_slave = n2.receive(confirm, EGP1, EGP_PORT, now=200)
+    expiry = parse_err(only(at_slave.send, APP2)[0])
+    assert expiry["err"] == 5
+    ack = only(at_slave.send, EGP1)[0]
+    assert parse_egp(ack)["status"] == 5
+    back = n1.receive(ack, EGP2, EGP_PORT, now=300)
+    assert parse_err(only(back.send, APP1)[0])["err"] == 5
+    # the duplicate CONFIRM is answered the same way and changes nothing
+    again = n2.receive(confirm, EGP1, EGP_PORT, now=400)
+    assert only(again.send, APP2) == [] and parse_egp(only(again.send, EGP1)[0])["status"] == 5
+    assert n2.requests[(1, 1)].delivered == n1.requests[(1, 1)].delivered == 1
+
+
+def test_a_pair_the_master_never_numbers_is_discarded_and_replaced() -> None:
+    n1, n2 = link_pair(retransmit_ns=1_000, retries=1)
+    open_request(n1, n2, keep_create(number=2))
+    pair = PairReady(LINK, 4, 1, BellState.PHI_PLUS, 9, 1, 100, (1.0, 0.0, 0.0, 0.0), None, None)
+    held = n2.handle(pair, now=100)
+    assert held.send == [] and n2.held_slots() == {4}
+    out = n2.on_timer(100 + n2.confirm_timeout_ns)
+    assert out.hardware == [Discard(4)]
+    assert out.down == [StartGeneration(LINK, 1, None)]
+    assert n2.held_slots() == set()

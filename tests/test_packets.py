@@ -18,7 +18,7 @@ from scapy.layers.l2 import Ether
 from scapy.packet import Packet, Raw
 
 from protocols.common import EGP_PORT, HERALD_PORT, LINK_SERVICE_PORT, QFRAME_ETHERTYPE, ParseError
-from protocols.packets.egp import EGP, MSG_REQ, MSG_REQ_ACK, STATUS, EgpMessage
+from protocols.packets.egp import EGP, MSG_CONFIRM_ACK, MSG_REQ, MSG_REQ_ACK, PAIR_MESSAGES, STATUS, EgpMessage
 from protocols.packets.heralding import Herald, QHPHerald
 from protocols.packets.linkservice import (
     BASES,
@@ -113,6 +113,10 @@ REQ_HEX = "01010000" "01020003" "00000004" "00000000" + CREATE_HEX
 REQ_ACK = EgpMessage(msg_type=MSG_REQ_ACK, status=8, create_id=0x102, link_id=3, origin_node=4,
                      queue_seq=0x05060708)
 REQ_ACK_HEX = "01020800" "01020003" "00000004" "05060708"
+# EGP CONFIRM_ACK: Type 4, Status 5 (EXPIRE) | ... | Attempt Sequence 0x1112131415161718 | Seq 0x0A0B | 0
+CONFIRM_ACK = EgpMessage(msg_type=MSG_CONFIRM_ACK, status=5, create_id=0x102, link_id=3, origin_node=4,
+                         queue_seq=9, attempt_seq=0x1112131415161718, sequence_number=0x0A0B)
+CONFIRM_ACK_HEX = "01040500" "01020003" "00000004" "00000009" "1112131415161718" "0a0b0000"
 
 
 def _scapy_fields(value: object) -> dict[str, Any]:
@@ -167,17 +171,21 @@ def test_upward_dispatch_by_type_nibble(hexstr: str, layer: type[Packet]) -> Non
     assert type(LLUpward(bytes.fromhex(hexstr))) is layer
 
 
-@pytest.mark.parametrize(("value", "hexstr"), [(REQ, REQ_HEX), (REQ_ACK, REQ_ACK_HEX)],
-                         ids=["REQ", "REQ_ACK"])
+@pytest.mark.parametrize(("value", "hexstr"), [(REQ, REQ_HEX), (REQ_ACK, REQ_ACK_HEX),
+                                               (CONFIRM_ACK, CONFIRM_ACK_HEX)],
+                         ids=["REQ", "REQ_ACK", "CONFIRM_ACK"])
 def test_golden_egp(value: EgpMessage, hexstr: str) -> None:
     golden = bytes.fromhex(hexstr)
     assert value.encode() == golden
     assert EgpMessage.decode(golden) == value
     header = EGP(msg_type=value.msg_type, status=value.status, create_id=value.create_id,
-                 link_id=value.link_id, origin_node=value.origin_node, queue_seq=value.queue_seq)
+                 link_id=value.link_id, origin_node=value.origin_node, queue_seq=value.queue_seq,
+                 attempt_seq=value.attempt_seq, sequence_number=value.sequence_number)
     built = header / LLCreate(**_scapy_fields(value.create)) if value.create else header
     assert bytes(built) == golden
     dissected = EGP(golden)
+    if value.msg_type in PAIR_MESSAGES:
+        assert (dissected.attempt_seq, dissected.sequence_number) == (value.attempt_seq, value.sequence_number)
     assert (dissected.msg_type, dissected.status, dissected.create_id, dissected.link_id,
             dissected.origin_node, dissected.queue_seq) == (
         value.msg_type, value.status, value.create_id, value.link_id, value.origin_node,
@@ -250,6 +258,9 @@ egps = st.one_of(
               create_id=u16, link_id=u16, origin_node=u32, queue_seq=u32, create=creates),
     st.builds(EgpMessage, msg_type=st.just(MSG_REQ_ACK), status=st.sampled_from(sorted(STATUS)),
               create_id=u16, link_id=u16, origin_node=u32, queue_seq=u32, create=st.none()),
+    st.builds(EgpMessage, msg_type=st.sampled_from(PAIR_MESSAGES), status=st.sampled_from(sorted(STATUS)),
+              create_id=u16, link_id=u16, origin_node=u32, queue_seq=u32, create=st.none(), attempt_seq=u64,
+              sequence_number=u16),
 )
 
 _LAYER = {Herald: QHPHerald, QuantumFrame: QFrame, Create: LLCreate, Ack: LLAck, OkKeep: LLOkK,
@@ -274,7 +285,8 @@ def test_random_egp_round_trip_equals_scapy(value: EgpMessage) -> None:
     data = value.encode()
     assert EgpMessage.decode(data) == value
     header = EGP(msg_type=value.msg_type, status=value.status, create_id=value.create_id,
-                 link_id=value.link_id, origin_node=value.origin_node, queue_seq=value.queue_seq)
+                 link_id=value.link_id, origin_node=value.origin_node, queue_seq=value.queue_seq,
+                 attempt_seq=value.attempt_seq, sequence_number=value.sequence_number)
     built = header / LLCreate(**_scapy_fields(value.create)) if value.create else header
     assert bytes(built) == data
 
