@@ -58,6 +58,7 @@ class EntanglementUser:
         self.records: list[PairRecord] = []
         self.errors: list[int] = []
         self.expired: set[int] = set()
+        self._settled: set[int] = set()
         self.malformed = 0
         self.unexpected = 0
         self._measuring: dict[int, PairRecord] = {}
@@ -84,7 +85,9 @@ class EntanglementUser:
             self.create_id = message.create_id
         elif isinstance(message, ll.Err) and message.err == ll.ERR_EXPIRE and message.s:
             low, high = message.sequence_number_low, message.sequence_number_high
-            self.expired.update(range(low, high if high > low else high + 0x10000))
+            expired = {seq & 0xFFFF for seq in range(low, high if high > low else high + 0x10000)}
+            self.expired |= expired
+            self._settled |= expired
         elif isinstance(message, ll.Err):
             self.errors.append(message.err)
         else:
@@ -107,8 +110,7 @@ class EntanglementUser:
             return False
         if self.create is None:
             return True
-        settled = {r.sequence_number for r in self.records} | {s & 0xFFFF for s in self.expired}
-        return bool(self.errors) or len(settled) >= self.create.number
+        return bool(self.errors) or len(self._settled) >= self.create.number
 
     def held_slots(self) -> set[int]:
         return set(self._measuring)
@@ -120,6 +122,7 @@ class EntanglementUser:
         record = PairRecord(ok.sequence_number, ok.remote_node_id, kind, ok.d, ok.bell_state,
                             ll.decode_fidelity(ok.goodness), now)
         self.records.append(record)
+        self._settled.add(ok.sequence_number)
         if isinstance(ok, ll.OkMeasure):
             record.basis, record.outcome = ok.basis, ok.m
             return Actions(deadline=self._deadline())
