@@ -28,6 +28,8 @@ class Arm:
     pairs: int
     measure_basis: Basis | None = None
     alpha: float | None = None
+    basis_choice: tuple[tuple[Basis, float], ...] = ()
+    """Measure-directly in a basis drawn per pair with these probabilities (overrides ``measure_basis``)."""
 
 
 @dataclass(frozen=True, slots=True)

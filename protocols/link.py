@@ -33,6 +33,7 @@ from protocols.admission import LinkOption
 from protocols.common import EGP_PORT, Actions, Address, Basis, ParseError
 from protocols.hardware import Discard
 from protocols.link_types import (
+    RANDOM_BASES,
     ROTATION_BASES,
     TRANSITIONS,
     LinkConfig,
@@ -41,6 +42,7 @@ from protocols.link_types import (
     Request,
     RequestEvent,
     RequestState,
+    basis_choice,
 )
 from protocols.packets import linkservice as ll
 from protocols.packets.egp import MSG_CONFIRM, MSG_CONFIRM_ACK, MSG_REQ, MSG_REQ_ACK, EgpMessage
@@ -164,8 +166,12 @@ class LinkLayer:
         return Actions(send=[(app, ll.Ack(create_id).encode()), self._req(request)])
 
     def _unsupported(self, create: ll.Create, local: bool) -> int:
-        if create.number == 0 or create.rl or create.rr or create.ato:
+        if create.number == 0 or create.ato:
             return ll.ERR_UNSUPP
+        if create.rl or create.rr:                 # a random basis only makes sense measuring directly
+            if create.tpe != ll.TPE_MEASURE or create.rl not in RANDOM_BASES or create.rr not in RANDOM_BASES:
+                return ll.ERR_UNSUPP
+            return 0
         if create.tpe == ll.TPE_MEASURE and self._rotation_basis(create, local) is None:
             return ll.ERR_UNSUPP
         return 0
@@ -296,14 +302,21 @@ class LinkLayer:
             request.fire(RequestEvent.LINK_FREE)
             self.active[link_id] = request
             alpha = request.option.alpha if request.option is not None else None
-            return Actions(down=[StartGeneration(link_id, request.create.number, self._basis_of(link_id), alpha)])
+            return Actions(down=[StartGeneration(link_id, request.create.number, self._basis_of(link_id), alpha,
+                                                 self._choice_of(link_id))])
         return Actions()
 
     def _basis_of(self, link_id: int) -> Basis | None:
         request = self.active.get(link_id)
-        if request is None or request.create.tpe != ll.TPE_MEASURE:
+        if request is None or request.create.tpe != ll.TPE_MEASURE or request.create.rl or request.create.rr:
             return None
         return self._rotation_basis(request.create, local=request.d == 0)
+
+    def _choice_of(self, link_id: int) -> tuple[tuple[Basis, float], ...]:
+        request = self.active.get(link_id)
+        if request is None or request.create.tpe != ll.TPE_MEASURE:
+            return ()
+        return basis_choice(request.create, local=request.d == 0)
 
     def _on_pair(self, pair: PairReady, now: int) -> Actions:
         request = self.active.get(pair.link_id)
@@ -349,7 +362,7 @@ class LinkLayer:
         if request is None:
             return Actions()
         alpha = request.option.alpha if request.option is not None else None
-        return Actions(down=[StartGeneration(link_id, 1, self._basis_of(link_id), alpha)])
+        return Actions(down=[StartGeneration(link_id, 1, self._basis_of(link_id), alpha, self._choice_of(link_id))])
 
     # -- pair confirmation (master numbers, the other end confirms or expires) -----------------
     def _confirm(self, request: Request, link_id: int, attempt_seq: int, seq: int,

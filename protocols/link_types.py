@@ -101,3 +101,28 @@ class PendingConfirm:
     seq: int
     retries_left: int
     next_at: int
+
+
+RANDOM_BASES = {0: (), 1: (Basis.Z, Basis.X), 2: (Basis.Z, Basis.X, Basis.Y)}
+"""CREATE's RL/RR: 01 = X or Z (BB84), 10 = X, Y or Z (six-state); 11 (CHSH) is not supported."""
+
+
+def basis_choice(create: ll.Create, local: bool) -> tuple[tuple[Basis, float], ...]:
+    """The random measurement basis of one end of a measure-directly CREATE, with probabilities.
+
+    The draft gives the probabilities as (P1/255, 1 − P1/255) for two bases and (P1/255, P2/255,
+    rest) for three, without saying which basis is which: we take them in the order Z, X, Y, and
+    all-zero parameters mean a uniform choice.
+
+    >>> basis_choice(ll.Create(remote_node_id=2, tpe=1, rl=1, pl1=51), local=True)
+    ((<Basis.Z: 0>, 0.2), (<Basis.X: 1>, 0.8))
+    """
+    code, p1, p2 = (create.rl, create.pl1, create.pl2) if local else (create.rr, create.pr1, create.pr2)
+    bases = RANDOM_BASES.get(code, ())
+    if not bases:
+        return ()
+    if p1 == p2 == 0:
+        return tuple((basis, 1 / len(bases)) for basis in bases)
+    if len(bases) == 2:
+        return ((bases[0], p1 / 255), (bases[1], 1 - p1 / 255))
+    return ((bases[0], p1 / 255), (bases[1], p2 / 255), (bases[2], max(0.0, 1 - (p1 + p2) / 255)))

@@ -31,6 +31,7 @@ class StartGeneration:
     pairs: int
     measure_basis: Basis | None = None
     alpha: float | None = None
+    basis_choice: tuple[tuple[Basis, float], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +94,8 @@ class NodePhysical:
 
     def handle(self, event: Any, now: int) -> Actions:
         if isinstance(event, StartGeneration):
-            return Actions(hardware=[Arm(event.link_id, event.pairs, event.measure_basis, event.alpha)])
+            return Actions(hardware=[Arm(event.link_id, event.pairs, event.measure_basis, event.alpha,
+                                         event.basis_choice)])
         if isinstance(event, StopGeneration):
             return Actions(hardware=[Disarm(event.link_id)])
         if isinstance(event, Emitted):

@@ -41,6 +41,7 @@ _REL_FRAME = (stim.PauliString("__"), stim.PauliString("_X"), stim.PauliString("
 class _Arm:
     remaining: int = 0
     basis: Basis | None = None
+    choice: tuple[tuple[Basis, float], ...] = ()
 
 
 @dataclass(slots=True)
@@ -97,6 +98,7 @@ class Heralding:
             arm = state.armed[node_id]
             arm.remaining += command.pairs
             arm.basis = command.measure_basis
+            arm.choice = command.basis_choice
             if not state.scheduled:
                 state.physics = self._variant(state, command.alpha)
             self._try_start(state)
@@ -329,7 +331,15 @@ class Heralding:
         local_emission = math.floor(clock.local_ns(at) if clock is not None else at)
         if towards is not None:
             self._capture((node_id, towards, link.link_id, slot_index, qubit.qubit_id if qubit else 0))
-        basis = state.armed[node_id].basis
+        arm = state.armed[node_id]
+        basis = arm.basis
+        if arm.choice:
+            draw, basis = state.rng.random(), arm.choice[-1][0]
+            for candidate, probability in arm.choice:
+                if draw < probability:
+                    basis = candidate
+                    break
+                draw -= probability
         outcome = None
         if qubit is not None and basis is not None:
             readout = self.medium.nodes[node_id].readout_ns

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 
-from protocols.common import Basis
 from stack.budget import link_physics
 from stack.report import disagreement, joined, measured_fidelity
 from stack.runtime import run_scenario
@@ -51,7 +50,7 @@ def _variant(scenario: Scenario, scheme: str, length_km: float, pairs: int) -> S
                                   station=station if scheme != "source" else None,
                                   source=source if scheme == "source" else None,
                                   length_a_km=length_km / 2, length_b_km=length_km / 2)
-    work = WorkloadConfig(link.a, link.b, "keep", pairs, Basis.Z, 0, 1) if pairs else None
+    work = WorkloadConfig(link.a, link.b, "keep", pairs, "Z", 0, 1) if pairs else None
     run = dataclasses.replace(scenario.run, duration_ns=10**15)
     return Scenario(scenario.source, run, nodes, [variant], [work] if work else [])
 

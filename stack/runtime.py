@@ -184,13 +184,14 @@ def _build_apps(emu: Emulation, responders: dict[str, dict[int, tuple[str, int]]
     origin_ports: dict[str, int] = {name: len(by_purpose) for name, by_purpose in responders.items()}
     for item in scenario.workload:
         node, remote = scenario.nodes[item.node], scenario.nodes[item.remote]
-        rot = ROTATIONS[item.basis.name]
+        rot = ROTATIONS.get(item.basis, (0, 0, 0))
+        random = {"XZ": 1, "XYZ": 2}.get(item.basis, 0)
         unit, amount = max_time_field(item.max_time_ns)
         create = ll.Create(remote_node_id=remote.node_id, purpose_id=item.purpose_id, number=item.pairs,
                            minimum_fidelity=ll.encode_fidelity(item.min_fidelity), tu=unit, max_time=amount,
                            tpe=ll.TPE_KEEP if item.type == "keep" else ll.TPE_MEASURE,
                            rotx1l=rot[0], rotyl=rot[1], rotx2l=rot[2],
-                           rotx1r=rot[0], rotyr=rot[1], rotx2r=rot[2])
+                           rotx1r=rot[0], rotyr=rot[1], rotx2r=rot[2], rl=random, rr=random)
         origin = EntanglementUser((node_ip(node.node_id), LINK_SERVICE_PORT), create, item.start_ns)
         responder = EntanglementUser((node_ip(remote.node_id), LINK_SERVICE_PORT), None)
         port_number = APP_PORT_BASE + origin_ports.get(item.node, 0)

@@ -18,7 +18,6 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from protocols.common import Basis
 from stack.config_table import REQUIRED, ScenarioError, Table
 from stack.scenario_types import (
     ClockConfig,
@@ -267,7 +266,7 @@ def _workload(source: str, data: Any, nodes: dict[str, NodeConfig],
             node, remote,
             type=t.text("type", "keep", WORKLOAD_TYPES),
             pairs=t.number("pairs", 100, low=1, high=0xFFFF, integer=True),
-            basis=Basis[t.text("basis", "Z", ("Z", "X", "Y"))],
+            basis=t.text("basis", "Z", ("Z", "X", "Y", "XZ", "XYZ")),
             start_ns=round(t.number("start_us", 0.0, low=0.0, high=1e12) * 1000),
             purpose_id=t.number("purpose_id", index + 1, low=0, high=0xFFFF, integer=True),
             listen=t.flag("listen", True),

@@ -5,8 +5,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from protocols.common import Basis
-
 
 @dataclass(frozen=True, slots=True)
 class RunConfig:
@@ -112,7 +110,8 @@ class WorkloadConfig:
     remote: str
     type: str
     pairs: int
-    basis: Basis
+    basis: str
+    """Z, X or Y; XZ or XYZ: each end picks one at random per pair (measure only)."""
     start_ns: int
     purpose_id: int
     listen: bool = True

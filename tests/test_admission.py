@@ -122,3 +122,12 @@ def test_a_request_that_cannot_finish_in_time_ends_with_timeout() -> None:
     workload = run.emulation.workloads[0]
     assert workload.origin.errors == [ll.ERR_TIMEOUT] and workload.responder.errors == [ll.ERR_TIMEOUT]
     assert not workload.origin.records
+
+
+def test_random_bases_are_for_measure_directly_and_chsh_is_unsupported() -> None:
+    layer = engine()
+    for fields in ({"rl": 1}, {"rl": 3, "rr": 3, "tpe": 1}):
+        out = layer.receive(create(**fields), APP, LINK_SERVICE_PORT, now=0)
+        assert [ll.decode_upward(p).err for _, p in out.send] == [ll.ERR_UNSUPP]  # type: ignore[union-attr]
+    out = layer.receive(create(rl=2, rr=1, tpe=1), APP, LINK_SERVICE_PORT, now=0)
+    assert isinstance(ll.decode_upward(out.send[0][1]), ll.Ack)

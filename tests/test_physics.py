@@ -104,3 +104,19 @@ def test_rate_and_first_ok_latency_follow_the_attempt_cycle() -> None:
     sd_gap = cycle * math.sqrt(1 - p) / p
     measured = sum(gaps) / len(gaps)
     assert abs(measured - mean_gap) < SIGMAS * sd_gap / math.sqrt(len(gaps))
+
+
+def test_bb84_random_bases_sift_half_the_pairs_and_keep_the_error_rate() -> None:
+    # Each end picks Z or X per pair on its own: half the pairs share a basis, and in each
+    # basis the disagreement is still p/2.
+    p, pairs = 0.1, 4000
+    result = run_scenario(two_qpus(length_km=2.0, depolarizing=p, workload=workload("measure", pairs, "XZ")))
+    both = joined(result.emulation.workloads[0])
+    assert len(both) == pairs
+    sifted = sum(a.basis == b.basis for a, b in both)
+    assert abs(sifted / pairs - 0.5) < SIGMAS * math.sqrt(0.25 / pairs)
+    rates = disagreement(both)
+    assert set(rates) == {"Z", "X"}
+    for basis in ("Z", "X"):
+        n, rate = rates[basis]["pairs"], rates[basis]["rate"]
+        assert abs(rate - p / 2) < SIGMAS * math.sqrt(p / 2 * (1 - p / 2) / n), basis
