@@ -68,6 +68,7 @@ class Emulation:
     draining: bool = False
     clocks: dict[int, Clock] = field(default_factory=dict)
     sampler: SyncSampler | None = None
+    api_running: int = 0
 
 
 @dataclass(slots=True)
@@ -203,7 +204,7 @@ def _build_apps(emu: Emulation, responders: dict[str, dict[int, tuple[str, int]]
         for name, nd, engine, number in apps:
             layer = Layer(name, nd.node_id, engine, VirtualPort(emu.kernel, name), emu.network, emu.medium,
                           [number])
-            layer.after = lambda: _stop_when_done(emu)
+            layer.after = lambda: stop_when_done(emu)
             emu.layers.append(layer)
         link_id = next(link.link_id for link in scenario.links if {link.a, link.b} == {item.node, item.remote})
         emu.workloads.append(Workload(item, link_id, origin, responder))
@@ -220,8 +221,9 @@ def max_time_field(max_time_ns: int) -> tuple[int, int]:
     return 2, 0x3FFF
 
 
-def _stop_when_done(emu: Emulation) -> None:
-    if not emu.draining and all(w.origin.done() for w in emu.workloads):
+def stop_when_done(emu: Emulation) -> None:
+    """End generation once every workload origin and every API application is done."""
+    if not emu.draining and emu.api_running == 0 and all(w.origin.done() for w in emu.workloads):
         emu.kernel.stop()
 
 

@@ -1,0 +1,158 @@
+"""Write an application as a trio coroutine and run it on an emulated node.
+
+Each application gets an :class:`AppContext` on its node: it sends CREATEs to the node's link
+layer, receives the link layer's ACK/OK/ERR, measures the qubits it was given, and sleeps, all
+on the emulator's virtual time. It is a layer like any other (its own task and port), so the run
+stays deterministic.
+
+Example (the scenario's own workload, if any, runs alongside)::
+
+    async def alice(ctx: AppContext) -> None:
+        await ctx.create("bob", pairs=2)
+        for _ in range(2):
+            ok = await ctx.next_message()                 # an OkKeep (or an Err)
+            print(ok.sequence_number, await ctx.measure(ok.lqid, Basis.Z))
+
+    async def bob(ctx: AppContext) -> None:
+        for _ in range(2):
+            ok = await ctx.next_message()
+            print(ok.sequence_number, await ctx.measure(ok.lqid, Basis.Z))
+
+    result = run_apps(load("my.toml"), {"alice": alice, "bob": bob})
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import trio
+
+from protocols.common import LINK_SERVICE_PORT, Basis, ParseError
+from protocols.hardware import Measure, MeasureResult
+from protocols.link import LinkLayer
+from protocols.packets import linkservice as ll
+from stack.capture import node_ip
+from stack.kernel import STARTUP, TIMER, VirtualPort
+from stack.network import Datagram
+from stack.runtime import ROTATIONS, Emulation, RunResult, build, run_async, stop_when_done
+from stack.scenario import Scenario
+
+App = Callable[["AppContext"], Awaitable[None]]
+API_PORT_BASE = 50000
+"""Applications run through this API bind consecutive ports from here on their node."""
+
+
+class LinkError(RuntimeError):
+    """The link layer refused a CREATE; ``code`` is the draft's error code."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(f"link layer answered ERR {ll.ERROR_CODES.get(code, code)}")
+        self.code = code
+
+
+class AppContext:
+    """What an application can do on its node (all awaits are on virtual time)."""
+
+    def __init__(self, emu: Emulation, node: str, port_number: int, purpose_id: int) -> None:
+        self.emu = emu
+        self.node = node
+        self.purpose_id = purpose_id
+        self.node_id = emu.scenario.nodes[node].node_id
+        self.port = VirtualPort(emu.kernel, f"{node}/api{port_number}")
+        self.address = emu.network.bind(self.node_id, port_number, self.port)
+        self._messages: deque[ll.Upward] = deque()
+        self._results: dict[int, int] = {}
+
+    @property
+    def now(self) -> int:
+        """Virtual time, ns."""
+        return self.emu.kernel.now
+
+    async def create(self, remote: str, pairs: int, *, keep: bool = True, basis: str = "Z",
+                     min_fidelity: float = 0.0) -> int:
+        """Ask the link layer for ``pairs`` pairs with ``remote``; returns the Create ID once ACKed."""
+        rot = ROTATIONS[basis]
+        create = ll.Create(remote_node_id=self.emu.scenario.nodes[remote].node_id, purpose_id=self.purpose_id,
+                           number=pairs, tpe=ll.TPE_KEEP if keep else ll.TPE_MEASURE,
+                           minimum_fidelity=ll.encode_fidelity(min_fidelity), rotx1l=rot[0], rotyl=rot[1],
+                           rotx2l=rot[2], rotx1r=rot[0], rotyr=rot[1], rotx2r=rot[2])
+        self.emu.network.send(self.node_id, self.address[1], (node_ip(self.node_id), LINK_SERVICE_PORT),
+                              create.encode())
+        while True:
+            for index, message in enumerate(self._messages):
+                if isinstance(message, ll.Ack):
+                    del self._messages[index]
+                    return message.create_id
+                if isinstance(message, ll.Err) and message.err != ll.ERR_EXPIRE:
+                    del self._messages[index]
+                    raise LinkError(message.err)
+            await self._wait()
+
+    async def next_message(self) -> Any:
+        """The next OK or ERR from the link layer (ACKs are consumed by :meth:`create`)."""
+        while True:
+            for index, message in enumerate(self._messages):
+                if not isinstance(message, ll.Ack):
+                    del self._messages[index]
+                    return message
+            await self._wait()
+
+    async def measure(self, lqid: int, basis: Basis) -> int:
+        """Measure the qubit the OK named (its LQID) in ``basis``; returns the outcome."""
+        self.emu.medium.command(self.node_id, Measure(lqid, basis), self.port)
+        while lqid not in self._results:
+            await self._wait()
+        return self._results.pop(lqid)
+
+    async def sleep(self, ns: int) -> None:
+        """Let ``ns`` of virtual time pass."""
+        self.port.set_timer(self.now + ns)
+        while True:
+            if await self._wait() is TIMER:
+                return
+
+    async def _wait(self) -> Any:
+        event = await self.port.next()
+        if type(event) is Datagram:
+            with contextlib.suppress(ParseError):       # a malformed reply is dropped, like any layer does
+                self._messages.append(ll.decode_upward(event.payload))
+        elif isinstance(event, MeasureResult):
+            self._results[event.slot] = event.outcome
+        return event
+
+    async def _run(self, app: App) -> None:
+        try:
+            assert await self.port.next() is STARTUP
+            await app(self)
+        finally:
+            self.emu.api_running -= 1
+            stop_when_done(self.emu)
+            self.port.close()
+
+
+def run_apps(scenario: Scenario, apps: dict[str, App], purpose_id: int = 100, seed: int | None = None) -> RunResult:
+    """Run ``scenario`` with an application coroutine on each named node (blocking).
+
+    Every application listens on ``purpose_id``: OKs for requests with that Purpose ID reach it.
+    The run ends when every application has returned (and the scenario's own workload is done).
+    """
+    emu = build(scenario, seed)
+    contexts = []
+    for index, (node, app) in enumerate(apps.items()):
+        context = AppContext(emu, node, API_PORT_BASE + index, purpose_id)
+        for layer in emu.layers:
+            if layer.node_id == context.node_id and isinstance(layer.engine, LinkLayer):
+                layer.engine.purposes[purpose_id] = context.address
+        contexts.append((context, app))
+    emu.api_running = len(contexts)
+
+    async def main() -> RunResult:
+        async with trio.open_nursery() as nursery:
+            for context, app in contexts:
+                nursery.start_soon(context._run, app)
+            return await run_async(emu)
+
+    return trio.run(main)

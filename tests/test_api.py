@@ -1,0 +1,58 @@
+"""Applications written as trio coroutines (stack.api) on emulated nodes."""
+
+from __future__ import annotations
+
+import pytest
+
+from protocols import physics
+from protocols.common import Basis
+from protocols.packets import linkservice as ll
+from stack.api import AppContext, LinkError, run_apps
+from stack.scenario import load_text
+
+SCENARIO = """
+[run]
+duration_ms = 1e4
+[nodes.alice]
+kind = "qpu"
+[nodes.bob]
+kind = "qpu"
+[nodes.mid]
+kind = "station"
+[links.ab]
+a = "alice"
+b = "bob"
+station = "mid"
+length_km = 2.0
+depolarizing = 0.0
+"""
+
+
+def test_a_script_creates_pairs_and_both_ends_measure_them() -> None:
+    outcomes: dict[str, dict[int, tuple[int, int]]] = {"alice": {}, "bob": {}}
+
+    def measuring(name: str, create: bool):  # type: ignore[no-untyped-def]
+        async def app(ctx: AppContext) -> None:
+            if create:
+                assert await ctx.create("bob", pairs=30) == 1
+            for _ in range(30):
+                ok = await ctx.next_message()
+                assert isinstance(ok, ll.OkKeep)
+                outcomes[name][ok.sequence_number] = (ok.bell_state, await ctx.measure(ok.lqid, Basis.Z))
+            await ctx.sleep(1_000)
+        return app
+
+    result = run_apps(load_text(SCENARIO, "<api>"), {"alice": measuring("alice", True), "bob": measuring("bob", False)})
+    assert outcomes["alice"].keys() == outcomes["bob"].keys() and len(outcomes["alice"]) == 30
+    for seq, (bell, a) in outcomes["alice"].items():
+        assert a ^ outcomes["bob"][seq][1] == physics.expected_parity(bell, Basis.Z)   # no noise: always right
+    assert result.ledger["measured"] == 60
+
+
+def test_a_refused_create_raises_link_error() -> None:
+    async def greedy(ctx: AppContext) -> None:
+        with pytest.raises(LinkError) as refused:
+            await ctx.create("bob", pairs=1, min_fidelity=0.9999)
+        assert refused.value.code == ll.ERR_UNSUPP
+
+    run_apps(load_text(SCENARIO.replace("depolarizing = 0.0", "depolarizing = 0.1"), "<api>"), {"alice": greedy})
