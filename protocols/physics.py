@@ -2,8 +2,6 @@
 
 >>> round(fibre_transmittance(5.0, 0.2), 4)
 0.7943
->>> double_click_success_probability(0.5, 0.5)
-0.125
 >>> werner_distribution(0.2, 1)
 (0.05, 0.85, 0.05, 0.05)
 """
@@ -29,9 +27,6 @@ def fibre_transmittance(length_km: float, attenuation_db_per_km: float) -> float
     return 10 ** (-attenuation_db_per_km * length_km / 10)
 
 
-def double_click_success_probability(eta_a: float, eta_b: float) -> float:
-    """Barrett-Kok success probability per attempt, ηA·ηB/2 (no dark counts)."""
-    return eta_a * eta_b / 2
 
 
 def werner_distribution(depolarizing: float, target: int) -> BellDistribution:
@@ -42,18 +37,8 @@ def werner_distribution(depolarizing: float, target: int) -> BellDistribution:
     return (probs[0], probs[1], probs[2], probs[3])
 
 
-def dephasing_probability(stored_ns: float, t2_ns: float) -> float:
-    """Probability of a Z error after ``stored_ns`` in a memory with coherence time T2."""
-    if stored_ns <= 0 or math.isinf(t2_ns):
-        return 0.0
-    return (1 - math.exp(-stored_ns / t2_ns)) / 2
 
 
-def dephase(dist: BellDistribution, flip: float) -> BellDistribution:
-    """Apply a Z error with probability ``flip`` to one qubit: it swaps Φ+↔Φ- and Ψ+↔Ψ-."""
-    keep = 1 - flip
-    return (keep * dist[0] + flip * dist[2], keep * dist[1] + flip * dist[3],
-            keep * dist[2] + flip * dist[0], keep * dist[3] + flip * dist[1])
 
 
 def relabel(dist: BellDistribution, frame: int) -> BellDistribution:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from protocols import physics, schemes
 from protocols.admission import LinkOption
@@ -57,7 +57,6 @@ class LinkPhysics:
     reconfiguration_ns: int = 0
     transducer_rate_factor: float = 1.0
     detection_window_ns: float = math.inf
-    extras: dict[str, float] = field(default_factory=dict)
 
     @property
     def delay_a_ns(self) -> int:

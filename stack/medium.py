@@ -187,11 +187,6 @@ class Medium:
         if self.heralding is not None:
             self.heralding.slot_freed(node_id)
 
-    def discard(self, qubit: Qubit) -> None:
-        """Discard a qubit already taken out of memory."""
-        qubit.status = QubitStatus.DISCARDED
-        self.ledger["discarded"] += 1
-
     def _apply(self, qubit: Qubit, pauli: str) -> None:
         if pauli != "I":
             qubit.pair.frame *= _ON[(qubit.side, pauli)]
