@@ -124,6 +124,11 @@ class Medium:
     def add_node(self, hardware: NodeHardware) -> None:
         self.nodes[hardware.node_id] = hardware
 
+    def clock_adjusted(self, node_id: int, adjust: Any, at_ns: int) -> None:
+        """A node's servo adjusted its clock. In-process the heralding shares the node's
+        :class:`stack.clocks.Clock`, so there is nothing to do; the multi-process medium
+        client forwards the adjustment to the medium process's copy of the clock."""
+
     # -- commands from nodes ----------------------------------------------------------------
     def command(self, node_id: int, command: Any, reply_to: VirtualPort) -> None:
         """Execute one hardware command issued by a layer of ``node_id``."""

@@ -115,6 +115,7 @@ class Layer:
             if isinstance(command, ClockAdjust):
                 assert self.clock is not None, f"{self.name} adjusts a clock it does not have"
                 self.clock.adjust(command.phase_ns, command.frequency_ppb, kernel.now)
+                self.medium.clock_adjusted(self.node_id, command, kernel.now)
                 self.port.set_timer(None)          # the same local deadline is now another true time
             else:
                 self.medium.command(self.node_id, command, self.port)

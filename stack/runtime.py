@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
 import trio
@@ -29,7 +29,7 @@ from stack.kernel import Kernel, VirtualPort
 from stack.medium import Medium, NodeHardware
 from stack.network import Fibre, Network
 from stack.node import Layer
-from stack.scenario import LinkConfig, Scenario, WorkloadConfig
+from stack.scenario import LinkConfig, NodeConfig, Scenario, WorkloadConfig
 from stack.sync import SyncSampler, build_clocks, build_ptp_layers, reference_node
 
 APP_PORT_BASE = 49152
@@ -69,6 +69,12 @@ class Emulation:
     clocks: dict[int, Clock] = field(default_factory=dict)
     sampler: SyncSampler | None = None
     api_running: int = 0
+    local: set[str] | None = None
+    """Names of the nodes whose layers this process runs (None: every node)."""
+
+    def runs(self, name: str) -> bool:
+        """Whether this process runs the layers of node ``name``."""
+        return self.local is None or name in self.local
 
 
 @dataclass(slots=True)
@@ -79,16 +85,25 @@ class RunResult:
     generation_end_ns: int
 
 
-def build(scenario: Scenario, seed: int | None = None, pcap: BinaryIO | None = None) -> Emulation:
-    """Wire up a scenario for an in-process, virtual-time run."""
+def build(scenario: Scenario, seed: int | None = None, pcap: BinaryIO | None = None, *,
+          kernel: Kernel | None = None, network_class: type[Network] = Network,
+          medium: Medium | None = None, local: set[str] | None = None) -> Emulation:
+    """Wire up a scenario for an in-process, virtual-time run.
+
+    The multi-process mode (:mod:`stack.mp_node`, :mod:`stack.mp_medium`) passes its own
+    real-time kernel, socket-backed network class and medium, and ``local``: the nodes
+    whose layers this process runs.
+    """
     seed = scenario.run.seed if seed is None else seed
-    kernel = Kernel()
+    kernel = Kernel() if kernel is None else kernel
     writer = PcapWriter(pcap) if pcap is not None else None
-    network = Network(kernel, np.random.SeedSequence(seed, spawn_key=(SEED_NETWORK,)), writer)
-    medium = Medium(kernel, np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(SEED_MEDIUM,))),
-                    network.capture_quantum)
+    network = network_class(kernel, np.random.SeedSequence(seed, spawn_key=(SEED_NETWORK,)), writer)
+    if medium is None:
+        medium = Medium(kernel, np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(SEED_MEDIUM,))),
+                        network.capture_quantum)
     clocks = build_clocks(scenario, seed)
-    emu = Emulation(scenario, seed, kernel, network, medium, Heralding(medium, {}, clocks), clocks=clocks)
+    emu = Emulation(scenario, seed, kernel, network, medium, Heralding(medium, {}, clocks), clocks=clocks,
+                    local=local)
     for node in scenario.nodes.values():
         network.add_node(node.node_id)
     for link in scenario.links:
@@ -121,7 +136,7 @@ def _add_fibres(network: Network, link: LinkConfig, lp: LinkPhysics) -> None:
 def _build_stations(emu: Emulation) -> None:
     scenario = emu.scenario
     for node in scenario.nodes.values():
-        if node.kind != "station":
+        if node.kind != "station" or not emu.runs(node.name):
             continue
         served = [link for link in scenario.links if link.station == node.name]
         ends = {link.link_id: ((node_ip(scenario.nodes[link.a].node_id), HERALD_PORT),
@@ -148,7 +163,7 @@ def _build_qpus(emu: Emulation) -> None:
     links_of = {name: [link for link in scenario.links if name in (link.a, link.b)]
                 for name in scenario.nodes}
     for node in scenario.nodes.values():
-        if node.kind != "qpu":
+        if node.kind != "qpu" or not emu.runs(node.name):
             continue
         lps = [emu.link_physics[link.link_id] for link in links_of[node.name]]
         jitter = 2 * sum(link.classical_jitter_ns for link in scenario.links)    # worst path, both ways
@@ -173,11 +188,15 @@ def _build_qpus(emu: Emulation) -> None:
                            emu.network, emu.medium, [LINK_SERVICE_PORT, EGP_PORT])
         physical.above, link_layer.below = link_layer, physical
         emu.layers += [physical, link_layer]
-        emu.medium.add_node(NodeHardware(
-            node.node_id, node.communication_qubits, node.t2_ns, node.readout_ns, physical.port,
-            t1_ns=node.t1_ns, storage=node.storage_qubits, readout_fidelity=node.readout_fidelity,
-            gate_fidelity=node.gate_fidelity, move_ns=node.move_ns))
+        emu.medium.add_node(node_hardware(node, physical.port))
     _build_apps(emu, responders)
+
+
+def node_hardware(node: NodeConfig, physical_port: Any) -> NodeHardware:
+    """The medium's model of a QPU's memory, delivering its hardware events to ``physical_port``."""
+    return NodeHardware(node.node_id, node.communication_qubits, node.t2_ns, node.readout_ns, physical_port,
+                        t1_ns=node.t1_ns, storage=node.storage_qubits, readout_fidelity=node.readout_fidelity,
+                        gate_fidelity=node.gate_fidelity, move_ns=node.move_ns)
 
 
 def _build_apps(emu: Emulation, responders: dict[str, dict[int, tuple[str, int]]]) -> None:
@@ -202,6 +221,8 @@ def _build_apps(emu: Emulation, responders: dict[str, dict[int, tuple[str, int]]
             apps.append((f"{item.remote}/app{item.purpose_id}", remote, responder,
                          responders[item.remote][item.purpose_id][1]))
         for name, nd, engine, number in apps:
+            if not emu.runs(nd.name):
+                continue
             layer = Layer(name, nd.node_id, engine, VirtualPort(emu.kernel, name), emu.network, emu.medium,
                           [number])
             layer.after = lambda: stop_when_done(emu)

@@ -60,6 +60,8 @@ def build_ptp_layers(emu: Emulation) -> None:
     scenario = emu.scenario
     members = [node for node in scenario.nodes.values() if node.clock.ptp != "off"]
     for node in members:
+        if not emu.runs(node.name):
+            continue
         peers = [node_ip(other.node_id) for other in members if other is not node]
         engine = PtpClock(eui64(node_mac(node.node_id)), peers=peers,
                           quality=_quality(node.clock.ptp, node.clock.priority1),
