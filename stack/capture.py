@@ -14,6 +14,7 @@ bytes equal scapy's ``Ether()/IP()/UDP()``.
 
 from __future__ import annotations
 
+import heapq
 import struct
 from typing import BinaryIO
 
@@ -104,3 +105,25 @@ class PcapWriter:
         self._stream.write(_RECORD.pack(sec, nsec, len(frame), len(frame)))
         self._stream.write(frame)
         self.frames += 1
+
+
+def read_pcap(data: bytes) -> list[tuple[int, bytes]]:
+    """The (timestamp ns, frame) records of a pcap this module wrote; ValueError if it is not one."""
+    if len(data) < _PCAP_HEADER.size or _PCAP_HEADER.unpack_from(data)[0] != PCAP_NS_MAGIC:
+        raise ValueError("not a nanosecond pcap written by qnetstack")
+    records, offset = [], _PCAP_HEADER.size
+    while offset + _RECORD.size <= len(data):
+        sec, nsec, length, _ = _RECORD.unpack_from(data, offset)
+        offset += _RECORD.size
+        records.append((sec * 1_000_000_000 + nsec, data[offset:offset + length]))
+        offset += length
+    return records
+
+
+def merge_pcaps(sources: list[bytes], stream: BinaryIO) -> int:
+    """Merge captures into one by timestamp (ties keep source order, like ``mergecap``); returns frames."""
+    merged = heapq.merge(*(read_pcap(data) for data in sources), key=lambda record: record[0])
+    writer = PcapWriter(stream)
+    for stamp, frame in merged:
+        writer.write(stamp - EPOCH_NS, frame)
+    return writer.frames

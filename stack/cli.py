@@ -3,6 +3,10 @@
     qnet run [SCENARIO] [--seed N] [--json PATH] [--pcap PATH | --no-pcap] [--quiet]
     qnet plot rate-vs-distance [SCENARIO] [--output PATH] [--max-km KM] [--pairs N]
     qnet plot sync [SCENARIO] [--output PATH] [--seed N]
+    qnet up [SCENARIO] [--dilation D] [--base-port P] [--run-dir DIR] [--seed N] [--json PATH]
+            [--pcap PATH | --no-pcap] [--quiet] [--tolerance-ms MS]
+    qnet node NAME [SCENARIO] --run-dir DIR [--seed N] [--base-port P]
+    qnet medium [SCENARIO] --run-dir DIR [--seed N] [--dilation D] [--tolerance-ms MS] [--base-port P]
 
 With no SCENARIO it runs ``examples/default.toml``. A bad scenario prints one line
 naming the file, the key and the problem, and exits with status 2.
@@ -19,6 +23,7 @@ from stack.runtime import run_scenario
 from stack.scenario import Scenario, ScenarioError, load
 
 DEFAULT_SCENARIO = "examples/default.toml"
+DEFAULT_DILATION = 0.01
 
 
 def default_scenario() -> Path:
@@ -55,7 +60,34 @@ def _parser() -> argparse.ArgumentParser:
     plot.add_argument("--max-km", type=float, default=100.0, help="longest link of the sweep (default 100)")
     plot.add_argument("--pairs", type=int, default=300, help="pairs per emulated point (default 300)")
     plot.add_argument("--seed", type=int, help="root seed for the run behind a sync plot")
+    _multi_process_parsers(commands)
     return parser
+
+
+def _multi_process_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from stack.realtime import DEFAULT_TOLERANCE_WALL_NS
+    from stack.udp import DEFAULT_BASE_PORT
+
+    up = commands.add_parser("up", help="run every node as its own process on localhost (real, dilated time)")
+    node = commands.add_parser("node", help="run one node process of a multi-process run (started by 'up')")
+    node.add_argument("name", help="the node's name in the scenario")
+    medium = commands.add_parser("medium", help="run the medium process of a multi-process run (started by 'up')")
+    for sub in (up, node, medium):
+        sub.add_argument("scenario", nargs="?", help=f"scenario TOML file (default: {DEFAULT_SCENARIO})")
+        sub.add_argument("--seed", type=int, help="root seed (default: the scenario's run.seed)")
+        sub.add_argument("--base-port", type=int, default=DEFAULT_BASE_PORT,
+                         help=f"first UDP port of the port map on 127.0.0.1 (default {DEFAULT_BASE_PORT})")
+        sub.add_argument("--run-dir", required=sub is not up, metavar="DIR",
+                         help="directory for the medium socket, captures, logs and report")
+    for sub in (up, medium):
+        sub.add_argument("--dilation", type=float, default=DEFAULT_DILATION,
+                         help=f"emulated ns per wall ns (default {DEFAULT_DILATION})")
+        sub.add_argument("--tolerance-ms", type=float, default=DEFAULT_TOLERANCE_WALL_NS / 1e6,
+                         help="wall-time lateness that counts as a missed deadline (default %(default)s ms)")
+    up.add_argument("--json", metavar="PATH", help="write the JSON report to PATH ('-' for stdout)")
+    up.add_argument("--pcap", metavar="PATH", help="merged capture (default: RUN_DIR/merged.pcap)")
+    up.add_argument("--no-pcap", action="store_true", help="do not merge the captures")
+    up.add_argument("--quiet", action="store_true", help="no summary table")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -68,6 +100,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.command == "plot":
         return _plot(args, scenario)
+    if args.command in ("up", "node", "medium"):
+        from stack import cli_up
+
+        return cli_up.dispatch(args, path, scenario)
     return _run(args, path, scenario)
 
 

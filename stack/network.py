@@ -92,28 +92,38 @@ class Network:
         """Send ``payload`` from node ``src``'s port ``sport`` to ``dst``."""
         now = self.kernel.now
         dst_node = self._node_of_ip.get(dst[0])
-        counters = self.counters[src]
-        counters.sent += 1
+        self._record(now, src, sport, dst_node, dst, payload)
+        port = self.bindings.get(dst)
+        if dst_node is None or port is None:
+            self.counters[src].undeliverable += 1
+            return
+        datagram = Datagram((node_ip(src), sport), dst[1], payload)
+        for delay in self.delays(src, dst_node):
+            self.counters[dst_node].received += 1
+            self.kernel.deliver_at(now + delay, port, datagram)
+
+    def _record(self, now: int, src: int, sport: int, dst_node: int | None, dst: Address, payload: bytes) -> None:
+        """Count a datagram as sent and capture it as it leaves."""
+        self.counters[src].sent += 1
         if self.pcap is not None and dst_node is not None:
             ip_id = self._ip_ids.get(src, 0)
             self._ip_ids[src] = ip_id + 1
             self.pcap.write(now, udp_frame(src, sport, dst_node, dst[1], payload, ip_id))
-        port = self.bindings.get(dst)
-        if dst_node is None or port is None:
-            counters.undeliverable += 1
-            return
+
+    def delays(self, src: int, dst_node: int) -> list[int]:
+        """The delay of each copy that arrives: none when the route loses the datagram, two when it duplicates."""
         route = self.route(src, dst_node)
         if route.loss and route.rng.random() < route.loss:
-            counters.lost += 1
-            return
-        datagram = Datagram((node_ip(src), sport), dst[1], payload)
+            self.counters[src].lost += 1
+            return []
         copies = 2 if route.duplication and route.rng.random() < route.duplication else 1
+        delays = []
         for _ in range(copies):
             delay = route.delay_ns
             if route.jitter_ns:
                 delay += int(route.rng.integers(route.jitter_ns + 1))
-            self.counters[dst_node].received += 1
-            self.kernel.deliver_at(now + delay, port, datagram)
+            delays.append(delay)
+        return delays
 
     def capture_quantum(self, src: int, dst: int, payload: bytes) -> None:
         """Record a quantum frame leaving ``src`` towards ``dst`` now."""

@@ -1,0 +1,157 @@
+"""``qnet up``: run a scenario as one medium process plus one process per node, on localhost.
+
+The launcher writes the port map to ``RUN_DIR/ports.json``, starts ``qnet medium`` and a
+``qnet node NAME`` per node (the same commands a user can type to run or replace one
+node by hand), waits for the run to end, merges every process's capture into one pcap,
+and prints the report. Ctrl-C or SIGTERM stops every process (SIGTERM, then SIGKILL after
+a grace period); children also get SIGTERM if the launcher itself dies (Linux
+``PR_SET_PDEATHSIG``), so no process is left behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+from stack.capture import merge_pcaps
+from stack.mp_medium import process_nodes
+from stack.scenario import Scenario
+from stack.udp import LOOPBACK, PortMap, PortMapError
+
+GRACE_S = 5.0
+PR_SET_PDEATHSIG = 1
+
+
+@dataclass(slots=True)
+class UpOptions:
+    scenario_path: Path
+    seed: int
+    dilation: float
+    base_port: int
+    run_dir: Path
+    tolerance_ms: float
+
+
+class Interrupted(Exception):
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def check_ports(scenario: Scenario, ports: PortMap, names: list[str]) -> str | None:
+    """The first real port of the run that is out of range or already in use, as an error message."""
+    for name in names:
+        node_id = scenario.nodes[name].node_id
+        for logical in (7770, 7771, 7772, 319, 320, 49152):
+            try:
+                real = ports.real(node_id, logical)
+            except PortMapError as error:
+                return str(error)
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+                try:
+                    probe.bind((LOOPBACK, real))
+                except OSError:
+                    return f"UDP port {real} on 127.0.0.1 (node {name}, port {logical}) is in use; try --base-port"
+    return None
+
+
+def _die_with_parent() -> None:
+    with contextlib.suppress(OSError, AttributeError):   # not Linux: the launcher's handlers still stop children
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def _spawn(args: list[str], log: Path) -> subprocess.Popen[bytes]:
+    command = [sys.executable, "-m", "stack.cli", *args]
+    with log.open("wb") as out:
+        return subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
+
+
+def start(scenario: Scenario, options: UpOptions) -> tuple[subprocess.Popen[bytes], dict[str, subprocess.Popen[bytes]]]:
+    """Start the medium and every node process; returns them."""
+    run_dir = options.run_dir
+    common = [str(options.scenario_path), "--seed", str(options.seed), "--run-dir", str(run_dir),
+              "--base-port", str(options.base_port)]
+    medium = _spawn(["medium", *common, "--dilation", repr(options.dilation),
+                     "--tolerance-ms", repr(options.tolerance_ms)], run_dir / "medium.log")
+    nodes = {name: _spawn(["node", name, *common], run_dir / f"{name}.log") for name in process_nodes(scenario)}
+    return medium, nodes
+
+
+def stop_all(processes: list[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM every live process, then SIGKILL what is left after the grace period."""
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + GRACE_S
+    for process in processes:
+        try:
+            process.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def prepare(scenario: Scenario, options: UpOptions) -> str | None:
+    """Create the run directory and its ``ports.json``; an error message if the ports are unusable."""
+    options.run_dir.mkdir(parents=True, exist_ok=True)
+    for stale in [*options.run_dir.glob("*.pcap"), options.run_dir / "report.json"]:
+        stale.unlink(missing_ok=True)
+    names = process_nodes(scenario)
+    ports = PortMap(options.base_port)
+    problem = check_ports(scenario, ports, names)
+    if problem is None:
+        table = ports.table({name: scenario.nodes[name].node_id for name in names})
+        (options.run_dir / "ports.json").write_text(json.dumps({"base_port": options.base_port, "nodes": table},
+                                                               indent=2) + "\n")
+    return problem
+
+
+def up(scenario: Scenario, options: UpOptions) -> tuple[int, dict[str, int | None]]:
+    """Run every process to the end; returns the medium's exit status and every node's."""
+    def interrupted(signum: int, _: FrameType | None) -> None:
+        for sig in previous:                       # a second signal must not interrupt the clean-up
+            signal.signal(sig, signal.SIG_IGN)
+        raise Interrupted(signum)
+
+    previous = {sig: signal.signal(sig, interrupted) for sig in (signal.SIGINT, signal.SIGTERM)}
+    medium, nodes = start(scenario, options)
+    everything = [medium, *nodes.values()]
+    try:
+        status = medium.wait()
+        deadline = time.monotonic() + GRACE_S
+        for process in nodes.values():
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+    except Interrupted as signalled:
+        stop_all(everything)
+        return 128 + signalled.signum, {name: p.returncode for name, p in nodes.items()}
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    stop_all(everything)
+    return status, {name: p.returncode for name, p in nodes.items()}
+
+
+def merge_captures(run_dir: Path, output: Path) -> int:
+    """Merge the medium's and every node's capture into ``output``; returns the frame count."""
+    sources = [path.read_bytes() for path in sorted(run_dir.glob("*.pcap")) if path.resolve() != output.resolve()]
+    with output.open("wb") as stream:
+        return merge_pcaps(sources, stream)
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
