@@ -84,6 +84,8 @@ def start(scenario: Scenario, options: UpOptions) -> tuple[subprocess.Popen[byte
     medium = _spawn(["medium", *common, "--dilation", repr(options.dilation),
                      "--tolerance-ms", repr(options.tolerance_ms)], run_dir / "medium.log")
     nodes = {name: _spawn(["node", name, *common], run_dir / f"{name}.log") for name in process_nodes(scenario)}
+    pids = {"launcher": os.getpid(), "medium": medium.pid} | {name: p.pid for name, p in nodes.items()}
+    (run_dir / "pids.json").write_text(json.dumps(pids, indent=2) + "\n")
     return medium, nodes
 
 
@@ -104,7 +106,8 @@ def stop_all(processes: list[subprocess.Popen[bytes]]) -> None:
 def prepare(scenario: Scenario, options: UpOptions) -> str | None:
     """Create the run directory and its ``ports.json``; an error message if the ports are unusable."""
     options.run_dir.mkdir(parents=True, exist_ok=True)
-    for stale in [*options.run_dir.glob("*.pcap"), options.run_dir / "report.json"]:
+    for stale in [*options.run_dir.glob("*.pcap"), options.run_dir / "report.json", options.run_dir / "pids.json",
+                  options.run_dir / "started.json"]:
         stale.unlink(missing_ok=True)
     names = process_nodes(scenario)
     ports = PortMap(options.base_port)

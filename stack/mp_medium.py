@@ -152,6 +152,8 @@ class MediumServer:
         self.broadcast({"op": "welcome", "epoch_ns": self.kernel.epoch_ns, "dilation": self.kernel.dilation,
                         "tolerance_ns": self.kernel.tolerance_ns})
         self.all_here.set()
+        (self.run_dir / "started.json").write_text(json.dumps(
+            {"epoch_ns": self.kernel.epoch_ns, "dilation": self.kernel.dilation, "nodes": sorted(self.connections)}))
 
     async def _sender(self, connection: Connection) -> None:
         async for message in connection.inbox:

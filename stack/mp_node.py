@@ -152,7 +152,10 @@ def run_node(scenario: Scenario, name: str, seed: int, run_dir: Path, base_port:
     """Entry point of ``qnet node NAME``."""
     try:
         process = NodeProcess(scenario, name, seed, run_dir, base_port)
-        trio.run(_main, process)
+        try:
+            trio.run(_main, process)
+        except BaseExceptionGroup as group:      # trio wraps a task's error in its nursery's group
+            raise _only(group) from None
     except MediumGone as error:
         print(f"qnet node {name}: {error}; stopping", file=sys.stderr)
         return 3
@@ -162,3 +165,18 @@ def run_node(scenario: Scenario, name: str, seed: int, run_dir: Path, base_port:
     if process.signals:
         return 128 + process.signals[0]
     return 0
+
+
+def _only(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The single leaf error of a (nested) exception group, else the group itself."""
+    leaves: list[BaseException] = []
+
+    def walk(error: BaseException) -> None:
+        if isinstance(error, BaseExceptionGroup):
+            for inner in error.exceptions:
+                walk(inner)
+        else:
+            leaves.append(error)
+
+    walk(group)
+    return leaves[0] if len(leaves) == 1 else group

@@ -1,0 +1,116 @@
+"""Helpers for tests that spawn ``qnet up`` and its processes (loopback only, bounded in time)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def two_node_toml(*, pairs: int, length_km: float = 2.0, duration_ms: float = 2000.0, seed: int = 3,
+                  max_time_ms: float = 0.0) -> str:
+    limit = f"max_time_ms = {max_time_ms}" if max_time_ms else ""
+    return f"""
+[run]
+duration_ms = {duration_ms}
+seed = {seed}
+
+[nodes.alice]
+kind = "qpu"
+t2_ms = 1000.0
+readout_ns = 1000
+
+[nodes.bob]
+kind = "qpu"
+t2_ms = 1000.0
+readout_ns = 1000
+
+[nodes.mid]
+kind = "station"
+detection_window_ns = 1
+
+[links.alice-bob]
+a = "alice"
+b = "bob"
+station = "mid"
+length_km = {length_km}
+attempt_duration_ns = 1000
+depolarizing = 0.05
+
+[[workload]]
+node = "alice"
+remote = "bob"
+type = "keep"
+pairs = {pairs}
+{limit}
+
+[[workload]]
+node = "alice"
+remote = "bob"
+type = "measure"
+pairs = {pairs}
+start_us = 10
+{limit}
+"""
+
+
+def qnet(*args: str) -> list[str]:
+    return [sys.executable, "-m", "stack.cli", *args]
+
+
+def start_up(scenario: Path, run_dir: Path, base_port: int, *extra: str) -> subprocess.Popen[str]:
+    """Start ``qnet up`` in the background."""
+    return subprocess.Popen(qnet("up", str(scenario), "--run-dir", str(run_dir), "--base-port", str(base_port),
+                                 *extra), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_running(launcher: subprocess.Popen[str], run_dir: Path, expected_nodes: int,
+                 timeout: float = 120.0) -> dict[str, int]:
+    """Wait until every process has started and the run is under way; returns the pids."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if launcher.poll() is not None:
+            raise AssertionError(f"qnet up exited with {launcher.returncode}: {launcher.communicate()}")
+        started = run_dir / "started.json"
+        if started.exists():
+            epoch_ns = json.loads(started.read_text())["epoch_ns"]
+            time.sleep(max(0.0, (epoch_ns - time.time_ns()) / 1e9) + 0.5)
+            pids = json.loads((run_dir / "pids.json").read_text())
+            assert len(pids) == expected_nodes + 2
+            return pids
+        time.sleep(0.1)
+    raise AssertionError(f"the run in {run_dir} did not get under way within {timeout} s")
+
+
+def alive(pid: int) -> bool:
+    """Whether ``pid`` is a live (not zombie) process."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z"
+
+
+def wait_gone(pids: list[int], timeout: float) -> list[int]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and any(alive(p) for p in pids):
+        time.sleep(0.05)
+    return [p for p in pids if alive(p)]
+
+
+def udp_listeners(ports: range) -> list[tuple[str, int]]:
+    """(local address hex, port) of every UDP socket bound in ``ports`` (from /proc/net/udp{,6})."""
+    found = []
+    for table in ("/proc/net/udp", "/proc/net/udp6"):
+        if not os.path.exists(table):
+            continue
+        for line in Path(table).read_text().splitlines()[1:]:
+            address, port_hex = line.split()[1].rsplit(":", 1)
+            if int(port_hex, 16) in ports:
+                found.append((address, int(port_hex, 16)))
+    return found

@@ -1,0 +1,100 @@
+"""Real UDP on 127.0.0.1: the port map, and datagrams between UdpNetworks with emulated fibre delay."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+import trio
+from hypothesis import given
+from hypothesis import strategies as st
+
+from protocols.common import EGP_PORT, HERALD_PORT, LINK_SERVICE_PORT
+from protocols.packets.ptp import EVENT_PORT, GENERAL_PORT
+from stack.capture import node_ip
+from stack.kernel import STARTUP, VirtualPort
+from stack.network import Datagram, Fibre
+from stack.realtime import RealtimeKernel
+from stack.udp import PortMap, PortMapError, UdpNetwork
+
+logical_ports = st.sampled_from([HERALD_PORT, LINK_SERVICE_PORT, EGP_PORT, EVENT_PORT, GENERAL_PORT]) | st.integers(
+    49152, 49162)
+
+
+@given(st.integers(1, 1000), logical_ports, st.integers(1024, 40000))
+def test_port_map_round_trips(node_id: int, port: int, base: int) -> None:
+    ports = PortMap(base)
+    try:
+        real = ports.real(node_id, port)
+    except PortMapError:
+        assert base + 16 * node_id + 15 > 65535
+        return
+    assert ports.logical(real) == ((node_ip(node_id), port), node_id)
+
+
+def test_port_map_layout_and_errors() -> None:
+    ports = PortMap(40000)
+    assert [ports.real(2, p) for p in (HERALD_PORT, LINK_SERVICE_PORT, EGP_PORT, EVENT_PORT, GENERAL_PORT, 49152)] \
+        == [40032, 40033, 40034, 40035, 40036, 40037]
+    with pytest.raises(PortMapError, match="port 50000"):
+        ports.real(1, 50000)
+    with pytest.raises(PortMapError, match="65535"):
+        ports.real(2000, HERALD_PORT)
+    assert ports.logical(39999) is None
+
+
+async def test_datagrams_cross_real_sockets_after_the_fibre_delay() -> None:
+    dilation = 0.01                                           # 10 km = 49 µs emulated = 4.9 ms wall
+    kernel = RealtimeKernel(time.time_ns(), dilation)
+    ports = PortMap(46000)
+    networks = []
+    for _ in range(2):                                        # two processes' worth, each with its own sockets
+        net = UdpNetwork(kernel, np.random.SeedSequence(1), None, ports=ports)
+        for node in (1, 2):
+            net.add_node(node)
+        net.add_fibre(1, 2, Fibre(10.0, 49_000))
+        networks.append(net)
+    a, b = VirtualPort(kernel, "a"), VirtualPort(kernel, "b")
+    networks[0].bind(1, EGP_PORT, a)
+    networks[1].bind(2, EGP_PORT, b)
+    got: list[tuple[int, Datagram]] = []
+
+    async def receiver() -> None:
+        while True:
+            event = await b.next()
+            if event is not STARTUP:
+                got.append((kernel.now, event))
+
+    async def idle() -> None:
+        while True:
+            await a.next()
+
+    async with trio.open_nursery() as nursery:
+        for net in networks:
+            nursery.start_soon(net.serve)
+        nursery.start_soon(receiver)
+        nursery.start_soon(idle)
+        kernel.call_at(1_000_000, lambda _: networks[0].send(1, EGP_PORT, (node_ip(2), EGP_PORT), b"hello"))
+        await kernel.run_realtime(until=3_000_000)
+        nursery.cancel_scope.cancel()
+    for net in networks:
+        net.close()
+    assert len(got) == 1
+    at, datagram = got[0]
+    assert datagram == Datagram((node_ip(1), EGP_PORT), EGP_PORT, b"hello")
+    assert 1_049_000 <= at < 1_049_000 + 1_000_000           # the fibre delay, plus at most 100 ms wall of latency
+    assert networks[0].counters[1].sent == 1 and networks[1].counters[2].received == 1
+
+
+def test_binding_a_used_port_names_it() -> None:
+    kernel = RealtimeKernel(time.time_ns(), 1.0)
+    nets = [UdpNetwork(kernel, np.random.SeedSequence(1), None, ports=PortMap(46100)) for _ in range(2)]
+    for net in nets:
+        net.add_node(1)
+    nets[0].bind(1, HERALD_PORT, VirtualPort(kernel, "x"))
+    try:
+        with pytest.raises(OSError, match=r"127\.0\.0\.1:46116"):
+            nets[1].bind(1, HERALD_PORT, VirtualPort(kernel, "y"))
+    finally:
+        nets[0].close()
