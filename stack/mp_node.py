@@ -116,9 +116,9 @@ class NodeProcess:
             try:
                 message = await stream.receive()
             except (MediumProtocolError, trio.BrokenResourceError, OSError) as error:
-                raise MediumGone(f"the medium connection failed: {error}") from None
+                raise MediumGone(f"the medium process went away ({error})") from None
             if message is None:
-                raise MediumGone("the medium process closed its connection")
+                raise MediumGone("the medium process went away (it closed the connection)")
             op = message["op"]
             if op == "event":
                 port = self.ports.get(message["reply_to"])
