@@ -1,27 +1,32 @@
-"""Link layer (minimal): the CREATE → ACK → OK service of draft-dahlberg-ll-quantum-03.
+"""Link layer: the CREATE → ACK → OK service of draft-dahlberg-ll-quantum-03 over a distributed queue.
 
-The node that receives a CREATE from its higher layer (the *origin*) answers ACK,
-forwards the request to the peer as an EGP REQ and, once the peer's REQ_ACK accepts it,
-both ends ask their physical layer for the pairs. Each heralded pair becomes an OK (type
-K or M) to the origin's higher layer (D=0) and to the peer's higher layer registered
-for the request's Purpose ID (D=1). One request is served per link at a time. The end
-with the lower node id is the link's master: it numbers accepted requests (the EGP
-Queue Sequence) and both ends serve them strictly in that order, so both generate for the
-same request even when both ends send CREATEs at once. Without a repair protocol this
-holds only while the EGP messages of a request arrive: if every REQ or every REQ_ACK of
-a request is lost, the ends can disagree (the full distributed queue fixes this). The full
-service (distributed queue with slots, fidelity and time limits, expiry) is a later
-issue.
+The node that receives a CREATE from its higher layer (the *origin*) answers ACK and
+forwards the request to the peer as an EGP REQ; the peer answers REQ_ACK (accepted, or an
+error code such as REJECTED, UNSUPP or NORES when its queue is full). The end with the lower
+node id is the link's *master*: it numbers accepted requests (Queue Sequence) and decides
+what the link generates. It serves requests in *runs*: strict priority (CREATE's Priority,
+higher first), and within a priority round-robin between request streams (origin node,
+Purpose ID), a few pairs per run while others wait (:class:`QueuePolicy`). Before the first
+run of a request that the other end is not already generating for, the master sends
+SCHEDULE and starts only on SCHEDULE_ACK; the other end switches its generation to that
+request (REQ_ACKs that were all lost are thus repaired: the SCHEDULE implies acceptance) or
+refuses with a Status, and both ends fail the request. A SCHEDULE with a Status is an
+*abort*: the master gave the request up (its REQ never got an answer).
+
+Each heralded pair is numbered by the master, delivered there and CONFIRMed (naming the
+request); the other end delivers it on CONFIRM if it made the pair for that request (by the
+pair's emission time and when it switched), and otherwise both ends report it expired.
 
 Request lifecycle (:data:`TRANSITIONS`)::
 
-    WAITING_PEER --REQ_ACK accepted--> QUEUED --its turn--> GENERATING --last pair--> DONE
+    WAITING_PEER --REQ_ACK accepted--> QUEUED --its run--> GENERATING --last pair--> DONE
+    GENERATING --run over, another request's turn--> QUEUED
     WAITING_PEER --REQ_ACK error / retries exhausted--> FAILED
-    WAITING_PEER, QUEUED, GENERATING --Max Time runs out--> FAILED (ERR TIMEOUT)
+    any open state --Max Time runs out / aborted--> FAILED (ERR TIMEOUT or the peer's Status)
 
 A CREATE is admitted against the link's options (:mod:`protocols.admission`): the fastest
 option meeting its Minimum Fidelity, else ERR UNSUPP; ERR NOTIME if the expected time for
-Number pairs exceeds Max Time.
+Number pairs exceeds Max Time; ERR NORES if the link's queue is full.
 """
 
 from __future__ import annotations
@@ -33,23 +38,36 @@ from protocols.admission import LinkOption
 from protocols.common import EGP_PORT, Actions, Address, Basis, ParseError
 from protocols.hardware import Discard
 from protocols.link_types import (
+    FOLLOW_PAIRS,
+    HISTORY,
     RANDOM_BASES,
     ROTATION_BASES,
     TRANSITIONS,
     LinkConfig,
     LinkCounters,
     PendingConfirm,
+    PendingSchedule,
+    QueuePolicy,
     Request,
     RequestEvent,
     RequestState,
+    Run,
     basis_choice,
 )
 from protocols.packets import linkservice as ll
-from protocols.packets.egp import MSG_CONFIRM, MSG_CONFIRM_ACK, MSG_REQ, MSG_REQ_ACK, EgpMessage
+from protocols.packets.egp import (
+    MSG_CONFIRM,
+    MSG_CONFIRM_ACK,
+    MSG_REQ,
+    MSG_REQ_ACK,
+    MSG_SCHEDULE,
+    MSG_SCHEDULE_ACK,
+    EgpMessage,
+)
 from protocols.physical import AttemptLost, PairReady, StartGeneration, StopGeneration
 
-__all__ = ["ROTATION_BASES", "TRANSITIONS", "LinkConfig", "LinkCounters", "LinkLayer", "Request", "RequestEvent",
-           "RequestState"]
+__all__ = ["ROTATION_BASES", "TRANSITIONS", "LinkConfig", "LinkCounters", "LinkLayer", "QueuePolicy", "Request",
+           "RequestEvent", "RequestState"]
 
 
 class LinkLayer:
@@ -64,14 +82,23 @@ class LinkLayer:
         self.retransmit_ns = retransmit_ns
         self.retries = retries
         self.requests: dict[tuple[int, int], Request] = {}
-        self.ready: dict[int, dict[int, Request | None]] = {link.link_id: {} for link in links}
-        self.serve_next: dict[int, int] = {link.link_id: 1 for link in links}
         self.numbered: dict[int, int] = {link.link_id: 0 for link in links}
-        self.active: dict[int, Request] = {}
         self.next_seq: dict[int, int] = {link.link_id: 0 for link in links}
         self.next_create_id = 1
         self.counters = LinkCounters()
         self.confirm_timeout_ns = (retries + 2) * retransmit_ns
+        # master: the run being generated, the SCHEDULE awaiting its ACK, aborts, what the peer is armed for
+        self.runs: dict[int, Run] = {}
+        self.scheduling: dict[int, PendingSchedule] = {}
+        self.aborting: dict[tuple[int, int], PendingSchedule] = {}
+        self.peer_on: dict[int, Request] = {}
+        self.run_number: dict[int, int] = {link.link_id: 0 for link in links}
+        self.last_served: dict[tuple[int, int, int], int] = {}
+        self.serve_clock = 0
+        # other end: the runs it follows (when it switched, to which request) and its SCHEDULE answers
+        self.followed: dict[int, int] = {link.link_id: 0 for link in links}
+        self.history: dict[int, list[tuple[int, Request]]] = {link.link_id: [] for link in links}
+        self.schedule_answers: dict[tuple[int, int], int] = {}
         self.sent: dict[tuple[int, int], PendingConfirm] = {}                # master: CONFIRMs awaiting ACK
         self.awaiting: dict[tuple[int, int], tuple[Request, PairReady, int]] = {}   # slave: pairs awaiting CONFIRM
         self.lost: dict[tuple[int, int], int] = {}                           # slave: heralds lost, until when
@@ -95,16 +122,7 @@ class LinkLayer:
         if isinstance(event, PairReady):
             actions = self._on_pair(event, now)
         elif isinstance(event, AttemptLost):
-            self.counters.lost_attempts += 1
-            key = (event.link_id, event.attempt_seq)
-            link = self.links_by_id[event.link_id]
-            if self._is_master(link):
-                actions = self._rearm(event.link_id)     # no number was given to it: the slave will not keep it
-            elif key in self.early:
-                actions = self._expire_confirmed(self.early.pop(key)[0], now)
-            else:
-                self.lost[key] = now + self.confirm_timeout_ns
-                actions = Actions()
+            actions = self._on_lost(event, now)
         else:
             raise TypeError(f"link layer cannot handle {event!r}")
         actions.deadline = self._deadline()
@@ -115,24 +133,28 @@ class LinkLayer:
 
     def on_timer(self, now: int) -> Actions:
         actions = self._confirm_timers(now)
+        actions.extend(self._schedule_timers(now))
         for request in list(self.requests.values()):
             if request.expires_at is not None and request.expires_at <= now:
-                actions.extend(self._expire(request))
+                actions.extend(self._expire(request, now))
                 continue
             if request.retry_at is None or request.retry_at > now:
                 continue
             if request.retries_left == 0:
                 request.retry_at = None
                 request.fire(RequestEvent.PEER_REFUSED)
-                actions.extend(self._err(request, ll.ERR_TIMEOUT))
-                if request.queue_seq:
-                    actions.extend(self._mark(request.link.link_id, request.queue_seq, None))
+                actions.extend(self._fail_quietly(request, ll.ERR_TIMEOUT, now))
+                actions.extend(self._abort(request, ll.ERR_TIMEOUT, now))   # its REQ_ACKs may just be lost
             else:
                 request.retries_left -= 1
                 request.retry_at = now + self.retransmit_ns
                 actions.send.append(self._req(request))
         actions.deadline = self._deadline()
         return actions
+
+    def settled(self) -> bool:
+        """No message of the peer protocol waits for an answer and no pair for its CONFIRM."""
+        return not (self.sent or self.awaiting or self.early or self.scheduling or self.aborting)
 
     def held_slots(self) -> set[int]:
         """Memory slots of pairs that wait for the master's CONFIRM."""
@@ -149,14 +171,14 @@ class LinkLayer:
         self.next_create_id = create_id % 0xFFFF + 1
         link = self.links_by_peer.get(create.remote_node_id)
         error = self._unsupported(create, local=True) if link else ll.ERR_UNSUPP
+        option: LinkOption | None = None
+        if not error:
+            assert link is not None
+            option, error = self._admit(create, link)
         if error:
             self.counters.rejected += 1
             return self._reply(app, ll.Err(create_id, error, origin_node=self.node_id))
         assert link is not None
-        option, error = self._admit(create, link)
-        if error:
-            self.counters.rejected += 1
-            return self._reply(app, ll.Err(create_id, error, origin_node=self.node_id))
         request = Request(create_id, self.node_id, create, link, app, 0, RequestState.WAITING_PEER,
                           retries_left=self.retries, retry_at=now + self.retransmit_ns, option=option,
                           expires_at=self._expiry(create, now))
@@ -176,9 +198,10 @@ class LinkLayer:
             return ll.ERR_UNSUPP
         return 0
 
-    @staticmethod
-    def _admit(create: ll.Create, link: LinkConfig) -> tuple[LinkOption | None, int]:
+    def _admit(self, create: ll.Create, link: LinkConfig) -> tuple[LinkOption | None, int]:
         """The link option that serves ``create``, or the error code that refuses it."""
+        if self._open_requests(link.link_id) >= link.policy.max_queue:
+            return None, ll.ERR_NORES
         option = admission.choose(link.options, ll.decode_fidelity(create.minimum_fidelity))
         if option is None:
             return None, ll.ERR_UNSUPP
@@ -187,28 +210,41 @@ class LinkLayer:
             return None, ll.ERR_NOTIME
         return option, 0
 
+    def _open_requests(self, link_id: int) -> int:
+        return sum(1 for r in self.requests.values()
+                   if r.link.link_id == link_id and r.state not in (RequestState.DONE, RequestState.FAILED))
+
     @staticmethod
     def _expiry(create: ll.Create, now: int) -> int | None:
         limit = create.max_time_ns()
         return None if limit is None else now + limit
 
-    def _expire(self, request: Request) -> Actions:
+    def _expire(self, request: Request, now: int) -> Actions:
         """Max Time ran out before the request was done: ERR TIMEOUT, and stop generating for it."""
         request.expires_at = None
         request.retry_at = None
         if request.state in (RequestState.DONE, RequestState.FAILED):
             return Actions()
-        link_id = request.link.link_id
-        was_active = self.active.get(link_id) is request
         request.fire(RequestEvent.MAX_TIME)
-        actions = self._err(request, ll.ERR_TIMEOUT)
-        if was_active:
-            del self.active[link_id]
+        return self._fail_quietly(request, ll.ERR_TIMEOUT, now)
+
+    def _fail_quietly(self, request: Request, code: int, now: int) -> Actions:
+        """``request`` has failed here (its state is FAILED): tell its higher layer, stop serving it."""
+        request.error = code
+        actions = self._err(request, code)
+        link_id = request.link.link_id
+        run = self.runs.get(link_id)
+        if run is not None and run.request is request:
+            del self.runs[link_id]
             actions.down.append(StopGeneration(link_id))
-            actions.extend(self._serve(link_id))
-        elif request.queue_seq and self.ready[link_id].get(request.queue_seq) is request:
-            actions.extend(self._mark(link_id, request.queue_seq, None))
-        return actions
+        pending = self.scheduling.get(link_id)
+        if pending is not None and pending.request is request:
+            del self.scheduling[link_id]
+            self.peer_on.pop(link_id, None)       # it may or may not have switched: SCHEDULE again next time
+        history = self.history[link_id]
+        if not self._is_master(request.link) and history and history[-1][1] is request:
+            actions.down.append(StopGeneration(link_id))
+        return actions.extend(self._schedule(link_id, now))
 
     @staticmethod
     def _rotation_basis(create: ll.Create, local: bool) -> Basis | None:
@@ -216,39 +252,39 @@ class LinkLayer:
                   else (create.rotx1r, create.rotyr, create.rotx2r))
         return ROTATION_BASES.get(angles)
 
-    # -- peer protocol --------------------------------------------------------------------
+    # -- peer protocol: the distributed queue ------------------------------------------------
     def _on_peer(self, message: EgpMessage, source: Address, now: int) -> Actions:
-        if message.msg_type == MSG_REQ:
-            return self._on_req(message, source, now)
-        if message.msg_type == MSG_CONFIRM:
-            return self._on_confirm(message, now)
-        if message.msg_type == MSG_CONFIRM_ACK:
-            return self._on_confirm_ack(message)
+        handlers = {MSG_REQ: self._on_req, MSG_REQ_ACK: self._on_req_ack, MSG_CONFIRM: self._on_confirm,
+                    MSG_CONFIRM_ACK: self._on_confirm_ack, MSG_SCHEDULE: self._on_schedule,
+                    MSG_SCHEDULE_ACK: self._on_schedule_ack}
+        handler = handlers.get(message.msg_type)
+        if handler is None or message.link_id not in self.links_by_id:
+            return Actions()
+        return handler(message, now)
+
+    def _on_req_ack(self, message: EgpMessage, now: int) -> Actions:
         request = self.requests.get((self.node_id, message.create_id))
-        if message.msg_type != MSG_REQ_ACK or request is None or request.state != RequestState.WAITING_PEER:
+        if request is None or request.state != RequestState.WAITING_PEER or message.origin_node != self.node_id:
             return Actions()
         request.retry_at = None
         if message.status:
             request.fire(RequestEvent.PEER_REFUSED)
-            actions = self._err(request, message.status)
-            if request.queue_seq:
-                actions.extend(self._mark(request.link.link_id, request.queue_seq, None))
-            return actions
+            request.error = message.status
+            return self._err(request, message.status)
         request.fire(RequestEvent.PEER_ACCEPTED)
         request.queue_seq = request.queue_seq or message.queue_seq
-        return self._mark(request.link.link_id, request.queue_seq, request)
+        return self._schedule(request.link.link_id, now)
 
-    def _on_req(self, message: EgpMessage, source: Address, now: int) -> Actions:
+    def _on_req(self, message: EgpMessage, now: int) -> Actions:
         create = message.create
         assert create is not None
         key = (message.origin_node, message.create_id)
         link = self.links_by_peer.get(message.origin_node)
         app = self.purposes.get(create.purpose_id)
         known = self.requests.get(key)
-        if known is not None:
-            reply = EgpMessage(MSG_REQ_ACK, 0, message.create_id, message.link_id, message.origin_node,
-                               known.queue_seq)
-            return Actions(send=[(source, reply.encode())])
+        if known is not None:                      # a retransmission: the same answer, nothing restarted
+            return Actions(send=[self._req_ack(message, known.error if known.state == RequestState.FAILED else 0,
+                                               known.queue_seq)])
         status = 0
         if link is None or create.remote_node_id != self.node_id or app is None:
             status = ll.ERR_REJECTED
@@ -259,27 +295,29 @@ class LinkLayer:
         queue_seq = message.queue_seq
         if link is not None and self._is_master(link) and not status:
             queue_seq = self._number(link.link_id)
-        reply = EgpMessage(MSG_REQ_ACK, status, message.create_id, message.link_id, message.origin_node,
-                           queue_seq)
-        actions = Actions(send=[(source, reply.encode())])
+        actions = Actions(send=[self._req_ack(message, status, queue_seq)])
         if status:
             self.counters.rejected += 1
-            if link is not None and queue_seq:
-                actions.extend(self._mark(link.link_id, queue_seq, None))
             return actions
         assert link is not None and app is not None
         request = Request(message.create_id, message.origin_node, create, link, app, 1,
                           RequestState.QUEUED, queue_seq=queue_seq, option=option,
                           expires_at=self._expiry(create, now))
         self.requests[key] = request
-        return actions.extend(self._mark(link.link_id, queue_seq, request))
+        return actions.extend(self._schedule(link.link_id, now))
+
+    def _req_ack(self, message: EgpMessage, status: int, queue_seq: int) -> tuple[Address, bytes]:
+        link = self.links_by_peer.get(message.origin_node)
+        reply = EgpMessage(MSG_REQ_ACK, status, message.create_id, message.link_id, message.origin_node, queue_seq)
+        destination = link.peer_address if link is not None else self.links_by_id[message.link_id].peer_address
+        return (destination, reply.encode())
 
     def _req(self, request: Request) -> tuple[Address, bytes]:
         message = EgpMessage(MSG_REQ, 0, request.create_id, request.link.link_id, self.node_id,
                              request.queue_seq, request.create)
         return (request.link.peer_address, message.encode())
 
-    # -- generation -----------------------------------------------------------------------
+    # -- the master's scheduler ---------------------------------------------------------------
     def _is_master(self, link: LinkConfig) -> bool:
         return self.node_id < link.peer_node_id
 
@@ -287,55 +325,269 @@ class LinkLayer:
         self.numbered[link_id] += 1
         return self.numbered[link_id]
 
-    def _mark(self, link_id: int, queue_seq: int, request: Request | None) -> Actions:
-        """Record request ``queue_seq`` as ready (or, with None, as never to be served)."""
-        self.ready[link_id][queue_seq] = request
-        return self._serve(link_id)
+    def _candidates(self, link_id: int) -> list[Request]:
+        return [r for r in self.requests.values()
+                if r.link.link_id == link_id and r.to_number > 0
+                and r.state in (RequestState.QUEUED, RequestState.GENERATING)]
 
-    def _serve(self, link_id: int) -> Actions:
-        ready = self.ready[link_id]
-        while link_id not in self.active and self.serve_next[link_id] in ready:
-            request = ready.pop(self.serve_next[link_id])
-            self.serve_next[link_id] += 1
-            if request is None:
-                continue
+    def _pick(self, link_id: int) -> tuple[Request, int] | None:
+        """The request the next run serves and its number of pairs.
+
+        Strict priority (higher first); within the highest priority, the stream (origin node,
+        Purpose ID) served least recently, then the oldest request. A run is at most
+        the link's ``policy.quantum`` pairs while another request of that priority waits, else at most
+        ``policy.max_run``.
+        """
+        candidates = self._candidates(link_id)
+        if not candidates:
+            return None
+        top = max(r.create.priority for r in candidates)
+        tied = [r for r in candidates if r.create.priority == top]
+        chosen = min(tied, key=lambda r: (self.last_served.get((link_id, *r.stream), 0), r.queue_seq))
+        return chosen, self._run_size(chosen)
+
+    def _run_size(self, request: Request) -> int:
+        link_id = request.link.link_id
+        policy = self.links_by_id[link_id].policy
+        competing = any(r is not request and r.create.priority >= request.create.priority
+                        for r in self._candidates(link_id))
+        return min(request.to_number, policy.quantum if competing else policy.max_run)
+
+    def _schedule(self, link_id: int, now: int) -> Actions:
+        """Master: if the link is idle, start the next run (after the peer's SCHEDULE_ACK if it must switch)."""
+        link = self.links_by_id[link_id]
+        if not self._is_master(link) or link_id in self.scheduling:
+            return Actions()
+        if link_id in self.runs:
+            return self._trim(link_id)
+        picked = self._pick(link_id)
+        if picked is None:
+            return Actions()
+        request, pairs = picked
+        if self.peer_on.get(link_id) is request:
+            return self._start_run(request, pairs, now)
+        self.run_number[link_id] += 1
+        pending = PendingSchedule(request, self.run_number[link_id], pairs, 0, self.retries,
+                                  now + self.retransmit_ns)
+        self.scheduling[link_id] = pending
+        self.counters.schedules_sent += 1
+        return Actions(send=[self._schedule_message(pending)])
+
+    def _trim(self, link_id: int) -> Actions:
+        """A request of at least the running one's priority is waiting: cut a long run to one quantum."""
+        run = self.runs[link_id]
+        quantum = self.links_by_id[link_id].policy.quantum
+        if run.pairs - run.numbered <= quantum:
+            return Actions()
+        waiting = [r for r in self._candidates(link_id) if r is not run.request
+                   and r.create.priority >= run.request.create.priority]
+        if not waiting:
+            return Actions()
+        run.pairs = run.numbered + quantum
+        return Actions(down=[StopGeneration(link_id), self._start(run.request, quantum)])
+
+    def _schedule_message(self, pending: PendingSchedule, msg_type: int = MSG_SCHEDULE) -> tuple[Address, bytes]:
+        request = pending.request
+        message = EgpMessage(msg_type, pending.status, request.create_id, request.link.link_id,
+                             request.origin_node, request.queue_seq, run=pending.run, pairs=pending.pairs)
+        return (request.link.peer_address, message.encode())
+
+    def _start_run(self, request: Request, pairs: int, now: int) -> Actions:
+        link_id = request.link.link_id
+        for other in self.runs.values():
+            assert other.request.link.link_id != link_id
+        if request.state == RequestState.QUEUED:
             request.fire(RequestEvent.LINK_FREE)
-            self.active[link_id] = request
-            alpha = request.option.alpha if request.option is not None else None
-            return Actions(down=[StartGeneration(link_id, request.create.number, self._basis_of(link_id), alpha,
-                                                 self._choice_of(link_id))])
-        return Actions()
+        self.runs[link_id] = Run(request, pairs, now)
+        self.serve_clock += 1
+        self.last_served[(link_id, *request.stream)] = self.serve_clock
+        self.counters.runs += 1
+        return Actions(down=[self._start(request, pairs)])
 
-    def _basis_of(self, link_id: int) -> Basis | None:
-        request = self.active.get(link_id)
-        if request is None or request.create.tpe != ll.TPE_MEASURE or request.create.rl or request.create.rr:
+    def _start(self, request: Request, pairs: int) -> StartGeneration:
+        alpha = request.option.alpha if request.option is not None else None
+        return StartGeneration(request.link.link_id, pairs, self._basis_of(request), alpha, self._choice_of(request))
+
+    def _end_run(self, link_id: int, now: int) -> Actions:
+        run = self.runs.pop(link_id)
+        actions = self._schedule(link_id, now)
+        next_run = self.runs.get(link_id)
+        request = run.request
+        if (next_run is None or next_run.request is not request) and request.state == RequestState.GENERATING \
+                and request.to_number > 0:
+            request.fire(RequestEvent.RUN_END)
+        return actions
+
+    def _on_schedule_ack(self, message: EgpMessage, now: int) -> Actions:
+        link_id = message.link_id
+        abort = self.aborting.get((link_id, message.run))
+        if abort is not None:
+            del self.aborting[(link_id, message.run)]
+            return Actions()
+        pending = self.scheduling.get(link_id)
+        if pending is None or pending.run != message.run:
+            return Actions()                       # a duplicate, or an answer we stopped waiting for
+        del self.scheduling[link_id]
+        request = pending.request
+        if message.status:                         # the other end cannot serve it: neither do we
+            request.fire(RequestEvent.ABORTED)
+            return self._fail_quietly(request, message.status, now)
+        self.peer_on[link_id] = request
+        if request.state not in (RequestState.QUEUED, RequestState.GENERATING) or request.to_number == 0:
+            return self._schedule(link_id, now)
+        return self._start_run(request, self._run_size(request), now)
+
+    def _schedule_timers(self, now: int) -> Actions:
+        actions = Actions()
+        for link_id, pending in list(self.scheduling.items()):
+            if pending.next_at > now:
+                continue
+            if pending.retries_left == 0:          # the peer is silent: the request cannot be served
+                del self.scheduling[link_id]
+                self.peer_on.pop(link_id, None)
+                pending.request.fire(RequestEvent.ABORTED)
+                actions.extend(self._fail_quietly(pending.request, ll.ERR_TIMEOUT, now))
+                actions.extend(self._abort(pending.request, ll.ERR_TIMEOUT, now))
+                continue
+            pending.retries_left -= 1
+            pending.next_at = now + self.retransmit_ns
+            actions.send.append(self._schedule_message(pending))
+        for key, abort in list(self.aborting.items()):
+            if abort.next_at > now:
+                continue
+            if abort.retries_left == 0:
+                del self.aborting[key]
+                continue
+            abort.retries_left -= 1
+            abort.next_at = now + self.retransmit_ns
+            actions.send.append(self._schedule_message(abort))
+        return actions
+
+    def _abort(self, request: Request, code: int, now: int) -> Actions:
+        """Master: tell the other end a request it may hold is given up (SCHEDULE with a Status)."""
+        link_id = request.link.link_id
+        if not self._is_master(request.link):
+            return Actions()
+        self.run_number[link_id] += 1
+        abort = PendingSchedule(request, self.run_number[link_id], 0, code, self.retries, now + self.retransmit_ns)
+        self.aborting[(link_id, abort.run)] = abort
+        return Actions(send=[self._schedule_message(abort)])
+
+    # -- the other end follows the master's runs ----------------------------------------------
+    def _on_schedule(self, message: EgpMessage, now: int) -> Actions:
+        link_id = message.link_id
+        key = (link_id, message.run)
+        if key in self.schedule_answers:
+            return Actions(send=[self._schedule_ack(message, self.schedule_answers[key])])
+        request = self.requests.get((message.origin_node, message.create_id))
+        if message.status:                         # an abort
+            actions = Actions()
+            if request is not None and request.state not in (RequestState.DONE, RequestState.FAILED):
+                request.retry_at = None
+                request.fire(RequestEvent.ABORTED)
+                actions.extend(self._fail_quietly(request, message.status, now))
+            self.schedule_answers[key] = 0
+            return actions.extend(Actions(send=[self._schedule_ack(message, 0)]))
+        if message.run <= self.followed[link_id]:
+            return Actions()                       # an old SCHEDULE overtaken by a newer one
+        self.followed[link_id] = message.run
+        status = self._follow(request, message, now)
+        self.schedule_answers[key] = status
+        actions = Actions(send=[self._schedule_ack(message, status)])
+        if status == 0:
+            assert request is not None
+            actions.down += [StopGeneration(link_id), self._start(request, FOLLOW_PAIRS)]
+        return actions
+
+    def _follow(self, request: Request | None, message: EgpMessage, now: int) -> int:
+        """Switch this end to the request of a SCHEDULE; the Status to answer with."""
+        if request is None or request.link.link_id != message.link_id:
+            return ll.ERR_REJECTED
+        if request.state == RequestState.FAILED:
+            return request.error or ll.ERR_OTHER
+        if request.state == RequestState.WAITING_PEER:   # every REQ_ACK was lost: the SCHEDULE says it all
+            request.retry_at = None
+            request.fire(RequestEvent.PEER_ACCEPTED)
+            request.queue_seq = message.queue_seq
+        history = self.history[message.link_id]
+        previous = history[-1][1] if history else None
+        if previous is not None and previous is not request and previous.state == RequestState.GENERATING:
+            previous.fire(RequestEvent.RUN_END)
+        if request.state == RequestState.QUEUED:
+            request.fire(RequestEvent.LINK_FREE)
+        history.append((now, request))
+        del history[:-HISTORY]
+        return 0
+
+    def _schedule_ack(self, message: EgpMessage, status: int) -> tuple[Address, bytes]:
+        link = self.links_by_id[message.link_id]
+        reply = EgpMessage(MSG_SCHEDULE_ACK, status, message.create_id, message.link_id, message.origin_node,
+                           message.queue_seq, run=message.run, pairs=message.pairs)
+        return (link.peer_address, reply.encode())
+
+    def _followed_request(self, link_id: int, emitted_at: int) -> Request | None:
+        """Other end: the request this end was generating for when it emitted at ``emitted_at``."""
+        for switched_at, request in reversed(self.history[link_id]):
+            if switched_at <= emitted_at:
+                return request
+        return None
+
+    # -- generation -----------------------------------------------------------------------
+    def _basis_of(self, request: Request) -> Basis | None:
+        if request.create.tpe != ll.TPE_MEASURE or request.create.rl or request.create.rr:
             return None
         return self._rotation_basis(request.create, local=request.d == 0)
 
-    def _choice_of(self, link_id: int) -> tuple[tuple[Basis, float], ...]:
-        request = self.active.get(link_id)
-        if request is None or request.create.tpe != ll.TPE_MEASURE:
+    @staticmethod
+    def _choice_of(request: Request) -> tuple[tuple[Basis, float], ...]:
+        if request.create.tpe != ll.TPE_MEASURE:
             return ()
         return basis_choice(request.create, local=request.d == 0)
 
+    def _on_lost(self, event: AttemptLost, now: int) -> Actions:
+        self.counters.lost_attempts += 1
+        key = (event.link_id, event.attempt_seq)
+        link = self.links_by_id[event.link_id]
+        if self._is_master(link):
+            run = self.runs.get(event.link_id)     # no number was given to it: the other end will not keep it
+            return Actions(down=[self._start(run.request, 1)]) if run is not None else Actions()
+        if key in self.early:
+            return self._expire_confirmed(self.early.pop(key)[0], now)
+        self.lost[key] = now + self.confirm_timeout_ns
+        return Actions()
+
     def _on_pair(self, pair: PairReady, now: int) -> Actions:
-        request = self.active.get(pair.link_id)
-        if request is None:                # nobody asked for it: free the memory, lose nothing
+        link = self.links_by_id[pair.link_id]
+        if not self._is_master(link):
+            return self._on_pair_followed(pair, now)
+        run = self.runs.get(pair.link_id)
+        if run is None or pair.emission_time < run.started_at:
+            self.counters.unrequested += 1        # nobody asked for it: free the memory, lose nothing
+            return Actions(hardware=self._free(pair))
+        request = run.request
+        seq = self.next_seq[pair.link_id]
+        self.next_seq[pair.link_id] = (seq + 1) & 0xFFFF
+        key = (pair.link_id, pair.attempt_seq)
+        self.sent[key] = PendingConfirm(request, seq, self.retries, now + self.retransmit_ns)
+        request.numbered += 1
+        run.numbered += 1
+        actions = self._deliver(request, pair, seq, now)
+        actions.send.append(self._confirm(request, pair.link_id, pair.attempt_seq, seq))
+        if run.numbered >= run.pairs or request.to_number == 0:
+            actions.extend(self._end_run(pair.link_id, now))
+        return actions
+
+    def _on_pair_followed(self, pair: PairReady, now: int) -> Actions:
+        request = self._followed_request(pair.link_id, pair.emission_time)
+        if request is None:
             self.counters.unrequested += 1
             return Actions(hardware=self._free(pair))
         key = (pair.link_id, pair.attempt_seq)
-        if not self._is_master(request.link):
-            early = self.early.pop(key, None)
-            if early is not None:
-                return self._deliver_confirmed(request, pair, early[0], now)
-            self.awaiting[key] = (request, pair, now + self.confirm_timeout_ns)
-            return Actions()
-        seq = self.next_seq[pair.link_id]
-        self.next_seq[pair.link_id] = (seq + 1) & 0xFFFF
-        self.sent[key] = PendingConfirm(request, seq, self.retries, now + self.retransmit_ns)
-        actions = self._deliver(request, pair, seq, now)
-        actions.send.append(self._confirm(request, pair.link_id, pair.attempt_seq, seq))
-        return actions
+        early = self.early.pop(key, None)
+        if early is not None:
+            return self._on_confirmed(request, pair, early[0], now)
+        self.awaiting[key] = (request, pair, now + self.confirm_timeout_ns)
+        return Actions()
 
     def _deliver(self, request: Request, pair: PairReady, seq: int, now: int) -> Actions:
         actions = Actions(send=[(request.app, self._ok(request, pair, seq, now))])
@@ -345,24 +597,18 @@ class LinkLayer:
     def _count(self, request: Request) -> Actions:
         """One more of the request's pairs is settled (delivered, or expired at the other end)."""
         request.delivered += 1
-        link_id = request.link.link_id
-        if request.delivered != request.create.number or request.state != RequestState.GENERATING:
+        if request.delivered != request.create.number or request.state not in (RequestState.GENERATING,
+                                                                                 RequestState.QUEUED):
             return Actions()
         request.fire(RequestEvent.LAST_PAIR)
-        if self.active.get(link_id) is request:
-            del self.active[link_id]
-        return self._serve(link_id)
+        history = self.history[request.link.link_id]
+        if history and history[-1][1] is request:       # the other end: stop following a finished request
+            return Actions(down=[StopGeneration(request.link.link_id)])
+        return Actions()
 
     @staticmethod
     def _free(pair: PairReady) -> list[Any]:
         return [Discard(pair.slot)] if pair.outcome is None else []
-
-    def _rearm(self, link_id: int) -> Actions:
-        request = self.active.get(link_id)
-        if request is None:
-            return Actions()
-        alpha = request.option.alpha if request.option is not None else None
-        return Actions(down=[StartGeneration(link_id, 1, self._basis_of(link_id), alpha, self._choice_of(link_id))])
 
     # -- pair confirmation (master numbers, the other end confirms or expires) -----------------
     def _confirm(self, request: Request, link_id: int, attempt_seq: int, seq: int,
@@ -379,7 +625,7 @@ class LinkLayer:
             return Actions(send=[self._ack(message, status)])
         if key in self.awaiting:
             held, pair, _ = self.awaiting.pop(key)
-            return self._deliver_confirmed(held, pair, message, now)
+            return self._on_confirmed(held, pair, message, now)
         if key in self.lost:
             del self.lost[key]
             return self._expire_confirmed(message, now)
@@ -387,19 +633,23 @@ class LinkLayer:
             self.early[key] = (message, now + self.confirm_timeout_ns)
         return Actions()
 
+    def _on_confirmed(self, held: Request, pair: PairReady, message: EgpMessage, now: int) -> Actions:
+        """The master numbered a pair this end holds: deliver it, unless this end made it for another request."""
+        if (held.origin_node, held.create_id) != (message.origin_node, message.create_id):
+            actions = Actions(hardware=self._free(pair))
+            return actions.extend(self._expire_confirmed(message, now))
+        self.answered[(message.link_id, message.attempt_seq)] = 0
+        actions = Actions(send=[self._ack(message, 0)])
+        return actions.extend(self._deliver(held, pair, message.sequence_number, now))
+
     def _ack(self, message: EgpMessage, status: int) -> tuple[Address, bytes]:
         link = self.links_by_id[message.link_id]
         reply = EgpMessage(MSG_CONFIRM_ACK, status, message.create_id, message.link_id, message.origin_node,
                            message.queue_seq, None, message.attempt_seq, message.sequence_number)
         return (link.peer_address, reply.encode())
 
-    def _deliver_confirmed(self, request: Request, pair: PairReady, message: EgpMessage, now: int) -> Actions:
-        self.answered[(message.link_id, message.attempt_seq)] = 0
-        actions = Actions(send=[self._ack(message, 0)])
-        return actions.extend(self._deliver(request, pair, message.sequence_number, now))
-
     def _expire_confirmed(self, message: EgpMessage, now: int) -> Actions:
-        """The master numbered a pair this end never got: both ends report it expired."""
+        """The master numbered a pair this end does not hold (for that request): both ends report it expired."""
         self.answered[(message.link_id, message.attempt_seq)] = ll.ERR_EXPIRE
         actions = Actions(send=[self._ack(message, ll.ERR_EXPIRE)])
         request = self.requests.get((message.origin_node, message.create_id))
@@ -413,7 +663,7 @@ class LinkLayer:
         expiry = ll.Err(request.create_id, ll.ERR_EXPIRE, 1, seq, (seq + 1) & 0xFFFF, request.origin_node)
         return self._reply(request.app, expiry)
 
-    def _on_confirm_ack(self, message: EgpMessage) -> Actions:
+    def _on_confirm_ack(self, message: EgpMessage, now: int) -> Actions:
         pending = self.sent.pop((message.link_id, message.attempt_seq), None)
         if pending is None or message.status == 0:
             return Actions()
@@ -435,11 +685,9 @@ class LinkLayer:
             if deadline <= now:                  # the master never numbered it: it lost its herald
                 del self.awaiting[key]
                 actions.hardware.extend(self._free(pair))
-                actions.extend(self._rearm(key[0]))
         for key, deadline in list(self.lost.items()):
             if deadline <= now:                  # both ends lost it
                 del self.lost[key]
-                actions.extend(self._rearm(key[0]))
         for key, (message, deadline) in list(self.early.items()):
             if deadline <= now:
                 del self.early[key]
@@ -474,4 +722,5 @@ class LinkLayer:
         times = [t for r in self.requests.values() for t in (r.retry_at, r.expires_at) if t is not None]
         times += [p.next_at for p in self.sent.values()] + [d for _, _, d in self.awaiting.values()]
         times += list(self.lost.values()) + [d for _, d in self.early.values()]
+        times += [p.next_at for p in (*self.scheduling.values(), *self.aborting.values())]
         return min(times, default=None)

@@ -28,6 +28,8 @@ class RequestEvent(enum.Enum):
     LINK_FREE = "link-free"
     LAST_PAIR = "last-pair"
     MAX_TIME = "max-time"
+    RUN_END = "run-end"
+    ABORTED = "aborted"
 
 
 TRANSITIONS: dict[tuple[RequestState, RequestEvent], RequestState] = {
@@ -38,10 +40,38 @@ TRANSITIONS: dict[tuple[RequestState, RequestEvent], RequestState] = {
     (RequestState.WAITING_PEER, RequestEvent.MAX_TIME): RequestState.FAILED,
     (RequestState.QUEUED, RequestEvent.MAX_TIME): RequestState.FAILED,
     (RequestState.GENERATING, RequestEvent.MAX_TIME): RequestState.FAILED,
+    (RequestState.GENERATING, RequestEvent.RUN_END): RequestState.QUEUED,
+    (RequestState.QUEUED, RequestEvent.LAST_PAIR): RequestState.DONE,
+    (RequestState.WAITING_PEER, RequestEvent.ABORTED): RequestState.FAILED,
+    (RequestState.QUEUED, RequestEvent.ABORTED): RequestState.FAILED,
+    (RequestState.GENERATING, RequestEvent.ABORTED): RequestState.FAILED,
 }
+"""QUEUED ⇄ GENERATING: the master serves a request in *runs* (a few pairs at a time when requests compete);
+between runs it waits in the queue. ABORTED: the other end refused a run or gave the request up."""
+
+FOLLOW_PAIRS = 1 << 30
+"""The other end arms its hardware for this many pairs when it follows a SCHEDULE: the master's own
+arming bounds the attempts (both ends must be armed), so the other end never has to re-arm."""
+HISTORY = 8
+"""Runs the other end remembers, to tell which request a late-heralded pair was made for."""
+
 
 ROTATION_BASES = {(0, 0, 0): Basis.Z, (0, 64, 0): Basis.X, (192, 0, 0): Basis.Y}
 """Fixed-basis measure-directly: the draft's Euler rotations (units of 2π/256) we support."""
+
+
+@dataclass(frozen=True, slots=True)
+class QueuePolicy:
+    """How the master shares a link between requests.
+
+    ``quantum``: pairs per run while another request of the same priority waits (round-robin
+    between streams); ``max_run``: pairs per run otherwise (a higher-priority request waits at
+    most one run); ``max_queue``: open requests per link at this node before new ones get NORES.
+    """
+
+    quantum: int = 4
+    max_run: int = 64
+    max_queue: int = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +87,7 @@ class LinkConfig:
     t1_peer_ns: float = float("inf")
     options: tuple[LinkOption, ...] = (LinkOption(None, 1.0, 1.0),)
     cycle_ns: int = 0
+    policy: QueuePolicy = QueuePolicy()
 
 
 @dataclass(slots=True)
@@ -74,6 +105,18 @@ class Request:
     retry_at: int | None = None
     option: LinkOption | None = None
     expires_at: int | None = None
+    numbered: int = 0
+    error: int = 0
+
+    @property
+    def stream(self) -> tuple[int, int]:
+        """Requests of one stream share a fair share of the link: same origin node and Purpose ID."""
+        return (self.origin_node, self.create.purpose_id)
+
+    @property
+    def to_number(self) -> int:
+        """Pairs the master has still to number for this request."""
+        return self.create.number - self.numbered
 
     def fire(self, event: RequestEvent) -> None:
         try:
@@ -91,6 +134,30 @@ class LinkCounters:
     err_sent: int = 0
     unrequested: int = 0
     expired: int = 0
+    runs: int = 0
+    schedules_sent: int = 0
+
+
+@dataclass(slots=True)
+class Run:
+    """The master's current generation run on a link: ``pairs`` pairs for ``request``."""
+
+    request: Request
+    pairs: int
+    started_at: int
+    numbered: int = 0
+
+
+@dataclass(slots=True)
+class PendingSchedule:
+    """A SCHEDULE (or, with a Status, an abort) the master retransmits until SCHEDULE_ACK."""
+
+    request: Request
+    run: int
+    pairs: int
+    status: int
+    retries_left: int
+    next_at: int
 
 
 @dataclass(slots=True)

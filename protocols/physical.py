@@ -95,9 +95,9 @@ class NodePhysical:
     def handle(self, event: Any, now: int) -> Actions:
         if isinstance(event, StartGeneration):
             return Actions(hardware=[Arm(event.link_id, event.pairs, event.measure_basis, event.alpha,
-                                         event.basis_choice)])
+                                         event.basis_choice)], deadline=self._deadline())
         if isinstance(event, StopGeneration):
-            return Actions(hardware=[Disarm(event.link_id)])
+            return Actions(hardware=[Disarm(event.link_id)], deadline=self._deadline())
         if isinstance(event, Emitted):
             return self._on_emitted(event, now)
         raise TypeError(f"physical layer cannot handle {event!r}")

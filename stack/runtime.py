@@ -17,7 +17,7 @@ import trio
 from protocols.apps import EntanglementUser
 from protocols.common import EGP_PORT, HERALD_PORT, LINK_SERVICE_PORT
 from protocols.link import LinkConfig as EngineLink
-from protocols.link import LinkLayer
+from protocols.link import LinkLayer, QueuePolicy
 from protocols.packets import linkservice as ll
 from protocols.packets.heralding import SCHEME_COUPLER, SCHEME_DOUBLE_CLICK, SCHEME_SINGLE_CLICK, SCHEME_SOURCE
 from protocols.physical import NodePhysical, ReportingLink, Station
@@ -69,6 +69,7 @@ class Emulation:
     clocks: dict[int, Clock] = field(default_factory=dict)
     sampler: SyncSampler | None = None
     api_running: int = 0
+    link_layers: list[LinkLayer] = field(default_factory=list)
     local: set[str] | None = None
     """Names of the nodes whose layers this process runs (None: every node)."""
 
@@ -180,12 +181,16 @@ def _build_qpus(emu: Emulation) -> None:
             peer = scenario.nodes[link.b if link.a == node.name else link.a]
             lp = emu.link_physics[link.link_id]
             options = link_options(lp, (node.t1_ns, peer.t1_ns), (node.t2_ns, peer.t2_ns))
+            policy = QueuePolicy(link.queue_quantum, link.queue_max_run, link.queue_max_length)
             engine_links.append(EngineLink(link.link_id, peer.node_id, (node_ip(peer.node_id), EGP_PORT),
-                                           node.t2_ns, peer.t2_ns, node.t1_ns, peer.t1_ns, options, lp.cycle_ns))
+                                           node.t2_ns, peer.t2_ns, node.t1_ns, peer.t1_ns, options, lp.cycle_ns,
+                                           policy))
         engine = LinkLayer(node.node_id, engine_links, responders.get(node.name, {}),
                            retransmit_ns=2 * longest + 1_000_000, retries=8)
         link_layer = Layer(f"{node.name}/link", node.node_id, engine, VirtualPort(kernel, f"{node.name}/link"),
                            emu.network, emu.medium, [LINK_SERVICE_PORT, EGP_PORT])
+        link_layer.after = lambda: stop_when_done(emu)
+        emu.link_layers.append(engine)
         physical.above, link_layer.below = link_layer, physical
         emu.layers += [physical, link_layer]
         emu.medium.add_node(node_hardware(node, physical.port))
@@ -209,7 +214,7 @@ def _build_apps(emu: Emulation, responders: dict[str, dict[int, tuple[str, int]]
         unit, amount = max_time_field(item.max_time_ns)
         create = ll.Create(remote_node_id=remote.node_id, purpose_id=item.purpose_id, number=item.pairs,
                            minimum_fidelity=ll.encode_fidelity(item.min_fidelity), tu=unit, max_time=amount,
-                           tpe=ll.TPE_KEEP if item.type == "keep" else ll.TPE_MEASURE,
+                           tpe=ll.TPE_KEEP if item.type == "keep" else ll.TPE_MEASURE, priority=item.priority,
                            rotx1l=rot[0], rotyl=rot[1], rotx2l=rot[2],
                            rotx1r=rot[0], rotyr=rot[1], rotx2r=rot[2], rl=random, rr=random)
         origin = EntanglementUser((node_ip(node.node_id), LINK_SERVICE_PORT), create, item.start_ns)
@@ -243,8 +248,10 @@ def max_time_field(max_time_ns: int) -> tuple[int, int]:
 
 
 def stop_when_done(emu: Emulation) -> None:
-    """End generation once every workload origin and every API application is done."""
-    if not emu.draining and emu.api_running == 0 and all(w.origin.done() for w in emu.workloads):
+    """End generation once every workload origin and every API application is done and every link layer
+    has settled its pairs (no CONFIRM, SCHEDULE or abort still waits for its answer)."""
+    if (not emu.draining and emu.api_running == 0 and all(w.origin.done() for w in emu.workloads)
+            and all(engine.settled() for engine in emu.link_layers)):
         emu.kernel.stop()
 
 

@@ -214,6 +214,9 @@ def _link(t: Table, name: str, link_id: int, nodes: dict[str, NodeConfig]) -> Li
         classical_loss=t.probability("classical_loss", 0.0),
         classical_jitter_ns=_ns(t, "classical_jitter_ns", 0),
         classical_duplication=t.probability("classical_duplication", 0.0),
+        queue_quantum=t.number("queue_quantum", 4, low=1, high=0xFFFF, integer=True),
+        queue_max_run=t.number("queue_max_run", 64, low=1, high=0xFFFF, integer=True),
+        queue_max_length=t.number("queue_max_length", 64, low=1, high=1_000_000, integer=True),
     )
 
 
@@ -272,6 +275,7 @@ def _workload(source: str, data: Any, nodes: dict[str, NodeConfig],
             listen=t.flag("listen", True),
             min_fidelity=t.probability("min_fidelity", 0.0),
             max_time_ns=round(t.number("max_time_ms", 0.0, low=0.0, high=16383e3) * 1e6),
+            priority=t.number("priority", 0, low=0, high=7, integer=True),
         ))
         t.finish()
         clash = [w for w in items[:-1] if w.listen and items[-1].listen and w.remote == remote

@@ -97,6 +97,12 @@ class LinkConfig:
     classical_loss: float
     classical_jitter_ns: int
     classical_duplication: float = 0.0
+    queue_quantum: int = 4
+    """Pairs per run while requests of the same priority compete (round-robin between streams)."""
+    queue_max_run: int = 64
+    """Pairs per run of a request served alone (a higher-priority arrival waits at most one run)."""
+    queue_max_length: int = 64
+    """Open requests per node on this link before a new one is refused with NORES."""
 
     @property
     def middle(self) -> str:
@@ -117,6 +123,8 @@ class WorkloadConfig:
     listen: bool = True
     min_fidelity: float = 0.0
     max_time_ns: int = 0
+    priority: int = 0
+    """CREATE's Priority, 0-7: higher is served first."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ from protocols.admission import LinkOption
 from protocols.common import EGP_PORT, LINK_SERVICE_PORT
 from protocols.link import LinkConfig, LinkLayer, RequestState
 from protocols.packets import linkservice as ll
-from protocols.packets.egp import MSG_REQ_ACK, EgpMessage
+from protocols.packets.egp import MSG_REQ_ACK, MSG_SCHEDULE_ACK, EgpMessage
 from protocols.physical import StartGeneration, StopGeneration
 from stack.report import disagreement, joined, measured_fidelity
 from stack.runtime import max_time_field, run_scenario
@@ -28,9 +28,12 @@ def create(**fields: int) -> bytes:
 
 
 def accept(layer: LinkLayer, request_bytes: bytes) -> list[object]:
+    """The peer accepts the request (REQ_ACK) and follows the master's SCHEDULE (SCHEDULE_ACK)."""
     layer.receive(request_bytes, APP, LINK_SERVICE_PORT, now=0)
     ack = EgpMessage(MSG_REQ_ACK, 0, 1, 1, 1, 1).encode()
-    return layer.receive(ack, ("198.18.0.2", EGP_PORT), EGP_PORT, now=10).down
+    assert layer.receive(ack, ("198.18.0.2", EGP_PORT), EGP_PORT, now=10).down == []
+    followed = EgpMessage(MSG_SCHEDULE_ACK, 0, 1, 1, 1, 1, run=1).encode()
+    return layer.receive(followed, ("198.18.0.2", EGP_PORT), EGP_PORT, now=20).down
 
 
 def test_unreachable_minimum_fidelity_is_unsupported() -> None:
@@ -63,7 +66,7 @@ def test_max_time_running_out_is_a_timeout_and_stops_generation() -> None:
     out = layer.on_timer(2_000_000)
     assert StopGeneration(1) in out.down
     assert [ll.decode_upward(p).err for _, p in out.send] == [ll.ERR_TIMEOUT]     # type: ignore[union-attr]
-    assert request.state == RequestState.FAILED and not layer.active
+    assert request.state == RequestState.FAILED and not layer.runs
 
 
 def test_max_time_field_uses_the_finest_unit_that_fits() -> None:

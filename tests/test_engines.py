@@ -19,7 +19,8 @@ from protocols import link as linkmod
 from protocols.apps import EntanglementUser
 from protocols.common import EGP_PORT, HERALD_PORT, LINK_SERVICE_PORT, Actions, Basis, BellState
 from protocols.hardware import Arm, Detection, Disarm, Discard, Emitted, Measure, MeasureResult
-from protocols.link import TRANSITIONS, LinkConfig, LinkLayer, RequestEvent, RequestState
+from protocols.link import TRANSITIONS, LinkConfig, LinkLayer, QueuePolicy, RequestEvent, RequestState
+from protocols.link_types import FOLLOW_PAIRS
 from protocols.packets.heralding import Herald
 from protocols.packets.linkservice import Create
 from protocols.physical import (
@@ -92,11 +93,14 @@ def parse_ok(data: bytes) -> dict[str, int]:
 def parse_egp(data: bytes) -> dict[str, Any]:
     """EGP header: ver, type, status, rsvd | create_id(16), link_id(16) | origin(32) | queue seq(32)
     [+ CREATE, REQ only]."""
-    assert len(data) in (16, 28, 40)           # header, + CONFIRM body, + CREATE
-    return {"version": data[0], "type": data[1], "status": data[2],
-            "create_id": int.from_bytes(data[4:6], "big"), "link": int.from_bytes(data[6:8], "big"),
-            "origin": int.from_bytes(data[8:12], "big"), "queue_seq": int.from_bytes(data[12:16], "big"),
-            "body": data[16:]}
+    assert len(data) in (16, 24, 28, 40)       # header, + SCHEDULE body, + CONFIRM body, + CREATE
+    fields = {"version": data[0], "type": data[1], "status": data[2],
+              "create_id": int.from_bytes(data[4:6], "big"), "link": int.from_bytes(data[6:8], "big"),
+              "origin": int.from_bytes(data[8:12], "big"), "queue_seq": int.from_bytes(data[12:16], "big"),
+              "body": data[16:]}
+    if len(data) == 24:                        # SCHEDULE / SCHEDULE_ACK: run(32) | pairs(16) | reserved(16)
+        fields.update(run=int.from_bytes(data[16:20], "big"), pairs=int.from_bytes(data[20:22], "big"))
+    return fields
 
 
 # -- Station ----------------------------------------------------------------------------------
@@ -303,11 +307,36 @@ T2_1, T2_2 = 1_000_000.0, 2_000_000.0
 
 
 def link_pair(purposes2: dict[int, Any] | None = None, retransmit_ns: int = 50_000,
-              retries: int = 3) -> tuple[LinkLayer, LinkLayer]:
-    n1 = LinkLayer(1, [LinkConfig(LINK, 2, EGP2, T2_1, T2_2)], {}, retransmit_ns, retries)
-    n2 = LinkLayer(2, [LinkConfig(LINK, 1, EGP1, T2_2, T2_1)],
+              retries: int = 3, policy: QueuePolicy | None = None) -> tuple[LinkLayer, LinkLayer]:
+    policy = policy or QueuePolicy()
+    n1 = LinkLayer(1, [LinkConfig(LINK, 2, EGP2, T2_1, T2_2, policy=policy)], {}, retransmit_ns, retries)
+    n2 = LinkLayer(2, [LinkConfig(LINK, 1, EGP1, T2_2, T2_1, policy=policy)],
                    {PURPOSE: APP2} if purposes2 is None else purposes2, retransmit_ns, retries)
     return n1, n2
+
+
+FOLLOW = [StopGeneration(LINK), StartGeneration(LINK, FOLLOW_PAIRS, None)]
+"""What the other end (node 2) does on a SCHEDULE for a create-and-keep request."""
+
+
+def settle(n1: LinkLayer, n2: LinkLayer, out1: Actions, out2: Actions, now: int) -> tuple[Actions, Actions]:
+    """Deliver every EGP message in flight between the two ends, and what they answer, until none is
+    left; returns everything each end did (``out1`` and ``out2`` included)."""
+    all1, all2 = Actions().extend(out1), Actions().extend(out2)
+    to2, to1 = only(out1.send, EGP2), only(out2.send, EGP1)
+    while to2 or to1:
+        next2: list[bytes] = []
+        next1: list[bytes] = []
+        for payload in to2:
+            out = n2.receive(payload, EGP1, EGP_PORT, now)
+            all2.extend(out)
+            next1 += only(out.send, EGP1)
+        for payload in to1:
+            out = n1.receive(payload, EGP2, EGP_PORT, now)
+            all1.extend(out)
+            next2 += only(out.send, EGP2)
+        to2, to1 = next2, next1
+    return all1, all2
 
 
 def herald_both(n1: LinkLayer, n2: LinkLayer, attempt: int, now: int, pair1: PairReady | None = None,
@@ -334,14 +363,16 @@ def only(sends: list[tuple[Any, bytes]], dest: Any) -> list[bytes]:
 
 def open_request(n1: LinkLayer, n2: LinkLayer, create: Create, now: int = 0
                  ) -> tuple[int, Actions, Actions, Actions]:
-    """CREATE → ACK + REQ → REQ_ACK; returns the create id and the three engine outputs."""
+    """CREATE → ACK + REQ → REQ_ACK, then the master's SCHEDULE → SCHEDULE_ACK if it starts a run;
+    returns the create id, node 1's output on the CREATE, and everything nodes 2 and 1 did after it."""
     a1 = n1.receive(create.encode(), APP1, LINK_SERVICE_PORT, now)
     create_id = parse_ack(only(a1.send, APP1)[0])
     req = only(a1.send, EGP2)[0]
     a2 = n2.receive(req, EGP1, EGP_PORT, now + 1_000)
     reply = only(a2.send, EGP1)[0]
     a3 = n1.receive(reply, EGP2, EGP_PORT, now + 2_000)
-    return create_id, a1, a2, a3
+    a3, later2 = settle(n1, n2, a3, Actions(), now + 3_000)
+    return create_id, a1, Actions().extend(a2).extend(later2), a3
 
 
 def test_create_acks_and_sends_req_with_the_create() -> None:
@@ -373,11 +404,14 @@ def test_peer_accepts_and_both_ends_start_generation() -> None:
     assert reply["queue_seq"] == 1                 # numbered by the master (node 1, the origin)
     assert (reply["version"], reply["type"], reply["status"]) == (1, 2, 0)
     assert (reply["create_id"], reply["link"], reply["origin"]) == (create_id, LINK, 1)
-    assert a2.down == [StartGeneration(LINK, 4, None)]
+    assert a2.down == FOLLOW                       # the other end follows the master's SCHEDULE ...
     assert only(a2.send, APP2) == []               # the responder hears of the request only with OKs
-    assert a3.down == [StartGeneration(LINK, 4, None)]
-    assert a3.send == []
-    assert a3.deadline is None                     # no retransmission pending any more
+    assert a3.down == [StartGeneration(LINK, 4, None)]     # ... which starts once it is acknowledged
+    schedule = parse_egp(only(a3.send, EGP2)[0])
+    assert (schedule["type"], schedule["status"], schedule["create_id"], schedule["origin"]) == (5, 0, create_id, 1)
+    assert (schedule["queue_seq"], schedule["run"], schedule["pairs"]) == (1, 1, 4)
+    assert n1.settled() and n2.settled()
+    assert n1.on_timer(10**9).send == []           # no retransmission pending any more
 
 
 def dephased_werner_fidelity(p: float, t: float, t2a: float, t2b: float) -> float:
@@ -444,13 +478,13 @@ def test_measure_directly_gives_ok_m() -> None:
     x = {"rotx1l": 0, "rotyl": 64, "rotx2l": 0, "rotx1r": 0, "rotyr": 64, "rotx2r": 0}
     create = Create(remote_node_id=2, purpose_id=PURPOSE, number=1, tpe=1, **x)
     create_id, _, a2, a3 = open_request(n1, n2, create)
-    assert a2.down == [StartGeneration(LINK, 1, Basis.X)]
+    assert a2.down == [StopGeneration(LINK), StartGeneration(LINK, FOLLOW_PAIRS, Basis.X)]
     assert a3.down == [StartGeneration(LINK, 1, Basis.X)]
     p = 0.08
     dist = (p / 4, 1 - 3 * p / 4, p / 4, p / 4)
-    pair = PairReady(LINK, 0, 1, BellState.PSI_PLUS, 0, 3, 0, dist, outcome=1, basis=Basis.X)
+    pair = PairReady(LINK, 0, 1, BellState.PSI_PLUS, 0, 3, 5_000, dist, outcome=1, basis=Basis.X)
     out1, out2 = herald_both(n1, n2, 0, 10**9, pair,
-                             PairReady(LINK, 0, 2, BellState.PSI_PLUS, 0, 3, 0, dist, 0, Basis.X))
+                             PairReady(LINK, 0, 2, BellState.PSI_PLUS, 0, 3, 5_000, dist, 0, Basis.X))
     ok1, ok2 = parse_ok(only(out1.send, APP1)[0]), parse_ok(only(out2.send, APP2)[0])
     assert ok1["type"] == ok2["type"] == T_OK_M
     assert (ok1["m"], ok2["m"]) == (1, 0)
@@ -523,17 +557,26 @@ def test_dead_peer_becomes_err_timeout(retries: int) -> None:
     deadlines, reqs, errs = [], [], []
     deadline = out.deadline
     assert n1.on_timer(deadline - 1).send == []     # nothing before the deadline
-    for _ in range(retries + 5):
+    for _ in range(2 * retries + 5):
         if deadline is None:
             break
         deadlines.append(deadline)
         out = n1.on_timer(deadline)
-        reqs += only(out.send, EGP2)
-        errs += [parse_err(b) for b in only(out.send, APP1)]
+        sent = only(out.send, EGP2)
+        new_errs = [parse_err(b) for b in only(out.send, APP1)]
+        if new_errs:
+            assert parse_egp(sent[-1])["type"] == 5      # the abort goes out with the ERR
+        reqs += sent
+        errs += new_errs
         deadline = out.deadline
     assert deadline is None
-    assert reqs == [first_req] * retries
-    assert deadlines == [1_000 + 40_000 * k for k in range(1, retries + 2)]
+    assert [r for r in reqs if r[1] == 1] == [first_req] * retries
+    # then the master aborts the request at the other end (it may have accepted it, its REQ_ACKs lost):
+    # SCHEDULE with Status TIMEOUT, retransmitted as often as a REQ, then given up
+    aborts = [parse_egp(r) for r in reqs if r[1] == 5]
+    assert len(aborts) == retries + 1
+    assert all((a["status"], a["create_id"], a["origin"]) == (E_TIMEOUT, 1, 1) for a in aborts)
+    assert deadlines == [1_000 + 40_000 * k for k in range(1, 2 * retries + 3)]
     assert len(errs) == 1 and errs[0]["err"] == E_TIMEOUT and errs[0]["origin"] == 1
     (request,) = n1.requests.values()
     assert request.state == RequestState.FAILED
@@ -545,15 +588,78 @@ def test_duplicated_req_is_answered_but_not_restarted() -> None:
     req = only(out.send, EGP2)[0]
     first = n2.receive(req, EGP1, EGP_PORT, now=10)
     second = n2.receive(req, EGP1, EGP_PORT, now=20)
-    assert first.down == [StartGeneration(LINK, 3, None)]
-    assert second.down == []
+    assert first.down == second.down == []         # the other end generates only on the master's SCHEDULE
     assert only(second.send, EGP1) == only(first.send, EGP1)
     assert parse_egp(only(second.send, EGP1)[0])["status"] == 0
     assert len(n2.requests) == 1
-    # A duplicated REQ_ACK does not restart the origin either.
+    # A duplicated REQ_ACK does not schedule the request twice.
     ack = only(first.send, EGP1)[0]
-    assert n1.receive(ack, EGP2, EGP_PORT, now=30).down == [StartGeneration(LINK, 3, None)]
-    assert n1.receive(ack, EGP2, EGP_PORT, now=40).down == []
+    scheduled = n1.receive(ack, EGP2, EGP_PORT, now=30)
+    assert [parse_egp(m)["type"] for m in only(scheduled.send, EGP2)] == [5]
+    assert n1.receive(ack, EGP2, EGP_PORT, now=40).send == []
+    # A duplicated SCHEDULE is answered again but switches nothing; a duplicated SCHEDULE_ACK starts nothing.
+    schedule = only(scheduled.send, EGP2)[0]
+    once = n2.receive(schedule, EGP1, EGP_PORT, now=50)
+    twice = n2.receive(schedule, EGP1, EGP_PORT, now=60)
+    assert once.down == FOLLOW and twice.down == []
+    assert only(once.send, EGP1) == only(twice.send, EGP1)
+    schedule_ack = only(once.send, EGP1)[0]
+    assert n1.receive(schedule_ack, EGP2, EGP_PORT, now=70).down == [StartGeneration(LINK, 3, None)]
+    assert n1.receive(schedule_ack, EGP2, EGP_PORT, now=80).down == []
+
+
+def test_lost_req_acks_are_repaired_by_the_schedule() -> None:
+    """The other end originated the request; every REQ_ACK is lost: the master's SCHEDULE says it was
+    accepted, so both ends serve it (before the fix, the origin timed out while the master served it)."""
+    n1, n2 = link_pair()
+    n1.purposes[6] = APP1
+    out = n2.receive(Create(remote_node_id=1, purpose_id=6, number=2).encode(), APP2, LINK_SERVICE_PORT, 0)
+    at_master = n1.receive(only(out.send, EGP1)[0], EGP2, EGP_PORT, now=10)
+    (req_ack, schedule) = only(at_master.send, EGP2)                  # the REQ_ACK is lost, the SCHEDULE not
+    assert parse_egp(req_ack)["type"] == 2 and parse_egp(schedule)["type"] == 5
+    followed = n2.receive(schedule, EGP1, EGP_PORT, now=20)
+    assert parse_egp(only(followed.send, EGP1)[0])["status"] == 0
+    assert followed.down == FOLLOW
+    (request,) = n2.requests.values()
+    assert request.state == RequestState.GENERATING and request.queue_seq == 1
+    assert request.retry_at is None                                   # no REQ retransmitted any more
+    assert only(n2.on_timer(10**9).send, EGP1) == []
+    started = n1.receive(only(followed.send, EGP1)[0], EGP2, EGP_PORT, now=30)
+    assert started.down == [StartGeneration(LINK, 2, None)]
+
+
+def test_a_request_the_other_end_gave_up_is_aborted_at_both() -> None:
+    """The other end's REQs were answered but it timed out waiting (all REQ_ACKs lost, no SCHEDULE yet):
+    the master's SCHEDULE is refused with the origin's error and the master fails the request too."""
+    n1, n2 = link_pair(retries=0)
+    n1.purposes[6] = APP1
+    out = n2.receive(Create(remote_node_id=1, purpose_id=6, number=2).encode(), APP2, LINK_SERVICE_PORT, 0)
+    assert parse_err(only(n2.on_timer(out.deadline).send, APP2)[0])["err"] == E_TIMEOUT
+    at_master = n1.receive(only(out.send, EGP1)[0], EGP2, EGP_PORT, now=10)
+    schedule = only(at_master.send, EGP2)[1]
+    refused = n2.receive(schedule, EGP1, EGP_PORT, now=20)
+    assert parse_egp(only(refused.send, EGP1)[0])["status"] == E_TIMEOUT and refused.down == []
+    back = n1.receive(only(refused.send, EGP1)[0], EGP2, EGP_PORT, now=30)
+    assert parse_err(only(back.send, APP1)[0])["err"] == E_TIMEOUT and back.down == []
+    assert all(r.state == RequestState.FAILED for r in (*n1.requests.values(), *n2.requests.values()))
+
+
+def test_an_abort_fails_the_request_the_other_end_accepted() -> None:
+    """The master's REQs reach the other end but every REQ_ACK is lost: the master times out and aborts;
+    the other end's responder gets the same ERR instead of waiting forever."""
+    n1, n2 = link_pair(retries=0)
+    out = n1.receive(keep_create().encode(), APP1, LINK_SERVICE_PORT, now=0)
+    accepted = n2.receive(only(out.send, EGP2)[0], EGP1, EGP_PORT, now=10)   # its REQ_ACK is lost
+    assert parse_egp(only(accepted.send, EGP1)[0])["status"] == 0
+    gave_up = n1.on_timer(out.deadline)
+    assert parse_err(only(gave_up.send, APP1)[0])["err"] == E_TIMEOUT
+    abort = only(gave_up.send, EGP2)[0]
+    aborted = n2.receive(abort, EGP1, EGP_PORT, now=out.deadline + 10)
+    assert parse_err(only(aborted.send, APP2)[0])["err"] == E_TIMEOUT
+    assert parse_egp(only(aborted.send, EGP1)[0])["type"] == 6
+    assert only(n2.receive(abort, EGP1, EGP_PORT, now=out.deadline + 20).send, APP2) == []   # once only
+    n1.receive(only(aborted.send, EGP1)[0], EGP2, EGP_PORT, now=out.deadline + 30)
+    assert n1.settled() and not n1.aborting
 
 
 def test_attempt_lost_restarts_one_pair() -> None:
@@ -583,7 +689,8 @@ def test_request_states_follow_transition_table(monkeypatch: pytest.MonkeyPatch)
     assert n1.requests[(1, second_id)].state == RequestState.QUEUED
     assert n2.requests[(1, second_id)].state == RequestState.QUEUED
     out1, out2 = herald_both(n1, n2, 0, 20_000)
-    assert out1.down == out2.down == [StartGeneration(LINK, 1, None)]
+    assert out1.down == [StartGeneration(LINK, 1, None)]        # after the SCHEDULE_ACK of the second
+    assert out2.down == [StopGeneration(LINK), *FOLLOW]          # done with the first, following the second
     assert parse_ok(out1.send[0][1])["create_id"] == first_id
     assert n1.requests[(1, first_id)].state == RequestState.DONE
     assert n1.requests[(1, second_id)].state == RequestState.GENERATING
@@ -626,10 +733,14 @@ def test_non_master_origin_is_numbered_by_the_master() -> None:
     req = parse_egp(only(out.send, EGP1)[0])
     assert (req["origin"], req["queue_seq"]) == (2, 0)   # node 2 is not the master: no number yet
     at_master = n1.receive(only(out.send, EGP1)[0], EGP2, EGP_PORT, now=10)
-    reply = parse_egp(only(at_master.send, EGP2)[0])
+    reply, schedule = (parse_egp(m) for m in only(at_master.send, EGP2))
     assert (reply["status"], reply["queue_seq"], reply["origin"]) == (0, 1, 2)
-    assert at_master.down == [StartGeneration(LINK, 2, None)]
-    assert n2.receive(only(at_master.send, EGP2)[0], EGP1, EGP_PORT, now=20).down == \
+    assert (schedule["type"], schedule["queue_seq"], schedule["origin"], schedule["pairs"]) == (5, 1, 2, 2)
+    assert at_master.down == []
+    assert n2.receive(only(at_master.send, EGP2)[0], EGP1, EGP_PORT, now=20).down == []
+    followed = n2.receive(only(at_master.send, EGP2)[1], EGP1, EGP_PORT, now=20)
+    assert followed.down == FOLLOW
+    assert n1.receive(only(followed.send, EGP1)[0], EGP2, EGP_PORT, now=30).down == \
         [StartGeneration(LINK, 2, None)]
 
 
@@ -649,26 +760,35 @@ def test_simultaneous_creates_are_served_in_the_same_order_at_both_ends(order: t
     out_b = n2.receive(create_b.encode(), APP2, LINK_SERVICE_PORT, now=0)
     id_a, id_b = parse_ack(out_a.send[0][1]), parse_ack(out_b.send[0][1])
     flight = {"reqA": (n2, EGP1, only(out_a.send, EGP2)[0]), "reqB": (n1, EGP2, only(out_b.send, EGP1)[0])}
-    downs: dict[int, list[Any]] = {1: [], 2: []}
+    later: dict[int, Actions] = {1: Actions(), 2: Actions()}      # what each end sent besides REQ_ACKs
     for t, name in enumerate(order, start=1):
         engine, source, payload = flight.pop(name)
         out = engine.receive(payload, source, EGP_PORT, now=t)
-        downs[engine.node_id] += out.down
         if name.startswith("req"):
             peer, dest = (n1, EGP2) if engine is n2 else (n2, EGP1)
             flight["ack" + name[3]] = (peer, dest, only(out.send, source)[0])
-    # Both ends generate for A (queue sequence 1, numbered by the master) first ...
-    assert downs == {1: [StartGeneration(LINK, 2, None)], 2: [StartGeneration(LINK, 2, None)]}
-    oks: dict[int, list[tuple[Any, int, int]]] = {1: [], 2: []}
+            out.send = [m for m in out.send if m[1] != flight["ack" + name[3]][2]]
+        later[engine.node_id].extend(out)
+    out1, out2 = settle(n1, n2, later[1], later[2], 10)
+    # The master scheduled one request (whichever it could first); both ends generate for it ...
+    assert len(out1.down) == 1 and out2.down[-2:] == [StopGeneration(LINK), StartGeneration(LINK, FOLLOW_PAIRS)]
+    first = out1.down[0].pairs
+    oks: dict[int, list[tuple[int, int, int]]] = {1: [], 2: []}      # (origin node, create id, seq)
+    downs: dict[int, list[Any]] = {1: [], 2: []}
     for k in range(5):
         for node_id, out in zip((1, 2), herald_both(n1, n2, k, 100 + k), strict=True):
             downs[node_id] += out.down
-            oks[node_id] += [(dest, parse_ok(b)["create_id"], parse_ok(b)["d"]) for dest, b in out.send
-                             if dest in (APP1, APP2)]
-    # ... then for B, and every pair is delivered for the same request at both ends.
-    assert downs[1] == downs[2] == [StartGeneration(LINK, 2, None), StartGeneration(LINK, 3, None)]
-    assert oks[1] == [(APP1, id_a, 0)] * 2 + [(APP1, id_b, 1)] * 3
-    assert oks[2] == [(APP2, id_a, 1)] * 2 + [(APP2, id_b, 0)] * 3
+            for dest, b in out.send:
+                if dest in (APP1, APP2):
+                    ok = parse_ok(b)
+                    origin = node_id if ok["d"] == 0 else 3 - node_id
+                    oks[node_id].append((origin, ok["create_id"], ok["seq"]))
+    # ... then for the other, and every pair is delivered for the same request at both ends.
+    assert [d.pairs for d in downs[1]] == [5 - first]
+    assert oks[1] == oks[2]
+    assert sorted(origin for origin, _, _ in oks[1]) == [1, 1, 2, 2, 2]
+    assert {(origin, create_id) for origin, create_id, _ in oks[1]} == {(1, id_a), (2, id_b)}
+    assert [seq for _, _, seq in oks[1]] == list(range(5))
 
 
 def test_timed_out_master_request_does_not_block_the_next() -> None:
@@ -677,12 +797,16 @@ def test_timed_out_master_request_does_not_block_the_next() -> None:
     n1.receive(keep_create().encode(), APP1, LINK_SERVICE_PORT, now=0)     # queue seq 1; peer never answers
     out_b = n2.receive(Create(remote_node_id=1, purpose_id=6, number=4).encode(), APP2, LINK_SERVICE_PORT, 0)
     at_master = n1.receive(only(out_b.send, EGP1)[0], EGP2, EGP_PORT, now=10)
-    assert parse_egp(only(at_master.send, EGP2)[0])["queue_seq"] == 2
-    assert at_master.down == []                    # 2 waits for 1
+    reply, schedule = only(at_master.send, EGP2)
+    assert parse_egp(reply)["queue_seq"] == 2
+    assert parse_egp(schedule)["queue_seq"] == 2   # 2 is served at once: 1 is not accepted yet
+    followed = n2.receive(schedule, EGP1, EGP_PORT, now=20)
+    assert n1.receive(only(followed.send, EGP1)[0], EGP2, EGP_PORT, now=30).down == \
+        [StartGeneration(LINK, 4, None)]
     assert n1.on_timer(1_000).down == []
     out = n1.on_timer(2_000)
     assert parse_err(only(out.send, APP1)[0])["err"] == E_TIMEOUT
-    assert out.down == [StartGeneration(LINK, 4, None)]
+    assert out.down == []                          # the timed-out request never ran: nothing to stop
 
 
 def test_pair_with_no_active_request_is_ignored() -> None:
@@ -865,19 +989,19 @@ def test_link_layer_discards_a_pair_nobody_asked_for() -> None:
 def test_a_pair_lost_at_the_other_end_expires_at_both() -> None:
     n1, n2 = link_pair()
     open_request(n1, n2, keep_create(number=2))
-    pair = PairReady(LINK, 0, 1, BellState.PHI_PLUS, 7, 1, 100, (1.0, 0.0, 0.0, 0.0), None, None)
-    at_master = n1.handle(pair, now=100)                         # the master got the herald …
-    assert n2.handle(AttemptLost(LINK, 7), now=150).send == []   # … node 2 lost it
+    pair = PairReady(LINK, 0, 1, BellState.PHI_PLUS, 7, 1, 10_000, (1.0, 0.0, 0.0, 0.0), None, None)
+    at_master = n1.handle(pair, now=10_100)                      # the master got the herald …
+    assert n2.handle(AttemptLost(LINK, 7), now=10_150).send == []   # … node 2 lost it
     confirm = only(at_master.send, EGP2)[0]
-    at_slave = n2.receive(confirm, EGP1, EGP_PORT, now=200)
+    at_slave = n2.receive(confirm, EGP1, EGP_PORT, now=10_200)
     expiry = parse_err(only(at_slave.send, APP2)[0])
     assert expiry["err"] == 5
     ack = only(at_slave.send, EGP1)[0]
     assert parse_egp(ack)["status"] == 5
-    back = n1.receive(ack, EGP2, EGP_PORT, now=300)
+    back = n1.receive(ack, EGP2, EGP_PORT, now=10_300)
     assert parse_err(only(back.send, APP1)[0])["err"] == 5
     # the duplicate CONFIRM is answered the same way and changes nothing
-    again = n2.receive(confirm, EGP1, EGP_PORT, now=400)
+    again = n2.receive(confirm, EGP1, EGP_PORT, now=10_400)
     assert only(again.send, APP2) == [] and parse_egp(only(again.send, EGP1)[0])["status"] == 5
     assert n2.requests[(1, 1)].delivered == n1.requests[(1, 1)].delivered == 1
 
@@ -885,10 +1009,11 @@ def test_a_pair_lost_at_the_other_end_expires_at_both() -> None:
 def test_a_pair_the_master_never_numbers_is_discarded_and_replaced() -> None:
     n1, n2 = link_pair(retransmit_ns=1_000, retries=1)
     open_request(n1, n2, keep_create(number=2))
-    pair = PairReady(LINK, 4, 1, BellState.PHI_PLUS, 9, 1, 100, (1.0, 0.0, 0.0, 0.0), None, None)
-    held = n2.handle(pair, now=100)
+    pair = PairReady(LINK, 4, 1, BellState.PHI_PLUS, 9, 1, 10_000, (1.0, 0.0, 0.0, 0.0), None, None)
+    held = n2.handle(pair, now=10_100)
     assert held.send == [] and n2.held_slots() == {4}
-    out = n2.on_timer(100 + n2.confirm_timeout_ns)
+    out = n2.on_timer(10_100 + n2.confirm_timeout_ns)
     assert out.hardware == [Discard(4)]
-    assert out.down == [StartGeneration(LINK, 1, None)]
+    assert out.down == []                          # the master re-arms for its lost herald; this end stays armed
+    assert n1.handle(AttemptLost(LINK, 9), now=10_200).down == [StartGeneration(LINK, 1, None)]
     assert n2.held_slots() == set()

@@ -18,7 +18,19 @@ from scapy.layers.l2 import Ether
 from scapy.packet import Packet, Raw
 
 from protocols.common import EGP_PORT, HERALD_PORT, LINK_SERVICE_PORT, QFRAME_ETHERTYPE, ParseError
-from protocols.packets.egp import EGP, MSG_CONFIRM_ACK, MSG_REQ, MSG_REQ_ACK, PAIR_MESSAGES, STATUS, EgpMessage
+from protocols.packets.egp import (
+    EGP,
+    MSG_CONFIRM_ACK,
+    MSG_RELEASE,
+    MSG_REQ,
+    MSG_REQ_ACK,
+    MSG_SCHEDULE,
+    MSG_SCHEDULE_ACK,
+    PAIR_MESSAGES,
+    RUN_MESSAGES,
+    STATUS,
+    EgpMessage,
+)
 from protocols.packets.heralding import Herald, QHPHerald
 from protocols.packets.linkservice import (
     BASES,
@@ -117,6 +129,18 @@ REQ_ACK_HEX = "01020800" "01020003" "00000004" "05060708"
 CONFIRM_ACK = EgpMessage(msg_type=MSG_CONFIRM_ACK, status=5, create_id=0x102, link_id=3, origin_node=4,
                          queue_seq=9, attempt_seq=0x1112131415161718, sequence_number=0x0A0B)
 CONFIRM_ACK_HEX = "01040500" "01020003" "00000004" "00000009" "1112131415161718" "0a0b0000"
+# EGP SCHEDULE: Type 5, Status 0 | ... | Queue Sequence 9 | Run 0x21222324 | Pairs 0x0004 | Reserved
+SCHEDULE = EgpMessage(msg_type=MSG_SCHEDULE, status=0, create_id=0x102, link_id=3, origin_node=4, queue_seq=9,
+                      run=0x21222324, pairs=4)
+SCHEDULE_HEX = "01050000" "01020003" "00000004" "00000009" "21222324" "00040000"
+# EGP SCHEDULE_ACK: Type 6, Status 3 (REJECTED) | ... | Run 0xFFFFFFFF | Pairs 0xFFFF | Reserved
+SCHEDULE_ACK = EgpMessage(msg_type=MSG_SCHEDULE_ACK, status=3, create_id=0x102, link_id=3, origin_node=4,
+                          queue_seq=9, run=0xFFFF_FFFF, pairs=0xFFFF)
+SCHEDULE_ACK_HEX = "01060300" "01020003" "00000004" "00000009" "ffffffff" "ffff0000"
+# EGP RELEASE: Type 7, Status 5 (EXPIRE) | ... | Attempt Sequence 0x0102030405060708 | Seq 0xFFFE | 0
+RELEASE = EgpMessage(msg_type=MSG_RELEASE, status=5, create_id=0x102, link_id=3, origin_node=4,
+                     queue_seq=9, attempt_seq=0x0102030405060708, sequence_number=0xFFFE)
+RELEASE_HEX = "01070500" "01020003" "00000004" "00000009" "0102030405060708" "fffe0000"
 
 
 def _scapy_fields(value: object) -> dict[str, Any]:
@@ -172,20 +196,24 @@ def test_upward_dispatch_by_type_nibble(hexstr: str, layer: type[Packet]) -> Non
 
 
 @pytest.mark.parametrize(("value", "hexstr"), [(REQ, REQ_HEX), (REQ_ACK, REQ_ACK_HEX),
-                                               (CONFIRM_ACK, CONFIRM_ACK_HEX)],
-                         ids=["REQ", "REQ_ACK", "CONFIRM_ACK"])
+                                               (CONFIRM_ACK, CONFIRM_ACK_HEX), (SCHEDULE, SCHEDULE_HEX),
+                                               (SCHEDULE_ACK, SCHEDULE_ACK_HEX), (RELEASE, RELEASE_HEX)],
+                         ids=["REQ", "REQ_ACK", "CONFIRM_ACK", "SCHEDULE", "SCHEDULE_ACK", "RELEASE"])
 def test_golden_egp(value: EgpMessage, hexstr: str) -> None:
     golden = bytes.fromhex(hexstr)
     assert value.encode() == golden
     assert EgpMessage.decode(golden) == value
     header = EGP(msg_type=value.msg_type, status=value.status, create_id=value.create_id,
                  link_id=value.link_id, origin_node=value.origin_node, queue_seq=value.queue_seq,
-                 attempt_seq=value.attempt_seq, sequence_number=value.sequence_number)
+                 attempt_seq=value.attempt_seq, sequence_number=value.sequence_number, run=value.run,
+                 pairs=value.pairs)
     built = header / LLCreate(**_scapy_fields(value.create)) if value.create else header
     assert bytes(built) == golden
     dissected = EGP(golden)
     if value.msg_type in PAIR_MESSAGES:
         assert (dissected.attempt_seq, dissected.sequence_number) == (value.attempt_seq, value.sequence_number)
+    if value.msg_type in RUN_MESSAGES:
+        assert (dissected.run, dissected.pairs) == (value.run, value.pairs)
     assert (dissected.msg_type, dissected.status, dissected.create_id, dissected.link_id,
             dissected.origin_node, dissected.queue_seq) == (
         value.msg_type, value.status, value.create_id, value.link_id, value.origin_node,
@@ -261,6 +289,9 @@ egps = st.one_of(
     st.builds(EgpMessage, msg_type=st.sampled_from(PAIR_MESSAGES), status=st.sampled_from(sorted(STATUS)),
               create_id=u16, link_id=u16, origin_node=u32, queue_seq=u32, create=st.none(), attempt_seq=u64,
               sequence_number=u16),
+    st.builds(EgpMessage, msg_type=st.sampled_from(RUN_MESSAGES), status=st.sampled_from(sorted(STATUS)),
+              create_id=u16, link_id=u16, origin_node=u32, queue_seq=u32, create=st.none(), run=u32,
+              pairs=u16),
 )
 
 _LAYER = {Herald: QHPHerald, QuantumFrame: QFrame, Create: LLCreate, Ack: LLAck, OkKeep: LLOkK,
@@ -286,9 +317,13 @@ def test_random_egp_round_trip_equals_scapy(value: EgpMessage) -> None:
     assert EgpMessage.decode(data) == value
     header = EGP(msg_type=value.msg_type, status=value.status, create_id=value.create_id,
                  link_id=value.link_id, origin_node=value.origin_node, queue_seq=value.queue_seq,
-                 attempt_seq=value.attempt_seq, sequence_number=value.sequence_number)
+                 attempt_seq=value.attempt_seq, sequence_number=value.sequence_number, run=value.run,
+                 pairs=value.pairs)
     built = header / LLCreate(**_scapy_fields(value.create)) if value.create else header
     assert bytes(built) == data
+    dissected = EGP(data)
+    assert (dissected.run, dissected.pairs) == ((value.run, value.pairs) if value.msg_type in RUN_MESSAGES
+                                                else (None, None))
 
 
 # --------------------------------------------------------------------------------------------
@@ -308,7 +343,9 @@ DECODERS = [
     pytest.param(Create.decode, _near(24), id="Create"),
     pytest.param(decode_upward, st.one_of(_near(4, b"\x10"), _near(16, b"\x20"), _near(16, b"\x30"),
                                           _near(12, b"\x40")), id="decode_upward"),
-    pytest.param(EgpMessage.decode, st.one_of(_near(40, b"\x01\x01\x00"), _near(16, b"\x01\x02\x00")),
+    pytest.param(EgpMessage.decode, st.one_of(_near(40, b"\x01\x01\x00"), _near(16, b"\x01\x02\x00"),
+                                              _near(24, b"\x01\x05\x00"), _near(24, b"\x01\x06\x03"),
+                                              _near(28, b"\x01\x07\x05"), _near(28, b"\x01\x08\x00")),
                  id="EgpMessage"),
 ]
 

@@ -18,7 +18,8 @@ if not have_tshark():
 
 ALL_MESSAGES = Path(__file__).resolve().parent.parent / "examples" / "all-messages.toml"
 
-ALL_KINDS = {"HERALD", "QFRAME", "CREATE", "ACK", "OK_K", "OK_M", "ERR", "REQ", "REQ_ACK", "CONFIRM", "CONFIRM_ACK"}
+ALL_KINDS = {"HERALD", "QFRAME", "CREATE", "ACK", "OK_K", "OK_M", "ERR", "REQ", "REQ_ACK", "CONFIRM", "CONFIRM_ACK",
+             "SCHEDULE", "SCHEDULE_ACK"}
 
 
 def test_qnet_run_capture_decodes_like_scapy(tmp_path: Path) -> None:

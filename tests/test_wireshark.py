@@ -11,7 +11,7 @@ from scapy.layers.inet import UDP
 from scapy.layers.l2 import Ether
 
 from protocols.common import EGP_PORT, HERALD_PORT, LINK_SERVICE_PORT, ParseError
-from protocols.packets.egp import MSG_REQ, MSG_REQ_ACK, EgpMessage
+from protocols.packets.egp import MSG_RELEASE_ACK, MSG_REQ, MSG_REQ_ACK, MSG_SCHEDULE, EgpMessage
 from protocols.packets.heralding import Herald, QHPHerald
 from protocols.packets.linkservice import (
     Ack,
@@ -43,7 +43,7 @@ if not have_tshark():
     pytest.skip("tshark is not on PATH", allow_module_level=True)
 
 APP_PORT = 49153
-ALL_KINDS = {"HERALD", "QFRAME", "CREATE", "ACK", "OK_K", "OK_M", "ERR", "REQ", "REQ_ACK"}
+ALL_KINDS = {"HERALD", "QFRAME", "CREATE", "ACK", "OK_K", "OK_M", "ERR", "REQ", "REQ_ACK", "SCHEDULE", "RELEASE_ACK"}
 BIG = 0xFEDC_BA98_7654_3210  # 64-bit values above 2^63 must survive as uint64
 
 CREATE = Create(remote_node_id=0x0102_0304, minimum_fidelity=0xF0F0, tu=2, max_time=0x2ABC,
@@ -89,6 +89,14 @@ MESSAGES: list[tuple[int, bytes, str]] = [
         msg_type=MSG_REQ_ACK, status=6, create_id=0xBEEF, link_id=513, origin_node=1,
         queue_seq=0xFFFF_FFFE).encode(), ip_id=9),
      f"REQ_ACK TIMEOUT create_id=48879 link=513 origin=1 qseq={0xFFFF_FFFE}"),
+    (10_500, udp_frame(1, EGP_PORT, 2, EGP_PORT, EgpMessage(
+        msg_type=MSG_SCHEDULE, status=0, create_id=0xBEEF, link_id=513, origin_node=2, queue_seq=7,
+        run=0xFFFF_FFFF, pairs=0xFFFF).encode(), ip_id=15),
+     f"SCHEDULE ACCEPTED create_id=48879 link=513 origin=2 qseq=7 run={0xFFFF_FFFF} pairs=65535"),
+    (10_600, udp_frame(2, EGP_PORT, 1, EGP_PORT, EgpMessage(
+        msg_type=MSG_RELEASE_ACK, status=5, create_id=0xBEEF, link_id=513, origin_node=2, queue_seq=7,
+        attempt_seq=BIG, sequence_number=0xFFFF).encode(), ip_id=16),
+     f"RELEASE_ACK EXPIRE create_id=48879 link=513 origin=2 qseq=7 attempt={BIG} seq=65535"),
     # scapy-built, every reserved/unused bit set: the masks must isolate each field
     (11_000, udp_frame(1, LINK_SERVICE_PORT, 1, APP_PORT, bytes(LLOkM(
         create_id=1, m=1, d=0, basis=2, bell_state=3, unused=0x1F, sequence_number=2,
@@ -144,7 +152,8 @@ def test_layers_and_protocol_stack(capture: Path) -> None:
 def test_info_column(capture: Path) -> None:
     rows = tshark_columns(capture, "frame.number", "_ws.col.Protocol", "_ws.col.Info")
     assert len(rows) == len(MESSAGES)
-    protocols = {"HERALD": "QHP", "PHOTON": "QFRAME", "REQ": "EGP", "REQ_ACK": "EGP"}
+    protocols = {"HERALD": "QHP", "PHOTON": "QFRAME", "REQ": "EGP", "REQ_ACK": "EGP", "SCHEDULE": "EGP",
+                 "RELEASE_ACK": "EGP"}
     for (_, _, want), (_, proto, info) in zip(MESSAGES, rows, strict=True):
         assert info.startswith(want), (info, want)
         assert proto == protocols.get(want.split()[0], "QLL")
@@ -209,9 +218,11 @@ def test_malformed_is_flagged(tmp_path: Path) -> None:
 
 _VALID_PREFIX = {
     "qhp": [b"\x01\x01"], "qframe": [b"\x01\x01"], "create": [b""],
-    "upward": [b"\x10", b"\x20", b"\x30", b"\x40"], "egp": [b"\x01\x01\x00", b"\x01\x02\x00"],
+    "upward": [b"\x10", b"\x20", b"\x30", b"\x40"], "egp": [b"\x01\x01\x00", b"\x01\x02\x00", b"\x01\x05\x00",
+                                                                    b"\x01\x06\x03", b"\x01\x07\x05",
+                                                                    b"\x01\x08\x00"],
 }
-_SIZES = {"qhp": [28], "qframe": [32], "create": [24], "upward": [4, 16, 12], "egp": [40, 16]}
+_SIZES = {"qhp": [28], "qframe": [32], "create": [24], "upward": [4, 16, 12], "egp": [40, 16, 24, 28]}
 
 
 def _codec_accepts(kind: str, payload: bytes) -> bool:
@@ -244,7 +255,10 @@ def test_random_payloads_agree_with_codec(tmp_path: Path) -> None:
     for kind in _SIZES:
         for _ in range(60):
             prefix = rng.choice(_VALID_PREFIX[kind]) if rng.random() < 0.8 else b""
-            size = max(1, rng.choice(_SIZES[kind]) + rng.choice([0, 0, 0, -1, 1, -5]))
+            sizes = _SIZES[kind]
+            if kind == "egp" and len(prefix) > 1:          # the size of that message type
+                sizes = [{1: 40, 2: 16, 5: 24, 6: 24}.get(prefix[1], 28)]
+            size = max(1, rng.choice(sizes) + rng.choice([0, 0, 0, -1, 1, -5]))
             if rng.random() < 0.1:
                 size = rng.randrange(1, 48)
             body = bytes(rng.randrange(256) if rng.random() < 0.5 else rng.choice([0, 1, 2, 3])

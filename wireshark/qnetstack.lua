@@ -9,7 +9,8 @@
 --   qhp     heralding protocol, HERALD / REPORT     UDP port 7770
 --   qll     link-layer service (draft-dahlberg-ll-quantum-03 section 4):
 --           CREATE (to port 7771), ACK / OK_K / OK_M / ERR (from port 7771, by Type nibble)
---   egp     link-layer peer protocol, REQ / REQ_ACK / CONFIRM / CONFIRM_ACK UDP port 7772; the
+--   egp     link-layer peer protocol, REQ / REQ_ACK / CONFIRM / CONFIRM_ACK / SCHEDULE / SCHEDULE_ACK /
+--           RELEASE / RELEASE_ACK, UDP port 7772; the
 --           CREATE carried by a REQ is dissected as a qll layer (qll.*) after the egp layer
 --   qframe  quantum frame (a photon)                 EtherType 0x88B5
 --
@@ -47,7 +48,8 @@ local RANDOM_BASIS = {[0] = "NONE", [1] = "X_Z", [2] = "X_Y_Z", [3] = "CHSH"}
 local BASES = {[0] = "Z", [1] = "X", [2] = "Y", [3] = "Z_ROT_PLUS_PI4_Y", [4] = "Z_ROT_MINUS_PI4_Y"}
 local ERROR_CODES = {[1] = "UNSUPP", [2] = "CREATE", [3] = "REJECTED", [4] = "OTHER",
                      [5] = "EXPIRE", [6] = "TIMEOUT", [7] = "NOTIME", [8] = "NORES"}
-local EGP_TYPES = {[1] = "REQ", [2] = "REQ_ACK", [3] = "CONFIRM", [4] = "CONFIRM_ACK"}
+local EGP_TYPES = {[1] = "REQ", [2] = "REQ_ACK", [3] = "CONFIRM", [4] = "CONFIRM_ACK", [5] = "SCHEDULE",
+                   [6] = "SCHEDULE_ACK", [7] = "RELEASE", [8] = "RELEASE_ACK"}
 local EGP_STATUS = {[0] = "ACCEPTED"}
 for k, v in pairs(ERROR_CODES) do EGP_STATUS[k] = v end
 
@@ -426,7 +428,14 @@ local EGP_PAIR = layout(egp_reg, 28, {
     {"sequence_number", "Sequence Number", 24, 2},
     {"reserved2", "Reserved", 26, 2},
 })
+local EGP_RUN = layout(egp_reg, 24, {
+    {"run", "Run", 16, 4},
+    {"pairs", "Pairs", 20, 2},
+    {"reserved3", "Reserved", 22, 2},
+})
 register(egp, egp_reg, egp_ex, {egp_trailing})
+local EGP_PAIR_TYPES = {[3] = true, [4] = true, [7] = true, [8] = true}
+local EGP_RUN_TYPES = {[5] = true, [6] = true}
 
 local EGP_REQ = 1
 local CREATE_SIZE = QLL_CREATE.size
@@ -445,11 +454,19 @@ function egp.dissector(buf, pinfo, root)
                                v.queue_seq)
     tree:append_text(", " .. info)
     local body = n - EGP_HEADER.size
-    if v.msg_type == 3 or v.msg_type == 4 then
+    if EGP_PAIR_TYPES[v.msg_type] then
         local p, whole = add_fields(tree, buf, EGP_PAIR, egp_ex, "EGP pair")
         if whole then
             info = info .. string.format(" attempt=%s seq=%d", tostring(p.attempt_seq), p.sequence_number)
             check_trailing(tree, buf, EGP_PAIR, egp_ex, egp_trailing)
+        else
+            info = info .. " [truncated]"
+        end
+    elseif EGP_RUN_TYPES[v.msg_type] then
+        local r, whole = add_fields(tree, buf, EGP_RUN, egp_ex, "EGP run")
+        if whole then
+            info = info .. string.format(" run=%d pairs=%d", r.run, r.pairs)
+            check_trailing(tree, buf, EGP_RUN, egp_ex, egp_trailing)
         else
             info = info .. " [truncated]"
         end
