@@ -170,7 +170,7 @@ class MediumServer:
             self.kernel.call_external(self._execute, (message["node_id"], command, port), at)
         elif op == "clock":
             self.kernel.call_external(self._adjust_clock, (message["node_id"], message["phase_ns"],
-                                                           message["frequency_ppb"]), at)
+                                                           message["frequency_ppb"], at), at)
         elif op == "done":
             self.done.add(connection.node)
             if self.origins <= self.done and not self.emu.draining:
@@ -184,10 +184,10 @@ class MediumServer:
         node_id, command, port = args
         self.emu.medium.command(node_id, command, port)      # type: ignore[arg-type]
 
-    def _adjust_clock(self, args: tuple[int, float, float | None]) -> None:
+    def _adjust_clock(self, args: tuple[int, float, float | None, int]) -> None:
         clock = self.emu.clocks.get(args[0])
-        if clock is not None:
-            clock.adjust(args[1], args[2], self.kernel.now)
+        if clock is not None:              # at the node's time of the adjustment, even if it arrives late
+            clock.adjust(args[1], args[2], args[3])
 
     def _node_died(self, connection: Connection) -> None:
         connection.dead = True

@@ -26,11 +26,17 @@ from stack.kernel import Kernel, VirtualPort
 
 
 class Datagram(NamedTuple):
-    """A delivered UDP datagram: who sent it, the local port it arrived on, its bytes."""
+    """A delivered UDP datagram: who sent it, the local port it arrived on, its bytes.
+
+    ``arrival`` is when it reached the node's interface, if that differs from when its
+    layer handles it (the multi-process mode, where processing lags the wire): a precise
+    layer's hardware timestamp uses it.
+    """
 
     source: Address
     port: int
     payload: bytes
+    arrival: int | None = None
 
 
 @dataclass(slots=True)

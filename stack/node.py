@@ -64,7 +64,7 @@ class Layer:
                 now = self._local(port.now())
                 if type(event) is Datagram:
                     if self.precise and self.clock is not None:
-                        now = self.clock.timestamp(port.now())
+                        now = self.clock.timestamp(port.now() if event.arrival is None else event.arrival)
                     actions = engine.receive(event.payload, event.source, event.port, now)
                 elif event is TIMER:
                     actions = engine.on_timer(now)

@@ -7,10 +7,19 @@ port::
 
     real port = base + 16 × node_id + slot
 
-with the slots in :data:`SERVICE_SLOTS` (applications take slots 5 to 15). The sender
-applies the route's fibre delay, loss, duplication and jitter (seeded as in-process) by
-holding the datagram in its own queue before the real ``sendto``; the receiver stamps it
-with its emulated time on arrival and maps the source port back to the logical address.
+with the slots in :data:`SERVICE_SLOTS` (applications take slots 5 to 14; slot 15 is the
+timestamp sideband). The sender applies the route's fibre delay, loss, duplication and
+jitter (seeded as in-process) by holding the datagram in its own queue before the real
+``sendto``; the receiver queues it at its emulated time on arrival and maps the source
+port back to the logical address.
+
+*Timestamp sideband.* Real sockets add wall-clock latency, which dilation turns into
+emulated microseconds: far too coarse for PTP's hardware timestamps. So for every PTP
+event datagram the sender also sends, at once, a 16-byte :data:`SIDEBAND` record to the
+receiving node's slot 15: the emulated time the datagram reaches the receiver's interface
+(send time + fibre delay) and a hash of its payload. The receiver gives the datagram that
+arrival time (:attr:`stack.network.Datagram.arrival`), which the PTP layer's hardware
+timestamp uses, as a NIC would stamp it on the wire; it is still *handled* when it arrives.
 
 >>> ports = PortMap(40000)
 >>> ports.real(3, 7771)
@@ -22,7 +31,10 @@ with its emulated time on arrival and maps the source port back to the logical a
 from __future__ import annotations
 
 import errno
+import hashlib
 import socket
+import struct
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,9 +51,16 @@ LOOPBACK = "127.0.0.1"
 PORTS_PER_NODE = 16
 SERVICE_SLOTS = {HERALD_PORT: 0, LINK_SERVICE_PORT: 1, EGP_PORT: 2, EVENT_PORT: 3, GENERAL_PORT: 4}
 APP_PORT_FIRST = 49152
-"""Application ports (``stack.runtime.APP_PORT_BASE``) take slots 5 to 15."""
+"""Application ports (``stack.runtime.APP_PORT_BASE``) take slots 5 to 14."""
 APP_SLOT_FIRST = 5
+SIDEBAND_SLOT = 15
+SIDEBAND = struct.Struct("!q8s")
+"""Timestamp sideband record: arrival time (emulated ns), BLAKE2b-64 of the datagram's payload."""
 DEFAULT_BASE_PORT = 40000
+
+
+def payload_digest(payload: bytes) -> bytes:
+    return hashlib.blake2b(payload, digest_size=8).digest()
 
 
 class PortMapError(ValueError):
@@ -58,9 +77,13 @@ class PortMap:
         if port in SERVICE_SLOTS:
             return SERVICE_SLOTS[port]
         slot = APP_SLOT_FIRST + port - APP_PORT_FIRST
-        if not APP_SLOT_FIRST <= slot < PORTS_PER_NODE:
+        if not APP_SLOT_FIRST <= slot < SIDEBAND_SLOT:
             raise PortMapError(f"port {port} has no slot in the multi-process port map")
         return slot
+
+    def sideband(self, node_id: int) -> int:
+        """The real port of node ``node_id``'s timestamp sideband."""
+        return self.real(node_id, EVENT_PORT) - SERVICE_SLOTS[EVENT_PORT] + SIDEBAND_SLOT
 
     def real(self, node_id: int, port: int) -> int:
         real = self.base + PORTS_PER_NODE * node_id + self.slot(port)
@@ -71,7 +94,7 @@ class PortMap:
     def logical(self, real: int) -> tuple[Address, int] | None:
         """The logical address behind a real port, and its node id (None: not in the map)."""
         node_id, slot = divmod(real - self.base, PORTS_PER_NODE)
-        if real < self.base or node_id < 1:
+        if real < self.base or node_id < 1 or slot == SIDEBAND_SLOT:
             return None
         port = next((p for p, s in SERVICE_SLOTS.items() if s == slot), APP_PORT_FIRST + slot - APP_SLOT_FIRST)
         return (node_ip(node_id), port), node_id
@@ -88,6 +111,8 @@ class PortMap:
 class UdpCounters:
     send_errors: int = 0
     foreign: int = 0
+    unstamped: int = 0
+    """PTP event datagrams that arrived before (or without) their sideband record."""
 
 
 @dataclass(slots=True)
@@ -101,19 +126,27 @@ class UdpNetwork(Network):
     ports: PortMap = field(default_factory=PortMap)
     sockets: dict[Address, socket.socket] = field(default_factory=dict)
     udp: UdpCounters = field(default_factory=UdpCounters)
+    sidebands: dict[int, socket.socket] = field(default_factory=dict)
+    arrivals: dict[bytes, deque[int]] = field(default_factory=dict)
 
     def bind(self, node_id: int, port_number: int, port: VirtualPort) -> Address:
         address = Network.bind(self, node_id, port_number, port)   # slots dataclass: no zero-arg super()
+        sock = self._open(self.ports.real(node_id, port_number), f"{address[0]}:{port_number}")
+        self.sockets[address] = sock
+        if port_number == EVENT_PORT:
+            self.sidebands[node_id] = self._open(self.ports.sideband(node_id), f"{address[0]} timestamp sideband")
+        return address
+
+    @staticmethod
+    def _open(real: int, what: str) -> socket.socket:
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         sock.setblocking(False)
         try:
-            sock.bind((LOOPBACK, self.ports.real(node_id, port_number)))
+            sock.bind((LOOPBACK, real))
         except OSError as error:
             sock.close()
-            raise OSError(error.errno, f"cannot bind 127.0.0.1:{self.ports.real(node_id, port_number)} for "
-                          f"{address[0]}:{port_number}: {error.strerror}") from None
-        self.sockets[address] = sock
-        return address
+            raise OSError(error.errno, f"cannot bind 127.0.0.1:{real} for {what}: {error.strerror}") from None
+        return sock
 
     def send(self, src: int, sport: int, dst: Address, payload: bytes) -> None:
         now = self.kernel.now
@@ -129,7 +162,13 @@ class UdpNetwork(Network):
             self.counters[src].undeliverable += 1
             return
         for delay in self.delays(src, dst_node):
+            if dst[1] == EVENT_PORT:
+                self._sideband(sock, dst_node, now + delay, payload)
             self.kernel.call_at(now + delay, self._transmit, (sock, real, payload))
+
+    def _sideband(self, sock: socket.socket, dst_node: int, arrival: int, payload: bytes) -> None:
+        record = SIDEBAND.pack(arrival, payload_digest(payload))
+        self._transmit((sock, self.ports.sideband(dst_node), record))
 
     def _transmit(self, args: tuple[socket.socket, int, bytes]) -> None:
         sock, real, payload = args
@@ -145,6 +184,22 @@ class UdpNetwork(Network):
         async with trio.open_nursery() as nursery:
             for (ip, number), sock in self.sockets.items():
                 nursery.start_soon(self._receive, sock, number, self.bindings[(ip, number)], self._node_of_ip[ip])
+            for sock in self.sidebands.values():
+                nursery.start_soon(self._receive_sideband, sock)
+
+    async def _receive_sideband(self, sock: socket.socket) -> None:
+        while True:
+            await trio.lowlevel.wait_readable(sock)
+            while True:
+                try:
+                    record = sock.recv(64)
+                except (BlockingIOError, InterruptedError):
+                    break
+                except ConnectionRefusedError:
+                    continue
+                if len(record) == SIDEBAND.size:
+                    arrival, digest = SIDEBAND.unpack(record)
+                    self.arrivals.setdefault(digest, deque()).append(arrival)
 
     async def _receive(self, sock: socket.socket, number: int, port: VirtualPort, node_id: int) -> None:
         kernel = self.kernel
@@ -163,11 +218,24 @@ class UdpNetwork(Network):
                     self.udp.foreign += 1
                     source = ((LOOPBACK, real), 0)
                 self.counters[node_id].received += 1
-                kernel.inject(None, port, Datagram(source[0], number, payload))
+                arrival = self._arrival(payload) if number == EVENT_PORT else None
+                kernel.inject(None, port, Datagram(source[0], number, payload, arrival))
+
+    def _arrival(self, payload: bytes) -> int | None:
+        digest = payload_digest(payload)
+        queued = self.arrivals.get(digest)
+        if not queued:
+            self.udp.unstamped += 1
+            return None
+        arrival = queued.popleft()
+        if not queued:
+            del self.arrivals[digest]
+        return arrival
 
     def close(self) -> None:
-        for sock in self.sockets.values():
+        for sock in [*self.sockets.values(), *self.sidebands.values()]:
             sock.close()
 
     def stats(self) -> dict[str, Any]:
-        return {"send_errors": self.udp.send_errors, "foreign_datagrams": self.udp.foreign}
+        return {"send_errors": self.udp.send_errors, "foreign_datagrams": self.udp.foreign,
+                "unstamped_ptp_events": self.udp.unstamped}

@@ -19,7 +19,7 @@ from stack.realtime import RealtimeKernel
 from stack.udp import PortMap, PortMapError, UdpNetwork
 
 logical_ports = st.sampled_from([HERALD_PORT, LINK_SERVICE_PORT, EGP_PORT, EVENT_PORT, GENERAL_PORT]) | st.integers(
-    49152, 49162)
+    49152, 49161)
 
 
 @given(st.integers(1, 1000), logical_ports, st.integers(1024, 40000))
@@ -39,15 +39,19 @@ def test_port_map_layout_and_errors() -> None:
         == [40032, 40033, 40034, 40035, 40036, 40037]
     with pytest.raises(PortMapError, match="port 50000"):
         ports.real(1, 50000)
+    with pytest.raises(PortMapError, match="port 49162"):      # slot 15 is the timestamp sideband
+        ports.real(1, 49162)
+    assert ports.sideband(2) == 40047 and ports.logical(40047) is None
     with pytest.raises(PortMapError, match="65535"):
         ports.real(2000, HERALD_PORT)
     assert ports.logical(39999) is None
 
 
-async def test_datagrams_cross_real_sockets_after_the_fibre_delay() -> None:
+async def _one_datagram(number: int, base: int) -> tuple[int, Datagram, list[UdpNetwork]]:
+    """Node 1 sends one datagram to node 2's port ``number`` over 10 km, between two UdpNetworks."""
     dilation = 0.01                                           # 10 km = 49 µs emulated = 4.9 ms wall
     kernel = RealtimeKernel(time.time_ns(), dilation)
-    ports = PortMap(46000)
+    ports = PortMap(base)
     networks = []
     for _ in range(2):                                        # two processes' worth, each with its own sockets
         net = UdpNetwork(kernel, np.random.SeedSequence(1), None, ports=ports)
@@ -56,8 +60,8 @@ async def test_datagrams_cross_real_sockets_after_the_fibre_delay() -> None:
         net.add_fibre(1, 2, Fibre(10.0, 49_000))
         networks.append(net)
     a, b = VirtualPort(kernel, "a"), VirtualPort(kernel, "b")
-    networks[0].bind(1, EGP_PORT, a)
-    networks[1].bind(2, EGP_PORT, b)
+    networks[0].bind(1, number, a)
+    networks[1].bind(2, number, b)
     got: list[tuple[int, Datagram]] = []
 
     async def receiver() -> None:
@@ -75,16 +79,27 @@ async def test_datagrams_cross_real_sockets_after_the_fibre_delay() -> None:
             nursery.start_soon(net.serve)
         nursery.start_soon(receiver)
         nursery.start_soon(idle)
-        kernel.call_at(1_000_000, lambda _: networks[0].send(1, EGP_PORT, (node_ip(2), EGP_PORT), b"hello"))
+        kernel.call_at(1_000_000, lambda _: networks[0].send(1, number, (node_ip(2), number), b"hello"))
         await kernel.run_realtime(until=3_000_000)
         nursery.cancel_scope.cancel()
     for net in networks:
         net.close()
     assert len(got) == 1
-    at, datagram = got[0]
+    return got[0][0], got[0][1], networks
+
+
+async def test_datagrams_cross_real_sockets_after_the_fibre_delay() -> None:
+    at, datagram, networks = await _one_datagram(EGP_PORT, 46000)
     assert datagram == Datagram((node_ip(1), EGP_PORT), EGP_PORT, b"hello")
     assert 1_049_000 <= at < 1_049_000 + 1_000_000           # the fibre delay, plus at most 100 ms wall of latency
     assert networks[0].counters[1].sent == 1 and networks[1].counters[2].received == 1
+
+
+async def test_ptp_event_datagrams_carry_their_exact_arrival_time() -> None:
+    at, datagram, networks = await _one_datagram(EVENT_PORT, 46200)
+    assert datagram.arrival == 1_049_000                     # send time + fibre delay, to the nanosecond
+    assert at >= datagram.arrival                            # handled when it got there, a little later
+    assert networks[1].udp.unstamped == 0
 
 
 def test_binding_a_used_port_names_it() -> None:
