@@ -110,6 +110,8 @@ class EntanglementUser:
             return False
         if self.create is None:
             return True
+        if self.create.kept_together:              # expired pairs of an atomic request are replaced
+            return bool(self.errors) or len(self.records) >= self.create.number
         return bool(self.errors) or len(self._settled) >= self.create.number
 
     def held_slots(self) -> set[int]:

@@ -26,7 +26,14 @@ Request lifecycle (:data:`TRANSITIONS`)::
 
 A CREATE is admitted against the link's options (:mod:`protocols.admission`): the fastest
 option meeting its Minimum Fidelity, else ERR UNSUPP; ERR NOTIME if the expected time for
-Number pairs exceeds Max Time; ERR NORES if the link's queue is full.
+Number pairs exceeds Max Time; ERR NORES if the link's queue is full or the node's memory
+(:class:`Memory`) cannot take the request's pairs.
+
+An atomic create-and-keep request (ATO, or CON clear) keeps its pairs at both ends, moved to
+storage qubits when there are any, until all are there; the master then delivers them and
+RELEASEs them to the other end. A kept pair older than the link's cutoff is discarded at both
+ends (ERR EXPIRE at both, RELEASE with Status EXPIRE) and replaced. A measure-directly request
+with CON clear gets all its OKs when it completes.
 """
 
 from __future__ import annotations
@@ -36,15 +43,17 @@ from typing import Any
 from protocols import admission, physics
 from protocols.admission import LinkOption
 from protocols.common import EGP_PORT, Actions, Address, Basis, ParseError
-from protocols.hardware import Discard
+from protocols.hardware import Discard, Move, MoveResult
 from protocols.link_types import (
     FOLLOW_PAIRS,
     HISTORY,
     RANDOM_BASES,
     ROTATION_BASES,
     TRANSITIONS,
+    Held,
     LinkConfig,
     LinkCounters,
+    Memory,
     PendingConfirm,
     PendingSchedule,
     QueuePolicy,
@@ -58,6 +67,8 @@ from protocols.packets import linkservice as ll
 from protocols.packets.egp import (
     MSG_CONFIRM,
     MSG_CONFIRM_ACK,
+    MSG_RELEASE,
+    MSG_RELEASE_ACK,
     MSG_REQ,
     MSG_REQ_ACK,
     MSG_SCHEDULE,
@@ -66,21 +77,22 @@ from protocols.packets.egp import (
 )
 from protocols.physical import AttemptLost, PairReady, StartGeneration, StopGeneration
 
-__all__ = ["ROTATION_BASES", "TRANSITIONS", "LinkConfig", "LinkCounters", "LinkLayer", "QueuePolicy", "Request",
-           "RequestEvent", "RequestState"]
+__all__ = ["ROTATION_BASES", "TRANSITIONS", "LinkConfig", "LinkCounters", "LinkLayer", "Memory", "QueuePolicy",
+           "Request", "RequestEvent", "RequestState"]
 
 
 class LinkLayer:
     """Sans-IO link-layer engine of one node (every link of that node)."""
 
     def __init__(self, node_id: int, links: list[LinkConfig], purposes: dict[int, Address],
-                 retransmit_ns: int, retries: int = 3) -> None:
+                 retransmit_ns: int, retries: int = 3, memory: Memory | None = None) -> None:
         self.node_id = node_id
         self.links_by_peer = {link.peer_node_id: link for link in links}
         self.links_by_id = {link.link_id: link for link in links}
         self.purposes = purposes
         self.retransmit_ns = retransmit_ns
         self.retries = retries
+        self.memory = memory or Memory()
         self.requests: dict[tuple[int, int], Request] = {}
         self.numbered: dict[int, int] = {link.link_id: 0 for link in links}
         self.next_seq: dict[int, int] = {link.link_id: 0 for link in links}
@@ -104,6 +116,10 @@ class LinkLayer:
         self.lost: dict[tuple[int, int], int] = {}                           # slave: heralds lost, until when
         self.early: dict[tuple[int, int], tuple[EgpMessage, int]] = {}       # slave: CONFIRMs before the pair
         self.answered: dict[tuple[int, int], int] = {}                       # slave: CONFIRM_ACK statuses sent
+        # atomic requests: pairs kept until all are there; the master's RELEASEs; the other end's answers
+        self.holding: dict[tuple[int, int], Held] = {}
+        self.releasing: dict[tuple[int, int], PendingConfirm] = {}
+        self.released: dict[tuple[int, int], int] = {}
 
     # -- inputs -------------------------------------------------------------------------
     def receive(self, payload: bytes, source: Address, port: int, now: int) -> Actions:
@@ -123,6 +139,8 @@ class LinkLayer:
             actions = self._on_pair(event, now)
         elif isinstance(event, AttemptLost):
             actions = self._on_lost(event, now)
+        elif isinstance(event, MoveResult):
+            actions = self._on_moved(event, now)
         else:
             raise TypeError(f"link layer cannot handle {event!r}")
         actions.deadline = self._deadline()
@@ -134,6 +152,8 @@ class LinkLayer:
     def on_timer(self, now: int) -> Actions:
         actions = self._confirm_timers(now)
         actions.extend(self._schedule_timers(now))
+        actions.extend(self._release_timers(now))
+        actions.extend(self._cutoff_timers(now))
         for request in list(self.requests.values()):
             if request.expires_at is not None and request.expires_at <= now:
                 actions.extend(self._expire(request, now))
@@ -154,11 +174,13 @@ class LinkLayer:
 
     def settled(self) -> bool:
         """No message of the peer protocol waits for an answer and no pair for its CONFIRM."""
-        return not (self.sent or self.awaiting or self.early or self.scheduling or self.aborting)
+        return not (self.sent or self.awaiting or self.early or self.scheduling or self.aborting
+                    or self.holding or self.releasing)
 
     def held_slots(self) -> set[int]:
-        """Memory slots of pairs that wait for the master's CONFIRM."""
-        return {pair.slot for _, pair, _ in self.awaiting.values() if pair.outcome is None}
+        """Memory slots of pairs that wait for the master's CONFIRM, or for the rest of their atomic request."""
+        waiting = {pair.slot for _, pair, _ in self.awaiting.values() if pair.outcome is None}
+        return waiting | {held.slot for held in self.holding.values()}
 
     # -- CREATE from a higher layer -------------------------------------------------------
     def _on_create(self, payload: bytes, app: Address, now: int) -> Actions:
@@ -188,7 +210,7 @@ class LinkLayer:
         return Actions(send=[(app, ll.Ack(create_id).encode()), self._req(request)])
 
     def _unsupported(self, create: ll.Create, local: bool) -> int:
-        if create.number == 0 or create.ato:
+        if create.number == 0 or (create.ato and create.tpe != ll.TPE_KEEP):   # atomic: create-and-keep only
             return ll.ERR_UNSUPP
         if create.rl or create.rr:                 # a random basis only makes sense measuring directly
             if create.tpe != ll.TPE_MEASURE or create.rl not in RANDOM_BASES or create.rr not in RANDOM_BASES:
@@ -200,7 +222,7 @@ class LinkLayer:
 
     def _admit(self, create: ll.Create, link: LinkConfig) -> tuple[LinkOption | None, int]:
         """The link option that serves ``create``, or the error code that refuses it."""
-        if self._open_requests(link.link_id) >= link.policy.max_queue:
+        if self._open_requests(link.link_id) >= link.policy.max_queue or self._no_room(create):
             return None, ll.ERR_NORES
         option = admission.choose(link.options, ll.decode_fidelity(create.minimum_fidelity))
         if option is None:
@@ -209,6 +231,17 @@ class LinkLayer:
         if limit is not None and admission.expected_time_ns(option, create.number, link.cycle_ns) > limit:
             return None, ll.ERR_NOTIME
         return option, 0
+
+    def _no_room(self, create: ll.Create) -> bool:
+        """No memory for the request's pairs: no communication qubit at all, or (atomic) fewer qubits than
+        its Number pairs besides those the open atomic requests reserve."""
+        if self.memory.communication == 0:
+            return True
+        if not create.kept_together:
+            return False
+        reserved = sum(r.create.number for r in self.requests.values() if r.create.kept_together
+                       and r.state not in (RequestState.DONE, RequestState.FAILED))
+        return create.number + reserved > self.memory.total
 
     def _open_requests(self, link_id: int) -> int:
         return sum(1 for r in self.requests.values()
@@ -231,7 +264,7 @@ class LinkLayer:
     def _fail_quietly(self, request: Request, code: int, now: int) -> Actions:
         """``request`` has failed here (its state is FAILED): tell its higher layer, stop serving it."""
         request.error = code
-        actions = self._err(request, code)
+        actions = self._flush(request).extend(self._err(request, code))
         link_id = request.link.link_id
         run = self.runs.get(link_id)
         if run is not None and run.request is request:
@@ -244,6 +277,9 @@ class LinkLayer:
         history = self.history[link_id]
         if not self._is_master(request.link) and history and history[-1][1] is request:
             actions.down.append(StopGeneration(link_id))
+        for key, held in list(self.holding.items()):     # an atomic request's kept pairs go with it
+            if held.request is request:
+                actions.extend(self._drop(key))
         return actions.extend(self._schedule(link_id, now))
 
     @staticmethod
@@ -256,7 +292,8 @@ class LinkLayer:
     def _on_peer(self, message: EgpMessage, source: Address, now: int) -> Actions:
         handlers = {MSG_REQ: self._on_req, MSG_REQ_ACK: self._on_req_ack, MSG_CONFIRM: self._on_confirm,
                     MSG_CONFIRM_ACK: self._on_confirm_ack, MSG_SCHEDULE: self._on_schedule,
-                    MSG_SCHEDULE_ACK: self._on_schedule_ack}
+                    MSG_SCHEDULE_ACK: self._on_schedule_ack, MSG_RELEASE: self._on_release,
+                    MSG_RELEASE_ACK: self._on_release_ack}
         handler = handlers.get(message.msg_type)
         if handler is None or message.link_id not in self.links_by_id:
             return Actions()
@@ -571,7 +608,8 @@ class LinkLayer:
         self.sent[key] = PendingConfirm(request, seq, self.retries, now + self.retransmit_ns)
         request.numbered += 1
         run.numbered += 1
-        actions = self._deliver(request, pair, seq, now)
+        actions = (self._hold(request, pair, seq) if request.create.kept_together
+                   else self._deliver(request, pair, seq, now))
         actions.send.append(self._confirm(request, pair.link_id, pair.attempt_seq, seq))
         if run.numbered >= run.pairs or request.to_number == 0:
             actions.extend(self._end_run(pair.link_id, now))
@@ -589,10 +627,19 @@ class LinkLayer:
         self.awaiting[key] = (request, pair, now + self.confirm_timeout_ns)
         return Actions()
 
-    def _deliver(self, request: Request, pair: PairReady, seq: int, now: int) -> Actions:
-        actions = Actions(send=[(request.app, self._ok(request, pair, seq, now))])
+    def _deliver(self, request: Request, pair: PairReady, seq: int, now: int, slot: int | None = None) -> Actions:
+        ok = self._ok(request, pair, seq, now, slot)
         self.counters.ok_sent += 1
-        return actions.extend(self._count(request))
+        if request.create.outcomes_together:       # CON clear: all OKs when the request completes
+            request.outcomes.append(ok)
+            return self._count(request)
+        return Actions(send=[(request.app, ok)]).extend(self._count(request))
+
+    @staticmethod
+    def _flush(request: Request) -> Actions:
+        """The OKs of a measure-directly request with CON clear, now that it is over."""
+        oks, request.outcomes = request.outcomes, []
+        return Actions(send=[(request.app, ok) for ok in oks])
 
     def _count(self, request: Request) -> Actions:
         """One more of the request's pairs is settled (delivered, or expired at the other end)."""
@@ -601,10 +648,11 @@ class LinkLayer:
                                                                                  RequestState.QUEUED):
             return Actions()
         request.fire(RequestEvent.LAST_PAIR)
+        actions = self._flush(request)
         history = self.history[request.link.link_id]
         if history and history[-1][1] is request:       # the other end: stop following a finished request
-            return Actions(down=[StopGeneration(request.link.link_id)])
-        return Actions()
+            actions.down.append(StopGeneration(request.link.link_id))
+        return actions
 
     @staticmethod
     def _free(pair: PairReady) -> list[Any]:
@@ -640,6 +688,8 @@ class LinkLayer:
             return actions.extend(self._expire_confirmed(message, now))
         self.answered[(message.link_id, message.attempt_seq)] = 0
         actions = Actions(send=[self._ack(message, 0)])
+        if held.create.kept_together:              # kept until the master RELEASEs it
+            return actions.extend(self._hold(held, pair, message.sequence_number))
         return actions.extend(self._deliver(held, pair, message.sequence_number, now))
 
     def _ack(self, message: EgpMessage, status: int) -> tuple[Address, bytes]:
@@ -664,10 +714,18 @@ class LinkLayer:
         return self._reply(request.app, expiry)
 
     def _on_confirm_ack(self, message: EgpMessage, now: int) -> Actions:
-        pending = self.sent.pop((message.link_id, message.attempt_seq), None)
-        if pending is None or message.status == 0:
+        key = (message.link_id, message.attempt_seq)
+        pending = self.sent.pop(key, None)
+        if pending is None:
             return Actions()
-        return self._expired(pending.request, pending.seq)
+        held = self.holding.get(key)
+        if message.status == 0:
+            if held is None:
+                return Actions()
+            held.acked = True
+            return self._try_release(held.request, now)
+        actions = self._expired(pending.request, pending.seq)
+        return actions.extend(self._replace(key, now)) if held is not None else actions
 
     def _confirm_timers(self, now: int) -> Actions:
         actions = Actions()
@@ -677,6 +735,8 @@ class LinkLayer:
             if pending.retries_left == 0:        # the peer is silent: assume the worst for this pair
                 del self.sent[key]
                 actions.extend(self._expired(pending.request, pending.seq))
+                if key in self.holding:
+                    actions.extend(self._replace(key, now))
             else:
                 pending.retries_left -= 1
                 pending.next_at = now + self.retransmit_ns
@@ -694,7 +754,7 @@ class LinkLayer:
                 actions.extend(self._expire_confirmed(message, now))
         return actions
 
-    def _ok(self, request: Request, pair: PairReady, seq: int, now: int) -> bytes:
+    def _ok(self, request: Request, pair: PairReady, seq: int, now: int, slot: int | None = None) -> bytes:
         dist = physics.relabel(pair.distribution, int(pair.bell_state))
         remote = request.link.peer_node_id
         if pair.outcome is not None:
@@ -707,7 +767,7 @@ class LinkLayer:
         link = request.link
         for t1, t2 in ((link.t1_local_ns, link.t2_local_ns), (link.t1_peer_ns, link.t2_peer_ns)):
             dist = physics.pauli_channel(dist, *physics.memory_pauli_probabilities(stored, t1, t2))
-        return ll.OkKeep(request.create_id, pair.slot, request.d, int(pair.bell_state), seq,
+        return ll.OkKeep(request.create_id, pair.slot if slot is None else slot, request.d, int(pair.bell_state), seq,
                          request.create.purpose_id, remote, ll.encode_fidelity(dist[0]),
                          (now // 1000) & 0xFFFF).encode()
 
@@ -723,4 +783,141 @@ class LinkLayer:
         times += [p.next_at for p in self.sent.values()] + [d for _, _, d in self.awaiting.values()]
         times += list(self.lost.values()) + [d for _, d in self.early.values()]
         times += [p.next_at for p in (*self.scheduling.values(), *self.aborting.values())]
+        times += [p.next_at for p in self.releasing.values()]
+        times += [t for t in map(self._cutoff_at, self.holding.values()) if t is not None]
         return min(times, default=None)
+
+    # -- atomic requests: kept pairs, moves to storage, release, cutoff ----------------------
+    def _hold(self, request: Request, pair: PairReady, seq: int) -> Actions:
+        """Keep a pair of an atomic request; move it to a storage qubit if the node has any."""
+        held = Held(request, pair, seq, pair.slot)
+        self.holding[(pair.link_id, pair.attempt_seq)] = held
+        if self.memory.storage == 0:
+            return Actions()
+        held.moving = True
+        return Actions(hardware=[Move(pair.slot)])
+
+    def _on_moved(self, event: MoveResult, now: int) -> Actions:
+        key = next((k for k, h in self.holding.items() if h.moving and h.slot == event.slot), None)
+        if key is None:
+            return Actions()
+        held = self.holding[key]
+        held.moving = False
+        if event.storage_slot is not None:
+            held.slot = event.storage_slot
+        if held.drop:
+            return self._drop(key)
+        if held.release is not None:
+            return self._apply_release(key, held.release, now)
+        return self._try_release(held.request, now) if self._is_master(held.request.link) else Actions()
+
+    def _drop(self, key: tuple[int, int]) -> Actions:
+        """Discard a kept pair (once it has finished moving)."""
+        held = self.holding[key]
+        if held.moving:
+            held.drop = True
+            return Actions()
+        del self.holding[key]
+        return Actions(hardware=[Discard(held.slot)])
+
+    def _replace(self, key: tuple[int, int], now: int) -> Actions:
+        """Master: a kept pair is lost (expired): discard it and generate another for its request."""
+        request = self.holding[key].request
+        actions = self._drop(key)
+        request.numbered -= 1
+        return actions.extend(self._schedule(request.link.link_id, now))
+
+    def _try_release(self, request: Request, now: int) -> Actions:
+        """Master: once all of an atomic request's pairs are kept at both ends, deliver them and RELEASE them."""
+        kept = [(key, h) for key, h in self.holding.items() if h.request is request and not h.drop]
+        if len(kept) < request.create.number or any(h.moving or not h.acked for _, h in kept):
+            return Actions()
+        actions = Actions()
+        for key, held in kept:
+            del self.holding[key]
+            self.releasing[key] = PendingConfirm(request, held.seq, self.retries, now + self.retransmit_ns, 0)
+            actions.send.append(self._confirm(request, key[0], key[1], held.seq, MSG_RELEASE))
+            actions.extend(self._deliver(request, held.pair, held.seq, now, held.slot))
+        return actions
+
+    def _cutoff_at(self, held: Held) -> int | None:
+        cutoff = held.request.link.cutoff_ns
+        if cutoff is None or held.moving or held.drop or not self._is_master(held.request.link):
+            return None
+        return held.pair.emission_time + cutoff
+
+    def _cutoff_timers(self, now: int) -> Actions:
+        """Master: a kept pair older than the link's cutoff is discarded at both ends, and replaced."""
+        actions = Actions()
+        for key, held in list(self.holding.items()):
+            at = self._cutoff_at(held)
+            if at is None or at > now:
+                continue
+            self.counters.cut_off += 1
+            self.sent.pop(key, None)               # the RELEASE below settles the pair instead
+            request = held.request
+            self.releasing[key] = PendingConfirm(request, held.seq, self.retries, now + self.retransmit_ns,
+                                                 ll.ERR_EXPIRE)
+            actions.send.append(self._confirm(request, key[0], key[1], held.seq, MSG_RELEASE, ll.ERR_EXPIRE))
+            actions.extend(self._expired(request, held.seq))
+            actions.extend(self._replace(key, now))
+        return actions
+
+    def _on_release(self, message: EgpMessage, now: int) -> Actions:
+        """Other end: deliver (Status 0) or discard (EXPIRE) a pair of an atomic request."""
+        key = (message.link_id, message.attempt_seq)
+        if key in self.released:
+            return Actions(send=[self._release_ack(message, self.released[key])])
+        held = self.holding.get(key)
+        if held is not None and held.moving:
+            held.release = message.status
+            self.released[key] = 0
+            return Actions(send=[self._release_ack(message, 0)])
+        if held is not None:
+            self.released[key] = 0
+            return Actions(send=[self._release_ack(message, 0)]).extend(
+                self._apply_release(key, message.status, now))
+        # not kept here (its herald was lost, its CONFIRM not yet come, or the request failed here)
+        waiting = self.awaiting.pop(key, None)
+        actions = Actions(hardware=self._free(waiting[1]) if waiting is not None else [])
+        self.answered[key] = ll.ERR_EXPIRE
+        request = self.requests.get((message.origin_node, message.create_id))
+        status = ll.ERR_EXPIRE if message.status == 0 else 0
+        if message.status and request is not None:
+            actions.extend(self._expired(request, message.sequence_number))
+        self.released[key] = status
+        return actions.extend(Actions(send=[self._release_ack(message, status)]))
+
+    def _apply_release(self, key: tuple[int, int], status: int, now: int) -> Actions:
+        held = self.holding.pop(key)
+        if status == 0:
+            return self._deliver(held.request, held.pair, held.seq, now, held.slot)
+        return Actions(hardware=[Discard(held.slot)]).extend(self._expired(held.request, held.seq))
+
+    def _release_ack(self, message: EgpMessage, status: int) -> tuple[Address, bytes]:
+        link = self.links_by_id[message.link_id]
+        reply = EgpMessage(MSG_RELEASE_ACK, status, message.create_id, message.link_id, message.origin_node,
+                           message.queue_seq, None, message.attempt_seq, message.sequence_number)
+        return (link.peer_address, reply.encode())
+
+    def _on_release_ack(self, message: EgpMessage, now: int) -> Actions:
+        pending = self.releasing.pop((message.link_id, message.attempt_seq), None)
+        if pending is None or message.status == 0 or pending.status:
+            return Actions()
+        return self._expired(pending.request, pending.seq)   # delivered here, not there: both report it
+
+    def _release_timers(self, now: int) -> Actions:
+        actions = Actions()
+        for key, pending in list(self.releasing.items()):
+            if pending.next_at > now:
+                continue
+            if pending.retries_left == 0:          # the peer is silent: a delivered pair may be there or not
+                del self.releasing[key]
+                if pending.status == 0:
+                    actions.extend(self._expired(pending.request, pending.seq))
+                continue
+            pending.retries_left -= 1
+            pending.next_at = now + self.retransmit_ns
+            actions.send.append(self._confirm(pending.request, key[0], key[1], pending.seq, MSG_RELEASE,
+                                              pending.status))
+        return actions

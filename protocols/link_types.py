@@ -7,11 +7,12 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from protocols.admission import LinkOption
 from protocols.common import Address, Basis
 from protocols.packets import linkservice as ll
+from protocols.physical import PairReady
 
 
 class RequestState(enum.Enum):
@@ -88,6 +89,9 @@ class LinkConfig:
     options: tuple[LinkOption, ...] = (LinkOption(None, 1.0, 1.0),)
     cycle_ns: int = 0
     policy: QueuePolicy = QueuePolicy()
+    cutoff_ns: int | None = None
+    """Master: an atomic request's pair not yet released this long after its emission is discarded at both
+    ends (ERR EXPIRE at both) and replaced."""
 
 
 @dataclass(slots=True)
@@ -107,6 +111,8 @@ class Request:
     expires_at: int | None = None
     numbered: int = 0
     error: int = 0
+    outcomes: list[bytes] = field(default_factory=list)
+    """OKs of a measure-directly request with CON clear, held until it is over."""
 
     @property
     def stream(self) -> tuple[int, int]:
@@ -136,6 +142,7 @@ class LinkCounters:
     expired: int = 0
     runs: int = 0
     schedules_sent: int = 0
+    cut_off: int = 0
 
 
 @dataclass(slots=True)
@@ -168,6 +175,35 @@ class PendingConfirm:
     seq: int
     retries_left: int
     next_at: int
+    status: int = 0
+    """RELEASE only: 0 = deliver the pair, EXPIRE = discard it."""
+
+
+@dataclass(slots=True)
+class Held:
+    """A pair of an atomic request kept (unannounced) until all of the request's pairs are there."""
+
+    request: Request
+    pair: PairReady
+    seq: int
+    slot: int
+    acked: bool = False
+    moving: bool = False
+    release: int | None = None
+    """Other end: the Status of a RELEASE that came while the pair was moving to storage."""
+    drop: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Memory:
+    """A node's qubits: communication qubits (needed to generate) and storage qubits (a pair can move to)."""
+
+    communication: int = 1 << 30
+    storage: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.communication + self.storage
 
 
 RANDOM_BASES = {0: (), 1: (Basis.Z, Basis.X), 2: (Basis.Z, Basis.X, Basis.Y)}

@@ -17,7 +17,7 @@ import trio
 from protocols.apps import EntanglementUser
 from protocols.common import EGP_PORT, HERALD_PORT, LINK_SERVICE_PORT
 from protocols.link import LinkConfig as EngineLink
-from protocols.link import LinkLayer, QueuePolicy
+from protocols.link import LinkLayer, Memory, QueuePolicy
 from protocols.packets import linkservice as ll
 from protocols.packets.heralding import SCHEME_COUPLER, SCHEME_DOUBLE_CLICK, SCHEME_SINGLE_CLICK, SCHEME_SOURCE
 from protocols.physical import NodePhysical, ReportingLink, Station
@@ -184,9 +184,10 @@ def _build_qpus(emu: Emulation) -> None:
             policy = QueuePolicy(link.queue_quantum, link.queue_max_run, link.queue_max_length)
             engine_links.append(EngineLink(link.link_id, peer.node_id, (node_ip(peer.node_id), EGP_PORT),
                                            node.t2_ns, peer.t2_ns, node.t1_ns, peer.t1_ns, options, lp.cycle_ns,
-                                           policy))
+                                           policy, link.cutoff_ns or None))
         engine = LinkLayer(node.node_id, engine_links, responders.get(node.name, {}),
-                           retransmit_ns=2 * longest + 1_000_000, retries=8)
+                           retransmit_ns=2 * longest + 1_000_000, retries=8,
+                           memory=Memory(node.communication_qubits, node.storage_qubits))
         link_layer = Layer(f"{node.name}/link", node.node_id, engine, VirtualPort(kernel, f"{node.name}/link"),
                            emu.network, emu.medium, [LINK_SERVICE_PORT, EGP_PORT])
         link_layer.after = lambda: stop_when_done(emu)
@@ -215,6 +216,7 @@ def _build_apps(emu: Emulation, responders: dict[str, dict[int, tuple[str, int]]
         create = ll.Create(remote_node_id=remote.node_id, purpose_id=item.purpose_id, number=item.pairs,
                            minimum_fidelity=ll.encode_fidelity(item.min_fidelity), tu=unit, max_time=amount,
                            tpe=ll.TPE_KEEP if item.type == "keep" else ll.TPE_MEASURE, priority=item.priority,
+                           ato=int(item.atomic), con=int(item.consecutive),
                            rotx1l=rot[0], rotyl=rot[1], rotx2l=rot[2],
                            rotx1r=rot[0], rotyr=rot[1], rotx2r=rot[2], rl=random, rr=random)
         origin = EntanglementUser((node_ip(node.node_id), LINK_SERVICE_PORT), create, item.start_ns)

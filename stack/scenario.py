@@ -217,6 +217,7 @@ def _link(t: Table, name: str, link_id: int, nodes: dict[str, NodeConfig]) -> Li
         queue_quantum=t.number("queue_quantum", 4, low=1, high=0xFFFF, integer=True),
         queue_max_run=t.number("queue_max_run", 64, low=1, high=0xFFFF, integer=True),
         queue_max_length=t.number("queue_max_length", 64, low=1, high=1_000_000, integer=True),
+        cutoff_ns=round(t.number("cutoff_us", 0.0, low=0.0, high=1e12) * 1000),
     )
 
 
@@ -276,6 +277,8 @@ def _workload(source: str, data: Any, nodes: dict[str, NodeConfig],
             min_fidelity=t.probability("min_fidelity", 0.0),
             max_time_ns=round(t.number("max_time_ms", 0.0, low=0.0, high=16383e3) * 1e6),
             priority=t.number("priority", 0, low=0, high=7, integer=True),
+            atomic=t.flag("atomic", False),
+            consecutive=t.flag("consecutive", True),
         ))
         t.finish()
         clash = [w for w in items[:-1] if w.listen and items[-1].listen and w.remote == remote

@@ -103,6 +103,8 @@ class LinkConfig:
     """Pairs per run of a request served alone (a higher-priority arrival waits at most one run)."""
     queue_max_length: int = 64
     """Open requests per node on this link before a new one is refused with NORES."""
+    cutoff_ns: int = 0
+    """A pair of an atomic request still kept this long after its emission is discarded (0: never)."""
 
     @property
     def middle(self) -> str:
@@ -125,6 +127,10 @@ class WorkloadConfig:
     max_time_ns: int = 0
     priority: int = 0
     """CREATE's Priority, 0-7: higher is served first."""
+    atomic: bool = False
+    """CREATE's ATO flag: all pairs at the same time (create-and-keep only)."""
+    consecutive: bool = True
+    """CREATE's CON flag: an OK per pair as it comes (false: all OKs when the request completes)."""
 
 
 @dataclass(frozen=True, slots=True)

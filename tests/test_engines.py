@@ -510,7 +510,7 @@ def test_create_for_unknown_remote_is_unsupp() -> None:
 
 
 @pytest.mark.parametrize("fields", [
-    {"number": 0}, {"rl": 1}, {"rr": 2}, {"ato": 1},
+    {"number": 0}, {"rl": 1}, {"rr": 2}, {"ato": 1, "tpe": 1},       # atomic: create-and-keep only
     {"tpe": 1, "rotx1l": 1},                       # a rotation that is not Z, X or Y
 ])
 def test_unsupported_create_fields(fields: dict[str, int]) -> None:

@@ -121,6 +121,17 @@ class Create:
                    flags >> 4 & 1, flags >> 3 & 1, flags >> 2 & 1, flags & 3, rr_byte >> 6,
                    *rest[:10])
 
+    @property
+    def kept_together(self) -> bool:
+        """Create-and-keep pairs all available at once: ATO set, or CON clear (OKs when the request completes,
+        so every pair must still be there)."""
+        return self.tpe == TPE_KEEP and (bool(self.ato) or not self.con)
+
+    @property
+    def outcomes_together(self) -> bool:
+        """Measure-directly with CON clear: the OKs are delivered together when the request completes."""
+        return self.tpe == TPE_MEASURE and not self.con
+
     def max_time_ns(self) -> int | None:
         """Max Time in ns, or None when the field is 0 (no limit)."""
         if self.max_time == 0:
