@@ -494,3 +494,73 @@ udp_port:add(HERALD_PORT, qhp)
 udp_port:add(LINK_SERVICE_PORT, qll)
 udp_port:add(EGP_PORT, egp)
 DissectorTable.get("ethertype"):add(QFRAME_ETHERTYPE, qframe)
+
+---------------------------------------------------------------------------------------------
+-- Multi-process mode (qnet up, docs/wire.md section 8): live traffic on the loopback
+-- interface uses the port map  real port = base + 16 * node_id + slot. Set the preference
+-- (tshark -o qnetmp.base_port:40000) and every mapped port is dissected by its slot:
+-- 0 qhp, 1 link-layer service, 2 egp, 3-4 PTP (Wireshark's own dissector), 5-14 the
+-- applications' side of the link-layer service, 15 the timestamp sideband.
+
+local qnetmp = Proto("qnetmp", "QNet multi-process port map")
+qnetmp.prefs.base_port = Pref.uint("Base port", 0,
+    "First UDP port of the qnet up port map (0: off); node i's slot s is base + 16*i + s")
+local mp_arrival = ProtoField.int64("qnetmp.arrival", "Arrival (emulated ns)")
+local mp_digest = ProtoField.bytes("qnetmp.digest", "Payload digest (BLAKE2b-64)")
+local mp_node = ProtoField.uint16("qnetmp.node_id", "Destination node id")
+qnetmp.fields = {mp_arrival, mp_digest, mp_node}
+local MP_PORTS_PER_NODE, MP_MAX_NODES, MP_SIDEBAND = 16, 1024, 15
+local mp_registered = nil
+
+local function mp_qll(buf, pinfo, root, to_service)
+    pinfo.cols.protocol = "QLL"
+    local info
+    if to_service then
+        info = dissect_create(buf, pinfo, root)
+    else
+        info = dissect_upward(buf, pinfo, root)
+    end
+    pinfo.cols.info:set(info)
+    return buf:len()
+end
+
+function qnetmp.dissector(buf, pinfo, root)
+    local base = qnetmp.prefs.base_port
+    local dslot = (pinfo.dst_port - base) % MP_PORTS_PER_NODE
+    local sslot = (pinfo.src_port - base) % MP_PORTS_PER_NODE
+    if dslot == 0 or sslot == 0 then return qhp.dissector(buf, pinfo, root) end
+    if dslot == 1 then return mp_qll(buf, pinfo, root, true) end
+    if sslot == 1 then return mp_qll(buf, pinfo, root, false) end
+    if dslot == 2 then return egp.dissector(buf, pinfo, root) end
+    if dslot == 3 or dslot == 4 then
+        local ptp = Dissector.get("ptp")
+        return ptp:call(buf, pinfo, root)
+    end
+    if dslot == MP_SIDEBAND and buf:len() == 16 then
+        pinfo.cols.protocol = "QNETMP"
+        local tree = root:add(qnetmp, buf(0, 16))
+        tree:add(mp_node, math.floor((pinfo.dst_port - base) / MP_PORTS_PER_NODE))
+        tree:add(mp_arrival, buf(0, 8))
+        tree:add(mp_digest, buf(8, 8))
+        pinfo.cols.info:set(string.format("timestamp sideband arrival=%sns", tostring(buf(0, 8):int64())))
+        return 16
+    end
+    return 0
+end
+
+local function mp_register()
+    local udp = DissectorTable.get("udp.port")
+    if mp_registered ~= nil then
+        udp:remove(mp_registered, qnetmp)
+        mp_registered = nil
+    end
+    local base = qnetmp.prefs.base_port
+    if base > 0 and base + MP_PORTS_PER_NODE <= 65535 then
+        local last = math.min(65535, base + MP_PORTS_PER_NODE * (MP_MAX_NODES + 1) - 1)
+        mp_registered = string.format("%d-%d", base + MP_PORTS_PER_NODE, last)
+        udp:add(mp_registered, qnetmp)
+    end
+end
+
+function qnetmp.prefs_changed() mp_register() end
+mp_register()

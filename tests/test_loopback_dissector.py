@@ -1,0 +1,89 @@
+"""The shipped dissector on live-capture traffic of ``qnet up``: real ports on 127.0.0.1.
+
+The oracle is the dissector's own reading of the same messages at their logical addresses:
+an in-process capture is rewritten the way the loopback interface shows a multi-process
+run (127.0.0.1, ports through the port map, the PTP timestamp sideband added), and tshark
+with ``-o qnetmp.base_port:B`` must give every message the same protocol and summary.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import pytest
+from scapy.layers.inet import IP, UDP
+from scapy.layers.l2 import Ether
+
+from protocols.packets.ptp import EVENT_PORT
+from stack.capture import PcapWriter, read_pcap
+from stack.runtime import run_scenario
+from stack.scenario import load_text
+from stack.udp import SIDEBAND, PortMap, payload_digest
+from tests.mp_util import two_node_toml
+from tests.tshark_util import have_tshark, run_tshark
+
+if not have_tshark():
+    if os.environ.get("QNET_REQUIRE_TSHARK"):
+        raise RuntimeError("QNET_REQUIRE_TSHARK is set but tshark is not on PATH")
+    pytest.skip("tshark not installed", allow_module_level=True)
+
+BASE = 40000
+
+
+def _scenario_text() -> str:
+    text = two_node_toml(pairs=4, duration_ms=300.0)
+    for name, role in (("alice", "slave"), ("bob", "slave"), ("mid", "grandmaster")):
+        text = text.replace(f"[nodes.{name}]\n", f"[nodes.{name}]\nptp = \"{role}\"\n")
+    return text
+
+
+def _to_loopback(records: list[tuple[int, bytes]], ports: PortMap) -> tuple[list[tuple[int, bytes]], int]:
+    node_of = {f"198.18.0.{i}": i for i in range(1, 250)}
+    out, sidebands = [], 0
+    for stamp, frame in records:
+        packet = Ether(frame)
+        if UDP not in packet:
+            continue
+        src, dst = node_of[packet[IP].src], node_of[packet[IP].dst]
+        udp = packet[UDP]
+        sport, dport = ports.real(src, udp.sport), ports.real(dst, udp.dport)
+        payload = bytes(udp.payload)
+        if udp.dport == EVENT_PORT:
+            record = SIDEBAND.pack(stamp, payload_digest(payload))
+            out.append((stamp, bytes(Ether() / IP(src="127.0.0.1", dst="127.0.0.1") /
+                                     UDP(sport=sport, dport=ports.sideband(dst)) / record)))
+            sidebands += 1
+        out.append((stamp, bytes(Ether() / IP(src="127.0.0.1", dst="127.0.0.1") / UDP(sport=sport, dport=dport)
+                                 / payload)))
+    return out, sidebands
+
+
+def test_live_loopback_traffic_decodes_like_the_logical_capture(tmp_path: Path) -> None:
+    stream = io.BytesIO()
+    run_scenario(load_text(_scenario_text(), "ptp.toml"), pcap=stream)
+    records = [r for r in read_pcap(stream.getvalue()) if Ether(r[1]).haslayer(UDP)]
+    logical = tmp_path / "logical.pcap"
+    with logical.open("wb") as f:
+        writer = PcapWriter(f)
+        for stamp, frame in records:
+            writer.write(stamp, frame)
+    loopback = tmp_path / "loopback.pcap"
+    frames, sidebands = _to_loopback(records, PortMap(BASE))
+    with loopback.open("wb") as f:
+        writer = PcapWriter(f)
+        for stamp, frame in frames:
+            writer.write(stamp, frame)
+    columns = ("-T", "fields", "-E", "separator=/t", "-e", "_ws.col.Protocol", "-e", "_ws.col.Info")
+    want = [line.split("\t") for line in run_tshark(logical, *columns).splitlines()]
+    got = [line.split("\t") for line in run_tshark(loopback, "-o", f"qnetmp.base_port:{BASE}", *columns)
+           .splitlines()]
+    side = [row for row in got if row[0] == "QNETMP"]
+    assert len(side) == sidebands > 0
+    assert all(row[1].startswith("timestamp sideband arrival=") for row in side)
+    got = [row for row in got if row[0] != "QNETMP"]
+    assert {row[0] for row in want} >= {"QHP", "QLL", "EGP", "PTPv2"}
+    assert got == want
+    plain = run_tshark(loopback, *columns)                   # without the preference: plain UDP
+    assert "QHP" not in plain and "EGP" not in plain
