@@ -72,13 +72,19 @@ class AppContext:
         return self.emu.kernel.now
 
     async def create(self, remote: str, pairs: int, *, keep: bool = True, basis: str = "Z",
-                     min_fidelity: float = 0.0) -> int:
-        """Ask the link layer for ``pairs`` pairs with ``remote``; returns the Create ID once ACKed."""
+                     min_fidelity: float = 0.0, priority: int = 0, atomic: bool = False,
+                     consecutive: bool = True) -> int:
+        """Ask the link layer for ``pairs`` pairs with ``remote``; returns the Create ID once ACKed.
+
+        ``priority`` (0-7, higher first), ``atomic`` (all pairs at once, create-and-keep) and
+        ``consecutive`` (False: all OKs when the request completes) are CREATE's Priority, ATO and CON.
+        """
         rot = ROTATIONS[basis]
         create = ll.Create(remote_node_id=self.emu.scenario.nodes[remote].node_id, purpose_id=self.purpose_id,
                            number=pairs, tpe=ll.TPE_KEEP if keep else ll.TPE_MEASURE,
                            minimum_fidelity=ll.encode_fidelity(min_fidelity), rotx1l=rot[0], rotyl=rot[1],
-                           rotx2l=rot[2], rotx1r=rot[0], rotyr=rot[1], rotx2r=rot[2])
+                           rotx2l=rot[2], rotx1r=rot[0], rotyr=rot[1], rotx2r=rot[2], priority=priority,
+                           ato=int(atomic), con=int(consecutive))
         self.emu.network.send(self.node_id, self.address[1], (node_ip(self.node_id), LINK_SERVICE_PORT),
                               create.encode())
         while True:

@@ -56,3 +56,30 @@ def test_a_refused_create_raises_link_error() -> None:
         assert refused.value.code == ll.ERR_UNSUPP
 
     run_apps(load_text(SCENARIO.replace("depolarizing = 0.0", "depolarizing = 0.1"), "<api>"), {"alice": greedy})
+
+
+def test_a_script_asks_for_atomic_pairs_and_gets_nores_when_they_cannot_fit() -> None:
+    """Two communication qubits, no storage: an atomic request of two pairs is served (both OKs at the same
+    virtual time), one of three is refused with NORES."""
+    seen: dict[str, list[int]] = {"alice": [], "bob": []}
+
+    def app(name: str, create: bool):  # type: ignore[no-untyped-def]
+        async def run(ctx: AppContext) -> None:
+            if create:
+                with pytest.raises(LinkError) as refused:
+                    await ctx.create("bob", pairs=3, atomic=True)
+                assert refused.value.code == ll.ERR_NORES
+                await ctx.create("bob", pairs=2, atomic=True, priority=3)
+            oks = []
+            for _ in range(2):
+                ok = await ctx.next_message()
+                assert isinstance(ok, ll.OkKeep)
+                seen[name].append(ctx.now)
+                oks.append(ok)
+            for ok in oks:
+                await ctx.measure(ok.lqid, Basis.Z)
+        return run
+
+    run_apps(load_text(SCENARIO, "<api>"), {"alice": app("alice", True), "bob": app("bob", False)})
+    assert len(seen["alice"]) == len(seen["bob"]) == 2
+    assert seen["alice"][0] == seen["alice"][1] and seen["bob"][0] == seen["bob"][1]

@@ -19,7 +19,7 @@ if not have_tshark():
 ALL_MESSAGES = Path(__file__).resolve().parent.parent / "examples" / "all-messages.toml"
 
 ALL_KINDS = {"HERALD", "QFRAME", "CREATE", "ACK", "OK_K", "OK_M", "ERR", "REQ", "REQ_ACK", "CONFIRM", "CONFIRM_ACK",
-             "SCHEDULE", "SCHEDULE_ACK"}
+             "SCHEDULE", "SCHEDULE_ACK", "RELEASE", "RELEASE_ACK"}
 
 
 def test_qnet_run_capture_decodes_like_scapy(tmp_path: Path) -> None:
@@ -27,8 +27,10 @@ def test_qnet_run_capture_decodes_like_scapy(tmp_path: Path) -> None:
     assert main(["run", str(ALL_MESSAGES), "--quiet", "--pcap", str(pcap)]) == 0
     kinds = assert_matches_scapy(pcap)
     assert set(kinds) == ALL_KINDS
-    assert kinds["QFRAME"] == kinds["HERALD"] == 2 * 80   # two photons and two heralds per pair
-    assert kinds["ERR"] == 1
+    # two photons and two heralds per pair: 40 + 40 + the atomic request's 4 and the one its cutoff replaced
+    assert kinds["QFRAME"] == kinds["HERALD"] == 2 * 85
+    assert kinds["ERR"] == 3                               # REJECTED, and the cut-off pair's EXPIRE at both ends
+    assert kinds["RELEASE"] == kinds["RELEASE_ACK"] == 5
 
 
 def test_default_scenario_capture_decodes_like_scapy(tmp_path: Path) -> None:
