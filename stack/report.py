@@ -119,6 +119,9 @@ def _workload(w: Workload) -> dict[str, Any]:
         "create_sent_ns": origin.sent_at,
         "create_to_first_ok_ns": None if origin.first_ok_at is None or origin.sent_at is None
         else origin.first_ok_at - origin.sent_at,
+        "create_to_last_ok_ns": None if not records or origin.sent_at is None
+        else records[-1].ok_time - origin.sent_at,
+        "priority": w.config.priority, "atomic": w.config.atomic,
         "pairs_per_s": (len(records) - 1) / span * 1e9 if span > 0 else None,
         "goodness_mean": sum(r.goodness for r in records) / len(records) if records else None,
         "fidelity_measured": None if fidelity is None else fidelity[0],

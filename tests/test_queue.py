@@ -13,6 +13,7 @@ from protocols.hardware import Emitted
 from protocols.link import LinkConfig, LinkLayer, QueuePolicy
 from protocols.packets import linkservice as ll
 from protocols.physical import NodePhysical, StartGeneration, StopGeneration
+from stack.report import build_report
 from stack.runtime import run_scenario
 from tests.scenarios import two_qpus
 
@@ -54,6 +55,9 @@ def test_higher_priority_is_served_before_a_waiting_lower_one() -> None:
     wait = high_times[0] - (high.origin.sent_at or 0)
     per_pair = (low_times[-1] - low_times[0]) / 399
     assert wait < 16 * per_pair + 8 * per_pair
+    low_report, high_report = build_report(result)["workload"]
+    assert (low_report["priority"], high_report["priority"]) == (0, 5)
+    assert high_report["create_to_last_ok_ns"] == high_times[-1] - (high.origin.sent_at or 0)
 
 
 def test_equal_priority_streams_share_the_link_fairly() -> None:
