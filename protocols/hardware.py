@@ -113,3 +113,14 @@ class MeasureResult:
     qubit_id: int
     basis: Basis
     outcome: int
+
+
+@dataclass(frozen=True, slots=True)
+class LinkDown:
+    """The far end of link ``link_id`` (or the station between) is gone: no pair can be made.
+
+    The medium reports it to the surviving end's link layer, as a station would notice one
+    side going dark; the link layer then ends what it had outstanding on that link.
+    """
+
+    link_id: int

@@ -43,7 +43,7 @@ from typing import Any
 from protocols import admission, physics
 from protocols.admission import LinkOption
 from protocols.common import EGP_PORT, Actions, Address, Basis, ParseError
-from protocols.hardware import Discard, Move, MoveResult
+from protocols.hardware import Discard, LinkDown, Move, MoveResult
 from protocols.link_types import (
     FOLLOW_PAIRS,
     HISTORY,
@@ -120,6 +120,7 @@ class LinkLayer:
         self.holding: dict[tuple[int, int], Held] = {}
         self.releasing: dict[tuple[int, int], PendingConfirm] = {}
         self.released: dict[tuple[int, int], int] = {}
+        self.down: set[int] = set()                                          # links whose peer is gone
 
     # -- inputs -------------------------------------------------------------------------
     def receive(self, payload: bytes, source: Address, port: int, now: int) -> Actions:
@@ -141,6 +142,8 @@ class LinkLayer:
             actions = self._on_lost(event, now)
         elif isinstance(event, MoveResult):
             actions = self._on_moved(event, now)
+        elif isinstance(event, LinkDown):
+            actions = self._on_link_down(event.link_id, now)
         else:
             raise TypeError(f"link layer cannot handle {event!r}")
         actions.deadline = self._deadline()
@@ -193,6 +196,8 @@ class LinkLayer:
         self.next_create_id = create_id % 0xFFFF + 1
         link = self.links_by_peer.get(create.remote_node_id)
         error = self._unsupported(create, local=True) if link else ll.ERR_UNSUPP
+        if link is not None and link.link_id in self.down:
+            error = ll.ERR_OTHER
         option: LinkOption | None = None
         if not error:
             assert link is not None
@@ -281,6 +286,34 @@ class LinkLayer:
             if held.request is request:
                 actions.extend(self._drop(key))
         return actions.extend(self._schedule(link_id, now))
+
+    def _on_link_down(self, link_id: int, now: int) -> Actions:
+        """The peer (or the station between) is gone: pairs it never confirmed expire here, and every
+        open request on the link fails with ERR OTHER; later CREATEs for that peer get ERR OTHER too."""
+        if link_id not in self.links_by_id or link_id in self.down:
+            return Actions()
+        self.down.add(link_id)
+        actions = Actions(down=[StopGeneration(link_id)])
+        self.runs.pop(link_id, None)
+        self.scheduling.pop(link_id, None)
+        self.peer_on.pop(link_id, None)
+        for key, pending in list(self.sent.items()):
+            if key[0] == link_id:
+                del self.sent[key]
+                actions.extend(self._expired(pending.request, pending.seq))
+        for key, (_, pair, _) in list(self.awaiting.items()):
+            if key[0] == link_id:
+                del self.awaiting[key]
+                actions.hardware.extend(self._free(pair))
+        for table in (self.early, self.lost, self.aborting, self.releasing):
+            for key in [key for key in table if key[0] == link_id]:
+                del table[key]
+        for request in list(self.requests.values()):
+            if request.link.link_id == link_id and request.state not in (RequestState.DONE, RequestState.FAILED):
+                request.fire(RequestEvent.LINK_DOWN)
+                request.retry_at = request.expires_at = None
+                actions.extend(self._fail_quietly(request, ll.ERR_OTHER, now))
+        return actions
 
     @staticmethod
     def _rotation_basis(create: ll.Create, local: bool) -> Basis | None:
@@ -393,7 +426,7 @@ class LinkLayer:
     def _schedule(self, link_id: int, now: int) -> Actions:
         """Master: if the link is idle, start the next run (after the peer's SCHEDULE_ACK if it must switch)."""
         link = self.links_by_id[link_id]
-        if not self._is_master(link) or link_id in self.scheduling:
+        if not self._is_master(link) or link_id in self.scheduling or link_id in self.down:
             return Actions()
         if link_id in self.runs:
             return self._trim(link_id)

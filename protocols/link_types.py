@@ -31,6 +31,7 @@ class RequestEvent(enum.Enum):
     MAX_TIME = "max-time"
     RUN_END = "run-end"
     ABORTED = "aborted"
+    LINK_DOWN = "link-down"
 
 
 TRANSITIONS: dict[tuple[RequestState, RequestEvent], RequestState] = {
@@ -46,6 +47,9 @@ TRANSITIONS: dict[tuple[RequestState, RequestEvent], RequestState] = {
     (RequestState.WAITING_PEER, RequestEvent.ABORTED): RequestState.FAILED,
     (RequestState.QUEUED, RequestEvent.ABORTED): RequestState.FAILED,
     (RequestState.GENERATING, RequestEvent.ABORTED): RequestState.FAILED,
+    (RequestState.WAITING_PEER, RequestEvent.LINK_DOWN): RequestState.FAILED,
+    (RequestState.QUEUED, RequestEvent.LINK_DOWN): RequestState.FAILED,
+    (RequestState.GENERATING, RequestEvent.LINK_DOWN): RequestState.FAILED,
 }
 """QUEUED ⇄ GENERATING: the master serves a request in *runs* (a few pairs at a time when requests compete);
 between runs it waits in the queue. ABORTED: the other end refused a run or gave the request up."""

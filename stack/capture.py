@@ -115,6 +115,8 @@ def read_pcap(data: bytes) -> list[tuple[int, bytes]]:
     while offset + _RECORD.size <= len(data):
         sec, nsec, length, _ = _RECORD.unpack_from(data, offset)
         offset += _RECORD.size
+        if offset + length > len(data):          # cut short (a killed writer): drop the partial record
+            break
         records.append((sec * 1_000_000_000 + nsec, data[offset:offset + length]))
         offset += length
     return records

@@ -34,7 +34,9 @@ def dispatch(args: argparse.Namespace, path: Path, scenario: Scenario) -> int:
     pcap = None
     if not args.no_pcap:
         pcap = Path(args.pcap or run_dir / "merged.pcap")
-        document["capture_frames"] = merge_captures(run_dir, pcap)
+        document["capture_frames"], skipped = merge_captures(run_dir, pcap)
+        if skipped:
+            print(f"qnet: captures left out of {pcap} (empty or unreadable): {', '.join(skipped)}", file=sys.stderr)
     if args.json == "-":
         sys.stdout.write(reporting.to_json(document))
     elif args.json:

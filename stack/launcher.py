@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
-from stack.capture import merge_pcaps
+from stack.capture import merge_pcaps, read_pcap
 from stack.mp_medium import process_nodes
 from stack.scenario import Scenario
 from stack.udp import LOOPBACK, PortMap, PortMapError
@@ -145,11 +145,25 @@ def up(scenario: Scenario, options: UpOptions) -> tuple[int, dict[str, int | Non
     return status, {name: p.returncode for name, p in nodes.items()}
 
 
-def merge_captures(run_dir: Path, output: Path) -> int:
-    """Merge the medium's and every node's capture into ``output``; returns the frame count."""
-    sources = [path.read_bytes() for path in sorted(run_dir.glob("*.pcap")) if path.resolve() != output.resolve()]
+def merge_captures(run_dir: Path, output: Path) -> tuple[int, list[str]]:
+    """Merge the medium's and every node's capture into ``output``.
+
+    Returns the frame count and the captures left out: empty or unreadable ones, which a
+    process killed before it flushed its capture leaves behind.
+    """
+    sources, skipped = [], []
+    for path in sorted(run_dir.glob("*.pcap")):
+        if path.resolve() == output.resolve():
+            continue
+        data = path.read_bytes()
+        try:
+            read_pcap(data)
+        except ValueError:
+            skipped.append(path.name)
+            continue
+        sources.append(data)
     with output.open("wb") as stream:
-        return merge_pcaps(sources, stream)
+        return merge_pcaps(sources, stream), skipped
 
 
 def pid_alive(pid: int) -> bool:

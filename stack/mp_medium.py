@@ -190,16 +190,19 @@ class MediumServer:
             clock.adjust(args[1], args[2], args[3])
 
     def _node_died(self, connection: Connection) -> None:
+        """A node process went away: every link it ends or serves (as station) goes down."""
         connection.dead = True
         if self.finishing:
             return
-        node = self.scenario.nodes[connection.node]
+        dead = self.scenario.nodes[connection.node]
         for link in self.scenario.links:
-            if node.name in (link.a, link.b):
-                self.kernel.call_external(self._disarm, (node.node_id, link.link_id))
-                peer = link.b if link.a == node.name else link.a
-                self.post(peer, {"op": "peer_down", "at": self.kernel.emulated_now(), "node": node.name,
-                                 "link_id": link.link_id})
+            if dead.name not in (link.a, link.b, link.station, link.source):
+                continue
+            for end in (link.a, link.b):
+                self.kernel.call_external(self._disarm, (self.scenario.nodes[end].node_id, link.link_id))
+                if end != dead.name:
+                    self.post(end, {"op": "peer_down", "at": self.kernel.emulated_now(), "node": dead.name,
+                                    "link_id": link.link_id})
 
     def _disarm(self, args: tuple[int, int]) -> None:
         self.emu.heralding.command(args[0], Disarm(args[1]))

@@ -19,6 +19,7 @@ import numpy as np
 import trio
 
 from protocols.apps import EntanglementUser
+from protocols.hardware import LinkDown
 from stack.kernel import Kernel
 from stack.medium import Medium
 from stack.medium_protocol import MediumProtocolError, MessageStream, decode_hardware, encode_hardware
@@ -126,8 +127,12 @@ class NodeProcess:
                     self.kernel.inject(message["at"], port, decode_hardware(message["event"]))
             elif op == "finish":
                 self.kernel.halt()
-            elif op in ("drain", "peer_down"):
-                self.emu.draining = self.emu.draining or op == "drain"
+            elif op == "peer_down":
+                link = self.ports.get(f"{self.name}/link")
+                if link is not None:
+                    self.kernel.inject(message["at"], link, LinkDown(message["link_id"]))
+            elif op == "drain":
+                self.emu.draining = True
 
 
 async def _connect(socket_path: Path) -> trio.SocketStream:

@@ -33,8 +33,10 @@ import trio
 from stack.kernel import Kernel, VirtualPort
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-DEFAULT_TOLERANCE_WALL_NS = 20_000_000
-"""20 ms of wall time: beyond ordinary scheduling jitter of a loaded 2-core machine."""
+DEFAULT_TOLERANCE_WALL_NS = 5_000_000
+"""5 ms of wall time: above the scheduling jitter of an idle machine (well under 1 ms), and at the
+default dilation of 0.01 (50 µs emulated) below the protocols' shortest timeouts (a herald is given
+up after about 100 µs on short links), so lateness that changes results is counted."""
 
 
 class RealtimeKernel(Kernel):

@@ -114,3 +114,48 @@ def udp_listeners(ports: range) -> list[tuple[str, int]]:
             if int(port_hex, 16) in ports:
                 found.append((address, int(port_hex, 16)))
     return found
+
+
+def three_node_toml(*, pairs_ab: int, pairs_ac: int, seed: int = 5) -> str:
+    """alice with a link to bob (through m1) and one to carol (through m2), a keep workload on each."""
+    qpu = 'kind = "qpu"\nt2_ms = 1000.0\nreadout_ns = 1000\n'
+    link = 'length_km = 2.0\nattempt_duration_ns = 1000\ndepolarizing = 0.05\n'
+    return f"""
+[run]
+duration_ms = 1000000.0
+seed = {seed}
+
+[nodes.alice]
+{qpu}
+[nodes.bob]
+{qpu}
+[nodes.carol]
+{qpu}
+[nodes.m1]
+kind = "station"
+[nodes.m2]
+kind = "station"
+
+[links.ab]
+a = "alice"
+b = "bob"
+station = "m1"
+{link}
+[links.ac]
+a = "alice"
+b = "carol"
+station = "m2"
+{link}
+[[workload]]
+node = "alice"
+remote = "bob"
+type = "keep"
+pairs = {pairs_ab}
+
+[[workload]]
+node = "alice"
+remote = "carol"
+type = "keep"
+pairs = {pairs_ac}
+start_us = 20000
+"""

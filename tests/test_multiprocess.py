@@ -12,6 +12,7 @@ import math
 import os
 import signal
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from stack.report import build_report
 from stack.runtime import build, run_scenario
 from stack.scenario import load
 from stack.udp import PortMap
-from tests.mp_util import ROOT, qnet, start_up, two_node_toml, udp_listeners, wait_gone, wait_running
+from tests.mp_util import ROOT, qnet, start_up, three_node_toml, two_node_toml, udp_listeners, wait_gone, wait_running
 from tests.tshark_util import decode_with_tshark, have_tshark
 
 PAIRS = 300
@@ -152,3 +153,30 @@ def test_when_the_medium_dies_the_nodes_exit_with_a_clear_message(long_run: Path
         if launcher.poll() is None:
             launcher.kill()
         launcher.communicate()
+
+
+def test_a_killed_node_turns_into_errors_at_its_peer_and_the_run_goes_on(tmp_path: Path) -> None:
+    scenario = tmp_path / "three.toml"
+    scenario.write_text(three_node_toml(pairs_ab=65535, pairs_ac=150))
+    run_dir = tmp_path / "run"
+    launcher = start_up(scenario, run_dir, BASE_PORT + 300, "--dilation", "0.01", "--json", str(tmp_path / "r.json"))
+    try:
+        pids = wait_running(launcher, run_dir, expected_nodes=5)
+        os.kill(pids["bob"], signal.SIGKILL)
+        killed = time.monotonic()
+        stdout, _ = launcher.communicate(timeout=120)
+        assert launcher.returncode == 0, stdout
+        assert time.monotonic() - killed < 60
+    finally:
+        if launcher.poll() is None:
+            launcher.kill()
+            launcher.communicate()
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["multi_process"]["dead_nodes"] == ["bob"]
+    assert report["nodes"]["bob"]["dead"] is True
+    to_bob, to_carol = report["workload"]
+    assert to_bob["errors"] == ["OTHER"]                     # the request on the dead link fails
+    assert to_bob["pairs_delivered"] < 65535
+    assert to_carol["pairs_delivered"] == 150 and to_carol["errors"] == []     # the rest of the run goes on
+    assert to_carol["pairs_matched"] + to_carol["pairs_expired"] == 150      # none at one end only
+    assert "node processes died during the run: bob" in stdout
