@@ -21,6 +21,7 @@ from protocols.common import EGP_PORT, HERALD_PORT, LINK_SERVICE_PORT, Actions, 
 from protocols.hardware import Arm, Detection, Disarm, Discard, Emitted, Measure, MeasureResult
 from protocols.link import TRANSITIONS, LinkConfig, LinkLayer, QueuePolicy, RequestEvent, RequestState
 from protocols.link_types import FOLLOW_PAIRS
+from protocols.packets.egp import EgpMessage
 from protocols.packets.heralding import Herald
 from protocols.packets.linkservice import Create
 from protocols.physical import (
@@ -1017,3 +1018,41 @@ def test_a_pair_the_master_never_numbers_is_discarded_and_replaced() -> None:
     assert out.down == []                          # the master re-arms for its lost herald; this end stays armed
     assert n1.handle(AttemptLost(LINK, 9), now=10_200).down == [StartGeneration(LINK, 1, None)]
     assert n2.held_slots() == set()
+
+
+def test_the_other_end_attributes_pairs_by_emission_time_and_expires_mismatches() -> None:
+    """Node 2 follows request A, then (SCHEDULE) request B. A pair emitted before the switch but heralded
+    after it belongs to A: a CONFIRM naming A delivers it. A pair made for A that the master CONFIRMs for B
+    (it cannot happen in order, but messages reorder) is not delivered: CONFIRM_ACK EXPIRE, ERR EXPIRE up."""
+    n1, n2 = link_pair()
+    n2.purposes[6] = APP2
+    id_a, *_ = open_request(n1, n2, keep_create(number=3))               # A: origin 1, purpose 5
+    b = Create(remote_node_id=2, purpose_id=6, number=3)
+    out = n1.receive(b.encode(), APP1, LINK_SERVICE_PORT, now=4_000)
+    id_b = parse_ack(only(out.send, APP1)[0])
+    n2.receive(only(out.send, EGP2)[0], EGP1, EGP_PORT, now=4_100)     # B accepted at node 2 (queue seq 2)
+    late = PairReady(LINK, 1, 50, BellState.PHI_PLUS, 40, 1, 9_000, (1.0, 0.0, 0.0, 0.0), None, None)
+    wrong = PairReady(LINK, 0, 51, BellState.PHI_PLUS, 41, 1, 9_500, (1.0, 0.0, 0.0, 0.0), None, None)
+    switch = EgpMessage(5, 0, id_b, LINK, 1, 2, run=2, pairs=3)
+    assert n2.receive(switch.encode(), EGP1, EGP_PORT, now=10_000).down == FOLLOW
+    assert n2.handle(late, now=11_000).send == [] and n2.handle(wrong, now=11_000).send == []
+    confirm_a = EgpMessage(3, 0, id_a, LINK, 1, 1, None, 40, 7)
+    ok = n2.receive(confirm_a.encode(), EGP1, EGP_PORT, now=12_000)
+    assert parse_egp(only(ok.send, EGP1)[0])["status"] == 0
+    assert parse_ok(only(ok.send, APP2)[0])["create_id"] == id_a
+    confirm_b = EgpMessage(3, 0, id_b, LINK, 1, 2, None, 41, 8)          # names B: the pair was made for A
+    refused = n2.receive(confirm_b.encode(), EGP1, EGP_PORT, now=12_100)
+    assert parse_egp(only(refused.send, EGP1)[0])["status"] == 5
+    assert refused.hardware == [Discard(0)]
+    expiry = parse_err(only(refused.send, APP2)[0])
+    assert (expiry["err"], expiry["create_id"]) == (5, id_b)
+    assert n2.held_slots() == set()
+
+
+def test_the_master_drops_a_pair_emitted_before_its_run() -> None:
+    n1, n2 = link_pair()
+    open_request(n1, n2, keep_create(number=2), now=10_000)             # the run starts at 13_000
+    early = PairReady(LINK, 0, 1, BellState.PHI_PLUS, 3, 1, 12_000, (1.0, 0.0, 0.0, 0.0), None, None)
+    out = n1.handle(early, now=14_000)
+    assert out.send == [] and out.hardware == [Discard(0)]
+    assert n1.counters.unrequested == 1
