@@ -123,14 +123,15 @@ def test_bb84_random_bases_sift_half_the_pairs_and_keep_the_error_rate() -> None
 
 
 def test_latency_from_create_to_first_ok_matches_the_protocol_timeline() -> None:
-    # REQ and REQ_ACK cross the link (4 arm delays); attempts start on the next slot boundary;
-    # a geometric number of cycles later the herald comes back after round 2 (an arm delay and
-    # half an attempt after the photons' arrival, which is an arm delay after the slot).
+    # REQ and REQ_ACK cross the link (4 arm delays), then the master's SCHEDULE and SCHEDULE_ACK (4 more);
+    # attempts start on the next slot boundary; a geometric number of cycles later the herald comes back
+    # after round 2 (an arm delay and half an attempt after the photons' arrival, which is an arm delay
+    # after the slot).
     runs, length_km = 300, 10.0
     arm = round(length_km / 2 * 1.468 / 299_792.458e-9)
     cycle = 1000 + 2 * arm
     p = eta(0.3, length_km / 2, 0.2, 0.9) ** 2 / 2
-    first_slot = math.ceil(4 * arm / cycle) * cycle
+    first_slot = math.ceil(8 * arm / cycle) * cycle
     expected = first_slot + (1 - p) / p * cycle + 2 * arm + 1000 / 2
     latencies = []
     for seed in range(runs):
