@@ -9,6 +9,7 @@ from pathlib import Path
 
 from stack import report as reporting
 from stack.launcher import UpOptions, merge_captures, prepare, up
+from stack.mp_medium import process_nodes as nodes_of
 from stack.scenario import Scenario
 
 
@@ -25,6 +26,9 @@ def dispatch(args: argparse.Namespace, path: Path, scenario: Scenario) -> int:
     if problem is not None:
         print(f"qnet: error: {problem}", file=sys.stderr)
         return 2
+    if not args.quiet:
+        print(f"qnet: {len(nodes_of(scenario))} node processes and the medium; UDP ports from {options.base_port} "
+              f"on 127.0.0.1 ({run_dir}/ports.json); dilation {options.dilation}", file=sys.stderr)
     status, nodes = up(scenario, options)
     failed = {name: code for name, code in nodes.items() if code not in (0, None)}
     if status != 0:

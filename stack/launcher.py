@@ -52,9 +52,9 @@ def check_ports(scenario: Scenario, ports: PortMap, names: list[str]) -> str | N
     """The first real port of the run that is out of range or already in use, as an error message."""
     for name in names:
         node_id = scenario.nodes[name].node_id
-        for logical in (7770, 7771, 7772, 319, 320, 49152):
+        for logical in (7770, 7771, 7772, 319, 320, 49152, None):
             try:
-                real = ports.real(node_id, logical)
+                real = ports.sideband(node_id) if logical is None else ports.real(node_id, logical)
             except PortMapError as error:
                 return str(error)
             with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
@@ -103,13 +103,26 @@ def stop_all(processes: list[subprocess.Popen[bytes]]) -> None:
             process.wait()
 
 
+def allocate_base(scenario: Scenario, names: list[str]) -> int:
+    """The first base port (from 20000, in steps of 1000) whose whole port map is free now."""
+    for base in range(20000, 64000, 1000):
+        if check_ports(scenario, PortMap(base), names) is None:
+            return base
+    return 20000                    # nothing free: the caller's check names the busy port
+
+
 def prepare(scenario: Scenario, options: UpOptions) -> str | None:
-    """Create the run directory and its ``ports.json``; an error message if the ports are unusable."""
+    """Create the run directory and its ``ports.json``; an error message if the ports are unusable.
+
+    A base port of 0 means: allocate one (:func:`allocate_base`); ``options.base_port`` is set to it.
+    """
     options.run_dir.mkdir(parents=True, exist_ok=True)
     for stale in [*options.run_dir.glob("*.pcap"), options.run_dir / "report.json", options.run_dir / "pids.json",
                   options.run_dir / "started.json"]:
         stale.unlink(missing_ok=True)
     names = process_nodes(scenario)
+    if options.base_port == 0:
+        options.base_port = allocate_base(scenario, names)
     ports = PortMap(options.base_port)
     problem = check_ports(scenario, ports, names)
     if problem is None:

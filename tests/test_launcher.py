@@ -1,0 +1,35 @@
+"""The launcher's port checks and allocation, without starting processes."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+from stack.launcher import UpOptions, allocate_base, check_ports, prepare
+from stack.mp_medium import process_nodes
+from stack.scenario import load_text
+from stack.udp import PortMap
+from tests.mp_util import two_node_toml
+
+SCENARIO = load_text(two_node_toml(pairs=1), "two.toml")
+
+
+def test_a_busy_port_is_named_and_allocation_skips_its_block(tmp_path: Path) -> None:
+    names = process_nodes(SCENARIO)
+    assert names == ["alice", "bob", "mid"]
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as squatter:
+        squatter.bind(("127.0.0.1", PortMap(20000).real(2, 7772)))      # bob's EGP port in the first block
+        problem = check_ports(SCENARIO, PortMap(20000), names)
+        assert problem is not None and "20034" in problem and "node bob, port 7772" in problem
+        assert allocate_base(SCENARIO, names) >= 21000
+        options = UpOptions(Path("two.toml"), 1, 0.01, 0, tmp_path / "run", 5.0)
+        assert prepare(SCENARIO, options) is None
+        assert options.base_port >= 21000
+    table = json.loads((tmp_path / "run" / "ports.json").read_text())
+    assert table["base_port"] == options.base_port
+    assert table["nodes"]["mid"]["heralding"] == options.base_port + 16 * 3
+
+
+def test_a_port_map_beyond_65535_is_an_error() -> None:
+    assert "65535" in (check_ports(SCENARIO, PortMap(65500), ["mid"]) or "")
