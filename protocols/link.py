@@ -120,6 +120,8 @@ class LinkLayer:
         self.holding: dict[tuple[int, int], Held] = {}
         self.releasing: dict[tuple[int, int], PendingConfirm] = {}
         self.released: dict[tuple[int, int], int] = {}
+        # create-and-keep pairs moving to storage before their OK: communication slot -> (request, pair, seq)
+        self.moving: dict[int, tuple[Request, PairReady, int]] = {}
         self.down: set[int] = set()                                          # links whose peer is gone
 
     # -- inputs -------------------------------------------------------------------------
@@ -178,7 +180,7 @@ class LinkLayer:
     def settled(self) -> bool:
         """No message of the peer protocol waits for an answer and no pair for its CONFIRM."""
         return not (self.sent or self.awaiting or self.early or self.scheduling or self.aborting
-                    or self.holding or self.releasing)
+                    or self.holding or self.releasing or self.moving)
 
     def held_slots(self) -> set[int]:
         """Memory slots of pairs that wait for the master's CONFIRM, or for the rest of their atomic request."""
@@ -642,7 +644,7 @@ class LinkLayer:
         request.numbered += 1
         run.numbered += 1
         actions = (self._hold(request, pair, seq) if request.create.kept_together
-                   else self._deliver(request, pair, seq, now))
+                   else self._store_and_deliver(request, pair, seq, now))
         actions.send.append(self._confirm(request, pair.link_id, pair.attempt_seq, seq))
         if run.numbered >= run.pairs or request.to_number == 0:
             actions.extend(self._end_run(pair.link_id, now))
@@ -667,6 +669,14 @@ class LinkLayer:
             request.outcomes.append(ok)
             return self._count(request)
         return Actions(send=[(request.app, ok)]).extend(self._count(request))
+
+    def _store_and_deliver(self, request: Request, pair: PairReady, seq: int, now: int) -> Actions:
+        """Deliver a pair; a kept one first moves to a storage qubit if the node has any, freeing its
+        communication qubit for the next attempt (the OK then names the storage qubit)."""
+        if pair.outcome is not None or self.memory.storage == 0:
+            return self._deliver(request, pair, seq, now)
+        self.moving[pair.slot] = (request, pair, seq)
+        return Actions(hardware=[Move(pair.slot)])
 
     @staticmethod
     def _flush(request: Request) -> Actions:
@@ -723,7 +733,7 @@ class LinkLayer:
         actions = Actions(send=[self._ack(message, 0)])
         if held.create.kept_together:              # kept until the master RELEASEs it
             return actions.extend(self._hold(held, pair, message.sequence_number))
-        return actions.extend(self._deliver(held, pair, message.sequence_number, now))
+        return actions.extend(self._store_and_deliver(held, pair, message.sequence_number, now))
 
     def _ack(self, message: EgpMessage, status: int) -> tuple[Address, bytes]:
         link = self.links_by_id[message.link_id]
@@ -831,6 +841,10 @@ class LinkLayer:
         return Actions(hardware=[Move(pair.slot)])
 
     def _on_moved(self, event: MoveResult, now: int) -> Actions:
+        if event.slot in self.moving:              # an ordinary kept pair: its OK, from where it is now
+            request, pair, seq = self.moving.pop(event.slot)
+            slot = event.slot if event.storage_slot is None else event.storage_slot
+            return self._deliver(request, pair, seq, now, slot)
         key = next((k for k, h in self.holding.items() if h.moving and h.slot == event.slot), None)
         if key is None:
             return Actions()

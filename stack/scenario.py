@@ -111,10 +111,15 @@ def _qpu(t: Table, name: str, node_id: int) -> NodeConfig:
     t2_ns = t.number("t2_ms", 1.0, low=1e-6, finite=False) * 1e6
     if t2_ns > 2 * t1_ns:
         raise t.error("t2_ms", f"must be at most 2 × t1_ms ({2 * t1_ns / 1e6} ms)")
+    communication = t.number("communication_qubits", 2, low=1, high=15, integer=True)
+    storage = t.number("storage_qubits", 0, low=0, high=15, integer=True)
+    if communication + storage > 16:               # an OK's LQID (4 bits) names every qubit
+        raise t.error("storage_qubits", f"at most {16 - communication} beside {communication} communication qubits "
+                                        "(an OK's 4-bit LQID names every qubit)")
     return NodeConfig(
         name, node_id, "qpu",
-        communication_qubits=t.number("communication_qubits", 2, low=1, high=15, integer=True),
-        storage_qubits=t.number("storage_qubits", 0, low=0, high=1000, integer=True),
+        communication_qubits=communication,
+        storage_qubits=storage,
         t1_ns=t1_ns, t2_ns=t2_ns,
         gate_fidelity=t.probability("gate_fidelity", 1.0), gate_ns=_ns(t, "gate_ns", 100),
         readout_fidelity=t.number("readout_fidelity", 1.0, low=0.5, high=1.0),

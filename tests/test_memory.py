@@ -26,6 +26,7 @@ from protocols.packets.egp import (
     EgpMessage,
 )
 from protocols.physical import PairReady
+from stack.report import build_report
 from stack.runtime import run_scenario
 from tests.scenarios import two_qpus
 
@@ -225,3 +226,49 @@ consecutive = false
     for end in (measured.origin, measured.responder):
         assert len(end.records) == 6 and len({r.ok_time for r in end.records}) == 1
     assert kept.origin.errors == [ll.ERR_NORES] and kept.origin.records == []   # 3 pairs > 2 qubits
+
+
+def test_kept_pairs_move_to_storage_before_their_ok() -> None:
+    """An ordinary create-and-keep pair at a node with storage moves there first (its communication qubit is
+    free again for the next attempt); the OK names the storage qubit. The other end does the same on CONFIRM."""
+    n1 = engine(1, Memory(2, 2))
+    n1.receive(ll.Create(remote_node_id=2, purpose_id=7, number=2).encode(), APP1, LINK_SERVICE_PORT, now=0)
+    n1.receive(EgpMessage(MSG_REQ_ACK, 0, 1, 1, 1, 1).encode(), EGP2, EGP_PORT, now=10)
+    n1.receive(EgpMessage(MSG_SCHEDULE_ACK, 0, 1, 1, 1, 1, run=1).encode(), EGP2, EGP_PORT, now=20)
+    out = n1.handle(pair(5, 1, 100), now=200)
+    assert out.hardware == [Move(1)] and replies(out, APP1) == []
+    assert [EgpMessage.decode(p).msg_type for d, p in out.send if d == EGP2] == [MSG_CONFIRM]   # not delayed
+    assert not n1.settled()
+    (ok,) = replies(n1.handle(MoveResult(1, 2), now=700), APP1)
+    assert isinstance(ok, ll.OkKeep) and (ok.lqid, ok.sequence_number) == (2, 0)
+    # no storage qubit free: the pair stays where it is and is delivered from there
+    n1.handle(pair(6, 0, 800), now=900)
+    (ok,) = replies(n1.handle(MoveResult(0, None), now=900), APP1)
+    assert isinstance(ok, ll.OkKeep) and ok.lqid == 0
+    n2 = engine(2, Memory(2, 1))
+    n2.receive(EgpMessage(MSG_REQ, 0, 1, 1, 1, 1, ll.Create(remote_node_id=2, purpose_id=7, number=2)).encode(),
+               EGP1, EGP_PORT, now=0)
+    n2.receive(EgpMessage(MSG_SCHEDULE, 0, 1, 1, 1, 1, run=1, pairs=2).encode(), EGP1, EGP_PORT, now=20)
+    n2.handle(pair(5, 0, 100), now=200)
+    confirmed = n2.receive(EgpMessage(MSG_CONFIRM, 0, 1, 1, 1, 1, None, 5, 0).encode(), EGP1, EGP_PORT, now=300)
+    assert confirmed.hardware == [Move(0)] and replies(confirmed, APP2) == []
+    assert [EgpMessage.decode(p).status for d, p in confirmed.send if d == EGP1] == [0]
+    (ok,) = replies(n2.handle(MoveResult(0, 2), now=800), APP2)
+    assert isinstance(ok, ll.OkKeep) and ok.lqid == 2 and ok.d == 1
+
+
+def test_stored_pairs_keep_their_goodness_honest() -> None:
+    """With storage (every kept pair moved there first), the fidelity measured from both ends' outcomes
+    agrees with the mean Goodness of the OKs within four standard errors."""
+    work = """
+[[workload]]
+node = "alice"
+remote = "bob"
+type = "keep"
+pairs = 1500
+"""
+    result = run_scenario(two_qpus(length_km=2.0, workload=work, t2_ms=1.0,
+                                   extra_qpu="storage_qubits = 2\nmove_ns = 2000"))
+    (report,) = build_report(result)["workload"]
+    assert report["pairs_matched"] == 1500
+    assert abs(report["fidelity_measured"] - report["goodness_mean"]) < 4 * report["fidelity_stderr"]
