@@ -4,9 +4,9 @@
     qnet plot rate-vs-distance [SCENARIO] [--output PATH] [--max-km KM] [--pairs N]
     qnet plot sync [SCENARIO] [--output PATH] [--seed N]
     qnet up [SCENARIO] [--dilation D] [--base-port P] [--run-dir DIR] [--seed N] [--json PATH]
-            [--pcap PATH | --no-pcap] [--quiet] [--tolerance-ms MS]
+            [--pcap PATH | --no-pcap] [--quiet] [--tolerance-us US]
     qnet node NAME [SCENARIO] --run-dir DIR [--seed N] [--base-port P]
-    qnet medium [SCENARIO] --run-dir DIR [--seed N] [--dilation D] [--tolerance-ms MS] [--base-port P]
+    qnet medium [SCENARIO] --run-dir DIR [--seed N] [--dilation D] [--tolerance-us US] [--base-port P]
 
 With no SCENARIO it runs ``examples/default.toml``. A bad scenario prints one line
 naming the file, the key and the problem, and exits with status 2.
@@ -65,7 +65,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _multi_process_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from stack.realtime import DEFAULT_TOLERANCE_WALL_NS
+    from stack.realtime import DEFAULT_TOLERANCE_NS
     from stack.udp import DEFAULT_BASE_PORT
 
     up = commands.add_parser("up", help="run every node as its own process on localhost (real, dilated time)")
@@ -83,8 +83,8 @@ def _multi_process_parsers(commands: argparse._SubParsersAction[argparse.Argumen
     for sub in (up, medium):
         sub.add_argument("--dilation", type=float, default=DEFAULT_DILATION,
                          help=f"emulated ns per wall ns (default {DEFAULT_DILATION})")
-        sub.add_argument("--tolerance-ms", type=float, default=DEFAULT_TOLERANCE_WALL_NS / 1e6,
-                         help="wall-time lateness that counts as a missed deadline (default %(default)s ms)")
+        sub.add_argument("--tolerance-us", type=float, default=DEFAULT_TOLERANCE_NS / 1e3,
+                         help="emulated lateness that counts as a missed deadline (default %(default)s µs)")
     up.add_argument("--json", metavar="PATH", help="write the JSON report to PATH ('-' for stdout)")
     up.add_argument("--pcap", metavar="PATH", help="merged capture (default: RUN_DIR/merged.pcap)")
     up.add_argument("--no-pcap", action="store_true", help="do not merge the captures")

@@ -21,7 +21,7 @@ def dispatch(args: argparse.Namespace, path: Path, scenario: Scenario) -> int:
     run_dir = Path(args.run_dir or f"out/up-{path.stem}")
     if args.command != "up":
         return _child(args, scenario, seed, run_dir)
-    options = UpOptions(path, seed, args.dilation, args.base_port, run_dir, args.tolerance_ms)
+    options = UpOptions(path, seed, args.dilation, args.base_port, run_dir, args.tolerance_us)
     problem = prepare(scenario, options)
     if problem is not None:
         print(f"qnet: error: {problem}", file=sys.stderr)
@@ -79,4 +79,4 @@ def _child(args: argparse.Namespace, scenario: Scenario, seed: int, run_dir: Pat
         return run_node(scenario, args.name, seed, run_dir, args.base_port)
     from stack.mp_medium import run_medium
 
-    return run_medium(scenario, seed, run_dir, args.dilation, int(args.tolerance_ms * 1e6))
+    return run_medium(scenario, seed, run_dir, args.dilation, int(args.tolerance_us * 1e3))

@@ -39,7 +39,7 @@ class UpOptions:
     dilation: float
     base_port: int
     run_dir: Path
-    tolerance_ms: float
+    tolerance_us: float
 
 
 class Interrupted(Exception):
@@ -82,7 +82,7 @@ def start(scenario: Scenario, options: UpOptions) -> tuple[subprocess.Popen[byte
     common = [str(options.scenario_path), "--seed", str(options.seed), "--run-dir", str(run_dir),
               "--base-port", str(options.base_port)]
     medium = _spawn(["medium", *common, "--dilation", repr(options.dilation),
-                     "--tolerance-ms", repr(options.tolerance_ms)], run_dir / "medium.log")
+                     "--tolerance-us", repr(options.tolerance_us)], run_dir / "medium.log")
     nodes = {name: _spawn(["node", name, *common], run_dir / f"{name}.log") for name in process_nodes(scenario)}
     pids = {"launcher": os.getpid(), "medium": medium.pid} | {name: p.pid for name, p in nodes.items()}
     (run_dir / "pids.json").write_text(json.dumps(pids, indent=2) + "\n")

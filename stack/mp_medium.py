@@ -71,9 +71,9 @@ class MediumServer:
     """Serves the node processes of one run."""
 
     def __init__(self, scenario: Scenario, seed: int, run_dir: Path, dilation: float,
-                 tolerance_wall_ns: int) -> None:
+                 tolerance_ns: int) -> None:
         self.scenario, self.seed, self.run_dir = scenario, seed, run_dir
-        self.kernel = RealtimeKernel(0, dilation, tolerance_wall_ns)
+        self.kernel = RealtimeKernel(0, dilation, tolerance_ns)
         self._pcap = (run_dir / "medium.pcap").open("wb")
         self.emu: Emulation = build(scenario, seed, self._pcap, kernel=self.kernel, local=set())
         for node in scenario.nodes.values():
@@ -242,11 +242,11 @@ class MediumServer:
         return document
 
 
-def run_medium(scenario: Scenario, seed: int, run_dir: Path, dilation: float, tolerance_wall_ns: int) -> int:
+def run_medium(scenario: Scenario, seed: int, run_dir: Path, dilation: float, tolerance_ns: int) -> int:
     """Entry point of ``qnet medium``: serve one run, write ``report.json``."""
     socket_path = run_dir / "medium.sock"
     socket_path.unlink(missing_ok=True)
-    server = MediumServer(scenario, seed, run_dir, dilation, tolerance_wall_ns)
+    server = MediumServer(scenario, seed, run_dir, dilation, tolerance_ns)
     (run_dir / "medium.pid").write_text(f"{os.getpid()}\n")
     try:
         document = trio.run(server.serve, socket_path)

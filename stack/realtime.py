@@ -7,7 +7,7 @@ orders everything inside a process; :meth:`RealtimeKernel.run_realtime` sleeps u
 wall clock reaches the next entry (or until something arrives from a socket) and then
 runs every entry that is due.
 
-An entry that runs more than ``tolerance_wall_ns`` of wall time after it was due is a
+An entry that runs more than ``tolerance_ns`` of *emulated* time after it was due is a
 *missed deadline*: the process could not keep up at this dilation, and results may differ
 from the in-process mode. Inputs from sockets stamped with an emulated time (the medium's
 events) that arrive that late count as *late inputs*. Both are reported.
@@ -33,22 +33,22 @@ import trio
 from stack.kernel import Kernel, VirtualPort
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-DEFAULT_TOLERANCE_WALL_NS = 5_000_000
-"""5 ms of wall time: above the scheduling jitter of an idle machine (well under 1 ms), and at the
-default dilation of 0.01 (50 µs emulated) below the protocols' shortest timeouts (a herald is given
-up after about 100 µs on short links), so lateness that changes results is counted."""
+DEFAULT_TOLERANCE_NS = 10_000
+"""10 µs of emulated time: a tenth of the protocols' shortest timers (a herald is given up after about
+100 µs on short links), so lateness that can change results is counted. At the default dilation of
+0.01 it is 1 ms of wall time, above the scheduling jitter of an idle machine."""
 
 
 class RealtimeKernel(Kernel):
     """A :class:`Kernel` whose time follows the wall clock, dilated."""
 
-    def __init__(self, epoch_ns: int, dilation: float, tolerance_wall_ns: int = DEFAULT_TOLERANCE_WALL_NS) -> None:
+    def __init__(self, epoch_ns: int, dilation: float, tolerance_ns: int = DEFAULT_TOLERANCE_NS) -> None:
         if dilation <= 0:
             raise ValueError("dilation must be positive")
         super().__init__()
         self.epoch_ns = epoch_ns
         self.dilation = dilation
-        self.tolerance_ns = max(1, int(tolerance_wall_ns * dilation))
+        self.tolerance_ns = max(1, tolerance_ns)
         self.missed_deadlines = 0
         self.late_inputs = 0
         self.worst_lateness_ns = 0

@@ -219,7 +219,7 @@ class UdpNetwork(Network):
                     source = ((LOOPBACK, real), 0)
                 self.counters[node_id].received += 1
                 arrival = self._arrival(payload) if number == EVENT_PORT else None
-                kernel.inject(None, port, Datagram(source[0], number, payload, arrival))
+                kernel.inject(arrival, port, Datagram(source[0], number, payload, arrival))
 
     def _arrival(self, payload: bytes) -> int | None:
         digest = payload_digest(payload)

@@ -23,7 +23,7 @@ def test_a_busy_port_is_named_and_allocation_skips_its_block(tmp_path: Path) -> 
         problem = check_ports(SCENARIO, PortMap(20000), names)
         assert problem is not None and "20034" in problem and "node bob, port 7772" in problem
         assert allocate_base(SCENARIO, names) >= 21000
-        options = UpOptions(Path("two.toml"), 1, 0.01, 0, tmp_path / "run", 5.0)
+        options = UpOptions(Path("two.toml"), 1, 0.01, 0, tmp_path / "run", 10.0)
         assert prepare(SCENARIO, options) is None
         assert options.base_port >= 21000
     table = json.loads((tmp_path / "run" / "ports.json").read_text())

@@ -38,7 +38,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     scenario.write_text(two_node_toml(pairs=PAIRS))
     run_dir = tmp / "run"
     proc = subprocess.run(qnet("up", str(scenario), "--run-dir", str(run_dir), "--base-port", str(BASE_PORT),
-                               "--dilation", DILATION, "--tolerance-ms", "50", "--json", str(tmp / "mp.json")),
+                               "--dilation", DILATION, "--tolerance-us", "500", "--json", str(tmp / "mp.json")),
                           cwd=ROOT, capture_output=True, text=True, timeout=180, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     in_process = build_report(run_scenario(load(scenario)))
