@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import math
 
+import pytest
+
 from protocols.common import EGP_PORT, LINK_SERVICE_PORT, BellState
 from protocols.hardware import Emitted
 from protocols.link import LinkConfig, LinkLayer, QueuePolicy
@@ -15,6 +17,7 @@ from protocols.packets import linkservice as ll
 from protocols.physical import NodePhysical, StartGeneration, StopGeneration
 from stack.report import build_report
 from stack.runtime import run_scenario
+from stack.scenario import load_text
 from tests.scenarios import two_qpus
 
 APP1, APP2 = ("198.18.0.1", 49152), ("198.18.0.2", 49152)
@@ -132,3 +135,51 @@ def test_starting_or_stopping_generation_keeps_the_herald_timeout() -> None:
     assert phy.handle(StartGeneration(1, 1), now=200).deadline == 1_100
     assert phy.handle(StopGeneration(1), now=300).deadline == 1_100
     assert BellState.PHI_PLUS == 0
+
+
+LOSSY = """
+[run]
+duration_ms = 1e5
+seed = {seed}
+[nodes.a]
+kind = "qpu"
+[nodes.b]
+kind = "qpu"
+[nodes.st]
+kind = "station"
+[links.ab]
+a = "a"
+b = "b"
+station = "st"
+length_km = 2.0
+classical_loss = 0.11
+classical_duplication = 0.11
+classical_jitter_ns = 20000
+queue_quantum = 2
+queue_max_run = 4
+"""
+
+
+@pytest.mark.parametrize("seed", [5, 6])
+def test_competing_priorities_under_loss_agree_at_both_ends(seed: int) -> None:
+    """Four requests from both ends, three priorities, staggered starts, 20 % loss and duplication with
+    reordering: every request completes, both ends hold exactly the same pairs of each (or report them
+    expired), and at the master (node a, whose OKs come as it numbers the pairs) no lower-priority OK comes
+    between the first and the last OK of the priority-7 request."""
+    work = (stream("a", "b", 120, 1, priority=0) + stream("b", "a", 120, 2, priority=0, kind="keep")
+            + stream("a", "b", 60, 3, priority=2, start_us=3_000.0)
+            + stream("b", "a", 30, 4, priority=7, start_us=6_000.0, kind="keep"))
+    result = run_scenario(load_text(LOSSY.format(seed=seed) + work, "<lossy queue>"))
+    assert result.generation_end_ns < 1e11
+    at_master: dict[int, list[int]] = {}
+    for w in result.emulation.workloads:
+        expired = w.origin.expired | w.responder.expired
+        here = {r.sequence_number for r in w.origin.records} - expired
+        there = {r.sequence_number for r in w.responder.records} - expired
+        assert here == there and len(here) + len(expired) == w.config.pairs
+        records = w.origin.records if w.config.node == "a" else w.responder.records
+        at_master.setdefault(w.config.priority, []).extend(r.ok_time for r in records)
+    top = sorted(at_master[7])
+    lower = at_master[0] + at_master[2]
+    assert [t for t in lower if top[0] < t < top[-1]] == []
+    assert any(t > top[-1] for t in lower)                 # the others were still waiting
