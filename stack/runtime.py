@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
@@ -87,18 +88,19 @@ class RunResult:
 
 
 def build(scenario: Scenario, seed: int | None = None, pcap: BinaryIO | None = None, *,
-          kernel: Kernel | None = None, network_class: type[Network] = Network,
+          kernel: Kernel | None = None, network_factory: Callable[..., Network] = Network,
           medium: Medium | None = None, local: set[str] | None = None) -> Emulation:
     """Wire up a scenario for an in-process, virtual-time run.
 
     The multi-process mode (:mod:`stack.mp_node`, :mod:`stack.mp_medium`) passes its own
-    real-time kernel, socket-backed network class and medium, and ``local``: the nodes
+    real-time kernel, a factory for its socket-backed network (called like
+    ``Network(kernel, seed_sequence, pcap_writer)``) and its medium, and ``local``: the nodes
     whose layers this process runs.
     """
     seed = scenario.run.seed if seed is None else seed
     kernel = Kernel() if kernel is None else kernel
     writer = PcapWriter(pcap) if pcap is not None else None
-    network = network_class(kernel, np.random.SeedSequence(seed, spawn_key=(SEED_NETWORK,)), writer)
+    network = network_factory(kernel, np.random.SeedSequence(seed, spawn_key=(SEED_NETWORK,)), writer)
     if medium is None:
         medium = Medium(kernel, np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(SEED_MEDIUM,))),
                         network.capture_quantum)
