@@ -1,13 +1,14 @@
 """Multi-process mode (``qnet up``): start-up time, classical datagram rate, node count within deadlines.
 
-    python bench/bench_multiprocess.py [--quick] [--repeats 3] [--base-port 20000] [--keep DIR]
+    python bench/bench_multiprocess.py [--quick] [--repeats 3] [--base-port 24000] [--keep DIR]
 
-Default run: about 6 minutes on a 2-core machine; ``--quick``: about 2. Every run is a real
+Default run: about 8 minutes on a 2-core machine; ``--quick``: about 2 to 3. Every run is a real
 ``python -m stack.cli up SCENARIO --no-pcap --quiet --json ...`` (one medium process plus one
 process per node) with its own run directory under a temporary directory and its own
 ``--base-port`` (advanced by 16 × (nodes + 2) ports per run, so no two runs share a port; the
-default 20000 stays below Linux's ephemeral ports and away from the test suite's 43000; a run
-whose ports another program took is retried on the next range).
+default 24000 stays below Linux's ephemeral ports, clear of the test suite's 43000 and of the
+first blocks ``qnet up --base-port 0`` allocates from 20000; a run whose ports another program
+took is retried on the next range).
 
 Scenarios are generated: a *chain* of N QPUs ``q1 … qN`` joined by N − 1 ``coupler`` links
 (no stations, so the number of node processes is exactly N; the medium is one more process),
@@ -31,18 +32,19 @@ attempt time 100 µs per attempt (≈ 5 800 pairs per emulated second per link).
    figure is the highest rate at which the run still behaves as in-process: besides missed
    deadlines and late inputs, the table shows pairs matched at both ends and pairs expired,
    next to the pairs ``qnet run`` matches for the same scenario and seed. (UDP datagrams
-   carry no emulated timestamp: their real latency, × dilation, is added to the emulated
+   other than PTP event messages carry no emulated timestamp: their real latency, × dilation, is added to the emulated
    fibre delay without counting as a late input, so at high dilation the protocols' timers
    expire pairs while the deadline counters stay at zero.) (b) A raw UDP ping-pong between two
    processes on the ports :class:`stack.udp.PortMap` gives two nodes, both receiving as
    :class:`stack.udp.UdpNetwork` does (trio ``wait_readable`` then ``recvfrom``): round
    trips per second × 2 = one-way datagrams per second, the ceiling of Python + trio +
    loopback on this machine, without the emulator.
-3. **Node count within deadlines.** Chains of N = 2, 4, 8, 12, 16, 24, 32 QPUs (``--quick``: no
-   12, 24) with a measure-directly workload on every link, for a few wall seconds at each
-   stated dilation: missed deadlines and late inputs summed over all processes (report
-   ``multi_process``), and the largest N for which it and every smaller N had zero of both
-   (and no dead node); pairs matched and expired against ``qnet run`` as in 2a.
+3. **Node count within deadlines.** Chains of N = 2, 4, 8, 12, 16, 24, 32 QPUs with a
+   measure-directly workload on every link, for a few wall seconds at dilations 0.01, 0.003
+   and 0.001 (``--quick``: 0.001 only, no 12, 24): missed deadlines and late inputs summed
+   over all processes (report ``multi_process``), and the largest N for which it and every
+   smaller N had zero of both (and no dead node); pairs matched and expired against
+   ``qnet run`` as in 2a. Lateness counts against ``qnet up``'s default tolerance (printed).
 
 All figures are wall-clock and depend on the load of the machine: the bench prints the load
 average before and after. Medians of ``--repeats`` runs where repeated.
@@ -66,6 +68,7 @@ from pathlib import Path
 from typing import Any
 
 from protocols.common import EGP_PORT
+from stack import realtime
 from stack.udp import LOOPBACK, PORTS_PER_NODE, PortMap
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -111,16 +114,17 @@ class UpRun:
         assert self.report is not None
         return sum(node["sent"] for node in self.report["nodes"].values())
 
-    def worst_lateness_wall_ms(self) -> float:
+    def worst_lateness_us(self) -> float:
+        """The worst lateness of any process, emulated µs."""
         kernels = [self.mp["medium"], *self.mp["nodes"].values()]
-        return max(k["worst_lateness_ns"] for k in kernels) / self.mp["dilation"] / 1e6
+        return max(k["worst_lateness_ns"] for k in kernels) / 1e3
 
 
 class Runner:
     """Runs ``qnet up`` in fresh run directories with distinct port ranges."""
 
     def __init__(self, workdir: Path, base_port: int) -> None:
-        self.workdir, self.next_port, self.count = workdir, base_port, 0
+        self.workdir, self.next_port, self.count, self.ups = workdir, base_port, 0, 0
 
     def up(self, toml: str, nodes: int, dilation: float) -> UpRun:
         for _ in range(3):                      # a port taken by another program: move on and retry
@@ -135,6 +139,7 @@ class Runner:
 
     def _once(self, toml: str, nodes: int, dilation: float) -> UpRun:
         self.count += 1
+        self.ups += 1
         run_dir = self.workdir / f"run{self.count:03d}"
         run_dir.mkdir()
         scenario = run_dir.with_suffix(".toml")
@@ -200,7 +205,7 @@ def in_process(runner: Runner, toml: str) -> dict[str, Any]:
 def bench_rate(runner: Runner, dilations: list[float], wall_s: float) -> None:
     print(f"\n2a. classical datagrams between 2 node processes (q1-q2 coupler, measure-directly), ~{wall_s:g} s wall")
     print(f"{'dilation':>9}{'emul. ms':>10}{'run wall s':>11}{'datagrams':>11}{'dgram/wall-s':>14}{'missed':>8}"
-          f"{'late':>6}{'worst ms':>10}{'matched':>9}{'expired':>9}{'in-proc':>9}")
+          f"{'late':>6}{'worst µs':>10}{'matched':>9}{'expired':>9}{'in-proc':>9}")
     for dilation in dilations:
         toml = chain_toml(2, duration_ms=wall_s * dilation * 1e3, pairs=MAX_PAIRS, every_link=True)
         run = runner.up(toml, 2, dilation)
@@ -210,9 +215,9 @@ def bench_rate(runner: Runner, dilations: list[float], wall_s: float) -> None:
         reference, _ = pairs(in_process(runner, toml))
         print(f"{dilation:>9g}{run.report['end_ns'] / 1e6:>10.2f}{run_wall:>11.2f}{run.datagrams():>11}"
               f"{run.datagrams() / run_wall:>14.0f}{run.mp['missed_deadlines']:>8}{run.mp['late_inputs']:>6}"
-              f"{run.worst_lateness_wall_ms():>10.1f}{matched:>9}{expired:>9}{reference:>9}")
+              f"{run.worst_lateness_us():>10.1f}{matched:>9}{expired:>9}{reference:>9}")
     print("   datagrams: UDP datagrams sent by the node processes (report nodes[*].sent); run wall s = end_ns /")
-    print("   dilation; worst ms: worst lateness of any process, in wall ms (tolerance 20 ms); matched, expired:")
+    print("   dilation; worst µs: worst lateness of any process, emulated µs; matched, expired:")
     print("   pairs of the workload; in-proc: pairs matched by `qnet run` (same scenario and seed). Datagrams")
     print("   carry no emulated timestamp, so their real latency (x dilation) is not counted as late input:")
     print("   fewer matched / more expired pairs than in-process is the sign that the dilation is too high.")
@@ -310,7 +315,7 @@ def bench_scaling(runner: Runner, dilations: list[float], sizes: list[int], wall
     for dilation in dilations:
         print(f"\n3. chain of N QPUs, measure-directly on all N-1 links, dilation {dilation:g} "
               f"({wall_s * dilation * 1e3:g} emulated ms, ~{wall_s:g} s wall)")
-        print(f"{'N':>4}{'procs':>7}{'missed':>8}{'late':>7}{'worst ms':>10}{'dead':>6}{'dgram/wall-s':>14}"
+        print(f"{'N':>4}{'procs':>7}{'missed':>8}{'late':>7}{'worst µs':>10}{'dead':>6}{'dgram/wall-s':>14}"
               f"{'events/wall-s':>15}{'wall s':>8}{'matched':>9}{'expired':>9}{'in-proc':>9}")
         largest, all_clean = 0, True
         for n in sizes:
@@ -326,9 +331,9 @@ def bench_scaling(runner: Runner, dilations: list[float], sizes: list[int], wall
             matched, expired = pairs(run.report)
             reference, _ = pairs(in_process(runner, toml))
             print(f"{n:>4}{n + 1:>7}{mp['missed_deadlines']:>8}{mp['late_inputs']:>7}"
-                  f"{run.worst_lateness_wall_ms():>10.1f}{len(mp['dead_nodes']):>6}{run.datagrams() / run_wall:>14.0f}"
+                  f"{run.worst_lateness_us():>10.1f}{len(mp['dead_nodes']):>6}{run.datagrams() / run_wall:>14.0f}"
                   f"{events / run_wall:>15.0f}{mp['wall_seconds']:>8.2f}{matched:>9}{expired:>9}{reference:>9}")
-        print("   missed, late: summed over the medium and every node; worst ms: worst lateness, wall ms; dead: node")
+        print("   missed, late: summed over the medium and every node; worst µs: worst lateness, emulated; dead: node")
         print("   processes that never delivered their result (see RUN_DIR/NAME.log, kept with --keep); wall s:")
         print("   the medium's wall_seconds; matched, expired, in-proc: pairs, as in 2a")
         verdict = f"N = {largest}" if largest else "none"
@@ -339,23 +344,28 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats and sizes (about 2 minutes)")
     parser.add_argument("--repeats", type=int, default=3, help="start-up repeats for 2 and 8 nodes (32: fewer)")
-    parser.add_argument("--base-port", type=int, default=20000,
-                        help="first UDP port; each run takes the next range (default 20000: below the ephemeral "
-                             "range, away from qnet's default 40000 and the tests' 43000)")
+    parser.add_argument("--base-port", type=int, default=24000,
+                        help="first UDP port; each run takes the next range (default 24000: below the ephemeral "
+                             "range, clear of qnet's 40000, the tests' 43000 and --base-port 0's first blocks)")
     parser.add_argument("--keep", type=Path, help="keep the run directories under this directory")
     args = parser.parse_args()
     if args.quick:
         startup = [(2, 1), (8, 1), (32, 1)]
         rate_dilations, rate_wall, pings = [0.01, 0.1], 2.0, 1
-        scale_dilations, scale_sizes, scale_wall = [0.01], [2, 4, 8, 16, 32], 2.0
+        scale_dilations, scale_sizes, scale_wall = [0.001], [2, 4, 8, 16, 32], 2.0
     else:
         startup = [(2, args.repeats), (8, args.repeats), (32, max(1, args.repeats - 1))]
         rate_dilations, rate_wall, pings = [0.01, 0.03, 0.1, 0.3, 1.0], 3.0, 3
-        scale_dilations, scale_sizes, scale_wall = [0.01, 0.001], [2, 4, 8, 12, 16, 24, 32], 3.0
+        scale_dilations, scale_sizes, scale_wall = [0.01, 0.003, 0.001], [2, 4, 8, 12, 16, 24, 32], 3.0
     load = os.getloadavg()
     print(f"qnet up, multi-process mode; {os.cpu_count()} cores; load average {load[0]:.2f} {load[1]:.2f} "
           f"{load[2]:.2f} at start (wall-clock figures: noisy if the machine is busy)")
     print(f"chain of N QPUs, coupler links, {ATTEMPT_NS / 1000:g} µs attempts; a fresh run dir and port range per run")
+    tolerance = getattr(realtime, "DEFAULT_TOLERANCE_NS", None)
+    if tolerance is not None:
+        print(f"lateness tolerance: qnet up's default, {tolerance / 1e3:g} µs emulated (= "
+              f"{tolerance / 1e6 / 0.01:g} ms wall at dilation 0.01, {tolerance / 1e6 / 0.001:g} ms at 0.001); "
+              "later counts as a missed deadline / late input")
     started = time.perf_counter()
     workdir = Path(tempfile.mkdtemp(prefix="bench-mp-", dir=args.keep))
     try:
@@ -369,7 +379,7 @@ def main() -> None:
             shutil.rmtree(workdir, ignore_errors=True)
     load = os.getloadavg()
     print(f"\nload average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} at end; bench took "
-          f"{time.perf_counter() - started:.0f} s; {runner.count} `qnet up` runs")
+          f"{time.perf_counter() - started:.0f} s; {runner.ups} `qnet up` runs")
 
 
 if __name__ == "__main__":
