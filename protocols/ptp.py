@@ -88,6 +88,7 @@ class PtpClock:
     _seq: dict[int, int] = field(default_factory=dict)
     _sync_sent: set[tuple[str, int]] = field(default_factory=set)
     _exchange: Exchange | None = None
+    _early_follow_up: PtpMessage | None = None
     servo: PiServo = field(init=False)
 
     def __post_init__(self) -> None:
@@ -194,18 +195,27 @@ class PtpClock:
         ex = self._exchange
         if msg.message_type == wire.SYNC:
             self._exchange = ex = Exchange(msg.sequence_id, now, msg.correction)
+            early, self._early_follow_up = self._early_follow_up, None
             if not msg.flags & wire.FLAG_TWO_STEP:
                 ex.t1 = wire.from_wire(msg.seconds, msg.nanoseconds, msg.correction, self.epoch_ns)
                 self._delay_req(ex, now, actions)
+            elif early is not None and early.sequence_id == msg.sequence_id:
+                self._follow_up(ex, early, now, actions)
         elif msg.message_type == wire.FOLLOW_UP and ex is not None and ex.sync_seq == msg.sequence_id and ex.t1 is None:
-            ex.t1 = wire.from_wire(msg.seconds, msg.nanoseconds, ex.sync_correction + msg.correction, self.epoch_ns)
-            self._delay_req(ex, now, actions)
+            self._follow_up(ex, msg, now, actions)
+        elif msg.message_type == wire.FOLLOW_UP and (ex is None or ex.sync_seq != msg.sequence_id):
+            self._early_follow_up = msg        # overtook its Sync (reordering): use it when the Sync comes
+            self._tally("follow_up_before_sync")
         elif (msg.message_type == wire.DELAY_RESP and ex is not None and ex.delay_seq == msg.sequence_id
               and (msg.requesting_identity, msg.requesting_port) == (self.clock_identity, self.port_number)):
             ex.t4 = wire.from_wire(msg.seconds, msg.nanoseconds, -msg.correction, self.epoch_ns)
             self._complete(actions, now)
         else:
             self._tally("unmatched")
+
+    def _follow_up(self, ex: Exchange, msg: PtpMessage, now: float, actions: Actions) -> None:
+        ex.t1 = wire.from_wire(msg.seconds, msg.nanoseconds, ex.sync_correction + msg.correction, self.epoch_ns)
+        self._delay_req(ex, now, actions)
 
     def _delay_req(self, ex: Exchange, now: float, actions: Actions) -> None:
         ex.delay_seq = self._next_seq(wire.DELAY_REQ)

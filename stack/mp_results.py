@@ -12,6 +12,7 @@ import dataclasses
 from typing import Any
 
 from protocols.apps import EntanglementUser, PairRecord
+from protocols.ptp import PtpClock
 from stack.realtime import RealtimeKernel
 from stack.report import malformed_count
 from stack.runtime import Emulation
@@ -29,8 +30,13 @@ def collect_result(name: str, emu: Emulation) -> dict[str, Any]:
     apps = {layer.name: _app(layer.engine) for layer in emu.layers if isinstance(layer.engine, EntanglementUser)}
     counters = dataclasses.asdict(network.counters[node_id])
     counters["malformed"] = sum(malformed_count(layer.engine) for layer in emu.layers)
+    clock = emu.clocks.get(node_id)
+    reading = None if clock is None else [kernel.now, clock.local_ns(kernel.now)]
+    ptp = [layer.engine for layer in emu.layers if isinstance(layer.engine, PtpClock)]
     return {"op": "result", "node": name, "at": kernel.now, "held": held, "counters": counters, "apps": apps,
-            "kernel": kernel.stats(), "udp": network.stats()}
+            "kernel": kernel.stats(), "udp": network.stats(), "clock_reading": reading,
+            "ptp": None if not ptp else {"state": ptp[0].state.value, "counters": dict(ptp[0].counters),
+                                         "exchanges": len(ptp[0].samples)}}
 
 
 def _app(user: EntanglementUser) -> dict[str, Any]:
@@ -47,6 +53,11 @@ def apply_results(emu: Emulation, results: dict[str, dict[str, Any]], dead: list
     if document is not None:
         for name, result in results.items():
             document["nodes"][name]["malformed"] = result["counters"]["malformed"]
+            document["nodes"][name]["clock_copy_error_ns"] = _clock_copy_error(emu, name, result)
+            if result["ptp"] is not None and document.get("sync") and name in document["sync"]["nodes"]:
+                document["sync"]["nodes"][name] |= {"ptp_state": result["ptp"]["state"],
+                                                    "ptp_counters": result["ptp"]["counters"],
+                                                    "ptp_exchanges": result["ptp"]["exchanges"]}
         for name in dead:
             document["nodes"][name]["dead"] = True
         return {}
@@ -75,3 +86,16 @@ def _fill(user: EntanglementUser, app: dict[str, Any] | None) -> None:
     user.errors = list(app["errors"])
     user.expired = set(app["expired"])
     user.records = [PairRecord(*r) for r in app["records"]]
+
+
+def _clock_copy_error(emu: Emulation, name: str, result: dict[str, Any]) -> float | None:
+    """How far the medium's copy of a node's clock is from the node's own at the node's last instant.
+
+    The medium gates heralds with its copies, kept in step by the forwarded servo adjustments;
+    anything but zero means the two processes disagree about that node's time.
+    """
+    reading = result.get("clock_reading")
+    clock = emu.clocks.get(emu.scenario.nodes[name].node_id)
+    if reading is None or clock is None:
+        return None
+    return float(clock.local_ns(reading[0]) - reading[1])

@@ -190,16 +190,19 @@ class UdpNetwork(Network):
     async def _receive_sideband(self, sock: socket.socket) -> None:
         while True:
             await trio.lowlevel.wait_readable(sock)
-            while True:
-                try:
-                    record = sock.recv(64)
-                except (BlockingIOError, InterruptedError):
-                    break
-                except ConnectionRefusedError:
-                    continue
-                if len(record) == SIDEBAND.size:
-                    arrival, digest = SIDEBAND.unpack(record)
-                    self.arrivals.setdefault(digest, deque()).append(arrival)
+            self._drain_sideband(sock)
+
+    def _drain_sideband(self, sock: socket.socket) -> None:
+        while True:
+            try:
+                record = sock.recv(64)
+            except (BlockingIOError, InterruptedError):
+                return
+            except ConnectionRefusedError:
+                continue
+            if len(record) == SIDEBAND.size:
+                arrival, digest = SIDEBAND.unpack(record)
+                self.arrivals.setdefault(digest, deque()).append(arrival)
 
     async def _receive(self, sock: socket.socket, number: int, port: VirtualPort, node_id: int) -> None:
         kernel = self.kernel
@@ -218,7 +221,10 @@ class UdpNetwork(Network):
                     self.udp.foreign += 1
                     source = ((LOOPBACK, real), 0)
                 self.counters[node_id].received += 1
-                arrival = self._arrival(payload) if number == EVENT_PORT else None
+                arrival = None
+                if number == EVENT_PORT:        # its sideband record left first: read it before deciding
+                    self._drain_sideband(self.sidebands[node_id])
+                    arrival = self._arrival(payload)
                 kernel.inject(arrival, port, Datagram(source[0], number, payload, arrival))
 
     def _arrival(self, payload: bytes) -> int | None:

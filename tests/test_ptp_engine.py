@@ -94,6 +94,23 @@ def test_slave_offset_delay_and_servo() -> None:
     assert adjust.phase_ns == pytest.approx(-275.0, abs=0.01)     # plus the drift since t2
 
 
+def test_follow_up_that_overtakes_its_sync_is_used_when_the_sync_arrives() -> None:
+    """Reordering (e.g. the two UDP ports of the multi-process mode) must not lose an exchange."""
+    slave = slave_with_parent()
+    s, ns, sub = wire.to_wire(1_000.0)
+    fu = PtpMessage(FOLLOW_UP, 7, GM_ID, seconds=s, nanoseconds=ns, correction=sub)
+    assert slave.receive(fu.encode(), (GM_IP, 320), 320, 1_090.0).send == []
+    sync = PtpMessage(SYNC, 7, GM_ID, flags=wire.FLAG_TWO_STEP)
+    [(dest, req)] = decoded(slave.receive(sync.encode(), (GM_IP, 319), 319, 1_100.0))
+    assert dest == (GM_IP, 319) and req.message_type == DELAY_REQ
+    assert slave.counters["follow_up_before_sync"] == 1
+    assert slave._exchange is not None and slave._exchange.t1 == 1_000.0 and slave._exchange.t2 == 1_100.0
+    stale = PtpMessage(FOLLOW_UP, 3, GM_ID, seconds=s, nanoseconds=ns, correction=sub)
+    slave.receive(stale.encode(), (GM_IP, 320), 320, 1_200.0)          # an old one is kept, but never matches
+    assert decoded(slave.receive(PtpMessage(SYNC, 8, GM_ID, flags=wire.FLAG_TWO_STEP).encode(),
+                                 (GM_IP, 319), 319, 1_300.0)) == []
+
+
 def test_slave_ignores_other_masters_and_garbage() -> None:
     slave = slave_with_parent()
     other = PtpMessage(SYNC, 0, 0x99, flags=wire.FLAG_TWO_STEP)
@@ -103,7 +120,7 @@ def test_slave_ignores_other_masters_and_garbage() -> None:
     fu = PtpMessage(FOLLOW_UP, 42, GM_ID)                       # no Sync 42 seen
     assert slave.receive(fu.encode(), (GM_IP, 320), 320, 8.0).send == []
     assert slave.counters["not_from_parent"] == 1 and slave.counters["malformed"] == 1
-    assert slave.counters["other_domain"] == 1 and slave.counters["unmatched"] == 1
+    assert slave.counters["other_domain"] == 1 and slave.counters["follow_up_before_sync"] == 1
     with pytest.raises(TypeError):
         slave.handle("event", 0.0)
 
