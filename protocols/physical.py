@@ -130,9 +130,10 @@ class NodePhysical:
             return Actions(deadline=self._deadline())
         key = (herald.link_id, herald.attempt_seq)
         if key not in self.pending:
-            if reporting and len(self.early) < 1024:
-                self.early[key] = herald      # the peer reported before our own emission event
-            elif not reporting:
+            fresh = herald.detection_time + self.herald_timeout_ns > now
+            if fresh and len(self.early) < 1024:   # before our own emission event (a peer's REPORT, or a
+                self.early[key] = herald           # herald overtaking the hardware's event between processes)
+            else:
                 self.unexpected += 1
             return Actions(deadline=self._deadline())
         actions = self._confirm(herald)
@@ -160,7 +161,10 @@ class NodePhysical:
             if deadline <= now:
                 del self.pending[key]
                 actions.extend(self._lose(emitted))
-        self.early = {k: h for k, h in self.early.items() if h.detection_time + self.herald_timeout_ns > now}
+        stale = [k for k, h in self.early.items() if h.detection_time + self.herald_timeout_ns <= now]
+        for key in stale:                     # no emission of ours ever matched it
+            del self.early[key]
+            self.unexpected += 1
         actions.deadline = self._deadline()
         return actions
 

@@ -298,8 +298,19 @@ def test_node_physical_unknown_attempt_is_unexpected() -> None:
     for payload in (herald_bytes(2), herald_bytes(1, link=2)):
         out = phy.receive(payload, A_HERALD, HERALD_PORT, now=5)
         assert out.up == []
+    assert (phy.unexpected, phy.malformed) == (0, 0)        # kept a while: its emission may still come
+    phy.on_timer(now=10_000)
     assert (phy.unexpected, phy.malformed) == (2, 0)
-    assert phy.held_slots() == {0}
+    assert phy.held_slots() == set()                        # seq 1's own herald never came either
+
+
+def test_node_physical_herald_overtaking_its_emission_event_still_makes_a_pair() -> None:
+    """Between processes the station's HERALD can reach the node before the medium's Emitted."""
+    phy = NodePhysical(herald_timeout_ns=10_000)
+    assert phy.receive(herald_bytes(5, t=900), A_HERALD, HERALD_PORT, now=950).up == []
+    out = phy.handle(emitted(seq=5, t=100), now=1_000)
+    [ready] = out.up
+    assert isinstance(ready, PairReady) and ready.attempt_seq == 5 and phy.unexpected == 0
 
 
 # -- LinkLayer --------------------------------------------------------------------------------
