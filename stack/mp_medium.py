@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -90,6 +91,7 @@ class MediumServer:
         self.finishing = False
         self.generation_end = 0
         self.signals: list[int] = []
+        self.protocol_errors = 0
 
     def post(self, node: str, message: dict[str, Any]) -> None:
         connection = self.connections.get(node)
@@ -122,10 +124,18 @@ class MediumServer:
     async def _accept(self, listener: trio.SocketListener, nursery: trio.Nursery) -> None:
         while True:
             stream = await listener.accept()
-            nursery.start_soon(self._handle, MessageStream(stream))
+            nursery.start_soon(self._serve_connection, stream)
+
+    async def _serve_connection(self, stream: trio.SocketStream) -> None:
+        async with stream:                   # closed whatever happens: the peer sees end of stream
+            await self._handle(MessageStream(stream))
 
     async def _handle(self, stream: MessageStream) -> None:
-        hello = await stream.receive()
+        try:
+            hello = await stream.receive()
+        except (MediumProtocolError, trio.BrokenResourceError, OSError):
+            self.protocol_errors += 1
+            return
         if hello is None or hello.get("op") != "hello" or hello.get("node") not in self.expected:
             await stream.send({"op": "refused", "reason": f"expected hello from one of {sorted(self.expected)}"})
             return
@@ -141,7 +151,10 @@ class MediumServer:
             try:
                 while (message := await stream.receive()) is not None:
                     self._on_message(connection, message)
-            except (MediumProtocolError, trio.BrokenResourceError, OSError):
+            except MediumProtocolError as error:      # the node is treated as dead: its peers are told
+                self.protocol_errors += 1
+                print(f"qnet medium: dropping node {connection.node}: {error}", file=sys.stderr)
+            except (trio.BrokenResourceError, OSError):
                 pass
             if connection.result is None:
                 self._node_died(connection)
@@ -163,7 +176,17 @@ class MediumServer:
                 return
 
     def _on_message(self, connection: Connection, message: dict[str, Any]) -> None:
+        try:
+            self._dispatch(connection, message)
+        except (KeyError, TypeError, ValueError) as error:
+            raise MediumProtocolError(f"bad {message.get('op')!r} message: {error!r}") from None
+
+    def _dispatch(self, connection: Connection, message: dict[str, Any]) -> None:
         op, at = message["op"], message.get("at")
+        if at is not None and type(at) is not int:
+            raise TypeError(f"'at' must be an integer, got {at!r}")
+        if op in ("command", "clock") and message["node_id"] != self.scenario.nodes[connection.node].node_id:
+            raise ValueError(f"node_id {message['node_id']!r} is not {connection.node}'s")
         if op == "command":
             port = RemotePort(self, connection.node, message["reply_to"])
             command = decode_hardware(message["command"])
@@ -232,7 +255,8 @@ class MediumServer:
         document = reporting.build_report(result, None)
         apply_results(emu, results, dead, document)
         document["multi_process"] = {
-            "dilation": kernel.dilation, "dead_nodes": dead, "wall_seconds": result.wall_seconds,
+            "dilation": kernel.dilation, "dead_nodes": dead, "protocol_errors": self.protocol_errors,
+            "wall_seconds": result.wall_seconds,
             "medium": kernel.stats(),
             "nodes": {name: r["kernel"] | r["udp"] for name, r in results.items()},
             "missed_deadlines": kernel.missed_deadlines

@@ -120,19 +120,25 @@ class NodeProcess:
                 raise MediumGone(f"the medium process went away ({error})") from None
             if message is None:
                 raise MediumGone("the medium process went away (it closed the connection)")
-            op = message["op"]
-            if op == "event":
-                port = self.ports.get(message["reply_to"])
-                if port is not None:
-                    self.kernel.inject(message["at"], port, decode_hardware(message["event"]))
-            elif op == "finish":
-                self.kernel.halt()
-            elif op == "peer_down":
-                link = self.ports.get(f"{self.name}/link")
-                if link is not None:
-                    self.kernel.inject(message["at"], link, LinkDown(message["link_id"]))
-            elif op == "drain":
-                self.emu.draining = True
+            try:
+                self._on_message(message)
+            except (KeyError, TypeError, ValueError, MediumProtocolError) as error:
+                raise MediumGone(f"the medium sent a malformed {message.get('op')!r} message ({error!r})") from None
+
+    def _on_message(self, message: dict[str, Any]) -> None:
+        op = message["op"]
+        if op == "event":
+            port = self.ports.get(message["reply_to"])
+            if port is not None:
+                self.kernel.inject(int(message["at"]), port, decode_hardware(message["event"]))
+        elif op == "finish":
+            self.kernel.halt()
+        elif op == "peer_down":
+            link = self.ports.get(f"{self.name}/link")
+            if link is not None:
+                self.kernel.inject(int(message["at"]), link, LinkDown(int(message["link_id"])))
+        elif op == "drain":
+            self.emu.draining = True
 
 
 async def _connect(socket_path: Path) -> trio.SocketStream:
