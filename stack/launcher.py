@@ -85,7 +85,9 @@ def start(scenario: Scenario, options: UpOptions) -> tuple[subprocess.Popen[byte
                      "--tolerance-us", repr(options.tolerance_us)], run_dir / "medium.log")
     nodes = {name: _spawn(["node", name, *common], run_dir / f"{name}.log") for name in process_nodes(scenario)}
     pids = {"launcher": os.getpid(), "medium": medium.pid} | {name: p.pid for name, p in nodes.items()}
-    (run_dir / "pids.json").write_text(json.dumps(pids, indent=2) + "\n")
+    partial = run_dir / "pids.json.part"
+    partial.write_text(json.dumps(pids, indent=2) + "\n")
+    partial.replace(run_dir / "pids.json")
     return medium, nodes
 
 

@@ -165,8 +165,10 @@ class MediumServer:
         self.broadcast({"op": "welcome", "epoch_ns": self.kernel.epoch_ns, "dilation": self.kernel.dilation,
                         "tolerance_ns": self.kernel.tolerance_ns})
         self.all_here.set()
-        (self.run_dir / "started.json").write_text(json.dumps(
-            {"epoch_ns": self.kernel.epoch_ns, "dilation": self.kernel.dilation, "nodes": sorted(self.connections)}))
+        partial = self.run_dir / "started.json.part"          # renamed into place: readers never see half
+        partial.write_text(json.dumps({"epoch_ns": self.kernel.epoch_ns, "dilation": self.kernel.dilation,
+                                       "nodes": sorted(self.connections)}))
+        partial.replace(self.run_dir / "started.json")
 
     async def _sender(self, connection: Connection) -> None:
         async for message in connection.inbox:

@@ -14,12 +14,14 @@ jitter (seeded as in-process) by holding the datagram in its own queue before th
 port back to the logical address.
 
 *Timestamp sideband.* Real sockets add wall-clock latency, which dilation turns into
-emulated microseconds: far too coarse for PTP's hardware timestamps. So for every PTP
-event datagram the sender also sends, at once, a 16-byte :data:`SIDEBAND` record to the
-receiving node's slot 15: the emulated time the datagram reaches the receiver's interface
-(send time + fibre delay) and a hash of its payload. The receiver gives the datagram that
-arrival time (:attr:`stack.network.Datagram.arrival`), which the PTP layer's hardware
-timestamp uses, as a NIC would stamp it on the wire; it is still *handled* when it arrives.
+emulated microseconds: far too coarse for PTP's hardware timestamps, and invisible to the
+receiver. So for every datagram the sender also sends, at once, a 16-byte :data:`SIDEBAND`
+record to the receiving node's slot 15: the emulated time the datagram reaches the
+receiver's interface (send time + fibre delay) and a hash of its payload. The receiver
+queues the datagram at that time (or now, if it is already past: a *late input* when by
+more than the tolerance) and gives it that arrival time
+(:attr:`stack.network.Datagram.arrival`), which a PTP layer's hardware timestamp uses, as a
+NIC would stamp it on the wire.
 
 >>> ports = PortMap(40000)
 >>> ports.real(3, 7771)
@@ -112,7 +114,7 @@ class UdpCounters:
     send_errors: int = 0
     foreign: int = 0
     unstamped: int = 0
-    """PTP event datagrams that arrived before (or without) their sideband record."""
+    """Datagrams that arrived without a sideband record (from outside the port map, or overtaken)."""
 
 
 @dataclass(slots=True)
@@ -133,7 +135,7 @@ class UdpNetwork(Network):
         address = Network.bind(self, node_id, port_number, port)   # slots dataclass: no zero-arg super()
         sock = self._open(self.ports.real(node_id, port_number), f"{address[0]}:{port_number}")
         self.sockets[address] = sock
-        if port_number == EVENT_PORT:
+        if node_id not in self.sidebands:
             self.sidebands[node_id] = self._open(self.ports.sideband(node_id), f"{address[0]} timestamp sideband")
         return address
 
@@ -162,8 +164,7 @@ class UdpNetwork(Network):
             self.counters[src].undeliverable += 1
             return
         for delay in self.delays(src, dst_node):
-            if dst[1] == EVENT_PORT:
-                self._sideband(sock, dst_node, now + delay, payload)
+            self._sideband(sock, dst_node, now + delay, payload)
             self.kernel.call_at(now + delay, self._transmit, (sock, real, payload))
 
     def _sideband(self, sock: socket.socket, dst_node: int, arrival: int, payload: bytes) -> None:
@@ -221,10 +222,8 @@ class UdpNetwork(Network):
                     self.udp.foreign += 1
                     source = ((LOOPBACK, real), 0)
                 self.counters[node_id].received += 1
-                arrival = None
-                if number == EVENT_PORT:        # its sideband record left first: read it before deciding
-                    self._drain_sideband(self.sidebands[node_id])
-                    arrival = self._arrival(payload)
+                self._drain_sideband(self.sidebands[node_id])    # its record left first: read it now
+                arrival = self._arrival(payload) if source[1] else None
                 kernel.inject(arrival, port, Datagram(source[0], number, payload, arrival))
 
     def _arrival(self, payload: bytes) -> int | None:
@@ -244,4 +243,4 @@ class UdpNetwork(Network):
 
     def stats(self) -> dict[str, Any]:
         return {"send_errors": self.udp.send_errors, "foreign_datagrams": self.udp.foreign,
-                "unstamped_ptp_events": self.udp.unstamped}
+                "unstamped_datagrams": self.udp.unstamped}

@@ -16,7 +16,6 @@ import pytest
 from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import Ether
 
-from protocols.packets.ptp import EVENT_PORT
 from stack.capture import PcapWriter, read_pcap
 from stack.runtime import run_scenario
 from stack.scenario import load_text
@@ -50,11 +49,10 @@ def _to_loopback(records: list[tuple[int, bytes]], ports: PortMap) -> tuple[list
         udp = packet[UDP]
         sport, dport = ports.real(src, udp.sport), ports.real(dst, udp.dport)
         payload = bytes(udp.payload)
-        if udp.dport == EVENT_PORT:
-            record = SIDEBAND.pack(stamp, payload_digest(payload))
-            out.append((stamp, bytes(Ether() / IP(src="127.0.0.1", dst="127.0.0.1") /
-                                     UDP(sport=sport, dport=ports.sideband(dst)) / record)))
-            sidebands += 1
+        record = SIDEBAND.pack(stamp, payload_digest(payload))       # every datagram has one
+        out.append((stamp, bytes(Ether() / IP(src="127.0.0.1", dst="127.0.0.1") /
+                                 UDP(sport=sport, dport=ports.sideband(dst)) / record)))
+        sidebands += 1
         out.append((stamp, bytes(Ether() / IP(src="127.0.0.1", dst="127.0.0.1") / UDP(sport=sport, dport=dport)
                                  / payload)))
     return out, sidebands

@@ -49,9 +49,11 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 def test_every_pair_is_delivered_and_accounted_for(runs: dict[str, Any]) -> None:
     report = runs["mp"]
     for workload in report["workload"]:
-        assert workload["pairs_delivered"] == PAIRS == workload["pairs_delivered_remote"]
-        assert workload["pairs_matched"] == PAIRS
-        assert workload["errors"] == []
+        assert workload["pairs_delivered"] == PAIRS and workload["errors"] == []
+        # Real timing can make the ends disagree about a pair now and then; EXPIRE repairs it at both ends,
+        # so no pair is ever left delivered at one end only.
+        assert workload["pairs_matched"] + workload["pairs_expired"] == PAIRS
+        assert workload["pairs_delivered_remote"] == workload["pairs_matched"]
     ledger = report["medium"]
     assert ledger["created"] == ledger["measured"] + ledger["discarded"] + ledger["discarded_at_end"]
     assert ledger["measured"] >= 4 * PAIRS                   # every delivered qubit, at both ends (and any
@@ -126,8 +128,9 @@ def test_sigterm_stops_every_process_and_nothing_listens_beyond_loopback(long_ru
         # the oracle: what the in-process build binds, through the port map
         ports, emu = PortMap(BASE_PORT + 100), build(load(long_run))
         node_of = {node_ip(n.node_id): n.node_id for n in emu.scenario.nodes.values()}
-        assert sorted(port for _, port in bound) == sorted(ports.real(node_of[ip], number)
-                                                            for ip, number in emu.network.bindings)
+        expected = [ports.real(node_of[ip], number) for ip, number in emu.network.bindings]
+        expected += [ports.sideband(node) for node in {node_of[ip] for ip, _ in emu.network.bindings}]
+        assert sorted(port for _, port in bound) == sorted(expected)
         assert {address for address, _ in bound} == {"0100007F"}   # 127.0.0.1 only
         launcher.send_signal(signal.SIGTERM)
         assert launcher.wait(timeout=30) == 128 + signal.SIGTERM

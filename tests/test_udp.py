@@ -90,12 +90,13 @@ async def _one_datagram(number: int, base: int) -> tuple[int, Datagram, list[Udp
 
 async def test_datagrams_cross_real_sockets_after_the_fibre_delay() -> None:
     at, datagram, networks = await _one_datagram(EGP_PORT, 46000)
-    assert datagram == Datagram((node_ip(1), EGP_PORT), EGP_PORT, b"hello")
+    assert datagram == Datagram((node_ip(1), EGP_PORT), EGP_PORT, b"hello", arrival=1_049_000)
     assert 1_049_000 <= at < 1_049_000 + 1_000_000           # the fibre delay, plus at most 100 ms wall of latency
     assert networks[0].counters[1].sent == 1 and networks[1].counters[2].received == 1
 
 
-async def test_ptp_event_datagrams_carry_their_exact_arrival_time() -> None:
+async def test_datagrams_carry_their_exact_arrival_time() -> None:
+    """The timestamp sideband: what a PTP layer's hardware timestamp uses."""
     at, datagram, networks = await _one_datagram(EVENT_PORT, 46200)
     assert datagram.arrival == 1_049_000                     # send time + fibre delay, to the nanosecond
     assert at >= datagram.arrival                            # handled when it got there, a little later

@@ -499,8 +499,9 @@ DissectorTable.get("ethertype"):add(QFRAME_ETHERTYPE, qframe)
 -- Multi-process mode (qnet up, docs/wire.md section 8): live traffic on the loopback
 -- interface uses the port map  real port = base + 16 * node_id + slot. Set the preference
 -- (tshark -o qnetmp.base_port:40000) and every mapped port is dissected by its slot:
+-- 15 the timestamp sideband (sent from the sender's service port, so it is checked first),
 -- 0 qhp, 1 link-layer service, 2 egp, 3-4 PTP (Wireshark's own dissector), 5-14 the
--- applications' side of the link-layer service, 15 the timestamp sideband.
+-- applications' side of the link-layer service.
 
 local qnetmp = Proto("qnetmp", "QNet multi-process port map")
 qnetmp.prefs.base_port = Pref.uint("Base port", 0,
@@ -528,14 +529,6 @@ function qnetmp.dissector(buf, pinfo, root)
     local base = qnetmp.prefs.base_port
     local dslot = (pinfo.dst_port - base) % MP_PORTS_PER_NODE
     local sslot = (pinfo.src_port - base) % MP_PORTS_PER_NODE
-    if dslot == 0 or sslot == 0 then return qhp.dissector(buf, pinfo, root) end
-    if dslot == 1 then return mp_qll(buf, pinfo, root, true) end
-    if sslot == 1 then return mp_qll(buf, pinfo, root, false) end
-    if dslot == 2 then return egp.dissector(buf, pinfo, root) end
-    if dslot == 3 or dslot == 4 then
-        local ptp = Dissector.get("ptp")
-        return ptp:call(buf, pinfo, root)
-    end
     if dslot == MP_SIDEBAND and buf:len() == 16 then
         pinfo.cols.protocol = "QNETMP"
         local tree = root:add(qnetmp, buf(0, 16))
@@ -544,6 +537,14 @@ function qnetmp.dissector(buf, pinfo, root)
         tree:add(mp_digest, buf(8, 8))
         pinfo.cols.info:set(string.format("timestamp sideband arrival=%sns", tostring(buf(0, 8):int64())))
         return 16
+    end
+    if dslot == 0 or sslot == 0 then return qhp.dissector(buf, pinfo, root) end
+    if dslot == 1 then return mp_qll(buf, pinfo, root, true) end
+    if sslot == 1 then return mp_qll(buf, pinfo, root, false) end
+    if dslot == 2 then return egp.dissector(buf, pinfo, root) end
+    if dslot == 3 or dslot == 4 then
+        local ptp = Dissector.get("ptp")
+        return ptp:call(buf, pinfo, root)
     end
     return 0
 end
