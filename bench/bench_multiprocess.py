@@ -39,12 +39,12 @@ attempt time 100 µs per attempt (≈ 5 800 pairs per emulated second per link).
    :class:`stack.udp.UdpNetwork` does (trio ``wait_readable`` then ``recvfrom``): round
    trips per second × 2 = one-way datagrams per second, the ceiling of Python + trio +
    loopback on this machine, without the emulator.
-3. **Node count within deadlines.** Chains of N = 2, 4, 8, 12, 16, 24, 32 QPUs with a
-   measure-directly workload on every link, for a few wall seconds at dilations 0.01, 0.003
-   and 0.001 (``--quick``: 0.001 only, no 12, 24): missed deadlines and late inputs summed
-   over all processes (report ``multi_process``), and the largest N for which it and every
-   smaller N had zero of both (and no dead node); pairs matched and expired against
-   ``qnet run`` as in 2a. Lateness counts against ``qnet up``'s default tolerance (printed).
+3. **Node count within deadlines.** Chains of N = 2, 4, 8, 16, 32 QPUs (at dilation 0.001
+   also 12 and 24) with a measure-directly workload on every link, for a few wall seconds at
+   dilations 0.01, 0.003 and 0.001 (``--quick``: 0.001 only): missed deadlines and late
+   inputs summed over all processes (report ``multi_process``), and the largest N for which
+   it and every smaller N had zero of both (and no dead node); pairs matched and expired
+   against ``qnet run`` as in 2a. Lateness counts against ``qnet up``'s default tolerance (printed).
 
 All figures are wall-clock and depend on the load of the machine: the bench prints the load
 average before and after. Medians of ``--repeats`` runs where repeated.
@@ -311,33 +311,32 @@ def bench_ping_pong(runner: Runner, repeats: int, seconds: float) -> None:
           f"max {max(rates):.0f}); {1e6 * 2 / med(rates):.0f} µs per round trip")
 
 
-def bench_scaling(runner: Runner, dilations: list[float], sizes: list[int], wall_s: float) -> None:
-    for dilation in dilations:
-        print(f"\n3. chain of N QPUs, measure-directly on all N-1 links, dilation {dilation:g} "
-              f"({wall_s * dilation * 1e3:g} emulated ms, ~{wall_s:g} s wall)")
-        print(f"{'N':>4}{'procs':>7}{'missed':>8}{'late':>7}{'worst µs':>10}{'dead':>6}{'dgram/wall-s':>14}"
-              f"{'events/wall-s':>15}{'wall s':>8}{'matched':>9}{'expired':>9}{'in-proc':>9}")
-        largest, all_clean = 0, True
-        for n in sizes:
-            toml = chain_toml(n, duration_ms=wall_s * dilation * 1e3, pairs=MAX_PAIRS, every_link=True)
-            run = runner.up(toml, n, dilation)
-            assert run.report is not None
-            mp = run.mp
-            run_wall = run.report["end_ns"] / dilation / 1e9
-            events = mp["medium"]["events"] + sum(k["events"] for k in mp["nodes"].values())
-            clean = mp["missed_deadlines"] == 0 and mp["late_inputs"] == 0 and not mp["dead_nodes"]
-            all_clean = all_clean and clean
-            largest = n if all_clean else largest
-            matched, expired = pairs(run.report)
-            reference, _ = pairs(in_process(runner, toml))
-            print(f"{n:>4}{n + 1:>7}{mp['missed_deadlines']:>8}{mp['late_inputs']:>7}"
-                  f"{run.worst_lateness_us():>10.1f}{len(mp['dead_nodes']):>6}{run.datagrams() / run_wall:>14.0f}"
-                  f"{events / run_wall:>15.0f}{mp['wall_seconds']:>8.2f}{matched:>9}{expired:>9}{reference:>9}")
-        print("   missed, late: summed over the medium and every node; worst µs: worst lateness, emulated; dead: node")
-        print("   processes that never delivered their result (see RUN_DIR/NAME.log, kept with --keep); wall s:")
-        print("   the medium's wall_seconds; matched, expired, in-proc: pairs, as in 2a")
-        verdict = f"N = {largest}" if largest else "none"
-        print(f"   largest N with zero missed deadlines and zero late inputs (all smaller N clean too): {verdict}")
+def bench_scaling(runner: Runner, dilation: float, sizes: list[int], wall_s: float) -> None:
+    print(f"\n3. chain of N QPUs, measure-directly on all N-1 links, dilation {dilation:g} "
+          f"({wall_s * dilation * 1e3:g} emulated ms, ~{wall_s:g} s wall)")
+    print(f"{'N':>4}{'procs':>7}{'missed':>8}{'late':>7}{'worst µs':>10}{'dead':>6}{'dgram/wall-s':>14}"
+          f"{'events/wall-s':>15}{'wall s':>8}{'matched':>9}{'expired':>9}{'in-proc':>9}")
+    largest, all_clean = 0, True
+    for n in sizes:
+        toml = chain_toml(n, duration_ms=wall_s * dilation * 1e3, pairs=MAX_PAIRS, every_link=True)
+        run = runner.up(toml, n, dilation)
+        assert run.report is not None
+        mp = run.mp
+        run_wall = run.report["end_ns"] / dilation / 1e9
+        events = mp["medium"]["events"] + sum(k["events"] for k in mp["nodes"].values())
+        clean = mp["missed_deadlines"] == 0 and mp["late_inputs"] == 0 and not mp["dead_nodes"]
+        all_clean = all_clean and clean
+        largest = n if all_clean else largest
+        matched, expired = pairs(run.report)
+        reference, _ = pairs(in_process(runner, toml))
+        print(f"{n:>4}{n + 1:>7}{mp['missed_deadlines']:>8}{mp['late_inputs']:>7}"
+              f"{run.worst_lateness_us():>10.1f}{len(mp['dead_nodes']):>6}{run.datagrams() / run_wall:>14.0f}"
+              f"{events / run_wall:>15.0f}{mp['wall_seconds']:>8.2f}{matched:>9}{expired:>9}{reference:>9}")
+    print("   missed, late: summed over the medium and every node; worst µs: worst lateness, emulated; dead: node")
+    print("   processes that never delivered their result (see RUN_DIR/NAME.log, kept with --keep); wall s:")
+    print("   the medium's wall_seconds; matched, expired, in-proc: pairs, as in 2a")
+    verdict = f"N = {largest}" if largest else "none"
+    print(f"   largest N with zero missed deadlines and zero late inputs (all smaller N clean too): {verdict}")
 
 
 def main() -> None:
@@ -352,11 +351,12 @@ def main() -> None:
     if args.quick:
         startup = [(2, 1), (8, 1), (32, 1)]
         rate_dilations, rate_wall, pings = [0.01, 0.1], 2.0, 1
-        scale_dilations, scale_sizes, scale_wall = [0.001], [2, 4, 8, 16, 32], 2.0
+        scale, scale_wall = [(0.001, [2, 4, 8, 16, 32])], 2.0
     else:
         startup = [(2, args.repeats), (8, args.repeats), (32, max(1, args.repeats - 1))]
         rate_dilations, rate_wall, pings = [0.01, 0.03, 0.1, 0.3, 1.0], 3.0, 3
-        scale_dilations, scale_sizes, scale_wall = [0.01, 0.003, 0.001], [2, 4, 8, 12, 16, 24, 32], 3.0
+        coarse, fine = [2, 4, 8, 16, 32], [2, 4, 8, 12, 16, 24, 32]
+        scale, scale_wall = [(0.01, coarse), (0.003, coarse), (0.001, fine)], 3.0
     load = os.getloadavg()
     print(f"qnet up, multi-process mode; {os.cpu_count()} cores; load average {load[0]:.2f} {load[1]:.2f} "
           f"{load[2]:.2f} at start (wall-clock figures: noisy if the machine is busy)")
@@ -373,7 +373,8 @@ def main() -> None:
         bench_startup(runner, startup)
         bench_rate(runner, rate_dilations, rate_wall)
         bench_ping_pong(runner, pings, 2.0)
-        bench_scaling(runner, scale_dilations, scale_sizes, scale_wall)
+        for dilation, sizes in scale:
+            bench_scaling(runner, dilation, sizes, scale_wall)
     finally:
         if args.keep is None:
             shutil.rmtree(workdir, ignore_errors=True)
