@@ -9,9 +9,9 @@ port::
 
 with the slots in :data:`SERVICE_SLOTS` (applications take slots 5 to 14; slot 15 is the
 timestamp sideband). The sender applies the route's fibre delay, loss, duplication and
-jitter (seeded as in-process) by holding the datagram in its own queue before the real
-``sendto``; the receiver queues it at its emulated time on arrival and maps the source
-port back to the logical address.
+jitter (seeded as in-process) by holding the datagram in its own queue until shortly
+(:data:`LEAD_WALL_NS`) before its emulated arrival; the receiver queues it at that arrival
+time (from the sideband below) and maps the source port back to the logical address.
 
 *Timestamp sideband.* Real sockets add wall-clock latency, which dilation turns into
 emulated microseconds: far too coarse for PTP's hardware timestamps, and invisible to the
@@ -59,6 +59,9 @@ SIDEBAND_SLOT = 15
 SIDEBAND = struct.Struct("!q8s")
 """Timestamp sideband record: arrival time (emulated ns), BLAKE2b-64 of the datagram's payload."""
 DEFAULT_BASE_PORT = 40000
+LEAD_WALL_NS = 300_000
+"""Datagrams leave up to 0.3 ms of wall time before their emulated arrival: loopback latency plus a
+receiver's wake-up is usually below that, so they are handled at their exact emulated arrival time."""
 
 
 def payload_digest(payload: bytes) -> bytes:
@@ -163,9 +166,16 @@ class UdpNetwork(Network):
         except PortMapError:
             self.counters[src].undeliverable += 1
             return
+        lead = self._lead_ns()
         for delay in self.delays(src, dst_node):
             self._sideband(sock, dst_node, now + delay, payload)
-            self.kernel.call_at(now + delay, self._transmit, (sock, real, payload))
+            self.kernel.call_at(now + max(0, delay - lead), self._transmit, (sock, real, payload))
+
+    def _lead_ns(self) -> int:
+        """How much earlier than its arrival a datagram leaves, to cover the loopback's own latency
+        (the receiver holds an early datagram until its arrival time); never before it was sent."""
+        dilation = getattr(self.kernel, "dilation", 0.0)
+        return int(LEAD_WALL_NS * dilation)
 
     def _sideband(self, sock: socket.socket, dst_node: int, arrival: int, payload: bytes) -> None:
         record = SIDEBAND.pack(arrival, payload_digest(payload))
