@@ -36,6 +36,7 @@ from stack.mp_results import apply_results
 from stack.realtime import RealtimeKernel, stop_on_signal
 from stack.runtime import Emulation, RunResult, build, node_hardware
 from stack.scenario import Scenario
+from stack.udp import LEAD_WALL_NS
 
 STARTUP_TIMEOUT_S = 60.0
 RESULT_TIMEOUT_S = 20.0
@@ -56,8 +57,23 @@ class RemotePort:
         self.closed = False
 
     def deliver(self, event: Any) -> None:
-        self.server.post(self.node, {"op": "event", "at": self.server.kernel.now, "reply_to": self.name,
-                                     "event": encode_hardware(event)})
+        """Send ``event``, due now."""
+        self.send_stamped((self.server.kernel.now, event))
+
+    def send_stamped(self, args: tuple[int, Any]) -> None:
+        at, event = args
+        self.server.post(self.node, {"op": "event", "at": at, "reply_to": self.name, "event": encode_hardware(event)})
+
+
+class MediumKernel(RealtimeKernel):
+    """Sends an event for a node ahead of its time (the node holds it until then), like datagrams."""
+
+    def deliver_at(self, at: int, port: Any, event: Any) -> None:
+        if isinstance(port, RemotePort):
+            lead = int(LEAD_WALL_NS * self.dilation)
+            self.call_at(max(self.now, at - lead), port.send_stamped, (max(at, self.now), event))
+        else:
+            super().deliver_at(at, port, event)
 
 
 class Connection:
@@ -74,7 +90,7 @@ class MediumServer:
     def __init__(self, scenario: Scenario, seed: int, run_dir: Path, dilation: float,
                  tolerance_ns: int) -> None:
         self.scenario, self.seed, self.run_dir = scenario, seed, run_dir
-        self.kernel = RealtimeKernel(0, dilation, tolerance_ns)
+        self.kernel = MediumKernel(0, dilation, tolerance_ns)
         self._pcap = (run_dir / "medium.pcap").open("wb")
         self.emu: Emulation = build(scenario, seed, self._pcap, kernel=self.kernel, local=set())
         for node in scenario.nodes.values():
