@@ -75,9 +75,10 @@ def _multi_process_parsers(commands: argparse._SubParsersAction[argparse.Argumen
     for sub in (up, node, medium):
         sub.add_argument("scenario", nargs="?", help=f"scenario TOML file (default: {DEFAULT_SCENARIO})")
         sub.add_argument("--seed", type=int, help="root seed (default: the scenario's run.seed)")
-        sub.add_argument("--base-port", type=int, default=DEFAULT_BASE_PORT,
-                         help=f"first UDP port of the port map on 127.0.0.1 (default {DEFAULT_BASE_PORT}; "
-                         "0 with 'up': the first free block from 20000, reported in RUN_DIR/ports.json)")
+        sub.add_argument("--base-port", type=int,
+                         help=f"first UDP port of the port map on 127.0.0.1 (default: the scenario's run.base_port, "
+                         f"else {DEFAULT_BASE_PORT}; 0 with 'up': the first free block from 20000, reported in "
+                         "RUN_DIR/ports.json)")
         sub.add_argument("--run-dir", required=sub is not up, metavar="DIR",
                          help="directory for the medium socket, captures, logs and report")
     for sub in (up, medium):

@@ -19,6 +19,8 @@ def dispatch(args: argparse.Namespace, path: Path, scenario: Scenario) -> int:
         print("qnet: error: --seed must be non-negative and --dilation positive", file=sys.stderr)
         return 2
     run_dir = Path(args.run_dir or f"out/up-{path.stem}")
+    if args.base_port is None:
+        args.base_port = scenario.run.base_port
     if args.command != "up":
         return _child(args, scenario, seed, run_dir)
     options = UpOptions(path, seed, args.dilation, args.base_port, run_dir, args.tolerance_us)

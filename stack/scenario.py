@@ -98,8 +98,9 @@ def _clock(t: Table) -> ClockConfig:
 def _run(t: Table) -> RunConfig:
     duration_ms = t.number("duration_ms", 1000.0, low=0.0, high=1e9)
     seed = t.number("seed", 1, low=0, high=2**63 - 1, integer=True)
+    base_port = t.number("base_port", 40000, low=0, high=65535, integer=True)
     t.finish()
-    return RunConfig(round(duration_ms * 1e6), seed)
+    return RunConfig(round(duration_ms * 1e6), seed, base_port)
 
 
 def _ns(t: Table, name: str, default: float) -> int:

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 class RunConfig:
     duration_ns: int
     seed: int
+    base_port: int = 40000
+    """First UDP port of the multi-process port map (``qnet up``; 0: allocate one)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,9 +6,11 @@ import json
 import socket
 from pathlib import Path
 
+import pytest
+
 from stack.launcher import UpOptions, allocate_base, check_ports, prepare
 from stack.mp_medium import process_nodes
-from stack.scenario import load_text
+from stack.scenario import ScenarioError, load_text
 from stack.udp import PortMap
 from tests.mp_util import two_node_toml
 
@@ -33,3 +35,11 @@ def test_a_busy_port_is_named_and_allocation_skips_its_block(tmp_path: Path) -> 
 
 def test_a_port_map_beyond_65535_is_an_error() -> None:
     assert "65535" in (check_ports(SCENARIO, PortMap(65500), ["mid"]) or "")
+
+
+def test_the_scenario_can_fix_the_base_port_and_a_bad_one_is_named() -> None:
+    text = two_node_toml(pairs=1).replace("seed = 3\n", "seed = 3\nbase_port = 41000\n", 1)
+    assert load_text(text, "two.toml").run.base_port == 41000
+    assert SCENARIO.run.base_port == 40000
+    with pytest.raises(ScenarioError, match=r"run\.base_port"):
+        load_text(text.replace("41000", "70000"), "two.toml")
