@@ -47,11 +47,13 @@ def dispatch(args: argparse.Namespace, path: Path, scenario: Scenario) -> int:
         sys.stdout.write(reporting.to_json(document))
     elif args.json:
         Path(args.json).write_text(reporting.to_json(document))
+    out = sys.stderr if args.json == "-" else sys.stdout
     if not args.quiet:
-        out = sys.stderr if args.json == "-" else sys.stdout
         wall = document["multi_process"]["wall_seconds"]
         print(reporting.summary(document, wall, str(pcap) if pcap else None), file=out)
-        print(_realtime_lines(document, failed), file=out)
+    lines = _realtime_lines(document, failed)
+    if not args.quiet or "WARNING" in lines:          # warnings are printed even with --quiet
+        print(lines, file=out if not args.quiet else sys.stderr)
     return 0
 
 

@@ -23,10 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
+from protocols.common import HERALD_PORT
 from stack.capture import merge_pcaps, read_pcap
 from stack.mp_medium import process_nodes
 from stack.scenario import Scenario
-from stack.udp import LOOPBACK, PortMap, PortMapError
+from stack.udp import LOOPBACK, PORTS_PER_NODE, PortMap, PortMapError
 
 GRACE_S = 5.0
 PR_SET_PDEATHSIG = 1
@@ -52,16 +53,19 @@ def check_ports(scenario: Scenario, ports: PortMap, names: list[str]) -> str | N
     """The first real port of the run that is out of range or already in use, as an error message."""
     for name in names:
         node_id = scenario.nodes[name].node_id
-        for logical in (7770, 7771, 7772, 319, 320, 49152, None):
-            try:
-                real = ports.sideband(node_id) if logical is None else ports.real(node_id, logical)
-            except PortMapError as error:
-                return str(error)
+        try:
+            first = ports.real(node_id, HERALD_PORT)
+            ports.sideband(node_id)
+        except PortMapError as error:
+            return str(error)
+        for real in range(first, first + PORTS_PER_NODE):       # the node's whole block
             with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
                 try:
                     probe.bind((LOOPBACK, real))
                 except OSError:
-                    return f"UDP port {real} on 127.0.0.1 (node {name}, port {logical}) is in use; try --base-port"
+                    logical = ports.logical(real)
+                    what = f"port {logical[0][1]}" if logical else "timestamp sideband"
+                    return f"UDP port {real} on 127.0.0.1 (node {name}, {what}) is in use; try --base-port"
     return None
 
 
@@ -145,7 +149,7 @@ def up(scenario: Scenario, options: UpOptions) -> tuple[int, dict[str, int | Non
     medium, nodes = start(scenario, options)
     everything = [medium, *nodes.values()]
     try:
-        status = medium.wait()
+        status = _wait_for_medium(medium, nodes, options.run_dir)
         deadline = time.monotonic() + GRACE_S
         for process in nodes.values():
             with contextlib.suppress(subprocess.TimeoutExpired):
@@ -158,6 +162,23 @@ def up(scenario: Scenario, options: UpOptions) -> tuple[int, dict[str, int | Non
             signal.signal(sig, handler)
     stop_all(everything)
     return status, {name: p.returncode for name, p in nodes.items()}
+
+
+def _wait_for_medium(medium: subprocess.Popen[bytes], nodes: dict[str, subprocess.Popen[bytes]],
+                     run_dir: Path) -> int:
+    """The medium's exit status; if a node process fails before the run starts, stop at once (the
+    medium would wait for it until its start-up timeout)."""
+    while (status := medium.poll()) is None:
+        if not (run_dir / "started.json").exists():
+            failed = {name: p.returncode for name, p in nodes.items() if p.poll() not in (None, 0)}
+            if failed:
+                print("qnet: node processes failed to start: " + ", ".join(
+                    f"{name} (status {code}, see {run_dir / (name + '.log')})" for name, code in failed.items()),
+                    file=sys.stderr)
+                stop_all([medium, *nodes.values()])
+                return 1
+        time.sleep(0.1)
+    return status
 
 
 def merge_captures(run_dir: Path, output: Path) -> tuple[int, list[str]]:

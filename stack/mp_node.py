@@ -24,7 +24,6 @@ from stack.kernel import Kernel
 from stack.medium import Medium
 from stack.medium_protocol import MediumProtocolError, MessageStream, decode_hardware, encode_hardware
 from stack.mp_results import collect_result
-from stack.node import Layer
 from stack.realtime import RealtimeKernel, stop_on_signal
 from stack.runtime import Emulation, build
 from stack.scenario import Scenario
@@ -44,6 +43,7 @@ class MediumClient(Medium):
     def __init__(self, kernel: Kernel) -> None:
         super().__init__(kernel, np.random.default_rng(0))
         self.send, self._outbox = trio.open_memory_channel[dict[str, Any]](float("inf"))
+        self.pumped = trio.Event()
 
     def command(self, node_id: int, command: Any, reply_to: Any) -> None:
         self.send.send_nowait({"op": "command", "at": self.kernel.now, "node_id": node_id,
@@ -54,8 +54,10 @@ class MediumClient(Medium):
                                "frequency_ppb": adjust.frequency_ppb})
 
     async def pump(self, stream: MessageStream) -> None:
+        """The only writer of the medium socket: sends queued messages until :attr:`send` is closed."""
         async for message in self._outbox:
             await stream.send(message)
+        self.pumped.set()
 
 
 class NodeProcess:
@@ -97,19 +99,18 @@ class NodeProcess:
         try:
             async with trio.open_nursery() as nursery:
                 for layer in self.emu.layers:
-                    nursery.start_soon(self._run_layer, layer)
+                    nursery.start_soon(layer.run)
                 nursery.start_soon(network.serve)
                 nursery.start_soon(self.medium.pump, stream)
                 nursery.start_soon(self._listen, stream)
                 await kernel.run_realtime(until=FOREVER_NS)
-                await stream.send(collect_result(self.name, self.emu))
+                self.medium.send.send_nowait(collect_result(self.name, self.emu))
+                self.medium.send.close()          # the pump sends the result last, then stops
+                await self.medium.pumped.wait()
                 nursery.cancel_scope.cancel()
         finally:
             network.close()
             self._pcap.close()
-
-    async def _run_layer(self, layer: Layer) -> None:
-        await layer.run()
 
     async def _listen(self, stream: MessageStream) -> None:
         """Events and run control from the medium; its end of stream ends the node."""

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from stack.launcher import UpOptions, allocate_base, check_ports, prepare
+from stack.launcher import UpOptions, _wait_for_medium, allocate_base, check_ports, prepare
 from stack.mp_medium import process_nodes
 from stack.scenario import ScenarioError, load_text
 from stack.udp import PortMap
@@ -43,3 +46,12 @@ def test_the_scenario_can_fix_the_base_port_and_a_bad_one_is_named() -> None:
     assert SCENARIO.run.base_port == 40000
     with pytest.raises(ScenarioError, match=r"run\.base_port"):
         load_text(text.replace("41000", "70000"), "two.toml")
+
+
+def test_a_node_that_fails_at_start_up_stops_the_run_at_once(tmp_path: Path) -> None:
+    medium = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    nodes = {"alice": subprocess.Popen([sys.executable, "-c", "raise SystemExit(2)"])}
+    started = time.monotonic()
+    assert _wait_for_medium(medium, nodes, tmp_path) == 1          # no started.json: still starting up
+    assert time.monotonic() - started < 10
+    assert medium.poll() is not None                              # stopped, not left behind
