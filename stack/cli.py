@@ -23,7 +23,7 @@ from stack.runtime import run_scenario
 from stack.scenario import Scenario, ScenarioError, load
 
 DEFAULT_SCENARIO = "examples/default.toml"
-DEFAULT_DILATION = 0.01
+DEFAULT_DILATION = 0.002
 
 
 def default_scenario() -> Path:

@@ -23,7 +23,7 @@ def dispatch(args: argparse.Namespace, path: Path, scenario: Scenario) -> int:
         args.base_port = scenario.run.base_port
     if args.command != "up":
         return _child(args, scenario, seed, run_dir)
-    options = UpOptions(path, seed, args.dilation, args.base_port, run_dir, args.tolerance_us)
+    options = UpOptions(path, seed, args.dilation, args.base_port, run_dir, args.tolerance_us, not args.quiet)
     problem = prepare(scenario, options)
     if problem is not None:
         print(f"qnet: error: {problem}", file=sys.stderr)

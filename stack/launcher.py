@@ -30,6 +30,7 @@ from stack.scenario import Scenario
 from stack.udp import LOOPBACK, PORTS_PER_NODE, PortMap, PortMapError
 
 GRACE_S = 5.0
+PROGRESS_S = 10.0
 PR_SET_PDEATHSIG = 1
 
 
@@ -41,6 +42,7 @@ class UpOptions:
     base_port: int
     run_dir: Path
     tolerance_us: float
+    progress: bool = True
 
 
 class Interrupted(Exception):
@@ -123,8 +125,8 @@ def prepare(scenario: Scenario, options: UpOptions) -> str | None:
     A base port of 0 means: allocate one (:func:`allocate_base`); ``options.base_port`` is set to it.
     """
     options.run_dir.mkdir(parents=True, exist_ok=True)
-    for stale in [*options.run_dir.glob("*.pcap"), options.run_dir / "report.json", options.run_dir / "pids.json",
-                  options.run_dir / "started.json"]:
+    for stale in [*options.run_dir.glob("*.pcap"), *(options.run_dir / name for name in (
+            "report.json", "pids.json", "started.json", "progress.json"))]:
         stale.unlink(missing_ok=True)
     names = process_nodes(scenario)
     if options.base_port == 0:
@@ -149,7 +151,7 @@ def up(scenario: Scenario, options: UpOptions) -> tuple[int, dict[str, int | Non
     medium, nodes = start(scenario, options)
     everything = [medium, *nodes.values()]
     try:
-        status = _wait_for_medium(medium, nodes, options.run_dir)
+        status = _wait_for_medium(medium, nodes, options.run_dir, options.progress)
         deadline = time.monotonic() + GRACE_S
         for process in nodes.values():
             with contextlib.suppress(subprocess.TimeoutExpired):
@@ -165,10 +167,14 @@ def up(scenario: Scenario, options: UpOptions) -> tuple[int, dict[str, int | Non
 
 
 def _wait_for_medium(medium: subprocess.Popen[bytes], nodes: dict[str, subprocess.Popen[bytes]],
-                     run_dir: Path) -> int:
+                     run_dir: Path, progress: bool = False) -> int:
     """The medium's exit status; if a node process fails before the run starts, stop at once (the
     medium would wait for it until its start-up timeout)."""
+    shown = time.monotonic()
     while (status := medium.poll()) is None:
+        if progress and time.monotonic() - shown >= PROGRESS_S:
+            shown = time.monotonic()
+            show_progress(run_dir)
         if not (run_dir / "started.json").exists():
             failed = {name: p.returncode for name, p in nodes.items() if p.poll() not in (None, 0)}
             if failed:
@@ -179,6 +185,18 @@ def _wait_for_medium(medium: subprocess.Popen[bytes], nodes: dict[str, subproces
                 return 1
         time.sleep(0.1)
     return status
+
+
+def show_progress(run_dir: Path) -> None:
+    """One line on stderr from the medium's ``progress.json``: long runs show they are moving."""
+    try:
+        progress = json.loads((run_dir / "progress.json").read_text())
+    except (OSError, ValueError):
+        return
+    late = progress["missed_deadlines"]
+    print(f"qnet: emulated {progress['emulated_ns'] / 1e6:.1f} of at most {progress['duration_ns'] / 1e6:.0f} ms, "
+          f"{progress['pairs']} pairs heralded{', draining' if progress['draining'] else ''}"
+          f"{f', {late} missed deadlines in the medium' if late else ''}", file=sys.stderr)
 
 
 def merge_captures(run_dir: Path, output: Path) -> tuple[int, list[str]]:

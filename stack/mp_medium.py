@@ -130,7 +130,9 @@ class MediumServer:
                 nursery.start_soon(self._accept, trio.SocketListener(listener), nursery)
                 with trio.move_on_after(STARTUP_TIMEOUT_S):
                     await self.all_here.wait()
-                report = await self._run() if self.all_here.is_set() else None
+                if self.all_here.is_set():
+                    nursery.start_soon(self._progress)
+                    report = await self._run()
                 nursery.cancel_scope.cancel()
         finally:
             listener.close()
@@ -247,6 +249,18 @@ class MediumServer:
 
     def _disarm(self, args: tuple[int, int]) -> None:
         self.emu.heralding.command(args[0], Disarm(args[1]))
+
+    async def _progress(self) -> None:
+        """``progress.json`` once a wall second: emulated time, pairs made, lateness so far."""
+        partial = self.run_dir / "progress.json.part"
+        while True:
+            links = self.emu.heralding.links.values()
+            partial.write_text(json.dumps({
+                "emulated_ns": self.kernel.now, "duration_ns": self.scenario.run.duration_ns,
+                "draining": self.emu.draining, "pairs": sum(state.successes for state in links),
+                "missed_deadlines": self.kernel.missed_deadlines, "late_inputs": self.kernel.late_inputs}))
+            partial.replace(self.run_dir / "progress.json")
+            await trio.sleep(1.0)
 
     async def _run(self) -> dict[str, Any]:
         emu, kernel = self.emu, self.kernel
