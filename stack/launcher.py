@@ -218,11 +218,3 @@ def merge_captures(run_dir: Path, output: Path) -> tuple[int, list[str]]:
         sources.append(data)
     with output.open("wb") as stream:
         return merge_pcaps(sources, stream), skipped
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
