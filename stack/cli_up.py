@@ -74,8 +74,10 @@ def _realtime_lines(document: dict, failed: dict[str, int]) -> str:
 
 
 def _child(args: argparse.Namespace, scenario: Scenario, seed: int, run_dir: Path) -> int:
-    if not run_dir.is_dir():
-        print(f"qnet: error: run directory {run_dir} does not exist", file=sys.stderr)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)       # started by hand, the first process makes it
+    except OSError as error:
+        print(f"qnet: error: cannot use run directory {run_dir}: {error.strerror}", file=sys.stderr)
         return 2
     if args.command == "node":
         from stack.mp_node import run_node

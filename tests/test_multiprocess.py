@@ -184,3 +184,24 @@ def test_a_killed_node_turns_into_errors_at_its_peer_and_the_run_goes_on(tmp_pat
     assert to_carol["pairs_delivered"] == 150 and to_carol["errors"] == []     # the rest of the run goes on
     assert to_carol["pairs_matched"] + to_carol["pairs_expired"] == 150      # none at one end only
     assert "node processes died during the run: bob" in stdout
+
+
+def test_processes_started_by_hand_make_the_same_run(tmp_path: Path) -> None:
+    """The README's recipe: `qnet medium` and each `qnet node NAME`, no launcher."""
+    scenario = tmp_path / "two.toml"
+    scenario.write_text(two_node_toml(pairs=20))
+    run_dir = tmp_path / "by-hand"                    # not created beforehand: the first process makes it
+    common = [str(scenario), "--run-dir", str(run_dir), "--base-port", str(BASE_PORT + 400)]
+    medium = subprocess.Popen(qnet("medium", *common, "--dilation", "0.01"), cwd=ROOT)
+    nodes = [subprocess.Popen(qnet("node", name, *common), cwd=ROOT) for name in ("alice", "bob", "mid")]
+    try:
+        assert medium.wait(timeout=120) == 0
+        assert [node.wait(timeout=30) for node in nodes] == [0, 0, 0]
+    finally:
+        for process in (medium, *nodes):
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    report = json.loads((run_dir / "report.json").read_text())
+    assert [w["pairs_delivered"] for w in report["workload"]] == [20, 20]
+    assert report["multi_process"]["dead_nodes"] == []
