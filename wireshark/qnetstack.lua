@@ -394,16 +394,21 @@ local function dissect_upward(buf, pinfo, root)
     return info
 end
 
-function qll.dissector(buf, pinfo, root)
+-- to_service: a CREATE travelling to the link-layer service; otherwise a reply from it.
+local function dissect_qll(buf, pinfo, root, to_service)
     pinfo.cols.protocol = "QLL"
     local info
-    if pinfo.dst_port == LINK_SERVICE_PORT then
+    if to_service then
         info = dissect_create(buf, pinfo, root)
     else
         info = dissect_upward(buf, pinfo, root)
     end
     pinfo.cols.info:set(info)
     return buf:len()
+end
+
+function qll.dissector(buf, pinfo, root)
+    return dissect_qll(buf, pinfo, root, pinfo.dst_port == LINK_SERVICE_PORT)
 end
 
 ---------------------------------------------------------------------------------------------
@@ -513,18 +518,6 @@ qnetmp.fields = {mp_arrival, mp_digest, mp_node}
 local MP_PORTS_PER_NODE, MP_MAX_NODES, MP_SIDEBAND = 16, 1024, 15
 local mp_registered = nil
 
-local function mp_qll(buf, pinfo, root, to_service)
-    pinfo.cols.protocol = "QLL"
-    local info
-    if to_service then
-        info = dissect_create(buf, pinfo, root)
-    else
-        info = dissect_upward(buf, pinfo, root)
-    end
-    pinfo.cols.info:set(info)
-    return buf:len()
-end
-
 function qnetmp.dissector(buf, pinfo, root)
     local base = qnetmp.prefs.base_port
     local dslot = (pinfo.dst_port - base) % MP_PORTS_PER_NODE
@@ -539,8 +532,8 @@ function qnetmp.dissector(buf, pinfo, root)
         return 16
     end
     if dslot == 0 or sslot == 0 then return qhp.dissector(buf, pinfo, root) end
-    if dslot == 1 then return mp_qll(buf, pinfo, root, true) end
-    if sslot == 1 then return mp_qll(buf, pinfo, root, false) end
+    if dslot == 1 then return dissect_qll(buf, pinfo, root, true) end
+    if sslot == 1 then return dissect_qll(buf, pinfo, root, false) end
     if dslot == 2 then return egp.dissector(buf, pinfo, root) end
     if dslot == 3 or dslot == 4 then
         local ptp = Dissector.get("ptp")
