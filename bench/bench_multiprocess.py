@@ -34,9 +34,9 @@ attempt time 100 µs per attempt (≈ 5 800 pairs per emulated second per link).
    next to the pairs ``qnet run`` matches for the same scenario and seed: the end-to-end
    check that the lateness did not change results (the counters depend on the tolerance and
    on which inputs carry an emulated timestamp; the pair counts do not). (b) A raw UDP
-   ping-pong between two processes on the ports :class:`stack.udp.PortMap` gives two nodes,
+   ping-pong between two processes on the ports :class:`stack.multiprocess.udp.PortMap` gives two nodes,
    both receiving as
-   :class:`stack.udp.UdpNetwork` does (trio ``wait_readable`` then ``recvfrom``): round
+   :class:`stack.multiprocess.udp.UdpNetwork` does (trio ``wait_readable`` then ``recvfrom``): round
    trips per second × 2 = one-way datagrams per second, the ceiling of Python + trio +
    loopback on this machine, without the emulator.
 3. **Node count within deadlines.** Chains of N = 2, 4, 8, 16, 32 QPUs (at dilation 0.001
@@ -68,13 +68,13 @@ from pathlib import Path
 from typing import Any
 
 from protocols.common import EGP_PORT
-from stack import realtime
-from stack.udp import LOOPBACK, PORTS_PER_NODE, PortMap
+from stack.multiprocess import realtime
+from stack.multiprocess.udp import LOOPBACK, PORTS_PER_NODE, PortMap
 
 ROOT = Path(__file__).resolve().parent.parent
 
 ATTEMPT_NS = 100_000
-START_MARGIN_S = 0.3          # stack.mp_medium.START_MARGIN_NS
+START_MARGIN_S = 0.3          # stack.multiprocess.medium.START_MARGIN_NS
 MAX_PAIRS = 65535
 
 

@@ -2,7 +2,7 @@
 
     python bench/bench_ptp.py [--seeds 5] [--seconds 60]
 
-Grandmaster and one slave (stack.ptp_harness): symmetric 5 µs links, Sync every 125 ms,
+Grandmaster and one slave (stack.timing.ptp_harness): symmetric 5 µs links, Sync every 125 ms,
 PI servo kp = 0.7, ki = 0.3; the slave starts 100 µs off, 20 ppm fast, with 0.1 ppb/√s of
 frequency wander. The offset is the TRUE one (clock readings) at each Sync arrival.
 Convergence time: first Sync arrival after which |offset| stays below the threshold
@@ -16,8 +16,8 @@ import math
 import statistics
 import time
 
-from protocols.servo import offset_variance
-from stack.ptp_harness import SLAVE_IP, convergence_time, rms, two_node_harness
+from protocols.sync.servo import offset_variance
+from stack.timing.ptp_harness import SLAVE_IP, convergence_time, rms, two_node_harness
 
 JITTERS_PS = (1.0, 10.0, 100.0)
 WANDER_PPB = 0.1

@@ -31,12 +31,12 @@ from typing import Any
 import trio
 
 from protocols.common import LINK_SERVICE_PORT, Basis, ParseError
-from protocols.hardware import Measure, MeasureResult
-from protocols.link import LinkLayer
+from protocols.link.layer import LinkLayer
 from protocols.packets import linkservice as ll
-from stack.capture import node_ip
-from stack.kernel import STARTUP, TIMER, VirtualPort
-from stack.network import Datagram
+from protocols.physical.hardware import Measure, MeasureResult
+from stack.core.capture import node_ip
+from stack.core.kernel import STARTUP, TIMER, VirtualPort
+from stack.core.network import Datagram
 from stack.runtime import ROTATIONS, Emulation, RunResult, build, run_async, stop_when_done
 from stack.scenario import Scenario
 

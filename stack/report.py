@@ -10,13 +10,13 @@ import json
 import math
 from typing import Any
 
-from protocols import physics
-from protocols.apps import PairRecord
+from protocols.apps.workload import PairRecord
 from protocols.common import Basis
 from protocols.packets.linkservice import ERROR_CODES
-from stack.capture import node_ip, node_mac
+from protocols.physical import physics
+from stack.core.capture import node_ip, node_mac
 from stack.runtime import RunResult, Workload
-from stack.sync import sync_report
+from stack.timing.sync import sync_report
 
 REPORT_VERSION = 1
 

@@ -15,23 +15,23 @@ from typing import Any, BinaryIO
 import numpy as np
 import trio
 
-from protocols.apps import EntanglementUser
+from protocols.apps.workload import EntanglementUser
 from protocols.common import EGP_PORT, HERALD_PORT, LINK_SERVICE_PORT
-from protocols.link import LinkConfig as EngineLink
-from protocols.link import LinkLayer, Memory, QueuePolicy
+from protocols.link.layer import LinkConfig as EngineLink
+from protocols.link.layer import LinkLayer, Memory, QueuePolicy
 from protocols.packets import linkservice as ll
 from protocols.packets.heralding import SCHEME_COUPLER, SCHEME_DOUBLE_CLICK, SCHEME_SINGLE_CLICK, SCHEME_SOURCE
-from protocols.physical import NodePhysical, ReportingLink, Station
-from stack.budget import LinkPhysics, link_options, link_physics
-from stack.capture import PcapWriter, node_ip
-from stack.clocks import Clock
-from stack.heralding import Heralding
-from stack.kernel import Kernel, VirtualPort
-from stack.medium import Medium, NodeHardware
-from stack.network import Fibre, Network
-from stack.node import Layer
+from protocols.physical.node import NodePhysical, ReportingLink, Station
+from stack.core.capture import PcapWriter, node_ip
+from stack.core.kernel import Kernel, VirtualPort
+from stack.core.layer import Layer
+from stack.core.network import Fibre, Network
+from stack.quantum.budget import LinkPhysics, link_options, link_physics
+from stack.quantum.heralding import Heralding
+from stack.quantum.medium import Medium, NodeHardware
 from stack.scenario import LinkConfig, NodeConfig, Scenario, WorkloadConfig
-from stack.sync import SyncSampler, build_clocks, build_ptp_layers, reference_node
+from stack.timing.clocks import Clock
+from stack.timing.sync import SyncSampler, build_clocks, build_ptp_layers, reference_node
 
 APP_PORT_BASE = 49152
 """Applications bind consecutive ports from here on their node."""
@@ -92,7 +92,7 @@ def build(scenario: Scenario, seed: int | None = None, pcap: BinaryIO | None = N
           medium: Medium | None = None, local: set[str] | None = None) -> Emulation:
     """Wire up a scenario for an in-process, virtual-time run.
 
-    The multi-process mode (:mod:`stack.mp_node`, :mod:`stack.mp_medium`) passes its own
+    The multi-process mode (:mod:`stack.multiprocess.node`, :mod:`stack.multiprocess.medium`) passes its own
     real-time kernel, a factory for its socket-backed network (called like
     ``Network(kernel, seed_sequence, pcap_writer)``) and its medium, and ``local``: the nodes
     whose layers this process runs.

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import math
 
-from protocols.admission import LinkOption
 from protocols.common import EGP_PORT, LINK_SERVICE_PORT
-from protocols.link import LinkConfig, LinkLayer, RequestState
+from protocols.link.admission import LinkOption
+from protocols.link.layer import LinkConfig, LinkLayer, RequestState
 from protocols.packets import linkservice as ll
 from protocols.packets.egp import MSG_REQ_ACK, MSG_SCHEDULE_ACK, EgpMessage
-from protocols.physical import StartGeneration, StopGeneration
+from protocols.physical.node import StartGeneration, StopGeneration
 from stack.report import disagreement, joined, measured_fidelity
 from stack.runtime import max_time_field, run_scenario
 from stack.scenario import load_text

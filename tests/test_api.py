@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from protocols import physics
 from protocols.common import Basis
 from protocols.packets import linkservice as ll
+from protocols.physical import physics
 from stack.api import AppContext, LinkError, run_apps
 from stack.scenario import load_text
 

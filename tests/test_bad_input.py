@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from protocols.common import EGP_PORT, HERALD_PORT, LINK_SERVICE_PORT, Actions, Address
 from protocols.packets.ptp import EVENT_PORT, GENERAL_PORT
-from stack.capture import node_ip
-from stack.kernel import VirtualPort
-from stack.node import Layer
+from stack.core.capture import node_ip
+from stack.core.kernel import VirtualPort
+from stack.core.layer import Layer
 from stack.report import build_report
 from stack.runtime import build, run_async
 from stack.scenario import load_text

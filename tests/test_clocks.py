@@ -1,4 +1,4 @@
-"""stack.clocks: the clock model's readings, inverse, servo corrections, noise statistics."""
+"""stack.timing.clocks: the clock model's readings, inverse, servo corrections, noise statistics."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stack.clocks import Clock
+from stack.timing.clocks import Clock
 
 HYPOTHESIS = settings(max_examples=60, deadline=None)
 

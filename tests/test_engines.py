@@ -15,16 +15,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from protocols import link as linkmod
-from protocols.apps import EntanglementUser
+from protocols.apps.workload import EntanglementUser
 from protocols.common import EGP_PORT, HERALD_PORT, LINK_SERVICE_PORT, Actions, Basis, BellState
-from protocols.hardware import Arm, Detection, Disarm, Discard, Emitted, Measure, MeasureResult
-from protocols.link import TRANSITIONS, LinkConfig, LinkLayer, QueuePolicy, RequestEvent, RequestState
-from protocols.link_types import FOLLOW_PAIRS
+from protocols.link import layer as linkmod
+from protocols.link.layer import TRANSITIONS, LinkConfig, LinkLayer, QueuePolicy, RequestEvent, RequestState
+from protocols.link.types import FOLLOW_PAIRS
 from protocols.packets.egp import EgpMessage
 from protocols.packets.heralding import Herald
 from protocols.packets.linkservice import Create
-from protocols.physical import (
+from protocols.physical.hardware import Arm, Detection, Disarm, Discard, Emitted, Measure, MeasureResult
+from protocols.physical.node import (
     AttemptLost,
     NodePhysical,
     PairReady,
@@ -988,9 +988,9 @@ def test_random_bytes_never_raise_and_count_malformed(inputs: list[tuple[int, by
 
 
 def test_link_layer_discards_a_pair_nobody_asked_for() -> None:
-    from protocols.link import LinkConfig as EngineLinkConfig
-    from protocols.link import LinkLayer
-    from protocols.physical import PairReady
+    from protocols.link.layer import LinkConfig as EngineLinkConfig
+    from protocols.link.layer import LinkLayer
+    from protocols.physical.node import PairReady
     layer = LinkLayer(1, [EngineLinkConfig(7, 2, ("198.18.0.2", 7772), 1e6, 1e6)], {}, retransmit_ns=1000)
     pair = PairReady(7, 1, 99, BellState.PSI_PLUS, 3, 1, 0, (0.0, 1.0, 0.0, 0.0), None, None)
     out = layer.handle(pair, now=10)

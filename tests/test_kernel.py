@@ -9,7 +9,7 @@ from typing import Any
 import trio
 import trio.testing
 
-from stack.kernel import STARTUP, TIMER, Kernel, VirtualPort
+from stack.core.kernel import STARTUP, TIMER, Kernel, VirtualPort
 
 
 async def recorder(kernel: Kernel, port: VirtualPort, log: list[tuple[int, str, Any]]) -> None:

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from stack.launcher import UpOptions, _wait_for_medium, allocate_base, check_ports, prepare
-from stack.mp_medium import process_nodes
+from stack.multiprocess.launcher import UpOptions, _wait_for_medium, allocate_base, check_ports, prepare
+from stack.multiprocess.medium import process_nodes
+from stack.multiprocess.udp import PortMap
 from stack.scenario import ScenarioError, load_text
-from stack.udp import PortMap
 from tests.mp_util import two_node_toml
 
 SCENARIO = load_text(two_node_toml(pairs=1), "two.toml")

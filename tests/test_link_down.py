@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from protocols.common import LINK_SERVICE_PORT, BellState
-from protocols.hardware import Discard, LinkDown
-from protocols.link import RequestState
+from protocols.link.layer import RequestState
 from protocols.packets import linkservice as ll
-from protocols.physical import PairReady, StopGeneration
+from protocols.physical.hardware import Discard, LinkDown
+from protocols.physical.node import PairReady, StopGeneration
 from tests.test_engines import (
     APP1,
     APP2,

@@ -16,10 +16,10 @@ import pytest
 from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import Ether
 
-from stack.capture import PcapWriter, read_pcap
+from stack.core.capture import PcapWriter, read_pcap
+from stack.multiprocess.udp import SIDEBAND, PortMap, payload_digest
 from stack.runtime import run_scenario
 from stack.scenario import load_text
-from stack.udp import SIDEBAND, PortMap, payload_digest
 from tests.mp_util import two_node_toml
 from tests.tshark_util import have_tshark, run_tshark
 

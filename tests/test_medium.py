@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import stim
 
-from protocols import physics
 from protocols.common import Basis, BellState
-from protocols.hardware import Move, MoveResult
-from stack.kernel import Kernel
-from stack.medium import FRAME_OF_BELL, AccountingError, Medium, NodeHardware, Pair
+from protocols.physical import physics
+from protocols.physical.hardware import Move, MoveResult
+from stack.core.kernel import Kernel
+from stack.quantum.medium import FRAME_OF_BELL, AccountingError, Medium, NodeHardware, Pair
 from stack.report import disagreement, joined, measured_fidelity
 from stack.runtime import run_scenario
 from tests.scenarios import two_qpus, workload
@@ -125,7 +125,7 @@ def test_kept_pairs_decay_with_t1_and_t2_as_the_pauli_twirl_says() -> None:
 
 
 def test_move_to_storage_applies_gate_noise_and_reports_the_slot() -> None:
-    from stack.kernel import VirtualPort
+    from stack.core.kernel import VirtualPort
     kernel = Kernel()
     medium = Medium(kernel, np.random.default_rng(9))
     medium.add_node(NodeHardware(1, 1, float("inf"), 0, storage=2, gate_fidelity=0.8, move_ns=300))

@@ -11,9 +11,9 @@ import trio.testing
 from hypothesis import given
 from hypothesis import strategies as st
 
-from protocols import hardware
 from protocols.common import Basis
-from stack.medium_protocol import (
+from protocols.physical import hardware
+from stack.multiprocess.medium_protocol import (
     HARDWARE_TYPES,
     MediumProtocolError,
     MessageStream,

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import trio
 
-from stack.medium_protocol import MessageStream, frame
-from stack.mp_medium import MediumServer
+from stack.multiprocess.medium import MediumServer
+from stack.multiprocess.medium_protocol import MessageStream, frame
 from stack.scenario import load_text
 from tests.mp_util import two_node_toml
 

@@ -2,7 +2,7 @@
 pairs at both ends.
 
 Scenario runs go through the real loader, runtime and medium; the medium's qubit accounting
-(:meth:`stack.medium.Medium.finish`) fails the run if a discarded or kept pair leaks.
+(:meth:`stack.quantum.medium.Medium.finish`) fails the run if a discarded or kept pair leaks.
 """
 
 from __future__ import annotations
@@ -12,8 +12,7 @@ import math
 import pytest
 
 from protocols.common import EGP_PORT, LINK_SERVICE_PORT, BellState
-from protocols.hardware import Discard, Move, MoveResult
-from protocols.link import LinkConfig, LinkLayer, Memory
+from protocols.link.layer import LinkConfig, LinkLayer, Memory
 from protocols.packets import linkservice as ll
 from protocols.packets.egp import (
     MSG_CONFIRM,
@@ -25,7 +24,8 @@ from protocols.packets.egp import (
     MSG_SCHEDULE_ACK,
     EgpMessage,
 )
-from protocols.physical import PairReady
+from protocols.physical.hardware import Discard, Move, MoveResult
+from protocols.physical.node import PairReady
 from stack.report import build_report
 from stack.runtime import run_scenario
 from tests.scenarios import two_qpus

@@ -18,11 +18,11 @@ from typing import Any
 
 import pytest
 
-from stack.capture import node_ip, read_pcap
+from stack.core.capture import node_ip, read_pcap
+from stack.multiprocess.udp import PortMap
 from stack.report import build_report
 from stack.runtime import build, run_scenario
 from stack.scenario import load
-from stack.udp import PortMap
 from tests.mp_util import ROOT, qnet, start_up, three_node_toml, two_node_toml, udp_listeners, wait_gone, wait_running
 from tests.tshark_util import decode_with_tshark, have_tshark
 

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 import trio
 
-from protocols.physics import fibre_delay_ns
-from stack.capture import PcapWriter
-from stack.kernel import STARTUP, Kernel, VirtualPort
-from stack.network import Datagram, Fibre, Network
+from protocols.physical.physics import fibre_delay_ns
+from stack.core.capture import PcapWriter
+from stack.core.kernel import STARTUP, Kernel, VirtualPort
+from stack.core.network import Datagram, Fibre, Network
 
 C_KM_PER_S = 299_792.458
 

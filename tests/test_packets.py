@@ -49,7 +49,7 @@ from protocols.packets.linkservice import (
     decode_upward,
 )
 from protocols.packets.qframe import QFrame, QuantumFrame
-from stack.capture import node_ip, node_mac, quantum_frame, udp_frame
+from stack.core.capture import node_ip, node_mac, quantum_frame, udp_frame
 
 HYPOTHESIS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -363,7 +363,7 @@ def test_decode_arbitrary_bytes(decode: Callable[[bytes], object],
 
 
 # --------------------------------------------------------------------------------------------
-# Capture framing: stack.capture builds the same bytes as scapy
+# Capture framing: stack.core.capture builds the same bytes as scapy
 
 @HYPOTHESIS
 @given(src=st.integers(1, 0xFFFF), dst=st.integers(1, 0xFFFF), sport=u16, dport=u16,

@@ -19,8 +19,8 @@ from scapy.layers.l2 import Ether
 from protocols.common import ParseError
 from protocols.packets import ptp as wire
 from protocols.packets.ptp import ANNOUNCE, DELAY_REQ, DELAY_RESP, FOLLOW_UP, SYNC, Announce, PtpMessage
-from protocols.ptp import TransparentClock
-from stack.capture import EPOCH_NS
+from protocols.sync.ptp import TransparentClock
+from stack.core.capture import EPOCH_NS
 
 HYPOTHESIS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 GM_ID, SLAVE_ID = 0x020000FFFE000001, 0x020000FFFE000002

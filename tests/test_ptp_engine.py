@@ -1,5 +1,5 @@
-"""PTP engines (protocols.ptp) driven by hand, the servo's closed forms, and the docstring
-examples of every PTP module. Times are local ns; see protocols/ptp.py for the contract."""
+"""PTP engines (protocols.sync.ptp) driven by hand, the servo's closed forms, and the docstring
+examples of every PTP module. Times are local ns; see protocols/sync/ptp.py for the contract."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pytest
 from protocols.common import Actions
 from protocols.packets import ptp as wire
 from protocols.packets.ptp import ANNOUNCE, DELAY_REQ, DELAY_RESP, FOLLOW_UP, SYNC, Announce, PtpMessage
-from protocols.ptp import ClockAdjust, ClockQuality, OffsetSample, PortState, PtpClock, TxTimestamp
-from protocols.servo import PiServo, impulse_response, is_stable, noise_gain
+from protocols.sync.ptp import ClockAdjust, ClockQuality, OffsetSample, PortState, PtpClock, TxTimestamp
+from protocols.sync.servo import PiServo, impulse_response, is_stable, noise_gain
 
 GM_ID, SLAVE_ID = 0x020000FFFE000001, 0x020000FFFE000002
 GM_IP, SLAVE_IP = "198.18.0.1", "198.18.0.2"
@@ -176,8 +176,8 @@ def test_stability_region() -> None:
         noise_gain(1.9, 0.5)
 
 
-@pytest.mark.parametrize("module", ["protocols.packets.ptp", "protocols.ptp", "protocols.ptp_types", "protocols.servo",
-                                    "stack.clocks", "stack.ptp_harness"])
+@pytest.mark.parametrize("module", ["protocols.packets.ptp", "protocols.sync.ptp", "protocols.sync.ptp_types",
+                                    "protocols.sync.servo", "stack.timing.clocks", "stack.timing.ptp_harness"])
 def test_docstring_examples(module: str) -> None:
     result = doctest.testmod(importlib.import_module(module))
     assert result.attempted > 0 and result.failed == 0

@@ -1,7 +1,7 @@
-"""PTP synchronisation against theory, on the deterministic harness (stack.ptp_harness).
+"""PTP synchronisation against theory, on the deterministic harness (stack.timing.ptp_harness).
 
 x_n is the slave's TRUE offset from the grandmaster (Clock readings, not the engine's
-estimate) when Sync n arrives; the servo theory is in protocols/servo.py.
+estimate) when Sync n arrives; the servo theory is in protocols/sync/servo.py.
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ import math
 import numpy as np
 import pytest
 
-from protocols.ptp import ClockQuality, PortState, PtpClock
-from protocols.servo import noise_gain, offset_variance
-from stack.clocks import Clock
-from stack.ptp_harness import (
+from protocols.sync.ptp import ClockQuality, PortState, PtpClock
+from protocols.sync.servo import noise_gain, offset_variance
+from stack.timing.clocks import Clock
+from stack.timing.ptp_harness import (
     MASTER_IP,
     SLAVE_IP,
     Link,

@@ -1,7 +1,7 @@
 """Wireshark's own PTPv2 dissector reads our messages as we sent them (tshark 4.0).
 
 The capture is a few exchanges of the harness (grandmaster and slave, real ports 319/320
-both ways), written as a ns pcap with stack.capture. Skipped without tshark unless
+both ways), written as a ns pcap with stack.core.capture. Skipped without tshark unless
 QNET_REQUIRE_TSHARK is set.
 """
 
@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from protocols.packets.ptp import ANNOUNCE, DELAY_REQ, DELAY_RESP, FOLLOW_UP, SYNC, PtpMessage
-from stack.capture import EPOCH_NS, PcapWriter, udp_frame
-from stack.ptp_harness import two_node_harness
+from stack.core.capture import EPOCH_NS, PcapWriter, udp_frame
+from stack.timing.ptp_harness import two_node_harness
 from tests.tshark_util import have_tshark, read_frames, tshark_columns
 
 if not have_tshark():

@@ -11,10 +11,10 @@ import math
 import pytest
 
 from protocols.common import EGP_PORT, LINK_SERVICE_PORT, BellState
-from protocols.hardware import Emitted
-from protocols.link import LinkConfig, LinkLayer, QueuePolicy
+from protocols.link.layer import LinkConfig, LinkLayer, QueuePolicy
 from protocols.packets import linkservice as ll
-from protocols.physical import NodePhysical, StartGeneration, StopGeneration
+from protocols.physical.hardware import Emitted
+from protocols.physical.node import NodePhysical, StartGeneration, StopGeneration
 from stack.report import build_report
 from stack.runtime import run_scenario
 from stack.scenario import load_text

@@ -7,8 +7,8 @@ from typing import Any
 
 import trio
 
-from stack.kernel import STARTUP, VirtualPort
-from stack.realtime import RealtimeKernel
+from stack.core.kernel import STARTUP, VirtualPort
+from stack.multiprocess.realtime import RealtimeKernel
 
 MS = 1_000_000
 

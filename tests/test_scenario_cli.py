@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from stack import cli
+from stack.cli import commands as cli
 from stack.scenario import ScenarioError, load, load_text
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -1,8 +1,8 @@
 """Heralding schemes: closed forms, the photon-level exact mode, and emulated runs.
 
-Three independent views must agree: the closed forms of ``protocols.schemes`` (checked here
+Three independent views must agree: the closed forms of ``protocols.physical.schemes`` (checked here
 against the literature's expressions), the photon-by-photon simulation of the exact mode
-(``stack.attempts``), and the emulator's runs, sampled and exact. Tolerances are 4
+(``stack.quantum.attempts``), and the emulator's runs, sampled and exact. Tolerances are 4
 standard errors of the sample at hand.
 """
 
@@ -14,9 +14,9 @@ import math
 import numpy as np
 import pytest
 
-from protocols import schemes
-from stack import attempts
-from stack.budget import link_physics
+from protocols.physical import schemes
+from stack.quantum import attempts
+from stack.quantum.budget import link_physics
 from stack.report import disagreement, joined, measured_fidelity
 from stack.runtime import run_scenario
 from stack.scenario import Scenario, load_text

@@ -12,11 +12,11 @@ from hypothesis import strategies as st
 
 from protocols.common import EGP_PORT, HERALD_PORT, LINK_SERVICE_PORT
 from protocols.packets.ptp import EVENT_PORT, GENERAL_PORT
-from stack.capture import node_ip
-from stack.kernel import STARTUP, VirtualPort
-from stack.network import Datagram, Fibre
-from stack.realtime import RealtimeKernel
-from stack.udp import PortMap, PortMapError, UdpNetwork
+from stack.core.capture import node_ip
+from stack.core.kernel import STARTUP, VirtualPort
+from stack.core.network import Datagram, Fibre
+from stack.multiprocess.realtime import RealtimeKernel
+from stack.multiprocess.udp import PortMap, PortMapError, UdpNetwork
 
 logical_ports = st.sampled_from([HERALD_PORT, LINK_SERVICE_PORT, EGP_PORT, EVENT_PORT, GENERAL_PORT]) | st.integers(
     49152, 49161)

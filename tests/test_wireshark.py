@@ -26,7 +26,7 @@ from protocols.packets.linkservice import (
     decode_upward,
 )
 from protocols.packets.qframe import QuantumFrame
-from stack.capture import EPOCH_NS, PcapWriter, quantum_frame, udp_frame
+from stack.core.capture import EPOCH_NS, PcapWriter, quantum_frame, udp_frame
 from tests.tshark_util import (
     SEVERITY_WARN,
     assert_matches_scapy,

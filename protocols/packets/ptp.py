@@ -87,7 +87,7 @@ FLAG_FREQUENCY_TRACEABLE = 0x0020
 LOG_INTERVAL_UNUSED = 0x7F
 """logMessageInterval of a Delay_Req (1588-2008 table 24)."""
 PTP_EPOCH_NS = 1_767_225_600 * 1_000_000_000
-"""Wire timestamp of local time 0 (equals ``stack.capture.EPOCH_NS``)."""
+"""Wire timestamp of local time 0 (equals ``stack.core.capture.EPOCH_NS``)."""
 SCALED_NS = 1 << 16
 """correctionField units per nanosecond."""
 

@@ -1,0 +1,1 @@
+"""Applications over the link layer's service: the scenario's workload."""

@@ -1,0 +1,133 @@
+"""Applications above the link layer.
+
+:class:`EntanglementUser` is the workload of a scenario: the *origin* sends one CREATE
+to its node's link layer at ``start_ns``; the *responder* serves the same Purpose ID at
+the remote node. Both record every OK. A kept pair is measured as soon as its OK
+arrives, in the basis Z, X, Y chosen by ``sequence_number % 3`` so both ends agree
+without talking; the report joins the two ends' records to measure fidelity.
+
+>>> from protocols.packets.linkservice import Create
+>>> user = EntanglementUser(("198.18.0.1", 7771), Create(remote_node_id=2, number=1), start_ns=5)
+>>> user.start(0).deadline
+5
+>>> [dest for dest, _ in user.on_timer(5).send]
+[('198.18.0.1', 7771)]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from protocols.common import Actions, Address, Basis, ParseError
+from protocols.packets import linkservice as ll
+from protocols.physical.hardware import Measure as MeasureCommand
+from protocols.physical.hardware import MeasureResult
+
+
+@dataclass(slots=True)
+class PairRecord:
+    """One OK as a higher layer saw it, plus its measurement outcome."""
+
+    sequence_number: int
+    remote_node_id: int
+    kind: str
+    d: int
+    bell_state: int
+    goodness: float
+    ok_time: int
+    basis: int | None = None
+    outcome: int | None = None
+
+
+def keep_basis(sequence_number: int) -> Basis:
+    """The basis both ends measure kept pair ``sequence_number`` in."""
+    return Basis(sequence_number % 3)
+
+
+class EntanglementUser:
+    """Issues one CREATE (origin, ``create`` given) or serves a Purpose ID (responder)."""
+
+    def __init__(self, link_service: Address, create: ll.Create | None, start_ns: int = 0) -> None:
+        self.link_service = link_service
+        self.create = create
+        self.start_ns = start_ns
+        self.sent_at: int | None = None
+        self.create_id: int | None = None
+        self.first_ok_at: int | None = None
+        self.records: list[PairRecord] = []
+        self.errors: list[int] = []
+        self.expired: set[int] = set()
+        self._settled: set[int] = set()
+        self.malformed = 0
+        self.unexpected = 0
+        self._measuring: dict[int, PairRecord] = {}
+
+    def start(self, now: int) -> Actions:
+        return Actions(deadline=self._deadline())
+
+    def on_timer(self, now: int) -> Actions:
+        if self.create is None or self.sent_at is not None or now < self.start_ns:
+            return Actions(deadline=self._deadline())
+        self.sent_at = now
+        return Actions(send=[(self.link_service, self.create.encode())])
+
+    def _deadline(self) -> int | None:
+        return self.start_ns if self.create is not None and self.sent_at is None else None
+
+    def receive(self, payload: bytes, source: Address, port: int, now: int) -> Actions:
+        try:
+            message = ll.decode_upward(payload)
+        except ParseError:
+            self.malformed += 1
+            return Actions(deadline=self._deadline())
+        if isinstance(message, ll.Ack):
+            self.create_id = message.create_id
+        elif isinstance(message, ll.Err) and message.err == ll.ERR_EXPIRE and message.s:
+            low, high = message.sequence_number_low, message.sequence_number_high
+            expired = {seq & 0xFFFF for seq in range(low, high if high > low else high + 0x10000)}
+            self.expired |= expired
+            self._settled |= expired
+        elif isinstance(message, ll.Err):
+            self.errors.append(message.err)
+        else:
+            return self._on_ok(message, now)
+        return Actions(deadline=self._deadline())
+
+    def handle(self, event: Any, now: int) -> Actions:
+        if not isinstance(event, MeasureResult):
+            raise TypeError(f"application cannot handle {event!r}")
+        record = self._measuring.pop(event.slot, None)
+        if record is None:
+            self.unexpected += 1
+            return Actions(deadline=self._deadline())
+        record.basis, record.outcome = int(event.basis), event.outcome
+        return Actions(deadline=self._deadline())
+
+    def done(self) -> bool:
+        """Nothing left to wait for: every pair asked for is delivered and measured."""
+        if self._measuring:
+            return False
+        if self.create is None:
+            return True
+        if self.create.kept_together:              # expired pairs of an atomic request are replaced
+            return bool(self.errors) or len(self.records) >= self.create.number
+        return bool(self.errors) or len(self._settled) >= self.create.number
+
+    def held_slots(self) -> set[int]:
+        return set(self._measuring)
+
+    def _on_ok(self, ok: ll.OkKeep | ll.OkMeasure, now: int) -> Actions:
+        if self.first_ok_at is None:
+            self.first_ok_at = now
+        kind = "K" if isinstance(ok, ll.OkKeep) else "M"
+        record = PairRecord(ok.sequence_number, ok.remote_node_id, kind, ok.d, ok.bell_state,
+                            ll.decode_fidelity(ok.goodness), now)
+        self.records.append(record)
+        self._settled.add(ok.sequence_number)
+        if isinstance(ok, ll.OkMeasure):
+            record.basis, record.outcome = ok.basis, ok.m
+            return Actions(deadline=self._deadline())
+        self._measuring[ok.lqid] = record
+        return Actions(hardware=[MeasureCommand(ok.lqid, keep_basis(ok.sequence_number))],
+                       deadline=self._deadline())

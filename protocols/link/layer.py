@@ -1,0 +1,302 @@
+"""Link layer: the CREATE → ACK → OK service of draft-dahlberg-ll-quantum-03 over a distributed queue.
+
+The node that receives a CREATE from its higher layer (the *origin*) answers ACK and
+forwards the request to the peer as an EGP REQ; the peer answers REQ_ACK (accepted, or an
+error code such as REJECTED, UNSUPP or NORES when its queue is full). The end with the lower
+node id is the link's *master*: it numbers accepted requests (Queue Sequence) and decides
+what the link generates. It serves requests in *runs*: strict priority (CREATE's Priority,
+higher first), and within a priority round-robin between request streams (origin node,
+Purpose ID), a few pairs per run while others wait (:class:`QueuePolicy`). Before the first
+run of a request that the other end is not already generating for, the master sends
+SCHEDULE and starts only on SCHEDULE_ACK; the other end switches its generation to that
+request (REQ_ACKs that were all lost are thus repaired: the SCHEDULE implies acceptance) or
+refuses with a Status, and both ends fail the request. A SCHEDULE with a Status is an
+*abort*: the master gave the request up (its REQ never got an answer).
+
+Each heralded pair is numbered by the master, delivered there and CONFIRMed (naming the
+request); the other end delivers it on CONFIRM if it made the pair for that request (by the
+pair's emission time and when it switched), and otherwise both ends report it expired.
+
+Request lifecycle (:data:`TRANSITIONS`)::
+
+    WAITING_PEER --REQ_ACK accepted--> QUEUED --its run--> GENERATING --last pair--> DONE
+    GENERATING --run over, another request's turn--> QUEUED
+    WAITING_PEER --REQ_ACK error / retries exhausted--> FAILED
+    any open state --Max Time runs out / aborted--> FAILED (ERR TIMEOUT or the peer's Status)
+
+A CREATE is admitted against the link's options (:mod:`protocols.link.admission`): the fastest
+option meeting its Minimum Fidelity, else ERR UNSUPP; ERR NOTIME if the expected time for
+Number pairs exceeds Max Time; ERR NORES if the link's queue is full or the node's memory
+(:class:`Memory`) cannot take the request's pairs.
+
+An atomic create-and-keep request (ATO, or CON clear) keeps its pairs at both ends, moved to
+storage qubits when there are any, until all are there; the master then delivers them and
+RELEASEs them to the other end. A kept pair older than the link's cutoff is discarded at both
+ends (ERR EXPIRE at both, RELEASE with Status EXPIRE) and replaced. A measure-directly request
+with CON clear gets all its OKs when it completes.
+
+Where things live (:class:`LinkLayer` combines one class per concern):
+
+- this module: :class:`LinkLayer`: its inputs (``receive``, ``handle``, ``on_timer``), CREATE
+  admission, failing requests (Max Time, link down), the peer-message dispatch, the next deadline;
+- :mod:`protocols.link.state`: :class:`~protocols.link.state.LinkState`, the tables (``__init__``)
+  and the helpers every part uses;
+- :mod:`protocols.link.queue`: REQ/REQ_ACK, the master's runs (SCHEDULE, abort), the other end
+  following them;
+- :mod:`protocols.link.confirm`: heralded and lost pairs, CONFIRM/CONFIRM_ACK, expired pairs;
+- :mod:`protocols.link.memory`: OKs and moves to storage, atomic requests' kept pairs, RELEASE, cutoff;
+- :mod:`protocols.link.types`: links, requests and their state machine, re-exported here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from protocols.common import EGP_PORT, Actions, Address, ParseError
+from protocols.link import admission
+from protocols.link.admission import LinkOption
+from protocols.link.confirm import ConfirmMixin
+from protocols.link.memory import MemoryMixin
+from protocols.link.queue import QueueMixin
+from protocols.link.types import (
+    RANDOM_BASES,
+    ROTATION_BASES,
+    TRANSITIONS,
+    LinkConfig,
+    LinkCounters,
+    Memory,
+    QueuePolicy,
+    Request,
+    RequestEvent,
+    RequestState,
+)
+from protocols.packets import linkservice as ll
+from protocols.packets.egp import (
+    MSG_CONFIRM,
+    MSG_CONFIRM_ACK,
+    MSG_RELEASE,
+    MSG_RELEASE_ACK,
+    MSG_REQ,
+    MSG_REQ_ACK,
+    MSG_SCHEDULE,
+    MSG_SCHEDULE_ACK,
+    EgpMessage,
+)
+from protocols.physical.hardware import LinkDown, MoveResult
+from protocols.physical.node import AttemptLost, PairReady, StopGeneration
+
+__all__ = ["ROTATION_BASES", "TRANSITIONS", "LinkConfig", "LinkCounters", "LinkLayer", "Memory", "QueuePolicy",
+           "Request", "RequestEvent", "RequestState"]
+
+
+class LinkLayer(QueueMixin, ConfirmMixin, MemoryMixin):
+    """Sans-IO link-layer engine of one node (every link of that node)."""
+
+    # -- inputs ------------------------------------------------------------------------
+    def receive(self, payload: bytes, source: Address, port: int, now: int) -> Actions:
+        try:
+            if port == EGP_PORT:
+                actions = self._on_peer(EgpMessage.decode(payload), source, now)
+            else:
+                actions = self._on_create(payload, source, now)
+        except ParseError:
+            self.counters.malformed += 1
+            actions = Actions()
+        actions.deadline = self._deadline()
+        return actions
+
+    def handle(self, event: Any, now: int) -> Actions:
+        if isinstance(event, PairReady):
+            actions = self._on_pair(event, now)
+        elif isinstance(event, AttemptLost):
+            actions = self._on_lost(event, now)
+        elif isinstance(event, MoveResult):
+            actions = self._on_moved(event, now)
+        elif isinstance(event, LinkDown):
+            actions = self._on_link_down(event.link_id, now)
+        else:
+            raise TypeError(f"link layer cannot handle {event!r}")
+        actions.deadline = self._deadline()
+        return actions
+
+    def start(self, now: int) -> Actions:
+        return Actions()
+
+    def on_timer(self, now: int) -> Actions:
+        actions = self._confirm_timers(now)
+        actions.extend(self._schedule_timers(now))
+        actions.extend(self._release_timers(now))
+        actions.extend(self._cutoff_timers(now))
+        for request in list(self.requests.values()):
+            if request.expires_at is not None and request.expires_at <= now:
+                actions.extend(self._expire(request, now))
+                continue
+            if request.retry_at is None or request.retry_at > now:
+                continue
+            if request.retries_left == 0:
+                request.retry_at = None
+                request.fire(RequestEvent.PEER_REFUSED)
+                actions.extend(self._fail_quietly(request, ll.ERR_TIMEOUT, now))
+                actions.extend(self._abort(request, ll.ERR_TIMEOUT, now))   # its REQ_ACKs may just be lost
+            else:
+                request.retries_left -= 1
+                request.retry_at = now + self.retransmit_ns
+                actions.send.append(self._req(request))
+        actions.deadline = self._deadline()
+        return actions
+
+    def settled(self) -> bool:
+        """No message of the peer protocol waits for an answer and no pair for its CONFIRM."""
+        return not (self.sent or self.awaiting or self.early or self.scheduling or self.aborting
+                    or self.holding or self.releasing or self.moving)
+
+    def held_slots(self) -> set[int]:
+        """Memory slots of pairs that wait for the master's CONFIRM, or for the rest of their atomic request."""
+        waiting = {pair.slot for _, pair, _ in self.awaiting.values() if pair.outcome is None}
+        return waiting | {held.slot for held in self.holding.values()}
+
+    # -- CREATE from a higher layer ----------------------------------------------------
+    def _on_create(self, payload: bytes, app: Address, now: int) -> Actions:
+        try:
+            create = ll.Create.decode(payload)
+        except ParseError:
+            self.counters.malformed += 1
+            return self._reply(app, ll.Err(0, ll.ERR_CREATE, origin_node=self.node_id))
+        create_id = self.next_create_id
+        self.next_create_id = create_id % 0xFFFF + 1
+        link = self.links_by_peer.get(create.remote_node_id)
+        error = self._unsupported(create, local=True) if link else ll.ERR_UNSUPP
+        if link is not None and link.link_id in self.down:
+            error = ll.ERR_OTHER
+        option: LinkOption | None = None
+        if not error:
+            assert link is not None
+            option, error = self._admit(create, link)
+        if error:
+            self.counters.rejected += 1
+            return self._reply(app, ll.Err(create_id, error, origin_node=self.node_id))
+        assert link is not None
+        request = Request(create_id, self.node_id, create, link, app, 0, RequestState.WAITING_PEER,
+                          retries_left=self.retries, retry_at=now + self.retransmit_ns, option=option,
+                          expires_at=self._expiry(create, now))
+        if self._is_master(link):
+            request.queue_seq = self._number(link.link_id)
+        self.requests[(self.node_id, create_id)] = request
+        return Actions(send=[(app, ll.Ack(create_id).encode()), self._req(request)])
+
+    def _unsupported(self, create: ll.Create, local: bool) -> int:
+        if create.number == 0 or (create.ato and create.tpe != ll.TPE_KEEP):   # atomic: create-and-keep only
+            return ll.ERR_UNSUPP
+        if create.rl or create.rr:                 # a random basis only makes sense measuring directly
+            if create.tpe != ll.TPE_MEASURE or create.rl not in RANDOM_BASES or create.rr not in RANDOM_BASES:
+                return ll.ERR_UNSUPP
+            return 0
+        if create.tpe == ll.TPE_MEASURE and self._rotation_basis(create, local) is None:
+            return ll.ERR_UNSUPP
+        return 0
+
+    def _admit(self, create: ll.Create, link: LinkConfig) -> tuple[LinkOption | None, int]:
+        """The link option that serves ``create``, or the error code that refuses it."""
+        if self._open_requests(link.link_id) >= link.policy.max_queue or self._no_room(create):
+            return None, ll.ERR_NORES
+        option = admission.choose(link.options, ll.decode_fidelity(create.minimum_fidelity))
+        if option is None:
+            return None, ll.ERR_UNSUPP
+        limit = create.max_time_ns()
+        if limit is not None and admission.expected_time_ns(option, create.number, link.cycle_ns) > limit:
+            return None, ll.ERR_NOTIME
+        return option, 0
+
+    def _no_room(self, create: ll.Create) -> bool:
+        """No memory for the request's pairs: no communication qubit at all, or (atomic) fewer qubits than
+        its Number pairs besides those the open atomic requests reserve."""
+        if self.memory.communication == 0:
+            return True
+        if not create.kept_together:
+            return False
+        reserved = sum(r.create.number for r in self.requests.values() if r.create.kept_together
+                       and r.state not in (RequestState.DONE, RequestState.FAILED))
+        return create.number + reserved > self.memory.total
+
+    def _open_requests(self, link_id: int) -> int:
+        return sum(1 for r in self.requests.values()
+                   if r.link.link_id == link_id and r.state not in (RequestState.DONE, RequestState.FAILED))
+
+    # -- failing requests: Max Time, the peer gone -------------------------------------
+    def _expire(self, request: Request, now: int) -> Actions:
+        """Max Time ran out before the request was done: ERR TIMEOUT, and stop generating for it."""
+        request.expires_at = None
+        request.retry_at = None
+        if request.state in (RequestState.DONE, RequestState.FAILED):
+            return Actions()
+        request.fire(RequestEvent.MAX_TIME)
+        return self._fail_quietly(request, ll.ERR_TIMEOUT, now)
+
+    def _fail_quietly(self, request: Request, code: int, now: int) -> Actions:
+        """``request`` has failed here (its state is FAILED): tell its higher layer, stop serving it."""
+        request.error = code
+        actions = self._flush(request).extend(self._err(request, code))
+        link_id = request.link.link_id
+        run = self.runs.get(link_id)
+        if run is not None and run.request is request:
+            del self.runs[link_id]
+            actions.down.append(StopGeneration(link_id))
+        pending = self.scheduling.get(link_id)
+        if pending is not None and pending.request is request:
+            del self.scheduling[link_id]
+            self.peer_on.pop(link_id, None)       # it may or may not have switched: SCHEDULE again next time
+        history = self.history[link_id]
+        if not self._is_master(request.link) and history and history[-1][1] is request:
+            actions.down.append(StopGeneration(link_id))
+        for key, held in list(self.holding.items()):     # an atomic request's kept pairs go with it
+            if held.request is request:
+                actions.extend(self._drop(key))
+        return actions.extend(self._schedule(link_id, now))
+
+    def _on_link_down(self, link_id: int, now: int) -> Actions:
+        """The peer (or the station between) is gone: pairs it never confirmed expire here, and every
+        open request on the link fails with ERR OTHER; later CREATEs for that peer get ERR OTHER too."""
+        if link_id not in self.links_by_id or link_id in self.down:
+            return Actions()
+        self.down.add(link_id)
+        actions = Actions(down=[StopGeneration(link_id)])
+        self.runs.pop(link_id, None)
+        self.scheduling.pop(link_id, None)
+        self.peer_on.pop(link_id, None)
+        for key, pending in list(self.sent.items()):
+            if key[0] == link_id:
+                del self.sent[key]
+                actions.extend(self._expired(pending.request, pending.seq))
+        for key, (_, pair, _) in list(self.awaiting.items()):
+            if key[0] == link_id:
+                del self.awaiting[key]
+                actions.hardware.extend(self._free(pair))
+        for table in (self.early, self.lost, self.aborting, self.releasing):
+            for key in [key for key in table if key[0] == link_id]:
+                del table[key]
+        for request in list(self.requests.values()):
+            if request.link.link_id == link_id and request.state not in (RequestState.DONE, RequestState.FAILED):
+                request.fire(RequestEvent.LINK_DOWN)
+                request.retry_at = request.expires_at = None
+                actions.extend(self._fail_quietly(request, ll.ERR_OTHER, now))
+        return actions
+
+    # -- peer protocol -----------------------------------------------------------------
+    def _on_peer(self, message: EgpMessage, source: Address, now: int) -> Actions:
+        handlers = {MSG_REQ: self._on_req, MSG_REQ_ACK: self._on_req_ack, MSG_CONFIRM: self._on_confirm,
+                    MSG_CONFIRM_ACK: self._on_confirm_ack, MSG_SCHEDULE: self._on_schedule,
+                    MSG_SCHEDULE_ACK: self._on_schedule_ack, MSG_RELEASE: self._on_release,
+                    MSG_RELEASE_ACK: self._on_release_ack}
+        handler = handlers.get(message.msg_type)
+        if handler is None or message.link_id not in self.links_by_id:
+            return Actions()
+        return handler(message, now)
+
+    def _deadline(self) -> int | None:
+        times = [t for r in self.requests.values() for t in (r.retry_at, r.expires_at) if t is not None]
+        times += [p.next_at for p in self.sent.values()] + [d for _, _, d in self.awaiting.values()]
+        times += list(self.lost.values()) + [d for _, d in self.early.values()]
+        times += [p.next_at for p in (*self.scheduling.values(), *self.aborting.values())]
+        times += [p.next_at for p in self.releasing.values()]
+        times += [t for t in map(self._cutoff_at, self.holding.values()) if t is not None]
+        return min(times, default=None)

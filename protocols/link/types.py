@@ -1,0 +1,235 @@
+"""Link-layer state: links as one node sees them, requests and their state machine.
+
+>>> TRANSITIONS[(RequestState.QUEUED, RequestEvent.LINK_FREE)]
+<RequestState.GENERATING: 'generating'>
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+from protocols.common import Address, Basis
+from protocols.link.admission import LinkOption
+from protocols.packets import linkservice as ll
+from protocols.physical.node import PairReady
+
+
+class RequestState(enum.Enum):
+    WAITING_PEER = "waiting-peer"
+    QUEUED = "queued"
+    GENERATING = "generating"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class RequestEvent(enum.Enum):
+    PEER_ACCEPTED = "peer-accepted"
+    PEER_REFUSED = "peer-refused"
+    LINK_FREE = "link-free"
+    LAST_PAIR = "last-pair"
+    MAX_TIME = "max-time"
+    RUN_END = "run-end"
+    ABORTED = "aborted"
+    LINK_DOWN = "link-down"
+
+
+TRANSITIONS: dict[tuple[RequestState, RequestEvent], RequestState] = {
+    (RequestState.WAITING_PEER, RequestEvent.PEER_ACCEPTED): RequestState.QUEUED,
+    (RequestState.WAITING_PEER, RequestEvent.PEER_REFUSED): RequestState.FAILED,
+    (RequestState.QUEUED, RequestEvent.LINK_FREE): RequestState.GENERATING,
+    (RequestState.GENERATING, RequestEvent.LAST_PAIR): RequestState.DONE,
+    (RequestState.WAITING_PEER, RequestEvent.MAX_TIME): RequestState.FAILED,
+    (RequestState.QUEUED, RequestEvent.MAX_TIME): RequestState.FAILED,
+    (RequestState.GENERATING, RequestEvent.MAX_TIME): RequestState.FAILED,
+    (RequestState.GENERATING, RequestEvent.RUN_END): RequestState.QUEUED,
+    (RequestState.QUEUED, RequestEvent.LAST_PAIR): RequestState.DONE,
+    (RequestState.WAITING_PEER, RequestEvent.ABORTED): RequestState.FAILED,
+    (RequestState.QUEUED, RequestEvent.ABORTED): RequestState.FAILED,
+    (RequestState.GENERATING, RequestEvent.ABORTED): RequestState.FAILED,
+    (RequestState.WAITING_PEER, RequestEvent.LINK_DOWN): RequestState.FAILED,
+    (RequestState.QUEUED, RequestEvent.LINK_DOWN): RequestState.FAILED,
+    (RequestState.GENERATING, RequestEvent.LINK_DOWN): RequestState.FAILED,
+}
+"""QUEUED ⇄ GENERATING: the master serves a request in *runs* (a few pairs at a time when requests compete);
+between runs it waits in the queue. ABORTED: the other end refused a run or gave the request up."""
+
+FOLLOW_PAIRS = 1 << 30
+"""The other end arms its hardware for this many pairs when it follows a SCHEDULE: the master's own
+arming bounds the attempts (both ends must be armed), so the other end never has to re-arm."""
+HISTORY = 8
+"""Runs the other end remembers, to tell which request a late-heralded pair was made for."""
+
+
+ROTATION_BASES = {(0, 0, 0): Basis.Z, (0, 64, 0): Basis.X, (192, 0, 0): Basis.Y}
+"""Fixed-basis measure-directly: the draft's Euler rotations (units of 2π/256) we support."""
+
+
+@dataclass(frozen=True, slots=True)
+class QueuePolicy:
+    """How the master shares a link between requests.
+
+    ``quantum``: pairs per run while another request of the same priority waits (round-robin
+    between streams); ``max_run``: pairs per run otherwise (a higher-priority request waits at
+    most one run); ``max_queue``: open requests per link at this node before new ones get NORES.
+    """
+
+    quantum: int = 4
+    max_run: int = 64
+    max_queue: int = 64
+
+
+@dataclass(frozen=True, slots=True)
+class LinkConfig:
+    """One link as seen from this node."""
+
+    link_id: int
+    peer_node_id: int
+    peer_address: Address
+    t2_local_ns: float
+    t2_peer_ns: float
+    t1_local_ns: float = float("inf")
+    t1_peer_ns: float = float("inf")
+    options: tuple[LinkOption, ...] = (LinkOption(None, 1.0, 1.0),)
+    cycle_ns: int = 0
+    policy: QueuePolicy = QueuePolicy()
+    cutoff_ns: int | None = None
+    """Master: an atomic request's pair not yet released this long after its emission is discarded at both
+    ends (ERR EXPIRE at both) and replaced."""
+
+
+@dataclass(slots=True)
+class Request:
+    create_id: int
+    origin_node: int
+    create: ll.Create
+    link: LinkConfig
+    app: Address
+    d: int
+    state: RequestState
+    queue_seq: int = 0
+    delivered: int = 0
+    retries_left: int = 0
+    retry_at: int | None = None
+    option: LinkOption | None = None
+    expires_at: int | None = None
+    numbered: int = 0
+    error: int = 0
+    outcomes: list[bytes] = field(default_factory=list)
+    """OKs of a measure-directly request with CON clear, held until it is over."""
+
+    @property
+    def stream(self) -> tuple[int, int]:
+        """Requests of one stream share a fair share of the link: same origin node and Purpose ID."""
+        return (self.origin_node, self.create.purpose_id)
+
+    @property
+    def to_number(self) -> int:
+        """Pairs the master has still to number for this request."""
+        return self.create.number - self.numbered
+
+    def fire(self, event: RequestEvent) -> None:
+        try:
+            self.state = TRANSITIONS[(self.state, event)]
+        except KeyError:
+            raise RuntimeError(f"request {self.create_id}: no transition {self.state} on {event}") from None
+
+
+@dataclass(slots=True)
+class LinkCounters:
+    malformed: int = 0
+    rejected: int = 0
+    lost_attempts: int = 0
+    ok_sent: int = 0
+    err_sent: int = 0
+    unrequested: int = 0
+    expired: int = 0
+    runs: int = 0
+    schedules_sent: int = 0
+    cut_off: int = 0
+
+
+@dataclass(slots=True)
+class Run:
+    """The master's current generation run on a link: ``pairs`` pairs for ``request``."""
+
+    request: Request
+    pairs: int
+    started_at: int
+    numbered: int = 0
+
+
+@dataclass(slots=True)
+class PendingSchedule:
+    """A SCHEDULE (or, with a Status, an abort) the master retransmits until SCHEDULE_ACK."""
+
+    request: Request
+    run: int
+    pairs: int
+    status: int
+    retries_left: int
+    next_at: int
+
+
+@dataclass(slots=True)
+class PendingConfirm:
+    """The master's CONFIRM of one pair, until the other end acknowledges it."""
+
+    request: Request
+    seq: int
+    retries_left: int
+    next_at: int
+    status: int = 0
+    """RELEASE only: 0 = deliver the pair, EXPIRE = discard it."""
+
+
+@dataclass(slots=True)
+class Held:
+    """A pair of an atomic request kept (unannounced) until all of the request's pairs are there."""
+
+    request: Request
+    pair: PairReady
+    seq: int
+    slot: int
+    acked: bool = False
+    moving: bool = False
+    release: int | None = None
+    """Other end: the Status of a RELEASE that came while the pair was moving to storage."""
+    drop: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Memory:
+    """A node's qubits: communication qubits (needed to generate) and storage qubits (a pair can move to)."""
+
+    communication: int = 1 << 30
+    storage: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.communication + self.storage
+
+
+RANDOM_BASES = {0: (), 1: (Basis.Z, Basis.X), 2: (Basis.Z, Basis.X, Basis.Y)}
+"""CREATE's RL/RR: 01 = X or Z (BB84), 10 = X, Y or Z (six-state); 11 (CHSH) is not supported."""
+
+
+def basis_choice(create: ll.Create, local: bool) -> tuple[tuple[Basis, float], ...]:
+    """The random measurement basis of one end of a measure-directly CREATE, with probabilities.
+
+    The draft gives the probabilities as (P1/255, 1 − P1/255) for two bases and (P1/255, P2/255,
+    rest) for three, without saying which basis is which: we take them in the order Z, X, Y, and
+    all-zero parameters mean a uniform choice.
+
+    >>> basis_choice(ll.Create(remote_node_id=2, tpe=1, rl=1, pl1=51), local=True)
+    ((<Basis.Z: 0>, 0.2), (<Basis.X: 1>, 0.8))
+    """
+    code, p1, p2 = (create.rl, create.pl1, create.pl2) if local else (create.rr, create.pr1, create.pr2)
+    bases = RANDOM_BASES.get(code, ())
+    if not bases:
+        return ()
+    if p1 == p2 == 0:
+        return tuple((basis, 1 / len(bases)) for basis in bases)
+    if len(bases) == 2:
+        return ((bases[0], p1 / 255), (bases[1], 1 - p1 / 255))
+    return ((bases[0], p1 / 255), (bases[1], p2 / 255), (bases[2], max(0.0, 1 - (p1 + p2) / 255)))

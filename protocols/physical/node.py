@@ -1,0 +1,191 @@
+"""Physical layer: a node's heralded-generation driver (and the station, re-exported).
+
+With a station (single- and double-click schemes) a pair exists when the station's
+HERALD says so. Without one (source-in-the-middle, coupler) each end heralds its own half
+locally and tells the other end in a REPORT; a pair exists when both ends did.
+
+>>> station = Station({1: (("198.18.0.1", 7770), ("198.18.0.2", 7770))}, detection_window_ns=2)
+>>> out = station.handle(Detection(1, 41, 3, ((1, 0, 100), (2, 1, 150)), (100, 101)), now=150)
+>>> [dest for dest, _ in out.send]
+[('198.18.0.1', 7770), ('198.18.0.2', 7770)]
+>>> Herald.decode(out.send[0][1]).bell_state == BellState.PSI_MINUS
+True
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from protocols.common import Actions, Address, Basis, BellState, ParseError, earliest
+from protocols.packets.heralding import MSG_HERALD, MSG_REPORT, OUTCOME_FAILURE, OUTCOME_SUCCESS, Herald
+from protocols.physical.hardware import Arm, BellDistribution, Detection, Disarm, Discard, Emitted
+from protocols.physical.station import Station, double_click_outcome, single_click_outcome
+
+
+@dataclass(frozen=True, slots=True)
+class StartGeneration:
+    """Link layer → physical layer: produce ``pairs`` pairs on ``link_id``."""
+
+    link_id: int
+    pairs: int
+    measure_basis: Basis | None = None
+    alpha: float | None = None
+    basis_choice: tuple[tuple[Basis, float], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class StopGeneration:
+    """Link layer → physical layer: stop attempting on ``link_id``."""
+
+    link_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class PairReady:
+    """Physical layer → link layer: a heralded pair (or measure-directly outcome)."""
+
+    link_id: int
+    slot: int
+    qubit_id: int
+    bell_state: BellState
+    attempt_seq: int
+    attempts: int
+    emission_time: int
+    distribution: BellDistribution
+    outcome: int | None
+    basis: Basis | None
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptLost:
+    """Physical layer → link layer: no herald came in time; the qubit was discarded."""
+
+    link_id: int
+    attempt_seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReportingLink:
+    """A link without a station: where to send this end's REPORTs, and the scheme code."""
+
+    scheme: int
+    peer: Address
+
+
+class NodePhysical:
+    """A node's physical layer: arms the hardware and matches emissions to heralds.
+
+    A pair is passed up only when its HERALD (or, on a link in ``reporting``, the peer's
+    REPORT) arrives. A FAILURE is simply discarded (the hardware knows and carries on); an
+    emission whose confirmation has not come ``herald_timeout_ns`` after it is discarded and
+    reported up as lost, since the other end may hold the pair.
+    """
+
+    def __init__(self, herald_timeout_ns: int, reporting: dict[int, ReportingLink] | None = None) -> None:
+        self.herald_timeout_ns = herald_timeout_ns
+        self.reporting = reporting or {}
+        self.pending: dict[tuple[int, int], tuple[Emitted, int]] = {}
+        self.early: dict[tuple[int, int], Herald] = {}
+        self.malformed = 0
+        self.unexpected = 0
+        self.lost = 0
+        self.failed = 0
+
+    def handle(self, event: Any, now: int) -> Actions:
+        if isinstance(event, StartGeneration):
+            return Actions(hardware=[Arm(event.link_id, event.pairs, event.measure_basis, event.alpha,
+                                         event.basis_choice)], deadline=self._deadline())
+        if isinstance(event, StopGeneration):
+            return Actions(hardware=[Disarm(event.link_id)], deadline=self._deadline())
+        if isinstance(event, Emitted):
+            return self._on_emitted(event, now)
+        raise TypeError(f"physical layer cannot handle {event!r}")
+
+    def _on_emitted(self, event: Emitted, now: int) -> Actions:
+        key = (event.link_id, event.attempt_seq)
+        actions = Actions()
+        link = self.reporting.get(event.link_id)
+        if link is not None:
+            report = Herald(OUTCOME_SUCCESS if event.local_herald else OUTCOME_FAILURE, 0, event.link_id,
+                            link.scheme, event.attempt_seq, event.attempts, now, MSG_REPORT)
+            actions.send.append((link.peer, report.encode()))
+        if event.local_herald:
+            self.pending[key] = (event, event.emission_time + self.herald_timeout_ns)
+            early = self.early.pop(key, None)
+            if early is not None:
+                actions.extend(self._confirm(early))
+        actions.deadline = self._deadline()
+        return actions
+
+    def receive(self, payload: bytes, source: Address, port: int, now: int) -> Actions:
+        try:
+            herald = Herald.decode(payload)
+        except ParseError:
+            self.malformed += 1
+            return Actions(deadline=self._deadline())
+        reporting = herald.link_id in self.reporting
+        if (herald.msg_type == MSG_REPORT) != reporting:
+            self.unexpected += 1
+            return Actions(deadline=self._deadline())
+        key = (herald.link_id, herald.attempt_seq)
+        if key not in self.pending:
+            fresh = herald.detection_time + self.herald_timeout_ns > now
+            if fresh and len(self.early) < 1024:   # before our own emission event (a peer's REPORT, or a
+                self.early[key] = herald           # herald overtaking the hardware's event between processes)
+            else:
+                self.unexpected += 1
+            return Actions(deadline=self._deadline())
+        actions = self._confirm(herald)
+        actions.deadline = self._deadline()
+        return actions
+
+    def _confirm(self, herald: Herald) -> Actions:
+        emitted, _ = self.pending.pop((herald.link_id, herald.attempt_seq))
+        if herald.outcome != OUTCOME_SUCCESS:
+            self.failed += 1           # the hardware knows the attempt failed and carries on
+            return Actions(hardware=self._discard(emitted))
+        bell = BellState(herald.bell_state) if herald.msg_type == MSG_HERALD else BellState.PHI_PLUS
+        ready = PairReady(
+            emitted.link_id, emitted.slot, emitted.qubit_id, bell, emitted.attempt_seq, herald.attempts,
+            emitted.emission_time, emitted.distribution, emitted.outcome, emitted.basis,
+        )
+        return Actions(up=[ready])
+
+    def start(self, now: int) -> Actions:
+        return Actions()
+
+    def on_timer(self, now: int) -> Actions:
+        actions = Actions()
+        for key, (emitted, deadline) in list(self.pending.items()):
+            if deadline <= now:
+                del self.pending[key]
+                actions.extend(self._lose(emitted))
+        stale = [k for k, h in self.early.items() if h.detection_time + self.herald_timeout_ns <= now]
+        for key in stale:                     # no emission of ours ever matched it
+            del self.early[key]
+            self.unexpected += 1
+        actions.deadline = self._deadline()
+        return actions
+
+    def held_slots(self) -> set[int]:
+        """Memory slots holding qubits that wait for their herald."""
+        return {e.slot for e, _ in self.pending.values() if e.outcome is None}
+
+    def _lose(self, emitted: Emitted) -> Actions:
+        """No confirmation came in time: the pair may exist at the other end only."""
+        self.lost += 1
+        return Actions(up=[AttemptLost(emitted.link_id, emitted.attempt_seq)], hardware=self._discard(emitted))
+
+    @staticmethod
+    def _discard(emitted: Emitted) -> list[Any]:
+        return [] if emitted.outcome is not None else [Discard(emitted.slot)]
+
+    def _deadline(self) -> int | None:
+        pending = min((d for _, d in self.pending.values()), default=None)
+        early = min((h.detection_time + self.herald_timeout_ns for h in self.early.values()), default=None)
+        return earliest(pending, early)
+
+
+__all__ = ["AttemptLost", "Detection", "NodePhysical", "PairReady", "ReportingLink", "StartGeneration", "Station",
+           "StopGeneration", "double_click_outcome", "single_click_outcome"]

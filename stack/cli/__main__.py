@@ -1,0 +1,7 @@
+"""``python -m stack.cli ...`` is the ``qnet`` command."""
+
+import sys
+
+from stack.cli import main
+
+sys.exit(main())

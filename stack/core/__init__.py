@@ -1,0 +1,1 @@
+"""The emulator's core: the time-ordered kernel, the emulated datagram network, the layer driver, capture."""

@@ -1,0 +1,138 @@
+"""Node runtime: each protocol layer of each node is a trio task driving its engine.
+
+A :class:`Layer` loops on its port: a datagram goes to ``engine.receive``, the timer to
+``engine.on_timer``, anything else (an event from the layer above or below, or from the
+hardware) to ``engine.handle``. It then carries out the returned
+:class:`protocols.common.Actions`. This loop is the same whatever the port is; the
+in-process port is :class:`stack.core.kernel.VirtualPort`.
+
+With a node :class:`stack.timing.clocks.Clock`, engines see the node's *local* time: ``now``
+is the clock's reading (whole ns; a precise layer such as PTP gets float ns and hardware
+timestamps on received datagrams and on the event messages it sends), and deadlines are
+local times converted back to the kernel's true time.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from protocols.common import Actions, Address
+from protocols.packets.ptp import EVENT_PORT, event_key
+from protocols.sync.ptp import ClockAdjust, TxTimestamp
+from stack.core.kernel import STARTUP, TIMER, VirtualPort
+from stack.core.network import Datagram, Network
+
+
+class Engine(Protocol):
+    def start(self, now: int) -> Actions: ...
+    def receive(self, payload: bytes, source: Address, port: int, now: int) -> Actions: ...
+    def on_timer(self, now: int) -> Actions: ...
+    def handle(self, event: Any, now: int) -> Actions: ...
+    def held_slots(self) -> set[int]: ...
+
+
+class LocalClock(Protocol):
+    """A node's oscillator as a layer sees it (:class:`stack.timing.clocks.Clock`)."""
+
+    def local_ns(self, true_ns: float) -> float: ...
+    def true_ns(self, local_ns: float) -> float: ...
+    def timestamp(self, true_ns: float) -> float: ...
+    def adjust(self, phase_ns: float, frequency_ppb: float | None, at_true_ns: float) -> None: ...
+
+
+class Hardware(Protocol):
+    """Where hardware commands go (:class:`stack.quantum.medium.Medium`, or the multi-process client)."""
+
+    def command(self, node_id: int, command: Any, reply_to: VirtualPort) -> None: ...
+    def clock_adjusted(self, node_id: int, adjust: ClockAdjust, at_ns: int) -> None: ...
+
+
+class Layer:
+    """One layer of one node: an engine, its port, and where its outputs go."""
+
+    def __init__(self, name: str, node_id: int, engine: Engine, port: VirtualPort,
+                 network: Network, medium: Hardware, bound: list[int], clock: LocalClock | None = None,
+                 precise: bool = False) -> None:
+        self.name = name
+        self.node_id = node_id
+        self.engine = engine
+        self.port = port
+        self.network = network
+        self.medium = medium
+        self.bound = bound
+        self.above: Layer | None = None
+        self.below: Layer | None = None
+        self.after: Callable[[], None] | None = None
+        self.clock = clock
+        self.precise = precise
+        for number in bound:
+            network.bind(node_id, number, port)
+
+    async def run(self) -> None:
+        port, engine = self.port, self.engine
+        try:
+            while True:
+                event = await port.next()
+                now = self._local(port.now())
+                if type(event) is Datagram:
+                    if self.precise and self.clock is not None:
+                        now = self.clock.timestamp(port.now() if event.arrival is None else event.arrival)
+                    actions = engine.receive(event.payload, event.source, event.port, now)
+                elif event is TIMER:
+                    actions = engine.on_timer(now)
+                elif event is STARTUP:
+                    actions = engine.start(now)
+                else:
+                    actions = engine.handle(event, now)
+                self._apply(actions)
+        except BaseException:
+            port.kernel.stop()          # a failing layer ends the run: nothing runs on after it
+            raise
+        finally:
+            port.close()
+
+    def _local(self, true_ns: int) -> Any:
+        if self.clock is None:
+            return true_ns
+        local = self.clock.local_ns(true_ns)
+        return local if self.precise else math.floor(local)
+
+    def _true_deadline(self, local_deadline: int | None) -> int | None:
+        """The first kernel time at which the local clock has reached ``local_deadline``."""
+        if local_deadline is None or self.clock is None:
+            return local_deadline
+        now = self.port.now()
+        true = max(now, math.ceil(self.clock.true_ns(local_deadline)))
+        while self.clock.local_ns(true) < local_deadline:
+            true += 1
+        return true
+
+    def _apply(self, actions: Actions) -> None:
+        kernel = self.port.kernel
+        for destination, payload in actions.send:
+            sport = destination[1] if destination[1] in self.bound else self.bound[0]
+            self.network.send(self.node_id, sport, destination, payload)
+            if self.precise and self.clock is not None and destination[1] == EVENT_PORT:
+                key = event_key(payload)
+                if key is not None:
+                    stamp = TxTimestamp(destination, key[0], key[1], self.clock.timestamp(kernel.now))
+                    kernel.deliver_at(kernel.now, self.port, stamp)
+        for event in actions.up:
+            assert self.above is not None, f"{self.name} has no layer above"
+            kernel.deliver_at(kernel.now, self.above.port, event)
+        for event in actions.down:
+            assert self.below is not None, f"{self.name} has no layer below"
+            kernel.deliver_at(kernel.now, self.below.port, event)
+        for command in actions.hardware:
+            if isinstance(command, ClockAdjust):
+                assert self.clock is not None, f"{self.name} adjusts a clock it does not have"
+                self.clock.adjust(command.phase_ns, command.frequency_ppb, kernel.now)
+                self.medium.clock_adjusted(self.node_id, command, kernel.now)
+                self.port.set_timer(None)          # the same local deadline is now another true time
+            else:
+                self.medium.command(self.node_id, command, self.port)
+        self.port.set_timer(self._true_deadline(actions.deadline))
+        if self.after is not None:
+            self.after()

@@ -1,0 +1,163 @@
+"""Emulated datagram sockets over the fibre graph (in-process, virtual time).
+
+A datagram's one-way delay is the shortest fibre path between the two nodes (length ×
+refractive delay, about 4.9 µs/km); the fibres on that path add their seeded loss,
+duplication (a second copy, with its own jitter) and uniform jitter (which reorders).
+Datagrams are captured when they leave, so a lost datagram still appears in the capture,
+as it would at the sender.
+
+This is the in-process side of the socket seam: a layer only calls
+:meth:`Network.send` and receives :class:`Datagram` events on its port; the
+multi-process mode replaces both with real UDP on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import networkx as nx
+import numpy as np
+
+from protocols.common import Address
+from stack.core.capture import PcapWriter, node_ip, quantum_frame, udp_frame
+from stack.core.kernel import Kernel, VirtualPort
+
+
+class Datagram(NamedTuple):
+    """A delivered UDP datagram: who sent it, the local port it arrived on, its bytes.
+
+    ``arrival`` is when it reached the node's interface, if that differs from when its
+    layer handles it (the multi-process mode, where processing lags the wire): a precise
+    layer's hardware timestamp uses it.
+    """
+
+    source: Address
+    port: int
+    payload: bytes
+    arrival: int | None = None
+
+
+@dataclass(slots=True)
+class Fibre:
+    length_km: float
+    delay_ns: int
+    loss: float = 0.0
+    jitter_ns: int = 0
+    duplication: float = 0.0
+
+
+@dataclass(slots=True)
+class Route:
+    delay_ns: int
+    loss: float
+    jitter_ns: int
+    rng: np.random.Generator
+    duplication: float = 0.0
+
+
+@dataclass(slots=True)
+class NodeCounters:
+    sent: int = 0
+    received: int = 0
+    lost: int = 0
+    undeliverable: int = 0
+
+
+@dataclass(slots=True)
+class Network:
+    """Addresses, routes and delivery of datagrams between nodes."""
+
+    kernel: Kernel
+    seed: np.random.SeedSequence
+    pcap: PcapWriter | None = None
+    graph: nx.Graph = field(default_factory=nx.Graph)
+    bindings: dict[Address, VirtualPort] = field(default_factory=dict)
+    counters: dict[int, NodeCounters] = field(default_factory=dict)
+    _routes: dict[tuple[int, int], Route] = field(default_factory=dict)
+    _ip_ids: dict[int, int] = field(default_factory=dict)
+    _node_of_ip: dict[str, int] = field(default_factory=dict)
+
+    def add_node(self, node_id: int) -> None:
+        self.graph.add_node(node_id)
+        self.counters[node_id] = NodeCounters()
+        self._node_of_ip[node_ip(node_id)] = node_id
+
+    def add_fibre(self, a: int, b: int, fibre: Fibre) -> None:
+        self.graph.add_edge(a, b, fibre=fibre, weight=fibre.delay_ns)
+
+    def bind(self, node_id: int, port_number: int, port: VirtualPort) -> Address:
+        address = (node_ip(node_id), port_number)
+        if address in self.bindings:
+            raise ValueError(f"{address} is already bound")
+        self.bindings[address] = port
+        return address
+
+    def send(self, src: int, sport: int, dst: Address, payload: bytes) -> None:
+        """Send ``payload`` from node ``src``'s port ``sport`` to ``dst``."""
+        now = self.kernel.now
+        dst_node = self._node_of_ip.get(dst[0])
+        self._record(now, src, sport, dst_node, dst, payload)
+        port = self.bindings.get(dst)
+        if dst_node is None or port is None:
+            self.counters[src].undeliverable += 1
+            return
+        datagram = Datagram((node_ip(src), sport), dst[1], payload)
+        for delay in self.delays(src, dst_node):
+            self.counters[dst_node].received += 1
+            self.kernel.deliver_at(now + delay, port, datagram)
+
+    def _record(self, now: int, src: int, sport: int, dst_node: int | None, dst: Address, payload: bytes) -> None:
+        """Count a datagram as sent and capture it as it leaves."""
+        self.counters[src].sent += 1
+        if self.pcap is not None and dst_node is not None:
+            ip_id = self._ip_ids.get(src, 0)
+            self._ip_ids[src] = ip_id + 1
+            self.pcap.write(now, udp_frame(src, sport, dst_node, dst[1], payload, ip_id))
+
+    def delays(self, src: int, dst_node: int) -> list[int]:
+        """The delay of each copy that arrives: none when the route loses the datagram, two when it duplicates."""
+        route = self.route(src, dst_node)
+        if route.loss and route.rng.random() < route.loss:
+            self.counters[src].lost += 1
+            return []
+        copies = 2 if route.duplication and route.rng.random() < route.duplication else 1
+        delays = []
+        for _ in range(copies):
+            delay = route.delay_ns
+            if route.jitter_ns:
+                delay += int(route.rng.integers(route.jitter_ns + 1))
+            delays.append(delay)
+        return delays
+
+    def capture_quantum(self, src: int, dst: int, payload: bytes) -> None:
+        """Record a quantum frame leaving ``src`` towards ``dst`` now."""
+        if self.pcap is not None:
+            self.pcap.write(self.kernel.now, quantum_frame(src, dst, payload))
+
+    def route(self, src: int, dst: int) -> Route:
+        """The (cached) route between two nodes; its randomness is seeded per ordered pair."""
+        key = (src, dst)
+        route = self._routes.get(key)
+        if route is None:
+            route = self._make_route(src, dst)
+            self._routes[key] = route
+        return route
+
+    def _make_route(self, src: int, dst: int) -> Route:
+        rng = np.random.default_rng(np.random.SeedSequence(self.seed.entropy,
+                                                           spawn_key=(*self.seed.spawn_key, src, dst)))
+        if src == dst:
+            return Route(0, 0.0, 0, rng)
+        try:
+            path = nx.shortest_path(self.graph, src, dst, weight="weight")
+        except nx.NetworkXNoPath:
+            raise ValueError(f"no fibre path from node {src} to node {dst}") from None
+        fibres = [self.graph.edges[u, v]["fibre"] for u, v in itertools.pairwise(path)]
+        survive = single = 1.0
+        for fibre in fibres:
+            survive *= 1 - fibre.loss
+            single *= 1 - fibre.duplication
+        return Route(sum(f.delay_ns for f in fibres), 1 - survive, sum(f.jitter_ns for f in fibres), rng,
+                     1 - single)

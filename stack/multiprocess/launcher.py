@@ -1,0 +1,220 @@
+"""``qnet up``: run a scenario as one medium process plus one process per node, on localhost.
+
+The launcher writes the port map to ``RUN_DIR/ports.json``, starts ``qnet medium`` and a
+``qnet node NAME`` per node (the same commands a user can type to run or replace one
+node by hand), waits for the run to end, merges every process's capture into one pcap,
+and prints the report. Ctrl-C or SIGTERM stops every process (SIGTERM, then SIGKILL after
+a grace period); children also get SIGTERM if the launcher itself dies (Linux
+``PR_SET_PDEATHSIG``), so no process is left behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+from protocols.common import HERALD_PORT
+from stack.core.capture import merge_pcaps, read_pcap
+from stack.multiprocess.medium import process_nodes
+from stack.multiprocess.udp import LOOPBACK, PORTS_PER_NODE, PortMap, PortMapError
+from stack.scenario import Scenario
+
+GRACE_S = 5.0
+PROGRESS_S = 10.0
+PR_SET_PDEATHSIG = 1
+
+
+@dataclass(slots=True)
+class UpOptions:
+    scenario_path: Path
+    seed: int
+    dilation: float
+    base_port: int
+    run_dir: Path
+    tolerance_us: float
+    progress: bool = True
+
+
+class Interrupted(Exception):
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def check_ports(scenario: Scenario, ports: PortMap, names: list[str]) -> str | None:
+    """The first real port of the run that is out of range or already in use, as an error message."""
+    for name in names:
+        node_id = scenario.nodes[name].node_id
+        try:
+            first = ports.real(node_id, HERALD_PORT)
+            ports.sideband(node_id)
+        except PortMapError as error:
+            return str(error)
+        for real in range(first, first + PORTS_PER_NODE):       # the node's whole block
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+                try:
+                    probe.bind((LOOPBACK, real))
+                except OSError:
+                    logical = ports.logical(real)
+                    what = f"port {logical[0][1]}" if logical else "timestamp sideband"
+                    return f"UDP port {real} on 127.0.0.1 (node {name}, {what}) is in use; try --base-port"
+    return None
+
+
+def _die_with_parent() -> None:
+    with contextlib.suppress(OSError, AttributeError):   # not Linux: the launcher's handlers still stop children
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def _spawn(args: list[str], log: Path) -> subprocess.Popen[bytes]:
+    command = [sys.executable, "-m", "stack.cli", *args]
+    with log.open("wb") as out:
+        return subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
+
+
+def start(scenario: Scenario, options: UpOptions) -> tuple[subprocess.Popen[bytes], dict[str, subprocess.Popen[bytes]]]:
+    """Start the medium and every node process; returns them."""
+    run_dir = options.run_dir
+    common = [str(options.scenario_path), "--seed", str(options.seed), "--run-dir", str(run_dir),
+              "--base-port", str(options.base_port)]
+    medium = _spawn(["medium", *common, "--dilation", repr(options.dilation),
+                     "--tolerance-us", repr(options.tolerance_us)], run_dir / "medium.log")
+    nodes = {name: _spawn(["node", name, *common], run_dir / f"{name}.log") for name in process_nodes(scenario)}
+    pids = {"launcher": os.getpid(), "medium": medium.pid} | {name: p.pid for name, p in nodes.items()}
+    partial = run_dir / "pids.json.part"
+    partial.write_text(json.dumps(pids, indent=2) + "\n")
+    partial.replace(run_dir / "pids.json")
+    return medium, nodes
+
+
+def stop_all(processes: list[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM every live process, then SIGKILL what is left after the grace period."""
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + GRACE_S
+    for process in processes:
+        try:
+            process.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def allocate_base(scenario: Scenario, names: list[str]) -> int:
+    """The first base port (from 20000, in steps of 1000) whose whole port map is free now."""
+    for base in range(20000, 64000, 1000):
+        if check_ports(scenario, PortMap(base), names) is None:
+            return base
+    return 20000                    # nothing free: the caller's check names the busy port
+
+
+def prepare(scenario: Scenario, options: UpOptions) -> str | None:
+    """Create the run directory and its ``ports.json``; an error message if the ports are unusable.
+
+    A base port of 0 means: allocate one (:func:`allocate_base`); ``options.base_port`` is set to it.
+    """
+    options.run_dir.mkdir(parents=True, exist_ok=True)
+    for stale in [*options.run_dir.glob("*.pcap"), *(options.run_dir / name for name in (
+            "report.json", "pids.json", "started.json", "progress.json"))]:
+        stale.unlink(missing_ok=True)
+    names = process_nodes(scenario)
+    if options.base_port == 0:
+        options.base_port = allocate_base(scenario, names)
+    ports = PortMap(options.base_port)
+    problem = check_ports(scenario, ports, names)
+    if problem is None:
+        table = ports.table({name: scenario.nodes[name].node_id for name in names})
+        (options.run_dir / "ports.json").write_text(json.dumps({"base_port": options.base_port, "nodes": table},
+                                                               indent=2) + "\n")
+    return problem
+
+
+def up(scenario: Scenario, options: UpOptions) -> tuple[int, dict[str, int | None]]:
+    """Run every process to the end; returns the medium's exit status and every node's."""
+    def interrupted(signum: int, _: FrameType | None) -> None:
+        for sig in previous:                       # a second signal must not interrupt the clean-up
+            signal.signal(sig, signal.SIG_IGN)
+        raise Interrupted(signum)
+
+    previous = {sig: signal.signal(sig, interrupted) for sig in (signal.SIGINT, signal.SIGTERM)}
+    medium, nodes = start(scenario, options)
+    everything = [medium, *nodes.values()]
+    try:
+        status = _wait_for_medium(medium, nodes, options.run_dir, options.progress)
+        deadline = time.monotonic() + GRACE_S
+        for process in nodes.values():
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+    except Interrupted as signalled:
+        stop_all(everything)
+        return 128 + signalled.signum, {name: p.returncode for name, p in nodes.items()}
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    stop_all(everything)
+    return status, {name: p.returncode for name, p in nodes.items()}
+
+
+def _wait_for_medium(medium: subprocess.Popen[bytes], nodes: dict[str, subprocess.Popen[bytes]],
+                     run_dir: Path, progress: bool = False) -> int:
+    """The medium's exit status; if a node process fails before the run starts, stop at once (the
+    medium would wait for it until its start-up timeout)."""
+    shown = time.monotonic()
+    while (status := medium.poll()) is None:
+        if progress and time.monotonic() - shown >= PROGRESS_S:
+            shown = time.monotonic()
+            show_progress(run_dir)
+        if not (run_dir / "started.json").exists():
+            failed = {name: p.returncode for name, p in nodes.items() if p.poll() not in (None, 0)}
+            if failed:
+                print("qnet: node processes failed to start: " + ", ".join(
+                    f"{name} (status {code}, see {run_dir / (name + '.log')})" for name, code in failed.items()),
+                    file=sys.stderr)
+                stop_all([medium, *nodes.values()])
+                return 1
+        time.sleep(0.1)
+    return status
+
+
+def show_progress(run_dir: Path) -> None:
+    """One line on stderr from the medium's ``progress.json``: long runs show they are moving."""
+    try:
+        progress = json.loads((run_dir / "progress.json").read_text())
+    except (OSError, ValueError):
+        return
+    late = progress["missed_deadlines"]
+    print(f"qnet: emulated {progress['emulated_ns'] / 1e6:.1f} of at most {progress['duration_ns'] / 1e6:.0f} ms, "
+          f"{progress['pairs']} pairs heralded{', draining' if progress['draining'] else ''}"
+          f"{f', {late} missed deadlines in the medium' if late else ''}", file=sys.stderr)
+
+
+def merge_captures(run_dir: Path, output: Path) -> tuple[int, list[str]]:
+    """Merge the medium's and every node's capture into ``output``.
+
+    Returns the frame count and the captures left out: empty or unreadable ones, which a
+    process killed before it flushed its capture leaves behind.
+    """
+    sources, skipped = [], []
+    for path in sorted(run_dir.glob("*.pcap")):
+        if path.resolve() == output.resolve():
+            continue
+        data = path.read_bytes()
+        try:
+            read_pcap(data)
+        except ValueError:
+            skipped.append(path.name)
+            continue
+        sources.append(data)
+    with output.open("wb") as stream:
+        return merge_pcaps(sources, stream), skipped

@@ -1,0 +1,318 @@
+"""The medium process of the multi-process mode (``qnet medium``, started by ``qnet up``).
+
+It owns the quantum state and the physics of every link (:class:`stack.quantum.medium.Medium`,
+:class:`stack.quantum.heralding.Heralding`), exactly as in-process, on a
+:class:`stack.multiprocess.realtime.RealtimeKernel`. Node processes connect to its Unix socket
+(``RUN_DIR/medium.sock``; protocol in :mod:`stack.multiprocess.medium_protocol`, ``docs/wire.md`` §10).
+
+Run lifecycle (the medium is the run's coordinator):
+
+1. every node process connects and says ``hello``; once all have, the medium fixes the
+   epoch a moment ahead and sends each a ``welcome``;
+2. generation runs until the scenario's duration, or until every node with a workload
+   origin has said ``done``; then ``drain`` (no new attempts) for the drain time;
+3. ``finish``: every node answers with its ``result`` (held qubits, counters, application
+   records) and exits; the medium checks the qubit ledger and writes ``report.json``.
+
+A node whose connection closes early (killed) is *dead*: its arms are withdrawn so its
+links stop generating, its peers get ``peer_down``, and its qubits are counted as lost.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from protocols.physical.hardware import Disarm
+from stack import report as reporting
+from stack.multiprocess.medium_protocol import MediumProtocolError, MessageStream, decode_hardware, encode_hardware
+from stack.multiprocess.realtime import RealtimeKernel, stop_on_signal
+from stack.multiprocess.results import apply_results
+from stack.multiprocess.udp import LEAD_WALL_NS
+from stack.runtime import Emulation, RunResult, build, node_hardware
+from stack.scenario import Scenario
+
+STARTUP_TIMEOUT_S = 60.0
+RESULT_TIMEOUT_S = 20.0
+START_MARGIN_NS = 300_000_000
+"""Wall time between the welcome and the epoch: every process is parked by then."""
+
+
+def process_nodes(scenario: Scenario) -> list[str]:
+    """Nodes that run layers and so need a process: QPUs, stations, and PTP clocks."""
+    return [n.name for n in scenario.nodes.values() if n.kind in ("qpu", "station") or n.clock.ptp != "off"]
+
+
+class RemotePort:
+    """A node layer's port as the medium sees it: events go over that node's socket."""
+
+    def __init__(self, server: MediumServer, node: str, layer: str) -> None:
+        self.server, self.node, self.name = server, node, layer
+        self.closed = False
+
+    def deliver(self, event: Any) -> None:
+        """Send ``event``, due now."""
+        self.send_stamped((self.server.kernel.now, event))
+
+    def send_stamped(self, args: tuple[int, Any]) -> None:
+        at, event = args
+        self.server.post(self.node, {"op": "event", "at": at, "reply_to": self.name, "event": encode_hardware(event)})
+
+
+class MediumKernel(RealtimeKernel):
+    """Sends an event for a node ahead of its time (the node holds it until then), like datagrams."""
+
+    def deliver_at(self, at: int, port: Any, event: Any) -> None:
+        if isinstance(port, RemotePort):
+            lead = int(LEAD_WALL_NS * self.dilation)
+            self.call_at(max(self.now, at - lead), port.send_stamped, (max(at, self.now), event))
+        else:
+            super().deliver_at(at, port, event)
+
+
+class Connection:
+    def __init__(self, stream: MessageStream, node: str) -> None:
+        self.stream, self.node = stream, node
+        self.outbox, self.inbox = trio.open_memory_channel[dict[str, Any]](float("inf"))
+        self.result: dict[str, Any] | None = None
+        self.dead = False
+
+
+class MediumServer:
+    """Serves the node processes of one run."""
+
+    def __init__(self, scenario: Scenario, seed: int, run_dir: Path, dilation: float,
+                 tolerance_ns: int) -> None:
+        self.scenario, self.seed, self.run_dir = scenario, seed, run_dir
+        self.kernel = MediumKernel(0, dilation, tolerance_ns)
+        self._pcap = (run_dir / "medium.pcap").open("wb")
+        self.emu: Emulation = build(scenario, seed, self._pcap, kernel=self.kernel, local=set())
+        for node in scenario.nodes.values():
+            port = RemotePort(self, node.name, f"{node.name}/physical")
+            if node.kind == "qpu":
+                self.emu.medium.add_node(node_hardware(node, port))
+            elif node.kind == "station":
+                self.emu.heralding.middles[node.node_id] = port      # type: ignore[assignment]
+        self.expected = set(process_nodes(scenario))
+        self.origins = {item.node for item in scenario.workload}
+        self.connections: dict[str, Connection] = {}
+        self.done: set[str] = set()
+        self.all_here = trio.Event()
+        self.finishing = False
+        self.generation_end = 0
+        self.signals: list[int] = []
+        self.protocol_errors = 0
+
+    def post(self, node: str, message: dict[str, Any]) -> None:
+        connection = self.connections.get(node)
+        if connection is not None and not connection.dead:
+            connection.outbox.send_nowait(message)
+
+    def broadcast(self, message: dict[str, Any]) -> None:
+        for node in self.connections:
+            self.post(node, message)
+
+    async def serve(self, socket_path: Path) -> dict[str, Any] | None:
+        """Serve one run; the report, or None if not every node connected in time."""
+        listener = trio.socket.socket(trio.socket.AF_UNIX, trio.socket.SOCK_STREAM)
+        await listener.bind(str(socket_path))
+        listener.listen(64)
+        report = None
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(stop_on_signal, nursery.cancel_scope, self.signals)
+                nursery.start_soon(self._accept, trio.SocketListener(listener), nursery)
+                with trio.move_on_after(STARTUP_TIMEOUT_S):
+                    await self.all_here.wait()
+                if self.all_here.is_set():
+                    nursery.start_soon(self._progress)
+                    report = await self._run()
+                nursery.cancel_scope.cancel()
+        finally:
+            listener.close()
+            self._pcap.close()
+        return report
+
+    async def _accept(self, listener: trio.SocketListener, nursery: trio.Nursery) -> None:
+        while True:
+            stream = await listener.accept()
+            nursery.start_soon(self._serve_connection, stream)
+
+    async def _serve_connection(self, stream: trio.SocketStream) -> None:
+        async with stream:                   # closed whatever happens: the peer sees end of stream
+            await self._handle(MessageStream(stream))
+
+    async def _handle(self, stream: MessageStream) -> None:
+        try:
+            hello = await stream.receive()
+        except (MediumProtocolError, trio.BrokenResourceError, OSError):
+            self.protocol_errors += 1
+            return
+        if hello is None or hello.get("op") != "hello" or hello.get("node") not in self.expected:
+            await stream.send({"op": "refused", "reason": f"expected hello from one of {sorted(self.expected)}"})
+            return
+        if hello.get("seed") != self.seed or hello["node"] in self.connections:
+            await stream.send({"op": "refused", "reason": "seed mismatch or node already connected"})
+            return
+        connection = Connection(stream, hello["node"])
+        self.connections[connection.node] = connection
+        if set(self.connections) == self.expected:
+            self._welcome()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._sender, connection)
+            try:
+                while (message := await stream.receive()) is not None:
+                    self._on_message(connection, message)
+            except MediumProtocolError as error:      # the node is treated as dead: its peers are told
+                self.protocol_errors += 1
+                print(f"qnet medium: dropping node {connection.node}: {error}", file=sys.stderr)
+            except (trio.BrokenResourceError, OSError):
+                pass
+            if connection.result is None:
+                self._node_died(connection)
+            nursery.cancel_scope.cancel()
+
+    def _welcome(self) -> None:
+        self.kernel.epoch_ns = time.time_ns() + START_MARGIN_NS
+        self.broadcast({"op": "welcome", "epoch_ns": self.kernel.epoch_ns, "dilation": self.kernel.dilation,
+                        "tolerance_ns": self.kernel.tolerance_ns})
+        self.all_here.set()
+        partial = self.run_dir / "started.json.part"          # renamed into place: readers never see half
+        partial.write_text(json.dumps({"epoch_ns": self.kernel.epoch_ns, "dilation": self.kernel.dilation,
+                                       "nodes": sorted(self.connections)}))
+        partial.replace(self.run_dir / "started.json")
+
+    async def _sender(self, connection: Connection) -> None:
+        async for message in connection.inbox:
+            try:
+                await connection.stream.send(message)
+            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+                return
+
+    def _on_message(self, connection: Connection, message: dict[str, Any]) -> None:
+        try:
+            self._dispatch(connection, message)
+        except (KeyError, TypeError, ValueError) as error:
+            raise MediumProtocolError(f"bad {message.get('op')!r} message: {error!r}") from None
+
+    def _dispatch(self, connection: Connection, message: dict[str, Any]) -> None:
+        op, at = message["op"], message.get("at")
+        if at is not None and type(at) is not int:
+            raise TypeError(f"'at' must be an integer, got {at!r}")
+        if op in ("command", "clock") and message["node_id"] != self.scenario.nodes[connection.node].node_id:
+            raise ValueError(f"node_id {message['node_id']!r} is not {connection.node}'s")
+        if op == "command":
+            port = RemotePort(self, connection.node, message["reply_to"])
+            command = decode_hardware(message["command"])
+            self.kernel.call_external(self._execute, (message["node_id"], command, port), at)
+        elif op == "clock":
+            self.kernel.call_external(self._adjust_clock, (message["node_id"], message["phase_ns"],
+                                                           message["frequency_ppb"], at), at)
+        elif op == "done":
+            self.done.add(connection.node)
+            if self.origins <= self.done and not self.emu.draining:
+                self.kernel.halt()
+        elif op == "result":
+            connection.result = message
+        else:
+            raise MediumProtocolError(f"unknown op {op!r}")
+
+    def _execute(self, args: tuple[int, Any, RemotePort]) -> None:
+        node_id, command, port = args
+        self.emu.medium.command(node_id, command, port)      # type: ignore[arg-type]
+
+    def _adjust_clock(self, args: tuple[int, float, float | None, int]) -> None:
+        clock = self.emu.clocks.get(args[0])
+        if clock is not None:              # at the node's time of the adjustment, even if it arrives late
+            clock.adjust(args[1], args[2], args[3])
+
+    def _node_died(self, connection: Connection) -> None:
+        """A node process went away: every link it ends or serves (as station) goes down."""
+        connection.dead = True
+        if self.finishing:
+            return
+        dead = self.scenario.nodes[connection.node]
+        for link in self.scenario.links:
+            if dead.name not in (link.a, link.b, link.station, link.source):
+                continue
+            for end in (link.a, link.b):
+                self.kernel.call_external(self._disarm, (self.scenario.nodes[end].node_id, link.link_id))
+                if end != dead.name:
+                    self.post(end, {"op": "peer_down", "at": self.kernel.emulated_now(), "node": dead.name,
+                                    "link_id": link.link_id})
+
+    def _disarm(self, args: tuple[int, int]) -> None:
+        self.emu.heralding.command(args[0], Disarm(args[1]))
+
+    async def _progress(self) -> None:
+        """``progress.json`` once a wall second: emulated time, pairs made, lateness so far."""
+        partial = self.run_dir / "progress.json.part"
+        while True:
+            links = self.emu.heralding.links.values()
+            partial.write_text(json.dumps({
+                "emulated_ns": self.kernel.now, "duration_ns": self.scenario.run.duration_ns,
+                "draining": self.emu.draining, "pairs": sum(state.successes for state in links),
+                "missed_deadlines": self.kernel.missed_deadlines, "late_inputs": self.kernel.late_inputs}))
+            partial.replace(self.run_dir / "progress.json")
+            await trio.sleep(1.0)
+
+    async def _run(self) -> dict[str, Any]:
+        emu, kernel = self.emu, self.kernel
+        if emu.sampler is not None:
+            emu.sampler.start()
+        started = time.perf_counter()
+        await kernel.run_realtime(until=self.scenario.run.duration_ns)
+        self.generation_end = kernel.now
+        emu.draining = True
+        emu.heralding.stop_generation()
+        self.broadcast({"op": "drain", "at": kernel.now})
+        await kernel.run_realtime(until=kernel.now + emu.drain_ns)
+        self.finishing = True
+        self.broadcast({"op": "finish", "at": kernel.now})
+        with trio.move_on_after(RESULT_TIMEOUT_S):
+            while any(c.result is None and not c.dead for c in self.connections.values()):
+                await trio.sleep(0.01)
+        results = {name: c.result for name, c in self.connections.items() if c.result is not None}
+        dead = sorted(name for name, c in self.connections.items() if c.result is None)
+        lost = apply_results(emu, results, dead)
+        ledger = emu.medium.finish({int(k): set(v) for r in results.values() for k, v in r["held"].items()}
+                                   | lost)
+        result = RunResult(emu, ledger, time.perf_counter() - started, self.generation_end)
+        document = reporting.build_report(result, None)
+        apply_results(emu, results, dead, document)
+        document["multi_process"] = {
+            "dilation": kernel.dilation, "dead_nodes": dead, "protocol_errors": self.protocol_errors,
+            "wall_seconds": result.wall_seconds,
+            "medium": kernel.stats(),
+            "nodes": {name: r["kernel"] | r["udp"] for name, r in results.items()},
+            "missed_deadlines": kernel.missed_deadlines
+            + sum(r["kernel"]["missed_deadlines"] for r in results.values()),
+            "late_inputs": kernel.late_inputs + sum(r["kernel"]["late_inputs"] for r in results.values()),
+        }
+        return document
+
+
+def run_medium(scenario: Scenario, seed: int, run_dir: Path, dilation: float, tolerance_ns: int) -> int:
+    """Entry point of ``qnet medium``: serve one run, write ``report.json``."""
+    socket_path = run_dir / "medium.sock"
+    socket_path.unlink(missing_ok=True)
+    server = MediumServer(scenario, seed, run_dir, dilation, tolerance_ns)
+    (run_dir / "medium.pid").write_text(f"{os.getpid()}\n")
+    try:
+        document = trio.run(server.serve, socket_path)
+    finally:
+        socket_path.unlink(missing_ok=True)
+    if server.signals:
+        return 128 + server.signals[0]
+    if document is None:
+        missing = sorted(server.expected - set(server.connections))
+        print(f"qnet medium: error: nodes never connected within {STARTUP_TIMEOUT_S:.0f} s: {', '.join(missing)}")
+        return 3
+    (run_dir / "report.json").write_text(json.dumps(document, indent=2) + "\n")
+    return 0

@@ -1,0 +1,194 @@
+"""One node as its own OS process (``qnet node NAME``, started by ``qnet up`` or by hand).
+
+The node's layers are built by :func:`stack.runtime.build` exactly as in-process (same
+engines, same seeds), but on a :class:`stack.multiprocess.realtime.RealtimeKernel`, with
+:class:`stack.multiprocess.udp.UdpNetwork` for the classical channels and :class:`MediumClient` for
+the hardware: commands go to the medium process over its socket, and its events come
+back stamped with their emulated time. The node writes its own capture
+(``RUN_DIR/NAME.pcap``: the datagrams it sends, with emulated-time ns timestamps).
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import trio
+
+from protocols.apps.workload import EntanglementUser
+from protocols.physical.hardware import LinkDown
+from stack.core.kernel import Kernel
+from stack.multiprocess.medium_protocol import MediumProtocolError, MessageStream, decode_hardware, encode_hardware
+from stack.multiprocess.realtime import RealtimeKernel, stop_on_signal
+from stack.multiprocess.results import collect_result
+from stack.multiprocess.udp import PortMap, UdpNetwork
+from stack.quantum.medium import Medium
+from stack.runtime import Emulation, build
+from stack.scenario import Scenario
+
+CONNECT_TIMEOUT_S = 30.0
+FOREVER_NS = 1 << 62
+
+
+class MediumGone(RuntimeError):
+    """The medium process closed its socket or died: the node cannot go on."""
+
+
+class MediumClient(Medium):
+    """The medium as a node process sees it: hardware commands become socket messages."""
+
+    def __init__(self, kernel: Kernel) -> None:
+        super().__init__(kernel, np.random.default_rng(0))
+        self.send, self._outbox = trio.open_memory_channel[dict[str, Any]](float("inf"))
+        self.pumped = trio.Event()
+
+    def command(self, node_id: int, command: Any, reply_to: Any) -> None:
+        self.send.send_nowait({"op": "command", "at": self.kernel.now, "node_id": node_id,
+                               "reply_to": reply_to.name, "command": encode_hardware(command)})
+
+    def clock_adjusted(self, node_id: int, adjust: Any, at_ns: int) -> None:
+        self.send.send_nowait({"op": "clock", "at": at_ns, "node_id": node_id, "phase_ns": adjust.phase_ns,
+                               "frequency_ppb": adjust.frequency_ppb})
+
+    async def pump(self, stream: MessageStream) -> None:
+        """The only writer of the medium socket: sends queued messages until :attr:`send` is closed."""
+        async for message in self._outbox:
+            await stream.send(message)
+        self.pumped.set()
+
+
+class NodeProcess:
+    def __init__(self, scenario: Scenario, name: str, seed: int, run_dir: Path, base_port: int) -> None:
+        if name not in scenario.nodes:
+            raise KeyError(f"no node {name!r} in the scenario (nodes: {', '.join(scenario.nodes)})")
+        self.name, self.seed, self.run_dir = name, seed, run_dir
+        self.kernel = RealtimeKernel(0, 1.0)
+        self.medium = MediumClient(self.kernel)
+        self._pcap = (run_dir / f"{name}.pcap").open("wb")
+        factory = functools.partial(UdpNetwork, ports=PortMap(base_port))
+        self.emu: Emulation = build(scenario, seed, self._pcap, kernel=self.kernel, network_factory=factory,
+                                    medium=self.medium, local={name})
+        self.ports = {layer.port.name: layer.port for layer in self.emu.layers}
+        self.origins = [layer.engine for layer in self.emu.layers
+                        if isinstance(layer.engine, EntanglementUser) and layer.engine.create is not None]
+        self._said_done = False
+        self.signals: list[int] = []
+        for layer in self.emu.layers:
+            layer.after = self._check_done if layer.engine in self.origins else None
+
+    def _check_done(self) -> None:
+        if not self._said_done and all(origin.done() for origin in self.origins):
+            self._said_done = True
+            self.medium.send.send_nowait({"op": "done", "at": self.kernel.now})
+
+    async def run(self, stream: MessageStream) -> None:
+        node_id = self.emu.scenario.nodes[self.name].node_id
+        await stream.send({"op": "hello", "node": self.name, "node_id": node_id, "seed": self.seed})
+        welcome = await stream.receive()
+        if welcome is None or welcome["op"] != "welcome":
+            reason = "closed" if welcome is None else welcome.get("reason", welcome["op"])
+            raise MediumGone(f"the medium refused node {self.name}: {reason}")
+        kernel = self.kernel
+        kernel.epoch_ns, kernel.dilation = welcome["epoch_ns"], welcome["dilation"]
+        kernel.tolerance_ns = welcome["tolerance_ns"]
+        network = self.emu.network
+        assert isinstance(network, UdpNetwork)
+        try:
+            async with trio.open_nursery() as nursery:
+                for layer in self.emu.layers:
+                    nursery.start_soon(layer.run)
+                nursery.start_soon(network.serve)
+                nursery.start_soon(self.medium.pump, stream)
+                nursery.start_soon(self._listen, stream)
+                await kernel.run_realtime(until=FOREVER_NS)
+                self.medium.send.send_nowait(collect_result(self.name, self.emu))
+                self.medium.send.close()          # the pump sends the result last, then stops
+                await self.medium.pumped.wait()
+                nursery.cancel_scope.cancel()
+        finally:
+            network.close()
+            self._pcap.close()
+
+    async def _listen(self, stream: MessageStream) -> None:
+        """Events and run control from the medium; its end of stream ends the node."""
+        while True:
+            try:
+                message = await stream.receive()
+            except (MediumProtocolError, trio.BrokenResourceError, OSError) as error:
+                raise MediumGone(f"the medium process went away ({error})") from None
+            if message is None:
+                raise MediumGone("the medium process went away (it closed the connection)")
+            try:
+                self._on_message(message)
+            except (KeyError, TypeError, ValueError, MediumProtocolError) as error:
+                raise MediumGone(f"the medium sent a malformed {message.get('op')!r} message ({error!r})") from None
+
+    def _on_message(self, message: dict[str, Any]) -> None:
+        op = message["op"]
+        if op == "event":
+            port = self.ports.get(message["reply_to"])
+            if port is not None:
+                self.kernel.inject(int(message["at"]), port, decode_hardware(message["event"]))
+        elif op == "finish":
+            self.kernel.halt()
+        elif op == "peer_down":
+            link = self.ports.get(f"{self.name}/link")
+            if link is not None:
+                self.kernel.inject(int(message["at"]), link, LinkDown(int(message["link_id"])))
+        elif op == "drain":
+            self.emu.draining = True
+
+
+async def _connect(socket_path: Path) -> trio.SocketStream:
+    with trio.move_on_after(CONNECT_TIMEOUT_S):
+        while True:
+            try:
+                return await trio.open_unix_socket(str(socket_path))
+            except (FileNotFoundError, ConnectionRefusedError):
+                await trio.sleep(0.05)
+    raise MediumGone(f"no medium at {socket_path} after {CONNECT_TIMEOUT_S:.0f} s")
+
+
+async def _main(process: NodeProcess) -> None:
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(stop_on_signal, nursery.cancel_scope, process.signals)
+        stream = MessageStream(await _connect(process.run_dir / "medium.sock"))
+        await process.run(stream)
+        nursery.cancel_scope.cancel()
+
+
+def run_node(scenario: Scenario, name: str, seed: int, run_dir: Path, base_port: int) -> int:
+    """Entry point of ``qnet node NAME``."""
+    try:
+        process = NodeProcess(scenario, name, seed, run_dir, base_port)
+        try:
+            trio.run(_main, process)
+        except BaseExceptionGroup as group:      # trio wraps a task's error in its nursery's group
+            raise _only(group) from None
+    except MediumGone as error:
+        print(f"qnet node {name}: {error}; stopping", file=sys.stderr)
+        return 3
+    except OSError as error:
+        print(f"qnet node {name}: error: {error}", file=sys.stderr)
+        return 2
+    if process.signals:
+        return 128 + process.signals[0]
+    return 0
+
+
+def _only(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The single leaf error of a (nested) exception group, else the group itself."""
+    leaves: list[BaseException] = []
+
+    def walk(error: BaseException) -> None:
+        if isinstance(error, BaseExceptionGroup):
+            for inner in error.exceptions:
+                walk(inner)
+        else:
+            leaves.append(error)
+
+    walk(group)
+    return leaves[0] if len(leaves) == 1 else group

@@ -1,0 +1,101 @@
+"""What a node process reports at the end of a multi-process run, and how the medium merges it.
+
+A node's ``result`` message carries the qubit slots its layers still hold (for the
+medium's ledger), its network counters, its kernel's real-time statistics and the
+records of its workload applications. The medium copies them into its own (layer-less)
+emulation so that :func:`stack.report.build_report` produces the same report as in-process.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from protocols.apps.workload import EntanglementUser, PairRecord
+from protocols.sync.ptp import PtpClock
+from stack.multiprocess.realtime import RealtimeKernel
+from stack.multiprocess.udp import UdpNetwork
+from stack.report import malformed_count
+from stack.runtime import Emulation
+
+
+def collect_result(name: str, emu: Emulation) -> dict[str, Any]:
+    """The ``result`` message of node process ``name``."""
+    node_id = emu.scenario.nodes[name].node_id
+    kernel, network = emu.kernel, emu.network
+    assert isinstance(kernel, RealtimeKernel) and isinstance(network, UdpNetwork)
+    held: dict[str, list[int]] = {}
+    for layer in emu.layers:
+        held.setdefault(str(layer.node_id), []).extend(sorted(layer.engine.held_slots()))
+    apps = {layer.name: _app(layer.engine) for layer in emu.layers if isinstance(layer.engine, EntanglementUser)}
+    counters = dataclasses.asdict(network.counters[node_id])
+    counters["malformed"] = sum(malformed_count(layer.engine) for layer in emu.layers)
+    clock = emu.clocks.get(node_id)
+    reading = None if clock is None else [kernel.now, clock.local_ns(kernel.now)]
+    ptp = [layer.engine for layer in emu.layers if isinstance(layer.engine, PtpClock)]
+    return {"op": "result", "node": name, "at": kernel.now, "held": held, "counters": counters, "apps": apps,
+            "kernel": kernel.stats(), "udp": network.stats(), "clock_reading": reading,
+            "ptp": None if not ptp else {"state": ptp[0].state.value, "counters": dict(ptp[0].counters),
+                                         "exchanges": len(ptp[0].samples)}}
+
+
+def _app(user: EntanglementUser) -> dict[str, Any]:
+    return {"sent_at": user.sent_at, "first_ok_at": user.first_ok_at, "errors": user.errors,
+            "expired": sorted(user.expired), "records": [dataclasses.astuple(r) for r in user.records]}
+
+
+def apply_results(emu: Emulation, results: dict[str, dict[str, Any]], dead: list[str],
+                  document: dict[str, Any] | None = None) -> dict[int, set[int]]:
+    """Copy node results into the medium's emulation (or, with ``document``, into the report).
+
+    Returns the slots of dead nodes, which the ledger counts as discarded at the end.
+    """
+    if document is not None:
+        for name, result in results.items():
+            document["nodes"][name]["malformed"] = result["counters"]["malformed"]
+            document["nodes"][name]["clock_copy_error_ns"] = _clock_copy_error(emu, name, result)
+            if result["ptp"] is not None and document.get("sync") and name in document["sync"]["nodes"]:
+                document["sync"]["nodes"][name] |= {"ptp_state": result["ptp"]["state"],
+                                                    "ptp_counters": result["ptp"]["counters"],
+                                                    "ptp_exchanges": result["ptp"]["exchanges"]}
+        for name in dead:
+            document["nodes"][name]["dead"] = True
+        return {}
+    apps = {layer: app for result in results.values() for layer, app in result["apps"].items()}
+    for workload in emu.workloads:
+        item = workload.config
+        _fill(workload.origin, apps.get(f"{item.node}/app{item.purpose_id}"))
+        _fill(workload.responder, apps.get(f"{item.remote}/app{item.purpose_id}"))
+    for name, result in results.items():
+        counters = emu.network.counters[emu.scenario.nodes[name].node_id]
+        for key in ("sent", "received", "lost", "undeliverable"):
+            setattr(counters, key, result["counters"][key])
+    lost: dict[int, set[int]] = {}
+    for name in dead:
+        node_id = emu.scenario.nodes[name].node_id
+        hardware = emu.medium.nodes.get(node_id)
+        if hardware is not None:
+            lost[node_id] = set(hardware.held)
+    return lost
+
+
+def _fill(user: EntanglementUser, app: dict[str, Any] | None) -> None:
+    if app is None:
+        return
+    user.sent_at, user.first_ok_at = app["sent_at"], app["first_ok_at"]
+    user.errors = list(app["errors"])
+    user.expired = set(app["expired"])
+    user.records = [PairRecord(*r) for r in app["records"]]
+
+
+def _clock_copy_error(emu: Emulation, name: str, result: dict[str, Any]) -> float | None:
+    """How far the medium's copy of a node's clock is from the node's own at the node's last instant.
+
+    The medium gates heralds with its copies, kept in step by the forwarded servo adjustments;
+    anything but zero means the two processes disagree about that node's time.
+    """
+    reading = result.get("clock_reading")
+    clock = emu.clocks.get(emu.scenario.nodes[name].node_id)
+    if reading is None or clock is None:
+        return None
+    return float(clock.local_ns(reading[0]) - reading[1])

@@ -1,0 +1,256 @@
+"""Real UDP on 127.0.0.1 for the multi-process mode: the other side of the socket seam.
+
+Engines keep addressing peers as in-process: node addresses in 198.18.0.0/15 and the
+protocols' own ports (7770–7772, PTP 319/320, applications from 49152). On loopback every
+node shares 127.0.0.1, so a :class:`PortMap` gives each (node, port) its own real UDP
+port::
+
+    real port = base + 16 × node_id + slot
+
+with the slots in :data:`SERVICE_SLOTS` (applications take slots 5 to 14; slot 15 is the
+timestamp sideband). The sender applies the route's fibre delay, loss, duplication and
+jitter (seeded as in-process) by holding the datagram in its own queue until shortly
+(:data:`LEAD_WALL_NS`) before its emulated arrival; the receiver queues it at that arrival
+time (from the sideband below) and maps the source port back to the logical address.
+
+*Timestamp sideband.* Real sockets add wall-clock latency, which dilation turns into
+emulated microseconds: far too coarse for PTP's hardware timestamps, and invisible to the
+receiver. So for every datagram the sender also sends, at once, a 16-byte :data:`SIDEBAND`
+record to the receiving node's slot 15: the emulated time the datagram reaches the
+receiver's interface (send time + fibre delay) and a hash of its payload. The receiver
+queues the datagram at that time (or now, if it is already past: a *late input* when by
+more than the tolerance) and gives it that arrival time
+(:attr:`stack.core.network.Datagram.arrival`), which a PTP layer's hardware timestamp uses, as a
+NIC would stamp it on the wire.
+
+>>> ports = PortMap(40000)
+>>> ports.real(3, 7771)
+40049
+>>> ports.logical(40049)
+(('198.18.0.3', 7771), 3)
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import socket
+import struct
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import trio
+
+from protocols.common import EGP_PORT, HERALD_PORT, LINK_SERVICE_PORT, Address
+from protocols.packets.ptp import EVENT_PORT, GENERAL_PORT
+from stack.core.capture import node_ip
+from stack.core.kernel import VirtualPort
+from stack.core.network import Datagram, Network
+from stack.multiprocess.realtime import RealtimeKernel
+
+LOOPBACK = "127.0.0.1"
+PORTS_PER_NODE = 16
+SERVICE_SLOTS = {HERALD_PORT: 0, LINK_SERVICE_PORT: 1, EGP_PORT: 2, EVENT_PORT: 3, GENERAL_PORT: 4}
+APP_PORT_FIRST = 49152
+"""Application ports (``stack.runtime.APP_PORT_BASE``) take slots 5 to 14."""
+APP_SLOT_FIRST = 5
+SIDEBAND_SLOT = 15
+SIDEBAND = struct.Struct("!q8s")
+"""Timestamp sideband record: arrival time (emulated ns), BLAKE2b-64 of the datagram's payload."""
+DEFAULT_BASE_PORT = 40000
+LEAD_WALL_NS = 300_000
+"""Datagrams leave up to 0.3 ms of wall time before their emulated arrival: loopback latency plus a
+receiver's wake-up is usually below that, so they are handled at their exact emulated arrival time."""
+
+
+def payload_digest(payload: bytes) -> bytes:
+    return hashlib.blake2b(payload, digest_size=8).digest()
+
+
+class PortMapError(ValueError):
+    """A logical port has no real port in the multi-process mode."""
+
+
+@dataclass(frozen=True, slots=True)
+class PortMap:
+    """Logical (node, port) ↔ real UDP port on 127.0.0.1."""
+
+    base: int = DEFAULT_BASE_PORT
+
+    def slot(self, port: int) -> int:
+        if port in SERVICE_SLOTS:
+            return SERVICE_SLOTS[port]
+        slot = APP_SLOT_FIRST + port - APP_PORT_FIRST
+        if not APP_SLOT_FIRST <= slot < SIDEBAND_SLOT:
+            raise PortMapError(f"port {port} has no slot in the multi-process port map")
+        return slot
+
+    def sideband(self, node_id: int) -> int:
+        """The real port of node ``node_id``'s timestamp sideband."""
+        return self.real(node_id, EVENT_PORT) - SERVICE_SLOTS[EVENT_PORT] + SIDEBAND_SLOT
+
+    def real(self, node_id: int, port: int) -> int:
+        real = self.base + PORTS_PER_NODE * node_id + self.slot(port)
+        if real > 65535:
+            raise PortMapError(f"node {node_id} port {port} maps beyond 65535 (lower the base port)")
+        return real
+
+    def logical(self, real: int) -> tuple[Address, int] | None:
+        """The logical address behind a real port, and its node id (None: not in the map)."""
+        node_id, slot = divmod(real - self.base, PORTS_PER_NODE)
+        if real < self.base or node_id < 1 or slot == SIDEBAND_SLOT:
+            return None
+        port = next((p for p, s in SERVICE_SLOTS.items() if s == slot), APP_PORT_FIRST + slot - APP_SLOT_FIRST)
+        return (node_ip(node_id), port), node_id
+
+    def table(self, nodes: dict[str, int]) -> dict[str, dict[str, int]]:
+        """Every node's service ports, for the run directory's ``ports.json``."""
+        names = {HERALD_PORT: "heralding", LINK_SERVICE_PORT: "link_service", EGP_PORT: "egp",
+                 EVENT_PORT: "ptp_event", GENERAL_PORT: "ptp_general"}
+        return {name: {names[p]: self.real(node_id, p) for p in SERVICE_SLOTS} | {"first_app": self.real(
+            node_id, APP_PORT_FIRST)} for name, node_id in nodes.items()}
+
+
+@dataclass(slots=True)
+class UdpCounters:
+    send_errors: int = 0
+    foreign: int = 0
+    unstamped: int = 0
+    """Datagrams that arrived without a sideband record (from outside the port map, or overtaken)."""
+
+
+@dataclass(slots=True)
+class UdpNetwork(Network):
+    """A :class:`Network` whose datagrams travel as real UDP between processes.
+
+    Construct it like ``Network`` with ``ports=``; run :meth:`serve` in the process's
+    nursery to receive.
+    """
+
+    ports: PortMap = field(default_factory=PortMap)
+    sockets: dict[Address, socket.socket] = field(default_factory=dict)
+    udp: UdpCounters = field(default_factory=UdpCounters)
+    sidebands: dict[int, socket.socket] = field(default_factory=dict)
+    arrivals: dict[bytes, deque[int]] = field(default_factory=dict)
+
+    def bind(self, node_id: int, port_number: int, port: VirtualPort) -> Address:
+        address = Network.bind(self, node_id, port_number, port)   # slots dataclass: no zero-arg super()
+        sock = self._open(self.ports.real(node_id, port_number), f"{address[0]}:{port_number}")
+        self.sockets[address] = sock
+        if node_id not in self.sidebands:
+            self.sidebands[node_id] = self._open(self.ports.sideband(node_id), f"{address[0]} timestamp sideband")
+        return address
+
+    @staticmethod
+    def _open(real: int, what: str) -> socket.socket:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.setblocking(False)
+        try:
+            sock.bind((LOOPBACK, real))
+        except OSError as error:
+            sock.close()
+            raise OSError(error.errno, f"cannot bind 127.0.0.1:{real} for {what}: {error.strerror}") from None
+        return sock
+
+    def send(self, src: int, sport: int, dst: Address, payload: bytes) -> None:
+        now = self.kernel.now
+        dst_node = self._node_of_ip.get(dst[0])
+        self._record(now, src, sport, dst_node, dst, payload)
+        sock = self.sockets.get((node_ip(src), sport))
+        if dst_node is None or sock is None:
+            self.counters[src].undeliverable += 1
+            return
+        try:
+            real = self.ports.real(dst_node, dst[1])
+        except PortMapError:
+            self.counters[src].undeliverable += 1
+            return
+        lead = self._lead_ns()
+        for delay in self.delays(src, dst_node):
+            self._sideband(sock, dst_node, now + delay, payload)
+            self.kernel.call_at(now + max(0, delay - lead), self._transmit, (sock, real, payload))
+
+    def _lead_ns(self) -> int:
+        """How much earlier than its arrival a datagram leaves, to cover the loopback's own latency
+        (the receiver holds an early datagram until its arrival time); never before it was sent."""
+        dilation = getattr(self.kernel, "dilation", 0.0)
+        return int(LEAD_WALL_NS * dilation)
+
+    def _sideband(self, sock: socket.socket, dst_node: int, arrival: int, payload: bytes) -> None:
+        record = SIDEBAND.pack(arrival, payload_digest(payload))
+        self._transmit((sock, self.ports.sideband(dst_node), record))
+
+    def _transmit(self, args: tuple[socket.socket, int, bytes]) -> None:
+        sock, real, payload = args
+        try:
+            sock.sendto(payload, (LOOPBACK, real))
+        except OSError as error:        # a full buffer, or ECONNREFUSED reported for an earlier datagram
+            self.udp.send_errors += 1
+            if error.errno not in (errno.EAGAIN, errno.ECONNREFUSED, errno.ENOBUFS):
+                raise
+
+    async def serve(self) -> None:
+        """Receive on every bound socket until cancelled."""
+        async with trio.open_nursery() as nursery:
+            for (ip, number), sock in self.sockets.items():
+                nursery.start_soon(self._receive, sock, number, self.bindings[(ip, number)], self._node_of_ip[ip])
+            for sock in self.sidebands.values():
+                nursery.start_soon(self._receive_sideband, sock)
+
+    async def _receive_sideband(self, sock: socket.socket) -> None:
+        while True:
+            await trio.lowlevel.wait_readable(sock)
+            self._drain_sideband(sock)
+
+    def _drain_sideband(self, sock: socket.socket) -> None:
+        while True:
+            try:
+                record = sock.recv(64)
+            except (BlockingIOError, InterruptedError):
+                return
+            except ConnectionRefusedError:
+                continue
+            if len(record) == SIDEBAND.size:
+                arrival, digest = SIDEBAND.unpack(record)
+                self.arrivals.setdefault(digest, deque()).append(arrival)
+
+    async def _receive(self, sock: socket.socket, number: int, port: VirtualPort, node_id: int) -> None:
+        kernel = self.kernel
+        assert isinstance(kernel, RealtimeKernel)
+        while True:
+            await trio.lowlevel.wait_readable(sock)
+            while True:
+                try:
+                    payload, (_, real) = sock.recvfrom(65535)
+                except (BlockingIOError, InterruptedError):
+                    break
+                except ConnectionRefusedError:      # ICMP for an earlier send to a dead peer
+                    continue
+                source = self.ports.logical(real)
+                if source is None:
+                    self.udp.foreign += 1
+                    source = ((LOOPBACK, real), 0)
+                self.counters[node_id].received += 1
+                self._drain_sideband(self.sidebands[node_id])    # its record left first: read it now
+                arrival = self._arrival(payload) if source[1] else None
+                kernel.inject(arrival, port, Datagram(source[0], number, payload, arrival))
+
+    def _arrival(self, payload: bytes) -> int | None:
+        digest = payload_digest(payload)
+        queued = self.arrivals.get(digest)
+        if not queued:
+            self.udp.unstamped += 1
+            return None
+        arrival = queued.popleft()
+        if not queued:
+            del self.arrivals[digest]
+        return arrival
+
+    def close(self) -> None:
+        for sock in [*self.sockets.values(), *self.sidebands.values()]:
+            sock.close()
+
+    def stats(self) -> dict[str, Any]:
+        return {"send_errors": self.udp.send_errors, "foreign_datagrams": self.udp.foreign,
+                "unstamped_datagrams": self.udp.unstamped}

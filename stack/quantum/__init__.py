@@ -1,0 +1,1 @@
+"""The quantum medium (the only code that touches stim), link budgets and heralded entanglement generation."""

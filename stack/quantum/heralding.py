@@ -1,0 +1,355 @@
+"""Entanglement generation on every link: time-slotted attempts, sampled or exact.
+
+When both ends of a link are armed and each has a free communication qubit, attempts
+start on the link's slot grid (period: attempt time plus the wait for the herald).
+*Sampled* mode draws the number of failed attempts from the geometric distribution with
+the closed-form success probability and emits only the success; *exact* mode emits every
+attempt, photon by photon (:mod:`stack.quantum.attempts`), and lets the station herald failures
+too. A station shared by several links (through an optical switch) serves one link at a
+time and pays the switch's reconfiguration time when it changes link.
+
+An attempt run takes all it needs at once (a communication qubit at each end, and the
+station): nothing is held while waiting, so there is no deadlock. Links that could not
+start wait in one queue, in the order they first waited; a link may not take a resource
+that an earlier waiting link also needs, so none starves.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import stim
+
+from protocols.common import Basis, BellState
+from protocols.packets.qframe import FRAME_PHOTON, QuantumFrame
+from protocols.physical import physics
+from protocols.physical.hardware import Arm, Detection, Disarm, Emitted
+from stack.core.kernel import VirtualPort
+from stack.quantum import attempts as attempt_models
+from stack.quantum.budget import LinkPhysics, with_alpha
+from stack.quantum.medium import FRAME_OF_BELL, Medium, Pair, Qubit
+from stack.timing.clocks import Clock
+
+STATION_SCHEMES = ("double-click", "single-click")
+_REL_FRAME = (stim.PauliString("__"), stim.PauliString("_X"), stim.PauliString("_Z"), stim.PauliString("_Y"))
+
+
+@dataclass(slots=True)
+class _Arm:
+    remaining: int = 0
+    basis: Basis | None = None
+    choice: tuple[tuple[Basis, float], ...] = ()
+
+
+@dataclass(slots=True)
+class LinkState:
+    physics: LinkPhysics
+    rng: np.random.Generator
+    armed: dict[int, _Arm]
+    next_slot: int = 0
+    token: int = 0
+    scheduled: bool = False
+    reserved: tuple[int, int] | None = None
+    attempts: int = 0
+    successes: int = 0
+    true_heralds: int = 0
+    window_failures: int = 0
+    photons_until: int = 0
+    base: LinkPhysics | None = None
+
+
+@dataclass(slots=True)
+class _Station:
+    """A station that may serve several links (through a switch), one at a time."""
+
+    busy: int | None = None
+    last: int | None = None
+
+
+class Heralding:
+    """Drives the attempts of every link and turns successes into qubits, frames and events."""
+
+    def __init__(self, medium: Medium, middles: dict[int, VirtualPort], clocks: dict[int, Clock] | None = None) -> None:
+        self.medium = medium
+        self.clocks = clocks if clocks is not None else {}
+        self.kernel = medium.kernel
+        self.middles = middles
+        self.links: dict[int, LinkState] = {}
+        self.stations: dict[int, _Station] = {}
+        self.waiting: list[int] = []
+        self.generating = True
+        self._retry_queued = False
+        self._variants: dict[tuple[int, float | None], LinkPhysics] = {}
+        medium.heralding = self
+
+    def add_link(self, physics: LinkPhysics, rng: np.random.Generator) -> None:
+        armed = {physics.node_a: _Arm(), physics.node_b: _Arm()}
+        self.links[physics.link_id] = LinkState(physics, rng, armed, base=physics)
+        if physics.scheme in STATION_SCHEMES:
+            self.stations.setdefault(physics.middle, _Station())
+
+    # -- control ----------------------------------------------------------------------------
+    def command(self, node_id: int, command: Arm | Disarm) -> None:
+        state = self.links[command.link_id]
+        if isinstance(command, Arm):
+            arm = state.armed[node_id]
+            arm.remaining += command.pairs
+            arm.basis = command.measure_basis
+            arm.choice = command.basis_choice
+            if not state.scheduled:
+                state.physics = self._variant(state, command.alpha)
+            self._try_start(state)
+        else:
+            state.armed[node_id].remaining = 0
+            self._cancel(state)
+
+    def _variant(self, state: LinkState, alpha: float | None) -> LinkPhysics:
+        key = (state.physics.link_id, alpha)
+        if key not in self._variants:
+            self._variants[key] = with_alpha(state.base, alpha)
+        return self._variants[key]
+
+    def slot_freed(self, node_id: int) -> None:
+        self._retry_soon()
+
+    def stop_generation(self) -> None:
+        """No new attempts from now on (the end of a run's generation window)."""
+        self.generating = False
+        for state in self.links.values():
+            self._cancel(state)
+
+    def _retry_soon(self) -> None:
+        if self.waiting and not self._retry_queued:
+            self._retry_queued = True
+            self.kernel.call_at(self.kernel.now, self._retry_waiting)
+
+    def _retry_waiting(self, _: object = None) -> None:
+        self._retry_queued = False
+        for link_id in list(self.waiting):
+            self._try_start(self.links[link_id])
+
+    def _cancel(self, state: LinkState) -> None:
+        state.token += 1
+        self._release(state)
+
+    def _release(self, state: LinkState) -> None:
+        link = state.physics
+        if state.reserved is not None:
+            self.medium.nodes[link.node_a].reserved.discard(state.reserved[0])
+            self.medium.nodes[link.node_b].reserved.discard(state.reserved[1])
+            state.reserved = None
+        state.scheduled = False
+        station = self.stations.get(link.middle)
+        if station is not None and station.busy == link.link_id:
+            station.last = link.link_id
+            if state.photons_until > self.kernel.now:     # the last photons are still on their way
+                self.kernel.call_at(state.photons_until, self._free_station, (station, link.link_id))
+            else:
+                station.busy = None
+        self._retry_soon()
+
+    def _free_station(self, args: tuple[_Station, int]) -> None:
+        station, link_id = args
+        if station.busy == link_id:
+            station.busy = None
+            self._retry_soon()
+
+    # -- scheduling -------------------------------------------------------------------------
+    def _wants(self, state: LinkState) -> bool:
+        return (self.generating and not state.scheduled and state.physics.model.success > 0
+                and all(arm.remaining > 0 for arm in state.armed.values()))
+
+    def _claimed_before(self, link_id: int) -> tuple[dict[int, int], set[int]]:
+        """Slots per node and stations that links waiting longer than ``link_id`` need."""
+        slots: dict[int, int] = {}
+        stations: set[int] = set()
+        for other in self.waiting:
+            if other == link_id:
+                break
+            phys = self.links[other].physics
+            for node in (phys.node_a, phys.node_b):
+                slots[node] = slots.get(node, 0) + 1
+            if phys.middle in self.stations:
+                stations.add(phys.middle)
+        return slots, stations
+
+    def _free(self, node_id: int) -> int:
+        node = self.medium.nodes[node_id]
+        return sum(1 for slot in range(node.slots) if node.is_free(slot, self.kernel.now))
+
+    def _try_start(self, state: LinkState) -> None:
+        link = state.physics
+        if not self._wants(state):
+            if state.physics.link_id in self.waiting and not state.scheduled:
+                self.waiting.remove(link.link_id)
+            return
+        slots, stations = self._claimed_before(link.link_id)
+        station = self.stations.get(link.middle)
+        ready = (all(self._free(node) > slots.get(node, 0) for node in (link.node_a, link.node_b))
+                 and (station is None or (station.busy is None and link.middle not in stations)))
+        if not ready:
+            if link.link_id not in self.waiting:
+                self.waiting.append(link.link_id)
+            return
+        if link.link_id in self.waiting:
+            self.waiting.remove(link.link_id)
+        node_a, node_b = self.medium.nodes[link.node_a], self.medium.nodes[link.node_b]
+        slot_a, slot_b = node_a.free_slot(self.kernel.now), node_b.free_slot(self.kernel.now)
+        assert slot_a is not None and slot_b is not None
+        node_a.reserved.add(slot_a)
+        node_b.reserved.add(slot_b)
+        state.reserved = (slot_a, slot_b)
+        start = self.kernel.now
+        if station is not None:
+            if station.last not in (None, link.link_id):
+                start += link.reconfiguration_ns
+            station.busy = link.link_id
+        first = max(state.next_slot, -(-start // link.cycle_ns))
+        state.scheduled = True
+        if link.mode == "exact":
+            self.kernel.call_at(first * link.cycle_ns, self._exact, (state, state.token, first))
+            return
+        failures = int(state.rng.geometric(link.model.success)) - 1
+        slot_index = first + failures
+        self.kernel.call_at(slot_index * link.cycle_ns, self._sampled, (state, state.token, slot_index, failures + 1))
+
+    def _sampled(self, args: tuple[LinkState, int, int, int]) -> None:
+        state, token, slot_index, tries = args
+        if token == state.token:
+            attempt = attempt_models.sampled_success(state.physics, state.rng)
+            self._conclude(state, slot_index, tries, attempt)
+
+    def _exact(self, args: tuple[LinkState, int, int]) -> None:
+        state, token, slot_index = args
+        if token == state.token:
+            attempt = attempt_models.EXACT[state.physics.scheme](state.physics, state.rng)
+            self._conclude(state, slot_index, 1, attempt)
+
+    def _conclude(self, state: LinkState, slot_index: int, tries: int, attempt: attempt_models.Attempt) -> None:
+        slots = state.reserved
+        assert slots is not None
+        state.reserved = None
+        for node_id, slot in zip((state.physics.node_a, state.physics.node_b), slots, strict=True):
+            self.medium.nodes[node_id].reserved.discard(slot)
+        state.next_slot = slot_index + 1
+        state.attempts += tries
+        bell = attempt_models.heralded_state(state.physics, attempt)
+        emissions, arrivals = self._timing(state.physics, slot_index)
+        state.photons_until = math.ceil(max(arrivals)) + state.physics.attempt_ns
+        if bell is not None and abs(arrivals[0] - arrivals[1]) > state.physics.detection_window_ns:
+            bell = None                     # the photons did not overlap at the station
+            state.window_failures += 1
+        if bell is not None:
+            state.successes += 1
+            state.true_heralds += attempt.component == "true"
+            for arm in state.armed.values():
+                arm.remaining -= 1
+        wire_tries = min(tries, 0xFFFF_FFFF)              # the Attempts field is 32 bits: it saturates
+        self._materialize(state, slot_index, wire_tries, attempt, bell, slots, emissions, arrivals)
+        self._release(state)
+        if self._wants(state) and state.physics.link_id not in self.waiting:
+            self.waiting.append(state.physics.link_id)     # behind the links already waiting
+        self._retry_soon()
+
+    # -- emitting ---------------------------------------------------------------------------
+    def _true(self, node_id: int, local_ns: float) -> float:
+        clock = self.clocks.get(node_id)
+        return clock.true_ns(local_ns) if clock is not None else local_ns
+
+    def _timing(self, link: LinkPhysics, slot_index: int) -> tuple[tuple[float, float], tuple[float, float]]:
+        """True emission and arrival times of both ends' photons in a slot.
+
+        Each end emits at the slot's start on its own clock, delayed by the difference of the arms
+        so the photons meet at the station; clock errors make them miss each other.
+        """
+        local_slot = slot_index * link.cycle_ns
+        if link.scheme in STATION_SCHEMES:
+            latest = max(link.delay_a_ns, link.delay_b_ns)
+            emit_a = self._true(link.node_a, local_slot + latest - link.delay_a_ns)
+            emit_b = self._true(link.node_b, local_slot + latest - link.delay_b_ns)
+            return (emit_a, emit_b), (emit_a + link.delay_a_ns, emit_b + link.delay_b_ns)
+        if link.scheme == "source":
+            return (local_slot, local_slot), (local_slot + link.delay_a_ns, local_slot + link.delay_b_ns)
+        emit = self._true(link.node_a, local_slot)
+        return (emit, emit + link.delay_a_ns), (emit + link.delay_a_ns, emit + link.delay_a_ns)
+
+    def _pair(self, state: LinkState, attempt: attempt_models.Attempt, bell: BellState | None) -> Pair:
+        model = state.physics.model
+        heralded = bell if bell is not None else BellState.PHI_PLUS
+        component = next((c for c in model.components if c.name == attempt.component), None)
+        rel_dist = component.distribution if component is not None else (0.25, 0.25, 0.25, 0.25)
+        weights = np.clip(np.array(rel_dist), 0.0, None)
+        rel = int(state.rng.choice(4, p=weights / weights.sum()))
+        frame = stim.PauliString(FRAME_OF_BELL[heralded]) * _REL_FRAME[rel]
+        return Pair(frame, physics.relabel(model.distribution, int(heralded)))
+
+    def _materialize(self, state: LinkState, slot_index: int, tries: int, attempt: attempt_models.Attempt,
+                     bell: BellState | None, slots: tuple[int, int], emissions: tuple[float, float],
+                     arrivals: tuple[float, float]) -> None:
+        link = state.physics
+        pair = self._pair(state, attempt, bell)
+        ends = (link.node_a, link.node_b)
+        if link.scheme in STATION_SCHEMES:
+            for side, node_id in enumerate(ends):
+                self._emit_at(state, node_id, link.middle, emissions[side], slot_index, tries, pair, side, slots,
+                              True)
+            rounds = 2 if link.scheme == "double-click" else 1    # the second round comes half an attempt later
+            detected = math.ceil(max(arrivals) + (rounds - 1) * link.attempt_ns / 2)
+            clicks = tuple((r, d, detected) for r, d in attempt.clicks)
+            detection = Detection(link.link_id, slot_index, tries, clicks, arrivals)
+            self.kernel.deliver_at(detected, self.middles[link.middle], detection)
+        elif link.scheme == "source":
+            for side, node_id in enumerate(ends):
+                self.kernel.call_at(math.ceil(emissions[side]), self._capture,
+                                    (link.middle, node_id, link.link_id, slot_index, 0))
+                self._emit_at(state, node_id, None, arrivals[side], slot_index, tries, pair, side, slots,
+                              attempt.heralds[side])
+        else:
+            self._emit_at(state, link.node_a, link.node_b, emissions[0], slot_index, tries, pair, 0, slots, True)
+            self._emit_at(state, link.node_b, None, arrivals[1], slot_index, tries, pair, 1, slots,
+                          attempt.heralds[1])
+
+    def _emit_at(self, state: LinkState, node_id: int, towards: int | None, at: float, slot_index: int,
+                 tries: int, pair: Pair, side: int, slots: tuple[int, int], herald: bool) -> None:
+        qubit = self.medium.create(node_id, slots[side], side, at, pair) if herald else None
+        self.kernel.call_at(math.ceil(at), self._emit, (state, node_id, towards, qubit, slot_index, tries, herald,
+                                                        at))
+
+    def _capture(self, args: tuple[int, int, int, int, int]) -> None:
+        src, dst, link_id, slot_index, qubit_id = args
+        if self.medium.capture is not None:
+            frame = QuantumFrame(FRAME_PHOTON, link_id, src, slot_index, self.kernel.now, qubit_id)
+            self.medium.capture(src, dst, frame.encode())
+
+    def _emit(self, args: tuple[Any, ...]) -> None:
+        state, node_id, towards, qubit, slot_index, tries, herald, at = args
+        link: LinkPhysics = state.physics
+        clock = self.clocks.get(node_id)
+        local_emission = math.floor(clock.local_ns(at) if clock is not None else at)
+        if towards is not None:
+            self._capture((node_id, towards, link.link_id, slot_index, qubit.qubit_id if qubit else 0))
+        arm = state.armed[node_id]
+        basis = arm.basis
+        if arm.choice:
+            draw, basis = state.rng.random(), arm.choice[-1][0]
+            for candidate, probability in arm.choice:
+                if draw < probability:
+                    basis = candidate
+                    break
+                draw -= probability
+        outcome = None
+        if qubit is not None and basis is not None:
+            readout = self.medium.nodes[node_id].readout_ns
+            outcome = self.medium.measure(self.medium.take(node_id, qubit.slot, busy_ns=readout), basis)
+        distribution = qubit.pair.distribution if qubit else (0.25, 0.25, 0.25, 0.25)
+        emitted = Emitted(link.link_id, qubit.slot if qubit else -1, qubit.qubit_id if qubit else 0, slot_index,
+                          local_emission, distribution, outcome, basis, herald, tries)
+        port = self.medium.nodes[node_id].physical_port
+        assert port is not None
+        port.deliver(emitted)
+
+
+__all__ = ["Heralding", "LinkState", "Qubit"]

@@ -1,0 +1,250 @@
+"""The quantum medium: qubits, entangled pairs, memories and measurement.
+
+A pair is an ideal Bell state plus a Pauli frame held as a two-qubit
+``stim.PauliString`` (qubit 0 at end *a*, qubit 1 at end *b*); measuring both ends in
+the same basis gives outcomes whose parity is fixed by whether the frame commutes with
+that basis' correlator. Alongside the sampled frame each pair carries its Bell-diagonal
+distribution (the fidelity estimate). Memory noise is the Pauli twirl of T1/T2 over a
+qubit's storage time, sampled when it is measured; readout flips an outcome with
+probability 1 − readout fidelity; a move to a storage qubit applies the gate's
+depolarising noise.
+
+Entanglement generation itself lives in :mod:`stack.quantum.heralding`. Every qubit is
+accounted for: it ends measured or discarded, and :meth:`Medium.finish` fails loudly when
+a qubit is still in memory that no protocol layer claims.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import stim
+
+from protocols.common import Basis, BellState
+from protocols.physical import physics
+from protocols.physical.hardware import Arm, Disarm, Discard, Measure, MeasureResult, Move, MoveResult
+from stack.core.kernel import Kernel, VirtualPort
+
+FRAME_OF_BELL = {BellState.PHI_PLUS: "__", BellState.PSI_PLUS: "_X",
+                 BellState.PHI_MINUS: "_Z", BellState.PSI_MINUS: "_Y"}
+CORRELATOR = {Basis.Z: stim.PauliString("ZZ"), Basis.X: stim.PauliString("XX"),
+              Basis.Y: stim.PauliString("YY")}
+IDEAL_PARITY = {Basis.Z: 0, Basis.X: 0, Basis.Y: 1}
+"""Parity of the two outcomes on |Φ+⟩: ⟨ZZ⟩ = ⟨XX⟩ = +1, ⟨YY⟩ = -1."""
+PAULIS = ("I", "X", "Y", "Z")
+_ON = {(side, p): stim.PauliString(("" if side == 0 else "_") + p + ("_" if side == 0 else ""))
+       for side in (0, 1) for p in "XYZ"}
+
+
+class Generation(Protocol):
+    """Entanglement generation as the medium drives it (:class:`stack.quantum.heralding.Heralding`)."""
+
+    def command(self, node_id: int, command: Arm | Disarm) -> None:
+        """A node armed or disarmed its end of a link."""
+
+    def slot_freed(self, node_id: int) -> None:
+        """A communication qubit of ``node_id`` became free for the next attempt."""
+
+
+class AccountingError(RuntimeError):
+    """The medium holds qubits that no protocol layer claims: something leaked."""
+
+
+class QubitStatus(enum.Enum):
+    IN_MEMORY = "in-memory"
+    MEASURED = "measured"
+    DISCARDED = "discarded"
+
+
+@dataclass(slots=True)
+class Pair:
+    frame: stim.PauliString
+    distribution: tuple[float, float, float, float]
+    first: tuple[Basis, int] | None = None
+
+
+@dataclass(slots=True)
+class Qubit:
+    qubit_id: int
+    node_id: int
+    slot: int
+    side: int
+    created: float
+    pair: Pair
+    status: QubitStatus = QubitStatus.IN_MEMORY
+
+
+@dataclass(slots=True)
+class NodeHardware:
+    """A node's memory: communication slots ``0..slots-1``, then ``storage`` storage slots."""
+
+    node_id: int
+    slots: int
+    t2_ns: float
+    readout_ns: int
+    physical_port: VirtualPort | None = None
+    t1_ns: float = float("inf")
+    storage: int = 0
+    readout_fidelity: float = 1.0
+    gate_fidelity: float = 1.0
+    move_ns: int = 0
+    held: dict[int, Qubit] = field(default_factory=dict)
+    reserved: set[int] = field(default_factory=set)
+    busy_until: dict[int, int] = field(default_factory=dict)
+
+    def is_free(self, slot: int, now: int) -> bool:
+        """Neither holding a qubit, reserved for an attempt, nor still reading out or moving one."""
+        return slot not in self.held and slot not in self.reserved and self.busy_until.get(slot, 0) <= now
+
+    def free_slot(self, now: int = 0) -> int | None:
+        """A free communication slot, if any."""
+        for slot in range(self.slots):
+            if self.is_free(slot, now):
+                return slot
+        return None
+
+    def free_storage(self) -> int | None:
+        for slot in range(self.slots, self.slots + self.storage):
+            if slot not in self.held:
+                return slot
+        return None
+
+
+class Medium:
+    """Owns all quantum state; only the medium and :mod:`stack.quantum.heralding` touch stim."""
+
+    def __init__(self, kernel: Kernel, rng: np.random.Generator,
+                 capture: Callable[[int, int, bytes], None] | None = None) -> None:
+        self.kernel = kernel
+        self.rng = rng
+        self.capture = capture
+        self.nodes: dict[int, NodeHardware] = {}
+        self.qubits: dict[int, Qubit] = {}
+        self.ledger = {"created": 0, "measured": 0, "discarded": 0, "discarded_at_end": 0}
+        self.heralding: Generation | None = None
+        self._next_qubit = 1
+
+    def add_node(self, hardware: NodeHardware) -> None:
+        self.nodes[hardware.node_id] = hardware
+
+    def clock_adjusted(self, node_id: int, adjust: Any, at_ns: int) -> None:
+        """A node's servo adjusted its clock. In-process the heralding shares the node's
+        :class:`stack.timing.clocks.Clock`, so there is nothing to do; the multi-process medium
+        client forwards the adjustment to the medium process's copy of the clock."""
+
+    # -- commands from nodes ----------------------------------------------------------------
+    def command(self, node_id: int, command: Any, reply_to: VirtualPort) -> None:
+        """Execute one hardware command issued by a layer of ``node_id``."""
+        if isinstance(command, Arm | Disarm):
+            assert self.heralding is not None, "no heralded links"
+            self.heralding.command(node_id, command)
+        elif isinstance(command, Measure):
+            qubit = self.take(node_id, command.slot, busy_ns=self.nodes[node_id].readout_ns)
+            outcome = self.measure(qubit, command.basis)
+            result = MeasureResult(command.slot, qubit.qubit_id, command.basis, outcome)
+            self.kernel.deliver_at(self.kernel.now + self.nodes[node_id].readout_ns, reply_to, result)
+        elif isinstance(command, Discard):
+            self.take(node_id, command.slot).status = QubitStatus.DISCARDED
+            self.ledger["discarded"] += 1
+        elif isinstance(command, Move):
+            self._move(node_id, command, reply_to)
+        else:
+            raise TypeError(f"unknown hardware command {command!r}")
+
+    def _move(self, node_id: int, command: Move, reply_to: VirtualPort) -> None:
+        node = self.nodes[node_id]
+        target = node.free_storage()
+        if target is None:
+            self.kernel.deliver_at(self.kernel.now, reply_to, MoveResult(command.slot, None))
+            return
+        qubit = self.take(node_id, command.slot, busy_ns=node.move_ns)
+        self._memory_noise(qubit)
+        qubit.created = self.kernel.now
+        if self.rng.random() < 1 - node.gate_fidelity:
+            self._apply(qubit, PAULIS[int(self.rng.integers(4))])
+        qubit.slot = target
+        node.held[target] = qubit
+        self.kernel.deliver_at(self.kernel.now + node.move_ns, reply_to, MoveResult(command.slot, target))
+
+    # -- qubits -----------------------------------------------------------------------------
+    def create(self, node_id: int, slot: int, side: int, created: float, pair: Pair) -> Qubit:
+        qubit = Qubit(self._next_qubit, node_id, slot, side, created, pair)
+        self._next_qubit += 1
+        self.qubits[qubit.qubit_id] = qubit
+        self.nodes[node_id].held[slot] = qubit
+        self.ledger["created"] += 1
+        return qubit
+
+    def take(self, node_id: int, slot: int, busy_ns: int = 0) -> Qubit:
+        """Remove the qubit in ``slot`` from memory; the slot is free once ``busy_ns`` (a readout, a move) is over."""
+        node = self.nodes[node_id]
+        try:
+            qubit = node.held.pop(slot)
+        except KeyError:
+            raise ValueError(f"node {node_id} has no qubit in slot {slot}") from None
+        if busy_ns > 0:
+            node.busy_until[slot] = self.kernel.now + busy_ns
+        if self.heralding is not None and slot < node.slots:
+            if busy_ns > 0:
+                self.kernel.call_at(self.kernel.now + busy_ns, self._slot_freed, node_id)
+            else:
+                self.heralding.slot_freed(node_id)
+        return qubit
+
+    def _slot_freed(self, node_id: int) -> None:
+        if self.heralding is not None:
+            self.heralding.slot_freed(node_id)
+
+    def _apply(self, qubit: Qubit, pauli: str) -> None:
+        if pauli != "I":
+            qubit.pair.frame *= _ON[(qubit.side, pauli)]
+
+    def _memory_noise(self, qubit: Qubit) -> None:
+        node = self.nodes[qubit.node_id]
+        px, py, pz = physics.memory_pauli_probabilities(self.kernel.now - qubit.created, node.t1_ns, node.t2_ns)
+        draw = self.rng.random() if px + py + pz else 1.0
+        if draw < px:
+            self._apply(qubit, "X")
+        elif draw < px + py:
+            self._apply(qubit, "Y")
+        elif draw < px + py + pz:
+            self._apply(qubit, "Z")
+
+    def measure(self, qubit: Qubit, basis: Basis) -> int:
+        """Measure a qubit already taken out of memory; returns the (read-out) outcome."""
+        pair = qubit.pair
+        self._memory_noise(qubit)
+        qubit.status = QubitStatus.MEASURED
+        self.ledger["measured"] += 1
+        if pair.first is None or pair.first[0] != basis:
+            outcome = int(self.rng.integers(2))
+            if pair.first is None:
+                pair.first = (basis, outcome)
+        else:
+            anticommutes = not pair.frame.commutes(CORRELATOR[basis])
+            outcome = pair.first[1] ^ IDEAL_PARITY[basis] ^ int(anticommutes)
+        fidelity = self.nodes[qubit.node_id].readout_fidelity
+        if fidelity < 1 and self.rng.random() >= fidelity:
+            outcome ^= 1
+        return outcome
+
+    # -- end of run -------------------------------------------------------------------------
+    def finish(self, claimed: dict[int, set[int]]) -> dict[str, int]:
+        """Check every qubit in memory is claimed by a layer, then discard them all."""
+        leaked = [q for node in self.nodes.values() for slot, q in node.held.items()
+                  if slot not in claimed.get(node.node_id, set())]
+        if leaked:
+            names = ", ".join(f"qubit {q.qubit_id} (node {q.node_id} slot {q.slot})" for q in leaked)
+            raise AccountingError(f"{len(leaked)} qubit(s) in memory that no layer holds: {names}")
+        for node in self.nodes.values():
+            for slot in list(node.held):
+                node.held.pop(slot).status = QubitStatus.DISCARDED
+                self.ledger["discarded_at_end"] += 1
+        ends = self.ledger["measured"] + self.ledger["discarded"] + self.ledger["discarded_at_end"]
+        if ends != self.ledger["created"]:
+            raise AccountingError(f"created {self.ledger['created']} qubits but {ends} ended")
+        return dict(self.ledger)

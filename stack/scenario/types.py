@@ -1,0 +1,145 @@
+"""The parsed form of a scenario file (see :mod:`stack.scenario.parse` for reading and checking it)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class RunConfig:
+    duration_ns: int
+    seed: int
+    base_port: int = 40000
+    """First UDP port of the multi-process port map (``qnet up``; 0: allocate one)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ClockConfig:
+    """A node's oscillator and its PTP role."""
+
+    offset_ns: float = 0.0
+    frequency_ppm: float = 0.0
+    wander_ppb: float = 0.0
+    jitter_ps: float = 0.0
+    ptp: str = "off"
+    priority1: int = 128
+
+    @property
+    def ideal(self) -> bool:
+        return self == ClockConfig()
+
+
+@dataclass(frozen=True, slots=True)
+class SyncConfig:
+    """PTP settings shared by every node that runs it."""
+
+    log_sync_interval: int = -3
+    kp: float = 0.7
+    ki: float = 0.3
+    sample_interval_ns: int = 10_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class NodeConfig:
+    """A node and its hardware; fields that do not apply to its kind keep their defaults."""
+
+    name: str
+    node_id: int
+    kind: str
+    clock: ClockConfig = ClockConfig()
+    # qpu: the QPU and its Quantum Networking Unit
+    communication_qubits: int = 0
+    storage_qubits: int = 0
+    t1_ns: float = math.inf
+    t2_ns: float = math.inf
+    gate_fidelity: float = 1.0
+    gate_ns: int = 0
+    readout_fidelity: float = 1.0
+    readout_ns: int = 0
+    move_ns: int = 0
+    emission_efficiency: float = 1.0
+    absorption_efficiency: float = 1.0
+    transducer_efficiency: float = 1.0
+    transducer_noise_photons: float = 0.0
+    transducer_bandwidth_mhz: float = math.inf
+    # station: detectors
+    detector_efficiency: float = 1.0
+    dark_count_rate_hz: float = 0.0
+    detection_window_ns: int = 0
+    dead_time_ns: int = 0
+    # source: entangled-photon-pair source
+    pair_rate_mhz: float = 0.0
+    multi_pair_probability: float = 0.0
+    channels: int = 0
+    # switch
+    insertion_loss_db: float = 0.0
+    reconfiguration_ns: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class LinkConfig:
+    name: str
+    link_id: int
+    a: str
+    b: str
+    scheme: str
+    mode: str
+    station: str | None
+    source: str | None
+    switch: str | None
+    length_a_km: float
+    length_b_km: float
+    attenuation_db_per_km: float
+    refractive_index: float
+    attempt_duration_ns: int
+    bright_state_population: float
+    coupler_efficiency: float
+    depolarizing: float
+    classical_loss: float
+    classical_jitter_ns: int
+    classical_duplication: float = 0.0
+    queue_quantum: int = 4
+    """Pairs per run while requests of the same priority compete (round-robin between streams)."""
+    queue_max_run: int = 64
+    """Pairs per run of a request served alone (a higher-priority arrival waits at most one run)."""
+    queue_max_length: int = 64
+    """Open requests per node on this link before a new one is refused with NORES."""
+    cutoff_ns: int = 0
+    """A pair of an atomic request still kept this long after its emission is discarded (0: never)."""
+
+    @property
+    def middle(self) -> str:
+        """The node between the ends: station or source (an end itself for a coupler)."""
+        return self.station or self.source or self.a
+
+
+@dataclass(frozen=True, slots=True)
+class WorkloadConfig:
+    node: str
+    remote: str
+    type: str
+    pairs: int
+    basis: str
+    """Z, X or Y; XZ or XYZ: each end picks one at random per pair (measure only)."""
+    start_ns: int
+    purpose_id: int
+    listen: bool = True
+    min_fidelity: float = 0.0
+    max_time_ns: int = 0
+    priority: int = 0
+    """CREATE's Priority, 0-7: higher is served first."""
+    atomic: bool = False
+    """CREATE's ATO flag: all pairs at the same time (create-and-keep only)."""
+    consecutive: bool = True
+    """CREATE's CON flag: an OK per pair as it comes (false: all OKs when the request completes)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    source: str
+    run: RunConfig
+    nodes: dict[str, NodeConfig]
+    links: list[LinkConfig]
+    workload: list[WorkloadConfig]
+    sync: SyncConfig = SyncConfig()

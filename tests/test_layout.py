@@ -1,0 +1,68 @@
+"""The package tree is the architecture: no import cycles, `protocols/` never imports `stack/`, and each
+package imports only the layers below it (docs/architecture.md, "Dependency rules").
+
+The graph comes from grimp (the engine of import-linter) over the source, TYPE_CHECKING imports included.
+"""
+
+from __future__ import annotations
+
+import grimp
+import networkx as nx
+import pytest
+
+PROTOCOL_LAYERS = ("compiler", "apps", "transport", "network", "link", ("physical", "sync"), "packets", "common")
+STACK_LAYERS = ("cli", "multiprocess", ("api", "report", "runtime"), "quantum", "timing", "core", "scenario")
+"""Highest first. A tuple is one layer of siblings that must not import each other (except inside the
+top-level runtime modules, which form a chain: api → runtime, report → runtime)."""
+
+
+@pytest.fixture(scope="module")
+def graph() -> grimp.ImportGraph:
+    return grimp.build_graph("protocols", "stack", exclude_type_checking_imports=False)
+
+
+def import_cycles(graph: grimp.ImportGraph) -> list[list[str]]:
+    """Every elementary cycle of module imports (empty when the graph is a DAG)."""
+    edges = [(module, imported) for module in graph.modules
+             for imported in graph.find_modules_directly_imported_by(module)]
+    return [sorted(cycle) for cycle in nx.simple_cycles(nx.DiGraph(edges))]
+
+
+def layer_violations(graph: grimp.ImportGraph, container: str, layers: tuple) -> list[str]:
+    present = {module.split(".")[1] for module in graph.find_descendants(container)}
+    spec = []
+    for layer in layers:
+        names = layer if isinstance(layer, tuple) else (layer,)
+        names = tuple(name for name in names if name in present)
+        if names:
+            spec.append(grimp.Layer(*names, independent=container == "protocols"))
+    illegal = graph.find_illegal_dependencies_for_layers(layers=spec, containers={container})
+    return sorted(f"{dep.importer} imports {dep.imported} via "
+                  + ", ".join(f"{sorted(r.heads)}→{sorted(r.tails)}" for r in dep.routes) for dep in illegal)
+
+
+def test_no_import_cycles(graph: grimp.ImportGraph) -> None:
+    assert import_cycles(graph) == []
+
+
+def test_protocols_never_import_the_runtime(graph: grimp.ImportGraph) -> None:
+    chain = graph.find_shortest_chain(importer="protocols", imported="stack", as_packages=True)
+    assert chain is None, f"protocols imports stack: {' → '.join(chain or ())}"
+
+
+@pytest.mark.parametrize(("container", "layers"), [("protocols", PROTOCOL_LAYERS), ("stack", STACK_LAYERS)])
+def test_packages_import_only_lower_layers(graph: grimp.ImportGraph, container: str, layers: tuple) -> None:
+    assert layer_violations(graph, container, layers) == []
+
+
+def test_the_checks_catch_a_cycle_and_an_upward_import() -> None:
+    """The rules above are not vacuous: one forbidden import makes each of them fail."""
+    graph = grimp.build_graph("protocols", "stack", exclude_type_checking_imports=False)
+    graph.add_import(importer="stack.core.kernel", imported="stack.runtime")
+    graph.add_import(importer="protocols.physical.node", imported="protocols.link.layer")
+    graph.add_import(importer="protocols.common", imported="stack.core.kernel")
+    assert any("stack.core.kernel" in cycle for cycle in import_cycles(graph))
+    assert any("stack.core imports stack" in v for v in layer_violations(graph, "stack", STACK_LAYERS))
+    assert any("protocols.physical imports protocols.link" in v
+               for v in layer_violations(graph, "protocols", PROTOCOL_LAYERS))
+    assert graph.find_shortest_chain(importer="protocols", imported="stack", as_packages=True) is not None
