@@ -1,12 +1,13 @@
 """The ``qnet`` command line.
 
     qnet run [SCENARIO] [--seed N] [--json PATH] [--pcap PATH | --no-pcap] [--quiet]
-    qnet plot rate-vs-distance [SCENARIO] [--output PATH] [--max-km KM] [--pairs N]
+    qnet plot rate-vs-distance [SCENARIO] [--output PATH] [--max-km KM] [--pairs N] [--seed N]
     qnet plot sync [SCENARIO] [--output PATH] [--seed N]
     qnet up [SCENARIO] [--dilation D] [--base-port P] [--run-dir DIR] [--seed N] [--json PATH]
             [--pcap PATH | --no-pcap] [--quiet] [--tolerance-us US]
     qnet node NAME [SCENARIO] --run-dir DIR [--seed N] [--base-port P]
     qnet medium [SCENARIO] --run-dir DIR [--seed N] [--dilation D] [--tolerance-us US] [--base-port P]
+    qnet --version
 
 With no SCENARIO it runs ``examples/default.toml``. Every problem the user can fix is one line
 ``qnet: error: ...`` on stderr, never a traceback. Exit status: 0 done; 1 an output could not be

@@ -75,9 +75,12 @@ def analytic(scenario: Scenario, scheme: str, lengths: np.ndarray) -> tuple[np.n
     return np.array(rates), np.array(fidelities)
 
 
-def emulated(scenario: Scenario, scheme: str, length_km: float, pairs: int, seed: int) -> Point:
+def emulated(scenario: Scenario, scheme: str, length_km: float, pairs: int, seed: int) -> Point | None:
+    """One emulated point; None if no pair came within the run's horizon (too far for the link to herald)."""
     result = run_scenario(_variant(scenario, scheme, length_km, pairs), seed=seed)
     state = result.emulation.heralding.links[1]
+    if state.successes == 0:
+        return None
     cycle = result.emulation.link_physics[1].cycle_ns
     fidelity = measured_fidelity(disagreement(joined(result.emulation.workloads[0]))) or (math.nan, math.nan)
     return Point(length_km, state.successes / state.attempts / cycle * 1e9, fidelity[0], fidelity[1])
@@ -99,7 +102,8 @@ def rate_vs_distance(scenario: Scenario, output: Path, max_km: float = 100.0, po
         rates, fidelities = analytic(scenario, scheme, lengths)
         rate_axes.semilogy(lengths, rates, color=colour, label=f"{scheme} (analytic)")
         fidelity_axes.plot(lengths, fidelities, color=colour, label=f"{scheme} (analytic)")
-        dots = [emulated(scenario, scheme, float(length), pairs, seed + i) for i, length in enumerate(samples)]
+        runs = [emulated(scenario, scheme, float(length), pairs, seed + i) for i, length in enumerate(samples)]
+        dots = [point for point in runs if point is not None]
         rate_axes.semilogy([d.length_km for d in dots], [d.rate for d in dots], "o", color=colour,
                            label=f"{scheme} (emulated)")
         fidelity_axes.errorbar([d.length_km for d in dots], [d.fidelity for d in dots],

@@ -256,3 +256,18 @@ def test_ctrl_c_during_a_run_is_one_line_and_status_130(tmp_path: Path) -> None:
     assert proc.returncode == 130
     assert out == ""
     assert err == "qnet: error: interrupted\n"
+
+
+def test_a_sweep_beyond_what_can_herald_draws_the_curves_and_skips_those_points(tmp_path: Path) -> None:
+    """At 400 km and more a double-click pair takes longer than the emulation's horizon: no pair, no point
+    (it used to divide by zero attempts)."""
+    from stack.plots import emulated
+    from stack.scenario import load
+
+    scenario = load(TWO_QPUS)
+    assert emulated(scenario, "double-click", 1000.0, 10, seed=1) is None
+    near = emulated(scenario, "double-click", 10.0, 10, seed=1)
+    assert near is not None and near.rate > 0
+    output = tmp_path / "far.png"
+    assert cli.main(["plot", "rate-vs-distance", TWO_QPUS, "--max-km", "1000", "--pairs", "10", "-o", str(output)]) == 0
+    assert output.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
