@@ -7,7 +7,8 @@ memories that do not decay so the points compare with the heralded fidelity).
 
 Each point runs that link alone: its two ends, the station or source it needs (the scenario's
 own, else a default one) and its switch; the rest of the network is left out and every clock is
-ideal, since the closed forms assume ends that agree on time.
+ideal, since the closed forms assume ends that agree on time. A point that gets no pair within the
+run's horizon (10^15 ns: double-click beyond a few hundred km) is left out; its curve is still drawn.
 """
 
 from __future__ import annotations
