@@ -33,7 +33,7 @@ def build_report(result: RunResult, capture_frames: int | None = None) -> dict[s
         "kernel_events": emu.kernel.events_run,
         "links": [_link(emu, link) for link in scenario.links],
         "workload": [_workload(w) for w in emu.workloads],
-        "nodes": {name: _node(emu, node.node_id) for name, node in scenario.nodes.items()},
+        "nodes": _nodes(emu),
         "medium": result.ledger,
         "capture_frames": capture_frames,
         "sync": sync_report(emu, emu.sampler) if emu.sampler is not None and emu.clocks else None,
@@ -137,9 +137,17 @@ def malformed_count(engine: Any) -> int:
     return int(getattr(engine, "malformed", 0)) + int(nested)
 
 
-def _node(emu: Any, node_id: int) -> dict[str, Any]:
+def _nodes(emu: Any) -> dict[str, dict[str, Any]]:
+    """Per node: addresses and datagram counters (one pass over the layers: linear in nodes and layers)."""
+    malformed: dict[int, int] = {}
+    for layer in emu.layers:
+        malformed[layer.node_id] = malformed.get(layer.node_id, 0) + malformed_count(layer.engine)
+    return {name: _node(emu, node.node_id, malformed.get(node.node_id, 0))
+            for name, node in emu.scenario.nodes.items()}
+
+
+def _node(emu: Any, node_id: int, malformed: int) -> dict[str, Any]:
     c = emu.network.counters[node_id]
-    malformed = sum(malformed_count(layer.engine) for layer in emu.layers if layer.node_id == node_id)
     return {"node_id": node_id, "ip": node_ip(node_id), "mac": node_mac(node_id), "sent": c.sent,
             "received": c.received, "lost": c.lost, "undeliverable": c.undeliverable, "malformed": malformed}
 
@@ -152,13 +160,15 @@ def summary(report: dict[str, Any], wall_seconds: float, pcap: str | None) -> st
     lines.append(f"{'link':<14}{'scheme':<14}{'km':>7}{'p/attempt':>11}{'measured':>11}{'attempts':>10}"
                  f"{'pairs':>7}{'missed':>7}{'F model':>9}{'bound/s':>11}")
     for link in report["links"]:
-        measured = link["success_probability_measured"]
+        measured = link["success_probability_measured"]          # None: no attempt yet
         lines.append(f"{link['name']:<14}{link['scheme'] + ('*' if link['mode'] == 'exact' else ''):<14}"
                      f"{link['length_a_km'] + link['length_b_km']:>7.3g}{link['success_probability']:>11.5f}"
-                     f"{(measured if measured is not None else float('nan')):>11.5f}"
+                     f"{'-' if measured is None else f'{measured:.5f}':>11}"
                      f"{link['attempts']:>10}{link['successes']:>7}{link['window_failures']:>7}"
                      f"{link['fidelity_model']:>9.4f}"
                      f"{link['physical_bound_pairs_per_s']:>11.1f}")
+    if any(link["mode"] == "exact" for link in report["links"]):
+        lines.append("* exact mode: every attempt's photons are emulated (sampled mode skips the failed attempts)")
     lines.append("")
     lines.append(f"{'workload':<22}{'pairs':>11}{'pairs/s':>9}{'1st OK ms':>10}{'goodness':>10}"
                  f"{'F meas.':>15}  disagreement")

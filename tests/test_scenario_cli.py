@@ -323,7 +323,7 @@ def count_pcap_records(data: bytes) -> int:
 def test_cli_runs_a_small_scenario(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     scenario = tmp_path / "small.toml"
     scenario.write_text(SMALL)
-    out_json, pcap = tmp_path / "report.json", tmp_path / "cap" / "small.pcap"
+    out_json, pcap = tmp_path / "report.json", tmp_path / "small.pcap"
     assert cli.main(["run", str(scenario), "--json", str(out_json), "--pcap", str(pcap)]) == 0
     stdout, stderr = capsys.readouterr()
     assert stderr == ""

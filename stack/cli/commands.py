@@ -1,24 +1,31 @@
 """The ``qnet`` command line.
 
     qnet run [SCENARIO] [--seed N] [--json PATH] [--pcap PATH | --no-pcap] [--quiet]
-    qnet plot rate-vs-distance [SCENARIO] [--output PATH] [--max-km KM] [--pairs N]
+    qnet plot rate-vs-distance [SCENARIO] [--output PATH] [--max-km KM] [--pairs N] [--seed N]
     qnet plot sync [SCENARIO] [--output PATH] [--seed N]
     qnet up [SCENARIO] [--dilation D] [--base-port P] [--run-dir DIR] [--seed N] [--json PATH]
             [--pcap PATH | --no-pcap] [--quiet] [--tolerance-us US]
     qnet node NAME [SCENARIO] --run-dir DIR [--seed N] [--base-port P]
     qnet medium [SCENARIO] --run-dir DIR [--seed N] [--dilation D] [--tolerance-us US] [--base-port P]
+    qnet --version
 
-With no SCENARIO it runs ``examples/default.toml``. A bad scenario prints one line
-naming the file, the key and the problem, and exits with status 2.
+With no SCENARIO it runs ``examples/default.toml``. Every problem the user can fix is one line
+``qnet: error: ...`` on stderr, never a traceback. Exit status: 0 done; 1 an output could not be
+written after the run; 2 a bad command line or scenario (nothing was run); 130 interrupted
+(Ctrl-C); 141 standard output closed early (e.g. ``| head``).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from importlib import metadata
 from pathlib import Path
+from typing import NoReturn
 
 from stack import report as reporting
+from stack.cli.checks import UsageError, check_numbers, check_output
 from stack.runtime import run_scenario
 from stack.scenario import Scenario, ScenarioError, load
 
@@ -28,7 +35,7 @@ DEFAULT_DILATION = 0.002
 
 def default_scenario() -> Path:
     """The shipped default scenario: beside the source tree, else under the working directory."""
-    for base in (Path(__file__).resolve().parent.parent, Path.cwd()):
+    for base in (Path(__file__).resolve().parents[2], Path.cwd()):
         candidate = base / DEFAULT_SCENARIO
         if candidate.is_file():
             return candidate
@@ -42,8 +49,25 @@ def _relative(path: Path) -> Path:
         return path
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with its errors as one ``qnet: error:`` line (status 2) instead of usage and error."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"qnet: error: {message} (see {self.prog} --help)", file=sys.stderr)
+        sys.exit(2)
+
+
+def version() -> str:
+    """The installed package's version (``unknown`` when run from a source tree that is not installed)."""
+    try:
+        return metadata.version("qnetstack")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="qnet", description="Packet-level quantum network emulator.")
+    parser = _Parser(prog="qnet", description="Packet-level quantum network emulator.")
+    parser.add_argument("--version", action="version", version=f"qnet {version()}")
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="emulate a scenario in virtual time and report")
     run.add_argument("scenario", nargs="?", help=f"scenario TOML file (default: {DEFAULT_SCENARIO})")
@@ -59,12 +83,12 @@ def _parser() -> argparse.ArgumentParser:
     plot.add_argument("--output", "-o", metavar="PATH", help="PNG to write (default: out/<figure>.png)")
     plot.add_argument("--max-km", type=float, default=100.0, help="longest link of the sweep (default 100)")
     plot.add_argument("--pairs", type=int, default=300, help="pairs per emulated point (default 300)")
-    plot.add_argument("--seed", type=int, help="root seed for the run behind a sync plot")
+    plot.add_argument("--seed", type=int, help="root seed (default: the scenario's run.seed)")
     _multi_process_parsers(commands)
     return parser
 
 
-def _multi_process_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _multi_process_parsers(commands: argparse._SubParsersAction[_Parser]) -> None:
     from stack.multiprocess.realtime import DEFAULT_TOLERANCE_NS
     from stack.multiprocess.udp import DEFAULT_BASE_PORT
 
@@ -93,52 +117,79 @@ def _multi_process_parsers(commands: argparse._SubParsersAction[argparse.Argumen
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    path = Path(args.scenario) if args.scenario else default_scenario()
+    """Run a ``qnet`` command; returns the exit status."""
     try:
-        scenario = load(path if args.scenario else _relative(path))
-    except ScenarioError as error:
-        print(f"qnet: error: {error}", file=sys.stderr)
-        return 2
+        status = _command(_parser().parse_args(argv))
+        sys.stdout.flush()                      # a closed pipe shows here, not at interpreter exit
+        return status
+    except (ScenarioError, UsageError) as error:
+        return _error(str(error), 2)
+    except KeyboardInterrupt:
+        return _error("interrupted", 130)
+    except BaseExceptionGroup as group:         # trio wraps what ends a run in a group
+        if group.subgroup(KeyboardInterrupt) is None:
+            raise
+        return _error("interrupted", 130)
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())     # nothing more reaches the pipe
+        return _error("standard output closed before qnet finished writing (broken pipe)", 141)
+
+
+def _error(message: str, status: int) -> int:
+    print(f"qnet: error: {message}", file=sys.stderr)
+    return status
+
+
+def _command(args: argparse.Namespace) -> int:
+    check_numbers(args)
+    path = Path(args.scenario) if args.scenario else default_scenario()
+    scenario = load(path if args.scenario else _relative(path))
     if args.command == "plot":
         return _plot(args, scenario)
     if args.command in ("up", "node", "medium"):
         from stack.cli import up as cli_up
 
+        if args.command == "up":
+            _check_outputs(args)
         return cli_up.dispatch(args, path, scenario)
     return _run(args, path, scenario)
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    """The outputs the user named can be written (checked before a run that may take minutes)."""
+    if args.json not in (None, "-"):
+        check_output(Path(args.json), "--json")
+    if args.pcap is not None and not args.no_pcap:
+        check_output(Path(args.pcap), "--pcap")
 
 
 def _plot(args: argparse.Namespace, scenario: Scenario) -> int:
     from stack.cli.plots import rate_vs_distance
 
-    if args.max_km <= 0 or args.pairs < 10:
-        print("qnet: error: --max-km must be positive and --pairs at least 10", file=sys.stderr)
-        return 2
     output = Path(args.output or f"out/{args.figure}.png")
+    check_output(output, "--output", make_directory=args.output is None)
+    seed = scenario.run.seed if args.seed is None else args.seed
     if args.figure == "sync":
         from stack.cli.plots import sync_offsets
 
-        result = run_scenario(scenario, args.seed)
+        result = run_scenario(scenario, seed)
         try:
             sync_offsets(reporting.build_report(result), output)
         except ValueError as error:
-            print(f"qnet: error: {error}", file=sys.stderr)
-            return 2
+            return _error(str(error), 2)
         print(f"qnet: wrote {output}")
         return 0
-    rate_vs_distance(scenario, output, max_km=args.max_km, pairs=args.pairs)
+    rate_vs_distance(scenario, output, max_km=args.max_km, pairs=args.pairs, seed=seed)
     print(f"qnet: wrote {output}")
     return 0
 
 
 def _run(args: argparse.Namespace, path: Path, scenario: Scenario) -> int:
-    if args.seed is not None and args.seed < 0:
-        print("qnet: error: --seed must be a non-negative integer", file=sys.stderr)
-        return 2
+    _check_outputs(args)
     pcap_path = None if args.no_pcap else Path(args.pcap or f"out/{path.stem}.pcap")
     if pcap_path is not None:
-        pcap_path.parent.mkdir(parents=True, exist_ok=True)
+        if args.pcap is None:
+            check_output(pcap_path, "--pcap", make_directory=True)     # the default out/ is made for you
         with pcap_path.open("wb") as stream:
             result = run_scenario(scenario, args.seed, stream)
     else:
@@ -151,7 +202,10 @@ def _run(args: argparse.Namespace, path: Path, scenario: Scenario) -> int:
     if args.json == "-":
         sys.stdout.write(reporting.to_json(document))
     elif args.json:
-        Path(args.json).write_text(reporting.to_json(document))
+        try:
+            Path(args.json).write_text(reporting.to_json(document))
+        except OSError as error:
+            return _error(f"cannot write --json {args.json}: {error.strerror or error}", 1)
     if not args.quiet:
         out = sys.stderr if args.json == "-" else sys.stdout
         print(reporting.summary(document, result.wall_seconds, str(pcap_path) if pcap_path else None), file=out)

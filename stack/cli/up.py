@@ -14,10 +14,7 @@ from stack.scenario import Scenario
 
 
 def dispatch(args: argparse.Namespace, path: Path, scenario: Scenario) -> int:
-    seed = scenario.run.seed if args.seed is None else args.seed
-    if seed < 0 or getattr(args, "dilation", 1.0) <= 0:
-        print("qnet: error: --seed must be non-negative and --dilation positive", file=sys.stderr)
-        return 2
+    seed = scenario.run.seed if args.seed is None else args.seed       # options were checked by stack.cli
     run_dir = Path(args.run_dir or f"out/up-{path.stem}")
     if args.base_port is None:
         args.base_port = scenario.run.base_port

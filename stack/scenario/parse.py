@@ -18,6 +18,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from stack.scenario import checks
 from stack.scenario.table import REQUIRED, ScenarioError, Table
 from stack.scenario.types import (
     ClockConfig,
@@ -34,6 +35,7 @@ PTP_ROLES = ("off", "grandmaster", "slave", "auto")
 SCHEMES = ("double-click", "single-click", "source", "coupler")
 MODES = ("sampled", "exact")
 WORKLOAD_TYPES = ("keep", "measure")
+TOP_LEVEL = ("run", "sync", "nodes", "links", "workload")
 
 __all__ = [
     "ClockConfig",
@@ -50,12 +52,18 @@ __all__ = [
 
 
 def load(path: str | Path) -> Scenario:
-    """Read and validate a scenario file."""
+    """Read and validate a scenario file (TOML, so UTF-8 text)."""
     path = Path(path)
     try:
-        text = path.read_text()
+        raw = path.read_bytes()
     except OSError as exc:
         raise ScenarioError(str(path), "(file)", exc.strerror or str(exc)) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise ScenarioError(str(path), "(file)", f"not UTF-8 text (TOML must be): byte 0x{raw[exc.start]:02x} "
+                                                 f"on line {line}") from None
     return load_text(text, str(path))
 
 
@@ -64,7 +72,10 @@ def load_text(text: str, source: str) -> Scenario:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(source, "(syntax)", str(exc)) from None
+    except RecursionError:
+        raise ScenarioError(source, "(syntax)", "arrays or inline tables nested too deeply to read") from None
     top = Table(source, "", data)
+    top.only(TOP_LEVEL)                    # a misspelt table first: what follows from it would mislead
     run = _run(Table(source, "run", top.get("run", {})))
     sync = _sync(Table(source, "sync", top.get("sync", {})))
     nodes = _nodes(source, top.get("nodes", REQUIRED))
@@ -165,6 +176,8 @@ _NODE_READERS = {"qpu": _qpu, "station": _station, "source": _source, "switch": 
 
 def _nodes(source: str, data: Any) -> dict[str, NodeConfig]:
     table = Table(source, "nodes", data)
+    checks.check_count(source, "nodes", data, checks.MAX_NODES, "nodes", "node ids are 16 bits in IPv4 and MAC "
+                       "addresses")
     nodes: dict[str, NodeConfig] = {}
     for index, name in enumerate(data, start=1):
         t = Table(source, table.key(name), table.get(name, None))
@@ -229,21 +242,16 @@ def _link(t: Table, name: str, link_id: int, nodes: dict[str, NodeConfig]) -> Li
 
 def _links(source: str, data: Any, nodes: dict[str, NodeConfig]) -> list[LinkConfig]:
     table = Table(source, "links", data)
+    checks.check_count(source, "links", data, checks.MAX_LINKS, "links", "the Link ID is 16 bits on the wire")
     links = []
     for index, name in enumerate(data, start=1):
         t = Table(source, table.key(name), table.get(name, None))
         links.append(_link(t, name, index, nodes))
         t.finish()
+    checks.check_one_link_per_pair(source, links)
     _check_fibres(source, links)
-    pairs = [frozenset((link.a, link.b)) for link in links]
-    for link, pair in zip(links, pairs, strict=True):
-        if pairs.count(pair) > 1:
-            raise ScenarioError(source, f"links.{link.name}", f"{link.a!r} and {link.b!r} already share a link")
-    for node in nodes.values():
-        users = [link for link in links if link.source == node.name]
-        if node.kind == "source" and 2 * len(users) > node.channels:
-            raise ScenarioError(source, f"nodes.{node.name}.channels",
-                                f"{len(users)} links need {2 * len(users)} channels, the source has {node.channels}")
+    checks.check_source_channels(source, nodes, links)
+    checks.check_ptp_reachable(source, nodes, links)
     return links
 
 
@@ -265,8 +273,10 @@ def _workload(source: str, data: Any, nodes: dict[str, NodeConfig],
               links: list[LinkConfig]) -> list[WorkloadConfig]:
     if not isinstance(data, list):
         raise ScenarioError(source, "workload", "expected an array of tables ([[workload]])")
+    checks.check_count(source, "workload", data, checks.MAX_WORKLOAD, "entries", "purpose ids are 16 bits")
     linked = {frozenset((link.a, link.b)) for link in links}
     items: list[WorkloadConfig] = []
+    listeners: dict[tuple[str, int], int] = {}
     for index, entry in enumerate(data):
         t = Table(source, f"workload[{index}]", entry)
         node, remote = _node_ref(t, "node", nodes, "qpu"), _node_ref(t, "remote", nodes, "qpu")
@@ -287,8 +297,11 @@ def _workload(source: str, data: Any, nodes: dict[str, NodeConfig],
             consecutive=t.flag("consecutive", True),
         ))
         t.finish()
-        clash = [w for w in items[:-1] if w.listen and items[-1].listen and w.remote == remote
-                 and w.purpose_id == items[-1].purpose_id]
-        if clash:
-            raise t.error("purpose_id", f"{remote!r} already listens on purpose id {clash[0].purpose_id}")
+        if items[-1].listen:
+            key = (remote, items[-1].purpose_id)
+            if key in listeners:
+                raise t.error("purpose_id", f"{remote!r} already listens on purpose id {key[1]} "
+                                            f"(workload[{listeners[key]}])")
+            listeners[key] = index
+    checks.check_applications(source, items)
     return items

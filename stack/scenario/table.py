@@ -10,11 +10,31 @@ x.toml: run.seed: expected an integer, got 'one'
 
 from __future__ import annotations
 
+import difflib
+import json
 import math
+import re
+import reprlib
+from collections.abc import Iterable
 from typing import Any
 
 REQUIRED: Any = object()
 """Default meaning "the key must be present"."""
+
+_SHORT = reprlib.Repr()
+_SHORT.maxstring, _SHORT.maxother, _SHORT.maxlevel = 40, 40, 2
+
+
+def shown(value: Any) -> str:
+    """A value as an error message quotes it: its repr, cut short (a deeply nested or long value stays one
+    short line)."""
+    return _SHORT.repr(value)
+
+
+def suggestion(name: str, known: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` for the closest of ``known`` to a misspelt ``name``, else nothing."""
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 class ScenarioError(ValueError):
@@ -30,11 +50,13 @@ class Table:
 
     def __init__(self, source: str, prefix: str, data: Any) -> None:
         if not isinstance(data, dict):
-            raise ScenarioError(source, prefix, f"expected a table, got {data!r}")
+            raise ScenarioError(source, prefix, f"expected a table, got {shown(data)}")
         self.source, self.prefix, self.data = source, prefix, data
         self.used: set[str] = set()
 
     def key(self, name: str) -> str:
+        """The dotted key of ``name`` in this table, quoted as TOML quotes it when it is not a bare key."""
+        name = name if re.fullmatch(r"[A-Za-z0-9_-]+", name) else json.dumps(name)
         return f"{self.prefix}.{name}" if self.prefix else name
 
     def error(self, name: str, problem: str) -> ScenarioError:
@@ -47,7 +69,8 @@ class Table:
         self.used.add(name)
         if name not in self.data:
             if default is REQUIRED:
-                raise self.error(name, "is required")
+                strays = difflib.get_close_matches(name, [k for k in self.data if k not in self.used], n=1)
+                raise self.error(name, "is required" + (f" ({strays[0]!r} misspelt?)" if strays else ""))
             return default
         return self.data[name]
 
@@ -57,7 +80,7 @@ class Table:
         ok = isinstance(value, int) if integer else isinstance(value, int | float)
         if isinstance(value, bool) or not ok:
             kind = "an integer" if integer else "a number"
-            raise self.error(name, f"expected {kind}, got {value!r}")
+            raise self.error(name, f"expected {kind}, got {shown(value)}")
         if finite and isinstance(value, float) and math.isinf(value):
             raise self.error(name, f"must be finite, got {value!r}")
         if not low <= value <= high or (isinstance(value, float) and math.isnan(value)):
@@ -70,18 +93,25 @@ class Table:
     def text(self, name: str, default: Any = REQUIRED, choices: tuple[str, ...] | None = None) -> str:
         value = self.get(name, default)
         if not isinstance(value, str):
-            raise self.error(name, f"expected a string, got {value!r}")
+            raise self.error(name, f"expected a string, got {shown(value)}")
         if choices is not None and value not in choices:
-            raise self.error(name, f"must be one of {', '.join(choices)}; got {value!r}")
+            raise self.error(name, f"must be one of {', '.join(choices)}; got {shown(value)}")
         return value
 
     def flag(self, name: str, default: bool) -> bool:
         value = self.get(name, default)
         if not isinstance(value, bool):
-            raise self.error(name, f"expected true or false, got {value!r}")
+            raise self.error(name, f"expected true or false, got {shown(value)}")
         return value
 
     def finish(self) -> None:
-        unknown = sorted(set(self.data) - self.used)
+        """Every key of the table must have been read: the first other one is an unknown key."""
+        self.only(self.used)
+
+    def only(self, known: Iterable[str]) -> None:
+        """Reject the first key not in ``known``, suggesting the closest known one."""
+        known = set(known)
+        unknown = sorted(set(self.data) - known)
         if unknown:
-            raise self.error(unknown[0], "unknown key")
+            kind = "table" if isinstance(self.data[unknown[0]], dict | list) else "key"
+            raise self.error(unknown[0], f"unknown {kind}" + suggestion(unknown[0], known))
