@@ -60,9 +60,11 @@ from protocols.link_confirm import ConfirmMixin
 from protocols.link_memory import MemoryMixin
 from protocols.link_queue import QueueMixin
 from protocols.link_types import (
+    FINAL,
     RANDOM_BASES,
     ROTATION_BASES,
     TRANSITIONS,
+    GenerationOver,
     LinkConfig,
     LinkCounters,
     Memory,
@@ -85,8 +87,8 @@ from protocols.packets.egp import (
 )
 from protocols.physical import AttemptLost, PairReady, StopGeneration
 
-__all__ = ["ROTATION_BASES", "TRANSITIONS", "LinkConfig", "LinkCounters", "LinkLayer", "Memory", "QueuePolicy",
-           "Request", "RequestEvent", "RequestState"]
+__all__ = ["ROTATION_BASES", "TRANSITIONS", "GenerationOver", "LinkConfig", "LinkCounters", "LinkLayer", "Memory",
+           "QueuePolicy", "Request", "RequestEvent", "RequestState"]
 
 
 class LinkLayer(QueueMixin, ConfirmMixin, MemoryMixin):
@@ -102,6 +104,7 @@ class LinkLayer(QueueMixin, ConfirmMixin, MemoryMixin):
         except ParseError:
             self.counters.malformed += 1
             actions = Actions()
+        self._tidy(now)
         actions.deadline = self._deadline()
         return actions
 
@@ -114,8 +117,11 @@ class LinkLayer(QueueMixin, ConfirmMixin, MemoryMixin):
             actions = self._on_moved(event, now)
         elif isinstance(event, LinkDown):
             actions = self._on_link_down(event.link_id, now)
+        elif isinstance(event, GenerationOver):
+            actions = self._on_generation_over(now)
         else:
             raise TypeError(f"link layer cannot handle {event!r}")
+        self._tidy(now)
         actions.deadline = self._deadline()
         return actions
 
@@ -127,7 +133,7 @@ class LinkLayer(QueueMixin, ConfirmMixin, MemoryMixin):
         actions.extend(self._schedule_timers(now))
         actions.extend(self._release_timers(now))
         actions.extend(self._cutoff_timers(now))
-        for request in list(self.requests.values()):
+        for request in list(self.open.values()):
             if request.expires_at is not None and request.expires_at <= now:
                 actions.extend(self._expire(request, now))
                 continue
@@ -142,6 +148,7 @@ class LinkLayer(QueueMixin, ConfirmMixin, MemoryMixin):
                 request.retries_left -= 1
                 request.retry_at = now + self.retransmit_ns
                 actions.send.append(self._req(request))
+        self._tidy(now)
         actions.deadline = self._deadline()
         return actions
 
@@ -181,7 +188,7 @@ class LinkLayer(QueueMixin, ConfirmMixin, MemoryMixin):
                           expires_at=self._expiry(create, now))
         if self._is_master(link):
             request.queue_seq = self._number(link.link_id)
-        self.requests[(self.node_id, create_id)] = request
+        self._add(request)
         return Actions(send=[(app, ll.Ack(create_id).encode()), self._req(request)])
 
     def _unsupported(self, create: ll.Create, local: bool) -> int:
@@ -197,6 +204,8 @@ class LinkLayer(QueueMixin, ConfirmMixin, MemoryMixin):
 
     def _admit(self, create: ll.Create, link: LinkConfig) -> tuple[LinkOption | None, int]:
         """The link option that serves ``create``, or the error code that refuses it."""
+        if self.over:
+            return None, ll.ERR_TIMEOUT
         if self._open_requests(link.link_id) >= link.policy.max_queue or self._no_room(create):
             return None, ll.ERR_NORES
         option = admission.choose(link.options, ll.decode_fidelity(create.minimum_fidelity))
@@ -214,13 +223,12 @@ class LinkLayer(QueueMixin, ConfirmMixin, MemoryMixin):
             return True
         if not create.kept_together:
             return False
-        reserved = sum(r.create.number for r in self.requests.values() if r.create.kept_together
-                       and r.state not in (RequestState.DONE, RequestState.FAILED))
+        reserved = sum(r.create.number for r in self.open.values() if r.create.kept_together
+                       and r.state not in FINAL)
         return create.number + reserved > self.memory.total
 
     def _open_requests(self, link_id: int) -> int:
-        return sum(1 for r in self.requests.values()
-                   if r.link.link_id == link_id and r.state not in (RequestState.DONE, RequestState.FAILED))
+        return sum(1 for r in self.open.values() if r.link.link_id == link_id and r.state not in FINAL)
 
     # -- failing requests: Max Time, the peer gone -------------------------------------
     def _expire(self, request: Request, now: int) -> Actions:
@@ -253,6 +261,18 @@ class LinkLayer(QueueMixin, ConfirmMixin, MemoryMixin):
                 actions.extend(self._drop(key))
         return actions.extend(self._schedule(link_id, now))
 
+    def _on_generation_over(self, now: int) -> Actions:
+        """The run's generation window is over: every open request fails here with ERR TIMEOUT (the other
+        end does the same at the same time); pairs already numbered are still confirmed and released."""
+        self.over = True
+        actions = Actions()
+        for request in list(self.open.values()):
+            if request.state not in FINAL:
+                request.fire(RequestEvent.GENERATION_OVER)
+                request.retry_at = request.expires_at = None
+                actions.extend(self._fail_quietly(request, ll.ERR_TIMEOUT, now))
+        return actions
+
     def _on_link_down(self, link_id: int, now: int) -> Actions:
         """The peer (or the station between) is gone: pairs it never confirmed expire here, and every
         open request on the link fails with ERR OTHER; later CREATEs for that peer get ERR OTHER too."""
@@ -274,8 +294,8 @@ class LinkLayer(QueueMixin, ConfirmMixin, MemoryMixin):
         for table in (self.early, self.lost, self.aborting, self.releasing):
             for key in [key for key in table if key[0] == link_id]:
                 del table[key]
-        for request in list(self.requests.values()):
-            if request.link.link_id == link_id and request.state not in (RequestState.DONE, RequestState.FAILED):
+        for request in list(self.open.values()):
+            if request.link.link_id == link_id and request.state not in FINAL:
                 request.fire(RequestEvent.LINK_DOWN)
                 request.retry_at = request.expires_at = None
                 actions.extend(self._fail_quietly(request, ll.ERR_OTHER, now))
@@ -293,7 +313,7 @@ class LinkLayer(QueueMixin, ConfirmMixin, MemoryMixin):
         return handler(message, now)
 
     def _deadline(self) -> int | None:
-        times = [t for r in self.requests.values() for t in (r.retry_at, r.expires_at) if t is not None]
+        times = [t for r in self.open.values() for t in (r.retry_at, r.expires_at) if t is not None]
         times += [p.next_at for p in self.sent.values()] + [d for _, _, d in self.awaiting.values()]
         times += list(self.lost.values()) + [d for _, d in self.early.values()]
         times += [p.next_at for p in (*self.scheduling.values(), *self.aborting.values())]

@@ -20,6 +20,7 @@ import trio
 
 from protocols.apps import EntanglementUser
 from protocols.hardware import LinkDown
+from protocols.link import GenerationOver
 from stack.kernel import Kernel
 from stack.medium import Medium
 from stack.medium_protocol import MediumProtocolError, MessageStream, decode_hardware, encode_hardware
@@ -140,6 +141,9 @@ class NodeProcess:
                 self.kernel.inject(int(message["at"]), link, LinkDown(int(message["link_id"])))
         elif op == "drain":
             self.emu.draining = True
+            link = self.ports.get(f"{self.name}/link")
+            if link is not None:           # requests still open fail with ERR TIMEOUT (at both ends)
+                self.kernel.inject(int(message["at"]), link, GenerationOver())
 
 
 async def _connect(socket_path: Path) -> trio.SocketStream:
