@@ -16,13 +16,18 @@ refuses with a Status, and both ends fail the request. A SCHEDULE with a Status 
 Each heralded pair is numbered by the master, delivered there and CONFIRMed (naming the
 request); the other end delivers it on CONFIRM if it made the pair for that request (by the
 pair's emission time and when it switched), and otherwise both ends report it expired.
+Messages whose loss would leave the ends disagreeing (CONFIRM, RELEASE, SCHEDULE, abort) are
+retransmitted up to ``reliable_retries`` times, and every copy gets the first copy's answer:
+answers and finished requests are remembered for ``keep_ns`` (:mod:`protocols.link_recent`),
+then forgotten, so the tables stay bounded. At the end of the generation window
+(:class:`GenerationOver`) every open request fails with ERR TIMEOUT at both ends.
 
 Request lifecycle (:data:`TRANSITIONS`)::
 
     WAITING_PEER --REQ_ACK accepted--> QUEUED --its run--> GENERATING --last pair--> DONE
     GENERATING --run over, another request's turn--> QUEUED
     WAITING_PEER --REQ_ACK error / retries exhausted--> FAILED
-    any open state --Max Time runs out / aborted--> FAILED (ERR TIMEOUT or the peer's Status)
+    any open state --Max Time runs out / aborted / generation over--> FAILED (ERR TIMEOUT or the peer's Status)
 
 A CREATE is admitted against the link's options (:mod:`protocols.admission`): the fastest
 option meeting its Minimum Fidelity, else ERR UNSUPP; ERR NOTIME if the expected time for

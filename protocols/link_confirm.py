@@ -77,9 +77,8 @@ class ConfirmMixin(LinkState):
         key = (message.link_id, message.attempt_seq)
         request = self.requests.get((message.origin_node, message.create_id))
         if key in self.answered or request is None:
-            status = self.answered.get(key, ll.ERR_EXPIRE)
-            assert status is not None
-            return Actions(send=[self._ack(message, status)])
+            status = self.answered.get(key)
+            return Actions(send=[self._ack(message, ll.ERR_EXPIRE if status is None else status)])
         if key in self.awaiting:
             held, pair, _ = self.awaiting.pop(key)
             return self._on_confirmed(held, pair, message, now)

@@ -43,8 +43,8 @@ class Recent(Generic[K, V]):
         self._until[key] = until
         self._order.append((until, key))
 
-    def get(self, key: K, default: V | None = None) -> V | None:
-        return self._items.get(key, default)
+    def get(self, key: K) -> V | None:
+        return self._items.get(key)
 
     def __contains__(self, key: object) -> bool:
         return key in self._items
@@ -54,11 +54,6 @@ class Recent(Generic[K, V]):
 
     def __len__(self) -> int:
         return len(self._items)
-
-    def pop(self, key: K) -> V | None:
-        """Forget ``key`` now (its answer is no longer wanted)."""
-        self._until.pop(key, None)
-        return self._items.pop(key, None)
 
     def forget(self, now: int) -> list[V]:
         """Forget every entry put ``keep_ns`` or longer before ``now``; the forgotten values, oldest first."""
