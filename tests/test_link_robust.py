@@ -9,6 +9,9 @@ the answers given are forgotten after a bounded time, so the tables stay bounded
 
 from __future__ import annotations
 
+import doctest
+
+from protocols import link_recent
 from protocols.common import EGP_PORT, LINK_SERVICE_PORT, Actions, BellState
 from protocols.hardware import Discard
 from protocols.link import GenerationOver, LinkLayer, RequestState
@@ -170,3 +173,8 @@ def test_the_request_table_stays_bounded_over_many_requests() -> None:
     assert max(max(s) for s in sizes) <= bound
     assert not n1.open and not n2.open
     assert n1.counters.ok_sent == n2.counters.ok_sent == 2_000
+
+
+def test_docstring_examples() -> None:
+    result = doctest.testmod(link_recent)
+    assert result.attempted > 0 and result.failed == 0
