@@ -3,7 +3,7 @@ of every link (tests/consistency.py): no pair is delivered at one end only, ever
 ends (its last OK, or the same ERR), nothing is left waiting for an answer, every qubit is accounted for.
 
 The matrix runs every example scenario (shortened: at most 20–30 pairs per entry, a few hundred ms) under
-three channel conditions and three seeds; the dedicated scenario below makes three requests compete for one
+four channel conditions and three seeds; the dedicated scenario below makes three requests compete for one
 link (two streams round-robin, and an atomic request kept in storage with a cutoff).
 """
 
@@ -25,12 +25,18 @@ CONDITIONS = {
     "loss+duplication": (0.2, 0.2, 0),
     "loss+reordering": (0.2, 0.0, 20_000),
     "heavy": (0.4, 0.2, 20_000),
+    "duplication+jitter": (0.0, 0.2, 100_000),
 }
 """Per fibre: a datagram crosses one (coupler) to four fibres, so 0.2 loses 20–59 % end to end. 20 µs of
 jitter reorders datagrams and spans 10+ attempt cycles of default.toml's data-centre links and ~2 of
-up-small.toml's."""
+up-small.toml's; 100 µs spans ~2 cycles of two-qpus.toml's 10 km link and ~9 of up-small.toml's."""
 SHORT = {"default.toml": (20, 300.0)}
 """default.toml is the slowest to emulate (PTP, five links): fewer pairs and a shorter run."""
+SKIP = {("default.toml", "duplication+jitter")}
+"""With 100 µs of jitter no clock of default.toml converges and the run emulates every failed attempt
+(~6 s each); its other conditions reorder its datagrams already."""
+CASES = [(name, condition) for name in sorted(p.name for p in EXAMPLES.glob("*.toml"))
+         for condition in sorted(CONDITIONS) if (name, condition) not in SKIP]
 
 
 def faulty_run(name: str, condition: str, seed: int) -> RunResult:
@@ -40,14 +46,14 @@ def faulty_run(name: str, condition: str, seed: int) -> RunResult:
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
-@pytest.mark.parametrize("condition", sorted(CONDITIONS))
-@pytest.mark.parametrize("name", sorted(p.name for p in EXAMPLES.glob("*.toml")))
+@pytest.mark.parametrize(("name", "condition"), CASES)
 def test_every_example_keeps_its_promises_on_a_faulty_channel(name: str, condition: str, seed: int) -> None:
     result = faulty_run(name, condition, seed)
     assert broken_promises(result) == []
     report = build_report(result)
     assert all(w["pairs_disagreeing"] == 0 for w in report["workload"])
-    assert sum(node["lost"] for node in report["nodes"].values()) > 0          # the channel was faulty
+    loss = CONDITIONS[condition][0]
+    assert loss == 0 or sum(node["lost"] for node in report["nodes"].values()) > 0   # the channel was faulty
     if condition != "heavy":        # under heavy loss a REQ can fail all its retries: ERR TIMEOUT at the origin
         assert sum(w["pairs_matched"] for w in report["workload"]) > 0         # pairs went through it
 
