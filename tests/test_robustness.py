@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
+from protocols.apps import PairRecord
 from stack.cli import main
-from stack.report import build_report, disagreement, joined, measured_fidelity
+from stack.report import build_report, disagreeing, disagreement, joined, measured_fidelity
 from stack.runtime import RunResult, run_scenario
 from stack.scenario import load_text
 from tests.consistency import broken_promises, shortened, with_faults
@@ -144,3 +146,16 @@ def test_repaired_pairs_keep_the_right_fidelity() -> None:
     assert abs(fidelity - (1 - 3 * 0.1 / 4)) < 4 * stderr
     measure = disagreement(joined(result.emulation.workloads[1]))["Z"]
     assert abs(measure["rate"] - 0.05) < 4 * math.sqrt(0.05 * 0.95 / measure["pairs"])
+
+
+def test_the_report_counts_pairs_delivered_at_one_end_only() -> None:
+    """Sequence numbers 1–4 at both ends; 2 withdrawn (ERR EXPIRE) at the origin only, 3 expired at the
+    responder only, 4 never delivered at the responder, 5 withdrawn at both: 1 is matched, 2, 3 and 4
+    disagree, 5 is neither."""
+    def end(seqs: list[int], expired: set[int]) -> SimpleNamespace:
+        return SimpleNamespace(records=[PairRecord(s, 2, "K", 0, 0, 1.0, 0) for s in seqs], expired=expired)
+
+    workload = SimpleNamespace(config=SimpleNamespace(listen=True), origin=end([1, 2, 3, 4, 5], {2, 5}),
+                               responder=end([1, 2, 5], {3, 5}))
+    assert disagreeing(workload) == 3
+    assert [a.sequence_number for a, _ in joined(workload)] == [1]
