@@ -71,8 +71,23 @@ def _link(emu: Any, link: Any) -> dict[str, Any]:
     }
 
 
+def delivered(records: list[PairRecord], expired: set[int]) -> set[int]:
+    """Sequence numbers an application holds: it got their OK and no ERR EXPIRE withdrew it."""
+    return {r.sequence_number for r in records} - expired
+
+
+def disagreeing(workload: Workload) -> int:
+    """Pairs delivered at one end only: the other end reported them expired, or never delivered them.
+    The link layer promises none (docs/architecture.md, "Pair confirmation")."""
+    if not workload.config.listen:
+        return 0
+    here = delivered(workload.origin.records, workload.origin.expired)
+    there = delivered(workload.responder.records, workload.responder.expired)
+    return len(here ^ there)
+
+
 def joined(workload: Workload) -> list[tuple[PairRecord, PairRecord]]:
-    """Pairs delivered at both ends, matched by sequence number."""
+    """Pairs delivered at both ends (an OK and no ERR EXPIRE at either), matched by sequence number."""
     expired = {s & 0xFFFF for s in workload.origin.expired | workload.responder.expired}
     remote = {r.sequence_number: r for r in workload.responder.records}
     return [(r, remote[r.sequence_number]) for r in workload.origin.records
@@ -114,6 +129,7 @@ def _workload(w: Workload) -> dict[str, Any]:
         "purpose_id": w.config.purpose_id, "pairs_requested": w.config.pairs,
         "pairs_delivered": len(records), "pairs_delivered_remote": len(w.responder.records),
         "pairs_matched": len(pairs),
+        "pairs_disagreeing": disagreeing(w),
         "pairs_expired": len(origin.expired | w.responder.expired),
         "errors": [ERROR_CODES.get(code, str(code)) for code in origin.errors],
         "create_sent_ns": origin.sent_at,
@@ -181,6 +197,8 @@ def summary(report: dict[str, Any], wall_seconds: float, pcap: str | None) -> st
         rate = "" if w["pairs_per_s"] is None else f"{w['pairs_per_s']:.1f}"
         good = "" if w["goodness_mean"] is None else f"{w['goodness_mean']:.4f}"
         errors = f"  ERR {','.join(w['errors'])}" if w["errors"] else ""
+        if w["pairs_disagreeing"]:
+            errors += f"  {w['pairs_disagreeing']} PAIRS DELIVERED AT ONE END ONLY"
         lines.append(f"{name:<22}{w['pairs_delivered']:>5}/{w['pairs_requested']:<5}{rate:>9}{first:>10}"
                      f"{good:>10}{fid:>15}  {dis}{errors}")
     lines.append("")

@@ -19,6 +19,7 @@ from protocols.apps.workload import EntanglementUser
 from protocols.common import EGP_PORT, HERALD_PORT, LINK_SERVICE_PORT
 from protocols.link.layer import LinkConfig as EngineLink
 from protocols.link.layer import LinkLayer, Memory, QueuePolicy
+from protocols.link.types import GenerationOver
 from protocols.packets import linkservice as ll
 from protocols.packets.heralding import SCHEME_COUPLER, SCHEME_DOUBLE_CLICK, SCHEME_SINGLE_CLICK, SCHEME_SOURCE
 from protocols.physical.node import NodePhysical, ReportingLink, Station
@@ -67,6 +68,8 @@ class Emulation:
     link_physics: dict[int, LinkPhysics] = field(default_factory=dict)
     drain_ns: int = 0
     draining: bool = False
+    settling: bool = False
+    """After the drain: the run goes on only until every link layer has settled."""
     clocks: dict[int, Clock] = field(default_factory=dict)
     sampler: SyncSampler | None = None
     api_running: int = 0
@@ -253,10 +256,30 @@ def max_time_field(max_time_ns: int) -> tuple[int, int]:
 
 def stop_when_done(emu: Emulation) -> None:
     """End generation once every workload origin and every API application is done and every link layer
-    has settled its pairs (no CONFIRM, SCHEDULE or abort still waits for its answer)."""
+    has settled its pairs (no CONFIRM, SCHEDULE or abort still waits for its answer); after the drain, end
+    the run as soon as every link layer has settled."""
+    if emu.settling:
+        if all(engine.settled() for engine in emu.link_layers):
+            emu.kernel.stop()
+        return
     if (not emu.draining and emu.api_running == 0 and all(w.origin.done() for w in emu.workloads)
             and all(engine.settled() for engine in emu.link_layers)):
         emu.kernel.stop()
+
+
+def end_generation(emu: Emulation) -> None:
+    """No new attempts from now on, and every request still open fails with ERR TIMEOUT at both ends
+    (each link layer that has one gets :class:`GenerationOver` now)."""
+    emu.draining = True
+    emu.heralding.stop_generation()
+    for layer in emu.layers:
+        if isinstance(layer.engine, LinkLayer) and layer.engine.open:
+            emu.kernel.deliver_at(emu.kernel.now, layer.port, GenerationOver())
+
+
+def settle_bound_ns(emu: Emulation) -> int:
+    """The longest any link layer goes on retransmitting a message that waits for its answer."""
+    return max((engine.resolution_ns for engine in emu.link_layers), default=0)
 
 
 async def run_async(emu: Emulation) -> RunResult:
@@ -270,9 +293,11 @@ async def run_async(emu: Emulation) -> RunResult:
             nursery.start_soon(layer.run)
         await kernel.run(until=emu.scenario.run.duration_ns)
         generation_end = kernel.now
-        emu.draining = True
-        emu.heralding.stop_generation()
+        end_generation(emu)
         await kernel.run(until=kernel.now + emu.drain_ns)
+        if not all(engine.settled() for engine in emu.link_layers):
+            emu.settling = True           # pairs still being confirmed: until they settle, within a bound
+            await kernel.run(until=kernel.now + settle_bound_ns(emu))
         nursery.cancel_scope.cancel()
     claimed: dict[int, set[int]] = {}
     for layer in emu.layers:

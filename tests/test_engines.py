@@ -19,7 +19,7 @@ from protocols.apps.workload import EntanglementUser
 from protocols.common import EGP_PORT, HERALD_PORT, LINK_SERVICE_PORT, Actions, Basis, BellState
 from protocols.link import layer as linkmod
 from protocols.link.layer import TRANSITIONS, LinkConfig, LinkLayer, QueuePolicy, RequestEvent, RequestState
-from protocols.link.types import FOLLOW_PAIRS
+from protocols.link.types import FOLLOW_PAIRS, RELIABLE_RETRIES
 from protocols.packets.egp import EgpMessage
 from protocols.packets.heralding import Herald
 from protocols.packets.linkservice import Create
@@ -319,11 +319,14 @@ T2_1, T2_2 = 1_000_000.0, 2_000_000.0
 
 
 def link_pair(purposes2: dict[int, Any] | None = None, retransmit_ns: int = 50_000,
-              retries: int = 3, policy: QueuePolicy | None = None) -> tuple[LinkLayer, LinkLayer]:
+              retries: int = 3, policy: QueuePolicy | None = None,
+              reliable_retries: int = RELIABLE_RETRIES) -> tuple[LinkLayer, LinkLayer]:
     policy = policy or QueuePolicy()
-    n1 = LinkLayer(1, [LinkConfig(LINK, 2, EGP2, T2_1, T2_2, policy=policy)], {}, retransmit_ns, retries)
+    n1 = LinkLayer(1, [LinkConfig(LINK, 2, EGP2, T2_1, T2_2, policy=policy)], {}, retransmit_ns, retries,
+                   reliable_retries=reliable_retries)
     n2 = LinkLayer(2, [LinkConfig(LINK, 1, EGP1, T2_2, T2_1, policy=policy)],
-                   {PURPOSE: APP2} if purposes2 is None else purposes2, retransmit_ns, retries)
+                   {PURPOSE: APP2} if purposes2 is None else purposes2, retransmit_ns, retries,
+                   reliable_retries=reliable_retries)
     return n1, n2
 
 
@@ -563,13 +566,14 @@ def test_req_for_unserved_purpose_is_rejected_and_origin_errs() -> None:
 
 @pytest.mark.parametrize("retries", [0, 1, 3])
 def test_dead_peer_becomes_err_timeout(retries: int) -> None:
-    n1, _ = link_pair(retransmit_ns=40_000, retries=retries)
+    reliable = retries + 4
+    n1, _ = link_pair(retransmit_ns=40_000, retries=retries, reliable_retries=reliable)
     out = n1.receive(keep_create().encode(), APP1, LINK_SERVICE_PORT, now=1_000)
     first_req = only(out.send, EGP2)[0]
     deadlines, reqs, errs = [], [], []
     deadline = out.deadline
     assert n1.on_timer(deadline - 1).send == []     # nothing before the deadline
-    for _ in range(2 * retries + 5):
+    for _ in range(retries + reliable + 5):
         if deadline is None:
             break
         deadlines.append(deadline)
@@ -584,11 +588,12 @@ def test_dead_peer_becomes_err_timeout(retries: int) -> None:
     assert deadline is None
     assert [r for r in reqs if r[1] == 1] == [first_req] * retries
     # then the master aborts the request at the other end (it may have accepted it, its REQ_ACKs lost):
-    # SCHEDULE with Status TIMEOUT, retransmitted as often as a REQ, then given up
+    # SCHEDULE with Status TIMEOUT, retransmitted as often as a CONFIRM (an abort lost for good would leave
+    # the other end's copy of the request open), then given up
     aborts = [parse_egp(r) for r in reqs if r[1] == 5]
-    assert len(aborts) == retries + 1
+    assert len(aborts) == reliable + 1
     assert all((a["status"], a["create_id"], a["origin"]) == (E_TIMEOUT, 1, 1) for a in aborts)
-    assert deadlines == [1_000 + 40_000 * k for k in range(1, 2 * retries + 3)]
+    assert deadlines == [1_000 + 40_000 * k for k in range(1, retries + reliable + 3)]
     assert len(errs) == 1 and errs[0]["err"] == E_TIMEOUT and errs[0]["origin"] == 1
     (request,) = n1.requests.values()
     assert request.state == RequestState.FAILED

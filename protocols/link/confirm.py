@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from protocols.common import Actions, Address
 from protocols.link.state import LinkState
-from protocols.link.types import PendingConfirm, Request
+from protocols.link.types import PendingConfirm, Request, RequestState
 from protocols.packets import linkservice as ll
 from protocols.packets.egp import MSG_CONFIRM, MSG_CONFIRM_ACK, EgpMessage
 from protocols.physical.node import AttemptLost, PairReady
@@ -44,7 +44,7 @@ class ConfirmMixin(LinkState):
         seq = self.next_seq[pair.link_id]
         self.next_seq[pair.link_id] = (seq + 1) & 0xFFFF
         key = (pair.link_id, pair.attempt_seq)
-        self.sent[key] = PendingConfirm(request, seq, self.retries, now + self.retransmit_ns)
+        self.sent[key] = PendingConfirm(request, seq, self.reliable_retries, now + self.retransmit_ns)
         request.numbered += 1
         run.numbered += 1
         actions = (self._hold(request, pair, seq) if request.create.kept_together
@@ -77,8 +77,8 @@ class ConfirmMixin(LinkState):
         key = (message.link_id, message.attempt_seq)
         request = self.requests.get((message.origin_node, message.create_id))
         if key in self.answered or request is None:
-            status = self.answered.get(key, ll.ERR_EXPIRE)
-            return Actions(send=[self._ack(message, status)])
+            status = self.answered.get(key)
+            return Actions(send=[self._ack(message, ll.ERR_EXPIRE if status is None else status)])
         if key in self.awaiting:
             held, pair, _ = self.awaiting.pop(key)
             return self._on_confirmed(held, pair, message, now)
@@ -91,10 +91,12 @@ class ConfirmMixin(LinkState):
 
     def _on_confirmed(self, held: Request, pair: PairReady, message: EgpMessage, now: int) -> Actions:
         """The master numbered a pair this end holds: deliver it, unless this end made it for another request."""
-        if (held.origin_node, held.create_id) != (message.origin_node, message.create_id):
+        mismatch = (held.origin_node, held.create_id) != (message.origin_node, message.create_id)
+        if mismatch or (held.create.kept_together and held.state == RequestState.FAILED):
+            # made for another request, or for an atomic request that failed here (its kept pairs are gone)
             actions = Actions(hardware=self._free(pair))
             return actions.extend(self._expire_confirmed(message, now))
-        self.answered[(message.link_id, message.attempt_seq)] = 0
+        self.answered.put((message.link_id, message.attempt_seq), 0, now)
         actions = Actions(send=[self._ack(message, 0)])
         if held.create.kept_together:              # kept until the master RELEASEs it
             return actions.extend(self._hold(held, pair, message.sequence_number))
@@ -108,12 +110,13 @@ class ConfirmMixin(LinkState):
 
     def _expire_confirmed(self, message: EgpMessage, now: int) -> Actions:
         """The master numbered a pair this end does not hold (for that request): both ends report it expired."""
-        self.answered[(message.link_id, message.attempt_seq)] = ll.ERR_EXPIRE
+        self.answered.put((message.link_id, message.attempt_seq), ll.ERR_EXPIRE, now)
         actions = Actions(send=[self._ack(message, ll.ERR_EXPIRE)])
         request = self.requests.get((message.origin_node, message.create_id))
         if request is not None:
             actions.extend(self._expired(request, message.sequence_number))
-            actions.extend(self._count(request))
+            if not request.create.kept_together:   # an atomic request's expired pair is replaced: not settled
+                actions.extend(self._count(request))
         return actions
 
     def _expired(self, request: Request, seq: int) -> Actions:

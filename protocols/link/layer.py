@@ -16,13 +16,18 @@ refuses with a Status, and both ends fail the request. A SCHEDULE with a Status 
 Each heralded pair is numbered by the master, delivered there and CONFIRMed (naming the
 request); the other end delivers it on CONFIRM if it made the pair for that request (by the
 pair's emission time and when it switched), and otherwise both ends report it expired.
+Messages whose loss would leave the ends disagreeing (CONFIRM, RELEASE, SCHEDULE, abort) are
+retransmitted up to ``reliable_retries`` times, and every copy gets the first copy's answer:
+answers and finished requests are remembered for ``keep_ns`` (:mod:`protocols.link.recent`),
+then forgotten, so the tables stay bounded. At the end of the generation window
+(:class:`GenerationOver`) every open request fails with ERR TIMEOUT at both ends.
 
 Request lifecycle (:data:`TRANSITIONS`)::
 
     WAITING_PEER --REQ_ACK accepted--> QUEUED --its run--> GENERATING --last pair--> DONE
     GENERATING --run over, another request's turn--> QUEUED
     WAITING_PEER --REQ_ACK error / retries exhausted--> FAILED
-    any open state --Max Time runs out / aborted--> FAILED (ERR TIMEOUT or the peer's Status)
+    any open state --Max Time runs out / aborted / generation over--> FAILED (ERR TIMEOUT or the peer's Status)
 
 A CREATE is admitted against the link's options (:mod:`protocols.link.admission`): the fastest
 option meeting its Minimum Fidelity, else ERR UNSUPP; ERR NOTIME if the expected time for
@@ -59,9 +64,11 @@ from protocols.link.confirm import ConfirmMixin
 from protocols.link.memory import MemoryMixin
 from protocols.link.queue import QueueMixin
 from protocols.link.types import (
+    FINAL,
     RANDOM_BASES,
     ROTATION_BASES,
     TRANSITIONS,
+    GenerationOver,
     LinkConfig,
     LinkCounters,
     Memory,
@@ -85,8 +92,8 @@ from protocols.packets.egp import (
 from protocols.physical.hardware import LinkDown, MoveResult
 from protocols.physical.node import AttemptLost, PairReady, StopGeneration
 
-__all__ = ["ROTATION_BASES", "TRANSITIONS", "LinkConfig", "LinkCounters", "LinkLayer", "Memory", "QueuePolicy",
-           "Request", "RequestEvent", "RequestState"]
+__all__ = ["ROTATION_BASES", "TRANSITIONS", "GenerationOver", "LinkConfig", "LinkCounters", "LinkLayer", "Memory",
+           "QueuePolicy", "Request", "RequestEvent", "RequestState"]
 
 
 class LinkLayer(QueueMixin, ConfirmMixin, MemoryMixin):
@@ -102,6 +109,7 @@ class LinkLayer(QueueMixin, ConfirmMixin, MemoryMixin):
         except ParseError:
             self.counters.malformed += 1
             actions = Actions()
+        self._tidy(now)
         actions.deadline = self._deadline()
         return actions
 
@@ -114,8 +122,11 @@ class LinkLayer(QueueMixin, ConfirmMixin, MemoryMixin):
             actions = self._on_moved(event, now)
         elif isinstance(event, LinkDown):
             actions = self._on_link_down(event.link_id, now)
+        elif isinstance(event, GenerationOver):
+            actions = self._on_generation_over(now)
         else:
             raise TypeError(f"link layer cannot handle {event!r}")
+        self._tidy(now)
         actions.deadline = self._deadline()
         return actions
 
@@ -127,7 +138,7 @@ class LinkLayer(QueueMixin, ConfirmMixin, MemoryMixin):
         actions.extend(self._schedule_timers(now))
         actions.extend(self._release_timers(now))
         actions.extend(self._cutoff_timers(now))
-        for request in list(self.requests.values()):
+        for request in list(self.open.values()):
             if request.expires_at is not None and request.expires_at <= now:
                 actions.extend(self._expire(request, now))
                 continue
@@ -142,6 +153,7 @@ class LinkLayer(QueueMixin, ConfirmMixin, MemoryMixin):
                 request.retries_left -= 1
                 request.retry_at = now + self.retransmit_ns
                 actions.send.append(self._req(request))
+        self._tidy(now)
         actions.deadline = self._deadline()
         return actions
 
@@ -181,7 +193,7 @@ class LinkLayer(QueueMixin, ConfirmMixin, MemoryMixin):
                           expires_at=self._expiry(create, now))
         if self._is_master(link):
             request.queue_seq = self._number(link.link_id)
-        self.requests[(self.node_id, create_id)] = request
+        self._add(request)
         return Actions(send=[(app, ll.Ack(create_id).encode()), self._req(request)])
 
     def _unsupported(self, create: ll.Create, local: bool) -> int:
@@ -197,6 +209,8 @@ class LinkLayer(QueueMixin, ConfirmMixin, MemoryMixin):
 
     def _admit(self, create: ll.Create, link: LinkConfig) -> tuple[LinkOption | None, int]:
         """The link option that serves ``create``, or the error code that refuses it."""
+        if self.over:
+            return None, ll.ERR_TIMEOUT
         if self._open_requests(link.link_id) >= link.policy.max_queue or self._no_room(create):
             return None, ll.ERR_NORES
         option = admission.choose(link.options, ll.decode_fidelity(create.minimum_fidelity))
@@ -214,13 +228,12 @@ class LinkLayer(QueueMixin, ConfirmMixin, MemoryMixin):
             return True
         if not create.kept_together:
             return False
-        reserved = sum(r.create.number for r in self.requests.values() if r.create.kept_together
-                       and r.state not in (RequestState.DONE, RequestState.FAILED))
+        reserved = sum(r.create.number for r in self.open.values() if r.create.kept_together
+                       and r.state not in FINAL)
         return create.number + reserved > self.memory.total
 
     def _open_requests(self, link_id: int) -> int:
-        return sum(1 for r in self.requests.values()
-                   if r.link.link_id == link_id and r.state not in (RequestState.DONE, RequestState.FAILED))
+        return sum(1 for r in self.open.values() if r.link.link_id == link_id and r.state not in FINAL)
 
     # -- failing requests: Max Time, the peer gone -------------------------------------
     def _expire(self, request: Request, now: int) -> Actions:
@@ -253,6 +266,18 @@ class LinkLayer(QueueMixin, ConfirmMixin, MemoryMixin):
                 actions.extend(self._drop(key))
         return actions.extend(self._schedule(link_id, now))
 
+    def _on_generation_over(self, now: int) -> Actions:
+        """The run's generation window is over: every open request fails here with ERR TIMEOUT (the other
+        end does the same at the same time); pairs already numbered are still confirmed and released."""
+        self.over = True
+        actions = Actions()
+        for request in list(self.open.values()):
+            if request.state not in FINAL:
+                request.fire(RequestEvent.GENERATION_OVER)
+                request.retry_at = request.expires_at = None
+                actions.extend(self._fail_quietly(request, ll.ERR_TIMEOUT, now))
+        return actions
+
     def _on_link_down(self, link_id: int, now: int) -> Actions:
         """The peer (or the station between) is gone: pairs it never confirmed expire here, and every
         open request on the link fails with ERR OTHER; later CREATEs for that peer get ERR OTHER too."""
@@ -274,8 +299,8 @@ class LinkLayer(QueueMixin, ConfirmMixin, MemoryMixin):
         for table in (self.early, self.lost, self.aborting, self.releasing):
             for key in [key for key in table if key[0] == link_id]:
                 del table[key]
-        for request in list(self.requests.values()):
-            if request.link.link_id == link_id and request.state not in (RequestState.DONE, RequestState.FAILED):
+        for request in list(self.open.values()):
+            if request.link.link_id == link_id and request.state not in FINAL:
                 request.fire(RequestEvent.LINK_DOWN)
                 request.retry_at = request.expires_at = None
                 actions.extend(self._fail_quietly(request, ll.ERR_OTHER, now))
@@ -293,7 +318,7 @@ class LinkLayer(QueueMixin, ConfirmMixin, MemoryMixin):
         return handler(message, now)
 
     def _deadline(self) -> int | None:
-        times = [t for r in self.requests.values() for t in (r.retry_at, r.expires_at) if t is not None]
+        times = [t for r in self.open.values() for t in (r.retry_at, r.expires_at) if t is not None]
         times += [p.next_at for p in self.sent.values()] + [d for _, _, d in self.awaiting.values()]
         times += list(self.lost.values()) + [d for _, d in self.early.values()]
         times += [p.next_at for p in (*self.scheduling.values(), *self.aborting.values())]

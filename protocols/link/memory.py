@@ -133,7 +133,7 @@ class MemoryMixin(LinkState):
         actions = Actions()
         for key, held in kept:
             del self.holding[key]
-            self.releasing[key] = PendingConfirm(request, held.seq, self.retries, now + self.retransmit_ns, 0)
+            self.releasing[key] = PendingConfirm(request, held.seq, self.reliable_retries, now + self.retransmit_ns, 0)
             actions.send.append(self._confirm(request, key[0], key[1], held.seq, MSG_RELEASE))
             actions.extend(self._deliver(request, held.pair, held.seq, now, held.slot))
         return actions
@@ -154,7 +154,7 @@ class MemoryMixin(LinkState):
             self.counters.cut_off += 1
             self.sent.pop(key, None)               # the RELEASE below settles the pair instead
             request = held.request
-            self.releasing[key] = PendingConfirm(request, held.seq, self.retries, now + self.retransmit_ns,
+            self.releasing[key] = PendingConfirm(request, held.seq, self.reliable_retries, now + self.retransmit_ns,
                                                  ll.ERR_EXPIRE)
             actions.send.append(self._confirm(request, key[0], key[1], held.seq, MSG_RELEASE, ll.ERR_EXPIRE))
             actions.extend(self._expired(request, held.seq))
@@ -169,21 +169,21 @@ class MemoryMixin(LinkState):
         held = self.holding.get(key)
         if held is not None and held.moving:
             held.release = message.status
-            self.released[key] = 0
+            self.released.put(key, 0, now)
             return Actions(send=[self._release_ack(message, 0)])
         if held is not None:
-            self.released[key] = 0
+            self.released.put(key, 0, now)
             return Actions(send=[self._release_ack(message, 0)]).extend(
                 self._apply_release(key, message.status, now))
         # not kept here (its herald was lost, its CONFIRM not yet come, or the request failed here)
         waiting = self.awaiting.pop(key, None)
         actions = Actions(hardware=self._free(waiting[1]) if waiting is not None else [])
-        self.answered[key] = ll.ERR_EXPIRE
+        self.answered.put(key, ll.ERR_EXPIRE, now)
         request = self.requests.get((message.origin_node, message.create_id))
         status = ll.ERR_EXPIRE if message.status == 0 else 0
         if message.status and request is not None:
             actions.extend(self._expired(request, message.sequence_number))
-        self.released[key] = status
+        self.released.put(key, status, now)
         return actions.extend(Actions(send=[self._release_ack(message, status)]))
 
     def _apply_release(self, key: tuple[int, int], status: int, now: int) -> Actions:

@@ -71,7 +71,7 @@ class QueueMixin(LinkState):
         request = Request(message.create_id, message.origin_node, create, link, app, 1,
                           RequestState.QUEUED, queue_seq=queue_seq, option=option,
                           expires_at=self._expiry(create, now))
-        self.requests[key] = request
+        self._add(request)
         return actions.extend(self._schedule(link.link_id, now))
 
     def _req_ack(self, message: EgpMessage, status: int, queue_seq: int) -> tuple[Address, bytes]:
@@ -87,7 +87,7 @@ class QueueMixin(LinkState):
 
     # -- the master's scheduler --------------------------------------------------------
     def _candidates(self, link_id: int) -> list[Request]:
-        return [r for r in self.requests.values()
+        return [r for r in self.open.values()
                 if r.link.link_id == link_id and r.to_number > 0
                 and r.state in (RequestState.QUEUED, RequestState.GENERATING)]
 
@@ -117,7 +117,7 @@ class QueueMixin(LinkState):
     def _schedule(self, link_id: int, now: int) -> Actions:
         """Master: if the link is idle, start the next run (after the peer's SCHEDULE_ACK if it must switch)."""
         link = self.links_by_id[link_id]
-        if not self._is_master(link) or link_id in self.scheduling or link_id in self.down:
+        if not self._is_master(link) or link_id in self.scheduling or link_id in self.down or self.over:
             return Actions()
         if link_id in self.runs:
             return self._trim(link_id)
@@ -128,7 +128,7 @@ class QueueMixin(LinkState):
         if self.peer_on.get(link_id) is request:
             return self._start_run(request, pairs, now)
         self.run_number[link_id] += 1
-        pending = PendingSchedule(request, self.run_number[link_id], pairs, 0, self.retries,
+        pending = PendingSchedule(request, self.run_number[link_id], pairs, 0, self.reliable_retries,
                                   now + self.retransmit_ns)
         self.scheduling[link_id] = pending
         self.counters.schedules_sent += 1
@@ -230,7 +230,8 @@ class QueueMixin(LinkState):
         if not self._is_master(request.link):
             return Actions()
         self.run_number[link_id] += 1
-        abort = PendingSchedule(request, self.run_number[link_id], 0, code, self.retries, now + self.retransmit_ns)
+        abort = PendingSchedule(request, self.run_number[link_id], 0, code, self.reliable_retries,
+                                now + self.retransmit_ns)
         self.aborting[(link_id, abort.run)] = abort
         return Actions(send=[self._schedule_message(abort)])
 
@@ -247,13 +248,13 @@ class QueueMixin(LinkState):
                 request.retry_at = None
                 request.fire(RequestEvent.ABORTED)
                 actions.extend(self._fail_quietly(request, message.status, now))
-            self.schedule_answers[key] = 0
+            self.schedule_answers.put(key, 0, now)
             return actions.extend(Actions(send=[self._schedule_ack(message, 0)]))
         if message.run <= self.followed[link_id]:
             return Actions()                       # an old SCHEDULE overtaken by a newer one
         self.followed[link_id] = message.run
         status = self._follow(request, message, now)
-        self.schedule_answers[key] = status
+        self.schedule_answers.put(key, status, now)
         actions = Actions(send=[self._schedule_ack(message, status)])
         if status == 0:
             assert request is not None

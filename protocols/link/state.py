@@ -11,7 +11,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from protocols.common import Actions, Address, Basis
+from protocols.link.recent import Recent
 from protocols.link.types import (
+    FINAL,
+    RELIABLE_RETRIES,
     ROTATION_BASES,
     Held,
     LinkConfig,
@@ -35,15 +38,22 @@ class LinkState:
     """The tables of the link-layer engine and the helpers every part of it uses."""
 
     def __init__(self, node_id: int, links: list[LinkConfig], purposes: dict[int, Address],
-                 retransmit_ns: int, retries: int = 3, memory: Memory | None = None) -> None:
+                 retransmit_ns: int, retries: int = 3, memory: Memory | None = None,
+                 reliable_retries: int = RELIABLE_RETRIES) -> None:
         self.node_id = node_id
         self.links_by_peer = {link.peer_node_id: link for link in links}
         self.links_by_id = {link.link_id: link for link in links}
         self.purposes = purposes
         self.retransmit_ns = retransmit_ns
         self.retries = retries
+        self.reliable_retries = max(retries, reliable_retries)
         self.memory = memory or Memory()
-        self.requests: dict[tuple[int, int], Request] = {}
+        # a finished request (and each answer given) is remembered this long: longer than the peer may
+        # still send anything about it (a whole retransmission span, delay and jitter included)
+        self.keep_ns = (self.reliable_retries + 4) * retransmit_ns
+        self.requests: dict[tuple[int, int], Request] = {}                  # open and recently finished
+        self.open: dict[tuple[int, int], Request] = {}                      # open only, oldest first
+        self.finished: Recent[tuple[int, int], Request] = Recent(self.keep_ns)
         self.numbered: dict[int, int] = {link.link_id: 0 for link in links}
         self.next_seq: dict[int, int] = {link.link_id: 0 for link in links}
         self.next_create_id = 1
@@ -60,19 +70,46 @@ class LinkState:
         # other end: the runs it follows (when it switched, to which request) and its SCHEDULE answers
         self.followed: dict[int, int] = {link.link_id: 0 for link in links}
         self.history: dict[int, list[tuple[int, Request]]] = {link.link_id: [] for link in links}
-        self.schedule_answers: dict[tuple[int, int], int] = {}
+        self.schedule_answers: Recent[tuple[int, int], int] = Recent(self.keep_ns)
         self.sent: dict[tuple[int, int], PendingConfirm] = {}                # master: CONFIRMs awaiting ACK
         self.awaiting: dict[tuple[int, int], tuple[Request, PairReady, int]] = {}   # slave: pairs awaiting CONFIRM
         self.lost: dict[tuple[int, int], int] = {}                           # slave: heralds lost, until when
         self.early: dict[tuple[int, int], tuple[EgpMessage, int]] = {}       # slave: CONFIRMs before the pair
-        self.answered: dict[tuple[int, int], int] = {}                       # slave: CONFIRM_ACK statuses sent
+        self.answered: Recent[tuple[int, int], int] = Recent(self.keep_ns)   # slave: CONFIRM_ACK statuses sent
         # atomic requests: pairs kept until all are there; the master's RELEASEs; the other end's answers
         self.holding: dict[tuple[int, int], Held] = {}
         self.releasing: dict[tuple[int, int], PendingConfirm] = {}
-        self.released: dict[tuple[int, int], int] = {}
+        self.released: Recent[tuple[int, int], int] = Recent(self.keep_ns)
         # create-and-keep pairs moving to storage before their OK: communication slot -> (request, pair, seq)
         self.moving: dict[int, tuple[Request, PairReady, int]] = {}
         self.down: set[int] = set()                                          # links whose peer is gone
+        self.over = False                                                    # generation is over (GenerationOver)
+
+    @property
+    def resolution_ns(self) -> int:
+        """The longest this engine goes on retransmitting a message that waits for its answer."""
+        return (self.reliable_retries + 2) * self.retransmit_ns
+
+    # -- the request table ---------------------------------------------------------------
+    def _add(self, request: Request) -> None:
+        key = (request.origin_node, request.create_id)
+        self.requests[key] = request
+        self.open[key] = request
+
+    def _tidy(self, now: int) -> None:
+        """Move requests that have just finished out of the open table, and forget finished requests
+        and answers older than ``keep_ns`` (so the tables stay bounded however many requests come)."""
+        for key, request in list(self.open.items()):
+            if request.state in FINAL:
+                del self.open[key]
+                request.retry_at = request.expires_at = None
+                self.finished.put(key, request, now)
+        for request in self.finished.forget(now):
+            key = (request.origin_node, request.create_id)
+            if self.requests.get(key) is request:
+                del self.requests[key]
+        for table in (self.answered, self.released, self.schedule_answers):
+            table.forget(now)
 
     # -- shared helpers ----------------------------------------------------------------
     def _is_master(self, link: LinkConfig) -> bool:

@@ -32,6 +32,7 @@ class RequestEvent(enum.Enum):
     RUN_END = "run-end"
     ABORTED = "aborted"
     LINK_DOWN = "link-down"
+    GENERATION_OVER = "generation-over"
 
 
 TRANSITIONS: dict[tuple[RequestState, RequestEvent], RequestState] = {
@@ -50,9 +51,22 @@ TRANSITIONS: dict[tuple[RequestState, RequestEvent], RequestState] = {
     (RequestState.WAITING_PEER, RequestEvent.LINK_DOWN): RequestState.FAILED,
     (RequestState.QUEUED, RequestEvent.LINK_DOWN): RequestState.FAILED,
     (RequestState.GENERATING, RequestEvent.LINK_DOWN): RequestState.FAILED,
+    (RequestState.WAITING_PEER, RequestEvent.GENERATION_OVER): RequestState.FAILED,
+    (RequestState.QUEUED, RequestEvent.GENERATION_OVER): RequestState.FAILED,
+    (RequestState.GENERATING, RequestEvent.GENERATION_OVER): RequestState.FAILED,
 }
 """QUEUED ⇄ GENERATING: the master serves a request in *runs* (a few pairs at a time when requests compete);
-between runs it waits in the queue. ABORTED: the other end refused a run or gave the request up."""
+between runs it waits in the queue. ABORTED: the other end refused a run or gave the request up.
+GENERATION_OVER: the run's generation window ended first (:class:`GenerationOver`)."""
+
+FINAL = frozenset({RequestState.DONE, RequestState.FAILED})
+"""A request in one of these states has ended at this end (its last OK or its ERR was sent)."""
+
+RELIABLE_RETRIES = 128
+"""Retransmissions of a message whose loss would leave the two ends disagreeing (CONFIRM, RELEASE, an
+abort) before the sender gives up. Giving up on a CONFIRM or RELEASE leaves the pair in doubt (the other
+end may have delivered it), so the limit is far beyond what loss makes likely: with a round trip lost with
+probability 0.87 (0.4 loss on each of four fibres) all 129 copies fail with probability about 2e-8."""
 
 FOLLOW_PAIRS = 1 << 30
 """The other end arms its hardware for this many pairs when it follows a SCHEDULE: the master's own
@@ -133,6 +147,13 @@ class Request:
             self.state = TRANSITIONS[(self.state, event)]
         except KeyError:
             raise RuntimeError(f"request {self.create_id}: no transition {self.state} on {event}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationOver:
+    """Runtime → link layer: generation is over (the run's end). Every request still open at this end
+    fails with ERR TIMEOUT and later CREATEs and REQs get ERR TIMEOUT; the other end of each link gets
+    the same event at the same time, so its copies fail too. Pairs already numbered are still confirmed."""
 
 
 @dataclass(slots=True)

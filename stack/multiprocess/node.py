@@ -19,6 +19,7 @@ import numpy as np
 import trio
 
 from protocols.apps.workload import EntanglementUser
+from protocols.link.types import GenerationOver
 from protocols.physical.hardware import LinkDown
 from stack.core.kernel import Kernel
 from stack.multiprocess.medium_protocol import MediumProtocolError, MessageStream, decode_hardware, encode_hardware
@@ -140,6 +141,9 @@ class NodeProcess:
                 self.kernel.inject(int(message["at"]), link, LinkDown(int(message["link_id"])))
         elif op == "drain":
             self.emu.draining = True
+            link = self.ports.get(f"{self.name}/link")
+            if link is not None:           # requests still open fail with ERR TIMEOUT (at both ends)
+                self.kernel.inject(int(message["at"]), link, GenerationOver())
 
 
 async def _connect(socket_path: Path) -> trio.SocketStream:

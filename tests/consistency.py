@@ -1,0 +1,58 @@
+"""What a run must guarantee at both ends of every link, whatever the classical channel does, and
+scenario edits that make the channel faulty.
+
+The guarantees (docs/architecture.md, "Pair confirmation" and "End of the run"): no pair is delivered
+(an OK not withdrawn by ERR EXPIRE) at one end only; every request ends at both ends, with its last
+OK or an ERR, and the same ERR at both ends when the other end knew the request; no link layer holds
+a request, a pair or a message waiting for an answer when the run is over; every qubit is accounted
+for.
+"""
+
+from __future__ import annotations
+
+import re
+
+from stack.report import delivered
+from stack.runtime import RunResult
+
+
+def with_faults(text: str, loss: float, duplication: float, jitter_ns: int) -> str:
+    """``text`` (a scenario) with the same classical loss, duplication and jitter on every link."""
+    faults = f"classical_loss = {loss}\nclassical_duplication = {duplication}\nclassical_jitter_ns = {jitter_ns}\n"
+    return re.sub(r"^(\[links\.[^\]]+\][^\n]*\n)", lambda m: m.group(1) + faults, text, flags=re.MULTILINE)
+
+
+def shortened(text: str, pairs: int, duration_ms: float) -> str:
+    """``text`` with at most ``pairs`` pairs per workload entry and a run of at most ``duration_ms``."""
+    text = re.sub(r"^pairs = (\d+)", lambda m: f"pairs = {min(int(m.group(1)), pairs)}", text, flags=re.MULTILINE)
+    text = re.sub(r"^duration_ms = .*\n", "", text, flags=re.MULTILINE)
+    return re.sub(r"^\[run\][^\n]*\n", f"[run]\nduration_ms = {duration_ms}\n", text, count=1, flags=re.MULTILINE)
+
+
+def broken_promises(result: RunResult) -> list[str]:
+    """Every way the run broke the guarantees above (empty: none)."""
+    problems = []
+    for w in result.emulation.workloads:
+        name = f"{w.config.node}->{w.config.remote} purpose {w.config.purpose_id}"
+        origin, responder = w.origin, w.responder
+        if not origin.done():
+            problems.append(f"{name}: the request never ended at the origin")
+        if not w.config.listen:
+            continue
+        here = delivered(origin.records, origin.expired)
+        there = delivered(responder.records, responder.expired)
+        for seq in sorted(here ^ there):
+            side = "origin" if seq in here else "responder"
+            problems.append(f"{name}: pair {seq} delivered at the {side} only")
+        knew = bool(responder.records or responder.expired or responder.errors)
+        if sorted(origin.errors) != sorted(responder.errors) and (knew or not origin.errors):
+            problems.append(f"{name}: ERRs {origin.errors} at the origin, {responder.errors} at the responder")
+    for engine in result.emulation.link_layers:
+        if engine.open:
+            problems.append(f"node {engine.node_id}: requests still open {sorted(engine.open)}")
+        if not engine.settled():
+            problems.append(f"node {engine.node_id}: a pair or a message still waits for an answer")
+    ledger = result.ledger
+    if ledger["created"] != ledger["measured"] + ledger["discarded"] + ledger["discarded_at_end"]:
+        problems.append(f"qubit ledger does not balance: {ledger}")
+    return problems

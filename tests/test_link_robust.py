@@ -1,0 +1,181 @@
+"""The link layer's answers to loss, duplication and the run's end, engine by engine (no runtime).
+
+A pair must never end delivered at one end and expired (or missing) at the other: the master
+retransmits a CONFIRM until it is answered, far beyond a REQ's retries, and the other end answers
+every copy the same way. Every request ends at both ends: at the end of the generation window
+(:class:`GenerationOver`) each end fails what is still open with ERR TIMEOUT. Finished requests and
+the answers given are forgotten after a bounded time, so the tables stay bounded.
+"""
+
+from __future__ import annotations
+
+import doctest
+
+from protocols.common import EGP_PORT, LINK_SERVICE_PORT, Actions, BellState
+from protocols.link import recent as link_recent
+from protocols.link.layer import LinkLayer, RequestState
+from protocols.link.types import GenerationOver
+from protocols.packets.linkservice import Create
+from protocols.physical.hardware import Discard
+from protocols.physical.node import AttemptLost, PairReady
+from tests.test_engines import (
+    APP1,
+    APP2,
+    E_TIMEOUT,
+    EGP1,
+    EGP2,
+    LINK,
+    PURPOSE,
+    herald_both,
+    keep_create,
+    link_pair,
+    only,
+    open_request,
+    parse_egp,
+    parse_err,
+    parse_ok,
+    settle,
+)
+
+E_EXPIRE = 5
+RETRANSMIT = 50_000
+
+
+def pair(attempt: int, emitted: int, slot: int = 0) -> PairReady:
+    return PairReady(LINK, slot, 1, BellState.PHI_PLUS, attempt, 1, emitted, (1.0, 0.0, 0.0, 0.0), None, None)
+
+
+def test_a_confirm_whose_answers_are_lost_is_retransmitted_until_answered_and_never_expired() -> None:
+    """Node 2 delivers on the first CONFIRM; its CONFIRM_ACKs are lost many more times than a REQ is
+    retried. The master keeps retransmitting and node 2 answers each copy as it did the first: the
+    master never reports the pair expired (before, it gave up after ``retries`` copies and sent ERR
+    EXPIRE for a pair node 2 had delivered)."""
+    n1, n2 = link_pair(retries=1, reliable_retries=20)
+    open_request(n1, n2, keep_create(number=1))
+    at_master = n1.handle(pair(7, 9_000), now=10_000)
+    assert parse_ok(only(at_master.send, APP1)[0])["seq"] == 0
+    n2.handle(pair(7, 9_000, slot=1), now=10_000)
+    confirm = only(at_master.send, EGP2)[0]
+    first = n2.receive(confirm, EGP1, EGP_PORT, now=10_100)
+    assert parse_ok(only(first.send, APP2)[0])["seq"] == 0
+    answer = only(first.send, EGP1)[0]                             # lost, and so are the next ones
+    now, copies = 10_000, 0
+    for _ in range(10):                                            # ten times the REQ's retries
+        now = n1.on_timer(now).deadline or 0
+        out = n1.on_timer(now)
+        assert only(out.send, APP1) == []                          # no ERR EXPIRE
+        (again,) = only(out.send, EGP2)
+        assert again == confirm
+        copies += 1
+        reply = n2.receive(again, EGP1, EGP_PORT, now + 100)
+        assert only(reply.send, APP2) == [] and only(reply.send, EGP1) == [answer]
+    assert copies == 10 and not n1.settled()
+    done = n1.receive(answer, EGP2, EGP_PORT, now + 200)
+    assert only(done.send, APP1) == [] and n1.settled()
+    assert n1.counters.expired == n2.counters.expired == 0
+
+
+def test_a_confirm_unanswered_every_time_is_given_up_after_the_reliable_retries() -> None:
+    """The bound: after ``reliable_retries`` retransmissions the master reports the pair expired (the
+    other end may have delivered it: no protocol can settle it at both ends over a channel that loses
+    everything)."""
+    n1, n2 = link_pair(retries=1, reliable_retries=5)
+    open_request(n1, n2, keep_create(number=1))
+    out = n1.handle(pair(7, 9_000), now=10_000)
+    sent = len(only(out.send, EGP2))
+    errs: list[dict[str, int]] = []
+    while out.deadline is not None:
+        out = n1.on_timer(out.deadline)
+        sent += len(only(out.send, EGP2))
+        errs += [parse_err(m) for m in only(out.send, APP1)]
+    assert sent == 1 + 5
+    assert [e["err"] for e in errs] == [E_EXPIRE]
+
+
+def test_generation_over_fails_open_requests_at_both_ends_and_confirms_numbered_pairs() -> None:
+    n1, n2 = link_pair()
+    create_id, *_ = open_request(n1, n2, keep_create(number=3))
+    out1, out2 = herald_both(n1, n2, 1, now=10_000)                # one pair delivered at both ends
+    assert parse_ok(only(out1.send, APP1)[0])["seq"] == parse_ok(only(out2.send, APP2)[0])["seq"] == 0
+    at_master = n1.handle(pair(2, 19_000), now=20_000)             # the second: its CONFIRM is in flight
+    confirm = only(at_master.send, EGP2)[0]
+    n2.handle(pair(2, 19_000, slot=1), now=20_000)
+    over1, over2 = n1.handle(GenerationOver(), 20_100), n2.handle(GenerationOver(), 20_100)
+    for over, app in ((over1, APP1), (over2, APP2)):
+        (err,) = [parse_err(m) for m in only(over.send, app)]
+        assert (err["err"], err["create_id"], err["origin"]) == (E_TIMEOUT, create_id, 1)
+    assert only(over1.send, EGP2) == [] and only(over2.send, EGP1) == []   # both ends know: no message
+    late = n2.receive(confirm, EGP1, EGP_PORT, now=20_200)          # the numbered pair is still delivered
+    assert parse_ok(only(late.send, APP2)[0])["seq"] == 1
+    n1.receive(only(late.send, EGP1)[0], EGP2, EGP_PORT, now=20_300)
+    assert n1.settled() and n2.settled() and not n1.open and not n2.open
+    refused = n1.receive(keep_create().encode(), APP1, LINK_SERVICE_PORT, now=20_400)
+    assert parse_err(only(refused.send, APP1)[0])["err"] == E_TIMEOUT
+
+
+def atomic_create(number: int) -> Create:
+    return Create(remote_node_id=2, purpose_id=PURPOSE, number=number, ato=1)
+
+
+def test_an_atomic_requests_expired_pairs_do_not_finish_it_at_the_other_end() -> None:
+    """An expired pair of an atomic request is replaced by the master, so the other end must not count
+    it as settled (it used to: node 2 ended the request DONE after Number expiries while the master
+    went on generating)."""
+    n1, n2 = link_pair()
+    open_request(n1, n2, atomic_create(number=1))
+    at_master = n1.handle(pair(7, 9_000), now=10_000)
+    n2.handle(AttemptLost(LINK, 7), now=10_050)                   # node 2 lost the herald
+    refused = n2.receive(only(at_master.send, EGP2)[0], EGP1, EGP_PORT, now=10_100)
+    assert parse_egp(only(refused.send, EGP1)[0])["status"] == E_EXPIRE
+    back = n1.receive(only(refused.send, EGP1)[0], EGP2, EGP_PORT, now=10_200)
+    assert parse_err(only(back.send, APP1)[0])["err"] == E_EXPIRE
+    assert n2.requests[(1, 1)].state == RequestState.GENERATING   # still open, like the master's
+    assert n1.requests[(1, 1)].to_number == 1                       # the master generates a replacement
+
+
+def test_a_late_confirm_for_a_failed_atomic_request_expires_at_both_ends() -> None:
+    """An atomic request fails at both ends while one of its pairs is being confirmed: the other end
+    does not keep the pair for a request that is over (it would hold the qubit for ever); both ends
+    report the pair expired."""
+    n1, n2 = link_pair()
+    open_request(n1, n2, atomic_create(number=2))
+    at_master = n1.handle(pair(7, 9_000), now=10_000)
+    n2.handle(pair(7, 9_000, slot=1), now=10_000)
+    n1.handle(GenerationOver(), 10_050)
+    n2.handle(GenerationOver(), 10_050)
+    late = n2.receive(only(at_master.send, EGP2)[0], EGP1, EGP_PORT, now=10_100)
+    assert late.hardware == [Discard(1)]
+    assert parse_err(only(late.send, APP2)[0])["err"] == E_EXPIRE
+    back = n1.receive(only(late.send, EGP1)[0], EGP2, EGP_PORT, now=10_200)
+    assert parse_err(only(back.send, APP1)[0])["err"] == E_EXPIRE
+    assert n1.settled() and n2.settled() and n2.held_slots() == set()
+
+
+def serve(n1: LinkLayer, n2: LinkLayer, attempt: int, now: int) -> None:
+    """One single-pair request from node 1, from CREATE to the OK at both ends."""
+    created = n1.receive(keep_create(number=1).encode(), APP1, LINK_SERVICE_PORT, now)
+    settle(n1, n2, created, Actions(), now)
+    out1, out2 = herald_both(n1, n2, attempt, now + 1)
+    assert only(out1.send, APP1) and only(out2.send, APP2)
+
+
+def test_the_request_table_stays_bounded_over_many_requests() -> None:
+    """2,000 single-pair requests one after the other: each end forgets a finished request (and the
+    answers it gave) ``keep_ns`` after it finished, so the tables hold only the requests of the last
+    ``keep_ns``, not every request ever made (before, they grew one entry per request)."""
+    n1, n2 = link_pair(retransmit_ns=RETRANSMIT, reliable_retries=4)
+    step = 20_000
+    assert n1.keep_ns == n2.keep_ns == (4 + 4) * RETRANSMIT
+    bound = n1.keep_ns // step + 2
+    sizes = []
+    for k in range(2_000):
+        serve(n1, n2, attempt=k, now=k * step)
+        sizes.append((len(n1.requests), len(n2.requests), len(n2.answered), len(n2.schedule_answers)))
+    assert max(max(s) for s in sizes) <= bound
+    assert not n1.open and not n2.open
+    assert n1.counters.ok_sent == n2.counters.ok_sent == 2_000
+
+
+def test_docstring_examples() -> None:
+    result = doctest.testmod(link_recent)
+    assert result.attempted > 0 and result.failed == 0
