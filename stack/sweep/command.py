@@ -74,7 +74,7 @@ def sweep_main(args: argparse.Namespace, path: Path) -> int:
 
     if args.dilation is not None and not args.up:
         return _error("--dilation applies only with --up")
-    up = UpSettings(args.dilation or DEFAULT_DILATION) if args.up else None
+    up = UpSettings(DEFAULT_DILATION if args.dilation is None else args.dilation) if args.up else None
     output = Path(args.output or f"out/sweep-{path.stem}")
     try:
         sweep = define_sweep(path, args.vary, args.seeds, args.seed, zipped=args.zip, up=up)
@@ -115,7 +115,8 @@ def _report(results: Any, args: argparse.Namespace) -> int:
     if not args.quiet:
         print_summary(results, shown)
     print_failures(results)
-    print(f"qnet: {len(results.rows)} runs ({len(results.failed)} failed) in {results.path}/results.parquet; "
+    runs = f"{len(results.rows)} run{'' if len(results.rows) == 1 else 's'}"
+    print(f"qnet: {runs} ({len(results.failed)} failed) in {results.path}/results.parquet; "
           f"mean and 95 % interval per point in {results.path}/summary.parquet", file=sys.stderr)
     return EXIT_FAILED_RUNS if results.failed else 0
 

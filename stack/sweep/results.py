@@ -79,7 +79,8 @@ class ResultsDir:
 
     def __init__(self, path: Path, metadata: dict[str, Any], journal: list[dict[str, Any]]) -> None:
         self.path, self.metadata, self.journal = path, metadata, journal
-        self.session = len(metadata["sessions"])
+        self.session = len(metadata["sessions"]) - 1
+        """This session's index in ``metadata["sessions"]``."""
 
     @classmethod
     def open(cls, path: str | Path, sweep: Sweep, fresh: bool = False) -> ResultsDir:

@@ -13,7 +13,10 @@ whatever order, so an interruption loses only the runs still in flight.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
+import signal
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -44,10 +47,27 @@ def dask_client(workers: int | None = None, scheduler: str | None = None) -> Ite
             yield client, f"Dask cluster at {scheduler}"
         return
     count = workers or os.cpu_count() or 1
-    with dask.config.set({"distributed.worker.daemon": False}), \
-            LocalCluster(n_workers=count, threads_per_worker=1, processes=True, host=LOCALHOST,
-                         dashboard_address=None) as cluster, Client(cluster) as client:
-        yield client, f"LocalCluster: {count} worker process{'es' if count > 1 else ''} on {LOCALHOST}"
+    with dask.config.set({"distributed.worker.daemon": False}):
+        with _workers_ignore_ctrl_c():
+            cluster = LocalCluster(n_workers=count, threads_per_worker=1, processes=True, host=LOCALHOST,
+                                   dashboard_address=f"{LOCALHOST}:0", silence_logs=logging.ERROR)
+        with cluster, Client(cluster) as client:
+            yield client, f"LocalCluster: {count} worker process{'es' if count > 1 else ''} on {LOCALHOST}"
+
+
+@contextlib.contextmanager
+def _workers_ignore_ctrl_c() -> Iterator[None]:
+    """Ctrl-C in a terminal signals the whole process group: the sweep stops its cluster itself, so the
+    worker processes it starts inherit SIGINT ignored (Python keeps an ignored SIGINT ignored). A
+    Ctrl-C while the cluster starts is lost; the next one stops the sweep."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def run_sweep(sweep: Sweep, output: str | Path, *, workers: int | None = None, scheduler: str | None = None,
