@@ -5,6 +5,8 @@ None of these tests starts Dask: every problem must be found while the sweep is 
 
 from __future__ import annotations
 
+import doctest
+import importlib
 import json
 import subprocess
 import sys
@@ -204,3 +206,9 @@ def test_qnet_start_up_imports_nothing_heavy() -> None:
     code = f"import sys, stack.cli.commands; print([m for m in {heavy!r} if m in sys.modules])"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("module", ["stack.sweep.spec", "stack.sweep.figures"])
+def test_docstring_examples(module: str) -> None:
+    result = doctest.testmod(importlib.import_module(module))
+    assert result.attempted > 0 and result.failed == 0

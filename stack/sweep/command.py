@@ -113,6 +113,8 @@ def _report(results: Any, args: argparse.Namespace) -> int:
         return _error(f"{results.path}: no figure {unknown[0]!r}{_close(unknown[0], figures)} "
                       "(every figure is a column of results.parquet; docs/sweep.md)")
     if not args.quiet:
+        if results.metadata["sessions"][-1]["ran"] == 0:
+            print(f"qnet: nothing to run: every run is already in {results.path}", file=sys.stderr)
         print_summary(results, shown)
     print_failures(results)
     runs = f"{len(results.rows)} run{'' if len(results.rows) == 1 else 's'}"

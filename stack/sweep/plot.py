@@ -1,6 +1,7 @@
 """``qnet plot sweep``: a figure against a varied key, with the confidence interval as error bars.
 
-When the sweep varies other keys too, each combination of their values is its own series.
+When a grid varies other keys too, each combination of their values is its own series (keys
+paired with ``--zip`` move together with the x key: one series).
 """
 
 from __future__ import annotations
@@ -13,9 +14,14 @@ from stack.sweep.results import SweepResults
 from stack.sweep.spec import SweepError
 
 
+def other_keys(results: SweepResults, x: str) -> list[str]:
+    """The keys that make separate series: the other keys of a grid (zipped keys move with ``x``)."""
+    return [] if results.metadata["definition"]["zip"] else [key for key in results.keys if key != x]
+
+
 def series(results: SweepResults, x: str, y: str) -> dict[tuple[Any, ...], list[dict[str, Any]]]:
     """Summary rows of figure ``y`` grouped by the values of the other keys, each ordered by ``x``."""
-    others = [key for key in results.keys if key != x]
+    others = other_keys(results, x)
     groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
     for row in results.summary([y]):
         if row["n"] > 0:
@@ -37,7 +43,7 @@ def plot_sweep(results: SweepResults, x: str, y: str, output: Path, *, logx: boo
     import matplotlib.pyplot as plt
 
     groups = series(results, x, y)
-    others = [key for key in results.keys if key != x]
+    others = other_keys(results, x)
     figure, axes = plt.subplots(figsize=(7.5, 4.5))
     for index, (values, rows) in enumerate(sorted(groups.items(), key=lambda item: str(item[0]))):
         errors = [0.0 if math.isnan(row["half_width"]) else row["half_width"] for row in rows]

@@ -191,8 +191,16 @@ def write_table(path: Path, rows: list[dict[str, Any]], metadata: dict[str, Any]
     names: dict[str, None] = {}
     for row in rows:
         names.update(dict.fromkeys(row))
-    columns = {name: pa.array([row.get(name) for row in rows]) for name in names}
+    columns = {name: _column(pa, [row.get(name) for row in rows]) for name in names}
     table = pa.table(columns).replace_schema_metadata({"qnetstack.sweep": json.dumps(metadata)})
     partial = path.with_suffix(".part")
     pq.write_table(table, partial)
     partial.replace(path)
+
+
+def _column(pa: Any, values: list[Any]) -> Any:
+    """An Arrow column; values of mixed kinds (never so for a report's figures) become their text."""
+    try:
+        return pa.array(values)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return pa.array([None if value is None else str(value) for value in values])

@@ -29,7 +29,7 @@ from stack.sweep.results import ResultsDir, SweepResults
 from stack.sweep.spec import SweepError
 
 LOCALHOST = "127.0.0.1"
-CONNECT_TIMEOUT_S = 30
+CONNECT_TIMEOUT_S = 10
 
 
 @contextlib.contextmanager
@@ -90,7 +90,7 @@ def run_sweep(sweep: Sweep, output: str | Path, *, workers: int | None = None, s
         if tasks:
             with dask_client(workers, scheduler) as (client, cluster):
                 _run(client, sweep, tasks, store, timeout_s, Progress(progress, sweep, store, len(tasks), cluster))
-    except KeyboardInterrupt:
+    except BaseException:                  # Ctrl-C, a lost cluster: keep what finished
         store.finish(cluster, interrupted=True)
         raise
     return store.finish(cluster, interrupted=False)
