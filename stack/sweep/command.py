@@ -82,13 +82,20 @@ def sweep_main(args: argparse.Namespace, path: Path) -> int:
     except (ScenarioError, SweepError) as error:
         return _error(str(error))
     except KeyboardInterrupt:
-        from stack.sweep.results import read_results
-
-        done = read_results(output)
-        print(f"\nqnet: interrupted: {len(done.rows)} of {done.metadata['runs']} runs done in {output}; "
-              "run the same command again to resume", file=sys.stderr)
+        print(f"\nqnet: interrupted: {_progress(output)}run the same command again to resume", file=sys.stderr)
         return EXIT_INTERRUPTED
     return _report(results, args)
+
+
+def _progress(output: Path) -> str:
+    from stack.sweep.results import read_results
+    from stack.sweep.spec import SweepError
+
+    try:
+        done = read_results(output)
+    except SweepError:                           # interrupted before the results directory existed
+        return ""
+    return f"{len(done.rows)} of {done.metadata['runs']} runs done in {output}; "
 
 
 def _run(sweep: Any, output: Path, args: argparse.Namespace) -> Any:
