@@ -3,6 +3,8 @@
     qnet run [SCENARIO] [--seed N] [--json PATH] [--pcap PATH | --no-pcap] [--quiet]
     qnet plot rate-vs-distance [SCENARIO] [--output PATH] [--max-km KM] [--pairs N] [--seed N]
     qnet plot sync [SCENARIO] [--output PATH] [--seed N]
+    qnet plot sweep RESULTS --y FIGURE [--x KEY] [--output PATH] [--logx] [--logy]
+    qnet sweep [SCENARIO] --vary KEY=VALUES [--vary ...] [--seeds N] ...   (stack/sweep/command.py)
     qnet up [SCENARIO] [--dilation D] [--base-port P] [--run-dir DIR] [--seed N] [--json PATH]
             [--pcap PATH | --no-pcap] [--quiet] [--tolerance-us US]
     qnet node NAME [SCENARIO] --run-dir DIR [--seed N] [--base-port P]
@@ -28,6 +30,7 @@ from stack import report as reporting
 from stack.cli.checks import UsageError, check_numbers, check_output
 from stack.runtime import run_scenario
 from stack.scenario import Scenario, ScenarioError, load
+from stack.sweep import command as sweep_command
 
 DEFAULT_SCENARIO = "examples/default.toml"
 DEFAULT_DILATION = 0.002
@@ -77,14 +80,18 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--no-pcap", action="store_true", help="do not write a capture")
     run.add_argument("--quiet", action="store_true", help="no summary table")
     plot = commands.add_parser("plot", help="draw a figure (PNG)")
-    plot.add_argument("figure", choices=["rate-vs-distance", "sync"],
-                      help="rate-vs-distance: every scheme over distance; sync: clock offsets over a run")
-    plot.add_argument("scenario", nargs="?", help=f"scenario TOML file (default: {DEFAULT_SCENARIO})")
+    plot.add_argument("figure", choices=["rate-vs-distance", "sync", "sweep"],
+                      help="rate-vs-distance: every scheme over distance; sync: clock offsets over a run; "
+                      "sweep: a figure of a sweep's results with error bars")
+    plot.add_argument("scenario", nargs="?", help=f"scenario TOML file (default: {DEFAULT_SCENARIO}); "
+                      "for sweep: the results directory")
     plot.add_argument("--output", "-o", metavar="PATH", help="PNG to write (default: out/<figure>.png)")
     plot.add_argument("--max-km", type=float, default=100.0, help="longest link of the sweep (default 100)")
     plot.add_argument("--pairs", type=int, default=300, help="pairs per emulated point (default 300)")
     plot.add_argument("--seed", type=int, help="root seed (default: the scenario's run.seed)")
+    sweep_command.add_plot_arguments(plot)
     _multi_process_parsers(commands)
+    sweep_command.add_sweep_parser(commands, DEFAULT_SCENARIO)
     return parser
 
 
@@ -141,11 +148,15 @@ def _error(message: str, status: int) -> int:
 
 
 def _command(args: argparse.Namespace) -> int:
+    if args.command == "plot" and args.figure == "sweep":
+        return sweep_command.plot_main(args)
     check_numbers(args)
     path = Path(args.scenario) if args.scenario else default_scenario()
     scenario = load(path if args.scenario else _relative(path))
     if args.command == "plot":
         return _plot(args, scenario)
+    if args.command == "sweep":
+        return sweep_command.sweep_main(args, path if args.scenario else _relative(path))
     if args.command in ("up", "node", "medium"):
         from stack.cli import up as cli_up
 

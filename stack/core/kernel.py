@@ -61,10 +61,6 @@ class Startup:
 STARTUP = Startup()
 
 
-def _abort(_: Any) -> Abort:
-    return Abort.SUCCEEDED
-
-
 class Kernel:
     """Discrete-event scheduler on integer nanoseconds.
 
@@ -118,7 +114,7 @@ class Kernel:
             if item is not None:
                 self._main = current_task()
                 item[0]._wake(item[1])
-                await wait_task_rescheduled(_abort)
+                await wait_task_rescheduled(self._main_aborted)
         finally:
             self._running = False
             self._main = None
@@ -141,6 +137,10 @@ class Kernel:
                 return port, event
             port.dropped += 1
 
+    def _main_aborted(self, _: Any) -> Abort:
+        self._main = None               # cancelled (e.g. a timeout around the run): nobody may wake it now
+        return Abort.SUCCEEDED
+
     def _end_run(self) -> None:
         main, self._main = self._main, None
         if main is not None:
@@ -149,9 +149,13 @@ class Kernel:
     async def _wait_quiescent(self) -> None:
         self._waiter = current_task()
         try:
-            await wait_task_rescheduled(_abort)
+            await wait_task_rescheduled(self._waiter_aborted)
         finally:
             self._waiter = None
+
+    def _waiter_aborted(self, _: Any) -> Abort:
+        self._waiter = None
+        return Abort.SUCCEEDED
 
     def _became_idle(self) -> None:
         self._busy -= 1

@@ -13,7 +13,9 @@ from stack.scenario.parse import (
     SyncConfig,
     WorkloadConfig,
     load,
+    load_data,
     load_text,
+    parse_toml,
 )
 
 __all__ = [
@@ -26,5 +28,7 @@ __all__ = [
     "SyncConfig",
     "WorkloadConfig",
     "load",
+    "load_data",
     "load_text",
+    "parse_toml",
 ]

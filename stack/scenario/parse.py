@@ -47,7 +47,9 @@ __all__ = [
     "SyncConfig",
     "WorkloadConfig",
     "load",
+    "load_data",
     "load_text",
+    "parse_toml",
 ]
 
 
@@ -68,12 +70,22 @@ def load(path: str | Path) -> Scenario:
 
 
 def load_text(text: str, source: str) -> Scenario:
+    return load_data(parse_toml(text, source), source)
+
+
+def parse_toml(text: str, source: str) -> dict[str, Any]:
+    """The TOML document, unchecked; a syntax error is a :class:`ScenarioError`."""
     try:
-        data = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(source, "(syntax)", str(exc)) from None
     except RecursionError:
         raise ScenarioError(source, "(syntax)", "arrays or inline tables nested too deeply to read") from None
+
+
+def load_data(data: dict[str, Any], source: str) -> Scenario:
+    """Check a parsed TOML document (e.g. one a sweep has edited) exactly as :func:`load` checks a file.
+    ``data`` is not modified."""
     top = Table(source, "", data)
     top.only(TOP_LEVEL)                    # a misspelt table first: what follows from it would mislead
     run = _run(Table(source, "run", top.get("run", {})))

@@ -1,0 +1,206 @@
+"""A sweep's results directory.
+
+- ``sweep.json``: the metadata: the sweep's definition (scenario path, its SHA-256 and full text,
+  the axes, the root seed and how run seeds derive from it), the versions of qnetstack and its
+  libraries, and one entry per session (each invocation that ran points).
+- ``journal.jsonl``: one JSON row per finished run, appended and flushed as each one ends, so an
+  interrupted sweep (Ctrl-C, a killed process, a lost cluster) keeps every run that finished.
+- ``results.parquet``: the tidy table (one row per run, the latest row of each run in the
+  journal), rewritten from the journal at the end of each session; its schema metadata holds
+  ``sweep.json`` too.
+- ``summary.parquet``: mean and confidence interval per point and figure (:mod:`stack.sweep.summary`).
+
+Running the same sweep again into the same directory resumes it: runs in the journal are not
+run again (failed ones only with ``retry_failed``).
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from stack.sweep.plan import Sweep, Task
+from stack.sweep.provenance import versions
+from stack.sweep.spec import SweepError
+
+FORMAT = "qnetstack-sweep"
+FORMAT_VERSION = 1
+META, JOURNAL, TABLE, SUMMARY = "sweep.json", "journal.jsonl", "results.parquet", "summary.parquet"
+IDENTITY = ("point", "replicate", "seed")
+RUN_COLUMNS = ("status", "error", "wall_s", "worker", "qnetstack", "session")
+"""Columns of a row that are not the point's values or the run's figures."""
+SEED_DERIVATION = ("seed of run j of point i = SeedSequence(root_seed, spawn_key=(i, j))"
+                   ".generate_state(1, numpy.uint64)[0] mod 2**63 (numpy.random.SeedSequence)")
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+
+
+@dataclass
+class SweepResults:
+    """What a results directory holds: the metadata and the latest row of each run."""
+
+    path: Path
+    metadata: dict[str, Any]
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def keys(self) -> list[str]:
+        """The varied scenario keys, in --vary order."""
+        return [axis["key"] for axis in self.metadata["definition"]["axes"]]
+
+    @property
+    def figures(self) -> list[str]:
+        """Every figure column, in first-seen order."""
+        skip = {*IDENTITY, *RUN_COLUMNS, *self.keys}
+        seen: dict[str, None] = {}
+        for row in self.rows:
+            seen.update((name, None) for name in row if name not in skip)
+        return list(seen)
+
+    @property
+    def failed(self) -> list[dict[str, Any]]:
+        return [row for row in self.rows if row["status"] != "ok"]
+
+    def summary(self, figures: list[str] | None = None, confidence: float = 0.95) -> list[dict[str, Any]]:
+        """Mean and Student-t confidence interval per point and figure (see :mod:`stack.sweep.summary`)."""
+        from stack.sweep.summary import summarise
+
+        return summarise(self.rows, self.keys, figures or self.figures, confidence)
+
+
+class ResultsDir:
+    """The files of one sweep's results, opened for a session that runs its remaining points."""
+
+    def __init__(self, path: Path, metadata: dict[str, Any], journal: list[dict[str, Any]]) -> None:
+        self.path, self.metadata, self.journal = path, metadata, journal
+        self.session = len(metadata["sessions"]) - 1
+        """This session's index in ``metadata["sessions"]``."""
+
+    @classmethod
+    def open(cls, path: str | Path, sweep: Sweep, fresh: bool = False) -> ResultsDir:
+        """Open ``path`` for ``sweep``: new, or the same sweep to resume. A directory that holds
+        another sweep is refused (``fresh`` deletes its results first)."""
+        path = Path(path)
+        if fresh:
+            for name in (META, JOURNAL, TABLE, SUMMARY):
+                (path / name).unlink(missing_ok=True)
+        path.mkdir(parents=True, exist_ok=True)
+        definition = json.loads(json.dumps(sweep.definition()))
+        if (path / META).exists():
+            metadata = read_metadata(path)
+            if metadata["definition"] != definition:
+                differs = sorted(k for k in definition if metadata["definition"].get(k) != definition[k])
+                raise SweepError(f"{path} holds another sweep (its {', '.join(differs)} differ): "
+                                 "choose another --output, or --fresh to replace it")
+        else:
+            metadata = {"format": FORMAT, "format_version": FORMAT_VERSION, "definition": definition,
+                        "seed_derivation": SEED_DERIVATION, "scenario_text": sweep.text, "sessions": []}
+        metadata.update(points=len(sweep.points()), seeds=max(sweep.seeds, metadata.get("seeds", 0)))
+        metadata["runs"] = metadata["points"] * metadata["seeds"]
+        metadata["sessions"].append({"started": _now(), "finished": None, "versions": versions(),
+                                     "cluster": None, "ran": 0, "failed": 0, "interrupted": False})
+        results = cls(path, metadata, read_journal(path))
+        results.write_metadata()
+        return results
+
+    def todo(self, tasks: list[Task], retry_failed: bool = False) -> list[Task]:
+        """The tasks not yet in the journal (or failed there, with ``retry_failed``)."""
+        latest = {(row["point"], row["replicate"]): row["status"] for row in self.journal}
+        return [task for task in tasks
+                if task.key not in latest or (retry_failed and latest[task.key] != "ok")]
+
+    def record(self, row: dict[str, Any]) -> None:
+        """Append one finished run to the journal, on disk at once."""
+        row = {**row, "session": self.session}
+        self.journal.append(row)
+        with (self.path / JOURNAL).open("a") as stream:
+            stream.write(json.dumps(row) + "\n")
+            stream.flush()
+            os.fsync(stream.fileno())
+        current = self.metadata["sessions"][-1]
+        current["ran"] += 1
+        current["failed"] += row["status"] != "ok"
+
+    def finish(self, cluster: str | None, interrupted: bool) -> SweepResults:
+        """Close the session: metadata, the tidy table and the summary from the journal."""
+        self.metadata["sessions"][-1].update(finished=_now(), cluster=cluster, interrupted=interrupted)
+        results = SweepResults(self.path, self.metadata, latest_rows(self.journal))
+        self.metadata["done"] = sum(row["status"] == "ok" for row in results.rows)
+        self.metadata["failed"] = len(results.failed)
+        self.metadata["figures"] = results.figures
+        self.write_metadata()
+        write_table(self.path / TABLE, results.rows, self.metadata)
+        write_table(self.path / SUMMARY, results.summary(), self.metadata)
+        return results
+
+    def write_metadata(self) -> None:
+        partial = self.path / (META + ".part")
+        partial.write_text(json.dumps(self.metadata, indent=2) + "\n")
+        partial.replace(self.path / META)
+
+
+def read_metadata(path: Path) -> dict[str, Any]:
+    try:
+        metadata = json.loads((path / META).read_text())
+    except (OSError, ValueError) as error:
+        raise SweepError(f"{path / META}: not a sweep's metadata ({error})") from None
+    if not isinstance(metadata, dict) or metadata.get("format") != FORMAT:
+        raise SweepError(f"{path / META}: not a qnetstack sweep's metadata")
+    return metadata
+
+
+def read_journal(path: Path) -> list[dict[str, Any]]:
+    """Every row of the journal; a last line cut short by a killed process is dropped (and cut off
+    the file, so the next row starts on a line of its own)."""
+    journal = path / JOURNAL
+    if not journal.exists():
+        return []
+    data = journal.read_bytes()
+    complete = data[:data.rfind(b"\n") + 1]
+    if len(complete) != len(data):
+        with journal.open("r+b") as stream:
+            stream.truncate(len(complete))
+    return [json.loads(line) for line in complete.decode().splitlines() if line.strip()]
+
+
+def latest_rows(journal: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The last row of each run, ordered by point and replicate."""
+    latest = {(row["point"], row["replicate"]): row for row in journal}
+    return [latest[key] for key in sorted(latest)]
+
+
+def read_results(path: str | Path) -> SweepResults:
+    """A results directory: its metadata and rows (from the journal, which the table is made from)."""
+    path = Path(path)
+    if not path.is_dir():
+        raise SweepError(f"{path}: no such results directory")
+    return SweepResults(path, read_metadata(path), latest_rows(read_journal(path)))
+
+
+def write_table(path: Path, rows: list[dict[str, Any]], metadata: dict[str, Any]) -> None:
+    """Rows as a Parquet table (columns in first-seen order, null where a row lacks one)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    names: dict[str, None] = {}
+    for row in rows:
+        names.update(dict.fromkeys(row))
+    columns = {name: _column(pa, [row.get(name) for row in rows]) for name in names}
+    table = pa.table(columns).replace_schema_metadata({"qnetstack.sweep": json.dumps(metadata)})
+    partial = path.with_suffix(".part")
+    pq.write_table(table, partial)
+    partial.replace(path)
+
+
+def _column(pa: Any, values: list[Any]) -> Any:
+    """An Arrow column; values of mixed kinds (never so for a report's figures) become their text."""
+    try:
+        return pa.array(values)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return pa.array([None if value is None else str(value) for value in values])

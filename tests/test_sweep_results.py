@@ -1,0 +1,58 @@
+"""A sweep's results directory without a cluster: what is left to run, the journal after a crash, the table."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from stack.sweep import define_sweep, read_results
+from stack.sweep.results import JOURNAL, TABLE, ResultsDir
+from tests.sweep_util import write_tiny
+
+
+def row(point: int, replicate: int, status: str = "ok", **figures: object) -> dict[str, object]:
+    return {"point": point, "replicate": replicate, "seed": 1, "workload[0].pairs": point + 1, "status": status,
+            "error": None if status == "ok" else "boom", "wall_s": 0.1, "worker": "w", "qnetstack": "0", **figures}
+
+
+def test_what_is_left_to_run(tmp_path: Path) -> None:
+    sweep = define_sweep(write_tiny(tmp_path), ["workload[0].pairs=1,2"], seeds=2)
+    store = ResultsDir.open(tmp_path / "out", sweep)
+    store.record(row(0, 0))
+    store.record(row(1, 1, "failed"))
+    tasks = sweep.tasks()
+    assert [t.key for t in store.todo(tasks)] == [(0, 1), (1, 0)]
+    assert [t.key for t in store.todo(tasks, retry_failed=True)] == [(0, 1), (1, 0), (1, 1)]
+    store.record(row(1, 1, "ok", f=2.0))                      # a retry: the latest row counts
+    results = store.finish("test", interrupted=False)
+    assert [(r["point"], r["replicate"], r["status"]) for r in results.rows] == [(0, 0, "ok"), (1, 1, "ok")]
+    assert results.figures == ["f"] and results.metadata["done"] == 2 and results.metadata["failed"] == 0
+
+
+def test_a_journal_cut_short_by_a_killed_process(tmp_path: Path) -> None:
+    sweep = define_sweep(write_tiny(tmp_path), ["workload[0].pairs=1,2"])
+    output = tmp_path / "out"
+    ResultsDir.open(output, sweep).record(row(0, 0, f=1.5))
+    with (output / JOURNAL).open("a") as stream:
+        stream.write('{"point": 1, "replicate": 0, "sta')        # killed mid-write
+    store = ResultsDir.open(output, sweep)
+    assert [t.key for t in store.todo(sweep.tasks())] == [(1, 0)]
+    store.record(row(1, 0, f=2.5))
+    lines = (output / JOURNAL).read_text().splitlines()
+    assert [json.loads(line)["point"] for line in lines] == [0, 1]
+    assert [r["session"] for r in read_results(output).rows] == [0, 1]
+
+
+def test_the_table_has_every_column_with_nulls_where_a_row_lacks_one(tmp_path: Path) -> None:
+    sweep = define_sweep(write_tiny(tmp_path), ["workload[0].pairs=1,2"])
+    store = ResultsDir.open(tmp_path / "out", sweep)
+    store.record(row(0, 0, f=1, g="a"))
+    store.record(row(1, 0, "failed"))
+    store.finish(None, interrupted=True)
+    table = pq.read_table(tmp_path / "out" / TABLE)
+    assert table.column("f").to_pylist() == [1, None] and table.column("error").to_pylist() == [None, "boom"]
+    assert table.column("workload[0].pairs").to_pylist() == [1, 2]
+    metadata = json.loads(table.schema.metadata[b"qnetstack.sweep"])
+    assert metadata["sessions"][0]["interrupted"] is True and metadata["failed"] == 1
