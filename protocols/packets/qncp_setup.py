@@ -292,7 +292,8 @@ class SetupReply:
 
 
 # --------------------------------------------------------------------------------------------
-# Scapy layers (reference dissectors). Sub-structures are flat: a QCap is NodeCap + LinkCap.
+# Scapy layers (reference dissectors). Sub-structures are flat: a QCap is NodeCap + LinkCap. The route
+# is the list field ``route_node`` (``Packet.route`` is a scapy method).
 
 class QncpLinkOption(Packet):
     name = "QNCP Link Option"
@@ -334,11 +335,11 @@ class QncpSetup(QncpLayer):
     fields_desc = [
         *header_fields(SETUP),
         IntField("tail_node", 0), ShortField("create_id", 0),
-        FieldLenField("hop_count", None, count_of="route", fmt="B", adjust=lambda pkt, n: n - 1),
+        FieldLenField("hop_count", None, count_of="route_node", fmt="B", adjust=lambda pkt, n: n - 1),
         FieldLenField("hop_index", None, count_of="qcaps", fmt="B"),
         ByteField("window", 1), ThreeBytesField("reserved", 0),
         PacketLenField("create", LLCreate(), LLCreate, length_from=lambda pkt: CREATE_SIZE),
-        FieldListField("route", [], IntField("", 0), count_from=lambda pkt: pkt.hop_count + 1),
+        FieldListField("route_node", [], IntField("", 0), count_from=lambda pkt: pkt.hop_count + 1),
         PacketListField("qcaps", [], QncpQCap, count_from=lambda pkt: pkt.hop_index),
     ]
 
@@ -353,6 +354,7 @@ class QncpSetupReply(QncpLayer):
         LongField("cutoff_ns", 0), LongField("end_cutoff_ns", 0), LongField("expected_pair_time_ns", 0),
         ShortField("model_fidelity", 0), ShortField("model_error_x", 0), ShortField("model_error_z", 0),
         ShortField("model_error_y", 0),
-        FieldListField("route", [], IntField("", 0), count_from=lambda pkt: pkt.hop_count + 1 if pkt.hop_count else 0),
+        FieldListField("route_node", [], IntField("", 0),
+                       count_from=lambda pkt: pkt.hop_count + 1 if pkt.hop_count else 0),
         PacketListField("rules", [], QncpHopRule, count_from=lambda pkt: pkt.hop_count),
     ]
