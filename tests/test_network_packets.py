@@ -49,6 +49,17 @@ from protocols.packets.qncp import (
     QncpPair,
     decode_qncp,
 )
+from protocols.packets.qncp_caps import (
+    MAX_OPTIONS,
+    HopRule,
+    LinkCap,
+    LinkOption,
+    NodeCap,
+    QCap,
+    QncpHopRule,
+    QncpLinkOption,
+    QncpQCap,
+)
 from protocols.packets.qncp_common import (
     CONFIRM_TYPES,
     CREDIT,
@@ -70,21 +81,7 @@ from protocols.packets.qncp_common import (
     decode_probability,
     encode_probability,
 )
-from protocols.packets.qncp_setup import (
-    MAX_OPTIONS,
-    HopRule,
-    LinkCap,
-    LinkOption,
-    NodeCap,
-    QCap,
-    QncpHopRule,
-    QncpLinkOption,
-    QncpQCap,
-    QncpSetup,
-    QncpSetupReply,
-    Setup,
-    SetupReply,
-)
+from protocols.packets.qncp_setup import QncpSetup, QncpSetupReply, Setup, SetupReply
 from protocols.packets.qnp import EgpHeader, P4Egp, P4Qnp, TrackFrame, from_p4, to_p4
 from stack.core.capture import udp_frame
 
@@ -552,7 +549,8 @@ def test_network_error_codes() -> None:
 
 
 @pytest.mark.parametrize("module", ["protocols.packets.qnp", "protocols.packets.qncp", "protocols.packets.qncp_setup",
-                                    "protocols.packets.qncp_common", "protocols.packets.netservice"])
+                                    "protocols.packets.qncp_caps", "protocols.packets.qncp_common",
+                                    "protocols.packets.netservice"])
 def test_docstring_examples(module: str) -> None:
     result = doctest.testmod(importlib.import_module(module))
     assert result.attempted > 0 and result.failed == 0

@@ -17,9 +17,11 @@ Dahlberg, Wehner, CoNEXT 2020) and draft-van-meter-qirg-quantum-connection-setup
     COMPLETE, COMPLETE_ACK,             Sender Node(32)
     TEARDOWN, TEARDOWN_ACK (16)
 
-SETUP and SETUP_REPLY are in :mod:`protocols.packets.qncp_setup`. :func:`decode_qncp`
-decodes any of them and raises :class:`protocols.common.ParseError` for anything else.
+SETUP and SETUP_REPLY are in :mod:`protocols.packets.qncp_setup`, their variable parts in
+:mod:`protocols.packets.qncp_caps`; this module re-exports every codec class. :func:`decode_qncp`
+decodes any message and raises :class:`protocols.common.ParseError` for anything else.
 
+>>> from protocols.packets.qncp_common import REASON_CUTOFF
 >>> m = PairMessage(EXPIRE, circuit_id=0x0101, head_node=1, link_label=0x8001, pair_seq=7, link_id=2,
 ...                 reason=REASON_CUTOFF)
 >>> m.encode().hex()
@@ -39,6 +41,7 @@ from scapy.packet import Packet, bind_layers
 
 from protocols.common import QNCP_PORT, ParseError
 from protocols.packets.linkservice import BELL_STATES
+from protocols.packets.qncp_caps import HopRule, LinkCap, LinkOption, NodeCap, QCap
 from protocols.packets.qncp_common import (
     COMPLETE,
     CONFIRM,
@@ -50,7 +53,6 @@ from protocols.packets.qncp_common import (
     HEADER_SIZE,
     HOP_ACK_TYPES,
     PAIR_TYPES,
-    REASON_CUTOFF,
     SETUP,
     SETUP_ACK,
     SETUP_REPLY,
@@ -63,7 +65,8 @@ from protocols.packets.qncp_common import (
 )
 from protocols.packets.qncp_setup import QncpSetup, QncpSetupReply, Setup, SetupReply
 
-__all__ = ["CircuitEnd", "Confirm", "HopAck", "PairMessage", "QncpMessage", "Setup", "SetupReply", "decode_qncp"]
+__all__ = ["CircuitEnd", "Confirm", "HopAck", "HopRule", "LinkCap", "LinkOption", "NodeCap", "PairMessage", "QCap",
+           "QncpMessage", "Setup", "SetupReply", "decode_qncp"]
 
 _HOP_ACK = struct.Struct("!B3x")
 _PAIR = struct.Struct("!HHHBB")
@@ -228,7 +231,7 @@ class QNCP(QncpLayer):
     """Dispatcher: the QNCP layer for the Message Type in byte 1 (the common header alone if unknown)."""
 
     name = "QNCP"
-    fields_desc = header_fields(0)
+    fields_desc = [*header_fields(0)]
 
     @classmethod
     def dispatch_hook(cls, _pkt: bytes | None = None, *args: object, **kargs: object) -> type[Packet]:
