@@ -13,6 +13,7 @@ import contextlib
 import doctest
 import importlib
 import struct
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -554,3 +555,12 @@ def test_network_error_codes() -> None:
 def test_docstring_examples(module: str) -> None:
     result = doctest.testmod(importlib.import_module(module))
     assert result.attempted > 0 and result.failed == 0
+
+
+@pytest.mark.parametrize("hexstr", [TRACK_HEX, EXPIRE_HEX, CONFIRM_HEX, CREDIT_HEX, SETUP_REFUSED_HEX])
+def test_wire_md_golden_bytes_are_these(hexstr: str) -> None:
+    """docs/wire.md §9 prints these messages; its bytes must be the ones tested here."""
+    text = (Path(__file__).resolve().parents[1] / "docs" / "wire.md").read_text()
+    section = text[text.index("## 9. Network layer"):]
+    spaced = " ".join(hexstr[i:i + 2] for i in range(0, len(hexstr), 2))
+    assert spaced in " ".join(section.split())

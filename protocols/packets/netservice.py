@@ -2,7 +2,7 @@
 
 An application asks its node's network layer for pairs with any QPU exactly as it asks the
 link layer for pairs with a neighbour: CREATE to port 7773, then ACK, OK-K, OK-M or ERR
-from port 7773 (``docs/wire.md`` §9.5). The bytes are those of
+from port 7773 (``docs/wire.md`` §9.4). The bytes are those of
 :mod:`protocols.packets.linkservice`, and so are the struct codecs (:class:`Create`,
 :func:`decode_upward`). This module only gives scapy (and, through the tests, the Wireshark
 dissector) a view of its own, ``qns``, with the same field names as ``qll``.

@@ -1,6 +1,6 @@
 """The variable parts of QNCP's SETUP and SETUP_REPLY: QCaps (NodeCap + LinkCap + options) and hop rules.
 
-Layouts (``docs/wire.md`` §9.3.3; all integers big-endian)::
+Layouts (``docs/wire.md`` §9.3.2 and §9.3.3; all integers big-endian)::
 
     QCap         NodeCap(36) | LinkCap(20 + 12 x Options)
     NodeCap      Node ID(32) | Comm(8) Storage(8) Free(8) BSM Success(8) | T1(64) | T2(64) |

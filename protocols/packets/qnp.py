@@ -3,8 +3,8 @@
 A TRACK is exactly the 16 bytes v1quantum sends as an EtherType 0x4402 frame: its EGP
 header (``egp_t``) followed by its QNP header (``qnp_t``), as declared in
 ``v1quantum/protocol/data_plane/p4/headers.p4`` of github.com/QuTech-Delft/v1quantum. We
-carry them as the whole payload of a UDP datagram to port 7774; the dissectors also read
-raw 0x4401 (EGP only) and 0x4402 frames::
+carry them as the whole payload of a UDP datagram to port 7774 (``docs/wire.md`` §9.2); the
+dissectors also read raw 0x4401 (EGP only) and 0x4402 frames::
 
      0                   1                   2                   3
      0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
