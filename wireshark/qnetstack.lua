@@ -380,7 +380,7 @@ local function service_protocol(pname, title, description, service_port)
     local f_trailing = ProtoField.bytes(pname .. ".trailing_bytes", "Trailing bytes")
     local create_lay = layout(reg, CREATE_SIZE, CREATE_SPECS)
     local upward = {}
-    for kind, spec in pairs(UPWARD_SPECS) do upward[kind] = layout(reg, spec[1], spec[2]) end
+    for kind = 1, #UPWARD_SPECS do upward[kind] = layout(reg, UPWARD_SPECS[kind][1], UPWARD_SPECS[kind][2]) end
     local type_only = layout(reg, 1, {{"type", "Type", 0, 1, mask = 0xF0, vals = QLL_TYPES}})
     register(proto, reg, ex, {f_trailing})
     local svc = {proto = proto}
@@ -564,7 +564,8 @@ local function dissect_track(buf, pinfo, root, with_qnp, on_udp)
         pinfo.cols.info:set(title .. " [truncated]")
         return n
     end
-    local link = string.format("link=0x%04x seq=%d bell=%s", e.link_label, e.pair_seq, name_of(P4_BELL, e.bell_index))
+    local link = string.format("link=0x%04x seq=%d bell=%s", e.link_label, e.pair_seq,
+                               name_of(P4_BELL, e.bell_index))
     egp_tree:append_text(", " .. link)
     if not with_qnp then
         pinfo.cols.info:set("P4 EGP " .. link)
