@@ -638,6 +638,7 @@ local function ns_note(v)
 end
 local function none_if_zero(v) if tostring(v) == "0" then return "none" end end
 local function probability_note(v) return string.format("p = %.6g", v / 4294967295) end
+local function share_note(v) return string.format("p = %.4f", v / FIDELITY_SCALE) end
 local function bsm_note(v) return string.format("q = %.4f", v / 255) end
 
 local QNCP_HEADER = layout(qncp_reg, 12, {
@@ -695,9 +696,9 @@ local QNCP_REPLY_FIXED = layout(qncp_reg, 56, {
     {"end_cutoff_ns", "End Cutoff (ns)", 32, 8, note = none_if_zero},
     {"expected_pair_time_ns", "Expected Time per Pair (ns)", 40, 8},
     {"model_fidelity", "Model Fidelity", 48, 2, note = fidelity_note},
-    {"model_error_x", "Model Error X", 50, 2, note = fidelity_note},
-    {"model_error_z", "Model Error Z", 52, 2, note = fidelity_note},
-    {"model_error_y", "Model Error Y", 54, 2, note = fidelity_note},
+    {"model_error_x", "Model Error X", 50, 2, note = share_note},
+    {"model_error_z", "Model Error Z", 52, 2, note = share_note},
+    {"model_error_y", "Model Error Y", 54, 2, note = share_note},
 })
 local QNCP_ROUTE_NODE = layout(qncp_reg, 4, {{"route_node", "Route Node", 0, 4}})
 local QNCP_NODECAP = layout(qncp_reg, 36, {
@@ -725,9 +726,9 @@ local QNCP_LINKCAP = layout(qncp_reg, 20, {
 local QNCP_OPTION = layout(qncp_reg, 12, {
     {"success_probability", "Success Probability", 0, 4, note = probability_note},
     {"fidelity", "Fidelity", 4, 2, note = fidelity_note},
-    {"error_x", "Error X", 6, 2, note = fidelity_note},
-    {"error_z", "Error Z", 8, 2, note = fidelity_note},
-    {"error_y", "Error Y", 10, 2, note = fidelity_note},
+    {"error_x", "Error X", 6, 2, note = share_note},
+    {"error_z", "Error Z", 8, 2, note = share_note},
+    {"error_y", "Error Y", 10, 2, note = share_note},
 })
 local QNCP_RULE = layout(qncp_reg, 12, {
     {"link_id", "Link ID", 0, 2},
