@@ -25,8 +25,20 @@ LINK_SERVICE_PORT = 7771
 """UDP port of a node's link-layer service (CREATE in; ACK/OK/ERR out)."""
 EGP_PORT = 7772
 """UDP port of the link-layer peer protocol between neighbouring nodes."""
+NETWORK_SERVICE_PORT = 7773
+"""UDP port of a node's network-layer service (the link-service messages, end to end)."""
+QNP_PORT = 7774
+"""UDP port of TRACK: the P4 EGP + QNP headers of QuTech's v1quantum data plane."""
+QNCP_PORT = 7775
+"""UDP port of QNCP, the network layer's control protocol."""
+NETWORK_PURPOSE_BASE = 0x8000
+"""Purpose IDs from here to 0xFFFF are link labels: link requests of the network layer."""
 QFRAME_ETHERTYPE = 0x88B5
 """IEEE 802 Local Experimental EtherType 1: carries quantum frames (photons)."""
+ETHERTYPE_P4_EGP = 0x4401
+"""v1quantum's EtherType of a bare P4 EGP header (station to node); dissected, never emitted."""
+ETHERTYPE_P4_QNP = 0x4402
+"""v1quantum's EtherType of a P4 EGP + QNP header pair; dissected, never emitted."""
 
 
 class ParseError(ValueError):

@@ -944,7 +944,7 @@ def upward_is_valid(b: bytes) -> bool:
     kind = word >> 28
     return ((kind == T_ACK and len(b) == 4) or (kind == T_OK_K and len(b) == 16)
             or (kind == T_OK_M and len(b) == 16 and (word >> 7 & 7) <= 4)
-            or (kind == T_ERR and len(b) == 12 and 1 <= (word >> 8 & 0xF) <= 8))
+            or (kind == T_ERR and len(b) == 12 and 1 <= (word >> 8 & 0xF) <= 11))  # 9-11: network layer codes
 
 
 def _sized(n: int, prefix: bytes = b"") -> st.SearchStrategy[bytes]:

@@ -10,8 +10,9 @@ Reusable on any capture (e.g. one written by ``qnet run --pcap PATH``)::
 
 * ``number`` (int), ``time_epoch`` (str, as tshark prints it), ``protocols`` (``frame.protocols``)
 * ``layers``: ``[(proto, {abbrev: [value, ...]})]`` for the qnetstack protocols (``qhp``,
-  ``qll``, ``egp``, ``qframe``) in dissection order; values are tshark's strings, a list
-  because an abbreviation may occur more than once
+  ``qll``, ``egp``, ``qframe``, ``qns``, ``p4egp``, ``qnp``, ``qncp``) in dissection order; values
+  are tshark's strings, a list because an abbreviation may occur more than once (a SETUP's
+  route and QCaps: every ``qncp.node_id`` in order)
 * ``experts``: ``[Expert(abbrev, message, severity, group)]`` anywhere in the frame
 * ``malformed``: whether ``_ws.malformed`` occurs
 """
@@ -37,10 +38,14 @@ from protocols.packets.egp import EGP
 from protocols.packets.egp import MESSAGE_TYPES as EGP_TYPES
 from protocols.packets.heralding import QHPHerald
 from protocols.packets.linkservice import LLAck, LLCreate, LLErr, LLOkK, LLOkM, LLUpward
+from protocols.packets.netservice import NSAck, NSCreate, NSErr, NSOkK, NSOkM, NSUpward
 from protocols.packets.qframe import QFrame
+from protocols.packets.qncp import QNCP_LAYERS
+from protocols.packets.qncp_common import MESSAGE_TYPES as QNCP_TYPES
+from protocols.packets.qnp import P4Egp, P4Qnp
 
 LUA_SCRIPT = Path(__file__).resolve().parents[1] / "wireshark" / "qnetstack.lua"
-PROTOCOLS = ("qhp", "qll", "egp", "qframe")
+PROTOCOLS = ("qhp", "qll", "egp", "qframe", "qns", "p4egp", "qnp", "qncp")
 
 SEVERITY_CHAT = 0x00200000
 SEVERITY_NOTE = 0x00400000
@@ -51,10 +56,13 @@ SEVERITY_ERROR = 0x00800000
 _PROTO_OF: dict[type[Packet], str] = {
     QHPHerald: "qhp", QFrame: "qframe", EGP: "egp", LLCreate: "qll", LLUpward: "qll",
     LLAck: "qll", LLOkK: "qll", LLOkM: "qll", LLErr: "qll",
+    NSCreate: "qns", NSUpward: "qns", NSAck: "qns", NSOkK: "qns", NSOkM: "qns", NSErr: "qns",
+    P4Egp: "p4egp", P4Qnp: "qnp", **dict.fromkeys(QNCP_LAYERS, "qncp"),
 }
 _KIND_OF: dict[type[Packet], str] = {
     QHPHerald: "HERALD", QFrame: "QFRAME", LLCreate: "CREATE", LLAck: "ACK", LLOkK: "OK_K",
-    LLOkM: "OK_M", LLErr: "ERR",
+    LLOkM: "OK_M", LLErr: "ERR", NSCreate: "NS_CREATE", NSAck: "NS_ACK", NSOkK: "NS_OK_K", NSOkM: "NS_OK_M",
+    NSErr: "NS_ERR", P4Egp: "P4_EGP", P4Qnp: "TRACK",
 }
 
 
@@ -154,13 +162,19 @@ def read_frames(pcap_path: str | Path) -> list[bytes]:
 
 
 def scapy_layers(frame: bytes) -> list[tuple[str, Packet]]:
-    """The qnetstack layers scapy finds in an Ethernet frame, as (tshark protocol, layer)."""
+    """The qnetstack layers scapy finds in an Ethernet frame, as (tshark protocol, layer). A message
+    embedded in a field (a SETUP's CREATE) is a layer of its own right after its container, as the
+    Lua dissector shows it."""
     found = []
     layer: Packet | None = Ether(frame)
     while layer is not None:
         proto = _PROTO_OF.get(type(layer))
         if proto is not None:
             found.append((proto, layer))
+            for fdesc in layer.fields_desc:
+                inner = layer.getfieldval(fdesc.name)
+                if isinstance(inner, Packet) and type(inner) in _PROTO_OF:
+                    found.append((_PROTO_OF[type(inner)], inner))
         layer = layer.payload if layer.payload else None
     return found
 
@@ -168,7 +182,35 @@ def scapy_layers(frame: bytes) -> list[tuple[str, Packet]]:
 def message_kind(layer: Packet) -> str:
     if isinstance(layer, EGP):
         return EGP_TYPES.get(layer.msg_type, f"EGP_{layer.msg_type}")
+    if isinstance(layer, QNCP_LAYERS):
+        return "QNCP_" + QNCP_TYPES.get(layer.msg_type, str(layer.msg_type))
     return _KIND_OF.get(type(layer), type(layer).__name__)
+
+
+def scapy_values(proto: str, layer: Packet) -> dict[str, list[int]]:
+    """Every field of a layer as ``{"<proto>.<name>": [value, ...]}``: list fields and the fields of
+    sub-packets in lists (a SETUP's QCaps and their options) flattened in wire order, absent
+    conditional fields and embedded layers (a SETUP's CREATE) left out."""
+    values: dict[str, list[int]] = {}
+
+    def walk(pkt: Packet) -> None:
+        for fdesc in pkt.fields_desc:
+            if isinstance(fdesc, ConditionalField) and not fdesc._evalcond(pkt):
+                continue
+            value = pkt.getfieldval(fdesc.name)
+            if isinstance(value, Packet):
+                continue
+            if isinstance(value, list):
+                for item in value:
+                    if isinstance(item, Packet):
+                        walk(item)
+                    else:
+                        values.setdefault(f"{proto}.{fdesc.name}", []).append(item)
+                continue
+            values.setdefault(f"{proto}.{fdesc.name}", []).append(value)
+
+    walk(layer)
+    return values
 
 
 def field_mismatches(decoded: dict[str, Any], frame: bytes) -> list[str]:
@@ -180,24 +222,21 @@ def field_mismatches(decoded: dict[str, Any], frame: bytes) -> list[str]:
         return [f"frame {n}: scapy layers {[p for p, _ in ours]}, tshark {[p for p, _ in theirs]}"]
     problems = []
     for (proto, layer), (_, fields) in zip(ours, theirs, strict=True):
-        for fdesc in layer.fields_desc:
-            if isinstance(fdesc, ConditionalField) and not fdesc._evalcond(layer):
-                continue
-            abbrev = f"{proto}.{fdesc.name}"
-            want = layer.getfieldval(fdesc.name)
+        for abbrev, want in scapy_values(proto, layer).items():
             got = fields.get(abbrev)
-            if got is None or len(got) != 1:
+            if got is None or len(got) != len(want):
                 problems.append(f"frame {n}: {abbrev} is {got!r} in tshark, {want!r} in scapy")
-            elif int(got[0], 0) != want:
-                problems.append(f"frame {n}: {abbrev} = {got[0]} in tshark, {want!r} in scapy")
+            elif [int(g, 0) for g in got] != want:
+                problems.append(f"frame {n}: {abbrev} = {got} in tshark, {want!r} in scapy")
     return problems
 
 
 def assert_matches_scapy(pcap_path: str | Path) -> Counter[str]:
-    """Check every qhp/qll/egp/qframe message of a capture: tshark's dissection is clean (no
-    warning or error expert info, nothing malformed) and every scapy field has tshark field
-    ``<proto>.<name>`` with the same numeric value. Returns the count of each message kind
-    (HERALD, QFRAME, CREATE, ACK, OK_K, OK_M, ERR, REQ, REQ_ACK)."""
+    """Check every qnetstack message of a capture (the protocols of :data:`PROTOCOLS`): tshark's
+    dissection is clean (no warning or error expert info, nothing malformed) and every scapy field
+    has tshark field ``<proto>.<name>`` with the same numeric values. Returns the count of each
+    message kind (HERALD, QFRAME, CREATE, ACK, OK_K, OK_M, ERR, REQ, REQ_ACK, ..., NS_CREATE, ...,
+    P4_EGP, TRACK, QNCP_SETUP, ..., QNCP_TEARDOWN_ACK)."""
     decoded = decode_with_tshark(pcap_path)
     frames = read_frames(pcap_path)
     assert len(decoded) == len(frames), f"tshark saw {len(decoded)} frames, the pcap has {len(frames)}"

@@ -13,6 +13,14 @@
 --           RELEASE / RELEASE_ACK, UDP port 7772; the
 --           CREATE carried by a REQ is dissected as a qll layer (qll.*) after the egp layer
 --   qframe  quantum frame (a photon)                 EtherType 0x88B5
+--   qns     network-layer service: the qll messages end to end, UDP port 7773 (same field names as qll;
+--           a datagram between 7771 and 7773 is qll: Wireshark tries the lower port first)
+--   p4egp   P4 EGP header of QuTech's v1quantum data plane: raw EtherType 0x4401, and the first
+--           8 bytes of a TRACK
+--   qnp     P4 QNP header: the last 8 bytes of a TRACK (UDP port 7774, or raw EtherType 0x4402
+--           after a p4egp layer)
+--   qncp    network control protocol, UDP port 7775: SETUP, SETUP_REPLY, TRACK_ACK, EXPIRE, CREDIT,
+--           CONFIRM, COMPLETE, TEARDOWN and their ACKs; a SETUP's CREATE is a qll layer after it
 --
 -- Every field abbreviation is <proto>.<scapy field name> of the reference scapy layers in
 -- protocols/packets/*.py, and value strings use the scapy enum names, so
@@ -20,7 +28,9 @@
 -- Short or malformed messages get expert info (group Malformed) instead of an error.
 
 local HERALD_PORT, LINK_SERVICE_PORT, EGP_PORT = 7770, 7771, 7772
+local NETWORK_SERVICE_PORT, QNP_PORT, QNCP_PORT = 7773, 7774, 7775
 local QFRAME_ETHERTYPE = 0x88B5
+local ETHERTYPE_P4_EGP, ETHERTYPE_P4_QNP = 0x4401, 0x4402
 local VERSION = 1
 
 -- Bit operations: bit32 (Lua 5.2), Wireshark's BitOp `bit`, or the 5.3+ operators.
@@ -46,20 +56,22 @@ local TIME_UNITS = {[0] = "us", [1] = "ms", [2] = "s", [3] = "unused"}
 local TIME_UNIT_NS = {[0] = 1000, [1] = 1000000, [2] = 1000000000}
 local RANDOM_BASIS = {[0] = "NONE", [1] = "X_Z", [2] = "X_Y_Z", [3] = "CHSH"}
 local BASES = {[0] = "Z", [1] = "X", [2] = "Y", [3] = "Z_ROT_PLUS_PI4_Y", [4] = "Z_ROT_MINUS_PI4_Y"}
-local ERROR_CODES = {[1] = "UNSUPP", [2] = "CREATE", [3] = "REJECTED", [4] = "OTHER",
-                     [5] = "EXPIRE", [6] = "TIMEOUT", [7] = "NOTIME", [8] = "NORES"}
+local LINK_ERROR_CODES = {[1] = "UNSUPP", [2] = "CREATE", [3] = "REJECTED", [4] = "OTHER",
+                          [5] = "EXPIRE", [6] = "TIMEOUT", [7] = "NOTIME", [8] = "NORES"}
+local ERROR_CODES = {[9] = "NOPATH", [10] = "DOWN", [11] = "INUSE"}   -- 9-11: network layer only
+for k, v in pairs(LINK_ERROR_CODES) do ERROR_CODES[k] = v end
 local EGP_TYPES = {[1] = "REQ", [2] = "REQ_ACK", [3] = "CONFIRM", [4] = "CONFIRM_ACK", [5] = "SCHEDULE",
                    [6] = "SCHEDULE_ACK", [7] = "RELEASE", [8] = "RELEASE_ACK"}
 local EGP_STATUS = {[0] = "ACCEPTED"}
-for k, v in pairs(ERROR_CODES) do EGP_STATUS[k] = v end
+for k, v in pairs(LINK_ERROR_CODES) do EGP_STATUS[k] = v end
 
 local FIDELITY_SCALE = 65535
 
 ---------------------------------------------------------------------------------------------
 -- Table-driven message layouts
 
-local CTOR = {[1] = ProtoField.uint8, [2] = ProtoField.uint16, [4] = ProtoField.uint32,
-              [8] = ProtoField.uint64}
+local CTOR = {[1] = ProtoField.uint8, [2] = ProtoField.uint16, [3] = ProtoField.uint24,
+              [4] = ProtoField.uint32, [8] = ProtoField.uint64}
 
 local function mask_shift(mask)
     local s = 0
@@ -114,26 +126,29 @@ local function expert_set(pname, title)
     }
 end
 
-local function register(proto, reg, ex, extra)
+local function register(proto, reg, ex, extra, extra_experts)
     local fields = {}
     for _, pf in ipairs(reg.list) do table.insert(fields, pf) end
     for _, pf in ipairs(extra or {}) do table.insert(fields, pf) end
     proto.fields = fields
-    proto.experts = {ex.short, ex.trailing, ex.version, ex.undefined, ex.unknown}
+    local experts = {ex.short, ex.trailing, ex.version, ex.undefined, ex.unknown}
+    for _, e in ipairs(extra_experts or {}) do table.insert(experts, e) end
+    proto.experts = experts
 end
 
--- Adds the fields of `lay` that fit in `buf` to `tree`; returns their values by name and
--- whether the whole message was present. 64-bit values are UInt64 objects.
-local function add_fields(tree, buf, lay, ex, title)
+-- Adds the fields of `lay` that fit in `buf` to `tree`, the layout starting at byte `base` (default 0);
+-- returns their values by name and whether the whole layout was present. 64-bit values are UInt64 objects.
+local function add_fields(tree, buf, lay, ex, title, base)
+    base = base or 0
     local n = buf:len()
     local values = {}
     for _, f in ipairs(lay.fields) do
-        if f.offset + f.size > n then
+        if base + f.offset + f.size > n then
             tree:add_proto_expert_info(ex.short, string.format(
-                "%s is %d bytes, only %d present", title, lay.size, n))
+                "%s is %d bytes, only %d present", title, lay.size, math.max(0, n - base)))
             return values, false
         end
-        local range = buf(f.offset, f.size)
+        local range = buf(base + f.offset, f.size)
         local item = tree:add(f.pf, range)
         local v
         if f.size == 8 then
@@ -253,12 +268,10 @@ function qframe.dissector(buf, pinfo, root)
 end
 
 ---------------------------------------------------------------------------------------------
--- QLL: link-layer service messages (protocols/packets/linkservice.py)
-
-local qll = Proto("qll", "QNet Link Layer Service (draft-dahlberg-ll-quantum-03)")
-local qll_reg = registry("qll")
-local qll_ex = expert_set("qll", "QLL")
-local qll_trailing = ProtoField.bytes("qll.trailing_bytes", "Trailing bytes")
+-- QLL and QNS: the link-layer service messages (protocols/packets/linkservice.py), on the link
+-- layer's port 7771 (qll) and, end to end, on the network layer's port 7773 (qns,
+-- protocols/packets/netservice.py). One set of layouts, registered under each protocol's name,
+-- so qll.goodness and qns.goodness are the same field of the same message.
 
 local function max_time_note(v, values)
     if v == 0 then return "no limit" end
@@ -267,7 +280,8 @@ local function max_time_note(v, values)
     return string.format("%d %s", v, TIME_UNITS[values.tu])
 end
 
-local QLL_CREATE = layout(qll_reg, 24, {
+local CREATE_SIZE = 24
+local CREATE_SPECS = {
     {"remote_node_id", "Remote Node ID", 0, 4},
     {"minimum_fidelity", "Minimum Fidelity", 4, 2, note = fidelity_note},
     {"tu", "Time Unit", 6, 2, mask = 0xC000, vals = TIME_UNITS},
@@ -285,17 +299,17 @@ local QLL_CREATE = layout(qll_reg, 24, {
     {"rotx1l", "ROTX1L", 18, 1, note = angle_note}, {"rotyl", "ROTYL", 19, 1, note = angle_note},
     {"rotx2l", "ROTX2L", 20, 1, note = angle_note}, {"rotx1r", "ROTX1R", 21, 1, note = angle_note},
     {"rotyr", "ROTYR", 22, 1, note = angle_note}, {"rotx2r", "ROTX2R", 23, 1, note = angle_note},
-})
+}
 
 local TYPE_FIELD = {"type", "Type", 0, 4, mask = 0xF0000000, vals = QLL_TYPES}
 local CREATE_ID_FIELD = {"create_id", "Create ID", 0, 4, mask = 0x0FFFF000}
 
-local QLL_UPWARD = {
-    [1] = layout(qll_reg, 4, {
+local UPWARD_SPECS = {
+    [1] = {4, {
         TYPE_FIELD, CREATE_ID_FIELD,
         {"unused", "Unused", 0, 4, mask = 0x00000FFF},
-    }),
-    [2] = layout(qll_reg, 16, {
+    }},
+    [2] = {16, {
         TYPE_FIELD, CREATE_ID_FIELD,
         {"lqid", "Logical Qubit ID (LQID)", 0, 4, mask = 0x00000F00},
         {"d", "Directionality (D)", 0, 4, mask = 0x00000080},
@@ -306,8 +320,8 @@ local QLL_UPWARD = {
         {"remote_node_id", "Remote Node ID", 8, 4},
         {"goodness", "Goodness", 12, 2, note = fidelity_note},
         {"time_of_goodness", "Time of Goodness (us mod 2^16)", 14, 2},
-    }),
-    [3] = layout(qll_reg, 16, {
+    }},
+    [3] = {16, {
         TYPE_FIELD, CREATE_ID_FIELD,
         {"m", "Measurement Outcome (M)", 0, 4, mask = 0x00000800},
         {"d", "Directionality (D)", 0, 4, mask = 0x00000400},
@@ -319,8 +333,8 @@ local QLL_UPWARD = {
         {"remote_node_id", "Remote Node ID", 8, 4},
         {"goodness", "Goodness", 12, 2, note = fidelity_note},
         {"unused2", "Unused", 14, 2},
-    }),
-    [4] = layout(qll_reg, 12, {
+    }},
+    [4] = {12, {
         TYPE_FIELD, CREATE_ID_FIELD,
         {"err", "Error Code (ERR)", 0, 4, mask = 0x00000F00, vals = ERROR_CODES},
         {"s", "Expire by Sequence Numbers (S)", 0, 4, mask = 0x00000080},
@@ -328,26 +342,13 @@ local QLL_UPWARD = {
         {"sequence_number_low", "Sequence Number Low", 4, 2},
         {"sequence_number_high", "Sequence Number High", 6, 2},
         {"origin_node", "Origin Node", 8, 4},
-    }),
+    }},
 }
-local QLL_TYPE_ONLY = layout(qll_reg, 1, {{"type", "Type", 0, 1, mask = 0xF0, vals = QLL_TYPES}})
-register(qll, qll_reg, qll_ex, {qll_trailing})
 
 local function create_summary(v)
     return string.format("CREATE remote=%d number=%d tpe=%s purpose=%d min_fidelity=%.4f",
                          v.remote_node_id, v.number, name_of(TPE, v.tpe), v.purpose_id,
                          v.minimum_fidelity / FIDELITY_SCALE)
-end
-
--- Dissects a CREATE as a qll layer under `root`; returns the Info text.
-local function dissect_create(buf, pinfo, root)
-    local tree = proto_item(root, qll, buf, QLL_CREATE.size)
-    local v, complete = add_fields(tree, buf, QLL_CREATE, qll_ex, "CREATE")
-    if not complete then return "CREATE [truncated]" end
-    check_trailing(tree, buf, QLL_CREATE, qll_ex, qll_trailing)
-    local info = create_summary(v)
-    tree:append_text(", " .. info)
-    return info
 end
 
 local function upward_summary(kind, v)
@@ -370,46 +371,78 @@ local function upward_summary(kind, v)
     return info
 end
 
-local function dissect_upward(buf, pinfo, root)
-    local n = buf:len()
-    local kind = n > 0 and rshift(buf(0, 1):uint(), 4) or nil
-    local lay = kind and QLL_UPWARD[kind]
-    if lay == nil then
-        local tree = proto_item(root, qll, buf, n)
-        if n == 0 then
-            tree:add_proto_expert_info(qll_ex.short, "Empty link-layer message")
-        else
-            add_fields(tree, buf, QLL_TYPE_ONLY, qll_ex, "QLL")
-            tree:add_proto_expert_info(qll_ex.unknown, string.format("No link-layer message of Type %d", kind))
+-- A service protocol: CREATE travelling to `service_port`, ACK / OK / ERR coming from it.
+-- Returns {proto, dissect_create(buf, pinfo, root) -> info, dissect(buf, pinfo, root, to_service)}.
+local function service_protocol(pname, title, description, service_port)
+    local proto = Proto(pname, description)
+    local reg = registry(pname)
+    local ex = expert_set(pname, title)
+    local f_trailing = ProtoField.bytes(pname .. ".trailing_bytes", "Trailing bytes")
+    local create_lay = layout(reg, CREATE_SIZE, CREATE_SPECS)
+    local upward = {}
+    for kind = 1, #UPWARD_SPECS do upward[kind] = layout(reg, UPWARD_SPECS[kind][1], UPWARD_SPECS[kind][2]) end
+    local type_only = layout(reg, 1, {{"type", "Type", 0, 1, mask = 0xF0, vals = QLL_TYPES}})
+    register(proto, reg, ex, {f_trailing})
+    local svc = {proto = proto}
+
+    -- Dissects a CREATE as a layer of this protocol under `root`; returns the Info text.
+    function svc.dissect_create(buf, pinfo, root)
+        local tree = proto_item(root, proto, buf, CREATE_SIZE)
+        local v, complete = add_fields(tree, buf, create_lay, ex, "CREATE")
+        if not complete then return "CREATE [truncated]" end
+        check_trailing(tree, buf, create_lay, ex, f_trailing)
+        local info = create_summary(v)
+        tree:append_text(", " .. info)
+        return info
+    end
+
+    local function dissect_upward(buf, pinfo, root)
+        local n = buf:len()
+        local kind = n > 0 and rshift(buf(0, 1):uint(), 4) or nil
+        local lay = kind and upward[kind]
+        if lay == nil then
+            local tree = proto_item(root, proto, buf, n)
+            if n == 0 then
+                tree:add_proto_expert_info(ex.short, "Empty " .. title .. " message")
+            else
+                add_fields(tree, buf, type_only, ex, title)
+                tree:add_proto_expert_info(ex.unknown, string.format("No %s message of Type %d", title, kind))
+            end
+            return title .. " [unknown type]"
         end
-        return "QLL [unknown type]"
+        local tree = proto_item(root, proto, buf, lay.size)
+        if n < 4 then add_fields(tree, buf, type_only, ex, title) end
+        local v, complete = add_fields(tree, buf, lay, ex, QLL_TYPES[kind])
+        if not complete then return QLL_TYPES[kind] .. " [truncated]" end
+        check_trailing(tree, buf, lay, ex, f_trailing)
+        local info = upward_summary(kind, v)
+        tree:append_text(", " .. info)
+        return info
     end
-    local tree = proto_item(root, qll, buf, lay.size)
-    if n < 4 then add_fields(tree, buf, QLL_TYPE_ONLY, qll_ex, "QLL") end
-    local v, complete = add_fields(tree, buf, lay, qll_ex, QLL_TYPES[kind])
-    if not complete then return QLL_TYPES[kind] .. " [truncated]" end
-    check_trailing(tree, buf, lay, qll_ex, qll_trailing)
-    local info = upward_summary(kind, v)
-    tree:append_text(", " .. info)
-    return info
+
+    -- to_service: a CREATE travelling to the service; otherwise a reply from it.
+    function svc.dissect(buf, pinfo, root, to_service)
+        pinfo.cols.protocol = title
+        local info
+        if to_service then
+            info = svc.dissect_create(buf, pinfo, root)
+        else
+            info = dissect_upward(buf, pinfo, root)
+        end
+        pinfo.cols.info:set(info)
+        return buf:len()
+    end
+
+    function proto.dissector(buf, pinfo, root)
+        return svc.dissect(buf, pinfo, root, pinfo.dst_port == service_port)
+    end
+    return svc
 end
 
--- to_service: a CREATE travelling to the link-layer service; otherwise a reply from it.
-local function dissect_qll(buf, pinfo, root, to_service)
-    pinfo.cols.protocol = "QLL"
-    local info
-    if to_service then
-        info = dissect_create(buf, pinfo, root)
-    else
-        info = dissect_upward(buf, pinfo, root)
-    end
-    pinfo.cols.info:set(info)
-    return buf:len()
-end
-
-function qll.dissector(buf, pinfo, root)
-    return dissect_qll(buf, pinfo, root, pinfo.dst_port == LINK_SERVICE_PORT)
-end
+local QLL = service_protocol("qll", "QLL", "QNet Link Layer Service (draft-dahlberg-ll-quantum-03)",
+                             LINK_SERVICE_PORT)
+local QNS = service_protocol("qns", "QNS", "QNet Network Layer Service (the link-layer service end to end)",
+                             NETWORK_SERVICE_PORT)
 
 ---------------------------------------------------------------------------------------------
 -- EGP: link-layer peer protocol (protocols/packets/egp.py)
@@ -443,7 +476,6 @@ local EGP_PAIR_TYPES = {[3] = true, [4] = true, [7] = true, [8] = true}
 local EGP_RUN_TYPES = {[5] = true, [6] = true}
 
 local EGP_REQ = 1
-local CREATE_SIZE = QLL_CREATE.size
 
 function egp.dissector(buf, pinfo, root)
     pinfo.cols.protocol = "EGP"
@@ -482,7 +514,7 @@ function egp.dissector(buf, pinfo, root)
             info = info .. " [truncated]"
         end
         if body > 0 then
-            info = info .. " | " .. dissect_create(buf(EGP_HEADER.size):tvb(), pinfo, root)
+            info = info .. " | " .. QLL.dissect_create(buf(EGP_HEADER.size):tvb(), pinfo, root)
         end
     elseif body > 0 then
         check_trailing(tree, buf, EGP_HEADER, egp_ex, egp_trailing)
@@ -492,13 +524,414 @@ function egp.dissector(buf, pinfo, root)
 end
 
 ---------------------------------------------------------------------------------------------
+-- TRACK: the P4 EGP and QNP headers of QuTech's v1quantum data plane (protocols/packets/qnp.py).
+-- UDP port 7774: exactly 16 bytes, p4egp then qnp. Raw Ethernet: 0x4401 carries p4egp alone,
+-- 0x4402 p4egp then qnp; what follows is Ethernet padding. Bell indices are P4's x<<1 | z.
+
+local P4_BELL = {[0] = "PHI_PLUS", [1] = "PHI_MINUS", [2] = "PSI_PLUS", [3] = "PSI_MINUS"}
+local p4egp = Proto("p4egp", "P4 EGP header (QuTech v1quantum egp_t)")
+local p4egp_reg = registry("p4egp")
+local p4egp_ex = expert_set("p4egp", "P4 EGP")
+local P4_EGP = layout(p4egp_reg, 8, {
+    {"link_label", "Link Label", 0, 2},
+    {"pair_seq", "Pair Sequence", 2, 2},
+    {"bell_index", "Bell Index (P4 encoding)", 4, 4, mask = 0xC0000000, vals = P4_BELL},
+    {"reserved", "Reserved", 4, 4, mask = 0x3FFFFFFF},
+})
+register(p4egp, p4egp_reg, p4egp_ex)
+
+local qnp = Proto("qnp", "P4 QNP header (QuTech v1quantum qnp_t)")
+local qnp_reg = registry("qnp")
+local qnp_ex = expert_set("qnp", "QNP")
+local qnp_trailing = ProtoField.bytes("qnp.trailing_bytes", "Trailing bytes")
+local P4_QNP = layout(qnp_reg, 8, {
+    {"circuit_id", "Circuit ID", 0, 2},
+    {"pair_id", "Pair ID", 2, 2},
+    {"bell_index", "Bell Index (P4 encoding)", 4, 4, mask = 0xC0000000, vals = P4_BELL},
+    {"reserved", "Reserved", 4, 4, mask = 0x3FFFFFFF},
+})
+register(qnp, qnp_reg, qnp_ex, {qnp_trailing})
+
+-- with_qnp: a TRACK (EGP + QNP); on_udp: the datagram is the message (else Ethernet padding may follow).
+-- Returns the bytes consumed.
+local function dissect_track(buf, pinfo, root, with_qnp, on_udp)
+    local n = buf:len()
+    pinfo.cols.protocol = with_qnp and "QNP" or "P4EGP"
+    local title = with_qnp and "TRACK" or "P4 EGP"
+    local egp_tree = proto_item(root, p4egp, buf, P4_EGP.size)
+    local e, complete = add_fields(egp_tree, buf, P4_EGP, p4egp_ex, "P4 EGP header")
+    if not complete then
+        pinfo.cols.info:set(title .. " [truncated]")
+        return n
+    end
+    local link = string.format("link=0x%04x seq=%d bell=%s", e.link_label, e.pair_seq,
+                               name_of(P4_BELL, e.bell_index))
+    egp_tree:append_text(", " .. link)
+    if not with_qnp then
+        pinfo.cols.info:set("P4 EGP " .. link)
+        return P4_EGP.size
+    end
+    local qnp_tree
+    if n > P4_EGP.size then
+        qnp_tree = proto_item(root, qnp, buf(P4_EGP.size):tvb(), P4_QNP.size)
+    else
+        qnp_tree = root:add(qnp)
+    end
+    local q
+    q, complete = add_fields(qnp_tree, buf, P4_QNP, qnp_ex, "P4 QNP header", P4_EGP.size)
+    if not complete then
+        pinfo.cols.info:set("TRACK [truncated] | " .. link)
+        return n
+    end
+    local info = string.format("TRACK circuit=0x%04x pair_id=%d bell=%s", q.circuit_id, q.pair_id,
+                               name_of(P4_BELL, q.bell_index))
+    qnp_tree:append_text(", " .. info)
+    pinfo.cols.info:set(info .. " | " .. link)
+    local size = P4_EGP.size + P4_QNP.size
+    if not on_udp then return size end
+    if n > size then
+        local item = qnp_tree:add(qnp_trailing, buf(size))
+        item:add_proto_expert_info(qnp_ex.trailing, string.format(
+            "%d bytes after the %d-byte TRACK", n - size, size))
+    end
+    return n
+end
+
+function p4egp.dissector(buf, pinfo, root)          -- EtherType 0x4401
+    return dissect_track(buf, pinfo, root, false, false)
+end
+
+function qnp.dissector(buf, pinfo, root)            -- UDP port 7774, EtherType 0x4402
+    return dissect_track(buf, pinfo, root, true, pinfo.match_uint ~= ETHERTYPE_P4_QNP)
+end
+
+---------------------------------------------------------------------------------------------
+-- QNCP: the network layer's control protocol (protocols/packets/qncp*.py), UDP port 7775.
+
+local QNCP_TYPES = {[1] = "SETUP", [2] = "SETUP_ACK", [3] = "SETUP_REPLY", [4] = "SETUP_REPLY_ACK",
+                    [5] = "TRACK_ACK", [6] = "EXPIRE", [7] = "EXPIRE_ACK", [8] = "CREDIT", [9] = "CREDIT_ACK",
+                    [10] = "CONFIRM", [11] = "CONFIRM_ACK", [12] = "COMPLETE", [13] = "COMPLETE_ACK",
+                    [14] = "TEARDOWN", [15] = "TEARDOWN_ACK"}
+local QNCP_STATUS = {[0] = "OK"}
+for k, v in pairs(ERROR_CODES) do QNCP_STATUS[k] = v end
+local QNCP_REASONS = {[0] = "NONE", [1] = "CUTOFF", [2] = "SWAP_FAILED", [3] = "LINK_EXPIRED", [4] = "UNKNOWN",
+                      [5] = "TEARDOWN"}
+local CREDIT_KINDS = {[0] = "RELEASED", [1] = "READY"}
+local QNCP_SETUP, QNCP_SETUP_REPLY = 1, 3
+local HOP_ACK_TYPES = {[2] = true, [4] = true}
+local PAIR_TYPES = {[5] = true, [6] = true, [7] = true, [8] = true, [9] = true}
+local CREDIT_TYPES = {[8] = true, [9] = true}
+local CONFIRM_TYPES = {[10] = true, [11] = true}
+local MAX_OPTIONS = 16
+
+local qncp = Proto("qncp", "QNet Network Control Protocol")
+local qncp_reg = registry("qncp")
+local qncp_ex = expert_set("qncp", "QNCP")
+qncp_ex.bad_length = ProtoExpert.new("qncp.bad_length", "QNCP Length field differs from the message length",
+                                     expert.group.MALFORMED, expert.severity.ERROR)
+qncp_ex.bad_count = ProtoExpert.new("qncp.bad_count", "QNCP hop count, hop index or option count out of range",
+                                    expert.group.MALFORMED, expert.severity.ERROR)
+local qncp_trailing = ProtoField.bytes("qncp.trailing_bytes", "Trailing bytes")
+
+local function ns_note(v)
+    if tostring(v) == "18446744073709551615" then return "infinite" end
+end
+local function none_if_zero(v) if tostring(v) == "0" then return "none" end end
+local function probability_note(v) return string.format("p = %.6g", v / 4294967295) end
+local function share_note(v) return string.format("p = %.4f", v / FIDELITY_SCALE) end
+local function bsm_note(v) return string.format("q = %.4f", v / 255) end
+
+local QNCP_HEADER = layout(qncp_reg, 12, {
+    {"version", "Version", 0, 1},
+    {"msg_type", "Message Type", 1, 1, vals = QNCP_TYPES},
+    {"status", "Status", 2, 1, vals = QNCP_STATUS},
+    {"reason", "Reason", 3, 1, vals = QNCP_REASONS},
+    {"circuit_id", "Circuit ID", 4, 2},
+    {"length", "Length", 6, 2},
+    {"head_node", "Head Node", 8, 4},
+})
+local QNCP_HOP_ACK = layout(qncp_reg, 16, {
+    {"hop_index", "Hop Index", 12, 1},
+    {"reserved", "Reserved", 13, 3},
+})
+local PAIR_SPECS = {
+    {"link_label", "Link Label", 12, 2},
+    {"pair_seq", "Pair Sequence", 14, 2},
+    {"link_id", "Link ID", 16, 2},
+    {"window", "Window", 18, 1},
+}
+local function with(specs, extra)
+    local all = {}
+    for _, s in ipairs(specs) do table.insert(all, s) end
+    table.insert(all, extra)
+    return all
+end
+local QNCP_PAIR = layout(qncp_reg, 20, with(PAIR_SPECS, {"reserved", "Reserved", 19, 1}))
+local QNCP_CREDIT = layout(qncp_reg, 20, with(PAIR_SPECS, {"credit", "Credit", 19, 1, vals = CREDIT_KINDS}))
+local QNCP_CONFIRM = layout(qncp_reg, 24, {
+    {"e2e_seq", "End-to-End Sequence", 12, 2},
+    {"head_pair_seq", "Head Pair Sequence", 14, 2},
+    {"tail_pair_seq", "Tail Pair Sequence", 16, 2},
+    {"bell_state", "Bell State", 18, 1, vals = BELL_STATES},
+    {"reserved", "Reserved", 19, 1},
+    {"goodness", "Goodness", 20, 2, note = fidelity_note},
+    {"reserved2", "Reserved", 22, 2},
+})
+local QNCP_END = layout(qncp_reg, 16, {{"sender_node", "Sender Node", 12, 4}})
+local QNCP_SETUP_FIXED = layout(qncp_reg, 24, {
+    {"tail_node", "Tail Node", 12, 4},
+    {"create_id", "Create ID", 16, 2},
+    {"hop_count", "Hop Count", 18, 1},
+    {"hop_index", "Hop Index", 19, 1},
+    {"window", "Window", 20, 1},
+    {"reserved", "Reserved", 21, 3},
+})
+local QNCP_REPLY_FIXED = layout(qncp_reg, 56, {
+    {"tail_node", "Tail Node", 12, 4},
+    {"reporting_node", "Reporting Node", 16, 4},
+    {"hop_count", "Hop Count", 20, 1},
+    {"window", "Window", 21, 1},
+    {"reserved", "Reserved", 22, 2},
+    {"cutoff_ns", "Cutoff (ns)", 24, 8, note = none_if_zero},
+    {"end_cutoff_ns", "End Cutoff (ns)", 32, 8, note = none_if_zero},
+    {"expected_pair_time_ns", "Expected Time per Pair (ns)", 40, 8},
+    {"model_fidelity", "Model Fidelity", 48, 2, note = fidelity_note},
+    {"model_error_x", "Model Error X", 50, 2, note = share_note},
+    {"model_error_z", "Model Error Z", 52, 2, note = share_note},
+    {"model_error_y", "Model Error Y", 54, 2, note = share_note},
+})
+local QNCP_ROUTE_NODE = layout(qncp_reg, 4, {{"route_node", "Route Node", 0, 4}})
+local QNCP_NODECAP = layout(qncp_reg, 36, {
+    {"node_id", "Node ID", 0, 4},
+    {"comm_qubits", "Communication Qubits", 4, 1},
+    {"storage_qubits", "Storage Qubits", 5, 1},
+    {"free_qubits", "Free Qubits", 6, 1},
+    {"bsm_success", "BSM Success", 7, 1, note = bsm_note},
+    {"t1_ns", "T1 (ns)", 8, 8, note = ns_note},
+    {"t2_ns", "T2 (ns)", 16, 8, note = ns_note},
+    {"gate_fidelity", "Gate Fidelity", 24, 2, note = fidelity_note},
+    {"readout_fidelity", "Readout Fidelity", 26, 2, note = fidelity_note},
+    {"gate_time_ns", "Gate Time (ns)", 28, 4},
+    {"readout_time_ns", "Readout Time (ns)", 32, 4},
+})
+local QNCP_LINKCAP = layout(qncp_reg, 20, {
+    {"link_id", "Link ID", 0, 2},
+    {"link_label", "Link Label", 2, 2},
+    {"peer_node", "Peer Node", 4, 4},
+    {"attempt_cycle_ns", "Attempt Cycle (ns)", 8, 4},
+    {"one_way_delay_ns", "Classical One-Way Delay (ns)", 12, 4},
+    {"option_count", "Options", 16, 1},
+    {"link_reserved", "Reserved", 17, 3},
+})
+local QNCP_OPTION = layout(qncp_reg, 12, {
+    {"success_probability", "Success Probability", 0, 4, note = probability_note},
+    {"fidelity", "Fidelity", 4, 2, note = fidelity_note},
+    {"error_x", "Error X", 6, 2, note = share_note},
+    {"error_z", "Error Z", 8, 2, note = share_note},
+    {"error_y", "Error Y", 10, 2, note = share_note},
+})
+local QNCP_RULE = layout(qncp_reg, 12, {
+    {"link_id", "Link ID", 0, 2},
+    {"link_label", "Link Label", 2, 2},
+    {"origin_node", "Origin Node", 4, 4},
+    {"link_min_fidelity", "Link Minimum Fidelity", 8, 2, note = fidelity_note},
+    {"rule_reserved", "Reserved", 10, 2},
+})
+register(qncp, qncp_reg, qncp_ex, {qncp_trailing}, {qncp_ex.bad_length, qncp_ex.bad_count})
+
+-- A subtree for `size` bytes at `offset` (what is there of them), or `tree` itself past the end.
+local function subtree(tree, buf, offset, size, label)
+    local n = buf:len()
+    if offset >= n then return tree end
+    return tree:add(buf(offset, math.min(size, n - offset)), label)
+end
+
+local function flag_trailing(tree, buf, size)
+    if buf:len() > size then
+        local item = tree:add(qncp_trailing, buf(size))
+        item:add_proto_expert_info(qncp_ex.trailing, string.format(
+            "%d bytes after the %d-byte message", buf:len() - size, size))
+    end
+end
+
+-- Route entries from `offset`; returns the offset after them (nil if the message ends first) and the text.
+local function add_route(tree, buf, offset, entries)
+    local sub = subtree(tree, buf, offset, 4 * entries, string.format("Route (%d nodes)", entries))
+    local nodes = {}
+    for i = 0, entries - 1 do
+        local r, whole = add_fields(sub, buf, QNCP_ROUTE_NODE, qncp_ex, "Route node", offset + 4 * i)
+        if not whole then return nil end
+        table.insert(nodes, tostring(r.route_node))
+    end
+    return offset + 4 * entries, table.concat(nodes, ",")
+end
+
+-- One QCap (NodeCap + LinkCap + options) from `offset`; returns the offset after it, or nil.
+local function add_qcap(tree, buf, offset, index)
+    local node = subtree(tree, buf, offset, QNCP_NODECAP.size, string.format("QCap %d: NodeCap", index))
+    local nc, whole = add_fields(node, buf, QNCP_NODECAP, qncp_ex, "NodeCap", offset)
+    if not whole then return nil end
+    node:append_text(string.format(" node=%d free=%d", nc.node_id, nc.free_qubits))
+    offset = offset + QNCP_NODECAP.size
+    local link = subtree(tree, buf, offset, QNCP_LINKCAP.size, string.format("QCap %d: LinkCap", index))
+    local lc
+    lc, whole = add_fields(link, buf, QNCP_LINKCAP, qncp_ex, "LinkCap", offset)
+    if not whole then return nil end
+    link:append_text(string.format(" link=%d label=0x%04x peer=%d", lc.link_id, lc.link_label, lc.peer_node))
+    if lc.option_count > MAX_OPTIONS then
+        link:add_proto_expert_info(qncp_ex.bad_count, string.format(
+            "%d options, at most %d", lc.option_count, MAX_OPTIONS))
+    end
+    offset = offset + QNCP_LINKCAP.size
+    for i = 1, lc.option_count do
+        local opt = subtree(link, buf, offset, QNCP_OPTION.size, string.format("Option %d", i))
+        _, whole = add_fields(opt, buf, QNCP_OPTION, qncp_ex, "Link option", offset)
+        if not whole then return nil end
+        offset = offset + QNCP_OPTION.size
+    end
+    return offset
+end
+
+local function dissect_setup(buf, pinfo, root, tree, h)
+    local s, whole = add_fields(tree, buf, QNCP_SETUP_FIXED, qncp_ex, "SETUP")
+    if not whole then return "[truncated]" end
+    if s.hop_index < 1 or s.hop_index > s.hop_count then
+        tree:add_proto_expert_info(qncp_ex.bad_count, string.format(
+            "Hop Index %d is not in 1..Hop Count (%d)", s.hop_index, s.hop_count))
+    end
+    local info = string.format("tail=%d hop=%d/%d create_id=%d window=%d", s.tail_node, s.hop_index,
+                               s.hop_count, s.create_id, s.window)
+    local n = buf:len()
+    if n <= QNCP_SETUP_FIXED.size then
+        tree:add_proto_expert_info(qncp_ex.short, "SETUP ends before its CREATE")
+        return info .. " [truncated]"
+    end
+    local create_info = QLL.dissect_create(buf(QNCP_SETUP_FIXED.size,
+                                                math.min(CREATE_SIZE, n - QNCP_SETUP_FIXED.size)):tvb(), pinfo, root)
+    if n < QNCP_SETUP_FIXED.size + CREATE_SIZE then
+        tree:add_proto_expert_info(qncp_ex.short, "SETUP ends inside its CREATE")
+        return info .. " [truncated]"
+    end
+    local offset, route = add_route(tree, buf, QNCP_SETUP_FIXED.size + CREATE_SIZE, s.hop_count + 1)
+    if offset == nil then return info .. " [truncated]" end
+    info = info .. " route=" .. route
+    for i = 1, s.hop_index do
+        offset = add_qcap(tree, buf, offset, i)
+        if offset == nil then return info .. " [truncated]" end
+    end
+    flag_trailing(tree, buf, offset)
+    return info .. " | " .. create_info
+end
+
+local function dissect_setup_reply(buf, pinfo, root, tree, h)
+    local r, whole = add_fields(tree, buf, QNCP_REPLY_FIXED, qncp_ex, "SETUP_REPLY")
+    if not whole then return "[truncated]" end
+    if (h.status == 0) ~= (r.hop_count > 0) then
+        tree:add_proto_expert_info(qncp_ex.bad_count, string.format(
+            "Status %d with Hop Count %d (accepted needs hops, a refusal none)", h.status, r.hop_count))
+    end
+    local info = string.format("tail=%d reporting=%d", r.tail_node, r.reporting_node)
+    if r.hop_count > 0 then
+        info = info .. string.format(" window=%d cutoff=%sns end_cutoff=%sns model_fidelity=%.4f", r.window,
+                                     tostring(r.cutoff_ns), tostring(r.end_cutoff_ns),
+                                     r.model_fidelity / FIDELITY_SCALE)
+    end
+    local offset, route = QNCP_REPLY_FIXED.size, nil
+    if r.hop_count > 0 then
+        offset, route = add_route(tree, buf, offset, r.hop_count + 1)
+        if offset == nil then return info .. " [truncated]" end
+        info = info .. " route=" .. route
+    end
+    for i = 1, r.hop_count do
+        local rule = subtree(tree, buf, offset, QNCP_RULE.size, string.format("Hop %d rule", i))
+        local v
+        v, whole = add_fields(rule, buf, QNCP_RULE, qncp_ex, "Hop rule", offset)
+        if not whole then return info .. " [truncated]" end
+        rule:append_text(string.format(" link=%d label=0x%04x origin=%d", v.link_id, v.link_label, v.origin_node))
+        offset = offset + QNCP_RULE.size
+    end
+    flag_trailing(tree, buf, offset)
+    return info
+end
+
+-- Fixed-size messages: the layout and the Info text of the body.
+local function fixed_body(msg_type)
+    if HOP_ACK_TYPES[msg_type] then
+        return QNCP_HOP_ACK, function(v) return string.format("hop=%d", v.hop_index) end
+    elseif CREDIT_TYPES[msg_type] then
+        return QNCP_CREDIT, function(v)
+            return string.format("link=%d label=0x%04x seq=%d window=%d", v.link_id, v.link_label, v.pair_seq,
+                                 v.window), name_of(CREDIT_KINDS, v.credit)
+        end
+    elseif PAIR_TYPES[msg_type] then
+        return QNCP_PAIR, function(v)
+            return string.format("link=%d label=0x%04x seq=%d", v.link_id, v.link_label, v.pair_seq)
+        end
+    elseif CONFIRM_TYPES[msg_type] then
+        return QNCP_CONFIRM, function(v)
+            return string.format("n=%d head_seq=%d tail_seq=%d bell=%s goodness=%.4f", v.e2e_seq, v.head_pair_seq,
+                                 v.tail_pair_seq, name_of(BELL_STATES, v.bell_state), v.goodness / FIDELITY_SCALE)
+        end
+    end
+    return QNCP_END, function(v) return string.format("sender=%d", v.sender_node) end
+end
+
+function qncp.dissector(buf, pinfo, root)
+    pinfo.cols.protocol = "QNCP"
+    local n = buf:len()
+    local tree = proto_item(root, qncp, buf, n)
+    local h, complete = add_fields(tree, buf, QNCP_HEADER, qncp_ex, "QNCP header")
+    if not complete then
+        pinfo.cols.info:set("QNCP [truncated]")
+        return n
+    end
+    if h.length ~= n then
+        tree:add_proto_expert_info(qncp_ex.bad_length, string.format(
+            "Length says %d bytes, the message has %d", h.length, n))
+    end
+    local body, kind
+    if QNCP_TYPES[h.msg_type] == nil then
+        tree:add_proto_expert_info(qncp_ex.unknown, string.format("No QNCP message of Type %d", h.msg_type))
+        body = "[unknown type]"
+    elseif h.msg_type == QNCP_SETUP then
+        body = dissect_setup(buf, pinfo, root, tree, h)
+    elseif h.msg_type == QNCP_SETUP_REPLY then
+        body = dissect_setup_reply(buf, pinfo, root, tree, h)
+    else
+        local lay, summary = fixed_body(h.msg_type)
+        local v, whole = add_fields(tree, buf, lay, qncp_ex, QNCP_TYPES[h.msg_type])
+        if whole then
+            body, kind = summary(v)
+            check_trailing(tree, buf, lay, qncp_ex, qncp_trailing)
+        else
+            body = "[truncated]"
+        end
+    end
+    -- e.g. "EXPIRE CUTOFF circuit=0x0101 head=1 link=2 label=0x8001 seq=7", "CREDIT READY ...", "TEARDOWN DOWN ..."
+    local info = name_of(QNCP_TYPES, h.msg_type)
+    if kind ~= nil then info = info .. " " .. kind end
+    if h.status ~= 0 then info = info .. " " .. name_of(QNCP_STATUS, h.status) end
+    if h.reason ~= 0 then info = info .. " " .. name_of(QNCP_REASONS, h.reason) end
+    info = info .. string.format(" circuit=0x%04x head=%d %s", h.circuit_id, h.head_node, body)
+    tree:append_text(", " .. info)
+    pinfo.cols.info:set(info)
+    return n
+end
+
+---------------------------------------------------------------------------------------------
 -- Registration
 
 local udp_port = DissectorTable.get("udp.port")
 udp_port:add(HERALD_PORT, qhp)
-udp_port:add(LINK_SERVICE_PORT, qll)
+udp_port:add(LINK_SERVICE_PORT, QLL.proto)
 udp_port:add(EGP_PORT, egp)
-DissectorTable.get("ethertype"):add(QFRAME_ETHERTYPE, qframe)
+udp_port:add(NETWORK_SERVICE_PORT, QNS.proto)
+udp_port:add(QNP_PORT, qnp)
+udp_port:add(QNCP_PORT, qncp)
+local ethertype = DissectorTable.get("ethertype")
+ethertype:add(QFRAME_ETHERTYPE, qframe)
+ethertype:add(ETHERTYPE_P4_EGP, p4egp)
+ethertype:add(ETHERTYPE_P4_QNP, qnp)
 
 ---------------------------------------------------------------------------------------------
 -- Multi-process mode (qnet up, docs/wire.md section 8): live traffic on the loopback
@@ -518,6 +951,22 @@ qnetmp.fields = {mp_arrival, mp_digest, mp_node}
 local MP_PORTS_PER_NODE, MP_MAX_NODES, MP_SIDEBAND = 16, 1024, 15
 local mp_registered = nil
 
+local function mp_ptp(buf, pinfo, root) return Dissector.get("ptp"):call(buf, pinfo, root) end
+
+-- slot -> dissector(buf, pinfo, root, to_slot), to_slot: the datagram is addressed to this slot.
+-- Like Wireshark's UDP port table, the lower of the two slots is tried first (slots are in port order).
+-- The network layer's ports get slots when the port map grows to 32 per node (docs/wire.md section 8.1):
+--   [5] = QNS.dissect,                                                    -- 7773
+--   [6] = function(buf, pinfo, root) return dissect_track(buf, pinfo, root, true, true) end,   -- 7774
+--   [7] = qncp.dissector,                                                 -- 7775
+local MP_SLOTS = {
+    [0] = qhp.dissector,
+    [1] = QLL.dissect,
+    [2] = egp.dissector,
+    [3] = mp_ptp,
+    [4] = mp_ptp,
+}
+
 function qnetmp.dissector(buf, pinfo, root)
     local base = qnetmp.prefs.base_port
     local dslot = (pinfo.dst_port - base) % MP_PORTS_PER_NODE
@@ -531,13 +980,10 @@ function qnetmp.dissector(buf, pinfo, root)
         pinfo.cols.info:set(string.format("timestamp sideband arrival=%sns", tostring(buf(0, 8):int64())))
         return 16
     end
-    if dslot == 0 or sslot == 0 then return qhp.dissector(buf, pinfo, root) end
-    if dslot == 1 then return dissect_qll(buf, pinfo, root, true) end
-    if sslot == 1 then return dissect_qll(buf, pinfo, root, false) end
-    if dslot == 2 then return egp.dissector(buf, pinfo, root) end
-    if dslot == 3 or dslot == 4 then
-        local ptp = Dissector.get("ptp")
-        return ptp:call(buf, pinfo, root)
+    local first, second = math.min(dslot, sslot), math.max(dslot, sslot)
+    for _, slot in ipairs({first, second}) do
+        local dissect = MP_SLOTS[slot]
+        if dissect ~= nil then return dissect(buf, pinfo, root, slot == dslot) end
     end
     return 0
 end

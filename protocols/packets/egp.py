@@ -56,7 +56,7 @@ from scapy.layers.inet import UDP
 from scapy.packet import Packet, bind_layers
 
 from protocols.common import EGP_PORT, ParseError
-from protocols.packets.linkservice import CREATE_SIZE, ERROR_CODES, Create, LLCreate
+from protocols.packets.linkservice import CREATE_SIZE, LINK_ERROR_CODES, Create, LLCreate
 
 VERSION = 1
 MSG_REQ = 1
@@ -72,7 +72,7 @@ MESSAGE_TYPES = {MSG_REQ: "REQ", MSG_REQ_ACK: "REQ_ACK", MSG_CONFIRM: "CONFIRM",
                  MSG_RELEASE_ACK: "RELEASE_ACK"}
 PAIR_MESSAGES = (MSG_CONFIRM, MSG_CONFIRM_ACK, MSG_RELEASE, MSG_RELEASE_ACK)
 RUN_MESSAGES = (MSG_SCHEDULE, MSG_SCHEDULE_ACK)
-STATUS = {0: "ACCEPTED", **ERROR_CODES}
+STATUS = {0: "ACCEPTED", **LINK_ERROR_CODES}
 
 _HEADER = struct.Struct("!BBBxHHII")
 HEADER_SIZE = _HEADER.size

@@ -12,7 +12,10 @@ Where the draft is silent we chose, and ``docs/wire.md`` says so:
 * OK-K and OK-M carry the delivered Bell state (2 bits, :class:`protocols.common.BellState`)
   in the first two of the word's unused bits; the draft has no field for it and the
   higher layer needs it to interpret the pair or the outcome.
-* Error codes NOTIME (7) and NORES (8) extend the draft's list.
+* Error codes NOTIME (7) and NORES (8) extend the draft's list; NOPATH (9), DOWN (10) and
+  INUSE (11) are the network layer's only (the link layer never sends them).
+* The network-layer service (UDP port 7773) speaks these same messages end to end: its
+  scapy view is :mod:`protocols.packets.netservice`.
 
 >>> c = Create(remote_node_id=2, number=5, tpe=TPE_MEASURE)
 >>> Create.decode(c.encode()) == c
@@ -54,9 +57,17 @@ ERR_EXPIRE = 5
 ERR_TIMEOUT = 6
 ERR_NOTIME = 7
 ERR_NORES = 8
-ERROR_CODES = {ERR_UNSUPP: "UNSUPP", ERR_CREATE: "CREATE", ERR_REJECTED: "REJECTED",
-               ERR_OTHER: "OTHER", ERR_EXPIRE: "EXPIRE", ERR_TIMEOUT: "TIMEOUT",
-               ERR_NOTIME: "NOTIME", ERR_NORES: "NORES"}
+ERR_NOPATH = 9
+ERR_DOWN = 10
+ERR_INUSE = 11
+LINK_ERROR_CODES = {ERR_UNSUPP: "UNSUPP", ERR_CREATE: "CREATE", ERR_REJECTED: "REJECTED",
+                    ERR_OTHER: "OTHER", ERR_EXPIRE: "EXPIRE", ERR_TIMEOUT: "TIMEOUT",
+                    ERR_NOTIME: "NOTIME", ERR_NORES: "NORES"}
+"""The codes the link layer sends (ERR, EGP Status)."""
+NETWORK_ERROR_CODES = {ERR_NOPATH: "NOPATH", ERR_DOWN: "DOWN", ERR_INUSE: "INUSE"}
+"""Network layer only: the network service's ERR (NOPATH, DOWN) and QNCP Status (INUSE, SETUP_REPLY only)."""
+ERROR_CODES = {**LINK_ERROR_CODES, **NETWORK_ERROR_CODES}
+"""Every ERR code: the ERR message is the same on the link service (7771) and the network service (7773)."""
 
 FIDELITY_SCALE = 0xFFFF
 

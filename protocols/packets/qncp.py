@@ -1,0 +1,246 @@
+"""QNCP, the network layer's control protocol (UDP port 7775): every message, and one decoder.
+
+The P4 data plane (:mod:`protocols.packets.qnp`) only carries Bell indices forward. What it
+lacks — circuit setup and teardown, acknowledgements, expiry, flow control and the tail's
+end-to-end decision — is this protocol, after the roles of the QNP paper (Kozlowski,
+Dahlberg, Wehner, CoNEXT 2020) and draft-van-meter-qirg-quantum-connection-setup.
+``docs/wire.md`` §9.3 specifies it. After the 12-byte common header
+(:mod:`protocols.packets.qncp_common`) the fixed-size messages carry::
+
+    SETUP_ACK, SETUP_REPLY_ACK (16)     Hop Index(8) Reserved(24)
+    TRACK_ACK, EXPIRE, EXPIRE_ACK,      Link Label(16) Pair Sequence(16) |
+    CREDIT, CREDIT_ACK (20)             Link ID(16) Window(8) Credit(8)   (Credit: CREDIT/_ACK only,
+                                                                            else Reserved)
+    CONFIRM, CONFIRM_ACK (24)           E2E Sequence(16) Head Pair Sequence(16) |
+                                        Tail Pair Sequence(16) Bell State(8) Reserved(8) |
+                                        Goodness(16) Reserved(16)
+    COMPLETE, COMPLETE_ACK,             Sender Node(32)
+    TEARDOWN, TEARDOWN_ACK (16)
+
+SETUP and SETUP_REPLY are in :mod:`protocols.packets.qncp_setup`, their variable parts in
+:mod:`protocols.packets.qncp_caps`; this module re-exports every codec class. :func:`decode_qncp`
+decodes any message and raises :class:`protocols.common.ParseError` for anything else.
+
+>>> from protocols.packets.qncp_common import REASON_CUTOFF
+>>> m = PairMessage(EXPIRE, circuit_id=0x0101, head_node=1, link_label=0x8001, pair_seq=7, link_id=2,
+...                 reason=REASON_CUTOFF)
+>>> m.encode().hex()
+'0106000101010014000000018001000700020000'
+>>> decode_qncp(m.encode()) == m
+True
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+from scapy.fields import ByteEnumField, ByteField, ConditionalField, IntField, ShortField, ThreeBytesField
+from scapy.layers.inet import UDP
+from scapy.packet import Packet, bind_layers
+
+from protocols.common import QNCP_PORT, ParseError
+from protocols.packets.linkservice import BELL_STATES
+from protocols.packets.qncp_caps import HopRule, LinkCap, LinkOption, NodeCap, QCap
+from protocols.packets.qncp_common import (
+    COMPLETE,
+    CONFIRM,
+    CONFIRM_TYPES,
+    CREDIT_KINDS,
+    CREDIT_TYPES,
+    END_TYPES,
+    EXPIRE,
+    HEADER_SIZE,
+    HOP_ACK_TYPES,
+    PAIR_TYPES,
+    SETUP,
+    SETUP_ACK,
+    SETUP_REPLY,
+    STATUS_OK,
+    QncpLayer,
+    check_size,
+    header_fields,
+    pack_header,
+    parse_header,
+)
+from protocols.packets.qncp_setup import QncpSetup, QncpSetupReply, Setup, SetupReply
+
+__all__ = ["CircuitEnd", "Confirm", "HopAck", "HopRule", "LinkCap", "LinkOption", "NodeCap", "PairMessage", "QCap",
+           "QncpMessage", "Setup", "SetupReply", "decode_qncp"]
+
+_HOP_ACK = struct.Struct("!B3x")
+_PAIR = struct.Struct("!HHHBB")
+_CONFIRM = struct.Struct("!HHHBxHxx")
+_END = struct.Struct("!I")
+HOP_ACK_SIZE = HEADER_SIZE + _HOP_ACK.size
+PAIR_SIZE = HEADER_SIZE + _PAIR.size
+CONFIRM_SIZE = HEADER_SIZE + _CONFIRM.size
+END_SIZE = HEADER_SIZE + _END.size
+
+
+@dataclass(frozen=True, slots=True)
+class HopAck:
+    """SETUP_ACK or SETUP_REPLY_ACK: ``hop_index`` is the acknowledging node's index in the route."""
+
+    msg_type: int
+    circuit_id: int
+    head_node: int
+    hop_index: int
+    status: int = STATUS_OK
+    reason: int = 0
+
+    def encode(self) -> bytes:
+        return (pack_header(self.msg_type, self.status, self.reason, self.circuit_id, HOP_ACK_SIZE, self.head_node)
+                + _HOP_ACK.pack(self.hop_index))
+
+
+@dataclass(frozen=True, slots=True)
+class PairMessage:
+    """TRACK_ACK, EXPIRE, EXPIRE_ACK, CREDIT or CREDIT_ACK about link pair (``link_id``, ``pair_seq``).
+
+    ``reason``: EXPIRE and EXPIRE_ACK (``REASON_*``). ``credit`` (CREDIT, CREDIT_ACK): ``CREDIT_RELEASED``
+    (this end no longer holds the pair) or ``CREDIT_READY`` (installed, ``window`` credits); a Reserved
+    byte, always 0, in the other three."""
+
+    msg_type: int
+    circuit_id: int
+    head_node: int
+    link_label: int
+    pair_seq: int
+    link_id: int
+    status: int = STATUS_OK
+    reason: int = 0
+    window: int = 0
+    credit: int = 0
+
+    def encode(self) -> bytes:
+        return (pack_header(self.msg_type, self.status, self.reason, self.circuit_id, PAIR_SIZE, self.head_node)
+                + _PAIR.pack(self.link_label, self.pair_seq, self.link_id, self.window, self.credit))
+
+
+@dataclass(frozen=True, slots=True)
+class Confirm:
+    """CONFIRM (tail → head: deliver end-to-end pair ``e2e_seq``) or CONFIRM_ACK (Status 0 delivered, or
+    EXPIRE). ``bell_state`` is in our encoding (:class:`protocols.common.BellState`); goodness n / 65535."""
+
+    msg_type: int
+    circuit_id: int
+    head_node: int
+    e2e_seq: int
+    head_pair_seq: int
+    tail_pair_seq: int
+    bell_state: int
+    goodness: int
+    status: int = STATUS_OK
+    reason: int = 0
+
+    def encode(self) -> bytes:
+        return (pack_header(self.msg_type, self.status, self.reason, self.circuit_id, CONFIRM_SIZE, self.head_node)
+                + _CONFIRM.pack(self.e2e_seq, self.head_pair_seq, self.tail_pair_seq, self.bell_state,
+                                self.goodness))
+
+
+@dataclass(frozen=True, slots=True)
+class CircuitEnd:
+    """COMPLETE (tail, Status 0), TEARDOWN (any node, Status = the failure's error code) or their ACKs."""
+
+    msg_type: int
+    circuit_id: int
+    head_node: int
+    sender_node: int
+    status: int = STATUS_OK
+    reason: int = 0
+
+    def encode(self) -> bytes:
+        return (pack_header(self.msg_type, self.status, self.reason, self.circuit_id, END_SIZE, self.head_node)
+                + _END.pack(self.sender_node))
+
+
+QncpMessage = Setup | SetupReply | HopAck | PairMessage | Confirm | CircuitEnd
+
+
+def decode_qncp(data: bytes) -> QncpMessage:
+    """Decode any QNCP message; ParseError unless it is exactly one valid message."""
+    msg_type, status, reason, circuit_id, head_node = parse_header(data)
+    if msg_type == SETUP:
+        return Setup.decode_body(data, status, reason, circuit_id, head_node)
+    if msg_type == SETUP_REPLY:
+        return SetupReply.decode_body(data, status, reason, circuit_id, head_node)
+    if msg_type in HOP_ACK_TYPES:
+        check_size(data, HOP_ACK_SIZE, msg_type)
+        return HopAck(msg_type, circuit_id, head_node, data[HEADER_SIZE], status, reason)
+    if msg_type in PAIR_TYPES:
+        check_size(data, PAIR_SIZE, msg_type)
+        label, seq, link, window, credit = _PAIR.unpack_from(data, HEADER_SIZE)
+        if msg_type not in CREDIT_TYPES:
+            credit = 0  # a Reserved byte there
+        elif credit not in CREDIT_KINDS:
+            raise ParseError(f"QNCP {msg_type} credit kind {credit} is undefined")
+        return PairMessage(msg_type, circuit_id, head_node, label, seq, link, status, reason, window, credit)
+    if msg_type in CONFIRM_TYPES:
+        check_size(data, CONFIRM_SIZE, msg_type)
+        e2e, head_seq, tail_seq, bell, goodness = _CONFIRM.unpack_from(data, HEADER_SIZE)
+        if bell not in BELL_STATES:
+            raise ParseError(f"QNCP CONFIRM Bell state {bell} is undefined")
+        return Confirm(msg_type, circuit_id, head_node, e2e, head_seq, tail_seq, bell, goodness, status, reason)
+    check_size(data, END_SIZE, msg_type)  # END_TYPES: parse_header let only defined types through
+    return CircuitEnd(msg_type, circuit_id, head_node, _END.unpack_from(data, HEADER_SIZE)[0], status, reason)
+
+
+# --------------------------------------------------------------------------------------------
+# Scapy layers (reference dissectors)
+
+class QncpHopAck(QncpLayer):
+    name = "QNCP hop ACK"
+    fields_desc = [*header_fields(SETUP_ACK), ByteField("hop_index", 0), ThreeBytesField("reserved", 0)]
+
+
+class QncpPair(QncpLayer):
+    name = "QNCP pair message"
+    fields_desc = [
+        *header_fields(EXPIRE),
+        ShortField("link_label", 0), ShortField("pair_seq", 0), ShortField("link_id", 0), ByteField("window", 0),
+        ConditionalField(ByteEnumField("credit", 0, CREDIT_KINDS), lambda pkt: pkt.msg_type in CREDIT_TYPES),
+        ConditionalField(ByteField("reserved", 0), lambda pkt: pkt.msg_type not in CREDIT_TYPES),
+    ]
+
+
+class QncpConfirm(QncpLayer):
+    name = "QNCP CONFIRM"
+    fields_desc = [
+        *header_fields(CONFIRM),
+        ShortField("e2e_seq", 0), ShortField("head_pair_seq", 0), ShortField("tail_pair_seq", 0),
+        ByteEnumField("bell_state", 0, BELL_STATES), ByteField("reserved", 0), ShortField("goodness", 0),
+        ShortField("reserved2", 0),
+    ]
+
+
+class QncpEnd(QncpLayer):
+    name = "QNCP circuit end"
+    fields_desc = [*header_fields(COMPLETE), IntField("sender_node", 0)]
+
+
+_LAYER_BY_TYPE: dict[int, type[Packet]] = {
+    SETUP: QncpSetup, SETUP_REPLY: QncpSetupReply,
+    **dict.fromkeys(HOP_ACK_TYPES, QncpHopAck), **dict.fromkeys(PAIR_TYPES, QncpPair),
+    **dict.fromkeys(CONFIRM_TYPES, QncpConfirm), **dict.fromkeys(END_TYPES, QncpEnd),
+}
+
+
+class QNCP(QncpLayer):
+    """Dispatcher: the QNCP layer for the Message Type in byte 1 (the common header alone if unknown)."""
+
+    name = "QNCP"
+    fields_desc = [*header_fields(0)]
+
+    @classmethod
+    def dispatch_hook(cls, _pkt: bytes | None = None, *args: object, **kargs: object) -> type[Packet]:
+        if _pkt and len(_pkt) > 1:
+            return _LAYER_BY_TYPE.get(_pkt[1], cls)
+        return cls
+
+
+QNCP_LAYERS = (QNCP, QncpSetup, QncpSetupReply, QncpHopAck, QncpPair, QncpConfirm, QncpEnd)
+
+bind_layers(UDP, QNCP, dport=QNCP_PORT)
+bind_layers(UDP, QNCP, sport=QNCP_PORT)

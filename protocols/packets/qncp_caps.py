@@ -1,0 +1,199 @@
+"""The variable parts of QNCP's SETUP and SETUP_REPLY: QCaps (NodeCap + LinkCap + options) and hop rules.
+
+Layouts (``docs/wire.md`` §9.3.2 and §9.3.3; all integers big-endian)::
+
+    QCap         NodeCap(36) | LinkCap(20 + 12 x Options)
+    NodeCap      Node ID(32) | Comm(8) Storage(8) Free(8) BSM Success(8) | T1(64) | T2(64) |
+                 Gate Fidelity(16) Readout Fidelity(16) | Gate Time(32) | Readout Time(32)
+    LinkCap      Link ID(16) Link Label(16) | Peer Node(32) | Attempt Cycle(32) |
+                 One-Way Delay(32) | Options(8) Reserved(24) | Options x LinkOption
+    LinkOption   Success Probability(32) | Fidelity(16) Error X(16) | Error Z(16) Error Y(16)
+    HopRule      Link ID(16) Link Label(16) | Origin Node(32) | Link Min Fidelity(16) Reserved(16)
+
+Times are ns; fidelities and errors n / 65535; success probabilities n / (2^32 − 1)
+(:func:`protocols.packets.qncp_common.encode_probability`); BSM success n / 255; T1/T2 all
+ones = infinite (:data:`protocols.packets.qncp_common.INFINITE_NS`). The scapy sub-packets
+are flat: a :class:`QncpQCap` holds the NodeCap and LinkCap fields and its options.
+
+>>> r = HopRule(link_id=1, link_label=0x8001, origin_node=3, link_min_fidelity=0xF333)
+>>> r.encode().hex(), read_rule(Reader(r.encode(), 0)) == r
+('0001800100000003f3330000', True)
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+from scapy.fields import ByteField, FieldLenField, IntField, LongField, PacketListField, ShortField, ThreeBytesField
+from scapy.packet import Packet
+
+from protocols.common import ParseError
+
+MAX_OPTIONS = 16
+"""A LinkCap carries at most this many link options."""
+_NODE = struct.Struct("!IBBBBQQHHII")
+_LINK = struct.Struct("!HHIIIB3x")
+_OPTION = struct.Struct("!IHHHH")
+_RULE = struct.Struct("!HHIHxx")
+_NODE_ID = struct.Struct("!I")
+
+
+def pack_route(route: tuple[int, ...]) -> bytes:
+    return b"".join(_NODE_ID.pack(n) for n in route)
+
+
+class Reader:
+    """Sequential unpacking with bounds checks that raise ParseError."""
+
+    def __init__(self, data: bytes, offset: int) -> None:
+        self.data, self.offset = data, offset
+
+    def take(self, fmt: struct.Struct, what: str) -> tuple[int, ...]:
+        if self.offset + fmt.size > len(self.data):
+            raise ParseError(f"QNCP message ends inside {what} (offset {self.offset})")
+        values = fmt.unpack_from(self.data, self.offset)
+        self.offset += fmt.size
+        return values
+
+    def raw(self, size: int, what: str) -> bytes:
+        if self.offset + size > len(self.data):
+            raise ParseError(f"QNCP message ends inside {what} (offset {self.offset})")
+        self.offset += size
+        return self.data[self.offset - size:self.offset]
+
+    def route(self, entries: int) -> tuple[int, ...]:
+        return tuple(self.take(_NODE_ID, "the route")[0] for _ in range(entries))
+
+    def end(self) -> None:
+        if self.offset != len(self.data):
+            raise ParseError(f"QNCP message has {len(self.data) - self.offset} bytes after its last field")
+
+
+@dataclass(frozen=True, slots=True)
+class NodeCap:
+    """What a node on the route offers (appended by each node that forwards the SETUP)."""
+
+    node_id: int
+    comm_qubits: int
+    storage_qubits: int
+    free_qubits: int
+    bsm_success: int
+    t1_ns: int
+    t2_ns: int
+    gate_fidelity: int
+    readout_fidelity: int
+    gate_time_ns: int
+    readout_time_ns: int
+
+    def encode(self) -> bytes:
+        return _NODE.pack(self.node_id, self.comm_qubits, self.storage_qubits, self.free_qubits,
+                          self.bsm_success, self.t1_ns, self.t2_ns, self.gate_fidelity,
+                          self.readout_fidelity, self.gate_time_ns, self.readout_time_ns)
+
+
+@dataclass(frozen=True, slots=True)
+class LinkOption:
+    """One way a link can generate (e.g. one α of a single-click link): success probability per
+    attempt and the Bell-diagonal distribution at the OK relative to the heralded state."""
+
+    success_probability: int
+    fidelity: int
+    error_x: int
+    error_z: int
+    error_y: int
+
+
+@dataclass(frozen=True, slots=True)
+class LinkCap:
+    """The hop from a node to the next on the route, with the label that node proposes for it."""
+
+    link_id: int
+    link_label: int
+    peer_node: int
+    attempt_cycle_ns: int
+    one_way_delay_ns: int
+    options: tuple[LinkOption, ...] = ()
+
+    def encode(self) -> bytes:
+        if len(self.options) > MAX_OPTIONS:
+            raise ValueError(f"a LinkCap carries at most {MAX_OPTIONS} options, got {len(self.options)}")
+        head = _LINK.pack(self.link_id, self.link_label, self.peer_node, self.attempt_cycle_ns,
+                          self.one_way_delay_ns, len(self.options))
+        return head + b"".join(_OPTION.pack(o.success_probability, o.fidelity, o.error_x, o.error_z,
+                                            o.error_y) for o in self.options)
+
+
+@dataclass(frozen=True, slots=True)
+class QCap:
+    """One node's entry in a SETUP: its NodeCap and the LinkCap of its outgoing hop."""
+
+    node: NodeCap
+    link: LinkCap
+
+    def encode(self) -> bytes:
+        return self.node.encode() + self.link.encode()
+
+
+def read_qcap(reader: Reader) -> QCap:
+    node = NodeCap(*reader.take(_NODE, "a NodeCap"))
+    link_id, label, peer, cycle, delay, count = reader.take(_LINK, "a LinkCap")
+    if count > MAX_OPTIONS:
+        raise ParseError(f"LinkCap has {count} options, at most {MAX_OPTIONS}")
+    options = tuple(LinkOption(*reader.take(_OPTION, "a link option")) for _ in range(count))
+    return QCap(node, LinkCap(link_id, label, peer, cycle, delay, options))
+
+
+@dataclass(frozen=True, slots=True)
+class HopRule:
+    """The tail's rule for one hop: its label, which end requests pairs, at what link fidelity."""
+
+    link_id: int
+    link_label: int
+    origin_node: int
+    link_min_fidelity: int
+
+    def encode(self) -> bytes:
+        return _RULE.pack(self.link_id, self.link_label, self.origin_node, self.link_min_fidelity)
+
+
+def read_rule(reader: Reader) -> HopRule:
+    return HopRule(*reader.take(_RULE, "a hop rule"))
+
+
+# --------------------------------------------------------------------------------------------
+# Scapy sub-packets (elements of the SETUP and SETUP_REPLY list fields)
+
+class QncpLinkOption(Packet):
+    name = "QNCP Link Option"
+    fields_desc = [IntField("success_probability", 0), ShortField("fidelity", 0), ShortField("error_x", 0),
+                   ShortField("error_z", 0), ShortField("error_y", 0)]
+
+    def extract_padding(self, s: bytes) -> tuple[bytes, bytes]:
+        return b"", s
+
+
+class QncpQCap(Packet):
+    name = "QNCP QCap"
+    fields_desc = [
+        IntField("node_id", 0), ByteField("comm_qubits", 0), ByteField("storage_qubits", 0),
+        ByteField("free_qubits", 0), ByteField("bsm_success", 0), LongField("t1_ns", 0), LongField("t2_ns", 0),
+        ShortField("gate_fidelity", 0), ShortField("readout_fidelity", 0), IntField("gate_time_ns", 0),
+        IntField("readout_time_ns", 0),
+        ShortField("link_id", 0), ShortField("link_label", 0), IntField("peer_node", 0),
+        IntField("attempt_cycle_ns", 0), IntField("one_way_delay_ns", 0),
+        FieldLenField("option_count", None, count_of="options", fmt="B"), ThreeBytesField("link_reserved", 0),
+        PacketListField("options", [], QncpLinkOption, count_from=lambda pkt: pkt.option_count),
+    ]
+
+    def extract_padding(self, s: bytes) -> tuple[bytes, bytes]:
+        return b"", s
+
+
+class QncpHopRule(Packet):
+    name = "QNCP Hop Rule"
+    fields_desc = [ShortField("link_id", 0), ShortField("link_label", 0), IntField("origin_node", 0),
+                   ShortField("link_min_fidelity", 0), ShortField("rule_reserved", 0)]
+
+    def extract_padding(self, s: bytes) -> tuple[bytes, bytes]:
+        return b"", s

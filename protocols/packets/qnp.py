@@ -1,0 +1,159 @@
+"""TRACK: the P4 EGP and QNP headers of QuTech's v1quantum data plane (UDP port 7774).
+
+A TRACK is exactly the 16 bytes v1quantum sends as an EtherType 0x4402 frame: its EGP
+header (``egp_t``) followed by its QNP header (``qnp_t``), as declared in
+``v1quantum/protocol/data_plane/p4/headers.p4`` of github.com/QuTech-Delft/v1quantum. We
+carry them as the whole payload of a UDP datagram to port 7774 (``docs/wire.md`` §9.2); the
+dissectors also read raw 0x4401 (EGP only) and 0x4402 frames::
+
+     0                   1                   2                   3
+     0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+    +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+    |          Link Label           |         Pair Sequence         |  EGP (egp_t)
+    +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+    |BI |                       Reserved                            |
+    +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+    |          Circuit ID           |            Pair ID            |  QNP (qnp_t)
+    +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+    |BI |                       Reserved                            |
+    +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+
+The Bell index (BI) on the wire is P4's ``x << 1 | z`` (00 Φ+, 01 Φ−, 10 Ψ+, 11 Ψ−); the
+rest of qnetstack uses ``x | z << 1`` (:class:`protocols.common.BellState`). The two
+differ by swapping the bits, so :func:`to_p4` is its own inverse and commutes with XOR:
+the tracking rule ``out = in ⊕ swap ⊕ egp_out`` reads the same in both encodings. The
+codecs here take and return **our** encoding and convert at the wire; the scapy layers
+show the wire value.
+
+>>> t = TrackFrame(link_label=0x8001, pair_seq=7, link_bell=1, circuit_id=0x0101, pair_id=7, bell=2)
+>>> t.encode().hex()
+'80010007800000000101000740000000'
+>>> TrackFrame.decode(t.encode()) == t
+True
+>>> [to_p4(b) for b in range(4)]
+[0, 2, 1, 3]
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+from scapy.fields import BitEnumField, BitField, ShortField
+from scapy.layers.inet import UDP
+from scapy.layers.l2 import Ether
+from scapy.packet import Packet, Padding, bind_layers
+
+from protocols.common import ETHERTYPE_P4_EGP, ETHERTYPE_P4_QNP, QNP_PORT, ParseError
+
+P4_BELL_INDEX = {0b00: "PHI_PLUS", 0b01: "PHI_MINUS", 0b10: "PSI_PLUS", 0b11: "PSI_MINUS"}
+"""P4's Bell-index encoding (v1quantum ``processor.py``: ``V1QuantumBellIndex``), by our state names."""
+
+_EGP = struct.Struct("!HHI")
+_TRACK = struct.Struct("!HHIHHI")
+EGP_SIZE = _EGP.size
+TRACK_SIZE = _TRACK.size
+_BELL_SHIFT = 30  # the 2-bit index is the top of the header's second 32-bit word
+
+
+def to_p4(bell: int) -> int:
+    """Our Bell index ``x | z << 1`` as P4's ``x << 1 | z``."""
+    return (bell & 1) << 1 | (bell >> 1 & 1)
+
+
+def from_p4(p4_bell: int) -> int:
+    """P4's Bell index ``x << 1 | z`` as ours ``x | z << 1`` (the same bit swap)."""
+    return (p4_bell & 1) << 1 | (p4_bell >> 1 & 1)
+
+
+@dataclass(frozen=True, slots=True)
+class EgpHeader:
+    """The 8-byte P4 EGP header alone (a v1quantum station's 0x4401 frame); Bell state in our encoding."""
+
+    link_label: int
+    pair_seq: int
+    link_bell: int
+
+    def encode(self) -> bytes:
+        return _EGP.pack(self.link_label, self.pair_seq, to_p4(self.link_bell) << _BELL_SHIFT)
+
+    @classmethod
+    def decode(cls, data: bytes) -> EgpHeader:
+        if len(data) != EGP_SIZE:
+            raise ParseError(f"P4 EGP header is {EGP_SIZE} bytes, got {len(data)}")
+        label, seq, word = _EGP.unpack(data)
+        return cls(label, seq, from_p4(word >> _BELL_SHIFT))
+
+
+@dataclass(frozen=True, slots=True)
+class TrackFrame:
+    """A TRACK (fast codec). ``link_bell`` is the hop's heralded Bell state and ``bell`` the state
+    accumulated so far along the circuit, both in our encoding (:class:`protocols.common.BellState`).
+
+    ``link_label``, ``pair_seq``, ``link_bell``: the EGP header of the link the datagram travels
+    over (the label is the hop's link-layer Purpose ID, the pair its link OK's Sequence Number and
+    Bell State). ``circuit_id``, ``pair_id``, ``bell``: the QNP header (``pair_id`` is the head's
+    hop-1 ``pair_seq``, set by the head and never changed). Reserved bits are sent as 0 and
+    ignored on receipt."""
+
+    link_label: int
+    pair_seq: int
+    link_bell: int
+    circuit_id: int
+    pair_id: int
+    bell: int
+
+    def encode(self) -> bytes:
+        return _TRACK.pack(self.link_label, self.pair_seq, to_p4(self.link_bell) << _BELL_SHIFT,
+                           self.circuit_id, self.pair_id, to_p4(self.bell) << _BELL_SHIFT)
+
+    @classmethod
+    def decode(cls, data: bytes) -> TrackFrame:
+        if len(data) != TRACK_SIZE:
+            raise ParseError(f"TRACK is {TRACK_SIZE} bytes, got {len(data)}")
+        label, seq, egp_word, circuit, pair_id, qnp_word = _TRACK.unpack(data)
+        return cls(label, seq, from_p4(egp_word >> _BELL_SHIFT), circuit, pair_id,
+                   from_p4(qnp_word >> _BELL_SHIFT))
+
+    @property
+    def egp(self) -> EgpHeader:
+        return EgpHeader(self.link_label, self.pair_seq, self.link_bell)
+
+
+class P4Egp(Packet):
+    """Scapy layer of P4 ``egp_t``; ``bell_index`` is the wire value (P4 encoding)."""
+
+    name = "P4 EGP"
+    fields_desc = [
+        ShortField("link_label", 0),
+        ShortField("pair_seq", 0),
+        BitEnumField("bell_index", 0, 2, P4_BELL_INDEX),
+        BitField("reserved", 0, 30),
+    ]
+
+    def guess_payload_class(self, payload: bytes) -> type[Packet]:
+        under = self.underlayer
+        if isinstance(under, Ether) and under.type == ETHERTYPE_P4_EGP:
+            return Padding  # an EGP-only frame: what follows is Ethernet padding
+        return P4Qnp
+
+
+class P4Qnp(Packet):
+    """Scapy layer of P4 ``qnp_t``; ``bell_index`` is the wire value (P4 encoding)."""
+
+    name = "P4 QNP"
+    fields_desc = [
+        ShortField("circuit_id", 0),
+        ShortField("pair_id", 0),
+        BitEnumField("bell_index", 0, 2, P4_BELL_INDEX),
+        BitField("reserved", 0, 30),
+    ]
+
+    def extract_padding(self, s: bytes) -> tuple[bytes, bytes]:
+        return b"", s
+
+
+bind_layers(UDP, P4Egp, dport=QNP_PORT)
+bind_layers(UDP, P4Egp, sport=QNP_PORT)
+bind_layers(Ether, P4Egp, type=ETHERTYPE_P4_EGP)
+bind_layers(Ether, P4Egp, type=ETHERTYPE_P4_QNP)
