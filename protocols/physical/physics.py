@@ -106,4 +106,7 @@ def xor_convolve(a: BellDistribution, b: BellDistribution) -> BellDistribution:
     >>> round(xor_convolve(werner_distribution(0.2, 0), werner_distribution(0.2, 0))[0], 12)
     0.73
     """
-    return tuple(sum(a[i] * b[i ^ k] for i in range(4)) for k in range(4))  # type: ignore[return-value]
+    a0, a1, a2, a3 = a
+    b0, b1, b2, b3 = b
+    return (a0 * b0 + a1 * b1 + a2 * b2 + a3 * b3, a0 * b1 + a1 * b0 + a2 * b3 + a3 * b2,
+            a0 * b2 + a2 * b0 + a1 * b3 + a3 * b1, a0 * b3 + a3 * b0 + a1 * b2 + a2 * b1)

@@ -101,11 +101,14 @@ def bell_measure(node: NodeHardware, qubits: tuple[Qubit, Qubit], memory: tuple[
     if far[0] is None or far[1] is None:           # a half with no partner stays unentangled
         distribution = UNIFORM
     else:
-        distribution = swapped_distribution(physics.pauli_channel(pa.distribution, *memory[0]),
-                                            physics.pauli_channel(pb.distribution, *memory[1]),
+        distribution = swapped_distribution(_after(pa.distribution, memory[0]), _after(pb.distribution, memory[1]),
                                             node.gate_fidelity, 1 - node.readout_fidelity, reported)
     _join(far, shift ^ outcome, distribution, pa.first or pb.first)
     return reported, True
+
+
+def _after(distribution: BellDistribution, channel: PauliProbabilities) -> BellDistribution:
+    return physics.pauli_channel(distribution, *channel) if any(channel) else distribution
 
 
 def _read_out(outcome: int, fidelity: float, rng: np.random.Generator) -> int:
