@@ -86,14 +86,13 @@ def bell_measure(node: NodeHardware, qubits: tuple[Qubit, Qubit], memory: tuple[
         apply_pauli(qa, PAULIS[draw >> 2])
         apply_pauli(qb, PAULIS[draw & 3])
     pa, pb = qa.pair, qb.pair
-    if pa is pb:                                   # the two halves of one pair: its own Bell state
-        far = (None, None)
+    one_pair = pa is pb                            # the two halves of one pair: no far halves
     if node.bsm_success < 1 and rng.random() >= node.bsm_success:
-        for half in far:
+        for half in () if one_pair else far:
             if half is not None:
                 _join((half, None), int(rng.integers(4)), UNIFORM, None)
         return 0, False
-    if pa is pb:
+    if one_pair:                                   # reads the pair's own Bell state
         return _read_out(bell_index(pa.frame), node.readout_fidelity, rng), True
     shift = bell_index(pa.frame) ^ bell_index(pb.frame)
     outcome = true_outcome(shift, pa.first, pb.first, rng)
@@ -108,6 +107,7 @@ def bell_measure(node: NodeHardware, qubits: tuple[Qubit, Qubit], memory: tuple[
 
 
 def _after(distribution: BellDistribution, channel: PauliProbabilities) -> BellDistribution:
+    """``distribution`` after a one-qubit Pauli channel on one half."""
     return physics.pauli_channel(distribution, *channel) if any(channel) else distribution
 
 
