@@ -207,7 +207,8 @@ def node_hardware(node: NodeConfig, physical_port: Any) -> NodeHardware:
     """The medium's model of a QPU's memory, delivering its hardware events to ``physical_port``."""
     return NodeHardware(node.node_id, node.communication_qubits, node.t2_ns, node.readout_ns, physical_port,
                         t1_ns=node.t1_ns, storage=node.storage_qubits, readout_fidelity=node.readout_fidelity,
-                        gate_fidelity=node.gate_fidelity, move_ns=node.move_ns)
+                        gate_fidelity=node.gate_fidelity, move_ns=node.move_ns, gate_ns=node.gate_ns,
+                        bsm_success=node.bsm_success_probability)
 
 
 def _build_apps(emu: Emulation, responders: dict[str, dict[int, tuple[str, int]]]) -> None:

@@ -39,6 +39,8 @@ objects = st.one_of(
               st.lists(st.tuples(ints, ints, ints), max_size=3).map(tuple),
               st.tuples(st.floats(-1e12, 1e12), st.floats(-1e12, 1e12))),
     st.builds(hardware.MeasureResult, ints, ints, bases, st.integers(0, 1)),
+    st.builds(hardware.BellMeasure, ints, ints),
+    st.builds(hardware.BellMeasureResult, ints, ints, st.integers(0, 3), st.booleans()),
 )
 
 
@@ -50,7 +52,7 @@ def test_every_hardware_object_round_trips_through_json(obj: object) -> None:
 
 def test_every_type_is_covered() -> None:
     assert set(HARDWARE_TYPES) == {"Arm", "Disarm", "Measure", "Discard", "Move", "MoveResult", "Emitted",
-                                   "Detection", "MeasureResult"}
+                                   "Detection", "MeasureResult", "BellMeasure", "BellMeasureResult"}
 
 
 def test_golden_frame() -> None:
@@ -61,9 +63,19 @@ def test_golden_frame() -> None:
     assert frame(message) == struct.pack("!I", len(body)) + body
 
 
+def test_golden_bell_measure_frames() -> None:
+    command = encode_hardware(hardware.BellMeasure(2, 5))
+    event = encode_hardware(hardware.BellMeasureResult(2, 5, 3, False))
+    assert json.dumps(command, separators=(",", ":")) == '{"type":"BellMeasure","slot_a":2,"slot_b":5}'
+    assert json.dumps(event, separators=(",", ":")) == ('{"type":"BellMeasureResult","slot_a":2,"slot_b":5,'
+                                                        '"bell_index":3,"success":false}')
+
+
 @pytest.mark.parametrize("bad", [{"type": "Teleport"}, {"type": "Measure", "slot": 1, "basis": "W"},
                                  {"type": "Measure", "slot": "1", "basis": "X"}, {"slot": 1},
-                                 {"type": "Discard", "slot": 1, "extra": 2}])
+                                 {"type": "Discard", "slot": 1, "extra": 2},
+                                 {"type": "BellMeasureResult", "slot_a": 1, "slot_b": 2, "bell_index": 1,
+                                  "success": 1}])
 def test_bad_hardware_objects_are_named_errors(bad: dict[str, object]) -> None:
     with pytest.raises(MediumProtocolError):
         decode_hardware(bad)

@@ -62,6 +62,19 @@ class Move:
 
 
 @dataclass(frozen=True, slots=True)
+class BellMeasure:
+    """Bell-state measurement of the qubits in slots ``slot_a`` and ``slot_b``: CNOT a→b, H on a, measure both
+    in Z. Both slots are free once the gate and the readout are over (the node's ``gate_ns + readout_ns``).
+
+    On two halves of different pairs this is entanglement swapping: their far halves become one pair, in the
+    Bell state ``index(pair a) ⊕ index(pair b) ⊕ bell_index`` (:class:`BellMeasureResult`).
+    """
+
+    slot_a: int
+    slot_b: int
+
+
+@dataclass(frozen=True, slots=True)
 class MoveResult:
     """Where a :class:`Move` put the qubit (``None``: no storage slot was free; nothing moved)."""
 
@@ -113,6 +126,19 @@ class MeasureResult:
     qubit_id: int
     basis: Basis
     outcome: int
+
+
+@dataclass(frozen=True, slots=True)
+class BellMeasureResult:
+    """Outcome of a :class:`BellMeasure`: ``bell_index`` in our encoding ``x | z << 1``
+    (:class:`protocols.common.BellState`; x = outcome of slot b, the target, z = outcome of slot a, the
+    control). ``success`` is False when the measurement failed: both qubits are lost, the far halves are
+    left unentangled, and ``bell_index`` is then 0."""
+
+    slot_a: int
+    slot_b: int
+    bell_index: int
+    success: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,7 +31,7 @@ from protocols.physical import hardware
 MAX_MESSAGE = 1 << 20
 HARDWARE_TYPES: dict[str, type] = {cls.__name__: cls for cls in (
     hardware.Arm, hardware.Disarm, hardware.Measure, hardware.Discard, hardware.Move, hardware.MoveResult,
-    hardware.Emitted, hardware.Detection, hardware.MeasureResult)}
+    hardware.Emitted, hardware.Detection, hardware.MeasureResult, hardware.BellMeasure, hardware.BellMeasureResult)}
 _HINTS = {name: typing.get_type_hints(cls, vars(hardware)) for name, cls in HARDWARE_TYPES.items()}
 
 

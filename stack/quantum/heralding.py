@@ -30,7 +30,8 @@ from protocols.physical.hardware import Arm, Detection, Disarm, Emitted
 from stack.core.kernel import VirtualPort
 from stack.quantum import attempts as attempt_models
 from stack.quantum.budget import LinkPhysics, with_alpha
-from stack.quantum.medium import FRAME_OF_BELL, Medium, Pair, Qubit
+from stack.quantum.medium import Medium
+from stack.quantum.state import FRAME_OF_BELL, Pair, Qubit
 from stack.timing.clocks import Clock
 
 STATION_SCHEMES = ("double-click", "single-click")

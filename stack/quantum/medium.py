@@ -1,13 +1,14 @@
-"""The quantum medium: qubits, entangled pairs, memories and measurement.
+"""The quantum medium: qubits, entangled pairs, memories, measurement and Bell measurement.
 
-A pair is an ideal Bell state plus a Pauli frame held as a two-qubit
+A pair (:mod:`stack.quantum.state`) is an ideal Bell state plus a Pauli frame held as a two-qubit
 ``stim.PauliString`` (qubit 0 at end *a*, qubit 1 at end *b*); measuring both ends in
 the same basis gives outcomes whose parity is fixed by whether the frame commutes with
 that basis' correlator. Alongside the sampled frame each pair carries its Bell-diagonal
 distribution (the fidelity estimate). Memory noise is the Pauli twirl of T1/T2 over a
-qubit's storage time, sampled when it is measured; readout flips an outcome with
+qubit's storage time, sampled when it is measured or moved; readout flips an outcome with
 probability 1 − readout fidelity; a move to a storage qubit applies the gate's
-depolarising noise.
+depolarising noise. A Bell measurement of two qubits of a node swaps entanglement onto
+their far halves (:mod:`stack.quantum.swap`).
 
 Entanglement generation itself lives in :mod:`stack.quantum.heralding`. Every qubit is
 accounted for: it ends measured or discarded, and :meth:`Medium.finish` fails loudly when
@@ -16,28 +17,40 @@ a qubit is still in memory that no protocol layer claims.
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
-import stim
 
-from protocols.common import Basis, BellState
+from protocols.common import Basis
 from protocols.physical import physics
-from protocols.physical.hardware import Arm, Disarm, Discard, Measure, MeasureResult, Move, MoveResult
+from protocols.physical.hardware import (
+    Arm,
+    BellMeasure,
+    BellMeasureResult,
+    Disarm,
+    Discard,
+    Measure,
+    MeasureResult,
+    Move,
+    MoveResult,
+)
 from stack.core.kernel import Kernel, VirtualPort
+from stack.quantum import swap
+from stack.quantum.state import (
+    CORRELATOR,
+    FRAME_OF_BELL,
+    IDEAL_PARITY,
+    PAULIS,
+    NodeHardware,
+    Pair,
+    Qubit,
+    QubitStatus,
+    apply_pauli,
+)
 
-FRAME_OF_BELL = {BellState.PHI_PLUS: "__", BellState.PSI_PLUS: "_X",
-                 BellState.PHI_MINUS: "_Z", BellState.PSI_MINUS: "_Y"}
-CORRELATOR = {Basis.Z: stim.PauliString("ZZ"), Basis.X: stim.PauliString("XX"),
-              Basis.Y: stim.PauliString("YY")}
-IDEAL_PARITY = {Basis.Z: 0, Basis.X: 0, Basis.Y: 1}
-"""Parity of the two outcomes on |Φ+⟩: ⟨ZZ⟩ = ⟨XX⟩ = +1, ⟨YY⟩ = -1."""
-PAULIS = ("I", "X", "Y", "Z")
-_ON = {(side, p): stim.PauliString(("" if side == 0 else "_") + p + ("_" if side == 0 else ""))
-       for side in (0, 1) for p in "XYZ"}
+__all__ = ["FRAME_OF_BELL", "AccountingError", "Generation", "Medium", "NodeHardware", "Pair", "Qubit",
+           "QubitStatus"]
 
 
 class Generation(Protocol):
@@ -52,66 +65,6 @@ class Generation(Protocol):
 
 class AccountingError(RuntimeError):
     """The medium holds qubits that no protocol layer claims: something leaked."""
-
-
-class QubitStatus(enum.Enum):
-    IN_MEMORY = "in-memory"
-    MEASURED = "measured"
-    DISCARDED = "discarded"
-
-
-@dataclass(slots=True)
-class Pair:
-    frame: stim.PauliString
-    distribution: tuple[float, float, float, float]
-    first: tuple[Basis, int] | None = None
-
-
-@dataclass(slots=True)
-class Qubit:
-    qubit_id: int
-    node_id: int
-    slot: int
-    side: int
-    created: float
-    pair: Pair
-    status: QubitStatus = QubitStatus.IN_MEMORY
-
-
-@dataclass(slots=True)
-class NodeHardware:
-    """A node's memory: communication slots ``0..slots-1``, then ``storage`` storage slots."""
-
-    node_id: int
-    slots: int
-    t2_ns: float
-    readout_ns: int
-    physical_port: VirtualPort | None = None
-    t1_ns: float = float("inf")
-    storage: int = 0
-    readout_fidelity: float = 1.0
-    gate_fidelity: float = 1.0
-    move_ns: int = 0
-    held: dict[int, Qubit] = field(default_factory=dict)
-    reserved: set[int] = field(default_factory=set)
-    busy_until: dict[int, int] = field(default_factory=dict)
-
-    def is_free(self, slot: int, now: int) -> bool:
-        """Neither holding a qubit, reserved for an attempt, nor still reading out or moving one."""
-        return slot not in self.held and slot not in self.reserved and self.busy_until.get(slot, 0) <= now
-
-    def free_slot(self, now: int = 0) -> int | None:
-        """A free communication slot, if any."""
-        for slot in range(self.slots):
-            if self.is_free(slot, now):
-                return slot
-        return None
-
-    def free_storage(self) -> int | None:
-        for slot in range(self.slots, self.slots + self.storage):
-            if slot not in self.held:
-                return slot
-        return None
 
 
 class Medium:
@@ -152,6 +105,8 @@ class Medium:
             self.ledger["discarded"] += 1
         elif isinstance(command, Move):
             self._move(node_id, command, reply_to)
+        elif isinstance(command, BellMeasure):
+            self._bell_measure(node_id, command, reply_to)
         else:
             raise TypeError(f"unknown hardware command {command!r}")
 
@@ -162,17 +117,38 @@ class Medium:
             self.kernel.deliver_at(self.kernel.now, reply_to, MoveResult(command.slot, None))
             return
         qubit = self.take(node_id, command.slot, busy_ns=node.move_ns)
-        self._memory_noise(qubit)
+        memory = self._memory_noise(qubit)
         qubit.created = self.kernel.now
         if self.rng.random() < 1 - node.gate_fidelity:
-            self._apply(qubit, PAULIS[int(self.rng.integers(4))])
+            apply_pauli(qubit, PAULIS[int(self.rng.integers(4))])
+        gate = (1 - node.gate_fidelity) / 4
+        pair = qubit.pair
+        pair.distribution = physics.pauli_channel(physics.pauli_channel(pair.distribution, *memory), gate, gate, gate)
         qubit.slot = target
         node.held[target] = qubit
         self.kernel.deliver_at(self.kernel.now + node.move_ns, reply_to, MoveResult(command.slot, target))
 
+    def _bell_measure(self, node_id: int, command: BellMeasure, reply_to: VirtualPort) -> None:
+        """Entanglement swapping (:mod:`stack.quantum.swap`); the result comes after the gate and the readout."""
+        node = self.nodes[node_id]
+        slots = (command.slot_a, command.slot_b)
+        if slots[0] == slots[1] or not all(slot in node.held for slot in slots):
+            raise ValueError(f"node {node_id} cannot Bell-measure slots {slots}: it needs two distinct held qubits")
+        busy = node.gate_ns + node.readout_ns
+        qubits = (self.take(node_id, slots[0], busy_ns=busy), self.take(node_id, slots[1], busy_ns=busy))
+        memory = tuple(self._memory_noise(qubit) for qubit in qubits)
+        for qubit in qubits:
+            qubit.status = QubitStatus.MEASURED
+        self.ledger["measured"] += 2
+        far = (self._far(qubits[0]), self._far(qubits[1]))
+        bell, success = swap.bell_measure(node, qubits, memory, far, self.rng)
+        self.kernel.deliver_at(self.kernel.now + busy, reply_to, BellMeasureResult(*slots, bell, success))
+
     # -- qubits -----------------------------------------------------------------------------
     def create(self, node_id: int, slot: int, side: int, created: float, pair: Pair) -> Qubit:
+        """A new qubit in ``slot`` of ``node_id``, holding side ``side`` of ``pair``."""
         qubit = Qubit(self._next_qubit, node_id, slot, side, created, pair)
+        pair.members[side] = qubit.qubit_id
         self._next_qubit += 1
         self.qubits[qubit.qubit_id] = qubit
         self.nodes[node_id].held[slot] = qubit
@@ -199,20 +175,23 @@ class Medium:
         if self.heralding is not None:
             self.heralding.slot_freed(node_id)
 
-    def _apply(self, qubit: Qubit, pauli: str) -> None:
-        if pauli != "I":
-            qubit.pair.frame *= _ON[(qubit.side, pauli)]
+    def _far(self, qubit: Qubit) -> Qubit | None:
+        """The qubit holding the other half of ``qubit``'s pair (None: there is none)."""
+        far_id = qubit.pair.members[1 - qubit.side]
+        return self.qubits.get(far_id) if far_id else None
 
-    def _memory_noise(self, qubit: Qubit) -> None:
+    def _memory_noise(self, qubit: Qubit) -> tuple[float, float, float]:
+        """Sample the memory channel of ``qubit``'s storage so far into its frame; returns (pX, pY, pZ)."""
         node = self.nodes[qubit.node_id]
         px, py, pz = physics.memory_pauli_probabilities(self.kernel.now - qubit.created, node.t1_ns, node.t2_ns)
         draw = self.rng.random() if px + py + pz else 1.0
         if draw < px:
-            self._apply(qubit, "X")
+            apply_pauli(qubit, "X")
         elif draw < px + py:
-            self._apply(qubit, "Y")
+            apply_pauli(qubit, "Y")
         elif draw < px + py + pz:
-            self._apply(qubit, "Z")
+            apply_pauli(qubit, "Z")
+        return px, py, pz
 
     def measure(self, qubit: Qubit, basis: Basis) -> int:
         """Measure a qubit already taken out of memory; returns the (read-out) outcome."""

@@ -130,6 +130,13 @@ def _ns(t: Table, name: str, default: float) -> int:
     return round(t.number(name, default, low=0.0, high=1e15))
 
 
+def _positive_probability(t: Table, name: str, default: float) -> float:
+    value = t.probability(name, default)
+    if value <= 0:
+        raise t.error(name, f"must be in (0, 1], got {value!r}")
+    return value
+
+
 def _qpu(t: Table, name: str, node_id: int) -> NodeConfig:
     t1_ns = t.number("t1_ms", math.inf, low=1e-6, finite=False) * 1e6
     t2_ns = t.number("t2_ms", 1.0, low=1e-6, finite=False) * 1e6
@@ -148,6 +155,7 @@ def _qpu(t: Table, name: str, node_id: int) -> NodeConfig:
         gate_fidelity=t.probability("gate_fidelity", 1.0), gate_ns=_ns(t, "gate_ns", 100),
         readout_fidelity=t.number("readout_fidelity", 1.0, low=0.5, high=1.0),
         readout_ns=_ns(t, "readout_ns", 1000), move_ns=_ns(t, "move_ns", 500),
+        bsm_success_probability=_positive_probability(t, "bsm_success_probability", 1.0),
         emission_efficiency=t.probability("emission_efficiency", 0.8),
         absorption_efficiency=t.probability("absorption_efficiency", 0.8),
         transducer_efficiency=t.probability("transducer_efficiency", 0.5),

@@ -58,6 +58,7 @@ class NodeConfig:
     readout_fidelity: float = 1.0
     readout_ns: int = 0
     move_ns: int = 0
+    bsm_success_probability: float = 1.0
     emission_efficiency: float = 1.0
     absorption_efficiency: float = 1.0
     transducer_efficiency: float = 1.0

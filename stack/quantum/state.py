@@ -1,0 +1,123 @@
+"""The quantum state the medium holds: entangled pairs, the qubits that hold their halves, nodes' memories.
+
+A pair is an ideal Bell state plus a Pauli frame held as a two-qubit ``stim.PauliString`` (qubit 0 at side 0,
+qubit 1 at side 1). Its Bell index (``x | z << 1``, :class:`protocols.common.BellState`) is the XOR of the
+two sides' Paulis, since (P ⊗ I)|Φ+⟩ = (I ⊗ Pᵀ)|Φ+⟩ and Pᵀ = ±P:
+
+>>> bell_index(stim.PauliString("XZ"))
+3
+>>> bell_index(stim.PauliString(FRAME_OF_BELL[BellState.PHI_MINUS]))
+2
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+import stim
+
+from protocols.common import Basis, BellState
+from protocols.physical.hardware import BellDistribution
+from stack.core.kernel import VirtualPort
+
+FRAME_OF_BELL = {BellState.PHI_PLUS: "__", BellState.PSI_PLUS: "_X",
+                 BellState.PHI_MINUS: "_Z", BellState.PSI_MINUS: "_Y"}
+CORRELATOR = {Basis.Z: stim.PauliString("ZZ"), Basis.X: stim.PauliString("XX"),
+              Basis.Y: stim.PauliString("YY")}
+IDEAL_PARITY = {Basis.Z: 0, Basis.X: 0, Basis.Y: 1}
+"""Parity of the two outcomes on |Φ+⟩: ⟨ZZ⟩ = ⟨XX⟩ = +1, ⟨YY⟩ = -1."""
+PAULIS = ("I", "X", "Y", "Z")
+UNIFORM: BellDistribution = (0.25, 0.25, 0.25, 0.25)
+"""The distribution of a maximally mixed pair (or of a half whose partner is gone)."""
+_ON = {(side, p): stim.PauliString(("" if side == 0 else "_") + p + ("_" if side == 0 else ""))
+       for side in (0, 1) for p in "XYZ"}
+
+
+class QubitStatus(enum.Enum):
+    IN_MEMORY = "in-memory"
+    MEASURED = "measured"
+    DISCARDED = "discarded"
+
+
+@dataclass(slots=True)
+class Pair:
+    """An entangled pair: its Pauli frame (the true Bell state), what is known about it, who holds it.
+
+    ``distribution`` is the Bell-diagonal distribution of the frame's index (absolute, not relative to a
+    heralded state). It includes every noise the medium has folded into the frame except memory noise not
+    yet sampled and the memory noise sampled when a half is measured (that noise is in the frame only).
+    ``first`` is the basis and true outcome of the half measured first. ``members`` holds the qubit id of
+    each side's half (0: no qubit on that side, e.g. a half whose partner was never heralded).
+    """
+
+    frame: stim.PauliString
+    distribution: BellDistribution
+    first: tuple[Basis, int] | None = None
+    members: list[int] = field(default_factory=lambda: [0, 0])
+
+
+@dataclass(slots=True)
+class Qubit:
+    qubit_id: int
+    node_id: int
+    slot: int
+    side: int
+    created: float
+    pair: Pair
+    status: QubitStatus = QubitStatus.IN_MEMORY
+
+
+@dataclass(slots=True)
+class NodeHardware:
+    """A node's memory: communication slots ``0..slots-1``, then ``storage`` storage slots.
+
+    ``gate_fidelity`` is the depolarising fidelity of every gate (a move to storage, the CNOT of a Bell
+    measurement): with probability 1 − fidelity a uniformly random Pauli (identity included) hits the
+    qubits the gate acts on. ``bsm_success`` is the probability that a Bell measurement succeeds.
+    """
+
+    node_id: int
+    slots: int
+    t2_ns: float
+    readout_ns: int
+    physical_port: VirtualPort | None = None
+    t1_ns: float = float("inf")
+    storage: int = 0
+    readout_fidelity: float = 1.0
+    gate_fidelity: float = 1.0
+    move_ns: int = 0
+    gate_ns: int = 0
+    bsm_success: float = 1.0
+    held: dict[int, Qubit] = field(default_factory=dict)
+    reserved: set[int] = field(default_factory=set)
+    busy_until: dict[int, int] = field(default_factory=dict)
+
+    def is_free(self, slot: int, now: int) -> bool:
+        """Neither holding a qubit, reserved for an attempt, nor still reading out or moving one."""
+        return slot not in self.held and slot not in self.reserved and self.busy_until.get(slot, 0) <= now
+
+    def free_slot(self, now: int = 0) -> int | None:
+        """A free communication slot, if any."""
+        for slot in range(self.slots):
+            if self.is_free(slot, now):
+                return slot
+        return None
+
+    def free_storage(self) -> int | None:
+        for slot in range(self.slots, self.slots + self.storage):
+            if slot not in self.held:
+                return slot
+        return None
+
+
+def bell_index(frame: stim.PauliString) -> int:
+    """The Bell index ``x | z << 1`` of a two-qubit Pauli frame."""
+    xs, zs = frame.to_numpy()
+    return int(xs[0] ^ xs[1]) | int(zs[0] ^ zs[1]) << 1
+
+
+def apply_pauli(qubit: Qubit, pauli: str) -> None:
+    """Apply ``pauli`` (one of :data:`PAULIS`) to the qubit's half of its pair."""
+    if pauli != "I":
+        qubit.pair.frame *= _ON[(qubit.side, pauli)]

@@ -1,0 +1,130 @@
+"""Bell-state measurement of two qubits of one node: entanglement swapping on Pauli frames.
+
+Measuring qubit qa (of pair A, far half fa) and qb (of pair B, far half fb) in the Bell basis with outcome m
+leaves fa and fb in the Bell state ``index(A) ⊕ index(B) ⊕ m``: a Pauli on qa or qb moves through the
+measurement onto the outcome, and |Φ+⟩|Φ+⟩ = ½ Σ_k |B_k⟩|B_k⟩ (up to phases). The circuit is CNOT a→b, H on
+a, then Z measurements: the target's outcome is the index's x bit, the control's its z bit.
+
+Noise, every part a Pauli channel, so the new pair's Bell-diagonal distribution is an XOR-convolution
+(:func:`protocols.physical.physics.xor_convolve`): the memory noise of qa and qb, sampled by the medium
+before this module runs; the CNOT's two-qubit depolarising noise G(f) = f·δ0 + (1 − f)·U4 (a uniformly
+random Pauli of the 16, identity included, with probability 1 − f, shifts the index uniformly); and
+independent readout flips of the two outcomes, R(ε) = ((1 − ε)², ε(1 − ε), ε(1 − ε), ε²) in index order
+(0, x, z, xz). The measurement fails with probability 1 − ``bsm_success``: the far halves are then left in
+fresh, independent, maximally mixed states.
+
+When a far half was measured already, the outcome m is drawn so the joint statistics equal measuring it
+after the swap (its outcome is ``pair.first``, and the new pair inherits it):
+
+- at most one far half measured, or both in different bases: m is uniform over the 4, independent of the
+  far outcomes (qa, qb's reduced state is maximally mixed given any one far outcome);
+- both measured in the same basis P with outcomes oa, ob: m is uniform over the two values for which the
+  new pair's outcome parity in P, ``expected_parity(index(A) ⊕ index(B) ⊕ m, P)``, equals oa ⊕ ob.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import stim
+
+from protocols.common import Basis, BellState
+from protocols.physical import physics
+from protocols.physical.hardware import BellDistribution
+from stack.quantum.state import FRAME_OF_BELL, PAULIS, UNIFORM, NodeHardware, Pair, Qubit, apply_pauli, bell_index
+
+PauliProbabilities = tuple[float, float, float]
+"""(pX, pY, pZ) of a one-qubit Pauli channel."""
+
+
+def gate_distribution(fidelity: float) -> BellDistribution:
+    """The Bell-index shift of the two-qubit depolarising channel of ``fidelity``: f·δ0 + (1 − f)·U4.
+
+    >>> gate_distribution(0.6)
+    (0.7, 0.1, 0.1, 0.1)
+    """
+    other = (1 - fidelity) / 4
+    return (fidelity + other, other, other, other)
+
+
+def readout_distribution(error: float) -> BellDistribution:
+    """The shift of the reported index when each of the two outcomes flips independently w.p. ``error``.
+
+    >>> readout_distribution(0.5)
+    (0.25, 0.25, 0.25, 0.25)
+    """
+    return ((1 - error) ** 2, error * (1 - error), error * (1 - error), error ** 2)
+
+
+def swapped_distribution(a: BellDistribution, b: BellDistribution, gate_fidelity: float, readout_error: float,
+                         reported: int) -> BellDistribution:
+    """The new pair's distribution: a ⊛ b ⊛ G(f) ⊛ R(ε), relabelled by the reported outcome.
+
+    ``a`` and ``b`` are the input pairs' distributions after the memory noise of the measured halves.
+    """
+    noise = physics.xor_convolve(gate_distribution(gate_fidelity), readout_distribution(readout_error))
+    return physics.relabel(physics.xor_convolve(physics.xor_convolve(a, b), noise), reported)
+
+
+def true_outcome(shift: int, first_a: tuple[Basis, int] | None, first_b: tuple[Basis, int] | None,
+                 rng: np.random.Generator) -> int:
+    """The Bell measurement's true outcome, given ``shift`` = index(A) ⊕ index(B) and the far halves'
+    outcomes so far (module docstring)."""
+    if first_a is not None and first_b is not None and first_a[0] == first_b[0]:
+        parity, basis = first_a[1] ^ first_b[1], int(first_a[0])
+        allowed = [m for m in range(4) if physics.expected_parity(shift ^ m, basis) == parity]
+        return allowed[int(rng.integers(2))]
+    return int(rng.integers(4))
+
+
+def bell_measure(node: NodeHardware, qubits: tuple[Qubit, Qubit], memory: tuple[PauliProbabilities, ...],
+                 far: tuple[Qubit | None, Qubit | None], rng: np.random.Generator) -> tuple[int, bool]:
+    """Bell-measure two qubits already taken out of memory, whose memory noise (``memory``, the channels
+    sampled) is in their frames; re-pair their ``far`` halves. Returns (reported index, success)."""
+    qa, qb = qubits
+    if node.gate_fidelity < 1 and rng.random() >= node.gate_fidelity:
+        draw = int(rng.integers(16))
+        apply_pauli(qa, PAULIS[draw >> 2])
+        apply_pauli(qb, PAULIS[draw & 3])
+    pa, pb = qa.pair, qb.pair
+    one_pair = pa is pb                            # the two halves of one pair: no far halves
+    if node.bsm_success < 1 and rng.random() >= node.bsm_success:
+        for half in () if one_pair else far:
+            if half is not None:
+                _join((half, None), int(rng.integers(4)), UNIFORM, None)
+        return 0, False
+    if one_pair:                                   # reads the pair's own Bell state
+        return _read_out(bell_index(pa.frame), node.readout_fidelity, rng), True
+    shift = bell_index(pa.frame) ^ bell_index(pb.frame)
+    outcome = true_outcome(shift, pa.first, pb.first, rng)
+    reported = _read_out(outcome, node.readout_fidelity, rng)
+    if far[0] is None or far[1] is None:           # a half with no partner stays unentangled
+        distribution = UNIFORM
+    else:
+        distribution = swapped_distribution(_after(pa.distribution, memory[0]), _after(pb.distribution, memory[1]),
+                                            node.gate_fidelity, 1 - node.readout_fidelity, reported)
+    _join(far, shift ^ outcome, distribution, pa.first or pb.first)
+    return reported, True
+
+
+def _after(distribution: BellDistribution, channel: PauliProbabilities) -> BellDistribution:
+    """``distribution`` after a one-qubit Pauli channel on one half."""
+    return physics.pauli_channel(distribution, *channel) if any(channel) else distribution
+
+
+def _read_out(outcome: int, fidelity: float, rng: np.random.Generator) -> int:
+    """The reported index: the target's readout (x bit) and the control's (z bit) each flip w.p. 1 − fidelity."""
+    if fidelity < 1:
+        for bit in (1, 2):
+            if rng.random() >= fidelity:
+                outcome ^= bit
+    return outcome
+
+
+def _join(halves: tuple[Qubit | None, Qubit | None], index: int, distribution: BellDistribution,
+          first: tuple[Basis, int] | None) -> None:
+    """Make ``halves`` (sides 0 and 1) one pair in Bell state ``index``."""
+    pair = Pair(stim.PauliString(FRAME_OF_BELL[BellState(index)]), distribution, first,
+                [half.qubit_id if half is not None else 0 for half in halves])
+    for side, half in enumerate(halves):
+        if half is not None:
+            half.pair, half.side = pair, side
