@@ -24,6 +24,7 @@ the cutoff τ, and the cutoff solver needs no convolutions.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -185,10 +186,10 @@ def worst_case_distribution(chain: Chain, cutoff_ns: float) -> BellDistribution:
 
 def worst_case_fidelity(chain: Chain, cutoff_ns: float) -> float:
     """F_worst(τ) = D_e2e[0] with the storage of :func:`worst_case_storage`, by characters (exact, O(K))."""
-    return _WorstCase(chain).fidelity(cutoff_ns)
+    return WorstCase(chain).fidelity(cutoff_ns)
 
 
-class _WorstCase:
+class WorstCase:
     """F_worst(τ) = ¼ Σ_s S_s · exp(−(A_s·τ + B_s)), with S the static characters of the chain and A, B the
     memories' decay rates summed over the halves' storage terms: each evaluation is four exponentials."""
 
@@ -201,6 +202,12 @@ class _WorstCase:
                 self.slope[s] += rate if counts else 0.0
                 self.offset[s] += rate * fixed
 
+    def relinked(self, static: Characters) -> WorstCase:
+        """The same memories and storage with other static characters (other link options)."""
+        other = copy.copy(self)
+        other.static = static
+        return other
+
     def fidelity(self, cutoff_ns: float) -> float:
         total = 0.0
         for s in range(4):
@@ -209,12 +216,12 @@ class _WorstCase:
         return total / 4
 
 
-def solve_cutoff(minimum_fidelity: float, chain: Chain, upper_ns: float,
+def solve_cutoff(minimum_fidelity: float, chain: Chain | WorstCase, upper_ns: float,
                  relative: float = 0.01) -> float | None:
     """The longest cutoff τ in [0, ``upper_ns``] with F_worst(τ) ≥ ``minimum_fidelity``, by bisection to
     ``relative`` precision (the answer is always on the feasible side); None when even τ = 0 falls short,
     and math.inf when no cutoff is needed (F_worst stays above the minimum for ever)."""
-    worst = _WorstCase(chain)
+    worst = chain if isinstance(chain, WorstCase) else WorstCase(chain)
     if worst.fidelity(0.0) < minimum_fidelity:
         return None
     if worst.fidelity(math.inf) >= minimum_fidelity:

@@ -27,7 +27,16 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from protocols.network.model import Chain, Memory, Repeater, signalling_latency_ns, worst_case_fidelity
+from protocols.network.model import (
+    Chain,
+    Memory,
+    Repeater,
+    WorstCase,
+    chain_distribution,
+    characters,
+    signalling_latency_ns,
+    worst_case_fidelity,
+)
 from protocols.network.model import solve_cutoff as solve
 from protocols.network.topology import LinkCaps, NodeCaps, option_distribution
 from protocols.network.waiting import Generation, expected_generation_ns, mid_distribution
@@ -113,9 +122,8 @@ class HopRule:
     """The end that sends the hop's link CREATEs: the higher node id."""
     option: OptionCap
     link_min_fidelity: float
-    """Minimum Fidelity of the hop's link CREATEs: the option's fidelity less one quantum of the 16-bit
-    encoding, so that rounding (of the LinkCap's fidelity, and of this value) never puts the option just
-    above it; the link layer then picks the fastest option at least this good, this one."""
+    """Minimum Fidelity of the hop's link CREATEs (:func:`selecting_minimum`): the link layer picks the
+    fastest option at least this good, this one (unless another is within two quanta of it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +180,11 @@ class _Path:
                                              [r.bsm_ns for r in self.repeaters]) + margin_ns
         self.request_ns = max(REQUEST_ROUND_TRIPS * 2 * link.delay_ns for link in links)
         self.swaps_succeed = math.prod(node.bsm_success for node in nodes[1:-1])
+        # F_worst by characters: the memories are the same for every choice of options, the links' part is
+        # a product (characters multiply under XOR-convolution)
+        self.memories = WorstCase(self.chain([0] * len(links)))
+        self.noise = characters(chain_distribution([], (r.noise for r in self.repeaters)))
+        self.option_characters = [[characters(o.distribution) for o in front] for front in self.fronts]
 
     def options(self, choice: Sequence[int]) -> list[OptionCap]:
         return [front[i] for front, i in zip(self.fronts, choice, strict=True)]
@@ -179,6 +192,12 @@ class _Path:
     def chain(self, choice: Sequence[int]) -> Chain:
         return Chain(tuple(o.distribution for o in self.options(choice)), self.repeaters, self.nodes[0].memory,
                      self.nodes[-1].memory, self.latency)
+
+    def worst(self, choice: Sequence[int]) -> WorstCase:
+        static = list(self.noise)
+        for chars, i in zip(self.option_characters, choice, strict=True):
+            static = [a * b for a, b in zip(static, chars[i], strict=True)]
+        return self.memories.relinked((static[0], static[1], static[2], static[3]))
 
     def generations(self, choice: Sequence[int]) -> list[Generation]:
         return [Generation(o.success, link.cycle_ns) for o, link in zip(self.options(choice), self.links, strict=True)]
@@ -191,7 +210,7 @@ class _Path:
         return CUTOFF_HOP_TIMES * max(g.mean_ns for g in self.generations(choice))
 
     def cutoff(self, choice: Sequence[int], min_fidelity: float) -> float | None:
-        return solve(min_fidelity, self.chain(choice), CUTOFF_SEARCH_PAIRS * self.pair_ns(choice))
+        return solve(min_fidelity, self.worst(choice), CUTOFF_SEARCH_PAIRS * self.pair_ns(choice))
 
 
 def decide(demand: Demand, route: Sequence[int], nodes: Sequence[NodeCap], links: Sequence[LinkCap],
@@ -222,11 +241,17 @@ def decide(demand: Demand, route: Sequence[int], nodes: Sequence[NodeCap], links
     hold = tau_end if tau_end is not None else math.ceil(HOLD_PAIRS * pair_ns)
     chain = path.chain(choice)
     hops = tuple(HopRule(link.link_id, link.link_label, max(route[i], route[i + 1]), option,
-                         max(0.0, option.fidelity - 1 / FIDELITY_SCALE))
+                         selecting_minimum(option.fidelity))
                  for i, (link, option) in enumerate(zip(links, path.options(choice), strict=True)))
     return CircuitRules(tuple(route), window, tau, tau_end, hold, math.ceil(pair_ns),
                         mid_distribution(chain, path.generations(choice), math.inf if tau is None else tau),
                         worst_fidelity(chain, tau), hops)
+
+
+def selecting_minimum(option_fidelity: float) -> float:
+    """The Minimum Fidelity that makes the link layer pick an option of this fidelity: one quantum of the
+    16-bit encoding below it, so rounding never lifts it above the option's exact fidelity."""
+    return max(0.0, option_fidelity - 1 / FIDELITY_SCALE)
 
 
 def worst_fidelity(chain: Chain, cutoff_ns: int | None) -> float:
@@ -248,7 +273,7 @@ def _choose_options(path: _Path, min_fidelity: float) -> tuple[list[int], float 
         def gain(hop: int) -> float:
             trial = choice.copy()
             trial[hop] += 1
-            return worst_case_fidelity(path.chain(trial), path.required_cutoff_ns(trial))
+            return path.worst(trial).fidelity(path.required_cutoff_ns(trial))
 
         best = max(upgrades, key=lambda hop: (gain(hop), -hop))
         choice[best] += 1
