@@ -74,6 +74,7 @@ class NodeCap:
     communication_qubits: int
     storage_qubits: int
     free_qubits: int
+    """Qubits not held or reserved by other circuits, not counting this circuit's own tentative reservation."""
     bsm_success: float
     t1_ns: float
     t2_ns: float
