@@ -30,6 +30,7 @@ from stack.core.network import Fibre, Network
 from stack.quantum.budget import LinkPhysics, link_options, link_physics
 from stack.quantum.heralding import Heralding
 from stack.quantum.medium import Medium, NodeHardware
+from stack.quantum.topology import LINK_RETRIES, link_retransmit_ns, longest_exchange_ns
 from stack.scenario import LinkConfig, NodeConfig, Scenario, WorkloadConfig
 from stack.timing.clocks import Clock
 from stack.timing.sync import SyncSampler, build_clocks, build_ptp_layers, reference_node
@@ -171,9 +172,7 @@ def _build_qpus(emu: Emulation) -> None:
     for node in scenario.nodes.values():
         if node.kind != "qpu" or not emu.runs(node.name):
             continue
-        lps = [emu.link_physics[link.link_id] for link in links_of[node.name]]
-        jitter = 2 * sum(link.classical_jitter_ns for link in scenario.links)    # worst path, both ways
-        longest = max((lp.cycle_ns for lp in lps), default=0) + jitter
+        longest = longest_exchange_ns(scenario, node, emu.link_physics)
         reporting = {}
         for link in links_of[node.name]:
             if link.scheme in ("source", "coupler"):
@@ -191,7 +190,7 @@ def _build_qpus(emu: Emulation) -> None:
                                            node.t2_ns, peer.t2_ns, node.t1_ns, peer.t1_ns, options, lp.cycle_ns,
                                            policy, link.cutoff_ns or None))
         engine = LinkLayer(node.node_id, engine_links, responders.get(node.name, {}),
-                           retransmit_ns=2 * longest + 1_000_000, retries=8,
+                           retransmit_ns=link_retransmit_ns(longest), retries=LINK_RETRIES,
                            memory=Memory(node.communication_qubits, node.storage_qubits))
         link_layer = Layer(f"{node.name}/link", node.node_id, engine, VirtualPort(kernel, f"{node.name}/link"),
                            emu.network, emu.medium, [LINK_SERVICE_PORT, EGP_PORT])

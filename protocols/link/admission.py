@@ -20,14 +20,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from protocols.physical.hardware import BellDistribution
+
 
 @dataclass(frozen=True, slots=True)
 class LinkOption:
-    """One way to run a link: its parameter (α, or None), fidelity at the OK, success probability."""
+    """One way to run a link: its parameter (α, or None), fidelity at the OK, success probability, and the
+    Bell-diagonal distribution at the OK relative to the heralded state (``distribution[0]`` is the fidelity;
+    None when only the fidelity is known). Admission uses only fidelity and success; the network layer's
+    model uses the distribution."""
 
     alpha: float | None
     fidelity: float
     success: float
+    distribution: BellDistribution | None = None
 
 
 def choose(options: tuple[LinkOption, ...], minimum_fidelity: float) -> LinkOption | None:

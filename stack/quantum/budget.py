@@ -159,7 +159,8 @@ ALPHAS = (0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 
 def link_options(physics: LinkPhysics, t1_ns: tuple[float, float],
                  t2_ns: tuple[float, float]) -> tuple[LinkOption, ...]:
     """What the link layer may choose from: per α (single-click) or the one setting, with the
-    fidelity expected at the OK (after both qubits wait one herald round trip in memory)."""
+    fidelity and the Bell-diagonal distribution expected at the OK (after both qubits wait one herald
+    round trip in memory)."""
     wait = physics.cycle_ns - physics.attempt_ns / 2
     if physics.scheme == "single-click":      # the configured α is the brightest the link may use
         alphas = sorted({a for a in ALPHAS if a < physics.alpha} | {physics.alpha})
@@ -172,5 +173,5 @@ def link_options(physics: LinkPhysics, t1_ns: tuple[float, float],
         for t1, t2 in zip(t1_ns, t2_ns, strict=True):
             dist = pauli_channel(dist, *memory_pauli_probabilities(wait, t1, t2))
         options.append(LinkOption(variant.alpha if physics.scheme == "single-click" else None, dist[0],
-                                  variant.model.success))
+                                  variant.model.success, dist))
     return tuple(options)

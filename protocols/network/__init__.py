@@ -1,0 +1,9 @@
+"""The network layer: end-to-end entanglement between any two QPUs over virtual circuits, across repeaters
+(issue 13; network-design.md).
+
+Built so far, all pure (no I/O, no clock): :mod:`~protocols.network.topology` (the static view of the
+network every node gets), :mod:`~protocols.network.model` and :mod:`~protocols.network.waiting` (closed
+forms: Bell-diagonal chains, worst-case fidelity and cutoffs, waiting times, goodness),
+:mod:`~protocols.network.routing` (the head's route choice) and :mod:`~protocols.network.rules` (the tail's
+per-circuit decisions at setup).
+"""

@@ -1,0 +1,170 @@
+"""Waiting times of a repeater chain (protocols/network/waiting.py) against independent oracles: Monte Carlo
+with 4-σ tolerances from the sample, exact rational arithmetic, inclusion–exclusion, and brute-force sums
+over the geometric distributions (Bernardes, Praxmeyer, van Loock 2011; Shchukin, Schmidt, van Loock 2019)."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from protocols.network.model import Chain, Memory, Repeater, characters, memory_channel, werner, xor_convolve
+from protocols.network.waiting import (
+    Generation,
+    abs_diff_geometric_pmf,
+    expected_generation_ns,
+    expected_max_exponential,
+    expected_max_geometric,
+    mid_distribution,
+    waiting_memory_channel,
+)
+
+SIGMAS = 4
+RNG = np.random.default_rng(20240613)
+
+
+def exact_expected_max(n: int, p: Fraction) -> Fraction:
+    """The alternating sum in exact rational arithmetic: no cancellation error at any n."""
+    q = 1 - p
+    return sum((Fraction((-1) ** (k + 1) * math.comb(n, k)) / (1 - q**k) for k in range(1, n + 1)), Fraction(0))
+
+
+@pytest.mark.parametrize("p", [0.9, 0.5, 0.2, 0.01, 1e-4])
+def test_two_hops_closed_form(p: float) -> None:
+    assert expected_max_geometric(2, p) == pytest.approx((3 - 2 * p) / (p * (2 - p)), rel=1e-13)
+    assert expected_max_geometric(1, p) == pytest.approx(1 / p, rel=1e-15)
+
+
+@pytest.mark.parametrize("n", [3, 8, 20, 21, 32, 64, 200])
+@pytest.mark.parametrize("p", [Fraction(1, 2), Fraction(1, 10), Fraction(1, 1000), Fraction(1, 10**5),
+                               Fraction(1, 10**7)])
+def test_expected_max_geometric_against_exact_rationals(n: int, p: Fraction) -> None:
+    assert expected_max_geometric(n, float(p)) == pytest.approx(float(exact_expected_max(n, p)), rel=1e-9)
+
+
+@pytest.mark.parametrize(("n", "p"), [(2, 0.2), (4, 0.2), (8, 0.05), (32, 0.3)])
+def test_expected_max_geometric_against_monte_carlo(n: int, p: float) -> None:
+    samples = RNG.geometric(p, size=(20_000, n)).max(axis=1)
+    stderr = samples.std(ddof=1) / math.sqrt(len(samples))
+    assert abs(samples.mean() - expected_max_geometric(n, p)) < SIGMAS * stderr
+
+
+def test_expected_max_geometric_rejects_nonsense() -> None:
+    assert expected_max_geometric(5, 1.0) == 1.0
+    for n, p in [(0, 0.5), (2, 0.0), (2, 1.5)]:
+        with pytest.raises(ValueError, match="need n"):
+            expected_max_geometric(n, p)
+
+
+def inclusion_exclusion(rates: list[float]) -> float:
+    """E[max] = Σ_{S ≠ ∅} (−1)^{|S|+1} / Σ_{i∈S} rᵢ (the max's survival function expanded)."""
+    return sum((-1) ** (k + 1) / sum(subset) for k in range(1, len(rates) + 1)
+               for subset in itertools.combinations(rates, k))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.floats(min_value=1e-9, max_value=1.0), min_size=1, max_size=7))
+def test_expected_max_exponential_against_inclusion_exclusion(rates: list[float]) -> None:
+    assert expected_max_exponential(rates) == pytest.approx(inclusion_exclusion(rates), rel=1e-9)
+
+
+def test_expected_max_exponential_equal_rates_is_harmonic() -> None:
+    assert expected_max_exponential([0.5] * 40) == pytest.approx(sum(1 / k for k in range(1, 41)) / 0.5, rel=1e-10)
+
+
+def test_expected_max_exponential_against_monte_carlo() -> None:
+    rates = [1e-3, 2e-4, 5e-3, 1e-4]
+    samples = RNG.exponential(1 / np.array(rates), size=(40_000, len(rates))).max(axis=1)
+    stderr = samples.std(ddof=1) / math.sqrt(len(samples))
+    assert abs(samples.mean() - expected_max_exponential(rates)) < SIGMAS * stderr
+    with pytest.raises(ValueError, match="positive"):
+        expected_max_exponential([1.0, 0.0])
+
+
+@pytest.mark.parametrize("p", [0.05, 0.2, 0.7])
+def test_abs_diff_pmf_against_enumeration(p: float) -> None:
+    def geometric(g: int) -> float:
+        return p * (1 - p) ** (g - 1)
+
+    top = math.ceil(60 / p)
+    for d in range(6):
+        enumerated = sum(geometric(g) * geometric(g + d) for g in range(1, top)) * (1 if d == 0 else 2)
+        assert abs_diff_geometric_pmf(d, p) == pytest.approx(enumerated, rel=1e-10)
+    assert abs_diff_geometric_pmf(-1, p) == 0.0
+    assert sum(abs_diff_geometric_pmf(d, p) for d in range(top)) == pytest.approx(1.0, abs=1e-12)
+
+
+def test_expected_generation_exact_for_identical_hops_else_exponential() -> None:
+    same = [Generation(0.2, 1_000)] * 3
+    assert expected_generation_ns(same) == pytest.approx(1_000 * float(exact_expected_max(3, Fraction(1, 5))))
+    mixed = [Generation(0.2, 1_000), Generation(0.1, 4_000)]
+    assert expected_generation_ns(mixed) == pytest.approx(inclusion_exclusion([0.2 / 1_000, 0.1 / 4_000]))
+
+
+# ---- memory decay of the waiting half --------------------------------------------------------------------
+
+def dephasing(t: float, t2: float) -> tuple[float, float, float, float]:
+    pz = (1 - math.exp(-t / t2)) / 2
+    return (1 - pz, 0.0, pz, 0.0)
+
+
+def brute_waiting_channel(p1: float, p2: float, cycle: float, t2: float, cutoff: float) -> list[float]:
+    """Σ over both hops' slot counts of P(g1)P(g2)·Z(|g1 − g2|·c), kept when the wait is within the cutoff."""
+    out, kept = [0.0] * 4, 0.0
+    top = math.ceil(50 / min(p1, p2))
+    for g1, g2 in itertools.product(range(1, top), repeat=2):
+        wait = abs(g1 - g2) * cycle
+        if wait > cutoff:
+            continue
+        weight = p1 * (1 - p1) ** (g1 - 1) * p2 * (1 - p2) ** (g2 - 1)
+        kept += weight
+        out = [o + weight * z for o, z in zip(out, dephasing(wait, t2), strict=True)]
+    return [o / kept for o in out]
+
+
+def test_waiting_channel_two_identical_hops_is_the_issue_oracle() -> None:
+    # Σ_d P(d)·Z(d·c) with P(0) = p/(2−p), P(d) = 2p(1−p)^d/(2−p): the decay oracle of network-design §12.4
+    p, cycle, t2 = 0.2, 10_000, 200_000
+    expected = [0.0] * 4
+    for d in range(0, 400):
+        weight = p / (2 - p) if d == 0 else 2 * p * (1 - p) ** d / (2 - p)
+        expected = [e + weight * z for e, z in zip(expected, dephasing(d * cycle, t2), strict=True)]
+    got = waiting_memory_channel(Generation(p, cycle), Generation(p, cycle), Memory(math.inf, t2))
+    assert got == pytest.approx(expected, abs=1e-12)
+
+
+@pytest.mark.parametrize(("p1", "p2", "cutoff"), [(0.2, 0.2, 35_000), (0.3, 0.1, math.inf), (0.3, 0.1, 20_000),
+                                                  (0.5, 0.25, 0)])
+def test_waiting_channel_against_brute_force(p1: float, p2: float, cutoff: float) -> None:
+    cycle, t2 = 10_000, 150_000
+    got = waiting_memory_channel(Generation(p1, cycle), Generation(p2, cycle), Memory(math.inf, t2), cutoff)
+    assert got == pytest.approx(brute_waiting_channel(p1, p2, cycle, t2, cutoff), abs=1e-10)
+
+
+def test_waiting_channel_with_amplitude_damping_keeps_its_characters_exponential() -> None:
+    p, cycle, t1, t2 = 0.25, 5_000, 300_000, 200_000
+    got = characters(waiting_memory_channel(Generation(p, cycle), Generation(p, cycle), Memory(t1, t2)))
+    for s, t in [(1, t1), (2, t2), (3, t2)]:
+        expected = sum(abs_diff_geometric_pmf(d, p) * math.exp(-d * cycle / t) for d in range(2_000))
+        assert got[s] == pytest.approx(expected, abs=1e-12)
+
+
+def test_mid_distribution() -> None:
+    link = (0.95, 0.02, 0.02, 0.01)
+    one = Chain((link,), ())
+    assert mid_distribution(one, [Generation(0.1, 1_000)]) == pytest.approx(link, abs=1e-15)
+    repeater = Repeater(Memory(math.inf, 2e5), 0.99, 0.98, 3_000)
+    two = Chain((link, werner(0.97)), (repeater,), Memory(), Memory(), 10_000)
+    hop = Generation(0.2, 10_000)
+    expected = link
+    for channel in (werner(0.97), repeater.noise, waiting_memory_channel(hop, hop, repeater.memory, 50_000),
+                    memory_channel(6_000, math.inf, 2e5)):
+        expected = xor_convolve(expected, channel)
+    assert mid_distribution(two, [hop, hop], 50_000) == pytest.approx(expected, abs=1e-12)
+    with pytest.raises(ValueError, match="hop generations"):
+        mid_distribution(two, [hop])
