@@ -7,9 +7,11 @@
             [--pcap PATH | --no-pcap] [--quiet] [--tolerance-us US]
     qnet node NAME [SCENARIO] --run-dir DIR [--seed N] [--base-port P]
     qnet medium [SCENARIO] --run-dir DIR [--seed N] [--dilation D] [--tolerance-us US] [--base-port P]
+                [--pcap PATH | --no-pcap] [--quiet]
 
 With no SCENARIO it runs ``examples/default.toml``. A bad scenario prints one line
-naming the file, the key and the problem, and exits with status 2.
+naming the file, the key and the problem, and exits with status 2. The exit statuses of
+``up``, ``node`` and ``medium`` are listed in :mod:`stack.mp_outcome`.
 """
 
 from __future__ import annotations
@@ -87,9 +89,10 @@ def _multi_process_parsers(commands: argparse._SubParsersAction[argparse.Argumen
         sub.add_argument("--tolerance-us", type=float, default=DEFAULT_TOLERANCE_NS / 1e3,
                          help="emulated lateness that counts as a missed deadline (default %(default)s µs)")
     up.add_argument("--json", metavar="PATH", help="write the JSON report to PATH ('-' for stdout)")
-    up.add_argument("--pcap", metavar="PATH", help="merged capture (default: RUN_DIR/merged.pcap)")
-    up.add_argument("--no-pcap", action="store_true", help="do not merge the captures")
-    up.add_argument("--quiet", action="store_true", help="no summary table")
+    for sub in (up, medium):
+        sub.add_argument("--pcap", metavar="PATH", help="merged capture (default: RUN_DIR/merged.pcap)")
+        sub.add_argument("--no-pcap", action="store_true", help="do not merge the captures")
+        sub.add_argument("--quiet", action="store_true", help="no summary table")
 
 
 def main(argv: list[str] | None = None) -> int:
