@@ -112,12 +112,12 @@ def stop_all(processes: list[subprocess.Popen[bytes]]) -> None:
             process.wait()
 
 
-def allocate_base(scenario: Scenario, names: list[str]) -> int:
-    """The first base port (from 20000, in steps of 1000) whose whole port map is free now."""
-    for base in range(20000, 64000, 1000):
+def allocate_base(scenario: Scenario, names: list[str], first: int = 20000) -> int:
+    """The first base port (from ``first``, in steps of 1000) whose whole port map is free now."""
+    for base in range(first, 64000, 1000):
         if check_ports(scenario, PortMap(base), names) is None:
             return base
-    return 20000                    # nothing free: the caller's check names the busy port
+    return first                    # nothing free: the caller's check names the busy port
 
 
 def prepare(scenario: Scenario, options: UpOptions) -> str | None:
