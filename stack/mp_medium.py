@@ -125,8 +125,11 @@ class MediumServer:
     async def serve(self, socket_path: Path) -> dict[str, Any] | None:
         """Serve one run; the report, or None if not every node connected in time."""
         listener = trio.socket.socket(trio.socket.AF_UNIX, trio.socket.SOCK_STREAM)
-        await listener.bind(str(socket_path))
+        partial = socket_path.with_name(socket_path.name + ".part")
+        partial.unlink(missing_ok=True)
+        await listener.bind(str(partial))
         listener.listen(64)
+        partial.replace(socket_path)          # the socket appears only once it accepts connections
         report = None
         try:
             async with trio.open_nursery() as nursery:
