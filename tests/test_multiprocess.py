@@ -107,15 +107,14 @@ def _two_sample(a: float, sa: float, b: float, sb: float) -> None:
     assert abs(a - b) <= 4 * math.hypot(sa, sb), f"{a} vs {b} (4σ = {4 * math.hypot(sa, sb)})"
 
 
-def test_rates_and_fidelities_match_the_in_process_mode(runs: dict[str, Any]) -> None:
+def test_physics_matches_the_in_process_mode(runs: dict[str, Any]) -> None:
+    """Success probability, fidelity and QBER come from the same seeded draws whatever the timing: they
+    must agree with the in-process run on any machine, loaded or not."""
     mp, ip = runs["mp"], runs["ip"]
     link_mp, link_ip = mp["links"][0], ip["links"][0]
     _two_sample(link_mp["success_probability_measured"], link_mp["success_probability_stderr"],
                 link_ip["success_probability_measured"], link_ip["success_probability_stderr"])
     for w_mp, w_ip in zip(mp["workload"], ip["workload"], strict=True):
-        # pair arrivals are near-geometric: the rate's relative standard error is about 1/sqrt(n)
-        rel = 1 / math.sqrt(PAIRS - 1)
-        _two_sample(w_mp["pairs_per_s"], w_mp["pairs_per_s"] * rel, w_ip["pairs_per_s"], w_ip["pairs_per_s"] * rel)
         if w_mp["type"] == "keep":
             _two_sample(w_mp["fidelity_measured"], w_mp["fidelity_stderr"],
                         w_ip["fidelity_measured"], w_ip["fidelity_stderr"])
@@ -123,6 +122,28 @@ def test_rates_and_fidelities_match_the_in_process_mode(runs: dict[str, Any]) ->
             q_mp, q_ip = w_mp["disagreement"]["Z"]["rate"], w_ip["disagreement"]["Z"]["rate"]
             _two_sample(q_mp, math.sqrt(max(q_mp * (1 - q_mp), 1e-4) / PAIRS),
                         q_ip, math.sqrt(max(q_ip * (1 - q_ip), 1e-4) / PAIRS))
+
+
+def test_pair_rates_match_the_in_process_mode_when_the_run_kept_up(runs: dict[str, Any]) -> None:
+    """The pair rate is timing-dependent. Lateness delays events (a late input runs after its stamp, a
+    late timer fires late, a herald that comes too late is lost), which slows the run; a backlog handled
+    at once can bunch a few OKs together, but by far less than the statistical tolerance. So on any
+    machine the rate may fall below in-process but not rise above it beyond the tolerance. Equality is
+    what the code claims only when the run reports it kept up (no missed deadline, no late input);
+    otherwise it says the figures are not trustworthy, and the two-sided comparison is skipped, visibly."""
+    mp, ip = runs["mp"], runs["ip"]
+    # pair arrivals are near-geometric: the rate's relative standard error is about 1/sqrt(n)
+    rel = 1 / math.sqrt(PAIRS - 1)
+    pairs = [(w_mp["pairs_per_s"], w_mp["pairs_per_s"] * rel, w_ip["pairs_per_s"], w_ip["pairs_per_s"] * rel)
+             for w_mp, w_ip in zip(mp["workload"], ip["workload"], strict=True)]
+    for rate_mp, s_mp, rate_ip, s_ip in pairs:
+        assert rate_mp <= rate_ip + 4 * math.hypot(s_mp, s_ip), f"{rate_mp} faster than in-process {rate_ip}"
+    late = mp["multi_process"]["missed_deadlines"], mp["multi_process"]["late_inputs"]
+    if any(late):
+        pytest.skip(f"the run reported {late[0]} missed deadlines and {late[1]} late inputs (a loaded machine): "
+                    "its pair rates are not claimed to match")
+    for rate_mp, s_mp, rate_ip, s_ip in pairs:
+        _two_sample(rate_mp, s_mp, rate_ip, s_ip)
 
 
 def test_merged_capture_holds_every_process_capture_in_time_order(runs: dict[str, Any]) -> None:
