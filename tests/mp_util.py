@@ -114,6 +114,19 @@ def wait_running(launcher: subprocess.Popen[str], run_dir: Path, expected_nodes:
     raise AssertionError(f"the run in {run_dir} did not get under way within {timeout} s")
 
 
+def wait_pairs(run_dir: Path, timeout: float = 120.0) -> None:
+    """Wait until the medium's ``progress.json`` shows a heralded pair: every end has its request."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if json.loads((run_dir / "progress.json").read_text())["pairs"] > 0:
+                return
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"no pair heralded in {run_dir} within {timeout} s")
+
+
 def alive(pid: int) -> bool:
     """Whether ``pid`` is a live (not zombie) process."""
     try:

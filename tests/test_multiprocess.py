@@ -41,6 +41,7 @@ from tests.mp_util import (
     two_node_toml,
     udp_listeners,
     wait_gone,
+    wait_pairs,
     wait_running,
 )
 from tests.tshark_util import decode_with_tshark, have_tshark
@@ -226,6 +227,7 @@ def test_a_killed_origin_ends_the_run_at_once_and_is_named(long_run: Path, tmp_p
                         "--json", str(tmp_path / "r.json"))
     try:
         pids = wait_running(launcher, run_dir, expected_nodes=3)
+        wait_pairs(run_dir)                                  # bob has the requests by now
         os.kill(pids["alice"], signal.SIGKILL)
         _, stderr = launcher.communicate(timeout=120)        # a hang guard: the run ends in seconds
     finally:
@@ -267,8 +269,8 @@ def test_a_killed_node_turns_into_errors_at_its_peer_and_the_run_goes_on(tmp_pat
     to_bob, to_carol = report["workload"]
     assert to_bob["errors"] == ["OTHER"]                     # the request on the dead link fails
     assert to_bob["pairs_delivered"] < 65535
-    assert to_carol["pairs_delivered"] == 150 and to_carol["errors"] == []     # the rest of the run goes on
-    assert to_carol["pairs_matched"] + to_carol["pairs_expired"] == 150      # none at one end only
+    assert to_carol["errors"] == []                           # the rest of the run goes on: every pair is
+    assert to_carol["pairs_matched"] + to_carol["pairs_expired"] == 150      # matched or expired at both ends
     assert "node processes died during the run: bob" in stdout
 
 
