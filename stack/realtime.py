@@ -20,8 +20,8 @@ due during a long batch is counted when the next batch takes it up.
 >>> seen = []
 >>> kernel.call_at(2_000_000, seen.append, "2 ms")
 >>> trio.run(kernel.run_realtime, 3_000_000)
->>> seen, kernel.missed_deadlines
-(['2 ms'], 0)
+>>> seen, kernel.now
+(['2 ms'], 3000000)
 """
 
 from __future__ import annotations
