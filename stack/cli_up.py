@@ -75,6 +75,10 @@ def check_inputs(args: argparse.Namespace, path: Path, scenario: Scenario, seed:
                 f"{' (0: the first free block)' if lowest == 0 else ''}, got {args.base_port}")
     if run_dir.exists() and not run_dir.is_dir():
         return f"run directory {run_dir} exists and is not a directory"
+    for option in ("json", "pcap"):
+        output = getattr(args, option, None)
+        if output and output != "-" and not Path(output).parent.is_dir():
+            return f"--{option} {output}: directory {Path(output).parent} does not exist"
     if args.command == "node":
         return _check_node(args.name, path, scenario, args.base_port)
     if args.command == "medium" and _medium_serving(run_dir / "medium.sock"):

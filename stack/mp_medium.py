@@ -336,6 +336,7 @@ def run_medium(scenario: Scenario, seed: int, run_dir: Path, dilation: float, to
         document = trio.run(server.serve, socket_path)
     finally:
         socket_path.unlink(missing_ok=True)
+        socket_path.with_name(socket_path.name + ".part").unlink(missing_ok=True)
     if server.signals:
         return 128 + server.signals[0]
     if document is None:

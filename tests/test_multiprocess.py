@@ -333,6 +333,8 @@ def test_qnet_up_exits_non_zero_when_it_says_results_are_not_trustworthy(tmp_pat
     (["medium", "--base-port", "0"], ["--base-port", "between 1 and 65535"]),
     (["node", "alice", "--base-port", "65530"], ["--base-port 65530", "65535"]),
     (["up", "--base-port", "-5"], ["--base-port", "between 0 and 65535"]),
+    (["up", "--json", "/nonexistent/r.json"], ["--json", "/nonexistent does not exist"]),
+    (["medium", "--pcap", "/nonexistent/m.pcap"], ["--pcap", "/nonexistent does not exist"]),
 ])
 def test_bad_inputs_are_one_line_errors_and_create_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                            args: list[str], named: list[str]) -> None:
