@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import random
+import socket
 import subprocess
 import sys
 import time
@@ -59,6 +61,31 @@ start_us = 10
 """
 
 
+def free_base_port(nodes: int, step: int = 16) -> int:
+    """A base port whose block for node ids 1..``nodes`` (timestamp sidebands included) is free now.
+
+    Picked at random on a grid of ``step`` between 21000 and Linux's ephemeral ports (32768), so that
+    test runs in other checkouts on the same machine, and a ``qnet up --base-port 0`` (which scans up
+    from 20000), rarely pick the same block; a block found busy is skipped.
+    """
+    choices = random.Random()              # seeded from the OS: two test runs do not follow each other
+    span = 16 * (nodes + 1)
+    for _ in range(500):
+        base = choices.randrange(21000 // step, (32768 - span) // step) * step
+        if all(_udp_port_free(port) for port in range(base + 16, base + span)):
+            return base
+    raise AssertionError("no free block of UDP ports on 127.0.0.1 between 21000 and 32768")
+
+
+def _udp_port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 def qnet(*args: str) -> list[str]:
     return [sys.executable, "-m", "stack.cli", *args]
 
@@ -85,6 +112,19 @@ def wait_running(launcher: subprocess.Popen[str], run_dir: Path, expected_nodes:
             return pids
         time.sleep(0.1)
     raise AssertionError(f"the run in {run_dir} did not get under way within {timeout} s")
+
+
+def wait_pairs(run_dir: Path, timeout: float = 120.0) -> None:
+    """Wait until the medium's ``progress.json`` shows a heralded pair: every end has its request."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if json.loads((run_dir / "progress.json").read_text())["pairs"] > 0:
+                return
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"no pair heralded in {run_dir} within {timeout} s")
 
 
 def alive(pid: int) -> bool:

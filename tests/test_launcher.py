@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import json
+import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from stack.multiprocess.launcher import UpOptions, _wait_for_medium, allocate_base, check_ports, prepare
 from stack.multiprocess.medium import process_nodes
+from stack.multiprocess.outcome import EXIT_NOT_FINISHED
 from stack.multiprocess.udp import PortMap
 from stack.scenario import ScenarioError, load_text
-from tests.mp_util import two_node_toml
+from tests.mp_util import free_base_port, two_node_toml
 
 SCENARIO = load_text(two_node_toml(pairs=1), "two.toml")
 
@@ -23,14 +24,15 @@ SCENARIO = load_text(two_node_toml(pairs=1), "two.toml")
 def test_a_busy_port_is_named_and_allocation_skips_its_block(tmp_path: Path) -> None:
     names = process_nodes(SCENARIO)
     assert names == ["alice", "bob", "mid"]
+    block = free_base_port(3, step=1000)          # a free block on allocate_base's grid (other runs share the machine)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as squatter:
-        squatter.bind(("127.0.0.1", PortMap(20000).real(2, 7772)))      # bob's EGP port in the first block
-        problem = check_ports(SCENARIO, PortMap(20000), names)
-        assert problem is not None and "20034" in problem and "node bob, port 7772" in problem
-        assert allocate_base(SCENARIO, names) >= 21000
-        options = UpOptions(Path("two.toml"), 1, 0.01, 0, tmp_path / "run", 10.0)
-        assert prepare(SCENARIO, options) is None
-        assert options.base_port >= 21000
+        squatter.bind(("127.0.0.1", PortMap(block).real(2, 7772)))      # bob's EGP port in that block
+        problem = check_ports(SCENARIO, PortMap(block), names)
+        assert problem is not None and f"{block + 34}" in problem and "node bob, port 7772" in problem
+        assert allocate_base(SCENARIO, names, first=block) > block
+    options = UpOptions(Path("two.toml"), 1, 0.01, 0, tmp_path / "run", 10.0)
+    assert prepare(SCENARIO, options) is None
+    assert options.base_port >= 20000 and options.base_port % 1000 == 0
     table = json.loads((tmp_path / "run" / "ports.json").read_text())
     assert table["base_port"] == options.base_port
     assert table["nodes"]["mid"]["heralding"] == options.base_port + 16 * 3
@@ -49,9 +51,13 @@ def test_the_scenario_can_fix_the_base_port_and_a_bad_one_is_named() -> None:
 
 
 def test_a_node_that_fails_at_start_up_stops_the_run_at_once(tmp_path: Path) -> None:
-    medium = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    """The stand-in medium would wait 300 s; the launcher must not wait for it but stop it (SIGTERM)."""
+    medium = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
     nodes = {"alice": subprocess.Popen([sys.executable, "-c", "raise SystemExit(2)"])}
-    started = time.monotonic()
-    assert _wait_for_medium(medium, nodes, tmp_path) == 1          # no started.json: still starting up
-    assert time.monotonic() - started < 10
-    assert medium.poll() is not None                              # stopped, not left behind
+    try:
+        assert _wait_for_medium(medium, nodes, tmp_path) == EXIT_NOT_FINISHED    # no started.json: starting up
+        assert medium.poll() == -signal.SIGTERM                       # stopped by the launcher, not left behind
+    finally:
+        if medium.poll() is None:
+            medium.kill()
+            medium.wait()

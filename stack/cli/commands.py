@@ -15,6 +15,7 @@ With no SCENARIO it runs ``examples/default.toml``. Every problem the user can f
 ``qnet: error: ...`` on stderr, never a traceback. Exit status: 0 done; 1 an output could not be
 written after the run; 2 a bad command line or scenario (nothing was run); 130 interrupted
 (Ctrl-C); 141 standard output closed early (e.g. ``| head``).
+The exit statuses of ``up``, ``node`` and ``medium`` are listed in :mod:`stack.multiprocess.outcome`.
 """
 
 from __future__ import annotations
@@ -118,9 +119,10 @@ def _multi_process_parsers(commands: argparse._SubParsersAction[_Parser]) -> Non
         sub.add_argument("--tolerance-us", type=float, default=DEFAULT_TOLERANCE_NS / 1e3,
                          help="emulated lateness that counts as a missed deadline (default %(default)s µs)")
     up.add_argument("--json", metavar="PATH", help="write the JSON report to PATH ('-' for stdout)")
-    up.add_argument("--pcap", metavar="PATH", help="merged capture (default: RUN_DIR/merged.pcap)")
-    up.add_argument("--no-pcap", action="store_true", help="do not merge the captures")
-    up.add_argument("--quiet", action="store_true", help="no summary table")
+    for sub in (up, medium):
+        sub.add_argument("--pcap", metavar="PATH", help="merged capture (default: RUN_DIR/merged.pcap)")
+        sub.add_argument("--no-pcap", action="store_true", help="do not merge the captures")
+        sub.add_argument("--quiet", action="store_true", help="no summary table")
 
 
 def main(argv: list[str] | None = None) -> int:

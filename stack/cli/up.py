@@ -1,15 +1,23 @@
-"""The multi-process commands of ``qnet``: ``up``, ``node`` and ``medium``."""
+"""The multi-process commands of ``qnet``: ``up``, ``node`` and ``medium``.
+
+Every input is checked before anything is created or started; exit statuses are those of
+:mod:`stack.multiprocess.outcome`.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import socket
 import sys
 from pathlib import Path
 
-from stack import report as reporting
-from stack.multiprocess.launcher import UpOptions, merge_captures, prepare, up
+from protocols.common import HERALD_PORT
+from stack.multiprocess import outcome
+from stack.multiprocess.launcher import UpOptions, prepare, up
 from stack.multiprocess.medium import process_nodes as nodes_of
+from stack.multiprocess.udp import PortMap, PortMapError
 from stack.scenario import Scenario
 
 
@@ -18,56 +26,90 @@ def dispatch(args: argparse.Namespace, path: Path, scenario: Scenario) -> int:
     run_dir = Path(args.run_dir or f"out/up-{path.stem}")
     if args.base_port is None:
         args.base_port = scenario.run.base_port
+    problem = check_inputs(args, path, scenario, seed, run_dir)
+    if problem is not None:
+        print(f"qnet: error: {problem}", file=sys.stderr)
+        return outcome.EXIT_BAD_INPUT
     if args.command != "up":
         return _child(args, scenario, seed, run_dir)
     options = UpOptions(path, seed, args.dilation, args.base_port, run_dir, args.tolerance_us, not args.quiet)
-    problem = prepare(scenario, options)
+    try:
+        problem = prepare(scenario, options)
+    except OSError as error:
+        problem = f"cannot use run directory {run_dir}: {error.strerror}"
     if problem is not None:
         print(f"qnet: error: {problem}", file=sys.stderr)
-        return 2
+        return outcome.EXIT_BAD_INPUT
     if not args.quiet:
         print(f"qnet: {len(nodes_of(scenario))} node processes and the medium; UDP ports from {options.base_port} "
               f"on 127.0.0.1 ({run_dir}/ports.json); dilation {options.dilation}", file=sys.stderr)
     status, nodes = up(scenario, options)
+    report = run_dir / "report.json"
+    if status not in (outcome.EXIT_OK, outcome.EXIT_NODE_DIED, outcome.EXIT_LATE) or not report.exists():
+        print(f"qnet: the run did not finish (medium {outcome.describe_status(status)}); logs in {run_dir}/",
+              file=sys.stderr)
+        return status if status >= 128 else outcome.EXIT_NOT_FINISHED
     failed = {name: code for name, code in nodes.items() if code not in (0, None)}
-    if status != 0:
-        print(f"qnet: the run did not finish (medium exit status {status}); logs in {run_dir}/", file=sys.stderr)
-        return status if status > 0 else 1
-    document = json.loads((run_dir / "report.json").read_text())
-    pcap = None
-    if not args.no_pcap:
-        pcap = Path(args.pcap or run_dir / "merged.pcap")
-        document["capture_frames"], skipped = merge_captures(run_dir, pcap)
-        if skipped:
-            print(f"qnet: captures left out of {pcap} (empty or unreadable): {', '.join(skipped)}", file=sys.stderr)
-    if args.json == "-":
-        sys.stdout.write(reporting.to_json(document))
-    elif args.json:
-        Path(args.json).write_text(reporting.to_json(document))
-    out = sys.stderr if args.json == "-" else sys.stdout
-    if not args.quiet:
-        wall = document["multi_process"]["wall_seconds"]
-        print(reporting.summary(document, wall, str(pcap) if pcap else None), file=out)
-    lines = _realtime_lines(document, failed)
-    if not args.quiet or "WARNING" in lines:          # warnings are printed even with --quiet
-        print(lines, file=out if not args.quiet else sys.stderr)
-    return 0
+    outputs = outcome.Outputs(_merged(args, run_dir), args.json, args.quiet)
+    return outcome.conclude(json.loads(report.read_text()), run_dir, ["medium", *nodes_of(scenario)], outputs, failed)
 
 
-def _realtime_lines(document: dict, failed: dict[str, int]) -> str:
-    mp = document["multi_process"]
-    lines = [f"multi-process: dilation {mp['dilation']}, {len(mp['nodes'])} node processes, "
-             f"missed deadlines {mp['missed_deadlines']}, late inputs {mp['late_inputs']}"]
-    if mp["missed_deadlines"] or mp["late_inputs"]:
-        lines.append(f"WARNING: {mp['missed_deadlines']} missed deadlines and {mp['late_inputs']} late inputs: "
-                     "the processes did not keep up with real time at this dilation, so timing-dependent "
-                     "results are not trustworthy; lower --dilation")
-    if mp["dead_nodes"]:
-        lines.append(f"WARNING: node processes died during the run: {', '.join(mp['dead_nodes'])}")
-    if failed:
-        lines.append("WARNING: node processes exited with errors: "
-                     + ", ".join(f"{name} ({code})" for name, code in failed.items()))
-    return "\n".join(lines)
+def _merged(args: argparse.Namespace, run_dir: Path) -> Path | None:
+    """Where the merged capture goes (None: --no-pcap)."""
+    return None if args.no_pcap else Path(args.pcap or run_dir / "merged.pcap")
+
+
+def check_inputs(args: argparse.Namespace, path: Path, scenario: Scenario, seed: int, run_dir: Path) -> str | None:
+    """The first problem with the options of ``up``, ``node`` or ``medium``, as a one-line message."""
+    if seed < 0:
+        return f"--seed must be a non-negative integer, got {seed}"
+    dilation = getattr(args, "dilation", None)
+    if dilation is not None and not (math.isfinite(dilation) and dilation > 0):
+        return f"--dilation must be a positive number (emulated ns per wall ns), got {dilation}"
+    tolerance = getattr(args, "tolerance_us", None)
+    if tolerance is not None and not (math.isfinite(tolerance) and tolerance >= 0):
+        return f"--tolerance-us must be a non-negative number, got {tolerance}"
+    lowest = 0 if args.command == "up" else 1
+    if not lowest <= args.base_port <= 65535:
+        return (f"--base-port must be between {lowest} and 65535"
+                f"{' (0: the first free block)' if lowest == 0 else ''}, got {args.base_port}")
+    if run_dir.exists() and not run_dir.is_dir():
+        return f"run directory {run_dir} exists and is not a directory"
+    for option in ("json", "pcap"):
+        output = getattr(args, option, None)
+        if output and output != "-" and not Path(output).parent.is_dir():
+            return f"--{option} {output}: directory {Path(output).parent} does not exist"
+    if args.command == "node":
+        return _check_node(args.name, path, scenario, args.base_port)
+    if args.command == "medium" and _medium_serving(run_dir / "medium.sock"):
+        return f"a medium is already serving {run_dir} (its medium.sock accepts connections)"
+    return None
+
+
+def _check_node(name: str, path: Path, scenario: Scenario, base_port: int) -> str | None:
+    names = nodes_of(scenario)
+    if name not in names:
+        what = (f"node {name!r} of {path} runs no process (only QPUs, stations and PTP clocks do)"
+                if name in scenario.nodes else f"no node {name!r} in {path}")
+        return f"{what}; nodes with a process: {', '.join(names)}"
+    node_id, ports = scenario.nodes[name].node_id, PortMap(base_port)
+    try:
+        ports.real(node_id, HERALD_PORT)
+        ports.sideband(node_id)
+    except PortMapError as error:
+        return f"--base-port {base_port}: {error}"
+    return None
+
+
+def _medium_serving(socket_path: Path) -> bool:
+    if not socket_path.exists():
+        return False
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        try:
+            probe.connect(str(socket_path))
+        except OSError:
+            return False                # a stale socket file: the medium replaces it
+    return True
 
 
 def _child(args: argparse.Namespace, scenario: Scenario, seed: int, run_dir: Path) -> int:
@@ -75,11 +117,16 @@ def _child(args: argparse.Namespace, scenario: Scenario, seed: int, run_dir: Pat
         run_dir.mkdir(parents=True, exist_ok=True)       # started by hand, the first process makes it
     except OSError as error:
         print(f"qnet: error: cannot use run directory {run_dir}: {error.strerror}", file=sys.stderr)
-        return 2
+        return outcome.EXIT_BAD_INPUT
     if args.command == "node":
         from stack.multiprocess.node import run_node
 
         return run_node(scenario, args.name, seed, run_dir, args.base_port)
     from stack.multiprocess.medium import run_medium
 
-    return run_medium(scenario, seed, run_dir, args.dilation, int(args.tolerance_us * 1e3))
+    status = run_medium(scenario, seed, run_dir, args.dilation, int(args.tolerance_us * 1e3))
+    if status != outcome.EXIT_OK:
+        return status
+    outputs = outcome.Outputs(_merged(args, run_dir), None, args.quiet)
+    return outcome.conclude(json.loads((run_dir / "report.json").read_text()), run_dir,
+                            ["medium", *nodes_of(scenario)], outputs, {}, "qnet medium")

@@ -3,7 +3,8 @@
 The launcher writes the port map to ``RUN_DIR/ports.json``, starts ``qnet medium`` and a
 ``qnet node NAME`` per node (the same commands a user can type to run or replace one
 node by hand), waits for the run to end, merges every process's capture into one pcap,
-and prints the report. Ctrl-C or SIGTERM stops every process (SIGTERM, then SIGKILL after
+and prints the report; its exit status says how the run went (:mod:`stack.multiprocess.outcome`).
+Ctrl-C or SIGTERM stops every process (SIGTERM, then SIGKILL after
 a grace period); children also get SIGTERM if the launcher itself dies (Linux
 ``PR_SET_PDEATHSIG``), so no process is left behind.
 """
@@ -24,8 +25,8 @@ from pathlib import Path
 from types import FrameType
 
 from protocols.common import HERALD_PORT
-from stack.core.capture import merge_pcaps, read_pcap
 from stack.multiprocess.medium import process_nodes
+from stack.multiprocess.outcome import EXIT_NOT_FINISHED, describe_status
 from stack.multiprocess.udp import LOOPBACK, PORTS_PER_NODE, PortMap, PortMapError
 from stack.scenario import Scenario
 
@@ -87,8 +88,8 @@ def start(scenario: Scenario, options: UpOptions) -> tuple[subprocess.Popen[byte
     run_dir = options.run_dir
     common = [str(options.scenario_path), "--seed", str(options.seed), "--run-dir", str(run_dir),
               "--base-port", str(options.base_port)]
-    medium = _spawn(["medium", *common, "--dilation", repr(options.dilation),
-                     "--tolerance-us", repr(options.tolerance_us)], run_dir / "medium.log")
+    medium = _spawn(["medium", *common, "--dilation", repr(options.dilation), "--tolerance-us",
+                     repr(options.tolerance_us), "--no-pcap"], run_dir / "medium.log")   # the launcher merges
     nodes = {name: _spawn(["node", name, *common], run_dir / f"{name}.log") for name in process_nodes(scenario)}
     pids = {"launcher": os.getpid(), "medium": medium.pid} | {name: p.pid for name, p in nodes.items()}
     partial = run_dir / "pids.json.part"
@@ -111,12 +112,12 @@ def stop_all(processes: list[subprocess.Popen[bytes]]) -> None:
             process.wait()
 
 
-def allocate_base(scenario: Scenario, names: list[str]) -> int:
-    """The first base port (from 20000, in steps of 1000) whose whole port map is free now."""
-    for base in range(20000, 64000, 1000):
+def allocate_base(scenario: Scenario, names: list[str], first: int = 20000) -> int:
+    """The first base port (from ``first``, in steps of 1000) whose whole port map is free now."""
+    for base in range(first, 64000, 1000):
         if check_ports(scenario, PortMap(base), names) is None:
             return base
-    return 20000                    # nothing free: the caller's check names the busy port
+    return first                    # nothing free: the caller's check names the busy port
 
 
 def prepare(scenario: Scenario, options: UpOptions) -> str | None:
@@ -141,7 +142,8 @@ def prepare(scenario: Scenario, options: UpOptions) -> str | None:
 
 
 def up(scenario: Scenario, options: UpOptions) -> tuple[int, dict[str, int | None]]:
-    """Run every process to the end; returns the medium's exit status and every node's."""
+    """Run every process to the end; returns the medium's exit status (or, if the launcher stopped the
+    run, :data:`EXIT_NOT_FINISHED` or 128 + the signal) and every node's."""
     def interrupted(signum: int, _: FrameType | None) -> None:
         for sig in previous:                       # a second signal must not interrupt the clean-up
             signal.signal(sig, signal.SIG_IGN)
@@ -179,10 +181,10 @@ def _wait_for_medium(medium: subprocess.Popen[bytes], nodes: dict[str, subproces
             failed = {name: p.returncode for name, p in nodes.items() if p.poll() not in (None, 0)}
             if failed:
                 print("qnet: node processes failed to start: " + ", ".join(
-                    f"{name} (status {code}, see {run_dir / (name + '.log')})" for name, code in failed.items()),
-                    file=sys.stderr)
+                    f"{name} ({describe_status(code)}, see {run_dir / (name + '.log')})"
+                    for name, code in failed.items()), file=sys.stderr)
                 stop_all([medium, *nodes.values()])
-                return 1
+                return EXIT_NOT_FINISHED
         time.sleep(0.1)
     return status
 
@@ -197,24 +199,3 @@ def show_progress(run_dir: Path) -> None:
     print(f"qnet: emulated {progress['emulated_ns'] / 1e6:.1f} of at most {progress['duration_ns'] / 1e6:.0f} ms, "
           f"{progress['pairs']} pairs heralded{', draining' if progress['draining'] else ''}"
           f"{f', {late} missed deadlines in the medium' if late else ''}", file=sys.stderr)
-
-
-def merge_captures(run_dir: Path, output: Path) -> tuple[int, list[str]]:
-    """Merge the medium's and every node's capture into ``output``.
-
-    Returns the frame count and the captures left out: empty or unreadable ones, which a
-    process killed before it flushed its capture leaves behind.
-    """
-    sources, skipped = [], []
-    for path in sorted(run_dir.glob("*.pcap")):
-        if path.resolve() == output.resolve():
-            continue
-        data = path.read_bytes()
-        try:
-            read_pcap(data)
-        except ValueError:
-            skipped.append(path.name)
-            continue
-        sources.append(data)
-    with output.open("wb") as stream:
-        return merge_pcaps(sources, stream), skipped

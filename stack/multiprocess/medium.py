@@ -10,12 +10,15 @@ Run lifecycle (the medium is the run's coordinator):
 1. every node process connects and says ``hello``; once all have, the medium fixes the
    epoch a moment ahead and sends each a ``welcome``;
 2. generation runs until the scenario's duration, or until every node with a workload
-   origin has said ``done``; then ``drain`` (no new attempts) for the drain time;
+   origin has said ``done`` or died; then ``drain`` (no new attempts) for the drain time;
 3. ``finish``: every node answers with its ``result`` (held qubits, counters, application
    records) and exits; the medium checks the qubit ledger and writes ``report.json``.
 
 A node whose connection closes early (killed) is *dead*: its arms are withdrawn so its
-links stop generating, its peers get ``peer_down``, and its qubits are counted as lost.
+links stop generating, its peers get ``peer_down``, and its qubits are counted as lost. The
+medium sees the end of stream as soon as the process is gone, so a dead workload origin
+ends generation at once when no live origin is left. Before the run has started, a node
+that disconnects is simply forgotten and may connect again.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import trio
 from protocols.physical.hardware import Disarm
 from stack import report as reporting
 from stack.multiprocess.medium_protocol import MediumProtocolError, MessageStream, decode_hardware, encode_hardware
+from stack.multiprocess.outcome import EXIT_NOT_FINISHED
 from stack.multiprocess.realtime import RealtimeKernel, stop_on_signal
 from stack.multiprocess.results import apply_results
 from stack.multiprocess.udp import LEAD_WALL_NS
@@ -121,8 +125,11 @@ class MediumServer:
     async def serve(self, socket_path: Path) -> dict[str, Any] | None:
         """Serve one run; the report, or None if not every node connected in time."""
         listener = trio.socket.socket(trio.socket.AF_UNIX, trio.socket.SOCK_STREAM)
-        await listener.bind(str(socket_path))
+        partial = socket_path.with_name(socket_path.name + ".part")
+        partial.unlink(missing_ok=True)
+        await listener.bind(str(partial))
         listener.listen(64)
+        partial.replace(socket_path)          # the socket appears only once it accepts connections
         report = None
         try:
             async with trio.open_nursery() as nursery:
@@ -174,7 +181,9 @@ class MediumServer:
                 print(f"qnet medium: dropping node {connection.node}: {error}", file=sys.stderr)
             except (trio.BrokenResourceError, OSError):
                 pass
-            if connection.result is None:
+            if not self.all_here.is_set():           # not started yet: the node may connect again
+                del self.connections[connection.node]
+            elif connection.result is None:
                 self._node_died(connection)
             nursery.cancel_scope.cancel()
 
@@ -216,8 +225,7 @@ class MediumServer:
                                                            message["frequency_ppb"], at), at)
         elif op == "done":
             self.done.add(connection.node)
-            if self.origins <= self.done and not self.emu.draining:
-                self.kernel.halt()
+            self._end_generation_if_idle()
         elif op == "result":
             connection.result = message
         else:
@@ -232,11 +240,25 @@ class MediumServer:
         if clock is not None:              # at the node's time of the adjustment, even if it arrives late
             clock.adjust(args[1], args[2], args[3])
 
+    def workload_over(self) -> bool:
+        """Whether the workload had origins and none is left alive and busy: each said ``done`` or died.
+        (Without a workload the run lasts the scenario's duration.)"""
+        dead = {name for name, c in self.connections.items() if c.dead}
+        return bool(self.origins) and self.origins <= self.done | dead
+
+    def _end_generation_if_idle(self) -> None:
+        if self.workload_over() and not self.emu.draining:
+            self.kernel.halt()
+
     def _node_died(self, connection: Connection) -> None:
-        """A node process went away: every link it ends or serves (as station) goes down."""
+        """A node process went away: every link it ends or serves (as station) goes down, and if it was
+        the last live workload origin, generation ends."""
         connection.dead = True
         if self.finishing:
             return
+        print(f"qnet medium: node {connection.node} died (its connection closed at emulated "
+              f"{self.kernel.emulated_now() / 1e6:.3f} ms)", file=sys.stderr)
+        self._end_generation_if_idle()
         dead = self.scenario.nodes[connection.node]
         for link in self.scenario.links:
             if dead.name not in (link.a, link.b, link.station, link.source):
@@ -267,7 +289,8 @@ class MediumServer:
         if emu.sampler is not None:
             emu.sampler.start()
         started = time.perf_counter()
-        await kernel.run_realtime(until=self.scenario.run.duration_ns)
+        if not self.workload_over():              # a halt before the run started would be forgotten
+            await kernel.run_realtime(until=self.scenario.run.duration_ns)
         self.generation_end = kernel.now
         emu.draining = True
         emu.heralding.stop_generation()
@@ -299,20 +322,27 @@ class MediumServer:
 
 
 def run_medium(scenario: Scenario, seed: int, run_dir: Path, dilation: float, tolerance_ns: int) -> int:
-    """Entry point of ``qnet medium``: serve one run, write ``report.json``."""
+    """Entry point of ``qnet medium``: serve one run, write ``report.json``.
+
+    Returns 0 once the report is written (:mod:`stack.multiprocess.outcome` then judges the run), 3 if not
+    every node connected in time, 128 + N if signal N stopped it.
+    """
     socket_path = run_dir / "medium.sock"
-    socket_path.unlink(missing_ok=True)
+    for stale in (socket_path, *(run_dir / name for name in ("report.json", "started.json", "progress.json"))):
+        stale.unlink(missing_ok=True)          # a previous run's: never mistaken for this one's
     server = MediumServer(scenario, seed, run_dir, dilation, tolerance_ns)
     (run_dir / "medium.pid").write_text(f"{os.getpid()}\n")
     try:
         document = trio.run(server.serve, socket_path)
     finally:
         socket_path.unlink(missing_ok=True)
+        socket_path.with_name(socket_path.name + ".part").unlink(missing_ok=True)
     if server.signals:
         return 128 + server.signals[0]
     if document is None:
         missing = sorted(server.expected - set(server.connections))
-        print(f"qnet medium: error: nodes never connected within {STARTUP_TIMEOUT_S:.0f} s: {', '.join(missing)}")
-        return 3
+        print(f"qnet medium: error: nodes never connected within {STARTUP_TIMEOUT_S:.0f} s: {', '.join(missing)}",
+              file=sys.stderr)
+        return EXIT_NOT_FINISHED
     (run_dir / "report.json").write_text(json.dumps(document, indent=2) + "\n")
     return 0

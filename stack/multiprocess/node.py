@@ -20,9 +20,11 @@ import trio
 
 from protocols.apps.workload import EntanglementUser
 from protocols.link.types import GenerationOver
+from protocols.packets.linkservice import ERROR_CODES
 from protocols.physical.hardware import LinkDown
 from stack.core.kernel import Kernel
 from stack.multiprocess.medium_protocol import MediumProtocolError, MessageStream, decode_hardware, encode_hardware
+from stack.multiprocess.outcome import EXIT_BAD_INPUT, EXIT_NOT_FINISHED
 from stack.multiprocess.realtime import RealtimeKernel, stop_on_signal
 from stack.multiprocess.results import collect_result
 from stack.multiprocess.udp import PortMap, UdpNetwork
@@ -57,7 +59,10 @@ class MediumClient(Medium):
     async def pump(self, stream: MessageStream) -> None:
         """The only writer of the medium socket: sends queued messages until :attr:`send` is closed."""
         async for message in self._outbox:
-            await stream.send(message)
+            try:
+                await stream.send(message)
+            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as error:
+                raise MediumGone(f"the medium process went away ({error or type(error).__name__})") from None
         self.pumped.set()
 
 
@@ -76,6 +81,8 @@ class NodeProcess:
         self.origins = [layer.engine for layer in self.emu.layers
                         if isinstance(layer.engine, EntanglementUser) and layer.engine.create is not None]
         self._said_done = False
+        self.finishing = False
+        """The medium said ``finish``: its closing the socket from then on is the normal end."""
         self.signals: list[int] = []
         for layer in self.emu.layers:
             layer.after = self._check_done if layer.engine in self.origins else None
@@ -105,6 +112,7 @@ class NodeProcess:
                 nursery.start_soon(self.medium.pump, stream)
                 nursery.start_soon(self._listen, stream)
                 await kernel.run_realtime(until=FOREVER_NS)
+                self._pcap.close()                # complete before the result: the medium may merge it next
                 self.medium.send.send_nowait(collect_result(self.name, self.emu))
                 self.medium.send.close()          # the pump sends the result last, then stops
                 await self.medium.pumped.wait()
@@ -112,6 +120,25 @@ class NodeProcess:
         finally:
             network.close()
             self._pcap.close()
+
+    def summary(self) -> str:
+        """One line on how this node's run went: what ``qnet node`` prints at the end."""
+        kernel, network = self.kernel, self.emu.network
+        counters = network.counters[self.emu.scenario.nodes[self.name].node_id]
+        parts = [f"qnet node {self.name}: finished at emulated {kernel.now / 1e6:.3f} ms",
+                 f"{counters.sent} datagrams sent, {counters.received} received"]
+        for workload in self.emu.workloads:
+            item = workload.config
+            label = f"{item.node}->{item.remote} {item.type}"
+            if item.node == self.name:
+                parts.append(f"{label}: {len(workload.origin.records)}/{item.pairs} pairs{_troubles(workload.origin)}")
+            elif item.remote == self.name:
+                parts.append(f"{label} (responder): {len(workload.responder.records)} pairs"
+                             f"{_troubles(workload.responder)}")
+        parts.append(f"missed deadlines {kernel.missed_deadlines}, late inputs {kernel.late_inputs}")
+        pcap = network.pcap
+        parts.append(f"capture {self.run_dir / (self.name + '.pcap')} ({0 if pcap is None else pcap.frames} frames)")
+        return "; ".join(parts)
 
     async def _listen(self, stream: MessageStream) -> None:
         """Events and run control from the medium; its end of stream ends the node."""
@@ -121,6 +148,8 @@ class NodeProcess:
             except (MediumProtocolError, trio.BrokenResourceError, OSError) as error:
                 raise MediumGone(f"the medium process went away ({error})") from None
             if message is None:
+                if self.finishing:          # it has our result (or gave up waiting for it): the run is over
+                    return
                 raise MediumGone("the medium process went away (it closed the connection)")
             try:
                 self._on_message(message)
@@ -134,6 +163,7 @@ class NodeProcess:
             if port is not None:
                 self.kernel.inject(int(message["at"]), port, decode_hardware(message["event"]))
         elif op == "finish":
+            self.finishing = True
             self.kernel.halt()
         elif op == "peer_down":
             link = self.ports.get(f"{self.name}/link")
@@ -144,6 +174,12 @@ class NodeProcess:
             link = self.ports.get(f"{self.name}/link")
             if link is not None:           # requests still open fail with ERR TIMEOUT (at both ends)
                 self.kernel.inject(int(message["at"]), link, GenerationOver())
+
+
+def _troubles(user: EntanglementUser) -> str:
+    expired = f", {len(user.expired)} expired" if user.expired else ""
+    errors = f", ERR {','.join(ERROR_CODES.get(code, str(code)) for code in user.errors)}" if user.errors else ""
+    return expired + errors
 
 
 async def _connect(socket_path: Path) -> trio.SocketStream:
@@ -165,7 +201,8 @@ async def _main(process: NodeProcess) -> None:
 
 
 def run_node(scenario: Scenario, name: str, seed: int, run_dir: Path, base_port: int) -> int:
-    """Entry point of ``qnet node NAME``."""
+    """Entry point of ``qnet node NAME``: 0 once its result is sent (and a one-line summary printed),
+    2 if its sockets cannot be bound, 3 if the medium refused it or went away, 128 + N on signal N."""
     try:
         process = NodeProcess(scenario, name, seed, run_dir, base_port)
         try:
@@ -174,12 +211,13 @@ def run_node(scenario: Scenario, name: str, seed: int, run_dir: Path, base_port:
             raise _only(group) from None
     except MediumGone as error:
         print(f"qnet node {name}: {error}; stopping", file=sys.stderr)
-        return 3
+        return EXIT_NOT_FINISHED
     except OSError as error:
         print(f"qnet node {name}: error: {error}", file=sys.stderr)
-        return 2
+        return EXIT_BAD_INPUT
     if process.signals:
         return 128 + process.signals[0]
+    print(process.summary())
     return 0
 
 

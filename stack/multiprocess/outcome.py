@@ -1,0 +1,137 @@
+"""How a multi-process run ends: exit statuses, the verdict on a finished run, and what is printed.
+
+``qnet up``, ``qnet medium`` and ``qnet node`` share these exit statuses (README, "Every node its
+own process"; ``docs/architecture.md``):
+
+==  =========================================================================================
+0   the run finished and every process kept up with real time
+2   bad input: options, scenario, node name, ports or run directory (nothing was started)
+3   the run did not finish: nodes never connected, a node failed to start, the medium died
+    or refused the node; the logs say why
+4   the run finished, but a node process died or failed during it (``report.json``:
+    ``multi_process.dead_nodes``; the warning names it)
+5   the run finished, but processes missed deadlines or had late inputs: timing-dependent
+    results are not trustworthy (lower ``--dilation``)
+128+N   stopped by signal N (130 for Ctrl-C, 143 for SIGTERM)
+==  =========================================================================================
+
+A node process exits 0 once it has sent its result: the verdict on the run (4, 5) is the
+medium's and the launcher's, which see every process.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from stack import report as reporting
+from stack.core.capture import merge_pcaps, read_pcap
+
+EXIT_OK = 0
+EXIT_BAD_INPUT = 2
+EXIT_NOT_FINISHED = 3
+EXIT_NODE_DIED = 4
+EXIT_LATE = 5
+
+
+def verdict(document: dict[str, Any], failed: dict[str, int]) -> int:
+    """The exit status of a finished run: a dead or failed node outranks lateness."""
+    mp = document["multi_process"]
+    if mp["dead_nodes"] or failed:
+        return EXIT_NODE_DIED
+    if mp["missed_deadlines"] or mp["late_inputs"]:
+        return EXIT_LATE
+    return EXIT_OK
+
+
+def describe_status(code: int) -> str:
+    """A process's exit status in words: ``status 3`` or ``killed by SIGKILL``."""
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"status {code}"
+
+
+def realtime_lines(document: dict[str, Any], failed: dict[str, int]) -> str:
+    """The multi-process figures of a finished run, with a WARNING line for each reason to doubt it."""
+    mp = document["multi_process"]
+    lines = [f"multi-process: dilation {mp['dilation']}, {len(mp['nodes'])} node processes reported, "
+             f"missed deadlines {mp['missed_deadlines']}, late inputs {mp['late_inputs']}"]
+    if mp["missed_deadlines"] or mp["late_inputs"]:
+        lines.append(f"WARNING: {mp['missed_deadlines']} missed deadlines and {mp['late_inputs']} late inputs: "
+                     "the processes did not keep up with real time at this dilation, so timing-dependent "
+                     "results are not trustworthy; lower --dilation")
+    if mp["dead_nodes"]:
+        lines.append(f"WARNING: node processes died during the run: {', '.join(mp['dead_nodes'])} "
+                     "(their links failed; their results are missing from the report)")
+    if failed:
+        lines.append("WARNING: node processes exited with errors: "
+                     + ", ".join(f"{name} ({describe_status(code)})" for name, code in failed.items()))
+    return "\n".join(lines)
+
+
+def merge_captures(run_dir: Path, output: Path, names: list[str]) -> tuple[int, list[str]]:
+    """Merge the captures of the run's processes (``RUN_DIR/NAME.pcap`` for each of ``names``) into
+    ``output``.
+
+    Returns the frame count and the captures left out: missing, empty or unreadable ones (a
+    process killed before it wrote its capture's header leaves such a file).
+    """
+    sources, skipped = [], []
+    for name in names:
+        path = run_dir / f"{name}.pcap"
+        try:
+            data = path.read_bytes()
+            read_pcap(data)
+        except (OSError, ValueError):
+            skipped.append(path.name)
+            continue
+        sources.append(data)
+    with output.open("wb") as stream:
+        return merge_pcaps(sources, stream), skipped
+
+
+@dataclass(slots=True)
+class Outputs:
+    """Where a finished run's results go."""
+
+    pcap: Path | None
+    """The merged capture (None: do not merge)."""
+    json: str | None = None
+    """A copy of the report ('-': standard output)."""
+    quiet: bool = False
+
+
+def conclude(document: dict[str, Any], run_dir: Path, captures: list[str], outputs: Outputs,
+             failed: dict[str, int], who: str = "qnet") -> int:
+    """Merge the captures, write and print the report of a finished run; its exit status."""
+    if outputs.pcap is not None:
+        try:
+            document["capture_frames"], skipped = merge_captures(run_dir, outputs.pcap, captures)
+        except OSError as error:
+            print(f"{who}: cannot write {outputs.pcap}: {error.strerror}", file=sys.stderr)
+            outputs.pcap = None
+        else:
+            if skipped:
+                print(f"{who}: captures left out of {outputs.pcap} (missing, empty or unreadable): "
+                      f"{', '.join(skipped)}", file=sys.stderr)
+    if outputs.json == "-":
+        sys.stdout.write(reporting.to_json(document))
+    elif outputs.json:
+        try:
+            Path(outputs.json).write_text(reporting.to_json(document))
+        except OSError as error:
+            print(f"{who}: cannot write {outputs.json}: {error.strerror}", file=sys.stderr)
+    out = sys.stderr if outputs.json == "-" else sys.stdout
+    if not outputs.quiet:
+        wall = document["multi_process"]["wall_seconds"]
+        print(reporting.summary(document, wall, str(outputs.pcap) if outputs.pcap else None), file=out)
+    lines = realtime_lines(document, failed)
+    if not outputs.quiet or "WARNING" in lines:          # warnings are printed even with --quiet
+        print(lines, file=out if not outputs.quiet else sys.stderr)
+    return verdict(document, failed)
