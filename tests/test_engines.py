@@ -1029,7 +1029,7 @@ def test_a_pair_the_master_never_numbers_is_discarded_and_replaced() -> None:
     pair = PairReady(LINK, 4, 1, BellState.PHI_PLUS, 9, 1, 10_000, (1.0, 0.0, 0.0, 0.0), None, None)
     held = n2.handle(pair, now=10_100)
     assert held.send == [] and n2.held_slots() == {4}
-    out = n2.on_timer(10_100 + n2.confirm_timeout_ns)
+    out = n2.on_timer(10_100 + n2.timing.confirm_timeout_ns)
     assert out.hardware == [Discard(4)]
     assert out.down == []                          # the master re-arms for its lost herald; this end stays armed
     assert n1.handle(AttemptLost(LINK, 9), now=10_200).down == [StartGeneration(LINK, 1, None)]

@@ -18,16 +18,9 @@ True
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from protocols.link.types import LinkOption
 
-
-@dataclass(frozen=True, slots=True)
-class LinkOption:
-    """One way to run a link: its parameter (α, or None), fidelity at the OK, success probability."""
-
-    alpha: float | None
-    fidelity: float
-    success: float
+__all__ = ["LinkOption", "choose", "expected_time_ns"]
 
 
 def choose(options: tuple[LinkOption, ...], minimum_fidelity: float) -> LinkOption | None:

@@ -9,10 +9,12 @@ request, and otherwise answers EXPIRE, and both ends report the pair expired.
 from __future__ import annotations
 
 from protocols.common import Actions, Address
+from protocols.link import generation
+from protocols.link.messages import about_pair, answer
 from protocols.link.state import LinkState
 from protocols.link.types import PendingConfirm, Request, RequestState
 from protocols.packets import linkservice as ll
-from protocols.packets.egp import MSG_CONFIRM, MSG_CONFIRM_ACK, EgpMessage
+from protocols.packets.egp import MSG_CONFIRM_ACK, EgpMessage
 from protocols.physical.node import AttemptLost, PairReady
 
 
@@ -23,18 +25,18 @@ class ConfirmMixin(LinkState):
     def _on_lost(self, event: AttemptLost, now: int) -> Actions:
         self.counters.lost_attempts += 1
         key = (event.link_id, event.attempt_seq)
-        link = self.links_by_id[event.link_id]
-        if self._is_master(link):
+        link = self.links.by_id[event.link_id]
+        if self.links.is_master(link):
             run = self.runs.get(event.link_id)     # no number was given to it: the other end will not keep it
-            return Actions(down=[self._start(run.request, 1)]) if run is not None else Actions()
+            return Actions(down=[generation.start(run.request, 1)]) if run is not None else Actions()
         if key in self.early:
             return self._expire_confirmed(self.early.pop(key)[0], now)
-        self.lost[key] = now + self.confirm_timeout_ns
+        self.lost[key] = now + self.timing.confirm_timeout_ns
         return Actions()
 
     def _on_pair(self, pair: PairReady, now: int) -> Actions:
-        link = self.links_by_id[pair.link_id]
-        if not self._is_master(link):
+        link = self.links.by_id[pair.link_id]
+        if not self.links.is_master(link):
             return self._on_pair_followed(pair, now)
         run = self.runs.get(pair.link_id)
         if run is None or pair.emission_time < run.started_at:
@@ -44,12 +46,12 @@ class ConfirmMixin(LinkState):
         seq = self.next_seq[pair.link_id]
         self.next_seq[pair.link_id] = (seq + 1) & 0xFFFF
         key = (pair.link_id, pair.attempt_seq)
-        self.sent[key] = PendingConfirm(request, seq, self.reliable_retries, now + self.retransmit_ns)
+        self.sent[key] = PendingConfirm(request, seq, self.timing.reliable_retries, now + self.timing.interval_ns)
         request.numbered += 1
         run.numbered += 1
         actions = (self._hold(request, pair, seq) if request.create.kept_together
                    else self._store_and_deliver(request, pair, seq, now))
-        actions.send.append(self._confirm(request, pair.link_id, pair.attempt_seq, seq))
+        actions.send.append(about_pair(request, pair.link_id, pair.attempt_seq, seq))
         if run.numbered >= run.pairs or request.to_number == 0:
             actions.extend(self._end_run(pair.link_id, now))
         return actions
@@ -63,16 +65,10 @@ class ConfirmMixin(LinkState):
         early = self.early.pop(key, None)
         if early is not None:
             return self._on_confirmed(request, pair, early[0], now)
-        self.awaiting[key] = (request, pair, now + self.confirm_timeout_ns)
+        self.awaiting[key] = (request, pair, now + self.timing.confirm_timeout_ns)
         return Actions()
 
     # -- pair confirmation (master numbers, the other end confirms or expires) ---------
-    def _confirm(self, request: Request, link_id: int, attempt_seq: int, seq: int,
-                 msg_type: int = MSG_CONFIRM, status: int = 0) -> tuple[Address, bytes]:
-        message = EgpMessage(msg_type, status, request.create_id, link_id, request.origin_node,
-                             request.queue_seq, None, attempt_seq, seq)
-        return (request.link.peer_address, message.encode())
-
     def _on_confirm(self, message: EgpMessage, now: int) -> Actions:
         key = (message.link_id, message.attempt_seq)
         request = self.requests.get((message.origin_node, message.create_id))
@@ -86,7 +82,7 @@ class ConfirmMixin(LinkState):
             del self.lost[key]
             return self._expire_confirmed(message, now)
         if key not in self.early:
-            self.early[key] = (message, now + self.confirm_timeout_ns)
+            self.early[key] = (message, now + self.timing.confirm_timeout_ns)
         return Actions()
 
     def _on_confirmed(self, held: Request, pair: PairReady, message: EgpMessage, now: int) -> Actions:
@@ -103,10 +99,7 @@ class ConfirmMixin(LinkState):
         return actions.extend(self._store_and_deliver(held, pair, message.sequence_number, now))
 
     def _ack(self, message: EgpMessage, status: int) -> tuple[Address, bytes]:
-        link = self.links_by_id[message.link_id]
-        reply = EgpMessage(MSG_CONFIRM_ACK, status, message.create_id, message.link_id, message.origin_node,
-                           message.queue_seq, None, message.attempt_seq, message.sequence_number)
-        return (link.peer_address, reply.encode())
+        return answer(message, MSG_CONFIRM_ACK, status, self.links[message.link_id].peer_address)
 
     def _expire_confirmed(self, message: EgpMessage, now: int) -> Actions:
         """The master numbered a pair this end does not hold (for that request): both ends report it expired."""
@@ -150,8 +143,8 @@ class ConfirmMixin(LinkState):
                     actions.extend(self._replace(key, now))
             else:
                 pending.retries_left -= 1
-                pending.next_at = now + self.retransmit_ns
-                actions.send.append(self._confirm(pending.request, key[0], key[1], pending.seq))
+                pending.next_at = now + self.timing.interval_ns
+                actions.send.append(about_pair(pending.request, key[0], key[1], pending.seq))
         for key, (_, pair, deadline) in list(self.awaiting.items()):
             if deadline <= now:                  # the master never numbered it: it lost its herald
                 del self.awaiting[key]

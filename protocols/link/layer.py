@@ -59,8 +59,8 @@ from typing import Any
 
 from protocols.common import EGP_PORT, Actions, Address, ParseError
 from protocols.link import admission
-from protocols.link.admission import LinkOption
 from protocols.link.confirm import ConfirmMixin
+from protocols.link.generation import rotation_basis
 from protocols.link.memory import MemoryMixin
 from protocols.link.queue import QueueMixin
 from protocols.link.types import (
@@ -71,6 +71,7 @@ from protocols.link.types import (
     GenerationOver,
     LinkConfig,
     LinkCounters,
+    LinkOption,
     Memory,
     QueuePolicy,
     Request,
@@ -138,7 +139,7 @@ class LinkLayer(QueueMixin, ConfirmMixin, MemoryMixin):
         actions.extend(self._schedule_timers(now))
         actions.extend(self._release_timers(now))
         actions.extend(self._cutoff_timers(now))
-        for request in list(self.open.values()):
+        for request in self.requests.open_requests():
             if request.expires_at is not None and request.expires_at <= now:
                 actions.extend(self._expire(request, now))
                 continue
@@ -151,7 +152,7 @@ class LinkLayer(QueueMixin, ConfirmMixin, MemoryMixin):
                 actions.extend(self._abort(request, ll.ERR_TIMEOUT, now))   # its REQ_ACKs may just be lost
             else:
                 request.retries_left -= 1
-                request.retry_at = now + self.retransmit_ns
+                request.retry_at = now + self.timing.interval_ns
                 actions.send.append(self._req(request))
         self._tidy(now)
         actions.deadline = self._deadline()
@@ -174,11 +175,10 @@ class LinkLayer(QueueMixin, ConfirmMixin, MemoryMixin):
         except ParseError:
             self.counters.malformed += 1
             return self._reply(app, ll.Err(0, ll.ERR_CREATE, origin_node=self.node_id))
-        create_id = self.next_create_id
-        self.next_create_id = create_id % 0xFFFF + 1
-        link = self.links_by_peer.get(create.remote_node_id)
+        create_id = self.requests.new_create_id()
+        link = self.links.by_peer.get(create.remote_node_id)
         error = self._unsupported(create, local=True) if link else ll.ERR_UNSUPP
-        if link is not None and link.link_id in self.down:
+        if link is not None and link.link_id in self.links.down:
             error = ll.ERR_OTHER
         option: LinkOption | None = None
         if not error:
@@ -189,11 +189,11 @@ class LinkLayer(QueueMixin, ConfirmMixin, MemoryMixin):
             return self._reply(app, ll.Err(create_id, error, origin_node=self.node_id))
         assert link is not None
         request = Request(create_id, self.node_id, create, link, app, 0, RequestState.WAITING_PEER,
-                          retries_left=self.retries, retry_at=now + self.retransmit_ns, option=option,
+                          retries_left=self.timing.retries, retry_at=now + self.timing.interval_ns, option=option,
                           expires_at=self._expiry(create, now))
-        if self._is_master(link):
+        if self.links.is_master(link):
             request.queue_seq = self._number(link.link_id)
-        self._add(request)
+        self.requests.add(request)
         return Actions(send=[(app, ll.Ack(create_id).encode()), self._req(request)])
 
     def _unsupported(self, create: ll.Create, local: bool) -> int:
@@ -203,13 +203,13 @@ class LinkLayer(QueueMixin, ConfirmMixin, MemoryMixin):
             if create.tpe != ll.TPE_MEASURE or create.rl not in RANDOM_BASES or create.rr not in RANDOM_BASES:
                 return ll.ERR_UNSUPP
             return 0
-        if create.tpe == ll.TPE_MEASURE and self._rotation_basis(create, local) is None:
+        if create.tpe == ll.TPE_MEASURE and rotation_basis(create, local) is None:
             return ll.ERR_UNSUPP
         return 0
 
     def _admit(self, create: ll.Create, link: LinkConfig) -> tuple[LinkOption | None, int]:
         """The link option that serves ``create``, or the error code that refuses it."""
-        if self.over:
+        if self.links.over:
             return None, ll.ERR_TIMEOUT
         if self._open_requests(link.link_id) >= link.policy.max_queue or self._no_room(create):
             return None, ll.ERR_NORES
@@ -228,12 +228,12 @@ class LinkLayer(QueueMixin, ConfirmMixin, MemoryMixin):
             return True
         if not create.kept_together:
             return False
-        reserved = sum(r.create.number for r in self.open.values() if r.create.kept_together
+        reserved = sum(r.create.number for r in self.requests.open_requests() if r.create.kept_together
                        and r.state not in FINAL)
         return create.number + reserved > self.memory.total
 
     def _open_requests(self, link_id: int) -> int:
-        return sum(1 for r in self.open.values() if r.link.link_id == link_id and r.state not in FINAL)
+        return sum(1 for r in self.requests.open_requests() if r.link.link_id == link_id and r.state not in FINAL)
 
     # -- failing requests: Max Time, the peer gone -------------------------------------
     def _expire(self, request: Request, now: int) -> Actions:
@@ -259,7 +259,7 @@ class LinkLayer(QueueMixin, ConfirmMixin, MemoryMixin):
             del self.scheduling[link_id]
             self.peer_on.pop(link_id, None)       # it may or may not have switched: SCHEDULE again next time
         history = self.history[link_id]
-        if not self._is_master(request.link) and history and history[-1][1] is request:
+        if not self.links.is_master(request.link) and history and history[-1][1] is request:
             actions.down.append(StopGeneration(link_id))
         for key, held in list(self.holding.items()):     # an atomic request's kept pairs go with it
             if held.request is request:
@@ -269,9 +269,9 @@ class LinkLayer(QueueMixin, ConfirmMixin, MemoryMixin):
     def _on_generation_over(self, now: int) -> Actions:
         """The run's generation window is over: every open request fails here with ERR TIMEOUT (the other
         end does the same at the same time); pairs already numbered are still confirmed and released."""
-        self.over = True
+        self.links.end_generation()
         actions = Actions()
-        for request in list(self.open.values()):
+        for request in self.requests.open_requests():
             if request.state not in FINAL:
                 request.fire(RequestEvent.GENERATION_OVER)
                 request.retry_at = request.expires_at = None
@@ -281,9 +281,9 @@ class LinkLayer(QueueMixin, ConfirmMixin, MemoryMixin):
     def _on_link_down(self, link_id: int, now: int) -> Actions:
         """The peer (or the station between) is gone: pairs it never confirmed expire here, and every
         open request on the link fails with ERR OTHER; later CREATEs for that peer get ERR OTHER too."""
-        if link_id not in self.links_by_id or link_id in self.down:
+        if link_id not in self.links or link_id in self.links.down:
             return Actions()
-        self.down.add(link_id)
+        self.links.mark_down(link_id)
         actions = Actions(down=[StopGeneration(link_id)])
         self.runs.pop(link_id, None)
         self.scheduling.pop(link_id, None)
@@ -299,7 +299,7 @@ class LinkLayer(QueueMixin, ConfirmMixin, MemoryMixin):
         for table in (self.early, self.lost, self.aborting, self.releasing):
             for key in [key for key in table if key[0] == link_id]:
                 del table[key]
-        for request in list(self.open.values()):
+        for request in self.requests.open_requests():
             if request.link.link_id == link_id and request.state not in FINAL:
                 request.fire(RequestEvent.LINK_DOWN)
                 request.retry_at = request.expires_at = None
@@ -313,12 +313,12 @@ class LinkLayer(QueueMixin, ConfirmMixin, MemoryMixin):
                     MSG_SCHEDULE_ACK: self._on_schedule_ack, MSG_RELEASE: self._on_release,
                     MSG_RELEASE_ACK: self._on_release_ack}
         handler = handlers.get(message.msg_type)
-        if handler is None or message.link_id not in self.links_by_id:
+        if handler is None or message.link_id not in self.links:
             return Actions()
         return handler(message, now)
 
     def _deadline(self) -> int | None:
-        times = [t for r in self.open.values() for t in (r.retry_at, r.expires_at) if t is not None]
+        times = [t for r in self.requests.open_requests() for t in (r.retry_at, r.expires_at) if t is not None]
         times += [p.next_at for p in self.sent.values()] + [d for _, _, d in self.awaiting.values()]
         times += list(self.lost.values()) + [d for _, d in self.early.values()]
         times += [p.next_at for p in (*self.scheduling.values(), *self.aborting.values())]

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from protocols.common import Actions, Address
+from protocols.link.messages import about_pair, answer
 from protocols.link.state import LinkState
 from protocols.link.types import Held, PendingConfirm, Request, RequestEvent, RequestState
 from protocols.packets import linkservice as ll
@@ -107,7 +108,7 @@ class MemoryMixin(LinkState):
             return self._drop(key)
         if held.release is not None:
             return self._apply_release(key, held.release, now)
-        return self._try_release(held.request, now) if self._is_master(held.request.link) else Actions()
+        return self._try_release(held.request, now) if self.links.is_master(held.request.link) else Actions()
 
     def _drop(self, key: tuple[int, int]) -> Actions:
         """Discard a kept pair (once it has finished moving)."""
@@ -133,14 +134,15 @@ class MemoryMixin(LinkState):
         actions = Actions()
         for key, held in kept:
             del self.holding[key]
-            self.releasing[key] = PendingConfirm(request, held.seq, self.reliable_retries, now + self.retransmit_ns, 0)
-            actions.send.append(self._confirm(request, key[0], key[1], held.seq, MSG_RELEASE))
+            self.releasing[key] = PendingConfirm(request, held.seq, self.timing.reliable_retries,
+                                                 now + self.timing.interval_ns, 0)
+            actions.send.append(about_pair(request, key[0], key[1], held.seq, MSG_RELEASE))
             actions.extend(self._deliver(request, held.pair, held.seq, now, held.slot))
         return actions
 
     def _cutoff_at(self, held: Held) -> int | None:
         cutoff = held.request.link.cutoff_ns
-        if cutoff is None or held.moving or held.drop or not self._is_master(held.request.link):
+        if cutoff is None or held.moving or held.drop or not self.links.is_master(held.request.link):
             return None
         return held.pair.emission_time + cutoff
 
@@ -154,9 +156,9 @@ class MemoryMixin(LinkState):
             self.counters.cut_off += 1
             self.sent.pop(key, None)               # the RELEASE below settles the pair instead
             request = held.request
-            self.releasing[key] = PendingConfirm(request, held.seq, self.reliable_retries, now + self.retransmit_ns,
-                                                 ll.ERR_EXPIRE)
-            actions.send.append(self._confirm(request, key[0], key[1], held.seq, MSG_RELEASE, ll.ERR_EXPIRE))
+            self.releasing[key] = PendingConfirm(request, held.seq, self.timing.reliable_retries,
+                                                 now + self.timing.interval_ns, ll.ERR_EXPIRE)
+            actions.send.append(about_pair(request, key[0], key[1], held.seq, MSG_RELEASE, ll.ERR_EXPIRE))
             actions.extend(self._expired(request, held.seq))
             actions.extend(self._replace(key, now))
         return actions
@@ -193,10 +195,7 @@ class MemoryMixin(LinkState):
         return Actions(hardware=[Discard(held.slot)]).extend(self._expired(held.request, held.seq))
 
     def _release_ack(self, message: EgpMessage, status: int) -> tuple[Address, bytes]:
-        link = self.links_by_id[message.link_id]
-        reply = EgpMessage(MSG_RELEASE_ACK, status, message.create_id, message.link_id, message.origin_node,
-                           message.queue_seq, None, message.attempt_seq, message.sequence_number)
-        return (link.peer_address, reply.encode())
+        return answer(message, MSG_RELEASE_ACK, status, self.links[message.link_id].peer_address)
 
     def _on_release_ack(self, message: EgpMessage, now: int) -> Actions:
         pending = self.releasing.pop((message.link_id, message.attempt_seq), None)
@@ -215,7 +214,7 @@ class MemoryMixin(LinkState):
                     actions.extend(self._expired(pending.request, pending.seq))
                 continue
             pending.retries_left -= 1
-            pending.next_at = now + self.retransmit_ns
-            actions.send.append(self._confirm(pending.request, key[0], key[1], pending.seq, MSG_RELEASE,
+            pending.next_at = now + self.timing.interval_ns
+            actions.send.append(about_pair(pending.request, key[0], key[1], pending.seq, MSG_RELEASE,
                                               pending.status))
         return actions

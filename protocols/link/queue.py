@@ -9,7 +9,8 @@ which request a pair was made for).
 
 from __future__ import annotations
 
-from protocols.common import Actions, Address, Basis
+from protocols.common import Actions, Address
+from protocols.link import generation
 from protocols.link.state import LinkState
 from protocols.link.types import (
     FOLLOW_PAIRS,
@@ -19,11 +20,10 @@ from protocols.link.types import (
     RequestEvent,
     RequestState,
     Run,
-    basis_choice,
 )
 from protocols.packets import linkservice as ll
 from protocols.packets.egp import MSG_REQ, MSG_REQ_ACK, MSG_SCHEDULE, MSG_SCHEDULE_ACK, EgpMessage
-from protocols.physical.node import StartGeneration, StopGeneration
+from protocols.physical.node import StopGeneration
 
 
 class QueueMixin(LinkState):
@@ -47,7 +47,7 @@ class QueueMixin(LinkState):
         create = message.create
         assert create is not None
         key = (message.origin_node, message.create_id)
-        link = self.links_by_peer.get(message.origin_node)
+        link = self.links.by_peer.get(message.origin_node)
         app = self.purposes.get(create.purpose_id)
         known = self.requests.get(key)
         if known is not None:                      # a retransmission: the same answer, nothing restarted
@@ -61,7 +61,7 @@ class QueueMixin(LinkState):
         option, refusal = self._admit(create, link) if link is not None and not status else (None, 0)
         status = status or refusal
         queue_seq = message.queue_seq
-        if link is not None and self._is_master(link) and not status:
+        if link is not None and self.links.is_master(link) and not status:
             queue_seq = self._number(link.link_id)
         actions = Actions(send=[self._req_ack(message, status, queue_seq)])
         if status:
@@ -71,13 +71,13 @@ class QueueMixin(LinkState):
         request = Request(message.create_id, message.origin_node, create, link, app, 1,
                           RequestState.QUEUED, queue_seq=queue_seq, option=option,
                           expires_at=self._expiry(create, now))
-        self._add(request)
+        self.requests.add(request)
         return actions.extend(self._schedule(link.link_id, now))
 
     def _req_ack(self, message: EgpMessage, status: int, queue_seq: int) -> tuple[Address, bytes]:
-        link = self.links_by_peer.get(message.origin_node)
+        link = self.links.by_peer.get(message.origin_node)
         reply = EgpMessage(MSG_REQ_ACK, status, message.create_id, message.link_id, message.origin_node, queue_seq)
-        destination = link.peer_address if link is not None else self.links_by_id[message.link_id].peer_address
+        destination = link.peer_address if link is not None else self.links.by_id[message.link_id].peer_address
         return (destination, reply.encode())
 
     def _req(self, request: Request) -> tuple[Address, bytes]:
@@ -87,7 +87,7 @@ class QueueMixin(LinkState):
 
     # -- the master's scheduler --------------------------------------------------------
     def _candidates(self, link_id: int) -> list[Request]:
-        return [r for r in self.open.values()
+        return [r for r in self.requests.open_requests()
                 if r.link.link_id == link_id and r.to_number > 0
                 and r.state in (RequestState.QUEUED, RequestState.GENERATING)]
 
@@ -109,15 +109,15 @@ class QueueMixin(LinkState):
 
     def _run_size(self, request: Request) -> int:
         link_id = request.link.link_id
-        policy = self.links_by_id[link_id].policy
+        policy = self.links.by_id[link_id].policy
         competing = any(r is not request and r.create.priority >= request.create.priority
                         for r in self._candidates(link_id))
         return min(request.to_number, policy.quantum if competing else policy.max_run)
 
     def _schedule(self, link_id: int, now: int) -> Actions:
         """Master: if the link is idle, start the next run (after the peer's SCHEDULE_ACK if it must switch)."""
-        link = self.links_by_id[link_id]
-        if not self._is_master(link) or link_id in self.scheduling or link_id in self.down or self.over:
+        link = self.links.by_id[link_id]
+        if not self.links.is_master(link) or link_id in self.scheduling or not self.links.can_generate(link_id):
             return Actions()
         if link_id in self.runs:
             return self._trim(link_id)
@@ -128,8 +128,8 @@ class QueueMixin(LinkState):
         if self.peer_on.get(link_id) is request:
             return self._start_run(request, pairs, now)
         self.run_number[link_id] += 1
-        pending = PendingSchedule(request, self.run_number[link_id], pairs, 0, self.reliable_retries,
-                                  now + self.retransmit_ns)
+        pending = PendingSchedule(request, self.run_number[link_id], pairs, 0, self.timing.reliable_retries,
+                                  now + self.timing.interval_ns)
         self.scheduling[link_id] = pending
         self.counters.schedules_sent += 1
         return Actions(send=[self._schedule_message(pending)])
@@ -137,7 +137,7 @@ class QueueMixin(LinkState):
     def _trim(self, link_id: int) -> Actions:
         """A request of at least the running one's priority is waiting: cut a long run to one quantum."""
         run = self.runs[link_id]
-        quantum = self.links_by_id[link_id].policy.quantum
+        quantum = self.links.by_id[link_id].policy.quantum
         if run.pairs - run.numbered <= quantum:
             return Actions()
         waiting = [r for r in self._candidates(link_id) if r is not run.request
@@ -145,7 +145,7 @@ class QueueMixin(LinkState):
         if not waiting:
             return Actions()
         run.pairs = run.numbered + quantum
-        return Actions(down=[StopGeneration(link_id), self._start(run.request, quantum)])
+        return Actions(down=[StopGeneration(link_id), generation.start(run.request, quantum)])
 
     def _schedule_message(self, pending: PendingSchedule, msg_type: int = MSG_SCHEDULE) -> tuple[Address, bytes]:
         request = pending.request
@@ -163,11 +163,7 @@ class QueueMixin(LinkState):
         self.serve_clock += 1
         self.last_served[(link_id, *request.stream)] = self.serve_clock
         self.counters.runs += 1
-        return Actions(down=[self._start(request, pairs)])
-
-    def _start(self, request: Request, pairs: int) -> StartGeneration:
-        alpha = request.option.alpha if request.option is not None else None
-        return StartGeneration(request.link.link_id, pairs, self._basis_of(request), alpha, self._choice_of(request))
+        return Actions(down=[generation.start(request, pairs)])
 
     def _end_run(self, link_id: int, now: int) -> Actions:
         run = self.runs.pop(link_id)
@@ -211,7 +207,7 @@ class QueueMixin(LinkState):
                 actions.extend(self._abort(pending.request, ll.ERR_TIMEOUT, now))
                 continue
             pending.retries_left -= 1
-            pending.next_at = now + self.retransmit_ns
+            pending.next_at = now + self.timing.interval_ns
             actions.send.append(self._schedule_message(pending))
         for key, abort in list(self.aborting.items()):
             if abort.next_at > now:
@@ -220,18 +216,18 @@ class QueueMixin(LinkState):
                 del self.aborting[key]
                 continue
             abort.retries_left -= 1
-            abort.next_at = now + self.retransmit_ns
+            abort.next_at = now + self.timing.interval_ns
             actions.send.append(self._schedule_message(abort))
         return actions
 
     def _abort(self, request: Request, code: int, now: int) -> Actions:
         """Master: tell the other end a request it may hold is given up (SCHEDULE with a Status)."""
         link_id = request.link.link_id
-        if not self._is_master(request.link):
+        if not self.links.is_master(request.link):
             return Actions()
         self.run_number[link_id] += 1
-        abort = PendingSchedule(request, self.run_number[link_id], 0, code, self.reliable_retries,
-                                now + self.retransmit_ns)
+        abort = PendingSchedule(request, self.run_number[link_id], 0, code, self.timing.reliable_retries,
+                                now + self.timing.interval_ns)
         self.aborting[(link_id, abort.run)] = abort
         return Actions(send=[self._schedule_message(abort)])
 
@@ -258,7 +254,7 @@ class QueueMixin(LinkState):
         actions = Actions(send=[self._schedule_ack(message, status)])
         if status == 0:
             assert request is not None
-            actions.down += [StopGeneration(link_id), self._start(request, FOLLOW_PAIRS)]
+            actions.down += [StopGeneration(link_id), generation.start(request, FOLLOW_PAIRS)]
         return actions
 
     def _follow(self, request: Request | None, message: EgpMessage, now: int) -> int:
@@ -282,7 +278,7 @@ class QueueMixin(LinkState):
         return 0
 
     def _schedule_ack(self, message: EgpMessage, status: int) -> tuple[Address, bytes]:
-        link = self.links_by_id[message.link_id]
+        link = self.links.by_id[message.link_id]
         reply = EgpMessage(MSG_SCHEDULE_ACK, status, message.create_id, message.link_id, message.origin_node,
                            message.queue_seq, run=message.run, pairs=message.pairs)
         return (link.peer_address, reply.encode())
@@ -294,14 +290,3 @@ class QueueMixin(LinkState):
                 return request
         return None
 
-    # -- generation --------------------------------------------------------------------
-    def _basis_of(self, request: Request) -> Basis | None:
-        if request.create.tpe != ll.TPE_MEASURE or request.create.rl or request.create.rr:
-            return None
-        return self._rotation_basis(request.create, local=request.d == 0)
-
-    @staticmethod
-    def _choice_of(request: Request) -> tuple[tuple[Basis, float], ...]:
-        if request.create.tpe != ll.TPE_MEASURE:
-            return ()
-        return basis_choice(request.create, local=request.d == 0)

@@ -8,30 +8,29 @@ calls in another are declared here for the type checker only.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from protocols.common import Actions, Address, Basis
+from protocols.common import Actions, Address
+from protocols.link.links import Links
 from protocols.link.recent import Recent
+from protocols.link.requests import RequestTable
 from protocols.link.types import (
-    FINAL,
     RELIABLE_RETRIES,
-    ROTATION_BASES,
     Held,
     LinkConfig,
     LinkCounters,
+    LinkOption,
     Memory,
     PendingConfirm,
     PendingSchedule,
     Request,
+    Retransmission,
     Run,
 )
 from protocols.packets import linkservice as ll
-from protocols.packets.egp import MSG_CONFIRM, EgpMessage
+from protocols.packets.egp import EgpMessage
 from protocols.physical.node import PairReady
-
-if TYPE_CHECKING:
-    from protocols.link.admission import LinkOption
-    from protocols.physical.node import StartGeneration
 
 
 class LinkState:
@@ -41,24 +40,15 @@ class LinkState:
                  retransmit_ns: int, retries: int = 3, memory: Memory | None = None,
                  reliable_retries: int = RELIABLE_RETRIES) -> None:
         self.node_id = node_id
-        self.links_by_peer = {link.peer_node_id: link for link in links}
-        self.links_by_id = {link.link_id: link for link in links}
+        self.links = Links(node_id, links)
         self.purposes = purposes
-        self.retransmit_ns = retransmit_ns
-        self.retries = retries
-        self.reliable_retries = max(retries, reliable_retries)
+        self.timing = Retransmission(retransmit_ns, retries, max(retries, reliable_retries))
         self.memory = memory or Memory()
-        # a finished request (and each answer given) is remembered this long: longer than the peer may
-        # still send anything about it (a whole retransmission span, delay and jitter included)
-        self.keep_ns = (self.reliable_retries + 4) * retransmit_ns
-        self.requests: dict[tuple[int, int], Request] = {}                  # open and recently finished
-        self.open: dict[tuple[int, int], Request] = {}                      # open only, oldest first
-        self.finished: Recent[tuple[int, int], Request] = Recent(self.keep_ns)
+        self.requests = RequestTable(self.timing.keep_ns)
+        keep_ns = self.timing.keep_ns
         self.numbered: dict[int, int] = {link.link_id: 0 for link in links}
         self.next_seq: dict[int, int] = {link.link_id: 0 for link in links}
-        self.next_create_id = 1
         self.counters = LinkCounters()
-        self.confirm_timeout_ns = (retries + 2) * retransmit_ns
         # master: the run being generated, the SCHEDULE awaiting its ACK, aborts, what the peer is armed for
         self.runs: dict[int, Run] = {}
         self.scheduling: dict[int, PendingSchedule] = {}
@@ -70,60 +60,39 @@ class LinkState:
         # other end: the runs it follows (when it switched, to which request) and its SCHEDULE answers
         self.followed: dict[int, int] = {link.link_id: 0 for link in links}
         self.history: dict[int, list[tuple[int, Request]]] = {link.link_id: [] for link in links}
-        self.schedule_answers: Recent[tuple[int, int], int] = Recent(self.keep_ns)
+        self.schedule_answers: Recent[tuple[int, int], int] = Recent(keep_ns)
         self.sent: dict[tuple[int, int], PendingConfirm] = {}                # master: CONFIRMs awaiting ACK
         self.awaiting: dict[tuple[int, int], tuple[Request, PairReady, int]] = {}   # slave: pairs awaiting CONFIRM
         self.lost: dict[tuple[int, int], int] = {}                           # slave: heralds lost, until when
         self.early: dict[tuple[int, int], tuple[EgpMessage, int]] = {}       # slave: CONFIRMs before the pair
-        self.answered: Recent[tuple[int, int], int] = Recent(self.keep_ns)   # slave: CONFIRM_ACK statuses sent
+        self.answered: Recent[tuple[int, int], int] = Recent(keep_ns)        # slave: CONFIRM_ACK statuses sent
         # atomic requests: pairs kept until all are there; the master's RELEASEs; the other end's answers
         self.holding: dict[tuple[int, int], Held] = {}
         self.releasing: dict[tuple[int, int], PendingConfirm] = {}
-        self.released: Recent[tuple[int, int], int] = Recent(self.keep_ns)
+        self.released: Recent[tuple[int, int], int] = Recent(keep_ns)
         # create-and-keep pairs moving to storage before their OK: communication slot -> (request, pair, seq)
         self.moving: dict[int, tuple[Request, PairReady, int]] = {}
-        self.down: set[int] = set()                                          # links whose peer is gone
-        self.over = False                                                    # generation is over (GenerationOver)
+
+    @property
+    def open(self) -> Mapping[tuple[int, int], Request]:
+        """The open requests (by origin node and Create ID), oldest first."""
+        return self.requests.open
 
     @property
     def resolution_ns(self) -> int:
         """The longest this engine goes on retransmitting a message that waits for its answer."""
-        return (self.reliable_retries + 2) * self.retransmit_ns
-
-    # -- the request table ---------------------------------------------------------------
-    def _add(self, request: Request) -> None:
-        key = (request.origin_node, request.create_id)
-        self.requests[key] = request
-        self.open[key] = request
+        return self.timing.resolution_ns
 
     def _tidy(self, now: int) -> None:
-        """Move requests that have just finished out of the open table, and forget finished requests
-        and answers older than ``keep_ns`` (so the tables stay bounded however many requests come)."""
-        for key, request in list(self.open.items()):
-            if request.state in FINAL:
-                del self.open[key]
-                request.retry_at = request.expires_at = None
-                self.finished.put(key, request, now)
-        for request in self.finished.forget(now):
-            key = (request.origin_node, request.create_id)
-            if self.requests.get(key) is request:
-                del self.requests[key]
+        """Forget finished requests and answers older than ``keep_ns`` (so the tables stay bounded)."""
+        self.requests.tidy(now)
         for table in (self.answered, self.released, self.schedule_answers):
             table.forget(now)
 
     # -- shared helpers ----------------------------------------------------------------
-    def _is_master(self, link: LinkConfig) -> bool:
-        return self.node_id < link.peer_node_id
-
     def _number(self, link_id: int) -> int:
         self.numbered[link_id] += 1
         return self.numbered[link_id]
-
-    @staticmethod
-    def _rotation_basis(create: ll.Create, local: bool) -> Basis | None:
-        angles = ((create.rotx1l, create.rotyl, create.rotx2l) if local
-                  else (create.rotx1r, create.rotyr, create.rotx2r))
-        return ROTATION_BASES.get(angles)
 
     @staticmethod
     def _expiry(create: ll.Create, now: int) -> int | None:
@@ -145,13 +114,10 @@ class LinkState:
 
         # protocols.link.queue: runs
         def _schedule(self, link_id: int, now: int) -> Actions: ...
-        def _start(self, request: Request, pairs: int) -> StartGeneration: ...
         def _end_run(self, link_id: int, now: int) -> Actions: ...
         def _followed_request(self, link_id: int, emitted_at: int) -> Request | None: ...
 
         # protocols.link.confirm: confirmation
-        def _confirm(self, request: Request, link_id: int, attempt_seq: int, seq: int,
-                     msg_type: int = MSG_CONFIRM, status: int = 0) -> tuple[Address, bytes]: ...
         def _expired(self, request: Request, seq: int) -> Actions: ...
 
         # protocols.link.memory: delivery, kept pairs
