@@ -57,7 +57,7 @@ class ConfirmMixin(LinkState):
         return actions
 
     def _on_pair_followed(self, pair: PairReady, now: int) -> Actions:
-        request = self._followed_request(pair.link_id, pair.emission_time)
+        request = self.follower.request_at(pair.link_id, pair.emission_time)
         if request is None:
             self.counters.unrequested += 1
             return Actions(hardware=self._free(pair))
@@ -107,15 +107,10 @@ class ConfirmMixin(LinkState):
         actions = Actions(send=[self._ack(message, ll.ERR_EXPIRE)])
         request = self.requests.get((message.origin_node, message.create_id))
         if request is not None:
-            actions.extend(self._expired(request, message.sequence_number))
+            actions.extend(self.replies.expired(request, message.sequence_number))
             if not request.create.kept_together:   # an atomic request's expired pair is replaced: not settled
-                actions.extend(self._count(request))
+                actions.extend(self.replies.settle(request))
         return actions
-
-    def _expired(self, request: Request, seq: int) -> Actions:
-        self.counters.expired += 1
-        expiry = ll.Err(request.create_id, ll.ERR_EXPIRE, 1, seq, (seq + 1) & 0xFFFF, request.origin_node)
-        return self._reply(request.app, expiry)
 
     def _on_confirm_ack(self, message: EgpMessage, now: int) -> Actions:
         key = (message.link_id, message.attempt_seq)
@@ -128,7 +123,7 @@ class ConfirmMixin(LinkState):
                 return Actions()
             held.acked = True
             return self._try_release(held.request, now)
-        actions = self._expired(pending.request, pending.seq)
+        actions = self.replies.expired(pending.request, pending.seq)
         return actions.extend(self._replace(key, now)) if held is not None else actions
 
     def _confirm_timers(self, now: int) -> Actions:
@@ -138,7 +133,7 @@ class ConfirmMixin(LinkState):
                 continue
             if pending.retries_left == 0:        # the peer is silent: assume the worst for this pair
                 del self.sent[key]
-                actions.extend(self._expired(pending.request, pending.seq))
+                actions.extend(self.replies.expired(pending.request, pending.seq))
                 if key in self.holding:
                     actions.extend(self._replace(key, now))
             else:

@@ -174,7 +174,7 @@ class LinkLayer(QueueMixin, ConfirmMixin, MemoryMixin):
             create = ll.Create.decode(payload)
         except ParseError:
             self.counters.malformed += 1
-            return self._reply(app, ll.Err(0, ll.ERR_CREATE, origin_node=self.node_id))
+            return self.replies.refuse(app, ll.Err(0, ll.ERR_CREATE, origin_node=self.node_id))
         create_id = self.requests.new_create_id()
         link = self.links.by_peer.get(create.remote_node_id)
         error = self._unsupported(create, local=True) if link else ll.ERR_UNSUPP
@@ -186,7 +186,7 @@ class LinkLayer(QueueMixin, ConfirmMixin, MemoryMixin):
             option, error = self._admit(create, link)
         if error:
             self.counters.rejected += 1
-            return self._reply(app, ll.Err(create_id, error, origin_node=self.node_id))
+            return self.replies.refuse(app, ll.Err(create_id, error, origin_node=self.node_id))
         assert link is not None
         request = Request(create_id, self.node_id, create, link, app, 0, RequestState.WAITING_PEER,
                           retries_left=self.timing.retries, retry_at=now + self.timing.interval_ns, option=option,
@@ -248,7 +248,7 @@ class LinkLayer(QueueMixin, ConfirmMixin, MemoryMixin):
     def _fail_quietly(self, request: Request, code: int, now: int) -> Actions:
         """``request`` has failed here (its state is FAILED): tell its higher layer, stop serving it."""
         request.error = code
-        actions = self._flush(request).extend(self._err(request, code))
+        actions = self.replies.flush(request).extend(self.replies.err(request, code))
         link_id = request.link.link_id
         run = self.runs.get(link_id)
         if run is not None and run.request is request:
@@ -258,9 +258,7 @@ class LinkLayer(QueueMixin, ConfirmMixin, MemoryMixin):
         if pending is not None and pending.request is request:
             del self.scheduling[link_id]
             self.peer_on.pop(link_id, None)       # it may or may not have switched: SCHEDULE again next time
-        history = self.history[link_id]
-        if not self.links.is_master(request.link) and history and history[-1][1] is request:
-            actions.down.append(StopGeneration(link_id))
+        actions.extend(self.follower.stop(request))
         for key, held in list(self.holding.items()):     # an atomic request's kept pairs go with it
             if held.request is request:
                 actions.extend(self._drop(key))
@@ -291,7 +289,7 @@ class LinkLayer(QueueMixin, ConfirmMixin, MemoryMixin):
         for key, pending in list(self.sent.items()):
             if key[0] == link_id:
                 del self.sent[key]
-                actions.extend(self._expired(pending.request, pending.seq))
+                actions.extend(self.replies.expired(pending.request, pending.seq))
         for key, (_, pair, _) in list(self.awaiting.items()):
             if key[0] == link_id:
                 del self.awaiting[key]
@@ -309,7 +307,7 @@ class LinkLayer(QueueMixin, ConfirmMixin, MemoryMixin):
     # -- peer protocol -----------------------------------------------------------------
     def _on_peer(self, message: EgpMessage, source: Address, now: int) -> Actions:
         handlers = {MSG_REQ: self._on_req, MSG_REQ_ACK: self._on_req_ack, MSG_CONFIRM: self._on_confirm,
-                    MSG_CONFIRM_ACK: self._on_confirm_ack, MSG_SCHEDULE: self._on_schedule,
+                    MSG_CONFIRM_ACK: self._on_confirm_ack, MSG_SCHEDULE: self.follower.on_schedule,
                     MSG_SCHEDULE_ACK: self._on_schedule_ack, MSG_RELEASE: self._on_release,
                     MSG_RELEASE_ACK: self._on_release_ack}
         handler = handlers.get(message.msg_type)

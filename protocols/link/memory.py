@@ -14,73 +14,28 @@ from typing import Any
 from protocols.common import Actions, Address
 from protocols.link.messages import about_pair, answer
 from protocols.link.state import LinkState
-from protocols.link.types import Held, PendingConfirm, Request, RequestEvent, RequestState
+from protocols.link.types import Held, PendingConfirm, Request
 from protocols.packets import linkservice as ll
 from protocols.packets.egp import MSG_RELEASE, MSG_RELEASE_ACK, EgpMessage
-from protocols.physical import physics
 from protocols.physical.hardware import Discard, Move, MoveResult
-from protocols.physical.node import PairReady, StopGeneration
+from protocols.physical.node import PairReady
 
 
 class MemoryMixin(LinkState):
     """Pairs in memory for :class:`~protocols.link.layer.LinkLayer`: delivery, moves, atomic requests."""
 
     # -- delivery ----------------------------------------------------------------------
-    def _deliver(self, request: Request, pair: PairReady, seq: int, now: int, slot: int | None = None) -> Actions:
-        ok = self._ok(request, pair, seq, now, slot)
-        self.counters.ok_sent += 1
-        if request.create.outcomes_together:       # CON clear: all OKs when the request completes
-            request.outcomes.append(ok)
-            return self._count(request)
-        return Actions(send=[(request.app, ok)]).extend(self._count(request))
-
     def _store_and_deliver(self, request: Request, pair: PairReady, seq: int, now: int) -> Actions:
         """Deliver a pair; a kept one first moves to a storage qubit if the node has any, freeing its
         communication qubit for the next attempt (the OK then names the storage qubit)."""
         if pair.outcome is not None or self.memory.storage == 0:
-            return self._deliver(request, pair, seq, now)
+            return self.replies.deliver(request, pair, seq, now)
         self.moving[pair.slot] = (request, pair, seq)
         return Actions(hardware=[Move(pair.slot)])
 
     @staticmethod
-    def _flush(request: Request) -> Actions:
-        """The OKs of a measure-directly request with CON clear, now that it is over."""
-        oks, request.outcomes = request.outcomes, []
-        return Actions(send=[(request.app, ok) for ok in oks])
-
-    def _count(self, request: Request) -> Actions:
-        """One more of the request's pairs is settled (delivered, or expired at the other end)."""
-        request.delivered += 1
-        if request.delivered != request.create.number or request.state not in (RequestState.GENERATING,
-                                                                                 RequestState.QUEUED):
-            return Actions()
-        request.fire(RequestEvent.LAST_PAIR)
-        actions = self._flush(request)
-        history = self.history[request.link.link_id]
-        if history and history[-1][1] is request:       # the other end: stop following a finished request
-            actions.down.append(StopGeneration(request.link.link_id))
-        return actions
-
-    @staticmethod
     def _free(pair: PairReady) -> list[Any]:
         return [Discard(pair.slot)] if pair.outcome is None else []
-
-    def _ok(self, request: Request, pair: PairReady, seq: int, now: int, slot: int | None = None) -> bytes:
-        dist = physics.relabel(pair.distribution, int(pair.bell_state))
-        remote = request.link.peer_node_id
-        if pair.outcome is not None:
-            goodness = ll.encode_fidelity(dist[0])
-            assert pair.basis is not None
-            return ll.OkMeasure(request.create_id, pair.outcome, request.d, int(pair.basis),
-                                int(pair.bell_state), seq, request.create.purpose_id, remote,
-                                goodness).encode()
-        stored = now - pair.emission_time
-        link = request.link
-        for t1, t2 in ((link.t1_local_ns, link.t2_local_ns), (link.t1_peer_ns, link.t2_peer_ns)):
-            dist = physics.pauli_channel(dist, *physics.memory_pauli_probabilities(stored, t1, t2))
-        return ll.OkKeep(request.create_id, pair.slot if slot is None else slot, request.d, int(pair.bell_state), seq,
-                         request.create.purpose_id, remote, ll.encode_fidelity(dist[0]),
-                         (now // 1000) & 0xFFFF).encode()
 
     # -- atomic requests: kept pairs, moves to storage, release, cutoff ----------------
     def _hold(self, request: Request, pair: PairReady, seq: int) -> Actions:
@@ -96,7 +51,7 @@ class MemoryMixin(LinkState):
         if event.slot in self.moving:              # an ordinary kept pair: its OK, from where it is now
             request, pair, seq = self.moving.pop(event.slot)
             slot = event.slot if event.storage_slot is None else event.storage_slot
-            return self._deliver(request, pair, seq, now, slot)
+            return self.replies.deliver(request, pair, seq, now, slot)
         key = next((k for k, h in self.holding.items() if h.moving and h.slot == event.slot), None)
         if key is None:
             return Actions()
@@ -137,7 +92,7 @@ class MemoryMixin(LinkState):
             self.releasing[key] = PendingConfirm(request, held.seq, self.timing.reliable_retries,
                                                  now + self.timing.interval_ns, 0)
             actions.send.append(about_pair(request, key[0], key[1], held.seq, MSG_RELEASE))
-            actions.extend(self._deliver(request, held.pair, held.seq, now, held.slot))
+            actions.extend(self.replies.deliver(request, held.pair, held.seq, now, held.slot))
         return actions
 
     def _cutoff_at(self, held: Held) -> int | None:
@@ -159,7 +114,7 @@ class MemoryMixin(LinkState):
             self.releasing[key] = PendingConfirm(request, held.seq, self.timing.reliable_retries,
                                                  now + self.timing.interval_ns, ll.ERR_EXPIRE)
             actions.send.append(about_pair(request, key[0], key[1], held.seq, MSG_RELEASE, ll.ERR_EXPIRE))
-            actions.extend(self._expired(request, held.seq))
+            actions.extend(self.replies.expired(request, held.seq))
             actions.extend(self._replace(key, now))
         return actions
 
@@ -184,15 +139,15 @@ class MemoryMixin(LinkState):
         request = self.requests.get((message.origin_node, message.create_id))
         status = ll.ERR_EXPIRE if message.status == 0 else 0
         if message.status and request is not None:
-            actions.extend(self._expired(request, message.sequence_number))
+            actions.extend(self.replies.expired(request, message.sequence_number))
         self.released.put(key, status, now)
         return actions.extend(Actions(send=[self._release_ack(message, status)]))
 
     def _apply_release(self, key: tuple[int, int], status: int, now: int) -> Actions:
         held = self.holding.pop(key)
         if status == 0:
-            return self._deliver(held.request, held.pair, held.seq, now, held.slot)
-        return Actions(hardware=[Discard(held.slot)]).extend(self._expired(held.request, held.seq))
+            return self.replies.deliver(held.request, held.pair, held.seq, now, held.slot)
+        return Actions(hardware=[Discard(held.slot)]).extend(self.replies.expired(held.request, held.seq))
 
     def _release_ack(self, message: EgpMessage, status: int) -> tuple[Address, bytes]:
         return answer(message, MSG_RELEASE_ACK, status, self.links[message.link_id].peer_address)
@@ -201,7 +156,7 @@ class MemoryMixin(LinkState):
         pending = self.releasing.pop((message.link_id, message.attempt_seq), None)
         if pending is None or message.status == 0 or pending.status:
             return Actions()
-        return self._expired(pending.request, pending.seq)   # delivered here, not there: both report it
+        return self.replies.expired(pending.request, pending.seq)   # delivered here, not there: both report it
 
     def _release_timers(self, now: int) -> Actions:
         actions = Actions()
@@ -211,7 +166,7 @@ class MemoryMixin(LinkState):
             if pending.retries_left == 0:          # the peer is silent: a delivered pair may be there or not
                 del self.releasing[key]
                 if pending.status == 0:
-                    actions.extend(self._expired(pending.request, pending.seq))
+                    actions.extend(self.replies.expired(pending.request, pending.seq))
                 continue
             pending.retries_left -= 1
             pending.next_at = now + self.timing.interval_ns

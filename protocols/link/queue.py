@@ -13,8 +13,6 @@ from protocols.common import Actions, Address
 from protocols.link import generation
 from protocols.link.state import LinkState
 from protocols.link.types import (
-    FOLLOW_PAIRS,
-    HISTORY,
     PendingSchedule,
     Request,
     RequestEvent,
@@ -22,7 +20,7 @@ from protocols.link.types import (
     Run,
 )
 from protocols.packets import linkservice as ll
-from protocols.packets.egp import MSG_REQ, MSG_REQ_ACK, MSG_SCHEDULE, MSG_SCHEDULE_ACK, EgpMessage
+from protocols.packets.egp import MSG_REQ, MSG_REQ_ACK, MSG_SCHEDULE, EgpMessage
 from protocols.physical.node import StopGeneration
 
 
@@ -38,7 +36,7 @@ class QueueMixin(LinkState):
         if message.status:
             request.fire(RequestEvent.PEER_REFUSED)
             request.error = message.status
-            return self._err(request, message.status)
+            return self.replies.err(request, message.status)
         request.fire(RequestEvent.PEER_ACCEPTED)
         request.queue_seq = request.queue_seq or message.queue_seq
         return self._schedule(request.link.link_id, now)
@@ -230,63 +228,3 @@ class QueueMixin(LinkState):
                                 now + self.timing.interval_ns)
         self.aborting[(link_id, abort.run)] = abort
         return Actions(send=[self._schedule_message(abort)])
-
-    # -- the other end follows the master's runs ---------------------------------------
-    def _on_schedule(self, message: EgpMessage, now: int) -> Actions:
-        link_id = message.link_id
-        key = (link_id, message.run)
-        if key in self.schedule_answers:
-            return Actions(send=[self._schedule_ack(message, self.schedule_answers[key])])
-        request = self.requests.get((message.origin_node, message.create_id))
-        if message.status:                         # an abort
-            actions = Actions()
-            if request is not None and request.state not in (RequestState.DONE, RequestState.FAILED):
-                request.retry_at = None
-                request.fire(RequestEvent.ABORTED)
-                actions.extend(self._fail_quietly(request, message.status, now))
-            self.schedule_answers.put(key, 0, now)
-            return actions.extend(Actions(send=[self._schedule_ack(message, 0)]))
-        if message.run <= self.followed[link_id]:
-            return Actions()                       # an old SCHEDULE overtaken by a newer one
-        self.followed[link_id] = message.run
-        status = self._follow(request, message, now)
-        self.schedule_answers.put(key, status, now)
-        actions = Actions(send=[self._schedule_ack(message, status)])
-        if status == 0:
-            assert request is not None
-            actions.down += [StopGeneration(link_id), generation.start(request, FOLLOW_PAIRS)]
-        return actions
-
-    def _follow(self, request: Request | None, message: EgpMessage, now: int) -> int:
-        """Switch this end to the request of a SCHEDULE; the Status to answer with."""
-        if request is None or request.link.link_id != message.link_id:
-            return ll.ERR_REJECTED
-        if request.state == RequestState.FAILED:
-            return request.error or ll.ERR_OTHER
-        if request.state == RequestState.WAITING_PEER:   # every REQ_ACK was lost: the SCHEDULE says it all
-            request.retry_at = None
-            request.fire(RequestEvent.PEER_ACCEPTED)
-            request.queue_seq = message.queue_seq
-        history = self.history[message.link_id]
-        previous = history[-1][1] if history else None
-        if previous is not None and previous is not request and previous.state == RequestState.GENERATING:
-            previous.fire(RequestEvent.RUN_END)
-        if request.state == RequestState.QUEUED:
-            request.fire(RequestEvent.LINK_FREE)
-        history.append((now, request))
-        del history[:-HISTORY]
-        return 0
-
-    def _schedule_ack(self, message: EgpMessage, status: int) -> tuple[Address, bytes]:
-        link = self.links.by_id[message.link_id]
-        reply = EgpMessage(MSG_SCHEDULE_ACK, status, message.create_id, message.link_id, message.origin_node,
-                           message.queue_seq, run=message.run, pairs=message.pairs)
-        return (link.peer_address, reply.encode())
-
-    def _followed_request(self, link_id: int, emitted_at: int) -> Request | None:
-        """Other end: the request this end was generating for when it emitted at ``emitted_at``."""
-        for switched_at, request in reversed(self.history[link_id]):
-            if switched_at <= emitted_at:
-                return request
-        return None
-

@@ -12,8 +12,10 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from protocols.common import Actions, Address
+from protocols.link.follower import Follower
 from protocols.link.links import Links
 from protocols.link.recent import Recent
+from protocols.link.replies import Replies
 from protocols.link.requests import RequestTable
 from protocols.link.types import (
     RELIABLE_RETRIES,
@@ -57,10 +59,8 @@ class LinkState:
         self.run_number: dict[int, int] = {link.link_id: 0 for link in links}
         self.last_served: dict[tuple[int, int, int], int] = {}
         self.serve_clock = 0
-        # other end: the runs it follows (when it switched, to which request) and its SCHEDULE answers
-        self.followed: dict[int, int] = {link.link_id: 0 for link in links}
-        self.history: dict[int, list[tuple[int, Request]]] = {link.link_id: [] for link in links}
-        self.schedule_answers: Recent[tuple[int, int], int] = Recent(keep_ns)
+        self.follower = Follower(self.links, self.requests, self.timing, fail=self._fail_quietly)
+        self.replies = Replies(self.counters, following=self.follower.following)
         self.sent: dict[tuple[int, int], PendingConfirm] = {}                # master: CONFIRMs awaiting ACK
         self.awaiting: dict[tuple[int, int], tuple[Request, PairReady, int]] = {}   # slave: pairs awaiting CONFIRM
         self.lost: dict[tuple[int, int], int] = {}                           # slave: heralds lost, until when
@@ -86,7 +86,8 @@ class LinkState:
     def _tidy(self, now: int) -> None:
         """Forget finished requests and answers older than ``keep_ns`` (so the tables stay bounded)."""
         self.requests.tidy(now)
-        for table in (self.answered, self.released, self.schedule_answers):
+        self.follower.forget(now)
+        for table in (self.answered, self.released):
             table.forget(now)
 
     # -- shared helpers ----------------------------------------------------------------
@@ -99,13 +100,6 @@ class LinkState:
         limit = create.max_time_ns()
         return None if limit is None else now + limit
 
-    def _err(self, request: Request, code: int) -> Actions:
-        return self._reply(request.app, ll.Err(request.create_id, code, origin_node=request.origin_node))
-
-    def _reply(self, app: Address, message: ll.Err) -> Actions:
-        self.counters.err_sent += 1
-        return Actions(send=[(app, message.encode())])
-
     if TYPE_CHECKING:   # defined in the other parts; declared here so that each part type-checks alone
         # protocols.link.layer: admission, failing a request
         def _unsupported(self, create: ll.Create, local: bool) -> int: ...
@@ -115,14 +109,9 @@ class LinkState:
         # protocols.link.queue: runs
         def _schedule(self, link_id: int, now: int) -> Actions: ...
         def _end_run(self, link_id: int, now: int) -> Actions: ...
-        def _followed_request(self, link_id: int, emitted_at: int) -> Request | None: ...
-
-        # protocols.link.confirm: confirmation
-        def _expired(self, request: Request, seq: int) -> Actions: ...
 
         # protocols.link.memory: delivery, kept pairs
         def _store_and_deliver(self, request: Request, pair: PairReady, seq: int, now: int) -> Actions: ...
-        def _count(self, request: Request) -> Actions: ...
         def _hold(self, request: Request, pair: PairReady, seq: int) -> Actions: ...
         def _replace(self, key: tuple[int, int], now: int) -> Actions: ...
         def _try_release(self, request: Request, now: int) -> Actions: ...
