@@ -676,7 +676,7 @@ def test_an_abort_fails_the_request_the_other_end_accepted() -> None:
     assert parse_egp(only(aborted.send, EGP1)[0])["type"] == 6
     assert only(n2.receive(abort, EGP1, EGP_PORT, now=out.deadline + 20).send, APP2) == []   # once only
     n1.receive(only(aborted.send, EGP1)[0], EGP2, EGP_PORT, now=out.deadline + 30)
-    assert n1.settled() and not n1.aborting
+    assert n1.settled() and not n1.runs.aborting
 
 
 def test_attempt_lost_restarts_one_pair() -> None:

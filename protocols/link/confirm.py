@@ -9,7 +9,6 @@ request, and otherwise answers EXPIRE, and both ends report the pair expired.
 from __future__ import annotations
 
 from protocols.common import Actions, Address
-from protocols.link import generation
 from protocols.link.messages import about_pair, answer
 from protocols.link.state import LinkState
 from protocols.link.types import PendingConfirm, Request, RequestState
@@ -26,9 +25,8 @@ class ConfirmMixin(LinkState):
         self.counters.lost_attempts += 1
         key = (event.link_id, event.attempt_seq)
         link = self.links.by_id[event.link_id]
-        if self.links.is_master(link):
-            run = self.runs.get(event.link_id)     # no number was given to it: the other end will not keep it
-            return Actions(down=[generation.start(run.request, 1)]) if run is not None else Actions()
+        if self.links.is_master(link):             # no number was given to it: the other end will not keep it
+            return self.runs.rearm(event.link_id)
         if key in self.early:
             return self._expire_confirmed(self.early.pop(key)[0], now)
         self.lost[key] = now + self.timing.confirm_timeout_ns
@@ -38,23 +36,19 @@ class ConfirmMixin(LinkState):
         link = self.links.by_id[pair.link_id]
         if not self.links.is_master(link):
             return self._on_pair_followed(pair, now)
-        run = self.runs.get(pair.link_id)
-        if run is None or pair.emission_time < run.started_at:
+        request = self.runs.request_for(pair)
+        if request is None:
             self.counters.unrequested += 1        # nobody asked for it: free the memory, lose nothing
             return Actions(hardware=self._free(pair))
-        request = run.request
         seq = self.next_seq[pair.link_id]
         self.next_seq[pair.link_id] = (seq + 1) & 0xFFFF
         key = (pair.link_id, pair.attempt_seq)
         self.sent[key] = PendingConfirm(request, seq, self.timing.reliable_retries, now + self.timing.interval_ns)
         request.numbered += 1
-        run.numbered += 1
         actions = (self._hold(request, pair, seq) if request.create.kept_together
                    else self._store_and_deliver(request, pair, seq, now))
         actions.send.append(about_pair(request, pair.link_id, pair.attempt_seq, seq))
-        if run.numbered >= run.pairs or request.to_number == 0:
-            actions.extend(self._end_run(pair.link_id, now))
-        return actions
+        return actions.extend(self.runs.numbered(pair.link_id, now))
 
     def _on_pair_followed(self, pair: PairReady, now: int) -> Actions:
         request = self.follower.request_at(pair.link_id, pair.emission_time)

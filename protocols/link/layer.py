@@ -58,20 +58,15 @@ from __future__ import annotations
 from typing import Any
 
 from protocols.common import EGP_PORT, Actions, Address, ParseError
-from protocols.link import admission
 from protocols.link.confirm import ConfirmMixin
-from protocols.link.generation import rotation_basis
 from protocols.link.memory import MemoryMixin
-from protocols.link.queue import QueueMixin
 from protocols.link.types import (
     FINAL,
-    RANDOM_BASES,
     ROTATION_BASES,
     TRANSITIONS,
     GenerationOver,
     LinkConfig,
     LinkCounters,
-    LinkOption,
     Memory,
     QueuePolicy,
     Request,
@@ -97,7 +92,7 @@ __all__ = ["ROTATION_BASES", "TRANSITIONS", "GenerationOver", "LinkConfig", "Lin
            "QueuePolicy", "Request", "RequestEvent", "RequestState"]
 
 
-class LinkLayer(QueueMixin, ConfirmMixin, MemoryMixin):
+class LinkLayer(ConfirmMixin, MemoryMixin):
     """Sans-IO link-layer engine of one node (every link of that node)."""
 
     # -- inputs ------------------------------------------------------------------------
@@ -106,7 +101,7 @@ class LinkLayer(QueueMixin, ConfirmMixin, MemoryMixin):
             if port == EGP_PORT:
                 actions = self._on_peer(EgpMessage.decode(payload), source, now)
             else:
-                actions = self._on_create(payload, source, now)
+                actions = self.queue.on_create(payload, source, now)
         except ParseError:
             self.counters.malformed += 1
             actions = Actions()
@@ -136,104 +131,27 @@ class LinkLayer(QueueMixin, ConfirmMixin, MemoryMixin):
 
     def on_timer(self, now: int) -> Actions:
         actions = self._confirm_timers(now)
-        actions.extend(self._schedule_timers(now))
+        actions.extend(self.runs.on_timer(now))
         actions.extend(self._release_timers(now))
         actions.extend(self._cutoff_timers(now))
         for request in self.requests.open_requests():
             if request.expires_at is not None and request.expires_at <= now:
                 actions.extend(self._expire(request, now))
-                continue
-            if request.retry_at is None or request.retry_at > now:
-                continue
-            if request.retries_left == 0:
-                request.retry_at = None
-                request.fire(RequestEvent.PEER_REFUSED)
-                actions.extend(self._fail_quietly(request, ll.ERR_TIMEOUT, now))
-                actions.extend(self._abort(request, ll.ERR_TIMEOUT, now))   # its REQ_ACKs may just be lost
-            else:
-                request.retries_left -= 1
-                request.retry_at = now + self.timing.interval_ns
-                actions.send.append(self._req(request))
+            elif request.retry_at is not None and request.retry_at <= now:
+                actions.extend(self.queue.retry(request, now))
         self._tidy(now)
         actions.deadline = self._deadline()
         return actions
 
     def settled(self) -> bool:
         """No message of the peer protocol waits for an answer and no pair for its CONFIRM."""
-        return not (self.sent or self.awaiting or self.early or self.scheduling or self.aborting
+        return not (self.sent or self.awaiting or self.early or not self.runs.settled()
                     or self.holding or self.releasing or self.moving)
 
     def held_slots(self) -> set[int]:
         """Memory slots of pairs that wait for the master's CONFIRM, or for the rest of their atomic request."""
         waiting = {pair.slot for _, pair, _ in self.awaiting.values() if pair.outcome is None}
         return waiting | {held.slot for held in self.holding.values()}
-
-    # -- CREATE from a higher layer ----------------------------------------------------
-    def _on_create(self, payload: bytes, app: Address, now: int) -> Actions:
-        try:
-            create = ll.Create.decode(payload)
-        except ParseError:
-            self.counters.malformed += 1
-            return self.replies.refuse(app, ll.Err(0, ll.ERR_CREATE, origin_node=self.node_id))
-        create_id = self.requests.new_create_id()
-        link = self.links.by_peer.get(create.remote_node_id)
-        error = self._unsupported(create, local=True) if link else ll.ERR_UNSUPP
-        if link is not None and link.link_id in self.links.down:
-            error = ll.ERR_OTHER
-        option: LinkOption | None = None
-        if not error:
-            assert link is not None
-            option, error = self._admit(create, link)
-        if error:
-            self.counters.rejected += 1
-            return self.replies.refuse(app, ll.Err(create_id, error, origin_node=self.node_id))
-        assert link is not None
-        request = Request(create_id, self.node_id, create, link, app, 0, RequestState.WAITING_PEER,
-                          retries_left=self.timing.retries, retry_at=now + self.timing.interval_ns, option=option,
-                          expires_at=self._expiry(create, now))
-        if self.links.is_master(link):
-            request.queue_seq = self._number(link.link_id)
-        self.requests.add(request)
-        return Actions(send=[(app, ll.Ack(create_id).encode()), self._req(request)])
-
-    def _unsupported(self, create: ll.Create, local: bool) -> int:
-        if create.number == 0 or (create.ato and create.tpe != ll.TPE_KEEP):   # atomic: create-and-keep only
-            return ll.ERR_UNSUPP
-        if create.rl or create.rr:                 # a random basis only makes sense measuring directly
-            if create.tpe != ll.TPE_MEASURE or create.rl not in RANDOM_BASES or create.rr not in RANDOM_BASES:
-                return ll.ERR_UNSUPP
-            return 0
-        if create.tpe == ll.TPE_MEASURE and rotation_basis(create, local) is None:
-            return ll.ERR_UNSUPP
-        return 0
-
-    def _admit(self, create: ll.Create, link: LinkConfig) -> tuple[LinkOption | None, int]:
-        """The link option that serves ``create``, or the error code that refuses it."""
-        if self.links.over:
-            return None, ll.ERR_TIMEOUT
-        if self._open_requests(link.link_id) >= link.policy.max_queue or self._no_room(create):
-            return None, ll.ERR_NORES
-        option = admission.choose(link.options, ll.decode_fidelity(create.minimum_fidelity))
-        if option is None:
-            return None, ll.ERR_UNSUPP
-        limit = create.max_time_ns()
-        if limit is not None and admission.expected_time_ns(option, create.number, link.cycle_ns) > limit:
-            return None, ll.ERR_NOTIME
-        return option, 0
-
-    def _no_room(self, create: ll.Create) -> bool:
-        """No memory for the request's pairs: no communication qubit at all, or (atomic) fewer qubits than
-        its Number pairs besides those the open atomic requests reserve."""
-        if self.memory.communication == 0:
-            return True
-        if not create.kept_together:
-            return False
-        reserved = sum(r.create.number for r in self.requests.open_requests() if r.create.kept_together
-                       and r.state not in FINAL)
-        return create.number + reserved > self.memory.total
-
-    def _open_requests(self, link_id: int) -> int:
-        return sum(1 for r in self.requests.open_requests() if r.link.link_id == link_id and r.state not in FINAL)
 
     # -- failing requests: Max Time, the peer gone -------------------------------------
     def _expire(self, request: Request, now: int) -> Actions:
@@ -250,19 +168,12 @@ class LinkLayer(QueueMixin, ConfirmMixin, MemoryMixin):
         request.error = code
         actions = self.replies.flush(request).extend(self.replies.err(request, code))
         link_id = request.link.link_id
-        run = self.runs.get(link_id)
-        if run is not None and run.request is request:
-            del self.runs[link_id]
-            actions.down.append(StopGeneration(link_id))
-        pending = self.scheduling.get(link_id)
-        if pending is not None and pending.request is request:
-            del self.scheduling[link_id]
-            self.peer_on.pop(link_id, None)       # it may or may not have switched: SCHEDULE again next time
+        actions.extend(self.runs.stop_serving(request))
         actions.extend(self.follower.stop(request))
         for key, held in list(self.holding.items()):     # an atomic request's kept pairs go with it
             if held.request is request:
                 actions.extend(self._drop(key))
-        return actions.extend(self._schedule(link_id, now))
+        return actions.extend(self.runs.schedule(link_id, now))
 
     def _on_generation_over(self, now: int) -> Actions:
         """The run's generation window is over: every open request fails here with ERR TIMEOUT (the other
@@ -283,9 +194,7 @@ class LinkLayer(QueueMixin, ConfirmMixin, MemoryMixin):
             return Actions()
         self.links.mark_down(link_id)
         actions = Actions(down=[StopGeneration(link_id)])
-        self.runs.pop(link_id, None)
-        self.scheduling.pop(link_id, None)
-        self.peer_on.pop(link_id, None)
+        self.runs.link_down(link_id)
         for key, pending in list(self.sent.items()):
             if key[0] == link_id:
                 del self.sent[key]
@@ -294,7 +203,7 @@ class LinkLayer(QueueMixin, ConfirmMixin, MemoryMixin):
             if key[0] == link_id:
                 del self.awaiting[key]
                 actions.hardware.extend(self._free(pair))
-        for table in (self.early, self.lost, self.aborting, self.releasing):
+        for table in (self.early, self.lost, self.releasing):
             for key in [key for key in table if key[0] == link_id]:
                 del table[key]
         for request in self.requests.open_requests():
@@ -306,9 +215,9 @@ class LinkLayer(QueueMixin, ConfirmMixin, MemoryMixin):
 
     # -- peer protocol -----------------------------------------------------------------
     def _on_peer(self, message: EgpMessage, source: Address, now: int) -> Actions:
-        handlers = {MSG_REQ: self._on_req, MSG_REQ_ACK: self._on_req_ack, MSG_CONFIRM: self._on_confirm,
+        handlers = {MSG_REQ: self.queue.on_req, MSG_REQ_ACK: self.queue.on_req_ack, MSG_CONFIRM: self._on_confirm,
                     MSG_CONFIRM_ACK: self._on_confirm_ack, MSG_SCHEDULE: self.follower.on_schedule,
-                    MSG_SCHEDULE_ACK: self._on_schedule_ack, MSG_RELEASE: self._on_release,
+                    MSG_SCHEDULE_ACK: self.runs.on_schedule_ack, MSG_RELEASE: self._on_release,
                     MSG_RELEASE_ACK: self._on_release_ack}
         handler = handlers.get(message.msg_type)
         if handler is None or message.link_id not in self.links:
@@ -319,7 +228,7 @@ class LinkLayer(QueueMixin, ConfirmMixin, MemoryMixin):
         times = [t for r in self.requests.open_requests() for t in (r.retry_at, r.expires_at) if t is not None]
         times += [p.next_at for p in self.sent.values()] + [d for _, _, d in self.awaiting.values()]
         times += list(self.lost.values()) + [d for _, d in self.early.values()]
-        times += [p.next_at for p in (*self.scheduling.values(), *self.aborting.values())]
+        times += [t for t in (self.runs.deadline(),) if t is not None]
         times += [p.next_at for p in self.releasing.values()]
         times += [t for t in map(self._cutoff_at, self.holding.values()) if t is not None]
         return min(times, default=None)

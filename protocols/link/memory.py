@@ -79,7 +79,7 @@ class MemoryMixin(LinkState):
         request = self.holding[key].request
         actions = self._drop(key)
         request.numbered -= 1
-        return actions.extend(self._schedule(request.link.link_id, now))
+        return actions.extend(self.runs.schedule(request.link.link_id, now))
 
     def _try_release(self, request: Request, now: int) -> Actions:
         """Master: once all of an atomic request's pairs are kept at both ends, deliver them and RELEASE them."""

@@ -12,25 +12,25 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from protocols.common import Actions, Address
+from protocols.link.admission import Admission
 from protocols.link.follower import Follower
 from protocols.link.links import Links
+from protocols.link.queue import DistributedQueue
 from protocols.link.recent import Recent
 from protocols.link.replies import Replies
 from protocols.link.requests import RequestTable
+from protocols.link.runs import MasterRuns
+from protocols.link.scheduler import Scheduler
 from protocols.link.types import (
     RELIABLE_RETRIES,
     Held,
     LinkConfig,
     LinkCounters,
-    LinkOption,
     Memory,
     PendingConfirm,
-    PendingSchedule,
     Request,
     Retransmission,
-    Run,
 )
-from protocols.packets import linkservice as ll
 from protocols.packets.egp import EgpMessage
 from protocols.physical.node import PairReady
 
@@ -48,19 +48,15 @@ class LinkState:
         self.memory = memory or Memory()
         self.requests = RequestTable(self.timing.keep_ns)
         keep_ns = self.timing.keep_ns
-        self.numbered: dict[int, int] = {link.link_id: 0 for link in links}
         self.next_seq: dict[int, int] = {link.link_id: 0 for link in links}
         self.counters = LinkCounters()
-        # master: the run being generated, the SCHEDULE awaiting its ACK, aborts, what the peer is armed for
-        self.runs: dict[int, Run] = {}
-        self.scheduling: dict[int, PendingSchedule] = {}
-        self.aborting: dict[tuple[int, int], PendingSchedule] = {}
-        self.peer_on: dict[int, Request] = {}
-        self.run_number: dict[int, int] = {link.link_id: 0 for link in links}
-        self.last_served: dict[tuple[int, int, int], int] = {}
-        self.serve_clock = 0
         self.follower = Follower(self.links, self.requests, self.timing, fail=self._fail_quietly)
         self.replies = Replies(self.counters, following=self.follower.following)
+        self.runs = MasterRuns(self.links, self.requests, Scheduler(), self.counters, self.timing,
+                               fail=self._fail_quietly)
+        self.queue = DistributedQueue(self.links, self.requests, Admission(self.links, self.requests, self.memory),
+                                      self.runs, self.replies, self.counters, self.timing, purposes,
+                                      fail=self._fail_quietly)
         self.sent: dict[tuple[int, int], PendingConfirm] = {}                # master: CONFIRMs awaiting ACK
         self.awaiting: dict[tuple[int, int], tuple[Request, PairReady, int]] = {}   # slave: pairs awaiting CONFIRM
         self.lost: dict[tuple[int, int], int] = {}                           # slave: heralds lost, until when
@@ -90,25 +86,9 @@ class LinkState:
         for table in (self.answered, self.released):
             table.forget(now)
 
-    # -- shared helpers ----------------------------------------------------------------
-    def _number(self, link_id: int) -> int:
-        self.numbered[link_id] += 1
-        return self.numbered[link_id]
-
-    @staticmethod
-    def _expiry(create: ll.Create, now: int) -> int | None:
-        limit = create.max_time_ns()
-        return None if limit is None else now + limit
-
     if TYPE_CHECKING:   # defined in the other parts; declared here so that each part type-checks alone
-        # protocols.link.layer: admission, failing a request
-        def _unsupported(self, create: ll.Create, local: bool) -> int: ...
-        def _admit(self, create: ll.Create, link: LinkConfig) -> tuple[LinkOption | None, int]: ...
+        # protocols.link.layer: failing a request
         def _fail_quietly(self, request: Request, code: int, now: int) -> Actions: ...
-
-        # protocols.link.queue: runs
-        def _schedule(self, link_id: int, now: int) -> Actions: ...
-        def _end_run(self, link_id: int, now: int) -> Actions: ...
 
         # protocols.link.memory: delivery, kept pairs
         def _store_and_deliver(self, request: Request, pair: PairReady, seq: int, now: int) -> Actions: ...
