@@ -170,7 +170,7 @@ def test_the_request_table_stays_bounded_over_many_requests() -> None:
     sizes = []
     for k in range(2_000):
         serve(n1, n2, attempt=k, now=k * step)
-        sizes.append((len(n1.requests), len(n2.requests), len(n2.answered), len(n2.follower.answers)))
+        sizes.append((len(n1.requests), len(n2.requests), len(n2.confirmation.answered), len(n2.follower.answers)))
     assert max(max(s) for s in sizes) <= bound
     assert not n1.open and not n2.open
     assert n1.counters.ok_sent == n2.counters.ok_sent == 2_000

@@ -15,6 +15,8 @@ emitted before the run started belongs to no run (:meth:`MasterRuns.request_for`
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from protocols.common import Actions, Address
 from protocols.link import generation
 from protocols.link.links import Links
@@ -23,7 +25,6 @@ from protocols.link.scheduler import Scheduler
 from protocols.link.types import (
     FailRequest,
     LinkCounters,
-    PendingSchedule,
     Request,
     RequestEvent,
     RequestState,
@@ -33,6 +34,18 @@ from protocols.link.types import (
 from protocols.packets import linkservice as ll
 from protocols.packets.egp import MSG_SCHEDULE, EgpMessage
 from protocols.physical.node import PairReady, StopGeneration
+
+
+@dataclass(slots=True)
+class PendingSchedule:
+    """A SCHEDULE (or, with a Status, an abort) the master retransmits until SCHEDULE_ACK."""
+
+    request: Request
+    run: int
+    pairs: int
+    status: int
+    retries_left: int
+    next_at: int
 
 
 class MasterRuns:

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 
 from protocols.common import Actions, Address, Basis
 from protocols.packets import linkservice as ll
-from protocols.physical.node import PairReady
 
 RequestKey = tuple[int, int]
 """A request, as both ends name it: (origin node, Create ID)."""
@@ -235,20 +234,8 @@ class Run:
 
 
 @dataclass(slots=True)
-class PendingSchedule:
-    """A SCHEDULE (or, with a Status, an abort) the master retransmits until SCHEDULE_ACK."""
-
-    request: Request
-    run: int
-    pairs: int
-    status: int
-    retries_left: int
-    next_at: int
-
-
-@dataclass(slots=True)
 class PendingConfirm:
-    """The master's CONFIRM of one pair, until the other end acknowledges it."""
+    """The master's CONFIRM (or RELEASE) of one pair, retransmitted until the other end acknowledges it."""
 
     request: Request
     seq: int
@@ -256,21 +243,6 @@ class PendingConfirm:
     next_at: int
     status: int = 0
     """RELEASE only: 0 = deliver the pair, EXPIRE = discard it."""
-
-
-@dataclass(slots=True)
-class Held:
-    """A pair of an atomic request kept (unannounced) until all of the request's pairs are there."""
-
-    request: Request
-    pair: PairReady
-    seq: int
-    slot: int
-    acked: bool = False
-    moving: bool = False
-    release: int | None = None
-    """Other end: the Status of a RELEASE that came while the pair was moving to storage."""
-    drop: bool = False
 
 
 @dataclass(frozen=True, slots=True)
