@@ -1,4 +1,5 @@
-"""The link layer's parts, each driven alone, with no LinkLayer around it (docs/architecture.md, "Link layer").
+"""The link layer's parts, each driven alone, with no LinkLayer around it (docs/architecture.md, "Link layer:
+its parts").
 
 Each test builds one part with the few collaborators it is given in its constructor (the request
 table, the node's links, plain callables for what it asks of the others) and checks what it does
