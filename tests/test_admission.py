@@ -66,7 +66,7 @@ def test_max_time_running_out_is_a_timeout_and_stops_generation() -> None:
     out = layer.on_timer(2_000_000)
     assert StopGeneration(1) in out.down
     assert [ll.decode_upward(p).err for _, p in out.send] == [ll.ERR_TIMEOUT]     # type: ignore[union-attr]
-    assert request.state == RequestState.FAILED and not layer.runs
+    assert request.state == RequestState.FAILED and layer.runs.current(1) is None
 
 
 def test_max_time_field_uses_the_finest_unit_that_fits() -> None:

@@ -676,7 +676,7 @@ def test_an_abort_fails_the_request_the_other_end_accepted() -> None:
     assert parse_egp(only(aborted.send, EGP1)[0])["type"] == 6
     assert only(n2.receive(abort, EGP1, EGP_PORT, now=out.deadline + 20).send, APP2) == []   # once only
     n1.receive(only(aborted.send, EGP1)[0], EGP2, EGP_PORT, now=out.deadline + 30)
-    assert n1.settled() and not n1.aborting
+    assert n1.settled() and not n1.runs.aborting
 
 
 def test_attempt_lost_restarts_one_pair() -> None:
@@ -1029,7 +1029,7 @@ def test_a_pair_the_master_never_numbers_is_discarded_and_replaced() -> None:
     pair = PairReady(LINK, 4, 1, BellState.PHI_PLUS, 9, 1, 10_000, (1.0, 0.0, 0.0, 0.0), None, None)
     held = n2.handle(pair, now=10_100)
     assert held.send == [] and n2.held_slots() == {4}
-    out = n2.on_timer(10_100 + n2.confirm_timeout_ns)
+    out = n2.on_timer(10_100 + n2.timing.confirm_timeout_ns)
     assert out.hardware == [Discard(4)]
     assert out.down == []                          # the master re-arms for its lost herald; this end stays armed
     assert n1.handle(AttemptLost(LINK, 9), now=10_200).down == [StartGeneration(LINK, 1, None)]

@@ -165,12 +165,12 @@ def test_the_request_table_stays_bounded_over_many_requests() -> None:
     ``keep_ns``, not every request ever made (before, they grew one entry per request)."""
     n1, n2 = link_pair(retransmit_ns=RETRANSMIT, reliable_retries=4)
     step = 20_000
-    assert n1.keep_ns == n2.keep_ns == (4 + 4) * RETRANSMIT
-    bound = n1.keep_ns // step + 2
+    assert n1.timing.keep_ns == n2.timing.keep_ns == (4 + 4) * RETRANSMIT
+    bound = n1.timing.keep_ns // step + 2
     sizes = []
     for k in range(2_000):
         serve(n1, n2, attempt=k, now=k * step)
-        sizes.append((len(n1.requests), len(n2.requests), len(n2.answered), len(n2.schedule_answers)))
+        sizes.append((len(n1.requests), len(n2.requests), len(n2.confirmation.answered), len(n2.follower.answers)))
     assert max(max(s) for s in sizes) <= bound
     assert not n1.open and not n2.open
     assert n1.counters.ok_sent == n2.counters.ok_sent == 2_000

@@ -129,7 +129,7 @@ def test_the_link_layers_get_the_same_options_and_timeouts() -> None:
     top = build_topology(scenario)
     emu = build(scenario)
     for engine in emu.link_layers:
-        for peer, config in engine.links_by_peer.items():
+        for peer, config in engine.links.by_peer.items():
             caps = top.link_between(engine.node_id, peer)
             assert caps is not None
             # the same options; the two ends apply the memories in their own order (last-bit differences)
@@ -139,7 +139,7 @@ def test_the_link_layers_get_the_same_options_and_timeouts() -> None:
                 assert mine.fidelity == pytest.approx(theirs.fidelity, rel=1e-14)
                 assert mine.distribution == pytest.approx(theirs.distribution, rel=1e-14)
             assert caps.cycle_ns == config.cycle_ns
-    timeouts = {engine.node_id: engine.confirm_timeout_ns for engine in emu.link_layers}
+    timeouts = {engine.node_id: engine.timing.confirm_timeout_ns for engine in emu.link_layers}
     for link in top.links:
         assert link.confirm_timeout_ns == max(timeouts[link.a], timeouts[link.b])
 

@@ -1,4 +1,11 @@
-"""Admission of a CREATE against what a link can do: minimum fidelity and maximum time.
+"""Link layer: admission of a new request (a CREATE at its origin, a REQ at the peer), :class:`Admission`.
+
+A request is refused with ERR UNSUPP if the link layer does not do what it asks (:func:`unsupported`:
+no pairs, an atomic measure-directly request, a rotation or random-basis choice we do not support),
+ERR TIMEOUT once the run's generation window is over, and ERR NORES if the link's queue is full
+(``policy.max_queue`` open requests at this node) or the node's memory cannot take it: no
+communication qubit at all, or, for an atomic request, fewer qubits than its Number pairs beside
+those the open atomic requests reserve.
 
 A link offers one or more :class:`LinkOption` (for single-click, one per bright-state
 population α: a smaller α gives a better pair, more slowly). The link layer picks the
@@ -18,22 +25,62 @@ True
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from protocols.link.generation import rotation_basis
+from protocols.link.links import Links
+from protocols.link.requests import RequestTable
+from protocols.link.types import FINAL, RANDOM_BASES, LinkConfig, LinkOption, Memory
+from protocols.packets import linkservice as ll
 
-from protocols.physical.hardware import BellDistribution
+__all__ = ["Admission", "LinkOption", "choose", "expected_time_ns", "unsupported"]
 
 
-@dataclass(frozen=True, slots=True)
-class LinkOption:
-    """One way to run a link: its parameter (α, or None), fidelity at the OK, success probability, and the
-    Bell-diagonal distribution at the OK relative to the heralded state (``distribution[0]`` is the fidelity;
-    None when only the fidelity is known). Admission uses only fidelity and success; the network layer's
-    model uses the distribution."""
 
-    alpha: float | None
-    fidelity: float
-    success: float
-    distribution: BellDistribution | None = None
+class Admission:
+    """Whether this node takes a new request on one of its links, and with which of the link's options."""
+
+    def __init__(self, links: Links, requests: RequestTable, memory: Memory) -> None:
+        self._links = links
+        self._requests = requests
+        self._memory = memory
+
+    def admit(self, create: ll.Create, link: LinkConfig) -> tuple[LinkOption | None, int]:
+        """The link option that serves ``create``, or the error code that refuses it."""
+        if self._links.over:
+            return None, ll.ERR_TIMEOUT
+        if self._open_on(link.link_id) >= link.policy.max_queue or self._no_room(create):
+            return None, ll.ERR_NORES
+        option = choose(link.options, ll.decode_fidelity(create.minimum_fidelity))
+        if option is None:
+            return None, ll.ERR_UNSUPP
+        limit = create.max_time_ns()
+        if limit is not None and expected_time_ns(option, create.number, link.cycle_ns) > limit:
+            return None, ll.ERR_NOTIME
+        return option, 0
+
+    def _no_room(self, create: ll.Create) -> bool:
+        if self._memory.communication == 0:
+            return True
+        if not create.kept_together:
+            return False
+        reserved = sum(r.create.number for r in self._requests.open_requests() if r.create.kept_together
+                       and r.state not in FINAL)
+        return create.number + reserved > self._memory.total
+
+    def _open_on(self, link_id: int) -> int:
+        return sum(1 for r in self._requests.open_requests() if r.link.link_id == link_id and r.state not in FINAL)
+
+
+def unsupported(create: ll.Create, local: bool) -> int:
+    """ERR UNSUPP if the link layer does not do what ``create`` asks of this end (``local``: the origin), else 0."""
+    if create.number == 0 or (create.ato and create.tpe != ll.TPE_KEEP):   # atomic: create-and-keep only
+        return ll.ERR_UNSUPP
+    if create.rl or create.rr:                 # a random basis only makes sense measuring directly
+        if create.tpe != ll.TPE_MEASURE or create.rl not in RANDOM_BASES or create.rr not in RANDOM_BASES:
+            return ll.ERR_UNSUPP
+        return 0
+    if create.tpe == ll.TPE_MEASURE and rotation_basis(create, local) is None:
+        return ll.ERR_UNSUPP
+    return 0
 
 
 def choose(options: tuple[LinkOption, ...], minimum_fidelity: float) -> LinkOption | None:

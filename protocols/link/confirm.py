@@ -1,166 +1,219 @@
-"""Link layer, pair confirmation: heralded and lost pairs, CONFIRM / CONFIRM_ACK, expired pairs.
+"""Link layer: :class:`Confirmation`, heralded and lost pairs, CONFIRM / CONFIRM_ACK, expired pairs.
 
-Part of :class:`~protocols.link.layer.LinkLayer` (the protocol is described in :mod:`protocols.link.layer`):
-the master numbers each heralded pair of its run, delivers it and CONFIRMs it (naming the
-request); the other end keeps its pairs until their CONFIRM, delivers a pair it made for that
-request, and otherwise answers EXPIRE, and both ends report the pair expired.
+Both ends learn of a pair from its herald, named by the attempt sequence. The master numbers each
+pair of its current run (:class:`~protocols.link.runs.MasterRuns`), hands it to its memory
+(:class:`~protocols.link.memory.PairMemory`: delivered, or kept for an atomic request) and CONFIRMs
+it, naming the request; the CONFIRM is retransmitted until CONFIRM_ACK, ``reliable_retries`` times
+at most (then the master reports the pair expired). The other end keeps its pair until the CONFIRM
+and takes it if it made the pair for that request (:meth:`~protocols.link.follower.Follower.request_at`);
+otherwise (another request, its herald lost, or no pair at all) it answers EXPIRE, and both ends
+send ERR EXPIRE for that sequence number. A pair the master never numbered (its herald was lost
+there) is freed when no CONFIRM comes within ``confirm_timeout_ns``. Each answer is remembered for
+``keep_ns``, so a retransmitted CONFIRM gets the first answer again. Both ends thus settle exactly
+the same sequence numbers.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from protocols.common import Actions, Address
-from protocols.link.state import LinkState
-from protocols.link.types import PendingConfirm, Request, RequestState
+from protocols.link.follower import Follower
+from protocols.link.links import Links
+from protocols.link.memory import PairMemory, discard
+from protocols.link.messages import about_pair, answer
+from protocols.link.recent import Recent
+from protocols.link.replies import Replies
+from protocols.link.requests import RequestTable
+from protocols.link.runs import MasterRuns
+from protocols.link.types import LinkCounters, PairKey, PendingConfirm, Request, RequestState, Retransmission
 from protocols.packets import linkservice as ll
-from protocols.packets.egp import MSG_CONFIRM, MSG_CONFIRM_ACK, EgpMessage
+from protocols.packets.egp import MSG_CONFIRM_ACK, EgpMessage
 from protocols.physical.node import AttemptLost, PairReady
 
 
-class ConfirmMixin(LinkState):
-    """Pair confirmation of :class:`~protocols.link.layer.LinkLayer`."""
+class Confirmation:
+    """Pairs between their herald and their confirmation: the master's CONFIRMs awaiting their answer, the
+    other end's pairs awaiting their CONFIRM, heralds it lost, CONFIRMs that came before their pair."""
 
-    # -- pairs from the physical layer -------------------------------------------------
-    def _on_lost(self, event: AttemptLost, now: int) -> Actions:
-        self.counters.lost_attempts += 1
+    def __init__(self, links: Links, requests: RequestTable, runs: MasterRuns, follower: Follower,
+                 memory: PairMemory, replies: Replies, counters: LinkCounters, timing: Retransmission) -> None:
+        self._links = links
+        self._requests = requests
+        self._runs = runs
+        self._follower = follower
+        self._memory = memory
+        self._replies = replies
+        self._counters = counters
+        self._timing = timing
+        self._next_seq = {link_id: 0 for link_id in links.ids()}      # master: the next pair's sequence number
+        self._sent: dict[PairKey, PendingConfirm] = {}                        # master: CONFIRMs awaiting ACK
+        self._awaiting: dict[PairKey, tuple[Request, PairReady, int]] = {}    # other end: pairs awaiting CONFIRM
+        self._lost: dict[PairKey, int] = {}                                   # other end: heralds lost, until when
+        self._early: dict[PairKey, tuple[EgpMessage, int]] = {}               # other end: CONFIRMs before the pair
+        self.answered: Recent[PairKey, int] = Recent(timing.keep_ns)          # other end: CONFIRM_ACK statuses sent
+
+    # -- queries -------------------------------------------------------------------------
+    def settled(self) -> bool:
+        """No CONFIRM waits for its answer and no pair (or early CONFIRM) for its counterpart."""
+        return not (self._sent or self._awaiting or self._early)
+
+    def held_slots(self) -> set[int]:
+        """Memory slots of pairs that wait for the master's CONFIRM."""
+        return {pair.slot for _, pair, _ in self._awaiting.values() if pair.outcome is None}
+
+    def deadline(self) -> int | None:
+        times = [p.next_at for p in self._sent.values()] + [d for _, _, d in self._awaiting.values()]
+        times += list(self._lost.values()) + [d for _, d in self._early.values()]
+        return min(times, default=None)
+
+    def forget(self, now: int) -> None:
+        """Forget CONFIRM answers given ``keep_ns`` or longer ago."""
+        self.answered.forget(now)
+
+    # -- pairs from the physical layer ---------------------------------------------------
+    def on_lost(self, event: AttemptLost, now: int) -> Actions:
+        self._counters.lost_attempts += 1
         key = (event.link_id, event.attempt_seq)
-        link = self.links_by_id[event.link_id]
-        if self._is_master(link):
-            run = self.runs.get(event.link_id)     # no number was given to it: the other end will not keep it
-            return Actions(down=[self._start(run.request, 1)]) if run is not None else Actions()
-        if key in self.early:
-            return self._expire_confirmed(self.early.pop(key)[0], now)
-        self.lost[key] = now + self.confirm_timeout_ns
+        if self._links.is_master(self._links[event.link_id]):   # no number given: the other end will not keep it
+            return self._runs.rearm(event.link_id)
+        if key in self._early:
+            return self._expire_confirmed(self._early.pop(key)[0], now)
+        self._lost[key] = now + self._timing.confirm_timeout_ns
         return Actions()
 
-    def _on_pair(self, pair: PairReady, now: int) -> Actions:
-        link = self.links_by_id[pair.link_id]
-        if not self._is_master(link):
+    def on_pair(self, pair: PairReady, now: int) -> Actions:
+        if not self._links.is_master(self._links[pair.link_id]):
             return self._on_pair_followed(pair, now)
-        run = self.runs.get(pair.link_id)
-        if run is None or pair.emission_time < run.started_at:
-            self.counters.unrequested += 1        # nobody asked for it: free the memory, lose nothing
-            return Actions(hardware=self._free(pair))
-        request = run.request
-        seq = self.next_seq[pair.link_id]
-        self.next_seq[pair.link_id] = (seq + 1) & 0xFFFF
+        request = self._runs.request_for(pair)
+        if request is None:
+            self._counters.unrequested += 1       # nobody asked for it: free the memory, lose nothing
+            return Actions(hardware=discard(pair))
+        seq = self._next_seq[pair.link_id]
+        self._next_seq[pair.link_id] = (seq + 1) & 0xFFFF
         key = (pair.link_id, pair.attempt_seq)
-        self.sent[key] = PendingConfirm(request, seq, self.reliable_retries, now + self.retransmit_ns)
+        self._sent[key] = PendingConfirm(request, seq, self._timing.reliable_retries, now + self._timing.interval_ns)
         request.numbered += 1
-        run.numbered += 1
-        actions = (self._hold(request, pair, seq) if request.create.kept_together
-                   else self._store_and_deliver(request, pair, seq, now))
-        actions.send.append(self._confirm(request, pair.link_id, pair.attempt_seq, seq))
-        if run.numbered >= run.pairs or request.to_number == 0:
-            actions.extend(self._end_run(pair.link_id, now))
-        return actions
+        actions = self._memory.take(request, pair, seq, now)
+        actions.send.append(about_pair(request, pair.link_id, pair.attempt_seq, seq))
+        return actions.extend(self._runs.numbered(pair.link_id, now))
 
     def _on_pair_followed(self, pair: PairReady, now: int) -> Actions:
-        request = self._followed_request(pair.link_id, pair.emission_time)
+        request = self._follower.request_at(pair.link_id, pair.emission_time)
         if request is None:
-            self.counters.unrequested += 1
-            return Actions(hardware=self._free(pair))
+            self._counters.unrequested += 1
+            return Actions(hardware=discard(pair))
         key = (pair.link_id, pair.attempt_seq)
-        early = self.early.pop(key, None)
+        early = self._early.pop(key, None)
         if early is not None:
             return self._on_confirmed(request, pair, early[0], now)
-        self.awaiting[key] = (request, pair, now + self.confirm_timeout_ns)
+        self._awaiting[key] = (request, pair, now + self._timing.confirm_timeout_ns)
         return Actions()
 
-    # -- pair confirmation (master numbers, the other end confirms or expires) ---------
-    def _confirm(self, request: Request, link_id: int, attempt_seq: int, seq: int,
-                 msg_type: int = MSG_CONFIRM, status: int = 0) -> tuple[Address, bytes]:
-        message = EgpMessage(msg_type, status, request.create_id, link_id, request.origin_node,
-                             request.queue_seq, None, attempt_seq, seq)
-        return (request.link.peer_address, message.encode())
-
-    def _on_confirm(self, message: EgpMessage, now: int) -> Actions:
+    # -- the other end: CONFIRM ----------------------------------------------------------
+    def on_confirm(self, message: EgpMessage, now: int) -> Actions:
         key = (message.link_id, message.attempt_seq)
-        request = self.requests.get((message.origin_node, message.create_id))
+        request = self._requests.get((message.origin_node, message.create_id))
         if key in self.answered or request is None:
             status = self.answered.get(key)
             return Actions(send=[self._ack(message, ll.ERR_EXPIRE if status is None else status)])
-        if key in self.awaiting:
-            held, pair, _ = self.awaiting.pop(key)
+        if key in self._awaiting:
+            held, pair, _ = self._awaiting.pop(key)
             return self._on_confirmed(held, pair, message, now)
-        if key in self.lost:
-            del self.lost[key]
+        if key in self._lost:
+            del self._lost[key]
             return self._expire_confirmed(message, now)
-        if key not in self.early:
-            self.early[key] = (message, now + self.confirm_timeout_ns)
+        if key not in self._early:
+            self._early[key] = (message, now + self._timing.confirm_timeout_ns)
         return Actions()
 
     def _on_confirmed(self, held: Request, pair: PairReady, message: EgpMessage, now: int) -> Actions:
-        """The master numbered a pair this end holds: deliver it, unless this end made it for another request."""
+        """The master numbered a pair this end holds: take it, unless this end made it for another request."""
         mismatch = (held.origin_node, held.create_id) != (message.origin_node, message.create_id)
         if mismatch or (held.create.kept_together and held.state == RequestState.FAILED):
             # made for another request, or for an atomic request that failed here (its kept pairs are gone)
-            actions = Actions(hardware=self._free(pair))
+            actions = Actions(hardware=discard(pair))
             return actions.extend(self._expire_confirmed(message, now))
         self.answered.put((message.link_id, message.attempt_seq), 0, now)
         actions = Actions(send=[self._ack(message, 0)])
-        if held.create.kept_together:              # kept until the master RELEASEs it
-            return actions.extend(self._hold(held, pair, message.sequence_number))
-        return actions.extend(self._store_and_deliver(held, pair, message.sequence_number, now))
-
-    def _ack(self, message: EgpMessage, status: int) -> tuple[Address, bytes]:
-        link = self.links_by_id[message.link_id]
-        reply = EgpMessage(MSG_CONFIRM_ACK, status, message.create_id, message.link_id, message.origin_node,
-                           message.queue_seq, None, message.attempt_seq, message.sequence_number)
-        return (link.peer_address, reply.encode())
+        return actions.extend(self._memory.take(held, pair, message.sequence_number, now))
 
     def _expire_confirmed(self, message: EgpMessage, now: int) -> Actions:
         """The master numbered a pair this end does not hold (for that request): both ends report it expired."""
         self.answered.put((message.link_id, message.attempt_seq), ll.ERR_EXPIRE, now)
         actions = Actions(send=[self._ack(message, ll.ERR_EXPIRE)])
-        request = self.requests.get((message.origin_node, message.create_id))
+        request = self._requests.get((message.origin_node, message.create_id))
         if request is not None:
-            actions.extend(self._expired(request, message.sequence_number))
+            actions.extend(self._replies.expired(request, message.sequence_number))
             if not request.create.kept_together:   # an atomic request's expired pair is replaced: not settled
-                actions.extend(self._count(request))
+                actions.extend(self._replies.settle(request))
         return actions
 
-    def _expired(self, request: Request, seq: int) -> Actions:
-        self.counters.expired += 1
-        expiry = ll.Err(request.create_id, ll.ERR_EXPIRE, 1, seq, (seq + 1) & 0xFFFF, request.origin_node)
-        return self._reply(request.app, expiry)
+    def _ack(self, message: EgpMessage, status: int) -> tuple[Address, bytes]:
+        return answer(message, MSG_CONFIRM_ACK, status, self._links[message.link_id].peer_address)
 
-    def _on_confirm_ack(self, message: EgpMessage, now: int) -> Actions:
+    def release_unconfirmed(self, key: PairKey, now: int) -> list[Any]:
+        """Other end: a RELEASE settled pair ``key`` before its CONFIRM came: free the pair if it is here, and
+        answer a later CONFIRM with EXPIRE. The hardware commands that free it."""
+        waiting = self._awaiting.pop(key, None)
+        self.answered.put(key, ll.ERR_EXPIRE, now)
+        return discard(waiting[1]) if waiting is not None else []
+
+    # -- the master: CONFIRM_ACK and retransmission --------------------------------------
+    def on_confirm_ack(self, message: EgpMessage, now: int) -> Actions:
         key = (message.link_id, message.attempt_seq)
-        pending = self.sent.pop(key, None)
+        pending = self._sent.pop(key, None)
         if pending is None:
             return Actions()
-        held = self.holding.get(key)
         if message.status == 0:
-            if held is None:
-                return Actions()
-            held.acked = True
-            return self._try_release(held.request, now)
-        actions = self._expired(pending.request, pending.seq)
-        return actions.extend(self._replace(key, now)) if held is not None else actions
+            return self._memory.confirmed(key, now)
+        actions = self._replies.expired(pending.request, pending.seq)
+        return actions.extend(self._memory.lost(key, now))
 
-    def _confirm_timers(self, now: int) -> Actions:
+    def withdraw(self, key: PairKey) -> None:
+        """Master: stop CONFIRMing pair ``key`` (a RELEASE with Status EXPIRE settles it instead)."""
+        self._sent.pop(key, None)
+
+    def on_timer(self, now: int) -> Actions:
+        """Retransmit CONFIRMs that are due (or give up: the pair expired); drop pairs, lost heralds and early
+        CONFIRMs that waited ``confirm_timeout_ns`` for their counterpart."""
         actions = Actions()
-        for key, pending in list(self.sent.items()):
+        for key, pending in list(self._sent.items()):
             if pending.next_at > now:
                 continue
             if pending.retries_left == 0:        # the peer is silent: assume the worst for this pair
-                del self.sent[key]
-                actions.extend(self._expired(pending.request, pending.seq))
-                if key in self.holding:
-                    actions.extend(self._replace(key, now))
+                del self._sent[key]
+                actions.extend(self._replies.expired(pending.request, pending.seq))
+                actions.extend(self._memory.lost(key, now))
             else:
                 pending.retries_left -= 1
-                pending.next_at = now + self.retransmit_ns
-                actions.send.append(self._confirm(pending.request, key[0], key[1], pending.seq))
-        for key, (_, pair, deadline) in list(self.awaiting.items()):
+                pending.next_at = now + self._timing.interval_ns
+                actions.send.append(about_pair(pending.request, key[0], key[1], pending.seq))
+        for key, (_, pair, deadline) in list(self._awaiting.items()):
             if deadline <= now:                  # the master never numbered it: it lost its herald
-                del self.awaiting[key]
-                actions.hardware.extend(self._free(pair))
-        for key, deadline in list(self.lost.items()):
+                del self._awaiting[key]
+                actions.hardware.extend(discard(pair))
+        for key, deadline in list(self._lost.items()):
             if deadline <= now:                  # both ends lost it
-                del self.lost[key]
-        for key, (message, deadline) in list(self.early.items()):
+                del self._lost[key]
+        for key, (message, deadline) in list(self._early.items()):
             if deadline <= now:
-                del self.early[key]
+                del self._early[key]
                 actions.extend(self._expire_confirmed(message, now))
+        return actions
+
+    def link_down(self, link_id: int) -> Actions:
+        """The peer is gone: the pairs it never acknowledged expire, those it never confirmed are freed."""
+        actions = Actions()
+        for key, pending in list(self._sent.items()):
+            if key[0] == link_id:
+                del self._sent[key]
+                actions.extend(self._replies.expired(pending.request, pending.seq))
+        for key, (_, pair, _) in list(self._awaiting.items()):
+            if key[0] == link_id:
+                del self._awaiting[key]
+                actions.hardware.extend(discard(pair))
+        for table in (self._early, self._lost):
+            for key in [key for key in table if key[0] == link_id]:
+                del table[key]
         return actions

@@ -40,32 +40,43 @@ RELEASEs them to the other end. A kept pair older than the link's cutoff is disc
 ends (ERR EXPIRE at both, RELEASE with Status EXPIRE) and replaced. A measure-directly request
 with CON clear gets all its OKs when it completes.
 
-Where things live (:class:`LinkLayer` combines one class per concern):
+Where things live (:class:`LinkLayer` composes one object per concern and routes its inputs to them;
+each owns its tables, and gets the others it needs in its constructor):
 
-- this module: :class:`LinkLayer`: its inputs (``receive``, ``handle``, ``on_timer``), CREATE
-  admission, failing requests (Max Time, link down), the peer-message dispatch, the next deadline;
-- :mod:`protocols.link.state`: :class:`~protocols.link.state.LinkState`, the tables (``__init__``)
-  and the helpers every part uses;
-- :mod:`protocols.link.queue`: REQ/REQ_ACK, the master's runs (SCHEDULE, abort), the other end
-  following them;
-- :mod:`protocols.link.confirm`: heralded and lost pairs, CONFIRM/CONFIRM_ACK, expired pairs;
-- :mod:`protocols.link.memory`: OKs and moves to storage, atomic requests' kept pairs, RELEASE, cutoff;
+- :mod:`protocols.link.links`: :class:`~protocols.link.links.Links`, the node's links, master or not, down;
+- :mod:`protocols.link.requests`: :class:`~protocols.link.requests.RequestTable`, open and recently
+  finished requests;
+- :mod:`protocols.link.queue`: :class:`~protocols.link.queue.DistributedQueue`, CREATE → ACK + REQ,
+  REQ → REQ_ACK, with :mod:`protocols.link.admission`;
+- :mod:`protocols.link.scheduler` and :mod:`protocols.link.runs`: the master's choice of the next run
+  and its runs (SCHEDULE, abort); :mod:`protocols.link.follower`: the other end following them;
+- :mod:`protocols.link.confirm`: :class:`~protocols.link.confirm.Confirmation`, heralded and lost
+  pairs, CONFIRM/CONFIRM_ACK;
+- :mod:`protocols.link.memory`: :class:`~protocols.link.memory.PairMemory`, moves to storage,
+  atomic requests' kept pairs, RELEASE, cutoff;
+- :mod:`protocols.link.replies`: :class:`~protocols.link.replies.Replies`, OKs and ERRs, the counters;
 - :mod:`protocols.link.types`: links, requests and their state machine, re-exported here.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from protocols.common import EGP_PORT, Actions, Address, ParseError
-from protocols.link import admission
-from protocols.link.admission import LinkOption
-from protocols.link.confirm import ConfirmMixin
-from protocols.link.memory import MemoryMixin
-from protocols.link.queue import QueueMixin
+from protocols.link.admission import Admission
+from protocols.link.confirm import Confirmation
+from protocols.link.follower import Follower
+from protocols.link.links import Links
+from protocols.link.memory import PairMemory
+from protocols.link.queue import DistributedQueue
+from protocols.link.replies import Replies
+from protocols.link.requests import RequestTable
+from protocols.link.runs import MasterRuns
+from protocols.link.scheduler import Scheduler
 from protocols.link.types import (
     FINAL,
-    RANDOM_BASES,
+    RELIABLE_RETRIES,
     ROTATION_BASES,
     TRANSITIONS,
     GenerationOver,
@@ -75,7 +86,9 @@ from protocols.link.types import (
     QueuePolicy,
     Request,
     RequestEvent,
+    RequestKey,
     RequestState,
+    Retransmission,
 )
 from protocols.packets import linkservice as ll
 from protocols.packets.egp import (
@@ -96,146 +109,133 @@ __all__ = ["ROTATION_BASES", "TRANSITIONS", "GenerationOver", "LinkConfig", "Lin
            "QueuePolicy", "Request", "RequestEvent", "RequestState"]
 
 
-class LinkLayer(QueueMixin, ConfirmMixin, MemoryMixin):
-    """Sans-IO link-layer engine of one node (every link of that node)."""
+class LinkLayer:
+    """Sans-IO link-layer engine of one node (every link of that node).
+
+    ``purposes`` maps a Purpose ID to the higher-layer address that serves it here (requests from the
+    peer for it go there); ``retransmit_ns`` is the interval between copies of a message awaiting its
+    answer: a REQ gets ``retries`` more copies, a CONFIRM, RELEASE, SCHEDULE or abort
+    ``reliable_retries``; ``memory`` is the node's qubits.
+    """
+
+    def __init__(self, node_id: int, links: list[LinkConfig], purposes: dict[int, Address],
+                 retransmit_ns: int, retries: int = 3, memory: Memory | None = None,
+                 reliable_retries: int = RELIABLE_RETRIES) -> None:
+        self.node_id = node_id
+        self.purposes = purposes
+        self.timing = Retransmission(retransmit_ns, retries, max(retries, reliable_retries))
+        self.counters = LinkCounters()
+        self.links = Links(node_id, links)
+        self.requests = RequestTable(self.timing.keep_ns)
+        memory = memory or Memory()
+        self.follower = Follower(self.links, self.requests, self.timing, fail=self._fail)
+        self.replies = Replies(self.counters, following=self.follower.following)
+        self.runs = MasterRuns(self.links, self.requests, Scheduler(), self.counters, self.timing, fail=self._fail)
+        self.queue = DistributedQueue(self.links, self.requests, Admission(self.links, self.requests, memory),
+                                      self.runs, self.replies, self.counters, self.timing, purposes, fail=self._fail)
+        self.memory = PairMemory(self.links, self.requests, self.replies, self.runs, memory, self.counters,
+                                 self.timing)
+        self.confirmation = Confirmation(self.links, self.requests, self.runs, self.follower, self.memory,
+                                         self.replies, self.counters, self.timing)
+        self._peer_handlers: dict[int, Callable[[EgpMessage, int], Actions]] = {
+            MSG_REQ: self.queue.on_req, MSG_REQ_ACK: self.queue.on_req_ack,
+            MSG_SCHEDULE: self.follower.on_schedule, MSG_SCHEDULE_ACK: self.runs.on_schedule_ack,
+            MSG_CONFIRM: self.confirmation.on_confirm, MSG_CONFIRM_ACK: self.confirmation.on_confirm_ack,
+            MSG_RELEASE: self._on_release, MSG_RELEASE_ACK: self.memory.on_release_ack}
+
+    @property
+    def open(self) -> Mapping[RequestKey, Request]:
+        """The open requests (by origin node and Create ID), oldest first."""
+        return self.requests.open
+
+    @property
+    def resolution_ns(self) -> int:
+        """The longest this engine goes on retransmitting a message that waits for its answer."""
+        return self.timing.resolution_ns
 
     # -- inputs ------------------------------------------------------------------------
     def receive(self, payload: bytes, source: Address, port: int, now: int) -> Actions:
         try:
             if port == EGP_PORT:
-                actions = self._on_peer(EgpMessage.decode(payload), source, now)
+                actions = self._on_peer(EgpMessage.decode(payload), now)
             else:
-                actions = self._on_create(payload, source, now)
+                actions = self.queue.on_create(payload, source, now)
         except ParseError:
             self.counters.malformed += 1
             actions = Actions()
-        self._tidy(now)
-        actions.deadline = self._deadline()
-        return actions
+        return self._done(actions, now)
 
     def handle(self, event: Any, now: int) -> Actions:
         if isinstance(event, PairReady):
-            actions = self._on_pair(event, now)
+            actions = self.confirmation.on_pair(event, now)
         elif isinstance(event, AttemptLost):
-            actions = self._on_lost(event, now)
+            actions = self.confirmation.on_lost(event, now)
         elif isinstance(event, MoveResult):
-            actions = self._on_moved(event, now)
+            actions = self.memory.on_moved(event, now)
         elif isinstance(event, LinkDown):
             actions = self._on_link_down(event.link_id, now)
         elif isinstance(event, GenerationOver):
             actions = self._on_generation_over(now)
         else:
             raise TypeError(f"link layer cannot handle {event!r}")
-        self._tidy(now)
-        actions.deadline = self._deadline()
-        return actions
+        return self._done(actions, now)
 
     def start(self, now: int) -> Actions:
         return Actions()
 
     def on_timer(self, now: int) -> Actions:
-        actions = self._confirm_timers(now)
-        actions.extend(self._schedule_timers(now))
-        actions.extend(self._release_timers(now))
-        actions.extend(self._cutoff_timers(now))
-        for request in list(self.open.values()):
+        actions = self.confirmation.on_timer(now)
+        actions.extend(self.runs.on_timer(now))
+        actions.extend(self.memory.on_timer(now, withdraw=self.confirmation.withdraw))
+        for request in self.requests.open_requests():
             if request.expires_at is not None and request.expires_at <= now:
                 actions.extend(self._expire(request, now))
-                continue
-            if request.retry_at is None or request.retry_at > now:
-                continue
-            if request.retries_left == 0:
-                request.retry_at = None
-                request.fire(RequestEvent.PEER_REFUSED)
-                actions.extend(self._fail_quietly(request, ll.ERR_TIMEOUT, now))
-                actions.extend(self._abort(request, ll.ERR_TIMEOUT, now))   # its REQ_ACKs may just be lost
-            else:
-                request.retries_left -= 1
-                request.retry_at = now + self.retransmit_ns
-                actions.send.append(self._req(request))
-        self._tidy(now)
-        actions.deadline = self._deadline()
-        return actions
+            elif request.retry_at is not None and request.retry_at <= now:
+                actions.extend(self.queue.retry(request, now))
+        return self._done(actions, now)
 
     def settled(self) -> bool:
         """No message of the peer protocol waits for an answer and no pair for its CONFIRM."""
-        return not (self.sent or self.awaiting or self.early or self.scheduling or self.aborting
-                    or self.holding or self.releasing or self.moving)
+        return self.confirmation.settled() and self.runs.settled() and self.memory.settled()
 
     def held_slots(self) -> set[int]:
         """Memory slots of pairs that wait for the master's CONFIRM, or for the rest of their atomic request."""
-        waiting = {pair.slot for _, pair, _ in self.awaiting.values() if pair.outcome is None}
-        return waiting | {held.slot for held in self.holding.values()}
+        return self.confirmation.held_slots() | self.memory.held_slots()
 
-    # -- CREATE from a higher layer ----------------------------------------------------
-    def _on_create(self, payload: bytes, app: Address, now: int) -> Actions:
-        try:
-            create = ll.Create.decode(payload)
-        except ParseError:
-            self.counters.malformed += 1
-            return self._reply(app, ll.Err(0, ll.ERR_CREATE, origin_node=self.node_id))
-        create_id = self.next_create_id
-        self.next_create_id = create_id % 0xFFFF + 1
-        link = self.links_by_peer.get(create.remote_node_id)
-        error = self._unsupported(create, local=True) if link else ll.ERR_UNSUPP
-        if link is not None and link.link_id in self.down:
-            error = ll.ERR_OTHER
-        option: LinkOption | None = None
-        if not error:
-            assert link is not None
-            option, error = self._admit(create, link)
-        if error:
-            self.counters.rejected += 1
-            return self._reply(app, ll.Err(create_id, error, origin_node=self.node_id))
-        assert link is not None
-        request = Request(create_id, self.node_id, create, link, app, 0, RequestState.WAITING_PEER,
-                          retries_left=self.retries, retry_at=now + self.retransmit_ns, option=option,
-                          expires_at=self._expiry(create, now))
-        if self._is_master(link):
-            request.queue_seq = self._number(link.link_id)
-        self._add(request)
-        return Actions(send=[(app, ll.Ack(create_id).encode()), self._req(request)])
+    def _on_peer(self, message: EgpMessage, now: int) -> Actions:
+        handler = self._peer_handlers.get(message.msg_type)
+        if handler is None or message.link_id not in self.links:
+            return Actions()
+        return handler(message, now)
 
-    def _unsupported(self, create: ll.Create, local: bool) -> int:
-        if create.number == 0 or (create.ato and create.tpe != ll.TPE_KEEP):   # atomic: create-and-keep only
-            return ll.ERR_UNSUPP
-        if create.rl or create.rr:                 # a random basis only makes sense measuring directly
-            if create.tpe != ll.TPE_MEASURE or create.rl not in RANDOM_BASES or create.rr not in RANDOM_BASES:
-                return ll.ERR_UNSUPP
-            return 0
-        if create.tpe == ll.TPE_MEASURE and self._rotation_basis(create, local) is None:
-            return ll.ERR_UNSUPP
-        return 0
+    def _on_release(self, message: EgpMessage, now: int) -> Actions:
+        return self.memory.on_release(message, now, unconfirmed=self.confirmation.release_unconfirmed)
 
-    def _admit(self, create: ll.Create, link: LinkConfig) -> tuple[LinkOption | None, int]:
-        """The link option that serves ``create``, or the error code that refuses it."""
-        if self.over:
-            return None, ll.ERR_TIMEOUT
-        if self._open_requests(link.link_id) >= link.policy.max_queue or self._no_room(create):
-            return None, ll.ERR_NORES
-        option = admission.choose(link.options, ll.decode_fidelity(create.minimum_fidelity))
-        if option is None:
-            return None, ll.ERR_UNSUPP
-        limit = create.max_time_ns()
-        if limit is not None and admission.expected_time_ns(option, create.number, link.cycle_ns) > limit:
-            return None, ll.ERR_NOTIME
-        return option, 0
+    def _done(self, actions: Actions, now: int) -> Actions:
+        """After each input: forget what is older than ``keep_ns``, and the next deadline."""
+        self.requests.tidy(now)
+        self.follower.forget(now)
+        self.confirmation.forget(now)
+        self.memory.forget(now)
+        actions.deadline = self._deadline()
+        return actions
 
-    def _no_room(self, create: ll.Create) -> bool:
-        """No memory for the request's pairs: no communication qubit at all, or (atomic) fewer qubits than
-        its Number pairs besides those the open atomic requests reserve."""
-        if self.memory.communication == 0:
-            return True
-        if not create.kept_together:
-            return False
-        reserved = sum(r.create.number for r in self.open.values() if r.create.kept_together
-                       and r.state not in FINAL)
-        return create.number + reserved > self.memory.total
+    def _deadline(self) -> int | None:
+        times = [t for r in self.requests.open_requests() for t in (r.retry_at, r.expires_at) if t is not None]
+        times += [t for t in (self.confirmation.deadline(), self.runs.deadline(), self.memory.deadline())
+                  if t is not None]
+        return min(times, default=None)
 
-    def _open_requests(self, link_id: int) -> int:
-        return sum(1 for r in self.open.values() if r.link.link_id == link_id and r.state not in FINAL)
+    # -- failing requests: Max Time, the peer gone, the end of generation --------------
+    def _fail(self, request: Request, code: int, now: int) -> Actions:
+        """``request`` has failed here (its state is FAILED): tell its higher layer, stop serving it."""
+        request.error = code
+        actions = self.replies.flush(request).extend(self.replies.err(request, code))
+        actions.extend(self.runs.stop_serving(request))
+        actions.extend(self.follower.stop(request))
+        actions.extend(self.memory.drop_kept(request))      # an atomic request's kept pairs go with it
+        return actions.extend(self.runs.schedule(request.link.link_id, now))
 
-    # -- failing requests: Max Time, the peer gone -------------------------------------
     def _expire(self, request: Request, now: int) -> Actions:
         """Max Time ran out before the request was done: ERR TIMEOUT, and stop generating for it."""
         request.expires_at = None
@@ -243,85 +243,33 @@ class LinkLayer(QueueMixin, ConfirmMixin, MemoryMixin):
         if request.state in (RequestState.DONE, RequestState.FAILED):
             return Actions()
         request.fire(RequestEvent.MAX_TIME)
-        return self._fail_quietly(request, ll.ERR_TIMEOUT, now)
-
-    def _fail_quietly(self, request: Request, code: int, now: int) -> Actions:
-        """``request`` has failed here (its state is FAILED): tell its higher layer, stop serving it."""
-        request.error = code
-        actions = self._flush(request).extend(self._err(request, code))
-        link_id = request.link.link_id
-        run = self.runs.get(link_id)
-        if run is not None and run.request is request:
-            del self.runs[link_id]
-            actions.down.append(StopGeneration(link_id))
-        pending = self.scheduling.get(link_id)
-        if pending is not None and pending.request is request:
-            del self.scheduling[link_id]
-            self.peer_on.pop(link_id, None)       # it may or may not have switched: SCHEDULE again next time
-        history = self.history[link_id]
-        if not self._is_master(request.link) and history and history[-1][1] is request:
-            actions.down.append(StopGeneration(link_id))
-        for key, held in list(self.holding.items()):     # an atomic request's kept pairs go with it
-            if held.request is request:
-                actions.extend(self._drop(key))
-        return actions.extend(self._schedule(link_id, now))
+        return self._fail(request, ll.ERR_TIMEOUT, now)
 
     def _on_generation_over(self, now: int) -> Actions:
         """The run's generation window is over: every open request fails here with ERR TIMEOUT (the other
         end does the same at the same time); pairs already numbered are still confirmed and released."""
-        self.over = True
+        self.links.end_generation()
         actions = Actions()
-        for request in list(self.open.values()):
+        for request in self.requests.open_requests():
             if request.state not in FINAL:
                 request.fire(RequestEvent.GENERATION_OVER)
                 request.retry_at = request.expires_at = None
-                actions.extend(self._fail_quietly(request, ll.ERR_TIMEOUT, now))
+                actions.extend(self._fail(request, ll.ERR_TIMEOUT, now))
         return actions
 
     def _on_link_down(self, link_id: int, now: int) -> Actions:
         """The peer (or the station between) is gone: pairs it never confirmed expire here, and every
         open request on the link fails with ERR OTHER; later CREATEs for that peer get ERR OTHER too."""
-        if link_id not in self.links_by_id or link_id in self.down:
+        if link_id not in self.links or link_id in self.links.down:
             return Actions()
-        self.down.add(link_id)
+        self.links.mark_down(link_id)
         actions = Actions(down=[StopGeneration(link_id)])
-        self.runs.pop(link_id, None)
-        self.scheduling.pop(link_id, None)
-        self.peer_on.pop(link_id, None)
-        for key, pending in list(self.sent.items()):
-            if key[0] == link_id:
-                del self.sent[key]
-                actions.extend(self._expired(pending.request, pending.seq))
-        for key, (_, pair, _) in list(self.awaiting.items()):
-            if key[0] == link_id:
-                del self.awaiting[key]
-                actions.hardware.extend(self._free(pair))
-        for table in (self.early, self.lost, self.aborting, self.releasing):
-            for key in [key for key in table if key[0] == link_id]:
-                del table[key]
-        for request in list(self.open.values()):
+        self.runs.link_down(link_id)
+        actions.extend(self.confirmation.link_down(link_id))
+        self.memory.link_down(link_id)
+        for request in self.requests.open_requests():
             if request.link.link_id == link_id and request.state not in FINAL:
                 request.fire(RequestEvent.LINK_DOWN)
                 request.retry_at = request.expires_at = None
-                actions.extend(self._fail_quietly(request, ll.ERR_OTHER, now))
+                actions.extend(self._fail(request, ll.ERR_OTHER, now))
         return actions
-
-    # -- peer protocol -----------------------------------------------------------------
-    def _on_peer(self, message: EgpMessage, source: Address, now: int) -> Actions:
-        handlers = {MSG_REQ: self._on_req, MSG_REQ_ACK: self._on_req_ack, MSG_CONFIRM: self._on_confirm,
-                    MSG_CONFIRM_ACK: self._on_confirm_ack, MSG_SCHEDULE: self._on_schedule,
-                    MSG_SCHEDULE_ACK: self._on_schedule_ack, MSG_RELEASE: self._on_release,
-                    MSG_RELEASE_ACK: self._on_release_ack}
-        handler = handlers.get(message.msg_type)
-        if handler is None or message.link_id not in self.links_by_id:
-            return Actions()
-        return handler(message, now)
-
-    def _deadline(self) -> int | None:
-        times = [t for r in self.open.values() for t in (r.retry_at, r.expires_at) if t is not None]
-        times += [p.next_at for p in self.sent.values()] + [d for _, _, d in self.awaiting.values()]
-        times += list(self.lost.values()) + [d for _, d in self.early.values()]
-        times += [p.next_at for p in (*self.scheduling.values(), *self.aborting.values())]
-        times += [p.next_at for p in self.releasing.values()]
-        times += [t for t in map(self._cutoff_at, self.holding.values()) if t is not None]
-        return min(times, default=None)

@@ -1,105 +1,120 @@
-"""Link layer, pairs in memory: OKs, moves to storage, atomic requests' kept pairs, RELEASE, cutoff.
+"""Link layer: :class:`PairMemory`, the pairs a node keeps: moves to storage, atomic requests, RELEASE, cutoff.
 
-Part of :class:`~protocols.link.layer.LinkLayer` (the protocol is described in :mod:`protocols.link.layer`):
-a delivered pair's OK (its fidelity after the memory's decoherence), a kept pair's move to a
-storage qubit before its OK, and atomic requests: pairs kept at both ends until all are there,
-then delivered by the master and RELEASEd to the other end; a kept pair older than the link's
-cutoff is discarded at both ends and replaced.
+At a node with storage qubits, every create-and-keep pair moves to a storage qubit before its OK
+(the OK then names the storage qubit), so that its communication qubit is free for the next
+attempt; with no storage it is delivered from where it is. The pairs of an atomic request are
+*kept* at both ends (moved to storage when there is some) until all are there: the master then
+delivers them and RELEASEs each to the other end (retransmitted until RELEASE_ACK), which delivers
+on RELEASE. A pair is never discarded or delivered while it moves. A kept pair older than the
+link's cutoff is discarded at both ends (RELEASE with Status EXPIRE, ERR EXPIRE at both) and the
+master generates a replacement, as it does for a kept pair whose CONFIRM failed. Each RELEASE
+answer is remembered for ``keep_ns``, so a retransmitted RELEASE gets the first answer again.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from protocols.common import Actions, Address
-from protocols.link.state import LinkState
-from protocols.link.types import Held, PendingConfirm, Request, RequestEvent, RequestState
+from protocols.link.links import Links
+from protocols.link.messages import about_pair, answer
+from protocols.link.recent import Recent
+from protocols.link.replies import Replies
+from protocols.link.requests import RequestTable
+from protocols.link.runs import MasterRuns
+from protocols.link.types import LinkCounters, Memory, PairKey, PendingConfirm, Request, Retransmission
 from protocols.packets import linkservice as ll
 from protocols.packets.egp import MSG_RELEASE, MSG_RELEASE_ACK, EgpMessage
-from protocols.physical import physics
 from protocols.physical.hardware import Discard, Move, MoveResult
-from protocols.physical.node import PairReady, StopGeneration
+from protocols.physical.node import PairReady
 
 
-class MemoryMixin(LinkState):
-    """Pairs in memory for :class:`~protocols.link.layer.LinkLayer`: delivery, moves, atomic requests."""
+@dataclass(slots=True)
+class Held:
+    """A pair of an atomic request kept (unannounced) until all of the request's pairs are there."""
 
-    # -- delivery ----------------------------------------------------------------------
-    def _deliver(self, request: Request, pair: PairReady, seq: int, now: int, slot: int | None = None) -> Actions:
-        ok = self._ok(request, pair, seq, now, slot)
-        self.counters.ok_sent += 1
-        if request.create.outcomes_together:       # CON clear: all OKs when the request completes
-            request.outcomes.append(ok)
-            return self._count(request)
-        return Actions(send=[(request.app, ok)]).extend(self._count(request))
+    request: Request
+    pair: PairReady
+    seq: int
+    slot: int
+    acked: bool = False
+    moving: bool = False
+    release: int | None = None
+    """Other end: the Status of a RELEASE that came while the pair was moving to storage."""
+    drop: bool = False
 
-    def _store_and_deliver(self, request: Request, pair: PairReady, seq: int, now: int) -> Actions:
-        """Deliver a pair; a kept one first moves to a storage qubit if the node has any, freeing its
-        communication qubit for the next attempt (the OK then names the storage qubit)."""
-        if pair.outcome is not None or self.memory.storage == 0:
-            return self._deliver(request, pair, seq, now)
-        self.moving[pair.slot] = (request, pair, seq)
+
+def discard(pair: PairReady) -> list[Any]:
+    """Free the qubit a pair holds at this node (nothing to free if it was measured)."""
+    return [Discard(pair.slot)] if pair.outcome is None else []
+
+
+class PairMemory:
+    """Kept pairs at this node: those moving to storage before their OK, atomic requests' pairs until they
+    are all there, and the master's RELEASEs; ``memory`` is the node's qubits."""
+
+    def __init__(self, links: Links, requests: RequestTable, replies: Replies, runs: MasterRuns, memory: Memory,
+                 counters: LinkCounters, timing: Retransmission) -> None:
+        self._links = links
+        self._requests = requests
+        self._replies = replies
+        self._runs = runs
+        self._memory = memory
+        self._counters = counters
+        self._timing = timing
+        self._moving: dict[int, tuple[Request, PairReady, int]] = {}     # communication slot -> pair before its OK
+        self._holding: dict[PairKey, Held] = {}                          # atomic requests' kept pairs
+        self._releasing: dict[PairKey, PendingConfirm] = {}              # master: RELEASEs awaiting their ACK
+        self.released: Recent[PairKey, int] = Recent(timing.keep_ns)     # other end: RELEASE_ACK statuses sent
+
+    # -- queries -------------------------------------------------------------------------
+    def settled(self) -> bool:
+        """No pair is kept or moving here and no RELEASE waits for its answer."""
+        return not (self._holding or self._releasing or self._moving)
+
+    def held_slots(self) -> set[int]:
+        """Memory slots of the kept pairs."""
+        return {held.slot for held in self._holding.values()}
+
+    def deadline(self) -> int | None:
+        times = [p.next_at for p in self._releasing.values()]
+        times += [t for t in map(self._cutoff_at, self._holding.values()) if t is not None]
+        return min(times, default=None)
+
+    def forget(self, now: int) -> None:
+        """Forget RELEASE answers given ``keep_ns`` or longer ago."""
+        self.released.forget(now)
+
+    # -- pairs in ------------------------------------------------------------------------
+    def take(self, request: Request, pair: PairReady, seq: int, now: int) -> Actions:
+        """A pair numbered ``seq`` for ``request`` (confirmed at the other end): keep it if the request is
+        atomic, else deliver it, after a move to storage if it is kept and the node has storage."""
+        if request.create.kept_together:
+            return self._hold(request, pair, seq)
+        if pair.outcome is not None or self._memory.storage == 0:
+            return self._replies.deliver(request, pair, seq, now)
+        self._moving[pair.slot] = (request, pair, seq)
         return Actions(hardware=[Move(pair.slot)])
 
-    @staticmethod
-    def _flush(request: Request) -> Actions:
-        """The OKs of a measure-directly request with CON clear, now that it is over."""
-        oks, request.outcomes = request.outcomes, []
-        return Actions(send=[(request.app, ok) for ok in oks])
-
-    def _count(self, request: Request) -> Actions:
-        """One more of the request's pairs is settled (delivered, or expired at the other end)."""
-        request.delivered += 1
-        if request.delivered != request.create.number or request.state not in (RequestState.GENERATING,
-                                                                                 RequestState.QUEUED):
-            return Actions()
-        request.fire(RequestEvent.LAST_PAIR)
-        actions = self._flush(request)
-        history = self.history[request.link.link_id]
-        if history and history[-1][1] is request:       # the other end: stop following a finished request
-            actions.down.append(StopGeneration(request.link.link_id))
-        return actions
-
-    @staticmethod
-    def _free(pair: PairReady) -> list[Any]:
-        return [Discard(pair.slot)] if pair.outcome is None else []
-
-    def _ok(self, request: Request, pair: PairReady, seq: int, now: int, slot: int | None = None) -> bytes:
-        dist = physics.relabel(pair.distribution, int(pair.bell_state))
-        remote = request.link.peer_node_id
-        if pair.outcome is not None:
-            goodness = ll.encode_fidelity(dist[0])
-            assert pair.basis is not None
-            return ll.OkMeasure(request.create_id, pair.outcome, request.d, int(pair.basis),
-                                int(pair.bell_state), seq, request.create.purpose_id, remote,
-                                goodness).encode()
-        stored = now - pair.emission_time
-        link = request.link
-        for t1, t2 in ((link.t1_local_ns, link.t2_local_ns), (link.t1_peer_ns, link.t2_peer_ns)):
-            dist = physics.pauli_channel(dist, *physics.memory_pauli_probabilities(stored, t1, t2))
-        return ll.OkKeep(request.create_id, pair.slot if slot is None else slot, request.d, int(pair.bell_state), seq,
-                         request.create.purpose_id, remote, ll.encode_fidelity(dist[0]),
-                         (now // 1000) & 0xFFFF).encode()
-
-    # -- atomic requests: kept pairs, moves to storage, release, cutoff ----------------
     def _hold(self, request: Request, pair: PairReady, seq: int) -> Actions:
-        """Keep a pair of an atomic request; move it to a storage qubit if the node has any."""
         held = Held(request, pair, seq, pair.slot)
-        self.holding[(pair.link_id, pair.attempt_seq)] = held
-        if self.memory.storage == 0:
+        self._holding[(pair.link_id, pair.attempt_seq)] = held
+        if self._memory.storage == 0:
             return Actions()
         held.moving = True
         return Actions(hardware=[Move(pair.slot)])
 
-    def _on_moved(self, event: MoveResult, now: int) -> Actions:
-        if event.slot in self.moving:              # an ordinary kept pair: its OK, from where it is now
-            request, pair, seq = self.moving.pop(event.slot)
+    def on_moved(self, event: MoveResult, now: int) -> Actions:
+        if event.slot in self._moving:             # an ordinary kept pair: its OK, from where it is now
+            request, pair, seq = self._moving.pop(event.slot)
             slot = event.slot if event.storage_slot is None else event.storage_slot
-            return self._deliver(request, pair, seq, now, slot)
-        key = next((k for k, h in self.holding.items() if h.moving and h.slot == event.slot), None)
+            return self._replies.deliver(request, pair, seq, now, slot)
+        key = next((k for k, h in self._holding.items() if h.moving and h.slot == event.slot), None)
         if key is None:
             return Actions()
-        held = self.holding[key]
+        held = self._holding[key]
         held.moving = False
         if event.storage_slot is not None:
             held.slot = event.storage_slot
@@ -107,115 +122,136 @@ class MemoryMixin(LinkState):
             return self._drop(key)
         if held.release is not None:
             return self._apply_release(key, held.release, now)
-        return self._try_release(held.request, now) if self._is_master(held.request.link) else Actions()
+        return self._try_release(held.request, now) if self._links.is_master(held.request.link) else Actions()
 
-    def _drop(self, key: tuple[int, int]) -> Actions:
+    # -- the master: kept pairs acknowledged, lost, released -----------------------------
+    def confirmed(self, key: PairKey, now: int) -> Actions:
+        """Master: the other end acknowledged pair ``key``'s CONFIRM; if the pair is kept, release its request's
+        pairs once all are there."""
+        held = self._holding.get(key)
+        if held is None:
+            return Actions()
+        held.acked = True
+        return self._try_release(held.request, now)
+
+    def lost(self, key: PairKey, now: int) -> Actions:
+        """Master: pair ``key`` expired (its CONFIRM failed): if it was kept, discard it and generate another."""
+        return self._replace(key, now) if key in self._holding else Actions()
+
+    def drop_kept(self, request: Request) -> Actions:
+        """``request`` failed: discard its kept pairs."""
+        actions = Actions()
+        for key, held in list(self._holding.items()):
+            if held.request is request:
+                actions.extend(self._drop(key))
+        return actions
+
+    def _drop(self, key: PairKey) -> Actions:
         """Discard a kept pair (once it has finished moving)."""
-        held = self.holding[key]
+        held = self._holding[key]
         if held.moving:
             held.drop = True
             return Actions()
-        del self.holding[key]
+        del self._holding[key]
         return Actions(hardware=[Discard(held.slot)])
 
-    def _replace(self, key: tuple[int, int], now: int) -> Actions:
-        """Master: a kept pair is lost (expired): discard it and generate another for its request."""
-        request = self.holding[key].request
+    def _replace(self, key: PairKey, now: int) -> Actions:
+        request = self._holding[key].request
         actions = self._drop(key)
         request.numbered -= 1
-        return actions.extend(self._schedule(request.link.link_id, now))
+        return actions.extend(self._runs.schedule(request.link.link_id, now))
 
     def _try_release(self, request: Request, now: int) -> Actions:
         """Master: once all of an atomic request's pairs are kept at both ends, deliver them and RELEASE them."""
-        kept = [(key, h) for key, h in self.holding.items() if h.request is request and not h.drop]
+        kept = [(key, h) for key, h in self._holding.items() if h.request is request and not h.drop]
         if len(kept) < request.create.number or any(h.moving or not h.acked for _, h in kept):
             return Actions()
         actions = Actions()
         for key, held in kept:
-            del self.holding[key]
-            self.releasing[key] = PendingConfirm(request, held.seq, self.reliable_retries, now + self.retransmit_ns, 0)
-            actions.send.append(self._confirm(request, key[0], key[1], held.seq, MSG_RELEASE))
-            actions.extend(self._deliver(request, held.pair, held.seq, now, held.slot))
+            del self._holding[key]
+            self._releasing[key] = PendingConfirm(request, held.seq, self._timing.reliable_retries,
+                                                  now + self._timing.interval_ns, 0)
+            actions.send.append(about_pair(request, key[0], key[1], held.seq, MSG_RELEASE))
+            actions.extend(self._replies.deliver(request, held.pair, held.seq, now, held.slot))
         return actions
 
     def _cutoff_at(self, held: Held) -> int | None:
         cutoff = held.request.link.cutoff_ns
-        if cutoff is None or held.moving or held.drop or not self._is_master(held.request.link):
+        if cutoff is None or held.moving or held.drop or not self._links.is_master(held.request.link):
             return None
         return held.pair.emission_time + cutoff
 
-    def _cutoff_timers(self, now: int) -> Actions:
-        """Master: a kept pair older than the link's cutoff is discarded at both ends, and replaced."""
-        actions = Actions()
-        for key, held in list(self.holding.items()):
-            at = self._cutoff_at(held)
-            if at is None or at > now:
-                continue
-            self.counters.cut_off += 1
-            self.sent.pop(key, None)               # the RELEASE below settles the pair instead
-            request = held.request
-            self.releasing[key] = PendingConfirm(request, held.seq, self.reliable_retries, now + self.retransmit_ns,
-                                                 ll.ERR_EXPIRE)
-            actions.send.append(self._confirm(request, key[0], key[1], held.seq, MSG_RELEASE, ll.ERR_EXPIRE))
-            actions.extend(self._expired(request, held.seq))
-            actions.extend(self._replace(key, now))
-        return actions
-
-    def _on_release(self, message: EgpMessage, now: int) -> Actions:
-        """Other end: deliver (Status 0) or discard (EXPIRE) a pair of an atomic request."""
-        key = (message.link_id, message.attempt_seq)
-        if key in self.released:
-            return Actions(send=[self._release_ack(message, self.released[key])])
-        held = self.holding.get(key)
-        if held is not None and held.moving:
-            held.release = message.status
-            self.released.put(key, 0, now)
-            return Actions(send=[self._release_ack(message, 0)])
-        if held is not None:
-            self.released.put(key, 0, now)
-            return Actions(send=[self._release_ack(message, 0)]).extend(
-                self._apply_release(key, message.status, now))
-        # not kept here (its herald was lost, its CONFIRM not yet come, or the request failed here)
-        waiting = self.awaiting.pop(key, None)
-        actions = Actions(hardware=self._free(waiting[1]) if waiting is not None else [])
-        self.answered.put(key, ll.ERR_EXPIRE, now)
-        request = self.requests.get((message.origin_node, message.create_id))
-        status = ll.ERR_EXPIRE if message.status == 0 else 0
-        if message.status and request is not None:
-            actions.extend(self._expired(request, message.sequence_number))
-        self.released.put(key, status, now)
-        return actions.extend(Actions(send=[self._release_ack(message, status)]))
-
-    def _apply_release(self, key: tuple[int, int], status: int, now: int) -> Actions:
-        held = self.holding.pop(key)
-        if status == 0:
-            return self._deliver(held.request, held.pair, held.seq, now, held.slot)
-        return Actions(hardware=[Discard(held.slot)]).extend(self._expired(held.request, held.seq))
-
-    def _release_ack(self, message: EgpMessage, status: int) -> tuple[Address, bytes]:
-        link = self.links_by_id[message.link_id]
-        reply = EgpMessage(MSG_RELEASE_ACK, status, message.create_id, message.link_id, message.origin_node,
-                           message.queue_seq, None, message.attempt_seq, message.sequence_number)
-        return (link.peer_address, reply.encode())
-
-    def _on_release_ack(self, message: EgpMessage, now: int) -> Actions:
-        pending = self.releasing.pop((message.link_id, message.attempt_seq), None)
+    def on_release_ack(self, message: EgpMessage, now: int) -> Actions:
+        pending = self._releasing.pop((message.link_id, message.attempt_seq), None)
         if pending is None or message.status == 0 or pending.status:
             return Actions()
-        return self._expired(pending.request, pending.seq)   # delivered here, not there: both report it
+        return self._replies.expired(pending.request, pending.seq)   # delivered here, not there: both report it
 
-    def _release_timers(self, now: int) -> Actions:
+    def on_timer(self, now: int, withdraw: Callable[[PairKey], None]) -> Actions:
+        """Retransmit RELEASEs that are due, then cut off kept pairs past the link's cutoff (master): each is
+        discarded at both ends and replaced; ``withdraw(key)`` stops its CONFIRM, which the RELEASE replaces."""
         actions = Actions()
-        for key, pending in list(self.releasing.items()):
+        for key, pending in list(self._releasing.items()):
             if pending.next_at > now:
                 continue
             if pending.retries_left == 0:          # the peer is silent: a delivered pair may be there or not
-                del self.releasing[key]
+                del self._releasing[key]
                 if pending.status == 0:
-                    actions.extend(self._expired(pending.request, pending.seq))
+                    actions.extend(self._replies.expired(pending.request, pending.seq))
                 continue
             pending.retries_left -= 1
-            pending.next_at = now + self.retransmit_ns
-            actions.send.append(self._confirm(pending.request, key[0], key[1], pending.seq, MSG_RELEASE,
-                                              pending.status))
+            pending.next_at = now + self._timing.interval_ns
+            actions.send.append(about_pair(pending.request, key[0], key[1], pending.seq, MSG_RELEASE,
+                                           pending.status))
+        for key, held in list(self._holding.items()):
+            at = self._cutoff_at(held)
+            if at is None or at > now:
+                continue
+            self._counters.cut_off += 1
+            withdraw(key)
+            request = held.request
+            self._releasing[key] = PendingConfirm(request, held.seq, self._timing.reliable_retries,
+                                                  now + self._timing.interval_ns, ll.ERR_EXPIRE)
+            actions.send.append(about_pair(request, key[0], key[1], held.seq, MSG_RELEASE, ll.ERR_EXPIRE))
+            actions.extend(self._replies.expired(request, held.seq))
+            actions.extend(self._replace(key, now))
         return actions
+
+    def link_down(self, link_id: int) -> None:
+        """The peer is gone: stop retransmitting RELEASEs to it."""
+        for key in [key for key in self._releasing if key[0] == link_id]:
+            del self._releasing[key]
+
+    # -- the other end: RELEASE ----------------------------------------------------------
+    def on_release(self, message: EgpMessage, now: int, unconfirmed: Callable[[PairKey, int], list[Any]]) -> Actions:
+        """Other end: deliver (Status 0) or discard (EXPIRE) a pair of an atomic request. A pair not kept here
+        is settled by ``unconfirmed(key, now)`` (it frees the pair if it still waits for its CONFIRM, and
+        answers a later CONFIRM with EXPIRE), and reported expired."""
+        key = (message.link_id, message.attempt_seq)
+        if key in self.released:
+            return Actions(send=[self._answer(message, self.released[key])])
+        held = self._holding.get(key)
+        if held is not None and held.moving:
+            held.release = message.status
+            self.released.put(key, 0, now)
+            return Actions(send=[self._answer(message, 0)])
+        if held is not None:
+            self.released.put(key, 0, now)
+            return Actions(send=[self._answer(message, 0)]).extend(self._apply_release(key, message.status, now))
+        # not kept here (its herald was lost, its CONFIRM not yet come, or the request failed here)
+        actions = Actions(hardware=unconfirmed(key, now))
+        request = self._requests.get((message.origin_node, message.create_id))
+        status = ll.ERR_EXPIRE if message.status == 0 else 0
+        if message.status and request is not None:
+            actions.extend(self._replies.expired(request, message.sequence_number))
+        self.released.put(key, status, now)
+        return actions.extend(Actions(send=[self._answer(message, status)]))
+
+    def _apply_release(self, key: PairKey, status: int, now: int) -> Actions:
+        held = self._holding.pop(key)
+        if status == 0:
+            return self._replies.deliver(held.request, held.pair, held.seq, now, held.slot)
+        return Actions(hardware=[Discard(held.slot)]).extend(self._replies.expired(held.request, held.seq))
+
+    def _answer(self, message: EgpMessage, status: int) -> tuple[Address, bytes]:
+        return answer(message, MSG_RELEASE_ACK, status, self._links[message.link_id].peer_address)

@@ -1,18 +1,25 @@
-"""Link-layer state: links as one node sees them, requests and their state machine.
+"""Link-layer data: links as one node sees them, requests and their state machine, the records the parts keep.
 
 >>> TRANSITIONS[(RequestState.QUEUED, RequestEvent.LINK_FREE)]
 <RequestState.GENERATING: 'generating'>
+>>> Retransmission(interval_ns=1_000, retries=3, reliable_retries=8).keep_ns
+12000
 """
 
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from protocols.common import Address, Basis
-from protocols.link.admission import LinkOption
+from protocols.common import Actions, Address, Basis
 from protocols.packets import linkservice as ll
-from protocols.physical.node import PairReady
+from protocols.physical.hardware import BellDistribution
+
+RequestKey = tuple[int, int]
+"""A request, as both ends name it: (origin node, Create ID)."""
+PairKey = tuple[int, int]
+"""A heralded pair, as both ends name it: (link ID, attempt sequence)."""
 
 
 class RequestState(enum.Enum):
@@ -80,6 +87,48 @@ ROTATION_BASES = {(0, 0, 0): Basis.Z, (0, 64, 0): Basis.X, (192, 0, 0): Basis.Y}
 
 
 @dataclass(frozen=True, slots=True)
+class Retransmission:
+    """How the link layer repeats a message until its answer, and how long it remembers what it answered.
+
+    ``retries`` bounds a REQ's retransmissions; ``reliable_retries`` those of a message whose loss would
+    leave the two ends disagreeing (CONFIRM, RELEASE, SCHEDULE, an abort), at least ``retries``.
+    """
+
+    interval_ns: int
+    retries: int = 3
+    reliable_retries: int = RELIABLE_RETRIES
+
+    @property
+    def keep_ns(self) -> int:
+        """How long a finished request and each answer given are remembered: longer than the peer may still
+        send anything about them (a whole retransmission span, delay and jitter included)."""
+        return (self.reliable_retries + 4) * self.interval_ns
+
+    @property
+    def confirm_timeout_ns(self) -> int:
+        """Other end: how long a pair waits for its CONFIRM (and a CONFIRM for its pair) before it is dropped."""
+        return (self.retries + 2) * self.interval_ns
+
+    @property
+    def resolution_ns(self) -> int:
+        """The longest this node goes on retransmitting a message that waits for its answer."""
+        return (self.reliable_retries + 2) * self.interval_ns
+
+
+@dataclass(frozen=True, slots=True)
+class LinkOption:
+    """One way to run a link: its parameter (α, or None), fidelity at the OK, success probability, and the
+    Bell-diagonal distribution at the OK relative to the heralded state (``distribution[0]`` is the fidelity;
+    None when only the fidelity is known). Admission uses only fidelity and success; the network layer's
+    model uses the distribution."""
+
+    alpha: float | None
+    fidelity: float
+    success: float
+    distribution: BellDistribution | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class QueuePolicy:
     """How the master shares a link between requests.
 
@@ -142,11 +191,20 @@ class Request:
         """Pairs the master has still to number for this request."""
         return self.create.number - self.numbered
 
+    @property
+    def key(self) -> RequestKey:
+        return (self.origin_node, self.create_id)
+
     def fire(self, event: RequestEvent) -> None:
         try:
             self.state = TRANSITIONS[(self.state, event)]
         except KeyError:
             raise RuntimeError(f"request {self.create_id}: no transition {self.state} on {event}") from None
+
+
+FailRequest = Callable[[Request, int, int], Actions]
+"""``fail(request, code, now)``: a request has failed at this end (its state is already FAILED): its
+ERR to the higher layer, and nothing is generated, kept or scheduled for it any more."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,20 +239,8 @@ class Run:
 
 
 @dataclass(slots=True)
-class PendingSchedule:
-    """A SCHEDULE (or, with a Status, an abort) the master retransmits until SCHEDULE_ACK."""
-
-    request: Request
-    run: int
-    pairs: int
-    status: int
-    retries_left: int
-    next_at: int
-
-
-@dataclass(slots=True)
 class PendingConfirm:
-    """The master's CONFIRM of one pair, until the other end acknowledges it."""
+    """The master's CONFIRM (or RELEASE) of one pair, retransmitted until the other end acknowledges it."""
 
     request: Request
     seq: int
@@ -202,21 +248,6 @@ class PendingConfirm:
     next_at: int
     status: int = 0
     """RELEASE only: 0 = deliver the pair, EXPIRE = discard it."""
-
-
-@dataclass(slots=True)
-class Held:
-    """A pair of an atomic request kept (unannounced) until all of the request's pairs are there."""
-
-    request: Request
-    pair: PairReady
-    seq: int
-    slot: int
-    acked: bool = False
-    moving: bool = False
-    release: int | None = None
-    """Other end: the Status of a RELEASE that came while the pair was moving to storage."""
-    drop: bool = False
 
 
 @dataclass(frozen=True, slots=True)

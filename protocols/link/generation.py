@@ -1,0 +1,43 @@
+"""Link layer: what a request asks of the physical layer (:func:`start`), and which measure bases it names.
+
+A create-and-keep request keeps its pairs (no basis); a measure-directly request measures them in
+a fixed basis (CREATE's Euler rotations, :data:`~protocols.link.types.ROTATION_BASES`) or in a basis
+drawn at random for each pair (CREATE's RL/RR, :func:`~protocols.link.types.basis_choice`). Each end
+uses its own half of the CREATE: the origin the local fields, the peer the remote ones.
+
+>>> create = ll.Create(remote_node_id=2, tpe=ll.TPE_MEASURE, rotyl=64)
+>>> rotation_basis(create, local=True), rotation_basis(create, local=False)
+(<Basis.X: 1>, <Basis.Z: 0>)
+"""
+
+from __future__ import annotations
+
+from protocols.common import Basis
+from protocols.link.types import ROTATION_BASES, Request, basis_choice
+from protocols.packets import linkservice as ll
+from protocols.physical.node import StartGeneration
+
+
+def rotation_basis(create: ll.Create, local: bool) -> Basis | None:
+    """The fixed basis one end of a measure-directly CREATE measures in (None: a rotation we do not support)."""
+    angles = ((create.rotx1l, create.rotyl, create.rotx2l) if local
+              else (create.rotx1r, create.rotyr, create.rotx2r))
+    return ROTATION_BASES.get(angles)
+
+
+def start(request: Request, pairs: int) -> StartGeneration:
+    """Arm the link for ``pairs`` pairs of ``request``: its basis, its option's α, its random-basis choice."""
+    alpha = request.option.alpha if request.option is not None else None
+    return StartGeneration(request.link.link_id, pairs, _basis_of(request), alpha, _choice_of(request))
+
+
+def _basis_of(request: Request) -> Basis | None:
+    if request.create.tpe != ll.TPE_MEASURE or request.create.rl or request.create.rr:
+        return None
+    return rotation_basis(request.create, local=request.d == 0)
+
+
+def _choice_of(request: Request) -> tuple[tuple[Basis, float], ...]:
+    if request.create.tpe != ll.TPE_MEASURE:
+        return ()
+    return basis_choice(request.create, local=request.d == 0)

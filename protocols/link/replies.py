@@ -1,0 +1,101 @@
+"""Link layer: :class:`Replies`, what the link layer tells its higher layer, and the engine's counters.
+
+OK-K and OK-M (a delivered pair, with its goodness: the fidelity estimate after the memories'
+decoherence while it was stored), ERR (a refused or failed request, or ERR EXPIRE for a pair that
+is withdrawn), and a request's progress as its higher layer sees it: each pair that is settled
+(delivered, or expired at the other end) counts towards the request's Number, and the last one
+completes it. A measure-directly request with CON clear gets all its OKs when it is over.
+
+>>> from protocols.link.types import LinkConfig, LinkCounters, Request, RequestState
+>>> replies = Replies(LinkCounters(), following=lambda link_id: None)
+>>> request = Request(3, 1, ll.Create(remote_node_id=2), LinkConfig(7, 2, ("198.18.0.2", 7772), 1e6, 1e6),
+...                   ("198.18.0.1", 49152), 0, RequestState.GENERATING)
+>>> (app, err), = replies.expired(request, seq=5).send
+>>> ll.decode_upward(err).err == ll.ERR_EXPIRE, replies.counters.expired
+(True, 1)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from protocols.common import Actions, Address
+from protocols.link.types import LinkCounters, Request, RequestEvent, RequestState
+from protocols.packets import linkservice as ll
+from protocols.physical import physics
+from protocols.physical.node import PairReady, StopGeneration
+
+
+class Replies:
+    """OKs and ERRs to the higher layer, counted in ``counters``; a request's settled pairs and its completion.
+
+    ``following(link_id)`` is the request this end is generating for as the other end of the link (None
+    when it follows none): a request that completes there stops its generation.
+    """
+
+    def __init__(self, counters: LinkCounters, following: Callable[[int], Request | None]) -> None:
+        self.counters = counters
+        self._following = following
+
+    # -- ERR -----------------------------------------------------------------------------
+    def refuse(self, app: Address, message: ll.Err) -> Actions:
+        """An ERR to ``app`` (a request refused before it was known, or failed)."""
+        self.counters.err_sent += 1
+        return Actions(send=[(app, message.encode())])
+
+    def err(self, request: Request, code: int) -> Actions:
+        """ERR ``code`` for ``request``."""
+        return self.refuse(request.app, ll.Err(request.create_id, code, origin_node=request.origin_node))
+
+    def expired(self, request: Request, seq: int) -> Actions:
+        """ERR EXPIRE for pair ``seq`` of ``request``: the pair is withdrawn (it was, or may have been, lost)."""
+        self.counters.expired += 1
+        expiry = ll.Err(request.create_id, ll.ERR_EXPIRE, 1, seq, (seq + 1) & 0xFFFF, request.origin_node)
+        return self.refuse(request.app, expiry)
+
+    # -- OK ------------------------------------------------------------------------------
+    def deliver(self, request: Request, pair: PairReady, seq: int, now: int, slot: int | None = None) -> Actions:
+        """The OK of pair ``seq`` (in memory ``slot`` if it moved there), which settles one of the request's pairs."""
+        ok = ok_message(request, pair, seq, now, slot)
+        self.counters.ok_sent += 1
+        if request.create.outcomes_together:       # CON clear: all OKs when the request completes
+            request.outcomes.append(ok)
+            return self.settle(request)
+        return Actions(send=[(request.app, ok)]).extend(self.settle(request))
+
+    def settle(self, request: Request) -> Actions:
+        """One more of the request's pairs is settled (delivered, or expired at the other end)."""
+        request.delivered += 1
+        if request.delivered != request.create.number or request.state not in (RequestState.GENERATING,
+                                                                                 RequestState.QUEUED):
+            return Actions()
+        request.fire(RequestEvent.LAST_PAIR)
+        actions = self.flush(request)
+        if self._following(request.link.link_id) is request:    # the other end: stop following a finished request
+            actions.down.append(StopGeneration(request.link.link_id))
+        return actions
+
+    @staticmethod
+    def flush(request: Request) -> Actions:
+        """The OKs of a measure-directly request with CON clear, now that it is over."""
+        oks, request.outcomes = request.outcomes, []
+        return Actions(send=[(request.app, ok) for ok in oks])
+
+
+def ok_message(request: Request, pair: PairReady, seq: int, now: int, slot: int | None = None) -> bytes:
+    """OK-M for a measured pair; OK-K for a kept one, whose goodness counts the time both halves were stored."""
+    dist = physics.relabel(pair.distribution, int(pair.bell_state))
+    remote = request.link.peer_node_id
+    if pair.outcome is not None:
+        goodness = ll.encode_fidelity(dist[0])
+        assert pair.basis is not None
+        return ll.OkMeasure(request.create_id, pair.outcome, request.d, int(pair.basis),
+                            int(pair.bell_state), seq, request.create.purpose_id, remote,
+                            goodness).encode()
+    stored = now - pair.emission_time
+    link = request.link
+    for t1, t2 in ((link.t1_local_ns, link.t2_local_ns), (link.t1_peer_ns, link.t2_peer_ns)):
+        dist = physics.pauli_channel(dist, *physics.memory_pauli_probabilities(stored, t1, t2))
+    return ll.OkKeep(request.create_id, pair.slot if slot is None else slot, request.d, int(pair.bell_state), seq,
+                     request.create.purpose_id, remote, ll.encode_fidelity(dist[0]),
+                     (now // 1000) & 0xFFFF).encode()
