@@ -82,9 +82,12 @@ def test_golden_gate_frames() -> None:
     assert decode_hardware({"type": "Gate", "name": "H", "slots": [3]}) == hardware.Gate("H", (3,))
 
 
-@pytest.mark.parametrize("bad", [{"type": "Gate", "name": "T", "slots": [1]},
-                                 {"type": "Gate", "name": "CZ", "slots": [1]}, {"type": "Gate", "name": 5, "slots": [1]}, {"type": "Gate", "name": "H", "slots": 1},
-                                 {"type": "Gate", "name": "H", "slots": ["1"]}, {"type": "Init", "slot": "x"}])
+BAD_GATES = [{"type": "Gate", "name": "T", "slots": [1]}, {"type": "Gate", "name": "CZ", "slots": [1]},
+             {"type": "Gate", "name": 5, "slots": [1]}, {"type": "Gate", "name": "H", "slots": 1},
+             {"type": "Gate", "name": "H", "slots": ["1"]}, {"type": "Init", "slot": "x"}]
+
+
+@pytest.mark.parametrize("bad", BAD_GATES)
 def test_bad_gate_commands_are_named_errors(bad: dict[str, object]) -> None:
     with pytest.raises(MediumProtocolError):
         decode_hardware(bad)
