@@ -78,7 +78,9 @@ class Components:
 
     def _new(self, members: list[Qubit]) -> Component:
         self.largest = max(self.largest, len(members))
-        return Component(stim.TableauSimulator(seed=int(self.rng.integers(2**63))), members)
+        sim = stim.TableauSimulator(seed=int(self.rng.integers(2**63)))
+        sim.set_num_qubits(len(members))              # stim tracks qubits lazily; a merge needs every one
+        return Component(sim, members)
 
     def fresh(self, qubit: Qubit) -> Component:
         """A one-qubit component holding ``qubit`` in |0⟩."""
