@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections import Counter
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -498,3 +498,234 @@ def test_components_stay_small_and_shrink_after_measurement() -> None:
     assert lab.measure(here, data, Basis.X) == 0
     assert lab.medium.components.largest == 3
     assert lab.medium.ledger["created"] == lab.medium.ledger["measured"] + lab.medium.ledger["discarded"]
+
+
+# -- noise ---------------------------------------------------------------------------------------------------
+def rate_ok(errors: int, n: int, expected: float) -> bool:
+    return abs(errors / n - expected) < SIGMAS * math.sqrt(expected * (1 - expected) / n)
+
+
+def sample_size(expected: float, delta: float) -> int:
+    """Trials so that a rate ``delta`` away from ``expected`` is 8 standard errors away: it then fails the 4σ
+    check with probability above 1 − 3e-5, while the right rate passes with 1 − 6e-5."""
+    return math.ceil(64 * expected * (1 - expected) / delta ** 2)
+
+
+@pytest.mark.parametrize(("gates", "shift"), [(("H", "H"), 0), (("X", "Z"), 3), (("SQRT_X", "SQRT_X_DAG", "I"), 0)])
+def test_noisy_one_qubit_gates_on_a_pair_half_depolarise_it_as_predicted(gates: tuple[str, ...], shift: int) -> None:
+    """k gates of fidelity f on one half: correlators scale by f^k, so each basis errs w.p. (1 − f^k)/2 against
+    the ideal result (the pair's index shifted by the gates: X by 1, Z by 2). The samples must tell f^k from
+    f^(k−1)."""
+    f, k = 0.8, len(gates)
+    expected = (1 - f ** k) / 2
+    n = sample_size(expected, (f ** (k - 1) - f ** k) / 2)
+    lab = Lab(seed=k, gate_fidelity=f)
+    errors = dict.fromkeys(BASES, 0)
+    for trial in range(3 * n):
+        basis = BASES[trial % 3]
+        pair = lab.pair(1, 0, 2, 0)
+        lab.do(1, *(Gate(name, (0,)) for name in gates))
+        if shift and trial < 30:                           # Pauli gates keep the pair a frame, tracked exactly
+            assert lab.live() == []
+            lam = f ** k
+            assert pair.distribution == pytest.approx([(1 + 3 * lam) / 4 if i == shift else (1 - lam) / 4
+                                                       for i in range(4)], abs=1e-12)
+        errors[basis] += lab.measure(1, 0, basis) ^ lab.measure(2, 0, basis) != parity(shift, basis)
+    for basis in BASES:
+        assert rate_ok(errors[basis], n, expected), (basis, errors[basis] / n, expected)
+
+
+def test_a_noisy_cnot_is_the_two_qubit_depolarising_channel() -> None:
+    """CNOT on |00⟩ with fidelity f: the outcomes flip by the X part of a uniformly random two-qubit Pauli
+    w.p. 1 − f, so 00 has f + (1 − f)/4 and 01, 10, 11 each (1 − f)/4 (a one-qubit channel on either qubit
+    could never flip both)."""
+    f = 0.8
+    n = sample_size((1 - f) / 4, (1 - f) / 8)
+    lab = Lab(seed=21, gate_fidelity=f)
+    a, b = lab.first_data, lab.first_data + 1
+    counts = Counter()
+    for _ in range(n):
+        lab.init(1, a)
+        lab.init(1, b)
+        lab.do(1, Gate("CNOT", (a, b)))
+        counts[lab.measure(1, a, Basis.Z), lab.measure(1, b, Basis.Z)] += 1
+    for outcome in ((0, 0), (0, 1), (1, 0), (1, 1)):
+        expected = f + (1 - f) / 4 if outcome == (0, 0) else (1 - f) / 4
+        assert rate_ok(counts[outcome], n, expected), (outcome, counts[outcome] / n, expected)
+
+
+def test_a_noisy_h_and_cnot_make_a_bell_state_with_the_predicted_errors() -> None:
+    """H then CNOT on two data qubits, both gates of fidelity f, p = (1 − f)/2: the H's noise on |+⟩ (X, Y or Z
+    w.p. (1 − f)/4 each) never flips ZZ after the CNOT and flips XX and YY w.p. p; the CNOT's flips each of ZZ,
+    XX and YY w.p. p (8 of the 16 Paulis anticommute with each). So e_Z = p and e_X = e_Y = 2p(1 − p)."""
+    f = 0.8
+    p = (1 - f) / 2
+    expected = {Basis.Z: p, Basis.X: 2 * p * (1 - p), Basis.Y: 2 * p * (1 - p)}
+    n = sample_size(expected[Basis.X], expected[Basis.X] - p)      # tell the H's noise from none
+    lab = Lab(seed=22, gate_fidelity=f)
+    a, b = lab.first_data, lab.first_data + 1
+    errors = dict.fromkeys(BASES, 0)
+    for trial in range(3 * n):
+        basis = BASES[trial % 3]
+        lab.init(1, a, "H")
+        lab.init(1, b)
+        lab.do(1, Gate("CNOT", (a, b)))
+        errors[basis] += lab.measure(1, a, basis) ^ lab.measure(1, b, basis) != parity(0, basis)
+    for basis in BASES:
+        assert rate_ok(errors[basis], n, expected[basis]), (basis, errors[basis] / n, expected[basis])
+
+
+def test_memory_noise_of_component_qubits_is_the_twirl_sampled_at_each_operation() -> None:
+    """A pair made at 0; its half at node 1 gets S at 0 and S_DAG at 0.9 t (the identity, through a
+    component; S maps the twirl to itself since it scales ⟨X⟩ and ⟨Y⟩ alike); both halves measured at t.
+    Each half's channel over [0, t] scales ⟨X⟩, ⟨Y⟩ by e^(−t/T2) and ⟨Z⟩ by e^(−t/T1), so the error rates are
+    (1 − e^(−2t/T1))/2 in Z and (1 − e^(−2t/T2))/2 in X and Y. Sampling the half's noise twice (not resetting
+    its age at the gate) would add 0.9 t: the samples must tell that apart."""
+    t1, t2, t = 2e6, 1e6, 300_000
+    expected = {Basis.Z: (1 - math.exp(-2 * t / t1)) / 2, Basis.X: (1 - math.exp(-2 * t / t2)) / 2,
+                Basis.Y: (1 - math.exp(-2 * t / t2)) / 2}
+    wrong = (1 - math.exp(-2.9 * t / t2)) / 2
+    n = sample_size(expected[Basis.X], wrong - expected[Basis.X])
+    lab = Lab(seed=23, t1_ns=t1, t2_ns=t2)
+    errors = dict.fromkeys(BASES, 0)
+    for trial in range(3 * n):
+        basis = BASES[trial % 3]
+        lab.kernel.now = 0
+        lab.pair(1, 0, 2, 0)
+        lab.do(1, Gate("S", (0,)))
+        lab.kernel.now = round(0.9 * t)
+        lab.do(1, Gate("S_DAG", (0,)))
+        lab.kernel.now = t
+        errors[basis] += lab.measure(1, 0, basis) ^ lab.measure(2, 0, basis) != parity(0, basis)
+    for basis in BASES:
+        assert rate_ok(errors[basis], n, expected[basis]), (basis, errors[basis] / n, expected[basis])
+
+
+def test_readout_errors_flip_data_qubit_outcomes() -> None:
+    r = 0.9
+    n = sample_size(1 - r, 0.05)
+    lab = Lab(seed=24, readout_fidelity=r)
+    ones = 0
+    for _ in range(n):
+        lab.init(1, lab.first_data)
+        ones += lab.measure(1, lab.first_data, Basis.Z)
+    assert rate_ok(ones, n, 1 - r)
+
+
+def test_a_failed_bell_measurement_in_a_component_leaves_the_far_halves_uncorrelated() -> None:
+    """With success probability ½, a failure (BellMeasureResult success False, index 0) traces both qubits out:
+    the far halves of the two pairs are each alone and uncorrelated, as the frame algebra leaves them."""
+    n = sample_size(0.5, 0.1)
+    lab = Lab(nodes=3, seed=25, bsm_success=0.5)
+    failures, agreements = 0, 0
+    for _ in range(n):
+        lab.pair(1, 0, 2, 0)
+        lab.pair(2, 1, 3, 0)
+        lab.do(2, Gate("H", (1,)), Gate("H", (1,)))
+        (result,) = lab.do(2, BellMeasure(0, 1))
+        if not result.success:
+            assert result.bell_index == 0 and lab.live() == [1, 1]  # each far half alone
+            failures += 1
+            agreements += lab.measure(1, 0, Basis.Z) == lab.measure(3, 0, Basis.Z)
+        else:
+            assert lab.measure(1, 0, Basis.Z) ^ lab.measure(3, 0, Basis.Z) == parity(result.bell_index, Basis.Z)
+    assert rate_ok(failures, n, 0.5)
+    assert rate_ok(agreements, failures, 0.5)
+    assert lab.medium.ledger["created"] == lab.medium.ledger["measured"]
+
+
+# -- timing, accounting, bad commands ----------------------------------------------------------------------
+def test_commands_on_a_qubit_run_in_order_and_take_the_gate_and_readout_time() -> None:
+    lab = Lab(seed=26, gate_ns=100, readout_ns=1000)
+    data = lab.first_data
+    lab.medium.command(1, Init(data), lab)  # type: ignore[arg-type]
+    lab.medium.command(1, Gate("H", (data,)), lab)  # type: ignore[arg-type]
+    lab.medium.command(1, Gate("H", (data,)), lab)  # type: ignore[arg-type]
+    lab.medium.command(1, Measure(data, Basis.Z), lab)  # type: ignore[arg-type]
+    lab.medium.command(1, Init(data), lab)  # type: ignore[arg-type]      # the slot is free, still reading out
+    run_due(lab.kernel)
+    ((at, result),) = lab.events
+    assert isinstance(result, MeasureResult) and (at, result.outcome) == (200 + 1000, 0)
+    assert lab.qubit(1, data).ready_at == 1200                # the new qubit waits for the readout to end
+    lab.pair(1, 0, 2, 0)
+    lab.medium.command(1, Gate("CNOT", (data, 0)), lab)  # type: ignore[arg-type]
+    lab.medium.command(1, BellMeasure(data, 0), lab)  # type: ignore[arg-type]
+    run_due(lab.kernel)
+    assert lab.events[-1][0] == 1200 + 100 + 100 + 1000
+
+
+def test_every_qubit_is_accounted_for() -> None:
+    lab = Lab(seed=27)
+    data = lab.first_data
+    lab.init(1, data, "H")
+    lab.init(1, data + 1)
+    lab.do(1, Gate("CNOT", (data, data + 1)), Discard(data))
+    lab.pair(1, 0, 2, 0)
+    lab.do(1, Gate("CZ", (0, data + 1)))
+    with pytest.raises(Exception, match=r"3 qubit\(s\) in memory that no layer holds"):
+        lab.medium.finish({})
+    ledger = lab.medium.finish({1: {0, data + 1}, 2: {0}})
+    assert ledger == {"created": 4, "measured": 0, "discarded": 1, "discarded_at_end": 3}
+
+
+@pytest.mark.parametrize(("command", "message"), [
+    (Init(0), r"cannot initialise slot 0: it needs a free data qubit \(slots 4..7\)"),
+    (Init(8), r"cannot initialise slot 8"),
+    (Gate("H", (5,)), r"cannot apply H to slots \(5,\): it needs distinct held qubits"),
+    (Gate("CZ", (4, 4)), r"cannot apply CZ to slots \(4, 4\)"),
+])
+def test_bad_commands_are_clear_errors_and_change_nothing(command: Any, message: str) -> None:
+    lab = Lab(seed=28)
+    lab.init(1, 4)
+    with pytest.raises(ValueError, match=message):
+        lab.do(1, command)
+    assert lab.medium.ledger["created"] == 1 and sorted(lab.medium.nodes[1].held) == [4]
+    with pytest.raises(ValueError, match="cannot initialise slot 4"):
+        lab.do(1, Init(4))                                 # occupied
+    with pytest.raises(ValueError, match=r"unknown gate 'T'"):
+        Gate("T", (4,))
+    with pytest.raises(ValueError, match=r"gate CNOT acts on 2 qubit\(s\), got slots \(4,\)"):
+        Gate("CNOT", (4,))
+
+
+# -- scenario and the multi-process medium -----------------------------------------------------------------
+def test_data_qubits_reach_the_medium_after_communication_and_storage() -> None:
+    text = two_node_toml(pairs=1).replace('kind = "qpu"\nt2_ms = 1000.0',
+                                          'kind = "qpu"\nt2_ms = 1000.0\nstorage_qubits = 3\ndata_qubits = 5', 1)
+    scenario = load_text(text, "two.toml")
+    alice = node_hardware(scenario.nodes["alice"], None)
+    assert (alice.slots, alice.storage, alice.data) == (2, 3, 5)
+    assert [slot for slot in range(12) if alice.is_data(slot)] == [5, 6, 7, 8, 9]
+    assert node_hardware(scenario.nodes["bob"], None).data == 0
+
+
+@pytest.mark.parametrize("value", ["-1", "1.5", '"two"', "5000"])
+def test_bad_data_qubits_names_the_key(value: str) -> None:
+    text = two_node_toml(pairs=1).replace('kind = "qpu"\nt2_ms = 1000.0',
+                                          f'kind = "qpu"\nt2_ms = 1000.0\ndata_qubits = {value}', 1)
+    with pytest.raises(ScenarioError, match=r"two.toml: nodes.alice.data_qubits: "):
+        load_text(text, "two.toml")
+
+
+def test_the_multi_process_medium_executes_init_gate_and_measure(tmp_path: Path) -> None:
+    """Init, Gate and Measure cross the medium socket (wire.md §8.3) to the same Medium; the result comes
+    back as an ``event`` after two gates and the readout."""
+    text = two_node_toml(pairs=1).replace('kind = "qpu"\nt2_ms = 1000.0',
+                                          'kind = "qpu"\nt2_ms = 1000.0\ndata_qubits = 2', 2)
+    scenario = load_text(text, "two.toml")
+    server = MediumServer(scenario, 3, tmp_path, dilation=0.01, tolerance_ns=10_000)
+    try:
+        server.kernel.epoch_ns = time.time_ns() + 10**15        # the wall clock never moves emulated time here
+        bob = Connection(None, "bob")  # type: ignore[arg-type]
+        server.connections["bob"] = bob
+        for command in (Init(2), Gate("H", (2,)), Gate("S", (2,)), Measure(2, Basis.Y)):
+            server._dispatch(bob, {"op": "command", "at": 0, "node_id": 2, "reply_to": "bob/app",
+                                   "command": encode_hardware(command)})
+        run_due(server.kernel)
+        message = bob.inbox.receive_nowait()
+    finally:
+        server._pcap.close()
+    hardware = scenario.nodes["bob"]
+    assert message["op"] == "event" and message["reply_to"] == "bob/app"
+    assert message["at"] == 2 * hardware.gate_ns + hardware.readout_ns
+    assert decode_hardware(message["event"]) == MeasureResult(2, 1, Basis.Y, 0)      # |+i⟩ reads +1

@@ -58,15 +58,16 @@ def bell_measure(components: Components, node: NodeHardware, qubits: tuple[Qubit
                  rng: np.random.Generator) -> tuple[int, bool]:
     """The Bell measurement when either qubit is in a component: both join one, CNOT a→b and its noise, H on a,
     both measured in Z (the index's z bit from a, its x bit from b), readout errors. A failure (probability
-    1 − ``bsm_success``) traces both qubits out. Returns (reported index, success)."""
+    1 − ``bsm_success``) traces both qubits out untouched, which leaves the far halves of two pairs maximally
+    mixed and uncorrelated, as in the frame algebra. Returns (reported index, success)."""
     qa, qb = qubits
-    component = components.join(qubits)
-    component.apply("CX", qubits)
-    depolarise(qubits, node.gate_fidelity, rng)
     if node.bsm_success < 1 and rng.random() >= node.bsm_success:
         components.discard(qa)
         components.discard(qb)
         return 0, False
+    component = components.join(qubits)
+    component.apply("CX", qubits)
+    depolarise(qubits, node.gate_fidelity, rng)
     component.apply("H", (qa,))
     z = components.measure(qa, Basis.Z)
     x = components.measure(qb, Basis.Z)
