@@ -103,6 +103,7 @@ class Components:
         far_id = pair.members[1 - qubit.side]
         far = self.qubits.get(far_id) if far_id else None
         if far is not None and far.status is QubitStatus.IN_MEMORY:
+            assert far.component is None, "a pair enters a component whole"
             ends = [self.qubits[pair.members[0]], self.qubits[pair.members[1]]]
             component = self._new(ends)
             component.sim.h(0)
