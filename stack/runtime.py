@@ -207,7 +207,7 @@ def node_hardware(node: NodeConfig, physical_port: Any) -> NodeHardware:
     return NodeHardware(node.node_id, node.communication_qubits, node.t2_ns, node.readout_ns, physical_port,
                         t1_ns=node.t1_ns, storage=node.storage_qubits, readout_fidelity=node.readout_fidelity,
                         gate_fidelity=node.gate_fidelity, move_ns=node.move_ns, gate_ns=node.gate_ns,
-                        bsm_success=node.bsm_success_probability)
+                        bsm_success=node.bsm_success_probability, data=node.data_qubits)
 
 
 def _build_apps(emu: Emulation, responders: dict[str, dict[int, tuple[str, int]]]) -> None:

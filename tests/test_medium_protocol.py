@@ -41,6 +41,10 @@ objects = st.one_of(
     st.builds(hardware.MeasureResult, ints, ints, bases, st.integers(0, 1)),
     st.builds(hardware.BellMeasure, ints, ints),
     st.builds(hardware.BellMeasureResult, ints, ints, st.integers(0, 3), st.booleans()),
+    st.builds(hardware.Init, ints),
+    st.sampled_from(sorted(hardware.GATES)).flatmap(
+        lambda name: st.builds(hardware.Gate, st.just(name),
+                               st.tuples(*[ints] * hardware.GATES[name]))),
 )
 
 
@@ -52,7 +56,7 @@ def test_every_hardware_object_round_trips_through_json(obj: object) -> None:
 
 def test_every_type_is_covered() -> None:
     assert set(HARDWARE_TYPES) == {"Arm", "Disarm", "Measure", "Discard", "Move", "MoveResult", "Emitted",
-                                   "Detection", "MeasureResult", "BellMeasure", "BellMeasureResult"}
+                                   "Detection", "MeasureResult", "BellMeasure", "BellMeasureResult", "Init", "Gate"}
 
 
 def test_golden_frame() -> None:
@@ -69,6 +73,24 @@ def test_golden_bell_measure_frames() -> None:
     assert json.dumps(command, separators=(",", ":")) == '{"type":"BellMeasure","slot_a":2,"slot_b":5}'
     assert json.dumps(event, separators=(",", ":")) == ('{"type":"BellMeasureResult","slot_a":2,"slot_b":5,'
                                                         '"bell_index":3,"success":false}')
+
+
+def test_golden_gate_frames() -> None:
+    assert json.dumps(encode_hardware(hardware.Init(9)), separators=(",", ":")) == '{"type":"Init","slot":9}'
+    assert (json.dumps(encode_hardware(hardware.Gate("CNOT", (9, 0))), separators=(",", ":"))
+            == '{"type":"Gate","name":"CNOT","slots":[9,0]}')
+    assert decode_hardware({"type": "Gate", "name": "H", "slots": [3]}) == hardware.Gate("H", (3,))
+
+
+BAD_GATES = [{"type": "Gate", "name": "T", "slots": [1]}, {"type": "Gate", "name": "CZ", "slots": [1]},
+             {"type": "Gate", "name": 5, "slots": [1]}, {"type": "Gate", "name": "H", "slots": 1},
+             {"type": "Gate", "name": "H", "slots": ["1"]}, {"type": "Init", "slot": "x"}]
+
+
+@pytest.mark.parametrize("bad", BAD_GATES)
+def test_bad_gate_commands_are_named_errors(bad: dict[str, object]) -> None:
+    with pytest.raises(MediumProtocolError):
+        decode_hardware(bad)
 
 
 @pytest.mark.parametrize("bad", [{"type": "Teleport"}, {"type": "Measure", "slot": 1, "basis": "W"},

@@ -41,7 +41,8 @@ class Disarm:
 
 @dataclass(frozen=True, slots=True)
 class Measure:
-    """Measure the qubit in memory slot ``slot`` in ``basis``; the slot is then free."""
+    """Measure the qubit in memory slot ``slot`` (a pair half or a data qubit) in ``basis``; the slot is then
+    free. The result (:class:`MeasureResult`) comes after the node's ``readout_ns``."""
 
     slot: int
     basis: Basis
@@ -72,6 +73,39 @@ class BellMeasure:
 
     slot_a: int
     slot_b: int
+
+
+GATES: dict[str, int] = {"I": 1, "X": 1, "Y": 1, "Z": 1, "H": 1, "S": 1, "S_DAG": 1, "SQRT_X": 1, "SQRT_X_DAG": 1,
+                         "SQRT_Y": 1, "SQRT_Y_DAG": 1, "CNOT": 2, "CX": 2, "CY": 2, "CZ": 2, "SWAP": 2}
+"""The Clifford gates a node can apply (:class:`Gate`), by stim's names, with the number of qubits each acts on."""
+
+
+@dataclass(frozen=True, slots=True)
+class Init:
+    """Initialise data qubit ``slot`` (a slot after the communication and storage qubits) in |0⟩.
+
+    The slot must be free; the qubit is then held until it is measured or discarded.
+    """
+
+    slot: int
+
+
+@dataclass(frozen=True, slots=True)
+class Gate:
+    """Apply the Clifford gate ``name`` (:data:`GATES`, stim's names) to the qubits in ``slots``, in order
+    (``CNOT`` control first): data qubits and pair halves alike, all of one node. The gate takes the node's
+    ``gate_ns``; a later command on these qubits starts when it is over. Nothing is reported back.
+    """
+
+    name: str
+    slots: tuple[int, ...]
+
+    def __post_init__(self) -> None:
+        arity = GATES.get(self.name)
+        if arity is None:
+            raise ValueError(f"unknown gate {self.name!r} (known: {', '.join(GATES)})")
+        if len(self.slots) != arity:
+            raise ValueError(f"gate {self.name} acts on {arity} qubit(s), got slots {self.slots}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,7 +31,8 @@ from protocols.physical import hardware
 MAX_MESSAGE = 1 << 20
 HARDWARE_TYPES: dict[str, type] = {cls.__name__: cls for cls in (
     hardware.Arm, hardware.Disarm, hardware.Measure, hardware.Discard, hardware.Move, hardware.MoveResult,
-    hardware.Emitted, hardware.Detection, hardware.MeasureResult, hardware.BellMeasure, hardware.BellMeasureResult)}
+    hardware.Emitted, hardware.Detection, hardware.MeasureResult, hardware.BellMeasure, hardware.BellMeasureResult,
+    hardware.Init, hardware.Gate)}
 _HINTS = {name: typing.get_type_hints(cls, vars(hardware)) for name, cls in HARDWARE_TYPES.items()}
 
 
@@ -79,7 +80,7 @@ def _typed(hint: Any, value: Any) -> Any:
         return tuple(_typed(a, v) for a, v in zip(args, value, strict=True))
     if hint is float:
         return float(value)
-    if hint in (int, bool) and not isinstance(value, hint):
+    if hint in (int, bool, str) and not isinstance(value, hint):
         raise TypeError(f"{value!r} is not {hint.__name__}")
     return value
 

@@ -10,6 +10,11 @@ probability 1 − readout fidelity; a move to a storage qubit applies the gate's
 depolarising noise. A Bell measurement of two qubits of a node swaps entanglement onto
 their far halves (:mod:`stack.quantum.swap`).
 
+Data qubits (``Init``) and Clifford gates (``Gate``, :mod:`stack.quantum.gates`) take qubits out of the frame
+algebra into small stim tableau components (:mod:`stack.quantum.components`); measurement, moves, discards and
+Bell measurements work on either kind. Commands on a qubit run in order: one issued while the qubit's last
+gate or move is still running starts when it ends (``Qubit.ready_at``).
+
 Entanglement generation itself lives in :mod:`stack.quantum.heralding`. Every qubit is
 accounted for: it ends measured or discarded, and :meth:`Medium.finish` fails loudly when
 a qubit is still in memory that no protocol layer claims.
@@ -21,6 +26,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 import numpy as np
+import stim
 
 from protocols.common import Basis
 from protocols.physical import physics
@@ -30,18 +36,22 @@ from protocols.physical.hardware import (
     BellMeasureResult,
     Disarm,
     Discard,
+    Gate,
+    Init,
     Measure,
     MeasureResult,
     Move,
     MoveResult,
 )
 from stack.core.kernel import Kernel, VirtualPort
-from stack.quantum import swap
+from stack.quantum import gates, swap
+from stack.quantum.components import Components
 from stack.quantum.state import (
     CORRELATOR,
     FRAME_OF_BELL,
     IDEAL_PARITY,
     PAULIS,
+    UNIFORM,
     NodeHardware,
     Pair,
     Qubit,
@@ -79,6 +89,7 @@ class Medium:
         self.qubits: dict[int, Qubit] = {}
         self.ledger = {"created": 0, "measured": 0, "discarded": 0, "discarded_at_end": 0}
         self.heralding: Generation | None = None
+        self.components = Components(rng, self.qubits)
         self._next_qubit = 1
 
     def add_node(self, hardware: NodeHardware) -> None:
@@ -96,19 +107,55 @@ class Medium:
             assert self.heralding is not None, "no heralded links"
             self.heralding.command(node_id, command)
         elif isinstance(command, Measure):
-            qubit = self.take(node_id, command.slot, busy_ns=self.nodes[node_id].readout_ns)
-            outcome = self.measure(qubit, command.basis)
-            result = MeasureResult(command.slot, qubit.qubit_id, command.basis, outcome)
-            self.kernel.deliver_at(self.kernel.now + self.nodes[node_id].readout_ns, reply_to, result)
+            start = self._start(node_id, (command.slot,))
+            done = start + self.nodes[node_id].readout_ns
+            qubit = self.take(node_id, command.slot, busy_ns=done - self.kernel.now)
+            outcome = self.measure(qubit, command.basis, at=start)
+            self.kernel.deliver_at(done, reply_to, MeasureResult(command.slot, qubit.qubit_id, command.basis, outcome))
         elif isinstance(command, Discard):
-            self.take(node_id, command.slot).status = QubitStatus.DISCARDED
+            qubit = self.take(node_id, command.slot)
+            qubit.status = QubitStatus.DISCARDED
             self.ledger["discarded"] += 1
+            if qubit.component is not None:
+                self.components.discard(qubit)
         elif isinstance(command, Move):
             self._move(node_id, command, reply_to)
         elif isinstance(command, BellMeasure):
             self._bell_measure(node_id, command, reply_to)
+        elif isinstance(command, Init):
+            self._init(node_id, command.slot)
+        elif isinstance(command, Gate):
+            self._gate(node_id, command)
         else:
             raise TypeError(f"unknown hardware command {command!r}")
+
+    def _start(self, node_id: int, slots: tuple[int, ...]) -> int:
+        """When a command on ``slots`` starts: now, or when the last gate or move on one of them ends."""
+        held = self.nodes[node_id].held
+        return max([self.kernel.now, *(held[slot].ready_at for slot in slots if slot in held)])
+
+    def _init(self, node_id: int, slot: int) -> None:
+        node = self.nodes[node_id]
+        if not node.is_data(slot) or slot in node.held:
+            first = node.slots + node.storage
+            raise ValueError(f"node {node_id} cannot initialise slot {slot}: it needs a free data qubit "
+                             f"(slots {first}..{first + node.data - 1})")
+        start = max(self.kernel.now, node.busy_until.get(slot, 0))
+        qubit = self.create(node_id, slot, 0, start, Pair(stim.PauliString(2), UNIFORM))
+        qubit.ready_at = start
+        self.components.fresh(qubit)
+
+    def _gate(self, node_id: int, command: Gate) -> None:
+        node = self.nodes[node_id]
+        if len(set(command.slots)) != len(command.slots) or not all(slot in node.held for slot in command.slots):
+            raise ValueError(f"node {node_id} cannot apply {command.name} to slots {command.slots}: "
+                             "it needs distinct held qubits")
+        start = self._start(node_id, command.slots)
+        qubits = [node.held[slot] for slot in command.slots]
+        memory = [self._memory_noise(qubit, at=start) for qubit in qubits]
+        for qubit in qubits:
+            qubit.created, qubit.ready_at = start, start + node.gate_ns
+        gates.apply_gate(self.components, node, command.name, qubits, memory[0], self.rng)
 
     def _move(self, node_id: int, command: Move, reply_to: VirtualPort) -> None:
         node = self.nodes[node_id]
@@ -116,17 +163,21 @@ class Medium:
         if target is None:
             self.kernel.deliver_at(self.kernel.now, reply_to, MoveResult(command.slot, None))
             return
-        qubit = self.take(node_id, command.slot, busy_ns=node.move_ns)
-        memory = self._memory_noise(qubit)
-        qubit.created = self.kernel.now
+        start = self._start(node_id, (command.slot,))
+        done = start + node.move_ns
+        qubit = self.take(node_id, command.slot, busy_ns=done - self.kernel.now)
+        memory = self._memory_noise(qubit, at=start)
+        qubit.created, qubit.ready_at = start, done
         if self.rng.random() < 1 - node.gate_fidelity:
             apply_pauli(qubit, PAULIS[int(self.rng.integers(4))])
         gate = (1 - node.gate_fidelity) / 4
         pair = qubit.pair
-        pair.distribution = physics.pauli_channel(physics.pauli_channel(pair.distribution, *memory), gate, gate, gate)
+        if qubit.component is None:
+            pair.distribution = physics.pauli_channel(physics.pauli_channel(pair.distribution, *memory), gate, gate,
+                                                      gate)
         qubit.slot = target
         node.held[target] = qubit
-        self.kernel.deliver_at(self.kernel.now + node.move_ns, reply_to, MoveResult(command.slot, target))
+        self.kernel.deliver_at(done, reply_to, MoveResult(command.slot, target))
 
     def _bell_measure(self, node_id: int, command: BellMeasure, reply_to: VirtualPort) -> None:
         """Entanglement swapping (:mod:`stack.quantum.swap`); the result comes after the gate and the readout."""
@@ -134,14 +185,18 @@ class Medium:
         slots = (command.slot_a, command.slot_b)
         if slots[0] == slots[1] or not all(slot in node.held for slot in slots):
             raise ValueError(f"node {node_id} cannot Bell-measure slots {slots}: it needs two distinct held qubits")
-        busy = node.gate_ns + node.readout_ns
+        start = self._start(node_id, slots)
+        busy = start - self.kernel.now + node.gate_ns + node.readout_ns
         qubits = (self.take(node_id, slots[0], busy_ns=busy), self.take(node_id, slots[1], busy_ns=busy))
-        memory = tuple(self._memory_noise(qubit) for qubit in qubits)
+        memory = tuple(self._memory_noise(qubit, at=start) for qubit in qubits)
         for qubit in qubits:
             qubit.status = QubitStatus.MEASURED
         self.ledger["measured"] += 2
-        far = (self._far(qubits[0]), self._far(qubits[1]))
-        bell, success = swap.bell_measure(node, qubits, memory, far, self.rng)
+        if qubits[0].component is not None or qubits[1].component is not None:
+            bell, success = gates.bell_measure(self.components, node, qubits, self.rng)
+        else:
+            far = (self._far(qubits[0]), self._far(qubits[1]))
+            bell, success = swap.bell_measure(node, qubits, memory, far, self.rng)
         self.kernel.deliver_at(self.kernel.now + busy, reply_to, BellMeasureResult(*slots, bell, success))
 
     # -- qubits -----------------------------------------------------------------------------
@@ -180,10 +235,12 @@ class Medium:
         far_id = qubit.pair.members[1 - qubit.side]
         return self.qubits.get(far_id) if far_id else None
 
-    def _memory_noise(self, qubit: Qubit) -> tuple[float, float, float]:
-        """Sample the memory channel of ``qubit``'s storage so far into its frame; returns (pX, pY, pZ)."""
+    def _memory_noise(self, qubit: Qubit, at: int | None = None) -> tuple[float, float, float]:
+        """Sample the memory channel of ``qubit``'s storage until ``at`` (default now) into its frame or its
+        component; returns (pX, pY, pZ)."""
         node = self.nodes[qubit.node_id]
-        px, py, pz = physics.memory_pauli_probabilities(self.kernel.now - qubit.created, node.t1_ns, node.t2_ns)
+        stored = (self.kernel.now if at is None else at) - qubit.created
+        px, py, pz = physics.memory_pauli_probabilities(stored, node.t1_ns, node.t2_ns)
         draw = self.rng.random() if px + py + pz else 1.0
         if draw < px:
             apply_pauli(qubit, "X")
@@ -193,13 +250,16 @@ class Medium:
             apply_pauli(qubit, "Z")
         return px, py, pz
 
-    def measure(self, qubit: Qubit, basis: Basis) -> int:
-        """Measure a qubit already taken out of memory; returns the (read-out) outcome."""
+    def measure(self, qubit: Qubit, basis: Basis, at: int | None = None) -> int:
+        """Measure a qubit already taken out of memory (its memory noise until ``at``, default now); returns
+        the (read-out) outcome."""
         pair = qubit.pair
-        self._memory_noise(qubit)
+        self._memory_noise(qubit, at)
         qubit.status = QubitStatus.MEASURED
         self.ledger["measured"] += 1
-        if pair.first is None or pair.first[0] != basis:
+        if qubit.component is not None:
+            outcome = self.components.measure(qubit, basis)
+        elif pair.first is None or pair.first[0] != basis:
             outcome = int(self.rng.integers(2))
             if pair.first is None:
                 pair.first = (basis, outcome)

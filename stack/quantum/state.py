@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import stim
 
@@ -57,8 +58,21 @@ class Pair:
     members: list[int] = field(default_factory=lambda: [0, 0])
 
 
-@dataclass(slots=True)
+class Tableau(Protocol):
+    """A stim tableau component holding qubits outside the frame algebra (:mod:`stack.quantum.components`)."""
+
+    def pauli(self, qubit: Qubit, pauli: str) -> None:
+        """Apply ``pauli`` (X, Y or Z) to ``qubit``."""
+
+
+@dataclass(slots=True, eq=False)
 class Qubit:
+    """A qubit in a node's memory: side ``side`` of ``pair`` (the frame algebra), or, once ``component`` is set,
+    a qubit of that tableau component (``pair`` is then only the one it was in, kept for its distribution).
+
+    ``created`` is when its memory noise was last sampled; ``ready_at`` when its last gate or move ends.
+    """
+
     qubit_id: int
     node_id: int
     slot: int
@@ -66,11 +80,14 @@ class Qubit:
     created: float
     pair: Pair
     status: QubitStatus = QubitStatus.IN_MEMORY
+    component: Tableau | None = None
+    ready_at: int = 0
 
 
 @dataclass(slots=True)
 class NodeHardware:
-    """A node's memory: communication slots ``0..slots-1``, then ``storage`` storage slots.
+    """A node's memory: communication slots ``0..slots-1``, then ``storage`` storage slots, then ``data`` data
+    qubits (:class:`protocols.physical.hardware.Init`).
 
     ``gate_fidelity`` is the depolarising fidelity of every gate (a move to storage, the CNOT of a Bell
     measurement): with probability 1 − fidelity a uniformly random Pauli (identity included) hits the
@@ -89,6 +106,7 @@ class NodeHardware:
     move_ns: int = 0
     gate_ns: int = 0
     bsm_success: float = 1.0
+    data: int = 0
     held: dict[int, Qubit] = field(default_factory=dict)
     reserved: set[int] = field(default_factory=set)
     busy_until: dict[int, int] = field(default_factory=dict)
@@ -111,6 +129,10 @@ class NodeHardware:
         return None
 
 
+    def is_data(self, slot: int) -> bool:
+        return self.slots + self.storage <= slot < self.slots + self.storage + self.data
+
+
 def bell_index(frame: stim.PauliString) -> int:
     """The Bell index ``x | z << 1`` of a two-qubit Pauli frame."""
     xs, zs = frame.to_numpy()
@@ -118,6 +140,10 @@ def bell_index(frame: stim.PauliString) -> int:
 
 
 def apply_pauli(qubit: Qubit, pauli: str) -> None:
-    """Apply ``pauli`` (one of :data:`PAULIS`) to the qubit's half of its pair."""
-    if pauli != "I":
+    """Apply ``pauli`` (one of :data:`PAULIS`) to the qubit: to its half of its pair's frame, or in its component."""
+    if pauli == "I":
+        return
+    if qubit.component is not None:
+        qubit.component.pauli(qubit, pauli)
+    else:
         qubit.pair.frame *= _ON[(qubit.side, pauli)]

@@ -34,6 +34,8 @@ NODE_KINDS = ("qpu", "station", "source", "switch")
 PTP_ROLES = ("off", "grandmaster", "slave", "auto")
 SCHEMES = ("double-click", "single-click", "source", "coupler")
 MODES = ("sampled", "exact")
+MAX_DATA_QUBITS = 4096
+"""Data qubits per QPU (``data_qubits``): a bound on memory, not on physics (they share no LQID)."""
 WORKLOAD_TYPES = ("keep", "measure")
 TOP_LEVEL = ("run", "sync", "nodes", "links", "workload")
 
@@ -151,6 +153,7 @@ def _qpu(t: Table, name: str, node_id: int) -> NodeConfig:
         name, node_id, "qpu",
         communication_qubits=communication,
         storage_qubits=storage,
+        data_qubits=t.number("data_qubits", 0, low=0, high=MAX_DATA_QUBITS, integer=True),
         t1_ns=t1_ns, t2_ns=t2_ns,
         gate_fidelity=t.probability("gate_fidelity", 1.0), gate_ns=_ns(t, "gate_ns", 100),
         readout_fidelity=t.number("readout_fidelity", 1.0, low=0.5, high=1.0),

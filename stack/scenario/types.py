@@ -51,6 +51,7 @@ class NodeConfig:
     # qpu: the QPU and its Quantum Networking Unit
     communication_qubits: int = 0
     storage_qubits: int = 0
+    data_qubits: int = 0
     t1_ns: float = math.inf
     t2_ns: float = math.inf
     gate_fidelity: float = 1.0
