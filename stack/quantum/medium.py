@@ -30,6 +30,7 @@ from protocols.physical.hardware import (
     BellMeasureResult,
     Disarm,
     Discard,
+    Distill,
     Measure,
     MeasureResult,
     Move,
@@ -37,6 +38,7 @@ from protocols.physical.hardware import (
 )
 from stack.core.kernel import Kernel, VirtualPort
 from stack.quantum import swap
+from stack.quantum.distill import Distillation
 from stack.quantum.state import (
     CORRELATOR,
     FRAME_OF_BELL,
@@ -79,6 +81,7 @@ class Medium:
         self.qubits: dict[int, Qubit] = {}
         self.ledger = {"created": 0, "measured": 0, "discarded": 0, "discarded_at_end": 0}
         self.heralding: Generation | None = None
+        self.distillation = Distillation(self)
         self._next_qubit = 1
 
     def add_node(self, hardware: NodeHardware) -> None:
@@ -101,14 +104,22 @@ class Medium:
             result = MeasureResult(command.slot, qubit.qubit_id, command.basis, outcome)
             self.kernel.deliver_at(self.kernel.now + self.nodes[node_id].readout_ns, reply_to, result)
         elif isinstance(command, Discard):
-            self.take(node_id, command.slot).status = QubitStatus.DISCARDED
-            self.ledger["discarded"] += 1
+            self._discard(node_id, command.slot)
         elif isinstance(command, Move):
             self._move(node_id, command, reply_to)
         elif isinstance(command, BellMeasure):
             self._bell_measure(node_id, command, reply_to)
+        elif isinstance(command, Distill):
+            self.distillation.command(node_id, command, reply_to)
         else:
             raise TypeError(f"unknown hardware command {command!r}")
+
+    def _discard(self, node_id: int, slot: int) -> None:
+        qubit = self.nodes[node_id].held.get(slot)
+        if qubit is not None:
+            self.distillation.discarding(qubit)
+        self.take(node_id, slot).status = QubitStatus.DISCARDED
+        self.ledger["discarded"] += 1
 
     def _move(self, node_id: int, command: Move, reply_to: VirtualPort) -> None:
         node = self.nodes[node_id]
@@ -117,7 +128,7 @@ class Medium:
             self.kernel.deliver_at(self.kernel.now, reply_to, MoveResult(command.slot, None))
             return
         qubit = self.take(node_id, command.slot, busy_ns=node.move_ns)
-        memory = self._memory_noise(qubit)
+        memory = self.memory_noise(qubit)
         qubit.created = self.kernel.now
         if self.rng.random() < 1 - node.gate_fidelity:
             apply_pauli(qubit, PAULIS[int(self.rng.integers(4))])
@@ -134,13 +145,15 @@ class Medium:
         slots = (command.slot_a, command.slot_b)
         if slots[0] == slots[1] or not all(slot in node.held for slot in slots):
             raise ValueError(f"node {node_id} cannot Bell-measure slots {slots}: it needs two distinct held qubits")
+        for slot in slots:
+            self.distillation.check_free(node.held[slot])
         busy = node.gate_ns + node.readout_ns
         qubits = (self.take(node_id, slots[0], busy_ns=busy), self.take(node_id, slots[1], busy_ns=busy))
-        memory = tuple(self._memory_noise(qubit) for qubit in qubits)
+        memory = tuple(self.memory_noise(qubit) for qubit in qubits)
         for qubit in qubits:
             qubit.status = QubitStatus.MEASURED
         self.ledger["measured"] += 2
-        far = (self._far(qubits[0]), self._far(qubits[1]))
+        far = (self.far_half(qubits[0]), self.far_half(qubits[1]))
         bell, success = swap.bell_measure(node, qubits, memory, far, self.rng)
         self.kernel.deliver_at(self.kernel.now + busy, reply_to, BellMeasureResult(*slots, bell, success))
 
@@ -158,10 +171,10 @@ class Medium:
     def take(self, node_id: int, slot: int, busy_ns: int = 0) -> Qubit:
         """Remove the qubit in ``slot`` from memory; the slot is free once ``busy_ns`` (a readout, a move) is over."""
         node = self.nodes[node_id]
-        try:
-            qubit = node.held.pop(slot)
-        except KeyError:
-            raise ValueError(f"node {node_id} has no qubit in slot {slot}") from None
+        if slot not in node.held:
+            raise ValueError(f"node {node_id} has no qubit in slot {slot}")
+        self.distillation.check_free(node.held[slot])
+        qubit = node.held.pop(slot)
         if busy_ns > 0:
             node.busy_until[slot] = self.kernel.now + busy_ns
         if self.heralding is not None and slot < node.slots:
@@ -175,12 +188,12 @@ class Medium:
         if self.heralding is not None:
             self.heralding.slot_freed(node_id)
 
-    def _far(self, qubit: Qubit) -> Qubit | None:
+    def far_half(self, qubit: Qubit) -> Qubit | None:
         """The qubit holding the other half of ``qubit``'s pair (None: there is none)."""
         far_id = qubit.pair.members[1 - qubit.side]
         return self.qubits.get(far_id) if far_id else None
 
-    def _memory_noise(self, qubit: Qubit) -> tuple[float, float, float]:
+    def memory_noise(self, qubit: Qubit) -> tuple[float, float, float]:
         """Sample the memory channel of ``qubit``'s storage so far into its frame; returns (pX, pY, pZ)."""
         node = self.nodes[qubit.node_id]
         px, py, pz = physics.memory_pauli_probabilities(self.kernel.now - qubit.created, node.t1_ns, node.t2_ns)
@@ -196,7 +209,7 @@ class Medium:
     def measure(self, qubit: Qubit, basis: Basis) -> int:
         """Measure a qubit already taken out of memory; returns the (read-out) outcome."""
         pair = qubit.pair
-        self._memory_noise(qubit)
+        self.memory_noise(qubit)
         qubit.status = QubitStatus.MEASURED
         self.ledger["measured"] += 1
         if pair.first is None or pair.first[0] != basis:
