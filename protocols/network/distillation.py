@@ -165,7 +165,7 @@ def dejmps(keep: BellDistribution, sacrifice: BellDistribution, noise: RoundNois
     return bilateral_cnot(rotate(keep), rotate(sacrifice), noise)
 
 
-def distil(protocol: DistillProtocol, keep: BellDistribution, sacrifice: BellDistribution,
+def distill(protocol: DistillProtocol, keep: BellDistribution, sacrifice: BellDistribution,
            noise: RoundNoise = NO_NOISE) -> Round:
     """One successful round of ``protocol`` (BBPSSW twirls, DEJMPS rotates), relative to tracked states."""
     if protocol == DistillProtocol.DEJMPS:
@@ -213,7 +213,7 @@ def levels(elementary: BellDistribution, protocol: DistillProtocol, schedule: Sc
     for k in range(1, rounds + 1):
         previous = out[-1]
         sacrificed = previous.output if schedule == Schedule.RECURRENCE else elementary
-        result = distil(protocol, previous.output, sacrificed, noise)
+        result = distill(protocol, previous.output, sacrificed, noise)
         cost = 2 * previous.expected_pairs if schedule == Schedule.RECURRENCE else previous.expected_pairs + 1
         expected = cost / result.success_probability if result.success_probability > 0 else math.inf
         out.append(Level(k, result.output, result.success_probability, expected))
