@@ -8,7 +8,8 @@ distribution (the fidelity estimate). Memory noise is the Pauli twirl of T1/T2 o
 qubit's storage time, sampled when it is measured or moved; readout flips an outcome with
 probability 1 − readout fidelity; a move to a storage qubit applies the gate's
 depolarising noise. A Bell measurement of two qubits of a node swaps entanglement onto
-their far halves (:mod:`stack.quantum.swap`).
+their far halves (:mod:`stack.quantum.swap`); the two ends' parts of a distillation round
+act on two pairs' frames and distributions (:mod:`stack.quantum.distill`).
 
 Entanglement generation itself lives in :mod:`stack.quantum.heralding`. Every qubit is
 accounted for: it ends measured or discarded, and :meth:`Medium.finish` fails loudly when
