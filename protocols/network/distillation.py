@@ -45,11 +45,10 @@ import math
 from dataclasses import dataclass
 
 from protocols.common import DistillProtocol
-from protocols.network.model import werner
+from protocols.network.model import UNIFORM, werner
 from protocols.physical.hardware import BellDistribution
 
-UNIFORM: BellDistribution = (0.25, 0.25, 0.25, 0.25)
-_ROTATED = (0, 1, 3, 2)
+ROTATED = (0, 1, 3, 2)
 """The DEJMPS rotation on a Bell index: Φ− ↔ Ψ− (x stays, z ^= x)."""
 
 
@@ -108,6 +107,15 @@ def twirl(dist: BellDistribution, about: int = 0) -> BellDistribution:
     return tuple(dist[about] if k == about else other for k in range(4))  # type: ignore[return-value]
 
 
+def bilateral_cnot_indices(keep: int, sacrifice: int) -> tuple[int, int]:
+    """The Bell indices of the kept and the sacrificed pair after the bilateral CNOT.
+
+    >>> bilateral_cnot_indices(1, 2)        # Ψ+ kept, Φ− sacrificed: the survivor takes the phase
+    (3, 3)
+    """
+    return (keep & 1) | ((keep ^ sacrifice) & 2), ((keep ^ sacrifice) & 1) | (sacrifice & 2)
+
+
 def tracked_round(protocol: DistillProtocol, keep: int, sacrifice: int) -> tuple[int, int]:
     """(parity the round's two outcomes must have to keep, the kept pair's tracked Bell index afterwards),
     from the tracked indices of the kept and the sacrificed pair.
@@ -116,8 +124,9 @@ def tracked_round(protocol: DistillProtocol, keep: int, sacrifice: int) -> tuple
     (1, 3)
     """
     if protocol == DistillProtocol.DEJMPS:
-        keep, sacrifice = _ROTATED[keep], _ROTATED[sacrifice]
-    return (keep ^ sacrifice) & 1, (keep & 1) | ((keep ^ sacrifice) & 2)
+        keep, sacrifice = ROTATED[keep], ROTATED[sacrifice]
+    survivor, sacrificed = bilateral_cnot_indices(keep, sacrifice)
+    return sacrificed & 1, survivor
 
 
 def parity_branches(keep: BellDistribution, sacrifice: BellDistribution,
@@ -129,7 +138,8 @@ def parity_branches(keep: BellDistribution, sacrifice: BellDistribution,
     ideal = [[0.0] * 4, [0.0] * 4]
     for a in range(4):
         for b in range(4):
-            ideal[(a ^ b) & 1][(a & 1) | ((a ^ b) & 2)] += keep[a] * sacrifice[b]
+            survivor, sacrificed = bilateral_cnot_indices(a, b)
+            ideal[sacrificed & 1][survivor] += keep[a] * sacrifice[b]
     kept, flip = noise.kept, noise.parity_flip
     branches = []
     for parity in (0, 1):

@@ -54,8 +54,6 @@ from stack.quantum.state import (
 )
 
 PauliProbabilities = tuple[float, float, float]
-_ROTATED = (0, 1, 3, 2)
-"""DEJMPS: the Bell index after R_x(+π/2) ⊗ R_x(−π/2): Φ− ↔ Ψ−."""
 _CYCLE = (0, 3, 1, 2)
 """The twirl's cyclic relabelling of errors X → Y → Z → X (indices 1 → 3 → 2 → 1); linear on Bell indices."""
 
@@ -211,9 +209,10 @@ def _bilateral_cnot(a: Pair, b: Pair, protocol: DistillProtocol) -> None:
     """Both ends' rotation (DEJMPS) and CNOT on the frames of the kept pair ``a`` and the sacrificed ``b``."""
     ia, ib = bell_index(a.frame), bell_index(b.frame)
     if protocol == DistillProtocol.DEJMPS:
-        ia, ib = _ROTATED[ia], _ROTATED[ib]
-    _set_frame(a, (ia & 1) | ((ia ^ ib) & 2))
-    _set_frame(b, ((ia ^ ib) & 1) | (ib & 2))
+        ia, ib = distillation.ROTATED[ia], distillation.ROTATED[ib]
+    ia, ib = distillation.bilateral_cnot_indices(ia, ib)
+    _set_frame(a, ia)
+    _set_frame(b, ib)
 
 
 def _kept_distribution(command: Distill, inputs: tuple[BellDistribution, BellDistribution],
