@@ -62,6 +62,18 @@ class BellState(enum.IntEnum):
     PSI_MINUS = 3
 
 
+class DistillProtocol(enum.IntEnum):
+    """An entanglement distillation round (:mod:`protocols.network.distillation`): both ends apply a CNOT
+    from the kept pair's qubit to the sacrificed pair's and measure the sacrificed qubit in Z.
+
+    BBPSSW (Bennett et al., PRL 76, 722 (1996)) applies no other gate; DEJMPS (Deutsch et al., PRL 77, 2818
+    (1996)) first rotates each qubit about X by +π/2 at one end and −π/2 at the other.
+    """
+
+    BBPSSW = 1
+    DEJMPS = 2
+
+
 @dataclass(slots=True)
 class Actions:
     """Everything an engine asks its runtime to do after one input."""

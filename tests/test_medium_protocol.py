@@ -11,7 +11,7 @@ import trio.testing
 from hypothesis import given
 from hypothesis import strategies as st
 
-from protocols.common import Basis
+from protocols.common import Basis, DistillProtocol
 from protocols.physical import hardware
 from stack.multiprocess.medium_protocol import (
     HARDWARE_TYPES,
@@ -45,6 +45,8 @@ objects = st.one_of(
     st.sampled_from(sorted(hardware.GATES)).flatmap(
         lambda name: st.builds(hardware.Gate, st.just(name),
                                st.tuples(*[ints] * hardware.GATES[name]))),
+    st.builds(hardware.Distill, ints, ints, st.sampled_from(list(DistillProtocol)), st.none() | st.integers(0, 3)),
+    st.builds(hardware.DistillResult, ints, ints, st.integers(0, 1)),
 )
 
 
@@ -56,7 +58,8 @@ def test_every_hardware_object_round_trips_through_json(obj: object) -> None:
 
 def test_every_type_is_covered() -> None:
     assert set(HARDWARE_TYPES) == {"Arm", "Disarm", "Measure", "Discard", "Move", "MoveResult", "Emitted",
-                                   "Detection", "MeasureResult", "BellMeasure", "BellMeasureResult", "Init", "Gate"}
+                                   "Detection", "MeasureResult", "BellMeasure", "BellMeasureResult", "Init", "Gate",
+                                   "Distill", "DistillResult"}
 
 
 def test_golden_frame() -> None:
@@ -93,11 +96,22 @@ def test_bad_gate_commands_are_named_errors(bad: dict[str, object]) -> None:
         decode_hardware(bad)
 
 
+def test_golden_distill_frames() -> None:
+    command = encode_hardware(hardware.Distill(0, 1, DistillProtocol.DEJMPS))
+    event = encode_hardware(hardware.DistillResult(0, 1, 1))
+    assert json.dumps(command, separators=(",", ":")) == ('{"type":"Distill","keep_slot":0,"sacrifice_slot":1,'
+                                                          '"protocol":"DEJMPS","twirl_about":null}')
+    assert json.dumps(event, separators=(",", ":")) == ('{"type":"DistillResult","keep_slot":0,"sacrifice_slot":1,'
+                                                        '"outcome":1}')
+
+
 @pytest.mark.parametrize("bad", [{"type": "Teleport"}, {"type": "Measure", "slot": 1, "basis": "W"},
                                  {"type": "Measure", "slot": "1", "basis": "X"}, {"slot": 1},
                                  {"type": "Discard", "slot": 1, "extra": 2},
                                  {"type": "BellMeasureResult", "slot_a": 1, "slot_b": 2, "bell_index": 1,
-                                  "success": 1}])
+                                  "success": 1},
+                                 {"type": "Distill", "keep_slot": 0, "sacrifice_slot": 1, "protocol": "PUMP",
+                                  "twirl_about": None}])
 def test_bad_hardware_objects_are_named_errors(bad: dict[str, object]) -> None:
     with pytest.raises(MediumProtocolError):
         decode_hardware(bad)

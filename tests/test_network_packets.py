@@ -41,6 +41,7 @@ from protocols.packets.qncp import (
     QNCP,
     CircuitEnd,
     Confirm,
+    Distil,
     HopAck,
     PairMessage,
     QncpConfirm,
@@ -68,6 +69,9 @@ from protocols.packets.qncp_common import (
     CREDIT_READY,
     CREDIT_RELEASED,
     CREDIT_TYPES,
+    DISTIL,
+    DISTIL_ACK,
+    DISTIL_TYPES,
     END_TYPES,
     EXPIRE,
     HOP_ACK_TYPES,
@@ -75,6 +79,8 @@ from protocols.packets.qncp_common import (
     PAIR_TYPES,
     REASON_CUTOFF,
     REASONS,
+    SCOPE_END_TO_END,
+    SCOPE_HOP,
     SETUP_ACK,
     STATUS,
     TEARDOWN,
@@ -82,6 +88,7 @@ from protocols.packets.qncp_common import (
     decode_probability,
     encode_probability,
 )
+from protocols.packets.qncp_distil import QncpDistil
 from protocols.packets.qncp_setup import QncpSetup, QncpSetupReply, Setup, SetupReply
 from protocols.packets.qnp import EgpHeader, P4Egp, P4Qnp, TrackFrame, from_p4, to_p4
 from stack.core.capture import udp_frame
@@ -130,6 +137,17 @@ CREDIT_ACK_HEX = "01090000" "01010014" + HEAD + "c0010009" "00010000"
 TEARDOWN_MSG = CircuitEnd(TEARDOWN, 0x0101, 1, sender_node=3, status=10)
 TEARDOWN_HEX = "010e0a00" "01010010" + HEAD + "00000003"
 
+# DISTIL: type 16 | length 24 | label 0x8001 | kept pair 7 | link 2 | scope 0 HOP | protocol 2 DEJMPS |
+#   sacrificed pair 8 | level 1 | outcome 1
+DISTIL_MSG = Distil(DISTIL, 0x0101, 1, link_label=0x8001, kept_pair_seq=7, link_id=2, scope=SCOPE_HOP, protocol=2,
+                    sacrificed_pair_seq=8, level=1, outcome=1)
+DISTIL_HEX = "01100000" "01010018" + HEAD + "80010007" "00020002" "00080101"
+# DISTIL_ACK with Status 5 EXPIRE, end to end (scope 1), BBPSSW (1): Pair IDs 0x0102 and 0x0103 on the head's
+#   first hop (link 1, label 0xC001), level 0, outcome 0
+DISTIL_ACK_MSG = Distil(DISTIL_ACK, 0x0101, 1, link_label=0xC001, kept_pair_seq=0x0102, link_id=1,
+                        scope=SCOPE_END_TO_END, protocol=1, sacrificed_pair_seq=0x0103, level=0, outcome=0, status=5)
+DISTIL_ACK_HEX = "01110500" "01010018" + HEAD + "c0010102" "00010101" "01030000"
+
 # SETUP from head 1 to repeater 3 (route 1, 3, 2: hop count 2, hop index 1), length 48 + 12 + 36 + 20 + 12 = 128
 #   tail 2 | create id 5 | hop count 2 | hop index 1 | window 1 | reserved
 #   CREATE: remote 2 | min fid 0xE666 | TU 01 + max time 500 = 0x41F4 | purpose 7 | number 100 | CON=1: 0x04 | 0...
@@ -176,6 +194,8 @@ QNCP_GOLDEN = [
     pytest.param(CREDIT_MSG, CREDIT_HEX, id="CREDIT"),
     pytest.param(CREDIT_ACK_MSG, CREDIT_ACK_HEX, id="CREDIT_ACK"),
     pytest.param(TEARDOWN_MSG, TEARDOWN_HEX, id="TEARDOWN"),
+    pytest.param(DISTIL_MSG, DISTIL_HEX, id="DISTIL"),
+    pytest.param(DISTIL_ACK_MSG, DISTIL_ACK_HEX, id="DISTIL_ACK"),
     pytest.param(SETUP_MSG, SETUP_HEX, id="SETUP"),
     pytest.param(SETUP_REPLY_MSG, SETUP_REPLY_HEX, id="SETUP_REPLY"),
     pytest.param(SETUP_REFUSED_MSG, SETUP_REFUSED_HEX, id="SETUP_REPLY_refused"),
@@ -204,7 +224,8 @@ def scapy_of(m: QncpMessage) -> Packet:
     if isinstance(m, SetupReply):
         return QncpSetupReply(**_fields(m, "route", "rules", "msg_type"), length=length, hop_count=m.hop_count,
                               route_node=list(m.route), rules=[QncpHopRule(**_fields(r)) for r in m.rules])
-    layer = {HopAck: QncpHopAck, PairMessage: QncpPair, Confirm: QncpConfirm, CircuitEnd: QncpEnd}[type(m)]
+    layer = {HopAck: QncpHopAck, PairMessage: QncpPair, Confirm: QncpConfirm, CircuitEnd: QncpEnd,
+             Distil: QncpDistil}[type(m)]
     skip = ("credit",) if isinstance(m, PairMessage) and m.msg_type not in CREDIT_TYPES else ()
     return layer(**_fields(m, *skip), length=length)
 
@@ -226,7 +247,8 @@ def codec_of(pkt: Packet) -> QncpMessage:
     if isinstance(pkt, QncpSetupReply):
         return SetupReply(**_values(pkt, SetupReply, "route", "rules", "msg_type"), route=tuple(pkt.route_node),
                           rules=tuple(HopRule(**_values(r, HopRule)) for r in pkt.rules))
-    cls = {QncpHopAck: HopAck, QncpPair: PairMessage, QncpConfirm: Confirm, QncpEnd: CircuitEnd}[type(pkt)]
+    cls = {QncpHopAck: HopAck, QncpPair: PairMessage, QncpConfirm: Confirm, QncpEnd: CircuitEnd,
+           QncpDistil: Distil}[type(pkt)]
     values = _values(pkt, cls, "credit")
     if cls is PairMessage:
         values["credit"] = pkt.credit if pkt.msg_type in CREDIT_TYPES else 0
@@ -376,6 +398,8 @@ qncp_messages = st.one_of(
     st.builds(HopAck, st.sampled_from(HOP_ACK_TYPES), u16, u32, u8, status, reason),
     st.builds(Confirm, st.sampled_from(CONFIRM_TYPES), u16, u32, u16, u16, u16, bell, u16, status, reason),
     st.builds(CircuitEnd, st.sampled_from(END_TYPES), u16, u32, u32, status, reason),
+    st.builds(Distil, st.sampled_from(DISTIL_TYPES), u16, u32, u16, u16, u16, st.sampled_from([0, 1]),
+              st.sampled_from([1, 2]), u16, u8, st.integers(0, 1), status, reason),
 )
 
 
@@ -446,7 +470,13 @@ BAD_QNCP = [
     pytest.param(_with_length(bytes.fromhex(EXPIRE_HEX) + b"\0\0"), id="over-long, Length agrees"),
     pytest.param(_patch(EXPIRE_HEX, 0, "02"), id="version 2"),
     pytest.param(_patch(EXPIRE_HEX, 1, "00"), id="type 0"),
-    pytest.param(_patch(EXPIRE_HEX, 1, "10"), id="type 16"),
+    pytest.param(_patch(EXPIRE_HEX, 1, "12"), id="type 18"),
+    pytest.param(_patch(EXPIRE_HEX, 1, "10"), id="type 16 (DISTIL) on 20 bytes"),
+    pytest.param(_patch(DISTIL_HEX, 18, "02"), id="DISTIL scope 2"),
+    pytest.param(_patch(DISTIL_HEX, 19, "00"), id="DISTIL protocol 0"),
+    pytest.param(_patch(DISTIL_HEX, 19, "03"), id="DISTIL protocol 3"),
+    pytest.param(_patch(DISTIL_HEX, 23, "02"), id="DISTIL outcome 2"),
+    pytest.param(_with_length(bytes.fromhex(DISTIL_HEX)[:-1]), id="DISTIL 23 bytes, Length agrees"),
     pytest.param(_patch(EXPIRE_HEX, 2, "0c"), id="status 12"),
     pytest.param(_patch(EXPIRE_HEX, 3, "06"), id="reason 6"),
     pytest.param(_patch(EXPIRE_HEX, 6, "0015"), id="Length 21 on 20 bytes"),
@@ -529,6 +559,7 @@ def test_decoders_on_arbitrary_bytes(data: bytes) -> None:
     (QNP_PORT, QNP_PORT, TRACK_HEX, P4Egp),
     (QNCP_PORT, QNCP_PORT, SETUP_HEX, QncpSetup),
     (QNCP_PORT, QNCP_PORT, CONFIRM_HEX, QncpConfirm),
+    (QNCP_PORT, QNCP_PORT, DISTIL_HEX, QncpDistil),
     (49152, NETWORK_SERVICE_PORT, CREATE_HEX, NSCreate),
     (NETWORK_SERVICE_PORT, 49152, "300429a0" "00070008" "00010000" "80000000", NSOkM),
     (NETWORK_SERVICE_PORT, 49152, "4ffff900" "00000000" "00000003", NSErr),
@@ -550,6 +581,7 @@ def test_network_error_codes() -> None:
 
 
 @pytest.mark.parametrize("module", ["protocols.packets.qnp", "protocols.packets.qncp", "protocols.packets.qncp_setup",
+                                    "protocols.packets.qncp_distil",
                                     "protocols.packets.qncp_caps", "protocols.packets.qncp_common",
                                     "protocols.packets.netservice"])
 def test_docstring_examples(module: str) -> None:
@@ -557,7 +589,7 @@ def test_docstring_examples(module: str) -> None:
     assert result.attempted > 0 and result.failed == 0
 
 
-@pytest.mark.parametrize("hexstr", [TRACK_HEX, EXPIRE_HEX, CONFIRM_HEX, CREDIT_HEX, SETUP_REFUSED_HEX])
+@pytest.mark.parametrize("hexstr", [TRACK_HEX, EXPIRE_HEX, CONFIRM_HEX, CREDIT_HEX, SETUP_REFUSED_HEX, DISTIL_HEX])
 def test_wire_md_golden_bytes_are_these(hexstr: str) -> None:
     """docs/wire.md §9 prints these messages; its bytes must be the ones tested here."""
     text = (Path(__file__).resolve().parents[1] / "docs" / "wire.md").read_text()

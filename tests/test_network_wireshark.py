@@ -28,6 +28,7 @@ from protocols.packets.linkservice import Ack, Create, Err, OkKeep, OkMeasure, d
 from protocols.packets.qncp import (
     CircuitEnd,
     Confirm,
+    Distil,
     HopAck,
     HopRule,
     LinkCap,
@@ -48,11 +49,15 @@ from protocols.packets.qncp_common import (
     CREDIT,
     CREDIT_ACK,
     CREDIT_READY,
+    DISTIL,
+    DISTIL_ACK,
     EXPIRE,
     EXPIRE_ACK,
     INFINITE_NS,
     MESSAGE_TYPES,
     REASONS,
+    SCOPE_END_TO_END,
+    SCOPE_HOP,
     SETUP_ACK,
     SETUP_REPLY_ACK,
     STATUS,
@@ -111,6 +116,11 @@ def _pair(kind: int, **kw: int) -> PairMessage:
     return PairMessage(kind, C, HEAD, link_label=0xC001, pair_seq=0xFFFE, link_id=0xA1, **kw)
 
 
+def _distil(kind: int, scope: int = SCOPE_HOP, protocol: int = 2, outcome: int = 1, **kw: int) -> Distil:
+    return Distil(kind, C, HEAD, link_label=0xC001, kept_pair_seq=0xFFFE, link_id=0xA1, scope=scope,
+                  protocol=protocol, sacrificed_pair_seq=0xFFFF, level=255, outcome=outcome, **kw)
+
+
 # (frame bytes, expected start of the Info column)
 MESSAGES: list[tuple[bytes, str]] = [
     (_qncp(HEAD, REPEATER, SETUP), "SETUP circuit=0xbeef head=1 tail=2 hop=2/2 create_id=5 window=2 route=1,3,2 | "
@@ -134,6 +144,17 @@ MESSAGES: list[tuple[bytes, str]] = [
     (_qncp(REPEATER, TAIL, CircuitEnd(COMPLETE_ACK, C, HEAD, sender_node=REPEATER)), "COMPLETE_ACK circuit=0xbeef"),
     (_qncp(HEAD, TAIL, CircuitEnd(TEARDOWN_ACK, C, 0xFFFF_FFFF, sender_node=TAIL, status=6)),
      f"TEARDOWN_ACK TIMEOUT circuit=0xbeef head={0xFFFF_FFFF} sender=2"),
+    # distillation: both ends' outcomes, per hop and end to end, and a refused round
+    (_qncp(HEAD, REPEATER, _distil(DISTIL)),
+     "DISTIL circuit=0xbeef head=1 link=161 label=0xc001 kept=65534 sacrificed=65535 scope=HOP protocol=DEJMPS "
+     "level=255 outcome=1"),
+    (_qncp(REPEATER, HEAD, _distil(DISTIL, outcome=0)), "DISTIL circuit=0xbeef"),
+    (_qncp(TAIL, HEAD, _distil(DISTIL, scope=SCOPE_END_TO_END, protocol=1, outcome=0)),
+     "DISTIL circuit=0xbeef head=1 link=161 label=0xc001 kept=65534 sacrificed=65535 scope=END_TO_END "
+     "protocol=BBPSSW level=255 outcome=0"),
+    (_qncp(HEAD, TAIL, _distil(DISTIL_ACK, scope=SCOPE_END_TO_END, protocol=1, outcome=0)),
+     "DISTIL_ACK circuit=0xbeef head=1 link=161"),
+    (_qncp(REPEATER, HEAD, _distil(DISTIL_ACK, status=5)), "DISTIL_ACK EXPIRE circuit=0xbeef"),
     # every EXPIRE reason, and its ACK
     *((_qncp(REPEATER, HEAD, _pair(EXPIRE, reason=r)), f"EXPIRE {name} circuit=0xbeef")
       for r, name in REASONS.items() if r),
@@ -240,6 +261,7 @@ def _patch(data: bytes, offset: int, value: int) -> bytes:
 
 
 SETUP_BYTES, EXPIRE_BYTES = SETUP.encode(), _pair(EXPIRE, reason=1).encode()
+DISTIL_BYTES = _distil(DISTIL).encode()
 TRACK_BYTES = TrackFrame(1, 2, 3, 4, 5, 0).encode()
 MALFORMED = [
     (udp_frame(1, QNCP_PORT, 2, QNCP_PORT, EXPIRE_BYTES[:11]), "qncp.short"),
@@ -247,7 +269,12 @@ MALFORMED = [
     (udp_frame(1, QNCP_PORT, 2, QNCP_PORT, _with_length(EXPIRE_BYTES + b"\0")), "qncp.trailing"),
     (udp_frame(1, QNCP_PORT, 2, QNCP_PORT, EXPIRE_BYTES + b"\0"), "qncp.bad_length"),
     (udp_frame(1, QNCP_PORT, 2, QNCP_PORT, _patch(EXPIRE_BYTES, 0, 2)), "qncp.bad_version"),
-    (udp_frame(1, QNCP_PORT, 2, QNCP_PORT, _patch(EXPIRE_BYTES, 1, 16)), "qncp.unknown_type"),
+    (udp_frame(1, QNCP_PORT, 2, QNCP_PORT, _patch(EXPIRE_BYTES, 1, 18)), "qncp.unknown_type"),
+    (udp_frame(1, QNCP_PORT, 2, QNCP_PORT, _patch(EXPIRE_BYTES, 1, 16)), "qncp.short"),     # a DISTIL is 24 bytes
+    (udp_frame(1, QNCP_PORT, 2, QNCP_PORT, _patch(DISTIL_BYTES, 18, 2)), "qncp.undefined_value"),
+    (udp_frame(1, QNCP_PORT, 2, QNCP_PORT, _patch(DISTIL_BYTES, 19, 0)), "qncp.undefined_value"),
+    (udp_frame(1, QNCP_PORT, 2, QNCP_PORT, _patch(DISTIL_BYTES, 23, 2)), "qncp.undefined_value"),
+    (udp_frame(1, QNCP_PORT, 2, QNCP_PORT, _with_length(DISTIL_BYTES + b"\0")), "qncp.trailing"),
     (udp_frame(1, QNCP_PORT, 2, QNCP_PORT, _patch(EXPIRE_BYTES, 2, 12)), "qncp.undefined_value"),
     (udp_frame(1, QNCP_PORT, 2, QNCP_PORT, _patch(EXPIRE_BYTES, 3, 6)), "qncp.undefined_value"),
     (udp_frame(1, QNCP_PORT, 2, QNCP_PORT, _patch(_pair(CREDIT).encode(), 19, 2)), "qncp.undefined_value"),
@@ -297,6 +324,8 @@ def _valid_qncp(rng: random.Random) -> bytes:
                       credit=rng.randrange(2), window=rng.randrange(256)),
         lambda: Confirm(rng.choice([CONFIRM, CONFIRM_ACK]), C, HEAD, 1, 2, 3, rng.randrange(4), 4),
         lambda: CircuitEnd(rng.choice([COMPLETE, COMPLETE_ACK, TEARDOWN, TEARDOWN_ACK]), C, HEAD, 3),
+        lambda: _distil(rng.choice([DISTIL, DISTIL_ACK]), scope=rng.randrange(2), protocol=rng.randrange(1, 3),
+                        outcome=rng.randrange(2), status=rng.choice([0, 5])),
     ]
     message = rng.choice(choices)()
     if isinstance(message, PairMessage) and message.msg_type not in (CREDIT, CREDIT_ACK):

@@ -20,7 +20,7 @@
 --   qnp     P4 QNP header: the last 8 bytes of a TRACK (UDP port 7774, or raw EtherType 0x4402
 --           after a p4egp layer)
 --   qncp    network control protocol, UDP port 7775: SETUP, SETUP_REPLY, TRACK_ACK, EXPIRE, CREDIT,
---           CONFIRM, COMPLETE, TEARDOWN and their ACKs; a SETUP's CREATE is a qll layer after it
+--           CONFIRM, COMPLETE, TEARDOWN, DISTIL and their ACKs; a SETUP's CREATE is a qll layer after it
 --
 -- Every field abbreviation is <proto>.<scapy field name> of the reference scapy layers in
 -- protocols/packets/*.py, and value strings use the scapy enum names, so
@@ -611,17 +611,21 @@ end
 local QNCP_TYPES = {[1] = "SETUP", [2] = "SETUP_ACK", [3] = "SETUP_REPLY", [4] = "SETUP_REPLY_ACK",
                     [5] = "TRACK_ACK", [6] = "EXPIRE", [7] = "EXPIRE_ACK", [8] = "CREDIT", [9] = "CREDIT_ACK",
                     [10] = "CONFIRM", [11] = "CONFIRM_ACK", [12] = "COMPLETE", [13] = "COMPLETE_ACK",
-                    [14] = "TEARDOWN", [15] = "TEARDOWN_ACK"}
+                    [14] = "TEARDOWN", [15] = "TEARDOWN_ACK", [16] = "DISTIL", [17] = "DISTIL_ACK"}
 local QNCP_STATUS = {[0] = "OK"}
 for k, v in pairs(ERROR_CODES) do QNCP_STATUS[k] = v end
 local QNCP_REASONS = {[0] = "NONE", [1] = "CUTOFF", [2] = "SWAP_FAILED", [3] = "LINK_EXPIRED", [4] = "UNKNOWN",
                       [5] = "TEARDOWN"}
 local CREDIT_KINDS = {[0] = "RELEASED", [1] = "READY"}
+local DISTIL_SCOPES = {[0] = "HOP", [1] = "END_TO_END"}
+local DISTIL_PROTOCOLS = {[1] = "BBPSSW", [2] = "DEJMPS"}
+local DISTIL_OUTCOMES = {[0] = "0", [1] = "1"}
 local QNCP_SETUP, QNCP_SETUP_REPLY = 1, 3
 local HOP_ACK_TYPES = {[2] = true, [4] = true}
 local PAIR_TYPES = {[5] = true, [6] = true, [7] = true, [8] = true, [9] = true}
 local CREDIT_TYPES = {[8] = true, [9] = true}
 local CONFIRM_TYPES = {[10] = true, [11] = true}
+local DISTIL_TYPES = {[16] = true, [17] = true}
 local MAX_OPTIONS = 16
 
 local qncp = Proto("qncp", "QNet Network Control Protocol")
@@ -678,6 +682,16 @@ local QNCP_CONFIRM = layout(qncp_reg, 24, {
     {"reserved2", "Reserved", 22, 2},
 })
 local QNCP_END = layout(qncp_reg, 16, {{"sender_node", "Sender Node", 12, 4}})
+local QNCP_DISTIL = layout(qncp_reg, 24, {
+    {"link_label", "Link Label", 12, 2},
+    {"kept_pair_seq", "Kept Pair Sequence", 14, 2},
+    {"link_id", "Link ID", 16, 2},
+    {"scope", "Scope", 18, 1, vals = DISTIL_SCOPES},
+    {"protocol", "Protocol", 19, 1, vals = DISTIL_PROTOCOLS},
+    {"sacrificed_pair_seq", "Sacrificed Pair Sequence", 20, 2},
+    {"level", "Level", 22, 1},
+    {"outcome", "Outcome", 23, 1, vals = DISTIL_OUTCOMES},
+})
 local QNCP_SETUP_FIXED = layout(qncp_reg, 24, {
     {"tail_node", "Tail Node", 12, 4},
     {"create_id", "Create ID", 16, 2},
@@ -866,6 +880,13 @@ local function fixed_body(msg_type)
     elseif PAIR_TYPES[msg_type] then
         return QNCP_PAIR, function(v)
             return string.format("link=%d label=0x%04x seq=%d", v.link_id, v.link_label, v.pair_seq)
+        end
+    elseif DISTIL_TYPES[msg_type] then
+        return QNCP_DISTIL, function(v)
+            return string.format("link=%d label=0x%04x kept=%d sacrificed=%d scope=%s protocol=%s level=%d outcome=%d",
+                                 v.link_id, v.link_label, v.kept_pair_seq, v.sacrificed_pair_seq,
+                                 name_of(DISTIL_SCOPES, v.scope), name_of(DISTIL_PROTOCOLS, v.protocol), v.level,
+                                 v.outcome)
         end
     elseif CONFIRM_TYPES[msg_type] then
         return QNCP_CONFIRM, function(v)

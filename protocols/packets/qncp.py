@@ -16,9 +16,12 @@ Dahlberg, Wehner, CoNEXT 2020) and draft-van-meter-qirg-quantum-connection-setup
                                         Goodness(16) Reserved(16)
     COMPLETE, COMPLETE_ACK,             Sender Node(32)
     TEARDOWN, TEARDOWN_ACK (16)
+    DISTIL, DISTIL_ACK (24)             Link Label(16) Kept Pair Sequence(16) | Link ID(16) Scope(8)
+                                        Protocol(8) | Sacrificed Pair Sequence(16) Level(8) Outcome(8)
 
 SETUP and SETUP_REPLY are in :mod:`protocols.packets.qncp_setup`, their variable parts in
-:mod:`protocols.packets.qncp_caps`; this module re-exports every codec class. :func:`decode_qncp`
+:mod:`protocols.packets.qncp_caps`, DISTIL and DISTIL_ACK in :mod:`protocols.packets.qncp_distil`; this module
+re-exports every codec class. :func:`decode_qncp`
 decodes any message and raises :class:`protocols.common.ParseError` for anything else.
 
 >>> from protocols.packets.qncp_common import REASON_CUTOFF
@@ -48,6 +51,7 @@ from protocols.packets.qncp_common import (
     CONFIRM_TYPES,
     CREDIT_KINDS,
     CREDIT_TYPES,
+    DISTIL_TYPES,
     END_TYPES,
     EXPIRE,
     HEADER_SIZE,
@@ -63,10 +67,11 @@ from protocols.packets.qncp_common import (
     pack_header,
     parse_header,
 )
+from protocols.packets.qncp_distil import Distil, QncpDistil
 from protocols.packets.qncp_setup import QncpSetup, QncpSetupReply, Setup, SetupReply
 
-__all__ = ["CircuitEnd", "Confirm", "HopAck", "HopRule", "LinkCap", "LinkOption", "NodeCap", "PairMessage", "QCap",
-           "QncpMessage", "Setup", "SetupReply", "decode_qncp"]
+__all__ = ["CircuitEnd", "Confirm", "Distil", "HopAck", "HopRule", "LinkCap", "LinkOption", "NodeCap", "PairMessage",
+           "QCap", "QncpMessage", "Setup", "SetupReply", "decode_qncp"]
 
 _HOP_ACK = struct.Struct("!B3x")
 _PAIR = struct.Struct("!HHHBB")
@@ -156,7 +161,7 @@ class CircuitEnd:
                 + _END.pack(self.sender_node))
 
 
-QncpMessage = Setup | SetupReply | HopAck | PairMessage | Confirm | CircuitEnd
+QncpMessage = Setup | SetupReply | HopAck | PairMessage | Confirm | CircuitEnd | Distil
 
 
 def decode_qncp(data: bytes) -> QncpMessage:
@@ -166,6 +171,8 @@ def decode_qncp(data: bytes) -> QncpMessage:
         return Setup.decode_body(data, status, reason, circuit_id, head_node)
     if msg_type == SETUP_REPLY:
         return SetupReply.decode_body(data, status, reason, circuit_id, head_node)
+    if msg_type in DISTIL_TYPES:
+        return Distil.decode_body(data, msg_type, status, reason, circuit_id, head_node)
     if msg_type in HOP_ACK_TYPES:
         check_size(data, HOP_ACK_SIZE, msg_type)
         return HopAck(msg_type, circuit_id, head_node, data[HEADER_SIZE], status, reason)
@@ -224,6 +231,7 @@ _LAYER_BY_TYPE: dict[int, type[Packet]] = {
     SETUP: QncpSetup, SETUP_REPLY: QncpSetupReply,
     **dict.fromkeys(HOP_ACK_TYPES, QncpHopAck), **dict.fromkeys(PAIR_TYPES, QncpPair),
     **dict.fromkeys(CONFIRM_TYPES, QncpConfirm), **dict.fromkeys(END_TYPES, QncpEnd),
+    **dict.fromkeys(DISTIL_TYPES, QncpDistil),
 }
 
 
@@ -240,7 +248,7 @@ class QNCP(QncpLayer):
         return cls
 
 
-QNCP_LAYERS = (QNCP, QncpSetup, QncpSetupReply, QncpHopAck, QncpPair, QncpConfirm, QncpEnd)
+QNCP_LAYERS = (QNCP, QncpSetup, QncpSetupReply, QncpHopAck, QncpPair, QncpConfirm, QncpEnd, QncpDistil)
 
 bind_layers(UDP, QNCP, dport=QNCP_PORT)
 bind_layers(UDP, QNCP, sport=QNCP_PORT)

@@ -14,7 +14,8 @@ Every QNCP message starts with the same 12 bytes::
 
 (Head Node, Circuit ID) names the circuit; Length is the whole message in bytes and must
 equal the UDP payload's. The messages are in :mod:`protocols.packets.qncp` (fixed size)
-and :mod:`protocols.packets.qncp_setup` (SETUP, SETUP_REPLY); ``docs/wire.md`` §9.3
+and :mod:`protocols.packets.qncp_setup` (SETUP, SETUP_REPLY), :mod:`protocols.packets.qncp_distil`
+(DISTIL, DISTIL_ACK); ``docs/wire.md`` §9.3
 specifies them.
 
 >>> parse_header(pack_header(EXPIRE, 0, REASON_CUTOFF, 0x0101, 12, 1))
@@ -29,7 +30,7 @@ from typing import Any
 from scapy.fields import ByteEnumField, ByteField, Field, IntField, ShortField
 from scapy.packet import Packet
 
-from protocols.common import ParseError
+from protocols.common import DistillProtocol, ParseError
 from protocols.packets.linkservice import ERROR_CODES
 
 VERSION = 1
@@ -49,16 +50,19 @@ COMPLETE = 12
 COMPLETE_ACK = 13
 TEARDOWN = 14
 TEARDOWN_ACK = 15
+DISTIL = 16
+DISTIL_ACK = 17
 MESSAGE_TYPES = {SETUP: "SETUP", SETUP_ACK: "SETUP_ACK", SETUP_REPLY: "SETUP_REPLY",
                  SETUP_REPLY_ACK: "SETUP_REPLY_ACK", TRACK_ACK: "TRACK_ACK", EXPIRE: "EXPIRE",
                  EXPIRE_ACK: "EXPIRE_ACK", CREDIT: "CREDIT", CREDIT_ACK: "CREDIT_ACK", CONFIRM: "CONFIRM",
                  CONFIRM_ACK: "CONFIRM_ACK", COMPLETE: "COMPLETE", COMPLETE_ACK: "COMPLETE_ACK",
-                 TEARDOWN: "TEARDOWN", TEARDOWN_ACK: "TEARDOWN_ACK"}
+                 TEARDOWN: "TEARDOWN", TEARDOWN_ACK: "TEARDOWN_ACK", DISTIL: "DISTIL", DISTIL_ACK: "DISTIL_ACK"}
 HOP_ACK_TYPES = (SETUP_ACK, SETUP_REPLY_ACK)
 PAIR_TYPES = (TRACK_ACK, EXPIRE, EXPIRE_ACK, CREDIT, CREDIT_ACK)
 CREDIT_TYPES = (CREDIT, CREDIT_ACK)
 CONFIRM_TYPES = (CONFIRM, CONFIRM_ACK)
 END_TYPES = (COMPLETE, COMPLETE_ACK, TEARDOWN, TEARDOWN_ACK)
+DISTIL_TYPES = (DISTIL, DISTIL_ACK)
 
 STATUS_OK = 0
 STATUS = {STATUS_OK: "OK", **ERROR_CODES}
@@ -77,6 +81,13 @@ REASONS = {REASON_NONE: "NONE", REASON_CUTOFF: "CUTOFF", REASON_SWAP_FAILED: "SW
 CREDIT_RELEASED = 0
 CREDIT_READY = 1
 CREDIT_KINDS = {CREDIT_RELEASED: "RELEASED", CREDIT_READY: "READY"}
+
+SCOPE_HOP = 0
+SCOPE_END_TO_END = 1
+SCOPES = {SCOPE_HOP: "HOP", SCOPE_END_TO_END: "END_TO_END"}
+"""What a DISTIL's pairs are: link pairs of one hop, or end-to-end pairs of the circuit."""
+DISTIL_PROTOCOLS = {int(p): p.name for p in DistillProtocol}
+"""A DISTIL's Protocol: :class:`protocols.common.DistillProtocol` (1 BBPSSW, 2 DEJMPS)."""
 
 INFINITE_NS = 2**64 - 1
 """T1 or T2 of a memory that does not decay."""

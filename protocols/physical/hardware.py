@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from protocols.common import Basis
+from protocols.common import Basis, DistillProtocol
 
 BellDistribution = tuple[float, float, float, float]
 """Probabilities of the four Bell states, indexed by :class:`protocols.common.BellState`."""
@@ -109,6 +109,28 @@ class Gate:
 
 
 @dataclass(frozen=True, slots=True)
+class Distill:
+    """This end's part of an entanglement distillation round on two pairs it shares with one other node:
+    (with DEJMPS, the rotation R_x(±π/2) on both qubits first) a CNOT from the qubit in ``keep_slot``
+    (control) to the qubit in ``sacrifice_slot`` (target), then the target measured in Z. The kept qubit
+    stays in its slot; the sacrificed slot is free once the gate and the readout are over (``gate_ns +
+    readout_ns``), when :class:`DistillResult` comes.
+
+    Both ends issue it for the same two pairs, in either order; the parity of their outcomes decides
+    whether the round succeeded (:func:`protocols.network.distillation.tracked_round`). Until the second
+    end has issued its part, the kept qubit at the first end may only be discarded, and the second end's
+    two qubits may only be taken by this round's Distill or discarded (which abandons the round).
+    ``twirl_about``: twirl the kept pair to Werner form about this Bell index after the round (BBPSSW
+    between rounds; both ends must give the same value), None: no twirl.
+    """
+
+    keep_slot: int
+    sacrifice_slot: int
+    protocol: DistillProtocol
+    twirl_about: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class MoveResult:
     """Where a :class:`Move` put the qubit (``None``: no storage slot was free; nothing moved)."""
 
@@ -173,6 +195,15 @@ class BellMeasureResult:
     slot_b: int
     bell_index: int
     success: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class DistillResult:
+    """Outcome of this end's :class:`Distill`: the Z outcome (0 or 1, after readout) of the sacrificed qubit."""
+
+    keep_slot: int
+    sacrifice_slot: int
+    outcome: int
 
 
 @dataclass(frozen=True, slots=True)

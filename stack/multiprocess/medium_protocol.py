@@ -25,14 +25,13 @@ from typing import Any
 
 import trio
 
-from protocols.common import Basis
 from protocols.physical import hardware
 
 MAX_MESSAGE = 1 << 20
 HARDWARE_TYPES: dict[str, type] = {cls.__name__: cls for cls in (
     hardware.Arm, hardware.Disarm, hardware.Measure, hardware.Discard, hardware.Move, hardware.MoveResult,
     hardware.Emitted, hardware.Detection, hardware.MeasureResult, hardware.BellMeasure, hardware.BellMeasureResult,
-    hardware.Init, hardware.Gate)}
+    hardware.Init, hardware.Gate, hardware.Distill, hardware.DistillResult)}
 _HINTS = {name: typing.get_type_hints(cls, vars(hardware)) for name, cls in HARDWARE_TYPES.items()}
 
 
@@ -72,8 +71,8 @@ def _typed(hint: Any, value: Any) -> Any:
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin in (types.UnionType, typing.Union):
         return _typed(next(a for a in args if a is not type(None)), value)
-    if hint is Basis:
-        return Basis[value]
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        return hint[value]
     if origin is tuple:
         if len(args) == 2 and args[1] is Ellipsis:
             return tuple(_typed(args[0], v) for v in value)

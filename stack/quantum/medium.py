@@ -8,7 +8,8 @@ distribution (the fidelity estimate). Memory noise is the Pauli twirl of T1/T2 o
 qubit's storage time, sampled when it is measured or moved; readout flips an outcome with
 probability 1 − readout fidelity; a move to a storage qubit applies the gate's
 depolarising noise. A Bell measurement of two qubits of a node swaps entanglement onto
-their far halves (:mod:`stack.quantum.swap`).
+their far halves (:mod:`stack.quantum.swap`); the two ends' parts of a distillation round
+act on two pairs' frames and distributions (:mod:`stack.quantum.distill`).
 
 Data qubits (``Init``) and Clifford gates (``Gate``, :mod:`stack.quantum.gates`) take qubits out of the frame
 algebra into small stim tableau components (:mod:`stack.quantum.components`); measurement, moves, discards and
@@ -36,6 +37,7 @@ from protocols.physical.hardware import (
     BellMeasureResult,
     Disarm,
     Discard,
+    Distill,
     Gate,
     Init,
     Measure,
@@ -46,6 +48,7 @@ from protocols.physical.hardware import (
 from stack.core.kernel import Kernel, VirtualPort
 from stack.quantum import gates, swap
 from stack.quantum.components import Components
+from stack.quantum.distill import Distillation
 from stack.quantum.state import (
     CORRELATOR,
     FRAME_OF_BELL,
@@ -90,6 +93,7 @@ class Medium:
         self.ledger = {"created": 0, "measured": 0, "discarded": 0, "discarded_at_end": 0}
         self.heralding: Generation | None = None
         self.components = Components(rng, self.qubits)
+        self.distillation = Distillation(self)
         self._next_qubit = 1
 
     def add_node(self, hardware: NodeHardware) -> None:
@@ -113,11 +117,7 @@ class Medium:
             outcome = self.measure(qubit, command.basis, at=start)
             self.kernel.deliver_at(done, reply_to, MeasureResult(command.slot, qubit.qubit_id, command.basis, outcome))
         elif isinstance(command, Discard):
-            qubit = self.take(node_id, command.slot)
-            qubit.status = QubitStatus.DISCARDED
-            self.ledger["discarded"] += 1
-            if qubit.component is not None:
-                self.components.discard(qubit)
+            self._discard(node_id, command.slot)
         elif isinstance(command, Move):
             self._move(node_id, command, reply_to)
         elif isinstance(command, BellMeasure):
@@ -126,6 +126,8 @@ class Medium:
             self._init(node_id, command.slot)
         elif isinstance(command, Gate):
             self._gate(node_id, command)
+        elif isinstance(command, Distill):
+            self._distill(node_id, command, reply_to)
         else:
             raise TypeError(f"unknown hardware command {command!r}")
 
@@ -152,10 +154,30 @@ class Medium:
                              "it needs distinct held qubits")
         start = self._start(node_id, command.slots)
         qubits = [node.held[slot] for slot in command.slots]
-        memory = [self._memory_noise(qubit, at=start) for qubit in qubits]
+        for qubit in qubits:
+            self.distillation.check_free(qubit)
+        memory = [self.memory_noise(qubit, at=start) for qubit in qubits]
         for qubit in qubits:
             qubit.created, qubit.ready_at = start, start + node.gate_ns
         gates.apply_gate(self.components, node, command.name, qubits, memory[0], self.rng)
+
+    def _distill(self, node_id: int, command: Distill, reply_to: VirtualPort) -> None:
+        held = self.nodes[node_id].held
+        for slot in (command.keep_slot, command.sacrifice_slot):
+            if slot in held and held[slot].component is not None:
+                raise ValueError(f"node {node_id} cannot distill with slot {slot}: its qubit left the Pauli-frame "
+                                 "algebra (a gate put it in a tableau component)")
+        self.distillation.command(node_id, command, reply_to)
+
+    def _discard(self, node_id: int, slot: int) -> None:
+        qubit = self.nodes[node_id].held.get(slot)
+        if qubit is not None:
+            self.distillation.discarding(qubit)
+        qubit = self.take(node_id, slot)
+        qubit.status = QubitStatus.DISCARDED
+        self.ledger["discarded"] += 1
+        if qubit.component is not None:
+            self.components.discard(qubit)
 
     def _move(self, node_id: int, command: Move, reply_to: VirtualPort) -> None:
         node = self.nodes[node_id]
@@ -166,7 +188,7 @@ class Medium:
         start = self._start(node_id, (command.slot,))
         done = start + node.move_ns
         qubit = self.take(node_id, command.slot, busy_ns=done - self.kernel.now)
-        memory = self._memory_noise(qubit, at=start)
+        memory = self.memory_noise(qubit, at=start)
         qubit.created, qubit.ready_at = start, done
         if self.rng.random() < 1 - node.gate_fidelity:
             apply_pauli(qubit, PAULIS[int(self.rng.integers(4))])
@@ -185,17 +207,19 @@ class Medium:
         slots = (command.slot_a, command.slot_b)
         if slots[0] == slots[1] or not all(slot in node.held for slot in slots):
             raise ValueError(f"node {node_id} cannot Bell-measure slots {slots}: it needs two distinct held qubits")
+        for slot in slots:
+            self.distillation.check_free(node.held[slot])
         start = self._start(node_id, slots)
         busy = start - self.kernel.now + node.gate_ns + node.readout_ns
         qubits = (self.take(node_id, slots[0], busy_ns=busy), self.take(node_id, slots[1], busy_ns=busy))
-        memory = tuple(self._memory_noise(qubit, at=start) for qubit in qubits)
+        memory = tuple(self.memory_noise(qubit, at=start) for qubit in qubits)
         for qubit in qubits:
             qubit.status = QubitStatus.MEASURED
         self.ledger["measured"] += 2
         if qubits[0].component is not None or qubits[1].component is not None:
             bell, success = gates.bell_measure(self.components, node, qubits, self.rng)
         else:
-            far = (self._far(qubits[0]), self._far(qubits[1]))
+            far = (self.far_half(qubits[0]), self.far_half(qubits[1]))
             bell, success = swap.bell_measure(node, qubits, memory, far, self.rng)
         self.kernel.deliver_at(self.kernel.now + busy, reply_to, BellMeasureResult(*slots, bell, success))
 
@@ -213,10 +237,10 @@ class Medium:
     def take(self, node_id: int, slot: int, busy_ns: int = 0) -> Qubit:
         """Remove the qubit in ``slot`` from memory; the slot is free once ``busy_ns`` (a readout, a move) is over."""
         node = self.nodes[node_id]
-        try:
-            qubit = node.held.pop(slot)
-        except KeyError:
-            raise ValueError(f"node {node_id} has no qubit in slot {slot}") from None
+        if slot not in node.held:
+            raise ValueError(f"node {node_id} has no qubit in slot {slot}")
+        self.distillation.check_free(node.held[slot])
+        qubit = node.held.pop(slot)
         if busy_ns > 0:
             node.busy_until[slot] = self.kernel.now + busy_ns
         if self.heralding is not None and slot < node.slots:
@@ -230,12 +254,12 @@ class Medium:
         if self.heralding is not None:
             self.heralding.slot_freed(node_id)
 
-    def _far(self, qubit: Qubit) -> Qubit | None:
+    def far_half(self, qubit: Qubit) -> Qubit | None:
         """The qubit holding the other half of ``qubit``'s pair (None: there is none)."""
         far_id = qubit.pair.members[1 - qubit.side]
         return self.qubits.get(far_id) if far_id else None
 
-    def _memory_noise(self, qubit: Qubit, at: int | None = None) -> tuple[float, float, float]:
+    def memory_noise(self, qubit: Qubit, at: int | None = None) -> tuple[float, float, float]:
         """Sample the memory channel of ``qubit``'s storage until ``at`` (default now) into its frame or its
         component; returns (pX, pY, pZ)."""
         node = self.nodes[qubit.node_id]
@@ -254,7 +278,7 @@ class Medium:
         """Measure a qubit already taken out of memory (its memory noise until ``at``, default now); returns
         the (read-out) outcome."""
         pair = qubit.pair
-        self._memory_noise(qubit, at)
+        self.memory_noise(qubit, at)
         qubit.status = QubitStatus.MEASURED
         self.ledger["measured"] += 1
         if qubit.component is not None:

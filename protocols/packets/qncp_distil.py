@@ -1,0 +1,103 @@
+"""QNCP DISTIL and DISTIL_ACK (types 16 and 17, 24 bytes): one end's outcome of an entanglement distillation
+round, sent to the other end of the round (``docs/wire.md`` §9.3.8)::
+
+     0                   1                   2                   3
+     0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+    +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+    |            common header (12 bytes, Type 16 or 17)            |
+    +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+    |          Link Label           |      Kept Pair Sequence       |
+    +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+    |            Link ID            |     Scope     |   Protocol    |
+    +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+    |   Sacrificed Pair Sequence    |     Level     |    Outcome    |
+    +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+
+The first 18 bytes are laid out as the pair messages' (TRACK_ACK, EXPIRE, CREDIT, ...). Scope is HOP (the
+pairs are link pairs of the hop Link ID, named by their Pair Sequence) or END_TO_END (end-to-end pairs, named
+by their Pair ID: the head's Pair Sequence on its first hop, Link ID). Protocol is
+:class:`protocols.common.DistillProtocol`; Level the rounds the kept pair has survived before this one;
+Outcome the sender's Z outcome of its sacrificed qubit (0 or 1). DISTIL_ACK echoes every field, with Status 0
+or 5 EXPIRE (the receiver does not hold the kept pair for this round: the round fails at both ends).
+
+>>> from protocols.packets.qncp_common import DISTIL, SCOPE_HOP
+>>> m = Distil(DISTIL, 0x0101, 1, link_label=0x8001, kept_pair_seq=7, link_id=2, scope=SCOPE_HOP, protocol=2,
+...            sacrificed_pair_seq=8, level=1, outcome=1)
+>>> m.encode().hex()
+'011000000101001800000001800100070002000200080101'
+>>> Distil.decode_body(m.encode(), DISTIL, 0, 0, 0x0101, 1) == m
+True
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+from scapy.fields import ByteEnumField, ByteField, ShortField
+
+from protocols.common import ParseError
+from protocols.packets.qncp_common import (
+    DISTIL,
+    DISTIL_PROTOCOLS,
+    HEADER_SIZE,
+    MESSAGE_TYPES,
+    SCOPES,
+    STATUS_OK,
+    QncpLayer,
+    check_size,
+    header_fields,
+    pack_header,
+)
+
+_DISTIL = struct.Struct("!HHHBBHBB")
+DISTIL_SIZE = HEADER_SIZE + _DISTIL.size
+OUTCOMES = {0: "0", 1: "1"}
+
+
+@dataclass(frozen=True, slots=True)
+class Distil:
+    """DISTIL (this end's ``outcome`` of the round distilling pair ``kept_pair_seq`` with
+    ``sacrificed_pair_seq``) or DISTIL_ACK (every field echoed; Status 0, or 5 EXPIRE)."""
+
+    msg_type: int
+    circuit_id: int
+    head_node: int
+    link_label: int
+    kept_pair_seq: int
+    link_id: int
+    scope: int
+    protocol: int
+    sacrificed_pair_seq: int
+    level: int
+    outcome: int
+    status: int = STATUS_OK
+    reason: int = 0
+
+    def encode(self) -> bytes:
+        return (pack_header(self.msg_type, self.status, self.reason, self.circuit_id, DISTIL_SIZE, self.head_node)
+                + _DISTIL.pack(self.link_label, self.kept_pair_seq, self.link_id, self.scope, self.protocol,
+                               self.sacrificed_pair_seq, self.level, self.outcome))
+
+    @classmethod
+    def decode_body(cls, data: bytes, msg_type: int, status: int, reason: int, circuit_id: int,
+                    head_node: int) -> Distil:
+        """The message after its checked common header; ParseError unless exactly 24 bytes with a defined
+        Scope, Protocol and Outcome."""
+        check_size(data, DISTIL_SIZE, msg_type)
+        label, kept, link, scope, protocol, sacrificed, level, outcome = _DISTIL.unpack_from(data, HEADER_SIZE)
+        if scope not in SCOPES or protocol not in DISTIL_PROTOCOLS or outcome not in OUTCOMES:
+            raise ParseError(f"QNCP {MESSAGE_TYPES[msg_type]}: scope {scope}, protocol {protocol} or outcome "
+                             f"{outcome} is undefined")
+        return cls(msg_type, circuit_id, head_node, label, kept, link, scope, protocol, sacrificed, level, outcome,
+                   status, reason)
+
+
+class QncpDistil(QncpLayer):
+    name = "QNCP DISTIL"
+    fields_desc = [
+        *header_fields(DISTIL),
+        ShortField("link_label", 0), ShortField("kept_pair_seq", 0), ShortField("link_id", 0),
+        ByteEnumField("scope", 0, SCOPES), ByteEnumField("protocol", 1, DISTIL_PROTOCOLS),
+        ShortField("sacrificed_pair_seq", 0), ByteField("level", 0), ByteField("outcome", 0),
+    ]
