@@ -133,7 +133,7 @@ def test_the_check_catches_a_wrong_program() -> None:
     other = circuit.copy()
     other.append("S", [0])
     assert not choi_states_equal(other, program, network, None, seed=1)
-    cut = [i for i in program.instructions if isinstance(i, CatEntangle)][0]
+    cut = next(i for i in program.instructions if isinstance(i, CatEntangle))
     broken = DistributedProgram(program.qpus, program.num_qubits, 0, program.placement, program.final_placement,
                                 tuple(i if i != cut else CatEntangle(cut.step, cut.id, cut.qubit,
                                                                      "X" if cut.basis != "X" else "Z", cut.source,

@@ -35,6 +35,19 @@ class Circuit:
     def two_qubit_gates(self) -> int:
         return sum(1 for op in self.ops if op.is_two_qubit)
 
+    def to_stim(self) -> object:
+        """The circuit as a ``stim.Circuit`` (Clifford operations only; ValueError otherwise)."""
+        import stim
+
+        out = stim.Circuit()
+        for op in self.ops:
+            if not op.clifford:
+                raise ValueError(f"{op.name} is not a Clifford operation")
+            out.append(op.name, list(op.qubits))
+        if out.num_qubits < self.num_qubits:
+            out.append("I", [self.num_qubits - 1])
+        return out
+
 
 class CircuitBuilder:
     """Collects operations; numbers measurements in the order they are added."""

@@ -61,7 +61,7 @@ def controlled_pauli_name(first: str, second: str) -> str:
 
 
 @cache
-def _stim_gate(name: str):  # type: ignore[no-untyped-def]
+def _stim_gate(name: str):
     import stim
 
     try:

@@ -39,7 +39,7 @@ class Partition:
 
 
 @cache
-def _initializer():  # type: ignore[no-untyped-def]
+def _initializer():
     import mtkahypar
 
     return mtkahypar.initialize(1, False)
@@ -65,7 +65,7 @@ def partition(circuit: Circuit, table: SegmentTable, capacities: list[int], hops
 
 
 def _fill(num_qubits: int, blocks: list[int], capacities: list[int]) -> list[int]:
-    homes = []
+    homes: list[int] = []
     for block in blocks:
         homes.extend([block] * min(capacities[block], num_qubits - len(homes)))
     return homes

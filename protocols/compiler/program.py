@@ -184,7 +184,7 @@ def _decode(data: dict[str, Any]) -> Instruction:
         fields["qubits"] = tuple(fields["qubits"])
         fields["copy"] = tuple(fields.get("copy", [False] * len(fields["qubits"])))
         fields["params"] = tuple(fields.get("params", ()))
-    return cls(**fields)  # type: ignore[no-any-return]
+    return cls(**fields)
 
 
 def program_from_json(text: str | dict[str, Any]) -> DistributedProgram:
