@@ -1,7 +1,8 @@
 """From a partition and a move plan to the instructions of every QPU (docs/compiler.md, "Scheduling").
 
-The circuit's operations are taken in order. Before a two-qubit gate runs at QPU k, every operand that does
-not live at k gets a cat copy there, made from the nearest QPU that holds the qubit or a copy of it in the same
+The partition fixes where qubits live; a gate between qubits on two QPUs runs at one of them (which one:
+:meth:`Scheduler._gate_places`). The circuit's operations are taken in order. Before a two-qubit gate runs at
+QPU k, the operand that does not live at k gets a cat copy there, made from the nearest QPU that holds the qubit or a copy of it in the same
 segment (one ebit, ``hops`` link pairs); the copy is disentangled right after its last use at k. A QPU holds
 at most ``link_qubits`` copies: when it needs one more, the copy whose next use is furthest away is
 disentangled early (Belady's rule) and made again when needed, which costs an ebit that the count includes.
@@ -12,7 +13,7 @@ of the previous segment are gone by then). The ebit count of the result is exact
 from __future__ import annotations
 
 import math
-from collections import defaultdict, deque
+from collections import Counter, defaultdict, deque
 
 from protocols.compiler.circuit import Circuit
 from protocols.compiler.gates import CompileError, Op, controlled_pauli, controlled_pauli_name
@@ -27,7 +28,7 @@ class Scheduler:
     """Emits the instructions; one use per compilation."""
 
     def __init__(self, circuit: Circuit, table: SegmentTable, part: Partition, plan: MovePlan,
-                 network: NetworkModel) -> None:
+                 network: NetworkModel, short_lived: bool = True) -> None:
         self.circuit = circuit
         self.table = table
         self.names = network.names
@@ -42,6 +43,7 @@ class Scheduler:
             self.data[home] += 1
         self.instructions: list[Instruction] = []
         self.next_id = 0
+        self.short_lived = short_lived
         self.gate_qpu = self._gate_places(part)
         self.uses: dict[tuple[int, int], deque[int]] = defaultdict(deque)
         self._plan_uses()
@@ -61,19 +63,43 @@ class Scheduler:
         return at
 
     def _gate_places(self, part: Partition) -> dict[int, int]:
-        """Where each gate runs: a gate the partition put at one of its operands' first QPU follows that
-        operand; one on a third QPU stays there, unless it has no room for two copies (then it runs where
-        the first operand is); a gate whose operands are together runs there."""
+        """Where each gate runs: where its operands are when they are together; otherwise at one of them, the
+        other sending a cat copy. A copy already made for the segment is reused. Otherwise, when
+        ``short_lived``, the side whose copy would hold a link qubit for the shortest time per gate it serves
+        (from now to its last use at that QPU, over its uses there) is copied, so that few copies compete for
+        link memory; on a tie, the one serving more gates, then the partition's choice. Without
+        ``short_lived``, the one serving more gates first. Copies are counted here without the memory limit;
+        the pass itself evicts."""
+        at = self._locations_over_time()
+        remaining: dict[tuple[int, int], int] = defaultdict(int)
+        last: dict[tuple[int, int], int] = {}
+        for gate, where in at.items():
+            for side in (0, 1):
+                key = (self.table.of_gate[gate][side], where[1 - side])
+                remaining[key] += 1
+                last[key] = gate
+        alive: set[tuple[int, int]] = set()
         places = {}
-        for gate, where in self._locations_over_time().items():
-            a, b = self.circuit.ops[gate].qubits
-            chosen = part.gate_qpu[gate]
-            if chosen == part.homes[a]:
-                chosen = where[0]
-            elif chosen == part.homes[b]:
-                chosen = where[1]
-            if where[0] == where[1] or (chosen not in where and self.links[chosen] < 2):
-                chosen = where[0]
+        for gate, (la, lb) in at.items():
+            sa, sb = self.table.of_gate[gate]
+            copy_a, copy_b = (sa, lb), (sb, la)         # a copied to b's QPU, or b to a's
+            scores = {}
+            for key in (copy_a, copy_b):
+                lifetime = (last[key] - gate) / remaining[key]
+                scores[key] = (lifetime, -remaining[key]) if self.short_lived else (-remaining[key], lifetime)
+                remaining[key] -= 1
+            if la == lb:
+                places[gate] = la
+                continue
+            if copy_a in alive:
+                chosen = lb
+            elif copy_b in alive:
+                chosen = la
+            elif scores[copy_a] != scores[copy_b]:
+                chosen = lb if scores[copy_a] < scores[copy_b] else la
+            else:
+                chosen = lb if part.gate_qpu[gate] == lb else la
+            alive.add(copy_a if chosen == lb else copy_b)
             places[gate] = chosen
         return places
 

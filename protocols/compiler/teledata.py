@@ -5,8 +5,8 @@ Serving segment s from QPU L costs Σ_{b ∈ B_s} hops(L, b) (one cat copy per o
 each an ebit along the route), and moving from L' to L before the segment costs hops(L', L) (one ebit
 teleports it). A shortest path over (segment, location) gives the cheapest plan; it is taken when it beats
 staying home and fits: during every stretch the qubit spends away from home, its QPU must have a free data
-qubit at every step (checked and booked on a per-QPU occupancy timeline, qubits with the largest saving
-first). Andrés-Martínez & Heunen (2019) keep qubits at home; the choice between moving the qubit (teledata)
+qubit at every step, and already at the step before it arrives (booked too), so that the moves of one gate's
+two operands fit in any order (checked and booked on a per-QPU occupancy timeline, qubits with the largest saving first). Andrés-Martínez & Heunen (2019) keep qubits at home; the choice between moving the qubit (teledata)
 and cat-entangling it (telegate) per segment follows their later embedding work (Andrés-Martínez et al.,
 "Distributing circuits over heterogeneous, modular quantum computing network architectures", Quantum Sci.
 Technol. 9, 045021 (2024)).
@@ -60,9 +60,10 @@ def plan_moves(circuit: Circuit, table: SegmentTable, part: Partition, capacitie
         stretches = [(starts[i], starts[i + 1], path[i]) for i in range(len(path))]
         home = part.homes[qubit]
         away = [(a, b, where) for a, b, where in stretches if where != home]
-        if all(occupancy[where, a:b].max() < capacities[where] for a, b, where in away):
+        # room from the step before: the other operand of the same gate may leave only after this arrives
+        if all(occupancy[where, max(a - 1, 0):b].max() < capacities[where] for a, b, where in away):
             for a, b, where in away:
-                occupancy[where, a:b] += 1
+                occupancy[where, max(a - 1, 0):b] += 1      # the step before too: that room stays booked
                 occupancy[home, a:b] -= 1
             plan, here = [], home
             for a, _, where in stretches:
