@@ -61,8 +61,8 @@ def test_qnet_compile_json_holds_the_program(capsys: pytest.CaptureFixture[str])
 
 
 def test_the_python_api_gives_the_same_program() -> None:
-    from stack.compile import read_circuit
     from protocols.compiler import compile_circuit
+    from stack.compile import read_circuit
 
     direct = compile_circuit(read_circuit(GHZ), network_model(load(Path(COMPUTE))), seed=3)
     assert compile_files(GHZ, COMPUTE, seed=3) == direct

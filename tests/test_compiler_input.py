@@ -106,3 +106,11 @@ def test_what_openqasm_input_is_refused(text: str, message: str, capfd: pytest.C
 def test_toffoli_is_written_out_in_clifford_and_t() -> None:
     circuit = from_qasm('OPENQASM 2.0;\ninclude "qelib1.inc";\nqreg q[3];\nccx q[0],q[1],q[2];')
     assert circuit.non_clifford == ("T", "TDG") and circuit.two_qubit_gates == 6
+
+
+def test_the_package_example_runs() -> None:
+    import doctest
+
+    import protocols.compiler
+
+    assert doctest.testmod(protocols.compiler).failed == 0

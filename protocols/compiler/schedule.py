@@ -1,19 +1,19 @@
 """From a partition and a move plan to the instructions of every QPU (docs/compiler.md, "Scheduling").
 
 The partition fixes where qubits live; a gate between qubits on two QPUs runs at one of them (which one:
-:meth:`Scheduler._gate_places`). The circuit's operations are taken in order. Before a two-qubit gate runs at
-QPU k, the operand that does not live at k gets a cat copy there, made from the nearest QPU that holds the qubit or a copy of it in the same
-segment (one ebit, ``hops`` link pairs); the copy is disentangled right after its last use at k. A QPU holds
-at most ``link_qubits`` copies: when it needs one more, the copy whose next use is furthest away is
-disentangled early (Belady's rule) and made again when needed, which costs an ebit that the count includes.
-A qubit the move plan sends elsewhere is teleported there just before the segment's first gate (its copies
-of the previous segment are gone by then). The ebit count of the result is exact for the program emitted.
+:meth:`Scheduler._gate_places`). The circuit's operations are taken in order. Before a two-qubit gate runs
+at QPU k, the operand that does not live at k gets a cat copy there, made from the nearest QPU that holds the
+qubit or a copy of it in the same segment (one ebit, ``hops`` link pairs); the copy is disentangled right
+after its last use at k. A QPU holds at most ``link_qubits`` copies: when it needs one more, the copy whose
+next use is furthest away is disentangled early (Belady's rule) and made again when needed, an ebit that
+the count includes. A qubit the move plan sends elsewhere is teleported there just before its segment's
+first gate (its copies of the previous segment are gone by then). The ebit count is exact for the program.
 """
 
 from __future__ import annotations
 
 import math
-from collections import Counter, defaultdict, deque
+from collections import defaultdict, deque
 
 from protocols.compiler.circuit import Circuit
 from protocols.compiler.gates import CompileError, Op, controlled_pauli, controlled_pauli_name

@@ -1,15 +1,15 @@
 """Teledata: moving a qubit by teleportation when that costs fewer link-level pairs than cat copies.
 
-With the gates' QPUs fixed by the partition, each qubit chooses where it lives during each of its segments.
-Serving segment s from QPU L costs Σ_{b ∈ B_s} hops(L, b) (one cat copy per other QPU b its gates run on,
-each an ebit along the route), and moving from L' to L before the segment costs hops(L', L) (one ebit
-teleports it). A shortest path over (segment, location) gives the cheapest plan; it is taken when it beats
-staying home and fits: during every stretch the qubit spends away from home, its QPU must have a free data
-qubit at every step, and already at the step before it arrives (booked too), so that the moves of one gate's
-two operands fit in any order (checked and booked on a per-QPU occupancy timeline, qubits with the largest saving first). Andrés-Martínez & Heunen (2019) keep qubits at home; the choice between moving the qubit (teledata)
-and cat-entangling it (telegate) per segment follows their later embedding work (Andrés-Martínez et al.,
-"Distributing circuits over heterogeneous, modular quantum computing network architectures", Quantum Sci.
-Technol. 9, 045021 (2024)).
+Each qubit chooses where it lives during each of its segments. Serving segment s from QPU L costs
+Σ_{d ∈ D_s} hops(L, d), D_s being the QPUs of its gates' partners (one cat copy to or from each, an ebit along
+the route), and moving from L' to L before the segment costs hops(L', L) (one ebit teleports it). A shortest
+path over (segment, location) gives the cheapest plan; it is taken when it beats staying home and fits:
+during every stretch the qubit spends away from home, its QPU must have a free data qubit at every step, and
+already at the step before it arrives (booked too), so that the moves of one gate's two operands fit in any
+order. The occupancy timeline is per QPU; qubits with the largest saving are booked first.
+
+Andrés-Martínez & Heunen (2019) keep every qubit at home (telegate only); choosing per segment between
+moving the qubit and cat-entangling it is our addition. Each qubit's plan takes its partners as staying home.
 """
 
 from __future__ import annotations
