@@ -134,6 +134,36 @@ def summary(circuit: Circuit, program: DistributedProgram, network: NetworkModel
     return "\n".join(lines)
 
 
+def listing(program: DistributedProgram) -> str:
+    """Every QPU's program, one instruction a line (``qnet compile --program``); ``q3*`` is the copy of q3."""
+    lines = []
+    for qpu in program.qpus:
+        lines.append(f"{qpu}:")
+        for instruction in program.program(qpu):
+            lines.append(f"  {instruction.step:>6}  {describe(instruction)}")
+    return "\n".join(lines)
+
+
+def describe(instruction: object) -> str:
+    if isinstance(instruction, Local):
+        operands = " ".join(f"q{q}{'*' if copy else ''}" for q, copy in zip(instruction.qubits, instruction.copy,
+                                                                            strict=True))
+        params = f"({', '.join(f'{p:g}' for p in instruction.params)})" if instruction.params else ""
+        record = f" -> rec[{instruction.record}]" if instruction.kind == "measure" else ""
+        return f"{instruction.name}{params} {operands}{record}"
+    if isinstance(instruction, CatEntangle):
+        origin = "copy at " if instruction.from_copy else ""
+        return (f"cat-entangle q{instruction.qubit} ({instruction.basis}) {origin}{instruction.source} -> "
+                f"{instruction.target}  [ebit, {instruction.hops} hop{'s' if instruction.hops != 1 else ''}]")
+    if isinstance(instruction, CatDisentangle):
+        return (f"cat-disentangle q{instruction.qubit} at {instruction.qpu}, correction {instruction.basis} at "
+                f"{instruction.home}")
+    if isinstance(instruction, Teledata):
+        return (f"teledata q{instruction.qubit} {instruction.source} -> {instruction.target}  "
+                f"[ebit, {instruction.hops} hop{'s' if instruction.hops != 1 else ''}]")
+    raise TypeError(f"not an instruction: {instruction!r}")
+
+
 def _ranges(qubits: list[int]) -> str:
     parts, start = [], None
     for i, q in enumerate(qubits):

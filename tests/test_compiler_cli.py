@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from protocols.compiler import NetworkModel, program_from_json
+from protocols.compiler import CatEntangle, NetworkModel, program_from_json
 from protocols.network.routing import Route, Router
 from stack import cli
 from stack.compile import compile_files, network_model
@@ -46,6 +46,15 @@ def test_qnet_compile_prints_the_partition_and_the_budget(capsys: pytest.Capture
     out = capsys.readouterr().out
     assert "24 qubits" in out and "qpu1" in out and "total: 3 ebits (3 link pairs)" in out
     assert "naive baseline" in out
+
+
+def test_qnet_compile_program_lists_every_qpus_instructions(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["compile", GHZ, "--network", COMPUTE, "--program"]) == 0
+    out = capsys.readouterr().out
+    program = compile_files(GHZ, COMPUTE)
+    steps = [line.split()[0] for line in out.splitlines() if line.startswith("      ") and line.split()[0].isdigit()]
+    assert len(steps) == sum(len(program.program(qpu)) for qpu in program.qpus)
+    assert out.count("cat-entangle q") == 2 * program.count(CatEntangle)      # in both QPUs' programs
 
 
 def test_qnet_compile_json_holds_the_program(capsys: pytest.CaptureFixture[str]) -> None:

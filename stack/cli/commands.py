@@ -9,7 +9,7 @@
             [--pcap PATH | --no-pcap] [--quiet] [--tolerance-us US]
     qnet node NAME [SCENARIO] --run-dir DIR [--seed N] [--base-port P]
     qnet medium [SCENARIO] --run-dir DIR [--seed N] [--dilation D] [--tolerance-us US] [--base-port P]
-    qnet compile CIRCUIT --network SCENARIO [--seed N] [--json PATH] [--no-teledata] [--quiet]
+    qnet compile CIRCUIT --network SCENARIO [--seed N] [--json PATH] [--no-teledata] [--program] [--quiet]
     qnet --version
 
 With no SCENARIO it runs ``examples/default.toml``. Every problem the user can fix is one line

@@ -21,6 +21,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                           "('-' for stdout)")
     compile_.add_argument("--no-teledata", action="store_true",
                           help="keep every qubit on its first QPU (cat-entanglement only)")
+    compile_.add_argument("--program", action="store_true", help="also print every QPU's program")
     compile_.add_argument("--quiet", action="store_true", help="no summary")
 
 
@@ -53,4 +54,6 @@ def main(args: argparse.Namespace) -> int:
     if not args.quiet:
         out = sys.stderr if args.json == "-" else sys.stdout
         print(compiler.summary(circuit, program, network, args.circuit), file=out)
+        if args.program:
+            print("\n" + compiler.listing(program), file=out)
     return 0
