@@ -8,7 +8,9 @@ faster presets are not, even on one thread; nor is its Steiner-tree mapping onto
 ten times slower). Hops are weighed afterwards: the blocks are assigned to QPUs so that the traffic between
 blocks (one ebit from a segment's home block to each other block it touches) times the hops between their QPUs
 is least, by exhaustive search over the assignments that respect the capacities (up to 8 QPUs; above, by
-pairwise swaps from the identity). QPUs without data qubits take no part.
+pairwise swaps from the identity). QPUs without data qubits take no part. When fewer QPUs than all can hold
+the circuit, the fewest that can (the largest, most central) are partitioned too, and the cheaper result by
+hop-weighted connectivity − 1 is kept (ties: fewer QPUs).
 """
 
 from __future__ import annotations
@@ -56,12 +58,43 @@ def partition(circuit: Circuit, table: SegmentTable, capacities: list[int], hops
     n = circuit.num_qubits
     vertex = {g: n + i for i, g in enumerate(gates)}
     edges = [[segment.qubit, *(vertex[g] for g in segment.gates)] for segment in table.segments]
-    assignment = _mtkahypar(n + len(gates), edges, [1] * n + [0] * len(gates), [capacities[b] for b in blocks],
-                            seed)
-    qpu_of = _assign_blocks(assignment, n, edges, blocks, capacities, hops)
-    homes = [qpu_of[assignment[q]] for q in range(n)]
-    _repair(homes, blocks, capacities, hops)
-    return Partition(blocks, homes, {g: qpu_of[assignment[vertex[g]]] for g in gates})
+    best: tuple[float, int, list[int]] | None = None
+    for chosen in _candidate_sets(n, blocks, capacities, hops):
+        if len(chosen) == 1:
+            locations = [chosen[0]] * (n + len(gates))
+        else:
+            assignment = _mtkahypar(n + len(gates), edges, [1] * n + [0] * len(gates),
+                                    [capacities[b] for b in chosen], seed)
+            qpu_of = _assign_blocks(assignment, n, edges, chosen, capacities, hops)
+            locations = [qpu_of[block] for block in assignment]
+            _repair(locations, n, chosen, capacities, hops)
+        cost = _cost(edges, locations, hops)
+        if best is None or (cost, len(chosen)) < best[:2]:
+            best = (cost, len(chosen), locations)
+    assert best is not None
+    locations = best[2]
+    return Partition(blocks, locations[:n], {g: locations[vertex[g]] for g in gates})
+
+
+def _candidate_sets(n: int, blocks: list[int], capacities: list[int], hops: list[list[float]]) -> list[list[int]]:
+    """Every QPU, and, when fewer can hold the circuit, the fewest that can: the largest, the most central
+    first (the partitioner fills the blocks it is given, even when fewer would do)."""
+    ranked = sorted(blocks, key=lambda b: (-capacities[b], sum(min(hops[b][o], UNREACHABLE_HOPS) for o in blocks), b))
+    fewest, room = 0, 0
+    while room < n:
+        room += capacities[ranked[fewest]]
+        fewest += 1
+    fewest = max(fewest, 1)
+    return [blocks] if fewest == len(blocks) else [sorted(ranked[:fewest]), blocks]
+
+
+def _cost(edges: list[list[int]], locations: list[int], hops: list[list[float]]) -> float:
+    """Hop-weighted connectivity − 1: each segment's ebits from its qubit's QPU to every other QPU of its gates."""
+    total = 0.0
+    for edge in edges:
+        home = locations[edge[0]]
+        total += sum(min(hops[home][b], UNREACHABLE_HOPS) for b in {locations[v] for v in edge[1:]} if b != home)
+    return total
 
 
 def _fill(num_qubits: int, blocks: list[int], capacities: list[int]) -> list[int]:
@@ -134,18 +167,18 @@ def _swap_search(traffic: np.ndarray, distance: np.ndarray, load: np.ndarray, ro
     return perm
 
 
-def _repair(homes: list[int], blocks: list[int], capacities: list[int], hops: list[list[float]]) -> None:
-    """Move qubits out of any QPU over its capacity (the partitioner's balance is a target, not a promise),
-    highest-numbered first, to the nearest QPU with room."""
-    load = {block: 0 for block in blocks}
-    for home in homes:
+def _repair(locations: list[int], n: int, blocks: list[int], capacities: list[int], hops: list[list[float]]) -> None:
+    """Move qubits (the first ``n`` locations) out of any QPU over its capacity (the partitioner's balance is a
+    target, not a promise), highest-numbered first, to the nearest QPU with room."""
+    load = dict.fromkeys(blocks, 0)
+    for home in locations[:n]:
         load[home] += 1
-    for qubit in range(len(homes) - 1, -1, -1):
-        home = homes[qubit]
+    for qubit in range(n - 1, -1, -1):
+        home = locations[qubit]
         if load[home] <= capacities[home]:
             continue
         room = [b for b in blocks if load[b] < capacities[b]]
         target = min(room, key=lambda b: (hops[home][b], b))
-        homes[qubit] = target
+        locations[qubit] = target
         load[home] -= 1
         load[target] += 1
