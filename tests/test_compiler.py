@@ -15,7 +15,11 @@ The programs pass through JSON before they run, and the QPUs' programs are also 
 
 from __future__ import annotations
 
+import hashlib
 import math
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -240,10 +244,21 @@ def test_capacities_hold_and_the_predicted_ebits_are_the_programs() -> None:
         assert program.link_pairs == sum(network.pair(*i.qpus).hops for i in remote)  # type: ignore[union-attr]
 
 
-def test_compilation_is_deterministic() -> None:
+def test_compilation_is_deterministic_across_processes() -> None:
+    code = ("import numpy as np, hashlib\nfrom tests.test_compiler import *\n"
+            "circuit = from_stim(random_circuit(np.random.default_rng(1), 30, 400))\n"
+            "program = compile_circuit(circuit, NETWORKS['4 in a line'](30), seed=4)\n"
+            "print(hashlib.sha256(program.to_json().encode()).hexdigest())")
+    runs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120,
+                           cwd=Path(__file__).resolve().parent.parent).stdout for _ in range(2)}
     circuit = from_stim(random_circuit(np.random.default_rng(1), 30, 400))
-    network = NETWORKS["4 in a line"](30)
-    assert compile_circuit(circuit, network, seed=4).to_json() == compile_circuit(circuit, network, seed=4).to_json()
+    here = compile_circuit(circuit, NETWORKS["4 in a line"](30), seed=4).to_json()
+    assert runs == {hashlib.sha256(here.encode()).hexdigest() + "\n"}
+
+
+def test_a_circuit_that_fits_on_one_qpu_stays_there() -> None:
+    program = compile_circuit(from_stim("H 0\nCZ 0 1\nCX 1 2"), NetworkModel.uniform([5] * 8))
+    assert len(set(program.placement)) == 1 and program.total_ebits == 0
 
 
 def _rounds(a: int, b: int, times: int) -> str:
