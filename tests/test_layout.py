@@ -11,7 +11,8 @@ import networkx as nx
 import pytest
 
 PROTOCOL_LAYERS = ("compiler", "apps", "transport", "network", "link", ("physical", "sync"), "packets", "common")
-STACK_LAYERS = ("cli", "sweep", "multiprocess", ("api", "report", "runtime"), "quantum", "timing", "core", "scenario")
+STACK_LAYERS = ("cli", "sweep", "multiprocess", ("api", "compile", "report", "runtime"), "quantum", "timing", "core",
+                "scenario")
 """Highest first. A tuple is one layer of siblings that must not import each other (except inside the
 top-level runtime modules, which form a chain: api → runtime, report → runtime)."""
 

@@ -9,6 +9,7 @@
             [--pcap PATH | --no-pcap] [--quiet] [--tolerance-us US]
     qnet node NAME [SCENARIO] --run-dir DIR [--seed N] [--base-port P]
     qnet medium [SCENARIO] --run-dir DIR [--seed N] [--dilation D] [--tolerance-us US] [--base-port P]
+    qnet compile CIRCUIT --network SCENARIO [--seed N] [--json PATH] [--no-teledata] [--program] [--quiet]
     qnet --version
 
 With no SCENARIO it runs ``examples/default.toml``. Every problem the user can fix is one line
@@ -28,6 +29,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from stack import report as reporting
+from stack.cli import compile as compile_command
 from stack.cli.checks import UsageError, check_numbers, check_output
 from stack.runtime import run_scenario
 from stack.scenario import Scenario, ScenarioError, load
@@ -93,6 +95,7 @@ def _parser() -> argparse.ArgumentParser:
     sweep_command.add_plot_arguments(plot)
     _multi_process_parsers(commands)
     sweep_command.add_sweep_parser(commands, DEFAULT_SCENARIO)
+    compile_command.add_parser(commands)
     return parser
 
 
@@ -153,6 +156,8 @@ def _command(args: argparse.Namespace) -> int:
     if args.command == "plot" and args.figure == "sweep":
         return sweep_command.plot_main(args)
     check_numbers(args)
+    if args.command == "compile":
+        return compile_command.main(args)
     path = Path(args.scenario) if args.scenario else default_scenario()
     scenario = load(path if args.scenario else _relative(path))
     if args.command == "plot":

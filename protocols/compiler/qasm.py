@@ -1,0 +1,110 @@
+"""OpenQASM 2 and 3 input through pyqasm (qBraid's semantic analyser on the reference ``openqasm3`` ANTLR
+parser): it validates the program and unrolls gate definitions, loops and the standard libraries
+(qelib1.inc, stdgates.inc) to h, x, y, z, s, sdg, sx, t, tdg, rx, ry, rz, cx, cz, swap and ccx, which
+this module maps onto the compiler's gate set. Rotations by multiples of π/2 are the Cliffords they equal (up
+to global phase); other rotations and T are non-Clifford operations that the stabiliser medium cannot
+execute; ccx is written out in H, T and CX (Nielsen & Chuang, Fig. 4.9). Classically controlled operations
+(``if``) are refused. Measurements are recorded in the order they occur, whatever bit they write.
+
+Imported lazily: only ``qnet compile`` on a .qasm file loads the parser.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from protocols.compiler.circuit import Circuit, CircuitBuilder
+from protocols.compiler.gates import CompileError, clifford_ops, non_clifford_phase, rotation_ops
+
+CLIFFORDS = {"id": "I", "x": "X", "y": "Y", "z": "Z", "h": "H", "s": "S", "sdg": "S_DAG", "sx": "SQRT_X",
+             "sxdg": "SQRT_X_DAG", "cx": "CX", "cnot": "CX", "cy": "CY", "cz": "CZ", "swap": "SWAP"}
+ROTATIONS = {"rx": "X", "ry": "Y", "rz": "Z", "p": "Z", "u1": "Z", "phase": "Z"}
+TOFFOLI = (("H", (2,)), ("CX", (1, 2)), ("TDG", (2,)), ("CX", (0, 2)), ("T", (2,)), ("CX", (1, 2)),
+           ("TDG", (2,)), ("CX", (0, 2)), ("T", (1,)), ("T", (2,)), ("H", (2,)), ("CX", (0, 1)), ("T", (0,)),
+           ("TDG", (1,)), ("CX", (0, 1)))
+"""ccx(a, b, c) in the Clifford + T gate set (Nielsen & Chuang, Quantum Computation and Quantum Information,
+Fig. 4.9)."""
+
+
+def from_qasm(text: str) -> Circuit:
+    """An OpenQASM 2 or 3 program as a compiler :class:`Circuit`; :class:`CompileError` on any problem."""
+    import pyqasm
+    from openqasm3 import ast
+
+    logger = logging.getLogger("pyqasm")
+    level, logger.level = logger.level, logging.CRITICAL + 1     # its errors come back as exceptions
+    try:
+        module = pyqasm.loads(text)
+        module.unroll()
+        statements = module.unrolled_ast.statements
+    except pyqasm.exceptions.PyQasmError as error:
+        raise CompileError(f"OpenQASM: {_first_line(error)}") from None
+    except Exception as error:      # the ANTLR parser raises its own types on malformed text
+        raise CompileError(f"OpenQASM: cannot parse: {_first_line(error)}") from None
+    finally:
+        logger.level = level
+    return _Reader(ast).read(statements)
+
+
+def _first_line(error: BaseException) -> str:
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[0] if lines else type(error).__name__
+
+
+class _Reader:
+    def __init__(self, ast: Any) -> None:
+        self.ast = ast
+        self.builder = CircuitBuilder()
+        self.offsets: dict[str, int] = {}
+        self.declared = 0
+
+    def read(self, statements: list[Any]) -> Circuit:
+        for statement in statements:
+            self.statement(statement)
+        return self.builder.build(self.declared)
+
+    def statement(self, statement: Any) -> None:
+        ast = self.ast
+        if isinstance(statement, ast.QubitDeclaration):
+            size = statement.size.value if statement.size is not None else 1
+            self.offsets[statement.qubit.name] = self.declared
+            self.declared += size
+        elif isinstance(statement, ast.QuantumGate):
+            self.gate(statement)
+        elif isinstance(statement, ast.QuantumMeasurementStatement):
+            self.builder.measure("M", self.qubit(statement.measure.qubit))
+        elif isinstance(statement, ast.QuantumReset):
+            targets = statement.qubits if isinstance(statement.qubits, list) else [statement.qubits]
+            for target in targets:
+                self.builder.reset("R", self.qubit(target))
+        elif isinstance(statement, ast.BranchingStatement):
+            raise CompileError("OpenQASM: classically controlled operations (if) are not supported")
+        elif not isinstance(statement, (ast.Include, ast.ClassicalDeclaration, ast.QuantumBarrier,
+                                        ast.QuantumPhase)):
+            raise CompileError(f"OpenQASM: unsupported statement {type(statement).__name__}")
+
+    def qubit(self, target: Any) -> int:
+        name = target.name.name
+        if name not in self.offsets:
+            raise CompileError(f"OpenQASM: unknown qubit register {name!r}")
+        index = target.indices[0][0].value if target.indices else 0
+        return self.offsets[name] + int(index)
+
+    def gate(self, gate: Any) -> None:
+        name = gate.name.name.lower()
+        qubits = tuple(self.qubit(q) for q in gate.qubits)
+        params = [float(argument.value) for argument in gate.arguments]
+        if name in CLIFFORDS:
+            self.builder.add(clifford_ops(CLIFFORDS[name], qubits) if CLIFFORDS[name] != "I" else [])
+        elif name in ROTATIONS:
+            self.builder.add(rotation_ops(ROTATIONS[name], params[0], qubits[0]))
+        elif name in ("t", "tdg"):
+            self.builder.add([non_clifford_phase(name.upper(), qubits[0])])
+        elif name in ("ccx", "toffoli"):
+            for step, operands in TOFFOLI:
+                picked = tuple(qubits[i] for i in operands)
+                self.builder.add([non_clifford_phase(step, picked[0])] if step in ("T", "TDG")
+                                 else clifford_ops(step, picked))
+        else:
+            raise CompileError(f"OpenQASM: unknown gate {name!r}")
