@@ -9,7 +9,7 @@ which request a pair was made for).
 
 from __future__ import annotations
 
-from protocols.common import Actions, Address, Basis
+from protocols.common import NETWORK_PURPOSE_BASE, Actions, Address, Basis
 from protocols.link.state import LinkState
 from protocols.link.types import (
     FOLLOW_PAIRS,
@@ -48,7 +48,7 @@ class QueueMixin(LinkState):
         assert create is not None
         key = (message.origin_node, message.create_id)
         link = self.links_by_peer.get(message.origin_node)
-        app = self.purposes.get(create.purpose_id)
+        app = self.network if create.purpose_id >= NETWORK_PURPOSE_BASE else self.purposes.get(create.purpose_id)
         known = self.requests.get(key)
         if known is not None:                      # a retransmission: the same answer, nothing restarted
             return Actions(send=[self._req_ack(message, known.error if known.state == RequestState.FAILED else 0,

@@ -39,8 +39,9 @@ class LinkState:
 
     def __init__(self, node_id: int, links: list[LinkConfig], purposes: dict[int, Address],
                  retransmit_ns: int, retries: int = 3, memory: Memory | None = None,
-                 reliable_retries: int = RELIABLE_RETRIES) -> None:
+                 reliable_retries: int = RELIABLE_RETRIES, network: Address | None = None) -> None:
         self.node_id = node_id
+        self.network = network        # the node's network layer: listens on every Purpose ID ≥ 0x8000 (a link label)
         self.links_by_peer = {link.peer_node_id: link for link in links}
         self.links_by_id = {link.link_id: link for link in links}
         self.purposes = purposes

@@ -7,3 +7,7 @@ forms: Bell-diagonal chains, worst-case fidelity and cutoffs, waiting times, goo
 :mod:`~protocols.network.routing` (the head's route choice) and :mod:`~protocols.network.rules` (the tail's
 per-circuit decisions at setup).
 """
+
+from protocols.network.layer import NetworkLayer
+
+__all__ = ["NetworkLayer"]

@@ -1,0 +1,314 @@
+"""Network layer: :class:`NetworkLayer`, the engine of one QPU (network-design §6; docs/architecture.md).
+
+It is bound to UDP 7773 (applications' CREATEs, and the replies of its own link layer, to which it is a
+client), 7774 (TRACK) and 7775 (QNCP), and gets hardware events (Bell and single-qubit measurement
+results). It dispatches each input to the collaborator that owns the concern:
+
+- :class:`~protocols.network.service.Service`: the application service (CREATE, ACK, OK, ERR);
+- :class:`~protocols.network.signalling.Signalling`: setup, completion and teardown of circuits;
+- :class:`~protocols.network.hops.Hops`: each hop's link requests and credit;
+- :class:`~protocols.network.tracker.Tracker`: TRACKs and EXPIREs, the deaths of halves;
+- :class:`~protocols.network.swapper.Swapper`: swapping at repeaters, the cutoff;
+- :class:`~protocols.network.endpoint.EndPoint`: the ends (numbering, CONFIRM, OKs, τ_end);
+
+which share the node's tables through :class:`~protocols.network.context.Node`, and merges their actions.
+Deadlines live in one heap (:class:`~protocols.network.timers.Timers`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from protocols.common import LINK_SERVICE_PORT, NETWORK_SERVICE_PORT, QNCP_PORT, QNP_PORT, Actions, Address, ParseError
+from protocols.link.types import GenerationOver
+from protocols.network.circuit import Circuit, CircuitState
+from protocols.network.context import Node
+from protocols.network.endpoint import EndPoint
+from protocols.network.hops import Hops
+from protocols.network.routing import Router
+from protocols.network.service import Service
+from protocols.network.signalling import Signalling
+from protocols.network.swapper import Swapper
+from protocols.network.topology import Topology
+from protocols.network.tracker import Tracker
+from protocols.network.types import (
+    Half,
+    HalfEvent,
+    HalfState,
+    NetworkConfig,
+)
+from protocols.packets import linkservice as ll
+from protocols.packets.qncp import CircuitEnd, Confirm, HopAck, PairMessage, Setup, SetupReply, decode_qncp
+from protocols.packets.qncp_common import (
+    COMPLETE,
+    CONFIRM,
+    CREDIT,
+    CREDIT_ACK,
+    EXPIRE,
+    EXPIRE_ACK,
+    MESSAGE_TYPES,
+    REASON_LINK_EXPIRED,
+    REASON_TEARDOWN,
+    TEARDOWN,
+    TRACK_ACK,
+)
+from protocols.packets.qnp import TrackFrame
+from protocols.physical.hardware import BellMeasureResult, Discard, MeasureResult
+
+FINAL = (HalfState.DEAD, HalfState.SWAPPED, HalfState.DELIVERED)
+
+
+class NetworkLayer:
+    """Sans-IO network-layer engine of one QPU."""
+
+    def __init__(self, node_id: int, topology: Topology, purposes: dict[int, Address], rng: np.random.Generator,
+                 config: NetworkConfig | None = None, paths: Mapping[tuple[int, int], Sequence[int]] | None = None,
+                 cutoffs: dict[int, int] | None = None, router: Router | None = None) -> None:
+        self.node = node = Node(node_id, topology, config or NetworkConfig(), rng)
+        self.service = Service(node, router or Router(topology), purposes, paths)
+        self.hops = Hops(node)
+        self.tracker = Tracker(node, self.hops)
+        self.swapper = Swapper(node, self.tracker, self.hops)
+        self.ends = EndPoint(node, self.service, self.tracker, self.hops)
+        self.signalling = Signalling(node, self.service, self.hops, self.ends, self.swapper, cutoffs)
+        self.hops.on_pair = self._on_pair
+        self.hops.on_expired = self._on_expired
+        self.hops.on_failed = self.signalling.fail
+        self.tracker.on_retracted = self.ends.on_retracted
+        self.tracker.on_tracked = self.ends.deliver
+        self.ends.on_settled = self.signalling.complete
+
+    @property
+    def node_id(self) -> int:
+        return self.node.node_id
+
+    @property
+    def purposes(self) -> dict[int, Address]:
+        """Purpose ID → the application listening at this node (the tail's side of a circuit)."""
+        return self.service.purposes
+
+    @property
+    def counters(self) -> Any:
+        return self.node.counters
+
+    @property
+    def circuits(self) -> list[Circuit]:
+        return list(self.node.circuits)
+
+    # -- the engine surface ---------------------------------------------------------------------
+    def start(self, now: int) -> Actions:
+        return Actions()
+
+    def receive(self, payload: bytes, source: Address, port: int, now: int) -> Actions:
+        try:
+            actions = self._receive(payload, source, port, now)
+        except ParseError:
+            self.node.counters.malformed += 1
+            actions = Actions()
+        return self._done(actions)
+
+    def handle(self, event: Any, now: int) -> Actions:
+        if isinstance(event, BellMeasureResult):
+            actions = self.swapper.on_result(event, now)
+        elif isinstance(event, MeasureResult):
+            actions = self.ends.on_measured(event, now)
+        elif isinstance(event, GenerationOver):
+            actions = self._generation_over(now)
+        else:
+            raise TypeError(f"network layer cannot handle {event!r}")
+        return self._done(actions)
+
+    def on_timer(self, now: int) -> Actions:
+        actions = Actions()
+        for key in self.node.timers.due(now):
+            assert isinstance(key, tuple)
+            actions.extend(self._timer(key, now))
+        return self._done(actions)
+
+    @property
+    def resolution_ns(self) -> int:
+        """A bound on how long this layer goes on after its last request: a circuit's linger (every reliable
+        message's retransmissions) and the head's wait for the tail's verdict, with the longest paths."""
+        node = self.node
+        longest = max((node.rto(peer) for peer in node.topology.qpus()), default=0)
+        confirm = max((link.confirm_timeout_ns for link in node.topology.links), default=0)
+        return 3 * ((node.config.reliable_retries + 2) * longest + 13 * confirm)
+
+    def held_slots(self) -> set[int]:
+        return self.node.held_slots()
+
+    def settled(self) -> bool:
+        """Nothing waits for an answer, no circuit is live here, no link request of its hops is open and no
+        measurement is under way."""
+        node = self.node
+        return (node.outbox.empty() and self.hops.settled() and self.swapper.settled() and self.ends.settled()
+                and not any(circuit.live for circuit in node.circuits))
+
+    # -- inputs ---------------------------------------------------------------------------------
+    def _receive(self, payload: bytes, source: Address, port: int, now: int) -> Actions:
+        node = self.node
+        if port == NETWORK_SERVICE_PORT:
+            if source == node.link_service:
+                return self.hops.on_link(ll.decode_upward(payload), now)
+            actions, admitted = self.service.on_create(payload, source, now)
+            return actions if admitted is None else actions.extend(self.signalling.open(admitted, now))
+        sender = node.node_at(source)
+        if sender is None or sender == node.node_id:
+            raise ParseError(f"datagram from {source}, not a node of the network")
+        if port == QNP_PORT:
+            return self.tracker.on_track(TrackFrame.decode(payload), sender, now)
+        if port != QNCP_PORT:
+            raise ParseError(f"nothing on port {port}")
+        return self._qncp(decode_qncp(payload), sender, now)
+
+    def _qncp(self, message: Any, sender: int, now: int) -> Actions:
+        s = self.signalling
+        if isinstance(message, Setup):
+            return s.on_setup(message, sender, now)
+        if isinstance(message, SetupReply):
+            return s.on_reply(message, sender, now)
+        if isinstance(message, HopAck):
+            s.on_ack(message, sender)
+        elif isinstance(message, CircuitEnd):
+            if message.msg_type in (COMPLETE, TEARDOWN):
+                return s.on_end(message, sender, now)
+            s.on_end_ack(message)
+        elif isinstance(message, Confirm):
+            if message.msg_type == CONFIRM:
+                return self.ends.on_confirm(message, sender, now)
+            return self.ends.on_confirm_ack(message, now)
+        elif isinstance(message, PairMessage):
+            return self._pair_message(message, sender, now)
+        return Actions()
+
+    def _pair_message(self, message: PairMessage, sender: int, now: int) -> Actions:
+        kind = message.msg_type
+        if kind == TRACK_ACK:
+            self.tracker.on_track_ack(message)
+        elif kind == EXPIRE:
+            return self.tracker.on_expire(message, sender, now)
+        elif kind == EXPIRE_ACK:
+            self.tracker.on_expire_ack(message, sender)
+        elif kind == CREDIT:
+            return self.hops.on_credit(message, sender, now)
+        elif kind == CREDIT_ACK:
+            self.hops.on_credit_ack(message)
+        return Actions()
+
+    def _on_pair(self, circuit: Circuit, side: int, ok: ll.OkKeep | ll.OkMeasure, now: int) -> Actions:
+        """A link OK for one of ``circuit``'s hops: a new held half."""
+        node = self.node
+        assert isinstance(ok, ll.OkKeep)
+        hop = circuit.hop(side)
+        key = (hop.link_id, ok.sequence_number)
+        stats = circuit.stats
+        stats.link_pairs[hop.link_id] = stats.link_pairs.get(hop.link_id, 0) + 1
+        stats.link_goodness[hop.link_id] = stats.link_goodness.get(hop.link_id, 0.0) + ll.decode_fidelity(ok.goodness)
+        half = node.half(key)
+        if half is None:
+            half = node.add_half(Half(*key, circuit.handle, side, HalfState.HELD))
+        elif half.state == HalfState.EARLY:
+            half.fire(HalfEvent.OK)
+            node.timers.cancel(("early", key))
+        elif half.state == HalfState.DEAD or not circuit.generating:
+            half.slot = ok.lqid
+            return Actions(hardware=[Discard(ok.lqid)]).extend(self.hops.released(half, now))
+        else:
+            node.counters.unrequested += 1         # a second OK for a pair it holds: not the link layer's way
+            return Actions(hardware=[Discard(ok.lqid)])
+        half.slot, half.link_bell, half.label, half.ok_at = ok.lqid, ok.bell_state, ok.purpose_id, now
+        half.link_goodness = ll.decode_fidelity(ok.goodness)
+        if not circuit.generating:
+            return self.tracker.kill(half, REASON_TEARDOWN, None, now)
+        if circuit.is_end:
+            return self.ends.on_pair(circuit, half, now)
+        return self.swapper.add(circuit, half, now)
+
+    def _on_expired(self, circuit: Circuit, side: int, seq: int, now: int) -> Actions:
+        """The link layer retracted a pair of one of ``circuit``'s hops (ERR EXPIRE)."""
+        node = self.node
+        hop = circuit.hop(side)
+        key = (hop.link_id, seq)
+        stats = circuit.stats
+        stats.link_expired[hop.link_id] = stats.link_expired.get(hop.link_id, 0) + 1
+        half = node.half(key)
+        if half is None:
+            half = node.add_half(Half(*key, circuit.handle, side, HalfState.DEAD, label=hop.label,
+                                      reason=REASON_LINK_EXPIRED))
+            node.linger(half, circuit, now)
+            actions = Actions()
+        else:
+            actions = self.tracker.kill(half, REASON_LINK_EXPIRED, None, now)
+        return actions.extend(self.hops.released(half, now))
+
+    def _generation_over(self, now: int) -> Actions:
+        """The run's generation window ended: new requests get ERR TIMEOUT, and every circuit whose tail (or
+        setting-up head) is here fails with TIMEOUT unless all its pairs are numbered."""
+        self.node.over = True
+        actions = Actions()
+        for circuit in self.node.circuits:
+            if circuit.is_tail or circuit.state == CircuitState.SETTING_UP:
+                actions.extend(self.signalling.fail(circuit, ll.ERR_TIMEOUT, now))
+        return actions
+
+    # -- timers ---------------------------------------------------------------------------------
+    def _timer(self, key: tuple[Any, ...], now: int) -> Actions:
+        kind = key[0]
+        if kind == "rtx":
+            actions, gave_up = self.node.outbox.retransmit(key[1], now)
+            return self._gave_up(key[1], now) if gave_up else actions
+        handlers = {
+            "setup-timeout": self.signalling.setup_timeout, "max-time": self.signalling.max_time,
+            "verdict": self.signalling.verdict_timeout, "early": self.tracker.early_expired,
+            "cutoff": self.swapper.on_cutoff, "hold": self.ends.on_hold,
+        }
+        if kind in handlers:
+            return handlers[kind](key[1], now)
+        if kind == "hop-retry":
+            return self.hops.retry(key[1], key[2], now)
+        if kind == "forget-half":
+            half = self.node.half(key[1])
+            if half is not None and half.state in FINAL:
+                del self.node.halves[key[1]]
+        elif kind == "forget-circuit":
+            self.signalling.forget(key[1])
+        return Actions()
+
+    def _gave_up(self, key: tuple[Any, ...], now: int) -> Actions:
+        """Every retransmission of a reliable message went unanswered."""
+        node = self.node
+        node.counters.gave_up += 1
+        kind, handle = key[0], key[1]
+        if kind in ("setup", "reply"):
+            return self.signalling.setup_lost(kind, handle, now)
+        if kind == "confirm":
+            return self.ends.confirm_gave_up(handle, key[2], now)
+        circuit = node.circuits.get(handle)
+        if kind in ("ready", "credit", "track") and circuit is not None:
+            return self.signalling.fail(circuit, ll.ERR_DOWN, now)
+        return Actions()
+
+    # -- output ---------------------------------------------------------------------------------
+    def _done(self, actions: Actions) -> Actions:
+        """Count what goes out (per message type, per circuit) and set the next deadline."""
+        node = self.node
+        for destination, payload in actions.send:
+            port = destination[1]
+            if port == QNP_PORT and len(payload) >= 10:
+                name, circuit_id = "TRACK", int.from_bytes(payload[8:10], "big")
+            elif port == QNCP_PORT and len(payload) >= 6:
+                name, circuit_id = MESSAGE_TYPES.get(payload[1], "?"), int.from_bytes(payload[4:6], "big")
+            elif port == LINK_SERVICE_PORT:
+                name, circuit_id = "link CREATE", None
+            else:
+                continue
+            node.counters.sent[name] = node.counters.sent.get(name, 0) + 1
+            handle = None if circuit_id is None else node.circuits.by_id.get(circuit_id)
+            circuit = None if handle is None else node.circuits.get(handle)
+            if circuit is not None:
+                circuit.stats.messages[name] = circuit.stats.messages.get(name, 0) + 1
+        actions.deadline = node.timers.next()
+        return actions
