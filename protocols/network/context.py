@@ -16,8 +16,11 @@ from protocols.common import LINK_SERVICE_PORT, NETWORK_SERVICE_PORT, QNCP_PORT,
 from protocols.network.circuit import Circuit, Circuits
 from protocols.network.timers import Outbox, Timers
 from protocols.network.topology import Topology
-from protocols.network.types import Half, HalfKey, HalfState, NetworkConfig, NetworkCounters
+from protocols.network.types import CircuitStats, Half, HalfKey, HalfState, NetworkConfig, NetworkCounters
 
+LINK_RESOLUTION_CONFIRMS = 13
+"""A link layer settles a pair within ~130 retransmission intervals, 13 of its confirm timeouts: how long
+a retraction of a link pair may follow its OK."""
 RTO_FLOOR_NS = 1_000_000
 """Added to twice the one-way delay and jitter of a path: the retransmission interval's margin (as the
 link layer's ``2·longest + 1 ms``)."""
@@ -38,6 +41,8 @@ class Node:
         self.circuits = Circuits(node_id, self.caps.qubits, config.max_circuits)
         self.halves: dict[HalfKey, Half] = {}
         self.counters = NetworkCounters()
+        self.records: dict[tuple[int, int], CircuitStats] = {}
+        """What this node saw of each circuit it took part in, by (head, Create ID): kept for the report."""
         self.over = False
         """Generation is over (the run's end): new requests are refused with TIMEOUT."""
 
@@ -62,14 +67,25 @@ class Node:
             return RTO_FLOOR_NS
         return 2 * (self.topology.delay(self.node_id, node) + self.topology.jitter(self.node_id, node)) + RTO_FLOOR_NS
 
+    def linger_ns(self, route: tuple[int, ...], links: list[int]) -> int:
+        """How long a circuit's records (tombstones, swap records, answers) outlive it, and a half its end:
+        longer than any node of the route retransmits a message about it (an end-to-end message's
+        retries cross the whole route) and than a link layer may take to retract a pair."""
+        hops = len(route) - 1
+        longest = max(self.rto(peer) for peer in route if peer != self.node_id)
+        confirm = max((self.topology.link(link).confirm_timeout_ns for link in links), default=0)
+        return (self.config.reliable_retries * hops + 2) * longest + LINK_RESOLUTION_CONFIRMS * confirm
+
     def node_at(self, address: Address) -> int | None:
         return self.topology.node_at(address[0])
 
     # -- messages -------------------------------------------------------------------------------
     def reliable(self, key: Hashable, node: int, port: int, payload: bytes, now: int,
-                 retries: int | None = None) -> Actions:
-        """Send to ``node`` and retransmit every RTO until ``key`` is acknowledged."""
-        retries = self.config.reliable_retries if retries is None else retries
+                 retries: int | None = None, hops: int = 1) -> Actions:
+        """Send to ``node`` and retransmit every RTO until ``key`` is acknowledged: ``retries`` times, by default
+        the configuration's reliable retries for each of the ``hops`` circuit hops the message crosses (loss
+        compounds along a path, so a message to the far end gets more tries)."""
+        retries = self.config.reliable_retries * max(1, hops) if retries is None else retries
         destination = (self.topology.address(node), port)
         return self.outbox.send(key, destination, payload, self.rto(node), retries, now)
 

@@ -16,6 +16,7 @@ state D_mid ⊛ both halves' memory channels for this end's storage time (:func:
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -62,7 +63,8 @@ class EndPoint:
         self.tracker = tracker
         self.hops = hops
         self.states: dict[Handle, EndState] = {}
-        self.measuring: dict[int, HalfKey] = {}
+        self.measuring: dict[int, deque[HalfKey]] = {}
+        """Measurements under way, by slot (results of one slot come back in order)."""
         self.on_settled: Callable[[Circuit, int], Actions] = lambda circuit, now: Actions()
         """The tail has settled Number pairs: the circuit completes."""
 
@@ -89,7 +91,7 @@ class EndPoint:
             basis = self.service.basis(circuit)
             half.fire(HalfEvent.MEASURE)
             half.basis = int(basis)
-            self.measuring[half.slot] = half.key
+            self.measuring.setdefault(half.slot, deque()).append(half.key)
             actions.hardware.append(Measure(half.slot, basis))
         if circuit.is_head:
             circuit.stats.hop1_ok_at[half.seq] = now
@@ -99,7 +101,10 @@ class EndPoint:
         return actions
 
     def on_measured(self, result: MeasureResult, now: int) -> Actions:
-        key = self.measuring.pop(result.slot, None)
+        under_way = self.measuring.get(result.slot)
+        key = under_way.popleft() if under_way else None
+        if under_way is not None and not under_way:
+            del self.measuring[result.slot]
         half = None if key is None else self.node.half(key)
         if half is None or half.state != HalfState.MEASURING:
             return Actions()
@@ -157,7 +162,7 @@ class EndPoint:
         confirm = Confirm(CONFIRM, circuit.handle[1], circuit.head, n, half.track.pair_id, half.seq, bell,
                           ll.encode_fidelity(good))
         actions.extend(self.node.reliable(("confirm", circuit.handle, n), circuit.head, QNCP_PORT,
-                                          confirm.encode(), now))
+                                          confirm.encode(), now, hops=len(circuit.route) - 1))
         actions.extend(self.hops.released(half, now))
         if state.numbered >= circuit.number:
             circuit.fire(CircuitEvent.ALL_NUMBERED)

@@ -85,6 +85,8 @@ class Hops:
         self.by_create: dict[int, FlowKey] = {}
         self.granted: dict[tuple[int, int], FlowKey] = {}
         self.awaiting_ack: deque[FlowKey] = deque()
+        self.early_ready: set[tuple[Handle, int]] = set()
+        """READYs that overtook the SETUP_REPLY installing their circuit here: (circuit, link)."""
         self.on_pair: PairCallback = lambda circuit, side, ok, now: Actions()
         self.on_expired: ExpiredCallback = lambda circuit, side, seq, now: Actions()
         self.on_failed: FailedCallback = lambda circuit, code, now: Actions()
@@ -97,7 +99,11 @@ class Hops:
             if hop is None:
                 continue
             flow = HopFlow(circuit.handle, side, hop.link_id, hop.label, hop.peer, hop.origin, circuit.window)
+            flow.ready = (circuit.handle, hop.link_id) in self.early_ready
+            self.early_ready.discard((circuit.handle, hop.link_id))
             self.flows[flow.key] = flow
+            if flow.ready:
+                actions.extend(self.request(flow, now))
             if not hop.origin:
                 message = self._credit(CREDIT, circuit, flow, 0, CREDIT_READY, circuit.window)
                 actions.extend(self.node.reliable(("ready", circuit.handle, hop.link_id), hop.peer, QNCP_PORT,
@@ -113,6 +119,7 @@ class Hops:
                 self.node.timers.cancel(("hop-retry", circuit.handle, side))
 
     def forget(self, circuit: Circuit) -> None:
+        self.early_ready = {key for key in self.early_ready if key[0] != circuit.handle}
         for side in (0, 1):
             flow = self.flows.pop((circuit.handle, side), None)
             if flow is not None and flow.request is not None:
@@ -148,6 +155,9 @@ class Hops:
         circuit = self.node.circuits.get((message.head_node, message.circuit_id))
         side = None if circuit is None else circuit.side_of(message.link_id)
         flow = None if side is None or circuit is None else self.flows.get((circuit.handle, side))
+        if flow is None and circuit is not None and circuit.live and message.credit == CREDIT_READY:
+            self.early_ready.add((circuit.handle, message.link_id))     # installed here a moment from now
+            return actions
         if flow is None or not flow.origin or flow.peer != peer:
             return actions
         if message.credit == CREDIT_READY:

@@ -26,6 +26,7 @@ from protocols.common import LINK_SERVICE_PORT, NETWORK_SERVICE_PORT, QNCP_PORT,
 from protocols.link.types import GenerationOver
 from protocols.network.circuit import Circuit, CircuitState
 from protocols.network.context import Node
+from protocols.network.ending import Ending
 from protocols.network.endpoint import EndPoint
 from protocols.network.hops import Hops
 from protocols.network.routing import Router
@@ -73,13 +74,14 @@ class NetworkLayer:
         self.tracker = Tracker(node, self.hops)
         self.swapper = Swapper(node, self.tracker, self.hops)
         self.ends = EndPoint(node, self.service, self.tracker, self.hops)
-        self.signalling = Signalling(node, self.service, self.hops, self.ends, self.swapper, cutoffs)
+        self.ending = Ending(node, self.service, self.hops, self.ends, self.swapper)
+        self.signalling = Signalling(node, self.service, self.hops, self.ending, cutoffs)
         self.hops.on_pair = self._on_pair
         self.hops.on_expired = self._on_expired
-        self.hops.on_failed = self.signalling.fail
+        self.hops.on_failed = self.ending.fail
         self.tracker.on_retracted = self.ends.on_retracted
         self.tracker.on_tracked = self.ends.deliver
-        self.ends.on_settled = self.signalling.complete
+        self.ends.on_settled = self.ending.complete
 
     @property
     def node_id(self) -> int:
@@ -108,7 +110,7 @@ class NetworkLayer:
         except ParseError:
             self.node.counters.malformed += 1
             actions = Actions()
-        return self._done(actions)
+        return self._done(actions, now)
 
     def handle(self, event: Any, now: int) -> Actions:
         if isinstance(event, BellMeasureResult):
@@ -119,23 +121,24 @@ class NetworkLayer:
             actions = self._generation_over(now)
         else:
             raise TypeError(f"network layer cannot handle {event!r}")
-        return self._done(actions)
+        return self._done(actions, now)
 
     def on_timer(self, now: int) -> Actions:
         actions = Actions()
         for key in self.node.timers.due(now):
             assert isinstance(key, tuple)
             actions.extend(self._timer(key, now))
-        return self._done(actions)
+        return self._done(actions, now)
 
     @property
     def resolution_ns(self) -> int:
         """A bound on how long this layer goes on after its last request: a circuit's linger (every reliable
         message's retransmissions) and the head's wait for the tail's verdict, with the longest paths."""
         node = self.node
-        longest = max((node.rto(peer) for peer in node.topology.qpus()), default=0)
-        confirm = max((link.confirm_timeout_ns for link in node.topology.links), default=0)
-        return 3 * ((node.config.reliable_retries + 2) * longest + 13 * confirm)
+        qpus = node.topology.qpus()
+        if len(qpus) < 2:
+            return 0
+        return 3 * node.linger_ns(qpus, [link.link_id for link in node.topology.links])
 
     def held_slots(self) -> set[int]:
         return self.node.held_slots()
@@ -145,7 +148,7 @@ class NetworkLayer:
         measurement is under way."""
         node = self.node
         return (node.outbox.empty() and self.hops.settled() and self.swapper.settled() and self.ends.settled()
-                and not any(circuit.live for circuit in node.circuits))
+                and not any(circuit.live for circuit in node.circuits) and ("flush",) not in node.timers)
 
     # -- inputs ---------------------------------------------------------------------------------
     def _receive(self, payload: bytes, source: Address, port: int, now: int) -> Actions:
@@ -174,8 +177,8 @@ class NetworkLayer:
             s.on_ack(message, sender)
         elif isinstance(message, CircuitEnd):
             if message.msg_type in (COMPLETE, TEARDOWN):
-                return s.on_end(message, sender, now)
-            s.on_end_ack(message)
+                return self.ending.on_end(message, sender, now)
+            self.ending.on_end_ack(message)
         elif isinstance(message, Confirm):
             if message.msg_type == CONFIRM:
                 return self.ends.on_confirm(message, sender, now)
@@ -218,7 +221,7 @@ class NetworkLayer:
             return Actions(hardware=[Discard(ok.lqid)]).extend(self.hops.released(half, now))
         else:
             node.counters.unrequested += 1         # a second OK for a pair it holds: not the link layer's way
-            return Actions(hardware=[Discard(ok.lqid)])
+            return Actions()
         half.slot, half.link_bell, half.label, half.ok_at = ok.lqid, ok.bell_state, ok.purpose_id, now
         half.link_goodness = ll.decode_fidelity(ok.goodness)
         if not circuit.generating:
@@ -251,7 +254,7 @@ class NetworkLayer:
         actions = Actions()
         for circuit in self.node.circuits:
             if circuit.is_tail or circuit.state == CircuitState.SETTING_UP:
-                actions.extend(self.signalling.fail(circuit, ll.ERR_TIMEOUT, now))
+                actions.extend(self.ending.fail(circuit, ll.ERR_TIMEOUT, now))
         return actions
 
     # -- timers ---------------------------------------------------------------------------------
@@ -261,8 +264,8 @@ class NetworkLayer:
             actions, gave_up = self.node.outbox.retransmit(key[1], now)
             return self._gave_up(key[1], now) if gave_up else actions
         handlers = {
-            "setup-timeout": self.signalling.setup_timeout, "max-time": self.signalling.max_time,
-            "verdict": self.signalling.verdict_timeout, "early": self.tracker.early_expired,
+            "setup-timeout": self.signalling.setup_timeout, "max-time": self.ending.max_time,
+            "verdict": self.ending.verdict_timeout, "early": self.tracker.early_expired,
             "cutoff": self.swapper.on_cutoff, "hold": self.ends.on_hold,
         }
         if kind in handlers:
@@ -274,7 +277,7 @@ class NetworkLayer:
             if half is not None and half.state in FINAL:
                 del self.node.halves[key[1]]
         elif kind == "forget-circuit":
-            self.signalling.forget(key[1])
+            self.ending.forget(key[1])
         return Actions()
 
     def _gave_up(self, key: tuple[Any, ...], now: int) -> Actions:
@@ -288,11 +291,11 @@ class NetworkLayer:
             return self.ends.confirm_gave_up(handle, key[2], now)
         circuit = node.circuits.get(handle)
         if kind in ("ready", "credit", "track") and circuit is not None:
-            return self.signalling.fail(circuit, ll.ERR_DOWN, now)
+            return self.ending.fail(circuit, ll.ERR_DOWN, now)
         return Actions()
 
     # -- output ---------------------------------------------------------------------------------
-    def _done(self, actions: Actions) -> Actions:
+    def _done(self, actions: Actions, now: int) -> Actions:
         """Count what goes out (per message type, per circuit) and set the next deadline."""
         node = self.node
         for destination, payload in actions.send:
@@ -304,6 +307,9 @@ class NetworkLayer:
             elif port == LINK_SERVICE_PORT:
                 name, circuit_id = "link CREATE", None
             else:
+                # to an application: not settled until it is delivered (after this instant), so a run that
+                # ends on this input still delivers it
+                node.timers.schedule(("flush",), now + 1)
                 continue
             node.counters.sent[name] = node.counters.sent.get(name, 0) + 1
             handle = None if circuit_id is None else node.circuits.by_id.get(circuit_id)

@@ -1,4 +1,4 @@
-"""Network layer: circuit setup, completion and teardown (network-design §4.2, §4.9; docs/wire.md §9.3).
+"""Network layer: circuit setup (network-design §4.2; docs/wire.md §9.3.2–9.3.4).
 
 Setup, after draft-van-meter-qirg-quantum-connection-setup: the head sends SETUP along its route; each node
 acknowledges it (SETUP_ACK), checks it (INUSE: circuit id or label taken; NORES: no free qubits or a full
@@ -7,13 +7,6 @@ QCap appended. The tail decides the rules from everything collected (:func:`prot
 UNSUPP, NOTIME, NORES) and answers SETUP_REPLY, which every node acknowledges, installs and passes back; the
 head installs last. A refusal travels back the same way and releases what it passes. The head retries INUSE
 with another circuit id, and gives up with ERR TIMEOUT if no reply comes in time.
-
-End: the tail sends COMPLETE to every node when Number pairs are settled. Any node may send TEARDOWN(code)
-to every node (a hop's link requests failed, a TRACK or CREDIT went unanswered, Max Time at the head, the
-run's generation window ended). The tail decides what a teardown means for the request: with fewer than
-Number pairs numbered it fails (ERR code to its application, TEARDOWN from the tail to every node, on
-which the head reports the same ERR); otherwise the pairs already numbered are still confirmed and the
-circuit completes. So both ends report the same ERR, or none.
 """
 
 from __future__ import annotations
@@ -22,46 +15,27 @@ from protocols.common import QNCP_PORT, Actions
 from protocols.network import caps, rules
 from protocols.network.circuit import Circuit, CircuitEvent, CircuitState, Hop
 from protocols.network.context import Node
-from protocols.network.endpoint import EndPoint
+from protocols.network.ending import Ending
 from protocols.network.hops import Hops
 from protocols.network.model import Chain, signalling_latency_ns
 from protocols.network.service import Admitted, Service
-from protocols.network.swapper import Swapper
-from protocols.network.types import LEFT, RIGHT, CircuitStats, HalfEvent, HalfState, Handle
+from protocols.network.types import LEFT, RIGHT, CircuitStats, Handle
 from protocols.packets import linkservice as ll
-from protocols.packets.qncp import CircuitEnd, HopAck, Setup, SetupReply
-from protocols.packets.qncp_common import (
-    COMPLETE,
-    COMPLETE_ACK,
-    REASON_TEARDOWN,
-    SETUP_ACK,
-    SETUP_REPLY_ACK,
-    TEARDOWN,
-    TEARDOWN_ACK,
-)
-from protocols.physical.hardware import Discard
-
-LINK_RESOLUTION_CONFIRMS = 13
-"""A link layer settles a pair within ~130 retransmission intervals, 13 of its confirm timeouts: how long
-a retraction of a link pair may follow its OK."""
-KEEP_ON_STOP = ("confirm", "end")
-"""Messages that still go out after a circuit stops: confirmations of pairs already numbered, and the
-COMPLETE and TEARDOWN messages themselves."""
+from protocols.packets.qncp import HopAck, Setup, SetupReply
+from protocols.packets.qncp_common import SETUP_ACK, SETUP_REPLY_ACK
 
 
 class Signalling:
-    """SETUP, SETUP_REPLY, COMPLETE, TEARDOWN and their ACKs at one node."""
+    """SETUP, SETUP_REPLY and their ACKs at one node."""
 
-    def __init__(self, node: Node, service: Service, hops: Hops, ends: EndPoint, swapper: Swapper,
+    def __init__(self, node: Node, service: Service, hops: Hops, ending: Ending,
                  cutoffs: dict[int, int] | None = None) -> None:
         self.node = node
         self.service = service
         self.hops = hops
-        self.ends = ends
-        self.swapper = swapper
+        self.ending = ending
         self.cutoffs = dict(cutoffs or {})
         """Purpose ID → cutoff τ (ns) the tail uses instead of deriving it (the scenario's ``cutoff_us``)."""
-        self.failures: dict[Handle, int] = {}
 
     # -- setup at the head ----------------------------------------------------------------------
     def open(self, admitted: Admitted, now: int, stats: CircuitStats | None = None) -> Actions:
@@ -73,6 +47,8 @@ class Signalling:
                           node.config.window, admitted.app)
         circuit.stats = stats or CircuitStats("head", route, created_at=now)
         circuit.stats.setup_attempts += 1
+        circuit.stats.circuit_id = handle[1]
+        node.records[(node.node_id, admitted.create_id)] = circuit.stats
         free = node.circuits.free_qubits()
         circuit.reserved = min(free, circuit.window)
         link = node.topology.link_between(node.node_id, route[1])
@@ -121,7 +97,8 @@ class Signalling:
             return actions.extend(self._refuse(handle, setup.tail_node, sender, code, now))
         circuit = Circuit(handle, setup.route, index, CircuitState.RESERVED, setup.create, setup.create_id,
                           setup.window, self.service.purposes.get(setup.create.purpose_id) if tail else None)
-        circuit.stats = CircuitStats("tail" if tail else "repeater", setup.route, created_at=now)
+        circuit.stats = CircuitStats("tail" if tail else "repeater", setup.route, handle[1], created_at=now)
+        node.records[(handle[0], setup.create_id)] = circuit.stats
         circuit.reserved = min(free, setup.window if tail else 2 * setup.window)
         node.circuits.add(circuit)
         node.circuits.bind(circuit, LEFT, self._hop(index, left.link_id, left.link_label, sender))
@@ -178,11 +155,8 @@ class Signalling:
         circuit.cutoff_ns = message.cutoff_ns or None
         circuit.model = caps.model(message)
         circuit.expected_pair_ns = message.expected_pair_time_ns
-        peers = [peer for peer in circuit.route if peer != node.node_id]
-        confirm = max(node.topology.link(rule.link_id).confirm_timeout_ns for rule in message.rules)
         circuit.e2e_rto_ns = node.rto(circuit.tail if circuit.is_head else circuit.head)
-        circuit.linger_ns = ((node.config.reliable_retries + 2) * max(node.rto(peer) for peer in peers)
-                             + LINK_RESOLUTION_CONFIRMS * confirm)
+        circuit.linger_ns = node.linger_ns(circuit.route, [rule.link_id for rule in message.rules])
         circuit.hold_ns = message.end_cutoff_ns or rules.HOLD_PAIRS * message.expected_pair_time_ns + circuit.linger_ns
         for side in (LEFT, RIGHT):
             hop = circuit.hops[side]
@@ -194,6 +168,8 @@ class Signalling:
         stats.window, stats.cutoff_ns, stats.end_cutoff_ns = message.window, message.cutoff_ns, message.end_cutoff_ns
         stats.expected_pair_ns, stats.model = message.expected_pair_time_ns, circuit.model
         stats.link_min_fidelity = [ll.decode_fidelity(rule.link_min_fidelity) for rule in message.rules]
+        stats.labels = [rule.link_label for rule in message.rules]
+        stats.origins = [rule.origin_node for rule in message.rules]
         stats.setup_done_at = now
         node.timers.cancel(("setup-timeout", circuit.handle))
         return Actions()
@@ -216,7 +192,7 @@ class Signalling:
                                          node.config.retries))
         if message.status != 0:
             actions.extend(self._refused(circuit, message.status, now))
-            return actions.extend(self.close(circuit, now))
+            return actions.extend(self.ending.close(circuit, now))
         actions.extend(self._install(circuit, message, now))
         circuit.fire(CircuitEvent.REPLY_OK)
         return actions.extend(self.hops.start(circuit, now))
@@ -228,7 +204,7 @@ class Signalling:
         if code == ll.ERR_INUSE:
             if circuit.stats.setup_attempts < self.node.config.setup_attempts:
                 retry = Admitted(circuit.create, circuit.create_id, circuit.app or self.node.service, circuit.route)
-                self.close(circuit, now)
+                self.ending.close(circuit, now)
                 return self.open(retry, now, circuit.stats)
             code = ll.ERR_NORES
         return self.service.err(circuit, code)
@@ -241,7 +217,7 @@ class Signalling:
         """Every copy of a SETUP went unanswered: the head gives up (as on its setup timeout)."""
         circuit = self.node.circuits.get(handle)
         if kind == "setup" and circuit is not None and circuit.state == CircuitState.SETTING_UP:
-            return self.fail(circuit, ll.ERR_TIMEOUT, now)
+            return self.ending.fail(circuit, ll.ERR_TIMEOUT, now)
         return Actions()
 
     def setup_timeout(self, handle: Handle, now: int) -> Actions:
@@ -249,119 +225,8 @@ class Signalling:
         if circuit is None:
             return Actions()
         if circuit.state == CircuitState.SETTING_UP:
-            return self.fail(circuit, ll.ERR_TIMEOUT, now)
-        return self.close(circuit, now) if circuit.state == CircuitState.RESERVED else Actions()
-
-    def max_time(self, handle: Handle, now: int) -> Actions:
-        circuit = self.node.circuits.get(handle)
-        return Actions() if circuit is None else self.fail(circuit, ll.ERR_TIMEOUT, now)
-
-    # -- completion and teardown ----------------------------------------------------------------
-    def complete(self, circuit: Circuit, now: int) -> Actions:
-        """The tail has settled every pair: COMPLETE to every node, and the circuit ends here."""
-        return self._broadcast(circuit, COMPLETE, 0, now).extend(self.close(circuit, now))
-
-    def fail(self, circuit: Circuit, code: int, now: int) -> Actions:
-        """This node ends ``circuit`` with ``code``."""
-        if not circuit.live or circuit.state == CircuitState.WAITING:
-            return Actions()
-        if circuit.is_tail:
-            if self.ends.numbered_all(circuit):
-                return self.stop(circuit, now)    # the request is decided: its pairs are still confirmed
-            actions = self.service.err(circuit, code)
-        elif circuit.is_head and circuit.state == CircuitState.ACTIVE:
-            self.failures[circuit.handle] = code
-            self.node.timers.schedule(("verdict", circuit.handle), now + 2 * circuit.linger_ns)
-            actions = self._broadcast(circuit, TEARDOWN, code, now).extend(self.stop(circuit, now))
-            circuit.fire(CircuitEvent.STOP)
-            return actions
-        else:
-            actions = self.service.err(circuit, code) if circuit.is_head else Actions()
-        return actions.extend(self._broadcast(circuit, TEARDOWN, code, now)).extend(self.close(circuit, now))
-
-    def verdict_timeout(self, handle: Handle, now: int) -> Actions:
-        """The tail never answered the head's TEARDOWN: the head reports the failure alone (a known limit)."""
-        circuit = self.node.circuits.get(handle)
-        if circuit is None or circuit.state != CircuitState.WAITING:
-            return Actions()
-        return self.service.err(circuit, self.failures.pop(handle, ll.ERR_OTHER)).extend(self.close(circuit, now))
-
-    def on_end(self, message: CircuitEnd, sender: int, now: int) -> Actions:
-        node = self.node
-        kind = COMPLETE_ACK if message.msg_type == COMPLETE else TEARDOWN_ACK
-        ack = CircuitEnd(kind, message.circuit_id, message.head_node, node.node_id, status=message.status)
-        actions = Actions(send=[(node.qncp(sender), ack.encode())])
-        circuit = node.circuits.get((message.head_node, message.circuit_id))
-        if circuit is None or not circuit.live:
-            return actions
-        if message.msg_type == COMPLETE:
-            if circuit.is_head:
-                actions.extend(self.ends.completed(circuit))
-            return actions.extend(self.close(circuit, now))
-        code = message.status
-        if circuit.is_head and circuit.state != CircuitState.SETTING_UP and sender != circuit.tail:
-            return actions.extend(self.fail(circuit, code, now))
-        if circuit.is_end and not (circuit.is_tail and self.ends.numbered_all(circuit)):
-            actions.extend(self.service.err(circuit, code))
-        if circuit.is_tail:
-            if self.ends.numbered_all(circuit):
-                return actions.extend(self.stop(circuit, now))
-            actions.extend(self._broadcast(circuit, TEARDOWN, code, now))
-        return actions.extend(self.close(circuit, now))
-
-    def on_end_ack(self, message: CircuitEnd) -> None:
-        self.node.outbox.ack(("end", (message.head_node, message.circuit_id), message.sender_node))
-
-    def _broadcast(self, circuit: Circuit, kind: int, code: int, now: int) -> Actions:
-        node = self.node
-        actions = Actions()
-        message = CircuitEnd(kind, circuit.handle[1], circuit.head, node.node_id, status=code).encode()
-        for peer in circuit.route:
-            if peer != node.node_id:
-                actions.extend(node.reliable(("end", circuit.handle, peer), peer, QNCP_PORT, message, now))
-        return actions
-
-    def stop(self, circuit: Circuit, now: int) -> Actions:
-        """No more pairs for ``circuit``: its hops stop requesting, its undelivered halves are discarded."""
-        node = self.node
-        self.hops.stop(circuit)
-        node.outbox.drop_where(lambda key: not (isinstance(key, tuple) and len(key) > 1 and key[1] == circuit.handle
-                                                and key[0] not in KEEP_ON_STOP))
-        actions = Actions()
-        for half in node.halves_of(circuit):
-            if half.state == HalfState.SWAPPING:
-                half.doomed = half.doomed or (REASON_TEARDOWN, None)
-            elif half.state in (HalfState.EARLY, HalfState.HELD, HalfState.MEASURING, HalfState.MEASURED):
-                if half.state == HalfState.HELD and half.slot is not None:
-                    actions.hardware.append(Discard(half.slot))
-                half.fire(HalfEvent.DIE)
-                half.reason = REASON_TEARDOWN
-                node.linger(half, circuit, now)
-        return actions
-
-    def close(self, circuit: Circuit, now: int) -> Actions:
-        if not circuit.live:
-            return Actions()
-        actions = self.stop(circuit, now)
-        circuit.fire(CircuitEvent.CLOSE)
-        circuit.stats.ended = circuit.stats.ended or "closed"
-        for kind in ("setup-timeout", "max-time", "verdict"):
-            self.node.timers.cancel((kind, circuit.handle))
-        self.swapper.forget(circuit)
-        self.node.timers.schedule(("forget-circuit", circuit.handle), now + max(circuit.linger_ns, 1))
-        return actions
-
-    def forget(self, handle: Handle) -> None:
-        node = self.node
-        circuit = node.circuits.get(handle)
-        if circuit is None:
-            return
-        for half in node.halves_of(circuit):
-            del node.halves[half.key]
-        node.circuits.forget(handle)
-        self.hops.forget(circuit)
-        self.ends.forget(circuit)
-        self.failures.pop(handle, None)
+            return self.ending.fail(circuit, ll.ERR_TIMEOUT, now)
+        return self.ending.close(circuit, now) if circuit.state == CircuitState.RESERVED else Actions()
 
 
 def _chain(decided: rules.CircuitRules, nodes: list[rules.NodeCap], links: list[rules.LinkCap],

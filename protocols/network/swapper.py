@@ -29,7 +29,9 @@ class Swapper:
         self.tracker = tracker
         self.hops = hops
         self.queues: dict[Handle, tuple[deque[HalfKey], deque[HalfKey]]] = {}
-        self.swapping: dict[tuple[int, int], tuple[HalfKey, HalfKey]] = {}
+        self.swapping: dict[tuple[int, int], deque[tuple[HalfKey, HalfKey]]] = {}
+        """Bell measurements under way, by their slots (a storage slot may be reused while one still reads
+        out: the results of one slot pair come back in the order the measurements were issued)."""
 
     def add(self, circuit: Circuit, half: Half, now: int) -> Actions:
         """A new held half of ``circuit`` at this repeater."""
@@ -69,14 +71,17 @@ class Swapper:
             for half in (left, right):
                 half.fire(HalfEvent.SWAP)
                 self.node.timers.cancel(("cutoff", half.key))
-            self.swapping[(left.slot, right.slot)] = (left.key, right.key)
+            self.swapping.setdefault((left.slot, right.slot), deque()).append((left.key, right.key))
             actions.hardware.append(BellMeasure(left.slot, right.slot))
         return actions
 
     def on_result(self, result: BellMeasureResult, now: int) -> Actions:
-        keys = self.swapping.pop((result.slot_a, result.slot_b), None)
-        if keys is None:
+        under_way = self.swapping.get((result.slot_a, result.slot_b))
+        if not under_way:
             return Actions()
+        keys = under_way.popleft()
+        if not under_way:
+            del self.swapping[(result.slot_a, result.slot_b)]
         left, right = self.node.half(keys[0]), self.node.half(keys[1])
         assert left is not None and right is not None
         circuit = self.node.circuits.get(left.circuit)
@@ -85,7 +90,7 @@ class Swapper:
             if circuit is not None:
                 circuit.stats.swap_failures += 1
             for half in (left, right):
-                reason, source = half.doomed or (REASON_SWAP_FAILED, None)
+                source = half.doomed[1] if half.doomed else None
                 actions.extend(self.tracker.kill(half, REASON_SWAP_FAILED, source, now, force=True))
             return actions
         for half, other in ((left, right), (right, left)):

@@ -190,8 +190,6 @@ class Tracker:
         return None if hop is None else hop.peer
 
     def _expire(self, circuit: Circuit, half: Half, reason: int, to: int, now: int) -> Actions:
-        if not circuit.live:
-            return Actions()
         message = self._pair(EXPIRE, circuit, half.key, half.label, reason)
         return self.node.reliable(("expire", circuit.handle, half.key, to), to, QNCP_PORT, message, now)
 

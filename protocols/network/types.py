@@ -138,6 +138,7 @@ class CircuitStats:
 
     role: str
     route: tuple[int, ...] = ()
+    circuit_id: int = 0
     created_at: int | None = None
     setup_attempts: int = 0
     setup_done_at: int | None = None
@@ -148,6 +149,8 @@ class CircuitStats:
     model: tuple[float, float, float, float] | None = None
     worst_fidelity: float | None = None
     link_min_fidelity: list[float] = field(default_factory=list)
+    labels: list[int] = field(default_factory=list)
+    origins: list[int] = field(default_factory=list)
     link_pairs: dict[int, int] = field(default_factory=dict)
     """Per link id: link OKs for the circuit at this node."""
     link_expired: dict[int, int] = field(default_factory=dict)

@@ -1,0 +1,76 @@
+"""The network layer end to end on repeater chains (issue 13): both ends get OKs naming the same pair and
+Bell state, and the Bell index the TRACKs carry is exact.
+
+With perfect hardware (coupler links without depolarisation, perfect gates and readout, no memory decay)
+every end-to-end pair is exactly the Bell state both OKs name, so the two ends' outcomes disagree with its
+correlation in no pair and no basis: a swapped bit in the P4 conversion or the XOR rule would give 50 %
+errors in some basis. The swaps' outcomes are uniformly random, so all four end-to-end Bell states occur.
+A single-click hop heralds Ψ+ and Ψ− (with a bright-state population α = 10⁻⁵ its pairs are exact but for a
+chance of about α each: 6·10⁻⁴ for its 60 pairs, and the run is seeded), so the link Bell indices in the EGP
+headers are not all zero either.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from stack.report import build_report
+from stack.runtime import RunResult, run_scenario
+from tests.network_scenarios import chain, entry
+
+PAIRS = 300
+
+
+def assert_exact(result: RunResult, pairs: int = PAIRS) -> dict:
+    report = build_report(result)
+    (workload,) = report["workload"]
+    (circuit,) = report["circuits"]
+    assert workload["service"] == "network"
+    assert workload["pairs_delivered"] == workload["pairs_delivered_remote"] == workload["pairs_matched"] == pairs
+    assert workload["errors"] == [] and workload["pairs_expired"] == 0
+    rates = workload["disagreement"]
+    assert set(rates) == {"Z", "X", "Y"} and all(rates[b]["pairs"] == pairs // 3 for b in rates)
+    assert all(rates[b]["rate"] == 0.0 for b in rates)
+    assert circuit["bell_mismatches"] == 0 and circuit["fidelity_measured"] == 1.0
+    w = result.emulation.workloads[0]
+    head = {r.sequence_number: r for r in w.origin.records}
+    tail = {r.sequence_number: r for r in w.responder.records}
+    assert sorted(head) == sorted(tail) == list(range(pairs))
+    ends = result.emulation.scenario.nodes
+    for n, record in head.items():       # both OKs name the same pair, Bell state and (perfect memory) goodness
+        assert (record.bell_state, record.goodness) == (tail[n].bell_state, tail[n].goodness)
+        assert (record.d, tail[n].d) == (0, 1)
+        assert (record.remote_node_id, tail[n].remote_node_id) == (ends["b"].node_id, ends["a"].node_id)
+    assert all(engine.settled() for engine in result.emulation.network_layers)
+    ledger = result.ledger
+    assert ledger["created"] == ledger["measured"] + ledger["discarded"] + ledger["discarded_at_end"]
+    return report
+
+
+@pytest.mark.parametrize("hops", [2, 4])
+def test_bell_tracking_is_exact_on_a_perfect_chain(hops: int) -> None:
+    result = run_scenario(chain(hops, workload=entry(pairs=PAIRS)))
+    report = assert_exact(result)
+    states = Counter(r.bell_state for r in result.emulation.workloads[0].origin.records)
+    assert set(states) == {0, 1, 2, 3}                      # random swap outcomes: every Bell state occurs
+    (circuit,) = report["circuits"]
+    assert circuit["path"] == ["a"] + [f"r{i}" for i in range(1, hops)] + ["b"]
+    assert sum(r["swaps"] for r in circuit["repeaters"]) >= (hops - 1) * PAIRS
+
+
+def test_bell_tracking_is_exact_across_a_single_click_hop() -> None:
+    scenario = chain(2, workload=entry(pairs=60), schemes=["single-click", "coupler"],
+                     link="bright_state_population = 1e-5\n", qpu="emission_efficiency = 1.0\n"
+                     "transducer_efficiency = 1.0\n")
+    result = run_scenario(scenario)
+    assert_exact(result, 60)
+    heralded = Counter(h.link_bell for h in _halves(result, "a"))
+    assert set(heralded) == {1, 3}                          # Ψ+ and Ψ−: single-click never heralds Φ±
+
+
+def _halves(result: RunResult, name: str) -> list:
+    node_id = result.emulation.scenario.nodes[name].node_id
+    (engine,) = [e for e in result.emulation.network_layers if e.node_id == node_id]
+    return list(engine.node.halves.values())
