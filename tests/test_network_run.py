@@ -74,3 +74,35 @@ def _halves(result: RunResult, name: str) -> list:
     node_id = result.emulation.scenario.nodes[name].node_id
     (engine,) = [e for e in result.emulation.network_layers if e.node_id == node_id]
     return list(engine.node.halves.values())
+
+
+def test_measure_directly_end_to_end_in_random_bases_is_exact() -> None:
+    """Both ends measure their half at its link OK, each in X or Z at random (BB84): where the bases agree
+    the outcomes follow the end-to-end Bell state exactly, and the bases are drawn evenly."""
+    result = run_scenario(chain(3, workload=entry("measure", pairs=PAIRS, basis="XZ")))
+    w = build_report(result)["workload"][0]
+    assert w["pairs_delivered"] == w["pairs_delivered_remote"] == w["pairs_matched"] == PAIRS
+    assert set(w["disagreement"]) == {"X", "Z"} and all(t["rate"] == 0.0 for t in w["disagreement"].values())
+    same = sum(t["pairs"] for t in w["disagreement"].values())
+    assert abs(same - PAIRS / 2) < 4 * (PAIRS / 4) ** 0.5          # both ends chose the same basis half the time
+    for end in (result.emulation.workloads[0].origin, result.emulation.workloads[0].responder):
+        xs = sum(r.basis == 1 for r in end.records)
+        assert abs(xs - PAIRS / 2) < 4 * (PAIRS / 4) ** 0.5
+        assert {r.kind for r in end.records} == {"M"}
+
+
+def test_measure_directly_in_a_fixed_basis() -> None:
+    result = run_scenario(chain(2, workload=entry("measure", pairs=60, basis="Y")))
+    w = build_report(result)["workload"][0]
+    assert w["pairs_matched"] == 60 and w["disagreement"] == {"Y": {"pairs": 60, "rate": 0.0}}
+
+
+def test_consecutive_false_holds_the_outcomes_until_the_request_completes() -> None:
+    """CON clear with measure-directly: every OK-M comes at once at each end when the request is over (at
+    the tail when all its pairs are settled, at the head on COMPLETE)."""
+    result = run_scenario(chain(2, workload=entry("measure", pairs=20, consecutive=False)))
+    w = result.emulation.workloads[0]
+    for end in (w.origin, w.responder):
+        assert len(end.records) == 20 and len({r.ok_time for r in end.records}) == 1
+    assert w.origin.records[0].ok_time > w.responder.records[0].ok_time
+    assert build_report(result)["workload"][0]["pairs_matched"] == 20
