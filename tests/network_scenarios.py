@@ -8,6 +8,7 @@ unless ``schemes`` says otherwise; one station serves every heralded hop.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 from stack.scenario import Scenario, load_text
@@ -17,14 +18,14 @@ def chain_text(k: int, *, workload: str, schemes: Sequence[str] | None = None, c
                depolarizing: float = 0.0, t2_ms: float | str = "inf", storage: int = 2, duration_ms: float = 10_000,
                seed: int = 1, qpu: str = "", link: str = "", attempt_ns: int = 1000, network: str = "") -> str:
     names = ["a"] + [f"r{i}" for i in range(1, k)] + ["b"]
-    declared = ["a", "b"] + names[1:-1]
+    declared = ["a", "b", *names[1:-1]]
     schemes = list(schemes or ["coupler"] * k)
     text = [f"[run]\nduration_ms = {duration_ms}\nseed = {seed}\n"]
     for name in declared:
         text.append(f'[nodes.{name}]\nkind = "qpu"\nt2_ms = {t2_ms}\nstorage_qubits = {storage}\n{qpu}\n')
     if any(s != "coupler" for s in schemes):
         text.append('[nodes.st]\nkind = "station"\n')
-    for index, (left, right) in enumerate(zip(names, names[1:], strict=False)):
+    for index, (left, right) in enumerate(itertools.pairwise(names)):
         scheme = schemes[index]
         where = "" if scheme == "coupler" else 'station = "st"\nlength_km = 0.1\n'
         text.append(f'[links.{left}-{right}]\na = "{left}"\nb = "{right}"\nscheme = "{scheme}"\n{where}'

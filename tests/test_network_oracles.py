@@ -19,6 +19,7 @@ standard errors of the sample, computed from the statistics below.
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -90,7 +91,7 @@ def test_two_hop_waiting_time_is_the_expected_maximum_of_two_geometric_hops() ->
     report = _two_hop(p, pairs)
     assert report["links"][0]["attempt_cycle_ns"] == cycle
     oks = report["tail_ok_ns"]
-    gaps = [b - a for a, b in zip(oks, oks[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(oks)]
     expected_slots = (3 - 2 * p) / (p * (2 - p))
     mean, variance = _max_geometric_moments(p)
     assert mean == pytest.approx(expected_slots, rel=1e-12)

@@ -106,3 +106,60 @@ def test_consecutive_false_holds_the_outcomes_until_the_request_completes() -> N
         assert len(end.records) == 20 and len({r.ok_time for r in end.records}) == 1
     assert w.origin.records[0].ok_time > w.responder.records[0].ok_time
     assert build_report(result)["workload"][0]["pairs_matched"] == 20
+
+
+def test_a_one_hop_circuit_between_neighbours() -> None:
+    result = run_scenario(chain(1, workload=entry(pairs=30, service="network")))
+    report = build_report(result)
+    assert report["circuits"][0]["path"] == ["a", "b"] and report["circuits"][0]["repeaters"] == []
+    assert report["workload"][0]["pairs_matched"] == 30 and report["workload"][0]["disagreement"]["Y"]["rate"] == 0
+
+
+RING = """
+[run]
+duration_ms = 1000
+""" + "".join(f'[nodes.{n}]\nkind = "qpu"\nt2_ms = inf\nstorage_qubits = 2\n' for n in ("a", "b", "r1", "r2", "r3")) + \
+    "".join(f'[links.{x}-{y}]\na = "{x}"\nb = "{y}"\nscheme = "coupler"\ndepolarizing = 0.0\n'
+            for x, y in (("a", "r1"), ("r1", "b"), ("a", "r2"), ("r2", "r3"), ("r3", "b")))
+
+
+def test_the_head_routes_the_cheapest_path_unless_the_entry_names_one() -> None:
+    from stack.scenario import load_text
+    chosen = build_report(run_scenario(load_text(RING + entry(pairs=6), "<ring>")))
+    assert chosen["circuits"][0]["path"] == ["a", "r1", "b"]
+    forced = build_report(run_scenario(load_text(RING + entry(pairs=6, path=["a", "r2", "r3", "b"]), "<ring>")))
+    assert forced["circuits"][0]["path"] == ["a", "r2", "r3", "b"]
+    assert forced["workload"][0]["pairs_matched"] == 6
+
+
+def test_applications_of_the_python_api_get_pairs_across_a_repeater() -> None:
+    from protocols.common import Basis
+    from protocols.packets import linkservice as ll
+    from protocols.physical import physics
+    from stack.api import AppContext, LinkError, run_apps
+
+    outcomes: dict[str, dict[int, tuple[int, int]]] = {"a": {}, "b": {}}
+
+    def app(name: str, create: bool):  # type: ignore[no-untyped-def]
+        async def run(ctx: AppContext) -> None:
+            if create:
+                await ctx.create("island", pairs=1)           # ACKed, then refused: no route
+                refusal = await ctx.next_message()
+                assert isinstance(refusal, ll.Err) and refusal.err == ll.ERR_NOPATH
+                with pytest.raises(LinkError, match="UNSUPP"):
+                    await ctx.create("b", pairs=2, atomic=True)
+                await ctx.create("b", pairs=12)               # no link between a and b: the network layer
+            for _ in range(12):
+                ok = await ctx.next_message()
+                assert isinstance(ok, ll.OkKeep)
+                outcomes[name][ok.sequence_number] = (ok.bell_state, await ctx.measure(ok.lqid, Basis.X))
+        return run
+
+    from stack.scenario import load_text
+    from tests.network_scenarios import chain_text
+    scenario = load_text(chain_text(2, workload="") + '[nodes.island]\nkind = "qpu"\n', "<api>")
+    run_apps(scenario, {"a": app("a", True), "b": app("b", False)})
+    assert sorted(outcomes["a"]) == sorted(outcomes["b"]) == list(range(12))
+    for n, (bell, outcome) in outcomes["a"].items():
+        assert bell == outcomes["b"][n][0]
+        assert outcome ^ outcomes["b"][n][1] == physics.expected_parity(bell, Basis.X)
