@@ -116,7 +116,8 @@ def workload(source: str, data: Any, nodes: dict[str, NodeConfig], links: list[L
     """The ``[[workload]]`` entries; ``node_ref`` reads a node name that must be of a kind."""
     if not isinstance(data, list):
         raise ScenarioError(source, "workload", "expected an array of tables ([[workload]])")
-    checks.check_count(source, "workload", data, checks.MAX_WORKLOAD, "entries", "purpose ids are 16 bits")
+    checks.check_count(source, "workload", data, checks.MAX_WORKLOAD, "entries",
+                       "purpose ids are below 0x8000")
     graph = _neighbours(links)
     items: list[WorkloadConfig] = []
     listeners: dict[tuple[str, int], int] = {}
