@@ -43,7 +43,7 @@ def werner(f: float) -> list[float]:
 @pytest.mark.parametrize(("hops", "depolarizing"), [(2, 0.12), (3, 0.08)])
 def test_chain_fidelity_is_a_quarter_plus_three_quarters_the_product_of_werner_parameters(
         hops: int, depolarizing: float) -> None:
-    pairs = 900
+    pairs = 600
     result = run_scenario(chain(hops, workload=entry(pairs=pairs), depolarizing=depolarizing, qpu=PERFECT_QPU))
     w = build_report(result)["workload"][0]
     assert w["pairs_matched"] == pairs
@@ -101,7 +101,7 @@ def test_two_hop_waiting_time_is_the_expected_maximum_of_two_geometric_hops() ->
 
 
 def test_the_waiting_pair_decays_with_the_waiting_time() -> None:
-    p, t2_ns, depolarizing, pairs = 0.2, 200_000.0, 0.02, 900
+    p, t2_ns, depolarizing, pairs = 0.2, 200_000.0, 0.02, 600
     report = _two_hop(p, pairs, t2_ms=t2_ns / 1e6, depolarizing=depolarizing)
     w = report["workload"][0]
     assert w["pairs_matched"] == pairs
@@ -120,3 +120,36 @@ def test_the_waiting_pair_decays_with_the_waiting_time() -> None:
     fixed = 4 * (1 - math.exp(-8 * 2 * max(delay, 1) / t2_ns)) / 2
     assert fixed < 0.1 * stderr
     assert abs(w["fidelity_measured"] - expected) < 4 * stderr
+
+
+def test_four_hops_first_pair_waits_the_expected_maximum_of_four_geometric_hops() -> None:
+    """Every hop starts generating together when the circuit is set up, so the first end-to-end pair comes
+    c·max(G₁, …, G₄) after that: E[max] = Σ_{k=1..4} (−1)^(k+1) C(4, k) / (1 − (1 − p)^k) cycles. One pair per
+    run, many seeds; the fixed part (setup, signalling) from a run with p = 1."""
+    p, runs, hops = 0.3, 40, 4
+
+    def first_ok(success: float, seed: int) -> tuple[int, int]:
+        efficiency = 1.0 if success == 1 else success / (0.8 * 0.8)
+        qpu = PERFECT_QPU + ("emission_efficiency = 1.0\nabsorption_efficiency = 1.0\n" if success == 1 else "")
+        result = run_scenario(chain(hops, workload=entry(pairs=1), coupler_efficiency=efficiency, attempt_ns=10_000,
+                                    link="length_km = 0.001\n", qpu=qpu, storage=0, seed=seed))
+        w = result.emulation.workloads[0]
+        cycle = build_report(result)["links"][0]["attempt_cycle_ns"]
+        assert w.origin.sent_at is not None
+        return w.responder.records[0].ok_time - w.origin.sent_at, cycle
+
+    fixed, cycle = first_ok(1.0, 1)
+    fixed -= cycle                                          # p = 1: one cycle and the fixed part
+    slots = [(first_ok(p, seed)[0] - fixed) / cycle for seed in range(1, runs + 1)]
+    q = 1 - p
+    expected = sum((-1) ** (k + 1) * math.comb(hops, k) / (1 - q**k) for k in range(1, hops + 1))
+    mean = second = 0.0                                     # the moments of max of 4, P(max ≤ t) = (1 − qᵗ)⁴
+    for t in range(1, 200):
+        mass = (1 - q**t) ** hops - (1 - q ** (t - 1)) ** hops
+        mean, second = mean + t * mass, second + t * t * mass
+    assert mean == pytest.approx(expected, rel=1e-9)
+    # whole cycles (the hops started in the same slot) up to which hop finished last: its messages cross
+    # a few metres of fibre more or less (nanoseconds against the 10 µs cycle)
+    assert all(abs(s - round(s)) < 0.01 for s in slots)
+    measured = sum(slots) / runs
+    assert abs(measured - expected) < 4 * math.sqrt((second - mean**2) / runs)

@@ -24,6 +24,7 @@ import numpy as np
 
 from protocols.common import LINK_SERVICE_PORT, NETWORK_SERVICE_PORT, QNCP_PORT, QNP_PORT, Actions, Address, ParseError
 from protocols.link.types import GenerationOver
+from protocols.network.arrivals import Arrivals
 from protocols.network.circuit import Circuit, CircuitState
 from protocols.network.context import Node
 from protocols.network.ending import Ending
@@ -36,8 +37,6 @@ from protocols.network.swapper import Swapper
 from protocols.network.topology import Topology
 from protocols.network.tracker import Tracker
 from protocols.network.types import (
-    Half,
-    HalfEvent,
     HalfState,
     NetworkConfig,
 )
@@ -51,13 +50,11 @@ from protocols.packets.qncp_common import (
     EXPIRE,
     EXPIRE_ACK,
     MESSAGE_TYPES,
-    REASON_LINK_EXPIRED,
-    REASON_TEARDOWN,
     TEARDOWN,
     TRACK_ACK,
 )
 from protocols.packets.qnp import TrackFrame
-from protocols.physical.hardware import BellMeasureResult, Discard, MeasureResult
+from protocols.physical.hardware import BellMeasureResult, MeasureResult
 
 FINAL = (HalfState.DEAD, HalfState.SWAPPED, HalfState.DELIVERED)
 
@@ -76,8 +73,9 @@ class NetworkLayer:
         self.ends = EndPoint(node, self.service, self.tracker, self.hops)
         self.ending = Ending(node, self.service, self.hops, self.ends, self.swapper)
         self.signalling = Signalling(node, self.service, self.hops, self.ending, cutoffs)
-        self.hops.on_pair = self._on_pair
-        self.hops.on_expired = self._on_expired
+        self.arrivals = Arrivals(node, self.hops, self.tracker, self.swapper, self.ends)
+        self.hops.on_pair = self.arrivals.on_pair
+        self.hops.on_expired = self.arrivals.on_expired
         self.hops.on_failed = self.ending.fail
         self.tracker.on_retracted = self.ends.on_retracted
         self.tracker.on_tracked = self.ends.deliver
@@ -200,52 +198,6 @@ class NetworkLayer:
         elif kind == CREDIT_ACK:
             self.hops.on_credit_ack(message)
         return Actions()
-
-    def _on_pair(self, circuit: Circuit, side: int, ok: ll.OkKeep | ll.OkMeasure, now: int) -> Actions:
-        """A link OK for one of ``circuit``'s hops: a new held half."""
-        node = self.node
-        assert isinstance(ok, ll.OkKeep)
-        hop = circuit.hop(side)
-        key = (hop.link_id, ok.sequence_number)
-        stats = circuit.stats
-        stats.link_pairs[hop.link_id] = stats.link_pairs.get(hop.link_id, 0) + 1
-        stats.link_goodness[hop.link_id] = stats.link_goodness.get(hop.link_id, 0.0) + ll.decode_fidelity(ok.goodness)
-        half = node.half(key)
-        if half is None:
-            half = node.add_half(Half(*key, circuit.handle, side, HalfState.HELD))
-        elif half.state == HalfState.EARLY:
-            half.fire(HalfEvent.OK)
-            node.timers.cancel(("early", key))
-        elif half.state == HalfState.DEAD or not circuit.generating:
-            half.slot = ok.lqid
-            return Actions(hardware=[Discard(ok.lqid)]).extend(self.hops.released(half, now))
-        else:
-            node.counters.unrequested += 1         # a second OK for a pair it holds: not the link layer's way
-            return Actions()
-        half.slot, half.link_bell, half.label, half.ok_at = ok.lqid, ok.bell_state, ok.purpose_id, now
-        half.link_goodness = ll.decode_fidelity(ok.goodness)
-        if not circuit.generating:
-            return self.tracker.kill(half, REASON_TEARDOWN, None, now)
-        if circuit.is_end:
-            return self.ends.on_pair(circuit, half, now)
-        return self.swapper.add(circuit, half, now)
-
-    def _on_expired(self, circuit: Circuit, side: int, seq: int, now: int) -> Actions:
-        """The link layer retracted a pair of one of ``circuit``'s hops (ERR EXPIRE)."""
-        node = self.node
-        hop = circuit.hop(side)
-        key = (hop.link_id, seq)
-        stats = circuit.stats
-        stats.link_expired[hop.link_id] = stats.link_expired.get(hop.link_id, 0) + 1
-        half = node.half(key)
-        if half is None:
-            half = node.add_half(Half(*key, circuit.handle, side, HalfState.DEAD, label=hop.label,
-                                      reason=REASON_LINK_EXPIRED))
-            node.linger(half, circuit, now)
-            actions = Actions()
-        else:
-            actions = self.tracker.kill(half, REASON_LINK_EXPIRED, None, now)
-        return actions.extend(self.hops.released(half, now))
 
     def _generation_over(self, now: int) -> Actions:
         """The run's generation window ended: new requests get ERR TIMEOUT, and every circuit whose tail (or
