@@ -85,6 +85,7 @@ def _circuit(emu: Emulation, engines: dict[int, NetworkLayer], index: int, w: Wo
         "workload": index, "head": w.config.node, "tail": w.config.remote,
         "path": [names[n] for n in route], "links": [link.name for link in links if link is not None],
         "hops": len(links), "circuit_id": None if setup is None else setup.circuit_id,
+        "ended": None if setup is None else setup.ended or None,
         "setup_attempts": None if setup is None else setup.setup_attempts,
         "setup_ns": None if setup is None or setup.setup_done_at is None or setup.created_at is None
         else setup.setup_done_at - setup.created_at,

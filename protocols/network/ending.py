@@ -48,8 +48,13 @@ class Ending:
         circuit = self.node.circuits.get(handle)
         return Actions() if circuit is None else self.fail(circuit, ll.ERR_TIMEOUT, now)
 
+    @staticmethod
+    def _ended(circuit: Circuit, how: str) -> None:
+        circuit.stats.ended = circuit.stats.ended or how
+
     def complete(self, circuit: Circuit, now: int) -> Actions:
         """The tail has settled every pair: COMPLETE to every node, and the circuit ends here."""
+        self._ended(circuit, "complete")
         return self._broadcast(circuit, COMPLETE, 0, now).extend(self.close(circuit, now))
 
     def fail(self, circuit: Circuit, code: int, now: int, announce: bool = True) -> Actions:
@@ -60,6 +65,7 @@ class Ending:
         if circuit.is_tail:
             if self.ends.numbered_all(circuit):
                 return self.stop(circuit, now)    # the request is decided: its pairs are still confirmed
+            self._ended(circuit, ll.ERROR_CODES.get(code, str(code)))
             actions = self.service.err(circuit, code)
         elif circuit.is_head and circuit.state == CircuitState.ACTIVE:
             self.failures[circuit.handle] = code
@@ -70,6 +76,7 @@ class Ending:
             return actions
         else:
             actions = self.service.err(circuit, code) if circuit.is_head else Actions()
+        self._ended(circuit, ll.ERROR_CODES.get(code, str(code)))
         return actions.extend(self._broadcast(circuit, TEARDOWN, code, now)).extend(self.close(circuit, now))
 
     def verdict_timeout(self, handle: Handle, now: int) -> Actions:
@@ -77,7 +84,9 @@ class Ending:
         circuit = self.node.circuits.get(handle)
         if circuit is None or circuit.state != CircuitState.WAITING:
             return Actions()
-        return self.service.err(circuit, self.failures.pop(handle, ll.ERR_OTHER)).extend(self.close(circuit, now))
+        code = self.failures.pop(handle, ll.ERR_OTHER)
+        self._ended(circuit, ll.ERROR_CODES.get(code, str(code)))
+        return self.service.err(circuit, code).extend(self.close(circuit, now))
 
     def on_end(self, message: CircuitEnd, sender: int, now: int) -> Actions:
         node = self.node
@@ -88,6 +97,7 @@ class Ending:
         if circuit is None or not circuit.live:
             return actions
         if message.msg_type == COMPLETE:
+            self._ended(circuit, "complete")
             if circuit.is_head:
                 actions.extend(self.ends.completed(circuit))
             return actions.extend(self.close(circuit, now))
@@ -100,6 +110,7 @@ class Ending:
             if self.ends.numbered_all(circuit):
                 return actions.extend(self.stop(circuit, now))
             actions.extend(self._broadcast(circuit, TEARDOWN, code, now))
+        self._ended(circuit, ll.ERROR_CODES.get(code, str(code)))
         return actions.extend(self.close(circuit, now))
 
     def on_end_ack(self, message: CircuitEnd) -> None:
