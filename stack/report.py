@@ -35,7 +35,7 @@ def build_report(result: RunResult, capture_frames: int | None = None) -> dict[s
         "kernel_events": emu.kernel.events_run,
         "links": [_link(emu, link) for link in scenario.links],
         "workload": [_workload(w) for w in emu.workloads],
-        **({"circuits": circuits(emu)} if emu.network_layers else {}),
+        **({"circuits": circuits(emu)} if emu.topology is not None else {}),
         "nodes": _nodes(emu),
         "medium": result.ledger,
         "capture_frames": capture_frames,

@@ -11,27 +11,36 @@ import itertools
 import math
 from typing import Any
 
-from protocols.network.layer import NetworkLayer
 from protocols.network.types import CircuitStats
 from protocols.packets.linkservice import ERROR_CODES
 from protocols.packets.qncp_common import REASONS
 from stack.report_pairs import disagreement, joined, measured_fidelity
 from stack.runtime import Emulation, Workload
 
+Views = dict[int, tuple[dict[tuple[int, int], CircuitStats], int]]
+"""Per node id: its network layer's circuit records by (head, Create ID), and its Bell mismatches."""
+
+
+def views(emu: Emulation) -> Views:
+    """What every network layer recorded: from the engines in-process, from the nodes' results under
+    ``qnet up``."""
+    if emu.network_layers:
+        return {engine.node_id: (engine.node.records, engine.counters.bell_mismatches)
+                for engine in emu.network_layers}
+    return emu.network_records
+
 
 def circuits(emu: Emulation) -> list[dict[str, Any]]:
-    engines = {engine.node_id: engine for engine in emu.network_layers}
-    return [_circuit(emu, engines, index, w) for index, w in enumerate(emu.workloads) if w.config.service == "network"]
+    seen = views(emu)
+    return [_circuit(emu, seen, index, w) for index, w in enumerate(emu.workloads) if w.config.service == "network"]
 
 
-def _records(engines: dict[int, NetworkLayer], head: int, create_id: int | None,
-             route: tuple[int, ...]) -> dict[int, CircuitStats]:
+def _records(seen: Views, head: int, create_id: int | None, route: tuple[int, ...]) -> dict[int, CircuitStats]:
     if create_id is None:
         return {}
     found = {}
     for node in route or (head,):
-        engine = engines.get(node)
-        record = None if engine is None else engine.node.records.get((head, create_id))
+        record = seen[node][0].get((head, create_id)) if node in seen else None
         if record is not None:
             found[node] = record
     return found
@@ -45,14 +54,13 @@ def _latency(values: list[int]) -> dict[str, float] | None:
             "p99": ordered[min(len(ordered) - 1, math.ceil(0.99 * len(ordered)) - 1)]}
 
 
-def _circuit(emu: Emulation, engines: dict[int, NetworkLayer], index: int, w: Workload) -> dict[str, Any]:
+def _circuit(emu: Emulation, seen: Views, index: int, w: Workload) -> dict[str, Any]:
     scenario = emu.scenario
     names = {node.node_id: name for name, node in scenario.nodes.items()}
     head_id = scenario.nodes[w.config.node].node_id
-    head_engine = engines.get(head_id)
-    head_record = None if head_engine is None else head_engine.node.records.get((head_id, w.origin.create_id or -1))
+    head_record = seen[head_id][0].get((head_id, w.origin.create_id or -1)) if head_id in seen else None
     route = head_record.route if head_record is not None else ()
-    records = _records(engines, head_id, w.origin.create_id, route)
+    records = _records(seen, head_id, w.origin.create_id, route)
     tail = records.get(route[-1]) if route else None
     links = [emu.topology.link_between(a, b) for a, b in itertools.pairwise(route)] if emu.topology else []
     pairs = joined(w)
@@ -114,7 +122,7 @@ def _circuit(emu: Emulation, engines: dict[int, NetworkLayer], index: int, w: Wo
         "expired_by_reason": dict(sorted(reasons.items())),
         "errors": {"head": [ERROR_CODES.get(c, str(c)) for c in w.origin.errors],
                    "tail": [ERROR_CODES.get(c, str(c)) for c in w.responder.errors]},
-        "bell_mismatches": sum(engines[n].counters.bell_mismatches for n in route if n in engines),
+        "bell_mismatches": sum(seen[n][1] for n in route if n in seen),
         "messages": dict(sorted(messages.items())),
     }
 

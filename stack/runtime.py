@@ -23,7 +23,7 @@ from protocols.link.types import GenerationOver
 from protocols.network.layer import NetworkLayer
 from protocols.network.routing import Router
 from protocols.network.topology import Topology
-from protocols.network.types import NetworkConfig
+from protocols.network.types import CircuitStats, NetworkConfig
 from protocols.packets import linkservice as ll
 from protocols.packets.heralding import SCHEME_COUPLER, SCHEME_DOUBLE_CLICK, SCHEME_SINGLE_CLICK, SCHEME_SOURCE
 from protocols.physical.node import NodePhysical, ReportingLink, Station
@@ -83,6 +83,8 @@ class Emulation:
     network_layers: list[NetworkLayer] = field(default_factory=list)
     topology: Topology | None = None
     """The network layers' view of the network (built when they run)."""
+    network_records: dict[int, tuple[dict[tuple[int, int], CircuitStats], int]] = field(default_factory=dict)
+    """Multi-process: each node's network-layer circuit records and Bell mismatches, from its result."""
     local: set[str] | None = None
     """Names of the nodes whose layers this process runs (None: every node)."""
 

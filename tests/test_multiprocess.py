@@ -108,8 +108,8 @@ def test_tshark_decodes_the_merged_capture(runs: dict[str, Any]) -> None:
 def test_ports_json_describes_the_port_map(runs: dict[str, Any]) -> None:
     ports = json.loads((runs["run_dir"] / "ports.json").read_text())
     assert ports["base_port"] == BASE_PORT
-    assert ports["nodes"]["bob"]["link_service"] == BASE_PORT + 16 * 2 + 1
-    assert udp_listeners(range(BASE_PORT, BASE_PORT + 16 * 4)) == []     # all closed after the run
+    assert ports["nodes"]["bob"]["link_service"] == BASE_PORT + 32 * 2 + 1
+    assert udp_listeners(range(BASE_PORT, BASE_PORT + 32 * 4)) == []     # all closed after the run
 
 
 @pytest.fixture
@@ -121,12 +121,12 @@ def long_run(tmp_path: Path) -> Path:
 
 def test_sigterm_stops_every_process_and_nothing_listens_beyond_loopback(long_run: Path, tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
-    launcher = start_up(long_run, run_dir, BASE_PORT + 100, "--dilation", "0.001")
+    launcher = start_up(long_run, run_dir, BASE_PORT + 200, "--dilation", "0.001")
     try:
         pids = wait_running(launcher, run_dir, expected_nodes=3)
-        bound = udp_listeners(range(BASE_PORT + 100, BASE_PORT + 100 + 16 * 4))
+        bound = udp_listeners(range(BASE_PORT + 200, BASE_PORT + 200 + 32 * 4))
         # the oracle: what the in-process build binds, through the port map
-        ports, emu = PortMap(BASE_PORT + 100), build(load(long_run))
+        ports, emu = PortMap(BASE_PORT + 200), build(load(long_run))
         node_of = {node_ip(n.node_id): n.node_id for n in emu.scenario.nodes.values()}
         expected = [ports.real(node_of[ip], number) for ip, number in emu.network.bindings]
         expected += [ports.sideband(node) for node in {node_of[ip] for ip, _ in emu.network.bindings}]

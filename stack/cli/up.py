@@ -14,11 +14,6 @@ from stack.scenario import Scenario
 
 
 def dispatch(args: argparse.Namespace, path: Path, scenario: Scenario) -> int:
-    network = next((i for i, item in enumerate(scenario.workload) if item.service == "network"), None)
-    if network is not None:           # the multi-process port map has no slots for the network layer yet
-        print(f"qnet: error: {path}: workload[{network}]: network-layer requests (between QPUs without a link) do "
-              f"not run under qnet {args.command} yet; use qnet run", file=sys.stderr)
-        return 2
     seed = scenario.run.seed if args.seed is None else args.seed       # options were checked by stack.cli
     run_dir = Path(args.run_dir or f"out/up-{path.stem}")
     if args.base_port is None:
