@@ -230,3 +230,25 @@ def test_the_tail_decides_a_teardown_that_comes_after_every_pair_is_numbered() -
     assert 0 not in chain.delivered[1]
     assert chain.settled()
     assert chain.engines[2].purposes[PURPOSE] == chain.app[2]
+
+
+def test_the_link_layer_hands_requests_for_link_labels_to_the_network_layer() -> None:
+    """Purpose IDs 0x8000 and above are a circuit's link labels: the peer's link layer takes such a request
+    for its network layer (its OKs and ERRs go to port 7773), or refuses it when the node has none."""
+    from protocols.common import EGP_PORT, LINK_SERVICE_PORT, NETWORK_SERVICE_PORT
+    from protocols.link.layer import LinkConfig, LinkLayer
+    from protocols.packets.egp import EgpMessage
+
+    network = ("198.18.0.2", NETWORK_SERVICE_PORT)
+    for listener, status in ((network, 0), (None, ll.ERR_REJECTED)):
+        origin = LinkLayer(1, [LinkConfig(1, 2, ("198.18.0.2", EGP_PORT), 1e9, 1e9)], {}, 50_000, 3)
+        peer = LinkLayer(2, [LinkConfig(1, 1, ("198.18.0.1", EGP_PORT), 1e9, 1e9)], {7: ("198.18.0.2", 49152)},
+                         50_000, 3, network=listener)
+        out = origin.receive(ll.Create(remote_node_id=2, purpose_id=0x8001).encode(),
+                             ("198.18.0.1", NETWORK_SERVICE_PORT), LINK_SERVICE_PORT, 0)
+        (req,) = [payload for destination, payload in out.send if destination[1] == EGP_PORT]
+        (reply,) = [p for _, p in peer.receive(req, ("198.18.0.1", EGP_PORT), EGP_PORT, 1_000).send]
+        assert EgpMessage.decode(reply).status == status
+        if listener is not None:
+            (request,) = peer.requests.values()
+            assert request.app == network
