@@ -1,8 +1,9 @@
 """Write an application as a trio coroutine and run it on an emulated node.
 
 Each application gets an :class:`AppContext` on its node: it sends CREATEs to the node's link
-layer, receives the link layer's ACK/OK/ERR, measures the qubits it was given, and sleeps, all
-on the emulator's virtual time. It is a layer like any other (its own task and port), so the run
+layer (a neighbour) or network layer (any QPU, across repeaters), receives their ACK/OK/ERR,
+measures the qubits it was given, and sleeps, all on the emulator's virtual time. It is a layer
+like any other (its own task and port), so the run
 stays deterministic.
 
 Example (the scenario's own workload, if any, runs alongside)::
@@ -30,8 +31,9 @@ from typing import Any
 
 import trio
 
-from protocols.common import LINK_SERVICE_PORT, Basis, ParseError
+from protocols.common import LINK_SERVICE_PORT, NETWORK_SERVICE_PORT, Basis, ParseError
 from protocols.link.layer import LinkLayer
+from protocols.network.layer import NetworkLayer
 from protocols.packets import linkservice as ll
 from protocols.physical.hardware import Measure, MeasureResult
 from stack.core.capture import node_ip
@@ -46,11 +48,15 @@ API_PORT_BASE = 50000
 
 
 class LinkError(RuntimeError):
-    """The link layer refused a CREATE; ``code`` is the draft's error code."""
+    """The link or network layer refused a CREATE; ``code`` is the draft's error code (NOPATH, DOWN, ... from
+    the network layer)."""
 
     def __init__(self, code: int) -> None:
         super().__init__(f"link layer answered ERR {ll.ERROR_CODES.get(code, code)}")
         self.code = code
+
+
+SERVICES = ("auto", "link", "network")
 
 
 class AppContext:
@@ -73,20 +79,27 @@ class AppContext:
 
     async def create(self, remote: str, pairs: int, *, keep: bool = True, basis: str = "Z",
                      min_fidelity: float = 0.0, priority: int = 0, atomic: bool = False,
-                     consecutive: bool = True) -> int:
-        """Ask the link layer for ``pairs`` pairs with ``remote``; returns the Create ID once ACKed.
+                     consecutive: bool = True, service: str = "auto") -> int:
+        """Ask for ``pairs`` pairs with ``remote``; returns the Create ID once ACKed.
 
         ``priority`` (0-7, higher first), ``atomic`` (all pairs at once, create-and-keep) and
         ``consecutive`` (False: all OKs when the request completes) are CREATE's Priority, ATO and CON.
+        ``service``: "link" (the node's link layer: ``remote`` must be a neighbour), "network" (its network
+        layer: any QPU, over a circuit), or "auto" (the link layer when they share a link).
         """
+        if service not in SERVICES:
+            raise ValueError(f"service must be one of {', '.join(SERVICES)}, got {service!r}")
+        if service == "auto":
+            linked = any({link.a, link.b} == {self.node, remote} for link in self.emu.scenario.links)
+            service = "link" if linked else "network"
         rot = ROTATIONS[basis]
         create = ll.Create(remote_node_id=self.emu.scenario.nodes[remote].node_id, purpose_id=self.purpose_id,
                            number=pairs, tpe=ll.TPE_KEEP if keep else ll.TPE_MEASURE,
                            minimum_fidelity=ll.encode_fidelity(min_fidelity), rotx1l=rot[0], rotyl=rot[1],
                            rotx2l=rot[2], rotx1r=rot[0], rotyr=rot[1], rotx2r=rot[2], priority=priority,
                            ato=int(atomic), con=int(consecutive))
-        self.emu.network.send(self.node_id, self.address[1], (node_ip(self.node_id), LINK_SERVICE_PORT),
-                              create.encode())
+        port = LINK_SERVICE_PORT if service == "link" else NETWORK_SERVICE_PORT
+        self.emu.network.send(self.node_id, self.address[1], (node_ip(self.node_id), port), create.encode())
         while True:
             for index, message in enumerate(self._messages):
                 if isinstance(message, ll.Ack):
@@ -142,15 +155,16 @@ class AppContext:
 def run_apps(scenario: Scenario, apps: dict[str, App], purpose_id: int = 100, seed: int | None = None) -> RunResult:
     """Run ``scenario`` with an application coroutine on each named node (blocking).
 
-    Every application listens on ``purpose_id``: OKs for requests with that Purpose ID reach it.
-    The run ends when every application has returned (and the scenario's own workload is done).
+    Every application listens on ``purpose_id`` (below 0x8000) at its node's link layer and network layer:
+    OKs for requests with that Purpose ID reach it. The run ends when every application has returned (and
+    the scenario's own workload is done).
     """
-    emu = build(scenario, seed)
+    emu = build(scenario, seed, network_layers=True)
     contexts = []
     for index, (node, app) in enumerate(apps.items()):
         context = AppContext(emu, node, API_PORT_BASE + index, purpose_id)
         for layer in emu.layers:
-            if layer.node_id == context.node_id and isinstance(layer.engine, LinkLayer):
+            if layer.node_id == context.node_id and isinstance(layer.engine, LinkLayer | NetworkLayer):
                 layer.engine.purposes[purpose_id] = context.address
         contexts.append((context, app))
     emu.api_running = len(contexts)

@@ -10,15 +10,17 @@ import json
 import math
 from typing import Any
 
-from protocols.apps.workload import PairRecord
-from protocols.common import Basis
 from protocols.packets.linkservice import ERROR_CODES
-from protocols.physical import physics
 from stack.core.capture import node_ip, node_mac
+from stack.report_circuits import circuit_table, circuits
+from stack.report_pairs import delivered, disagreeing, disagreement, joined, measured_fidelity
 from stack.runtime import RunResult, Workload
 from stack.timing.sync import sync_report
 
 REPORT_VERSION = 1
+
+__all__ = ["build_report", "delivered", "disagreeing", "disagreement", "joined", "measured_fidelity", "summary",
+           "to_json"]
 
 
 def build_report(result: RunResult, capture_frames: int | None = None) -> dict[str, Any]:
@@ -33,6 +35,7 @@ def build_report(result: RunResult, capture_frames: int | None = None) -> dict[s
         "kernel_events": emu.kernel.events_run,
         "links": [_link(emu, link) for link in scenario.links],
         "workload": [_workload(w) for w in emu.workloads],
+        **({"circuits": circuits(emu)} if emu.topology is not None else {}),
         "nodes": _nodes(emu),
         "medium": result.ledger,
         "capture_frames": capture_frames,
@@ -71,52 +74,6 @@ def _link(emu: Any, link: Any) -> dict[str, Any]:
     }
 
 
-def delivered(records: list[PairRecord], expired: set[int]) -> set[int]:
-    """Sequence numbers an application holds: it got their OK and no ERR EXPIRE withdrew it."""
-    return {r.sequence_number for r in records} - expired
-
-
-def disagreeing(workload: Workload) -> int:
-    """Pairs delivered at one end only: the other end reported them expired, or never delivered them.
-    The link layer promises none (docs/architecture.md, "Pair confirmation")."""
-    if not workload.config.listen:
-        return 0
-    here = delivered(workload.origin.records, workload.origin.expired)
-    there = delivered(workload.responder.records, workload.responder.expired)
-    return len(here ^ there)
-
-
-def joined(workload: Workload) -> list[tuple[PairRecord, PairRecord]]:
-    """Pairs delivered at both ends (an OK and no ERR EXPIRE at either), matched by sequence number."""
-    expired = {s & 0xFFFF for s in workload.origin.expired | workload.responder.expired}
-    remote = {r.sequence_number: r for r in workload.responder.records}
-    return [(r, remote[r.sequence_number]) for r in workload.origin.records
-            if r.sequence_number in remote and r.sequence_number not in expired]
-
-
-def disagreement(pairs: list[tuple[PairRecord, PairRecord]]) -> dict[str, dict[str, float]]:
-    """Per basis: how many pairs were measured in it at both ends and how often the outcomes
-    disagree with the ideal correlation of the heralded Bell state."""
-    counts: dict[int, list[int]] = {}
-    for mine, theirs in pairs:
-        if mine.basis is None or mine.basis != theirs.basis or mine.outcome is None or theirs.outcome is None:
-            continue
-        wrong = (mine.outcome ^ theirs.outcome) != physics.expected_parity(mine.bell_state, mine.basis)
-        tally = counts.setdefault(mine.basis, [0, 0])
-        tally[0] += 1
-        tally[1] += wrong
-    return {Basis(b).name: {"pairs": n, "rate": errors / n} for b, (n, errors) in sorted(counts.items())}
-
-
-def measured_fidelity(rates: dict[str, dict[str, float]]) -> tuple[float, float] | None:
-    """F = 1 - (e_X + e_Y + e_Z)/2 for a Bell-diagonal state, with its standard error."""
-    if set(rates) != {"X", "Y", "Z"}:
-        return None
-    fidelity = 1 - sum(r["rate"] for r in rates.values()) / 2
-    variance = sum(r["rate"] * (1 - r["rate"]) / r["pairs"] for r in rates.values()) / 4
-    return fidelity, math.sqrt(variance)
-
-
 def _workload(w: Workload) -> dict[str, Any]:
     origin = w.origin
     pairs = joined(w)
@@ -126,6 +83,7 @@ def _workload(w: Workload) -> dict[str, Any]:
     span = records[-1].ok_time - records[0].ok_time if len(records) > 1 else 0
     return {
         "node": w.config.node, "remote": w.config.remote, "type": w.config.type,
+        **({"service": w.config.service} if w.config.service != "link" else {}),
         "purpose_id": w.config.purpose_id, "pairs_requested": w.config.pairs,
         "pairs_delivered": len(records), "pairs_delivered_remote": len(w.responder.records),
         "pairs_matched": len(pairs),
@@ -201,6 +159,7 @@ def summary(report: dict[str, Any], wall_seconds: float, pcap: str | None) -> st
             errors += f"  {w['pairs_disagreeing']} PAIRS DELIVERED AT ONE END ONLY"
         lines.append(f"{name:<22}{w['pairs_delivered']:>5}/{w['pairs_requested']:<5}{rate:>9}{first:>10}"
                      f"{good:>10}{fid:>15}  {dis}{errors}")
+    lines += circuit_table(report)
     lines.append("")
     lines.append(f"{'node':<12}{'address':<16}{'sent':>8}{'recv':>8}{'lost':>6}{'malformed':>10}")
     for name, n in report["nodes"].items():

@@ -16,10 +16,14 @@ import numpy as np
 import trio
 
 from protocols.apps.workload import EntanglementUser
-from protocols.common import EGP_PORT, HERALD_PORT, LINK_SERVICE_PORT
+from protocols.common import EGP_PORT, HERALD_PORT, LINK_SERVICE_PORT, NETWORK_SERVICE_PORT, QNCP_PORT, QNP_PORT
 from protocols.link.layer import LinkConfig as EngineLink
 from protocols.link.layer import LinkLayer, Memory, QueuePolicy
 from protocols.link.types import GenerationOver
+from protocols.network.layer import NetworkLayer
+from protocols.network.routing import Router
+from protocols.network.topology import Topology
+from protocols.network.types import CircuitStats, NetworkConfig
 from protocols.packets import linkservice as ll
 from protocols.packets.heralding import SCHEME_COUPLER, SCHEME_DOUBLE_CLICK, SCHEME_SINGLE_CLICK, SCHEME_SOURCE
 from protocols.physical.node import NodePhysical, ReportingLink, Station
@@ -30,7 +34,7 @@ from stack.core.network import Fibre, Network
 from stack.quantum.budget import LinkPhysics, link_options, link_physics
 from stack.quantum.heralding import Heralding
 from stack.quantum.medium import Medium, NodeHardware
-from stack.quantum.topology import LINK_RETRIES, link_retransmit_ns, longest_exchange_ns
+from stack.quantum.topology import LINK_RETRIES, build_topology, link_retransmit_ns, longest_exchange_ns
 from stack.scenario import LinkConfig, NodeConfig, Scenario, WorkloadConfig
 from stack.timing.clocks import Clock
 from stack.timing.sync import SyncSampler, build_clocks, build_ptp_layers, reference_node
@@ -39,7 +43,7 @@ APP_PORT_BASE = 49152
 """Applications bind consecutive ports from here on their node."""
 ROTATIONS = {"Z": (0, 0, 0), "X": (0, 64, 0), "Y": (192, 0, 0)}
 
-SEED_MEDIUM, SEED_LINK, SEED_NETWORK = 0, 1, 2
+SEED_MEDIUM, SEED_LINK, SEED_NETWORK, SEED_NETWORK_LAYER = 0, 1, 2, 4
 SCHEME_CODES = {"double-click": SCHEME_DOUBLE_CLICK, "single-click": SCHEME_SINGLE_CLICK, "source": SCHEME_SOURCE,
                 "coupler": SCHEME_COUPLER}
 
@@ -49,7 +53,8 @@ class Workload:
     """One workload entry at run time: its config and its two applications."""
 
     config: WorkloadConfig
-    link_id: int
+    link_id: int | None
+    """The link of a link-layer entry (None: a network-layer entry)."""
     origin: EntanglementUser
     responder: EntanglementUser
 
@@ -75,12 +80,22 @@ class Emulation:
     sampler: SyncSampler | None = None
     api_running: int = 0
     link_layers: list[LinkLayer] = field(default_factory=list)
+    network_layers: list[NetworkLayer] = field(default_factory=list)
+    topology: Topology | None = None
+    """The network layers' view of the network (built when they run)."""
+    network_records: dict[int, tuple[dict[tuple[int, int], CircuitStats], int]] = field(default_factory=dict)
+    """Multi-process: each node's network-layer circuit records and Bell mismatches, from its result."""
     local: set[str] | None = None
     """Names of the nodes whose layers this process runs (None: every node)."""
 
     def runs(self, name: str) -> bool:
         """Whether this process runs the layers of node ``name``."""
         return self.local is None or name in self.local
+
+    def settled(self) -> bool:
+        """No link or network layer has a message or a pair waiting for an answer."""
+        return (all(engine.settled() for engine in self.link_layers)
+                and all(engine.settled() for engine in self.network_layers))
 
 
 @dataclass(slots=True)
@@ -93,13 +108,14 @@ class RunResult:
 
 def build(scenario: Scenario, seed: int | None = None, pcap: BinaryIO | None = None, *,
           kernel: Kernel | None = None, network_factory: Callable[..., Network] = Network,
-          medium: Medium | None = None, local: set[str] | None = None) -> Emulation:
+          medium: Medium | None = None, local: set[str] | None = None, network_layers: bool = False) -> Emulation:
     """Wire up a scenario for an in-process, virtual-time run.
 
     The multi-process mode (:mod:`stack.multiprocess.node`, :mod:`stack.multiprocess.medium`) passes its own
     real-time kernel, a factory for its socket-backed network (called like
     ``Network(kernel, seed_sequence, pcap_writer)``) and its medium, and ``local``: the nodes
-    whose layers this process runs.
+    whose layers this process runs. Every QPU runs a network layer when a workload entry needs one, or
+    with ``network_layers``.
     """
     seed = scenario.run.seed if seed is None else seed
     kernel = Kernel() if kernel is None else kernel
@@ -121,6 +137,8 @@ def build(scenario: Scenario, seed: int | None = None, pcap: BinaryIO | None = N
         emu.heralding.add_link(lp, rng)
     longest = max((lp.cycle_ns for lp in emu.link_physics.values()), default=0)
     emu.drain_ns = 4 * longest + 1_000_000
+    if network_layers or scenario.uses_network:
+        emu.topology = build_topology(scenario, emu.link_physics)
     _build_stations(emu)
     _build_qpus(emu)
     build_ptp_layers(emu)
@@ -160,13 +178,16 @@ def _build_qpus(emu: Emulation) -> None:
     scenario, kernel = emu.scenario, emu.kernel
     app_ports: dict[str, int] = {}
     responders: dict[str, dict[int, tuple[str, int]]] = {}
+    listeners: dict[str, dict[str, dict[int, tuple[str, int]]]] = {"link": {}, "network": {}}
     for item in scenario.workload:
         if not item.listen:
             continue
         port = APP_PORT_BASE + app_ports.get(item.remote, 0)
         app_ports[item.remote] = app_ports.get(item.remote, 0) + 1
-        responders.setdefault(item.remote, {})[item.purpose_id] = (
-            node_ip(scenario.nodes[item.remote].node_id), port)
+        address = (node_ip(scenario.nodes[item.remote].node_id), port)
+        responders.setdefault(item.remote, {})[item.purpose_id] = address
+        listeners[item.service].setdefault(item.remote, {})[item.purpose_id] = address
+    router = Router(emu.topology) if emu.topology is not None else None
     links_of = {name: [link for link in scenario.links if name in (link.a, link.b)]
                 for name in scenario.nodes}
     for node in scenario.nodes.values():
@@ -189,9 +210,10 @@ def _build_qpus(emu: Emulation) -> None:
             engine_links.append(EngineLink(link.link_id, peer.node_id, (node_ip(peer.node_id), EGP_PORT),
                                            node.t2_ns, peer.t2_ns, node.t1_ns, peer.t1_ns, options, lp.cycle_ns,
                                            policy, link.cutoff_ns or None))
-        engine = LinkLayer(node.node_id, engine_links, responders.get(node.name, {}),
+        engine = LinkLayer(node.node_id, engine_links, listeners["link"].get(node.name, {}),
                            retransmit_ns=link_retransmit_ns(longest), retries=LINK_RETRIES,
-                           memory=Memory(node.communication_qubits, node.storage_qubits))
+                           memory=Memory(node.communication_qubits, node.storage_qubits),
+                           network=None if router is None else (node_ip(node.node_id), NETWORK_SERVICE_PORT))
         link_layer = Layer(f"{node.name}/link", node.node_id, engine, VirtualPort(kernel, f"{node.name}/link"),
                            emu.network, emu.medium, [LINK_SERVICE_PORT, EGP_PORT])
         link_layer.after = lambda: stop_when_done(emu)
@@ -199,7 +221,32 @@ def _build_qpus(emu: Emulation) -> None:
         physical.above, link_layer.below = link_layer, physical
         emu.layers += [physical, link_layer]
         emu.medium.add_node(node_hardware(node, physical.port))
+        if router is not None:
+            _build_network_layer(emu, node, router, listeners["network"].get(node.name, {}))
     _build_apps(emu, responders)
+
+
+def _build_network_layer(emu: Emulation, node: NodeConfig, router: Router,
+                         purposes: dict[int, tuple[str, int]]) -> None:
+    """The QPU's network layer (UDP 7773, 7774, 7775): the scenario's ``[network]`` settings, the explicit
+    routes of the entries it heads and the cutoffs of the entries it is the tail of."""
+    scenario = emu.scenario
+    assert emu.topology is not None
+    ids = {name: nd.node_id for name, nd in scenario.nodes.items()}
+    settings = scenario.network
+    config = NetworkConfig(window=settings.window, retries=settings.retries, link_priority=settings.link_priority,
+                           max_circuits=settings.max_circuits)
+    paths = {(ids[w.remote], w.purpose_id): tuple(ids[name] for name in w.path) for w in scenario.workload
+             if w.node == node.name and w.path is not None}
+    cutoffs = {w.purpose_id: w.cutoff_ns for w in scenario.workload
+               if w.remote == node.name and w.service == "network" and w.cutoff_ns}
+    rng = np.random.default_rng(np.random.SeedSequence(emu.seed, spawn_key=(SEED_NETWORK_LAYER, node.node_id)))
+    engine = NetworkLayer(node.node_id, emu.topology, dict(purposes), rng, config, paths, cutoffs, router)
+    layer = Layer(f"{node.name}/network", node.node_id, engine, VirtualPort(emu.kernel, f"{node.name}/network"),
+                  emu.network, emu.medium, [NETWORK_SERVICE_PORT, QNP_PORT, QNCP_PORT])
+    layer.after = lambda: stop_when_done(emu)
+    emu.network_layers.append(engine)
+    emu.layers.append(layer)
 
 
 def node_hardware(node: NodeConfig, physical_port: Any) -> NodeHardware:
@@ -224,8 +271,9 @@ def _build_apps(emu: Emulation, responders: dict[str, dict[int, tuple[str, int]]
                            ato=int(item.atomic), con=int(item.consecutive),
                            rotx1l=rot[0], rotyl=rot[1], rotx2l=rot[2],
                            rotx1r=rot[0], rotyr=rot[1], rotx2r=rot[2], rl=random, rr=random)
-        origin = EntanglementUser((node_ip(node.node_id), LINK_SERVICE_PORT), create, item.start_ns)
-        responder = EntanglementUser((node_ip(remote.node_id), LINK_SERVICE_PORT), None)
+        service = NETWORK_SERVICE_PORT if item.service == "network" else LINK_SERVICE_PORT
+        origin = EntanglementUser((node_ip(node.node_id), service), create, item.start_ns)
+        responder = EntanglementUser((node_ip(remote.node_id), service), None)
         port_number = APP_PORT_BASE + origin_ports.get(item.node, 0)
         origin_ports[item.node] = origin_ports.get(item.node, 0) + 1
         apps = [(f"{item.node}/app{item.purpose_id}", node, origin, port_number)]
@@ -239,7 +287,8 @@ def _build_apps(emu: Emulation, responders: dict[str, dict[int, tuple[str, int]]
                           [number])
             layer.after = lambda: stop_when_done(emu)
             emu.layers.append(layer)
-        link_id = next(link.link_id for link in scenario.links if {link.a, link.b} == {item.node, item.remote})
+        link_id = next((link.link_id for link in scenario.links if {link.a, link.b} == {item.node, item.remote}
+                        and item.service == "link"), None)
         emu.workloads.append(Workload(item, link_id, origin, responder))
 
 
@@ -259,11 +308,11 @@ def stop_when_done(emu: Emulation) -> None:
     has settled its pairs (no CONFIRM, SCHEDULE or abort still waits for its answer); after the drain, end
     the run as soon as every link layer has settled."""
     if emu.settling:
-        if all(engine.settled() for engine in emu.link_layers):
+        if emu.settled():
             emu.kernel.stop()
         return
     if (not emu.draining and emu.api_running == 0 and all(w.origin.done() for w in emu.workloads)
-            and all(engine.settled() for engine in emu.link_layers)):
+            and emu.settled()):
         emu.kernel.stop()
 
 
@@ -273,13 +322,14 @@ def end_generation(emu: Emulation) -> None:
     emu.draining = True
     emu.heralding.stop_generation()
     for layer in emu.layers:
-        if isinstance(layer.engine, LinkLayer) and layer.engine.open:
+        if (isinstance(layer.engine, LinkLayer) and layer.engine.open) or isinstance(layer.engine, NetworkLayer):
             emu.kernel.deliver_at(emu.kernel.now, layer.port, GenerationOver())
 
 
 def settle_bound_ns(emu: Emulation) -> int:
-    """The longest any link layer goes on retransmitting a message that waits for its answer."""
-    return max((engine.resolution_ns for engine in emu.link_layers), default=0)
+    """The longest any link or network layer goes on retransmitting a message that waits for its answer."""
+    return max([engine.resolution_ns for engine in emu.link_layers]
+               + [engine.resolution_ns for engine in emu.network_layers], default=0)
 
 
 async def run_async(emu: Emulation) -> RunResult:
@@ -295,7 +345,7 @@ async def run_async(emu: Emulation) -> RunResult:
         generation_end = kernel.now
         end_generation(emu)
         await kernel.run(until=kernel.now + emu.drain_ns)
-        if not all(engine.settled() for engine in emu.link_layers):
+        if not emu.settled():
             emu.settling = True           # pairs still being confirmed: until they settle, within a bound
             await kernel.run(until=kernel.now + settle_bound_ns(emu))
         nursery.cancel_scope.cancel()

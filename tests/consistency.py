@@ -52,6 +52,9 @@ def broken_promises(result: RunResult) -> list[str]:
             problems.append(f"node {engine.node_id}: requests still open {sorted(engine.open)}")
         if not engine.settled():
             problems.append(f"node {engine.node_id}: a pair or a message still waits for an answer")
+    for network in result.emulation.network_layers:
+        if not network.settled():
+            problems.append(f"node {network.node_id}: its network layer has a circuit or a message unfinished")
     ledger = result.ledger
     if ledger["created"] != ledger["measured"] + ledger["discarded"] + ledger["discarded_at_end"]:
         problems.append(f"qubit ledger does not balance: {ledger}")

@@ -28,14 +28,14 @@ def test_a_busy_port_is_named_and_allocation_skips_its_block(tmp_path: Path) -> 
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as squatter:
         squatter.bind(("127.0.0.1", PortMap(block).real(2, 7772)))      # bob's EGP port in that block
         problem = check_ports(SCENARIO, PortMap(block), names)
-        assert problem is not None and f"{block + 34}" in problem and "node bob, port 7772" in problem
+        assert problem is not None and f"{block + 66}" in problem and "node bob, port 7772" in problem
         assert allocate_base(SCENARIO, names, first=block) > block
     options = UpOptions(Path("two.toml"), 1, 0.01, 0, tmp_path / "run", 10.0)
     assert prepare(SCENARIO, options) is None
     assert options.base_port >= 20000 and options.base_port % 1000 == 0
     table = json.loads((tmp_path / "run" / "ports.json").read_text())
     assert table["base_port"] == options.base_port
-    assert table["nodes"]["mid"]["heralding"] == options.base_port + 16 * 3
+    assert table["nodes"]["mid"]["heralding"] == options.base_port + 32 * 3
 
 
 def test_a_port_map_beyond_65535_is_an_error() -> None:

@@ -21,6 +21,7 @@ from stack.multiprocess.udp import SIDEBAND, PortMap, payload_digest
 from stack.runtime import run_scenario
 from stack.scenario import load_text
 from tests.mp_util import two_node_toml
+from tests.network_scenarios import chain_text, entry
 from tests.tshark_util import have_tshark, run_tshark
 
 if not have_tshark():
@@ -59,8 +60,18 @@ def _to_loopback(records: list[tuple[int, bytes]], ports: PortMap) -> tuple[list
 
 
 def test_live_loopback_traffic_decodes_like_the_logical_capture(tmp_path: Path) -> None:
+    _compare(tmp_path, _scenario_text(), {"QHP", "QLL", "EGP", "PTPv2"})
+
+
+def test_the_network_layer_slots_decode_like_the_logical_capture(tmp_path: Path) -> None:
+    """Slots 5-7: the network-layer service, TRACK and QNCP (and the link requests between 7773 and 7771)."""
+    text = chain_text(2, workload=entry(pairs=3) + entry("measure", pairs=3, node="b", remote="a"))
+    _compare(tmp_path, text, {"QNS", "QNP", "QNCP", "QLL", "EGP", "QHP"})
+
+
+def _compare(tmp_path: Path, text: str, protocols: set[str]) -> None:
     stream = io.BytesIO()
-    run_scenario(load_text(_scenario_text(), "ptp.toml"), pcap=stream)
+    run_scenario(load_text(text, "s.toml"), pcap=stream)
     records = [r for r in read_pcap(stream.getvalue()) if Ether(r[1]).haslayer(UDP)]
     logical = tmp_path / "logical.pcap"
     with logical.open("wb") as f:
@@ -81,7 +92,7 @@ def test_live_loopback_traffic_decodes_like_the_logical_capture(tmp_path: Path) 
     assert len(side) == sidebands > 0
     assert all(row[1].startswith("timestamp sideband arrival=") for row in side)
     got = [row for row in got if row[0] != "QNETMP"]
-    assert {row[0] for row in want} >= {"QHP", "QLL", "EGP", "PTPv2"}
+    assert {row[0] for row in want} >= protocols
     assert got == want
     plain = run_tshark(loopback, *columns)                   # without the preference: plain UDP
     assert "QHP" not in plain and "EGP" not in plain

@@ -168,8 +168,8 @@ def test_tshark_decodes_the_merged_capture(runs: dict[str, Any]) -> None:
 def test_ports_json_describes_the_port_map(runs: dict[str, Any]) -> None:
     ports, base = json.loads((runs["run_dir"] / "ports.json").read_text()), runs["base"]
     assert ports["base_port"] == base
-    assert ports["nodes"]["bob"]["link_service"] == base + 16 * 2 + 1
-    assert udp_listeners(range(base, base + 16 * 4)) == []     # all closed after the run
+    assert ports["nodes"]["bob"]["link_service"] == base + 32 * 2 + 1
+    assert udp_listeners(range(base, base + 32 * 4)) == []     # all closed after the run
 
 
 @pytest.fixture
@@ -184,7 +184,7 @@ def test_sigterm_stops_every_process_and_nothing_listens_beyond_loopback(long_ru
     launcher = start_up(long_run, run_dir, base, "--dilation", "0.001")
     try:
         pids = wait_running(launcher, run_dir, expected_nodes=3)
-        bound = udp_listeners(range(base, base + 16 * 4))
+        bound = udp_listeners(range(base, base + 32 * 4))
         # the oracle: what the in-process build binds, through the port map
         ports, emu = PortMap(base), build(load(long_run))
         node_of = {node_ip(n.node_id): n.node_id for n in emu.scenario.nodes.values()}

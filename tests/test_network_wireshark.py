@@ -1,8 +1,9 @@
 """The Lua dissector on the network layer's messages: qns (7773), TRACK (p4egp + qnp on 7774 and raw
 Ethernet 0x4401/0x4402) and qncp (7775), against scapy through tshark.
 
-No scenario produces these messages yet, so the capture is built by hand: every QNCP type, reason
-and status, TRACKs, raw P4 frames, and the network service's messages, each with its expected Info.
+The capture is built by hand, so that it holds every QNCP type, reason and status (a run sends only
+some), TRACKs, raw P4 frames, and the network service's messages, each with its expected Info
+(tests/test_network_capture.py decodes a real run's capture).
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ import trio
 from hypothesis import given
 from hypothesis import strategies as st
 
-from protocols.common import EGP_PORT, HERALD_PORT, LINK_SERVICE_PORT
+from protocols.common import EGP_PORT, HERALD_PORT, LINK_SERVICE_PORT, NETWORK_SERVICE_PORT, QNCP_PORT, QNP_PORT
 from protocols.packets.ptp import EVENT_PORT, GENERAL_PORT
 from stack.core.capture import node_ip
 from stack.core.kernel import STARTUP, VirtualPort
@@ -19,8 +19,8 @@ from stack.multiprocess.realtime import RealtimeKernel
 from stack.multiprocess.udp import PortMap, PortMapError, UdpNetwork
 from tests.mp_util import free_base_port
 
-logical_ports = st.sampled_from([HERALD_PORT, LINK_SERVICE_PORT, EGP_PORT, EVENT_PORT, GENERAL_PORT]) | st.integers(
-    49152, 49161)
+logical_ports = st.sampled_from([HERALD_PORT, LINK_SERVICE_PORT, EGP_PORT, EVENT_PORT, GENERAL_PORT,
+                                 NETWORK_SERVICE_PORT, QNP_PORT, QNCP_PORT]) | st.integers(49152, 49174)
 
 
 @given(st.integers(1, 1000), logical_ports, st.integers(1024, 40000))
@@ -29,20 +29,21 @@ def test_port_map_round_trips(node_id: int, port: int, base: int) -> None:
     try:
         real = ports.real(node_id, port)
     except PortMapError:
-        assert base + 16 * node_id + 15 > 65535
+        assert base + 32 * node_id + 31 > 65535
         return
     assert ports.logical(real) == ((node_ip(node_id), port), node_id)
 
 
 def test_port_map_layout_and_errors() -> None:
     ports = PortMap(40000)
-    assert [ports.real(2, p) for p in (HERALD_PORT, LINK_SERVICE_PORT, EGP_PORT, EVENT_PORT, GENERAL_PORT, 49152)] \
-        == [40032, 40033, 40034, 40035, 40036, 40037]
+    services = (HERALD_PORT, LINK_SERVICE_PORT, EGP_PORT, EVENT_PORT, GENERAL_PORT, NETWORK_SERVICE_PORT, QNP_PORT,
+                QNCP_PORT, 49152, 49174)
+    assert [ports.real(2, p) for p in services] == [40064 + slot for slot in (0, 1, 2, 3, 4, 5, 6, 7, 8, 30)]
     with pytest.raises(PortMapError, match="port 50000"):
         ports.real(1, 50000)
-    with pytest.raises(PortMapError, match="port 49162"):      # slot 15 is the timestamp sideband
-        ports.real(1, 49162)
-    assert ports.sideband(2) == 40047 and ports.logical(40047) is None
+    with pytest.raises(PortMapError, match="port 49175"):      # slot 31 is the timestamp sideband
+        ports.real(1, 49175)
+    assert ports.sideband(2) == 40095 and ports.logical(40095) is None
     with pytest.raises(PortMapError, match="65535"):
         ports.real(2000, HERALD_PORT)
     assert ports.logical(39999) is None
@@ -117,7 +118,7 @@ def test_binding_a_used_port_names_it() -> None:
         net.add_node(1)
     nets[0].bind(1, HERALD_PORT, VirtualPort(kernel, "x"))
     try:
-        with pytest.raises(OSError, match=rf"127\.0\.0\.1:{base + 16}"):
+        with pytest.raises(OSError, match=rf"127\.0\.0\.1:{base + 32}"):
             nets[1].bind(1, HERALD_PORT, VirtualPort(kernel, "y"))
     finally:
         nets[0].close()

@@ -956,36 +956,37 @@ ethertype:add(ETHERTYPE_P4_QNP, qnp)
 
 ---------------------------------------------------------------------------------------------
 -- Multi-process mode (qnet up, docs/wire.md section 8): live traffic on the loopback
--- interface uses the port map  real port = base + 16 * node_id + slot. Set the preference
+-- interface uses the port map  real port = base + 32 * node_id + slot. Set the preference
 -- (tshark -o qnetmp.base_port:40000) and every mapped port is dissected by its slot:
--- 15 the timestamp sideband (sent from the sender's service port, so it is checked first),
--- 0 qhp, 1 link-layer service, 2 egp, 3-4 PTP (Wireshark's own dissector), 5-14 the
--- applications' side of the link-layer service.
+-- 31 the timestamp sideband (sent from the sender's service port, so it is checked first),
+-- 0 qhp, 1 link-layer service, 2 egp, 3-4 PTP (Wireshark's own dissector), 5 network-layer
+-- service, 6 TRACK, 7 qncp, 8-30 the applications' side of the link-layer or network-layer service.
 
 local qnetmp = Proto("qnetmp", "QNet multi-process port map")
 qnetmp.prefs.base_port = Pref.uint("Base port", 0,
-    "First UDP port of the qnet up port map (0: off); node i's slot s is base + 16*i + s")
+    "First UDP port of the qnet up port map (0: off); node i's slot s is base + 32*i + s")
 local mp_arrival = ProtoField.int64("qnetmp.arrival", "Arrival (emulated ns)")
 local mp_digest = ProtoField.bytes("qnetmp.digest", "Payload digest (BLAKE2b-64)")
 local mp_node = ProtoField.uint16("qnetmp.node_id", "Destination node id")
 qnetmp.fields = {mp_arrival, mp_digest, mp_node}
-local MP_PORTS_PER_NODE, MP_MAX_NODES, MP_SIDEBAND = 16, 1024, 15
+local MP_PORTS_PER_NODE, MP_MAX_NODES, MP_SIDEBAND = 32, 1024, 31
 local mp_registered = nil
 
 local function mp_ptp(buf, pinfo, root) return Dissector.get("ptp"):call(buf, pinfo, root) end
 
 -- slot -> dissector(buf, pinfo, root, to_slot), to_slot: the datagram is addressed to this slot.
--- Like Wireshark's UDP port table, the lower of the two slots is tried first (slots are in port order).
--- The network layer's ports get slots when the port map grows to 32 per node (docs/wire.md section 8.1):
---   [5] = QNS.dissect,                                                    -- 7773
---   [6] = function(buf, pinfo, root) return dissect_track(buf, pinfo, root, true, true) end,   -- 7774
---   [7] = qncp.dissector,                                                 -- 7775
+-- Like Wireshark's UDP port table, the lower of the two slots is tried first (slots are in port order):
+-- the network layer's link requests (7773 to 7771) are link-layer service, its applications' CREATEs
+-- network-layer service.
 local MP_SLOTS = {
     [0] = qhp.dissector,
     [1] = QLL.dissect,
     [2] = egp.dissector,
     [3] = mp_ptp,
     [4] = mp_ptp,
+    [5] = QNS.dissect,
+    [6] = function(buf, pinfo, root) return dissect_track(buf, pinfo, root, true, true) end,
+    [7] = qncp.dissector,
 }
 
 function qnetmp.dissector(buf, pinfo, root)

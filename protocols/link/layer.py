@@ -120,7 +120,7 @@ class LinkLayer:
 
     def __init__(self, node_id: int, links: list[LinkConfig], purposes: dict[int, Address],
                  retransmit_ns: int, retries: int = 3, memory: Memory | None = None,
-                 reliable_retries: int = RELIABLE_RETRIES) -> None:
+                 reliable_retries: int = RELIABLE_RETRIES, network: Address | None = None) -> None:
         self.node_id = node_id
         self.purposes = purposes
         self.timing = Retransmission(retransmit_ns, retries, max(retries, reliable_retries))
@@ -132,7 +132,8 @@ class LinkLayer:
         self.replies = Replies(self.counters, following=self.follower.following)
         self.runs = MasterRuns(self.links, self.requests, Scheduler(), self.counters, self.timing, fail=self._fail)
         self.queue = DistributedQueue(self.links, self.requests, Admission(self.links, self.requests, memory),
-                                      self.runs, self.replies, self.counters, self.timing, purposes, fail=self._fail)
+                                      self.runs, self.replies, self.counters, self.timing, purposes, fail=self._fail,
+                                      network=network)
         self.memory = PairMemory(self.links, self.requests, self.replies, self.runs, memory, self.counters,
                                  self.timing)
         self.confirmation = Confirmation(self.links, self.requests, self.runs, self.follower, self.memory,

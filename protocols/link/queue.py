@@ -11,7 +11,7 @@ accepts (Queue Sequence) and schedules it (:class:`~protocols.link.runs.MasterRu
 
 from __future__ import annotations
 
-from protocols.common import Actions, Address, ParseError
+from protocols.common import NETWORK_PURPOSE_BASE, Actions, Address, ParseError
 from protocols.link.admission import Admission, unsupported
 from protocols.link.links import Links
 from protocols.link.replies import Replies
@@ -39,7 +39,7 @@ class DistributedQueue:
 
     def __init__(self, links: Links, requests: RequestTable, admission: Admission, runs: MasterRuns,
                  replies: Replies, counters: LinkCounters, timing: Retransmission, purposes: dict[int, Address],
-                 fail: FailRequest) -> None:
+                 fail: FailRequest, network: Address | None = None) -> None:
         self._links = links
         self._requests = requests
         self._admission = admission
@@ -48,6 +48,7 @@ class DistributedQueue:
         self._counters = counters
         self._timing = timing
         self._purposes = purposes
+        self._network = network       # the node's network layer: listens on every Purpose ID ≥ 0x8000 (a link label)
         self._fail = fail
         self._queue_seq = {link_id: 0 for link_id in links.ids()}     # master: the last Queue Sequence given
 
@@ -117,7 +118,7 @@ class DistributedQueue:
         assert create is not None
         key = (message.origin_node, message.create_id)
         link = self._links.by_peer.get(message.origin_node)
-        app = self._purposes.get(create.purpose_id)
+        app = self._network if create.purpose_id >= NETWORK_PURPOSE_BASE else self._purposes.get(create.purpose_id)
         known = self._requests.get(key)
         if known is not None:                      # a retransmission: the same answer, nothing restarted
             return Actions(send=[self._req_ack(message, known.error if known.state == RequestState.FAILED else 0,

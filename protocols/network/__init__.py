@@ -1,9 +1,14 @@
 """The network layer: end-to-end entanglement between any two QPUs over virtual circuits, across repeaters
-(issue 13; network-design.md).
+(issue 13; docs/architecture.md, "Network layer"; wire formats in docs/wire.md §9).
 
-Built so far, all pure (no I/O, no clock): :mod:`~protocols.network.topology` (the static view of the
-network every node gets), :mod:`~protocols.network.model` and :mod:`~protocols.network.waiting` (closed
-forms: Bell-diagonal chains, worst-case fidelity and cutoffs, waiting times, goodness),
-:mod:`~protocols.network.routing` (the head's route choice) and :mod:`~protocols.network.rules` (the tail's
-per-circuit decisions at setup).
+:class:`~protocols.network.layer.NetworkLayer` is the engine of one QPU, composed of collaborators (service,
+signalling, ending, hops, swapper, tracker, end point) sharing :class:`~protocols.network.context.Node`. The
+pure parts: :mod:`~protocols.network.topology` (the static view of the network every node gets),
+:mod:`~protocols.network.model` and :mod:`~protocols.network.waiting` (closed forms: Bell-diagonal chains,
+worst-case fidelity and cutoffs, waiting times, goodness), :mod:`~protocols.network.routing` (the head's
+route choice) and :mod:`~protocols.network.rules` (the tail's per-circuit decisions at setup).
 """
+
+from protocols.network.layer import NetworkLayer
+
+__all__ = ["NetworkLayer"]

@@ -171,9 +171,10 @@ class NodeProcess:
                 self.kernel.inject(int(message["at"]), link, LinkDown(int(message["link_id"])))
         elif op == "drain":
             self.emu.draining = True
-            link = self.ports.get(f"{self.name}/link")
-            if link is not None:           # requests still open fail with ERR TIMEOUT (at both ends)
-                self.kernel.inject(int(message["at"]), link, GenerationOver())
+            for layer in ("link", "network"):  # requests still open fail with ERR TIMEOUT (at both ends)
+                port = self.ports.get(f"{self.name}/{layer}")
+                if port is not None:
+                    self.kernel.inject(int(message["at"]), port, GenerationOver())
 
 
 def _troubles(user: EntanglementUser) -> str:

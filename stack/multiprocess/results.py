@@ -1,9 +1,10 @@
 """What a node process reports at the end of a multi-process run, and how the medium merges it.
 
 A node's ``result`` message carries the qubit slots its layers still hold (for the
-medium's ledger), its network counters, its kernel's real-time statistics and the
-records of its workload applications. The medium copies them into its own (layer-less)
-emulation so that :func:`stack.report.build_report` produces the same report as in-process.
+medium's ledger), its network counters, its kernel's real-time statistics, the
+records of its workload applications and what its network layer recorded of each circuit.
+The medium copies them into its own (layer-less) emulation so that
+:func:`stack.report.build_report` produces the same report as in-process.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import dataclasses
 from typing import Any
 
 from protocols.apps.workload import EntanglementUser, PairRecord
+from protocols.network.layer import NetworkLayer
+from protocols.network.types import CircuitStats
 from protocols.sync.ptp import PtpClock
 from stack.multiprocess.realtime import RealtimeKernel
 from stack.multiprocess.udp import UdpNetwork
@@ -33,14 +36,21 @@ def collect_result(name: str, emu: Emulation) -> dict[str, Any]:
     clock = emu.clocks.get(node_id)
     reading = None if clock is None else [kernel.now, clock.local_ns(kernel.now)]
     ptp = [layer.engine for layer in emu.layers if isinstance(layer.engine, PtpClock)]
-    return {"op": "result", "node": name, "at": kernel.now, "held": held, "counters": counters, "apps": apps,
+    layers = [layer.engine for layer in emu.layers if isinstance(layer.engine, NetworkLayer)]
+    circuits = None if not layers else {
+        "records": [[head, create_id, dataclasses.asdict(stats)] for (head, create_id), stats
+                    in layers[0].node.records.items()],
+        "bell_mismatches": layers[0].counters.bell_mismatches}
+    return {"op": "result", "network": circuits, "node": name, "at": kernel.now, "held": held,
+            "counters": counters, "apps": apps,
             "kernel": kernel.stats(), "udp": network.stats(), "clock_reading": reading,
             "ptp": None if not ptp else {"state": ptp[0].state.value, "counters": dict(ptp[0].counters),
                                          "exchanges": len(ptp[0].samples)}}
 
 
 def _app(user: EntanglementUser) -> dict[str, Any]:
-    return {"sent_at": user.sent_at, "first_ok_at": user.first_ok_at, "errors": user.errors,
+    return {"sent_at": user.sent_at, "first_ok_at": user.first_ok_at, "create_id": user.create_id,
+            "errors": user.errors,
             "expired": sorted(user.expired), "records": [dataclasses.astuple(r) for r in user.records]}
 
 
@@ -67,9 +77,14 @@ def apply_results(emu: Emulation, results: dict[str, dict[str, Any]], dead: list
         _fill(workload.origin, apps.get(f"{item.node}/app{item.purpose_id}"))
         _fill(workload.responder, apps.get(f"{item.remote}/app{item.purpose_id}"))
     for name, result in results.items():
-        counters = emu.network.counters[emu.scenario.nodes[name].node_id]
+        node_id = emu.scenario.nodes[name].node_id
+        counters = emu.network.counters[node_id]
         for key in ("sent", "received", "lost", "undeliverable"):
             setattr(counters, key, result["counters"][key])
+        if result.get("network") is not None:
+            records = {(head, create_id): stats_from_json(stats) for head, create_id, stats
+                       in result["network"]["records"]}
+            emu.network_records[node_id] = (records, result["network"]["bell_mismatches"])
     lost: dict[int, set[int]] = {}
     for name in dead:
         node_id = emu.scenario.nodes[name].node_id
@@ -79,10 +94,21 @@ def apply_results(emu: Emulation, results: dict[str, dict[str, Any]], dead: list
     return lost
 
 
+def stats_from_json(data: dict[str, Any]) -> CircuitStats:
+    """A network layer's :class:`CircuitStats` back from its JSON form (integer keys, tuples)."""
+    fields = dict(data)
+    for name in ("link_pairs", "link_expired", "link_goodness", "expired_by_reason", "hop1_ok_at"):
+        fields[name] = {int(key): value for key, value in fields[name].items()}
+    fields["route"] = tuple(fields["route"])
+    if fields["model"] is not None:
+        fields["model"] = tuple(fields["model"])
+    return CircuitStats(**fields)
+
+
 def _fill(user: EntanglementUser, app: dict[str, Any] | None) -> None:
     if app is None:
         return
-    user.sent_at, user.first_ok_at = app["sent_at"], app["first_ok_at"]
+    user.sent_at, user.first_ok_at, user.create_id = app["sent_at"], app["first_ok_at"], app["create_id"]
     user.errors = list(app["errors"])
     user.expired = set(app["expired"])
     user.records = [PairRecord(*r) for r in app["records"]]

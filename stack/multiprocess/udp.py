@@ -1,13 +1,13 @@
 """Real UDP on 127.0.0.1 for the multi-process mode: the other side of the socket seam.
 
 Engines keep addressing peers as in-process: node addresses in 198.18.0.0/15 and the
-protocols' own ports (7770–7772, PTP 319/320, applications from 49152). On loopback every
+protocols' own ports (7770–7775, PTP 319/320, applications from 49152). On loopback every
 node shares 127.0.0.1, so a :class:`PortMap` gives each (node, port) its own real UDP
 port::
 
-    real port = base + 16 × node_id + slot
+    real port = base + 32 × node_id + slot
 
-with the slots in :data:`SERVICE_SLOTS` (applications take slots 5 to 14; slot 15 is the
+with the slots in :data:`SERVICE_SLOTS` (applications take slots 8 to 30; slot 31 is the
 timestamp sideband). The sender applies the route's fibre delay, loss, duplication and
 jitter (seeded as in-process) by holding the datagram in its own queue until shortly
 (:data:`LEAD_WALL_NS`) before its emulated arrival; the receiver queues it at that arrival
@@ -16,7 +16,7 @@ time (from the sideband below) and maps the source port back to the logical addr
 *Timestamp sideband.* Real sockets add wall-clock latency, which dilation turns into
 emulated microseconds: far too coarse for PTP's hardware timestamps, and invisible to the
 receiver. So for every datagram the sender also sends, at once, a 16-byte :data:`SIDEBAND`
-record to the receiving node's slot 15: the emulated time the datagram reaches the
+record to the receiving node's slot 31: the emulated time the datagram reaches the
 receiver's interface (send time + fibre delay) and a hash of its payload. The receiver
 queues the datagram at that time (or now, if it is already past: a *late input* when by
 more than the tolerance) and gives it that arrival time
@@ -25,8 +25,8 @@ NIC would stamp it on the wire.
 
 >>> ports = PortMap(40000)
 >>> ports.real(3, 7771)
-40049
->>> ports.logical(40049)
+40097
+>>> ports.logical(40097)
 (('198.18.0.3', 7771), 3)
 """
 
@@ -42,7 +42,15 @@ from typing import Any
 
 import trio
 
-from protocols.common import EGP_PORT, HERALD_PORT, LINK_SERVICE_PORT, Address
+from protocols.common import (
+    EGP_PORT,
+    HERALD_PORT,
+    LINK_SERVICE_PORT,
+    NETWORK_SERVICE_PORT,
+    QNCP_PORT,
+    QNP_PORT,
+    Address,
+)
 from protocols.packets.ptp import EVENT_PORT, GENERAL_PORT
 from stack.core.capture import node_ip
 from stack.core.kernel import VirtualPort
@@ -50,12 +58,13 @@ from stack.core.network import Datagram, Network
 from stack.multiprocess.realtime import RealtimeKernel
 
 LOOPBACK = "127.0.0.1"
-PORTS_PER_NODE = 16
-SERVICE_SLOTS = {HERALD_PORT: 0, LINK_SERVICE_PORT: 1, EGP_PORT: 2, EVENT_PORT: 3, GENERAL_PORT: 4}
+PORTS_PER_NODE = 32
+SERVICE_SLOTS = {HERALD_PORT: 0, LINK_SERVICE_PORT: 1, EGP_PORT: 2, EVENT_PORT: 3, GENERAL_PORT: 4,
+                 NETWORK_SERVICE_PORT: 5, QNP_PORT: 6, QNCP_PORT: 7}
 APP_PORT_FIRST = 49152
-"""Application ports (``stack.runtime.APP_PORT_BASE``) take slots 5 to 14."""
-APP_SLOT_FIRST = 5
-SIDEBAND_SLOT = 15
+"""Application ports (``stack.runtime.APP_PORT_BASE``) take slots 8 to 30."""
+APP_SLOT_FIRST = 8
+SIDEBAND_SLOT = 31
 SIDEBAND = struct.Struct("!q8s")
 """Timestamp sideband record: arrival time (emulated ns), BLAKE2b-64 of the datagram's payload."""
 DEFAULT_BASE_PORT = 40000
@@ -107,7 +116,8 @@ class PortMap:
     def table(self, nodes: dict[str, int]) -> dict[str, dict[str, int]]:
         """Every node's service ports, for the run directory's ``ports.json``."""
         names = {HERALD_PORT: "heralding", LINK_SERVICE_PORT: "link_service", EGP_PORT: "egp",
-                 EVENT_PORT: "ptp_event", GENERAL_PORT: "ptp_general"}
+                 EVENT_PORT: "ptp_event", GENERAL_PORT: "ptp_general", NETWORK_SERVICE_PORT: "network_service",
+                 QNP_PORT: "qnp", QNCP_PORT: "qncp"}
         return {name: {names[p]: self.real(node_id, p) for p in SERVICE_SLOTS} | {"first_app": self.real(
             node_id, APP_PORT_FIRST)} for name, node_id in nodes.items()}
 

@@ -6,6 +6,7 @@
 from stack.scenario.parse import (
     ClockConfig,
     LinkConfig,
+    NetworkSettings,
     NodeConfig,
     RunConfig,
     Scenario,
@@ -21,6 +22,7 @@ from stack.scenario.parse import (
 __all__ = [
     "ClockConfig",
     "LinkConfig",
+    "NetworkSettings",
     "NodeConfig",
     "RunConfig",
     "Scenario",

@@ -16,8 +16,9 @@ MAX_NODES = 0xFFFF
 """Node ids are 16 bits in a node's addresses (IPv4 198.18.(id >> 8).(id & 255), MAC 02:00:00:00:hi:lo)."""
 MAX_LINKS = 0xFFFF
 """The Link ID is 16 bits on the wire (heralds, photon frames, EGP)."""
-MAX_WORKLOAD = 0xFFFF
-"""Purpose IDs are 16 bits (an entry's default purpose id is its index + 1)."""
+MAX_WORKLOAD = 0x7FFF
+"""Purpose IDs are 16 bits, below 0x8000 (the network layer's link labels take the rest); an entry's default
+purpose id is its index + 1."""
 MAX_APPLICATIONS_PER_NODE = 65536 - 49152
 """Each application of a node (workload origin, or listening remote) binds its own UDP port from 49152."""
 

@@ -23,12 +23,15 @@ from stack.scenario.table import REQUIRED, ScenarioError, Table
 from stack.scenario.types import (
     ClockConfig,
     LinkConfig,
+    NetworkSettings,
     NodeConfig,
     RunConfig,
     Scenario,
     SyncConfig,
     WorkloadConfig,
 )
+from stack.scenario.workload import network_settings
+from stack.scenario.workload import workload as read_workload
 
 NODE_KINDS = ("qpu", "station", "source", "switch")
 PTP_ROLES = ("off", "grandmaster", "slave", "auto")
@@ -37,11 +40,12 @@ MODES = ("sampled", "exact")
 MAX_DATA_QUBITS = 4096
 """Data qubits per QPU (``data_qubits``): a bound on memory, not on physics (they share no LQID)."""
 WORKLOAD_TYPES = ("keep", "measure")
-TOP_LEVEL = ("run", "sync", "nodes", "links", "workload")
+TOP_LEVEL = ("run", "sync", "nodes", "links", "workload", "network")
 
 __all__ = [
     "ClockConfig",
     "LinkConfig",
+    "NetworkSettings",
     "NodeConfig",
     "RunConfig",
     "Scenario",
@@ -94,9 +98,10 @@ def load_data(data: dict[str, Any], source: str) -> Scenario:
     sync = _sync(Table(source, "sync", top.get("sync", {})))
     nodes = _nodes(source, top.get("nodes", REQUIRED))
     links = _links(source, top.get("links", REQUIRED), nodes)
-    workload = _workload(source, top.get("workload", []), nodes, links)
+    workload = read_workload(source, top.get("workload", []), nodes, links, _node_ref)
+    network = network_settings(Table(source, "network", top.get("network", {})))
     top.finish()
-    return Scenario(source, run, nodes, links, workload, sync)
+    return Scenario(source, run, nodes, links, workload, sync, network)
 
 
 def _sync(t: Table) -> SyncConfig:
@@ -290,41 +295,3 @@ def _check_fibres(source: str, links: list[LinkConfig]) -> None:
             if not math.isclose(known[0], length, rel_tol=1e-9, abs_tol=1e-12):
                 raise ScenarioError(source, f"links.{link.name}.{key}",
                                     f"{end!r} to {link.middle!r} is {known[0]} km in link {known[1]!r}, not {length}")
-
-
-def _workload(source: str, data: Any, nodes: dict[str, NodeConfig],
-              links: list[LinkConfig]) -> list[WorkloadConfig]:
-    if not isinstance(data, list):
-        raise ScenarioError(source, "workload", "expected an array of tables ([[workload]])")
-    checks.check_count(source, "workload", data, checks.MAX_WORKLOAD, "entries", "purpose ids are 16 bits")
-    linked = {frozenset((link.a, link.b)) for link in links}
-    items: list[WorkloadConfig] = []
-    listeners: dict[tuple[str, int], int] = {}
-    for index, entry in enumerate(data):
-        t = Table(source, f"workload[{index}]", entry)
-        node, remote = _node_ref(t, "node", nodes, "qpu"), _node_ref(t, "remote", nodes, "qpu")
-        if frozenset((node, remote)) not in linked:
-            raise t.error("remote", f"no link between {node!r} and {remote!r}")
-        items.append(WorkloadConfig(
-            node, remote,
-            type=t.text("type", "keep", WORKLOAD_TYPES),
-            pairs=t.number("pairs", 100, low=1, high=0xFFFF, integer=True),
-            basis=t.text("basis", "Z", ("Z", "X", "Y", "XZ", "XYZ")),
-            start_ns=round(t.number("start_us", 0.0, low=0.0, high=1e12) * 1000),
-            purpose_id=t.number("purpose_id", index + 1, low=0, high=0xFFFF, integer=True),
-            listen=t.flag("listen", True),
-            min_fidelity=t.probability("min_fidelity", 0.0),
-            max_time_ns=round(t.number("max_time_ms", 0.0, low=0.0, high=16383e3) * 1e6),
-            priority=t.number("priority", 0, low=0, high=7, integer=True),
-            atomic=t.flag("atomic", False),
-            consecutive=t.flag("consecutive", True),
-        ))
-        t.finish()
-        if items[-1].listen:
-            key = (remote, items[-1].purpose_id)
-            if key in listeners:
-                raise t.error("purpose_id", f"{remote!r} already listens on purpose id {key[1]} "
-                                            f"(workload[{listeners[key]}])")
-            listeners[key] = index
-    checks.check_applications(source, items)
-    return items

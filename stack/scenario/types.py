@@ -135,6 +135,23 @@ class WorkloadConfig:
     """CREATE's ATO flag: all pairs at the same time (create-and-keep only)."""
     consecutive: bool = True
     """CREATE's CON flag: an OK per pair as it comes (false: all OKs when the request completes)."""
+    service: str = "link"
+    """Which service serves it (``service = "auto"`` resolved at load): "link" (the two nodes share a link) or
+    "network" (a circuit over any route, UDP 7773)."""
+    path: tuple[str, ...] | None = None
+    """Network only: the route, ``node`` first and ``remote`` last (None: the head chooses)."""
+    cutoff_ns: int = 0
+    """Network only: the cutoff τ at repeaters instead of the one derived from ``min_fidelity`` (0: derive)."""
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkSettings:
+    """The optional ``[network]`` table: every network layer's protocol settings."""
+
+    window: int = 1
+    retries: int = 8
+    link_priority: int = 7
+    max_circuits: int = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,3 +162,9 @@ class Scenario:
     links: list[LinkConfig]
     workload: list[WorkloadConfig]
     sync: SyncConfig = SyncConfig()
+    network: NetworkSettings = NetworkSettings()
+
+    @property
+    def uses_network(self) -> bool:
+        """Some workload entry is served by the network layer (so the QPUs run one)."""
+        return any(item.service == "network" for item in self.workload)

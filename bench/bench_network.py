@@ -1,0 +1,80 @@
+"""End-to-end pairs per wall-second across repeater chains of K hops (issue 13's benchmark).
+
+    python bench/bench_network.py [--hops 2 4 8 16 32 64] [--pairs 20] [--repeats 3]
+
+Each chain has K hops of 10 km (Barrett-Kok: a heralding station in the middle of each hop), QPUs with 2
+communication and 2 storage qubits, T2 = 1 s (no cutoff in the way), and one create-and-keep request of
+``--pairs`` pairs from one end to the other, measured at both ends. Capture off, sampled mode. The wall
+time includes building the run and setting the circuit up. The cost per pair should grow at most linearly
+in K (the protocol sends O(1) messages per hop per pair); the slope of log(wall-s per pair) against log K
+is printed. The comparison figure is the issue's: SeQUeNCe 1.3.1, the closest peer, delivers about 2.3
+end-to-end pairs per wall-second at K = 32 on a 2-core machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import math
+import statistics
+import time
+
+from stack.runtime import run_scenario
+from stack.scenario import load_text
+
+SEQUENCE_K32_PAIRS_PER_S = 2.3
+
+
+def chain(hops: int, pairs: int) -> str:
+    names = ["a"] + [f"r{i}" for i in range(1, hops)] + ["b"]
+    qpu = ('kind = "qpu"\ncommunication_qubits = 2\nstorage_qubits = 2\nt2_ms = 1000.0\n'
+           "emission_efficiency = 0.8\ntransducer_efficiency = 0.5\n")
+    text = ["[run]\nduration_ms = 1e6\nseed = 1\n"]
+    text += [f"[nodes.{name}]\n{qpu}" for name in names]
+    for index, (left, right) in enumerate(itertools.pairwise(names)):
+        text.append(f'[nodes.s{index}]\nkind = "station"\n[links.{left}-{right}]\na = "{left}"\nb = "{right}"\n'
+                    f'station = "s{index}"\nlength_km = 10.0\ndepolarizing = 0.02\n')
+    text.append(f'[[workload]]\nnode = "a"\nremote = "b"\ntype = "keep"\npairs = {pairs}\n')
+    return "\n".join(text)
+
+
+def one_run(hops: int, pairs: int) -> tuple[float, int, float]:
+    scenario = load_text(chain(hops, pairs), f"<chain of {hops}>")
+    started = time.perf_counter()
+    result = run_scenario(scenario)
+    wall = time.perf_counter() - started
+    workload = result.emulation.workloads[0]
+    delivered = len(workload.responder.records)
+    return wall, delivered, result.emulation.kernel.now / 1e9
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--hops", type=int, nargs="+", default=[2, 4, 8, 16, 32, 64])
+    parser.add_argument("--pairs", type=int, default=20)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    print(f"repeater chains of 10 km Barrett-Kok hops, {args.pairs} end-to-end pairs per run, median of "
+          f"{args.repeats}, capture off")
+    print(f"{'K':>4}{'wall s':>9}{'pairs/wall-s':>14}{'wall-s/pair':>13}{'emulated s':>12}{'vs SeQUeNCe':>13}")
+    costs: list[tuple[float, float]] = []
+    for hops in args.hops:
+        runs = [one_run(hops, args.pairs) for _ in range(args.repeats)]
+        wall = statistics.median(w for w, _, _ in runs)
+        delivered = runs[0][1]
+        per_pair = wall / delivered
+        costs.append((math.log(hops), math.log(per_pair)))
+        ratio = f"{delivered / wall / SEQUENCE_K32_PAIRS_PER_S:.0f}x" if hops == 32 else ""
+        print(f"{hops:>4}{wall:>9.2f}{delivered / wall:>14.1f}{per_pair:>13.4f}{runs[0][2]:>12.3f}{ratio:>13}")
+    if len(costs) > 1:
+        mean_x = sum(x for x, _ in costs) / len(costs)
+        mean_y = sum(y for _, y in costs) / len(costs)
+        slope = (sum((x - mean_x) * (y - mean_y) for x, y in costs)
+                 / sum((x - mean_x) ** 2 for x, _ in costs))
+        print(f"log-log slope of wall-s per pair against K: {slope:.2f} (1 = linear)")
+    print(f"SeQUeNCe 1.3.1 at K = 32 (issue 13): about {SEQUENCE_K32_PAIRS_PER_S} pairs per wall-second; the "
+          "issue's goal is 100 times that")
+
+
+if __name__ == "__main__":
+    main()

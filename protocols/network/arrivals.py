@@ -1,0 +1,79 @@
+"""Network layer: what the link layer delivers, as halves (network-design §4.3–4.5).
+
+A link OK for one of a circuit's hops (its Purpose ID is the circuit's label there) becomes a held half:
+at an end it goes to the end point, at a repeater to the swap queues. If a TRACK named it first (an
+early TRACK), the half takes it over; if it is already dead (an EXPIRE came first) or its circuit has
+stopped, the qubit is discarded at once and its credit returned. A link ERR EXPIRE kills the half (or
+leaves a tombstone for a pair never delivered here).
+"""
+
+from __future__ import annotations
+
+from protocols.common import Actions
+from protocols.network.circuit import Circuit
+from protocols.network.context import Node
+from protocols.network.endpoint import EndPoint
+from protocols.network.hops import Hops
+from protocols.network.swapper import Swapper
+from protocols.network.tracker import Tracker
+from protocols.network.types import Half, HalfEvent, HalfState
+from protocols.packets import linkservice as ll
+from protocols.packets.qncp_common import REASON_LINK_EXPIRED, REASON_TEARDOWN
+from protocols.physical.hardware import Discard
+
+
+class Arrivals:
+    """Link OKs and link ERR EXPIREs for circuits, at one node."""
+
+    def __init__(self, node: Node, hops: Hops, tracker: Tracker, swapper: Swapper, ends: EndPoint) -> None:
+        self.node = node
+        self.hops = hops
+        self.tracker = tracker
+        self.swapper = swapper
+        self.ends = ends
+
+    def on_pair(self, circuit: Circuit, side: int, ok: ll.OkKeep | ll.OkMeasure, now: int) -> Actions:
+        """A link OK for one of ``circuit``'s hops: a new held half."""
+        node = self.node
+        assert isinstance(ok, ll.OkKeep)
+        hop = circuit.hop(side)
+        key = (hop.link_id, ok.sequence_number)
+        stats = circuit.stats
+        stats.link_pairs[hop.link_id] = stats.link_pairs.get(hop.link_id, 0) + 1
+        stats.link_goodness[hop.link_id] = stats.link_goodness.get(hop.link_id, 0.0) + ll.decode_fidelity(ok.goodness)
+        half = node.half(key)
+        if half is None:
+            half = node.add_half(Half(*key, circuit.handle, side, HalfState.HELD))
+        elif half.state == HalfState.EARLY:
+            half.fire(HalfEvent.OK)
+            node.timers.cancel(("early", key))
+        elif half.state == HalfState.DEAD or not circuit.generating:
+            half.slot = ok.lqid
+            return Actions(hardware=[Discard(ok.lqid)]).extend(self.hops.released(half, now))
+        else:
+            node.counters.unrequested += 1         # a second OK for a pair it holds: not the link layer's way
+            return Actions()
+        half.slot, half.link_bell, half.label, half.ok_at = ok.lqid, ok.bell_state, ok.purpose_id, now
+        half.link_goodness = ll.decode_fidelity(ok.goodness)
+        if not circuit.generating:
+            return self.tracker.kill(half, REASON_TEARDOWN, None, now)
+        if circuit.is_end:
+            return self.ends.on_pair(circuit, half, now)
+        return self.swapper.add(circuit, half, now)
+
+    def on_expired(self, circuit: Circuit, side: int, seq: int, now: int) -> Actions:
+        """The link layer retracted a pair of one of ``circuit``'s hops (ERR EXPIRE)."""
+        node = self.node
+        hop = circuit.hop(side)
+        key = (hop.link_id, seq)
+        stats = circuit.stats
+        stats.link_expired[hop.link_id] = stats.link_expired.get(hop.link_id, 0) + 1
+        half = node.half(key)
+        if half is None:
+            half = node.add_half(Half(*key, circuit.handle, side, HalfState.DEAD, label=hop.label,
+                                      reason=REASON_LINK_EXPIRED))
+            node.linger(half, circuit, now)
+            actions = Actions()
+        else:
+            actions = self.tracker.kill(half, REASON_LINK_EXPIRED, None, now)
+        return actions.extend(self.hops.released(half, now))

@@ -1,0 +1,111 @@
+"""Network layer: what every collaborator of one node's engine shares (network-design §6).
+
+:class:`Node` holds the node's identity and static view (topology, configuration), the deadline heap and
+the reliable-message outbox, the circuit table, the table of halves, and the counters. Each collaborator
+(service, signalling, hops, tracker, swapper, end point) owns its own concern's state and reaches the
+shared tables only through this object.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+
+import numpy as np
+
+from protocols.common import LINK_SERVICE_PORT, NETWORK_SERVICE_PORT, QNCP_PORT, QNP_PORT, Actions, Address
+from protocols.network.circuit import Circuit, Circuits
+from protocols.network.timers import Outbox, Timers
+from protocols.network.topology import Topology
+from protocols.network.types import CircuitStats, Half, HalfKey, HalfState, NetworkConfig, NetworkCounters
+
+LINK_RESOLUTION_CONFIRMS = 13
+"""A link layer settles a pair within ~130 retransmission intervals, 13 of its confirm timeouts: how long
+a retraction of a link pair may follow its OK."""
+RTO_FLOOR_NS = 1_000_000
+"""Added to twice the one-way delay and jitter of a path: the retransmission interval's margin (as the
+link layer's ``2·longest + 1 ms``)."""
+
+
+class Node:
+    """One node's shared network-layer state."""
+
+    def __init__(self, node_id: int, topology: Topology, config: NetworkConfig, rng: np.random.Generator) -> None:
+        self.node_id = node_id
+        self.topology = topology
+        self.config = config
+        self.rng = rng
+        self.caps = topology.node(node_id)
+        self.ip = topology.address(node_id)
+        self.timers = Timers()
+        self.outbox = Outbox(self.timers)
+        self.circuits = Circuits(node_id, self.caps.qubits, config.max_circuits)
+        self.halves: dict[HalfKey, Half] = {}
+        self.counters = NetworkCounters()
+        self.records: dict[tuple[int, int], CircuitStats] = {}
+        """What this node saw of each circuit it took part in, by (head, Create ID): kept for the report."""
+        self.over = False
+        """Generation is over (the run's end): new requests are refused with TIMEOUT."""
+
+    # -- addresses and timing -------------------------------------------------------------------
+    @property
+    def link_service(self) -> Address:
+        return (self.ip, LINK_SERVICE_PORT)
+
+    @property
+    def service(self) -> Address:
+        return (self.ip, NETWORK_SERVICE_PORT)
+
+    def qncp(self, node: int) -> Address:
+        return (self.topology.address(node), QNCP_PORT)
+
+    def qnp(self, node: int) -> Address:
+        return (self.topology.address(node), QNP_PORT)
+
+    def rto(self, node: int) -> int:
+        """Retransmission interval towards ``node``: 2 × (one-way delay + jitter) + 1 ms."""
+        if node == self.node_id:
+            return RTO_FLOOR_NS
+        return 2 * (self.topology.delay(self.node_id, node) + self.topology.jitter(self.node_id, node)) + RTO_FLOOR_NS
+
+    def linger_ns(self, route: tuple[int, ...], links: list[int]) -> int:
+        """How long a circuit's records (tombstones, swap records, answers) outlive it, and a half its end:
+        longer than any node of the route retransmits a message about it (an end-to-end message's
+        retries cross the whole route) and than a link layer may take to retract a pair."""
+        hops = len(route) - 1
+        longest = max(self.rto(peer) for peer in route if peer != self.node_id)
+        confirm = max((self.topology.link(link).confirm_timeout_ns for link in links), default=0)
+        return (self.config.reliable_retries * hops + 2) * longest + LINK_RESOLUTION_CONFIRMS * confirm
+
+    def node_at(self, address: Address) -> int | None:
+        return self.topology.node_at(address[0])
+
+    # -- messages -------------------------------------------------------------------------------
+    def reliable(self, key: Hashable, node: int, port: int, payload: bytes, now: int,
+                 retries: int | None = None, hops: int = 1) -> Actions:
+        """Send to ``node`` and retransmit every RTO until ``key`` is acknowledged: ``retries`` times, by default
+        the configuration's reliable retries for each of the ``hops`` circuit hops the message crosses (loss
+        compounds along a path, so a message to the far end gets more tries)."""
+        retries = self.config.reliable_retries * max(1, hops) if retries is None else retries
+        destination = (self.topology.address(node), port)
+        return self.outbox.send(key, destination, payload, self.rto(node), retries, now)
+
+    # -- halves ---------------------------------------------------------------------------------
+    def half(self, key: HalfKey) -> Half | None:
+        return self.halves.get(key)
+
+    def add_half(self, half: Half) -> Half:
+        self.halves[half.key] = half
+        return half
+
+    def linger(self, half: Half, circuit: Circuit | None, now: int) -> None:
+        """``half`` has reached a final state: forget it after the circuit's linger time."""
+        linger = circuit.linger_ns if circuit is not None else 0
+        self.timers.schedule(("forget-half", half.key), now + max(linger, RTO_FLOOR_NS))
+
+    def halves_of(self, circuit: Circuit) -> list[Half]:
+        return [half for half in self.halves.values() if half.circuit == circuit.handle]
+
+    def held_slots(self) -> set[int]:
+        """Slots of the qubits this layer holds (in memory, not taken by a measurement)."""
+        return {half.slot for half in self.halves.values()
+                if half.state == HalfState.HELD and half.slot is not None and half.outcome is None}

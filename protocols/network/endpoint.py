@@ -1,0 +1,261 @@
+"""Network layer: the two ends of a circuit (network-design §4.6, §4.8).
+
+The **tail** decides every end-to-end pair, as the link layer's master does: when the TRACK of a chain
+reaches it and it holds the named half (measured, for measure-directly), it numbers the pair n, delivers its
+OK (Bell state = the TRACK's accumulated index) and sends CONFIRM(n) straight to the head, retransmitted
+until CONFIRM_ACK. The **head** delivers OK(n) with the same Bell state on CONFIRM if it still holds the
+named half, and otherwise answers CONFIRM_ACK EXPIRE and reports ERR EXPIRE(n), as the tail then does: both
+ends settle the same numbers. Pair n is settled at the tail when its CONFIRM is answered; with Number pairs
+settled the tail completes the circuit (COMPLETE to every node).
+
+Both ends hold a half at most τ_end (or, without cutoffs, a safety limit) after its link OK. The ends of a
+measure-directly circuit measure their half as soon as its link OK comes, in the request's basis (fixed or
+drawn per pair); with CON clear the OK-Ms are held until the circuit completes. Goodness is the tail's model
+state D_mid ⊛ both halves' memory channels for this end's storage time (:func:`protocols.network.model.goodness`).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from protocols.common import QNCP_PORT, Actions
+from protocols.network.circuit import Circuit, CircuitEvent, CircuitState
+from protocols.network.context import Node
+from protocols.network.hops import Hops
+from protocols.network.model import goodness
+from protocols.network.service import Service
+from protocols.network.tracker import Tracker
+from protocols.network.types import RIGHT, Half, HalfEvent, HalfKey, HalfState, Handle
+from protocols.packets import linkservice as ll
+from protocols.packets.qncp import Confirm
+from protocols.packets.qncp_common import CONFIRM, CONFIRM_ACK, REASON_CUTOFF, REASON_TEARDOWN
+from protocols.physical.hardware import Measure, MeasureResult
+
+
+@dataclass(slots=True)
+class EndState:
+    """One end's bookkeeping of its circuit's end-to-end pairs."""
+
+    numbered: int = 0
+    """Tail: pairs numbered so far (n runs from 0)."""
+    settled: set[int] = field(default_factory=set)
+    """Tail: pairs whose CONFIRM was answered."""
+    reported: set[int] = field(default_factory=set)
+    """Pairs this end has told its application about (an OK or ERR EXPIRE)."""
+    expired: set[int] = field(default_factory=set)
+    answered: dict[int, int] = field(default_factory=dict)
+    """Head: CONFIRM_ACK Status given per pair (duplicates get the same)."""
+    waiting: dict[int, Confirm] = field(default_factory=dict)
+    """Head: CONFIRMs for halves still being measured, by head pair sequence."""
+    delivered: dict[int, HalfKey] = field(default_factory=dict)
+    held: list[bytes] = field(default_factory=list)
+    """OK-Ms held until the circuit completes (measure-directly with CON clear)."""
+
+
+class EndPoint:
+    """The ends of the circuits of one node."""
+
+    def __init__(self, node: Node, service: Service, tracker: Tracker, hops: Hops) -> None:
+        self.node = node
+        self.service = service
+        self.tracker = tracker
+        self.hops = hops
+        self.states: dict[Handle, EndState] = {}
+        self.measuring: dict[int, deque[HalfKey]] = {}
+        """Measurements under way, by slot (results of one slot come back in order)."""
+        self.on_settled: Callable[[Circuit, int], Actions] = lambda circuit, now: Actions()
+        """The tail has settled Number pairs: the circuit completes."""
+
+    def state(self, circuit: Circuit) -> EndState:
+        return self.states.setdefault(circuit.handle, EndState())
+
+    def forget(self, circuit: Circuit) -> None:
+        self.states.pop(circuit.handle, None)
+
+    def settled(self) -> bool:
+        return not self.measuring
+
+    def numbered_all(self, circuit: Circuit) -> bool:
+        return self.state(circuit).numbered >= circuit.number
+
+    # -- link pairs and measurements ------------------------------------------------------------
+    def on_pair(self, circuit: Circuit, half: Half, now: int) -> Actions:
+        """A new half at an end."""
+        actions = Actions()
+        assert circuit.hold_ns is not None
+        self.node.timers.schedule(("hold", half.key), now + circuit.hold_ns)
+        if circuit.create.tpe == ll.TPE_MEASURE:
+            assert half.slot is not None
+            basis = self.service.basis(circuit)
+            half.fire(HalfEvent.MEASURE)
+            half.basis = int(basis)
+            self.measuring.setdefault(half.slot, deque()).append(half.key)
+            actions.hardware.append(Measure(half.slot, basis))
+        if circuit.is_head:
+            circuit.stats.hop1_ok_at[half.seq] = now
+            return actions.extend(self.tracker.send_track(circuit, half, now))
+        if half.track is not None and half.state == HalfState.HELD:
+            actions.extend(self.deliver(circuit, half, now))
+        return actions
+
+    def on_measured(self, result: MeasureResult, now: int) -> Actions:
+        under_way = self.measuring.get(result.slot)
+        key = under_way.popleft() if under_way else None
+        if under_way is not None and not under_way:
+            del self.measuring[result.slot]
+        half = None if key is None else self.node.half(key)
+        if half is None or half.state != HalfState.MEASURING:
+            return Actions()
+        half.fire(HalfEvent.RESULT)
+        half.outcome = result.outcome
+        circuit = self.node.circuits.get(half.circuit)
+        if circuit is None:
+            return Actions()
+        if circuit.is_head:
+            waiting = self.state(circuit).waiting.pop(half.seq, None)
+            return Actions() if waiting is None else self.on_confirm(waiting, circuit.tail, now)
+        return self.deliver(circuit, half, now) if half.track is not None else Actions()
+
+    def on_hold(self, key: HalfKey, now: int) -> Actions:
+        """An end's half waited its τ_end: discarded, its link pair expired (EXPIRE CUTOFF)."""
+        half = self.node.half(key)
+        if half is None or half.state not in (HalfState.HELD, HalfState.MEASURED):
+            return Actions()
+        circuit = self.node.circuits.get(half.circuit)
+        if circuit is not None:
+            circuit.stats.cutoff_discards += 1
+        return self.tracker.kill(half, REASON_CUTOFF, None, now)
+
+    def _goodness(self, circuit: Circuit, half: Half, now: int) -> float:
+        peer = circuit.tail if circuit.is_head else circuit.head
+        stored = 0 if half.ok_at is None else max(0, now - half.ok_at)
+        return goodness(circuit.model, stored, self.node.caps.memory, self.node.topology.node(peer).memory)
+
+    def _ok(self, circuit: Circuit, half: Half, n: int, bell: int, now: int) -> tuple[Actions, float]:
+        good = self._goodness(circuit, half, now)
+        message = self.service.ok(circuit, half, n, bell, good, now)
+        state = self.state(circuit)
+        state.reported.add(n)
+        if circuit.create.outcomes_together:
+            state.held.append(message)
+            return Actions(), good
+        assert circuit.app is not None
+        return Actions(send=[(circuit.app, message)]), good
+
+    # -- the tail -------------------------------------------------------------------------------
+    def deliver(self, circuit: Circuit, half: Half, now: int) -> Actions:
+        """The tail holds the half a TRACK named: number the pair, deliver it, CONFIRM it to the head."""
+        state = self.state(circuit)
+        if state.numbered >= circuit.number or circuit.state not in (CircuitState.ACTIVE,):
+            return self.tracker.kill(half, REASON_TEARDOWN, None, now)        # a surplus chain
+        assert half.track is not None
+        n = state.numbered
+        state.numbered += 1
+        bell = half.track.bell
+        half.fire(HalfEvent.DELIVER)
+        half.e2e = n
+        state.delivered[n] = half.key
+        self.node.timers.cancel(("hold", half.key))
+        actions, good = self._ok(circuit, half, n, bell, now)
+        confirm = Confirm(CONFIRM, circuit.handle[1], circuit.head, n, half.track.pair_id, half.seq, bell,
+                          ll.encode_fidelity(good))
+        actions.extend(self.node.reliable(("confirm", circuit.handle, n), circuit.head, QNCP_PORT,
+                                          confirm.encode(), now, hops=len(circuit.route) - 1))
+        actions.extend(self.hops.released(half, now))
+        if state.numbered >= circuit.number:
+            circuit.fire(CircuitEvent.ALL_NUMBERED)
+        return actions
+
+    def on_confirm_ack(self, message: Confirm, now: int) -> Actions:
+        circuit = self.node.circuits.get((message.head_node, message.circuit_id))
+        if circuit is None or not self.node.outbox.ack(("confirm", circuit.handle, message.e2e_seq)):
+            return Actions()
+        actions = Actions()
+        if message.status == ll.ERR_EXPIRE:
+            actions.extend(self.retract(circuit, message.e2e_seq))
+        return actions.extend(self._settle(circuit, message.e2e_seq, now))
+
+    def confirm_gave_up(self, handle: Handle, n: int, now: int) -> Actions:
+        """Every CONFIRM of pair n went unanswered: assume the worst (the head may not have it). The tail
+        reports it expired and poisons its half, which reaches the head's half through the swap records."""
+        circuit = self.node.circuits.get(handle)
+        if circuit is None:
+            return Actions()
+        actions = self.retract(circuit, n)
+        key = self.state(circuit).delivered.get(n)
+        half = None if key is None else self.node.half(key)
+        if half is not None:
+            actions.extend(self.tracker.kill(half, REASON_TEARDOWN, None, now))
+        return actions.extend(self._settle(circuit, n, now))
+
+    def _settle(self, circuit: Circuit, n: int, now: int) -> Actions:
+        state = self.state(circuit)
+        state.settled.add(n)
+        if len(state.settled) < circuit.number:
+            return Actions()
+        return self.flush(circuit).extend(self.on_settled(circuit, now))
+
+    def flush(self, circuit: Circuit) -> Actions:
+        """OK-Ms held until the end of the request go to the application."""
+        state = self.state(circuit)
+        held, state.held = state.held, []
+        return Actions(send=[(circuit.app, message) for message in held]) if circuit.app else Actions()
+
+    # -- the head -------------------------------------------------------------------------------
+    def on_confirm(self, message: Confirm, sender: int, now: int) -> Actions:
+        circuit = self.node.circuits.get((message.head_node, message.circuit_id))
+        n = message.e2e_seq
+        if circuit is None or not circuit.is_head:
+            return self._confirm_ack(message, sender, ll.ERR_EXPIRE)
+        state = self.state(circuit)
+        if n in state.answered:
+            return self._confirm_ack(message, sender, state.answered[n])
+        half = self.node.half((circuit.hop(RIGHT).link_id, message.head_pair_seq))
+        if half is not None and half.state == HalfState.MEASURING:
+            state.waiting[half.seq] = message
+            return Actions()
+        if half is None or half.state not in (HalfState.HELD, HalfState.MEASURED):
+            state.answered[n] = ll.ERR_EXPIRE
+            return self.retract(circuit, n).extend(self._confirm_ack(message, sender, ll.ERR_EXPIRE))
+        half.fire(HalfEvent.DELIVER)
+        half.e2e = n
+        state.delivered[n] = half.key
+        state.answered[n] = 0
+        self.node.timers.cancel(("hold", half.key))
+        ok_at = circuit.stats.hop1_ok_at.pop(half.seq, None)
+        if ok_at is not None:
+            circuit.stats.latencies.append(now - ok_at)
+        actions, _ = self._ok(circuit, half, n, message.bell_state, now)
+        actions.extend(self.hops.released(half, now))
+        return actions.extend(self._confirm_ack(message, sender, 0))
+
+    def _confirm_ack(self, message: Confirm, sender: int, status: int) -> Actions:
+        ack = Confirm(CONFIRM_ACK, message.circuit_id, message.head_node, message.e2e_seq, message.head_pair_seq,
+                      message.tail_pair_seq, message.bell_state, message.goodness, status=status)
+        return Actions(send=[(self.node.qncp(sender), ack.encode())])
+
+    def completed(self, circuit: Circuit) -> Actions:
+        """The head learned the circuit is complete: any pair it never heard of is reported expired (only
+        possible when the tail gave up confirming it), and held OK-Ms go to the application."""
+        actions = self.flush(circuit)
+        for n in range(circuit.number):
+            if n not in self.state(circuit).reported:
+                actions.extend(self.retract(circuit, n))
+        return actions
+
+    # -- both ends ------------------------------------------------------------------------------
+    def retract(self, circuit: Circuit, n: int) -> Actions:
+        """Report pair n expired to the application, once."""
+        state = self.state(circuit)
+        if n in state.expired:
+            return Actions()
+        state.expired.add(n)
+        state.reported.add(n)
+        return self.service.expire(circuit, n)
+
+    def on_retracted(self, circuit: Circuit, half: Half, now: int) -> Actions:
+        """A delivered half died (poison): its pair is expired at this end."""
+        return Actions() if half.e2e is None else self.retract(circuit, half.e2e)
+

@@ -1,0 +1,289 @@
+"""Network layer: each hop's link requests and its credit (network-design §4.3).
+
+Per circuit per hop the two ends have a :class:`HopFlow`. The *origin* (the higher node id: the link's
+non-master, whose request starts generating 1.5 hop round trips after its CREATE) asks its link layer for
+pairs with ``CREATE(Purpose ID = the circuit's label, Number = free credits)`` from port 7773; the *granter*
+announces the circuit with CREDIT READY(W) and returns one credit per link pair it is done with (swapped,
+discarded, delivered, expired) with CREDIT RELEASED(seq). The origin may have W link pairs in flight:
+requested, or made and not yet released at both ends. So a hop never holds more than W halves of a circuit
+at either end, and a repeater with 2W qubits reserved never deadlocks its two hops.
+
+The link layer's replies come to port 7773: ACK and ERR name the Create ID (the origin's own, or, at the
+granter, the origin's, learned with the origin node from the OKs), OKs name the label as Purpose ID. A link
+ERR EXPIRE retracts pairs; any other ERR ends the hop's request: NORES is retried with exponential backoff,
+TIMEOUT, UNSUPP, REJECTED and OTHER (the link is down: DOWN) end the circuit.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from protocols.common import QNCP_PORT, Actions
+from protocols.network.circuit import Circuit
+from protocols.network.context import Node
+from protocols.network.types import Half, Handle
+from protocols.packets import linkservice as ll
+from protocols.packets.qncp import PairMessage
+from protocols.packets.qncp_common import CREDIT, CREDIT_ACK, CREDIT_READY, CREDIT_RELEASED
+from protocols.physical.hardware import Discard
+
+FlowKey = tuple[Handle, int]
+"""(circuit, side)."""
+LINK_FAILURES = {ll.ERR_TIMEOUT: ll.ERR_TIMEOUT, ll.ERR_NOTIME: ll.ERR_TIMEOUT, ll.ERR_UNSUPP: ll.ERR_UNSUPP,
+                 ll.ERR_REJECTED: ll.ERR_REJECTED, ll.ERR_OTHER: ll.ERR_DOWN, ll.ERR_CREATE: ll.ERR_OTHER,
+                 ll.ERR_NORES: ll.ERR_NORES}
+"""A hop request's link ERR → the code the circuit is torn down with."""
+
+
+@dataclass(slots=True)
+class LinkRequest:
+    """One link CREATE of a hop's origin, until every pair it asked for has settled at this end."""
+
+    number: int
+    create_id: int | None = None
+    settled: set[int] = field(default_factory=set)
+
+
+@dataclass(slots=True)
+class HopFlow:
+    handle: Handle
+    side: int
+    link_id: int
+    label: int
+    peer: int
+    origin: bool
+    window: int
+    ready: bool = False
+    """Origin: the granter's CREDIT READY has come."""
+    stopped: bool = False
+    request: LinkRequest | None = None
+    outstanding: set[int] = field(default_factory=set)
+    """Origin: pairs settled at this end and not yet released at both ends (each holds a credit)."""
+    own_released: set[int] = field(default_factory=set)
+    peer_released: set[int] = field(default_factory=set)
+    backoff: int = 0
+    retrying: bool = False
+
+    @property
+    def key(self) -> FlowKey:
+        return (self.handle, self.side)
+
+
+PairCallback = Callable[[Circuit, int, "ll.OkKeep | ll.OkMeasure", int], Actions]
+ExpiredCallback = Callable[[Circuit, int, int, int], Actions]
+FailedCallback = Callable[[Circuit, int, int], Actions]
+
+
+class Hops:
+    """The hop flows of one node and its side of the link-layer service."""
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self.flows: dict[FlowKey, HopFlow] = {}
+        self.by_create: dict[int, FlowKey] = {}
+        self.granted: dict[tuple[int, int], FlowKey] = {}
+        self.awaiting_ack: deque[FlowKey] = deque()
+        self.early_ready: set[tuple[Handle, int]] = set()
+        """READYs that overtook the SETUP_REPLY installing their circuit here: (circuit, link)."""
+        self.on_pair: PairCallback = lambda circuit, side, ok, now: Actions()
+        self.on_expired: ExpiredCallback = lambda circuit, side, seq, now: Actions()
+        self.on_failed: FailedCallback = lambda circuit, code, now: Actions()
+
+    # -- circuit lifecycle ----------------------------------------------------------------------
+    def start(self, circuit: Circuit, now: int) -> Actions:
+        """``circuit`` is installed here: its flows start (the granter announces READY)."""
+        actions = Actions()
+        for side, hop in enumerate(circuit.hops):
+            if hop is None:
+                continue
+            flow = HopFlow(circuit.handle, side, hop.link_id, hop.label, hop.peer, hop.origin, circuit.window)
+            flow.ready = (circuit.handle, hop.link_id) in self.early_ready
+            self.early_ready.discard((circuit.handle, hop.link_id))
+            self.flows[flow.key] = flow
+            if flow.ready:
+                actions.extend(self.request(flow, now))
+            if not hop.origin:
+                message = self._credit(CREDIT, circuit, flow, 0, CREDIT_READY, circuit.window)
+                actions.extend(self.node.reliable(("ready", circuit.handle, hop.link_id), hop.peer, QNCP_PORT,
+                                                  message, now))
+        return actions
+
+    def stop(self, circuit: Circuit) -> None:
+        """No more link requests for ``circuit`` (those open still finish)."""
+        for side in (0, 1):
+            flow = self.flows.get((circuit.handle, side))
+            if flow is not None:
+                flow.stopped = True
+                self.node.timers.cancel(("hop-retry", circuit.handle, side))
+
+    def forget(self, circuit: Circuit) -> None:
+        self.early_ready = {key for key in self.early_ready if key[0] != circuit.handle}
+        for side in (0, 1):
+            flow = self.flows.pop((circuit.handle, side), None)
+            if flow is not None and flow.request is not None:
+                self.flows[flow.key] = flow          # its request is still open: keep it until it ends
+
+    def settled(self) -> bool:
+        """No link request of this node is open."""
+        return not self.awaiting_ack and all(flow.request is None for flow in self.flows.values())
+
+    # -- credit ---------------------------------------------------------------------------------
+    def released(self, half: Half, now: int) -> Actions:
+        """This node is done with ``half`` (swapped, discarded, delivered, retracted): its credit returns."""
+        if half.released:
+            return Actions()
+        half.released = True
+        flow = self.flows.get((half.circuit, half.side))
+        if flow is None or flow.link_id != half.link_id:
+            return Actions()
+        if flow.origin:
+            flow.own_released.add(half.seq)
+            return self._free(flow, half.seq, now)
+        circuit = self.node.circuits.get(half.circuit)
+        if circuit is None or not circuit.generating:
+            return Actions()
+        message = self._credit(CREDIT, circuit, flow, half.seq, CREDIT_RELEASED, 0)
+        return self.node.reliable(("credit", circuit.handle, flow.link_id, half.seq), flow.peer, QNCP_PORT,
+                                  message, now)
+
+    def on_credit(self, message: PairMessage, peer: int, now: int) -> Actions:
+        ack = PairMessage(CREDIT_ACK, message.circuit_id, message.head_node, message.link_label, message.pair_seq,
+                          message.link_id, window=message.window, credit=message.credit)
+        actions = Actions(send=[(self.node.qncp(peer), ack.encode())])
+        circuit = self.node.circuits.get((message.head_node, message.circuit_id))
+        side = None if circuit is None else circuit.side_of(message.link_id)
+        flow = None if side is None or circuit is None else self.flows.get((circuit.handle, side))
+        if flow is None and circuit is not None and circuit.live and message.credit == CREDIT_READY:
+            self.early_ready.add((circuit.handle, message.link_id))     # installed here a moment from now
+            return actions
+        if flow is None or not flow.origin or flow.peer != peer:
+            return actions
+        if message.credit == CREDIT_READY:
+            flow.ready = True
+            return actions.extend(self.request(flow, now))
+        flow.peer_released.add(message.pair_seq)
+        return actions.extend(self._free(flow, message.pair_seq, now))
+
+    def on_credit_ack(self, message: PairMessage) -> None:
+        handle = (message.head_node, message.circuit_id)
+        if message.credit == CREDIT_READY:
+            self.node.outbox.ack(("ready", handle, message.link_id))
+        else:
+            self.node.outbox.ack(("credit", handle, message.link_id, message.pair_seq))
+
+    def _free(self, flow: HopFlow, seq: int, now: int) -> Actions:
+        if seq in flow.outstanding and seq in flow.own_released and seq in flow.peer_released:
+            flow.outstanding.discard(seq)
+            flow.own_released.discard(seq)
+            flow.peer_released.discard(seq)
+            return self.request(flow, now)
+        return Actions()
+
+    # -- link requests --------------------------------------------------------------------------
+    def request(self, flow: HopFlow, now: int) -> Actions:
+        """The origin asks its link layer for as many pairs as it has free credits."""
+        circuit = self.node.circuits.get(flow.handle)
+        if (not flow.origin or not flow.ready or flow.stopped or flow.request is not None or flow.retrying
+                or circuit is None or not circuit.generating):
+            return Actions()
+        free = flow.window - len(flow.outstanding)
+        if free <= 0:
+            return Actions()
+        hop = circuit.hop(flow.side)
+        flow.request = LinkRequest(free)
+        self.awaiting_ack.append(flow.key)
+        create = ll.Create(remote_node_id=flow.peer, minimum_fidelity=hop.link_min_fidelity, purpose_id=flow.label,
+                           number=free, priority=self.node.config.link_priority, tpe=ll.TPE_KEEP, con=1)
+        return Actions(send=[(self.node.link_service, create.encode())])
+
+    def retry(self, handle: Handle, side: int, now: int) -> Actions:
+        flow = self.flows.get((handle, side))
+        if flow is None:
+            return Actions()
+        flow.retrying = False
+        return self.request(flow, now)
+
+    def on_link(self, message: ll.Upward, now: int) -> Actions:
+        """A reply of this node's link layer to the network layer (port 7773 from 7771)."""
+        if isinstance(message, ll.Ack):
+            if self.awaiting_ack:
+                key = self.awaiting_ack.popleft()
+                flow = self.flows.get(key)
+                if flow is not None and flow.request is not None:
+                    flow.request.create_id = message.create_id
+                    self.by_create[message.create_id] = key
+            return Actions()
+        if isinstance(message, ll.Err):
+            return self._on_err(message, now)
+        return self._on_ok(message, now)
+
+    def _on_ok(self, ok: ll.OkKeep | ll.OkMeasure, now: int) -> Actions:
+        node = self.node
+        link = node.topology.link_between(node.node_id, ok.remote_node_id)
+        bound = None if link is None else node.circuits.at_label(link.link_id, ok.purpose_id)
+        flow = None if bound is None else self.flows.get((bound[0].handle, bound[1]))
+        actions = Actions()
+        if flow is not None and flow.origin:
+            actions.extend(self._settle(flow, ok.sequence_number, now))
+        elif flow is not None:
+            self.granted[(ok.remote_node_id, ok.create_id)] = flow.key
+        if bound is None or flow is None or not isinstance(ok, ll.OkKeep):
+            node.counters.unrequested += 1
+            return actions.extend(Actions(hardware=[Discard(ok.lqid)]) if isinstance(ok, ll.OkKeep) else Actions())
+        return actions.extend(self.on_pair(bound[0], bound[1], ok, now))
+
+    def _on_err(self, err: ll.Err, now: int) -> Actions:
+        key = self.by_create.get(err.create_id) if err.origin_node == self.node.node_id else None
+        if key is None:
+            key = self.granted.get((err.origin_node, err.create_id))
+        if key is None and err.err != ll.ERR_EXPIRE and err.origin_node == self.node.node_id and self.awaiting_ack:
+            key = self.awaiting_ack.popleft()       # the link layer refused a CREATE of ours outright
+        flow = None if key is None else self.flows.get(key)
+        circuit = None if flow is None else self.node.circuits.get(flow.handle)
+        if flow is None:
+            return Actions()
+        if err.err == ll.ERR_EXPIRE and err.s:
+            actions = Actions()
+            high = err.sequence_number_high if err.sequence_number_high > err.sequence_number_low \
+                else err.sequence_number_high + 0x10000
+            for seq in range(err.sequence_number_low, high):
+                if flow.origin:
+                    actions.extend(self._settle(flow, seq & 0xFFFF, now))
+                if circuit is not None:
+                    actions.extend(self.on_expired(circuit, flow.side, seq & 0xFFFF, now))
+            return actions
+        if not flow.origin:
+            # the granter's copy of the request failed: only a link that went down concerns the circuit
+            return self.on_failed(circuit, ll.ERR_DOWN, now) if circuit and err.err == ll.ERR_OTHER else Actions()
+        if flow.request is not None and flow.request.create_id in (None, err.create_id):
+            self.by_create.pop(err.create_id, None)
+            flow.request = None
+        if circuit is None or not circuit.generating:
+            return Actions()
+        if err.err == ll.ERR_NORES and flow.backoff < self.node.config.retries:
+            flow.retrying = True
+            flow.backoff += 1
+            at = now + self.node.rto(flow.peer) * 2 ** flow.backoff
+            self.node.timers.schedule(("hop-retry", flow.handle, flow.side), at)
+            return Actions()
+        return self.on_failed(circuit, LINK_FAILURES.get(err.err, ll.ERR_OTHER), now)
+
+    def _settle(self, flow: HopFlow, seq: int, now: int) -> Actions:
+        """Pair ``seq`` of the origin's request has settled at this end (its OK, or its ERR EXPIRE); when that
+        was the request's last pair, the next request goes out if credits are free."""
+        request = flow.request
+        if request is None or seq in request.settled or seq in flow.outstanding:
+            return Actions()
+        request.settled.add(seq)
+        flow.outstanding.add(seq)
+        flow.backoff = 0
+        if len(request.settled) < request.number:
+            return Actions()
+        flow.request = None
+        return self.request(flow, now)
+
+    def _credit(self, kind: int, circuit: Circuit, flow: HopFlow, seq: int, credit: int, window: int) -> bytes:
+        return PairMessage(kind, circuit.handle[1], circuit.head, flow.label, seq, flow.link_id, window=window,
+                           credit=credit).encode()

@@ -1,0 +1,272 @@
+"""Network layer: :class:`NetworkLayer`, the engine of one QPU (network-design §6; docs/architecture.md).
+
+It is bound to UDP 7773 (applications' CREATEs, and the replies of its own link layer, to which it is a
+client), 7774 (TRACK) and 7775 (QNCP), and gets hardware events (Bell and single-qubit measurement
+results). It dispatches each input to the collaborator that owns the concern:
+
+- :class:`~protocols.network.service.Service`: the application service (CREATE, ACK, OK, ERR);
+- :class:`~protocols.network.signalling.Signalling`: setup, completion and teardown of circuits;
+- :class:`~protocols.network.hops.Hops`: each hop's link requests and credit;
+- :class:`~protocols.network.tracker.Tracker`: TRACKs and EXPIREs, the deaths of halves;
+- :class:`~protocols.network.swapper.Swapper`: swapping at repeaters, the cutoff;
+- :class:`~protocols.network.endpoint.EndPoint`: the ends (numbering, CONFIRM, OKs, τ_end);
+
+which share the node's tables through :class:`~protocols.network.context.Node`, and merges their actions.
+Deadlines live in one heap (:class:`~protocols.network.timers.Timers`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from protocols.common import LINK_SERVICE_PORT, NETWORK_SERVICE_PORT, QNCP_PORT, QNP_PORT, Actions, Address, ParseError
+from protocols.link.types import GenerationOver
+from protocols.network.arrivals import Arrivals
+from protocols.network.circuit import Circuit, CircuitState
+from protocols.network.context import Node
+from protocols.network.ending import Ending
+from protocols.network.endpoint import EndPoint
+from protocols.network.hops import Hops
+from protocols.network.routing import Router
+from protocols.network.service import Service
+from protocols.network.signalling import Signalling
+from protocols.network.swapper import Swapper
+from protocols.network.topology import Topology
+from protocols.network.tracker import Tracker
+from protocols.network.types import (
+    HalfState,
+    NetworkConfig,
+)
+from protocols.packets import linkservice as ll
+from protocols.packets.qncp import CircuitEnd, Confirm, HopAck, PairMessage, Setup, SetupReply, decode_qncp
+from protocols.packets.qncp_common import (
+    COMPLETE,
+    CONFIRM,
+    CREDIT,
+    CREDIT_ACK,
+    EXPIRE,
+    EXPIRE_ACK,
+    MESSAGE_TYPES,
+    TEARDOWN,
+    TRACK_ACK,
+)
+from protocols.packets.qnp import TrackFrame
+from protocols.physical.hardware import BellMeasureResult, MeasureResult
+
+FINAL = (HalfState.DEAD, HalfState.SWAPPED, HalfState.DELIVERED)
+
+
+class NetworkLayer:
+    """Sans-IO network-layer engine of one QPU."""
+
+    def __init__(self, node_id: int, topology: Topology, purposes: dict[int, Address], rng: np.random.Generator,
+                 config: NetworkConfig | None = None, paths: Mapping[tuple[int, int], Sequence[int]] | None = None,
+                 cutoffs: dict[int, int] | None = None, router: Router | None = None) -> None:
+        self.node = node = Node(node_id, topology, config or NetworkConfig(), rng)
+        self.service = Service(node, router or Router(topology), purposes, paths)
+        self.hops = Hops(node)
+        self.tracker = Tracker(node, self.hops)
+        self.swapper = Swapper(node, self.tracker, self.hops)
+        self.ends = EndPoint(node, self.service, self.tracker, self.hops)
+        self.ending = Ending(node, self.service, self.hops, self.ends, self.swapper)
+        self.signalling = Signalling(node, self.service, self.hops, self.ending, cutoffs)
+        self.arrivals = Arrivals(node, self.hops, self.tracker, self.swapper, self.ends)
+        self.hops.on_pair = self.arrivals.on_pair
+        self.hops.on_expired = self.arrivals.on_expired
+        self.hops.on_failed = self.ending.fail
+        self.tracker.on_retracted = self.ends.on_retracted
+        self.tracker.on_tracked = self.ends.deliver
+        self.ends.on_settled = self.ending.complete
+
+    @property
+    def node_id(self) -> int:
+        return self.node.node_id
+
+    @property
+    def purposes(self) -> dict[int, Address]:
+        """Purpose ID → the application listening at this node (the tail's side of a circuit)."""
+        return self.service.purposes
+
+    @property
+    def counters(self) -> Any:
+        return self.node.counters
+
+    @property
+    def circuits(self) -> list[Circuit]:
+        return list(self.node.circuits)
+
+    # -- the engine surface ---------------------------------------------------------------------
+    def start(self, now: int) -> Actions:
+        return Actions()
+
+    def receive(self, payload: bytes, source: Address, port: int, now: int) -> Actions:
+        try:
+            actions = self._receive(payload, source, port, now)
+        except ParseError:
+            self.node.counters.malformed += 1
+            actions = Actions()
+        return self._done(actions, now)
+
+    def handle(self, event: Any, now: int) -> Actions:
+        if isinstance(event, BellMeasureResult):
+            actions = self.swapper.on_result(event, now)
+        elif isinstance(event, MeasureResult):
+            actions = self.ends.on_measured(event, now)
+        elif isinstance(event, GenerationOver):
+            actions = self._generation_over(now)
+        else:
+            raise TypeError(f"network layer cannot handle {event!r}")
+        return self._done(actions, now)
+
+    def on_timer(self, now: int) -> Actions:
+        actions = Actions()
+        for key in self.node.timers.due(now):
+            assert isinstance(key, tuple)
+            actions.extend(self._timer(key, now))
+        return self._done(actions, now)
+
+    @property
+    def resolution_ns(self) -> int:
+        """A bound on how long this layer goes on after its last request: a circuit's linger (every reliable
+        message's retransmissions) and the head's wait for the tail's verdict, with the longest paths."""
+        node = self.node
+        qpus = node.topology.qpus()
+        if len(qpus) < 2:
+            return 0
+        return 3 * node.linger_ns(qpus, [link.link_id for link in node.topology.links])
+
+    def held_slots(self) -> set[int]:
+        return self.node.held_slots()
+
+    def settled(self) -> bool:
+        """Nothing waits for an answer, no circuit is live here, no link request of its hops is open and no
+        measurement is under way."""
+        node = self.node
+        return (node.outbox.empty() and self.hops.settled() and self.swapper.settled() and self.ends.settled()
+                and not any(circuit.live for circuit in node.circuits) and ("flush",) not in node.timers)
+
+    # -- inputs ---------------------------------------------------------------------------------
+    def _receive(self, payload: bytes, source: Address, port: int, now: int) -> Actions:
+        node = self.node
+        if port == NETWORK_SERVICE_PORT:
+            if source == node.link_service:
+                return self.hops.on_link(ll.decode_upward(payload), now)
+            actions, admitted = self.service.on_create(payload, source, now)
+            return actions if admitted is None else actions.extend(self.signalling.open(admitted, now))
+        sender = node.node_at(source)
+        if sender is None or sender == node.node_id:
+            raise ParseError(f"datagram from {source}, not a node of the network")
+        if port == QNP_PORT:
+            return self.tracker.on_track(TrackFrame.decode(payload), sender, now)
+        if port != QNCP_PORT:
+            raise ParseError(f"nothing on port {port}")
+        return self._qncp(decode_qncp(payload), sender, now)
+
+    def _qncp(self, message: Any, sender: int, now: int) -> Actions:
+        s = self.signalling
+        if isinstance(message, Setup):
+            return s.on_setup(message, sender, now)
+        if isinstance(message, SetupReply):
+            return s.on_reply(message, sender, now)
+        if isinstance(message, HopAck):
+            s.on_ack(message, sender)
+        elif isinstance(message, CircuitEnd):
+            if message.msg_type in (COMPLETE, TEARDOWN):
+                return self.ending.on_end(message, sender, now)
+            self.ending.on_end_ack(message)
+        elif isinstance(message, Confirm):
+            if message.msg_type == CONFIRM:
+                return self.ends.on_confirm(message, sender, now)
+            return self.ends.on_confirm_ack(message, now)
+        elif isinstance(message, PairMessage):
+            return self._pair_message(message, sender, now)
+        return Actions()
+
+    def _pair_message(self, message: PairMessage, sender: int, now: int) -> Actions:
+        kind = message.msg_type
+        if kind == TRACK_ACK:
+            self.tracker.on_track_ack(message)
+        elif kind == EXPIRE:
+            return self.tracker.on_expire(message, sender, now)
+        elif kind == EXPIRE_ACK:
+            self.tracker.on_expire_ack(message, sender)
+        elif kind == CREDIT:
+            return self.hops.on_credit(message, sender, now)
+        elif kind == CREDIT_ACK:
+            self.hops.on_credit_ack(message)
+        return Actions()
+
+    def _generation_over(self, now: int) -> Actions:
+        """The run's generation window ended: new requests get ERR TIMEOUT, and every circuit whose tail (or
+        setting-up head) is here fails with TIMEOUT unless all its pairs are numbered."""
+        self.node.over = True
+        actions = Actions()
+        for circuit in self.node.circuits:
+            if circuit.is_tail or circuit.state == CircuitState.SETTING_UP:
+                actions.extend(self.ending.fail(circuit, ll.ERR_TIMEOUT, now))
+        return actions
+
+    # -- timers ---------------------------------------------------------------------------------
+    def _timer(self, key: tuple[Any, ...], now: int) -> Actions:
+        kind = key[0]
+        if kind == "rtx":
+            actions, gave_up = self.node.outbox.retransmit(key[1], now)
+            return self._gave_up(key[1], now) if gave_up else actions
+        handlers = {
+            "setup-timeout": self.signalling.setup_timeout, "max-time": self.ending.max_time,
+            "verdict": self.ending.verdict_timeout, "early": self.tracker.early_expired,
+            "cutoff": self.swapper.on_cutoff, "hold": self.ends.on_hold,
+        }
+        if kind in handlers:
+            return handlers[kind](key[1], now)
+        if kind == "hop-retry":
+            return self.hops.retry(key[1], key[2], now)
+        if kind == "forget-half":
+            half = self.node.half(key[1])
+            if half is not None and half.state in FINAL:
+                del self.node.halves[key[1]]
+        elif kind == "forget-circuit":
+            self.ending.forget(key[1])
+        return Actions()
+
+    def _gave_up(self, key: tuple[Any, ...], now: int) -> Actions:
+        """Every retransmission of a reliable message went unanswered."""
+        node = self.node
+        node.counters.gave_up += 1
+        kind, handle = key[0], key[1]
+        if kind in ("setup", "reply"):
+            return self.signalling.setup_lost(kind, handle, now)
+        if kind == "confirm":
+            return self.ends.confirm_gave_up(handle, key[2], now)
+        circuit = node.circuits.get(handle)
+        if kind in ("ready", "credit", "track") and circuit is not None:
+            return self.ending.fail(circuit, ll.ERR_DOWN, now)
+        return Actions()
+
+    # -- output ---------------------------------------------------------------------------------
+    def _done(self, actions: Actions, now: int) -> Actions:
+        """Count what goes out (per message type, per circuit) and set the next deadline."""
+        node = self.node
+        for destination, payload in actions.send:
+            port = destination[1]
+            if port == QNP_PORT and len(payload) >= 10:
+                name, circuit_id = "TRACK", int.from_bytes(payload[8:10], "big")
+            elif port == QNCP_PORT and len(payload) >= 6:
+                name, circuit_id = MESSAGE_TYPES.get(payload[1], "?"), int.from_bytes(payload[4:6], "big")
+            elif port == LINK_SERVICE_PORT:
+                name, circuit_id = "link CREATE", None
+            else:
+                # to an application: not settled until it is delivered (after this instant), so a run that
+                # ends on this input still delivers it
+                node.timers.schedule(("flush",), now + 1)
+                continue
+            node.counters.sent[name] = node.counters.sent.get(name, 0) + 1
+            handle = None if circuit_id is None else node.circuits.by_id.get(circuit_id)
+            circuit = None if handle is None else node.circuits.get(handle)
+            if circuit is not None:
+                circuit.stats.messages[name] = circuit.stats.messages.get(name, 0) + 1
+        actions.deadline = node.timers.next()
+        return actions

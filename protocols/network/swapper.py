@@ -1,0 +1,119 @@
+"""Network layer: entanglement swapping at repeaters (network-design §4.4).
+
+Per circuit a repeater keeps its held halves in two FIFO queues, LEFT (the hop towards the head) and RIGHT.
+As soon as both have one, it Bell-measures the oldest of each (``BellMeasure``); on success the two halves
+are swapped (the record the P4 rule needs: partner and outcome), the TRACK pending on the left half goes
+on, and both halves' credits return. A failed measurement kills both halves (EXPIRE SWAP_FAILED to both
+neighbours). A half held longer than the circuit's cutoff τ since its link OK is discarded (EXPIRE CUTOFF).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+from protocols.common import Actions
+from protocols.network.circuit import Circuit
+from protocols.network.context import Node
+from protocols.network.hops import Hops
+from protocols.network.tracker import Tracker
+from protocols.network.types import LEFT, RIGHT, Half, HalfEvent, HalfKey, HalfState, Handle
+from protocols.packets.qncp_common import REASON_CUTOFF, REASON_SWAP_FAILED
+from protocols.physical.hardware import BellMeasure, BellMeasureResult
+
+
+class Swapper:
+    """The swap queues of one repeater (every circuit it serves)."""
+
+    def __init__(self, node: Node, tracker: Tracker, hops: Hops) -> None:
+        self.node = node
+        self.tracker = tracker
+        self.hops = hops
+        self.queues: dict[Handle, tuple[deque[HalfKey], deque[HalfKey]]] = {}
+        self.swapping: dict[tuple[int, int], deque[tuple[HalfKey, HalfKey]]] = {}
+        """Bell measurements under way, by their slots (a storage slot may be reused while one still reads
+        out: the results of one slot pair come back in the order the measurements were issued)."""
+
+    def add(self, circuit: Circuit, half: Half, now: int) -> Actions:
+        """A new held half of ``circuit`` at this repeater."""
+        queues = self.queues.setdefault(circuit.handle, (deque(), deque()))
+        queues[half.side].append(half.key)
+        held = sum(1 for key in queues[half.side] if self._held(key))
+        circuit.stats.max_held[half.side] = max(circuit.stats.max_held[half.side], held)
+        if circuit.cutoff_ns is not None:
+            self.node.timers.schedule(("cutoff", half.key), now + circuit.cutoff_ns)
+        return self._swap(circuit, now)
+
+    def forget(self, circuit: Circuit) -> None:
+        self.queues.pop(circuit.handle, None)
+
+    def settled(self) -> bool:
+        return not self.swapping
+
+    def _held(self, key: HalfKey) -> bool:
+        half = self.node.half(key)
+        return half is not None and half.state == HalfState.HELD
+
+    def _oldest(self, queue: deque[HalfKey]) -> Half | None:
+        while queue and not self._held(queue[0]):
+            queue.popleft()
+        return self.node.half(queue[0]) if queue else None
+
+    def _swap(self, circuit: Circuit, now: int) -> Actions:
+        queues = self.queues.get(circuit.handle)
+        actions = Actions()
+        while queues is not None and circuit.generating:
+            left, right = self._oldest(queues[LEFT]), self._oldest(queues[RIGHT])
+            if left is None or right is None:
+                break
+            queues[LEFT].popleft()
+            queues[RIGHT].popleft()
+            assert left.slot is not None and right.slot is not None
+            for half in (left, right):
+                half.fire(HalfEvent.SWAP)
+                self.node.timers.cancel(("cutoff", half.key))
+            self.swapping.setdefault((left.slot, right.slot), deque()).append((left.key, right.key))
+            actions.hardware.append(BellMeasure(left.slot, right.slot))
+        return actions
+
+    def on_result(self, result: BellMeasureResult, now: int) -> Actions:
+        under_way = self.swapping.get((result.slot_a, result.slot_b))
+        if not under_way:
+            return Actions()
+        keys = under_way.popleft()
+        if not under_way:
+            del self.swapping[(result.slot_a, result.slot_b)]
+        left, right = self.node.half(keys[0]), self.node.half(keys[1])
+        assert left is not None and right is not None
+        circuit = self.node.circuits.get(left.circuit)
+        actions = Actions()
+        if not result.success:
+            if circuit is not None:
+                circuit.stats.swap_failures += 1
+            for half in (left, right):
+                source = half.doomed[1] if half.doomed else None
+                actions.extend(self.tracker.kill(half, REASON_SWAP_FAILED, source, now, force=True))
+            return actions
+        for half, other in ((left, right), (right, left)):
+            half.fire(HalfEvent.SWAPPED)
+            half.partner, half.swap_bell = other.key, result.bell_index
+            actions.extend(self.hops.released(half, now))
+            self.node.linger(half, circuit, now)
+        if circuit is None:
+            return actions
+        circuit.stats.swaps += 1
+        actions.extend(self.tracker.forward(circuit, left, now))
+        for half in (left, right):
+            if half.doomed is not None and half.state == HalfState.SWAPPED:
+                reason, source = half.doomed
+                actions.extend(self.tracker.kill(half, reason, source, now))
+        return actions.extend(self._swap(circuit, now))
+
+    def on_cutoff(self, key: HalfKey, now: int) -> Actions:
+        """τ after its link OK, a half still waiting for its partner is discarded."""
+        half = self.node.half(key)
+        if half is None or half.state != HalfState.HELD:
+            return Actions()
+        circuit = self.node.circuits.get(half.circuit)
+        if circuit is not None:
+            circuit.stats.cutoff_discards += 1
+        return self.tracker.kill(half, REASON_CUTOFF, None, now)

@@ -1,0 +1,115 @@
+"""Network layer: deadlines in one heap with lazy deletion, and reliable (retransmitted) messages.
+
+The network layer has thousands of live deadlines on a long chain (retransmissions, cutoffs, early
+TRACKs, tombstones to forget), so it keeps them in a heap keyed by what they are for instead of scanning
+its tables (network-design §4.10). Scheduling a key again replaces its deadline; cancelling is O(1) and
+the stale heap entry is skipped when it comes up.
+
+>>> timers = Timers()
+>>> timers.schedule(("cutoff", 1, 7), 50)
+>>> timers.schedule(("cutoff", 1, 8), 20)
+>>> timers.cancel(("cutoff", 1, 8))
+>>> timers.next(), timers.due(60)
+(50, [('cutoff', 1, 7)])
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections.abc import Hashable
+from dataclasses import dataclass
+
+from protocols.common import Actions, Address
+
+
+class Timers:
+    """Deadlines by key (a hashable tuple whose first item names the kind)."""
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[int, int, Hashable]] = []
+        self._at: dict[Hashable, int] = {}
+        self._order = itertools.count()
+
+    def schedule(self, key: Hashable, at: int) -> None:
+        self._at[key] = at
+        heapq.heappush(self._heap, (at, next(self._order), key))
+
+    def cancel(self, key: Hashable) -> None:
+        self._at.pop(key, None)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._at
+
+    def due(self, now: int) -> list[Hashable]:
+        """The keys due at ``now``, earliest first; they are no longer scheduled."""
+        keys = []
+        heap = self._heap
+        while heap and heap[0][0] <= now:
+            at, _, key = heapq.heappop(heap)
+            if self._at.get(key) == at:
+                del self._at[key]
+                keys.append(key)
+        return keys
+
+    def next(self) -> int | None:
+        """The earliest live deadline."""
+        heap = self._heap
+        while heap and self._at.get(heap[0][2]) != heap[0][0]:
+            heapq.heappop(heap)
+        return heap[0][0] if heap else None
+
+
+@dataclass(slots=True)
+class Pending:
+    destination: Address
+    payload: bytes
+    interval: int
+    retries_left: int
+
+
+class Outbox:
+    """Messages retransmitted every ``interval`` until acknowledged or out of retries."""
+
+    def __init__(self, timers: Timers) -> None:
+        self.timers = timers
+        self._pending: dict[Hashable, Pending] = {}
+
+    def send(self, key: Hashable, destination: Address, payload: bytes, interval: int, retries: int,
+             now: int) -> Actions:
+        """Send now and keep retransmitting (a message already pending under ``key`` is replaced)."""
+        self._pending[key] = Pending(destination, payload, interval, retries)
+        self.timers.schedule(("rtx", key), now + interval)
+        return Actions(send=[(destination, payload)])
+
+    def ack(self, key: Hashable) -> bool:
+        """Stop retransmitting ``key``; False when nothing was pending under it."""
+        self.timers.cancel(("rtx", key))
+        return self._pending.pop(key, None) is not None
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._pending
+
+    def drop_where(self, keep: object) -> None:
+        """Stop retransmitting every message whose key fails ``keep(key)`` (a predicate)."""
+        assert callable(keep)
+        for key in [key for key in self._pending if not keep(key)]:
+            self.ack(key)
+
+    def retransmit(self, key: Hashable, now: int) -> tuple[Actions, bool]:
+        """The retransmission timer of ``key`` is due: (the resend, whether the sender now gives up)."""
+        pending = self._pending.get(key)
+        if pending is None:
+            return Actions(), False
+        if pending.retries_left <= 0:
+            del self._pending[key]
+            return Actions(), True
+        pending.retries_left -= 1
+        self.timers.schedule(("rtx", key), now + pending.interval)
+        return Actions(send=[(pending.destination, pending.payload)]), False
+
+    def empty(self) -> bool:
+        return not self._pending
+
+    def keys(self) -> list[Hashable]:
+        return list(self._pending)

@@ -1,0 +1,198 @@
+"""Network layer: Bell-index tracking (TRACK, head → tail) and expiry (EXPIRE, "poison"), network-design §4.5, §4.7.
+
+The head sends a TRACK for each hop-1 link pair: the P4 EGP header of that pair and the QNP header
+(circuit, pair id = the head's pair sequence, accumulated Bell index = b₁). A repeater that swapped the
+named half with a right-hand half forwards ``out = in ⊕ m ⊕ b_out`` with the right pair's EGP header (the
+P4 rule); until the swap it keeps the TRACK pending; a TRACK for a half whose link OK has not come yet is
+*early* and waits for it. Every hop is acknowledged (TRACK_ACK) and retransmitted.
+
+A half dies at most once (:meth:`Tracker.kill`): by cutoff, link retraction, failed swap or teardown. The
+node discards its qubit, tells the neighbour on the half's hop (EXPIRE, so the other end of the link pair
+dies too: this covers a retraction the link layer reported at one end only), and, if the half was swapped,
+the neighbour on the partner's hop about the partner, never back where the news came from. So poison
+crosses each hop of a chain at most once in each direction and reaches both ends, where a delivered pair
+becomes ERR EXPIRE. Tombstones answer late TRACKs with EXPIRE.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from protocols.common import QNCP_PORT, QNP_PORT, Actions
+from protocols.network.circuit import Circuit
+from protocols.network.context import Node
+from protocols.network.hops import Hops
+from protocols.network.types import LEFT, RIGHT, Half, HalfEvent, HalfKey, HalfState
+from protocols.packets.qncp import PairMessage
+from protocols.packets.qncp_common import EXPIRE, EXPIRE_ACK, REASON_UNKNOWN, TRACK_ACK
+from protocols.packets.qnp import TrackFrame
+from protocols.physical.hardware import Discard
+
+RetractedCallback = Callable[[Circuit, Half, int], Actions]
+TrackedCallback = Callable[[Circuit, Half, int], Actions]
+
+
+class Tracker:
+    """TRACKs and EXPIREs of one node, and the deaths of its halves."""
+
+    def __init__(self, node: Node, hops: Hops) -> None:
+        self.node = node
+        self.hops = hops
+        self.on_retracted: RetractedCallback = lambda circuit, half, now: Actions()
+        """A delivered half died: the end reports its pair expired."""
+        self.on_tracked: TrackedCallback = lambda circuit, half, now: Actions()
+        """A TRACK reached the tail's half."""
+
+    # -- TRACK ----------------------------------------------------------------------------------
+    def send_track(self, circuit: Circuit, half: Half, now: int) -> Actions:
+        """The head's TRACK for its hop-1 half: pair id = its sequence, Bell index = its link Bell state."""
+        frame = TrackFrame(half.label, half.seq, half.link_bell, circuit.handle[1], half.seq, half.link_bell)
+        return self._send_track(circuit, half, frame, now)
+
+    def forward(self, circuit: Circuit, left: Half, now: int) -> Actions:
+        """A repeater's swapped left half has its TRACK: on to the right neighbour by the P4 rule."""
+        if left.track is None or left.state != HalfState.SWAPPED or left.partner is None:
+            return Actions()
+        right = self.node.half(left.partner)
+        if right is None or right.state != HalfState.SWAPPED or right.tracked:
+            return Actions()
+        frame = left.track
+        out = TrackFrame(right.label, right.seq, right.link_bell, frame.circuit_id, frame.pair_id,
+                         frame.bell ^ left.swap_bell ^ right.link_bell)
+        return self._send_track(circuit, right, out, now)
+
+    def _send_track(self, circuit: Circuit, half: Half, frame: TrackFrame, now: int) -> Actions:
+        half.tracked = True
+        return self.node.reliable(("track", circuit.handle, half.key), circuit.hop(RIGHT).peer, QNP_PORT,
+                                  frame.encode(), now)
+
+    def on_track(self, frame: TrackFrame, sender: int, now: int) -> Actions:
+        node = self.node
+        link = node.topology.link_between(node.node_id, sender)
+        bound = None if link is None else node.circuits.at_label(link.link_id, frame.link_label)
+        if link is None or bound is None or bound[1] != LEFT or bound[0].handle[1] != frame.circuit_id:
+            node.counters.malformed += 1
+            return Actions()
+        circuit = bound[0]
+        key = (link.link_id, frame.pair_seq)
+        half = node.half(key)
+        ack = self._pair(TRACK_ACK, circuit, key, frame.link_label, 0)
+        actions = Actions(send=[(node.qncp(sender), ack)])
+        if not circuit.generating:
+            return actions              # the circuit is ending everywhere: nothing to track, nothing to repair
+        if half is None:
+            half = node.add_half(Half(*key, circuit.handle, LEFT, HalfState.EARLY, label=frame.link_label))
+            half.track, half.track_from = frame, sender
+            node.timers.schedule(("early", key), now + self._early_timeout(circuit))
+            return actions
+        if half.state == HalfState.DEAD:
+            return self._expire(circuit, half, half.reason, sender, now)
+        if half.ok_at is not None and frame.link_bell != half.link_bell:
+            node.counters.bell_mismatches += 1
+        if half.state in (HalfState.SWAPPED, HalfState.DELIVERED):
+            if half.track is None:
+                half.track, half.track_from = frame, sender
+            return actions.extend(self.forward(circuit, half, now))
+        half.track, half.track_from = frame, sender
+        if circuit.is_tail and half.state in (HalfState.HELD, HalfState.MEASURED):
+            actions.extend(self.on_tracked(circuit, half, now))
+        return actions
+
+    def on_track_ack(self, message: PairMessage) -> None:
+        key = ("track", (message.head_node, message.circuit_id), (message.link_id, message.pair_seq))
+        self.node.outbox.ack(key)
+
+    def early_expired(self, key: HalfKey, now: int) -> Actions:
+        """No link OK for an early TRACK's half in time: it is unknown here (EXPIRE UNKNOWN back)."""
+        half = self.node.half(key)
+        if half is None or half.state != HalfState.EARLY:
+            return Actions()
+        return self.kill(half, REASON_UNKNOWN, None, now)
+
+    def _early_timeout(self, circuit: Circuit) -> int:
+        link = self.node.topology.link(circuit.hop(LEFT).link_id)
+        return link.confirm_timeout_ns + circuit.hop(LEFT).rto_ns
+
+    # -- EXPIRE ---------------------------------------------------------------------------------
+    def on_expire(self, message: PairMessage, sender: int, now: int) -> Actions:
+        node = self.node
+        ack = PairMessage(EXPIRE_ACK, message.circuit_id, message.head_node, message.link_label, message.pair_seq,
+                          message.link_id, reason=message.reason)
+        actions = Actions(send=[(node.qncp(sender), ack.encode())])
+        handle = (message.head_node, message.circuit_id)
+        key = (message.link_id, message.pair_seq)
+        node.outbox.ack(("track", handle, key))
+        circuit = node.circuits.get(handle)
+        half = node.half(key)
+        if half is None:
+            side = None if circuit is None else circuit.side_of(message.link_id)
+            if circuit is not None and side is not None:
+                half = node.add_half(Half(*key, handle, side, HalfState.DEAD, label=message.link_label,
+                                          reason=message.reason))
+                node.linger(half, circuit, now)
+            return actions
+        if half.circuit != handle:
+            return actions
+        return actions.extend(self.kill(half, message.reason, sender, now))
+
+    def on_expire_ack(self, message: PairMessage, sender: int) -> None:
+        handle = (message.head_node, message.circuit_id)
+        self.node.outbox.ack(("expire", handle, (message.link_id, message.pair_seq), sender))
+
+    def kill(self, half: Half, reason: int, source: int | None, now: int, force: bool = False) -> Actions:
+        """``half`` dies of ``reason``; ``source`` is the neighbour that told us (never told back). A half in a
+        Bell measurement dies when its result comes (unless ``force``: the measurement failed)."""
+        node = self.node
+        if half.state == HalfState.DEAD:
+            return Actions()
+        if half.state == HalfState.SWAPPING and not force:
+            half.doomed = (reason, source)
+            return Actions()
+        circuit = node.circuits.get(half.circuit)
+        previous = half.state
+        half.fire(HalfEvent.DIE)
+        half.reason = reason
+        actions = Actions()
+        if circuit is not None:
+            stats = circuit.stats.expired_by_reason
+            stats[reason] = stats.get(reason, 0) + 1
+        node.outbox.ack(("track", half.circuit, half.key))
+        node.timers.cancel(("early", half.key))
+        if previous == HalfState.HELD and half.slot is not None and half.outcome is None:
+            actions.hardware.append(Discard(half.slot))
+        neighbour = half.track_from if previous == HalfState.EARLY else self._neighbour(circuit, half)
+        if circuit is not None and neighbour is not None and neighbour != source:
+            actions.extend(self._expire(circuit, half, reason, neighbour, now))
+        if previous in (HalfState.HELD, HalfState.MEASURING, HalfState.MEASURED, HalfState.SWAPPING):
+            actions.extend(self.hops.released(half, now))
+        if previous == HalfState.SWAPPED and half.partner is not None:
+            actions.extend(self._kill_partner(circuit, half.partner, reason, now))
+        if previous == HalfState.DELIVERED and circuit is not None:
+            actions.extend(self.on_retracted(circuit, half, now))
+        node.linger(half, circuit, now)
+        return actions
+
+    def _kill_partner(self, circuit: Circuit | None, key: HalfKey, reason: int, now: int) -> Actions:
+        partner = self.node.half(key)
+        if partner is None or partner.state != HalfState.SWAPPED:
+            return Actions()
+        partner.fire(HalfEvent.DIE)
+        partner.reason = reason
+        self.node.outbox.ack(("track", partner.circuit, partner.key))
+        neighbour = self._neighbour(circuit, partner)
+        self.node.linger(partner, circuit, now)
+        if circuit is None or neighbour is None:
+            return Actions()
+        return self._expire(circuit, partner, reason, neighbour, now)
+
+    def _neighbour(self, circuit: Circuit | None, half: Half) -> int | None:
+        hop = None if circuit is None else circuit.hops[half.side]
+        return None if hop is None else hop.peer
+
+    def _expire(self, circuit: Circuit, half: Half, reason: int, to: int, now: int) -> Actions:
+        message = self._pair(EXPIRE, circuit, half.key, half.label, reason)
+        return self.node.reliable(("expire", circuit.handle, half.key, to), to, QNCP_PORT, message, now)
+
+    @staticmethod
+    def _pair(kind: int, circuit: Circuit, key: HalfKey, label: int, reason: int) -> bytes:
+        return PairMessage(kind, circuit.handle[1], circuit.head, label, key[1], key[0], reason=reason).encode()

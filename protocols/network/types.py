@@ -1,0 +1,187 @@
+"""Network layer: the records its collaborators share (network-design §6).
+
+A *half* is this node's qubit of one link pair, named by ``(link id, pair sequence)`` as the link layer
+numbers it (the same at both ends of the link). Its life is a state machine (:data:`HALF_TRANSITIONS`);
+a dead half stays as a tombstone for the circuit's linger time, so late messages about it get consistent
+answers. A circuit is named by its handle ``(head node, circuit id)``.
+
+>>> HALF_TRANSITIONS[(HalfState.HELD, HalfEvent.SWAP)]
+<HalfState.SWAPPING: 'swapping'>
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+from protocols.packets.qnp import TrackFrame
+
+Handle = tuple[int, int]
+"""A circuit: (head node id, circuit id)."""
+HalfKey = tuple[int, int]
+"""A half: (link id, pair sequence)."""
+
+LEFT, RIGHT = 0, 1
+"""A circuit's hops at a node: LEFT towards the head, RIGHT towards the tail."""
+
+
+class HalfState(enum.Enum):
+    EARLY = "early"
+    """A TRACK named it before this node's link OK came."""
+    HELD = "held"
+    """In memory, owned by the network layer."""
+    MEASURING = "measuring"
+    """An end of a measure-directly circuit measured it; the result is on its way."""
+    MEASURED = "measured"
+    """Measured, the outcome known, not yet delivered."""
+    SWAPPING = "swapping"
+    """A repeater's Bell measurement took it; the result is on its way."""
+    SWAPPED = "swapped"
+    """Swapped with ``partner`` (outcome ``swap_bell``): the swap record of the P4 rule."""
+    DELIVERED = "delivered"
+    """An end delivered it to its application as end-to-end pair ``e2e``."""
+    DEAD = "dead"
+    """Gone (``reason``): a tombstone."""
+
+
+class HalfEvent(enum.Enum):
+    OK = "ok"
+    MEASURE = "measure"
+    RESULT = "result"
+    SWAP = "swap"
+    SWAPPED = "swapped"
+    DELIVER = "deliver"
+    DIE = "die"
+
+
+_ALIVE = (HalfState.EARLY, HalfState.HELD, HalfState.MEASURING, HalfState.MEASURED, HalfState.SWAPPING,
+          HalfState.SWAPPED, HalfState.DELIVERED)
+HALF_TRANSITIONS: dict[tuple[HalfState, HalfEvent], HalfState] = {
+    (HalfState.EARLY, HalfEvent.OK): HalfState.HELD,
+    (HalfState.HELD, HalfEvent.MEASURE): HalfState.MEASURING,
+    (HalfState.MEASURING, HalfEvent.RESULT): HalfState.MEASURED,
+    (HalfState.HELD, HalfEvent.SWAP): HalfState.SWAPPING,
+    (HalfState.SWAPPING, HalfEvent.SWAPPED): HalfState.SWAPPED,
+    (HalfState.HELD, HalfEvent.DELIVER): HalfState.DELIVERED,
+    (HalfState.MEASURED, HalfEvent.DELIVER): HalfState.DELIVERED,
+    **{(state, HalfEvent.DIE): HalfState.DEAD for state in _ALIVE},
+}
+"""Every half dies at most once; nothing comes back from DEAD."""
+
+
+@dataclass(slots=True)
+class Half:
+    """This node's qubit of one link pair of a circuit."""
+
+    link_id: int
+    seq: int
+    circuit: Handle
+    side: int
+    """LEFT or RIGHT: the hop of the circuit the link pair is on, seen from this node."""
+    state: HalfState
+    slot: int | None = None
+    link_bell: int = 0
+    """The link pair's Bell state (our encoding), from this node's link OK."""
+    label: int = 0
+    ok_at: int | None = None
+    link_goodness: float = 0.0
+    track: TrackFrame | None = None
+    """The TRACK that named this half (repeater, tail), kept until it is forwarded or delivered."""
+    track_from: int | None = None
+    """The node that sent ``track``."""
+    partner: HalfKey | None = None
+    swap_bell: int = 0
+    e2e: int | None = None
+    basis: int | None = None
+    outcome: int | None = None
+    reason: int = 0
+    doomed: tuple[int, int | None] | None = None
+    """A death (reason, from node) that came while the half was SWAPPING: applied at the result."""
+    released: bool = False
+    tracked: bool = False
+    """A TRACK about this half went to the right neighbour (head's hop-1 half, repeater's right half)."""
+
+    @property
+    def key(self) -> HalfKey:
+        return (self.link_id, self.seq)
+
+    def fire(self, event: HalfEvent) -> None:
+        try:
+            self.state = HALF_TRANSITIONS[(self.state, event)]
+        except KeyError:
+            raise RuntimeError(f"half {self.key}: no transition {self.state} on {event}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkConfig:
+    """The ``[network]`` table of a scenario (docs/scenario.md) and the engine's protocol constants."""
+
+    window: int = 1
+    """W: link pairs per hop per circuit in flight (the head's proposal; the tail may lower it)."""
+    retries: int = 8
+    """Retransmissions of a setup message before the sender gives up."""
+    reliable_retries: int = 64
+    """Retransmissions of a message whose loss would leave nodes disagreeing (TRACK, CREDIT, EXPIRE,
+    CONFIRM, COMPLETE, TEARDOWN). With a round trip lost with probability 0.36 (20 % per datagram) all
+    65 copies fail with probability about 1e-29."""
+    link_priority: int = 7
+    """Priority of the hop CREATEs: network-layer requests are served first."""
+    max_circuits: int = 64
+    """Circuits per node (active, setting up, or lingering) before new ones are refused with NORES."""
+    setup_attempts: int = 8
+    """Circuit ids the head tries when nodes answer INUSE, before ERR NORES."""
+
+
+@dataclass(slots=True)
+class CircuitStats:
+    """What one node saw of one circuit, for the report (docs/report.md, ``circuits``)."""
+
+    role: str
+    route: tuple[int, ...] = ()
+    circuit_id: int = 0
+    created_at: int | None = None
+    setup_attempts: int = 0
+    setup_done_at: int | None = None
+    window: int = 0
+    cutoff_ns: int = 0
+    end_cutoff_ns: int = 0
+    expected_pair_ns: int = 0
+    model: tuple[float, float, float, float] | None = None
+    worst_fidelity: float | None = None
+    link_min_fidelity: list[float] = field(default_factory=list)
+    labels: list[int] = field(default_factory=list)
+    origins: list[int] = field(default_factory=list)
+    link_pairs: dict[int, int] = field(default_factory=dict)
+    """Per link id: link OKs for the circuit at this node."""
+    link_expired: dict[int, int] = field(default_factory=dict)
+    link_goodness: dict[int, float] = field(default_factory=dict)
+    """Per link id: sum of the link OKs' goodness (the mean is this over ``link_pairs``)."""
+    swaps: int = 0
+    swap_failures: int = 0
+    cutoff_discards: int = 0
+    max_held: list[int] = field(default_factory=lambda: [0, 0])
+    expired_by_reason: dict[int, int] = field(default_factory=dict)
+    errors: list[int] = field(default_factory=list)
+    ended: str = ""
+    """"complete", or the TEARDOWN's code name, once the circuit ended here."""
+    hop1_ok_at: dict[int, int] = field(default_factory=dict)
+    """Head: the time of each hop-1 link OK, by pair sequence (for the latency of its end-to-end OK)."""
+    latencies: list[int] = field(default_factory=list)
+    messages: dict[str, int] = field(default_factory=dict)
+    """TRACKs and QNCP messages this node sent for the circuit, by type (retransmissions included)."""
+
+
+@dataclass(slots=True)
+class NetworkCounters:
+    """Per node: malformed input, and what the protocol had to repair or drop."""
+
+    malformed: int = 0
+    unrequested: int = 0
+    """Link OKs for a label of no live circuit (the qubit is discarded)."""
+    bell_mismatches: int = 0
+    """TRACKs whose EGP Bell state differs from this node's own link OK: must stay 0."""
+    gave_up: int = 0
+    """Reliable messages whose every retransmission went unanswered."""
+    refused: int = 0
+    sent: dict[str, int] = field(default_factory=dict)
+    """Messages sent, by name (TRACK and the QNCP types)."""

@@ -1,0 +1,154 @@
+"""The report's ``circuits``: one object per network-layer workload entry (docs/report.md), and its table.
+
+Each joins what the applications recorded (the same figures as the entry's ``workload`` object) with what
+every node of the route recorded of the circuit (:class:`protocols.network.types.CircuitStats`, kept by
+each network layer by (head, Create ID)).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from typing import Any
+
+from protocols.network.types import CircuitStats
+from protocols.packets.linkservice import ERROR_CODES
+from protocols.packets.qncp_common import REASONS
+from stack.report_pairs import disagreement, joined, measured_fidelity
+from stack.runtime import Emulation, Workload
+
+Views = dict[int, tuple[dict[tuple[int, int], CircuitStats], int]]
+"""Per node id: its network layer's circuit records by (head, Create ID), and its Bell mismatches."""
+
+
+def views(emu: Emulation) -> Views:
+    """What every network layer recorded: from the engines in-process, from the nodes' results under
+    ``qnet up``."""
+    if emu.network_layers:
+        return {engine.node_id: (engine.node.records, engine.counters.bell_mismatches)
+                for engine in emu.network_layers}
+    return emu.network_records
+
+
+def circuits(emu: Emulation) -> list[dict[str, Any]]:
+    seen = views(emu)
+    return [_circuit(emu, seen, index, w) for index, w in enumerate(emu.workloads) if w.config.service == "network"]
+
+
+def _records(seen: Views, head: int, create_id: int | None, route: tuple[int, ...]) -> dict[int, CircuitStats]:
+    if create_id is None:
+        return {}
+    found = {}
+    for node in route or (head,):
+        record = seen[node][0].get((head, create_id)) if node in seen else None
+        if record is not None:
+            found[node] = record
+    return found
+
+
+def _latency(values: list[int]) -> dict[str, float] | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return {"mean": sum(ordered) / len(ordered), "p50": ordered[len(ordered) // 2],
+            "p99": ordered[min(len(ordered) - 1, math.ceil(0.99 * len(ordered)) - 1)]}
+
+
+def _circuit(emu: Emulation, seen: Views, index: int, w: Workload) -> dict[str, Any]:
+    scenario = emu.scenario
+    names = {node.node_id: name for name, node in scenario.nodes.items()}
+    head_id = scenario.nodes[w.config.node].node_id
+    head_record = seen[head_id][0].get((head_id, w.origin.create_id or -1)) if head_id in seen else None
+    route = head_record.route if head_record is not None else ()
+    records = _records(seen, head_id, w.origin.create_id, route)
+    tail = records.get(route[-1]) if route else None
+    links = [emu.topology.link_between(a, b) for a, b in itertools.pairwise(route)] if emu.topology else []
+    pairs = joined(w)
+    rates = disagreement(pairs)
+    fidelity = measured_fidelity(rates) if w.config.type == "keep" else None
+    remote = w.responder.records
+    span = remote[-1].ok_time - remote[0].ok_time if len(remote) > 1 else 0
+    reasons: dict[str, int] = {}
+    messages: dict[str, int] = {}
+    for record in records.values():
+        for reason, count in record.expired_by_reason.items():
+            reasons[REASONS.get(reason, str(reason))] = reasons.get(REASONS.get(reason, str(reason)), 0) + count
+        for name, count in record.messages.items():
+            messages[name] = messages.get(name, 0) + count
+    hops = []
+    for position, link in enumerate(links):
+        if link is None:
+            continue
+        origin = max(route[position], route[position + 1])
+        at = records.get(origin)
+        got = 0 if at is None else at.link_pairs.get(link.link_id, 0)
+        hops.append({"link": link.name, "label": (tail.labels[position] if tail and tail.labels else None),
+                     "origin": names.get(origin), "link_pairs": got,
+                     "link_expired": 0 if at is None else at.link_expired.get(link.link_id, 0),
+                     "link_goodness_mean": None if at is None or not got
+                     else at.link_goodness.get(link.link_id, 0.0) / got})
+    goodness = [r.goodness for r in w.origin.records]
+    setup = head_record
+    return {
+        "workload": index, "head": w.config.node, "tail": w.config.remote,
+        "path": [names[n] for n in route], "links": [link.name for link in links if link is not None],
+        "hops": len(links), "circuit_id": None if setup is None else setup.circuit_id,
+        "ended": None if setup is None else setup.ended or None,
+        "setup_attempts": None if setup is None else setup.setup_attempts,
+        "setup_ns": None if setup is None or setup.setup_done_at is None or setup.created_at is None
+        else setup.setup_done_at - setup.created_at,
+        "window": None if tail is None else tail.window,
+        "cutoff_ns": None if tail is None else tail.cutoff_ns,
+        "end_cutoff_ns": None if tail is None else tail.end_cutoff_ns,
+        "link_min_fidelity": None if tail is None else tail.link_min_fidelity,
+        "fidelity_model": None if tail is None or tail.model is None else tail.model[0],
+        "fidelity_worst_model": None if tail is None else tail.worst_fidelity,
+        "expected_pair_ns": None if tail is None else tail.expected_pair_ns,
+        "pairs_requested": w.config.pairs, "pairs_delivered": len(w.origin.records),
+        "pairs_delivered_remote": len(remote), "pairs_matched": len(pairs),
+        "pairs_expired": len(w.origin.expired | w.responder.expired),
+        "pairs_per_s": (len(remote) - 1) / span * 1e9 if span > 0 else None,
+        "create_to_first_ok_ns": None if w.origin.first_ok_at is None or w.origin.sent_at is None
+        else w.origin.first_ok_at - w.origin.sent_at,
+        "latency_ns": None if setup is None else _latency(setup.latencies),
+        "goodness_mean": sum(goodness) / len(goodness) if goodness else None,
+        "fidelity_measured": None if fidelity is None else fidelity[0],
+        "fidelity_stderr": None if fidelity is None else fidelity[1],
+        "disagreement": rates,
+        "hops_detail": hops,
+        "repeaters": [{"node": names[n], "swaps": r.swaps, "swap_failures": r.swap_failures,
+                       "cutoff_discards": r.cutoff_discards, "max_held_per_side": list(r.max_held)}
+                      for n, r in records.items() if r.role == "repeater"],
+        "expired_by_reason": dict(sorted(reasons.items())),
+        "errors": {"head": [ERROR_CODES.get(c, str(c)) for c in w.origin.errors],
+                   "tail": [ERROR_CODES.get(c, str(c)) for c in w.responder.errors]},
+        "bell_mismatches": sum(seen[n][1] for n in route if n in seen),
+        "messages": dict(sorted(messages.items())),
+    }
+
+
+def circuit_table(report: dict[str, Any]) -> list[str]:
+    """The summary's circuit table (no lines without circuits)."""
+    entries = report.get("circuits") or []
+    if not entries:
+        return []
+    lines = ["", f"{'circuit':<20}{'path':<24}{'pairs':>11}{'pairs/s':>10}{'1st OK ms':>10}{'latency ms':>11}"
+                 f"{'goodness':>9}{'F model':>8}{'F meas.':>14}{'swaps':>7}{'expired':>8}"]
+    for c in entries:
+        name = f"{c['head']}->{c['tail']} {report['workload'][c['workload']]['type']}"
+        path = ">".join(c["path"]) or "-"
+        rate = "" if c["pairs_per_s"] is None else f"{c['pairs_per_s']:.1f}"
+        first = "" if c["create_to_first_ok_ns"] is None else f"{c['create_to_first_ok_ns'] / 1e6:.3f}"
+        latency = "" if c["latency_ns"] is None else f"{c['latency_ns']['mean'] / 1e6:.3f}"
+        good = "" if c["goodness_mean"] is None else f"{c['goodness_mean']:.4f}"
+        model = "" if c["fidelity_model"] is None else f"{c['fidelity_model']:.4f}"
+        fid = "" if c["fidelity_measured"] is None else f"{c['fidelity_measured']:.3f}±{c['fidelity_stderr']:.3f}"
+        swaps = sum(r["swaps"] for r in c["repeaters"])
+        expired = sum(c["expired_by_reason"].values())
+        errors = sorted(set(c["errors"]["head"]) | set(c["errors"]["tail"]))
+        flag = f"  ERR {','.join(errors)}" if errors else ""
+        if c["bell_mismatches"]:
+            flag += f"  {c['bell_mismatches']} BELL MISMATCHES"
+        lines.append(f"{name:<20}{path:<24}{c['pairs_delivered']:>5}/{c['pairs_requested']:<5}{rate:>10}{first:>10}"
+                     f"{latency:>11}{good:>9}{model:>8}{fid:>14}{swaps:>7}{expired:>8}{flag}")
+    return lines

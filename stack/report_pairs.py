@@ -1,0 +1,59 @@
+"""Joining the two ends' records of a workload entry: which pairs both hold, and how their outcomes agree.
+
+Shared by the report's ``workload`` and ``circuits`` members (:mod:`stack.report`, :mod:`stack.report_circuits`).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from protocols.apps.workload import PairRecord
+from protocols.common import Basis
+from protocols.physical import physics
+
+
+def delivered(records: list[PairRecord], expired: set[int]) -> set[int]:
+    """Sequence numbers an application holds: it got their OK and no ERR EXPIRE withdrew it."""
+    return {r.sequence_number for r in records} - expired
+
+
+def disagreeing(workload: Any) -> int:
+    """Pairs delivered at one end only: the other end reported them expired, or never delivered them.
+    The link layer promises none (docs/architecture.md, "Pair confirmation")."""
+    if not workload.config.listen:
+        return 0
+    here = delivered(workload.origin.records, workload.origin.expired)
+    there = delivered(workload.responder.records, workload.responder.expired)
+    return len(here ^ there)
+
+
+def joined(workload: Any) -> list[tuple[PairRecord, PairRecord]]:
+    """Pairs delivered at both ends (an OK and no ERR EXPIRE at either), matched by sequence number."""
+    expired = {s & 0xFFFF for s in workload.origin.expired | workload.responder.expired}
+    remote = {r.sequence_number: r for r in workload.responder.records}
+    return [(r, remote[r.sequence_number]) for r in workload.origin.records
+            if r.sequence_number in remote and r.sequence_number not in expired]
+
+
+def disagreement(pairs: list[tuple[PairRecord, PairRecord]]) -> dict[str, dict[str, float]]:
+    """Per basis: how many pairs were measured in it at both ends and how often the outcomes
+    disagree with the ideal correlation of the heralded Bell state."""
+    counts: dict[int, list[int]] = {}
+    for mine, theirs in pairs:
+        if mine.basis is None or mine.basis != theirs.basis or mine.outcome is None or theirs.outcome is None:
+            continue
+        wrong = (mine.outcome ^ theirs.outcome) != physics.expected_parity(mine.bell_state, mine.basis)
+        tally = counts.setdefault(mine.basis, [0, 0])
+        tally[0] += 1
+        tally[1] += wrong
+    return {Basis(b).name: {"pairs": n, "rate": errors / n} for b, (n, errors) in sorted(counts.items())}
+
+
+def measured_fidelity(rates: dict[str, dict[str, float]]) -> tuple[float, float] | None:
+    """F = 1 - (e_X + e_Y + e_Z)/2 for a Bell-diagonal state, with its standard error."""
+    if set(rates) != {"X", "Y", "Z"}:
+        return None
+    fidelity = 1 - sum(r["rate"] for r in rates.values()) / 2
+    variance = sum(r["rate"] * (1 - r["rate"]) / r["pairs"] for r in rates.values()) / 4
+    return fidelity, math.sqrt(variance)

@@ -1,0 +1,53 @@
+"""A network-layer run's capture: the same seed gives the same bytes (capture and report), and tshark with
+the shipped dissector decodes every frame of it exactly as scapy does (TRACK, every QNCP message a run
+sends, the network service, and the link-layer requests whose Purpose ID is a link label)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from stack.cli import main
+from tests.consistency import shortened, with_faults
+from tests.network_scenarios import chain_text, entry
+from tests.tshark_util import assert_matches_scapy, have_tshark
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "repeater-chain.toml"
+
+
+def run(tmp_path: Path, name: str, text: str, *options: str) -> tuple[bytes, bytes]:
+    scenario = tmp_path / "scenario.toml"           # the report names it: the same file for every run
+    scenario.write_text(text)
+    pcap, report = tmp_path / f"{name}.pcap", tmp_path / f"{name}.json"
+    assert main(["run", str(scenario), "--quiet", "--pcap", str(pcap), "--json", str(report), *options]) == 0
+    return pcap.read_bytes(), report.read_bytes()
+
+
+def test_a_repeater_chain_run_is_reproducible_byte_for_byte(tmp_path: Path) -> None:
+    text = shortened(with_faults(EXAMPLE.read_text(), 0.0, 0.0, 2_000), 12, 2_000.0)   # jitter reorders
+    first, second = run(tmp_path, "one", text), run(tmp_path, "two", text)
+    assert len(first[0]) > 10_000 and b'"circuits"' in first[1]
+    assert first == second
+    other = run(tmp_path, "three", text, "--seed", "5")
+    assert other[0] != first[0] and other[1] != first[1]
+
+
+def test_a_network_run_capture_decodes_like_scapy(tmp_path: Path) -> None:
+    if not have_tshark():
+        if os.environ.get("QNET_REQUIRE_TSHARK"):
+            raise RuntimeError("QNET_REQUIRE_TSHARK is set but tshark is not on PATH")
+        pytest.skip("tshark is not on PATH")
+    workload = entry(pairs=12) + entry("measure", pairs=12, node="b", remote="a", basis="XZ")
+    text = chain_text(3, workload=workload, qpu="bsm_success_probability = 0.7\n")     # failed swaps: EXPIRE
+    run(tmp_path, "chain", text)
+    kinds = assert_matches_scapy(tmp_path / "chain.pcap")
+    qncp = {kind for kind in kinds if kind.startswith("QNCP_")}
+    assert qncp == {f"QNCP_{name}" for name in ("SETUP", "SETUP_ACK", "SETUP_REPLY", "SETUP_REPLY_ACK", "TRACK_ACK",
+                                                "EXPIRE", "EXPIRE_ACK", "CREDIT", "CREDIT_ACK", "CONFIRM",
+                                                "CONFIRM_ACK", "COMPLETE", "COMPLETE_ACK")}
+    assert kinds["TRACK"] >= 2 * 2 * 12 and kinds["P4_EGP"] == kinds["TRACK"]
+    assert kinds["NS_CREATE"] == kinds["NS_ACK"] == 2
+    assert kinds["NS_OK_K"] == kinds["NS_OK_M"] == 2 * 12
+    assert kinds["OK_K"] > 0 and kinds["CREATE"] > 0           # the hops' link requests (Purpose ID = label)
