@@ -29,6 +29,7 @@ from protocols.physical import physics
 from protocols.physical.hardware import Arm, Detection, Disarm, Emitted
 from stack.core.kernel import VirtualPort
 from stack.quantum import attempts as attempt_models
+from stack.quantum import sampling
 from stack.quantum.budget import LinkPhysics, with_alpha
 from stack.quantum.medium import Medium
 from stack.quantum.state import FRAME_OF_BELL, Pair, Qubit
@@ -282,8 +283,7 @@ class Heralding:
         heralded = bell if bell is not None else BellState.PHI_PLUS
         component = next((c for c in model.components if c.name == attempt.component), None)
         rel_dist = component.distribution if component is not None else (0.25, 0.25, 0.25, 0.25)
-        weights = np.clip(np.array(rel_dist), 0.0, None)
-        rel = int(state.rng.choice(4, p=weights / weights.sum()))
+        rel = sampling.draw(state.rng, sampling.cumulative(tuple(rel_dist), clip=True))
         frame = stim.PauliString(FRAME_OF_BELL[heralded]) * _REL_FRAME[rel]
         return Pair(frame, physics.relabel(model.distribution, int(heralded)))
 
