@@ -203,7 +203,7 @@ def _run(args: argparse.Namespace, path: Path, scenario: Scenario) -> int:
     if pcap_path is not None:
         if args.pcap is None:
             check_output(pcap_path, "--pcap", make_directory=True)     # the default out/ is made for you
-        with pcap_path.open("wb") as stream:
+        with pcap_path.open("wb", buffering=1 << 20) as stream:     # frames are small: few large writes
             result = run_scenario(scenario, args.seed, stream)
     else:
         result = run_scenario(scenario, args.seed)
