@@ -141,8 +141,9 @@ class Kernel:
 
         Returns early, with ``now`` at the last event, when :meth:`stop` is called.
         """
-        if self._failed:                # a layer failed: the nursery it shares with us is cancelled
+        if self._failed:                # a layer failed: the nursery it shares with us is cancelled here
             await checkpoint()
+            return                      # and nothing runs after a failure in any case
         self._until = until
         self._stopped = False
         if self._busy:
