@@ -170,7 +170,7 @@ class Kernel:
 
     def _next(self) -> tuple[VirtualPort, Any] | _Yield | None:
         """Run callbacks and serving ports' steps until an event is for an awaiting task (returned
-        with its port), ``yield_every`` steps have run (``_YIELD``), or the run is over (None)."""
+        with its port), ``yield_every`` queue entries have run (``_YIELD``), or the run is over (None)."""
         ready, heap = self._ready, self._heap
         budget = self.yield_every
         while True:
