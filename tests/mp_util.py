@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+from stack.multiprocess.udp import PORTS_PER_NODE
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -69,10 +71,10 @@ def free_base_port(nodes: int, step: int = 16) -> int:
     from 20000), rarely pick the same block; a block found busy is skipped.
     """
     choices = random.Random()              # seeded from the OS: two test runs do not follow each other
-    span = 16 * (nodes + 1)
+    span = PORTS_PER_NODE * (nodes + 1)
     for _ in range(500):
         base = choices.randrange(21000 // step, (32768 - span) // step) * step
-        if all(_udp_port_free(port) for port in range(base + 16, base + span)):
+        if all(_udp_port_free(port) for port in range(base + PORTS_PER_NODE, base + span)):
             return base
     raise AssertionError("no free block of UDP ports on 127.0.0.1 between 21000 and 32768")
 

@@ -314,3 +314,97 @@ async def bounce(kernel: Kernel, port: VirtualPort, other: VirtualPort) -> None:
             kernel.deliver_at(kernel.now + 1, other, "ball")
     finally:
         port.close()
+
+
+async def run_mixed(events: list[tuple[int, int, str]], serving: set[int], n_ports: int,
+                    until: int) -> tuple[Kernel, list[tuple[int, str, Any]]]:
+    """Ports in ``serving`` are served by a step (run inline by the baton holder); the others await."""
+    kernel = Kernel()
+    ports = [VirtualPort(kernel, f"p{i}") for i in range(n_ports)]
+    log: list[tuple[int, str, Any]] = []
+    async with trio.open_nursery() as nursery:
+        for i, port in enumerate(ports):
+            if i in serving:
+                nursery.start_soon(port.serve, lambda event, name=port.name: log.append((kernel.now, name, event)))
+            else:
+                nursery.start_soon(recorder, kernel, port, log)
+        for at, target, label in events:
+            kernel.deliver_at(at, ports[target], label)
+        await kernel.run(until=until)
+        nursery.cancel_scope.cancel()
+    return kernel, log
+
+
+async def test_serving_ports_keep_the_order_and_cost_no_task_switch() -> None:
+    """Steps run inline in queue order; only events for awaiting tasks switch tasks: one switch each time
+    the baton moves to another awaiting task, one to give it back at the end, one to start the run."""
+    n_ports = 12
+    events = interleaved_events(random.Random(99), n_ports, 400)
+    expected = [(0, f"p{i}", STARTUP) for i in range(n_ports)]
+    expected += [(at, f"p{target}", label)
+                 for _, (at, target, label) in sorted(enumerate(events), key=lambda e: (e[1][0], e[0]))]
+    awaiting = {"p3", "p7"}
+    holders = ["main"]
+    for _, name, _ in expected:
+        if name in awaiting and holders[-1] != name:
+            holders.append(name)
+    serving = {i for i in range(n_ports) if f"p{i}" not in awaiting}
+    kernel, log = await run_mixed(events, serving, n_ports, until=10_000)
+    assert log == expected
+    assert kernel.switches == 1 + (len(holders) - 1) + 1       # start, each hand-off, the end
+    everyone_serves, log = await run_mixed(events, set(range(n_ports)), n_ports, until=10_000)
+    assert log == expected
+    assert everyone_serves.switches == 1                        # only the start: every event ran inline
+
+
+async def test_a_failing_step_raises_in_its_own_task_and_ends_the_run() -> None:
+    kernel = Kernel()
+    bad, good = VirtualPort(kernel, "bad"), VirtualPort(kernel, "good")
+    seen: list[Any] = []
+    raised_in: list[str] = []
+
+    def explode(event: Any) -> None:
+        if event == "boom":
+            raise ValueError("boom")
+
+    async def serve(port: VirtualPort, step: Any) -> None:
+        try:
+            await port.serve(step)
+        except ValueError:
+            raised_in.append(port.name)
+            raise
+        finally:
+            port.close()
+
+    with pytest.raises(ExceptionGroup) as group:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(serve, bad, explode)
+            nursery.start_soon(serve, good, seen.append)
+            kernel.deliver_at(5, good, "before")
+            kernel.deliver_at(10, bad, "boom")
+            kernel.deliver_at(10, good, "same time, after")
+            kernel.deliver_at(20, good, "later")
+            await kernel.run(until=100)
+            await kernel.run(until=200)             # a failed run does not start again: this is cancelled
+    assert group.value.subgroup(ValueError) is not None
+    assert raised_in == ["bad"]
+    assert seen == [STARTUP, "before"]
+
+
+async def test_a_timeout_cancels_a_run_that_never_switches_tasks() -> None:
+    """Two serving ports bouncing an event forever: the run yields to trio every ``yield_every`` entries,
+    so a deadline around it takes effect."""
+    kernel = Kernel()
+    ping, pong = VirtualPort(kernel, "ping"), VirtualPort(kernel, "pong")
+    kernel.deliver_at(0, ping, "ball")
+
+    def bounce_to(other: VirtualPort) -> Any:
+        return lambda event: kernel.deliver_at(kernel.now + 1, other, "ball")
+
+    with pytest.raises(trio.TooSlowError), trio.fail_after(0.05):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(ping.serve, bounce_to(pong))
+            nursery.start_soon(pong.serve, bounce_to(ping))
+            await kernel.run(until=10**18)
+    assert kernel.events_run > kernel.yield_every
+    assert kernel.switches == 1 and kernel.yields >= 1

@@ -192,6 +192,12 @@ def test_sigterm_stops_every_process_and_nothing_listens_beyond_loopback(long_ru
         expected += [ports.sideband(node) for node in {node_of[ip] for ip, _ in emu.network.bindings}]
         assert sorted(port for _, port in bound) == sorted(expected)
         assert {address for address, _ in bound} == {"0100007F"}   # 127.0.0.1 only
+        # forked from the launcher, which had imported everything (a fresh `qnet node` would show its own argv)
+        argv = Path(f"/proc/{launcher.pid}/cmdline").read_bytes()
+        for name, pid in pids.items():
+            if name != "launcher":
+                assert Path(f"/proc/{pid}/cmdline").read_bytes() == argv
+                assert int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1]) == launcher.pid
         launcher.send_signal(signal.SIGTERM)
         assert launcher.wait(timeout=60) == 128 + signal.SIGTERM
         assert wait_gone(list(pids.values()), timeout=30) == []

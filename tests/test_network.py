@@ -11,11 +11,13 @@ from typing import Any
 import numpy as np
 import pytest
 import trio
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from protocols.physical.physics import fibre_delay_ns
 from stack.core.capture import PcapWriter
 from stack.core.kernel import STARTUP, Kernel, VirtualPort
-from stack.core.network import Datagram, Fibre, Network
+from stack.core.network import Datagram, Fibre, Network, shortest_path
 
 C_KM_PER_S = 299_792.458
 
@@ -191,3 +193,33 @@ async def test_capture_written_at_send_even_when_lost() -> None:
         sport, dport, length = struct.unpack("!HHH", frame[34:40])
         assert (sport, dport, length) == (6000, 7000, 8 + len(payload))
         assert frame[42:] == payload
+
+
+@settings(max_examples=300, deadline=None)
+@given(nodes=st.integers(2, 9), data=st.data())
+def test_shortest_path_picks_networkx_path_among_ties(nodes: int, data: st.DataObject) -> None:
+    """Equal-delay paths can differ in loss and jitter: the route must be the one networkx's Dijkstra
+    (which this emulator used before) picks, ties included (small delays, zeros: many ties)."""
+    import networkx as nx
+
+    edges = data.draw(st.lists(st.tuples(st.integers(1, nodes), st.integers(1, nodes), st.integers(0, 3)),
+                               max_size=3 * nodes))
+    graph, fibres = nx.Graph(), {}
+    for node in range(1, nodes + 1):
+        graph.add_node(node)
+        fibres[node] = {}
+    for a, b, delay in edges:
+        if a == b:
+            continue
+        fibre = Fibre(1.0, delay)
+        graph.add_edge(a, b, weight=delay)
+        fibres[a][b] = fibres[b][a] = fibre
+    for source in range(1, nodes + 1):
+        for target in range(1, nodes + 1):
+            if source == target:
+                continue
+            try:
+                expected = nx.shortest_path(graph, source, target, weight="weight")
+            except nx.NetworkXNoPath:
+                expected = None
+            assert shortest_path(fibres, source, target) == expected

@@ -35,33 +35,9 @@ from protocols.common import (
     ParseError,
 )
 from protocols.packets import egp, linkservice
-from protocols.packets.linkservice import Create, LLAck, LLCreate, LLOkK
-from protocols.packets.netservice import NSCreate, NSErr, NSOkM
-from protocols.packets.qncp import (
-    QNCP,
-    CircuitEnd,
-    Confirm,
-    Distil,
-    HopAck,
-    PairMessage,
-    QncpConfirm,
-    QncpEnd,
-    QncpHopAck,
-    QncpMessage,
-    QncpPair,
-    decode_qncp,
-)
-from protocols.packets.qncp_caps import (
-    MAX_OPTIONS,
-    HopRule,
-    LinkCap,
-    LinkOption,
-    NodeCap,
-    QCap,
-    QncpHopRule,
-    QncpLinkOption,
-    QncpQCap,
-)
+from protocols.packets.linkservice import Create
+from protocols.packets.qncp import CircuitEnd, Confirm, Distil, HopAck, PairMessage, QncpMessage, decode_qncp
+from protocols.packets.qncp_caps import MAX_OPTIONS, HopRule, LinkCap, LinkOption, NodeCap, QCap
 from protocols.packets.qncp_common import (
     CONFIRM_TYPES,
     CREDIT,
@@ -88,9 +64,15 @@ from protocols.packets.qncp_common import (
     decode_probability,
     encode_probability,
 )
-from protocols.packets.qncp_distil import QncpDistil
-from protocols.packets.qncp_setup import QncpSetup, QncpSetupReply, Setup, SetupReply
-from protocols.packets.qnp import EgpHeader, P4Egp, P4Qnp, TrackFrame, from_p4, to_p4
+from protocols.packets.qncp_setup import Setup, SetupReply
+from protocols.packets.qnp import EgpHeader, TrackFrame, from_p4, to_p4
+from protocols.packets.scapy_layers.linkservice import LLAck, LLCreate, LLOkK
+from protocols.packets.scapy_layers.netservice import NSCreate, NSErr, NSOkM
+from protocols.packets.scapy_layers.qncp import QNCP, QncpConfirm, QncpEnd, QncpHopAck, QncpPair
+from protocols.packets.scapy_layers.qncp_caps import QncpHopRule, QncpLinkOption, QncpQCap
+from protocols.packets.scapy_layers.qncp_distil import QncpDistil
+from protocols.packets.scapy_layers.qncp_setup import QncpSetup, QncpSetupReply
+from protocols.packets.scapy_layers.qnp import P4Egp, P4Qnp
 from stack.core.capture import udp_frame
 
 HYPOTHESIS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -583,7 +565,7 @@ def test_network_error_codes() -> None:
 @pytest.mark.parametrize("module", ["protocols.packets.qnp", "protocols.packets.qncp", "protocols.packets.qncp_setup",
                                     "protocols.packets.qncp_distil",
                                     "protocols.packets.qncp_caps", "protocols.packets.qncp_common",
-                                    "protocols.packets.netservice"])
+                                    "protocols.packets.scapy_layers.netservice"])
 def test_docstring_examples(module: str) -> None:
     result = doctest.testmod(importlib.import_module(module))
     assert result.attempted > 0 and result.failed == 0

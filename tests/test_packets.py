@@ -19,7 +19,6 @@ from scapy.packet import Packet, Raw
 
 from protocols.common import EGP_PORT, HERALD_PORT, LINK_SERVICE_PORT, QFRAME_ETHERTYPE, ParseError
 from protocols.packets.egp import (
-    EGP,
     MSG_CONFIRM_ACK,
     MSG_RELEASE,
     MSG_REQ,
@@ -31,24 +30,13 @@ from protocols.packets.egp import (
     STATUS,
     EgpMessage,
 )
-from protocols.packets.heralding import Herald, QHPHerald
-from protocols.packets.linkservice import (
-    BASES,
-    ERROR_CODES,
-    Ack,
-    Create,
-    Err,
-    LLAck,
-    LLCreate,
-    LLErr,
-    LLOkK,
-    LLOkM,
-    LLUpward,
-    OkKeep,
-    OkMeasure,
-    decode_upward,
-)
-from protocols.packets.qframe import QFrame, QuantumFrame
+from protocols.packets.heralding import Herald
+from protocols.packets.linkservice import BASES, ERROR_CODES, Ack, Create, Err, OkKeep, OkMeasure, decode_upward
+from protocols.packets.qframe import QuantumFrame
+from protocols.packets.scapy_layers.egp import EGP
+from protocols.packets.scapy_layers.heralding import QHPHerald
+from protocols.packets.scapy_layers.linkservice import LLAck, LLCreate, LLErr, LLOkK, LLOkM, LLUpward
+from protocols.packets.scapy_layers.qframe import QFrame
 from stack.core.capture import node_ip, node_mac, quantum_frame, udp_frame
 
 HYPOTHESIS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

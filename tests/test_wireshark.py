@@ -12,20 +12,11 @@ from scapy.layers.l2 import Ether
 
 from protocols.common import EGP_PORT, HERALD_PORT, LINK_SERVICE_PORT, ParseError
 from protocols.packets.egp import MSG_RELEASE_ACK, MSG_REQ, MSG_REQ_ACK, MSG_SCHEDULE, EgpMessage
-from protocols.packets.heralding import Herald, QHPHerald
-from protocols.packets.linkservice import (
-    Ack,
-    Create,
-    Err,
-    LLCreate,
-    LLErr,
-    LLOkK,
-    LLOkM,
-    OkKeep,
-    OkMeasure,
-    decode_upward,
-)
+from protocols.packets.heralding import Herald
+from protocols.packets.linkservice import Ack, Create, Err, OkKeep, OkMeasure, decode_upward
 from protocols.packets.qframe import QuantumFrame
+from protocols.packets.scapy_layers.heralding import QHPHerald
+from protocols.packets.scapy_layers.linkservice import LLCreate, LLErr, LLOkK, LLOkM
 from stack.core.capture import EPOCH_NS, PcapWriter, quantum_frame, udp_frame
 from tests.tshark_util import (
     SEVERITY_WARN,

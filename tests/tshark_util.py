@@ -33,16 +33,17 @@ from scapy.layers.l2 import Ether
 from scapy.packet import Packet
 from scapy.utils import RawPcapReader
 
-# Imported for their bind_layers: scapy must dissect what the Lua dissector dissects.
-from protocols.packets.egp import EGP
 from protocols.packets.egp import MESSAGE_TYPES as EGP_TYPES
-from protocols.packets.heralding import QHPHerald
-from protocols.packets.linkservice import LLAck, LLCreate, LLErr, LLOkK, LLOkM, LLUpward
-from protocols.packets.netservice import NSAck, NSCreate, NSErr, NSOkK, NSOkM, NSUpward
-from protocols.packets.qframe import QFrame
-from protocols.packets.qncp import QNCP_LAYERS
 from protocols.packets.qncp_common import MESSAGE_TYPES as QNCP_TYPES
-from protocols.packets.qnp import P4Egp, P4Qnp
+
+# Imported for their bind_layers: scapy must dissect what the Lua dissector dissects.
+from protocols.packets.scapy_layers.egp import EGP
+from protocols.packets.scapy_layers.heralding import QHPHerald
+from protocols.packets.scapy_layers.linkservice import LLAck, LLCreate, LLErr, LLOkK, LLOkM, LLUpward
+from protocols.packets.scapy_layers.netservice import NSAck, NSCreate, NSErr, NSOkK, NSOkM, NSUpward
+from protocols.packets.scapy_layers.qframe import QFrame
+from protocols.packets.scapy_layers.qncp import QNCP_LAYERS
+from protocols.packets.scapy_layers.qnp import P4Egp, P4Qnp
 
 LUA_SCRIPT = Path(__file__).resolve().parents[1] / "wireshark" / "qnetstack.lua"
 PROTOCOLS = ("qhp", "qll", "egp", "qframe", "qns", "p4egp", "qnp", "qncp")

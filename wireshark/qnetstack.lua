@@ -270,7 +270,7 @@ end
 ---------------------------------------------------------------------------------------------
 -- QLL and QNS: the link-layer service messages (protocols/packets/linkservice.py), on the link
 -- layer's port 7771 (qll) and, end to end, on the network layer's port 7773 (qns,
--- protocols/packets/netservice.py). One set of layouts, registered under each protocol's name,
+-- protocols/packets/scapy_layers/netservice.py). One set of layouts, registered under each protocol's name,
 -- so qll.goodness and qns.goodness are the same field of the same message.
 
 local function max_time_note(v, values)

@@ -21,13 +21,15 @@ import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-
-import networkx as nx
+from typing import TYPE_CHECKING
 
 from protocols.network.model import Chain, signalling_latency_ns, werner_parameter, worst_case_fidelity
 from protocols.network.topology import LinkCaps, Topology, option_distribution
 from protocols.packets.linkservice import ERR_NOPATH, ERR_UNSUPP
 from protocols.physical.physics import memory_pauli_probabilities
+
+if TYPE_CHECKING:
+    pass
 
 CANDIDATES = 8
 MAX_TIED = 8
@@ -61,6 +63,8 @@ class Router:
     def __init__(self, topology: Topology, candidates: int = CANDIDATES) -> None:
         self.topology = topology
         self.candidates = candidates
+        import networkx as nx  # only runs that route load it (qnet run's start-up stays lean)
+
         self.full = topology.graph()
         self.usable = nx.Graph()
         self.usable.add_nodes_from(self.full.nodes)
@@ -97,6 +101,8 @@ class Router:
     def route(self, head: int, tail: int, min_fidelity: float, path: Sequence[int] | None = None) -> Route | int:
         """The route for a circuit from ``head`` to ``tail``, or ERR_NOPATH / ERR_UNSUPP. ``path`` (node ids,
         head first) overrides the search; one that is not a path of the topology is NOPATH."""
+        import networkx as nx
+
         top = self.topology
         if not (top.has_node(head) and top.has_node(tail)):
             return ERR_NOPATH
@@ -119,6 +125,8 @@ class Router:
 
     def _candidates(self, head: int, tail: int) -> list[tuple[int, ...]]:
         """The cheapest simple paths (at least ``candidates``, plus ties with the last), best first."""
+        import networkx as nx
+
         found: list[tuple[float, tuple[int, ...]]] = []
         for nodes in nx.shortest_simple_paths(self.usable, head, tail, weight="cost"):
             cost = self._cost(nodes)

@@ -21,12 +21,14 @@ import itertools
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
-
-import networkx as nx
+from typing import TYPE_CHECKING
 
 from protocols.link.admission import LinkOption
 from protocols.network.model import Memory, Repeater, werner
 from protocols.physical.hardware import BellDistribution
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +147,8 @@ class Topology:
             self._by_ends[ends] = link
         segments = list(fibres) or [Fibre(link.a, link.b, link.delay_ns, link.jitter_ns)
                                     for link in self._links.values()]
+        import networkx as nx  # here, not at the top: `qnet run` never builds a Topology (issue 17)
+
         self._fibres = nx.Graph()
         self._fibres.add_nodes_from(self._nodes)
         for fibre in segments:
@@ -200,6 +204,8 @@ class Topology:
         return self._path(a, b)[1]
 
     def _path(self, a: int, b: int) -> tuple[int, int]:
+        import networkx as nx
+
         key = (a, b)
         if key not in self._paths:
             try:
@@ -213,6 +219,8 @@ class Topology:
     def graph(self) -> nx.Graph:
         """The QPUs (attribute ``caps``) and their links (attribute ``link``), added in id order. A new graph
         each call: callers may annotate it."""
+        import networkx as nx
+
         graph = nx.Graph()
         for node_id in self.qpus():
             graph.add_node(node_id, caps=self._nodes[node_id])

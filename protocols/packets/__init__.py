@@ -1,7 +1,7 @@
 """Wire formats: one module per protocol.
 
-Each module holds the scapy layer (the reference dissector, fields named as in the
-specification it follows, ``bind_layers`` at the bottom) and a precompiled ``struct``
-codec producing the same bytes for hot paths. ``tests/test_packets.py`` proves the two
-agree.
+Each module holds a precompiled ``struct`` codec, what the runtime uses; its scapy layer (the
+reference dissector, fields named as in the specification it follows, ``bind_layers`` at the
+bottom) is in :mod:`protocols.packets.scapy_layers`, so the runtime never imports scapy.
+``tests/test_packets.py`` proves the two produce the same bytes.
 """

@@ -51,12 +51,8 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from scapy.fields import ByteEnumField, ByteField, ConditionalField, IntField, LongField, ShortField
-from scapy.layers.inet import UDP
-from scapy.packet import Packet, bind_layers
-
-from protocols.common import EGP_PORT, ParseError
-from protocols.packets.linkservice import CREATE_SIZE, LINK_ERROR_CODES, Create, LLCreate
+from protocols.common import ParseError
+from protocols.packets.linkservice import CREATE_SIZE, LINK_ERROR_CODES, Create
 
 VERSION = 1
 MSG_REQ = 1
@@ -125,30 +121,3 @@ class EgpMessage:
 
 
 _BODY_SIZE = {MSG_REQ: CREATE_SIZE, **{m: _PAIR.size for m in PAIR_MESSAGES}, **{m: _RUN.size for m in RUN_MESSAGES}}
-
-
-class EGP(Packet):
-    """Scapy layer of the EGP header; a REQ carries an :class:`LLCreate` payload."""
-
-    name = "EGP"
-    fields_desc = [
-        ByteField("version", VERSION),
-        ByteEnumField("msg_type", MSG_REQ, MESSAGE_TYPES),
-        ByteEnumField("status", 0, STATUS),
-        ByteField("reserved", 0),
-        ShortField("create_id", 0),
-        ShortField("link_id", 0),
-        IntField("origin_node", 0),
-        IntField("queue_seq", 0),
-        ConditionalField(LongField("attempt_seq", 0), lambda pkt: pkt.msg_type in PAIR_MESSAGES),
-        ConditionalField(ShortField("sequence_number", 0), lambda pkt: pkt.msg_type in PAIR_MESSAGES),
-        ConditionalField(ShortField("reserved2", 0), lambda pkt: pkt.msg_type in PAIR_MESSAGES),
-        ConditionalField(IntField("run", 0), lambda pkt: pkt.msg_type in RUN_MESSAGES),
-        ConditionalField(ShortField("pairs", 0), lambda pkt: pkt.msg_type in RUN_MESSAGES),
-        ConditionalField(ShortField("reserved3", 0), lambda pkt: pkt.msg_type in RUN_MESSAGES),
-    ]
-
-
-bind_layers(UDP, EGP, dport=EGP_PORT)
-bind_layers(UDP, EGP, sport=EGP_PORT)
-bind_layers(EGP, LLCreate, msg_type=MSG_REQ)

@@ -34,11 +34,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from scapy.fields import ByteEnumField, ByteField, IntField, LongField, ShortField
-from scapy.layers.inet import UDP
-from scapy.packet import Packet, bind_layers
-
-from protocols.common import HERALD_PORT, ParseError
+from protocols.common import ParseError
 
 VERSION = 1
 MSG_HERALD = 1
@@ -87,25 +83,3 @@ class Herald:
         if outcome not in OUTCOMES or bell > 3 or scheme not in SCHEMES:
             raise ParseError(f"bad HERALD field: outcome {outcome}, bell {bell}, scheme {scheme}")
         return cls(outcome, bell, link, scheme, seq, attempts, t, mtype)
-
-
-class QHPHerald(Packet):
-    """Scapy layer of the HERALD message (reference dissector)."""
-
-    name = "QHP Herald"
-    fields_desc = [
-        ByteField("version", VERSION),
-        ByteEnumField("msg_type", MSG_HERALD, MESSAGE_TYPES),
-        ByteEnumField("outcome", OUTCOME_SUCCESS, OUTCOMES),
-        ByteEnumField("bell_state", 0, BELL_STATES),
-        ShortField("link_id", 0),
-        ByteEnumField("scheme", SCHEME_DOUBLE_CLICK, SCHEMES),
-        ByteField("reserved", 0),
-        LongField("attempt_seq", 0),
-        IntField("attempts", 1),
-        LongField("detection_time", 0),
-    ]
-
-
-bind_layers(UDP, QHPHerald, dport=HERALD_PORT)
-bind_layers(UDP, QHPHerald, sport=HERALD_PORT)

@@ -54,11 +54,12 @@ from __future__ import annotations
 import math
 import struct
 from dataclasses import dataclass
-from typing import Any
-
-from scapy.contrib.ptp_v2 import PTP
+from typing import TYPE_CHECKING, Any
 
 from protocols.common import ParseError
+
+if TYPE_CHECKING:
+    from scapy.contrib.ptp_v2 import PTP
 
 EVENT_PORT = 319
 GENERAL_PORT = 320
@@ -174,7 +175,8 @@ class PtpMessage:
                    req_ident, req_port, announce)
 
     def to_scapy(self) -> PTP:
-        """The same message as scapy's PTP layer (bytes(result) == self.encode())."""
+        """The same message as scapy's PTP layer (bytes(result) == self.encode()); imports scapy."""
+        from scapy.contrib.ptp_v2 import PTP
         fields: dict[str, Any] = {
             "messageType": self.message_type, "version": 2, "messageLength": LENGTH[self.message_type],
             "domainNumber": self.domain, "flags": self.flags, "correctionField": self.correction % (1 << 64),

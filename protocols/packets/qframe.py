@@ -34,11 +34,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from scapy.fields import ByteEnumField, ByteField, IntField, LongField, ShortField
-from scapy.layers.l2 import Ether
-from scapy.packet import Packet, bind_layers
-
-from protocols.common import QFRAME_ETHERTYPE, ParseError
+from protocols.common import ParseError
 
 VERSION = 1
 FRAME_PHOTON = 1
@@ -71,21 +67,3 @@ class QuantumFrame:
         if version != VERSION or ftype not in FRAME_TYPES:
             raise ParseError(f"not a QFRAME v{VERSION}: version {version}, type {ftype}")
         return cls(ftype, link, node, seq, t, qubit)
-
-
-class QFrame(Packet):
-    """Scapy layer of the quantum frame (reference dissector)."""
-
-    name = "Quantum Frame"
-    fields_desc = [
-        ByteField("version", VERSION),
-        ByteEnumField("frame_type", FRAME_PHOTON, FRAME_TYPES),
-        ShortField("link_id", 0),
-        IntField("source_node", 0),
-        LongField("attempt_seq", 0),
-        LongField("emission_time", 0),
-        LongField("qubit_id", 0),
-    ]
-
-
-bind_layers(Ether, QFrame, type=QFRAME_ETHERTYPE)

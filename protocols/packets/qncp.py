@@ -24,7 +24,7 @@ SETUP and SETUP_REPLY are in :mod:`protocols.packets.qncp_setup`, their variable
 re-exports every codec class. :func:`decode_qncp`
 decodes any message and raises :class:`protocols.common.ParseError` for anything else.
 
->>> from protocols.packets.qncp_common import REASON_CUTOFF
+>>> from protocols.packets.qncp_common import EXPIRE, REASON_CUTOFF
 >>> m = PairMessage(EXPIRE, circuit_id=0x0101, head_node=1, link_label=0x8001, pair_seq=7, link_id=2,
 ...                 reason=REASON_CUTOFF)
 >>> m.encode().hex()
@@ -38,37 +38,26 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from scapy.fields import ByteEnumField, ByteField, ConditionalField, IntField, ShortField, ThreeBytesField
-from scapy.layers.inet import UDP
-from scapy.packet import Packet, bind_layers
-
-from protocols.common import QNCP_PORT, ParseError
+from protocols.common import ParseError
 from protocols.packets.linkservice import BELL_STATES
 from protocols.packets.qncp_caps import HopRule, LinkCap, LinkOption, NodeCap, QCap
 from protocols.packets.qncp_common import (
-    COMPLETE,
-    CONFIRM,
     CONFIRM_TYPES,
     CREDIT_KINDS,
     CREDIT_TYPES,
     DISTIL_TYPES,
-    END_TYPES,
-    EXPIRE,
     HEADER_SIZE,
     HOP_ACK_TYPES,
     PAIR_TYPES,
     SETUP,
-    SETUP_ACK,
     SETUP_REPLY,
     STATUS_OK,
-    QncpLayer,
     check_size,
-    header_fields,
     pack_header,
     parse_header,
 )
-from protocols.packets.qncp_distil import Distil, QncpDistil
-from protocols.packets.qncp_setup import QncpSetup, QncpSetupReply, Setup, SetupReply
+from protocols.packets.qncp_distil import Distil
+from protocols.packets.qncp_setup import Setup, SetupReply
 
 __all__ = ["CircuitEnd", "Confirm", "Distil", "HopAck", "HopRule", "LinkCap", "LinkOption", "NodeCap", "PairMessage",
            "QCap", "QncpMessage", "Setup", "SetupReply", "decode_qncp"]
@@ -192,63 +181,3 @@ def decode_qncp(data: bytes) -> QncpMessage:
         return Confirm(msg_type, circuit_id, head_node, e2e, head_seq, tail_seq, bell, goodness, status, reason)
     check_size(data, END_SIZE, msg_type)  # END_TYPES: parse_header let only defined types through
     return CircuitEnd(msg_type, circuit_id, head_node, _END.unpack_from(data, HEADER_SIZE)[0], status, reason)
-
-
-# --------------------------------------------------------------------------------------------
-# Scapy layers (reference dissectors)
-
-class QncpHopAck(QncpLayer):
-    name = "QNCP hop ACK"
-    fields_desc = [*header_fields(SETUP_ACK), ByteField("hop_index", 0), ThreeBytesField("reserved", 0)]
-
-
-class QncpPair(QncpLayer):
-    name = "QNCP pair message"
-    fields_desc = [
-        *header_fields(EXPIRE),
-        ShortField("link_label", 0), ShortField("pair_seq", 0), ShortField("link_id", 0), ByteField("window", 0),
-        ConditionalField(ByteEnumField("credit", 0, CREDIT_KINDS), lambda pkt: pkt.msg_type in CREDIT_TYPES),
-        ConditionalField(ByteField("reserved", 0), lambda pkt: pkt.msg_type not in CREDIT_TYPES),
-    ]
-
-
-class QncpConfirm(QncpLayer):
-    name = "QNCP CONFIRM"
-    fields_desc = [
-        *header_fields(CONFIRM),
-        ShortField("e2e_seq", 0), ShortField("head_pair_seq", 0), ShortField("tail_pair_seq", 0),
-        ByteEnumField("bell_state", 0, BELL_STATES), ByteField("reserved", 0), ShortField("goodness", 0),
-        ShortField("reserved2", 0),
-    ]
-
-
-class QncpEnd(QncpLayer):
-    name = "QNCP circuit end"
-    fields_desc = [*header_fields(COMPLETE), IntField("sender_node", 0)]
-
-
-_LAYER_BY_TYPE: dict[int, type[Packet]] = {
-    SETUP: QncpSetup, SETUP_REPLY: QncpSetupReply,
-    **dict.fromkeys(HOP_ACK_TYPES, QncpHopAck), **dict.fromkeys(PAIR_TYPES, QncpPair),
-    **dict.fromkeys(CONFIRM_TYPES, QncpConfirm), **dict.fromkeys(END_TYPES, QncpEnd),
-    **dict.fromkeys(DISTIL_TYPES, QncpDistil),
-}
-
-
-class QNCP(QncpLayer):
-    """Dispatcher: the QNCP layer for the Message Type in byte 1 (the common header alone if unknown)."""
-
-    name = "QNCP"
-    fields_desc = [*header_fields(0)]
-
-    @classmethod
-    def dispatch_hook(cls, _pkt: bytes | None = None, *args: object, **kargs: object) -> type[Packet]:
-        if _pkt and len(_pkt) > 1:
-            return _LAYER_BY_TYPE.get(_pkt[1], cls)
-        return cls
-
-
-QNCP_LAYERS = (QNCP, QncpSetup, QncpSetupReply, QncpHopAck, QncpPair, QncpConfirm, QncpEnd, QncpDistil)
-
-bind_layers(UDP, QNCP, dport=QNCP_PORT)
-bind_layers(UDP, QNCP, sport=QNCP_PORT)

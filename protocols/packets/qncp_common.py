@@ -25,10 +25,6 @@ specifies them.
 from __future__ import annotations
 
 import struct
-from typing import Any
-
-from scapy.fields import ByteEnumField, ByteField, Field, IntField, ShortField
-from scapy.packet import Packet
 
 from protocols.common import DistillProtocol, ParseError
 from protocols.packets.linkservice import ERROR_CODES
@@ -132,25 +128,3 @@ def parse_header(data: bytes) -> tuple[int, int, int, int, int]:
 def check_size(data: bytes, size: int, msg_type: int) -> None:
     if len(data) != size:
         raise ParseError(f"QNCP {MESSAGE_TYPES[msg_type]} is {size} bytes, got {len(data)}")
-
-
-def header_fields(msg_type: int) -> list[Field[Any, Any]]:
-    """Fresh scapy fields of the common header (Length None: filled in when built)."""
-    return [
-        ByteField("version", VERSION),
-        ByteEnumField("msg_type", msg_type, MESSAGE_TYPES),
-        ByteEnumField("status", STATUS_OK, STATUS),
-        ByteEnumField("reason", REASON_NONE, REASONS),
-        ShortField("circuit_id", 0),
-        ShortField("length", None),
-        IntField("head_node", 0),
-    ]
-
-
-class QncpLayer(Packet):
-    """Base of the QNCP scapy layers: fills in Length when it is None."""
-
-    def post_build(self, pkt: bytes, pay: bytes) -> bytes:
-        if self.length is None:
-            pkt = pkt[:6] + struct.pack("!H", len(pkt)) + pkt[8:]
-        return pkt + pay

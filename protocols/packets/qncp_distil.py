@@ -34,19 +34,14 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from scapy.fields import ByteEnumField, ByteField, ShortField
-
 from protocols.common import ParseError
 from protocols.packets.qncp_common import (
-    DISTIL,
     DISTIL_PROTOCOLS,
     HEADER_SIZE,
     MESSAGE_TYPES,
     SCOPES,
     STATUS_OK,
-    QncpLayer,
     check_size,
-    header_fields,
     pack_header,
 )
 
@@ -91,13 +86,3 @@ class Distil:
                              f"{outcome} is undefined")
         return cls(msg_type, circuit_id, head_node, label, kept, link, scope, protocol, sacrificed, level, outcome,
                    status, reason)
-
-
-class QncpDistil(QncpLayer):
-    name = "QNCP DISTIL"
-    fields_desc = [
-        *header_fields(DISTIL),
-        ShortField("link_label", 0), ShortField("kept_pair_seq", 0), ShortField("link_id", 0),
-        ByteEnumField("scope", 0, SCOPES), ByteEnumField("protocol", 1, DISTIL_PROTOCOLS),
-        ShortField("sacrificed_pair_seq", 0), ByteField("level", 0), ByteField("outcome", 0),
-    ]

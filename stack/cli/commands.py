@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from importlib import metadata
 from pathlib import Path
 from typing import NoReturn
 
@@ -65,15 +64,28 @@ class _Parser(argparse.ArgumentParser):
 
 def version() -> str:
     """The installed package's version (``unknown`` when run from a source tree that is not installed)."""
+    from importlib import metadata  # here: importing it costs ~30 ms that only --version needs
+
     try:
         return metadata.version("qnetstack")
     except metadata.PackageNotFoundError:
         return "unknown"
 
 
+class _Version(argparse.Action):
+    """``--version``, looked up only when asked for."""
+
+    def __init__(self, option_strings: list[str], dest: str, help: str | None = None) -> None:
+        super().__init__(option_strings, dest, nargs=0, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        print(f"qnet {version()}")
+        parser.exit()
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="qnet", description="Packet-level quantum network emulator.")
-    parser.add_argument("--version", action="version", version=f"qnet {version()}")
+    parser.add_argument("--version", action=_Version, help="show the version and exit")
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="emulate a scenario in virtual time and report")
     run.add_argument("scenario", nargs="?", help=f"scenario TOML file (default: {DEFAULT_SCENARIO})")
@@ -169,7 +181,7 @@ def _command(args: argparse.Namespace) -> int:
 
         if args.command == "up":
             _check_outputs(args)
-        return cli_up.dispatch(args, path, scenario)
+        return cli_up.dispatch(args, path, scenario, main)
     return _run(args, path, scenario)
 
 
@@ -208,7 +220,7 @@ def _run(args: argparse.Namespace, path: Path, scenario: Scenario) -> int:
     if pcap_path is not None:
         if args.pcap is None:
             check_output(pcap_path, "--pcap", make_directory=True)     # the default out/ is made for you
-        with pcap_path.open("wb") as stream:
+        with pcap_path.open("wb", buffering=1 << 20) as stream:     # frames are small: few large writes
             result = run_scenario(scenario, args.seed, stream)
     else:
         result = run_scenario(scenario, args.seed)

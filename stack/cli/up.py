@@ -15,13 +15,16 @@ from pathlib import Path
 
 from protocols.common import HERALD_PORT
 from stack.multiprocess import outcome
+from stack.multiprocess.forked import Entry
 from stack.multiprocess.launcher import UpOptions, prepare, up
 from stack.multiprocess.medium import process_nodes as nodes_of
 from stack.multiprocess.udp import PortMap, PortMapError
 from stack.scenario import Scenario
 
 
-def dispatch(args: argparse.Namespace, path: Path, scenario: Scenario) -> int:
+def dispatch(args: argparse.Namespace, path: Path, scenario: Scenario, entry: Entry | None = None) -> int:
+    """Run ``up``, ``node`` or ``medium``; ``up`` forks its processes from this one, each running ``entry``
+    (the CLI's ``main``) on its own command line."""
     seed = scenario.run.seed if args.seed is None else args.seed       # options were checked by stack.cli
     run_dir = Path(args.run_dir or f"out/up-{path.stem}")
     if args.base_port is None:
@@ -32,7 +35,7 @@ def dispatch(args: argparse.Namespace, path: Path, scenario: Scenario) -> int:
         return outcome.EXIT_BAD_INPUT
     if args.command != "up":
         return _child(args, scenario, seed, run_dir)
-    options = UpOptions(path, seed, args.dilation, args.base_port, run_dir, args.tolerance_us, not args.quiet)
+    options = UpOptions(path, seed, args.dilation, args.base_port, run_dir, args.tolerance_us, not args.quiet, entry)
     try:
         problem = prepare(scenario, options)
     except OSError as error:

@@ -14,6 +14,7 @@ bytes equal scapy's ``Ether()/IP()/UDP()``.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import struct
 from typing import BinaryIO
@@ -54,6 +55,7 @@ def _ip_bytes(node_id: int) -> bytes:
 
 
 def _checksum(data: bytes) -> int:
+    """The Internet checksum (RFC 1071) of ``data``, word by word: the reference for :func:`_folded`."""
     if len(data) % 2:
         data += b"\0"
     total = sum(struct.unpack(f"!{len(data) // 2}H", data))
@@ -62,25 +64,64 @@ def _checksum(data: bytes) -> int:
     return ~total & 0xFFFF
 
 
+def _words(data: bytes) -> int:
+    """An integer congruent to the sum of ``data``'s 16-bit big-endian words modulo 0xFFFF (as 2¹⁶ ≡ 1),
+    zero only when every word is: the whole of ``data`` read as one number, in C."""
+    return int.from_bytes(data + b"\0" if len(data) % 2 else data, "big")
+
+
+def _folded(total: int) -> int:
+    """The checksum of words whose sum is congruent to ``total`` (0 only when they are all zero).
+
+    Folding the carries (RFC 1071) keeps the sum modulo 0xFFFF and gives 0xFFFF, never 0, for a
+    non-zero multiple; so does ``(total − 1) mod 0xFFFF + 1``, with no loop over the words.
+    """
+    return ~((total - 1) % 0xFFFF + 1 if total else 0) & 0xFFFF
+
+
+_HEADERS = struct.Struct("!14sBBHHHBBH4s4sHHHH")
+"""Ethernet, IPv4 (no options) and UDP headers of one frame."""
+
+
+@functools.lru_cache(maxsize=4096)
+def _template(src_node: int, sport: int, dst_node: int, dport: int) -> tuple[bytes, bytes, bytes, int, int]:
+    """What every frame between these two sockets shares: the Ethernet header, both addresses and the
+    sums of the constant words of the IPv4 header and of the UDP pseudo-header and header."""
+    src_ip, dst_ip = _ip_bytes(src_node), _ip_bytes(dst_node)
+    ether = _ETHER.pack(_mac_bytes(dst_node), _mac_bytes(src_node), ETHERTYPE_IPV4)
+    addresses = _words(src_ip) + _words(dst_ip)
+    ip_constant = 0x4500 + 0x4000 + (IP_TTL << 8 | PROTO_UDP) + addresses
+    udp_constant = addresses + PROTO_UDP + sport + dport
+    return ether, src_ip, dst_ip, ip_constant, udp_constant
+
+
 def udp_frame(src_node: int, sport: int, dst_node: int, dport: int, payload: bytes,
               ip_id: int = 0) -> bytes:
-    """An Ethernet/IPv4/UDP frame between two nodes, checksums filled in."""
-    src_ip, dst_ip = _ip_bytes(src_node), _ip_bytes(dst_node)
+    """An Ethernet/IPv4/UDP frame between two nodes, checksums filled in.
+
+    The headers come from a template per pair of sockets, whose constant words are summed once;
+    each frame adds its lengths, its IP ID and its payload to those sums.
+
+    >>> udp_frame(1, 7771, 2, 7772, b"hi", ip_id=3).hex()[28:]
+    '4500001e000340004011aea4c6120001c61200021e5b1e5c000ace916869'
+    """
+    ether, src_ip, dst_ip, ip_constant, udp_constant = _template(src_node, sport, dst_node, dport)
     udp_len = 8 + len(payload)
-    pseudo = src_ip + dst_ip + struct.pack("!BBH", 0, PROTO_UDP, udp_len)
-    udp_sum = _checksum(pseudo + _UDP.pack(sport, dport, udp_len, 0) + payload) or 0xFFFF
-    udp = _UDP.pack(sport, dport, udp_len, udp_sum)
-    header = _IPV4.pack(0x45, 0, 20 + udp_len, ip_id & 0xFFFF, 0x4000, IP_TTL, PROTO_UDP, 0,
-                        src_ip, dst_ip)
-    ip_sum = _checksum(header)
-    header = header[:10] + struct.pack("!H", ip_sum) + header[12:]
-    ether = _ETHER.pack(_mac_bytes(dst_node), _mac_bytes(src_node), ETHERTYPE_IPV4)
-    return ether + header + udp + payload
+    ip_id &= 0xFFFF
+    ip_sum = _folded(ip_constant + 20 + udp_len + ip_id)
+    udp_sum = _folded(udp_constant + 2 * udp_len + _words(payload)) or 0xFFFF
+    return _HEADERS.pack(ether, 0x45, 0, 20 + udp_len, ip_id, 0x4000, IP_TTL, PROTO_UDP, ip_sum, src_ip, dst_ip,
+                         sport, dport, udp_len, udp_sum) + payload
+
+
+@functools.lru_cache(maxsize=4096)
+def _quantum_header(src_node: int, dst_node: int) -> bytes:
+    return _ETHER.pack(_mac_bytes(dst_node), _mac_bytes(src_node), QFRAME_ETHERTYPE)
 
 
 def quantum_frame(src_node: int, dst_node: int, payload: bytes) -> bytes:
     """An Ethernet frame with EtherType 0x88B5 carrying a QFRAME."""
-    return _ETHER.pack(_mac_bytes(dst_node), _mac_bytes(src_node), QFRAME_ETHERTYPE) + payload
+    return _quantum_header(src_node, dst_node) + payload
 
 
 class PcapWriter:
@@ -102,8 +143,7 @@ class PcapWriter:
     def write(self, virtual_ns: int, frame: bytes) -> None:
         """Append one frame stamped with virtual time ``virtual_ns``."""
         sec, nsec = divmod(EPOCH_NS + virtual_ns, 1_000_000_000)
-        self._stream.write(_RECORD.pack(sec, nsec, len(frame), len(frame)))
-        self._stream.write(frame)
+        self._stream.write(_RECORD.pack(sec, nsec, len(frame), len(frame)) + frame)
         self.frames += 1
 
 

@@ -1,9 +1,14 @@
 """The virtual-time kernel: one ``(time_ns, seq)`` queue that alone decides the order.
 
-Every protocol layer runs as its own trio task, parked in :meth:`VirtualPort.next`.
-Only one task runs at a time: the one handling an event, which afterwards pops the next
-entry itself and hands it on (see :class:`Kernel`). trio's shuffling of ready tasks
-therefore never decides an order, and a run is reproducible byte for byte.
+Every protocol layer runs as its own trio task that owns its :class:`VirtualPort`. Only one
+task runs the queue at a time: the one holding the *baton* pops the next entry, runs
+callbacks (the medium's physics) inline and hands each event to its port. A port that
+*serves* a step function (every :class:`stack.core.layer.Layer`: a plain ``handle(event)``
+with no awaits) has it called inline by the baton holder, with no task switch; a port
+whose task awaits its events itself (an application coroutine, a test's recorder) gets the
+baton with the event, one task switch (see :class:`Kernel`). Either way events are handled
+one at a time in queue order: trio's shuffling of ready tasks never decides an order, and
+a run is reproducible byte for byte.
 
 >>> import trio
 >>> async def demo():
@@ -34,7 +39,7 @@ from collections.abc import Callable
 from typing import Any
 
 import outcome
-from trio.lowlevel import Abort, Task, current_task, reschedule, wait_task_rescheduled
+from trio.lowlevel import Abort, Task, checkpoint, current_task, reschedule, wait_task_rescheduled
 
 
 class TimerFired:
@@ -61,29 +66,61 @@ class Startup:
 STARTUP = Startup()
 
 
+class _Failed:
+    """A step that raised: its port's task is handed the error and raises it in its own context."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+class _Yield:
+    """The baton holder has run ``Kernel.yield_every`` entries: time to let trio run."""
+
+    __slots__ = ()
+
+
+_YIELD = _Yield()
+Step = Callable[[Any], None]
+
+
 class Kernel:
     """Discrete-event scheduler on integer nanoseconds.
 
     ``call_at`` queues a plain callback (the medium's physics); ``deliver_at`` queues an
-    event for a port's task. Entries at the same time run in the order they were queued.
+    event for a port. Entries at the same time run in the order they were queued.
 
-    While :meth:`run` runs, exactly one task holds the baton: the task that has just
-    handled an event pops the next entries itself (running callbacks inline) and hands the
-    next delivery straight to its port's task, so each event costs one task switch, or
-    none when it is for the same task.
+    While :meth:`run` runs, exactly one task holds the baton, at first the one that called
+    :meth:`run`. It pops entries in order, running callbacks and the steps of serving ports
+    inline; when the next event is for a port whose task awaits it, it hands the baton
+    over with the event (a task switch) and parks; that task, once it has handled the
+    event, goes on popping entries itself. So a run of layers alone costs no task switch
+    per event, and each event for an awaiting task costs one. Every ``yield_every`` queue
+    entries the caller of :meth:`run` yields to trio (one checkpoint, where a cancellation or a
+    timeout around the run takes effect, and where the multi-process mode's socket tasks
+    run). ``switches`` counts the tasks the kernel woke, ``yields`` those checkpoints: both
+    depend only on the queue, never on timing.
     """
+
+    yield_every = 1024
+    """Queue entries run between two checkpoints of the run."""
 
     def __init__(self) -> None:
         self.now = 0
         self.events_run = 0
+        self.switches = 0
+        self.yields = 0
         self._heap: list[tuple[int, int, Callable[[Any], None], Any]] = []
         self._ready: deque[tuple[VirtualPort, Any]] = deque()
         self._seq = 0
         self._busy = 0
         self._waiter: Task | None = None
         self._main: Task | None = None
+        self._holder: Task | None = None
         self._running = False
         self._stopped = False
+        self._failed = False
         self._until = 0
 
     def call_at(self, at: int, callback: Callable[[Any], None], arg: Any = None) -> None:
@@ -104,47 +141,89 @@ class Kernel:
 
         Returns early, with ``now`` at the last event, when :meth:`stop` is called.
         """
+        if self._failed:                # a layer failed: the nursery it shares with us is cancelled here
+            await checkpoint()
+            return                      # and nothing runs after a failure in any case
         self._until = until
         self._stopped = False
         if self._busy:
             await self._wait_quiescent()
         self._running = True
+        self._main = self._holder = current_task()
         try:
-            item = self._next()
-            if item is not None:
-                self._main = current_task()
+            while True:
+                item = self._next()
+                if item is None:
+                    break
+                if isinstance(item, _Yield):
+                    self.yields += 1
+                    await checkpoint()
+                    continue
                 item[0]._wake(item[1])
-                await wait_task_rescheduled(self._main_aborted)
+                if not await wait_task_rescheduled(self._main_aborted):
+                    break               # the run is over; True: the baton came back to us
         finally:
             self._running = False
-            self._main = None
+            self._main = self._holder = None
         if not self._stopped:
             self.now = max(self.now, until)
 
-    def _next(self) -> tuple[VirtualPort, Any] | None:
-        """Run callbacks until a delivery is due; None when the run is over."""
+    def _next(self) -> tuple[VirtualPort, Any] | _Yield | None:
+        """Run callbacks and serving ports' steps until an event is for an awaiting task (returned
+        with its port), ``yield_every`` queue entries have run (``_YIELD``), or the run is over (None)."""
         ready, heap = self._ready, self._heap
+        budget = self.yield_every
         while True:
             while not ready:
                 if self._stopped or not heap or heap[0][0] > self._until:
                     return None
+                if not budget:
+                    return _YIELD
+                budget -= 1
                 at, _, callback, arg = heapq.heappop(heap)
                 self.now = at
                 self.events_run += 1
                 callback(arg)
             port, event = ready.popleft()
-            if not port.closed:
+            if port.closed:
+                port.dropped += 1
+                continue
+            step = port._step
+            if step is None:
                 return port, event
-            port.dropped += 1
+            try:
+                step(event)
+            except BaseException as error:
+                self.stop()             # a failing layer ends the run: nothing runs on after it
+                self._failed = True
+                port._step = None
+                return port, _Failed(error)
 
     def _main_aborted(self, _: Any) -> Abort:
         self._main = None               # cancelled (e.g. a timeout around the run): nobody may wake it now
         return Abort.SUCCEEDED
 
     def _end_run(self) -> None:
+        self._to_main(False)
+
+    def _to_main(self, carry_on: bool) -> None:
+        """Wake the task in :meth:`run`: to return (``carry_on`` False) or to hold the baton again."""
         main, self._main = self._main, None
         if main is not None:
-            reschedule(main)
+            self.switches += 1
+            if carry_on:
+                self._main = self._holder = main
+            reschedule(main, outcome.Value(carry_on))
+
+    def _pass_baton(self) -> None:
+        """The holder stops holding the baton (it parks, or its task ends): hand it on."""
+        item = self._next()
+        if item is None:
+            self._end_run()
+        elif isinstance(item, _Yield):
+            self._to_main(True)
+        else:
+            item[0]._wake(item[1])
 
     async def _wait_quiescent(self) -> None:
         self._waiter = current_task()
@@ -161,6 +240,7 @@ class Kernel:
         self._busy -= 1
         if self._busy == 0 and self._waiter is not None:
             waiter, self._waiter = self._waiter, None
+            self.switches += 1
             reschedule(waiter)
 
 
@@ -179,6 +259,7 @@ class VirtualPort:
         self.dropped = 0
         self._inbox: deque[Any] = deque()
         self._task: Task | None = None
+        self._step: Step | None = None
         self._started = False
         self._timer_token = 0
         self._deadline: int | None = None
@@ -188,10 +269,21 @@ class VirtualPort:
     def now(self) -> int:
         return self.kernel.now
 
+    async def serve(self, step: Step) -> None:
+        """Handle every event of this port with ``step(event)``, until cancelled or ``step`` raises.
+
+        The baton holder calls ``step`` inline, so this task stays parked: it wakes only for an
+        event queued before it started, and to raise the error of a step that failed (the error
+        is this task's, wherever the step ran). ``step`` must not await.
+        """
+        self._step = step
+        while True:
+            step(await self.next())
+
     async def next(self) -> Any:
         """Wait for the next event addressed to this port (a delivery or TIMER)."""
         if self._inbox:
-            return self._inbox.popleft()
+            return _unwrap(self._inbox.popleft())
         kernel = self.kernel
         if not self._started:
             self._started = True
@@ -202,11 +294,13 @@ class VirtualPort:
         item = kernel._next()
         if item is None:
             kernel._end_run()
-            return await self._park()
-        port, event = item
-        if port is self:
-            return event
-        port._wake(event)
+        elif isinstance(item, _Yield):
+            kernel._to_main(True)          # the run's own task yields to trio and carries on
+        else:
+            port, event = item
+            if port is self:
+                return _unwrap(event)
+            port._wake(event)
         return await self._park()
 
     async def _park(self) -> Any:
@@ -225,7 +319,9 @@ class VirtualPort:
         if task is None:                # its task has not started yet: it takes the event then
             self._inbox.append(event)
         else:
-            reschedule(task, outcome.Value(event))
+            self.kernel.switches += 1
+            self.kernel._holder = task
+            reschedule(task, outcome.Error(event.error) if type(event) is _Failed else outcome.Value(event))
 
     def deliver(self, event: Any) -> None:
         """Called from the kernel's queue: the event is for this port's task, now."""
@@ -253,13 +349,16 @@ class VirtualPort:
         if self.closed:
             return
         self.closed = True
+        self._step = None
         kernel = self.kernel
         if not self._started:
             self._started = True
             kernel._became_idle()
-        elif kernel._running and self._task is None:
-            item = kernel._next()
-            if item is None:
-                kernel._end_run()
-            else:
-                item[0]._wake(item[1])
+        elif kernel._running and kernel._holder is current_task():
+            kernel._pass_baton()
+
+
+def _unwrap(event: Any) -> Any:
+    if type(event) is _Failed:
+        raise event.error
+    return event

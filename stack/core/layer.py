@@ -1,10 +1,11 @@
 """Node runtime: each protocol layer of each node is a trio task driving its engine.
 
-A :class:`Layer` loops on its port: a datagram goes to ``engine.receive``, the timer to
-``engine.on_timer``, anything else (an event from the layer above or below, or from the
-hardware) to ``engine.handle``. It then carries out the returned
-:class:`protocols.common.Actions`. This loop is the same whatever the port is; the
-in-process port is :class:`stack.core.kernel.VirtualPort`.
+A :class:`Layer` serves its port: for each event, a datagram goes to ``engine.receive``, the
+timer to ``engine.on_timer``, anything else (an event from the layer above or below, or from
+the hardware) to ``engine.handle``; it then carries out the returned
+:class:`protocols.common.Actions`. The kernel calls :meth:`Layer.handle` inline from the task
+holding its baton (:class:`stack.core.kernel.VirtualPort`), so an event costs no task switch;
+the layer's own task owns the port and raises the layer's errors.
 
 With a node :class:`stack.timing.clocks.Clock`, engines see the node's *local* time: ``now``
 is the clock's reading (whole ns; a precise layer such as PTP gets float ns and hardware
@@ -71,27 +72,35 @@ class Layer:
             network.bind(node_id, number, port)
 
     async def run(self) -> None:
-        port, engine = self.port, self.engine
+        """The layer's task: it owns the port and serves it with :meth:`handle` until the run ends.
+
+        The kernel calls :meth:`handle` inline from the task that holds its baton (no task switch per
+        event); an error in it is raised here, in this layer's own task.
+        """
+        port = self.port
         try:
-            while True:
-                event = await port.next()
-                now = self._local(port.now())
-                if type(event) is Datagram:
-                    if self.precise and self.clock is not None:
-                        now = self.clock.timestamp(port.now() if event.arrival is None else event.arrival)
-                    actions = engine.receive(event.payload, event.source, event.port, now)
-                elif event is TIMER:
-                    actions = engine.on_timer(now)
-                elif event is STARTUP:
-                    actions = engine.start(now)
-                else:
-                    actions = engine.handle(event, now)
-                self._apply(actions)
+            await port.serve(self.handle)
         except BaseException:
             port.kernel.stop()          # a failing layer ends the run: nothing runs on after it
             raise
         finally:
             port.close()
+
+    def handle(self, event: Any) -> None:
+        """Hand one event of the port to the engine and carry out what it returns."""
+        port, engine = self.port, self.engine
+        now = self._local(port.now())
+        if type(event) is Datagram:
+            if self.precise and self.clock is not None:
+                now = self.clock.timestamp(port.now() if event.arrival is None else event.arrival)
+            actions = engine.receive(event.payload, event.source, event.port, now)
+        elif event is TIMER:
+            actions = engine.on_timer(now)
+        elif event is STARTUP:
+            actions = engine.start(now)
+        else:
+            actions = engine.handle(event, now)
+        self._apply(actions)
 
     def _local(self, true_ns: int) -> Any:
         if self.clock is None:

@@ -13,11 +13,11 @@ multi-process mode replaces both with real UDP on 127.0.0.1.
 
 from __future__ import annotations
 
+import heapq
 import itertools
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-import networkx as nx
 import numpy as np
 
 from protocols.common import Address
@@ -72,7 +72,8 @@ class Network:
     kernel: Kernel
     seed: np.random.SeedSequence
     pcap: PcapWriter | None = None
-    graph: nx.Graph = field(default_factory=nx.Graph)
+    fibres: dict[int, dict[int, Fibre]] = field(default_factory=dict)
+    """The fibre graph: for each node, its neighbours and the fibre to each, in the order they were added."""
     bindings: dict[Address, VirtualPort] = field(default_factory=dict)
     counters: dict[int, NodeCounters] = field(default_factory=dict)
     _routes: dict[tuple[int, int], Route] = field(default_factory=dict)
@@ -80,12 +81,13 @@ class Network:
     _node_of_ip: dict[str, int] = field(default_factory=dict)
 
     def add_node(self, node_id: int) -> None:
-        self.graph.add_node(node_id)
+        self.fibres.setdefault(node_id, {})
         self.counters[node_id] = NodeCounters()
         self._node_of_ip[node_ip(node_id)] = node_id
 
     def add_fibre(self, a: int, b: int, fibre: Fibre) -> None:
-        self.graph.add_edge(a, b, fibre=fibre, weight=fibre.delay_ns)
+        self.fibres.setdefault(a, {})[b] = fibre
+        self.fibres.setdefault(b, {})[a] = fibre
 
     def bind(self, node_id: int, port_number: int, port: VirtualPort) -> Address:
         address = (node_ip(node_id), port_number)
@@ -150,14 +152,68 @@ class Network:
                                                            spawn_key=(*self.seed.spawn_key, src, dst)))
         if src == dst:
             return Route(0, 0.0, 0, rng)
-        try:
-            path = nx.shortest_path(self.graph, src, dst, weight="weight")
-        except nx.NetworkXNoPath:
-            raise ValueError(f"no fibre path from node {src} to node {dst}") from None
-        fibres = [self.graph.edges[u, v]["fibre"] for u, v in itertools.pairwise(path)]
+        path = shortest_path(self.fibres, src, dst)
+        if path is None:
+            raise ValueError(f"no fibre path from node {src} to node {dst}")
+        fibres = [self.fibres[u][v] for u, v in itertools.pairwise(path)]
         survive = single = 1.0
         for fibre in fibres:
             survive *= 1 - fibre.loss
             single *= 1 - fibre.duplication
         return Route(sum(f.delay_ns for f in fibres), 1 - survive, sum(f.jitter_ns for f in fibres), rng,
                      1 - single)
+
+
+def shortest_path(fibres: dict[int, dict[int, Fibre]], source: int, target: int) -> list[int] | None:
+    """The path of least delay from ``source`` to ``target`` (None: there is none).
+
+    The bidirectional Dijkstra search of networkx 3.6 (``nx.shortest_path(graph, source, target,
+    weight=...)``, which this module used before), step for step, so that among paths of equal delay
+    (which may differ in loss and jitter) it picks the same one: the two searches take turns, forward
+    first; each takes the nearest node of its queue (ties: first queued, one counter for both); a
+    node's predecessor changes only for a strictly shorter distance; neighbours are visited in the
+    order their fibres were added; the best meeting node is kept as the searches find them, and the
+    search ends when one node is settled from both sides. ``tests/test_network.py`` holds it against
+    networkx on random graphs with many ties.
+    """
+    if source not in fibres or target not in fibres:
+        return None
+    if source == target:
+        return [source]
+    settled: tuple[dict[int, int], dict[int, int]] = ({}, {})
+    best = ({source: 0}, {target: 0})
+    previous: tuple[dict[int, int | None], dict[int, int | None]] = ({source: None}, {target: None})
+    order = itertools.count()
+    queues = ([(0, next(order), source)], [(0, next(order), target)])
+    meeting: int | None = None
+    total: int | None = None
+    side = 1
+    while queues[0] and queues[1]:
+        side = 1 - side
+        distance, _, node = heapq.heappop(queues[side])
+        if node in settled[side]:
+            continue
+        settled[side][node] = distance
+        if node in settled[1 - side]:
+            assert meeting is not None
+            return _walk(previous[0], meeting)[::-1] + _walk(previous[1], previous[1][meeting])
+        other = best[1 - side]
+        for neighbour, fibre in fibres[node].items():
+            through = distance + fibre.delay_ns
+            if neighbour in settled[side] or through >= best[side].get(neighbour, through + 1):
+                continue
+            best[side][neighbour] = through
+            heapq.heappush(queues[side], (through, next(order), neighbour))
+            previous[side][neighbour] = node
+            if neighbour in other and (total is None or through + other[neighbour] < total):
+                total, meeting = through + other[neighbour], neighbour
+    return None
+
+
+def _walk(previous: dict[int, int | None], node: int | None) -> list[int]:
+    """``node`` and its predecessors, back to where the search started."""
+    path = []
+    while node is not None:
+        path.append(node)
+        node = previous[node]
+    return path

@@ -2,7 +2,8 @@
 
 The launcher writes the port map to ``RUN_DIR/ports.json``, starts ``qnet medium`` and a
 ``qnet node NAME`` per node (the same commands a user can type to run or replace one
-node by hand), waits for the run to end, merges every process's capture into one pcap,
+node by hand; forked from the launcher when the CLI gives its entry point,
+:mod:`stack.multiprocess.forked`), waits for the run to end, merges every process's capture into one pcap,
 and prints the report; its exit status says how the run went (:mod:`stack.multiprocess.outcome`).
 Ctrl-C or SIGTERM stops every process (SIGTERM, then SIGKILL after
 a grace period); children also get SIGTERM if the launcher itself dies (Linux
@@ -12,7 +13,6 @@ a grace period); children also get SIGTERM if the launcher itself dies (Linux
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import json
 import os
 import signal
@@ -25,6 +25,7 @@ from pathlib import Path
 from types import FrameType
 
 from protocols.common import HERALD_PORT
+from stack.multiprocess.forked import Child, Entry, die_with_parent, fork_command
 from stack.multiprocess.medium import process_nodes
 from stack.multiprocess.outcome import EXIT_NOT_FINISHED, describe_status
 from stack.multiprocess.udp import LOOPBACK, PORTS_PER_NODE, PortMap, PortMapError
@@ -32,7 +33,6 @@ from stack.scenario import Scenario
 
 GRACE_S = 5.0
 PROGRESS_S = 10.0
-PR_SET_PDEATHSIG = 1
 
 
 @dataclass(slots=True)
@@ -44,6 +44,8 @@ class UpOptions:
     run_dir: Path
     tolerance_us: float
     progress: bool = True
+    entry: Entry | None = None
+    """The CLI's entry point: children are forked from this process and run it (None: fresh interpreters)."""
 
 
 class Interrupted(Exception):
@@ -72,25 +74,23 @@ def check_ports(scenario: Scenario, ports: PortMap, names: list[str]) -> str | N
     return None
 
 
-def _die_with_parent() -> None:
-    with contextlib.suppress(OSError, AttributeError):   # not Linux: the launcher's handlers still stop children
-        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
-def _spawn(args: list[str], log: Path) -> subprocess.Popen[bytes]:
+def _spawn(args: list[str], log: Path, entry: Entry | None = None) -> Child:
+    if entry is not None:
+        return fork_command(entry, args, log)
     command = [sys.executable, "-m", "stack.cli", *args]
     with log.open("wb") as out:
-        return subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
+        return subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
 
 
-def start(scenario: Scenario, options: UpOptions) -> tuple[subprocess.Popen[bytes], dict[str, subprocess.Popen[bytes]]]:
-    """Start the medium and every node process; returns them."""
+def start(scenario: Scenario, options: UpOptions) -> tuple[Child, dict[str, Child]]:
+    """Start the medium and every node process (forked from this one when ``options.entry`` is set)."""
     run_dir = options.run_dir
     common = [str(options.scenario_path), "--seed", str(options.seed), "--run-dir", str(run_dir),
               "--base-port", str(options.base_port)]
     medium = _spawn(["medium", *common, "--dilation", repr(options.dilation), "--tolerance-us",
-                     repr(options.tolerance_us), "--no-pcap"], run_dir / "medium.log")   # the launcher merges
-    nodes = {name: _spawn(["node", name, *common], run_dir / f"{name}.log") for name in process_nodes(scenario)}
+                     repr(options.tolerance_us), "--no-pcap"], run_dir / "medium.log", options.entry)  # we merge
+    nodes = {name: _spawn(["node", name, *common], run_dir / f"{name}.log", options.entry)
+             for name in process_nodes(scenario)}
     pids = {"launcher": os.getpid(), "medium": medium.pid} | {name: p.pid for name, p in nodes.items()}
     partial = run_dir / "pids.json.part"
     partial.write_text(json.dumps(pids, indent=2) + "\n")
@@ -98,7 +98,7 @@ def start(scenario: Scenario, options: UpOptions) -> tuple[subprocess.Popen[byte
     return medium, nodes
 
 
-def stop_all(processes: list[subprocess.Popen[bytes]]) -> None:
+def stop_all(processes: list[Child]) -> None:
     """SIGTERM every live process, then SIGKILL what is left after the grace period."""
     for process in processes:
         if process.poll() is None:
@@ -168,7 +168,7 @@ def up(scenario: Scenario, options: UpOptions) -> tuple[int, dict[str, int | Non
     return status, {name: p.returncode for name, p in nodes.items()}
 
 
-def _wait_for_medium(medium: subprocess.Popen[bytes], nodes: dict[str, subprocess.Popen[bytes]],
+def _wait_for_medium(medium: Child, nodes: dict[str, Child],
                      run_dir: Path, progress: bool = False) -> int:
     """The medium's exit status; if a node process fails before the run starts, stop at once (the
     medium would wait for it until its start-up timeout)."""

@@ -46,6 +46,9 @@ of a busy 2-core machine."""
 class RealtimeKernel(Kernel):
     """A :class:`Kernel` whose time follows the wall clock, dilated."""
 
+    yield_every = 32
+    """Yield to trio often, so the socket tasks stamp their inputs on arrival, not a long batch later."""
+
     def __init__(self, epoch_ns: int, dilation: float, tolerance_ns: int = DEFAULT_TOLERANCE_NS) -> None:
         if dilation <= 0:
             raise ValueError("dilation must be positive")

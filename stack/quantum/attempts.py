@@ -14,6 +14,7 @@ import numpy as np
 
 from protocols.common import BellState
 from protocols.physical.node import double_click_outcome, single_click_outcome
+from stack.quantum import sampling
 from stack.quantum.budget import LinkPhysics
 
 Clicks = tuple[tuple[int, int], ...]
@@ -101,8 +102,8 @@ EXACT = {"double-click": double_click, "single-click": single_click, "source": s
 def sampled_success(physics: LinkPhysics, rng: np.random.Generator) -> Attempt:
     """A success drawn from the closed-form model: its component and a click pattern."""
     components = physics.model.components
-    weights = np.array([c.probability for c in components])
-    component = components[int(rng.choice(len(components), p=weights / weights.sum()))].name
+    cdf = sampling.cumulative(tuple(c.probability for c in components))
+    component = components[sampling.draw(rng, cdf)].name
     if physics.scheme == "double-click":
         first = int(rng.integers(2))
         second = int(rng.integers(2)) if physics.same_detector else 1 - first

@@ -29,6 +29,7 @@ from protocols.physical import physics
 from protocols.physical.hardware import Arm, Detection, Disarm, Emitted
 from stack.core.kernel import VirtualPort
 from stack.quantum import attempts as attempt_models
+from stack.quantum import sampling
 from stack.quantum.budget import LinkPhysics, with_alpha
 from stack.quantum.medium import Medium
 from stack.quantum.state import FRAME_OF_BELL, Pair, Qubit
@@ -62,6 +63,44 @@ class LinkState:
     base: LinkPhysics | None = None
 
 
+class WaitingLinks:
+    """Links that could not start, in the order they first waited, and which of them need each node or station.
+
+    ``ahead(link_id, resource)`` counts the waiting links before ``link_id`` (all of them when it is not
+    waiting) that need ``resource`` (one of their ends, or their shared station): a short list per
+    resource instead of a walk along every waiting link, which a network of a thousand nodes made long.
+    """
+
+    def __init__(self) -> None:
+        self.order: list[int] = []
+        self._members: set[int] = set()
+        self._needing: dict[int, list[int]] = {}
+        self._needs: dict[int, tuple[int, ...]] = {}
+
+    def __contains__(self, link_id: object) -> bool:
+        return link_id in self._members
+
+    def __bool__(self) -> bool:
+        return bool(self.order)
+
+    def append(self, link_id: int, needs: tuple[int, ...]) -> None:
+        self.order.append(link_id)
+        self._members.add(link_id)
+        self._needs[link_id] = needs
+        for resource in needs:
+            self._needing.setdefault(resource, []).append(link_id)
+
+    def remove(self, link_id: int) -> None:
+        self.order.remove(link_id)
+        self._members.discard(link_id)
+        for resource in self._needs.pop(link_id):
+            self._needing[resource].remove(link_id)
+
+    def ahead(self, link_id: int, resource: int) -> int:
+        needing = self._needing.get(resource, [])
+        return needing.index(link_id) if link_id in self._members and link_id in needing else len(needing)
+
+
 @dataclass(slots=True)
 class _Station:
     """A station that may serve several links (through a switch), one at a time."""
@@ -80,7 +119,7 @@ class Heralding:
         self.middles = middles
         self.links: dict[int, LinkState] = {}
         self.stations: dict[int, _Station] = {}
-        self.waiting: list[int] = []
+        self.waiting = WaitingLinks()
         self.generating = True
         self._retry_queued = False
         self._variants: dict[tuple[int, float | None], LinkPhysics] = {}
@@ -129,7 +168,7 @@ class Heralding:
 
     def _retry_waiting(self, _: object = None) -> None:
         self._retry_queued = False
-        for link_id in list(self.waiting):
+        for link_id in list(self.waiting.order):
             self._try_start(self.links[link_id])
 
     def _cancel(self, state: LinkState) -> None:
@@ -163,19 +202,12 @@ class Heralding:
         return (self.generating and not state.scheduled and state.physics.model.success > 0
                 and all(arm.remaining > 0 for arm in state.armed.values()))
 
-    def _claimed_before(self, link_id: int) -> tuple[dict[int, int], set[int]]:
-        """Slots per node and stations that links waiting longer than ``link_id`` need."""
-        slots: dict[int, int] = {}
-        stations: set[int] = set()
-        for other in self.waiting:
-            if other == link_id:
-                break
-            phys = self.links[other].physics
-            for node in (phys.node_a, phys.node_b):
-                slots[node] = slots.get(node, 0) + 1
-            if phys.middle in self.stations:
-                stations.add(phys.middle)
-        return slots, stations
+    def _needs(self, link: LinkPhysics) -> tuple[int, ...]:
+        """What an attempt run of ``link`` takes: a qubit at each end, and its station if shared."""
+        return (link.node_a, link.node_b, link.middle) if link.middle in self.stations else (link.node_a, link.node_b)
+
+    def _wait(self, link: LinkPhysics) -> None:
+        self.waiting.append(link.link_id, self._needs(link))
 
     def _free(self, node_id: int) -> int:
         node = self.medium.nodes[node_id]
@@ -187,13 +219,13 @@ class Heralding:
             if state.physics.link_id in self.waiting and not state.scheduled:
                 self.waiting.remove(link.link_id)
             return
-        slots, stations = self._claimed_before(link.link_id)
         station = self.stations.get(link.middle)
-        ready = (all(self._free(node) > slots.get(node, 0) for node in (link.node_a, link.node_b))
-                 and (station is None or (station.busy is None and link.middle not in stations)))
+        waiting = self.waiting          # links waiting longer than this one go first: none starves
+        ready = (all(self._free(node) > waiting.ahead(link.link_id, node) for node in (link.node_a, link.node_b))
+                 and (station is None or (station.busy is None and not waiting.ahead(link.link_id, link.middle))))
         if not ready:
-            if link.link_id not in self.waiting:
-                self.waiting.append(link.link_id)
+            if link.link_id not in waiting:
+                self._wait(link)
             return
         if link.link_id in self.waiting:
             self.waiting.remove(link.link_id)
@@ -252,7 +284,7 @@ class Heralding:
         self._materialize(state, slot_index, wire_tries, attempt, bell, slots, emissions, arrivals)
         self._release(state)
         if self._wants(state) and state.physics.link_id not in self.waiting:
-            self.waiting.append(state.physics.link_id)     # behind the links already waiting
+            self._wait(state.physics)                       # behind the links already waiting
         self._retry_soon()
 
     # -- emitting ---------------------------------------------------------------------------
@@ -282,8 +314,7 @@ class Heralding:
         heralded = bell if bell is not None else BellState.PHI_PLUS
         component = next((c for c in model.components if c.name == attempt.component), None)
         rel_dist = component.distribution if component is not None else (0.25, 0.25, 0.25, 0.25)
-        weights = np.clip(np.array(rel_dist), 0.0, None)
-        rel = int(state.rng.choice(4, p=weights / weights.sum()))
+        rel = sampling.draw(state.rng, sampling.cumulative(tuple(rel_dist), clip=True))
         frame = stim.PauliString(FRAME_OF_BELL[heralded]) * _REL_FRAME[rel]
         return Pair(frame, physics.relabel(model.distribution, int(heralded)))
 

@@ -6,13 +6,25 @@
 12
 
 ``run_sweep(sweep, "out/sweep-two-qpus")`` runs them (docs/sweep.md). Importing this package
-is cheap: Dask, pyarrow, rich and scipy are imported only when a sweep runs or is summarised.
+is cheap: its modules load when one of these names is first used (every ``qnet`` command imports
+:mod:`stack.sweep.command`, and so this package), and Dask, pyarrow, rich and scipy only when a
+sweep runs or is summarised.
 """
 
-from stack.sweep.plan import Sweep, UpSettings, define_sweep, run_seed
-from stack.sweep.results import SweepResults, read_results
-from stack.sweep.runner import run_sweep
-from stack.sweep.spec import Axis, SweepError
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __all__ = ["Axis", "Sweep", "SweepError", "SweepResults", "UpSettings", "define_sweep", "read_results",
            "run_seed", "run_sweep"]
+_HOMES = {"Sweep": "plan", "UpSettings": "plan", "define_sweep": "plan", "run_seed": "plan",
+          "SweepResults": "results", "read_results": "results", "run_sweep": "runner", "Axis": "spec",
+          "SweepError": "spec"}
+
+
+def __getattr__(name: str) -> Any:
+    """The public names, imported from their modules on first use (PEP 562)."""
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"stack.sweep.{_HOMES[name]}"), name)

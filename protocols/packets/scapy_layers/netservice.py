@@ -23,12 +23,8 @@ from scapy.layers.inet import UDP
 from scapy.packet import Packet, bind_layers
 
 from protocols.common import NETWORK_SERVICE_PORT
-from protocols.packets.linkservice import (
-    TYPE_ACK,
-    TYPE_ERR,
-    TYPE_OK_K,
-    TYPE_OK_M,
-    Ack,
+from protocols.packets.linkservice import TYPE_ACK, TYPE_ERR, TYPE_OK_K, TYPE_OK_M, Ack
+from protocols.packets.scapy_layers.linkservice import (
     LLAck,
     LLCreate,
     LLErr,

@@ -1,0 +1,62 @@
+"""Cached cumulative weights draw exactly what ``Generator.choice(n, p=p)`` draws, from the same uniform."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from stack.quantum.sampling import cumulative, draw
+
+weights = st.lists(st.floats(min_value=0.0, max_value=1.0, allow_subnormal=False), min_size=1, max_size=8).filter(
+    lambda w: sum(w) > 1e-9)
+
+
+@settings(max_examples=300, deadline=None)
+@given(weights=weights, seed=st.integers(0, 2**32 - 1))
+def test_the_same_index_and_the_same_generator_state_as_choice(weights: list[float], seed: int) -> None:
+    reference, ours = np.random.default_rng(seed), np.random.default_rng(seed)
+    array = np.array(weights)
+    cdf = cumulative(tuple(weights))
+    for _ in range(20):
+        assert draw(ours, cdf) == int(reference.choice(len(weights), p=array / array.sum()))
+    assert ours.random() == reference.random()          # the same draws were consumed
+
+
+def test_clip_treats_negative_weights_as_zero_like_the_heralding_did() -> None:
+    weights = (0.7, -1e-18, 0.2, 0.1)
+    reference, ours = np.random.default_rng(5), np.random.default_rng(5)
+    clipped = np.clip(np.array(weights), 0.0, None)
+    expected = [int(reference.choice(4, p=clipped / clipped.sum())) for _ in range(1_000)]
+    assert [draw(ours, cumulative(weights, clip=True)) for _ in range(1_000)] == expected
+
+
+def test_uniforms_on_the_boundaries_of_the_cumulative_weights() -> None:
+    """``searchsorted(side='right')``: a uniform equal to a cumulative weight goes to the next index."""
+    cdf = cumulative((0.25, 0.25, 0.5))
+
+    class Fixed:
+        def __init__(self, value: float) -> None:
+            self.value = value
+
+        def random(self) -> float:
+            return self.value
+
+    assert [draw(Fixed(u), cdf) for u in (0.0, 0.25, 0.4999999, 0.5, 0.9999999)] == [0, 1, 1, 2, 2]  # type: ignore[arg-type]
+    assert [int(np.searchsorted(np.array(cdf), u, side="right")) for u in (0.0, 0.25, 0.4999999, 0.5, 0.9999999)] \
+        == [0, 1, 1, 2, 2]
+
+
+def test_not_a_distribution_is_refused() -> None:
+    with pytest.raises(ValueError, match="not a probability distribution"):
+        cumulative((0.5, -0.5, 1.0))
+
+
+@pytest.mark.parametrize("module", ["stack.quantum.sampling", "stack.core.kernel", "stack.core.capture"])
+def test_docstring_examples(module: str) -> None:
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module))
+    assert result.attempted > 0 and result.failed == 0

@@ -1,0 +1,41 @@
+"""`qnet run` loads only what it runs: no scapy (the struct codecs are the runtime's; scapy layers are the
+reference dissector, in protocols/packets/scapy_layers), no networkx, matplotlib or Dask.
+
+Checked on the modules loaded by a whole `qnet run` in a fresh interpreter, not by a time (bench/README.md
+has the start-up figures).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+NOT_ON_THE_RUN_PATH = ("scapy", "networkx", "matplotlib", "dask", "distributed", "pyarrow", "scipy", "rich",
+                       "importlib.metadata", "protocols.packets.scapy_layers")
+
+
+def loaded_after(args: list[str]) -> list[str]:
+    code = ("import sys; from stack.cli import main; status = main(sys.argv[1:]); import json; "
+            f"print(json.dumps([m for m in sys.modules if m.split('.')[0] in {NOT_ON_THE_RUN_PATH!r} "
+            f"or m in {NOT_ON_THE_RUN_PATH!r}])); sys.exit(status)")
+    done = subprocess.run([sys.executable, "-c", code, *args], cwd=ROOT, capture_output=True, text=True,
+                          check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_qnet_run_loads_no_dissector_graph_or_sweep_library(tmp_path: Path) -> None:
+    pcap, report = tmp_path / "run.pcap", tmp_path / "run.json"
+    assert loaded_after(["run", "examples/all-messages.toml", "--quiet", "--pcap", str(pcap), "--json",
+                         str(report)]) == []
+    assert pcap.stat().st_size > 10_000 and json.loads(report.read_text())["capture_frames"] > 100
+
+
+def test_the_check_sees_a_library_that_is_loaded() -> None:
+    """Not vacuous: in a process that has imported them, the same check names them."""
+    code = ("import sys, protocols.packets.scapy_layers, networkx; "
+            f"print([m for m in {NOT_ON_THE_RUN_PATH!r} if m in sys.modules])")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert "scapy" in done.stdout and "networkx" in done.stdout and "protocols.packets.scapy_layers" in done.stdout
