@@ -10,7 +10,7 @@ import stim
 
 from protocols.common import Basis, BellState
 from protocols.physical import physics
-from protocols.physical.hardware import Move, MoveResult
+from protocols.physical.hardware import Measure, Move, MoveResult
 from stack.core.kernel import Kernel
 from stack.quantum.medium import FRAME_OF_BELL, AccountingError, Medium, NodeHardware, Pair
 from stack.report import disagreement, joined, measured_fidelity
@@ -150,3 +150,25 @@ def test_move_to_storage_applies_gate_noise_and_reports_the_slot() -> None:
     medium.command(1, Move(0), port)
     assert [entry[3] for entry in kernel._heap] == [MoveResult(0, None)]
     assert 0 in medium.nodes[1].held                      # nothing moved
+
+
+def test_a_move_never_lands_in_a_storage_slot_still_reading_out() -> None:
+    """A storage qubit just measured keeps its slot busy for the readout: a move must take another slot
+    (or none), not the busy one (the network layer's Bell measurements reuse storage slots quickly)."""
+    from stack.core.kernel import VirtualPort
+    kernel = Kernel()
+    medium = Medium(kernel, np.random.default_rng(3))
+    medium.add_node(NodeHardware(1, 1, float("inf"), readout_ns=500, storage=2))
+    medium.add_node(NodeHardware(2, 3, float("inf"), 0))
+    port = VirtualPort(kernel, "test")
+    for slot, far in ((1, 0), (2, 1)):
+        pair = Pair(stim.PauliString("__"), physics.werner_distribution(0.0, 0))
+        medium.create(1, slot, 0, 0, pair)
+        medium.create(2, far, 1, 0, pair)
+    medium.command(1, Measure(1, Basis.Z), port)                # slot 1 reads out until t = 500
+    pair = Pair(stim.PauliString("__"), physics.werner_distribution(0.0, 0))
+    medium.create(1, 0, 0, 0, pair)
+    medium.create(2, 2, 1, 0, pair)
+    kernel._heap.clear()
+    medium.command(1, Move(0), port)                            # slot 2 is held, slot 1 busy: nowhere to go
+    assert [entry[3] for entry in kernel._heap] == [MoveResult(0, None)]

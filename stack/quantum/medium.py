@@ -181,7 +181,7 @@ class Medium:
 
     def _move(self, node_id: int, command: Move, reply_to: VirtualPort) -> None:
         node = self.nodes[node_id]
-        target = node.free_storage()
+        target = node.free_storage(self.kernel.now)
         if target is None:
             self.kernel.deliver_at(self.kernel.now, reply_to, MoveResult(command.slot, None))
             return

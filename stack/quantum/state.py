@@ -122,9 +122,10 @@ class NodeHardware:
                 return slot
         return None
 
-    def free_storage(self) -> int | None:
+    def free_storage(self, now: int = 0) -> int | None:
+        """A storage slot holding no qubit and not still busy (reading out a measured qubit) at ``now``."""
         for slot in range(self.slots, self.slots + self.storage):
-            if slot not in self.held:
+            if slot not in self.held and self.busy_until.get(slot, 0) <= now:
                 return slot
         return None
 
