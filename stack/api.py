@@ -35,7 +35,7 @@ from protocols.common import LINK_SERVICE_PORT, NETWORK_SERVICE_PORT, Basis, Par
 from protocols.link.layer import LinkLayer
 from protocols.network.layer import NetworkLayer
 from protocols.packets import linkservice as ll
-from protocols.physical.hardware import Measure, MeasureResult
+from protocols.physical.hardware import CommandRejected, Measure, MeasureResult
 from stack.core.capture import node_ip
 from stack.core.kernel import STARTUP, TIMER, VirtualPort
 from stack.core.network import Datagram
@@ -70,7 +70,7 @@ class AppContext:
         self.port = VirtualPort(emu.kernel, f"{node}/api{port_number}")
         self.address = emu.network.bind(self.node_id, port_number, self.port)
         self._messages: deque[ll.Upward] = deque()
-        self._results: dict[int, int] = {}
+        self._results: dict[int, int | CommandRejected] = {}
 
     @property
     def now(self) -> int:
@@ -120,11 +120,15 @@ class AppContext:
             await self._wait()
 
     async def measure(self, lqid: int, basis: Basis) -> int:
-        """Measure the qubit the OK named (its LQID) in ``basis``; returns the outcome."""
+        """Measure the qubit the OK named (its LQID) in ``basis``; returns the outcome. Raises ValueError if
+        the medium refuses (no qubit in that slot)."""
         self.emu.medium.command(self.node_id, Measure(lqid, basis), self.port)
         while lqid not in self._results:
             await self._wait()
-        return self._results.pop(lqid)
+        result = self._results.pop(lqid)
+        if isinstance(result, CommandRejected):
+            raise ValueError(f"cannot measure slot {lqid}: {result.reason}")
+        return result
 
     async def sleep(self, ns: int) -> None:
         """Let ``ns`` of virtual time pass."""
@@ -140,6 +144,8 @@ class AppContext:
                 self._messages.append(ll.decode_upward(event.payload))
         elif isinstance(event, MeasureResult):
             self._results[event.slot] = event.outcome
+        elif isinstance(event, CommandRejected):
+            self._results[event.slot] = event
         return event
 
     async def _run(self, app: App) -> None:
@@ -166,6 +172,8 @@ def run_apps(scenario: Scenario, apps: dict[str, App], purpose_id: int = 100, se
         for layer in emu.layers:
             if layer.node_id == context.node_id and isinstance(layer.engine, LinkLayer | NetworkLayer):
                 layer.engine.purposes[purpose_id] = context.address
+                if isinstance(layer.engine, LinkLayer) and layer.engine.clients is not None:
+                    layer.engine.clients.add(context.address)
         contexts.append((context, app))
     emu.api_running = len(contexts)
 

@@ -37,7 +37,7 @@ def build_report(result: RunResult, capture_frames: int | None = None) -> dict[s
         "workload": [_workload(w) for w in emu.workloads],
         **({"circuits": circuits(emu)} if emu.topology is not None else {}),
         "nodes": _nodes(emu),
-        "medium": result.ledger,
+        "medium": result.ledger | {"rejected_commands": emu.medium.rejected_commands},
         "capture_frames": capture_frames,
         "sync": sync_report(emu, emu.sampler) if emu.sampler is not None and emu.clocks else None,
     }
@@ -111,13 +111,29 @@ def malformed_count(engine: Any) -> int:
     return int(getattr(engine, "malformed", 0)) + int(nested)
 
 
+REFUSALS = ("unknown_clients", "over_quota", "phantom_oks")
+"""Per-node counts of well-formed inputs the engines refused: CREATEs from none of the node's higher layers
+and requests beyond a per-source quota (link layer), OKs whose qubit did not exist (applications)."""
+
+
+def refusal_counts(engine: Any) -> dict[str, int]:
+    """An engine's :data:`REFUSALS` (0 for those it does not keep)."""
+    counters = getattr(engine, "counters", None)
+    return {"unknown_clients": int(getattr(counters, "unknown_clients", 0)),
+            "over_quota": int(getattr(counters, "over_quota", 0)), "phantom_oks": int(getattr(engine, "phantoms", 0))}
+
+
 def _nodes(emu: Any) -> dict[str, dict[str, Any]]:
     """Per node: addresses and datagram counters (one pass over the layers: linear in nodes and layers)."""
     malformed: dict[int, int] = {}
+    refused: dict[int, dict[str, int]] = {}
     for layer in emu.layers:
         malformed[layer.node_id] = malformed.get(layer.node_id, 0) + malformed_count(layer.engine)
+        mine = refused.setdefault(layer.node_id, dict.fromkeys(REFUSALS, 0))
+        for key, count in refusal_counts(layer.engine).items():
+            mine[key] += count
     return {name: _node(emu, node.node_id, malformed.get(node.node_id, 0))
-            for name, node in emu.scenario.nodes.items()}
+            | refused.get(node.node_id, dict.fromkeys(REFUSALS, 0)) for name, node in emu.scenario.nodes.items()}
 
 
 def _node(emu: Any, node_id: int, malformed: int) -> dict[str, Any]:
@@ -176,7 +192,9 @@ def summary(report: dict[str, Any], wall_seconds: float, pcap: str | None) -> st
     ledger = report["medium"]
     lines.append("")
     lines.append(f"qubits: {ledger['created']} created, {ledger['measured']} measured, "
-                 f"{ledger['discarded']} discarded, {ledger['discarded_at_end']} discarded at end")
+                 f"{ledger['discarded']} discarded, {ledger['discarded_at_end']} discarded at end"
+                 + (f"; {ledger['rejected_commands']} hardware commands refused (no such qubit or link)"
+                    if ledger.get("rejected_commands") else ""))
     if pcap:
         lines.append(f"capture: {pcap} ({report['capture_frames']} frames); open with "
                      f"wireshark -X lua_script:wireshark/qnetstack.lua {pcap}")

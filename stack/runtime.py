@@ -208,14 +208,16 @@ def _build_qpus(emu: Emulation) -> None:
             peer = scenario.nodes[link.b if link.a == node.name else link.a]
             lp = emu.link_physics[link.link_id]
             options = link_options(lp, (node.t1_ns, peer.t1_ns), (node.t2_ns, peer.t2_ns))
-            policy = QueuePolicy(link.queue_quantum, link.queue_max_run, link.queue_max_length)
+            policy = QueuePolicy(link.queue_quantum, link.queue_max_run, link.queue_max_length,
+                                 link.queue_max_per_source, link.queue_priority_pairs)
             engine_links.append(EngineLink(link.link_id, peer.node_id, (node_ip(peer.node_id), EGP_PORT),
                                            node.t2_ns, peer.t2_ns, node.t1_ns, peer.t1_ns, options, lp.cycle_ns,
                                            policy, link.cutoff_ns or None))
         engine = LinkLayer(node.node_id, engine_links, listeners["link"].get(node.name, {}),
                            retransmit_ns=link_retransmit_ns(longest), retries=LINK_RETRIES,
                            memory=Memory(node.communication_qubits, node.storage_qubits),
-                           network=None if router is None else (node_ip(node.node_id), NETWORK_SERVICE_PORT))
+                           network=None if router is None else (node_ip(node.node_id), NETWORK_SERVICE_PORT),
+                           clients={(node_ip(node.node_id), NETWORK_SERVICE_PORT)})   # + apps (_build_apps)
         link_layer = Layer(f"{node.name}/link", node.node_id, engine, VirtualPort(kernel, f"{node.name}/link"),
                            emu.network, emu.medium, [LINK_SERVICE_PORT, EGP_PORT])
         link_layer.after = lambda: stop_when_done(emu)
@@ -285,6 +287,9 @@ def _build_apps(emu: Emulation, responders: dict[str, dict[int, tuple[str, int]]
         for name, nd, engine, number in apps:
             if not emu.runs(nd.name):
                 continue
+            for link_layer in emu.link_layers:
+                if link_layer.node_id == nd.node_id and link_layer.clients is not None:
+                    link_layer.clients.add((node_ip(nd.node_id), number))
             layer = Layer(name, nd.node_id, engine, VirtualPort(emu.kernel, name), emu.network, emu.medium,
                           [number])
             layer.after = lambda: stop_when_done(emu)

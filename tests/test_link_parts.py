@@ -193,6 +193,32 @@ def test_admission_refuses_nores_on_a_full_queue_or_an_atomic_request_that_does_
     assert admission.admit(plain, link)[1] == ll.ERR_TIMEOUT                 # the generation window is over
 
 
+def test_admission_quotas_bound_each_source_s_open_requests_and_raised_priority_pairs() -> None:
+    """One source gets at most max_per_source open requests on a link, and at most priority_pairs pairs still to
+    make at a Priority above 0; other sources are not affected, and each refusal is counted."""
+    link = config(1, QueuePolicy(max_queue=64, max_per_source=3, priority_pairs=100))
+    table, counters = RequestTable(keep_ns=100), LinkCounters()
+    admission = Admission(Links(1, [link]), table, Memory(), counters)
+    stranger, app = ("127.0.0.1", 0), APP
+    flood = ll.Create(remote_node_id=2, number=65535, priority=7)
+    assert admission.admit(flood, link, stranger) == (None, ll.ERR_NORES)          # 65535 > 100 at priority 7
+    assert admission.admit(ll.Create(remote_node_id=2, number=65535), link, stranger)[1] == 0   # priority 0: shared
+    for create_id, number in enumerate((60, 40), start=1):
+        table.add(make_request(link, create_id=create_id, number=number, priority=3))   # APP's, at the origin
+    assert admission.admit(ll.Create(remote_node_id=2, number=1, priority=1), link, app)[1] == ll.ERR_NORES
+    assert admission.admit(ll.Create(remote_node_id=2, number=1, priority=1), link, stranger)[1] == 0
+    assert admission.admit(ll.Create(remote_node_id=2, number=500), link, app)[1] == 0    # priority 0: no pair cap
+    table.add(make_request(link, create_id=3, number=1))
+    assert admission.admit(ll.Create(remote_node_id=2, number=1), link, app)[1] == ll.ERR_NORES   # 3 open
+    assert admission.admit(ll.Create(remote_node_id=2, number=1), link, stranger)[1] == 0
+    peer_stream = (2, PURPOSE)                                 # at the other end a source is a stream
+    for create_id in (4, 5, 6):
+        table.add(make_request(link, create_id=create_id, origin=2))
+    assert admission.admit(ll.Create(remote_node_id=1, purpose_id=PURPOSE), link, peer_stream)[1] == ll.ERR_NORES
+    assert admission.admit(ll.Create(remote_node_id=1, purpose_id=PURPOSE + 1), link, (2, PURPOSE + 1))[1] == 0
+    assert counters.over_quota == 4
+
+
 # -- Replies ----------------------------------------------------------------------------------
 
 def test_replies_hold_the_oks_of_a_con_clear_request_until_its_last_pair_then_stop_following_it() -> None:

@@ -2,24 +2,28 @@
 
 from __future__ import annotations
 
+import doctest
 import json
 import struct
 
 import pytest
 import trio
 import trio.testing
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from protocols.common import Basis, DistillProtocol
 from protocols.physical import hardware
+from stack.multiprocess import medium_protocol
 from stack.multiprocess.medium_protocol import (
     HARDWARE_TYPES,
     MediumProtocolError,
     MessageStream,
     decode_hardware,
+    depth,
     encode_hardware,
     frame,
+    parse,
 )
 
 bases = st.sampled_from(list(Basis))
@@ -47,6 +51,7 @@ objects = st.one_of(
                                st.tuples(*[ints] * hardware.GATES[name]))),
     st.builds(hardware.Distill, ints, ints, st.sampled_from(list(DistillProtocol)), st.none() | st.integers(0, 3)),
     st.builds(hardware.DistillResult, ints, ints, st.integers(0, 1)),
+    st.builds(hardware.CommandRejected, st.sampled_from(["Measure", "Move"]), st.integers(-1, 2**40), st.text()),
 )
 
 
@@ -59,7 +64,7 @@ def test_every_hardware_object_round_trips_through_json(obj: object) -> None:
 def test_every_type_is_covered() -> None:
     assert set(HARDWARE_TYPES) == {"Arm", "Disarm", "Measure", "Discard", "Move", "MoveResult", "Emitted",
                                    "Detection", "MeasureResult", "BellMeasure", "BellMeasureResult", "Init", "Gate",
-                                   "Distill", "DistillResult"}
+                                   "Distill", "DistillResult", "CommandRejected"}
 
 
 def test_golden_frame() -> None:
@@ -111,7 +116,14 @@ def test_golden_distill_frames() -> None:
                                  {"type": "BellMeasureResult", "slot_a": 1, "slot_b": 2, "bell_index": 1,
                                   "success": 1},
                                  {"type": "Distill", "keep_slot": 0, "sacrifice_slot": 1, "protocol": "PUMP",
-                                  "twirl_about": None}])
+                                  "twirl_about": None},
+                                 {"type": "Arm", "link_id": 1, "pairs": 2, "alpha": 10**400},
+                                 {"type": "Arm", "link_id": 1, "pairs": 2, "alpha": float("inf")},
+                                 {"type": "Arm", "link_id": 1, "pairs": 2**64},
+                                 {"type": "Arm", "link_id": 1, "pairs": True},
+                                 {"type": "Arm", "link_id": 1, "pairs": 2, "basis_choice": "ZX"},
+                                 {"type": "Measure", "slot": 1, "basis": ["X"]},
+                                 {"type": ["Measure"], "slot": 1}, ["Measure", 1], None])
 def test_bad_hardware_objects_are_named_errors(bad: dict[str, object]) -> None:
     with pytest.raises(MediumProtocolError):
         decode_hardware(bad)
@@ -137,3 +149,53 @@ async def test_end_of_stream_is_none() -> None:
     left, right = trio.testing.memory_stream_pair()
     await left.aclose()
     assert await MessageStream(right).receive() is None
+
+
+@pytest.mark.parametrize("body", [b"[" * 1000 + b"]" * 1000, b'{"op": "x", "a": ' + b"[" * 17 + b"]" * 17 + b"}",
+                                  b'{"op": "x", "a": NaN}', b'{"op": "x", "a": -Infinity}', b"1" * 5000,
+                                  b'{"op": "x", "a": ' + b"9" * 5000 + b"}", b"\xff\xfe", b'{"op": 1}'])
+def test_bad_bodies_are_protocol_errors(body: bytes) -> None:
+    with pytest.raises(MediumProtocolError):
+        parse(body)
+
+
+def test_depth_ignores_brackets_in_strings() -> None:
+    assert depth(b'{"op": "[[[[[[[[[[[[[[[[[[[[", "a": "\\"{{{{"}') == 1
+    assert parse(b'{"op": "[[[[[[[[[[[[[[[[[[[[[[[[[[[["}') == {"op": "[" * 28}
+    assert depth(b'{"op": "x", "a": ' + b"[" * 15 + b"]" * 15 + b"}") == 16
+
+
+json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+                           lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner,
+                                                                                       max_size=4), max_leaves=20)
+hardware_like = st.fixed_dictionaries({"type": st.sampled_from(sorted(HARDWARE_TYPES))},
+                                      optional={name: json_values for name in (
+                                          "link_id", "pairs", "measure_basis", "alpha", "basis_choice", "slot",
+                                          "basis", "slot_a", "slot_b", "storage_slot", "clicks", "arrivals",
+                                          "distribution", "bell_index", "success", "reason", "command")})
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(json_values, hardware_like))
+def test_decode_hardware_raises_only_its_own_error(data: object) -> None:
+    """Fuzzing the medium socket's decoder: anything JSON can carry decodes or is a MediumProtocolError."""
+    try:
+        obj = decode_hardware(data)
+    except MediumProtocolError:
+        return
+    assert type(obj).__name__ in HARDWARE_TYPES
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=200) | json_values.map(lambda v: json.dumps({"op": "x", "v": v}).encode()))
+def test_parse_raises_only_its_own_error(body: bytes) -> None:
+    """Fuzzing the framing layer: any body parses to an object with an 'op' or is a MediumProtocolError."""
+    try:
+        message = parse(body)
+    except MediumProtocolError:
+        return
+    assert isinstance(message["op"], str)
+
+
+def test_the_module_s_examples() -> None:
+    assert doctest.testmod(medium_protocol).failed == 0

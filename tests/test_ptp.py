@@ -180,6 +180,17 @@ def test_event_key_and_add_correction() -> None:
         wire.add_correction(b"\0" * 20, 1)
 
 
+@given(st.integers(-(1 << 63), (1 << 63) - 1), st.integers(-(1 << 80), 1 << 80))
+def test_add_correction_saturates_at_the_field_s_range(start: int, added: int) -> None:
+    """IEEE 1588-2008 §5.3.2: a TimeInterval beyond the range is the largest positive or negative value."""
+    sync = bytes.fromhex(GOLDEN[0][1])
+    message = sync[:8] + start.to_bytes(8, "big", signed=True) + sync[16:]
+    out = wire.add_correction(message, added)
+    assert out[:8] == message[:8] and out[16:] == message[16:]
+    assert int.from_bytes(out[8:16], "big", signed=True) == min(wire.CORRECTION_MAX, max(wire.CORRECTION_MIN,
+                                                                                         start + added))
+
+
 def test_transparent_clock_corrects_event_messages_only() -> None:
     tc = TransparentClock()
     sync, follow_up = bytes.fromhex(GOLDEN[0][1]), bytes.fromhex(GOLDEN[2][1])

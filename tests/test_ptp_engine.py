@@ -181,3 +181,19 @@ def test_stability_region() -> None:
 def test_docstring_examples(module: str) -> None:
     result = doctest.testmod(importlib.import_module(module))
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_a_sample_no_configured_clocks_can_show_is_dropped_not_stepped_to() -> None:
+    """A forged Follow_Up (or one-step Sync) with a timestamp years away used to step the clock by years, past
+    what its timestamps can carry (a crash encoding the next HERALD) and past its wander grid (a hang). Beyond
+    MAX_OFFSET_NS the sample is dropped and counted; the servo is not spent on it."""
+    slave = slave_with_parent()
+    years = 40 * 365 * 86_400 * 1e9
+    assert exchange(slave, 0, t1=years, t2=1_000.0, t3=2_000.0, t4=2_500.0) == []
+    assert slave.counters["insane_samples"] == 1 and slave.samples == []
+    assert exchange(slave, 1, t1=-years, t2=3_000.0, t3=4_000.0, t4=4_500.0) == []      # the other way
+    assert exchange(slave, 2, t1=900.0, t2=5_000.0, t3=6_000.0, t4=6_500.0 + 2e13) == []  # a wild delay too
+    assert slave.counters["insane_samples"] == 3
+    assert exchange(slave, 3, t1=10_000.0, t2=10_600.0, t3=11_000.0, t4=11_400.0) == []   # then real ones:
+    [adjust] = exchange(slave, 4, t1=20_000.0, t2=20_600.0, t3=21_000.0, t4=21_400.0)     # the servo's first step
+    assert isinstance(adjust, ClockAdjust) and adjust.phase_ns == pytest.approx(-100.0, abs=1e-6)

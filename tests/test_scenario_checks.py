@@ -12,6 +12,7 @@ from stack.core.capture import node_ip, node_mac
 from stack.report import build_report
 from stack.runtime import build, run_async
 from stack.scenario import ScenarioError, checks, load_text
+from tests.mp_util import two_node_toml
 
 PAIR = """
 [nodes.a]
@@ -139,3 +140,12 @@ async def test_the_report_visits_each_layer_a_bounded_number_of_times() -> None:
     report = build_report(result)
     assert len(report["nodes"]) == stations + 3 and len(layers) >= stations
     assert layers.visits <= 3 * len(layers)                  # nodes × layers would be about 90,000
+
+
+def test_a_raised_priority_beyond_the_source_quota_names_both_keys() -> None:
+    """Such a request would only ever get ERR NORES (the per-source quota, docs/architecture.md "Security")."""
+    text = two_node_toml(pairs=5000).replace('type = "keep"\n', 'type = "keep"\npriority = 3\n', 1)
+    with pytest.raises(ScenarioError, match=r"workload\[0\]\.pairs.*queue_priority_pairs \(4096\)"):
+        load_text(text, "prio.toml")
+    load_text(text.replace('depolarizing = 0.05', 'depolarizing = 0.05\nqueue_priority_pairs = 5000'), "prio.toml")
+    load_text(two_node_toml(pairs=5000), "plain.toml")                  # at priority 0 no pair quota applies

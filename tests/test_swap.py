@@ -37,7 +37,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from protocols.common import Basis
-from protocols.physical.hardware import BellMeasure, BellMeasureResult
+from protocols.physical.hardware import BellMeasure, BellMeasureResult, CommandRejected
 from stack.core.kernel import Kernel
 from stack.multiprocess.medium import Connection, MediumServer
 from stack.multiprocess.medium_protocol import decode_hardware, encode_hardware
@@ -136,9 +136,9 @@ class Lab:
         for node_id in range(1, nodes + 1):
             params: dict[str, Any] = {"t2_ns": INF, "readout_ns": 0} | hardware.get(f"n{node_id}", {})
             self.medium.add_node(NodeHardware(node_id, 4, **params))
-        self.results: list[tuple[int, BellMeasureResult]] = []
+        self.results: list[tuple[int, Any]] = []
 
-    def deliver(self, event: BellMeasureResult) -> None:           # the reply_to port
+    def deliver(self, event: Any) -> None:                         # the reply_to port
         self.results.append((self.kernel.now, event))
 
     def pair(self, a: int, slot_a: int, b: int, slot_b: int, index: int, dist: Dist | list[float],
@@ -415,14 +415,18 @@ def test_timing_accounting_and_the_new_pairs_members() -> None:
 
 
 @pytest.mark.parametrize("slots", [(0, 0), (0, 3)])
-def test_a_bell_measurement_of_a_missing_or_repeated_slot_is_a_clear_error_and_takes_nothing(
+def test_a_bell_measurement_of_a_missing_or_repeated_slot_is_refused_and_takes_nothing(
         slots: tuple[int, int]) -> None:
     lab = Lab()
     lab.pair(1, 0, 2, 0, 0, PERFECT)
     lab.pair(2, 1, 3, 0, 0, PERFECT)
-    with pytest.raises(ValueError, match="node 2 cannot Bell-measure slots"):
-        lab.medium.command(2, BellMeasure(*slots), lab)  # type: ignore[arg-type]
+    lab.medium.command(2, BellMeasure(*slots), lab)  # type: ignore[arg-type]
+    run_due(lab.kernel)
+    (_, answer), = lab.results
+    assert isinstance(answer, CommandRejected) and answer.command == "BellMeasure" and answer.slot == slots[0]
+    assert "node 2" in answer.reason and "not two distinct held qubits" in answer.reason
     assert set(lab.medium.nodes[2].held) == {0, 1} and lab.medium.ledger["measured"] == 0
+    assert lab.medium.rejected_commands == 1
 
 
 @pytest.mark.parametrize("bell", range(4))

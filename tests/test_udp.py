@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import socket
 import time
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -16,7 +18,7 @@ from stack.core.capture import node_ip
 from stack.core.kernel import STARTUP, VirtualPort
 from stack.core.network import Datagram, Fibre
 from stack.multiprocess.realtime import RealtimeKernel
-from stack.multiprocess.udp import PortMap, PortMapError, UdpNetwork
+from stack.multiprocess.udp import SIDEBAND, Arrivals, PortMap, PortMapError, UdpNetwork, payload_digest
 from tests.mp_util import free_base_port
 
 logical_ports = st.sampled_from([HERALD_PORT, LINK_SERVICE_PORT, EGP_PORT, EVENT_PORT, GENERAL_PORT,
@@ -49,7 +51,8 @@ def test_port_map_layout_and_errors() -> None:
     assert ports.logical(39999) is None
 
 
-async def _one_datagram(number: int) -> tuple[int, Datagram, list[UdpNetwork]]:
+async def _one_datagram(number: int, before: Callable[[PortMap], None] | None = None,
+                        ) -> tuple[int, Datagram, list[UdpNetwork]]:
     """Node 1 sends one datagram to node 2's port ``number`` over 10 km, between two UdpNetworks.
 
     The run lasts until the datagram is handled, however loaded the machine (a hang guard bounds it).
@@ -86,6 +89,8 @@ async def _one_datagram(number: int) -> tuple[int, Datagram, list[UdpNetwork]]:
                 nursery.start_soon(net.serve)
             nursery.start_soon(receiver)
             nursery.start_soon(idle)
+            if before is not None:
+                kernel.call_at(500_000, lambda _: before(ports))
             kernel.call_at(1_000_000, lambda _: networks[0].send(1, number, (node_ip(2), number), b"hello"))
             await kernel.run_realtime(until=1 << 50)
             nursery.cancel_scope.cancel()
@@ -108,6 +113,48 @@ async def test_datagrams_carry_their_exact_arrival_time() -> None:
     assert datagram.arrival == 1_049_000                     # send time + fibre delay, to the nanosecond
     assert at >= datagram.arrival                            # handled when it got there, or later
     assert networks[1].udp.unstamped == 0
+
+
+async def test_forged_sideband_records_are_rejected_and_counted() -> None:
+    """The issue's attack: records stamped 2^62 for a coming datagram held it for ever. A record from outside
+    the port map, of the wrong size, or stamped outside the window a real one can have is rejected."""
+    forger = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    mapped = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+
+    def forge(ports: PortMap) -> None:
+        mapped.bind(("127.0.0.1", ports.real(1, 49161)))           # an application slot nobody uses
+        target = ("127.0.0.1", ports.sideband(2))
+        digest = payload_digest(b"hello")
+        forger.sendto(SIDEBAND.pack(5, digest), target)             # from outside the port map
+        mapped.sendto(SIDEBAND.pack(5, digest)[:15], target)        # a short record
+        mapped.sendto(SIDEBAND.pack(1 << 62, digest), target)       # far in the future
+        mapped.sendto(SIDEBAND.pack(-(1 << 62), digest), target)    # far in the past
+
+    try:
+        at, datagram, networks = await _one_datagram(EVENT_PORT, forge)
+    finally:
+        forger.close()
+        mapped.close()
+    assert datagram.arrival == 1_049_000 and at < 1 << 40          # its own stamp, not the forged one
+    assert networks[1].udp.sideband_rejected == 4 and networks[1].stats()["sideband_rejected"] == 4
+    assert networks[1].arrivals.size == 0
+
+
+def test_the_sideband_table_is_bounded() -> None:
+    """1.27 M random records grew a node by 530 MB: now the table keeps at most ``limit``, forgetting stale
+    stamps first (searched once per limit/16 refusals) and counting every stamp it drops."""
+    table = Arrivals(limit=64)
+    for i in range(200):
+        table.add(i.to_bytes(8, "big"), arrival=1_000 + i, stale_before=0)   # all fresh: the later ones dropped
+    assert table.size == 64 and table.dropped == 136
+    assert sum(len(q) for q in table.by_digest.values()) == 64
+    table.add(b"new", arrival=5_000, stale_before=1_032)       # stale ones go once the scan is due
+    for i in range(8):
+        table.add(b"later", arrival=6_000 + i, stale_before=1_032)
+    assert table.size <= 64 and table.take(b"new") in (5_000, None)
+    assert table.size == sum(len(q) for q in table.by_digest.values())
+    assert all(t >= 1_032 for q in table.by_digest.values() for t in q)
+    assert table.take((1_040 - 1_000).to_bytes(8, "big")) == 1_040 and table.take(b"absent") is None
 
 
 def test_binding_a_used_port_names_it() -> None:

@@ -170,6 +170,7 @@ MALFORMED = [
      "qhp.bad_version"),
     (udp_frame(9, HERALD_PORT, 1, HERALD_PORT, bytes(QHPHerald(bell_state=4))), "qhp.undefined_value"),
     (quantum_frame(1, 9, b"\x01\x01\x00"), "qframe.short"),
+    (quantum_frame(1, 9, QuantumFrame(1, 1, 1, 1, 1, 1).encode() + b"\0\1"), "qframe.trailing"),
     (udp_frame(1, APP_PORT, 1, LINK_SERVICE_PORT, CREATE.encode()[:23]), "qll.short"),
     (udp_frame(1, APP_PORT, 1, LINK_SERVICE_PORT, CREATE.encode() + b"\0"), "qll.trailing"),
     (udp_frame(1, LINK_SERVICE_PORT, 1, APP_PORT, b"\x20"), "qll.short"),
@@ -219,8 +220,6 @@ _SIZES = {"qhp": [28], "qframe": [32], "create": [24], "upward": [4, 16, 12], "e
 def _codec_accepts(kind: str, payload: bytes) -> bool:
     decode = {"qhp": Herald.decode, "qframe": QuantumFrame.decode, "create": Create.decode,
               "upward": decode_upward, "egp": EgpMessage.decode}[kind]
-    if kind == "qframe":
-        payload = payload[:32]  # Ethernet padding after a QFRAME is not part of it
     try:
         decode(payload)
     except ParseError:

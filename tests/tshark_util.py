@@ -131,9 +131,10 @@ def _experts(layers: _Obj) -> list[Expert]:
     return found
 
 
-def decode_with_tshark(pcap_path: str | Path) -> list[dict[str, Any]]:
-    """tshark's dissection of every frame of the capture (see the module docstring)."""
-    packets = json.loads(run_tshark(pcap_path, "-T", "json"), object_pairs_hook=_Obj)
+def decode_with_tshark(pcap_path: str | Path, *args: str) -> list[dict[str, Any]]:
+    """tshark's dissection of every frame of the capture (see the module docstring); ``args`` are more
+    tshark options (e.g. ``-o qnetmp.base_port:40000``)."""
+    packets = json.loads(run_tshark(pcap_path, *args, "-T", "json"), object_pairs_hook=_Obj)
     frames = []
     for packet in packets:
         layers = _get(_get(packet, "_source"), "layers")

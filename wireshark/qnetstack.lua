@@ -247,7 +247,8 @@ local QFRAME = layout(qframe_reg, 32, {
     {"emission_time", "Emission Time (ns)", 16, 8},
     {"qubit_id", "Qubit ID", 24, 8},
 })
-register(qframe, qframe_reg, qframe_ex)
+local qframe_trailing = ProtoField.bytes("qframe.trailing_bytes", "Trailing bytes")
+register(qframe, qframe_reg, qframe_ex, {qframe_trailing})
 
 function qframe.dissector(buf, pinfo, root)
     pinfo.cols.protocol = "QFRAME"
@@ -263,8 +264,9 @@ function qframe.dissector(buf, pinfo, root)
                                tostring(v.emission_time))
     pinfo.cols.info:set(info)
     tree:append_text(", " .. info)
-    -- Bytes after the frame are Ethernet padding; the ethertype dissector shows them.
-    return QFRAME.size
+    -- A QFRAME is exactly 32 bytes (docs/wire.md section 3.2): more is flagged, as the codec rejects it.
+    check_trailing(tree, buf, QFRAME, qframe_ex, qframe_trailing)
+    return buf:len()
 end
 
 ---------------------------------------------------------------------------------------------
@@ -972,7 +974,14 @@ qnetmp.fields = {mp_arrival, mp_digest, mp_node}
 local MP_PORTS_PER_NODE, MP_MAX_NODES, MP_SIDEBAND = 32, 1024, 31
 local mp_registered = nil
 
-local function mp_ptp(buf, pinfo, root) return Dissector.get("ptp"):call(buf, pinfo, root) end
+-- Wireshark's PTP dissector marks a malformed message itself (as on port 319); Dissector.call then also raises
+-- a Lua error, which would add a second, misleading mark. The mark is there: swallow the error.
+local ptp_dissector = Dissector.get("ptp")
+local function mp_ptp(buf, pinfo, root)
+    local ok, consumed = pcall(ptp_dissector.call, ptp_dissector, buf, pinfo, root)
+    if ok then return consumed end
+    return buf:len()
+end
 
 -- slot -> dissector(buf, pinfo, root, to_slot), to_slot: the datagram is addressed to this slot.
 -- Like Wireshark's UDP port table, the lower of the two slots is tried first (slots are in port order):

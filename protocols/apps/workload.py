@@ -21,8 +21,8 @@ from typing import Any
 
 from protocols.common import Actions, Address, Basis, ParseError
 from protocols.packets import linkservice as ll
+from protocols.physical.hardware import CommandRejected, MeasureResult
 from protocols.physical.hardware import Measure as MeasureCommand
-from protocols.physical.hardware import MeasureResult
 
 
 @dataclass(slots=True)
@@ -61,6 +61,8 @@ class EntanglementUser:
         self._settled: set[int] = set()
         self.malformed = 0
         self.unexpected = 0
+        self.phantoms = 0
+        """OKs whose qubit the medium did not have (a forged or stale OK): withdrawn when the Measure is refused."""
         self._measuring: dict[int, PairRecord] = {}
 
     def start(self, now: int) -> Actions:
@@ -95,14 +97,24 @@ class EntanglementUser:
         return Actions(deadline=self._deadline())
 
     def handle(self, event: Any, now: int) -> Actions:
-        if not isinstance(event, MeasureResult):
+        if not isinstance(event, MeasureResult | CommandRejected):
             raise TypeError(f"application cannot handle {event!r}")
         record = self._measuring.pop(event.slot, None)
         if record is None:
             self.unexpected += 1
-            return Actions(deadline=self._deadline())
-        record.basis, record.outcome = int(event.basis), event.outcome
+        elif isinstance(event, CommandRejected):
+            self._withdraw(record)
+        else:
+            record.basis, record.outcome = int(event.basis), event.outcome
         return Actions(deadline=self._deadline())
+
+    def _withdraw(self, record: PairRecord) -> None:
+        """The OK behind ``record`` named a slot that held no qubit: it delivered nothing, so it is no pair."""
+        self.phantoms += 1
+        self.records.remove(record)
+        if not any(r.sequence_number == record.sequence_number for r in self.records) \
+                and record.sequence_number not in self.expired:
+            self._settled.discard(record.sequence_number)
 
     def done(self) -> bool:
         """Nothing left to wait for: every pair asked for is delivered and measured."""

@@ -3,9 +3,18 @@
 A request is refused with ERR UNSUPP if the link layer does not do what it asks (:func:`unsupported`:
 no pairs, an atomic measure-directly request, a rotation or random-basis choice we do not support),
 ERR TIMEOUT once the run's generation window is over, and ERR NORES if the link's queue is full
-(``policy.max_queue`` open requests at this node) or the node's memory cannot take it: no
+(``policy.max_queue`` open requests at this node), if the node's memory cannot take it (no
 communication qubit at all, or, for an atomic request, fewer qubits than its Number pairs beside
-those the open atomic requests reserve.
+those the open atomic requests reserve), or if its *source* is over its quota.
+
+Per-source quotas: one source must not starve everyone, whatever it asks for. A source is, at the origin,
+the address the CREATE came from (one higher-layer program; in ``qnet up`` every sender from outside the
+port map is the single address 127.0.0.1:0), and at the other end the request's stream (origin node,
+Purpose ID). On each link a source may have at most ``policy.max_per_source`` open requests (so it
+cannot fill the queue), and at most ``policy.priority_pairs`` pairs still to be made in requests of a
+Priority above 0 (the link serves priorities strictly, so a source can keep lower priorities waiting for
+at most that many pairs; at Priority 0 streams share the link round-robin, and no pair quota applies). A
+request beyond either is refused with NORES and counted (``LinkCounters.over_quota``).
 
 A link offers one or more :class:`LinkOption` (for single-click, one per bright-state
 population α: a smaller α gives a better pair, more slowly). The link layer picks the
@@ -21,33 +30,53 @@ ERR TIMEOUT.
 True
 >>> expected_time_ns(LinkOption(None, 0.9, 0.5), pairs=10, cycle_ns=100)
 2000.0
+>>> from protocols.link.types import Request, RequestState
+>>> link = LinkConfig(7, 2, ("198.18.0.2", 7772), 1e6, 1e6)
+>>> flood = ll.Create(remote_node_id=2, number=65535, priority=7)
+>>> Admission(Links(1, [link]), RequestTable(keep_ns=100), Memory()).admit(flood, link, ("127.0.0.1", 0))
+(None, 8)
 """
 
 from __future__ import annotations
 
+from collections.abc import Hashable
+
 from protocols.link.generation import rotation_basis
 from protocols.link.links import Links
 from protocols.link.requests import RequestTable
-from protocols.link.types import FINAL, RANDOM_BASES, LinkConfig, LinkOption, Memory
+from protocols.link.types import FINAL, RANDOM_BASES, LinkConfig, LinkCounters, LinkOption, Memory, Request
 from protocols.packets import linkservice as ll
 
-__all__ = ["Admission", "LinkOption", "choose", "expected_time_ns", "unsupported"]
+__all__ = ["Admission", "LinkOption", "choose", "expected_time_ns", "source_of", "unsupported"]
 
+Source = Hashable
+"""Who asked for a request, for the quotas: an address at the origin, a stream at the other end."""
+
+
+def source_of(request: Request) -> Source:
+    """The source a request counts against: its higher layer's address at the origin, its stream elsewhere."""
+    return request.app if request.d == 0 else request.stream
 
 
 class Admission:
     """Whether this node takes a new request on one of its links, and with which of the link's options."""
 
-    def __init__(self, links: Links, requests: RequestTable, memory: Memory) -> None:
+    def __init__(self, links: Links, requests: RequestTable, memory: Memory,
+                 counters: LinkCounters | None = None) -> None:
         self._links = links
         self._requests = requests
         self._memory = memory
+        self._counters = counters if counters is not None else LinkCounters()
 
-    def admit(self, create: ll.Create, link: LinkConfig) -> tuple[LinkOption | None, int]:
-        """The link option that serves ``create``, or the error code that refuses it."""
+    def admit(self, create: ll.Create, link: LinkConfig, source: Source | None = None) -> tuple[LinkOption | None, int]:
+        """The link option that serves ``create`` from ``source`` (None: no quota applies), or the error code
+        that refuses it."""
         if self._links.over:
             return None, ll.ERR_TIMEOUT
         if self._open_on(link.link_id) >= link.policy.max_queue or self._no_room(create):
+            return None, ll.ERR_NORES
+        if source is not None and self._over_quota(create, link, source):
+            self._counters.over_quota += 1
             return None, ll.ERR_NORES
         option = choose(link.options, ll.decode_fidelity(create.minimum_fidelity))
         if option is None:
@@ -65,6 +94,17 @@ class Admission:
         reserved = sum(r.create.number for r in self._requests.open_requests() if r.create.kept_together
                        and r.state not in FINAL)
         return create.number + reserved > self._memory.total
+
+    def _over_quota(self, create: ll.Create, link: LinkConfig, source: Source) -> bool:
+        """Whether ``source`` already has its quota of open requests on ``link``, or of pairs at a raised priority."""
+        mine = [r for r in self._requests.open_requests()
+                if r.link.link_id == link.link_id and r.state not in FINAL and source_of(r) == source]
+        if len(mine) >= link.policy.max_per_source:
+            return True
+        if create.priority == 0:
+            return False
+        raised = sum(r.to_number for r in mine if r.create.priority > 0)
+        return raised + create.number > link.policy.priority_pairs
 
     def _open_on(self, link_id: int) -> int:
         return sum(1 for r in self._requests.open_requests() if r.link.link_id == link_id and r.state not in FINAL)

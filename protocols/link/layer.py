@@ -102,7 +102,7 @@ from protocols.packets.egp import (
     MSG_SCHEDULE_ACK,
     EgpMessage,
 )
-from protocols.physical.hardware import LinkDown, MoveResult
+from protocols.physical.hardware import CommandRejected, LinkDown, MoveResult
 from protocols.physical.node import AttemptLost, PairReady, StopGeneration
 
 __all__ = ["ROTATION_BASES", "TRANSITIONS", "GenerationOver", "LinkConfig", "LinkCounters", "LinkLayer", "Memory",
@@ -115,14 +115,18 @@ class LinkLayer:
     ``purposes`` maps a Purpose ID to the higher-layer address that serves it here (requests from the
     peer for it go there); ``retransmit_ns`` is the interval between copies of a message awaiting its
     answer: a REQ gets ``retries`` more copies, a CONFIRM, RELEASE, SCHEDULE or abort
-    ``reliable_retries``; ``memory`` is the node's qubits.
+    ``reliable_retries``; ``memory`` is the node's qubits. ``clients``, if given, are the addresses of
+    the node's higher layers: a CREATE from any other address is dropped and counted
+    (``counters.unknown_clients``), since the pairs it asked for would go to nobody.
     """
 
     def __init__(self, node_id: int, links: list[LinkConfig], purposes: dict[int, Address],
                  retransmit_ns: int, retries: int = 3, memory: Memory | None = None,
-                 reliable_retries: int = RELIABLE_RETRIES, network: Address | None = None) -> None:
+                 reliable_retries: int = RELIABLE_RETRIES, network: Address | None = None,
+                 clients: set[Address] | None = None) -> None:
         self.node_id = node_id
         self.purposes = purposes
+        self.clients = clients
         self.timing = Retransmission(retransmit_ns, retries, max(retries, reliable_retries))
         self.counters = LinkCounters()
         self.links = Links(node_id, links)
@@ -131,8 +135,9 @@ class LinkLayer:
         self.follower = Follower(self.links, self.requests, self.timing, fail=self._fail)
         self.replies = Replies(self.counters, following=self.follower.following)
         self.runs = MasterRuns(self.links, self.requests, Scheduler(), self.counters, self.timing, fail=self._fail)
-        self.queue = DistributedQueue(self.links, self.requests, Admission(self.links, self.requests, memory),
-                                      self.runs, self.replies, self.counters, self.timing, purposes, fail=self._fail,
+        admission = Admission(self.links, self.requests, memory, self.counters)
+        self.queue = DistributedQueue(self.links, self.requests, admission, self.runs, self.replies, self.counters,
+                                      self.timing, purposes, fail=self._fail,
                                       network=network)
         self.memory = PairMemory(self.links, self.requests, self.replies, self.runs, memory, self.counters,
                                  self.timing)
@@ -159,6 +164,9 @@ class LinkLayer:
         try:
             if port == EGP_PORT:
                 actions = self._on_peer(EgpMessage.decode(payload), now)
+            elif self.clients is not None and source not in self.clients:
+                self.counters.unknown_clients += 1
+                actions = Actions()
             else:
                 actions = self.queue.on_create(payload, source, now)
         except ParseError:
@@ -177,6 +185,9 @@ class LinkLayer:
             actions = self._on_link_down(event.link_id, now)
         elif isinstance(event, GenerationOver):
             actions = self._on_generation_over(now)
+        elif isinstance(event, CommandRejected):    # a Move of a slot the medium finds empty: nothing moved
+            self.counters.refused_commands += 1
+            actions = Actions()
         else:
             raise TypeError(f"link layer cannot handle {event!r}")
         return self._done(actions, now)

@@ -60,6 +60,8 @@ class DistributedQueue:
             create = ll.Create.decode(payload)
         except ParseError:
             self._counters.malformed += 1
+            if _is_reply(payload):           # never an error about a reply: two link layers would answer
+                return Actions()             # each other's ERRs forever (a forged source does that)
             return self._replies.refuse(app, ll.Err(0, ll.ERR_CREATE, origin_node=node_id))
         create_id = self._requests.new_create_id()
         link = self._links.by_peer.get(create.remote_node_id)
@@ -69,7 +71,7 @@ class DistributedQueue:
         option: LinkOption | None = None
         if not error:
             assert link is not None
-            option, error = self._admission.admit(create, link)
+            option, error = self._admission.admit(create, link, source=app)
         if error:
             self._counters.rejected += 1
             return self._replies.refuse(app, ll.Err(create_id, error, origin_node=node_id))
@@ -128,7 +130,9 @@ class DistributedQueue:
             status = ll.ERR_REJECTED
         else:
             status = unsupported(create, local=False)
-        option, refusal = self._admission.admit(create, link) if link is not None and not status else (None, 0)
+        stream = (message.origin_node, create.purpose_id)
+        option, refusal = (self._admission.admit(create, link, source=stream) if link is not None and not status
+                           else (None, 0))
         status = status or refusal
         queue_seq = message.queue_seq
         if link is not None and self._links.is_master(link) and not status:
@@ -153,6 +157,15 @@ class DistributedQueue:
     def _number(self, link_id: int) -> int:
         self._queue_seq[link_id] += 1
         return self._queue_seq[link_id]
+
+
+def _is_reply(payload: bytes) -> bool:
+    """Whether ``payload`` is what a link layer sends upwards (ACK, OK, ERR)."""
+    try:
+        ll.decode_upward(payload)
+    except ParseError:
+        return False
+    return True
 
 
 def _expiry(create: ll.Create, now: int) -> int | None:

@@ -134,12 +134,17 @@ class QueuePolicy:
 
     ``quantum``: pairs per run while another request of the same priority waits (round-robin
     between streams); ``max_run``: pairs per run otherwise (a higher-priority request waits at
-    most one run); ``max_queue``: open requests per link at this node before new ones get NORES.
+    most one run); ``max_queue``: open requests per link at this node before new ones get NORES;
+    ``max_per_source`` and ``priority_pairs``: one source's open requests on the link, and the pairs
+    still to make in its requests of a Priority above 0, before its new ones get NORES
+    (:mod:`protocols.link.admission`).
     """
 
     quantum: int = 4
     max_run: int = 64
     max_queue: int = 64
+    max_per_source: int = 16
+    priority_pairs: int = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,6 +231,12 @@ class LinkCounters:
     runs: int = 0
     schedules_sent: int = 0
     cut_off: int = 0
+    refused_commands: int = 0
+    """Hardware commands the medium refused (:class:`protocols.physical.hardware.CommandRejected`)."""
+    over_quota: int = 0
+    """Requests refused with NORES by a per-source quota (:class:`protocols.link.admission.Admission`)."""
+    unknown_clients: int = 0
+    """CREATEs dropped because they came from none of the node's higher layers (``LinkLayer.clients``)."""
 
 
 @dataclass(slots=True)

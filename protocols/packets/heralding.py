@@ -47,6 +47,7 @@ SCHEME_SOURCE = 3
 SCHEME_COUPLER = 4
 
 _FORMAT = struct.Struct("!BBBBHBxQIQ")
+_U64 = (1 << 64) - 1
 SIZE = _FORMAT.size
 
 OUTCOMES = {OUTCOME_FAILURE: "FAILURE", OUTCOME_SUCCESS: "SUCCESS"}
@@ -70,8 +71,11 @@ class Herald:
     msg_type: int = MSG_HERALD
 
     def encode(self) -> bytes:
+        """The message's bytes; a Detection Time outside [0, 2^64) (a clock that reads before the run's start,
+        or one stepped far away) is sent saturated at the nearer end of that range."""
+        detection_time = min(max(int(self.detection_time), 0), _U64)
         return _FORMAT.pack(VERSION, self.msg_type, self.outcome, self.bell_state, self.link_id,
-                            self.scheme, self.attempt_seq, self.attempts, self.detection_time)
+                            self.scheme, self.attempt_seq, self.attempts, detection_time)
 
     @classmethod
     def decode(cls, data: bytes) -> Herald:

@@ -215,13 +215,24 @@ def event_key(payload: bytes) -> tuple[int, int] | None:
     return payload[0] & 0x0F, int.from_bytes(payload[30:32], "big")
 
 
+CORRECTION_MAX = (1 << 63) - 1
+CORRECTION_MIN = -(1 << 63)
+
+
 def add_correction(payload: bytes, scaled_ns: int) -> bytes:
     """The message with ``scaled_ns`` (2^-16 ns) added to its correctionField (a
-    transparent clock's residence time)."""
+    transparent clock's residence time). A sum beyond the field's range saturates at its largest
+    positive or negative value, as IEEE 1588-2008 §5.3.2 prescribes for a TimeInterval out of range.
+
+    >>> header = bytes(8) + (CORRECTION_MAX - 1).to_bytes(8, "big") + bytes(26)
+    >>> int.from_bytes(add_correction(header, 5)[8:16], "big") == CORRECTION_MAX
+    True
+    """
     if len(payload) < 34:
         raise ParseError(f"PTP message too short: {len(payload)} bytes")
     (value,) = struct.unpack_from("!q", payload, 8)
-    return payload[:8] + struct.pack("!q", value + scaled_ns) + payload[16:]
+    corrected = min(CORRECTION_MAX, max(CORRECTION_MIN, value + scaled_ns))
+    return payload[:8] + struct.pack("!q", corrected) + payload[16:]
 
 
 def to_wire(local_ns: float, epoch_ns: int = PTP_EPOCH_NS, up: bool = False) -> tuple[int, int, int]:

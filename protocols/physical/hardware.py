@@ -207,6 +207,21 @@ class DistillResult:
 
 
 @dataclass(frozen=True, slots=True)
+class CommandRejected:
+    """The medium refused a hardware command it cannot execute (no qubit in the slot, a link the node does not
+    end, a value out of range): nothing happened. It comes instead of the result the sender waits for
+    (:class:`MeasureResult`, :class:`MoveResult`, :class:`BellMeasureResult`); a command with no result
+    (:class:`Arm`, :class:`Disarm`, :class:`Discard`) is refused silently. The medium counts every refusal.
+
+    ``command`` is the refused command's type name, ``slot`` the slot it named (``slot_a`` of a
+    :class:`BellMeasure`; -1 for a command without one)."""
+
+    command: str
+    slot: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class LinkDown:
     """The far end of link ``link_id`` (or the station between) is gone: no pair can be made.
 

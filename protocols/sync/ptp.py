@@ -58,6 +58,11 @@ __all__ = ["MESSAGE_NAMES", "ClockAdjust", "ClockQuality", "OffsetSample", "Port
            "TransparentClock", "TxTimestamp"]
 
 TIMER_SLACK_NS = 1.0
+MAX_OFFSET_NS = 1e13
+"""A measured offset or path delay beyond this (about 2.8 hours) is not believed: the sample is dropped and
+counted (``insane_samples``), as ptp4l's sanity checks drop what no real clock pair can show. Configured
+clocks differ by at most 2·10¹² ns (``clock_offset_ns``), so only a forged or corrupt timestamp exceeds it;
+believing one would step the clock by years, beyond what its timestamps can carry."""
 
 
 @dataclass(slots=True)
@@ -230,6 +235,9 @@ class PtpClock:
         self._exchange = None
         master_to_slave, slave_to_master = ex.t2 - ex.t1, ex.t4 - ex.t3
         offset = (master_to_slave - slave_to_master) / 2
+        if not (abs(offset) <= MAX_OFFSET_NS and abs(master_to_slave + slave_to_master) / 2 <= MAX_OFFSET_NS):
+            self._tally("insane_samples")
+            return
         adjust = self.servo.sample(offset, ex.t2, now)
         self.samples.append(OffsetSample(ex.t2, offset, (master_to_slave + slave_to_master) / 2,
                                          self.servo.frequency_ppb))

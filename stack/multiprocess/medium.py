@@ -7,7 +7,8 @@ It owns the quantum state and the physics of every link (:class:`stack.quantum.m
 
 Run lifecycle (the medium is the run's coordinator):
 
-1. every node process connects and says ``hello``; once all have, the medium fixes the
+1. every node process connects, gets a ``challenge`` and says ``hello``, proving the run's secret
+   (``RUN_DIR/secret``, written by the medium with mode 0600); once all have, the medium fixes the
    epoch a moment ahead and sends each a ``welcome``;
 2. generation runs until the scenario's duration, or until every node with a workload
    origin has said ``done`` or died; then ``drain`` (no new attempts) for the drain time;
@@ -19,6 +20,10 @@ links stop generating, its peers get ``peer_down``, and its qubits are counted a
 medium sees the end of stream as soon as the process is gone, so a dead workload origin
 ends generation at once when no live origin is left. Before the run has started, a node
 that disconnects is simply forgotten and may connect again.
+
+No client can crash the medium or stall the run: :mod:`stack.multiprocess.gate` admits the run's nodes and
+nobody else, whatever one connection sends ends at most that connection (counted in the report), and a
+node's message whose content is invalid is refused and counted without dropping the node.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
@@ -34,10 +40,18 @@ import trio
 
 from protocols.physical.hardware import Disarm
 from stack import report as reporting
-from stack.multiprocess.medium_protocol import MediumProtocolError, MessageStream, decode_hardware, encode_hardware
+from stack.multiprocess.gate import Gate
+from stack.multiprocess.medium_protocol import (
+    MediumProtocolError,
+    MessageStream,
+    decode_hardware,
+    encode_hardware,
+    finite,
+    write_secret,
+)
 from stack.multiprocess.outcome import EXIT_NOT_FINISHED
 from stack.multiprocess.realtime import RealtimeKernel, stop_on_signal
-from stack.multiprocess.results import apply_results
+from stack.multiprocess.results import apply_results, result_problem
 from stack.multiprocess.udp import LEAD_WALL_NS
 from stack.runtime import Emulation, RunResult, build, node_hardware
 from stack.scenario import Scenario
@@ -46,6 +60,13 @@ STARTUP_TIMEOUT_S = 60.0
 RESULT_TIMEOUT_S = 20.0
 START_MARGIN_NS = 300_000_000
 """Wall time between the welcome and the epoch: every process is parked by then."""
+MAX_TIME_NS = 1 << 62
+"""The latest emulated time a message may carry (``at``)."""
+MAX_PHASE_NS = 1e15
+MAX_FREQUENCY_PPB = 1e9
+"""The largest clock step (about 11 days) and frequency setting (100 %) a node may forward."""
+NOISY = 10
+"""Refused messages the medium names on stderr; it counts the rest silently."""
 
 
 def process_nodes(scenario: Scenario) -> list[str]:
@@ -94,6 +115,7 @@ class MediumServer:
     def __init__(self, scenario: Scenario, seed: int, run_dir: Path, dilation: float,
                  tolerance_ns: int) -> None:
         self.scenario, self.seed, self.run_dir = scenario, seed, run_dir
+        self.secret = write_secret(run_dir)         # before the socket exists: every client can read it
         self.kernel = MediumKernel(0, dilation, tolerance_ns)
         self._pcap = (run_dir / "medium.pcap").open("wb")
         self.emu: Emulation = build(scenario, seed, self._pcap, kernel=self.kernel, local=set())
@@ -112,6 +134,10 @@ class MediumServer:
         self.generation_end = 0
         self.signals: list[int] = []
         self.protocol_errors = 0
+        """Connections dropped for a message that is not one (framing, JSON, size, depth)."""
+        self.rejected_messages = 0
+        """Messages of an accepted node refused for their content (the node stays connected)."""
+        self.gate = Gate(self.secret, seed, self.expected, self.connections, self._join, run_dir / "secret")
 
     def post(self, node: str, message: dict[str, Any]) -> None:
         connection = self.connections.get(node)
@@ -128,13 +154,14 @@ class MediumServer:
         partial = socket_path.with_name(socket_path.name + ".part")
         partial.unlink(missing_ok=True)
         await listener.bind(str(partial))
+        os.chmod(partial, 0o600)              # only this user may connect (before anyone can: not listening)
         listener.listen(64)
         partial.replace(socket_path)          # the socket appears only once it accepts connections
         report = None
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(stop_on_signal, nursery.cancel_scope, self.signals)
-                nursery.start_soon(self._accept, trio.SocketListener(listener), nursery)
+                nursery.start_soon(self.gate.accept, trio.SocketListener(listener), nursery)
                 with trio.move_on_after(STARTUP_TIMEOUT_S):
                     await self.all_here.wait()
                 if self.all_here.is_set():
@@ -146,31 +173,16 @@ class MediumServer:
             self._pcap.close()
         return report
 
-    async def _accept(self, listener: trio.SocketListener, nursery: trio.Nursery) -> None:
-        while True:
-            stream = await listener.accept()
-            nursery.start_soon(self._serve_connection, stream)
-
-    async def _serve_connection(self, stream: trio.SocketStream) -> None:
-        async with stream:                   # closed whatever happens: the peer sees end of stream
-            await self._handle(MessageStream(stream))
-
-    async def _handle(self, stream: MessageStream) -> None:
-        try:
-            hello = await stream.receive()
-        except (MediumProtocolError, trio.BrokenResourceError, OSError):
-            self.protocol_errors += 1
-            return
-        if hello is None or hello.get("op") != "hello" or hello.get("node") not in self.expected:
-            await stream.send({"op": "refused", "reason": f"expected hello from one of {sorted(self.expected)}"})
-            return
-        if hello.get("seed") != self.seed or hello["node"] in self.connections:
-            await stream.send({"op": "refused", "reason": "seed mismatch or node already connected"})
-            return
-        connection = Connection(stream, hello["node"])
-        self.connections[connection.node] = connection
+    def _join(self, node: str, messages: MessageStream) -> Awaitable[None]:
+        """An accepted node: registered at once (before any other hello can be checked), then served."""
+        connection = Connection(messages, node)
+        self.connections[node] = connection
         if set(self.connections) == self.expected:
             self._welcome()
+        return self._serve_node(connection)
+
+    async def _serve_node(self, connection: Connection) -> None:
+        stream = connection.stream
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._sender, connection)
             try:
@@ -179,7 +191,7 @@ class MediumServer:
             except MediumProtocolError as error:      # the node is treated as dead: its peers are told
                 self.protocol_errors += 1
                 print(f"qnet medium: dropping node {connection.node}: {error}", file=sys.stderr)
-            except (trio.BrokenResourceError, OSError):
+            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
                 pass
             if not self.all_here.is_set():           # not started yet: the node may connect again
                 del self.connections[connection.node]
@@ -205,31 +217,45 @@ class MediumServer:
                 return
 
     def _on_message(self, connection: Connection, message: dict[str, Any]) -> None:
+        """Act on one message of an accepted node; one whose content is invalid is refused and counted."""
         try:
             self._dispatch(connection, message)
-        except (KeyError, TypeError, ValueError) as error:
-            raise MediumProtocolError(f"bad {message.get('op')!r} message: {error!r}") from None
+        except (KeyError, TypeError, ValueError) as error:        # MediumProtocolError is a ValueError
+            self.rejected_messages += 1
+            if self.rejected_messages <= NOISY:
+                print(f"qnet medium: refused a {str(message.get('op'))[:20]!r} message from {connection.node}: "
+                      f"{str(error)[:200]}", file=sys.stderr)
 
     def _dispatch(self, connection: Connection, message: dict[str, Any]) -> None:
         op, at = message["op"], message.get("at")
-        if at is not None and type(at) is not int:
-            raise TypeError(f"'at' must be an integer, got {at!r}")
+        if at is not None and (type(at) is not int or not 0 <= at < MAX_TIME_NS):
+            raise TypeError(f"'at' must be an integer in [0, 2^62), got {str(at)[:40]}")
         if op in ("command", "clock") and message["node_id"] != self.scenario.nodes[connection.node].node_id:
-            raise ValueError(f"node_id {message['node_id']!r} is not {connection.node}'s")
+            raise ValueError(f"node_id {str(message['node_id'])[:20]} is not {connection.node}'s")
         if op == "command":
-            port = RemotePort(self, connection.node, message["reply_to"])
+            reply_to = message["reply_to"]
+            if not isinstance(reply_to, str) or not reply_to.startswith(connection.node + "/"):
+                raise ValueError(f"reply_to {str(reply_to)[:40]!r} is not a layer of {connection.node}")
+            port = RemotePort(self, connection.node, reply_to)
             command = decode_hardware(message["command"])
             self.kernel.call_external(self._execute, (message["node_id"], command, port), at)
         elif op == "clock":
-            self.kernel.call_external(self._adjust_clock, (message["node_id"], message["phase_ns"],
-                                                           message["frequency_ppb"], at), at)
+            phase, frequency = message["phase_ns"], message["frequency_ppb"]
+            if at is None or not _within(phase, MAX_PHASE_NS) or not (frequency is None
+                                                                     or _within(frequency, MAX_FREQUENCY_PPB)):
+                raise ValueError(f"a clock adjustment needs 'at', |phase_ns| <= {MAX_PHASE_NS:g} and "
+                                 f"|frequency_ppb| <= {MAX_FREQUENCY_PPB:g}")
+            self.kernel.call_external(self._adjust_clock, (message["node_id"], phase, frequency, at), at)
         elif op == "done":
             self.done.add(connection.node)
             self._end_generation_if_idle()
         elif op == "result":
+            problem = result_problem(message, connection.node)
+            if problem is not None:
+                raise ValueError(f"bad result: {problem}")
             connection.result = message
         else:
-            raise MediumProtocolError(f"unknown op {op!r}")
+            raise ValueError(f"unknown op {op[:20]!r}")
 
     def _execute(self, args: tuple[int, Any, RemotePort]) -> None:
         node_id, command, port = args
@@ -237,8 +263,13 @@ class MediumServer:
 
     def _adjust_clock(self, args: tuple[int, float, float | None, int]) -> None:
         clock = self.emu.clocks.get(args[0])
-        if clock is not None:              # at the node's time of the adjustment, even if it arrives late
+        if clock is None:
+            return
+        try:                               # at the node's time of the adjustment, even if it arrives late
             clock.adjust(args[1], args[2], args[3])
+        except ValueError as error:        # before the previous adjustment: refused like any invalid message
+            self.rejected_messages += 1
+            print(f"qnet medium: refused a clock adjustment of node {args[0]}: {error}", file=sys.stderr)
 
     def workload_over(self) -> bool:
         """Whether the workload had origins and none is left alive and busy: each said ``done`` or died.
@@ -311,6 +342,7 @@ class MediumServer:
         apply_results(emu, results, dead, document)
         document["multi_process"] = {
             "dilation": kernel.dilation, "dead_nodes": dead, "protocol_errors": self.protocol_errors,
+            "refused_connections": dict(sorted(self.gate.refused.items())), "rejected_messages": self.rejected_messages,
             "wall_seconds": result.wall_seconds,
             "medium": kernel.stats(),
             "nodes": {name: r["kernel"] | r["udp"] for name, r in results.items()},
@@ -321,6 +353,10 @@ class MediumServer:
         return document
 
 
+def _within(value: Any, bound: float) -> bool:
+    return finite(value) and abs(value) <= bound
+
+
 def run_medium(scenario: Scenario, seed: int, run_dir: Path, dilation: float, tolerance_ns: int) -> int:
     """Entry point of ``qnet medium``: serve one run, write ``report.json``.
 
@@ -328,7 +364,8 @@ def run_medium(scenario: Scenario, seed: int, run_dir: Path, dilation: float, to
     every node connected in time, 128 + N if signal N stopped it.
     """
     socket_path = run_dir / "medium.sock"
-    for stale in (socket_path, *(run_dir / name for name in ("report.json", "started.json", "progress.json"))):
+    for stale in (socket_path, *(run_dir / name for name in ("report.json", "started.json", "progress.json",
+                                                              "secret"))):
         stale.unlink(missing_ok=True)          # a previous run's: never mistaken for this one's
     server = MediumServer(scenario, seed, run_dir, dilation, tolerance_ns)
     (run_dir / "medium.pid").write_text(f"{os.getpid()}\n")

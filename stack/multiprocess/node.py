@@ -23,7 +23,16 @@ from protocols.link.types import GenerationOver
 from protocols.packets.linkservice import ERROR_CODES
 from protocols.physical.hardware import LinkDown
 from stack.core.kernel import Kernel
-from stack.multiprocess.medium_protocol import MediumProtocolError, MessageStream, decode_hardware, encode_hardware
+from stack.multiprocess.medium_protocol import (
+    MAX_HELLO,
+    MAX_MESSAGE,
+    MediumProtocolError,
+    MessageStream,
+    decode_hardware,
+    encode_hardware,
+    hello_proof,
+    read_secret,
+)
 from stack.multiprocess.outcome import EXIT_BAD_INPUT, EXIT_NOT_FINISHED
 from stack.multiprocess.realtime import RealtimeKernel, stop_on_signal
 from stack.multiprocess.results import collect_result
@@ -92,13 +101,25 @@ class NodeProcess:
             self._said_done = True
             self.medium.send.send_nowait({"op": "done", "at": self.kernel.now})
 
-    async def run(self, stream: MessageStream) -> None:
+    async def hello(self, stream: MessageStream, challenge: dict[str, Any]) -> dict[str, Any]:
+        """Answer the medium's challenge with the run's secret; its welcome (:class:`MediumGone` if refused)."""
+        nonce = challenge.get("nonce")
+        if challenge["op"] != "challenge" or not isinstance(nonce, str):
+            raise MediumGone(f"the medium sent {str(challenge['op'])[:20]!r} instead of a challenge")
+        try:
+            secret = read_secret(self.run_dir)
+        except (OSError, ValueError) as error:
+            raise MediumGone(f"cannot read the run's secret: {error}") from None
         node_id = self.emu.scenario.nodes[self.name].node_id
-        await stream.send({"op": "hello", "node": self.name, "node_id": node_id, "seed": self.seed})
+        await stream.send({"op": "hello", "node": self.name, "node_id": node_id, "seed": self.seed,
+                           "proof": hello_proof(secret, nonce, self.name)})
         welcome = await stream.receive()
         if welcome is None or welcome["op"] != "welcome":
-            reason = "closed" if welcome is None else welcome.get("reason", welcome["op"])
-            raise MediumGone(f"the medium refused node {self.name}: {reason}")
+            reason = "it closed the connection" if welcome is None else str(welcome.get("reason", welcome["op"]))
+            raise MediumGone(f"the medium refused node {self.name}: {reason[:200]}")
+        return welcome
+
+    async def run(self, stream: MessageStream, welcome: dict[str, Any]) -> None:
         kernel = self.kernel
         kernel.epoch_ns, kernel.dilation = welcome["epoch_ns"], welcome["dilation"]
         kernel.tolerance_ns = welcome["tolerance_ns"]
@@ -183,21 +204,39 @@ def _troubles(user: EntanglementUser) -> str:
     return expired + errors
 
 
-async def _connect(socket_path: Path) -> trio.SocketStream:
+async def _connect(socket_path: Path) -> tuple[MessageStream, dict[str, Any]]:
+    """A connection to the medium and its challenge. Until :data:`CONNECT_TIMEOUT_S`, a medium not there yet,
+    or one that closes the connection before its challenge (it serves too many at once), is tried again."""
     with trio.move_on_after(CONNECT_TIMEOUT_S):
         while True:
             try:
-                return await trio.open_unix_socket(str(socket_path))
+                stream = MessageStream(await trio.open_unix_socket(str(socket_path)), limit=MAX_HELLO)
             except (FileNotFoundError, ConnectionRefusedError):
                 await trio.sleep(0.05)
-    raise MediumGone(f"no medium at {socket_path} after {CONNECT_TIMEOUT_S:.0f} s")
+                continue
+            except OSError as error:
+                raise MediumGone(f"cannot connect to {socket_path}: {error.strerror or error}") from None
+            try:
+                challenge = await stream.receive()
+            except (trio.BrokenResourceError, OSError, MediumProtocolError):
+                challenge = None
+            if challenge is not None:
+                stream.limit = MAX_MESSAGE
+                return stream, challenge
+            await stream.stream.aclose()
+            await trio.sleep(0.1)
+    raise MediumGone(f"no medium answered at {socket_path} within {CONNECT_TIMEOUT_S:.0f} s")
 
 
 async def _main(process: NodeProcess) -> None:
     async with trio.open_nursery() as nursery:
         nursery.start_soon(stop_on_signal, nursery.cancel_scope, process.signals)
-        stream = MessageStream(await _connect(process.run_dir / "medium.sock"))
-        await process.run(stream)
+        stream, challenge = await _connect(process.run_dir / "medium.sock")
+        try:
+            welcome = await process.hello(stream, challenge)
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError, MediumProtocolError) as error:
+            raise MediumGone(f"the medium went away during the hello ({error or type(error).__name__})") from None
+        await process.run(stream, welcome)
         nursery.cancel_scope.cancel()
 
 

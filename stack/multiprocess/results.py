@@ -10,6 +10,7 @@ The medium copies them into its own (layer-less) emulation so that
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any
 
 from protocols.apps.workload import EntanglementUser, PairRecord
@@ -18,7 +19,7 @@ from protocols.network.types import CircuitStats
 from protocols.sync.ptp import PtpClock
 from stack.multiprocess.realtime import RealtimeKernel
 from stack.multiprocess.udp import UdpNetwork
-from stack.report import malformed_count
+from stack.report import REFUSALS, malformed_count, refusal_counts
 from stack.runtime import Emulation
 
 
@@ -33,6 +34,8 @@ def collect_result(name: str, emu: Emulation) -> dict[str, Any]:
     apps = {layer.name: _app(layer.engine) for layer in emu.layers if isinstance(layer.engine, EntanglementUser)}
     counters = dataclasses.asdict(network.counters[node_id])
     counters["malformed"] = sum(malformed_count(layer.engine) for layer in emu.layers)
+    for key in REFUSALS:
+        counters[key] = sum(refusal_counts(layer.engine)[key] for layer in emu.layers)
     clock = emu.clocks.get(node_id)
     reading = None if clock is None else [kernel.now, clock.local_ns(kernel.now)]
     ptp = [layer.engine for layer in emu.layers if isinstance(layer.engine, PtpClock)]
@@ -46,6 +49,65 @@ def collect_result(name: str, emu: Emulation) -> dict[str, Any]:
             "kernel": kernel.stats(), "udp": network.stats(), "clock_reading": reading,
             "ptp": None if not ptp else {"state": ptp[0].state.value, "counters": dict(ptp[0].counters),
                                          "exchanges": len(ptp[0].samples)}}
+
+
+def result_problem(message: dict[str, Any], node: str) -> str | None:
+    """What is wrong with node ``node``'s ``result`` message (None: it has what the report needs, of the right
+    types), so that a malformed one is refused instead of failing the report."""
+    checks = [
+        (message.get("node") == node, f"it names node {str(message.get('node'))[:40]!r}"),
+        (_table(message.get("held"), lambda k, v: k.isascii() and k.isdigit() and _ints(v)),
+         "'held' is not {node id: [slots]}"),
+        (_table(message.get("counters"), lambda k, v: _int(v)) and all(
+            key in message["counters"] for key in ("sent", "received", "lost", "undeliverable", "malformed",
+                                                   *REFUSALS)),
+         "'counters' lack an integer sent, received, lost, undeliverable, malformed or refusal count"),
+        (_table(message.get("kernel"), lambda k, v: _int(v)) and all(
+            key in message["kernel"] for key in ("missed_deadlines", "late_inputs")),
+         "'kernel' lacks integer missed_deadlines and late_inputs"),
+        (_table(message.get("udp"), lambda k, v: _int(v)), "'udp' is not {name: integer}"),
+        (_table(message.get("apps"), lambda k, v: _app_ok(v)), "'apps' is not {layer: application record}"),
+        (message.get("clock_reading") is None or (isinstance(message["clock_reading"], list) and len(
+            message["clock_reading"]) == 2 and all(_number(x) for x in message["clock_reading"])),
+         "'clock_reading' is not [true ns, local ns]"),
+        (message.get("ptp") is None or (isinstance(message["ptp"], dict) and isinstance(message["ptp"].get(
+            "state"), str) and _table(message["ptp"].get("counters"), lambda k, v: _int(v))
+                                         and _int(message["ptp"].get("exchanges"))), "'ptp' is malformed"),
+    ]
+    return next((problem for ok, problem in checks if not ok), None)
+
+
+_RECORD: tuple[type | tuple[type, ...], ...] = (int, int, str, int, int, float, int, (int, type(None)),
+                                                (int, type(None)))
+"""The types of a :class:`PairRecord` as a list (goodness may be any number)."""
+
+
+def _app_ok(app: Any) -> bool:
+    if not isinstance(app, dict) or not all(key in app for key in ("sent_at", "first_ok_at", "errors", "expired",
+                                                                   "records")):
+        return False
+    times_ok = all(app[key] is None or _int(app[key]) for key in ("sent_at", "first_ok_at"))
+    records = app["records"]
+    return times_ok and _ints(app["errors"]) and _ints(app["expired"]) and isinstance(records, list) and all(
+        isinstance(r, list) and len(r) == len(_RECORD) and all(
+            _number(v) if kind is float else isinstance(v, kind) and not isinstance(v, bool)
+            for v, kind in zip(r, _RECORD, strict=True)) for r in records)
+
+
+def _table(value: Any, item_ok: Any) -> bool:
+    return isinstance(value, dict) and all(isinstance(k, str) and item_ok(k, v) for k, v in value.items())
+
+
+def _int(value: Any) -> bool:
+    return type(value) is int
+
+
+def _ints(value: Any) -> bool:
+    return isinstance(value, list) and all(type(v) is int for v in value)
+
+
+def _number(value: Any) -> bool:
+    return type(value) in (int, float) and math.isfinite(value)
 
 
 def _app(user: EntanglementUser) -> dict[str, Any]:
@@ -62,7 +124,8 @@ def apply_results(emu: Emulation, results: dict[str, dict[str, Any]], dead: list
     """
     if document is not None:
         for name, result in results.items():
-            document["nodes"][name]["malformed"] = result["counters"]["malformed"]
+            for key in ("malformed", *REFUSALS):
+                document["nodes"][name][key] = result["counters"][key]
             document["nodes"][name]["clock_copy_error_ns"] = _clock_copy_error(emu, name, result)
             if result["ptp"] is not None and document.get("sync") and name in document["sync"]["nodes"]:
                 document["sync"]["nodes"][name] |= {"ptp_state": result["ptp"]["state"],

@@ -23,6 +23,12 @@ more than the tolerance) and gives it that arrival time
 (:attr:`stack.core.network.Datagram.arrival`), which a PTP layer's hardware timestamp uses, as a
 NIC would stamp it on the wire.
 
+The sideband is not authenticated, so its table is bounded and its stamps are checked: a record from a
+port outside the port map, of the wrong size, or stamped outside the window a real one can have (from
+:data:`STALE_WALL_NS` of wall time in the past to the network's longest route, with jitter, plus as much in
+the future) is rejected, and at most :data:`MAX_SIDEBAND_RECORDS` wait for their datagrams (records
+older than the window are forgotten first; then new ones are dropped). Each is counted.
+
 >>> ports = PortMap(40000)
 >>> ports.real(3, 7771)
 40097
@@ -58,6 +64,8 @@ from stack.core.network import Datagram, Network
 from stack.multiprocess.realtime import RealtimeKernel
 
 LOOPBACK = "127.0.0.1"
+STRANGER: Address = (LOOPBACK, 0)
+"""The source address of every datagram from outside the port map (nothing can answer it)."""
 PORTS_PER_NODE = 32
 SERVICE_SLOTS = {HERALD_PORT: 0, LINK_SERVICE_PORT: 1, EGP_PORT: 2, EVENT_PORT: 3, GENERAL_PORT: 4,
                  NETWORK_SERVICE_PORT: 5, QNP_PORT: 6, QNCP_PORT: 7}
@@ -71,6 +79,11 @@ DEFAULT_BASE_PORT = 40000
 LEAD_WALL_NS = 300_000
 """Datagrams leave up to 0.3 ms of wall time before their emulated arrival: loopback latency plus a
 receiver's wake-up is usually below that, so they are handled at their exact emulated arrival time."""
+MAX_SIDEBAND_RECORDS = 1 << 16
+"""Sideband records a node keeps waiting for their datagrams (a few MB; a busy run needs a few thousand)."""
+STALE_WALL_NS = 2_000_000_000
+"""How far (in wall time) a sideband stamp may lie in the past or, beyond the longest route, in the future: a
+sender that far behind real time has missed its deadlines anyway, and its datagram is then queued unstamped."""
 
 
 def payload_digest(payload: bytes) -> bytes:
@@ -128,6 +141,60 @@ class UdpCounters:
     foreign: int = 0
     unstamped: int = 0
     """Datagrams that arrived without a sideband record (from outside the port map, or overtaken)."""
+    sideband_rejected: int = 0
+    """Sideband records refused: from outside the port map, of the wrong size, or stamped outside the window."""
+
+
+@dataclass(slots=True)
+class Arrivals:
+    """Sideband stamps waiting for their datagrams, by payload digest, at most ``limit`` of them."""
+
+    limit: int = MAX_SIDEBAND_RECORDS
+    by_digest: dict[bytes, deque[int]] = field(default_factory=dict)
+    size: int = 0
+    dropped: int = 0
+    """Stamps forgotten unused: stale ones when the table was full, and new ones while it stayed full."""
+
+    full_adds: int = 0
+
+    def add(self, digest: bytes, arrival: int, stale_before: int) -> None:
+        """Keep a stamp, unless the table is full even of stamps later than ``stale_before``. (A full table is
+        searched for stale stamps once per sixteenth of its size of stamps that find it full, so a flood of
+        fresh stamps costs a constant time each.)"""
+        if self.size >= self.limit:
+            if self.full_adds % max(1, self.limit // 16) == 0:
+                self.dropped += self.forget_before(stale_before)
+            self.full_adds += 1
+        if self.size >= self.limit:
+            self.dropped += 1
+            return
+        self.by_digest.setdefault(digest, deque()).append(arrival)
+        self.size += 1
+
+    def take(self, digest: bytes) -> int | None:
+        """The oldest stamp of ``digest`` (None: there is none)."""
+        queued = self.by_digest.get(digest)
+        if not queued:
+            return None
+        arrival = queued.popleft()
+        self.size -= 1
+        if not queued:
+            del self.by_digest[digest]
+        return arrival
+
+    def forget_before(self, time_ns: int) -> int:
+        """Forget every stamp earlier than ``time_ns``; how many were forgotten."""
+        forgotten = 0
+        for digest in list(self.by_digest):
+            queued = self.by_digest[digest]
+            kept = deque(t for t in queued if t >= time_ns)
+            forgotten += len(queued) - len(kept)
+            if kept:
+                self.by_digest[digest] = kept
+            else:
+                del self.by_digest[digest]
+        self.size -= forgotten
+        return forgotten
 
 
 @dataclass(slots=True)
@@ -142,7 +209,8 @@ class UdpNetwork(Network):
     sockets: dict[Address, socket.socket] = field(default_factory=dict)
     udp: UdpCounters = field(default_factory=UdpCounters)
     sidebands: dict[int, socket.socket] = field(default_factory=dict)
-    arrivals: dict[bytes, deque[int]] = field(default_factory=dict)
+    arrivals: Arrivals = field(default_factory=Arrivals)
+    horizon: int | None = None
 
     def bind(self, node_id: int, port_number: int, port: VirtualPort) -> Address:
         address = Network.bind(self, node_id, port_number, port)   # slots dataclass: no zero-arg super()
@@ -216,14 +284,34 @@ class UdpNetwork(Network):
     def _drain_sideband(self, sock: socket.socket) -> None:
         while True:
             try:
-                record = sock.recv(64)
+                record, (_, real) = sock.recvfrom(64)
             except (BlockingIOError, InterruptedError):
                 return
             except ConnectionRefusedError:
                 continue
-            if len(record) == SIDEBAND.size:
-                arrival, digest = SIDEBAND.unpack(record)
-                self.arrivals.setdefault(digest, deque()).append(arrival)
+            if len(record) != SIDEBAND.size or self._source(real) is None:
+                self.udp.sideband_rejected += 1
+                continue
+            arrival, digest = SIDEBAND.unpack(record)
+            earliest, latest = self.stamp_window()
+            if earliest <= arrival <= latest:
+                self.arrivals.add(digest, arrival, stale_before=earliest)
+            else:
+                self.udp.sideband_rejected += 1
+
+    def stamp_window(self) -> tuple[int, int]:
+        """The emulated times a genuine sideband stamp received now can carry (see the module's docstring)."""
+        kernel = self.kernel
+        now = kernel.emulated_now() if isinstance(kernel, RealtimeKernel) else kernel.now
+        slack = int(STALE_WALL_NS * getattr(kernel, "dilation", 1.0))
+        return now - slack, now + self.horizon_ns() + slack
+
+    def horizon_ns(self) -> int:
+        """No route is longer, jitter included, than every fibre end to end."""
+        if self.horizon is None:
+            edges = {id(fibre): fibre for ends in self.fibres.values() for fibre in ends.values()}
+            self.horizon = sum(fibre.delay_ns + fibre.jitter_ns for fibre in edges.values())
+        return self.horizon
 
     async def _receive(self, sock: socket.socket, number: int, port: VirtualPort, node_id: int) -> None:
         kernel = self.kernel
@@ -237,24 +325,24 @@ class UdpNetwork(Network):
                     break
                 except ConnectionRefusedError:      # ICMP for an earlier send to a dead peer
                     continue
-                source = self.ports.logical(real)
+                source = self._source(real)
                 if source is None:
-                    self.udp.foreign += 1
-                    source = ((LOOPBACK, real), 0)
+                    self.udp.foreign += 1           # every stranger is one source (the link layer's quotas)
+                    source = (STRANGER, 0)
                 self.counters[node_id].received += 1
                 self._drain_sideband(self.sidebands[node_id])    # its record left first: read it now
                 arrival = self._arrival(payload) if source[1] else None
                 kernel.inject(arrival, port, Datagram(source[0], number, payload, arrival))
 
+    def _source(self, real: int) -> tuple[Address, int] | None:
+        """The logical sender behind a real source port: a node of this run in the port map (None: a stranger)."""
+        logical = self.ports.logical(real)
+        return logical if logical is not None and logical[1] in self.counters else None
+
     def _arrival(self, payload: bytes) -> int | None:
-        digest = payload_digest(payload)
-        queued = self.arrivals.get(digest)
-        if not queued:
+        arrival = self.arrivals.take(payload_digest(payload))
+        if arrival is None:
             self.udp.unstamped += 1
-            return None
-        arrival = queued.popleft()
-        if not queued:
-            del self.arrivals[digest]
         return arrival
 
     def close(self) -> None:
@@ -263,4 +351,5 @@ class UdpNetwork(Network):
 
     def stats(self) -> dict[str, Any]:
         return {"send_errors": self.udp.send_errors, "foreign_datagrams": self.udp.foreign,
-                "unstamped_datagrams": self.udp.unstamped}
+                "unstamped_datagrams": self.udp.unstamped, "sideband_rejected": self.udp.sideband_rejected,
+                "sideband_dropped": self.arrivals.dropped}

@@ -146,6 +146,11 @@ class Heralding:
             state.armed[node_id].remaining = 0
             self._cancel(state)
 
+    def link_ends(self, link_id: Any) -> tuple[int, ...] | None:
+        """The nodes that may arm link ``link_id`` (None: there is no such link)."""
+        state = self.links.get(link_id) if isinstance(link_id, int) else None
+        return None if state is None else tuple(state.armed)
+
     def _variant(self, state: LinkState, alpha: float | None) -> LinkPhysics:
         key = (state.physics.link_id, alpha)
         if key not in self._variants:

@@ -23,7 +23,7 @@ a qubit is still in memory that no protocol layer claims.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any, Protocol
 
 import numpy as np
@@ -32,9 +32,11 @@ import stim
 from protocols.common import Basis
 from protocols.physical import physics
 from protocols.physical.hardware import (
+    GATES,
     Arm,
     BellMeasure,
     BellMeasureResult,
+    CommandRejected,
     Disarm,
     Discard,
     Distill,
@@ -47,6 +49,7 @@ from protocols.physical.hardware import (
 )
 from stack.core.kernel import Kernel, VirtualPort
 from stack.quantum import gates, swap
+from stack.quantum.commands import REPLIES, refusal, slot_of
 from stack.quantum.components import Components
 from stack.quantum.distill import Distillation
 from stack.quantum.state import (
@@ -75,6 +78,9 @@ class Generation(Protocol):
     def slot_freed(self, node_id: int) -> None:
         """A communication qubit of ``node_id`` became free for the next attempt."""
 
+    def link_ends(self, link_id: Any) -> Collection[int] | None:
+        """The nodes that may arm link ``link_id`` (None: there is no such link)."""
+
 
 class AccountingError(RuntimeError):
     """The medium holds qubits that no protocol layer claims: something leaked."""
@@ -94,6 +100,10 @@ class Medium:
         self.heralding: Generation | None = None
         self.components = Components(rng, self.qubits)
         self.distillation = Distillation(self)
+        self.rejected_commands = 0
+        """Commands refused before they ran (:mod:`stack.quantum.commands`): ``medium.rejected_commands``."""
+        self.last_rejection: str | None = None
+        """Why the last refused command was refused (for tests and debugging)."""
         self._next_qubit = 1
 
     def add_node(self, hardware: NodeHardware) -> None:
@@ -106,7 +116,13 @@ class Medium:
 
     # -- commands from nodes ----------------------------------------------------------------
     def command(self, node_id: int, command: Any, reply_to: VirtualPort) -> None:
-        """Execute one hardware command issued by a layer of ``node_id``."""
+        """Execute one hardware command issued by a layer of ``node_id``, or refuse it: a command that cannot
+        run (an empty slot, a link the node does not end, a value out of range) is counted and, if its sender
+        waits for a result, answered with :class:`CommandRejected`; nothing else happens."""
+        reason = self._refusal(node_id, command)
+        if reason is not None:
+            self._reject(node_id, command, reason, reply_to)
+            return
         if isinstance(command, Arm | Disarm):
             assert self.heralding is not None, "no heralded links"
             self.heralding.command(node_id, command)
@@ -161,13 +177,19 @@ class Medium:
             qubit.created, qubit.ready_at = start, start + node.gate_ns
         gates.apply_gate(self.components, node, command.name, qubits, memory[0], self.rng)
 
+    def _reject(self, node_id: int, command: Any, reason: str, reply_to: VirtualPort) -> None:
+        """Refuse a command: count it, keep the reason, and answer it if its sender waits for a result."""
+        self.rejected_commands += 1
+        self.last_rejection = f"node {node_id}: {reason}"
+        if isinstance(command, REPLIES):
+            rejected = CommandRejected(type(command).__name__, slot_of(command), self.last_rejection)
+            self.kernel.deliver_at(self.kernel.now, reply_to, rejected)
+
     def _distill(self, node_id: int, command: Distill, reply_to: VirtualPort) -> None:
-        held = self.nodes[node_id].held
-        for slot in (command.keep_slot, command.sacrifice_slot):
-            if slot in held and held[slot].component is not None:
-                raise ValueError(f"node {node_id} cannot distill with slot {slot}: its qubit left the Pauli-frame "
-                                 "algebra (a gate put it in a tableau component)")
-        self.distillation.command(node_id, command, reply_to)
+        try:
+            self.distillation.command(node_id, command, reply_to)
+        except ValueError as error:       # the round's own rules (pairs, partners, pending rounds): nothing taken
+            self._reject(node_id, command, str(error), reply_to)
 
     def _discard(self, node_id: int, slot: int) -> None:
         qubit = self.nodes[node_id].held.get(slot)
@@ -178,6 +200,49 @@ class Medium:
         self.ledger["discarded"] += 1
         if qubit.component is not None:
             self.components.discard(qubit)
+
+    def _refusal(self, node_id: int, command: Any) -> str | None:
+        node = self.nodes.get(node_id)
+        if node is None:
+            return f"no node {node_id}"
+        if isinstance(command, Init | Gate | Distill):
+            return self._local_refusal(node, command)
+        link = getattr(command, "link_id", None)
+        ends = None if self.heralding is None or link is None else self.heralding.link_ends(link)
+        reason = refusal(command, node.held, ends, node_id)
+        if reason is None and not isinstance(command, Discard | Arm | Disarm):
+            reason = self._pending_refusal(node, getattr(command, "slot", None), getattr(command, "slot_a", None),
+                                           getattr(command, "slot_b", None))
+        return reason
+
+    def _local_refusal(self, node: NodeHardware, command: Init | Gate | Distill) -> str | None:
+        """Data-qubit and distillation commands (commands.refusal covers the others)."""
+        if isinstance(command, Init):
+            if not (isinstance(command.slot, int) and node.is_data(command.slot)) or command.slot in node.held:
+                first = node.slots + node.storage
+                return (f"cannot initialise slot {command.slot!r}: it needs a free data qubit "
+                        f"(slots {first}..{first + node.data - 1})")
+            return None
+        if isinstance(command, Gate):
+            slots = command.slots
+            if GATES.get(command.name) != len(slots) or len(set(slots)) != len(slots) \
+                    or not all(slot in node.held for slot in slots):
+                return f"cannot apply {command.name} to slots {slots!r}: it needs distinct held qubits"
+            return self._pending_refusal(node, *slots)
+        slots = (command.keep_slot, command.sacrifice_slot)       # the rest is the round's own check
+        if any(slot in node.held and node.held[slot].component is not None for slot in slots):
+            return f"cannot distil slots {slots!r}: a qubit left the Pauli-frame algebra (a gate put it in a " \
+                   "tableau component)"
+        return None
+
+    def _pending_refusal(self, node: NodeHardware, *slots: int | None) -> str | None:
+        for slot in slots:
+            if slot is not None and slot in node.held:
+                try:
+                    self.distillation.check_free(node.held[slot])
+                except ValueError as error:
+                    return str(error)
+        return None
 
     def _move(self, node_id: int, command: Move, reply_to: VirtualPort) -> None:
         node = self.nodes[node_id]
@@ -205,10 +270,6 @@ class Medium:
         """Entanglement swapping (:mod:`stack.quantum.swap`); the result comes after the gate and the readout."""
         node = self.nodes[node_id]
         slots = (command.slot_a, command.slot_b)
-        if slots[0] == slots[1] or not all(slot in node.held for slot in slots):
-            raise ValueError(f"node {node_id} cannot Bell-measure slots {slots}: it needs two distinct held qubits")
-        for slot in slots:
-            self.distillation.check_free(node.held[slot])
         start = self._start(node_id, slots)
         busy = start - self.kernel.now + node.gate_ns + node.readout_ns
         qubits = (self.take(node_id, slots[0], busy_ns=busy), self.take(node_id, slots[1], busy_ns=busy))

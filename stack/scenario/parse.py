@@ -264,6 +264,8 @@ def _link(t: Table, name: str, link_id: int, nodes: dict[str, NodeConfig]) -> Li
         queue_quantum=t.number("queue_quantum", 4, low=1, high=0xFFFF, integer=True),
         queue_max_run=t.number("queue_max_run", 64, low=1, high=0xFFFF, integer=True),
         queue_max_length=t.number("queue_max_length", 64, low=1, high=1_000_000, integer=True),
+        queue_max_per_source=t.number("queue_max_per_source", 16, low=1, high=1_000_000, integer=True),
+        queue_priority_pairs=t.number("queue_priority_pairs", 4096, low=0, high=1 << 30, integer=True),
         cutoff_ns=round(t.number("cutoff_us", 0.0, low=0.0, high=1e12) * 1000),
     )
 

@@ -107,6 +107,10 @@ class LinkConfig:
     """Pairs per run of a request served alone (a higher-priority arrival waits at most one run)."""
     queue_max_length: int = 64
     """Open requests per node on this link before a new one is refused with NORES."""
+    queue_max_per_source: int = 16
+    """Open requests of one source on this link before its new one is refused with NORES."""
+    queue_priority_pairs: int = 4096
+    """Pairs one source may have outstanding at a Priority above 0 on this link (beyond: NORES)."""
     cutoff_ns: int = 0
     """A pair of an atomic request still kept this long after its emission is discarded (0: never)."""
 

@@ -111,6 +111,18 @@ def _entry(t: Table, index: int, nodes: dict[str, NodeConfig], graph: dict[str, 
     )
 
 
+def _check_priority_quota(t: Table, item: WorkloadConfig, links: list[LinkConfig]) -> None:
+    """A link-service request at a raised priority asking for more pairs than its link's per-source quota would
+    only ever get ERR NORES: say so now, naming both keys."""
+    if item.priority == 0 or item.service != "link":
+        return
+    link = next(link for link in links if {link.a, link.b} == {item.node, item.remote})
+    if item.pairs > link.queue_priority_pairs:
+        raise t.error("pairs", f"{item.pairs} pairs at priority {item.priority} exceed links.{link.name}."
+                               f"queue_priority_pairs ({link.queue_priority_pairs}): raise that quota, or ask "
+                               "at priority 0")
+
+
 def workload(source: str, data: Any, nodes: dict[str, NodeConfig], links: list[LinkConfig],
              node_ref: Any) -> list[WorkloadConfig]:
     """The ``[[workload]]`` entries; ``node_ref`` reads a node name that must be of a kind."""
@@ -125,6 +137,7 @@ def workload(source: str, data: Any, nodes: dict[str, NodeConfig], links: list[L
         t = Table(source, f"workload[{index}]", entry)
         items.append(_entry(t, index, nodes, graph, node_ref))
         t.finish()
+        _check_priority_quota(t, items[-1], links)
         if items[-1].listen:
             key = (items[-1].remote, items[-1].purpose_id)
             if key in listeners:

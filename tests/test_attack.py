@@ -1,0 +1,229 @@
+"""A local attacker against a real ``qnet up``: the run completes, its results are those of a clean run in
+kind, and what was refused is counted in the report.
+
+The attacker is this test process: it connects to the medium's socket (idle connections held through the
+start, connect and close, JSON nested 1,000 deep, an oversized message, a hello whose name is a list, hellos
+without the run's secret as a known and an unknown node, and, reading the secret as the same user may, a
+hello as a node already connected) and sends forged datagrams to the nodes' real ports (an OK_K naming an
+empty slot to an application, a CREATE for 65,535 pairs at Priority 7 from outside the port map, garbage to
+every port, timestamp-sideband records stamped 2^62). Forged and replayed control messages from inside the
+port map are the next step (authenticated control messages, docs/architecture.md "Security").
+
+Bounded in time and robust on a busy machine: lateness is allowed (exit status 5); what is asserted is
+what the code guarantees whatever the load.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import socket
+import struct
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from protocols.packets import linkservice as ll
+from stack.multiprocess.medium_protocol import hello_proof, read_secret
+from stack.multiprocess.outcome import EXIT_LATE, EXIT_NOT_FINISHED, EXIT_OK
+from stack.multiprocess.udp import PORTS_PER_NODE, SIDEBAND, SIDEBAND_SLOT, payload_digest
+from tests.mp_util import ROOT, free_base_port, qnet, start_up, two_node_toml
+
+PAIRS = 60
+
+
+class MediumClient:
+    """A raw client of the medium socket (blocking, with a timeout: the test must not hang)."""
+
+    def __init__(self, path: Path) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(30)
+        self.sock.connect(str(path))
+
+    def send_raw(self, body: bytes) -> None:
+        self.sock.sendall(struct.pack("!I", len(body)) + body)
+
+    def send(self, message: object) -> None:
+        self.send_raw(json.dumps(message).encode())
+
+    def receive(self) -> dict[str, object] | None:
+        """The next message, or None once the medium has closed the connection."""
+        header = self._exactly(4)
+        if header is None:
+            return None
+        body = self._exactly(struct.unpack("!I", header)[0])
+        return None if body is None else json.loads(body)
+
+    def _exactly(self, size: int) -> bytes | None:
+        data = b""
+        while len(data) < size:
+            chunk = self.sock.recv(size - len(data))
+            if not chunk:
+                return None
+            data += chunk
+        return data
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def _wait_for(path: Path, launcher: subprocess.Popen[str], timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert launcher.poll() is None, launcher.communicate()
+        assert time.monotonic() < deadline, f"no {path} within {timeout} s"
+        time.sleep(0.02)
+
+
+def _attack_the_socket(path: Path, run_dir: Path) -> list[dict[str, object] | None]:
+    """Every hostile client of the medium socket; the medium's answers to those that get one."""
+    answers = []
+    MediumClient(path).close()                                        # connect and close
+    deep = MediumClient(path)
+    deep.receive()                                                    # the challenge
+    deep.send_raw(b"[" * 1000 + b"]" * 1000)
+    answers.append(deep.receive())
+    huge = MediumClient(path)
+    huge.receive()
+    huge.sock.sendall(struct.pack("!I", 1 << 30))                     # a message beyond the hello's limit
+    answers.append(huge.receive())
+    for node, secret in ((["alice"], None), ("alice", bytes(32)), ("mallory", bytes(32)), ("bob", b"")):
+        client = MediumClient(path)
+        nonce = client.receive()
+        assert nonce is not None and nonce["op"] == "challenge"
+        proof = hello_proof(secret, str(nonce["nonce"]), "alice") if secret else "not a proof"
+        client.send({"op": "hello", "node": node, "node_id": 1, "seed": 3, "proof": proof})
+        answers.append(client.receive())
+        client.close()
+    for client in (deep, huge):
+        client.close()
+    return answers
+
+
+def _forge_datagrams(ports: dict[str, object], base: int) -> int:
+    """Forged and garbage datagrams to every port of every node; how many were sent."""
+    rng = random.Random(11)
+    nodes = ports["nodes"]
+    assert isinstance(nodes, dict)
+    sent = 0
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        phantom = ll.OkKeep(create_id=1, lqid=9, d=0, bell_state=0, sequence_number=7, purpose_id=1,
+                            remote_node_id=2, goodness=60000, time_of_goodness=0).encode()
+        udp.sendto(phantom, ("127.0.0.1", nodes["alice"]["first_app"]))            # an OK_K naming an empty slot
+        flood = ll.Create(remote_node_id=2, purpose_id=1, number=65535, priority=7).encode()
+        udp.sendto(flood, ("127.0.0.1", nodes["alice"]["link_service"]))           # a stranger's huge request
+        sent += 2
+        for table in nodes.values():
+            node_id = (table["heralding"] - base) // PORTS_PER_NODE
+            sideband = base + PORTS_PER_NODE * node_id + SIDEBAND_SLOT
+            for _ in range(20):
+                udp.sendto(SIDEBAND.pack(1 << 62, payload_digest(rng.randbytes(8))), ("127.0.0.1", sideband))
+                sent += 1
+            for real in [*(v for k, v in table.items() if k != "first_app"), table["first_app"]]:
+                for _ in range(5):
+                    udp.sendto(rng.randbytes(rng.randrange(1, 64)), ("127.0.0.1", real))
+                    sent += 1
+    return sent
+
+
+@pytest.mark.skipif(not hasattr(socket, "AF_UNIX"), reason="needs Unix sockets")
+def test_a_local_attacker_cannot_crash_or_stall_qnet_up(tmp_path: Path) -> None:
+    scenario = tmp_path / "two.toml"
+    scenario.write_text(two_node_toml(pairs=PAIRS, length_km=0.2, duration_ms=1e5))
+    run_dir, base = tmp_path / "run", free_base_port(3)
+    launcher = start_up(scenario, run_dir, base, "--dilation", "0.002", "--json", str(tmp_path / "report.json"))
+    idle: list[socket.socket] = []
+    try:
+        path = run_dir / "medium.sock"
+        _wait_for(path, launcher)
+        for _ in range(4):                                            # idle through the start
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.connect(str(path))
+            idle.append(sock)
+        answers = _attack_the_socket(path, run_dir)
+        _wait_for(run_dir / "started.json", launcher)
+        time.sleep(max(0.0, (json.loads((run_dir / "started.json").read_text())["epoch_ns"] - time.time_ns()) / 1e9))
+        impostor = MediumClient(path)                                 # with the secret, as a node that is there
+        nonce = impostor.receive()
+        assert nonce is not None
+        impostor.send({"op": "hello", "node": "alice", "node_id": 1, "seed": 3,
+                       "proof": hello_proof(read_secret(run_dir), str(nonce["nonce"]), "alice")})
+        answers.append(impostor.receive())
+        impostor.close()
+        port_map = json.loads((run_dir / "ports.json").read_text())
+        forged = _forge_datagrams(port_map, base)
+        stdout, stderr = launcher.communicate(timeout=300)
+    finally:
+        for sock in idle:
+            sock.close()
+        if launcher.poll() is None:
+            launcher.send_signal(signal.SIGTERM)
+            launcher.communicate(timeout=60)
+    assert launcher.returncode in (EXIT_OK, EXIT_LATE), stdout + stderr
+    assert answers[:2] == [None, None]                                # deep and huge: just closed
+    reasons = [str(a["reason"]) for a in answers[2:] if a is not None and a["op"] == "refused"]
+    assert len(reasons) == 5 and "hello" in reasons[0] and "secret" in reasons[1] and "secret" in reasons[2]
+    assert "secret" in reasons[3] and "already connected" in reasons[4]
+
+    report = json.loads((tmp_path / "report.json").read_text())
+    for workload in report["workload"]:                               # the results, in kind
+        assert workload["errors"] == []
+        assert workload["pairs_matched"] + workload["pairs_expired"] == PAIRS
+        assert workload["pairs_disagreeing"] == 0
+    ledger = report["medium"]
+    assert ledger["created"] == ledger["measured"] + ledger["discarded"] + ledger["discarded_at_end"]
+    mp = report["multi_process"]                                      # and what was refused, counted
+    assert mp["dead_nodes"] == [] and mp["protocol_errors"] == 0 and mp["rejected_messages"] == 0
+    refused = mp["refused_connections"]
+    assert refused["bad secret"] == 3 and refused["malformed hello"] >= 3 and refused["node already connected"] == 1
+    assert refused["closed before the hello"] >= 1
+    assert ledger["rejected_commands"] == 1 and report["nodes"]["alice"]["phantom_oks"] == 1
+    assert 1 <= report["nodes"]["alice"]["unknown_clients"] <= 6        # the flood, and garbage to 7771
+    nodes = mp["nodes"]                      # bound: 7770-7772 and an application at alice and bob, 7770 at mid
+    assert sum(n["foreign_datagrams"] for n in nodes.values()) == 2 + 5 * 9
+    assert all(n["sideband_rejected"] == 20 for n in nodes.values())
+    assert forged == 2 + sum(20 + 5 * len(table) for table in port_map["nodes"].values())
+
+
+def test_a_node_the_medium_refuses_exits_3_with_one_line(tmp_path: Path) -> None:
+    """A node that cannot join the run (refused, or a medium that speaks nonsense) exits with status 3 and one
+    line on stderr, never a traceback."""
+    scenario = tmp_path / "two.toml"
+    scenario.write_text(two_node_toml(pairs=1))
+    base = free_base_port(3)
+    for answer, words in (({"op": "refused", "reason": "seed mismatch: the run's seed is 4"}, "refused node alice"),
+                          ({"op": "welcome"}, "instead of a challenge")):
+        run_dir = tmp_path / f"run-{len(words)}"
+        run_dir.mkdir()
+        (run_dir / "secret").write_text("00" * 32)
+        os.chmod(run_dir / "secret", 0o600)
+        server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        server.bind(str(run_dir / "medium.sock"))
+        server.listen(1)
+        node = subprocess.Popen(qnet("node", "alice", str(scenario), "--run-dir", str(run_dir), "--base-port",
+                                     str(base)), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            server.settimeout(60)
+            peer, _ = server.accept()
+            challenge = json.dumps({"op": "challenge", "nonce": "ab" * 16}).encode()
+            first = json.dumps(answer).encode() if answer["op"] == "welcome" else challenge
+            peer.sendall(struct.pack("!I", len(first)) + first)
+            if answer["op"] == "refused":
+                peer.settimeout(60)
+                assert peer.recv(4096)                                 # its hello
+                body = json.dumps(answer).encode()
+                peer.sendall(struct.pack("!I", len(body)) + body)
+            _, stderr = node.communicate(timeout=60)
+            peer.close()
+        finally:
+            server.close()
+            if node.poll() is None:
+                node.kill()
+                node.communicate()
+        assert node.returncode == EXIT_NOT_FINISHED, stderr
+        lines = stderr.strip().splitlines()
+        assert len(lines) == 1 and words in lines[0] and "Traceback" not in stderr, stderr
