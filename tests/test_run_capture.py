@@ -3,6 +3,7 @@ equal to scapy's dissection, every message type present, nothing malformed."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -34,7 +35,12 @@ def test_qnet_run_capture_decodes_like_scapy(tmp_path: Path) -> None:
 
 
 def test_default_scenario_capture_decodes_like_scapy(tmp_path: Path) -> None:
-    pcap = tmp_path / "default.pcap"
-    assert main(["run", "--quiet", "--pcap", str(pcap)]) == 0
+    pcap, report = tmp_path / "default.pcap", tmp_path / "default.json"
+    assert main(["run", "--quiet", "--pcap", str(pcap), "--json", str(report)]) == 0
     kinds = assert_matches_scapy(pcap)
-    assert kinds["OK_K"] == 2 * 5 * 300 and kinds["OK_M"] == 2 * 300
+    (circuit,) = json.loads(report.read_text())["circuits"]          # qpu3 -> remote across qpu4
+    hop_pairs = sum(hop["link_pairs"] for hop in circuit["hops_detail"])
+    # the applications' link pairs and the circuit's hop pairs, an OK at both ends of each
+    assert kinds["OK_K"] == 2 * 5 * 300 + 2 * hop_pairs and kinds["OK_M"] == 2 * 300
+    assert kinds["NS_OK_K"] == 2 * circuit["pairs_delivered"] == 2 * 50
+    assert kinds["TRACK"] == kinds["P4_EGP"] == circuit["messages"]["TRACK"]
