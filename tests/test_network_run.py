@@ -12,6 +12,7 @@ headers are not all zero either.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -178,3 +179,15 @@ def test_the_circuit_table_keeps_its_columns_apart_for_long_names() -> None:
     assert any(line.startswith("carol->alice measure ") for line in lines)
     for line in lines[1:]:
         assert line[start - 1] == " " and line[start:].split()[0].count(">") == 2, line
+
+
+def test_docs_report_md_describes_every_key_of_a_circuit() -> None:
+    """docs/report.md's `circuits[]` table names every key a circuit record has, and no other."""
+    root = Path(__file__).resolve().parent.parent
+    text = (root / "docs" / "report.md").read_text(encoding="utf-8")
+    section = text[text.index("## `circuits[]`"):text.index("## `nodes{}`")]
+    documented = {key for line in section.splitlines() if line.startswith("| `")
+                  for key in re.findall(r"`([a-z_0-9]+)`", line.split("|")[1])}
+    report = build_report(run_scenario(load(root / "examples" / "all-messages.toml")))
+    keys = {key for circuit in report["circuits"] for key in circuit}
+    assert documented == keys
