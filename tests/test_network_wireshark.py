@@ -68,6 +68,7 @@ from protocols.packets.qncp_common import (
 )
 from protocols.packets.qnp import TrackFrame
 from stack.core.capture import PcapWriter, udp_frame
+from tests.tshark_codec import assert_network_matches_codec, codec_mismatches
 from tests.tshark_util import (
     SEVERITY_WARN,
     assert_matches_scapy,
@@ -226,6 +227,28 @@ def test_every_message_matches_scapy(capture: Path) -> None:
     assert set(kinds) == KINDS
     assert kinds["QNCP_EXPIRE"] == len(REASONS) - 1
     assert kinds["QNCP_SETUP_REPLY"] == len(STATUS)
+
+
+def test_every_message_matches_the_struct_codec(capture: Path) -> None:
+    kinds = assert_network_matches_codec(capture)
+    assert set(kinds) == {f"QNCP_{name}" for name in MESSAGE_TYPES.values()} | {
+        "TRACK", "P4_EGP", "NS_CREATE", "NS_ACK", "NS_OK_K", "NS_OK_M", "NS_ERR"}
+    assert kinds["TRACK"] == 3 and kinds["P4_EGP"] == 1          # two on UDP, one raw 0x4402; one raw 0x4401
+
+
+def test_the_codec_comparison_sees_a_wrong_or_missing_field(capture: Path) -> None:
+    decoded, frames = decode_with_tshark(capture), read_frames(capture)
+    assert codec_mismatches(decoded[0], frames[0]) == ("QNCP_SETUP", [])
+    layers = [(proto, dict(fields)) for proto, fields in decoded[0]["layers"]]
+    layers[0][1]["qncp.t1_ns"] = [layers[0][1]["qncp.t1_ns"][0], "7"]            # the repeater's T1
+    kind, problems = codec_mismatches({**decoded[0], "layers": layers}, frames[0])
+    assert kind == "QNCP_SETUP" and len(problems) == 1 and "qncp.t1_ns" in problems[0]
+    del layers[1][1]["qll.number"]                                               # the embedded CREATE's
+    assert len(codec_mismatches({**decoded[0], "layers": layers}, frames[0])[1]) == 2
+    track = next(i for i, (_, info) in enumerate(MESSAGES) if info.startswith("TRACK"))
+    layers = [(proto, dict(fields)) for proto, fields in decoded[track]["layers"]]
+    layers[1][1]["qnp.bell_index"] = ["1"]                   # Ψ+ is 2 in P4's encoding (our 1)
+    assert codec_mismatches({**decoded[track], "layers": layers}, frames[track])[1]
 
 
 def test_layers_and_info_column(capture: Path) -> None:
