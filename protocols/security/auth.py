@@ -52,7 +52,7 @@ class SequenceExhausted(RuntimeError):
 class Authenticator:
     """Keys, send sequence numbers and anti-replay windows for every ordered node pair it meets."""
 
-    __slots__ = ("_secret", "window", "_macs", "_next", "_windows")
+    __slots__ = ("_macs", "_next", "_secret", "_windows", "window")
 
     def __init__(self, secret: bytes, window: int = DEFAULT_SIZE) -> None:
         self._secret = check_secret(secret)

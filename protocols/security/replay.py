@@ -23,7 +23,7 @@ RFC 6479 shows large windows are cheap)."""
 class ReplayWindow:
     """Sequence numbers accepted so far from one sender, within a sliding window."""
 
-    __slots__ = ("size", "top", "bits")
+    __slots__ = ("bits", "size", "top")
 
     def __init__(self, size: int = DEFAULT_SIZE) -> None:
         if size < 32:
