@@ -2,7 +2,22 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from stack.scenario import Scenario, load_text
+
+TEST_KEY = "5e" * 32
+"""A fixed run secret for tests that compare two runs' captures byte for byte (without a key file, every run
+draws its own, and the trailers' ICVs differ)."""
+
+
+def keyed(text: str, folder: Path) -> str:
+    """Scenario ``text`` naming a fixed key file (written to ``folder``, where the scenario must be written);
+    unchanged if it has a ``[security]`` table already."""
+    if "[security]" in text:
+        return text
+    (folder / "test.key").write_text(f"# tests only\n{TEST_KEY}\n")
+    return text + '\n[security]\nkey_file = "test.key"\n'
 
 
 def two_qpus(*, length_km: float = 10.0, workload: str = "", depolarizing: float = 0.05,

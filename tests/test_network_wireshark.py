@@ -69,6 +69,7 @@ from protocols.packets.qncp_common import (
 from protocols.packets.qnp import TrackFrame
 from stack.core.capture import PcapWriter, udp_frame
 from tests.tshark_util import (
+    NO_TRAILER,
     SEVERITY_WARN,
     assert_matches_scapy,
     decode_with_tshark,
@@ -222,15 +223,15 @@ def capture(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_every_message_matches_scapy(capture: Path) -> None:
-    kinds = assert_matches_scapy(capture)
+    kinds = assert_matches_scapy(capture, trailer=False)
     assert set(kinds) == KINDS
     assert kinds["QNCP_EXPIRE"] == len(REASONS) - 1
     assert kinds["QNCP_SETUP_REPLY"] == len(STATUS)
 
 
 def test_layers_and_info_column(capture: Path) -> None:
-    decoded = decode_with_tshark(capture)
-    rows = tshark_columns(capture, "_ws.col.Protocol", "_ws.col.Info")
+    decoded = decode_with_tshark(capture, *NO_TRAILER)
+    rows = tshark_columns(capture, "_ws.col.Protocol", "_ws.col.Info", options=NO_TRAILER)
     assert len(rows) == len(MESSAGES) == len(decoded)
     for (frame, want), (proto, info), d in zip(MESSAGES, rows, decoded, strict=True):
         assert info.startswith(want), (info, want)
@@ -244,7 +245,7 @@ def test_layers_and_info_column(capture: Path) -> None:
 
 
 def test_raw_frames_protocol_stack(capture: Path) -> None:
-    decoded = decode_with_tshark(capture)
+    decoded = decode_with_tshark(capture, *NO_TRAILER)
     stacks = {d["protocols"] for d in decoded}
     assert {"eth:ethertype:p4egp", "eth:ethertype:qnp", "eth:ethertype:ip:udp:qnp", "eth:ethertype:ip:udp:qncp",
             "eth:ethertype:ip:udp:qns", "eth:ethertype:ip:udp:qll"} <= stacks
@@ -304,7 +305,7 @@ MALFORMED = [
 
 
 def test_malformed_is_flagged(tmp_path: Path) -> None:
-    decoded = decode_with_tshark(_write(tmp_path / "malformed.pcap", [f for f, _ in MALFORMED]))
+    decoded = decode_with_tshark(_write(tmp_path / "malformed.pcap", [f for f, _ in MALFORMED]), *NO_TRAILER)
     assert len(decoded) == len(MALFORMED)
     for d, (_, abbrev) in zip(decoded, MALFORMED, strict=True):
         found = {e.abbrev for e in d["experts"] if e.severity >= SEVERITY_WARN}
@@ -401,7 +402,7 @@ def _codec_accepts(kind: str, payload: bytes) -> bool | None:
 def test_fuzzed_payloads_agree_with_codec(tmp_path: Path) -> None:
     cases = _cases(random.Random(20260113))
     path = _write(tmp_path / "fuzz.pcap", [_frame(k, p) for k, p in cases])
-    decoded, frames = decode_with_tshark(path), read_frames(path)
+    decoded, frames = decode_with_tshark(path, *NO_TRAILER), read_frames(path)
     assert len(decoded) == len(cases)
     problems, accepted, rejected = [], 0, 0
     for (kind, payload), d, frame in zip(cases, decoded, frames, strict=True):
@@ -415,6 +416,6 @@ def test_fuzzed_payloads_agree_with_codec(tmp_path: Path) -> None:
         if ok == bool(flagged):
             problems.append(f"frame {d['number']} {kind} {payload.hex()}: codec accepts={ok}, tshark experts={flagged}")
         if ok:
-            problems.extend(field_mismatches(d, frame))
+            problems.extend(field_mismatches(d, frame, trailer=False))
     assert not problems, "\n".join(problems[:20])
     assert accepted > 60 and rejected > 60  # both paths exercised

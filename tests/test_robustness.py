@@ -21,6 +21,7 @@ from stack.report import build_report, disagreeing, disagreement, joined, measur
 from stack.runtime import RunResult, run_scenario
 from stack.scenario import load_text
 from tests.consistency import broken_promises, shortened, with_faults
+from tests.scenarios import keyed
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 CONDITIONS = {
@@ -63,7 +64,7 @@ def test_every_example_keeps_its_promises_on_a_faulty_channel(name: str, conditi
 def test_a_faulty_run_is_reproducible_byte_for_byte(tmp_path: Path) -> None:
     text = shortened(with_faults((EXAMPLES / "up-small.toml").read_text(), *CONDITIONS["heavy"]), 30, 400.0)
     scenario = tmp_path / "faulty.toml"
-    scenario.write_text(text)
+    scenario.write_text(keyed(text, tmp_path))
     outputs = []
     for name in ("one", "two"):
         pcap, report = tmp_path / f"{name}.pcap", tmp_path / f"{name}.json"

@@ -21,6 +21,8 @@
 --           after a p4egp layer)
 --   qncp    network control protocol, UDP port 7775: SETUP, SETUP_REPLY, TRACK_ACK, EXPIRE, CREDIT,
 --           CONFIRM, COMPLETE, TEARDOWN, DISTIL and their ACKs; a SETUP's CREATE is a qll layer after it
+--   qnetauth the authentication trailer at the end of every datagram above and of PTP (UDP 319/320):
+--           Sender ID, Receiver ID, Sequence Number, ICV; preference qnetauth.trailer (on by default)
 --
 -- Every field abbreviation is <proto>.<scapy field name> of the reference scapy layers in
 -- protocols/packets/*.py, and value strings use the scapy enum names, so
@@ -214,7 +216,7 @@ local QHP_HERALD = layout(qhp_reg, 28, {
 })
 register(qhp, qhp_reg, qhp_ex, {qhp_trailing})
 
-function qhp.dissector(buf, pinfo, root)
+local function qhp_dissect(buf, pinfo, root)
     pinfo.cols.protocol = "QHP"
     local tree = proto_item(root, qhp, buf, QHP_HERALD.size)
     local v, complete = add_fields(tree, buf, QHP_HERALD, qhp_ex, "HERALD")
@@ -435,7 +437,7 @@ local function service_protocol(pname, title, description, service_port)
         return buf:len()
     end
 
-    function proto.dissector(buf, pinfo, root)
+    function svc.dissect_port(buf, pinfo, root)
         return svc.dissect(buf, pinfo, root, pinfo.dst_port == service_port)
     end
     return svc
@@ -479,7 +481,7 @@ local EGP_RUN_TYPES = {[5] = true, [6] = true}
 
 local EGP_REQ = 1
 
-function egp.dissector(buf, pinfo, root)
+local function egp_dissect(buf, pinfo, root)
     pinfo.cols.protocol = "EGP"
     local n = buf:len()
     local tree = proto_item(root, egp, buf, EGP_HEADER.size)
@@ -603,7 +605,7 @@ function p4egp.dissector(buf, pinfo, root)          -- EtherType 0x4401
     return dissect_track(buf, pinfo, root, false, false)
 end
 
-function qnp.dissector(buf, pinfo, root)            -- UDP port 7774, EtherType 0x4402
+local function qnp_dissect(buf, pinfo, root)        -- UDP port 7774, EtherType 0x4402
     return dissect_track(buf, pinfo, root, true, pinfo.match_uint ~= ETHERTYPE_P4_QNP)
 end
 
@@ -899,7 +901,7 @@ local function fixed_body(msg_type)
     return QNCP_END, function(v) return string.format("sender=%d", v.sender_node) end
 end
 
-function qncp.dissector(buf, pinfo, root)
+local function qncp_dissect(buf, pinfo, root)
     pinfo.cols.protocol = "QNCP"
     local n = buf:len()
     local tree = proto_item(root, qncp, buf, n)
@@ -944,6 +946,74 @@ end
 ---------------------------------------------------------------------------------------------
 -- Registration
 
+-- Wireshark's PTP dissector marks a malformed message itself (as on port 319); Dissector.call then also raises
+-- a Lua error, which would add a second, misleading mark. The mark is there: swallow the error.
+local ptp_dissector = Dissector.get("ptp")
+local function mp_ptp(buf, pinfo, root)
+    local ok, consumed = pcall(ptp_dissector.call, ptp_dissector, buf, pinfo, root)
+    if ok then return consumed end
+    return buf:len()
+end
+
+---------------------------------------------------------------------------------------------
+-- The authentication trailer (protocols/packets/auth.py, docs/wire.md section 9): the last 28 bytes of
+-- every datagram between the nodes (on by default; qnet runs with [security] authenticate = false send
+-- none: switch the preference off, tshark -o qnetauth.trailer:FALSE). The payload before it goes to the
+-- protocol's own dissector (PTP on 319/320: Wireshark's); the trailer gets its own subtree after it.
+-- The ICV is shown, not verified (that needs the run's key and HMAC-SHA256).
+
+local qnetauth = Proto("qnetauth", "QNet Authentication Trailer")
+qnetauth.prefs.trailer = Pref.bool("Datagrams carry the trailer", true,
+    "Every qnetstack datagram ends with the 28-byte authentication trailer (off for runs without it)")
+local AUTH_SIZE = 28
+local auth_sender = ProtoField.uint16("qnetauth.sender_id", "Sender ID")
+local auth_receiver = ProtoField.uint16("qnetauth.receiver_id", "Receiver ID")
+local auth_seq = ProtoField.uint64("qnetauth.seq", "Sequence Number")
+local auth_icv = ProtoField.bytes("qnetauth.icv", "ICV (HMAC-SHA256-128)")
+qnetauth.fields = {auth_sender, auth_receiver, auth_seq, auth_icv}
+local auth_short = ProtoExpert.new("qnetauth.missing", "Too short for the authentication trailer",
+                                   expert.group.MALFORMED, expert.severity.WARN)
+qnetauth.experts = {auth_short}
+
+-- Dissects `buf` with `inner(body, pinfo, root, ...)`, the body being `buf` without its trailer.
+local function with_trailer(buf, pinfo, root, inner, ...)
+    local n = buf:len()
+    if not qnetauth.prefs.trailer then return inner(buf, pinfo, root, ...) end
+    if n < AUTH_SIZE then
+        local tree = root:add(qnetauth, buf(0, n))
+        tree:add_proto_expert_info(auth_short)
+        return inner(buf, pinfo, root, ...)
+    end
+    if n > AUTH_SIZE then inner(buf(0, n - AUTH_SIZE):tvb(), pinfo, root, ...) end
+    local t = buf(n - AUTH_SIZE, AUTH_SIZE)
+    local tree = root:add(qnetauth, t)
+    tree:add(auth_sender, t(0, 2))
+    tree:add(auth_receiver, t(2, 2))
+    tree:add(auth_seq, t(4, 8))
+    tree:add(auth_icv, t(12, 16))
+    tree:append_text(string.format(", node %d to node %d, seq %s", t(0, 2):uint(), t(2, 2):uint(),
+                                   tostring(t(4, 8):uint64())))
+    return n
+end
+
+-- Each protocol's own dissector, without the trailer (the multi-process slots below call these), and
+-- registered on its UDP port, cutting the trailer off first (P4 QNP on its EtherType carries none).
+-- (Lua functions, not the protos' dissector handles: assigning a proto's dissector changes what its handle calls.)
+local RAW = {qhp = qhp_dissect, qll = QLL.dissect_port, egp = egp_dissect, qns = QNS.dissect_port,
+             qnp = qnp_dissect, qncp = qncp_dissect}
+local function authenticated(raw)
+    return function(buf, pinfo, root) return with_trailer(buf, pinfo, root, raw) end
+end
+qhp.dissector = authenticated(RAW.qhp)
+QLL.proto.dissector = authenticated(RAW.qll)
+egp.dissector = authenticated(RAW.egp)
+QNS.proto.dissector = authenticated(RAW.qns)
+qncp.dissector = authenticated(RAW.qncp)
+function qnp.dissector(buf, pinfo, root)
+    if pinfo.match_uint == ETHERTYPE_P4_QNP then return RAW.qnp(buf, pinfo, root) end
+    return with_trailer(buf, pinfo, root, RAW.qnp)
+end
+
 local udp_port = DissectorTable.get("udp.port")
 udp_port:add(HERALD_PORT, qhp)
 udp_port:add(LINK_SERVICE_PORT, QLL.proto)
@@ -951,6 +1021,19 @@ udp_port:add(EGP_PORT, egp)
 udp_port:add(NETWORK_SERVICE_PORT, QNS.proto)
 udp_port:add(QNP_PORT, qnp)
 udp_port:add(QNCP_PORT, qncp)
+
+-- PTP (UDP 319/320) keeps Wireshark's own dissector: with the trailer, qnetauth takes the ports and hands it
+-- the message before the trailer.
+local PTP_PORTS = {319, 320}
+function qnetauth.dissector(buf, pinfo, root) return with_trailer(buf, pinfo, root, mp_ptp) end
+local function auth_register()
+    for _, port in ipairs(PTP_PORTS) do
+        if qnetauth.prefs.trailer then udp_port:add(port, qnetauth) else udp_port:add(port, ptp_dissector) end
+    end
+end
+function qnetauth.prefs_changed() auth_register() end
+auth_register()
+
 local ethertype = DissectorTable.get("ethertype")
 ethertype:add(QFRAME_ETHERTYPE, qframe)
 ethertype:add(ETHERTYPE_P4_EGP, p4egp)
@@ -974,28 +1057,19 @@ qnetmp.fields = {mp_arrival, mp_digest, mp_node}
 local MP_PORTS_PER_NODE, MP_MAX_NODES, MP_SIDEBAND = 32, 1024, 31
 local mp_registered = nil
 
--- Wireshark's PTP dissector marks a malformed message itself (as on port 319); Dissector.call then also raises
--- a Lua error, which would add a second, misleading mark. The mark is there: swallow the error.
-local ptp_dissector = Dissector.get("ptp")
-local function mp_ptp(buf, pinfo, root)
-    local ok, consumed = pcall(ptp_dissector.call, ptp_dissector, buf, pinfo, root)
-    if ok then return consumed end
-    return buf:len()
-end
-
 -- slot -> dissector(buf, pinfo, root, to_slot), to_slot: the datagram is addressed to this slot.
 -- Like Wireshark's UDP port table, the lower of the two slots is tried first (slots are in port order):
 -- the network layer's link requests (7773 to 7771) are link-layer service, its applications' CREATEs
 -- network-layer service.
 local MP_SLOTS = {
-    [0] = qhp.dissector,
+    [0] = RAW.qhp,
     [1] = QLL.dissect,
-    [2] = egp.dissector,
+    [2] = RAW.egp,
     [3] = mp_ptp,
     [4] = mp_ptp,
     [5] = QNS.dissect,
     [6] = function(buf, pinfo, root) return dissect_track(buf, pinfo, root, true, true) end,
-    [7] = qncp.dissector,
+    [7] = RAW.qncp,
 }
 
 function qnetmp.dissector(buf, pinfo, root)
@@ -1014,7 +1088,7 @@ function qnetmp.dissector(buf, pinfo, root)
     local first, second = math.min(dslot, sslot), math.max(dslot, sslot)
     for _, slot in ipairs({first, second}) do
         local dissect = MP_SLOTS[slot]
-        if dissect ~= nil then return dissect(buf, pinfo, root, slot == dslot) end
+        if dissect ~= nil then return with_trailer(buf, pinfo, root, dissect, slot == dslot) end
     end
     return 0
 end
