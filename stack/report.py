@@ -113,16 +113,19 @@ def malformed_count(engine: Any) -> int:
     return int(getattr(engine, "malformed", 0)) + int(nested)
 
 
-REFUSALS = ("unknown_clients", "over_quota", "phantom_oks")
+REFUSALS = ("unknown_clients", "over_quota", "phantom_oks", "wrong_sender")
 """Per-node counts of well-formed inputs the engines refused: CREATEs from none of the node's higher layers
-and requests beyond a per-source quota (link layer), OKs whose qubit did not exist (applications)."""
+and requests beyond a per-source quota (link layer), OKs whose qubit did not exist (applications), and
+messages from another node than the one that may send them (a HERALD not from the link's station, an EGP
+message not from the link's peer, an OK not from the application's service)."""
 
 
 def refusal_counts(engine: Any) -> dict[str, int]:
     """An engine's :data:`REFUSALS` (0 for those it does not keep)."""
     counters = getattr(engine, "counters", None)
     return {"unknown_clients": int(getattr(counters, "unknown_clients", 0)),
-            "over_quota": int(getattr(counters, "over_quota", 0)), "phantom_oks": int(getattr(engine, "phantoms", 0))}
+            "over_quota": int(getattr(counters, "over_quota", 0)), "phantom_oks": int(getattr(engine, "phantoms", 0)),
+            "wrong_sender": int(getattr(engine, "wrong_sender", 0)) + int(getattr(counters, "wrong_sender", 0))}
 
 
 def _nodes(emu: Any) -> dict[str, dict[str, Any]]:
@@ -183,7 +186,8 @@ def summary(report: dict[str, Any], wall_seconds: float, pcap: str | None) -> st
     auth = "auth dropped" if report.get("authentication") else "(not authenticated)"
     lines.append(f"{'node':<12}{'address':<16}{'sent':>8}{'recv':>8}{'lost':>6}{'malformed':>10}  {auth}")
     for name, n in report["nodes"].items():
-        dropped = ", ".join(f"{count} {key}" for key, count in n["auth_dropped"].items() if count)
+        dropped = ", ".join(f"{count} {key}" for key, count in [*n["auth_dropped"].items(),
+                                                                 ("wrong_sender", n["wrong_sender"])] if count)
         lines.append(f"{name:<12}{n['ip']:<16}{n['sent']:>8}{n['received']:>8}{n['lost']:>6}{n['malformed']:>10}"
                      f"  {dropped or ('0' if report.get('authentication') else '')}".rstrip())
     if report.get("sync"):

@@ -199,12 +199,15 @@ def _build_qpus(emu: Emulation) -> None:
         if node.kind != "qpu" or not emu.runs(node.name):
             continue
         longest = longest_exchange_ns(scenario, node, emu.link_physics)
-        reporting = {}
+        reporting, heralders = {}, {}
         for link in links_of[node.name]:
+            peer = scenario.nodes[link.b if link.a == node.name else link.a]
             if link.scheme in ("source", "coupler"):
-                peer = scenario.nodes[link.b if link.a == node.name else link.a]
                 reporting[link.link_id] = ReportingLink(SCHEME_CODES[link.scheme], (node_ip(peer.node_id), HERALD_PORT))
-        physical = Layer(f"{node.name}/physical", node.node_id, NodePhysical(2 * longest + 100_000, reporting),
+            heralder = peer if link.station is None else scenario.nodes[link.station]
+            heralders[link.link_id] = (node_ip(heralder.node_id), HERALD_PORT)
+        physical = Layer(f"{node.name}/physical", node.node_id,
+                         NodePhysical(2 * longest + 100_000, reporting, heralders),
                          VirtualPort(kernel, f"{node.name}/physical"), emu.network, emu.medium, [HERALD_PORT])
         engine_links = []
         for link in links_of[node.name]:

@@ -24,7 +24,7 @@ def read_pcap(data: bytes) -> list[tuple[int, bytes]]:
 
 def udp_payloads(records: list[tuple[int, bytes]], trailer: bool = True) -> Iterator[tuple[str, int, bytes]]:
     """(destination IP, destination port, payload) of each IPv4/UDP frame; with ``trailer``, the payload
-    without its 28-byte authentication trailer (docs/wire.md §9)."""
+    without its 28-byte authentication trailer (docs/wire.md §10)."""
     for _, frame in records:
         if frame[12:14] != b"\x08\x00":
             continue

@@ -68,7 +68,7 @@ def test_pair_keys_are_hkdf_of_the_secret_per_ordered_pair() -> None:
 
 
 def test_the_icv_is_hmac_sha256_128_over_the_pseudo_header_and_payload() -> None:
-    """An independent recomputation with hmac from the documented inputs (docs/wire.md §9)."""
+    """An independent recomputation with hmac from the documented inputs (docs/wire.md §10)."""
     secret = bytes(range(100, 132))
     wire = Authenticator(secret).seal(1, 2, 7771, 49152, b"payload")
     payload, trailer = split(wire)

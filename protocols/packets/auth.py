@@ -6,7 +6,7 @@ Sender and Receiver IDs name the security association (AH's SPI: one per ordered
 Sequence Number is AH's extended (64-bit) sequence number sent in full; the ICV is HMAC-SHA256
 truncated to 128 bits (RFC 4868's HMAC-SHA-256-128) over the pseudo-header
 (:data:`PSEUDO_HEADER`: sender, receiver, source port, destination port, sequence number) and the
-payload (docs/wire.md §9)::
+payload (docs/wire.md §10)::
 
      0                   1                   2                   3
      0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1

@@ -6,7 +6,7 @@ duplication (a second copy, with its own jitter) and uniform jitter (which reord
 Datagrams are captured when they leave, so a lost datagram still appears in the capture,
 as it would at the sender.
 
-With :attr:`Network.auth` set (the default in a run: docs/wire.md §9), this is also the one place
+With :attr:`Network.auth` set (the default in a run: docs/wire.md §10), this is also the one place
 where classical control is authenticated: every datagram leaves sealed (its payload followed by the
 trailer: sequence number and ICV) and is opened when it arrives, before its port sees it; a
 datagram that fails is dropped and counted per reason in the receiver's :class:`NodeCounters`.
@@ -76,7 +76,7 @@ class NodeCounters:
     lost: int = 0
     undeliverable: int = 0
     no_tag: int = 0
-    """Datagrams dropped by authentication (docs/wire.md §9): without a trailer for this node, ..."""
+    """Datagrams dropped by authentication (docs/wire.md §10): without a trailer for this node, ..."""
     bad_tag: int = 0
     """... whose ICV did not verify, ..."""
     replayed: int = 0

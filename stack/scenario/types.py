@@ -160,7 +160,7 @@ class NetworkSettings:
 
 @dataclass(frozen=True, slots=True)
 class SecuritySettings:
-    """The optional ``[security]`` table: authenticated classical control (docs/wire.md §9)."""
+    """The optional ``[security]`` table: authenticated classical control (docs/wire.md §10)."""
 
     authenticate: bool = True
     key_file: str | None = None

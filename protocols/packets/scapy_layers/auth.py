@@ -15,7 +15,7 @@ from protocols.packets.auth import ICV_BYTES, SIZE
 
 
 class AuthTrailer(Packet):
-    """Scapy layer of the authentication trailer (docs/wire.md §9)."""
+    """Scapy layer of the authentication trailer (docs/wire.md §10)."""
 
     name = "QNet Authentication Trailer"
     fields_desc = [
