@@ -35,6 +35,8 @@ from stack.multiprocess.results import result_problem
 from stack.scenario import ScenarioError, load_text
 
 ROOT = Path(__file__).resolve().parent.parent
+FUZZ_SOURCE = str(ROOT / "examples" / "fuzz.toml")
+"""The source fuzzed scenarios claim: in examples/, so the examples' key file (keys/demo.key) is found."""
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,7 @@ def _medium(data: bytes) -> object:
 
 
 def _scenario(data: bytes) -> object:
-    return load_text(data.decode("utf-8", errors="replace"), "fuzz.toml")
+    return load_text(data.decode("utf-8", errors="replace"), FUZZ_SOURCE)
 
 
 def _qncp_seeds() -> tuple[bytes, ...]:
