@@ -17,7 +17,7 @@ import trio
 
 from protocols.packets.heralding import Herald
 from stack.cli import main
-from stack.core.capture import node_ip
+from stack.core.capture import PcapWriter, node_ip
 from stack.report import build_report, summary
 from stack.runtime import build, run_async, run_scenario
 from stack.scenario import ScenarioError, load, load_text
@@ -199,3 +199,29 @@ def test_tshark_shows_the_trailer_and_ptp_behind_it(tmp_path: Path) -> None:
     ptp = [row for row in rows if row[0] in ("319", "320")]
     assert ptp and all(row[1] and row[2] and not row[3] for row in ptp)     # Wireshark's PTP, then the trailer
     assert all(row[1] for row in rows if row[0])
+
+
+@pytest.mark.skipif(not have_tshark(), reason="tshark not installed")
+def test_the_dissector_verifies_icvs_given_the_run_secret(tmp_path: Path) -> None:
+    """Its pure-Lua HMAC-SHA256 and HKDF agree with Python's on every datagram; a wrong secret or one altered
+    byte fails."""
+    _run(tmp_path, "keyed", keyed(SCENARIO.format(seed=2), tmp_path))
+    pcap = tmp_path / "keyed.pcap"
+    frames = read_pcap(pcap.read_bytes())
+    udp = [i for i, (_, frame) in enumerate(frames) if _udp(frame) is not None]
+    status = [row[0] for row in tshark_columns(pcap, "qnetauth.icv_status", options=("-o", f"qnetauth.key:{TEST_KEY}"))]
+    assert [status[i] for i in udp] == ["1"] * len(udp) and len(udp) > 100
+    wrong = "5f" + TEST_KEY[2:]
+    status = [row[0] for row in tshark_columns(pcap, "qnetauth.icv_status", options=("-o", f"qnetauth.key:{wrong}"))]
+    assert {status[i] for i in udp} == {"2"}
+    assert {row[0] for row in tshark_columns(pcap, "qnetauth.icv_status")} <= {"0", ""}    # no key: unverified
+    altered = tmp_path / "altered.pcap"
+    stamp, frame = frames[udp[3]]
+    frames[udp[3]] = (stamp, frame[:42] + bytes([frame[42] ^ 1]) + frame[43:])
+    with altered.open("wb") as stream:
+        writer = PcapWriter(stream)
+        for t, f in frames:
+            writer.write(t - 1_767_225_600 * 10**9, f)
+    status = [row[0] for row in tshark_columns(altered, "qnetauth.icv_status",
+                                               options=("-o", f"qnetauth.key:{TEST_KEY}"))]
+    assert [i for i in udp if status[i] == "2"] == [udp[3]]
