@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from protocols.common import Basis, ParseError
+from protocols.packets import auth as auth_trailer
 from protocols.packets import linkservice as ll
 from protocols.packets import ptp
 from protocols.packets.egp import MSG_CONFIRM, MSG_REQ, MSG_SCHEDULE, EgpMessage
@@ -28,11 +29,14 @@ from protocols.packets.qncp_distil import Distil
 from protocols.packets.qncp_setup import Setup, SetupReply
 from protocols.packets.qnp import EgpHeader, TrackFrame
 from protocols.physical.hardware import Arm, Measure
+from protocols.security import Authenticator
 from stack.multiprocess.medium_protocol import MediumProtocolError, decode_hardware, encode_hardware, parse
 from stack.multiprocess.results import result_problem
 from stack.scenario import ScenarioError, load_text
 
 ROOT = Path(__file__).resolve().parent.parent
+FUZZ_SOURCE = str(ROOT / "examples" / "fuzz.toml")
+"""The source fuzzed scenarios claim: in examples/, so the examples' key file (keys/demo.key) is found."""
 
 
 @dataclass(frozen=True)
@@ -63,7 +67,7 @@ def _medium(data: bytes) -> object:
 
 
 def _scenario(data: bytes) -> object:
-    return load_text(data.decode("utf-8", errors="replace"), "fuzz.toml")
+    return load_text(data.decode("utf-8", errors="replace"), FUZZ_SOURCE)
 
 
 def _qncp_seeds() -> tuple[bytes, ...]:
@@ -108,6 +112,19 @@ def _scenario_seeds() -> tuple[bytes, ...]:
     return tuple(path.read_bytes() for path in sorted((ROOT / "examples").glob("*.toml")))
 
 
+_AUTH = Authenticator(bytes(range(32)))
+
+
+def _auth_open(data: bytes) -> object:
+    """A receiver checking any datagram: it answers with a payload or a drop reason, never an exception."""
+    return _AUTH.open(1, 2, 7771, 7771, data)
+
+
+def _auth_seeds() -> tuple[bytes, ...]:
+    sender = Authenticator(bytes(range(32)))
+    return tuple(sender.seal(1, 2, 7771, 7771, payload) for payload in (b"", b"\x01" * 16, bytes(24)))
+
+
 def _egp_seeds() -> tuple[bytes, ...]:
     create = ll.Create(remote_node_id=2, purpose_id=1, number=5)
     return (EgpMessage(MSG_REQ, 0, 1, 1, 1, 3, create).encode(), EgpMessage(MSG_CONFIRM, 0, 1, 1, 1, 3).encode(),
@@ -129,6 +146,8 @@ TARGETS: dict[str, Target] = {target.name: target for target in (
     Target("track", TrackFrame.decode, (ParseError,), (TrackFrame(0xC001, 0xFFFE, 1, 0xBEEF, 0xFFFE, 1).encode(),)),
     Target("p4egp", EgpHeader.decode, (ParseError,), (TrackFrame(0xC001, 9, 1, 0xBEEF, 9, 1).encode()[:8],)),
     Target("qncp", decode_qncp, (ParseError,), _qncp_seeds()),
+    Target("auth", auth_trailer.split, (ParseError,), _auth_seeds()),
+    Target("auth_open", _auth_open, (), _auth_seeds()),
     Target("medium", _medium, (MediumProtocolError,), _medium_seeds()),
     Target("scenario", _scenario, (ScenarioError,), _scenario_seeds()),
 )}

@@ -17,6 +17,7 @@ from protocols.packets.qncp_common import MESSAGE_TYPES
 from stack.cli import main
 from tests.consistency import shortened, with_faults
 from tests.network_scenarios import chain_text, entry
+from tests.scenarios import keyed
 from tests.tshark_codec import assert_network_matches_codec
 from tests.tshark_util import assert_matches_scapy, have_tshark
 
@@ -37,7 +38,7 @@ def require_tshark() -> None:
 
 def run(tmp_path: Path, name: str, text: str, *options: str) -> tuple[bytes, bytes]:
     scenario = tmp_path / "scenario.toml"           # the report names it: the same file for every run
-    scenario.write_text(text)
+    scenario.write_text(keyed(text, tmp_path))
     pcap, report = tmp_path / f"{name}.pcap", tmp_path / f"{name}.json"
     assert main(["run", str(scenario), "--quiet", "--pcap", str(pcap), "--json", str(report), *options]) == 0
     return pcap.read_bytes(), report.read_bytes()

@@ -25,11 +25,11 @@ from protocols.common import (
     QNCP_PORT,
     QNP_PORT,
 )
-from protocols.packets import linkservice
+from protocols.packets import auth, linkservice
 from protocols.packets.qncp import Setup, decode_qncp
 from protocols.packets.qncp_common import CREDIT_TYPES, MESSAGE_TYPES
 from protocols.packets.qnp import EgpHeader, TrackFrame, to_p4
-from tests.tshark_util import decode_with_tshark, read_frames
+from tests.tshark_util import NO_TRAILER, decode_with_tshark, read_frames
 
 _IPV4, _UDP = 0x0800, 17
 _RENAMED = {"route": "route_node"}
@@ -66,7 +66,7 @@ def _track_layers(egp: EgpHeader | TrackFrame) -> list[tuple[str, dict[str, list
     return layers
 
 
-def _udp(frame: bytes) -> tuple[int, int, bytes] | None:
+def _udp(frame: bytes, trailer: bool) -> tuple[int, int, bytes] | None:
     if len(frame) < 14 or int.from_bytes(frame[12:14], "big") != _IPV4 or frame[23] != _UDP:
         return None
     ihl = (frame[14] & 0x0F) * 4
@@ -75,18 +75,29 @@ def _udp(frame: bytes) -> tuple[int, int, bytes] | None:
     return sport, dport, frame[start:start + length - 8]
 
 
-def codec_layers(frame: bytes) -> tuple[str, list[tuple[str, dict[str, list[int]]]]] | None:
+def codec_layers(frame: bytes, trailer: bool = True) -> tuple[str, list[tuple[str, dict[str, list[int]]]]] | None:
     """(message kind, [(tshark protocol, expected fields)]) of a frame holding a network-layer message, as
-    the struct codecs decode it; None for any other frame. Raises ParseError on bytes the codec refuses."""
+    the struct codecs decode it (a UDP payload without its authentication trailer when ``trailer``); None
+    for any other frame. Raises ParseError on bytes the codec refuses."""
     ethertype = int.from_bytes(frame[12:14], "big") if len(frame) >= 14 else None
     if ethertype == ETHERTYPE_P4_QNP:
         return "TRACK", _track_layers(TrackFrame.decode(frame[14:30]))
     if ethertype == ETHERTYPE_P4_EGP:
         return "P4_EGP", _track_layers(EgpHeader.decode(frame[14:22]))
-    udp = _udp(frame)
+    udp = _udp(frame, trailer)
     if udp is None:
         return None
     sport, dport, payload = udp
+    if not trailer:
+        return _udp_layers(sport, dport, payload)
+    payload, sealed = auth.split(payload)
+    found = _udp_layers(sport, dport, payload)
+    auth_layer = ("qnetauth", {"qnetauth.sender_id": [sealed.sender], "qnetauth.receiver_id": [sealed.receiver],
+                               "qnetauth.seq": [sealed.seq]})
+    return None if found is None else (found[0], [*found[1], auth_layer])
+
+
+def _udp_layers(sport: int, dport: int, payload: bytes) -> tuple[str, list[tuple[str, dict[str, list[int]]]]] | None:
     port = min(sport, dport)                # tshark tries the lower port first
     if port == QNP_PORT:
         return "TRACK", _track_layers(TrackFrame.decode(payload))
@@ -106,9 +117,9 @@ def codec_layers(frame: bytes) -> tuple[str, list[tuple[str, dict[str, list[int]
     return None
 
 
-def codec_mismatches(decoded: dict[str, Any], frame: bytes) -> tuple[str | None, list[str]]:
+def codec_mismatches(decoded: dict[str, Any], frame: bytes, trailer: bool = True) -> tuple[str | None, list[str]]:
     """(kind, problems): where tshark's dissection of a network-layer frame differs from the codec's."""
-    found = codec_layers(frame)
+    found = codec_layers(frame, trailer)
     if found is None:
         return None, []
     kind, layers = found
@@ -125,15 +136,17 @@ def codec_mismatches(decoded: dict[str, Any], frame: bytes) -> tuple[str | None,
     return kind, problems
 
 
-def assert_network_matches_codec(pcap_path: str | Path) -> Counter[str]:
+def assert_network_matches_codec(pcap_path: str | Path, trailer: bool = True) -> Counter[str]:
     """Check every network-layer message of a capture against the struct codecs (module docstring); the
-    count of each kind (TRACK, P4_EGP, QNCP_SETUP, ..., NS_CREATE, NS_ACK, NS_OK_K, NS_OK_M, NS_ERR)."""
-    decoded, frames = decode_with_tshark(pcap_path), read_frames(pcap_path)
+    count of each kind (TRACK, P4_EGP, QNCP_SETUP, ..., NS_CREATE, NS_ACK, NS_OK_K, NS_OK_M, NS_ERR).
+    ``trailer``: the capture's datagrams carry the authentication trailer (a run's do, hand-made ones not)."""
+    decoded = decode_with_tshark(pcap_path, *(() if trailer else NO_TRAILER))
+    frames = read_frames(pcap_path)
     assert len(decoded) == len(frames), f"tshark saw {len(decoded)} frames, the pcap has {len(frames)}"
     kinds: Counter[str] = Counter()
     problems: list[str] = []
     for dec, frame in zip(decoded, frames, strict=True):
-        kind, wrong = codec_mismatches(dec, frame)
+        kind, wrong = codec_mismatches(dec, frame, trailer)
         if kind is not None:
             kinds[kind] += 1
             problems.extend(wrong)

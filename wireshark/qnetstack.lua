@@ -21,6 +21,9 @@
 --           after a p4egp layer)
 --   qncp    network control protocol, UDP port 7775: SETUP, SETUP_REPLY, TRACK_ACK, EXPIRE, CREDIT,
 --           CONFIRM, COMPLETE, TEARDOWN, DISTIL and their ACKs; a SETUP's CREATE is a qll layer after it
+--   qnetauth the authentication trailer at the end of every datagram above and of PTP (UDP 319/320):
+--           Sender ID, Receiver ID, Sequence Number, ICV; preferences qnetauth.trailer (on by default) and
+--           qnetauth.key (the run secret in hex: the ICVs are verified, qnetauth.icv_status)
 --
 -- Every field abbreviation is <proto>.<scapy field name> of the reference scapy layers in
 -- protocols/packets/*.py, and value strings use the scapy enum names, so
@@ -214,7 +217,7 @@ local QHP_HERALD = layout(qhp_reg, 28, {
 })
 register(qhp, qhp_reg, qhp_ex, {qhp_trailing})
 
-function qhp.dissector(buf, pinfo, root)
+local function qhp_dissect(buf, pinfo, root)
     pinfo.cols.protocol = "QHP"
     local tree = proto_item(root, qhp, buf, QHP_HERALD.size)
     local v, complete = add_fields(tree, buf, QHP_HERALD, qhp_ex, "HERALD")
@@ -435,7 +438,7 @@ local function service_protocol(pname, title, description, service_port)
         return buf:len()
     end
 
-    function proto.dissector(buf, pinfo, root)
+    function svc.dissect_port(buf, pinfo, root)
         return svc.dissect(buf, pinfo, root, pinfo.dst_port == service_port)
     end
     return svc
@@ -479,7 +482,7 @@ local EGP_RUN_TYPES = {[5] = true, [6] = true}
 
 local EGP_REQ = 1
 
-function egp.dissector(buf, pinfo, root)
+local function egp_dissect(buf, pinfo, root)
     pinfo.cols.protocol = "EGP"
     local n = buf:len()
     local tree = proto_item(root, egp, buf, EGP_HEADER.size)
@@ -603,7 +606,7 @@ function p4egp.dissector(buf, pinfo, root)          -- EtherType 0x4401
     return dissect_track(buf, pinfo, root, false, false)
 end
 
-function qnp.dissector(buf, pinfo, root)            -- UDP port 7774, EtherType 0x4402
+local function qnp_dissect(buf, pinfo, root)        -- UDP port 7774, EtherType 0x4402
     return dissect_track(buf, pinfo, root, true, pinfo.match_uint ~= ETHERTYPE_P4_QNP)
 end
 
@@ -899,7 +902,7 @@ local function fixed_body(msg_type)
     return QNCP_END, function(v) return string.format("sender=%d", v.sender_node) end
 end
 
-function qncp.dissector(buf, pinfo, root)
+local function qncp_dissect(buf, pinfo, root)
     pinfo.cols.protocol = "QNCP"
     local n = buf:len()
     local tree = proto_item(root, qncp, buf, n)
@@ -944,6 +947,192 @@ end
 ---------------------------------------------------------------------------------------------
 -- Registration
 
+-- Wireshark's PTP dissector marks a malformed message itself (as on port 319); Dissector.call then also raises
+-- a Lua error, which would add a second, misleading mark. The mark is there: swallow the error.
+local ptp_dissector = Dissector.get("ptp")
+local function mp_ptp(buf, pinfo, root)
+    local ok, consumed = pcall(ptp_dissector.call, ptp_dissector, buf, pinfo, root)
+    if ok then return consumed end
+    return buf:len()
+end
+
+---------------------------------------------------------------------------------------------
+-- The authentication trailer (protocols/packets/auth.py, docs/wire.md section 9): the last 28 bytes of
+-- every datagram between the nodes (on by default; qnet runs with [security] authenticate = false send
+-- none: switch the preference off, tshark -o qnetauth.trailer:FALSE). The payload before it goes to the
+-- protocol's own dissector (PTP on 319/320: Wireshark's); the trailer gets its own subtree after it.
+-- Given the run secret (preference qnetauth.key, hex), every ICV is verified: qnetauth.icv_status.
+
+local qnetauth = Proto("qnetauth", "QNet Authentication Trailer")
+qnetauth.prefs.trailer = Pref.bool("Datagrams carry the trailer", true,
+    "Every qnetstack datagram ends with the 28-byte authentication trailer (off for runs without it)")
+local AUTH_SIZE = 28
+local auth_sender = ProtoField.uint16("qnetauth.sender_id", "Sender ID")
+local auth_receiver = ProtoField.uint16("qnetauth.receiver_id", "Receiver ID")
+local auth_seq = ProtoField.uint64("qnetauth.seq", "Sequence Number")
+local auth_icv = ProtoField.bytes("qnetauth.icv", "ICV (HMAC-SHA256-128)")
+local auth_short = ProtoExpert.new("qnetauth.missing", "Too short for the authentication trailer",
+                                   expert.group.MALFORMED, expert.severity.WARN)
+local ICV_STATUS = {[0] = "unverified", [1] = "good", [2] = "bad"}
+local auth_status = ProtoField.uint8("qnetauth.icv_status", "ICV status", base.DEC, ICV_STATUS)
+qnetauth.fields = {auth_sender, auth_receiver, auth_seq, auth_icv, auth_status}
+local auth_bad = ProtoExpert.new("qnetauth.bad_icv", "ICV does not verify under the run secret",
+                                 expert.group.SECURITY, expert.severity.WARN)
+qnetauth.experts = {auth_short, auth_bad}
+qnetauth.prefs.key = Pref.string("Run secret (hex)", "",
+    "The run secret, as in the scenario's key file (hex, at least 64 digits): the ICVs are then verified")
+
+-- SHA-256 (FIPS 180-4), HMAC (RFC 2104) and the pair keys' HKDF (RFC 5869), on Lua strings, for verifying
+-- ICVs (docs/wire.md section 10.2). Words are kept in [0, 2^32).
+local bxor32, band32, bor32, bnot32, rshift32, rrotate32
+local M32 = 4294967296
+if bit32 then
+    bxor32, band32, bor32, bnot32, rshift32, rrotate32 = bit32.bxor, bit32.band, bit32.bor, bit32.bnot,
+        bit32.rshift, bit32.rrotate
+elseif bit then
+    local function u(f) return function(...) return f(...) % M32 end end
+    bxor32, band32, bor32, bnot32, rshift32, rrotate32 = u(bit.bxor), u(bit.band), u(bit.bor), u(bit.bnot),
+        u(bit.rshift), u(bit.ror)
+end
+local SHA_K = {
+    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+    0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+    0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+    0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+    0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
+}
+
+local function sha256(msg)
+    local h = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19}
+    local bits = #msg * 8
+    local tail = {}
+    for i = 7, 0, -1 do tail[#tail + 1] = string.char(math.floor(bits / 256 ^ i) % 256) end
+    msg = msg .. "\128" .. string.rep("\0", (55 - #msg) % 64) .. table.concat(tail)
+    local w = {}
+    for chunk = 1, #msg, 64 do
+        for i = 0, 15 do
+            local b1, b2, b3, b4 = msg:byte(chunk + 4 * i, chunk + 4 * i + 3)
+            w[i] = ((b1 * 256 + b2) * 256 + b3) * 256 + b4
+        end
+        for i = 16, 63 do
+            local x, y = w[i - 15], w[i - 2]
+            local s0 = bxor32(rrotate32(x, 7), rrotate32(x, 18), rshift32(x, 3))
+            local s1 = bxor32(rrotate32(y, 17), rrotate32(y, 19), rshift32(y, 10))
+            w[i] = (w[i - 16] + s0 + w[i - 7] + s1) % M32
+        end
+        local a, b, c, d, e, f, g, hh = h[1], h[2], h[3], h[4], h[5], h[6], h[7], h[8]
+        for i = 0, 63 do
+            local S1 = bxor32(rrotate32(e, 6), rrotate32(e, 11), rrotate32(e, 25))
+            local ch = bxor32(band32(e, f), band32(bnot32(e), g))
+            local t1 = (hh + S1 + ch + SHA_K[i + 1] + w[i]) % M32
+            local S0 = bxor32(rrotate32(a, 2), rrotate32(a, 13), rrotate32(a, 22))
+            local maj = bxor32(band32(a, b), band32(a, c), band32(b, c))
+            local t2 = (S0 + maj) % M32
+            hh, g, f, e, d, c, b, a = g, f, e, (d + t1) % M32, c, b, a, (t1 + t2) % M32
+        end
+        h[1], h[2], h[3], h[4] = (h[1] + a) % M32, (h[2] + b) % M32, (h[3] + c) % M32, (h[4] + d) % M32
+        h[5], h[6], h[7], h[8] = (h[5] + e) % M32, (h[6] + f) % M32, (h[7] + g) % M32, (h[8] + hh) % M32
+    end
+    local out = {}
+    for i = 1, 8 do
+        local v = h[i]
+        out[i] = string.char(math.floor(v / 16777216) % 256, math.floor(v / 65536) % 256,
+                             math.floor(v / 256) % 256, v % 256)
+    end
+    return table.concat(out)
+end
+
+local function xor_pad(key, pad)
+    local out = {}
+    for i = 1, 64 do out[i] = string.char(bxor32(key:byte(i) or 0, pad)) end
+    return table.concat(out)
+end
+
+local function hmac_sha256(key, msg)
+    if #key > 64 then key = sha256(key) end
+    return sha256(xor_pad(key, 0x5c) .. sha256(xor_pad(key, 0x36) .. msg))
+end
+
+local function u16(v) return string.char(math.floor(v / 256) % 256, v % 256) end
+
+local auth_keys = {secret = nil, hex = nil, pairs = {}}
+local function pair_key(sender, receiver)
+    local hex = qnetauth.prefs.key:gsub("%s", "")
+    if hex ~= auth_keys.hex then
+        auth_keys.hex, auth_keys.pairs, auth_keys.secret = hex, {}, nil
+        if #hex >= 64 and #hex % 2 == 0 and not hex:find("[^%x]") then
+            auth_keys.secret = hex:gsub("%x%x", function(byte) return string.char(tonumber(byte, 16)) end)
+        end
+    end
+    if auth_keys.secret == nil or bxor32 == nil then return nil end
+    local id = sender * 65536 + receiver
+    local key = auth_keys.pairs[id]
+    if key == nil then
+        local prk = hmac_sha256("qnetstack classical control v1", auth_keys.secret)
+        key = hmac_sha256(prk, "qnetstack pair key" .. u16(sender) .. u16(receiver) .. "\1")
+        auth_keys.pairs[id] = key
+    end
+    return key
+end
+
+-- The protocols' logical port of a UDP port: itself, or in a qnet up capture (qnetmp.base_port set) the
+-- port its slot stands for (docs/wire.md section 8.1). Set once the port map's protocol exists.
+local logical_port = function(port) return port end
+
+-- Dissects `buf` with `inner(body, pinfo, root, ...)`, the body being `buf` without its trailer.
+local function with_trailer(buf, pinfo, root, inner, ...)
+    local n = buf:len()
+    if not qnetauth.prefs.trailer then return inner(buf, pinfo, root, ...) end
+    if n < AUTH_SIZE then
+        local tree = root:add(qnetauth, buf(0, n))
+        tree:add_proto_expert_info(auth_short)
+        return inner(buf, pinfo, root, ...)
+    end
+    if n > AUTH_SIZE then inner(buf(0, n - AUTH_SIZE):tvb(), pinfo, root, ...) end
+    local t = buf(n - AUTH_SIZE, AUTH_SIZE)
+    local tree = root:add(qnetauth, t)
+    tree:add(auth_sender, t(0, 2))
+    tree:add(auth_receiver, t(2, 2))
+    tree:add(auth_seq, t(4, 8))
+    tree:add(auth_icv, t(12, 16))
+    local key = pair_key(t(0, 2):uint(), t(2, 2):uint())
+    if key == nil then
+        tree:add(auth_status, 0):set_generated()
+    else
+        local header = t:raw(0, 4) .. u16(logical_port(pinfo.src_port)) .. u16(logical_port(pinfo.dst_port))
+                       .. t:raw(4, 8)
+        local icv = hmac_sha256(key, header .. buf:raw(0, n - AUTH_SIZE)):sub(1, 16)
+        local good = icv == t:raw(12, 16)
+        local item = tree:add(auth_status, good and 1 or 2)
+        item:set_generated()
+        if not good then item:add_proto_expert_info(auth_bad) end
+    end
+    tree:append_text(string.format(", node %d to node %d, seq %s", t(0, 2):uint(), t(2, 2):uint(),
+                                   tostring(t(4, 8):uint64())))
+    return n
+end
+
+-- Each protocol's own dissector, without the trailer (the multi-process slots below call these), and
+-- registered on its UDP port, cutting the trailer off first (P4 QNP on its EtherType carries none).
+-- (Lua functions, not the protos' dissector handles: assigning a proto's dissector changes what its handle calls.)
+local RAW = {qhp = qhp_dissect, qll = QLL.dissect_port, egp = egp_dissect, qns = QNS.dissect_port,
+             qnp = qnp_dissect, qncp = qncp_dissect}
+local function authenticated(raw)
+    return function(buf, pinfo, root) return with_trailer(buf, pinfo, root, raw) end
+end
+qhp.dissector = authenticated(RAW.qhp)
+QLL.proto.dissector = authenticated(RAW.qll)
+egp.dissector = authenticated(RAW.egp)
+QNS.proto.dissector = authenticated(RAW.qns)
+qncp.dissector = authenticated(RAW.qncp)
+function qnp.dissector(buf, pinfo, root)
+    if pinfo.match_uint == ETHERTYPE_P4_QNP then return RAW.qnp(buf, pinfo, root) end
+    return with_trailer(buf, pinfo, root, RAW.qnp)
+end
+
 local udp_port = DissectorTable.get("udp.port")
 udp_port:add(HERALD_PORT, qhp)
 udp_port:add(LINK_SERVICE_PORT, QLL.proto)
@@ -951,6 +1140,19 @@ udp_port:add(EGP_PORT, egp)
 udp_port:add(NETWORK_SERVICE_PORT, QNS.proto)
 udp_port:add(QNP_PORT, qnp)
 udp_port:add(QNCP_PORT, qncp)
+
+-- PTP (UDP 319/320) keeps Wireshark's own dissector: with the trailer, qnetauth takes the ports and hands it
+-- the message before the trailer.
+local PTP_PORTS = {319, 320}
+function qnetauth.dissector(buf, pinfo, root) return with_trailer(buf, pinfo, root, mp_ptp) end
+local function auth_register()
+    for _, port in ipairs(PTP_PORTS) do
+        if qnetauth.prefs.trailer then udp_port:add(port, qnetauth) else udp_port:add(port, ptp_dissector) end
+    end
+end
+function qnetauth.prefs_changed() auth_register() end
+auth_register()
+
 local ethertype = DissectorTable.get("ethertype")
 ethertype:add(QFRAME_ETHERTYPE, qframe)
 ethertype:add(ETHERTYPE_P4_EGP, p4egp)
@@ -974,28 +1176,19 @@ qnetmp.fields = {mp_arrival, mp_digest, mp_node}
 local MP_PORTS_PER_NODE, MP_MAX_NODES, MP_SIDEBAND = 32, 1024, 31
 local mp_registered = nil
 
--- Wireshark's PTP dissector marks a malformed message itself (as on port 319); Dissector.call then also raises
--- a Lua error, which would add a second, misleading mark. The mark is there: swallow the error.
-local ptp_dissector = Dissector.get("ptp")
-local function mp_ptp(buf, pinfo, root)
-    local ok, consumed = pcall(ptp_dissector.call, ptp_dissector, buf, pinfo, root)
-    if ok then return consumed end
-    return buf:len()
-end
-
 -- slot -> dissector(buf, pinfo, root, to_slot), to_slot: the datagram is addressed to this slot.
 -- Like Wireshark's UDP port table, the lower of the two slots is tried first (slots are in port order):
 -- the network layer's link requests (7773 to 7771) are link-layer service, its applications' CREATEs
 -- network-layer service.
 local MP_SLOTS = {
-    [0] = qhp.dissector,
+    [0] = RAW.qhp,
     [1] = QLL.dissect,
-    [2] = egp.dissector,
+    [2] = RAW.egp,
     [3] = mp_ptp,
     [4] = mp_ptp,
     [5] = QNS.dissect,
     [6] = function(buf, pinfo, root) return dissect_track(buf, pinfo, root, true, true) end,
-    [7] = qncp.dissector,
+    [7] = RAW.qncp,
 }
 
 function qnetmp.dissector(buf, pinfo, root)
@@ -1014,7 +1207,7 @@ function qnetmp.dissector(buf, pinfo, root)
     local first, second = math.min(dslot, sslot), math.max(dslot, sslot)
     for _, slot in ipairs({first, second}) do
         local dissect = MP_SLOTS[slot]
-        if dissect ~= nil then return dissect(buf, pinfo, root, slot == dslot) end
+        if dissect ~= nil then return with_trailer(buf, pinfo, root, dissect, slot == dslot) end
     end
     return 0
 end
@@ -1031,6 +1224,15 @@ local function mp_register()
         mp_registered = string.format("%d-%d", base + MP_PORTS_PER_NODE, last)
         udp:add(mp_registered, qnetmp)
     end
+end
+
+local MP_SLOT_PORTS = {[0] = HERALD_PORT, [1] = LINK_SERVICE_PORT, [2] = EGP_PORT, [3] = 319, [4] = 320,
+                       [5] = NETWORK_SERVICE_PORT, [6] = QNP_PORT, [7] = QNCP_PORT}
+logical_port = function(port)
+    local base = qnetmp.prefs.base_port
+    if base == 0 or port < base + MP_PORTS_PER_NODE then return port end
+    local slot = (port - base) % MP_PORTS_PER_NODE
+    return MP_SLOT_PORTS[slot] or 49152 + slot - 8
 end
 
 function qnetmp.prefs_changed() mp_register() end

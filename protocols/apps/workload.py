@@ -50,6 +50,8 @@ class EntanglementUser:
 
     def __init__(self, link_service: Address, create: ll.Create | None, start_ns: int = 0) -> None:
         self.link_service = link_service
+        self.wrong_sender = 0
+        """Datagrams dropped because they came from another address than :attr:`link_service`."""
         self.create = create
         self.start_ns = start_ns
         self.sent_at: int | None = None
@@ -78,6 +80,9 @@ class EntanglementUser:
         return self.start_ns if self.create is not None and self.sent_at is None else None
 
     def receive(self, payload: bytes, source: Address, port: int, now: int) -> Actions:
+        if source != self.link_service:     # an answer only comes from the service it asked
+            self.wrong_sender += 1
+            return Actions(deadline=self._deadline())
         try:
             message = ll.decode_upward(payload)
         except ParseError:

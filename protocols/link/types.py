@@ -237,6 +237,8 @@ class LinkCounters:
     """Requests refused with NORES by a per-source quota (:class:`protocols.link.admission.Admission`)."""
     unknown_clients: int = 0
     """CREATEs dropped because they came from none of the node's higher layers (``LinkLayer.clients``)."""
+    wrong_sender: int = 0
+    """EGP messages dropped because they came from another address than the peer of the link they name."""
 
 
 @dataclass(slots=True)

@@ -82,9 +82,14 @@ class NodePhysical:
     reported up as lost, since the other end may hold the pair.
     """
 
-    def __init__(self, herald_timeout_ns: int, reporting: dict[int, ReportingLink] | None = None) -> None:
+    def __init__(self, herald_timeout_ns: int, reporting: dict[int, ReportingLink] | None = None,
+                 heralders: dict[int, Address] | None = None) -> None:
         self.herald_timeout_ns = herald_timeout_ns
         self.reporting = reporting or {}
+        self.heralders = heralders or {}
+        """Per link, the one address its HERALDs (its station) or REPORTs (the peer) may come from (a link not
+        in it: any)."""
+        self.wrong_sender = 0
         self.pending: dict[tuple[int, int], tuple[Emitted, int]] = {}
         self.early: dict[tuple[int, int], Herald] = {}
         self.malformed = 0
@@ -123,6 +128,10 @@ class NodePhysical:
             herald = Herald.decode(payload)
         except ParseError:
             self.malformed += 1
+            return Actions(deadline=self._deadline())
+        heralder = self.heralders.get(herald.link_id)
+        if heralder is not None and source != heralder:
+            self.wrong_sender += 1
             return Actions(deadline=self._deadline())
         reporting = herald.link_id in self.reporting
         if (herald.msg_type == MSG_REPORT) != reporting:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from stack.scenario import checks
+from stack.scenario.security import security_settings
 from stack.scenario.table import REQUIRED, ScenarioError, Table
 from stack.scenario.types import (
     ClockConfig,
@@ -27,6 +28,7 @@ from stack.scenario.types import (
     NodeConfig,
     RunConfig,
     Scenario,
+    SecuritySettings,
     SyncConfig,
     WorkloadConfig,
 )
@@ -40,7 +42,7 @@ MODES = ("sampled", "exact")
 MAX_DATA_QUBITS = 4096
 """Data qubits per QPU (``data_qubits``): a bound on memory, not on physics (they share no LQID)."""
 WORKLOAD_TYPES = ("keep", "measure")
-TOP_LEVEL = ("run", "sync", "nodes", "links", "workload", "network")
+TOP_LEVEL = ("run", "sync", "nodes", "links", "workload", "network", "security")
 
 __all__ = [
     "ClockConfig",
@@ -50,6 +52,7 @@ __all__ = [
     "RunConfig",
     "Scenario",
     "ScenarioError",
+    "SecuritySettings",
     "SyncConfig",
     "WorkloadConfig",
     "load",
@@ -100,8 +103,9 @@ def load_data(data: dict[str, Any], source: str) -> Scenario:
     links = _links(source, top.get("links", REQUIRED), nodes)
     workload = read_workload(source, top.get("workload", []), nodes, links, _node_ref)
     network = network_settings(Table(source, "network", top.get("network", {})))
+    security = security_settings(Table(source, "security", top.get("security", {})))
     top.finish()
-    return Scenario(source, run, nodes, links, workload, sync, network)
+    return Scenario(source, run, nodes, links, workload, sync, network, security)
 
 
 def _sync(t: Table) -> SyncConfig:

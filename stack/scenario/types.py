@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +159,18 @@ class NetworkSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class SecuritySettings:
+    """The optional ``[security]`` table: authenticated classical control (docs/wire.md §10)."""
+
+    authenticate: bool = True
+    key_file: str | None = None
+    """The key file's path as the scenario names it (relative to the scenario file's folder)."""
+    secret: bytes | None = field(default=None, repr=False)
+    """The key file's contents (None: no key file; the runtime draws a run secret from the OS)."""
+    replay_window: int = 1024
+
+
+@dataclass(frozen=True, slots=True)
 class Scenario:
     source: str
     run: RunConfig
@@ -167,6 +179,7 @@ class Scenario:
     workload: list[WorkloadConfig]
     sync: SyncConfig = SyncConfig()
     network: NetworkSettings = NetworkSettings()
+    security: SecuritySettings = SecuritySettings()
 
     @property
     def uses_network(self) -> bool:
