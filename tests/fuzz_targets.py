@@ -15,11 +15,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from protocols.common import Basis, ParseError
 from protocols.packets import linkservice as ll
 from protocols.packets import ptp
 from protocols.packets.egp import MSG_CONFIRM, MSG_REQ, MSG_SCHEDULE, EgpMessage
 from protocols.packets.heralding import Herald
+from protocols.packets.heralding_batch import HeraldBatch, decode_qhp
 from protocols.packets.qframe import QuantumFrame
 from protocols.packets.qncp import CircuitEnd, Confirm, HopAck, PairMessage, decode_qncp
 from protocols.packets.qncp_caps import HopRule, LinkCap, LinkOption, NodeCap, QCap
@@ -116,6 +119,9 @@ def _egp_seeds() -> tuple[bytes, ...]:
 
 TARGETS: dict[str, Target] = {target.name: target for target in (
     Target("qhp", Herald.decode, (ParseError,), (Herald(1, 2, 1, 1, 40, 39, 2023204).encode(),)),
+    Target("qhp_batch", decode_qhp, (ParseError,), (
+        HeraldBatch(1, 1, 40, 60, 2023204, np.array([3, 0, 17, 2]), np.array([1, 3, 3, 1])).encode(),
+        HeraldBatch(2, 4, 0, 9, 5, np.zeros(9, dtype=np.uint64), np.zeros(9, dtype=np.uint8)).encode())),
     Target("qframe", QuantumFrame.decode, (ParseError,), (QuantumFrame(1, 1, 2, 9, 5, 11).encode(),)),
     Target("create", ll.Create.decode, (ParseError,),
            (ll.Create(remote_node_id=2, purpose_id=7, number=5, priority=3, tpe=1, rl=1).encode(),)),

@@ -6,7 +6,7 @@
 -- or copy this file into ~/.local/lib/wireshark/plugins/.
 --
 -- Protocols (display-filter prefixes):
---   qhp     heralding protocol, HERALD / REPORT     UDP port 7770
+--   qhp     heralding protocol, HERALD / REPORT / BATCH  UDP port 7770
 --   qll     link-layer service (draft-dahlberg-ll-quantum-03 section 4):
 --           CREATE (to port 7771), ACK / OK_K / OK_M / ERR (from port 7771, by Type nibble)
 --   egp     link-layer peer protocol, REQ / REQ_ACK / CONFIRM / CONFIRM_ACK / SCHEDULE / SCHEDULE_ACK /
@@ -46,7 +46,7 @@ end
 
 -- Value strings: the names of the scapy enums.
 local BELL_STATES = {[0] = "PHI_PLUS", [1] = "PSI_PLUS", [2] = "PHI_MINUS", [3] = "PSI_MINUS"}
-local QHP_TYPES = {[1] = "HERALD", [2] = "REPORT"}
+local QHP_TYPES = {[1] = "HERALD", [2] = "REPORT", [3] = "BATCH"}
 local OUTCOMES = {[0] = "FAILURE", [1] = "SUCCESS"}
 local SCHEMES = {[1] = "DOUBLE_CLICK", [2] = "SINGLE_CLICK", [3] = "SOURCE", [4] = "COUPLER"}
 local FRAME_TYPES = {[1] = "PHOTON"}
@@ -212,10 +212,98 @@ local QHP_HERALD = layout(qhp_reg, 28, {
     {"attempts", "Attempts", 16, 4},
     {"detection_time", "Detection Time (ns)", 20, 8},
 })
-register(qhp, qhp_reg, qhp_ex, {qhp_trailing})
+-- BATCH (type 3, protocols/packets/heralding_batch.py): a 32-byte header, then Count failure counts of
+-- Delta Bits bits and Count 2-bit Bell states, each array bit-packed MSB first and zero-padded to a byte.
+local QHP_BATCH = layout(qhp_reg, 32, {
+    {"version", "Version", 0, 1},
+    {"msg_type", "Message Type", 1, 1, vals = QHP_TYPES},
+    {"delta_bits", "Delta Bits", 2, 1},
+    {"reserved", "Reserved", 3, 1},
+    {"link_id", "Link ID", 4, 2},
+    {"scheme", "Scheme", 6, 1, vals = SCHEMES},
+    {"reserved2", "Reserved", 7, 1},
+    {"attempt_seq", "First Attempt Sequence Number", 8, 8},
+    {"attempts", "Attempts", 16, 4},
+    {"count", "Count", 20, 4},
+    {"detection_time", "Detection Time (ns)", 24, 8},
+})
+local qhp_failures = ProtoField.uint32("qhp.failures", "Failed attempts before success")
+local qhp_bells = ProtoField.uint8("qhp.bells", "Bell State", base.DEC, BELL_STATES)
+local qhp_batch_ex = {
+    padding = ProtoExpert.new("qhp.bad_padding", "QHP BATCH padding bits are not zero",
+                              expert.group.MALFORMED, expert.severity.WARN),
+    attempts = ProtoExpert.new("qhp.bad_attempts", "QHP BATCH has more successes and failures than attempts",
+                               expert.group.MALFORMED, expert.severity.WARN),
+}
+register(qhp, qhp_reg, qhp_ex, {qhp_trailing, qhp_failures, qhp_bells},
+         {qhp_batch_ex.padding, qhp_batch_ex.attempts})
+
+-- Adds `count` fields of `width` bits packed from byte `start`; returns their sum and whether the
+-- padding after them is zero.
+local function packed_items(tree, buf, field, start, count, width)
+    local sum = 0
+    for i = 0, count - 1 do
+        local bit = i * width
+        local first = math.floor(bit / 8)
+        local range = buf(start + first, math.floor((bit + width - 1) / 8) - first + 1)
+        local v = range:bitfield(bit % 8, width)
+        tree:add(field, range, v)
+        sum = sum + v
+    end
+    local spare = (8 - (count * width) % 8) % 8
+    local zero = spare == 0 or count == 0 or
+        buf(start + math.floor(count * width / 8), 1):bitfield(8 - spare, spare) == 0
+    return sum, zero
+end
+
+local function dissect_batch(buf, pinfo, root)
+    local tree = proto_item(root, qhp, buf, buf:len())
+    local v, complete = add_fields(tree, buf, QHP_BATCH, qhp_ex, "BATCH")
+    if not complete then
+        pinfo.cols.info:set("BATCH [truncated]")
+        return buf:len()
+    end
+    local info = string.format("BATCH link=%d seq=%s attempts=%d count=%d t=%sns", v.link_id,
+                               tostring(v.attempt_seq), v.attempts, v.count, tostring(v.detection_time))
+    pinfo.cols.info:set(info)
+    tree:append_text(", " .. info)
+    local width, count = v.delta_bits, v.count
+    if width > 32 then
+        tree:add_proto_expert_info(qhp_ex.undefined, string.format("Delta Bits %d above 32", width))
+        return buf:len()
+    end
+    local failures_len = math.ceil(count * width / 8)
+    local size = 32 + failures_len + math.ceil(count * 2 / 8)
+    if buf:len() < size then
+        tree:add_proto_expert_info(qhp_ex.short, string.format(
+            "BATCH of %d successes is %d bytes, only %d present", count, size, buf:len()))
+        return buf:len()
+    end
+    local failed, zero1, zero2 = 0, true, true
+    if width > 0 then
+        failed, zero1 = packed_items(tree, buf, qhp_failures, 32, count, width)
+    else
+        for _ = 1, count do tree:add(qhp_failures, buf(2, 1), 0) end
+    end
+    _, zero2 = packed_items(tree, buf, qhp_bells, 32 + failures_len, count, 2)
+    if not (zero1 and zero2) then
+        tree:add_proto_expert_info(qhp_batch_ex.padding, "padding bits are not zero")
+    end
+    if failed + count > v.attempts then
+        tree:add_proto_expert_info(qhp_batch_ex.attempts, string.format(
+            "%d successes after %d failures in %d attempts", count, failed, v.attempts))
+    end
+    if buf:len() > size then
+        local item = tree:add(qhp_trailing, buf(size))
+        item:add_proto_expert_info(qhp_ex.trailing, string.format(
+            "%d bytes after the %d-byte message", buf:len() - size, size))
+    end
+    return buf:len()
+end
 
 function qhp.dissector(buf, pinfo, root)
     pinfo.cols.protocol = "QHP"
+    if buf:len() >= 2 and buf(1, 1):uint() == 3 then return dissect_batch(buf, pinfo, root) end
     local tree = proto_item(root, qhp, buf, QHP_HERALD.size)
     local v, complete = add_fields(tree, buf, QHP_HERALD, qhp_ex, "HERALD")
     if not complete then
