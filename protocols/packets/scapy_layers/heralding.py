@@ -49,7 +49,7 @@ class PackedUIntsField(Field[list[int], bytes]):
     The width and the count come from other fields of the packet; written with plain Python integers,
     independently of the codec's numpy packing, so the two check each other."""
 
-    __slots__ = ["width_from", "count_from"]
+    __slots__ = ["count_from", "width_from"]
     islist = 1
 
     def __init__(self, name: str, width_from: Callable[[Packet], int], count_from: Callable[[Packet], int]) -> None:
@@ -106,15 +106,6 @@ class QHPBatch(Packet):
         PackedUIntsField("bells", lambda pkt: 2, lambda pkt: pkt.count),
     ]
 
-
-def _dispatch(cls: type[Packet], _pkt: bytes | None = None, *args: Any, **kwargs: Any) -> type[Packet]:
-    """A QHP datagram of type 3 is a BATCH; every other is a HERALD or REPORT."""
-    if _pkt is not None and len(_pkt) >= 2 and _pkt[1] == MSG_BATCH:
-        return QHPBatch
-    return QHPHerald
-
-
-QHPHerald.dispatch_hook = classmethod(_dispatch)  # type: ignore[assignment]
 
 bind_layers(UDP, QHPHerald, dport=HERALD_PORT)
 bind_layers(UDP, QHPHerald, sport=HERALD_PORT)
