@@ -40,7 +40,12 @@ class QHPHerald(Packet):
         LongField("detection_time", 0),
     ]
 
-
+    @classmethod
+    def dispatch_hook(cls, _pkt: bytes | None = None, *args: Any, **kwargs: Any) -> type[Packet]:
+        """A QHP datagram of type 3 is a BATCH; every other is a HERALD or REPORT."""
+        if _pkt is not None and len(_pkt) >= 2 and _pkt[1] == MSG_BATCH:
+            return QHPBatch
+        return cls
 
 
 class PackedUIntsField(Field[list[int], bytes]):
