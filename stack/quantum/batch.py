@@ -63,7 +63,8 @@ class Block:
     """The Bell state the station announced for each pair (uint8, ``x | z << 1``)."""
     frame: tuple[np.ndarray, np.ndarray]
     """The true Bell state of each pair as packed x and z planes."""
-    true_heralds: int
+    genuine: np.ndarray
+    """Whether each pair is a true herald (bool; the others are heralded by false clicks or two photons)."""
     bases: tuple[np.ndarray, np.ndarray]
     """Each end's basis per pair (uint8)."""
     outcomes: tuple[np.ndarray, np.ndarray]
@@ -72,6 +73,10 @@ class Block:
     @property
     def count(self) -> int:
         return len(self.failures)
+
+    @property
+    def true_heralds(self) -> int:
+        return int(self.genuine.sum())
 
     def attempt_seqs(self) -> np.ndarray:
         """The attempt sequence number of each success."""
@@ -158,6 +163,6 @@ def sample_block(physics: LinkPhysics, rng: np.random.Generator, count: int, fir
         outcome_a[-1] &= mask
         outcome_b[-1] &= mask
     attempts = int(failures.sum(dtype=np.uint64)) + count
-    return Block(physics.link_id, first_seq, attempts, failures, heralded, (x, z), int(true[joint].sum()),
+    return Block(physics.link_id, first_seq, attempts, failures, heralded, (x, z), true[joint],
                  (basis_a, basis_b), (outcome_a, outcome_b))
 
