@@ -127,7 +127,9 @@ TARGETS: dict[str, Target] = {target.name: target for target in (
            (ll.Create(remote_node_id=2, purpose_id=7, number=5, priority=3, tpe=1, rl=1).encode(),)),
     Target("upward", ll.decode_upward, (ParseError,),
            (ll.Ack(1).encode(), ll.OkKeep(1, 0, 0, 1, 2, 7, 2, 60000, 5).encode(),
-            ll.OkMeasure(1, 1, 0, 1, 0, 2, 7, 2, 60000).encode(), ll.Err(1, ll.ERR_EXPIRE, 1, 3, 9, 1).encode())),
+            ll.OkMeasure(1, 1, 0, 1, 0, 2, 7, 2, 60000).encode(), ll.Err(1, ll.ERR_EXPIRE, 1, 3, 9, 1).encode(),
+            ll.OkMeasureBlock(1, 0, 65534, 7, 2, 60000, np.array([1, 0, 1], dtype=np.uint8),
+                              np.array([0, 2, 1], dtype=np.uint8), np.array([3, 1, 0], dtype=np.uint8)).encode())),
     Target("egp", EgpMessage.decode, (ParseError,), _egp_seeds()),
     Target("ptp", _ptp, (ParseError,), tuple(ptp.PtpMessage(kind, 0x1234, 0x20000FFFE000001, seconds=5).encode()
                                              for kind in (ptp.SYNC, ptp.FOLLOW_UP, ptp.DELAY_REQ, ptp.DELAY_RESP,

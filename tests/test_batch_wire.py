@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from protocols.common import HERALD_PORT, ParseError
+from protocols.common import HERALD_PORT, LINK_SERVICE_PORT, ParseError
+from protocols.packets import linkservice as ll
 from protocols.packets.heralding import Herald
 from protocols.packets.heralding_batch import (
     MAX_PAYLOAD,
@@ -21,8 +22,11 @@ from protocols.packets.heralding_batch import (
     packed_size,
 )
 from protocols.packets.scapy_layers.heralding import QHPBatch, QHPHerald
+from protocols.packets.scapy_layers.linkservice import LLOkMB, LLUpward
 from stack.core.capture import PcapWriter, udp_frame
 from tests.tshark_util import SEVERITY_WARN, assert_matches_scapy, decode_with_tshark, have_tshark, read_frames
+
+needs_tshark = pytest.mark.skipif(not have_tshark(), reason="tshark is not on PATH")
 
 GOLDEN = bytes.fromhex(
     "01"                  # version
@@ -146,7 +150,6 @@ def _valid_batches() -> list[bytes]:
     return out
 
 
-needs_tshark = pytest.mark.skipif(not have_tshark(), reason="tshark is not on PATH")
 
 
 @needs_tshark
@@ -191,3 +194,91 @@ def test_tshark_flags_exactly_what_the_codec_rejects(tmp_path: Path) -> None:
         if accepted == bool(flagged):
             problems.append(f"{data.hex()}: codec accepts={accepted}, tshark experts={flagged}")
     assert not problems, "\n".join(problems[:10])
+
+
+# -- OK-MB: a block of measure-directly pairs from the link layer (docs/wire.md §4.6) -------------------
+
+OK_MB_GOLDEN = bytes.fromhex(
+    "5" "0007" "800"          # type 5, Create ID 7, D 1, unused 0
+    "fffa" "0003"             # first sequence number 65530, Purpose ID 3
+    "00000002"                # remote node 2
+    "ea60" "0000"             # goodness 60000, unused
+    "00000009"                # count 9
+    "b180"                    # outcomes 1 0 1 1 0 0 0 1 | 1 + 7 zero bits
+    "1861" "80"               # bases 0 1 2 0 | 1 2 0 1 | 2 + 6 zero bits
+    "771b" "40"               # Bell states 1 3 1 3 | 0 1 2 3 | 1 + 6 zero bits
+)
+OK_MB = ll.OkMeasureBlock(7, 1, 65530, 3, 2, 60000, np.array([1, 0, 1, 1, 0, 0, 0, 1, 1], dtype=np.uint8),
+                          np.array([0, 1, 2, 0, 1, 2, 0, 1, 2], dtype=np.uint8),
+                          np.array([1, 3, 1, 3, 0, 1, 2, 3, 1], dtype=np.uint8))
+
+
+def test_ok_mb_golden_bytes_both_ways() -> None:
+    assert OK_MB.encode() == OK_MB_GOLDEN
+    assert ll.decode_upward(OK_MB_GOLDEN) == OK_MB
+    layer = LLUpward(OK_MB_GOLDEN)
+    assert isinstance(layer, LLOkMB) and layer.outcomes == [1, 0, 1, 1, 0, 0, 0, 1, 1]
+    assert bytes(LLOkMB(create_id=7, d=1, sequence_number=65530, purpose_id=3, remote_node_id=2, goodness=60000,
+                        outcomes=OK_MB.outcomes.tolist(), bases=OK_MB.bases.tolist(),
+                        bell_states=OK_MB.bell_states.tolist())) == OK_MB_GOLDEN
+    assert ll.block_size(9) == len(OK_MB_GOLDEN)
+
+
+OK_MB_MALFORMED = [
+    OK_MB_GOLDEN[:19], OK_MB_GOLDEN[:-1], OK_MB_GOLDEN + b"\0",
+    OK_MB_GOLDEN[:21] + b"\x81" + OK_MB_GOLDEN[22:],      # an outcome padding bit
+    OK_MB_GOLDEN[:22] + b"\x1b" + OK_MB_GOLDEN[23:],      # basis 3 (the fourth pair)
+    OK_MB_GOLDEN[:-1] + b"\x41",                          # a Bell-state padding bit
+]
+
+
+@pytest.mark.parametrize("data", OK_MB_MALFORMED)
+def test_ok_mb_codec_rejects_malformed(data: bytes) -> None:
+    with pytest.raises(ParseError):
+        ll.decode_upward(data)
+
+
+def test_ok_mb_refuses_to_encode_what_it_cannot_decode() -> None:
+    with pytest.raises(ValueError, match="range"):
+        ll.OkMeasureBlock(1, 0, 0, 0, 0, 0, np.array([0]), np.array([3]), np.array([0])).encode()
+    with pytest.raises(ValueError, match="length"):
+        ll.OkMeasureBlock(1, 0, 0, 0, 0, 0, np.array([0, 1]), np.array([0]), np.array([0])).encode()
+
+
+@settings(max_examples=60, deadline=None)
+@given(count=st.integers(0, 70), seed=st.integers(0, 2**32 - 1))
+def test_ok_mb_codec_and_scapy_agree(count: int, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    ok = ll.OkMeasureBlock(int(rng.integers(1 << 16)), int(rng.integers(2)), int(rng.integers(1 << 16)),
+                           int(rng.integers(1 << 16)), int(rng.integers(1 << 32)), int(rng.integers(1 << 16)),
+                           rng.integers(0, 2, count).astype(np.uint8), rng.integers(0, 3, count).astype(np.uint8),
+                           rng.integers(0, 4, count).astype(np.uint8))
+    data = ok.encode()
+    assert ll.decode_upward(data) == ok
+    layer = LLUpward(data)
+    assert layer.bases == ok.bases.tolist() and layer.bell_states == ok.bell_states.tolist()
+    assert bytes(layer) == data
+
+
+def _write_link(path: Path, payloads: list[bytes]) -> Path:
+    with path.open("wb") as f:
+        writer = PcapWriter(f)
+        for i, payload in enumerate(payloads):
+            writer.write(1_000 * (i + 1), udp_frame(1, LINK_SERVICE_PORT, 1, 49153, payload, ip_id=i))
+    return path
+
+
+@needs_tshark
+def test_tshark_dissects_ok_mb_like_scapy_and_flags_malformed(tmp_path: Path) -> None:
+    rng = np.random.default_rng(9)
+    big = ll.OkMeasureBlock(1, 0, 5, 1, 2, 3, rng.integers(0, 2, 3000).astype(np.uint8),
+                            rng.integers(0, 3, 3000).astype(np.uint8), rng.integers(0, 4, 3000).astype(np.uint8))
+    empty = ll.OkMeasureBlock(1, 0, 5, 1, 2, 3, *(np.zeros(0, dtype=np.uint8),) * 3)
+    path = _write_link(tmp_path / "okmb.pcap", [OK_MB_GOLDEN, big.encode(), empty.encode()])
+    assert assert_matches_scapy(path)["OK_MB"] == 3
+    fields = decode_with_tshark(path)[0]["layers"][0][1]
+    assert fields["qll.bases"] == ["0", "1", "2"] * 3 and fields["qll.count"] == ["9"]
+    bad = _write_link(tmp_path / "bad.pcap", OK_MB_MALFORMED)
+    for frame in decode_with_tshark(bad):
+        assert [e for e in frame["experts"] if e.severity >= SEVERITY_WARN], frame
+        assert not any(e.abbrev.startswith("_ws.lua") for e in frame["experts"]), frame["experts"]
