@@ -62,8 +62,8 @@ _PROTO_OF: dict[type[Packet], str] = {
 }
 _KIND_OF: dict[type[Packet], str] = {
     QHPHerald: "HERALD", QHPBatch: "BATCH", QFrame: "QFRAME", LLCreate: "CREATE", LLAck: "ACK", LLOkK: "OK_K",
-    LLOkM: "OK_M", LLErr: "ERR", LLOkMB: "OK_MB", NSCreate: "NS_CREATE", NSAck: "NS_ACK", NSOkK: "NS_OK_K", NSOkM: "NS_OK_M",
-    NSErr: "NS_ERR", P4Egp: "P4_EGP", P4Qnp: "TRACK",
+    LLOkM: "OK_M", LLErr: "ERR", LLOkMB: "OK_MB", NSCreate: "NS_CREATE", NSAck: "NS_ACK", NSOkK: "NS_OK_K",
+    NSOkM: "NS_OK_M", NSErr: "NS_ERR", P4Egp: "P4_EGP", P4Qnp: "TRACK",
 }
 
 
