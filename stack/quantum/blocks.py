@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from protocols.packets.heralding_batch import delta_bits_for, max_count
 from protocols.physical.hardware import DetectionBlock, EmittedBlock
 from stack.core.kernel import Kernel, VirtualPort
 from stack.quantum.batch import BasisSpec, Block, sample_block
@@ -36,12 +37,15 @@ def wanted(link: LinkPhysics, arms: Any) -> bool:
 
 def plan(link: LinkPhysics, rng: np.random.Generator, arms: Any, medium: Medium, first: int) -> Block:
     """The block a run from slot ``first`` makes: as many pairs as both ends still want, up to the smaller
-    block size, cut where its attempts would no longer fit the BATCH."""
+    block size, cut where the BATCH would no longer fit one datagram or its 32-bit Attempts field."""
     a, b = arms
     count = min(a.block, b.block, a.remaining, b.remaining)
     readout = (medium.nodes[link.node_a].readout_fidelity, medium.nodes[link.node_b].readout_fidelity)
     block = sample_block(link, rng, count, first, (BasisSpec(a.basis, a.choice), BasisSpec(b.basis, b.choice)),
                          readout)
+    fits = max_count(delta_bits_for(block.failures))      # one BATCH is one datagram
+    if block.count > fits:
+        block = truncate(block, fits)
     if block.attempts <= MAX_ATTEMPTS:
         return block
     within = np.cumsum(block.failures + np.uint64(1), dtype=np.uint64) <= np.uint64(MAX_ATTEMPTS)
