@@ -77,20 +77,33 @@ def delta_bits_for(failures: np.ndarray) -> int:
 
 def pack_bits(values: np.ndarray, width: int) -> bytes:
     """``values`` as ``width``-bit unsigned fields, most significant bit first, zero-padded to a byte."""
-    if width == 0 or len(values) == 0:
+    count = len(values)
+    if width == 0 or count == 0:
         return b""
-    shifts = np.arange(width - 1, -1, -1, dtype=np.uint64)
-    bits = (values.astype(np.uint64)[:, None] >> shifts) & np.uint64(1)
-    return np.packbits(bits.astype(np.uint8).ravel()).tobytes()
+    if width == 1:
+        return np.packbits(values.astype(np.uint8)).tobytes()
+    if width == 2:                                   # four fields a byte
+        quads = np.zeros(-(-count // 4) * 4, dtype=np.uint8)
+        quads[:count] = values
+        quads = quads.reshape(-1, 4)
+        return (quads[:, 0] << 6 | quads[:, 1] << 4 | quads[:, 2] << 2 | quads[:, 3]).astype(np.uint8).tobytes()
+    bits = np.unpackbits(values.astype(">u4").view(np.uint8).reshape(count, 4), axis=1)[:, 32 - width:]
+    return np.packbits(bits.ravel()).tobytes()
 
 
 def unpack_bits(data: bytes, count: int, width: int) -> np.ndarray:
     """The inverse of :func:`pack_bits`: ``count`` fields of ``width`` bits (uint64)."""
     if width == 0 or count == 0:
         return np.zeros(count, dtype=np.uint64)
-    bits = np.unpackbits(np.frombuffer(data, dtype=np.uint8), count=count * width).reshape(count, width)
-    weights = np.uint64(1) << np.arange(width - 1, -1, -1, dtype=np.uint64)
-    return (bits.astype(np.uint64) * weights).sum(axis=1, dtype=np.uint64)
+    raw = np.frombuffer(data, dtype=np.uint8)
+    if width == 1:
+        return np.unpackbits(raw, count=count).astype(np.uint64)
+    if width == 2:
+        quads = np.stack((raw >> 6, raw >> 4 & 3, raw >> 2 & 3, raw & 3), axis=1).ravel()
+        return quads[:count].astype(np.uint64)
+    bits = np.zeros((count, 32), dtype=np.uint8)
+    bits[:, 32 - width:] = np.unpackbits(raw, count=count * width).reshape(count, width)
+    return np.packbits(bits, axis=1).view(">u4").ravel().astype(np.uint64)
 
 
 @dataclass(frozen=True, eq=False)
