@@ -101,9 +101,14 @@ def unpack_bits(data: bytes, count: int, width: int) -> np.ndarray:
     if width == 2:
         quads = np.stack((raw >> 6, raw >> 4 & 3, raw >> 2 & 3, raw & 3), axis=1).ravel()
         return quads[:count].astype(np.uint64)
-    bits = np.zeros((count, 32), dtype=np.uint8)
-    bits[:, 32 - width:] = np.unpackbits(raw, count=count * width).reshape(count, width)
-    return np.packbits(bits, axis=1).view(">u4").ravel().astype(np.uint64)
+    padded = np.zeros(-(-len(raw) // 4) * 4 + 8, dtype=np.uint8)
+    padded[:len(raw)] = raw
+    words = padded.view(">u4").astype(np.uint64)                       # the data as 32-bit words
+    starts = np.arange(count, dtype=np.uint64) * np.uint64(width)       # each field's first bit
+    index = (starts >> np.uint64(5)).astype(np.intp)                    # a field spans its first word and the next
+    pairs = words[index] << np.uint64(32) | words[index + 1]
+    shifts = np.uint64(64 - width) - (starts & np.uint64(31))
+    return (pairs >> shifts) & np.uint64((1 << width) - 1)
 
 
 @dataclass(frozen=True, eq=False)
