@@ -65,20 +65,23 @@ def whole_stack(requests: int, block: int) -> float:
     origin, remote = _ends(scen)
     counted = {origin: 0, remote: 0}
 
-    async def receive(ctx: AppContext) -> None:
-        while counted[ctx.node] < requests * block:
+    async def receive(ctx: AppContext, until: int) -> None:
+        while counted[ctx.node] < until:
             message = await ctx.next_message()
             if not isinstance(message, ll.OkMeasureBlock):
                 raise RuntimeError(f"{ctx.node}: {message!r}")
             counted[ctx.node] += message.count
 
     async def ask(ctx: AppContext) -> None:
-        for _ in range(requests):
+        for index in range(requests):            # one request at a time: no per-source quota is reached
             await ctx.create(remote, pairs=block, keep=False, basis="Z")
-        await receive(ctx)
+            await receive(ctx, (index + 1) * block)
+
+    async def serve(ctx: AppContext) -> None:
+        await receive(ctx, requests * block)
 
     started = time.perf_counter()
-    run_apps(scen, {origin: ask, remote: receive})
+    run_apps(scen, {origin: ask, remote: serve})
     wall = time.perf_counter() - started
     return min(counted.values()) / wall
 

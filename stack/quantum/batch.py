@@ -143,11 +143,14 @@ def parity_planes(bases: np.ndarray, x: np.ndarray, z: np.ndarray) -> np.ndarray
 def sample_block(physics: LinkPhysics, rng: np.random.Generator, count: int, first_seq: int,
                  bases: tuple[BasisSpec, BasisSpec], readout: tuple[float, float] = (1.0, 1.0)) -> Block:
     """``count`` heralded pairs of ``physics``'s link from attempt ``first_seq`` on, measured at both ends."""
-    failures = (rng.geometric(physics.model.success, count) - 1).astype(np.uint64)
+    tries = rng.geometric(physics.model.success, count)
+    tries -= 1
+    failures = tries.view(np.uint64)                  # failed attempts before each success (all >= 0)
     heralded = heralded_states(physics, rng, count)
     cdf, true = joint_cdf(physics.model)
-    joint = np.minimum(np.searchsorted(cdf, rng.random(count), side="right"), len(cdf) - 1)
-    relative = (joint & 3).astype(np.uint8)
+    joint = np.searchsorted(cdf, rng.random(count), side="right")
+    np.minimum(joint, len(cdf) - 1, out=joint)
+    relative = joint.astype(np.uint8) & np.uint8(3)
     absolute = heralded ^ relative
     x = np.packbits(absolute & 1)
     z = np.packbits(absolute >> 1)
