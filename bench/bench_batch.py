@@ -33,10 +33,10 @@ import numpy as np
 
 from protocols.common import Basis
 from protocols.packets import linkservice as ll
-from protocols.packets.heralding_batch import HeraldBatch, delta_bits_for, max_count
+from protocols.packets.heralding_batch import HeraldBatch
 from stack.api import AppContext, run_apps
 from stack.quantum.batch import BasisSpec, sample_block
-from stack.quantum.blocks import truncate
+from stack.quantum.blocks import fitting
 from stack.quantum.budget import link_physics
 from stack.runtime import run_scenario
 from stack.scenario import Scenario, load
@@ -98,12 +98,10 @@ def codecs_only(blocks: int, block: int, sample_only: bool) -> float:
     spec = (BasisSpec(Basis.Z), BasisSpec(Basis.Z))
     started, pairs = time.perf_counter(), 0
     for index in range(blocks):
-        made = sample_block(physics, rng, block, index * 10**9, spec)
-        if sample_only:
-            pairs += made.count
-            continue
-        made = truncate(made, min(made.count, max_count(delta_bits_for(made.failures))))   # as the medium does
+        made = sample_block(physics, rng, block, index * 10**9, spec, fit=fitting)    # as the medium does
         pairs += made.count
+        if sample_only:
+            continue
         batch = HeraldBatch.decode(HeraldBatch(1, 1, made.first_seq, made.attempts, 0, made.failures,
                                                made.heralded).encode())
         for side in (0, 1):

@@ -83,24 +83,28 @@ def pack_bits(values: np.ndarray, width: int) -> bytes:
     if width == 1:
         return np.packbits(values.astype(np.uint8)).tobytes()
     if width == 2:                                   # four fields a byte
-        quads = np.zeros(-(-count // 4) * 4, dtype=np.uint8)
-        quads[:count] = values
-        quads = quads.reshape(-1, 4)
+        flat = np.zeros(-(-count // 4) * 4, dtype=np.uint8)
+        flat[:count] = values
+        quads = flat.reshape(-1, 4)
         return (quads[:, 0] << 6 | quads[:, 1] << 4 | quads[:, 2] << 2 | quads[:, 3]).astype(np.uint8).tobytes()
     bits = np.unpackbits(values.astype(">u4").view(np.uint8).reshape(count, 4), axis=1)[:, 32 - width:]
     return np.packbits(bits.ravel()).tobytes()
 
 
 def unpack_bits(data: bytes, count: int, width: int) -> np.ndarray:
-    """The inverse of :func:`pack_bits`: ``count`` fields of ``width`` bits (uint64)."""
+    """The inverse of :func:`pack_bits`: ``count`` fields of ``width`` bits (uint8 up to 2 bits, else uint64)."""
     if width == 0 or count == 0:
         return np.zeros(count, dtype=np.uint64)
     raw = np.frombuffer(data, dtype=np.uint8)
     if width == 1:
-        return np.unpackbits(raw, count=count).astype(np.uint64)
+        return np.unpackbits(raw, count=count)
     if width == 2:
-        quads = np.stack((raw >> 6, raw >> 4 & 3, raw >> 2 & 3, raw & 3), axis=1).ravel()
-        return quads[:count].astype(np.uint64)
+        quads = np.empty((len(raw), 4), dtype=np.uint8)
+        np.right_shift(raw, 6, out=quads[:, 0])
+        np.bitwise_and(raw >> 4, 3, out=quads[:, 1])
+        np.bitwise_and(raw >> 2, 3, out=quads[:, 2])
+        np.bitwise_and(raw, 3, out=quads[:, 3])
+        return quads.ravel()[:count]
     padded = np.zeros(-(-len(raw) // 4) * 4 + 8, dtype=np.uint8)
     padded[:len(raw)] = raw
     words = padded.view(">u4").astype(np.uint64)                       # the data as 32-bit words

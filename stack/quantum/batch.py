@@ -23,6 +23,7 @@ check per attempt (a block is checked once, by the caller, with the clocks at it
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -141,11 +142,17 @@ def parity_planes(bases: np.ndarray, x: np.ndarray, z: np.ndarray) -> np.ndarray
 
 
 def sample_block(physics: LinkPhysics, rng: np.random.Generator, count: int, first_seq: int,
-                 bases: tuple[BasisSpec, BasisSpec], readout: tuple[float, float] = (1.0, 1.0)) -> Block:
-    """``count`` heralded pairs of ``physics``'s link from attempt ``first_seq`` on, measured at both ends."""
+                 bases: tuple[BasisSpec, BasisSpec], readout: tuple[float, float] = (1.0, 1.0),
+                 fit: Callable[[np.ndarray], int] | None = None) -> Block:
+    """``count`` heralded pairs of ``physics``'s link from attempt ``first_seq`` on, measured at both ends.
+    ``fit(failures)``, if given, says how many of the successes drawn so far the block may keep (the rest are
+    not made: the attempts after its last kept success belong to the next block)."""
     tries = rng.geometric(physics.model.success, count)
     tries -= 1
     failures = tries.view(np.uint64)                  # failed attempts before each success (all >= 0)
+    if fit is not None:
+        count = max(1, min(count, fit(failures)))
+        failures = failures[:count]
     heralded = heralded_states(physics, rng, count)
     cdf, true = joint_cdf(physics.model)
     joint = np.searchsorted(cdf, rng.random(count), side="right")

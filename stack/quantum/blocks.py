@@ -42,14 +42,17 @@ def plan(link: LinkPhysics, rng: np.random.Generator, arms: Any, medium: Medium,
     count = min(a.block, b.block, a.remaining, b.remaining)
     readout = (medium.nodes[link.node_a].readout_fidelity, medium.nodes[link.node_b].readout_fidelity)
     block = sample_block(link, rng, count, first, (BasisSpec(a.basis, a.choice), BasisSpec(b.basis, b.choice)),
-                         readout)
-    fits = max_count(delta_bits_for(block.failures))      # one BATCH is one datagram
-    if block.count > fits:
-        block = truncate(block, fits)
+                         readout, fit=fitting)
     if block.attempts <= MAX_ATTEMPTS:
         return block
     within = np.cumsum(block.failures + np.uint64(1), dtype=np.uint64) <= np.uint64(MAX_ATTEMPTS)
     return truncate(block, max(1, int(within.sum())))
+
+
+def fitting(failures: np.ndarray) -> int:
+    """How many of these successes one BATCH (one datagram) can name: at most what fits at the width the
+    largest failure count needs."""
+    return max_count(delta_bits_for(failures))
 
 
 def truncate(block: Block, count: int) -> Block:
