@@ -10,21 +10,24 @@ from __future__ import annotations
 import argparse
 import io
 import math
+import random
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pytest
+import trio
 
-from protocols.common import HERALD_PORT, Basis
+from protocols.common import HERALD_PORT, LINK_SERVICE_PORT, Basis
 from protocols.packets import linkservice as ll
 from protocols.packets.heralding_batch import HeraldBatch
 from protocols.physical.hardware import EmittedBlock
 from protocols.physical.node import AttemptLost, BlockReady, NodePhysical
 from stack.api import AppContext, run_apps
 from stack.cli.up import check_inputs
+from stack.core.capture import node_ip
 from stack.report import build_report
-from stack.runtime import run_scenario
+from stack.runtime import APP_PORT_BASE, build, run_async, run_scenario
 from stack.scenario import ScenarioError, load_text
 from tests.tshark_util import assert_matches_scapy, have_tshark, message_kind, read_frames, scapy_layers
 
@@ -235,3 +238,36 @@ def test_a_block_whose_batch_does_not_match_or_never_comes_is_lost() -> None:
     assert engine.on_timer(1_499).up == []            # its emission (500) + the timeout
     assert engine.on_timer(1_500).up == [AttemptLost(1, 90, 3)]
 
+
+
+def test_forged_batches_and_blocks_neither_crash_nor_stall_a_batched_run() -> None:
+    """Well-formed BATCHes and OK-MBs with random fields (and random bytes) sent to every port of a batched run:
+    the run ends by itself and every qubit is accounted for."""
+    rng = random.Random(4)
+    emu = build(_scenario(6_000, batch=2_000), 3)
+    bound = list(emu.network.bindings)
+    node_of = {node_ip(node.node_id): node.node_id for node in emu.scenario.nodes.values()}
+    senders = sorted({node_of[ip] for ip, _ in bound})
+    ports = [HERALD_PORT, LINK_SERVICE_PORT, APP_PORT_BASE]
+
+    def forged() -> bytes:
+        count = rng.choice([0, 1, 5, 2_000])
+        if rng.random() < 0.4:
+            return HeraldBatch(1, 1, rng.choice([0, rng.randrange(1 << 20)]), 10**6, rng.randrange(10**9),
+                               np.ones(count, dtype=np.uint64), np.ones(count, dtype=np.uint8)).encode()
+        if rng.random() < 0.7:
+            zeros = np.zeros(count, dtype=np.uint8)
+            return ll.OkMeasureBlock(rng.randrange(4), 0, rng.randrange(1 << 16), 1, 2, 60000, zeros, zeros,
+                                     zeros).encode()
+        return rng.randbytes(rng.randrange(1, 60))
+
+    def forge(_: object) -> None:
+        emu.network.send(rng.choice(senders), rng.choice(ports), rng.choice(bound), forged())
+
+    for _ in range(300):
+        emu.kernel.call_at(rng.randrange(400_000_000), forge, None)
+    result = trio.run(run_async, emu)            # Medium.finish checks the ledger: it raises if unbalanced
+    assert result.generation_end_ns <= emu.scenario.run.duration_ns
+    ledger = result.ledger
+    assert ledger["created"] == ledger["measured"] + ledger["discarded"] + ledger["discarded_at_end"]
+    assert sum(n["malformed"] for n in build_report(result)["nodes"].values()) > 0
