@@ -87,8 +87,15 @@ def pack_bits(values: np.ndarray, width: int) -> bytes:
         flat[:count] = values
         quads = flat.reshape(-1, 4)
         return (quads[:, 0] << 6 | quads[:, 1] << 4 | quads[:, 2] << 2 | quads[:, 3]).astype(np.uint8).tobytes()
-    bits = np.unpackbits(values.astype(">u4").view(np.uint8).reshape(count, 4), axis=1)[:, 32 - width:]
-    return np.packbits(bits.ravel()).tobytes()
+    starts = np.arange(count, dtype=np.uint64) * np.uint64(width)       # each field's first bit
+    index = (starts >> np.uint64(5)).astype(np.intp)                    # it lies in that 32-bit word and the next
+    window = values.astype(np.uint64) << (np.uint64(64 - width) - (starts & np.uint64(31)))
+    words = count * width // 32 + 2
+    # Fields do not overlap, so a word is the sum of its parts: exact in float64 (below 2^32 each).
+    total = np.bincount(index, weights=(window >> np.uint64(32)).astype(np.float64), minlength=words)
+    total[1:] += np.bincount(index, weights=(window & np.uint64(0xFFFF_FFFF)).astype(np.float64),
+                             minlength=words)[:-1]
+    return total.astype(np.uint64).astype(">u4").tobytes()[:-(-count * width // 8)]
 
 
 def unpack_bits(data: bytes, count: int, width: int) -> np.ndarray:
