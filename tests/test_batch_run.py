@@ -29,6 +29,7 @@ from stack.core.capture import node_ip
 from stack.report import build_report
 from stack.runtime import APP_PORT_BASE, build, run_async, run_scenario
 from stack.scenario import ScenarioError, load_text
+from tests.consistency import broken_promises, with_faults
 from tests.tshark_util import assert_matches_scapy, have_tshark, message_kind, read_frames, scapy_layers
 
 SIGMAS = 4.5
@@ -271,3 +272,18 @@ def test_forged_batches_and_blocks_neither_crash_nor_stall_a_batched_run() -> No
     ledger = result.ledger
     assert ledger["created"] == ledger["measured"] + ledger["discarded"] + ledger["discarded_at_end"]
     assert sum(n["malformed"] for n in build_report(result)["nodes"].values()) > 0
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+@pytest.mark.parametrize(("loss", "duplication", "jitter_ns"), [(0.2, 0.2, 0), (0.2, 0.0, 20_000), (0.4, 0.2, 20_000)])
+def test_blocks_keep_the_link_layer_s_promises_on_a_faulty_channel(loss: float, duplication: float, jitter_ns: int,
+                                                                   seed: int) -> None:
+    """Lost, duplicated and reordered BATCHes, CONFIRMs and OK-MBs: no pair delivered at one end only, every
+    request ends at both ends, every qubit accounted for (tests/consistency.py), as pair by pair."""
+    text = with_faults(SCENARIO.format(pairs=3_000, basis="XZ", batch="batch = 500", seed=seed), loss, duplication,
+                       jitter_ns)
+    result = run_scenario(load_text(text, "<faulty>"), seed=seed)
+    assert broken_promises(result) == []
+    report = build_report(result)
+    assert report["workload"][0]["pairs_disagreeing"] == 0
+    assert sum(node["lost"] for node in report["nodes"].values()) > 0
