@@ -282,3 +282,16 @@ def test_tshark_dissects_ok_mb_like_scapy_and_flags_malformed(tmp_path: Path) ->
     for frame in decode_with_tshark(bad):
         assert [e for e in frame["experts"] if e.severity >= SEVERITY_WARN], frame
         assert not any(e.abbrev.startswith("_ws.lua") for e in frame["experts"]), frame["experts"]
+
+
+@pytest.mark.parametrize("width", [1, 10, 32])
+def test_the_largest_batch_fits_a_capture_whole(width: int, tmp_path: Path) -> None:
+    """A BATCH of max_count(width) successes is one datagram whose frame fits the capture's 65,535-byte
+    snapshot length: a reader gets it whole."""
+    count = max_count(width)
+    failures = np.full(count, (1 << width) - 1, dtype=np.uint64)
+    data = HeraldBatch(1, 1, 0, 2**32 - 1, 0, failures, np.ones(count, dtype=np.uint8)).encode()
+    assert len(data) <= MAX_PAYLOAD and len(udp_frame(9, HERALD_PORT, 1, HERALD_PORT, data)) <= 65_535
+    (frame,) = read_frames(_write(tmp_path / "max.pcap", [data]))
+    assert HeraldBatch.decode(frame[42:]).count == count
+    assert packed_size(count + 1, width) > MAX_PAYLOAD

@@ -52,8 +52,9 @@ MSG_BATCH = 3
 HEADER = struct.Struct("!BBBBHBxQIIQ")
 HEADER_SIZE = HEADER.size
 MAX_DELTA_BITS = 32
-MAX_PAYLOAD = 65_507
-"""The largest UDP payload over IPv4: a BATCH must fit one datagram."""
+MAX_PAYLOAD = 65_535 - 42
+"""The largest BATCH (or OK-MB): one UDP datagram whose Ethernet/IPv4/UDP frame (42 bytes of headers) fits a
+capture's 65,535-byte snapshot length, so every capture holds it whole (IPv4 alone would allow 65,507)."""
 _U64 = (1 << 64) - 1
 
 
