@@ -54,7 +54,7 @@ from protocols.packets.qncp_common import (
     TRACK_ACK,
 )
 from protocols.packets.qnp import TrackFrame
-from protocols.physical.hardware import BellMeasureResult, MeasureResult
+from protocols.physical.hardware import BellMeasureResult, CommandRejected, MeasureResult
 
 FINAL = (HalfState.DEAD, HalfState.SWAPPED, HalfState.DELIVERED)
 
@@ -117,9 +117,21 @@ class NetworkLayer:
             actions = self.ends.on_measured(event, now)
         elif isinstance(event, GenerationOver):
             actions = self._generation_over(now)
+        elif isinstance(event, CommandRejected):
+            actions = self._rejected(event, now)
         else:
             raise TypeError(f"network layer cannot handle {event!r}")
         return self._done(actions, now)
+
+    def _rejected(self, event: CommandRejected, now: int) -> Actions:
+        """The medium refused a command of ours (its slot held no qubit): the halves it named die, so both
+        ends learn of it (EXPIRE) instead of waiting for a result that will not come."""
+        self.node.counters.hardware_refusals += 1
+        if event.command == "BellMeasure":
+            return self.swapper.on_rejected(event.slot, now)
+        if event.command == "Measure":
+            return self.ends.on_rejected(event.slot, now)
+        return Actions()
 
     def on_timer(self, now: int) -> Actions:
         actions = Actions()
