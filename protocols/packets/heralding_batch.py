@@ -82,7 +82,7 @@ def pack_bits(values: np.ndarray, width: int) -> bytes:
     if width == 0 or count == 0:
         return b""
     if width == 1:
-        return np.packbits(values.astype(np.uint8)).tobytes()
+        return np.packbits(values.astype(np.uint8, copy=False)).tobytes()
     if width == 2:                                   # four fields a byte
         flat = np.zeros(-(-count // 4) * 4, dtype=np.uint8)
         flat[:count] = values
@@ -186,7 +186,7 @@ class HeraldBatch:
         if _padding(data[HEADER_SIZE:split], count * width) or _padding(data[split:], count * 2):
             raise ParseError("BATCH padding bits are not zero")
         failures = unpack_bits(data[HEADER_SIZE:split], count, width)
-        bells = unpack_bits(data[split:], count, 2).astype(np.uint8)
+        bells = unpack_bits(data[split:], count, 2).astype(np.uint8, copy=False)
         if int(failures.sum(dtype=np.uint64)) + count > attempts:
             raise ParseError(f"BATCH of {attempts} attempts cannot hold {count} successes after "
                              f"{int(failures.sum(dtype=np.uint64))} failures")

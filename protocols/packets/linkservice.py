@@ -271,7 +271,7 @@ class OkMeasureBlock:
             spare = len(chunk) * 8 - count * width
             if spare and chunk[-1] & ((1 << spare) - 1):
                 raise ParseError("OK-MB padding bits are not zero")
-            parts.append(unpack_bits(chunk, count, width).astype(np.uint8))
+            parts.append(unpack_bits(chunk, count, width).astype(np.uint8, copy=False))
             start = end
         if count and int(parts[1].max()) > 2:
             raise ParseError("OK-MB basis 3 is unused")
