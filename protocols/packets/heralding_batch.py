@@ -40,6 +40,7 @@ bit first and each is padded with zero bits to a whole byte::
 
 from __future__ import annotations
 
+import functools
 import struct
 from dataclasses import dataclass, field
 
@@ -88,9 +89,8 @@ def pack_bits(values: np.ndarray, width: int) -> bytes:
         flat[:count] = values
         quads = flat.reshape(-1, 4)
         return (quads[:, 0] << 6 | quads[:, 1] << 4 | quads[:, 2] << 2 | quads[:, 3]).astype(np.uint8).tobytes()
-    starts = np.arange(count, dtype=np.uint64) * np.uint64(width)       # each field's first bit
-    index = (starts >> np.uint64(5)).astype(np.intp)                    # it lies in that 32-bit word and the next
-    window = values.astype(np.uint64) << (np.uint64(64 - width) - (starts & np.uint64(31)))
+    index, shifts = _layout(count, width)
+    window = values.astype(np.uint64, copy=False) << shifts             # each field in its 64-bit window
     words = count * width // 32 + 2
     # Fields do not overlap, so a word is the sum of its parts: exact in float64 (below 2^32 each).
     total = np.bincount(index, weights=(window >> np.uint64(32)).astype(np.float64), minlength=words)
@@ -116,11 +116,26 @@ def unpack_bits(data: bytes, count: int, width: int) -> np.ndarray:
     padded = np.zeros(-(-len(raw) // 4) * 4 + 8, dtype=np.uint8)
     padded[:len(raw)] = raw
     words = padded.view(">u4").astype(np.uint64)                       # the data as 32-bit words
-    starts = np.arange(count, dtype=np.uint64) * np.uint64(width)       # each field's first bit
-    index = (starts >> np.uint64(5)).astype(np.intp)                    # a field spans its first word and the next
-    pairs = words[index] << np.uint64(32) | words[index + 1]
-    shifts = np.uint64(64 - width) - (starts & np.uint64(31))
-    return (pairs >> shifts) & np.uint64((1 << width) - 1)
+    windows = words[:-1] << np.uint64(32)                               # 64 bits from each word on
+    windows |= words[1:]
+    index, shifts = _layout(count, width)
+    fields = windows[index]
+    fields >>= shifts
+    fields &= np.uint64((1 << width) - 1)
+    return fields
+
+
+@functools.lru_cache(maxsize=8)
+def _layout(count: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Where each of ``count`` fields of ``width`` (3 to 32) bits lies: the 32-bit word its first bit is in, and
+    how far its value is shifted in the 64 bits from that word on. Cached (read-only): blocks repeat their
+    sizes, and building these index arrays afresh cost more than the packing itself."""
+    starts = np.arange(0, count * width, width, dtype=np.int64)
+    index = starts >> 5
+    shifts = ((64 - width) - (starts & 31)).view(np.uint64)
+    index.flags.writeable = False
+    shifts.flags.writeable = False
+    return index, shifts
 
 
 @dataclass(frozen=True, eq=False)
