@@ -287,3 +287,16 @@ def test_blocks_keep_the_link_layer_s_promises_on_a_faulty_channel(loss: float, 
     report = build_report(result)
     assert report["workload"][0]["pairs_disagreeing"] == 0
     assert sum(node["lost"] for node in report["nodes"].values()) > 0
+
+
+def test_a_block_whose_photons_miss_each_other_heralds_nothing() -> None:
+    """Clocks 1 µs apart and a 1 ns window, no PTP: every block fails the window check; its would-be heralds
+    count as window failures, nothing is created, and the request ends with ERR TIMEOUT at the end."""
+    text = SCENARIO.format(pairs=1_000, basis="Z", batch="batch = 500", seed=2).replace(
+        "readout_fidelity = 0.98", "readout_fidelity = 0.98\nclock_offset_ns = 1000").replace(
+        "duration_ms = 1e7", "duration_ms = 50")
+    result, report, _ = _run(load_text(text, "<clocks>"))
+    link = report["links"][0]
+    assert link["successes"] == 0 and link["window_failures"] > 0 and link["attempts"] > 0
+    assert result.ledger["created"] == 0
+    assert report["workload"][0]["errors"] == ["TIMEOUT"] and report["workload"][0]["pairs_delivered"] == 0

@@ -288,7 +288,7 @@ class Heralding:
             blocks.deliver(block, link, self.kernel, self.medium, self.middles[link.middle], self._timing,
                            self._local)
         else:
-            state.window_failures += block.attempts      # the clocks kept every photon pair apart
+            state.window_failures += block.count         # heralds the clocks spoilt: their photons missed each other
         _, arrivals = self._timing(link, blocks.last_slot(block))
         state.photons_until = math.ceil(max(arrivals)) + link.attempt_ns
         self._end_run(state)
