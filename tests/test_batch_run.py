@@ -7,10 +7,11 @@ standard errors of the difference.
 
 from __future__ import annotations
 
-import argparse
 import io
+import json
 import math
 import random
+import subprocess
 from collections import Counter
 from pathlib import Path
 
@@ -24,12 +25,13 @@ from protocols.packets.heralding_batch import HeraldBatch
 from protocols.physical.hardware import EmittedBlock
 from protocols.physical.node import AttemptLost, BlockReady, NodePhysical
 from stack.api import AppContext, run_apps
-from stack.cli.up import check_inputs
 from stack.core.capture import node_ip
+from stack.multiprocess.outcome import EXIT_LATE, EXIT_OK
 from stack.report import build_report
 from stack.runtime import APP_PORT_BASE, build, run_async, run_scenario
 from stack.scenario import ScenarioError, load_text
 from tests.consistency import broken_promises, with_faults
+from tests.mp_util import ROOT, free_base_port, qnet, two_node_toml
 from tests.tshark_util import assert_matches_scapy, have_tshark, message_kind, read_frames, scapy_layers
 
 SIGMAS = 4.5
@@ -199,10 +201,31 @@ def test_bad_batch_keys_are_named(change: str, message: str) -> None:
         load_text(text, "<test>")
 
 
-def test_qnet_up_refuses_batched_links(tmp_path: Path) -> None:
-    args = argparse.Namespace(command="up", base_port=0, json=None, pcap=None, dilation=None, tolerance_us=None)
-    problem = check_inputs(args, tmp_path / "s.toml", _scenario(10, batch=5), 1, tmp_path / "run")
-    assert problem is not None and "links.ab.batch" in problem
+def test_qnet_up_runs_blocks_across_processes(tmp_path: Path) -> None:
+    """The same blocks with every node its own process: the medium process sends each block's events over
+    its socket (arrays as base64), the station's BATCH and the OK-MBs travel as real UDP; every pair is
+    matched or expired at both ends, the ledger balances, and the statistics match the in-process run."""
+    text = two_node_toml(pairs=600, length_km=0.2).replace("depolarizing = 0.05", "depolarizing = 0.05\nbatch = 200")
+    scenario = tmp_path / "batched.toml"
+    scenario.write_text(text)
+    proc = subprocess.run(qnet("up", str(scenario), "--run-dir", str(tmp_path / "run"), "--base-port",
+                               str(free_base_port(3)), "--dilation", "0.002", "--json", str(tmp_path / "mp.json"),
+                               "--pcap", str(tmp_path / "mp.pcap")),
+                          cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode in (EXIT_OK, EXIT_LATE), proc.stdout + proc.stderr
+    report = json.loads((tmp_path / "mp.json").read_text())
+    measure = next(w for w in report["workload"] if w["type"] == "measure")
+    assert measure["errors"] == [] and measure["pairs_matched"] + measure["pairs_expired"] == 600
+    assert measure["pairs_matched"] > 0 and measure["pairs_disagreeing"] == 0
+    ledger = report["medium"]
+    assert ledger["created"] == ledger["measured"] + ledger["discarded"] + ledger["discarded_at_end"]
+    kinds = _kinds((tmp_path / "mp.pcap").read_bytes(), tmp_path)
+    assert kinds["BATCH"] >= 2 * 3 and kinds["OK_MB"] >= 2 * 3 and kinds["OK_M"] == 0
+    rate = measure["disagreement"]["Z"]
+    in_process = build_report(run_scenario(load_text(text, "<ip>")))
+    other = next(w for w in in_process["workload"] if w["type"] == "measure")["disagreement"]["Z"]
+    spread = math.sqrt(max(rate["rate"] * (1 - rate["rate"]), 1e-4) * (1 / rate["pairs"] + 1 / other["pairs"]))
+    assert abs(rate["rate"] - other["rate"]) < SIGMAS * spread
 
 
 # -- the physical layer's engine on its own ----------------------------------------------------------------

@@ -78,10 +78,6 @@ def check_inputs(args: argparse.Namespace, path: Path, scenario: Scenario, seed:
                 f"{' (0: the first free block)' if lowest == 0 else ''}, got {args.base_port}")
     if run_dir.exists() and not run_dir.is_dir():
         return f"run directory {run_dir} exists and is not a directory"
-    batched = next((link.name for link in scenario.links if link.batch), None)
-    if batched is not None:
-        return (f"links.{batched}.batch: blocks of measure-directly pairs run in one process only (qnet run); "
-                "remove it for qnet up")
     for option in ("json", "pcap"):
         output = getattr(args, option, None)
         if output and output != "-" and not Path(output).parent.is_dir():
