@@ -30,7 +30,7 @@ from protocols.packets.qncp_common import COMPLETE, CONFIRM, CREDIT, DISTIL, EXP
 from protocols.packets.qncp_distil import Distil
 from protocols.packets.qncp_setup import Setup, SetupReply
 from protocols.packets.qnp import EgpHeader, TrackFrame
-from protocols.physical.hardware import Arm, Measure
+from protocols.physical.hardware import Arm, EmittedBlock, Measure
 from stack.multiprocess.medium_protocol import MediumProtocolError, decode_hardware, encode_hardware, parse
 from stack.multiprocess.results import result_problem
 from stack.scenario import ScenarioError, load_text
@@ -96,6 +96,9 @@ def _medium_seeds() -> tuple[bytes, ...]:
         {"op": "command", "at": 5, "node_id": 1, "reply_to": "alice/physical",
          "command": encode_hardware(Arm(1, 5, None, 0.1, ((Basis.Z, 0.5), (Basis.X, 0.5))))},
         {"op": "clock", "at": 7, "node_id": 1, "phase_ns": 1.5, "frequency_ppb": None},
+        {"op": "command", "at": 9, "node_id": 1, "reply_to": "alice/physical",     # an event's arrays (base64)
+         "command": encode_hardware(EmittedBlock(1, 40, 9, 3, 100, (0.9, 0.05, 0.05, 0.0),
+                                                 np.packbits([1, 0, 1]), np.array([0, 1, 2], dtype=np.uint8)))},
         {"op": "result", "node": "alice", "at": 9, "held": {"1": [0, 1]},
          "counters": {"sent": 1, "received": 2, "lost": 0, "undeliverable": 0, "malformed": 0, "unknown_clients": 0,
                       "over_quota": 0, "phantom_oks": 0},
