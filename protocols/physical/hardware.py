@@ -7,6 +7,7 @@ queue; in the multi-process mode it is a separate process behind a local socket.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -199,6 +200,11 @@ class EmittedBlock:
     outcomes: np.ndarray
     bases: np.ndarray
 
+    def __eq__(self, other: object) -> bool:
+        return _arrays_equal(self, other)
+
+    __hash__ = None  # type: ignore[assignment]
+
 
 @dataclass(frozen=True, slots=True, eq=False)
 class DetectionBlock:
@@ -210,6 +216,22 @@ class DetectionBlock:
     attempts: int
     failures: np.ndarray
     bells: np.ndarray
+
+    def __eq__(self, other: object) -> bool:
+        return _arrays_equal(self, other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def _arrays_equal(a: object, b: object) -> bool:
+    """Dataclass equality with numpy arrays compared element by element."""
+    if type(a) is not type(b):
+        return False
+    for f in dataclasses.fields(a):  # type: ignore[arg-type]
+        x, y = getattr(a, f.name), getattr(b, f.name)
+        if not (np.array_equal(x, y) if isinstance(x, np.ndarray) else x == y):
+            return False
+    return True
 
 
 @dataclass(frozen=True, slots=True)
