@@ -218,7 +218,7 @@ def _build_qpus(emu: Emulation) -> None:
                                  link.queue_max_per_source, link.queue_priority_pairs)
             engine_links.append(EngineLink(link.link_id, peer.node_id, (node_ip(peer.node_id), EGP_PORT),
                                            node.t2_ns, peer.t2_ns, node.t1_ns, peer.t1_ns, options, lp.cycle_ns,
-                                           policy, link.cutoff_ns or None))
+                                           policy, link.cutoff_ns or None, link.batch))
         engine = LinkLayer(node.node_id, engine_links, listeners["link"].get(node.name, {}),
                            retransmit_ns=link_retransmit_ns(longest), retries=LINK_RETRIES,
                            memory=Memory(node.communication_qubits, node.storage_qubits),

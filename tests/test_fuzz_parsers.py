@@ -43,7 +43,8 @@ def test_every_codec_module_has_a_target() -> None:
     decoders = {"heralding": "qhp", "qframe": "qframe", "linkservice": "create", "egp": "egp", "ptp": "ptp",
                 "qnp": "track", "qncp": "qncp", "auth": "auth"}
     modules = {path.stem for path in (ROOT / "protocols" / "packets").glob("*.py")} - {"__init__"}
-    covered_by = {"qncp_distil": "qncp", "qncp_common": "qncp", "qncp_setup": "qncp", "qncp_caps": "qncp"}
+    covered_by = {"heralding_batch": "qhp_batch",
+                  "qncp_distil": "qncp", "qncp_common": "qncp", "qncp_setup": "qncp", "qncp_caps": "qncp"}
     assert modules == set(decoders) | set(covered_by)
     assert {*decoders.values(), *covered_by.values()} <= set(TARGETS)
 

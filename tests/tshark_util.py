@@ -39,8 +39,8 @@ from protocols.packets.qncp_common import MESSAGE_TYPES as QNCP_TYPES
 # Imported for their bind_layers: scapy must dissect what the Lua dissector dissects.
 from protocols.packets.scapy_layers.auth import AuthTrailer, split_frame
 from protocols.packets.scapy_layers.egp import EGP
-from protocols.packets.scapy_layers.heralding import QHPHerald
-from protocols.packets.scapy_layers.linkservice import LLAck, LLCreate, LLErr, LLOkK, LLOkM, LLUpward
+from protocols.packets.scapy_layers.heralding import QHPBatch, QHPHerald
+from protocols.packets.scapy_layers.linkservice import LLAck, LLCreate, LLErr, LLOkK, LLOkM, LLOkMB, LLUpward
 from protocols.packets.scapy_layers.netservice import NSAck, NSCreate, NSErr, NSOkK, NSOkM, NSUpward
 from protocols.packets.scapy_layers.qframe import QFrame
 from protocols.packets.scapy_layers.qncp import QNCP_LAYERS
@@ -59,15 +59,15 @@ SEVERITY_ERROR = 0x00800000
 
 # scapy layer class -> tshark protocol, and the message kind it carries
 _PROTO_OF: dict[type[Packet], str] = {
-    AuthTrailer: "qnetauth", QHPHerald: "qhp", QFrame: "qframe", EGP: "egp", LLCreate: "qll", LLUpward: "qll",
-    LLAck: "qll", LLOkK: "qll", LLOkM: "qll", LLErr: "qll",
+    AuthTrailer: "qnetauth", QHPHerald: "qhp", QHPBatch: "qhp", QFrame: "qframe", EGP: "egp", LLCreate: "qll",
+    LLUpward: "qll", LLAck: "qll", LLOkK: "qll", LLOkM: "qll", LLErr: "qll", LLOkMB: "qll",
     NSCreate: "qns", NSUpward: "qns", NSAck: "qns", NSOkK: "qns", NSOkM: "qns", NSErr: "qns",
     P4Egp: "p4egp", P4Qnp: "qnp", **dict.fromkeys(QNCP_LAYERS, "qncp"),
 }
 _KIND_OF: dict[type[Packet], str] = {
-    QHPHerald: "HERALD", QFrame: "QFRAME", LLCreate: "CREATE", LLAck: "ACK", LLOkK: "OK_K",
-    LLOkM: "OK_M", LLErr: "ERR", NSCreate: "NS_CREATE", NSAck: "NS_ACK", NSOkK: "NS_OK_K", NSOkM: "NS_OK_M",
-    NSErr: "NS_ERR", P4Egp: "P4_EGP", P4Qnp: "TRACK", AuthTrailer: "AUTH_TRAILER",
+    QHPHerald: "HERALD", QHPBatch: "BATCH", QFrame: "QFRAME", LLCreate: "CREATE", LLAck: "ACK", LLOkK: "OK_K",
+    LLOkM: "OK_M", LLErr: "ERR", LLOkMB: "OK_MB", NSCreate: "NS_CREATE", NSAck: "NS_ACK", NSOkK: "NS_OK_K",
+    NSOkM: "NS_OK_M", NSErr: "NS_ERR", P4Egp: "P4_EGP", P4Qnp: "TRACK", AuthTrailer: "AUTH_TRAILER",
 }
 
 

@@ -6,9 +6,9 @@
 -- or copy this file into ~/.local/lib/wireshark/plugins/.
 --
 -- Protocols (display-filter prefixes):
---   qhp     heralding protocol, HERALD / REPORT     UDP port 7770
+--   qhp     heralding protocol, HERALD / REPORT / BATCH  UDP port 7770
 --   qll     link-layer service (draft-dahlberg-ll-quantum-03 section 4):
---           CREATE (to port 7771), ACK / OK_K / OK_M / ERR (from port 7771, by Type nibble)
+--           CREATE (to port 7771), ACK / OK_K / OK_M / ERR / OK_MB (from port 7771, by Type nibble)
 --   egp     link-layer peer protocol, REQ / REQ_ACK / CONFIRM / CONFIRM_ACK / SCHEDULE / SCHEDULE_ACK /
 --           RELEASE / RELEASE_ACK, UDP port 7772; the
 --           CREATE carried by a REQ is dissected as a qll layer (qll.*) after the egp layer
@@ -49,11 +49,12 @@ end
 
 -- Value strings: the names of the scapy enums.
 local BELL_STATES = {[0] = "PHI_PLUS", [1] = "PSI_PLUS", [2] = "PHI_MINUS", [3] = "PSI_MINUS"}
-local QHP_TYPES = {[1] = "HERALD", [2] = "REPORT"}
+local QHP_TYPES = {[1] = "HERALD", [2] = "REPORT", [3] = "BATCH"}
 local OUTCOMES = {[0] = "FAILURE", [1] = "SUCCESS"}
 local SCHEMES = {[1] = "DOUBLE_CLICK", [2] = "SINGLE_CLICK", [3] = "SOURCE", [4] = "COUPLER"}
 local FRAME_TYPES = {[1] = "PHOTON"}
-local QLL_TYPES = {[1] = "ACK", [2] = "OK_K", [3] = "OK_M", [4] = "ERR"}
+local QLL_TYPES = {[1] = "ACK", [2] = "OK_K", [3] = "OK_M", [4] = "ERR", [5] = "OK_MB"}
+local BLOCK_BASES = {[0] = "Z", [1] = "X", [2] = "Y"}
 local TPE = {[0] = "K", [1] = "M"}
 local TIME_UNITS = {[0] = "us", [1] = "ms", [2] = "s", [3] = "unused"}
 local TIME_UNIT_NS = {[0] = 1000, [1] = 1000000, [2] = 1000000000}
@@ -215,10 +216,99 @@ local QHP_HERALD = layout(qhp_reg, 28, {
     {"attempts", "Attempts", 16, 4},
     {"detection_time", "Detection Time (ns)", 20, 8},
 })
-register(qhp, qhp_reg, qhp_ex, {qhp_trailing})
+-- BATCH (type 3, protocols/packets/heralding_batch.py): a 32-byte header, then Count failure counts of
+-- Delta Bits bits and Count 2-bit Bell states, each array bit-packed MSB first and zero-padded to a byte.
+local QHP_BATCH = layout(qhp_reg, 32, {
+    {"version", "Version", 0, 1},
+    {"msg_type", "Message Type", 1, 1, vals = QHP_TYPES},
+    {"delta_bits", "Delta Bits", 2, 1},
+    {"reserved", "Reserved", 3, 1},
+    {"link_id", "Link ID", 4, 2},
+    {"scheme", "Scheme", 6, 1, vals = SCHEMES},
+    {"reserved2", "Reserved", 7, 1},
+    {"attempt_seq", "First Attempt Sequence Number", 8, 8},
+    {"attempts", "Attempts", 16, 4},
+    {"count", "Count", 20, 4},
+    {"detection_time", "Detection Time (ns)", 24, 8},
+})
+local qhp_failures = ProtoField.uint32("qhp.failures", "Failed attempts before success")
+local qhp_bells = ProtoField.uint8("qhp.bells", "Bell State", base.DEC, BELL_STATES)
+local qhp_batch_ex = {
+    padding = ProtoExpert.new("qhp.bad_padding", "QHP BATCH padding bits are not zero",
+                              expert.group.MALFORMED, expert.severity.WARN),
+    attempts = ProtoExpert.new("qhp.bad_attempts", "QHP BATCH has more successes and failures than attempts",
+                               expert.group.MALFORMED, expert.severity.WARN),
+}
+register(qhp, qhp_reg, qhp_ex, {qhp_trailing, qhp_failures, qhp_bells},
+         {qhp_batch_ex.padding, qhp_batch_ex.attempts})
+
+-- Adds `count` fields of `width` bits packed from byte `start`; returns their sum, whether the
+-- padding after them is zero, and their largest value.
+local function packed_items(tree, buf, field, start, count, width)
+    local sum, largest = 0, 0
+    for i = 0, count - 1 do
+        local bit = i * width
+        local first = math.floor(bit / 8)
+        local range = buf(start + first, math.floor((bit + width - 1) / 8) - first + 1)
+        local v = range:bitfield(bit % 8, width)
+        tree:add(field, range, v)
+        sum = sum + v
+        if v > largest then largest = v end
+    end
+    local spare = (8 - (count * width) % 8) % 8
+    local zero = spare == 0 or count == 0 or
+        buf(start + math.floor(count * width / 8), 1):bitfield(8 - spare, spare) == 0
+    return sum, zero, largest
+end
+
+local function dissect_batch(buf, pinfo, root)
+    local tree = proto_item(root, qhp, buf, buf:len())
+    local v, complete = add_fields(tree, buf, QHP_BATCH, qhp_ex, "BATCH")
+    if not complete then
+        pinfo.cols.info:set("BATCH [truncated]")
+        return buf:len()
+    end
+    local info = string.format("BATCH link=%d seq=%s attempts=%d count=%d t=%sns", v.link_id,
+                               tostring(v.attempt_seq), v.attempts, v.count, tostring(v.detection_time))
+    pinfo.cols.info:set(info)
+    tree:append_text(", " .. info)
+    local width, count = v.delta_bits, v.count
+    if width > 32 then
+        tree:add_proto_expert_info(qhp_ex.undefined, string.format("Delta Bits %d above 32", width))
+        return buf:len()
+    end
+    local failures_len = math.ceil(count * width / 8)
+    local size = 32 + failures_len + math.ceil(count * 2 / 8)
+    if buf:len() < size then
+        tree:add_proto_expert_info(qhp_ex.short, string.format(
+            "BATCH of %d successes is %d bytes, only %d present", count, size, buf:len()))
+        return buf:len()
+    end
+    local failed, zero1, zero2 = 0, true, true
+    if width > 0 then
+        failed, zero1 = packed_items(tree, buf, qhp_failures, 32, count, width)
+    else
+        for _ = 1, count do tree:add(qhp_failures, buf(2, 1), 0) end
+    end
+    _, zero2 = packed_items(tree, buf, qhp_bells, 32 + failures_len, count, 2)
+    if not (zero1 and zero2) then
+        tree:add_proto_expert_info(qhp_batch_ex.padding, "padding bits are not zero")
+    end
+    if failed + count > v.attempts then
+        tree:add_proto_expert_info(qhp_batch_ex.attempts, string.format(
+            "%d successes after %d failures in %d attempts", count, failed, v.attempts))
+    end
+    if buf:len() > size then
+        local item = tree:add(qhp_trailing, buf(size))
+        item:add_proto_expert_info(qhp_ex.trailing, string.format(
+            "%d bytes after the %d-byte message", buf:len() - size, size))
+    end
+    return buf:len()
+end
 
 local function qhp_dissect(buf, pinfo, root)
     pinfo.cols.protocol = "QHP"
+    if buf:len() >= 2 and buf(1, 1):uint() == 3 then return dissect_batch(buf, pinfo, root) end
     local tree = proto_item(root, qhp, buf, QHP_HERALD.size)
     local v, complete = add_fields(tree, buf, QHP_HERALD, qhp_ex, "HERALD")
     if not complete then
@@ -356,7 +446,25 @@ local function create_summary(v)
                          v.minimum_fidelity / FIDELITY_SCALE)
 end
 
+-- OK_MB (type 5, qll only): a 20-byte header, then Count outcomes (1 bit), bases (2 bits) and Bell
+-- states (2 bits), each array bit-packed MSB first and zero-padded to a byte.
+local OK_MB_SPECS = {
+    TYPE_FIELD, CREATE_ID_FIELD,
+    {"d", "Directionality (D)", 0, 4, mask = 0x00000800},
+    {"unused", "Unused", 0, 4, mask = 0x000007FF},
+    {"sequence_number", "Sequence Number (first)", 4, 2},
+    {"purpose_id", "Purpose ID", 6, 2},
+    {"remote_node_id", "Remote Node ID", 8, 4},
+    {"goodness", "Goodness", 12, 2, note = fidelity_note},
+    {"unused2", "Unused", 14, 2},
+    {"count", "Count", 16, 4},
+}
+
 local function upward_summary(kind, v)
+    if kind == 5 then
+        return string.format("OK_MB create_id=%d seq=%d count=%d remote=%d goodness=%.4f", v.create_id,
+                             v.sequence_number, v.count, v.remote_node_id, v.goodness / FIDELITY_SCALE)
+    end
     if kind == 1 then
         return string.format("ACK create_id=%d", v.create_id)
     elseif kind == 2 then
@@ -378,7 +486,7 @@ end
 
 -- A service protocol: CREATE travelling to `service_port`, ACK / OK / ERR coming from it.
 -- Returns {proto, dissect_create(buf, pinfo, root) -> info, dissect(buf, pinfo, root, to_service)}.
-local function service_protocol(pname, title, description, service_port)
+local function service_protocol(pname, title, description, service_port, blocks)
     local proto = Proto(pname, description)
     local reg = registry(pname)
     local ex = expert_set(pname, title)
@@ -387,8 +495,54 @@ local function service_protocol(pname, title, description, service_port)
     local upward = {}
     for kind = 1, #UPWARD_SPECS do upward[kind] = layout(reg, UPWARD_SPECS[kind][1], UPWARD_SPECS[kind][2]) end
     local type_only = layout(reg, 1, {{"type", "Type", 0, 1, mask = 0xF0, vals = QLL_TYPES}})
-    register(proto, reg, ex, {f_trailing})
+    local extra, extra_experts = {f_trailing}, {}
+    local block = nil
+    if blocks then
+        block = {
+            lay = layout(reg, 20, OK_MB_SPECS),
+            outcomes = ProtoField.uint8(pname .. ".outcomes", "Outcome"),
+            bases = ProtoField.uint8(pname .. ".bases", "Basis", base.DEC, BLOCK_BASES),
+            bells = ProtoField.uint8(pname .. ".bell_states", "Bell State", base.DEC, BELL_STATES),
+            padding = ProtoExpert.new(pname .. ".bad_padding", title .. " OK_MB padding bits are not zero",
+                                      expert.group.MALFORMED, expert.severity.WARN),
+        }
+        extra = {f_trailing, block.outcomes, block.bases, block.bells}
+        extra_experts = {block.padding}
+    end
+    register(proto, reg, ex, extra, extra_experts)
     local svc = {proto = proto}
+
+    -- OK_MB: the header, then each packed array item by item; the codec's checks as expert info.
+    local function dissect_block(buf, root)
+        local tree = proto_item(root, proto, buf, buf:len())
+        local v, complete = add_fields(tree, buf, block.lay, ex, "OK_MB")
+        if not complete then return "OK_MB [truncated]" end
+        local count = v.count
+        local sizes = {math.ceil(count / 8), math.ceil(count * 2 / 8), math.ceil(count * 2 / 8)}
+        local size = 20 + sizes[1] + sizes[2] + sizes[3]
+        local info = upward_summary(5, v)
+        tree:append_text(", " .. info)
+        if buf:len() < size then
+            tree:add_proto_expert_info(ex.short, string.format(
+                "OK_MB of %d pairs is %d bytes, only %d present", count, size, buf:len()))
+            return info
+        end
+        local _, zero1 = packed_items(tree, buf, block.outcomes, 20, count, 1)
+        local _, zero2, largest = packed_items(tree, buf, block.bases, 20 + sizes[1], count, 2)
+        local _, zero3 = packed_items(tree, buf, block.bells, 20 + sizes[1] + sizes[2], count, 2)
+        if not (zero1 and zero2 and zero3) then
+            tree:add_proto_expert_info(block.padding, "padding bits are not zero")
+        end
+        if largest > 2 then
+            tree:add_proto_expert_info(ex.undefined, "Basis 3 is unused")
+        end
+        if buf:len() > size then
+            local item = tree:add(f_trailing, buf(size))
+            item:add_proto_expert_info(ex.trailing, string.format(
+                "%d bytes after the %d-byte message", buf:len() - size, size))
+        end
+        return info
+    end
 
     -- Dissects a CREATE as a layer of this protocol under `root`; returns the Info text.
     function svc.dissect_create(buf, pinfo, root)
@@ -404,6 +558,7 @@ local function service_protocol(pname, title, description, service_port)
     local function dissect_upward(buf, pinfo, root)
         local n = buf:len()
         local kind = n > 0 and rshift(buf(0, 1):uint(), 4) or nil
+        if kind == 5 and block ~= nil then return dissect_block(buf, root) end
         local lay = kind and upward[kind]
         if lay == nil then
             local tree = proto_item(root, proto, buf, n)
@@ -445,9 +600,9 @@ local function service_protocol(pname, title, description, service_port)
 end
 
 local QLL = service_protocol("qll", "QLL", "QNet Link Layer Service (draft-dahlberg-ll-quantum-03)",
-                             LINK_SERVICE_PORT)
+                             LINK_SERVICE_PORT, true)
 local QNS = service_protocol("qns", "QNS", "QNet Network Layer Service (the link-layer service end to end)",
-                             NETWORK_SERVICE_PORT)
+                             NETWORK_SERVICE_PORT, false)
 
 ---------------------------------------------------------------------------------------------
 -- EGP: link-layer peer protocol (protocols/packets/egp.py)

@@ -103,7 +103,7 @@ from protocols.packets.egp import (
     EgpMessage,
 )
 from protocols.physical.hardware import CommandRejected, LinkDown, MoveResult
-from protocols.physical.node import AttemptLost, PairReady, StopGeneration
+from protocols.physical.node import AttemptLost, BlockReady, PairReady, StopGeneration
 
 __all__ = ["ROTATION_BASES", "TRANSITIONS", "GenerationOver", "LinkConfig", "LinkCounters", "LinkLayer", "Memory",
            "QueuePolicy", "Request", "RequestEvent", "RequestState"]
@@ -175,7 +175,7 @@ class LinkLayer:
         return self._done(actions, now)
 
     def handle(self, event: Any, now: int) -> Actions:
-        if isinstance(event, PairReady):
+        if isinstance(event, PairReady | BlockReady):
             actions = self.confirmation.on_pair(event, now)
         elif isinstance(event, AttemptLost):
             actions = self.confirmation.on_lost(event, now)

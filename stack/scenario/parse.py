@@ -251,8 +251,13 @@ def _link(t: Table, name: str, link_id: int, nodes: dict[str, NodeConfig]) -> Li
         if role != needs and ref is not None:
             raise t.error(role, f"does not apply to scheme {scheme!r}")
     length = t.number("length_km", 10.0 if needs else 0.01, low=0.0, high=1e5)
+    mode = t.text("mode", "sampled", MODES)
+    batch = t.number("batch", 0, low=0, high=0xFFFF, integer=True)
+    if batch and (needs != "station" or mode != "sampled"):
+        raise t.error("batch", f"blocks of measure-directly pairs need a station and mode \"sampled\" "
+                               f"(this link: scheme {scheme!r}, mode {mode!r})")
     return LinkConfig(
-        name, link_id, a, b, scheme, t.text("mode", "sampled", MODES), station, source,
+        name, link_id, a, b, scheme, mode, station, source,
         switch=_optional_ref(t, "switch", nodes, "switch"),
         length_a_km=t.number("length_a_km", length / 2, low=0.0, high=1e5),
         length_b_km=t.number("length_b_km", length / 2, low=0.0, high=1e5),
@@ -271,6 +276,7 @@ def _link(t: Table, name: str, link_id: int, nodes: dict[str, NodeConfig]) -> Li
         queue_max_per_source=t.number("queue_max_per_source", 16, low=1, high=1_000_000, integer=True),
         queue_priority_pairs=t.number("queue_priority_pairs", 4096, low=0, high=1 << 30, integer=True),
         cutoff_ns=round(t.number("cutoff_us", 0.0, low=0.0, high=1e12) * 1000),
+        batch=batch,
     )
 
 

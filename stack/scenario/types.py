@@ -113,6 +113,8 @@ class LinkConfig:
     """Pairs one source may have outstanding at a Priority above 0 on this link (beyond: NORES)."""
     cutoff_ns: int = 0
     """A pair of an atomic request still kept this long after its emission is discarded (0: never)."""
+    batch: int = 0
+    """Measure-directly requests of at least this many pairs run in blocks of up to this many (0: never)."""
 
     @property
     def middle(self) -> str:
