@@ -10,15 +10,12 @@ that Bell state adds in the basis measured, so both ends see |Φ+⟩'s correlati
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from protocols.common import Basis
 from protocols.packets import linkservice as ll
 from protocols.physical.physics import expected_parity
 from stack.api.errors import LinkError
-
-if TYPE_CHECKING:
-    from stack.api.context import AppContext
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +51,8 @@ class MeasuredPair:
 class EPRSocket:
     """Pairs with the application on ``remote`` (``service``: "auto", "link" or "network")."""
 
-    def __init__(self, ctx: AppContext, remote: str, service: str = "auto") -> None:
+    def __init__(self, ctx: Any, remote: str, service: str = "auto") -> None:
+        """``ctx``: the application's :class:`stack.api.context.AppContext` (which imports this module)."""
         self.ctx = ctx
         self.service = ctx.service_for(remote, service)
         self.remote = remote
