@@ -130,6 +130,8 @@ class Transport:
     early: dict[PairKey, tuple[qtp.Qtp, Address, int]] = field(default_factory=dict)
     answered: OrderedDict[PairKey, qtp.Qtp] = field(default_factory=OrderedDict)
     counters: Counters = field(default_factory=Counters)
+    quiet_at: int = 0
+    """After this time no sender can still retransmit a DATA this end has answered (see :meth:`quiet`)."""
     _next_seq: int = 1
     _measuring: dict[int, int] = field(default_factory=dict)
 
@@ -141,7 +143,13 @@ class Transport:
         deadline budget, if its memory differs from this node's."""
         seq = self._next_seq
         self._next_seq = self._next_seq % 0xFFFF + 1
-        give_up = pair.ok_time + (self.budget_ns if budget_ns is None else budget_ns) + self.retransmit_ns
+        budget = self.budget_ns if budget_ns is None else budget_ns
+        if now >= pair.ok_time + budget:         # the receiver has discarded its half: keep the qubit
+            self.counters.lost += 1
+            lost = Lost(seq, pair.key, qtp.ERR_DEADLINE, f"transfer {seq}: the pair is past the receiver's memory "
+                                                         "deadline; the qubit was not sent")
+            return seq, Actions(up=[lost], hardware=[Discard(pair.slot)], deadline=self.deadline())
+        give_up = pair.ok_time + budget + self.retransmit_ns
         self.outgoing[seq] = Outgoing(seq, pair, peer, data_slot, give_up)
         self._measuring[data_slot] = seq
         return seq, Actions(hardware=[BellMeasure(data_slot, pair.slot)], deadline=self.deadline())
@@ -181,6 +189,31 @@ class Transport:
         if early is not None:
             return self._data(early[0], early[1], now)
         return Actions(deadline=self.deadline())
+
+    def expired(self, key: PairKey, now: int) -> Actions:
+        """The layer reported pair ``key`` expired (ERR EXPIRE): it carries no qubit. A transfer over it is lost
+        at the sender (NOPAIR); at the receiver, DATA for it is answered ERR NOPAIR, now and when it comes."""
+        actions = Actions()
+        out = next((o for o in self.outgoing.values() if o.pair.key == key and o.phase is Phase.SENT), None)
+        if out is not None:
+            actions.extend(self._give_up(out, qtp.ERR_NOPAIR, f"transfer {out.transfer_seq}: the layer reported "
+                                                              "its pair expired"))
+        if key in self.incoming or key in self.answered:
+            return actions
+        err = qtp.Qtp(qtp.TYPE_ERR, self.purpose_id, 0, key[1], key[2], key[0], error=qtp.ERR_NOPAIR)
+        early = self.early.pop(key, None)
+        if early is not None:
+            err = replace(err, transfer_seq=early[0].transfer_seq)
+            actions.send.append((early[1], err.encode()))
+        self._remember(key, err)
+        actions.deadline = self.deadline()
+        return actions
+
+    def quiet(self, now: int) -> bool:
+        """Nothing left to do or to answer: no transfer open, no half waiting, and no sender still retransmitting
+        a DATA this end answered (an answer can be lost; the host keeps serving QTP until then, like TCP's
+        TIME-WAIT)."""
+        return not self.outgoing and not self.incoming and not self.early and now >= self.quiet_at
 
     def held_slots(self) -> set[int]:
         return {inc.pair.slot for inc in self.incoming.values()}
@@ -224,6 +257,7 @@ class Transport:
                 self.early[key] = (message, source, now + self.budget_ns)
             return Actions(deadline=self.deadline())
         del self.incoming[key]
+        self.quiet_at = max(self.quiet_at, inc.deadline + 2 * self.retransmit_ns)
         slot = inc.pair.slot
         gates = [Gate(name, (slot,)) for name, bit in (("X", message.cx), ("Z", message.cz)) if bit]
         ack = qtp.Qtp(qtp.TYPE_ACK, self.purpose_id, message.transfer_seq, *key[1:], key[0])
@@ -253,6 +287,7 @@ class Transport:
             del self.incoming[key]
             err = qtp.Qtp(qtp.TYPE_ERR, self.purpose_id, 0, key[1], key[2], key[0], error=qtp.ERR_DEADLINE)
             self._remember(key, err)
+            self.quiet_at = max(self.quiet_at, now + 2 * self.retransmit_ns)
             self.counters.lost += 1
             actions.hardware.append(Discard(inc.pair.slot))
             actions.send.append((inc.peer, err.encode()))

@@ -58,6 +58,10 @@ class AppContext:
         self._names = {node_ip(nd.node_id): name for name, nd in emu.scenario.nodes.items()}
         self.handlers: dict[int, Any] = {}
         """Engines hosted by the application, by the local port their datagrams arrive on (the transport)."""
+        self.expired: deque[tuple[int, int, int]] = deque()
+        """Pairs the layers reported expired (ERR EXPIRE), as (origin node, Create ID, sequence number)."""
+        self.lingering: list[Any] = []
+        """Coroutine functions run after the application returns (the transport's TIME-WAIT)."""
         self.held: set[int] = set()
         """Slots whose qubit the application holds (delivered pairs, data qubits) and has not yet given up."""
 
@@ -236,7 +240,12 @@ class AppContext:
     def _datagram(self, event: Datagram) -> None:
         if event.source in self._services:
             with contextlib.suppress(ParseError):       # a malformed reply is dropped, like any layer does
-                self._messages.append(ll.decode_upward(event.payload))
+                message = ll.decode_upward(event.payload)
+                self._messages.append(message)
+                if isinstance(message, ll.Err) and message.err == ll.ERR_EXPIRE and message.s:
+                    low, high = message.sequence_number_low, message.sequence_number_high
+                    self.expired.extend((message.origin_node, message.create_id, seq & 0xFFFF)
+                                        for seq in range(low, high if high > low else high + 0x10000))
         elif event.port in self.handlers:
             self.handlers[event.port](event)
         else:

@@ -32,6 +32,8 @@ class KeptPair:
     """The layer's fidelity estimate."""
     corrected: bool
     """The pair was turned into |Φ+⟩ (by the creating end)."""
+    ok_time: int = 0
+    """When this end's OK arrived (virtual ns)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +97,7 @@ class EPRSocket:
             if ok.bell_state & 2:
                 self.ctx.gate("Z", ok.lqid)
         return KeptPair(ok.lqid, self.remote, ok.create_id, ok.sequence_number, ok.bell_state,
-                        ll.decode_fidelity(ok.goodness), correct)
+                        ll.decode_fidelity(ok.goodness), correct, self.ctx.now)
 
     def _measured(self, ok: ll.OkMeasure, correct: bool) -> MeasuredPair:
         basis = Basis(ok.basis)

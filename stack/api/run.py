@@ -24,6 +24,8 @@ async def _serve(context: AppContext, app: App) -> None:
     try:
         assert await context.port.next() is STARTUP
         await app(context)
+        for linger in context.lingering:
+            await linger()
     finally:
         context.emu.api_running -= 1
         stop_when_done(context.emu)

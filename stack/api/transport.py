@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from protocols.common import QTP_PORT, Actions
-from protocols.physical.hardware import BellMeasureResult, CommandRejected
+from protocols.physical.hardware import BellMeasure, BellMeasureResult, CommandRejected
 from protocols.transport.model import CLASSICAL_LIMIT, deadline_budget_ns
 from protocols.transport.teleport import Delivered, Lost, PairRef, Sent, Transport
 from stack.api.context import AppContext
@@ -45,6 +45,7 @@ class Teleporter:
         ctx.handlers[QTP_PORT] = self._datagram
         self.engine = Transport(ctx.purpose_id, deadline_budget_ns(node.t1_ns, node.t2_ns, floor), 0)
         self.events: list[Any] = []
+        ctx.lingering.append(self._linger)
 
     def _retransmit_ns(self, remote: str) -> int:
         route = self.ctx.emu.network.route(self.ctx.node_id, self.ctx.emu.scenario.nodes[remote].node_id)
@@ -57,15 +58,18 @@ class Teleporter:
         return await self.send_over(remote, slot, pair)
 
     async def send_over(self, remote: str, slot: int, pair: KeptPair) -> int:
-        """Teleport the qubit in ``slot`` over ``pair`` (this end's half of an uncorrected kept pair it created)."""
+        """Teleport the qubit in ``slot`` over ``pair`` (this end's half of an uncorrected kept pair it created).
+        If the pair is already past the receiver's memory deadline, the qubit stays in ``slot`` (the half is
+        discarded) and TransportError DEADLINE is raised."""
         ctx, peer = self.ctx, ctx_node(self.ctx, remote)
         self.engine.retransmit_ns = self._retransmit_ns(remote)
         remote_node = ctx.emu.scenario.nodes[remote]
-        ref = PairRef(pair.slot, ctx.node_id, pair.create_id, pair.sequence_number, pair.bell_state, ctx.now)
+        ref = PairRef(pair.slot, ctx.node_id, pair.create_id, pair.sequence_number, pair.bell_state, pair.ok_time)
         seq, actions = self.engine.send(slot, ref, (node_ip(peer), QTP_PORT), ctx.now,
                                         deadline_budget_ns(remote_node.t1_ns, remote_node.t2_ns, self.floor))
         self._apply(actions)
-        ctx.held -= {slot, pair.slot}
+        ctx.held -= {pair.slot} if not actions.hardware or not isinstance(actions.hardware[0], BellMeasure) \
+            else {slot, pair.slot}
         event = await self._until(lambda e: isinstance(e, Sent | Lost) and e.transfer_seq == seq)
         if isinstance(event, Lost):
             raise TransportError(event.code, f"teleporting to {remote}: {event.reason}")
@@ -80,7 +84,8 @@ class Teleporter:
         """Wait for the corrections of a qubit teleported over ``pair`` (this end's half, created by ``remote``)."""
         ctx = self.ctx
         self.engine.retransmit_ns = self._retransmit_ns(remote)
-        ref = PairRef(pair.slot, ctx_node(ctx, remote), pair.create_id, pair.sequence_number, pair.bell_state, ctx.now)
+        ref = PairRef(pair.slot, ctx_node(ctx, remote), pair.create_id, pair.sequence_number, pair.bell_state,
+                      pair.ok_time)
         self._apply(self.engine.expect(ref, (node_ip(ref.origin_node), QTP_PORT), ctx.now))
         event = await self._until(lambda e: isinstance(e, Delivered | Lost) and e.pair == ref.key)
         if isinstance(event, Lost):
@@ -97,12 +102,19 @@ class Teleporter:
             ctx.emu.medium.command(ctx.node_id, command, ctx.port)
         self.events.extend(actions.up)
 
+    async def _linger(self) -> None:
+        """After the application returned: serve QTP until the engine is quiet (its answers may be lost)."""
+        while not self.engine.quiet(self.ctx.now):
+            await self._until(lambda e: False, until=self.engine.quiet)
+
     def _datagram(self, event: Datagram) -> None:
         self._apply(self.engine.receive(event.payload, event.source, event.port, self.ctx.now))
 
-    async def _until(self, wanted: Any) -> Any:
+    async def _until(self, wanted: Any, until: Any = None) -> Any:
         ctx = self.ctx
-        while True:
+        while until is None or not until(ctx.now):
+            while ctx.expired:
+                self._apply(self.engine.expired(ctx.expired.popleft(), ctx.now))
             for event in self.events:
                 if wanted(event):
                     self.events.remove(event)
@@ -114,6 +126,8 @@ class Teleporter:
                 break
             else:
                 deadline = self.engine.deadline()
+                if until is not None:
+                    deadline = min(deadline or self.engine.quiet_at, self.engine.quiet_at)
                 ctx.port.set_timer(deadline)
                 if await ctx._wait() is TIMER and deadline is not None and ctx.now >= deadline:
                     self._apply(self.engine.on_timer(ctx.now))
