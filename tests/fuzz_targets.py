@@ -27,6 +27,7 @@ from protocols.packets.qncp_common import COMPLETE, CONFIRM, CREDIT, DISTIL, EXP
 from protocols.packets.qncp_distil import Distil
 from protocols.packets.qncp_setup import Setup, SetupReply
 from protocols.packets.qnp import EgpHeader, TrackFrame
+from protocols.packets.qtp import ERR_DEADLINE, TYPE_ACK, TYPE_DATA, TYPE_ERR, Qtp
 from protocols.physical.hardware import Arm, Measure
 from stack.multiprocess.medium_protocol import MediumProtocolError, decode_hardware, encode_hardware, parse
 from stack.multiprocess.results import result_problem
@@ -129,6 +130,9 @@ TARGETS: dict[str, Target] = {target.name: target for target in (
     Target("track", TrackFrame.decode, (ParseError,), (TrackFrame(0xC001, 0xFFFE, 1, 0xBEEF, 0xFFFE, 1).encode(),)),
     Target("p4egp", EgpHeader.decode, (ParseError,), (TrackFrame(0xC001, 9, 1, 0xBEEF, 9, 1).encode()[:8],)),
     Target("qncp", decode_qncp, (ParseError,), _qncp_seeds()),
+    Target("qtp", Qtp.decode, (ParseError,), (Qtp(TYPE_DATA, 100, 7, 3, 9, 1, cx=1, cz=1, attempt=2).encode(),
+                                              Qtp(TYPE_ACK, 100, 7, 3, 9, 1).encode(),
+                                              Qtp(TYPE_ERR, 100, 0, 3, 9, 1, error=ERR_DEADLINE).encode())),
     Target("medium", _medium, (MediumProtocolError,), _medium_seeds()),
     Target("scenario", _scenario, (ScenarioError,), _scenario_seeds()),
 )}

@@ -21,6 +21,7 @@
 --           after a p4egp layer)
 --   qncp    network control protocol, UDP port 7775: SETUP, SETUP_REPLY, TRACK_ACK, EXPIRE, CREDIT,
 --           CONFIRM, COMPLETE, TEARDOWN, DISTIL and their ACKs; a SETUP's CREATE is a qll layer after it
+--   qtp     qubit transport protocol (teleportation), UDP port 7776: DATA, ACK, ERR
 --
 -- Every field abbreviation is <proto>.<scapy field name> of the reference scapy layers in
 -- protocols/packets/*.py, and value strings use the scapy enum names, so
@@ -28,7 +29,7 @@
 -- Short or malformed messages get expert info (group Malformed) instead of an error.
 
 local HERALD_PORT, LINK_SERVICE_PORT, EGP_PORT = 7770, 7771, 7772
-local NETWORK_SERVICE_PORT, QNP_PORT, QNCP_PORT = 7773, 7774, 7775
+local NETWORK_SERVICE_PORT, QNP_PORT, QNCP_PORT, QTP_PORT = 7773, 7774, 7775, 7776
 local QFRAME_ETHERTYPE = 0x88B5
 local ETHERTYPE_P4_EGP, ETHERTYPE_P4_QNP = 0x4401, 0x4402
 local VERSION = 1
@@ -942,6 +943,65 @@ function qncp.dissector(buf, pinfo, root)
 end
 
 ---------------------------------------------------------------------------------------------
+-- QTP: the transport layer's qubit transport protocol (protocols/packets/qtp.py), UDP port 7776.
+-- 16 bytes: DATA carries teleportation's two correction bits and the pair's names, ACK and ERR answer it.
+
+local QTP_TYPES = {[1] = "DATA", [2] = "ACK", [3] = "ERR"}
+local QTP_ERRORS = {[0] = "NONE", [1] = "NOPAIR", [2] = "DEADLINE"}
+local qtp = Proto("qtp", "QNet Qubit Transport Protocol")
+local qtp_reg = registry("qtp")
+local qtp_ex = expert_set("qtp", "QTP")
+qtp_ex.inconsistent = ProtoExpert.new("qtp.inconsistent", "QTP fields inconsistent with the message type",
+                                      expert.group.MALFORMED, expert.severity.ERROR)
+local qtp_trailing = ProtoField.bytes("qtp.trailing_bytes", "Trailing bytes")
+local QTP = layout(qtp_reg, 16, {
+    {"version", "Version", 0, 1, mask = 0xF0},
+    {"msg_type", "Type", 0, 1, mask = 0x0F, vals = QTP_TYPES},
+    {"cx", "Correction X", 1, 1, mask = 0x80},
+    {"cz", "Correction Z", 1, 1, mask = 0x40},
+    {"reserved1", "Reserved", 1, 1, mask = 0x3F},
+    {"purpose_id", "Purpose ID", 2, 2},
+    {"transfer_seq", "Transfer Sequence", 4, 2},
+    {"create_id", "Create ID", 6, 2},
+    {"pair_seq", "Pair Sequence Number", 8, 2},
+    {"origin_node", "Origin Node ID", 10, 2},
+    {"error", "Error Code", 12, 1, vals = QTP_ERRORS},
+    {"attempt", "Attempt", 13, 1},
+    {"reserved2", "Reserved", 14, 2},
+})
+register(qtp, qtp_reg, qtp_ex, {qtp_trailing}, {qtp_ex.inconsistent})
+
+function qtp.dissector(buf, pinfo, root)
+    local n = buf:len()
+    pinfo.cols.protocol = "QTP"
+    local tree = proto_item(root, qtp, buf, QTP.size)
+    local v, complete = add_fields(tree, buf, QTP, qtp_ex, "QTP message")
+    if not complete then
+        pinfo.cols.info:set("QTP [truncated]")
+        return n
+    end
+    check_trailing(tree, buf, QTP, qtp_ex, qtp_trailing)
+    local kind = name_of(QTP_TYPES, v.msg_type)
+    local pair = string.format("pair=%d/%d/%d", v.origin_node, v.create_id, v.pair_seq)
+    local info = string.format("QTP %s purpose=%d transfer=%d %s", kind, v.purpose_id, v.transfer_seq, pair)
+    if v.msg_type == 1 then
+        info = info .. string.format(" correction=X%dZ%d", v.cx, v.cz)
+    elseif v.msg_type == 3 then
+        info = info .. " " .. name_of(QTP_ERRORS, v.error)
+    end
+    if v.attempt > 0 then info = info .. string.format(" attempt=%d", v.attempt) end
+    local bad = v.reserved1 ~= 0 or v.reserved2 ~= 0 or (v.msg_type ~= 1 and (v.cx ~= 0 or v.cz ~= 0))
+        or ((v.msg_type == 3) ~= (v.error ~= 0)) or (v.msg_type == 3 and QTP_ERRORS[v.error] == nil)
+    if bad then
+        tree:add_proto_expert_info(qtp_ex.inconsistent, "reserved bits, correction bits or error code do not "
+                                                        .. "fit a " .. kind)
+    end
+    tree:append_text(", " .. info)
+    pinfo.cols.info:set(info)
+    return n
+end
+
+---------------------------------------------------------------------------------------------
 -- Registration
 
 local udp_port = DissectorTable.get("udp.port")
@@ -951,6 +1011,7 @@ udp_port:add(EGP_PORT, egp)
 udp_port:add(NETWORK_SERVICE_PORT, QNS.proto)
 udp_port:add(QNP_PORT, qnp)
 udp_port:add(QNCP_PORT, qncp)
+udp_port:add(QTP_PORT, qtp)
 local ethertype = DissectorTable.get("ethertype")
 ethertype:add(QFRAME_ETHERTYPE, qframe)
 ethertype:add(ETHERTYPE_P4_EGP, p4egp)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import BinaryIO
 
 import trio
 
@@ -32,18 +33,20 @@ async def _serve(context: AppContext, app: App) -> None:
         context.port.close()
 
 
-def run_apps(scenario: Scenario, apps: dict[str, App], purpose_id: int = 100, seed: int | None = None) -> RunResult:
+def run_apps(scenario: Scenario, apps: dict[str, App], purpose_id: int = 100, seed: int | None = None,
+             pcap: BinaryIO | None = None) -> RunResult:
     """Run ``scenario`` with an application coroutine on each named node (blocking).
 
     Every application listens on ``purpose_id`` (below 0x8000) at its node's link layer and network layer:
     OKs for requests with that Purpose ID reach it. The run ends when every application has returned (and
-    the scenario's own workload is done). An application must end every qubit it was given (measure it,
-    teleport it or discard it): one left in memory fails the run with an AccountingError naming it.
+    the scenario's own workload is done). ``pcap``: capture every datagram and photon there. An application
+    must end every qubit it was given (measure it, teleport it or discard it): one left in memory fails the
+    run with an AccountingError naming it.
     """
     for node in apps:
         if node not in scenario.nodes or scenario.nodes[node].kind != "qpu":
             raise ValueError(f"apps: {node!r} is not a QPU of the scenario")
-    emu = build(scenario, seed, network_layers=True)
+    emu = build(scenario, seed, pcap, network_layers=True)
     directory: dict[str, Address] = {node: (node_ip(scenario.nodes[node].node_id), API_PORT_BASE + index)
                                      for index, node in enumerate(apps)}
     contexts = []
