@@ -1023,7 +1023,7 @@ ethertype:add(ETHERTYPE_P4_QNP, qnp)
 -- (tshark -o qnetmp.base_port:40000) and every mapped port is dissected by its slot:
 -- 31 the timestamp sideband (sent from the sender's service port, so it is checked first),
 -- 0 qhp, 1 link-layer service, 2 egp, 3-4 PTP (Wireshark's own dissector), 5 network-layer
--- service, 6 TRACK, 7 qncp, 8-30 the applications' side of the link-layer or network-layer service.
+-- service, 6 TRACK, 7 qncp, 8 qtp, 9-30 the applications' side of the link-layer or network-layer service.
 
 local qnetmp = Proto("qnetmp", "QNet multi-process port map")
 qnetmp.prefs.base_port = Pref.uint("Base port", 0,
@@ -1057,6 +1057,7 @@ local MP_SLOTS = {
     [5] = QNS.dissect,
     [6] = function(buf, pinfo, root) return dissect_track(buf, pinfo, root, true, true) end,
     [7] = qncp.dissector,
+    [8] = qtp.dissector,
 }
 
 function qnetmp.dissector(buf, pinfo, root)
