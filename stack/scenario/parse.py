@@ -30,6 +30,7 @@ from stack.scenario.types import (
     SyncConfig,
     WorkloadConfig,
 )
+from stack.scenario.applications import applications as read_applications
 from stack.scenario.workload import network_settings
 from stack.scenario.workload import workload as read_workload
 
@@ -40,7 +41,7 @@ MODES = ("sampled", "exact")
 MAX_DATA_QUBITS = 4096
 """Data qubits per QPU (``data_qubits``): a bound on memory, not on physics (they share no LQID)."""
 WORKLOAD_TYPES = ("keep", "measure")
-TOP_LEVEL = ("run", "sync", "nodes", "links", "workload", "network")
+TOP_LEVEL = ("run", "sync", "nodes", "links", "workload", "network", "application")
 
 __all__ = [
     "ClockConfig",
@@ -100,8 +101,9 @@ def load_data(data: dict[str, Any], source: str) -> Scenario:
     links = _links(source, top.get("links", REQUIRED), nodes)
     workload = read_workload(source, top.get("workload", []), nodes, links, _node_ref)
     network = network_settings(Table(source, "network", top.get("network", {})))
+    apps = read_applications(source, top.get("application", []), nodes, _node_ref)
     top.finish()
-    return Scenario(source, run, nodes, links, workload, sync, network)
+    return Scenario(source, run, nodes, links, workload, sync, network, apps)
 
 
 def _sync(t: Table) -> SyncConfig:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 from dataclasses import dataclass
 
 
@@ -167,6 +168,8 @@ class Scenario:
     workload: list[WorkloadConfig]
     sync: SyncConfig = SyncConfig()
     network: NetworkSettings = NetworkSettings()
+    applications: tuple[Any, ...] = ()
+    """The ``[[application]]`` entries (:class:`stack.scenario.applications.ApplicationConfig`)."""
 
     @property
     def uses_network(self) -> bool:
