@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from stack.scenario import checks
+from stack.scenario.applications import applications as read_applications
 from stack.scenario.table import REQUIRED, ScenarioError, Table
 from stack.scenario.types import (
     ClockConfig,
@@ -30,7 +31,6 @@ from stack.scenario.types import (
     SyncConfig,
     WorkloadConfig,
 )
-from stack.scenario.applications import applications as read_applications
 from stack.scenario.workload import network_settings
 from stack.scenario.workload import workload as read_workload
 
