@@ -19,7 +19,7 @@ from protocols.common import Basis
 from stack.api.context import AppContext
 from stack.api.epr import MeasuredPair
 from stack.api.exchange import Exchange
-from stack.api.transport import Teleporter
+from stack.api.transport import teleporter_of
 
 ROLES = ("create", "recv")
 MAX_BLOCK = 4096
@@ -163,7 +163,7 @@ async def teleport_states(ctx: AppContext, remote: str, per_state: int, role: st
     from stack.api.errors import LinkError, TransportError
 
     result, start = TeleportResult(), ctx.now
-    teleporter = Teleporter(ctx)
+    teleporter = teleporter_of(ctx)
     for name, (gates, basis, want) in STATES.items():
         done = 0
         while done < per_state:

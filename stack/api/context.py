@@ -60,6 +60,8 @@ class AppContext:
         """Engines hosted by the application, by the local port their datagrams arrive on (the transport)."""
         self.expired: deque[tuple[int, int, int]] = deque()
         """Pairs the layers reported expired (ERR EXPIRE), as (origin node, Create ID, sequence number)."""
+        self.teleporter: Any = None
+        """The application's :class:`stack.api.transport.Teleporter`, once it has one (it binds UDP 7776)."""
         self.lingering: list[Any] = []
         """Coroutine functions run after the application returns (the transport's TIME-WAIT)."""
         self.held: set[int] = set()

@@ -38,6 +38,9 @@ class Teleporter:
     """
 
     def __init__(self, ctx: AppContext, floor: float = CLASSICAL_LIMIT) -> None:
+        if ctx.teleporter is not None:
+            raise ValueError("this application already has a Teleporter (teleporter_of(ctx) returns it)")
+        ctx.teleporter = self
         self.ctx = ctx
         self.floor = floor
         node = ctx.emu.scenario.nodes[ctx.node]
@@ -131,6 +134,11 @@ class Teleporter:
                 ctx.port.set_timer(deadline)
                 if await ctx._wait() is TIMER and deadline is not None and ctx.now >= deadline:
                     self._apply(self.engine.on_timer(ctx.now))
+
+
+def teleporter_of(ctx: AppContext) -> Teleporter:
+    """The application's Teleporter, made on first use."""
+    return ctx.teleporter if ctx.teleporter is not None else Teleporter(ctx)
 
 
 def ctx_node(ctx: AppContext, name: str) -> int:
