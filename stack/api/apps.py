@@ -18,7 +18,7 @@ from protocols.apps.qkd import key_fraction, pack_bits, sift, unpack_bits
 from protocols.common import Basis
 from stack.api.context import AppContext
 from stack.api.epr import MeasuredPair
-from stack.api.exchange import Exchange
+from stack.api.exchange import Exchange, exchange_of
 from stack.api.transport import teleporter_of
 
 ROLES = ("create", "recv")
@@ -91,15 +91,15 @@ async def bbm92(ctx: AppContext, remote: str, pairs: int, role: str, *, block: i
     if not 0 < sample_fraction < 1:
         raise ValueError(f"sample_fraction must be in (0, 1), got {sample_fraction}")
     result, start = QkdResult(), ctx.now
-    exchange = Exchange(ctx, remote)
+    exchange = exchange_of(ctx, remote)
     for index, first in enumerate(range(0, pairs, block)):
         mine = await _block(ctx, remote, role, min(block, pairs - first), service)
         bases = [int(p.basis) for p in mine]
-        theirs = await exchange.swap(2 * index, pack_bits(bases))       # sifting: bases only
+        theirs = await exchange.swap(exchange.tag(), pack_bits(bases))       # sifting: bases only
         kept = sift(bases, unpack_bits(theirs, len(mine)))
         revealed = np.random.default_rng([seed, index]).random(len(kept)) < sample_fraction
         sample = [i for i, reveal in zip(kept, revealed, strict=True) if reveal]
-        their_sample = unpack_bits(await exchange.swap(2 * index + 1, pack_bits([mine[i].outcome for i in sample])),
+        their_sample = unpack_bits(await exchange.swap(exchange.tag(), pack_bits([mine[i].outcome for i in sample])),
                                    len(sample))                          # the sample's bits, and only those
         result.pairs += len(mine)
         result.sifted += len(kept)
@@ -130,10 +130,10 @@ async def chsh(ctx: AppContext, remote: str, pairs: int, role: str, *, block: in
     """The CHSH test from Pauli correlators (:mod:`protocols.apps.chsh`): ``pairs`` measure-directly pairs in
     random Z/X bases; the ends swap bases and outcomes and both compute S = √2(|E_ZZ| + |E_XX|)."""
     result = ChshResult()
-    exchange = Exchange(ctx, remote)
-    for index, first in enumerate(range(0, pairs, block)):
+    exchange = exchange_of(ctx, remote)
+    for first in range(0, pairs, block):
         mine = await _block(ctx, remote, role, min(block, pairs - first), service)
-        their_bases, their_bits = await _swap_block(exchange, index, mine)
+        their_bases, their_bits = await _swap_block(exchange, exchange.tag(), mine)
         for pair, basis, bit in zip(mine, their_bases, their_bits, strict=True):
             if basis == int(pair.basis):
                 (result.zz if pair.basis is Basis.Z else result.xx).append(pair.outcome ^ bit)

@@ -60,6 +60,8 @@ class AppContext:
         """Engines hosted by the application, by the local port their datagrams arrive on (the transport)."""
         self.expired: deque[tuple[int, int, int]] = deque()
         """Pairs the layers reported expired (ERR EXPIRE), as (origin node, Create ID, sequence number)."""
+        self.exchanges: dict[str, Any] = {}
+        """The application's :class:`stack.api.exchange.Exchange` per remote application."""
         self.teleporter: Any = None
         """The application's :class:`stack.api.transport.Teleporter`, once it has one (it binds UDP 7776)."""
         self.lingering: list[Any] = []

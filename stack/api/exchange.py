@@ -17,8 +17,18 @@ from stack.core.kernel import TIMER
 _TAG = struct.Struct("!I")
 
 
+def exchange_of(ctx: AppContext, remote: str) -> Exchange:
+    """The application's one Exchange with ``remote`` (shared by every protocol it runs with it, so tags never
+    repeat), made on first use."""
+    if remote not in ctx.exchanges:
+        ctx.exchanges[remote] = Exchange(ctx, remote)
+    exchange: Exchange = ctx.exchanges[remote]
+    return exchange
+
+
 class Exchange:
-    """Tagged exchanges with the application on ``remote``."""
+    """Tagged exchanges with the application on ``remote``. Both ends must run the same protocols in the same
+    order, taking tags with :meth:`tag`."""
 
     def __init__(self, ctx: AppContext, remote: str, retransmit_ns: int | None = None) -> None:
         self.ctx = ctx
@@ -30,7 +40,13 @@ class Exchange:
         self.mine: dict[int, bytes] = {}
         self.theirs: dict[int, bytes] = {}
         self.last_heard = 0
+        self._next_tag = 0
         ctx.lingering.append(self._linger)
+
+    def tag(self) -> int:
+        """The next tag (both ends take them in the same order)."""
+        self._next_tag += 1
+        return self._next_tag
 
     async def swap(self, tag: int, payload: bytes) -> bytes:
         """Send ``payload`` under ``tag``; return the peer's payload for the same tag."""
