@@ -32,7 +32,7 @@ def both(app: Any, scenario: str = WERNER, seed: int = 2, **kwargs: Any) -> dict
 
 
 def test_bbm92_qber_in_each_basis_is_two_thirds_of_the_infidelity() -> None:
-    got = both(bbm92, pairs=3000, block=1000, sample_fraction=0.6)
+    got = both(bbm92, pairs=3000, block=500, sample_fraction=0.6)
     alice, bob = got["create"], got["recv"]
     assert alice.sifted == bob.sifted and alice.sample == bob.sample and alice.sample_errors == bob.sample_errors
     assert abs(alice.sifted / alice.pairs - 0.5) < 4 * math.sqrt(0.25 / alice.pairs)
@@ -47,7 +47,7 @@ def test_bbm92_qber_in_each_basis_is_two_thirds_of_the_infidelity() -> None:
 
 
 def test_chsh_s_of_werner_pairs() -> None:
-    got = both(chsh, pairs=3000, block=1000)
+    got = both(chsh, pairs=3000, block=500)
     alice, bob = got["create"], got["recv"]
     assert (alice.s, alice.s_error) == (bob.s, bob.s_error)
     assert abs(alice.s - werner_s(F)) < 4 * alice.s_error
@@ -60,3 +60,13 @@ def test_teleporting_the_six_states_averages_two_f_plus_one_over_three() -> None
     n = sum(count for _, count in bob.right.values())
     expected = teleport_fidelity(F)
     assert n == 720 and abs(bob.fidelity - expected) < 4 * math.sqrt(expected * (1 - expected) / n)
+
+
+def test_bbm92_and_chsh_finish_and_agree_under_classical_loss() -> None:
+    """Their messages are retransmitted (stack.api.exchange): loss slows them down, both ends agree."""
+    lossy = WERNER.replace(f"depolarizing = {D}", f"depolarizing = {D}\nclassical_loss = 0.05")
+    qkd = both(bbm92, lossy, seed=6, pairs=600, block=200)
+    assert qkd["create"].sifted == qkd["recv"].sifted > 0
+    assert qkd["create"].sample_errors == qkd["recv"].sample_errors
+    test = both(chsh, lossy, seed=7, pairs=600, block=200)
+    assert test["create"].s == test["recv"].s

@@ -192,15 +192,21 @@ class Transport:
 
     def expired(self, key: PairKey, now: int) -> Actions:
         """The layer reported pair ``key`` expired (ERR EXPIRE): it carries no qubit. A transfer over it is lost
-        at the sender (NOPAIR); at the receiver, DATA for it is answered ERR NOPAIR, now and when it comes."""
+        at the sender (NOPAIR); at the receiver, a half waiting for it is discarded (Lost NOPAIR), and DATA for
+        it is answered ERR NOPAIR, now and when it comes."""
         actions = Actions()
         out = next((o for o in self.outgoing.values() if o.pair.key == key and o.phase is Phase.SENT), None)
         if out is not None:
             actions.extend(self._give_up(out, qtp.ERR_NOPAIR, f"transfer {out.transfer_seq}: the layer reported "
                                                               "its pair expired"))
-        if key in self.incoming or key in self.answered:
+        if key in self.answered:
             return actions
         err = qtp.Qtp(qtp.TYPE_ERR, self.purpose_id, 0, key[1], key[2], key[0], error=qtp.ERR_NOPAIR)
+        inc = self.incoming.pop(key, None)
+        if inc is not None:                   # waiting for corrections over a pair that is gone: give it up
+            self.counters.lost += 1
+            actions.hardware.append(Discard(inc.pair.slot))
+            actions.up.append(Lost(0, key, qtp.ERR_NOPAIR, f"pair {key}: the layer reported it expired"))
         early = self.early.pop(key, None)
         if early is not None:
             err = replace(err, transfer_seq=early[0].transfer_seq)

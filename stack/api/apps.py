@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from protocols.apps.chsh import chsh_from_parities
-from protocols.apps.qkd import key_fraction, pack_bits, sift, unpack_bits
+from protocols.apps.qkd import key_fraction, pack_bits, unpack_bits
 from protocols.common import Basis
 from stack.api.context import AppContext
 from stack.api.epr import MeasuredPair
@@ -22,8 +22,8 @@ from stack.api.exchange import Exchange, exchange_of
 from stack.api.transport import teleporter_of
 
 ROLES = ("create", "recv")
-MAX_BLOCK = 4096
-"""Pairs per sifting block: their bases and outcomes fit one application message (2 × 512 bytes)."""
+MAX_BLOCK = 512
+"""Pairs per sifting block: their sequence numbers, bases and outcomes fit one application message."""
 STATES = {"0": ((), Basis.Z, 0), "1": (("X",), Basis.Z, 1), "+": (("H",), Basis.X, 0),
           "-": (("X", "H"), Basis.X, 1), "+i": (("H", "S"), Basis.Y, 0), "-i": (("X", "H", "S"), Basis.Y, 1)}
 """The six stabiliser states: the gates that prepare each from |0⟩, its basis, and its outcome there."""
@@ -39,16 +39,21 @@ async def _block(ctx: AppContext, remote: str, role: str, number: int, service: 
     return sorted(pairs, key=lambda pair: pair.sequence_number)
 
 
-async def _swap_block(exchange: Exchange, tag: int, pairs: list[MeasuredPair]) -> tuple[list[int], list[int]]:
-    """Both ends' bases and outcomes swapped (CHSH reveals everything): returns the peer's (bases, outcomes)."""
-    payload = struct.pack("!H", len(pairs)) + pack_bits([int(p.basis) for p in pairs]) \
-        + pack_bits([p.outcome for p in pairs])
-    theirs = await exchange.swap(tag, payload)
+async def _swap_block(exchange: Exchange, pairs: list[MeasuredPair],
+                      outcomes: bool) -> dict[int, tuple[int, int]]:
+    """Swap the block's sequence numbers and bases (and outcomes, if ``outcomes``: CHSH reveals everything):
+    returns the peer's {sequence number: (basis, outcome or 0)}. Pairs only one end has (retracted at the
+    other by ERR EXPIRE) are then left out by the caller."""
+    bits = [p.outcome for p in pairs] if outcomes else []
+    payload = struct.pack(f"!H{len(pairs)}H", len(pairs), *(p.sequence_number for p in pairs)) \
+        + pack_bits([int(p.basis) for p in pairs]) + pack_bits(bits)
+    theirs = await exchange.swap(exchange.tag(), payload)
     count, = struct.unpack_from("!H", theirs)
-    if count != len(pairs):
-        raise RuntimeError(f"the peer measured {count} pairs of the block, this end {len(pairs)}")
-    half = (count + 7) // 8
-    return unpack_bits(theirs[2:2 + half], count), unpack_bits(theirs[2 + half:], count)
+    seqs = struct.unpack_from(f"!{count}H", theirs, 2)
+    rest = theirs[2 + 2 * count:]
+    bases = unpack_bits(rest, count)
+    their_bits = unpack_bits(rest[(count + 7) // 8:], count) if outcomes else [0] * count
+    return {seq: (basis, bit) for seq, basis, bit in zip(seqs, bases, their_bits, strict=True)}
 
 
 @dataclass(slots=True)
@@ -80,7 +85,7 @@ class QkdResult:
         return self.secret_bits / (self.elapsed_ns * 1e-9) if self.elapsed_ns else 0.0
 
 
-async def bbm92(ctx: AppContext, remote: str, pairs: int, role: str, *, block: int = 1024,
+async def bbm92(ctx: AppContext, remote: str, pairs: int, role: str, *, block: int = 512,
                 sample_fraction: float = 0.5, seed: int = 0, service: str = "auto") -> QkdResult:
     """BBM92 between this application and the one on ``remote``: ``pairs`` measure-directly pairs in random Z/X
     bases, sifted block by block over the classical channel; a ``sample_fraction`` of each block's sifted bits
@@ -94,9 +99,9 @@ async def bbm92(ctx: AppContext, remote: str, pairs: int, role: str, *, block: i
     exchange = exchange_of(ctx, remote)
     for index, first in enumerate(range(0, pairs, block)):
         mine = await _block(ctx, remote, role, min(block, pairs - first), service)
-        bases = [int(p.basis) for p in mine]
-        theirs = await exchange.swap(exchange.tag(), pack_bits(bases))       # sifting: bases only
-        kept = sift(bases, unpack_bits(theirs, len(mine)))
+        theirs = await _swap_block(exchange, mine, outcomes=False)      # sifting: bases only
+        kept = [i for i, p in enumerate(mine) if p.sequence_number in theirs
+                and theirs[p.sequence_number][0] == int(p.basis)]
         revealed = np.random.default_rng([seed, index]).random(len(kept)) < sample_fraction
         sample = [i for i, reveal in zip(kept, revealed, strict=True) if reveal]
         their_sample = unpack_bits(await exchange.swap(exchange.tag(), pack_bits([mine[i].outcome for i in sample])),
@@ -125,7 +130,7 @@ class ChshResult:
     s_error: float = 0.0
 
 
-async def chsh(ctx: AppContext, remote: str, pairs: int, role: str, *, block: int = 1024,
+async def chsh(ctx: AppContext, remote: str, pairs: int, role: str, *, block: int = 512,
                service: str = "auto") -> ChshResult:
     """The CHSH test from Pauli correlators (:mod:`protocols.apps.chsh`): ``pairs`` measure-directly pairs in
     random Z/X bases; the ends swap bases and outcomes and both compute S = √2(|E_ZZ| + |E_XX|)."""
@@ -133,8 +138,9 @@ async def chsh(ctx: AppContext, remote: str, pairs: int, role: str, *, block: in
     exchange = exchange_of(ctx, remote)
     for first in range(0, pairs, block):
         mine = await _block(ctx, remote, role, min(block, pairs - first), service)
-        their_bases, their_bits = await _swap_block(exchange, exchange.tag(), mine)
-        for pair, basis, bit in zip(mine, their_bases, their_bits, strict=True):
+        theirs = await _swap_block(exchange, mine, outcomes=True)
+        for pair in mine:
+            basis, bit = theirs.get(pair.sequence_number, (-1, 0))
             if basis == int(pair.basis):
                 (result.zz if pair.basis is Basis.Z else result.xx).append(pair.outcome ^ bit)
     result.s, result.s_error = chsh_from_parities(result.zz, result.xx)

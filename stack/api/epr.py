@@ -9,13 +9,14 @@ that Bell state adds in the basis measured, so both ends see |Φ+⟩'s correlati
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Any
 
 from protocols.common import Basis
 from protocols.packets import linkservice as ll
 from protocols.physical.physics import expected_parity
-from stack.api.errors import LinkError
+from stack.api.errors import LinkError, QuantumError
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +90,21 @@ class EPRSocket:
         """This end's outcomes of ``number`` measure-directly pairs the remote application creates."""
         return [self._measured(ok, False) for ok in await self._collect(number, ll.OkMeasure, None)]
 
+    async def create_one(self, *, correct: bool = True, **create: Any) -> KeptPair:
+        """One kept pair (:meth:`create_keep` with number 1); raises :class:`LinkError` EXPIRE if the layer
+        retracted it before delivering it."""
+        pairs = await self.create_keep(1, correct=correct, **create)
+        if not pairs:
+            raise LinkError(ll.ERR_EXPIRE)
+        return pairs[0]
+
+    async def recv_one(self) -> KeptPair:
+        """One kept pair (:meth:`recv_keep` with number 1); raises :class:`LinkError` EXPIRE if retracted."""
+        pairs = await self.recv_keep(1)
+        if not pairs:
+            raise LinkError(ll.ERR_EXPIRE)
+        return pairs[0]
+
     def _kept(self, ok: ll.OkKeep, correct: bool) -> KeptPair:
         self.ctx.held.add(ok.lqid)
         if correct:
@@ -107,24 +123,36 @@ class EPRSocket:
         return MeasuredPair(outcome, basis, self.remote, ok.create_id, ok.sequence_number, ok.bell_state, correct)
 
     async def _collect(self, number: int, kind: type, create_id: int | None) -> list[Any]:
-        """The next ``number`` OKs of ``kind`` from the remote node (of request ``create_id`` if given)."""
-        ctx, got = self.ctx, list[Any]()
-        while len(got) < number:
+        """The OKs of ``kind`` from the remote node (of request ``create_id`` if given) until ``number`` pairs
+        are settled: delivered, or retracted by ERR EXPIRE. A retracted pair is left out (its kept qubit, if
+        it was delivered, is discarded), so this may return fewer than ``number``; both ends leave out the
+        same pairs when the EXPIRE reaches both before they return (applications that must agree pair by
+        pair compare sequence numbers, as :mod:`stack.api.apps` does)."""
+        ctx, got, expired = self.ctx, list[Any](), set[int]()
+        while len({ok.sequence_number for ok in got} | expired) < number:
             for message in list(ctx._messages):
                 if isinstance(message, ll.Err) and (create_id is None or message.create_id == create_id):
                     ctx._messages.remove(message)
                     if message.err != ll.ERR_EXPIRE:
                         raise LinkError(message.err)
-                    self._expire(message)
+                    expired |= self._expire(message)
                 elif isinstance(message, ll.OkKeep | ll.OkMeasure) and isinstance(message, kind) \
                         and message.remote_node_id == self.remote_id \
-                        and (create_id is None or message.create_id == create_id) and len(got) < number:
+                        and (create_id is None or message.create_id == create_id):
                     ctx._messages.remove(message)
                     got.append(message)
-            if len(got) < number:
+                if len({ok.sequence_number for ok in got} | expired) >= number:
+                    break
+            else:
                 await ctx._wait()
-        return got
+        for ok in got:
+            if ok.sequence_number in expired and isinstance(ok, ll.OkKeep):
+                with contextlib.suppress(QuantumError):
+                    ctx.discard(ok.lqid)
+        return [ok for ok in got if ok.sequence_number not in expired]
 
-    def _expire(self, err: ll.Err) -> None:
+    def _expire(self, err: ll.Err) -> set[int]:
         low, high = err.sequence_number_low, err.sequence_number_high
-        self.expired |= {seq & 0xFFFF for seq in range(low, high if high > low else high + 0x10000)}
+        retracted = {seq & 0xFFFF for seq in range(low, high if high > low else high + 0x10000)}
+        self.expired |= retracted
+        return retracted

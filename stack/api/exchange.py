@@ -1,10 +1,11 @@
 """Reliable symmetric exchanges between two applications over application messages (wire.md §10.2).
 
 Both ends call :meth:`Exchange.swap` with the same tag (a counter both advance in step) and their own
-payload; each gets the other's. A message is ``tag (4 bytes, big-endian) + payload``. Each end resends its
-payload every ``retransmit_ns`` until the peer's arrives, answers a peer's copy of an earlier tag with its own
-again (its answer may have been lost), and after the application returns keeps answering until nothing has
-come for ``linger_ns`` (the last answer may be lost too).
+payload; each gets the other's. A message is ``tag (4 bytes, big-endian) + flags (1 byte) + payload``. Each
+end resends its payload every ``retransmit_ns`` until the peer's arrives, answers a peer's second copy of a
+tag with its own again, flagged as a reply (bit 0: its first copy may have been lost; a reply is never
+answered, so two ends never echo each other for ever), and after the application returns keeps answering
+until nothing has come for four retransmission intervals (the last answer may be lost too).
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import struct
 from stack.api.context import AppContext
 from stack.core.kernel import TIMER
 
-_TAG = struct.Struct("!I")
+_TAG = struct.Struct("!IB")
+REPLY = 1
 
 
 def exchange_of(ctx: AppContext, remote: str) -> Exchange:
@@ -52,12 +54,12 @@ class Exchange:
         """Send ``payload`` under ``tag``; return the peer's payload for the same tag."""
         ctx = self.ctx
         self.mine[tag] = payload
-        ctx.send(self.remote, _TAG.pack(tag) + payload)
+        ctx.send(self.remote, _TAG.pack(tag, 0) + payload)
         resend = ctx.now + self.retransmit_ns
         while tag not in self.theirs:
             ctx.port.set_timer(resend)
             if await self._next() is TIMER and ctx.now >= resend:
-                ctx.send(self.remote, _TAG.pack(tag) + payload)
+                ctx.send(self.remote, _TAG.pack(tag, 0) + payload)
                 resend = ctx.now + self.retransmit_ns
         return self.theirs[tag]
 
@@ -71,10 +73,10 @@ class Exchange:
         return await ctx._wait()
 
     def _on(self, data: bytes) -> None:
-        tag, = _TAG.unpack_from(data)
+        tag, flags = _TAG.unpack_from(data)
         self.last_heard = self.ctx.now
-        if tag in self.theirs and tag in self.mine:       # they did not get our answer: again
-            self.ctx.send(self.remote, _TAG.pack(tag) + self.mine[tag])
+        if tag in self.theirs and tag in self.mine and not flags & REPLY:     # they did not get ours: again
+            self.ctx.send(self.remote, _TAG.pack(tag, REPLY) + self.mine[tag])
         self.theirs.setdefault(tag, data[_TAG.size:])
 
     async def _linger(self) -> None:

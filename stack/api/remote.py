@@ -47,7 +47,7 @@ async def remote_gate(ctx: AppContext, gate: str, remote: str, slot: int, role: 
     entangle, disentangle = exchange.tag(), exchange.tag()
     epr = ctx.epr_socket(remote, service)
     if role == "control":
-        half = (await epr.create_keep(1))[0].slot
+        half = (await epr.create_one()).slot
         ctx.gate("CNOT", slot, half)
         m1 = await ctx.measure(half, Basis.Z)
         await exchange.swap(entangle, bytes([m1]))
@@ -55,7 +55,7 @@ async def remote_gate(ctx: AppContext, gate: str, remote: str, slot: int, role: 
         if m2:
             ctx.gate("Z", slot)
         return
-    half = (await epr.recv_keep(1))[0].slot
+    half = (await epr.recv_one()).slot
     m1 = (await exchange.swap(entangle, b""))[0]
     if m1:
         ctx.gate("X", half)

@@ -57,7 +57,7 @@ class Teleporter:
     async def send(self, remote: str, slot: int, service: str = "auto") -> int:
         """Teleport the qubit in ``slot`` to the application on ``remote`` (over a fresh pair); returns the
         transfer's sequence number once the receiver has applied the corrections."""
-        pair, = await self.ctx.epr_socket(remote, service).create_keep(1, correct=False)
+        pair = await self.ctx.epr_socket(remote, service).create_one(correct=False)
         return await self.send_over(remote, slot, pair)
 
     async def send_over(self, remote: str, slot: int, pair: KeptPair) -> int:
@@ -80,7 +80,7 @@ class Teleporter:
 
     async def recv(self, remote: str, service: str = "auto") -> int:
         """The next qubit the application on ``remote`` teleports here: returns its slot."""
-        pair, = await self.ctx.epr_socket(remote, service).recv_keep(1)
+        pair = await self.ctx.epr_socket(remote, service).recv_one()
         return await self.recv_over(remote, pair)
 
     async def recv_over(self, remote: str, pair: KeptPair) -> int:
