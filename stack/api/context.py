@@ -34,6 +34,8 @@ if TYPE_CHECKING:
     from stack.api.epr import EPRSocket
 
 SERVICES = ("auto", "link", "network")
+EXCHANGE_MAGIC = b"\xe7\xc4"
+"""Application messages that begin with these two bytes belong to :mod:`stack.api.exchange` (never to recv)."""
 MAX_APP_MESSAGE = 1400
 """The largest application message (bytes): one datagram, no fragmentation on a 1500-byte MTU."""
 
@@ -53,6 +55,7 @@ class AppContext:
         """Every application's address by node name (messages go there)."""
         self._messages: deque[ll.Upward] = deque()
         self._inbox: deque[tuple[str, bytes]] = deque()
+        self._exchange_inbox: deque[tuple[str, bytes]] = deque()
         self._results: dict[int, Any] = {}
         self._services = {(node_ip(self.node_id), LINK_SERVICE_PORT), (node_ip(self.node_id), NETWORK_SERVICE_PORT)}
         self._names = {node_ip(nd.node_id): name for name, nd in emu.scenario.nodes.items()}
@@ -208,7 +211,9 @@ class AppContext:
         self.emu.network.send(self.node_id, self.address[1], self.directory[remote], bytes(payload))
 
     async def recv(self, remote: str | None = None) -> tuple[str, bytes]:
-        """The next message from an application (from ``remote`` only, if given): (its node, its bytes)."""
+        """The next message from an application (from ``remote`` only, if given): (its node, its bytes).
+        Messages of the applications' reliable exchanges (those beginning with :data:`EXCHANGE_MAGIC`) are not
+        returned."""
         while True:
             for index, (source, payload) in enumerate(self._inbox):
                 if remote is None or source == remote:
@@ -253,4 +258,6 @@ class AppContext:
         elif event.port in self.handlers:
             self.handlers[event.port](event)
         else:
-            self._inbox.append((self._names.get(event.source[0], event.source[0]), event.payload))
+            source = self._names.get(event.source[0], event.source[0])
+            inbox = self._exchange_inbox if event.payload[:2] == EXCHANGE_MAGIC else self._inbox
+            inbox.append((source, event.payload))

@@ -1,7 +1,8 @@
 """Reliable symmetric exchanges between two applications over application messages (wire.md §10.2).
 
 Both ends call :meth:`Exchange.swap` with the same tag (a counter both advance in step) and their own
-payload; each gets the other's. A message is ``tag (4 bytes, big-endian) + flags (1 byte) + payload``. Each
+payload; each gets the other's. A message is ``E7 C4 (EXCHANGE_MAGIC) + tag (4 bytes, big-endian) + flags
+(1 byte) + payload``. Each
 end resends its payload every ``retransmit_ns`` until the peer's arrives, answers a peer's second copy of a
 tag with its own again, flagged as a reply (bit 0: its first copy may have been lost; a reply is never
 answered, so two ends never echo each other for ever), and after the application returns keeps answering
@@ -12,10 +13,10 @@ from __future__ import annotations
 
 import struct
 
-from stack.api.context import AppContext
+from stack.api.context import EXCHANGE_MAGIC, AppContext
 from stack.core.kernel import TIMER
 
-_TAG = struct.Struct("!IB")
+_TAG = struct.Struct("!2sIB")
 REPLY = 1
 
 
@@ -54,29 +55,29 @@ class Exchange:
         """Send ``payload`` under ``tag``; return the peer's payload for the same tag."""
         ctx = self.ctx
         self.mine[tag] = payload
-        ctx.send(self.remote, _TAG.pack(tag, 0) + payload)
+        ctx.send(self.remote, _TAG.pack(EXCHANGE_MAGIC, tag, 0) + payload)
         resend = ctx.now + self.retransmit_ns
         while tag not in self.theirs:
             ctx.port.set_timer(resend)
             if await self._next() is TIMER and ctx.now >= resend:
-                ctx.send(self.remote, _TAG.pack(tag, 0) + payload)
+                ctx.send(self.remote, _TAG.pack(EXCHANGE_MAGIC, tag, 0) + payload)
                 resend = ctx.now + self.retransmit_ns
         return self.theirs[tag]
 
     async def _next(self) -> object:
         ctx = self.ctx
-        for index, (source, data) in enumerate(ctx._inbox):
+        for index, (source, data) in enumerate(ctx._exchange_inbox):
             if source == self.remote and len(data) >= _TAG.size:
-                del ctx._inbox[index]
+                del ctx._exchange_inbox[index]
                 self._on(data)
                 return None
         return await ctx._wait()
 
     def _on(self, data: bytes) -> None:
-        tag, flags = _TAG.unpack_from(data)
+        _, tag, flags = _TAG.unpack_from(data)
         self.last_heard = self.ctx.now
         if tag in self.theirs and tag in self.mine and not flags & REPLY:     # they did not get ours: again
-            self.ctx.send(self.remote, _TAG.pack(tag, REPLY) + self.mine[tag])
+            self.ctx.send(self.remote, _TAG.pack(EXCHANGE_MAGIC, tag, REPLY) + self.mine[tag])
         self.theirs.setdefault(tag, data[_TAG.size:])
 
     async def _linger(self) -> None:
