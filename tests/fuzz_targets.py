@@ -106,7 +106,8 @@ def _medium_seeds() -> tuple[bytes, ...]:
 
 
 def _scenario_seeds() -> tuple[bytes, ...]:
-    return tuple(path.read_bytes() for path in sorted((ROOT / "examples").glob("*.toml")))
+    paths = [*sorted((ROOT / "examples").glob("*.toml")), ROOT / "examples" / "api" / "applications.toml"]
+    return tuple(path.read_bytes() for path in paths)
 
 
 def _egp_seeds() -> tuple[bytes, ...]:

@@ -49,7 +49,8 @@ def test_a_node_runs_one_application() -> None:
 def test_qnet_run_reports_every_application_against_its_closed_form(tmp_path: Path,
                                                                      capsys: pytest.CaptureFixture[str]) -> None:
     report_path = tmp_path / "report.json"
-    assert main(["run", str(ROOT / "examples" / "applications.toml"), "--no-pcap", "--json", str(report_path)]) == 0
+    example = ROOT / "examples" / "api" / "applications.toml"
+    assert main(["run", str(example), "--no-pcap", "--json", str(report_path)]) == 0
     assert "application" in capsys.readouterr().out
     report = json.loads(report_path.read_text())
     teleport, qkd, chsh = report["applications"]
