@@ -66,3 +66,18 @@ def test_qnet_run_reports_every_application_against_its_closed_form(tmp_path: Pa
     # alice and bob store for up to ~10 µs with T2 = 10 ms: memory noise below 0.1 %, inside the tolerance
     assert abs(teleport["fidelity"] - teleport["fidelity_model"]) < 4 * teleport["fidelity_stderr"] + 0.002
     assert report["medium"]["created"] == report["medium"]["measured"] + report["medium"]["discarded"]
+
+
+def test_applications_are_deterministic_byte_for_byte() -> None:
+    """One root seed: the same report section and the same capture, twice."""
+    import io
+
+    from stack.api.scenario_apps import run_applications
+
+    text = _with('kind = "qkd"\nnode = "alice"\nremote = "bob"\npairs = 300\nblock = 100')
+    runs = []
+    for _ in range(2):
+        capture = io.BytesIO()
+        run, section = run_applications(load_text(text, "<apps>"), seed=11, pcap=capture)
+        runs.append((json.dumps(section), capture.getvalue(), run.ledger))
+    assert runs[0] == runs[1] and runs[0][1]
