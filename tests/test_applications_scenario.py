@@ -23,7 +23,8 @@ def _with(entry: str, scenario: str = SCENARIO) -> str:
 
 
 @pytest.mark.parametrize(("entry", "key", "problem"), [
-    ('kind = "ghz"\nnode = "alice"\nremote = "bob"', "application[0].kind", "one of"),
+    ('kind = "bell"\nnode = "alice"\nremote = "bob"', "application[0].kind", "one of"),
+    ('kind = "ghz"\nnode = "alice"\nremote = "bob"', "application[0].remotes", "list of 1 to 7"),
     ('kind = "qkd"\nnode = "alice"\nremote = "alice"', "application[0].remote", "the node itself"),
     ('kind = "qkd"\nnode = "alice"\nremote = "mid"', "application[0].remote", "station, not a qpu"),
     ('kind = "teleport"\nnode = "bob"\nremote = "alice"', "nodes.bob.data_qubits", "at least 1"),

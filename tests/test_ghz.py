@@ -67,3 +67,22 @@ def test_ghz_fidelity_of_fused_werner_pairs() -> None:
     expected = werner_ghz_fidelity(f, leaves)
     assert abs(value - expected) < 4 * error
     assert abs(werner_ghz_fidelity(f, 1) - f) < 1e-12
+
+
+def test_a_ghz_application_entry_is_run_and_reported_against_its_closed_form() -> None:
+    from stack.api.scenario_apps import application_table, run_applications
+    from stack.scenario import ScenarioError
+
+    text = star(2, 0.1) + '\n[[application]]\nkind = "ghz"\nnode = "center"\nremotes = ["l1", "l2"]\nshots = 300\n'
+    _, (entry,) = run_applications(load_text(text, "<ghz>"), seed=5)
+    assert entry["finished"] and entry["parties"] == ["center", "l1", "l2"]
+    assert entry["fidelity_model"] == werner_ghz_fidelity(1 - 3 * 0.1 / 4, 2)
+    assert abs(entry["fidelity"] - entry["fidelity_model"]) < 4 * entry["fidelity_stderr"]
+    assert "GHZ x3" in "\n".join(application_table([entry]))
+    bad = text.replace('remotes = ["l1", "l2"]', 'remotes = ["l1", "center"]')
+    try:
+        load_text(bad, "<ghz>")
+    except ScenarioError as error:
+        assert error.key == "application[0].remotes[1]"
+    else:
+        raise AssertionError("a center among its own remotes was accepted")

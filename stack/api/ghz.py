@@ -34,8 +34,16 @@ MAX_PARTIES = 8
 
 def werner_ghz_fidelity(pair_fidelity: float, leaves: int) -> float:
     """The GHZ fidelity of ``leaves`` Werner pairs of fidelity ``pair_fidelity`` fused at one center."""
-    a, b = pair_fidelity, (1 - pair_fidelity) / 3
-    return ((a + b) ** leaves + (a - b) ** leaves) / 2
+    return werner_ghz_fidelity_of([pair_fidelity] * leaves)
+
+
+def werner_ghz_fidelity_of(pair_fidelities: list[float]) -> float:
+    """The same for pairs of different fidelities F_k: [Π(F_k + b_k) + Π(F_k − b_k)]/2, b_k = (1 − F_k)/3."""
+    plus, minus = 1.0, 1.0
+    for f in pair_fidelities:
+        plus *= f + (1 - f) / 3
+        minus *= f - (1 - f) / 3
+    return (plus + minus) / 2
 
 
 def settings(n: int) -> list[tuple[Basis, ...]]:

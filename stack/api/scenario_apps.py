@@ -12,6 +12,7 @@ from protocols.apps.qkd import key_fraction, werner_qber
 from protocols.transport.model import teleport_fidelity
 from stack.api.apps import bbm92, chsh, teleport_states
 from stack.api.context import AppContext
+from stack.api.ghz import ghz_center, ghz_leaf, werner_ghz_fidelity_of
 from stack.api.run import run_apps
 from stack.runtime import RunResult
 from stack.scenario import Scenario
@@ -22,8 +23,15 @@ def _coroutine(config: Any, role: str, results: dict[tuple[int, str], Any], inde
     remote = config.remote if role == "create" else config.node
 
     async def app(ctx: AppContext) -> None:
-        if config.kind == "qkd":
-            result: Any = await bbm92(ctx, remote, config.pairs, role, block=config.block,
+        if config.kind == "ghz":
+            if role == "create":
+                result: Any = await ghz_center(ctx, list(config.leaves), config.pairs, config.service)
+            else:
+                leaf = config.leaves.index(ctx.node) + 1
+                await ghz_leaf(ctx, config.node, leaf, len(config.leaves) + 1, config.pairs, config.service)
+                result = True
+        elif config.kind == "qkd":
+            result = await bbm92(ctx, remote, config.pairs, role, block=config.block,
                                       sample_fraction=config.sample_fraction, seed=config.seed,
                                       service=config.service)
         elif config.kind == "chsh":
@@ -42,16 +50,17 @@ def run_applications(scenario: Scenario, seed: int | None = None,
     apps = {}
     for index, config in enumerate(scenario.applications):
         apps[config.node] = _coroutine(config, "create", results, index)
-        apps[config.remote] = _coroutine(config, "recv", results, index)
+        for leaf in config.leaves or (config.remote,):
+            apps[leaf] = _coroutine(config, "recv", results, index)
     run = run_apps(scenario, apps, seed=seed, pcap=pcap)
     return run, [application_report(run, config, results.get((i, "create")), results.get((i, "recv")))
                  for i, config in enumerate(scenario.applications)]
 
 
-def _model_fidelity(run: RunResult, config: Any) -> float | None:
+def _model_fidelity(run: RunResult, config: Any, remote: str | None = None) -> float | None:
     """The link model's pair fidelity when one link serves the application (None over the network layer)."""
     for link in run.emulation.scenario.links:
-        if {link.a, link.b} == {config.node, config.remote} and config.service != "network":
+        if {link.a, link.b} == {config.node, remote or config.remote} and config.service != "network":
             return float(run.emulation.link_physics[link.link_id].model.fidelity)
     return None
 
@@ -65,7 +74,13 @@ def application_report(run: RunResult, config: Any, creator: Any, receiver: Any)
     entry["fidelity_model"] = f_model
     if creator is None or receiver is None:
         return entry
-    if config.kind == "qkd":
+    if config.kind == "ghz":
+        value, error = creator.fidelity()
+        models = [_model_fidelity(run, config, leaf) for leaf in config.leaves]
+        entry |= {"parties": [config.node, *config.leaves], "shots": config.pairs, "fidelity": value,
+                  "fidelity_stderr": error, "fidelity_model": None if None in models
+                  else werner_ghz_fidelity_of([m for m in models if m is not None])}
+    elif config.kind == "qkd":
         by_basis = {b: (e / n if n else None) for b, (e, n) in creator.errors_by_basis.items()}
         errors = sum(a != b for a, b in zip(creator.key, receiver.key, strict=True))
         entry |= {"pairs": creator.pairs, "sifted": creator.sifted, "sample": creator.sample,
@@ -105,6 +120,9 @@ def application_table(entries: list[dict[str, Any]]) -> list[str]:
                          f"key fraction {e['key_fraction']:.3f}, {e['secret_bits_per_s']:.1f} secret bits/s")
         elif e["kind"] == "chsh":
             lines.append(f"{name:<24}S = {e['s']:.3f}±{e['s_stderr']:.3f} ({e['pairs_zz']} ZZ, {e['pairs_xx']} XX)")
+        elif e["kind"] == "ghz":
+            lines.append(f"{e['node']} GHZ x{len(e['parties'])}".ljust(24) + f"F = {e['fidelity']:.4f}±"
+                         f"{e['fidelity_stderr']:.4f} over {e['shots']} shots")
         else:
             lines.append(f"{name:<24}{e['qubits']} qubits, F = {e['fidelity']:.4f}±{e['fidelity_stderr']:.4f}, "
                          f"{e['lost']} lost")

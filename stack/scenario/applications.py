@@ -1,10 +1,11 @@
 """The scenario's ``[[application]]`` entries (docs/scenario.md): applications of the transport layer and above
 that both ends run through the application API (stack.api.apps), in virtual time.
 
-An entry names its ``kind`` ("teleport", "qkd" or "chsh"), the creating end ``node`` and the other end
+An entry names its ``kind`` ("teleport", "qkd", "chsh" or "ghz"), the creating end ``node`` and the other end
 ``remote`` (any QPU: the link layer serves a neighbour, the network layer any other, as ``service`` says),
 and how much to do (``pairs``; for teleport, ``per_state`` qubits of each of the six stabiliser states). A
-node runs at most one application.
+GHZ entry names its center ``node``, its other parties ``remotes`` and its ``shots``. A node runs at most one
+application.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 from stack.scenario.table import ScenarioError, Table
 from stack.scenario.types import NodeConfig
 
-KINDS = ("teleport", "qkd", "chsh")
+KINDS = ("teleport", "qkd", "chsh", "ghz")
 SERVICES = ("auto", "link", "network")
 
 
@@ -30,10 +31,14 @@ class ApplicationConfig:
     sample_fraction: float = 0.5
     service: str = "auto"
     seed: int = 0
+    leaves: tuple[str, ...] = ()
+    """ghz: the QPUs the center ``node`` shares the state with (``remote`` is the first)."""
 
 
 def _entry(t: Table, nodes: dict[str, NodeConfig], node_ref: Any) -> ApplicationConfig:
     kind = t.text("kind", choices=KINDS)
+    if kind == "ghz":
+        return _ghz(t, nodes, node_ref)
     node, remote = node_ref(t, "node", nodes, "qpu"), node_ref(t, "remote", nodes, "qpu")
     if node == remote:
         raise t.error("remote", f"is the node itself ({node!r})")
@@ -60,6 +65,22 @@ def _entry(t: Table, nodes: dict[str, NodeConfig], node_ref: Any) -> Application
     return config
 
 
+def _ghz(t: Table, nodes: dict[str, NodeConfig], node_ref: Any) -> ApplicationConfig:
+    """A GHZ entry: ``node`` the center, ``remotes`` the leaves (1 to 7 other QPUs), ``shots``."""
+    node = node_ref(t, "node", nodes, "qpu")
+    value = t.get("remotes", None)
+    if not isinstance(value, list) or not 1 <= len(value) <= 7 or not all(isinstance(v, str) for v in value):
+        raise t.error("remotes", "expected a list of 1 to 7 QPU names (the GHZ state's other parties)")
+    for index, name in enumerate(value):
+        if name not in nodes or nodes[name].kind != "qpu" or name == node or value.index(name) != index:
+            raise ScenarioError(t.source, f"{t.key('remotes')}[{index}]",
+                                f"{name!r} is not another QPU of the scenario, once")
+    config = ApplicationConfig("ghz", node, value[0], t.number("shots", 300, low=1, high=1_000_000, integer=True),
+                               service=t.text("service", "auto", SERVICES), leaves=tuple(value))
+    t.finish()
+    return config
+
+
 def applications(source: str, data: Any, nodes: dict[str, NodeConfig], node_ref: Any) -> tuple[ApplicationConfig, ...]:
     """The ``[[application]]`` entries; ``node_ref`` reads a node name that must be of a kind."""
     if not isinstance(data, list):
@@ -69,7 +90,8 @@ def applications(source: str, data: Any, nodes: dict[str, NodeConfig], node_ref:
     for index, entry in enumerate(data):
         t = Table(source, f"application[{index}]", entry)
         config = _entry(t, nodes, node_ref)
-        for key, name in (("node", config.node), ("remote", config.remote)):
+        others = [("remotes", name) for name in config.leaves] if config.leaves else [("remote", config.remote)]
+        for key, name in [("node", config.node), *others]:
             if name in runs:
                 raise t.error(key, f"{name!r} already runs application[{runs[name]}] (one application per node)")
             runs[name] = index
