@@ -31,6 +31,8 @@ QNP_PORT = 7774
 """UDP port of TRACK: the P4 EGP + QNP headers of QuTech's v1quantum data plane."""
 QNCP_PORT = 7775
 """UDP port of QNCP, the network layer's control protocol."""
+QTP_PORT = 7776
+"""UDP port of QTP, the transport layer's qubit transport protocol (teleportation's corrections)."""
 NETWORK_PURPOSE_BASE = 0x8000
 """Purpose IDs from here to 0xFFFF are link labels: link requests of the network layer."""
 QFRAME_ETHERTYPE = 0x88B5

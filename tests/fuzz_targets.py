@@ -31,6 +31,7 @@ from protocols.packets.qncp_common import COMPLETE, CONFIRM, CREDIT, DISTIL, EXP
 from protocols.packets.qncp_distil import Distil
 from protocols.packets.qncp_setup import Setup, SetupReply
 from protocols.packets.qnp import EgpHeader, TrackFrame
+from protocols.packets.qtp import ERR_DEADLINE, TYPE_ACK, TYPE_DATA, TYPE_ERR, Qtp
 from protocols.physical.hardware import Arm, EmittedBlock, Measure
 from protocols.security import Authenticator
 from stack.multiprocess.medium_protocol import MediumProtocolError, decode_hardware, encode_hardware, parse
@@ -115,7 +116,8 @@ def _medium_seeds() -> tuple[bytes, ...]:
 
 
 def _scenario_seeds() -> tuple[bytes, ...]:
-    return tuple(path.read_bytes() for path in sorted((ROOT / "examples").glob("*.toml")))
+    paths = [*sorted((ROOT / "examples").glob("*.toml")), ROOT / "examples" / "api" / "applications.toml"]
+    return tuple(path.read_bytes() for path in paths)
 
 
 _AUTH = Authenticator(bytes(range(32)))
@@ -159,6 +161,9 @@ TARGETS: dict[str, Target] = {target.name: target for target in (
     Target("qncp", decode_qncp, (ParseError,), _qncp_seeds()),
     Target("auth", auth_trailer.split, (ParseError,), _auth_seeds()),
     Target("auth_open", _auth_open, (), _auth_seeds()),
+    Target("qtp", Qtp.decode, (ParseError,), (Qtp(TYPE_DATA, 100, 7, 3, 9, 1, cx=1, cz=1, attempt=2).encode(),
+                                              Qtp(TYPE_ACK, 100, 7, 3, 9, 1).encode(),
+                                              Qtp(TYPE_ERR, 100, 0, 3, 9, 1, error=ERR_DEADLINE).encode())),
     Target("medium", _medium, (MediumProtocolError,), _medium_seeds()),
     Target("scenario", _scenario, (ScenarioError,), _scenario_seeds()),
 )}

@@ -29,8 +29,8 @@ if not have_tshark():
 
 BASE = 40000
 SLOT_TARGETS = {0: "qhp", 1: "create", 2: "egp", 3: "ptp", 4: "ptp", 5: "create", 6: "track", 7: "qncp",
-                8: "upward", 30: "upward", SIDEBAND_SLOT: "sideband"}
-APP_SLOTS = [8, 9, 30]
+                8: "qtp", 9: "upward", 30: "upward", SIDEBAND_SLOT: "sideband"}
+APP_SLOTS = [9, 10, 30]
 
 
 def _payload(rng: random.Random, target: str) -> bytes:

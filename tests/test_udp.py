@@ -12,7 +12,15 @@ import trio
 from hypothesis import given
 from hypothesis import strategies as st
 
-from protocols.common import EGP_PORT, HERALD_PORT, LINK_SERVICE_PORT, NETWORK_SERVICE_PORT, QNCP_PORT, QNP_PORT
+from protocols.common import (
+    EGP_PORT,
+    HERALD_PORT,
+    LINK_SERVICE_PORT,
+    NETWORK_SERVICE_PORT,
+    QNCP_PORT,
+    QNP_PORT,
+    QTP_PORT,
+)
 from protocols.packets.ptp import EVENT_PORT, GENERAL_PORT
 from stack.core.capture import node_ip
 from stack.core.kernel import STARTUP, VirtualPort
@@ -22,7 +30,7 @@ from stack.multiprocess.udp import SIDEBAND, Arrivals, PortMap, PortMapError, Ud
 from tests.mp_util import free_base_port
 
 logical_ports = st.sampled_from([HERALD_PORT, LINK_SERVICE_PORT, EGP_PORT, EVENT_PORT, GENERAL_PORT,
-                                 NETWORK_SERVICE_PORT, QNP_PORT, QNCP_PORT]) | st.integers(49152, 49174)
+                                 NETWORK_SERVICE_PORT, QNP_PORT, QNCP_PORT, QTP_PORT]) | st.integers(49152, 49173)
 
 
 @given(st.integers(1, 1000), logical_ports, st.integers(1024, 40000))
@@ -39,12 +47,12 @@ def test_port_map_round_trips(node_id: int, port: int, base: int) -> None:
 def test_port_map_layout_and_errors() -> None:
     ports = PortMap(40000)
     services = (HERALD_PORT, LINK_SERVICE_PORT, EGP_PORT, EVENT_PORT, GENERAL_PORT, NETWORK_SERVICE_PORT, QNP_PORT,
-                QNCP_PORT, 49152, 49174)
-    assert [ports.real(2, p) for p in services] == [40064 + slot for slot in (0, 1, 2, 3, 4, 5, 6, 7, 8, 30)]
+                QNCP_PORT, QTP_PORT, 49152, 49173)
+    assert [ports.real(2, p) for p in services] == [40064 + slot for slot in (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 30)]
     with pytest.raises(PortMapError, match="port 50000"):
         ports.real(1, 50000)
-    with pytest.raises(PortMapError, match="port 49175"):      # slot 31 is the timestamp sideband
-        ports.real(1, 49175)
+    with pytest.raises(PortMapError, match="port 49174"):      # slot 31 is the timestamp sideband
+        ports.real(1, 49174)
     assert ports.sideband(2) == 40095 and ports.logical(40095) is None
     with pytest.raises(PortMapError, match="65535"):
         ports.real(2000, HERALD_PORT)

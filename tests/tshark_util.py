@@ -35,6 +35,7 @@ from scapy.utils import RawPcapReader
 
 from protocols.packets.egp import MESSAGE_TYPES as EGP_TYPES
 from protocols.packets.qncp_common import MESSAGE_TYPES as QNCP_TYPES
+from protocols.packets.qtp import TYPES as QTP_TYPES
 
 # Imported for their bind_layers: scapy must dissect what the Lua dissector dissects.
 from protocols.packets.scapy_layers.auth import AuthTrailer, split_frame
@@ -45,9 +46,10 @@ from protocols.packets.scapy_layers.netservice import NSAck, NSCreate, NSErr, NS
 from protocols.packets.scapy_layers.qframe import QFrame
 from protocols.packets.scapy_layers.qncp import QNCP_LAYERS
 from protocols.packets.scapy_layers.qnp import P4Egp, P4Qnp
+from protocols.packets.scapy_layers.qtp import QTP
 
 LUA_SCRIPT = Path(__file__).resolve().parents[1] / "wireshark" / "qnetstack.lua"
-PROTOCOLS = ("qhp", "qll", "egp", "qframe", "qns", "p4egp", "qnp", "qncp", "qnetauth")
+PROTOCOLS = ("qhp", "qll", "egp", "qframe", "qns", "p4egp", "qnp", "qncp", "qtp", "qnetauth")
 NO_TRAILER = ("-o", "qnetauth.trailer:FALSE")
 """tshark options for captures whose datagrams carry no authentication trailer (hand-made frames, runs with
 ``[security] authenticate = false``)."""
@@ -62,12 +64,12 @@ _PROTO_OF: dict[type[Packet], str] = {
     AuthTrailer: "qnetauth", QHPHerald: "qhp", QHPBatch: "qhp", QFrame: "qframe", EGP: "egp", LLCreate: "qll",
     LLUpward: "qll", LLAck: "qll", LLOkK: "qll", LLOkM: "qll", LLErr: "qll", LLOkMB: "qll",
     NSCreate: "qns", NSUpward: "qns", NSAck: "qns", NSOkK: "qns", NSOkM: "qns", NSErr: "qns",
-    P4Egp: "p4egp", P4Qnp: "qnp", **dict.fromkeys(QNCP_LAYERS, "qncp"),
+    P4Egp: "p4egp", P4Qnp: "qnp", **dict.fromkeys(QNCP_LAYERS, "qncp"), QTP: "qtp",
 }
 _KIND_OF: dict[type[Packet], str] = {
     QHPHerald: "HERALD", QHPBatch: "BATCH", QFrame: "QFRAME", LLCreate: "CREATE", LLAck: "ACK", LLOkK: "OK_K",
     LLOkM: "OK_M", LLErr: "ERR", LLOkMB: "OK_MB", NSCreate: "NS_CREATE", NSAck: "NS_ACK", NSOkK: "NS_OK_K",
-    NSOkM: "NS_OK_M", NSErr: "NS_ERR", P4Egp: "P4_EGP", P4Qnp: "TRACK", AuthTrailer: "AUTH_TRAILER",
+    NSOkM: "NS_OK_M", NSErr: "NS_ERR", P4Egp: "P4_EGP", P4Qnp: "TRACK", AuthTrailer: "AUTH_TRAILER", QTP: "QTP",
 }
 
 
@@ -193,6 +195,8 @@ def message_kind(layer: Packet) -> str:
         return EGP_TYPES.get(layer.msg_type, f"EGP_{layer.msg_type}")
     if isinstance(layer, QNCP_LAYERS):
         return "QNCP_" + QNCP_TYPES.get(layer.msg_type, str(layer.msg_type))
+    if isinstance(layer, QTP):
+        return "QTP_" + QTP_TYPES.get(layer.msg_type, str(layer.msg_type))
     return _KIND_OF.get(type(layer), type(layer).__name__)
 
 

@@ -24,6 +24,7 @@
 --   qnetauth the authentication trailer at the end of every datagram above and of PTP (UDP 319/320):
 --           Sender ID, Receiver ID, Sequence Number, ICV; preferences qnetauth.trailer (on by default) and
 --           qnetauth.key (the run secret in hex: the ICVs are verified, qnetauth.icv_status)
+--   qtp     qubit transport protocol (teleportation), UDP port 7776: DATA, ACK, ERR
 --
 -- Every field abbreviation is <proto>.<scapy field name> of the reference scapy layers in
 -- protocols/packets/*.py, and value strings use the scapy enum names, so
@@ -31,7 +32,7 @@
 -- Short or malformed messages get expert info (group Malformed) instead of an error.
 
 local HERALD_PORT, LINK_SERVICE_PORT, EGP_PORT = 7770, 7771, 7772
-local NETWORK_SERVICE_PORT, QNP_PORT, QNCP_PORT = 7773, 7774, 7775
+local NETWORK_SERVICE_PORT, QNP_PORT, QNCP_PORT, QTP_PORT = 7773, 7774, 7775, 7776
 local QFRAME_ETHERTYPE = 0x88B5
 local ETHERTYPE_P4_EGP, ETHERTYPE_P4_QNP = 0x4401, 0x4402
 local VERSION = 1
@@ -1100,6 +1101,65 @@ local function qncp_dissect(buf, pinfo, root)
 end
 
 ---------------------------------------------------------------------------------------------
+-- QTP: the transport layer's qubit transport protocol (protocols/packets/qtp.py), UDP port 7776.
+-- 16 bytes: DATA carries teleportation's two correction bits and the pair's names, ACK and ERR answer it.
+
+local QTP_TYPES = {[1] = "DATA", [2] = "ACK", [3] = "ERR"}
+local QTP_ERRORS = {[0] = "NONE", [1] = "NOPAIR", [2] = "DEADLINE"}
+local qtp = Proto("qtp", "QNet Qubit Transport Protocol")
+local qtp_reg = registry("qtp")
+local qtp_ex = expert_set("qtp", "QTP")
+qtp_ex.inconsistent = ProtoExpert.new("qtp.inconsistent", "QTP fields inconsistent with the message type",
+                                      expert.group.MALFORMED, expert.severity.ERROR)
+local qtp_trailing = ProtoField.bytes("qtp.trailing_bytes", "Trailing bytes")
+local QTP = layout(qtp_reg, 16, {
+    {"version", "Version", 0, 1, mask = 0xF0},
+    {"msg_type", "Type", 0, 1, mask = 0x0F, vals = QTP_TYPES},
+    {"cx", "Correction X", 1, 1, mask = 0x80},
+    {"cz", "Correction Z", 1, 1, mask = 0x40},
+    {"reserved1", "Reserved", 1, 1, mask = 0x3F},
+    {"purpose_id", "Purpose ID", 2, 2},
+    {"transfer_seq", "Transfer Sequence", 4, 2},
+    {"create_id", "Create ID", 6, 2},
+    {"pair_seq", "Pair Sequence Number", 8, 2},
+    {"origin_node", "Origin Node ID", 10, 2},
+    {"error", "Error Code", 12, 1, vals = QTP_ERRORS},
+    {"attempt", "Attempt", 13, 1},
+    {"reserved2", "Reserved", 14, 2},
+})
+register(qtp, qtp_reg, qtp_ex, {qtp_trailing}, {qtp_ex.inconsistent})
+
+local function qtp_dissect(buf, pinfo, root)
+    local n = buf:len()
+    pinfo.cols.protocol = "QTP"
+    local tree = proto_item(root, qtp, buf, QTP.size)
+    local v, complete = add_fields(tree, buf, QTP, qtp_ex, "QTP message")
+    if not complete then
+        pinfo.cols.info:set("QTP [truncated]")
+        return n
+    end
+    check_trailing(tree, buf, QTP, qtp_ex, qtp_trailing)
+    local kind = name_of(QTP_TYPES, v.msg_type)
+    local pair = string.format("pair=%d/%d/%d", v.origin_node, v.create_id, v.pair_seq)
+    local info = string.format("QTP %s purpose=%d transfer=%d %s", kind, v.purpose_id, v.transfer_seq, pair)
+    if v.msg_type == 1 then
+        info = info .. string.format(" correction=X%dZ%d", v.cx, v.cz)
+    elseif v.msg_type == 3 then
+        info = info .. " " .. name_of(QTP_ERRORS, v.error)
+    end
+    if v.attempt > 0 then info = info .. string.format(" attempt=%d", v.attempt) end
+    local bad = v.reserved1 ~= 0 or v.reserved2 ~= 0 or (v.msg_type ~= 1 and (v.cx ~= 0 or v.cz ~= 0))
+        or ((v.msg_type == 3) ~= (v.error ~= 0)) or (v.msg_type == 3 and QTP_ERRORS[v.error] == nil)
+    if bad then
+        tree:add_proto_expert_info(qtp_ex.inconsistent, "reserved bits, correction bits or error code do not "
+                                                        .. "fit a " .. kind)
+    end
+    tree:append_text(", " .. info)
+    pinfo.cols.info:set(info)
+    return n
+end
+
+---------------------------------------------------------------------------------------------
 -- Registration
 
 -- Wireshark's PTP dissector marks a malformed message itself (as on port 319); Dissector.call then also raises
@@ -1274,7 +1334,7 @@ end
 -- registered on its UDP port, cutting the trailer off first (P4 QNP on its EtherType carries none).
 -- (Lua functions, not the protos' dissector handles: assigning a proto's dissector changes what its handle calls.)
 local RAW = {qhp = qhp_dissect, qll = QLL.dissect_port, egp = egp_dissect, qns = QNS.dissect_port,
-             qnp = qnp_dissect, qncp = qncp_dissect}
+             qnp = qnp_dissect, qncp = qncp_dissect, qtp = qtp_dissect}
 local function authenticated(raw)
     return function(buf, pinfo, root) return with_trailer(buf, pinfo, root, raw) end
 end
@@ -1283,6 +1343,7 @@ QLL.proto.dissector = authenticated(RAW.qll)
 egp.dissector = authenticated(RAW.egp)
 QNS.proto.dissector = authenticated(RAW.qns)
 qncp.dissector = authenticated(RAW.qncp)
+qtp.dissector = authenticated(RAW.qtp)
 function qnp.dissector(buf, pinfo, root)
     if pinfo.match_uint == ETHERTYPE_P4_QNP then return RAW.qnp(buf, pinfo, root) end
     return with_trailer(buf, pinfo, root, RAW.qnp)
@@ -1308,6 +1369,7 @@ end
 function qnetauth.prefs_changed() auth_register() end
 auth_register()
 
+udp_port:add(QTP_PORT, qtp)
 local ethertype = DissectorTable.get("ethertype")
 ethertype:add(QFRAME_ETHERTYPE, qframe)
 ethertype:add(ETHERTYPE_P4_EGP, p4egp)
@@ -1319,7 +1381,7 @@ ethertype:add(ETHERTYPE_P4_QNP, qnp)
 -- (tshark -o qnetmp.base_port:40000) and every mapped port is dissected by its slot:
 -- 31 the timestamp sideband (sent from the sender's service port, so it is checked first),
 -- 0 qhp, 1 link-layer service, 2 egp, 3-4 PTP (Wireshark's own dissector), 5 network-layer
--- service, 6 TRACK, 7 qncp, 8-30 the applications' side of the link-layer or network-layer service.
+-- service, 6 TRACK, 7 qncp, 8 qtp, 9-30 the applications' side of the link-layer or network-layer service.
 
 local qnetmp = Proto("qnetmp", "QNet multi-process port map")
 qnetmp.prefs.base_port = Pref.uint("Base port", 0,
@@ -1344,6 +1406,7 @@ local MP_SLOTS = {
     [5] = QNS.dissect,
     [6] = function(buf, pinfo, root) return dissect_track(buf, pinfo, root, true, true) end,
     [7] = RAW.qncp,
+    [8] = RAW.qtp,
 }
 
 function qnetmp.dissector(buf, pinfo, root)
@@ -1382,12 +1445,12 @@ local function mp_register()
 end
 
 local MP_SLOT_PORTS = {[0] = HERALD_PORT, [1] = LINK_SERVICE_PORT, [2] = EGP_PORT, [3] = 319, [4] = 320,
-                       [5] = NETWORK_SERVICE_PORT, [6] = QNP_PORT, [7] = QNCP_PORT}
+                       [5] = NETWORK_SERVICE_PORT, [6] = QNP_PORT, [7] = QNCP_PORT, [8] = QTP_PORT}
 logical_port = function(port)
     local base = qnetmp.prefs.base_port
     if base == 0 or port < base + MP_PORTS_PER_NODE then return port end
     local slot = (port - base) % MP_PORTS_PER_NODE
-    return MP_SLOT_PORTS[slot] or 49152 + slot - 8
+    return MP_SLOT_PORTS[slot] or 49152 + slot - 9
 end
 
 function qnetmp.prefs_changed() mp_register() end

@@ -25,7 +25,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from stack import report as reporting
 from stack.cli import compile as compile_command
@@ -221,14 +221,16 @@ def _run(args: argparse.Namespace, path: Path, scenario: Scenario) -> int:
         if args.pcap is None:
             check_output(pcap_path, "--pcap", make_directory=True)     # the default out/ is made for you
         with pcap_path.open("wb", buffering=1 << 20) as stream:     # frames are small: few large writes
-            result = run_scenario(scenario, args.seed, stream)
+            result, apps = _emulate(scenario, args.seed, stream)
     else:
-        result = run_scenario(scenario, args.seed)
+        result, apps = _emulate(scenario, args.seed, None)
     frames = None
     if pcap_path is not None:
         assert result.emulation.network.pcap is not None
         frames = result.emulation.network.pcap.frames
     document = reporting.build_report(result, frames)
+    if scenario.applications:
+        document["applications"] = apps
     if args.json == "-":
         sys.stdout.write(reporting.to_json(document))
     elif args.json:
@@ -239,5 +241,18 @@ def _run(args: argparse.Namespace, path: Path, scenario: Scenario) -> int:
     if not args.quiet:
         out = sys.stderr if args.json == "-" else sys.stdout
         print(reporting.summary(document, result.wall_seconds, str(pcap_path) if pcap_path else None), file=out)
+        if apps:
+            from stack.api.scenario_apps import application_table
+
+            print("\n".join(application_table(apps)), file=out)
     return 0
+
+
+def _emulate(scenario: Scenario, seed: int | None, stream: Any) -> tuple[Any, list[dict[str, Any]]]:
+    """Run the scenario; with ``[[application]]`` entries, through the application API (virtual time only)."""
+    if not scenario.applications:
+        return run_scenario(scenario, seed, stream), []
+    from stack.api.scenario_apps import run_applications
+
+    return run_applications(scenario, seed, stream)
 

@@ -1,13 +1,13 @@
 """Real UDP on 127.0.0.1 for the multi-process mode: the other side of the socket seam.
 
 Engines keep addressing peers as in-process: node addresses in 198.18.0.0/15 and the
-protocols' own ports (7770–7775, PTP 319/320, applications from 49152). On loopback every
+protocols' own ports (7770–7776, PTP 319/320, applications from 49152). On loopback every
 node shares 127.0.0.1, so a :class:`PortMap` gives each (node, port) its own real UDP
 port::
 
     real port = base + 32 × node_id + slot
 
-with the slots in :data:`SERVICE_SLOTS` (applications take slots 8 to 30; slot 31 is the
+with the slots in :data:`SERVICE_SLOTS` (QTP slot 8, applications slots 9 to 30; slot 31 is the
 timestamp sideband). The sender applies the route's fibre delay, loss, duplication and
 jitter (seeded as in-process) by holding the datagram in its own queue until shortly
 (:data:`LEAD_WALL_NS`) before its emulated arrival; the receiver queues it at that arrival
@@ -55,6 +55,7 @@ from protocols.common import (
     NETWORK_SERVICE_PORT,
     QNCP_PORT,
     QNP_PORT,
+    QTP_PORT,
     Address,
 )
 from protocols.packets.ptp import EVENT_PORT, GENERAL_PORT
@@ -68,10 +69,10 @@ STRANGER: Address = (LOOPBACK, 0)
 """The source address of every datagram from outside the port map (nothing can answer it)."""
 PORTS_PER_NODE = 32
 SERVICE_SLOTS = {HERALD_PORT: 0, LINK_SERVICE_PORT: 1, EGP_PORT: 2, EVENT_PORT: 3, GENERAL_PORT: 4,
-                 NETWORK_SERVICE_PORT: 5, QNP_PORT: 6, QNCP_PORT: 7}
+                 NETWORK_SERVICE_PORT: 5, QNP_PORT: 6, QNCP_PORT: 7, QTP_PORT: 8}
 APP_PORT_FIRST = 49152
-"""Application ports (``stack.runtime.APP_PORT_BASE``) take slots 8 to 30."""
-APP_SLOT_FIRST = 8
+"""Application ports (``stack.runtime.APP_PORT_BASE``) take slots 9 to 30 (49152–49173)."""
+APP_SLOT_FIRST = 9
 SIDEBAND_SLOT = 31
 SIDEBAND = struct.Struct("!q8s")
 """Timestamp sideband record: arrival time (emulated ns), BLAKE2b-64 of the datagram's payload."""
@@ -130,7 +131,7 @@ class PortMap:
         """Every node's service ports, for the run directory's ``ports.json``."""
         names = {HERALD_PORT: "heralding", LINK_SERVICE_PORT: "link_service", EGP_PORT: "egp",
                  EVENT_PORT: "ptp_event", GENERAL_PORT: "ptp_general", NETWORK_SERVICE_PORT: "network_service",
-                 QNP_PORT: "qnp", QNCP_PORT: "qncp"}
+                 QNP_PORT: "qnp", QNCP_PORT: "qncp", QTP_PORT: "qtp"}
         return {name: {names[p]: self.real(node_id, p) for p in SERVICE_SLOTS} | {"first_app": self.real(
             node_id, APP_PORT_FIRST)} for name, node_id in nodes.items()}
 

@@ -207,6 +207,11 @@ class Medium:
         if qubit.component is not None:
             self.components.discard(qubit)
 
+    def refusal(self, node_id: int, command: Any) -> str | None:
+        """Why the medium would refuse ``command`` of ``node_id`` now (None: it would run it). Nothing is
+        counted: the application API asks before it issues a command that has no result to refuse it with."""
+        return self._refusal(node_id, command)
+
     def _refusal(self, node_id: int, command: Any) -> str | None:
         node = self.nodes.get(node_id)
         if node is None:

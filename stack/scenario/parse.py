@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from stack.scenario import checks
+from stack.scenario.applications import applications as read_applications
 from stack.scenario.security import security_settings
 from stack.scenario.table import REQUIRED, ScenarioError, Table
 from stack.scenario.types import (
@@ -42,7 +43,7 @@ MODES = ("sampled", "exact")
 MAX_DATA_QUBITS = 4096
 """Data qubits per QPU (``data_qubits``): a bound on memory, not on physics (they share no LQID)."""
 WORKLOAD_TYPES = ("keep", "measure")
-TOP_LEVEL = ("run", "sync", "nodes", "links", "workload", "network", "security")
+TOP_LEVEL = ("run", "sync", "nodes", "links", "workload", "network", "security", "application")
 
 __all__ = [
     "ClockConfig",
@@ -104,8 +105,9 @@ def load_data(data: dict[str, Any], source: str) -> Scenario:
     workload = read_workload(source, top.get("workload", []), nodes, links, _node_ref)
     network = network_settings(Table(source, "network", top.get("network", {})))
     security = security_settings(Table(source, "security", top.get("security", {})))
+    apps = read_applications(source, top.get("application", []), nodes, _node_ref)
     top.finish()
-    return Scenario(source, run, nodes, links, workload, sync, network, security)
+    return Scenario(source, run, nodes, links, workload, sync, network, security, apps)
 
 
 def _sync(t: Table) -> SyncConfig:

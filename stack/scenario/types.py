@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +183,8 @@ class Scenario:
     sync: SyncConfig = SyncConfig()
     network: NetworkSettings = NetworkSettings()
     security: SecuritySettings = SecuritySettings()
+    applications: tuple[Any, ...] = ()
+    """The ``[[application]]`` entries (:class:`stack.scenario.applications.ApplicationConfig`)."""
 
     @property
     def uses_network(self) -> bool:

@@ -1,0 +1,197 @@
+"""Applications on the API: BBM92 QKD, the CHSH test and teleportation of the six stabiliser states.
+
+Each is a coroutine both ends run (``role`` "create" at the end that sends the CREATEs, "recv" at the other);
+each returns a result dataclass, the same at both ends for what both know. The scenario's ``[[application]]``
+entries run them (docs/scenario.md), and examples/api/ calls them directly. The closed forms they are checked
+against are in :mod:`protocols.apps.qkd`, :mod:`protocols.apps.chsh` and :mod:`protocols.transport.model`.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from protocols.apps.chsh import chsh_from_parities
+from protocols.apps.qkd import key_fraction, pack_bits, unpack_bits
+from protocols.common import Basis
+from stack.api.context import AppContext
+from stack.api.epr import MeasuredPair
+from stack.api.exchange import Exchange, exchange_of
+from stack.api.transport import teleporter_of
+
+ROLES = ("create", "recv")
+MAX_BLOCK = 512
+"""Pairs per sifting block: their sequence numbers, bases and outcomes fit one application message."""
+STATES = {"0": ((), Basis.Z, 0), "1": (("X",), Basis.Z, 1), "+": (("H",), Basis.X, 0),
+          "-": (("X", "H"), Basis.X, 1), "+i": (("H", "S"), Basis.Y, 0), "-i": (("X", "H", "S"), Basis.Y, 1)}
+"""The six stabiliser states: the gates that prepare each from |0⟩, its basis, and its outcome there."""
+
+
+async def _block(ctx: AppContext, remote: str, role: str, number: int, service: str) -> list[MeasuredPair]:
+    """``number`` measure-directly pairs in random Z/X bases, in sequence order."""
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {ROLES}, got {role!r}")
+    epr = ctx.epr_socket(remote, service)
+    pairs = (await epr.create_measure(number, random_basis="XZ") if role == "create"
+             else await epr.recv_measure(number))
+    return sorted(pairs, key=lambda pair: pair.sequence_number)
+
+
+async def _swap_block(exchange: Exchange, pairs: list[MeasuredPair],
+                      outcomes: bool) -> dict[int, tuple[int, int]]:
+    """Swap the block's sequence numbers and bases (and outcomes, if ``outcomes``: CHSH reveals everything):
+    returns the peer's {sequence number: (basis, outcome or 0)}. Pairs only one end has (retracted at the
+    other by ERR EXPIRE) are then left out by the caller."""
+    bits = [p.outcome for p in pairs] if outcomes else []
+    payload = struct.pack(f"!H{len(pairs)}H", len(pairs), *(p.sequence_number for p in pairs)) \
+        + pack_bits([int(p.basis) for p in pairs]) + pack_bits(bits)
+    theirs = await exchange.swap(exchange.tag(), payload)
+    count, = struct.unpack_from("!H", theirs)
+    seqs = struct.unpack_from(f"!{count}H", theirs, 2)
+    rest = theirs[2 + 2 * count:]
+    bases = unpack_bits(rest, count)
+    their_bits = unpack_bits(rest[(count + 7) // 8:], count) if outcomes else [0] * count
+    return {seq: (basis, bit) for seq, basis, bit in zip(seqs, bases, their_bits, strict=True)}
+
+
+@dataclass(slots=True)
+class QkdResult:
+    """One end's BBM92 run: counts, the QBER estimate, the asymptotic secret key."""
+
+    pairs: int = 0
+    sifted: int = 0
+    sample: int = 0
+    sample_errors: int = 0
+    errors_by_basis: dict[str, list[int]] = field(default_factory=lambda: {"Z": [0, 0], "X": [0, 0]})
+    """Per basis: [errors, sample bits] (both ends know them after the sample is revealed)."""
+    key: list[int] = field(default_factory=list)
+    """This end's sifted bits left after the sample (before error correction and privacy amplification)."""
+    elapsed_ns: int = 0
+
+    @property
+    def qber(self) -> float:
+        return self.sample_errors / self.sample if self.sample else 0.0
+
+    @property
+    def secret_bits(self) -> float:
+        """Asymptotic secret key: the kept sifted bits × (1 − 2h(e))."""
+        return len(self.key) * key_fraction(self.qber)
+
+    @property
+    def secret_bits_per_second(self) -> float:
+        """Secret key bits per second of emulated time."""
+        return self.secret_bits / (self.elapsed_ns * 1e-9) if self.elapsed_ns else 0.0
+
+
+async def bbm92(ctx: AppContext, remote: str, pairs: int, role: str, *, block: int = 512,
+                sample_fraction: float = 0.5, seed: int = 0, service: str = "auto") -> QkdResult:
+    """BBM92 between this application and the one on ``remote``: ``pairs`` measure-directly pairs in random Z/X
+    bases, sifted block by block over the classical channel; a ``sample_fraction`` of each block's sifted bits
+    (chosen by a generator seeded with ``seed`` and the block number, the same at both ends) is revealed to
+    estimate the QBER."""
+    if not 1 <= block <= MAX_BLOCK:
+        raise ValueError(f"block must be in [1, {MAX_BLOCK}], got {block}")
+    if not 0 < sample_fraction < 1:
+        raise ValueError(f"sample_fraction must be in (0, 1), got {sample_fraction}")
+    result, start = QkdResult(), ctx.now
+    exchange = exchange_of(ctx, remote)
+    for index, first in enumerate(range(0, pairs, block)):
+        mine = await _block(ctx, remote, role, min(block, pairs - first), service)
+        theirs = await _swap_block(exchange, mine, outcomes=False)      # sifting: bases only
+        kept = [i for i, p in enumerate(mine) if p.sequence_number in theirs
+                and theirs[p.sequence_number][0] == int(p.basis)]
+        revealed = np.random.default_rng([seed, index]).random(len(kept)) < sample_fraction
+        sample = [i for i, reveal in zip(kept, revealed, strict=True) if reveal]
+        their_sample = unpack_bits(await exchange.swap(exchange.tag(), pack_bits([mine[i].outcome for i in sample])),
+                                   len(sample))                          # the sample's bits, and only those
+        result.pairs += len(mine)
+        result.sifted += len(kept)
+        result.sample += len(sample)
+        for i, bit in zip(sample, their_sample, strict=True):
+            error = int(mine[i].outcome != bit)
+            result.sample_errors += error
+            counts = result.errors_by_basis[mine[i].basis.name]
+            counts[0] += error
+            counts[1] += 1
+        result.key += [mine[i].outcome for i, reveal in zip(kept, revealed, strict=True) if not reveal]
+    result.elapsed_ns = ctx.now - start
+    return result
+
+
+@dataclass(slots=True)
+class ChshResult:
+    """One end's CHSH run: the parities of the ZZ and XX pairs, S and its standard error."""
+
+    zz: list[int] = field(default_factory=list)
+    xx: list[int] = field(default_factory=list)
+    s: float = 0.0
+    s_error: float = 0.0
+
+
+async def chsh(ctx: AppContext, remote: str, pairs: int, role: str, *, block: int = 512,
+               service: str = "auto") -> ChshResult:
+    """The CHSH test from Pauli correlators (:mod:`protocols.apps.chsh`): ``pairs`` measure-directly pairs in
+    random Z/X bases; the ends swap bases and outcomes and both compute S = √2(|E_ZZ| + |E_XX|)."""
+    result = ChshResult()
+    exchange = exchange_of(ctx, remote)
+    for first in range(0, pairs, block):
+        mine = await _block(ctx, remote, role, min(block, pairs - first), service)
+        theirs = await _swap_block(exchange, mine, outcomes=True)
+        for pair in mine:
+            basis, bit = theirs.get(pair.sequence_number, (-1, 0))
+            if basis == int(pair.basis):
+                (result.zz if pair.basis is Basis.Z else result.xx).append(pair.outcome ^ bit)
+    result.s, result.s_error = chsh_from_parities(result.zz, result.xx)
+    return result
+
+
+@dataclass(slots=True)
+class TeleportResult:
+    """Teleportation of the six stabiliser states: per state, [right outcomes, qubits] at the receiver."""
+
+    right: dict[str, list[int]] = field(default_factory=lambda: {name: [0, 0] for name in STATES})
+    lost: int = 0
+    elapsed_ns: int = 0
+
+    @property
+    def fidelity(self) -> float:
+        """The average fidelity over the six states (a 2-design: the Bloch-sphere average)."""
+        done = [r / n for r, n in self.right.values() if n]
+        return sum(done) / len(done) if done else 0.0
+
+
+async def teleport_states(ctx: AppContext, remote: str, per_state: int, role: str,
+                          service: str = "auto") -> TeleportResult:
+    """Teleport ``per_state`` copies of each stabiliser state (role "create": the sender) to ``remote``, which
+    measures each in the state's basis. A copy lost on the way (TransportError) is counted and sent again."""
+    from stack.api.errors import LinkError, TransportError
+
+    result, start = TeleportResult(), ctx.now
+    teleporter = teleporter_of(ctx)
+    for name, (gates, basis, want) in STATES.items():
+        done = 0
+        while done < per_state:
+            try:
+                if role == "create":
+                    slot = ctx.qubit()
+                    for gate in gates:
+                        ctx.gate(gate, slot)
+                    try:
+                        await teleporter.send(remote, slot, service)
+                    except (TransportError, LinkError):
+                        if slot in ctx.held:
+                            ctx.discard(slot)
+                        raise
+                else:
+                    slot = await teleporter.recv(remote, service)
+                    result.right[name][0] += await ctx.measure(slot, basis) == want
+                    result.right[name][1] += 1
+                done += 1
+            except TransportError:
+                result.lost += 1
+            except LinkError:
+                result.lost += 1
+    result.elapsed_ns = ctx.now - start
+    return result

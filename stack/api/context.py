@@ -1,0 +1,268 @@
+"""AppContext: what an application coroutine can do on its node (all awaits are on virtual time).
+
+It is a port on the emulated network like any layer's: CREATEs go to the node's link layer (UDP 7771) or
+network layer (7773) and their ACK/OK/ERR come back; messages to other applications are datagrams from this
+port to theirs (docs/wire.md, "Application messages"); hardware commands go to the medium, which answers on
+this port. A command the medium refuses raises :class:`QuantumError` here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from protocols.common import LINK_SERVICE_PORT, NETWORK_SERVICE_PORT, Address, Basis, ParseError
+from protocols.packets import linkservice as ll
+from protocols.physical.hardware import (
+    BellMeasure,
+    BellMeasureResult,
+    CommandRejected,
+    Discard,
+    Gate,
+    Init,
+    Measure,
+    MeasureResult,
+)
+from stack.api.errors import BellMeasurementFailed, LinkError, QuantumError
+from stack.core.capture import node_ip
+from stack.core.kernel import TIMER, VirtualPort
+from stack.core.network import Datagram
+from stack.runtime import ROTATIONS, Emulation, max_time_field
+
+if TYPE_CHECKING:
+    from stack.api.epr import EPRSocket
+
+SERVICES = ("auto", "link", "network")
+EXCHANGE_MAGIC = b"\xe7\xc4"
+"""Application messages that begin with these two bytes belong to :mod:`stack.api.exchange` (never to recv)."""
+MAX_APP_MESSAGE = 1400
+"""The largest application message (bytes): one datagram, no fragmentation on a 1500-byte MTU."""
+
+
+class AppContext:
+    """What an application can do on its node (all awaits are on virtual time)."""
+
+    def __init__(self, emu: Emulation, node: str, port_number: int, purpose_id: int,
+                 directory: dict[str, Address] | None = None) -> None:
+        self.emu = emu
+        self.node = node
+        self.purpose_id = purpose_id
+        self.node_id = emu.scenario.nodes[node].node_id
+        self.port = VirtualPort(emu.kernel, f"{node}/api{port_number}")
+        self.address = emu.network.bind(self.node_id, port_number, self.port)
+        self.directory = {} if directory is None else directory
+        """Every application's address by node name (messages go there)."""
+        self._messages: deque[ll.Upward] = deque()
+        self._inbox: deque[tuple[str, bytes]] = deque()
+        self._exchange_inbox: deque[tuple[str, bytes]] = deque()
+        self._results: dict[int, Any] = {}
+        self._services = {(node_ip(self.node_id), LINK_SERVICE_PORT), (node_ip(self.node_id), NETWORK_SERVICE_PORT)}
+        self._names = {node_ip(nd.node_id): name for name, nd in emu.scenario.nodes.items()}
+        self.handlers: dict[int, Any] = {}
+        """Engines hosted by the application, by the local port their datagrams arrive on (the transport)."""
+        self.expired: deque[tuple[int, int, int]] = deque()
+        """Pairs the layers reported expired (ERR EXPIRE), as (origin node, Create ID, sequence number)."""
+        self.exchanges: dict[str, Any] = {}
+        """The application's :class:`stack.api.exchange.Exchange` per remote application."""
+        self.teleporter: Any = None
+        """The application's :class:`stack.api.transport.Teleporter`, once it has one (it binds UDP 7776)."""
+        self.lingering: list[Any] = []
+        """Coroutine functions run after the application returns (the transport's TIME-WAIT)."""
+        self.held: set[int] = set()
+        """Slots whose qubit the application holds (delivered pairs, data qubits) and has not yet given up."""
+
+    @property
+    def now(self) -> int:
+        """Virtual time, ns."""
+        return self.emu.kernel.now
+
+    # -- entanglement -------------------------------------------------------------------------
+    def epr_socket(self, remote: str, service: str = "auto") -> EPRSocket:
+        """An EPR socket to the application on ``remote`` (:class:`stack.api.epr.EPRSocket`)."""
+        from stack.api.epr import EPRSocket
+        return EPRSocket(self, remote, service)
+
+    def service_for(self, remote: str, service: str = "auto") -> str:
+        """"link" or "network": who serves pairs with ``remote`` ("auto": the link layer if they share a link)."""
+        if service not in SERVICES:
+            raise ValueError(f"service must be one of {', '.join(SERVICES)}, got {service!r}")
+        if remote not in self.emu.scenario.nodes or remote == self.node:
+            raise ValueError(f"remote must be another node of the scenario, got {remote!r}")
+        if service == "auto":
+            linked = any({link.a, link.b} == {self.node, remote} for link in self.emu.scenario.links)
+            service = "link" if linked else "network"
+        return service
+
+    async def create(self, remote: str, pairs: int, *, keep: bool = True, basis: str = "Z",
+                     min_fidelity: float = 0.0, priority: int = 0, atomic: bool = False,
+                     consecutive: bool = True, service: str = "auto", max_time_ns: int = 0,
+                     random_basis: str = "") -> int:
+        """Ask for ``pairs`` pairs with ``remote``; returns the Create ID once ACKed.
+
+        ``priority`` (0-7, higher first), ``atomic`` (all pairs at once, create-and-keep) and
+        ``consecutive`` (False: all OKs when the request completes) are CREATE's Priority, ATO and CON.
+        ``service``: "link" (the node's link layer: ``remote`` must be a neighbour), "network" (its network
+        layer: any QPU, over a circuit), or "auto" (the link layer when they share a link). ``max_time_ns``:
+        CREATE's Max Time (0: none). ``random_basis`` "XZ" or "XYZ": measure-directly in a basis each end
+        draws per pair (CREATE's RL/RR), instead of ``basis``.
+        """
+        service = self.service_for(remote, service)
+        rot = ROTATIONS[basis]
+        random = {"": 0, "XZ": 1, "XYZ": 2}[random_basis]
+        unit, amount = max_time_field(max_time_ns)
+        create = ll.Create(remote_node_id=self.emu.scenario.nodes[remote].node_id, purpose_id=self.purpose_id,
+                           number=pairs, tpe=ll.TPE_KEEP if keep else ll.TPE_MEASURE,
+                           minimum_fidelity=ll.encode_fidelity(min_fidelity), rotx1l=rot[0], rotyl=rot[1],
+                           rotx2l=rot[2], rotx1r=rot[0], rotyr=rot[1], rotx2r=rot[2], priority=priority,
+                           ato=int(atomic), con=int(consecutive), tu=unit, max_time=amount, rl=random, rr=random)
+        port = LINK_SERVICE_PORT if service == "link" else NETWORK_SERVICE_PORT
+        self.emu.network.send(self.node_id, self.address[1], (node_ip(self.node_id), port), create.encode())
+        while True:
+            for index, message in enumerate(self._messages):
+                if isinstance(message, ll.Ack):
+                    del self._messages[index]
+                    return message.create_id
+                if isinstance(message, ll.Err) and message.err != ll.ERR_EXPIRE:
+                    del self._messages[index]
+                    raise LinkError(message.err)
+            await self._wait()
+
+    async def next_message(self) -> Any:
+        """The next OK or ERR from the link layer (ACKs are consumed by :meth:`create`). The qubit of an OK
+        (K) is the application's from now on: measure it, use it, or :meth:`discard` it.
+
+        A measure-directly request (``keep=False``) of at least the link's ``batch`` pairs (docs/scenario.md)
+        is answered in blocks: each message is then an :class:`~protocols.packets.linkservice.OkMeasureBlock`
+        carrying many pairs' outcomes, bases and Bell states (numpy arrays) from Sequence Number
+        ``sequence_number`` on."""
+        while True:
+            for index, message in enumerate(self._messages):
+                if not isinstance(message, ll.Ack):
+                    del self._messages[index]
+                    if isinstance(message, ll.OkKeep):
+                        self.held.add(message.lqid)
+                    return message
+            await self._wait()
+
+    # -- local quantum operations ---------------------------------------------------------------
+    def _check(self, command: Any) -> None:
+        reason = self.emu.medium.refusal(self.node_id, command)
+        if reason is not None:
+            raise QuantumError(type(command).__name__, reason)
+
+    def qubit(self) -> int:
+        """A fresh data qubit in |0⟩ (Init on the first free data slot); returns its slot."""
+        node = self.emu.medium.nodes[self.node_id]
+        first = node.slots + node.storage
+        for slot in range(first, first + node.data):
+            if slot not in node.held:
+                self._check(Init(slot))
+                self.emu.medium.command(self.node_id, Init(slot), self.port)
+                self.held.add(slot)
+                return slot
+        raise QuantumError("Init", f"node {self.node} has no free data qubit ({node.data} in all: raise the "
+                                   f"node's data_qubits)")
+
+    def gate(self, name: str, *slots: int) -> None:
+        """Apply the Clifford gate ``name`` (stim's name: H, S, X, Z, CNOT, CZ, ...) to the qubits in ``slots``
+        (data qubits and pair halves of this node; control first). It runs in the node's ``gate_ns`` after
+        earlier commands on those qubits, with the node's gate noise."""
+        try:
+            command = Gate(name, tuple(slots))
+        except ValueError as error:
+            raise QuantumError("Gate", str(error)) from None
+        self._check(command)
+        self.emu.medium.command(self.node_id, command, self.port)
+
+    async def measure(self, slot: int, basis: Basis = Basis.Z) -> int:
+        """Measure the qubit in ``slot`` in ``basis``; returns the outcome (the slot is then free)."""
+        self.emu.medium.command(self.node_id, Measure(slot, basis), self.port)
+        result = await self._result(slot)
+        if isinstance(result, CommandRejected):
+            raise QuantumError("Measure", result.reason)
+        self.held.discard(slot)
+        assert isinstance(result, MeasureResult)
+        return result.outcome
+
+    async def bell_measure(self, slot_a: int, slot_b: int) -> int:
+        """Bell measurement (CNOT a→b, H on a, both measured in Z) of two qubits of this node; returns the Bell
+        index ``x | z << 1`` (x: the outcome of b, z: of a). Both slots are then free. Raises
+        :class:`BellMeasurementFailed` when the measurement fails (both qubits lost)."""
+        self.emu.medium.command(self.node_id, BellMeasure(slot_a, slot_b), self.port)
+        result = await self._result(slot_a)
+        if isinstance(result, CommandRejected):
+            raise QuantumError("BellMeasure", result.reason)
+        self.held -= {slot_a, slot_b}
+        assert isinstance(result, BellMeasureResult)
+        if not result.success:
+            raise BellMeasurementFailed((slot_a, slot_b))
+        return result.bell_index
+
+    def discard(self, slot: int) -> None:
+        """Give up the qubit in ``slot`` without measuring it (reset; the slot is free again)."""
+        self._check(Discard(slot))
+        self.emu.medium.command(self.node_id, Discard(slot), self.port)
+        self.held.discard(slot)
+
+    # -- classical messages ---------------------------------------------------------------------
+    def send(self, remote: str, payload: bytes) -> None:
+        """Send ``payload`` to the application on node ``remote``, as one datagram from this application's port
+        to its (over the emulated fibres: delay, loss and jitter apply)."""
+        if remote not in self.directory:
+            raise ValueError(f"no application runs on {remote!r} (applications run on {sorted(self.directory)})")
+        if len(payload) > MAX_APP_MESSAGE:
+            raise ValueError(f"an application message holds at most {MAX_APP_MESSAGE} bytes, got {len(payload)}")
+        self.emu.network.send(self.node_id, self.address[1], self.directory[remote], bytes(payload))
+
+    async def recv(self, remote: str | None = None) -> tuple[str, bytes]:
+        """The next message from an application (from ``remote`` only, if given): (its node, its bytes).
+        Messages of the applications' reliable exchanges (those beginning with :data:`EXCHANGE_MAGIC`) are not
+        returned."""
+        while True:
+            for index, (source, payload) in enumerate(self._inbox):
+                if remote is None or source == remote:
+                    del self._inbox[index]
+                    return source, payload
+            await self._wait()
+
+    async def sleep(self, ns: int) -> None:
+        """Let ``ns`` of virtual time pass."""
+        self.port.set_timer(self.now + ns)
+        while True:
+            if await self._wait() is TIMER:
+                return
+
+    # -- the port ---------------------------------------------------------------------------------
+    async def _result(self, slot: int) -> Any:
+        while slot not in self._results:
+            await self._wait()
+        return self._results.pop(slot)
+
+    async def _wait(self) -> Any:
+        event = await self.port.next()
+        if type(event) is Datagram:
+            self._datagram(event)
+        elif isinstance(event, MeasureResult):
+            self._results[event.slot] = event
+        elif isinstance(event, BellMeasureResult):
+            self._results[event.slot_a] = event
+        elif isinstance(event, CommandRejected):
+            self._results[event.slot] = event
+        return event
+
+    def _datagram(self, event: Datagram) -> None:
+        if event.source in self._services:
+            with contextlib.suppress(ParseError):       # a malformed reply is dropped, like any layer does
+                message = ll.decode_upward(event.payload)
+                self._messages.append(message)
+                if isinstance(message, ll.Err) and message.err == ll.ERR_EXPIRE and message.s:
+                    low, high = message.sequence_number_low, message.sequence_number_high
+                    self.expired.extend((message.origin_node, message.create_id, seq & 0xFFFF)
+                                        for seq in range(low, high if high > low else high + 0x10000))
+        elif event.port in self.handlers:
+            self.handlers[event.port](event)
+        else:
+            source = self._names.get(event.source[0], event.source[0])
+            inbox = self._exchange_inbox if event.payload[:2] == EXCHANGE_MAGIC else self._inbox
+            inbox.append((source, event.payload))

@@ -1,0 +1,40 @@
+"""The errors an application sees, each naming who is at fault."""
+
+from __future__ import annotations
+
+from protocols.packets import linkservice as ll
+
+
+class LinkError(RuntimeError):
+    """The link or network layer refused a CREATE; ``code`` is the draft's error code (NOPATH, DOWN, ... from
+    the network layer)."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(f"link layer answered ERR {ll.ERROR_CODES.get(code, code)}")
+        self.code = code
+
+
+class QuantumError(ValueError):
+    """The node's quantum hardware (the medium) refused a command: ``command`` is its name, ``reason`` the
+    medium's reason (an empty slot, a qubit in use, a gate it does not know). Nothing happened to any qubit."""
+
+    def __init__(self, command: str, reason: str) -> None:
+        super().__init__(f"the hardware refused {command}: {reason}")
+        self.command = command
+        self.reason = reason
+
+
+class BellMeasurementFailed(QuantumError):
+    """A Bell measurement ran but failed (the node's ``bsm_success_probability``): both qubits are lost."""
+
+    def __init__(self, slots: tuple[int, int]) -> None:
+        super().__init__("BellMeasure", f"the Bell measurement of slots {slots[0]} and {slots[1]} failed; "
+                                        "both qubits are lost")
+
+
+class TransportError(RuntimeError):
+    """A qubit sent by teleportation was lost: ``code`` is QTP's error code (protocols.packets.qtp)."""
+
+    def __init__(self, code: int, detail: str) -> None:
+        super().__init__(detail)
+        self.code = code

@@ -1,0 +1,129 @@
+"""A scenario's ``[[application]]`` entries run through the application API (``qnet run``, virtual time), and
+their report section (docs/report.md, "applications")."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Awaitable, Callable
+from typing import Any, BinaryIO
+
+from protocols.apps.chsh import werner_s
+from protocols.apps.qkd import key_fraction, werner_qber
+from protocols.transport.model import teleport_fidelity
+from stack.api.apps import bbm92, chsh, teleport_states
+from stack.api.context import AppContext
+from stack.api.ghz import ghz_center, ghz_leaf, werner_ghz_fidelity_of
+from stack.api.run import run_apps
+from stack.runtime import RunResult
+from stack.scenario import Scenario
+
+
+def _coroutine(config: Any, role: str, results: dict[tuple[int, str], Any], index: int) -> Callable[
+        [AppContext], Awaitable[None]]:
+    remote = config.remote if role == "create" else config.node
+
+    async def app(ctx: AppContext) -> None:
+        if config.kind == "ghz":
+            if role == "create":
+                result: Any = await ghz_center(ctx, list(config.leaves), config.pairs, config.service)
+            else:
+                leaf = config.leaves.index(ctx.node) + 1
+                await ghz_leaf(ctx, config.node, leaf, len(config.leaves) + 1, config.pairs, config.service)
+                result = True
+        elif config.kind == "qkd":
+            result = await bbm92(ctx, remote, config.pairs, role, block=config.block,
+                                      sample_fraction=config.sample_fraction, seed=config.seed,
+                                      service=config.service)
+        elif config.kind == "chsh":
+            result = await chsh(ctx, remote, config.pairs, role, block=config.block, service=config.service)
+        else:
+            result = await teleport_states(ctx, remote, config.pairs, role, config.service)
+        results[(index, role)] = result
+    return app
+
+
+def run_applications(scenario: Scenario, seed: int | None = None, pcap: BinaryIO | None = None,
+                     secret: bytes | None = None) -> tuple[RunResult, list[dict[str, Any]]]:
+    """Run the scenario with its applications (and its workload); returns the run and the report's
+    ``applications`` section. ``secret``: as :func:`stack.api.run.run_apps`."""
+    results: dict[tuple[int, str], Any] = {}
+    apps = {}
+    for index, config in enumerate(scenario.applications):
+        apps[config.node] = _coroutine(config, "create", results, index)
+        for leaf in config.leaves or (config.remote,):
+            apps[leaf] = _coroutine(config, "recv", results, index)
+    run = run_apps(scenario, apps, seed=seed, pcap=pcap, secret=secret)
+    return run, [application_report(run, config, results.get((i, "create")), results.get((i, "recv")))
+                 for i, config in enumerate(scenario.applications)]
+
+
+def _model_fidelity(run: RunResult, config: Any, remote: str | None = None) -> float | None:
+    """The link model's pair fidelity when one link serves the application (None over the network layer)."""
+    for link in run.emulation.scenario.links:
+        if {link.a, link.b} == {config.node, remote or config.remote} and config.service != "network":
+            return float(run.emulation.link_physics[link.link_id].model.fidelity)
+    return None
+
+
+def application_report(run: RunResult, config: Any, creator: Any, receiver: Any) -> dict[str, Any]:
+    """One entry of the report's ``applications``: what both ends measured, and the closed form of the link's
+    model fidelity F_model when a single link serves it (memory decoherence not included)."""
+    entry: dict[str, Any] = {"kind": config.kind, "node": config.node, "remote": config.remote,
+                             "finished": creator is not None and receiver is not None}
+    f_model = _model_fidelity(run, config)
+    entry["fidelity_model"] = f_model
+    if creator is None or receiver is None:
+        return entry
+    if config.kind == "ghz":
+        value, error = creator.fidelity()
+        models = [_model_fidelity(run, config, leaf) for leaf in config.leaves]
+        entry |= {"parties": [config.node, *config.leaves], "shots": config.pairs, "fidelity": value,
+                  "fidelity_stderr": error, "fidelity_model": None if None in models
+                  else werner_ghz_fidelity_of([m for m in models if m is not None])}
+    elif config.kind == "qkd":
+        by_basis = {b: (e / n if n else None) for b, (e, n) in creator.errors_by_basis.items()}
+        errors = sum(a != b for a, b in zip(creator.key, receiver.key, strict=True))
+        entry |= {"pairs": creator.pairs, "sifted": creator.sifted, "sample": creator.sample,
+                  "qber": creator.qber, "qber_z": by_basis["Z"], "qber_x": by_basis["X"],
+                  "qber_stderr": math.sqrt(creator.qber * (1 - creator.qber) / creator.sample) if creator.sample
+                  else None,
+                  "key_fraction": key_fraction(creator.qber), "key_bits": len(creator.key),
+                  "key_bit_errors": errors, "secret_bits": creator.secret_bits,
+                  "emulated_s": creator.elapsed_ns * 1e-9, "secret_bits_per_s": creator.secret_bits_per_second,
+                  "qber_model": None if f_model is None else werner_qber(f_model)}
+    elif config.kind == "chsh":
+        entry |= {"pairs_zz": len(creator.zz), "pairs_xx": len(creator.xx), "s": creator.s,
+                  "s_stderr": creator.s_error, "s_model": None if f_model is None else werner_s(f_model)}
+    else:
+        n = sum(count for _, count in receiver.right.values())
+        f = receiver.fidelity
+        entry |= {"qubits": n, "lost": creator.lost, "fidelity": f,
+                  "fidelity_stderr": math.sqrt(max(0.0, f * (1 - f)) / n) if n else None,
+                  "per_state": {name: (r / c if c else None) for name, (r, c) in receiver.right.items()},
+                  "emulated_s": creator.elapsed_ns * 1e-9,
+                  "qubits_per_s": n / (creator.elapsed_ns * 1e-9) if creator.elapsed_ns else None,
+                  "fidelity_model": None if f_model is None else teleport_fidelity(f_model)}
+    return entry
+
+
+def application_table(entries: list[dict[str, Any]]) -> list[str]:
+    """Summary lines for ``qnet run``."""
+    if not entries:
+        return []
+    lines = ["", f"{'application':<24}result"]
+    for e in entries:
+        name = f"{e['node']}->{e['remote']} {e['kind']}"
+        if not e["finished"]:
+            lines.append(f"{name:<24}DID NOT FINISH")
+        elif e["kind"] == "qkd":
+            lines.append(f"{name:<24}{e['sifted']}/{e['pairs']} sifted, QBER {e['qber']:.4f}±{e['qber_stderr']:.4f}, "
+                         f"key fraction {e['key_fraction']:.3f}, {e['secret_bits_per_s']:.1f} secret bits/s")
+        elif e["kind"] == "chsh":
+            lines.append(f"{name:<24}S = {e['s']:.3f}±{e['s_stderr']:.3f} ({e['pairs_zz']} ZZ, {e['pairs_xx']} XX)")
+        elif e["kind"] == "ghz":
+            lines.append(f"{e['node']} GHZ x{len(e['parties'])}".ljust(24) + f"F = {e['fidelity']:.4f}±"
+                         f"{e['fidelity_stderr']:.4f} over {e['shots']} shots")
+        else:
+            lines.append(f"{name:<24}{e['qubits']} qubits, F = {e['fidelity']:.4f}±{e['fidelity_stderr']:.4f}, "
+                         f"{e['lost']} lost")
+    return lines

@@ -1,0 +1,146 @@
+"""Teleportation for applications: the transport engine (:mod:`protocols.transport.teleport`) hosted by an
+:class:`stack.api.context.AppContext`, its QTP datagrams on the node's UDP port 7776.
+
+The sending application makes the pair (an EPR socket's ``create_keep``, uncorrected), Bell-measures its
+qubit with its half and sends the corrections; the receiving application takes its half (``recv_keep``),
+waits for them and gets the qubit in that half's slot. Either end raises :class:`TransportError` with QTP's
+error code when the qubit is lost (no corrections before the receiver's memory deadline, a failed Bell
+measurement, no answer).
+
+>>> # async def alice(ctx):  await Teleporter(ctx).send("bob", slot)
+>>> # async def bob(ctx):    slot = await Teleporter(ctx).recv("alice")
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from protocols.common import QTP_PORT, Actions
+from protocols.physical.hardware import BellMeasure, BellMeasureResult, CommandRejected
+from protocols.transport.model import CLASSICAL_LIMIT, deadline_budget_ns
+from protocols.transport.teleport import Delivered, Lost, PairRef, Sent, Transport
+from stack.api.context import AppContext
+from stack.api.epr import KeptPair
+from stack.api.errors import TransportError
+from stack.core.capture import node_ip
+from stack.core.kernel import TIMER
+from stack.core.network import Datagram
+
+RETRANSMIT_MARGIN_NS = 10_000
+"""Added to the round trip (with its jitter) to give DATA's retransmission interval."""
+
+
+class Teleporter:
+    """Sends and receives qubits by teleportation (one per application: it binds the node's QTP port).
+
+    ``floor``: the receiver's memory deadline is when storage alone would bring the teleported qubit's average
+    fidelity down to ``floor`` (default 2/3, the classical limit).
+    """
+
+    def __init__(self, ctx: AppContext, floor: float = CLASSICAL_LIMIT) -> None:
+        if ctx.teleporter is not None:
+            raise ValueError("this application already has a Teleporter (teleporter_of(ctx) returns it)")
+        ctx.teleporter = self
+        self.ctx = ctx
+        self.floor = floor
+        node = ctx.emu.scenario.nodes[ctx.node]
+        ctx.emu.network.bind(ctx.node_id, QTP_PORT, ctx.port)
+        ctx.handlers[QTP_PORT] = self._datagram
+        self.engine = Transport(ctx.purpose_id, deadline_budget_ns(node.t1_ns, node.t2_ns, floor), 0)
+        self.events: list[Any] = []
+        ctx.lingering.append(self._linger)
+
+    def _retransmit_ns(self, remote: str) -> int:
+        route = self.ctx.emu.network.route(self.ctx.node_id, self.ctx.emu.scenario.nodes[remote].node_id)
+        return 2 * (route.delay_ns + route.jitter_ns) + RETRANSMIT_MARGIN_NS
+
+    async def send(self, remote: str, slot: int, service: str = "auto") -> int:
+        """Teleport the qubit in ``slot`` to the application on ``remote`` (over a fresh pair); returns the
+        transfer's sequence number once the receiver has applied the corrections."""
+        pair = await self.ctx.epr_socket(remote, service).create_one(correct=False)
+        return await self.send_over(remote, slot, pair)
+
+    async def send_over(self, remote: str, slot: int, pair: KeptPair) -> int:
+        """Teleport the qubit in ``slot`` over ``pair`` (this end's half of an uncorrected kept pair it created).
+        If the pair is already past the receiver's memory deadline, the qubit stays in ``slot`` (the half is
+        discarded) and TransportError DEADLINE is raised."""
+        ctx, peer = self.ctx, ctx_node(self.ctx, remote)
+        self.engine.retransmit_ns = self._retransmit_ns(remote)
+        remote_node = ctx.emu.scenario.nodes[remote]
+        ref = PairRef(pair.slot, ctx.node_id, pair.create_id, pair.sequence_number, pair.bell_state, pair.ok_time)
+        seq, actions = self.engine.send(slot, ref, (node_ip(peer), QTP_PORT), ctx.now,
+                                        deadline_budget_ns(remote_node.t1_ns, remote_node.t2_ns, self.floor))
+        self._apply(actions)
+        ctx.held -= {pair.slot} if not actions.hardware or not isinstance(actions.hardware[0], BellMeasure) \
+            else {slot, pair.slot}
+        event = await self._until(lambda e: isinstance(e, Sent | Lost) and e.transfer_seq == seq)
+        if isinstance(event, Lost):
+            raise TransportError(event.code, f"teleporting to {remote}: {event.reason}")
+        return seq
+
+    async def recv(self, remote: str, service: str = "auto") -> int:
+        """The next qubit the application on ``remote`` teleports here: returns its slot."""
+        pair = await self.ctx.epr_socket(remote, service).recv_one()
+        return await self.recv_over(remote, pair)
+
+    async def recv_over(self, remote: str, pair: KeptPair) -> int:
+        """Wait for the corrections of a qubit teleported over ``pair`` (this end's half, created by ``remote``)."""
+        ctx = self.ctx
+        self.engine.retransmit_ns = self._retransmit_ns(remote)
+        ref = PairRef(pair.slot, ctx_node(ctx, remote), pair.create_id, pair.sequence_number, pair.bell_state,
+                      pair.ok_time)
+        self._apply(self.engine.expect(ref, (node_ip(ref.origin_node), QTP_PORT), ctx.now))
+        event = await self._until(lambda e: isinstance(e, Delivered | Lost) and e.pair == ref.key)
+        if isinstance(event, Lost):
+            ctx.held.discard(pair.slot)
+            raise TransportError(event.code, f"receiving from {remote}: {event.reason}")
+        return pair.slot
+
+    # -- hosting the engine -----------------------------------------------------------------------
+    def _apply(self, actions: Actions) -> None:
+        ctx = self.ctx
+        for destination, payload in actions.send:
+            ctx.emu.network.send(ctx.node_id, QTP_PORT, destination, payload)
+        for command in actions.hardware:
+            ctx.emu.medium.command(ctx.node_id, command, ctx.port)
+        self.events.extend(actions.up)
+
+    async def _linger(self) -> None:
+        """After the application returned: serve QTP until the engine is quiet (its answers may be lost)."""
+        while not self.engine.quiet(self.ctx.now):
+            await self._until(lambda e: False, until=self.engine.quiet)
+
+    def _datagram(self, event: Datagram) -> None:
+        self._apply(self.engine.receive(event.payload, event.source, event.port, self.ctx.now))
+
+    async def _until(self, wanted: Any, until: Any = None) -> Any:
+        ctx = self.ctx
+        while until is None or not until(ctx.now):
+            while ctx.expired:
+                self._apply(self.engine.expired(ctx.expired.popleft(), ctx.now))
+            for event in self.events:
+                if wanted(event):
+                    self.events.remove(event)
+                    return event
+            for slot in [s for s in ctx._results if s in self.engine._measuring]:
+                result = ctx._results.pop(slot)
+                assert isinstance(result, BellMeasureResult | CommandRejected)
+                self._apply(self.engine.handle(result, ctx.now))
+                break
+            else:
+                deadline = self.engine.deadline()
+                if until is not None:
+                    deadline = min(deadline or self.engine.quiet_at, self.engine.quiet_at)
+                ctx.port.set_timer(deadline)
+                if await ctx._wait() is TIMER and deadline is not None and ctx.now >= deadline:
+                    self._apply(self.engine.on_timer(ctx.now))
+
+
+def teleporter_of(ctx: AppContext) -> Teleporter:
+    """The application's Teleporter, made on first use."""
+    return ctx.teleporter if ctx.teleporter is not None else Teleporter(ctx)
+
+
+def ctx_node(ctx: AppContext, name: str) -> int:
+    """The node id of ``name``."""
+    return ctx.emu.scenario.nodes[name].node_id

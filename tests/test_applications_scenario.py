@@ -1,0 +1,84 @@
+"""``[[application]]`` entries: checked like every scenario key, run by ``qnet run``, reported against their
+closed forms (report ``applications``)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from protocols.apps.chsh import werner_s
+from protocols.apps.qkd import werner_qber
+from stack.cli.commands import main
+from stack.scenario import ScenarioError, load_text
+from tests.test_transport import SCENARIO
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _with(entry: str, scenario: str = SCENARIO) -> str:
+    return scenario + "\n[[application]]\n" + entry
+
+
+@pytest.mark.parametrize(("entry", "key", "problem"), [
+    ('kind = "bell"\nnode = "alice"\nremote = "bob"', "application[0].kind", "one of"),
+    ('kind = "ghz"\nnode = "alice"\nremote = "bob"', "application[0].remotes", "list of 1 to 7"),
+    ('kind = "qkd"\nnode = "alice"\nremote = "alice"', "application[0].remote", "the node itself"),
+    ('kind = "qkd"\nnode = "alice"\nremote = "mid"', "application[0].remote", "station, not a qpu"),
+    ('kind = "teleport"\nnode = "bob"\nremote = "alice"', "nodes.bob.data_qubits", "at least 1"),
+    ('kind = "teleport"\nnode = "alice"\nremote = "bob"\npairs = 5', "application[0].pairs", "per_state"),
+    ('kind = "chsh"\nnode = "alice"\nremote = "bob"\nsample_fraction = 0.5', "application[0].sample_fraction",
+     "applies to qkd"),
+    ('kind = "qkd"\nnode = "alice"\nremote = "bob"\nblock = 600', "application[0].block", "512"),
+    ('kind = "qkd"\nnode = "alice"\nremote = "bob"\nsped = 1', "application[0].sped", "unknown"),
+])
+def test_a_bad_entry_names_its_key(entry: str, key: str, problem: str) -> None:
+    with pytest.raises(ScenarioError) as error:
+        load_text(_with(entry), "<apps>")
+    assert error.value.key == key and problem in str(error.value)
+
+
+def test_a_node_runs_one_application() -> None:
+    text = _with('kind = "qkd"\nnode = "alice"\nremote = "bob"') + '\n[[application]]\nkind = "chsh"\n' \
+        'node = "bob"\nremote = "alice"'
+    with pytest.raises(ScenarioError, match="already runs application"):
+        load_text(text, "<apps>")
+
+
+def test_qnet_run_reports_every_application_against_its_closed_form(tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    report_path = tmp_path / "report.json"
+    example = ROOT / "examples" / "api" / "applications.toml"
+    assert main(["run", str(example), "--no-pcap", "--json", str(report_path)]) == 0
+    assert "application" in capsys.readouterr().out
+    report = json.loads(report_path.read_text())
+    teleport, qkd, chsh = report["applications"]
+    assert all(entry["finished"] for entry in report["applications"])
+    f = teleport["fidelity_model"] and qkd["fidelity_model"]
+    assert qkd["fidelity_model"] == pytest.approx(1 - 3 * 0.1 / 4, abs=1e-9)       # depolarizing 0.1
+    for basis in ("qber_z", "qber_x"):
+        n = qkd["sample"] / 2
+        assert abs(qkd[basis] - werner_qber(f)) < 4 * math.sqrt(werner_qber(f) * (1 - werner_qber(f)) / n)
+    assert qkd["key_bit_errors"] / qkd["key_bits"] == pytest.approx(qkd["qber_model"], abs=0.03)
+    assert qkd["secret_bits_per_s"] > 0
+    assert abs(chsh["s"] - werner_s(f)) < 4 * chsh["s_stderr"]
+    # alice and bob store for up to ~10 µs with T2 = 10 ms: memory noise below 0.1 %, inside the tolerance
+    assert abs(teleport["fidelity"] - teleport["fidelity_model"]) < 4 * teleport["fidelity_stderr"] + 0.002
+    assert report["medium"]["created"] == report["medium"]["measured"] + report["medium"]["discarded"]
+
+
+def test_applications_are_deterministic_byte_for_byte() -> None:
+    """One root seed: the same report section and the same capture, twice."""
+    import io
+
+    from stack.api.scenario_apps import run_applications
+
+    text = _with('kind = "qkd"\nnode = "alice"\nremote = "bob"\npairs = 300\nblock = 100')
+    runs = []
+    for _ in range(2):
+        capture = io.BytesIO()
+        run, section = run_applications(load_text(text, "<apps>"), seed=11, pcap=capture, secret=bytes(32))
+        runs.append((json.dumps(section), capture.getvalue(), run.ledger))
+    assert runs[0] == runs[1] and runs[0][1]
