@@ -133,9 +133,9 @@ class Create:
         if len(data) != CREATE_SIZE:
             raise ParseError(f"CREATE is {CREATE_SIZE} bytes, got {len(data)}")
         (remote, fid, tu_time, purpose, number, flags, rr_byte, *rest) = _CREATE.unpack(data)
-        return cls(remote, fid, tu_time >> 14, tu_time & 0x3FFF, purpose, number, flags >> 5,
-                   flags >> 4 & 1, flags >> 3 & 1, flags >> 2 & 1, flags & 3, rr_byte >> 6,
-                   *rest[:10], distil=rr_byte >> 4 & 3)
+        values = [remote, fid, tu_time >> 14, tu_time & 0x3FFF, purpose, number, flags >> 5, flags >> 4 & 1,
+                  flags >> 3 & 1, flags >> 2 & 1, flags & 3, rr_byte >> 6, *rest[:10], rr_byte >> 4 & 3]
+        return cls(*values)
 
     @property
     def kept_together(self) -> bool:
