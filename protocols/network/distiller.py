@@ -48,7 +48,7 @@ from protocols.network.types import Half, HalfEvent, HalfKey, HalfState, Handle
 from protocols.packets import linkservice as ll
 from protocols.packets.qncp import Distil
 from protocols.packets.qncp_common import DISTIL, DISTIL_ACK, REASON_CUTOFF, REASON_UNKNOWN, SCOPE_HOP, STATUS_OK
-from protocols.physical.hardware import CommandRejected, Discard, Distill, DistillResult
+from protocols.physical.hardware import CommandRejected, Discard, Distill, DistillResult, Move, MoveResult
 
 ReadyCallback = Callable[[Circuit, Half, int], Actions]
 RoundKey = tuple[Handle, int, int, int]
@@ -68,18 +68,48 @@ class Distiller:
         self.measuring: dict[tuple[int, int], deque[RoundKey]] = {}
         """Distill commands under way, by (kept slot, sacrificed slot)."""
         self.on_ready: ReadyCallback = lambda circuit, half, now: Actions()
+        self.moving: dict[int, HalfKey] = {}
+        """Moves to storage under way, by the slot they leave."""
 
     def settled(self) -> bool:
-        return not self.measuring
+        return not self.measuring and not self.moving
 
-    def forget(self, circuit: Circuit) -> None:
-        for key in [key for key in self.rounds if key[0] == circuit.handle]:
-            if self.rounds[key].state != RoundState.MEASURING:
-                del self.rounds[key]
-        for half_key in list(self.entries):
-            half = self.node.half(half_key)
-            if half is None or half.circuit == circuit.handle:
-                del self.entries[half_key]
+    # -- communication qubits -------------------------------------------------------------------
+    def to_storage(self) -> Actions:
+        """Pooled halves wait: those in a communication qubit move to storage, so the hops can go on generating
+        (called whenever a slot may have come free; a move that finds no storage free is tried again then)."""
+        caps = self.node.caps
+        actions = Actions()
+        if not caps.storage_qubits:
+            return actions
+        for key, entry in self.entries.items():
+            half = self.node.half(key)
+            if (entry.busy or half is None or half.state != HalfState.HELD or half.slot is None
+                    or half.slot >= caps.communication_qubits or half.slot in self.moving):
+                continue
+            circuit = self.node.circuits.get(half.circuit)
+            if circuit is None or not circuit.generating:
+                continue
+            self.moving[half.slot] = key
+            entry.busy = True
+            actions.hardware.append(Move(half.slot))
+        return actions
+
+    def on_moved(self, result: MoveResult | CommandRejected, now: int) -> Actions:
+        key = self.moving.pop(result.slot, None)
+        if key is None:
+            return Actions()
+        half, entry = self.node.half(key), self.entries.get(key)
+        target = result.storage_slot if isinstance(result, MoveResult) else None
+        if half is None or half.state != HalfState.HELD:      # died while it moved: its qubit goes now
+            return Actions(hardware=[Discard(target)]) if target is not None else Actions()
+        if target is not None:
+            half.slot = target
+        circuit = self.node.circuits.get(half.circuit)
+        if entry is None or circuit is None:
+            return Actions()
+        entry.busy = False
+        return self._start(circuit, half.side, now, move=False)
 
     @staticmethod
     def distils(circuit: Circuit, side: int) -> bool:
@@ -128,8 +158,8 @@ class Distiller:
         return Actions()
 
     # -- starting a round -----------------------------------------------------------------------
-    def _start(self, circuit: Circuit, side: int, now: int) -> Actions:
-        """The initiator starts every round its pool allows."""
+    def _start(self, circuit: Circuit, side: int, now: int, move: bool = True) -> Actions:
+        """The initiator starts every round its pool allows; halves left waiting move to storage."""
         hop = circuit.hop(side)
         actions = Actions()
         while hop.origin and hop.distil is not None and circuit.generating:
@@ -139,7 +169,7 @@ class Distiller:
             kept, sacrificed = (self.node.half(key) for key in pair)
             assert kept is not None and sacrificed is not None
             actions.extend(self._issue(circuit, kept, sacrificed, self.entries[kept.key].level, True, now))
-        return actions
+        return actions.extend(self.to_storage()) if move else actions
 
     def _issue(self, circuit: Circuit, kept: Half, sacrificed: Half, level: int, initiator: bool,
                now: int) -> Actions:

@@ -57,7 +57,7 @@ from protocols.packets.qncp_common import (
     TRACK_ACK,
 )
 from protocols.packets.qnp import TrackFrame
-from protocols.physical.hardware import BellMeasureResult, CommandRejected, DistillResult, MeasureResult
+from protocols.physical.hardware import BellMeasureResult, CommandRejected, DistillResult, MeasureResult, MoveResult
 
 FINAL = (HalfState.DEAD, HalfState.SWAPPED, HalfState.DELIVERED)
 
@@ -122,10 +122,14 @@ class NetworkLayer:
             actions = self.ends.on_measured(event, now)
         elif isinstance(event, DistillResult) or (isinstance(event, CommandRejected) and event.command == "Distill"):
             actions = self.distiller.on_result(event, now)
+        elif isinstance(event, MoveResult) or (isinstance(event, CommandRejected) and event.command == "Move"):
+            actions = self.distiller.on_moved(event, now)
         elif isinstance(event, GenerationOver):
             actions = self._generation_over(now)
         else:
             raise TypeError(f"network layer cannot handle {event!r}")
+        if self.distiller.entries and isinstance(event, BellMeasureResult | MeasureResult | DistillResult):
+            actions.extend(self.distiller.to_storage())     # a storage slot may have come free
         return self._done(actions, now)
 
     def on_timer(self, now: int) -> Actions:

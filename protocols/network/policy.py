@@ -148,7 +148,7 @@ def distil_request(mode: str, rule: tuple[str, str, int] | None = None) -> Disti
     protocol, schedule, rounds = rule
     try:
         hop = DistilRule(DistillProtocol[protocol.upper()], Schedule(schedule), rounds)
-        hop.byte
+        distil_byte(int(hop.protocol), SCHEDULE_CODES[hop.schedule], hop.rounds)
     except (KeyError, ValueError) as error:
         raise ValueError(f"distillation rule {rule}: {error}") from None
     return DistilRequest(ll.DISTIL_EXPLICIT, hop)
