@@ -111,6 +111,15 @@ class Distiller:
         entry.busy = False
         return self._start(circuit, half.side, now, move=False)
 
+    def forget(self, circuit: Circuit) -> None:
+        for key in [key for key in self.rounds if key[0] == circuit.handle]:
+            if self.rounds[key].state != RoundState.MEASURING:
+                del self.rounds[key]
+        for half_key in list(self.entries):
+            half = self.node.half(half_key)
+            if half is None or half.circuit == circuit.handle:
+                del self.entries[half_key]
+
     @staticmethod
     def distils(circuit: Circuit, side: int) -> bool:
         hop = circuit.hops[side]
