@@ -3,7 +3,8 @@
 An entry asks for pairs between ``node`` and ``remote``. ``service`` says who serves it: the link layer
 ("link": the two share a link), the network layer ("network": a circuit over any route of links), or
 "auto": the link layer when they share a link, else the network layer. A network entry may name its
-route (``path``), a cutoff (``cutoff_us``) and distillation (``distill``: "auto" or a rule for every hop); it cannot be atomic (ATO, or CON clear with create-and-keep:
+route (``path``), a cutoff (``cutoff_us``) and distillation (``distill``: "auto" or a rule for every
+hop); it cannot be atomic (ATO, or CON clear with create-and-keep:
 not supported across repeaters). Purpose IDs are below 0x8000: 0x8000–0xFFFF are link labels.
 """
 
