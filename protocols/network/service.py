@@ -85,8 +85,9 @@ class Service:
             return self._send(app, ll.Err(create_id, code, origin_node=node.node_id)), None
         actions = self._send(app, ll.Ack(create_id))
         path = self.paths.get((create.remote_node_id, create.purpose_id))
-        route = self.router.route(node.node_id, create.remote_node_id, ll.decode_fidelity(create.minimum_fidelity),
-                                  path)
+        # with distillation asked for, pairs better than any path's link pairs are possible: the tail judges
+        floor = 0.0 if create.distil != ll.DISTIL_NONE else ll.decode_fidelity(create.minimum_fidelity)
+        route = self.router.route(node.node_id, create.remote_node_id, floor, path)
         if isinstance(route, int):
             node.counters.refused += 1
             return actions.extend(self._send(app, ll.Err(create_id, route, origin_node=node.node_id))), None
