@@ -34,6 +34,7 @@ import trio
 from protocols.common import LINK_SERVICE_PORT, NETWORK_SERVICE_PORT, Basis, ParseError
 from protocols.link.layer import LinkLayer
 from protocols.network.layer import NetworkLayer
+from protocols.network.policy import distil_request
 from protocols.packets import linkservice as ll
 from protocols.physical.hardware import CommandRejected, Measure, MeasureResult
 from stack.core.capture import node_ip
@@ -79,16 +80,21 @@ class AppContext:
 
     async def create(self, remote: str, pairs: int, *, keep: bool = True, basis: str = "Z",
                      min_fidelity: float = 0.0, priority: int = 0, atomic: bool = False,
-                     consecutive: bool = True, service: str = "auto") -> int:
+                     consecutive: bool = True, service: str = "auto",
+                     distill: str | tuple[str, str, int] = "none") -> int:
         """Ask for ``pairs`` pairs with ``remote``; returns the Create ID once ACKed.
 
         ``priority`` (0-7, higher first), ``atomic`` (all pairs at once, create-and-keep) and
         ``consecutive`` (False: all OKs when the request completes) are CREATE's Priority, ATO and CON.
         ``service``: "link" (the node's link layer: ``remote`` must be a neighbour), "network" (its network
         layer: any QPU, over a circuit), or "auto" (the link layer when they share a link).
+        ``distill`` (network service): "none", "auto" (the circuit's tail picks a rule per hop that meets
+        ``min_fidelity``), or a rule for every hop, ``(protocol, schedule, rounds)`` such as
+        ``("dejmps", "recurrence", 1)`` (docs/scenario.md, ``distill``).
         """
         if service not in SERVICES:
             raise ValueError(f"service must be one of {', '.join(SERVICES)}, got {service!r}")
+        request = distil_request(distill, None) if isinstance(distill, str) else distil_request("explicit", distill)
         if service == "auto":
             linked = any({link.a, link.b} == {self.node, remote} for link in self.emu.scenario.links)
             service = "link" if linked else "network"
@@ -97,7 +103,9 @@ class AppContext:
                            number=pairs, tpe=ll.TPE_KEEP if keep else ll.TPE_MEASURE,
                            minimum_fidelity=ll.encode_fidelity(min_fidelity), rotx1l=rot[0], rotyl=rot[1],
                            rotx2l=rot[2], rotx1r=rot[0], rotyr=rot[1], rotx2r=rot[2], priority=priority,
-                           ato=int(atomic), con=int(consecutive))
+                           ato=int(atomic), con=int(consecutive), **request.create_fields())
+        if service == "link" and request.mode:
+            raise ValueError("distill applies to network-layer requests only (service \"network\")")
         port = LINK_SERVICE_PORT if service == "link" else NETWORK_SERVICE_PORT
         self.emu.network.send(self.node_id, self.address[1], (node_ip(self.node_id), port), create.encode())
         while True:

@@ -24,12 +24,14 @@ from pathlib import Path
 
 import pytest
 
+from protocols.common import Basis
 from protocols.network.policy import DistilRequest, distil_request
 from protocols.packets import linkservice as ll
 from protocols.packets.qncp import HopRule, SetupReply
 from protocols.packets.qncp_caps import Reader, distil_byte, read_rule
 from protocols.packets.scapy_layers.linkservice import LLCreate
 from protocols.packets.scapy_layers.qncp_caps import QncpHopRule
+from stack.api import AppContext, run_apps
 from stack.cli import main
 from stack.report import build_report
 from stack.runtime import run_scenario
@@ -208,3 +210,33 @@ def test_distil_messages_appear_in_a_capture_and_decode(tmp_path: Path) -> None:
     kinds = assert_matches_scapy(pcap)
     assert kinds["QNCP_DISTIL"] >= 2 * 3 * 6 and kinds["QNCP_DISTIL_ACK"] >= kinds["QNCP_DISTIL"] // 2
     assert kinds["QNCP_SETUP_REPLY"] >= 1 and kinds["NS_CREATE"] == 1
+
+
+def test_the_api_asks_for_distillation() -> None:
+    """A script's CREATE carries the rule (Distil EXPLICIT, PL1): with it a request for F ≥ 0.9 over link pairs of
+    F = 0.8875 gets its pairs; without it the network layer refuses it (ERR UNSUPP)."""
+    got: dict[str, list[object]] = {"with": [], "without": []}
+
+    def asking(distill: str | tuple[str, str, int], into: str):  # type: ignore[no-untyped-def]
+        async def app(ctx: AppContext) -> None:
+            await ctx.create("b", pairs=5, min_fidelity=0.9, service="network", distill=distill)
+            for _ in range(5):
+                message = await ctx.next_message()
+                got[into].append(message)
+                if isinstance(message, ll.Err):
+                    return
+                await ctx.measure(message.lqid, Basis.Z)
+        return app
+
+    async def listening(ctx: AppContext) -> None:
+        for _ in range(5):
+            ok = await ctx.next_message()
+            await ctx.measure(ok.lqid, Basis.Z)
+
+    scenario = load_text(chain_text(1, workload="", depolarizing=0.15, qpu=PERFECT), "<api>")
+    run_apps(scenario, {"a": asking(("dejmps", "recurrence", 1), "with"), "b": listening})
+    assert len(got["with"]) == 5 and all(isinstance(m, ll.OkKeep) for m in got["with"])
+    run_apps(scenario, {"a": asking("none", "without")})         # refused at the head: nothing reaches b
+    assert isinstance(got["without"][0], ll.Err) and got["without"][0].err == ll.ERR_UNSUPP
+    with pytest.raises(ValueError, match="distillation rule"):
+        distil_request("explicit", ("dejmps", "sometimes", 1))
