@@ -240,3 +240,17 @@ def test_the_api_asks_for_distillation() -> None:
     assert isinstance(got["without"][0], ll.Err) and got["without"][0].err == ll.ERR_UNSUPP
     with pytest.raises(ValueError, match="distillation rule"):
         distil_request("explicit", ("dejmps", "sometimes", 1))
+
+
+def test_the_example_succeeds_because_it_distils() -> None:
+    """examples/distillation.toml: its request for F ≥ 0.92 is served with `distill = "auto"` (delivered pairs
+    measured at or above 0.92 within errors) and refused with ERR UNSUPP without it."""
+    text = (Path(__file__).resolve().parent.parent / "examples" / "distillation.toml").read_text()
+    text = text.replace("pairs = 150", "pairs = 90")
+    report = build_report(run_scenario(load_text(text, "<example>")))
+    (circuit,) = report["circuits"]
+    assert circuit["pairs_delivered"] == 90 and circuit["errors"] == {"head": [], "tail": []}
+    assert all(hop["distil"] for hop in circuit["hops_detail"]) and circuit["distillation"]["rounds_succeeded"] > 0
+    assert circuit["fidelity_measured"] >= 0.92 - SIGMAS * circuit["fidelity_stderr"]
+    plain = build_report(run_scenario(load_text(text.replace('distill = "auto"\n', ""), "<example>")))
+    assert plain["circuits"][0]["errors"]["head"] == ["UNSUPP"] and plain["circuits"][0]["pairs_delivered"] == 0
