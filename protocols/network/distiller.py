@@ -33,6 +33,7 @@ from protocols.common import QNCP_PORT, Actions
 from protocols.network import distillation
 from protocols.network.circuit import Circuit
 from protocols.network.context import Node
+from protocols.network.distil_pool import Pool
 from protocols.network.distil_state import (
     DistilStats,
     Entry,
@@ -48,7 +49,7 @@ from protocols.network.types import Half, HalfEvent, HalfKey, HalfState, Handle
 from protocols.packets import linkservice as ll
 from protocols.packets.qncp import Distil
 from protocols.packets.qncp_common import DISTIL, DISTIL_ACK, REASON_CUTOFF, REASON_UNKNOWN, SCOPE_HOP, STATUS_OK
-from protocols.physical.hardware import CommandRejected, Discard, Distill, DistillResult, Move, MoveResult
+from protocols.physical.hardware import CommandRejected, Discard, Distill, DistillResult, MoveResult
 
 ReadyCallback = Callable[[Circuit, Half, int], Actions]
 RoundKey = tuple[Handle, int, int, int]
@@ -62,63 +63,32 @@ class Distiller:
         self.node = node
         self.tracker = tracker
         self.hops = hops
-        self.entries: dict[HalfKey, Entry] = {}
-        """Pooled halves: level, estimate, whether a round holds them."""
+        self.pool = Pool(node)
+        self.entries = self.pool.entries
         self.rounds: dict[RoundKey, Round] = {}
         self.measuring: dict[tuple[int, int], deque[RoundKey]] = {}
         """Distill commands under way, by (kept slot, sacrificed slot)."""
         self.on_ready: ReadyCallback = lambda circuit, half, now: Actions()
-        self.moving: dict[int, HalfKey] = {}
-        """Moves to storage under way, by the slot they leave."""
 
     def settled(self) -> bool:
-        return not self.measuring and not self.moving
+        return not self.measuring and not self.pool.moving
 
     # -- communication qubits -------------------------------------------------------------------
     def to_storage(self) -> Actions:
-        """Pooled halves wait: those in a communication qubit move to storage, so the hops can go on generating
-        (called whenever a slot may have come free; a move that finds no storage free is tried again then)."""
-        caps = self.node.caps
-        actions = Actions()
-        if not caps.storage_qubits:
-            return actions
-        for key, entry in self.entries.items():
-            half = self.node.half(key)
-            if (entry.busy or half is None or half.state != HalfState.HELD or half.slot is None
-                    or half.slot >= caps.communication_qubits or half.slot in self.moving):
-                continue
-            circuit = self.node.circuits.get(half.circuit)
-            if circuit is None or not circuit.generating:
-                continue
-            self.moving[half.slot] = key
-            entry.busy = True
-            actions.hardware.append(Move(half.slot))
-        return actions
+        return self.pool.to_storage()
 
     def on_moved(self, result: MoveResult | CommandRejected, now: int) -> Actions:
-        key = self.moving.pop(result.slot, None)
-        if key is None:
-            return Actions()
-        half, entry = self.node.half(key), self.entries.get(key)
-        target = result.storage_slot if isinstance(result, MoveResult) else None
-        if half is None or half.state != HalfState.HELD:      # died while it moved: its qubit goes now
-            return Actions(hardware=[Discard(target)]) if target is not None else Actions()
-        if target is not None:
-            half.slot = target
-        circuit = self.node.circuits.get(half.circuit)
-        if entry is None or circuit is None:
-            return Actions()
-        entry.busy = False
-        return self._start(circuit, half.side, now, move=False)
+        actions, half = self.pool.moved(result)
+        circuit = None if half is None else self.node.circuits.get(half.circuit)
+        if half is None or circuit is None:
+            return actions
+        return actions.extend(self._start(circuit, half.side, now, move=False))
 
     def forget(self, circuit: Circuit) -> None:
         for key in [key for key in self.rounds if key[0] == circuit.handle]:
             if self.rounds[key].state != RoundState.MEASURING:
                 del self.rounds[key]
-        for half_key in list(self.entries):
-            half = self.node.half(half_key)
-            if half is None or half.circuit == circuit.handle:
-                del self.entries[half_key]
+        self.pool.forget(circuit)
 
     @staticmethod
     def distils(circuit: Circuit, side: int) -> bool:
@@ -146,25 +116,7 @@ class Distiller:
         circuit = self.node.circuits.get(half.circuit)
         if circuit is not None:
             circuit.stats.cutoff_discards += 1
-        return self._drop(half).extend(self.tracker.kill(half, REASON_CUTOFF, None, now))
-
-    def _pooled(self, circuit: Circuit, side: int) -> list[Half]:
-        hop = circuit.hop(side)
-        found = []
-        for key, entry in list(self.entries.items()):
-            half = self.node.half(key)
-            if not entry.busy and (half is None or half.state == HalfState.DEAD):
-                del self.entries[key]               # died meanwhile (EXPIRE, link retraction, teardown)
-            elif (not entry.busy and half is not None and half.state == HalfState.HELD
-                    and half.circuit == circuit.handle and half.link_id == hop.link_id):
-                found.append(half)
-        return found
-
-    def _drop(self, half: Half) -> Actions:
-        half.distilling = False
-        self.entries.pop(half.key, None)
-        self.node.timers.cancel(("distil-hold", half.key))
-        return Actions()
+        return self.pool.drop(half).extend(self.tracker.kill(half, REASON_CUTOFF, None, now))
 
     # -- starting a round -----------------------------------------------------------------------
     def _start(self, circuit: Circuit, side: int, now: int, move: bool = True) -> Actions:
@@ -172,13 +124,13 @@ class Distiller:
         hop = circuit.hop(side)
         actions = Actions()
         while hop.origin and hop.distil is not None and circuit.generating:
-            pair = choose(hop.distil, [(h.key, self.entries[h.key].level) for h in self._pooled(circuit, side)])
+            pair = choose(hop.distil, [(h.key, self.entries[h.key].level) for h in self.pool.pooled(circuit, side)])
             if pair is None:
                 break
             kept, sacrificed = (self.node.half(key) for key in pair)
             assert kept is not None and sacrificed is not None
             actions.extend(self._issue(circuit, kept, sacrificed, self.entries[kept.key].level, True, now))
-        return actions.extend(self.to_storage()) if move else actions
+        return actions.extend(self.pool.to_storage()) if move else actions
 
     def _issue(self, circuit: Circuit, kept: Half, sacrificed: Half, level: int, initiator: bool,
                now: int) -> Actions:
@@ -202,7 +154,7 @@ class Distiller:
 
     def _consume(self, half: Half, now: int) -> Actions:
         """A half whose qubit a round took, or whose round failed at both ends: gone without EXPIRE."""
-        self._drop(half)
+        self.pool.drop(half)
         half.slot = None if half.state == HalfState.HELD else half.slot
         if half.state == HalfState.DEAD:
             return Actions()
@@ -274,7 +226,7 @@ class Distiller:
         stats.distilled += 1
         stats.fidelity_after += entry.estimate[0]
         kept.link_goodness = entry.estimate[0]
-        actions = self._drop(kept).extend(self.on_ready(circuit, kept, now))
+        actions = self.pool.drop(kept).extend(self.on_ready(circuit, kept, now))
         return actions.extend(self._start(circuit, kept.side, now))
 
     def _failed(self, circuit: Circuit, key: RoundKey, found: Round, expire: bool, now: int) -> Actions:
@@ -285,7 +237,7 @@ class Distiller:
             self.entries.pop(found.kept, None)
             return Actions()
         if expire:
-            return self._drop(kept).extend(self.tracker.kill(kept, REASON_UNKNOWN, None, now))
+            return self.pool.drop(kept).extend(self.tracker.kill(kept, REASON_UNKNOWN, None, now))
         actions = Actions(hardware=[Discard(kept.slot)]) if kept.slot is not None else Actions()
         return actions.extend(self._consume(kept, now)).extend(self._start(circuit, kept.side, now))
 
