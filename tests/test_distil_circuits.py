@@ -18,6 +18,7 @@ random (or never distilled) fails.
 
 from __future__ import annotations
 
+import doctest
 import math
 import os
 from pathlib import Path
@@ -25,8 +26,10 @@ from pathlib import Path
 import pytest
 
 from protocols.common import Basis
+from protocols.network import distil_state, policy
 from protocols.network.policy import DistilRequest, distil_request
 from protocols.packets import linkservice as ll
+from protocols.packets import qncp_caps
 from protocols.packets.qncp import HopRule, SetupReply
 from protocols.packets.qncp_caps import Reader, distil_byte, read_rule
 from protocols.packets.scapy_layers.linkservice import LLCreate
@@ -254,3 +257,25 @@ def test_the_example_succeeds_because_it_distils() -> None:
     assert circuit["fidelity_measured"] >= 0.92 - SIGMAS * circuit["fidelity_stderr"]
     plain = build_report(run_scenario(load_text(text.replace('distill = "auto"\n', ""), "<example>")))
     assert plain["circuits"][0]["errors"]["head"] == ["UNSUPP"] and plain["circuits"][0]["pairs_delivered"] == 0
+
+
+@pytest.mark.parametrize("module", [policy, distil_state, qncp_caps])
+def test_docstring_examples(module: object) -> None:
+    assert doctest.testmod(module).failed == 0            # type: ignore[arg-type]
+
+
+def test_a_round_decides_once() -> None:
+    """The round state machine: the initiator decides on DISTIL_ACK, the responder on its own result; a decided
+    round takes no further event."""
+    transitions = distil_state.ROUND_TRANSITIONS
+    assert {state for state, _ in transitions} == {distil_state.RoundState.MEASURING,
+                                                   distil_state.RoundState.AWAITING_PEER}
+    assert transitions[(distil_state.RoundState.MEASURING, distil_state.RoundEvent.RESULT)] == \
+        distil_state.RoundState.AWAITING_PEER
+    rule = policy.DistilRule.from_byte(0x81)
+    assert rule is not None
+    pending = distil_state.Round((1, 1), (1, 2), 0, True, 0, None, (0, 1))  # type: ignore[arg-type]
+    pending.fire(distil_state.RoundEvent.RESULT)
+    pending.fire(distil_state.RoundEvent.MATCH)
+    with pytest.raises(RuntimeError, match="no transition"):
+        pending.fire(distil_state.RoundEvent.LOST)
