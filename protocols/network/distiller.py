@@ -265,7 +265,8 @@ class Distiller:
         """The initiator's outcome: this end's part of the round, then DISTIL_ACK."""
         circuit = self.node.circuits.get((message.head_node, message.circuit_id))
         side = None if circuit is None else circuit.side_of(message.link_id)
-        if circuit is None or side is None or message.scope != SCOPE_HOP or circuit.hop(side).peer != sender:
+        if (circuit is None or side is None or message.scope != SCOPE_HOP or circuit.hop(side).peer != sender
+                or circuit.hop(side).origin or circuit.hop(side).distil is None):      # only the origin sends DISTIL
             self.node.counters.malformed += 1
             return Actions()
         key: RoundKey = (circuit.handle, message.link_id, message.kept_pair_seq, message.sacrificed_pair_seq)
