@@ -278,9 +278,10 @@ class Distiller:
         usable = [h is not None and h.state == HalfState.HELD and h.key in self.entries
                   and not self.entries[h.key].busy for h in (kept, spent)]
         if not all(usable):
-            if any(h is None or h.state == HalfState.EARLY for h in (kept, spent)) and not any(
+            moving = set(self.pool.moving.values())
+            if any(h is None or h.state == HalfState.EARLY or h.key in moving for h in (kept, spent)) and not any(
                     h is not None and h.state == HalfState.DEAD for h in (kept, spent)):
-                return Actions()        # not here yet: the retransmission will find it
+                return Actions()        # not here yet (or moving to storage): the retransmission will find it
             ack = replace(message, msg_type=DISTIL_ACK, status=ll.ERR_EXPIRE)
             actions = Actions(send=[(self.node.qncp(sender), ack.encode())])
             for half, ok in zip((kept, spent), usable, strict=True):
