@@ -18,7 +18,9 @@ random (or never distilled) fails.
 
 from __future__ import annotations
 
+import dataclasses
 import doctest
+import json
 import math
 import os
 from pathlib import Path
@@ -28,6 +30,7 @@ import pytest
 from protocols.common import Basis
 from protocols.network import distil_state, policy
 from protocols.network.policy import DistilRequest, distil_request
+from protocols.network.types import CircuitStats
 from protocols.packets import linkservice as ll
 from protocols.packets import qncp_caps
 from protocols.packets.qncp import HopRule, SetupReply
@@ -36,6 +39,7 @@ from protocols.packets.scapy_layers.linkservice import LLCreate
 from protocols.packets.scapy_layers.qncp_caps import QncpHopRule
 from stack.api import AppContext, run_apps
 from stack.cli import main
+from stack.multiprocess.results import stats_from_json
 from stack.report import build_report
 from stack.runtime import run_scenario
 from stack.scenario import ScenarioError, load_text
@@ -279,3 +283,11 @@ def test_a_round_decides_once() -> None:
     pending.fire(distil_state.RoundEvent.MATCH)
     with pytest.raises(RuntimeError, match="no transition"):
         pending.fire(distil_state.RoundEvent.LOST)
+
+
+def test_distillation_records_cross_the_multi_process_boundary() -> None:
+    """A node process sends its circuit records as JSON (dataclasses.asdict); the medium reads them back."""
+    stats = CircuitStats("repeater", (1, 3, 2), distil=["DEJMPS recurrence x1", ""])
+    stats.distillation[7] = distil_state.DistilStats(10, 6, 5, 5, 4.2, 8.8, 4.6)
+    back = stats_from_json(json.loads(json.dumps(dataclasses.asdict(stats))))
+    assert back == stats
