@@ -69,6 +69,8 @@ class Distiller:
         self.measuring: dict[tuple[int, int], deque[RoundKey]] = {}
         """Distill commands under way, by (kept slot, sacrificed slot)."""
         self.on_ready: ReadyCallback = lambda circuit, half, now: Actions()
+        self.deferred: dict[RoundKey, tuple[Distil, int]] = {}
+        """DISTILs naming a half that was moving to storage: answered when the move is over."""
 
     def settled(self) -> bool:
         return not self.measuring and not self.pool.moving
@@ -79,6 +81,10 @@ class Distiller:
 
     def on_moved(self, result: MoveResult | CommandRejected, now: int) -> Actions:
         actions, half = self.pool.moved(result)
+        moving = set(self.pool.moving.values())
+        for key in [k for k in self.deferred if (k[1], k[2]) not in moving and (k[1], k[3]) not in moving]:
+            message, sender = self.deferred.pop(key)
+            actions.extend(self.on_distil(message, sender, now))
         circuit = None if half is None else self.node.circuits.get(half.circuit)
         if half is None or circuit is None:
             return actions
@@ -89,6 +95,7 @@ class Distiller:
             if self.rounds[key].state != RoundState.MEASURING:
                 del self.rounds[key]
         self.pool.forget(circuit)
+        self.deferred = {key: value for key, value in self.deferred.items() if key[0] != circuit.handle}
 
     @staticmethod
     def distils(circuit: Circuit, side: int) -> bool:
@@ -279,9 +286,12 @@ class Distiller:
                   and not self.entries[h.key].busy for h in (kept, spent)]
         if not all(usable):
             moving = set(self.pool.moving.values())
-            if any(h is None or h.state == HalfState.EARLY or h.key in moving for h in (kept, spent)) and not any(
+            if any(h is not None and h.key in moving for h in (kept, spent)):
+                self.deferred[key] = (message, sender)      # answered when the move is over
+                return Actions()
+            if any(h is None or h.state == HalfState.EARLY for h in (kept, spent)) and not any(
                     h is not None and h.state == HalfState.DEAD for h in (kept, spent)):
-                return Actions()        # not here yet (or moving to storage): the retransmission will find it
+                return Actions()        # not here yet: the retransmission will find it
             ack = replace(message, msg_type=DISTIL_ACK, status=ll.ERR_EXPIRE)
             actions = Actions(send=[(self.node.qncp(sender), ack.encode())])
             for half, ok in zip((kept, spent), usable, strict=True):
