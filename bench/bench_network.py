@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import math
+import os
 import statistics
 import time
 
@@ -55,7 +56,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     print(f"repeater chains of 10 km Barrett-Kok hops, {args.pairs} end-to-end pairs per run, median of "
-          f"{args.repeats}, capture off")
+          f"{args.repeats}, capture off (load average {os.getloadavg()[0]:.1f})")
     print(f"{'K':>4}{'wall s':>9}{'pairs/wall-s':>14}{'wall-s/pair':>13}{'emulated s':>12}{'vs SeQUeNCe':>13}")
     costs: list[tuple[float, float]] = []
     for hops in args.hops:

@@ -20,6 +20,9 @@ Example (the scenario's own workload, if any, runs alongside)::
             print(ok.sequence_number, await ctx.measure(ok.lqid, Basis.Z))
 
     result = run_apps(load("my.toml"), {"alice": alice, "bob": bob})
+
+On a link with ``batch = N`` (docs/scenario.md) a measure-directly request of N pairs or more comes back in
+blocks (``OkMeasureBlock``, one message per block: its ``outcomes``, ``bases`` and ``bell_states``).
 """
 
 from __future__ import annotations
@@ -119,7 +122,11 @@ class AppContext:
             await self._wait()
 
     async def next_message(self) -> Any:
-        """The next OK or ERR from the link layer (ACKs are consumed by :meth:`create`)."""
+        """The next OK or ERR from the link layer (ACKs are consumed by :meth:`create`).
+
+        A measure-directly request (``keep=False``) of at least the link's ``batch`` pairs is answered in
+        blocks: each message is then an :class:`~protocols.packets.linkservice.OkMeasureBlock` carrying many
+        pairs' outcomes, bases and Bell states (numpy arrays) from Sequence Number ``sequence_number`` on."""
         while True:
             for index, message in enumerate(self._messages):
                 if not isinstance(message, ll.Ack):

@@ -12,6 +12,7 @@ from typing import Any
 
 from protocols.packets.linkservice import ERROR_CODES
 from stack.core.capture import node_ip, node_mac
+from stack.core.network import AUTH_DROPS
 from stack.report_circuits import circuit_table, circuits
 from stack.report_pairs import delivered, disagreeing, disagreement, joined, measured_fidelity
 from stack.runtime import RunResult, Workload
@@ -33,6 +34,7 @@ def build_report(result: RunResult, capture_frames: int | None = None) -> dict[s
         "generation_end_ns": result.generation_end_ns,
         "end_ns": emu.kernel.now,
         "kernel_events": emu.kernel.events_run,
+        "authentication": emu.network.auth is not None,
         "links": [_link(emu, link) for link in scenario.links],
         "workload": [_workload(w) for w in emu.workloads],
         **({"circuits": circuits(emu)} if emu.topology is not None else {}),
@@ -111,16 +113,19 @@ def malformed_count(engine: Any) -> int:
     return int(getattr(engine, "malformed", 0)) + int(nested)
 
 
-REFUSALS = ("unknown_clients", "over_quota", "phantom_oks")
+REFUSALS = ("unknown_clients", "over_quota", "phantom_oks", "wrong_sender")
 """Per-node counts of well-formed inputs the engines refused: CREATEs from none of the node's higher layers
-and requests beyond a per-source quota (link layer), OKs whose qubit did not exist (applications)."""
+and requests beyond a per-source quota (link layer), OKs whose qubit did not exist (applications), and
+messages from another node than the one that may send them (a HERALD not from the link's station, an EGP
+message not from the link's peer, an OK not from the application's service)."""
 
 
 def refusal_counts(engine: Any) -> dict[str, int]:
     """An engine's :data:`REFUSALS` (0 for those it does not keep)."""
     counters = getattr(engine, "counters", None)
     return {"unknown_clients": int(getattr(counters, "unknown_clients", 0)),
-            "over_quota": int(getattr(counters, "over_quota", 0)), "phantom_oks": int(getattr(engine, "phantoms", 0))}
+            "over_quota": int(getattr(counters, "over_quota", 0)), "phantom_oks": int(getattr(engine, "phantoms", 0)),
+            "wrong_sender": int(getattr(engine, "wrong_sender", 0)) + int(getattr(counters, "wrong_sender", 0))}
 
 
 def _nodes(emu: Any) -> dict[str, dict[str, Any]]:
@@ -139,7 +144,8 @@ def _nodes(emu: Any) -> dict[str, dict[str, Any]]:
 def _node(emu: Any, node_id: int, malformed: int) -> dict[str, Any]:
     c = emu.network.counters[node_id]
     return {"node_id": node_id, "ip": node_ip(node_id), "mac": node_mac(node_id), "sent": c.sent,
-            "received": c.received, "lost": c.lost, "undeliverable": c.undeliverable, "malformed": malformed}
+            "received": c.received, "lost": c.lost, "undeliverable": c.undeliverable, "malformed": malformed,
+            "auth_dropped": {key: getattr(c, key) for key in AUTH_DROPS}}
 
 
 def summary(report: dict[str, Any], wall_seconds: float, pcap: str | None) -> str:
@@ -177,9 +183,13 @@ def summary(report: dict[str, Any], wall_seconds: float, pcap: str | None) -> st
                      f"{good:>10}{fid:>15}  {dis}{errors}")
     lines += circuit_table(report)
     lines.append("")
-    lines.append(f"{'node':<12}{'address':<16}{'sent':>8}{'recv':>8}{'lost':>6}{'malformed':>10}")
+    auth = "auth dropped" if report.get("authentication") else "(not authenticated)"
+    lines.append(f"{'node':<12}{'address':<16}{'sent':>8}{'recv':>8}{'lost':>6}{'malformed':>10}  {auth}")
     for name, n in report["nodes"].items():
-        lines.append(f"{name:<12}{n['ip']:<16}{n['sent']:>8}{n['received']:>8}{n['lost']:>6}{n['malformed']:>10}")
+        dropped = ", ".join(f"{count} {key}" for key, count in [*n["auth_dropped"].items(),
+                                                                 ("wrong_sender", n["wrong_sender"])] if count)
+        lines.append(f"{name:<12}{n['ip']:<16}{n['sent']:>8}{n['received']:>8}{n['lost']:>6}{n['malformed']:>10}"
+                     f"  {dropped or ('0' if report.get('authentication') else '')}".rstrip())
     if report.get("sync"):
         lines.append("")
         lines.append(f"{'clock':<12}{'ptp':<13}{'state':<11}{'converged ms':>13}{'rms ps':>10}   (reference: "

@@ -162,11 +162,12 @@ def circuit_table(report: dict[str, Any]) -> list[str]:
     entries = report.get("circuits") or []
     if not entries:
         return []
-    lines = ["", f"{'circuit':<20}{'path':<24}{'pairs':>11}{'pairs/s':>10}{'1st OK ms':>10}{'latency ms':>11}"
+    names = [f"{c['head']}->{c['tail']} {report['workload'][c['workload']]['type']}" for c in entries]
+    paths = [">".join(c["path"]) or "-" for c in entries]
+    wide, far = max(20, *(len(n) + 1 for n in names)), max(24, *(len(p) + 1 for p in paths))  # columns never touch
+    lines = ["", f"{'circuit':<{wide}}{'path':<{far}}{'pairs':>11}{'pairs/s':>10}{'1st OK ms':>10}{'latency ms':>11}"
                  f"{'goodness':>9}{'F model':>8}{'F meas.':>14}{'swaps':>7}{'expired':>8}"]
-    for c in entries:
-        name = f"{c['head']}->{c['tail']} {report['workload'][c['workload']]['type']}"
-        path = ">".join(c["path"]) or "-"
+    for c, name, path in zip(entries, names, paths, strict=True):
         rate = "" if c["pairs_per_s"] is None else f"{c['pairs_per_s']:.1f}"
         first = "" if c["create_to_first_ok_ns"] is None else f"{c['create_to_first_ok_ns'] / 1e6:.3f}"
         latency = "" if c["latency_ns"] is None else f"{c['latency_ns']['mean'] / 1e6:.3f}"
@@ -179,6 +180,6 @@ def circuit_table(report: dict[str, Any]) -> list[str]:
         flag = f"  ERR {','.join(errors)}" if errors else ""
         if c["bell_mismatches"]:
             flag += f"  {c['bell_mismatches']} BELL MISMATCHES"
-        lines.append(f"{name:<20}{path:<24}{c['pairs_delivered']:>5}/{c['pairs_requested']:<5}{rate:>10}{first:>10}"
+        lines.append(f"{name:<{wide}}{path:<{far}}{c['pairs_delivered']:>5}/{c['pairs_requested']:<5}{rate:>10}{first:>10}"
                      f"{latency:>11}{good:>9}{model:>8}{fid:>14}{swaps:>7}{expired:>8}{flag}")
     return lines

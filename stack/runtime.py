@@ -31,7 +31,7 @@ from protocols.physical.node import NodePhysical, ReportingLink, Station
 from stack.core.capture import PcapWriter, node_ip
 from stack.core.kernel import Kernel, VirtualPort
 from stack.core.layer import Layer
-from stack.core.network import Fibre, Network
+from stack.core.network import Fibre, Network, authenticator
 from stack.quantum.budget import LinkPhysics, link_options, link_physics
 from stack.quantum.heralding import Heralding
 from stack.quantum.medium import Medium, NodeHardware
@@ -111,19 +111,22 @@ class RunResult:
 
 def build(scenario: Scenario, seed: int | None = None, pcap: BinaryIO | None = None, *,
           kernel: Kernel | None = None, network_factory: Callable[..., Network] = Network,
-          medium: Medium | None = None, local: set[str] | None = None, network_layers: bool = False) -> Emulation:
+          medium: Medium | None = None, local: set[str] | None = None, network_layers: bool = False,
+          secret: bytes | None = None) -> Emulation:
     """Wire up a scenario for an in-process, virtual-time run.
 
     The multi-process mode (:mod:`stack.multiprocess.node`, :mod:`stack.multiprocess.medium`) passes its own
     real-time kernel, a factory for its socket-backed network (called like
     ``Network(kernel, seed_sequence, pcap_writer)``) and its medium, and ``local``: the nodes
     whose layers this process runs. Every QPU runs a network layer when a workload entry needs one, or
-    with ``network_layers``.
+    with ``network_layers``. ``secret`` keys authenticated classical control instead of the scenario's key file
+    or a fresh random secret (:func:`stack.core.network.authenticator`).
     """
     seed = scenario.run.seed if seed is None else seed
     kernel = Kernel() if kernel is None else kernel
     writer = PcapWriter(pcap) if pcap is not None else None
     network = network_factory(kernel, np.random.SeedSequence(seed, spawn_key=(SEED_NETWORK,)), writer)
+    network.auth = authenticator(scenario.security, secret)
     if medium is None:
         medium = Medium(kernel, np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(SEED_MEDIUM,))),
                         network.capture_quantum)
@@ -197,12 +200,15 @@ def _build_qpus(emu: Emulation) -> None:
         if node.kind != "qpu" or not emu.runs(node.name):
             continue
         longest = longest_exchange_ns(scenario, node, emu.link_physics)
-        reporting = {}
+        reporting, heralders = {}, {}
         for link in links_of[node.name]:
+            peer = scenario.nodes[link.b if link.a == node.name else link.a]
             if link.scheme in ("source", "coupler"):
-                peer = scenario.nodes[link.b if link.a == node.name else link.a]
                 reporting[link.link_id] = ReportingLink(SCHEME_CODES[link.scheme], (node_ip(peer.node_id), HERALD_PORT))
-        physical = Layer(f"{node.name}/physical", node.node_id, NodePhysical(2 * longest + 100_000, reporting),
+            heralder = peer if link.station is None else scenario.nodes[link.station]
+            heralders[link.link_id] = (node_ip(heralder.node_id), HERALD_PORT)
+        physical = Layer(f"{node.name}/physical", node.node_id,
+                         NodePhysical(2 * longest + 100_000, reporting, heralders),
                          VirtualPort(kernel, f"{node.name}/physical"), emu.network, emu.medium, [HERALD_PORT])
         engine_links = []
         for link in links_of[node.name]:
@@ -213,7 +219,7 @@ def _build_qpus(emu: Emulation) -> None:
                                  link.queue_max_per_source, link.queue_priority_pairs)
             engine_links.append(EngineLink(link.link_id, peer.node_id, (node_ip(peer.node_id), EGP_PORT),
                                            node.t2_ns, peer.t2_ns, node.t1_ns, peer.t1_ns, options, lp.cycle_ns,
-                                           policy, link.cutoff_ns or None))
+                                           policy, link.cutoff_ns or None, link.batch))
         engine = LinkLayer(node.node_id, engine_links, listeners["link"].get(node.name, {}),
                            retransmit_ns=link_retransmit_ns(longest), retries=LINK_RETRIES,
                            memory=Memory(node.communication_qubits, node.storage_qubits),
@@ -377,7 +383,8 @@ async def run_async(emu: Emulation) -> RunResult:
     return RunResult(emu, ledger, time.perf_counter() - started, generation_end)
 
 
-def run_scenario(scenario: Scenario, seed: int | None = None, pcap: BinaryIO | None = None) -> RunResult:
-    """Build and run a scenario in virtual time (blocking)."""
-    emu = build(scenario, seed, pcap)
+def run_scenario(scenario: Scenario, seed: int | None = None, pcap: BinaryIO | None = None,
+                 secret: bytes | None = None) -> RunResult:
+    """Build and run a scenario in virtual time (blocking); ``secret``: as :func:`build`."""
+    emu = build(scenario, seed, pcap, secret=secret)
     return trio.run(run_async, emu)

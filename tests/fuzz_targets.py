@@ -15,11 +15,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from protocols.common import Basis, ParseError
+from protocols.packets import auth as auth_trailer
 from protocols.packets import linkservice as ll
 from protocols.packets import ptp
 from protocols.packets.egp import MSG_CONFIRM, MSG_REQ, MSG_SCHEDULE, EgpMessage
 from protocols.packets.heralding import Herald
+from protocols.packets.heralding_batch import HeraldBatch, decode_qhp
 from protocols.packets.qframe import QuantumFrame
 from protocols.packets.qncp import CircuitEnd, Confirm, HopAck, PairMessage, decode_qncp
 from protocols.packets.qncp_caps import HopRule, LinkCap, LinkOption, NodeCap, QCap
@@ -27,12 +31,15 @@ from protocols.packets.qncp_common import COMPLETE, CONFIRM, CREDIT, DISTIL, EXP
 from protocols.packets.qncp_distil import Distil
 from protocols.packets.qncp_setup import Setup, SetupReply
 from protocols.packets.qnp import EgpHeader, TrackFrame
-from protocols.physical.hardware import Arm, Measure
+from protocols.physical.hardware import Arm, EmittedBlock, Measure
+from protocols.security import Authenticator
 from stack.multiprocess.medium_protocol import MediumProtocolError, decode_hardware, encode_hardware, parse
 from stack.multiprocess.results import result_problem
 from stack.scenario import ScenarioError, load_text
 
 ROOT = Path(__file__).resolve().parent.parent
+FUZZ_SOURCE = str(ROOT / "examples" / "fuzz.toml")
+"""The source fuzzed scenarios claim: in examples/, so the examples' key file (keys/demo.key) is found."""
 
 
 @dataclass(frozen=True)
@@ -63,7 +70,7 @@ def _medium(data: bytes) -> object:
 
 
 def _scenario(data: bytes) -> object:
-    return load_text(data.decode("utf-8", errors="replace"), "fuzz.toml")
+    return load_text(data.decode("utf-8", errors="replace"), FUZZ_SOURCE)
 
 
 def _qncp_seeds() -> tuple[bytes, ...]:
@@ -93,6 +100,9 @@ def _medium_seeds() -> tuple[bytes, ...]:
         {"op": "command", "at": 5, "node_id": 1, "reply_to": "alice/physical",
          "command": encode_hardware(Arm(1, 5, None, 0.1, ((Basis.Z, 0.5), (Basis.X, 0.5))))},
         {"op": "clock", "at": 7, "node_id": 1, "phase_ns": 1.5, "frequency_ppb": None},
+        {"op": "command", "at": 9, "node_id": 1, "reply_to": "alice/physical",     # an event's arrays (base64)
+         "command": encode_hardware(EmittedBlock(1, 40, 9, 3, 100, (0.9, 0.05, 0.05, 0.0),
+                                                 np.packbits([1, 0, 1]), np.array([0, 1, 2], dtype=np.uint8)))},
         {"op": "result", "node": "alice", "at": 9, "held": {"1": [0, 1]},
          "counters": {"sent": 1, "received": 2, "lost": 0, "undeliverable": 0, "malformed": 0, "unknown_clients": 0,
                       "over_quota": 0, "phantom_oks": 0},
@@ -108,6 +118,19 @@ def _scenario_seeds() -> tuple[bytes, ...]:
     return tuple(path.read_bytes() for path in sorted((ROOT / "examples").glob("*.toml")))
 
 
+_AUTH = Authenticator(bytes(range(32)))
+
+
+def _auth_open(data: bytes) -> object:
+    """A receiver checking any datagram: it answers with a payload or a drop reason, never an exception."""
+    return _AUTH.open(1, 2, 7771, 7771, data)
+
+
+def _auth_seeds() -> tuple[bytes, ...]:
+    sender = Authenticator(bytes(range(32)))
+    return tuple(sender.seal(1, 2, 7771, 7771, payload) for payload in (b"", b"\x01" * 16, bytes(24)))
+
+
 def _egp_seeds() -> tuple[bytes, ...]:
     create = ll.Create(remote_node_id=2, purpose_id=1, number=5)
     return (EgpMessage(MSG_REQ, 0, 1, 1, 1, 3, create).encode(), EgpMessage(MSG_CONFIRM, 0, 1, 1, 1, 3).encode(),
@@ -116,12 +139,17 @@ def _egp_seeds() -> tuple[bytes, ...]:
 
 TARGETS: dict[str, Target] = {target.name: target for target in (
     Target("qhp", Herald.decode, (ParseError,), (Herald(1, 2, 1, 1, 40, 39, 2023204).encode(),)),
+    Target("qhp_batch", decode_qhp, (ParseError,), (
+        HeraldBatch(1, 1, 40, 60, 2023204, np.array([3, 0, 17, 2]), np.array([1, 3, 3, 1])).encode(),
+        HeraldBatch(2, 4, 0, 9, 5, np.zeros(9, dtype=np.uint64), np.zeros(9, dtype=np.uint8)).encode())),
     Target("qframe", QuantumFrame.decode, (ParseError,), (QuantumFrame(1, 1, 2, 9, 5, 11).encode(),)),
     Target("create", ll.Create.decode, (ParseError,),
            (ll.Create(remote_node_id=2, purpose_id=7, number=5, priority=3, tpe=1, rl=1).encode(),)),
     Target("upward", ll.decode_upward, (ParseError,),
            (ll.Ack(1).encode(), ll.OkKeep(1, 0, 0, 1, 2, 7, 2, 60000, 5).encode(),
-            ll.OkMeasure(1, 1, 0, 1, 0, 2, 7, 2, 60000).encode(), ll.Err(1, ll.ERR_EXPIRE, 1, 3, 9, 1).encode())),
+            ll.OkMeasure(1, 1, 0, 1, 0, 2, 7, 2, 60000).encode(), ll.Err(1, ll.ERR_EXPIRE, 1, 3, 9, 1).encode(),
+            ll.OkMeasureBlock(1, 0, 65534, 7, 2, 60000, np.array([1, 0, 1], dtype=np.uint8),
+                              np.array([0, 2, 1], dtype=np.uint8), np.array([3, 1, 0], dtype=np.uint8)).encode())),
     Target("egp", EgpMessage.decode, (ParseError,), _egp_seeds()),
     Target("ptp", _ptp, (ParseError,), tuple(ptp.PtpMessage(kind, 0x1234, 0x20000FFFE000001, seconds=5).encode()
                                              for kind in (ptp.SYNC, ptp.FOLLOW_UP, ptp.DELAY_REQ, ptp.DELAY_RESP,
@@ -129,6 +157,8 @@ TARGETS: dict[str, Target] = {target.name: target for target in (
     Target("track", TrackFrame.decode, (ParseError,), (TrackFrame(0xC001, 0xFFFE, 1, 0xBEEF, 0xFFFE, 1).encode(),)),
     Target("p4egp", EgpHeader.decode, (ParseError,), (TrackFrame(0xC001, 9, 1, 0xBEEF, 9, 1).encode()[:8],)),
     Target("qncp", decode_qncp, (ParseError,), _qncp_seeds()),
+    Target("auth", auth_trailer.split, (ParseError,), _auth_seeds()),
+    Target("auth_open", _auth_open, (), _auth_seeds()),
     Target("medium", _medium, (MediumProtocolError,), _medium_seeds()),
     Target("scenario", _scenario, (ScenarioError,), _scenario_seeds()),
 )}

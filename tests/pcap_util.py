@@ -5,6 +5,9 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterator
 
+TRAILER = 28
+"""The authentication trailer's size (protocols/packets/auth.py), written out: an independent parser."""
+
 
 def read_pcap(data: bytes) -> list[tuple[int, bytes]]:
     """(timestamp ns since 1970, frame bytes) for every record of a ns pcap."""
@@ -19,8 +22,9 @@ def read_pcap(data: bytes) -> list[tuple[int, bytes]]:
     return records
 
 
-def udp_payloads(records: list[tuple[int, bytes]]) -> Iterator[tuple[str, int, bytes]]:
-    """(destination IP, destination port, payload) of each IPv4/UDP frame."""
+def udp_payloads(records: list[tuple[int, bytes]], trailer: bool = True) -> Iterator[tuple[str, int, bytes]]:
+    """(destination IP, destination port, payload) of each IPv4/UDP frame; with ``trailer``, the payload
+    without its 28-byte authentication trailer (docs/wire.md §10)."""
     for _, frame in records:
         if frame[12:14] != b"\x08\x00":
             continue
@@ -28,4 +32,4 @@ def udp_payloads(records: list[tuple[int, bytes]]) -> Iterator[tuple[str, int, b
         dst = ".".join(str(b) for b in frame[30:34])
         udp = frame[14 + ihl:]
         dport, length = struct.unpack_from("!HH", udp, 2)
-        yield dst, dport, udp[8:length]
+        yield dst, dport, udp[8:length - (TRAILER if trailer else 0)]

@@ -2,7 +2,24 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 from stack.scenario import Scenario, load_text
+
+TEST_KEY = "5e" * 32
+"""A fixed run secret for tests that compare two runs' captures byte for byte (without a key file, every run
+draws its own, and the trailers' ICVs differ)."""
+
+
+def keyed(text: str, folder: Path) -> str:
+    """Scenario ``text`` naming a fixed key file (written to ``folder``, where the scenario must be written),
+    instead of the one it names, if any."""
+    (folder / "test.key").write_text(f"# tests only\n{TEST_KEY}\n")
+    if "[security]" not in text:
+        return text + '\n[security]\nkey_file = "test.key"\n'
+    text = re.sub(r"^key_file\s*=.*$", "", text, flags=re.MULTILINE)
+    return text.replace("[security]", '[security]\nkey_file = "test.key"', 1)
 
 
 def two_qpus(*, length_km: float = 10.0, workload: str = "", depolarizing: float = 0.05,

@@ -6,8 +6,11 @@ start, connect and close, JSON nested 1,000 deep, an oversized message, a hello 
 without the run's secret as a known and an unknown node, and, reading the secret as the same user may, a
 hello as a node already connected) and sends forged datagrams to the nodes' real ports (an OK_K naming an
 empty slot to an application, a CREATE for 65,535 pairs at Priority 7 from outside the port map, garbage to
-every port, timestamp-sideband records stamped 2^62). Forged and replayed control messages from inside the
-port map are the next step (authenticated control messages, docs/architecture.md "Security").
+every port, timestamp-sideband records stamped 2^62), and from inside the port map (unbound application
+slots of a node claim to be that node): forged EGP messages and HERALDs with made-up ICVs, a replayed
+sequence number, a valid datagram sent from another node's slot, and one sent to a node it is not for
+(tests/test_auth_runtime.py covers the engines' own check of a valid datagram from a node that may not send it).
+Every forged datagram is dropped by authenticated classical control (docs/wire.md §10) and counted by reason.
 
 Bounded in time and robust on a busy machine: lateness is allowed (exit status 5); what is asserted is
 what the code guarantees whatever the load.
@@ -23,15 +26,21 @@ import socket
 import struct
 import subprocess
 import time
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from protocols.packets import linkservice as ll
+from protocols.packets.auth import Trailer
+from protocols.packets.egp import MSG_SCHEDULE, EgpMessage
+from protocols.packets.heralding import Herald
+from protocols.security import Authenticator, run_secret_from
 from stack.multiprocess.medium_protocol import hello_proof, read_secret
 from stack.multiprocess.outcome import EXIT_LATE, EXIT_NOT_FINISHED, EXIT_OK
 from stack.multiprocess.udp import PORTS_PER_NODE, SIDEBAND, SIDEBAND_SLOT, payload_digest
-from tests.mp_util import ROOT, free_base_port, qnet, start_up, two_node_toml
+from tests.mp_util import ROOT, free_base_port, qnet, start_up, two_node_toml, wait_pairs
 
 PAIRS = 60
 
@@ -130,6 +139,50 @@ def _forge_datagrams(ports: dict[str, object], base: int) -> int:
     return sent
 
 
+FREE_SLOT = 30
+"""An application slot no node of the test's scenario binds: a datagram from it claims to come from that node."""
+FREE_SLOT_PORT = 49152 + FREE_SLOT - 8
+
+
+def _forge_inside_the_port_map(run_dir: Path, ports: dict[str, Any], base: int) -> Counter[tuple[str, str]]:
+    """Datagrams from the nodes' own (unbound) slots; the (receiving node, drop reason) each should be counted
+    under. Valid tags are made with the run's keys, which the test reads from the run directory: a stand-in
+    for datagrams seen on the wire (replays, redirected or resent from elsewhere)."""
+    nodes = ports["nodes"]
+    ids = {name: (table["heralding"] - base) // PORTS_PER_NODE for name, table in nodes.items()}
+    keys = Authenticator(run_secret_from(read_secret(run_dir)))
+    expected: Counter[tuple[str, str]] = Counter()
+
+    def slot_socket(name: str) -> socket.socket:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.bind(("127.0.0.1", base + PORTS_PER_NODE * ids[name] + FREE_SLOT))
+        return sock
+
+    abort = EgpMessage(MSG_SCHEDULE, 6, 1, 1, 1, 0, run=1, pairs=0).encode()
+    herald = Herald(1, 2, 1, 1, 12345, 1, 0).encode()
+    with slot_socket("alice") as alice, slot_socket("mid") as mid, slot_socket("bob") as bob:
+        for seq in range(1 << 40, (1 << 40) + 5):                   # made-up ICVs: bad_tag
+            forged = abort + Trailer(ids["alice"], ids["bob"], seq, random.Random(seq).randbytes(16)).encode()
+            alice.sendto(forged, ("127.0.0.1", nodes["bob"]["egp"]))
+            expected["bob", "bad_tag"] += 1
+            for end in ("alice", "bob"):
+                fake = herald + Trailer(ids["mid"], ids[end], seq, bytes(16)).encode()
+                mid.sendto(fake, ("127.0.0.1", nodes[end]["heralding"]))
+                expected[end, "bad_tag"] += 1
+        seen = keys.seal(ids["alice"], ids["bob"], FREE_SLOT_PORT, 7772, abort)   # seq 1: long accepted
+        alice.sendto(seen, ("127.0.0.1", nodes["bob"]["egp"]))
+        expected["bob", "replayed"] += 1
+        mid.sendto(keys.seal(ids["alice"], ids["bob"], FREE_SLOT_PORT, 7772, abort), ("127.0.0.1", nodes["bob"]["egp"]))
+        expected["bob", "wrong_source"] += 1                         # alice's tag, from mid's slot
+        alice.sendto(keys.seal(ids["alice"], ids["bob"], FREE_SLOT_PORT, 7770, herald),
+                     ("127.0.0.1", nodes["mid"]["heralding"]))
+        expected["mid", "no_tag"] += 1                               # a datagram for bob, sent to mid
+        bob.sendto(keys.seal(ids["bob"], ids["alice"], FREE_SLOT_PORT, 7770, herald),
+                   ("127.0.0.1", nodes["alice"]["heralding"]))
+        expected["alice", "replayed"] += 1                           # bob's seq 1, and a HERALD bob may not send
+    return expected
+
+
 @pytest.mark.skipif(not hasattr(socket, "AF_UNIX"), reason="needs Unix sockets")
 def test_a_local_attacker_cannot_crash_or_stall_qnet_up(tmp_path: Path) -> None:
     scenario = tmp_path / "two.toml"
@@ -156,6 +209,8 @@ def test_a_local_attacker_cannot_crash_or_stall_qnet_up(tmp_path: Path) -> None:
         impostor.close()
         port_map = json.loads((run_dir / "ports.json").read_text())
         forged = _forge_datagrams(port_map, base)
+        wait_pairs(run_dir)                     # alice has sent bob datagrams: sequence number 1 is taken
+        inside = _forge_inside_the_port_map(run_dir, port_map, base)
         stdout, stderr = launcher.communicate(timeout=300)
     finally:
         for sock in idle:
@@ -181,10 +236,19 @@ def test_a_local_attacker_cannot_crash_or_stall_qnet_up(tmp_path: Path) -> None:
     refused = mp["refused_connections"]
     assert refused["bad secret"] == 3 and refused["malformed hello"] >= 3 and refused["node already connected"] == 1
     assert refused["closed before the hello"] >= 1
-    assert ledger["rejected_commands"] == 1 and report["nodes"]["alice"]["phantom_oks"] == 1
-    assert 1 <= report["nodes"]["alice"]["unknown_clients"] <= 6        # the flood, and garbage to 7771
     nodes = mp["nodes"]                      # bound: 7770-7772 and an application at alice and bob, 7770 at mid
     assert sum(n["foreign_datagrams"] for n in nodes.values()) == 2 + 5 * 9
+    # none of the forged datagrams reached an engine (the phantom OK_K, the stranger's CREATE flood, garbage)
+    assert ledger["rejected_commands"] == 0 and report["nodes"]["alice"]["phantom_oks"] == 0
+    assert all(report["nodes"][name]["unknown_clients"] == 0 for name in ("alice", "bob"))
+    strangers = 2 + 5 * 9                    # from outside the port map: no trailer for the node, or no node
+    counted = Counter({(name, reason): count for name, node in report["nodes"].items()
+                       for reason, count in [*node["auth_dropped"].items(), ("wrong_sender", node["wrong_sender"])]
+                       if count})
+    outside = sum(count for (_, reason), count in (counted - inside).items() if reason in ("no_tag", "wrong_source"))
+    assert outside == strangers and counted - inside == Counter({k: v for k, v in (counted - inside).items()
+                                                                  if k[1] in ("no_tag", "wrong_source")})
+    assert all(counted[key] >= count for key, count in inside.items()), (counted, inside)
     assert all(n["sideband_rejected"] == 20 for n in nodes.values())
     assert forged == 2 + sum(20 + 5 * len(table) for table in port_map["nodes"].values())
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from stack.cli import main
+from tests.scenarios import keyed
 
 SCENARIO = """
 [run]
@@ -38,7 +39,7 @@ pairs = 150
 
 def run_once(tmp_path: Path, name: str, *seed: str) -> tuple[bytes, bytes]:
     scenario = tmp_path / "s.toml"
-    scenario.write_text(SCENARIO)
+    scenario.write_text(keyed(SCENARIO, tmp_path))
     pcap, report = tmp_path / f"{name}.pcap", tmp_path / f"{name}.json"
     assert main(["run", str(scenario), "--quiet", "--pcap", str(pcap), "--json", str(report), *seed]) == 0
     return pcap.read_bytes(), report.read_bytes()

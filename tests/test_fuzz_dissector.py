@@ -73,7 +73,7 @@ def test_fuzzed_live_traffic_raises_no_lua_error(tmp_path: Path) -> None:
         writer = PcapWriter(stream)
         for index, frame in enumerate(frames):
             writer.write(index * 1000, frame)
-    decoded = decode_with_tshark(path, "-o", f"qnetmp.base_port:{BASE}")
+    decoded = decode_with_tshark(path, "-o", f"qnetmp.base_port:{BASE}", "-o", f"qnetauth.key:{'a5' * 32}")
     assert len(decoded) == len(frames)
     lua = [(d["number"], e.message) for d in decoded for e in d["experts"] if e.abbrev.startswith("_ws.lua")]
     assert not lua, lua[:5]

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from stack.scenario import ScenarioError, load_data
-from tests.fuzz_targets import ROOT, TARGETS, Target, check, mutate
+from tests.fuzz_targets import FUZZ_SOURCE, ROOT, TARGETS, Target, check, mutate
 
 EXAMPLES = settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 edits = st.lists(st.tuples(st.integers(0, 4), st.integers(0, 1 << 16), st.integers(0, 255)), min_size=1,
@@ -41,9 +41,10 @@ def test_a_parser_raises_only_its_documented_error(name: str, data: st.DataObjec
 def test_every_codec_module_has_a_target() -> None:
     """A new wire format must come with its fuzz target."""
     decoders = {"heralding": "qhp", "qframe": "qframe", "linkservice": "create", "egp": "egp", "ptp": "ptp",
-                "qnp": "track", "qncp": "qncp"}
+                "qnp": "track", "qncp": "qncp", "auth": "auth"}
     modules = {path.stem for path in (ROOT / "protocols" / "packets").glob("*.py")} - {"__init__"}
-    covered_by = {"qncp_distil": "qncp", "qncp_common": "qncp", "qncp_setup": "qncp", "qncp_caps": "qncp"}
+    covered_by = {"heralding_batch": "qhp_batch",
+                  "qncp_distil": "qncp", "qncp_common": "qncp", "qncp_setup": "qncp", "qncp_caps": "qncp"}
     assert modules == set(decoders) | set(covered_by)
     assert {*decoders.values(), *covered_by.values()} <= set(TARGETS)
 
@@ -93,6 +94,6 @@ def test_the_scenario_loader_raises_only_scenario_errors(index: int, changes: li
         else:
             container[last] = value
     try:
-        load_data(document, "fuzz.toml")
+        load_data(document, FUZZ_SOURCE)
     except ScenarioError as error:
-        assert str(error).startswith("fuzz.toml")
+        assert str(error).startswith(FUZZ_SOURCE)

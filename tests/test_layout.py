@@ -10,7 +10,8 @@ import grimp
 import networkx as nx
 import pytest
 
-PROTOCOL_LAYERS = ("compiler", "apps", "transport", "network", "link", ("physical", "sync"), "packets", "common")
+PROTOCOL_LAYERS = ("compiler", "apps", "transport", "network", "link", ("physical", "sync", "security"), "packets",
+                   "common")
 STACK_LAYERS = ("cli", "sweep", "multiprocess", ("api", "compile", "report", "report_circuits", "report_pairs",
                                                   "runtime"), "quantum", "timing", "core", "scenario")
 """Highest first. A tuple is one layer of siblings that must not import each other (except inside the

@@ -30,6 +30,9 @@ if not have_tshark():
     pytest.skip("tshark not installed", allow_module_level=True)
 
 BASE = 40000
+SECRET = bytes(range(32, 64))
+"""The run secret: the dissector verifies the ICVs with it, at logical and at mapped ports alike (the ICV covers
+the logical ports, docs/wire.md §10.1)."""
 
 
 def _scenario_text() -> str:
@@ -71,7 +74,7 @@ def test_the_network_layer_slots_decode_like_the_logical_capture(tmp_path: Path)
 
 def _compare(tmp_path: Path, text: str, protocols: set[str]) -> None:
     stream = io.BytesIO()
-    run_scenario(load_text(text, "s.toml"), pcap=stream)
+    run_scenario(load_text(text, "s.toml"), pcap=stream, secret=SECRET)
     records = [r for r in read_pcap(stream.getvalue()) if Ether(r[1]).haslayer(UDP)]
     logical = tmp_path / "logical.pcap"
     with logical.open("wb") as f:
@@ -84,8 +87,10 @@ def _compare(tmp_path: Path, text: str, protocols: set[str]) -> None:
         writer = PcapWriter(f)
         for stamp, frame in frames:
             writer.write(stamp, frame)
-    columns = ("-T", "fields", "-E", "separator=/t", "-e", "_ws.col.Protocol", "-e", "_ws.col.Info")
+    columns = ("-o", f"qnetauth.key:{SECRET.hex()}", "-T", "fields", "-E", "separator=/t", "-e", "_ws.col.Protocol",
+               "-e", "_ws.col.Info", "-e", "qnetauth.icv_status")
     want = [line.split("\t") for line in run_tshark(logical, *columns).splitlines()]
+    assert want and all(row[2] == "1" for row in want)      # every ICV verifies under the run's secret
     got = [line.split("\t") for line in run_tshark(loopback, "-o", f"qnetmp.base_port:{BASE}", *columns)
            .splitlines()]
     side = [row for row in got if row[0] == "QNETMP"]

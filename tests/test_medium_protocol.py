@@ -6,6 +6,7 @@ import doctest
 import json
 import struct
 
+import numpy as np
 import pytest
 import trio
 import trio.testing
@@ -52,6 +53,12 @@ objects = st.one_of(
     st.builds(hardware.Distill, ints, ints, st.sampled_from(list(DistillProtocol)), st.none() | st.integers(0, 3)),
     st.builds(hardware.DistillResult, ints, ints, st.integers(0, 1)),
     st.builds(hardware.CommandRejected, st.sampled_from(["Measure", "Move"]), st.integers(-1, 2**40), st.text()),
+    st.builds(hardware.EmittedBlock, ints, ints, ints, ints, ints, st.tuples(probs, probs, probs, probs),
+              st.binary(max_size=20).map(lambda b: np.frombuffer(b, dtype=np.uint8)),
+              st.lists(st.integers(0, 2), max_size=20).map(lambda v: np.array(v, dtype=np.uint8))),
+    st.builds(hardware.DetectionBlock, ints, ints, ints,
+              st.lists(st.integers(0, 2**64 - 1), max_size=20).map(lambda v: np.array(v, dtype=np.uint64)),
+              st.lists(st.integers(0, 3), max_size=20).map(lambda v: np.array(v, dtype=np.uint8))),
 )
 
 
@@ -64,7 +71,7 @@ def test_every_hardware_object_round_trips_through_json(obj: object) -> None:
 def test_every_type_is_covered() -> None:
     assert set(HARDWARE_TYPES) == {"Arm", "Disarm", "Measure", "Discard", "Move", "MoveResult", "Emitted",
                                    "Detection", "MeasureResult", "BellMeasure", "BellMeasureResult", "Init", "Gate",
-                                   "Distill", "DistillResult", "CommandRejected"}
+                                   "Distill", "DistillResult", "CommandRejected", "EmittedBlock", "DetectionBlock"}
 
 
 def test_golden_frame() -> None:

@@ -19,14 +19,17 @@ import math
 import os
 import signal
 import socket
+import struct
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from protocols.security import Authenticator, Drop, run_secret_from
 from stack import cli
 from stack.core.capture import node_ip, read_pcap
+from stack.multiprocess.medium_protocol import read_secret
 from stack.multiprocess.outcome import EXIT_BAD_INPUT, EXIT_LATE, EXIT_NODE_DIED, EXIT_OK
 from stack.multiprocess.udp import PortMap
 from stack.report import build_report
@@ -163,6 +166,25 @@ def test_tshark_decodes_the_merged_capture(runs: dict[str, Any]) -> None:
     protocols = {name for frame in frames for name, _ in frame["layers"]}
     assert {"qhp", "qll", "egp", "qframe"} <= protocols
     assert not [f["number"] for f in frames if f["malformed"]]
+
+
+def test_every_datagram_is_authenticated_under_the_medium_secret(runs: dict[str, Any]) -> None:
+    """Without a key file, the nodes key classical control from the medium's RUN_DIR/secret (docs/wire.md §10.2):
+    every datagram of the merged capture verifies under it, at the logical ports, as in-process."""
+    secret = run_secret_from(read_secret(runs["run_dir"]))
+    checker = Authenticator(secret)
+    datagrams = 0
+    for _, frame in read_pcap((runs["run_dir"] / "merged.pcap").read_bytes()):
+        if frame[12:14] != b"\x08\x00":
+            continue
+        src, dst = frame[28] << 8 | frame[29], frame[32] << 8 | frame[33]
+        sport, dport, length = struct.unpack_from("!HHH", frame, 34)
+        assert isinstance(checker.open(src, dst, sport, dport, frame[42:34 + length]), bytes)
+        assert checker.open(src, dst, sport, dport, frame[42:34 + length]) is Drop.REPLAYED
+        datagrams += 1
+    assert datagrams > 100
+    assert all(set(node["auth_dropped"].values()) == {0} for node in runs["mp"]["nodes"].values())
+    assert runs["mp"]["authentication"] is True
 
 
 def test_ports_json_describes_the_port_map(runs: dict[str, Any]) -> None:

@@ -1,25 +1,44 @@
 """A network-layer run's capture: the same seed gives the same bytes (capture and report), and tshark with
 the shipped dissector decodes every frame of it exactly as scapy does (TRACK, every QNCP message a run
-sends, the network service, and the link-layer requests whose Purpose ID is a link label)."""
+sends, the network service, and the link-layer requests whose Purpose ID is a link label), and every
+network-layer message exactly as the runtime's struct codecs decode the same bytes
+(examples/all-messages.toml sends every type but DISTIL and DISTIL_ACK, which no engine sends yet)."""
 
 from __future__ import annotations
 
+import json
 import os
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
+from protocols.packets.qncp_common import MESSAGE_TYPES
 from stack.cli import main
 from tests.consistency import shortened, with_faults
 from tests.network_scenarios import chain_text, entry
+from tests.scenarios import keyed
+from tests.tshark_codec import assert_network_matches_codec
 from tests.tshark_util import assert_matches_scapy, have_tshark
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "repeater-chain.toml"
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLE = EXAMPLES / "repeater-chain.toml"
+NETWORK_KINDS = {f"QNCP_{name}" for name in MESSAGE_TYPES.values() if name not in ("DISTIL", "DISTIL_ACK")} | {
+    "TRACK", "NS_CREATE", "NS_ACK", "NS_OK_K", "NS_OK_M", "NS_ERR"}
+"""Every network-layer message a run can send: all QNCP types but DISTIL/DISTIL_ACK (no engine distils
+yet), TRACK, and the network service's messages."""
+
+
+def require_tshark() -> None:
+    if not have_tshark():
+        if os.environ.get("QNET_REQUIRE_TSHARK"):
+            raise RuntimeError("QNET_REQUIRE_TSHARK is set but tshark is not on PATH")
+        pytest.skip("tshark is not on PATH")
 
 
 def run(tmp_path: Path, name: str, text: str, *options: str) -> tuple[bytes, bytes]:
     scenario = tmp_path / "scenario.toml"           # the report names it: the same file for every run
-    scenario.write_text(text)
+    scenario.write_text(keyed(text, tmp_path))
     pcap, report = tmp_path / f"{name}.pcap", tmp_path / f"{name}.json"
     assert main(["run", str(scenario), "--quiet", "--pcap", str(pcap), "--json", str(report), *options]) == 0
     return pcap.read_bytes(), report.read_bytes()
@@ -35,10 +54,7 @@ def test_a_repeater_chain_run_is_reproducible_byte_for_byte(tmp_path: Path) -> N
 
 
 def test_a_network_run_capture_decodes_like_scapy(tmp_path: Path) -> None:
-    if not have_tshark():
-        if os.environ.get("QNET_REQUIRE_TSHARK"):
-            raise RuntimeError("QNET_REQUIRE_TSHARK is set but tshark is not on PATH")
-        pytest.skip("tshark is not on PATH")
+    require_tshark()
     workload = entry(pairs=12) + entry("measure", pairs=12, node="b", remote="a", basis="XZ")
     text = chain_text(3, workload=workload, qpu="bsm_success_probability = 0.7\n")     # failed swaps: EXPIRE
     run(tmp_path, "chain", text)
@@ -51,3 +67,21 @@ def test_a_network_run_capture_decodes_like_scapy(tmp_path: Path) -> None:
     assert kinds["NS_CREATE"] == kinds["NS_ACK"] == 2
     assert kinds["NS_OK_K"] == kinds["NS_OK_M"] == 2 * 12
     assert kinds["OK_K"] > 0 and kinds["CREATE"] > 0           # the hops' link requests (Purpose ID = label)
+
+
+def test_all_messages_sends_every_network_message_and_tshark_decodes_it_as_the_codec(tmp_path: Path) -> None:
+    require_tshark()
+    run(tmp_path, "all", (EXAMPLES / "all-messages.toml").read_text())
+    kinds = assert_network_matches_codec(tmp_path / "all.pcap")
+    assert set(kinds) == NETWORK_KINDS, f"missing {sorted(NETWORK_KINDS - set(kinds))}"
+    report = json.loads((tmp_path / "all.json").read_text())
+    circuits = report["circuits"]
+    assert [c["ended"] for c in circuits] == ["closed", "complete", "complete", "TIMEOUT"]
+    assert circuits[0]["errors"]["head"] == ["REJECTED"]                     # SETUP_REPLY REJECTED
+    assert circuits[3]["errors"] == {"head": ["TIMEOUT"], "tail": ["TIMEOUT"]}   # TEARDOWN TIMEOUT
+    assert circuits[3]["expired_by_reason"]["CUTOFF"] > 0                    # EXPIRE CUTOFF
+    assert kinds["NS_OK_K"] == 2 * circuits[1]["pairs_delivered"] == 2 * 6
+    assert kinds["NS_OK_M"] == 2 * circuits[2]["pairs_delivered"] == 2 * 6
+    # the report counts what is on the wire, except what the refusing tail sent: it keeps no circuit
+    sent = sum((Counter(c["messages"]) for c in circuits), Counter({"SETUP_ACK": 1, "SETUP_REPLY": 1}))
+    assert {kind: kinds[kind if kind == "TRACK" else f"QNCP_{kind}"] for kind in sent} == dict(sent)

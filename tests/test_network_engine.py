@@ -19,9 +19,10 @@ from protocols.packets.qncp_common import (
     EXPIRE,
     REASON_LINK_EXPIRED,
     REASON_SWAP_FAILED,
+    REASON_UNKNOWN,
     TEARDOWN,
 )
-from protocols.physical.hardware import BellMeasure, Discard
+from protocols.physical.hardware import BellMeasure, CommandRejected, Discard, Measure
 from tests.network_harness import PURPOSE, Chain
 
 
@@ -146,6 +147,44 @@ def test_a_failed_swap_expires_both_sides() -> None:
                if isinstance(m, PairMessage) and m.msg_type == EXPIRE}
     assert expires == {(1, s1): REASON_SWAP_FAILED, (2, s2): REASON_SWAP_FAILED}
     assert {n for n, c in chain.hardware if isinstance(c, Discard)} == {1, 4}   # the neighbours' halves
+
+
+def test_a_refused_bell_measurement_fails_the_swap_at_both_sides() -> None:
+    """The medium refuses a repeater's BellMeasure (CommandRejected, no result will come): the halves die as
+    in a failed swap (EXPIRE SWAP_FAILED both ways), the repeater drops its slots, and the engine counts it."""
+    chain = Chain(3)
+    chain.create(number=1)
+    chain.run()
+    s1, s2 = chain.pair(1), chain.pair(2)
+    (command,) = [c for n, c in chain.hardware if n == 3]
+    assert isinstance(command, BellMeasure)
+    chain.hardware.clear()
+    start = len(chain.sent)
+    chain.apply(3, chain.engines[3].handle(CommandRejected("BellMeasure", command.slot_a, "no qubit"), chain.now))
+    chain.run()
+    expires = {(m.link_id, m.pair_seq): m.reason for m in qncp_sent(chain, start, by=3)
+               if isinstance(m, PairMessage) and m.msg_type == EXPIRE}
+    assert expires == {(1, s1): REASON_SWAP_FAILED, (2, s2): REASON_SWAP_FAILED}
+    assert {(n, c.slot) for n, c in chain.hardware if isinstance(c, Discard) and n == 3} == {
+        (3, command.slot_a), (3, command.slot_b)}
+    assert chain.engines[3].counters.hardware_refusals == 1
+
+
+def test_a_refused_measurement_at_an_end_expires_the_pair_at_both_ends() -> None:
+    chain = Chain(1)
+    chain.create(number=1, tpe=ll.TPE_MEASURE)
+    chain.run()
+    seq = chain.pair(1)
+    measures = [(n, c) for n, c in chain.hardware if isinstance(c, Measure)]
+    assert {n for n, _ in measures} == {1, 2}
+    chain.hardware.clear()
+    start = len(chain.sent)
+    slot = next(c.slot for n, c in measures if n == 2)
+    chain.apply(2, chain.engines[2].handle(CommandRejected("Measure", slot, "no qubit"), chain.now))
+    chain.run()
+    (expire,) = [m for m in qncp_sent(chain, start, by=2) if isinstance(m, PairMessage) and m.msg_type == EXPIRE]
+    assert (expire.reason, expire.pair_seq) == (REASON_UNKNOWN, seq)
+    assert chain.engines[2].counters.hardware_refusals == 1
 
 
 def test_inuse_makes_the_head_retry_with_another_circuit_id() -> None:

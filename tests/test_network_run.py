@@ -12,12 +12,16 @@ headers are not all zero either.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
 from stack.report import build_report
+from stack.report_circuits import circuit_table
 from stack.runtime import RunResult, run_scenario
+from stack.scenario import load
 from tests.network_scenarios import chain, entry
 
 PAIRS = 300
@@ -163,3 +167,27 @@ def test_applications_of_the_python_api_get_pairs_across_a_repeater() -> None:
     for n, (bell, outcome) in outcomes["a"].items():
         assert bell == outcomes["b"][n][0]
         assert outcome ^ outcomes["b"][n][1] == physics.expected_parity(bell, Basis.X)
+
+
+def test_the_circuit_table_keeps_its_columns_apart_for_long_names() -> None:
+    """`carol->alice measure` is 20 characters, the width of the circuit column: it must not run into the
+    path (examples/all-messages.toml's four circuits)."""
+    report = build_report(run_scenario(load(Path(__file__).resolve().parent.parent / "examples" /
+                                            "all-messages.toml")))
+    lines = circuit_table(report)[1:]
+    start = lines[0].index("path")
+    assert any(line.startswith("carol->alice measure ") for line in lines)
+    for line in lines[1:]:
+        assert line[start - 1] == " " and line[start:].split()[0].count(">") == 2, line
+
+
+def test_docs_report_md_describes_every_key_of_a_circuit() -> None:
+    """docs/report.md's `circuits[]` table names every key a circuit record has, and no other."""
+    root = Path(__file__).resolve().parent.parent
+    text = (root / "docs" / "report.md").read_text(encoding="utf-8")
+    section = text[text.index("## `circuits[]`"):text.index("## `nodes{}`")]
+    documented = {key for line in section.splitlines() if line.startswith("| `")
+                  for key in re.findall(r"`([a-z_0-9]+)`", line.split("|")[1])}
+    report = build_report(run_scenario(load(root / "examples" / "all-messages.toml")))
+    keys = {key for circuit in report["circuits"] for key in circuit}
+    assert documented == keys

@@ -68,7 +68,9 @@ from protocols.packets.qncp_common import (
 )
 from protocols.packets.qnp import TrackFrame
 from stack.core.capture import PcapWriter, udp_frame
+from tests.tshark_codec import assert_network_matches_codec, codec_mismatches
 from tests.tshark_util import (
+    NO_TRAILER,
     SEVERITY_WARN,
     assert_matches_scapy,
     decode_with_tshark,
@@ -222,15 +224,37 @@ def capture(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_every_message_matches_scapy(capture: Path) -> None:
-    kinds = assert_matches_scapy(capture)
+    kinds = assert_matches_scapy(capture, trailer=False)
     assert set(kinds) == KINDS
     assert kinds["QNCP_EXPIRE"] == len(REASONS) - 1
     assert kinds["QNCP_SETUP_REPLY"] == len(STATUS)
 
 
+def test_every_message_matches_the_struct_codec(capture: Path) -> None:
+    kinds = assert_network_matches_codec(capture, trailer=False)
+    assert set(kinds) == {f"QNCP_{name}" for name in MESSAGE_TYPES.values()} | {
+        "TRACK", "P4_EGP", "NS_CREATE", "NS_ACK", "NS_OK_K", "NS_OK_M", "NS_ERR"}
+    assert kinds["TRACK"] == 3 and kinds["P4_EGP"] == 1          # two on UDP, one raw 0x4402; one raw 0x4401
+
+
+def test_the_codec_comparison_sees_a_wrong_or_missing_field(capture: Path) -> None:
+    decoded, frames = decode_with_tshark(capture, *NO_TRAILER), read_frames(capture)
+    assert codec_mismatches(decoded[0], frames[0], trailer=False) == ("QNCP_SETUP", [])
+    layers = [(proto, dict(fields)) for proto, fields in decoded[0]["layers"]]
+    layers[0][1]["qncp.t1_ns"] = [layers[0][1]["qncp.t1_ns"][0], "7"]            # the repeater's T1
+    kind, problems = codec_mismatches({**decoded[0], "layers": layers}, frames[0], trailer=False)
+    assert kind == "QNCP_SETUP" and len(problems) == 1 and "qncp.t1_ns" in problems[0]
+    del layers[1][1]["qll.number"]                                               # the embedded CREATE's
+    assert len(codec_mismatches({**decoded[0], "layers": layers}, frames[0], trailer=False)[1]) == 2
+    track = next(i for i, (_, info) in enumerate(MESSAGES) if info.startswith("TRACK"))
+    layers = [(proto, dict(fields)) for proto, fields in decoded[track]["layers"]]
+    layers[1][1]["qnp.bell_index"] = ["1"]                   # Ψ+ is 2 in P4's encoding (our 1)
+    assert codec_mismatches({**decoded[track], "layers": layers}, frames[track], trailer=False)[1]
+
+
 def test_layers_and_info_column(capture: Path) -> None:
-    decoded = decode_with_tshark(capture)
-    rows = tshark_columns(capture, "_ws.col.Protocol", "_ws.col.Info")
+    decoded = decode_with_tshark(capture, *NO_TRAILER)
+    rows = tshark_columns(capture, "_ws.col.Protocol", "_ws.col.Info", options=NO_TRAILER)
     assert len(rows) == len(MESSAGES) == len(decoded)
     for (frame, want), (proto, info), d in zip(MESSAGES, rows, decoded, strict=True):
         assert info.startswith(want), (info, want)
@@ -244,7 +268,7 @@ def test_layers_and_info_column(capture: Path) -> None:
 
 
 def test_raw_frames_protocol_stack(capture: Path) -> None:
-    decoded = decode_with_tshark(capture)
+    decoded = decode_with_tshark(capture, *NO_TRAILER)
     stacks = {d["protocols"] for d in decoded}
     assert {"eth:ethertype:p4egp", "eth:ethertype:qnp", "eth:ethertype:ip:udp:qnp", "eth:ethertype:ip:udp:qncp",
             "eth:ethertype:ip:udp:qns", "eth:ethertype:ip:udp:qll"} <= stacks
@@ -304,7 +328,7 @@ MALFORMED = [
 
 
 def test_malformed_is_flagged(tmp_path: Path) -> None:
-    decoded = decode_with_tshark(_write(tmp_path / "malformed.pcap", [f for f, _ in MALFORMED]))
+    decoded = decode_with_tshark(_write(tmp_path / "malformed.pcap", [f for f, _ in MALFORMED]), *NO_TRAILER)
     assert len(decoded) == len(MALFORMED)
     for d, (_, abbrev) in zip(decoded, MALFORMED, strict=True):
         found = {e.abbrev for e in d["experts"] if e.severity >= SEVERITY_WARN}
@@ -401,7 +425,7 @@ def _codec_accepts(kind: str, payload: bytes) -> bool | None:
 def test_fuzzed_payloads_agree_with_codec(tmp_path: Path) -> None:
     cases = _cases(random.Random(20260113))
     path = _write(tmp_path / "fuzz.pcap", [_frame(k, p) for k, p in cases])
-    decoded, frames = decode_with_tshark(path), read_frames(path)
+    decoded, frames = decode_with_tshark(path, *NO_TRAILER), read_frames(path)
     assert len(decoded) == len(cases)
     problems, accepted, rejected = [], 0, 0
     for (kind, payload), d, frame in zip(cases, decoded, frames, strict=True):
@@ -415,6 +439,6 @@ def test_fuzzed_payloads_agree_with_codec(tmp_path: Path) -> None:
         if ok == bool(flagged):
             problems.append(f"frame {d['number']} {kind} {payload.hex()}: codec accepts={ok}, tshark experts={flagged}")
         if ok:
-            problems.extend(field_mismatches(d, frame))
+            problems.extend(field_mismatches(d, frame, trailer=False))
     assert not problems, "\n".join(problems[:20])
     assert accepted > 60 and rejected > 60  # both paths exercised

@@ -15,7 +15,7 @@ import pytest
 from protocols.packets.ptp import ANNOUNCE, DELAY_REQ, DELAY_RESP, FOLLOW_UP, SYNC, PtpMessage
 from stack.core.capture import EPOCH_NS, PcapWriter, udp_frame
 from stack.timing.ptp_harness import two_node_harness
-from tests.tshark_util import have_tshark, read_frames, tshark_columns
+from tests.tshark_util import NO_TRAILER, have_tshark, read_frames, tshark_columns
 
 if not have_tshark():
     if os.environ.get("QNET_REQUIRE_TSHARK"):
@@ -61,7 +61,7 @@ def correction_of(row: dict[str, str]) -> int:
 
 def test_wireshark_decodes_every_message_as_sent(capture: Path) -> None:
     payloads = [frame[42:] for frame in read_frames(capture)]          # Ether 14 + IPv4 20 + UDP 8
-    rows = [dict(zip(FIELDS, cols, strict=True)) for cols in tshark_columns(capture, *FIELDS)]
+    rows = [dict(zip(FIELDS, cols, strict=True)) for cols in tshark_columns(capture, *FIELDS, options=NO_TRAILER)]
     assert len(rows) == len(payloads) == 13                             # Announce + 3 × 4 messages
     kinds = []
     for row, payload in zip(rows, payloads, strict=True):
@@ -99,8 +99,8 @@ def test_timestamps_are_local_readings_on_the_capture_epoch(capture: Path) -> No
     (about 1 µs) of the frame time. The grandmaster's clock is perfect but for 10 ps of
     jitter, so t1 = preciseOriginTimestamp + correctionField, as Wireshark reads it, is the
     Sync's frame time to a fraction of a nanosecond."""
-    rows = [dict(zip(FIELDS, cols, strict=True)) for cols in tshark_columns(capture, *FIELDS)]
-    times = [int(cols[0].replace(".", "")) for cols in tshark_columns(capture, "frame.time_epoch")]
+    rows = [dict(zip(FIELDS, cols, strict=True)) for cols in tshark_columns(capture, *FIELDS, options=NO_TRAILER)]
+    times = [int(cols[0].replace(".", "")) for cols in tshark_columns(capture, "frame.time_epoch", options=NO_TRAILER)]
     sync_time = {}
     for row, frame_ns in zip(rows, times, strict=True):
         mtype = int(row["ptp.v2.messagetype"], 16)

@@ -3,11 +3,13 @@ equal to scapy's dissection, every message type present, nothing malformed."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 import pytest
 
+from protocols.packets.qncp_common import MESSAGE_TYPES as QNCP_TYPES
 from stack.cli import main
 from tests.tshark_util import assert_matches_scapy, have_tshark
 
@@ -18,23 +20,35 @@ if not have_tshark():
 
 ALL_MESSAGES = Path(__file__).resolve().parent.parent / "examples" / "all-messages.toml"
 
-ALL_KINDS = {"HERALD", "QFRAME", "CREATE", "ACK", "OK_K", "OK_M", "ERR", "REQ", "REQ_ACK", "CONFIRM", "CONFIRM_ACK",
-             "SCHEDULE", "SCHEDULE_ACK", "RELEASE", "RELEASE_ACK"}
+LINK_KINDS = {"HERALD", "QFRAME", "CREATE", "ACK", "OK_K", "OK_M", "ERR", "REQ", "REQ_ACK", "CONFIRM", "CONFIRM_ACK",
+              "SCHEDULE", "SCHEDULE_ACK", "RELEASE", "RELEASE_ACK"}
+NETWORK_KINDS = {f"QNCP_{name}" for name in QNCP_TYPES.values() if not name.startswith("DISTIL")} | {
+    "TRACK", "P4_EGP", "NS_CREATE", "NS_ACK", "NS_OK_K", "NS_OK_M", "NS_ERR"}
+"""Every network-layer kind but DISTIL and DISTIL_ACK, which no engine sends yet."""
 
 
 def test_qnet_run_capture_decodes_like_scapy(tmp_path: Path) -> None:
-    pcap = tmp_path / "run.pcap"
-    assert main(["run", str(ALL_MESSAGES), "--quiet", "--pcap", str(pcap)]) == 0
+    pcap, report_path = tmp_path / "run.pcap", tmp_path / "run.json"
+    assert main(["run", str(ALL_MESSAGES), "--quiet", "--pcap", str(pcap), "--json", str(report_path)]) == 0
     kinds = assert_matches_scapy(pcap)
-    assert set(kinds) == ALL_KINDS
-    # two photons and two heralds per pair: 40 + 40 + the atomic request's 4 and the one its cutoff replaced
-    assert kinds["QFRAME"] == kinds["HERALD"] == 2 * 85
+    assert set(kinds) == LINK_KINDS | NETWORK_KINDS
+    report = json.loads(report_path.read_text())
+    # two photons and two heralds per pair: the link entries' 40 + 40 + the atomic request's 4 and the one
+    # its cutoff replaced, and the pairs the circuits' hops made
+    assert kinds["QFRAME"] == kinds["HERALD"] == 2 * sum(link["successes"] for link in report["links"])
+    assert sum(link["successes"] for link in report["links"]) > 85
     assert kinds["ERR"] == 3                               # REJECTED, and the cut-off pair's EXPIRE at both ends
     assert kinds["RELEASE"] == kinds["RELEASE_ACK"] == 5
+    assert kinds["NS_ERR"] == 3                            # REJECTED at the head, TIMEOUT at both ends
 
 
 def test_default_scenario_capture_decodes_like_scapy(tmp_path: Path) -> None:
-    pcap = tmp_path / "default.pcap"
-    assert main(["run", "--quiet", "--pcap", str(pcap)]) == 0
+    pcap, report = tmp_path / "default.pcap", tmp_path / "default.json"
+    assert main(["run", "--quiet", "--pcap", str(pcap), "--json", str(report)]) == 0
     kinds = assert_matches_scapy(pcap)
-    assert kinds["OK_K"] == 2 * 5 * 300 and kinds["OK_M"] == 2 * 300
+    (circuit,) = json.loads(report.read_text())["circuits"]          # qpu3 -> remote across qpu4
+    hop_pairs = sum(hop["link_pairs"] for hop in circuit["hops_detail"])
+    # the applications' link pairs and the circuit's hop pairs, an OK at both ends of each
+    assert kinds["OK_K"] == 2 * 5 * 300 + 2 * hop_pairs and kinds["OK_M"] == 2 * 300
+    assert kinds["NS_OK_K"] == 2 * circuit["pairs_delivered"] == 2 * 50
+    assert kinds["TRACK"] == kinds["P4_EGP"] == circuit["messages"]["TRACK"]

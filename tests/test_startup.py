@@ -1,5 +1,6 @@
 """`qnet run` loads only what it runs: no scapy (the struct codecs are the runtime's; scapy layers are the
-reference dissector, in protocols/packets/scapy_layers), no networkx, matplotlib or Dask.
+reference dissector, in protocols/packets/scapy_layers), no networkx (unless the network layer runs),
+matplotlib or Dask.
 
 Checked on the modules loaded by a whole `qnet run` in a fresh interpreter, not by a time (bench/README.md
 has the start-up figures).
@@ -28,9 +29,20 @@ def loaded_after(args: list[str]) -> list[str]:
 
 def test_qnet_run_loads_no_dissector_graph_or_sweep_library(tmp_path: Path) -> None:
     pcap, report = tmp_path / "run.pcap", tmp_path / "run.json"
-    assert loaded_after(["run", "examples/all-messages.toml", "--quiet", "--pcap", str(pcap), "--json",
+    assert loaded_after(["run", "examples/two-qpus.toml", "--quiet", "--pcap", str(pcap), "--json",
                          str(report)]) == []
     assert pcap.stat().st_size > 10_000 and json.loads(report.read_text())["capture_frames"] > 100
+
+
+def test_a_network_layer_run_loads_networkx_and_nothing_else(tmp_path: Path) -> None:
+    """The network layer's Topology (classical delays along the fibre graph) and Router use networkx, so a
+    scenario with a network-layer entry (all-messages.toml has four) loads it; nothing else."""
+    pcap, report = tmp_path / "run.pcap", tmp_path / "run.json"
+    loaded = loaded_after(["run", "examples/all-messages.toml", "--quiet", "--pcap", str(pcap), "--json",
+                           str(report)])
+    assert {m for m in loaded if not m.startswith("networkx")} <= {"importlib.metadata"}   # networkx loads it
+    assert "networkx" in loaded
+    assert json.loads(report.read_text())["circuits"]
 
 
 def test_the_check_sees_a_library_that_is_loaded() -> None:

@@ -41,7 +41,7 @@ from protocols.physical.hardware import BellMeasure, BellMeasureResult, CommandR
 from stack.core.kernel import Kernel
 from stack.multiprocess.medium import Connection, MediumServer
 from stack.multiprocess.medium_protocol import decode_hardware, encode_hardware
-from stack.quantum.medium import Medium, NodeHardware, Pair, QubitStatus
+from stack.quantum.medium import PRUNE_FLOOR, Medium, NodeHardware, Pair, QubitStatus
 from stack.runtime import node_hardware
 from stack.scenario import ScenarioError, load_text
 from tests.mp_util import two_node_toml
@@ -505,3 +505,21 @@ def test_bad_bsm_success_probability_names_the_key(value: str) -> None:
 def test_docstring_examples(module: str) -> None:
     result = doctest.testmod(importlib.import_module(module))
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_the_medium_forgets_qubits_no_lookup_can_reach_and_keeps_the_ones_it_needs() -> None:
+    """A long run's qubit table stays bounded: measured pairs and swapped-away halves are pruned, while a
+    held qubit's far half (even a measured one) stays reachable, and pruning changes no outcome."""
+    lab = Lab(nodes=3)
+    kept = lab.pair(1, 3, 3, 3, 0, [1.0, 0, 0, 0])
+    first = lab.measure(3, 3, Basis.Z)                         # node 1 still holds side 0 of ``kept``
+    for _ in range(5_000):
+        lab.pair(1, 0, 2, 0, 0, [1.0, 0, 0, 0])
+        lab.pair(2, 1, 3, 0, 0, [1.0, 0, 0, 0])
+        result = lab.swap(2)
+        assert result.success
+        assert lab.measure(1, 0, Basis.Z) ^ lab.measure(3, 0, Basis.Z) == parity(result.bell_index, Basis.Z)
+    assert len(lab.medium.qubits) < 2 * PRUNE_FLOOR
+    held = lab.medium.nodes[1].held[3]
+    assert held.pair is kept and lab.medium.far_half(held) is not None
+    assert lab.measure(1, 3, Basis.Z) == first

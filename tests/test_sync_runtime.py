@@ -16,6 +16,7 @@ from stack.report import build_report
 from stack.runtime import run_scenario
 from stack.scenario import load_text
 from tests.pcap_util import read_pcap, udp_payloads
+from tests.scenarios import keyed
 from tests.tshark_util import have_tshark, read_frames, tshark_columns
 
 SCENARIO = """
@@ -99,8 +100,8 @@ def test_ptp_reaches_white_rabbit_class_with_10_ps_jitter() -> None:
 
 def test_clocks_keep_runs_reproducible(tmp_path: Path) -> None:
     path = tmp_path / "s.toml"
-    path.write_text(SCENARIO.format(ptp="slave", grandmaster="grandmaster", duration=300.0, pairs=200, jitter=10.0,
-                                    seed=5))
+    path.write_text(keyed(SCENARIO.format(ptp="slave", grandmaster="grandmaster", duration=300.0, pairs=200,
+                                          jitter=10.0, seed=5), tmp_path))
     outputs = []
     for name in ("one", "two"):
         pcap, report = tmp_path / f"{name}.pcap", tmp_path / f"{name}.json"

@@ -19,6 +19,7 @@ from protocols.packets.scapy_layers.heralding import QHPHerald
 from protocols.packets.scapy_layers.linkservice import LLCreate, LLErr, LLOkK, LLOkM
 from stack.core.capture import EPOCH_NS, PcapWriter, quantum_frame, udp_frame
 from tests.tshark_util import (
+    NO_TRAILER,
     SEVERITY_WARN,
     assert_matches_scapy,
     decode_with_tshark,
@@ -123,13 +124,13 @@ def capture(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_every_message_matches_scapy(capture: Path) -> None:
-    kinds = assert_matches_scapy(capture)
+    kinds = assert_matches_scapy(capture, trailer=False)
     assert set(kinds) == ALL_KINDS
     assert sum(kinds.values()) == len(MESSAGES) + 1  # the REQ also carries a CREATE
 
 
 def test_layers_and_protocol_stack(capture: Path) -> None:
-    decoded = decode_with_tshark(capture)
+    decoded = decode_with_tshark(capture, *NO_TRAILER)
     layers = [[p for p, _ in d["layers"]] for d in decoded]
     assert layers[0] == ["qhp"] and layers[2] == ["qframe"] and layers[8] == ["egp", "qll"]
     assert decoded[2]["protocols"] == "eth:ethertype:qframe"
@@ -141,7 +142,7 @@ def test_layers_and_protocol_stack(capture: Path) -> None:
 
 
 def test_info_column(capture: Path) -> None:
-    rows = tshark_columns(capture, "frame.number", "_ws.col.Protocol", "_ws.col.Info")
+    rows = tshark_columns(capture, "frame.number", "_ws.col.Protocol", "_ws.col.Info", options=NO_TRAILER)
     assert len(rows) == len(MESSAGES)
     protocols = {"HERALD": "QHP", "PHOTON": "QFRAME", "REQ": "EGP", "REQ_ACK": "EGP", "SCHEDULE": "EGP",
                  "RELEASE_ACK": "EGP"}
@@ -151,7 +152,7 @@ def test_info_column(capture: Path) -> None:
 
 
 def test_time_epoch_keeps_nanoseconds(capture: Path) -> None:
-    decoded = decode_with_tshark(capture)
+    decoded = decode_with_tshark(capture, *NO_TRAILER)
     for (t, _, _), d in zip(MESSAGES, decoded, strict=True):
         sec, nsec = divmod(EPOCH_NS + t, 1_000_000_000)
         assert d["time_epoch"] == f"{sec}.{nsec:09d}"
@@ -195,7 +196,7 @@ MALFORMED = [
 
 def test_malformed_is_flagged(tmp_path: Path) -> None:
     path = _write(tmp_path / "malformed.pcap", [(i, f) for i, (f, _) in enumerate(MALFORMED)])
-    decoded = decode_with_tshark(path)
+    decoded = decode_with_tshark(path, *NO_TRAILER)
     assert len(decoded) == len(MALFORMED)
     for d, (_, abbrev) in zip(decoded, MALFORMED, strict=True):
         found = {e.abbrev for e in d["experts"] if e.severity >= SEVERITY_WARN}
@@ -256,7 +257,7 @@ def test_random_payloads_agree_with_codec(tmp_path: Path) -> None:
             payload = (prefix + body)[:max(size, 1)]
             cases.append((kind, payload))
     path = _write(tmp_path / "fuzz.pcap", [(i, _fuzz_frame(k, p)) for i, (k, p) in enumerate(cases)])
-    decoded = decode_with_tshark(path)
+    decoded = decode_with_tshark(path, *NO_TRAILER)
     frames = read_frames(path)
     assert len(decoded) == len(cases)
     problems = []
@@ -270,7 +271,7 @@ def test_random_payloads_agree_with_codec(tmp_path: Path) -> None:
             problems.append(f"frame {d['number']} {kind} {payload.hex()}: codec accepts={ok}, "
                             f"tshark experts={flagged}")
         if ok:
-            problems.extend(field_mismatches(d, frame))
+            problems.extend(field_mismatches(d, frame, trailer=False))
     assert not problems, "\n".join(problems[:20])
     assert accepted > len(cases) // 4  # the valid path was exercised too
 

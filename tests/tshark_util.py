@@ -37,16 +37,20 @@ from protocols.packets.egp import MESSAGE_TYPES as EGP_TYPES
 from protocols.packets.qncp_common import MESSAGE_TYPES as QNCP_TYPES
 
 # Imported for their bind_layers: scapy must dissect what the Lua dissector dissects.
+from protocols.packets.scapy_layers.auth import AuthTrailer, split_frame
 from protocols.packets.scapy_layers.egp import EGP
-from protocols.packets.scapy_layers.heralding import QHPHerald
-from protocols.packets.scapy_layers.linkservice import LLAck, LLCreate, LLErr, LLOkK, LLOkM, LLUpward
+from protocols.packets.scapy_layers.heralding import QHPBatch, QHPHerald
+from protocols.packets.scapy_layers.linkservice import LLAck, LLCreate, LLErr, LLOkK, LLOkM, LLOkMB, LLUpward
 from protocols.packets.scapy_layers.netservice import NSAck, NSCreate, NSErr, NSOkK, NSOkM, NSUpward
 from protocols.packets.scapy_layers.qframe import QFrame
 from protocols.packets.scapy_layers.qncp import QNCP_LAYERS
 from protocols.packets.scapy_layers.qnp import P4Egp, P4Qnp
 
 LUA_SCRIPT = Path(__file__).resolve().parents[1] / "wireshark" / "qnetstack.lua"
-PROTOCOLS = ("qhp", "qll", "egp", "qframe", "qns", "p4egp", "qnp", "qncp")
+PROTOCOLS = ("qhp", "qll", "egp", "qframe", "qns", "p4egp", "qnp", "qncp", "qnetauth")
+NO_TRAILER = ("-o", "qnetauth.trailer:FALSE")
+"""tshark options for captures whose datagrams carry no authentication trailer (hand-made frames, runs with
+``[security] authenticate = false``)."""
 
 SEVERITY_CHAT = 0x00200000
 SEVERITY_NOTE = 0x00400000
@@ -55,15 +59,15 @@ SEVERITY_ERROR = 0x00800000
 
 # scapy layer class -> tshark protocol, and the message kind it carries
 _PROTO_OF: dict[type[Packet], str] = {
-    QHPHerald: "qhp", QFrame: "qframe", EGP: "egp", LLCreate: "qll", LLUpward: "qll",
-    LLAck: "qll", LLOkK: "qll", LLOkM: "qll", LLErr: "qll",
+    AuthTrailer: "qnetauth", QHPHerald: "qhp", QHPBatch: "qhp", QFrame: "qframe", EGP: "egp", LLCreate: "qll",
+    LLUpward: "qll", LLAck: "qll", LLOkK: "qll", LLOkM: "qll", LLErr: "qll", LLOkMB: "qll",
     NSCreate: "qns", NSUpward: "qns", NSAck: "qns", NSOkK: "qns", NSOkM: "qns", NSErr: "qns",
     P4Egp: "p4egp", P4Qnp: "qnp", **dict.fromkeys(QNCP_LAYERS, "qncp"),
 }
 _KIND_OF: dict[type[Packet], str] = {
-    QHPHerald: "HERALD", QFrame: "QFRAME", LLCreate: "CREATE", LLAck: "ACK", LLOkK: "OK_K",
-    LLOkM: "OK_M", LLErr: "ERR", NSCreate: "NS_CREATE", NSAck: "NS_ACK", NSOkK: "NS_OK_K", NSOkM: "NS_OK_M",
-    NSErr: "NS_ERR", P4Egp: "P4_EGP", P4Qnp: "TRACK",
+    QHPHerald: "HERALD", QHPBatch: "BATCH", QFrame: "QFRAME", LLCreate: "CREATE", LLAck: "ACK", LLOkK: "OK_K",
+    LLOkM: "OK_M", LLErr: "ERR", LLOkMB: "OK_MB", NSCreate: "NS_CREATE", NSAck: "NS_ACK", NSOkK: "NS_OK_K",
+    NSOkM: "NS_OK_M", NSErr: "NS_ERR", P4Egp: "P4_EGP", P4Qnp: "TRACK", AuthTrailer: "AUTH_TRAILER",
 }
 
 
@@ -150,9 +154,9 @@ def decode_with_tshark(pcap_path: str | Path, *args: str) -> list[dict[str, Any]
     return frames
 
 
-def tshark_columns(pcap_path: str | Path, *fields: str) -> list[list[str]]:
-    """``-T fields`` output: one list of the requested field values per frame."""
-    out = run_tshark(pcap_path, "-T", "fields", "-E", "separator=/t",
+def tshark_columns(pcap_path: str | Path, *fields: str, options: tuple[str, ...] = ()) -> list[list[str]]:
+    """``-T fields`` output: one list of the requested field values per frame (``options``: more tshark options)."""
+    out = run_tshark(pcap_path, *options, "-T", "fields", "-E", "separator=/t",
                      *(arg for f in fields for arg in ("-e", f)))
     return [line.split("\t") for line in out.splitlines()]
 
@@ -163,12 +167,13 @@ def read_frames(pcap_path: str | Path) -> list[bytes]:
         return [bytes(data) for data, _meta in reader]
 
 
-def scapy_layers(frame: bytes) -> list[tuple[str, Packet]]:
+def scapy_layers(frame: bytes, trailer: bool = True) -> list[tuple[str, Packet]]:
     """The qnetstack layers scapy finds in an Ethernet frame, as (tshark protocol, layer). A message
     embedded in a field (a SETUP's CREATE) is a layer of its own right after its container, as the
-    Lua dissector shows it."""
+    Lua dissector shows it; with ``trailer``, a UDP datagram's authentication trailer is the last."""
     found = []
-    layer: Packet | None = Ether(frame)
+    layer: Packet | None
+    layer, auth = split_frame(frame) if trailer else (Ether(frame), None)
     while layer is not None:
         proto = _PROTO_OF.get(type(layer))
         if proto is not None:
@@ -178,6 +183,8 @@ def scapy_layers(frame: bytes) -> list[tuple[str, Packet]]:
                 if isinstance(inner, Packet) and type(inner) in _PROTO_OF:
                     found.append((_PROTO_OF[type(inner)], inner))
         layer = layer.payload if layer.payload else None
+    if auth is not None:
+        found.append(("qnetauth", auth))
     return found
 
 
@@ -215,9 +222,9 @@ def scapy_values(proto: str, layer: Packet) -> dict[str, list[int]]:
     return values
 
 
-def field_mismatches(decoded: dict[str, Any], frame: bytes) -> list[str]:
+def field_mismatches(decoded: dict[str, Any], frame: bytes, trailer: bool = True) -> list[str]:
     """Where tshark's dissection of ``frame`` disagrees with scapy's (empty if none)."""
-    ours = scapy_layers(frame)
+    ours = scapy_layers(frame, trailer)
     theirs = decoded["layers"]
     n = decoded["number"]
     if [p for p, _ in ours] != [p for p, _ in theirs]:
@@ -228,18 +235,23 @@ def field_mismatches(decoded: dict[str, Any], frame: bytes) -> list[str]:
             got = fields.get(abbrev)
             if got is None or len(got) != len(want):
                 problems.append(f"frame {n}: {abbrev} is {got!r} in tshark, {want!r} in scapy")
-            elif [int(g, 0) for g in got] != want:
+            elif [_number(g, w) for g, w in zip(got, want, strict=True)] != want:
                 problems.append(f"frame {n}: {abbrev} = {got} in tshark, {want!r} in scapy")
     return problems
 
 
-def assert_matches_scapy(pcap_path: str | Path) -> Counter[str]:
+def _number(shown: str, like: Any) -> Any:
+    """tshark's text of a value as scapy holds it: bytes (hex, maybe colon-separated) or an integer."""
+    return bytes.fromhex(shown.replace(":", "")) if isinstance(like, bytes) else int(shown, 0)
+
+
+def assert_matches_scapy(pcap_path: str | Path, trailer: bool = True) -> Counter[str]:
     """Check every qnetstack message of a capture (the protocols of :data:`PROTOCOLS`): tshark's
     dissection is clean (no warning or error expert info, nothing malformed) and every scapy field
     has tshark field ``<proto>.<name>`` with the same numeric values. Returns the count of each
     message kind (HERALD, QFRAME, CREATE, ACK, OK_K, OK_M, ERR, REQ, REQ_ACK, ..., NS_CREATE, ...,
     P4_EGP, TRACK, QNCP_SETUP, ..., QNCP_TEARDOWN_ACK)."""
-    decoded = decode_with_tshark(pcap_path)
+    decoded = decode_with_tshark(pcap_path, *(() if trailer else NO_TRAILER))
     frames = read_frames(pcap_path)
     assert len(decoded) == len(frames), f"tshark saw {len(decoded)} frames, the pcap has {len(frames)}"
     problems: list[str] = []
@@ -248,7 +260,7 @@ def assert_matches_scapy(pcap_path: str | Path) -> Counter[str]:
         bad = [e for e in dec["experts"] if e.severity >= SEVERITY_WARN]
         if bad or dec["malformed"]:
             problems.append(f"frame {dec['number']}: malformed={dec['malformed']} experts={bad}")
-        problems.extend(field_mismatches(dec, frame))
-        kinds.update(message_kind(layer) for _, layer in scapy_layers(frame))
+        problems.extend(field_mismatches(dec, frame, trailer))
+        kinds.update(message_kind(layer) for proto, layer in scapy_layers(frame, trailer) if proto != "qnetauth")
     assert not problems, "\n".join(problems[:50])
     return kinds

@@ -6,9 +6,9 @@
 -- or copy this file into ~/.local/lib/wireshark/plugins/.
 --
 -- Protocols (display-filter prefixes):
---   qhp     heralding protocol, HERALD / REPORT     UDP port 7770
+--   qhp     heralding protocol, HERALD / REPORT / BATCH  UDP port 7770
 --   qll     link-layer service (draft-dahlberg-ll-quantum-03 section 4):
---           CREATE (to port 7771), ACK / OK_K / OK_M / ERR (from port 7771, by Type nibble)
+--           CREATE (to port 7771), ACK / OK_K / OK_M / ERR / OK_MB (from port 7771, by Type nibble)
 --   egp     link-layer peer protocol, REQ / REQ_ACK / CONFIRM / CONFIRM_ACK / SCHEDULE / SCHEDULE_ACK /
 --           RELEASE / RELEASE_ACK, UDP port 7772; the
 --           CREATE carried by a REQ is dissected as a qll layer (qll.*) after the egp layer
@@ -21,6 +21,9 @@
 --           after a p4egp layer)
 --   qncp    network control protocol, UDP port 7775: SETUP, SETUP_REPLY, TRACK_ACK, EXPIRE, CREDIT,
 --           CONFIRM, COMPLETE, TEARDOWN, DISTIL and their ACKs; a SETUP's CREATE is a qll layer after it
+--   qnetauth the authentication trailer at the end of every datagram above and of PTP (UDP 319/320):
+--           Sender ID, Receiver ID, Sequence Number, ICV; preferences qnetauth.trailer (on by default) and
+--           qnetauth.key (the run secret in hex: the ICVs are verified, qnetauth.icv_status)
 --
 -- Every field abbreviation is <proto>.<scapy field name> of the reference scapy layers in
 -- protocols/packets/*.py, and value strings use the scapy enum names, so
@@ -46,11 +49,12 @@ end
 
 -- Value strings: the names of the scapy enums.
 local BELL_STATES = {[0] = "PHI_PLUS", [1] = "PSI_PLUS", [2] = "PHI_MINUS", [3] = "PSI_MINUS"}
-local QHP_TYPES = {[1] = "HERALD", [2] = "REPORT"}
+local QHP_TYPES = {[1] = "HERALD", [2] = "REPORT", [3] = "BATCH"}
 local OUTCOMES = {[0] = "FAILURE", [1] = "SUCCESS"}
 local SCHEMES = {[1] = "DOUBLE_CLICK", [2] = "SINGLE_CLICK", [3] = "SOURCE", [4] = "COUPLER"}
 local FRAME_TYPES = {[1] = "PHOTON"}
-local QLL_TYPES = {[1] = "ACK", [2] = "OK_K", [3] = "OK_M", [4] = "ERR"}
+local QLL_TYPES = {[1] = "ACK", [2] = "OK_K", [3] = "OK_M", [4] = "ERR", [5] = "OK_MB"}
+local BLOCK_BASES = {[0] = "Z", [1] = "X", [2] = "Y"}
 local TPE = {[0] = "K", [1] = "M"}
 local TIME_UNITS = {[0] = "us", [1] = "ms", [2] = "s", [3] = "unused"}
 local TIME_UNIT_NS = {[0] = 1000, [1] = 1000000, [2] = 1000000000}
@@ -213,10 +217,99 @@ local QHP_HERALD = layout(qhp_reg, 28, {
     {"attempts", "Attempts", 16, 4},
     {"detection_time", "Detection Time (ns)", 20, 8},
 })
-register(qhp, qhp_reg, qhp_ex, {qhp_trailing})
+-- BATCH (type 3, protocols/packets/heralding_batch.py): a 32-byte header, then Count failure counts of
+-- Delta Bits bits and Count 2-bit Bell states, each array bit-packed MSB first and zero-padded to a byte.
+local QHP_BATCH = layout(qhp_reg, 32, {
+    {"version", "Version", 0, 1},
+    {"msg_type", "Message Type", 1, 1, vals = QHP_TYPES},
+    {"delta_bits", "Delta Bits", 2, 1},
+    {"reserved", "Reserved", 3, 1},
+    {"link_id", "Link ID", 4, 2},
+    {"scheme", "Scheme", 6, 1, vals = SCHEMES},
+    {"reserved2", "Reserved", 7, 1},
+    {"attempt_seq", "First Attempt Sequence Number", 8, 8},
+    {"attempts", "Attempts", 16, 4},
+    {"count", "Count", 20, 4},
+    {"detection_time", "Detection Time (ns)", 24, 8},
+})
+local qhp_failures = ProtoField.uint32("qhp.failures", "Failed attempts before success")
+local qhp_bells = ProtoField.uint8("qhp.bells", "Bell State", base.DEC, BELL_STATES)
+local qhp_batch_ex = {
+    padding = ProtoExpert.new("qhp.bad_padding", "QHP BATCH padding bits are not zero",
+                              expert.group.MALFORMED, expert.severity.WARN),
+    attempts = ProtoExpert.new("qhp.bad_attempts", "QHP BATCH has more successes and failures than attempts",
+                               expert.group.MALFORMED, expert.severity.WARN),
+}
+register(qhp, qhp_reg, qhp_ex, {qhp_trailing, qhp_failures, qhp_bells},
+         {qhp_batch_ex.padding, qhp_batch_ex.attempts})
 
-function qhp.dissector(buf, pinfo, root)
+-- Adds `count` fields of `width` bits packed from byte `start`; returns their sum, whether the
+-- padding after them is zero, and their largest value.
+local function packed_items(tree, buf, field, start, count, width)
+    local sum, largest = 0, 0
+    for i = 0, count - 1 do
+        local bit = i * width
+        local first = math.floor(bit / 8)
+        local range = buf(start + first, math.floor((bit + width - 1) / 8) - first + 1)
+        local v = range:bitfield(bit % 8, width)
+        tree:add(field, range, v)
+        sum = sum + v
+        if v > largest then largest = v end
+    end
+    local spare = (8 - (count * width) % 8) % 8
+    local zero = spare == 0 or count == 0 or
+        buf(start + math.floor(count * width / 8), 1):bitfield(8 - spare, spare) == 0
+    return sum, zero, largest
+end
+
+local function dissect_batch(buf, pinfo, root)
+    local tree = proto_item(root, qhp, buf, buf:len())
+    local v, complete = add_fields(tree, buf, QHP_BATCH, qhp_ex, "BATCH")
+    if not complete then
+        pinfo.cols.info:set("BATCH [truncated]")
+        return buf:len()
+    end
+    local info = string.format("BATCH link=%d seq=%s attempts=%d count=%d t=%sns", v.link_id,
+                               tostring(v.attempt_seq), v.attempts, v.count, tostring(v.detection_time))
+    pinfo.cols.info:set(info)
+    tree:append_text(", " .. info)
+    local width, count = v.delta_bits, v.count
+    if width > 32 then
+        tree:add_proto_expert_info(qhp_ex.undefined, string.format("Delta Bits %d above 32", width))
+        return buf:len()
+    end
+    local failures_len = math.ceil(count * width / 8)
+    local size = 32 + failures_len + math.ceil(count * 2 / 8)
+    if buf:len() < size then
+        tree:add_proto_expert_info(qhp_ex.short, string.format(
+            "BATCH of %d successes is %d bytes, only %d present", count, size, buf:len()))
+        return buf:len()
+    end
+    local failed, zero1, zero2 = 0, true, true
+    if width > 0 then
+        failed, zero1 = packed_items(tree, buf, qhp_failures, 32, count, width)
+    else
+        for _ = 1, count do tree:add(qhp_failures, buf(2, 1), 0) end
+    end
+    _, zero2 = packed_items(tree, buf, qhp_bells, 32 + failures_len, count, 2)
+    if not (zero1 and zero2) then
+        tree:add_proto_expert_info(qhp_batch_ex.padding, "padding bits are not zero")
+    end
+    if failed + count > v.attempts then
+        tree:add_proto_expert_info(qhp_batch_ex.attempts, string.format(
+            "%d successes after %d failures in %d attempts", count, failed, v.attempts))
+    end
+    if buf:len() > size then
+        local item = tree:add(qhp_trailing, buf(size))
+        item:add_proto_expert_info(qhp_ex.trailing, string.format(
+            "%d bytes after the %d-byte message", buf:len() - size, size))
+    end
+    return buf:len()
+end
+
+local function qhp_dissect(buf, pinfo, root)
     pinfo.cols.protocol = "QHP"
+    if buf:len() >= 2 and buf(1, 1):uint() == 3 then return dissect_batch(buf, pinfo, root) end
     local tree = proto_item(root, qhp, buf, QHP_HERALD.size)
     local v, complete = add_fields(tree, buf, QHP_HERALD, qhp_ex, "HERALD")
     if not complete then
@@ -355,7 +448,25 @@ local function create_summary(v)
                          v.minimum_fidelity / FIDELITY_SCALE)
 end
 
+-- OK_MB (type 5, qll only): a 20-byte header, then Count outcomes (1 bit), bases (2 bits) and Bell
+-- states (2 bits), each array bit-packed MSB first and zero-padded to a byte.
+local OK_MB_SPECS = {
+    TYPE_FIELD, CREATE_ID_FIELD,
+    {"d", "Directionality (D)", 0, 4, mask = 0x00000800},
+    {"unused", "Unused", 0, 4, mask = 0x000007FF},
+    {"sequence_number", "Sequence Number (first)", 4, 2},
+    {"purpose_id", "Purpose ID", 6, 2},
+    {"remote_node_id", "Remote Node ID", 8, 4},
+    {"goodness", "Goodness", 12, 2, note = fidelity_note},
+    {"unused2", "Unused", 14, 2},
+    {"count", "Count", 16, 4},
+}
+
 local function upward_summary(kind, v)
+    if kind == 5 then
+        return string.format("OK_MB create_id=%d seq=%d count=%d remote=%d goodness=%.4f", v.create_id,
+                             v.sequence_number, v.count, v.remote_node_id, v.goodness / FIDELITY_SCALE)
+    end
     if kind == 1 then
         return string.format("ACK create_id=%d", v.create_id)
     elseif kind == 2 then
@@ -377,7 +488,7 @@ end
 
 -- A service protocol: CREATE travelling to `service_port`, ACK / OK / ERR coming from it.
 -- Returns {proto, dissect_create(buf, pinfo, root) -> info, dissect(buf, pinfo, root, to_service)}.
-local function service_protocol(pname, title, description, service_port)
+local function service_protocol(pname, title, description, service_port, blocks)
     local proto = Proto(pname, description)
     local reg = registry(pname)
     local ex = expert_set(pname, title)
@@ -386,8 +497,54 @@ local function service_protocol(pname, title, description, service_port)
     local upward = {}
     for kind = 1, #UPWARD_SPECS do upward[kind] = layout(reg, UPWARD_SPECS[kind][1], UPWARD_SPECS[kind][2]) end
     local type_only = layout(reg, 1, {{"type", "Type", 0, 1, mask = 0xF0, vals = QLL_TYPES}})
-    register(proto, reg, ex, {f_trailing})
+    local extra, extra_experts = {f_trailing}, {}
+    local block = nil
+    if blocks then
+        block = {
+            lay = layout(reg, 20, OK_MB_SPECS),
+            outcomes = ProtoField.uint8(pname .. ".outcomes", "Outcome"),
+            bases = ProtoField.uint8(pname .. ".bases", "Basis", base.DEC, BLOCK_BASES),
+            bells = ProtoField.uint8(pname .. ".bell_states", "Bell State", base.DEC, BELL_STATES),
+            padding = ProtoExpert.new(pname .. ".bad_padding", title .. " OK_MB padding bits are not zero",
+                                      expert.group.MALFORMED, expert.severity.WARN),
+        }
+        extra = {f_trailing, block.outcomes, block.bases, block.bells}
+        extra_experts = {block.padding}
+    end
+    register(proto, reg, ex, extra, extra_experts)
     local svc = {proto = proto}
+
+    -- OK_MB: the header, then each packed array item by item; the codec's checks as expert info.
+    local function dissect_block(buf, root)
+        local tree = proto_item(root, proto, buf, buf:len())
+        local v, complete = add_fields(tree, buf, block.lay, ex, "OK_MB")
+        if not complete then return "OK_MB [truncated]" end
+        local count = v.count
+        local sizes = {math.ceil(count / 8), math.ceil(count * 2 / 8), math.ceil(count * 2 / 8)}
+        local size = 20 + sizes[1] + sizes[2] + sizes[3]
+        local info = upward_summary(5, v)
+        tree:append_text(", " .. info)
+        if buf:len() < size then
+            tree:add_proto_expert_info(ex.short, string.format(
+                "OK_MB of %d pairs is %d bytes, only %d present", count, size, buf:len()))
+            return info
+        end
+        local _, zero1 = packed_items(tree, buf, block.outcomes, 20, count, 1)
+        local _, zero2, largest = packed_items(tree, buf, block.bases, 20 + sizes[1], count, 2)
+        local _, zero3 = packed_items(tree, buf, block.bells, 20 + sizes[1] + sizes[2], count, 2)
+        if not (zero1 and zero2 and zero3) then
+            tree:add_proto_expert_info(block.padding, "padding bits are not zero")
+        end
+        if largest > 2 then
+            tree:add_proto_expert_info(ex.undefined, "Basis 3 is unused")
+        end
+        if buf:len() > size then
+            local item = tree:add(f_trailing, buf(size))
+            item:add_proto_expert_info(ex.trailing, string.format(
+                "%d bytes after the %d-byte message", buf:len() - size, size))
+        end
+        return info
+    end
 
     -- Dissects a CREATE as a layer of this protocol under `root`; returns the Info text.
     function svc.dissect_create(buf, pinfo, root)
@@ -403,6 +560,7 @@ local function service_protocol(pname, title, description, service_port)
     local function dissect_upward(buf, pinfo, root)
         local n = buf:len()
         local kind = n > 0 and rshift(buf(0, 1):uint(), 4) or nil
+        if kind == 5 and block ~= nil then return dissect_block(buf, root) end
         local lay = kind and upward[kind]
         if lay == nil then
             local tree = proto_item(root, proto, buf, n)
@@ -437,16 +595,16 @@ local function service_protocol(pname, title, description, service_port)
         return buf:len()
     end
 
-    function proto.dissector(buf, pinfo, root)
+    function svc.dissect_port(buf, pinfo, root)
         return svc.dissect(buf, pinfo, root, pinfo.dst_port == service_port)
     end
     return svc
 end
 
 local QLL = service_protocol("qll", "QLL", "QNet Link Layer Service (draft-dahlberg-ll-quantum-03)",
-                             LINK_SERVICE_PORT)
+                             LINK_SERVICE_PORT, true)
 local QNS = service_protocol("qns", "QNS", "QNet Network Layer Service (the link-layer service end to end)",
-                             NETWORK_SERVICE_PORT)
+                             NETWORK_SERVICE_PORT, false)
 
 ---------------------------------------------------------------------------------------------
 -- EGP: link-layer peer protocol (protocols/packets/egp.py)
@@ -481,7 +639,7 @@ local EGP_RUN_TYPES = {[5] = true, [6] = true}
 
 local EGP_REQ = 1
 
-function egp.dissector(buf, pinfo, root)
+local function egp_dissect(buf, pinfo, root)
     pinfo.cols.protocol = "EGP"
     local n = buf:len()
     local tree = proto_item(root, egp, buf, EGP_HEADER.size)
@@ -605,7 +763,7 @@ function p4egp.dissector(buf, pinfo, root)          -- EtherType 0x4401
     return dissect_track(buf, pinfo, root, false, false)
 end
 
-function qnp.dissector(buf, pinfo, root)            -- UDP port 7774, EtherType 0x4402
+local function qnp_dissect(buf, pinfo, root)        -- UDP port 7774, EtherType 0x4402
     return dissect_track(buf, pinfo, root, true, pinfo.match_uint ~= ETHERTYPE_P4_QNP)
 end
 
@@ -912,7 +1070,7 @@ local function fixed_body(msg_type)
     return QNCP_END, function(v) return string.format("sender=%d", v.sender_node) end
 end
 
-function qncp.dissector(buf, pinfo, root)
+local function qncp_dissect(buf, pinfo, root)
     pinfo.cols.protocol = "QNCP"
     local n = buf:len()
     local tree = proto_item(root, qncp, buf, n)
@@ -957,6 +1115,192 @@ end
 ---------------------------------------------------------------------------------------------
 -- Registration
 
+-- Wireshark's PTP dissector marks a malformed message itself (as on port 319); Dissector.call then also raises
+-- a Lua error, which would add a second, misleading mark. The mark is there: swallow the error.
+local ptp_dissector = Dissector.get("ptp")
+local function mp_ptp(buf, pinfo, root)
+    local ok, consumed = pcall(ptp_dissector.call, ptp_dissector, buf, pinfo, root)
+    if ok then return consumed end
+    return buf:len()
+end
+
+---------------------------------------------------------------------------------------------
+-- The authentication trailer (protocols/packets/auth.py, docs/wire.md section 9): the last 28 bytes of
+-- every datagram between the nodes (on by default; qnet runs with [security] authenticate = false send
+-- none: switch the preference off, tshark -o qnetauth.trailer:FALSE). The payload before it goes to the
+-- protocol's own dissector (PTP on 319/320: Wireshark's); the trailer gets its own subtree after it.
+-- Given the run secret (preference qnetauth.key, hex), every ICV is verified: qnetauth.icv_status.
+
+local qnetauth = Proto("qnetauth", "QNet Authentication Trailer")
+qnetauth.prefs.trailer = Pref.bool("Datagrams carry the trailer", true,
+    "Every qnetstack datagram ends with the 28-byte authentication trailer (off for runs without it)")
+local AUTH_SIZE = 28
+local auth_sender = ProtoField.uint16("qnetauth.sender_id", "Sender ID")
+local auth_receiver = ProtoField.uint16("qnetauth.receiver_id", "Receiver ID")
+local auth_seq = ProtoField.uint64("qnetauth.seq", "Sequence Number")
+local auth_icv = ProtoField.bytes("qnetauth.icv", "ICV (HMAC-SHA256-128)")
+local auth_short = ProtoExpert.new("qnetauth.missing", "Too short for the authentication trailer",
+                                   expert.group.MALFORMED, expert.severity.WARN)
+local ICV_STATUS = {[0] = "unverified", [1] = "good", [2] = "bad"}
+local auth_status = ProtoField.uint8("qnetauth.icv_status", "ICV status", base.DEC, ICV_STATUS)
+qnetauth.fields = {auth_sender, auth_receiver, auth_seq, auth_icv, auth_status}
+local auth_bad = ProtoExpert.new("qnetauth.bad_icv", "ICV does not verify under the run secret",
+                                 expert.group.SECURITY, expert.severity.WARN)
+qnetauth.experts = {auth_short, auth_bad}
+qnetauth.prefs.key = Pref.string("Run secret (hex)", "",
+    "The run secret, as in the scenario's key file (hex, at least 64 digits): the ICVs are then verified")
+
+-- SHA-256 (FIPS 180-4), HMAC (RFC 2104) and the pair keys' HKDF (RFC 5869), on Lua strings, for verifying
+-- ICVs (docs/wire.md section 10.2). Words are kept in [0, 2^32).
+local bxor32, band32, bor32, bnot32, rshift32, rrotate32
+local M32 = 4294967296
+if bit32 then
+    bxor32, band32, bor32, bnot32, rshift32, rrotate32 = bit32.bxor, bit32.band, bit32.bor, bit32.bnot,
+        bit32.rshift, bit32.rrotate
+elseif bit then
+    local function u(f) return function(...) return f(...) % M32 end end
+    bxor32, band32, bor32, bnot32, rshift32, rrotate32 = u(bit.bxor), u(bit.band), u(bit.bor), u(bit.bnot),
+        u(bit.rshift), u(bit.ror)
+end
+local SHA_K = {
+    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+    0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+    0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+    0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+    0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
+}
+
+local function sha256(msg)
+    local h = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19}
+    local bits = #msg * 8
+    local tail = {}
+    for i = 7, 0, -1 do tail[#tail + 1] = string.char(math.floor(bits / 256 ^ i) % 256) end
+    msg = msg .. "\128" .. string.rep("\0", (55 - #msg) % 64) .. table.concat(tail)
+    local w = {}
+    for chunk = 1, #msg, 64 do
+        for i = 0, 15 do
+            local b1, b2, b3, b4 = msg:byte(chunk + 4 * i, chunk + 4 * i + 3)
+            w[i] = ((b1 * 256 + b2) * 256 + b3) * 256 + b4
+        end
+        for i = 16, 63 do
+            local x, y = w[i - 15], w[i - 2]
+            local s0 = bxor32(rrotate32(x, 7), rrotate32(x, 18), rshift32(x, 3))
+            local s1 = bxor32(rrotate32(y, 17), rrotate32(y, 19), rshift32(y, 10))
+            w[i] = (w[i - 16] + s0 + w[i - 7] + s1) % M32
+        end
+        local a, b, c, d, e, f, g, hh = h[1], h[2], h[3], h[4], h[5], h[6], h[7], h[8]
+        for i = 0, 63 do
+            local S1 = bxor32(rrotate32(e, 6), rrotate32(e, 11), rrotate32(e, 25))
+            local ch = bxor32(band32(e, f), band32(bnot32(e), g))
+            local t1 = (hh + S1 + ch + SHA_K[i + 1] + w[i]) % M32
+            local S0 = bxor32(rrotate32(a, 2), rrotate32(a, 13), rrotate32(a, 22))
+            local maj = bxor32(band32(a, b), band32(a, c), band32(b, c))
+            local t2 = (S0 + maj) % M32
+            hh, g, f, e, d, c, b, a = g, f, e, (d + t1) % M32, c, b, a, (t1 + t2) % M32
+        end
+        h[1], h[2], h[3], h[4] = (h[1] + a) % M32, (h[2] + b) % M32, (h[3] + c) % M32, (h[4] + d) % M32
+        h[5], h[6], h[7], h[8] = (h[5] + e) % M32, (h[6] + f) % M32, (h[7] + g) % M32, (h[8] + hh) % M32
+    end
+    local out = {}
+    for i = 1, 8 do
+        local v = h[i]
+        out[i] = string.char(math.floor(v / 16777216) % 256, math.floor(v / 65536) % 256,
+                             math.floor(v / 256) % 256, v % 256)
+    end
+    return table.concat(out)
+end
+
+local function xor_pad(key, pad)
+    local out = {}
+    for i = 1, 64 do out[i] = string.char(bxor32(key:byte(i) or 0, pad)) end
+    return table.concat(out)
+end
+
+local function hmac_sha256(key, msg)
+    if #key > 64 then key = sha256(key) end
+    return sha256(xor_pad(key, 0x5c) .. sha256(xor_pad(key, 0x36) .. msg))
+end
+
+local function u16(v) return string.char(math.floor(v / 256) % 256, v % 256) end
+
+local auth_keys = {secret = nil, hex = nil, pairs = {}}
+local function pair_key(sender, receiver)
+    local hex = qnetauth.prefs.key:gsub("%s", "")
+    if hex ~= auth_keys.hex then
+        auth_keys.hex, auth_keys.pairs, auth_keys.secret = hex, {}, nil
+        if #hex >= 64 and #hex % 2 == 0 and not hex:find("[^%x]") then
+            auth_keys.secret = hex:gsub("%x%x", function(byte) return string.char(tonumber(byte, 16)) end)
+        end
+    end
+    if auth_keys.secret == nil or bxor32 == nil then return nil end
+    local id = sender * 65536 + receiver
+    local key = auth_keys.pairs[id]
+    if key == nil then
+        local prk = hmac_sha256("qnetstack classical control v1", auth_keys.secret)
+        key = hmac_sha256(prk, "qnetstack pair key" .. u16(sender) .. u16(receiver) .. "\1")
+        auth_keys.pairs[id] = key
+    end
+    return key
+end
+
+-- The protocols' logical port of a UDP port: itself, or in a qnet up capture (qnetmp.base_port set) the
+-- port its slot stands for (docs/wire.md section 8.1). Set once the port map's protocol exists.
+local logical_port = function(port) return port end
+
+-- Dissects `buf` with `inner(body, pinfo, root, ...)`, the body being `buf` without its trailer.
+local function with_trailer(buf, pinfo, root, inner, ...)
+    local n = buf:len()
+    if not qnetauth.prefs.trailer then return inner(buf, pinfo, root, ...) end
+    if n < AUTH_SIZE then
+        local tree = root:add(qnetauth, buf(0, n))
+        tree:add_proto_expert_info(auth_short)
+        return inner(buf, pinfo, root, ...)
+    end
+    if n > AUTH_SIZE then inner(buf(0, n - AUTH_SIZE):tvb(), pinfo, root, ...) end
+    local t = buf(n - AUTH_SIZE, AUTH_SIZE)
+    local tree = root:add(qnetauth, t)
+    tree:add(auth_sender, t(0, 2))
+    tree:add(auth_receiver, t(2, 2))
+    tree:add(auth_seq, t(4, 8))
+    tree:add(auth_icv, t(12, 16))
+    local key = pair_key(t(0, 2):uint(), t(2, 2):uint())
+    if key == nil then
+        tree:add(auth_status, 0):set_generated()
+    else
+        local header = t:raw(0, 4) .. u16(logical_port(pinfo.src_port)) .. u16(logical_port(pinfo.dst_port))
+                       .. t:raw(4, 8)
+        local icv = hmac_sha256(key, header .. buf:raw(0, n - AUTH_SIZE)):sub(1, 16)
+        local good = icv == t:raw(12, 16)
+        local item = tree:add(auth_status, good and 1 or 2)
+        item:set_generated()
+        if not good then item:add_proto_expert_info(auth_bad) end
+    end
+    tree:append_text(string.format(", node %d to node %d, seq %s", t(0, 2):uint(), t(2, 2):uint(),
+                                   tostring(t(4, 8):uint64())))
+    return n
+end
+
+-- Each protocol's own dissector, without the trailer (the multi-process slots below call these), and
+-- registered on its UDP port, cutting the trailer off first (P4 QNP on its EtherType carries none).
+-- (Lua functions, not the protos' dissector handles: assigning a proto's dissector changes what its handle calls.)
+local RAW = {qhp = qhp_dissect, qll = QLL.dissect_port, egp = egp_dissect, qns = QNS.dissect_port,
+             qnp = qnp_dissect, qncp = qncp_dissect}
+local function authenticated(raw)
+    return function(buf, pinfo, root) return with_trailer(buf, pinfo, root, raw) end
+end
+qhp.dissector = authenticated(RAW.qhp)
+QLL.proto.dissector = authenticated(RAW.qll)
+egp.dissector = authenticated(RAW.egp)
+QNS.proto.dissector = authenticated(RAW.qns)
+qncp.dissector = authenticated(RAW.qncp)
+function qnp.dissector(buf, pinfo, root)
+    if pinfo.match_uint == ETHERTYPE_P4_QNP then return RAW.qnp(buf, pinfo, root) end
+    return with_trailer(buf, pinfo, root, RAW.qnp)
+end
+
 local udp_port = DissectorTable.get("udp.port")
 udp_port:add(HERALD_PORT, qhp)
 udp_port:add(LINK_SERVICE_PORT, QLL.proto)
@@ -964,6 +1308,19 @@ udp_port:add(EGP_PORT, egp)
 udp_port:add(NETWORK_SERVICE_PORT, QNS.proto)
 udp_port:add(QNP_PORT, qnp)
 udp_port:add(QNCP_PORT, qncp)
+
+-- PTP (UDP 319/320) keeps Wireshark's own dissector: with the trailer, qnetauth takes the ports and hands it
+-- the message before the trailer.
+local PTP_PORTS = {319, 320}
+function qnetauth.dissector(buf, pinfo, root) return with_trailer(buf, pinfo, root, mp_ptp) end
+local function auth_register()
+    for _, port in ipairs(PTP_PORTS) do
+        if qnetauth.prefs.trailer then udp_port:add(port, qnetauth) else udp_port:add(port, ptp_dissector) end
+    end
+end
+function qnetauth.prefs_changed() auth_register() end
+auth_register()
+
 local ethertype = DissectorTable.get("ethertype")
 ethertype:add(QFRAME_ETHERTYPE, qframe)
 ethertype:add(ETHERTYPE_P4_EGP, p4egp)
@@ -987,28 +1344,19 @@ qnetmp.fields = {mp_arrival, mp_digest, mp_node}
 local MP_PORTS_PER_NODE, MP_MAX_NODES, MP_SIDEBAND = 32, 1024, 31
 local mp_registered = nil
 
--- Wireshark's PTP dissector marks a malformed message itself (as on port 319); Dissector.call then also raises
--- a Lua error, which would add a second, misleading mark. The mark is there: swallow the error.
-local ptp_dissector = Dissector.get("ptp")
-local function mp_ptp(buf, pinfo, root)
-    local ok, consumed = pcall(ptp_dissector.call, ptp_dissector, buf, pinfo, root)
-    if ok then return consumed end
-    return buf:len()
-end
-
 -- slot -> dissector(buf, pinfo, root, to_slot), to_slot: the datagram is addressed to this slot.
 -- Like Wireshark's UDP port table, the lower of the two slots is tried first (slots are in port order):
 -- the network layer's link requests (7773 to 7771) are link-layer service, its applications' CREATEs
 -- network-layer service.
 local MP_SLOTS = {
-    [0] = qhp.dissector,
+    [0] = RAW.qhp,
     [1] = QLL.dissect,
-    [2] = egp.dissector,
+    [2] = RAW.egp,
     [3] = mp_ptp,
     [4] = mp_ptp,
     [5] = QNS.dissect,
     [6] = function(buf, pinfo, root) return dissect_track(buf, pinfo, root, true, true) end,
-    [7] = qncp.dissector,
+    [7] = RAW.qncp,
 }
 
 function qnetmp.dissector(buf, pinfo, root)
@@ -1027,7 +1375,7 @@ function qnetmp.dissector(buf, pinfo, root)
     local first, second = math.min(dslot, sslot), math.max(dslot, sslot)
     for _, slot in ipairs({first, second}) do
         local dissect = MP_SLOTS[slot]
-        if dissect ~= nil then return dissect(buf, pinfo, root, slot == dslot) end
+        if dissect ~= nil then return with_trailer(buf, pinfo, root, dissect, slot == dslot) end
     end
     return 0
 end
@@ -1044,6 +1392,15 @@ local function mp_register()
         mp_registered = string.format("%d-%d", base + MP_PORTS_PER_NODE, last)
         udp:add(mp_registered, qnetmp)
     end
+end
+
+local MP_SLOT_PORTS = {[0] = HERALD_PORT, [1] = LINK_SERVICE_PORT, [2] = EGP_PORT, [3] = 319, [4] = 320,
+                       [5] = NETWORK_SERVICE_PORT, [6] = QNP_PORT, [7] = QNCP_PORT}
+logical_port = function(port)
+    local base = qnetmp.prefs.base_port
+    if base == 0 or port < base + MP_PORTS_PER_NODE then return port end
+    local slot = (port - base) % MP_PORTS_PER_NODE
+    return MP_SLOT_PORTS[slot] or 49152 + slot - 8
 end
 
 function qnetmp.prefs_changed() mp_register() end

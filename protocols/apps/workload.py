@@ -19,6 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from protocols.common import Actions, Address, Basis, ParseError
 from protocols.packets import linkservice as ll
 from protocols.physical.hardware import CommandRejected, MeasureResult
@@ -50,6 +52,8 @@ class EntanglementUser:
 
     def __init__(self, link_service: Address, create: ll.Create | None, start_ns: int = 0) -> None:
         self.link_service = link_service
+        self.wrong_sender = 0
+        """Datagrams dropped because they came from another address than :attr:`link_service`."""
         self.create = create
         self.start_ns = start_ns
         self.sent_at: int | None = None
@@ -78,6 +82,9 @@ class EntanglementUser:
         return self.start_ns if self.create is not None and self.sent_at is None else None
 
     def receive(self, payload: bytes, source: Address, port: int, now: int) -> Actions:
+        if source != self.link_service:     # an answer only comes from the service it asked
+            self.wrong_sender += 1
+            return Actions(deadline=self._deadline())
         try:
             message = ll.decode_upward(payload)
         except ParseError:
@@ -108,6 +115,15 @@ class EntanglementUser:
             record.basis, record.outcome = int(event.basis), event.outcome
         return Actions(deadline=self._deadline())
 
+    def _on_block(self, ok: ll.OkMeasureBlock, now: int) -> None:
+        """A block of measured pairs (OK-MB): one record per pair, as if each had come in its own OK-M."""
+        seqs = ((ok.sequence_number + np.arange(ok.count)) & 0xFFFF).tolist()
+        goodness = ll.decode_fidelity(ok.goodness)
+        self.records.extend(PairRecord(seq, ok.remote_node_id, "M", ok.d, bell, goodness, now, basis, m)
+                            for seq, bell, basis, m in zip(seqs, ok.bell_states.tolist(), ok.bases.tolist(),
+                                                           ok.outcomes.tolist(), strict=True))
+        self._settled.update(seqs)
+
     def _withdraw(self, record: PairRecord) -> None:
         """The OK behind ``record`` named a slot that held no qubit: it delivered nothing, so it is no pair."""
         self.phantoms += 1
@@ -129,9 +145,12 @@ class EntanglementUser:
     def held_slots(self) -> set[int]:
         return set(self._measuring)
 
-    def _on_ok(self, ok: ll.OkKeep | ll.OkMeasure, now: int) -> Actions:
+    def _on_ok(self, ok: ll.OkKeep | ll.OkMeasure | ll.OkMeasureBlock, now: int) -> Actions:
         if self.first_ok_at is None:
             self.first_ok_at = now
+        if isinstance(ok, ll.OkMeasureBlock):
+            self._on_block(ok, now)
+            return Actions(deadline=self._deadline())
         kind = "K" if isinstance(ok, ll.OkKeep) else "M"
         record = PairRecord(ok.sequence_number, ok.remote_node_id, kind, ok.d, ok.bell_state,
                             ll.decode_fidelity(ok.goodness), now)

@@ -29,7 +29,7 @@ from protocols.link.runs import MasterRuns
 from protocols.link.types import LinkCounters, PairKey, PendingConfirm, Request, RequestState, Retransmission
 from protocols.packets import linkservice as ll
 from protocols.packets.egp import MSG_CONFIRM_ACK, EgpMessage
-from protocols.physical.node import AttemptLost, PairReady
+from protocols.physical.node import AttemptLost, BlockReady, PairReady
 
 
 class Confirmation:
@@ -48,8 +48,9 @@ class Confirmation:
         self._timing = timing
         self._next_seq = {link_id: 0 for link_id in links.ids()}      # master: the next pair's sequence number
         self._sent: dict[PairKey, PendingConfirm] = {}                        # master: CONFIRMs awaiting ACK
-        self._awaiting: dict[PairKey, tuple[Request, PairReady, int]] = {}    # other end: pairs awaiting CONFIRM
+        self._awaiting: dict[PairKey, tuple[Request, PairReady | BlockReady, int]] = {}  # other end: awaiting CONFIRM
         self._lost: dict[PairKey, int] = {}                                   # other end: heralds lost, until when
+        self._lost_count: dict[PairKey, int] = {}                             # other end: pairs of a lost block
         self._early: dict[PairKey, tuple[EgpMessage, int]] = {}               # other end: CONFIRMs before the pair
         self.answered: Recent[PairKey, int] = Recent(timing.keep_ns)          # other end: CONFIRM_ACK statuses sent
 
@@ -76,13 +77,15 @@ class Confirmation:
         self._counters.lost_attempts += 1
         key = (event.link_id, event.attempt_seq)
         if self._links.is_master(self._links[event.link_id]):   # no number given: the other end will not keep it
-            return self._runs.rearm(event.link_id)
+            return self._runs.rearm(event.link_id, event.count)
         if key in self._early:
-            return self._expire_confirmed(self._early.pop(key)[0], now)
+            return self._expire_confirmed(self._early.pop(key)[0], now, event.count)
         self._lost[key] = now + self._timing.confirm_timeout_ns
+        if event.count != 1:
+            self._lost_count[key] = event.count
         return Actions()
 
-    def on_pair(self, pair: PairReady, now: int) -> Actions:
+    def on_pair(self, pair: PairReady | BlockReady, now: int) -> Actions:
         if not self._links.is_master(self._links[pair.link_id]):
             return self._on_pair_followed(pair, now)
         request = self._runs.request_for(pair)
@@ -90,15 +93,16 @@ class Confirmation:
             self._counters.unrequested += 1       # nobody asked for it: free the memory, lose nothing
             return Actions(hardware=discard(pair))
         seq = self._next_seq[pair.link_id]
-        self._next_seq[pair.link_id] = (seq + 1) & 0xFFFF
+        self._next_seq[pair.link_id] = (seq + pair.count) & 0xFFFF
         key = (pair.link_id, pair.attempt_seq)
-        self._sent[key] = PendingConfirm(request, seq, self._timing.reliable_retries, now + self._timing.interval_ns)
-        request.numbered += 1
+        self._sent[key] = PendingConfirm(request, seq, self._timing.reliable_retries, now + self._timing.interval_ns,
+                                         count=pair.count)
+        request.numbered += pair.count
         actions = self._memory.take(request, pair, seq, now)
         actions.send.append(about_pair(request, pair.link_id, pair.attempt_seq, seq))
-        return actions.extend(self._runs.numbered(pair.link_id, now))
+        return actions.extend(self._runs.numbered(pair.link_id, now, pair.count))
 
-    def _on_pair_followed(self, pair: PairReady, now: int) -> Actions:
+    def _on_pair_followed(self, pair: PairReady | BlockReady, now: int) -> Actions:
         request = self._follower.request_at(pair.link_id, pair.emission_time)
         if request is None:
             self._counters.unrequested += 1
@@ -122,31 +126,32 @@ class Confirmation:
             return self._on_confirmed(held, pair, message, now)
         if key in self._lost:
             del self._lost[key]
-            return self._expire_confirmed(message, now)
+            return self._expire_confirmed(message, now, self._lost_count.pop(key, 1))
         if key not in self._early:
             self._early[key] = (message, now + self._timing.confirm_timeout_ns)
         return Actions()
 
-    def _on_confirmed(self, held: Request, pair: PairReady, message: EgpMessage, now: int) -> Actions:
+    def _on_confirmed(self, held: Request, pair: PairReady | BlockReady, message: EgpMessage, now: int) -> Actions:
         """The master numbered a pair this end holds: take it, unless this end made it for another request."""
         mismatch = (held.origin_node, held.create_id) != (message.origin_node, message.create_id)
         if mismatch or (held.create.kept_together and held.state == RequestState.FAILED):
             # made for another request, or for an atomic request that failed here (its kept pairs are gone)
             actions = Actions(hardware=discard(pair))
-            return actions.extend(self._expire_confirmed(message, now))
+            return actions.extend(self._expire_confirmed(message, now, pair.count))
         self.answered.put((message.link_id, message.attempt_seq), 0, now)
         actions = Actions(send=[self._ack(message, 0)])
         return actions.extend(self._memory.take(held, pair, message.sequence_number, now))
 
-    def _expire_confirmed(self, message: EgpMessage, now: int) -> Actions:
-        """The master numbered a pair this end does not hold (for that request): both ends report it expired."""
+    def _expire_confirmed(self, message: EgpMessage, now: int, count: int = 1) -> Actions:
+        """The master numbered a pair (or a block of ``count``) this end does not hold (for that request): both
+        ends report it expired."""
         self.answered.put((message.link_id, message.attempt_seq), ll.ERR_EXPIRE, now)
         actions = Actions(send=[self._ack(message, ll.ERR_EXPIRE)])
         request = self._requests.get((message.origin_node, message.create_id))
         if request is not None:
-            actions.extend(self._replies.expired(request, message.sequence_number))
+            actions.extend(self._replies.expired(request, message.sequence_number, count))
             if not request.create.kept_together:   # an atomic request's expired pair is replaced: not settled
-                actions.extend(self._replies.settle(request))
+                actions.extend(self._replies.settle(request, count))
         return actions
 
     def _ack(self, message: EgpMessage, status: int) -> tuple[Address, bytes]:
@@ -167,7 +172,7 @@ class Confirmation:
             return Actions()
         if message.status == 0:
             return self._memory.confirmed(key, now)
-        actions = self._replies.expired(pending.request, pending.seq)
+        actions = self._replies.expired(pending.request, pending.seq, pending.count)
         return actions.extend(self._memory.lost(key, now))
 
     def withdraw(self, key: PairKey) -> None:
@@ -183,7 +188,7 @@ class Confirmation:
                 continue
             if pending.retries_left == 0:        # the peer is silent: assume the worst for this pair
                 del self._sent[key]
-                actions.extend(self._replies.expired(pending.request, pending.seq))
+                actions.extend(self._replies.expired(pending.request, pending.seq, pending.count))
                 actions.extend(self._memory.lost(key, now))
             else:
                 pending.retries_left -= 1
@@ -196,6 +201,7 @@ class Confirmation:
         for key, deadline in list(self._lost.items()):
             if deadline <= now:                  # both ends lost it
                 del self._lost[key]
+                self._lost_count.pop(key, None)
         for key, (message, deadline) in list(self._early.items()):
             if deadline <= now:
                 del self._early[key]
@@ -208,7 +214,7 @@ class Confirmation:
         for key, pending in list(self._sent.items()):
             if key[0] == link_id:
                 del self._sent[key]
-                actions.extend(self._replies.expired(pending.request, pending.seq))
+                actions.extend(self._replies.expired(pending.request, pending.seq, pending.count))
         for key, (_, pair, _) in list(self._awaiting.items()):
             if key[0] == link_id:
                 del self._awaiting[key]

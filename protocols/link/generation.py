@@ -17,6 +17,9 @@ from protocols.link.types import ROTATION_BASES, Request, basis_choice
 from protocols.packets import linkservice as ll
 from protocols.physical.node import StartGeneration
 
+NETWORK_PURPOSES = 0x8000
+"""Purpose IDs from here on are circuits' link labels (the network layer's requests)."""
+
 
 def rotation_basis(create: ll.Create, local: bool) -> Basis | None:
     """The fixed basis one end of a measure-directly CREATE measures in (None: a rotation we do not support)."""
@@ -28,7 +31,21 @@ def rotation_basis(create: ll.Create, local: bool) -> Basis | None:
 def start(request: Request, pairs: int) -> StartGeneration:
     """Arm the link for ``pairs`` pairs of ``request``: its basis, its option's α, its random-basis choice."""
     alpha = request.option.alpha if request.option is not None else None
-    return StartGeneration(request.link.link_id, pairs, _basis_of(request), alpha, _choice_of(request))
+    return StartGeneration(request.link.link_id, pairs, _basis_of(request), alpha, _choice_of(request),
+                           block_size(request))
+
+
+def block_size(request: Request) -> int:
+    """The block size of a measure-directly request served in blocks (0: pair by pair): the link's ``batch``
+    when the request asks for at least that many pairs in bases a block can measure (Z, X, Y)."""
+    batch = request.link.batch
+    if batch <= 0 or request.create.tpe != ll.TPE_MEASURE or request.create.number < batch:
+        return 0
+    if request.create.purpose_id >= NETWORK_PURPOSES:
+        return 0                              # a circuit's link label: the network layer takes pairs one by one
+    if _basis_of(request) is None and not _choice_of(request):
+        return 0                              # a rotated basis: pair by pair
+    return batch
 
 
 def _basis_of(request: Request) -> Basis | None:

@@ -103,7 +103,7 @@ from protocols.packets.egp import (
     EgpMessage,
 )
 from protocols.physical.hardware import CommandRejected, LinkDown, MoveResult
-from protocols.physical.node import AttemptLost, PairReady, StopGeneration
+from protocols.physical.node import AttemptLost, BlockReady, PairReady, StopGeneration
 
 __all__ = ["ROTATION_BASES", "TRANSITIONS", "GenerationOver", "LinkConfig", "LinkCounters", "LinkLayer", "Memory",
            "QueuePolicy", "Request", "RequestEvent", "RequestState"]
@@ -163,7 +163,7 @@ class LinkLayer:
     def receive(self, payload: bytes, source: Address, port: int, now: int) -> Actions:
         try:
             if port == EGP_PORT:
-                actions = self._on_peer(EgpMessage.decode(payload), now)
+                actions = self._on_peer(EgpMessage.decode(payload), source, now)
             elif self.clients is not None and source not in self.clients:
                 self.counters.unknown_clients += 1
                 actions = Actions()
@@ -175,7 +175,7 @@ class LinkLayer:
         return self._done(actions, now)
 
     def handle(self, event: Any, now: int) -> Actions:
-        if isinstance(event, PairReady):
+        if isinstance(event, PairReady | BlockReady):
             actions = self.confirmation.on_pair(event, now)
         elif isinstance(event, AttemptLost):
             actions = self.confirmation.on_lost(event, now)
@@ -214,9 +214,12 @@ class LinkLayer:
         """Memory slots of pairs that wait for the master's CONFIRM, or for the rest of their atomic request."""
         return self.confirmation.held_slots() | self.memory.held_slots()
 
-    def _on_peer(self, message: EgpMessage, now: int) -> Actions:
+    def _on_peer(self, message: EgpMessage, source: Address, now: int) -> Actions:
         handler = self._peer_handlers.get(message.msg_type)
         if handler is None or message.link_id not in self.links:
+            return Actions()
+        if source != self.links[message.link_id].peer_address:    # only the link's other end speaks EGP on it
+            self.counters.wrong_sender += 1
             return Actions()
         return handler(message, now)
 

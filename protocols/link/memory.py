@@ -28,7 +28,7 @@ from protocols.link.types import LinkCounters, Memory, PairKey, PendingConfirm, 
 from protocols.packets import linkservice as ll
 from protocols.packets.egp import MSG_RELEASE, MSG_RELEASE_ACK, EgpMessage
 from protocols.physical.hardware import Discard, Move, MoveResult
-from protocols.physical.node import PairReady
+from protocols.physical.node import BlockReady, PairReady
 
 
 @dataclass(slots=True)
@@ -46,7 +46,7 @@ class Held:
     drop: bool = False
 
 
-def discard(pair: PairReady) -> list[Any]:
+def discard(pair: PairReady | BlockReady) -> list[Any]:
     """Free the qubit a pair holds at this node (nothing to free if it was measured)."""
     return [Discard(pair.slot)] if pair.outcome is None else []
 
@@ -88,9 +88,11 @@ class PairMemory:
         self.released.forget(now)
 
     # -- pairs in ------------------------------------------------------------------------
-    def take(self, request: Request, pair: PairReady, seq: int, now: int) -> Actions:
+    def take(self, request: Request, pair: PairReady | BlockReady, seq: int, now: int) -> Actions:
         """A pair numbered ``seq`` for ``request`` (confirmed at the other end): keep it if the request is
         atomic, else deliver it, after a move to storage if it is kept and the node has storage."""
+        if isinstance(pair, BlockReady):              # measured: nothing to keep or move
+            return self._replies.deliver(request, pair, seq, now)
         if request.create.kept_together:
             return self._hold(request, pair, seq)
         if pair.outcome is not None or self._memory.storage == 0:

@@ -19,11 +19,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
+
 from protocols.common import Actions, Address
 from protocols.link.types import LinkCounters, Request, RequestEvent, RequestState
 from protocols.packets import linkservice as ll
 from protocols.physical import physics
-from protocols.physical.node import PairReady, StopGeneration
+from protocols.physical.node import BlockReady, PairReady, StopGeneration
 
 
 class Replies:
@@ -47,27 +49,30 @@ class Replies:
         """ERR ``code`` for ``request``."""
         return self.refuse(request.app, ll.Err(request.create_id, code, origin_node=request.origin_node))
 
-    def expired(self, request: Request, seq: int) -> Actions:
-        """ERR EXPIRE for pair ``seq`` of ``request``: the pair is withdrawn (it was, or may have been, lost)."""
-        self.counters.expired += 1
-        expiry = ll.Err(request.create_id, ll.ERR_EXPIRE, 1, seq, (seq + 1) & 0xFFFF, request.origin_node)
+    def expired(self, request: Request, seq: int, count: int = 1) -> Actions:
+        """ERR EXPIRE for pairs ``seq`` to ``seq + count - 1`` of ``request``: withdrawn (they were, or may have
+        been, lost)."""
+        self.counters.expired += count
+        expiry = ll.Err(request.create_id, ll.ERR_EXPIRE, 1, seq, (seq + count) & 0xFFFF, request.origin_node)
         return self.refuse(request.app, expiry)
 
     # -- OK ------------------------------------------------------------------------------
-    def deliver(self, request: Request, pair: PairReady, seq: int, now: int, slot: int | None = None) -> Actions:
-        """The OK of pair ``seq`` (in memory ``slot`` if it moved there), which settles one of the request's pairs."""
+    def deliver(self, request: Request, pair: PairReady | BlockReady, seq: int, now: int,
+                slot: int | None = None) -> Actions:
+        """The OK of pair ``seq`` (in memory ``slot`` if it moved there), which settles one of the request's pairs;
+        or the OK-MB of a block numbered from ``seq``, which settles its pairs."""
         ok = ok_message(request, pair, seq, now, slot)
-        self.counters.ok_sent += 1
+        self.counters.ok_sent += pair.count
         if request.create.outcomes_together:       # CON clear: all OKs when the request completes
             request.outcomes.append(ok)
-            return self.settle(request)
-        return Actions(send=[(request.app, ok)]).extend(self.settle(request))
+            return self.settle(request, pair.count)
+        return Actions(send=[(request.app, ok)]).extend(self.settle(request, pair.count))
 
-    def settle(self, request: Request) -> Actions:
-        """One more of the request's pairs is settled (delivered, or expired at the other end)."""
-        request.delivered += 1
-        if request.delivered != request.create.number or request.state not in (RequestState.GENERATING,
-                                                                                 RequestState.QUEUED):
+    def settle(self, request: Request, count: int = 1) -> Actions:
+        """``count`` more of the request's pairs are settled (delivered, or expired at the other end)."""
+        request.delivered += count
+        if request.delivered < request.create.number or request.state not in (RequestState.GENERATING,
+                                                                                RequestState.QUEUED):
             return Actions()
         request.fire(RequestEvent.LAST_PAIR)
         actions = self.flush(request)
@@ -82,10 +87,16 @@ class Replies:
         return Actions(send=[(request.app, ok) for ok in oks])
 
 
-def ok_message(request: Request, pair: PairReady, seq: int, now: int, slot: int | None = None) -> bytes:
-    """OK-M for a measured pair; OK-K for a kept one, whose goodness counts the time both halves were stored."""
-    dist = physics.relabel(pair.distribution, int(pair.bell_state))
+def ok_message(request: Request, pair: PairReady | BlockReady, seq: int, now: int, slot: int | None = None) -> bytes:
+    """OK-M for a measured pair; OK-K for a kept one, whose goodness counts the time both halves were stored;
+    OK-MB for a block (its distribution is relative to each pair's heralded state)."""
     remote = request.link.peer_node_id
+    if isinstance(pair, BlockReady):
+        outcomes = np.unpackbits(pair.outcomes, count=pair.count)
+        return ll.OkMeasureBlock(request.create_id, request.d, seq, request.create.purpose_id, remote,
+                                 ll.encode_fidelity(pair.distribution[0]), outcomes, pair.bases,
+                                 pair.bells).encode()
+    dist = physics.relabel(pair.distribution, int(pair.bell_state))
     if pair.outcome is not None:
         goodness = ll.encode_fidelity(dist[0])
         assert pair.basis is not None

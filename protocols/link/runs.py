@@ -33,7 +33,7 @@ from protocols.link.types import (
 )
 from protocols.packets import linkservice as ll
 from protocols.packets.egp import MSG_SCHEDULE, EgpMessage
-from protocols.physical.node import PairReady, StopGeneration
+from protocols.physical.node import BlockReady, PairReady, StopGeneration
 
 
 @dataclass(slots=True)
@@ -71,7 +71,7 @@ class MasterRuns:
         """The run being generated on ``link_id`` (None: the link is idle, or waits for a SCHEDULE_ACK)."""
         return self._runs.get(link_id)
 
-    def request_for(self, pair: PairReady) -> Request | None:
+    def request_for(self, pair: PairReady | BlockReady) -> Request | None:
         """The request a heralded pair belongs to: the current run's, if it was emitted during that run."""
         run = self._runs.get(pair.link_id)
         if run is None or pair.emission_time < run.started_at:
@@ -106,19 +106,19 @@ class MasterRuns:
         self._counters.schedules_sent += 1
         return Actions(send=[self._message(pending)])
 
-    def numbered(self, link_id: int, now: int) -> Actions:
-        """One more pair of the current run is numbered: the run ends with its last pair, or when its
+    def numbered(self, link_id: int, now: int, count: int = 1) -> Actions:
+        """``count`` more pairs of the current run are numbered: the run ends with its last pair, or when its
         request needs no more."""
         run = self._runs[link_id]
-        run.numbered += 1
+        run.numbered += count
         if run.numbered >= run.pairs or run.request.to_number == 0:
             return self._end_run(link_id, now)
         return Actions()
 
-    def rearm(self, link_id: int) -> Actions:
-        """A herald of the current run was lost before it was numbered: arm for one more attempt."""
+    def rearm(self, link_id: int, count: int = 1) -> Actions:
+        """A herald of the current run (of ``count`` pairs) was lost before it was numbered: arm for as many more."""
         run = self._runs.get(link_id)
-        return Actions(down=[generation.start(run.request, 1)]) if run is not None else Actions()
+        return Actions(down=[generation.start(run.request, count)]) if run is not None else Actions()
 
     def stop_serving(self, request: Request) -> Actions:
         """``request`` failed: stop its run, and stop waiting for the SCHEDULE_ACK of its next one."""

@@ -25,6 +25,7 @@ True
 
 from __future__ import annotations
 
+from protocols.link import generation
 from protocols.link.types import LinkConfig, Request, Run
 
 
@@ -49,7 +50,8 @@ class Scheduler:
     def run_size(link: LinkConfig, request: Request, candidates: list[Request]) -> int:
         """Pairs of the next run for ``request``: one quantum while a request of its priority or higher waits."""
         competing = any(r is not request and r.create.priority >= request.create.priority for r in candidates)
-        return min(request.to_number, link.policy.quantum if competing else link.policy.max_run)
+        limit = link.policy.quantum if competing else link.policy.max_run
+        return min(request.to_number, max(limit, generation.block_size(request)))   # a block is one run
 
     def served(self, request: Request) -> None:
         """A run for ``request`` starts: its stream is now the most recently served of its link."""

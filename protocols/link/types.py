@@ -164,6 +164,9 @@ class LinkConfig:
     cutoff_ns: int | None = None
     """Master: an atomic request's pair not yet released this long after its emission is discarded at both
     ends (ERR EXPIRE at both) and replaced."""
+    batch: int = 0
+    """Measure-directly requests of at least this many pairs are made and delivered in blocks of up to this
+    many (one QHP BATCH and one OK-MB per block, :mod:`protocols.link.generation`); 0: never."""
 
 
 @dataclass(slots=True)
@@ -237,6 +240,8 @@ class LinkCounters:
     """Requests refused with NORES by a per-source quota (:class:`protocols.link.admission.Admission`)."""
     unknown_clients: int = 0
     """CREATEs dropped because they came from none of the node's higher layers (``LinkLayer.clients``)."""
+    wrong_sender: int = 0
+    """EGP messages dropped because they came from another address than the peer of the link they name."""
 
 
 @dataclass(slots=True)
@@ -259,6 +264,8 @@ class PendingConfirm:
     next_at: int
     status: int = 0
     """RELEASE only: 0 = deliver the pair, EXPIRE = discard it."""
+    count: int = 1
+    """CONFIRM of a block: its pairs, numbered from ``seq``."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,7 +30,7 @@ from protocols.network.tracker import Tracker
 from protocols.network.types import RIGHT, Half, HalfEvent, HalfKey, HalfState, Handle
 from protocols.packets import linkservice as ll
 from protocols.packets.qncp import Confirm
-from protocols.packets.qncp_common import CONFIRM, CONFIRM_ACK, REASON_CUTOFF, REASON_TEARDOWN
+from protocols.packets.qncp_common import CONFIRM, CONFIRM_ACK, REASON_CUTOFF, REASON_TEARDOWN, REASON_UNKNOWN
 from protocols.physical.hardware import Measure, MeasureResult
 
 
@@ -118,6 +118,18 @@ class EndPoint:
             waiting = self.state(circuit).waiting.pop(half.seq, None)
             return Actions() if waiting is None else self.on_confirm(waiting, circuit.tail, now)
         return self.deliver(circuit, half, now) if half.track is not None else Actions()
+
+    def on_rejected(self, slot: int, now: int) -> Actions:
+        """The medium refused to measure ``slot`` (no qubit there): the half dies (EXPIRE UNKNOWN at both
+        ends) instead of waiting for an outcome that will not come."""
+        under_way = self.measuring.get(slot)
+        key = under_way.popleft() if under_way else None
+        if under_way is not None and not under_way:
+            del self.measuring[slot]
+        half = None if key is None else self.node.half(key)
+        if half is None or half.state != HalfState.MEASURING:
+            return Actions()
+        return self.tracker.kill(half, REASON_UNKNOWN, None, now)
 
     def on_hold(self, key: HalfKey, now: int) -> Actions:
         """An end's half waited its τ_end: discarded, its link pair expired (EXPIRE CUTOFF)."""

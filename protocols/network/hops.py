@@ -217,6 +217,8 @@ class Hops:
             return Actions()
         if isinstance(message, ll.Err):
             return self._on_err(message, now)
+        if isinstance(message, ll.OkMeasureBlock):     # circuits never ask for blocks (generation.block_size)
+            return Actions()
         return self._on_ok(message, now)
 
     def _on_ok(self, ok: ll.OkKeep | ll.OkMeasure, now: int) -> Actions:

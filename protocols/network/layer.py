@@ -120,17 +120,33 @@ class NetworkLayer:
             actions = self.swapper.on_result(event, now)
         elif isinstance(event, MeasureResult):
             actions = self.ends.on_measured(event, now)
-        elif isinstance(event, DistillResult) or (isinstance(event, CommandRejected) and event.command == "Distill"):
+        elif isinstance(event, DistillResult):
             actions = self.distiller.on_result(event, now)
-        elif isinstance(event, MoveResult) or (isinstance(event, CommandRejected) and event.command == "Move"):
+        elif isinstance(event, MoveResult):
             actions = self.distiller.on_moved(event, now)
         elif isinstance(event, GenerationOver):
             actions = self._generation_over(now)
+        elif isinstance(event, CommandRejected):
+            actions = self._rejected(event, now)
         else:
             raise TypeError(f"network layer cannot handle {event!r}")
         if self.distiller.entries and isinstance(event, BellMeasureResult | MeasureResult | DistillResult):
             actions.extend(self.distiller.to_storage())     # a storage slot may have come free
         return self._done(actions, now)
+
+    def _rejected(self, event: CommandRejected, now: int) -> Actions:
+        """The medium refused a command of ours (its slot held no qubit): the halves it named die, so both
+        ends learn of it (EXPIRE) instead of waiting for a result that will not come."""
+        if event.command == "Move":          # a pooled half's move to storage (expected when a round holds it)
+            return self.distiller.on_moved(event, now)
+        self.node.counters.hardware_refusals += 1
+        if event.command == "BellMeasure":
+            return self.swapper.on_rejected(event.slot, now)
+        if event.command == "Measure":
+            return self.ends.on_rejected(event.slot, now)
+        if event.command == "Distill":
+            return self.distiller.on_result(event, now)
+        return Actions()
 
     def on_timer(self, now: int) -> Actions:
         actions = Actions()

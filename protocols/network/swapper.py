@@ -18,7 +18,7 @@ from protocols.network.hops import Hops
 from protocols.network.tracker import Tracker
 from protocols.network.types import LEFT, RIGHT, Half, HalfEvent, HalfKey, HalfState, Handle
 from protocols.packets.qncp_common import REASON_CUTOFF, REASON_SWAP_FAILED
-from protocols.physical.hardware import BellMeasure, BellMeasureResult
+from protocols.physical.hardware import BellMeasure, BellMeasureResult, Discard
 
 
 class Swapper:
@@ -108,6 +108,28 @@ class Swapper:
                 reason, source = half.doomed
                 actions.extend(self.tracker.kill(half, reason, source, now))
         return actions.extend(self._swap(circuit, now))
+
+    def on_rejected(self, slot_a: int, now: int) -> Actions:
+        """The medium refused the Bell measurement whose first slot is ``slot_a``: nothing was measured, so
+        the swap failed; whatever its slots still hold is discarded."""
+        pending = next((slots for slots, under_way in self.swapping.items() if slots[0] == slot_a and under_way),
+                       None)
+        if pending is None:
+            return Actions()
+        under_way = self.swapping[pending]
+        keys = under_way.popleft()
+        if not under_way:
+            del self.swapping[pending]
+        actions = Actions()
+        halves = [half for half in (self.node.half(keys[0]), self.node.half(keys[1])) if half is not None]
+        circuit = self.node.circuits.get(halves[0].circuit) if halves else None
+        if circuit is not None:
+            circuit.stats.swap_failures += 1
+        for half in halves:
+            if half.slot is not None:
+                actions.hardware.append(Discard(half.slot))
+            actions.extend(self.tracker.kill(half, REASON_SWAP_FAILED, None, now, force=True))
+        return actions
 
     def on_cutoff(self, key: HalfKey, now: int) -> Actions:
         """τ after its link OK, a half still waiting for its partner is discarded."""

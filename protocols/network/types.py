@@ -191,5 +191,7 @@ class NetworkCounters:
     gave_up: int = 0
     """Reliable messages whose every retransmission went unanswered."""
     refused: int = 0
+    hardware_refusals: int = 0
+    """Hardware commands the medium refused (a qubit not in its slot): the halves they named died."""
     sent: dict[str, int] = field(default_factory=dict)
     """Messages sent, by name (TRACK and the QNCP types)."""

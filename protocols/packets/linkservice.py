@@ -14,6 +14,7 @@ Where the draft is silent we chose, and ``docs/wire.md`` says so:
   higher layer needs it to interpret the pair or the outcome.
 * Error codes NOTIME (7) and NORES (8) extend the draft's list; NOPATH (9), DOWN (10) and
   INUSE (11) are the network layer's only (the link layer never sends them).
+* OK type MB (Type 5) delivers a block of measure-directly pairs in one message (the batched path).
 * The network-layer service (UDP port 7773) speaks these same messages end to end: its
   scapy view is :mod:`protocols.packets.scapy_layers.netservice`.
 
@@ -29,13 +30,17 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
+import numpy as np
+
 from protocols.common import ParseError
+from protocols.packets.heralding_batch import MAX_PAYLOAD, pack_bits, unpack_bits
 
 TYPE_ACK = 0b0001
 TYPE_OK_K = 0b0010
 TYPE_OK_M = 0b0011
 TYPE_ERR = 0b0100
-TYPES = {TYPE_ACK: "ACK", TYPE_OK_K: "OK_K", TYPE_OK_M: "OK_M", TYPE_ERR: "ERR"}
+TYPE_OK_MB = 0b0101
+TYPES = {TYPE_ACK: "ACK", TYPE_OK_K: "OK_K", TYPE_OK_M: "OK_M", TYPE_ERR: "ERR", TYPE_OK_MB: "OK_MB"}
 
 TPE_KEEP = 0
 TPE_MEASURE = 1
@@ -88,6 +93,7 @@ CREATE_SIZE = _CREATE.size
 _W = struct.Struct("!I")
 _OK = struct.Struct("!IHHIHH")
 _ERR = struct.Struct("!IHHI")
+_OK_MB = struct.Struct("!IHHIHHI")
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,7 +231,79 @@ class Err:
         return _ERR.pack(w0, self.sequence_number_low, self.sequence_number_high, self.origin_node)
 
 
-Upward = Ack | OkKeep | OkMeasure | Err
+@dataclass(frozen=True, eq=False)
+class OkMeasureBlock:
+    """OK type MB: a block of measure-directly pairs in one message (qnetstack's extension, docs/wire.md §4.6).
+
+    Pairs ``sequence_number`` to ``sequence_number + count - 1`` (modulo 2^16); for each, this end's outcome
+    (1 bit), its basis (2 bits: 0 Z, 1 X, 2 Y) and the Bell state delivered (2 bits), each array packed most
+    significant bit first and padded with zero bits to a byte, after a 20-byte header.
+    """
+
+    create_id: int
+    d: int
+    sequence_number: int
+    purpose_id: int
+    remote_node_id: int
+    goodness: int
+    outcomes: np.ndarray
+    bases: np.ndarray
+    bell_states: np.ndarray
+
+    @property
+    def count(self) -> int:
+        return len(self.outcomes)
+
+    def encode(self) -> bytes:
+        count = self.count
+        if not len(self.bases) == len(self.bell_states) == count:
+            raise ValueError(f"OK-MB arrays differ in length: {count}, {len(self.bases)}, {len(self.bell_states)}")
+        if count and (int(self.bases.max()) > 2 or int(self.bell_states.max()) > 3 or int(self.outcomes.max()) > 1):
+            raise ValueError("OK-MB value out of range")
+        if block_size(count) > MAX_PAYLOAD:
+            raise ValueError(f"OK-MB of {count} pairs is larger than one datagram")
+        w0 = TYPE_OK_MB << 28 | self.create_id << 12 | self.d << 11
+        return (_OK_MB.pack(w0, self.sequence_number, self.purpose_id, self.remote_node_id, self.goodness, 0, count)
+                + pack_bits(self.outcomes, 1) + pack_bits(self.bases, 2) + pack_bits(self.bell_states, 2))
+
+    @classmethod
+    def decode(cls, data: bytes) -> OkMeasureBlock:
+        if len(data) < _OK_MB.size:
+            raise ParseError(f"OK-MB is at least {_OK_MB.size} bytes, got {len(data)}")
+        w0, seq, purpose, remote, goodness, _, count = _OK_MB.unpack_from(data)
+        if len(data) != block_size(count):
+            raise ParseError(f"OK-MB of {count} pairs is {block_size(count)} bytes, got {len(data)}")
+        parts, start = [], _OK_MB.size
+        for width in (1, 2, 2):
+            end = start + -(-count * width // 8)
+            chunk = data[start:end]
+            spare = len(chunk) * 8 - count * width
+            if spare and chunk[-1] & ((1 << spare) - 1):
+                raise ParseError("OK-MB padding bits are not zero")
+            parts.append(unpack_bits(chunk, count, width).astype(np.uint8, copy=False))
+            start = end
+        if count and int(parts[1].max()) > 2:
+            raise ParseError("OK-MB basis 3 is unused")
+        return cls(w0 >> 12 & 0xFFFF, w0 >> 11 & 1, seq, purpose, remote, goodness, *parts)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, OkMeasureBlock):
+            return NotImplemented
+        head = (self.create_id, self.d, self.sequence_number, self.purpose_id, self.remote_node_id, self.goodness)
+        return (head == (other.create_id, other.d, other.sequence_number, other.purpose_id, other.remote_node_id,
+                         other.goodness)
+                and all(np.array_equal(a, b) for a, b in ((self.outcomes, other.outcomes), (self.bases, other.bases),
+                                                          (self.bell_states, other.bell_states))))
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def block_size(count: int) -> int:
+    """The size in bytes of an OK-MB of ``count`` pairs."""
+    return _OK_MB.size + -(-count // 8) + 2 * -(-count * 2 // 8)
+
+
+Upward = Ack | OkKeep | OkMeasure | Err | OkMeasureBlock
 
 
 def decode_upward(data: bytes) -> Upward:
@@ -236,6 +314,8 @@ def decode_upward(data: bytes) -> Upward:
     kind, create_id = w0 >> 28, w0 >> 12 & 0xFFFF
     if kind == TYPE_ACK and len(data) == 4:
         return Ack(create_id)
+    if kind == TYPE_OK_MB:
+        return OkMeasureBlock.decode(data)
     if kind in (TYPE_OK_K, TYPE_OK_M) and len(data) == _OK.size:
         _, seq, purpose, remote, goodness, tog = _OK.unpack(data)
         bell = w0 >> 5 & 3

@@ -7,7 +7,10 @@ queue; in the multi-process mode it is a separate process behind a local socket.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+
+import numpy as np
 
 from protocols.common import Basis, DistillProtocol
 
@@ -30,6 +33,9 @@ class Arm:
     alpha: float | None = None
     basis_choice: tuple[tuple[Basis, float], ...] = ()
     """Measure-directly in a basis drawn per pair with these probabilities (overrides ``measure_basis``)."""
+    block: int = 0
+    """Measure-directly in blocks of up to this many pairs (:class:`EmittedBlock`, a QHP BATCH); 0: pair by
+    pair. The medium batches only when both ends ask for blocks."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +178,60 @@ class Detection:
     attempts: int
     clicks: tuple[tuple[int, int, int], ...]
     arrivals: tuple[float, float]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class EmittedBlock:
+    """A block of measure-directly pairs at one end (the batched path): every pair emitted and measured.
+
+    Attempts ``attempt_seq`` to ``attempt_seq + attempts - 1`` made ``count`` pairs, which the station's
+    BATCH names; ``outcomes`` holds this end's read-out outcome of each, packed 8 to a byte (most
+    significant bit first, ``numpy.packbits``), ``bases`` its basis of each (uint8, 0 Z, 1 X, 2 Y).
+    ``emission_time`` is the block's last emission on this end's clock; ``distribution`` is the pairs'
+    Bell-diagonal distribution relative to the heralded state.
+    """
+
+    link_id: int
+    attempt_seq: int
+    attempts: int
+    count: int
+    emission_time: int
+    distribution: BellDistribution
+    outcomes: np.ndarray
+    bases: np.ndarray
+
+    def __eq__(self, other: object) -> bool:
+        return _arrays_equal(self, other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class DetectionBlock:
+    """A block of attempts at a station (the batched path): the failed attempts before each success and the
+    Bell state the station's rule announces for it (uint8, ``x | z << 1``)."""
+
+    link_id: int
+    attempt_seq: int
+    attempts: int
+    failures: np.ndarray
+    bells: np.ndarray
+
+    def __eq__(self, other: object) -> bool:
+        return _arrays_equal(self, other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def _arrays_equal(a: object, b: object) -> bool:
+    """Dataclass equality with numpy arrays compared element by element."""
+    if type(a) is not type(b):
+        return False
+    for f in dataclasses.fields(a):  # type: ignore[arg-type]
+        x, y = getattr(a, f.name), getattr(b, f.name)
+        if not (np.array_equal(x, y) if isinstance(x, np.ndarray) else x == y):
+            return False
+    return True
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,9 +17,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from protocols.common import Actions, Address, Basis, BellState, ParseError, earliest
 from protocols.packets.heralding import MSG_HERALD, MSG_REPORT, OUTCOME_FAILURE, OUTCOME_SUCCESS, Herald
-from protocols.physical.hardware import Arm, BellDistribution, Detection, Disarm, Discard, Emitted
+from protocols.packets.heralding_batch import HeraldBatch, decode_qhp
+from protocols.physical.hardware import Arm, BellDistribution, Detection, Disarm, Discard, Emitted, EmittedBlock
 from protocols.physical.station import Station, double_click_outcome, single_click_outcome
 
 
@@ -32,6 +35,8 @@ class StartGeneration:
     measure_basis: Basis | None = None
     alpha: float | None = None
     basis_choice: tuple[tuple[Basis, float], ...] = ()
+    block: int = 0
+    """Measure-directly in blocks of up to this many pairs (0: pair by pair)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,13 +61,45 @@ class PairReady:
     outcome: int | None
     basis: Basis | None
 
+    @property
+    def count(self) -> int:
+        """Pairs this event delivers (a :class:`BlockReady` delivers many)."""
+        return 1
 
-@dataclass(frozen=True, slots=True)
-class AttemptLost:
-    """Physical layer → link layer: no herald came in time; the qubit was discarded."""
+
+@dataclass(frozen=True, slots=True, eq=False)
+class BlockReady:
+    """Physical layer → link layer: a block of measure-directly pairs, heralded by one BATCH.
+
+    ``bells`` is the Bell state the station announced for each pair, ``outcomes`` this end's outcome of each
+    (packed, ``numpy.packbits``), ``bases`` its basis of each; ``attempt_seq`` is the block's first attempt
+    (it names the block as an attempt names a pair), ``emission_time`` its last emission.
+    """
 
     link_id: int
     attempt_seq: int
+    attempts: int
+    emission_time: int
+    distribution: BellDistribution
+    bells: np.ndarray
+    outcomes: np.ndarray
+    bases: np.ndarray
+    slot: int = -1
+    outcome: int | None = 0
+    """Not None: like a measured pair, the block holds no qubit."""
+
+    @property
+    def count(self) -> int:
+        return len(self.bells)
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptLost:
+    """Physical layer → link layer: no herald came in time; the qubit (or the block's qubits) was discarded."""
+
+    link_id: int
+    attempt_seq: int
+    count: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,11 +119,16 @@ class NodePhysical:
     reported up as lost, since the other end may hold the pair.
     """
 
-    def __init__(self, herald_timeout_ns: int, reporting: dict[int, ReportingLink] | None = None) -> None:
+    def __init__(self, herald_timeout_ns: int, reporting: dict[int, ReportingLink] | None = None,
+                 heralders: dict[int, Address] | None = None) -> None:
         self.herald_timeout_ns = herald_timeout_ns
         self.reporting = reporting or {}
-        self.pending: dict[tuple[int, int], tuple[Emitted, int]] = {}
-        self.early: dict[tuple[int, int], Herald] = {}
+        self.heralders = heralders or {}
+        """Per link, the one address its HERALDs (its station) or REPORTs (the peer) may come from (a link not
+        in it: any)."""
+        self.wrong_sender = 0
+        self.pending: dict[tuple[int, int], tuple[Emitted | EmittedBlock, int]] = {}
+        self.early: dict[tuple[int, int], Herald | HeraldBatch] = {}
         self.malformed = 0
         self.unexpected = 0
         self.lost = 0
@@ -95,11 +137,13 @@ class NodePhysical:
     def handle(self, event: Any, now: int) -> Actions:
         if isinstance(event, StartGeneration):
             return Actions(hardware=[Arm(event.link_id, event.pairs, event.measure_basis, event.alpha,
-                                         event.basis_choice)], deadline=self._deadline())
+                                         event.basis_choice, event.block)], deadline=self._deadline())
         if isinstance(event, StopGeneration):
             return Actions(hardware=[Disarm(event.link_id)], deadline=self._deadline())
         if isinstance(event, Emitted):
             return self._on_emitted(event, now)
+        if isinstance(event, EmittedBlock):
+            return self._on_emitted_block(event, now)
         raise TypeError(f"physical layer cannot handle {event!r}")
 
     def _on_emitted(self, event: Emitted, now: int) -> Actions:
@@ -113,22 +157,42 @@ class NodePhysical:
         if event.local_herald:
             self.pending[key] = (event, event.emission_time + self.herald_timeout_ns)
             early = self.early.pop(key, None)
-            if early is not None:
+            if isinstance(early, Herald):
                 actions.extend(self._confirm(early))
+            elif early is not None:             # a BATCH naming a single pair's attempt
+                self.unexpected += 1
+        actions.deadline = self._deadline()
+        return actions
+
+    def _on_emitted_block(self, event: EmittedBlock, now: int) -> Actions:
+        key = (event.link_id, event.attempt_seq)
+        self.pending[key] = (event, event.emission_time + self.herald_timeout_ns)
+        early = self.early.pop(key, None)
+        actions = self._confirm_block(early) if isinstance(early, HeraldBatch) else Actions()
+        self.unexpected += isinstance(early, Herald)     # a HERALD naming a block's first attempt
         actions.deadline = self._deadline()
         return actions
 
     def receive(self, payload: bytes, source: Address, port: int, now: int) -> Actions:
         try:
-            herald = Herald.decode(payload)
+            herald = decode_qhp(payload)
         except ParseError:
             self.malformed += 1
             return Actions(deadline=self._deadline())
+        heralder = self.heralders.get(herald.link_id)
+        if heralder is not None and source != heralder:
+            self.wrong_sender += 1
+            return Actions(deadline=self._deadline())
+        if isinstance(herald, HeraldBatch):
+            return self._on_batch(herald, now)
         reporting = herald.link_id in self.reporting
         if (herald.msg_type == MSG_REPORT) != reporting:
             self.unexpected += 1
             return Actions(deadline=self._deadline())
         key = (herald.link_id, herald.attempt_seq)
+        if key in self.pending and isinstance(self.pending[key][0], EmittedBlock):
+            self.unexpected += 1                   # a HERALD naming a block
+            return Actions(deadline=self._deadline())
         if key not in self.pending:
             fresh = herald.detection_time + self.herald_timeout_ns > now
             if fresh and len(self.early) < 1024:   # before our own emission event (a peer's REPORT, or a
@@ -140,8 +204,32 @@ class NodePhysical:
         actions.deadline = self._deadline()
         return actions
 
+    def _on_batch(self, batch: HeraldBatch, now: int) -> Actions:
+        key = (batch.link_id, batch.attempt_seq)
+        pending = self.pending.get(key)
+        if batch.link_id in self.reporting or (pending is not None and not isinstance(pending[0], EmittedBlock)):
+            self.unexpected += 1
+        elif pending is not None:
+            return self._confirm_block(batch).extend(Actions(deadline=self._deadline()))
+        elif batch.detection_time + self.herald_timeout_ns > now and len(self.early) < 1024:
+            self.early[key] = batch                 # before our own block's event
+        else:
+            self.unexpected += 1
+        return Actions(deadline=self._deadline())
+
+    def _confirm_block(self, batch: HeraldBatch) -> Actions:
+        """The station's BATCH for a block this end emitted: the block's pairs go up, with their Bell states."""
+        emitted, _ = self.pending.pop((batch.link_id, batch.attempt_seq))
+        assert isinstance(emitted, EmittedBlock)
+        if batch.count != emitted.count or batch.attempts != min(emitted.attempts, 0xFFFF_FFFF):
+            self.unexpected += 1               # not the block this end made: its pairs are lost here
+            return self._lose(emitted)
+        return Actions(up=[BlockReady(emitted.link_id, emitted.attempt_seq, emitted.attempts, emitted.emission_time,
+                                      emitted.distribution, batch.bells, emitted.outcomes, emitted.bases)])
+
     def _confirm(self, herald: Herald) -> Actions:
         emitted, _ = self.pending.pop((herald.link_id, herald.attempt_seq))
+        assert isinstance(emitted, Emitted)
         if herald.outcome != OUTCOME_SUCCESS:
             self.failed += 1           # the hardware knows the attempt failed and carries on
             return Actions(hardware=self._discard(emitted))
@@ -170,10 +258,13 @@ class NodePhysical:
 
     def held_slots(self) -> set[int]:
         """Memory slots holding qubits that wait for their herald."""
-        return {e.slot for e, _ in self.pending.values() if e.outcome is None}
+        return {e.slot for e, _ in self.pending.values() if isinstance(e, Emitted) and e.outcome is None}
 
-    def _lose(self, emitted: Emitted) -> Actions:
-        """No confirmation came in time: the pair may exist at the other end only."""
+    def _lose(self, emitted: Emitted | EmittedBlock) -> Actions:
+        """No confirmation came in time: the pair (or the block's pairs) may exist at the other end only."""
+        if isinstance(emitted, EmittedBlock):
+            self.lost += emitted.count
+            return Actions(up=[AttemptLost(emitted.link_id, emitted.attempt_seq, emitted.count)])
         self.lost += 1
         return Actions(up=[AttemptLost(emitted.link_id, emitted.attempt_seq)], hardware=self._discard(emitted))
 

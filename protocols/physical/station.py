@@ -28,7 +28,8 @@ from protocols.packets.heralding import (
     SCHEME_SINGLE_CLICK,
     Herald,
 )
-from protocols.physical.hardware import Detection
+from protocols.packets.heralding_batch import HeraldBatch
+from protocols.physical.hardware import Detection, DetectionBlock
 
 
 def double_click_outcome(clicks: tuple[tuple[int, int, int], ...]) -> BellState | None:
@@ -65,6 +66,8 @@ class Station:
         self.malformed = 0
 
     def handle(self, event: Any, now: int) -> Actions:
+        if isinstance(event, DetectionBlock) and event.link_id in self.links:
+            return self._batch(event, now)
         if not isinstance(event, Detection) or event.link_id not in self.links:
             return Actions()
         scheme = self.schemes.get(event.link_id, SCHEME_DOUBLE_CLICK)
@@ -82,6 +85,13 @@ class Station:
             attempts=event.attempts, detection_time=now,
         ).encode()
         return Actions(send=[(end, herald) for end in self.links[event.link_id]])
+
+    def _batch(self, event: DetectionBlock, now: int) -> Actions:
+        """A block of attempts (the batched path): one BATCH to each end names its successes and their states."""
+        self.successes += len(event.failures)
+        batch = HeraldBatch(event.link_id, self.schemes.get(event.link_id, SCHEME_DOUBLE_CLICK), event.attempt_seq,
+                            min(event.attempts, 0xFFFF_FFFF), now, event.failures, event.bells).encode()
+        return Actions(send=[(end, batch) for end in self.links[event.link_id]])
 
     def receive(self, payload: bytes, source: Address, port: int, now: int) -> Actions:
         self.malformed += 1

@@ -6,6 +6,12 @@ duplication (a second copy, with its own jitter) and uniform jitter (which reord
 Datagrams are captured when they leave, so a lost datagram still appears in the capture,
 as it would at the sender.
 
+With :attr:`Network.auth` set (the default in a run: docs/wire.md §10), this is also the one place
+where classical control is authenticated: every datagram leaves sealed (its payload followed by the
+trailer: sequence number and ICV) and is opened when it arrives, before its port sees it; a
+datagram that fails is dropped and counted per reason in the receiver's :class:`NodeCounters`.
+Engines never see a trailer.
+
 This is the in-process side of the socket seam: a layer only calls
 :meth:`Network.send` and receives :class:`Datagram` events on its port; the
 multi-process mode replaces both with real UDP on 127.0.0.1.
@@ -15,14 +21,20 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import os
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import numpy as np
 
 from protocols.common import Address
+from protocols.security import Authenticator, Drop
 from stack.core.capture import PcapWriter, node_ip, quantum_frame, udp_frame
 from stack.core.kernel import Kernel, VirtualPort
+from stack.scenario import SecuritySettings
+
+AUTH_DROPS = tuple(drop.value for drop in Drop)
+"""The per-node counters of datagrams authentication dropped: no_tag, bad_tag, replayed, wrong_source."""
 
 
 class Datagram(NamedTuple):
@@ -63,6 +75,14 @@ class NodeCounters:
     received: int = 0
     lost: int = 0
     undeliverable: int = 0
+    no_tag: int = 0
+    """Datagrams dropped by authentication (docs/wire.md §10): without a trailer for this node, ..."""
+    bad_tag: int = 0
+    """... whose ICV did not verify, ..."""
+    replayed: int = 0
+    """... whose sequence number was already accepted or is older than the anti-replay window, ..."""
+    wrong_source: int = 0
+    """... or whose trailer names another sender than the node it came from (or none of the run's nodes)."""
 
 
 @dataclass(slots=True)
@@ -79,6 +99,8 @@ class Network:
     _routes: dict[tuple[int, int], Route] = field(default_factory=dict)
     _ip_ids: dict[int, int] = field(default_factory=dict)
     _node_of_ip: dict[str, int] = field(default_factory=dict)
+    auth: Authenticator | None = None
+    """Authenticated classical control (None: off, datagrams travel bare)."""
 
     def add_node(self, node_id: int) -> None:
         self.fibres.setdefault(node_id, {})
@@ -100,6 +122,7 @@ class Network:
         """Send ``payload`` from node ``src``'s port ``sport`` to ``dst``."""
         now = self.kernel.now
         dst_node = self._node_of_ip.get(dst[0])
+        payload = self.seal(src, sport, dst_node, dst[1], payload)
         self._record(now, src, sport, dst_node, dst, payload)
         port = self.bindings.get(dst)
         if dst_node is None or port is None:
@@ -108,7 +131,35 @@ class Network:
         datagram = Datagram((node_ip(src), sport), dst[1], payload)
         for delay in self.delays(src, dst_node):
             self.counters[dst_node].received += 1
-            self.kernel.deliver_at(now + delay, port, datagram)
+            if self.auth is None:
+                self.kernel.deliver_at(now + delay, port, datagram)
+            else:
+                self.kernel.call_at(now + delay, self._arrive, (port, src, dst_node, datagram))
+
+    def seal(self, src: int, sport: int, dst_node: int | None, dport: int, payload: bytes) -> bytes:
+        """The bytes that leave: ``payload`` and its trailer (unchanged when authentication is off, or when
+        the destination is no node: nobody could open it)."""
+        if self.auth is None or dst_node is None:
+            return payload
+        return self.auth.seal(src, dst_node, sport, dport, payload)
+
+    def open(self, src: int | None, sport: int, dst_node: int, dport: int, wire: bytes) -> bytes | None:
+        """The payload of a datagram that reached node ``dst_node`` from node ``src`` (None: from outside the
+        run), or None when authentication refuses it (counted by reason)."""
+        if self.auth is None:
+            return wire
+        opened = self.auth.open(src, dst_node, sport, dport, wire)
+        if isinstance(opened, Drop):
+            counters = self.counters[dst_node]
+            setattr(counters, opened.value, getattr(counters, opened.value) + 1)
+            return None
+        return opened
+
+    def _arrive(self, arg: tuple[VirtualPort, int, int, Datagram]) -> None:
+        port, src, dst_node, datagram = arg
+        payload = self.open(src, datagram.source[1], dst_node, datagram.port, datagram.payload)
+        if payload is not None:
+            port.deliver(datagram._replace(payload=payload))
 
     def _record(self, now: int, src: int, sport: int, dst_node: int | None, dst: Address, payload: bytes) -> None:
         """Count a datagram as sent and capture it as it leaves."""
@@ -162,6 +213,16 @@ class Network:
             single *= 1 - fibre.duplication
         return Route(sum(f.delay_ns for f in fibres), 1 - survive, sum(f.jitter_ns for f in fibres), rng,
                      1 - single)
+
+
+def authenticator(settings: SecuritySettings, secret: bytes | None = None) -> Authenticator | None:
+    """The run's authentication of classical control (None: the scenario turns it off). Its secret:
+    ``secret`` if given (a test, or ``qnet node`` with the medium's), else the scenario's key file, else
+    32 fresh bytes from the OS (never the seed: captures then differ from run to run in their ICVs only)."""
+    if not settings.authenticate:
+        return None
+    chosen = secret if secret is not None else settings.secret
+    return Authenticator(os.urandom(32) if chosen is None else chosen, settings.replay_window)
 
 
 def shortest_path(fibres: dict[int, dict[int, Fibre]], source: int, target: int) -> list[int] | None:

@@ -26,6 +26,8 @@ b'\\x00\\x00\\x00\\x15{"op":"drain","at":5}'
 
 from __future__ import annotations
 
+import base64
+import binascii
 import dataclasses
 import enum
 import hashlib
@@ -41,6 +43,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import trio
 
 from protocols.common import Basis
@@ -60,7 +63,8 @@ NONCE_BYTES = 16
 HARDWARE_TYPES: dict[str, type] = {cls.__name__: cls for cls in (
     hardware.Arm, hardware.Disarm, hardware.Measure, hardware.Discard, hardware.Move, hardware.MoveResult,
     hardware.Emitted, hardware.Detection, hardware.MeasureResult, hardware.BellMeasure, hardware.BellMeasureResult,
-    hardware.Init, hardware.Gate, hardware.Distill, hardware.DistillResult, hardware.CommandRejected)}
+    hardware.Init, hardware.Gate, hardware.Distill, hardware.DistillResult, hardware.CommandRejected,
+    hardware.EmittedBlock, hardware.DetectionBlock)}
 _HINTS = {name: typing.get_type_hints(cls, vars(hardware)) for name, cls in HARDWARE_TYPES.items()}
 _INT_RANGE = 1 << 63
 _STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"')
@@ -93,7 +97,13 @@ def decode_hardware(data: Any) -> Any:
         raise MediumProtocolError(f"bad hardware object {_short(data)}: {error}") from None
 
 
+ARRAY_TYPES = ("uint8", "uint64")
+"""The element types of the arrays a hardware event carries (a block's outcomes, bases, failure counts)."""
+
+
 def _plain(value: Any) -> Any:
+    if isinstance(value, np.ndarray):               # a block's packed arrays: base64 of their bytes
+        return {"dtype": value.dtype.name, "b64": base64.b64encode(value.tobytes()).decode("ascii")}
     if isinstance(value, enum.Enum):
         return value.name
     if isinstance(value, tuple):
@@ -119,6 +129,8 @@ def _typed(hint: Any, value: Any) -> Any:
         if len(args) == 2 and args[1] is Ellipsis:
             return tuple(_typed(args[0], v) for v in value)
         return tuple(_typed(a, v) for a, v in zip(args, value, strict=True))
+    if hint is np.ndarray:
+        return _array(value)
     if hint is float:
         if not finite(value):
             raise TypeError(f"{_short(value)} is not a finite number")
@@ -130,6 +142,21 @@ def _typed(hint: Any, value: Any) -> Any:
     if hint in (bool, str) and not isinstance(value, hint):
         raise TypeError(f"{_short(value)} is not {hint.__name__}")
     return value
+
+
+def _array(value: Any) -> np.ndarray:
+    """A block's array from ``{"dtype": "uint8" | "uint64", "b64": ...}``, at most MAX_ITEMS items."""
+    if not isinstance(value, dict) or set(value) != {"dtype", "b64"} or value["dtype"] not in ARRAY_TYPES \
+            or not isinstance(value["b64"], str):
+        raise TypeError(f"{_short(value)} is not an array object")
+    try:
+        data = base64.b64decode(value["b64"], validate=True)
+    except (binascii.Error, ValueError):
+        raise TypeError(f"{_short(value)} is not base64") from None
+    dtype = np.dtype(value["dtype"])
+    if len(data) % dtype.itemsize or len(data) // dtype.itemsize > MAX_ITEMS:
+        raise TypeError(f"an array of {len(data)} bytes is not at most {MAX_ITEMS} {dtype.name} items")
+    return np.frombuffer(data, dtype=dtype).copy()
 
 
 def finite(value: Any) -> bool:

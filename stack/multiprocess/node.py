@@ -22,7 +22,9 @@ from protocols.apps.workload import EntanglementUser
 from protocols.link.types import GenerationOver
 from protocols.packets.linkservice import ERROR_CODES
 from protocols.physical.hardware import LinkDown
+from protocols.security import run_secret_from
 from stack.core.kernel import Kernel
+from stack.core.network import authenticator
 from stack.multiprocess.medium_protocol import (
     MAX_HELLO,
     MAX_MESSAGE,
@@ -110,6 +112,7 @@ class NodeProcess:
             secret = read_secret(self.run_dir)
         except (OSError, ValueError) as error:
             raise MediumGone(f"cannot read the run's secret: {error}") from None
+        self._key_classical_control(secret)
         node_id = self.emu.scenario.nodes[self.name].node_id
         await stream.send({"op": "hello", "node": self.name, "node_id": node_id, "seed": self.seed,
                            "proof": hello_proof(secret, nonce, self.name)})
@@ -118,6 +121,13 @@ class NodeProcess:
             reason = "it closed the connection" if welcome is None else str(welcome.get("reason", welcome["op"]))
             raise MediumGone(f"the medium refused node {self.name}: {reason[:200]}")
         return welcome
+
+    def _key_classical_control(self, medium_secret: bytes) -> None:
+        """Without a key file, every node of the run derives the same classical-control secret from the medium's
+        (``RUN_DIR/secret``, mode 0600): only processes that can read the run directory hold the keys."""
+        security = self.emu.scenario.security
+        if security.authenticate and security.secret is None:
+            self.emu.network.auth = authenticator(security, run_secret_from(medium_secret))
 
     async def run(self, stream: MessageStream, welcome: dict[str, Any]) -> None:
         kernel = self.kernel

@@ -18,6 +18,7 @@ from protocols.network.distil_state import DistilStats
 from protocols.network.layer import NetworkLayer
 from protocols.network.types import CircuitStats
 from protocols.sync.ptp import PtpClock
+from stack.core.network import AUTH_DROPS
 from stack.multiprocess.realtime import RealtimeKernel
 from stack.multiprocess.udp import UdpNetwork
 from stack.report import REFUSALS, malformed_count, refusal_counts
@@ -61,8 +62,9 @@ def result_problem(message: dict[str, Any], node: str) -> str | None:
          "'held' is not {node id: [slots]}"),
         (_table(message.get("counters"), lambda k, v: _int(v)) and all(
             key in message["counters"] for key in ("sent", "received", "lost", "undeliverable", "malformed",
-                                                   *REFUSALS)),
-         "'counters' lack an integer sent, received, lost, undeliverable, malformed or refusal count"),
+                                                   *REFUSALS, *AUTH_DROPS)),
+         "'counters' lack an integer sent, received, lost, undeliverable, malformed, refusal or "
+         "authentication-drop count"),
         (_table(message.get("kernel"), lambda k, v: _int(v)) and all(
             key in message["kernel"] for key in ("missed_deadlines", "late_inputs")),
          "'kernel' lacks integer missed_deadlines and late_inputs"),
@@ -143,7 +145,7 @@ def apply_results(emu: Emulation, results: dict[str, dict[str, Any]], dead: list
     for name, result in results.items():
         node_id = emu.scenario.nodes[name].node_id
         counters = emu.network.counters[node_id]
-        for key in ("sent", "received", "lost", "undeliverable"):
+        for key in ("sent", "received", "lost", "undeliverable", *AUTH_DROPS):
             setattr(counters, key, result["counters"][key])
         if result.get("network") is not None:
             records = {(head, create_id): stats_from_json(stats) for head, create_id, stats

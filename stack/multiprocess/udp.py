@@ -234,6 +234,7 @@ class UdpNetwork(Network):
     def send(self, src: int, sport: int, dst: Address, payload: bytes) -> None:
         now = self.kernel.now
         dst_node = self._node_of_ip.get(dst[0])
+        payload = self.seal(src, sport, dst_node, dst[1], payload)
         self._record(now, src, sport, dst_node, dst, payload)
         sock = self.sockets.get((node_ip(src), sport))
         if dst_node is None or sock is None:
@@ -332,7 +333,9 @@ class UdpNetwork(Network):
                 self.counters[node_id].received += 1
                 self._drain_sideband(self.sidebands[node_id])    # its record left first: read it now
                 arrival = self._arrival(payload) if source[1] else None
-                kernel.inject(arrival, port, Datagram(source[0], number, payload, arrival))
+                opened = self.open(source[1] or None, source[0][1], node_id, number, payload)
+                if opened is not None:
+                    kernel.inject(arrival, port, Datagram(source[0], number, opened, arrival))
 
     def _source(self, real: int) -> tuple[Address, int] | None:
         """The logical sender behind a real source port: a node of this run in the port map (None: a stranger)."""

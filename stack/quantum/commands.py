@@ -28,6 +28,8 @@ from protocols.physical.hardware import Arm, BellMeasure, Disarm, Discard, Disti
 
 MAX_PAIRS = 1 << 62
 """The most pairs one Arm may ask for (the link layer's followers ask for 2^30)."""
+MAX_BLOCK = 0xFFFF
+"""The largest block of measure-directly pairs one Arm may ask for (a CREATE's Number is 16 bits)."""
 
 REPLIES = (Measure, Move, BellMeasure, Distill)
 """Commands whose sender waits for a result: a refusal is answered."""
@@ -66,6 +68,8 @@ def slot_of(command: Any) -> int:
 def _arm_values(arm: Arm) -> str | None:
     if not _is_int(arm.pairs) or not 0 <= arm.pairs <= MAX_PAIRS:
         return f"pairs {arm.pairs!r} is not in [0, 2^62]"
+    if not _is_int(arm.block) or not 0 <= arm.block <= MAX_BLOCK:
+        return f"block {arm.block!r} is not in [0, {MAX_BLOCK}]"
     if arm.alpha is not None and not (_is_number(arm.alpha) and 0 < arm.alpha <= 1):
         return f"alpha {arm.alpha!r} is not in (0, 1]"
     if arm.measure_basis is not None and not isinstance(arm.measure_basis, Basis):

@@ -29,7 +29,7 @@ from protocols.physical import physics
 from protocols.physical.hardware import Arm, Detection, Disarm, Emitted
 from stack.core.kernel import VirtualPort
 from stack.quantum import attempts as attempt_models
-from stack.quantum import sampling
+from stack.quantum import blocks, sampling
 from stack.quantum.budget import LinkPhysics, with_alpha
 from stack.quantum.medium import Medium
 from stack.quantum.state import FRAME_OF_BELL, Pair, Qubit
@@ -44,6 +44,7 @@ class _Arm:
     remaining: int = 0
     basis: Basis | None = None
     choice: tuple[tuple[Basis, float], ...] = ()
+    block: int = 0
 
 
 @dataclass(slots=True)
@@ -139,6 +140,7 @@ class Heralding:
             arm.remaining += command.pairs
             arm.basis = command.measure_basis
             arm.choice = command.basis_choice
+            arm.block = command.block
             if not state.scheduled:
                 state.physics = self._variant(state, command.alpha)
             self._try_start(state)
@@ -247,6 +249,10 @@ class Heralding:
             station.busy = link.link_id
         first = max(state.next_slot, -(-start // link.cycle_ns))
         state.scheduled = True
+        if blocks.wanted(link, state.armed.values()):
+            block = blocks.plan(link, state.rng, tuple(state.armed.values()), self.medium, first)
+            self.kernel.call_at(blocks.last_slot(block) * link.cycle_ns, self._block, (state, state.token, block))
+            return
         if link.mode == "exact":
             self.kernel.call_at(first * link.cycle_ns, self._exact, (state, state.token, first))
             return
@@ -266,13 +272,49 @@ class Heralding:
             attempt = attempt_models.EXACT[state.physics.scheme](state.physics, state.rng)
             self._conclude(state, slot_index, 1, attempt)
 
-    def _conclude(self, state: LinkState, slot_index: int, tries: int, attempt: attempt_models.Attempt) -> None:
+    def _block(self, args: tuple[LinkState, int, blocks.Block]) -> None:
+        """A block's last attempt is over (the batched measure-directly path, :mod:`stack.quantum.blocks`)."""
+        state, token, block = args
+        if token != state.token:
+            return
+        link = state.physics
+        self._unreserve(state, blocks.last_slot(block))
+        state.attempts += block.attempts
+        if blocks.in_window(link, block, self._timing):
+            state.successes += block.count
+            state.true_heralds += block.true_heralds
+            for arm in state.armed.values():
+                arm.remaining -= block.count
+            blocks.deliver(block, link, self.kernel, self.medium, self.middles[link.middle], self._timing,
+                           self._local)
+        else:
+            state.window_failures += block.count         # heralds the clocks spoilt: their photons missed each other
+        _, arrivals = self._timing(link, blocks.last_slot(block))
+        state.photons_until = math.ceil(max(arrivals)) + link.attempt_ns
+        self._end_run(state)
+
+    def _local(self, node_id: int, true_ns: float) -> float:
+        clock = self.clocks.get(node_id)
+        return clock.local_ns(true_ns) if clock is not None else true_ns
+
+    def _unreserve(self, state: LinkState, slot_index: int) -> None:
         slots = state.reserved
         assert slots is not None
         state.reserved = None
         for node_id, slot in zip((state.physics.node_a, state.physics.node_b), slots, strict=True):
             self.medium.nodes[node_id].reserved.discard(slot)
         state.next_slot = slot_index + 1
+
+    def _end_run(self, state: LinkState) -> None:
+        self._release(state)
+        if self._wants(state) and state.physics.link_id not in self.waiting:
+            self._wait(state.physics)                       # behind the links already waiting
+        self._retry_soon()
+
+    def _conclude(self, state: LinkState, slot_index: int, tries: int, attempt: attempt_models.Attempt) -> None:
+        slots = state.reserved
+        assert slots is not None
+        self._unreserve(state, slot_index)
         state.attempts += tries
         bell = attempt_models.heralded_state(state.physics, attempt)
         emissions, arrivals = self._timing(state.physics, slot_index)
@@ -287,10 +329,7 @@ class Heralding:
                 arm.remaining -= 1
         wire_tries = min(tries, 0xFFFF_FFFF)              # the Attempts field is 32 bits: it saturates
         self._materialize(state, slot_index, wire_tries, attempt, bell, slots, emissions, arrivals)
-        self._release(state)
-        if self._wants(state) and state.physics.link_id not in self.waiting:
-            self._wait(state.physics)                       # behind the links already waiting
-        self._retry_soon()
+        self._end_run(state)
 
     # -- emitting ---------------------------------------------------------------------------
     def _true(self, node_id: int, local_ns: float) -> float:

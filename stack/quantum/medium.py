@@ -82,6 +82,10 @@ class Generation(Protocol):
         """The nodes that may arm link ``link_id`` (None: there is no such link)."""
 
 
+PRUNE_FLOOR = 4096
+"""Size of :attr:`Medium.qubits` below which it is never pruned."""
+
+
 class AccountingError(RuntimeError):
     """The medium holds qubits that no protocol layer claims: something leaked."""
 
@@ -96,6 +100,8 @@ class Medium:
         self.capture = capture
         self.nodes: dict[int, NodeHardware] = {}
         self.qubits: dict[int, Qubit] = {}
+        """Qubits a far-half lookup can still reach: pruned (:meth:`_prune`) once it has doubled in size."""
+        self._prune_at = PRUNE_FLOOR
         self.ledger = {"created": 0, "measured": 0, "discarded": 0, "discarded_at_end": 0}
         self.heralding: Generation | None = None
         self.components = Components(rng, self.qubits)
@@ -293,7 +299,26 @@ class Medium:
         self.qubits[qubit.qubit_id] = qubit
         self.nodes[node_id].held[slot] = qubit
         self.ledger["created"] += 1
+        if len(self.qubits) >= self._prune_at:
+            self._prune()
         return qubit
+
+    def _prune(self) -> None:
+        """Forget the qubits no far-half lookup can reach any more, so a long run's memory stays bounded:
+        amortised O(1) per qubit, and no random draw (runs stay byte-for-byte the same)."""
+        for qubit_id in [qubit_id for qubit_id, q in self.qubits.items() if not self._reachable(q)]:
+            del self.qubits[qubit_id]
+        self._prune_at = max(PRUNE_FLOOR, 2 * len(self.qubits))
+
+    def _reachable(self, qubit: Qubit) -> bool:
+        """Whether ``qubit`` may still be looked up: it is in memory or in a tableau component, or it is the
+        far half of one that is (a half whose partner was swapped away belongs to a dissolved pair)."""
+        if qubit.status is QubitStatus.IN_MEMORY or qubit.component is not None:
+            return True
+        far_id = qubit.pair.members[1 - qubit.side]
+        far = self.qubits.get(far_id) if far_id else None
+        return (far is not None and far.pair is qubit.pair
+                and (far.status is QubitStatus.IN_MEMORY or far.component is not None))
 
     def take(self, node_id: int, slot: int, busy_ns: int = 0) -> Qubit:
         """Remove the qubit in ``slot`` from memory; the slot is free once ``busy_ns`` (a readout, a move) is over."""

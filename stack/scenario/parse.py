@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from stack.scenario import checks
+from stack.scenario.security import security_settings
 from stack.scenario.table import REQUIRED, ScenarioError, Table
 from stack.scenario.types import (
     ClockConfig,
@@ -27,6 +28,7 @@ from stack.scenario.types import (
     NodeConfig,
     RunConfig,
     Scenario,
+    SecuritySettings,
     SyncConfig,
     WorkloadConfig,
 )
@@ -40,7 +42,7 @@ MODES = ("sampled", "exact")
 MAX_DATA_QUBITS = 4096
 """Data qubits per QPU (``data_qubits``): a bound on memory, not on physics (they share no LQID)."""
 WORKLOAD_TYPES = ("keep", "measure")
-TOP_LEVEL = ("run", "sync", "nodes", "links", "workload", "network")
+TOP_LEVEL = ("run", "sync", "nodes", "links", "workload", "network", "security")
 
 __all__ = [
     "ClockConfig",
@@ -50,6 +52,7 @@ __all__ = [
     "RunConfig",
     "Scenario",
     "ScenarioError",
+    "SecuritySettings",
     "SyncConfig",
     "WorkloadConfig",
     "load",
@@ -100,8 +103,9 @@ def load_data(data: dict[str, Any], source: str) -> Scenario:
     links = _links(source, top.get("links", REQUIRED), nodes)
     workload = read_workload(source, top.get("workload", []), nodes, links, _node_ref)
     network = network_settings(Table(source, "network", top.get("network", {})))
+    security = security_settings(Table(source, "security", top.get("security", {})))
     top.finish()
-    return Scenario(source, run, nodes, links, workload, sync, network)
+    return Scenario(source, run, nodes, links, workload, sync, network, security)
 
 
 def _sync(t: Table) -> SyncConfig:
@@ -247,8 +251,13 @@ def _link(t: Table, name: str, link_id: int, nodes: dict[str, NodeConfig]) -> Li
         if role != needs and ref is not None:
             raise t.error(role, f"does not apply to scheme {scheme!r}")
     length = t.number("length_km", 10.0 if needs else 0.01, low=0.0, high=1e5)
+    mode = t.text("mode", "sampled", MODES)
+    batch = t.number("batch", 0, low=0, high=0xFFFF, integer=True)
+    if batch and (needs != "station" or mode != "sampled"):
+        raise t.error("batch", f"blocks of measure-directly pairs need a station and mode \"sampled\" "
+                               f"(this link: scheme {scheme!r}, mode {mode!r})")
     return LinkConfig(
-        name, link_id, a, b, scheme, t.text("mode", "sampled", MODES), station, source,
+        name, link_id, a, b, scheme, mode, station, source,
         switch=_optional_ref(t, "switch", nodes, "switch"),
         length_a_km=t.number("length_a_km", length / 2, low=0.0, high=1e5),
         length_b_km=t.number("length_b_km", length / 2, low=0.0, high=1e5),
@@ -267,6 +276,7 @@ def _link(t: Table, name: str, link_id: int, nodes: dict[str, NodeConfig]) -> Li
         queue_max_per_source=t.number("queue_max_per_source", 16, low=1, high=1_000_000, integer=True),
         queue_priority_pairs=t.number("queue_priority_pairs", 4096, low=0, high=1 << 30, integer=True),
         cutoff_ns=round(t.number("cutoff_us", 0.0, low=0.0, high=1e12) * 1000),
+        batch=batch,
     )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +113,8 @@ class LinkConfig:
     """Pairs one source may have outstanding at a Priority above 0 on this link (beyond: NORES)."""
     cutoff_ns: int = 0
     """A pair of an atomic request still kept this long after its emission is discarded (0: never)."""
+    batch: int = 0
+    """Measure-directly requests of at least this many pairs run in blocks of up to this many (0: never)."""
 
     @property
     def middle(self) -> str:
@@ -163,6 +165,18 @@ class NetworkSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class SecuritySettings:
+    """The optional ``[security]`` table: authenticated classical control (docs/wire.md §10)."""
+
+    authenticate: bool = True
+    key_file: str | None = None
+    """The key file's path as the scenario names it (relative to the scenario file's folder)."""
+    secret: bytes | None = field(default=None, repr=False)
+    """The key file's contents (None: no key file; the runtime draws a run secret from the OS)."""
+    replay_window: int = 1024
+
+
+@dataclass(frozen=True, slots=True)
 class Scenario:
     source: str
     run: RunConfig
@@ -171,6 +185,7 @@ class Scenario:
     workload: list[WorkloadConfig]
     sync: SyncConfig = SyncConfig()
     network: NetworkSettings = NetworkSettings()
+    security: SecuritySettings = SecuritySettings()
 
     @property
     def uses_network(self) -> bool:

@@ -6,6 +6,6 @@ service, so a datagram between ports 7771 and 7773 dissects as link service (as 
 """
 
 from protocols.packets.scapy_layers import linkservice  # noqa: I001  (binding order)
-from protocols.packets.scapy_layers import egp, heralding, netservice, qframe, qncp, qnp
+from protocols.packets.scapy_layers import auth, egp, heralding, netservice, qframe, qncp, qnp
 
-__all__ = ["egp", "heralding", "linkservice", "netservice", "qframe", "qncp", "qnp"]
+__all__ = ["auth", "egp", "heralding", "linkservice", "netservice", "qframe", "qncp", "qnp"]

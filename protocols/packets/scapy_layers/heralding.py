@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from scapy.fields import ByteEnumField, ByteField, IntField, LongField, ShortField
+from collections.abc import Callable
+from typing import Any
+
+from scapy.fields import ByteEnumField, ByteField, Field, FieldLenField, IntField, LongField, ShortField
 from scapy.layers.inet import UDP
 from scapy.packet import Packet, bind_layers
 
@@ -17,6 +20,7 @@ from protocols.packets.heralding import (
     SCHEMES,
     VERSION,
 )
+from protocols.packets.heralding_batch import MSG_BATCH
 
 
 class QHPHerald(Packet):
@@ -34,6 +38,77 @@ class QHPHerald(Packet):
         LongField("attempt_seq", 0),
         IntField("attempts", 1),
         LongField("detection_time", 0),
+    ]
+
+    @classmethod
+    def dispatch_hook(cls, _pkt: bytes | None = None, *args: Any, **kwargs: Any) -> type[Packet]:
+        """A QHP datagram of type 3 is a BATCH; every other is a HERALD or REPORT."""
+        if _pkt is not None and len(_pkt) >= 2 and _pkt[1] == MSG_BATCH:
+            return QHPBatch
+        return cls
+
+
+class PackedUIntsField(Field[list[int], bytes]):
+    """A list of ``width``-bit unsigned integers, most significant bit first, zero-padded to a byte.
+
+    The width and the count come from other fields of the packet; written with plain Python integers,
+    independently of the codec's numpy packing, so the two check each other."""
+
+    __slots__ = ["count_from", "width_from"]
+    islist = 1
+
+    def __init__(self, name: str, width_from: Callable[[Packet], int], count_from: Callable[[Packet], int]) -> None:
+        super().__init__(name, [])
+        self.width_from = width_from
+        self.count_from = count_from
+
+    def _size(self, pkt: Packet) -> int:
+        return -(-self.count_from(pkt) * self.width_from(pkt) // 8)
+
+    def getfield(self, pkt: Packet, s: bytes) -> tuple[bytes, list[int]]:
+        width, count, size = self.width_from(pkt), self.count_from(pkt), self._size(pkt)
+        number = int.from_bytes(s[:size], "big")
+        spare = size * 8 - count * width
+        number >>= spare
+        values = [(number >> (width * (count - 1 - i))) & ((1 << width) - 1) for i in range(count)] if width else \
+            [0] * count
+        return s[size:], values
+
+    def addfield(self, pkt: Packet, s: bytes, val: list[int] | None) -> bytes:
+        width = self.width_from(pkt)
+        values = list(val or [])
+        number = 0
+        for value in values:
+            number = (number << width) | value
+        size = -(-len(values) * width // 8)
+        number <<= size * 8 - len(values) * width
+        return s + number.to_bytes(size, "big")
+
+    def i2len(self, pkt: Packet, x: Any) -> int:
+        return self._size(pkt)
+
+    def i2count(self, pkt: Packet | None, x: Any) -> int:
+        return len(x) if isinstance(x, list) else 0
+
+
+class QHPBatch(Packet):
+    """Scapy layer of the BATCH message (a block of heralded attempts; reference dissector)."""
+
+    name = "QHP Batch"
+    fields_desc = [
+        ByteField("version", VERSION),
+        ByteEnumField("msg_type", MSG_BATCH, MESSAGE_TYPES | {MSG_BATCH: "BATCH"}),
+        ByteField("delta_bits", 0),
+        ByteField("reserved", 0),
+        ShortField("link_id", 0),
+        ByteEnumField("scheme", SCHEME_DOUBLE_CLICK, SCHEMES),
+        ByteField("reserved2", 0),
+        LongField("attempt_seq", 0),
+        IntField("attempts", 0),
+        FieldLenField("count", None, count_of="bells", fmt="!I"),
+        LongField("detection_time", 0),
+        PackedUIntsField("failures", lambda pkt: pkt.delta_bits, lambda pkt: pkt.count),
+        PackedUIntsField("bells", lambda pkt: 2, lambda pkt: pkt.count),
     ]
 
 

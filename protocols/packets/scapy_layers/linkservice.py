@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from scapy.fields import BitEnumField, BitField, ByteField, IntField, ShortField
+from scapy.fields import BitEnumField, BitField, ByteField, FieldLenField, IntField, ShortField
 from scapy.layers.inet import UDP
 from scapy.packet import Packet, bind_layers
 
@@ -20,8 +20,10 @@ from protocols.packets.linkservice import (
     TYPE_ERR,
     TYPE_OK_K,
     TYPE_OK_M,
+    TYPE_OK_MB,
     TYPES,
 )
+from protocols.packets.scapy_layers.heralding import PackedUIntsField
 
 
 class LLCreate(Packet):
@@ -103,8 +105,25 @@ class LLErr(LLUpward):
     ]
 
 
+class LLOkMB(LLUpward):
+    """OK type MB: a block of measure-directly pairs (qnetstack's extension; docs/wire.md §4.6)."""
+
+    name = "Link Layer OK (MB)"
+    fields_desc = [
+        BitEnumField("type", TYPE_OK_MB, 4, TYPES), BitField("create_id", 0, 16),
+        BitField("d", 0, 1), BitField("unused", 0, 11),
+        ShortField("sequence_number", 0), ShortField("purpose_id", 0),
+        IntField("remote_node_id", 0),
+        ShortField("goodness", 0), ShortField("unused2", 0),
+        FieldLenField("count", None, count_of="outcomes", fmt="!I"),
+        PackedUIntsField("outcomes", lambda pkt: 1, lambda pkt: pkt.count),
+        PackedUIntsField("bases", lambda pkt: 2, lambda pkt: pkt.count),
+        PackedUIntsField("bell_states", lambda pkt: 2, lambda pkt: pkt.count),
+    ]
+
+
 _UPWARD_CLASSES: dict[int, type[Packet]] = {TYPE_ACK: LLAck, TYPE_OK_K: LLOkK, TYPE_OK_M: LLOkM,
-                                            TYPE_ERR: LLErr}
+                                            TYPE_ERR: LLErr, TYPE_OK_MB: LLOkMB}
 
 bind_layers(UDP, LLCreate, dport=LINK_SERVICE_PORT)
 bind_layers(UDP, LLUpward, sport=LINK_SERVICE_PORT)

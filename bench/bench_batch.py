@@ -1,0 +1,159 @@
+"""Measure-directly pairs per wall-second on one link: the batched path against the per-pair path.
+
+    python bench/bench_batch.py [--requests 8] [--block 65535] [--per-pair 3000] [--repeats 3]
+
+One link of examples/two-qpus.toml (Barrett-Kok, 10 km, its station), capture off, in this process
+(imports excluded). Four figures, each the median of ``--repeats``:
+
+* ``per-pair``: a measure-directly request of ``--per-pair`` pairs through every layer, one HERALD, CONFIRM
+  and OK-M per pair (the path before issue 17 part 1);
+* ``batched, whole stack``: API applications at both ends ask for ``--requests`` requests of ``--block``
+  pairs (``links.batch = --block``) and count the pairs of every OK-MB: the medium's block, the station's
+  BATCH, both physical and link layers, one OK-MB per block and end, the kernel and the emulated network;
+* ``batched, medium + codecs``: the same blocks without the layers: :func:`stack.quantum.batch.sample_block`,
+  the BATCH encoded and decoded, both ends' OK-MB encoded and decoded (the work per block the runtime
+  cannot avoid);
+* ``batched, sampling only``: :func:`stack.quantum.batch.sample_block` alone (the physics).
+
+A measured pair counts once, when both ends have its outcome. The ratio is batched (whole stack) over
+per-pair. The goal of issue 17 is 200 M measured pairs per wall-second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from protocols.common import Basis
+from protocols.packets import linkservice as ll
+from protocols.packets.heralding_batch import HeraldBatch
+from stack.api import AppContext, run_apps
+from stack.quantum.batch import BasisSpec, sample_block
+from stack.quantum.blocks import fitting
+from stack.quantum.budget import link_physics
+from stack.runtime import run_scenario
+from stack.scenario import Scenario, load
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def scenario(batch: int) -> Scenario:
+    base = load(ROOT / "examples" / "two-qpus.toml")
+    links = [dataclasses.replace(link, batch=batch) for link in base.links]
+    run = dataclasses.replace(base.run, duration_ns=10**16)        # as long as the requests take
+    return dataclasses.replace(base, run=run, links=links, workload=[])
+
+
+Rates = tuple[float, float]
+"""Pairs per wall-second and per CPU-second of this process."""
+
+
+class Clock:
+    """Wall and CPU time since it was made."""
+
+    def __init__(self) -> None:
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+
+    def rates(self, pairs: int) -> Rates:
+        return pairs / (time.perf_counter() - self.wall), pairs / (time.process_time() - self.cpu)
+
+
+def per_pair(pairs: int) -> Rates:
+    base = load(ROOT / "examples" / "two-qpus.toml")
+    work = dataclasses.replace(base.workload[0], type="measure", pairs=pairs)
+    clock = Clock()
+    result = run_scenario(dataclasses.replace(base, workload=[work]))
+    return clock.rates(len(result.emulation.workloads[0].responder.records))
+
+
+def whole_stack(requests: int, block: int) -> Rates:
+    scen = scenario(block)
+    origin, remote = _ends(scen)
+    counted = {origin: 0, remote: 0}
+
+    async def receive(ctx: AppContext, until: int) -> None:
+        while counted[ctx.node] < until:
+            message = await ctx.next_message()
+            if not isinstance(message, ll.OkMeasureBlock):
+                raise RuntimeError(f"{ctx.node}: {message!r}")
+            counted[ctx.node] += message.count
+
+    async def ask(ctx: AppContext) -> None:
+        for index in range(requests):            # one request at a time: no per-source quota is reached
+            await ctx.create(remote, pairs=block, keep=False, basis="Z")
+            await receive(ctx, (index + 1) * block)
+
+    async def serve(ctx: AppContext) -> None:
+        await receive(ctx, requests * block)
+
+    clock = Clock()
+    run_apps(scen, {origin: ask, remote: serve})
+    return clock.rates(min(counted.values()))
+
+
+def _ends(scen: Scenario) -> tuple[str, str]:
+    link = scen.links[0]
+    return link.a, link.b
+
+
+def codecs_only(blocks: int, block: int, sample_only: bool) -> Rates:
+    scen = scenario(block)
+    physics = link_physics(scen.links[0], scen)
+    rng = np.random.default_rng(1)
+    spec = (BasisSpec(Basis.Z), BasisSpec(Basis.Z))
+    clock, pairs = Clock(), 0
+    for index in range(blocks):
+        made = sample_block(physics, rng, block, index * 10**9, spec, fit=fitting)    # as the medium does
+        pairs += made.count
+        if sample_only:
+            continue
+        batch = HeraldBatch.decode(HeraldBatch(1, 1, made.first_seq, made.attempts, 0, made.failures,
+                                               made.heralded).encode())
+        for side in (0, 1):
+            outcomes = np.unpackbits(made.outcomes[side], count=made.count)
+            ok = ll.OkMeasureBlock(1, side, 0, 1, 2, 60000, outcomes, made.bases[side], batch.bells)
+            ll.decode_upward(ok.encode())
+    return clock.rates(pairs)
+
+
+def median(run: Callable[[], Rates], repeats: int) -> tuple[float, float, float, float]:
+    """Median, min and max pairs per wall-second; the best pairs per CPU-second."""
+    rates = [run() for _ in range(repeats)]
+    walls = [wall for wall, _ in rates]
+    return statistics.median(walls), min(walls), max(walls), max(cpu for _, cpu in rates)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=8)
+    parser.add_argument("--block", type=int, default=65535)
+    parser.add_argument("--per-pair", type=int, default=3000)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    print(f"one link of examples/two-qpus.toml, capture off, median of {args.repeats} "
+          f"(load average {os.getloadavg()[0]:.1f})")
+    rows = [
+        (f"per-pair ({args.per_pair} pairs)", lambda: per_pair(args.per_pair)),
+        (f"batched, whole stack ({args.requests} x {args.block})", lambda: whole_stack(args.requests, args.block)),
+        (f"batched, medium + codecs ({args.requests} blocks)", lambda: codecs_only(args.requests, args.block, False)),
+        (f"batched, sampling only ({args.requests} blocks)", lambda: codecs_only(args.requests, args.block, True)),
+    ]
+    figures = {}
+    for name, run in rows:
+        rate, low, high, cpu = median(run, args.repeats)
+        figures[name] = (rate, cpu)
+        print(f"  {name:<48}{rate:>14,.0f} pairs/wall-s (min {low:,.0f}, max {high:,.0f}){cpu:>14,.0f} pairs/CPU-s")
+    (single, single_cpu), (batched, batched_cpu) = list(figures.values())[:2]
+    print(f"  batched (whole stack) / per-pair = {batched / single:,.0f}x per wall-s, {batched_cpu / single_cpu:,.0f}x "
+          f"per CPU-s; goal 200,000,000 pairs/wall-s: {batched / 2e8:.1%} of it ({batched_cpu / 2e8:.1%} per CPU-s)")
+
+
+if __name__ == "__main__":
+    main()

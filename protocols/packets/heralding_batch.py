@@ -1,0 +1,233 @@
+"""QHP BATCH (type 3, UDP port 7770): a station's report of a block of attempts at once.
+
+The batched measure-directly path (docs/wire.md §3.3) heralds a block of attempts in one message
+instead of one HERALD per success: which attempts of the block succeeded, as the number of failed
+attempts before each success (``failures``, bit-packed at ``delta_bits`` bits each), and the Bell
+state each success heralded (``bells``, 2 bits each, the index ``x | z << 1`` of HERALD). Success
+``i`` is attempt ``attempt_seq + sum(failures[:i + 1]) + i``. Both arrays are packed most significant
+bit first and each is padded with zero bits to a whole byte::
+
+     0                   1                   2                   3
+     0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+    +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+    |    Version    | Msg Type (3)  |  Delta Bits   |   Reserved    |
+    +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+    |            Link ID            |    Scheme     |   Reserved    |
+    +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+    |             First Attempt Sequence Number (64 bits)           |
+    |                                                               |
+    +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+    |                           Attempts                            |
+    +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+    |                             Count                             |
+    +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+    |                 Detection Time (64 bits, ns)                  |
+    |                                                               |
+    +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+    |  Failures: Count x Delta Bits bits, then zero padding ...     |
+    +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+    |  Bell States: Count x 2 bits, then zero padding ...           |
+    +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+
+>>> b = HeraldBatch(link_id=1, scheme=1, attempt_seq=7, attempts=10, detection_time=50,
+...                 failures=np.array([2, 0, 5]), bells=np.array([1, 3, 1]))
+>>> data = b.encode()
+>>> len(data), data[32:].hex()          # 3 bits each: 010 000 101 + pad, then 01 11 01 + pad
+(35, '428074')
+>>> HeraldBatch.decode(data) == b, HeraldBatch.decode(data).successes().tolist()
+(True, [9, 10, 16])
+"""
+
+from __future__ import annotations
+
+import functools
+import struct
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from protocols.common import ParseError
+from protocols.packets.auth import SIZE as AUTH_TRAILER_SIZE
+from protocols.packets.heralding import SCHEMES, VERSION, Herald
+
+MSG_BATCH = 3
+HEADER = struct.Struct("!BBBBHBxQIIQ")
+HEADER_SIZE = HEADER.size
+MAX_DELTA_BITS = 32
+MAX_PAYLOAD = 65_535 - 42 - AUTH_TRAILER_SIZE
+"""The largest BATCH (or OK-MB): one UDP datagram whose Ethernet/IPv4/UDP frame (42 bytes of headers), with the
+authentication trailer after the message (28 bytes, :mod:`protocols.packets.auth`), fits a capture's
+65,535-byte snapshot length, so every capture holds it whole (IPv4 alone would allow 65,507)."""
+_U64 = (1 << 64) - 1
+
+
+def packed_size(count: int, delta_bits: int) -> int:
+    """The size in bytes of a BATCH of ``count`` successes at ``delta_bits`` bits per failure count."""
+    return HEADER_SIZE + -(-count * delta_bits // 8) + -(-count * 2 // 8)
+
+
+def max_count(delta_bits: int) -> int:
+    """The most successes one BATCH (one UDP datagram) can carry at ``delta_bits`` bits each."""
+    count = (MAX_PAYLOAD - HEADER_SIZE) * 8 // (delta_bits + 2)
+    while packed_size(count, delta_bits) > MAX_PAYLOAD:
+        count -= 1
+    return count
+
+
+def delta_bits_for(failures: np.ndarray) -> int:
+    """The fewest bits that hold every failure count (0 when all are 0)."""
+    return int(failures.max()).bit_length() if len(failures) else 0
+
+
+def pack_bits(values: np.ndarray, width: int) -> bytes:
+    """``values`` as ``width``-bit unsigned fields, most significant bit first, zero-padded to a byte."""
+    count = len(values)
+    if width == 0 or count == 0:
+        return b""
+    if width == 1:
+        return np.packbits(values.astype(np.uint8, copy=False)).tobytes()
+    if width == 2:                                   # four fields a byte
+        flat = np.zeros(-(-count // 4) * 4, dtype=np.uint8)
+        flat[:count] = values
+        quads = flat.reshape(-1, 4)
+        return (quads[:, 0] << 6 | quads[:, 1] << 4 | quads[:, 2] << 2 | quads[:, 3]).astype(np.uint8).tobytes()
+    index, shifts = _layout(count, width)
+    window = values.astype(np.uint64, copy=False) << shifts             # each field in its 64-bit window
+    words = count * width // 32 + 2
+    # Fields do not overlap, so a word is the sum of its parts: exact in float64 (below 2^32 each).
+    total = np.bincount(index, weights=(window >> np.uint64(32)).astype(np.float64), minlength=words)
+    total[1:] += np.bincount(index, weights=(window & np.uint64(0xFFFF_FFFF)).astype(np.float64),
+                             minlength=words)[:-1]
+    return total.astype(np.uint64).astype(">u4").tobytes()[:-(-count * width // 8)]
+
+
+def unpack_bits(data: bytes, count: int, width: int) -> np.ndarray:
+    """The inverse of :func:`pack_bits`: ``count`` fields of ``width`` bits (uint8 up to 2 bits, else uint64)."""
+    if width == 0 or count == 0:
+        return np.zeros(count, dtype=np.uint64)
+    raw = np.frombuffer(data, dtype=np.uint8)
+    if width == 1:
+        return np.unpackbits(raw, count=count)
+    if width == 2:
+        quads = np.empty((len(raw), 4), dtype=np.uint8)
+        np.right_shift(raw, 6, out=quads[:, 0])
+        np.bitwise_and(raw >> 4, 3, out=quads[:, 1])
+        np.bitwise_and(raw >> 2, 3, out=quads[:, 2])
+        np.bitwise_and(raw, 3, out=quads[:, 3])
+        return quads.ravel()[:count]
+    padded = np.zeros(-(-len(raw) // 4) * 4 + 8, dtype=np.uint8)
+    padded[:len(raw)] = raw
+    words = padded.view(">u4").astype(np.uint64)                       # the data as 32-bit words
+    windows = words[:-1] << np.uint64(32)                               # 64 bits from each word on
+    windows |= words[1:]
+    index, shifts = _layout(count, width)
+    fields = windows[index]
+    fields >>= shifts
+    fields &= np.uint64((1 << width) - 1)
+    return fields
+
+
+@functools.lru_cache(maxsize=8)
+def _layout(count: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Where each of ``count`` fields of ``width`` (3 to 32) bits lies: the 32-bit word its first bit is in, and
+    how far its value is shifted in the 64 bits from that word on. Cached (read-only): blocks repeat their
+    sizes, and building these index arrays afresh cost more than the packing itself."""
+    starts = np.arange(0, count * width, width, dtype=np.int64)
+    index = starts >> 5
+    shifts = ((64 - width) - (starts & 31)).view(np.uint64)
+    index.flags.writeable = False
+    shifts.flags.writeable = False
+    return index, shifts
+
+
+@dataclass(frozen=True, eq=False)
+class HeraldBatch:
+    """A block of heralded attempts (fast codec). ``failures`` and ``bells`` are one entry per success."""
+
+    link_id: int
+    scheme: int
+    attempt_seq: int
+    attempts: int
+    detection_time: int
+    failures: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint64))
+    bells: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint8))
+    delta_bits: int | None = None
+    """Bits per failure count on the wire; None: the fewest that hold them."""
+
+    @property
+    def count(self) -> int:
+        return len(self.failures)
+
+    def successes(self) -> np.ndarray:
+        """The attempt sequence number of each success."""
+        offsets = np.cumsum(self.failures.astype(np.uint64) + np.uint64(1), dtype=np.uint64) - np.uint64(1)
+        return offsets + np.uint64(self.attempt_seq)
+
+    def wire_delta_bits(self) -> int:
+        return delta_bits_for(self.failures) if self.delta_bits is None else self.delta_bits
+
+    def encode(self) -> bytes:
+        """The message's bytes. Raises ValueError when it breaks the rules :meth:`decode` checks (a field out
+        of range, a failure count wider than Delta Bits, more than one datagram)."""
+        width = self.wire_delta_bits()
+        count = self.count
+        if len(self.bells) != count:
+            raise ValueError(f"BATCH has {count} failure counts but {len(self.bells)} Bell states")
+        if not 0 <= width <= MAX_DELTA_BITS or (count and delta_bits_for(self.failures) > width):
+            raise ValueError(f"BATCH failure counts do not fit {width} bits")
+        if count and int(self.bells.max()) > 3:
+            raise ValueError("BATCH Bell state above 3")
+        if int(self.failures.sum(dtype=np.uint64)) + count > self.attempts:
+            raise ValueError(f"BATCH of {self.attempts} attempts cannot hold {count} successes after "
+                             f"{int(self.failures.sum())} failures")
+        if packed_size(count, width) > MAX_PAYLOAD:
+            raise ValueError(f"BATCH of {count} successes is larger than one datagram")
+        detection_time = min(max(int(self.detection_time), 0), _U64)
+        header = HEADER.pack(VERSION, MSG_BATCH, width, 0, self.link_id, self.scheme, self.attempt_seq,
+                             self.attempts, count, detection_time)
+        return header + pack_bits(self.failures, width) + pack_bits(self.bells, 2)
+
+    @classmethod
+    def decode(cls, data: bytes) -> HeraldBatch:
+        if len(data) < HEADER_SIZE:
+            raise ParseError(f"BATCH is at least {HEADER_SIZE} bytes, got {len(data)}")
+        version, mtype, width, _, link, scheme, seq, attempts, count, t = HEADER.unpack_from(data)
+        if version != VERSION or mtype != MSG_BATCH:
+            raise ParseError(f"not a QHP v{VERSION} BATCH: version {version}, type {mtype}")
+        if width > MAX_DELTA_BITS or scheme not in SCHEMES:
+            raise ParseError(f"bad BATCH field: delta bits {width}, scheme {scheme}")
+        if len(data) != packed_size(count, width):
+            raise ParseError(f"BATCH of {count} successes at {width} bits is {packed_size(count, width)} bytes, "
+                             f"got {len(data)}")
+        split = HEADER_SIZE + -(-count * width // 8)
+        if _padding(data[HEADER_SIZE:split], count * width) or _padding(data[split:], count * 2):
+            raise ParseError("BATCH padding bits are not zero")
+        failures = unpack_bits(data[HEADER_SIZE:split], count, width)
+        bells = unpack_bits(data[split:], count, 2).astype(np.uint8, copy=False)
+        if int(failures.sum(dtype=np.uint64)) + count > attempts:
+            raise ParseError(f"BATCH of {attempts} attempts cannot hold {count} successes after "
+                             f"{int(failures.sum(dtype=np.uint64))} failures")
+        return cls(link, scheme, seq, attempts, t, failures, bells, width)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, HeraldBatch):
+            return NotImplemented
+        return ((self.link_id, self.scheme, self.attempt_seq, self.attempts, self.detection_time,
+                 self.wire_delta_bits()) == (other.link_id, other.scheme, other.attempt_seq, other.attempts,
+                                             other.detection_time, other.wire_delta_bits())
+                and np.array_equal(self.failures, other.failures) and np.array_equal(self.bells, other.bells))
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def _padding(data: bytes, used_bits: int) -> int:
+    """The padding bits after ``used_bits`` bits of ``data`` (0 when they are all zero)."""
+    spare = len(data) * 8 - used_bits
+    return data[-1] & ((1 << spare) - 1) if spare and data else 0
+
+
+def decode_qhp(data: bytes) -> Herald | HeraldBatch:
+    """Any QHP message: a :class:`HeraldBatch` (type 3) or a HERALD/REPORT."""
+    if len(data) >= 2 and data[1] == MSG_BATCH:
+        return HeraldBatch.decode(data)
+    return Herald.decode(data)

@@ -1,0 +1,178 @@
+"""Measure-directly traffic in blocks: a block of heralded pairs sampled and measured at once, bit-packed.
+
+A measure-directly pair is measured as soon as it exists, so its whole life is a few independent draws:
+the attempts it took (geometric), how it was heralded (a component of the scheme's
+:class:`~protocols.physical.schemes.HeraldModel`, and the Bell state the station's rule announces), its
+true Bell state relative to the heralded one (the component's distribution), each end's basis, the
+outcome of the first measurement (a fair coin), the second end's outcome (the parity the true state fixes
+in a shared basis, another coin in a different one) and each end's readout error. :func:`sample_block`
+draws a block of ``count`` such pairs with numpy: Pauli frames as bit-packed ``x`` and ``z`` planes (8
+pairs a byte), outcomes as bit-packed planes too; the same distributions, draw for draw, as the per-pair
+path of :mod:`stack.quantum.heralding` and :meth:`stack.quantum.medium.Medium.measure` (not the same random
+stream: ``tests/test_batch.py`` holds the two against each other and against the closed forms).
+
+What the per-pair path has and a block does not: the memory noise of the half-nanosecond between a
+qubit's creation and its readout (below 10⁻⁹ for any T2 above a microsecond), and a detection-window
+check per attempt (a block is checked once, by the caller, with the clocks at its first attempt).
+
+>>> bell = np.array([0, 1, 2, 3], dtype=np.uint8)     # parities of Φ+, Ψ+, Φ-, Ψ- in Z, X and Y
+>>> x, z = np.packbits(bell & 1), np.packbits(bell >> 1)
+>>> [np.unpackbits(parity_planes(np.full(4, b, dtype=np.uint8), x, z), count=4).tolist() for b in (0, 1, 2)]
+[[0, 1, 0, 1], [0, 0, 1, 1], [1, 0, 0, 1]]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from protocols.common import Basis, BellState
+from protocols.physical.schemes import HeraldModel
+from stack.quantum.budget import LinkPhysics
+
+
+@dataclass(frozen=True, slots=True)
+class BasisSpec:
+    """One end's basis: fixed, or drawn per pair from ``choice`` ((basis, probability), ...)."""
+
+    basis: Basis | None = None
+    choice: tuple[tuple[Basis, float], ...] = ()
+
+    def draw(self, rng: np.random.Generator, count: int) -> np.ndarray:
+        """The basis of each of ``count`` pairs (uint8: 0 Z, 1 X, 2 Y), as the per-pair path draws it."""
+        if not self.choice:
+            if self.basis is None:
+                raise ValueError("a measure-directly block needs a basis at each end")
+            return np.full(count, int(self.basis), dtype=np.uint8)
+        probabilities = np.array([p for _, p in self.choice])
+        bases = np.array([int(b) for b, _ in self.choice] + [int(self.choice[-1][0])], dtype=np.uint8)
+        return bases[np.searchsorted(np.cumsum(probabilities), rng.random(count), side="right")]
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    """A block of heralded, measured pairs. Bit planes are ``np.packbits`` of one bit per pair."""
+
+    link_id: int
+    first_seq: int
+    attempts: int
+    failures: np.ndarray
+    """Failed attempts before each success (uint64)."""
+    heralded: np.ndarray
+    """The Bell state the station announced for each pair (uint8, ``x | z << 1``)."""
+    frame: tuple[np.ndarray, np.ndarray]
+    """The true Bell state of each pair as packed x and z planes."""
+    genuine: np.ndarray
+    """Whether each pair is a true herald (bool; the others are heralded by false clicks or two photons)."""
+    bases: tuple[np.ndarray, np.ndarray]
+    """Each end's basis per pair (uint8)."""
+    outcomes: tuple[np.ndarray, np.ndarray]
+    """Each end's read-out outcome per pair, packed."""
+
+    @property
+    def count(self) -> int:
+        return len(self.failures)
+
+    @property
+    def true_heralds(self) -> int:
+        return int(self.genuine.sum())
+
+    def attempt_seqs(self) -> np.ndarray:
+        """The attempt sequence number of each success."""
+        return np.uint64(self.first_seq) + np.cumsum(self.failures + np.uint64(1), dtype=np.uint64) - np.uint64(1)
+
+    def outcome_bits(self, side: int) -> np.ndarray:
+        return np.unpackbits(self.outcomes[side], count=self.count)
+
+    def frame_x(self) -> np.ndarray:
+        return np.unpackbits(self.frame[0], count=self.count)
+
+    def frame_z(self) -> np.ndarray:
+        return np.unpackbits(self.frame[1], count=self.count)
+
+    def true_bell(self) -> np.ndarray:
+        """The true Bell index of each pair (uint8)."""
+        return self.frame_x() | self.frame_z() << 1
+
+
+def joint_cdf(model: HeraldModel) -> tuple[np.ndarray, np.ndarray]:
+    """The cumulative weights of (component, relative Bell index) of a heralded pair, component-major,
+    and whether each entry is a true herald. One uniform per pair picks both."""
+    weights, true = [], []
+    for component in model.components:
+        dist = np.clip(np.array(component.distribution, dtype=np.float64), 0.0, None)
+        weights.extend(component.probability * dist / dist.sum())
+        true.extend([component.name == "true"] * 4)
+    cdf = np.cumsum(weights)
+    return cdf / cdf[-1], np.array(true)
+
+
+def heralded_states(physics: LinkPhysics, rng: np.random.Generator, count: int) -> np.ndarray:
+    """The Bell state the station's rule announces for each success (the per-pair path's click draws):
+    double-click Ψ+ when both rounds click the same detector (never with dead time), single-click Ψ+ on
+    detector 0; Φ+ on links without a station."""
+    if physics.scheme == "double-click" and not physics.same_detector:
+        return np.full(count, int(BellState.PSI_MINUS), dtype=np.uint8)
+    if physics.scheme in ("double-click", "single-click"):
+        return (np.uint8(1) | rng.integers(0, 2, count, dtype=np.uint8) << np.uint8(1)).astype(np.uint8)
+    return np.zeros(count, dtype=np.uint8)
+
+
+def _bits(rng: np.random.Generator, count: int) -> np.ndarray:
+    """``count`` fair coins, packed."""
+    return rng.integers(0, 256, -(-count // 8), dtype=np.uint8)
+
+
+def _bernoulli(rng: np.random.Generator, probability: float, count: int) -> np.ndarray:
+    """``count`` coins of bias ``probability``, packed (all zero when it is 0)."""
+    if probability <= 0:
+        return np.zeros(-(-count // 8), dtype=np.uint8)
+    return np.packbits(rng.random(count) < probability)
+
+
+def parity_planes(bases: np.ndarray, x: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """The packed parity of the two outcomes a Bell state fixes when both ends measure in ``bases``:
+    Z gives x, X gives z, Y gives 1 ⊕ x ⊕ z (:func:`protocols.physical.physics.expected_parity`)."""
+    in_z = np.packbits(bases == Basis.Z)
+    in_x = np.packbits(bases == Basis.X)
+    in_y = np.packbits(bases == Basis.Y)
+    return (in_z & x) | (in_x & z) | (in_y & ~(x ^ z))
+
+
+def sample_block(physics: LinkPhysics, rng: np.random.Generator, count: int, first_seq: int,
+                 bases: tuple[BasisSpec, BasisSpec], readout: tuple[float, float] = (1.0, 1.0),
+                 fit: Callable[[np.ndarray], int] | None = None) -> Block:
+    """``count`` heralded pairs of ``physics``'s link from attempt ``first_seq`` on, measured at both ends.
+    ``fit(failures)``, if given, says how many of the successes drawn so far the block may keep (the rest are
+    not made: the attempts after its last kept success belong to the next block)."""
+    tries = rng.geometric(physics.model.success, count)
+    tries -= 1
+    failures = tries.view(np.uint64)                  # failed attempts before each success (all >= 0)
+    if fit is not None:
+        count = max(1, min(count, fit(failures)))
+        failures = failures[:count]
+    heralded = heralded_states(physics, rng, count)
+    cdf, true = joint_cdf(physics.model)
+    joint = np.searchsorted(cdf, rng.random(count), side="right")
+    np.minimum(joint, len(cdf) - 1, out=joint)
+    relative = joint.astype(np.uint8) & np.uint8(3)
+    absolute = heralded ^ relative
+    x = np.packbits(absolute & 1)
+    z = np.packbits(absolute >> 1)
+    basis_a, basis_b = bases[0].draw(rng, count), bases[1].draw(rng, count)
+    first = _bits(rng, count)
+    same = np.packbits(basis_a == basis_b)
+    second = (same & (first ^ parity_planes(basis_a, x, z))) | (~same & _bits(rng, count))
+    outcome_a = first ^ _bernoulli(rng, 1 - readout[0], count)
+    outcome_b = second ^ _bernoulli(rng, 1 - readout[1], count)
+    tail = count % 8                                   # the planes' padding bits stay zero
+    if tail:
+        mask = np.uint8((0xFF << (8 - tail)) & 0xFF)
+        outcome_a[-1] &= mask
+        outcome_b[-1] &= mask
+    attempts = int(failures.sum(dtype=np.uint64)) + count
+    return Block(physics.link_id, first_seq, attempts, failures, heralded, (x, z), true[joint],
+                 (basis_a, basis_b), (outcome_a, outcome_b))
+
