@@ -86,7 +86,9 @@ def _circuit(emu: Emulation, seen: Views, index: int, w: Workload) -> dict[str, 
                      "origin": names.get(origin), "link_pairs": got,
                      "link_expired": 0 if at is None else at.link_expired.get(link.link_id, 0),
                      "link_goodness_mean": None if at is None or not got
-                     else at.link_goodness.get(link.link_id, 0.0) / got})
+                     else at.link_goodness.get(link.link_id, 0.0) / got,
+                     "distil": (tail.distil[position] or None) if tail and tail.distil else None,
+                     "distillation": _distillation(at, link.link_id)})
     goodness = [r.goodness for r in w.origin.records]
     setup = head_record
     return {
@@ -116,6 +118,7 @@ def _circuit(emu: Emulation, seen: Views, index: int, w: Workload) -> dict[str, 
         "fidelity_stderr": None if fidelity is None else fidelity[1],
         "disagreement": rates,
         "hops_detail": hops,
+        "distillation": _distillation_total(hops, fidelity),
         "repeaters": [{"node": names[n], "swaps": r.swaps, "swap_failures": r.swap_failures,
                        "cutoff_discards": r.cutoff_discards, "max_held_per_side": list(r.max_held)}
                       for n, r in records.items() if r.role == "repeater"],
@@ -125,6 +128,33 @@ def _circuit(emu: Emulation, seen: Views, index: int, w: Workload) -> dict[str, 
         "bell_mismatches": sum(seen[n][1] for n in route if n in seen),
         "messages": dict(sorted(messages.items())),
     }
+
+
+def _distillation(at: CircuitStats | None, link_id: int) -> dict[str, Any] | None:
+    """One distilling hop as its origin (the rounds' initiator) saw it (docs/report.md)."""
+    d = None if at is None else at.distillation.get(link_id)
+    if d is None:
+        return None
+    return {"rounds_attempted": d.attempted, "rounds_succeeded": d.succeeded,
+            "success_measured": d.succeeded / d.attempted if d.attempted else None,
+            "success_estimated": d.predicted_success / d.attempted if d.attempted else None,
+            "elementary_pairs": d.elementary, "distilled_pairs": d.distilled,
+            "pairs_per_distilled": d.elementary / d.distilled if d.distilled else None,
+            "fidelity_before_estimated": d.fidelity_before / d.elementary if d.elementary else None,
+            "fidelity_after_estimated": d.fidelity_after / d.distilled if d.distilled else None}
+
+
+def _distillation_total(hops: list[dict[str, Any]], fidelity: tuple[float, float] | None) -> dict[str, Any] | None:
+    """The circuit's distillation: its hops' rounds, the link pairs of the distilling hops each delivered pair
+    cost (the sum of their elementary pairs per distilled pair), and the delivered pairs' measured fidelity."""
+    parts = [h["distillation"] for h in hops if h["distillation"]]
+    if not parts:
+        return None
+    cost = sum(part["pairs_per_distilled"] or math.nan for part in parts)
+    return {"hops": len(parts), "rounds_attempted": sum(p["rounds_attempted"] for p in parts),
+            "rounds_succeeded": sum(p["rounds_succeeded"] for p in parts),
+            "link_pairs_per_pair": cost if cost == cost else None,
+            "fidelity_after_measured": None if fidelity is None else fidelity[0]}
 
 
 def circuit_table(report: dict[str, Any]) -> list[str]:

@@ -21,6 +21,7 @@ from protocols.link.layer import LinkConfig as EngineLink
 from protocols.link.layer import LinkLayer, Memory, QueuePolicy
 from protocols.link.types import GenerationOver
 from protocols.network.layer import NetworkLayer
+from protocols.network.policy import distil_request
 from protocols.network.routing import Router
 from protocols.network.topology import Topology
 from protocols.network.types import CircuitStats, NetworkConfig
@@ -280,7 +281,8 @@ def _build_apps(emu: Emulation, responders: dict[str, dict[int, tuple[str, int]]
                            tpe=ll.TPE_KEEP if item.type == "keep" else ll.TPE_MEASURE, priority=item.priority,
                            ato=int(item.atomic), con=int(item.consecutive),
                            rotx1l=rot[0], rotyl=rot[1], rotx2l=rot[2],
-                           rotx1r=rot[0], rotyr=rot[1], rotx2r=rot[2], rl=random, rr=random)
+                           rotx1r=rot[0], rotyr=rot[1], rotx2r=rot[2], rl=random, rr=random,
+                           **distil_request(item.distill, item.distill_rule).create_fields())
         service = NETWORK_SERVICE_PORT if item.service == "network" else LINK_SERVICE_PORT
         origin = EntanglementUser((node_ip(node.node_id), service), create, item.start_ns)
         responder = EntanglementUser((node_ip(remote.node_id), service), None)

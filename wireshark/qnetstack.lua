@@ -60,6 +60,7 @@ local TPE = {[0] = "K", [1] = "M"}
 local TIME_UNITS = {[0] = "us", [1] = "ms", [2] = "s", [3] = "unused"}
 local TIME_UNIT_NS = {[0] = 1000, [1] = 1000000, [2] = 1000000000}
 local RANDOM_BASIS = {[0] = "NONE", [1] = "X_Z", [2] = "X_Y_Z", [3] = "CHSH"}
+local DISTIL_MODES = {[0] = "NONE", [1] = "AUTO", [2] = "EXPLICIT", [3] = "RESERVED"}
 local BASES = {[0] = "Z", [1] = "X", [2] = "Y", [3] = "Z_ROT_PLUS_PI4_Y", [4] = "Z_ROT_MINUS_PI4_Y"}
 local LINK_ERROR_CODES = {[1] = "UNSUPP", [2] = "CREATE", [3] = "REJECTED", [4] = "OTHER",
                           [5] = "EXPIRE", [6] = "TIMEOUT", [7] = "NOTIME", [8] = "NORES"}
@@ -390,7 +391,8 @@ local CREATE_SPECS = {
     {"con", "Consecutive (CON)", 12, 1, mask = 0x04},
     {"rl", "Random Basis Local (RL)", 12, 1, mask = 0x03, vals = RANDOM_BASIS},
     {"rr", "Random Basis Remote (RR)", 13, 1, mask = 0xC0, vals = RANDOM_BASIS},
-    {"reserved", "Reserved", 13, 1, mask = 0x3F},
+    {"distil", "Distil (network service)", 13, 1, mask = 0x30, vals = DISTIL_MODES},
+    {"reserved", "Reserved", 13, 1, mask = 0x0F},
     {"pl1", "PL1", 14, 1}, {"pl2", "PL2", 15, 1}, {"pr1", "PR1", 16, 1}, {"pr2", "PR2", 17, 1},
     {"rotx1l", "ROTX1L", 18, 1, note = angle_note}, {"rotyl", "ROTYL", 19, 1, note = angle_note},
     {"rotx2l", "ROTX2L", 20, 1, note = angle_note}, {"rotx1r", "ROTX1R", 21, 1, note = angle_note},
@@ -802,6 +804,15 @@ local function ns_note(v)
     if tostring(v) == "18446744073709551615" then return "infinite" end
 end
 local function none_if_zero(v) if tostring(v) == "0" then return "none" end end
+local DISTIL_SCHEDULES = {[0] = "recurrence", [1] = "pumping"}
+-- A distillation rule byte: Protocol(2) Schedule(2) Rounds(4) (wire.md §9.3.3).
+local function distil_note(v)
+    if v == 0 then return "none" end
+    local protocol, schedule, rounds = math.floor(v / 64), math.floor(v / 16) % 4, v % 16
+    local name = ({[1] = "BBPSSW", [2] = "DEJMPS"})[protocol]
+    if name == nil or DISTIL_SCHEDULES[schedule] == nil or rounds == 0 then return "undefined rule" end
+    return string.format("%s %s, %d round%s", name, DISTIL_SCHEDULES[schedule], rounds, rounds == 1 and "" or "s")
+end
 local function probability_note(v) return string.format("p = %.6g", v / 4294967295) end
 local function share_note(v) return string.format("p = %.4f", v / FIDELITY_SCALE) end
 local function bsm_note(v) return string.format("q = %.4f", v / 255) end
@@ -866,7 +877,8 @@ local QNCP_REPLY_FIXED = layout(qncp_reg, 56, {
     {"reporting_node", "Reporting Node", 16, 4},
     {"hop_count", "Hop Count", 20, 1},
     {"window", "Window", 21, 1},
-    {"reserved", "Reserved", 22, 2},
+    {"end_distil", "End-to-End Distil", 22, 1, note = distil_note},
+    {"reserved", "Reserved", 23, 1},
     {"cutoff_ns", "Cutoff (ns)", 24, 8, note = none_if_zero},
     {"end_cutoff_ns", "End Cutoff (ns)", 32, 8, note = none_if_zero},
     {"expected_pair_time_ns", "Expected Time per Pair (ns)", 40, 8},
@@ -910,7 +922,8 @@ local QNCP_RULE = layout(qncp_reg, 12, {
     {"link_label", "Link Label", 2, 2},
     {"origin_node", "Origin Node", 4, 4},
     {"link_min_fidelity", "Link Minimum Fidelity", 8, 2, note = fidelity_note},
-    {"rule_reserved", "Reserved", 10, 2},
+    {"distil", "Distil", 10, 1, note = distil_note},
+    {"rule_reserved", "Reserved", 11, 1},
 })
 register(qncp, qncp_reg, qncp_ex, {qncp_trailing}, {qncp_ex.bad_length, qncp_ex.bad_count})
 

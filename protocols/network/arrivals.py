@@ -1,7 +1,8 @@
 """Network layer: what the link layer delivers, as halves (network-design §4.3–4.5).
 
 A link OK for one of a circuit's hops (its Purpose ID is the circuit's label there) becomes a held half:
-at an end it goes to the end point, at a repeater to the swap queues. If a TRACK named it first (an
+at an end it goes to the end point, at a repeater to the swap queues (first to the distiller when its hop
+distils: :mod:`protocols.network.distiller`). If a TRACK named it first (an
 early TRACK), the half takes it over; if it is already dead (an EXPIRE came first) or its circuit has
 stopped, the qubit is discarded at once and its credit returned. A link ERR EXPIRE kills the half (or
 leaves a tombstone for a pair never delivered here).
@@ -12,6 +13,7 @@ from __future__ import annotations
 from protocols.common import Actions
 from protocols.network.circuit import Circuit
 from protocols.network.context import Node
+from protocols.network.distiller import Distiller
 from protocols.network.endpoint import EndPoint
 from protocols.network.hops import Hops
 from protocols.network.swapper import Swapper
@@ -25,8 +27,10 @@ from protocols.physical.hardware import Discard
 class Arrivals:
     """Link OKs and link ERR EXPIREs for circuits, at one node."""
 
-    def __init__(self, node: Node, hops: Hops, tracker: Tracker, swapper: Swapper, ends: EndPoint) -> None:
+    def __init__(self, node: Node, hops: Hops, tracker: Tracker, swapper: Swapper, ends: EndPoint,
+                 distiller: Distiller) -> None:
         self.node = node
+        self.distiller = distiller
         self.hops = hops
         self.tracker = tracker
         self.swapper = swapper
@@ -57,6 +61,12 @@ class Arrivals:
         half.link_goodness = ll.decode_fidelity(ok.goodness)
         if not circuit.generating:
             return self.tracker.kill(half, REASON_TEARDOWN, None, now)
+        if self.distiller.distils(circuit, side):
+            return self.distiller.add(circuit, half, now)
+        return self.ready(circuit, half, now)
+
+    def ready(self, circuit: Circuit, half: Half, now: int) -> Actions:
+        """A half that is its hop's pair (distilled, when the hop distils): to the end point or the swapper."""
         if circuit.is_end:
             return self.ends.on_pair(circuit, half, now)
         return self.swapper.add(circuit, half, now)

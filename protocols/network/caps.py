@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 
 from protocols.network import rules
+from protocols.network.policy import rule_byte
 from protocols.network.topology import LinkCaps, NodeCaps, option_distribution
 from protocols.packets.linkservice import FIDELITY_SCALE, decode_fidelity, encode_fidelity
 from protocols.packets.qncp import HopRule, LinkCap, LinkOption, NodeCap, QCap, SetupReply
@@ -71,7 +72,8 @@ def reply(circuit_id: int, head: int, decided: rules.CircuitRules, cutoff_ns: in
     """The accepting SETUP_REPLY for ``decided`` (with the cutoffs actually in force)."""
     fidelity, error_x, error_z, error_y = _encoded(decided.model)
     hop_rules = tuple(HopRule(hop.link_id, hop.link_label, hop.origin_node,
-                              min(FIDELITY_SCALE, math.floor(hop.link_min_fidelity * FIDELITY_SCALE)))
+                              min(FIDELITY_SCALE, math.floor(hop.link_min_fidelity * FIDELITY_SCALE)),
+                              rule_byte(hop.distil))
                       for hop in decided.hops)
     return SetupReply(circuit_id, head, decided.route[-1], decided.route[-1], decided.window, cutoff_ns or 0,
                       end_cutoff_ns or 0, decided.expected_pair_ns, fidelity, error_x, error_z, error_y,

@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from protocols.common import Address
+from protocols.network.policy import DistilRule
 from protocols.network.types import LEFT, RIGHT, CircuitStats, Handle
 from protocols.packets.linkservice import Create
 from protocols.physical.hardware import BellDistribution
@@ -72,6 +73,8 @@ class Hop:
     rto_ns: int
     link_min_fidelity: int = 0
     """Minimum Fidelity of the hop's link CREATEs (16-bit encoding), from the tail's rules."""
+    distil: DistilRule | None = None
+    """How the hop distils its pairs before they are swapped or delivered (the tail's rule), None: not."""
 
 
 @dataclass(slots=True)

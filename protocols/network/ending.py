@@ -17,6 +17,7 @@ from __future__ import annotations
 from protocols.common import QNCP_PORT, Actions
 from protocols.network.circuit import Circuit, CircuitEvent, CircuitState
 from protocols.network.context import Node
+from protocols.network.distiller import Distiller
 from protocols.network.endpoint import EndPoint
 from protocols.network.hops import Hops
 from protocols.network.service import Service
@@ -35,7 +36,9 @@ COMPLETE and TEARDOWN messages themselves."""
 class Ending:
     """COMPLETE, TEARDOWN and their ACKs at one node; stopping, closing and forgetting circuits."""
 
-    def __init__(self, node: Node, service: Service, hops: Hops, ends: EndPoint, swapper: Swapper) -> None:
+    def __init__(self, node: Node, service: Service, hops: Hops, ends: EndPoint, swapper: Swapper,
+                 distiller: Distiller) -> None:
+        self.distiller = distiller
         self.node = node
         self.service = service
         self.hops = hops
@@ -166,4 +169,5 @@ class Ending:
         node.circuits.forget(handle)
         self.hops.forget(circuit)
         self.ends.forget(circuit)
+        self.distiller.forget(circuit)
         self.failures.pop(handle, None)

@@ -85,7 +85,8 @@ class EndPoint:
         """A new half at an end."""
         actions = Actions()
         assert circuit.hold_ns is not None
-        self.node.timers.schedule(("hold", half.key), now + circuit.hold_ns)
+        start = now if half.ok_at is None else min(now, half.ok_at)      # a distilled half's pool wait counts
+        self.node.timers.schedule(("hold", half.key), start + circuit.hold_ns)
         if circuit.create.tpe == ll.TPE_MEASURE:
             assert half.slot is not None
             basis = self.service.basis(circuit)

@@ -9,6 +9,7 @@ results). It dispatches each input to the collaborator that owns the concern:
 - :class:`~protocols.network.hops.Hops`: each hop's link requests and credit;
 - :class:`~protocols.network.tracker.Tracker`: TRACKs and EXPIREs, the deaths of halves;
 - :class:`~protocols.network.swapper.Swapper`: swapping at repeaters, the cutoff;
+- :class:`~protocols.network.distiller.Distiller`: distilling a hop's pairs before they are swapped or delivered;
 - :class:`~protocols.network.endpoint.EndPoint`: the ends (numbering, CONFIRM, OKs, τ_end);
 
 which share the node's tables through :class:`~protocols.network.context.Node`, and merges their actions.
@@ -27,6 +28,7 @@ from protocols.link.types import GenerationOver
 from protocols.network.arrivals import Arrivals
 from protocols.network.circuit import Circuit, CircuitState
 from protocols.network.context import Node
+from protocols.network.distiller import Distiller
 from protocols.network.ending import Ending
 from protocols.network.endpoint import EndPoint
 from protocols.network.hops import Hops
@@ -41,12 +43,13 @@ from protocols.network.types import (
     NetworkConfig,
 )
 from protocols.packets import linkservice as ll
-from protocols.packets.qncp import CircuitEnd, Confirm, HopAck, PairMessage, Setup, SetupReply, decode_qncp
+from protocols.packets.qncp import CircuitEnd, Confirm, Distil, HopAck, PairMessage, Setup, SetupReply, decode_qncp
 from protocols.packets.qncp_common import (
     COMPLETE,
     CONFIRM,
     CREDIT,
     CREDIT_ACK,
+    DISTIL,
     EXPIRE,
     EXPIRE_ACK,
     MESSAGE_TYPES,
@@ -54,7 +57,7 @@ from protocols.packets.qncp_common import (
     TRACK_ACK,
 )
 from protocols.packets.qnp import TrackFrame
-from protocols.physical.hardware import BellMeasureResult, CommandRejected, MeasureResult
+from protocols.physical.hardware import BellMeasureResult, CommandRejected, DistillResult, MeasureResult, MoveResult
 
 FINAL = (HalfState.DEAD, HalfState.SWAPPED, HalfState.DELIVERED)
 
@@ -71,9 +74,11 @@ class NetworkLayer:
         self.tracker = Tracker(node, self.hops)
         self.swapper = Swapper(node, self.tracker, self.hops)
         self.ends = EndPoint(node, self.service, self.tracker, self.hops)
-        self.ending = Ending(node, self.service, self.hops, self.ends, self.swapper)
+        self.distiller = Distiller(node, self.tracker, self.hops)
+        self.ending = Ending(node, self.service, self.hops, self.ends, self.swapper, self.distiller)
         self.signalling = Signalling(node, self.service, self.hops, self.ending, cutoffs)
-        self.arrivals = Arrivals(node, self.hops, self.tracker, self.swapper, self.ends)
+        self.arrivals = Arrivals(node, self.hops, self.tracker, self.swapper, self.ends, self.distiller)
+        self.distiller.on_ready = self.arrivals.ready
         self.hops.on_pair = self.arrivals.on_pair
         self.hops.on_expired = self.arrivals.on_expired
         self.hops.on_failed = self.ending.fail
@@ -115,22 +120,32 @@ class NetworkLayer:
             actions = self.swapper.on_result(event, now)
         elif isinstance(event, MeasureResult):
             actions = self.ends.on_measured(event, now)
+        elif isinstance(event, DistillResult):
+            actions = self.distiller.on_result(event, now)
+        elif isinstance(event, MoveResult):
+            actions = self.distiller.on_moved(event, now)
         elif isinstance(event, GenerationOver):
             actions = self._generation_over(now)
         elif isinstance(event, CommandRejected):
             actions = self._rejected(event, now)
         else:
             raise TypeError(f"network layer cannot handle {event!r}")
+        if self.distiller.entries and isinstance(event, BellMeasureResult | MeasureResult | DistillResult):
+            actions.extend(self.distiller.to_storage())     # a storage slot may have come free
         return self._done(actions, now)
 
     def _rejected(self, event: CommandRejected, now: int) -> Actions:
         """The medium refused a command of ours (its slot held no qubit): the halves it named die, so both
         ends learn of it (EXPIRE) instead of waiting for a result that will not come."""
+        if event.command == "Move":          # a pooled half's move to storage (expected when a round holds it)
+            return self.distiller.on_moved(event, now)
         self.node.counters.hardware_refusals += 1
         if event.command == "BellMeasure":
             return self.swapper.on_rejected(event.slot, now)
         if event.command == "Measure":
             return self.ends.on_rejected(event.slot, now)
+        if event.command == "Distill":
+            return self.distiller.on_result(event, now)
         return Actions()
 
     def on_timer(self, now: int) -> Actions:
@@ -158,6 +173,7 @@ class NetworkLayer:
         measurement is under way."""
         node = self.node
         return (node.outbox.empty() and self.hops.settled() and self.swapper.settled() and self.ends.settled()
+                and self.distiller.settled()
                 and not any(circuit.live for circuit in node.circuits) and ("flush",) not in node.timers)
 
     # -- inputs ---------------------------------------------------------------------------------
@@ -195,6 +211,10 @@ class NetworkLayer:
             return self.ends.on_confirm_ack(message, now)
         elif isinstance(message, PairMessage):
             return self._pair_message(message, sender, now)
+        elif isinstance(message, Distil):
+            if message.msg_type == DISTIL:
+                return self.distiller.on_distil(message, sender, now)
+            return self.distiller.on_distil_ack(message, now)
         return Actions()
 
     def _pair_message(self, message: PairMessage, sender: int, now: int) -> Actions:
@@ -230,7 +250,7 @@ class NetworkLayer:
         handlers = {
             "setup-timeout": self.signalling.setup_timeout, "max-time": self.ending.max_time,
             "verdict": self.ending.verdict_timeout, "early": self.tracker.early_expired,
-            "cutoff": self.swapper.on_cutoff, "hold": self.ends.on_hold,
+            "cutoff": self.swapper.on_cutoff, "hold": self.ends.on_hold, "distil-hold": self.distiller.on_hold,
         }
         if kind in handlers:
             return handlers[kind](key[1], now)
@@ -253,6 +273,8 @@ class NetworkLayer:
             return self.signalling.setup_lost(kind, handle, now)
         if kind == "confirm":
             return self.ends.confirm_gave_up(handle, key[2], now)
+        if kind == "distil":
+            return self.distiller.gave_up(key[1:], now)
         circuit = node.circuits.get(handle)
         if kind in ("ready", "credit", "track") and circuit is not None:
             return self.ending.fail(circuit, ll.ERR_DOWN, now)

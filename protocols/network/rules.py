@@ -27,6 +27,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from protocols.network.distillation import RoundNoise
 from protocols.network.model import (
     Chain,
     Memory,
@@ -38,6 +39,7 @@ from protocols.network.model import (
     worst_case_fidelity,
 )
 from protocols.network.model import solve_cutoff as solve
+from protocols.network.policy import DistilRule, distilled_option
 from protocols.network.topology import LinkCaps, NodeCaps, option_distribution
 from protocols.network.waiting import Generation, expected_generation_ns, mid_distribution
 from protocols.packets.linkservice import ERR_NORES, ERR_NOTIME, ERR_UNSUPP, FIDELITY_SCALE
@@ -125,6 +127,9 @@ class HopRule:
     link_min_fidelity: float
     """Minimum Fidelity of the hop's link CREATEs (:func:`selecting_minimum`): the link layer picks the
     fastest option at least this good, this one (unless another is within two quanta of it)."""
+    distil: DistilRule | None = None
+    """How the hop distils its link pairs before they are swapped or delivered; ``option`` is then the
+    distilled pair as the model sees it (:func:`protocols.network.policy.distilled_option`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,16 +219,40 @@ class _Path:
         return solve(min_fidelity, self.worst(choice), CUTOFF_SEARCH_PAIRS * self.pair_ns(choice))
 
 
+def distilled_link(link: LinkCap, rule: DistilRule | None, a: NodeCap, b: NodeCap,
+                   raw: dict[int, OptionCap]) -> LinkCap:
+    """``link`` as the model sees it when it distils by ``rule`` (each distilled option's raw one in ``raw``,
+    by id)."""
+    if rule is None:
+        raw.update((id(option), option) for option in link.options)
+        return link
+    noise = RoundNoise((a.gate_fidelity, b.gate_fidelity), (a.readout_fidelity, b.readout_fidelity))
+    wait = 2 * link.delay_ns + max(a.gate_ns + a.readout_ns, b.gate_ns + b.readout_ns)
+    options = []
+    for option in link.options:
+        success, distribution, _ = distilled_option(option.distribution, option.success, rule, noise,
+                                                    (a.memory, b.memory), wait)
+        options.append(OptionCap(success, distribution))
+        raw[id(options[-1])] = option
+    return LinkCap(link.link_id, link.link_label, link.peer_node, link.cycle_ns, link.delay_ns, tuple(options))
+
+
 def decide(demand: Demand, route: Sequence[int], nodes: Sequence[NodeCap], links: Sequence[LinkCap],
-           margin_ns: int = 0) -> CircuitRules | int:
+           margin_ns: int = 0, distil: Sequence[DistilRule | None] = ()) -> CircuitRules | int:
     """The circuit's rules, or ERR_NORES / ERR_UNSUPP / ERR_NOTIME. ``nodes`` are the NodeCaps of the whole
     route (the tail's own last), ``links`` the K LinkCaps; ``margin_ns`` is added to L (e.g. the path's
-    classical jitter, which the QCaps do not carry)."""
+    classical jitter, which the QCaps do not carry); ``distil`` the distillation rule of each hop (none by
+    default): such a hop needs a window of the rule's pairs held at once."""
     _check(route, nodes, links)
-    window = min([demand.window] + [node.free_qubits // 2 for node in nodes[1:-1]]
+    rules = list(distil) or [None] * len(links)
+    held = max((rule.held for rule in rules if rule is not None), default=1)
+    window = min([max(demand.window, held)] + [node.free_qubits // 2 for node in nodes[1:-1]]
                  + [nodes[0].free_qubits, nodes[-1].free_qubits])
-    if window < 1:
+    if window < held:
         return ERR_NORES
+    raw: dict[int, OptionCap] = {}
+    links = [distilled_link(link, rule, nodes[i], nodes[i + 1], raw)
+             for i, (link, rule) in enumerate(zip(links, rules, strict=True))]
     path = _Path(route, nodes, links, margin_ns)
     choice = [0] * len(links)
     cutoff: float | None = math.inf
@@ -242,7 +271,7 @@ def decide(demand: Demand, route: Sequence[int], nodes: Sequence[NodeCap], links
     hold = tau_end if tau_end is not None else math.ceil(HOLD_PAIRS * pair_ns)
     chain = path.chain(choice)
     hops = tuple(HopRule(link.link_id, link.link_label, max(route[i], route[i + 1]), option,
-                         selecting_minimum(option.fidelity))
+                         selecting_minimum(raw[id(option)].fidelity), rules[i])
                  for i, (link, option) in enumerate(zip(links, path.options(choice), strict=True)))
     return CircuitRules(tuple(route), window, tau, tau_end, hold, math.ceil(pair_ns),
                         mid_distribution(chain, path.generations(choice), math.inf if tau is None else tau),

@@ -17,6 +17,7 @@ from protocols.common import NETWORK_PURPOSE_BASE, Actions, Address, Basis, Pars
 from protocols.link.types import RANDOM_BASES, ROTATION_BASES, basis_choice
 from protocols.network.circuit import Circuit
 from protocols.network.context import Node
+from protocols.network.policy import DistilRequest
 from protocols.network.routing import Router
 from protocols.network.types import Half
 from protocols.packets import linkservice as ll
@@ -43,6 +44,10 @@ def unsupported(create: ll.Create) -> bool:
     """What the network service cannot serve: no pairs, a link label as Purpose ID, atomic requests across
     repeaters (ATO, or CON clear with create-and-keep), and bases the link layer has not either."""
     if create.number == 0 or create.purpose_id >= NETWORK_PURPOSE_BASE or create.kept_together:
+        return True
+    try:
+        DistilRequest.from_create(create)
+    except ValueError:
         return True
     if create.rl or create.rr:
         return create.tpe != ll.TPE_MEASURE or create.rl not in RANDOM_BASES or create.rr not in RANDOM_BASES
@@ -80,8 +85,9 @@ class Service:
             return self._send(app, ll.Err(create_id, code, origin_node=node.node_id)), None
         actions = self._send(app, ll.Ack(create_id))
         path = self.paths.get((create.remote_node_id, create.purpose_id))
-        route = self.router.route(node.node_id, create.remote_node_id, ll.decode_fidelity(create.minimum_fidelity),
-                                  path)
+        # with distillation asked for, pairs better than any path's link pairs are possible: the tail judges
+        floor = 0.0 if create.distil != ll.DISTIL_NONE else ll.decode_fidelity(create.minimum_fidelity)
+        route = self.router.route(node.node_id, create.remote_node_id, floor, path)
         if isinstance(route, int):
             node.counters.refused += 1
             return actions.extend(self._send(app, ll.Err(create_id, route, origin_node=node.node_id))), None

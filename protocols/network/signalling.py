@@ -12,12 +12,13 @@ with another circuit id, and gives up with ERR TIMEOUT if no reply comes in time
 from __future__ import annotations
 
 from protocols.common import QNCP_PORT, Actions
-from protocols.network import caps, rules
+from protocols.network import caps, plans, rules
 from protocols.network.circuit import Circuit, CircuitEvent, CircuitState, Hop
 from protocols.network.context import Node
 from protocols.network.ending import Ending
 from protocols.network.hops import Hops
 from protocols.network.model import Chain, signalling_latency_ns
+from protocols.network.policy import DistilRequest, DistilRule
 from protocols.network.service import Admitted, Service
 from protocols.network.types import LEFT, RIGHT, CircuitStats, Handle
 from protocols.packets import linkservice as ll
@@ -124,7 +125,12 @@ class Signalling:
         demand = rules.Demand(ll.decode_fidelity(create.minimum_fidelity), create.number,
                               create.max_time_ns() or 0, setup.window)
         margin = 2 * node.topology.jitter(circuit.head, node.node_id)
-        decided = rules.decide(demand, setup.route, nodes, links, margin)
+        try:
+            request = DistilRequest.from_create(create)
+        except ValueError:
+            request = None
+        decided = ll.ERR_UNSUPP if request is None else plans.decide(demand, setup.route, nodes, links, margin,
+                                                                     request)
         if isinstance(decided, int):
             node.circuits.forget(circuit.handle)
             return self._refuse(circuit.handle, node.node_id, circuit.hop(LEFT).peer, decided, now)
@@ -164,12 +170,14 @@ class Signalling:
                 rule = message.rules[hop.index - 1]
                 hop.origin = rule.origin_node == node.node_id
                 hop.link_min_fidelity = rule.link_min_fidelity
+                hop.distil = DistilRule.from_byte(rule.distil)
         stats = circuit.stats
         stats.window, stats.cutoff_ns, stats.end_cutoff_ns = message.window, message.cutoff_ns, message.end_cutoff_ns
         stats.expected_pair_ns, stats.model = message.expected_pair_time_ns, circuit.model
         stats.link_min_fidelity = [ll.decode_fidelity(rule.link_min_fidelity) for rule in message.rules]
         stats.labels = [rule.link_label for rule in message.rules]
         stats.origins = [rule.origin_node for rule in message.rules]
+        stats.distil = [str(DistilRule.from_byte(rule.distil) or "") for rule in message.rules]
         stats.setup_done_at = now
         node.timers.cancel(("setup-timeout", circuit.handle))
         return Actions()

@@ -39,8 +39,9 @@ class Swapper:
         queues[half.side].append(half.key)
         held = sum(1 for key in queues[half.side] if self._held(key))
         circuit.stats.max_held[half.side] = max(circuit.stats.max_held[half.side], held)
-        if circuit.cutoff_ns is not None:
-            self.node.timers.schedule(("cutoff", half.key), now + circuit.cutoff_ns)
+        if circuit.cutoff_ns is not None:          # from its link OK: a distilled half's wait in its pool counts
+            start = now if half.ok_at is None else min(now, half.ok_at)
+            self.node.timers.schedule(("cutoff", half.key), start + circuit.cutoff_ns)
         return self._swap(circuit, now)
 
     def forget(self, circuit: Circuit) -> None:

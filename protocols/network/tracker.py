@@ -94,7 +94,7 @@ class Tracker:
                 half.track, half.track_from = frame, sender
             return actions.extend(self.forward(circuit, half, now))
         half.track, half.track_from = frame, sender
-        if circuit.is_tail and half.state in (HalfState.HELD, HalfState.MEASURED):
+        if circuit.is_tail and half.state in (HalfState.HELD, HalfState.MEASURED) and not half.distilling:
             actions.extend(self.on_tracked(circuit, half, now))
         return actions
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from typing import Any
 
 from protocols.packets.qnp import TrackFrame
 
@@ -100,6 +101,9 @@ class Half:
     released: bool = False
     tracked: bool = False
     """A TRACK about this half went to the right neighbour (head's hop-1 half, repeater's right half)."""
+    distilling: bool = False
+    """In its hop's distillation pool (:mod:`protocols.network.distiller`): not yet the hop's pair to swap or
+    deliver."""
 
     @property
     def key(self) -> HalfKey:
@@ -169,6 +173,10 @@ class CircuitStats:
     latencies: list[int] = field(default_factory=list)
     messages: dict[str, int] = field(default_factory=dict)
     """TRACKs and QNCP messages this node sent for the circuit, by type (retransmissions included)."""
+    distil: list[str] = field(default_factory=list)
+    """Per hop: its distillation rule ("" none), from the tail's rules."""
+    distillation: dict[int, Any] = field(default_factory=dict)
+    """Per link id of a distilling hop: :class:`protocols.network.distil_state.DistilStats`."""
 
 
 @dataclass(slots=True)

@@ -72,6 +72,12 @@ ERROR_CODES = {**LINK_ERROR_CODES, **NETWORK_ERROR_CODES}
 
 FIDELITY_SCALE = 0xFFFF
 
+DISTIL_NONE = 0
+DISTIL_AUTO = 1
+DISTIL_EXPLICIT = 2
+DISTIL_MODES = {DISTIL_NONE: "NONE", DISTIL_AUTO: "AUTO", DISTIL_EXPLICIT: "EXPLICIT", 3: "RESERVED"}
+"""The network-service CREATE's Distil field (2 bits after RR): how the circuit distils its pairs."""
+
 
 def encode_fidelity(f: float) -> int:
     """Fidelity in [0, 1] as the draft's 16-bit n with F = n / 65535 (rounded)."""
@@ -116,12 +122,15 @@ class Create:
     rotx1r: int = 0
     rotyr: int = 0
     rotx2r: int = 0
+    distil: int = 0
+    """Network service only (docs/wire.md §9.4): 0 no distillation, 1 auto (the tail picks a policy), 2 the
+    policy in PL1 (per hop) and PL2 (end to end), :data:`DISTIL_MODES`; 0 on the link service."""
 
     def encode(self) -> bytes:
         flags = (self.priority << 5 | self.tpe << 4 | self.ato << 3 | self.con << 2 | self.rl)
         return _CREATE.pack(self.remote_node_id, self.minimum_fidelity,
                             self.tu << 14 | self.max_time, self.purpose_id, self.number,
-                            flags, self.rr << 6, self.pl1, self.pl2, self.pr1, self.pr2,
+                            flags, self.rr << 6 | (self.distil & 3) << 4, self.pl1, self.pl2, self.pr1, self.pr2,
                             self.rotx1l, self.rotyl, self.rotx2l, self.rotx1r, self.rotyr,
                             self.rotx2r)
 
@@ -130,9 +139,9 @@ class Create:
         if len(data) != CREATE_SIZE:
             raise ParseError(f"CREATE is {CREATE_SIZE} bytes, got {len(data)}")
         (remote, fid, tu_time, purpose, number, flags, rr_byte, *rest) = _CREATE.unpack(data)
-        return cls(remote, fid, tu_time >> 14, tu_time & 0x3FFF, purpose, number, flags >> 5,
-                   flags >> 4 & 1, flags >> 3 & 1, flags >> 2 & 1, flags & 3, rr_byte >> 6,
-                   *rest[:10])
+        values = [remote, fid, tu_time >> 14, tu_time & 0x3FFF, purpose, number, flags >> 5, flags >> 4 & 1,
+                  flags >> 3 & 1, flags >> 2 & 1, flags & 3, rr_byte >> 6, *rest[:10], rr_byte >> 4 & 3]
+        return cls(*values)
 
     @property
     def kept_together(self) -> bool:

@@ -8,7 +8,9 @@ Layouts (``docs/wire.md`` §9.3.2 and §9.3.3; all integers big-endian)::
     LinkCap      Link ID(16) Link Label(16) | Peer Node(32) | Attempt Cycle(32) |
                  One-Way Delay(32) | Options(8) Reserved(24) | Options x LinkOption
     LinkOption   Success Probability(32) | Fidelity(16) Error X(16) | Error Z(16) Error Y(16)
-    HopRule      Link ID(16) Link Label(16) | Origin Node(32) | Link Min Fidelity(16) Reserved(16)
+    HopRule      Link ID(16) Link Label(16) | Origin Node(32) | Link Min Fidelity(16) Distil(8) Reserved(8)
+    Distil       Protocol(2) Schedule(2) Rounds(4): 0 none; Protocol 1 BBPSSW, 2 DEJMPS; Schedule 0 recurrence,
+                 1 pumping; Rounds 1-15 (also the SETUP_REPLY's End Distil and the CREATE's PL1/PL2)
 
 Times are ns; fidelities and errors n / 65535; success probabilities n / (2^32 − 1)
 (:func:`protocols.packets.qncp_common.encode_probability`); BSM success n / 255; T1/T2 all
@@ -18,6 +20,8 @@ are flat: a :class:`QncpQCap` holds the NodeCap and LinkCap fields and its optio
 >>> r = HopRule(link_id=1, link_label=0x8001, origin_node=3, link_min_fidelity=0xF333)
 >>> r.encode().hex(), read_rule(Reader(r.encode(), 0)) == r
 ('0001800100000003f3330000', True)
+>>> distil_rule(distil_byte(2, 1, 3))
+(2, 1, 3)
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ MAX_OPTIONS = 16
 _NODE = struct.Struct("!IBBBBQQHHII")
 _LINK = struct.Struct("!HHIIIB3x")
 _OPTION = struct.Struct("!IHHHH")
-_RULE = struct.Struct("!HHIHxx")
+_RULE = struct.Struct("!HHIHBx")
 _NODE_ID = struct.Struct("!I")
 
 
@@ -141,18 +145,44 @@ def read_qcap(reader: Reader) -> QCap:
     return QCap(node, LinkCap(link_id, label, peer, cycle, delay, options))
 
 
+DISTIL_SCHEDULES = {0: "RECURRENCE", 1: "PUMPING"}
+"""A distillation rule's Schedule (:class:`protocols.network.distillation.Schedule`)."""
+
+
+def distil_byte(protocol: int, schedule: int, rounds: int) -> int:
+    """A distillation rule as its byte: Protocol(2) Schedule(2) Rounds(4); (0, 0, 0) is none."""
+    if not (0 <= protocol <= 2 and schedule in DISTIL_SCHEDULES and 0 <= rounds <= 15
+            and (protocol == 0) == (rounds == 0) and (protocol or not schedule)):
+        raise ValueError(f"no distillation rule has protocol {protocol}, schedule {schedule}, rounds {rounds}")
+    return protocol << 6 | schedule << 4 | rounds
+
+
+def distil_rule(value: int) -> tuple[int, int, int]:
+    """(protocol, schedule, rounds) of a rule's byte; ParseError for an undefined one."""
+    protocol, schedule, rounds = value >> 6, value >> 4 & 3, value & 15
+    try:
+        distil_byte(protocol, schedule, rounds)
+    except ValueError as error:
+        raise ParseError(f"distillation rule 0x{value:02x}: {error}") from None
+    return protocol, schedule, rounds
+
+
 @dataclass(frozen=True, slots=True)
 class HopRule:
-    """The tail's rule for one hop: its label, which end requests pairs, at what link fidelity."""
+    """The tail's rule for one hop: its label, which end requests pairs, at what link fidelity, and how the
+    hop distils its pairs before they are swapped or delivered (:func:`distil_byte`; 0: not)."""
 
     link_id: int
     link_label: int
     origin_node: int
     link_min_fidelity: int
+    distil: int = 0
 
     def encode(self) -> bytes:
-        return _RULE.pack(self.link_id, self.link_label, self.origin_node, self.link_min_fidelity)
+        return _RULE.pack(self.link_id, self.link_label, self.origin_node, self.link_min_fidelity, self.distil)
 
 
 def read_rule(reader: Reader) -> HopRule:
-    return HopRule(*reader.take(_RULE, "a hop rule"))
+    rule = HopRule(*reader.take(_RULE, "a hop rule"))
+    distil_rule(rule.distil)
+    return rule

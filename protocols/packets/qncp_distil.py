@@ -17,8 +17,9 @@ The first 18 bytes are laid out as the pair messages' (TRACK_ACK, EXPIRE, CREDIT
 pairs are link pairs of the hop Link ID, named by their Pair Sequence) or END_TO_END (end-to-end pairs, named
 by their Pair ID: the head's Pair Sequence on its first hop, Link ID). Protocol is
 :class:`protocols.common.DistillProtocol`; Level the rounds the kept pair has survived before this one;
-Outcome the sender's Z outcome of its sacrificed qubit (0 or 1). DISTIL_ACK echoes every field, with Status 0
-or 5 EXPIRE (the receiver does not hold the kept pair for this round: the round fails at both ends).
+Outcome the sender's Z outcome of its sacrificed qubit (0 or 1). DISTIL comes from the round's initiator (a
+hop's origin); DISTIL_ACK carries the answering end's own outcome and echoes every other field, with Status 0
+or 5 EXPIRE (the receiver does not hold the pairs for this round: the round fails at both ends).
 
 >>> from protocols.packets.qncp_common import DISTIL, SCOPE_HOP
 >>> m = Distil(DISTIL, 0x0101, 1, link_label=0x8001, kept_pair_seq=7, link_id=2, scope=SCOPE_HOP, protocol=2,
@@ -52,8 +53,9 @@ OUTCOMES = {0: "0", 1: "1"}
 
 @dataclass(frozen=True, slots=True)
 class Distil:
-    """DISTIL (this end's ``outcome`` of the round distilling pair ``kept_pair_seq`` with
-    ``sacrificed_pair_seq``) or DISTIL_ACK (every field echoed; Status 0, or 5 EXPIRE)."""
+    """DISTIL (the initiator's ``outcome`` of the round distilling pair ``kept_pair_seq`` with
+    ``sacrificed_pair_seq``) or DISTIL_ACK (the answering end's outcome, the rest echoed; Status 0, or 5
+    EXPIRE)."""
 
     msg_type: int
     circuit_id: int

@@ -9,7 +9,7 @@ tail's decisions: the cutoffs, the window, the model state and one rule per hop.
                  Window(8) Reserved(24) | CREATE(24 bytes) | Route: (Hop Count + 1) x Node ID(32) |
                  Hop Index x QCap
     SETUP_REPLY  header(12) | Tail Node(32) | Reporting Node(32) | Hop Count(8) Window(8)
-                 Reserved(16) | Cutoff(64) | End Cutoff(64) | Expected Pair Time(64) |
+                 End Distil(8) Reserved(8) | Cutoff(64) | End Cutoff(64) | Expected Pair Time(64) |
                  Model Fidelity(16) Error X(16) | Error Z(16) Error Y(16) |
                  Route: (Hop Count + 1) x Node ID(32), none when Hop Count is 0 | Hop Count x HopRule
     (QCap and HopRule: :mod:`protocols.packets.qncp_caps`)
@@ -42,6 +42,7 @@ from protocols.packets.qncp_caps import (
     HopRule,
     QCap,
     Reader,
+    distil_rule,
     pack_route,
     read_qcap,
     read_rule,
@@ -55,7 +56,7 @@ from protocols.packets.qncp_common import (
 )
 
 _SETUP = struct.Struct("!IHBBB3x")
-_REPLY = struct.Struct("!IIBBxxQQQHHHH")
+_REPLY = struct.Struct("!IIBBBxQQQHHHH")
 SETUP_FIXED = HEADER_SIZE + _SETUP.size + CREATE_SIZE
 REPLY_FIXED = HEADER_SIZE + _REPLY.size
 
@@ -128,6 +129,8 @@ class SetupReply:
     rules: tuple[HopRule, ...] = ()
     status: int = STATUS_OK
     reason: int = 0
+    end_distil: int = 0
+    """How the ends distil end-to-end pairs before delivering them (a rule byte, 0: not)."""
     msg_type: int = field(default=SETUP_REPLY, init=False)
 
     @property
@@ -139,7 +142,7 @@ class SetupReply:
                 self.hop_count > 0):
             raise ValueError("SETUP_REPLY: status 0 with a route of len(rules) + 1 nodes, or an error with neither")
         body = b"".join((_REPLY.pack(self.tail_node, self.reporting_node, self.hop_count, self.window,
-                                     self.cutoff_ns, self.end_cutoff_ns, self.expected_pair_time_ns,
+                                     self.end_distil, self.cutoff_ns, self.end_cutoff_ns, self.expected_pair_time_ns,
                                      self.model_fidelity, self.model_error_x, self.model_error_z,
                                      self.model_error_y),
                          pack_route(self.route),
@@ -150,12 +153,13 @@ class SetupReply:
     @classmethod
     def decode_body(cls, data: bytes, status: int, reason: int, circuit_id: int, head_node: int) -> SetupReply:
         reader = Reader(data, HEADER_SIZE)
-        (tail, reporting, hop_count, window, cutoff, end_cutoff, pair_time, fidelity, error_x, error_z,
+        (tail, reporting, hop_count, window, end_distil, cutoff, end_cutoff, pair_time, fidelity, error_x, error_z,
          error_y) = reader.take(_REPLY, "the SETUP_REPLY fields")
+        distil_rule(end_distil)
         if (status == STATUS_OK) != (hop_count > 0):
             raise ParseError(f"SETUP_REPLY with status {status} has hop count {hop_count}")
         route = reader.route(hop_count + 1 if hop_count else 0)
         rules = tuple(read_rule(reader) for _ in range(hop_count))
         reader.end()
         return cls(circuit_id, head_node, tail, reporting, window, cutoff, end_cutoff, pair_time, fidelity, error_x,
-                   error_z, error_y, route, rules, status, reason)
+                   error_z, error_y, route, rules, status, reason, end_distil)

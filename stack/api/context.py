@@ -13,6 +13,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from protocols.common import LINK_SERVICE_PORT, NETWORK_SERVICE_PORT, Address, Basis, ParseError
+from protocols.network.policy import distil_request
 from protocols.packets import linkservice as ll
 from protocols.physical.hardware import (
     BellMeasure,
@@ -97,7 +98,7 @@ class AppContext:
     async def create(self, remote: str, pairs: int, *, keep: bool = True, basis: str = "Z",
                      min_fidelity: float = 0.0, priority: int = 0, atomic: bool = False,
                      consecutive: bool = True, service: str = "auto", max_time_ns: int = 0,
-                     random_basis: str = "") -> int:
+                     random_basis: str = "", distill: str | tuple[str, str, int] = "none") -> int:
         """Ask for ``pairs`` pairs with ``remote``; returns the Create ID once ACKed.
 
         ``priority`` (0-7, higher first), ``atomic`` (all pairs at once, create-and-keep) and
@@ -105,9 +106,16 @@ class AppContext:
         ``service``: "link" (the node's link layer: ``remote`` must be a neighbour), "network" (its network
         layer: any QPU, over a circuit), or "auto" (the link layer when they share a link). ``max_time_ns``:
         CREATE's Max Time (0: none). ``random_basis`` "XZ" or "XYZ": measure-directly in a basis each end
-        draws per pair (CREATE's RL/RR), instead of ``basis``.
+        draws per pair (CREATE's RL/RR), instead of ``basis``. ``distill`` (network service): "none", "auto"
+        (the circuit's tail picks a rule per hop that meets ``min_fidelity``), or a rule for every hop,
+        ``(protocol, schedule, rounds)`` such as ``("dejmps", "recurrence", 1)`` (docs/scenario.md, ``distill``).
         """
         service = self.service_for(remote, service)
+        request = distil_request(distill, None) if isinstance(distill, str) else distil_request("explicit", distill)
+        if service == "link" and request.mode:
+            raise ValueError("distill applies to network-layer requests only (service \"network\")")
+        if random_basis and request.mode == ll.DISTIL_EXPLICIT:
+            raise ValueError("an explicit distill rule cannot be combined with random_basis (both use PL1/PL2)")
         rot = ROTATIONS[basis]
         random = {"": 0, "XZ": 1, "XYZ": 2}[random_basis]
         unit, amount = max_time_field(max_time_ns)
@@ -115,7 +123,8 @@ class AppContext:
                            number=pairs, tpe=ll.TPE_KEEP if keep else ll.TPE_MEASURE,
                            minimum_fidelity=ll.encode_fidelity(min_fidelity), rotx1l=rot[0], rotyl=rot[1],
                            rotx2l=rot[2], rotx1r=rot[0], rotyr=rot[1], rotx2r=rot[2], priority=priority,
-                           ato=int(atomic), con=int(consecutive), tu=unit, max_time=amount, rl=random, rr=random)
+                           ato=int(atomic), con=int(consecutive), tu=unit, max_time=amount, rl=random, rr=random,
+                           **request.create_fields())
         port = LINK_SERVICE_PORT if service == "link" else NETWORK_SERVICE_PORT
         self.emu.network.send(self.node_id, self.address[1], (node_ip(self.node_id), port), create.encode())
         while True:

@@ -14,6 +14,7 @@ import math
 from typing import Any
 
 from protocols.apps.workload import EntanglementUser, PairRecord
+from protocols.network.distil_state import DistilStats
 from protocols.network.layer import NetworkLayer
 from protocols.network.types import CircuitStats
 from protocols.sync.ptp import PtpClock
@@ -164,6 +165,7 @@ def stats_from_json(data: dict[str, Any]) -> CircuitStats:
     fields = dict(data)
     for name in ("link_pairs", "link_expired", "link_goodness", "expired_by_reason", "hop1_ok_at"):
         fields[name] = {int(key): value for key, value in fields[name].items()}
+    fields["distillation"] = {int(key): DistilStats(**value) for key, value in fields.get("distillation", {}).items()}
     fields["route"] = tuple(fields["route"])
     if fields["model"] is not None:
         fields["model"] = tuple(fields["model"])

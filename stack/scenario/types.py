@@ -149,6 +149,10 @@ class WorkloadConfig:
     """Network only: the route, ``node`` first and ``remote`` last (None: the head chooses)."""
     cutoff_ns: int = 0
     """Network only: the cutoff τ at repeaters instead of the one derived from ``min_fidelity`` (0: derive)."""
+    distill: str = "none"
+    """Network only: "none", "auto" (the tail picks a hop rule meeting ``min_fidelity``) or "explicit"."""
+    distill_rule: tuple[str, str, int] | None = None
+    """With "explicit": (protocol, schedule, rounds) of every hop, e.g. ("dejmps", "recurrence", 1)."""
 
 
 @dataclass(frozen=True, slots=True)

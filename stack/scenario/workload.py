@@ -3,7 +3,8 @@
 An entry asks for pairs between ``node`` and ``remote``. ``service`` says who serves it: the link layer
 ("link": the two share a link), the network layer ("network": a circuit over any route of links), or
 "auto": the link layer when they share a link, else the network layer. A network entry may name its
-route (``path``) and a cutoff (``cutoff_us``); it cannot be atomic (ATO, or CON clear with create-and-keep:
+route (``path``), a cutoff (``cutoff_us``) and distillation (``distill``: "auto" or a rule for every
+hop); it cannot be atomic (ATO, or CON clear with create-and-keep:
 not supported across repeaters). Purpose IDs are below 0x8000: 0x8000–0xFFFF are link labels.
 """
 
@@ -72,6 +73,27 @@ def _path(t: Table, node: str, remote: str, nodes: dict[str, NodeConfig],
     return tuple(value)
 
 
+DISTILL_MODES = ("none", "auto")
+DISTILL_PROTOCOLS = ("dejmps", "bbpssw")
+DISTILL_SCHEDULES = ("recurrence", "pumping")
+
+
+def _distill(t: Table) -> tuple[str, tuple[str, str, int] | None]:
+    """``distill``: "none", "auto", or a table {protocol, rounds, schedule} for every hop of the circuit."""
+    value = t.get("distill", "none")
+    if isinstance(value, str):
+        if value not in DISTILL_MODES:
+            raise t.error("distill", f"expected \"none\", \"auto\" or a table {{protocol, rounds, schedule}}, "
+                                     f"got {shown(value)}")
+        return value, None
+    rule = Table(t.source, t.key("distill"), value)
+    protocol = rule.text("protocol", "dejmps", DISTILL_PROTOCOLS)
+    schedule = rule.text("schedule", "recurrence", DISTILL_SCHEDULES)
+    rounds = rule.number("rounds", 1, low=1, high=15, integer=True)
+    rule.finish()
+    return "explicit", (protocol, schedule, rounds)
+
+
 def _entry(t: Table, index: int, nodes: dict[str, NodeConfig], graph: dict[str, set[str]],
            node_ref: Any) -> WorkloadConfig:
     node, remote = node_ref(t, "node", nodes, "qpu"), node_ref(t, "remote", nodes, "qpu")
@@ -89,8 +111,10 @@ def _entry(t: Table, index: int, nodes: dict[str, NodeConfig], graph: dict[str, 
     cutoff_ns = round(t.number("cutoff_us", 0.0, low=0.0, high=1e12) * 1000)
     kind = t.text("type", "keep", WORKLOAD_TYPES)
     atomic, consecutive = t.flag("atomic", False), t.flag("consecutive", True)
+    distill, distill_rule = _distill(t)
     if service == "link":
-        for key, present in (("path", path is not None), ("cutoff_us", t.has("cutoff_us"))):
+        for key, present in (("path", path is not None), ("cutoff_us", t.has("cutoff_us")),
+                             ("distill", t.has("distill"))):
             if present:
                 raise t.error(key, "applies to network-layer requests only (service = \"network\")")
     elif atomic or (kind == "keep" and not consecutive):
@@ -108,6 +132,7 @@ def _entry(t: Table, index: int, nodes: dict[str, NodeConfig], graph: dict[str, 
         max_time_ns=round(t.number("max_time_ms", 0.0, low=0.0, high=16383e3) * 1e6),
         priority=t.number("priority", 0, low=0, high=7, integer=True),
         atomic=atomic, consecutive=consecutive, service=service, path=path, cutoff_ns=cutoff_ns,
+        distill=distill, distill_rule=distill_rule,
     )
 
 

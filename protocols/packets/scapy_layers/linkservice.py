@@ -10,6 +10,7 @@ from protocols.common import LINK_SERVICE_PORT
 from protocols.packets.linkservice import (
     BASES,
     BELL_STATES,
+    DISTIL_MODES,
     ERROR_CODES,
     RANDOM_BASIS,
     TIME_UNITS,
@@ -42,7 +43,8 @@ class LLCreate(Packet):
         BitField("con", 1, 1),
         BitEnumField("rl", 0, 2, RANDOM_BASIS),
         BitEnumField("rr", 0, 2, RANDOM_BASIS),
-        BitField("reserved", 0, 6),
+        BitEnumField("distil", 0, 2, DISTIL_MODES),
+        BitField("reserved", 0, 4),
         ByteField("pl1", 0), ByteField("pl2", 0), ByteField("pr1", 0), ByteField("pr2", 0),
         ByteField("rotx1l", 0), ByteField("rotyl", 0), ByteField("rotx2l", 0),
         ByteField("rotx1r", 0), ByteField("rotyr", 0), ByteField("rotx2r", 0),

@@ -36,7 +36,7 @@ class QncpQCap(Packet):
 class QncpHopRule(Packet):
     name = "QNCP Hop Rule"
     fields_desc = [ShortField("link_id", 0), ShortField("link_label", 0), IntField("origin_node", 0),
-                   ShortField("link_min_fidelity", 0), ShortField("rule_reserved", 0)]
+                   ShortField("link_min_fidelity", 0), ByteField("distil", 0), ByteField("rule_reserved", 0)]
 
     def extract_padding(self, s: bytes) -> tuple[bytes, bytes]:
         return b"", s

@@ -43,7 +43,7 @@ class QncpSetupReply(QncpLayer):
         *header_fields(SETUP_REPLY),
         IntField("tail_node", 0), IntField("reporting_node", 0),
         FieldLenField("hop_count", None, count_of="rules", fmt="B"), ByteField("window", 0),
-        ShortField("reserved", 0),
+        ByteField("end_distil", 0), ByteField("reserved", 0),
         LongField("cutoff_ns", 0), LongField("end_cutoff_ns", 0), LongField("expected_pair_time_ns", 0),
         ShortField("model_fidelity", 0), ShortField("model_error_x", 0), ShortField("model_error_z", 0),
         ShortField("model_error_y", 0),

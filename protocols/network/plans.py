@@ -1,0 +1,53 @@
+"""Network layer: the tail's choice of a circuit's distillation rules (issue 14) around
+:func:`protocols.network.rules.decide`.
+
+- No distillation asked: the rules as without it.
+- An explicit rule: that rule on every hop (with its window), or the error ``decide`` gives with it.
+- *Auto*: the rules without distillation when they meet the Minimum Fidelity; otherwise the first rule of
+  :func:`protocols.network.policy.auto_rules` (fewest rounds, then the fewest expected elementary pairs on
+  the costliest hop) that does, on every hop; UNSUPP when none does ("no policy can").
+
+End-to-end rules are carried on the wire (the CREATE's PL2, the SETUP_REPLY's End Distil) but not built yet:
+a request with one is refused with UNSUPP.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from protocols.network import rules
+from protocols.network.distillation import RoundNoise
+from protocols.network.policy import NO_DISTILLATION, DistilRequest, DistilRule, auto_rules, distilled_option
+from protocols.packets import linkservice as ll
+
+
+def _cost(rule: DistilRule, nodes: Sequence[rules.NodeCap], links: Sequence[rules.LinkCap]) -> float:
+    """Expected elementary pairs per distilled pair on the costliest hop (its best option)."""
+    worst = 1.0
+    for i, link in enumerate(links):
+        a, b = nodes[i], nodes[i + 1]
+        noise = RoundNoise((a.gate_fidelity, b.gate_fidelity), (a.readout_fidelity, b.readout_fidelity))
+        best = min((distilled_option(o.distribution, o.success, rule, noise, (a.memory, b.memory), 0)[2]
+                    for o in link.options), default=float("inf"))
+        worst = max(worst, best)
+    return worst
+
+
+def decide(demand: rules.Demand, route: Sequence[int], nodes: Sequence[rules.NodeCap],
+           links: Sequence[rules.LinkCap], margin_ns: int = 0,
+           request: DistilRequest = NO_DISTILLATION) -> rules.CircuitRules | int:
+    """The circuit's rules with the distillation ``request`` honoured, or an error code."""
+    hops = len(links)
+    if request.mode == ll.DISTIL_EXPLICIT:
+        if request.end is not None:
+            return ll.ERR_UNSUPP
+        return rules.decide(demand, route, nodes, links, margin_ns, [request.hop] * hops)
+    plain = rules.decide(demand, route, nodes, links, margin_ns)
+    if request.mode != ll.DISTIL_AUTO or plain != ll.ERR_UNSUPP:
+        return plain
+    candidates = sorted(auto_rules(), key=lambda rule: (rule.rounds, _cost(rule, nodes, links)))
+    for rule in candidates:
+        decided = rules.decide(demand, route, nodes, links, margin_ns, [rule] * hops)
+        if not isinstance(decided, int):
+            return decided
+    return ll.ERR_UNSUPP
