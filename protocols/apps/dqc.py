@@ -33,6 +33,10 @@ class NotExecutable(ValueError):
     """A program the stabiliser medium cannot run; the message is one line."""
 
 
+class ExecutionFailed(RuntimeError):
+    """An execution that did not complete (a QPU did not finish its program); the message is one line."""
+
+
 def check_executable(non_clifford: Sequence[str]) -> None:
     """Refuse a program with non-Clifford operations (:class:`NotExecutable`, one line)."""
     if non_clifford:

@@ -13,7 +13,8 @@ layer (neighbours) or the network layer (any other QPU), with application messag
 - ``teledata``: the qubit is teleported (:mod:`stack.api.transport`, QTP) and swapped from the communication
   qubit it arrived in into a data qubit.
 
-Both ends of a joint instruction swap their bits through the application's :class:`Exchange` with the other
+Before a pair is asked for, both ends meet (:meth:`QpuExecutor.rendezvous`), so a QPU's communication qubits
+only ever serve the instruction it is at. Both ends of a joint instruction swap their bits through the application's :class:`Exchange` with the other
 QPU, which takes tags in the program's order (the same at both ends). The medium frees a measured qubit, so a
 measured circuit qubit is re-prepared in the state its outcome names.
 """
@@ -111,10 +112,18 @@ class QpuExecutor:
             self.ctx.discard(self.slots[qubit])
             self.slots[qubit] = self.prepare(RESET_BASIS[op.name], 0)
 
+    async def rendezvous(self, partner: str) -> None:
+        """Wait until ``partner`` has reached the same joint instruction. Only then is the pair asked for: a pair
+        made for an instruction the partner has not reached yet would hold one of its communication qubits while
+        it needs them for the instruction before (with another QPU), and neither could go on."""
+        exchange = exchange_of(self.ctx, partner)
+        await exchange.swap(exchange.tag(), b"")
+
     async def cat_entangle(self, op: CatEntangle) -> None:
         ctx = self.ctx
         here = self.qpu == op.source
         exchange = exchange_of(ctx, op.target if here else op.source)
+        await self.rendezvous(op.target if here else op.source)
         tag = exchange.tag()
         self.run.remote_ops["cat_entangle"] += 1
         if here:
@@ -147,6 +156,7 @@ class QpuExecutor:
     async def teledata(self, op: Teledata) -> None:
         ctx = self.ctx
         self.run.remote_ops["teledata"] += 1
+        await self.rendezvous(op.target if self.qpu == op.source else op.source)
         if self.qpu == op.source:
             await teledata(ctx, op.target, self.slots.pop(op.qubit), "send", self.service)
             self.run.pairs_created += 1

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 from protocols.apps.dqc import (
+    ExecutionFailed,
     check_executable,
     distribution,
     expected_total_variation,
@@ -70,7 +71,7 @@ def execute_program(scenario: Scenario, program: DistributedProgram, shots: int,
     result = run_apps(scenario, {qpu: app(qpu) for qpu in active}, seed=seed, pcap=pcap)
     missing = [qpu for qpu in active if qpu not in runs]
     if missing:
-        raise RuntimeError(f"the program did not finish on {', '.join(missing)} (emulated time ran out: raise "
+        raise ExecutionFailed(f"the program did not finish on {', '.join(missing)} (emulated time ran out: raise "
                            "run.duration_ms)")
     records = [[-1] * program.num_measurements for _ in range(shots)]
     for run in runs.values():
@@ -78,7 +79,7 @@ def execute_program(scenario: Scenario, program: DistributedProgram, shots: int,
             for index, bit in outcomes.items():
                 records[shot][index] = bit
     if any(-1 in shot for shot in records):
-        raise RuntimeError("a measurement record was not filled by any QPU")
+        raise ExecutionFailed("a measurement record was not filled by any QPU")
     return Execution(program, shots, runs, records, result)
 
 

@@ -3,7 +3,8 @@
 Both ends call :meth:`Exchange.swap` with the same tag (a counter both advance in step) and their own
 payload; each gets the other's. A message is ``tag (4 bytes, big-endian) + payload``. Each end resends its
 payload every ``retransmit_ns`` until the peer's arrives, answers a peer's copy of an earlier tag with its own
-again (its answer may have been lost), and after the application returns keeps answering until nothing has
+again (its answer may have been lost) unless it sent that tag less than ``retransmit_ns`` ago (else two ends
+holding both payloads would answer each other's answers for ever), and after the application returns keeps answering until nothing has
 come for ``linger_ns`` (the last answer may be lost too).
 """
 
@@ -39,6 +40,8 @@ class Exchange:
         self.retransmit_ns = retransmit_ns
         self.mine: dict[int, bytes] = {}
         self.theirs: dict[int, bytes] = {}
+        self.sent_at: dict[int, int] = {}
+        """When this end last sent each tag (virtual ns)."""
         self.last_heard = 0
         self._next_tag = 0
         ctx.lingering.append(self._linger)
@@ -52,12 +55,12 @@ class Exchange:
         """Send ``payload`` under ``tag``; return the peer's payload for the same tag."""
         ctx = self.ctx
         self.mine[tag] = payload
-        ctx.send(self.remote, _TAG.pack(tag) + payload)
+        self._send(tag)
         resend = ctx.now + self.retransmit_ns
         while tag not in self.theirs:
             ctx.port.set_timer(resend)
             if await self._next() is TIMER and ctx.now >= resend:
-                ctx.send(self.remote, _TAG.pack(tag) + payload)
+                self._send(tag)
                 resend = ctx.now + self.retransmit_ns
         return self.theirs[tag]
 
@@ -73,9 +76,14 @@ class Exchange:
     def _on(self, data: bytes) -> None:
         tag, = _TAG.unpack_from(data)
         self.last_heard = self.ctx.now
-        if tag in self.theirs and tag in self.mine:       # they did not get our answer: again
-            self.ctx.send(self.remote, _TAG.pack(tag) + self.mine[tag])
+        if tag in self.theirs and tag in self.mine \
+                and self.ctx.now - self.sent_at[tag] >= self.retransmit_ns:      # they did not get our answer
+            self._send(tag)
         self.theirs.setdefault(tag, data[_TAG.size:])
+
+    def _send(self, tag: int) -> None:
+        self.sent_at[tag] = self.ctx.now
+        self.ctx.send(self.remote, _TAG.pack(tag) + self.mine[tag])
 
     async def _linger(self) -> None:
         ctx = self.ctx

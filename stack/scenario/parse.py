@@ -20,6 +20,7 @@ from typing import Any
 
 from stack.scenario import checks
 from stack.scenario.applications import applications as read_applications
+from stack.scenario.circuits import circuits as read_circuits
 from stack.scenario.table import REQUIRED, ScenarioError, Table
 from stack.scenario.types import (
     ClockConfig,
@@ -41,7 +42,7 @@ MODES = ("sampled", "exact")
 MAX_DATA_QUBITS = 4096
 """Data qubits per QPU (``data_qubits``): a bound on memory, not on physics (they share no LQID)."""
 WORKLOAD_TYPES = ("keep", "measure")
-TOP_LEVEL = ("run", "sync", "nodes", "links", "workload", "network", "application")
+TOP_LEVEL = ("run", "sync", "nodes", "links", "workload", "network", "application", "circuit")
 
 __all__ = [
     "ClockConfig",
@@ -102,8 +103,9 @@ def load_data(data: dict[str, Any], source: str) -> Scenario:
     workload = read_workload(source, top.get("workload", []), nodes, links, _node_ref)
     network = network_settings(Table(source, "network", top.get("network", {})))
     apps = read_applications(source, top.get("application", []), nodes, _node_ref)
+    circuits = read_circuits(source, top.get("circuit", []), bool(apps))
     top.finish()
-    return Scenario(source, run, nodes, links, workload, sync, network, apps)
+    return Scenario(source, run, nodes, links, workload, sync, network, apps, circuits)
 
 
 def _sync(t: Table) -> SyncConfig:

@@ -170,6 +170,8 @@ class Scenario:
     network: NetworkSettings = NetworkSettings()
     applications: tuple[Any, ...] = ()
     """The ``[[application]]`` entries (:class:`stack.scenario.applications.ApplicationConfig`)."""
+    circuits: tuple[Any, ...] = ()
+    """The ``[[circuit]]`` entries (:class:`stack.scenario.circuits.CircuitConfig`)."""
 
     @property
     def uses_network(self) -> bool:
