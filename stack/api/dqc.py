@@ -1,9 +1,9 @@
 """Executing a compiled distributed program on the emulated network (docs/compiler.md, "Execution").
 
-Every QPU with a program runs it as an application (:func:`run_program`), shot after shot: its instructions in
-step order, local operations as the medium's gates and measurements on its data qubits
-(:mod:`protocols.apps.dqc`), and each remote operation together with the partner QPU, over a pair of the link
-layer (neighbours) or the network layer (any other QPU), with application messages for the classical bits:
+Every QPU with a program runs it as an application (:func:`run_program`), shot after shot: its instructions in step
+order, local operations as the medium's gates and measurements on its data qubits (:mod:`protocols.apps.dqc`), and
+each remote operation together with the partner QPU, over a pair of the link layer (neighbours) or the network layer
+(any other QPU), with application messages for the classical bits:
 
 - ``cat_entangle`` (Eisert et al., PRA 62, 052317 (2000)): the source makes the pair (``create_keep``, turned
   into |Φ+⟩), applies the basis-controlled X from the qubit (or its copy) onto its half, measures the half in
@@ -13,11 +13,10 @@ layer (neighbours) or the network layer (any other QPU), with application messag
 - ``teledata``: the qubit is teleported (:mod:`stack.api.transport`, QTP) and swapped from the communication
   qubit it arrived in into a data qubit.
 
-Before a pair is asked for, both ends meet (:meth:`QpuExecutor.rendezvous`), so a QPU's communication qubits
-only ever serve the instruction it is at. Both ends of a joint instruction swap their bits through the application's :class:`Exchange` with the other
-QPU, which takes tags in the program's order (the same at both ends). The medium frees a measured qubit, so a
-measured circuit qubit is re-prepared in the state its outcome names.
-"""
+Before a pair is asked for, both ends meet (:meth:`QpuExecutor.rendezvous`), so a QPU's communication qubits only
+ever serve the instruction it is at. Both ends of a joint instruction swap their bits through the application's
+:class:`Exchange` with the other QPU, which takes tags in the program's order (the same at both ends). The medium
+frees a measured qubit, so a measured circuit qubit is re-prepared in the state its outcome names."""
 
 from __future__ import annotations
 

@@ -1,12 +1,11 @@
 """Reliable symmetric exchanges between two applications over application messages (wire.md §10.2).
 
-Both ends call :meth:`Exchange.swap` with the same tag (a counter both advance in step) and their own
-payload; each gets the other's. A message is ``tag (4 bytes, big-endian) + payload``. Each end resends its
-payload every ``retransmit_ns`` until the peer's arrives, answers a peer's copy of an earlier tag with its own
-again (its answer may have been lost) unless it sent that tag less than ``retransmit_ns`` ago (else two ends
-holding both payloads would answer each other's answers for ever), and after the application returns keeps answering until nothing has
-come for ``linger_ns`` (the last answer may be lost too).
-"""
+Both ends call :meth:`Exchange.swap` with the same tag (a counter both advance in step) and their own payload; each
+gets the other's. A message is ``tag (4 bytes, big-endian) + payload``. Each end resends its payload every
+``retransmit_ns`` until the peer's arrives, answers a peer's copy of an earlier tag with its own again (its answer
+may have been lost) unless it sent that tag less than ``retransmit_ns`` ago (else two ends holding both payloads
+would answer each other's answers for ever), and after the application returns keeps answering until nothing has
+come for ``linger_ns`` (the last answer may be lost too)."""
 
 from __future__ import annotations
 
