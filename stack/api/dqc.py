@@ -21,14 +21,22 @@ frees a measured qubit, so a measured circuit qubit is re-prepared in the state 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from protocols.apps.dqc import MEASURE_BASIS, PREPARE, RESET_BASIS, controlled_x, medium_gates
 from protocols.common import Basis
 from protocols.compiler import CatDisentangle, CatEntangle, DistributedProgram, Local, Teledata
+from protocols.packets import linkservice as ll
 from stack.api.context import AppContext
+from stack.api.errors import LinkError
 from stack.api.exchange import exchange_of
 from stack.api.remote import teledata
+
+T = TypeVar("T")
+NORES_RETRIES = 1000
+NORES_BACKOFF_NS = 1_000_000
 
 
 @dataclass(slots=True)
@@ -41,6 +49,8 @@ class QpuRun:
     pairs_received: int = 0
     remote_ops: Counter[str] = field(default_factory=Counter)
     finished_ns: int = 0
+    nores_retries: int = 0
+    """CREATEs the layer refused for lack of qubits (NORES), sent again."""
 
 
 class QpuExecutor:
@@ -118,6 +128,23 @@ class QpuExecutor:
         exchange = exchange_of(self.ctx, partner)
         await exchange.swap(exchange.tag(), b"")
 
+    async def retrying(self, partner: str, create: Callable[[], Awaitable[T]]) -> T:
+        """``create()`` (which sends a CREATE first), again after 1, 2, 4, ... round trips to ``partner`` (at most
+        NORES_BACKOFF_NS) while the layer answers NORES (the network layer's circuit table keeps closed circuits
+        for a while, up to ``[network] max_circuits``); the CREATE it refused never left this node, so the
+        partner just goes on waiting for the pair."""
+        wait = exchange_of(self.ctx, partner).retransmit_ns
+        for _ in range(NORES_RETRIES):
+            try:
+                return await create()
+            except LinkError as error:
+                if error.code != ll.ERR_NORES:
+                    raise
+            self.run.nores_retries += 1
+            await self.ctx.sleep(wait)
+            wait = min(2 * wait, NORES_BACKOFF_NS)
+        return await create()
+
     async def cat_entangle(self, op: CatEntangle) -> None:
         ctx = self.ctx
         here = self.qpu == op.source
@@ -126,7 +153,8 @@ class QpuExecutor:
         tag = exchange.tag()
         self.run.remote_ops["cat_entangle"] += 1
         if here:
-            half = (await ctx.epr_socket(op.target, self.service).create_keep(1))[0].slot
+            socket = ctx.epr_socket(op.target, self.service)
+            half = (await self.retrying(op.target, lambda: socket.create_keep(1)))[0].slot
             self.run.pairs_created += 1
             control = self.copies[op.qubit] if op.from_copy else self.slots[op.qubit]
             self.gate(controlled_x("Z" if op.from_copy else op.basis), (control, half))
@@ -157,7 +185,8 @@ class QpuExecutor:
         self.run.remote_ops["teledata"] += 1
         await self.rendezvous(op.target if self.qpu == op.source else op.source)
         if self.qpu == op.source:
-            await teledata(ctx, op.target, self.slots.pop(op.qubit), "send", self.service)
+            slot = self.slots.pop(op.qubit)
+            await self.retrying(op.target, lambda: teledata(ctx, op.target, slot, "send", self.service))
             self.run.pairs_created += 1
             return
         arrived = await teledata(ctx, op.source, None, "recv", self.service)
