@@ -15,8 +15,10 @@
 
 from __future__ import annotations
 
+import json
 import math
 import random
+from pathlib import Path
 
 import pytest
 import stim
@@ -146,3 +148,24 @@ def test_werner_pairs_ghz_bits_in_z_follow_the_gate_channel() -> None:
     second = sum(r[0] ^ r[2] for r in records)
     both = sum((r[0] ^ r[1]) & (r[0] ^ r[2]) for r in records)
     assert _within(first, n, q) and _within(second, n, q) and _within(both, n, q * q), (first, second, both)
+
+
+def test_qnet_run_executes_the_scenario_circuit(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from stack.cli import main
+
+    sc = tmp_path / "dqc.toml"
+    (tmp_path / "ghz.stim").write_text("H 0\nCX 0 1 1 2\nM 0 1 2\n")
+    text = Path("examples/compute.toml").read_text().replace('file = "circuits/ghz.stim"\nshots = 200',
+                                                              'file = "ghz.stim"\nshots = 40')
+    sc.write_text(text.replace("depolarizing = 0.01", "depolarizing = 0.0"))
+    out = tmp_path / "report.json"
+    assert main(["run", str(sc), "--no-pcap", "--quiet", "--json", str(out)]) == 0
+    circuit = json.loads(out.read_text())["circuit"]
+    assert circuit["shots"] == 40 and circuit["ebits_consumed"] == circuit["ebits_predicted"]
+    assert set(circuit["outcomes"]) <= {"000", "111"} and sum(circuit["outcomes"].values()) == 40
+    (tmp_path / "t.qasm").write_text('OPENQASM 2.0;\ninclude "qelib1.inc";\nqreg q[2];\ncreg c[2];\nh q[0];\n'
+                                     "t q[0];\ncx q[0],q[1];\nmeasure q -> c;\n")
+    sc.write_text(text.replace('file = "ghz.stim"', 'file = "t.qasm"'))
+    assert main(["run", str(sc), "--no-pcap", "--quiet"]) == 2
+    assert "non-Clifford operations (T)" in capsys.readouterr().err
+    assert main(["up", str(sc)]) == 2
