@@ -27,6 +27,8 @@ import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
+from protocols.apps.dqc import ExecutionFailed, NotExecutable
+from protocols.compiler.gates import CompileError
 from stack import report as reporting
 from stack.cli import compile as compile_command
 from stack.cli.checks import UsageError, check_numbers, check_output
@@ -146,8 +148,10 @@ def main(argv: list[str] | None = None) -> int:
         status = _command(_parser().parse_args(argv))
         sys.stdout.flush()                      # a closed pipe shows here, not at interpreter exit
         return status
-    except (ScenarioError, UsageError) as error:
+    except (ScenarioError, UsageError, CompileError, NotExecutable) as error:
         return _error(str(error), 2)
+    except ExecutionFailed as error:
+        return _error(str(error), 1)
     except KeyboardInterrupt:
         return _error("interrupted", 130)
     except BaseExceptionGroup as group:         # trio wraps what ends a run in a group
@@ -181,6 +185,9 @@ def _command(args: argparse.Namespace) -> int:
 
         if args.command == "up":
             _check_outputs(args)
+            if scenario.circuits:
+                raise UsageError(f"{path}: circuit[0]: runs in qnet run only (the application API that executes "
+                                 "it runs in virtual time, in one process)")
         return cli_up.dispatch(args, path, scenario, main)
     return _run(args, path, scenario)
 
@@ -221,9 +228,9 @@ def _run(args: argparse.Namespace, path: Path, scenario: Scenario) -> int:
         if args.pcap is None:
             check_output(pcap_path, "--pcap", make_directory=True)     # the default out/ is made for you
         with pcap_path.open("wb", buffering=1 << 20) as stream:     # frames are small: few large writes
-            result, apps = _emulate(scenario, args.seed, stream)
+            result, apps, circuit = _emulate(scenario, args.seed, stream)
     else:
-        result, apps = _emulate(scenario, args.seed, None)
+        result, apps, circuit = _emulate(scenario, args.seed, None)
     frames = None
     if pcap_path is not None:
         assert result.emulation.network.pcap is not None
@@ -231,6 +238,8 @@ def _run(args: argparse.Namespace, path: Path, scenario: Scenario) -> int:
     document = reporting.build_report(result, frames)
     if scenario.applications:
         document["applications"] = apps
+    if circuit is not None:
+        document["circuit"] = circuit
     if args.json == "-":
         sys.stdout.write(reporting.to_json(document))
     elif args.json:
@@ -245,14 +254,24 @@ def _run(args: argparse.Namespace, path: Path, scenario: Scenario) -> int:
             from stack.api.scenario_apps import application_table
 
             print("\n".join(application_table(apps)), file=out)
+        if circuit is not None:
+            from stack.api.dqc_run import circuit_table
+
+            print("\n".join(circuit_table(circuit)), file=out)
     return 0
 
 
-def _emulate(scenario: Scenario, seed: int | None, stream: Any) -> tuple[Any, list[dict[str, Any]]]:
-    """Run the scenario; with ``[[application]]`` entries, through the application API (virtual time only)."""
+def _emulate(scenario: Scenario, seed: int | None, stream: Any) -> tuple[Any, list[dict[str, Any]], dict | None]:
+    """Run the scenario; with ``[[application]]`` entries or a ``[[circuit]]``, through the application API
+    (virtual time only). Returns the run, the applications' report entries and the circuit's."""
+    if scenario.circuits:
+        from stack.cli.circuit_run import run_circuit
+
+        result, entry = run_circuit(scenario, seed, stream)
+        return result, [], entry
     if not scenario.applications:
-        return run_scenario(scenario, seed, stream), []
+        return run_scenario(scenario, seed, stream), [], None
     from stack.api.scenario_apps import run_applications
 
-    return run_applications(scenario, seed, stream)
-
+    result, apps = run_applications(scenario, seed, stream)
+    return result, apps, None

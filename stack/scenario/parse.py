@@ -20,6 +20,7 @@ from typing import Any
 
 from stack.scenario import checks
 from stack.scenario.applications import applications as read_applications
+from stack.scenario.circuits import circuits as read_circuits
 from stack.scenario.security import security_settings
 from stack.scenario.table import REQUIRED, ScenarioError, Table
 from stack.scenario.types import (
@@ -43,7 +44,7 @@ MODES = ("sampled", "exact")
 MAX_DATA_QUBITS = 4096
 """Data qubits per QPU (``data_qubits``): a bound on memory, not on physics (they share no LQID)."""
 WORKLOAD_TYPES = ("keep", "measure")
-TOP_LEVEL = ("run", "sync", "nodes", "links", "workload", "network", "security", "application")
+TOP_LEVEL = ("run", "sync", "nodes", "links", "workload", "network", "security", "application", "circuit")
 
 __all__ = [
     "ClockConfig",
@@ -106,8 +107,9 @@ def load_data(data: dict[str, Any], source: str) -> Scenario:
     network = network_settings(Table(source, "network", top.get("network", {})))
     security = security_settings(Table(source, "security", top.get("security", {})))
     apps = read_applications(source, top.get("application", []), nodes, _node_ref)
+    circuits = read_circuits(source, top.get("circuit", []), bool(apps))
     top.finish()
-    return Scenario(source, run, nodes, links, workload, sync, network, security, apps)
+    return Scenario(source, run, nodes, links, workload, sync, network, security, apps, circuits)
 
 
 def _sync(t: Table) -> SyncConfig:

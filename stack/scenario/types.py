@@ -189,6 +189,8 @@ class Scenario:
     security: SecuritySettings = SecuritySettings()
     applications: tuple[Any, ...] = ()
     """The ``[[application]]`` entries (:class:`stack.scenario.applications.ApplicationConfig`)."""
+    circuits: tuple[Any, ...] = ()
+    """The ``[[circuit]]`` entries (:class:`stack.scenario.circuits.CircuitConfig`)."""
 
     @property
     def uses_network(self) -> bool:
