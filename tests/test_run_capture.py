@@ -22,9 +22,9 @@ ALL_MESSAGES = Path(__file__).resolve().parent.parent / "examples" / "all-messag
 
 LINK_KINDS = {"HERALD", "QFRAME", "CREATE", "ACK", "OK_K", "OK_M", "ERR", "REQ", "REQ_ACK", "CONFIRM", "CONFIRM_ACK",
               "SCHEDULE", "SCHEDULE_ACK", "RELEASE", "RELEASE_ACK"}
-NETWORK_KINDS = {f"QNCP_{name}" for name in QNCP_TYPES.values() if not name.startswith("DISTIL")} | {
+NETWORK_KINDS = {f"QNCP_{name}" for name in QNCP_TYPES.values()} | {
     "TRACK", "P4_EGP", "NS_CREATE", "NS_ACK", "NS_OK_K", "NS_OK_M", "NS_ERR"}
-"""Every network-layer kind but DISTIL and DISTIL_ACK, which no engine sends yet."""
+"""Every network-layer kind (DISTIL and DISTIL_ACK from the circuit whose hops distil)."""
 
 
 def test_qnet_run_capture_decodes_like_scapy(tmp_path: Path) -> None:
