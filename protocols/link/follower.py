@@ -16,8 +16,8 @@ SCHEDULE gets the first answer again.
 
 from __future__ import annotations
 
+import protocols.link.generation as generation
 from protocols.common import Actions, Address
-from protocols.link import generation
 from protocols.link.links import Links
 from protocols.link.recent import Recent
 from protocols.link.requests import RequestTable

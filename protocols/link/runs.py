@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import protocols.link.generation as generation
 from protocols.common import Actions, Address
-from protocols.link import generation
 from protocols.link.links import Links
 from protocols.link.requests import RequestTable
 from protocols.link.scheduler import Scheduler

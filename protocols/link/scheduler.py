@@ -25,7 +25,7 @@ True
 
 from __future__ import annotations
 
-from protocols.link import generation
+import protocols.link.generation as generation
 from protocols.link.types import LinkConfig, Request, Run
 
 

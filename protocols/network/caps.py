@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 
-from protocols.network import rules
+import protocols.network.rules as rules
 from protocols.network.policy import rule_byte
 from protocols.network.topology import LinkCaps, NodeCaps, option_distribution
 from protocols.packets.linkservice import FIDELITY_SCALE, decode_fidelity, encode_fidelity

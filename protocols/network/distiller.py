@@ -29,8 +29,8 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import replace
 
+import protocols.network.distillation as distillation
 from protocols.common import QNCP_PORT, Actions
-from protocols.network import distillation
 from protocols.network.circuit import Circuit
 from protocols.network.context import Node
 from protocols.network.distil_pool import Pool

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from protocols.network import rules
+import protocols.network.rules as rules
 from protocols.network.distillation import RoundNoise
 from protocols.network.policy import NO_DISTILLATION, DistilRequest, DistilRule, auto_rules, distilled_option
 from protocols.packets import linkservice as ll

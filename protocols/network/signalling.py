@@ -11,8 +11,10 @@ with another circuit id, and gives up with ERR TIMEOUT if no reply comes in time
 
 from __future__ import annotations
 
+import protocols.network.caps as caps
+import protocols.network.plans as plans
+import protocols.network.rules as rules
 from protocols.common import QNCP_PORT, Actions
-from protocols.network import caps, plans, rules
 from protocols.network.circuit import Circuit, CircuitEvent, CircuitState, Hop
 from protocols.network.context import Node
 from protocols.network.ending import Ending

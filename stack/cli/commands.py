@@ -27,10 +27,10 @@ import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
+import stack.cli.compile as compile_command
 from protocols.apps.dqc import ExecutionFailed, NotExecutable
 from protocols.compiler.gates import CompileError
 from stack import report as reporting
-from stack.cli import compile as compile_command
 from stack.cli.checks import UsageError, check_numbers, check_output
 from stack.runtime import run_scenario
 from stack.scenario import Scenario, ScenarioError, load

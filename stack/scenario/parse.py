@@ -18,7 +18,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from stack.scenario import checks
+import stack.scenario.checks as checks
 from stack.scenario.applications import applications as read_applications
 from stack.scenario.circuits import circuits as read_circuits
 from stack.scenario.security import security_settings

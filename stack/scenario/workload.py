@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import deque
 from typing import Any
 
-from stack.scenario import checks
+import stack.scenario.checks as checks
 from stack.scenario.table import ScenarioError, Table, shown
 from stack.scenario.types import LinkConfig, NetworkSettings, NodeConfig, WorkloadConfig
 
