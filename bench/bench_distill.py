@@ -15,9 +15,10 @@ is not built yet, so the issue's "and one end to end" is not part of the figure.
 from __future__ import annotations
 
 import argparse
-import itertools
 import statistics
 import time
+
+from bench_network import chain as network_chain
 
 from stack.report import build_report
 from stack.runtime import run_scenario
@@ -25,16 +26,8 @@ from stack.scenario import load_text
 
 
 def chain(hops: int, pairs: int, distill: str) -> str:
-    names = ["a"] + [f"r{i}" for i in range(1, hops)] + ["b"]
-    qpu = ('kind = "qpu"\ncommunication_qubits = 2\nstorage_qubits = 4\nt2_ms = 1000.0\n'
-           "emission_efficiency = 0.8\ntransducer_efficiency = 0.5\n")
-    text = ["[run]\nduration_ms = 1e6\nseed = 1\n"]
-    text += [f"[nodes.{name}]\n{qpu}" for name in names]
-    for index, (left, right) in enumerate(itertools.pairwise(names)):
-        text.append(f'[nodes.s{index}]\nkind = "station"\n[links.{left}-{right}]\na = "{left}"\nb = "{right}"\n'
-                    f'station = "s{index}"\nlength_km = 10.0\ndepolarizing = 0.08\n')
-    text.append(f'[[workload]]\nnode = "a"\nremote = "b"\ntype = "keep"\npairs = {pairs}\n{distill}')
-    return "\n".join(text)
+    """bench_network's chain with 4 storage qubits per QPU (room for the rounds) and noisier links."""
+    return network_chain(hops, pairs, storage=4, depolarizing=0.08, entry=distill)
 
 
 def one_run(pairs: int, distill: str) -> dict[str, float]:

@@ -26,16 +26,18 @@ from stack.scenario import load_text
 SEQUENCE_K32_PAIRS_PER_S = 2.3
 
 
-def chain(hops: int, pairs: int) -> str:
+def chain(hops: int, pairs: int, *, storage: int = 2, depolarizing: float = 0.02, entry: str = "") -> str:
+    """A chain of ``hops`` 10 km Barrett-Kok hops with one create-and-keep request end to end (``entry``:
+    more keys of that workload entry)."""
     names = ["a"] + [f"r{i}" for i in range(1, hops)] + ["b"]
-    qpu = ('kind = "qpu"\ncommunication_qubits = 2\nstorage_qubits = 2\nt2_ms = 1000.0\n'
+    qpu = (f'kind = "qpu"\ncommunication_qubits = 2\nstorage_qubits = {storage}\nt2_ms = 1000.0\n'
            "emission_efficiency = 0.8\ntransducer_efficiency = 0.5\n")
     text = ["[run]\nduration_ms = 1e6\nseed = 1\n"]
     text += [f"[nodes.{name}]\n{qpu}" for name in names]
     for index, (left, right) in enumerate(itertools.pairwise(names)):
         text.append(f'[nodes.s{index}]\nkind = "station"\n[links.{left}-{right}]\na = "{left}"\nb = "{right}"\n'
-                    f'station = "s{index}"\nlength_km = 10.0\ndepolarizing = 0.02\n')
-    text.append(f'[[workload]]\nnode = "a"\nremote = "b"\ntype = "keep"\npairs = {pairs}\n')
+                    f'station = "s{index}"\nlength_km = 10.0\ndepolarizing = {depolarizing}\n')
+    text.append(f'[[workload]]\nnode = "a"\nremote = "b"\ntype = "keep"\npairs = {pairs}\n{entry}')
     return "\n".join(text)
 
 
