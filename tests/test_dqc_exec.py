@@ -169,3 +169,24 @@ def test_qnet_run_executes_the_scenario_circuit(tmp_path: Path, capsys: pytest.C
     assert main(["run", str(sc), "--no-pcap", "--quiet"]) == 2
     assert "non-Clifford operations (T)" in capsys.readouterr().err
     assert main(["up", str(sc)]) == 2
+
+
+def test_a_layer_failing_the_execution_is_one_line_not_a_traceback(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """An ERR for an executing QPU's pairs (here raised inside trio's exception group, as a run raises it)
+    ends qnet run with status 1 and one line naming the layer's error."""
+    from protocols.packets import linkservice as ll
+    from stack.api import dqc_run
+    from stack.api.errors import LinkError
+    from stack.cli import main
+
+    def failing(*args: object, **kwargs: object) -> None:
+        raise ExceptionGroup("run", [ExceptionGroup("apps", [LinkError(ll.ERR_NOPATH)])])
+
+    monkeypatch.setattr(dqc_run, "execute_program", failing)
+    sc = tmp_path / "dqc.toml"
+    (tmp_path / "ghz.stim").write_text("H 0\nCX 0 1 1 2\nM 0 1 2\n")
+    sc.write_text(Path("examples/compute.toml").read_text().replace('file = "circuits/ghz.stim"', 'file = "ghz.stim"'))
+    assert main(["run", str(sc), "--no-pcap", "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "execution failed: link layer answered ERR NOPATH" in err, err

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from typing import Any, BinaryIO
 
+from protocols.apps.dqc import ExecutionFailed
 from stack.runtime import RunResult
 from stack.scenario import Scenario
 
 
 def run_circuit(scenario: Scenario, seed: int | None, stream: BinaryIO | None) -> tuple[RunResult, dict[str, Any]]:
     """Compile and execute the scenario's circuit. Raises :class:`protocols.compiler.CompileError` or
-    :class:`protocols.apps.dqc.NotExecutable` (both one line) when it cannot."""
+    :class:`protocols.apps.dqc.NotExecutable` (both one line) when it cannot, and
+    :class:`protocols.apps.dqc.ExecutionFailed` (one line) when a layer fails the execution."""
     from stack import compile as compiler
     from stack.api.dqc_run import circuit_report, execute_program
 
@@ -19,5 +21,24 @@ def run_circuit(scenario: Scenario, seed: int | None, stream: BinaryIO | None) -
     circuit = compiler.read_circuit(config.file)
     program = compiler.compile_circuit(circuit, compiler.network_model(scenario), seed=config.seed,
                                        teledata=config.teledata)
-    execution = execute_program(scenario, program, config.shots, seed, stream, config.service)
+    try:
+        execution = execute_program(scenario, program, config.shots, seed, stream, config.service)
+    except BaseException as error:
+        failure = _layer_failure(error)
+        if failure is None:
+            raise
+        raise ExecutionFailed(f"the circuit's execution failed: {failure}") from error
     return execution.run, circuit_report(execution, circuit, config.seed, config.file)
+
+
+def _layer_failure(error: BaseException) -> BaseException | None:
+    """The error a layer answered an executing QPU with (an ERR for its pairs, a lost teleported qubit, a
+    refused command), also inside trio's exception groups; None for anything else."""
+    from stack.api.errors import LinkError, QuantumError, TransportError
+
+    if isinstance(error, LinkError | TransportError | QuantumError):
+        return error
+    if isinstance(error, BaseExceptionGroup):
+        found = (_layer_failure(inner) for inner in error.exceptions)
+        return next((failure for failure in found if failure is not None), None)
+    return None
