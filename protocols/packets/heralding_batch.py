@@ -91,14 +91,32 @@ def pack_bits(values: np.ndarray, width: int) -> bytes:
         flat[:count] = values
         quads = flat.reshape(-1, 4)
         return (quads[:, 0] << 6 | quads[:, 1] << 4 | quads[:, 2] << 2 | quads[:, 3]).astype(np.uint8).tobytes()
-    index, shifts = _layout(count, width)
-    window = values.astype(np.uint64, copy=False) << shifts             # each field in its 64-bit window
-    words = count * width // 32 + 2
-    # Fields do not overlap, so a word is the sum of its parts: exact in float64 (below 2^32 each).
-    total = np.bincount(index, weights=(window >> np.uint64(32)).astype(np.float64), minlength=words)
-    total[1:] += np.bincount(index, weights=(window & np.uint64(0xFFFF_FFFF)).astype(np.float64),
-                             minlength=words)[:-1]
-    return total.astype(np.uint64).astype(">u4").tobytes()[:-(-count * width // 8)]
+    return _pack_groups(values, width)
+
+
+def _pack_groups(values: np.ndarray, width: int) -> bytes:
+    """:func:`pack_bits` for widths 3 to 32: eight fields make ``width`` whole bytes, so each group of eight is
+    assembled in ``ceil(width / 8)`` 64-bit words, field by field (eight column operations, not one per field),
+    and its first ``width`` bytes kept."""
+    count = len(values)
+    groups = -(-count // 8)
+    if count % 8:
+        padded = np.zeros(groups * 8, dtype=np.uint64)
+        padded[:count] = values
+    else:
+        padded = values.astype(np.uint64, copy=False)
+    columns = padded.reshape(groups, 8)
+    words = np.zeros((groups, -(-width // 8)), dtype=np.uint64)
+    for i in range(8):
+        word, offset = divmod(i * width, 64)
+        end = offset + width
+        if end <= 64:
+            words[:, word] |= columns[:, i] << np.uint64(64 - end)
+        else:                                        # the field straddles two words
+            words[:, word] |= columns[:, i] >> np.uint64(end - 64)
+            words[:, word + 1] |= columns[:, i] << np.uint64(128 - end)
+    whole = words.astype(">u8").view(np.uint8).reshape(groups, -1)[:, :width]
+    return whole.tobytes()[:-(-count * width // 8)]
 
 
 def unpack_bits(data: bytes, count: int, width: int) -> np.ndarray:

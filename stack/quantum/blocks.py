@@ -22,6 +22,7 @@ from protocols.packets.heralding_batch import delta_bits_for, max_count
 from protocols.physical.hardware import DetectionBlock, EmittedBlock
 from stack.core.kernel import Kernel, VirtualPort
 from stack.quantum.batch import BasisSpec, Block, sample_block
+from stack.quantum.heap import keep_freed_memory
 from stack.quantum.budget import LinkPhysics
 from stack.quantum.medium import Medium
 
@@ -38,6 +39,7 @@ def wanted(link: LinkPhysics, arms: Any) -> bool:
 def plan(link: LinkPhysics, rng: np.random.Generator, arms: Any, medium: Medium, first: int) -> Block:
     """The block a run from slot ``first`` makes: as many pairs as both ends still want, up to the smaller
     block size, cut where the BATCH would no longer fit one datagram or its 32-bit Attempts field."""
+    keep_freed_memory()
     a, b = arms
     count = min(a.block, b.block, a.remaining, b.remaining)
     readout = (medium.nodes[link.node_a].readout_fidelity, medium.nodes[link.node_b].readout_fidelity)
