@@ -37,8 +37,8 @@ from protocols.packets.heralding_batch import HeraldBatch
 from stack.api import AppContext, run_apps
 from stack.quantum.batch import BasisSpec, sample_block
 from stack.quantum.blocks import fitting
-from stack.quantum.heap import keep_freed_memory
 from stack.quantum.budget import link_physics
+from stack.quantum.heap import keep_freed_memory
 from stack.runtime import run_scenario
 from stack.scenario import Scenario, load
 

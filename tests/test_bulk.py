@@ -21,7 +21,7 @@ def _chi_square(observed: np.ndarray, expected: np.ndarray) -> None:
     obs = np.append(observed[keep], observed[~keep].sum())
     exp = np.append(expected[keep], expected[~keep].sum())
     if exp[-1] < 5:
-        obs, exp = obs[:-2].tolist() + [obs[-2] + obs[-1]], exp[:-2].tolist() + [exp[-2] + exp[-1]]
+        obs, exp = [*obs[:-2].tolist(), obs[-2] + obs[-1]], [*exp[:-2].tolist(), exp[-2] + exp[-1]]
     statistic = float(np.sum((np.asarray(obs) - np.asarray(exp)) ** 2 / np.asarray(exp)))
     assert stats.chi2.sf(statistic, len(exp) - 1) > 1e-6, statistic
 
@@ -33,7 +33,7 @@ def test_failure_counts_follow_the_geometric_law(p: float) -> None:
     q = 1 - p
     mean, sd = q / p, math.sqrt(q) / p
     assert abs(float(drawn.mean()) - mean) < SIGMAS * sd / math.sqrt(N)
-    top = int(math.ceil(math.log(1e-4) / math.log(q)))    # bins 0 .. top-1, then the tail F >= top
+    top = math.ceil(math.log(1e-4) / math.log(q))    # bins 0 .. top-1, then the tail F >= top
     observed = np.bincount(np.minimum(drawn, top).astype(np.int64), minlength=top + 1).astype(float)
     expected = N * np.append(p * q ** np.arange(top), q ** top)
     _chi_square(observed, expected)

@@ -171,6 +171,8 @@ class HeraldBatch:
     bells: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint8))
     delta_bits: int | None = None
     """Bits per failure count on the wire; None: the fewest that hold them."""
+    packed_bells: bytes | None = field(default=None, repr=False, compare=False)
+    """``bells`` as on the wire, if known (a decoded BATCH keeps them): :meth:`bell_plane`."""
 
     @property
     def count(self) -> int:
@@ -180,6 +182,10 @@ class HeraldBatch:
         """The attempt sequence number of each success."""
         offsets = np.cumsum(self.failures.astype(np.uint64) + np.uint64(1), dtype=np.uint64) - np.uint64(1)
         return offsets + np.uint64(self.attempt_seq)
+
+    def bell_plane(self) -> bytes:
+        """The Bell states packed as on the wire, 2 bits each, zero-padded to a byte."""
+        return pack_bits(self.bells, 2) if self.packed_bells is None else self.packed_bells
 
     def wire_delta_bits(self) -> int:
         return delta_bits_for(self.failures) if self.delta_bits is None else self.delta_bits
@@ -203,7 +209,7 @@ class HeraldBatch:
         detection_time = min(max(int(self.detection_time), 0), _U64)
         header = HEADER.pack(VERSION, MSG_BATCH, width, 0, self.link_id, self.scheme, self.attempt_seq,
                              self.attempts, count, detection_time)
-        return header + pack_bits(self.failures, width) + pack_bits(self.bells, 2)
+        return b"".join((header, pack_bits(self.failures, width), self.bell_plane()))
 
     @classmethod
     def decode(cls, data: bytes) -> HeraldBatch:
@@ -221,11 +227,12 @@ class HeraldBatch:
         if _padding(data[HEADER_SIZE:split], count * width) or _padding(data[split:], count * 2):
             raise ParseError("BATCH padding bits are not zero")
         failures = unpack_bits(data[HEADER_SIZE:split], count, width)
-        bells = unpack_bits(data[split:], count, 2).astype(np.uint8, copy=False)
+        plane = bytes(data[split:])
+        bells = unpack_bits(plane, count, 2).astype(np.uint8, copy=False)
         if int(failures.sum(dtype=np.uint64)) + count > attempts:
             raise ParseError(f"BATCH of {attempts} attempts cannot hold {count} successes after "
                              f"{int(failures.sum(dtype=np.uint64))} failures")
-        return cls(link, scheme, seq, attempts, t, failures, bells, width)
+        return cls(link, scheme, seq, attempts, t, failures, bells, width, plane)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, HeraldBatch):

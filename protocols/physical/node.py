@@ -87,6 +87,8 @@ class BlockReady:
     slot: int = -1
     outcome: int | None = 0
     """Not None: like a measured pair, the block holds no qubit."""
+    bell_plane: bytes | None = None
+    """``bells`` packed as in the BATCH (2 bits each), if known: the OK-MB carries them on unchanged."""
 
     @property
     def count(self) -> int:
@@ -225,7 +227,8 @@ class NodePhysical:
             self.unexpected += 1               # not the block this end made: its pairs are lost here
             return self._lose(emitted)
         return Actions(up=[BlockReady(emitted.link_id, emitted.attempt_seq, emitted.attempts, emitted.emission_time,
-                                      emitted.distribution, batch.bells, emitted.outcomes, emitted.bases)])
+                                      emitted.distribution, batch.bells, emitted.outcomes, emitted.bases,
+                                      bell_plane=batch.bell_plane())])
 
     def _confirm(self, herald: Herald) -> Actions:
         emitted, _ = self.pending.pop((herald.link_id, herald.attempt_seq))

@@ -22,8 +22,8 @@ from protocols.packets.heralding_batch import delta_bits_for, max_count
 from protocols.physical.hardware import DetectionBlock, EmittedBlock
 from stack.core.kernel import Kernel, VirtualPort
 from stack.quantum.batch import BasisSpec, Block, sample_block
-from stack.quantum.heap import keep_freed_memory
 from stack.quantum.budget import LinkPhysics
+from stack.quantum.heap import keep_freed_memory
 from stack.quantum.medium import Medium
 
 MAX_ATTEMPTS = 0xFFFF_FFFF
