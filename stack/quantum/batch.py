@@ -23,6 +23,7 @@ check per attempt (a block is checked once, by the caller, with the clocks at it
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -98,16 +99,20 @@ class Block:
         return self.frame_x() | self.frame_z() << 1
 
 
+@functools.lru_cache(maxsize=256)
 def joint_cdf(model: HeraldModel) -> tuple[np.ndarray, np.ndarray]:
     """The cumulative weights of (component, relative Bell index) of a heralded pair, component-major,
-    and whether each entry is a true herald. One uniform per pair picks both."""
+    and whether each entry is a true herald. One draw per pair picks both. Cached (read-only arrays)."""
     weights, true = [], []
     for component in model.components:
         dist = np.clip(np.array(component.distribution, dtype=np.float64), 0.0, None)
         weights.extend(component.probability * dist / dist.sum())
         true.extend([component.name == "true"] * 4)
     cdf = np.cumsum(weights)
-    return cdf / cdf[-1], np.array(true)
+    cdf /= cdf[-1]
+    genuine = np.array(true)
+    cdf.flags.writeable = genuine.flags.writeable = False
+    return cdf, genuine
 
 
 def heralded_states(physics: LinkPhysics, rng: np.random.Generator, count: int) -> np.ndarray:

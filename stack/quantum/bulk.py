@@ -107,19 +107,28 @@ def positions(rng: np.random.Generator, r: float, count: int) -> np.ndarray:
 
 def categories(rng: np.random.Generator, cdf: np.ndarray, count: int) -> np.ndarray:
     """``count`` draws (uint8) of the categorical law with cumulative weights ``cdf`` (last 1)."""
-    weights = np.diff(cdf, prepend=0.0)
-    common = int(np.argmax(weights))
+    common, rest, conditional = _split(tuple(np.asarray(cdf, dtype=np.float64).tolist()))
     out = np.full(count, common, dtype=np.uint8)
-    rest = 1.0 - float(weights[common])
     where = positions(rng, rest, count)
     if len(where):
-        others = weights.copy()
-        others[common] = 0.0
-        conditional = np.cumsum(others)
-        conditional /= conditional[-1]
         drawn = np.searchsorted(conditional, rng.random(len(where)), side="right")
-        out[where] = np.minimum(drawn, len(cdf) - 1)
+        out[where] = np.minimum(drawn, len(conditional) - 1)
     return out
+
+
+@functools.lru_cache(maxsize=256)
+def _split(cdf: tuple[float, ...]) -> tuple[int, float, np.ndarray]:
+    """The dominant value of a categorical law, the probability of any other, and the others' cumulative
+    weights given that it is not the dominant one."""
+    weights = np.diff(np.array(cdf), prepend=0.0)
+    common = int(np.argmax(weights))
+    others = weights.copy()
+    others[common] = 0.0
+    conditional = np.cumsum(others)
+    if conditional[-1] > 0:
+        conditional /= conditional[-1]
+    conditional.flags.writeable = False
+    return common, 1.0 - float(weights[common]), conditional
 
 
 def plane(rng: np.random.Generator, r: float, count: int) -> np.ndarray:
