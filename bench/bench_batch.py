@@ -36,7 +36,7 @@ from protocols.packets import linkservice as ll
 from protocols.packets.heralding_batch import HeraldBatch
 from stack.api import AppContext, run_apps
 from stack.quantum.batch import BasisSpec, sample_block
-from stack.quantum.blocks import fitting
+from stack.quantum.blocks import fitting, likely_fit
 from stack.quantum.budget import link_physics
 from stack.quantum.heap import keep_freed_memory
 from stack.runtime import run_scenario
@@ -112,7 +112,8 @@ def codecs_only(blocks: int, block: int, sample_only: bool) -> Rates:
     keep_freed_memory()                                                       # as the medium's first block does
     clock, pairs = Clock(), 0
     for index in range(blocks):
-        made = sample_block(physics, rng, block, index * 10**9, spec, fit=fitting)    # as the medium does
+        wanted = min(block, likely_fit(physics.model.success))                       # as the medium does
+        made = sample_block(physics, rng, wanted, index * 10**9, spec, fit=fitting)
         pairs += made.count
         if sample_only:
             continue

@@ -12,13 +12,14 @@ as created and measured. A block's photons are not captured (its BATCH is, one f
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from protocols.packets.heralding_batch import delta_bits_for, max_count
+from protocols.packets.heralding_batch import MAX_DELTA_BITS, delta_bits_for, max_count
 from protocols.physical.hardware import DetectionBlock, EmittedBlock
 from stack.core.kernel import Kernel, VirtualPort
 from stack.quantum.batch import BasisSpec, Block, sample_block
@@ -41,7 +42,7 @@ def plan(link: LinkPhysics, rng: np.random.Generator, arms: Any, medium: Medium,
     block size, cut where the BATCH would no longer fit one datagram or its 32-bit Attempts field."""
     keep_freed_memory()
     a, b = arms
-    count = min(a.block, b.block, a.remaining, b.remaining)
+    count = min(a.block, b.block, a.remaining, b.remaining, likely_fit(link.model.success))
     readout = (medium.nodes[link.node_a].readout_fidelity, medium.nodes[link.node_b].readout_fidelity)
     block = sample_block(link, rng, count, first, (BasisSpec(a.basis, a.choice), BasisSpec(b.basis, b.choice)),
                          readout, fit=fitting)
@@ -55,6 +56,22 @@ def fitting(failures: np.ndarray) -> int:
     """How many of these successes one BATCH (one datagram) can name: at most what fits at the width the
     largest failure count needs."""
     return max_count(delta_bits_for(failures))
+
+
+@functools.lru_cache(maxsize=256)
+def likely_fit(p: float) -> int:
+    """How many successes of probability ``p`` one BATCH will almost surely (99 %) hold: ``max_count(w)`` for
+    the narrowest width ``w`` at which that many failure counts all fit with that chance. Drawing no more than
+    this (:func:`fitting` still cuts the rare block that needs a wider field) saves drawing the pairs the
+    datagram would not carry."""
+    if not 0 < p < 1:
+        return max_count(MAX_DELTA_BITS)
+    for width in range(1, MAX_DELTA_BITS + 1):
+        count = max_count(width)
+        # P(some count needs more than `width` bits) = 1 - (1 - (1 - p)^(2^width))^count
+        if -math.expm1(count * math.log1p(-math.exp(2 ** width * math.log1p(-p)))) < 0.01:
+            return count
+    return max_count(MAX_DELTA_BITS)
 
 
 def truncate(block: Block, count: int) -> Block:
