@@ -9,7 +9,10 @@ in a shared basis, another coin in a different one) and each end's readout error
 draws a block of ``count`` such pairs with numpy: Pauli frames as bit-packed ``x`` and ``z`` planes (8
 pairs a byte), outcomes as bit-packed planes too; the same distributions, draw for draw, as the per-pair
 path of :mod:`stack.quantum.heralding` and :meth:`stack.quantum.medium.Medium.measure` (not the same random
-stream: ``tests/test_batch.py`` holds the two against each other and against the closed forms).
+stream: ``tests/test_batch.py`` holds the two against each other and against the closed forms). Each draw
+costs a few nanoseconds a pair (:mod:`stack.quantum.bulk`): failure counts from 32-bit uniforms by a guide
+table, coins as random bytes, the rare draws (a pair that is not the dominant (component, Bell state), a
+readout error) by their positions only.
 
 What the per-pair path has and a block does not: the memory noise of the half-nanosecond between a
 qubit's creation and its readout (below 10⁻⁹ for any T2 above a microsecond), and a detection-window
