@@ -171,8 +171,9 @@ class HeraldBatch:
     bells: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint8))
     delta_bits: int | None = None
     """Bits per failure count on the wire; None: the fewest that hold them."""
-    packed_bells: bytes | None = field(default=None, repr=False, compare=False)
-    """``bells`` as on the wire, if known (a decoded BATCH keeps them): :meth:`bell_plane`."""
+    packed_bells: bytes | None = field(default=None, init=False, repr=False, compare=False)
+    """``bells`` as on the wire, if known: a decoded BATCH keeps them (:meth:`bell_plane`); a copy made with
+    ``dataclasses.replace`` does not."""
 
     @property
     def count(self) -> int:
@@ -232,7 +233,9 @@ class HeraldBatch:
         if int(failures.sum(dtype=np.uint64)) + count > attempts:
             raise ParseError(f"BATCH of {attempts} attempts cannot hold {count} successes after "
                              f"{int(failures.sum(dtype=np.uint64))} failures")
-        return cls(link, scheme, seq, attempts, t, failures, bells, width, plane)
+        batch = cls(link, scheme, seq, attempts, t, failures, bells, width)
+        object.__setattr__(batch, "packed_bells", plane)
+        return batch
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, HeraldBatch):
