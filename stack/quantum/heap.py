@@ -12,7 +12,6 @@ with another C library it does nothing.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import functools
 
 M_TRIM_THRESHOLD = -1
@@ -24,11 +23,9 @@ TRIM_THRESHOLD = 256 << 20
 @functools.cache
 def keep_freed_memory() -> bool:
     """Raise glibc's mmap and trim thresholds (once); False when the C library has no ``mallopt``."""
-    name = ctypes.util.find_library("c")
     try:
-        libc = ctypes.CDLL(name) if name else None
-        mallopt = getattr(libc, "mallopt", None)
-    except OSError:
+        mallopt = getattr(ctypes.CDLL(None), "mallopt", None)     # the process's own symbols: its C library's
+    except (OSError, TypeError):
         return False
     if mallopt is None:
         return False
