@@ -36,10 +36,10 @@ import numpy as np
 
 from protocols.common import Basis
 from protocols.packets import linkservice as ll
-from protocols.packets.heralding_batch import HeraldBatch
+from protocols.packets.heralding_batch import HeraldBatch, pack_bits
+from protocols.physical.parts import part_attempts, split
 from stack.api import AppContext, run_apps
 from stack.quantum.batch import BasisSpec, sample_block
-from stack.quantum.blocks import fitting, likely_fit
 from stack.quantum.budget import link_physics
 from stack.quantum.heap import keep_freed_memory
 from stack.runtime import run_scenario
@@ -146,16 +146,18 @@ def codecs_only(blocks: int, block: int, sample_only: bool) -> Rates:
     keep_freed_memory()                                                       # as the medium's first block does
     clock, pairs = Clock(), 0
     for index in range(blocks):
-        wanted = min(block, likely_fit(physics.model.success))                       # as the medium does
-        made = sample_block(physics, rng, wanted, index * 10**9, spec, fit=fitting)
+        made = sample_block(physics, rng, block, index * 10**9, spec)          # as the medium does
         pairs += made.count
         if sample_only:
             continue
-        batch = HeraldBatch.decode(HeraldBatch(1, 1, made.first_seq, made.attempts, 0, made.failures,
-                                               made.heralded).encode())
+        bells = []
+        for part in split(made.failures):                                    # as the station does
+            first, attempts = part_attempts(made.failures, part, made.first_seq, made.attempts)
+            data = HeraldBatch(1, 1, first, attempts, 0, made.failures[part], made.heralded[part]).encode()
+            bells.append(HeraldBatch.decode(data).bells)                     # at one end (the other's is the same)
         for side in (0, 1):
-            outcomes = np.unpackbits(made.outcomes[side], count=made.count)
-            ok = ll.OkMeasureBlock(1, side, 0, 1, 2, 60000, outcomes, made.bases[side], batch.bells)
+            ok = ll.OkMeasureBlock.from_planes(1, side, 0, 1, 2, 60000, made.count, made.outcomes[side].tobytes(),
+                                               pack_bits(made.bases[side], 2), pack_bits(np.concatenate(bells), 2))
             ll.decode_upward(ok.encode())
     return clock.rates(pairs)
 

@@ -81,23 +81,6 @@ def test_categories_follow_their_weights() -> None:
     _chi_square(np.bincount(even, minlength=4).astype(float), np.full(4, N / 4))
 
 
-def test_a_block_draws_what_one_batch_almost_surely_holds() -> None:
-    """blocks.likely_fit(p) failure counts need more than its width in at most 1 % of blocks (here: at most 9 of
-    200, a Poisson(2) tail of 1e-4), while at the next narrower width they would not fit often (27 % of blocks
-    for this p: at least 20 of 200, 7 standard deviations below)."""
-    from protocols.packets.heralding_batch import delta_bits_for, max_count
-    from stack.quantum.blocks import likely_fit
-
-    p = 0.023
-    count = likely_fit(p)
-    width = next(w for w in range(1, 33) if max_count(w) == count)
-    rng = np.random.default_rng(4)
-    wider = sum(delta_bits_for(bulk.failures(p, rng, count)) > width for _ in range(200))
-    narrower = sum(delta_bits_for(bulk.failures(p, rng, max_count(width - 1))) > width - 1 for _ in range(200))
-    assert wider <= 9 and narrower >= 20
-    assert likely_fit(0.0) == likely_fit(1.0) == max_count(32)
-
-
 def test_freed_block_memory_is_reused_without_page_faults() -> None:
     """With glibc's thresholds raised (stack/quantum/heap.py), a block's temporaries come back from the heap:
     20 rounds of six live 512 kB arrays cost no fresh pages (without it, each round faults ~700 pages in: the
