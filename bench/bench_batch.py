@@ -128,9 +128,9 @@ def breakdown(repeats: int) -> None:
         print(f"  {requests:>3} x {pairs:>6} pairs in blocks of <= {block:>6}: {blocks:>3} blocks, "
               f"{cpu * 1e3:8.1f} ms CPU")
     (setup, request, block_cost, pair), *_ = np.linalg.lstsq(np.array(rows), np.array(times), rcond=None)
-    full = 43_621                                        # pairs in a block cut to one datagram on this link
+    stream = 1 / (pair + (request + block_cost) / 65_535)      # requests of 65,535 pairs, one block each
     print(f"  fit: set-up {setup * 1e3:.1f} ms, {request * 1e6:.0f} us a request, {block_cost * 1e6:.0f} us a block, "
-          f"{pair * 1e9:.1f} ns a pair; a stream of full blocks: {1 / (pair + block_cost / full):,.0f} pairs/CPU-s")
+          f"{pair * 1e9:.1f} ns a pair; a stream of 65,535-pair requests: {stream:,.0f} pairs/CPU-s")
 
 
 def _ends(scen: Scenario) -> tuple[str, str]:
