@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,6 +22,8 @@ from stack.runtime import run_scenario
 from stack.scenario import load_text
 from tests.consistency import broken_promises, with_faults
 from tests.test_batch_run import SCENARIO
+from tests.test_batch_wire import _write
+from tests.tshark_util import NO_TRAILER, SEVERITY_WARN, decode_with_tshark, have_tshark
 
 STATION = ("198.18.0.3", HERALD_PORT)
 ENDS = (("198.18.0.1", HERALD_PORT), ("198.18.0.2", HERALD_PORT))
@@ -46,6 +49,25 @@ def test_the_station_splits_a_block_into_consecutive_batches_that_fit_a_datagram
     small = Station({1: ENDS}, 10).handle(DetectionBlock(1, 0, 9, np.array([2, 0, 4], dtype=np.uint64),
                                                          np.array([1, 3, 1], dtype=np.uint8)), 600)
     assert len(small.send) == 2                               # a block that fits: one BATCH each, as before
+
+
+@pytest.mark.skipif(not have_tshark(), reason="tshark is not on PATH")
+def test_tshark_dissects_a_block_s_parts_as_consecutive_batches(tmp_path: Path) -> None:
+    """The parts are ordinary BATCHes: the dissector shows each (no warning), and their first attempts and
+    attempts chain (wireshark/qnetstack.lua against the station's split)."""
+    count = 40_000
+    failures = np.full(count, 7, dtype=np.uint64)
+    failures[5] = 2**31
+    bells = np.tile(np.array([1, 3], dtype=np.uint8), count // 2)
+    actions = Station({1: ENDS}, 10).handle(DetectionBlock(1, 77, int(failures.sum()) + count, failures, bells), 9)
+    path = _write(tmp_path / "parts.pcap", [payload for end, payload in actions.send if end == ENDS[0]])
+    frames = decode_with_tshark(path, *NO_TRAILER)
+    fields = [frame["layers"][0][1] for frame in frames]
+    assert len(fields) == 3 and not [e for frame in frames for e in frame["experts"] if e.severity >= SEVERITY_WARN]
+    seqs = [int(f["qhp.attempt_seq"][0]) for f in fields]
+    spans = [int(f["qhp.attempts"][0]) for f in fields]
+    assert seqs[0] == 77 and all(seqs[i + 1] == seqs[i] + spans[i] for i in range(2))
+    assert sum(int(f["qhp.count"][0]) for f in fields) == count
 
 
 BELLS = [1, 3, 1, 3, 3, 1]
