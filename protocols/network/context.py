@@ -69,25 +69,26 @@ class Node:
 
     def linger_ns(self, route: tuple[int, ...], links: list[int]) -> int:
         """How long a circuit's records (tombstones, swap records, answers) outlive it, and a half its end:
-        longer than any node of the route retransmits a message about it (an end-to-end message's
-        retries cross the whole route) and than a link layer may take to retract a pair."""
+        longer than any node of the route retransmits a message about it (a CONFIRM's tries, twice the
+        reliable retries per hop, wait for the whole route) and than a link layer may take to retract a pair."""
         hops = len(route) - 1
         longest = max(self.rto(peer) for peer in route if peer != self.node_id)
         confirm = max((self.topology.link(link).confirm_timeout_ns for link in links), default=0)
-        return (self.config.reliable_retries * hops + 2) * longest + LINK_RESOLUTION_CONFIRMS * confirm
+        return (2 * self.config.reliable_retries * hops + 2) * longest + LINK_RESOLUTION_CONFIRMS * confirm
 
     def node_at(self, address: Address) -> int | None:
         return self.topology.node_at(address[0])
 
     # -- messages -------------------------------------------------------------------------------
     def reliable(self, key: Hashable, node: int, port: int, payload: bytes, now: int,
-                 retries: int | None = None, hops: int = 1) -> Actions:
-        """Send to ``node`` and retransmit every RTO until ``key`` is acknowledged: ``retries`` times, by default
-        the configuration's reliable retries for each of the ``hops`` circuit hops the message crosses (loss
-        compounds along a path, so a message to the far end gets more tries)."""
+                 retries: int | None = None, hops: int = 1, interval: int | None = None) -> Actions:
+        """Send to ``node`` and retransmit every ``interval`` (by default the RTO towards ``node``) until ``key``
+        is acknowledged: ``retries`` times, by default the configuration's reliable retries for each of the
+        ``hops`` circuit hops the message crosses (loss compounds along a path, so a message to the far end gets
+        more tries)."""
         retries = self.config.reliable_retries * max(1, hops) if retries is None else retries
         destination = (self.topology.address(node), port)
-        return self.outbox.send(key, destination, payload, self.rto(node), retries, now)
+        return self.outbox.send(key, destination, payload, interval or self.rto(node), retries, now)
 
     # -- halves ---------------------------------------------------------------------------------
     def half(self, key: HalfKey) -> Half | None:
