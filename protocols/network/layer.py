@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+import protocols.network.senders as senders
 from protocols.common import LINK_SERVICE_PORT, NETWORK_SERVICE_PORT, QNCP_PORT, QNP_PORT, Actions, Address, ParseError
 from protocols.link.types import GenerationOver
 from protocols.network.arrivals import Arrivals
@@ -188,10 +189,18 @@ class NetworkLayer:
         if sender is None or sender == node.node_id:
             raise ParseError(f"datagram from {source}, not a node of the network")
         if port == QNP_PORT:
-            return self.tracker.on_track(TrackFrame.decode(payload), sender, now)
+            frame = TrackFrame.decode(payload)
+            if not senders.track_from_expected(node, frame, sender):
+                node.counters.wrong_sender += 1
+                return Actions()
+            return self.tracker.on_track(frame, sender, now)
         if port != QNCP_PORT:
             raise ParseError(f"nothing on port {port}")
-        return self._qncp(decode_qncp(payload), sender, now)
+        message = decode_qncp(payload)
+        if not senders.qncp_from_expected(node, message, sender):
+            node.counters.wrong_sender += 1         # not from the node the circuit's route says sends it
+            return Actions()
+        return self._qncp(message, sender, now)
 
     def _qncp(self, message: Any, sender: int, now: int) -> Actions:
         s = self.signalling

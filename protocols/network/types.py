@@ -191,6 +191,8 @@ class NetworkCounters:
     gave_up: int = 0
     """Reliable messages whose every retransmission went unanswered."""
     refused: int = 0
+    wrong_sender: int = 0
+    """QNCP messages and TRACKs about a circuit from another node than its route says sends them: dropped."""
     hardware_refusals: int = 0
     """Hardware commands the medium refused (a qubit not in its slot): the halves they named died."""
     sent: dict[str, int] = field(default_factory=dict)
