@@ -43,6 +43,9 @@ class Node:
         self.counters = NetworkCounters()
         self.records: dict[tuple[int, int], CircuitStats] = {}
         """What this node saw of each circuit it took part in, by (head, Create ID): kept for the report."""
+        self.refusals: dict[int, CircuitStats] = {}
+        """Records of circuits this node refused at setup, by Circuit ID: what it sends about them (the
+        refusal and its retransmissions) is counted there, as it has no circuit for them."""
         self.over = False
         """Generation is over (the run's end): new requests are refused with TIMEOUT."""
 

@@ -39,10 +39,7 @@ from protocols.network.signalling import Signalling
 from protocols.network.swapper import Swapper
 from protocols.network.topology import Topology
 from protocols.network.tracker import Tracker
-from protocols.network.types import (
-    HalfState,
-    NetworkConfig,
-)
+from protocols.network.types import CircuitStats, HalfState, NetworkConfig
 from protocols.packets import linkservice as ll
 from protocols.packets.qncp import CircuitEnd, Confirm, Distil, HopAck, PairMessage, Setup, SetupReply, decode_qncp
 from protocols.packets.qncp_common import (
@@ -174,7 +171,7 @@ class NetworkLayer:
         measurement is under way."""
         node = self.node
         return (node.outbox.empty() and self.hops.settled() and self.swapper.settled() and self.ends.settled()
-                and self.distiller.settled()
+                and self.distiller.settled() and self.signalling.settled()
                 and not any(circuit.live for circuit in node.circuits) and ("flush",) not in node.timers)
 
     # -- inputs ---------------------------------------------------------------------------------
@@ -245,6 +242,8 @@ class NetworkLayer:
         setting-up head) is here fails with TIMEOUT unless all its pairs are numbered."""
         self.node.over = True
         actions = Actions()
+        for create_id in list(self.signalling.waiting):
+            actions.extend(self.signalling.retry(create_id, now))          # ERR TIMEOUT: no more setups
         for circuit in self.node.circuits:
             if circuit.is_tail or circuit.state == CircuitState.SETTING_UP:
                 actions.extend(self.ending.fail(circuit, ll.ERR_TIMEOUT, now))
@@ -263,6 +262,8 @@ class NetworkLayer:
         }
         if kind in handlers:
             return handlers[kind](key[1], now)
+        if kind == "setup-retry":
+            return self.signalling.retry(key[1], now)
         if kind == "hop-retry":
             return self.hops.retry(key[1], key[2], now)
         if kind == "forget-half":
@@ -309,7 +310,12 @@ class NetworkLayer:
             node.counters.sent[name] = node.counters.sent.get(name, 0) + 1
             handle = None if circuit_id is None else node.circuits.by_id.get(circuit_id)
             circuit = None if handle is None else node.circuits.get(handle)
+            stats: CircuitStats | None
             if circuit is not None:
-                circuit.stats.messages[name] = circuit.stats.messages.get(name, 0) + 1
+                stats = circuit.stats
+            else:                           # a refused circuit's SETUP_ACK and SETUP_REPLY (and its copies)
+                stats = None if circuit_id is None else node.refusals.get(circuit_id)
+            if stats is not None:
+                stats.messages[name] = stats.messages.get(name, 0) + 1
         actions.deadline = node.timers.next()
         return actions

@@ -145,6 +145,8 @@ class CircuitStats:
     circuit_id: int = 0
     created_at: int | None = None
     setup_attempts: int = 0
+    nores_retries: int = 0
+    """Head: setups tried again after a NORES refusal (with backoff)."""
     setup_done_at: int | None = None
     window: int = 0
     cutoff_ns: int = 0
