@@ -17,6 +17,7 @@ from protocols.network.circuit import Circuit, Circuits
 from protocols.network.timers import Outbox, Timers
 from protocols.network.topology import Topology
 from protocols.network.types import CircuitStats, Half, HalfKey, HalfState, NetworkConfig, NetworkCounters
+from protocols.packets.qncp_common import MESSAGE_TYPES
 
 LINK_RESOLUTION_CONFIRMS = 13
 """A link layer settles a pair within ~130 retransmission intervals, 13 of its confirm timeouts: how long
@@ -92,6 +93,31 @@ class Node:
         retries = self.config.reliable_retries * max(1, hops) if retries is None else retries
         destination = (self.topology.address(node), port)
         return self.outbox.send(key, destination, payload, interval or self.rto(node), retries, now)
+
+    def count_sent(self, actions: Actions, now: int) -> None:
+        """Count what goes out, per message type and per circuit (a refused circuit's SETUP_ACK and
+        SETUP_REPLY in its refusal record); a message to an application keeps the layer unsettled until
+        after this instant (a run that ends on this input still delivers it)."""
+        for destination, payload in actions.send:
+            port = destination[1]
+            circuit_id: int | None
+            if port == QNP_PORT and len(payload) >= 10:
+                name, circuit_id = "TRACK", int.from_bytes(payload[8:10], "big")
+            elif port == QNCP_PORT and len(payload) >= 6:
+                name, circuit_id = MESSAGE_TYPES.get(payload[1], "?"), int.from_bytes(payload[4:6], "big")
+            elif port == LINK_SERVICE_PORT:
+                name, circuit_id = "link CREATE", None
+            else:
+                self.timers.schedule(("flush",), now + 1)
+                continue
+            self.counters.sent[name] = self.counters.sent.get(name, 0) + 1
+            if circuit_id is None:
+                continue
+            handle = self.circuits.by_id.get(circuit_id)
+            circuit = None if handle is None else self.circuits.get(handle)
+            stats = circuit.stats if circuit is not None else self.refusals.get(circuit_id)
+            if stats is not None:
+                stats.messages[name] = stats.messages.get(name, 0) + 1
 
     # -- halves ---------------------------------------------------------------------------------
     def half(self, key: HalfKey) -> Half | None:

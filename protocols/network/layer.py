@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 import protocols.network.senders as senders
-from protocols.common import LINK_SERVICE_PORT, NETWORK_SERVICE_PORT, QNCP_PORT, QNP_PORT, Actions, Address, ParseError
+from protocols.common import NETWORK_SERVICE_PORT, QNCP_PORT, QNP_PORT, Actions, Address, ParseError
 from protocols.link.types import GenerationOver
 from protocols.network.arrivals import Arrivals
 from protocols.network.circuit import Circuit, CircuitState
@@ -39,7 +39,7 @@ from protocols.network.signalling import Signalling
 from protocols.network.swapper import Swapper
 from protocols.network.topology import Topology
 from protocols.network.tracker import Tracker
-from protocols.network.types import CircuitStats, HalfState, NetworkConfig
+from protocols.network.types import HalfState, NetworkConfig
 from protocols.packets import linkservice as ll
 from protocols.packets.qncp import CircuitEnd, Confirm, Distil, HopAck, PairMessage, Setup, SetupReply, decode_qncp
 from protocols.packets.qncp_common import (
@@ -50,7 +50,6 @@ from protocols.packets.qncp_common import (
     DISTIL,
     EXPIRE,
     EXPIRE_ACK,
-    MESSAGE_TYPES,
     TEARDOWN,
     TRACK_ACK,
 )
@@ -293,29 +292,6 @@ class NetworkLayer:
     # -- output ---------------------------------------------------------------------------------
     def _done(self, actions: Actions, now: int) -> Actions:
         """Count what goes out (per message type, per circuit) and set the next deadline."""
-        node = self.node
-        for destination, payload in actions.send:
-            port = destination[1]
-            if port == QNP_PORT and len(payload) >= 10:
-                name, circuit_id = "TRACK", int.from_bytes(payload[8:10], "big")
-            elif port == QNCP_PORT and len(payload) >= 6:
-                name, circuit_id = MESSAGE_TYPES.get(payload[1], "?"), int.from_bytes(payload[4:6], "big")
-            elif port == LINK_SERVICE_PORT:
-                name, circuit_id = "link CREATE", None
-            else:
-                # to an application: not settled until it is delivered (after this instant), so a run that
-                # ends on this input still delivers it
-                node.timers.schedule(("flush",), now + 1)
-                continue
-            node.counters.sent[name] = node.counters.sent.get(name, 0) + 1
-            handle = None if circuit_id is None else node.circuits.by_id.get(circuit_id)
-            circuit = None if handle is None else node.circuits.get(handle)
-            stats: CircuitStats | None
-            if circuit is not None:
-                stats = circuit.stats
-            else:                           # a refused circuit's SETUP_ACK and SETUP_REPLY (and its copies)
-                stats = None if circuit_id is None else node.refusals.get(circuit_id)
-            if stats is not None:
-                stats.messages[name] = stats.messages.get(name, 0) + 1
-        actions.deadline = node.timers.next()
+        self.node.count_sent(actions, now)
+        actions.deadline = self.node.timers.next()
         return actions
