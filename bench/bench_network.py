@@ -5,10 +5,12 @@
 Each chain has K hops of 10 km (Barrett-Kok: a heralding station in the middle of each hop), QPUs with 2
 communication and 2 storage qubits, T2 = 1 s (no cutoff in the way), and one create-and-keep request of
 ``--pairs`` pairs from one end to the other, measured at both ends. Capture off, sampled mode. The wall
-time includes building the run and setting the circuit up. The cost per pair should grow at most linearly
-in K (the protocol sends O(1) messages per hop per pair); the slope of log(wall-s per pair) against log K
-is printed. The comparison figure is the issue's: SeQUeNCe 1.3.1, the closest peer, delivers about 2.3
-end-to-end pairs per wall-second at K = 32 on a 2-core machine.
+time includes building the run and setting the circuit up; CPU s is this process's CPU time (steadier than
+wall time on a shared machine); searches are the shortest-path searches over the fibre graph the network
+layers made (one per source node since the topology searches from each source once). The cost per pair
+should grow at most linearly in K (the protocol sends O(1) messages per hop per pair); the slope of
+log(wall-s per pair) against log K is printed. The comparison figure is the issue's: SeQUeNCe 1.3.1, the
+closest peer, delivers about 2.3 end-to-end pairs per wall-second at K = 32 on a 2-core machine.
 """
 
 from __future__ import annotations
@@ -41,14 +43,17 @@ def chain(hops: int, pairs: int, *, storage: int = 2, depolarizing: float = 0.02
     return "\n".join(text)
 
 
-def one_run(hops: int, pairs: int) -> tuple[float, int, float]:
+def one_run(hops: int, pairs: int) -> tuple[float, int, float, float, int]:
+    """(wall s, pairs delivered, emulated s, CPU s, shortest-path searches over the fibre graph)."""
     scenario = load_text(chain(hops, pairs), f"<chain of {hops}>")
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     result = run_scenario(scenario)
-    wall = time.perf_counter() - started
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu
     workload = result.emulation.workloads[0]
     delivered = len(workload.responder.records)
-    return wall, delivered, result.emulation.kernel.now / 1e9
+    topology = result.emulation.topology
+    searches = getattr(topology, "searches", len(getattr(topology, "_paths", ())))   # before: one per pair
+    return wall, delivered, result.emulation.kernel.now / 1e9, cpu, searches
 
 
 def main() -> None:
@@ -59,16 +64,19 @@ def main() -> None:
     args = parser.parse_args()
     print(f"repeater chains of 10 km Barrett-Kok hops, {args.pairs} end-to-end pairs per run, median of "
           f"{args.repeats}, capture off (load average {os.getloadavg()[0]:.1f})")
-    print(f"{'K':>4}{'wall s':>9}{'pairs/wall-s':>14}{'wall-s/pair':>13}{'emulated s':>12}{'vs SeQUeNCe':>13}")
+    print(f"{'K':>4}{'wall s':>9}{'CPU s':>8}{'pairs/wall-s':>14}{'wall-s/pair':>13}{'emulated s':>12}"
+          f"{'searches':>10}{'vs SeQUeNCe':>13}")
     costs: list[tuple[float, float]] = []
     for hops in args.hops:
         runs = [one_run(hops, args.pairs) for _ in range(args.repeats)]
-        wall = statistics.median(w for w, _, _ in runs)
+        wall = statistics.median(run[0] for run in runs)
+        cpu = statistics.median(run[3] for run in runs)
         delivered = runs[0][1]
         per_pair = wall / delivered
         costs.append((math.log(hops), math.log(per_pair)))
         ratio = f"{delivered / wall / SEQUENCE_K32_PAIRS_PER_S:.0f}x" if hops == 32 else ""
-        print(f"{hops:>4}{wall:>9.2f}{delivered / wall:>14.1f}{per_pair:>13.4f}{runs[0][2]:>12.3f}{ratio:>13}")
+        print(f"{hops:>4}{wall:>9.2f}{cpu:>8.2f}{delivered / wall:>14.1f}{per_pair:>13.4f}{runs[0][2]:>12.3f}"
+              f"{runs[0][4]:>10}{ratio:>13}")
     if len(costs) > 1:
         mean_x = sum(x for x, _ in costs) / len(costs)
         mean_y = sum(y for _, y in costs) / len(costs)

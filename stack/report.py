@@ -117,7 +117,8 @@ REFUSALS = ("unknown_clients", "over_quota", "phantom_oks", "wrong_sender")
 """Per-node counts of well-formed inputs the engines refused: CREATEs from none of the node's higher layers
 and requests beyond a per-source quota (link layer), OKs whose qubit did not exist (applications), and
 messages from another node than the one that may send them (a HERALD not from the link's station, an EGP
-message not from the link's peer, an OK not from the application's service)."""
+message not from the link's peer, an OK not from the application's service, a TRACK or QNCP message not from
+the node the circuit's route says sends it)."""
 
 
 def refusal_counts(engine: Any) -> dict[str, int]:

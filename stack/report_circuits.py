@@ -62,6 +62,8 @@ def _circuit(emu: Emulation, seen: Views, index: int, w: Workload) -> dict[str, 
     route = head_record.route if head_record is not None else ()
     records = _records(seen, head_id, w.origin.create_id, route)
     tail = records.get(route[-1]) if route else None
+    if tail is not None and tail.role != "tail":
+        tail = None                                 # the tail refused the SETUP before deciding anything
     links = [emu.topology.link_between(a, b) for a, b in itertools.pairwise(route)] if emu.topology else []
     pairs = joined(w)
     rates = disagreement(pairs)

@@ -321,13 +321,14 @@ def max_time_field(max_time_ns: int) -> tuple[int, int]:
 def stop_when_done(emu: Emulation) -> None:
     """End generation once every workload origin and every API application is done and every link layer
     has settled its pairs (no CONFIRM, SCHEDULE or abort still waits for its answer); after the drain, end
-    the run as soon as every link layer has settled."""
+    the run as soon as every link layer has settled. What is due at that instant still runs: an answer a layer
+    sent its application on the instant it settled (an ERR EXPIRE) arrives then, with no delay."""
     if emu.settling:
         if emu.settled():
-            emu.kernel.stop()
+            emu.kernel.stop(finish_instant=True)
         return
     if (not emu.draining and emu.api_running == 0 and _origins_done(emu) and emu.settled()):
-        emu.kernel.stop()
+        emu.kernel.stop(finish_instant=True)
 
 
 def _origins_done(emu: Emulation) -> bool:

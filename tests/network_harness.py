@@ -15,6 +15,7 @@ import itertools
 import math
 import random
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -99,6 +100,8 @@ class Chain:
         """Per end: pair n → (the OK's Bell state, the pair's true Bell state)."""
         self.sent: list[tuple[int, int, bytes]] = []
         """Every datagram between engines: (from node, port, payload)."""
+        self.lose: Callable[[int, int, bytes], bool] = lambda source, target, payload: False
+        """Datagrams (from node, to node, payload) the channel loses (after recording them in ``sent``)."""
 
     # -- driving ----------------------------------------------------------------------------------
     def apply(self, node: int, actions: Actions) -> None:
@@ -111,7 +114,8 @@ class Chain:
             else:
                 target = node_of(dst_ip)
                 self.sent.append((node, port, payload))
-                self.queue.append((target, payload, (ip(node), port), port))
+                if not self.lose(node, target, payload):
+                    self.queue.append((target, payload, (ip(node), port), port))
         for command in actions.hardware:
             self.hardware.append((node, command))
             if isinstance(command, Discard):

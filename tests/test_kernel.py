@@ -202,6 +202,32 @@ async def test_stop_makes_run_return_early() -> None:
         nursery.cancel_scope.cancel()
 
 
+async def test_stop_finishing_the_instant_runs_what_is_due_then_and_no_more() -> None:
+    kernel = Kernel()
+    port = VirtualPort(kernel, "p")
+    seen: list[tuple[int, Any]] = []
+
+    async def layer() -> None:
+        while True:
+            event = await port.next()
+            seen.append((kernel.now, event))
+            if event == "stop":
+                kernel.stop(finish_instant=True)
+                kernel.deliver_at(kernel.now, port, "sent-on-the-stop")    # e.g. an answer to a local app
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(layer)
+        kernel.deliver_at(150, port, "stop")
+        kernel.deliver_at(150, port, "same-time-after-stop")
+        kernel.deliver_at(151, port, "later")
+        await kernel.run(until=1_000)
+        assert kernel.now == 150
+        assert [e for _, e in seen] == [STARTUP, "stop", "same-time-after-stop", "sent-on-the-stop"]
+        await kernel.run(until=1_000)
+        assert seen[4:] == [(151, "later")]
+        nursery.cancel_scope.cancel()
+
+
 async def test_closed_port_drops_and_counts_deliveries() -> None:
     kernel = Kernel()
     port = VirtualPort(kernel, "short-lived")

@@ -154,6 +154,7 @@ def test_delays_and_jitter_are_the_emulated_networks_routes() -> None:
     for link in top.links:
         assert (link.delay_ns, link.jitter_ns) == (top.delay(link.a, link.b), top.jitter(link.a, link.b))
     assert top.delay(1, 1) == 0
+    assert top.searches < len(top.nodes)           # one single-source search per node (the last needs none)
 
 
 def test_graph_holds_qpus_and_links_only() -> None:

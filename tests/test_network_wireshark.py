@@ -56,6 +56,7 @@ from protocols.packets.qncp_common import (
     EXPIRE_ACK,
     INFINITE_NS,
     MESSAGE_TYPES,
+    REASON_UNKNOWN,
     REASONS,
     SCOPE_END_TO_END,
     SCOPE_HOP,
@@ -143,6 +144,9 @@ MESSAGES: list[tuple[bytes, str]] = [
      "CONFIRM circuit=0xbeef head=1 n=65535 head_seq=65534 tail_seq=9 bell=PSI_MINUS goodness=1.0000"),
     (_qncp(HEAD, TAIL, Confirm(CONFIRM_ACK, C, HEAD, 0xFFFF, 0xFFFE, 9, 3, 0xFFFF, status=5)),
      "CONFIRM_ACK EXPIRE circuit=0xbeef"),
+    # a repeater that relayed a CONFIRM and never heard back from the head
+    (_qncp(REPEATER, TAIL, Confirm(CONFIRM_ACK, C, HEAD, 3, 7, 9, 1, 4, status=5, reason=REASON_UNKNOWN)),
+     "CONFIRM_ACK EXPIRE UNKNOWN circuit=0xbeef head=1 n=3"),
     (_qncp(TAIL, REPEATER, CircuitEnd(COMPLETE, C, HEAD, sender_node=TAIL)), "COMPLETE circuit=0xbeef head=1 sender=2"),
     (_qncp(REPEATER, TAIL, CircuitEnd(COMPLETE_ACK, C, HEAD, sender_node=REPEATER)), "COMPLETE_ACK circuit=0xbeef"),
     (_qncp(HEAD, TAIL, CircuitEnd(TEARDOWN_ACK, C, 0xFFFF_FFFF, sender_node=TAIL, status=6)),

@@ -48,22 +48,9 @@ def faulty_run(name: str, condition: str, seed: int) -> RunResult:
     return run_scenario(load_text(text, str(EXAMPLES / name)), seed=seed)
 
 
-KNOWN_BROKEN = {("repeater-chain.toml", "heavy", 2), ("repeater-chain.toml", "heavy", 3)}
-"""The network layer delivers a measure-directly pair at the head only when its end-to-end messages fail all
-their retries (a → b crosses 8 fibres: at 40 % loss each, 1.7 % of datagrams arrive): the bounded agreement
-docs/architecture.md lists under "Known limits" (every copy of a CONFIRM and of the EXPIREs lost). Not caused by
-authentication: with ``[security] authenticate = false`` (the bytes and draws of before) the same happens at 40 %
-loss without duplication, seed 3; authentication changed which seeds meet it (duplicates are now dropped as
-replays). Strict: the test says so when it is fixed."""
-
-
 @pytest.mark.parametrize("seed", [1, 2, 3])
 @pytest.mark.parametrize(("name", "condition"), CASES)
-def test_every_example_keeps_its_promises_on_a_faulty_channel(name: str, condition: str, seed: int,
-                                                              request: pytest.FixtureRequest) -> None:
-    if (name, condition, seed) in KNOWN_BROKEN:
-        request.applymarker(pytest.mark.xfail(reason="network layer: pair at one end after exhausted retries",
-                                              strict=True))
+def test_every_example_keeps_its_promises_on_a_faulty_channel(name: str, condition: str, seed: int) -> None:
     result = faulty_run(name, condition, seed)
     assert broken_promises(result) == []
     report = build_report(result)

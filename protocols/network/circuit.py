@@ -47,6 +47,8 @@ class CircuitEvent(enum.Enum):
 
 LIVE = (CircuitState.SETTING_UP, CircuitState.RESERVED, CircuitState.ACTIVE, CircuitState.COMPLETING,
         CircuitState.WAITING)
+LINGERING_FACTOR = 4
+"""A node keeps at most this many times ``max_circuits`` circuits, closed ones lingering included."""
 TRANSITIONS: dict[tuple[CircuitState, CircuitEvent], CircuitState] = {
     (CircuitState.SETTING_UP, CircuitEvent.REPLY_OK): CircuitState.ACTIVE,
     (CircuitState.RESERVED, CircuitEvent.REPLY_OK): CircuitState.ACTIVE,
@@ -176,7 +178,10 @@ class Circuits:
         return iter(list(self.by_handle.values()))
 
     def full(self) -> bool:
-        return len(self.by_handle) >= self.max_circuits
+        """No room for another circuit: ``max_circuits`` live ones, or (closed ones lingering included) four
+        times as many, which bounds what a burst of short requests leaves behind."""
+        live = sum(1 for circuit in self.by_handle.values() if circuit.live)
+        return live >= self.max_circuits or len(self.by_handle) >= LINGERING_FACTOR * self.max_circuits
 
     def free_qubits(self) -> int:
         """Qubits no live circuit of this node holds or has reserved."""
@@ -186,14 +191,15 @@ class Circuits:
         """Another circuit (not ``handle``) has ``circuit_id`` here."""
         return self.by_id.get(circuit_id, handle) != handle
 
-    def new_circuit_id(self) -> int:
-        """The head's next proposal: ((head id & 0xFF) << 8) | counter, skipping ids in use here."""
+    def new_circuit_id(self) -> int | None:
+        """The head's next proposal: ((head id & 0xFF) << 8) | counter, skipping ids in use here (None: all
+        256 are, by circuits still lingering)."""
         for _ in range(256):
             self._ids = (self._ids + 1) & 0xFF
             circuit_id = (self.node_id & 0xFF) << 8 | self._ids
             if circuit_id not in self.by_id:
                 return circuit_id
-        raise RuntimeError("no free circuit id")     # max_circuits < 256 keeps this unreachable
+        return None
 
     def label_in_use(self, link_id: int, label: int, handle: Handle) -> bool:
         bound = self.by_label.get((link_id, label))

@@ -17,6 +17,7 @@ from protocols.network.circuit import Circuit, Circuits
 from protocols.network.timers import Outbox, Timers
 from protocols.network.topology import Topology
 from protocols.network.types import CircuitStats, Half, HalfKey, HalfState, NetworkConfig, NetworkCounters
+from protocols.packets.qncp_common import MESSAGE_TYPES
 
 LINK_RESOLUTION_CONFIRMS = 13
 """A link layer settles a pair within ~130 retransmission intervals, 13 of its confirm timeouts: how long
@@ -43,6 +44,9 @@ class Node:
         self.counters = NetworkCounters()
         self.records: dict[tuple[int, int], CircuitStats] = {}
         """What this node saw of each circuit it took part in, by (head, Create ID): kept for the report."""
+        self.refusals: dict[int, CircuitStats] = {}
+        """Records of circuits this node refused at setup, by Circuit ID: what it sends about them (the
+        refusal and its retransmissions) is counted there, as it has no circuit for them."""
         self.over = False
         """Generation is over (the run's end): new requests are refused with TIMEOUT."""
 
@@ -69,25 +73,51 @@ class Node:
 
     def linger_ns(self, route: tuple[int, ...], links: list[int]) -> int:
         """How long a circuit's records (tombstones, swap records, answers) outlive it, and a half its end:
-        longer than any node of the route retransmits a message about it (an end-to-end message's
-        retries cross the whole route) and than a link layer may take to retract a pair."""
+        longer than any node of the route retransmits a message about it (a CONFIRM's tries, twice the
+        reliable retries per hop, wait for the whole route) and than a link layer may take to retract a pair."""
         hops = len(route) - 1
         longest = max(self.rto(peer) for peer in route if peer != self.node_id)
         confirm = max((self.topology.link(link).confirm_timeout_ns for link in links), default=0)
-        return (self.config.reliable_retries * hops + 2) * longest + LINK_RESOLUTION_CONFIRMS * confirm
+        return (2 * self.config.reliable_retries * hops + 2) * longest + LINK_RESOLUTION_CONFIRMS * confirm
 
     def node_at(self, address: Address) -> int | None:
         return self.topology.node_at(address[0])
 
     # -- messages -------------------------------------------------------------------------------
     def reliable(self, key: Hashable, node: int, port: int, payload: bytes, now: int,
-                 retries: int | None = None, hops: int = 1) -> Actions:
-        """Send to ``node`` and retransmit every RTO until ``key`` is acknowledged: ``retries`` times, by default
-        the configuration's reliable retries for each of the ``hops`` circuit hops the message crosses (loss
-        compounds along a path, so a message to the far end gets more tries)."""
+                 retries: int | None = None, hops: int = 1, interval: int | None = None) -> Actions:
+        """Send to ``node`` and retransmit every ``interval`` (by default the RTO towards ``node``) until ``key``
+        is acknowledged: ``retries`` times, by default the configuration's reliable retries for each of the
+        ``hops`` circuit hops the message crosses (loss compounds along a path, so a message to the far end gets
+        more tries)."""
         retries = self.config.reliable_retries * max(1, hops) if retries is None else retries
         destination = (self.topology.address(node), port)
-        return self.outbox.send(key, destination, payload, self.rto(node), retries, now)
+        return self.outbox.send(key, destination, payload, interval or self.rto(node), retries, now)
+
+    def count_sent(self, actions: Actions, now: int) -> None:
+        """Count what goes out, per message type and per circuit (a refused circuit's SETUP_ACK and
+        SETUP_REPLY in its refusal record); a message to an application keeps the layer unsettled until
+        after this instant (a run that ends on this input still delivers it)."""
+        for destination, payload in actions.send:
+            port = destination[1]
+            circuit_id: int | None
+            if port == QNP_PORT and len(payload) >= 10:
+                name, circuit_id = "TRACK", int.from_bytes(payload[8:10], "big")
+            elif port == QNCP_PORT and len(payload) >= 6:
+                name, circuit_id = MESSAGE_TYPES.get(payload[1], "?"), int.from_bytes(payload[4:6], "big")
+            elif port == LINK_SERVICE_PORT:
+                name, circuit_id = "link CREATE", None
+            else:
+                self.timers.schedule(("flush",), now + 1)
+                continue
+            self.counters.sent[name] = self.counters.sent.get(name, 0) + 1
+            if circuit_id is None:
+                continue
+            handle = self.circuits.by_id.get(circuit_id)
+            circuit = None if handle is None else self.circuits.get(handle)
+            stats = circuit.stats if circuit is not None else self.refusals.get(circuit_id)
+            if stats is not None:
+                stats.messages[name] = stats.messages.get(name, 0) + 1
 
     # -- halves ---------------------------------------------------------------------------------
     def half(self, key: HalfKey) -> Half | None:

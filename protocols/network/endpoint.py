@@ -2,9 +2,10 @@
 
 The **tail** decides every end-to-end pair, as the link layer's master does: when the TRACK of a chain
 reaches it and it holds the named half (measured, for measure-directly), it numbers the pair n, delivers its
-OK (Bell state = the TRACK's accumulated index) and sends CONFIRM(n) straight to the head, retransmitted
-until CONFIRM_ACK. The **head** delivers OK(n) with the same Bell state on CONFIRM if it still holds the
-named half, and otherwise answers CONFIRM_ACK EXPIRE and reports ERR EXPIRE(n), as the tail then does: both
+OK (Bell state = the TRACK's accumulated index) and sends CONFIRM(n) towards the head, hop by hop
+(:mod:`protocols.network.relay`), retransmitted until CONFIRM_ACK comes back the same way. The **head**
+delivers OK(n) with the same Bell state on CONFIRM if it still holds the named half, and otherwise answers
+CONFIRM_ACK EXPIRE and reports ERR EXPIRE(n), as the tail then does: both
 ends settle the same numbers. Pair n is settled at the tail when its CONFIRM is answered; with Number pairs
 settled the tail completes the circuit (COMPLETE to every node).
 
@@ -20,11 +21,12 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from protocols.common import QNCP_PORT, Actions
+from protocols.common import Actions
 from protocols.network.circuit import Circuit, CircuitEvent, CircuitState
 from protocols.network.context import Node
 from protocols.network.hops import Hops
 from protocols.network.model import goodness
+from protocols.network.relay import Relay, send_confirm
 from protocols.network.service import Service
 from protocols.network.tracker import Tracker
 from protocols.network.types import RIGHT, Half, HalfEvent, HalfKey, HalfState, Handle
@@ -63,6 +65,8 @@ class EndPoint:
         self.tracker = tracker
         self.hops = hops
         self.states: dict[Handle, EndState] = {}
+        self.relay = Relay(node)
+        """CONFIRMs passing through this node when it is a repeater of their circuit."""
         self.measuring: dict[int, deque[HalfKey]] = {}
         """Measurements under way, by slot (results of one slot come back in order)."""
         self.on_settled: Callable[[Circuit, int], Actions] = lambda circuit, now: Actions()
@@ -73,6 +77,7 @@ class EndPoint:
 
     def forget(self, circuit: Circuit) -> None:
         self.states.pop(circuit.handle, None)
+        self.relay.forget(circuit)
 
     def settled(self) -> bool:
         return not self.measuring
@@ -174,8 +179,7 @@ class EndPoint:
         actions, good = self._ok(circuit, half, n, bell, now)
         confirm = Confirm(CONFIRM, circuit.handle[1], circuit.head, n, half.track.pair_id, half.seq, bell,
                           ll.encode_fidelity(good))
-        actions.extend(self.node.reliable(("confirm", circuit.handle, n), circuit.head, QNCP_PORT,
-                                          confirm.encode(), now, hops=len(circuit.route) - 1))
+        actions.extend(send_confirm(self.node, circuit, confirm, now))
         actions.extend(self.hops.released(half, now))
         if state.numbered >= circuit.number:
             circuit.fire(CircuitEvent.ALL_NUMBERED)
@@ -183,19 +187,29 @@ class EndPoint:
 
     def on_confirm_ack(self, message: Confirm, now: int) -> Actions:
         circuit = self.node.circuits.get((message.head_node, message.circuit_id))
+        if circuit is not None and not circuit.is_end:
+            return self.relay.on_confirm_ack(circuit, message)
         if circuit is None or not self.node.outbox.ack(("confirm", circuit.handle, message.e2e_seq)):
             return Actions()
+        if message.status == ll.ERR_EXPIRE and message.reason == REASON_UNKNOWN:
+            return self._unconfirmed(circuit, message.e2e_seq, now)       # a relay never heard from the head
         actions = Actions()
         if message.status == ll.ERR_EXPIRE:
             actions.extend(self.retract(circuit, message.e2e_seq))
         return actions.extend(self._settle(circuit, message.e2e_seq, now))
 
     def confirm_gave_up(self, handle: Handle, n: int, now: int) -> Actions:
-        """Every CONFIRM of pair n went unanswered: assume the worst (the head may not have it). The tail
-        reports it expired and poisons its half, which reaches the head's half through the swap records."""
+        """Every CONFIRM of pair n (towards the head) went unanswered here."""
         circuit = self.node.circuits.get(handle)
         if circuit is None:
             return Actions()
+        if not circuit.is_end:
+            return self.relay.gave_up(circuit, n)
+        return self._unconfirmed(circuit, n, now)
+
+    def _unconfirmed(self, circuit: Circuit, n: int, now: int) -> Actions:
+        """The tail cannot learn whether the head delivered pair n: assume the worst. It reports the pair
+        expired and poisons its half, which reaches the head's half through the swap records."""
         actions = self.retract(circuit, n)
         key = self.state(circuit).delivered.get(n)
         half = None if key is None else self.node.half(key)
@@ -220,6 +234,8 @@ class EndPoint:
     def on_confirm(self, message: Confirm, sender: int, now: int) -> Actions:
         circuit = self.node.circuits.get((message.head_node, message.circuit_id))
         n = message.e2e_seq
+        if circuit is not None and not circuit.is_end:
+            return self.relay.on_confirm(circuit, message, now)
         if circuit is None or not circuit.is_head:
             return self._confirm_ack(message, sender, ll.ERR_EXPIRE)
         state = self.state(circuit)

@@ -23,7 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from protocols.common import LINK_SERVICE_PORT, NETWORK_SERVICE_PORT, QNCP_PORT, QNP_PORT, Actions, Address, ParseError
+import protocols.network.senders as senders
+from protocols.common import NETWORK_SERVICE_PORT, QNCP_PORT, QNP_PORT, Actions, Address, ParseError
 from protocols.link.types import GenerationOver
 from protocols.network.arrivals import Arrivals
 from protocols.network.circuit import Circuit, CircuitState
@@ -38,10 +39,7 @@ from protocols.network.signalling import Signalling
 from protocols.network.swapper import Swapper
 from protocols.network.topology import Topology
 from protocols.network.tracker import Tracker
-from protocols.network.types import (
-    HalfState,
-    NetworkConfig,
-)
+from protocols.network.types import HalfState, NetworkConfig
 from protocols.packets import linkservice as ll
 from protocols.packets.qncp import CircuitEnd, Confirm, Distil, HopAck, PairMessage, Setup, SetupReply, decode_qncp
 from protocols.packets.qncp_common import (
@@ -52,7 +50,6 @@ from protocols.packets.qncp_common import (
     DISTIL,
     EXPIRE,
     EXPIRE_ACK,
-    MESSAGE_TYPES,
     TEARDOWN,
     TRACK_ACK,
 )
@@ -173,7 +170,7 @@ class NetworkLayer:
         measurement is under way."""
         node = self.node
         return (node.outbox.empty() and self.hops.settled() and self.swapper.settled() and self.ends.settled()
-                and self.distiller.settled()
+                and self.distiller.settled() and self.signalling.settled()
                 and not any(circuit.live for circuit in node.circuits) and ("flush",) not in node.timers)
 
     # -- inputs ---------------------------------------------------------------------------------
@@ -188,10 +185,18 @@ class NetworkLayer:
         if sender is None or sender == node.node_id:
             raise ParseError(f"datagram from {source}, not a node of the network")
         if port == QNP_PORT:
-            return self.tracker.on_track(TrackFrame.decode(payload), sender, now)
+            frame = TrackFrame.decode(payload)
+            if not senders.track_from_expected(node, frame, sender):
+                node.counters.wrong_sender += 1
+                return Actions()
+            return self.tracker.on_track(frame, sender, now)
         if port != QNCP_PORT:
             raise ParseError(f"nothing on port {port}")
-        return self._qncp(decode_qncp(payload), sender, now)
+        message = decode_qncp(payload)
+        if not senders.qncp_from_expected(node, message, sender):
+            node.counters.wrong_sender += 1         # not from the node the circuit's route says sends it
+            return Actions()
+        return self._qncp(message, sender, now)
 
     def _qncp(self, message: Any, sender: int, now: int) -> Actions:
         s = self.signalling
@@ -236,6 +241,8 @@ class NetworkLayer:
         setting-up head) is here fails with TIMEOUT unless all its pairs are numbered."""
         self.node.over = True
         actions = Actions()
+        for create_id in list(self.signalling.waiting):
+            actions.extend(self.signalling.retry(create_id, now))          # ERR TIMEOUT: no more setups
         for circuit in self.node.circuits:
             if circuit.is_tail or circuit.state == CircuitState.SETTING_UP:
                 actions.extend(self.ending.fail(circuit, ll.ERR_TIMEOUT, now))
@@ -254,6 +261,8 @@ class NetworkLayer:
         }
         if kind in handlers:
             return handlers[kind](key[1], now)
+        if kind == "setup-retry":
+            return self.signalling.retry(key[1], now)
         if kind == "hop-retry":
             return self.hops.retry(key[1], key[2], now)
         if kind == "forget-half":
@@ -283,24 +292,6 @@ class NetworkLayer:
     # -- output ---------------------------------------------------------------------------------
     def _done(self, actions: Actions, now: int) -> Actions:
         """Count what goes out (per message type, per circuit) and set the next deadline."""
-        node = self.node
-        for destination, payload in actions.send:
-            port = destination[1]
-            if port == QNP_PORT and len(payload) >= 10:
-                name, circuit_id = "TRACK", int.from_bytes(payload[8:10], "big")
-            elif port == QNCP_PORT and len(payload) >= 6:
-                name, circuit_id = MESSAGE_TYPES.get(payload[1], "?"), int.from_bytes(payload[4:6], "big")
-            elif port == LINK_SERVICE_PORT:
-                name, circuit_id = "link CREATE", None
-            else:
-                # to an application: not settled until it is delivered (after this instant), so a run that
-                # ends on this input still delivers it
-                node.timers.schedule(("flush",), now + 1)
-                continue
-            node.counters.sent[name] = node.counters.sent.get(name, 0) + 1
-            handle = None if circuit_id is None else node.circuits.by_id.get(circuit_id)
-            circuit = None if handle is None else node.circuits.get(handle)
-            if circuit is not None:
-                circuit.stats.messages[name] = circuit.stats.messages.get(name, 0) + 1
-        actions.deadline = node.timers.next()
+        self.node.count_sent(actions, now)
+        actions.deadline = self.node.timers.next()
         return actions

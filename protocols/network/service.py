@@ -19,7 +19,7 @@ from protocols.network.circuit import Circuit
 from protocols.network.context import Node
 from protocols.network.policy import DistilRequest
 from protocols.network.routing import Router
-from protocols.network.types import Half
+from protocols.network.types import CircuitStats, Half
 from protocols.packets import linkservice as ll
 
 
@@ -103,8 +103,6 @@ class Service:
             return ll.ERR_NOPATH
         if create.remote_node_id == node.node_id or not node.topology.node(create.remote_node_id).is_qpu:
             return ll.ERR_UNSUPP
-        if node.circuits.full() or node.circuits.free_qubits() < 1:
-            return ll.ERR_NORES
         return 0
 
     # -- to the applications ------------------------------------------------------------------
@@ -131,6 +129,12 @@ class Service:
         if code != ll.ERR_EXPIRE:
             circuit.stats.errors.append(code)
         return self._send(circuit.app, ll.Err(circuit.create_id, code, s, low, high, circuit.head))
+
+    def err_admitted(self, admitted: Admitted, code: int, stats: CircuitStats) -> Actions:
+        """ERR ``code`` for an admitted request that has no circuit (now)."""
+        stats.errors.append(code)
+        stats.ended = stats.ended or ll.ERROR_CODES.get(code, str(code))
+        return self._send(admitted.app, ll.Err(admitted.create_id, code, 0, 0, 0, self.node.node_id))
 
     def basis(self, circuit: Circuit) -> Basis:
         """This end's measurement basis for its next pair of a measure-directly circuit."""

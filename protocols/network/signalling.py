@@ -39,19 +39,28 @@ class Signalling:
         self.ending = ending
         self.cutoffs = dict(cutoffs or {})
         """Purpose ID → cutoff τ (ns) the tail uses instead of deriving it (the scenario's ``cutoff_us``)."""
+        self.waiting: dict[int, tuple[Admitted, CircuitStats]] = {}
+        """Head: requests refused NORES waiting to set up again, by Create ID."""
 
     # -- setup at the head ----------------------------------------------------------------------
     def open(self, admitted: Admitted, now: int, stats: CircuitStats | None = None) -> Actions:
-        """The head sets up a circuit for an admitted request (again, with ``stats``, after INUSE)."""
+        """The head sets up a circuit for an admitted request (again, with ``stats``, after INUSE or NORES);
+        without room for it here (a full circuit table, no free qubit, no free circuit id) it waits as after
+        NORES."""
         node = self.node
         route = admitted.route
-        handle = (node.node_id, node.circuits.new_circuit_id())
+        stats = stats or CircuitStats("head", route, created_at=now)
+        node.records[(node.node_id, admitted.create_id)] = stats
+        circuit_id = node.circuits.new_circuit_id()
+        if circuit_id is None or node.circuits.full() or node.circuits.free_qubits() < 1:
+            return self._retry_later(admitted, stats, now)          # no room here (yet)
+        handle = (node.node_id, circuit_id)
         circuit = Circuit(handle, route, 0, CircuitState.SETTING_UP, admitted.create, admitted.create_id,
                           node.config.window, admitted.app)
-        circuit.stats = stats or CircuitStats("head", route, created_at=now)
+        circuit.stats = stats
         circuit.stats.setup_attempts += 1
+        circuit.stats.ended = ""                # again after INUSE or NORES: the refused attempt's end is not this
         circuit.stats.circuit_id = handle[1]
-        node.records[(node.node_id, admitted.create_id)] = circuit.stats
         free = node.circuits.free_qubits()
         circuit.reserved = min(free, circuit.window)
         link = node.topology.link_between(node.node_id, route[1])
@@ -97,10 +106,15 @@ class Signalling:
         elif tail and setup.create.purpose_id not in self.service.purposes:
             code = ll.ERR_REJECTED
         if code:
+            stats = CircuitStats("refused", setup.route, handle[1], created_at=now)
+            node.refusals[handle[1]] = node.records.setdefault((handle[0], setup.create_id), stats)
             return actions.extend(self._refuse(handle, setup.tail_node, sender, code, now))
         circuit = Circuit(handle, setup.route, index, CircuitState.RESERVED, setup.create, setup.create_id,
                           setup.window, self.service.purposes.get(setup.create.purpose_id) if tail else None)
         circuit.stats = CircuitStats("tail" if tail else "repeater", setup.route, handle[1], created_at=now)
+        refused = node.records.get((handle[0], setup.create_id))
+        if refused is not None and refused.role == "refused":
+            circuit.stats.messages = refused.messages       # what it sent refusing earlier setups of the request
         node.records[(handle[0], setup.create_id)] = circuit.stats
         circuit.reserved = min(free, setup.window if tail else 2 * setup.window)
         node.circuits.add(circuit)
@@ -135,6 +149,7 @@ class Signalling:
                                                                      request)
         if isinstance(decided, int):
             node.circuits.forget(circuit.handle)
+            node.refusals[circuit.handle[1]] = circuit.stats
             return self._refuse(circuit.handle, node.node_id, circuit.hop(LEFT).peer, decided, now)
         cutoff, end_cutoff = decided.cutoff_ns, decided.end_cutoff_ns
         override = self.cutoffs.get(create.purpose_id)
@@ -217,7 +232,39 @@ class Signalling:
                 self.ending.close(circuit, now)
                 return self.open(retry, now, circuit.stats)
             code = ll.ERR_NORES
+        elif code == ll.ERR_NORES:
+            admitted = Admitted(circuit.create, circuit.create_id, circuit.app or self.node.service, circuit.route)
+            return self._retry_later(admitted, circuit.stats, now)
         return self.service.err(circuit, code)
+
+    def _retry_later(self, admitted: Admitted, stats: CircuitStats, now: int) -> Actions:
+        """A node of the route (or the head) had no room: set up again after an exponential backoff (RTO to the
+        tail × 2^k), unless the request's Max Time would pass first, or (without one) after ``retries``."""
+        node = self.node
+        retries = stats.nores_retries + 1
+        at = now + node.rto(admitted.route[-1]) * 2 ** retries
+        limit = admitted.create.max_time_ns()
+        created = now if stats.created_at is None else stats.created_at
+        if node.over or (at >= created + limit if limit is not None else retries > node.config.retries):
+            return self.service.err_admitted(admitted, ll.ERR_NORES, stats)
+        stats.nores_retries = retries
+        self.waiting[admitted.create_id] = (admitted, stats)
+        node.timers.schedule(("setup-retry", admitted.create_id), at)
+        return Actions()
+
+    def retry(self, create_id: int, now: int) -> Actions:
+        """A request's backoff after NORES is over: a new circuit (unless the run's generation is over)."""
+        waiting = self.waiting.pop(create_id, None)
+        if waiting is None:
+            return Actions()
+        admitted, stats = waiting
+        if self.node.over:
+            return self.service.err_admitted(admitted, ll.ERR_TIMEOUT, stats)
+        return self.open(admitted, now, stats)
+
+    def settled(self) -> bool:
+        """No request waits to set up again."""
+        return not self.waiting
 
     def on_ack(self, message: HopAck, sender: int) -> None:
         kind = "setup" if message.msg_type == SETUP_ACK else "reply"

@@ -17,7 +17,6 @@ messages follow the fibre graph (through stations), as the emulated network rout
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -157,6 +156,8 @@ class Topology:
                     raise ValueError(f"fibre {fibre.a}-{fibre.b}: unknown node {end}")
             self._fibres.add_edge(fibre.a, fibre.b, weight=fibre.delay_ns, jitter=fibre.jitter_ns)
         self._paths: dict[tuple[int, int], tuple[int, int]] = {}
+        self.searches = 0
+        """Shortest-path searches over the fibre graph so far (one per source node at most)."""
 
     @property
     def nodes(self) -> tuple[NodeCaps, ...]:
@@ -204,17 +205,32 @@ class Topology:
         return self._path(a, b)[1]
 
     def _path(self, a: int, b: int) -> tuple[int, int]:
-        import networkx as nx
-
         key = (a, b)
         if key not in self._paths:
-            try:
-                path = nx.shortest_path(self._fibres, a, b, weight="weight")
-            except (nx.NetworkXNoPath, nx.NodeNotFound):
-                raise ValueError(f"no fibre path from node {a} to node {b}") from None
-            edges = [self._fibres.edges[u, v] for u, v in itertools.pairwise(path)]
-            self._paths[key] = (sum(e["weight"] for e in edges), sum(e["jitter"] for e in edges))
+            self._search(a)
+            if key not in self._paths:
+                raise ValueError(f"no fibre path from node {a} to node {b}")
         return self._paths[key]
+
+    def _search(self, source: int) -> None:
+        """One single-source Dijkstra from ``source``: the delay and jitter of its shortest path to every node
+        it reaches, both ways (fibres are symmetric), so a node's first look-up pays for all of its others.
+        A jitter is its parent's on the shortest-path tree plus the last fibre's: linear in the nodes."""
+        import networkx as nx
+
+        self.searches += 1
+        if source not in self._fibres:
+            return
+        _, paths = nx.single_source_dijkstra(self._fibres, source, weight="weight")
+        found: dict[int, tuple[int, int]] = {source: (0, 0)}
+        for node, path in sorted(paths.items(), key=lambda item: len(item[1])):
+            if node != source:
+                parent = found[path[-2]]
+                edge = self._fibres.edges[path[-2], node]
+                found[node] = (parent[0] + edge["weight"], parent[1] + edge["jitter"])
+        for node, value in found.items():                  # a value once given stays (ties keep one path)
+            self._paths.setdefault((source, node), value)
+            self._paths.setdefault((node, source), value)
 
     def graph(self) -> nx.Graph:
         """The QPUs (attribute ``caps``) and their links (attribute ``link``), added in id order. A new graph

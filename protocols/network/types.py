@@ -145,6 +145,8 @@ class CircuitStats:
     circuit_id: int = 0
     created_at: int | None = None
     setup_attempts: int = 0
+    nores_retries: int = 0
+    """Head: setups tried again after a NORES refusal (with backoff)."""
     setup_done_at: int | None = None
     window: int = 0
     cutoff_ns: int = 0
@@ -191,6 +193,8 @@ class NetworkCounters:
     gave_up: int = 0
     """Reliable messages whose every retransmission went unanswered."""
     refused: int = 0
+    wrong_sender: int = 0
+    """QNCP messages and TRACKs about a circuit from another node than its route says sends them: dropped."""
     hardware_refusals: int = 0
     """Hardware commands the medium refused (a qubit not in its slot): the halves they named died."""
     sent: dict[str, int] = field(default_factory=dict)

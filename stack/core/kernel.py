@@ -120,6 +120,7 @@ class Kernel:
         self._holder: Task | None = None
         self._running = False
         self._stopped = False
+        self._finish_at: int | None = None
         self._failed = False
         self._until = 0
 
@@ -132,9 +133,12 @@ class Kernel:
         """Hand ``event`` to ``port``'s task at virtual time ``at``."""
         self.call_at(at, port.deliver, event)
 
-    def stop(self) -> None:
-        """Make :meth:`run` return once the current event is handled."""
+    def stop(self, finish_instant: bool = False) -> None:
+        """Make :meth:`run` return once the current event is handled (``finish_instant``: once every entry
+        due at this same instant has run too, e.g. a datagram a layer just sent to a higher layer of its own
+        node, which arrives with no delay)."""
         self._stopped = True
+        self._finish_at = self.now if finish_instant else None
 
     async def run(self, until: int) -> None:
         """Run every entry due up to ``until`` (inclusive), then set ``now = until``.
@@ -175,7 +179,9 @@ class Kernel:
         budget = self.yield_every
         while True:
             while not ready:
-                if self._stopped or not heap or heap[0][0] > self._until:
+                if not heap or heap[0][0] > self._until:
+                    return None
+                if self._stopped and (self._finish_at is None or heap[0][0] > self._finish_at):
                     return None
                 if not budget:
                     return _YIELD

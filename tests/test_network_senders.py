@@ -1,0 +1,80 @@
+"""The network layer drops QNCP messages and TRACKs about a circuit that come from another node than the one
+its route says sends them (protocols/network/senders.py), and counts them (``wrong_sender``), as the link
+layer checks its peer: engines driven directly (tests/network_harness.py) with forged datagrams.
+"""
+
+from __future__ import annotations
+
+from protocols.common import QNCP_PORT, QNP_PORT
+from protocols.packets import linkservice as ll
+from protocols.packets.qncp import CircuitEnd, Confirm, PairMessage, decode_qncp
+from protocols.packets.qncp_common import CONFIRM, EXPIRE, REASON_CUTOFF, TEARDOWN
+from protocols.packets.qnp import TrackFrame
+from tests.network_harness import Chain, ip
+
+HEAD, TAIL, R1, R2, STRANGER = 1, 2, 3, 4, 9
+
+
+def forge(chain: Chain, source: int, target: int, payload: bytes, port: int = QNCP_PORT) -> None:
+    chain.apply(target, chain.engines[target].receive(payload, (ip(source), port), port, chain.now))
+    chain.run()
+
+
+def started() -> tuple[Chain, tuple[int, int]]:
+    """A 3-hop circuit a — r1 — r2 — b for 2 pairs, its hops' first link pairs made (not yet swapped)."""
+    chain = Chain(3, extra_nodes=(STRANGER,))
+    chain.create(number=2)
+    chain.run()
+    for hop in (1, 2, 3):
+        chain.pair(hop)
+    (handle,) = [c.handle for c in chain.engines[HEAD].circuits]
+    return chain, handle
+
+
+def hop1_pair(chain: Chain) -> PairMessage:
+    message = next(decode_qncp(p) for n, port, p in chain.sent
+                   if n == HEAD and port == QNCP_PORT and isinstance(decode_qncp(p), PairMessage))
+    assert isinstance(message, PairMessage) and message.link_id == chain.link_of[frozenset((HEAD, R1))]
+    return message
+
+
+def test_forged_messages_from_the_wrong_node_are_dropped_and_counted() -> None:
+    chain, (head, circuit_id) = started()
+    credit = hop1_pair(chain)                                  # the head's CREDIT names hop 1's link
+    expire = PairMessage(EXPIRE, circuit_id, head, credit.link_label, 0, credit.link_id, reason=REASON_CUTOFF)
+    forgeries = [
+        (R2, HEAD, expire.encode(), QNCP_PORT),                # hop 1's EXPIRE, but from r2 (not on hop 1)
+        (STRANGER, R1, expire.encode(), QNCP_PORT),            # from a node off the route
+        (TAIL, HEAD, Confirm(CONFIRM, circuit_id, head, 0, 0, 0, 0, 0).encode(), QNCP_PORT),  # not relayed
+        (R1, R2, CircuitEnd(TEARDOWN, circuit_id, head, TAIL, status=ll.ERR_DOWN).encode(), QNCP_PORT),
+        (STRANGER, TAIL, CircuitEnd(TEARDOWN, circuit_id, head, STRANGER, status=ll.ERR_DOWN).encode(), QNCP_PORT),
+        (R1, TAIL, TrackFrame(0x8000, 0, 0, circuit_id, 0, 0).encode(), QNP_PORT),   # b's left neighbour is r2
+    ]
+    before = len(chain.sent)
+    for source, target, payload, port in forgeries:
+        counted = chain.engines[target].counters.wrong_sender
+        forge(chain, source, target, payload, port)
+        assert chain.engines[target].counters.wrong_sender == counted + 1
+    assert all(chain.engines[n].counters.malformed == 0 for n in chain.engines)
+    # nothing came of the dropped ones: no answer, the circuit still generates, and both pairs go through
+    assert len(chain.sent) == before                           # not even an ACK
+    assert all(c.generating for n in (HEAD, R1, R2, TAIL) for c in chain.engines[n].circuits)
+    for _ in range(3):
+        chain.answer()
+    for hop in (1, 2, 3):
+        chain.pair(hop)
+    for _ in range(3):
+        chain.answer()
+    assert sorted(chain.delivered[HEAD]) == sorted(chain.delivered[TAIL]) == [0, 1]
+    chain.finish()
+    assert chain.settled()
+
+
+def test_the_same_expire_from_the_right_neighbour_is_acted_on() -> None:
+    """The control: the EXPIRE the forgery imitated, from r1 (the head's neighbour on hop 1), kills the half."""
+    chain, (head, circuit_id) = started()
+    credit = hop1_pair(chain)
+    expire = PairMessage(EXPIRE, circuit_id, head, credit.link_label, 0, credit.link_id, reason=REASON_CUTOFF)
+    forge(chain, R1, HEAD, expire.encode())
+    assert chain.engines[HEAD].counters.wrong_sender == 0
+    assert chain.engines[HEAD].node.records[(1, 1)].expired_by_reason == {REASON_CUTOFF: 1}
