@@ -11,6 +11,7 @@ results). It dispatches each input to the collaborator that owns the concern:
 - :class:`~protocols.network.swapper.Swapper`: swapping at repeaters, the cutoff;
 - :class:`~protocols.network.distiller.Distiller`: distilling a hop's pairs before they are swapped or delivered;
 - :class:`~protocols.network.endpoint.EndPoint`: the ends (numbering, CONFIRM, OKs, τ_end);
+- :class:`~protocols.network.end_distiller.EndDistiller`: the ends distilling end-to-end pairs before delivery;
 
 which share the node's tables through :class:`~protocols.network.context.Node`, and merges their actions.
 Deadlines live in one heap (:class:`~protocols.network.timers.Timers`).
@@ -29,6 +30,7 @@ from protocols.network.arrivals import Arrivals
 from protocols.network.circuit import Circuit, CircuitState
 from protocols.network.context import Node
 from protocols.network.distiller import Distiller
+from protocols.network.end_distiller import EndDistiller
 from protocols.network.ending import Ending
 from protocols.network.endpoint import EndPoint
 from protocols.network.hops import Hops
@@ -53,6 +55,7 @@ from protocols.packets.qncp_common import (
     EXPIRE,
     EXPIRE_ACK,
     MESSAGE_TYPES,
+    SCOPE_END_TO_END,
     TEARDOWN,
     TRACK_ACK,
 )
@@ -75,7 +78,9 @@ class NetworkLayer:
         self.swapper = Swapper(node, self.tracker, self.hops)
         self.ends = EndPoint(node, self.service, self.tracker, self.hops)
         self.distiller = Distiller(node, self.tracker, self.hops)
-        self.ending = Ending(node, self.service, self.hops, self.ends, self.swapper, self.distiller)
+        self.end_distiller = EndDistiller(node, self.tracker, self.hops)
+        self.ending = Ending(node, self.service, self.hops, self.ends, self.swapper, self.distiller,
+                             self.end_distiller)
         self.signalling = Signalling(node, self.service, self.hops, self.ending, cutoffs)
         self.arrivals = Arrivals(node, self.hops, self.tracker, self.swapper, self.ends, self.distiller)
         self.distiller.on_ready = self.arrivals.ready
@@ -85,6 +90,8 @@ class NetworkLayer:
         self.tracker.on_retracted = self.ends.on_retracted
         self.tracker.on_tracked = self.ends.deliver
         self.ends.on_settled = self.ending.complete
+        self.ends.on_end_pair = self.end_distiller.add
+        self.end_distiller.on_ready = self.ends.deliver
 
     @property
     def node_id(self) -> int:
@@ -121,7 +128,8 @@ class NetworkLayer:
         elif isinstance(event, MeasureResult):
             actions = self.ends.on_measured(event, now)
         elif isinstance(event, DistillResult):
-            actions = self.distiller.on_result(event, now)
+            end = self.end_distiller.expects((event.keep_slot, event.sacrifice_slot))
+            actions = (self.end_distiller if end else self.distiller).on_result(event, now)
         elif isinstance(event, MoveResult):
             actions = self.distiller.on_moved(event, now)
         elif isinstance(event, GenerationOver):
@@ -145,7 +153,8 @@ class NetworkLayer:
         if event.command == "Measure":
             return self.ends.on_rejected(event.slot, now)
         if event.command == "Distill":
-            return self.distiller.on_result(event, now)
+            end = self.end_distiller.rejected(event.slot)
+            return (self.end_distiller if end else self.distiller).on_result(event, now)
         return Actions()
 
     def on_timer(self, now: int) -> Actions:
@@ -173,7 +182,7 @@ class NetworkLayer:
         measurement is under way."""
         node = self.node
         return (node.outbox.empty() and self.hops.settled() and self.swapper.settled() and self.ends.settled()
-                and self.distiller.settled()
+                and self.distiller.settled() and self.end_distiller.settled()
                 and not any(circuit.live for circuit in node.circuits) and ("flush",) not in node.timers)
 
     # -- inputs ---------------------------------------------------------------------------------
@@ -211,6 +220,10 @@ class NetworkLayer:
             return self.ends.on_confirm_ack(message, now)
         elif isinstance(message, PairMessage):
             return self._pair_message(message, sender, now)
+        elif isinstance(message, Distil) and message.scope == SCOPE_END_TO_END:
+            if message.msg_type == DISTIL:
+                return self.end_distiller.on_distil(message, sender, now)
+            return self.end_distiller.on_distil_ack(message, now)
         elif isinstance(message, Distil):
             if message.msg_type == DISTIL:
                 return self.distiller.on_distil(message, sender, now)
@@ -275,6 +288,8 @@ class NetworkLayer:
             return self.ends.confirm_gave_up(handle, key[2], now)
         if kind == "distil":
             return self.distiller.gave_up(key[1:], now)
+        if kind == "distil-e2e":
+            return self.end_distiller.gave_up(key[1:], now)
         circuit = node.circuits.get(handle)
         if kind in ("ready", "credit", "track") and circuit is not None:
             return self.ending.fail(circuit, ll.ERR_DOWN, now)

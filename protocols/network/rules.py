@@ -148,6 +148,9 @@ class CircuitRules:
     worst_fidelity: float
     """F_worst(τ): every pair delivered under these cutoffs is at least this good."""
     hops: tuple[HopRule, ...]
+    end_distil: DistilRule | None = None
+    """How the ends distil end-to-end pairs before delivering them (:mod:`protocols.network.end_plans`);
+    ``expected_pair_ns`` then counts the pairs the rounds take."""
 
 
 def node_cap(caps: NodeCaps, free_qubits: int) -> NodeCap:

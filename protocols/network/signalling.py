@@ -132,7 +132,7 @@ class Signalling:
         except ValueError:
             request = None
         decided = ll.ERR_UNSUPP if request is None else plans.decide(demand, setup.route, nodes, links, margin,
-                                                                     request)
+                                                                     request, create.tpe != ll.TPE_MEASURE)
         if isinstance(decided, int):
             node.circuits.forget(circuit.handle)
             return self._refuse(circuit.handle, node.node_id, circuit.hop(LEFT).peer, decided, now)
@@ -180,6 +180,9 @@ class Signalling:
         stats.labels = [rule.link_label for rule in message.rules]
         stats.origins = [rule.origin_node for rule in message.rules]
         stats.distil = [str(DistilRule.from_byte(rule.distil) or "") for rule in message.rules]
+        circuit.end_distil = DistilRule.from_byte(message.end_distil)
+        circuit.first_link = (message.rules[0].link_id, message.rules[0].link_label)
+        stats.end_distil = str(circuit.end_distil or "")
         stats.setup_done_at = now
         node.timers.cancel(("setup-timeout", circuit.handle))
         return Actions()
