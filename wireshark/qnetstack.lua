@@ -862,7 +862,10 @@ local QNCP_DISTIL = layout(qncp_reg, 24, {
     {"protocol", "Protocol", 19, 1, vals = DISTIL_PROTOCOLS},
     {"sacrificed_pair_seq", "Sacrificed Pair Sequence", 20, 2},
     {"level", "Level", 22, 1},
-    {"outcome", "Outcome", 23, 1, vals = DISTIL_OUTCOMES},
+    {"outcome_reserved", "Outcome Reserved", 23, 1, mask = 0xF0},
+    {"survivor", "Survivor Bell State (END_TO_END)", 23, 1, mask = 0x0C, vals = BELL_STATES},
+    {"keep_parity", "Keep Parity (END_TO_END)", 23, 1, mask = 0x02},
+    {"outcome", "Outcome", 23, 1, mask = 0x01, vals = DISTIL_OUTCOMES},
 })
 local QNCP_SETUP_FIXED = layout(qncp_reg, 24, {
     {"tail_node", "Tail Node", 12, 4},

@@ -148,7 +148,7 @@ class EndDistiller:
         predicted = distillation.distill(rule.protocol, entry.estimate, other.estimate, self._noise(circuit))
         initiator = circuit.is_tail
         self.rounds[key] = Round(kept.key, spent.key, level, initiator, parity, predicted, (kept.slot, spent.slot))
-        self.announced[key] = parity << 1 | survivor << 2
+        self.announced[key] = e2e_outcome(0, parity, survivor)
         if initiator:
             stats = self.stats(circuit)
             stats.attempted += 1

@@ -20,9 +20,9 @@ by their Pair ID: the head's Pair Sequence on its first hop, Link ID). Protocol 
 Outcome the sender's Z outcome of its sacrificed qubit (bit 0). An END_TO_END DISTIL (from the circuit's tail,
 which alone knows the end-to-end pairs' tracked Bell states) also carries in Outcome the parity that keeps the
 pair (bit 1) and the survivor's tracked Bell state (bits 2–3, qnetstack's encoding); DISTIL_ACK echoes bits
-1–3; HOP messages have only bit 0, and bits 4–7 are 0. DISTIL comes from the round's initiator (a
-hop's origin, the circuit's tail); DISTIL_ACK carries the answering end's own outcome and echoes every other field, with Status 0
-or 5 EXPIRE (the receiver does not hold the pairs for this round: the round fails at both ends).
+1–3; HOP messages have only bit 0, and bits 4–7 are 0. DISTIL comes from the round's initiator (a hop's
+origin, the circuit's tail); DISTIL_ACK carries the answering end's own outcome and echoes every other field,
+with Status 0 or 5 EXPIRE (the receiver does not hold the pairs for this round: the round fails at both ends).
 
 >>> from protocols.packets.qncp_common import DISTIL, SCOPE_HOP
 >>> m = Distil(DISTIL, 0x0101, 1, link_label=0x8001, kept_pair_seq=7, link_id=2, scope=SCOPE_HOP, protocol=2,
