@@ -76,7 +76,9 @@ PAIRS = 1500
 @pytest.fixture(scope="module")
 def one_hop() -> dict[str, Any]:
     """One circuit over one hop (TRACK, CONFIRM and the END_TO_END rounds between its two ends), one DEJMPS round
-    end to end: 1500 pairs keep 4 standard errors of the measured fidelity (~0.013 each) near F' − F."""
+    end to end; 1500 pairs (~4000 rounds' inputs) keep the run cheap. The success probability (standard error
+    ~0.01) is the sharp statistic; the measured fidelity's (~0.013) is about a third of F' − F, so it checks
+    the level but cannot on its own tell distilled pairs from undistilled ones."""
     workload = entry(pairs=PAIRS, service="network") + 'distill = { end = { protocol = "dejmps", rounds = 1 } }\n'
     result = run_scenario(load_text(chain_text(1, workload=workload, depolarizing=D, qpu=PERFECT, storage=4),
                                     "<one hop>"))
@@ -98,7 +100,6 @@ def test_one_end_to_end_round_matches_the_closed_forms(one_hop: dict[str, Any]) 
     assert abs(end["fidelity_before_estimated"] - F) < 1e-3
     assert abs(end["fidelity_after_estimated"] - f_out) < 1e-3
     assert abs(one_hop["fidelity_measured"] - f_out) <= SIGMAS * one_hop["fidelity_stderr"]
-    assert one_hop["fidelity_measured"] - F > 2 * one_hop["fidelity_stderr"]        # better than undistilled
 
 
 def test_two_hops_bbpssw_through_the_repeater() -> None:
@@ -170,7 +171,7 @@ def test_hop_rules_cannot_meet_what_end_rules_can() -> None:
     links = [rules.LinkCap(1, 0x8001, 2, 1000, 5000, good), rules.LinkCap(2, 0x8002, 3, 1000, 5000, good)]
     demand = rules.Demand(0.92, 10)
     for hop_rule in ("dejmps", "bbpssw"):
-        hop_only = distil_request("explicit", (hop_rule, "recurrence", 4))
+        hop_only = distil_request("explicit", (hop_rule, "recurrence", 2))
         assert plans.decide(demand, (1, 2, 3), nodes, links, 0, hop_only) == ll.ERR_UNSUPP
     decided = plans.decide(demand, (1, 2, 3), nodes, links, 0, DistilRequest(ll.DISTIL_AUTO))
     assert isinstance(decided, rules.CircuitRules) and decided.end_distil is not None
