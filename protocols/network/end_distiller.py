@@ -36,6 +36,7 @@ import protocols.network.distillation as distillation
 from protocols.common import QNCP_PORT, Actions
 from protocols.network.circuit import Circuit, CircuitState
 from protocols.network.context import Node
+from protocols.network.distil_pool import Pool
 from protocols.network.distil_state import DistilStats, Entry, Round, RoundEvent, RoundState, choose
 from protocols.network.hops import Hops
 from protocols.network.model import chain_distribution
@@ -45,7 +46,14 @@ from protocols.packets import linkservice as ll
 from protocols.packets.qncp import Distil
 from protocols.packets.qncp_common import DISTIL, DISTIL_ACK, REASON_UNKNOWN, SCOPE_END_TO_END, STATUS_OK
 from protocols.packets.qncp_distil import e2e_outcome, split_outcome
-from protocols.physical.hardware import BellDistribution, CommandRejected, Discard, Distill, DistillResult
+from protocols.physical.hardware import (
+    BellDistribution,
+    CommandRejected,
+    Discard,
+    Distill,
+    DistillResult,
+    MoveResult,
+)
 
 ReadyCallback = Callable[[Circuit, Half, int], Actions]
 RoundKey = tuple[Handle, int, int]
@@ -59,7 +67,9 @@ class EndDistiller:
         self.node = node
         self.tracker = tracker
         self.hops = hops
-        self.entries: dict[HalfKey, Entry] = {}
+        self.pool = Pool(node)
+        """Its moves out of communication qubits (as a distilling hop's pool)."""
+        self.entries: dict[HalfKey, Entry] = self.pool.entries
         """Tail: its pooled halves; head: the halves DISTILs named."""
         self.rounds: dict[RoundKey, Round] = {}
         self.announced: dict[RoundKey, int] = {}
@@ -70,7 +80,16 @@ class EndDistiller:
         """Tail: a pair survived every round (numbered and delivered by the end point)."""
 
     def settled(self) -> bool:
-        return not self.measuring
+        return not self.measuring and not self.pool.moving
+
+    def to_storage(self) -> Actions:
+        """Halves waiting for a round leave their communication qubits (so the end hops go on generating)."""
+        return self.pool.to_storage()
+
+    def on_moved(self, result: MoveResult | CommandRejected, now: int) -> Actions:
+        actions, half = self.pool.moved(result)
+        circuit = None if half is None else self.node.circuits.get(half.circuit)
+        return actions if circuit is None else actions.extend(self._start(circuit, now))
 
     def expects(self, slots: tuple[int, int]) -> bool:
         return slots in self.measuring
@@ -127,7 +146,7 @@ class EndDistiller:
             parity, survivor = distillation.tracked_round(rule.protocol, kept.track.bell, spent.track.bell)
             kept.track = replace(kept.track, bell=survivor)
             actions.extend(self._issue(circuit, kept, spent, self.entries[kept.key].level, parity, survivor, now))
-        return actions
+        return actions.extend(self.pool.to_storage())
 
     # -- a round at either end ------------------------------------------------------------------
     def _pair_id(self, circuit: Circuit, half: Half) -> int:

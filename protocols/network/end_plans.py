@@ -7,7 +7,9 @@ both ends' memories for one round's wait (an end-to-end classical round trip, pl
 distilled through the rule's levels with both ends' gate and readout noise
 (:func:`protocols.network.distillation.levels`), meets the request's minimum. The cutoffs it derives keep
 every pair the ends distil at least F_pre good (F_worst(τ) ≥ F_pre, the worst pair taken as Werner). The
-window is raised to the pairs the rule holds at once (NORES when the free qubits do not allow it), and the
+window is raised to the pairs the rule holds at once, plus those a distilling end hop needs besides (the
+pairs waiting in the end pool keep their credit on the end hops, so with a window of the rule's pairs only
+the hop pools would starve); NORES when the free qubits do not allow it. The
 expected time per pair is multiplied by the expected end-to-end pairs per distilled pair (the rule's levels
 on the model state D_mid; NOTIME against Max Time with it). UNSUPP when no F_pre can reach the minimum or
 the path cannot deliver F_pre.
@@ -69,7 +71,9 @@ def decide(demand: rules.Demand, route: Sequence[int], nodes: Sequence[rules.Nod
            rule: DistilRule) -> rules.CircuitRules | int:
     """The circuit's rules with every hop's ``hop_rules`` and the ends distilling by ``rule``, or an error."""
     ends = _Ends(rule, nodes, links, margin_ns)
-    inner = replace(demand, window=max(demand.window, rule.held), max_time_ns=0)
+    hop_held = max((hop.held for hop in hop_rules if hop is not None), default=1)
+    needed = rule.held - 1 + hop_held       # the end pool's waiting pairs keep their credit on the end hops
+    inner = replace(demand, window=max(demand.window, needed), max_time_ns=0)
     if demand.min_fidelity > 0:
         floor = ends.minimum(demand.min_fidelity)
         if floor is None:
@@ -78,7 +82,7 @@ def decide(demand: rules.Demand, route: Sequence[int], nodes: Sequence[rules.Nod
     decided = rules.decide(inner, route, nodes, links, margin_ns, hop_rules)
     if isinstance(decided, int):
         return decided
-    if decided.window < rule.held:
+    if decided.window < needed:
         return ERR_NORES
     pairs = ends.last(decided.model).expected_pairs
     if not math.isfinite(pairs) or pairs <= 0:

@@ -131,22 +131,27 @@ class NetworkLayer:
             end = self.end_distiller.expects((event.keep_slot, event.sacrifice_slot))
             actions = (self.end_distiller if end else self.distiller).on_result(event, now)
         elif isinstance(event, MoveResult):
-            actions = self.distiller.on_moved(event, now)
+            end = event.slot in self.end_distiller.pool.moving
+            actions = (self.end_distiller if end else self.distiller).on_moved(event, now)
         elif isinstance(event, GenerationOver):
             actions = self._generation_over(now)
         elif isinstance(event, CommandRejected):
             actions = self._rejected(event, now)
         else:
             raise TypeError(f"network layer cannot handle {event!r}")
-        if self.distiller.entries and isinstance(event, BellMeasureResult | MeasureResult | DistillResult):
-            actions.extend(self.distiller.to_storage())     # a storage slot may have come free
+        if isinstance(event, BellMeasureResult | MeasureResult | DistillResult):
+            if self.distiller.entries:
+                actions.extend(self.distiller.to_storage())     # a storage slot may have come free
+            if self.end_distiller.entries:
+                actions.extend(self.end_distiller.to_storage())
         return self._done(actions, now)
 
     def _rejected(self, event: CommandRejected, now: int) -> Actions:
         """The medium refused a command of ours (its slot held no qubit): the halves it named die, so both
         ends learn of it (EXPIRE) instead of waiting for a result that will not come."""
         if event.command == "Move":          # a pooled half's move to storage (expected when a round holds it)
-            return self.distiller.on_moved(event, now)
+            end = event.slot in self.end_distiller.pool.moving
+            return (self.end_distiller if end else self.distiller).on_moved(event, now)
         self.node.counters.hardware_refusals += 1
         if event.command == "BellMeasure":
             return self.swapper.on_rejected(event.slot, now)
