@@ -15,6 +15,7 @@ plain one (wall-clock throughput and emulated rate).
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 
@@ -61,6 +62,7 @@ def main() -> None:
         m = medians[name]
         print(f"{name:<24}{m['wall']:>9.2f}{m['per_wall_s']:>14.1f}{m['per_s']:>14.1f}{m['link_per_pair']:>17.2f}"
               f"{m['fidelity']:>9.3f}")
+    print(f"load average {os.getloadavg()[0]:.1f}")
     plain = medians["plain"]
     for name in list(runs)[1:]:
         distilled = medians[name]

@@ -251,6 +251,7 @@ class EndDistiller:
         entry.level, entry.estimate, entry.busy = found.level + 1, found.predicted.output, False
         rule = circuit.end_distil
         if not found.initiator or rule is None:
+            del self.entries[kept.key]      # the head keeps no pool (its half may be CONFIRMed at any time)
             return Actions()
         stats = self.stats(circuit)
         stats.succeeded += 1
