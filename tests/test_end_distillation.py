@@ -16,6 +16,8 @@ keeping on the wrong parity a fidelity near (1 − F)·(2F + …)/(1 − p) ≈ 
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
 import os
 from pathlib import Path
@@ -25,7 +27,9 @@ import pytest
 
 from protocols.common import Basis
 from protocols.network import plans, rules
+from protocols.network.distil_state import DistilStats
 from protocols.network.policy import DistilRequest, distil_request
+from protocols.network.types import CircuitStats
 from protocols.packets import linkservice as ll
 from protocols.packets.qncp import Distil
 from protocols.packets.qncp_common import DISTIL, SCOPE_END_TO_END, SCOPE_HOP
@@ -33,6 +37,7 @@ from protocols.packets.qncp_distil import e2e_outcome
 from protocols.packets.scapy_layers.qncp import QNCP
 from stack.api import AppContext, run_apps
 from stack.cli import main
+from stack.multiprocess.results import stats_from_json
 from stack.report import build_report
 from stack.runtime import run_scenario
 from stack.scenario import ScenarioError, load_text
@@ -232,3 +237,11 @@ def test_end_to_end_distil_in_a_capture_decodes(tmp_path: Path) -> None:
     assert main(["run", str(scenario), "--quiet", "--pcap", str(pcap)]) == 0
     kinds = assert_matches_scapy(pcap)
     assert kinds["QNCP_DISTIL"] >= 4 and kinds["QNCP_DISTIL_ACK"] >= 4
+
+
+def test_end_distillation_records_cross_the_multi_process_boundary() -> None:
+    """A node process sends its circuit records as JSON (dataclasses.asdict); the medium reads them back."""
+    stats = CircuitStats("tail", (1, 3, 2), end_distil="DEJMPS recurrence x1")
+    stats.end_distillation = DistilStats(12, 6, 5, 5, 4.2, 10.1, 4.6)
+    back = stats_from_json(json.loads(json.dumps(dataclasses.asdict(stats))))
+    assert back == stats and isinstance(back.end_distillation, DistilStats)
