@@ -110,6 +110,9 @@ class EndDistiller:
     # -- the tail's pool ------------------------------------------------------------------------
     def add(self, circuit: Circuit, half: Half, now: int) -> Actions:
         """An end-to-end pair whose TRACK reached the tail: into the pool."""
+        if half.end_pooled:
+            return Actions()
+        half.end_pooled = True
         estimate = self._estimate(circuit, half, now)
         self.entries[half.key] = Entry(0, estimate)
         stats = self.stats(circuit)

@@ -104,6 +104,9 @@ class Half:
     distilled: float | None = None
     """An end-to-end pair that survived its ends' distillation rounds: its estimated fidelity (the tail's
     estimate; at the head, CONFIRM's Goodness)."""
+    end_pooled: bool = False
+    """At the tail: in the end pool (:mod:`protocols.network.end_distiller`): its TRACK is in, and its tracked
+    Bell state is the rounds' (a duplicate TRACK changes nothing)."""
     distilling: bool = False
     """In its hop's distillation pool (:mod:`protocols.network.distiller`): not yet the hop's pair to swap or
     deliver."""
