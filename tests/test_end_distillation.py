@@ -29,6 +29,7 @@ from protocols.common import Basis
 from protocols.network import plans, rules
 from protocols.network.distil_state import DistilStats
 from protocols.network.policy import DistilRequest, distil_request
+from protocols.network.topology import Fibre, NodeCaps, Topology
 from protocols.network.types import CircuitStats
 from protocols.packets import linkservice as ll
 from protocols.packets.qncp import Distil
@@ -245,3 +246,28 @@ def test_end_distillation_records_cross_the_multi_process_boundary() -> None:
     stats.end_distillation = DistilStats(12, 6, 5, 5, 4.2, 10.1, 4.6)
     back = stats_from_json(json.loads(json.dumps(dataclasses.asdict(stats))))
     assert back == stats and isinstance(back.end_distillation, DistilStats)
+
+
+# -- the model's wait for DISTILs under classical loss --------------------------------------------
+def test_retransmitted_distils_cost_memory_time_in_the_model() -> None:
+    """A round's expected wait includes (1 − s)/s retransmission timeouts, s = delivery² (both directions must
+    arrive): the tail decays the pairs for it, so on lossy fibres with short memories a distilled hop, and an
+    end-to-end rule, look worse than on clean ones."""
+    assert rules.retry_ns(1.0, 1e6) == 0.0
+    assert math.isclose(rules.retry_ns(0.8, 1e6), (1 - 0.64) / 0.64 * 1e6)
+    fibres = [Fibre(1, 9, 1000, 0, 0.2), Fibre(9, 2, 1000, 0, 0.1)]
+    caps = [NodeCaps(n, f"n{n}", f"10.0.0.{n}", "station" if n == 9 else "qpu") for n in (1, 2, 9)]
+    topology = Topology(caps, [], fibres)
+    assert math.isclose(topology.delivery(1, 2), 0.8 * 0.9)
+    option = (rules.OptionCap(0.01, (0.9, 0.1 / 3, 0.1 / 3, 0.1 / 3)),)
+    node = dict(communication_qubits=2, storage_qubits=4, free_qubits=6, bsm_success=1.0, t1_ns=math.inf,
+                t2_ns=5e6, gate_fidelity=1.0, readout_fidelity=1.0, gate_ns=1000, readout_ns=1000)
+    nodes = [rules.NodeCap(1, **node), rules.NodeCap(2, **node)]
+    links = [rules.LinkCap(1, 0x8001, 2, 1000, 5000, option)]
+    demand = rules.Demand(0.0, 10)
+    request = distil_request("explicit", ("dejmps", "recurrence", 1), ("dejmps", "recurrence", 1))
+    clean = plans.decide(demand, (1, 2), nodes, links, 0, request)
+    lossy = plans.decide(demand, (1, 2), nodes, links, 0, request, retries=rules.Retries((2e6,), 2e6))
+    assert isinstance(clean, rules.CircuitRules) and isinstance(lossy, rules.CircuitRules)
+    assert lossy.hops[0].option.fidelity < clean.hops[0].option.fidelity - 0.05
+    assert lossy.expected_pair_ns > clean.expected_pair_ns           # fewer rounds succeed on staler pairs

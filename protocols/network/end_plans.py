@@ -4,6 +4,7 @@
 With an End Distil rule the Minimum Fidelity is what the *distilled* pairs must meet. The tail decides the
 circuit as without the rule, for a lower minimum F_pre: the smallest fidelity whose Werner pair, decayed in
 both ends' memories for one round's wait (an end-to-end classical round trip, plus a gate and a readout) and
+(and the expected time lost to retransmitted DISTILs under classical loss, :func:`rules.retry_ns`)
 distilled through the rule's levels with both ends' gate and readout noise
 (:func:`protocols.network.distillation.levels`), meets the request's minimum. The cutoffs it derives keep
 every pair the ends distil at least F_pre good (F_worst(τ) ≥ F_pre, the worst pair taken as Werner). The
@@ -40,13 +41,13 @@ class _Ends:
     """The closed form of the rule at the circuit's two ends."""
 
     def __init__(self, rule: DistilRule, nodes: Sequence[rules.NodeCap], links: Sequence[rules.LinkCap],
-                 margin_ns: int) -> None:
+                 margin_ns: int, retry_ns: float) -> None:
         head, tail = nodes[0], nodes[-1]
         self.rule = rule
         self.noise = RoundNoise((tail.gate_fidelity, head.gate_fidelity),
                                 (tail.readout_fidelity, head.readout_fidelity))
         wait = 2 * (sum(link.delay_ns for link in links) + margin_ns) + max(head.gate_ns + head.readout_ns,
-                                                                           tail.gate_ns + tail.readout_ns)
+                                                                           tail.gate_ns + tail.readout_ns) + retry_ns
         self.channels = (head.memory.channel(wait), tail.memory.channel(wait))
 
     def last(self, distribution: BellDistribution) -> Level:
@@ -68,9 +69,9 @@ class _Ends:
 
 def decide(demand: rules.Demand, route: Sequence[int], nodes: Sequence[rules.NodeCap],
            links: Sequence[rules.LinkCap], margin_ns: int, hop_rules: Sequence[DistilRule | None],
-           rule: DistilRule) -> rules.CircuitRules | int:
+           rule: DistilRule, retries: rules.Retries = rules.NO_RETRIES) -> rules.CircuitRules | int:
     """The circuit's rules with every hop's ``hop_rules`` and the ends distilling by ``rule``, or an error."""
-    ends = _Ends(rule, nodes, links, margin_ns)
+    ends = _Ends(rule, nodes, links, margin_ns, retries.end_ns)
     hop_held = max((hop.held for hop in hop_rules if hop is not None), default=1)
     needed = rule.held - 1 + hop_held       # the end pool's waiting pairs keep their credit on the end hops
     inner = replace(demand, window=max(demand.window, needed), max_time_ns=0)
@@ -79,7 +80,7 @@ def decide(demand: rules.Demand, route: Sequence[int], nodes: Sequence[rules.Nod
         if floor is None:
             return ERR_UNSUPP
         inner = replace(inner, min_fidelity=floor)
-    decided = rules.decide(inner, route, nodes, links, margin_ns, hop_rules)
+    decided = rules.decide(inner, route, nodes, links, margin_ns, hop_rules, retries.hops_ns)
     if isinstance(decided, int):
         return decided
     if decided.window < needed:

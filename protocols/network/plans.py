@@ -42,29 +42,32 @@ def _cost(rule: DistilRule, nodes: Sequence[rules.NodeCap], links: Sequence[rule
 
 def decide(demand: rules.Demand, route: Sequence[int], nodes: Sequence[rules.NodeCap],
            links: Sequence[rules.LinkCap], margin_ns: int = 0,
-           request: DistilRequest = NO_DISTILLATION, keep: bool = True) -> rules.CircuitRules | int:
+           request: DistilRequest = NO_DISTILLATION, keep: bool = True,
+           retries: rules.Retries = rules.NO_RETRIES) -> rules.CircuitRules | int:
     """The circuit's rules with the distillation ``request`` honoured, or an error code. ``keep``: the request
-    is create-and-keep (the only kind whose ends can distil end-to-end pairs)."""
+    is create-and-keep (the only kind whose ends can distil end-to-end pairs); ``retries``: the expected time
+    rounds lose to retransmitted DISTILs (the model decays the pairs for it)."""
     hops = len(links)
     if request.mode == ll.DISTIL_EXPLICIT:
         if request.end is not None:
             if not keep:
                 return ll.ERR_UNSUPP
-            return end_plans.decide(demand, route, nodes, links, margin_ns, [request.hop] * hops, request.end)
-        return rules.decide(demand, route, nodes, links, margin_ns, [request.hop] * hops)
+            return end_plans.decide(demand, route, nodes, links, margin_ns, [request.hop] * hops, request.end,
+                                    retries)
+        return rules.decide(demand, route, nodes, links, margin_ns, [request.hop] * hops, retries.hops_ns)
     plain = rules.decide(demand, route, nodes, links, margin_ns)
     if request.mode != ll.DISTIL_AUTO or plain != ll.ERR_UNSUPP:
         return plain
     candidates = sorted(auto_rules(), key=lambda rule: (rule.rounds, _cost(rule, nodes, links)))
     for rule in candidates:
-        decided = rules.decide(demand, route, nodes, links, margin_ns, [rule] * hops)
+        decided = rules.decide(demand, route, nodes, links, margin_ns, [rule] * hops, retries.hops_ns)
         if not isinstance(decided, int):
             return decided
     if keep:
         ends = [rule for rule in auto_rules() if rule.rounds <= END_AUTO_ROUNDS]
         for hop in [None, *(rule for rule in auto_rules() if rule.rounds == 1)]:
             for end in ends:
-                decided = end_plans.decide(demand, route, nodes, links, margin_ns, [hop] * hops, end)
+                decided = end_plans.decide(demand, route, nodes, links, margin_ns, [hop] * hops, end, retries)
                 if not isinstance(decided, int):
                     return decided
     return ll.ERR_UNSUPP

@@ -124,6 +124,8 @@ class Fibre:
     b: int
     delay_ns: int
     jitter_ns: int = 0
+    loss: float = 0.0
+    """Probability that a datagram crossing it is lost (each way)."""
 
 
 class Topology:
@@ -155,8 +157,8 @@ class Topology:
             for end in (fibre.a, fibre.b):
                 if end not in self._nodes:
                     raise ValueError(f"fibre {fibre.a}-{fibre.b}: unknown node {end}")
-            self._fibres.add_edge(fibre.a, fibre.b, weight=fibre.delay_ns, jitter=fibre.jitter_ns)
-        self._paths: dict[tuple[int, int], tuple[int, int]] = {}
+            self._fibres.add_edge(fibre.a, fibre.b, weight=fibre.delay_ns, jitter=fibre.jitter_ns, loss=fibre.loss)
+        self._paths: dict[tuple[int, int], tuple[int, int, float]] = {}
 
     @property
     def nodes(self) -> tuple[NodeCaps, ...]:
@@ -203,7 +205,11 @@ class Topology:
         """The largest jitter a datagram from ``a`` to ``b`` gets: the sum over that path's fibres."""
         return self._path(a, b)[1]
 
-    def _path(self, a: int, b: int) -> tuple[int, int]:
+    def delivery(self, a: int, b: int) -> float:
+        """The probability that a datagram from ``a`` reaches ``b``: the product over that path's fibres."""
+        return self._path(a, b)[2]
+
+    def _path(self, a: int, b: int) -> tuple[int, int, float]:
         import networkx as nx
 
         key = (a, b)
@@ -213,7 +219,8 @@ class Topology:
             except (nx.NetworkXNoPath, nx.NodeNotFound):
                 raise ValueError(f"no fibre path from node {a} to node {b}") from None
             edges = [self._fibres.edges[u, v] for u, v in itertools.pairwise(path)]
-            self._paths[key] = (sum(e["weight"] for e in edges), sum(e["jitter"] for e in edges))
+            self._paths[key] = (sum(e["weight"] for e in edges), sum(e["jitter"] for e in edges),
+                                math.prod(1 - e["loss"] for e in edges))
         return self._paths[key]
 
     def graph(self) -> nx.Graph:
