@@ -271,3 +271,20 @@ def test_retransmitted_distils_cost_memory_time_in_the_model() -> None:
     assert isinstance(clean, rules.CircuitRules) and isinstance(lossy, rules.CircuitRules)
     assert lossy.hops[0].option.fidelity < clean.hops[0].option.fidelity - 0.05
     assert lossy.expected_pair_ns > clean.expected_pair_ns           # fewer rounds succeed on staler pairs
+
+
+def test_an_explicit_rule_with_random_bases_is_served() -> None:
+    """A measure-directly request with random bases (RL/RR: XZ) and an explicit hop rule in PL1 (BBPSSW x1, byte
+    0x41): served, the head drawing its basis uniformly. Read as a probability the rule byte would give Z
+    65/255 ≈ 0.25: over 200 pairs the count of Z (binomial, standard error ~7) tells the two apart at 4σ."""
+    pairs = 200
+    workload = entry(kind="measure", pairs=pairs, service="network", basis="XZ") + \
+        'distill = { protocol = "bbpssw", rounds = 1 }\n'
+    result = run_scenario(load_text(chain_text(1, workload=workload, depolarizing=0.1, qpu=PERFECT), "<xz>"))
+    assert broken_promises(result) == []
+    (workload_run,) = result.emulation.workloads
+    assert workload_run.origin.errors == workload_run.responder.errors == []
+    (circuit,) = build_report(result)["circuits"]
+    assert circuit["pairs_matched"] == pairs and circuit["hops_detail"][0]["distil"] == "BBPSSW recurrence x1"
+    z = sum(1 for record in workload_run.origin.records if record.basis == Basis.Z)
+    assert abs(z - pairs / 2) <= SIGMAS * math.sqrt(pairs / 4)

@@ -83,11 +83,9 @@ class DistilRequest:
 
     @classmethod
     def from_create(cls, create: ll.Create) -> DistilRequest:
-        """ValueError for what the network service refuses: mode 3, rules on a measure-directly or random-basis
-        request, undefined rule bytes, an explicit request with no rule, or rule bytes without explicit mode."""
+        """ValueError for what the network service refuses: mode 3, undefined rule bytes, or an explicit request
+        with no rule. With rules, PL1/PL2 carry no basis probabilities: a random local basis (RL) is uniform."""
         if create.distil == ll.DISTIL_EXPLICIT:
-            if create.rl:
-                raise ValueError("an explicit distillation policy needs RL = 0 (PL1 and PL2 carry the rules)")
             try:
                 hop, end = DistilRule.from_byte(create.pl1), DistilRule.from_byte(create.pl2)
             except Exception as error:      # ParseError of an undefined rule byte

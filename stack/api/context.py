@@ -125,8 +125,6 @@ class AppContext:
             request = distil_request("explicit", distill)
         if service == "link" and request.mode:
             raise ValueError("distill applies to network-layer requests only (service \"network\")")
-        if random_basis and request.mode == ll.DISTIL_EXPLICIT:
-            raise ValueError("an explicit distill rule cannot be combined with random_basis (both use PL1/PL2)")
         rot = ROTATIONS[basis]
         random = {"": 0, "XZ": 1, "XYZ": 2}[random_basis]
         unit, amount = max_time_field(max_time_ns)
