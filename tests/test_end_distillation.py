@@ -10,8 +10,8 @@ Oracles, written out here independently of protocols/network/distillation.py:
 
 The measured success probability is the tail's rounds succeeded / attempted (binomial); the measured fidelity
 the report's, from both ends' outcomes in Z, X and Y. Each check allows 4 standard errors (two-sided
-p ≈ 6e-5). An engine keeping every pair would show success 1 (here p ≈ 0.745, standard error ≈ 0.01), one
-keeping on the wrong parity a fidelity near (1 − F)·(2F + …)/(1 − p) ≈ 0.4 instead of F' ≈ 0.81.
+p ≈ 6e-5). An engine keeping every pair would show success 1 (here p ≈ 0.745, standard error ≈ 0.012), one
+keeping on the wrong parity a fidelity far below F (the failing branch's) instead of F' ≈ 0.81.
 """
 
 from __future__ import annotations
@@ -76,15 +76,15 @@ def test_end_to_end_distil_golden_both_ways() -> None:
 # -- the closed forms, end to end -----------------------------------------------------------------
 D = 0.3
 F = 1 - 3 * D / 4                                                           # 0.775 over one hop
-PAIRS = 1500
+PAIRS = 1000
 
 
 @pytest.fixture(scope="module")
 def one_hop() -> dict[str, Any]:
     """One circuit over one hop (TRACK, CONFIRM and the END_TO_END rounds between its two ends), one DEJMPS round
-    end to end; 1500 pairs (~4000 rounds' inputs) keep the run cheap. The success probability (standard error
-    ~0.01) is the sharp statistic; the measured fidelity's (~0.013) is about a third of F' − F, so it checks
-    the level but cannot on its own tell distilled pairs from undistilled ones."""
+    end to end; 1000 pairs (~2700 end-to-end pairs) keep the run cheap. The success probability (standard error
+    ~0.012) is the sharp statistic; the measured fidelity's (~0.016) is about 40 % of F' − F, so it checks the
+    level but cannot on its own tell distilled pairs from undistilled ones (the pumping test below can)."""
     workload = entry(pairs=PAIRS, service="network") + 'distill = { end = { protocol = "dejmps", rounds = 1 } }\n'
     result = run_scenario(load_text(chain_text(1, workload=workload, depolarizing=D, qpu=PERFECT, storage=4),
                                     "<one hop>"))
@@ -288,3 +288,34 @@ def test_an_explicit_rule_with_random_bases_is_served() -> None:
     assert circuit["pairs_matched"] == pairs and circuit["hops_detail"][0]["distil"] == "BBPSSW recurrence x1"
     z = sum(1 for record in workload_run.origin.records if record.basis == Basis.Z)
     assert abs(z - pairs / 2) <= SIGMAS * math.sqrt(pairs / 4)
+
+
+def dejmps(a1: tuple[float, ...], a2: tuple[float, ...]) -> tuple[float, tuple[float, float, float, float]]:
+    """The issue's DEJMPS map on (A, B, C, D) = (Φ+, Ψ−, Ψ+, Φ−)."""
+    (A1, B1, C1, D1), (A2, B2, C2, D2) = a1, a2
+    n = (A1 + B1) * (A2 + B2) + (C1 + D1) * (C2 + D2)
+    return n, ((A1 * A2 + B1 * B2) / n, (C1 * D2 + D1 * C2) / n, (C1 * C2 + D1 * D2) / n, (A1 * B2 + B1 * A2) / n)
+
+
+def test_end_to_end_pumping_follows_the_dejmps_map() -> None:
+    """DEJMPS pumping, two rounds end to end over one hop: the second round takes the first's non-Werner output
+    and a fresh pair through the issue's map. Per distilled pair the tail runs 1/p₂ second rounds (each after a
+    first-round success, which takes 1/p₁ tries) and one of them succeeds: (1/p₁ + 1)/p₂ rounds of which
+    1/p₂ + 1 succeed, a success ratio of p₁(1 + p₂)/(1 + p₁) (4 binomial standard errors); the estimate is the
+    map's fidelity, the measured fidelity within 4 standard errors of it."""
+    pairs = 600
+    werner = (F, (1 - F) / 3, (1 - F) / 3, (1 - F) / 3)
+    p1, level1 = dejmps(werner, werner)
+    p2, level2 = dejmps(level1, werner)
+    workload = entry(pairs=pairs, service="network") + \
+        'distill = { end = { protocol = "dejmps", rounds = 2, schedule = "pumping" } }\n'
+    result = run_scenario(load_text(chain_text(1, workload=workload, depolarizing=D, qpu=PERFECT, storage=4), "<p>"))
+    assert broken_promises(result) == []
+    (circuit,) = build_report(result)["circuits"]
+    end = circuit["end_distillation"]
+    assert circuit["pairs_matched"] == pairs and end["distilled_pairs"] == pairs
+    ratio, n = p1 * (1 + p2) / (1 + p1), end["rounds_attempted"]
+    assert abs(end["success_measured"] - ratio) <= SIGMAS * math.sqrt(ratio * (1 - ratio) / n)
+    assert abs(end["fidelity_after_estimated"] - level2[0]) < 1e-3
+    assert abs(circuit["fidelity_measured"] - level2[0]) <= SIGMAS * circuit["fidelity_stderr"]
+    assert circuit["fidelity_measured"] - F > 3 * circuit["fidelity_stderr"]       # F₂ − F ≈ 0.09: distilled pairs
