@@ -318,4 +318,4 @@ def test_end_to_end_pumping_follows_the_dejmps_map() -> None:
     assert abs(end["success_measured"] - ratio) <= SIGMAS * math.sqrt(ratio * (1 - ratio) / n)
     assert abs(end["fidelity_after_estimated"] - level2[0]) < 1e-3
     assert abs(circuit["fidelity_measured"] - level2[0]) <= SIGMAS * circuit["fidelity_stderr"]
-    assert circuit["fidelity_measured"] - F > 3 * circuit["fidelity_stderr"]       # F₂ − F ≈ 0.09: distilled pairs
+    assert circuit["fidelity_measured"] - F > 2 * circuit["fidelity_stderr"]       # F₂ − F ≈ 0.09 ≈ 4.5σ: distilled
