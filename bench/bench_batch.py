@@ -1,6 +1,6 @@
 """Measure-directly pairs per wall-second on one link: the batched path against the per-pair path.
 
-    python bench/bench_batch.py [--requests 8] [--block 65535] [--per-pair 3000] [--repeats 3]
+    python bench/bench_batch.py [--requests 8] [--block 65535] [--per-pair 3000] [--repeats 3] [--breakdown]
 
 One link of examples/two-qpus.toml (Barrett-Kok, 10 km, its station), capture off, in this process
 (imports excluded). Four figures, each the median of ``--repeats``:
@@ -14,6 +14,9 @@ One link of examples/two-qpus.toml (Barrett-Kok, 10 km, its station), capture of
   the BATCH encoded and decoded, both ends' OK-MB encoded and decoded (the work per block the runtime
   cannot avoid);
 * ``batched, sampling only``: :func:`stack.quantum.batch.sample_block` alone (the physics).
+
+With ``--breakdown``, runs of different shapes (:data:`BREAKDOWN_RUNS`) split the whole stack's CPU time by
+least squares into a set-up, a cost per request, per block and per pair.
 
 A measured pair counts once, when both ends have its outcome. The ratio is batched (whole stack) over
 per-pair. The goal of issue 17 is 200 M measured pairs per wall-second.
@@ -33,11 +36,12 @@ import numpy as np
 
 from protocols.common import Basis
 from protocols.packets import linkservice as ll
-from protocols.packets.heralding_batch import HeraldBatch
+from protocols.packets.heralding_batch import HeraldBatch, pack_bits
+from protocols.physical.parts import part_attempts, split
 from stack.api import AppContext, run_apps
 from stack.quantum.batch import BasisSpec, sample_block
-from stack.quantum.blocks import fitting
 from stack.quantum.budget import link_physics
+from stack.quantum.heap import keep_freed_memory
 from stack.runtime import run_scenario
 from stack.scenario import Scenario, load
 
@@ -74,9 +78,17 @@ def per_pair(pairs: int) -> Rates:
 
 
 def whole_stack(requests: int, block: int) -> Rates:
+    wall, cpu, pairs, _ = api_run(requests, block, block)
+    return pairs / wall, pairs / cpu
+
+
+def api_run(requests: int, block: int, pairs: int) -> tuple[float, float, int, int]:
+    """Two API applications: ``requests`` requests of ``pairs`` pairs one after another on a link with
+    ``batch = block``. (wall s, CPU s, pairs measured at both ends, OK-MBs at the origin)."""
     scen = scenario(block)
     origin, remote = _ends(scen)
     counted = {origin: 0, remote: 0}
+    blocks = [0]
 
     async def receive(ctx: AppContext, until: int) -> None:
         while counted[ctx.node] < until:
@@ -84,18 +96,41 @@ def whole_stack(requests: int, block: int) -> Rates:
             if not isinstance(message, ll.OkMeasureBlock):
                 raise RuntimeError(f"{ctx.node}: {message!r}")
             counted[ctx.node] += message.count
+            blocks[0] += ctx.node == origin
 
     async def ask(ctx: AppContext) -> None:
         for index in range(requests):            # one request at a time: no per-source quota is reached
-            await ctx.create(remote, pairs=block, keep=False, basis="Z")
-            await receive(ctx, (index + 1) * block)
+            await ctx.create(remote, pairs=pairs, keep=False, basis="Z")
+            await receive(ctx, (index + 1) * pairs)
 
     async def serve(ctx: AppContext) -> None:
-        await receive(ctx, requests * block)
+        await receive(ctx, requests * pairs)
 
-    clock = Clock()
+    wall, cpu = time.perf_counter(), time.process_time()
     run_apps(scen, {origin: ask, remote: serve})
-    return clock.rates(min(counted.values()))
+    return time.perf_counter() - wall, time.process_time() - cpu, min(counted.values()), blocks[0]
+
+
+BREAKDOWN_RUNS = ((2, 65535, 65535), (2, 21845, 65535), (2, 8192, 65535), (2, 4096, 65535), (16, 4096, 4096),
+                  (1, 4096, 4096))
+"""(requests, block size, pairs per request) of the runs :func:`breakdown` fits."""
+
+
+def breakdown(repeats: int) -> None:
+    """The whole stack's CPU time split by least squares over runs of different shapes (best of ``repeats``
+    each): CPU = set-up + a per request + b per block + c per pair."""
+    rows, times = [], []
+    for requests, block, pairs in BREAKDOWN_RUNS:
+        best = min((api_run(requests, block, pairs) for _ in range(repeats)), key=lambda run: run[1])
+        _, cpu, made, blocks = best
+        rows.append((1.0, requests, blocks, made))
+        times.append(cpu)
+        print(f"  {requests:>3} x {pairs:>6} pairs in blocks of <= {block:>6}: {blocks:>3} blocks, "
+              f"{cpu * 1e3:8.1f} ms CPU")
+    (setup, request, block_cost, pair), *_ = np.linalg.lstsq(np.array(rows), np.array(times), rcond=None)
+    stream = 1 / (pair + (request + block_cost) / 65_535)      # requests of 65,535 pairs, one block each
+    print(f"  fit: set-up {setup * 1e3:.1f} ms, {request * 1e6:.0f} us a request, {block_cost * 1e6:.0f} us a block, "
+          f"{pair * 1e9:.1f} ns a pair; a stream of 65,535-pair requests: {stream:,.0f} pairs/CPU-s")
 
 
 def _ends(scen: Scenario) -> tuple[str, str]:
@@ -108,17 +143,21 @@ def codecs_only(blocks: int, block: int, sample_only: bool) -> Rates:
     physics = link_physics(scen.links[0], scen)
     rng = np.random.default_rng(1)
     spec = (BasisSpec(Basis.Z), BasisSpec(Basis.Z))
+    keep_freed_memory()                                                       # as the medium's first block does
     clock, pairs = Clock(), 0
     for index in range(blocks):
-        made = sample_block(physics, rng, block, index * 10**9, spec, fit=fitting)    # as the medium does
+        made = sample_block(physics, rng, block, index * 10**9, spec)          # as the medium does
         pairs += made.count
         if sample_only:
             continue
-        batch = HeraldBatch.decode(HeraldBatch(1, 1, made.first_seq, made.attempts, 0, made.failures,
-                                               made.heralded).encode())
+        bells = []
+        for part in split(made.failures):                                    # as the station does
+            first, attempts = part_attempts(made.failures, part, made.first_seq, made.attempts)
+            data = HeraldBatch(1, 1, first, attempts, 0, made.failures[part], made.heralded[part]).encode()
+            bells.append(HeraldBatch.decode(data).bells)                     # at one end (the other's is the same)
         for side in (0, 1):
-            outcomes = np.unpackbits(made.outcomes[side], count=made.count)
-            ok = ll.OkMeasureBlock(1, side, 0, 1, 2, 60000, outcomes, made.bases[side], batch.bells)
+            ok = ll.OkMeasureBlock.from_planes(1, side, 0, 1, 2, 60000, made.count, made.outcomes[side].tobytes(),
+                                               pack_bits(made.bases[side], 2), pack_bits(np.concatenate(bells), 2))
             ll.decode_upward(ok.encode())
     return clock.rates(pairs)
 
@@ -136,6 +175,8 @@ def main() -> None:
     parser.add_argument("--block", type=int, default=65535)
     parser.add_argument("--per-pair", type=int, default=3000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--breakdown", action="store_true", help="also split the whole stack's CPU time by least "
+                        "squares into set-up, per request, per block and per pair")
     args = parser.parse_args()
     print(f"one link of examples/two-qpus.toml, capture off, median of {args.repeats} "
           f"(load average {os.getloadavg()[0]:.1f})")
@@ -153,6 +194,9 @@ def main() -> None:
     (single, single_cpu), (batched, batched_cpu) = list(figures.values())[:2]
     print(f"  batched (whole stack) / per-pair = {batched / single:,.0f}x per wall-s, {batched_cpu / single_cpu:,.0f}x "
           f"per CPU-s; goal 200,000,000 pairs/wall-s: {batched / 2e8:.1%} of it ({batched_cpu / 2e8:.1%} per CPU-s)")
+    if args.breakdown:
+        print("whole stack, CPU time by the shape of the run:")
+        breakdown(args.repeats)
 
 
 if __name__ == "__main__":

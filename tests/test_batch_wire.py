@@ -305,3 +305,16 @@ def test_the_largest_batch_fits_a_capture_whole(width: int, tmp_path: Path) -> N
     (frame,) = read_frames(_write(tmp_path / "max.pcap", [data]))
     assert HeraldBatch.decode(frame[42:]).count == count
     assert packed_size(count + 1, width) > MAX_PAYLOAD
+
+
+def test_ok_mb_from_packed_arrays_is_the_same_message() -> None:
+    """The link layer builds an OK-MB from packed arrays (no per-pair unpacking); it is the golden message, its
+    arrays unpack to the same values, and the same checks as decoding refuse bad arrays."""
+    body = OK_MB_GOLDEN[20:]
+    planes = (body[:2], body[2:5], body[5:])
+    packed = ll.OkMeasureBlock.from_planes(7, 1, 65530, 3, 2, 60000, 9, *planes)
+    assert packed.encode() == OK_MB_GOLDEN and packed == OK_MB and packed.count == 9
+    assert packed.bases.tolist() == OK_MB.bases.tolist() and packed.planes() == planes
+    for bad in ((b"\xb1\x81", *planes[1:]), (planes[0], b"\x1b\x61\x80", planes[2]), (planes[0][:1], *planes[1:])):
+        with pytest.raises(ParseError):
+            ll.OkMeasureBlock.from_planes(7, 1, 65530, 3, 2, 60000, 9, *bad)

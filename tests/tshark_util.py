@@ -226,9 +226,12 @@ def scapy_values(proto: str, layer: Packet) -> dict[str, list[int]]:
     return values
 
 
-def field_mismatches(decoded: dict[str, Any], frame: bytes, trailer: bool = True) -> list[str]:
-    """Where tshark's dissection of ``frame`` disagrees with scapy's (empty if none)."""
-    ours = scapy_layers(frame, trailer)
+def field_mismatches(decoded: dict[str, Any], frame: bytes, trailer: bool = True,
+                     ours: list[tuple[str, Packet]] | None = None) -> list[str]:
+    """Where tshark's dissection of ``frame`` disagrees with scapy's (empty if none); ``ours``: scapy's
+    layers of ``frame`` if the caller has them already."""
+    if ours is None:
+        ours = scapy_layers(frame, trailer)
     theirs = decoded["layers"]
     n = decoded["number"]
     if [p for p, _ in ours] != [p for p, _ in theirs]:
@@ -264,7 +267,38 @@ def assert_matches_scapy(pcap_path: str | Path, trailer: bool = True) -> Counter
         bad = [e for e in dec["experts"] if e.severity >= SEVERITY_WARN]
         if bad or dec["malformed"]:
             problems.append(f"frame {dec['number']}: malformed={dec['malformed']} experts={bad}")
-        problems.extend(field_mismatches(dec, frame, trailer))
-        kinds.update(message_kind(layer) for proto, layer in scapy_layers(frame, trailer) if proto != "qnetauth")
+        ours = scapy_layers(frame, trailer)
+        problems.extend(field_mismatches(dec, frame, trailer, ours))
+        kinds.update(message_kind(layer) for proto, layer in ours if proto != "qnetauth")
     assert not problems, "\n".join(problems[:50])
     return kinds
+
+
+def tshark_message_counts(pcap_path: str | Path) -> Counter[tuple[str, str]]:
+    """Every frame's (innermost protocol, message name) as tshark's own decoding shows them (``frame.protocols``
+    and the first word of the Info column), after checking that no frame is malformed or has a warning or
+    error: a cheap whole-capture check where :func:`assert_matches_scapy` would take minutes."""
+    rows = tshark_columns(pcap_path, "frame.number", "frame.protocols", "_ws.col.Info", "_ws.malformed",
+                          "_ws.expert.severity")
+    counts: Counter[tuple[str, str]] = Counter()
+    for number, protocols, info, malformed, severities in rows:
+        bad = [s for s in severities.split(",") if s and int(s, 0) >= SEVERITY_WARN]
+        assert not malformed and not bad, f"frame {number}: malformed={malformed!r} severities={severities}"
+        inner = [p for p in protocols.split(":") if p in PROTOCOLS and p != "qnetauth"]
+        counts[(inner[-1] if inner else protocols.split(":")[-1], info.split(" ", 1)[0])] += 1
+    return counts
+
+
+def write_sample(pcap_path: str | Path, sample_path: str | Path, first: int, every: int) -> int:
+    """Copy the first ``first`` records of a pcap and every ``every``-th after them to ``sample_path``;
+    returns how many were copied."""
+    data = Path(pcap_path).read_bytes()
+    out, offset, index, kept = [data[:24]], 24, 0, 0
+    while offset < len(data):
+        end = offset + 16 + int.from_bytes(data[offset + 8:offset + 12], "little")
+        if index < first or index % every == 0:
+            out.append(data[offset:end])
+            kept += 1
+        offset, index = end, index + 1
+    Path(sample_path).write_bytes(b"".join(out))
+    return kept

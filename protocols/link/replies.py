@@ -19,11 +19,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import numpy as np
-
 from protocols.common import Actions, Address
 from protocols.link.types import LinkCounters, Request, RequestEvent, RequestState
 from protocols.packets import linkservice as ll
+from protocols.packets.heralding_batch import pack_bits
 from protocols.physical import physics
 from protocols.physical.node import BlockReady, PairReady, StopGeneration
 
@@ -92,10 +91,10 @@ def ok_message(request: Request, pair: PairReady | BlockReady, seq: int, now: in
     OK-MB for a block (its distribution is relative to each pair's heralded state)."""
     remote = request.link.peer_node_id
     if isinstance(pair, BlockReady):
-        outcomes = np.unpackbits(pair.outcomes, count=pair.count)
-        return ll.OkMeasureBlock(request.create_id, request.d, seq, request.create.purpose_id, remote,
-                                 ll.encode_fidelity(pair.distribution[0]), outcomes, pair.bases,
-                                 pair.bells).encode()
+        bells = pair.bell_plane if pair.bell_plane is not None else pack_bits(pair.bells, 2)
+        return ll.OkMeasureBlock.from_planes(request.create_id, request.d, seq, request.create.purpose_id, remote,
+                                             ll.encode_fidelity(pair.distribution[0]), pair.count,
+                                             _outcome_plane(pair), pack_bits(pair.bases, 2), bells).encode()
     dist = physics.relabel(pair.distribution, int(pair.bell_state))
     if pair.outcome is not None:
         goodness = ll.encode_fidelity(dist[0])
@@ -110,3 +109,11 @@ def ok_message(request: Request, pair: PairReady | BlockReady, seq: int, now: in
     return ll.OkKeep(request.create_id, pair.slot if slot is None else slot, request.d, int(pair.bell_state), seq,
                      request.create.purpose_id, remote, ll.encode_fidelity(dist[0]),
                      (now // 1000) & 0xFFFF).encode()
+
+
+def _outcome_plane(block: BlockReady) -> bytes:
+    """The block's packed outcomes with their padding bits cleared (the OK-MB insists on zero padding)."""
+    plane = bytearray(block.outcomes[:-(-block.count // 8)].tobytes())
+    if block.count % 8:
+        plane[-1] &= (0xFF << (8 - block.count % 8)) & 0xFF
+    return bytes(plane)

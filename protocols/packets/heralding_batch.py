@@ -91,14 +91,32 @@ def pack_bits(values: np.ndarray, width: int) -> bytes:
         flat[:count] = values
         quads = flat.reshape(-1, 4)
         return (quads[:, 0] << 6 | quads[:, 1] << 4 | quads[:, 2] << 2 | quads[:, 3]).astype(np.uint8).tobytes()
-    index, shifts = _layout(count, width)
-    window = values.astype(np.uint64, copy=False) << shifts             # each field in its 64-bit window
-    words = count * width // 32 + 2
-    # Fields do not overlap, so a word is the sum of its parts: exact in float64 (below 2^32 each).
-    total = np.bincount(index, weights=(window >> np.uint64(32)).astype(np.float64), minlength=words)
-    total[1:] += np.bincount(index, weights=(window & np.uint64(0xFFFF_FFFF)).astype(np.float64),
-                             minlength=words)[:-1]
-    return total.astype(np.uint64).astype(">u4").tobytes()[:-(-count * width // 8)]
+    return _pack_groups(values, width)
+
+
+def _pack_groups(values: np.ndarray, width: int) -> bytes:
+    """:func:`pack_bits` for widths 3 to 32: eight fields make ``width`` whole bytes, so each group of eight is
+    assembled in ``ceil(width / 8)`` 64-bit words, field by field (eight column operations, not one per field),
+    and its first ``width`` bytes kept."""
+    count = len(values)
+    groups = -(-count // 8)
+    if count % 8:
+        padded = np.zeros(groups * 8, dtype=np.uint64)
+        padded[:count] = values
+    else:
+        padded = values.astype(np.uint64, copy=False)
+    columns = padded.reshape(groups, 8)
+    words = np.zeros((groups, -(-width // 8)), dtype=np.uint64)
+    for i in range(8):
+        word, offset = divmod(i * width, 64)
+        end = offset + width
+        if end <= 64:
+            words[:, word] |= columns[:, i] << np.uint64(64 - end)
+        else:                                        # the field straddles two words
+            words[:, word] |= columns[:, i] >> np.uint64(end - 64)
+            words[:, word + 1] |= columns[:, i] << np.uint64(128 - end)
+    whole = words.astype(">u8").view(np.uint8).reshape(groups, -1)[:, :width]
+    return whole.tobytes()[:-(-count * width // 8)]
 
 
 def unpack_bits(data: bytes, count: int, width: int) -> np.ndarray:
@@ -153,6 +171,9 @@ class HeraldBatch:
     bells: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint8))
     delta_bits: int | None = None
     """Bits per failure count on the wire; None: the fewest that hold them."""
+    packed_bells: bytes | None = field(default=None, init=False, repr=False, compare=False)
+    """``bells`` as on the wire, if known: a decoded BATCH keeps them (:meth:`bell_plane`); a copy made with
+    ``dataclasses.replace`` does not."""
 
     @property
     def count(self) -> int:
@@ -162,6 +183,10 @@ class HeraldBatch:
         """The attempt sequence number of each success."""
         offsets = np.cumsum(self.failures.astype(np.uint64) + np.uint64(1), dtype=np.uint64) - np.uint64(1)
         return offsets + np.uint64(self.attempt_seq)
+
+    def bell_plane(self) -> bytes:
+        """The Bell states packed as on the wire, 2 bits each, zero-padded to a byte."""
+        return pack_bits(self.bells, 2) if self.packed_bells is None else self.packed_bells
 
     def wire_delta_bits(self) -> int:
         return delta_bits_for(self.failures) if self.delta_bits is None else self.delta_bits
@@ -185,7 +210,7 @@ class HeraldBatch:
         detection_time = min(max(int(self.detection_time), 0), _U64)
         header = HEADER.pack(VERSION, MSG_BATCH, width, 0, self.link_id, self.scheme, self.attempt_seq,
                              self.attempts, count, detection_time)
-        return header + pack_bits(self.failures, width) + pack_bits(self.bells, 2)
+        return b"".join((header, pack_bits(self.failures, width), self.bell_plane()))
 
     @classmethod
     def decode(cls, data: bytes) -> HeraldBatch:
@@ -203,11 +228,14 @@ class HeraldBatch:
         if _padding(data[HEADER_SIZE:split], count * width) or _padding(data[split:], count * 2):
             raise ParseError("BATCH padding bits are not zero")
         failures = unpack_bits(data[HEADER_SIZE:split], count, width)
-        bells = unpack_bits(data[split:], count, 2).astype(np.uint8, copy=False)
+        plane = bytes(data[split:])
+        bells = unpack_bits(plane, count, 2).astype(np.uint8, copy=False)
         if int(failures.sum(dtype=np.uint64)) + count > attempts:
             raise ParseError(f"BATCH of {attempts} attempts cannot hold {count} successes after "
                              f"{int(failures.sum(dtype=np.uint64))} failures")
-        return cls(link, scheme, seq, attempts, t, failures, bells, width)
+        batch = cls(link, scheme, seq, attempts, t, failures, bells, width)
+        object.__setattr__(batch, "packed_bells", plane)
+        return batch
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, HeraldBatch):

@@ -23,6 +23,7 @@ from protocols.common import Actions, Address, Basis, BellState, ParseError, ear
 from protocols.packets.heralding import MSG_HERALD, MSG_REPORT, OUTCOME_FAILURE, OUTCOME_SUCCESS, Herald
 from protocols.packets.heralding_batch import HeraldBatch, decode_qhp
 from protocols.physical.hardware import Arm, BellDistribution, Detection, Disarm, Discard, Emitted, EmittedBlock
+from protocols.physical.parts import Assembly
 from protocols.physical.station import Station, double_click_outcome, single_click_outcome
 
 
@@ -87,6 +88,8 @@ class BlockReady:
     slot: int = -1
     outcome: int | None = 0
     """Not None: like a measured pair, the block holds no qubit."""
+    bell_plane: bytes | None = None
+    """``bells`` packed as in the BATCH (2 bits each), if known: the OK-MB carries them on unchanged."""
 
     @property
     def count(self) -> int:
@@ -129,6 +132,10 @@ class NodePhysical:
         self.wrong_sender = 0
         self.pending: dict[tuple[int, int], tuple[Emitted | EmittedBlock, int]] = {}
         self.early: dict[tuple[int, int], Herald | HeraldBatch] = {}
+        self.parts: dict[tuple[int, int], Assembly] = {}
+        """Blocks whose BATCHes came in part, by (link, first attempt)."""
+        self.next_part: dict[tuple[int, int], tuple[int, int]] = {}
+        """(link, the next part's first attempt) → its block's key in ``pending``."""
         self.malformed = 0
         self.unexpected = 0
         self.lost = 0
@@ -168,7 +175,7 @@ class NodePhysical:
         key = (event.link_id, event.attempt_seq)
         self.pending[key] = (event, event.emission_time + self.herald_timeout_ns)
         early = self.early.pop(key, None)
-        actions = self._confirm_block(early) if isinstance(early, HeraldBatch) else Actions()
+        actions = self._part(key, early) if isinstance(early, HeraldBatch) else Actions()
         self.unexpected += isinstance(early, Herald)     # a HERALD naming a block's first attempt
         actions.deadline = self._deadline()
         return actions
@@ -207,25 +214,41 @@ class NodePhysical:
     def _on_batch(self, batch: HeraldBatch, now: int) -> Actions:
         key = (batch.link_id, batch.attempt_seq)
         pending = self.pending.get(key)
+        first = self.next_part.get(key)
         if batch.link_id in self.reporting or (pending is not None and not isinstance(pending[0], EmittedBlock)):
             self.unexpected += 1
-        elif pending is not None:
-            return self._confirm_block(batch).extend(Actions(deadline=self._deadline()))
-        elif batch.detection_time + self.herald_timeout_ns > now and len(self.early) < 1024:
-            self.early[key] = batch                 # before our own block's event
+        elif first is not None:                     # the next part of a block's BATCHes
+            return self._part(first, batch).extend(Actions(deadline=self._deadline()))
+        elif pending is not None and key not in self.parts:
+            return self._part(key, batch).extend(Actions(deadline=self._deadline()))
+        elif pending is None and batch.detection_time + self.herald_timeout_ns > now and len(self.early) < 1024:
+            self.early[key] = batch                 # before our own block's event (or before its earlier parts)
         else:
-            self.unexpected += 1
+            self.unexpected += 1                    # stale, or a first part again
         return Actions(deadline=self._deadline())
 
-    def _confirm_block(self, batch: HeraldBatch) -> Actions:
-        """The station's BATCH for a block this end emitted: the block's pairs go up, with their Bell states."""
-        emitted, _ = self.pending.pop((batch.link_id, batch.attempt_seq))
+    def _part(self, key: tuple[int, int], batch: HeraldBatch) -> Actions:
+        """A BATCH (or the next part of one) for the block this end emitted as ``key``: once they name all its
+        pairs, the block's pairs go up with their Bell states."""
+        emitted = self.pending[key][0]
         assert isinstance(emitted, EmittedBlock)
-        if batch.count != emitted.count or batch.attempts != min(emitted.attempts, 0xFFFF_FFFF):
+        assembly = self.parts.pop(key, None) or Assembly(emitted)
+        self.next_part.pop((emitted.link_id, assembly.next_attempt), None)
+        whole = assembly.add(batch)
+        if whole is None:
+            del self.pending[key]
             self.unexpected += 1               # not the block this end made: its pairs are lost here
             return self._lose(emitted)
+        if not whole:
+            self.parts[key] = assembly
+            following = (emitted.link_id, assembly.next_attempt)
+            self.next_part[following] = key
+            early = self.early.pop(following, None)
+            return self._part(key, early) if isinstance(early, HeraldBatch) else Actions()
+        del self.pending[key]
+        bells, plane = assembly.block_bells()
         return Actions(up=[BlockReady(emitted.link_id, emitted.attempt_seq, emitted.attempts, emitted.emission_time,
-                                      emitted.distribution, batch.bells, emitted.outcomes, emitted.bases)])
+                                      emitted.distribution, bells, emitted.outcomes, emitted.bases, bell_plane=plane)])
 
     def _confirm(self, herald: Herald) -> Actions:
         emitted, _ = self.pending.pop((herald.link_id, herald.attempt_seq))
@@ -248,6 +271,9 @@ class NodePhysical:
         for key, (emitted, deadline) in list(self.pending.items()):
             if deadline <= now:
                 del self.pending[key]
+                assembly = self.parts.pop(key, None)
+                if assembly is not None:
+                    self.next_part.pop((emitted.link_id, assembly.next_attempt), None)
                 actions.extend(self._lose(emitted))
         stale = [k for k, h in self.early.items() if h.detection_time + self.herald_timeout_ns <= now]
         for key in stale:                     # no emission of ours ever matched it

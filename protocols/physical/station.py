@@ -30,6 +30,7 @@ from protocols.packets.heralding import (
 )
 from protocols.packets.heralding_batch import HeraldBatch
 from protocols.physical.hardware import Detection, DetectionBlock
+from protocols.physical.parts import part_attempts, split
 
 
 def double_click_outcome(clicks: tuple[tuple[int, int, int], ...]) -> BellState | None:
@@ -87,11 +88,17 @@ class Station:
         return Actions(send=[(end, herald) for end in self.links[event.link_id]])
 
     def _batch(self, event: DetectionBlock, now: int) -> Actions:
-        """A block of attempts (the batched path): one BATCH to each end names its successes and their states."""
+        """A block of attempts (the batched path): BATCHes to each end name its successes and their states, one
+        if it fits a datagram, else in consecutive parts (:func:`protocols.physical.parts.split`)."""
         self.successes += len(event.failures)
-        batch = HeraldBatch(event.link_id, self.schemes.get(event.link_id, SCHEME_DOUBLE_CLICK), event.attempt_seq,
-                            min(event.attempts, 0xFFFF_FFFF), now, event.failures, event.bells).encode()
-        return Actions(send=[(end, batch) for end in self.links[event.link_id]])
+        scheme = self.schemes.get(event.link_id, SCHEME_DOUBLE_CLICK)
+        actions = Actions()
+        for part in split(event.failures):
+            first, attempts = part_attempts(event.failures, part, event.attempt_seq, event.attempts)
+            batch = HeraldBatch(event.link_id, scheme, first, min(attempts, 0xFFFF_FFFF), now, event.failures[part],
+                                event.bells[part]).encode()
+            actions.send.extend((end, batch) for end in self.links[event.link_id])
+        return actions
 
     def receive(self, payload: bytes, source: Address, port: int, now: int) -> Actions:
         self.malformed += 1

@@ -9,7 +9,10 @@ in a shared basis, another coin in a different one) and each end's readout error
 draws a block of ``count`` such pairs with numpy: Pauli frames as bit-packed ``x`` and ``z`` planes (8
 pairs a byte), outcomes as bit-packed planes too; the same distributions, draw for draw, as the per-pair
 path of :mod:`stack.quantum.heralding` and :meth:`stack.quantum.medium.Medium.measure` (not the same random
-stream: ``tests/test_batch.py`` holds the two against each other and against the closed forms).
+stream: ``tests/test_batch.py`` holds the two against each other and against the closed forms). Each draw
+costs a few nanoseconds a pair (:mod:`stack.quantum.bulk`): failure counts from 32-bit uniforms by a guide
+table, coins as random bytes, the rare draws (a pair that is not the dominant (component, Bell state), a
+readout error) by their positions only.
 
 What the per-pair path has and a block does not: the memory noise of the half-nanosecond between a
 qubit's creation and its readout (below 10⁻⁹ for any T2 above a microsecond), and a detection-window
@@ -23,6 +26,7 @@ check per attempt (a block is checked once, by the caller, with the clocks at it
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -30,6 +34,7 @@ import numpy as np
 
 from protocols.common import Basis, BellState
 from protocols.physical.schemes import HeraldModel
+from stack.quantum import bulk
 from stack.quantum.budget import LinkPhysics
 
 
@@ -97,16 +102,20 @@ class Block:
         return self.frame_x() | self.frame_z() << 1
 
 
+@functools.lru_cache(maxsize=256)
 def joint_cdf(model: HeraldModel) -> tuple[np.ndarray, np.ndarray]:
     """The cumulative weights of (component, relative Bell index) of a heralded pair, component-major,
-    and whether each entry is a true herald. One uniform per pair picks both."""
+    and whether each entry is a true herald. One draw per pair picks both. Cached (read-only arrays)."""
     weights, true = [], []
     for component in model.components:
         dist = np.clip(np.array(component.distribution, dtype=np.float64), 0.0, None)
         weights.extend(component.probability * dist / dist.sum())
         true.extend([component.name == "true"] * 4)
     cdf = np.cumsum(weights)
-    return cdf / cdf[-1], np.array(true)
+    cdf /= cdf[-1]
+    genuine = np.array(true)
+    cdf.flags.writeable = genuine.flags.writeable = False
+    return cdf, genuine
 
 
 def heralded_states(physics: LinkPhysics, rng: np.random.Generator, count: int) -> np.ndarray:
@@ -116,20 +125,16 @@ def heralded_states(physics: LinkPhysics, rng: np.random.Generator, count: int) 
     if physics.scheme == "double-click" and not physics.same_detector:
         return np.full(count, int(BellState.PSI_MINUS), dtype=np.uint8)
     if physics.scheme in ("double-click", "single-click"):
-        return (np.uint8(1) | rng.integers(0, 2, count, dtype=np.uint8) << np.uint8(1)).astype(np.uint8)
+        states = np.unpackbits(_bits(rng, count), count=count)       # a fair coin each: Ψ+ (1) or Ψ- (3)
+        states <<= np.uint8(1)
+        states |= np.uint8(1)
+        return states
     return np.zeros(count, dtype=np.uint8)
 
 
 def _bits(rng: np.random.Generator, count: int) -> np.ndarray:
-    """``count`` fair coins, packed."""
-    return rng.integers(0, 256, -(-count // 8), dtype=np.uint8)
-
-
-def _bernoulli(rng: np.random.Generator, probability: float, count: int) -> np.ndarray:
-    """``count`` coins of bias ``probability``, packed (all zero when it is 0)."""
-    if probability <= 0:
-        return np.zeros(-(-count // 8), dtype=np.uint8)
-    return np.packbits(rng.random(count) < probability)
+    """``count`` fair coins, packed (the padding bits are random too: callers mask them)."""
+    return np.frombuffer(rng.bytes(-(-count // 8)), dtype=np.uint8).copy()
 
 
 def parity_planes(bases: np.ndarray, x: np.ndarray, z: np.ndarray) -> np.ndarray:
@@ -141,38 +146,56 @@ def parity_planes(bases: np.ndarray, x: np.ndarray, z: np.ndarray) -> np.ndarray
     return (in_z & x) | (in_x & z) | (in_y & ~(x ^ z))
 
 
+def _fixed_parity(basis: int, x: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """:func:`parity_planes` when every pair is measured in ``basis`` at both ends."""
+    if basis == Basis.Z:
+        return x
+    if basis == Basis.X:
+        return z
+    return ~(x ^ z)
+
+
+def _second(rng: np.random.Generator, bases: tuple[BasisSpec, BasisSpec], basis_a: np.ndarray, basis_b: np.ndarray,
+            first: np.ndarray, x: np.ndarray, z: np.ndarray, count: int) -> np.ndarray:
+    """The second end's ideal outcomes: the parity the true state fixes in a shared basis, a coin otherwise."""
+    fixed = [spec.basis if not spec.choice else None for spec in bases]
+    if fixed[0] is not None and fixed[0] == fixed[1]:
+        return first ^ _fixed_parity(int(fixed[0]), x, z)
+    same = np.packbits(basis_a == basis_b)
+    return (same & (first ^ parity_planes(basis_a, x, z))) | (~same & _bits(rng, count))
+
+
 def sample_block(physics: LinkPhysics, rng: np.random.Generator, count: int, first_seq: int,
                  bases: tuple[BasisSpec, BasisSpec], readout: tuple[float, float] = (1.0, 1.0),
                  fit: Callable[[np.ndarray], int] | None = None) -> Block:
     """``count`` heralded pairs of ``physics``'s link from attempt ``first_seq`` on, measured at both ends.
     ``fit(failures)``, if given, says how many of the successes drawn so far the block may keep (the rest are
-    not made: the attempts after its last kept success belong to the next block)."""
-    tries = rng.geometric(physics.model.success, count)
-    tries -= 1
-    failures = tries.view(np.uint64)                  # failed attempts before each success (all >= 0)
+    not made: the attempts after its last kept success belong to the next block). Every draw is bulk
+    (:mod:`stack.quantum.bulk`): failure counts by table, the rare non-dominant (component, Bell index) and
+    readout errors by their positions, coins as random bytes."""
+    failures = bulk.failures(physics.model.success, rng, count)
     if fit is not None:
         count = max(1, min(count, fit(failures)))
         failures = failures[:count]
     heralded = heralded_states(physics, rng, count)
     cdf, true = joint_cdf(physics.model)
-    joint = np.searchsorted(cdf, rng.random(count), side="right")
-    np.minimum(joint, len(cdf) - 1, out=joint)
-    relative = joint.astype(np.uint8) & np.uint8(3)
-    absolute = heralded ^ relative
-    x = np.packbits(absolute & 1)
-    z = np.packbits(absolute >> 1)
+    joint = bulk.categories(rng, cdf, count)
+    absolute = joint & np.uint8(3)
+    absolute ^= heralded
+    x = np.packbits(absolute & np.uint8(1))
+    z = np.packbits(absolute >> np.uint8(1))
     basis_a, basis_b = bases[0].draw(rng, count), bases[1].draw(rng, count)
     first = _bits(rng, count)
-    same = np.packbits(basis_a == basis_b)
-    second = (same & (first ^ parity_planes(basis_a, x, z))) | (~same & _bits(rng, count))
-    outcome_a = first ^ _bernoulli(rng, 1 - readout[0], count)
-    outcome_b = second ^ _bernoulli(rng, 1 - readout[1], count)
+    second = _second(rng, bases, basis_a, basis_b, first, x, z, count)
+    outcome_a = first ^ bulk.plane(rng, 1 - readout[0], count)
+    outcome_b = second ^ bulk.plane(rng, 1 - readout[1], count)
     tail = count % 8                                   # the planes' padding bits stay zero
     if tail:
         mask = np.uint8((0xFF << (8 - tail)) & 0xFF)
         outcome_a[-1] &= mask
         outcome_b[-1] &= mask
     attempts = int(failures.sum(dtype=np.uint64)) + count
-    return Block(physics.link_id, first_seq, attempts, failures, heralded, (x, z), true[joint],
+    impossible = np.diff(cdf, prepend=0.0)[~true] <= 0          # false heralds this link never makes
+    genuine = np.ones(count, dtype=bool) if impossible.all() else true[joint]
+    return Block(physics.link_id, first_seq, attempts, failures, heralded, (x, z), genuine,
                  (basis_a, basis_b), (outcome_a, outcome_b))
-

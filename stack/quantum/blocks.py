@@ -5,9 +5,10 @@ When both ends of a sampled link with a station armed for measure-directly pairs
 the link a block at a time instead of a pair at a time: :func:`plan` draws the block
 (:func:`stack.quantum.batch.sample_block`) when the run starts, so its last success fixes when it ends,
 and :func:`deliver` hands out its events then: a :class:`~protocols.physical.hardware.DetectionBlock` to
-the station (which sends one QHP BATCH to each end) and an :class:`~protocols.physical.hardware.EmittedBlock`
-to each end's physical layer. No qubit object is made: the medium's ledger counts each pair's two qubits
-as created and measured. A block's photons are not captured (its BATCH is, one frame per end).
+the station (which sends each end one QHP BATCH, or consecutive ones when the block's failure counts
+exceed a datagram) and an :class:`~protocols.physical.hardware.EmittedBlock` to each end's physical layer. No
+qubit object is made: the medium's ledger counts each pair's two qubits as created and measured. A block's
+photons are not captured (its BATCHes are, one frame per end and part).
 """
 
 from __future__ import annotations
@@ -18,11 +19,11 @@ from typing import Any
 
 import numpy as np
 
-from protocols.packets.heralding_batch import delta_bits_for, max_count
 from protocols.physical.hardware import DetectionBlock, EmittedBlock
 from stack.core.kernel import Kernel, VirtualPort
 from stack.quantum.batch import BasisSpec, Block, sample_block
 from stack.quantum.budget import LinkPhysics
+from stack.quantum.heap import keep_freed_memory
 from stack.quantum.medium import Medium
 
 MAX_ATTEMPTS = 0xFFFF_FFFF
@@ -37,22 +38,18 @@ def wanted(link: LinkPhysics, arms: Any) -> bool:
 
 def plan(link: LinkPhysics, rng: np.random.Generator, arms: Any, medium: Medium, first: int) -> Block:
     """The block a run from slot ``first`` makes: as many pairs as both ends still want, up to the smaller
-    block size, cut where the BATCH would no longer fit one datagram or its 32-bit Attempts field."""
+    block size, cut where its attempts would no longer fit the BATCH's 32-bit Attempts field. (A block larger
+    than one datagram is heralded in consecutive BATCHes: :mod:`protocols.physical.parts`.)"""
+    keep_freed_memory()
     a, b = arms
     count = min(a.block, b.block, a.remaining, b.remaining)
     readout = (medium.nodes[link.node_a].readout_fidelity, medium.nodes[link.node_b].readout_fidelity)
     block = sample_block(link, rng, count, first, (BasisSpec(a.basis, a.choice), BasisSpec(b.basis, b.choice)),
-                         readout, fit=fitting)
+                         readout)
     if block.attempts <= MAX_ATTEMPTS:
         return block
     within = np.cumsum(block.failures + np.uint64(1), dtype=np.uint64) <= np.uint64(MAX_ATTEMPTS)
     return truncate(block, max(1, int(within.sum())))
-
-
-def fitting(failures: np.ndarray) -> int:
-    """How many of these successes one BATCH (one datagram) can name: at most what fits at the width the
-    largest failure count needs."""
-    return max_count(delta_bits_for(failures))
 
 
 def truncate(block: Block, count: int) -> Block:

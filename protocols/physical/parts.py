@@ -1,0 +1,73 @@
+"""A block's BATCHes: a block larger than one datagram is heralded in consecutive parts (docs/wire.md §3.3).
+
+The station reports a block of attempts in as many BATCHes as its failure counts need datagrams
+(:func:`split`): each names its own first attempt and attempts, the first the block's first attempt, each
+next one the attempt after the previous part's. An end collects them in an :class:`Assembly` until they name
+the block's ``count`` pairs in its ``attempts`` attempts; anything else (too many pairs or attempts, a part
+out of order) is not this end's block.
+
+>>> failures = np.zeros(100, dtype=np.uint64)
+>>> [(part.start, part.stop) for part in split(failures, limit=40)]
+[(0, 40), (40, 80), (80, 100)]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from protocols.packets.heralding_batch import HeraldBatch, delta_bits_for, max_count
+from protocols.physical.hardware import EmittedBlock
+
+
+def split(failures: np.ndarray, limit: int | None = None) -> list[slice]:
+    """The successes of a block, as the parts one BATCH each can carry: at most what fits one datagram at the
+    width the block's largest failure count needs (or ``limit``)."""
+    size = max(1, max_count(delta_bits_for(failures)) if limit is None else limit)
+    return [slice(start, min(start + size, len(failures))) for start in range(0, max(len(failures), 1), size)]
+
+
+def part_attempts(failures: np.ndarray, part: slice, attempt_seq: int, attempts: int) -> tuple[int, int]:
+    """(first attempt, attempts) of a part of a block of ``attempts`` attempts from ``attempt_seq``: a part
+    ends at its last success, the last part at the block's end."""
+    before = int(failures[:part.start].sum(dtype=np.uint64)) + part.start
+    if part.stop >= len(failures):
+        return attempt_seq + before, attempts - before
+    return attempt_seq + before, int(failures[part].sum(dtype=np.uint64)) + (part.stop - part.start)
+
+
+@dataclass(slots=True)
+class Assembly:
+    """The parts of one block's BATCHes received so far."""
+
+    emitted: EmittedBlock
+    bells: list[np.ndarray] = field(default_factory=list)
+    planes: list[bytes] = field(default_factory=list)
+    count: int = 0
+    attempts: int = 0
+
+    @property
+    def next_attempt(self) -> int:
+        """The first attempt the next part must name."""
+        return self.emitted.attempt_seq + self.attempts
+
+    def add(self, batch: HeraldBatch) -> bool | None:
+        """Take a part: True when the block is whole, None when the parts cannot be this block's (more pairs
+        or attempts than it has, or all its attempts without all its pairs), False while parts are missing."""
+        self.bells.append(batch.bells)
+        self.planes.append(batch.bell_plane())
+        self.count += batch.count
+        self.attempts += batch.attempts
+        whole = min(self.emitted.attempts, 0xFFFF_FFFF) if len(self.bells) == 1 else self.emitted.attempts
+        if self.count > self.emitted.count or self.attempts > whole:
+            return None
+        if self.attempts == whole or self.count == self.emitted.count:
+            return True if (self.attempts, self.count) == (whole, self.emitted.count) else None
+        return False
+
+    def block_bells(self) -> tuple[np.ndarray, bytes | None]:
+        """The Bell state of every pair, and their packed plane when one BATCH carried them all."""
+        if len(self.bells) == 1:
+            return self.bells[0], self.planes[0]
+        return np.concatenate(self.bells), None

@@ -1,0 +1,138 @@
+"""Bulk draws for blocks of pairs (:mod:`stack.quantum.batch`): a few nanoseconds a pair, in numpy.
+
+Three draws dominate a block, and each has a cheaper exact form than the obvious one:
+
+* **Geometric failure counts** (:func:`failures`). ``rng.geometric`` costs a logarithm a draw. Here each
+  count is read from a 32-bit uniform ``u`` by a guide table: ``F >= k`` exactly when
+  ``u < floor((1 - p)^k * 2^32)``, so the top ``bits`` bits of ``u`` name a bucket, the table holds the
+  count at the bucket's top and the one threshold inside it, and one comparison finishes the draw. The
+  tail, where buckets hold more than one threshold (``u < t[K]``, probability ``(1 - p)^K``, a few per
+  cent at most), is drawn as ``K`` plus a fresh geometric: the geometric distribution is memoryless, so
+  that is the same law. The only departure from the continuous law is the rounding of each threshold to
+  a multiple of 2⁻³² (below 2.4 × 10⁻¹⁰ per value).
+* **Rare events** (:func:`positions`): which of ``count`` independent trials of probability ``r`` occur,
+  as the running sum of geometric gaps (the same law as ``count`` coins) when ``r`` is small, so the cost
+  is per event, not per trial.
+* **Categorical draws dominated by one value** (:func:`categories`): the positions of the other values by
+  :func:`positions`, then each one's value from the distribution conditioned on not being the dominant one.
+
+>>> rng = np.random.default_rng(1)
+>>> f = failures(0.25, rng, 100_000)
+>>> f.dtype.name, round(float(f.mean()), 1)          # mean (1 - p) / p = 3
+('uint64', 3.0)
+>>> positions(rng, 0.0, 10).tolist(), len(positions(rng, 1.0, 10))
+([], 10)
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import numpy as np
+
+_SPAN = 2.0 ** 32
+DENSE = 0.25
+"""Above this probability a rare event is not rare: :func:`positions` compares ``count`` uniforms instead."""
+
+
+@functools.lru_cache(maxsize=64)
+def _table(p: float) -> tuple[int, np.ndarray, np.ndarray, int, int] | None:
+    """The guide table for geometric failure counts of success probability ``p``: (bits, count at each
+    bucket's top, the threshold inside each bucket (0: none), tail threshold ``t[K]``, ``K``); None when the
+    tail would be too heavy for a table of at most 2^16 buckets (tiny ``p``: ``rng.geometric`` then)."""
+    if p < 2.0 ** -12:
+        return None
+    q = 1.0 - p
+    bits = min(16, max(8, math.ceil(math.log2(64 / p))))        # buckets ~64 times finer than the first bin
+    width = 1 << (32 - bits)
+    k = np.arange(1, math.ceil(23 / p) + 2, dtype=np.float64)    # (1 - p)^k * 2^32 falls below 1
+    thresholds = np.floor(np.power(q, k) * _SPAN).astype(np.int64)  # t[1], t[2], ...: F >= k iff u < t[k]
+    thresholds = thresholds[thresholds > 0]
+    ascending = thresholds[::-1]
+
+    def count_at(u: np.ndarray) -> np.ndarray:                   # F(u): how many thresholds lie above u
+        return len(ascending) - np.searchsorted(ascending, u, side="right")
+
+    low = np.arange(1 << bits, dtype=np.int64) * width
+    top, bottom = count_at(low + width - 1), count_at(low)
+    single = bottom - top <= 1
+    bad = np.flatnonzero(~single)
+    first_good = int(bad.max()) + 1 if len(bad) else 0
+    # the tail: u < t[K], the smallest threshold at or above every multi-threshold bucket
+    tail_k = int(count_at(np.array([first_good * width]))[0])       # thresholds above the good region's floor
+    tail = int(thresholds[tail_k - 1]) if tail_k >= 1 else int(_SPAN)
+    if tail / _SPAN > 0.05:
+        return None
+    inside = np.where(bottom > top, thresholds[np.minimum(top, len(thresholds) - 1)], 0)
+    return bits, top.astype(np.uint16 if top.max() < 1 << 16 else np.uint32), inside.astype(np.uint32), tail, tail_k
+
+
+def failures(p: float, rng: np.random.Generator, count: int) -> np.ndarray:
+    """``count`` failed-attempt counts before a success of probability ``p`` (uint64), the law of
+    ``rng.geometric(p, count) - 1``."""
+    table = _table(float(p)) if 0 < p < 1 else None
+    if table is None:
+        out = rng.geometric(p, count).astype(np.uint64)
+        out -= np.uint64(1)
+        return out
+    bits, base, inside, tail, tail_k = table
+    u = rng.bit_generator.random_raw(-(-count // 2)).view(np.uint32)[:count]
+    bucket = u >> np.uint32(32 - bits)
+    out = base.take(bucket).astype(np.uint64)
+    out += u < inside.take(bucket)
+    deep = np.flatnonzero(u < tail)
+    if len(deep):
+        out[deep] = rng.geometric(p, len(deep)).astype(np.uint64) + np.uint64(tail_k - 1)
+    return out
+
+
+def positions(rng: np.random.Generator, r: float, count: int) -> np.ndarray:
+    """The indices (sorted, int64) at which ``count`` independent events of probability ``r`` occur."""
+    if r <= 0 or count == 0:
+        return np.zeros(0, dtype=np.int64)
+    if r >= DENSE:
+        return np.flatnonzero(rng.random(count) < r)
+    expected = count * r
+    found, start = [], -1
+    while True:
+        gaps = rng.geometric(r, int(expected + 6 * math.sqrt(expected) + 16))
+        where = np.cumsum(gaps) + start
+        found.append(where[where < count])
+        if where[-1] >= count:
+            return np.concatenate(found)
+        start = int(where[-1])
+        expected = (count - start) * r
+
+
+def categories(rng: np.random.Generator, cdf: np.ndarray, count: int) -> np.ndarray:
+    """``count`` draws (uint8) of the categorical law with cumulative weights ``cdf`` (last 1)."""
+    common, rest, conditional = _split(tuple(np.asarray(cdf, dtype=np.float64).tolist()))
+    out = np.full(count, common, dtype=np.uint8)
+    where = positions(rng, rest, count)
+    if len(where):
+        drawn = np.searchsorted(conditional, rng.random(len(where)), side="right")
+        out[where] = np.minimum(drawn, len(conditional) - 1)
+    return out
+
+
+@functools.lru_cache(maxsize=256)
+def _split(cdf: tuple[float, ...]) -> tuple[int, float, np.ndarray]:
+    """The dominant value of a categorical law, the probability of any other, and the others' cumulative
+    weights given that it is not the dominant one."""
+    weights = np.diff(np.array(cdf), prepend=0.0)
+    common = int(np.argmax(weights))
+    others = weights.copy()
+    others[common] = 0.0
+    conditional = np.cumsum(others)
+    if conditional[-1] > 0:
+        conditional /= conditional[-1]
+    conditional.flags.writeable = False
+    return common, 1.0 - float(weights[common]), conditional
+
+
+def plane(rng: np.random.Generator, r: float, count: int) -> np.ndarray:
+    """``count`` coins of bias ``r``, packed eight a byte (zero padding)."""
+    bits = np.zeros(count, dtype=np.uint8)
+    bits[positions(rng, r, count)] = 1
+    return np.packbits(bits)
