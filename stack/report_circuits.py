@@ -121,6 +121,8 @@ def _circuit(emu: Emulation, seen: Views, index: int, w: Workload) -> dict[str, 
         "disagreement": rates,
         "hops_detail": hops,
         "distillation": _distillation_total(hops, fidelity),
+        "end_distil": (tail.end_distil or None) if tail is not None else None,
+        "end_distillation": _end_distillation(tail, fidelity),
         "repeaters": [{"node": names[n], "swaps": r.swaps, "swap_failures": r.swap_failures,
                        "cutoff_discards": r.cutoff_discards, "max_held_per_side": list(r.max_held)}
                       for n, r in records.items() if r.role == "repeater"],
@@ -144,6 +146,21 @@ def _distillation(at: CircuitStats | None, link_id: int) -> dict[str, Any] | Non
             "pairs_per_distilled": d.elementary / d.distilled if d.distilled else None,
             "fidelity_before_estimated": d.fidelity_before / d.elementary if d.elementary else None,
             "fidelity_after_estimated": d.fidelity_after / d.distilled if d.distilled else None}
+
+
+def _end_distillation(tail: CircuitStats | None, fidelity: tuple[float, float] | None) -> dict[str, Any] | None:
+    """The ends' rounds on end-to-end pairs, as the tail (their initiator) saw them (docs/report.md)."""
+    d = None if tail is None else tail.end_distillation
+    if d is None:
+        return None
+    return {"rounds_attempted": d.attempted, "rounds_succeeded": d.succeeded,
+            "success_measured": d.succeeded / d.attempted if d.attempted else None,
+            "success_estimated": d.predicted_success / d.attempted if d.attempted else None,
+            "end_to_end_pairs": d.elementary, "distilled_pairs": d.distilled,
+            "pairs_per_distilled": d.elementary / d.distilled if d.distilled else None,
+            "fidelity_before_estimated": d.fidelity_before / d.elementary if d.elementary else None,
+            "fidelity_after_estimated": d.fidelity_after / d.distilled if d.distilled else None,
+            "fidelity_after_measured": None if fidelity is None else fidelity[0]}
 
 
 def _distillation_total(hops: list[dict[str, Any]], fidelity: tuple[float, float] | None) -> dict[str, Any] | None:

@@ -282,7 +282,7 @@ def _build_apps(emu: Emulation, responders: dict[str, dict[int, tuple[str, int]]
                            ato=int(item.atomic), con=int(item.consecutive),
                            rotx1l=rot[0], rotyl=rot[1], rotx2l=rot[2],
                            rotx1r=rot[0], rotyr=rot[1], rotx2r=rot[2], rl=random, rr=random,
-                           **distil_request(item.distill, item.distill_rule).create_fields())
+                           **distil_request(item.distill, item.distill_rule, item.distill_end).create_fields())
         service = NETWORK_SERVICE_PORT if item.service == "network" else LINK_SERVICE_PORT
         origin = EntanglementUser((node_ip(node.node_id), service), create, item.start_ns)
         responder = EntanglementUser((node_ip(remote.node_id), service), None)

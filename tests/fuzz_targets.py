@@ -27,7 +27,16 @@ from protocols.packets.heralding_batch import HeraldBatch, decode_qhp
 from protocols.packets.qframe import QuantumFrame
 from protocols.packets.qncp import CircuitEnd, Confirm, HopAck, PairMessage, decode_qncp
 from protocols.packets.qncp_caps import HopRule, LinkCap, LinkOption, NodeCap, QCap
-from protocols.packets.qncp_common import COMPLETE, CONFIRM, CREDIT, DISTIL, EXPIRE, SCOPE_HOP, SETUP_ACK
+from protocols.packets.qncp_common import (
+    COMPLETE,
+    CONFIRM,
+    CREDIT,
+    DISTIL,
+    EXPIRE,
+    SCOPE_END_TO_END,
+    SCOPE_HOP,
+    SETUP_ACK,
+)
 from protocols.packets.qncp_distil import Distil
 from protocols.packets.qncp_setup import Setup, SetupReply
 from protocols.packets.qnp import EgpHeader, TrackFrame
@@ -90,7 +99,9 @@ def _qncp_seeds() -> tuple[bytes, ...]:
             PairMessage(CREDIT, 0xBEEF, 1, link_label=0xC001, pair_seq=7, link_id=0xA1, window=4).encode(),
             Confirm(CONFIRM, 0xBEEF, 1, 3, 4, 5, 2, 0xFFFF).encode(), CircuitEnd(COMPLETE, 0xBEEF, 1, 3).encode(),
             Distil(DISTIL, 0xBEEF, 1, link_label=0xC001, kept_pair_seq=7, link_id=0xA1, scope=SCOPE_HOP, protocol=2,
-                   sacrificed_pair_seq=8, level=1, outcome=1).encode())
+                   sacrificed_pair_seq=8, level=1, outcome=1).encode(),
+            Distil(DISTIL, 0xBEEF, 1, link_label=0xC001, kept_pair_seq=7, link_id=0xA1, scope=SCOPE_END_TO_END,
+                   protocol=1, sacrificed_pair_seq=9, level=0, outcome=0x0D).encode())
 
 
 def _medium_seeds() -> tuple[bytes, ...]:

@@ -180,8 +180,8 @@ def test_a_three_hop_chain_with_a_round_per_hop_delivers_better_pairs() -> None:
 def test_no_pair_at_one_end_only_under_classical_loss(seed: int) -> None:
     """tests/test_network_robustness.py's lossy chain (about 20 % of datagrams lost and duplicated per hop, jitter
     that reorders) with distilling hops: BBPSSW on the keep entry, DEJMPS pumping on the measure entry (a fixed
-    basis: an explicit rule needs RL = 0). Memories do not decay here (every request must finish) and the
-    repeaters have room for both circuits' windows of 2."""
+    basis here; an explicit rule with random bases is served too). Memories do not decay here (every request must
+    finish) and the repeaters have room for both circuits' windows of 2."""
     text = SCENARIO.format(duration=60_000, seed=seed, loss=PER_FIBRE)
     text = text.replace("storage_qubits = 2", "storage_qubits = 6").replace("t2_ms = 50.0", "t2_ms = inf")
     text = text.replace("min_fidelity = 0.85\n", 'min_fidelity = 0.85\ndistill = { protocol = "bbpssw", rounds = 1 }\n')

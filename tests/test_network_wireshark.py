@@ -303,6 +303,7 @@ MALFORMED = [
     (udp_frame(1, QNCP_PORT, 2, QNCP_PORT, _patch(DISTIL_BYTES, 18, 2)), "qncp.undefined_value"),
     (udp_frame(1, QNCP_PORT, 2, QNCP_PORT, _patch(DISTIL_BYTES, 19, 0)), "qncp.undefined_value"),
     (udp_frame(1, QNCP_PORT, 2, QNCP_PORT, _patch(DISTIL_BYTES, 23, 2)), "qncp.undefined_value"),
+    (udp_frame(1, QNCP_PORT, 2, QNCP_PORT, _patch(_patch(DISTIL_BYTES, 18, 1), 23, 0x10)), "qncp.undefined_value"),
     (udp_frame(1, QNCP_PORT, 2, QNCP_PORT, _with_length(DISTIL_BYTES + b"\0")), "qncp.trailing"),
     (udp_frame(1, QNCP_PORT, 2, QNCP_PORT, _patch(EXPIRE_BYTES, 2, 12)), "qncp.undefined_value"),
     (udp_frame(1, QNCP_PORT, 2, QNCP_PORT, _patch(EXPIRE_BYTES, 3, 6)), "qncp.undefined_value"),

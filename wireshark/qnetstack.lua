@@ -862,7 +862,10 @@ local QNCP_DISTIL = layout(qncp_reg, 24, {
     {"protocol", "Protocol", 19, 1, vals = DISTIL_PROTOCOLS},
     {"sacrificed_pair_seq", "Sacrificed Pair Sequence", 20, 2},
     {"level", "Level", 22, 1},
-    {"outcome", "Outcome", 23, 1, vals = DISTIL_OUTCOMES},
+    {"outcome_reserved", "Outcome Reserved", 23, 1, mask = 0xF0, vals = {[0] = "0"}},
+    {"survivor", "Survivor Bell State (END_TO_END)", 23, 1, mask = 0x0C, vals = BELL_STATES},
+    {"keep_parity", "Keep Parity (END_TO_END)", 23, 1, mask = 0x02},
+    {"outcome", "Outcome", 23, 1, mask = 0x01, vals = DISTIL_OUTCOMES},
 })
 local QNCP_SETUP_FIXED = layout(qncp_reg, 24, {
     {"tail_node", "Tail Node", 12, 4},
@@ -1098,6 +1101,9 @@ local function qncp_dissect(buf, pinfo, root)
         if whole then
             body, kind = summary(v)
             check_trailing(tree, buf, lay, qncp_ex, qncp_trailing)
+            if DISTIL_TYPES[h.msg_type] and v.scope == 0 and (v.keep_parity ~= 0 or v.survivor ~= 0) then
+                tree:add_proto_expert_info(qncp_ex.undefined, "HOP Outcome above 1 (keep parity and survivor are END_TO_END's)")
+            end
         else
             body = "[truncated]"
         end

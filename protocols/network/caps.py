@@ -77,7 +77,7 @@ def reply(circuit_id: int, head: int, decided: rules.CircuitRules, cutoff_ns: in
                       for hop in decided.hops)
     return SetupReply(circuit_id, head, decided.route[-1], decided.route[-1], decided.window, cutoff_ns or 0,
                       end_cutoff_ns or 0, decided.expected_pair_ns, fidelity, error_x, error_z, error_y,
-                      decided.route, hop_rules)
+                      decided.route, hop_rules, end_distil=rule_byte(decided.end_distil))
 
 
 def model(message: SetupReply) -> BellDistribution:

@@ -103,6 +103,10 @@ class Circuit:
     linger_ns: int = 0
     stats: CircuitStats = field(default_factory=lambda: CircuitStats("repeater"))
     attempts: int = 1
+    end_distil: DistilRule | None = None
+    """How the ends distil end-to-end pairs before delivering them (the SETUP_REPLY's End Distil), None: not."""
+    first_link: tuple[int, int] = (0, 0)
+    """(link id, label) of the head's hop: how END_TO_END DISTILs name pairs."""
     """Head: circuit ids tried so far."""
 
     @property

@@ -18,6 +18,7 @@ from protocols.common import QNCP_PORT, Actions
 from protocols.network.circuit import Circuit, CircuitEvent, CircuitState
 from protocols.network.context import Node
 from protocols.network.distiller import Distiller
+from protocols.network.end_distiller import EndDistiller
 from protocols.network.endpoint import EndPoint
 from protocols.network.hops import Hops
 from protocols.network.service import Service
@@ -37,8 +38,9 @@ class Ending:
     """COMPLETE, TEARDOWN and their ACKs at one node; stopping, closing and forgetting circuits."""
 
     def __init__(self, node: Node, service: Service, hops: Hops, ends: EndPoint, swapper: Swapper,
-                 distiller: Distiller) -> None:
+                 distiller: Distiller, end_distiller: EndDistiller) -> None:
         self.distiller = distiller
+        self.end_distiller = end_distiller
         self.node = node
         self.service = service
         self.hops = hops
@@ -170,4 +172,5 @@ class Ending:
         self.hops.forget(circuit)
         self.ends.forget(circuit)
         self.distiller.forget(circuit)
+        self.end_distiller.forget(circuit)
         self.failures.pop(handle, None)

@@ -71,6 +71,9 @@ class EndPoint:
         """Measurements under way, by slot (results of one slot come back in order)."""
         self.on_settled: Callable[[Circuit, int], Actions] = lambda circuit, now: Actions()
         """The tail has settled Number pairs: the circuit completes."""
+        self.on_end_pair: Callable[[Circuit, Half, int], Actions] = lambda circuit, half, now: Actions()
+        """The tail of a circuit whose ends distil: an end-to-end pair for the end pool
+        (:mod:`protocols.network.end_distiller`)."""
 
     def state(self, circuit: Circuit) -> EndState:
         return self.states.setdefault(circuit.handle, EndState())
@@ -147,6 +150,8 @@ class EndPoint:
         return self.tracker.kill(half, REASON_CUTOFF, None, now)
 
     def _goodness(self, circuit: Circuit, half: Half, now: int) -> float:
+        if half.distilled is not None:
+            return half.distilled
         peer = circuit.tail if circuit.is_head else circuit.head
         stored = 0 if half.ok_at is None else max(0, now - half.ok_at)
         return goodness(circuit.model, stored, self.node.caps.memory, self.node.topology.node(peer).memory)
@@ -168,6 +173,8 @@ class EndPoint:
         state = self.state(circuit)
         if state.numbered >= circuit.number or circuit.state not in (CircuitState.ACTIVE,):
             return self.tracker.kill(half, REASON_TEARDOWN, None, now)        # a surplus chain
+        if circuit.end_distil is not None and half.distilled is None:
+            return self.on_end_pair(circuit, half, now)                       # not a pair to deliver yet
         assert half.track is not None
         n = state.numbered
         state.numbered += 1
@@ -252,6 +259,8 @@ class EndPoint:
         half.e2e = n
         state.delivered[n] = half.key
         state.answered[n] = 0
+        if circuit.end_distil is not None:
+            half.distilled = ll.decode_fidelity(message.goodness)
         self.node.timers.cancel(("hold", half.key))
         ok_at = circuit.stats.hop1_ok_at.pop(half.seq, None)
         if ok_at is not None:

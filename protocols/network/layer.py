@@ -11,6 +11,7 @@ results). It dispatches each input to the collaborator that owns the concern:
 - :class:`~protocols.network.swapper.Swapper`: swapping at repeaters, the cutoff;
 - :class:`~protocols.network.distiller.Distiller`: distilling a hop's pairs before they are swapped or delivered;
 - :class:`~protocols.network.endpoint.EndPoint`: the ends (numbering, CONFIRM, OKs, τ_end);
+- :class:`~protocols.network.end_distiller.EndDistiller`: the ends distilling end-to-end pairs before delivery;
 
 which share the node's tables through :class:`~protocols.network.context.Node`, and merges their actions.
 Deadlines live in one heap (:class:`~protocols.network.timers.Timers`).
@@ -30,6 +31,7 @@ from protocols.network.arrivals import Arrivals
 from protocols.network.circuit import Circuit, CircuitState
 from protocols.network.context import Node
 from protocols.network.distiller import Distiller
+from protocols.network.end_distiller import EndDistiller
 from protocols.network.ending import Ending
 from protocols.network.endpoint import EndPoint
 from protocols.network.hops import Hops
@@ -50,6 +52,7 @@ from protocols.packets.qncp_common import (
     DISTIL,
     EXPIRE,
     EXPIRE_ACK,
+    SCOPE_END_TO_END,
     TEARDOWN,
     TRACK_ACK,
 )
@@ -72,7 +75,9 @@ class NetworkLayer:
         self.swapper = Swapper(node, self.tracker, self.hops)
         self.ends = EndPoint(node, self.service, self.tracker, self.hops)
         self.distiller = Distiller(node, self.tracker, self.hops)
-        self.ending = Ending(node, self.service, self.hops, self.ends, self.swapper, self.distiller)
+        self.end_distiller = EndDistiller(node, self.tracker, self.hops)
+        self.ending = Ending(node, self.service, self.hops, self.ends, self.swapper, self.distiller,
+                             self.end_distiller)
         self.signalling = Signalling(node, self.service, self.hops, self.ending, cutoffs)
         self.arrivals = Arrivals(node, self.hops, self.tracker, self.swapper, self.ends, self.distiller)
         self.distiller.on_ready = self.arrivals.ready
@@ -82,6 +87,8 @@ class NetworkLayer:
         self.tracker.on_retracted = self.ends.on_retracted
         self.tracker.on_tracked = self.ends.deliver
         self.ends.on_settled = self.ending.complete
+        self.ends.on_end_pair = self.end_distiller.add
+        self.end_distiller.on_ready = self.ends.deliver
 
     @property
     def node_id(self) -> int:
@@ -118,31 +125,38 @@ class NetworkLayer:
         elif isinstance(event, MeasureResult):
             actions = self.ends.on_measured(event, now)
         elif isinstance(event, DistillResult):
-            actions = self.distiller.on_result(event, now)
+            end = self.end_distiller.expects((event.keep_slot, event.sacrifice_slot))
+            actions = (self.end_distiller if end else self.distiller).on_result(event, now)
         elif isinstance(event, MoveResult):
-            actions = self.distiller.on_moved(event, now)
+            end = event.slot in self.end_distiller.pool.moving
+            actions = (self.end_distiller if end else self.distiller).on_moved(event, now)
         elif isinstance(event, GenerationOver):
             actions = self._generation_over(now)
         elif isinstance(event, CommandRejected):
             actions = self._rejected(event, now)
         else:
             raise TypeError(f"network layer cannot handle {event!r}")
-        if self.distiller.entries and isinstance(event, BellMeasureResult | MeasureResult | DistillResult):
-            actions.extend(self.distiller.to_storage())     # a storage slot may have come free
+        if isinstance(event, BellMeasureResult | MeasureResult | DistillResult):
+            if self.distiller.entries:
+                actions.extend(self.distiller.to_storage())     # a storage slot may have come free
+            if self.end_distiller.entries:
+                actions.extend(self.end_distiller.to_storage())
         return self._done(actions, now)
 
     def _rejected(self, event: CommandRejected, now: int) -> Actions:
         """The medium refused a command of ours (its slot held no qubit): the halves it named die, so both
         ends learn of it (EXPIRE) instead of waiting for a result that will not come."""
         if event.command == "Move":          # a pooled half's move to storage (expected when a round holds it)
-            return self.distiller.on_moved(event, now)
+            end = event.slot in self.end_distiller.pool.moving
+            return (self.end_distiller if end else self.distiller).on_moved(event, now)
         self.node.counters.hardware_refusals += 1
         if event.command == "BellMeasure":
             return self.swapper.on_rejected(event.slot, now)
         if event.command == "Measure":
             return self.ends.on_rejected(event.slot, now)
         if event.command == "Distill":
-            return self.distiller.on_result(event, now)
+            end = self.end_distiller.rejected(event.slot)
+            return (self.end_distiller if end else self.distiller).on_result(event, now)
         return Actions()
 
     def on_timer(self, now: int) -> Actions:
@@ -170,7 +184,7 @@ class NetworkLayer:
         measurement is under way."""
         node = self.node
         return (node.outbox.empty() and self.hops.settled() and self.swapper.settled() and self.ends.settled()
-                and self.distiller.settled() and self.signalling.settled()
+                and self.distiller.settled() and self.end_distiller.settled() and self.signalling.settled()
                 and not any(circuit.live for circuit in node.circuits) and ("flush",) not in node.timers)
 
     # -- inputs ---------------------------------------------------------------------------------
@@ -216,6 +230,10 @@ class NetworkLayer:
             return self.ends.on_confirm_ack(message, now)
         elif isinstance(message, PairMessage):
             return self._pair_message(message, sender, now)
+        elif isinstance(message, Distil) and message.scope == SCOPE_END_TO_END:
+            if message.msg_type == DISTIL:
+                return self.end_distiller.on_distil(message, sender, now)
+            return self.end_distiller.on_distil_ack(message, now)
         elif isinstance(message, Distil):
             if message.msg_type == DISTIL:
                 return self.distiller.on_distil(message, sender, now)
@@ -284,6 +302,8 @@ class NetworkLayer:
             return self.ends.confirm_gave_up(handle, key[2], now)
         if kind == "distil":
             return self.distiller.gave_up(key[1:], now)
+        if kind == "distil-e2e":
+            return self.end_distiller.gave_up(key[1:], now)
         circuit = node.circuits.get(handle)
         if kind in ("ready", "credit", "track") and circuit is not None:
             return self.ending.fail(circuit, ll.ERR_DOWN, now)

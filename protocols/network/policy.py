@@ -83,11 +83,9 @@ class DistilRequest:
 
     @classmethod
     def from_create(cls, create: ll.Create) -> DistilRequest:
-        """ValueError for what the network service refuses: mode 3, rules on a measure-directly or random-basis
-        request, undefined rule bytes, an explicit request with no rule, or rule bytes without explicit mode."""
+        """ValueError for what the network service refuses: mode 3, undefined rule bytes, or an explicit request
+        with no rule. With rules, PL1/PL2 carry no basis probabilities: a random local basis (RL) is uniform."""
         if create.distil == ll.DISTIL_EXPLICIT:
-            if create.rl:
-                raise ValueError("an explicit distillation policy needs RL = 0 (PL1 and PL2 carry the rules)")
             try:
                 hop, end = DistilRule.from_byte(create.pl1), DistilRule.from_byte(create.pl2)
             except Exception as error:      # ParseError of an undefined rule byte
@@ -132,23 +130,33 @@ def auto_rules() -> list[DistilRule]:
             if rounds > 1 or schedule == Schedule.RECURRENCE]     # one round: the two schedules are the same
 
 
-def distil_request(mode: str, rule: tuple[str, str, int] | None = None) -> DistilRequest:
+def distil_request(mode: str, rule: tuple[str, str, int] | None = None,
+                   end: tuple[str, str, int] | None = None) -> DistilRequest:
     """A request from its scenario / API spelling: "none", "auto", or "explicit" with (protocol, schedule,
-    rounds) for every hop, e.g. ``("dejmps", "recurrence", 1)``. ValueError names what is wrong.
+    rounds) for every hop (``rule``) and/or for the end-to-end pairs (``end``), e.g.
+    ``("dejmps", "recurrence", 1)``. ValueError names what is wrong.
 
     >>> distil_request("explicit", ("bbpssw", "pumping", 2)).create_fields()
     {'distil': 2, 'pl1': 82, 'pl2': 0}
+    >>> distil_request("explicit", None, ("dejmps", "recurrence", 1)).create_fields()
+    {'distil': 2, 'pl1': 0, 'pl2': 129}
     """
     if mode == "none":
         return NO_DISTILLATION
     if mode == "auto":
         return DistilRequest(ll.DISTIL_AUTO)
-    if mode != "explicit" or rule is None:
+    if mode != "explicit" or (rule is None and end is None):
         raise ValueError(f"distillation {mode!r}: expected none, auto, or explicit with a rule")
-    protocol, schedule, rounds = rule
+    return DistilRequest(ll.DISTIL_EXPLICIT, _rule(rule), _rule(end))
+
+
+def _rule(spelled: tuple[str, str, int] | None) -> DistilRule | None:
+    if spelled is None:
+        return None
+    protocol, schedule, rounds = spelled
     try:
-        hop = DistilRule(DistillProtocol[protocol.upper()], Schedule(schedule), rounds)
-        distil_byte(int(hop.protocol), SCHEDULE_CODES[hop.schedule], hop.rounds)
+        rule = DistilRule(DistillProtocol[protocol.upper()], Schedule(schedule), rounds)
+        distil_byte(int(rule.protocol), SCHEDULE_CODES[rule.schedule], rule.rounds)
     except (KeyError, ValueError) as error:
-        raise ValueError(f"distillation rule {rule}: {error}") from None
-    return DistilRequest(ll.DISTIL_EXPLICIT, hop)
+        raise ValueError(f"distillation rule {spelled}: {error}") from None
+    return rule

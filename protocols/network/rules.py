@@ -133,6 +133,18 @@ class HopRule:
 
 
 @dataclass(frozen=True, slots=True)
+class Retries:
+    """The expected time a distillation round loses to retransmitted DISTILs (:func:`retry_ns`): per hop, and
+    between the circuit's ends."""
+
+    hops_ns: tuple[float, ...] = ()
+    end_ns: float = 0.0
+
+
+NO_RETRIES = Retries()
+
+
+@dataclass(frozen=True, slots=True)
 class CircuitRules:
     route: tuple[int, ...]
     window: int
@@ -148,6 +160,9 @@ class CircuitRules:
     worst_fidelity: float
     """F_worst(τ): every pair delivered under these cutoffs is at least this good."""
     hops: tuple[HopRule, ...]
+    end_distil: DistilRule | None = None
+    """How the ends distil end-to-end pairs before delivering them (:mod:`protocols.network.end_plans`);
+    ``expected_pair_ns`` then counts the pairs the rounds take."""
 
 
 def node_cap(caps: NodeCaps, free_qubits: int) -> NodeCap:
@@ -220,14 +235,15 @@ class _Path:
 
 
 def distilled_link(link: LinkCap, rule: DistilRule | None, a: NodeCap, b: NodeCap,
-                   raw: dict[int, OptionCap]) -> LinkCap:
+                   raw: dict[int, OptionCap], retry_ns: float = 0.0) -> LinkCap:
     """``link`` as the model sees it when it distils by ``rule`` (each distilled option's raw one in ``raw``,
-    by id)."""
+    by id). A round's wait is the hop's classical round trip, a gate and a readout, and ``retry_ns``: the
+    expected time lost to retransmitted DISTILs (:func:`retry_ns`)."""
     if rule is None:
         raw.update((id(option), option) for option in link.options)
         return link
     noise = RoundNoise((a.gate_fidelity, b.gate_fidelity), (a.readout_fidelity, b.readout_fidelity))
-    wait = 2 * link.delay_ns + max(a.gate_ns + a.readout_ns, b.gate_ns + b.readout_ns)
+    wait = 2 * link.delay_ns + max(a.gate_ns + a.readout_ns, b.gate_ns + b.readout_ns) + retry_ns
     options = []
     for option in link.options:
         success, distribution, _ = distilled_option(option.distribution, option.success, rule, noise,
@@ -238,11 +254,13 @@ def distilled_link(link: LinkCap, rule: DistilRule | None, a: NodeCap, b: NodeCa
 
 
 def decide(demand: Demand, route: Sequence[int], nodes: Sequence[NodeCap], links: Sequence[LinkCap],
-           margin_ns: int = 0, distil: Sequence[DistilRule | None] = ()) -> CircuitRules | int:
+           margin_ns: int = 0, distil: Sequence[DistilRule | None] = (),
+           retries_ns: Sequence[float] = ()) -> CircuitRules | int:
     """The circuit's rules, or ERR_NORES / ERR_UNSUPP / ERR_NOTIME. ``nodes`` are the NodeCaps of the whole
     route (the tail's own last), ``links`` the K LinkCaps; ``margin_ns`` is added to L (e.g. the path's
     classical jitter, which the QCaps do not carry); ``distil`` the distillation rule of each hop (none by
-    default): such a hop needs a window of the rule's pairs held at once."""
+    default): such a hop needs a window of the rule's pairs held at once; ``retries_ns`` each hop's expected time
+    lost to retransmitted DISTILs per round (none by default)."""
     _check(route, nodes, links)
     rules = list(distil) or [None] * len(links)
     held = max((rule.held for rule in rules if rule is not None), default=1)
@@ -251,7 +269,8 @@ def decide(demand: Demand, route: Sequence[int], nodes: Sequence[NodeCap], links
     if window < held:
         return ERR_NORES
     raw: dict[int, OptionCap] = {}
-    links = [distilled_link(link, rule, nodes[i], nodes[i + 1], raw)
+    retries = list(retries_ns) or [0.0] * len(links)
+    links = [distilled_link(link, rule, nodes[i], nodes[i + 1], raw, retries[i])
              for i, (link, rule) in enumerate(zip(links, rules, strict=True))]
     path = _Path(route, nodes, links, margin_ns)
     choice = [0] * len(links)
@@ -276,6 +295,18 @@ def decide(demand: Demand, route: Sequence[int], nodes: Sequence[NodeCap], links
     return CircuitRules(tuple(route), window, tau, tau_end, hold, math.ceil(pair_ns),
                         mid_distribution(chain, path.generations(choice), math.inf if tau is None else tau),
                         worst_fidelity(chain, tau), hops)
+
+
+def retry_ns(delivery: float, rto_ns: float) -> float:
+    """The expected time an exchange (a message and its answer) loses to retransmissions when each crossing
+    arrives with probability ``delivery`` and a lost one is resent after ``rto_ns``: (1 − s)/s RTOs, with
+    s = delivery² the chance that both directions arrive.
+
+    >>> retry_ns(1.0, 1e6), round(retry_ns(0.8, 1e6))
+    (0.0, 562500)
+    """
+    both = max(delivery, 1e-3) ** 2
+    return (1 - both) / both * rto_ns
 
 
 def selecting_minimum(option_fidelity: float) -> float:

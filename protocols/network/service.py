@@ -11,7 +11,7 @@ ends the request.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from protocols.common import NETWORK_PURPOSE_BASE, Actions, Address, Basis, ParseError
 from protocols.link.types import RANDOM_BASES, ROTATION_BASES, basis_choice
@@ -139,7 +139,10 @@ class Service:
     def basis(self, circuit: Circuit) -> Basis:
         """This end's measurement basis for its next pair of a measure-directly circuit."""
         head = circuit.is_head
-        choice = basis_choice(circuit.create, local=head)
+        create = circuit.create
+        if create.distil == ll.DISTIL_EXPLICIT:
+            create = replace(create, pl1=0, pl2=0)      # PL1/PL2 carry the rules: the local choice is uniform
+        choice = basis_choice(create, local=head)
         if choice:
             bases, weights = zip(*choice, strict=True)
             return bases[int(self.node.rng.choice(len(bases), p=[w / sum(weights) for w in weights]))]

@@ -11,12 +11,14 @@ with another circuit id, and gives up with ERR TIMEOUT if no reply comes in time
 
 from __future__ import annotations
 
+import itertools
+
 import protocols.network.caps as caps
 import protocols.network.plans as plans
 import protocols.network.rules as rules
 from protocols.common import QNCP_PORT, Actions
 from protocols.network.circuit import Circuit, CircuitEvent, CircuitState, Hop
-from protocols.network.context import Node
+from protocols.network.context import RTO_FLOOR_NS, Node
 from protocols.network.ending import Ending
 from protocols.network.hops import Hops
 from protocols.network.model import Chain, signalling_latency_ns
@@ -145,8 +147,9 @@ class Signalling:
             request = DistilRequest.from_create(create)
         except ValueError:
             request = None
-        decided = ll.ERR_UNSUPP if request is None else plans.decide(demand, setup.route, nodes, links, margin,
-                                                                     request)
+        decided = ll.ERR_UNSUPP if request is None else plans.decide(
+            demand, setup.route, nodes, links, margin, request, create.tpe != ll.TPE_MEASURE,
+            self._retries(setup.route))
         if isinstance(decided, int):
             node.circuits.forget(circuit.handle)
             node.refusals[circuit.handle[1]] = circuit.stats
@@ -164,6 +167,18 @@ class Signalling:
         actions.extend(node.reliable(("reply", circuit.handle, circuit.hop(LEFT).peer), circuit.hop(LEFT).peer,
                                      QNCP_PORT, message.encode(), now, node.config.retries))
         return actions.extend(self.hops.start(circuit, now))
+
+    def _retries(self, route: tuple[int, ...]) -> rules.Retries:
+        """The expected time a distillation round loses to retransmissions: per hop, and between the ends
+        (from the fibres' classical loss, as the tail's topology knows it)."""
+        topology = self.node.topology
+
+        def lost(a: int, b: int) -> float:
+            rto = 2 * (topology.delay(a, b) + topology.jitter(a, b)) + RTO_FLOOR_NS
+            return rules.retry_ns(min(topology.delivery(a, b), topology.delivery(b, a)), rto)
+
+        return rules.Retries(tuple(lost(a, b) for a, b in itertools.pairwise(route)),
+                             lost(route[0], route[-1]))
 
     def _refuse(self, handle: Handle, tail: int, to: int, code: int, now: int) -> Actions:
         self.node.counters.refused += 1
@@ -195,6 +210,9 @@ class Signalling:
         stats.labels = [rule.link_label for rule in message.rules]
         stats.origins = [rule.origin_node for rule in message.rules]
         stats.distil = [str(DistilRule.from_byte(rule.distil) or "") for rule in message.rules]
+        circuit.end_distil = DistilRule.from_byte(message.end_distil)
+        circuit.first_link = (message.rules[0].link_id, message.rules[0].link_label)
+        stats.end_distil = str(circuit.end_distil or "")
         stats.setup_done_at = now
         node.timers.cancel(("setup-timeout", circuit.handle))
         return Actions()

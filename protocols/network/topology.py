@@ -123,6 +123,8 @@ class Fibre:
     b: int
     delay_ns: int
     jitter_ns: int = 0
+    loss: float = 0.0
+    """Probability that a datagram crossing it is lost (each way)."""
 
 
 class Topology:
@@ -154,8 +156,8 @@ class Topology:
             for end in (fibre.a, fibre.b):
                 if end not in self._nodes:
                     raise ValueError(f"fibre {fibre.a}-{fibre.b}: unknown node {end}")
-            self._fibres.add_edge(fibre.a, fibre.b, weight=fibre.delay_ns, jitter=fibre.jitter_ns)
-        self._paths: dict[tuple[int, int], tuple[int, int]] = {}
+            self._fibres.add_edge(fibre.a, fibre.b, weight=fibre.delay_ns, jitter=fibre.jitter_ns, loss=fibre.loss)
+        self._paths: dict[tuple[int, int], tuple[int, int, float]] = {}
         self.searches = 0
         """Shortest-path searches over the fibre graph so far (one per source node at most)."""
 
@@ -204,7 +206,11 @@ class Topology:
         """The largest jitter a datagram from ``a`` to ``b`` gets: the sum over that path's fibres."""
         return self._path(a, b)[1]
 
-    def _path(self, a: int, b: int) -> tuple[int, int]:
+    def delivery(self, a: int, b: int) -> float:
+        """The probability that a datagram from ``a`` reaches ``b``: the product over that path's fibres."""
+        return self._path(a, b)[2]
+
+    def _path(self, a: int, b: int) -> tuple[int, int, float]:
         key = (a, b)
         if key not in self._paths:
             self._search(a)
@@ -213,21 +219,22 @@ class Topology:
         return self._paths[key]
 
     def _search(self, source: int) -> None:
-        """One single-source Dijkstra from ``source``: the delay and jitter of its shortest path to every node
-        it reaches, both ways (fibres are symmetric), so a node's first look-up pays for all of its others.
-        A jitter is its parent's on the shortest-path tree plus the last fibre's: linear in the nodes."""
+        """One single-source Dijkstra from ``source``: the delay, jitter and delivery probability of its
+        shortest path to every node it reaches, both ways (fibres are symmetric), so a node's first look-up
+        pays for all of its others. Each is its parent's on the shortest-path tree combined with the last
+        fibre's: linear in the nodes."""
         import networkx as nx
 
         self.searches += 1
         if source not in self._fibres:
             return
         _, paths = nx.single_source_dijkstra(self._fibres, source, weight="weight")
-        found: dict[int, tuple[int, int]] = {source: (0, 0)}
+        found: dict[int, tuple[int, int, float]] = {source: (0, 0, 1.0)}
         for node, path in sorted(paths.items(), key=lambda item: len(item[1])):
             if node != source:
                 parent = found[path[-2]]
                 edge = self._fibres.edges[path[-2], node]
-                found[node] = (parent[0] + edge["weight"], parent[1] + edge["jitter"])
+                found[node] = (parent[0] + edge["weight"], parent[1] + edge["jitter"], parent[2] * (1 - edge["loss"]))
         for node, value in found.items():                  # a value once given stays (ties keep one path)
             self._paths.setdefault((source, node), value)
             self._paths.setdefault((node, source), value)

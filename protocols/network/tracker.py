@@ -93,6 +93,8 @@ class Tracker:
             if half.track is None:
                 half.track, half.track_from = frame, sender
             return actions.extend(self.forward(circuit, half, now))
+        if half.end_pooled:
+            return actions              # a duplicate: the end pool has its TRACK, and its Bell state is the rounds'
         half.track, half.track_from = frame, sender
         if circuit.is_tail and half.state in (HalfState.HELD, HalfState.MEASURED) and not half.distilling:
             actions.extend(self.on_tracked(circuit, half, now))

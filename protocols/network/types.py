@@ -101,6 +101,12 @@ class Half:
     released: bool = False
     tracked: bool = False
     """A TRACK about this half went to the right neighbour (head's hop-1 half, repeater's right half)."""
+    distilled: float | None = None
+    """An end-to-end pair that survived its ends' distillation rounds: its estimated fidelity (the tail's
+    estimate; at the head, CONFIRM's Goodness)."""
+    end_pooled: bool = False
+    """At the tail: in the end pool (:mod:`protocols.network.end_distiller`): its TRACK is in, and its tracked
+    Bell state is the rounds' (a duplicate TRACK changes nothing)."""
     distilling: bool = False
     """In its hop's distillation pool (:mod:`protocols.network.distiller`): not yet the hop's pair to swap or
     deliver."""
@@ -178,6 +184,10 @@ class CircuitStats:
     distil: list[str] = field(default_factory=list)
     """Per hop: its distillation rule ("" none), from the tail's rules."""
     distillation: dict[int, Any] = field(default_factory=dict)
+    end_distil: str = ""
+    """The circuit's end-to-end distillation rule ("" none), from the tail's rules."""
+    end_distillation: Any = None
+    """The tail's :class:`protocols.network.distil_state.DistilStats` of its end-to-end rounds, or None."""
     """Per link id of a distilling hop: :class:`protocols.network.distil_state.DistilStats`."""
 
 

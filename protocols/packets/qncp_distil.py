@@ -17,9 +17,12 @@ The first 18 bytes are laid out as the pair messages' (TRACK_ACK, EXPIRE, CREDIT
 pairs are link pairs of the hop Link ID, named by their Pair Sequence) or END_TO_END (end-to-end pairs, named
 by their Pair ID: the head's Pair Sequence on its first hop, Link ID). Protocol is
 :class:`protocols.common.DistillProtocol`; Level the rounds the kept pair has survived before this one;
-Outcome the sender's Z outcome of its sacrificed qubit (0 or 1). DISTIL comes from the round's initiator (a
-hop's origin); DISTIL_ACK carries the answering end's own outcome and echoes every other field, with Status 0
-or 5 EXPIRE (the receiver does not hold the pairs for this round: the round fails at both ends).
+Outcome the sender's Z outcome of its sacrificed qubit (bit 0). An END_TO_END DISTIL (from the circuit's tail,
+which alone knows the end-to-end pairs' tracked Bell states) also carries in Outcome the parity that keeps the
+pair (bit 1) and the survivor's tracked Bell state (bits 2–3, qnetstack's encoding); DISTIL_ACK echoes bits
+1–3; HOP messages have only bit 0, and bits 4–7 are 0. DISTIL comes from the round's initiator (a hop's
+origin, the circuit's tail); DISTIL_ACK carries the answering end's own outcome and echoes every other field,
+with Status 0 or 5 EXPIRE (the receiver does not hold the pairs for this round: the round fails at both ends).
 
 >>> from protocols.packets.qncp_common import DISTIL, SCOPE_HOP
 >>> m = Distil(DISTIL, 0x0101, 1, link_label=0x8001, kept_pair_seq=7, link_id=2, scope=SCOPE_HOP, protocol=2,
@@ -40,6 +43,7 @@ from protocols.packets.qncp_common import (
     DISTIL_PROTOCOLS,
     HEADER_SIZE,
     MESSAGE_TYPES,
+    SCOPE_HOP,
     SCOPES,
     STATUS_OK,
     check_size,
@@ -49,6 +53,22 @@ from protocols.packets.qncp_common import (
 _DISTIL = struct.Struct("!HHHBBHBB")
 DISTIL_SIZE = HEADER_SIZE + _DISTIL.size
 OUTCOMES = {0: "0", 1: "1"}
+E2E_OUTCOMES = range(16)
+"""Outcome bytes of an END_TO_END message: outcome | keep parity << 1 | survivor Bell state << 2."""
+
+
+def e2e_outcome(outcome: int, parity: int, survivor: int) -> int:
+    """An END_TO_END Outcome byte.
+
+    >>> e2e_outcome(1, 0, 3), split_outcome(13)
+    (13, (1, 0, 3))
+    """
+    return outcome | parity << 1 | survivor << 2
+
+
+def split_outcome(value: int) -> tuple[int, int, int]:
+    """(outcome, keep parity, survivor Bell state) of an Outcome byte."""
+    return value & 1, value >> 1 & 1, value >> 2 & 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,10 +100,11 @@ class Distil:
     def decode_body(cls, data: bytes, msg_type: int, status: int, reason: int, circuit_id: int,
                     head_node: int) -> Distil:
         """The message after its checked common header; ParseError unless exactly 24 bytes with a defined
-        Scope, Protocol and Outcome."""
+        Scope, Protocol and Outcome (0 or 1 for HOP, below 16 for END_TO_END)."""
         check_size(data, DISTIL_SIZE, msg_type)
         label, kept, link, scope, protocol, sacrificed, level, outcome = _DISTIL.unpack_from(data, HEADER_SIZE)
-        if scope not in SCOPES or protocol not in DISTIL_PROTOCOLS or outcome not in OUTCOMES:
+        if scope not in SCOPES or protocol not in DISTIL_PROTOCOLS or outcome not in (
+                OUTCOMES if scope == SCOPE_HOP else E2E_OUTCOMES):
             raise ParseError(f"QNCP {MESSAGE_TYPES[msg_type]}: scope {scope}, protocol {protocol} or outcome "
                              f"{outcome} is undefined")
         return cls(msg_type, circuit_id, head_node, label, kept, link, scope, protocol, sacrificed, level, outcome,

@@ -98,7 +98,8 @@ class AppContext:
     async def create(self, remote: str, pairs: int, *, keep: bool = True, basis: str = "Z",
                      min_fidelity: float = 0.0, priority: int = 0, atomic: bool = False,
                      consecutive: bool = True, service: str = "auto", max_time_ns: int = 0,
-                     random_basis: str = "", distill: str | tuple[str, str, int] = "none") -> int:
+                     random_basis: str = "",
+                     distill: str | tuple[str, str, int] | dict[str, tuple[str, str, int]] = "none") -> int:
         """Ask for ``pairs`` pairs with ``remote``; returns the Create ID once ACKed.
 
         ``priority`` (0-7, higher first), ``atomic`` (all pairs at once, create-and-keep) and
@@ -108,14 +109,22 @@ class AppContext:
         CREATE's Max Time (0: none). ``random_basis`` "XZ" or "XYZ": measure-directly in a basis each end
         draws per pair (CREATE's RL/RR), instead of ``basis``. ``distill`` (network service): "none", "auto"
         (the circuit's tail picks a rule per hop that meets ``min_fidelity``), or a rule for every hop,
-        ``(protocol, schedule, rounds)`` such as ``("dejmps", "recurrence", 1)`` (docs/scenario.md, ``distill``).
+        ``(protocol, schedule, rounds)`` such as ``("dejmps", "recurrence", 1)``, or ``{"hop": rule, "end": rule}``
+        with either or both: ``end`` makes the circuit's two ends distil the end-to-end pairs (create and keep
+        only; docs/scenario.md, ``distill``).
         """
         service = self.service_for(remote, service)
-        request = distil_request(distill, None) if isinstance(distill, str) else distil_request("explicit", distill)
+        if isinstance(distill, str):
+            request = distil_request(distill)
+        elif isinstance(distill, dict):
+            unknown = set(distill) - {"hop", "end"}
+            if unknown:
+                raise ValueError(f"distill: unknown key {sorted(unknown)[0]!r} (expected hop and/or end)")
+            request = distil_request("explicit", distill.get("hop"), distill.get("end"))
+        else:
+            request = distil_request("explicit", distill)
         if service == "link" and request.mode:
             raise ValueError("distill applies to network-layer requests only (service \"network\")")
-        if random_basis and request.mode == ll.DISTIL_EXPLICIT:
-            raise ValueError("an explicit distill rule cannot be combined with random_basis (both use PL1/PL2)")
         rot = ROTATIONS[basis]
         random = {"": 0, "XZ": 1, "XYZ": 2}[random_basis]
         unit, amount = max_time_field(max_time_ns)

@@ -166,6 +166,8 @@ def stats_from_json(data: dict[str, Any]) -> CircuitStats:
     for name in ("link_pairs", "link_expired", "link_goodness", "expired_by_reason", "hop1_ok_at"):
         fields[name] = {int(key): value for key, value in fields[name].items()}
     fields["distillation"] = {int(key): DistilStats(**value) for key, value in fields.get("distillation", {}).items()}
+    if fields.get("end_distillation") is not None:
+        fields["end_distillation"] = DistilStats(**fields["end_distillation"])
     fields["route"] = tuple(fields["route"])
     if fields["model"] is not None:
         fields["model"] = tuple(fields["model"])

@@ -45,10 +45,11 @@ def node_caps(node: NodeConfig, address: str) -> NodeCaps:
 
 def fibres(link: LinkConfig, lp: LinkPhysics) -> list[Fibre]:
     """The classical fibres of a link, as the runtime adds them to the emulated network."""
-    jitter = link.classical_jitter_ns
+    jitter, loss = link.classical_jitter_ns, link.classical_loss
     if link.scheme == "coupler":
-        return [Fibre(lp.node_a, lp.node_b, lp.delay_a_ns, jitter)]
-    return [Fibre(lp.node_a, lp.middle, lp.delay_a_ns, jitter), Fibre(lp.middle, lp.node_b, lp.delay_b_ns, jitter)]
+        return [Fibre(lp.node_a, lp.node_b, lp.delay_a_ns, jitter, loss)]
+    return [Fibre(lp.node_a, lp.middle, lp.delay_a_ns, jitter, loss),
+            Fibre(lp.middle, lp.node_b, lp.delay_b_ns, jitter, loss)]
 
 
 def build_topology(scenario: Scenario, physics: dict[int, LinkPhysics] | None = None,

@@ -153,6 +153,8 @@ class WorkloadConfig:
     """Network only: "none", "auto" (the tail picks a hop rule meeting ``min_fidelity``) or "explicit"."""
     distill_rule: tuple[str, str, int] | None = None
     """With "explicit": (protocol, schedule, rounds) of every hop, e.g. ("dejmps", "recurrence", 1)."""
+    distill_end: tuple[str, str, int] | None = None
+    """With "explicit": (protocol, schedule, rounds) of the end-to-end pairs (the circuit's ends distil them)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -78,20 +78,33 @@ DISTILL_PROTOCOLS = ("dejmps", "bbpssw")
 DISTILL_SCHEDULES = ("recurrence", "pumping")
 
 
-def _distill(t: Table) -> tuple[str, tuple[str, str, int] | None]:
-    """``distill``: "none", "auto", or a table {protocol, rounds, schedule} for every hop of the circuit."""
+Rule = tuple[str, str, int]
+
+
+def _distill(t: Table) -> tuple[str, Rule | None, Rule | None]:
+    """``distill``: "none", "auto", a table {protocol, rounds, schedule} for every hop of the circuit, or a
+    table {hop = {...}, end = {...}} with a rule for every hop and/or one for the end-to-end pairs."""
     value = t.get("distill", "none")
     if isinstance(value, str):
         if value not in DISTILL_MODES:
-            raise t.error("distill", f"expected \"none\", \"auto\" or a table {{protocol, rounds, schedule}}, "
-                                     f"got {shown(value)}")
-        return value, None
-    rule = Table(t.source, t.key("distill"), value)
+            raise t.error("distill", f"expected \"none\", \"auto\" or a table {{protocol, rounds, schedule}} "
+                                     f"or {{hop, end}}, got {shown(value)}")
+        return value, None, None
+    table = Table(t.source, t.key("distill"), value)
+    if not (table.has("hop") or table.has("end")):
+        return "explicit", _rule(table), None
+    hop, end = (_rule(Table(t.source, table.key(name), table.get(name, None))) if table.has(name) else None
+                for name in ("hop", "end"))
+    table.finish()
+    return "explicit", hop, end
+
+
+def _rule(rule: Table) -> Rule:
     protocol = rule.text("protocol", "dejmps", DISTILL_PROTOCOLS)
     schedule = rule.text("schedule", "recurrence", DISTILL_SCHEDULES)
     rounds = rule.number("rounds", 1, low=1, high=15, integer=True)
     rule.finish()
-    return "explicit", (protocol, schedule, rounds)
+    return protocol, schedule, rounds
 
 
 def _entry(t: Table, index: int, nodes: dict[str, NodeConfig], graph: dict[str, set[str]],
@@ -111,7 +124,9 @@ def _entry(t: Table, index: int, nodes: dict[str, NodeConfig], graph: dict[str, 
     cutoff_ns = round(t.number("cutoff_us", 0.0, low=0.0, high=1e12) * 1000)
     kind = t.text("type", "keep", WORKLOAD_TYPES)
     atomic, consecutive = t.flag("atomic", False), t.flag("consecutive", True)
-    distill, distill_rule = _distill(t)
+    distill, distill_rule, distill_end = _distill(t)
+    if distill_end is not None and kind != "keep":
+        raise t.error("distill", "an end-to-end rule needs type = \"keep\" (measure-directly ends measure at once)")
     if service == "link":
         for key, present in (("path", path is not None), ("cutoff_us", t.has("cutoff_us")),
                              ("distill", t.has("distill"))):
@@ -132,7 +147,7 @@ def _entry(t: Table, index: int, nodes: dict[str, NodeConfig], graph: dict[str, 
         max_time_ns=round(t.number("max_time_ms", 0.0, low=0.0, high=16383e3) * 1e6),
         priority=t.number("priority", 0, low=0, high=7, integer=True),
         atomic=atomic, consecutive=consecutive, service=service, path=path, cutoff_ns=cutoff_ns,
-        distill=distill, distill_rule=distill_rule,
+        distill=distill, distill_rule=distill_rule, distill_end=distill_end,
     )
 
 
