@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from protocols.common import QNCP_PORT, QNP_PORT
 from protocols.packets import linkservice as ll
-from protocols.packets.qncp import CircuitEnd, Confirm, PairMessage, decode_qncp
-from protocols.packets.qncp_common import CONFIRM, EXPIRE, REASON_CUTOFF, TEARDOWN
+from protocols.packets.qncp import CircuitEnd, Confirm, Distil, PairMessage, decode_qncp
+from protocols.packets.qncp_common import CONFIRM, DISTIL, EXPIRE, REASON_CUTOFF, SCOPE_END_TO_END, TEARDOWN
 from protocols.packets.qnp import TrackFrame
 from tests.network_harness import Chain, ip
 
@@ -49,6 +49,8 @@ def test_forged_messages_from_the_wrong_node_are_dropped_and_counted() -> None:
         (R1, R2, CircuitEnd(TEARDOWN, circuit_id, head, TAIL, status=ll.ERR_DOWN).encode(), QNCP_PORT),
         (STRANGER, TAIL, CircuitEnd(TEARDOWN, circuit_id, head, STRANGER, status=ll.ERR_DOWN).encode(), QNCP_PORT),
         (R1, TAIL, TrackFrame(0x8000, 0, 0, circuit_id, 0, 0).encode(), QNP_PORT),   # b's left neighbour is r2
+        # an end-to-end DISTIL comes from the tail (tests/test_end_distillation.py runs the genuine ones)
+        (R1, HEAD, Distil(DISTIL, circuit_id, head, 0, 0, 0, SCOPE_END_TO_END, 0, 1, 1, 0).encode(), QNCP_PORT),
     ]
     before = len(chain.sent)
     for source, target, payload, port in forgeries:

@@ -3,7 +3,8 @@
 Hop messages come from the neighbour on the hop they name: SETUP from the previous node of its route,
 SETUP_REPLY and SETUP_ACK from the next one, SETUP_REPLY_ACK from the previous one; TRACK from the left
 neighbour, TRACK_ACK from the right one; EXPIRE, EXPIRE_ACK, CREDIT, CREDIT_ACK, DISTIL and DISTIL_ACK from
-the neighbour on the link they name. CONFIRM comes from the right neighbour and CONFIRM_ACK from the left
+the neighbour on the link they name, except that an end-to-end DISTIL and its DISTIL_ACK come from the other end
+of the route (only the ends take part). CONFIRM comes from the right neighbour and CONFIRM_ACK from the left
 one (they are relayed hop by hop). COMPLETE, TEARDOWN and their ACKs come from a node of the route, the one
 their Sender Node names. A message about a circuit this node does not know is left to its handler (which
 answers a late duplicate or ignores it); any other from the wrong node is dropped and counted
@@ -16,7 +17,7 @@ from protocols.network.circuit import Circuit
 from protocols.network.context import Node
 from protocols.network.types import LEFT, RIGHT
 from protocols.packets.qncp import CircuitEnd, Confirm, Distil, HopAck, PairMessage, QncpMessage, Setup, SetupReply
-from protocols.packets.qncp_common import CONFIRM, SETUP_ACK
+from protocols.packets.qncp_common import CONFIRM, SCOPE_END_TO_END, SETUP_ACK
 from protocols.packets.qnp import TrackFrame
 
 
@@ -33,6 +34,8 @@ def _expected(circuit: Circuit, message: QncpMessage) -> int | None:
         return _peer(circuit, RIGHT if message.msg_type == SETUP_ACK else LEFT)
     if isinstance(message, Confirm):
         return _peer(circuit, RIGHT if message.msg_type == CONFIRM else LEFT)
+    if isinstance(message, Distil) and message.scope == SCOPE_END_TO_END:
+        return circuit.tail if circuit.is_head else circuit.head if circuit.is_tail else None
     if isinstance(message, PairMessage | Distil):
         return _peer(circuit, circuit.side_of(message.link_id))
     return None
