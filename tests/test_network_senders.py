@@ -50,7 +50,7 @@ def test_forged_messages_from_the_wrong_node_are_dropped_and_counted() -> None:
         (STRANGER, TAIL, CircuitEnd(TEARDOWN, circuit_id, head, STRANGER, status=ll.ERR_DOWN).encode(), QNCP_PORT),
         (R1, TAIL, TrackFrame(0x8000, 0, 0, circuit_id, 0, 0).encode(), QNP_PORT),   # b's left neighbour is r2
         # an end-to-end DISTIL comes from the tail (tests/test_end_distillation.py runs the genuine ones)
-        (R1, HEAD, Distil(DISTIL, circuit_id, head, 0, 0, 0, SCOPE_END_TO_END, 0, 1, 1, 0).encode(), QNCP_PORT),
+        (R1, HEAD, Distil(DISTIL, circuit_id, head, 0, 0, 0, SCOPE_END_TO_END, 1, 1, 1, 0).encode(), QNCP_PORT),
     ]
     before = len(chain.sent)
     for source, target, payload, port in forgeries:
