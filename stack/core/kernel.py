@@ -111,7 +111,7 @@ class Kernel:
         self.events_run = 0
         self.switches = 0
         self.yields = 0
-        self._heap: list[tuple[int, int, Callable[[Any], None], Any]] = []
+        self._heap: list[tuple[int, int, Callable[[Any], None] | VirtualPort, Any]] = []
         self._ready: deque[tuple[VirtualPort, Any]] = deque()
         self._seq = 0
         self._busy = 0

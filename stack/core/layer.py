@@ -89,7 +89,7 @@ class Layer:
     def handle(self, event: Any) -> None:
         """Hand one event of the port to the engine and carry out what it returns."""
         engine, clock = self.engine, self.clock
-        now = self.port.kernel.now
+        now: Any = self.port.kernel.now
         if clock is not None:
             now = self._local(now)
         kind = type(event)
