@@ -236,10 +236,9 @@ class LinkLayer:
         return actions
 
     def _deadline(self) -> int | None:
-        times = [t for r in self.requests.open_requests() for t in (r.retry_at, r.expires_at) if t is not None]
-        times += [t for t in (self.confirmation.deadline(), self.runs.deadline(), self.memory.deadline())
-                  if t is not None]
-        return min(times, default=None)
+        times = [t for t in (self.requests.deadline(), self.confirmation.deadline(), self.runs.deadline(),
+                             self.memory.deadline()) if t is not None]
+        return min(times) if times else None
 
     # -- failing requests: Max Time, the peer gone, the end of generation --------------
     def _fail(self, request: Request, code: int, now: int) -> Actions:
