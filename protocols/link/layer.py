@@ -109,6 +109,9 @@ __all__ = ["ROTATION_BASES", "TRANSITIONS", "GenerationOver", "LinkConfig", "Lin
            "QueuePolicy", "Request", "RequestEvent", "RequestState"]
 
 
+_PAIRS = (PairReady, BlockReady)
+
+
 class LinkLayer:
     """Sans-IO link-layer engine of one node (every link of that node).
 
@@ -175,7 +178,7 @@ class LinkLayer:
         return self._done(actions, now)
 
     def handle(self, event: Any, now: int) -> Actions:
-        if isinstance(event, PairReady | BlockReady):
+        if isinstance(event, _PAIRS):
             actions = self.confirmation.on_pair(event, now)
         elif isinstance(event, AttemptLost):
             actions = self.confirmation.on_lost(event, now)

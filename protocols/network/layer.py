@@ -59,6 +59,7 @@ from protocols.packets.qncp_common import (
 from protocols.packets.qnp import TrackFrame
 from protocols.physical.hardware import BellMeasureResult, CommandRejected, DistillResult, MeasureResult, MoveResult
 
+_RESULTS = (BellMeasureResult, MeasureResult, DistillResult)
 FINAL = (HalfState.DEAD, HalfState.SWAPPED, HalfState.DELIVERED)
 
 
@@ -130,7 +131,7 @@ class NetworkLayer:
             actions = self._rejected(event, now)
         else:
             raise TypeError(f"network layer cannot handle {event!r}")
-        if self.distiller.entries and isinstance(event, BellMeasureResult | MeasureResult | DistillResult):
+        if self.distiller.entries and isinstance(event, _RESULTS):
             actions.extend(self.distiller.to_storage())     # a storage slot may have come free
         return self._done(actions, now)
 

@@ -228,16 +228,21 @@ class Heralding:
             return
         station = self.stations.get(link.middle)
         waiting = self.waiting          # links waiting longer than this one go first: none starves
-        ready = (all(self._free(node) > waiting.ahead(link.link_id, node) for node in (link.node_a, link.node_b))
-                 and (station is None or (station.busy is None and not waiting.ahead(link.link_id, link.middle))))
+        node_a, node_b = self.medium.nodes[link.node_a], self.medium.nodes[link.node_b]
+        now = self.kernel.now
+        if waiting:
+            ready = (all(self._free(node) > waiting.ahead(link.link_id, node) for node in (link.node_a, link.node_b))
+                     and (station is None or (station.busy is None and not waiting.ahead(link.link_id, link.middle))))
+        else:                           # none waits, so none is ahead: a free slot at each end and the station
+            ready = (node_a.free_slot(now) is not None and node_b.free_slot(now) is not None
+                     and (station is None or station.busy is None))
         if not ready:
             if link.link_id not in waiting:
                 self._wait(link)
             return
-        if link.link_id in self.waiting:
-            self.waiting.remove(link.link_id)
-        node_a, node_b = self.medium.nodes[link.node_a], self.medium.nodes[link.node_b]
-        slot_a, slot_b = node_a.free_slot(self.kernel.now), node_b.free_slot(self.kernel.now)
+        if link.link_id in waiting:
+            waiting.remove(link.link_id)
+        slot_a, slot_b = node_a.free_slot(now), node_b.free_slot(now)
         assert slot_a is not None and slot_b is not None
         node_a.reserved.add(slot_a)
         node_b.reserved.add(slot_b)
@@ -356,8 +361,11 @@ class Heralding:
     def _pair(self, state: LinkState, attempt: attempt_models.Attempt, bell: BellState | None) -> Pair:
         model = state.physics.model
         heralded = bell if bell is not None else BellState.PHI_PLUS
-        component = next((c for c in model.components if c.name == attempt.component), None)
-        rel_dist = component.distribution if component is not None else (0.25, 0.25, 0.25, 0.25)
+        rel_dist = (0.25, 0.25, 0.25, 0.25)
+        for component in model.components:
+            if component.name == attempt.component:
+                rel_dist = component.distribution
+                break
         rel = sampling.draw(state.rng, sampling.cumulative(tuple(rel_dist), clip=True))
         frame = stim.PauliString(FRAME_OF_BELL[heralded]) * _REL_FRAME[rel]
         return Pair(frame, physics.relabel(model.distribution, int(heralded)))
