@@ -273,9 +273,10 @@ class NodePhysical:
         return [] if emitted.outcome is not None else [Discard(emitted.slot)]
 
     def _deadline(self) -> int | None:
-        pending = min((d for _, d in self.pending.values()), default=None)
-        early = min((h.detection_time + self.herald_timeout_ns for h in self.early.values()), default=None)
-        return earliest(pending, early)
+        pending = min([d for _, d in self.pending.values()]) if self.pending else None
+        if not self.early:
+            return pending
+        return earliest(pending, min([h.detection_time + self.herald_timeout_ns for h in self.early.values()]))
 
 
 __all__ = ["AttemptLost", "Detection", "NodePhysical", "PairReady", "ReportingLink", "StartGeneration", "Station",

@@ -83,8 +83,9 @@ class Authenticator:
         if seq > _U64:
             raise SequenceExhausted(f"node {sender} has sent 2^64 - 1 datagrams to node {receiver}")
         self._next[key] = seq + 1
-        icv = self.icv(sender, receiver, sport, dport, seq, payload)
-        return payload + _TRAILER_HEAD.pack(sender, receiver, seq) + icv
+        mac = self._mac(sender, receiver)
+        mac.update(PSEUDO_HEADER.pack(sender, receiver, sport, dport, seq) + payload)     # as icv()
+        return payload + _TRAILER_HEAD.pack(sender, receiver, seq) + mac.digest()[:ICV_BYTES]
 
     def open(self, sender: int | None, receiver: int, sport: int, dport: int, datagram: bytes) -> bytes | Drop:
         """The payload of a datagram from node ``sender`` (None: not a node of the run) to node ``receiver``,
@@ -103,8 +104,9 @@ class Authenticator:
         if not window.check(seq):
             return Drop.REPLAYED
         payload = datagram[:end]
-        if not hmac.compare_digest(self.icv(sender, receiver, sport, dport, seq, payload),
-                                   datagram[end + _TRAILER_HEAD.size:]):
+        mac = self._mac(sender, receiver)
+        mac.update(PSEUDO_HEADER.pack(sender, receiver, sport, dport, seq) + payload)     # as icv()
+        if not hmac.compare_digest(mac.digest()[:ICV_BYTES], datagram[end + _TRAILER_HEAD.size:]):
             return Drop.BAD_TAG
         window.accept(seq)
         return payload
