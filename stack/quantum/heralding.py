@@ -206,8 +206,9 @@ class Heralding:
 
     # -- scheduling -------------------------------------------------------------------------
     def _wants(self, state: LinkState) -> bool:
-        return (self.generating and not state.scheduled and state.physics.model.success > 0
-                and all(arm.remaining > 0 for arm in state.armed.values()))
+        if not self.generating or state.scheduled or not state.physics.model.success > 0:
+            return False
+        return all([arm.remaining > 0 for arm in state.armed.values()])
 
     def _needs(self, link: LinkPhysics) -> tuple[int, ...]:
         """What an attempt run of ``link`` takes: a qubit at each end, and its station if shared."""
@@ -217,8 +218,7 @@ class Heralding:
         self.waiting.append(link.link_id, self._needs(link))
 
     def _free(self, node_id: int) -> int:
-        node = self.medium.nodes[node_id]
-        return sum(1 for slot in range(node.slots) if node.is_free(slot, self.kernel.now))
+        return self.medium.nodes[node_id].free_count(self.kernel.now)
 
     def _try_start(self, state: LinkState) -> None:
         link = state.physics
@@ -231,7 +231,8 @@ class Heralding:
         node_a, node_b = self.medium.nodes[link.node_a], self.medium.nodes[link.node_b]
         now = self.kernel.now
         if waiting:
-            ready = (all(self._free(node) > waiting.ahead(link.link_id, node) for node in (link.node_a, link.node_b))
+            ready = (self._free(link.node_a) > waiting.ahead(link.link_id, link.node_a)
+                     and self._free(link.node_b) > waiting.ahead(link.link_id, link.node_b)
                      and (station is None or (station.busy is None and not waiting.ahead(link.link_id, link.middle))))
         else:                           # none waits, so none is ahead: a free slot at each end and the station
             ready = (node_a.free_slot(now) is not None and node_b.free_slot(now) is not None
