@@ -37,6 +37,9 @@ from stack.timing.clocks import Clock
 
 STATION_SCHEMES = ("double-click", "single-click")
 _REL_FRAME = (stim.PauliString("__"), stim.PauliString("_X"), stim.PauliString("_Z"), stim.PauliString("_Y"))
+_PAIR_FRAME = tuple(tuple(stim.PauliString(FRAME_OF_BELL[bell]) * rel for rel in _REL_FRAME) for bell in BellState)
+"""``_PAIR_FRAME[heralded][rel]``: the frame of a pair heralded as ``heralded`` that is ``rel`` away from it
+(copied for each pair: frames change as noise is sampled into them)."""
 
 
 @dataclass(slots=True)
@@ -368,7 +371,7 @@ class Heralding:
                 rel_dist = component.distribution
                 break
         rel = sampling.draw(state.rng, sampling.cumulative(tuple(rel_dist), clip=True))
-        frame = stim.PauliString(FRAME_OF_BELL[heralded]) * _REL_FRAME[rel]
+        frame = _PAIR_FRAME[heralded][rel].copy()
         return Pair(frame, physics.relabel(model.distribution, int(heralded)))
 
     def _materialize(self, state: LinkState, slot_index: int, tries: int, attempt: attempt_models.Attempt,
