@@ -134,10 +134,12 @@ class Kernel:
 
         The entry's callback is the port itself (calling a port delivers to it), which :meth:`_next`
         recognises and hands the event to at once: the same order as queuing it behind the entries
-        already ready, as none is when an entry is popped.
+        already ready, as none is when an entry is popped. Any other object with a ``deliver`` method
+        (a test's recorder) gets that method called.
         """
         now = self.now
-        heappush(self._heap, (at if at > now else now, self._seq, port, event))
+        target = port if type(port) is VirtualPort else port.deliver
+        heappush(self._heap, (at if at > now else now, self._seq, target, event))
         self._seq += 1
 
     def stop(self) -> None:
