@@ -64,6 +64,12 @@ class BellState(enum.IntEnum):
     PSI_MINUS = 3
 
 
+BELL_STATES = tuple(BellState)
+"""The Bell states by index: ``BELL_STATES[i] is BellState(i)`` for i in 0..3, without the enum's call."""
+BASES = tuple(Basis)
+"""The bases by number: ``BASES[b] is Basis(b)`` for b in 0..2."""
+
+
 class DistillProtocol(enum.IntEnum):
     """An entanglement distillation round (:mod:`protocols.network.distillation`): both ends apply a CNOT
     from the kept pair's qubit to the sacrificed pair's and measure the sacrificed qubit in Z.

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import numpy as np
 import trio
@@ -20,11 +20,8 @@ from protocols.common import EGP_PORT, HERALD_PORT, LINK_SERVICE_PORT, NETWORK_S
 from protocols.link.layer import LinkConfig as EngineLink
 from protocols.link.layer import LinkLayer, Memory, QueuePolicy
 from protocols.link.types import GenerationOver
-from protocols.network.layer import NetworkLayer
 from protocols.network.policy import distil_request
-from protocols.network.routing import Router
 from protocols.network.topology import Topology
-from protocols.network.types import CircuitStats, NetworkConfig
 from protocols.packets import linkservice as ll
 from protocols.packets.heralding import SCHEME_COUPLER, SCHEME_DOUBLE_CLICK, SCHEME_SINGLE_CLICK, SCHEME_SOURCE
 from protocols.physical.node import NodePhysical, ReportingLink, Station
@@ -39,6 +36,13 @@ from stack.quantum.topology import LINK_RETRIES, build_topology, link_retransmit
 from stack.scenario import LinkConfig, NodeConfig, Scenario, WorkloadConfig
 from stack.timing.clocks import Clock
 from stack.timing.sync import SyncSampler, build_clocks, build_ptp_layers, reference_node
+
+# The network layer's engine is imported by the runs that build one: a run without it would pay ~10 % of its
+# start-up for it otherwise.
+if TYPE_CHECKING:
+    from protocols.network.layer import NetworkLayer
+    from protocols.network.routing import Router
+    from protocols.network.types import CircuitStats
 
 APP_PORT_BASE = 49152
 """Applications bind consecutive ports from here on their node."""
@@ -193,7 +197,10 @@ def _build_qpus(emu: Emulation) -> None:
         address = (node_ip(scenario.nodes[item.remote].node_id), port)
         responders.setdefault(item.remote, {})[item.purpose_id] = address
         listeners[item.service].setdefault(item.remote, {})[item.purpose_id] = address
-    router = Router(emu.topology) if emu.topology is not None else None
+    router = None
+    if emu.topology is not None:
+        from protocols.network.routing import Router
+        router = Router(emu.topology)
     links_of = {name: [link for link in scenario.links if name in (link.a, link.b)]
                 for name in scenario.nodes}
     for node in scenario.nodes.values():
@@ -241,6 +248,8 @@ def _build_network_layer(emu: Emulation, node: NodeConfig, router: Router,
                          purposes: dict[int, tuple[str, int]]) -> None:
     """The QPU's network layer (UDP 7773, 7774, 7775): the scenario's ``[network]`` settings, the explicit
     routes of the entries it heads and the cutoffs of the entries it is the tail of."""
+    from protocols.network.layer import NetworkLayer
+    from protocols.network.types import NetworkConfig
     scenario = emu.scenario
     assert emu.topology is not None
     ids = {name: nd.node_id for name, nd in scenario.nodes.items()}
@@ -349,8 +358,9 @@ def end_generation(emu: Emulation) -> None:
     (each link layer that has one gets :class:`GenerationOver` now)."""
     emu.draining = True
     emu.heralding.stop_generation()
+    network_engines = {id(engine) for engine in emu.network_layers}    # every NetworkLayer is built there
     for layer in emu.layers:
-        if (isinstance(layer.engine, LinkLayer) and layer.engine.open) or isinstance(layer.engine, NetworkLayer):
+        if (isinstance(layer.engine, LinkLayer) and layer.engine.open) or id(layer.engine) in network_engines:
             emu.kernel.deliver_at(emu.kernel.now, layer.port, GenerationOver())
 
 

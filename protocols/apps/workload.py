@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from protocols.common import Actions, Address, Basis, ParseError
+from protocols.common import BASES, Actions, Address, Basis, ParseError
 from protocols.packets import linkservice as ll
 from protocols.physical.hardware import CommandRejected, MeasureResult
 from protocols.physical.hardware import Measure as MeasureCommand
@@ -42,9 +42,12 @@ class PairRecord:
     outcome: int | None = None
 
 
+_MEASURED = (MeasureResult, CommandRejected)
+
+
 def keep_basis(sequence_number: int) -> Basis:
     """The basis both ends measure kept pair ``sequence_number`` in."""
-    return Basis(sequence_number % 3)
+    return BASES[sequence_number % 3]
 
 
 class EntanglementUser:
@@ -104,7 +107,7 @@ class EntanglementUser:
         return Actions(deadline=self._deadline())
 
     def handle(self, event: Any, now: int) -> Actions:
-        if not isinstance(event, MeasureResult | CommandRejected):
+        if not isinstance(event, _MEASURED):
             raise TypeError(f"application cannot handle {event!r}")
         record = self._measuring.pop(event.slot, None)
         if record is None:

@@ -64,9 +64,14 @@ class Confirmation:
         return {pair.slot for _, pair, _ in self._awaiting.values() if pair.outcome is None}
 
     def deadline(self) -> int | None:
-        times = [p.next_at for p in self._sent.values()] + [d for _, _, d in self._awaiting.values()]
-        times += list(self._lost.values()) + [d for _, d in self._early.values()]
-        return min(times, default=None)
+        times = [p.next_at for p in self._sent.values()] if self._sent else []
+        if self._awaiting:
+            times += [d for _, _, d in self._awaiting.values()]
+        if self._lost:
+            times += self._lost.values()
+        if self._early:
+            times += [d for _, d in self._early.values()]
+        return min(times) if times else None
 
     def forget(self, now: int) -> None:
         """Forget CONFIRM answers given ``keep_ns`` or longer ago."""

@@ -109,6 +109,9 @@ __all__ = ["ROTATION_BASES", "TRANSITIONS", "GenerationOver", "LinkConfig", "Lin
            "QueuePolicy", "Request", "RequestEvent", "RequestState"]
 
 
+_PAIRS = (PairReady, BlockReady)
+
+
 class LinkLayer:
     """Sans-IO link-layer engine of one node (every link of that node).
 
@@ -175,7 +178,7 @@ class LinkLayer:
         return self._done(actions, now)
 
     def handle(self, event: Any, now: int) -> Actions:
-        if isinstance(event, PairReady | BlockReady):
+        if isinstance(event, _PAIRS):
             actions = self.confirmation.on_pair(event, now)
         elif isinstance(event, AttemptLost):
             actions = self.confirmation.on_lost(event, now)
@@ -236,10 +239,9 @@ class LinkLayer:
         return actions
 
     def _deadline(self) -> int | None:
-        times = [t for r in self.requests.open_requests() for t in (r.retry_at, r.expires_at) if t is not None]
-        times += [t for t in (self.confirmation.deadline(), self.runs.deadline(), self.memory.deadline())
-                  if t is not None]
-        return min(times, default=None)
+        times = [t for t in (self.requests.deadline(), self.confirmation.deadline(), self.runs.deadline(),
+                             self.memory.deadline()) if t is not None]
+        return min(times) if times else None
 
     # -- failing requests: Max Time, the peer gone, the end of generation --------------
     def _fail(self, request: Request, code: int, now: int) -> Actions:

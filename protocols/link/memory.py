@@ -79,6 +79,8 @@ class PairMemory:
         return {held.slot for held in self._holding.values()}
 
     def deadline(self) -> int | None:
+        if not (self._releasing or self._holding):
+            return None
         times = [p.next_at for p in self._releasing.values()]
         times += [t for t in map(self._cutoff_at, self._holding.values()) if t is not None]
         return min(times, default=None)

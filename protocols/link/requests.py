@@ -73,14 +73,19 @@ class RequestTable:
         """The open requests, oldest first, as a list (the caller may end some while it goes through it)."""
         return list(self._open.values())
 
+    def deadline(self) -> int | None:
+        """The earliest retry or Max Time of the open requests."""
+        times = [t for r in self._open.values() for t in (r.retry_at, r.expires_at) if t is not None]
+        return min(times) if times else None
+
     def tidy(self, now: int) -> None:
         """Move requests that have just ended out of the open index, and forget those that ended ``keep_ns``
         or longer ago."""
-        for key, request in list(self._open.items()):
-            if request.state in FINAL:
-                del self._open[key]
-                request.retry_at = request.expires_at = None
-                self._finished.put(key, request, now)
+        ended = [key for key, request in self._open.items() if request.state in FINAL]
+        for key in ended:
+            request = self._open.pop(key)
+            request.retry_at = request.expires_at = None
+            self._finished.put(key, request, now)
         for request in self._finished.forget(now):
             if self._known.get(request.key) is request:
                 del self._known[request.key]

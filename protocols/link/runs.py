@@ -83,7 +83,9 @@ class MasterRuns:
         return not (self._scheduling or self.aborting)
 
     def deadline(self) -> int | None:
-        return min((p.next_at for p in (*self._scheduling.values(), *self.aborting.values())), default=None)
+        if not (self._scheduling or self.aborting):
+            return None
+        return min(p.next_at for p in (*self._scheduling.values(), *self.aborting.values()))
 
     # -- runs ----------------------------------------------------------------------------
     def schedule(self, link_id: int, now: int) -> Actions:

@@ -66,7 +66,7 @@ TRANSITIONS: dict[tuple[RequestState, RequestEvent], RequestState] = {
 between runs it waits in the queue. ABORTED: the other end refused a run or gave the request up.
 GENERATION_OVER: the run's generation window ended first (:class:`GenerationOver`)."""
 
-FINAL = frozenset({RequestState.DONE, RequestState.FAILED})
+FINAL = (RequestState.DONE, RequestState.FAILED)
 """A request in one of these states has ended at this end (its last OK or its ERR was sent)."""
 
 RELIABLE_RETRIES = 128

@@ -9,6 +9,18 @@ worst-case fidelity and cutoffs, waiting times, goodness), :mod:`~protocols.netw
 route choice) and :mod:`~protocols.network.rules` (the tail's per-circuit decisions at setup).
 """
 
-from protocols.network.layer import NetworkLayer
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from protocols.network.layer import NetworkLayer
+
+
+def __getattr__(name: str) -> Any:
+    """``NetworkLayer`` on first use: importing one of this package's pure modules (the topology, the closed
+    forms) does not load the whole engine, so a run without the network layer does not pay for it."""
+    if name == "NetworkLayer":
+        from protocols.network.layer import NetworkLayer
+        return NetworkLayer
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = ["NetworkLayer"]

@@ -59,6 +59,7 @@ from protocols.packets.qncp_common import (
 from protocols.packets.qnp import TrackFrame
 from protocols.physical.hardware import BellMeasureResult, CommandRejected, DistillResult, MeasureResult, MoveResult
 
+_RESULTS = (BellMeasureResult, MeasureResult, DistillResult)
 FINAL = (HalfState.DEAD, HalfState.SWAPPED, HalfState.DELIVERED)
 
 
@@ -136,7 +137,7 @@ class NetworkLayer:
             actions = self._rejected(event, now)
         else:
             raise TypeError(f"network layer cannot handle {event!r}")
-        if isinstance(event, BellMeasureResult | MeasureResult | DistillResult):
+        if isinstance(event, _RESULTS):
             if self.distiller.entries:
                 actions.extend(self.distiller.to_storage())     # a storage slot may have come free
             if self.end_distiller.entries:

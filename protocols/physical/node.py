@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from protocols.common import Actions, Address, Basis, BellState, ParseError, earliest
+from protocols.common import BELL_STATES, Actions, Address, Basis, BellState, ParseError, earliest
 from protocols.packets.heralding import MSG_HERALD, MSG_REPORT, OUTCOME_FAILURE, OUTCOME_SUCCESS, Herald
 from protocols.packets.heralding_batch import HeraldBatch, decode_qhp
 from protocols.physical.hardware import Arm, BellDistribution, Detection, Disarm, Discard, Emitted, EmittedBlock
@@ -256,7 +256,7 @@ class NodePhysical:
         if herald.outcome != OUTCOME_SUCCESS:
             self.failed += 1           # the hardware knows the attempt failed and carries on
             return Actions(hardware=self._discard(emitted))
-        bell = BellState(herald.bell_state) if herald.msg_type == MSG_HERALD else BellState.PHI_PLUS
+        bell = BELL_STATES[herald.bell_state] if herald.msg_type == MSG_HERALD else BellState.PHI_PLUS
         ready = PairReady(
             emitted.link_id, emitted.slot, emitted.qubit_id, bell, emitted.attempt_seq, herald.attempts,
             emitted.emission_time, emitted.distribution, emitted.outcome, emitted.basis,
@@ -299,9 +299,10 @@ class NodePhysical:
         return [] if emitted.outcome is not None else [Discard(emitted.slot)]
 
     def _deadline(self) -> int | None:
-        pending = min((d for _, d in self.pending.values()), default=None)
-        early = min((h.detection_time + self.herald_timeout_ns for h in self.early.values()), default=None)
-        return earliest(pending, early)
+        pending = min([d for _, d in self.pending.values()]) if self.pending else None
+        if not self.early:
+            return pending
+        return earliest(pending, min([h.detection_time + self.herald_timeout_ns for h in self.early.values()]))
 
 
 __all__ = ["AttemptLost", "Detection", "NodePhysical", "PairReady", "ReportingLink", "StartGeneration", "Station",

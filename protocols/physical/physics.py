@@ -74,8 +74,9 @@ def pauli_channel(dist: BellDistribution, px: float, py: float, pz: float) -> Be
     X flips the Bell index's x bit, Z its z bit, Y both.
     """
     keep = 1 - px - py - pz
-    return tuple(keep * dist[b] + px * dist[b ^ 1] + py * dist[b ^ 3] + pz * dist[b ^ 2]  # type: ignore[return-value]
-                 for b in range(4))
+    d0, d1, d2, d3 = dist           # keep * dist[b] + px * dist[b ^ 1] + py * dist[b ^ 3] + pz * dist[b ^ 2]
+    return (keep * d0 + px * d1 + py * d3 + pz * d2, keep * d1 + px * d0 + py * d2 + pz * d3,
+            keep * d2 + px * d3 + py * d1 + pz * d0, keep * d3 + px * d2 + py * d0 + pz * d1)
 
 
 def pauli_distribution(px: float, py: float, pz: float) -> BellDistribution:

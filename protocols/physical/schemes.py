@@ -20,7 +20,7 @@ detector clicks falsely in one detection window (dark counts and transducer nois
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from protocols.physical.hardware import BellDistribution
 
@@ -41,20 +41,36 @@ class Component:
 @dataclass(frozen=True, slots=True)
 class HeraldModel:
     components: tuple[Component, ...]
+    _weights: tuple[float, ...] = field(init=False, repr=False, compare=False)
+    _success: float = field(init=False, repr=False, compare=False)
+    _distribution: BellDistribution = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # computed once: the medium asks for them at every attempt run and every pair
+        total = sum(c.probability for c in self.components)
+        object.__setattr__(self, "_weights", tuple(c.probability for c in self.components))
+        object.__setattr__(self, "_success", total)
+        if total == 0:
+            distribution = MAXIMALLY_MIXED
+        else:
+            mix = [sum(c.probability * c.distribution[i] for c in self.components) / total for i in range(4)]
+            distribution = (mix[0], mix[1], mix[2], mix[3])
+        object.__setattr__(self, "_distribution", distribution)
+
+    @property
+    def weights(self) -> tuple[float, ...]:
+        """Each component's probability, in order."""
+        return self._weights
 
     @property
     def success(self) -> float:
         """Probability an attempt is heralded as a success."""
-        return sum(c.probability for c in self.components)
+        return self._success
 
     @property
     def distribution(self) -> BellDistribution:
         """Bell-diagonal distribution of a heralded pair, relative to the heralded state."""
-        total = self.success
-        if total == 0:
-            return MAXIMALLY_MIXED
-        mix = [sum(c.probability * c.distribution[i] for c in self.components) / total for i in range(4)]
-        return (mix[0], mix[1], mix[2], mix[3])
+        return self._distribution
 
     @property
     def fidelity(self) -> float:

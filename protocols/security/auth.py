@@ -24,9 +24,9 @@ datagram whose ICV verified. Keys are per ordered node pair (:func:`protocols.se
 from __future__ import annotations
 
 import enum
-import hashlib
 import hmac
 import struct
+from _hashlib import HMAC, hmac_new
 
 from protocols.packets.auth import ICV_BYTES, PSEUDO_HEADER, SIZE
 from protocols.security.keys import check_secret, pair_key
@@ -58,22 +58,22 @@ class Authenticator:
         self._secret = check_secret(secret)
         self.window = window
         ReplayWindow(window)        # refuse a bad width now, not at the first datagram
-        self._macs: dict[tuple[int, int], hmac.HMAC] = {}
+        self._macs: dict[tuple[int, int], HMAC] = {}
         self._next: dict[tuple[int, int], int] = {}
         self._windows: dict[tuple[int, int], ReplayWindow] = {}
 
-    def _mac(self, sender: int, receiver: int) -> hmac.HMAC:
+    def _mac(self, sender: int, receiver: int) -> HMAC:
+        """A fresh HMAC-SHA256 under the pair's key (OpenSSL's, keyed once per pair and copied: all in C)."""
         key = (sender, receiver)
         mac = self._macs.get(key)
         if mac is None:
-            mac = self._macs[key] = hmac.new(pair_key(self._secret, sender, receiver), digestmod=hashlib.sha256)
+            mac = self._macs[key] = hmac_new(pair_key(self._secret, sender, receiver), digestmod="sha256")
         return mac.copy()
 
     def icv(self, sender: int, receiver: int, sport: int, dport: int, seq: int, payload: bytes) -> bytes:
         """HMAC-SHA256-128 of the pseudo-header and the payload under the pair's key."""
         mac = self._mac(sender, receiver)
-        mac.update(PSEUDO_HEADER.pack(sender, receiver, sport, dport, seq))
-        mac.update(payload)
+        mac.update(PSEUDO_HEADER.pack(sender, receiver, sport, dport, seq) + payload)
         return mac.digest()[:ICV_BYTES]
 
     def seal(self, sender: int, receiver: int, sport: int, dport: int, payload: bytes) -> bytes:
@@ -83,8 +83,9 @@ class Authenticator:
         if seq > _U64:
             raise SequenceExhausted(f"node {sender} has sent 2^64 - 1 datagrams to node {receiver}")
         self._next[key] = seq + 1
-        icv = self.icv(sender, receiver, sport, dport, seq, payload)
-        return payload + _TRAILER_HEAD.pack(sender, receiver, seq) + icv
+        mac = self._mac(sender, receiver)
+        mac.update(PSEUDO_HEADER.pack(sender, receiver, sport, dport, seq) + payload)     # as icv()
+        return payload + _TRAILER_HEAD.pack(sender, receiver, seq) + mac.digest()[:ICV_BYTES]
 
     def open(self, sender: int | None, receiver: int, sport: int, dport: int, datagram: bytes) -> bytes | Drop:
         """The payload of a datagram from node ``sender`` (None: not a node of the run) to node ``receiver``,
@@ -103,8 +104,9 @@ class Authenticator:
         if not window.check(seq):
             return Drop.REPLAYED
         payload = datagram[:end]
-        if not hmac.compare_digest(self.icv(sender, receiver, sport, dport, seq, payload),
-                                   datagram[end + _TRAILER_HEAD.size:]):
+        mac = self._mac(sender, receiver)
+        mac.update(PSEUDO_HEADER.pack(sender, receiver, sport, dport, seq) + payload)     # as icv()
+        if not hmac.compare_digest(mac.digest()[:ICV_BYTES], datagram[end + _TRAILER_HEAD.size:]):
             return Drop.BAD_TAG
         window.accept(seq)
         return payload

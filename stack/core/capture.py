@@ -36,6 +36,7 @@ IP_TTL = 64
 PROTO_UDP = 17
 
 
+@functools.cache
 def node_ip(node_id: int) -> str:
     """IPv4 address (text) of the node with this 1-based id."""
     return f"198.18.{node_id >> 8}.{node_id & 255}"

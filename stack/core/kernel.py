@@ -33,9 +33,9 @@ a run is reproducible byte for byte.
 
 from __future__ import annotations
 
-import heapq
 from collections import deque
 from collections.abc import Callable
+from heapq import heappop, heappush
 from typing import Any
 
 import outcome
@@ -111,7 +111,7 @@ class Kernel:
         self.events_run = 0
         self.switches = 0
         self.yields = 0
-        self._heap: list[tuple[int, int, Callable[[Any], None], Any]] = []
+        self._heap: list[tuple[int, int, Callable[[Any], None] | VirtualPort, Any]] = []
         self._ready: deque[tuple[VirtualPort, Any]] = deque()
         self._seq = 0
         self._busy = 0
@@ -126,12 +126,22 @@ class Kernel:
 
     def call_at(self, at: int, callback: Callable[[Any], None], arg: Any = None) -> None:
         """Run ``callback(arg)`` at virtual time ``at`` (never earlier than now)."""
-        heapq.heappush(self._heap, (max(at, self.now), self._seq, callback, arg))
+        now = self.now
+        heappush(self._heap, (at if at > now else now, self._seq, callback, arg))
         self._seq += 1
 
     def deliver_at(self, at: int, port: VirtualPort, event: Any) -> None:
-        """Hand ``event`` to ``port``'s task at virtual time ``at``."""
-        self.call_at(at, port.deliver, event)
+        """Hand ``event`` to ``port``'s task at virtual time ``at``.
+
+        The entry's callback is the port itself (calling a port delivers to it), which :meth:`_next`
+        recognises and hands the event to at once: the same order as queuing it behind the entries
+        already ready, as none is when an entry is popped. Any other object with a ``deliver`` method
+        (a test's recorder) gets that method called.
+        """
+        now = self.now
+        target = port if type(port) is VirtualPort else port.deliver
+        heappush(self._heap, (at if at > now else now, self._seq, target, event))
+        self._seq += 1
 
     def stop(self, finish_instant: bool = False) -> None:
         """Make :meth:`run` return once the current event is handled (``finish_instant``: once every entry
@@ -177,20 +187,24 @@ class Kernel:
         with its port), ``yield_every`` queue entries have run (``_YIELD``), or the run is over (None)."""
         ready, heap = self._ready, self._heap
         budget = self.yield_every
+        until = self._until
         while True:
-            while not ready:
-                if not heap or heap[0][0] > self._until:
+            if ready:
+                port, event = ready.popleft()
+            else:
+                if not heap or heap[0][0] > until:
                     return None
                 if self._stopped and (self._finish_at is None or heap[0][0] > self._finish_at):
                     return None
                 if not budget:
                     return _YIELD
                 budget -= 1
-                at, _, callback, arg = heapq.heappop(heap)
-                self.now = at
+                self.now, _, callback, event = heappop(heap)
                 self.events_run += 1
-                callback(arg)
-            port, event = ready.popleft()
+                if type(callback) is not VirtualPort:
+                    callback(event)
+                    continue
+                port = callback             # a delivery (deliver_at): nothing else is ready, so it is next
             if port.closed:
                 port.dropped += 1
                 continue
@@ -335,6 +349,8 @@ class VirtualPort:
             self.dropped += 1
             return
         self.kernel._ready.append((self, event))
+
+    __call__ = deliver
 
     def set_timer(self, deadline: int | None) -> None:
         """Arm (or with None, cancel) the single timer of this port."""

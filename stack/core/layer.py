@@ -88,11 +88,14 @@ class Layer:
 
     def handle(self, event: Any) -> None:
         """Hand one event of the port to the engine and carry out what it returns."""
-        port, engine = self.port, self.engine
-        now = self._local(port.now())
-        if type(event) is Datagram:
-            if self.precise and self.clock is not None:
-                now = self.clock.timestamp(port.now() if event.arrival is None else event.arrival)
+        engine, clock = self.engine, self.clock
+        now: Any = self.port.kernel.now
+        if clock is not None:
+            now = self._local(now)
+        kind = type(event)
+        if kind is Datagram:
+            if self.precise and clock is not None:
+                now = clock.timestamp(self.port.now() if event.arrival is None else event.arrival)
             actions = engine.receive(event.payload, event.source, event.port, now)
         elif event is TIMER:
             actions = engine.on_timer(now)
@@ -119,22 +122,44 @@ class Layer:
         return true
 
     def _apply(self, actions: Actions) -> None:
-        kernel = self.port.kernel
-        for destination, payload in actions.send:
-            sport = destination[1] if destination[1] in self.bound else self.bound[0]
-            self.network.send(self.node_id, sport, destination, payload)
+        port = self.port
+        kernel = port.kernel
+        if actions.send:
+            self._send(actions.send)
+        if actions.up:
+            assert self.above is not None, f"{self.name} has no layer above"
+            above = self.above.port
+            for event in actions.up:
+                kernel.deliver_at(kernel.now, above, event)
+        if actions.down:
+            assert self.below is not None, f"{self.name} has no layer below"
+            below = self.below.port
+            for event in actions.down:
+                kernel.deliver_at(kernel.now, below, event)
+        if actions.hardware:
+            self._hardware(actions.hardware)
+        deadline = actions.deadline
+        if self.clock is not None:
+            deadline = self._true_deadline(deadline)
+        if deadline != port._deadline:
+            port.set_timer(deadline)
+        if self.after is not None:
+            self.after()
+
+    def _send(self, sends: list[tuple[Address, bytes]]) -> None:
+        kernel, bound, send = self.port.kernel, self.bound, self.network.send
+        for destination, payload in sends:
+            sport = destination[1] if destination[1] in bound else bound[0]
+            send(self.node_id, sport, destination, payload)
             if self.precise and self.clock is not None and destination[1] == EVENT_PORT:
                 key = event_key(payload)
                 if key is not None:
                     stamp = TxTimestamp(destination, key[0], key[1], self.clock.timestamp(kernel.now))
                     kernel.deliver_at(kernel.now, self.port, stamp)
-        for event in actions.up:
-            assert self.above is not None, f"{self.name} has no layer above"
-            kernel.deliver_at(kernel.now, self.above.port, event)
-        for event in actions.down:
-            assert self.below is not None, f"{self.name} has no layer below"
-            kernel.deliver_at(kernel.now, self.below.port, event)
-        for command in actions.hardware:
+
+    def _hardware(self, commands: list[Any]) -> None:
+        kernel = self.port.kernel
+        for command in commands:
             if isinstance(command, ClockAdjust):
                 assert self.clock is not None, f"{self.name} adjusts a clock it does not have"
                 self.clock.adjust(command.phase_ns, command.frequency_ppb, kernel.now)
@@ -142,6 +167,3 @@ class Layer:
                 self.port.set_timer(None)          # the same local deadline is now another true time
             else:
                 self.medium.command(self.node_id, command, self.port)
-        self.port.set_timer(self._true_deadline(actions.deadline))
-        if self.after is not None:
-            self.after()

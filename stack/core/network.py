@@ -51,6 +51,12 @@ class Datagram(NamedTuple):
     arrival: int | None = None
 
 
+def _datagram(fields: tuple[Address, int, bytes, int | None]) -> Datagram:
+    """``Datagram(*fields)``, built in C (a NamedTuple's ``__new__`` is Python code; the network makes one per
+    datagram)."""
+    return tuple.__new__(Datagram, fields)
+
+
 @dataclass(slots=True)
 class Fibre:
     length_km: float
@@ -120,21 +126,29 @@ class Network:
 
     def send(self, src: int, sport: int, dst: Address, payload: bytes) -> None:
         """Send ``payload`` from node ``src``'s port ``sport`` to ``dst``."""
-        now = self.kernel.now
+        kernel = self.kernel
+        now = kernel.now
         dst_node = self._node_of_ip.get(dst[0])
-        payload = self.seal(src, sport, dst_node, dst[1], payload)
+        auth = self.auth
+        if auth is not None and dst_node is not None:
+            payload = auth.seal(src, dst_node, sport, dst[1], payload)
         self._record(now, src, sport, dst_node, dst, payload)
         port = self.bindings.get(dst)
         if dst_node is None or port is None:
             self.counters[src].undeliverable += 1
             return
-        datagram = Datagram((node_ip(src), sport), dst[1], payload)
-        for delay in self.delays(src, dst_node):
+        route = self._routes.get((src, dst_node))
+        if route is not None and not (route.loss or route.duplication or route.jitter_ns):
+            delays = [route.delay_ns]           # a clean route: no draw (the same as delays() there)
+        else:
+            delays = self.delays(src, dst_node)
+        source = (node_ip(src), sport)
+        for delay in delays:
             self.counters[dst_node].received += 1
-            if self.auth is None:
-                self.kernel.deliver_at(now + delay, port, datagram)
+            if auth is None:
+                kernel.deliver_at(now + delay, port, _datagram((source, dst[1], payload, None)))
             else:
-                self.kernel.call_at(now + delay, self._arrive, (port, src, dst_node, datagram))
+                kernel.call_at(now + delay, self._arrive, (port, src, dst_node, source, dst[1], payload))
 
     def seal(self, src: int, sport: int, dst_node: int | None, dport: int, payload: bytes) -> bytes:
         """The bytes that leave: ``payload`` and its trailer (unchanged when authentication is off, or when
@@ -155,11 +169,12 @@ class Network:
             return None
         return opened
 
-    def _arrive(self, arg: tuple[VirtualPort, int, int, Datagram]) -> None:
-        port, src, dst_node, datagram = arg
-        payload = self.open(src, datagram.source[1], dst_node, datagram.port, datagram.payload)
+    def _arrive(self, arg: tuple[VirtualPort, int, int, Address, int, bytes]) -> None:
+        """A sealed datagram reaches its node: opened, it goes to its port as a :class:`Datagram`."""
+        port, src, dst_node, source, dport, wire = arg
+        payload = self.open(src, source[1], dst_node, dport, wire)
         if payload is not None:
-            port.deliver(datagram._replace(payload=payload))
+            port.deliver(_datagram((source, dport, payload, None)))
 
     def _record(self, now: int, src: int, sport: int, dst_node: int | None, dst: Address, payload: bytes) -> None:
         """Count a datagram as sent and capture it as it leaves."""

@@ -26,6 +26,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
+import protocols.network.layer
+import protocols.network.routing  # noqa: F401  (the runtime imports these only to build a network layer)
 import stack.multiprocess.medium
 import stack.multiprocess.node  # noqa: F401  (imported here so that every child starts with it loaded)
 

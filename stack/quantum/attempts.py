@@ -102,7 +102,7 @@ EXACT = {"double-click": double_click, "single-click": single_click, "source": s
 def sampled_success(physics: LinkPhysics, rng: np.random.Generator) -> Attempt:
     """A success drawn from the closed-form model: its component and a click pattern."""
     components = physics.model.components
-    cdf = sampling.cumulative(tuple(c.probability for c in components))
+    cdf = sampling.cumulative(physics.model.weights)
     component = components[sampling.draw(rng, cdf)].name
     if physics.scheme == "double-click":
         first = int(rng.integers(2))

@@ -31,6 +31,8 @@ MAX_PAIRS = 1 << 62
 MAX_BLOCK = 0xFFFF
 """The largest block of measure-directly pairs one Arm may ask for (a CREATE's Number is 16 bits)."""
 
+_ARMS = (Arm, Disarm)
+_ONE_SLOT = (Measure, Discard, Move)
 REPLIES = (Measure, Move, BellMeasure, Distill)
 """Commands whose sender waits for a result: a refusal is answered."""
 
@@ -41,13 +43,13 @@ def refusal(command: Any, held: Collection[int], link_ends: Collection[int] | No
     ``held`` is the set of the node's slots that hold a qubit; ``link_ends`` the nodes that end the link an
     :class:`Arm` or :class:`Disarm` names (None: no such link).
     """
-    if isinstance(command, Arm | Disarm):
+    if isinstance(command, _ARMS):
         if link_ends is None:
             return f"no link {command.link_id!r}"
         if node_id not in link_ends:
             return f"node {node_id} does not end link {command.link_id}"
         return _arm_values(command) if isinstance(command, Arm) else None
-    if isinstance(command, Measure | Discard | Move):
+    if isinstance(command, _ONE_SLOT):
         if isinstance(command, Measure) and not isinstance(command.basis, Basis):
             return f"basis {command.basis!r} is not Z, X or Y"
         return None if _is_slot(command.slot) and command.slot in held else f"no qubit in slot {command.slot}"

@@ -37,6 +37,9 @@ from stack.timing.clocks import Clock
 
 STATION_SCHEMES = ("double-click", "single-click")
 _REL_FRAME = (stim.PauliString("__"), stim.PauliString("_X"), stim.PauliString("_Z"), stim.PauliString("_Y"))
+_PAIR_FRAME = tuple(tuple(stim.PauliString(FRAME_OF_BELL[bell]) * rel for rel in _REL_FRAME) for bell in BellState)
+"""``_PAIR_FRAME[heralded][rel]``: the frame of a pair heralded as ``heralded`` that is ``rel`` away from it
+(copied for each pair: frames change as noise is sampled into them)."""
 
 
 @dataclass(slots=True)
@@ -206,8 +209,9 @@ class Heralding:
 
     # -- scheduling -------------------------------------------------------------------------
     def _wants(self, state: LinkState) -> bool:
-        return (self.generating and not state.scheduled and state.physics.model.success > 0
-                and all(arm.remaining > 0 for arm in state.armed.values()))
+        if not self.generating or state.scheduled or not state.physics.model.success > 0:
+            return False
+        return all([arm.remaining > 0 for arm in state.armed.values()])
 
     def _needs(self, link: LinkPhysics) -> tuple[int, ...]:
         """What an attempt run of ``link`` takes: a qubit at each end, and its station if shared."""
@@ -217,8 +221,7 @@ class Heralding:
         self.waiting.append(link.link_id, self._needs(link))
 
     def _free(self, node_id: int) -> int:
-        node = self.medium.nodes[node_id]
-        return sum(1 for slot in range(node.slots) if node.is_free(slot, self.kernel.now))
+        return self.medium.nodes[node_id].free_count(self.kernel.now)
 
     def _try_start(self, state: LinkState) -> None:
         link = state.physics
@@ -228,16 +231,22 @@ class Heralding:
             return
         station = self.stations.get(link.middle)
         waiting = self.waiting          # links waiting longer than this one go first: none starves
-        ready = (all(self._free(node) > waiting.ahead(link.link_id, node) for node in (link.node_a, link.node_b))
-                 and (station is None or (station.busy is None and not waiting.ahead(link.link_id, link.middle))))
+        node_a, node_b = self.medium.nodes[link.node_a], self.medium.nodes[link.node_b]
+        now = self.kernel.now
+        if waiting:
+            ready = (self._free(link.node_a) > waiting.ahead(link.link_id, link.node_a)
+                     and self._free(link.node_b) > waiting.ahead(link.link_id, link.node_b)
+                     and (station is None or (station.busy is None and not waiting.ahead(link.link_id, link.middle))))
+        else:                           # none waits, so none is ahead: a free slot at each end and the station
+            ready = (node_a.free_slot(now) is not None and node_b.free_slot(now) is not None
+                     and (station is None or station.busy is None))
         if not ready:
             if link.link_id not in waiting:
                 self._wait(link)
             return
-        if link.link_id in self.waiting:
-            self.waiting.remove(link.link_id)
-        node_a, node_b = self.medium.nodes[link.node_a], self.medium.nodes[link.node_b]
-        slot_a, slot_b = node_a.free_slot(self.kernel.now), node_b.free_slot(self.kernel.now)
+        if link.link_id in waiting:
+            waiting.remove(link.link_id)
+        slot_a, slot_b = node_a.free_slot(now), node_b.free_slot(now)
         assert slot_a is not None and slot_b is not None
         node_a.reserved.add(slot_a)
         node_b.reserved.add(slot_b)
@@ -356,10 +365,13 @@ class Heralding:
     def _pair(self, state: LinkState, attempt: attempt_models.Attempt, bell: BellState | None) -> Pair:
         model = state.physics.model
         heralded = bell if bell is not None else BellState.PHI_PLUS
-        component = next((c for c in model.components if c.name == attempt.component), None)
-        rel_dist = component.distribution if component is not None else (0.25, 0.25, 0.25, 0.25)
+        rel_dist = (0.25, 0.25, 0.25, 0.25)
+        for component in model.components:
+            if component.name == attempt.component:
+                rel_dist = component.distribution
+                break
         rel = sampling.draw(state.rng, sampling.cumulative(tuple(rel_dist), clip=True))
-        frame = stim.PauliString(FRAME_OF_BELL[heralded]) * _REL_FRAME[rel]
+        frame = _PAIR_FRAME[heralded][rel].copy()
         return Pair(frame, physics.relabel(model.distribution, int(heralded)))
 
     def _materialize(self, state: LinkState, slot_index: int, tries: int, attempt: attempt_models.Attempt,

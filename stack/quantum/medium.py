@@ -82,6 +82,9 @@ class Generation(Protocol):
         """The nodes that may arm link ``link_id`` (None: there is no such link)."""
 
 
+_ARMS = (Arm, Disarm)
+_LOCAL = (Init, Gate, Distill)
+_UNPENDING = (Discard, Arm, Disarm)
 PRUNE_FLOOR = 4096
 """Size of :attr:`Medium.qubits` below which it is never pruned."""
 
@@ -129,7 +132,7 @@ class Medium:
         if reason is not None:
             self._reject(node_id, command, reason, reply_to)
             return
-        if isinstance(command, Arm | Disarm):
+        if isinstance(command, _ARMS):
             assert self.heralding is not None, "no heralded links"
             self.heralding.command(node_id, command)
         elif isinstance(command, Measure):
@@ -216,12 +219,12 @@ class Medium:
         node = self.nodes.get(node_id)
         if node is None:
             return f"no node {node_id}"
-        if isinstance(command, Init | Gate | Distill):
+        if isinstance(command, _LOCAL):
             return self._local_refusal(node, command)
         link = getattr(command, "link_id", None)
         ends = None if self.heralding is None or link is None else self.heralding.link_ends(link)
         reason = refusal(command, node.held, ends, node_id)
-        if reason is None and not isinstance(command, Discard | Arm | Disarm):
+        if reason is None and not isinstance(command, _UNPENDING):
             reason = self._pending_refusal(node, getattr(command, "slot", None), getattr(command, "slot_a", None),
                                            getattr(command, "slot_b", None))
         return reason

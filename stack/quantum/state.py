@@ -115,6 +115,12 @@ class NodeHardware:
         """Neither holding a qubit, reserved for an attempt, nor still reading out or moving one."""
         return slot not in self.held and slot not in self.reserved and self.busy_until.get(slot, 0) <= now
 
+    def free_count(self, now: int) -> int:
+        """How many communication slots are free (:meth:`is_free`) at ``now``."""
+        held, reserved, busy = self.held, self.reserved, self.busy_until
+        return sum([slot not in held and slot not in reserved and busy.get(slot, 0) <= now
+                    for slot in range(self.slots)])
+
     def free_slot(self, now: int = 0) -> int | None:
         """A free communication slot, if any."""
         for slot in range(self.slots):
