@@ -100,3 +100,24 @@ def test_sifting_windows_round_trip_and_refuse_bad_sizes() -> None:
             decode_window_arrays(bad)
     with pytest.raises(ValueError, match="at most"):
         encode_window(0, np.ones(WINDOW + 1, bool), np.zeros(WINDOW + 1, np.uint8))
+
+
+def test_batched_bbm92_agrees_at_both_ends_under_classical_loss() -> None:
+    """Lost CONFIRMs retract whole blocks (ERR EXPIRE at both ends, maybe after one end has its OK-MB): the
+    sifting windows carry which pairs each end holds, so both keep the same pairs and the key's errors stay
+    at the QBER."""
+    results: dict[str, Any] = {}
+
+    def end(role: str, remote: str):  # type: ignore[no-untyped-def]
+        async def run(ctx: AppContext) -> None:
+            results[role] = await bbm92(ctx, remote, 30_000, role)
+        return run
+
+    lossy = BATCHED.replace("batch = 8192", "batch = 8192\nclassical_loss = 0.2")
+    run_apps(load_text(lossy, "<qkd>"), {"alice": end("create", "bob"), "bob": end("recv", "alice")}, seed=2)
+    alice, bob = results["create"], results["recv"]
+    assert 0 < alice.pairs == bob.pairs <= 30_000
+    assert (alice.sifted, alice.sample_errors, len(alice.key)) == (bob.sifted, bob.sample_errors, len(bob.key))
+    mismatch = np.mean(np.array(alice.key) != np.array(bob.key))
+    expected = werner_qber(F)
+    assert abs(mismatch - expected) < 4 * math.sqrt(expected * (1 - expected) / len(alice.key))

@@ -98,6 +98,9 @@ class EPRSocket:
         self.remote_id = ctx.emu.scenario.nodes[remote].node_id
         self.expired: set[int] = set()
         """Sequence numbers the layer reported expired (ERR EXPIRE) after delivering them."""
+        self._measured_ids: set[int] = set()
+        """Create IDs of the measure-directly requests already collected (a late ERR EXPIRE of one is not the
+        next request's)."""
 
     async def create_keep(self, number: int = 1, *, min_fidelity: float = 0.0, max_time_ns: int = 0,
                           priority: int = 0, correct: bool = True) -> list[KeptPair]:
@@ -179,7 +182,11 @@ class EPRSocket:
         count, found_id = 0, create_id
         while count < number:
             for message in list(ctx._messages):
-                if isinstance(message, ll.Err) and (create_id is None or message.create_id == create_id):
+                if isinstance(message, ll.Err) and create_id is None and message.err == ll.ERR_EXPIRE \
+                        and message.create_id in self._measured_ids and message.create_id != found_id:
+                    ctx._messages.remove(message)               # late: a pair of a request already collected
+                    self._expire(message)
+                elif isinstance(message, ll.Err) and (create_id is None or message.create_id == create_id):
                     ctx._messages.remove(message)
                     if message.err != ll.ERR_EXPIRE:
                         raise LinkError(message.err)
@@ -215,6 +222,8 @@ class EPRSocket:
             seqs, bases, outcomes, bells = seqs[keep], bases[keep], outcomes[keep], bells[keep]
         if correct:
             outcomes = outcomes ^ parity_correction(bells, bases)
+        if found_id is not None:
+            self._measured_ids.add(found_id)
         return MeasuredPairs(seqs, bases, outcomes, bells, np.flatnonzero(settled), self.remote,
                              -1 if found_id is None else found_id, correct)
 
