@@ -22,6 +22,7 @@ from protocols.packets import auth as auth_trailer
 from protocols.packets import linkservice as ll
 from protocols.packets import ptp
 from protocols.packets.egp import MSG_CONFIRM, MSG_REQ, MSG_SCHEDULE, EgpMessage
+from protocols.packets.exchange import FLAG_REPLY, ExchangeMessage
 from protocols.packets.heralding import Herald
 from protocols.packets.heralding_batch import HeraldBatch, decode_qhp
 from protocols.packets.qframe import QuantumFrame
@@ -175,6 +176,8 @@ TARGETS: dict[str, Target] = {target.name: target for target in (
     Target("qtp", Qtp.decode, (ParseError,), (Qtp(TYPE_DATA, 100, 7, 3, 9, 1, cx=1, cz=1, attempt=2).encode(),
                                               Qtp(TYPE_ACK, 100, 7, 3, 9, 1).encode(),
                                               Qtp(TYPE_ERR, 100, 0, 3, 9, 1, error=ERR_DEADLINE).encode())),
+    Target("exchange", ExchangeMessage.decode, (ParseError,), (ExchangeMessage(1, 0, b"").encode(),
+                                                               ExchangeMessage(7, FLAG_REPLY, bytes(40)).encode())),
     Target("medium", _medium, (MediumProtocolError,), _medium_seeds()),
     Target("scenario", _scenario, (ScenarioError,), _scenario_seeds()),
 )}

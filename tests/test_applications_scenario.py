@@ -31,7 +31,8 @@ def _with(entry: str, scenario: str = SCENARIO) -> str:
     ('kind = "teleport"\nnode = "alice"\nremote = "bob"\npairs = 5', "application[0].pairs", "per_state"),
     ('kind = "chsh"\nnode = "alice"\nremote = "bob"\nsample_fraction = 0.5', "application[0].sample_fraction",
      "applies to qkd"),
-    ('kind = "qkd"\nnode = "alice"\nremote = "bob"\nblock = 600', "application[0].block", "512"),
+    ('kind = "chsh"\nnode = "alice"\nremote = "bob"\nblock = 600', "application[0].block", "512"),
+    ('kind = "qkd"\nnode = "alice"\nremote = "bob"\nblock = 70000', "application[0].block", "65535"),
     ('kind = "qkd"\nnode = "alice"\nremote = "bob"\nsped = 1', "application[0].sped", "unknown"),
 ])
 def test_a_bad_entry_names_its_key(entry: str, key: str, problem: str) -> None:

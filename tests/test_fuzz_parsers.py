@@ -41,7 +41,8 @@ def test_a_parser_raises_only_its_documented_error(name: str, data: st.DataObjec
 def test_every_codec_module_has_a_target() -> None:
     """A new wire format must come with its fuzz target."""
     decoders = {"heralding": "qhp", "qframe": "qframe", "linkservice": "create", "egp": "egp", "ptp": "ptp",
-                "qnp": "track", "qncp": "qncp", "auth": "auth", "qtp": "qtp"}
+                "qnp": "track", "qncp": "qncp", "auth": "auth", "qtp": "qtp",
+                "exchange": "exchange"}
     modules = {path.stem for path in (ROOT / "protocols" / "packets").glob("*.py")} - {"__init__"}
     covered_by = {"heralding_batch": "qhp_batch",
                   "qncp_distil": "qncp", "qncp_common": "qncp", "qncp_setup": "qncp", "qncp_caps": "qncp"}

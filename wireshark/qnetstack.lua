@@ -25,6 +25,8 @@
 --           Sender ID, Receiver ID, Sequence Number, ICV; preferences qnetauth.trailer (on by default) and
 --           qnetauth.key (the run secret in hex: the ICVs are verified, qnetauth.icv_status)
 --   qtp     qubit transport protocol (teleportation), UDP port 7776: DATA, ACK, ERR
+--   qapp    application messages between the applications' ports (UDP 50000-51023): the API's reliable
+--           exchanges (Magic E7 C4, Tag, Flags, payload) and any other application data (qapp.data)
 --
 -- Every field abbreviation is <proto>.<scapy field name> of the reference scapy layers in
 -- protocols/packets/*.py, and value strings use the scapy enum names, so
@@ -1179,6 +1181,67 @@ local function qtp_dissect(buf, pinfo, root)
 end
 
 ---------------------------------------------------------------------------------------------
+-- Application messages (docs/wire.md section 11.2): datagrams between applications' ports (50000 + the
+-- application's index). Those that begin with E7 C4 are the API's reliable exchanges
+-- (protocols/packets/exchange.py): Magic, Tag (32 bits), Flags (bit 0: a reply), the exchange's payload.
+-- Any other application message is the application's own bytes (qapp.data).
+
+-- (In a block: the main chunk is near Lua's limit of 200 local variables; QAPP carries out what is used below.)
+local QAPP = {ports = "50000-51023"}
+do
+local EXCHANGE_HEADER, EXCHANGE_MAX = 7, 1400
+local qapp = Proto("qapp", "QNet Application Message")
+local qapp_reg = registry("qapp")
+local qapp_ex = expert_set("qapp", "Application exchange")
+qapp_ex.too_long = ProtoExpert.new("qapp.too_long", "Application message longer than 1,400 bytes",
+                                   expert.group.MALFORMED, expert.severity.WARN)
+local qapp_payload = ProtoField.bytes("qapp.payload", "Exchange payload")
+local qapp_payload_len = ProtoField.uint16("qapp.payload_length", "Exchange payload length")
+local qapp_data = ProtoField.bytes("qapp.data", "Application data")
+local EXCHANGE = layout(qapp_reg, EXCHANGE_HEADER, {
+    {"magic", "Magic", 0, 2},
+    {"tag", "Tag", 2, 4},
+    {"flags", "Flags", 6, 1},
+    {"reserved", "Reserved", 6, 1, mask = 0xFE},
+    {"reply", "Reply", 6, 1, mask = 0x01},
+})
+register(qapp, qapp_reg, qapp_ex, {qapp_payload, qapp_payload_len, qapp_data}, {qapp_ex.too_long})
+
+local function qapp_dissect(buf, pinfo, root)
+    local n = buf:len()
+    pinfo.cols.protocol = "QAPP"
+    local tree = proto_item(root, qapp, buf, n)
+    if n > EXCHANGE_MAX then
+        tree:add_proto_expert_info(qapp_ex.too_long, string.format("%d bytes, at most %d", n, EXCHANGE_MAX))
+    end
+    if n < 2 or buf(0, 2):uint() ~= 0xE7C4 then
+        if n > 0 then tree:add(qapp_data, buf(0, n)) end
+        local info = string.format("Application data, %d bytes", n)
+        tree:append_text(", " .. info)
+        pinfo.cols.info:set(info)
+        return n
+    end
+    local v, complete = add_fields(tree, buf, EXCHANGE, qapp_ex, "Exchange message")
+    if not complete then
+        pinfo.cols.info:set("Exchange [truncated]")
+        return n
+    end
+    if v.reserved ~= 0 then
+        tree:add_proto_expert_info(qapp_ex.undefined,
+                                   string.format("Reserved flag bits set (Flags 0x%02x)", v.flags))
+    end
+    local size = n - EXCHANGE_HEADER
+    tree:add(qapp_payload_len, size):set_generated()
+    if size > 0 then tree:add(qapp_payload, buf(EXCHANGE_HEADER, size)) end
+    local info = string.format("Exchange tag=%d%s payload=%d bytes", v.tag, v.reply == 1 and " reply" or "", size)
+    tree:append_text(", " .. info)
+    pinfo.cols.info:set(info)
+    return n
+end
+QAPP.proto, QAPP.dissect = qapp, qapp_dissect
+end
+
+---------------------------------------------------------------------------------------------
 -- Registration
 
 -- Wireshark's PTP dissector marks a malformed message itself (as on port 319); Dissector.call then also raises
@@ -1353,7 +1416,7 @@ end
 -- registered on its UDP port, cutting the trailer off first (P4 QNP on its EtherType carries none).
 -- (Lua functions, not the protos' dissector handles: assigning a proto's dissector changes what its handle calls.)
 local RAW = {qhp = qhp_dissect, qll = QLL.dissect_port, egp = egp_dissect, qns = QNS.dissect_port,
-             qnp = qnp_dissect, qncp = qncp_dissect, qtp = qtp_dissect}
+             qnp = qnp_dissect, qncp = qncp_dissect, qtp = qtp_dissect, qapp = QAPP.dissect}
 local function authenticated(raw)
     return function(buf, pinfo, root) return with_trailer(buf, pinfo, root, raw) end
 end
@@ -1363,6 +1426,7 @@ egp.dissector = authenticated(RAW.egp)
 QNS.proto.dissector = authenticated(RAW.qns)
 qncp.dissector = authenticated(RAW.qncp)
 qtp.dissector = authenticated(RAW.qtp)
+QAPP.proto.dissector = authenticated(RAW.qapp)
 function qnp.dissector(buf, pinfo, root)
     if pinfo.match_uint == ETHERTYPE_P4_QNP then return RAW.qnp(buf, pinfo, root) end
     return with_trailer(buf, pinfo, root, RAW.qnp)
@@ -1389,6 +1453,7 @@ function qnetauth.prefs_changed() auth_register() end
 auth_register()
 
 udp_port:add(QTP_PORT, qtp)
+udp_port:add(QAPP.ports, QAPP.proto)
 local ethertype = DissectorTable.get("ethertype")
 ethertype:add(QFRAME_ETHERTYPE, qframe)
 ethertype:add(ETHERTYPE_P4_EGP, p4egp)

@@ -13,12 +13,31 @@ flip the parity of that basis, e = 2(1 − F)/3.
 (0.1, 1.0, 0.0)
 >>> sift([0, 1, 1, 0], [0, 1, 0, 0])
 [0, 1, 3]
+
+Sifting a request of many pairs goes window by window (:data:`WINDOW` pairs, one application message each):
+both ends know the request's Sequence Numbers (every pair is delivered or retracted at both), put them in the
+request's order (:func:`request_order`) and send, per window, whether they hold each pair and its basis
+(:func:`encode_window`).
+
+>>> request_order(np.array([0, 1, 2, 65534, 65535])).tolist()
+[65534, 65535, 0, 1, 2]
+>>> decode_window(encode_window(65534, np.array([1, 0, 1], bool), np.array([1, 1, 0], np.uint8)))
+(65534, 3, [True, False, True], [1, 0, 0])
 """
 
 from __future__ import annotations
 
 import math
+import struct
 from collections.abc import Sequence
+
+import numpy as np
+
+from protocols.common import ParseError
+
+WINDOW = 5400
+"""Pairs per sifting message: 4 + 2 × 675 bytes of payload, within one application message (1,400 bytes)."""
+_WINDOW_HEAD = struct.Struct("!HH")
 
 
 def binary_entropy(p: float) -> float:
@@ -59,3 +78,41 @@ def unpack_bits(data: bytes, count: int) -> list[int]:
     if len(data) * 8 < count:
         raise ValueError(f"{len(data)} bytes hold fewer than {count} bits")
     return [data[i >> 3] >> (7 - (i & 7)) & 1 for i in range(count)]
+
+
+def request_order(settled: np.ndarray) -> np.ndarray:
+    """A request's Sequence Numbers (sorted, 0..65535) in the order the link layer numbered them, which may
+    wrap from 65535 to 0: sorted, starting after the widest gap between neighbours on the circle."""
+    if len(settled) < 2:
+        return settled
+    gaps = np.diff(settled, append=settled[0] + (1 << 16))
+    start = (int(np.argmax(gaps)) + 1) % len(settled)
+    return np.roll(settled, -start)
+
+
+def encode_window(first_seq: int, present: np.ndarray, bases: np.ndarray) -> bytes:
+    """One sifting message: the window's first Sequence Number, its pair count, then one bit per pair for
+    "delivered here" and one for its basis (0 Z, 1 X; 0 where not delivered), each packed to whole bytes."""
+    if len(present) != len(bases) or len(present) > WINDOW:
+        raise ValueError(f"a window holds at most {WINDOW} pairs, bits for {len(present)} and {len(bases)}")
+    return _WINDOW_HEAD.pack(first_seq, len(present)) + np.packbits(present).tobytes() \
+        + np.packbits((bases & 1) & present).tobytes()
+
+
+def decode_window(data: bytes) -> tuple[int, int, list[bool], list[int]]:
+    """The inverse of :func:`encode_window` as lists; :func:`decode_window_arrays` gives arrays."""
+    first, count, present, bases = decode_window_arrays(data)
+    return first, count, present.tolist(), bases.tolist()
+
+
+def decode_window_arrays(data: bytes) -> tuple[int, int, np.ndarray, np.ndarray]:
+    """(first Sequence Number, count, delivered (bool), bases (uint8)); ParseError if the size is wrong."""
+    if len(data) < _WINDOW_HEAD.size:
+        raise ParseError(f"sifting window of {len(data)} bytes, at least {_WINDOW_HEAD.size}")
+    first, count = _WINDOW_HEAD.unpack_from(data)
+    size = -(-count // 8)
+    if count > WINDOW or len(data) != _WINDOW_HEAD.size + 2 * size:
+        raise ParseError(f"sifting window of {count} pairs in {len(data)} bytes")
+    bits = np.unpackbits(np.frombuffer(data, np.uint8, offset=_WINDOW_HEAD.size).reshape(2, size), axis=1,
+                         count=count)
+    return first, count, bits[0].astype(bool), bits[1]

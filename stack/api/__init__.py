@@ -3,7 +3,9 @@
 Each application gets an :class:`AppContext` on its node. With it the application
 
 - opens EPR sockets to any QPU (:meth:`AppContext.epr_socket`, :class:`EPRSocket`: ``create_keep`` /
-  ``recv_keep``, ``create_measure`` / ``recv_measure``, with number, minimum fidelity and max time), served by
+  ``recv_keep``, ``create_measure`` / ``recv_measure``, with number, minimum fidelity and max time; the
+  measured ones also as arrays, ``create_measure_arrays`` / ``recv_measure_arrays``, as a link with ``batch``
+  delivers them in blocks), served by
   the link layer for a neighbour and by the network layer otherwise; or sends CREATEs itself
   (:meth:`AppContext.create`, :meth:`AppContext.next_message`);
 - works on its node's qubits through the medium's commands: :meth:`~AppContext.qubit` (a data qubit in |0⟩),
@@ -31,9 +33,9 @@ runnable ones)::
 """
 
 from stack.api.context import AppContext
-from stack.api.epr import EPRSocket, KeptPair, MeasuredPair
+from stack.api.epr import EPRSocket, KeptPair, MeasuredPair, MeasuredPairs
 from stack.api.errors import BellMeasurementFailed, LinkError, QuantumError, TransportError
 from stack.api.run import API_PORT_BASE, App, run_apps
 
 __all__ = ["API_PORT_BASE", "App", "AppContext", "BellMeasurementFailed", "EPRSocket", "KeptPair", "LinkError",
-           "MeasuredPair", "QuantumError", "TransportError", "run_apps"]
+           "MeasuredPair", "MeasuredPairs", "QuantumError", "TransportError", "run_apps"]

@@ -1,4 +1,5 @@
-"""Applications on the API: BBM92 QKD, the CHSH test and teleportation of the six stabiliser states.
+"""Applications on the API: BBM92 QKD (in :mod:`stack.api.qkd`), the CHSH test and teleportation of the six
+stabiliser states.
 
 Each is a coroutine both ends run (``role`` "create" at the end that sends the CREATEs, "recv" at the other);
 each returns a result dataclass, the same at both ends for what both know. The scenario's ``[[application]]``
@@ -11,15 +12,16 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from protocols.apps.chsh import chsh_from_parities
-from protocols.apps.qkd import key_fraction, pack_bits, unpack_bits
+from protocols.apps.qkd import pack_bits, unpack_bits
 from protocols.common import Basis
 from stack.api.context import AppContext
 from stack.api.epr import MeasuredPair
 from stack.api.exchange import Exchange, exchange_of
+from stack.api.qkd import QkdResult, bbm92
 from stack.api.transport import teleporter_of
+
+__all__ = ["ROLES", "STATES", "ChshResult", "QkdResult", "TeleportResult", "bbm92", "chsh", "teleport_states"]
 
 ROLES = ("create", "recv")
 MAX_BLOCK = 512
@@ -54,70 +56,6 @@ async def _swap_block(exchange: Exchange, pairs: list[MeasuredPair],
     bases = unpack_bits(rest, count)
     their_bits = unpack_bits(rest[(count + 7) // 8:], count) if outcomes else [0] * count
     return {seq: (basis, bit) for seq, basis, bit in zip(seqs, bases, their_bits, strict=True)}
-
-
-@dataclass(slots=True)
-class QkdResult:
-    """One end's BBM92 run: counts, the QBER estimate, the asymptotic secret key."""
-
-    pairs: int = 0
-    sifted: int = 0
-    sample: int = 0
-    sample_errors: int = 0
-    errors_by_basis: dict[str, list[int]] = field(default_factory=lambda: {"Z": [0, 0], "X": [0, 0]})
-    """Per basis: [errors, sample bits] (both ends know them after the sample is revealed)."""
-    key: list[int] = field(default_factory=list)
-    """This end's sifted bits left after the sample (before error correction and privacy amplification)."""
-    elapsed_ns: int = 0
-
-    @property
-    def qber(self) -> float:
-        return self.sample_errors / self.sample if self.sample else 0.0
-
-    @property
-    def secret_bits(self) -> float:
-        """Asymptotic secret key: the kept sifted bits × (1 − 2h(e))."""
-        return len(self.key) * key_fraction(self.qber)
-
-    @property
-    def secret_bits_per_second(self) -> float:
-        """Secret key bits per second of emulated time."""
-        return self.secret_bits / (self.elapsed_ns * 1e-9) if self.elapsed_ns else 0.0
-
-
-async def bbm92(ctx: AppContext, remote: str, pairs: int, role: str, *, block: int = 512,
-                sample_fraction: float = 0.5, seed: int = 0, service: str = "auto") -> QkdResult:
-    """BBM92 between this application and the one on ``remote``: ``pairs`` measure-directly pairs in random Z/X
-    bases, sifted block by block over the classical channel; a ``sample_fraction`` of each block's sifted bits
-    (chosen by a generator seeded with ``seed`` and the block number, the same at both ends) is revealed to
-    estimate the QBER."""
-    if not 1 <= block <= MAX_BLOCK:
-        raise ValueError(f"block must be in [1, {MAX_BLOCK}], got {block}")
-    if not 0 < sample_fraction < 1:
-        raise ValueError(f"sample_fraction must be in (0, 1), got {sample_fraction}")
-    result, start = QkdResult(), ctx.now
-    exchange = exchange_of(ctx, remote)
-    for index, first in enumerate(range(0, pairs, block)):
-        mine = await _block(ctx, remote, role, min(block, pairs - first), service)
-        theirs = await _swap_block(exchange, mine, outcomes=False)      # sifting: bases only
-        kept = [i for i, p in enumerate(mine) if p.sequence_number in theirs
-                and theirs[p.sequence_number][0] == int(p.basis)]
-        revealed = np.random.default_rng([seed, index]).random(len(kept)) < sample_fraction
-        sample = [i for i, reveal in zip(kept, revealed, strict=True) if reveal]
-        their_sample = unpack_bits(await exchange.swap(exchange.tag(), pack_bits([mine[i].outcome for i in sample])),
-                                   len(sample))                          # the sample's bits, and only those
-        result.pairs += len(mine)
-        result.sifted += len(kept)
-        result.sample += len(sample)
-        for i, bit in zip(sample, their_sample, strict=True):
-            error = int(mine[i].outcome != bit)
-            result.sample_errors += error
-            counts = result.errors_by_basis[mine[i].basis.name]
-            counts[0] += error
-            counts[1] += 1
-        result.key += [mine[i].outcome for i, reveal in zip(kept, revealed, strict=True) if not reveal]
-    result.elapsed_ns = ctx.now - start
-    return result
 
 
 @dataclass(slots=True)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from protocols.common import LINK_SERVICE_PORT, NETWORK_SERVICE_PORT, Address, Basis, ParseError
 from protocols.network.policy import distil_request
 from protocols.packets import linkservice as ll
+from protocols.packets.exchange import MAGIC, MAX_MESSAGE
 from protocols.physical.hardware import (
     BellMeasure,
     BellMeasureResult,
@@ -35,9 +36,9 @@ if TYPE_CHECKING:
     from stack.api.epr import EPRSocket
 
 SERVICES = ("auto", "link", "network")
-EXCHANGE_MAGIC = b"\xe7\xc4"
+EXCHANGE_MAGIC = MAGIC
 """Application messages that begin with these two bytes belong to :mod:`stack.api.exchange` (never to recv)."""
-MAX_APP_MESSAGE = 1400
+MAX_APP_MESSAGE = MAX_MESSAGE
 """The largest application message (bytes): one datagram, no fragmentation on a 1500-byte MTU."""
 
 

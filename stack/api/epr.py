@@ -13,9 +13,10 @@ import contextlib
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from protocols.common import Basis
 from protocols.packets import linkservice as ll
-from protocols.physical.physics import expected_parity
 from stack.api.errors import LinkError, QuantumError
 
 
@@ -51,6 +52,41 @@ class MeasuredPair:
     corrected: bool
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class MeasuredPairs:
+    """This end's outcomes of a measure-directly request, as arrays (one entry per delivered pair, in arrival
+    order), whether the link layer answered pair by pair (OK-M) or in blocks (OK-MB, a link's ``batch``)."""
+
+    sequence_numbers: np.ndarray
+    """Each pair's Sequence Number (int64, 0..65535)."""
+    bases: np.ndarray
+    """Each pair's basis at this end (uint8: 0 Z, 1 X, 2 Y)."""
+    outcomes: np.ndarray
+    """Each outcome (uint8), corrected to |Φ+⟩'s correlations if ``corrected``."""
+    bell_states: np.ndarray
+    """The Bell index each OK named (uint8, before any correction)."""
+    settled: np.ndarray
+    """Every Sequence Number of the request, delivered here or retracted (ERR EXPIRE), sorted (int64): the same
+    set at both ends."""
+    remote: str
+    create_id: int
+    corrected: bool
+
+    def __len__(self) -> int:
+        return len(self.outcomes)
+
+
+def parity_correction(bell_states: np.ndarray, bases: np.ndarray) -> np.ndarray:
+    """What turns each outcome of a pair in Bell state ``bell_states`` measured in ``bases`` into |Φ+⟩'s:
+    ``expected_parity(bell, basis) ^ expected_parity(0, basis)`` per pair (x in Z, z in X, x ⊕ z in Y).
+
+    >>> parity_correction(np.array([0, 1, 2, 3, 3]), np.array([0, 0, 1, 1, 2])).tolist()
+    [0, 1, 1, 1, 0]
+    """
+    x, z = bell_states & 1, bell_states >> 1 & 1
+    return np.where(bases == Basis.Z, x, np.where(bases == Basis.X, z, x ^ z)).astype(np.uint8)
+
+
 class EPRSocket:
     """Pairs with the application on ``remote`` (``service``: "auto", "link" or "network")."""
 
@@ -62,6 +98,9 @@ class EPRSocket:
         self.remote_id = ctx.emu.scenario.nodes[remote].node_id
         self.expired: set[int] = set()
         """Sequence numbers the layer reported expired (ERR EXPIRE) after delivering them."""
+        self._measured_ids: set[int] = set()
+        """Create IDs of the measure-directly requests already collected (a late ERR EXPIRE of one is not the
+        next request's)."""
 
     async def create_keep(self, number: int = 1, *, min_fidelity: float = 0.0, max_time_ns: int = 0,
                           priority: int = 0, correct: bool = True) -> list[KeptPair]:
@@ -81,14 +120,28 @@ class EPRSocket:
                              correct: bool = True) -> list[MeasuredPair]:
         """Create ``number`` pairs measured as soon as they exist, in ``basis`` (Z, X, Y), or in a basis drawn
         independently at each end per pair (``random_basis`` "XZ" or "XYZ", as BBM92 needs)."""
-        create_id = await self.ctx.create(self.remote, number, keep=False, basis=basis, random_basis=random_basis,
-                                          min_fidelity=min_fidelity, max_time_ns=max_time_ns, priority=priority,
-                                          service=self.service)
-        return [self._measured(ok, correct) for ok in await self._collect(number, ll.OkMeasure, create_id)]
+        arrays = await self.create_measure_arrays(number, basis=basis, random_basis=random_basis,
+                                                  min_fidelity=min_fidelity, max_time_ns=max_time_ns,
+                                                  priority=priority, correct=correct)
+        return self._pairs(arrays)
 
     async def recv_measure(self, number: int = 1) -> list[MeasuredPair]:
         """This end's outcomes of ``number`` measure-directly pairs the remote application creates."""
-        return [self._measured(ok, False) for ok in await self._collect(number, ll.OkMeasure, None)]
+        return self._pairs(await self.recv_measure_arrays(number))
+
+    async def create_measure_arrays(self, number: int = 1, *, basis: str = "Z", random_basis: str = "",
+                                    min_fidelity: float = 0.0, max_time_ns: int = 0, priority: int = 0,
+                                    correct: bool = True) -> MeasuredPairs:
+        """:meth:`create_measure` with the outcomes as arrays (no object per pair): what a request of many
+        pairs wants, e.g. one the link serves in blocks (its ``batch``)."""
+        create_id = await self.ctx.create(self.remote, number, keep=False, basis=basis, random_basis=random_basis,
+                                          min_fidelity=min_fidelity, max_time_ns=max_time_ns, priority=priority,
+                                          service=self.service)
+        return await self._collect_measured(number, create_id, correct)
+
+    async def recv_measure_arrays(self, number: int = 1) -> MeasuredPairs:
+        """:meth:`recv_measure` with the outcomes as arrays."""
+        return await self._collect_measured(number, None, False)
 
     async def create_one(self, *, correct: bool = True, **create: Any) -> KeptPair:
         """One kept pair (:meth:`create_keep` with number 1); raises :class:`LinkError` EXPIRE if the layer
@@ -115,12 +168,64 @@ class EPRSocket:
         return KeptPair(ok.lqid, self.remote, ok.create_id, ok.sequence_number, ok.bell_state,
                         ll.decode_fidelity(ok.goodness), correct, self.ctx.now)
 
-    def _measured(self, ok: ll.OkMeasure, correct: bool) -> MeasuredPair:
-        basis = Basis(ok.basis)
-        outcome = ok.m
+    def _pairs(self, arrays: MeasuredPairs) -> list[MeasuredPair]:
+        return [MeasuredPair(outcome, Basis(basis), self.remote, arrays.create_id, seq, bell, arrays.corrected)
+                for outcome, basis, seq, bell in zip(arrays.outcomes.tolist(), arrays.bases.tolist(),
+                                                     arrays.sequence_numbers.tolist(), arrays.bell_states.tolist(),
+                                                     strict=True)]
+
+    async def _collect_measured(self, number: int, create_id: int | None, correct: bool) -> MeasuredPairs:
+        """The OK-Ms and OK-MBs from the remote node (of request ``create_id`` if given) until ``number`` pairs
+        are settled (delivered, or retracted by ERR EXPIRE), as arrays; retracted pairs are left out (see
+        :meth:`_collect`)."""
+        ctx, parts, settled, expired = self.ctx, list[tuple[np.ndarray, ...]](), np.zeros(1 << 16, bool), set[int]()
+        count, found_id = 0, create_id
+        while count < number:
+            for message in list(ctx._messages):
+                if isinstance(message, ll.Err) and create_id is None and message.err == ll.ERR_EXPIRE \
+                        and message.create_id in self._measured_ids and message.create_id != found_id:
+                    ctx._messages.remove(message)               # late: a pair of a request already collected
+                    self._expire(message)
+                elif isinstance(message, ll.Err) and (create_id is None or message.create_id == create_id):
+                    ctx._messages.remove(message)
+                    if message.err != ll.ERR_EXPIRE:
+                        raise LinkError(message.err)
+                    gone = self._expire(message)
+                    expired |= gone
+                    settled[list(gone)] = True
+                elif isinstance(message, ll.OkMeasure | ll.OkMeasureBlock) \
+                        and message.remote_node_id == self.remote_id \
+                        and (create_id is None or message.create_id == create_id):
+                    ctx._messages.remove(message)
+                    found_id = message.create_id
+                    if isinstance(message, ll.OkMeasure):
+                        arrays = tuple(np.array([v]) for v in (message.sequence_number, message.basis, message.m,
+                                                               message.bell_state))
+                    else:
+                        seqs = (message.sequence_number + np.arange(message.count, dtype=np.int64)) & 0xFFFF
+                        arrays = (seqs, message.bases, message.outcomes, message.bell_states)
+                    parts.append(arrays)
+                    settled[arrays[0]] = True
+                else:
+                    continue
+                count = int(np.count_nonzero(settled))
+                if count >= number:
+                    break
+            else:
+                await ctx._wait()
+        seqs, bases, outcomes, bells = (np.concatenate([p[i] for p in parts]) if parts else np.zeros(0, np.int64)
+                                        for i in range(4))
+        seqs = seqs.astype(np.int64)
+        bases, outcomes, bells = (a.astype(np.uint8) for a in (bases, outcomes, bells))
+        if expired:
+            keep = ~np.isin(seqs, list(expired))
+            seqs, bases, outcomes, bells = seqs[keep], bases[keep], outcomes[keep], bells[keep]
         if correct:
-            outcome ^= expected_parity(ok.bell_state, basis) ^ expected_parity(0, basis)
-        return MeasuredPair(outcome, basis, self.remote, ok.create_id, ok.sequence_number, ok.bell_state, correct)
+            outcomes = outcomes ^ parity_correction(bells, bases)
+        if found_id is not None:
+            self._measured_ids.add(found_id)
+        return MeasuredPairs(seqs, bases, outcomes, bells, np.flatnonzero(settled), self.remote,
+                             -1 if found_id is None else found_id, correct)
 
     async def _collect(self, number: int, kind: type, create_id: int | None) -> list[Any]:
         """The OKs of ``kind`` from the remote node (of request ``create_id`` if given) until ``number`` pairs

@@ -1,8 +1,8 @@
 """Reliable symmetric exchanges between two applications over application messages (wire.md §11.2).
 
 Both ends call :meth:`Exchange.swap` with the same tag (a counter both advance in step) and their own
-payload; each gets the other's. A message is ``E7 C4 (EXCHANGE_MAGIC) + tag (4 bytes, big-endian) + flags
-(1 byte) + payload``. Each
+payload; each gets the other's. A message is ``E7 C4 + tag (4 bytes, big-endian) + flags (1 byte) + payload``
+(:class:`protocols.packets.exchange.ExchangeMessage`). Each
 end resends its payload every ``retransmit_ns`` until the peer's arrives, answers a peer's second copy of a
 tag with its own again, flagged as a reply (bit 0: its first copy may have been lost; a reply is never
 answered, so two ends never echo each other for ever), and after the application returns keeps answering
@@ -11,13 +11,11 @@ until nothing has come for four retransmission intervals (the last answer may be
 
 from __future__ import annotations
 
-import struct
-
-from stack.api.context import EXCHANGE_MAGIC, AppContext
+from protocols.common import ParseError
+from protocols.packets.exchange import FLAG_REPLY as REPLY
+from protocols.packets.exchange import ExchangeMessage
+from stack.api.context import AppContext
 from stack.core.kernel import TIMER
-
-_TAG = struct.Struct("!2sIB")
-REPLY = 1
 
 
 def exchange_of(ctx: AppContext, remote: str) -> Exchange:
@@ -43,6 +41,8 @@ class Exchange:
         self.mine: dict[int, bytes] = {}
         self.theirs: dict[int, bytes] = {}
         self.last_heard = 0
+        self.malformed = 0
+        """Exchange messages from ``remote`` that did not parse (protocols.packets.exchange): dropped."""
         self._next_tag = 0
         ctx.lingering.append(self._linger)
 
@@ -55,30 +55,34 @@ class Exchange:
         """Send ``payload`` under ``tag``; return the peer's payload for the same tag."""
         ctx = self.ctx
         self.mine[tag] = payload
-        ctx.send(self.remote, _TAG.pack(EXCHANGE_MAGIC, tag, 0) + payload)
+        message = ExchangeMessage(tag, 0, payload).encode()
+        ctx.send(self.remote, message)
         resend = ctx.now + self.retransmit_ns
         while tag not in self.theirs:
             ctx.port.set_timer(resend)
             if await self._next() is TIMER and ctx.now >= resend:
-                ctx.send(self.remote, _TAG.pack(EXCHANGE_MAGIC, tag, 0) + payload)
+                ctx.send(self.remote, message)
                 resend = ctx.now + self.retransmit_ns
         return self.theirs[tag]
 
     async def _next(self) -> object:
         ctx = self.ctx
         for index, (source, data) in enumerate(ctx._exchange_inbox):
-            if source == self.remote and len(data) >= _TAG.size:
+            if source == self.remote:
                 del ctx._exchange_inbox[index]
-                self._on(data)
+                try:
+                    self._on(ExchangeMessage.decode(data))
+                except ParseError:
+                    self.malformed += 1                     # dropped, like any layer drops a malformed datagram
                 return None
         return await ctx._wait()
 
-    def _on(self, data: bytes) -> None:
-        _, tag, flags = _TAG.unpack_from(data)
+    def _on(self, message: ExchangeMessage) -> None:
+        tag = message.tag
         self.last_heard = self.ctx.now
-        if tag in self.theirs and tag in self.mine and not flags & REPLY:     # they did not get ours: again
-            self.ctx.send(self.remote, _TAG.pack(EXCHANGE_MAGIC, tag, REPLY) + self.mine[tag])
-        self.theirs.setdefault(tag, data[_TAG.size:])
+        if tag in self.theirs and tag in self.mine and not message.flags & REPLY:  # they did not get ours: again
+            self.ctx.send(self.remote, ExchangeMessage(tag, REPLY, self.mine[tag]).encode())
+        self.theirs.setdefault(tag, message.payload)
 
     async def _linger(self) -> None:
         ctx = self.ctx

@@ -20,7 +20,7 @@ from protocols.physical.hardware import BellMeasure, BellMeasureResult, CommandR
 from protocols.transport.model import CLASSICAL_LIMIT, deadline_budget_ns
 from protocols.transport.teleport import Delivered, Lost, PairRef, Sent, Transport
 from stack.api.context import AppContext
-from stack.api.epr import KeptPair
+from stack.api.epr import EPRSocket, KeptPair
 from stack.api.errors import TransportError
 from stack.core.capture import node_ip
 from stack.core.kernel import TIMER
@@ -48,16 +48,27 @@ class Teleporter:
         ctx.handlers[QTP_PORT] = self._datagram
         self.engine = Transport(ctx.purpose_id, deadline_budget_ns(node.t1_ns, node.t2_ns, floor), 0)
         self.events: list[Any] = []
+        self._sockets: dict[tuple[str, str], EPRSocket] = {}
+        self._retransmit: dict[str, int] = {}
         ctx.lingering.append(self._linger)
 
     def _retransmit_ns(self, remote: str) -> int:
-        route = self.ctx.emu.network.route(self.ctx.node_id, self.ctx.emu.scenario.nodes[remote].node_id)
-        return 2 * (route.delay_ns + route.jitter_ns) + RETRANSMIT_MARGIN_NS
+        if remote not in self._retransmit:
+            route = self.ctx.emu.network.route(self.ctx.node_id, self.ctx.emu.scenario.nodes[remote].node_id)
+            self._retransmit[remote] = 2 * (route.delay_ns + route.jitter_ns) + RETRANSMIT_MARGIN_NS
+        return self._retransmit[remote]
+
+    def _socket(self, remote: str, service: str) -> EPRSocket:
+        """The EPR socket to ``remote`` (one per remote and service, reused for every qubit)."""
+        key = (remote, service)
+        if key not in self._sockets:
+            self._sockets[key] = self.ctx.epr_socket(remote, service)
+        return self._sockets[key]
 
     async def send(self, remote: str, slot: int, service: str = "auto") -> int:
         """Teleport the qubit in ``slot`` to the application on ``remote`` (over a fresh pair); returns the
         transfer's sequence number once the receiver has applied the corrections."""
-        pair = await self.ctx.epr_socket(remote, service).create_one(correct=False)
+        pair = await self._socket(remote, service).create_one(correct=False)
         return await self.send_over(remote, slot, pair)
 
     async def send_over(self, remote: str, slot: int, pair: KeptPair) -> int:
@@ -80,7 +91,7 @@ class Teleporter:
 
     async def recv(self, remote: str, service: str = "auto") -> int:
         """The next qubit the application on ``remote`` teleports here: returns its slot."""
-        pair = await self.ctx.epr_socket(remote, service).recv_one()
+        pair = await self._socket(remote, service).recv_one()
         return await self.recv_over(remote, pair)
 
     async def recv_over(self, remote: str, pair: KeptPair) -> int:
@@ -121,6 +132,7 @@ class Teleporter:
             for event in self.events:
                 if wanted(event):
                     self.events.remove(event)
+                    ctx.port.set_timer(self.engine.deadline())   # none left: no stale wake-up later
                     return event
             for slot in [s for s in ctx._results if s in self.engine._measuring]:
                 result = ctx._results.pop(slot)

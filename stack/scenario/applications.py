@@ -28,6 +28,7 @@ class ApplicationConfig:
     pairs: int = 0
     """qkd, chsh: measure-directly pairs; teleport: qubits per stabiliser state."""
     block: int = 512
+    """qkd: pairs per request (0: automatic, stack.api.qkd.request_sizes); chsh: pairs per sifting block."""
     sample_fraction: float = 0.5
     service: str = "auto"
     seed: int = 0
@@ -58,7 +59,8 @@ def _entry(t: Table, nodes: dict[str, NodeConfig], node_ref: Any) -> Application
         if kind == "chsh" and t.has("sample_fraction"):
             raise t.error("sample_fraction", "applies to qkd")
         config = ApplicationConfig(kind, node, remote, t.number("pairs", 2000, low=1, high=10_000_000, integer=True),
-                                   t.number("block", 512, low=1, high=512, integer=True),
+                                   t.number("block", 0, low=0, high=0xFFFF, integer=True) if kind == "qkd"
+                                   else t.number("block", 512, low=1, high=512, integer=True),
                                    t.number("sample_fraction", 0.5, low=0.001, high=0.999),
                                    service, t.number("seed", 0, low=0, high=2**63 - 1, integer=True))
     t.finish()
