@@ -355,12 +355,14 @@ def _origins_done(emu: Emulation) -> bool:
 
 def end_generation(emu: Emulation) -> None:
     """No new attempts from now on, and every request still open fails with ERR TIMEOUT at both ends
-    (each link layer that has one gets :class:`GenerationOver` now)."""
+    (every link and network layer gets :class:`GenerationOver` now). A link layer with no request open gets
+    it too: from now on it refuses a CREATE with ERR TIMEOUT (a network layer's hop whose credit comes back
+    late, an API application), which it would otherwise take and keep open for ever, no pair being made."""
     emu.draining = True
     emu.heralding.stop_generation()
     network_engines = {id(engine) for engine in emu.network_layers}    # every NetworkLayer is built there
     for layer in emu.layers:
-        if (isinstance(layer.engine, LinkLayer) and layer.engine.open) or id(layer.engine) in network_engines:
+        if isinstance(layer.engine, LinkLayer) or id(layer.engine) in network_engines:
             emu.kernel.deliver_at(emu.kernel.now, layer.port, GenerationOver())
 
 

@@ -53,6 +53,7 @@ def faulty_run(name: str, condition: str, seed: int) -> RunResult:
 def test_every_example_keeps_its_promises_on_a_faulty_channel(name: str, condition: str, seed: int) -> None:
     result = faulty_run(name, condition, seed)
     assert broken_promises(result) == []
+    assert all(engine.links.over for engine in result.emulation.link_layers)   # idle ones too: a late CREATE
     report = build_report(result)
     assert all(w["pairs_disagreeing"] == 0 for w in report["workload"])
     loss = CONDITIONS[condition][0]

@@ -119,6 +119,8 @@ class Hops:
                 self.node.timers.cancel(("hop-retry", circuit.handle, side))
 
     def forget(self, circuit: Circuit) -> None:
+        """``circuit`` is forgotten here: its flows go, except an origin's whose link request is still open,
+        kept until that request ends (its OKs are matched by Create ID, :meth:`_orphan`)."""
         self.early_ready = {key for key in self.early_ready if key[0] != circuit.handle}
         for side in (0, 1):
             flow = self.flows.pop((circuit.handle, side), None)
@@ -186,8 +188,8 @@ class Hops:
         """The origin asks its link layer for as many pairs as it has free credits."""
         circuit = self.node.circuits.get(flow.handle)
         if (not flow.origin or not flow.ready or flow.stopped or flow.request is not None or flow.retrying
-                or circuit is None or not circuit.generating):
-            return Actions()
+                or circuit is None or not circuit.generating or self.node.over):
+            return Actions()                # node.over: the generation window has ended, no pair can come
         free = flow.window - len(flow.outstanding)
         if free <= 0:
             return Actions()
@@ -227,6 +229,10 @@ class Hops:
         bound = None if link is None else node.circuits.at_label(link.link_id, ok.purpose_id)
         flow = None if bound is None else self.flows.get((bound[0].handle, bound[1]))
         actions = Actions()
+        if bound is None and link is not None:
+            orphan = self._orphan(link.link_id, ok)
+            if orphan is not None:            # a pair of a forgotten circuit's open request: it settles it
+                actions.extend(self._settle(orphan, ok.sequence_number, now))
         if flow is not None and flow.origin:
             actions.extend(self._settle(flow, ok.sequence_number, now))
         elif flow is not None:
@@ -261,7 +267,7 @@ class Hops:
             return self.on_failed(circuit, ll.ERR_DOWN, now) if circuit and err.err == ll.ERR_OTHER else Actions()
         if flow.request is not None and flow.request.create_id in (None, err.create_id):
             self.by_create.pop(err.create_id, None)
-            flow.request = None
+            self._ended(flow)
         if circuit is None or not circuit.generating:
             return Actions()
         if err.err == ll.ERR_NORES and flow.backoff < self.node.config.retries:
@@ -283,8 +289,24 @@ class Hops:
         flow.backoff = 0
         if len(request.settled) < request.number:
             return Actions()
-        flow.request = None
+        self._ended(flow)
         return self.request(flow, now)
+
+    def _ended(self, flow: HopFlow) -> None:
+        """``flow``'s link request has ended; the flow of a forgotten circuit (kept for it) goes now."""
+        flow.request = None
+        if self.node.circuits.get(flow.handle) is None:
+            self.flows.pop(flow.key, None)
+
+    def _orphan(self, link_id: int, ok: ll.OkKeep | ll.OkMeasure) -> HopFlow | None:
+        """The flow, kept after its circuit was forgotten, whose open link request ``ok`` is for: on a link
+        this node is the origin of, the OKs for the network layer are for its own requests (named by Create ID)."""
+        key = self.by_create.get(ok.create_id)
+        flow = None if key is None else self.flows.get(key)
+        if (flow is None or not flow.origin or flow.link_id != link_id or flow.peer != ok.remote_node_id
+                or flow.request is None or flow.request.create_id != ok.create_id):
+            return None
+        return flow
 
     def _credit(self, kind: int, circuit: Circuit, flow: HopFlow, seq: int, credit: int, window: int) -> bytes:
         return PairMessage(kind, circuit.handle[1], circuit.head, flow.label, seq, flow.link_id, window=window,
