@@ -11,7 +11,9 @@ at either end, and a repeater with 2W qubits reserved never deadlocks its two ho
 The link layer's replies come to port 7773: ACK and ERR name the Create ID (the origin's own, or, at the
 granter, the origin's, learned with the origin node from the OKs), OKs name the label as Purpose ID. A link
 ERR EXPIRE retracts pairs; any other ERR ends the hop's request: NORES is retried with exponential backoff,
-TIMEOUT, UNSUPP, REJECTED and OTHER (the link is down: DOWN) end the circuit.
+TIMEOUT, UNSUPP, REJECTED and OTHER (the link is down: DOWN) end the circuit. Once the generation window
+is over (``node.over``) no hop asks for pairs. A circuit forgotten with a hop request open keeps that flow
+until the request ends, its OKs matched by Create ID (their label names no circuit any more).
 """
 
 from __future__ import annotations
