@@ -251,7 +251,9 @@ class Heralding:
         state.scheduled = True
         if blocks.wanted(link, state.armed.values()):
             block = blocks.plan(link, state.rng, tuple(state.armed.values()), self.medium, first)
-            self.kernel.call_at(blocks.last_slot(block) * link.cycle_ns, self._block, (state, state.token, block))
+            due = blocks.last_slot(block) * link.cycle_ns       # concluded ahead only in the multi-process medium
+            self.kernel.call_at(max(self.kernel.now, due - self.kernel.ahead_ns), self._block,
+                                (state, state.token, block))
             return
         if link.mode == "exact":
             self.kernel.call_at(first * link.cycle_ns, self._exact, (state, state.token, first))
