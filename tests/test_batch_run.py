@@ -27,6 +27,7 @@ from protocols.physical.node import AttemptLost, BlockReady, NodePhysical
 from stack.api import AppContext, run_apps
 from stack.core.capture import node_ip
 from stack.multiprocess.outcome import EXIT_LATE, EXIT_OK
+from stack.quantum import blocks
 from stack.report import build_report
 from stack.runtime import APP_PORT_BASE, build, run_async, run_scenario
 from stack.scenario import ScenarioError, load_text
@@ -266,6 +267,31 @@ def test_a_block_whose_batch_does_not_match_or_never_comes_is_lost() -> None:
     assert engine.on_timer(1_499).up == []            # its emission (500) + the timeout
     assert engine.on_timer(1_500).up == [AttemptLost(1, 90, 3)]
 
+
+
+def test_blocks_concluded_ahead_make_the_same_run() -> None:
+    """``qnet up``'s medium concludes each block ``Kernel.ahead_ns`` before its last attempt and sends its events
+    then, stamped: in virtual time the run is the same, byte for byte, as when each block ends at its last attempt
+    (nothing but the moment the events are computed moves), and blocks really were concluded ahead."""
+    runs = []
+    for ahead in (0, 20_000):
+        buffer = io.BytesIO()
+        emu = build(_scenario(6_000, batch=2_000), 3, buffer, secret=SECRET)
+        emu.kernel.ahead_ns = ahead
+        early: list[int] = []
+        conclude = emu.heralding._block
+
+        def spy(args: tuple, conclude=conclude, early=early, kernel=emu.kernel) -> None:  # type: ignore[type-arg]
+            state, _, block = args
+            early.append(blocks.last_slot(block) * state.physics.cycle_ns - kernel.now)
+            conclude(args)
+
+        emu.heralding._block = spy  # type: ignore[method-assign]
+        result = trio.run(run_async, emu)
+        runs.append((buffer.getvalue(), build_report(result)["workload"], early))
+    (pcap, workload, on_time), (pcap_ahead, workload_ahead, early) = runs
+    assert on_time == [0, 0, 0] and early == [20_000] * 3
+    assert pcap_ahead == pcap and workload_ahead == workload and workload[0]["pairs_matched"] == 6_000
 
 
 def test_forged_batches_and_blocks_neither_crash_nor_stall_a_batched_run() -> None:
