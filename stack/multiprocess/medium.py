@@ -131,6 +131,7 @@ class MediumServer:
         self.kernel = MediumKernel(0, dilation, tolerance_ns)
         self._pcap = (run_dir / "medium.pcap").open("wb")
         self.emu: Emulation = build(scenario, seed, self._pcap, kernel=self.kernel, local=set())
+        self.emu.heralding.generation_ends_ns = scenario.run.duration_ns
         for node in scenario.nodes.values():
             port = RemotePort(self, node.name, f"{node.name}/physical")
             if node.kind == "qpu":
