@@ -1,8 +1,9 @@
 """Multi-process mode (``qnet up``): start-up time, classical datagram rate, node count within deadlines.
 
-    python bench/bench_multiprocess.py [--quick] [--repeats 3] [--base-port 24000] [--keep DIR]
+    python bench/bench_multiprocess.py [--quick] [--repeats 3] [--base-port 24000] [--keep DIR] [--only batched]
 
-Default run: about 8 minutes on a 2-core machine; ``--quick``: about 2 to 3. Every run is a real
+Default run: about 11 minutes on a 2-core machine; ``--quick``: about 3 to 4; ``--only batched``: section 2c
+alone (about 3 minutes; with ``--quick``, 1). Every run is a real
 ``python -m stack.cli up SCENARIO --no-pcap --quiet --json ...`` (one medium process plus one
 process per node) with its own run directory under a temporary directory and its own
 ``--base-port`` (advanced by 16 × (nodes + 2) ports per run, so no two runs share a port; the
