@@ -1,8 +1,9 @@
 """Multi-process mode (``qnet up``): start-up time, classical datagram rate, node count within deadlines.
 
-    python bench/bench_multiprocess.py [--quick] [--repeats 3] [--base-port 24000] [--keep DIR]
+    python bench/bench_multiprocess.py [--quick] [--repeats 3] [--base-port 24000] [--keep DIR] [--only batched]
 
-Default run: about 8 minutes on a 2-core machine; ``--quick``: about 2 to 3. Every run is a real
+Default run: about 11 minutes on a 2-core machine; ``--quick``: about 3 to 4; ``--only batched``: section 2c
+alone (about 3 minutes; with ``--quick``, 1). Every run is a real
 ``python -m stack.cli up SCENARIO --no-pcap --quiet --json ...`` (one medium process plus one
 process per node) with its own run directory under a temporary directory and its own
 ``--base-port`` (advanced by 16 × (nodes + 2) ports per run, so no two runs share a port; the
@@ -39,6 +40,14 @@ attempt time 100 µs per attempt (≈ 5 800 pairs per emulated second per link).
    :class:`stack.multiprocess.udp.UdpNetwork` does (trio ``wait_readable`` then ``recvfrom``): round
    trips per second × 2 = one-way datagrams per second, the ceiling of Python + trio +
    loopback on this machine, without the emulator.
+2c. **Batched measure-directly pairs between processes** (issue 17: at least 1,000 pairs per wall-second
+   between processes). Two QPUs and a station 2 m apart, 10 ns attempts (about 300,000 heralded pairs per
+   emulated second), ``batch = 5000``, one measure-directly request of 65,535 pairs, 100 emulated ms (six
+   blocks) at each dilation: pairs matched at both ends and expired, pairs matched per wall-second (matched
+   over the wall time the emulated run spans, ``end_ns / dilation``), missed deadlines, late inputs and the
+   worst lateness, medians of ``--repeats`` runs, next to ``qnet run``'s pairs for the same scenario and seed.
+   Fewer matched or any expired pairs than in-process mean lateness lost blocks: the ends give a block up
+   100 emulated µs after its last attempt (10 ms of wall time at dilation 0.01, 3.3 ms at 0.03).
 3. **Node count within deadlines.** Chains of N = 2, 4, 8, 16, 32 QPUs (at dilation 0.001
    also 12 and 24) with a measure-directly workload on every link, for a few wall seconds at
    dilations 0.01, 0.003 and 0.001 (``--quick``: 0.001 only): missed deadlines and late
@@ -227,6 +236,40 @@ def bench_rate(runner: Runner, dilations: list[float], wall_s: float) -> None:
     print("   matched / more expired pairs than in-process show that lateness changed the results.")
 
 
+def batched_toml(duration_ms: float) -> str:
+    """Two QPUs and a station 2 m apart, 10 ns attempts, blocks of 5,000 measure-directly pairs."""
+    nodes = "".join(f'[nodes.{name}]\nkind = "qpu"\nt2_ms = 1000.0\nreadout_ns = 1000\n\n' for name in ("alice", "bob"))
+    return (f"[run]\nduration_ms = {duration_ms!r}\nseed = 3\n\n{nodes}"
+            '[nodes.mid]\nkind = "station"\ndetection_window_ns = 1\n\n'
+            '[links.alice-bob]\na = "alice"\nb = "bob"\nstation = "mid"\nlength_km = 0.002\n'
+            "attempt_duration_ns = 10\ndepolarizing = 0.05\nbatch = 5000\n\n"
+            '[[workload]]\nnode = "alice"\nremote = "bob"\ntype = "measure"\npairs = 65535\nstart_us = 10\n')
+
+
+def bench_batched(runner: Runner, dilations: list[float], repeats: int, emulated_ms: float = 100.0) -> None:
+    toml = batched_toml(emulated_ms)
+    reference = pairs(in_process(runner, toml))
+    print(f"\n2c. batched measure-directly pairs between 2 node processes (alice-mid-bob, 2 m, 10 ns attempts, "
+          f"batch = 5000), {emulated_ms:g} emulated ms; medians of {repeats}")
+    print(f"{'dilation':>9}{'run wall s':>11}{'matched':>9}{'expired':>9}{'pairs/wall-s':>14}{'missed':>8}"
+          f"{'late':>6}{'worst µs':>10}{'in-proc':>9}   all matched (per run)")
+    for dilation in dilations:
+        rows = []
+        for _ in range(repeats):
+            run = runner.up(toml, 3, dilation)
+            assert run.report is not None
+            run_wall = run.report["end_ns"] / dilation / 1e9
+            matched, expired = pairs(run.report)
+            rows.append((run_wall, matched, expired, matched / run_wall, run.mp["missed_deadlines"],
+                         run.mp["late_inputs"], run.worst_lateness_us()))
+        cols = [med([row[i] for row in rows]) for i in range(7)]
+        print(f"{dilation:>9g}{cols[0]:>11.2f}{cols[1]:>9.0f}{cols[2]:>9.0f}{cols[3]:>14.0f}{cols[4]:>8.0f}"
+              f"{cols[5]:>6.0f}{cols[6]:>10.1f}{reference[0]:>9}   {' '.join(str(row[1]) for row in rows)}")
+    print("   pairs/wall-s: pairs matched at both ends over the wall time the emulated run spans (end_ns / dilation);")
+    print("   in-proc: pairs `qnet run` matches (same scenario and seed); goal: 1,000 pairs/wall-s with as many")
+    print("   matched as in-process and none expired")
+
+
 def _echo(port: int, seconds: float, bound: Any) -> None:
     import trio
 
@@ -351,14 +394,17 @@ def main() -> None:
                         help="first UDP port; each run takes the next range (default 24000: below the ephemeral "
                              "range, clear of qnet's 40000, the tests' 43000 and --base-port 0's first blocks)")
     parser.add_argument("--keep", type=Path, help="keep the run directories under this directory")
+    parser.add_argument("--only", choices=["batched"], help="run one section only")
     args = parser.parse_args()
     if args.quick:
         startup = [(2, 1), (8, 1), (32, 1)]
         rate_dilations, rate_wall, pings = [0.01, 0.1], 2.0, 1
+        batched, batched_repeats = [0.01, 0.03], 1
         scale, scale_wall = [(0.001, [2, 4, 8, 16, 32])], 2.0
     else:
         startup = [(2, args.repeats), (8, args.repeats), (32, max(1, args.repeats - 1))]
         rate_dilations, rate_wall, pings = [0.01, 0.03, 0.1, 0.3, 1.0], 3.0, 3
+        batched, batched_repeats = [0.005, 0.01, 0.03, 0.1], args.repeats
         coarse, fine = [2, 4, 8, 16, 32], [2, 4, 8, 12, 16, 24, 32]
         scale, scale_wall = [(0.01, coarse), (0.003, coarse), (0.001, fine)], 3.0
     load = os.getloadavg()
@@ -374,9 +420,13 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="bench-mp-", dir=args.keep))
     try:
         runner = Runner(workdir, args.base_port)
+        if args.only == "batched":
+            bench_batched(runner, batched, batched_repeats)
+            return
         bench_startup(runner, startup)
         bench_rate(runner, rate_dilations, rate_wall)
         bench_ping_pong(runner, pings, 2.0)
+        bench_batched(runner, batched, batched_repeats)
         for dilation, sizes in scale:
             bench_scaling(runner, dilation, sizes, scale_wall)
     finally:

@@ -27,6 +27,7 @@ from protocols.physical.node import AttemptLost, BlockReady, NodePhysical
 from stack.api import AppContext, run_apps
 from stack.core.capture import node_ip
 from stack.multiprocess.outcome import EXIT_LATE, EXIT_OK
+from stack.quantum import blocks
 from stack.report import build_report
 from stack.runtime import APP_PORT_BASE, build, run_async, run_scenario
 from stack.scenario import ScenarioError, load_text
@@ -266,6 +267,42 @@ def test_a_block_whose_batch_does_not_match_or_never_comes_is_lost() -> None:
     assert engine.on_timer(1_499).up == []            # its emission (500) + the timeout
     assert engine.on_timer(1_500).up == [AttemptLost(1, 90, 3)]
 
+
+
+def _run_ahead(ahead: int, ends: int | None = None):  # type: ignore[no-untyped-def]
+    """A batched run whose blocks are concluded ``ahead`` ns before their last attempt; its capture, workload,
+    and each block's (last attempt, how long before it the block was concluded)."""
+    buffer = io.BytesIO()
+    emu = build(_scenario(6_000, batch=2_000), 3, buffer, secret=SECRET)
+    emu.kernel.ahead_ns = ahead
+    emu.heralding.generation_ends_ns = ends
+    seen: list[tuple[int, int]] = []
+    conclude = emu.heralding._block
+
+    def spy(args: tuple) -> None:  # type: ignore[type-arg]
+        state, _, block = args
+        due = blocks.last_slot(block) * state.physics.cycle_ns
+        seen.append((due, due - emu.kernel.now))
+        conclude(args)
+
+    emu.heralding._block = spy  # type: ignore[method-assign]
+    result = trio.run(run_async, emu)
+    return buffer.getvalue(), build_report(result)["workload"], seen
+
+
+def test_blocks_concluded_ahead_make_the_same_run() -> None:
+    """``qnet up``'s medium concludes each block ``Kernel.ahead_ns`` before its last attempt and sends its events
+    then, stamped: in virtual time the run is the same, byte for byte, as when each block ends at its last attempt
+    (nothing but the moment the events are computed moves), and blocks really were concluded ahead, except one
+    ending after the generation is to end (``Heralding.generation_ends_ns``), which that end must cancel."""
+    pcap, workload, on_time = _run_ahead(0)
+    assert [early for _, early in on_time] == [0, 0, 0] and workload[0]["pairs_matched"] == 6_000
+    pcap_ahead, workload_ahead, seen = _run_ahead(20_000)
+    assert [early for _, early in seen] == [20_000] * 3
+    assert pcap_ahead == pcap and workload_ahead == workload
+    last_due = on_time[-1][0]
+    _, _, seen = _run_ahead(20_000, ends=last_due - 1)
+    assert [early for _, early in seen] == [20_000, 20_000, 0]
 
 
 def test_forged_batches_and_blocks_neither_crash_nor_stall_a_batched_run() -> None:

@@ -172,6 +172,22 @@ def test_depth_ignores_brackets_in_strings() -> None:
     assert depth(b'{"op": "x", "a": ' + b"[" * 15 + b"]" * 15 + b"}") == 16
 
 
+def _nesting(value: object) -> int:
+    if isinstance(value, list):
+        return 1 + max(map(_nesting, value), default=0)
+    if isinstance(value, dict):
+        return 1 + max(map(_nesting, value.values()), default=0)
+    return 0
+
+
+@given(st.recursive(st.text(alphabet='[]{}"\\ab', max_size=6),
+                    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
+                        st.text(alphabet='[]{}"\\ab', max_size=4), inner, max_size=3), max_leaves=12))
+def test_depth_is_the_nesting_json_parses(value: object) -> None:
+    """Strings full of brackets, quotes and backslashes (escaped by json.dumps) never count."""
+    assert depth(json.dumps(value).encode()) == _nesting(value)
+
+
 json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
                            lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner,
                                                                                        max_size=4), max_leaves=20)

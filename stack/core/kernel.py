@@ -105,6 +105,10 @@ class Kernel:
 
     yield_every = 1024
     """Queue entries run between two checkpoints of the run."""
+    ahead_ns = 0
+    """How long before its due time work whose outcome is already fixed may be concluded, its events sent
+    stamped with their due times (the multi-process medium's, so that they cross the socket in time;
+    in-process nothing runs early)."""
 
     def __init__(self) -> None:
         self.now = 0

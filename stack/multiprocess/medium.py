@@ -65,6 +65,12 @@ MAX_TIME_NS = 1 << 62
 MAX_PHASE_NS = 1e15
 MAX_FREQUENCY_PPB = 1e9
 """The largest clock step (about 11 days) and frequency setting (100 %) a node may forward."""
+AHEAD_WALL_NS = 20_000_000
+"""How long (wall time) before they are due the medium sends a block's events, concluding the block then: a
+block's messages (tens of kB) take a few ms to encode, cross the socket and decode on a busy machine, and the
+ends give a block up 100 µs of emulated time after its last attempt (1 ms of wall time at dilation 0.1). A
+Disarm or clock step that reaches the medium within that time before a block's last attempt affects only the
+next block (as one delayed by the socket does anyway)."""
 NOISY = 10
 """Refused messages the medium names on stderr; it counts the rest silently."""
 
@@ -91,11 +97,17 @@ class RemotePort:
 
 
 class MediumKernel(RealtimeKernel):
-    """Sends an event for a node ahead of its time (the node holds it until then), like datagrams."""
+    """Sends an event for a node ahead of its time (the node holds it until then), like datagrams, and
+    concludes a block of measure-directly pairs :data:`AHEAD_WALL_NS` of wall time before its last attempt
+    (:attr:`ahead_ns`), so that its events reach the station and the ends before they are due."""
+
+    def __init__(self, epoch_ns: int, dilation: float, tolerance_ns: int) -> None:
+        super().__init__(epoch_ns, dilation, tolerance_ns)
+        self.ahead_ns = int(AHEAD_WALL_NS * dilation)
 
     def deliver_at(self, at: int, port: Any, event: Any) -> None:
         if isinstance(port, RemotePort):
-            lead = int(LEAD_WALL_NS * self.dilation)
+            lead = max(self.ahead_ns, int(LEAD_WALL_NS * self.dilation))
             self.call_at(max(self.now, at - lead), port.send_stamped, (max(at, self.now), event))
         else:
             super().deliver_at(at, port, event)
@@ -119,6 +131,7 @@ class MediumServer:
         self.kernel = MediumKernel(0, dilation, tolerance_ns)
         self._pcap = (run_dir / "medium.pcap").open("wb")
         self.emu: Emulation = build(scenario, seed, self._pcap, kernel=self.kernel, local=set())
+        self.emu.heralding.generation_ends_ns = scenario.run.duration_ns
         for node in scenario.nodes.values():
             port = RemotePort(self, node.name, f"{node.name}/physical")
             if node.kind == "qpu":

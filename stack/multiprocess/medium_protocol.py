@@ -35,7 +35,6 @@ import hmac
 import json
 import math
 import os
-import re
 import secrets
 import struct
 import types
@@ -67,8 +66,7 @@ HARDWARE_TYPES: dict[str, type] = {cls.__name__: cls for cls in (
     hardware.EmittedBlock, hardware.DetectionBlock)}
 _HINTS = {name: typing.get_type_hints(cls, vars(hardware)) for name, cls in HARDWARE_TYPES.items()}
 _INT_RANGE = 1 << 63
-_STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"')
-_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_NOT_QUOTES_OR_BRACKETS = bytes(b for b in range(256) if b not in b'"[]{}')
 
 
 class MediumProtocolError(ValueError):
@@ -266,14 +264,20 @@ def parse(body: bytes) -> dict[str, Any]:
 def depth(body: bytes) -> int:
     """How deep arrays and objects nest in a JSON text (brackets inside strings do not count).
 
+    Escaped backslashes go first, then escaped quotes (left to right, as a parser reads them), then everything but
+    quotes and brackets; what lies between the n-th and (n+1)-th quote for odd n is inside a string. All of it
+    runs in C: a block's message (tens of kB of base64) costs microseconds, not the milliseconds of a regex.
+
     >>> depth(b'{"a": [1, {"b": "]]"}]}')
     3
     """
-    deepest = level = 0
-    for bracket in _STRINGS.sub(b"", body).translate(None, _NOT_BRACKETS):
-        level += 1 if bracket in b"[{" else -1
-        deepest = max(deepest, level)
-    return deepest
+    skeleton = body.replace(b"\\\\", b"").replace(b'\\"', b"").translate(None, _NOT_QUOTES_OR_BRACKETS)
+    brackets = b"".join(skeleton.split(b'"')[::2])
+    if not brackets:
+        return 0
+    steps = np.frombuffer(brackets, dtype=np.uint8)
+    level = np.cumsum(np.where((steps == ord("[")) | (steps == ord("{")), 1, -1), dtype=np.int64)
+    return max(0, int(level.max()))
 
 
 def _no_constant(name: str) -> Any:

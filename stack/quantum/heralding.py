@@ -125,6 +125,9 @@ class Heralding:
         self.stations: dict[int, _Station] = {}
         self.waiting = WaitingLinks()
         self.generating = True
+        self.generation_ends_ns: int | None = None
+        """When generation is to end, if known: a block whose last attempt falls later is not concluded ahead
+        (``Kernel.ahead_ns``), so that the end cancels it as it would in-process."""
         self._retry_queued = False
         self._variants: dict[tuple[int, float | None], LinkPhysics] = {}
         medium.heralding = self
@@ -260,7 +263,10 @@ class Heralding:
         state.scheduled = True
         if blocks.wanted(link, state.armed.values()):
             block = blocks.plan(link, state.rng, tuple(state.armed.values()), self.medium, first)
-            self.kernel.call_at(blocks.last_slot(block) * link.cycle_ns, self._block, (state, state.token, block))
+            due = blocks.last_slot(block) * link.cycle_ns       # concluded ahead only in the multi-process medium
+            ends = self.generation_ends_ns
+            ahead = 0 if ends is not None and due > ends else self.kernel.ahead_ns
+            self.kernel.call_at(max(self.kernel.now, due - ahead), self._block, (state, state.token, block))
             return
         if link.mode == "exact":
             self.kernel.call_at(first * link.cycle_ns, self._exact, (state, state.token, first))
