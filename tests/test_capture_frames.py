@@ -70,3 +70,18 @@ def test_pcap_records_read_back() -> None:
         writer.write(stamp, frame)
     assert writer.frames == 2
     assert [(stamp - 1_767_225_600 * 10**9, frame) for stamp, frame in read_pcap(stream.getvalue())] == frames
+
+
+
+def test_the_longest_datagram_fits_the_snapshot_length() -> None:
+    """A 65,507-byte UDP payload (IPv4's largest) is a 65,549-byte frame: a pcap whose header says snaplen
+    65535 would hold a record longer than its own limit (which readers may reject or cut); ours says more."""
+    frame = udp_frame(1, 7770, 2, 7770, bytes(range(256)) * 255 + bytes(227))
+    assert len(frame) == 65_549
+    stream = io.BytesIO()
+    PcapWriter(stream).write(0, frame)
+    data = stream.getvalue()
+    snaplen = struct.unpack_from("<I", data, 16)[0]
+    caplen, length = struct.unpack_from("<II", data, 24 + 8)
+    assert caplen == length == len(frame) <= snaplen
+    assert read_pcap(data)[0][1] == frame

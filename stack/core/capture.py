@@ -125,6 +125,11 @@ def quantum_frame(src_node: int, dst_node: int, payload: bytes) -> bytes:
     return _quantum_header(src_node, dst_node) + payload
 
 
+SNAPLEN = 262_144
+"""The header's snapshot length: libpcap's largest (``MAXIMUM_SNAPLEN``), above the longest frame we write (a
+65,507-byte UDP payload in IPv4 and Ethernet: 65,549 bytes), so no reader truncates a record."""
+
+
 class PcapWriter:
     """Writes a nanosecond-resolution pcap (magic a1b23c4d, Ethernet link type).
 
@@ -136,7 +141,7 @@ class PcapWriter:
     54
     """
 
-    def __init__(self, stream: BinaryIO, snaplen: int = 65535) -> None:
+    def __init__(self, stream: BinaryIO, snaplen: int = SNAPLEN) -> None:
         self._stream = stream
         self.frames = 0
         stream.write(_PCAP_HEADER.pack(PCAP_NS_MAGIC, 2, 4, 0, 0, snaplen, LINKTYPE_ETHERNET))
