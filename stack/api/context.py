@@ -156,22 +156,21 @@ class AppContext:
 
     # -- local quantum operations ---------------------------------------------------------------
     def _check(self, command: Any) -> None:
-        reason = self.emu.medium.refusal(self.node_id, command)
+        reason = self.emu.medium.refusal(self.node_id, command, self.held)
         if reason is not None:
             raise QuantumError(type(command).__name__, reason)
 
     def qubit(self) -> int:
         """A fresh data qubit in |0⟩ (Init on the first free data slot); returns its slot."""
-        node = self.emu.medium.nodes[self.node_id]
-        first = node.slots + node.storage
-        for slot in range(first, first + node.data):
-            if slot not in node.held:
-                self._check(Init(slot))
-                self.emu.medium.command(self.node_id, Init(slot), self.port)
-                self.held.add(slot)
-                return slot
-        raise QuantumError("Init", f"node {self.node} has no free data qubit ({node.data} in all: raise the "
-                                   f"node's data_qubits)")
+        slot = self.emu.medium.free_data_slot(self.node_id, self.held)
+        if slot is None:
+            data = self.emu.scenario.nodes[self.node].data_qubits
+            raise QuantumError("Init", f"node {self.node} has no free data qubit ({data} in all: raise the "
+                                       f"node's data_qubits)")
+        self._check(Init(slot))
+        self.emu.medium.command(self.node_id, Init(slot), self.port)
+        self.held.add(slot)
+        return slot
 
     def gate(self, name: str, *slots: int) -> None:
         """Apply the Clifford gate ``name`` (stim's name: H, S, X, Z, CNOT, CZ, ...) to the qubits in ``slots``
