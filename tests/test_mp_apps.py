@@ -1,0 +1,164 @@
+"""The application API under ``qnet up``: ``[[application]]`` entries and a ``[[circuit]]`` run with every node its
+own process (stack/multiprocess/node_apps.py), checked against the oracles the virtual-time tests use.
+
+- Teleportation of the six stabiliser states over a link of model fidelity F: average fidelity (2F + 1)/3, within
+  four standard errors of the model's binomial (60 qubits), less an allowance for memory decoherence while the
+  data qubit waits for its pair (T1 = T2 = 20 ms, about 0.2 ms of waiting: under 1 %).
+- A GHZ circuit over ideal links (examples/circuits/ghz.stim, 24 qubits on three QPUs): every shot's outcomes
+  all equal, and the ebits the compiler predicts are the pairs the run consumed.
+- A role that fails (a GHZ leaf with no path to its center) ends the run with one line and status 1.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from protocols.common import Basis
+from protocols.physical.hardware import Gate, Init, Measure
+from protocols.transport.model import teleport_fidelity
+from stack.api.apps import ChshResult, QkdResult, TeleportResult
+from stack.api.dqc import QpuRun
+from stack.api.ghz import GhzResult
+from stack.api.results_json import qpu_run_from_json, qpu_run_to_json, result_from_json, result_to_json
+from stack.core.kernel import Kernel
+from stack.multiprocess.medium_client import MediumClient
+from stack.multiprocess.outcome import EXIT_APP_FAILED, EXIT_LATE, EXIT_OK
+from stack.scenario.parse import load_text
+from tests.mp_util import ROOT, free_base_port, qnet
+
+PER_STATE = 10
+MEMORY_ALLOWANCE = 0.01
+TWO_QPUS = """
+[run]
+duration_ms = 2000.0
+seed = 3
+
+[nodes.alice]
+kind = "qpu"
+t1_ms = 20.0
+t2_ms = 20.0
+readout_ns = 1000
+data_qubits = 1
+
+[nodes.bob]
+kind = "qpu"
+t1_ms = 20.0
+t2_ms = 20.0
+readout_ns = 1000
+
+[nodes.mid]
+kind = "station"
+detection_window_ns = 1
+
+[links.alice-bob]
+a = "alice"
+b = "bob"
+station = "mid"
+length_km = 2.0
+attempt_duration_ns = 1000
+depolarizing = 0.1
+"""
+
+
+def up(tmp_path: Path, text: str, name: str) -> tuple[subprocess.CompletedProcess[str], dict[str, Any] | None]:
+    scenario, report = tmp_path / f"{name}.toml", tmp_path / f"{name}.json"
+    scenario.write_text(text)
+    proc = subprocess.run(qnet("up", str(scenario), "--run-dir", str(tmp_path / name), "--base-port",
+                               str(free_base_port(4)), "--dilation", "0.01", "--tolerance-us", "500", "--quiet",
+                               "--json", str(report)), cwd=ROOT, capture_output=True, text=True, timeout=240,
+                          check=False)
+    return proc, json.loads(report.read_text()) if report.exists() else None
+
+
+def test_teleportation_under_qnet_up_meets_its_closed_form(tmp_path: Path) -> None:
+    text = TWO_QPUS + f'[[application]]\nkind = "teleport"\nnode = "alice"\nremote = "bob"\nper_state = {PER_STATE}\n'
+    proc, report = up(tmp_path, text, "teleport")
+    # a loaded machine may make the run late (status 5): lateness is a reported figure, not a failure here
+    assert proc.returncode in (EXIT_OK, EXIT_LATE) and report is not None, proc.stdout + proc.stderr
+    entry, = report["applications"]
+    assert entry["finished"] and entry["error"] is None and entry["lost"] == 0
+    assert entry["qubits"] == 6 * PER_STATE and sum(entry["per_state"].values()) > 0
+    model = teleport_fidelity(0.925)                     # F of a 0.1-depolarised double-click pair
+    assert entry["fidelity_model"] == pytest.approx(model)
+    sigma = math.sqrt(model * (1 - model) / entry["qubits"])
+    assert model - MEMORY_ALLOWANCE - 4 * sigma <= entry["fidelity"] <= model + 4 * sigma, entry
+    ledger = report["medium"]
+    assert ledger["created"] == ledger["measured"] + ledger["discarded"] + ledger["discarded_at_end"]
+    assert report["multi_process"]["dead_nodes"] == []
+
+
+def test_a_distributed_ghz_circuit_under_qnet_up_gives_equal_bits_and_the_predicted_ebits(tmp_path: Path) -> None:
+    shots = 5
+    text = (ROOT / "examples/compute.toml").read_text().replace("depolarizing = 0.01", "depolarizing = 0.0")
+    text = text.replace('file = "circuits/ghz.stim"\nshots = 200',
+                        f'file = "{ROOT / "examples/circuits/ghz.stim"}"\nshots = {shots}')
+    proc, report = up(tmp_path, text, "ghz")
+    assert proc.returncode in (EXIT_OK, EXIT_LATE) and report is not None, proc.stdout + proc.stderr
+    circuit = report["circuit"]
+    assert "error" not in circuit and circuit["shots"] == shots and len(set(circuit["placement"])) > 1
+    assert circuit["ebits_per_shot"] > 0 and circuit["ebits_consumed"] == circuit["ebits_predicted"]
+    assert circuit["ebits_received"] == circuit["ebits_predicted"]
+    assert sum(circuit["outcomes"].values()) == shots
+    assert set(circuit["outcomes"]) <= {"0" * 24, "1" * 24}
+    assert report["workload"][0]["pairs_delivered"] == 10         # the scenario's workload ran beside it
+
+
+def test_a_failing_role_ends_the_run_with_one_line_and_status_1(tmp_path: Path) -> None:
+    text = TWO_QPUS + ('[nodes.carol]\nkind = "qpu"\n\n[[application]]\nkind = "ghz"\nnode = "alice"\n'
+                       'remotes = ["bob", "carol"]\nshots = 4\n')
+    proc, report = up(tmp_path, text, "bad")
+    assert proc.returncode == EXIT_APP_FAILED and report is not None, proc.stdout + proc.stderr
+    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("qnet: error: carol: "), proc.stderr
+    assert "Traceback" not in proc.stderr and "no fibre path" in proc.stderr
+    entry, = report["applications"]
+    assert not entry["finished"] and entry["error"].startswith("carol: ")
+
+
+@pytest.mark.parametrize(("kind", "role", "result"), [
+    ("qkd", "create", QkdResult(10, 6, 3, 1, {"Z": [1, 2], "X": [0, 1]}, [0, 1, 1], 1234)),
+    ("chsh", "recv", ChshResult([0, 1], [1], 2.5, 0.125)),
+    ("teleport", "recv", TeleportResult({"0": [1, 2], "1": [0, 0], "+": [3, 3], "-": [0, 1], "+i": [1, 1],
+                                         "-i": [2, 2]}, 1, 99)),
+    ("ghz", "create", GhzResult(2, {(Basis.Z, Basis.Z): [(0, 0), (1, 1)], (Basis.X, Basis.X): [(0, 1)]})),
+])
+def test_results_cross_processes_as_json_and_come_back_equal(kind: str, role: str, result: Any) -> None:
+    data = json.loads(json.dumps(result_to_json(kind, role, result)))
+    assert result_from_json(kind, role, data) == result
+    run = QpuRun([{0: 1, 3: 0}, {}], 2, 1, Counter(cat_entangle=2), 77, 1)
+    assert qpu_run_from_json(json.loads(json.dumps(qpu_run_to_json(run)))) == run
+
+
+@pytest.mark.parametrize(("kind", "data"), [
+    ("qkd", {"pairs": "10"}), ("chsh", {"zz": [2], "xx": [], "s": 1.0, "s_error": 0.1}),
+    ("teleport", {"right": {"0": [1, 2]}, "lost": 0, "elapsed_ns": 0}), ("ghz", {"n": 2, "outcomes": [["ZQ", []]]}),
+    ("ghz", [1, 2]),
+])
+def test_a_malformed_result_is_refused(kind: str, data: Any) -> None:
+    with pytest.raises(ValueError, match=f"not a {kind} result"):
+        result_from_json(kind, "create", data)
+    with pytest.raises(ValueError, match="not a QPU's run"):
+        qpu_run_from_json({"records": [[[0, 2]]], "pairs_created": 0, "pairs_received": 0, "remote_ops": {},
+                           "finished_ns": 0, "nores_retries": 0})
+
+
+def test_the_node_side_checks_commands_by_the_node_layout_and_the_application_slots() -> None:
+    """A node process cannot see the memory: the application API's checks of Init, Gate and Discard go by the
+    node's data slots and what the application holds (the medium process checks them again)."""
+    scenario = load_text(TWO_QPUS, "<test>")
+    client = MediumClient(Kernel(), scenario)
+    alice = scenario.nodes["alice"].node_id
+    first = scenario.nodes["alice"].communication_qubits + scenario.nodes["alice"].storage_qubits
+    assert client.free_data_slot(alice, set()) == first and client.free_data_slot(alice, {first}) is None
+    assert client.refusal(alice, Init(first), set()) is None
+    assert "free data qubit" in str(client.refusal(alice, Init(first), {first}))
+    assert "free data qubit" in str(client.refusal(alice, Init(0), set()))
+    assert client.refusal(alice, Gate("H", (first,)), {first}) is None
+    assert "distinct held qubits" in str(client.refusal(alice, Gate("CNOT", (first, 0)), {first}))
+    assert client.refusal(alice, Measure(first, Basis.Z), set()) == f"no qubit in slot {first}"
