@@ -34,37 +34,11 @@ from stack.scenario.parse import load_text
 from tests.mp_util import ROOT, free_base_port, qnet
 
 PER_STATE = 10
+"""The example's per_state."""
 MEMORY_ALLOWANCE = 0.01
-TWO_QPUS = """
-[run]
-duration_ms = 2000.0
-seed = 3
-
-[nodes.alice]
-kind = "qpu"
-t1_ms = 20.0
-t2_ms = 20.0
-readout_ns = 1000
-data_qubits = 1
-
-[nodes.bob]
-kind = "qpu"
-t1_ms = 20.0
-t2_ms = 20.0
-readout_ns = 1000
-
-[nodes.mid]
-kind = "station"
-detection_window_ns = 1
-
-[links.alice-bob]
-a = "alice"
-b = "bob"
-station = "mid"
-length_km = 2.0
-attempt_duration_ns = 1000
-depolarizing = 0.1
-"""
+EXAMPLE = ROOT / "examples/api/teleport-up.toml"
+"""Two QPUs 2 km apart through a station, depolarizing 0.1, T1 = T2 = 20 ms; its [[application]] teleports."""
+TWO_QPUS = EXAMPLE.read_text().split("[[application]]")[0]
 
 
 def up(tmp_path: Path, text: str, name: str) -> tuple[subprocess.CompletedProcess[str], dict[str, Any] | None]:
@@ -78,8 +52,7 @@ def up(tmp_path: Path, text: str, name: str) -> tuple[subprocess.CompletedProces
 
 
 def test_teleportation_under_qnet_up_meets_its_closed_form(tmp_path: Path) -> None:
-    text = TWO_QPUS + f'[[application]]\nkind = "teleport"\nnode = "alice"\nremote = "bob"\nper_state = {PER_STATE}\n'
-    proc, report = up(tmp_path, text, "teleport")
+    proc, report = up(tmp_path, EXAMPLE.read_text(), "teleport")        # the example, as a user runs it
     # a loaded machine may make the run late (status 5): lateness is a reported figure, not a failure here
     assert proc.returncode in (EXIT_OK, EXIT_LATE) and report is not None, proc.stdout + proc.stderr
     entry, = report["applications"]

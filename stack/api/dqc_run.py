@@ -142,7 +142,9 @@ def circuit_report(execution: Execution, circuit: Circuit, seed: int = 0, file: 
 
 
 def circuit_table(entry: dict[str, Any]) -> list[str]:
-    """Summary lines for ``qnet run``."""
+    """Summary lines for ``qnet run`` (and ``qnet up``, whose entry may carry only an ``error``)."""
+    if "error" in entry:
+        return ["", f"circuit {entry['file'] or ''}: {entry['shots']} shots: FAILED ({entry['error']})"]
     ops = ", ".join(f"{count} {kind}" for kind, count in entry["remote_ops"].items() if count)
     lines = ["", f"circuit {entry['file'] or ''}: {entry['shots']} shots on {len(set(entry['placement']))} QPUs, "
                  f"{entry['emulated_s'] * 1e3:.3f} ms emulated",
