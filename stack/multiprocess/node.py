@@ -144,6 +144,10 @@ class NodeProcess:
             elif item.remote == self.name:
                 parts.append(f"{label} (responder): {len(workload.responder.records)} pairs"
                              f"{_troubles(workload.responder)}")
+        apps = self.apps
+        if apps is not None and apps.contexts:
+            state = "done" if apps.completed == len(apps.contexts) else "did not finish"
+            parts.append(f"application: {state if apps.failure is None else f'failed ({apps.failure})'}")
         parts.append(f"missed deadlines {kernel.missed_deadlines}, late inputs {kernel.late_inputs}")
         pcap = network.pcap
         parts.append(f"capture {self.run_dir / (self.name + '.pcap')} ({0 if pcap is None else pcap.frames} frames)")
