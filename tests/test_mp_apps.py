@@ -33,6 +33,7 @@ from stack.multiprocess.medium_client import MediumClient
 from stack.multiprocess.outcome import EXIT_APP_FAILED, EXIT_LATE, EXIT_OK
 from stack.scenario.parse import load_text
 from tests.mp_util import ROOT, free_base_port, qnet
+from tests.tshark_util import decode_with_tshark, have_tshark
 
 PER_STATE = 10
 """The example's per_state."""
@@ -66,6 +67,13 @@ def test_teleportation_under_qnet_up_meets_its_closed_form(tmp_path: Path) -> No
     ledger = report["medium"]
     assert ledger["created"] == ledger["measured"] + ledger["discarded"] + ledger["discarded_at_end"]
     assert report["multi_process"]["dead_nodes"] == []
+    if have_tshark():           # the merged capture: real QTP datagrams, every transfer's DATA acknowledged
+        frames = decode_with_tshark(tmp_path / "teleport" / "merged.pcap")
+        assert not [f["number"] for f in frames if f["malformed"]]
+        qtp = [fields for frame in frames for name, fields in frame["layers"] if name == "qtp"]
+        transfers = {kind: {int(f["qtp.transfer_seq"][0]) for f in qtp if f["qtp.msg_type"] == [kind]}
+                     for kind in ("1", "2")}
+        assert transfers["1"] == transfers["2"] == set(range(1, entry["qubits"] + 1))
 
 
 def test_a_distributed_ghz_circuit_under_qnet_up_gives_equal_bits_and_the_predicted_ebits(tmp_path: Path) -> None:
