@@ -1,4 +1,5 @@
-"""AppContext: what an application coroutine can do on its node (all awaits are on virtual time).
+"""AppContext: what an application coroutine can do on its node (all awaits are on the run's kernel: virtual time
+in ``qnet run`` and ``run_apps``, dilated real time in a ``qnet up`` node process).
 
 It is a port on the emulated network like any layer's: CREATEs go to the node's link layer (UDP 7771) or
 network layer (7773) and their ACK/OK/ERR come back; messages to other applications are datagrams from this
@@ -42,7 +43,7 @@ MAX_APP_MESSAGE = 1400
 
 
 class AppContext:
-    """What an application can do on its node (all awaits are on virtual time)."""
+    """What an application can do on its node (all awaits are on the run's kernel)."""
 
     def __init__(self, emu: Emulation, node: str, port_number: int, purpose_id: int,
                  directory: dict[str, Address] | None = None) -> None:
@@ -235,7 +236,7 @@ class AppContext:
             await self._wait()
 
     async def sleep(self, ns: int) -> None:
-        """Let ``ns`` of virtual time pass."""
+        """Let ``ns`` of emulated time pass."""
         self.port.set_timer(self.now + ns)
         while True:
             if await self._wait() is TIMER:

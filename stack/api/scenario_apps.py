@@ -1,4 +1,5 @@
-"""A scenario's ``[[application]]`` entries run through the application API (``qnet run``, virtual time), and
+"""A scenario's ``[[application]]`` entries run through the application API (``qnet run`` in virtual time; ``qnet up``
+runs the same roles, one node process each: stack/multiprocess/node_apps.py), and
 their report section (docs/report.md, "applications")."""
 
 from __future__ import annotations

@@ -275,7 +275,8 @@ def _run(args: argparse.Namespace, path: Path, scenario: Scenario) -> int:
 
 def _emulate(scenario: Scenario, seed: int | None, stream: Any) -> tuple[Any, list[dict[str, Any]], dict | None]:
     """Run the scenario; with ``[[application]]`` entries or a ``[[circuit]]``, through the application API
-    (virtual time only). Returns the run, the applications' report entries and the circuit's."""
+    (virtual time; ``qnet up`` runs them with stack/multiprocess/node_apps.py). Returns the run, the applications'
+    report entries and the circuit's."""
     if scenario.circuits:
         from stack.cli.circuit_run import run_circuit
 

@@ -137,7 +137,7 @@ class NodeApps:
 
 
 def read_results(scenario: Scenario, plan: ApiPlan, messages: dict[str, Any]) -> list[str]:
-    """Put the nodes' ``apps_api`` results into ``plan`` (as if its roles had run in this process); returns the
+    """Put the nodes' ``api`` results into ``plan`` (as if its roles had run in this process); returns the
     failures they report, one line each. ValueError for a malformed one (from the node that sent it)."""
     failures = []
     kinds = [config.kind for config in scenario.applications]
