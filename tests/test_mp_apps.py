@@ -58,7 +58,9 @@ def test_teleportation_under_qnet_up_meets_its_closed_form(tmp_path: Path) -> No
     # a loaded machine may make the run late (status 5): lateness is a reported figure, not a failure here
     assert proc.returncode in (EXIT_OK, EXIT_LATE) and report is not None, proc.stdout + proc.stderr
     entry, = report["applications"]
-    assert entry["finished"] and entry["error"] is None and entry["lost"] == 0
+    assert entry["finished"] and entry["error"] is None
+    # no classical loss: a qubit is lost (and sent again) only when a late process misses its memory deadline
+    assert entry["lost"] == 0 or proc.returncode == EXIT_LATE, entry
     assert entry["qubits"] == 6 * PER_STATE and sum(entry["per_state"].values()) > 0
     model = teleport_fidelity(0.925)                     # F of a 0.1-depolarised double-click pair
     assert entry["fidelity_model"] == pytest.approx(model)
