@@ -43,14 +43,20 @@ EXAMPLE = ROOT / "examples/api/teleport-up.toml"
 TWO_QPUS = EXAMPLE.read_text().split("[[application]]")[0]
 
 
-def up(tmp_path: Path, text: str, name: str) -> tuple[subprocess.CompletedProcess[str], dict[str, Any] | None]:
+def up(tmp_path: Path, text: str, name: str, dilation: str = "0.01") -> tuple[subprocess.CompletedProcess[str],
+                                                                              dict[str, Any] | None]:
     scenario, report = tmp_path / f"{name}.toml", tmp_path / f"{name}.json"
     scenario.write_text(text)
     proc = subprocess.run(qnet("up", str(scenario), "--run-dir", str(tmp_path / name), "--base-port",
-                               str(free_base_port(4)), "--dilation", "0.01", "--tolerance-us", "500", "--quiet",
-                               "--json", str(report)), cwd=ROOT, capture_output=True, text=True, timeout=240,
-                          check=False)
+                               str(free_base_port(5)), "--dilation", dilation, "--quiet", "--json", str(report)),
+                          cwd=ROOT, capture_output=True, text=True, timeout=240, check=False)
     return proc, json.loads(report.read_text()) if report.exists() else None
+
+
+def late(report: dict[str, Any]) -> bool:
+    """Whether a process missed deadlines or had late inputs (beyond the default 20 µs): the run says its
+    timing-dependent results are not trustworthy (a pair can then expire at one end, a qubit miss its deadline)."""
+    return bool(report["multi_process"]["missed_deadlines"] or report["multi_process"]["late_inputs"])
 
 
 def test_teleportation_under_qnet_up_meets_its_closed_form(tmp_path: Path) -> None:
@@ -60,7 +66,7 @@ def test_teleportation_under_qnet_up_meets_its_closed_form(tmp_path: Path) -> No
     entry, = report["applications"]
     assert entry["finished"] and entry["error"] is None
     # no classical loss: a qubit is lost (and sent again) only when a late process misses its memory deadline
-    assert entry["lost"] == 0 or proc.returncode == EXIT_LATE, entry
+    assert entry["lost"] == 0 or late(report), entry
     assert entry["qubits"] == 6 * PER_STATE and sum(entry["per_state"].values()) > 0
     model = teleport_fidelity(0.925)                     # F of a 0.1-depolarised double-click pair
     assert entry["fidelity_model"] == pytest.approx(model)
@@ -78,20 +84,37 @@ def test_teleportation_under_qnet_up_meets_its_closed_form(tmp_path: Path) -> No
         assert transfers["1"] == transfers["2"] == set(range(1, entry["qubits"] + 1))
 
 
+def line_of_three(shots: int) -> str:
+    """Three QPUs in a line, 2 km links through stations, ideal (no depolarising, no memory decay): the GHZ
+    circuit of examples/circuits/ghz.stim (24 qubits, 8 data qubits per QPU) spans all three."""
+    qpu = 'kind = "qpu"\ncommunication_qubits = 2\ndata_qubits = 8\nreadout_ns = 1000\n'
+    link = 'length_km = 2.0\nattempt_duration_ns = 1000\ndepolarizing = 0.0\n'
+    return (f'[run]\nduration_ms = 2000.0\nseed = 3\n\n[nodes.qpu1]\n{qpu}\n[nodes.qpu2]\n{qpu}\n[nodes.qpu3]\n{qpu}\n'
+            '[nodes.m1]\nkind = "station"\ndetection_window_ns = 1\n[nodes.m2]\nkind = "station"\n'
+            'detection_window_ns = 1\n\n[links.qpu1-qpu2]\na = "qpu1"\nb = "qpu2"\nstation = "m1"\n'
+            f'{link}\n[links.qpu2-qpu3]\na = "qpu2"\nb = "qpu3"\nstation = "m2"\n{link}\n'
+            f'[[circuit]]\nfile = "{ROOT / "examples/circuits/ghz.stim"}"\nshots = {shots}\n')
+
+
 def test_a_distributed_ghz_circuit_under_qnet_up_gives_equal_bits_and_the_predicted_ebits(tmp_path: Path) -> None:
     shots = 5
-    text = (ROOT / "examples/compute.toml").read_text().replace("depolarizing = 0.01", "depolarizing = 0.0")
-    text = text.replace('file = "circuits/ghz.stim"\nshots = 200',
-                        f'file = "{ROOT / "examples/circuits/ghz.stim"}"\nshots = {shots}')
-    proc, report = up(tmp_path, text, "ghz")
-    assert proc.returncode in (EXIT_OK, EXIT_LATE) and report is not None, proc.stdout + proc.stderr
+    proc, report = up(tmp_path, line_of_three(shots), "ghz", dilation="0.002")
+    assert report is not None, proc.stdout + proc.stderr
     circuit = report["circuit"]
-    assert "error" not in circuit and circuit["shots"] == shots and len(set(circuit["placement"])) > 1
+    if "error" in circuit:
+        # a late process can see a pair's CONFIRM before its own herald and retract the pair (ERR EXPIRE), which
+        # ends an execution (docs/architecture.md, "Known limits"): allowed only when the run says it was late
+        assert late(report) and proc.returncode == EXIT_APP_FAILED and proc.stderr.count("\n") == 1, proc.stderr
+        assert "link layer answered ERR EXPIRE" in circuit["error"], circuit
+        return
+    assert proc.returncode in (EXIT_OK, EXIT_LATE), proc.stdout + proc.stderr
+    assert circuit["shots"] == shots and len(set(circuit["placement"])) == 3
     assert circuit["ebits_per_shot"] > 0 and circuit["ebits_consumed"] == circuit["ebits_predicted"]
     assert circuit["ebits_received"] == circuit["ebits_predicted"]
     assert sum(circuit["outcomes"].values()) == shots
     assert set(circuit["outcomes"]) <= {"0" * 24, "1" * 24}
-    assert report["workload"][0]["pairs_delivered"] == 10         # the scenario's workload ran beside it
+    ledger = report["medium"]
+    assert ledger["created"] == ledger["measured"] + ledger["discarded"] + ledger["discarded_at_end"]
 
 
 def test_a_failing_role_ends_the_run_with_one_line_and_status_1(tmp_path: Path) -> None:

@@ -18,6 +18,8 @@ carries the failure as one line (``applications[i].error``, ``circuit.error``).
 from __future__ import annotations
 
 import hashlib
+import sys
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -116,6 +118,7 @@ class NodeApps:
                 self.completed += 1
             except Exception as error:
                 self.failure = f"{self.name}: {type(error).__name__}: {error}".splitlines()[0][:300]
+                traceback.print_exc(file=sys.stderr)        # the node's log (RUN_DIR/NAME.log) has the details
         return run
 
     def held(self) -> set[int]:
