@@ -73,6 +73,8 @@ def run_apps(scenario: Scenario, apps: dict[str, App], purpose_id: int = 100, se
              pcap: BinaryIO | None = None, secret: bytes | None = None) -> RunResult:
     """Run ``scenario`` with an application coroutine on each named node (blocking).
 
+    The run ends when every application has returned, or at the scenario's duration: an application still
+    running then is cut off (its qubits are discarded at the end; a scenario entry reports it as not finished).
     Every application listens on ``purpose_id`` (below 0x8000) at its node's link layer and network layer:
     OKs for requests with that Purpose ID reach it. The run ends when every application has returned (and
     the scenario's own workload is done). ``pcap``: capture every datagram and photon there. An application
@@ -85,15 +87,33 @@ def run_apps(scenario: Scenario, apps: dict[str, App], purpose_id: int = 100, se
     addresses = directory(scenario, apps)
     contexts = [(attach(emu, node, purpose_id, addresses), app) for node, app in apps.items()]
     emu.api_running = len(contexts)
+    returned: set[str] = set()
 
     def finished() -> None:
         emu.api_running -= 1
         stop_when_done(emu)
 
+    def returning(node: str, app: App) -> App:
+        async def run(context: AppContext) -> None:
+            await app(context)
+            returned.add(node)
+        return run
+
+    def cut_off() -> dict[int, set[int]]:
+        """An application the run's end cut off may hold any slot of its node (some in OKs it never read)."""
+        nodes = emu.medium.nodes
+        return {context.node_id: set(range(nodes[context.node_id].slots + nodes[context.node_id].storage
+                                           + nodes[context.node_id].data))
+                for context, _ in contexts if context.node not in returned}
+
+    emu.claims.append(cut_off)
+
     async def main() -> RunResult:
         async with trio.open_nursery() as nursery:
             for context, app in contexts:
-                nursery.start_soon(serve, context, app, finished)
-            return await run_async(emu)
+                nursery.start_soon(serve, context, returning(context.node, app), finished)
+            result = await run_async(emu)
+            nursery.cancel_scope.cancel()           # applications the run's end cut off (they did not finish)
+            return result
 
     return trio.run(main)
