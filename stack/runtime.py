@@ -94,6 +94,9 @@ class Emulation:
     """Names of the nodes whose layers this process runs (None: every node)."""
     unfinished: int = 0
     """A workload whose origin was not done when last checked: :func:`stop_when_done` checks it first."""
+    claims: list[Callable[[], dict[int, set[int]]]] = field(default_factory=list)
+    """Slots held at the end by something other than a layer (an application cut off by the run's end), by
+    node id: the ledger discards them at the end instead of calling them leaked."""
 
     def runs(self, name: str) -> bool:
         """Whether this process runs the layers of node ``name``."""
@@ -392,6 +395,9 @@ async def run_async(emu: Emulation) -> RunResult:
     claimed: dict[int, set[int]] = {}
     for layer in emu.layers:
         claimed.setdefault(layer.node_id, set()).update(layer.engine.held_slots())
+    for claim in emu.claims:
+        for node_id, slots in claim().items():
+            claimed.setdefault(node_id, set()).update(slots)
     ledger = emu.medium.finish(claimed)
     return RunResult(emu, ledger, time.perf_counter() - started, generation_end)
 

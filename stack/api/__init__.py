@@ -16,8 +16,9 @@ Each application gets an :class:`AppContext` on its node. With it the applicatio
 - teleports qubits (:mod:`stack.api.transport`, QTP on UDP 7776) and runs remote gates
   (:mod:`stack.api.remote`).
 
-All awaits are on the emulator's virtual time, and the run stays deterministic. Example (examples/api/ has
-runnable ones)::
+With :func:`run_apps` all awaits are on the emulator's virtual time, and the run stays deterministic; ``qnet up``
+runs a scenario's ``[[application]]`` and ``[[circuit]]`` roles with the same code in its node processes, on
+dilated real time (:mod:`stack.multiprocess.node_apps`). Example (examples/api/ has runnable ones)::
 
     async def alice(ctx: AppContext) -> None:
         epr = ctx.epr_socket("bob")

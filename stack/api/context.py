@@ -1,4 +1,5 @@
-"""AppContext: what an application coroutine can do on its node (all awaits are on virtual time).
+"""AppContext: what an application coroutine can do on its node (all awaits are on the run's kernel: virtual time
+in ``qnet run`` and ``run_apps``, dilated real time in a ``qnet up`` node process).
 
 It is a port on the emulated network like any layer's: CREATEs go to the node's link layer (UDP 7771) or
 network layer (7773) and their ACK/OK/ERR come back; messages to other applications are datagrams from this
@@ -43,7 +44,7 @@ MAX_APP_MESSAGE = MAX_MESSAGE
 
 
 class AppContext:
-    """What an application can do on its node (all awaits are on virtual time)."""
+    """What an application can do on its node (all awaits are on the run's kernel)."""
 
     def __init__(self, emu: Emulation, node: str, port_number: int, purpose_id: int,
                  directory: dict[str, Address] | None = None) -> None:
@@ -166,22 +167,21 @@ class AppContext:
 
     # -- local quantum operations ---------------------------------------------------------------
     def _check(self, command: Any) -> None:
-        reason = self.emu.medium.refusal(self.node_id, command)
+        reason = self.emu.medium.refusal(self.node_id, command, self.held)
         if reason is not None:
             raise QuantumError(type(command).__name__, reason)
 
     def qubit(self) -> int:
         """A fresh data qubit in |0⟩ (Init on the first free data slot); returns its slot."""
-        node = self.emu.medium.nodes[self.node_id]
-        first = node.slots + node.storage
-        for slot in range(first, first + node.data):
-            if slot not in node.held:
-                self._check(Init(slot))
-                self.emu.medium.command(self.node_id, Init(slot), self.port)
-                self.held.add(slot)
-                return slot
-        raise QuantumError("Init", f"node {self.node} has no free data qubit ({node.data} in all: raise the "
-                                   f"node's data_qubits)")
+        slot = self.emu.medium.free_data_slot(self.node_id, self.held)
+        if slot is None:
+            data = self.emu.scenario.nodes[self.node].data_qubits
+            raise QuantumError("Init", f"node {self.node} has no free data qubit ({data} in all: raise the "
+                                       f"node's data_qubits)")
+        self._check(Init(slot))
+        self.emu.medium.command(self.node_id, Init(slot), self.port)
+        self.held.add(slot)
+        return slot
 
     def gate(self, name: str, *slots: int) -> None:
         """Apply the Clifford gate ``name`` (stim's name: H, S, X, Z, CNOT, CZ, ...) to the qubits in ``slots``
@@ -246,7 +246,7 @@ class AppContext:
             await self._wait()
 
     async def sleep(self, ns: int) -> None:
-        """Let ``ns`` of virtual time pass."""
+        """Let ``ns`` of emulated time pass."""
         self.port.set_timer(self.now + ns)
         while True:
             if await self._wait() is TIMER:

@@ -154,14 +154,14 @@ class QpuExecutor:
         self.run.remote_ops["cat_entangle"] += 1
         if here:
             socket = ctx.epr_socket(op.target, self.service)
-            half = (await self.retrying(op.target, lambda: socket.create_keep(1)))[0].slot
+            half = (await self.retrying(op.target, socket.create_one)).slot     # LinkError EXPIRE if retracted
             self.run.pairs_created += 1
             control = self.copies[op.qubit] if op.from_copy else self.slots[op.qubit]
             self.gate(controlled_x("Z" if op.from_copy else op.basis), (control, half))
             bit = await ctx.measure(half, Basis.Z)
             await exchange.swap(tag, bytes([bit]))
             return
-        half = (await ctx.epr_socket(op.source, self.service).recv_keep(1))[0].slot
+        half = (await ctx.epr_socket(op.source, self.service).recv_one()).slot
         self.run.pairs_received += 1
         if (await exchange.swap(tag, b""))[0]:
             ctx.gate("X", half)

@@ -57,24 +57,39 @@ def execute_program(scenario: Scenario, program: DistributedProgram, shots: int,
     """Run ``program`` ``shots`` times on the scenario's QPUs (virtual time, packets and all). Raises
     :class:`protocols.apps.dqc.NotExecutable` for a non-Clifford program, ValueError when a QPU of the program
     is not a QPU of the scenario."""
+    runs: dict[str, QpuRun] = {}
+    result = run_apps(scenario, program_roles(program, shots, service, runs), seed=seed, pcap=pcap)
+    return assemble(program, shots, runs, result)
+
+
+def program_roles(program: DistributedProgram, shots: int, service: str, runs: dict[str, QpuRun]) -> dict[str, Any]:
+    """Each QPU's application running its part of ``program`` (both modes run these); each puts its
+    :class:`QpuRun` in ``runs``. Raises NotExecutable or ValueError as :func:`execute_program`."""
     check_executable(program.non_clifford)
     if shots < 1:
         raise ValueError(f"shots must be at least 1, got {shots}")
-    runs: dict[str, QpuRun] = {}
 
     def app(qpu: str) -> Any:
         async def run(ctx: AppContext) -> None:
             runs[qpu] = await run_program(ctx, program, qpu, shots, service)
         return run
 
+    return {qpu: app(qpu) for qpu in program.qpus if program.program(qpu) or qpu in program.placement}
+
+
+def assemble(program: DistributedProgram, shots: int, runs: dict[str, QpuRun], result: RunResult) -> Execution:
+    """The execution from every active QPU's run: the measurement records merged shot by shot. Raises
+    :class:`protocols.apps.dqc.ExecutionFailed` when a QPU did not finish or a record was not filled."""
     active = [qpu for qpu in program.qpus if program.program(qpu) or qpu in program.placement]
-    result = run_apps(scenario, {qpu: app(qpu) for qpu in active}, seed=seed, pcap=pcap)
     missing = [qpu for qpu in active if qpu not in runs]
     if missing:
         raise ExecutionFailed(f"the program did not finish on {', '.join(missing)} (emulated time ran out: raise "
-                           "run.duration_ms)")
+                              "run.duration_ms)")
     records = [[-1] * program.num_measurements for _ in range(shots)]
-    for run in runs.values():
+    for qpu, run in runs.items():
+        if len(run.records) != shots or any(not 0 <= i < program.num_measurements for o in run.records for i in o):
+            raise ExecutionFailed(f"{qpu} reported {len(run.records)} shots' records, not {shots} of "
+                                  f"{program.num_measurements} measurements")
         for shot, outcomes in enumerate(run.records):
             for index, bit in outcomes.items():
                 records[shot][index] = bit
@@ -127,7 +142,9 @@ def circuit_report(execution: Execution, circuit: Circuit, seed: int = 0, file: 
 
 
 def circuit_table(entry: dict[str, Any]) -> list[str]:
-    """Summary lines for ``qnet run``."""
+    """Summary lines for ``qnet run`` (and ``qnet up``, whose entry may carry only an ``error``)."""
+    if "error" in entry:
+        return ["", f"circuit {entry['file'] or ''}: {entry['shots']} shots: FAILED ({entry['error']})"]
     ops = ", ".join(f"{count} {kind}" for kind, count in entry["remote_ops"].items() if count)
     lines = ["", f"circuit {entry['file'] or ''}: {entry['shots']} shots on {len(set(entry['placement']))} QPUs, "
                  f"{entry['emulated_s'] * 1e3:.3f} ms emulated",

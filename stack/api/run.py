@@ -1,8 +1,9 @@
-"""run_apps: a scenario with an application coroutine on each named node, in virtual time."""
+"""run_apps: a scenario with an application coroutine on each named node, in virtual time; and the parts the
+multi-process node reuses to host the applications of its own node (:mod:`stack.multiprocess.node_apps`)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import BinaryIO
 
 import trio
@@ -13,23 +14,58 @@ from protocols.network.layer import NetworkLayer
 from stack.api.context import AppContext
 from stack.core.capture import node_ip
 from stack.core.kernel import STARTUP
-from stack.runtime import RunResult, build, run_async, stop_when_done
+from stack.runtime import APP_PORT_BASE, Emulation, RunResult, build, run_async, stop_when_done
 from stack.scenario import Scenario
 
 App = Callable[[AppContext], Awaitable[None]]
 API_PORT_BASE = 50000
-"""Applications run through this API bind consecutive ports from here on their node, in the order given."""
+"""In virtual time, applications run through this API bind consecutive ports from here on their node, in the
+order given. Under ``qnet up`` (:func:`directory`) each binds the first application port its node's workload
+leaves free, so that it has a slot in the port map."""
 
 
-async def _serve(context: AppContext, app: App) -> None:
+def check_nodes(scenario: Scenario, nodes: Iterable[str]) -> None:
+    """ValueError unless every node is a QPU of the scenario."""
+    for node in nodes:
+        if node not in scenario.nodes or scenario.nodes[node].kind != "qpu":
+            raise ValueError(f"apps: {node!r} is not a QPU of the scenario")
+
+
+def workload_ports(scenario: Scenario, node: str) -> int:
+    """How many application ports the scenario's workload binds on ``node`` (from ``APP_PORT_BASE`` on)."""
+    return sum(item.node == node or (item.remote == node and item.listen) for item in scenario.workload)
+
+
+def directory(scenario: Scenario, nodes: Iterable[str], multi_process: bool = False) -> dict[str, Address]:
+    """Every application's address by node name: the same in every process of a run."""
+    ids = {name: node_ip(scenario.nodes[name].node_id) for name in nodes}
+    if multi_process:
+        return {name: (ip, APP_PORT_BASE + workload_ports(scenario, name)) for name, ip in ids.items()}
+    return {name: (ip, API_PORT_BASE + index) for index, (name, ip) in enumerate(ids.items())}
+
+
+def attach(emu: Emulation, node: str, purpose_id: int, addresses: dict[str, Address]) -> AppContext:
+    """The application context of ``node`` on its address in ``addresses``: its port bound, and its node's link
+    and network layers told to send it the OKs of ``purpose_id``."""
+    context = AppContext(emu, node, addresses[node][1], purpose_id, addresses)
+    for layer in emu.layers:
+        if layer.node_id == context.node_id and isinstance(layer.engine, LinkLayer | NetworkLayer):
+            layer.engine.purposes[purpose_id] = context.address
+            if isinstance(layer.engine, LinkLayer) and layer.engine.clients is not None:
+                layer.engine.clients.add(context.address)
+    return context
+
+
+async def serve(context: AppContext, app: App, finished: Callable[[], None]) -> None:
+    """Run ``app`` on ``context`` from the run's start, then what it left lingering (the transport's TIME-WAIT,
+    exchanges' last answers); ``finished`` is called when it is over, whether it returned or failed."""
     try:
         assert await context.port.next() is STARTUP
         await app(context)
         for linger in context.lingering:
             await linger()
     finally:
-        context.emu.api_running -= 1
-        stop_when_done(context.emu)
+        finished()
         context.port.close()
 
 
@@ -37,6 +73,8 @@ def run_apps(scenario: Scenario, apps: dict[str, App], purpose_id: int = 100, se
              pcap: BinaryIO | None = None, secret: bytes | None = None) -> RunResult:
     """Run ``scenario`` with an application coroutine on each named node (blocking).
 
+    The run ends when every application has returned, or at the scenario's duration: an application still
+    running then is cut off (its qubits are discarded at the end; a scenario entry reports it as not finished).
     Every application listens on ``purpose_id`` (below 0x8000) at its node's link layer and network layer:
     OKs for requests with that Purpose ID reach it. The run ends when every application has returned (and
     the scenario's own workload is done). ``pcap``: capture every datagram and photon there. An application
@@ -44,27 +82,38 @@ def run_apps(scenario: Scenario, apps: dict[str, App], purpose_id: int = 100, se
     run with an AccountingError naming it. ``secret``: keys authenticated classical control instead of the
     scenario's key file or a fresh random secret (as :func:`stack.runtime.build`).
     """
-    for node in apps:
-        if node not in scenario.nodes or scenario.nodes[node].kind != "qpu":
-            raise ValueError(f"apps: {node!r} is not a QPU of the scenario")
+    check_nodes(scenario, apps)
     emu = build(scenario, seed, pcap, network_layers=True, secret=secret)
-    directory: dict[str, Address] = {node: (node_ip(scenario.nodes[node].node_id), API_PORT_BASE + index)
-                                     for index, node in enumerate(apps)}
-    contexts = []
-    for index, (node, app) in enumerate(apps.items()):
-        context = AppContext(emu, node, API_PORT_BASE + index, purpose_id, directory)
-        for layer in emu.layers:
-            if layer.node_id == context.node_id and isinstance(layer.engine, LinkLayer | NetworkLayer):
-                layer.engine.purposes[purpose_id] = context.address
-                if isinstance(layer.engine, LinkLayer) and layer.engine.clients is not None:
-                    layer.engine.clients.add(context.address)
-        contexts.append((context, app))
+    addresses = directory(scenario, apps)
+    contexts = [(attach(emu, node, purpose_id, addresses), app) for node, app in apps.items()]
     emu.api_running = len(contexts)
+    returned: set[str] = set()
+
+    def finished() -> None:
+        emu.api_running -= 1
+        stop_when_done(emu)
+
+    def returning(node: str, app: App) -> App:
+        async def run(context: AppContext) -> None:
+            await app(context)
+            returned.add(node)
+        return run
+
+    def cut_off() -> dict[int, set[int]]:
+        """An application the run's end cut off may hold any slot of its node (some in OKs it never read)."""
+        nodes = emu.medium.nodes
+        return {context.node_id: set(range(nodes[context.node_id].slots + nodes[context.node_id].storage
+                                           + nodes[context.node_id].data))
+                for context, _ in contexts if context.node not in returned}
+
+    emu.claims.append(cut_off)
 
     async def main() -> RunResult:
         async with trio.open_nursery() as nursery:
             for context, app in contexts:
-                nursery.start_soon(_serve, context, app)
-            return await run_async(emu)
+                nursery.start_soon(serve, context, returning(context.node, app), finished)
+            result = await run_async(emu)
+            nursery.cancel_scope.cancel()           # applications the run's end cut off (they did not finish)
+            return result
 
     return trio.run(main)

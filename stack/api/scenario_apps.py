@@ -1,4 +1,5 @@
-"""A scenario's ``[[application]]`` entries run through the application API (``qnet run``, virtual time), and
+"""A scenario's ``[[application]]`` entries run through the application API (``qnet run`` in virtual time; ``qnet up``
+runs the same roles, one node process each: stack/multiprocess/node_apps.py), and
 their report section (docs/report.md, "applications")."""
 
 from __future__ import annotations
@@ -42,19 +43,31 @@ def _coroutine(config: Any, role: str, results: dict[tuple[int, str], Any], inde
     return app
 
 
-def run_applications(scenario: Scenario, seed: int | None = None, pcap: BinaryIO | None = None,
-                     secret: bytes | None = None) -> tuple[RunResult, list[dict[str, Any]]]:
-    """Run the scenario with its applications (and its workload); returns the run and the report's
-    ``applications`` section. ``secret``: as :func:`stack.api.run.run_apps`."""
-    results: dict[tuple[int, str], Any] = {}
+def application_roles(scenario: Scenario, results: dict[tuple[int, str], Any]) -> dict[str, Callable[
+        [AppContext], Awaitable[None]]]:
+    """Each node's application coroutine for the scenario's ``[[application]]`` entries (both modes run these);
+    each puts what it found in ``results`` under (entry index, role)."""
     apps = {}
     for index, config in enumerate(scenario.applications):
         apps[config.node] = _coroutine(config, "create", results, index)
         for leaf in config.leaves or (config.remote,):
             apps[leaf] = _coroutine(config, "recv", results, index)
-    run = run_apps(scenario, apps, seed=seed, pcap=pcap, secret=secret)
-    return run, [application_report(run, config, results.get((i, "create")), results.get((i, "recv")))
-                 for i, config in enumerate(scenario.applications)]
+    return apps
+
+
+def run_applications(scenario: Scenario, seed: int | None = None, pcap: BinaryIO | None = None,
+                     secret: bytes | None = None) -> tuple[RunResult, list[dict[str, Any]]]:
+    """Run the scenario with its applications (and its workload); returns the run and the report's
+    ``applications`` section. ``secret``: as :func:`stack.api.run.run_apps`."""
+    results: dict[tuple[int, str], Any] = {}
+    run = run_apps(scenario, application_roles(scenario, results), seed=seed, pcap=pcap, secret=secret)
+    return run, applications_section(run, results)
+
+
+def applications_section(run: RunResult, results: dict[tuple[int, str], Any]) -> list[dict[str, Any]]:
+    """The report's ``applications``: one entry per ``[[application]]``, from both ends' results."""
+    return [application_report(run, config, results.get((i, "create")), results.get((i, "recv")))
+            for i, config in enumerate(run.emulation.scenario.applications)]
 
 
 def _model_fidelity(run: RunResult, config: Any, remote: str | None = None) -> float | None:

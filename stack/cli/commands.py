@@ -185,11 +185,23 @@ def _command(args: argparse.Namespace) -> int:
 
         if args.command == "up":
             _check_outputs(args)
-            if scenario.circuits:
-                raise UsageError(f"{path}: circuit[0]: runs in qnet run only (the application API that executes "
-                                 "it runs in virtual time, in one process)")
+            _check_api(path, scenario)
         return cli_up.dispatch(args, path, scenario, main)
     return _run(args, path, scenario)
+
+
+def _check_api(path: Path, scenario: Scenario) -> None:
+    """``qnet up`` with ``[[application]]`` entries or a ``[[circuit]]``: the circuit compiles and is executable
+    (CompileError, NotExecutable), every application has a port (UsageError), before any process starts."""
+    from stack.multiprocess.node_apps import api_plan, plan_problem
+
+    try:
+        plan = api_plan(scenario)
+    except ValueError as error:             # a role on a node that is not a QPU
+        raise UsageError(f"{path}: {error}") from None
+    problem = None if plan is None else plan_problem(scenario, plan)
+    if problem is not None:
+        raise UsageError(f"{path}: {problem}")
 
 
 def _check_outputs(args: argparse.Namespace) -> None:
@@ -263,7 +275,8 @@ def _run(args: argparse.Namespace, path: Path, scenario: Scenario) -> int:
 
 def _emulate(scenario: Scenario, seed: int | None, stream: Any) -> tuple[Any, list[dict[str, Any]], dict | None]:
     """Run the scenario; with ``[[application]]`` entries or a ``[[circuit]]``, through the application API
-    (virtual time only). Returns the run, the applications' report entries and the circuit's."""
+    (virtual time; ``qnet up`` runs them with stack/multiprocess/node_apps.py). Returns the run, the applications'
+    report entries and the circuit's."""
     if scenario.circuits:
         from stack.cli.circuit_run import run_circuit
 

@@ -48,7 +48,8 @@ def dispatch(args: argparse.Namespace, path: Path, scenario: Scenario, entry: En
               f"on 127.0.0.1 ({run_dir}/ports.json); dilation {options.dilation}", file=sys.stderr)
     status, nodes = up(scenario, options)
     report = run_dir / "report.json"
-    if status not in (outcome.EXIT_OK, outcome.EXIT_NODE_DIED, outcome.EXIT_LATE) or not report.exists():
+    if status not in (outcome.EXIT_OK, outcome.EXIT_APP_FAILED, outcome.EXIT_NODE_DIED, outcome.EXIT_LATE) \
+            or not report.exists():
         print(f"qnet: the run did not finish (medium {outcome.describe_status(status)}); logs in {run_dir}/",
               file=sys.stderr)
         return status if status >= 128 else outcome.EXIT_NOT_FINISHED

@@ -38,6 +38,8 @@ from typing import Any
 
 import trio
 
+from protocols.apps.dqc import NotExecutable
+from protocols.compiler import CompileError
 from protocols.physical.hardware import Disarm
 from stack import report as reporting
 from stack.multiprocess.gate import Gate
@@ -49,7 +51,8 @@ from stack.multiprocess.medium_protocol import (
     finite,
     write_secret,
 )
-from stack.multiprocess.outcome import EXIT_NOT_FINISHED
+from stack.multiprocess.node_apps import api_plan, report_sections
+from stack.multiprocess.outcome import EXIT_BAD_INPUT, EXIT_NOT_FINISHED
 from stack.multiprocess.realtime import RealtimeKernel, stop_on_signal
 from stack.multiprocess.results import apply_results, result_problem
 from stack.multiprocess.udp import LEAD_WALL_NS
@@ -139,7 +142,11 @@ class MediumServer:
             elif node.kind == "station":
                 self.emu.heralding.middles[node.node_id] = port      # type: ignore[assignment]
         self.expected = set(process_nodes(scenario))
-        self.origins = {item.node for item in scenario.workload}
+        self.plan = api_plan(scenario)
+        self.origins = {item.node for item in scenario.workload} | set(() if self.plan is None else self.plan.roles)
+        """Nodes whose ``done`` (or death) ends generation: workload origins and the application API's roles."""
+        self.api_failures: list[str] = []
+        """Why applications failed, as the nodes said with their ``done`` (one line each)."""
         self.connections: dict[str, Connection] = {}
         self.done: set[str] = set()
         self.all_here = trio.Event()
@@ -261,6 +268,8 @@ class MediumServer:
             self.kernel.call_external(self._adjust_clock, (message["node_id"], phase, frequency, at), at)
         elif op == "done":
             self.done.add(connection.node)
+            if message.get("failure") is not None:    # its peers may wait for it for ever: the run ends
+                self.api_failures.append(f"{connection.node}: {str(message['failure']).partition(': ')[2][:300]}")
             self._end_generation_if_idle()
         elif op == "result":
             problem = result_problem(message, connection.node)
@@ -288,7 +297,7 @@ class MediumServer:
         """Whether the workload had origins and none is left alive and busy: each said ``done`` or died.
         (Without a workload the run lasts the scenario's duration.)"""
         dead = {name for name, c in self.connections.items() if c.dead}
-        return bool(self.origins) and self.origins <= self.done | dead
+        return bool(self.api_failures) or (bool(self.origins) and self.origins <= self.done | dead)
 
     def _end_generation_if_idle(self) -> None:
         if self.workload_over() and not self.emu.draining:
@@ -322,7 +331,7 @@ class MediumServer:
         while True:
             links = self.emu.heralding.links.values()
             partial.write_text(json.dumps({
-                "emulated_ns": self.kernel.now, "duration_ns": self.scenario.run.duration_ns,
+                "emulated_ns": self.kernel.emulated_now(), "duration_ns": self.scenario.run.duration_ns,
                 "draining": self.emu.draining, "pairs": sum(state.successes for state in links),
                 "missed_deadlines": self.kernel.missed_deadlines, "late_inputs": self.kernel.late_inputs}))
             partial.replace(self.run_dir / "progress.json")
@@ -353,6 +362,9 @@ class MediumServer:
         result = RunResult(emu, ledger, time.perf_counter() - started, self.generation_end)
         document = reporting.build_report(result, None)
         apply_results(emu, results, dead, document)
+        if self.plan is not None:
+            document |= report_sections(self.plan, result, {name: r.get("api") for name, r in results.items()},
+                                        self.api_failures)
         document["multi_process"] = {
             "dilation": kernel.dilation, "dead_nodes": dead, "protocol_errors": self.protocol_errors,
             "refused_connections": dict(sorted(self.gate.refused.items())), "rejected_messages": self.rejected_messages,
@@ -380,7 +392,11 @@ def run_medium(scenario: Scenario, seed: int, run_dir: Path, dilation: float, to
     for stale in (socket_path, *(run_dir / name for name in ("report.json", "started.json", "progress.json",
                                                               "secret"))):
         stale.unlink(missing_ok=True)          # a previous run's: never mistaken for this one's
-    server = MediumServer(scenario, seed, run_dir, dilation, tolerance_ns)
+    try:
+        server = MediumServer(scenario, seed, run_dir, dilation, tolerance_ns)
+    except (CompileError, NotExecutable) as error:       # the scenario's circuit
+        print(f"qnet medium: error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     (run_dir / "medium.pid").write_text(f"{os.getpid()}\n")
     try:
         document = trio.run(server.serve, socket_path)

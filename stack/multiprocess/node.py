@@ -15,66 +15,35 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import trio
 
 from protocols.apps.workload import EntanglementUser
+from protocols.compiler import CompileError
 from protocols.link.types import GenerationOver
 from protocols.packets.linkservice import ERROR_CODES
 from protocols.physical.hardware import LinkDown
 from protocols.security import run_secret_from
-from stack.core.kernel import Kernel
 from stack.core.network import authenticator
+from stack.multiprocess.medium_client import MediumClient, MediumGone
 from stack.multiprocess.medium_protocol import (
     MAX_HELLO,
     MAX_MESSAGE,
     MediumProtocolError,
     MessageStream,
     decode_hardware,
-    encode_hardware,
     hello_proof,
     read_secret,
 )
+from stack.multiprocess.node_apps import NodeApps, api_plan
 from stack.multiprocess.outcome import EXIT_BAD_INPUT, EXIT_NOT_FINISHED
 from stack.multiprocess.realtime import RealtimeKernel, stop_on_signal
 from stack.multiprocess.results import collect_result
 from stack.multiprocess.udp import PortMap, UdpNetwork
-from stack.quantum.medium import Medium
 from stack.runtime import Emulation, build
 from stack.scenario import Scenario
 
 CONNECT_TIMEOUT_S = 30.0
 FOREVER_NS = 1 << 62
-
-
-class MediumGone(RuntimeError):
-    """The medium process closed its socket or died: the node cannot go on."""
-
-
-class MediumClient(Medium):
-    """The medium as a node process sees it: hardware commands become socket messages."""
-
-    def __init__(self, kernel: Kernel) -> None:
-        super().__init__(kernel, np.random.default_rng(0))
-        self.send, self._outbox = trio.open_memory_channel[dict[str, Any]](float("inf"))
-        self.pumped = trio.Event()
-
-    def command(self, node_id: int, command: Any, reply_to: Any) -> None:
-        self.send.send_nowait({"op": "command", "at": self.kernel.now, "node_id": node_id,
-                               "reply_to": reply_to.name, "command": encode_hardware(command)})
-
-    def clock_adjusted(self, node_id: int, adjust: Any, at_ns: int) -> None:
-        self.send.send_nowait({"op": "clock", "at": at_ns, "node_id": node_id, "phase_ns": adjust.phase_ns,
-                               "frequency_ppb": adjust.frequency_ppb})
-
-    async def pump(self, stream: MessageStream) -> None:
-        """The only writer of the medium socket: sends queued messages until :attr:`send` is closed."""
-        async for message in self._outbox:
-            try:
-                await stream.send(message)
-            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as error:
-                raise MediumGone(f"the medium process went away ({error or type(error).__name__})") from None
-        self.pumped.set()
 
 
 class NodeProcess:
@@ -83,12 +52,15 @@ class NodeProcess:
             raise KeyError(f"no node {name!r} in the scenario (nodes: {', '.join(scenario.nodes)})")
         self.name, self.seed, self.run_dir = name, seed, run_dir
         self.kernel = RealtimeKernel(0, 1.0)
-        self.medium = MediumClient(self.kernel)
+        self.medium = MediumClient(self.kernel, scenario)
+        plan = api_plan(scenario)             # before anything is opened: a circuit that does not compile ends here
         self._pcap = (run_dir / f"{name}.pcap").open("wb")
         factory = functools.partial(UdpNetwork, ports=PortMap(base_port))
         self.emu: Emulation = build(scenario, seed, self._pcap, kernel=self.kernel, network_factory=factory,
-                                    medium=self.medium, local={name})
-        self.ports = {layer.port.name: layer.port for layer in self.emu.layers}
+                                    medium=self.medium, local={name}, network_layers=plan is not None)
+        self.apps = None if plan is None else NodeApps(self.emu, name, plan)
+        self.ports = {layer.port.name: layer.port for layer in self.emu.layers} | (
+            {} if self.apps is None else self.apps.ports)
         self.origins = [layer.engine for layer in self.emu.layers
                         if isinstance(layer.engine, EntanglementUser) and layer.engine.create is not None]
         self._said_done = False
@@ -99,9 +71,12 @@ class NodeProcess:
             layer.after = self._check_done if layer.engine in self.origins else None
 
     def _check_done(self) -> None:
-        if not self._said_done and all(origin.done() for origin in self.origins):
+        apps = self.apps
+        if not self._said_done and all(origin.done() for origin in self.origins) and (apps is None or apps.done()):
             self._said_done = True
-            self.medium.send.send_nowait({"op": "done", "at": self.kernel.now})
+            failure = None if apps is None else apps.failure
+            self.medium.send.send_nowait({"op": "done", "at": self.kernel.now} | ({"failure": failure} if failure
+                                                                                  else {}))
 
     async def hello(self, stream: MessageStream, challenge: dict[str, Any]) -> dict[str, Any]:
         """Answer the medium's challenge with the run's secret; its welcome (:class:`MediumGone` if refused)."""
@@ -142,9 +117,12 @@ class NodeProcess:
                 nursery.start_soon(network.serve)
                 nursery.start_soon(self.medium.pump, stream)
                 nursery.start_soon(self._listen, stream)
+                if self.apps is not None:
+                    self.apps.start(nursery, self._check_done)
                 await kernel.run_realtime(until=FOREVER_NS)
                 self._pcap.close()                # complete before the result: the medium may merge it next
-                self.medium.send.send_nowait(collect_result(self.name, self.emu))
+                self.medium.send.send_nowait(collect_result(self.name, self.emu, self.apps))
+                self._said_done = True            # an application cancelled below must not say done after this
                 self.medium.send.close()          # the pump sends the result last, then stops
                 await self.medium.pumped.wait()
                 nursery.cancel_scope.cancel()
@@ -166,6 +144,10 @@ class NodeProcess:
             elif item.remote == self.name:
                 parts.append(f"{label} (responder): {len(workload.responder.records)} pairs"
                              f"{_troubles(workload.responder)}")
+        apps = self.apps
+        if apps is not None and apps.contexts:
+            state = "done" if apps.completed == len(apps.contexts) else "did not finish"
+            parts.append(f"application: {state if apps.failure is None else f'failed ({apps.failure})'}")
         parts.append(f"missed deadlines {kernel.missed_deadlines}, late inputs {kernel.late_inputs}")
         pcap = network.pcap
         parts.append(f"capture {self.run_dir / (self.name + '.pcap')} ({0 if pcap is None else pcap.frames} frames)")
@@ -262,7 +244,7 @@ def run_node(scenario: Scenario, name: str, seed: int, run_dir: Path, base_port:
     except MediumGone as error:
         print(f"qnet node {name}: {error}; stopping", file=sys.stderr)
         return EXIT_NOT_FINISHED
-    except OSError as error:
+    except (OSError, CompileError, ValueError) as error:     # ports; a circuit that does not compile or run
         print(f"qnet node {name}: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
     if process.signals:

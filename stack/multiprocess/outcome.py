@@ -5,6 +5,8 @@ own process"; ``docs/architecture.md``):
 
 ==  =========================================================================================
 0   the run finished and every process kept up with real time
+1   the run finished, but an application or the circuit failed (a layer's ERR, a lost qubit, a refused
+    command: ``report.json``'s ``applications[i].error`` or ``circuit.error``, printed as one line)
 2   bad input: options, scenario, node name, ports or run directory (nothing was started)
 3   the run did not finish: nodes never connected, a node failed to start, the medium died
     or refused the node; the logs say why
@@ -28,9 +30,13 @@ from pathlib import Path
 from typing import Any
 
 from stack import report as reporting
+from stack.api.dqc_run import circuit_table
+from stack.api.scenario_apps import application_table
 from stack.core.capture import merge_pcaps, read_pcap
+from stack.multiprocess.node_apps import api_failure
 
 EXIT_OK = 0
+EXIT_APP_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_NOT_FINISHED = 3
 EXIT_NODE_DIED = 4
@@ -38,10 +44,13 @@ EXIT_LATE = 5
 
 
 def verdict(document: dict[str, Any], failed: dict[str, int]) -> int:
-    """The exit status of a finished run: a dead or failed node outranks lateness."""
+    """The exit status of a finished run: a dead or failed node outranks a failed application, which outranks
+    lateness."""
     mp = document["multi_process"]
     if mp["dead_nodes"] or failed:
         return EXIT_NODE_DIED
+    if api_failure(document):
+        return EXIT_APP_FAILED
     if mp["missed_deadlines"] or mp["late_inputs"]:
         return EXIT_LATE
     return EXIT_OK
@@ -131,7 +140,14 @@ def conclude(document: dict[str, Any], run_dir: Path, captures: list[str], outpu
     if not outputs.quiet:
         wall = document["multi_process"]["wall_seconds"]
         print(reporting.summary(document, wall, str(outputs.pcap) if outputs.pcap else None), file=out)
+        if document.get("applications"):
+            print("\n".join(application_table(document["applications"])), file=out)
+        if "circuit" in document:
+            print("\n".join(circuit_table(document["circuit"])), file=out)
     lines = realtime_lines(document, failed)
     if not outputs.quiet or "WARNING" in lines:          # warnings are printed even with --quiet
         print(lines, file=out if not outputs.quiet else sys.stderr)
+    failure = api_failure(document)
+    if failure:
+        print(f"{who}: error: {failure}", file=sys.stderr)
     return verdict(document, failed)

@@ -19,21 +19,24 @@ from protocols.network.layer import NetworkLayer
 from protocols.network.types import CircuitStats
 from protocols.sync.ptp import PtpClock
 from stack.core.network import AUTH_DROPS
+from stack.multiprocess.node_apps import NodeApps
 from stack.multiprocess.realtime import RealtimeKernel
 from stack.multiprocess.udp import UdpNetwork
 from stack.report import REFUSALS, malformed_count, refusal_counts
 from stack.runtime import Emulation
 
 
-def collect_result(name: str, emu: Emulation) -> dict[str, Any]:
-    """The ``result`` message of node process ``name``."""
+def collect_result(name: str, emu: Emulation, apps: NodeApps | None = None) -> dict[str, Any]:
+    """The ``result`` message of node process ``name`` (``apps``: the application API's roles it hosts)."""
     node_id = emu.scenario.nodes[name].node_id
     kernel, network = emu.kernel, emu.network
     assert isinstance(kernel, RealtimeKernel) and isinstance(network, UdpNetwork)
     held: dict[str, list[int]] = {}
     for layer in emu.layers:
         held.setdefault(str(layer.node_id), []).extend(sorted(layer.engine.held_slots()))
-    apps = {layer.name: _app(layer.engine) for layer in emu.layers if isinstance(layer.engine, EntanglementUser)}
+    if apps is not None and apps.held():
+        held[str(node_id)] = sorted(set(held.get(str(node_id), [])) | apps.held())
+    users = {layer.name: _app(layer.engine) for layer in emu.layers if isinstance(layer.engine, EntanglementUser)}
     counters = dataclasses.asdict(network.counters[node_id])
     counters["malformed"] = sum(malformed_count(layer.engine) for layer in emu.layers)
     for key in REFUSALS:
@@ -47,7 +50,7 @@ def collect_result(name: str, emu: Emulation) -> dict[str, Any]:
                     in layers[0].node.records.items()],
         "bell_mismatches": layers[0].counters.bell_mismatches}
     return {"op": "result", "network": circuits, "node": name, "at": kernel.now, "held": held,
-            "counters": counters, "apps": apps,
+            "counters": counters, "apps": users, "api": None if apps is None else apps.result(),
             "kernel": kernel.stats(), "udp": network.stats(), "clock_reading": reading,
             "ptp": None if not ptp else {"state": ptp[0].state.value, "counters": dict(ptp[0].counters),
                                          "exchanges": len(ptp[0].samples)}}
@@ -70,6 +73,7 @@ def result_problem(message: dict[str, Any], node: str) -> str | None:
          "'kernel' lacks integer missed_deadlines and late_inputs"),
         (_table(message.get("udp"), lambda k, v: _int(v)), "'udp' is not {name: integer}"),
         (_table(message.get("apps"), lambda k, v: _app_ok(v)), "'apps' is not {layer: application record}"),
+        (message.get("api") is None or isinstance(message["api"], dict), "'api' is not an object"),
         (message.get("clock_reading") is None or (isinstance(message["clock_reading"], list) and len(
             message["clock_reading"]) == 2 and all(_number(x) for x in message["clock_reading"])),
          "'clock_reading' is not [true ns, local ns]"),

@@ -212,11 +212,16 @@ class UdpNetwork(Network):
     sidebands: dict[int, socket.socket] = field(default_factory=dict)
     arrivals: Arrivals = field(default_factory=Arrivals)
     horizon: int | None = None
+    serving: trio.Nursery | None = None
+    """The nursery of :meth:`serve` while it runs: a port bound meanwhile (an application's transport) is served
+    there at once."""
 
     def bind(self, node_id: int, port_number: int, port: VirtualPort) -> Address:
         address = Network.bind(self, node_id, port_number, port)   # slots dataclass: no zero-arg super()
         sock = self._open(self.ports.real(node_id, port_number), f"{address[0]}:{port_number}")
         self.sockets[address] = sock
+        if self.serving is not None:
+            self.serving.start_soon(self._receive, sock, port_number, port, node_id)
         if node_id not in self.sidebands:
             self.sidebands[node_id] = self._open(self.ports.sideband(node_id), f"{address[0]} timestamp sideband")
         return address
@@ -273,6 +278,7 @@ class UdpNetwork(Network):
     async def serve(self) -> None:
         """Receive on every bound socket until cancelled."""
         async with trio.open_nursery() as nursery:
+            self.serving = nursery
             for (ip, number), sock in self.sockets.items():
                 nursery.start_soon(self._receive, sock, number, self.bindings[(ip, number)], self._node_of_ip[ip])
             for sock in self.sidebands.values():

@@ -210,10 +210,19 @@ class Medium:
         if qubit.component is not None:
             self.components.discard(qubit)
 
-    def refusal(self, node_id: int, command: Any) -> str | None:
+    def refusal(self, node_id: int, command: Any, app_held: Collection[int] = ()) -> str | None:
         """Why the medium would refuse ``command`` of ``node_id`` now (None: it would run it). Nothing is
-        counted: the application API asks before it issues a command that has no result to refuse it with."""
+        counted: the application API asks before it issues a command that has no result to refuse it with.
+        ``app_held`` (the slots the asking application holds) is for a medium that cannot see the node's memory
+        (the multi-process node's client); this one knows it and ignores them."""
         return self._refusal(node_id, command)
+
+    def free_data_slot(self, node_id: int, app_held: Collection[int] = ()) -> int | None:
+        """The first data slot of ``node_id`` that holds no qubit (None: every one does); ``app_held`` as for
+        :meth:`refusal`."""
+        node = self.nodes[node_id]
+        first = node.slots + node.storage
+        return next((slot for slot in range(first, first + node.data) if slot not in node.held), None)
 
     def _refusal(self, node_id: int, command: Any) -> str | None:
         node = self.nodes.get(node_id)

@@ -1,5 +1,6 @@
 """The scenario's ``[[application]]`` entries (docs/scenario.md): applications of the transport layer and above
-that both ends run through the application API (stack.api.apps), in virtual time.
+that both ends run through the application API (stack.api.apps): in virtual time (``qnet run``), or with every
+node its own process (``qnet up``, stack/multiprocess/node_apps.py).
 
 An entry names its ``kind`` ("teleport", "qkd", "chsh" or "ghz"), the creating end ``node`` and the other end
 ``remote`` (any QPU: the link layer serves a neighbour, the network layer any other, as ``service`` says),

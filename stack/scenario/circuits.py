@@ -1,5 +1,5 @@
-"""The scenario's ``[[circuit]]`` entries (docs/scenario.md): a circuit file that ``qnet run`` compiles for the
-scenario's QPUs (docs/compiler.md) and executes ``shots`` times through the application API, in virtual time.
+"""The scenario's ``[[circuit]]`` entries (docs/scenario.md): a circuit file that ``qnet run`` (or ``qnet up``)
+compiles for the scenario's QPUs (docs/compiler.md) and executes ``shots`` times through the application API.
 
 ``file`` is relative to the scenario file. The file is read when the run starts (``qnet compile`` checks it
 alone); here only the keys are checked. One circuit per scenario, and not together with ``[[application]]``
