@@ -83,3 +83,27 @@ def test_a_script_asks_for_atomic_pairs_and_gets_nores_when_they_cannot_fit() ->
     run_apps(load_text(SCENARIO, "<api>"), {"alice": app("alice", True), "bob": app("bob", False)})
     assert len(seen["alice"]) == len(seen["bob"]) == 2
     assert seen["alice"][0] == seen["alice"][1] and seen["bob"][0] == seen["bob"][1]
+
+
+def test_an_application_still_running_when_the_duration_ends_is_cut_off() -> None:
+    """The run ends a fixed time after the scenario's duration even if an application is still waiting (it used
+    to wait for it for ever); a qubit it still holds is discarded at the end, so the ledger balances."""
+    held: list[int] = []
+
+    async def hoarder(ctx: AppContext) -> None:
+        await ctx.create("bob", pairs=1)
+        ok = await ctx.next_message()
+        assert isinstance(ok, ll.OkKeep)
+        held.append(ok.lqid)
+        await ctx.sleep(10**15)                    # a million seconds: the run's end comes first
+
+    async def idle(ctx: AppContext) -> None:
+        ok = await ctx.next_message()
+        assert isinstance(ok, ll.OkKeep)
+        await ctx.measure(ok.lqid, Basis.Z)
+
+    result = run_apps(load_text(SCENARIO.replace("duration_ms = 1e4", "duration_ms = 5.0"), "<api>"),
+                      {"alice": hoarder, "bob": idle})
+    assert held and result.emulation.kernel.now < 10**12
+    ledger = result.ledger
+    assert ledger["created"] == 2 and ledger["measured"] == 1 and ledger["discarded_at_end"] == 1

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from protocols.apps.chsh import chsh_from_parities
 from protocols.apps.qkd import pack_bits, unpack_bits
 from protocols.common import Basis
+from protocols.packets import linkservice as ll
 from stack.api.context import AppContext
 from stack.api.epr import MeasuredPair
 from stack.api.exchange import Exchange, exchange_of
@@ -103,7 +104,9 @@ class TeleportResult:
 async def teleport_states(ctx: AppContext, remote: str, per_state: int, role: str,
                           service: str = "auto") -> TeleportResult:
     """Teleport ``per_state`` copies of each stabiliser state (role "create": the sender) to ``remote``, which
-    measures each in the state's basis. A copy lost on the way (TransportError) is counted and sent again."""
+    measures each in the state's basis. A copy lost on the way (TransportError, or its pair expired: LinkError
+    EXPIRE) is counted and sent again; any other LinkError (TIMEOUT once the run's generation window ends, a
+    refusal) ends the application."""
     from stack.api.errors import LinkError, TransportError
 
     result, start = TeleportResult(), ctx.now
@@ -129,7 +132,9 @@ async def teleport_states(ctx: AppContext, remote: str, per_state: int, role: st
                 done += 1
             except TransportError:
                 result.lost += 1
-            except LinkError:
+            except LinkError as error:
+                if error.code != ll.ERR_EXPIRE:       # TIMEOUT, a refusal: trying again at once would get it again
+                    raise
                 result.lost += 1
     result.elapsed_ns = ctx.now - start
     return result

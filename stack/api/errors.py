@@ -10,7 +10,9 @@ class LinkError(RuntimeError):
     the network layer)."""
 
     def __init__(self, code: int) -> None:
-        super().__init__(f"link layer answered ERR {ll.ERROR_CODES.get(code, code)}")
+        hint = " (the request's Max Time passed or the run's generation window, run.duration_ms, ended)" \
+            if code == ll.ERR_TIMEOUT else ""
+        super().__init__(f"link layer answered ERR {ll.ERROR_CODES.get(code, code)}{hint}")
         self.code = code
 
 

@@ -24,14 +24,14 @@ def run_circuit(scenario: Scenario, seed: int | None, stream: BinaryIO | None) -
     try:
         execution = execute_program(scenario, program, config.shots, seed, stream, config.service)
     except BaseException as error:
-        failure = _layer_failure(error)
+        failure = layer_failure(error)
         if failure is None:
             raise
         raise ExecutionFailed(f"the circuit's execution failed: {failure}") from error
     return execution.run, circuit_report(execution, circuit, config.seed, config.file)
 
 
-def _layer_failure(error: BaseException) -> BaseException | None:
+def layer_failure(error: BaseException) -> BaseException | None:
     """The error a layer answered an executing QPU with (an ERR for its pairs, a lost teleported qubit, a
     refused command), also inside trio's exception groups; None for anything else."""
     from stack.api.errors import LinkError, QuantumError, TransportError
@@ -39,6 +39,6 @@ def _layer_failure(error: BaseException) -> BaseException | None:
     if isinstance(error, LinkError | TransportError | QuantumError):
         return error
     if isinstance(error, BaseExceptionGroup):
-        found = (_layer_failure(inner) for inner in error.exceptions)
+        found = (layer_failure(inner) for inner in error.exceptions)
         return next((failure for failure in found if failure is not None), None)
     return None

@@ -285,6 +285,13 @@ def _emulate(scenario: Scenario, seed: int | None, stream: Any) -> tuple[Any, li
     if not scenario.applications:
         return run_scenario(scenario, seed, stream), [], None
     from stack.api.scenario_apps import run_applications
+    from stack.cli.circuit_run import layer_failure
 
-    result, apps = run_applications(scenario, seed, stream)
+    try:
+        result, apps = run_applications(scenario, seed, stream)
+    except BaseException as error:
+        failure = layer_failure(error)
+        if failure is None:
+            raise
+        raise ExecutionFailed(f"an application failed: {failure}") from error
     return result, apps, None
