@@ -197,6 +197,8 @@ def _check_api(path: Path, scenario: Scenario) -> None:
 
     try:
         plan = api_plan(scenario)
+    except ScenarioError:                   # a user's application file or function (it names the key)
+        raise
     except ValueError as error:             # a role on a node that is not a QPU
         raise UsageError(f"{path}: {error}") from None
     problem = None if plan is None else plan_problem(scenario, plan)
