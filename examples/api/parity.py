@@ -12,6 +12,7 @@ Run it from a scenario (it names this file and a function per node; ``args`` are
 
     qnet run examples/api/parity.toml            # virtual time
     qnet up examples/api/parity.toml             # every node its own process
+    python examples/api/parity.py                # the same through the Python API (run_applications)
 
 What each function returns goes into the report's ``applications`` entry (``results``, by node).
 """
@@ -19,9 +20,12 @@ What each function returns goes into the report's ``applications`` entry (``resu
 from __future__ import annotations
 
 import struct
+from pathlib import Path
 
 from protocols.common import Basis
 from stack.api import AppContext
+from stack.api.scenario_apps import run_applications
+from stack.scenario import load
 
 PER_MESSAGE = 400
 """Outcomes per application message: (sequence number, outcome) pairs of 3 bytes, within 1,400 bytes."""
@@ -70,3 +74,16 @@ async def bob_main(ctx: AppContext, rounds: int) -> dict[str, int]:
         found[f"{name}_pairs"] += 1
         found[f"{name}_equal"] += outcome == theirs[sequence_number]
     return found
+
+
+def main() -> None:
+    """Run examples/api/parity.toml (which names this file) in virtual time and print Bob's counts."""
+    _, (entry,) = run_applications(load(Path(__file__).with_name("parity.toml")))
+    bob = entry["results"]["bob"]
+    for basis in ("z", "x"):
+        print(f"parity check: outcomes equal in {basis.upper()} for {bob[basis + '_equal']} of "
+              f"{bob[basis + '_pairs']} pairs")
+
+
+if __name__ == "__main__":
+    main()

@@ -126,7 +126,8 @@ def _python(t: Table, nodes: dict[str, NodeConfig]) -> ApplicationConfig:
     if not isinstance(args, dict) or not all(isinstance(k, str) and k.isidentifier() for k in args):
         raise t.error("args", "expected a table of keyword arguments (name = value)")
     if "ctx" in args:
-        raise t.error("args.ctx", "is the AppContext every function gets first: name the argument otherwise")
+        raise ScenarioError(t.source, f"{t.prefix}.args.ctx",
+                            "is the AppContext every function gets first: name the argument otherwise")
     try:
         text = json.dumps(args, allow_nan=False, default=_no_json)
     except ValueError as error:
