@@ -57,7 +57,7 @@ def load_functions(scenario: Scenario, index: int) -> dict[str, UserFunction]:
     """The coroutine function of every node of ``scenario.applications[index]``, by node."""
     config = scenario.applications[index]
     module = load_module(scenario, index)
-    found = {}
+    found: dict[str, UserFunction] = {}
     for node, name in config.functions:
         function = getattr(module, name, None)
         if not inspect.iscoroutinefunction(function):

@@ -30,8 +30,8 @@ from protocols.apps.dqc import ExecutionFailed
 from protocols.compiler import Circuit, DistributedProgram
 from stack.api.context import AppContext
 from stack.api.dqc import QpuRun
-from stack.api.errors import ApplicationFailed
 from stack.api.dqc_run import assemble, circuit_report, program_roles
+from stack.api.errors import ApplicationFailed
 from stack.api.results_json import qpu_run_from_json, qpu_run_to_json, result_from_json, result_to_json
 from stack.api.run import App, attach, check_nodes, directory, serve, workload_ports
 from stack.api.scenario_apps import application_roles, applications_section
@@ -119,6 +119,7 @@ class NodeApps:
                 self.completed += 1
             except ApplicationFailed as error:          # a user's application: already one line
                 self.failure = f"{self.name}: {error}"[:300]
+                traceback.print_exc(file=sys.stderr)        # with the user's own traceback (its cause)
             except Exception as error:
                 self.failure = f"{self.name}: {type(error).__name__}: {error}".splitlines()[0][:300]
                 traceback.print_exc(file=sys.stderr)        # the node's log (RUN_DIR/NAME.log) has the details
