@@ -128,15 +128,16 @@ def test_a_node_runs_one_application() -> None:
 def test_a_file_or_function_that_cannot_run_is_one_scenario_error(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], code: str | None, entry: str, message: str,
         command: str) -> None:
-    """Both commands say so before anything runs (``qnet up``: before any process starts), status 2."""
+    """Both commands say so before anything runs (``qnet run``: before its capture file exists; ``qnet up``:
+    before any process starts), status 2."""
     path = _scenario(tmp_path, code or "", entry)
     if code is None:
         (tmp_path / "proto.py").unlink()
     assert main([command, str(path), "--no-pcap", "--run-dir", str(tmp_path / "run")]
-                if command == "up" else [command, str(path), "--no-pcap"]) == 2
+                if command == "up" else [command, str(path), "--pcap", str(tmp_path / "run.pcap")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and re.fullmatch(f"qnet: error: {re.escape(str(path))}: {message}.*\n", err), err
-    assert not (tmp_path / "run").exists()
+    assert not (tmp_path / "run").exists() and not (tmp_path / "run.pcap").exists()
 
 
 RAISES = ("async def a(ctx):\n    await ctx.sleep(1000)\n    return {'ok': True}\n\n"

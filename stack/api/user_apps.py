@@ -68,6 +68,14 @@ def load_functions(scenario: Scenario, index: int) -> dict[str, UserFunction]:
     return found
 
 
+def check_user_apps(scenario: Scenario) -> None:
+    """Import every "python" entry's file and find its functions (ScenarioError naming the key if one cannot),
+    before a run opens its outputs; the run's own loading then finds the modules imported."""
+    for index, config in enumerate(scenario.applications):
+        if config.kind == "python":
+            load_functions(scenario, index)
+
+
 def user_role(scenario: Scenario, index: int, node: str, function: UserFunction,
               results: dict[tuple[int, str], Any]) -> Callable[[AppContext], Awaitable[None]]:
     """The coroutine that runs ``function`` on ``node`` with the entry's ``args``, puts its JSON-checked result in
