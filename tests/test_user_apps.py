@@ -23,6 +23,7 @@ from stack.cli.commands import main
 from stack.multiprocess.outcome import EXIT_APP_FAILED, EXIT_LATE, EXIT_OK
 from stack.scenario import ScenarioError, load_text
 from tests.mp_util import ROOT, free_base_port, qnet
+from tests.scenarios import keyed
 
 EXAMPLE = ROOT / "examples/api/parity.toml"
 BASE = EXAMPLE.read_text().split("[[application]]")[0]
@@ -181,3 +182,17 @@ def test_a_function_the_run_cuts_off_is_reported_not_finished(tmp_path: Path,
     assert "proto.py                DID NOT FINISH (bob)" in capsys.readouterr().out
     entry, = json.loads(report.read_text())["applications"]
     assert not entry["finished"] and entry["results"] == {"alice": [7, "alice"]}
+
+
+def test_a_users_application_in_virtual_time_is_reproducible_byte_for_byte(tmp_path: Path) -> None:
+    """The same scenario, seed and key file: the same capture and the same report, its user's results
+    included (tests/test_determinism.py's check, for the example)."""
+    scenario = tmp_path / "parity.toml"
+    scenario.write_text(keyed(EXAMPLE.read_text().replace('"parity.py"', json.dumps(str(EXAMPLE.with_suffix(".py")))),
+                              tmp_path))
+    outputs = []
+    for name in ("one", "two"):
+        pcap, report = tmp_path / f"{name}.pcap", tmp_path / f"{name}.json"
+        assert main(["run", str(scenario), "--seed", "11", "--quiet", "--pcap", str(pcap), "--json", str(report)]) == 0
+        outputs.append((pcap.read_bytes(), report.read_bytes()))
+    assert outputs[0] == outputs[1] and len(outputs[0][0]) > 10_000 and b'"z_equal"' in outputs[0][1]
