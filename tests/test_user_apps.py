@@ -169,6 +169,10 @@ def test_a_result_the_report_cannot_hold_is_one_line_and_status_1(tmp_path: Path
     err = capsys.readouterr().err
     assert re.fullmatch(r"qnet: error: an application failed: (a on alice returned set|b on bob returned float) "
                         r"that is not JSON for the report \(.*\)\n", err), err
+    code = "async def a(ctx):\n    return [[[[[[[[[1]]]]]]]]]\n"              # 9 deep: qnet up could not carry it
+    assert main(["run", str(_scenario(tmp_path, code, 'functions = { alice = "a" }\n')), "--no-pcap"]) == 1
+    assert capsys.readouterr().err == ("qnet: error: an application failed: a on alice returned list that nests "
+                                       "lists and tables more than 8 deep\n")
 
 
 def test_a_function_the_run_cuts_off_is_reported_not_finished(tmp_path: Path,

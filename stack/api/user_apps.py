@@ -28,6 +28,10 @@ from stack.api.errors import ApplicationFailed
 from stack.scenario import Scenario, ScenarioError
 
 UserFunction = Callable[..., Awaitable[Any]]
+MAX_RESULT_DEPTH = 8
+"""Lists and tables a result may nest (``qnet up`` carries it to the medium in a message nested at most 16 deep)."""
+MAX_RESULT_BYTES = 16 << 20
+"""A result's largest JSON text (within the 64 MiB of a ``qnet up`` node's result message)."""
 
 
 def load_module(scenario: Scenario, index: int) -> ModuleType:
@@ -37,7 +41,11 @@ def load_module(scenario: Scenario, index: int) -> ModuleType:
     path = Path(config.file)
     if not path.is_file():
         raise ScenarioError(scenario.source, key, f"no such file: {config.file}")
-    name = "qnet_user_" + hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:16]
+    try:
+        digest = hashlib.sha256(str(path.resolve()).encode() + b"\0" + path.read_bytes())
+    except OSError as error:
+        raise ScenarioError(scenario.source, key, f"cannot read {config.file}: {error.strerror}") from None
+    name = "qnet_user_" + digest.hexdigest()[:16]       # imported once per process, again once edited
     if name in sys.modules:
         return sys.modules[name]
     spec = importlib.util.spec_from_file_location(name, path)
@@ -89,13 +97,32 @@ def user_role(scenario: Scenario, index: int, node: str, function: UserFunction,
             result = await function(ctx, **args)
         except Exception as error:
             raise ApplicationFailed(f"{name} raised {_where(error, Path(config.file))}") from error
-        try:
-            json.dumps(result, allow_nan=False)
-        except (TypeError, ValueError) as error:
-            raise ApplicationFailed(f"{name} returned {type(result).__name__} that is not JSON for the report "
-                                    f"({error})"[:300]) from None
+        problem = _result_problem(result)
+        if problem is not None:
+            raise ApplicationFailed(f"{name} returned {type(result).__name__} that {problem}"[:300])
         results[(index, node)] = result
     return app
+
+
+def _result_problem(result: Any) -> str | None:
+    """Why the report cannot hold ``result`` (None: it can), the same in both run modes."""
+    try:
+        text = json.dumps(result, allow_nan=False)
+    except (TypeError, ValueError) as error:
+        return f"is not JSON for the report ({error})"
+    if len(text) > MAX_RESULT_BYTES:
+        return f"is {len(text)} bytes of JSON, more than the report takes ({MAX_RESULT_BYTES})"
+    if _depth(result) > MAX_RESULT_DEPTH:
+        return f"nests lists and tables more than {MAX_RESULT_DEPTH} deep"
+    return None
+
+
+def _depth(value: Any) -> int:
+    if isinstance(value, dict):
+        return 1 + max(map(_depth, value.values()), default=0)
+    if isinstance(value, list | tuple):
+        return 1 + max(map(_depth, value), default=0)
+    return 0
 
 
 def _where(error: BaseException, path: Path) -> str:
