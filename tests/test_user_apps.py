@@ -160,6 +160,8 @@ def test_an_exception_in_qnet_up_is_one_line_and_status_1(tmp_path: Path) -> Non
     assert line == "qnet: error: bob: b on bob raised ValueError at proto.py:7: the peer said no", proc.stderr
     entry, = report["applications"]
     assert not entry["finished"] and f"qnet: error: {entry['error']}" == line
+    log = (tmp_path / "raises" / "bob.log").read_text()          # the user's traceback, for debugging
+    assert "Traceback" in log and 'proto.py", line 7, in b' in log, log
 
 
 def test_a_result_the_report_cannot_hold_is_one_line_and_status_1(tmp_path: Path,
