@@ -114,3 +114,14 @@ def test_the_package_example_runs() -> None:
     import protocols.compiler
 
     assert doctest.testmod(protocols.compiler).failed == 0
+
+
+def test_a_refused_program_leaves_the_process_s_tracebacks_alone() -> None:
+    """pyqasm sets ``sys.tracebacklimit = 0`` for the whole process when it rejects a program; the reader puts the
+    old value back (else every later traceback in the process, and tools that read them, would be empty)."""
+    import sys
+
+    had = hasattr(sys, "tracebacklimit")
+    with pytest.raises(CompileError):
+        from_qasm('OPENQASM 3.0;\nqubit[1] q;\nnot_a_gate q[0];\n')
+    assert hasattr(sys, "tracebacklimit") == had

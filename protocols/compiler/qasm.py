@@ -12,6 +12,7 @@ Imported lazily: only ``qnet compile`` on a .qasm file loads the parser.
 from __future__ import annotations
 
 import logging
+import sys
 from typing import Any
 
 from protocols.compiler.circuit import Circuit, CircuitBuilder
@@ -34,6 +35,7 @@ def from_qasm(text: str) -> Circuit:
 
     logger = logging.getLogger("pyqasm")
     level, logger.level = logger.level, logging.CRITICAL + 1     # its errors come back as exceptions
+    limit = getattr(sys, "tracebacklimit", None)   # pyqasm sets it to 0 for the whole process on an error
     try:
         module = pyqasm.loads(text)
         module.unroll()
@@ -44,7 +46,16 @@ def from_qasm(text: str) -> Circuit:
         raise CompileError(f"OpenQASM: cannot parse: {_first_line(error)}") from None
     finally:
         logger.level = level
+        _restore_traceback_limit(limit)
     return _Reader(ast).read(statements)
+
+
+def _restore_traceback_limit(limit: int | None) -> None:
+    if limit is None:
+        if hasattr(sys, "tracebacklimit"):
+            del sys.tracebacklimit
+    else:
+        sys.tracebacklimit = limit
 
 
 def _first_line(error: BaseException) -> str:

@@ -127,11 +127,11 @@ def _depth(value: Any) -> int:
 
 def _where(error: BaseException, path: Path) -> str:
     """``Type: message`` and the last line of the user's file it passed (file:line), all on one line."""
-    frames = [frame for frame in traceback.extract_tb(error.__traceback__)
-              if Path(frame.filename).resolve() == path.resolve()]
+    lines = [lineno for frame, lineno in traceback.walk_tb(error.__traceback__)    # whatever sys.tracebacklimit says
+             if Path(frame.f_code.co_filename).resolve() == path.resolve()]
     line = str(error).splitlines()[0] if str(error) else ""
     if isinstance(error, SyntaxError) and error.lineno is not None:
         place = f" at {path.name}:{error.lineno}"
     else:
-        place = f" at {path.name}:{frames[-1].lineno}" if frames else ""
+        place = f" at {path.name}:{lines[-1]}" if lines else ""
     return f"{type(error).__name__}{place}: {line}"[:300] if line else f"{type(error).__name__}{place}"[:300]
