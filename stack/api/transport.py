@@ -58,6 +58,10 @@ class Teleporter:
         self.events: list[Any] = []
         self._sockets: dict[tuple[str, str], EPRSocket] = {}
         self._retransmit: dict[str, int] = {}
+        self._held_pairs: set[tuple[int, int, int]] = set()
+        """Pairs :meth:`recv` holds for a qubit, not yet delivered or lost."""
+        self._retracted: set[tuple[int, int]] = set()
+        """(Create ID, sequence number) of pairs the layer retracted before their OK was taken."""
         ctx.lingering.append(self._linger)
 
     def _retransmit_ns(self, remote: str) -> int:
@@ -112,9 +116,41 @@ class Teleporter:
         return seq
 
     async def recv(self, remote: str, service: str = "auto") -> int:
-        """The next qubit the application on ``remote`` teleports here: returns its slot."""
-        pair = await self._socket(remote, service).recv_one()
-        return await self.recv_over(remote, pair)
+        """The next qubit the application on ``remote`` teleports here: returns its slot. Every kept pair
+        ``remote`` made with this end is held for a qubit as soon as its OK is here, and the first whose
+        corrections come is returned (OKs of a standing request may arrive out of order; the sender waits for
+        each qubit's ACK, so qubits still arrive in the order sent). Raises :class:`TransportError` when a
+        held pair's qubit is lost (NOPAIR, DEADLINE) and :class:`LinkError` for the layer's errors."""
+        socket = self._socket(remote, service)
+        event = await self._until(lambda e: isinstance(e, Delivered | Lost) and e.pair in self._held_pairs,
+                                  poll=lambda: self._hold_oks(socket))
+        self._held_pairs.discard(event.pair)
+        if isinstance(event, Lost):
+            raise TransportError(event.code, f"receiving from {remote}: {event.reason}")
+        return int(event.slot)
+
+    def _hold_oks(self, socket: EPRSocket) -> None:
+        """Hold every OK (K) from ``socket``'s remote waiting in the queue for a qubit (ERR EXPIRE: the engine
+        gives up its pairs, through ``ctx.expired``; any other ERR raises LinkError)."""
+        ctx = self.ctx
+        for message in [m for m in ctx._messages if isinstance(m, ll.OkKeep | ll.Err)]:
+            if isinstance(message, ll.Err):
+                ctx._messages.remove(message)
+                if message.err != ll.ERR_EXPIRE:
+                    raise LinkError(message.err)
+                for seq in socket._expire(message):
+                    self._retracted.add((message.create_id, seq))
+            elif message.remote_node_id == socket.remote_id:
+                ctx._messages.remove(message)
+                pair = socket._kept(message, False)
+                if (pair.create_id, pair.sequence_number) in self._retracted:
+                    ctx.discard(pair.slot)
+                    continue
+                ref = PairRef(pair.slot, socket.remote_id, pair.create_id, pair.sequence_number, pair.bell_state,
+                              pair.ok_time)
+                self.engine.retransmit_ns = self._retransmit_ns(socket.remote)
+                self._held_pairs.add(ref.key)
+                self._apply(self.engine.expect(ref, (node_ip(ref.origin_node), QTP_PORT), ctx.now))
 
     async def recv_over(self, remote: str, pair: KeptPair) -> int:
         """Wait for the corrections of a qubit teleported over ``pair`` (this end's half, created by ``remote``)."""
@@ -146,9 +182,11 @@ class Teleporter:
     def _datagram(self, event: Datagram) -> None:
         self._apply(self.engine.receive(event.payload, event.source, event.port, self.ctx.now))
 
-    async def _until(self, wanted: Any, until: Any = None) -> Any:
+    async def _until(self, wanted: Any, until: Any = None, poll: Any = None) -> Any:
         ctx = self.ctx
         while until is None or not until(ctx.now):
+            if poll is not None:
+                poll()
             while ctx.expired:
                 self._apply(self.engine.expired(ctx.expired.popleft(), ctx.now))
             for event in self.events:
