@@ -105,9 +105,9 @@ async def teleport_states(ctx: AppContext, remote: str, per_state: int, role: st
                           service: str = "auto") -> TeleportResult:
     """Teleport ``per_state`` copies of each stabiliser state (role "create": the sender) to ``remote``, which
     measures each in the state's basis. The sender streams them (:meth:`Teleporter.stream`): one CREATE for
-    all the copies still to send, another only after losses used up its pairs. A copy lost on the way (TransportError, or its pair expired: LinkError
-    EXPIRE) is counted and sent again; any other LinkError (TIMEOUT once the run's generation window ends, a
-    refusal) ends the application."""
+    all the copies still to send, another only after losses used up its pairs. A copy lost on the way
+    (TransportError, or its pair expired: LinkError EXPIRE) is counted and sent again; any other LinkError
+    (TIMEOUT once the run's generation window ends, a refusal) ends the application."""
     from stack.api.errors import LinkError, TransportError
 
     result, start = TeleportResult(), ctx.now
