@@ -133,7 +133,7 @@ class Components:
         """Whether :meth:`teleport` applies: ``data`` alone in its component, ``half`` and ``far`` the two
         halves of a pair in the frame algebra, both in memory, neither measured."""
         component = data.component
-        return (component is not None and len(component.members) == 1 and half.component is None
+        return (isinstance(component, Component) and len(component.members) == 1 and half.component is None
                 and far is not None and far.component is None and far.status is QubitStatus.IN_MEMORY
                 and half.pair.first is None and half.pair is far.pair)
 
@@ -145,7 +145,7 @@ class Components:
         a measurement are uniform whatever |ψ⟩ is, so the caller draws them: the same distribution as
         :meth:`join`, the gates and two :meth:`measure` calls, with fewer random draws."""
         component = data.component
-        assert component is not None
+        assert isinstance(component, Component)
         frame = half.pair.frame
         for pauli in ("_XYZ"[frame[0]], "_XYZ"[frame[1]], "X" if x else "_", "Z" if z else "_"):
             if pauli != "_":
