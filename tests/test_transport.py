@@ -197,6 +197,7 @@ def test_a_streamed_qubit_past_the_memory_deadline_is_lost_at_both_ends_and_the_
         with pytest.raises(TransportError) as lost:
             await teleporter.recv("alice")
         errors["bob"] = lost.value.code
+        assert not ctx.held                                 # the discarded half is no longer the application's
 
     result = run_apps(load_text(short, "<transport>"), {"alice": alice, "bob": bob})
     assert got == [1] and errors == {"alice": qtp.ERR_DEADLINE, "bob": qtp.ERR_DEADLINE}

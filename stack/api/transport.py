@@ -58,7 +58,7 @@ class Teleporter:
         self.events: list[Any] = []
         self._sockets: dict[tuple[str, str], EPRSocket] = {}
         self._retransmit: dict[str, int] = {}
-        self._held_pairs: set[tuple[int, int, int]] = set()
+        self._held_pairs: dict[tuple[int, int, int], int] = {}
         """Pairs :meth:`recv` holds for a qubit, not yet delivered or lost."""
         self._retracted: set[tuple[int, int]] = set()
         """(Create ID, sequence number) of pairs the layer retracted before their OK was taken."""
@@ -120,14 +120,17 @@ class Teleporter:
         ``remote`` made with this end is held for a qubit as soon as its OK is here, and the first whose
         corrections come is returned (OKs of a standing request may arrive out of order; the sender waits for
         each qubit's ACK, so qubits still arrive in the order sent). Raises :class:`TransportError` when a
-        held pair's qubit is lost (NOPAIR, DEADLINE) and :class:`LinkError` for the layer's errors."""
-        socket = self._socket(remote, service)
+        held pair's qubit is lost (NOPAIR, DEADLINE) and :class:`LinkError` for the layer's errors. Kept pairs
+        ``remote`` makes while this waits are taken for teleportation: an application that also takes kept
+        pairs of its own from ``remote`` meanwhile uses :meth:`recv_over` with each pair instead."""
+        ctx, socket = self.ctx, self._socket(remote, service)
         event = await self._until(lambda e: isinstance(e, Delivered | Lost) and e.pair in self._held_pairs,
                                   poll=lambda: self._hold_oks(socket))
-        self._held_pairs.discard(event.pair)
+        slot = self._held_pairs.pop(event.pair)
         if isinstance(event, Lost):
+            ctx.held.discard(slot)
             raise TransportError(event.code, f"receiving from {remote}: {event.reason}")
-        return int(event.slot)
+        return slot
 
     def _hold_oks(self, socket: EPRSocket) -> None:
         """Hold every OK (K) from ``socket``'s remote waiting in the queue for a qubit (ERR EXPIRE: the engine
@@ -149,7 +152,7 @@ class Teleporter:
                 ref = PairRef(pair.slot, socket.remote_id, pair.create_id, pair.sequence_number, pair.bell_state,
                               pair.ok_time)
                 self.engine.retransmit_ns = self._retransmit_ns(socket.remote)
-                self._held_pairs.add(ref.key)
+                self._held_pairs[ref.key] = ref.slot
                 self._apply(self.engine.expect(ref, (node_ip(ref.origin_node), QTP_PORT), ctx.now))
 
     async def recv_over(self, remote: str, pair: KeptPair) -> int:
