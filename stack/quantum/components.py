@@ -179,6 +179,8 @@ class Components:
     def _split(self, component: Component, gone: Qubit) -> None:
         """Drop the (now unentangled) qubit ``gone`` and split the rest into its independent factors."""
         gone.component = None
+        if len(component.members) == 1:                 # nothing left to split (no draw either way)
+            return
         stabilizers = component.sim.canonical_stabilizers()
         supports = [[int(k) for k in s.pauli_indices()] for s in stabilizers]
         parent = list(range(len(component.members)))
