@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import pytest
 
@@ -202,3 +203,23 @@ def test_a_streamed_qubit_past_the_memory_deadline_is_lost_at_both_ends_and_the_
     result = run_apps(load_text(short, "<transport>"), {"alice": alice, "bob": bob})
     assert got == [1] and errors == {"alice": qtp.ERR_DEADLINE, "bob": qtp.ERR_DEADLINE}
     assert result.ledger["created"] == result.ledger["measured"] + result.ledger["discarded"]
+
+
+def test_a_stream_over_network_layer_pairs_through_a_repeater_delivers_every_state_exactly() -> None:
+    """The six-state application streams over one network-layer request (a–r1–b, ideal): every copy right at
+    b, nothing lost, every qubit accounted for."""
+    from stack.api.apps import teleport_states
+    from tests.network_scenarios import chain
+
+    results: dict[str, Any] = {}
+
+    def end(role: str, remote: str):  # type: ignore[no-untyped-def]
+        async def run(ctx: AppContext) -> None:
+            results[role] = await teleport_states(ctx, remote, 4, role, service="network")
+        return run
+
+    ledger = run_apps(chain(2, workload="", qpu="data_qubits = 1"),
+                      {"a": end("create", "b"), "b": end("recv", "a")}).ledger
+    assert results["recv"].right == {name: [4, 4] for name in STATES}
+    assert results["recv"].lost == results["create"].lost == 0
+    assert ledger["created"] == ledger["measured"] + ledger["discarded"] + ledger["discarded_at_end"]
