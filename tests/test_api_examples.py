@@ -19,6 +19,6 @@ def test_an_example_runs(path: Path, capsys: pytest.CaptureFixture[str]) -> None
     runpy.run_path(str(path), run_name="__main__")
     out = capsys.readouterr().out
     assert {"epr_and_gates": "always equal", "teleport": "average fidelity", "qkd_chsh": "CHSH: S",
-            "remote_gates": "GHZ over carol"}[path.stem] in out
+            "remote_gates": "GHZ over carol", "parity": "outcomes equal in X"}[path.stem] in out
     if path.stem == "epr_and_gates":
         assert "the hardware refuses Gate" in out or "the hardware refused Gate" in out

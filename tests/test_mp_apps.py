@@ -90,7 +90,9 @@ def test_teleportation_under_qnet_up_meets_its_closed_form(tmp_path: Path) -> No
         qtp = [fields for frame in frames for name, fields in frame["layers"] if name == "qtp"]
         transfers = {kind: {int(f["qtp.transfer_seq"][0]) for f in qtp if f["qtp.msg_type"] == [kind]}
                      for kind in ("1", "2")}
-        assert transfers["1"] == transfers["2"] == set(range(1, entry["qubits"] + 1))
+        # a qubit lost to a late process (entry["lost"]) was sent again as a new transfer: its own has no ACK
+        assert transfers["1"] == set(range(1, entry["qubits"] + entry["lost"] + 1))
+        assert transfers["2"] <= transfers["1"] and len(transfers["2"]) >= entry["qubits"]
 
 
 def line_of_three(shots: int) -> str:

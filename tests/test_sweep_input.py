@@ -151,6 +151,10 @@ def test_other_bad_sweeps(tmp_path: Path) -> None:
             define_sweep(scenario, **arguments)
     with pytest.raises(ScenarioError, match=r"no-such.toml: \(file\)"):
         define_sweep(tmp_path / "no-such.toml", ["workload[0].pairs=1"])
+    examples = Path(__file__).resolve().parent.parent / "examples"
+    for name, key in (("compute.toml", "circuit"), ("api/applications.toml", "application")):
+        with pytest.raises(ScenarioError, match=rf"{key}\[0\]: qnet sweep measures the scenario's workload only"):
+            define_sweep(examples / name, ["run.seed=1,2"])
 
 
 @pytest.mark.parametrize(("arguments", "message"), [

@@ -25,7 +25,6 @@ form of each round with both ends' gate and readout noise (:func:`protocols.netw
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -33,6 +32,7 @@ import protocols.network.distillation as distillation
 from protocols.common import QNCP_PORT, Actions
 from protocols.network.circuit import Circuit
 from protocols.network.context import Node
+from protocols.network.distil_inflight import InFlight
 from protocols.network.distil_pool import Pool
 from protocols.network.distil_state import (
     DistilStats,
@@ -66,8 +66,8 @@ class Distiller:
         self.pool = Pool(node)
         self.entries = self.pool.entries
         self.rounds: dict[RoundKey, Round] = {}
-        self.measuring: dict[tuple[int, int], deque[RoundKey]] = {}
-        """Distill commands under way, by (kept slot, sacrificed slot)."""
+        self.measuring = InFlight[RoundKey]()
+        """Distill commands under way."""
         self.on_ready: ReadyCallback = lambda circuit, half, now: Actions()
         self.deferred: dict[RoundKey, tuple[Distil, int]] = {}
         """DISTILs naming a half that was moving to storage: answered when the move is over."""
@@ -156,7 +156,7 @@ class Distiller:
         stats.predicted_success += predicted.success_probability
         kept.link_bell = survivor
         command = Distill(kept.slot, sacrificed.slot, rule.protocol, survivor if rule.twirls else None)
-        self.measuring.setdefault((kept.slot, sacrificed.slot), deque()).append(key)
+        self.measuring.issued((kept.slot, sacrificed.slot), key)
         return Actions(hardware=[command]).extend(self._consume(sacrificed, now))
 
     def _consume(self, half: Half, now: int) -> Actions:
@@ -179,16 +179,10 @@ class Distiller:
 
     # -- results --------------------------------------------------------------------------------
     def on_result(self, result: DistillResult | CommandRejected, now: int) -> Actions:
-        if isinstance(result, DistillResult):
-            slots: tuple[int, int] | None = (result.keep_slot, result.sacrifice_slot)
-        else:
-            slots = next((s for s in self.measuring if s[0] == result.slot), None)
-        under_way = None if slots is None else self.measuring.get(slots)
-        if not under_way or slots is None:
+        answered = self.measuring.answered(result)
+        if answered is None:
             return Actions()
-        key = under_way.popleft()
-        if not under_way:
-            del self.measuring[slots]
+        key, slots = answered
         found = self.rounds.get(key)
         circuit = self.node.circuits.get(key[0])
         if found is None or circuit is None:

@@ -28,7 +28,6 @@ storage time; each round applies the closed form with both ends' gate and readou
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -36,6 +35,7 @@ import protocols.network.distillation as distillation
 from protocols.common import QNCP_PORT, Actions
 from protocols.network.circuit import Circuit, CircuitState
 from protocols.network.context import Node
+from protocols.network.distil_inflight import InFlight
 from protocols.network.distil_pool import Pool
 from protocols.network.distil_state import DistilStats, Entry, Round, RoundEvent, RoundState, choose
 from protocols.network.hops import Hops
@@ -74,8 +74,8 @@ class EndDistiller:
         self.rounds: dict[RoundKey, Round] = {}
         self.announced: dict[RoundKey, int] = {}
         """Each round's keep parity << 1 | survivor << 2 (the END_TO_END Outcome bits besides the outcome)."""
-        self.measuring: dict[tuple[int, int], deque[RoundKey]] = {}
-        """Distill commands under way, by (kept slot, sacrificed slot)."""
+        self.measuring = InFlight[RoundKey]()
+        """Distill commands under way."""
         self.on_ready: ReadyCallback = lambda circuit, half, now: Actions()
         """Tail: a pair survived every round (numbered and delivered by the end point)."""
 
@@ -92,10 +92,10 @@ class EndDistiller:
         return actions if circuit is None else actions.extend(self._start(circuit, now))
 
     def expects(self, slots: tuple[int, int]) -> bool:
-        return slots in self.measuring
+        return self.measuring.expects(slots)
 
     def rejected(self, slot: int) -> bool:
-        return any(slots[0] == slot for slots in self.measuring)
+        return self.measuring.rejected(slot)
 
     def forget(self, circuit: Circuit) -> None:
         for key in [key for key in self.rounds if key[0] == circuit.handle]:
@@ -176,7 +176,7 @@ class EndDistiller:
             stats.attempted += 1
             stats.predicted_success += predicted.success_probability
         command = Distill(kept.slot, spent.slot, rule.protocol, survivor if rule.twirls else None)
-        self.measuring.setdefault((kept.slot, spent.slot), deque()).append(key)
+        self.measuring.issued((kept.slot, spent.slot), key)
         return Actions(hardware=[command]).extend(self._consume(spent, now))
 
     def _consume(self, half: Half, now: int) -> Actions:
@@ -207,16 +207,10 @@ class EndDistiller:
 
     # -- results --------------------------------------------------------------------------------
     def on_result(self, result: DistillResult | CommandRejected, now: int) -> Actions:
-        if isinstance(result, DistillResult):
-            slots: tuple[int, int] | None = (result.keep_slot, result.sacrifice_slot)
-        else:
-            slots = next((s for s in self.measuring if s[0] == result.slot), None)
-        under_way = None if slots is None else self.measuring.get(slots)
-        if not under_way or slots is None:
+        answered = self.measuring.answered(result)
+        if answered is None:
             return Actions()
-        key = under_way.popleft()
-        if not under_way:
-            del self.measuring[slots]
+        key, slots = answered
         found, circuit = self.rounds.get(key), self.node.circuits.get(key[0])
         if found is None or circuit is None:
             return Actions()

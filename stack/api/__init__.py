@@ -31,6 +31,10 @@ dilated real time (:mod:`stack.multiprocess.node_apps`). Example (examples/api/ 
             print(pair.sequence_number, await ctx.measure(pair.slot, Basis.Z))
 
     result = run_apps(load("my.toml"), {"alice": alice, "bob": bob})
+
+The same coroutines (returning what the report should hold) run from a scenario under ``qnet run`` and ``qnet
+up``: an ``[[application]]`` of kind "python" names their file and a function per node
+(:mod:`stack.api.user_apps`, docs/scenario.md; examples/api/parity.py).
 """
 
 from stack.api.context import AppContext

@@ -40,3 +40,8 @@ class TransportError(RuntimeError):
     def __init__(self, code: int, detail: str) -> None:
         super().__init__(detail)
         self.code = code
+
+
+class ApplicationFailed(RuntimeError):
+    """A user's application (an ``[[application]]`` of kind "python") raised, or returned what the report cannot
+    hold: one line naming its function, node and the line of its file."""

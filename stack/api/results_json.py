@@ -22,7 +22,10 @@ from stack.api.ghz import GhzResult
 
 
 def result_to_json(kind: str, role: str, result: Any) -> Any:
-    """One end's result of an ``[[application]]`` of ``kind`` as JSON-able data."""
+    """One end's result of an ``[[application]]`` of ``kind`` as JSON-able data (a user's application, "python":
+    what its function returned, already checked to be JSON)."""
+    if kind == "python":
+        return result
     if kind == "ghz":
         if role != "create":
             return bool(result)
@@ -40,6 +43,8 @@ def result_from_json(kind: str, role: str, data: Any) -> Any:
 
 
 def _from_json(kind: str, role: str, data: Any) -> Any:
+    if kind == "python":
+        return data
     if kind == "ghz":
         if role != "create":
             return _check(data is True, data)

@@ -4,8 +4,10 @@ their report section (docs/report.md, "applications")."""
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any, BinaryIO
 
 from protocols.apps.chsh import werner_s
@@ -15,6 +17,7 @@ from stack.api.apps import bbm92, chsh, teleport_states
 from stack.api.context import AppContext
 from stack.api.ghz import ghz_center, ghz_leaf, werner_ghz_fidelity_of
 from stack.api.run import run_apps
+from stack.api.user_apps import load_functions, user_role
 from stack.runtime import RunResult
 from stack.scenario import Scenario
 
@@ -46,9 +49,14 @@ def _coroutine(config: Any, role: str, results: dict[tuple[int, str], Any], inde
 def application_roles(scenario: Scenario, results: dict[tuple[int, str], Any]) -> dict[str, Callable[
         [AppContext], Awaitable[None]]]:
     """Each node's application coroutine for the scenario's ``[[application]]`` entries (both modes run these);
-    each puts what it found in ``results`` under (entry index, role)."""
+    each puts what it found in ``results`` under (entry index, role); a user's application ("python") under
+    (entry index, node). Imports the files of "python" entries (ScenarioError naming the key if it cannot)."""
     apps = {}
     for index, config in enumerate(scenario.applications):
+        if config.kind == "python":
+            for node, function in load_functions(scenario, index).items():
+                apps[node] = user_role(scenario, index, node, function, results)
+            continue
         apps[config.node] = _coroutine(config, "create", results, index)
         for leaf in config.leaves or (config.remote,):
             apps[leaf] = _coroutine(config, "recv", results, index)
@@ -66,8 +74,18 @@ def run_applications(scenario: Scenario, seed: int | None = None, pcap: BinaryIO
 
 def applications_section(run: RunResult, results: dict[tuple[int, str], Any]) -> list[dict[str, Any]]:
     """The report's ``applications``: one entry per ``[[application]]``, from both ends' results."""
-    return [application_report(run, config, results.get((i, "create")), results.get((i, "recv")))
+    return [user_report(config, {node: results[(i, node)] for node in config.parties if (i, node) in results})
+            if config.kind == "python" else
+            application_report(run, config, results.get((i, "create")), results.get((i, "recv")))
             for i, config in enumerate(run.emulation.scenario.applications)]
+
+
+def user_report(config: Any, results: dict[str, Any]) -> dict[str, Any]:
+    """The report entry of a user's application: what each node's function returned (a node whose function did
+    not return, cut off by the run's end, has none)."""
+    return {"kind": "python", "node": config.node, "remote": config.remote or None, "file": config.file,
+            "functions": dict(config.functions), "finished": len(results) == len(config.functions),
+            "results": results}
 
 
 def _model_fidelity(run: RunResult, config: Any, remote: str | None = None) -> float | None:
@@ -126,7 +144,13 @@ def application_table(entries: list[dict[str, Any]]) -> list[str]:
     lines = ["", f"{'application':<24}result"]
     for e in entries:
         name = f"{e['node']}->{e['remote']} {e['kind']}"
-        if not e["finished"]:
+        if e["kind"] == "python":
+            name = Path(e["file"]).name
+            if not e["finished"]:
+                lines.append(f"{name:<24}DID NOT FINISH ({', '.join(sorted(set(e['functions']) - set(e['results'])))})")
+            for node, result in e["results"].items():
+                lines.append(f"{name:<24}{e['functions'][node]} on {node}: {json.dumps(result)}"[:200])
+        elif not e["finished"]:
             lines.append(f"{name:<24}DID NOT FINISH")
         elif e["kind"] == "qkd":
             lines.append(f"{name:<24}{e['sifted']}/{e['pairs']} sifted, QBER {e['qber']:.4f}±{e['qber_stderr']:.4f}, "

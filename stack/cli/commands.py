@@ -197,6 +197,8 @@ def _check_api(path: Path, scenario: Scenario) -> None:
 
     try:
         plan = api_plan(scenario)
+    except ScenarioError:                   # a user's application file or function (it names the key)
+        raise
     except ValueError as error:             # a role on a node that is not a QPU
         raise UsageError(f"{path}: {error}") from None
     problem = None if plan is None else plan_problem(scenario, plan)
@@ -235,6 +237,10 @@ def _plot(args: argparse.Namespace, scenario: Scenario) -> int:
 
 def _run(args: argparse.Namespace, path: Path, scenario: Scenario) -> int:
     _check_outputs(args)
+    if scenario.applications:
+        from stack.api.user_apps import check_user_apps
+
+        check_user_apps(scenario)               # a user's file that cannot run: one line, before the pcap exists
     pcap_path = None if args.no_pcap else Path(args.pcap or f"out/{path.stem}.pcap")
     if pcap_path is not None:
         if args.pcap is None:

@@ -31,6 +31,7 @@ from protocols.compiler import Circuit, DistributedProgram
 from stack.api.context import AppContext
 from stack.api.dqc import QpuRun
 from stack.api.dqc_run import assemble, circuit_report, program_roles
+from stack.api.errors import ApplicationFailed
 from stack.api.results_json import qpu_run_from_json, qpu_run_to_json, result_from_json, result_to_json
 from stack.api.run import App, attach, check_nodes, directory, serve, workload_ports
 from stack.api.scenario_apps import application_roles, applications_section
@@ -116,6 +117,9 @@ class NodeApps:
             try:
                 await app(context)
                 self.completed += 1
+            except ApplicationFailed as error:          # a user's application: already one line
+                self.failure = f"{self.name}: {error}"[:300]
+                traceback.print_exc(file=sys.stderr)        # with the user's own traceback (its cause)
             except Exception as error:
                 self.failure = f"{self.name}: {type(error).__name__}: {error}".splitlines()[0][:300]
                 traceback.print_exc(file=sys.stderr)        # the node's log (RUN_DIR/NAME.log) has the details
@@ -153,7 +157,7 @@ def read_results(scenario: Scenario, plan: ApiPlan, messages: dict[str, Any]) ->
             failures.append(str(message["failure"])[:300])
         for item in message.get("applications", []):
             index, role, value = item
-            if not (type(index) is int and 0 <= index < len(kinds) and role in ("create", "recv")):
+            if not (type(index) is int and 0 <= index < len(kinds) and role in _roles(scenario.applications[index])):
                 raise ValueError(f"{node}: no application {str(index)[:20]} {str(role)[:20]}")
             plan.results[(index, role)] = result_from_json(kinds[index], role, value)
         for qpu, run in message.get("qpu_runs", {}).items():
@@ -161,6 +165,11 @@ def read_results(scenario: Scenario, plan: ApiPlan, messages: dict[str, Any]) ->
                 raise ValueError(f"{node}: it reports the run of {str(qpu)[:40]}")
             plan.runs[qpu] = qpu_run_from_json(run)
     return failures
+
+
+def _roles(config: Any) -> tuple[str, ...]:
+    """The roles an application's results come under: its nodes for a user's application, else create/recv."""
+    return config.parties if config.kind == "python" else ("create", "recv")
 
 
 def report_sections(plan: ApiPlan, run: RunResult, messages: dict[str, Any], failures: list[str]) -> dict[str, Any]:
@@ -186,8 +195,7 @@ def report_sections(plan: ApiPlan, run: RunResult, messages: dict[str, Any], fai
         return {"circuit": circuit_report(execution, plan.circuit, config.seed, config.file)}
     entries = applications_section(run, plan.results)
     for entry, config in zip(entries, scenario.applications, strict=True):
-        parties = {config.node, config.remote, *config.leaves}
-        entry["error"] = next((f for f in failures if f.split(":", 1)[0] in parties), None)
+        entry["error"] = next((f for f in failures if f.split(":", 1)[0] in config.parties), None)
     return {"applications": entries}
 
 

@@ -5,19 +5,24 @@ node its own process (``qnet up``, stack/multiprocess/node_apps.py).
 An entry names its ``kind`` ("teleport", "qkd", "chsh" or "ghz"), the creating end ``node`` and the other end
 ``remote`` (any QPU: the link layer serves a neighbour, the network layer any other, as ``service`` says),
 and how much to do (``pairs``; for teleport, ``per_state`` qubits of each of the six stabiliser states). A
-GHZ entry names its center ``node``, its other parties ``remotes`` and its ``shots``. A node runs at most one
+GHZ entry names its center ``node``, its other parties ``remotes`` and its ``shots``. A "python" entry runs
+the user's own coroutines: ``file`` (a Python file, relative to the scenario file), ``functions`` (a table of
+node = coroutine function name) and ``args`` (keyword arguments every function is called with); the file is
+imported when the run starts (stack/api/user_apps.py), here only the keys are checked. A node runs at most one
 application.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from stack.scenario.table import ScenarioError, Table
+from stack.scenario.table import REQUIRED, ScenarioError, Table, shown
 from stack.scenario.types import NodeConfig
 
-KINDS = ("teleport", "qkd", "chsh", "ghz")
+KINDS = ("teleport", "qkd", "chsh", "ghz", "python")
 SERVICES = ("auto", "link", "network")
 
 
@@ -35,12 +40,27 @@ class ApplicationConfig:
     seed: int = 0
     leaves: tuple[str, ...] = ()
     """ghz: the QPUs the center ``node`` shares the state with (``remote`` is the first)."""
+    file: str = ""
+    """python: the user's Python file, resolved against the scenario file's folder."""
+    functions: tuple[tuple[str, str], ...] = ()
+    """python: (node, coroutine function name) for every node the application runs on, in the file's order."""
+    args: str = "{}"
+    """python: the keyword arguments every function is called with, as JSON text (the config stays hashable)."""
+
+    @property
+    def parties(self) -> tuple[str, ...]:
+        """Every node that runs a part of this application."""
+        if self.kind == "python":
+            return tuple(node for node, _ in self.functions)
+        return (self.node, *(self.leaves or (self.remote,)))
 
 
 def _entry(t: Table, nodes: dict[str, NodeConfig], node_ref: Any) -> ApplicationConfig:
     kind = t.text("kind", choices=KINDS)
     if kind == "ghz":
         return _ghz(t, nodes, node_ref)
+    if kind == "python":
+        return _python(t, nodes)
     node, remote = node_ref(t, "node", nodes, "qpu"), node_ref(t, "remote", nodes, "qpu")
     if node == remote:
         raise t.error("remote", f"is the node itself ({node!r})")
@@ -84,6 +104,44 @@ def _ghz(t: Table, nodes: dict[str, NodeConfig], node_ref: Any) -> ApplicationCo
     return config
 
 
+def _python(t: Table, nodes: dict[str, NodeConfig]) -> ApplicationConfig:
+    """A user's application: ``file``, ``functions`` (node = function name, QPUs), ``args`` (a table)."""
+    name = t.text("file")
+    if not name.endswith(".py"):
+        raise t.error("file", f"expected a Python file (.py), got {name!r}")
+    folder = Path(t.source).parent if not t.source.startswith("<") else Path(".")
+    table = t.get("functions", REQUIRED)
+    if not isinstance(table, dict) or not table:
+        raise t.error("functions", "expected a table of node = \"coroutine function name\" (at least one node)")
+    functions = []
+    for node, function in table.items():
+        key = f"{t.key('functions')}.{node}"
+        if node not in nodes or nodes[node].kind != "qpu":
+            raise ScenarioError(t.source, key, f"{node!r} is not a QPU of the scenario")
+        if not isinstance(function, str) or not function.isidentifier():
+            raise ScenarioError(t.source, key, f"expected the name of a coroutine function in {name}, got "
+                                               f"{shown(function)}")
+        functions.append((node, function))
+    args = t.get("args", {})
+    if not isinstance(args, dict) or not all(isinstance(k, str) and k.isidentifier() for k in args):
+        raise t.error("args", "expected a table of keyword arguments (name = value)")
+    if "ctx" in args:
+        raise ScenarioError(t.source, f"{t.prefix}.args.ctx",
+                            "is the AppContext every function gets first: name the argument otherwise")
+    try:
+        text = json.dumps(args, allow_nan=False, default=_no_json)
+    except ValueError as error:
+        raise t.error("args", f"its values must be JSON ({error})") from None
+    t.finish()
+    return ApplicationConfig("python", functions[0][0], functions[-1][0] if len(functions) > 1 else "",
+                             file=str(folder / name), functions=tuple(functions), args=text)
+
+
+def _no_json(value: Any) -> Any:
+    """TOML's dates and times are not JSON."""
+    raise ValueError(f"{shown(value)} is not")
+
+
 def applications(source: str, data: Any, nodes: dict[str, NodeConfig], node_ref: Any) -> tuple[ApplicationConfig, ...]:
     """The ``[[application]]`` entries; ``node_ref`` reads a node name that must be of a kind."""
     if not isinstance(data, list):
@@ -93,10 +151,15 @@ def applications(source: str, data: Any, nodes: dict[str, NodeConfig], node_ref:
     for index, entry in enumerate(data):
         t = Table(source, f"application[{index}]", entry)
         config = _entry(t, nodes, node_ref)
-        others = [("remotes", name) for name in config.leaves] if config.leaves else [("remote", config.remote)]
-        for key, name in [("node", config.node), *others]:
+        if config.kind == "python":
+            keys = [(f"functions.{name}", name) for name in config.parties]
+        else:
+            others = [("remotes", n) for n in config.leaves] if config.leaves else [("remote", config.remote)]
+            keys = [("node", config.node), *others]
+        for key, name in keys:
             if name in runs:
-                raise t.error(key, f"{name!r} already runs application[{runs[name]}] (one application per node)")
+                raise ScenarioError(source, f"{t.prefix}.{key}",
+                                    f"{name!r} already runs application[{runs[name]}] (one application per node)")
             runs[name] = index
         found.append(config)
     return tuple(found)

@@ -114,6 +114,10 @@ def define_sweep(scenario: str | FilePath, vary: Sequence[str] | dict[str, Seque
         raise ScenarioError(source, "(file)", exc.strerror or str(exc)) from None
     data = parse_toml(text, source)
     base = load_data(data, source)
+    for key, entries in (("application", base.applications), ("circuit", base.circuits)):
+        if entries:
+            raise ScenarioError(source, f"{key}[0]", "qnet sweep measures the scenario's workload only: run "
+                                "[[application]] and [[circuit]] entries with qnet run or qnet up")
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
         raise SweepError(f"--seeds must be a positive integer, got {seeds!r}")
     root = base.run.seed if root_seed is None else root_seed
