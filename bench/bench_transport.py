@@ -4,7 +4,9 @@
                                     [--sequence-python /tmp/seq/bin/python] [--sequence-keys 40]
 
 Two QPUs 10 km apart (Barrett-Kok through a station at 5 km, depolarizing 0.02, T2 = 1 s), in virtual time,
-capture off. Teleportation: the six-state application (stack.api.apps.teleport_states), ``--qubits`` in all.
+capture off. Teleportation: the six-state application (stack.api.apps.teleport_states, which streams its qubits
+over one standing request), ``--qubits`` in all; then as many kept pairs of one request, only measured: the
+ceiling for teleportation.
 BBM92 (stack.api.qkd.bbm92, half of the sifted bits revealed): ``--pairs`` measure-directly pairs on the link
 with ``batch = 65535`` (requests of 65,535 pairs served in blocks), and ``--per-pair-pairs`` on the same link
 without it (requests of 512, pair by pair). The wall time includes building the run (imports excluded); CPU
@@ -72,6 +74,17 @@ def timed(app: Any, scenario: str = SCENARIO, **kwargs: Any) -> tuple[float, flo
     return time.perf_counter() - started, time.process_time() - cpu, results
 
 
+async def kept_pairs(ctx: AppContext, remote: str, role: str, pairs: int) -> int:
+    """``pairs`` kept pairs of one standing request, each half measured at once: what teleporting a qubit
+    costs besides the teleportation itself (the ceiling for the teleportation figure)."""
+    if role == "create":
+        await ctx.create(remote, pairs)
+    for _ in range(pairs):
+        message = await ctx.next_message()
+        await ctx.measure(message.lqid)
+    return pairs
+
+
 def sequence_bb84(python: str, keys: int) -> dict[str, Any]:
     """One run of SeQUeNCe's BB84 (bench/peer_sequence_bb84.py) in its own interpreter: its JSON line."""
     script = Path(__file__).with_name("peer_sequence_bb84.py")
@@ -109,6 +122,12 @@ def main() -> None:
                     "qubits")
     for peer, rate in PEERS["teleport"].items():
         print(f"    vs {peer} ~{rate:g}/s (the issue's figure): {teleport / rate:,.0f}x")
+    walls, cpus = [], []
+    for _ in range(args.repeats):
+        wall, cpu, _ = timed(kept_pairs, pairs=args.qubits)
+        walls.append(wall)
+        cpus.append(cpu)
+    line(f"kept pairs only, {args.qubits} (the ceiling)", args.qubits, walls, cpus, "pairs")
     rows: dict[str, tuple[list[float], list[float], list[float]]] = {}
     last: dict[str, Any] = {}
     for _ in range(args.repeats):

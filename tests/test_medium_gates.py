@@ -46,6 +46,7 @@ from protocols.physical.hardware import (
 from stack.core.kernel import Kernel
 from stack.multiprocess.medium import Connection, MediumServer
 from stack.multiprocess.medium_protocol import decode_hardware, encode_hardware
+from stack.quantum.components import Components
 from stack.quantum.medium import Medium, NodeHardware, Pair, Qubit, QubitStatus
 from stack.runtime import node_hardware
 from stack.scenario import ScenarioError, load_text
@@ -192,6 +193,31 @@ def test_teleporting_with_the_bell_measure_command_gives_the_state_exactly(basis
         shift = result.bell_index ^ index                  # x from the pair half (target), z from the data qubit
         lab.do(2, *[Gate(name, (0,)) for name, bit in (("X", shift & 1), ("Z", shift >> 1)) if bit])
         assert lab.measure(2, 0, basis) == outcome
+
+
+@pytest.mark.parametrize("tableau", [False, True])
+def test_the_bell_measure_commands_noisy_cnot_depolarises_the_teleported_qubit(
+        tableau: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """BellMeasure with gate fidelity f over ideal pairs: w.p. 1 − f a uniformly random two-qubit Pauli after
+    the CNOT flips each reported outcome w.p. ½, independently, which leaves the teleported qubit behind a
+    uniformly random Pauli, fully depolarised: |0⟩ arrives right w.p. f + (1 − f)/2. The same whether the
+    medium teleports without a tableau (the data qubit alone, the pair in the frame algebra: no component of
+    two qubits is ever built) or joins all three in one (``tableau``, forced)."""
+    if tableau:
+        monkeypatch.setattr(Components, "teleportable", staticmethod(lambda *_: False))
+    f = 0.8
+    expected = f + (1 - f) / 2
+    n = sample_size(expected, (1 - f) / 4)
+    lab = Lab(seed=31, gate_fidelity=f)
+    data, right = lab.first_data, 0
+    for trial in range(n):
+        index = trial % 4
+        lab.pair(1, 0, 2, 0, index)
+        lab.init(1, data)
+        (result,) = lab.do(1, BellMeasure(data, 0))
+        right += lab.measure(2, 0, Basis.Z) ^ (result.bell_index ^ index) & 1 == 0
+    assert rate_ok(right, n, expected), (right / n, expected)
+    assert (lab.medium.components.largest == 3) is tableau
 
 
 def remote_cnot(lab: Lab, control: int, target: int, index: int) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import pytest
 
@@ -11,7 +12,7 @@ from protocols.packets import linkservice as ll
 from protocols.packets import qtp
 from protocols.transport.model import deadline_budget_ns, stored_fidelity, teleport_fidelity
 from stack.api import AppContext, LinkError, TransportError, run_apps
-from stack.api.transport import Teleporter
+from stack.api.transport import Teleporter, TeleportStream
 from stack.scenario import load_text
 
 SCENARIO = """
@@ -42,10 +43,12 @@ STATES = {"0": ((), Basis.Z, 0), "1": (("X",), Basis.Z, 1), "+": (("H",), Basis.
 outcome it always gives there."""
 
 
-def teleport_six(scenario: str, per_state: int, seed: int = 1) -> tuple[dict[str, int], list[Teleporter]]:
+def teleport_six(scenario: str, per_state: int, seed: int = 1,
+                 streams: list[TeleportStream] | None = None) -> tuple[dict[str, int], list[Teleporter]]:
     """Teleport ``per_state`` copies of each stabiliser state alice → bob; bob measures each in its basis.
     A copy lost on the way (its pair expired under classical loss) is sent again. Returns the number of right
-    outcomes per state, and the two teleporters."""
+    outcomes per state, and the two teleporters. With ``streams`` (a list, which gets alice's stream), alice
+    streams them over standing requests (:meth:`Teleporter.stream`) instead of a CREATE per qubit."""
     right = dict.fromkeys(STATES, 0)
     hosts: list[Teleporter] = []
     lost: list[int] = []
@@ -53,6 +56,10 @@ def teleport_six(scenario: str, per_state: int, seed: int = 1) -> tuple[dict[str
     async def alice(ctx: AppContext) -> None:
         teleporter = Teleporter(ctx)
         hosts.append(teleporter)
+        stream = teleporter.stream("bob")
+        if streams is not None:
+            streams.append(stream)
+        left = per_state * len(STATES)
         for gates, _, _ in STATES.values():
             sent = 0
             while sent < per_state:
@@ -60,8 +67,12 @@ def teleport_six(scenario: str, per_state: int, seed: int = 1) -> tuple[dict[str
                 for gate in gates:
                     ctx.gate(gate, slot)
                 try:
-                    await teleporter.send("bob", slot)
+                    if streams is None:
+                        await teleporter.send("bob", slot)
+                    else:
+                        await stream.send(slot, remaining=left)
                     sent += 1
+                    left -= 1
                 except TransportError as error:
                     lost.append(error.code)
                 except LinkError as error:      # the link layer gave up on the pair, or retracted it
@@ -109,12 +120,26 @@ def test_average_fidelity_over_werner_pairs_is_two_f_plus_one_over_three() -> No
     assert abs(measured - expected) < 4 * math.sqrt(expected * (1 - expected) / n)
 
 
-def test_datagrams_lost_on_the_fibre_are_retransmitted_and_every_qubit_arrives() -> None:
+def test_a_stream_sends_every_qubit_over_one_request() -> None:
+    """Streamed, the 24 qubits need one CREATE (of 24 pairs), and arrive exactly over ideal pairs."""
+    streams: list[TeleportStream] = []
+    right, _ = teleport_six(SCENARIO, 4, streams=streams)
+    assert right == dict.fromkeys(STATES, 4)
+    assert streams[0].requests == 1 and streams[0].left == 0
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+def test_datagrams_lost_on_the_fibre_are_retransmitted_and_every_qubit_arrives(streamed: bool) -> None:
+    """Also streamed: a pair retracted under loss makes the stream ask again for what is still to send, and
+    no pair is left over (the ledger balances)."""
     lossy = SCENARIO.replace("depolarizing = 0.0", "depolarizing = 0.0\nclassical_loss = 0.15")
-    right, hosts = teleport_six(lossy, 3, seed=5)
+    streams: list[TeleportStream] | None = [] if streamed else None
+    right, hosts = teleport_six(lossy, 3, seed=5, streams=streams)
     assert right == dict.fromkeys(STATES, 3)
     assert sum(host.engine.counters.retransmitted for host in hosts) > 0
     assert all(not host.engine.outgoing and not host.engine.incoming for host in hosts)
+    if streams:
+        assert streams[0].left == 0 and streams[0].requests < 18
 
 
 def test_a_qubit_whose_corrections_come_after_the_memory_deadline_is_lost_at_both_ends() -> None:
@@ -144,3 +169,57 @@ def test_a_qubit_whose_corrections_come_after_the_memory_deadline_is_lost_at_bot
     result = run_apps(load_text(short, "<transport>"), {"alice": alice, "bob": bob})
     assert errors == {"alice": qtp.ERR_DEADLINE, "bob": qtp.ERR_DEADLINE}
     assert result.ledger["discarded"] == 2 and result.ledger["measured"] == 1     # the two halves; the qubit
+
+
+def test_a_streamed_qubit_past_the_memory_deadline_is_lost_at_both_ends_and_the_next_arrives() -> None:
+    """send_many over one request of two pairs; alice waits past bob's memory deadline before the second
+    (a stream's later pairs wait in memory): the first arrives, the second is DEADLINE at both ends and
+    stays in alice's slot, every qubit accounted for."""
+    short = SCENARIO.replace("t2_ms = 1e9\n[nodes.mid]", "t2_ms = 0.02\n[nodes.mid]")
+    budget = deadline_budget_ns(1e15, 20_000)
+    errors: dict[str, int] = {}
+    got: list[int] = []
+
+    async def alice(ctx: AppContext) -> None:
+        stream = Teleporter(ctx).stream("bob")
+        first = ctx.qubit()
+        ctx.gate("X", first)
+        await stream.send(first, remaining=2)
+        slot = ctx.qubit()
+        await ctx.sleep(2 * budget)
+        with pytest.raises(TransportError) as lost:
+            await stream.send(slot, remaining=1)
+        errors["alice"] = lost.value.code
+        assert stream.requests == 1 and await ctx.measure(slot) == 0
+
+    async def bob(ctx: AppContext) -> None:
+        teleporter = Teleporter(ctx)
+        got.append(await ctx.measure((await teleporter.recv_many("alice", 1))[0]))
+        with pytest.raises(TransportError) as lost:
+            await teleporter.recv("alice")
+        errors["bob"] = lost.value.code
+        assert not ctx.held                                 # the discarded half is no longer the application's
+
+    result = run_apps(load_text(short, "<transport>"), {"alice": alice, "bob": bob})
+    assert got == [1] and errors == {"alice": qtp.ERR_DEADLINE, "bob": qtp.ERR_DEADLINE}
+    assert result.ledger["created"] == result.ledger["measured"] + result.ledger["discarded"]
+
+
+def test_a_stream_over_network_layer_pairs_through_a_repeater_delivers_every_state_exactly() -> None:
+    """The six-state application streams over one network-layer request (a–r1–b, ideal): every copy right at
+    b, nothing lost, every qubit accounted for."""
+    from stack.api.apps import teleport_states
+    from tests.network_scenarios import chain
+
+    results: dict[str, Any] = {}
+
+    def end(role: str, remote: str):  # type: ignore[no-untyped-def]
+        async def run(ctx: AppContext) -> None:
+            results[role] = await teleport_states(ctx, remote, 4, role, service="network")
+        return run
+
+    ledger = run_apps(chain(2, workload="", qpu="data_qubits = 1"),
+                      {"a": end("create", "b"), "b": end("recv", "a")}).ledger
+    assert results["recv"].right == {name: [4, 4] for name in STATES}
+    assert results["recv"].lost == results["create"].lost == 0
+    assert ledger["created"] == ledger["measured"] + ledger["discarded"] + ledger["discarded_at_end"]

@@ -1,6 +1,7 @@
 """Teleportation (QTP, UDP 7776) from Alice to Bob (python examples/api/teleport.py).
 
-Alice prepares |+⟩ and |1⟩ and teleports them; Bob measures in X and Z. Then both run the six-state
+Alice prepares |+⟩ and |1⟩ and teleports them over one request of two pairs (``send_many``); Bob measures in
+X and Z. Then both run the six-state
 application and print the average fidelity next to its closed form (2F + 1)/3.
 """
 
@@ -24,16 +25,14 @@ async def alice(ctx: AppContext) -> None:
     plus, one = ctx.qubit(), ctx.qubit()
     ctx.gate("H", plus)
     ctx.gate("X", one)
-    await teleporter.send("bob", plus)
-    await teleporter.send("bob", one)
+    await teleporter.send_many("bob", [plus, one])           # one CREATE; teleporter.send makes one per qubit
     await teleport_states(ctx, "bob", 30, "create")
 
 
 async def bob(ctx: AppContext) -> None:
     teleporter = Teleporter(ctx)
-    plus = await teleporter.recv("alice")
+    plus, one = await teleporter.recv_many("alice", 2)
     print(f"bob: |+> measured in X: {await ctx.measure(plus, Basis.X)}")
-    one = await teleporter.recv("alice")
     print(f"bob: |1> measured in Z: {await ctx.measure(one, Basis.Z)}")
     result = await teleport_states(ctx, "alice", 30, "recv")
     fidelities.append(result.fidelity)

@@ -309,8 +309,13 @@ class Transport:
         return actions
 
     def deadline(self) -> int | None:
-        times = [o.next_at for o in self.outgoing.values() if o.next_at is not None]
-        times += [o.give_up_at for o in self.outgoing.values() if o.phase is Phase.SENT]
-        times += [i.deadline for i in self.incoming.values()] + [until for _, _, until in self.early.values()]
-        return min(times, default=None)
+        times = [i.deadline for i in self.incoming.values()] if self.incoming else []
+        for o in self.outgoing.values():
+            if o.next_at is not None:
+                times.append(o.next_at)
+            if o.phase is Phase.SENT:
+                times.append(o.give_up_at)
+        if self.early:
+            times += [until for _, _, until in self.early.values()]
+        return min(times) if times else None
 

@@ -104,13 +104,16 @@ class TeleportResult:
 async def teleport_states(ctx: AppContext, remote: str, per_state: int, role: str,
                           service: str = "auto") -> TeleportResult:
     """Teleport ``per_state`` copies of each stabiliser state (role "create": the sender) to ``remote``, which
-    measures each in the state's basis. A copy lost on the way (TransportError, or its pair expired: LinkError
-    EXPIRE) is counted and sent again; any other LinkError (TIMEOUT once the run's generation window ends, a
-    refusal) ends the application."""
+    measures each in the state's basis. The sender streams them (:meth:`Teleporter.stream`): one CREATE for
+    all the copies still to send, another only after losses used up its pairs. A copy lost on the way
+    (TransportError, or its pair expired: LinkError EXPIRE) is counted and sent again; any other LinkError
+    (TIMEOUT once the run's generation window ends, a refusal) ends the application."""
     from stack.api.errors import LinkError, TransportError
 
     result, start = TeleportResult(), ctx.now
     teleporter = teleporter_of(ctx)
+    stream = teleporter.stream(remote, service)
+    left = per_state * len(STATES)
     for name, (gates, basis, want) in STATES.items():
         done = 0
         while done < per_state:
@@ -120,7 +123,7 @@ async def teleport_states(ctx: AppContext, remote: str, per_state: int, role: st
                     for gate in gates:
                         ctx.gate(gate, slot)
                     try:
-                        await teleporter.send(remote, slot, service)
+                        await stream.send(slot, remaining=left)
                     except (TransportError, LinkError):
                         if slot in ctx.held:
                             ctx.discard(slot)
@@ -130,6 +133,7 @@ async def teleport_states(ctx: AppContext, remote: str, per_state: int, role: st
                     result.right[name][0] += await ctx.measure(slot, basis) == want
                     result.right[name][1] += 1
                 done += 1
+                left -= 1
             except TransportError:
                 result.lost += 1
             except LinkError as error:

@@ -73,6 +73,9 @@ class AppContext:
         self.lingering: list[Any] = []
         """Coroutine functions run after the application returns (the transport's TIME-WAIT)."""
         self.held: set[int] = set()
+        self.ok_arrival: dict[tuple[int, int, int], int] = {}
+        """When each OK (K) not yet taken arrived, by (remote node, Create ID, sequence number): a kept pair's
+        age counts from then, however long it waited in the queue."""
         """Slots whose qubit the application holds (delivered pairs, data qubits) and has not yet given up."""
 
     @property
@@ -275,6 +278,8 @@ class AppContext:
             with contextlib.suppress(ParseError):       # a malformed reply is dropped, like any layer does
                 message = ll.decode_upward(event.payload)
                 self._messages.append(message)
+                if isinstance(message, ll.OkKeep):
+                    self.ok_arrival[(message.remote_node_id, message.create_id, message.sequence_number)] = self.now
                 if isinstance(message, ll.Err) and message.err == ll.ERR_EXPIRE and message.s:
                     low, high = message.sequence_number_low, message.sequence_number_high
                     self.expired.extend((message.origin_node, message.create_id, seq & 0xFFFF)

@@ -35,7 +35,7 @@ class KeptPair:
     corrected: bool
     """The pair was turned into |Φ+⟩ (by the creating end)."""
     ok_time: int = 0
-    """When this end's OK arrived (virtual ns)."""
+    """When this end's OK arrived (virtual ns), even if it was taken later."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,8 +165,9 @@ class EPRSocket:
                 self.ctx.gate("X", ok.lqid)
             if ok.bell_state & 2:
                 self.ctx.gate("Z", ok.lqid)
+        arrived = self.ctx.ok_arrival.pop((ok.remote_node_id, ok.create_id, ok.sequence_number), self.ctx.now)
         return KeptPair(ok.lqid, self.remote, ok.create_id, ok.sequence_number, ok.bell_state,
-                        ll.decode_fidelity(ok.goodness), correct, self.ctx.now)
+                        ll.decode_fidelity(ok.goodness), correct, arrived)
 
     def _pairs(self, arrays: MeasuredPairs) -> list[MeasuredPair]:
         return [MeasuredPair(outcome, Basis(basis), self.remote, arrays.create_id, seq, bell, arrays.corrected)

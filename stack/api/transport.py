@@ -9,6 +9,13 @@ measurement, no answer).
 
 >>> # async def alice(ctx):  await Teleporter(ctx).send("bob", slot)
 >>> # async def bob(ctx):    slot = await Teleporter(ctx).recv("alice")
+
+Many qubits to one remote: :meth:`Teleporter.stream` sends each over the next pair of one standing CREATE (of
+as many pairs as the sender says it will still send) instead of a CREATE per qubit; the receiver's ``recv``
+is the same either way.
+
+>>> # stream = teleporter.stream("bob")
+>>> # for left in range(n, 0, -1):  await stream.send(prepare(), remaining=left)
 """
 
 from __future__ import annotations
@@ -16,12 +23,13 @@ from __future__ import annotations
 from typing import Any
 
 from protocols.common import QTP_PORT, Actions
+from protocols.packets import linkservice as ll
 from protocols.physical.hardware import BellMeasure, BellMeasureResult, CommandRejected
 from protocols.transport.model import CLASSICAL_LIMIT, deadline_budget_ns
 from protocols.transport.teleport import Delivered, Lost, PairRef, Sent, Transport
 from stack.api.context import AppContext
 from stack.api.epr import EPRSocket, KeptPair
-from stack.api.errors import TransportError
+from stack.api.errors import LinkError, TransportError
 from stack.core.capture import node_ip
 from stack.core.kernel import TIMER
 from stack.core.network import Datagram
@@ -50,6 +58,10 @@ class Teleporter:
         self.events: list[Any] = []
         self._sockets: dict[tuple[str, str], EPRSocket] = {}
         self._retransmit: dict[str, int] = {}
+        self._held_pairs: dict[tuple[int, int, int], int] = {}
+        """Pairs :meth:`recv` holds for a qubit, not yet delivered or lost."""
+        self._retracted: set[tuple[int, int]] = set()
+        """(Create ID, sequence number) of pairs the layer retracted before their OK was taken."""
         ctx.lingering.append(self._linger)
 
     def _retransmit_ns(self, remote: str) -> int:
@@ -71,6 +83,20 @@ class Teleporter:
         pair = await self._socket(remote, service).create_one(correct=False)
         return await self.send_over(remote, slot, pair)
 
+    def stream(self, remote: str, service: str = "auto") -> TeleportStream:
+        """A stream of qubits to the application on ``remote`` over standing kept-pair requests."""
+        return TeleportStream(self, remote, service)
+
+    async def send_many(self, remote: str, slots: list[int], service: str = "auto") -> list[int]:
+        """Teleport the qubits in ``slots`` in order over one request of ``len(slots)`` pairs; returns their
+        sequence numbers. The first failure raises (the qubits after it stay in their slots, unsent)."""
+        stream = self.stream(remote, service)
+        return [await stream.send(slot, remaining=len(slots) - index) for index, slot in enumerate(slots)]
+
+    async def recv_many(self, remote: str, number: int, service: str = "auto") -> list[int]:
+        """The next ``number`` qubits ``remote`` teleports here (e.g. by :meth:`send_many`): their slots."""
+        return [await self.recv(remote, service) for _ in range(number)]
+
     async def send_over(self, remote: str, slot: int, pair: KeptPair) -> int:
         """Teleport the qubit in ``slot`` over ``pair`` (this end's half of an uncorrected kept pair it created).
         If the pair is already past the receiver's memory deadline, the qubit stays in ``slot`` (the half is
@@ -90,9 +116,44 @@ class Teleporter:
         return seq
 
     async def recv(self, remote: str, service: str = "auto") -> int:
-        """The next qubit the application on ``remote`` teleports here: returns its slot."""
-        pair = await self._socket(remote, service).recv_one()
-        return await self.recv_over(remote, pair)
+        """The next qubit the application on ``remote`` teleports here: returns its slot. Every kept pair
+        ``remote`` made with this end is held for a qubit as soon as its OK is here, and the first whose
+        corrections come is returned (OKs of a standing request may arrive out of order; the sender waits for
+        each qubit's ACK, so qubits still arrive in the order sent). Raises :class:`TransportError` when a
+        held pair's qubit is lost (NOPAIR, DEADLINE) and :class:`LinkError` for the layer's errors. Kept pairs
+        ``remote`` makes while this waits are taken for teleportation: an application that also takes kept
+        pairs of its own from ``remote`` meanwhile uses :meth:`recv_over` with each pair instead."""
+        ctx, socket = self.ctx, self._socket(remote, service)
+        event = await self._until(lambda e: isinstance(e, Delivered | Lost) and e.pair in self._held_pairs,
+                                  poll=lambda: self._hold_oks(socket))
+        slot = self._held_pairs.pop(event.pair)
+        if isinstance(event, Lost):
+            ctx.held.discard(slot)
+            raise TransportError(event.code, f"receiving from {remote}: {event.reason}")
+        return slot
+
+    def _hold_oks(self, socket: EPRSocket) -> None:
+        """Hold every OK (K) from ``socket``'s remote waiting in the queue for a qubit (ERR EXPIRE: the engine
+        gives up its pairs, through ``ctx.expired``; any other ERR raises LinkError)."""
+        ctx = self.ctx
+        for message in [m for m in ctx._messages if isinstance(m, ll.OkKeep | ll.Err)]:
+            if isinstance(message, ll.Err):
+                ctx._messages.remove(message)
+                if message.err != ll.ERR_EXPIRE:
+                    raise LinkError(message.err)
+                for seq in socket._expire(message):
+                    self._retracted.add((message.create_id, seq))
+            elif message.remote_node_id == socket.remote_id:
+                ctx._messages.remove(message)
+                pair = socket._kept(message, False)
+                if (pair.create_id, pair.sequence_number) in self._retracted:
+                    ctx.discard(pair.slot)
+                    continue
+                ref = PairRef(pair.slot, socket.remote_id, pair.create_id, pair.sequence_number, pair.bell_state,
+                              pair.ok_time)
+                self.engine.retransmit_ns = self._retransmit_ns(socket.remote)
+                self._held_pairs[ref.key] = ref.slot
+                self._apply(self.engine.expect(ref, (node_ip(ref.origin_node), QTP_PORT), ctx.now))
 
     async def recv_over(self, remote: str, pair: KeptPair) -> int:
         """Wait for the corrections of a qubit teleported over ``pair`` (this end's half, created by ``remote``)."""
@@ -124,9 +185,11 @@ class Teleporter:
     def _datagram(self, event: Datagram) -> None:
         self._apply(self.engine.receive(event.payload, event.source, event.port, self.ctx.now))
 
-    async def _until(self, wanted: Any, until: Any = None) -> Any:
+    async def _until(self, wanted: Any, until: Any = None, poll: Any = None) -> Any:
         ctx = self.ctx
         while until is None or not until(ctx.now):
+            if poll is not None:
+                poll()
             while ctx.expired:
                 self._apply(self.engine.expired(ctx.expired.popleft(), ctx.now))
             for event in self.events:
@@ -146,6 +209,62 @@ class Teleporter:
                 ctx.port.set_timer(deadline)
                 if await ctx._wait() is TIMER and deadline is not None and ctx.now >= deadline:
                     self._apply(self.engine.on_timer(ctx.now))
+
+
+class TeleportStream:
+    """Qubits to one remote, each over the next pair of a standing create-and-keep request (uncorrected: the
+    sender folds the pair's Bell index into the corrections). A request asks for ``remaining`` pairs, the
+    number of qubits the caller says it will still send, so no pair is left over; when every pair of it is
+    settled (used, or retracted by ERR EXPIRE) the next :meth:`send` makes a new one. Pairs come in sequence
+    order at both ends, so the receiver's :meth:`Teleporter.recv` takes them one by one as for single sends."""
+
+    def __init__(self, teleporter: Teleporter, remote: str, service: str = "auto") -> None:
+        self.teleporter = teleporter
+        self.remote = remote
+        self.socket = teleporter._socket(remote, service)
+        self.create_id: int | None = None
+        self._settled: set[int] = set()
+        """Sequence numbers of the current request taken or retracted."""
+        self.left = 0
+        """Pairs of the current request not yet settled at this end."""
+        self.requests = 0
+        """CREATEs sent so far."""
+
+    async def send(self, slot: int, remaining: int = 1) -> int:
+        """Teleport the qubit in ``slot`` over the next pair (``remaining``: how many qubits the caller will
+        still send to this remote, this one included, the size of a new request when one is needed). Returns
+        the transfer's sequence number once the receiver applied the corrections; raises
+        :class:`TransportError` (the qubit is lost, or still in ``slot`` if it was never sent) or
+        :class:`LinkError` (the request failed; EXPIRE: every pair left of it was retracted)."""
+        pair = await self._next_pair(max(1, remaining))
+        return await self.teleporter.send_over(self.remote, slot, pair)
+
+    async def _next_pair(self, remaining: int) -> KeptPair:
+        ctx = self.teleporter.ctx
+        if self.left == 0:
+            number = min(remaining, 0xFFFF)                 # CREATE's Number field
+            self.create_id = await ctx.create(self.remote, number, service=self.socket.service)
+            self.left, self.requests, self._settled = number, self.requests + 1, set()
+        while True:
+            for message in list(ctx._messages):
+                if isinstance(message, ll.Err) and message.create_id == self.create_id:
+                    ctx._messages.remove(message)
+                    if message.err != ll.ERR_EXPIRE:
+                        self.left = 0
+                        raise LinkError(message.err)
+                    gone = self.socket._expire(message) - self._settled
+                    self._settled |= gone
+                    self.left = max(0, self.left - len(gone))
+                    if self.left == 0:
+                        raise LinkError(ll.ERR_EXPIRE)
+                elif isinstance(message, ll.OkKeep) and message.create_id == self.create_id \
+                        and message.remote_node_id == self.socket.remote_id \
+                        and message.sequence_number not in self._settled:
+                    ctx._messages.remove(message)
+                    self._settled.add(message.sequence_number)
+                    self.left -= 1
+                    return self.socket._kept(message, False)
+            await ctx._wait()
 
 
 def teleporter_of(ctx: AppContext) -> Teleporter:

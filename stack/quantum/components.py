@@ -128,6 +128,32 @@ class Components:
                 getattr(component.sim, "x" if basis is Basis.Z else "z")(0)
         return component
 
+    @staticmethod
+    def teleportable(data: Qubit, half: Qubit, far: Qubit | None) -> bool:
+        """Whether :meth:`teleport` applies: ``data`` alone in its component, ``half`` and ``far`` the two
+        halves of a pair in the frame algebra, both in memory, neither measured."""
+        component = data.component
+        return (isinstance(component, Component) and len(component.members) == 1 and half.component is None
+                and far is not None and far.component is None and far.status is QubitStatus.IN_MEMORY
+                and half.pair.first is None and half.pair is far.pair)
+
+    def teleport(self, data: Qubit, half: Qubit, far: Qubit, x: int, z: int) -> None:
+        """The Bell measurement of ``data`` with ``half`` (CNOT data→half, H on data, both measured) that gave
+        ``z`` on ``data`` and ``x`` on ``half``, done as its result: ``far`` takes the data qubit's component
+        (no tableau is built) in the state G X^x Z^z |ψ⟩, G being the pair's frame moved onto ``far`` (a Pauli
+        on one half of |Φ+⟩ is its transpose on the other, the same Pauli up to a phase). The outcomes of such
+        a measurement are uniform whatever |ψ⟩ is, so the caller draws them: the same distribution as
+        :meth:`join`, the gates and two :meth:`measure` calls, with fewer random draws."""
+        component = data.component
+        assert isinstance(component, Component)
+        frame = half.pair.frame
+        for pauli in ("_XYZ"[frame[0]], "_XYZ"[frame[1]], "X" if x else "_", "Z" if z else "_"):
+            if pauli != "_":
+                getattr(component.sim, _METHOD[pauli])(0)
+        component.members[0] = far
+        far.component = component
+        data.component = None
+
     def _merge(self, a: Component, b: Component) -> Component:
         a.sim.set_inverse_tableau(a.sim.current_inverse_tableau() + b.sim.current_inverse_tableau())
         a.members.extend(b.members)
@@ -153,6 +179,8 @@ class Components:
     def _split(self, component: Component, gone: Qubit) -> None:
         """Drop the (now unentangled) qubit ``gone`` and split the rest into its independent factors."""
         gone.component = None
+        if len(component.members) == 1:                 # nothing left to split (no draw either way)
+            return
         stabilizers = component.sim.canonical_stabilizers()
         supports = [[int(k) for k in s.pauli_indices()] for s in stabilizers]
         parent = list(range(len(component.members)))

@@ -55,7 +55,7 @@ def apply_gate(components: Components, node: NodeHardware, name: str, qubits: Se
 
 
 def bell_measure(components: Components, node: NodeHardware, qubits: tuple[Qubit, Qubit],
-                 rng: np.random.Generator) -> tuple[int, bool]:
+                 rng: np.random.Generator, far: Qubit | None = None) -> tuple[int, bool]:
     """The Bell measurement when either qubit is in a component: both join one, CNOT a→b and its noise, H on a,
     both measured in Z (the index's z bit from a, its x bit from b), readout errors. A failure (probability
     1 − ``bsm_success``) traces both qubits out untouched, which leaves the far halves of two pairs maximally
@@ -65,6 +65,8 @@ def bell_measure(components: Components, node: NodeHardware, qubits: tuple[Qubit
         components.discard(qa)
         components.discard(qb)
         return 0, False
+    if components.teleportable(qa, qb, far):
+        return _teleport(components, node, qa, qb, far, rng), True      # type: ignore[arg-type]
     component = components.join(qubits)
     component.apply("CX", qubits)
     depolarise(qubits, node.gate_fidelity, rng)
@@ -72,3 +74,19 @@ def bell_measure(components: Components, node: NodeHardware, qubits: tuple[Qubit
     z = components.measure(qa, Basis.Z)
     x = components.measure(qb, Basis.Z)
     return read_out(x | z << 1, node.readout_fidelity, rng), True
+
+
+def _teleport(components: Components, node: NodeHardware, qa: Qubit, qb: Qubit, far: Qubit,
+              rng: np.random.Generator) -> int:
+    """:func:`bell_measure` of a data qubit alone in its component (``qa``) with a frame half (``qb``) whose
+    partner ``far`` is in memory: teleportation, done without a tableau (:meth:`Components.teleport`). The
+    outcomes are uniform; the CNOT's depolarising Pauli acts before H and the Z measurements, so Z or Y on
+    ``qa`` flips its outcome (z) and X or Y on ``qb`` flips its (x), leaving ``far``'s state as it was."""
+    z, x = int(rng.integers(2)), int(rng.integers(2))
+    components.teleport(qa, qb, far, x, z)
+    reported_z, reported_x = z, x
+    if node.gate_fidelity < 1 and rng.random() >= node.gate_fidelity:
+        draw = int(rng.integers(16))                # as depolarise: qb's Pauli in the low 2 bits, then qa's
+        reported_x ^= PAULIS[draw & 3] in ("X", "Y")
+        reported_z ^= PAULIS[draw >> 2 & 3] in ("Z", "Y")
+    return read_out(reported_x | reported_z << 1, node.readout_fidelity, rng)

@@ -301,7 +301,7 @@ class Medium:
             qubit.status = QubitStatus.MEASURED
         self.ledger["measured"] += 2
         if qubits[0].component is not None or qubits[1].component is not None:
-            bell, success = gates.bell_measure(self.components, node, qubits, self.rng)
+            bell, success = gates.bell_measure(self.components, node, qubits, self.rng, self.far_half(qubits[1]))
         else:
             far = (self.far_half(qubits[0]), self.far_half(qubits[1]))
             bell, success = swap.bell_measure(node, qubits, memory, far, self.rng)
