@@ -8,7 +8,7 @@ import pytest
 
 from stack.api import AppContext, run_apps
 from stack.api.errors import ExchangeError
-from stack.api.exchange import GIVE_UP_INTERVALS, LINGER_INTERVALS, Exchange, exchange_of
+from stack.api.exchange import GIVE_UP_INTERVALS, LINGER_INTERVALS, exchange_of
 from stack.scenario import load_text
 from tests.test_transport import SCENARIO
 
@@ -21,7 +21,8 @@ LOSSY = SCENARIO.replace("duration_ms = 1e5", f"duration_ms = {DURATION_MS}").re
 
 def swapper(results: dict[str, list[bytes]], remote: str, give_up: int = GIVE_UP_INTERVALS):  # type: ignore[no-untyped-def]
     async def run(ctx: AppContext) -> None:
-        ctx.exchanges[remote] = exchange = Exchange(ctx, remote, give_up=give_up)
+        exchange = exchange_of(ctx, remote)
+        exchange.give_up = give_up
         got = results.setdefault(ctx.node, [])
         for _ in range(SWAPS):
             tag = exchange.tag()
@@ -50,7 +51,8 @@ def test_an_end_whose_peer_is_gone_gives_up_after_its_bound() -> None:
     ended: dict[str, int] = {}
 
     async def alice(ctx: AppContext) -> None:
-        ctx.exchanges["bob"] = exchange = Exchange(ctx, "bob", give_up=40)
+        exchange = exchange_of(ctx, "bob")
+        exchange.give_up = 40
         ended["start"], ended["interval"] = ctx.now, exchange.retransmit_ns
         with pytest.raises(ExchangeError) as caught:
             await exchange.swap(exchange.tag(), b"x")
