@@ -6,7 +6,8 @@ payload; each gets the other's. A message is ``E7 C4 + tag (4 bytes, big-endian)
 until the peer's arrives. An end handles the peer's messages as soon as they arrive, whatever its application
 is waiting for: a second copy of a tag it already answered is answered again with its own, flagged as a reply
 (bit 0: its first copy may have been lost), and a second copy of a tag it has not reached yet with a
-keepalive (tag 0, reply, no payload: "alive, not there yet"; not once its application has returned). A reply
+keepalive (tag 0, reply, no payload: "alive, not there yet"; not once its application has returned), as is a
+probe (tag 0, not a reply, no payload: what :meth:`Exchange.receive` sends while it waits). A reply
 is never answered, so two ends never echo each other for ever. After the application returns an end keeps
 answering (TIME-WAIT) until nothing has come for ``LINGER_INTERVALS`` retransmission intervals: the peer may
 still be resending its last tag because every answer so far was lost. Both ends are bounded: an end that hears
@@ -88,11 +89,12 @@ class Exchange:
 
     async def receive(self, tag: int) -> bytes:
         """The peer's payload for ``tag``, without sending this end's yet (the peer resends until it has it): an
-        end that must hear the peer before it decides what to send calls this, then :meth:`swap`. Raises
+        end that must hear the peer before it decides what to send calls this, then :meth:`swap`. Each interval
+        it sends a probe (tag 0, no payload), which a live peer answers with a keepalive. Raises
         :class:`ExchangeError` after ``give_up`` intervals with nothing heard from the peer."""
-        return await self._wait_for(tag, None)
+        return await self._wait_for(tag, ExchangeMessage(KEEPALIVE_TAG, 0, b"").encode())
 
-    async def _wait_for(self, tag: int, message: bytes | None) -> bytes:
+    async def _wait_for(self, tag: int, message: bytes) -> bytes:
         ctx = self.ctx
         silent, heard, deadline = 0, self.last_heard, ctx.now + self.retransmit_ns
         while tag not in self.theirs:
@@ -102,8 +104,7 @@ class Exchange:
                 heard, deadline = self.last_heard, ctx.now + self.retransmit_ns
                 if silent > self.give_up:                       # every one of give_up intervals silent
                     raise ExchangeError(self.remote, tag, self.give_up, silent * self.retransmit_ns)
-                if message is not None:
-                    ctx.send(self.remote, message)
+                ctx.send(self.remote, message)
         return self.theirs[tag]
 
     def deliver(self, data: bytes) -> None:
@@ -115,15 +116,17 @@ class Exchange:
             return
         tag = message.tag
         self.last_heard = self.ctx.now
-        if tag == KEEPALIVE_TAG:
+        if message.flags & REPLY:
+            if tag != KEEPALIVE_TAG:
+                self.theirs.setdefault(tag, message.payload)
             return
-        if tag in self.theirs and not message.flags & REPLY:       # a second copy: ours (or theirs) was lost
-            if tag in self.mine:
-                self.ctx.send(self.remote, ExchangeMessage(tag, REPLY, self.mine[tag]).encode())
-            elif not self._lingering:                           # it will never reach that tag: silence
-                self.keepalives += 1
-                self.ctx.send(self.remote, ExchangeMessage(KEEPALIVE_TAG, REPLY, b"").encode())
-        self.theirs.setdefault(tag, message.payload)
+        if tag in self.mine and tag in self.theirs:             # a second copy: our answer was lost
+            self.ctx.send(self.remote, ExchangeMessage(tag, REPLY, self.mine[tag]).encode())
+        elif (tag == KEEPALIVE_TAG or tag in self.theirs) and not self._lingering:    # a probe, or not there yet
+            self.keepalives += 1
+            self.ctx.send(self.remote, ExchangeMessage(KEEPALIVE_TAG, REPLY, b"").encode())
+        if tag != KEEPALIVE_TAG:
+            self.theirs.setdefault(tag, message.payload)
 
     async def _linger(self) -> None:
         ctx = self.ctx
