@@ -31,7 +31,7 @@ def swapper(results: dict[str, list[bytes]], remote: str, give_up: int = GIVE_UP
 
 
 def test_every_exchange_ends_at_both_ends_under_fifty_percent_loss() -> None:
-    """30 fixed seeds at 50 % loss (before the TIME-WAIT fix, one run in five or so never ended at one end:
+    """30 fixed seeds at 50 % loss (before the TIME-WAIT fix, seed 2 already never ended at one end:
     the finished end stopped answering after 4 quiet intervals while the other resent its last tag). Each run
     ends with both applications returned, long before the duration, each with the other's payloads."""
     scenario = load_text(LOSSY, "<lossy>")
