@@ -58,7 +58,6 @@ class AppContext:
         """Every application's address by node name (messages go there)."""
         self._messages: deque[ll.Upward] = deque()
         self._inbox: deque[tuple[str, bytes]] = deque()
-        self._exchange_inbox: deque[tuple[str, bytes]] = deque()
         self._results: dict[int, Any] = {}
         self._services = {(node_ip(self.node_id), LINK_SERVICE_PORT), (node_ip(self.node_id), NETWORK_SERVICE_PORT)}
         self._names = {node_ip(nd.node_id): name for name, nd in emu.scenario.nodes.items()}
@@ -68,6 +67,9 @@ class AppContext:
         """Pairs the layers reported expired (ERR EXPIRE), as (origin node, Create ID, sequence number)."""
         self.exchanges: dict[str, Any] = {}
         """The application's :class:`stack.api.exchange.Exchange` per remote application."""
+        self.exchange_of: Any = None
+        """``stack.api.exchange.exchange_of`` (set by :func:`stack.api.run.attach`): an exchange message is
+        handed to the exchange with its sender as soon as it arrives."""
         self.teleporter: Any = None
         """The application's :class:`stack.api.transport.Teleporter`, once it has one (it binds UDP 7776)."""
         self.lingering: list[Any] = []
@@ -288,5 +290,7 @@ class AppContext:
             self.handlers[event.port](event)
         else:
             source = self._names.get(event.source[0], event.source[0])
-            inbox = self._exchange_inbox if event.payload[:2] == EXCHANGE_MAGIC else self._inbox
-            inbox.append((source, event.payload))
+            if event.payload[:2] != EXCHANGE_MAGIC:
+                self._inbox.append((source, event.payload))
+            elif source in self.directory and source != self.node and self.exchange_of is not None:
+                self.exchange_of(self, source).deliver(event.payload)   # answered now, whatever the app awaits

@@ -14,12 +14,16 @@ each remote operation together with the partner QPU, over a pair of the link lay
   qubit it arrived in into a data qubit.
 
 Before a pair is asked for, both ends meet (:meth:`QpuExecutor.rendezvous`), so a QPU's communication qubits only
-ever serve the instruction it is at. Both ends of a joint instruction swap their bits through the application's
+ever serve the instruction it is at. A pair the layer retracts (ERR EXPIRE: at one end, or at one end after the
+other's OK) is asked for again, after a new rendezvous, at both ends: they tell each other first (the target's
+status, then the source's bit or status), so neither uses a half whose partner is gone. Both ends of a joint
+instruction swap their bits through the application's
 :class:`Exchange` with the other QPU, which takes tags in the program's order (the same at both ends). The medium
 frees a measured qubit, so a measured circuit qubit is re-prepared in the state its outcome names."""
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -30,13 +34,22 @@ from protocols.common import Basis
 from protocols.compiler import CatDisentangle, CatEntangle, DistributedProgram, Local, Teledata
 from protocols.packets import linkservice as ll
 from stack.api.context import AppContext
-from stack.api.errors import LinkError
+from stack.api.epr import KeptPair
+from stack.api.errors import LinkError, QuantumError
 from stack.api.exchange import exchange_of
 from stack.api.remote import teledata
 
 T = TypeVar("T")
 NORES_RETRIES = 1000
 NORES_BACKOFF_NS = 1_000_000
+EXPIRE_RETRIES = 16
+"""A cat-entangle's pair retracted (ERR EXPIRE) this many times in a row ends the execution (LinkError EXPIRE)."""
+EXPIRED = b"E"
+"""Payload of a cat-entangle's bit exchange from an end whose pair was retracted (otherwise the target sends
+nothing, the source its bit)."""
+STALE_EXPIRE_INTERVALS = 64
+"""Exchange intervals an end that got its OK waits for the layer's ERR EXPIRE of a pair the other end saw
+retracted, before it discards its half anyway."""
 
 
 @dataclass(slots=True)
@@ -51,6 +64,9 @@ class QpuRun:
     finished_ns: int = 0
     nores_retries: int = 0
     """CREATEs the layer refused for lack of qubits (NORES), sent again."""
+    pairs_retried: int = 0
+    """Pairs it made (as a cat-entangle's source) that were retracted (ERR EXPIRE at either end) and asked for
+    again; ``pairs_created`` counts them too."""
 
 
 class QpuExecutor:
@@ -146,26 +162,76 @@ class QpuExecutor:
         return await create()
 
     async def cat_entangle(self, op: CatEntangle) -> None:
-        ctx = self.ctx
         here = self.qpu == op.source
-        exchange = exchange_of(ctx, op.target if here else op.source)
-        await self.rendezvous(op.target if here else op.source)
-        tag = exchange.tag()
+        partner = op.target if here else op.source
+        exchange = exchange_of(self.ctx, partner)
         self.run.remote_ops["cat_entangle"] += 1
-        if here:
-            socket = ctx.epr_socket(op.target, self.service)
-            half = (await self.retrying(op.target, socket.create_one)).slot     # LinkError EXPIRE if retracted
-            self.run.pairs_created += 1
-            control = self.copies[op.qubit] if op.from_copy else self.slots[op.qubit]
-            self.gate(controlled_x("Z" if op.from_copy else op.basis), (control, half))
-            bit = await ctx.measure(half, Basis.Z)
-            await exchange.swap(tag, bytes([bit]))
-            return
-        half = (await ctx.epr_socket(op.source, self.service).recv_one()).slot
+        for _ in range(EXPIRE_RETRIES):
+            await self.rendezvous(partner)
+            tag = exchange.tag()
+            if await (self._entangle_source(op, tag) if here else self._entangle_target(op, tag)):
+                return
+            self.run.pairs_retried += here
+        raise LinkError(ll.ERR_EXPIRE)
+
+    async def _entangle_source(self, op: CatEntangle, tag: int) -> bool:
+        """One try: the pair, the target's status, then the CNOT's bit (True) or, if either end's pair was
+        retracted, EXPIRED (False)."""
+        ctx, exchange = self.ctx, exchange_of(self.ctx, op.target)
+        socket = ctx.epr_socket(op.target, self.service)
+        pair = await self._pair(self.retrying(op.target, socket.create_one))
+        self.run.pairs_created += 1
+        if pair is None or await exchange.receive(tag) == EXPIRED:
+            await self._drop(pair, exchange.retransmit_ns)
+            await exchange.swap(tag, EXPIRED)
+            return False
+        control = self.copies[op.qubit] if op.from_copy else self.slots[op.qubit]
+        self.gate(controlled_x("Z" if op.from_copy else op.basis), (control, pair.slot))
+        bit = await ctx.measure(pair.slot, Basis.Z)
+        await exchange.swap(tag, bytes([bit]))
+        return True
+
+    async def _entangle_target(self, op: CatEntangle, tag: int) -> bool:
+        """One try: the pair, this end's status, the source's bit (True) or EXPIRED (False)."""
+        ctx, exchange = self.ctx, exchange_of(self.ctx, op.source)
+        pair = await self._pair(ctx.epr_socket(op.source, self.service).recv_one())
         self.run.pairs_received += 1
-        if (await exchange.swap(tag, b""))[0]:
-            ctx.gate("X", half)
-        self.copies[op.qubit] = half
+        theirs = await exchange.swap(tag, b"" if pair is not None else EXPIRED)
+        if pair is None or theirs == EXPIRED:
+            await self._drop(pair, exchange.retransmit_ns)
+            return False
+        if theirs[0]:
+            ctx.gate("X", pair.slot)
+        self.copies[op.qubit] = pair.slot
+        return True
+
+    @staticmethod
+    async def _pair(made: Awaitable[KeptPair]) -> KeptPair | None:
+        """The pair, or None if the layer retracted it (ERR EXPIRE)."""
+        try:
+            return await made
+        except LinkError as error:
+            if error.code != ll.ERR_EXPIRE:
+                raise
+            return None
+
+    async def _drop(self, pair: KeptPair | None, interval_ns: int) -> None:
+        """Give up a half whose other end was retracted: wait (bounded) for this end's ERR EXPIRE of it, so that
+        it is not taken for a later request's, then discard the qubit (unless the layer already did)."""
+        if pair is None:
+            return
+        ctx = self.ctx
+        deadline = ctx.now + STALE_EXPIRE_INTERVALS * interval_ns
+        while ctx.now < deadline:
+            stale = next((m for m in ctx._messages if isinstance(m, ll.Err) and m.err == ll.ERR_EXPIRE
+                          and m.create_id == pair.create_id), None)
+            if stale is not None:
+                ctx._messages.remove(stale)
+                break
+            ctx.port.set_timer(deadline)
+            await ctx._wait()
+        with contextlib.suppress(QuantumError):
+            ctx.discard(pair.slot)
 
     async def cat_disentangle(self, op: CatDisentangle) -> None:
         ctx = self.ctx

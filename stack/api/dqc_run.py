@@ -48,6 +48,11 @@ class Execution:
         return sum(r.pairs_received for r in self.qpus.values())
 
     @property
+    def pairs_retried(self) -> int:
+        """Pairs retracted (ERR EXPIRE) and asked for again: counted in pairs_created and pairs_received too."""
+        return sum(r.pairs_retried for r in self.qpus.values())
+
+    @property
     def emulated_ns(self) -> int:
         return max((r.finished_ns for r in self.qpus.values()), default=0)
 
@@ -124,7 +129,8 @@ def circuit_report(execution: Execution, circuit: Circuit, seed: int = 0, file: 
     entry: dict[str, Any] = {
         "file": file, "shots": shots, "qpus": list(program.qpus), "placement": list(program.placement),
         "ebits_predicted": program.total_ebits * shots, "ebits_consumed": execution.pairs_created,
-        "ebits_received": execution.pairs_received, "ebits_per_shot": program.total_ebits,
+        "ebits_received": execution.pairs_received, "ebits_retried": execution.pairs_retried,
+        "ebits_per_shot": program.total_ebits,
         "link_pairs_predicted": program.link_pairs * shots,
         "remote_ops": remote_ops(program),
         "remote_ops_executed": {kind: count // 2 for kind, count in sorted(executed_ops.items())},
@@ -146,10 +152,11 @@ def circuit_table(entry: dict[str, Any]) -> list[str]:
     if "error" in entry:
         return ["", f"circuit {entry['file'] or ''}: {entry['shots']} shots: FAILED ({entry['error']})"]
     ops = ", ".join(f"{count} {kind}" for kind, count in entry["remote_ops"].items() if count)
+    retried = f", {entry['ebits_retried']} retried after ERR EXPIRE" if entry.get("ebits_retried") else ""
     lines = ["", f"circuit {entry['file'] or ''}: {entry['shots']} shots on {len(set(entry['placement']))} QPUs, "
                  f"{entry['emulated_s'] * 1e3:.3f} ms emulated",
              f"  ebits: {entry['ebits_consumed']} consumed, {entry['ebits_predicted']} predicted "
-             f"({entry['ebits_per_shot']} per shot); remote operations per shot: {ops or 'none'}"]
+             f"({entry['ebits_per_shot']} per shot{retried}); remote operations per shot: {ops or 'none'}"]
     if "tvd" in entry:
         lines.append(f"  outcomes vs monolithic (stim): TVD {entry['tvd']:.4f} (expected {entry['tvd_expected']:.4f} "
                      f"if equal), chi-square homogeneity p = {entry['homogeneity_p']:.3g}")

@@ -45,3 +45,16 @@ class TransportError(RuntimeError):
 class ApplicationFailed(RuntimeError):
     """A user's application (an ``[[application]]`` of kind "python") raised, or returned what the report cannot
     hold: one line naming its function, node and the line of its file."""
+
+
+class ExchangeError(RuntimeError):
+    """The application on ``remote`` never answered an exchange (stack.api.exchange): nothing came from it for
+    ``retransmissions`` retransmission intervals while this end resent ``tag`` (it finished, failed or was cut
+    off, or every copy and answer was lost). The exchange is over at this end."""
+
+    def __init__(self, remote: str, tag: int, retransmissions: int, silent_ns: int) -> None:
+        super().__init__(f"exchange with the application on {remote}: no answer to tag {tag} after "
+                         f"{retransmissions} retransmissions ({silent_ns / 1e6:.3f} ms with nothing heard from it)")
+        self.remote = remote
+        self.tag = tag
+        self.retransmissions = retransmissions

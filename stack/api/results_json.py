@@ -76,16 +76,19 @@ def qpu_run_to_json(run: QpuRun) -> dict[str, Any]:
     """A QPU's :class:`QpuRun` of a distributed program as JSON-able data."""
     return {"records": [[[index, bit] for index, bit in sorted(shot.items())] for shot in run.records],
             "pairs_created": run.pairs_created, "pairs_received": run.pairs_received,
-            "remote_ops": dict(run.remote_ops), "finished_ns": run.finished_ns, "nores_retries": run.nores_retries}
+            "remote_ops": dict(run.remote_ops), "finished_ns": run.finished_ns, "nores_retries": run.nores_retries,
+            "pairs_retried": run.pairs_retried}
 
 
 def qpu_run_from_json(data: Any) -> QpuRun:
     """The :class:`QpuRun` :func:`qpu_run_to_json` made; ValueError if ``data`` is not one."""
     try:
         run = QpuRun([{index: bit for index, bit in shot} for shot in data["records"]], data["pairs_created"],
-                     data["pairs_received"], Counter(data["remote_ops"]), data["finished_ns"], data["nores_retries"])
+                     data["pairs_received"], Counter(data["remote_ops"]), data["finished_ns"], data["nores_retries"],
+                     data["pairs_retried"])
         _check(all(_int(i) and bit in (0, 1) for shot in run.records for i, bit in shot.items())
-               and all(_int(v) for v in (run.pairs_created, run.pairs_received, run.finished_ns, run.nores_retries))
+               and all(_int(v) for v in (run.pairs_created, run.pairs_received, run.finished_ns, run.nores_retries,
+                                            run.pairs_retried))
                and all(isinstance(k, str) and _int(v) for k, v in run.remote_ops.items()), data)
     except (KeyError, TypeError, ValueError) as error:
         raise ValueError(f"not a QPU's run of the program: {error!r}"[:200]) from None

@@ -12,6 +12,7 @@ from protocols.common import Address
 from protocols.link.layer import LinkLayer
 from protocols.network.layer import NetworkLayer
 from stack.api.context import AppContext
+from stack.api.exchange import exchange_of
 from stack.core.capture import node_ip
 from stack.core.kernel import STARTUP
 from stack.runtime import APP_PORT_BASE, Emulation, RunResult, build, run_async, stop_when_done
@@ -48,6 +49,7 @@ def attach(emu: Emulation, node: str, purpose_id: int, addresses: dict[str, Addr
     """The application context of ``node`` on its address in ``addresses``: its port bound, and its node's link
     and network layers told to send it the OKs of ``purpose_id``."""
     context = AppContext(emu, node, addresses[node][1], purpose_id, addresses)
+    context.exchange_of = exchange_of
     for layer in emu.layers:
         if layer.node_id == context.node_id and isinstance(layer.engine, LinkLayer | NetworkLayer):
             layer.engine.purposes[purpose_id] = context.address

@@ -33,10 +33,11 @@ def run_circuit(scenario: Scenario, seed: int | None, stream: BinaryIO | None) -
 
 def layer_failure(error: BaseException) -> BaseException | None:
     """The error a layer answered an executing QPU with (an ERR for its pairs, a lost teleported qubit, a
-    refused command), also inside trio's exception groups; None for anything else."""
-    from stack.api.errors import ApplicationFailed, LinkError, QuantumError, TransportError
+    refused command, an exchange the partner never answered, a user's application that failed), also inside
+    trio's exception groups; None for anything else."""
+    from stack.api.errors import ApplicationFailed, ExchangeError, LinkError, QuantumError, TransportError
 
-    if isinstance(error, LinkError | TransportError | QuantumError | ApplicationFailed):
+    if isinstance(error, LinkError | TransportError | QuantumError | ExchangeError | ApplicationFailed):
         return error
     if isinstance(error, BaseExceptionGroup):
         found = (layer_failure(inner) for inner in error.exceptions)
