@@ -27,11 +27,12 @@ import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
-import stack.cli.compile as compile_command
 from protocols.apps.dqc import ExecutionFailed, NotExecutable
 from protocols.compiler.gates import CompileError
 from stack import report as reporting
 from stack.cli.checks import UsageError, check_numbers, check_output
+from stack.cli.compile import add_parser as add_compile_parser
+from stack.cli.compile import main as compile_main
 from stack.runtime import run_scenario
 from stack.scenario import Scenario, ScenarioError, load
 from stack.sweep import command as sweep_command
@@ -109,7 +110,7 @@ def _parser() -> argparse.ArgumentParser:
     sweep_command.add_plot_arguments(plot)
     _multi_process_parsers(commands)
     sweep_command.add_sweep_parser(commands, DEFAULT_SCENARIO)
-    compile_command.add_parser(commands)
+    add_compile_parser(commands)
     return parser
 
 
@@ -173,7 +174,7 @@ def _command(args: argparse.Namespace) -> int:
         return sweep_command.plot_main(args)
     check_numbers(args)
     if args.command == "compile":
-        return compile_command.main(args)
+        return compile_main(args)
     path = Path(args.scenario) if args.scenario else default_scenario()
     scenario = load(path if args.scenario else _relative(path))
     if args.command == "plot":
