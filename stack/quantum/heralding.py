@@ -11,11 +11,16 @@ time and pays the switch's reconfiguration time when it changes link.
 An attempt run takes all it needs at once (a communication qubit at each end, and the
 station): nothing is held while waiting, so there is no deadlock. Links that could not
 start wait in one queue, in the order they first waited; a link may not take a resource
-that an earlier waiting link also needs, so none starves.
+that an earlier waiting link also needs, so none starves. A retry tries, in that order, only the
+waiting links that may start now: those needing a qubit or a station freed since the last retry (or
+needed by a link before them that stopped waiting), and those whose own request changed. Any other
+waiting link is as unable to start as at its last try, so the outcome (and the order of everything
+queued) is that of trying every waiting link, at a cost that does not grow with the network.
 """
 
 from __future__ import annotations
 
+import heapq
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -73,36 +78,60 @@ class WaitingLinks:
     ``ahead(link_id, resource)`` counts the waiting links before ``link_id`` (all of them when it is not
     waiting) that need ``resource`` (one of their ends, or their shared station): a short list per
     resource instead of a walk along every waiting link, which a network of a thousand nodes made long.
+    ``needing(resources)`` gives the waiting links that need any of ``resources`` with their places in the
+    order (a retry tries only those: the others' resources are as they were at their last try).
     """
 
     def __init__(self) -> None:
-        self.order: list[int] = []
-        self._members: set[int] = set()
+        self._place: dict[int, int] = {}
+        self._count = 0
         self._needing: dict[int, list[int]] = {}
         self._needs: dict[int, tuple[int, ...]] = {}
 
     def __contains__(self, link_id: object) -> bool:
-        return link_id in self._members
+        return link_id in self._place
 
     def __bool__(self) -> bool:
-        return bool(self.order)
+        return bool(self._place)
+
+    def __len__(self) -> int:
+        return len(self._place)
+
+    @property
+    def order(self) -> list[int]:
+        """The waiting links, first waited first."""
+        return list(self._place)
 
     def append(self, link_id: int, needs: tuple[int, ...]) -> None:
-        self.order.append(link_id)
-        self._members.add(link_id)
+        self._place[link_id] = self._count
+        self._count += 1
         self._needs[link_id] = needs
         for resource in needs:
             self._needing.setdefault(resource, []).append(link_id)
 
-    def remove(self, link_id: int) -> None:
-        self.order.remove(link_id)
-        self._members.discard(link_id)
-        for resource in self._needs.pop(link_id):
+    def remove(self, link_id: int) -> tuple[int, ...]:
+        """Stop ``link_id`` waiting; what it needed."""
+        del self._place[link_id]
+        needs = self._needs.pop(link_id)
+        for resource in needs:
             self._needing[resource].remove(link_id)
+        return needs
+
+    def place(self, link_id: int) -> int | None:
+        """Where ``link_id`` is in the order (None: it is not waiting)."""
+        return self._place.get(link_id)
+
+    def needing(self, resources: set[int], links: set[int]) -> list[tuple[int, int]]:
+        """``(place, link_id)`` of the waiting links in ``links`` or needing any of ``resources``."""
+        place, needing = self._place, self._needing
+        found = {(place[link_id], link_id) for link_id in links if link_id in place}
+        for resource in resources:
+            found.update((place[link_id], link_id) for link_id in needing.get(resource, ()))
+        return list(found)
 
     def ahead(self, link_id: int, resource: int) -> int:
         needing = self._needing.get(resource, [])
-        return needing.index(link_id) if link_id in self._members and link_id in needing else len(needing)
+        return needing.index(link_id) if link_id in self._place and link_id in needing else len(needing)
 
 
 @dataclass(slots=True)
@@ -129,6 +158,10 @@ class Heralding:
         """When generation is to end, if known: a block whose last attempt falls later is not concluded ahead
         (``Kernel.ahead_ns``), so that the end cancels it as it would in-process."""
         self._retry_queued = False
+        self._freed: set[int] = set()
+        """Nodes and stations that may have more free since the last retry (their waiting links are tried)."""
+        self._changed: set[int] = set()
+        """Links whose request or run changed since the last retry (tried if waiting)."""
         self._variants: dict[tuple[int, float | None], LinkPhysics] = {}
         medium.heralding = self
 
@@ -166,6 +199,9 @@ class Heralding:
         return self._variants[key]
 
     def slot_freed(self, node_id: int) -> None:
+        # A qubit busy until t (a readout) is free from t on, and this is called at t by an entry queued when it
+        # became busy: before any retry at t (queued at t, so later), which therefore never counts it unmarked.
+        self._freed.add(node_id)
         self._retry_soon()
 
     def stop_generation(self) -> None:
@@ -175,14 +211,33 @@ class Heralding:
             self._cancel(state)
 
     def _retry_soon(self) -> None:
-        if self.waiting and not self._retry_queued:
+        if not self.waiting:            # what was freed concerns no waiting link (a link waits after a try)
+            self._freed.clear()
+            self._changed.clear()
+        elif not self._retry_queued:
             self._retry_queued = True
             self.kernel.call_at(self.kernel.now, self._retry_waiting)
 
     def _retry_waiting(self, _: object = None) -> None:
+        """Try, in the order they first waited, the waiting links that may start now (the module's docstring)."""
         self._retry_queued = False
-        for link_id in list(self.waiting.order):
+        waiting = self.waiting
+        candidates = waiting.needing(self._freed, self._changed)
+        self._freed, self._changed = set(), set()
+        heapq.heapify(candidates)
+        last = -1
+        while candidates:
+            place, link_id = heapq.heappop(candidates)
+            if place <= last or waiting.place(link_id) != place:
+                continue
+            last = place
             self._try_start(self.links[link_id])
+            if self._freed:             # it stopped waiting: the links after it that needed the same may start
+                for candidate in waiting.needing(self._freed, set()):
+                    if candidate[0] > last:
+                        heapq.heappush(candidates, candidate)
+                self._freed = set()
+        self._changed = set()
 
     def _cancel(self, state: LinkState) -> None:
         state.token += 1
@@ -190,6 +245,8 @@ class Heralding:
 
     def _release(self, state: LinkState) -> None:
         link = state.physics
+        self._freed.update((link.node_a, link.node_b, link.middle))
+        self._changed.add(link.link_id)
         if state.reserved is not None:
             self.medium.nodes[link.node_a].reserved.discard(state.reserved[0])
             self.medium.nodes[link.node_b].reserved.discard(state.reserved[1])
@@ -208,6 +265,7 @@ class Heralding:
         station, link_id = args
         if station.busy == link_id:
             station.busy = None
+            self._freed.add(self.links[link_id].physics.middle)
             self._retry_soon()
 
     # -- scheduling -------------------------------------------------------------------------
@@ -230,7 +288,7 @@ class Heralding:
         link = state.physics
         if not self._wants(state):
             if state.physics.link_id in self.waiting and not state.scheduled:
-                self.waiting.remove(link.link_id)
+                self._freed.update(self.waiting.remove(link.link_id))      # the links after it need them less
             return
         station = self.stations.get(link.middle)
         waiting = self.waiting          # links waiting longer than this one go first: none starves
@@ -324,6 +382,7 @@ class Heralding:
         self._release(state)
         if self._wants(state) and state.physics.link_id not in self.waiting:
             self._wait(state.physics)                       # behind the links already waiting
+            self._changed.add(state.physics.link_id)        # untried: the retry tries it
         self._retry_soon()
 
     def _conclude(self, state: LinkState, slot_index: int, tries: int, attempt: attempt_models.Attempt) -> None:
