@@ -23,7 +23,7 @@ import heapq
 import itertools
 import os
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -71,8 +71,18 @@ class Route:
     delay_ns: int
     loss: float
     jitter_ns: int
-    rng: np.random.Generator
+    seed: tuple[Any, tuple[int, ...]]
+    """The entropy and spawn key of its ``SeedSequence``."""
     duplication: float = 0.0
+    _rng: np.random.Generator | None = None
+
+    @property
+    def rng(self) -> np.random.Generator:
+        """The route's own randomness (loss, duplication, jitter), made at its first draw: a clean route, which
+        never draws, costs no generator (a thousand-node network sets up thousands of routes)."""
+        if self._rng is None:
+            self._rng = np.random.default_rng(np.random.SeedSequence(self.seed[0], spawn_key=self.seed[1]))
+        return self._rng
 
 
 @dataclass(slots=True)
@@ -214,10 +224,9 @@ class Network:
         return route
 
     def _make_route(self, src: int, dst: int) -> Route:
-        rng = np.random.default_rng(np.random.SeedSequence(self.seed.entropy,
-                                                           spawn_key=(*self.seed.spawn_key, src, dst)))
+        seed = (self.seed.entropy, (*self.seed.spawn_key, src, dst))
         if src == dst:
-            return Route(0, 0.0, 0, rng)
+            return Route(0, 0.0, 0, seed)
         path = shortest_path(self.fibres, src, dst)
         if path is None:
             raise ValueError(f"no fibre path from node {src} to node {dst}")
@@ -226,7 +235,7 @@ class Network:
         for fibre in fibres:
             survive *= 1 - fibre.loss
             single *= 1 - fibre.duplication
-        return Route(sum(f.delay_ns for f in fibres), 1 - survive, sum(f.jitter_ns for f in fibres), rng,
+        return Route(sum(f.delay_ns for f in fibres), 1 - survive, sum(f.jitter_ns for f in fibres), seed,
                      1 - single)
 
 
