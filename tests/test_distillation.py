@@ -20,7 +20,6 @@ difference the check must resolve. Seeds are fixed.
 from __future__ import annotations
 
 import doctest
-import heapq
 import itertools
 import math
 import re
@@ -334,9 +333,8 @@ def test_distillation_docstring_examples() -> None:
 
 # -- the medium ------------------------------------------------------------------------------------------
 def run_due(kernel: Kernel) -> None:
-    heap = kernel._heap
-    while heap:
-        at, _, callback, arg = heapq.heappop(heap)
+    while (entry := kernel.pop_entry()) is not None:
+        at, callback, arg = entry
         kernel.now = max(kernel.now, at)
         callback(arg)
 

@@ -146,9 +146,9 @@ def test_move_to_storage_applies_gate_noise_and_reports_the_slot() -> None:
     medium.create(1, 0, 0, 0, Pair(stim.PauliString("__"), physics.werner_distribution(0.0, 0)))
     medium.nodes[1].held[1] = medium.nodes[1].held[0]
     medium.nodes[1].held[2] = medium.nodes[1].held[0]
-    kernel._heap.clear()
+    kernel.clear()
     medium.command(1, Move(0), port)
-    assert [entry[3] for entry in kernel._heap] == [MoveResult(0, None)]
+    assert [entry[2] for entry in kernel.pending()] == [MoveResult(0, None)]
     assert 0 in medium.nodes[1].held                      # nothing moved
 
 
@@ -169,6 +169,6 @@ def test_a_move_never_lands_in_a_storage_slot_still_reading_out() -> None:
     pair = Pair(stim.PauliString("__"), physics.werner_distribution(0.0, 0))
     medium.create(1, 0, 0, 0, pair)
     medium.create(2, 2, 1, 0, pair)
-    kernel._heap.clear()
+    kernel.clear()
     medium.command(1, Move(0), port)                            # slot 2 is held, slot 1 busy: nowhere to go
-    assert [entry[3] for entry in kernel._heap] == [MoveResult(0, None)]
+    assert [entry[2] for entry in kernel.pending()] == [MoveResult(0, None)]

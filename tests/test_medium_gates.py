@@ -19,7 +19,6 @@ must resolve (as in tests/test_swap.py). Seeds are fixed.
 
 from __future__ import annotations
 
-import heapq
 import math
 import re
 import time
@@ -68,9 +67,8 @@ def parity(bell: int, basis: Basis) -> int:
 
 
 def run_due(kernel: Kernel) -> None:
-    heap = kernel._heap
-    while heap:
-        at, _, callback, arg = heapq.heappop(heap)
+    while (entry := kernel.pop_entry()) is not None:
+        at, callback, arg = entry
         kernel.now = max(kernel.now, at)
         callback(arg)
 

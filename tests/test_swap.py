@@ -20,7 +20,6 @@ smallest difference the check must resolve. Seeds are fixed.
 from __future__ import annotations
 
 import doctest
-import heapq
 import importlib
 import itertools
 import math
@@ -112,9 +111,8 @@ def chi2_sf(x: float, dof: int) -> float:
 
 def run_due(kernel: Kernel) -> None:
     """Run every queued entry in time order (no layer tasks are involved)."""
-    heap = kernel._heap
-    while heap:
-        at, _, callback, arg = heapq.heappop(heap)
+    while (entry := kernel.pop_entry()) is not None:
+        at, callback, arg = entry
         kernel.now = max(kernel.now, at)
         callback(arg)
 

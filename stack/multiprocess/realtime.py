@@ -104,7 +104,8 @@ class RealtimeKernel(Kernel):
             await self.run(until=target)
             if self._stopped or self._halted or target >= until:
                 return
-            due = min(self._heap[0][0], until) if self._heap else until
+            first = self.next_due()
+            due = until if first is None else min(first, until)
             wait_s = (due - self.emulated_now()) / self.dilation / 1e9
             if wait_s > 0:
                 with trio.move_on_after(max(0.0, wait_s - FINE_WAIT_S)):
@@ -122,14 +123,14 @@ class RealtimeKernel(Kernel):
             time.sleep(min(rest_s, FINE_WAIT_S))
 
     def _count_missed(self, target: int) -> None:
-        heap = self._heap
-        if heap and heap[0][0] < target:
-            self.worst_lateness_ns = max(self.worst_lateness_ns, target - heap[0][0])
-        if not heap or target - heap[0][0] <= self.tolerance_ns:
+        first = self.next_due()
+        if first is not None and first < target:
+            self.worst_lateness_ns = max(self.worst_lateness_ns, target - first)
+        if first is None or target - first <= self.tolerance_ns:
             return
-        late = [target - entry[0] for entry in heap if target - entry[0] > self.tolerance_ns]
-        self.missed_deadlines += len(late)
-        self.worst_lateness_ns = max(self.worst_lateness_ns, *late)
+        late = [(target - at, len(self._due[at])) for at in self._times if target - at > self.tolerance_ns]
+        self.missed_deadlines += sum(count for _, count in late)
+        self.worst_lateness_ns = max(self.worst_lateness_ns, *(lateness for lateness, _ in late))
 
     def stats(self) -> dict[str, int]:
         """Counters for the report: deadlines missed, late inputs, and the worst lateness of any entry or
