@@ -10,6 +10,11 @@
    whole process, from spawn to exit (interpreter, imports, set-up, run, output).
 2. The same ``qnet run`` with measure-directly pairs (QKD-style), capture off.
 
+Before timing, the tree's modules are compiled to bytecode (``compileall``), as ``pip install`` does and as
+SeQUeNCe's installed package has them: an editable checkout run with ``PYTHONDONTWRITEBYTECODE=1`` (this
+machine's sessions set it) otherwise compiles its ~100 modules from source at every start, ~0.1-0.2 s of
+CPU that is no part of what is compared. ``--no-compile`` skips this (and times whatever the tree has).
+
 SeQUeNCe needs Python ≥ 3.12 (see bench/peer_sequence.py for the install); without
 ``--sequence-python`` (or when it does not run) only qnetstack's figures are printed.
 """
@@ -49,7 +54,10 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--sequence-python", metavar="PYTHON", help="a Python with sequence==1.3.1 installed")
+    parser.add_argument("--no-compile", action="store_true", help="do not compile the tree's bytecode first")
     args = parser.parse_args()
+    if not args.no_compile:
+        subprocess.run([sys.executable, "-m", "compileall", "-q", "stack", "protocols"], cwd=ROOT, check=True)
     with tempfile.TemporaryDirectory() as scratch:
         work = Path(scratch)
         files = {}
@@ -71,7 +79,7 @@ def main() -> None:
                 assert out.startswith(f"{args.pairs} pairs"), out
                 walls["sequence"].append(wall)
     print(f"{args.pairs} pairs per run, whole processes, median of {args.rounds} interleaved rounds "
-          f"(load average {os.getloadavg()[0]:.1f})")
+          f"(load average {os.getloadavg()[0]:.1f}; bytecode {'as found' if args.no_compile else 'compiled'})")
     rows = [("qnetstack create-and-keep, capture on", "keep"), ("qnetstack measure-directly, capture off", "measure")]
     if walls["sequence"]:
         rows.append(("SeQUeNCe 1.3.1 create-and-keep (meet in the middle)", "sequence"))

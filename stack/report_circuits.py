@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from protocols.network.types import CircuitStats
 from protocols.packets.linkservice import ERROR_CODES
 from protocols.packets.qncp_common import REASONS
 from stack.report_pairs import disagreement, joined, measured_fidelity
 from stack.runtime import Emulation, Workload
 
-Views = dict[int, tuple[dict[tuple[int, int], CircuitStats], int]]
+if TYPE_CHECKING:                   # annotations only: a run without a network layer need not load its types
+    from protocols.network.types import CircuitStats
+
+Views = dict[int, tuple[dict[tuple[int, int], "CircuitStats"], int]]
 """Per node id: its network layer's circuit records by (head, Create ID), and its Bell mismatches."""
 
 

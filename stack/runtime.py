@@ -20,7 +20,6 @@ from protocols.common import EGP_PORT, HERALD_PORT, LINK_SERVICE_PORT, NETWORK_S
 from protocols.link.layer import LinkConfig as EngineLink
 from protocols.link.layer import LinkLayer, Memory, QueuePolicy
 from protocols.link.types import GenerationOver
-from protocols.network.policy import distil_request
 from protocols.network.topology import Topology
 from protocols.packets import linkservice as ll
 from protocols.packets.heralding import SCHEME_COUPLER, SCHEME_DOUBLE_CLICK, SCHEME_SINGLE_CLICK, SCHEME_SOURCE
@@ -280,6 +279,16 @@ def node_hardware(node: NodeConfig, physical_port: Any) -> NodeHardware:
                         bsm_success=node.bsm_success_probability, data=node.data_qubits)
 
 
+def _distil_fields(item: WorkloadConfig) -> dict[str, int]:
+    """The CREATE's distillation fields of a workload entry; the network layer's policy module (and the
+    distillation models it loads) is imported only for an entry that asks for distillation."""
+    if item.distill == "none":
+        return {"distil": ll.DISTIL_NONE}         # distil_request("none").create_fields()
+    from protocols.network.policy import distil_request
+
+    return distil_request(item.distill, item.distill_rule, item.distill_end).create_fields()
+
+
 def _build_apps(emu: Emulation, responders: dict[str, dict[int, tuple[str, int]]]) -> None:
     scenario = emu.scenario
     origin_ports: dict[str, int] = {name: len(by_purpose) for name, by_purpose in responders.items()}
@@ -294,7 +303,7 @@ def _build_apps(emu: Emulation, responders: dict[str, dict[int, tuple[str, int]]
                            ato=int(item.atomic), con=int(item.consecutive),
                            rotx1l=rot[0], rotyl=rot[1], rotx2l=rot[2],
                            rotx1r=rot[0], rotyr=rot[1], rotx2r=rot[2], rl=random, rr=random,
-                           **distil_request(item.distill, item.distill_rule, item.distill_end).create_fields())
+                           **_distil_fields(item))
         service = NETWORK_SERVICE_PORT if item.service == "network" else LINK_SERVICE_PORT
         origin = EntanglementUser((node_ip(node.node_id), service), create, item.start_ns)
         responder = EntanglementUser((node_ip(remote.node_id), service), None)

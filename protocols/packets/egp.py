@@ -52,6 +52,7 @@ import struct
 from dataclasses import dataclass
 
 from protocols.common import ParseError
+from protocols.fastinit import fast_init
 from protocols.packets.linkservice import CREATE_SIZE, LINK_ERROR_CODES, Create
 
 VERSION = 1
@@ -76,6 +77,7 @@ _PAIR = struct.Struct("!QHxx")
 _RUN = struct.Struct("!IHxx")
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class EgpMessage:
     """REQ (with ``create``), REQ_ACK, a pair message (CONFIRM, CONFIRM_ACK, RELEASE, RELEASE_ACK: with

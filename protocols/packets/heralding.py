@@ -35,6 +35,7 @@ import struct
 from dataclasses import dataclass
 
 from protocols.common import ParseError
+from protocols.fastinit import fast_init
 
 VERSION = 1
 MSG_HERALD = 1
@@ -57,6 +58,7 @@ SCHEMES = {SCHEME_DOUBLE_CLICK: "DOUBLE_CLICK", SCHEME_SINGLE_CLICK: "SINGLE_CLI
 MESSAGE_TYPES = {MSG_HERALD: "HERALD", MSG_REPORT: "REPORT"}
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Herald:
     """A station's report of one attempt's outcome (fast codec)."""

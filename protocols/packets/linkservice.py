@@ -33,6 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from protocols.common import ParseError
+from protocols.fastinit import fast_init
 from protocols.packets.heralding_batch import MAX_PAYLOAD, pack_bits, unpack_bits
 
 TYPE_ACK = 0b0001
@@ -173,6 +174,7 @@ class Ack:
         return _W.pack(TYPE_ACK << 28 | self.create_id << 12)
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class OkKeep:
     """OK type K (draft-03 figure 3) plus the Bell-state extension."""
@@ -194,6 +196,7 @@ class OkKeep:
                         self.goodness, self.time_of_goodness)
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class OkMeasure:
     """OK type M (draft-03 figure 4, field order of the figure) plus the Bell-state extension."""

@@ -35,6 +35,7 @@ import struct
 from dataclasses import dataclass
 
 from protocols.common import ParseError
+from protocols.fastinit import fast_init
 
 VERSION = 1
 FRAME_PHOTON = 1
@@ -44,6 +45,7 @@ _FORMAT = struct.Struct("!BBHIQQQ")
 SIZE = _FORMAT.size
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class QuantumFrame:
     """One photon leaving a node towards a station (fast codec)."""

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from protocols.common import Basis, DistillProtocol
+from protocols.fastinit import fast_init
 
 BellDistribution = tuple[float, float, float, float]
 """Probabilities of the four Bell states, indexed by :class:`protocols.common.BellState`."""
@@ -45,6 +46,7 @@ class Disarm:
     link_id: int
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Measure:
     """Measure the qubit in memory slot ``slot`` (a pair half or a data qubit) in ``basis``; the slot is then
@@ -54,6 +56,7 @@ class Measure:
     basis: Basis
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Discard:
     """Reset the qubit in memory slot ``slot`` without measuring; the slot is then free."""
@@ -61,6 +64,7 @@ class Discard:
     slot: int
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Move:
     """Move the qubit in communication slot ``slot`` to a free storage slot."""
@@ -68,6 +72,7 @@ class Move:
     slot: int
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class BellMeasure:
     """Bell-state measurement of the qubits in slots ``slot_a`` and ``slot_b``: CNOT a→b, H on a, measure both
@@ -136,6 +141,7 @@ class Distill:
     twirl_about: int | None = None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class MoveResult:
     """Where a :class:`Move` put the qubit (``None``: no storage slot was free; nothing moved)."""
@@ -144,6 +150,7 @@ class MoveResult:
     storage_slot: int | None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Emitted:
     """A node's photon for a (to be heralded) successful attempt has left.
@@ -165,6 +172,7 @@ class Emitted:
     attempts: int = 1
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Detection:
     """Clicks at a station's detectors for one attempt (to a station's physical layer).
@@ -234,6 +242,7 @@ def _arrays_equal(a: object, b: object) -> bool:
     return True
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class MeasureResult:
     """Outcome of a :class:`Measure` command."""
@@ -244,6 +253,7 @@ class MeasureResult:
     outcome: int
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class BellMeasureResult:
     """Outcome of a :class:`BellMeasure`: ``bell_index`` in our encoding ``x | z << 1``
@@ -257,6 +267,7 @@ class BellMeasureResult:
     success: bool = True
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class DistillResult:
     """Outcome of this end's :class:`Distill`: the Z outcome (0 or 1, after readout) of the sacrificed qubit."""

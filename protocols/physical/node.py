@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from protocols.common import BELL_STATES, Actions, Address, Basis, BellState, ParseError, earliest
+from protocols.fastinit import fast_init
 from protocols.packets.heralding import MSG_HERALD, MSG_REPORT, OUTCOME_FAILURE, OUTCOME_SUCCESS, Herald
 from protocols.packets.heralding_batch import HeraldBatch, decode_qhp
 from protocols.physical.hardware import Arm, BellDistribution, Detection, Disarm, Discard, Emitted, EmittedBlock
@@ -47,6 +48,7 @@ class StopGeneration:
     link_id: int
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class PairReady:
     """Physical layer → link layer: a heralded pair (or measure-directly outcome)."""

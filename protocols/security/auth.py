@@ -24,9 +24,8 @@ datagram whose ICV verified. Keys are per ordered node pair (:func:`protocols.se
 from __future__ import annotations
 
 import enum
-import hmac
 import struct
-from _hashlib import HMAC, hmac_new
+from _hashlib import HMAC, compare_digest, hmac_new
 
 from protocols.packets.auth import ICV_BYTES, PSEUDO_HEADER, SIZE
 from protocols.security.keys import check_secret, pair_key
@@ -83,7 +82,8 @@ class Authenticator:
         if seq > _U64:
             raise SequenceExhausted(f"node {sender} has sent 2^64 - 1 datagrams to node {receiver}")
         self._next[key] = seq + 1
-        mac = self._mac(sender, receiver)
+        keyed = self._macs.get(key)
+        mac = keyed.copy() if keyed is not None else self._mac(sender, receiver)
         mac.update(PSEUDO_HEADER.pack(sender, receiver, sport, dport, seq) + payload)     # as icv()
         return payload + _TRAILER_HEAD.pack(sender, receiver, seq) + mac.digest()[:ICV_BYTES]
 
@@ -98,15 +98,17 @@ class Authenticator:
             return Drop.NO_TAG
         if sender is None or claimed != sender:
             return Drop.WRONG_SOURCE
-        window = self._windows.get((sender, receiver))
+        key = (sender, receiver)
+        window = self._windows.get(key)
         if window is None:
-            window = self._windows[(sender, receiver)] = ReplayWindow(self.window)
+            window = self._windows[key] = ReplayWindow(self.window)
         if not window.check(seq):
             return Drop.REPLAYED
         payload = datagram[:end]
-        mac = self._mac(sender, receiver)
+        keyed = self._macs.get(key)
+        mac = keyed.copy() if keyed is not None else self._mac(sender, receiver)
         mac.update(PSEUDO_HEADER.pack(sender, receiver, sport, dport, seq) + payload)     # as icv()
-        if not hmac.compare_digest(mac.digest()[:ICV_BYTES], datagram[end + _TRAILER_HEAD.size:]):
+        if not compare_digest(mac.digest()[:ICV_BYTES], datagram[end + _TRAILER_HEAD.size:]):
             return Drop.BAD_TAG
         window.accept(seq)
         return payload

@@ -27,8 +27,6 @@ import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
-from protocols.apps.dqc import ExecutionFailed, NotExecutable
-from protocols.compiler.gates import CompileError
 from stack import report as reporting
 from stack.cli.checks import UsageError, check_numbers, check_output
 from stack.cli.compile import add_parser as add_compile_parser
@@ -143,15 +141,32 @@ def _multi_process_parsers(commands: argparse._SubParsersAction[_Parser]) -> Non
         sub.add_argument("--quiet", action="store_true", help="no summary table")
 
 
+def _refused() -> tuple[type[Exception], ...]:
+    """What ends a command with status 2. A function, not a module-level import: an except clause's types
+    are looked up only when an exception reaches it, so a run that succeeds never loads the compiler's and
+    the DQC applications' modules for their exception classes."""
+    from protocols.apps.dqc import NotExecutable
+    from protocols.compiler.gates import CompileError
+
+    return (ScenarioError, UsageError, CompileError, NotExecutable)
+
+
+def _failed() -> type[Exception]:
+    """What ends a command with status 1 (looked up as :func:`_refused`)."""
+    from protocols.apps.dqc import ExecutionFailed
+
+    return ExecutionFailed
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run a ``qnet`` command; returns the exit status."""
     try:
         status = _command(_parser().parse_args(argv))
         sys.stdout.flush()                      # a closed pipe shows here, not at interpreter exit
         return status
-    except (ScenarioError, UsageError, CompileError, NotExecutable) as error:
+    except _refused() as error:
         return _error(str(error), 2)
-    except ExecutionFailed as error:
+    except _failed() as error:
         return _error(str(error), 1)
     except KeyboardInterrupt:
         return _error("interrupted", 130)
@@ -291,6 +306,7 @@ def _emulate(scenario: Scenario, seed: int | None, stream: Any) -> tuple[Any, li
         return result, [], entry
     if not scenario.applications:
         return run_scenario(scenario, seed, stream), [], None
+    from protocols.apps.dqc import ExecutionFailed
     from stack.api.scenario_apps import run_applications
     from stack.cli.circuit_run import layer_failure
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from protocols.common import BellState
+from protocols.fastinit import fast_init
 from protocols.physical.node import double_click_outcome, single_click_outcome
 from stack.quantum import sampling
 from stack.quantum.budget import LinkPhysics
@@ -21,6 +22,7 @@ Clicks = tuple[tuple[int, int], ...]
 """(round, detector) of every registered click."""
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Attempt:
     """What an attempt produced: the clicks a station sees, or each end's local herald."""

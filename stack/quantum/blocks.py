@@ -15,16 +15,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from protocols.physical.hardware import DetectionBlock, EmittedBlock
 from stack.core.kernel import Kernel, VirtualPort
-from stack.quantum.batch import BasisSpec, Block, sample_block
 from stack.quantum.budget import LinkPhysics
 from stack.quantum.heap import keep_freed_memory
 from stack.quantum.medium import Medium
+
+if TYPE_CHECKING:           # the sampler is loaded by the first block: a run without blocks never loads it
+    from stack.quantum.batch import Block
 
 MAX_ATTEMPTS = 0xFFFF_FFFF
 """A block's attempts must fit the BATCH's 32-bit Attempts field."""
@@ -40,6 +42,8 @@ def plan(link: LinkPhysics, rng: np.random.Generator, arms: Any, medium: Medium,
     """The block a run from slot ``first`` makes: as many pairs as both ends still want, up to the smaller
     block size, cut where its attempts would no longer fit the BATCH's 32-bit Attempts field. (A block larger
     than one datagram is heralded in consecutive BATCHes: :mod:`protocols.physical.parts`.)"""
+    from stack.quantum.batch import BasisSpec, sample_block
+
     keep_freed_memory()
     a, b = arms
     count = min(a.block, b.block, a.remaining, b.remaining)
@@ -54,6 +58,8 @@ def plan(link: LinkPhysics, rng: np.random.Generator, arms: Any, medium: Medium,
 
 def truncate(block: Block, count: int) -> Block:
     """The first ``count`` pairs of ``block``."""
+    from stack.quantum.batch import Block
+
     bits = -(-count // 8)
 
     def cut(plane: np.ndarray) -> np.ndarray:
