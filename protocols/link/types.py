@@ -242,6 +242,8 @@ class LinkCounters:
     """CREATEs dropped because they came from none of the node's higher layers (``LinkLayer.clients``)."""
     wrong_sender: int = 0
     """EGP messages dropped because they came from another address than the peer of the link they name."""
+    confirms_given_up: int = 0
+    """Master: CONFIRMs retransmitted ``reliable_retries`` times unanswered: the pair expired at both ends."""
 
 
 @dataclass(slots=True)

@@ -1,0 +1,239 @@
+"""A pair whose CONFIRM handshake gives up ends at both ends (docs/architecture.md, "Pair confirmation").
+
+The master of a link (the lower node id) CONFIRMs each pair it numbers, ``reliable_retries`` times more at
+most. If every copy of the CONFIRM, or of its CONFIRM_ACK, is lost, the master reports the pair expired
+(ERR EXPIRE) and withdraws it at the other end with a RELEASE with Status EXPIRE. Before, the other end got
+nothing: a pair whose CONFIRM never came was dropped in silence and its request waited for it until the
+run's generation window ended (ERR TIMEOUT there only), and a pair it had delivered on the CONFIRM stayed
+delivered there while the master withdrew it.
+
+The virtual-time runs below drop, on an otherwise lossless link, every CONFIRM (or CONFIRM_ACK) about one
+pair; node b (not the master) is the origin, so its request's end decides when the generation window ends.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from protocols.common import EGP_PORT, Actions
+from protocols.link.layer import LinkLayer, RequestState
+from protocols.packets.egp import MSG_CONFIRM, MSG_CONFIRM_ACK, MSG_RELEASE, EgpMessage
+from protocols.packets.linkservice import Create
+from protocols.physical.hardware import Discard
+from protocols.physical.node import AttemptLost
+from stack.core.network import Network
+from stack.report import build_report
+from stack.runtime import RunResult, run_scenario
+from stack.scenario import load_text
+from tests.consistency import broken_promises
+from tests.test_engines import (
+    APP1,
+    APP2,
+    EGP1,
+    EGP2,
+    LINK,
+    PURPOSE,
+    keep_create,
+    link_pair,
+    only,
+    open_request,
+    parse_egp,
+    parse_err,
+    parse_ok,
+)
+from tests.test_link_robust import E_EXPIRE, pair
+
+PAIRS = 5
+DURATION_MS = 60_000.0
+SCENARIO = f"""
+[run]
+duration_ms = {DURATION_MS}
+seed = 1
+[nodes.a]
+kind = "qpu"
+t2_ms = inf
+storage_qubits = {{storage}}
+[nodes.b]
+kind = "qpu"
+t2_ms = inf
+storage_qubits = {{storage}}
+[nodes.st]
+kind = "station"
+[links.ab]
+a = "a"
+b = "b"
+station = "st"
+length_km = 2.0
+[[workload]]
+node = "b"
+remote = "a"
+type = "{{kind}}"
+pairs = {PAIRS}
+{{atomic}}
+"""
+
+
+class Dropper:
+    """Drops every EGP message of type ``msg_type`` about the first pair it sees one about (its attempt
+    sequence); notes when it dropped the first, and which RELEASEs went by."""
+
+    def __init__(self, msg_type: int) -> None:
+        self.msg_type = msg_type
+        self.attempt: int | None = None
+        self.seq: int | None = None
+        self.dropped: list[int] = []
+        self.releases: list[EgpMessage] = []
+
+    def __call__(self, network: Network, payload: bytes, dst: Any) -> bool:
+        if dst[1] != EGP_PORT:
+            return False
+        message = EgpMessage.decode(payload)
+        if message.msg_type == MSG_RELEASE:
+            self.releases.append(message)
+        if message.msg_type != self.msg_type:
+            return False
+        if self.attempt is None:
+            self.attempt, self.seq = message.attempt_seq, message.sequence_number
+        if message.attempt_seq != self.attempt:
+            return False
+        self.dropped.append(network.kernel.now)
+        return True
+
+
+def lossy_run(monkeypatch: pytest.MonkeyPatch, msg_type: int, kind: str = "keep", storage: int = 0,
+              atomic: bool = False) -> tuple[RunResult, Dropper]:
+    dropper = Dropper(msg_type)
+    send = Network.send
+
+    def lossy(self: Network, src: int, sport: int, dst: Any, payload: bytes) -> None:
+        if not dropper(self, payload, dst):
+            send(self, src, sport, dst, payload)
+
+    monkeypatch.setattr(Network, "send", lossy)
+    text = SCENARIO.format(kind=kind, storage=storage, atomic="atomic = true" if atomic else "")
+    return run_scenario(load_text(text, "<confirm-end>")), dropper
+
+
+CASES = [(MSG_CONFIRM, "keep", 0, False), (MSG_CONFIRM_ACK, "keep", 0, False),
+         (MSG_CONFIRM, "keep", 2, False), (MSG_CONFIRM_ACK, "keep", 2, False),
+         (MSG_CONFIRM, "measure", 0, False), (MSG_CONFIRM_ACK, "measure", 0, False),
+         (MSG_CONFIRM, "keep", 4, True), (MSG_CONFIRM_ACK, "keep", 4, True)]
+
+
+@pytest.mark.parametrize(("msg_type", "kind", "storage", "atomic"), CASES)
+def test_a_pair_whose_confirm_handshake_gives_up_ends_at_both_ends(monkeypatch: pytest.MonkeyPatch, msg_type: int,
+                                                                   kind: str, storage: int, atomic: bool) -> None:
+    result, dropper = lossy_run(monkeypatch, msg_type, kind, storage, atomic)
+    master = min(result.emulation.link_layers, key=lambda engine: engine.node_id)
+    timing = master.timing
+    assert len(dropper.dropped) == timing.reliable_retries + 1          # the master gave up on it
+    withdrawn = [m for m in dropper.releases if m.attempt_seq == dropper.attempt]
+    assert withdrawn and all(m.status for m in withdrawn)               # RELEASE with Status EXPIRE
+    # Both ends settle it the same way: ERR EXPIRE for its sequence number at both; nothing else differs.
+    assert broken_promises(result) == []
+    (workload,) = result.emulation.workloads
+    assert dropper.seq in workload.origin.expired and dropper.seq in workload.responder.expired
+    assert workload.origin.errors == workload.responder.errors == []
+    report = build_report(result)["workload"][0]
+    assert report["pairs_disagreeing"] == 0
+    delivered = {r.sequence_number for r in workload.origin.records} - workload.origin.expired
+    assert len(delivered) == PAIRS - (0 if atomic else 1)             # an atomic request's pair is replaced
+    # In bounded time: the last copy of the CONFIRM went a retransmission interval before the master gave up
+    # (and sent the first RELEASE, which is not lost); one more interval covers delay and the last pairs.
+    give_up = dropper.dropped[0] + (timing.reliable_retries + 1) * timing.interval_ns
+    assert result.generation_end_ns <= give_up + 2 * timing.interval_ns < DURATION_MS * 1e6
+
+
+# -- the engines alone -------------------------------------------------------------------------
+
+def give_up(n1: LinkLayer, out: Actions) -> tuple[list[bytes], bytes, int]:
+    """Run node 1's timers while every CONFIRM it sends is lost, until it gives up: its ERRs to its higher
+    layer, its RELEASE that retracts the pair (every copy is the same), and when it gave up."""
+    errs = only(out.send, APP1)
+    while True:
+        now = n1.confirmation.deadline() or 0
+        out = n1.on_timer(now)
+        errs += only(out.send, APP1)
+        releases = [m for m in only(out.send, EGP2) if EgpMessage.decode(m).msg_type == MSG_RELEASE]
+        if releases:
+            return errs, releases[0], now
+
+
+def test_a_pair_whose_every_confirm_is_lost_expires_at_the_other_end_on_the_retraction() -> None:
+    """Node 2 holds the pair until its confirm timeout (then frees it) and never hears a CONFIRM; node 1
+    gives up and retracts it: node 2 reports it expired and settles it, so its request ends too."""
+    n1, n2 = link_pair(retries=1, reliable_retries=5)
+    open_request(n1, n2, keep_create(number=1))
+    at_master = n1.handle(pair(7, 9_000), now=10_000)
+    assert parse_ok(only(at_master.send, APP1)[0])["seq"] == 0
+    n2.handle(pair(7, 9_000, slot=1), now=10_000)
+    freed = n2.on_timer(10_000 + n2.timing.confirm_timeout_ns)
+    assert freed.hardware == [Discard(1)] and only(freed.send, APP2) == []
+    errs, release, now = give_up(n1, at_master)
+    assert [parse_err(m)["err"] for m in errs[1:]] == [E_EXPIRE]
+    assert n2.requests[(1, 1)].state == RequestState.GENERATING        # still waiting for its pair
+    first = n2.receive(release, EGP1, EGP_PORT, now + 100)
+    (err,) = [parse_err(m) for m in only(first.send, APP2)]
+    assert (err["err"], n2.requests[(1, 1)].state) == (E_EXPIRE, RequestState.DONE)
+    ack = only(first.send, EGP1)
+    again = n2.receive(release, EGP1, EGP_PORT, now + 200)   # a retransmission: the same answer only
+    assert only(again.send, APP2) == [] and only(again.send, EGP1) == ack
+    n1.receive(ack[0], EGP2, EGP_PORT, now + 300)
+    assert n1.settled() and n2.settled() and not n1.open and not n2.open
+    assert n1.counters.expired == n2.counters.expired == 1
+
+
+def test_a_pair_delivered_on_a_confirm_whose_every_answer_is_lost_is_withdrawn_at_both_ends() -> None:
+    """Node 2 delivered the pair on the first CONFIRM and answers every copy; all its answers are lost.
+    Node 1 gives up (ERR EXPIRE after its OK) and retracts it: node 2 withdraws it too (ERR EXPIRE after
+    its OK), without counting it twice towards its request."""
+    n1, n2 = link_pair(retries=1, reliable_retries=5)
+    open_request(n1, n2, keep_create(number=1))
+    at_master = n1.handle(pair(7, 9_000), now=10_000)
+    n2.handle(pair(7, 9_000, slot=1), now=10_000)
+    confirmed = n2.receive(only(at_master.send, EGP2)[0], EGP1, EGP_PORT, now=10_100)   # its ACK is lost
+    assert parse_ok(only(confirmed.send, APP2)[0])["seq"] == 0
+    assert n2.requests[(1, 1)].state == RequestState.DONE
+    errs, release, now = give_up(n1, at_master)
+    assert [parse_err(m)["err"] for m in errs[1:]] == [E_EXPIRE]
+    withdrawn = n2.receive(release, EGP1, EGP_PORT, now + 100)
+    assert [parse_err(m)["err"] for m in only(withdrawn.send, APP2)] == [E_EXPIRE]
+    assert n2.requests[(1, 1)].delivered == 1 and withdrawn.hardware == []   # the pair is the application's
+    late = n2.receive(only(at_master.send, EGP2)[0], EGP1, EGP_PORT, now + 200)   # a late CONFIRM copy
+    assert only(late.send, APP2) == [] and parse_egp(only(late.send, EGP1)[0])["status"] == E_EXPIRE
+    n1.receive(only(withdrawn.send, EGP1)[0], EGP2, EGP_PORT, now + 300)
+    assert n1.settled() and n2.settled() and n1.counters.expired == n2.counters.expired == 1
+
+
+def test_a_pair_already_expired_at_the_other_end_is_not_reported_twice() -> None:
+    """Node 2 lost the herald and answered EXPIRE (reported there); every answer is lost and node 1 gives
+    up and retracts it: node 2 has nothing more to report."""
+    n1, n2 = link_pair(retries=1, reliable_retries=5)
+    open_request(n1, n2, keep_create(number=1))
+    at_master = n1.handle(pair(7, 9_000), now=10_000)
+    n2.handle(AttemptLost(LINK, 7), now=10_000)
+    refused = n2.receive(only(at_master.send, EGP2)[0], EGP1, EGP_PORT, now=10_100)   # its ACK is lost
+    assert [parse_err(m)["err"] for m in only(refused.send, APP2)] == [E_EXPIRE]
+    _, release, now = give_up(n1, at_master)
+    retracted = n2.receive(release, EGP1, EGP_PORT, now + 100)
+    assert only(retracted.send, APP2) == [] and len(only(retracted.send, EGP1)) == 1
+    assert n2.counters.expired == 1 and n2.requests[(1, 1)].delivered == 1
+
+
+def test_an_atomic_pair_kept_on_a_confirm_whose_every_answer_is_lost_is_discarded_and_replaced() -> None:
+    """Atomic: node 2 keeps the pair on the CONFIRM; node 1 gives up, replaces it and retracts it: node 2
+    discards it (it would otherwise hold the qubit for ever) and neither end counts it."""
+    n1, n2 = link_pair(retries=1, reliable_retries=5)
+    open_request(n1, n2, Create(remote_node_id=2, purpose_id=PURPOSE, number=2, ato=1))
+    at_master = n1.handle(pair(7, 9_000), now=10_000)
+    n2.handle(pair(7, 9_000, slot=1), now=10_000)
+    n2.receive(only(at_master.send, EGP2)[0], EGP1, EGP_PORT, now=10_100)   # kept; its ACK is lost
+    assert n2.held_slots() == {1}
+    _, release, now = give_up(n1, at_master)
+    assert n1.requests[(1, 1)].to_number == 2                             # to be generated again
+    discarded = n2.receive(release, EGP1, EGP_PORT, now + 100)
+    assert discarded.hardware == [Discard(1)] and n2.held_slots() == set()
+    assert [parse_err(m)["err"] for m in only(discarded.send, APP2)] == [E_EXPIRE]
+    assert n2.requests[(1, 1)].delivered == 0 and n2.requests[(1, 1)].state == RequestState.GENERATING
