@@ -13,6 +13,7 @@ pair; node b (not the master) is the origin, so its request's end decides when t
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pytest
@@ -23,6 +24,7 @@ from protocols.packets.egp import MSG_CONFIRM, MSG_CONFIRM_ACK, MSG_RELEASE, Egp
 from protocols.packets.linkservice import Create
 from protocols.physical.hardware import Discard
 from protocols.physical.node import AttemptLost
+from stack import runtime
 from stack.core.network import Network
 from stack.report import build_report
 from stack.runtime import RunResult, run_scenario
@@ -237,3 +239,98 @@ def test_an_atomic_pair_kept_on_a_confirm_whose_every_answer_is_lost_is_discarde
     assert discarded.hardware == [Discard(1)] and n2.held_slots() == set()
     assert [parse_err(m)["err"] for m in only(discarded.send, APP2)] == [E_EXPIRE]
     assert n2.requests[(1, 1)].delivered == 0 and n2.requests[(1, 1)].state == RequestState.GENERATING
+
+
+# -- heavy random loss ---------------------------------------------------------------------------
+
+LOSSY = """
+[run]
+duration_ms = {duration_ms}
+seed = {seed}
+[nodes.a]
+kind = "qpu"
+t2_ms = inf
+storage_qubits = 4
+[nodes.b]
+kind = "qpu"
+t2_ms = inf
+storage_qubits = 4
+[nodes.st]
+kind = "station"
+[links.ab]
+a = "a"
+b = "b"
+station = "st"
+length_km = 2.0
+classical_loss = {per_fibre}
+classical_jitter_ns = 20000
+[[workload]]
+node = "b"
+remote = "a"
+type = "keep"
+pairs = {pairs}
+[[workload]]
+node = "b"
+remote = "a"
+type = "measure"
+pairs = {pairs}
+[[workload]]
+node = "a"
+remote = "b"
+type = "keep"
+pairs = {pairs}
+{atomic}"""
+ATOMIC = """[[workload]]
+node = "b"
+remote = "a"
+type = "keep"
+pairs = 3
+atomic = true
+"""
+LOSSY_MS = 100_000.0
+
+
+def per_fibre(one_way: float) -> float:
+    """The loss of each of the two fibres (end → station → end) that loses ``one_way`` of the datagrams."""
+    return 1 - math.sqrt(1 - one_way)
+
+
+def lossy_scenario(one_way: float, seed: int, pairs: int, atomic: bool) -> RunResult:
+    text = LOSSY.format(duration_ms=LOSSY_MS, seed=seed, per_fibre=per_fibre(one_way), pairs=pairs,
+                        atomic=ATOMIC if atomic else "")
+    return run_scenario(load_text(text, "<heavy-loss>"))
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+@pytest.mark.parametrize("one_way", [0.3, 0.5])
+def test_every_request_ends_at_both_ends_under_heavy_loss(one_way: float, seed: int) -> None:
+    """30 % and 50 % of the datagrams lost each way (a round trip fails 51 % and 75 % of the time): every
+    request ends at both ends, by itself (the generation window ends when the last workload is done, long
+    before ``duration_ms``), and the pairs delivered at the two ends are the same."""
+    result = lossy_scenario(one_way, seed, pairs=60, atomic=True)
+    assert broken_promises(result) == []
+    assert result.generation_end_ns < LOSSY_MS * 1e6, "a request never finished"
+    assert sum(engine.counters.lost_attempts for engine in result.emulation.link_layers) > 0
+
+
+GIVE_UP_RETRIES = 8
+"""Retransmissions of a CONFIRM (and of its retraction, and of a SCHEDULE) in the runs below: with 40 % lost
+each way a round trip fails with probability q = 1 − 0.6² = 0.64, so a CONFIRM is given up with probability
+q⁹ ≈ 0.018 per pair (1 to 18 times in seeds 1–6), and a retraction is lost every time with probability
+0.4⁹ ≈ 2.6·10⁻⁴ (the two generals' bound, docs/architecture.md "Known limits"). A SCHEDULE is given up as
+often: its request fails at both ends with ERR TIMEOUT (the abort), so most runs deliver fewer pairs."""
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_given_up_confirms_end_at_both_ends_under_heavy_loss(monkeypatch: pytest.MonkeyPatch, seed: int) -> None:
+    """With few retransmissions CONFIRMs are given up under 40 % loss each way: each such pair ends at both
+    ends the same way (ERR EXPIRE), and every request still ends at both ends by itself."""
+    class FewRetries(LinkLayer):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs, reliable_retries=GIVE_UP_RETRIES)
+
+    monkeypatch.setattr(runtime, "LinkLayer", FewRetries)
+    result = lossy_scenario(0.4, seed, pairs=300, atomic=False)
+    assert sum(engine.counters.confirms_given_up for engine in result.emulation.link_layers) > 0
+    assert broken_promises(result) == []
+    assert result.generation_end_ns < LOSSY_MS * 1e6, "a request never finished"
