@@ -4,7 +4,10 @@ Both ends learn of a pair from its herald, named by the attempt sequence. The ma
 pair of its current run (:class:`~protocols.link.runs.MasterRuns`), hands it to its memory
 (:class:`~protocols.link.memory.PairMemory`: delivered, or kept for an atomic request) and CONFIRMs
 it, naming the request; the CONFIRM is retransmitted until CONFIRM_ACK, ``reliable_retries`` times
-at most (then the master reports the pair expired). The other end keeps its pair until the CONFIRM
+at most: then the master reports the pair expired and retracts it (RELEASE with Status EXPIRE,
+:meth:`~protocols.link.memory.PairMemory.retract`), and the other end reports it expired too
+(:meth:`Confirmation.release_unconfirmed`: withdrawn if it delivered it, settled if its CONFIRM never
+came). The other end keeps its pair until the CONFIRM
 and takes it if it made the pair for that request (:meth:`~protocols.link.follower.Follower.request_at`);
 otherwise (another request, its herald lost, or no pair at all) it answers EXPIRE, and both ends
 send ERR EXPIRE for that sequence number. A pair the master never numbered (its herald was lost

@@ -7,8 +7,9 @@ attempt; with no storage it is delivered from where it is. The pairs of an atomi
 delivers them and RELEASEs each to the other end (retransmitted until RELEASE_ACK), which delivers
 on RELEASE. A pair is never discarded or delivered while it moves. A kept pair older than the
 link's cutoff is discarded at both ends (RELEASE with Status EXPIRE, ERR EXPIRE at both) and the
-master generates a replacement, as it does for a kept pair whose CONFIRM failed. Each RELEASE
-answer is remembered for ``keep_ns``, so a retransmitted RELEASE gets the first answer again.
+master generates a replacement, as it does for a kept pair whose CONFIRM failed. A pair (of any
+request) whose CONFIRM the master gave up is retracted the same way (:meth:`PairMemory.retract`). Each
+RELEASE answer is remembered for ``keep_ns``, so a retransmitted RELEASE gets the first answer again.
 """
 
 from __future__ import annotations

@@ -71,8 +71,9 @@ FINAL = (RequestState.DONE, RequestState.FAILED)
 
 RELIABLE_RETRIES = 128
 """Retransmissions of a message whose loss would leave the two ends disagreeing (CONFIRM, RELEASE, an
-abort) before the sender gives up. Giving up on a CONFIRM or RELEASE leaves the pair in doubt (the other
-end may have delivered it), so the limit is far beyond what loss makes likely: with a round trip lost with
+abort) before the sender gives up. A CONFIRM given up is retracted (a RELEASE with Status EXPIRE), which
+settles the pair at both ends unless every copy of that is lost too; giving up on a RELEASE leaves the pair
+in doubt (the other end may have delivered it). So the limit is far beyond what loss makes likely: with a round trip lost with
 probability 0.87 (0.4 loss on each of four fibres) all 129 copies fail with probability about 2e-8."""
 
 FOLLOW_PAIRS = 1 << 30
