@@ -334,3 +334,31 @@ def test_given_up_confirms_end_at_both_ends_under_heavy_loss(monkeypatch: pytest
     assert sum(engine.counters.confirms_given_up for engine in result.emulation.link_layers) > 0
     assert broken_promises(result) == []
     assert result.generation_end_ns < LOSSY_MS * 1e6, "a request never finished"
+
+
+def test_a_late_retraction_of_a_delivered_pair_is_not_counted_twice() -> None:
+    """Every CONFIRM_ACK is lost and so is every copy of the retraction but the last, which comes almost two
+    retransmission spans after node 2 first answered: node 2 still knows it delivered the pair (each copy of
+    the CONFIRM renewed its answer), so it withdraws it without counting it again towards its request (which
+    would end it a pair early, while the master goes on)."""
+    n1, n2 = link_pair(retries=1, reliable_retries=5)
+    open_request(n1, n2, keep_create(number=2))
+    at_master = n1.handle(pair(7, 9_000), now=10_000)
+    n2.handle(pair(7, 9_000, slot=1), now=10_000)
+    out, copies = at_master, 0
+    while True:                                                       # every copy reaches node 2, no answer back
+        for confirm in only(out.send, EGP2):
+            if EgpMessage.decode(confirm).msg_type == MSG_CONFIRM:
+                copies += 1
+                n2.receive(confirm, EGP1, EGP_PORT, (out.deadline or 0) + 100)
+        if any(EgpMessage.decode(m).msg_type == MSG_RELEASE for m in only(out.send, EGP2)):
+            break
+        out = n1.on_timer(n1.confirmation.deadline() or 0)
+    release = next(m for m in only(out.send, EGP2) if EgpMessage.decode(m).msg_type == MSG_RELEASE)
+    last = (n1.memory.deadline() or 0) + 4 * n1.timing.interval_ns    # the last copy of the retraction
+    assert last > 10_100 + n2.timing.keep_ns and copies == 6           # past what node 2 remembers of its first answer
+    n2.on_timer(last)                                                 # node 2 forgets what is older than keep_ns
+    withdrawn = n2.receive(release, EGP1, EGP_PORT, last + 100)
+    assert [parse_err(m)["err"] for m in only(withdrawn.send, APP2)] == [E_EXPIRE]
+    request = n2.requests[(1, 1)]
+    assert (request.delivered, request.state) == (1, RequestState.GENERATING)

@@ -128,6 +128,11 @@ class Confirmation:
         request = self._requests.get((message.origin_node, message.create_id))
         if key in self.answered or request is None:
             status = self.answered.get(key)
+            if status is not None:     # remembered from the last copy: the master's retraction may follow it
+                self.answered.put(key, status, now)
+                count = self.blocks.get(key)
+                if count is not None:
+                    self.blocks.put(key, count, now)
             return Actions(send=[self._ack(message, ll.ERR_EXPIRE if status is None else status)])
         if key in self._awaiting:
             held, pair, _ = self._awaiting.pop(key)

@@ -73,8 +73,9 @@ RELIABLE_RETRIES = 128
 """Retransmissions of a message whose loss would leave the two ends disagreeing (CONFIRM, RELEASE, an
 abort) before the sender gives up. A CONFIRM given up is retracted (a RELEASE with Status EXPIRE), which
 settles the pair at both ends unless every copy of that is lost too; giving up on a RELEASE leaves the pair
-in doubt (the other end may have delivered it). So the limit is far beyond what loss makes likely: with a round trip lost with
-probability 0.87 (0.4 loss on each of four fibres) all 129 copies fail with probability about 2e-8."""
+in doubt (the other end may have delivered it). So the limit is far beyond what loss makes likely: with a
+round trip lost with probability 0.87 (0.4 loss on each of four fibres) all 129 copies fail with probability
+about 2e-8."""
 
 FOLLOW_PAIRS = 1 << 30
 """The other end arms its hardware for this many pairs when it follows a SCHEDULE: the master's own
