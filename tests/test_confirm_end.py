@@ -18,13 +18,15 @@ from typing import Any
 
 import pytest
 
-from protocols.common import EGP_PORT, Actions
+from protocols.common import EGP_PORT, Actions, Basis
 from protocols.link.layer import LinkLayer, RequestState
+from protocols.packets import linkservice as ll
 from protocols.packets.egp import MSG_CONFIRM, MSG_CONFIRM_ACK, MSG_RELEASE, EgpMessage
 from protocols.packets.linkservice import Create
 from protocols.physical.hardware import Discard
 from protocols.physical.node import AttemptLost
 from stack import runtime
+from stack.api import AppContext, LinkError, run_apps
 from stack.core.network import Network
 from stack.report import build_report
 from stack.runtime import RunResult, run_scenario
@@ -362,3 +364,53 @@ def test_a_late_retraction_of_a_delivered_pair_is_not_counted_twice() -> None:
     assert [parse_err(m)["err"] for m in only(withdrawn.send, APP2)] == [E_EXPIRE]
     request = n2.requests[(1, 1)]
     assert (request.delivered, request.state) == (1, RequestState.GENERATING)
+
+
+def test_recv_one_ends_with_expire_when_every_confirm_of_its_pair_is_lost(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The application at the other end (bob, node 2) waits in ``recv_one`` for a pair whose every CONFIRM is
+    lost: it gets LinkError EXPIRE once the master gives the pair up, instead of waiting until the run's end
+    (before: the run was cut off at its duration with bob still waiting)."""
+    dropper = Dropper(MSG_CONFIRM)
+    send = Network.send
+
+    def lossy(self: Network, src: int, sport: int, dst: Any, payload: bytes) -> None:
+        if not dropper(self, payload, dst):
+            send(self, src, sport, dst, payload)
+
+    monkeypatch.setattr(Network, "send", lossy)
+    ended: dict[str, tuple[int, int]] = {}
+
+    async def alice(ctx: AppContext) -> None:
+        pair = await ctx.epr_socket("bob").create_one()
+        await ctx.measure(pair.slot, Basis.Z)
+        ended["alice"] = (ctx.now, 0)
+
+    async def bob(ctx: AppContext) -> None:
+        with pytest.raises(LinkError) as retracted:
+            await ctx.epr_socket("alice").recv_one()
+        ended["bob"] = (ctx.now, retracted.value.code)
+
+    scenario = load_text(API_SCENARIO, "<api>")
+    result = run_apps(scenario, {"alice": alice, "bob": bob})
+    master = min(result.emulation.link_layers, key=lambda engine: engine.node_id)
+    give_up = dropper.dropped[0] + (master.timing.reliable_retries + 1) * master.timing.interval_ns
+    assert len(dropper.dropped) == master.timing.reliable_retries + 1
+    assert ended["bob"][1] == ll.ERR_EXPIRE and give_up <= ended["bob"][0] <= give_up + master.timing.interval_ns
+    assert result.ledger["discarded_at_end"] == 0
+
+
+API_SCENARIO = """
+[run]
+duration_ms = 1e4
+[nodes.alice]
+kind = "qpu"
+[nodes.bob]
+kind = "qpu"
+[nodes.mid]
+kind = "station"
+[links.ab]
+a = "alice"
+b = "bob"
+station = "mid"
+length_km = 2.0
+"""
