@@ -79,7 +79,7 @@ def test_a_confirm_whose_answers_are_lost_is_retransmitted_until_answered_and_ne
 def test_a_confirm_unanswered_every_time_is_given_up_after_the_reliable_retries() -> None:
     """The bound: after ``reliable_retries`` retransmissions the master reports the pair expired and
     retracts it at the other end (RELEASE with Status EXPIRE, retransmitted the same way: the other end
-    may have delivered it or may still wait for it; tests/test_confirm_end.py)."""
+    may have delivered it or may still wait for it; tests/test_confirm_end_engines.py)."""
     n1, n2 = link_pair(retries=1, reliable_retries=5)
     open_request(n1, n2, keep_create(number=1))
     out = n1.handle(pair(7, 9_000), now=10_000)
