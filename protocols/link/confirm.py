@@ -186,8 +186,9 @@ class Confirmation:
         before = self.answered.get(key)
         count = self._count(key)
         waiting = self._awaiting.pop(key, None)
-        for table in (self._lost, self._lost_count, self._early):
-            table.pop(key, None)
+        if message.status:                       # settled now: nothing more to wait for about it
+            for table in (self._lost, self._lost_count, self._early):
+                table.pop(key, None)
         self.answered.put(key, ll.ERR_EXPIRE, now)
         actions = Actions(hardware=discard(waiting[1]) if waiting is not None else [])
         request = self._requests.get((message.origin_node, message.create_id))
