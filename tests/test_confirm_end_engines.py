@@ -8,12 +8,18 @@ EXPIRE, and node 2 then reports it expired too, whatever it had done with it.
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
+import pytest
+
 from protocols.common import EGP_PORT, Actions
-from protocols.link.layer import LinkLayer, RequestState
+from protocols.link.layer import LinkConfig, LinkLayer, RequestState
+from protocols.packets import linkservice as ll
 from protocols.packets.egp import MSG_CONFIRM, MSG_RELEASE, EgpMessage
 from protocols.packets.linkservice import Create
 from protocols.physical.hardware import Discard
-from protocols.physical.node import AttemptLost
+from protocols.physical.node import AttemptLost, BlockReady
 from tests.test_engines import (
     APP1,
     APP2,
@@ -149,3 +155,37 @@ def test_a_late_retraction_of_a_delivered_pair_is_not_counted_twice() -> None:
     assert [parse_err(m)["err"] for m in only(withdrawn.send, APP2)] == [E_EXPIRE]
     request = n2.requests[(1, 1)]
     assert (request.delivered, request.state) == (1, RequestState.GENERATING)
+
+
+def block_pair(n2_purposes: dict[int, Any]) -> tuple[LinkLayer, LinkLayer]:
+    """Two engines on a link that makes measure-directly pairs in blocks of up to 6."""
+    n1 = LinkLayer(1, [LinkConfig(LINK, 2, EGP2, 1e6, 1e6, batch=6)], {}, 50_000, 1, reliable_retries=5)
+    n2 = LinkLayer(2, [LinkConfig(LINK, 1, EGP1, 1e6, 1e6, batch=6)], n2_purposes, 50_000, 1, reliable_retries=5)
+    return n1, n2
+
+
+def block(outcomes: list[int]) -> BlockReady:
+    return BlockReady(LINK, 40, 20, 9_000, (0.9, 0.05, 0.05, 0.0), np.array([1, 3, 1, 3, 3, 1], dtype=np.uint8),
+                      np.packbits(outcomes), np.zeros(6, dtype=np.uint8))
+
+
+@pytest.mark.parametrize("answers_lost", [False, True])
+def test_a_block_whose_confirm_is_given_up_expires_whole_at_the_other_end(answers_lost: bool) -> None:
+    """A block of 6 measured pairs (one CONFIRM, which names no count): node 2 retracts all 6 Sequence
+    Numbers, by the count it saw, whether it never got the CONFIRM or delivered the block on it."""
+    n1, n2 = block_pair({PURPOSE: APP2})
+    open_request(n1, n2, Create(remote_node_id=2, purpose_id=PURPOSE, number=6, tpe=1))
+    at_master = n1.handle(block([1, 0, 1, 1, 0, 0]), now=10_000)
+    n2.handle(block([0, 1, 0, 0, 1, 1]), now=10_000)
+    if answers_lost:
+        n2.receive(only(at_master.send, EGP2)[0], EGP1, EGP_PORT, now=10_100)   # the OK-MB; its ACK is lost
+    else:
+        n2.on_timer(10_000 + n2.timing.confirm_timeout_ns)                       # no CONFIRM: node 2 lets it go
+    _, release, now = give_up(n1, at_master)
+    retracted = n2.receive(release, EGP1, EGP_PORT, now + 100)
+    (err,) = [ll.decode_upward(m) for m in only(retracted.send, APP2)]
+    assert isinstance(err, ll.Err) and err.err == E_EXPIRE
+    assert (err.sequence_number_low, err.sequence_number_high) == (0, 6)
+    request = n2.requests[(1, 1)]
+    assert (request.delivered, request.state) == (6, RequestState.DONE)
+    assert n1.counters.expired == n2.counters.expired == 6
