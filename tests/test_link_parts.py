@@ -480,9 +480,9 @@ def test_memory_settles_a_release_for_a_pair_it_does_not_keep_through_confirmati
     memory, _, _ = memory_of(2, request)
     asked: list[PairKey] = []
 
-    def unconfirmed(key: PairKey, now: int) -> list[Any]:
-        asked.append(key)
-        return [Discard(4)]
+    def unconfirmed(message: EgpMessage, now: int) -> Actions:
+        asked.append((message.link_id, message.attempt_seq))
+        return Actions(hardware=[Discard(4)])
 
     release = EgpMessage(MSG_RELEASE, 0, request.create_id, LINK, 1, 1, None, 5, 0)
     out = memory.on_release(release, now=100, unconfirmed=unconfirmed)

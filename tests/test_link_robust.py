@@ -15,6 +15,7 @@ from protocols.common import EGP_PORT, LINK_SERVICE_PORT, Actions, BellState
 from protocols.link import recent as link_recent
 from protocols.link.layer import LinkLayer, RequestState
 from protocols.link.types import GenerationOver
+from protocols.packets.egp import MSG_CONFIRM, MSG_RELEASE
 from protocols.packets.linkservice import Create
 from protocols.physical.hardware import Discard
 from protocols.physical.node import AttemptLost, PairReady
@@ -76,20 +77,22 @@ def test_a_confirm_whose_answers_are_lost_is_retransmitted_until_answered_and_ne
 
 
 def test_a_confirm_unanswered_every_time_is_given_up_after_the_reliable_retries() -> None:
-    """The bound: after ``reliable_retries`` retransmissions the master reports the pair expired (the
-    other end may have delivered it: no protocol can settle it at both ends over a channel that loses
-    everything)."""
+    """The bound: after ``reliable_retries`` retransmissions the master reports the pair expired and
+    retracts it at the other end (RELEASE with Status EXPIRE, retransmitted the same way: the other end
+    may have delivered it or may still wait for it; tests/test_confirm_end_engines.py)."""
     n1, n2 = link_pair(retries=1, reliable_retries=5)
     open_request(n1, n2, keep_create(number=1))
     out = n1.handle(pair(7, 9_000), now=10_000)
-    sent = len(only(out.send, EGP2))
+    sent = [parse_egp(m) for m in only(out.send, EGP2)]
     errs: list[dict[str, int]] = []
     while out.deadline is not None:
         out = n1.on_timer(out.deadline)
-        sent += len(only(out.send, EGP2))
+        sent += [parse_egp(m) for m in only(out.send, EGP2)]
         errs += [parse_err(m) for m in only(out.send, APP1)]
-    assert sent == 1 + 5
+    assert [m["type"] for m in sent] == [MSG_CONFIRM] * (1 + 5) + [MSG_RELEASE] * (1 + 5)
+    assert all(m["status"] == E_EXPIRE for m in sent[6:])
     assert [e["err"] for e in errs] == [E_EXPIRE]
+    assert n1.counters.confirms_given_up == 1 and n1.settled()
 
 
 def test_generation_over_fails_open_requests_at_both_ends_and_confirms_numbered_pairs() -> None:

@@ -4,7 +4,10 @@ Both ends learn of a pair from its herald, named by the attempt sequence. The ma
 pair of its current run (:class:`~protocols.link.runs.MasterRuns`), hands it to its memory
 (:class:`~protocols.link.memory.PairMemory`: delivered, or kept for an atomic request) and CONFIRMs
 it, naming the request; the CONFIRM is retransmitted until CONFIRM_ACK, ``reliable_retries`` times
-at most (then the master reports the pair expired). The other end keeps its pair until the CONFIRM
+at most: then the master reports the pair expired and retracts it (RELEASE with Status EXPIRE,
+:meth:`~protocols.link.memory.PairMemory.retract`), and the other end reports it expired too
+(:meth:`Confirmation.release_unconfirmed`: withdrawn if it delivered it, settled if its CONFIRM never
+came). The other end keeps its pair until the CONFIRM
 and takes it if it made the pair for that request (:meth:`~protocols.link.follower.Follower.request_at`);
 otherwise (another request, its herald lost, or no pair at all) it answers EXPIRE, and both ends
 send ERR EXPIRE for that sequence number. A pair the master never numbered (its herald was lost
@@ -14,8 +17,6 @@ the same sequence numbers.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 from protocols.common import Actions, Address
 from protocols.link.follower import Follower
@@ -53,6 +54,7 @@ class Confirmation:
         self._lost_count: dict[PairKey, int] = {}                             # other end: pairs of a lost block
         self._early: dict[PairKey, tuple[EgpMessage, int]] = {}               # other end: CONFIRMs before the pair
         self.answered: Recent[PairKey, int] = Recent(timing.keep_ns)          # other end: CONFIRM_ACK statuses sent
+        self.blocks: Recent[PairKey, int] = Recent(timing.keep_ns)            # other end: the pairs of blocks answered
 
     # -- queries -------------------------------------------------------------------------
     def settled(self) -> bool:
@@ -76,6 +78,7 @@ class Confirmation:
     def forget(self, now: int) -> None:
         """Forget CONFIRM answers given ``keep_ns`` or longer ago."""
         self.answered.forget(now)
+        self.blocks.forget(now)
 
     # -- pairs from the physical layer ---------------------------------------------------
     def on_lost(self, event: AttemptLost, now: int) -> Actions:
@@ -125,6 +128,11 @@ class Confirmation:
         request = self._requests.get((message.origin_node, message.create_id))
         if key in self.answered or request is None:
             status = self.answered.get(key)
+            if status is not None:     # remembered from the last copy: the master's retraction may follow it
+                self.answered.put(key, status, now)
+                count = self.blocks.get(key)
+                if count is not None:
+                    self.blocks.put(key, count, now)
             return Actions(send=[self._ack(message, ll.ERR_EXPIRE if status is None else status)])
         if key in self._awaiting:
             held, pair, _ = self._awaiting.pop(key)
@@ -143,14 +151,14 @@ class Confirmation:
             # made for another request, or for an atomic request that failed here (its kept pairs are gone)
             actions = Actions(hardware=discard(pair))
             return actions.extend(self._expire_confirmed(message, now, pair.count))
-        self.answered.put((message.link_id, message.attempt_seq), 0, now)
+        self._answered(message, 0, now, pair.count)
         actions = Actions(send=[self._ack(message, 0)])
         return actions.extend(self._memory.take(held, pair, message.sequence_number, now))
 
     def _expire_confirmed(self, message: EgpMessage, now: int, count: int = 1) -> Actions:
         """The master numbered a pair (or a block of ``count``) this end does not hold (for that request): both
         ends report it expired."""
-        self.answered.put((message.link_id, message.attempt_seq), ll.ERR_EXPIRE, now)
+        self._answered(message, ll.ERR_EXPIRE, now, count)
         actions = Actions(send=[self._ack(message, ll.ERR_EXPIRE)])
         request = self._requests.get((message.origin_node, message.create_id))
         if request is not None:
@@ -159,15 +167,44 @@ class Confirmation:
                 actions.extend(self._replies.settle(request, count))
         return actions
 
+    def _answered(self, message: EgpMessage, status: int, now: int, count: int) -> None:
+        key = (message.link_id, message.attempt_seq)
+        self.answered.put(key, status, now)
+        if count != 1:
+            self.blocks.put(key, count, now)
+
     def _ack(self, message: EgpMessage, status: int) -> tuple[Address, bytes]:
         return answer(message, MSG_CONFIRM_ACK, status, self._links[message.link_id].peer_address)
 
-    def release_unconfirmed(self, key: PairKey, now: int) -> list[Any]:
-        """Other end: a RELEASE settled pair ``key`` before its CONFIRM came: free the pair if it is here, and
-        answer a later CONFIRM with EXPIRE. The hardware commands that free it."""
+    def release_unconfirmed(self, message: EgpMessage, now: int) -> Actions:
+        """Other end: a RELEASE names a pair this end does not keep. Free the pair if it still waits for its
+        CONFIRM, and answer a later CONFIRM with EXPIRE. A RELEASE with Status EXPIRE (a kept pair cut off, or
+        a pair whose CONFIRM the master gave up) also reports the pair expired here, unless it already was: a
+        pair delivered here on its CONFIRM is withdrawn, and one whose CONFIRM never came is settled as the
+        master settled it (when its request is not atomic: an atomic request's pair is replaced)."""
+        key = (message.link_id, message.attempt_seq)
+        before = self.answered.get(key)
+        count = self._count(key)
         waiting = self._awaiting.pop(key, None)
+        if message.status:                       # settled now: nothing more to wait for about it
+            for table in (self._lost, self._lost_count, self._early):
+                table.pop(key, None)
         self.answered.put(key, ll.ERR_EXPIRE, now)
-        return discard(waiting[1]) if waiting is not None else []
+        actions = Actions(hardware=discard(waiting[1]) if waiting is not None else [])
+        request = self._requests.get((message.origin_node, message.create_id))
+        if not message.status or request is None or before == ll.ERR_EXPIRE:
+            return actions
+        actions.extend(self._replies.expired(request, message.sequence_number, count))
+        if before is None and not request.create.kept_together:
+            actions.extend(self._replies.settle(request, count))
+        return actions
+
+    def _count(self, key: PairKey) -> int:
+        """Other end: the pairs of ``key`` (more than one for a block), as far as this end knows."""
+        waiting = self._awaiting.get(key)
+        if waiting is not None:
+            return waiting[1].count
+        return self._lost_count.get(key) or self.blocks.get(key) or 1
 
     # -- the master: CONFIRM_ACK and retransmission --------------------------------------
     def on_confirm_ack(self, message: EgpMessage, now: int) -> Actions:
@@ -191,22 +228,28 @@ class Confirmation:
         for key, pending in list(self._sent.items()):
             if pending.next_at > now:
                 continue
-            if pending.retries_left == 0:        # the peer is silent: assume the worst for this pair
+            if pending.retries_left == 0:        # the peer is silent: the pair expires, at the other end too
                 del self._sent[key]
+                self._counters.confirms_given_up += 1
                 actions.extend(self._replies.expired(pending.request, pending.seq, pending.count))
                 actions.extend(self._memory.lost(key, now))
+                actions.extend(self._memory.retract(pending.request, key, pending.seq, now))
             else:
                 pending.retries_left -= 1
                 pending.next_at = now + self._timing.interval_ns
                 actions.send.append(about_pair(pending.request, key[0], key[1], pending.seq))
         for key, (_, pair, deadline) in list(self._awaiting.items()):
-            if deadline <= now:                  # the master never numbered it: it lost its herald
+            if deadline <= now:                  # the master lost its herald (or every CONFIRM is lost)
                 del self._awaiting[key]
                 actions.hardware.extend(discard(pair))
+                if pair.count != 1:              # a RELEASE that retracts it names no count
+                    self.blocks.put(key, pair.count, now)
         for key, deadline in list(self._lost.items()):
-            if deadline <= now:                  # both ends lost it
+            if deadline <= now:                  # both ends lost it (or every CONFIRM is lost)
                 del self._lost[key]
-                self._lost_count.pop(key, None)
+                count = self._lost_count.pop(key, 1)
+                if count != 1:
+                    self.blocks.put(key, count, now)
         for key, (message, deadline) in list(self._early.items()):
             if deadline <= now:
                 del self._early[key]

@@ -17,7 +17,8 @@ Each heralded pair is numbered by the master, delivered there and CONFIRMed (nam
 request); the other end delivers it on CONFIRM if it made the pair for that request (by the
 pair's emission time and when it switched), and otherwise both ends report it expired.
 Messages whose loss would leave the ends disagreeing (CONFIRM, RELEASE, SCHEDULE, abort) are
-retransmitted up to ``reliable_retries`` times, and every copy gets the first copy's answer:
+retransmitted up to ``reliable_retries`` times (a pair whose CONFIRM is given up is retracted
+with a RELEASE, so that it expires at both ends), and every copy gets the first copy's answer:
 answers and finished requests are remembered for ``keep_ns`` (:mod:`protocols.link.recent`),
 then forgotten, so the tables stay bounded. At the end of the generation window
 (:class:`GenerationOver`) every open request fails with ERR TIMEOUT at both ends.

@@ -7,8 +7,9 @@ attempt; with no storage it is delivered from where it is. The pairs of an atomi
 delivers them and RELEASEs each to the other end (retransmitted until RELEASE_ACK), which delivers
 on RELEASE. A pair is never discarded or delivered while it moves. A kept pair older than the
 link's cutoff is discarded at both ends (RELEASE with Status EXPIRE, ERR EXPIRE at both) and the
-master generates a replacement, as it does for a kept pair whose CONFIRM failed. Each RELEASE
-answer is remembered for ``keep_ns``, so a retransmitted RELEASE gets the first answer again.
+master generates a replacement, as it does for a kept pair whose CONFIRM failed. A pair (of any
+request) whose CONFIRM the master gave up is retracted the same way (:meth:`PairMemory.retract`). Each
+RELEASE answer is remembered for ``keep_ns``, so a retransmitted RELEASE gets the first answer again.
 """
 
 from __future__ import annotations
@@ -142,6 +143,15 @@ class PairMemory:
         """Master: pair ``key`` expired (its CONFIRM failed): if it was kept, discard it and generate another."""
         return self._replace(key, now) if key in self._holding else Actions()
 
+    def retract(self, request: Request, key: PairKey, seq: int, now: int) -> Actions:
+        """Master: every copy of pair ``key``'s CONFIRM went unanswered and the pair expired here: RELEASE it
+        with Status EXPIRE (retransmitted like a cutoff's), so that the other end reports it expired too,
+        whether its CONFIRM never came (the other end freed the pair and waits for it) or its answers were
+        lost (the other end delivered or kept it)."""
+        self._releasing[key] = PendingConfirm(request, seq, self._timing.reliable_retries,
+                                              now + self._timing.interval_ns, ll.ERR_EXPIRE)
+        return Actions(send=[about_pair(request, key[0], key[1], seq, MSG_RELEASE, ll.ERR_EXPIRE)])
+
     def drop_kept(self, request: Request) -> Actions:
         """``request`` failed: discard its kept pairs."""
         actions = Actions()
@@ -227,10 +237,11 @@ class PairMemory:
             del self._releasing[key]
 
     # -- the other end: RELEASE ----------------------------------------------------------
-    def on_release(self, message: EgpMessage, now: int, unconfirmed: Callable[[PairKey, int], list[Any]]) -> Actions:
+    def on_release(self, message: EgpMessage, now: int, unconfirmed: Callable[[EgpMessage, int], Actions]) -> Actions:
         """Other end: deliver (Status 0) or discard (EXPIRE) a pair of an atomic request. A pair not kept here
-        is settled by ``unconfirmed(key, now)`` (it frees the pair if it still waits for its CONFIRM, and
-        answers a later CONFIRM with EXPIRE), and reported expired."""
+        (its herald was lost, its CONFIRM not yet come or never come, it was delivered on its CONFIRM, or its
+        request failed here) is settled by ``unconfirmed(message, now)``, and answered EXPIRE if the master
+        meant to deliver it."""
         key = (message.link_id, message.attempt_seq)
         if key in self.released:
             return Actions(send=[self._answer(message, self.released[key])])
@@ -242,12 +253,8 @@ class PairMemory:
         if held is not None:
             self.released.put(key, 0, now)
             return Actions(send=[self._answer(message, 0)]).extend(self._apply_release(key, message.status, now))
-        # not kept here (its herald was lost, its CONFIRM not yet come, or the request failed here)
-        actions = Actions(hardware=unconfirmed(key, now))
-        request = self._requests.get((message.origin_node, message.create_id))
+        actions = unconfirmed(message, now)
         status = ll.ERR_EXPIRE if message.status == 0 else 0
-        if message.status and request is not None:
-            actions.extend(self._replies.expired(request, message.sequence_number))
         self.released.put(key, status, now)
         return actions.extend(Actions(send=[self._answer(message, status)]))
 

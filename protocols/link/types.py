@@ -71,9 +71,11 @@ FINAL = (RequestState.DONE, RequestState.FAILED)
 
 RELIABLE_RETRIES = 128
 """Retransmissions of a message whose loss would leave the two ends disagreeing (CONFIRM, RELEASE, an
-abort) before the sender gives up. Giving up on a CONFIRM or RELEASE leaves the pair in doubt (the other
-end may have delivered it), so the limit is far beyond what loss makes likely: with a round trip lost with
-probability 0.87 (0.4 loss on each of four fibres) all 129 copies fail with probability about 2e-8."""
+abort) before the sender gives up. A CONFIRM given up is retracted (a RELEASE with Status EXPIRE), which
+settles the pair at both ends unless every copy of that is lost too; giving up on a RELEASE leaves the pair
+in doubt (the other end may have delivered it). So the limit is far beyond what loss makes likely: with a
+round trip lost with probability 0.87 (0.4 loss on each of four fibres) all 129 copies fail with probability
+about 2e-8."""
 
 FOLLOW_PAIRS = 1 << 30
 """The other end arms its hardware for this many pairs when it follows a SCHEDULE: the master's own
@@ -242,6 +244,8 @@ class LinkCounters:
     """CREATEs dropped because they came from none of the node's higher layers (``LinkLayer.clients``)."""
     wrong_sender: int = 0
     """EGP messages dropped because they came from another address than the peer of the link they name."""
+    confirms_given_up: int = 0
+    """Master: CONFIRMs retransmitted ``reliable_retries`` times unanswered: the pair expired at both ends."""
 
 
 @dataclass(slots=True)
