@@ -8,7 +8,9 @@ channels, and a swap of two Bell-diagonal pairs with perfect operations, is the 
 quantum error correction", Phys. Rev. A 54, 3824 (1996): Bell-diagonal states and their twirl). For Werner
 pairs it reduces to multiplying Werner parameters w = (4F − 1)/3, the repeater-chain result of Dür, Briegel,
 Cirac, Zoller, "Quantum repeaters based on entanglement purification", Phys. Rev. A 59, 169 (1999):
-F = ¼ + ¾ ∏ wᵢ.
+F = ¼ + ¾ ∏ wᵢ. A link pair's half that the link layer moves to a storage qubit goes through a one-qubit
+depolarising gate (:func:`move_channel`), which multiplies w by the node's gate fidelity, as the Bell
+measurement's two-qubit depolarising CNOT does (:func:`gate_channel`).
 
 XOR-convolution is diagonalised by the characters χ_s(d) = Σ_k (−1)^{popcount(s & k)} d[k]:
 χ(a ⊛ b) = χ(a)·χ(b), and the fidelity is the mean of the four characters. A memory of T1/T2 (the Pauli
@@ -159,8 +161,9 @@ class Repeater:
 
 @dataclass(frozen=True, slots=True)
 class Chain:
-    """A path as the model sees it: the link pairs at their OKs (relative to the heralded states), the
-    repeaters between them (one fewer), the two end memories, and ``latency_ns`` (L): how long after the
+    """A path as the model sees it: the link pairs as the network layer gets them (relative to the heralded
+    states: the link layer's option at the OK, after its moves to storage, :func:`moved`), the repeaters
+    between them (one fewer), the two end memories, and ``latency_ns`` (L): how long after the
     last swap an end may still hold its half (the TRACK and CONFIRM legs, :func:`signalling_latency_ns`)."""
 
     links: tuple[BellDistribution, ...]

@@ -135,8 +135,9 @@ class HopRule:
     """Minimum Fidelity of the hop's link CREATEs (:func:`selecting_minimum`): the link layer picks the
     fastest option at least this good, this one (unless another is within two quanta of it)."""
     distil: DistilRule | None = None
-    """How the hop distils its link pairs before they are swapped or delivered; ``option`` is then the
-    distilled pair as the model sees it (:func:`protocols.network.policy.distilled_option`)."""
+    """How the hop distils its link pairs before they are swapped or delivered. ``option`` is the pair as the
+    model sees it: the link layer's option after the moves to storage (:func:`stored_option`), distilled
+    (:func:`protocols.network.policy.distilled_option`) when the hop distils."""
 
 
 @dataclass(frozen=True, slots=True)
