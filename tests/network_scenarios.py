@@ -3,7 +3,8 @@
 ``chain(k)`` is ``a — r1 — … — r(k−1) — b``. Nodes are declared a, b, then the repeaters, so a has id 1,
 b id 2 and r1… ids 3…: each hop's origin (the higher id) is a repeater, and with two hops r1 is the origin
 of both (the two hops start generating together). Links are microwave couplers (short, fast, high p)
-unless ``schemes`` says otherwise; one station serves every heralded hop.
+unless ``schemes`` says otherwise; one station serves every heralded hop. ``qpu`` is added to every node's
+table, ``repeater_qpu`` to the repeaters' only.
 """
 
 from __future__ import annotations
@@ -16,13 +17,15 @@ from stack.scenario import Scenario, load_text
 
 def chain_text(k: int, *, workload: str, schemes: Sequence[str] | None = None, coupler_efficiency: float = 0.9,
                depolarizing: float = 0.0, t2_ms: float | str = "inf", storage: int = 2, duration_ms: float = 10_000,
-               seed: int = 1, qpu: str = "", link: str = "", attempt_ns: int = 1000, network: str = "") -> str:
+               seed: int = 1, qpu: str = "", link: str = "", attempt_ns: int = 1000, network: str = "",
+               repeater_qpu: str = "") -> str:
     names = ["a"] + [f"r{i}" for i in range(1, k)] + ["b"]
     declared = ["a", "b", *names[1:-1]]
     schemes = list(schemes or ["coupler"] * k)
     text = [f"[run]\nduration_ms = {duration_ms}\nseed = {seed}\n"]
     for name in declared:
-        text.append(f'[nodes.{name}]\nkind = "qpu"\nt2_ms = {t2_ms}\nstorage_qubits = {storage}\n{qpu}\n')
+        extra = repeater_qpu if name not in ("a", "b") else ""
+        text.append(f'[nodes.{name}]\nkind = "qpu"\nt2_ms = {t2_ms}\nstorage_qubits = {storage}\n{qpu}\n{extra}\n')
     if any(s != "coupler" for s in schemes):
         text.append('[nodes.st]\nkind = "station"\n')
     for index, (left, right) in enumerate(itertools.pairwise(names)):

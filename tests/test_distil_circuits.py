@@ -135,6 +135,24 @@ def test_one_round_matches_the_closed_forms(protocol: str) -> None:
     assert abs(hop["fidelity_after_estimated"] - f_out) < 1e-3              # the tracked estimate, Werner inputs
 
 
+def test_the_pool_estimate_counts_the_moves_to_storage() -> None:
+    """Both ends have storage and gate fidelity f = 0.97: the link layer moves each half there before its OK
+    (a one-qubit depolarising gate, w ↦ f·w), which its Goodness omits; the pooled pairs' estimate is
+    ¼ + ¾·w·f², and the distilled pairs' estimate (with the round's own gate noise) agrees with their measured
+    fidelity within 4 standard errors."""
+    d, f, pairs = 0.3, 0.97, 2000
+    w = (4 * (1 - 3 * d / 4) - 1) / 3
+    text = chain_text(1, workload=entry(pairs=pairs, service="network") + 'distill = { protocol = "bbpssw", '
+                      'rounds = 1 }\n', depolarizing=d, qpu=f"gate_fidelity = {f}\n", storage=2)
+    result = run_scenario(load_text(text, "<one hop, noisy moves>"))
+    assert broken_promises(result) == []
+    (circuit,) = build_report(result)["circuits"]
+    hop = circuit["hops_detail"][0]["distillation"]
+    assert circuit["pairs_matched"] == pairs
+    assert abs(hop["fidelity_before_estimated"] - (0.25 + 0.75 * w * f * f)) < 1e-4     # Goodness: 16 bits
+    assert abs(circuit["fidelity_measured"] - hop["fidelity_after_estimated"]) <= SIGMAS * circuit["fidelity_stderr"]
+
+
 def test_pumping_two_rounds_matches_the_chained_map() -> None:
     d = 0.3
     f = 1 - 3 * d / 4

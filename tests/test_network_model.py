@@ -23,6 +23,9 @@ from protocols.network.model import (
     gate_channel,
     goodness,
     memory_channel,
+    move_channel,
+    move_fidelity,
+    moved,
     readout_channel,
     solve_cutoff,
     swap_noise,
@@ -156,6 +159,38 @@ def test_werner_gate_noise_multiplies_the_werner_parameter() -> None:
         w1, w2 = (4 * f1 - 1) / 3, (4 * f2 - 1) / 3
         got = chain_distribution([werner(f1), werner(f2)], [gate_channel(f)])[0]
         assert got == pytest.approx(0.25 + 0.75 * f * w1 * w2, abs=1e-12)
+
+
+def depolarised_half(dist: tuple[float, ...], f: float, half: int) -> list[float]:
+    """The Bell-diagonal pair after the medium's move of one half (stack/quantum/medium.py ``_move``): with
+    probability 1 − f a uniformly random one-qubit Pauli of the four (identity included) on that half, as a
+    density matrix; its overlaps with the four Bell states."""
+    rho = bell_diagonal(dist)
+    paulis = [np.kron(PAULI[p], np.eye(2)) if half == 0 else np.kron(np.eye(2), PAULI[p]) for p in "IXYZ"]
+    rho = f * rho + (1 - f) / 4 * sum(p @ rho @ p.conj().T for p in paulis)
+    return [float((bell(k).conj() @ rho @ bell(k)).real) for k in range(4)]
+
+
+@pytest.mark.parametrize("f", [1.0, 0.99, 0.93, 0.5, 0.0])
+@pytest.mark.parametrize("half", [0, 1])
+def test_a_move_to_storage_is_the_one_qubit_depolarising_channel(f: float, half: int) -> None:
+    d = (0.85, 0.05, 0.07, 0.03)
+    assert close(moved(d, f), depolarised_half(d, f, half), 1e-12)
+    assert close(xor_convolve(d, move_channel(f)), depolarised_half(d, f, half), 1e-12)   # type: ignore[arg-type]
+    assert close(characters(move_channel(f)), (1.0, f, f, f))
+
+
+def test_moves_multiply_the_werner_parameter_once_per_moved_half() -> None:
+    """Per link pair the ends with storage each move their half; per swap the repeater's two halves were
+    moved (one per hop) before the CNOT: F = ¼ + ¾·w₁w₂·f_a·f_r²·f_b·f_r for a — r — b, storage everywhere."""
+    f1, f2, f_a, f_r, f_b = 0.98, 0.96, 0.99, 0.93, 0.97
+    w1, w2 = (4 * f1 - 1) / 3, (4 * f2 - 1) / 3
+    links = [moved(werner(f1), f_a, f_r), moved(werner(f2), f_r, f_b)]
+    got = chain_distribution(links, [gate_channel(f_r)])
+    assert got[0] == pytest.approx(0.25 + 0.75 * w1 * w2 * f_a * f_r**3 * f_b, abs=1e-12)
+    assert close(got, werner(0.25 + 0.75 * w1 * w2 * f_a * f_r**3 * f_b))
+    assert moved(werner(f1)) == werner(f1) and moved(werner(f1), 1.0, 1.0) == werner(f1)   # no move: untouched
+    assert (move_fidelity(0, 0.93), move_fidelity(1, 0.93), move_fidelity(4, 1.0)) == (1.0, 0.93, 1.0)
 
 
 @given(st.floats(0, 0.5))

@@ -60,6 +60,24 @@ def test_the_cheaper_path_wins() -> None:
     assert route.fidelity == pytest.approx(0.25 + 0.75 * werner_w(0.97) ** 2, abs=1e-12)
 
 
+def test_moves_to_storage_count() -> None:
+    """Node 2 moves each link pair's half to storage with gate fidelity 0.9 (w ↦ 0.9·w per move, two moves on the
+    path through it, one per link) and swaps with it: the path through 3 becomes the cheaper one."""
+    nodes = [qpu(1), qpu(2, gate_fidelity=0.9, storage_qubits=2), qpu(3), qpu(4)]
+    top = Topology(nodes, [link(1, 1, 2, 0.97), link(2, 2, 4, 0.97), link(3, 1, 3, 0.95), link(4, 3, 4, 0.97)])
+    router = Router(top)
+    assert router.link_cost(top.link(1)) == pytest.approx(-math.log(werner_w(0.97) * 0.9), rel=1e-12)
+    route = router.route(1, 4, 0.0)
+    assert isinstance(route, Route) and route.nodes == (1, 3, 4)
+    assert route.cost == pytest.approx(-math.log(werner_w(0.95) * werner_w(0.97)), rel=1e-12)
+    assert router.best_case_fidelity((1, 2, 4)) == pytest.approx(0.25 + 0.75 * werner_w(0.97) ** 2 * 0.9**3,
+                                                                 abs=1e-12)
+    without = Router(square(f13=0.95, gate2=0.9))            # no storage at 2: no moves, only the swap's CNOT
+    assert without.route(1, 4, 0.0).nodes == (1, 2, 4)     # type: ignore[union-attr]
+    assert without.best_case_fidelity((1, 2, 4)) == pytest.approx(0.25 + 0.75 * werner_w(0.97) ** 2 * 0.9,
+                                                                  abs=1e-12)
+
+
 def test_memory_decay_during_generation_counts() -> None:
     # The better link 1-2 is slow; with T2 = 100 µs its pairs decay while they wait for the other hop.
     nodes = [qpu(n, t2_ns=1e5) for n in (1, 2, 3, 4)]

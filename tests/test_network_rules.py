@@ -185,6 +185,26 @@ def test_expected_pair_time_and_notime(bsm_success: float) -> None:
                       CircuitRules)
 
 
+@pytest.mark.parametrize(("storage", "moves"), [((2, 2, 2), (1, 2, 1)), ((0, 2, 0), (0, 2, 0)),
+                                                 ((1, 0, 3), (1, 0, 1)), ((0, 0, 0), (0, 0, 0))])
+def test_the_model_counts_the_link_layers_moves_to_storage(storage: tuple[int, ...], moves: tuple[int, ...]) -> None:
+    """a — r — b, Werner links of fidelity F, perfect memories and readout, gate fidelities f_a, f_r, f_b: each
+    node with storage moves every link pair's half it holds (a one-qubit depolarising gate, w ↦ f·w), once per
+    hop it ends, and r's Bell measurement adds its CNOT's (w ↦ f_r·w): F = ¼ + ¾·w²·∏ f_n^(moves at n)·f_r."""
+    f_link, gates, route = 0.98, (0.99, 0.93, 0.97), [10, 20, 30]
+    nodes = [NodeCap(n, 2, kept, 4, 1.0, math.inf, math.inf, f, 1.0, 0, 0)
+             for n, kept, f in zip(route, storage, gates, strict=True)]
+    links = [LinkCap(i + 1, 0x8000 + i, route[i + 1], CYCLE, DELAY, (werner_option(f_link, 0.2),)) for i in range(2)]
+    w = (4 * f_link - 1) / 3
+    expected = 0.25 + 0.75 * w * w * math.prod(f**m for f, m in zip(gates, moves, strict=True)) * gates[1]
+    rules = decided(Demand(0.5, 1), route, nodes, links)
+    assert rules.model[0] == pytest.approx(expected, abs=1e-12)
+    assert rules.worst_fidelity == pytest.approx(expected, abs=1e-12)      # T2 = ∞: nothing decays
+    assert [h.link_min_fidelity for h in rules.hops] == [selecting_minimum(f_link)] * 2   # the link layer's option
+    assert decide(Demand(expected + 1e-3, 1), route, nodes, links) == ERR_UNSUPP
+    assert isinstance(decide(Demand(expected - 1e-3, 1), route, nodes, links), CircuitRules)
+
+
 def test_one_hop_model_is_the_link_state() -> None:
     route, nodes, links = chain_caps([0.93])
     rules = decided(Demand(0.8, 1), route, nodes, links)

@@ -19,8 +19,9 @@ of each other (every DISTIL lost, a refused Distill) kill the kept half with EXP
 one end only; a half waits in the pool at most the circuit's cutoff (or its ends' hold limit), then dies
 with EXPIRE CUTOFF. Rounds are a state machine (:data:`ROUND_TRANSITIONS`).
 
-The estimate of each pooled pair is its link OK's goodness as a Werner state, carried through the closed
-form of each round with both ends' gate and readout noise (:func:`protocols.network.distillation.distill`).
+The estimate of each pooled pair is its link OK's goodness as a Werner state, after the moves to storage that
+goodness omits (:func:`protocols.network.model.moved`), carried through the closed form of each round with
+both ends' gate and readout noise (:func:`protocols.network.distillation.distill`).
 """
 
 from __future__ import annotations
@@ -43,13 +44,13 @@ from protocols.network.distil_state import (
     choose,
 )
 from protocols.network.hops import Hops
-from protocols.network.model import werner
+from protocols.network.model import moved, werner
 from protocols.network.tracker import Tracker
 from protocols.network.types import Half, HalfEvent, HalfKey, HalfState, Handle
 from protocols.packets import linkservice as ll
 from protocols.packets.qncp import Distil
 from protocols.packets.qncp_common import DISTIL, DISTIL_ACK, REASON_CUTOFF, REASON_UNKNOWN, SCOPE_HOP, STATUS_OK
-from protocols.physical.hardware import CommandRejected, Discard, Distill, DistillResult, MoveResult
+from protocols.physical.hardware import BellDistribution, CommandRejected, Discard, Distill, DistillResult, MoveResult
 
 ReadyCallback = Callable[[Circuit, Half, int], Actions]
 RoundKey = tuple[Handle, int, int, int]
@@ -106,13 +107,14 @@ class Distiller:
     def add(self, circuit: Circuit, half: Half, now: int) -> Actions:
         """A new held half of a distilling hop."""
         half.distilling = True
-        self.entries[half.key] = Entry(0, werner(half.link_goodness))
+        estimate = self._elementary(circuit, half)
+        self.entries[half.key] = Entry(0, estimate)
         limit = circuit.cutoff_ns or circuit.hold_ns
         if limit:
             self.node.timers.schedule(("distil-hold", half.key), now + limit)
         stats = self._stats(circuit, half.link_id)
         stats.elementary += 1
-        stats.fidelity_before += half.link_goodness
+        stats.fidelity_before += estimate[0]
         return self._start(circuit, half.side, now)
 
     def on_hold(self, key: HalfKey, now: int) -> Actions:
@@ -168,6 +170,12 @@ class Distiller:
         half.fire(HalfEvent.DIE)
         self.node.linger(half, self.node.circuits.get(half.circuit), now)
         return self.hops.released(half, now)
+
+    def _elementary(self, circuit: Circuit, half: Half) -> BellDistribution:
+        """A new pooled pair's estimate: its link OK's Goodness as a Werner state, after the moves to storage
+        that Goodness omits (the link layer moved the halves at the ends with storage before the OK)."""
+        own, peer = self.node.caps, self.node.topology.node(circuit.hop(half.side).peer)
+        return moved(werner(half.link_goodness), own.move_fidelity, peer.move_fidelity)
 
     def _noise(self, circuit: Circuit, half: Half) -> distillation.RoundNoise:
         own, peer = self.node.caps, self.node.topology.node(circuit.hop(half.side).peer)

@@ -8,7 +8,9 @@ channels, and a swap of two Bell-diagonal pairs with perfect operations, is the 
 quantum error correction", Phys. Rev. A 54, 3824 (1996): Bell-diagonal states and their twirl). For Werner
 pairs it reduces to multiplying Werner parameters w = (4F − 1)/3, the repeater-chain result of Dür, Briegel,
 Cirac, Zoller, "Quantum repeaters based on entanglement purification", Phys. Rev. A 59, 169 (1999):
-F = ¼ + ¾ ∏ wᵢ.
+F = ¼ + ¾ ∏ wᵢ. A link pair's half that the link layer moves to a storage qubit goes through a one-qubit
+depolarising gate (:func:`move_channel`), which multiplies w by the node's gate fidelity, as the Bell
+measurement's two-qubit depolarising CNOT does (:func:`gate_channel`).
 
 XOR-convolution is diagonalised by the characters χ_s(d) = Σ_k (−1)^{popcount(s & k)} d[k]:
 χ(a ⊛ b) = χ(a)·χ(b), and the fidelity is the mean of the four characters. A memory of T1/T2 (the Pauli
@@ -79,6 +81,30 @@ def gate_channel(gate_fidelity: float) -> BellDistribution:
     return (gate_fidelity + mixed, mixed, mixed, mixed)
 
 
+def move_channel(gate_fidelity: float) -> BellDistribution:
+    """M(f) = f·δ₀ + (1 − f)·U: a move of one half to a storage qubit, the one-qubit depolarising channel
+    ρ ↦ fρ + (1 − f)·¼ Σ_P PρP (P ∈ {I, X, Y, Z}; Nielsen & Chuang, "Quantum Computation and Quantum
+    Information", §8.3.4). A Pauli on one half of Bell state k gives Bell state k ⊕ index(P), and the four
+    Paulis cover the four indices, so the index shifts uniformly with probability 1 − f: the same shift
+    distribution as :func:`gate_channel`, characters (1, f, f, f). On a Werner pair it multiplies w by f."""
+    return gate_channel(gate_fidelity)
+
+
+def moved(distribution: BellDistribution, *gate_fidelities: float) -> BellDistribution:
+    """A link pair after the link layer moved its halves to storage: D ⊛ M(f₁) ⊛ M(f₂) …, one M(f) per half
+    moved, f the fidelity of the moving node's gates (1: not moved, M(1) is the identity)."""
+    channels = [move_channel(f) for f in gate_fidelities if f < 1]
+    return chain_distribution([distribution], channels) if channels else distribution
+
+
+def move_fidelity(storage_qubits: int, gate_fidelity: float) -> float:
+    """The f of :func:`move_channel` for each half a node's link layer holds: at a node with storage every
+    create-and-keep link pair is moved there before its OK (:mod:`protocols.link.memory`; a distilling hop's
+    pool moves those the link layer could not, :mod:`protocols.network.distil_pool`), a gate of the node's
+    fidelity; without storage nothing is moved (1)."""
+    return gate_fidelity if storage_qubits > 0 else 1.0
+
+
 def readout_channel(error: float) -> BellDistribution:
     """R(ε) = ((1−ε)², ε(1−ε), ε(1−ε), ε²): each of the two readouts of a Bell measurement flips one bit of
     the reported index independently with probability ε = 1 − readout fidelity."""
@@ -135,8 +161,9 @@ class Repeater:
 
 @dataclass(frozen=True, slots=True)
 class Chain:
-    """A path as the model sees it: the link pairs at their OKs (relative to the heralded states), the
-    repeaters between them (one fewer), the two end memories, and ``latency_ns`` (L): how long after the
+    """A path as the model sees it: the link pairs as the network layer gets them (relative to the heralded
+    states: the link layer's option at the OK, after its moves to storage, :func:`moved`), the repeaters
+    between them (one fewer), the two end memories, and ``latency_ns`` (L): how long after the
     last swap an end may still hold its half (the TRACK and CONFIRM legs, :func:`signalling_latency_ns`)."""
 
     links: tuple[BellDistribution, ...]

@@ -34,7 +34,8 @@ def _cost(rule: DistilRule, nodes: Sequence[rules.NodeCap], links: Sequence[rule
     for i, link in enumerate(links):
         a, b = nodes[i], nodes[i + 1]
         noise = RoundNoise((a.gate_fidelity, b.gate_fidelity), (a.readout_fidelity, b.readout_fidelity))
-        best = min((distilled_option(o.distribution, o.success, rule, noise, (a.memory, b.memory), 0)[2]
+        best = min((distilled_option(rules.stored_option(o, a, b).distribution, o.success, rule, noise,
+                                     (a.memory, b.memory), 0)[2]
                     for o in link.options), default=float("inf"))
         worst = max(worst, best)
     return worst

@@ -3,8 +3,10 @@
 A link's cost is −ln w̃, with w̃ its Werner parameter after both ends' memories decay for its expected
 generation time, for the option that maximises w̃: w̃ = w·λ_a(t)·λ_b(t), w = (4F − 1)/3, t = cycle/p and
 λ(t) = 1 − (4/3)(pX + pY + pZ)(t) (a one-qubit Pauli channel of total weight p scales a Werner parameter by
-1 − 4p/3). Costs add along a path as the parameters multiply (Dür, Briegel, Cirac, Zoller, Phys. Rev. A 59,
-169 (1999)). A link with w̃ ≤ 0 is useless and left out.
+1 − 4p/3), times the gate fidelity f of each end with storage (the link layer moves its half there, a
+depolarising gate that scales w by f: :func:`protocols.network.model.move_channel`). Costs add along a path
+as the parameters multiply (Dür, Briegel, Cirac, Zoller, Phys. Rev. A 59, 169 (1999)). A link with w̃ ≤ 0
+is useless and left out.
 
 ``nx.shortest_simple_paths`` yields the paths by cost; the first eight (and any tied with the eighth) are
 ordered by cost, then fewer hops, then their node ids, and the first whose best case meets the Minimum
@@ -23,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from protocols.network.model import Chain, signalling_latency_ns, werner_parameter, worst_case_fidelity
+from protocols.network.model import Chain, moved, signalling_latency_ns, werner_parameter, worst_case_fidelity
 from protocols.network.topology import LinkCaps, Topology, option_distribution
 from protocols.packets.linkservice import ERR_NOPATH, ERR_UNSUPP
 from protocols.physical.physics import memory_pauli_probabilities
@@ -82,17 +84,18 @@ class Router:
                 continue
             waited = link.cycle_ns / option.success
             best = max(best, werner_parameter(option.fidelity) * decay_factor(waited, a.t1_ns, a.t2_ns)
-                       * decay_factor(waited, b.t1_ns, b.t2_ns))
+                       * decay_factor(waited, b.t1_ns, b.t2_ns) * a.move_fidelity * b.move_fidelity)
         return -math.log(best) if best > 0 else math.inf
 
     def chain(self, nodes: Sequence[int]) -> Chain:
-        """The model of a path with every link's best-fidelity option."""
+        """The model of a path with every link's best-fidelity option, its halves moved to storage."""
         top = self.topology
         links = [self._link(a, b) for a, b in itertools.pairwise(nodes)]
         repeaters = tuple(top.node(node).repeater for node in nodes[1:-1])
         latency = signalling_latency_ns([link.delay_ns for link in links], [r.bsm_ns for r in repeaters])
-        return Chain(tuple(option_distribution(link.best) for link in links), repeaters,
-                     top.node(nodes[0]).memory, top.node(nodes[-1]).memory, latency)
+        stored = tuple(moved(option_distribution(link.best), top.node(link.a).move_fidelity,
+                             top.node(link.b).move_fidelity) for link in links)
+        return Chain(stored, repeaters, top.node(nodes[0]).memory, top.node(nodes[-1]).memory, latency)
 
     def best_case_fidelity(self, nodes: Sequence[int]) -> float:
         """F_worst(τ = 0) with the best options: the most any cutoff policy can promise on this path."""

@@ -35,6 +35,8 @@ from protocols.network.model import (
     WorstCase,
     chain_distribution,
     characters,
+    move_fidelity,
+    moved,
     signalling_latency_ns,
     worst_case_fidelity,
 )
@@ -93,6 +95,11 @@ class NodeCap:
     def repeater(self) -> Repeater:
         return Repeater(self.memory, self.gate_fidelity, self.readout_fidelity, self.gate_ns + self.readout_ns)
 
+    @property
+    def move_fidelity(self) -> float:
+        """The fidelity of the move to storage each link pair's half here gets (1: none)."""
+        return move_fidelity(self.storage_qubits, self.gate_fidelity)
+
 
 @dataclass(frozen=True, slots=True)
 class LinkCap:
@@ -128,8 +135,9 @@ class HopRule:
     """Minimum Fidelity of the hop's link CREATEs (:func:`selecting_minimum`): the link layer picks the
     fastest option at least this good, this one (unless another is within two quanta of it)."""
     distil: DistilRule | None = None
-    """How the hop distils its link pairs before they are swapped or delivered; ``option`` is then the
-    distilled pair as the model sees it (:func:`protocols.network.policy.distilled_option`)."""
+    """How the hop distils its link pairs before they are swapped or delivered. ``option`` is the pair as the
+    model sees it: the link layer's option after the moves to storage (:func:`stored_option`), distilled
+    (:func:`protocols.network.policy.distilled_option`) when the hop distils."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,22 +242,29 @@ class _Path:
         return solve(min_fidelity, self.worst(choice), CUTOFF_SEARCH_PAIRS * self.pair_ns(choice))
 
 
+def stored_option(option: OptionCap, a: NodeCap, b: NodeCap) -> OptionCap:
+    """A link option's pair once the link layer moved its halves to storage at the ends that have some
+    (:func:`protocols.network.model.moved`): the state the network layer swaps, distils or delivers."""
+    return OptionCap(option.success, moved(option.distribution, a.move_fidelity, b.move_fidelity))
+
+
 def distilled_link(link: LinkCap, rule: DistilRule | None, a: NodeCap, b: NodeCap,
                    raw: dict[int, OptionCap], retry_ns: float = 0.0) -> LinkCap:
-    """``link`` as the model sees it when it distils by ``rule`` (each distilled option's raw one in ``raw``,
+    """``link`` as the model sees it: each option's pair after the moves to storage (:func:`stored_option`),
+    distilled by ``rule`` if there is one (each model option's raw one, as the link layer offers it, in ``raw``,
     by id). A round's wait is the hop's classical round trip, a gate and a readout, and ``retry_ns``: the
     expected time lost to retransmitted DISTILs (:func:`retry_ns`)."""
-    if rule is None:
-        raw.update((id(option), option) for option in link.options)
-        return link
     noise = RoundNoise((a.gate_fidelity, b.gate_fidelity), (a.readout_fidelity, b.readout_fidelity))
     wait = 2 * link.delay_ns + max(a.gate_ns + a.readout_ns, b.gate_ns + b.readout_ns) + retry_ns
     options = []
     for option in link.options:
-        success, distribution, _ = distilled_option(option.distribution, option.success, rule, noise,
-                                                    (a.memory, b.memory), wait)
-        options.append(OptionCap(success, distribution))
-        raw[id(options[-1])] = option
+        stored = stored_option(option, a, b)
+        if rule is not None:
+            success, distribution, _ = distilled_option(stored.distribution, stored.success, rule, noise,
+                                                        (a.memory, b.memory), wait)
+            stored = OptionCap(success, distribution)
+        options.append(stored)
+        raw[id(stored)] = option
     return LinkCap(link.link_id, link.link_label, link.peer_node, link.cycle_ns, link.delay_ns, tuple(options))
 
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from protocols.link.admission import LinkOption
-from protocols.network.model import Memory, Repeater, werner
+from protocols.network.model import Memory, Repeater, move_fidelity, werner
 from protocols.physical.hardware import BellDistribution
 
 if TYPE_CHECKING:
@@ -67,6 +67,11 @@ class NodeCaps:
     def repeater(self) -> Repeater:
         """This node as a repeater in the model: its halves stay in memory for the gate and the readout."""
         return Repeater(self.memory, self.gate_fidelity, self.readout_fidelity, self.gate_ns + self.readout_ns)
+
+    @property
+    def move_fidelity(self) -> float:
+        """The fidelity of the move to storage each link pair's half here gets (1: no storage, no move)."""
+        return move_fidelity(self.storage_qubits, self.gate_fidelity)
 
 
 def option_distribution(option: LinkOption) -> BellDistribution:
