@@ -14,7 +14,9 @@ rendezvous, at most :data:`EXPIRE_RETRIES` times in a row.
 A pair both ends reported holding is not retracted afterwards (link layer): the end that is not the master
 delivers its OK only on the CONFIRM and its retraction is the only cause of the master's, so when it reports a
 half, the master's is final too; when it is the source, it knows its own status before the target's arrives.
-The network layer settles its pairs the same way (the tail delivers first, the head on CONFIRM).
+The network layer's ends settle a pair the same way (the tail delivers first, the head on CONFIRM if it still
+holds its half); a pair poisoned after both ends delivered it is not caught here (its ERR EXPIRE comes after
+the use).
 """
 
 from __future__ import annotations
