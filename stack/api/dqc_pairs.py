@@ -24,16 +24,13 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeVar
+from typing import Protocol, TypeVar
 
 from protocols.packets import linkservice as ll
 from stack.api.context import AppContext
 from stack.api.epr import KeptPair
 from stack.api.errors import LinkError, QuantumError
 from stack.api.exchange import exchange_of
-
-if TYPE_CHECKING:
-    from stack.api.dqc import QpuRun
 
 T = TypeVar("T")
 NORES_RETRIES = 1000
@@ -47,6 +44,15 @@ sends ``b""``, the source its payload)."""
 STALE_EXPIRE_INTERVALS = 64
 """Exchange intervals an end that got its OK waits for the layer's ERR EXPIRE of a pair the other end saw
 retracted, before it discards its half anyway."""
+
+
+class PairCounts(Protocol):
+    """Where :class:`JointPairs` counts (:class:`stack.api.dqc.QpuRun`)."""
+
+    pairs_created: int
+    pairs_received: int
+    pairs_retried: int
+    nores_retries: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +69,7 @@ class JointPairs:
     """The pairs one QPU makes (as a joint instruction's source) or takes (as its target); counts them in
     ``run`` (``pairs_created``, ``pairs_received``, ``pairs_retried``, ``nores_retries``)."""
 
-    def __init__(self, ctx: AppContext, run: QpuRun, service: str = "auto") -> None:
+    def __init__(self, ctx: AppContext, run: PairCounts, service: str = "auto") -> None:
         self.ctx = ctx
         self.run = run
         self.service = service
