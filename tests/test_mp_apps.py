@@ -113,16 +113,19 @@ def test_a_distributed_ghz_circuit_under_qnet_up_gives_equal_bits_and_the_predic
     assert report is not None, proc.stdout + proc.stderr
     circuit = report["circuit"]
     if "error" in circuit:
-        # a late process can see a pair's CONFIRM before its own herald and retract the pair (ERR EXPIRE), which
-        # ends an execution (docs/architecture.md, "Known limits"): allowed only when the run says it was late
+        # a late process can see a pair's CONFIRM before its own herald and retract the pair (ERR EXPIRE); both
+        # ends retry it, and 16 in a row end an execution (docs/architecture.md, "Known limits"): allowed only
+        # when the run says it was late
         assert late(report) and proc.returncode == EXIT_APP_FAILED, proc.stderr
         assert "link layer answered ERR EXPIRE" in circuit["error"] and error_line(proc.stderr) == \
             f"qnet: error: {circuit['error']}", circuit
         return
     assert proc.returncode in (EXIT_OK, EXIT_LATE), proc.stdout + proc.stderr
     assert circuit["shots"] == shots and len(set(circuit["placement"])) == 3
-    assert circuit["ebits_per_shot"] > 0 and circuit["ebits_consumed"] == circuit["ebits_predicted"]
-    assert circuit["ebits_received"] == circuit["ebits_predicted"]
+    # a pair retracted (a late process) is asked for again, and counted in ebits_retried
+    assert circuit["ebits_per_shot"] > 0
+    predicted = circuit["ebits_predicted"] + circuit["ebits_retried"]
+    assert circuit["ebits_consumed"] == circuit["ebits_received"] == predicted
     assert sum(circuit["outcomes"].values()) == shots
     assert set(circuit["outcomes"]) <= {"0" * 24, "1" * 24}
     ledger = report["medium"]

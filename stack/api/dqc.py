@@ -13,43 +13,30 @@ each remote operation together with the partner QPU, over a pair of the link lay
 - ``teledata``: the qubit is teleported (:mod:`stack.api.transport`, QTP) and swapped from the communication
   qubit it arrived in into a data qubit.
 
-Before a pair is asked for, both ends meet (:meth:`QpuExecutor.rendezvous`), so a QPU's communication qubits only
-ever serve the instruction it is at. A pair the layer retracts (ERR EXPIRE: at one end, or at one end after the
-other's OK) is asked for again, after a new rendezvous, at both ends: they tell each other first (the target's
-status, then the source's bit or status), so neither uses a half whose partner is gone. Both ends of a joint
-instruction swap their bits through the application's
-:class:`Exchange` with the other QPU, which takes tags in the program's order (the same at both ends). The medium
-frees a measured qubit, so a measured circuit qubit is re-prepared in the state its outcome names."""
+Before a pair is asked for, both ends meet, so a QPU's communication qubits only ever serve the instruction it is
+at. Both remote operations that consume a pair get it from :class:`stack.api.dqc_pairs.JointPairs`, which has
+both ends agree that each holds its half before either uses it: the target sends its status, then the source,
+knowing both, its bit (cat-entangle), its go-ahead (teledata) or EXPIRED. A pair the layer retracts (ERR EXPIRE:
+at one end, or at one end after the other's OK) is asked for again, after a new rendezvous, at both ends. The
+source's use of its half is irreversible (a cat-entangle's controlled X and measurement; a teledata's Bell
+measurement, which takes the data qubit's state with it), so it comes only after that agreement: a teledata
+whose pair is retracted leaves the qubit where it was, and the next pair carries it. Both ends of a joint
+instruction swap their bits through the application's :class:`Exchange` with the other QPU, which takes tags in
+the program's order (the same at both ends). The medium frees a measured qubit, so a measured circuit qubit is
+re-prepared in the state its outcome names."""
 
 from __future__ import annotations
 
-import contextlib
 from collections import Counter
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TypeVar
 
 from protocols.apps.dqc import MEASURE_BASIS, PREPARE, RESET_BASIS, controlled_x, medium_gates
 from protocols.common import Basis
 from protocols.compiler import CatDisentangle, CatEntangle, DistributedProgram, Local, Teledata
-from protocols.packets import linkservice as ll
 from stack.api.context import AppContext
-from stack.api.epr import KeptPair
-from stack.api.errors import LinkError, QuantumError
+from stack.api.dqc_pairs import JointPairs
 from stack.api.exchange import exchange_of
-from stack.api.remote import teledata
-
-T = TypeVar("T")
-NORES_RETRIES = 1000
-NORES_BACKOFF_NS = 1_000_000
-EXPIRE_RETRIES = 16
-"""A cat-entangle's pair retracted (ERR EXPIRE) this many times in a row ends the execution (LinkError EXPIRE)."""
-EXPIRED = b"E"
-"""Payload of a cat-entangle's bit exchange from an end whose pair was retracted (otherwise the target sends
-nothing, the source its bit)."""
-STALE_EXPIRE_INTERVALS = 64
-"""Exchange intervals an end that got its OK waits for the layer's ERR EXPIRE of a pair the other end saw
-retracted, before it discards its half anyway."""
+from stack.api.transport import teleporter_of
 
 
 @dataclass(slots=True)
@@ -65,8 +52,8 @@ class QpuRun:
     nores_retries: int = 0
     """CREATEs the layer refused for lack of qubits (NORES), sent again."""
     pairs_retried: int = 0
-    """Pairs it made (as a cat-entangle's source) that were retracted (ERR EXPIRE at either end) and asked for
-    again; ``pairs_created`` counts them too."""
+    """Pairs it made (as a cat-entangle's or a teledata's source) that were retracted (ERR EXPIRE at either end)
+    and asked for again; ``pairs_created`` counts them too."""
 
 
 class QpuExecutor:
@@ -84,6 +71,7 @@ class QpuExecutor:
         self.copies: dict[int, int] = {}
         """Slot of the cat copy of each circuit qubit held here."""
         self.record: dict[int, int] = {}
+        self.pairs = JointPairs(ctx, self.run, service)
 
     async def shot(self) -> None:
         """One execution of the program: data qubits in |0⟩, every instruction, then every qubit given up."""
@@ -137,101 +125,22 @@ class QpuExecutor:
             self.ctx.discard(self.slots[qubit])
             self.slots[qubit] = self.prepare(RESET_BASIS[op.name], 0)
 
-    async def rendezvous(self, partner: str) -> None:
-        """Wait until ``partner`` has reached the same joint instruction. Only then is the pair asked for: a pair
-        made for an instruction the partner has not reached yet would hold one of its communication qubits while
-        it needs them for the instruction before (with another QPU), and neither could go on."""
-        exchange = exchange_of(self.ctx, partner)
-        await exchange.swap(exchange.tag(), b"")
-
-    async def retrying(self, partner: str, create: Callable[[], Awaitable[T]]) -> T:
-        """``create()`` (which sends a CREATE first), again after 1, 2, 4, ... round trips to ``partner`` (at most
-        NORES_BACKOFF_NS) while the layer answers NORES (the network layer's circuit table keeps closed circuits
-        for a while, up to ``[network] max_circuits``); the CREATE it refused never left this node, so the
-        partner just goes on waiting for the pair."""
-        wait = exchange_of(self.ctx, partner).retransmit_ns
-        for _ in range(NORES_RETRIES):
-            try:
-                return await create()
-            except LinkError as error:
-                if error.code != ll.ERR_NORES:
-                    raise
-            self.run.nores_retries += 1
-            await self.ctx.sleep(wait)
-            wait = min(2 * wait, NORES_BACKOFF_NS)
-        return await create()
-
     async def cat_entangle(self, op: CatEntangle) -> None:
-        here = self.qpu == op.source
-        partner = op.target if here else op.source
-        exchange = exchange_of(self.ctx, partner)
-        self.run.remote_ops["cat_entangle"] += 1
-        for _ in range(EXPIRE_RETRIES):
-            await self.rendezvous(partner)
-            tag = exchange.tag()
-            if await (self._entangle_source(op, tag) if here else self._entangle_target(op, tag)):
-                return
-            self.run.pairs_retried += here
-        raise LinkError(ll.ERR_EXPIRE)
-
-    async def _entangle_source(self, op: CatEntangle, tag: int) -> bool:
-        """One try: the pair, the target's status, then the CNOT's bit (True) or, if either end's pair was
-        retracted, EXPIRED (False)."""
-        ctx, exchange = self.ctx, exchange_of(self.ctx, op.target)
-        socket = ctx.epr_socket(op.target, self.service)
-        pair = await self._pair(self.retrying(op.target, socket.create_one))
-        self.run.pairs_created += 1
-        if pair is None or await exchange.receive(tag) == EXPIRED:
-            await self._drop(pair, exchange.retransmit_ns)
-            await exchange.swap(tag, EXPIRED)
-            return False
-        control = self.copies[op.qubit] if op.from_copy else self.slots[op.qubit]
-        self.gate(controlled_x("Z" if op.from_copy else op.basis), (control, pair.slot))
-        bit = await ctx.measure(pair.slot, Basis.Z)
-        await exchange.swap(tag, bytes([bit]))
-        return True
-
-    async def _entangle_target(self, op: CatEntangle, tag: int) -> bool:
-        """One try: the pair, this end's status, the source's bit (True) or EXPIRED (False)."""
-        ctx, exchange = self.ctx, exchange_of(self.ctx, op.source)
-        pair = await self._pair(ctx.epr_socket(op.source, self.service).recv_one())
-        self.run.pairs_received += 1
-        theirs = await exchange.swap(tag, b"" if pair is not None else EXPIRED)
-        if pair is None or theirs == EXPIRED:
-            await self._drop(pair, exchange.retransmit_ns)
-            return False
-        if theirs[0]:
-            ctx.gate("X", pair.slot)
-        self.copies[op.qubit] = pair.slot
-        return True
-
-    @staticmethod
-    async def _pair(made: Awaitable[KeptPair]) -> KeptPair | None:
-        """The pair, or None if the layer retracted it (ERR EXPIRE)."""
-        try:
-            return await made
-        except LinkError as error:
-            if error.code != ll.ERR_EXPIRE:
-                raise
-            return None
-
-    async def _drop(self, pair: KeptPair | None, interval_ns: int) -> None:
-        """Give up a half whose other end was retracted: wait (bounded) for this end's ERR EXPIRE of it, so that
-        it is not taken for a later request's, then discard the qubit (unless the layer already did)."""
-        if pair is None:
-            return
+        """The source's controlled X onto its half of an agreed pair, the half measured in Z and the bit sent;
+        the target flips its half when the bit is 1: that half is the copy."""
         ctx = self.ctx
-        deadline = ctx.now + STALE_EXPIRE_INTERVALS * interval_ns
-        while ctx.now < deadline:
-            stale = next((m for m in ctx._messages if isinstance(m, ll.Err) and m.err == ll.ERR_EXPIRE
-                          and m.create_id == pair.create_id), None)
-            if stale is not None:
-                ctx._messages.remove(stale)
-                break
-            ctx.port.set_timer(deadline)
-            await ctx._wait()
-        with contextlib.suppress(QuantumError):
-            ctx.discard(pair.slot)
+        self.run.remote_ops["cat_entangle"] += 1
+        if self.qpu == op.source:
+            agreed = await self.pairs.create(op.target)
+            control = self.copies[op.qubit] if op.from_copy else self.slots[op.qubit]
+            self.gate(controlled_x("Z" if op.from_copy else op.basis), (control, agreed.pair.slot))
+            bit = await ctx.measure(agreed.pair.slot, Basis.Z)
+            await self.pairs.settle(op.target, agreed, bytes([bit]))
+            return
+        agreed = await self.pairs.receive(op.source)
+        if agreed.theirs[0]:
+            ctx.gate("X", agreed.pair.slot)
+        self.copies[op.qubit] = agreed.pair.slot
 
     async def cat_disentangle(self, op: CatDisentangle) -> None:
         ctx = self.ctx
@@ -247,17 +156,19 @@ class QpuExecutor:
             ctx.gate(op.basis, self.slots[op.qubit])
 
     async def teledata(self, op: Teledata) -> None:
+        """The qubit teleported (QTP) over an agreed pair: the source sends its go-ahead, then Bell-measures
+        (the data qubit's state is gone from here only then); the target waits for the corrections and swaps
+        the qubit from the communication qubit it arrived in into a data qubit."""
         ctx = self.ctx
         self.run.remote_ops["teledata"] += 1
-        await self.rendezvous(op.target if self.qpu == op.source else op.source)
+        teleporter = teleporter_of(ctx)
         if self.qpu == op.source:
-            slot = self.slots.pop(op.qubit)
-            await self.retrying(op.target, lambda: teledata(ctx, op.target, slot, "send", self.service))
-            self.run.pairs_created += 1
+            agreed = await self.pairs.create(op.target, correct=False)     # QTP folds the Bell index in
+            await self.pairs.settle(op.target, agreed, b"")
+            await teleporter.send_over(op.target, self.slots.pop(op.qubit), agreed.pair)
             return
-        arrived = await teledata(ctx, op.source, None, "recv", self.service)
-        assert arrived is not None
-        self.run.pairs_received += 1
+        agreed = await self.pairs.receive(op.source)
+        arrived = await teleporter.recv_over(op.source, agreed.pair)
         slot = ctx.qubit()
         ctx.gate("SWAP", arrived, slot)
         ctx.discard(arrived)
