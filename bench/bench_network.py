@@ -71,10 +71,16 @@ def peer_run(python: str, hops: int, pairs: int) -> tuple[float, int, float, flo
     """(wall s, pairs delivered, emulated s, CPU s) of SeQUeNCe's chain of ``hops`` hops, as
     peer_sequence_chain.py measures it (build and run, in its own process)."""
     command = [python, str(PEER), "--hops", str(hops), "--pairs", str(pairs)]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+    except OSError as error:
+        raise SystemExit(f"cannot run {python}: {error.strerror}") from None
     if done.returncode != 0:
-        raise SystemExit(f"{' '.join(command)} failed ({done.returncode}): {done.stderr.strip()[-500:]}")
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise SystemExit(f"{' '.join(command)} failed ({done.returncode}): {last}")
     fields = done.stdout.split("\n")[-2].split()    # K pairs wall CPU emulated pairs/wall-s wall-s/pair
+    if int(fields[1]) < pairs:
+        raise SystemExit(f"{' '.join(command)} delivered {fields[1]} of {pairs} pairs")
     return float(fields[2]), int(fields[1]), float(fields[4]), float(fields[3])
 
 
