@@ -17,7 +17,8 @@ bench_network.py's chain as SeQUeNCe's model allows:
   The end routers have ``--memories`` memories, the interior ones twice that (SeQUeNCe reserves
   ``memory_size`` memories per side of a swapping node). Ours: 2 communication + 2 storage qubits per QPU.
 - Swapping: SeQUeNCe's reservation rules (nested: the middle nodes of ever shorter sub-paths swap first, so
-  K a power of two gives a balanced tree; ours swaps in any order), success probability 1, degradation 1
+  K a power of two gives a balanced tree; ours swaps at each repeater as soon as it holds a half on each
+  side), success probability 1, degradation 1
   (ideal, like ours). Purification: the EP rules are disabled in each router's rule registry, and the
   request's fidelity target (0.01) is below anything a pair reaches, so no rule ever waits on fidelity.
 - Classical: a channel between every two routers (SeQUeNCe's swapping sends its results straight to the
