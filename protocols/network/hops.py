@@ -8,15 +8,6 @@ discarded, delivered, expired) with CREDIT RELEASED(seq). The origin may have W 
 requested, or made and not yet released at both ends. So a hop never holds more than W halves of a circuit
 at either end, and a repeater with 2W qubits reserved never deadlocks its two hops.
 
-A repeater that is the granter of its right-hand hop (towards the tail) and swaps a right half whose
-partner's TRACK is already in sends no CREDIT RELEASED for it: the TRACK it forwards at once about that half
-(reliable, to the same neighbour) returns the credit (:meth:`Hops.tracked`). If the half dies before that
-TRACK is acknowledged (its retransmissions then stop), CREDIT RELEASED goes as well (:meth:`Hops.untracked`).
-When the partner's TRACK is not in yet, CREDIT RELEASED goes at the swap as before (the credit never waits
-for a TRACK), and that TRACK, later, returns nothing new: a second release of a credit is ignored. The
-head's TRACKs return no credit (the head sends them before it is done with its half), nor do a distilling
-hop's (its halves are not the link pairs).
-
 The link layer's replies come to port 7773: ACK and ERR name the Create ID (the origin's own, or, at the
 granter, the origin's, learned with the origin node from the OKs), OKs name the label as Purpose ID. A link
 ERR EXPIRE retracts pairs; any other ERR ends the hop's request: NORES is retried with exponential backoff,
@@ -34,7 +25,7 @@ from dataclasses import dataclass, field
 from protocols.common import QNCP_PORT, Actions
 from protocols.network.circuit import Circuit
 from protocols.network.context import Node
-from protocols.network.types import LEFT, RIGHT, Half, HalfState, Handle
+from protocols.network.types import Half, Handle
 from protocols.packets import linkservice as ll
 from protocols.packets.qncp import PairMessage
 from protocols.packets.qncp_common import CREDIT, CREDIT_ACK, CREDIT_READY, CREDIT_RELEASED
@@ -46,7 +37,6 @@ LINK_FAILURES = {ll.ERR_TIMEOUT: ll.ERR_TIMEOUT, ll.ERR_NOTIME: ll.ERR_TIMEOUT, 
                  ll.ERR_REJECTED: ll.ERR_REJECTED, ll.ERR_OTHER: ll.ERR_DOWN, ll.ERR_CREATE: ll.ERR_OTHER,
                  ll.ERR_NORES: ll.ERR_NORES}
 """A hop request's link ERR → the code the circuit is torn down with."""
-FREED_KEPT = 1024
 
 
 @dataclass(slots=True)
@@ -77,9 +67,6 @@ class HopFlow:
     peer_released: set[int] = field(default_factory=set)
     backoff: int = 0
     retrying: bool = False
-    freed: dict[int, None] = field(default_factory=dict)
-    """Origin: the credits returned last (oldest first, at most :data:`FREED_KEPT`): a late duplicate release
-    of one of them is ignored."""
 
     @property
     def key(self) -> FlowKey:
@@ -161,44 +148,9 @@ class Hops:
         circuit = self.node.circuits.get(half.circuit)
         if circuit is None or not circuit.generating:
             return Actions()
-        if self._tracked_now(circuit, half):
-            half.credit_by_track = True      # the TRACK this repeater forwards now about it returns the credit
-            return Actions()
-        return self._release(circuit, flow, half.seq, now)
-
-    def _tracked_now(self, circuit: Circuit, half: Half) -> bool:
-        """``half`` is a right half this repeater has just swapped, whose TRACK goes to the hop's origin at once
-        (its partner's TRACK is in)."""
-        if half.state != HalfState.SWAPPED or half.side != RIGHT or half.tracked or half.partner is None \
-                or circuit.hop(RIGHT).distil is not None:
-            return False
-        partner = self.node.half(half.partner)
-        return partner is not None and partner.track is not None
-
-    def untracked(self, half: Half, now: int) -> Actions:
-        """``half``, whose credit goes with its TRACK, died before that TRACK was acknowledged: CREDIT RELEASED
-        returns it (the origin ignores it if the TRACK did)."""
-        if not half.credit_by_track:
-            return Actions()
-        half.credit_by_track = False
-        flow = self.flows.get((half.circuit, half.side))
-        circuit = self.node.circuits.get(half.circuit)
-        if flow is None or flow.link_id != half.link_id or circuit is None or not circuit.generating:
-            return Actions()
-        return self._release(circuit, flow, half.seq, now)
-
-    def tracked(self, circuit: Circuit, link_id: int, seq: int, sender: int, now: int) -> Actions:
-        """A TRACK about pair ``seq`` of the left hop came from ``sender``: if that is the hop's granter and a
-        repeater of the circuit (not the head), it swapped its half: its credit is returned."""
-        flow = self.flows.get((circuit.handle, LEFT))
-        if (flow is None or not flow.origin or flow.peer != sender or flow.link_id != link_id
-                or sender == circuit.head or circuit.hop(LEFT).distil is not None):
-            return Actions()
-        return self._peer_released(flow, seq, now)
-
-    def _release(self, circuit: Circuit, flow: HopFlow, seq: int, now: int) -> Actions:
-        message = self._credit(CREDIT, circuit, flow, seq, CREDIT_RELEASED, 0)
-        return self.node.reliable(("credit", circuit.handle, flow.link_id, seq), flow.peer, QNCP_PORT, message, now)
+        message = self._credit(CREDIT, circuit, flow, half.seq, CREDIT_RELEASED, 0)
+        return self.node.reliable(("credit", circuit.handle, flow.link_id, half.seq), flow.peer, QNCP_PORT,
+                                  message, now)
 
     def on_credit(self, message: PairMessage, peer: int, now: int) -> Actions:
         ack = PairMessage(CREDIT_ACK, message.circuit_id, message.head_node, message.link_label, message.pair_seq,
@@ -215,7 +167,8 @@ class Hops:
         if message.credit == CREDIT_READY:
             flow.ready = True
             return actions.extend(self.request(flow, now))
-        return actions.extend(self._peer_released(flow, message.pair_seq, now))
+        flow.peer_released.add(message.pair_seq)
+        return actions.extend(self._free(flow, message.pair_seq, now))
 
     def on_credit_ack(self, message: PairMessage) -> None:
         handle = (message.head_node, message.circuit_id)
@@ -224,20 +177,11 @@ class Hops:
         else:
             self.node.outbox.ack(("credit", handle, message.link_id, message.pair_seq))
 
-    def _peer_released(self, flow: HopFlow, seq: int, now: int) -> Actions:
-        if seq in flow.freed:
-            return Actions()                # a late duplicate (CREDIT RELEASED or TRACK) of a returned credit
-        flow.peer_released.add(seq)
-        return self._free(flow, seq, now)
-
     def _free(self, flow: HopFlow, seq: int, now: int) -> Actions:
         if seq in flow.outstanding and seq in flow.own_released and seq in flow.peer_released:
             flow.outstanding.discard(seq)
             flow.own_released.discard(seq)
             flow.peer_released.discard(seq)
-            flow.freed[seq] = None
-            if len(flow.freed) > FREED_KEPT:
-                del flow.freed[next(iter(flow.freed))]
             return self.request(flow, now)
         return Actions()
 

@@ -74,11 +74,7 @@ class Tracker:
             node.counters.malformed += 1
             return Actions()
         circuit = bound[0]
-        credit = self.hops.tracked(circuit, link.link_id, frame.pair_seq, sender, now)
-        return self._track(circuit, (link.link_id, frame.pair_seq), frame, sender, now).extend(credit)
-
-    def _track(self, circuit: Circuit, key: HalfKey, frame: TrackFrame, sender: int, now: int) -> Actions:
-        node = self.node
+        key = (link.link_id, frame.pair_seq)
         half = node.half(key)
         ack = self._pair(TRACK_ACK, circuit, key, frame.link_label, 0)
         actions = Actions(send=[(node.qncp(sender), ack)])
@@ -107,9 +103,6 @@ class Tracker:
     def on_track_ack(self, message: PairMessage) -> None:
         key = ("track", (message.head_node, message.circuit_id), (message.link_id, message.pair_seq))
         self.node.outbox.ack(key)
-        half = self.node.half(key[2])
-        if half is not None and half.tracked and half.circuit == key[1]:
-            half.credit_by_track = False    # the TRACK is in: it returned the half's credit to the hop's origin
 
     def early_expired(self, key: HalfKey, now: int) -> Actions:
         """No link OK for an early TRACK's half in time: it is unknown here (EXPIRE UNKNOWN back)."""
@@ -174,10 +167,8 @@ class Tracker:
             actions.extend(self._expire(circuit, half, reason, neighbour, now))
         if previous in (HalfState.HELD, HalfState.MEASURING, HalfState.MEASURED, HalfState.SWAPPING):
             actions.extend(self.hops.released(half, now))
-        if previous == HalfState.SWAPPED:
-            actions.extend(self.hops.untracked(half, now))
-            if half.partner is not None:
-                actions.extend(self._kill_partner(circuit, half.partner, reason, now))
+        if previous == HalfState.SWAPPED and half.partner is not None:
+            actions.extend(self._kill_partner(circuit, half.partner, reason, now))
         if previous == HalfState.DELIVERED and circuit is not None:
             actions.extend(self.on_retracted(circuit, half, now))
         node.linger(half, circuit, now)
@@ -192,10 +183,9 @@ class Tracker:
         self.node.outbox.ack(("track", partner.circuit, partner.key))
         neighbour = self._neighbour(circuit, partner)
         self.node.linger(partner, circuit, now)
-        actions = self.hops.untracked(partner, now)
         if circuit is None or neighbour is None:
-            return actions
-        return actions.extend(self._expire(circuit, partner, reason, neighbour, now))
+            return Actions()
+        return self._expire(circuit, partner, reason, neighbour, now)
 
     def _neighbour(self, circuit: Circuit | None, half: Half) -> int | None:
         hop = None if circuit is None else circuit.hops[half.side]

@@ -99,9 +99,6 @@ class Half:
     doomed: tuple[int, int | None] | None = None
     """A death (reason, from node) that came while the half was SWAPPING: applied at the result."""
     released: bool = False
-    credit_by_track: bool = False
-    """Repeater, right half swapped: its credit goes to the hop's origin with its TRACK, until that TRACK is
-    acknowledged (CREDIT RELEASED if the half dies before), :meth:`protocols.network.hops.Hops.released`."""
     tracked: bool = False
     """A TRACK about this half went to the right neighbour (head's hop-1 half, repeater's right half)."""
     distilled: float | None = None
