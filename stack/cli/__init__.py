@@ -6,6 +6,17 @@ import os
 # processes from a process with no thread but its own (stack/multiprocess/forked.py). Read when numpy loads.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-from stack.cli.commands import main
-
 __all__ = ["main"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``qnet`` with ``argv`` (default: ``sys.argv[1:]``) and return its exit status.
+
+    Imported from :mod:`stack.cli.commands` at the call, so that module and its siblings can import one
+    another through this package without an import cycle.
+
+        >>> main(["--help"])  # doctest: +SKIP
+    """
+    from stack.cli.commands import main as run
+
+    return run(argv)
