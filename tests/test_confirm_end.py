@@ -87,8 +87,8 @@ class Dropper:
         return True
 
 
-def lossy_run(monkeypatch: pytest.MonkeyPatch, msg_type: int, kind: str = "keep", storage: int = 0,
-              atomic: bool = False) -> tuple[RunResult, Dropper]:
+def drop_every(monkeypatch: pytest.MonkeyPatch, msg_type: int) -> Dropper:
+    """Patch the emulated network to drop what ``Dropper(msg_type)`` picks; returns the dropper."""
     dropper = Dropper(msg_type)
     send = Network.send
 
@@ -97,6 +97,12 @@ def lossy_run(monkeypatch: pytest.MonkeyPatch, msg_type: int, kind: str = "keep"
             send(self, src, sport, dst, payload)
 
     monkeypatch.setattr(Network, "send", lossy)
+    return dropper
+
+
+def lossy_run(monkeypatch: pytest.MonkeyPatch, msg_type: int, kind: str = "keep", storage: int = 0,
+              atomic: bool = False) -> tuple[RunResult, Dropper]:
+    dropper = drop_every(monkeypatch, msg_type)
     text = SCENARIO.format(kind=kind, storage=storage, atomic="atomic = true" if atomic else "")
     return run_scenario(load_text(text, "<confirm-end>")), dropper
 
@@ -230,14 +236,7 @@ def test_recv_one_ends_with_expire_when_every_confirm_of_its_pair_is_lost(monkey
     """The application at the other end (bob, node 2) waits in ``recv_one`` for a pair whose every CONFIRM is
     lost: it gets LinkError EXPIRE once the master gives the pair up, instead of waiting until the run's end
     (before: the run was cut off at its duration with bob still waiting)."""
-    dropper = Dropper(MSG_CONFIRM)
-    send = Network.send
-
-    def lossy(self: Network, src: int, sport: int, dst: Any, payload: bytes) -> None:
-        if not dropper(self, payload, dst):
-            send(self, src, sport, dst, payload)
-
-    monkeypatch.setattr(Network, "send", lossy)
+    dropper = drop_every(monkeypatch, MSG_CONFIRM)
     ended: dict[str, tuple[int, int]] = {}
 
     async def alice(ctx: AppContext) -> None:
