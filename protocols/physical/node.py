@@ -1,4 +1,5 @@
-"""Physical layer: a node's heralded-generation driver (and the station, re-exported).
+"""Physical layer: a node's heralded-generation driver (and, re-exported, the station and the events of the
+layer's service to the link layer, :mod:`protocols.physical.service`).
 
 With a station (single- and double-click schemes) a pair exists when the station's
 HERALD says so. Without one (source-in-the-middle, coupler) each end heralds its own half
@@ -17,94 +18,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
-from protocols.common import BELL_STATES, Actions, Address, Basis, BellState, ParseError, earliest
-from protocols.fastinit import fast_init
+from protocols.common import BELL_STATES, Actions, Address, BellState, ParseError, earliest
 from protocols.packets.heralding import MSG_HERALD, MSG_REPORT, OUTCOME_FAILURE, OUTCOME_SUCCESS, Herald
 from protocols.packets.heralding_batch import HeraldBatch, decode_qhp
-from protocols.physical.hardware import Arm, BellDistribution, Detection, Disarm, Discard, Emitted, EmittedBlock
+from protocols.physical.hardware import Arm, Detection, Disarm, Discard, Emitted, EmittedBlock
 from protocols.physical.parts import Assembly
+from protocols.physical.service import AttemptLost, BlockReady, PairReady, StartGeneration, StopGeneration
 from protocols.physical.station import Station, double_click_outcome, single_click_outcome
-
-
-@dataclass(frozen=True, slots=True)
-class StartGeneration:
-    """Link layer → physical layer: produce ``pairs`` pairs on ``link_id``."""
-
-    link_id: int
-    pairs: int
-    measure_basis: Basis | None = None
-    alpha: float | None = None
-    basis_choice: tuple[tuple[Basis, float], ...] = ()
-    block: int = 0
-    """Measure-directly in blocks of up to this many pairs (0: pair by pair)."""
-
-
-@dataclass(frozen=True, slots=True)
-class StopGeneration:
-    """Link layer → physical layer: stop attempting on ``link_id``."""
-
-    link_id: int
-
-
-@fast_init
-@dataclass(frozen=True, slots=True)
-class PairReady:
-    """Physical layer → link layer: a heralded pair (or measure-directly outcome)."""
-
-    link_id: int
-    slot: int
-    qubit_id: int
-    bell_state: BellState
-    attempt_seq: int
-    attempts: int
-    emission_time: int
-    distribution: BellDistribution
-    outcome: int | None
-    basis: Basis | None
-
-    @property
-    def count(self) -> int:
-        """Pairs this event delivers (a :class:`BlockReady` delivers many)."""
-        return 1
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class BlockReady:
-    """Physical layer → link layer: a block of measure-directly pairs, heralded by one BATCH.
-
-    ``bells`` is the Bell state the station announced for each pair, ``outcomes`` this end's outcome of each
-    (packed, ``numpy.packbits``), ``bases`` its basis of each; ``attempt_seq`` is the block's first attempt
-    (it names the block as an attempt names a pair), ``emission_time`` its last emission.
-    """
-
-    link_id: int
-    attempt_seq: int
-    attempts: int
-    emission_time: int
-    distribution: BellDistribution
-    bells: np.ndarray
-    outcomes: np.ndarray
-    bases: np.ndarray
-    slot: int = -1
-    outcome: int | None = 0
-    """Not None: like a measured pair, the block holds no qubit."""
-    bell_plane: bytes | None = None
-    """``bells`` packed as in the BATCH (2 bits each), if known: the OK-MB carries them on unchanged."""
-
-    @property
-    def count(self) -> int:
-        return len(self.bells)
-
-
-@dataclass(frozen=True, slots=True)
-class AttemptLost:
-    """Physical layer → link layer: no herald came in time; the qubit (or the block's qubits) was discarded."""
-
-    link_id: int
-    attempt_seq: int
-    count: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -307,5 +227,5 @@ class NodePhysical:
         return earliest(pending, min([h.detection_time + self.herald_timeout_ns for h in self.early.values()]))
 
 
-__all__ = ["AttemptLost", "Detection", "NodePhysical", "PairReady", "ReportingLink", "StartGeneration", "Station",
-           "StopGeneration", "double_click_outcome", "single_click_outcome"]
+__all__ = ["AttemptLost", "BlockReady", "Detection", "NodePhysical", "PairReady", "ReportingLink", "StartGeneration",
+           "Station", "StopGeneration", "double_click_outcome", "single_click_outcome"]
