@@ -120,7 +120,7 @@ def test_missing_files_and_networks_without_data_qubits(tmp_path: Path, capsys: 
 
 
 def test_qnet_run_does_not_import_the_compiler_s_heavy_dependencies() -> None:
-    code = ("import sys\nfrom stack.cli import commands\ncommands._parser()\n"
+    code = ("import sys\nfrom stack.cli import commands\ncommands.build_parser()\n"
             "print(sorted(m for m in ('mtkahypar', 'pyqasm', 'openqasm3', 'antlr4') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT,
                             timeout=60)

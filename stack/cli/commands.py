@@ -17,6 +17,7 @@ With no SCENARIO it runs ``examples/default.toml``. Every problem the user can f
 written after the run; 2 a bad command line or scenario (nothing was run); 130 interrupted
 (Ctrl-C); 141 standard output closed early (e.g. ``| head``).
 The exit statuses of ``up``, ``node`` and ``medium`` are listed in :mod:`stack.multiprocess.outcome`.
+The arguments are parsed by :mod:`stack.cli.parser`; this module runs the command they name.
 """
 
 from __future__ import annotations
@@ -25,18 +26,15 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 from stack import report as reporting
 from stack.cli.checks import UsageError, check_numbers, check_output
-from stack.cli.compile import add_parser as add_compile_parser
 from stack.cli.compile import main as compile_main
+from stack.cli.parser import DEFAULT_SCENARIO, build_parser
 from stack.runtime import run_scenario
 from stack.scenario import Scenario, ScenarioError, load
 from stack.sweep import command as sweep_command
-
-DEFAULT_SCENARIO = "examples/default.toml"
-DEFAULT_DILATION = 0.002
 
 
 def default_scenario() -> Path:
@@ -53,92 +51,6 @@ def _relative(path: Path) -> Path:
         return path.relative_to(Path.cwd())
     except ValueError:
         return path
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse with its errors as one ``qnet: error:`` line (status 2) instead of usage and error."""
-
-    def error(self, message: str) -> NoReturn:
-        print(f"qnet: error: {message} (see {self.prog} --help)", file=sys.stderr)
-        sys.exit(2)
-
-
-def version() -> str:
-    """The installed package's version (``unknown`` when run from a source tree that is not installed)."""
-    from importlib import metadata  # here: importing it costs ~30 ms that only --version needs
-
-    try:
-        return metadata.version("qnetstack")
-    except metadata.PackageNotFoundError:
-        return "unknown"
-
-
-class _Version(argparse.Action):
-    """``--version``, looked up only when asked for."""
-
-    def __init__(self, option_strings: list[str], dest: str, help: str | None = None) -> None:
-        super().__init__(option_strings, dest, nargs=0, help=help)
-
-    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
-        print(f"qnet {version()}")
-        parser.exit()
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="qnet", description="Packet-level quantum network emulator.")
-    parser.add_argument("--version", action=_Version, help="show the version and exit")
-    commands = parser.add_subparsers(dest="command", required=True)
-    run = commands.add_parser("run", help="emulate a scenario in virtual time and report")
-    run.add_argument("scenario", nargs="?", help=f"scenario TOML file (default: {DEFAULT_SCENARIO})")
-    run.add_argument("--seed", type=int, help="root seed (default: the scenario's run.seed)")
-    run.add_argument("--json", metavar="PATH", help="write the JSON report to PATH ('-' for stdout)")
-    run.add_argument("--pcap", metavar="PATH", help="capture file (default: out/<scenario>.pcap)")
-    run.add_argument("--no-pcap", action="store_true", help="do not write a capture")
-    run.add_argument("--quiet", action="store_true", help="no summary table")
-    plot = commands.add_parser("plot", help="draw a figure (PNG)")
-    plot.add_argument("figure", choices=["rate-vs-distance", "sync", "sweep"],
-                      help="rate-vs-distance: every scheme over distance; sync: clock offsets over a run; "
-                      "sweep: a figure of a sweep's results with error bars")
-    plot.add_argument("scenario", nargs="?", help=f"scenario TOML file (default: {DEFAULT_SCENARIO}); "
-                      "for sweep: the results directory")
-    plot.add_argument("--output", "-o", metavar="PATH", help="PNG to write (default: out/<figure>.png)")
-    plot.add_argument("--max-km", type=float, default=100.0, help="longest link of the sweep (default 100)")
-    plot.add_argument("--pairs", type=int, default=300, help="pairs per emulated point (default 300)")
-    plot.add_argument("--seed", type=int, help="root seed (default: the scenario's run.seed)")
-    sweep_command.add_plot_arguments(plot)
-    _multi_process_parsers(commands)
-    sweep_command.add_sweep_parser(commands, DEFAULT_SCENARIO)
-    add_compile_parser(commands)
-    return parser
-
-
-def _multi_process_parsers(commands: argparse._SubParsersAction[_Parser]) -> None:
-    from stack.multiprocess.realtime import DEFAULT_TOLERANCE_NS
-    from stack.multiprocess.udp import DEFAULT_BASE_PORT
-
-    up = commands.add_parser("up", help="run every node as its own process on localhost (real, dilated time)")
-    node = commands.add_parser("node", help="run one node process of a multi-process run (started by 'up')")
-    node.add_argument("name", help="the node's name in the scenario")
-    medium = commands.add_parser("medium", help="run the medium process of a multi-process run (started by 'up')")
-    for sub in (up, node, medium):
-        sub.add_argument("scenario", nargs="?", help=f"scenario TOML file (default: {DEFAULT_SCENARIO})")
-        sub.add_argument("--seed", type=int, help="root seed (default: the scenario's run.seed)")
-        sub.add_argument("--base-port", type=int,
-                         help=f"first UDP port of the port map on 127.0.0.1 (default: the scenario's run.base_port, "
-                         f"else {DEFAULT_BASE_PORT}; 0 with 'up': the first free block from 20000, reported in "
-                         "RUN_DIR/ports.json)")
-        sub.add_argument("--run-dir", required=sub is not up, metavar="DIR",
-                         help="directory for the medium socket, captures, logs and report")
-    for sub in (up, medium):
-        sub.add_argument("--dilation", type=float, default=DEFAULT_DILATION,
-                         help=f"emulated ns per wall ns (default {DEFAULT_DILATION})")
-        sub.add_argument("--tolerance-us", type=float, default=DEFAULT_TOLERANCE_NS / 1e3,
-                         help="emulated lateness that counts as a missed deadline (default %(default)s µs)")
-    up.add_argument("--json", metavar="PATH", help="write the JSON report to PATH ('-' for stdout)")
-    for sub in (up, medium):
-        sub.add_argument("--pcap", metavar="PATH", help="merged capture (default: RUN_DIR/merged.pcap)")
-        sub.add_argument("--no-pcap", action="store_true", help="do not merge the captures")
-        sub.add_argument("--quiet", action="store_true", help="no summary table")
 
 
 def _refused() -> tuple[type[Exception], ...]:
@@ -161,7 +73,7 @@ def _failed() -> type[Exception]:
 def main(argv: list[str] | None = None) -> int:
     """Run a ``qnet`` command; returns the exit status."""
     try:
-        status = _command(_parser().parse_args(argv))
+        status = _command(build_parser().parse_args(argv))
         sys.stdout.flush()                      # a closed pipe shows here, not at interpreter exit
         return status
     except _refused() as error:

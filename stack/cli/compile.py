@@ -1,7 +1,7 @@
 """``qnet compile CIRCUIT --network SCENARIO``: distribute a circuit over a scenario's QPUs (docs/compiler.md).
 
-Imported by :mod:`stack.cli.commands` for its parser only; the compiler (Mt-KaHyPar, the QASM parser) loads
-when the command runs, so ``qnet run`` never imports it.
+Imported by :mod:`stack.cli.parser` for its parser and by :mod:`stack.cli.commands` for :func:`main`; the
+compiler (Mt-KaHyPar, the QASM parser) loads when the command runs, so ``qnet run`` never imports it.
 """
 
 from __future__ import annotations
