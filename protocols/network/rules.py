@@ -2,7 +2,8 @@
 
 Inputs are plain dataclasses shaped like the wire's QCaps (§3.5.2): a :class:`NodeCap` per node of the route
 (the tail adds its own) and a :class:`LinkCap` per hop, as the upstream node of the hop reported it. The
-output is :class:`CircuitRules` (what SETUP_REPLY carries) or an error code:
+output is :class:`CircuitRules` (what SETUP_REPLY carries) or an error code. These records are
+:mod:`protocols.network.rule_types`' (re-exported here); this module decides:
 
 - window W: the head's proposal, lowered to what every node's free qubits hold (2W at repeaters, W at the
   ends); NORES when not even W = 1 fits;
@@ -25,27 +26,38 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from protocols.network.distillation import RoundNoise
 from protocols.network.model import (
     Chain,
-    Memory,
-    Repeater,
     WorstCase,
     chain_distribution,
     characters,
-    move_fidelity,
     moved,
     signalling_latency_ns,
     worst_case_fidelity,
 )
 from protocols.network.model import solve_cutoff as solve
 from protocols.network.policy import DistilRule, distilled_option
-from protocols.network.topology import LinkCaps, NodeCaps, option_distribution
+from protocols.network.rule_types import (
+    NO_RETRIES,
+    CircuitRules,
+    Demand,
+    HopRule,
+    LinkCap,
+    NodeCap,
+    OptionCap,
+    Retries,
+    link_cap,
+    node_cap,
+)
 from protocols.network.waiting import Generation, expected_generation_ns, mid_distribution
 from protocols.packets.linkservice import ERR_NORES, ERR_NOTIME, ERR_UNSUPP, FIDELITY_SCALE
-from protocols.physical.hardware import BellDistribution
+
+__all__ = ["CUTOFF_HOP_TIMES", "CUTOFF_SEARCH_PAIRS", "HOLD_PAIRS", "NO_RETRIES", "REQUEST_ROUND_TRIPS",
+           "CircuitRules", "Demand", "HopRule", "LinkCap", "NodeCap", "OptionCap", "Retries", "decide",
+           "distilled_link", "link_cap", "node_cap", "pareto", "retry_ns", "selecting_minimum", "stored_option",
+           "worst_fidelity"]
 
 CUTOFF_SEARCH_PAIRS = 100
 """τ is searched in [0, this many expected pair times]."""
@@ -55,134 +67,6 @@ HOLD_PAIRS = 20
 """Without a cutoff, an end holds a half at most this many expected pair times (plus the engine's linger)."""
 REQUEST_ROUND_TRIPS = 1.5
 """Round trips a hop's link request takes before generation starts, from the non-master end."""
-
-
-@dataclass(frozen=True, slots=True)
-class OptionCap:
-    """A link option on the wire: success probability per attempt and the Bell-diagonal state at the OK,
-    relative to the heralded state (index order 0, X, Z, Y)."""
-
-    success: float
-    distribution: BellDistribution
-
-    @property
-    def fidelity(self) -> float:
-        return self.distribution[0]
-
-
-@dataclass(frozen=True, slots=True)
-class NodeCap:
-    """A node's capabilities as the SETUP carries them (NodeCap, §3.5.2)."""
-
-    node_id: int
-    communication_qubits: int
-    storage_qubits: int
-    free_qubits: int
-    """Qubits not held or reserved by other circuits, not counting this circuit's own tentative reservation."""
-    bsm_success: float
-    t1_ns: float
-    t2_ns: float
-    gate_fidelity: float
-    readout_fidelity: float
-    gate_ns: int
-    readout_ns: int
-
-    @property
-    def memory(self) -> Memory:
-        return Memory(self.t1_ns, self.t2_ns)
-
-    @property
-    def repeater(self) -> Repeater:
-        return Repeater(self.memory, self.gate_fidelity, self.readout_fidelity, self.gate_ns + self.readout_ns)
-
-    @property
-    def move_fidelity(self) -> float:
-        """The fidelity of the move to storage each link pair's half here gets (1: none)."""
-        return move_fidelity(self.storage_qubits, self.gate_fidelity)
-
-
-@dataclass(frozen=True, slots=True)
-class LinkCap:
-    """A hop's capabilities as its upstream node reports them in the SETUP (LinkCap, §3.5.2)."""
-
-    link_id: int
-    link_label: int
-    peer_node: int
-    cycle_ns: int
-    delay_ns: int
-    options: tuple[OptionCap, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Demand:
-    """What the circuit must deliver: the application's CREATE fields and the head's proposed window."""
-
-    min_fidelity: float
-    pairs: int
-    max_time_ns: int = 0
-    """0: no limit."""
-    window: int = 1
-
-
-@dataclass(frozen=True, slots=True)
-class HopRule:
-    link_id: int
-    link_label: int
-    origin_node: int
-    """The end that sends the hop's link CREATEs: the higher node id."""
-    option: OptionCap
-    link_min_fidelity: float
-    """Minimum Fidelity of the hop's link CREATEs (:func:`selecting_minimum`): the link layer picks the
-    fastest option at least this good, this one (unless another is within two quanta of it)."""
-    distil: DistilRule | None = None
-    """How the hop distils its link pairs before they are swapped or delivered. ``option`` is the pair as the
-    model sees it: the link layer's option after the moves to storage (:func:`stored_option`), distilled
-    (:func:`protocols.network.policy.distilled_option`) when the hop distils."""
-
-
-@dataclass(frozen=True, slots=True)
-class Retries:
-    """The expected time a distillation round loses to retransmitted DISTILs (:func:`retry_ns`): per hop, and
-    between the circuit's ends."""
-
-    hops_ns: tuple[float, ...] = ()
-    end_ns: float = 0.0
-
-
-NO_RETRIES = Retries()
-
-
-@dataclass(frozen=True, slots=True)
-class CircuitRules:
-    route: tuple[int, ...]
-    window: int
-    cutoff_ns: int | None
-    """τ for halves held at repeaters (None: no cutoff; 0 on the wire)."""
-    end_cutoff_ns: int | None
-    """τ_end for halves held at the ends (None: no cutoff)."""
-    hold_limit_ns: int
-    """How long an end may hold a half at most: τ_end, or without cutoffs a safety limit."""
-    expected_pair_ns: int
-    model: BellDistribution
-    """D_mid: the end-to-end pair at its last swap, averaged over the expected waits."""
-    worst_fidelity: float
-    """F_worst(τ): every pair delivered under these cutoffs is at least this good."""
-    hops: tuple[HopRule, ...]
-    end_distil: DistilRule | None = None
-    """How the ends distil end-to-end pairs before delivering them (:mod:`protocols.network.end_plans`);
-    ``expected_pair_ns`` then counts the pairs the rounds take."""
-
-
-def node_cap(caps: NodeCaps, free_qubits: int) -> NodeCap:
-    """A node's NodeCap from its topology entry and its free qubits now."""
-    return NodeCap(caps.node_id, caps.communication_qubits, caps.storage_qubits, free_qubits, caps.bsm_success,
-                   caps.t1_ns, caps.t2_ns, caps.gate_fidelity, caps.readout_fidelity, caps.gate_ns, caps.readout_ns)
-
-
-def link_cap(caps: LinkCaps, node: int, label: int) -> LinkCap:
-    """The LinkCap ``node`` reports for its hop over ``caps`` with the label it proposes."""
-    options = tuple(OptionCap(option.success, option_distribution(option)) for option in caps.options)
-    return LinkCap(caps.link_id, label, caps.peer(node), caps.cycle_ns, caps.delay_ns, options)
 
 
 def pareto(options: Sequence[OptionCap]) -> tuple[OptionCap, ...]:
