@@ -3,27 +3,25 @@
 Setup, after draft-van-meter-qirg-quantum-connection-setup: the head sends SETUP along its route; each node
 acknowledges it (SETUP_ACK), checks it (INUSE: circuit id or label taken; NORES: no free qubits or a full
 circuit table; at the tail REJECTED: nothing listens), reserves qubits tentatively and forwards it with its
-QCap appended. The tail decides the rules from everything collected (:func:`protocols.network.rules.decide`:
-UNSUPP, NOTIME, NORES) and answers SETUP_REPLY, which every node acknowledges, installs and passes back; the
-head installs last. A refusal travels back the same way and releases what it passes. The head retries INUSE
-with another circuit id, and gives up with ERR TIMEOUT if no reply comes in time.
+QCap appended. The tail decides the rules from everything collected (:mod:`protocols.network.setup_decision`,
+:func:`protocols.network.rules.decide`: UNSUPP, NOTIME, NORES) and answers SETUP_REPLY, which every node
+acknowledges, installs and passes back; the head installs last. A refusal travels back the same way and
+releases what it passes. The head retries INUSE with another circuit id, and gives up with ERR TIMEOUT if no
+reply comes in time.
 """
 
 from __future__ import annotations
 
-import itertools
-
 import protocols.network.caps as caps
-import protocols.network.plans as plans
 import protocols.network.rules as rules
 from protocols.common import QNCP_PORT, Actions
 from protocols.network.circuit import Circuit, CircuitEvent, CircuitState, Hop
-from protocols.network.context import RTO_FLOOR_NS, Node
+from protocols.network.context import Node
 from protocols.network.ending import Ending
 from protocols.network.hops import Hops
-from protocols.network.model import Chain, signalling_latency_ns
-from protocols.network.policy import DistilRequest, DistilRule
+from protocols.network.policy import DistilRule
 from protocols.network.service import Admitted, Service
+from protocols.network.setup_decision import SetupDecision
 from protocols.network.types import LEFT, RIGHT, CircuitStats, Handle
 from protocols.packets import linkservice as ll
 from protocols.packets.qncp import HopAck, Setup, SetupReply
@@ -39,8 +37,8 @@ class Signalling:
         self.service = service
         self.hops = hops
         self.ending = ending
-        self.cutoffs = dict(cutoffs or {})
-        """Purpose ID → cutoff τ (ns) the tail uses instead of deriving it (the scenario's ``cutoff_us``)."""
+        self.decision = SetupDecision(node, cutoffs)
+        """The tail's choice of the rules (``cutoffs``: Purpose ID → τ in ns, the scenario's ``cutoff_us``)."""
         self.waiting: dict[int, tuple[Admitted, CircuitStats]] = {}
         """Head: requests refused NORES waiting to set up again, by Create ID."""
 
@@ -135,50 +133,19 @@ class Signalling:
                                             node.config.retries))
 
     def _decide(self, circuit: Circuit, setup: Setup, free: int, now: int) -> Actions:
+        """The tail: the circuit's rules (:class:`SetupDecision`) installed and SETUP_REPLY sent back, or the
+        refusal."""
         node = self.node
-        own = rules.node_cap(node.caps, free)
-        nodes = [caps.node_cap(q.node) for q in setup.qcaps] + [own]
-        links = [caps.link_cap(q.link) for q in setup.qcaps]
-        create = setup.create
-        demand = rules.Demand(ll.decode_fidelity(create.minimum_fidelity), create.number,
-                              create.max_time_ns() or 0, setup.window)
-        margin = 2 * node.topology.jitter(circuit.head, node.node_id)
-        try:
-            request = DistilRequest.from_create(create)
-        except ValueError:
-            request = None
-        decided = ll.ERR_UNSUPP if request is None else plans.decide(
-            demand, setup.route, nodes, links, margin, request, create.tpe != ll.TPE_MEASURE,
-            self._retries(setup.route))
-        if isinstance(decided, int):
+        message = self.decision.decide(circuit, setup, free)
+        if isinstance(message, int):
             node.circuits.forget(circuit.handle)
             node.refusals[circuit.handle[1]] = circuit.stats
-            return self._refuse(circuit.handle, node.node_id, circuit.hop(LEFT).peer, decided, now)
-        cutoff, end_cutoff = decided.cutoff_ns, decided.end_cutoff_ns
-        override = self.cutoffs.get(create.purpose_id)
-        if override:
-            latency = signalling_latency_ns([link.delay_ns for link in links],
-                                            [n.gate_ns + n.readout_ns for n in nodes[1:-1]]) + margin
-            cutoff, end_cutoff = override, override + latency
-        message = caps.reply(circuit.handle[1], circuit.head, decided, cutoff, end_cutoff)
-        circuit.stats.worst_fidelity = rules.worst_fidelity(_chain(decided, nodes, links, margin), cutoff)
+            return self._refuse(circuit.handle, node.node_id, circuit.hop(LEFT).peer, message, now)
         actions = self._install(circuit, message, now)
         circuit.fire(CircuitEvent.REPLY_OK)
         actions.extend(node.reliable(("reply", circuit.handle, circuit.hop(LEFT).peer), circuit.hop(LEFT).peer,
                                      QNCP_PORT, message.encode(), now, node.config.retries))
         return actions.extend(self.hops.start(circuit, now))
-
-    def _retries(self, route: tuple[int, ...]) -> rules.Retries:
-        """The expected time a distillation round loses to retransmissions: per hop, and between the ends
-        (from the fibres' classical loss, as the tail's topology knows it)."""
-        topology = self.node.topology
-
-        def lost(a: int, b: int) -> float:
-            rto = 2 * (topology.delay(a, b) + topology.jitter(a, b)) + RTO_FLOOR_NS
-            return rules.retry_ns(min(topology.delivery(a, b), topology.delivery(b, a)), rto)
-
-        return rules.Retries(tuple(lost(a, b) for a, b in itertools.pairwise(route)),
-                             lost(route[0], route[-1]))
 
     def _refuse(self, handle: Handle, tail: int, to: int, code: int, now: int) -> Actions:
         self.node.counters.refused += 1
@@ -302,12 +269,3 @@ class Signalling:
         if circuit.state == CircuitState.SETTING_UP:
             return self.ending.fail(circuit, ll.ERR_TIMEOUT, now)
         return self.ending.close(circuit, now) if circuit.state == CircuitState.RESERVED else Actions()
-
-
-def _chain(decided: rules.CircuitRules, nodes: list[rules.NodeCap], links: list[rules.LinkCap],
-           margin: int) -> Chain:
-    """The model chain of the decided options (for F_worst with the cutoff in force)."""
-    latency = signalling_latency_ns([link.delay_ns for link in links],
-                                    [n.gate_ns + n.readout_ns for n in nodes[1:-1]]) + margin
-    return Chain(tuple(hop.option.distribution for hop in decided.hops), tuple(n.repeater for n in nodes[1:-1]),
-                 nodes[0].memory, nodes[-1].memory, latency)
