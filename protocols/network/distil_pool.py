@@ -26,15 +26,17 @@ class Pool:
         self.moving: dict[int, HalfKey] = {}
         """Moves to storage under way, by the slot they leave."""
 
-    def pooled(self, circuit: Circuit, side: int) -> list[Half]:
-        hop = circuit.hop(side)
+    def pooled(self, circuit: Circuit, side: int | None = None) -> list[Half]:
+        """The held halves of ``circuit`` no round or move holds, oldest first: of its hop on ``side``, or of
+        any (None: the ends' pool of end-to-end pairs). Entries of halves that died meanwhile go."""
+        link_id = None if side is None else circuit.hop(side).link_id
         found = []
         for key, entry in list(self.entries.items()):
             half = self.node.half(key)
             if not entry.busy and (half is None or half.state == HalfState.DEAD):
-                del self.entries[key]               # died meanwhile (EXPIRE, link retraction, teardown)
+                del self.entries[key]               # died meanwhile (EXPIRE, link retraction, teardown, hold limit)
             elif (not entry.busy and half is not None and half.state == HalfState.HELD
-                    and half.circuit == circuit.handle and half.link_id == hop.link_id):
+                    and half.circuit == circuit.handle and (link_id is None or half.link_id == link_id)):
                 found.append(half)
         return found
 

@@ -27,16 +27,16 @@ both ends' gate and readout noise (:func:`protocols.network.distillation.distill
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 
+import protocols.network.distil_estimates as estimates
 import protocols.network.distillation as distillation
-from protocols.common import QNCP_PORT, Actions
+from protocols.common import Actions
 from protocols.network.circuit import Circuit
 from protocols.network.context import Node
 from protocols.network.distil_inflight import InFlight
+from protocols.network.distil_messages import HopMessages, HopRound, expired, repeated
 from protocols.network.distil_pool import Pool
 from protocols.network.distil_state import (
-    DistilStats,
     Entry,
     Round,
     RoundEvent,
@@ -44,16 +44,15 @@ from protocols.network.distil_state import (
     choose,
 )
 from protocols.network.hops import Hops
-from protocols.network.model import moved, werner
 from protocols.network.tracker import Tracker
-from protocols.network.types import Half, HalfEvent, HalfKey, HalfState, Handle
+from protocols.network.types import Half, HalfEvent, HalfKey, HalfState
 from protocols.packets import linkservice as ll
 from protocols.packets.qncp import Distil
-from protocols.packets.qncp_common import DISTIL, DISTIL_ACK, REASON_CUTOFF, REASON_UNKNOWN, SCOPE_HOP, STATUS_OK
-from protocols.physical.hardware import BellDistribution, CommandRejected, Discard, Distill, DistillResult, MoveResult
+from protocols.packets.qncp_common import REASON_CUTOFF, REASON_UNKNOWN, SCOPE_HOP, STATUS_OK
+from protocols.physical.hardware import CommandRejected, Discard, Distill, DistillResult, MoveResult
 
 ReadyCallback = Callable[[Circuit, Half, int], Actions]
-RoundKey = tuple[Handle, int, int, int]
+RoundKey = HopRound
 """(circuit, link id, kept pair sequence, sacrificed pair sequence)."""
 
 
@@ -64,6 +63,8 @@ class Distiller:
         self.node = node
         self.tracker = tracker
         self.hops = hops
+        self.messages = HopMessages(node)
+        """DISTIL and DISTIL_ACK on the wire."""
         self.pool = Pool(node)
         self.entries = self.pool.entries
         self.rounds: dict[RoundKey, Round] = {}
@@ -107,12 +108,12 @@ class Distiller:
     def add(self, circuit: Circuit, half: Half, now: int) -> Actions:
         """A new held half of a distilling hop."""
         half.distilling = True
-        estimate = self._elementary(circuit, half)
+        estimate = estimates.hop_pair(self.node, circuit, half)
         self.entries[half.key] = Entry(0, estimate)
         limit = circuit.cutoff_ns or circuit.hold_ns
         if limit:
             self.node.timers.schedule(("distil-hold", half.key), now + limit)
-        stats = self._stats(circuit, half.link_id)
+        stats = estimates.hop_stats(circuit, half.link_id)
         stats.elementary += 1
         stats.fidelity_before += estimate[0]
         return self._start(circuit, half.side, now)
@@ -150,10 +151,11 @@ class Distiller:
         key: RoundKey = (circuit.handle, kept.link_id, kept.seq, sacrificed.seq)
         entry, spent = self.entries[kept.key], self.entries[sacrificed.key]
         entry.busy = True
-        predicted = distillation.distill(rule.protocol, entry.estimate, spent.estimate, self._noise(circuit, kept))
+        noise = estimates.hop_noise(self.node, circuit, kept)
+        predicted = distillation.distill(rule.protocol, entry.estimate, spent.estimate, noise)
         self.rounds[key] = Round(kept.key, sacrificed.key, level, initiator, parity, predicted,
                                  (kept.slot, sacrificed.slot))
-        stats = self._stats(circuit, kept.link_id)
+        stats = estimates.hop_stats(circuit, kept.link_id)
         stats.attempted += 1
         stats.predicted_success += predicted.success_probability
         kept.link_bell = survivor
@@ -171,20 +173,6 @@ class Distiller:
         self.node.linger(half, self.node.circuits.get(half.circuit), now)
         return self.hops.released(half, now)
 
-    def _elementary(self, circuit: Circuit, half: Half) -> BellDistribution:
-        """A new pooled pair's estimate: its link OK's Goodness as a Werner state, after the moves to storage
-        that Goodness omits (the link layer moved the halves at the ends with storage before the OK)."""
-        own, peer = self.node.caps, self.node.topology.node(circuit.hop(half.side).peer)
-        return moved(werner(half.link_goodness), own.move_fidelity, peer.move_fidelity)
-
-    def _noise(self, circuit: Circuit, half: Half) -> distillation.RoundNoise:
-        own, peer = self.node.caps, self.node.topology.node(circuit.hop(half.side).peer)
-        return distillation.RoundNoise((own.gate_fidelity, peer.gate_fidelity),
-                                       (own.readout_fidelity, peer.readout_fidelity))
-
-    def _stats(self, circuit: Circuit, link_id: int) -> DistilStats:
-        return circuit.stats.distillation.setdefault(link_id, DistilStats())
-
     # -- results --------------------------------------------------------------------------------
     def on_result(self, result: DistillResult | CommandRejected, now: int) -> Actions:
         answered = self.measuring.answered(result)
@@ -199,7 +187,7 @@ class Distiller:
             found.fire(RoundEvent.REJECTED)
             actions = Actions(hardware=[Discard(slots[1])])      # nothing happened: the sacrificed qubit is there
             if not found.initiator:
-                actions.extend(self._answer(circuit, key, found, 0, ll.ERR_EXPIRE))
+                actions.extend(self.messages.answer(circuit, key, found, 0, ll.ERR_EXPIRE))
             return actions.extend(self._failed(circuit, key, found, found.initiator, now))
         found.outcome = result.outcome
         kept = self.node.half(found.kept)
@@ -207,9 +195,9 @@ class Distiller:
             found.fire(RoundEvent.RESULT)
             if kept is None or kept.state != HalfState.HELD:
                 return self._failed(circuit, key, found, False, now)
-            return self._send(circuit, key, found, now)
+            return self.messages.send(circuit, key, found, now)
         alive = kept is not None and kept.state == HalfState.HELD
-        actions = self._answer(circuit, key, found, result.outcome, STATUS_OK if alive else ll.ERR_EXPIRE)
+        actions = self.messages.answer(circuit, key, found, result.outcome, STATUS_OK if alive else ll.ERR_EXPIRE)
         if not alive:
             found.fire(RoundEvent.LOST)
             return actions.extend(self._failed(circuit, key, found, False, now))
@@ -227,7 +215,7 @@ class Distiller:
         found.fire(RoundEvent.MATCH)
         rule = circuit.hop(kept.side).distil
         assert rule is not None
-        stats = self._stats(circuit, kept.link_id)
+        stats = estimates.hop_stats(circuit, kept.link_id)
         stats.succeeded += 1
         entry.level, entry.estimate, entry.busy = found.level + 1, found.predicted.output, False
         if entry.level < rule.rounds:
@@ -251,25 +239,6 @@ class Distiller:
         return actions.extend(self._consume(kept, now)).extend(self._start(circuit, kept.side, now))
 
     # -- messages -------------------------------------------------------------------------------
-    def _message(self, kind: int, circuit: Circuit, key: RoundKey, found: Round, outcome: int,
-                 status: int = STATUS_OK) -> bytes:
-        rule = circuit.hop(self.node.half(found.kept).side).distil  # type: ignore[union-attr]
-        assert rule is not None
-        hop = circuit.hop(circuit.side_of(key[1]) or 0)
-        return Distil(kind, circuit.handle[1], circuit.head, hop.label, key[2], key[1], SCOPE_HOP, int(rule.protocol),
-                      key[3], found.level, outcome, status).encode()
-
-    def _send(self, circuit: Circuit, key: RoundKey, found: Round, now: int) -> Actions:
-        message = self._message(DISTIL, circuit, key, found, found.outcome)
-        peer = circuit.hop(circuit.side_of(key[1]) or 0).peer
-        return self.node.reliable(("distil", *key), peer, QNCP_PORT, message, now)
-
-    def _answer(self, circuit: Circuit, key: RoundKey, found: Round, outcome: int, status: int) -> Actions:
-        hop = circuit.hop(circuit.side_of(key[1]) or 0)
-        message = self._message(DISTIL_ACK, circuit, key, found, outcome, status)
-        found.answer = message
-        return Actions(send=[(self.node.qncp(hop.peer), message)])
-
     def on_distil(self, message: Distil, sender: int, now: int) -> Actions:
         """The initiator's outcome: this end's part of the round, then DISTIL_ACK."""
         circuit = self.node.circuits.get((message.head_node, message.circuit_id))
@@ -281,7 +250,7 @@ class Distiller:
         key: RoundKey = (circuit.handle, message.link_id, message.kept_pair_seq, message.sacrificed_pair_seq)
         found = self.rounds.get(key)
         if found is not None:            # a retransmission: the same answer (none yet while measuring)
-            return Actions(send=[(self.node.qncp(sender), found.answer)]) if found.answer else Actions()
+            return repeated(self.node, found, sender)
         kept, spent = (self.node.half((message.link_id, seq))
                        for seq in (message.kept_pair_seq, message.sacrificed_pair_seq))
         usable = [h is not None and h.state == HalfState.HELD and h.key in self.entries
@@ -294,8 +263,7 @@ class Distiller:
             if any(h is None or h.state == HalfState.EARLY for h in (kept, spent)) and not any(
                     h is not None and h.state == HalfState.DEAD for h in (kept, spent)):
                 return Actions()        # not here yet: the retransmission will find it
-            ack = replace(message, msg_type=DISTIL_ACK, status=ll.ERR_EXPIRE)
-            actions = Actions(send=[(self.node.qncp(sender), ack.encode())])
+            actions = expired(self.node, message, sender)
             for half, ok in zip((kept, spent), usable, strict=True):
                 if ok and half is not None:
                     actions.extend(self._consume_discard(half, now))
@@ -313,7 +281,7 @@ class Distiller:
     def on_distil_ack(self, message: Distil, now: int) -> Actions:
         handle = (message.head_node, message.circuit_id)
         key: RoundKey = (handle, message.link_id, message.kept_pair_seq, message.sacrificed_pair_seq)
-        if not self.node.outbox.ack(("distil", *key)):
+        if not self.messages.acked(key):
             return Actions()
         found, circuit = self.rounds.get(key), self.node.circuits.get(handle)
         if found is None or circuit is None or found.state != RoundState.AWAITING_PEER:

@@ -31,23 +31,23 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
+import protocols.network.distil_estimates as estimates
 import protocols.network.distillation as distillation
-from protocols.common import QNCP_PORT, Actions
+from protocols.common import Actions
 from protocols.network.circuit import Circuit, CircuitState
 from protocols.network.context import Node
 from protocols.network.distil_inflight import InFlight
+from protocols.network.distil_messages import EndMessages, EndRound, expired, repeated
 from protocols.network.distil_pool import Pool
-from protocols.network.distil_state import DistilStats, Entry, Round, RoundEvent, RoundState, choose
+from protocols.network.distil_state import Entry, Round, RoundEvent, RoundState, choose
 from protocols.network.hops import Hops
-from protocols.network.model import chain_distribution
 from protocols.network.tracker import Tracker
-from protocols.network.types import RIGHT, Half, HalfEvent, HalfKey, HalfState, Handle
+from protocols.network.types import RIGHT, Half, HalfEvent, HalfKey, HalfState
 from protocols.packets import linkservice as ll
 from protocols.packets.qncp import Distil
-from protocols.packets.qncp_common import DISTIL, DISTIL_ACK, REASON_UNKNOWN, SCOPE_END_TO_END, STATUS_OK
-from protocols.packets.qncp_distil import e2e_outcome, split_outcome
+from protocols.packets.qncp_common import REASON_UNKNOWN, STATUS_OK
+from protocols.packets.qncp_distil import split_outcome
 from protocols.physical.hardware import (
-    BellDistribution,
     CommandRejected,
     Discard,
     Distill,
@@ -56,7 +56,7 @@ from protocols.physical.hardware import (
 )
 
 ReadyCallback = Callable[[Circuit, Half, int], Actions]
-RoundKey = tuple[Handle, int, int]
+RoundKey = EndRound
 """(circuit, kept pair's Pair ID, sacrificed pair's Pair ID)."""
 
 
@@ -68,12 +68,12 @@ class EndDistiller:
         self.tracker = tracker
         self.hops = hops
         self.pool = Pool(node)
-        """Its moves out of communication qubits (as a distilling hop's pool)."""
+        """Its pooled halves and their moves out of communication qubits (as a distilling hop's pool)."""
         self.entries: dict[HalfKey, Entry] = self.pool.entries
         """Tail: its pooled halves; head: the halves DISTILs named."""
         self.rounds: dict[RoundKey, Round] = {}
-        self.announced: dict[RoundKey, int] = {}
-        """Each round's keep parity << 1 | survivor << 2 (the END_TO_END Outcome bits besides the outcome)."""
+        self.messages = EndMessages(node)
+        """DISTIL and DISTIL_ACK on the wire, and what each round announces in them."""
         self.measuring = InFlight[RoundKey]()
         """Distill commands under way."""
         self.on_ready: ReadyCallback = lambda circuit, half, now: Actions()
@@ -101,11 +101,8 @@ class EndDistiller:
         for key in [key for key in self.rounds if key[0] == circuit.handle]:
             if self.rounds[key].state != RoundState.MEASURING:
                 del self.rounds[key]
-                self.announced.pop(key, None)
-        for half_key in list(self.entries):
-            half = self.node.half(half_key)
-            if half is None or half.circuit == circuit.handle:
-                del self.entries[half_key]
+                self.messages.forget(key)
+        self.pool.forget(circuit)
 
     # -- the tail's pool ------------------------------------------------------------------------
     def add(self, circuit: Circuit, half: Half, now: int) -> Actions:
@@ -113,35 +110,19 @@ class EndDistiller:
         if half.end_pooled:
             return Actions()
         half.end_pooled = True
-        estimate = self._estimate(circuit, half, now)
+        estimate = estimates.end_pair(self.node, circuit, half, now)
         self.entries[half.key] = Entry(0, estimate)
-        stats = self.stats(circuit)
+        stats = estimates.end_stats(circuit)
         stats.elementary += 1
         stats.fidelity_before += estimate[0]
         return self._start(circuit, now)
-
-    def _estimate(self, circuit: Circuit, half: Half, now: int) -> BellDistribution:
-        stored = 0 if half.ok_at is None else max(0, now - half.ok_at)
-        peer = self.node.topology.node(circuit.head).memory
-        return chain_distribution([circuit.model], [self.node.caps.memory.channel(stored), peer.channel(stored)])
-
-    def _pooled(self, circuit: Circuit) -> list[Half]:
-        found = []
-        for key, entry in list(self.entries.items()):
-            half = self.node.half(key)
-            if half is None or half.state == HalfState.DEAD:
-                if not entry.busy:
-                    del self.entries[key]           # died meanwhile (hold limit, EXPIRE, teardown)
-            elif not entry.busy and half.state == HalfState.HELD and half.circuit == circuit.handle:
-                found.append(half)
-        return found
 
     def _start(self, circuit: Circuit, now: int) -> Actions:
         """The tail starts every round its pool allows."""
         rule = circuit.end_distil
         actions = Actions()
         while rule is not None and circuit.is_tail and circuit.state == CircuitState.ACTIVE:
-            pair = choose(rule, [(half.key, self.entries[half.key].level) for half in self._pooled(circuit)])
+            pair = choose(rule, [(half.key, self.entries[half.key].level) for half in self.pool.pooled(circuit)])
             if pair is None:
                 break
             kept, spent = (self.node.half(key) for key in pair)
@@ -167,12 +148,13 @@ class EndDistiller:
         entry = self.entries.setdefault(kept.key, Entry(level, circuit.model))
         other = self.entries.get(spent.key, Entry(0, circuit.model))
         entry.busy = True
-        predicted = distillation.distill(rule.protocol, entry.estimate, other.estimate, self._noise(circuit))
+        noise = estimates.end_noise(self.node, circuit)
+        predicted = distillation.distill(rule.protocol, entry.estimate, other.estimate, noise)
         initiator = circuit.is_tail
         self.rounds[key] = Round(kept.key, spent.key, level, initiator, parity, predicted, (kept.slot, spent.slot))
-        self.announced[key] = e2e_outcome(0, parity, survivor)
+        self.messages.announce(key, parity, survivor)
         if initiator:
-            stats = self.stats(circuit)
+            stats = estimates.end_stats(circuit)
             stats.attempted += 1
             stats.predicted_success += predicted.success_probability
         command = Distill(kept.slot, spent.slot, rule.protocol, survivor if rule.twirls else None)
@@ -194,17 +176,6 @@ class EndDistiller:
         actions = Actions(hardware=[Discard(half.slot)]) if half.slot is not None else Actions()
         return actions.extend(self._consume(half, now))
 
-    def _noise(self, circuit: Circuit) -> distillation.RoundNoise:
-        head, tail = (self.node.topology.node(n) for n in (circuit.head, circuit.tail))
-        return distillation.RoundNoise((tail.gate_fidelity, head.gate_fidelity),
-                                       (tail.readout_fidelity, head.readout_fidelity))
-
-    @staticmethod
-    def stats(circuit: Circuit) -> DistilStats:
-        if circuit.stats.end_distillation is None:
-            circuit.stats.end_distillation = DistilStats()
-        return circuit.stats.end_distillation
-
     # -- results --------------------------------------------------------------------------------
     def on_result(self, result: DistillResult | CommandRejected, now: int) -> Actions:
         answered = self.measuring.answered(result)
@@ -218,7 +189,7 @@ class EndDistiller:
             found.fire(RoundEvent.REJECTED)
             actions = Actions(hardware=[Discard(slots[1])])      # nothing happened: the sacrificed qubit is there
             if not found.initiator:
-                actions.extend(self._answer(circuit, key, found, 0, ll.ERR_EXPIRE))
+                actions.extend(self.messages.answer(circuit, key, found, 0, ll.ERR_EXPIRE))
             return actions.extend(self._failed(circuit, key, found, found.initiator, now))
         found.outcome = result.outcome
         kept = self.node.half(found.kept)
@@ -227,10 +198,8 @@ class EndDistiller:
             found.fire(RoundEvent.RESULT)
             if not alive:
                 return self._failed(circuit, key, found, False, now)
-            message = self._message(DISTIL, circuit, key, found, found.outcome)
-            return self.node.reliable(("distil-e2e", *key), circuit.head, QNCP_PORT, message, now,
-                                      hops=len(circuit.route) - 1)
-        actions = self._answer(circuit, key, found, result.outcome, STATUS_OK if alive else ll.ERR_EXPIRE)
+            return self.messages.send(circuit, key, found, now)
+        actions = self.messages.answer(circuit, key, found, result.outcome, STATUS_OK if alive else ll.ERR_EXPIRE)
         if not alive:
             found.fire(RoundEvent.LOST)
             return actions.extend(self._failed(circuit, key, found, False, now))
@@ -250,7 +219,7 @@ class EndDistiller:
         if not found.initiator or rule is None:
             del self.entries[kept.key]      # the head keeps no pool (its half may be CONFIRMed at any time)
             return Actions()
-        stats = self.stats(circuit)
+        stats = estimates.end_stats(circuit)
         stats.succeeded += 1
         if entry.level < rule.rounds:
             return self._start(circuit, now)
@@ -263,7 +232,7 @@ class EndDistiller:
     def _failed(self, circuit: Circuit, key: RoundKey, found: Round, expire: bool, now: int) -> Actions:
         """The round failed: the kept half goes (with EXPIRE towards the other end when it may not know)."""
         self.rounds.pop(key, None)
-        self.announced.pop(key, None)
+        self.messages.forget(key)
         kept = self.node.half(found.kept)
         if kept is None or kept.state == HalfState.DEAD:
             self.entries.pop(found.kept, None)
@@ -274,20 +243,6 @@ class EndDistiller:
         return self._discard(kept, now).extend(self._start(circuit, now))
 
     # -- messages -------------------------------------------------------------------------------
-    def _message(self, kind: int, circuit: Circuit, key: RoundKey, found: Round, outcome: int,
-                 status: int = STATUS_OK) -> bytes:
-        rule = circuit.end_distil
-        assert rule is not None
-        link_id, label = circuit.first_link
-        value = outcome | self.announced.get(key, 0)
-        return Distil(kind, circuit.handle[1], circuit.head, label, key[1], link_id, SCOPE_END_TO_END,
-                      int(rule.protocol), key[2], found.level, value, status).encode()
-
-    def _answer(self, circuit: Circuit, key: RoundKey, found: Round, outcome: int, status: int) -> Actions:
-        message = self._message(DISTIL_ACK, circuit, key, found, outcome, status)
-        found.answer = message
-        return Actions(send=[(self.node.qncp(circuit.tail), message)])
-
     def on_distil(self, message: Distil, sender: int, now: int) -> Actions:
         """The head: the tail's outcome; this end's part of the round, then DISTIL_ACK."""
         circuit = self.node.circuits.get((message.head_node, message.circuit_id))
@@ -299,14 +254,13 @@ class EndDistiller:
         key: RoundKey = (circuit.handle, message.kept_pair_seq, message.sacrificed_pair_seq)
         found = self.rounds.get(key)
         if found is not None:            # a retransmission: the same answer (none yet while measuring)
-            return Actions(send=[(self.node.qncp(sender), found.answer)]) if found.answer else Actions()
+            return repeated(self.node, found, sender)
         kept, spent = (self.node.half((message.link_id, seq))
                        for seq in (message.kept_pair_seq, message.sacrificed_pair_seq))
         usable = [h is not None and h.state == HalfState.HELD and h.slot is not None
                   and not (h.key in self.entries and self.entries[h.key].busy) for h in (kept, spent)]
         if not all(usable) or kept is spent:
-            ack = replace(message, msg_type=DISTIL_ACK, status=ll.ERR_EXPIRE)
-            actions = Actions(send=[(self.node.qncp(sender), ack.encode())])
+            actions = expired(self.node, message, sender)
             for half, ok in zip((kept, spent), usable, strict=True):
                 if ok and half is not None and half.state == HalfState.HELD:
                     actions.extend(self._discard(half, now))
@@ -320,7 +274,7 @@ class EndDistiller:
     def on_distil_ack(self, message: Distil, now: int) -> Actions:
         """The tail: the head's outcome (or EXPIRE); keep or discard."""
         key: RoundKey = ((message.head_node, message.circuit_id), message.kept_pair_seq, message.sacrificed_pair_seq)
-        if not self.node.outbox.ack(("distil-e2e", *key)):
+        if not self.messages.acked(key):
             return Actions()
         found, circuit = self.rounds.get(key), self.node.circuits.get(key[0])
         if found is None or circuit is None or found.state != RoundState.AWAITING_PEER:
