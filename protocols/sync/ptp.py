@@ -1,11 +1,10 @@
 """PTPv2 ordinary clock (sans-IO): two-step, end-to-end delay mechanism, unicast over UDP.
 
-One engine per node and PTP port; the best master clock algorithm (1588 clause 9.3,
-simplified: one Announce qualifies a foreign master, see ``ptp_types.dataset_vector``)
-makes it master or slave. A master sends Announce and Sync to each of its ``peers``
-(unicast), a Follow_Up with the precise t1 when the Sync's transmit timestamp comes back,
-and answers Delay_Req with Delay_Resp. A slave sends one Delay_Req per Follow_Up, and
-with t1..t4 of one exchange computes (convention: slave − master)::
+One engine per node and PTP port; the best master clock algorithm (:mod:`protocols.sync.ptp_bmca`)
+makes it master or slave; :mod:`protocols.sync.ptp_messages` builds and counts what it sends. A master
+sends Announce and Sync to each of its ``peers`` (unicast), a Follow_Up with the precise t1 when the
+Sync's transmit timestamp comes back, and answers Delay_Req with Delay_Resp. A slave sends one Delay_Req
+per Follow_Up, and with t1..t4 of one exchange computes (convention: slave − master)::
 
     offset = ((t2 − t1) − (t4 − t3)) / 2      mean path delay = ((t2 − t1) + (t4 − t3)) / 2
 
@@ -40,11 +39,12 @@ from typing import Any
 
 from protocols.common import Actions, Address, ParseError
 from protocols.packets import ptp as wire
-from protocols.packets.ptp import MESSAGE_NAMES, Announce, PtpMessage
+from protocols.packets.ptp import MESSAGE_NAMES, PtpMessage
+from protocols.sync.ptp_bmca import ForeignMasters, own_announce, recommended_state
+from protocols.sync.ptp_messages import PortMessages
 from protocols.sync.ptp_types import (
     ClockQuality,
     Exchange,
-    ForeignMaster,
     OffsetSample,
     PortState,
     TransparentClock,
@@ -85,19 +85,20 @@ class PtpClock:
     parent: tuple[int, int] | None = None
     samples: list[OffsetSample] = field(default_factory=list)
     counters: dict[str, int] = field(default_factory=dict)
-    _foreign: dict[tuple[int, int], ForeignMaster] = field(default_factory=dict)
+    _foreign: ForeignMasters = field(default_factory=ForeignMasters)
     _parent_address: str = ""
     _listen_until: float = 0.0
     _next_announce: float = math.inf
     _next_sync: float = math.inf
-    _seq: dict[int, int] = field(default_factory=dict)
     _sync_sent: set[tuple[str, int]] = field(default_factory=set)
     _exchange: Exchange | None = None
     _early_follow_up: PtpMessage | None = None
     servo: PiServo = field(init=False)
+    _out: PortMessages = field(init=False)
 
     def __post_init__(self) -> None:
         self.servo = PiServo(interval_ns(self.log_sync_interval), self.kp, self.ki)
+        self._out = PortMessages(self.clock_identity, self.port_number, self.domain, self.counters)
 
     @property
     def slave_only(self) -> bool:
@@ -110,9 +111,7 @@ class PtpClock:
     def on_timer(self, now: float) -> Actions:
         due = now + TIMER_SLACK_NS
         actions = Actions()
-        expired = [key for key, f in self._foreign.items() if f.expires <= due]
-        for key in expired:
-            del self._foreign[key]
+        expired = self._foreign.expire(due)
         if expired or (self.state is PortState.LISTENING and self._listen_until <= due):
             self._decide(now, actions)
         if self.state is PortState.MASTER:
@@ -133,7 +132,7 @@ class PtpClock:
         if event.message_type == wire.SYNC and key in self._sync_sent:
             self._sync_sent.discard(key)
             seconds, nanoseconds, sub = wire.to_wire(event.timestamp, self.epoch_ns)
-            self._send(actions, event.destination[0], self._message(
+            self._out.send(actions, event.destination[0], self._out.message(
                 wire.FOLLOW_UP, event.sequence_id, seconds, nanoseconds, correction=sub,
                 log_interval=self.log_sync_interval))
         elif event.message_type == wire.DELAY_REQ and self._exchange and self._exchange.delay_seq == event.sequence_id:
@@ -147,12 +146,12 @@ class PtpClock:
         try:
             msg = PtpMessage.decode(payload)
         except ParseError:
-            self._tally("malformed")
+            self._out.tally("malformed")
             msg = None
         if msg is not None and msg.domain != self.domain:
-            self._tally("other_domain")
+            self._out.tally("other_domain")
         elif msg is not None:
-            self._tally("received_" + MESSAGE_NAMES[msg.message_type])
+            self._out.tally("received_" + MESSAGE_NAMES[msg.message_type])
             if msg.message_type == wire.ANNOUNCE:
                 self._on_announce(msg, source[0], now, actions)
             elif msg.message_type == wire.DELAY_REQ:
@@ -160,7 +159,7 @@ class PtpClock:
             elif (msg.clock_identity, msg.port_number) == self.parent and self.state is PortState.SLAVE:
                 self._on_from_parent(msg, now, actions)
             else:
-                self._tally("not_from_parent")
+                self._out.tally("not_from_parent")
         actions.deadline = self._deadline()
         return actions
 
@@ -171,26 +170,27 @@ class PtpClock:
 
     def _send_announce(self, now: float, actions: Actions) -> None:
         seconds, nanoseconds, _ = wire.to_wire(now, self.epoch_ns)
-        body = self._own_announce()
-        seq = self._next_seq(wire.ANNOUNCE)
+        body = own_announce(self.quality, self.clock_identity)
+        seq = self._out.next_seq(wire.ANNOUNCE)
         for peer in self.peers:
-            self._send(actions, peer, self._message(wire.ANNOUNCE, seq, seconds, nanoseconds, announce=body,
-                                                    log_interval=self.log_announce_interval))
+            self._out.send(actions, peer, self._out.message(wire.ANNOUNCE, seq, seconds, nanoseconds, announce=body,
+                                                            log_interval=self.log_announce_interval))
 
     def _send_sync(self, now: float, actions: Actions) -> None:
         seconds, nanoseconds, _ = wire.to_wire(now, self.epoch_ns)
-        seq = self._next_seq(wire.SYNC)
+        seq = self._out.next_seq(wire.SYNC)
         for peer in self.peers:
             self._sync_sent.add((peer, seq))
-            self._send(actions, peer, self._message(wire.SYNC, seq, seconds, nanoseconds, flags=wire.FLAG_TWO_STEP,
-                                                    log_interval=self.log_sync_interval))
+            self._out.send(actions, peer, self._out.message(wire.SYNC, seq, seconds, nanoseconds,
+                                                            flags=wire.FLAG_TWO_STEP,
+                                                            log_interval=self.log_sync_interval))
 
     def _on_delay_req(self, msg: PtpMessage, source: str, now: float, actions: Actions) -> None:
         if self.state is not PortState.MASTER:
-            self._tally("ignored")
+            self._out.tally("ignored")
             return
         seconds, nanoseconds, sub = wire.to_wire(now, self.epoch_ns, up=True)
-        self._send(actions, source, self._message(
+        self._out.send(actions, source, self._out.message(
             wire.DELAY_RESP, msg.sequence_id, seconds, nanoseconds, correction=msg.correction + sub,
             log_interval=self.log_sync_interval, requesting=(msg.clock_identity, msg.port_number)))
 
@@ -210,22 +210,22 @@ class PtpClock:
             self._follow_up(ex, msg, now, actions)
         elif msg.message_type == wire.FOLLOW_UP and (ex is None or ex.sync_seq != msg.sequence_id):
             self._early_follow_up = msg        # overtook its Sync (reordering): use it when the Sync comes
-            self._tally("follow_up_before_sync")
+            self._out.tally("follow_up_before_sync")
         elif (msg.message_type == wire.DELAY_RESP and ex is not None and ex.delay_seq == msg.sequence_id
               and (msg.requesting_identity, msg.requesting_port) == (self.clock_identity, self.port_number)):
             ex.t4 = wire.from_wire(msg.seconds, msg.nanoseconds, -msg.correction, self.epoch_ns)
             self._complete(actions, now)
         else:
-            self._tally("unmatched")
+            self._out.tally("unmatched")
 
     def _follow_up(self, ex: Exchange, msg: PtpMessage, now: float, actions: Actions) -> None:
         ex.t1 = wire.from_wire(msg.seconds, msg.nanoseconds, ex.sync_correction + msg.correction, self.epoch_ns)
         self._delay_req(ex, now, actions)
 
     def _delay_req(self, ex: Exchange, now: float, actions: Actions) -> None:
-        ex.delay_seq = self._next_seq(wire.DELAY_REQ)
+        ex.delay_seq = self._out.next_seq(wire.DELAY_REQ)
         seconds, nanoseconds, _ = wire.to_wire(now, self.epoch_ns)
-        self._send(actions, self._parent_address, self._message(
+        self._out.send(actions, self._parent_address, self._out.message(
             wire.DELAY_REQ, ex.delay_seq, seconds, nanoseconds, log_interval=wire.LOG_INTERVAL_UNUSED))
 
     def _complete(self, actions: Actions, now: float) -> None:
@@ -236,7 +236,7 @@ class PtpClock:
         master_to_slave, slave_to_master = ex.t2 - ex.t1, ex.t4 - ex.t3
         offset = (master_to_slave - slave_to_master) / 2
         if not (abs(offset) <= MAX_OFFSET_NS and abs(master_to_slave + slave_to_master) / 2 <= MAX_OFFSET_NS):
-            self._tally("insane_samples")
+            self._out.tally("insane_samples")
             return
         adjust = self.servo.sample(offset, ex.t2, now)
         self.samples.append(OffsetSample(ex.t2, offset, (master_to_slave + slave_to_master) / 2,
@@ -252,18 +252,21 @@ class PtpClock:
         if msg.announce.grandmaster_identity == self.clock_identity:
             return
         expires = now + self._receipt_timeout_ns()
-        self._foreign[key] = ForeignMaster(source, dataset_vector(msg.announce, *key), expires)
+        self._foreign.heard(key, source, dataset_vector(msg.announce, *key), expires)
         self._decide(now, actions)
 
     def _decide(self, now: float, actions: Actions) -> Actions:
-        best = min(self._foreign.items(), key=lambda item: item[1].vector, default=None)
-        own = dataset_vector(self._own_announce(), self.clock_identity, self.port_number)
-        if best is not None and (self.slave_only or best[1].vector < own):
+        best = self._foreign.best()
+        own = dataset_vector(own_announce(self.quality, self.clock_identity), self.clock_identity, self.port_number)
+        state = recommended_state(None if best is None else best[1].vector, own, self.slave_only,
+                                  now + TIMER_SLACK_NS < self._listen_until)
+        if state is PortState.SLAVE:
+            assert best is not None
             if self.parent != best[0] or self.state is not PortState.SLAVE:
                 self.state, self.parent, self._parent_address = PortState.SLAVE, best[0], best[1].address
                 self._exchange = None
                 self.servo.reset()
-        elif self.slave_only or (best is None and now + TIMER_SLACK_NS < self._listen_until):
+        elif state is PortState.LISTENING:
             self.state, self.parent = PortState.LISTENING, None
         elif self.state is not PortState.MASTER:
             self.state, self.parent = PortState.MASTER, None
@@ -277,30 +280,6 @@ class PtpClock:
 
     # -- helpers --------------------------------------------------------------------------
 
-    def _own_announce(self) -> Announce:
-        q = self.quality
-        return Announce(q.priority1, q.clock_class, q.clock_accuracy, q.variance, q.priority2, self.clock_identity,
-                        0, q.time_source)
-
-    def _message(self, message_type: int, seq: int, seconds: int, nanoseconds: int, *, flags: int = 0,
-                 correction: int = 0, log_interval: int = 0, announce: Announce | None = None,
-                 requesting: tuple[int, int] = (0, 0)) -> PtpMessage:
-        return PtpMessage(message_type, seq, self.clock_identity, self.port_number, seconds, nanoseconds,
-                          flags | wire.FLAG_UNICAST, correction, self.domain, log_interval, *requesting, announce)
-
-    def _send(self, actions: Actions, ip: str, msg: PtpMessage) -> None:
-        port = wire.EVENT_PORT if msg.message_type in wire.EVENT_MESSAGES else wire.GENERAL_PORT
-        actions.send.append(((ip, port), msg.encode()))
-        self._tally("sent_" + MESSAGE_NAMES[msg.message_type])
-
-    def _tally(self, name: str) -> None:
-        self.counters[name] = self.counters.get(name, 0) + 1
-
-    def _next_seq(self, message_type: int) -> int:
-        seq = self._seq.get(message_type, 0)
-        self._seq[message_type] = (seq + 1) & 0xFFFF
-        return seq
-
     def _receipt_timeout_ns(self) -> int:
         return self.announce_receipt_timeout * interval_ns(self.log_announce_interval)
 
@@ -309,7 +288,7 @@ class PtpClock:
         return when + step * max(1, math.floor((now + TIMER_SLACK_NS - when) / step) + 1)
 
     def _deadline(self) -> int | None:
-        times = [f.expires for f in self._foreign.values()]
+        times = self._foreign.expiries()
         if self.state is PortState.MASTER:
             times += [self._next_announce, self._next_sync]
         elif self.state is PortState.LISTENING and not self.slave_only:
