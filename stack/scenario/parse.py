@@ -39,7 +39,6 @@ from stack.scenario.types import (
 from stack.scenario.workload import network_settings
 from stack.scenario.workload import workload as read_workload
 
-WORKLOAD_TYPES = ("keep", "measure")
 TOP_LEVEL = ("run", "sync", "nodes", "links", "workload", "network", "security", "application", "circuit")
 
 __all__ = [
