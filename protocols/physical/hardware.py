@@ -12,9 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# DistillProtocol is not used here but must be in this namespace: the medium socket resolves every hardware
-# type's annotations in it (stack/multiprocess/medium_protocol.py, _HINTS), those of Distill too.
-from protocols.common import Basis, DistillProtocol  # noqa: F401
+from protocols.common import Basis
 from protocols.fastinit import fast_init
 from protocols.physical.commands import (
     GATES,

@@ -64,7 +64,8 @@ HARDWARE_TYPES: dict[str, type] = {cls.__name__: cls for cls in (
     hardware.Emitted, hardware.Detection, hardware.MeasureResult, hardware.BellMeasure, hardware.BellMeasureResult,
     hardware.Init, hardware.Gate, hardware.Distill, hardware.DistillResult, hardware.CommandRejected,
     hardware.EmittedBlock, hardware.DetectionBlock)}
-_HINTS = {name: typing.get_type_hints(cls, vars(hardware)) for name, cls in HARDWARE_TYPES.items()}
+_HINTS = {name: typing.get_type_hints(cls) for name, cls in HARDWARE_TYPES.items()}
+"""Each type's field annotations, resolved in the module that defines it."""
 _INT_RANGE = 1 << 63
 _NOT_QUOTES_OR_BRACKETS = bytes(b for b in range(256) if b not in b'"[]{}')
 
