@@ -9,11 +9,13 @@ class LinkError(RuntimeError):
     """The link or network layer refused a CREATE; ``code`` is the draft's error code (NOPATH, DOWN, ... from
     the network layer)."""
 
-    def __init__(self, code: int) -> None:
+    def __init__(self, code: int, create_id: int | None = None) -> None:
         hint = " (the request's Max Time passed or the run's generation window, run.duration_ms, ended)" \
             if code == ll.ERR_TIMEOUT else ""
         super().__init__(f"link layer answered ERR {ll.ERROR_CODES.get(code, code)}{hint}")
         self.code = code
+        self.create_id = create_id
+        """The Create ID of the request the ERR named, when the raiser knows it."""
 
 
 class QuantumError(ValueError):
