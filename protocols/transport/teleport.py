@@ -76,6 +76,9 @@ class Lost:
     pair: PairKey
     code: int
     reason: str
+    kept: bool = False
+    """Sender: the qubit was never Bell-measured (the pair was already past the receiver's deadline): it is
+    still in its slot and may go over another pair."""
 
 
 class Phase(enum.Enum):
@@ -154,7 +157,7 @@ class Transport:
         if now >= pair.ok_time + budget:         # the receiver has discarded its half: keep the qubit
             self.counters.lost += 1
             lost = Lost(seq, pair.key, qtp.ERR_DEADLINE, f"transfer {seq}: the pair is past the receiver's memory "
-                                                         "deadline; the qubit was not sent")
+                                                         "deadline; the qubit was not sent", kept=True)
             return seq, Actions(up=[lost], hardware=[Discard(pair.slot)], deadline=self.deadline())
         give_up = pair.ok_time + budget + self.retransmit_ns
         self.outgoing[seq] = Outgoing(seq, pair, peer, data_slot, give_up)

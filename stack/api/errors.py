@@ -37,11 +37,13 @@ class BellMeasurementFailed(QuantumError):
 
 
 class TransportError(RuntimeError):
-    """A qubit sent by teleportation was lost: ``code`` is QTP's error code (protocols.packets.qtp)."""
+    """A qubit sent by teleportation was lost: ``code`` is QTP's error code (protocols.packets.qtp); ``kept``
+    (sender): it was never sent (the pair was past the receiver's memory deadline) and is still in its slot."""
 
-    def __init__(self, code: int, detail: str) -> None:
+    def __init__(self, code: int, detail: str, kept: bool = False) -> None:
         super().__init__(detail)
         self.code = code
+        self.kept = kept
 
 
 class ApplicationFailed(RuntimeError):

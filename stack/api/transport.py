@@ -112,7 +112,7 @@ class Teleporter:
             else {slot, pair.slot}
         event = await self._until(lambda e: isinstance(e, Sent | Lost) and e.transfer_seq == seq)
         if isinstance(event, Lost):
-            raise TransportError(event.code, f"teleporting to {remote}: {event.reason}")
+            raise TransportError(event.code, f"teleporting to {remote}: {event.reason}", event.kept)
         return seq
 
     async def recv(self, remote: str, service: str = "auto") -> int:
