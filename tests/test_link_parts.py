@@ -384,7 +384,7 @@ def confirmation_of(node_id: int, request: Request,
     follower = Follower(links, table, TIMING, fail)
     replies = Replies(counters, following=follower.following)
     runs = master_runs(links, table, fail=fail, counters=counters)
-    memory = PairMemory(links, table, replies, runs, Memory(storage=storage), counters, TIMING)
+    memory = PairMemory(links, replies, runs, Memory(storage=storage), counters, TIMING)
     return Confirmation(links, table, runs, follower, memory, replies, counters, TIMING), follower, runs, counters
 
 
@@ -444,8 +444,8 @@ def memory_of(node_id: int, request: Request, storage: int = 0) -> tuple[PairMem
     table.add(request)
     counters = LinkCounters()
     runs = master_runs(links, table, counters=counters)
-    memory = PairMemory(links, table, Replies(counters, following=lambda link_id: None), runs,
-                        Memory(storage=storage), counters, TIMING)
+    memory = PairMemory(links, Replies(counters, following=lambda link_id: None), runs, Memory(storage=storage),
+                        counters, TIMING)
     return memory, runs, counters
 
 

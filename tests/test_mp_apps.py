@@ -132,6 +132,44 @@ def test_a_distributed_ghz_circuit_under_qnet_up_gives_equal_bits_and_the_predic
     assert ledger["created"] == ledger["measured"] + ledger["discarded"] + ledger["discarded_at_end"]
 
 
+def two_qpus_teledata(circuit: Path, shots: int, duration_ms: float) -> str:
+    """QPUs a (2 data qubits) and b (3) over an ideal 2 km link, ideal memories (their teleportation deadline is
+    transport.model's 10 s cap), running ``circuit``."""
+    qpu = 'kind = "qpu"\ncommunication_qubits = 2\nreadout_ns = 1000\nt1_ms = 1e9\nt2_ms = 1e9\n'
+    return (f'[run]\nduration_ms = {duration_ms}\nseed = 3\n\n[nodes.a]\n{qpu}data_qubits = 2\n\n[nodes.b]\n{qpu}'
+            'data_qubits = 3\n\n[nodes.m]\nkind = "station"\ndetection_window_ns = 1\n\n[links.a-b]\na = "a"\nb = "b"\n'
+            'station = "m"\nlength_km = 2.0\nattempt_duration_ns = 1000\ndepolarizing = 0.0\n\n'
+            f'[[circuit]]\nfile = "{circuit}"\nshots = {shots}\n')
+
+
+def test_a_teledata_circuit_under_qnet_up_is_exact_and_ends_with_its_roles(tmp_path: Path) -> None:
+    """A Clifford U then U† whose qubit 0 is teleported a → b and back each shot (tests/test_dqc_expire.py): every
+    shot measures all zeros, and the run ends when the roles do. Before, each receiver kept answering QTP
+    until its last pair's memory deadline (10 s with ideal memories) and the run was cut at its duration; now
+    its TIME-WAIT is 16 retransmission intervals after the last DATA it heard (protocols/transport/teleport.py)."""
+    from tests.test_dqc_expire import _moving_clifford
+
+    shots, duration_ms = 3, 100.0
+    before, after = _moving_clifford("a")
+    u = before + after
+    circuit = tmp_path / "move.stim"
+    circuit.write_text(f"{u + u.inverse()}\nM 0 1 2 3\n")
+    proc, report = up(tmp_path, two_qpus_teledata(circuit, shots, duration_ms), "teledata", dilation="0.005")
+    assert report is not None, proc.stdout + proc.stderr
+    entry = report["circuit"]
+    if "error" in entry:                # as for the GHZ circuit: only a late run may retract 16 pairs in a row
+        assert late(report) and proc.returncode == EXIT_APP_FAILED, proc.stderr
+        assert "link layer answered ERR EXPIRE" in entry["error"], entry
+        return
+    assert proc.returncode in (EXIT_OK, EXIT_LATE), proc.stdout + proc.stderr
+    assert entry["remote_ops"]["teledata"] == 2 and entry["remote_ops_executed"] == {"teledata": 2 * shots}
+    assert entry["outcomes"] == {"0000": shots}
+    assert entry["ebits_consumed"] == entry["ebits_received"] == entry["ebits_predicted"] + entry["ebits_retried"]
+    assert report["end_ns"] < duration_ms * 1e6, (report["end_ns"], entry["emulated_s"])
+    ledger = report["medium"]
+    assert ledger["created"] == ledger["measured"] + ledger["discarded"] + ledger["discarded_at_end"]
+
+
 def test_a_failing_role_ends_the_run_with_one_line_and_status_1(tmp_path: Path) -> None:
     text = TWO_QPUS + ('[nodes.carol]\nkind = "qpu"\n\n[[application]]\nkind = "ghz"\nnode = "alice"\n'
                        'remotes = ["bob", "carol"]\nshots = 4\n')

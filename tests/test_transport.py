@@ -120,6 +120,26 @@ def test_average_fidelity_over_werner_pairs_is_two_f_plus_one_over_three() -> No
     assert abs(measured - expected) < 4 * math.sqrt(expected * (1 - expected) / n)
 
 
+def test_an_err_of_the_receivers_own_request_is_not_taken_for_the_teleport() -> None:
+    """``Teleporter.recv`` holds the remote's pairs: an ERR of the receiving node's own request waiting in its
+    queue (Origin Node: this node) is left for that request, not raised here."""
+    got: list[Any] = []
+
+    async def alice(ctx: AppContext) -> None:
+        slot = ctx.qubit()
+        ctx.gate("X", slot)
+        await Teleporter(ctx).send("bob", slot)
+
+    async def bob(ctx: AppContext) -> None:
+        own = ll.Err(7, ll.ERR_TIMEOUT, origin_node=ctx.node_id)
+        ctx._messages.append(own)
+        slot = await Teleporter(ctx).recv("alice")
+        got.extend([await ctx.measure(slot, Basis.Z), own in ctx._messages])
+
+    run_apps(load_text(SCENARIO, "<transport>"), {"alice": alice, "bob": bob}, seed=1)
+    assert got == [1, True]
+
+
 def test_a_stream_sends_every_qubit_over_one_request() -> None:
     """Streamed, the 24 qubits need one CREATE (of 24 pairs), and arrive exactly over ideal pairs."""
     streams: list[TeleportStream] = []

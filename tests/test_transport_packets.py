@@ -16,6 +16,7 @@ from protocols.packets.qtp import Qtp
 from protocols.packets.scapy_layers.qtp import QTP
 from protocols.physical.hardware import BellMeasure, BellMeasureResult, Discard, Gate
 from protocols.transport import Delivered, Lost, PairRef, Sent, Transport
+from protocols.transport.teleport import LINGER_INTERVALS
 from stack.core.capture import PcapWriter, udp_frame
 from tests.tshark_util import (
     NO_TRAILER,
@@ -128,6 +129,39 @@ def test_the_receivers_deadline_discards_the_half_and_the_sender_learns_it() -> 
     unanswered.handle(BellMeasureResult(5, 0, 0), 0)
     ends = [unanswered.on_timer(t).up for t in range(10_000, 70_001, 10_000)]
     assert [e[0].code for e in ends if e] == [qtp.ERR_UNANSWERED]
+
+
+def test_time_wait_lasts_linger_intervals_after_the_last_data_heard_not_the_memory_budget() -> None:
+    """A receiver that delivered keeps answering for LINGER_INTERVALS intervals after the last DATA it heard of
+    the transfer (each retransmission, its answer lost, restarts the count); then it is quiet, long before the
+    pair's memory deadline (10 s here). With a short budget the old bound, the sender's give-up, comes first."""
+    budget, interval = 10_000_000_000, 10_000
+    sender, receiver = Transport(100, budget, interval), Transport(100, budget, interval)
+    sender.send(5, _pair(0), BOB, 0)
+    data = sender.handle(BellMeasureResult(5, 0, 0), 0).send[0][1]
+    receiver.expect(_pair(1), ALICE, 0)
+    assert receiver.receive(data, ALICE, QTP_PORT, 1_000).up and not receiver.incoming
+    linger = LINGER_INTERVALS * interval
+    assert not receiver.quiet(1_000 + linger - 1) and receiver.quiet(1_000 + linger)
+    retry = sender.on_timer(interval).send[0][1]                  # the ACK was lost: the sender resends
+    assert receiver.receive(retry, ALICE, QTP_PORT, 11_000).send
+    assert not receiver.quiet(11_000 + linger - 1) and receiver.quiet(11_000 + linger)
+    short = Transport(100, 50_000, interval)
+    short.expect(_pair(1), ALICE, 0)
+    short.receive(data, ALICE, QTP_PORT, 45_000)
+    assert short.quiet(50_000 + 2 * interval) and not short.quiet(50_000 + 2 * interval - 1)
+
+
+def test_an_err_that_comes_while_the_sender_measures_ends_the_transfer_once() -> None:
+    """The receiver's ERR DEADLINE (sent at its deadline, transfer 0) can reach the sender during its Bell
+    measurement: the transfer is lost then, and the measurement's result, when it comes, sends nothing."""
+    sender = Transport(100, 50_000, 10_000)
+    seq, _ = sender.send(5, _pair(0), BOB, 40_000)
+    err = Qtp(qtp.TYPE_ERR, 100, 0, 3, 9, 1, error=qtp.ERR_DEADLINE).encode()
+    lost = sender.receive(err, BOB, QTP_PORT, 40_500).up
+    assert [(e.transfer_seq, e.code) for e in lost] == [(seq, qtp.ERR_DEADLINE)] and not sender.outgoing
+    after = sender.handle(BellMeasureResult(5, 0, 0), 41_000)
+    assert not after.send and not after.up and sender.counters.lost == 1
 
 
 def test_a_failed_bell_measurement_loses_the_qubit_at_the_sender() -> None:

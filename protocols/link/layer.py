@@ -143,8 +143,7 @@ class LinkLayer:
         self.queue = DistributedQueue(self.links, self.requests, admission, self.runs, self.replies, self.counters,
                                       self.timing, purposes, fail=self._fail,
                                       network=network)
-        self.memory = PairMemory(self.links, self.requests, self.replies, self.runs, memory, self.counters,
-                                 self.timing)
+        self.memory = PairMemory(self.links, self.replies, self.runs, memory, self.counters, self.timing)
         self.confirmation = Confirmation(self.links, self.requests, self.runs, self.follower, self.memory,
                                          self.replies, self.counters, self.timing)
         self._peer_handlers: dict[int, Callable[[EgpMessage, int], Actions]] = {

@@ -23,7 +23,6 @@ from protocols.link.links import Links
 from protocols.link.messages import about_pair, answer
 from protocols.link.recent import Recent
 from protocols.link.replies import Replies
-from protocols.link.requests import RequestTable
 from protocols.link.runs import MasterRuns
 from protocols.link.types import LinkCounters, Memory, PairKey, PendingConfirm, Request, Retransmission
 from protocols.packets import linkservice as ll
@@ -56,10 +55,9 @@ class PairMemory:
     """Kept pairs at this node: those moving to storage before their OK, atomic requests' pairs until they
     are all there, and the master's RELEASEs; ``memory`` is the node's qubits."""
 
-    def __init__(self, links: Links, requests: RequestTable, replies: Replies, runs: MasterRuns, memory: Memory,
-                 counters: LinkCounters, timing: Retransmission) -> None:
+    def __init__(self, links: Links, replies: Replies, runs: MasterRuns, memory: Memory, counters: LinkCounters,
+                 timing: Retransmission) -> None:
         self._links = links
-        self._requests = requests
         self._replies = replies
         self._runs = runs
         self._memory = memory

@@ -27,6 +27,12 @@ PairKey = tuple[int, int, int]
 """A pair's names at both ends: (origin node, Create ID, sequence number)."""
 REMEMBERED = 4096
 """How many answered transfers the receiver remembers (to answer a retransmitted DATA again)."""
+LINGER_INTERVALS = 16
+"""TIME-WAIT: retransmission intervals a receiver keeps answering after the last DATA it heard for a transfer it
+answered (never past the sender's give-up). A sender without its answer retransmits every interval, so it is
+left unanswered only if that many DATA copies in a row were lost (0.3**16 ≈ 4e-9 at 30 % loss), as for the
+applications' exchanges (:mod:`stack.api.exchange`). Before, the receiver waited for the sender's give-up, the
+pair's whole memory budget (10 s with ideal memories)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +76,9 @@ class Lost:
     pair: PairKey
     code: int
     reason: str
+    kept: bool = False
+    """Sender: the qubit was never Bell-measured (the pair was already past the receiver's deadline): it is
+    still in its slot and may go over another pair."""
 
 
 class Phase(enum.Enum):
@@ -131,7 +140,8 @@ class Transport:
     answered: OrderedDict[PairKey, qtp.Qtp] = field(default_factory=OrderedDict)
     counters: Counters = field(default_factory=Counters)
     quiet_at: int = 0
-    """After this time no sender can still retransmit a DATA this end has answered (see :meth:`quiet`)."""
+    """After this time no sender is still retransmitting a DATA this end has answered, unless the last
+    :data:`LINGER_INTERVALS` copies were all lost (see :meth:`quiet`)."""
     _next_seq: int = 1
     _measuring: dict[int, int] = field(default_factory=dict)
 
@@ -147,7 +157,7 @@ class Transport:
         if now >= pair.ok_time + budget:         # the receiver has discarded its half: keep the qubit
             self.counters.lost += 1
             lost = Lost(seq, pair.key, qtp.ERR_DEADLINE, f"transfer {seq}: the pair is past the receiver's memory "
-                                                         "deadline; the qubit was not sent")
+                                                         "deadline; the qubit was not sent", kept=True)
             return seq, Actions(up=[lost], hardware=[Discard(pair.slot)], deadline=self.deadline())
         give_up = pair.ok_time + budget + self.retransmit_ns
         self.outgoing[seq] = Outgoing(seq, pair, peer, data_slot, give_up)
@@ -162,7 +172,9 @@ class Transport:
         if seq is None:
             self.counters.unexpected += 1
             return Actions(deadline=self.deadline())
-        out = self.outgoing[seq]
+        out = self.outgoing.get(seq)
+        if out is None:             # given up while measuring (the receiver's ERR came first): nothing to send
+            return Actions(deadline=self.deadline())
         if isinstance(event, CommandRejected) or not event.success:
             why = event.reason if isinstance(event, CommandRejected) else "the Bell measurement failed"
             return self._give_up(out, qtp.ERR_BSM, f"transfer {seq}: {why}")
@@ -218,7 +230,7 @@ class Transport:
     def quiet(self, now: int) -> bool:
         """Nothing left to do or to answer: no transfer open, no half waiting, and no sender still retransmitting
         a DATA this end answered (an answer can be lost; the host keeps serving QTP until then, like TCP's
-        TIME-WAIT)."""
+        TIME-WAIT: :data:`LINGER_INTERVALS` intervals after the last DATA heard)."""
         return not self.outgoing and not self.incoming and not self.early and now >= self.quiet_at
 
     def held_slots(self) -> set[int]:
@@ -256,6 +268,7 @@ class Transport:
         key = message.pair
         if key in self.answered:
             answer = self.answered[key]
+            self.quiet_at = max(self.quiet_at, now + LINGER_INTERVALS * self.retransmit_ns)   # still resending
             return Actions(send=[(source, answer.encode())], deadline=self.deadline())
         inc = self.incoming.get(key)
         if inc is None or inc.peer[0] != source[0]:
@@ -263,7 +276,8 @@ class Transport:
                 self.early[key] = (message, source, now + self.budget_ns)
             return Actions(deadline=self.deadline())
         del self.incoming[key]
-        self.quiet_at = max(self.quiet_at, inc.deadline + 2 * self.retransmit_ns)
+        self.quiet_at = max(self.quiet_at, min(inc.deadline + 2 * self.retransmit_ns,
+                                               now + LINGER_INTERVALS * self.retransmit_ns))
         slot = inc.pair.slot
         gates = [Gate(name, (slot,)) for name, bit in (("X", message.cx), ("Z", message.cz)) if bit]
         ack = qtp.Qtp(qtp.TYPE_ACK, self.purpose_id, message.transfer_seq, *key[1:], key[0])

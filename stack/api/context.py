@@ -148,9 +148,9 @@ class AppContext:
                 if isinstance(message, ll.Ack):
                     del self._messages[index]
                     return message.create_id
-                if isinstance(message, ll.Err) and message.err != ll.ERR_EXPIRE:
-                    del self._messages[index]
-                    raise LinkError(message.err)
+                if isinstance(message, ll.Err) and message.err != ll.ERR_EXPIRE and message.origin_node == self.node_id:
+                    del self._messages[index]           # (an ERR of a request from elsewhere is not this one's)
+                    raise LinkError(message.err, message.create_id)
             await self._wait()
 
     async def next_message(self) -> Any:

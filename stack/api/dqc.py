@@ -34,9 +34,14 @@ from protocols.apps.dqc import MEASURE_BASIS, PREPARE, RESET_BASIS, controlled_x
 from protocols.common import Basis
 from protocols.compiler import CatDisentangle, CatEntangle, DistributedProgram, Local, Teledata
 from stack.api.context import AppContext
-from stack.api.dqc_pairs import JointPairs
+from stack.api.dqc_pairs import EXPIRE_RETRIES, JointPairs
+from stack.api.errors import TransportError
 from stack.api.exchange import exchange_of
 from stack.api.transport import teleporter_of
+
+RESEND = b"R"
+"""A teledata source's verdict after a pair past the target's deadline: the qubit is still here, a new pair
+carries it."""
 
 
 @dataclass(slots=True)
@@ -52,8 +57,9 @@ class QpuRun:
     nores_retries: int = 0
     """CREATEs the layer refused for lack of qubits (NORES), sent again."""
     pairs_retried: int = 0
-    """Pairs it made (as a cat-entangle's or a teledata's source) that were retracted (ERR EXPIRE at either end)
-    and asked for again; ``pairs_created`` counts them too."""
+    """Pairs it made (as a cat-entangle's or a teledata's source) that were retracted (ERR EXPIRE at either end),
+    or for a teledata were past the target's memory deadline before the qubit was sent, and asked for again;
+    ``pairs_created`` counts them too."""
 
 
 class QpuExecutor:
@@ -158,21 +164,48 @@ class QpuExecutor:
     async def teledata(self, op: Teledata) -> None:
         """The qubit teleported (QTP) over an agreed pair: the source sends its go-ahead, then Bell-measures
         (the data qubit's state is gone from here only then); the target waits for the corrections and swaps
-        the qubit from the communication qubit it arrived in into a data qubit."""
+        the qubit from the communication qubit it arrived in into a data qubit.
+
+        A pair already past the target's memory deadline when the source is to use it (QTP's DEADLINE before
+        the Bell measurement: the qubit is still here) is given up at both ends and the qubit goes over a new
+        one: the target, whose half then expires unused (its own DEADLINE), waits for the source's verdict
+        (:data:`RESEND`, in a tag both take only then) before asking for the next. Any other loss, and the
+        :data:`~stack.api.dqc_pairs.EXPIRE_RETRIES`-th DEADLINE in a row, ends the execution (the source's
+        verdict is then anything else)."""
         ctx = self.ctx
         self.run.remote_ops["teledata"] += 1
         teleporter = teleporter_of(ctx)
-        if self.qpu == op.source:
-            agreed = await self.pairs.create(op.target, correct=False)     # QTP folds the Bell index in
-            await self.pairs.settle(op.target, agreed, b"")
-            await teleporter.send_over(op.target, self.slots.pop(op.qubit), agreed.pair)
+        source = self.qpu == op.source
+        exchange = exchange_of(ctx, op.target if source else op.source)
+        for attempt in range(1, EXPIRE_RETRIES + 1):
+            if source:
+                agreed = await self.pairs.create(op.target, correct=False)     # QTP folds the Bell index in
+                await self.pairs.settle(op.target, agreed, b"")
+                try:
+                    await teleporter.send_over(op.target, self.slots[op.qubit], agreed.pair)
+                except TransportError as error:
+                    if not error.kept:
+                        raise
+                    again = attempt < EXPIRE_RETRIES
+                    await exchange.swap(exchange.tag(), RESEND if again else b"")
+                    if not again:
+                        raise
+                    self.run.pairs_retried += 1
+                    continue
+                del self.slots[op.qubit]
+                return
+            agreed = await self.pairs.receive(op.source)
+            try:
+                arrived = await teleporter.recv_over(op.source, agreed.pair)
+            except TransportError:
+                if await exchange.swap(exchange.tag(), b"") == RESEND:
+                    continue
+                raise
+            slot = ctx.qubit()
+            ctx.gate("SWAP", arrived, slot)
+            ctx.discard(arrived)
+            self.slots[op.qubit] = slot
             return
-        agreed = await self.pairs.receive(op.source)
-        arrived = await teleporter.recv_over(op.source, agreed.pair)
-        slot = ctx.qubit()
-        ctx.gate("SWAP", arrived, slot)
-        ctx.discard(arrived)
-        self.slots[op.qubit] = slot
 
 
 async def run_program(ctx: AppContext, program: DistributedProgram, qpu: str, shots: int,

@@ -22,6 +22,7 @@ the use).
 from __future__ import annotations
 
 import contextlib
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
@@ -41,6 +42,8 @@ EXPIRE)."""
 EXPIRED = b"E"
 """Payload, in the exchange tag that settles a pair, of an end whose pair was retracted (otherwise the target
 sends ``b""``, the source its payload)."""
+SETTLED_REMEMBERED = 4096
+"""Create IDs of a source's requests a target remembers as settled (IDs repeat only after 65,535 requests)."""
 STALE_EXPIRE_INTERVALS = 64
 """Exchange intervals an end that got its OK waits for the layer's ERR EXPIRE of a pair the other end saw
 retracted, before it discards its half anyway."""
@@ -73,6 +76,9 @@ class JointPairs:
         self.ctx = ctx
         self.run = run
         self.service = service
+        self._settled: dict[str, OrderedDict[int, None]] = {}
+        """The target's side: Create IDs of each source's requests it took a pair (or its ERR EXPIRE) of; a late
+        message of one (the ERR EXPIRE of a pair already used) is dropped, not taken for the next pair's."""
 
     async def rendezvous(self, partner: str) -> None:
         """Wait until ``partner`` has reached the same joint instruction. Only then is the pair asked for: a pair
@@ -111,10 +117,15 @@ class JointPairs:
         payload. Raises LinkError EXPIRE after EXPIRE_RETRIES retracted pairs in a row."""
         exchange = exchange_of(self.ctx, source)
         socket = self.ctx.epr_socket(source, self.service)
+        settled = self._settled.setdefault(source, OrderedDict())
         for _ in range(EXPIRE_RETRIES):
             await self.rendezvous(source)
             tag = exchange.tag()
-            pair = await self._pair(socket.recv_one())
+            pair = await self._pair(socket.recv_one(settled=settled))
+            assert socket.last_request is not None
+            settled[socket.last_request] = None
+            while len(settled) > SETTLED_REMEMBERED:
+                settled.popitem(last=False)
             self.run.pairs_received += 1
             theirs = await exchange.swap(tag, b"" if pair is not None else EXPIRED)
             if pair is not None and theirs != EXPIRED:

@@ -10,6 +10,7 @@ that Bell state adds in the basis measured, so both ends see |Φ+⟩'s correlati
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Container
 from dataclasses import dataclass
 from typing import Any
 
@@ -98,6 +99,8 @@ class EPRSocket:
         self.remote_id = ctx.emu.scenario.nodes[remote].node_id
         self.expired: set[int] = set()
         """Sequence numbers the layer reported expired (ERR EXPIRE) after delivering them."""
+        self.last_request: int | None = None
+        """The Create ID of the request :meth:`recv_one` (or any collection of kept pairs) last took a message of."""
         self._measured_ids: set[int] = set()
         """Create IDs of the measure-directly requests already collected (a late ERR EXPIRE of one is not the
         next request's)."""
@@ -151,12 +154,15 @@ class EPRSocket:
             raise LinkError(ll.ERR_EXPIRE)
         return pairs[0]
 
-    async def recv_one(self) -> KeptPair:
-        """One kept pair (:meth:`recv_keep` with number 1); raises :class:`LinkError` EXPIRE if retracted."""
-        pairs = await self.recv_keep(1)
-        if not pairs:
-            raise LinkError(ll.ERR_EXPIRE)
-        return pairs[0]
+    async def recv_one(self, *, settled: Container[int] = ()) -> KeptPair:
+        """One kept pair (:meth:`recv_keep` with number 1); raises :class:`LinkError` EXPIRE (with the request's
+        Create ID) if retracted. ``settled``: Create IDs of the remote's requests of one pair each that this end
+        is done with; their late messages (an ERR EXPIRE of a pair already used) are dropped, not taken for this
+        pair (a late OK's qubit is discarded)."""
+        oks = await self._collect(1, ll.OkKeep, None, settled)
+        if not oks:
+            raise LinkError(ll.ERR_EXPIRE, self.last_request)
+        return self._kept(oks[0], False)
 
     def _kept(self, ok: ll.OkKeep, correct: bool) -> KeptPair:
         self.ctx.held.add(ok.lqid)
@@ -228,24 +234,33 @@ class EPRSocket:
         return MeasuredPairs(seqs, bases, outcomes, bells, np.flatnonzero(settled), self.remote,
                              -1 if found_id is None else found_id, correct)
 
-    async def _collect(self, number: int, kind: type, create_id: int | None) -> list[Any]:
-        """The OKs of ``kind`` from the remote node (of request ``create_id`` if given) until ``number`` pairs
-        are settled: delivered, or retracted by ERR EXPIRE. A retracted pair is left out (its kept qubit, if
-        it was delivered, is discarded), so this may return fewer than ``number``; both ends leave out the
-        same pairs when the EXPIRE reaches both before they return (applications that must agree pair by
-        pair compare sequence numbers, as :mod:`stack.api.apps` does)."""
+    async def _collect(self, number: int, kind: type, create_id: int | None, settled: Container[int] = ()
+                       ) -> list[Any]:
+        """The OKs of ``kind`` of this end's request ``create_id`` with the remote node (None: of the remote's
+        requests, ``settled`` ones aside: :meth:`recv_one`) until ``number`` pairs are settled: delivered, or
+        retracted by ERR EXPIRE. A retracted pair is left out (its kept qubit, if it was delivered, is
+        discarded), so this may return fewer than ``number``; both ends leave out the same pairs when the
+        EXPIRE reaches both before they return (applications that must agree pair by pair compare sequence
+        numbers, as :mod:`stack.api.apps` does). Messages of other requests (whose origin, by an ERR's Origin
+        Node and an OK's D bit, is not the one asked for) are left for whoever waits for them."""
         ctx, got, expired = self.ctx, list[Any](), set[int]()
         while len({ok.sequence_number for ok in got} | expired) < number:
             for message in list(ctx._messages):
-                if isinstance(message, ll.Err) and (create_id is None or message.create_id == create_id):
-                    ctx._messages.remove(message)
+                if not self._of_request(message, kind, create_id):
+                    continue
+                ctx._messages.remove(message)
+                if message.create_id in settled:                # late: a request this end is done with
+                    if isinstance(message, ll.OkKeep):
+                        self._kept(message, False)
+                        with contextlib.suppress(QuantumError):
+                            ctx.discard(message.lqid)
+                    continue
+                self.last_request = message.create_id
+                if isinstance(message, ll.Err):
                     if message.err != ll.ERR_EXPIRE:
-                        raise LinkError(message.err)
+                        raise LinkError(message.err, message.create_id)
                     expired |= self._expire(message)
-                elif isinstance(message, ll.OkKeep | ll.OkMeasure) and isinstance(message, kind) \
-                        and message.remote_node_id == self.remote_id \
-                        and (create_id is None or message.create_id == create_id):
-                    ctx._messages.remove(message)
+                else:
                     got.append(message)
                 if len({ok.sequence_number for ok in got} | expired) >= number:
                     break
@@ -256,6 +271,18 @@ class EPRSocket:
                 with contextlib.suppress(QuantumError):
                     ctx.discard(ok.lqid)
         return [ok for ok in got if ok.sequence_number not in expired]
+
+    def _of_request(self, message: ll.Upward, kind: type, create_id: int | None) -> bool:
+        """Whether ``message`` is an ERR or an OK of ``kind`` of this end's request ``create_id`` with the remote
+        (None: of one of the remote's requests)."""
+        if isinstance(message, ll.Err):
+            if create_id is None:
+                return message.origin_node == self.remote_id
+            return message.create_id == create_id and message.origin_node == self.ctx.node_id
+        if not isinstance(message, ll.OkKeep | ll.OkMeasure) or not isinstance(message, kind) \
+                or message.remote_node_id != self.remote_id:
+            return False
+        return message.d == 1 if create_id is None else message.create_id == create_id and message.d == 0
 
     def _expire(self, err: ll.Err) -> set[int]:
         low, high = err.sequence_number_low, err.sequence_number_high

@@ -9,11 +9,13 @@ class LinkError(RuntimeError):
     """The link or network layer refused a CREATE; ``code`` is the draft's error code (NOPATH, DOWN, ... from
     the network layer)."""
 
-    def __init__(self, code: int) -> None:
+    def __init__(self, code: int, create_id: int | None = None) -> None:
         hint = " (the request's Max Time passed or the run's generation window, run.duration_ms, ended)" \
             if code == ll.ERR_TIMEOUT else ""
         super().__init__(f"link layer answered ERR {ll.ERROR_CODES.get(code, code)}{hint}")
         self.code = code
+        self.create_id = create_id
+        """The Create ID of the request the ERR named, when the raiser knows it."""
 
 
 class QuantumError(ValueError):
@@ -35,11 +37,13 @@ class BellMeasurementFailed(QuantumError):
 
 
 class TransportError(RuntimeError):
-    """A qubit sent by teleportation was lost: ``code`` is QTP's error code (protocols.packets.qtp)."""
+    """A qubit sent by teleportation was lost: ``code`` is QTP's error code (protocols.packets.qtp); ``kept``
+    (sender): it was never sent (the pair was past the receiver's memory deadline) and is still in its slot."""
 
-    def __init__(self, code: int, detail: str) -> None:
+    def __init__(self, code: int, detail: str, kept: bool = False) -> None:
         super().__init__(detail)
         self.code = code
+        self.kept = kept
 
 
 class ApplicationFailed(RuntimeError):

@@ -112,7 +112,7 @@ class Teleporter:
             else {slot, pair.slot}
         event = await self._until(lambda e: isinstance(e, Sent | Lost) and e.transfer_seq == seq)
         if isinstance(event, Lost):
-            raise TransportError(event.code, f"teleporting to {remote}: {event.reason}")
+            raise TransportError(event.code, f"teleporting to {remote}: {event.reason}", event.kept)
         return seq
 
     async def recv(self, remote: str, service: str = "auto") -> int:
@@ -133,17 +133,20 @@ class Teleporter:
         return slot
 
     def _hold_oks(self, socket: EPRSocket) -> None:
-        """Hold every OK (K) from ``socket``'s remote waiting in the queue for a qubit (ERR EXPIRE: the engine
-        gives up its pairs, through ``ctx.expired``; any other ERR raises LinkError)."""
+        """Hold every OK (K) of ``socket``'s remote's requests waiting in the queue for a qubit (ERR EXPIRE: the
+        engine gives up its pairs, through ``ctx.expired``; any other ERR raises LinkError). Messages of this
+        node's own requests (an ERR's Origin Node, an OK's D bit) are left for them."""
         ctx = self.ctx
         for message in [m for m in ctx._messages if isinstance(m, ll.OkKeep | ll.Err)]:
             if isinstance(message, ll.Err):
+                if message.origin_node != socket.remote_id:
+                    continue
                 ctx._messages.remove(message)
                 if message.err != ll.ERR_EXPIRE:
                     raise LinkError(message.err)
                 for seq in socket._expire(message):
                     self._retracted.add((message.create_id, seq))
-            elif message.remote_node_id == socket.remote_id:
+            elif message.remote_node_id == socket.remote_id and message.d == 1:
                 ctx._messages.remove(message)
                 pair = socket._kept(message, False)
                 if (pair.create_id, pair.sequence_number) in self._retracted:

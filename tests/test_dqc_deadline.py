@@ -1,0 +1,106 @@
+"""A teledata pair past the target's memory deadline before the source's Bell measurement (QTP DEADLINE with the
+qubit kept) is given up at both ends and the qubit goes over a new pair (stack.api.dqc), in virtual time.
+
+Fault: the teleportation deadline is fixed at BUDGET_NS (memories stay ideal, so the oracle stays exact), and
+the target's status for the first pair (its exchange tag 2, after the rendezvous' tag 1) is dropped for
+DROP_NS, so the source learns the pair is held at both ends only after the deadline: its QTP refuses to
+Bell-measure (the qubit stays), the target's half expires unused. Both orientations (the source is the link's
+master, or not). The oracle is exact (tests/test_dqc_expire.py): U then U† measures all zeros, and a qubit lost
+or teleported with wrong corrections would not; the ebits consumed are the predicted ones plus the one
+retried pair. A DEADLINE after the Bell measurement (the qubit gone) still ends the execution.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from protocols.common import QTP_PORT
+from protocols.compiler import CatEntangle, Teledata, compile_circuit, from_stim
+from protocols.packets.exchange import MAGIC
+from protocols.packets.qtp import TYPE_DATA, Qtp
+from stack.api.dqc_run import circuit_report, execute_program
+from stack.api.errors import TransportError
+from stack.compile import network_model
+from stack.core.network import Network
+from stack.scenario import Scenario
+from tests.test_dqc_exec import scenario
+from tests.test_dqc_expire import _moving_clifford
+
+SHOTS = 4
+BUDGET_NS = 40_000
+"""The teleportation deadline: a pair settled without loss is used within a few µs on these 100 m links."""
+DROP_NS = 100_000
+"""How long the target's first status is dropped: past BUDGET_NS."""
+
+
+def drop_first_status(monkeypatch: Any, sc: Scenario, target: str) -> list[int]:
+    """Drop every copy of ``target``'s exchange tag 2 sent within DROP_NS of its first; returns their times."""
+    dropped: list[int] = []
+    node = sc.nodes[target].node_id
+    send = Network.send
+
+    def lossy(self: Network, src: int, sport: int, dst: Any, payload: bytes) -> None:
+        status = src == node and payload[:2] == MAGIC and int.from_bytes(payload[2:6], "big") == 2
+        if status and (not dropped or self.kernel.now < dropped[0] + DROP_NS):
+            dropped.append(self.kernel.now)
+            return
+        send(self, src, sport, dst, payload)
+
+    monkeypatch.setattr(Network, "send", lossy)
+    return dropped
+
+
+def moving(sender: str) -> tuple[Scenario, Any, Any]:
+    sc = scenario({"a": 2, "b": 3} if sender == "a" else {"a": 3, "b": 2}, [("a", "b")])
+    before, after = _moving_clifford(sender)
+    u = before + after
+    circuit = from_stim(str(u + u.inverse()) + "\nM 0 1 2 3")
+    program = compile_circuit(circuit, network_model(sc), seed=1)
+    remote = [op for op in program.instructions if isinstance(op, CatEntangle | Teledata)]
+    assert remote and all(isinstance(op, Teledata) for op in remote) and remote[0].source == sender
+    return sc, circuit, program
+
+
+@pytest.mark.parametrize("sender", ["a", "b"])
+def test_a_teledata_pair_past_the_deadline_before_the_bell_measurement_is_retried(monkeypatch: Any,
+                                                                                 sender: str) -> None:
+    sc, circuit, program = moving(sender)
+    monkeypatch.setattr("stack.api.transport.deadline_budget_ns", lambda *args: BUDGET_NS)
+    dropped = drop_first_status(monkeypatch, sc, "b" if sender == "a" else "a")
+    report = circuit_report(execute_program(sc, program, SHOTS, seed=1), circuit, seed=1)
+    assert dropped and dropped[-1] - dropped[0] > BUDGET_NS
+    assert report["outcomes"] == {"0000": SHOTS}
+    assert report["ebits_retried"] == 1
+    assert report["ebits_consumed"] == report["ebits_received"] == report["ebits_predicted"] + 1
+    assert report["remote_ops_executed"] == {"teledata": 2 * SHOTS}
+
+
+def test_without_the_fault_nothing_is_retried(monkeypatch: Any) -> None:
+    sc, circuit, program = moving("a")
+    monkeypatch.setattr("stack.api.transport.deadline_budget_ns", lambda *args: BUDGET_NS)
+    report = circuit_report(execute_program(sc, program, SHOTS, seed=1), circuit, seed=1)
+    assert report["outcomes"] == {"0000": SHOTS} and report["ebits_retried"] == 0
+
+
+def test_a_qubit_lost_after_the_bell_measurement_is_not_retried(monkeypatch: Any) -> None:
+    """Only a kept qubit is resent: every DATA of the first transfer is dropped, so the target's half reaches
+    its deadline after the source's Bell measurement (the qubit is gone), the target answers ERR DEADLINE, and
+    the source's TransportError (not kept) ends the execution."""
+    sc, _, program = moving("a")
+    monkeypatch.setattr("stack.api.transport.deadline_budget_ns", lambda *args: BUDGET_NS)
+    dropped: list[int] = []
+    send = Network.send
+
+    def lossy(self: Network, src: int, sport: int, dst: Any, payload: bytes) -> None:
+        if sport == QTP_PORT and Qtp.decode(payload).type == TYPE_DATA and Qtp.decode(payload).transfer_seq == 1:
+            dropped.append(self.kernel.now)
+            return
+        send(self, src, sport, dst, payload)
+
+    monkeypatch.setattr(Network, "send", lossy)
+    with pytest.raises(BaseExceptionGroup) as failure:
+        execute_program(sc, program, 1, seed=1)
+    assert dropped
+    assert failure.group_contains(TransportError, match="the receiver answered ERR DEADLINE", depth=None)
