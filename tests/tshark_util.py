@@ -19,10 +19,11 @@ Reusable on any capture (e.g. one written by ``qnet run --pcap PATH``)::
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import subprocess
-from collections import Counter
+from collections import Counter, OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -90,17 +91,33 @@ def have_tshark() -> bool:
     return shutil.which("tshark") is not None
 
 
+_OUTPUTS: OrderedDict[tuple[str, bytes, tuple[str, ...]], str] = OrderedDict()
+"""tshark's output by (dissector, capture bytes, options): the tests of a module decode one capture several
+ways (scapy's fields, the codec's, the Info column) and each tshark start costs ~0.5 s of CPU; the few most
+recent outputs under :data:`_CACHED_BYTES` are kept."""
+_CACHED_BYTES = 8_000_000
+
+
 def run_tshark(pcap_path: str | Path, *args: str, timeout: float = 120) -> str:
-    """``tshark -n -X lua_script:<qnetstack.lua> -r PCAP ARGS``; its stdout. Fails on Lua errors."""
+    """``tshark -n -X lua_script:<qnetstack.lua> -r PCAP ARGS``; its stdout. Fails on Lua errors. The same
+    bytes with the same options are dissected once (by content: a rewritten file is dissected again)."""
     exe = shutil.which("tshark")
     if exe is None:
         raise RuntimeError("tshark is not on PATH")
+    key = (LUA_SCRIPT.read_text(), hashlib.sha256(Path(pcap_path).read_bytes()).digest(), args)
+    if key in _OUTPUTS:
+        _OUTPUTS.move_to_end(key)
+        return _OUTPUTS[key]
     cmd = [exe, "-n", "-X", f"lua_script:{LUA_SCRIPT}", "-r", str(pcap_path), *args]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
     problems = [line for line in proc.stderr.splitlines()
                 if line.startswith("tshark:") or "Lua" in line]
     if proc.returncode != 0 or problems:
         raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr}")
+    if len(proc.stdout) < _CACHED_BYTES:
+        _OUTPUTS[key] = proc.stdout
+        while len(_OUTPUTS) > 6:
+            _OUTPUTS.popitem(last=False)
     return proc.stdout
 
 
