@@ -4,14 +4,13 @@ and the Lua dissector through tshark against the codec, on hand-made messages an
 from __future__ import annotations
 
 import io
-import struct
 from pathlib import Path
 
 import pytest
 
 from protocols.common import ParseError
 from protocols.packets.exchange import FLAG_REPLY, HEADER, MAX_MESSAGE, ExchangeMessage, is_exchange
-from stack.core.capture import EPOCH_NS, PcapWriter, read_pcap, udp_frame
+from stack.core.capture import PcapWriter, udp_frame
 from tests.tshark_util import NO_TRAILER, SEVERITY_WARN, decode_with_tshark, have_tshark, read_frames, tshark_columns
 
 APP = 50000
@@ -110,17 +109,14 @@ def test_a_chsh_runs_exchanges_decode_like_the_codec(tmp_path: Path) -> None:
     run_apps(load_text(lossy, "<qapp>"), {"alice": end("create", "bob"), "bob": end("recv", "alice")}, seed=9,
              pcap=buffer, secret=secret)
     capture = tmp_path / "chsh.pcap"
-    with capture.open("wb") as stream:                  # only the applications' datagrams: tshark's Lua ICV
-        writer = PcapWriter(stream)                     # check costs ~0.8 ms a frame, and the rest is link traffic
-        for stamp, frame in read_pcap(buffer.getvalue()):
-            if frame[12:14] == b"\x08\x00" and frame[23] == 17 and min(struct.unpack_from("!HH", frame, 34)) >= APP:
-                writer.write(stamp - EPOCH_NS, frame)
+    capture.write_bytes(buffer.getvalue())
     frames = read_frames(capture)
     rows = tshark_columns(capture, "udp.srcport", "udp.dstport", *FIELDS, "qnetauth.icv_status",
                           options=("-o", f"qnetauth.key:{secret.hex()}"))
     checked = replies = 0
     for frame, row in zip(frames, rows, strict=True):
-        assert int(row[0]) >= APP and int(row[1]) >= APP, row
+        if not (row[0].isdigit() and int(row[0]) >= APP and int(row[1]) >= APP):
+            continue
         payload, _ = split(frame[42:])                                  # Ethernet + IPv4 + UDP headers
         assert _normal(row[2:-1]) == _expected(payload), row
         assert row[-1] == "1", row                                      # the trailer's ICV verifies
