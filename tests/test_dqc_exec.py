@@ -3,8 +3,12 @@
 - Ideal links and gates: the distributed execution is the monolithic circuit. Exact checks (a random Clifford
   U then U† always measures all zeros; a GHZ state gives only all-equal bits), and the chi-square homogeneity
   test of the measurement-record distribution against stim's sampler of the monolithic circuit, at
-  significance 0.001 per circuit (fixed seeds, so the outcome is reproducible; with the 6 circuits the chance
-  that a correct executor fails one is below 0.6 %).
+  significance 0.001 per circuit (fixed seeds, so the outcome is reproducible). The random circuits with
+  mid-circuit measurements are checked against their exact distribution too: a Clifford circuit's record is
+  uniform on an affine subspace of GF(2)^m (each measurement a fair coin or fixed by the earlier ones), so
+  every record must lie in it (exact) and the counts pass the chi-square goodness-of-fit test against the
+  uniform distribution on it at 0.001 (see :data:`SHOTS`). With 9 tests at 0.001 the chance that a correct
+  executor fails one is below 1 %.
 - The ebits the compiler predicts equal the pairs the run consumed (made by one end, received by the other).
 - Werner pairs of fidelity F: each remote CNOT is followed by the Pauli channel {X_t, Z_c, X_t Z_c: (1 − F)/3
   each} (stack.api.remote; whichever side the compiler copies). For a GHZ state made by k remote CNOTs from one
@@ -22,6 +26,7 @@ from pathlib import Path
 
 import pytest
 import stim
+from scipy.stats import chisquare
 
 from protocols.apps.dqc import NotExecutable, medium_gates
 from protocols.compiler import Circuit, compile_circuit, from_stim
@@ -30,6 +35,14 @@ from stack.compile import network_model
 from stack.scenario import Scenario, load_text
 
 ALPHA = 0.001
+SHOTS = 300
+"""Shots of each random circuit with measurements. Against an alternative q ≠ p the chi-square statistic's
+non-centrality is n·Σ(q − p)²/p for the goodness-of-fit test of n records against the exact p, and
+n₁n₂/(n₁ + n₂)·Σ(q − p)²/p for the homogeneity test of n₁ records against n₂ of stim's samples: 300 records
+against the exact distribution have the power 600 had against 600 samples (the test before), at every
+alternative, and a record outside the support fails at once. Simulated on 32 cells with one bit biased to
+0.65 / 0.7 / 0.75: power 0.38 / 0.90 / 0.998 (300, goodness of fit) and 0.39 / 0.89 / 0.999 (600 against 600,
+homogeneity). (600 shots cost 13-42 s a circuit.)"""
 
 
 def scenario(nodes: dict[str, int], links: list[tuple[str, str]], depolarizing: float = 0.0,
@@ -92,9 +105,10 @@ def test_a_random_clifford_then_its_inverse_measures_zeros_exactly() -> None:
 
 def test_ghz_over_three_qpus_is_the_monolithic_ghz() -> None:
     sc = scenario({"a": 1, "b": 1, "c": 1}, [("a", "b"), ("b", "c"), ("a", "c")])
-    report = run(sc, from_stim("H 0\nCX 0 1 1 2\nM 0 1 2"), shots=400)
+    report = run(sc, from_stim("H 0\nCX 0 1 1 2\nM 0 1 2"), shots=200)           # see SHOTS: 200 exact = 400 v 400
     assert set(report["outcomes"]) == {"000", "111"}
     assert report["homogeneity_p"] > ALPHA
+    assert chisquare([report["outcomes"]["000"], report["outcomes"]["111"]]).pvalue > ALPHA
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3, 4])
@@ -102,11 +116,42 @@ def test_random_circuits_with_measurements_sample_the_monolithic_distribution(se
     rng = random.Random(seed)
     u = random_clifford(rng, 5, 12)
     middle = stim.Circuit("MX 0\nMR 1\nR 2") + random_clifford(rng, 5, 6)
-    circuit = from_stim(u + middle + stim.Circuit("MY 3\nM 0 4"))
-    report = run(LINE, circuit, shots=600, seed=seed)
+    monolithic = u + middle + stim.Circuit("MY 3\nM 0 4")
+    report = run(LINE, from_stim(monolithic), shots=SHOTS, seed=seed)
     assert report["homogeneity_p"] > ALPHA, report
     assert report["tvd"] < 4 * report["tvd_expected"]
     assert seed != 1 or report["remote_ops"]["teledata"] > 0           # teledata is exercised too
+    support = affine_support(monolithic)
+    outcomes = report["outcomes"]
+    assert set(outcomes) <= support, sorted(set(outcomes) - support)
+    if len(support) > 1:
+        assert chisquare([outcomes.get(k, 0) for k in sorted(support)]).pvalue > ALPHA, (outcomes, len(support))
+
+
+def affine_support(circuit: stim.Circuit, draws: int = 256) -> set[str]:
+    """Every record a noiseless Clifford circuit can give, as bit strings: r₀ + V, with r₀ and a basis of V
+    from ``draws`` of stim's samples (the chance that they miss a direction of V is below 2^(dim V − draws + 1))."""
+    rows = [int("".join("1" if b else "0" for b in row), 2)
+            for row in circuit.compile_sampler(seed=7).sample(draws)]
+    width, first = circuit.num_measurements, rows[0]
+    basis: dict[int, int] = {}                                          # leading bit -> vector
+    for row in rows[1:]:
+        v = row ^ first
+        while v and v.bit_length() in basis:
+            v ^= basis[v.bit_length()]
+        if v:
+            basis[v.bit_length()] = v
+    points = {first}
+    for v in basis.values():
+        points |= {p ^ v for p in points}
+    return {format(p, f"0{width}b") for p in points}
+
+
+def test_the_affine_support_is_the_records_of_small_circuits() -> None:
+    """Against the support read off 2,000 samples of circuits whose records are known."""
+    assert affine_support(stim.Circuit("H 0\nCX 0 1\nM 0 1")) == {"00", "11"}
+    assert affine_support(stim.Circuit("X 1\nH 2\nM 0 1 2")) == {"010", "011"}
+    assert affine_support(stim.Circuit("H 0 1\nCX 0 2 1 2\nM 0 1 2")) == {"000", "011", "101", "110"}
 
 
 def test_non_clifford_programs_are_refused_in_one_line() -> None:

@@ -10,12 +10,13 @@ import pytest
 
 from stack import cli
 from tests import update_readme_sample as sample
+from tests.conftest import DefaultRun
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
-def test_the_sample_output_is_what_qnet_run_prints_today() -> None:
-    expected = sample.without_wall_time(sample.qnet_run_output())
+def test_the_sample_output_is_what_qnet_run_prints_today(default_run: DefaultRun) -> None:
+    expected = sample.without_wall_time(default_run.printed)
     assert sample.without_wall_time(sample.readme_sample()) == expected, (
         f"README.md's sample output of `qnet run` is stale: regenerate it with `{sample.COMMAND}` "
         "(from the repository root, in the venv) and commit README.md")

@@ -11,6 +11,7 @@ import pytest
 
 from protocols.packets.qncp_common import MESSAGE_TYPES as QNCP_TYPES
 from stack.cli import main
+from tests.conftest import DefaultRun
 from tests.tshark_util import assert_matches_scapy, have_tshark, tshark_message_counts, write_sample
 
 if not have_tshark():
@@ -42,11 +43,10 @@ def test_qnet_run_capture_decodes_like_scapy(tmp_path: Path) -> None:
     assert kinds["NS_ERR"] == 3                            # REJECTED at the head, TIMEOUT at both ends
 
 
-def test_default_scenario_capture_decodes_like_scapy(tmp_path: Path) -> None:
+def test_default_scenario_capture_decodes_like_scapy(tmp_path: Path, default_run: DefaultRun) -> None:
     """The whole capture (63,000 frames) decodes cleanly in tshark and its message counts match the report; a
     sample of it (every message kind of the run included) is compared with scapy field by field."""
-    pcap, report = tmp_path / "default.pcap", tmp_path / "default.json"
-    assert main(["run", "--quiet", "--pcap", str(pcap), "--json", str(report)]) == 0
+    pcap, report = default_run.pcap, default_run.report
     counts = tshark_message_counts(pcap)
     (circuit,) = json.loads(report.read_text())["circuits"]          # qpu3 -> remote across qpu4
     hop_pairs = sum(hop["link_pairs"] for hop in circuit["hops_detail"])

@@ -38,14 +38,22 @@ def readme_sample() -> str:
 def qnet_run_output() -> str:
     """What ``qnet run`` prints from the repository root, its capture going to a scratch file instead of
     out/default.pcap (the summary is shown with the default name)."""
-    with tempfile.TemporaryDirectory() as scratch, contextlib.chdir(ROOT):
-        pcap = str(Path(scratch) / "default.pcap")
+    with tempfile.TemporaryDirectory() as scratch:
+        return run_default(Path(scratch) / "default.pcap")
+
+
+def run_default(pcap: Path, report: Path | None = None) -> str:
+    """Run ``qnet run --pcap PCAP [--json REPORT]`` from the repository root; what it prints, with the
+    default capture name for PCAP (``--json`` prints nothing more: tests/conftest.py's ``default_run`` shares
+    one run between the README check and the capture's)."""
+    extra = ["--json", str(report)] if report is not None else []
+    with contextlib.chdir(ROOT):
         printed = io.StringIO()
         with contextlib.redirect_stdout(printed):
-            status = cli.main(["run", "--pcap", pcap])
+            status = cli.main(["run", "--pcap", str(pcap), *extra])
         if status != 0:
             raise RuntimeError(f"qnet run exited with status {status}")
-    return printed.getvalue().replace(pcap, DEFAULT_PCAP)
+    return printed.getvalue().replace(str(pcap), DEFAULT_PCAP)
 
 
 def without_wall_time(text: str) -> str:
