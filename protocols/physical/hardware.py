@@ -19,6 +19,7 @@ BellDistribution = tuple[float, float, float, float]
 """Probabilities of the four Bell states, indexed by :class:`protocols.common.BellState`."""
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Arm:
     """Attempt entanglement on ``link_id`` until ``pairs`` emissions succeed.
@@ -39,6 +40,7 @@ class Arm:
     pair. The medium batches only when both ends ask for blocks."""
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Disarm:
     """Stop attempting on ``link_id``."""

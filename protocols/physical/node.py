@@ -28,6 +28,7 @@ from protocols.physical.parts import Assembly
 from protocols.physical.station import Station, double_click_outcome, single_click_outcome
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class StartGeneration:
     """Link layer → physical layer: produce ``pairs`` pairs on ``link_id``."""
@@ -41,6 +42,7 @@ class StartGeneration:
     """Measure-directly in blocks of up to this many pairs (0: pair by pair)."""
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class StopGeneration:
     """Link layer → physical layer: stop attempting on ``link_id``."""
