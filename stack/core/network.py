@@ -145,7 +145,9 @@ class Network:
         auth = self.auth
         if auth is not None and dst_node is not None:
             payload = auth.seal_local(src, dst_node, sport, dst[1], payload)
-        self._record(now, src, sport, dst_node, dst, payload)
+        self.counters[src].sent += 1            # self._record(...), written out
+        if self.pcap is not None and dst_node is not None:
+            self._record_frame(now, src, sport, dst_node, dst[1], payload)
         port = self.bindings.get(dst)
         if dst_node is None or port is None:
             self.counters[src].undeliverable += 1
@@ -202,9 +204,14 @@ class Network:
         """Count a datagram as sent and capture it as it leaves."""
         self.counters[src].sent += 1
         if self.pcap is not None and dst_node is not None:
-            ip_id = self._ip_ids.get(src, 0)
-            self._ip_ids[src] = ip_id + 1
-            self.pcap.write(now, udp_frame(src, sport, dst_node, dst[1], payload, ip_id))
+            self._record_frame(now, src, sport, dst_node, dst[1], payload)
+
+    def _record_frame(self, now: int, src: int, sport: int, dst_node: int, dport: int, payload: bytes) -> None:
+        """Capture a datagram as it leaves (the capture is on)."""
+        assert self.pcap is not None
+        ip_id = self._ip_ids.get(src, 0)
+        self._ip_ids[src] = ip_id + 1
+        self.pcap.write(now, udp_frame(src, sport, dst_node, dport, payload, ip_id))
 
     def delays(self, src: int, dst_node: int) -> list[int]:
         """The delay of each copy that arrives: none when the route loses the datagram, two when it duplicates."""
