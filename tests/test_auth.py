@@ -134,6 +134,13 @@ def test_a_locally_sealed_datagram_skips_only_its_own_icv_check() -> None:
     assert auth.open(1, 2, 7770, 7770, third) == b"x"
 
 
+def test_seal_local_remembers_a_bounded_number_and_the_forgotten_still_open(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("protocols.security.auth.SEALED_MAX", 2)
+    auth = Authenticator(bytes(32))
+    wires = [auth.seal_local(1, 2, 7772, 7772, bytes([i])) for i in range(5)]     # lost in flight: forgotten
+    assert [auth.open(1, 2, 7772, 7772, wire) for wire in wires] == [bytes([i]) for i in range(5)]
+
+
 def test_a_tag_proves_the_sender() -> None:
     """Node 3 holding its own keys cannot make a datagram node 2 accepts as node 1's."""
     secret = bytes(range(32))
