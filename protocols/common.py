@@ -82,7 +82,7 @@ class DistillProtocol(enum.IntEnum):
     DEJMPS = 2
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class Actions:
     """Everything an engine asks its runtime to do after one input."""
 
@@ -91,6 +91,17 @@ class Actions:
     down: list[Any] = field(default_factory=list)
     hardware: list[Any] = field(default_factory=list)
     deadline: int | None = None
+
+    def __init__(self, send: list[tuple[Address, bytes]] | None = None, up: list[Any] | None = None,
+                 down: list[Any] | None = None, hardware: list[Any] | None = None,
+                 deadline: int | None = None) -> None:
+        # Written out (every engine call makes one): list displays instead of the generated __init__'s calls of
+        # each field's default_factory. None, as omitted, is a new empty list.
+        self.send = [] if send is None else send
+        self.up = [] if up is None else up
+        self.down = [] if down is None else down
+        self.hardware = [] if hardware is None else hardware
+        self.deadline = deadline
 
     def extend(self, other: Actions) -> Actions:
         """Append ``other``'s outputs; the earlier of the two deadlines wins."""

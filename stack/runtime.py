@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -236,7 +237,7 @@ def _build_qpus(emu: Emulation) -> None:
                            clients={(node_ip(node.node_id), NETWORK_SERVICE_PORT)})   # + apps (_build_apps)
         link_layer = Layer(f"{node.name}/link", node.node_id, engine, VirtualPort(kernel, f"{node.name}/link"),
                            emu.network, emu.medium, [LINK_SERVICE_PORT, EGP_PORT])
-        link_layer.after = lambda: stop_when_done(emu)
+        link_layer.after = functools.partial(stop_when_done, emu)
         emu.link_layers.append(engine)
         physical.above, link_layer.below = link_layer, physical
         emu.layers += [physical, link_layer]
@@ -266,7 +267,7 @@ def _build_network_layer(emu: Emulation, node: NodeConfig, router: Router,
     engine = NetworkLayer(node.node_id, emu.topology, dict(purposes), rng, config, paths, cutoffs, router)
     layer = Layer(f"{node.name}/network", node.node_id, engine, VirtualPort(emu.kernel, f"{node.name}/network"),
                   emu.network, emu.medium, [NETWORK_SERVICE_PORT, QNP_PORT, QNCP_PORT])
-    layer.after = lambda: stop_when_done(emu)
+    layer.after = functools.partial(stop_when_done, emu)
     emu.network_layers.append(engine)
     emu.layers.append(layer)
 
@@ -321,7 +322,7 @@ def _build_apps(emu: Emulation, responders: dict[str, dict[int, tuple[str, int]]
                     link_layer.clients.add((node_ip(nd.node_id), number))
             layer = Layer(name, nd.node_id, engine, VirtualPort(emu.kernel, name), emu.network, emu.medium,
                           [number])
-            layer.after = lambda: stop_when_done(emu)
+            layer.after = functools.partial(stop_when_done, emu)
             emu.layers.append(layer)
         link_id = next((link.link_id for link in scenario.links if {link.a, link.b} == {item.node, item.remote}
                         and item.service == "link"), None)

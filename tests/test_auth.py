@@ -109,6 +109,38 @@ def test_open_refuses_each_kind_of_bad_datagram() -> None:
     assert receiver.open(1, 2, 7770, 7770, sender.seal(1, 2, 7770, 7770, b"x")) == b"x"
 
 
+def test_a_locally_sealed_datagram_skips_only_its_own_icv_check() -> None:
+    """One authenticator sealing with ``seal_local`` and opening: the very bytes it sealed open (once), and
+    anything else is checked in full: altered bytes, another port, a forgery that takes a sealed datagram's
+    sequence number before it arrives, bytes sealed under another key."""
+    auth = Authenticator(bytes(32))
+    wire = auth.seal_local(1, 2, 7770, 7770, b"HERALD")
+    assert wire == Authenticator(bytes(32)).seal(1, 2, 7770, 7770, b"HERALD")     # the same bytes as seal()
+    flipped = bytearray(wire)
+    flipped[0] ^= 1
+    assert auth.open(1, 2, 7770, 7770, bytes(flipped)) is Drop.BAD_TAG
+    assert auth.open(1, 2, 7770, 7771, wire) is Drop.BAD_TAG             # another port: the ICV covers it
+    assert auth.open(1, 2, 7770, 7770, bytes(wire)) == b"HERALD"          # equal bytes: its ICV verifies anyway
+    assert auth.open(1, 2, 7770, 7770, wire) is Drop.REPLAYED
+    second = auth.seal_local(1, 2, 7770, 7770, b"second")
+    forged = b"forged" + second[len(b"second"):]                          # the same trailer on other bytes
+    assert auth.open(1, 2, 7770, 7770, forged) is Drop.BAD_TAG
+    assert auth.open(1, 2, 7770, 7770, second) == b"second"               # verified in full now
+    other_key = Authenticator(bytes([1]) * 32)
+    for _ in range(3):
+        foreign = other_key.seal(1, 2, 7770, 7770, b"x")                  # seq 3 under another key, last
+    third = auth.seal_local(1, 2, 7770, 7770, b"x")
+    assert foreign[:-16] == third[:-16] and auth.open(1, 2, 7770, 7770, foreign) is Drop.BAD_TAG
+    assert auth.open(1, 2, 7770, 7770, third) == b"x"
+
+
+def test_seal_local_remembers_a_bounded_number_and_the_forgotten_still_open(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("protocols.security.auth.SEALED_MAX", 2)
+    auth = Authenticator(bytes(32))
+    wires = [auth.seal_local(1, 2, 7772, 7772, bytes([i])) for i in range(5)]     # lost in flight: forgotten
+    assert [auth.open(1, 2, 7772, 7772, wire) for wire in wires] == [bytes([i]) for i in range(5)]
+
+
 def test_a_tag_proves_the_sender() -> None:
     """Node 3 holding its own keys cannot make a datagram node 2 accepts as node 1's."""
     secret = bytes(range(32))

@@ -58,6 +58,8 @@ class EntanglementUser:
         self.wrong_sender = 0
         """Datagrams dropped because they came from another address than :attr:`link_service`."""
         self.create = create
+        self._kept_together = create is not None and create.kept_together
+        """``create.kept_together``, asked after every event of the run (:meth:`done`)."""
         self.start_ns = start_ns
         self.sent_at: int | None = None
         self.create_id: int | None = None
@@ -141,7 +143,7 @@ class EntanglementUser:
             return False
         if self.create is None:
             return True
-        if self.create.kept_together:              # expired pairs of an atomic request are replaced
+        if self._kept_together:                    # expired pairs of an atomic request are replaced
             return bool(self.errors) or len(self.records) >= self.create.number
         return bool(self.errors) or len(self._settled) >= self.create.number
 

@@ -97,6 +97,7 @@ _ERR = struct.Struct("!IHHI")
 _OK_MB = struct.Struct("!IHHIHHI")
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Create:
     """CREATE (draft-03 figure 1). Rotation angles are 2π/256 × value."""
@@ -164,6 +165,7 @@ class Create:
         return self.max_time * TIME_UNIT_NS[self.tu]
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Ack:
     """ACK (draft-03 figure 2)."""
@@ -218,6 +220,7 @@ class OkMeasure:
                         self.goodness, 0)
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Err:
     """ERR (draft-03 figure 5); an expiry is code EXPIRE with a sequence range."""

@@ -39,6 +39,7 @@ import struct
 from dataclasses import dataclass
 
 from protocols.common import ParseError
+from protocols.fastinit import fast_init
 from protocols.packets.linkservice import BELL_STATES
 from protocols.packets.qncp_caps import HopRule, LinkCap, LinkOption, NodeCap, QCap
 from protocols.packets.qncp_common import (
@@ -72,6 +73,7 @@ CONFIRM_SIZE = HEADER_SIZE + _CONFIRM.size
 END_SIZE = HEADER_SIZE + _END.size
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class HopAck:
     """SETUP_ACK or SETUP_REPLY_ACK: ``hop_index`` is the acknowledging node's index in the route."""
@@ -88,6 +90,7 @@ class HopAck:
                 + _HOP_ACK.pack(self.hop_index))
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class PairMessage:
     """TRACK_ACK, EXPIRE, EXPIRE_ACK, CREDIT or CREDIT_ACK about link pair (``link_id``, ``pair_seq``).
@@ -112,6 +115,7 @@ class PairMessage:
                 + _PAIR.pack(self.link_label, self.pair_seq, self.link_id, self.window, self.credit))
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Confirm:
     """CONFIRM (tail → head: deliver end-to-end pair ``e2e_seq``) or CONFIRM_ACK (Status 0 delivered, or
@@ -134,6 +138,7 @@ class Confirm:
                                 self.goodness))
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class CircuitEnd:
     """COMPLETE (tail, Status 0), TEARDOWN (any node, Status = the failure's error code) or their ACKs."""

@@ -40,6 +40,7 @@ import struct
 from dataclasses import dataclass
 
 from protocols.common import ParseError
+from protocols.fastinit import fast_init
 
 P4_BELL_INDEX = {0b00: "PHI_PLUS", 0b01: "PHI_MINUS", 0b10: "PSI_PLUS", 0b11: "PSI_MINUS"}
 """P4's Bell-index encoding (v1quantum ``processor.py``: ``V1QuantumBellIndex``), by our state names."""
@@ -61,6 +62,7 @@ def from_p4(p4_bell: int) -> int:
     return (p4_bell & 1) << 1 | (p4_bell >> 1 & 1)
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class EgpHeader:
     """The 8-byte P4 EGP header alone (a v1quantum station's 0x4401 frame); Bell state in our encoding."""
@@ -80,6 +82,7 @@ class EgpHeader:
         return cls(label, seq, from_p4(word >> _BELL_SHIFT))
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class TrackFrame:
     """A TRACK (fast codec). ``link_bell`` is the hop's heralded Bell state and ``bell`` the state

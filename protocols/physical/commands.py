@@ -13,6 +13,7 @@ from protocols.common import Basis, DistillProtocol
 from protocols.fastinit import fast_init
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Arm:
     """Attempt entanglement on ``link_id`` until ``pairs`` emissions succeed.
@@ -33,6 +34,7 @@ class Arm:
     a QHP BATCH); 0: pair by pair. The medium batches only when both ends ask for blocks."""
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Disarm:
     """Stop attempting on ``link_id``."""

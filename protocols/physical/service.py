@@ -16,6 +16,7 @@ from protocols.fastinit import fast_init
 from protocols.physical.hardware import BellDistribution
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class StartGeneration:
     """Link layer → physical layer: produce ``pairs`` pairs on ``link_id``."""
@@ -29,6 +30,7 @@ class StartGeneration:
     """Measure-directly in blocks of up to this many pairs (0: pair by pair)."""
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class StopGeneration:
     """Link layer → physical layer: stop attempting on ``link_id``."""

@@ -22,6 +22,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -51,10 +52,9 @@ class Datagram(NamedTuple):
     arrival: int | None = None
 
 
-def _datagram(fields: tuple[Address, int, bytes, int | None]) -> Datagram:
-    """``Datagram(*fields)``, built in C (a NamedTuple's ``__new__`` is Python code; the network makes one per
-    datagram)."""
-    return tuple.__new__(Datagram, fields)
+_new_tuple = tuple.__new__
+"""``_new_tuple(Datagram, fields)`` is ``Datagram(*fields)`` built in C (a NamedTuple's ``__new__`` is Python code;
+the network makes one per datagram)."""
 
 
 @dataclass(slots=True)
@@ -114,6 +114,8 @@ class Network:
     counters: dict[int, NodeCounters] = field(default_factory=dict)
     _routes: dict[tuple[int, int], Route] = field(default_factory=dict)
     _ip_ids: dict[int, int] = field(default_factory=dict)
+    _ips: dict[int, str] = field(default_factory=dict)
+    """Each node's IPv4 address (:func:`node_ip`), made once."""
     _node_of_ip: dict[str, int] = field(default_factory=dict)
     auth: Authenticator | None = None
     """Authenticated classical control (None: off, datagrams travel bare)."""
@@ -122,6 +124,7 @@ class Network:
         self.fibres.setdefault(node_id, {})
         self.counters[node_id] = NodeCounters()
         self._node_of_ip[node_ip(node_id)] = node_id
+        self._ips[node_id] = node_ip(node_id)
 
     def add_fibre(self, a: int, b: int, fibre: Fibre) -> None:
         self.fibres.setdefault(a, {})[b] = fibre
@@ -141,22 +144,26 @@ class Network:
         dst_node = self._node_of_ip.get(dst[0])
         auth = self.auth
         if auth is not None and dst_node is not None:
-            payload = auth.seal(src, dst_node, sport, dst[1], payload)
-        self._record(now, src, sport, dst_node, dst, payload)
+            payload = auth.seal_local(src, dst_node, sport, dst[1], payload)
+        self.counters[src].sent += 1            # self._record(...), written out
+        if self.pcap is not None and dst_node is not None:
+            self._record_frame(now, src, sport, dst_node, dst[1], payload)
         port = self.bindings.get(dst)
         if dst_node is None or port is None:
             self.counters[src].undeliverable += 1
             return
         route = self._routes.get((src, dst_node))
         if route is not None and not (route.loss or route.duplication or route.jitter_ns):
-            delays = [route.delay_ns]           # a clean route: no draw (the same as delays() there)
+            delays: Sequence[int] = (route.delay_ns,)   # a clean route: no draw (the same as delays() there)
         else:
             delays = self.delays(src, dst_node)
-        source = (node_ip(src), sport)
+        ip = self._ips.get(src)
+        source = (node_ip(src) if ip is None else ip, sport)
+        received = self.counters[dst_node]
         for delay in delays:
-            self.counters[dst_node].received += 1
+            received.received += 1
             if auth is None:
-                kernel.deliver_at(now + delay, port, _datagram((source, dst[1], payload, None)))
+                kernel.deliver_at(now + delay, port, _new_tuple(Datagram, (source, dst[1], payload, None)))
             else:
                 kernel.call_at(now + delay, self._arrive, (port, src, dst_node, source, dst[1], payload))
 
@@ -174,25 +181,37 @@ class Network:
             return wire
         opened = self.auth.open(src, dst_node, sport, dport, wire)
         if isinstance(opened, Drop):
-            counters = self.counters[dst_node]
-            setattr(counters, opened.value, getattr(counters, opened.value) + 1)
+            self._refused(dst_node, opened)
             return None
         return opened
+
+    def _refused(self, dst_node: int, drop: Drop) -> None:
+        """Count a datagram authentication refused at node ``dst_node``."""
+        counters = self.counters[dst_node]
+        setattr(counters, drop.value, getattr(counters, drop.value) + 1)
 
     def _arrive(self, arg: tuple[VirtualPort, int, int, Address, int, bytes]) -> None:
         """A sealed datagram reaches its node: opened, it goes to its port as a :class:`Datagram`."""
         port, src, dst_node, source, dport, wire = arg
-        payload = self.open(src, source[1], dst_node, dport, wire)
-        if payload is not None:
-            port.deliver(_datagram((source, dport, payload, None)))
+        auth = self.auth
+        opened = wire if auth is None else auth.open(src, dst_node, source[1], dport, wire)
+        if isinstance(opened, Drop):
+            self._refused(dst_node, opened)
+        else:
+            port.deliver(_new_tuple(Datagram, (source, dport, opened, None)))
 
     def _record(self, now: int, src: int, sport: int, dst_node: int | None, dst: Address, payload: bytes) -> None:
         """Count a datagram as sent and capture it as it leaves."""
         self.counters[src].sent += 1
         if self.pcap is not None and dst_node is not None:
-            ip_id = self._ip_ids.get(src, 0)
-            self._ip_ids[src] = ip_id + 1
-            self.pcap.write(now, udp_frame(src, sport, dst_node, dst[1], payload, ip_id))
+            self._record_frame(now, src, sport, dst_node, dst[1], payload)
+
+    def _record_frame(self, now: int, src: int, sport: int, dst_node: int, dport: int, payload: bytes) -> None:
+        """Capture a datagram as it leaves (the capture is on)."""
+        assert self.pcap is not None
+        ip_id = self._ip_ids.get(src, 0)
+        self._ip_ids[src] = ip_id + 1
+        self.pcap.write(now, udp_frame(src, sport, dst_node, dport, payload, ip_id))
 
     def delays(self, src: int, dst_node: int) -> list[int]:
         """The delay of each copy that arrives: none when the route loses the datagram, two when it duplicates."""
