@@ -65,6 +65,7 @@ def outcome(function: Any, *args: Any) -> tuple[str, Any]:
 def test_every_generated_method_behaves_as_the_standard_librarys(flags: dict[str, bool]) -> None:
     lazy, eager = make("protocols._lazy_probe", flags), make("_eager_probe", flags)
     generated = [name for name in sorted(lazymethods.LAZY) if callable(eager.__dict__.get(name))]
+    assert is_stub(lazy.__dict__["__init__"]) and not is_stub(eager.__dict__["__init__"])
     assert generated and all(is_stub(lazy.__dict__[name]) or name == "__repr__" for name in generated)
     assert not any(is_stub(eager.__dict__[name]) for name in generated)
     assert inspect.signature(lazy) == inspect.signature(eager) and lazy.__doc__ == eager.__doc__
@@ -83,6 +84,36 @@ def test_every_generated_method_behaves_as_the_standard_librarys(flags: dict[str
         assert outcome(setattr, x, "other", 1) == outcome(setattr, ex, "other", 1)
     assert not any(is_stub(lazy.__dict__.get(name)) for name in generated)   # each compiled at its first call
     assert [getattr(lazy, n).__qualname__ for n in generated] == [getattr(eager, n).__qualname__ for n in generated]
+
+
+def test_init_is_compiled_at_its_first_look_up_whichever_it_is() -> None:
+    eager = make("_eager_probe", {"frozen": True, "slots": True})
+    for look_up in ("instance", "class", "signature", "subclass", "dict"):
+        lazy = make("protocols._lazy_probe", {"frozen": True, "slots": True})
+        assert is_stub(lazy.__dict__["__init__"])
+        if look_up == "instance":
+            made = lazy(1, (2,), d=3)
+        elif look_up == "class":
+            assert lazy.__init__.__qualname__ == eager.__init__.__qualname__ == "Record.__init__"
+            assert lazy.__init__.__annotations__ == eager.__init__.__annotations__
+            made = lazy(1, (2,), d=3)
+        elif look_up == "signature":
+            assert inspect.signature(lazy) == inspect.signature(eager)
+            made = lazy(1, (2,), d=3)
+        elif look_up == "subclass":
+            class Sub(lazy):  # type: ignore[valid-type,misc]
+                __slots__ = ()
+
+                def __init__(self, a: int) -> None:
+                    super().__init__(a, (2,), d=3)
+            made = Sub(1)
+        else:
+            made = object.__new__(lazy)
+            lazy.__dict__["__init__"](made, 1, (2,), d=3)
+        assert not is_stub(lazy.__dict__["__init__"]), look_up
+        assert dataclasses.astuple(made) == dataclasses.astuple(eager(1, (2,), d=3)) == (1, (2,), None, 3)
+        assert outcome(lazy, 1, 2, 3, 4, 5) == outcome(eager, 1, 2, 3, 4, 5)
+        assert outcome(lazy) == outcome(eager)
 
 
 def test_recursive_repr_and_pickle_and_replace() -> None:
@@ -104,8 +135,8 @@ def test_recursive_repr_and_pickle_and_replace() -> None:
 
 def test_only_this_projects_classes_get_stubs() -> None:
     inside = make("stack._lazy_probe", {"frozen": True})
-    assert all(is_stub(inside.__dict__[name]) for name in ("__eq__", "__hash__", "__setattr__", "__delattr__"))
-    assert not is_stub(inside.__dict__["__init__"])
+    assert all(is_stub(inside.__dict__[name]) for name in ("__init__", "__eq__", "__hash__", "__setattr__",
+                                                            "__delattr__"))
     outside = make("elsewhere.module", {"frozen": True})
     assert not any(is_stub(v) for v in vars(outside).values())
     assert lazymethods._ours({"__name__": "stack.core.capture"}) and not lazymethods._ours({"__name__": "stackx"})
