@@ -1,7 +1,7 @@
 """This project's dataclasses compile their generated methods when first used instead of when the class is made.
 
 Python 3.11 and 3.12 build each generated dataclass method by compiling its source (``dataclasses._create_fn``,
-one ``exec`` each): six per frozen class, ~630 for the ~100 classes a ``qnet run`` imports, about a quarter of
+one ``exec`` each): six per frozen class, ~530 for the ~100 classes a ``qnet run`` imports, about a fifth of
 the start-up's instructions, for methods most runs never call. :func:`install` (done by ``import protocols``)
 wraps ``_create_fn`` so that, for classes defined in this project's packages only, each method waits:
 ``__repr__``, ``__eq__``, ``__hash__``, ordering and frozen ``__setattr__``/``__delattr__`` start as a small stub
