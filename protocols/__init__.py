@@ -4,3 +4,7 @@ Nothing in this package reads a clock, opens a socket, imports trio or draws fro
 global random number generator: engines take bytes/events and ``now`` (integer ns)
 and return :class:`protocols.common.Actions`.
 """
+
+from protocols import lazymethods
+
+lazymethods.install()   # this project's dataclasses compile their __eq__, __repr__, ... at first use

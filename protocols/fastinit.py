@@ -59,11 +59,10 @@ def fast_init(cls: type[T]) -> type[T]:
     source = f"def __init__(self, {', '.join(args)}):\n" + ("\n".join(lines) or "    pass") + "\n"
     exec(source, namespace)
     init = namespace["__init__"]
-    generated = cls.__init__
     init.__qualname__ = f"{cls.__qualname__}.__init__"
     init.__module__ = cls.__module__
-    init.__doc__ = generated.__doc__
-    init.__annotations__ = dict(generated.__annotations__)
+    init.__doc__ = None                         # as the generated one's (not looked up: it may not be compiled yet)
+    init.__annotations__ = {f.name: f.type for f in fields} | {"return": None}
     cls.__init__ = init  # type: ignore[method-assign]
     return cls
 

@@ -21,7 +21,6 @@ from protocols.common import EGP_PORT, HERALD_PORT, LINK_SERVICE_PORT, NETWORK_S
 from protocols.link.layer import LinkConfig as EngineLink
 from protocols.link.layer import LinkLayer, Memory, QueuePolicy
 from protocols.link.types import GenerationOver
-from protocols.network.topology import Topology
 from protocols.packets import linkservice as ll
 from protocols.packets.heralding import SCHEME_COUPLER, SCHEME_DOUBLE_CLICK, SCHEME_SINGLE_CLICK, SCHEME_SOURCE
 from protocols.physical.node import NodePhysical, ReportingLink, Station
@@ -42,6 +41,7 @@ from stack.timing.sync import SyncSampler, build_clocks, build_ptp_layers, refer
 if TYPE_CHECKING:
     from protocols.network.layer import NetworkLayer
     from protocols.network.routing import Router
+    from protocols.network.topology import Topology
     from protocols.network.types import CircuitStats
 
 APP_PORT_BASE = 49152

@@ -1,7 +1,5 @@
 """``python -m stack.cli ...`` is the ``qnet`` command."""
 
-import sys
+from stack.cli import program
 
-from stack.cli import main
-
-sys.exit(main())
+program()

@@ -31,13 +31,12 @@ approximation: a real abandoned round can leave classical correlations).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import stim
 
 from protocols.common import Basis, BellState, DistillProtocol
-from protocols.network import distillation
 from protocols.physical import physics
 from protocols.physical.hardware import BellDistribution, Distill, DistillResult
 from stack.core.kernel import Kernel, VirtualPort
@@ -52,6 +51,11 @@ from stack.quantum.state import (
     apply_pauli,
     bell_index,
 )
+
+# The closed forms of a round (protocols.network.distillation) are imported by the first round: every medium
+# has this part, and a run that distils nothing would pay ~1 % of its start-up for them otherwise.
+if TYPE_CHECKING:
+    from protocols.network import distillation
 
 PauliProbabilities = tuple[float, float, float]
 _CYCLE = (0, 3, 1, 2)
@@ -172,6 +176,8 @@ class Distillation:
             for qubit, pauli in zip(qubits, paulis, strict=True):
                 apply_pauli(qubit, pauli)
         reported = _read_out(pending.outcome ^ (bell_index(b.frame) & 1), node, self.medium.rng)
+        from protocols.network import distillation
+
         first_node = self.medium.nodes[pending.keep.node_id]
         noise = distillation.RoundNoise((first_node.gate_fidelity, node.gate_fidelity),
                                         (first_node.readout_fidelity, node.readout_fidelity))
@@ -207,6 +213,8 @@ class Distillation:
 
 def _bilateral_cnot(a: Pair, b: Pair, protocol: DistillProtocol) -> None:
     """Both ends' rotation (DEJMPS) and CNOT on the frames of the kept pair ``a`` and the sacrificed ``b``."""
+    from protocols.network import distillation
+
     ia, ib = bell_index(a.frame), bell_index(b.frame)
     if protocol == DistillProtocol.DEJMPS:
         ia, ib = distillation.ROTATED[ia], distillation.ROTATED[ib]
@@ -217,6 +225,8 @@ def _bilateral_cnot(a: Pair, b: Pair, protocol: DistillProtocol) -> None:
 
 def _kept_distribution(command: Distill, inputs: tuple[BellDistribution, BellDistribution],
                        noise: distillation.RoundNoise, parity: int) -> BellDistribution:
+    from protocols.network import distillation
+
     keep, sacrifice = inputs
     if command.protocol == DistillProtocol.DEJMPS:
         keep, sacrifice = distillation.rotate(keep), distillation.rotate(sacrifice)

@@ -9,11 +9,16 @@ runtime and the topology's confirm timeouts use one formula.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from protocols.network.topology import Fibre, LinkCaps, NodeCaps, Topology
 from stack.core.capture import node_ip
 from stack.quantum.budget import LinkPhysics, link_options, link_physics
 from stack.scenario import LinkConfig, NodeConfig, Scenario
+
+# The network layer's types are imported by the runs that build a topology (the runtime asks this module for
+# the link layer's timing in every run; a link-layer run would pay ~1 % of its start-up for them otherwise).
+if TYPE_CHECKING:
+    from protocols.network.topology import Fibre, NodeCaps, Topology
 
 LINK_RETRIES = 8
 """How often the link layer retransmits a message before it gives up."""
@@ -36,6 +41,8 @@ def link_confirm_timeout_ns(scenario: Scenario, node: NodeConfig, physics: dict[
 
 
 def node_caps(node: NodeConfig, address: str) -> NodeCaps:
+    from protocols.network.topology import NodeCaps
+
     return NodeCaps(node.node_id, node.name, address, node.kind, node.communication_qubits, node.storage_qubits,
                     node.t1_ns, node.t2_ns, node.gate_fidelity, node.gate_ns, node.readout_fidelity,
                     node.readout_ns,
@@ -45,6 +52,8 @@ def node_caps(node: NodeConfig, address: str) -> NodeCaps:
 
 def fibres(link: LinkConfig, lp: LinkPhysics) -> list[Fibre]:
     """The classical fibres of a link, as the runtime adds them to the emulated network."""
+    from protocols.network.topology import Fibre
+
     jitter, loss = link.classical_jitter_ns, link.classical_loss
     if link.scheme == "coupler":
         return [Fibre(lp.node_a, lp.node_b, lp.delay_a_ns, jitter, loss)]
@@ -56,6 +65,8 @@ def build_topology(scenario: Scenario, physics: dict[int, LinkPhysics] | None = 
                    address: Callable[[int], str] = node_ip) -> Topology:
     """The topology of ``scenario``; ``physics`` are its link budgets (computed when not given), ``address``
     gives a node's IPv4 address from its id."""
+    from protocols.network.topology import LinkCaps, Topology
+
     if physics is None:
         physics = {link.link_id: link_physics(link, scenario) for link in scenario.links}
     nodes = [node_caps(node, address(node.node_id)) for node in scenario.nodes.values()]
