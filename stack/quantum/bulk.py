@@ -65,7 +65,8 @@ def _table(p: float) -> tuple[int, np.ndarray, np.ndarray, int, int] | None:
     if tail / _SPAN > 0.05:
         return None
     inside = np.where(bottom > top, thresholds[np.minimum(top, len(thresholds) - 1)], 0)
-    return bits, top.astype(np.uint16 if top.max() < 1 << 16 else np.uint32), inside.astype(np.uint32), tail, tail_k
+    narrow = np.uint16 if top.max() < (1 << 16) - 1 else np.uint32      # room for the count plus one
+    return bits, top.astype(narrow), inside.astype(np.uint32), tail, tail_k
 
 
 def failures(p: float, rng: np.random.Generator, count: int) -> np.ndarray:
@@ -78,9 +79,10 @@ def failures(p: float, rng: np.random.Generator, count: int) -> np.ndarray:
         return out
     bits, base, inside, tail, tail_k = table
     u = rng.bit_generator.random_raw(-(-count // 2)).view(np.uint32)[:count]
-    bucket = u >> np.uint32(32 - bits)
-    out = base.take(bucket).astype(np.uint64)
-    out += u < inside.take(bucket)
+    bucket = (u >> np.uint32(32 - bits)).astype(np.intp)         # take() would convert its indices twice
+    small = base.take(bucket)                                     # in the table's narrow type, widened once
+    small += u < inside.take(bucket)
+    out = small.astype(np.uint64)
     deep = np.flatnonzero(u < tail)
     if len(deep):
         out[deep] = rng.geometric(p, len(deep)).astype(np.uint64) + np.uint64(tail_k - 1)
@@ -96,8 +98,9 @@ def positions(rng: np.random.Generator, r: float, count: int) -> np.ndarray:
     expected = count * r
     found, start = [], -1
     while True:
-        gaps = rng.geometric(r, int(expected + 6 * math.sqrt(expected) + 16))
-        where = np.cumsum(gaps) + start
+        gaps = failures(r, rng, int(expected + 6 * math.sqrt(expected) + 16))      # geometric gaps, by table
+        gaps += np.uint64(1)
+        where = np.cumsum(gaps.view(np.int64)) + start
         found.append(where[where < count])
         if where[-1] >= count:
             return np.concatenate(found)
