@@ -18,8 +18,11 @@ from protocols.packets.heralding import Herald
 from protocols.packets.heralding_batch import (
     MAX_PAYLOAD,
     HeraldBatch,
+    constant_plane,
     decode_qhp,
+    join_planes,
     max_count,
+    pack_bits,
     packed_size,
 )
 from protocols.packets.scapy_layers.heralding import QHPBatch, QHPHerald
@@ -318,3 +321,29 @@ def test_ok_mb_from_packed_arrays_is_the_same_message() -> None:
     for bad in ((b"\xb1\x81", *planes[1:]), (planes[0], b"\x1b\x61\x80", planes[2]), (planes[0][:1], *planes[1:])):
         with pytest.raises(ParseError):
             ll.OkMeasureBlock.from_planes(7, 1, 65530, 3, 2, 60000, 9, *bad)
+
+
+def _bits_oracle(values: np.ndarray, width: int) -> bytes:
+    """Fields packed bit by bit (most significant first, zero-padded): the independent form of pack_bits."""
+    bits = [(int(v) >> (width - 1 - k)) & 1 for v in values for k in range(width)]
+    return np.packbits(np.array(bits, dtype=np.uint8)).tobytes()
+
+
+@settings(max_examples=200, deadline=None)
+@given(width=st.sampled_from([1, 2]), runs=st.lists(st.tuples(st.integers(0, 40), st.integers(0, 3),
+                                                             st.booleans()), min_size=1, max_size=5),
+       seed=st.integers(0, 2**32 - 1))
+def test_planes_joined_or_constant_are_the_fields_packed(width: int, runs: list[tuple[int, int, bool]],
+                                                         seed: int) -> None:
+    """A block's parts' planes joined (an end's Assembly) and a plane of one repeated value (a fixed basis)
+    are the fields packed bit by bit."""
+    rng = np.random.default_rng(seed)
+    fields = [np.full(count, value % (1 << width), dtype=np.uint8) if same
+              else rng.integers(0, 1 << width, count).astype(np.uint8) for count, value, same in runs]
+    planes = [pack_bits(values, width) for values in fields]
+    assert planes == [_bits_oracle(values, width) for values in fields]
+    assert join_planes(planes, [len(values) for values in fields], width) == _bits_oracle(np.concatenate(fields),
+                                                                                          width)
+    count, value, _ = runs[0]
+    value %= 1 << width
+    assert constant_plane(value, count, width) == _bits_oracle(np.full(count, value), width)

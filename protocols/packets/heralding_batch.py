@@ -87,11 +87,40 @@ def pack_bits(values: np.ndarray, width: int) -> bytes:
     if width == 1:
         return np.packbits(values.astype(np.uint8, copy=False)).tobytes()
     if width == 2:                                   # four fields a byte
+        if values[0] == values[-1] and 0 <= int(values.min()) == int(values.max()) <= 3:
+            return constant_plane(int(values[0]), count, 2)         # e.g. a fixed basis: no pass over the fields
         flat = np.zeros(-(-count // 4) * 4, dtype=np.uint8)
         flat[:count] = values
         quads = flat.reshape(-1, 4)
         return (quads[:, 0] << 6 | quads[:, 1] << 4 | quads[:, 2] << 2 | quads[:, 3]).astype(np.uint8).tobytes()
     return _pack_groups(values, width)
+
+
+def constant_plane(value: int, count: int, width: int) -> bytes:
+    """:func:`pack_bits` of ``count`` fields of ``width`` (1 or 2) bits that all hold ``value``."""
+    pattern = (0xFF if value else 0) if width == 1 else value * 0x55
+    size, spare = -(-count * width // 8), -(count * width) % 8
+    if not size:
+        return b""
+    return bytes((pattern,)) * (size - 1) + bytes((pattern & (0xFF << spare) & 0xFF,))
+
+
+def join_planes(planes: list[bytes], counts: list[int], width: int) -> bytes:
+    """The packed planes of consecutive runs of ``width``-bit fields (``counts[i]`` fields in ``planes[i]``, each
+    zero-padded to a byte) as one plane: :func:`pack_bits` of their fields end to end, by shifting bytes, not by
+    unpacking them."""
+    out = np.zeros(-(-sum(counts) * width // 8) + 1, dtype=np.uint8)
+    used = 0                                                         # bits written
+    for plane, count in zip(planes, counts, strict=True):
+        raw = np.frombuffer(plane, dtype=np.uint8)
+        start, shift = divmod(used, 8)
+        if shift == 0:
+            out[start:start + len(raw)] |= raw
+        elif len(raw):
+            out[start:start + len(raw)] |= raw >> np.uint8(shift)
+            out[start + 1:start + 1 + len(raw)] |= raw << np.uint8(8 - shift)
+        used += count * width
+    return out[:-(-used // 8)].tobytes()
 
 
 def _pack_groups(values: np.ndarray, width: int) -> bytes:
