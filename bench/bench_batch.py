@@ -36,7 +36,8 @@ import numpy as np
 
 from protocols.common import Basis
 from protocols.packets import linkservice as ll
-from protocols.packets.heralding_batch import HeraldBatch, pack_bits
+from protocols.packets.bitpack import pack_bits
+from protocols.packets.heralding_batch import HeraldBatch
 from protocols.physical.parts import part_attempts, split
 from stack.api import AppContext, run_apps
 from stack.quantum.batch import BasisSpec, sample_block

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from protocols.common import HERALD_PORT
-from protocols.packets.heralding_batch import MAX_PAYLOAD, HeraldBatch, max_count, pack_bits
+from protocols.packets.bitpack import pack_bits
+from protocols.packets.heralding_batch import MAX_PAYLOAD, HeraldBatch, max_count
 from protocols.physical import parts, station
 from protocols.physical.hardware import DetectionBlock, EmittedBlock
 from protocols.physical.node import AttemptLost, BlockReady, NodePhysical

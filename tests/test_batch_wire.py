@@ -3,6 +3,7 @@ dissection against scapy's, malformed batches rejected by the codec exactly when
 
 from __future__ import annotations
 
+import doctest
 import random
 from pathlib import Path
 
@@ -12,17 +13,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from protocols.common import HERALD_PORT, LINK_SERVICE_PORT, ParseError
-from protocols.packets import auth
+from protocols.packets import auth, bitpack
 from protocols.packets import linkservice as ll
+from protocols.packets.bitpack import constant_plane, join_planes, pack_bits, unpack_bits
 from protocols.packets.heralding import Herald
 from protocols.packets.heralding_batch import (
     MAX_PAYLOAD,
     HeraldBatch,
-    constant_plane,
     decode_qhp,
-    join_planes,
     max_count,
-    pack_bits,
     packed_size,
 )
 from protocols.packets.scapy_layers.heralding import QHPBatch, QHPHerald
@@ -347,3 +346,20 @@ def test_planes_joined_or_constant_are_the_fields_packed(width: int, runs: list[
     count, value, _ = runs[0]
     value %= 1 << width
     assert constant_plane(value, count, width) == _bits_oracle(np.full(count, value), width)
+
+
+@settings(max_examples=150, deadline=None)
+@given(width=st.integers(1, 32), count=st.integers(0, 70), seed=st.integers(0, 2**32 - 1),
+       dtype=st.sampled_from([np.uint8, np.uint16, np.uint32, np.uint64]))
+def test_fields_of_every_width_are_packed_bit_by_bit(width: int, count: int, seed: int, dtype: type) -> None:
+    """pack_bits (32-bit words up to 16 bits a field, 64-bit above) against the bit-by-bit oracle, and back."""
+    top = min(width, np.iinfo(dtype).bits)
+    values = np.random.default_rng(seed).integers(0, 1 << top, count, dtype=np.uint64).astype(dtype)
+    data = pack_bits(values, width)
+    assert data == _bits_oracle(values, width)
+    assert unpack_bits(data, count, width).tolist() == values.tolist()
+
+
+def test_bitpack_docstring_examples() -> None:
+    result = doctest.testmod(bitpack)
+    assert result.attempted > 0 and result.failed == 0

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from protocols.common import Actions, Address
 from protocols.link.types import LinkCounters, Request, RequestEvent, RequestState
 from protocols.packets import linkservice as ll
-from protocols.packets.heralding_batch import pack_bits
+from protocols.packets.bitpack import pack_bits
 from protocols.physical import physics
 from protocols.physical.node import BlockReady, PairReady, StopGeneration
 

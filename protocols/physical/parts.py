@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from protocols.packets.heralding_batch import HeraldBatch, delta_bits_for, join_planes, max_count
+from protocols.packets.bitpack import join_planes
+from protocols.packets.heralding_batch import HeraldBatch, delta_bits_for, max_count
 from protocols.physical.hardware import EmittedBlock
 
 
