@@ -11,8 +11,8 @@ Three draws dominate a block, and each has a cheaper exact form than the obvious
   that is the same law. The only departure from the continuous law is the rounding of each threshold to
   a multiple of 2⁻³² (below 2.4 × 10⁻¹⁰ per value).
 * **Rare events** (:func:`positions`): which of ``count`` independent trials of probability ``r`` occur,
-  as the running sum of geometric gaps (the same law as ``count`` coins) when ``r`` is small, so the cost
-  is per event, not per trial.
+  as the running sum of geometric gaps (the same law as ``count`` coins; the gaps drawn by the same guide
+  table) when ``r`` is small, so the cost is per event, not per trial.
 * **Categorical draws dominated by one value** (:func:`categories`): the positions of the other values by
   :func:`positions`, then each one's value from the distribution conditioned on not being the dominant one.
 
@@ -98,9 +98,9 @@ def positions(rng: np.random.Generator, r: float, count: int) -> np.ndarray:
     expected = count * r
     found, start = [], -1
     while True:
-        gaps = failures(r, rng, int(expected + 6 * math.sqrt(expected) + 16))      # geometric gaps, by table
-        gaps += np.uint64(1)
-        where = np.cumsum(gaps.view(np.int64)) + start
+        size = int(expected + 6 * math.sqrt(expected) + 16)
+        gaps = rng.geometric(r, size) if size < 1024 else failures(r, rng, size).view(np.int64) + 1   # by table
+        where = np.cumsum(gaps) + start                                  # when many: fewer calls when few
         found.append(where[where < count])
         if where[-1] >= count:
             return np.concatenate(found)
