@@ -37,7 +37,7 @@ import numpy as np
 
 from protocols.common import Basis
 from protocols.packets import linkservice as ll
-from protocols.packets.bitpack import join_planes, pack_bits
+from protocols.packets.bitpack import join_planes, pack_uniform
 from protocols.packets.heralding_batch import HeraldBatch
 from protocols.physical.parts import part_attempts, split
 from protocols.security.auth import Authenticator
@@ -153,14 +153,15 @@ def codecs_only(blocks: int, block: int, sample_only: bool) -> Rates:
         pairs += made.count
         if sample_only:
             continue
-        bells = []
+        parts = []
         for part in split(made.failures):                                    # as the station does
             first, attempts = part_attempts(made.failures, part, made.first_seq, made.attempts)
             data = HeraldBatch(1, 1, first, attempts, 0, made.failures[part], made.heralded[part]).encode()
-            bells.append(HeraldBatch.decode(data).bells)                     # at one end (the other's is the same)
-        for side in (0, 1):
+            parts.append(HeraldBatch.decode(data))                           # at one end (the other's is the same)
+        bells = join_planes([part.bell_plane() for part in parts], [part.count for part in parts], 2)
+        for side in (0, 1):                                                  # as the link layer and the apps do
             ok = ll.OkMeasureBlock.from_planes(1, side, 0, 1, 2, 60000, made.count, made.outcomes[side].tobytes(),
-                                               pack_bits(made.bases[side], 2), pack_bits(np.concatenate(bells), 2))
+                                               pack_uniform(made.bases[side], 2), bells)
             ll.decode_upward(ok.encode())
     return clock.rates(pairs)
 
@@ -199,7 +200,7 @@ def stages(blocks: int, block: int) -> dict[str, float]:
         bells = join_planes([part.bell_plane() for part in decoded[0]], [part.count for part in decoded[0]], 2)
         start = lap(STAGES[2], start, made.count)
         oks = [ll.OkMeasureBlock.from_planes(1, side, 0, 1, 2, 60000, made.count, made.outcomes[side].tobytes(),
-                                             pack_bits(made.bases[side], 2), bells).encode() for side in (0, 1)]
+                                             pack_uniform(made.bases[side], 2), bells).encode() for side in (0, 1)]
         for ok in oks:
             ll.decode_upward(ok)
         start = lap(STAGES[3], start, made.count)

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from protocols.common import HERALD_PORT, LINK_SERVICE_PORT, ParseError
 from protocols.packets import auth, bitpack
 from protocols.packets import linkservice as ll
-from protocols.packets.bitpack import constant_plane, join_planes, pack_bits, unpack_bits
+from protocols.packets.bitpack import constant_plane, join_planes, pack_bits, pack_uniform, unpack_bits
 from protocols.packets.heralding import Herald
 from protocols.packets.heralding_batch import (
     MAX_PAYLOAD,
@@ -340,7 +340,8 @@ def test_planes_joined_or_constant_are_the_fields_packed(width: int, runs: list[
     fields = [np.full(count, value % (1 << width), dtype=np.uint8) if same
               else rng.integers(0, 1 << width, count).astype(np.uint8) for count, value, same in runs]
     planes = [pack_bits(values, width) for values in fields]
-    assert planes == [_bits_oracle(values, width) for values in fields]
+    assert planes == [pack_uniform(values, width) for values in fields] == [_bits_oracle(values, width)
+                                                                            for values in fields]
     assert join_planes(planes, [len(values) for values in fields], width) == _bits_oracle(np.concatenate(fields),
                                                                                           width)
     count, value, _ = runs[0]

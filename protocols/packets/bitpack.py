@@ -5,7 +5,8 @@ Each form works on whole arrays (numpy column operations, not one per field): fi
 groups of eight, which make exactly ``width`` bytes, assembled in 32-bit words up to 16 bits a field and in
 64-bit words above (half the memory traffic for the common failure counts of 9 to 12 bits); 1- and 2-bit
 fields eight and four a byte. A block's planes pass through the runtime packed: :func:`join_planes` joins the
-planes of a block's parts by shifting bytes, :func:`constant_plane` makes a plane of one repeated value.
+planes of a block's parts by shifting bytes, :func:`constant_plane` makes a plane of one repeated value (and
+:func:`pack_uniform` uses it when the fields turn out to be one value).
 
 >>> data = pack_bits(np.array([2, 0, 5]), 3)             # 010 000 101 + 7 zero bits
 >>> data.hex(), unpack_bits(data, 3, 3).tolist()
@@ -36,8 +37,6 @@ def pack_bits(values: np.ndarray, width: int) -> bytes:
     if width == 1:
         return np.packbits(values.astype(np.uint8, copy=False)).tobytes()
     if width == 2:                                   # four fields a byte
-        if values[0] == values[-1] and 0 <= int(values.min()) == int(values.max()) <= 3:
-            return constant_plane(int(values[0]), count, 2)         # e.g. a fixed basis: no pass over the fields
         flat = np.zeros(-(-count // 4) * 4, dtype=np.uint8)
         flat[:count] = values
         quads = flat.reshape(-1, 4)
@@ -114,6 +113,16 @@ def _layout(count: int, width: int) -> tuple[np.ndarray, np.ndarray]:
     index.flags.writeable = False
     shifts.flags.writeable = False
     return index, shifts
+
+
+def pack_uniform(values: np.ndarray, width: int) -> bytes:
+    """:func:`pack_bits` of fields that usually all hold one value (a block's bases when each end's is fixed):
+    then a fill (:func:`constant_plane`), no pass over the fields but the check."""
+    if width in (1, 2) and len(values) and values[0] == values[-1]:
+        low, high = int(values.min()), int(values.max())
+        if low == high and 0 <= low < 1 << width:
+            return constant_plane(low, len(values), width)
+    return pack_bits(values, width)
 
 
 def constant_plane(value: int, count: int, width: int) -> bytes:
