@@ -38,7 +38,7 @@ import numpy as np
 from protocols.common import Basis
 from protocols.packets import linkservice as ll
 from protocols.packets.bitpack import join_planes, pack_uniform
-from protocols.packets.heralding_batch import HeraldBatch
+from protocols.packets.heralding_batch import HeraldBatch, decode_shared
 from protocols.physical.parts import part_attempts, split
 from protocols.security.auth import Authenticator
 from stack.api import AppContext, run_apps
@@ -196,7 +196,7 @@ def stages(blocks: int, block: int) -> dict[str, float]:
             first, attempts = part_attempts(made.failures, part, made.first_seq, made.attempts)
             datas.append(HeraldBatch(1, 1, first, attempts, 0, made.failures[part], made.heralded[part]).encode())
         start = lap(STAGES[1], start, made.count)
-        decoded = [[HeraldBatch.decode(data) for data in datas] for _ in range(2)]
+        decoded = [[decode_shared(data) for data in datas] for _ in range(2)]        # as each end's decode_qhp
         bells = join_planes([part.bell_plane() for part in decoded[0]], [part.count for part in decoded[0]], 2)
         start = lap(STAGES[2], start, made.count)
         oks = [ll.OkMeasureBlock.from_planes(1, side, 0, 1, 2, 60000, made.count, made.outcomes[side].tobytes(),

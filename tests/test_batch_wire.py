@@ -364,3 +364,15 @@ def test_fields_of_every_width_are_packed_bit_by_bit(width: int, count: int, see
 def test_bitpack_docstring_examples() -> None:
     result = doctest.testmod(bitpack)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_both_ends_share_one_decoding_of_the_same_batch() -> None:
+    """decode_qhp decodes a BATCH's bytes once for every receiver (a station sends both ends the same bytes):
+    the same read-only batch, equal to a fresh decoding; other bytes are decoded afresh."""
+    data = HeraldBatch(1, 1, 7, 10, 50, np.array([2, 0, 5]), np.array([1, 3, 1])).encode()
+    first, second = decode_qhp(data), decode_qhp(bytes(bytearray(data)))     # another object, the same bytes
+    assert first is second and first == HeraldBatch.decode(data)
+    assert isinstance(first, HeraldBatch)
+    assert not first.failures.flags.writeable and not first.bells.flags.writeable
+    other = HeraldBatch(1, 1, 7, 10, 51, np.array([2, 0, 5]), np.array([1, 3, 1])).encode()
+    assert decode_qhp(other) is not first and decode_qhp(other) == HeraldBatch.decode(other)
