@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import functools
 import math
+import sys
 
 import numpy as np
 
@@ -69,9 +70,36 @@ def _table(p: float) -> tuple[int, np.ndarray, np.ndarray, int, int] | None:
     return bits, top.astype(narrow), inside.astype(np.uint32), tail, tail_k
 
 
+SLOW = 0xFFFF
+"""In :func:`_decided`: the top 16 bits of the uniform do not decide the count."""
+_HIGH_HALF = slice(1, None, 2) if sys.byteorder == "little" else slice(0, None, 2)
+"""A uint32 array's high 16-bit halves, as a strided view of it as uint16."""
+
+
+@functools.lru_cache(maxsize=64)
+def _decided(p: float) -> np.ndarray | None:
+    """For each value of a uniform's top 16 bits, the failure count :func:`_table` reads for every uniform with
+    those bits (uint16), or :data:`SLOW` where they do not decide it (the bucket holds a threshold, or lies
+    in the tail, ~0.5 % of uniforms at p = 0.023); None when there is no table or its counts need 32 bits."""
+    table = _table(p)
+    if table is None or table[1].dtype != np.uint16:
+        return None
+    bits, base, inside, tail, _ = table
+    low = np.arange(1 << 16, dtype=np.int64) << 16
+    high = low + 0xFFFF
+    coarse = low >> (32 - bits)
+    threshold = inside[coarse].astype(np.int64)
+    value = base[coarse].astype(np.int64) + (high < threshold)   # wholly below the threshold: one failure more
+    decided = ((threshold == 0) | (low >= threshold) | (high < threshold)) & (low >= tail) & (value < SLOW)
+    out = np.where(decided, value, SLOW).astype(np.uint16)
+    out.flags.writeable = False
+    return out
+
+
 def failures(p: float, rng: np.random.Generator, count: int) -> np.ndarray:
     """``count`` failed-attempt counts before a success of probability ``p`` (uint64), the law of
-    ``rng.geometric(p, count) - 1``."""
+    ``rng.geometric(p, count) - 1``. Most are one lookup of the uniform's top 16 bits (:func:`_decided`);
+    the rest read the guide table (:func:`_table`), and the tail's are drawn afresh."""
     table = _table(float(p)) if 0 < p < 1 else None
     if table is None:
         out = rng.geometric(p, count).astype(np.uint64)
@@ -79,11 +107,21 @@ def failures(p: float, rng: np.random.Generator, count: int) -> np.ndarray:
         return out
     bits, base, inside, tail, tail_k = table
     u = rng.bit_generator.random_raw(-(-count // 2)).view(np.uint32)[:count]
-    bucket = (u >> np.uint32(32 - bits)).astype(np.intp)         # take() would convert its indices twice
-    small = base.take(bucket)                                     # in the table's narrow type, widened once
-    small += u < inside.take(bucket)
-    out = small.astype(np.uint64)
-    deep = np.flatnonzero(u < tail)
+    decided = _decided(float(p))
+    if decided is None:
+        bucket = (u >> np.uint32(32 - bits)).astype(np.intp)     # take() would convert its indices twice
+        small = base.take(bucket)                                 # in the table's narrow type, widened once
+        small += u < inside.take(bucket)
+        out = small.astype(np.uint64)
+        deep = np.flatnonzero(u < tail)
+    else:
+        small = decided.take(u.view(np.uint16)[_HIGH_HALF])
+        slow = np.flatnonzero(small == SLOW)
+        rest = u[slow]
+        bucket = (rest >> np.uint32(32 - bits)).astype(np.intp)
+        small[slow] = base.take(bucket) + (rest < inside.take(bucket))
+        out = small.astype(np.uint64)
+        deep = slow[rest < tail]
     if len(deep):
         out[deep] = rng.geometric(p, len(deep)).astype(np.uint64) + np.uint64(tail_k - 1)
     return out
