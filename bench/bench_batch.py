@@ -1,6 +1,6 @@
 """Measure-directly pairs per wall-second on one link: the batched path against the per-pair path.
 
-    python bench/bench_batch.py [--requests 8] [--block 65535] [--per-pair 3000] [--repeats 3] [--breakdown]
+    python bench/bench_batch.py [--requests 8] [--block 65535] [--per-pair 3000] [--repeats 3] [--breakdown] [--stages]
 
 One link of examples/two-qpus.toml (Barrett-Kok, 10 km, its station), capture off, in this process
 (imports excluded). Four figures, each the median of ``--repeats``:
@@ -16,7 +16,8 @@ One link of examples/two-qpus.toml (Barrett-Kok, 10 km, its station), capture of
 * ``batched, sampling only``: :func:`stack.quantum.batch.sample_block` alone (the physics).
 
 With ``--breakdown``, runs of different shapes (:data:`BREAKDOWN_RUNS`) split the whole stack's CPU time by
-least squares into a set-up, a cost per request, per block and per pair.
+least squares into a set-up, a cost per request, per block and per pair. With ``--stages``, the per-pair work
+(:func:`stages`) is timed stage by stage: sampling, the station's BATCHes, both ends' decoding, the OK-MBs, HMAC.
 
 A measured pair counts once, when both ends have its outcome. The ratio is batched (whole stack) over
 per-pair. The goal of issue 17 is 200 M measured pairs per wall-second.
@@ -36,8 +37,10 @@ import numpy as np
 
 from protocols.common import Basis
 from protocols.packets import linkservice as ll
-from protocols.packets.heralding_batch import HeraldBatch, pack_bits
+from protocols.packets.bitpack import join_planes, pack_uniform
+from protocols.packets.heralding_batch import HeraldBatch, decode_shared
 from protocols.physical.parts import part_attempts, split
+from protocols.security.auth import Authenticator
 from stack.api import AppContext, run_apps
 from stack.quantum.batch import BasisSpec, sample_block
 from stack.quantum.budget import link_physics
@@ -150,16 +153,61 @@ def codecs_only(blocks: int, block: int, sample_only: bool) -> Rates:
         pairs += made.count
         if sample_only:
             continue
-        bells = []
+        parts = []
         for part in split(made.failures):                                    # as the station does
             first, attempts = part_attempts(made.failures, part, made.first_seq, made.attempts)
             data = HeraldBatch(1, 1, first, attempts, 0, made.failures[part], made.heralded[part]).encode()
-            bells.append(HeraldBatch.decode(data).bells)                     # at one end (the other's is the same)
-        for side in (0, 1):
+            parts.append(HeraldBatch.decode(data))                           # at one end (the other's is the same)
+        bells = join_planes([part.bell_plane() for part in parts], [part.count for part in parts], 2)
+        for side in (0, 1):                                                  # as the link layer and the apps do
             ok = ll.OkMeasureBlock.from_planes(1, side, 0, 1, 2, 60000, made.count, made.outcomes[side].tobytes(),
-                                               pack_bits(made.bases[side], 2), pack_bits(np.concatenate(bells), 2))
+                                               pack_uniform(made.bases[side], 2), bells)
             ll.decode_upward(ok.encode())
     return clock.rates(pairs)
+
+
+STAGES = ("sampling", "BATCH encode (station)", "BATCH decode (both ends)", "OK-MB build, encode, decode (both ends)",
+          "HMAC seal and open (BATCHes, OK-MBs)")
+
+
+def stages(blocks: int, block: int) -> dict[str, float]:
+    """CPU ns a pair of each stage of the per-pair work of ``blocks`` blocks (best block of each stage): what
+    :func:`codecs_only` does, timed stage by stage, plus each datagram sealed and opened as the runtime does
+    (the station's BATCH part to each end, each end's OK-MB to its application)."""
+    scen = scenario(block)
+    physics = link_physics(scen.links[0], scen)
+    rng = np.random.default_rng(1)
+    spec = (BasisSpec(Basis.Z), BasisSpec(Basis.Z))
+    auth = Authenticator(bytes(32))
+    keep_freed_memory()
+    best = dict.fromkeys(STAGES, float("inf"))
+
+    def lap(stage: str, start: int, count: int) -> int:
+        now = time.process_time_ns()
+        best[stage] = min(best[stage], (now - start) / count)
+        return now
+
+    for index in range(blocks):
+        start = time.process_time_ns()
+        made = sample_block(physics, rng, block, index * 10**9, spec)
+        start = lap(STAGES[0], start, block)
+        datas = []
+        for part in split(made.failures):
+            first, attempts = part_attempts(made.failures, part, made.first_seq, made.attempts)
+            datas.append(HeraldBatch(1, 1, first, attempts, 0, made.failures[part], made.heralded[part]).encode())
+        start = lap(STAGES[1], start, made.count)
+        decoded = [[decode_shared(data) for data in datas] for _ in range(2)]        # as each end's decode_qhp
+        bells = join_planes([part.bell_plane() for part in decoded[0]], [part.count for part in decoded[0]], 2)
+        start = lap(STAGES[2], start, made.count)
+        oks = [ll.OkMeasureBlock.from_planes(1, side, 0, 1, 2, 60000, made.count, made.outcomes[side].tobytes(),
+                                             pack_uniform(made.bases[side], 2), bells).encode() for side in (0, 1)]
+        for ok in oks:
+            ll.decode_upward(ok)
+        start = lap(STAGES[3], start, made.count)
+        for data in [*datas, *datas, *oks]:
+            auth.open(1, 2, 7770, 7770, auth.seal(1, 2, 7770, 7770, data))
+        lap(STAGES[4], start, made.count)
+    return best
 
 
 def median(run: Callable[[], Rates], repeats: int) -> tuple[float, float, float, float]:
@@ -177,6 +225,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--breakdown", action="store_true", help="also split the whole stack's CPU time by least "
                         "squares into set-up, per request, per block and per pair")
+    parser.add_argument("--stages", action="store_true", help="also time the per-pair work stage by stage")
     args = parser.parse_args()
     print(f"one link of examples/two-qpus.toml, capture off, median of {args.repeats} "
           f"(load average {os.getloadavg()[0]:.1f})")
@@ -197,6 +246,12 @@ def main() -> None:
     if args.breakdown:
         print("whole stack, CPU time by the shape of the run:")
         breakdown(args.repeats)
+    if args.stages:
+        print(f"the per-pair work by stage, CPU ns a pair (best of {args.requests} blocks of {args.block}):")
+        costs = stages(args.requests, args.block)
+        for stage, cost in costs.items():
+            print(f"  {stage:<48}{cost:8.2f}")
+        print(f"  {'total':<48}{sum(costs.values()):8.2f}")
 
 
 if __name__ == "__main__":

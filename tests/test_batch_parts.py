@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from protocols.common import HERALD_PORT
+from protocols.packets.bitpack import pack_bits
 from protocols.packets.heralding_batch import MAX_PAYLOAD, HeraldBatch, max_count
 from protocols.physical import parts, station
 from protocols.physical.hardware import DetectionBlock, EmittedBlock
@@ -107,6 +108,7 @@ def test_an_end_assembles_a_block_s_parts_in_any_order(order: tuple[int, ...], b
         ups += engine.handle(_block(), 560).up
     (ready,) = ups
     assert isinstance(ready, BlockReady) and ready.count == 6 and ready.bells.tolist() == BELLS
+    assert ready.bell_plane == pack_bits(np.array(BELLS), 2)             # the parts' planes joined, as one BATCH's
     assert not engine.pending and not engine.parts and not engine.next_part
     assert engine.on_timer(10_000).up == []
 

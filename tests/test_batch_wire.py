@@ -3,6 +3,7 @@ dissection against scapy's, malformed batches rejected by the codec exactly when
 
 from __future__ import annotations
 
+import doctest
 import random
 from pathlib import Path
 
@@ -12,8 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from protocols.common import HERALD_PORT, LINK_SERVICE_PORT, ParseError
-from protocols.packets import auth
+from protocols.packets import auth, bitpack
 from protocols.packets import linkservice as ll
+from protocols.packets.bitpack import constant_plane, join_planes, pack_bits, pack_uniform, unpack_bits
 from protocols.packets.heralding import Herald
 from protocols.packets.heralding_batch import (
     MAX_PAYLOAD,
@@ -318,3 +320,59 @@ def test_ok_mb_from_packed_arrays_is_the_same_message() -> None:
     for bad in ((b"\xb1\x81", *planes[1:]), (planes[0], b"\x1b\x61\x80", planes[2]), (planes[0][:1], *planes[1:])):
         with pytest.raises(ParseError):
             ll.OkMeasureBlock.from_planes(7, 1, 65530, 3, 2, 60000, 9, *bad)
+
+
+def _bits_oracle(values: np.ndarray, width: int) -> bytes:
+    """Fields packed bit by bit (most significant first, zero-padded): the independent form of pack_bits."""
+    bits = [(int(v) >> (width - 1 - k)) & 1 for v in values for k in range(width)]
+    return np.packbits(np.array(bits, dtype=np.uint8)).tobytes()
+
+
+@settings(max_examples=200, deadline=None)
+@given(width=st.sampled_from([1, 2]), runs=st.lists(st.tuples(st.integers(0, 40), st.integers(0, 3),
+                                                             st.booleans()), min_size=1, max_size=5),
+       seed=st.integers(0, 2**32 - 1))
+def test_planes_joined_or_constant_are_the_fields_packed(width: int, runs: list[tuple[int, int, bool]],
+                                                         seed: int) -> None:
+    """A block's parts' planes joined (an end's Assembly) and a plane of one repeated value (a fixed basis)
+    are the fields packed bit by bit."""
+    rng = np.random.default_rng(seed)
+    fields = [np.full(count, value % (1 << width), dtype=np.uint8) if same
+              else rng.integers(0, 1 << width, count).astype(np.uint8) for count, value, same in runs]
+    planes = [pack_bits(values, width) for values in fields]
+    assert planes == [pack_uniform(values, width) for values in fields] == [_bits_oracle(values, width)
+                                                                            for values in fields]
+    assert join_planes(planes, [len(values) for values in fields], width) == _bits_oracle(np.concatenate(fields),
+                                                                                          width)
+    count, value, _ = runs[0]
+    value %= 1 << width
+    assert constant_plane(value, count, width) == _bits_oracle(np.full(count, value), width)
+
+
+@settings(max_examples=150, deadline=None)
+@given(width=st.integers(1, 32), count=st.integers(0, 70), seed=st.integers(0, 2**32 - 1),
+       dtype=st.sampled_from([np.uint8, np.uint16, np.uint32, np.uint64]))
+def test_fields_of_every_width_are_packed_bit_by_bit(width: int, count: int, seed: int, dtype: type) -> None:
+    """pack_bits (32-bit words up to 16 bits a field, 64-bit above) against the bit-by-bit oracle, and back."""
+    top = min(width, np.iinfo(dtype).bits)
+    values = np.random.default_rng(seed).integers(0, 1 << top, count, dtype=np.uint64).astype(dtype)
+    data = pack_bits(values, width)
+    assert data == _bits_oracle(values, width)
+    assert unpack_bits(data, count, width).tolist() == values.tolist()
+
+
+def test_bitpack_docstring_examples() -> None:
+    result = doctest.testmod(bitpack)
+    assert result.attempted > 0 and result.failed == 0
+
+
+def test_both_ends_share_one_decoding_of_the_same_batch() -> None:
+    """decode_qhp decodes a BATCH's bytes once for every receiver (a station sends both ends the same bytes):
+    the same read-only batch, equal to a fresh decoding; other bytes are decoded afresh."""
+    data = HeraldBatch(1, 1, 7, 10, 50, np.array([2, 0, 5]), np.array([1, 3, 1])).encode()
+    first, second = decode_qhp(data), decode_qhp(bytes(bytearray(data)))     # another object, the same bytes
+    assert first is second and first == HeraldBatch.decode(data)
+    assert isinstance(first, HeraldBatch)
+    assert not first.failures.flags.writeable and not first.bells.flags.writeable
+    other = HeraldBatch(1, 1, 7, 10, 51, np.array([2, 0, 5]), np.array([1, 3, 1])).encode()
+    assert decode_qhp(other) is not first and decode_qhp(other) == HeraldBatch.decode(other)

@@ -101,3 +101,20 @@ def test_freed_block_memory_is_reused_without_page_faults() -> None:
     for _ in range(20):
         round_of_temporaries()
     assert resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before < 50
+
+
+@pytest.mark.parametrize("p", [0.5, 0.023, 0.003])
+def test_the_top_16_bits_decide_the_count_where_the_fast_table_says_so(p: float) -> None:
+    """Where ``_decided`` names a count for a uniform's top 16 bits, every uniform with those bits (both ends of
+    each bucket, and random ones) has that many thresholds floor((1-p)^k 2^32) above it; the rest are few."""
+    decided = bulk._decided(p)
+    assert decided is not None
+    thresholds = np.floor((1 - p) ** np.arange(1, 40 / p) * 2.0 ** 32).astype(np.int64)
+    ascending = np.sort(thresholds[thresholds > 0])
+    lows = np.arange(1 << 16, dtype=np.int64) << 16
+    u = np.concatenate([lows, lows + 0xFFFF, np.random.default_rng(4).integers(0, 2 ** 32, 100_000)])
+    named = decided[u >> 16]
+    fast = named != bulk.SLOW
+    exact = len(ascending) - np.searchsorted(ascending, u[fast], side="right")
+    assert np.array_equal(named[fast].astype(np.int64), exact)
+    assert np.mean(decided == bulk.SLOW) < 0.1          # the tail (at most 5 %) and the buckets holding a threshold

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from protocols.common import Actions, Address
 from protocols.link.types import LinkCounters, Request, RequestEvent, RequestState
 from protocols.packets import linkservice as ll
-from protocols.packets.heralding_batch import pack_bits
+from protocols.packets.bitpack import pack_bits, pack_uniform
 from protocols.physical import physics
 from protocols.physical.node import BlockReady, PairReady, StopGeneration
 
@@ -94,7 +94,7 @@ def ok_message(request: Request, pair: PairReady | BlockReady, seq: int, now: in
         bells = pair.bell_plane if pair.bell_plane is not None else pack_bits(pair.bells, 2)
         return ll.OkMeasureBlock.from_planes(request.create_id, request.d, seq, request.create.purpose_id, remote,
                                              ll.encode_fidelity(pair.distribution[0]), pair.count,
-                                             _outcome_plane(pair), pack_bits(pair.bases, 2), bells).encode()
+                                             _outcome_plane(pair), pack_uniform(pair.bases, 2), bells).encode()
     dist = physics.relabel(pair.distribution, int(pair.bell_state))
     if pair.outcome is not None:
         goodness = ll.encode_fidelity(dist[0])

@@ -40,7 +40,6 @@ bit first and each is padded with zero bits to a whole byte::
 
 from __future__ import annotations
 
-import functools
 import struct
 from dataclasses import dataclass, field
 
@@ -48,6 +47,7 @@ import numpy as np
 
 from protocols.common import ParseError
 from protocols.packets.auth import SIZE as AUTH_TRAILER_SIZE
+from protocols.packets.bitpack import pack_bits, unpack_bits
 from protocols.packets.heralding import SCHEMES, VERSION, Herald
 
 MSG_BATCH = 3
@@ -77,85 +77,6 @@ def max_count(delta_bits: int) -> int:
 def delta_bits_for(failures: np.ndarray) -> int:
     """The fewest bits that hold every failure count (0 when all are 0)."""
     return int(failures.max()).bit_length() if len(failures) else 0
-
-
-def pack_bits(values: np.ndarray, width: int) -> bytes:
-    """``values`` as ``width``-bit unsigned fields, most significant bit first, zero-padded to a byte."""
-    count = len(values)
-    if width == 0 or count == 0:
-        return b""
-    if width == 1:
-        return np.packbits(values.astype(np.uint8, copy=False)).tobytes()
-    if width == 2:                                   # four fields a byte
-        flat = np.zeros(-(-count // 4) * 4, dtype=np.uint8)
-        flat[:count] = values
-        quads = flat.reshape(-1, 4)
-        return (quads[:, 0] << 6 | quads[:, 1] << 4 | quads[:, 2] << 2 | quads[:, 3]).astype(np.uint8).tobytes()
-    return _pack_groups(values, width)
-
-
-def _pack_groups(values: np.ndarray, width: int) -> bytes:
-    """:func:`pack_bits` for widths 3 to 32: eight fields make ``width`` whole bytes, so each group of eight is
-    assembled in ``ceil(width / 8)`` 64-bit words, field by field (eight column operations, not one per field),
-    and its first ``width`` bytes kept."""
-    count = len(values)
-    groups = -(-count // 8)
-    if count % 8:
-        padded = np.zeros(groups * 8, dtype=np.uint64)
-        padded[:count] = values
-    else:
-        padded = values.astype(np.uint64, copy=False)
-    columns = padded.reshape(groups, 8)
-    words = np.zeros((groups, -(-width // 8)), dtype=np.uint64)
-    for i in range(8):
-        word, offset = divmod(i * width, 64)
-        end = offset + width
-        if end <= 64:
-            words[:, word] |= columns[:, i] << np.uint64(64 - end)
-        else:                                        # the field straddles two words
-            words[:, word] |= columns[:, i] >> np.uint64(end - 64)
-            words[:, word + 1] |= columns[:, i] << np.uint64(128 - end)
-    whole = words.astype(">u8").view(np.uint8).reshape(groups, -1)[:, :width]
-    return whole.tobytes()[:-(-count * width // 8)]
-
-
-def unpack_bits(data: bytes, count: int, width: int) -> np.ndarray:
-    """The inverse of :func:`pack_bits`: ``count`` fields of ``width`` bits (uint8 up to 2 bits, else uint64)."""
-    if width == 0 or count == 0:
-        return np.zeros(count, dtype=np.uint64)
-    raw = np.frombuffer(data, dtype=np.uint8)
-    if width == 1:
-        return np.unpackbits(raw, count=count)
-    if width == 2:
-        quads = np.empty((len(raw), 4), dtype=np.uint8)
-        np.right_shift(raw, 6, out=quads[:, 0])
-        np.bitwise_and(raw >> 4, 3, out=quads[:, 1])
-        np.bitwise_and(raw >> 2, 3, out=quads[:, 2])
-        np.bitwise_and(raw, 3, out=quads[:, 3])
-        return quads.ravel()[:count]
-    padded = np.zeros(-(-len(raw) // 4) * 4 + 8, dtype=np.uint8)
-    padded[:len(raw)] = raw
-    words = padded.view(">u4").astype(np.uint64)                       # the data as 32-bit words
-    windows = words[:-1] << np.uint64(32)                               # 64 bits from each word on
-    windows |= words[1:]
-    index, shifts = _layout(count, width)
-    fields = windows[index]
-    fields >>= shifts
-    fields &= np.uint64((1 << width) - 1)
-    return fields
-
-
-@functools.lru_cache(maxsize=8)
-def _layout(count: int, width: int) -> tuple[np.ndarray, np.ndarray]:
-    """Where each of ``count`` fields of ``width`` (3 to 32) bits lies: the 32-bit word its first bit is in, and
-    how far its value is shifted in the 64 bits from that word on. Cached (read-only): blocks repeat their
-    sizes, and building these index arrays afresh cost more than the packing itself."""
-    starts = np.arange(0, count * width, width, dtype=np.int64)
-    index = starts >> 5
-    shifts = ((64 - width) - (starts & 31)).view(np.uint64)
-    index.flags.writeable = False
-    shifts.flags.writeable = False
-    return index, shifts
 
 
 @dataclass(frozen=True, eq=False)
@@ -255,7 +176,29 @@ def _padding(data: bytes, used_bits: int) -> int:
 
 
 def decode_qhp(data: bytes) -> Herald | HeraldBatch:
-    """Any QHP message: a :class:`HeraldBatch` (type 3) or a HERALD/REPORT."""
+    """Any QHP message: a :class:`HeraldBatch` (type 3, :func:`decode_shared`) or a HERALD/REPORT."""
     if len(data) >= 2 and data[1] == MSG_BATCH:
-        return HeraldBatch.decode(data)
+        return decode_shared(data)
     return Herald.decode(data)
+
+
+_SHARED: dict[bytes, HeraldBatch] = {}
+SHARED_BATCHES = 4
+"""How many recently decoded BATCHes :func:`decode_shared` keeps (a block's parts to its two ends)."""
+
+
+def decode_shared(data: bytes) -> HeraldBatch:
+    """:meth:`HeraldBatch.decode`, the result shared by every receiver of the same bytes: a station sends both
+    ends of a block the same BATCH, and in one process the second end's decoding (~5 ns a pair: its failure
+    counts unpacked and summed) would repeat the first's. A pure function of the bytes (a hash and a compare
+    instead), so nothing else changes; the shared batch's arrays are read-only."""
+    key = bytes(data)
+    batch = _SHARED.get(key)
+    if batch is None:
+        batch = HeraldBatch.decode(key)
+        batch.failures.flags.writeable = False
+        batch.bells.flags.writeable = False
+        _SHARED[key] = batch
+        if len(_SHARED) > SHARED_BATCHES:
+            del _SHARED[next(iter(_SHARED))]          # the oldest
+    return batch

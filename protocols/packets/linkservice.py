@@ -34,7 +34,8 @@ import numpy as np
 
 from protocols.common import ParseError
 from protocols.fastinit import fast_init
-from protocols.packets.heralding_batch import MAX_PAYLOAD, pack_bits, unpack_bits
+from protocols.packets.bitpack import pack_bits, unpack_bits
+from protocols.packets.heralding_batch import MAX_PAYLOAD
 
 TYPE_ACK = 0b0001
 TYPE_OK_K = 0b0010

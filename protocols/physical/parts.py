@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from protocols.packets.bitpack import join_planes
 from protocols.packets.heralding_batch import HeraldBatch, delta_bits_for, max_count
 from protocols.physical.hardware import EmittedBlock
 
@@ -66,8 +67,8 @@ class Assembly:
             return True if (self.attempts, self.count) == (whole, self.emitted.count) else None
         return False
 
-    def block_bells(self) -> tuple[np.ndarray, bytes | None]:
-        """The Bell state of every pair, and their packed plane when one BATCH carried them all."""
+    def block_bells(self) -> tuple[np.ndarray, bytes]:
+        """The Bell state of every pair, and their packed plane (the parts' planes joined, not repacked)."""
         if len(self.bells) == 1:
             return self.bells[0], self.planes[0]
-        return np.concatenate(self.bells), None
+        return np.concatenate(self.bells), join_planes(self.planes, [len(bells) for bells in self.bells], 2)

@@ -118,23 +118,33 @@ def joint_cdf(model: HeraldModel) -> tuple[np.ndarray, np.ndarray]:
     return cdf, genuine
 
 
+@functools.lru_cache(maxsize=256)
+def only_true(model: HeraldModel) -> bool:
+    """Whether every heralded pair of ``model`` is a true herald (no false click or two-photon component has
+    any weight). Cached: a block would otherwise spend more on it than on a pass over its pairs."""
+    cdf, true = joint_cdf(model)
+    return bool((np.diff(cdf, prepend=0.0)[~true] <= 0).all())
+
+
 def heralded_states(physics: LinkPhysics, rng: np.random.Generator, count: int) -> np.ndarray:
     """The Bell state the station's rule announces for each success (the per-pair path's click draws):
     double-click Ψ+ when both rounds click the same detector (never with dead time), single-click Ψ+ on
     detector 0; Φ+ on links without a station."""
     if physics.scheme == "double-click" and not physics.same_detector:
         return np.full(count, int(BellState.PSI_MINUS), dtype=np.uint8)
-    if physics.scheme in ("double-click", "single-click"):
-        states = np.unpackbits(_bits(rng, count), count=count)       # a fair coin each: Ψ+ (1) or Ψ- (3)
-        states <<= np.uint8(1)
-        states |= np.uint8(1)
-        return states
+    if physics.scheme in ("double-click", "single-click"):       # a fair coin each: Ψ+ (1) or Ψ- (3)
+        return _COIN_STATES.take(_bits(rng, count), axis=0).reshape(-1)[:count]
     return np.zeros(count, dtype=np.uint8)
+
+
+_COIN_STATES = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1) << np.uint8(1) | np.uint8(1)
+"""A byte of coins (most significant first) → the eight heralded states it picks (Ψ+ 1 for 0, Ψ- 3 for 1)."""
 
 
 def _bits(rng: np.random.Generator, count: int) -> np.ndarray:
     """``count`` fair coins, packed (the padding bits are random too: callers mask them)."""
-    return np.frombuffer(rng.bytes(-(-count // 8)), dtype=np.uint8).copy()
+    size = -(-count // 8)                    # bytes; the generator's raw 64-bit words (rng.bytes costs ~8 us a call)
+    return rng.bit_generator.random_raw(-(-size // 8)).view(np.uint8)[:size]
 
 
 def parity_planes(bases: np.ndarray, x: np.ndarray, z: np.ndarray) -> np.ndarray:
@@ -195,7 +205,6 @@ def sample_block(physics: LinkPhysics, rng: np.random.Generator, count: int, fir
         outcome_a[-1] &= mask
         outcome_b[-1] &= mask
     attempts = int(failures.sum(dtype=np.uint64)) + count
-    impossible = np.diff(cdf, prepend=0.0)[~true] <= 0          # false heralds this link never makes
-    genuine = np.ones(count, dtype=bool) if impossible.all() else true[joint]
+    genuine = np.ones(count, dtype=bool) if only_true(physics.model) else true[joint]
     return Block(physics.link_id, first_seq, attempts, failures, heralded, (x, z), genuine,
                  (basis_a, basis_b), (outcome_a, outcome_b))
