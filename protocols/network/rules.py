@@ -17,8 +17,8 @@ output is :class:`CircuitRules` (what SETUP_REPLY carries) or an error code:
   ignores the pairs cutoffs discard and the pipelining a window W > 1 allows. NOTIME when Number pairs take
   longer than Max Time;
 - D_mid, the model state of an end-to-end pair at its last swap (:func:`protocols.network.waiting.mid_distribution`);
-- hop origins: the higher node id of each hop (the link's non-master, whose link request costs 1.5 round
-  trips rather than 2).
+- hop origins: the lower node id of each hop (the link's master, which numbers the link's pairs and so can
+  hold the hop's windowed link request, docs/wire.md §4.1.1).
 """
 
 from __future__ import annotations
@@ -129,7 +129,7 @@ class HopRule:
     link_id: int
     link_label: int
     origin_node: int
-    """The end that sends the hop's link CREATEs: the higher node id."""
+    """The end that sends the hop's link CREATEs: the lower node id (the link's master)."""
     option: OptionCap
     link_min_fidelity: float
     """Minimum Fidelity of the hop's link CREATEs (:func:`selecting_minimum`): the link layer picks the
@@ -304,7 +304,7 @@ def decide(demand: Demand, route: Sequence[int], nodes: Sequence[NodeCap], links
     tau_end = None if tau is None else tau + path.latency
     hold = tau_end if tau_end is not None else math.ceil(HOLD_PAIRS * pair_ns)
     chain = path.chain(choice)
-    hops = tuple(HopRule(link.link_id, link.link_label, max(route[i], route[i + 1]), option,
+    hops = tuple(HopRule(link.link_id, link.link_label, min(route[i], route[i + 1]), option,
                          selecting_minimum(raw[id(option)].fidelity), rules[i])
                  for i, (link, option) in enumerate(zip(links, path.options(choice), strict=True)))
     return CircuitRules(tuple(route), window, tau, tau_end, hold, math.ceil(pair_ns),
