@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from protocols.link.types import GenerationOver
 from protocols.packets import linkservice as ll
-from protocols.physical.hardware import Discard
 from tests.network_harness import Chain
 
 REPEATER = 3

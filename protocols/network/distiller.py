@@ -2,8 +2,9 @@
 
 When a circuit's rule for a hop distils (:attr:`protocols.network.circuit.Hop.distil`), both ends of the hop
 keep its new halves in a *pool* instead of handing them to the swapper or the end point. The hop's granter
-(the higher node id, the link's non-master: it gets each pair's OK last) is the round's *initiator*: it picks the kept and the sacrificed half (recurrence: the
-two oldest of the lowest level below the rule's rounds; pumping: the highest level with an elementary pair),
+(the higher node id, the link's non-master: it gets each pair's OK last) is the round's *initiator*: it picks
+the kept and the sacrificed half (recurrence: the two oldest of the lowest level below the rule's rounds;
+pumping: the highest level with an elementary pair),
 issues its :class:`~protocols.physical.hardware.Distill` and, with its outcome, sends DISTIL (retransmitted
 until DISTIL_ACK). The other end, the *responder*, issues its Distill on the two pairs DISTIL names (a DISTIL
 naming a pair whose link OK has not come yet is not answered: its retransmission will be) and answers

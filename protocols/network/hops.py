@@ -14,10 +14,10 @@ never deadlocks its two hops.
 The link layer's replies come to port 7773: ACK and ERR name the Create ID (the origin's own, or, at the
 granter, the origin's, learned with the origin node from the OKs), OKs name the label as Purpose ID. A link
 ERR EXPIRE retracts pairs (at both ends: the origin takes it as the granter's release too, since the granter
-may have had no OK of the request to name it by); any other ERR ends the hop's request: NORES is retried with exponential backoff,
-TIMEOUT, UNSUPP, REJECTED and OTHER (the link is down: DOWN) end the circuit. The granter's copy of the
-request ends with ERR TIMEOUT when the origin closes it (its link layer's abort), which it ignores. Once the
-generation window is over (``node.over``) no hop asks for pairs.
+may have had no OK of the request to name it by); any other ERR ends the hop's request: NORES is retried with
+exponential backoff, TIMEOUT, UNSUPP, REJECTED and OTHER (the link is down: DOWN) end the circuit. The
+granter's copy of the request ends with ERR TIMEOUT when the origin closes it (its link layer's abort), which
+it ignores. Once the generation window is over (``node.over``) no hop asks for pairs.
 """
 
 from __future__ import annotations

@@ -143,7 +143,8 @@ class Create:
         flags = (self.priority << 5 | self.tpe << 4 | self.ato << 3 | self.con << 2 | self.rl)
         return _CREATE.pack(self.remote_node_id, self.minimum_fidelity,
                             self.tu << 14 | self.max_time, self.purpose_id, self.number,
-                            flags, self.rr << 6 | (self.distil & 3) << 4 | (self.window & 3) << 2, self.pl1, self.pl2, self.pr1, self.pr2,
+                            flags, self.rr << 6 | (self.distil & 3) << 4 | (self.window & 3) << 2,
+                            self.pl1, self.pl2, self.pr1, self.pr2,
                             self.rotx1l, self.rotyl, self.rotx2l, self.rotx1r, self.rotyr,
                             self.rotx2r)
 
