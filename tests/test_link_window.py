@@ -120,3 +120,18 @@ def test_one_window_per_purpose_and_stale_credits_are_counted() -> None:
     master.receive(window(ll.WINDOW_CLOSE, 0), APP1, LINK_SERVICE_PORT, 1)
     again = master.receive(window(ll.WINDOW_CLOSE, 0), APP1, LINK_SERVICE_PORT, 2)
     assert not again.send and master.counters.stale_windows == 2
+
+
+def test_a_req_that_comes_after_its_close_leaves_nothing_open() -> None:
+    """The master closes a windowed request before its REQ reached the other end (lost, retransmitted,
+    overtaken by the abort): the late REQ is refused with the abort's Status instead of opening a request
+    that nothing would ever end."""
+    master, other = engine(1), engine(2)
+    first = master.receive(window(ll.WINDOW_OPEN, 2), APP1, LINK_SERVICE_PORT, 0)
+    (req,) = egp(first, EGP2)
+    (abort,) = egp(master.receive(window(ll.WINDOW_CLOSE, 0), APP1, LINK_SERVICE_PORT, 5), EGP2)
+    (answer,) = egp(other.receive(abort.encode(), EGP1, EGP_PORT, 10), EGP1)
+    assert answer.msg_type == MSG_SCHEDULE_ACK and answer.status == 0
+    (req_ack,) = egp(other.receive(req.encode(), EGP1, EGP_PORT, 20), EGP1)
+    assert req_ack.msg_type == MSG_REQ_ACK and req_ack.status == ll.ERR_TIMEOUT
+    assert not other.open and not upward(master.receive(req_ack.encode(), EGP2, EGP_PORT, 30), APP1)

@@ -142,7 +142,7 @@ class LinkLayer:
         admission = Admission(self.links, self.requests, memory, self.counters)
         self.queue = DistributedQueue(self.links, self.requests, admission, self.runs, self.replies, self.counters,
                                       self.timing, purposes, fail=self._fail,
-                                      network=network)
+                                      network=network, aborted=self.follower.aborted)
         self.memory = PairMemory(self.links, self.requests, self.replies, self.runs, memory, self.counters,
                                  self.timing)
         self.confirmation = Confirmation(self.links, self.requests, self.runs, self.follower, self.memory,

@@ -14,6 +14,7 @@ from __future__ import annotations
 from protocols.common import NETWORK_PURPOSE_BASE, Actions, Address, ParseError
 from protocols.link.admission import Admission, unsupported
 from protocols.link.links import Links
+from protocols.link.recent import Recent
 from protocols.link.replies import Replies
 from protocols.link.requests import RequestTable
 from protocols.link.runs import MasterRuns
@@ -24,6 +25,7 @@ from protocols.link.types import (
     LinkOption,
     Request,
     RequestEvent,
+    RequestKey,
     RequestState,
     Retransmission,
 )
@@ -40,7 +42,8 @@ class DistributedQueue:
 
     def __init__(self, links: Links, requests: RequestTable, admission: Admission, runs: MasterRuns,
                  replies: Replies, counters: LinkCounters, timing: Retransmission, purposes: dict[int, Address],
-                 fail: FailRequest, network: Address | None = None) -> None:
+                 fail: FailRequest, network: Address | None = None,
+                 aborted: Recent[RequestKey, int] | None = None) -> None:
         self._links = links
         self._requests = requests
         self._admission = admission
@@ -51,6 +54,7 @@ class DistributedQueue:
         self._purposes = purposes
         self._network = network       # the node's network layer: listens on every Purpose ID ≥ 0x8000 (a link label)
         self._fail = fail
+        self._aborted = aborted if aborted is not None else Recent(timing.keep_ns)   # the follower's: REQs too late
         self._queue_seq = {link_id: 0 for link_id in links.ids()}     # master: the last Queue Sequence given
 
     # -- the origin ----------------------------------------------------------------------
@@ -161,7 +165,9 @@ class DistributedQueue:
             return Actions(send=[self._req_ack(message, known.error if known.state == RequestState.FAILED else 0,
                                                known.queue_seq)])
         status = 0
-        if link is None or create.remote_node_id != self._links.node_id or app is None:
+        if key in self._aborted:                   # the master gave it up before its REQ came: stay closed
+            status = self._aborted[key]
+        elif link is None or create.remote_node_id != self._links.node_id or app is None:
             status = ll.ERR_REJECTED
         else:
             status = unsupported(create, local=False)
