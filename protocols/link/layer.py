@@ -29,6 +29,11 @@ Request lifecycle (:data:`TRANSITIONS`)::
     GENERATING --run over, another request's turn--> QUEUED
     WAITING_PEER --REQ_ACK error / retries exhausted--> FAILED
     any open state --Max Time runs out / aborted / generation over--> FAILED (ERR TIMEOUT or the peer's Status)
+    any open state --its higher layer's CLOSE (a windowed request, at the master)--> DONE
+
+A *windowed* request (CREATE Window OPEN, docs/wire.md §4.1.1; the network layer's hops) is held by the
+master: it numbers no more pairs than the credit the higher layer gave (OPEN's Number, plus each CREDIT's),
+no count completes it at either end, and CLOSE ends it at the master and, by an abort, at the other end.
 
 A CREATE is admitted against the link's options (:mod:`protocols.link.admission`): the fastest
 option meeting its Minimum Fidelity, else ERR UNSUPP; ERR NOTIME if the expected time for
