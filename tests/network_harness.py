@@ -48,6 +48,7 @@ class LinkRequest:
     create_id: int
     label: int
     remaining: int
+    closed: bool = False
 
 
 @dataclass
@@ -173,6 +174,21 @@ class Chain:
 
     # -- the link layer and the medium --------------------------------------------------------------
     def _link_create(self, node: int, create: ll.Create) -> None:
+        """The link layer's side of a CREATE: a windowed request opened (ACK), credited or closed (no answer;
+        a CLOSE also ends the request at the peer, as the link layer's abort does: ERR TIMEOUT there)."""
+        if create.window in (ll.WINDOW_CREDIT, ll.WINDOW_CLOSE):
+            request = next((r for r in reversed(self.requests) if r.origin == node and r.peer == create.remote_node_id
+                            and r.label == create.purpose_id and not r.closed), None)
+            if request is None:
+                return
+            if create.window == ll.WINDOW_CREDIT:
+                request.remaining += create.number
+                return
+            request.closed, request.remaining = True, 0
+            err = ll.Err(request.create_id, ll.ERR_TIMEOUT, origin_node=node)
+            self.apply(request.peer, self.engines[request.peer].receive(
+                err.encode(), (ip(request.peer), LINK_SERVICE_PORT), NETWORK_SERVICE_PORT, self.now))
+            return
         self.create_ids[node] += 1
         create_id = self.create_ids[node]
         self.requests.append(LinkRequest(node, create.remote_node_id, create_id, create.purpose_id, create.number))

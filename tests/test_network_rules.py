@@ -58,14 +58,14 @@ def decided(demand: Demand, route: list[int], nodes: list[NodeCap], links: list[
     return rules
 
 
-def test_hop_rules_carry_labels_and_the_higher_id_as_origin() -> None:
+def test_hop_rules_carry_labels_and_the_lower_id_as_origin() -> None:
     route = [5, 2, 7]
     nodes = [node(5), node(2), node(7)]
     links = [LinkCap(11, 0x8001, 2, CYCLE, DELAY, (werner_option(0.95, 0.2),)),
              LinkCap(12, 0xC002, 7, CYCLE, DELAY, (werner_option(0.95, 0.2),))]
     rules = decided(Demand(0.0, 10), route, nodes, links)
     assert rules.route == (5, 2, 7)
-    assert [(h.link_id, h.link_label, h.origin_node) for h in rules.hops] == [(11, 0x8001, 5), (12, 0xC002, 7)]
+    assert [(h.link_id, h.link_label, h.origin_node) for h in rules.hops] == [(11, 0x8001, 2), (12, 0xC002, 2)]
 
 
 def test_window_fits_every_node_or_nores() -> None:
@@ -245,7 +245,7 @@ def test_rules_from_the_default_topology_and_its_route() -> None:
     assert [lk.peer_node for lk in links] == list(route.nodes[1:])
     rules = decided(Demand(0.7, 10), list(route.nodes), nodes, links)
     assert [h.link_id for h in rules.hops] == list(route.links)
-    assert [h.origin_node for h in rules.hops] == [max(a, b) for a, b in zip(route.nodes, route.nodes[1:],
+    assert [h.origin_node for h in rules.hops] == [min(a, b) for a, b in zip(route.nodes, route.nodes[1:],
                                                                              strict=False)]
     assert rules.worst_fidelity >= 0.7
     assert rules.cutoff_ns is not None

@@ -76,6 +76,12 @@ CREATE = Create(remote_node_id=0x102, minimum_fidelity=0xF000, tu=1, max_time=0x
                 pl1=0x11, pl2=0x12, pr1=0x13, pr2=0x14, rotx1l=0x21, rotyl=0x22, rotx2l=0x23,
                 rotx1r=0x31, rotyr=0x32, rotx2r=0x33)
 CREATE_HEX = "00000102" "f0004123" "0abc0005" "b6c01112" "13142122" "23313233"
+# CREATE with Window (wire.md §4.1.1): a windowed request's CREDIT of 3 pairs on Purpose ID 0x8003
+#   Remote 0x00000002 | Minimum Fidelity 0 | TU 00, Max Time 0 | Purpose ID 0x8003 | Number 0x0003
+#   Prio 000, TPE 0, ATO 0, CON 1, RL 00 -> 0000 0100 = 0x04
+#   RR 00, Distil 00, Window 10 (CREDIT), reserved 00 -> 0000 1000 = 0x08 | the rest 0
+CREATE_WINDOW = Create(remote_node_id=2, purpose_id=0x8003, number=3, window=2)
+CREATE_WINDOW_HEX = "00000002" "00000000" "80030003" "04080000" "00000000" "00000000"
 
 # ACK (figure 2): Type 0001 | Create ID 0xBEEF | Unused 0x000 -> 0x1BEEF000
 ACK = Ack(create_id=0xBEEF)
@@ -141,6 +147,7 @@ GOLDEN = [
     pytest.param(REPORT, QHPHerald, REPORT_HEX, id="REPORT"),
     pytest.param(QFRAME, QFrame, QFRAME_HEX, id="QFRAME"),
     pytest.param(CREATE, LLCreate, CREATE_HEX, id="CREATE"),
+    pytest.param(CREATE_WINDOW, LLCreate, CREATE_WINDOW_HEX, id="CREATE_WINDOW"),
     pytest.param(ACK, LLAck, ACK_HEX, id="ACK"),
     pytest.param(OK_K, LLOkK, OK_K_HEX, id="OK_K"),
     pytest.param(OK_M, LLOkM, OK_M_HEX, id="OK_M"),

@@ -10,7 +10,7 @@ import pytest
 from scapy.layers.inet import UDP
 from scapy.layers.l2 import Ether
 
-from protocols.common import EGP_PORT, HERALD_PORT, LINK_SERVICE_PORT, ParseError
+from protocols.common import EGP_PORT, HERALD_PORT, LINK_SERVICE_PORT, NETWORK_SERVICE_PORT, ParseError
 from protocols.packets.egp import MSG_RELEASE_ACK, MSG_REQ, MSG_REQ_ACK, MSG_SCHEDULE, EgpMessage
 from protocols.packets.heralding import Herald
 from protocols.packets.linkservice import Ack, Create, Err, OkKeep, OkMeasure, decode_upward
@@ -101,8 +101,11 @@ MESSAGES: list[tuple[int, bytes, str]] = [
         create_id=2, err=1, s=0, unused=0x7F)), ip_id=12),
      "ERR UNSUPP create_id=2"),
     (14_000, udp_frame(1, APP_PORT, 1, LINK_SERVICE_PORT, bytes(LLCreate(
-        remote_node_id=2, tu=3, max_time=0x3FFF, priority=7, reserved=0x3F)), ip_id=13),
+        remote_node_id=2, tu=3, max_time=0x3FFF, priority=7, reserved=0x3)), ip_id=13),
      "CREATE remote=2"),
+    (14_500, udp_frame(1, NETWORK_SERVICE_PORT, 1, LINK_SERVICE_PORT, Create(
+        remote_node_id=2, purpose_id=0x8003, number=3, window=2).encode(), ip_id=17),
+     "CREATE remote=2 number=3 tpe=K purpose=32771 min_fidelity=0.0000 window=CREDIT"),
     (3_000_000_123, udp_frame(9, HERALD_PORT, 1, HERALD_PORT, bytes(QHPHerald(reserved=0xFF)),
                               ip_id=14),
      "HERALD SUCCESS PHI_PLUS link=0"),

@@ -63,6 +63,8 @@ local TIME_UNITS = {[0] = "us", [1] = "ms", [2] = "s", [3] = "unused"}
 local TIME_UNIT_NS = {[0] = 1000, [1] = 1000000, [2] = 1000000000}
 local RANDOM_BASIS = {[0] = "NONE", [1] = "X_Z", [2] = "X_Y_Z", [3] = "CHSH"}
 local DISTIL_MODES = {[0] = "NONE", [1] = "AUTO", [2] = "EXPLICIT", [3] = "RESERVED"}
+-- the link-service CREATE's Window field (docs/wire.md section 4.1.1): a windowed request opened, credited, closed
+local WINDOW_OPS = {[0] = "NONE", [1] = "OPEN", [2] = "CREDIT", [3] = "CLOSE"}
 local BASES = {[0] = "Z", [1] = "X", [2] = "Y", [3] = "Z_ROT_PLUS_PI4_Y", [4] = "Z_ROT_MINUS_PI4_Y"}
 local LINK_ERROR_CODES = {[1] = "UNSUPP", [2] = "CREATE", [3] = "REJECTED", [4] = "OTHER",
                           [5] = "EXPIRE", [6] = "TIMEOUT", [7] = "NOTIME", [8] = "NORES"}
@@ -394,7 +396,8 @@ local CREATE_SPECS = {
     {"rl", "Random Basis Local (RL)", 12, 1, mask = 0x03, vals = RANDOM_BASIS},
     {"rr", "Random Basis Remote (RR)", 13, 1, mask = 0xC0, vals = RANDOM_BASIS},
     {"distil", "Distil (network service)", 13, 1, mask = 0x30, vals = DISTIL_MODES},
-    {"reserved", "Reserved", 13, 1, mask = 0x0F},
+    {"window", "Window (link service)", 13, 1, mask = 0x0C, vals = WINDOW_OPS},
+    {"reserved", "Reserved", 13, 1, mask = 0x03},
     {"pl1", "PL1", 14, 1}, {"pl2", "PL2", 15, 1}, {"pr1", "PR1", 16, 1}, {"pr2", "PR2", 17, 1},
     {"rotx1l", "ROTX1L", 18, 1, note = angle_note}, {"rotyl", "ROTYL", 19, 1, note = angle_note},
     {"rotx2l", "ROTX2L", 20, 1, note = angle_note}, {"rotx1r", "ROTX1R", 21, 1, note = angle_note},
@@ -446,9 +449,11 @@ local UPWARD_SPECS = {
 }
 
 local function create_summary(v)
-    return string.format("CREATE remote=%d number=%d tpe=%s purpose=%d min_fidelity=%.4f",
-                         v.remote_node_id, v.number, name_of(TPE, v.tpe), v.purpose_id,
-                         v.minimum_fidelity / FIDELITY_SCALE)
+    local info = string.format("CREATE remote=%d number=%d tpe=%s purpose=%d min_fidelity=%.4f",
+                               v.remote_node_id, v.number, name_of(TPE, v.tpe), v.purpose_id,
+                               v.minimum_fidelity / FIDELITY_SCALE)
+    if v.window ~= 0 then info = info .. " window=" .. name_of(WINDOW_OPS, v.window) end
+    return info
 end
 
 -- OK_MB (type 5, qll only): a 20-byte header, then Count outcomes (1 bit), bases (2 bits) and Bell

@@ -111,9 +111,12 @@ class Admission:
 
 
 def unsupported(create: ll.Create, local: bool) -> int:
-    """ERR UNSUPP if the link layer does not do what ``create`` asks of this end (``local``: the origin), else 0."""
+    """ERR UNSUPP if the link layer does not do what ``create`` asks of this end (``local``: the origin), else 0.
+    (A windowed request must also be opened at the link's master: :class:`~protocols.link.queue.DistributedQueue`.)"""
     if create.number == 0 or (create.ato and create.tpe != ll.TPE_KEEP):   # atomic: create-and-keep only
         return ll.ERR_UNSUPP
+    if create.window not in (ll.WINDOW_NONE, ll.WINDOW_OPEN) or (create.windowed and (create.ato or not create.con)):
+        return ll.ERR_UNSUPP                   # CREDIT and CLOSE name an open request; a window is never atomic
     if create.rl or create.rr:                 # a random basis only makes sense measuring directly
         if create.tpe != ll.TPE_MEASURE or create.rl not in RANDOM_BASES or create.rr not in RANDOM_BASES:
             return ll.ERR_UNSUPP

@@ -27,6 +27,7 @@ from protocols.link.types import (
     FailRequest,
     Request,
     RequestEvent,
+    RequestKey,
     RequestState,
     Retransmission,
 )
@@ -48,6 +49,9 @@ class Follower:
         self._followed = {link_id: 0 for link_id in links.ids()}        # the newest run number followed
         self._history: dict[int, list[tuple[int, Request]]] = {link_id: [] for link_id in links.ids()}
         self.answers: Recent[tuple[int, int], int] = Recent(timing.keep_ns)   # (link, run) -> Status answered
+        self.aborted: Recent[RequestKey, int] = Recent(timing.keep_ns)
+        """Aborts of requests this end did not know (yet): a REQ that comes after its abort is refused with the
+        abort's Status (:class:`~protocols.link.queue.DistributedQueue`), so it is not left open here."""
 
     def following(self, link_id: int) -> Request | None:
         """The request this end switched to last on ``link_id`` (None: it never followed a run there)."""
@@ -71,6 +75,7 @@ class Follower:
     def forget(self, now: int) -> None:
         """Forget answers given ``keep_ns`` or longer ago."""
         self.answers.forget(now)
+        self.aborted.forget(now)
 
     def on_schedule(self, message: EgpMessage, now: int) -> Actions:
         link_id = message.link_id
@@ -84,6 +89,8 @@ class Follower:
                 request.retry_at = None
                 request.fire(RequestEvent.ABORTED)
                 actions.extend(self._fail(request, message.status, now))
+            elif request is None:
+                self.aborted.put((message.origin_node, message.create_id), message.status, now)
             self.answers.put(key, 0, now)
             return actions.extend(Actions(send=[self._answer(message, 0)]))
         if message.run <= self._followed[link_id]:

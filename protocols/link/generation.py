@@ -39,8 +39,8 @@ def block_size(request: Request) -> int:
     """The block size of a measure-directly request served in blocks (0: pair by pair): the link's ``batch``
     when the request asks for at least that many pairs in bases a block can measure (Z, X, Y)."""
     batch = request.link.batch
-    if batch <= 0 or request.create.tpe != ll.TPE_MEASURE or request.create.number < batch:
-        return 0
+    if batch <= 0 or request.create.tpe != ll.TPE_MEASURE or request.create.number < batch or request.create.windowed:
+        return 0                              # (a windowed request's credit bounds each run: pair by pair)
     if request.create.purpose_id >= NETWORK_PURPOSES:
         return 0                              # a circuit's link label: the network layer takes pairs one by one
     if _basis_of(request) is None and not _choice_of(request):

@@ -29,6 +29,11 @@ Request lifecycle (:data:`TRANSITIONS`)::
     GENERATING --run over, another request's turn--> QUEUED
     WAITING_PEER --REQ_ACK error / retries exhausted--> FAILED
     any open state --Max Time runs out / aborted / generation over--> FAILED (ERR TIMEOUT or the peer's Status)
+    any open state --its higher layer's CLOSE (a windowed request, at the master)--> DONE
+
+A *windowed* request (CREATE Window OPEN, docs/wire.md §4.1.1; the network layer's hops) is held by the
+master: it numbers no more pairs than the credit the higher layer gave (OPEN's Number, plus each CREDIT's),
+no count completes it at either end, and CLOSE ends it at the master and, by an abort, at the other end.
 
 A CREATE is admitted against the link's options (:mod:`protocols.link.admission`): the fastest
 option meeting its Minimum Fidelity, else ERR UNSUPP; ERR NOTIME if the expected time for
@@ -142,7 +147,7 @@ class LinkLayer:
         admission = Admission(self.links, self.requests, memory, self.counters)
         self.queue = DistributedQueue(self.links, self.requests, admission, self.runs, self.replies, self.counters,
                                       self.timing, purposes, fail=self._fail,
-                                      network=network)
+                                      network=network, aborted=self.follower.aborted)
         self.memory = PairMemory(self.links, self.replies, self.runs, memory, self.counters, self.timing)
         self.confirmation = Confirmation(self.links, self.requests, self.runs, self.follower, self.memory,
                                          self.replies, self.counters, self.timing)

@@ -14,15 +14,18 @@ from __future__ import annotations
 from protocols.common import NETWORK_PURPOSE_BASE, Actions, Address, ParseError
 from protocols.link.admission import Admission, unsupported
 from protocols.link.links import Links
+from protocols.link.recent import Recent
 from protocols.link.replies import Replies
 from protocols.link.requests import RequestTable
 from protocols.link.runs import MasterRuns
 from protocols.link.types import (
+    FINAL,
     FailRequest,
     LinkCounters,
     LinkOption,
     Request,
     RequestEvent,
+    RequestKey,
     RequestState,
     Retransmission,
 )
@@ -39,7 +42,8 @@ class DistributedQueue:
 
     def __init__(self, links: Links, requests: RequestTable, admission: Admission, runs: MasterRuns,
                  replies: Replies, counters: LinkCounters, timing: Retransmission, purposes: dict[int, Address],
-                 fail: FailRequest, network: Address | None = None) -> None:
+                 fail: FailRequest, network: Address | None = None,
+                 aborted: Recent[RequestKey, int] | None = None) -> None:
         self._links = links
         self._requests = requests
         self._admission = admission
@@ -50,6 +54,7 @@ class DistributedQueue:
         self._purposes = purposes
         self._network = network       # the node's network layer: listens on every Purpose ID ≥ 0x8000 (a link label)
         self._fail = fail
+        self._aborted = aborted if aborted is not None else Recent(timing.keep_ns)   # the follower's: REQs too late
         self._queue_seq = {link_id: 0 for link_id in links.ids()}     # master: the last Queue Sequence given
 
     # -- the origin ----------------------------------------------------------------------
@@ -63,9 +68,16 @@ class DistributedQueue:
             if _is_reply(payload):           # never an error about a reply: two link layers would answer
                 return Actions()             # each other's ERRs forever (a forged source does that)
             return self._replies.refuse(app, ll.Err(0, ll.ERR_CREATE, origin_node=node_id))
+        if create.window in (ll.WINDOW_CREDIT, ll.WINDOW_CLOSE):
+            return self._on_window(create, app, now)
         create_id = self._requests.new_create_id()
         link = self._links.by_peer.get(create.remote_node_id)
         error = unsupported(create, local=True) if link else ll.ERR_UNSUPP
+        if create.windowed and link is not None and not error:
+            if not self._links.is_master(link):       # only the master numbers pairs, so only it holds a window
+                error = ll.ERR_UNSUPP
+            elif self._windowed(create, app) is not None:
+                error = ll.ERR_REJECTED               # one open window per (higher layer, peer, Purpose ID)
         if link is not None and link.link_id in self._links.down:
             error = ll.ERR_OTHER
         option: LinkOption | None = None
@@ -78,11 +90,38 @@ class DistributedQueue:
         assert link is not None
         request = Request(create_id, node_id, create, link, app, 0, RequestState.WAITING_PEER,
                           retries_left=self._timing.retries, retry_at=now + self._timing.interval_ns,
-                          option=option, expires_at=_expiry(create, now))
+                          option=option, expires_at=_expiry(create, now),
+                          credit=create.number if create.windowed else 0)
         if self._links.is_master(link):
             request.queue_seq = self._number(link.link_id)
         self._requests.add(request)
         return Actions(send=[(app, ll.Ack(create_id).encode()), self._req(request)])
+
+    def _windowed(self, create: ll.Create, app: Address) -> Request | None:
+        """The open windowed request of ``app`` that ``create`` names (by Remote Node ID and Purpose ID)."""
+        for request in self._requests.open_requests():
+            if (request.create.windowed and request.d == 0 and request.app == app
+                    and request.link.peer_node_id == create.remote_node_id
+                    and request.create.purpose_id == create.purpose_id and request.state not in FINAL):
+                return request
+        return None
+
+    def _on_window(self, create: ll.Create, app: Address, now: int) -> Actions:
+        """CREDIT (Number more pairs) or CLOSE for an open windowed request; neither is answered, and one that
+        names no open request (it has just ended: its ERR is on its way) is dropped and counted."""
+        request = self._windowed(create, app)
+        if request is None:
+            self._counters.stale_windows += 1
+            return Actions()
+        link_id = request.link.link_id
+        if create.window == ll.WINDOW_CREDIT:
+            request.credit += create.number
+            return self._runs.schedule(link_id, now)
+        request.retry_at = request.expires_at = None
+        request.fire(RequestEvent.CLOSED)
+        actions = self._runs.stop_serving(request)
+        actions.extend(self._runs.abort(request, ll.ERR_TIMEOUT, now))   # the other end's copy ends too
+        return actions.extend(self._runs.schedule(link_id, now))
 
     def retry(self, request: Request, now: int) -> Actions:
         """``request``'s REQ is due again: retransmit it, or give up (ERR TIMEOUT, and the master aborts it)."""
@@ -126,10 +165,14 @@ class DistributedQueue:
             return Actions(send=[self._req_ack(message, known.error if known.state == RequestState.FAILED else 0,
                                                known.queue_seq)])
         status = 0
-        if link is None or create.remote_node_id != self._links.node_id or app is None:
+        if key in self._aborted:                   # the master gave it up before its REQ came: stay closed
+            status = self._aborted[key]
+        elif link is None or create.remote_node_id != self._links.node_id or app is None:
             status = ll.ERR_REJECTED
         else:
             status = unsupported(create, local=False)
+            if create.windowed and self._links.is_master(link):
+                status = status or ll.ERR_UNSUPP        # a window is held by the master, never asked of it
         stream = (message.origin_node, create.purpose_id)
         option, refusal = (self._admission.admit(create, link, source=stream) if link is not None and not status
                            else (None, 0))

@@ -73,6 +73,8 @@ class Replies:
         if request.delivered < request.create.number or request.state not in (RequestState.GENERATING,
                                                                                 RequestState.QUEUED):
             return Actions()
+        if request.create.windowed:                # no count ends it: its CLOSE, or a failure, does
+            return Actions()
         request.fire(RequestEvent.LAST_PAIR)
         actions = self.flush(request)
         if self._following(request.link.link_id) is request:    # the other end: stop following a finished request

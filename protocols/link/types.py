@@ -40,6 +40,7 @@ class RequestEvent(enum.Enum):
     ABORTED = "aborted"
     LINK_DOWN = "link-down"
     GENERATION_OVER = "generation-over"
+    CLOSED = "closed"
 
 
 TRANSITIONS: dict[tuple[RequestState, RequestEvent], RequestState] = {
@@ -61,10 +62,14 @@ TRANSITIONS: dict[tuple[RequestState, RequestEvent], RequestState] = {
     (RequestState.WAITING_PEER, RequestEvent.GENERATION_OVER): RequestState.FAILED,
     (RequestState.QUEUED, RequestEvent.GENERATION_OVER): RequestState.FAILED,
     (RequestState.GENERATING, RequestEvent.GENERATION_OVER): RequestState.FAILED,
+    (RequestState.WAITING_PEER, RequestEvent.CLOSED): RequestState.DONE,
+    (RequestState.QUEUED, RequestEvent.CLOSED): RequestState.DONE,
+    (RequestState.GENERATING, RequestEvent.CLOSED): RequestState.DONE,
 }
 """QUEUED ⇄ GENERATING: the master serves a request in *runs* (a few pairs at a time when requests compete);
 between runs it waits in the queue. ABORTED: the other end refused a run or gave the request up.
-GENERATION_OVER: the run's generation window ended first (:class:`GenerationOver`)."""
+GENERATION_OVER: the run's generation window ended first (:class:`GenerationOver`). CLOSED: the higher layer
+closed its windowed request (CREATE Window = CLOSE): it is over, whatever its count."""
 
 FINAL = (RequestState.DONE, RequestState.FAILED)
 """A request in one of these states has ended at this end (its last OK or its ERR was sent)."""
@@ -190,6 +195,9 @@ class Request:
     error: int = 0
     outcomes: list[bytes] = field(default_factory=list)
     """OKs of a measure-directly request with CON clear, held until it is over."""
+    credit: int = 0
+    """A windowed request (``create.windowed``): the pairs its higher layer has allowed so far (OPEN's Number,
+    plus every CREDIT's); the master numbers no more."""
 
     @property
     def stream(self) -> tuple[int, int]:
@@ -198,8 +206,8 @@ class Request:
 
     @property
     def to_number(self) -> int:
-        """Pairs the master has still to number for this request."""
-        return self.create.number - self.numbered
+        """Pairs the master has still to number for this request (a windowed one: as its credit allows)."""
+        return (self.credit if self.create.windowed else self.create.number) - self.numbered
 
     @property
     def key(self) -> RequestKey:
@@ -244,6 +252,8 @@ class LinkCounters:
     """CREATEs dropped because they came from none of the node's higher layers (``LinkLayer.clients``)."""
     wrong_sender: int = 0
     """EGP messages dropped because they came from another address than the peer of the link they name."""
+    stale_windows: int = 0
+    """CREATEs with Window CREDIT or CLOSE that named no open windowed request (it had just ended)."""
     confirms_given_up: int = 0
     """Master: CONFIRMs retransmitted ``reliable_retries`` times unanswered: the pair expired at both ends."""
 

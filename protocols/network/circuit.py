@@ -71,12 +71,18 @@ class Hop:
     peer: int
     peer_ip: str
     origin: bool
-    """This node sends the hop's link CREATEs (the higher node id of the two)."""
+    """This node holds the hop's windowed link request (the lower node id of the two: the link's master)."""
     rto_ns: int
     link_min_fidelity: int = 0
     """Minimum Fidelity of the hop's link CREATEs (16-bit encoding), from the tail's rules."""
     distil: DistilRule | None = None
     """How the hop distils its pairs before they are swapped or delivered (the tail's rule), None: not."""
+
+    @property
+    def initiator(self) -> bool:
+        """This node starts the hop's distillation rounds: the granter (the higher node id, the link's non-master,
+        which gets each pair's OK last, so the other end already holds both pairs of a round it names)."""
+        return not self.origin
 
 
 @dataclass(slots=True)

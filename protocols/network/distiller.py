@@ -1,9 +1,10 @@
 """Network layer: distillation of a hop's link pairs before they are swapped or delivered (issue 14).
 
 When a circuit's rule for a hop distils (:attr:`protocols.network.circuit.Hop.distil`), both ends of the hop
-keep its new halves in a *pool* instead of handing them to the swapper or the end point. The hop's origin
-(the higher node id) is the round's *initiator*: it picks the kept and the sacrificed half (recurrence: the
-two oldest of the lowest level below the rule's rounds; pumping: the highest level with an elementary pair),
+keep its new halves in a *pool* instead of handing them to the swapper or the end point. The hop's granter
+(the higher node id, the link's non-master: it gets each pair's OK last) is the round's *initiator*: it picks
+the kept and the sacrificed half (recurrence: the two oldest of the lowest level below the rule's rounds;
+pumping: the highest level with an elementary pair),
 issues its :class:`~protocols.physical.hardware.Distill` and, with its outcome, sends DISTIL (retransmitted
 until DISTIL_ACK). The other end, the *responder*, issues its Distill on the two pairs DISTIL names (a DISTIL
 naming a pair whose link OK has not come yet is not answered: its retransmission will be) and answers
@@ -133,7 +134,7 @@ class Distiller:
         """The initiator starts every round its pool allows; halves left waiting move to storage."""
         hop = circuit.hop(side)
         actions = Actions()
-        while hop.origin and hop.distil is not None and circuit.generating:
+        while hop.initiator and hop.distil is not None and circuit.generating:
             pair = choose(hop.distil, [(h.key, self.entries[h.key].level) for h in self.pool.pooled(circuit, side)])
             if pair is None:
                 break
@@ -244,7 +245,7 @@ class Distiller:
         circuit = self.node.circuits.get((message.head_node, message.circuit_id))
         side = None if circuit is None else circuit.side_of(message.link_id)
         if (circuit is None or side is None or message.scope != SCOPE_HOP or circuit.hop(side).peer != sender
-                or circuit.hop(side).origin or circuit.hop(side).distil is None):      # only the origin sends DISTIL
+                or circuit.hop(side).initiator or circuit.hop(side).distil is None):   # only the initiator sends DISTIL
             self.node.counters.malformed += 1
             return Actions()
         key: RoundKey = (circuit.handle, message.link_id, message.kept_pair_seq, message.sacrificed_pair_seq)

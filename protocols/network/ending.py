@@ -134,10 +134,9 @@ class Ending:
     def stop(self, circuit: Circuit, now: int) -> Actions:
         """No more pairs for ``circuit``: its hops stop requesting, its undelivered halves are discarded."""
         node = self.node
-        self.hops.stop(circuit)
+        actions = self.hops.stop(circuit)
         node.outbox.drop_where(lambda key: not (isinstance(key, tuple) and len(key) > 1 and key[1] == circuit.handle
                                                 and key[0] not in KEEP_ON_STOP))
-        actions = Actions()
         for half in node.halves_of(circuit):
             if half.state == HalfState.SWAPPING:
                 half.doomed = half.doomed or (REASON_TEARDOWN, None)
@@ -161,16 +160,18 @@ class Ending:
         self.node.timers.schedule(("forget-circuit", circuit.handle), now + max(circuit.linger_ns, 1))
         return actions
 
-    def forget(self, handle: Handle) -> None:
+    def forget(self, handle: Handle) -> Actions:
+        """``handle``'s circuit is forgotten here (a hop request still open is closed)."""
         node = self.node
         circuit = node.circuits.get(handle)
         if circuit is None:
-            return
+            return Actions()
         for half in node.halves_of(circuit):
             del node.halves[half.key]
         node.circuits.forget(handle)
-        self.hops.forget(circuit)
+        actions = self.hops.forget(circuit)
         self.ends.forget(circuit)
         self.distiller.forget(circuit)
         self.end_distiller.forget(circuit)
         self.failures.pop(handle, None)
+        return actions

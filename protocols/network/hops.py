@@ -1,19 +1,23 @@
-"""Network layer: each hop's link requests and its credit (network-design §4.3).
+"""Network layer: each hop's link request and its credit (network-design §4.3).
 
-Per circuit per hop the two ends have a :class:`HopFlow`. The *origin* (the higher node id: the link's
-non-master, whose request starts generating 1.5 hop round trips after its CREATE) asks its link layer for
-pairs with ``CREATE(Purpose ID = the circuit's label, Number = free credits)`` from port 7773; the *granter*
-announces the circuit with CREDIT READY(W) and returns one credit per link pair it is done with (swapped,
-discarded, delivered, expired) with CREDIT RELEASED(seq). The origin may have W link pairs in flight:
-requested, or made and not yet released at both ends. So a hop never holds more than W halves of a circuit
-at either end, and a repeater with 2W qubits reserved never deadlocks its two hops.
+Per circuit per hop the two ends have a :class:`HopFlow`. The *origin* (the lower node id: the link's master,
+which numbers the link's pairs) keeps ONE windowed link request open for the hop while the circuit
+generates: ``CREATE(Window = OPEN, Purpose ID = the circuit's label, Number = free credits)`` from port 7773,
+then ``CREATE(Window = CREDIT, Number = n)`` for each credit that comes back, and ``CREATE(Window = CLOSE)``
+when the circuit stops (docs/wire.md §4.1.1): one REQ/SCHEDULE handshake per circuit hop, not per pair. The
+*granter* announces the circuit with CREDIT READY(W) and returns one credit per link pair it is done with
+(swapped, discarded, delivered, expired) with CREDIT RELEASED(seq). The origin has at most W link pairs in
+flight: credited to its link layer and not yet settled here, or settled and not yet released at both ends.
+So a hop never holds more than W halves of a circuit at either end, and a repeater with 2W qubits reserved
+never deadlocks its two hops.
 
 The link layer's replies come to port 7773: ACK and ERR name the Create ID (the origin's own, or, at the
 granter, the origin's, learned with the origin node from the OKs), OKs name the label as Purpose ID. A link
-ERR EXPIRE retracts pairs; any other ERR ends the hop's request: NORES is retried with exponential backoff,
-TIMEOUT, UNSUPP, REJECTED and OTHER (the link is down: DOWN) end the circuit. Once the generation window
-is over (``node.over``) no hop asks for pairs. A circuit forgotten with a hop request open keeps that flow
-until the request ends, its OKs matched by Create ID (their label names no circuit any more).
+ERR EXPIRE retracts pairs (at both ends: the origin takes it as the granter's release too, since the granter
+may have had no OK of the request to name it by); any other ERR ends the hop's request: NORES is retried with
+exponential backoff, TIMEOUT, UNSUPP, REJECTED and OTHER (the link is down: DOWN) end the circuit. The
+granter's copy of the request ends with ERR TIMEOUT when the origin closes it (its link layer's abort), which
+it ignores. Once the generation window is over (``node.over``) no hop asks for pairs.
 """
 
 from __future__ import annotations
@@ -41,11 +45,15 @@ LINK_FAILURES = {ll.ERR_TIMEOUT: ll.ERR_TIMEOUT, ll.ERR_NOTIME: ll.ERR_TIMEOUT, 
 
 @dataclass(slots=True)
 class LinkRequest:
-    """One link CREATE of a hop's origin, until every pair it asked for has settled at this end."""
+    """The origin's windowed link request of one hop, open until the circuit stops (or the request fails)."""
 
-    number: int
+    pending: int
+    """Credits given to the link layer whose pairs have not settled here yet."""
     create_id: int | None = None
-    settled: set[int] = field(default_factory=set)
+
+
+RECENT_FREED = 256
+"""Pairs whose credit has come back that a flow remembers, so a late ERR EXPIRE for one settles nothing."""
 
 
 @dataclass(slots=True)
@@ -63,6 +71,8 @@ class HopFlow:
     request: LinkRequest | None = None
     outstanding: set[int] = field(default_factory=set)
     """Origin: pairs settled at this end and not yet released at both ends (each holds a credit)."""
+    freed: deque[int] = field(default_factory=deque)
+    """Origin: the last :data:`RECENT_FREED` pairs whose credit came back."""
     own_released: set[int] = field(default_factory=set)
     peer_released: set[int] = field(default_factory=set)
     backoff: int = 0
@@ -112,22 +122,35 @@ class Hops:
                                                   message, now))
         return actions
 
-    def stop(self, circuit: Circuit) -> None:
-        """No more link requests for ``circuit`` (those open still finish)."""
+    def stop(self, circuit: Circuit) -> Actions:
+        """No more link pairs for ``circuit``: its open link requests are closed (pairs already numbered
+        still come, and are discarded)."""
+        actions = Actions()
         for side in (0, 1):
             flow = self.flows.get((circuit.handle, side))
             if flow is not None:
                 flow.stopped = True
                 self.node.timers.cancel(("hop-retry", circuit.handle, side))
+                actions.extend(self._close(flow))
+        return actions
 
-    def forget(self, circuit: Circuit) -> None:
-        """``circuit`` is forgotten here: its flows go, except an origin's whose link request is still open,
-        kept until that request ends (its OKs are matched by Create ID, :meth:`_orphan`)."""
+    def forget(self, circuit: Circuit) -> Actions:
+        """``circuit`` is forgotten here: its flows go (a request still open is closed first)."""
         self.early_ready = {key for key in self.early_ready if key[0] != circuit.handle}
+        actions = Actions()
         for side in (0, 1):
             flow = self.flows.pop((circuit.handle, side), None)
-            if flow is not None and flow.request is not None:
-                self.flows[flow.key] = flow          # its request is still open: keep it until it ends
+            if flow is not None:
+                actions.extend(self._close(flow))
+        return actions
+
+    def _close(self, flow: HopFlow) -> Actions:
+        """Close ``flow``'s open link request (its link layer answers nothing, and aborts it at the granter)."""
+        if flow.request is None:
+            return Actions()
+        flow.request = None
+        create = ll.Create(remote_node_id=flow.peer, purpose_id=flow.label, number=0, window=ll.WINDOW_CLOSE)
+        return Actions(send=[(self.node.link_service, create.encode())])
 
     def settled(self) -> bool:
         """No link request of this node is open."""
@@ -167,6 +190,8 @@ class Hops:
         if message.credit == CREDIT_READY:
             flow.ready = True
             return actions.extend(self.request(flow, now))
+        if message.pair_seq in flow.freed:       # an expired pair: its credit came back with its ERR EXPIRE
+            return actions
         flow.peer_released.add(message.pair_seq)
         return actions.extend(self._free(flow, message.pair_seq, now))
 
@@ -182,24 +207,35 @@ class Hops:
             flow.outstanding.discard(seq)
             flow.own_released.discard(seq)
             flow.peer_released.discard(seq)
+            flow.freed.append(seq)
+            if len(flow.freed) > RECENT_FREED:
+                flow.freed.popleft()
             return self.request(flow, now)
         return Actions()
 
     # -- link requests --------------------------------------------------------------------------
     def request(self, flow: HopFlow, now: int) -> Actions:
-        """The origin asks its link layer for as many pairs as it has free credits."""
+        """The origin gives its link layer every free credit: it opens the hop's windowed request with them,
+        or adds them to the open one."""
         circuit = self.node.circuits.get(flow.handle)
-        if (not flow.origin or not flow.ready or flow.stopped or flow.request is not None or flow.retrying
+        if (not flow.origin or not flow.ready or flow.stopped or flow.retrying
                 or circuit is None or not circuit.generating or self.node.over):
             return Actions()                # node.over: the generation window has ended, no pair can come
-        free = flow.window - len(flow.outstanding)
+        request = flow.request
+        free = flow.window - len(flow.outstanding) - (0 if request is None else request.pending)
         if free <= 0:
             return Actions()
-        hop = circuit.hop(flow.side)
-        flow.request = LinkRequest(free)
-        self.awaiting_ack.append(flow.key)
-        create = ll.Create(remote_node_id=flow.peer, minimum_fidelity=hop.link_min_fidelity, purpose_id=flow.label,
-                           number=free, priority=self.node.config.link_priority, tpe=ll.TPE_KEEP, con=1)
+        if request is None:
+            hop = circuit.hop(flow.side)
+            flow.request = LinkRequest(free)
+            self.awaiting_ack.append(flow.key)
+            create = ll.Create(remote_node_id=flow.peer, minimum_fidelity=hop.link_min_fidelity,
+                               purpose_id=flow.label, number=free, priority=self.node.config.link_priority,
+                               tpe=ll.TPE_KEEP, con=1, window=ll.WINDOW_OPEN)
+        else:
+            request.pending += free
+            create = ll.Create(remote_node_id=flow.peer, purpose_id=flow.label, number=free,
+                               window=ll.WINDOW_CREDIT)
         return Actions(send=[(self.node.link_service, create.encode())])
 
     def retry(self, handle: Handle, side: int, now: int) -> Actions:
@@ -231,10 +267,6 @@ class Hops:
         bound = None if link is None else node.circuits.at_label(link.link_id, ok.purpose_id)
         flow = None if bound is None else self.flows.get((bound[0].handle, bound[1]))
         actions = Actions()
-        if bound is None and link is not None:
-            orphan = self._orphan(link.link_id, ok)
-            if orphan is not None:            # a pair of a forgotten circuit's open request: it settles it
-                actions.extend(self._settle(orphan, ok.sequence_number, now))
         if flow is not None and flow.origin:
             actions.extend(self._settle(flow, ok.sequence_number, now))
         elif flow is not None:
@@ -250,6 +282,8 @@ class Hops:
             key = self.granted.get((err.origin_node, err.create_id))
         if key is None and err.err != ll.ERR_EXPIRE and err.origin_node == self.node.node_id and self.awaiting_ack:
             key = self.awaiting_ack.popleft()       # the link layer refused a CREATE of ours outright
+        if key is None and err.err == ll.ERR_EXPIRE and err.origin_node != self.node.node_id:
+            key = self._unmapped(err)               # the granter's first word of this request is an EXPIRE
         flow = None if key is None else self.flows.get(key)
         circuit = None if flow is None else self.node.circuits.get(flow.handle)
         if flow is None:
@@ -261,6 +295,7 @@ class Hops:
             for seq in range(err.sequence_number_low, high):
                 if flow.origin:
                     actions.extend(self._settle(flow, seq & 0xFFFF, now))
+                    flow.peer_released.add(seq & 0xFFFF)   # the link layer expires it at the granter too
                 if circuit is not None:
                     actions.extend(self.on_expired(circuit, flow.side, seq & 0xFFFF, now))
             return actions
@@ -281,34 +316,31 @@ class Hops:
         return self.on_failed(circuit, LINK_FAILURES.get(err.err, ll.ERR_OTHER), now)
 
     def _settle(self, flow: HopFlow, seq: int, now: int) -> Actions:
-        """Pair ``seq`` of the origin's request has settled at this end (its OK, or its ERR EXPIRE); when that
-        was the request's last pair, the next request goes out if credits are free."""
-        request = flow.request
-        if request is None or seq in request.settled or seq in flow.outstanding:
+        """Pair ``seq`` of the origin's request has settled at this end (its OK, or its ERR EXPIRE): it holds
+        its credit until it is released at both ends (:meth:`_free`)."""
+        if seq in flow.outstanding or seq in flow.freed:
             return Actions()
-        request.settled.add(seq)
         flow.outstanding.add(seq)
         flow.backoff = 0
-        if len(request.settled) < request.number:
-            return Actions()
-        self._ended(flow)
-        return self.request(flow, now)
+        if flow.request is not None and flow.request.pending > 0:
+            flow.request.pending -= 1
+        return Actions()
 
     def _ended(self, flow: HopFlow) -> None:
-        """``flow``'s link request has ended; the flow of a forgotten circuit (kept for it) goes now."""
+        """``flow``'s link request has ended (it failed)."""
         flow.request = None
-        if self.node.circuits.get(flow.handle) is None:
-            self.flows.pop(flow.key, None)
 
-    def _orphan(self, link_id: int, ok: ll.OkKeep | ll.OkMeasure) -> HopFlow | None:
-        """The flow, kept after its circuit was forgotten, whose open link request ``ok`` is for: on a link
-        this node is the origin of, the OKs for the network layer are for its own requests (named by Create ID)."""
-        key = self.by_create.get(ok.create_id)
-        flow = None if key is None else self.flows.get(key)
-        if (flow is None or not flow.origin or flow.link_id != link_id or flow.peer != ok.remote_node_id
-                or flow.request is None or flow.request.create_id != ok.create_id):
+    def _unmapped(self, err: ll.Err) -> FlowKey | None:
+        """The granter's flow an ERR EXPIRE from a request it has had no OK of is about: the one granter flow with
+        that peer whose request it does not know yet (None: none, or several, and then the half's early timer
+        and the origin's own ERR EXPIRE settle it)."""
+        known = set(self.granted.values())
+        keys = [key for key, flow in self.flows.items()
+                if not flow.origin and flow.peer == err.origin_node and key not in known]
+        if len(keys) != 1:
             return None
-        return flow
+        self.granted[(err.origin_node, err.create_id)] = keys[0]
+        return keys[0]
 
     def _credit(self, kind: int, circuit: Circuit, flow: HopFlow, seq: int, credit: int, window: int) -> bytes:
         return PairMessage(kind, circuit.handle[1], circuit.head, flow.label, seq, flow.link_id, window=window,

@@ -289,7 +289,7 @@ class NetworkLayer:
             if half is not None and half.state in FINAL:
                 del self.node.halves[key[1]]
         elif kind == "forget-circuit":
-            self.ending.forget(key[1])
+            return self.ending.forget(key[1])
         return Actions()
 
     def _gave_up(self, key: tuple[Any, ...], now: int) -> Actions:

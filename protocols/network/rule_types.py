@@ -89,7 +89,7 @@ class HopRule:
     link_id: int
     link_label: int
     origin_node: int
-    """The end that sends the hop's link CREATEs: the higher node id."""
+    """The end that sends the hop's link CREATEs: the lower node id (the link's master)."""
     option: OptionCap
     link_min_fidelity: float
     """Minimum Fidelity of the hop's link CREATEs (:func:`protocols.network.rules.selecting_minimum`): the link

@@ -14,12 +14,12 @@ output is :class:`CircuitRules` (what SETUP_REPLY carries) or an error code. The
   next better-fidelity option helps F_worst most is upgraded. UNSUPP when even the best options miss F_min;
   none when F_min is 0 or the fidelity can never fall below it;
 - the expected time per pair: the slowest hop (:func:`protocols.network.waiting.expected_generation_ns`),
-  plus the hop request (1.5 hop round trips), plus L, over the probability that every swap succeeds. It
-  ignores the pairs cutoffs discard and the pipelining a window W > 1 allows. NOTIME when Number pairs take
-  longer than Max Time;
+  plus the hop request (1.5 hop round trips: :data:`REQUEST_ROUND_TRIPS`), plus L, over the probability that
+  every swap succeeds. It ignores the pairs cutoffs discard and the pipelining a window W > 1 allows. NOTIME
+  when Number pairs take longer than Max Time;
 - D_mid, the model state of an end-to-end pair at its last swap (:func:`protocols.network.waiting.mid_distribution`);
-- hop origins: the higher node id of each hop (the link's non-master, whose link request costs 1.5 round
-  trips rather than 2).
+- hop origins: the lower node id of each hop (the link's master, which numbers the link's pairs and so can
+  hold the hop's windowed link request, docs/wire.md §4.1.1).
 """
 
 from __future__ import annotations
@@ -66,7 +66,10 @@ CUTOFF_HOP_TIMES = 2
 HOLD_PAIRS = 20
 """Without a cutoff, an end holds a half at most this many expected pair times (plus the engine's linger)."""
 REQUEST_ROUND_TRIPS = 1.5
-"""Round trips a hop's link request takes before generation starts, from the non-master end."""
+"""Hop round trips the model adds per pair for the hop's link request. It was the per-pair CREATE's REQ and
+SCHEDULE handshake from the non-master; with one windowed request per circuit hop a pair waits only for its
+credit (at most half a round trip, the granter's CREDIT RELEASED), so this is now a conservative margin, kept
+so that the tail's decisions (NOTIME, hold limits) do not change with the link request's form."""
 
 
 def pareto(options: Sequence[OptionCap]) -> tuple[OptionCap, ...]:
@@ -188,7 +191,7 @@ def decide(demand: Demand, route: Sequence[int], nodes: Sequence[NodeCap], links
     tau_end = None if tau is None else tau + path.latency
     hold = tau_end if tau_end is not None else math.ceil(HOLD_PAIRS * pair_ns)
     chain = path.chain(choice)
-    hops = tuple(HopRule(link.link_id, link.link_label, max(route[i], route[i + 1]), option,
+    hops = tuple(HopRule(link.link_id, link.link_label, min(route[i], route[i + 1]), option,
                          selecting_minimum(raw[id(option)].fidelity), rules[i])
                  for i, (link, option) in enumerate(zip(links, path.options(choice), strict=True)))
     return CircuitRules(tuple(route), window, tau, tau_end, hold, math.ceil(pair_ns),

@@ -42,8 +42,10 @@ def rotation_basis(create: ll.Create, head: bool) -> Basis | None:
 
 def unsupported(create: ll.Create) -> bool:
     """What the network service cannot serve: no pairs, a link label as Purpose ID, atomic requests across
-    repeaters (ATO, or CON clear with create-and-keep), and bases the link layer has not either."""
-    if create.number == 0 or create.purpose_id >= NETWORK_PURPOSE_BASE or create.kept_together:
+    repeaters (ATO, or CON clear with create-and-keep), a link-service Window (docs/wire.md §4.1.1), and bases
+    the link layer has not either."""
+    if (create.number == 0 or create.purpose_id >= NETWORK_PURPOSE_BASE or create.kept_together
+            or create.window != ll.WINDOW_NONE):
         return True
     try:
         DistilRequest.from_create(create)

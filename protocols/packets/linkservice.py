@@ -80,6 +80,14 @@ DISTIL_EXPLICIT = 2
 DISTIL_MODES = {DISTIL_NONE: "NONE", DISTIL_AUTO: "AUTO", DISTIL_EXPLICIT: "EXPLICIT", 3: "RESERVED"}
 """The network-service CREATE's Distil field (2 bits after RR): how the circuit distils its pairs."""
 
+WINDOW_NONE = 0
+WINDOW_OPEN = 1
+WINDOW_CREDIT = 2
+WINDOW_CLOSE = 3
+WINDOW_OPS = {WINDOW_NONE: "NONE", WINDOW_OPEN: "OPEN", WINDOW_CREDIT: "CREDIT", WINDOW_CLOSE: "CLOSE"}
+"""The link-service CREATE's Window field (2 bits after Distil, docs/wire.md §4.1.1): an ordinary request, or
+a windowed request opened, given Number more credits, or closed."""
+
 
 def encode_fidelity(f: float) -> int:
     """Fidelity in [0, 1] as the draft's 16-bit n with F = n / 65535 (rounded)."""
@@ -128,12 +136,17 @@ class Create:
     distil: int = 0
     """Network service only (docs/wire.md §9.4): 0 no distillation, 1 auto (the tail picks a policy), 2 the
     policy in PL1 (per hop) and PL2 (end to end), :data:`DISTIL_MODES`; 0 on the link service."""
+    window: int = WINDOW_NONE
+    """Link service only (docs/wire.md §4.1.1), :data:`WINDOW_OPS`: 0 an ordinary request; 1 OPEN a windowed
+    request (Number = the first credits); 2 CREDIT: Number more pairs for the open windowed request of this
+    Remote Node ID and Purpose ID; 3 CLOSE it. 0 on the network service."""
 
     def encode(self) -> bytes:
         flags = (self.priority << 5 | self.tpe << 4 | self.ato << 3 | self.con << 2 | self.rl)
         return _CREATE.pack(self.remote_node_id, self.minimum_fidelity,
                             self.tu << 14 | self.max_time, self.purpose_id, self.number,
-                            flags, self.rr << 6 | (self.distil & 3) << 4, self.pl1, self.pl2, self.pr1, self.pr2,
+                            flags, self.rr << 6 | (self.distil & 3) << 4 | (self.window & 3) << 2,
+                            self.pl1, self.pl2, self.pr1, self.pr2,
                             self.rotx1l, self.rotyl, self.rotx2l, self.rotx1r, self.rotyr,
                             self.rotx2r)
 
@@ -143,7 +156,8 @@ class Create:
             raise ParseError(f"CREATE is {CREATE_SIZE} bytes, got {len(data)}")
         (remote, fid, tu_time, purpose, number, flags, rr_byte, *rest) = _CREATE.unpack(data)
         values = [remote, fid, tu_time >> 14, tu_time & 0x3FFF, purpose, number, flags >> 5, flags >> 4 & 1,
-                  flags >> 3 & 1, flags >> 2 & 1, flags & 3, rr_byte >> 6, *rest[:10], rr_byte >> 4 & 3]
+                  flags >> 3 & 1, flags >> 2 & 1, flags & 3, rr_byte >> 6, *rest[:10], rr_byte >> 4 & 3,
+                  rr_byte >> 2 & 3]
         return cls(*values)
 
     @property
@@ -156,6 +170,12 @@ class Create:
     def outcomes_together(self) -> bool:
         """Measure-directly with CON clear: the OKs are delivered together when the request completes."""
         return self.tpe == TPE_MEASURE and not self.con
+
+    @property
+    def windowed(self) -> bool:
+        """A windowed request (opened with Window = OPEN): the link layer numbers only the pairs its higher layer
+        has given credit for, and the request stays open until closed."""
+        return self.window == WINDOW_OPEN
 
     def max_time_ns(self) -> int | None:
         """Max Time in ns, or None when the field is 0 (no limit)."""

@@ -22,6 +22,7 @@ from protocols.packets.linkservice import (
     TYPE_OK_M,
     TYPE_OK_MB,
     TYPES,
+    WINDOW_OPS,
 )
 from protocols.packets.scapy_layers.heralding import PackedUIntsField
 
@@ -44,7 +45,8 @@ class LLCreate(Packet):
         BitEnumField("rl", 0, 2, RANDOM_BASIS),
         BitEnumField("rr", 0, 2, RANDOM_BASIS),
         BitEnumField("distil", 0, 2, DISTIL_MODES),
-        BitField("reserved", 0, 4),
+        BitEnumField("window", 0, 2, WINDOW_OPS),
+        BitField("reserved", 0, 2),
         ByteField("pl1", 0), ByteField("pl2", 0), ByteField("pr1", 0), ByteField("pr2", 0),
         ByteField("rotx1l", 0), ByteField("rotyl", 0), ByteField("rotx2l", 0),
         ByteField("rotx1r", 0), ByteField("rotyr", 0), ByteField("rotx2r", 0),
