@@ -21,6 +21,7 @@ from protocols.common import EGP_PORT, HERALD_PORT, LINK_SERVICE_PORT, NETWORK_S
 from protocols.link.layer import LinkConfig as EngineLink
 from protocols.link.layer import LinkLayer, Memory, QueuePolicy
 from protocols.link.types import GenerationOver
+from protocols.network.model import move_fidelity
 from protocols.packets import linkservice as ll
 from protocols.packets.heralding import SCHEME_COUPLER, SCHEME_DOUBLE_CLICK, SCHEME_SINGLE_CLICK, SCHEME_SOURCE
 from protocols.physical.node import NodePhysical, ReportingLink, Station
@@ -229,7 +230,9 @@ def _build_qpus(emu: Emulation) -> None:
                                  link.queue_max_per_source, link.queue_priority_pairs)
             engine_links.append(EngineLink(link.link_id, peer.node_id, (node_ip(peer.node_id), EGP_PORT),
                                            node.t2_ns, peer.t2_ns, node.t1_ns, peer.t1_ns, options, lp.cycle_ns,
-                                           policy, link.cutoff_ns or None, link.batch))
+                                           policy, link.cutoff_ns or None, link.batch,
+                                           move_fidelity(node.storage_qubits, node.gate_fidelity),
+                                           move_fidelity(peer.storage_qubits, peer.gate_fidelity)))
         engine = LinkLayer(node.node_id, engine_links, listeners["link"].get(node.name, {}),
                            retransmit_ns=link_retransmit_ns(longest), retries=LINK_RETRIES,
                            memory=Memory(node.communication_qubits, node.storage_qubits),

@@ -9,8 +9,10 @@ wire codecs, and the expected numbers come from those rules, not from the part's
 
 from __future__ import annotations
 
+import dataclasses
 import doctest
 import importlib
+import math
 from typing import Any
 
 import pytest
@@ -473,6 +475,21 @@ def test_memory_moves_a_kept_pair_to_storage_before_its_ok_which_names_the_stora
     assert moved.hardware == [Move(0)] and moved.send == [] and not memory.settled()
     (ok,) = upward(memory.on_moved(MoveResult(0, 12), now=200))
     assert isinstance(ok, ll.OkKeep) and ok.lqid == 12 and memory.settled()
+
+
+@pytest.mark.parametrize(("storage_slot", "expected"), [(12, 0.25 + 0.75 * 0.9 * 0.8), (None, 0.25 + 0.75 * 0.8)])
+def test_the_ok_k_goodness_counts_this_ends_move_if_made_and_the_peers(storage_slot: int | None,
+                                                                      expected: float) -> None:
+    """A perfect pair, no memory noise, moves of fidelity 0.9 here and 0.8 at the peer (which has storage):
+    Goodness = ¼ + ¾·w·∏f (M(f) = f·δ₀ + (1 − f)·U per moved half, w ↦ f·w); a move that found no storage
+    free counts only the peer's."""
+    link = dataclasses.replace(config(1), t2_local_ns=math.inf, t2_peer_ns=math.inf, move_fidelity_local=0.9,
+                               move_fidelity_peer=0.8)
+    request = make_request(link, number=4, state=RequestState.GENERATING)
+    memory, _, _ = memory_of(1, request, storage=2)
+    assert memory.take(request, pair(3, slot=0), seq=0, now=100).hardware == [Move(0)]
+    (ok,) = upward(memory.on_moved(MoveResult(0, storage_slot), now=600))
+    assert isinstance(ok, ll.OkKeep) and ll.decode_fidelity(ok.goodness) == pytest.approx(expected, abs=1e-4)
 
 
 def test_memory_settles_a_release_for_a_pair_it_does_not_keep_through_confirmation() -> None:

@@ -25,6 +25,8 @@ from protocols.network.model import (
     memory_channel,
     move_channel,
     move_fidelity,
+    move_wait_ns,
+    move_waited,
     moved,
     readout_channel,
     solve_cutoff,
@@ -191,6 +193,18 @@ def test_moves_multiply_the_werner_parameter_once_per_moved_half() -> None:
     assert close(got, werner(0.25 + 0.75 * w1 * w2 * f_a * f_r**3 * f_b))
     assert moved(werner(f1)) == werner(f1) and moved(werner(f1), 1.0, 1.0) == werner(f1)   # no move: untouched
     assert (move_fidelity(0, 0.93), move_fidelity(1, 0.93), move_fidelity(4, 1.0)) == (1.0, 0.93, 1.0)
+
+
+def test_each_moved_half_dephases_for_the_moves_duration() -> None:
+    """Dephasing only (T1 = ∞): a half stored t keeps the X character and multiplies the Z and Y characters by
+    e^(−t/T2), so a Werner pair whose halves move for t_a and t_b has
+    F = ¼(1 + w + 2w·e^(−t_a/T2_a − t_b/T2_b)); a node without storage does not move (0 ns)."""
+    f, t_a, t_b, t2_a, t2_b = 0.95, 20_000, 5_000, 200_000.0, 50_000.0
+    w = (4 * f - 1) / 3
+    got = move_waited(werner(f), (Memory(math.inf, t2_a), t_a), (Memory(math.inf, t2_b), t_b))
+    assert got[0] == pytest.approx(0.25 * (1 + w + 2 * w * math.exp(-t_a / t2_a - t_b / t2_b)), abs=1e-12)
+    assert move_waited(werner(f), (Memory(math.inf, t2_a), 0)) == werner(f)
+    assert (move_wait_ns(0, 500), move_wait_ns(2, 500)) == (0, 500)
 
 
 @given(st.floats(0, 0.5))

@@ -86,8 +86,8 @@ def test_nodes_carry_ids_addresses_and_hardware(default: tuple) -> None:
         if config.kind == "qpu":
             assert (caps.t1_ns, caps.t2_ns, caps.communication_qubits, caps.storage_qubits) == (
                 config.t1_ns, config.t2_ns, config.communication_qubits, config.storage_qubits)
-            assert (caps.gate_fidelity, caps.readout_fidelity, caps.gate_ns, caps.readout_ns) == (
-                config.gate_fidelity, config.readout_fidelity, config.gate_ns, config.readout_ns)
+            assert (caps.gate_fidelity, caps.readout_fidelity, caps.gate_ns, caps.readout_ns, caps.move_ns) == (
+                config.gate_fidelity, config.readout_fidelity, config.gate_ns, config.readout_ns, config.move_ns)
     assert top.qpus() == tuple(sorted(n.node_id for n in scenario.nodes.values() if n.kind == "qpu"))
     assert top.node_at("10.0.0.1") is None
 

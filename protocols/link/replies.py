@@ -20,10 +20,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from protocols.common import Actions, Address
-from protocols.link.types import LinkCounters, Request, RequestEvent, RequestState
+from protocols.link.types import LinkConfig, LinkCounters, Request, RequestEvent, RequestState
 from protocols.packets import linkservice as ll
 from protocols.packets.bitpack import pack_bits, pack_uniform
 from protocols.physical import physics
+from protocols.physical.hardware import BellDistribution
 from protocols.physical.node import BlockReady, PairReady, StopGeneration
 
 
@@ -89,8 +90,9 @@ class Replies:
 
 
 def ok_message(request: Request, pair: PairReady | BlockReady, seq: int, now: int, slot: int | None = None) -> bytes:
-    """OK-M for a measured pair; OK-K for a kept one, whose goodness counts the time both halves were stored;
-    OK-MB for a block (its distribution is relative to each pair's heralded state)."""
+    """OK-M for a measured pair; OK-K for a kept one, whose goodness counts the time both halves were stored
+    and their moves to storage (:func:`stored_distribution`: this end's if it moved the half to ``slot``, the
+    peer's if the peer has storage); OK-MB for a block (its distribution is relative to each pair's heralded state)."""
     remote = request.link.peer_node_id
     if isinstance(pair, BlockReady):
         bells = pair.bell_plane if pair.bell_plane is not None else pack_bits(pair.bells, 2)
@@ -104,13 +106,28 @@ def ok_message(request: Request, pair: PairReady | BlockReady, seq: int, now: in
         return ll.OkMeasure(request.create_id, pair.outcome, request.d, int(pair.basis),
                             int(pair.bell_state), seq, request.create.purpose_id, remote,
                             goodness).encode()
-    stored = now - pair.emission_time
     link = request.link
-    for t1, t2 in ((link.t1_local_ns, link.t2_local_ns), (link.t1_peer_ns, link.t2_peer_ns)):
-        dist = physics.pauli_channel(dist, *physics.memory_pauli_probabilities(stored, t1, t2))
+    moved = slot is not None and slot != pair.slot
+    dist = stored_distribution(dist, now - pair.emission_time, link,
+                               (link.move_fidelity_local if moved else 1.0, link.move_fidelity_peer))
     return ll.OkKeep(request.create_id, pair.slot if slot is None else slot, request.d, int(pair.bell_state), seq,
                      request.create.purpose_id, remote, ll.encode_fidelity(dist[0]),
                      (now // 1000) & 0xFFFF).encode()
+
+
+def stored_distribution(dist: BellDistribution, stored_ns: int, link: LinkConfig,
+                        moves: tuple[float, float] = (1.0, 1.0)) -> BellDistribution:
+    """A kept pair's Bell-diagonal state at its OK: ``dist`` through both halves' memories (T1/T2 Pauli twirl)
+    for ``stored_ns`` (from the emission to the OK, a move's duration included: the OK follows the move) and
+    through the move to storage of each half, the one-qubit depolarising M(f) = f·δ₀ + (1 − f)·U (Nielsen &
+    Chuang §8.3.4; ``moves`` = (f here, f at the peer), 1: not moved). All are Pauli channels, so their order
+    does not matter."""
+    for t1, t2 in ((link.t1_local_ns, link.t2_local_ns), (link.t1_peer_ns, link.t2_peer_ns)):
+        dist = physics.pauli_channel(dist, *physics.memory_pauli_probabilities(stored_ns, t1, t2))
+    for fidelity in moves:
+        if fidelity < 1:
+            dist = physics.pauli_channel(dist, *(((1 - fidelity) / 4,) * 3))
+    return dist
 
 
 def _outcome_plane(block: BlockReady) -> bytes:

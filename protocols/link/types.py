@@ -174,6 +174,12 @@ class LinkConfig:
     batch: int = 0
     """Measure-directly requests of at least this many pairs are made and delivered in blocks of up to this
     many (one QHP BATCH and one OK-MB per block, :mod:`protocols.link.generation`); 0: never."""
+    move_fidelity_local: float = 1.0
+    move_fidelity_peer: float = 1.0
+    """The fidelity f of a move to a storage qubit at this end and at the peer (the node's gate fidelity; 1 at a
+    node without storage, which never moves): the OK-K's Goodness counts the one-qubit depolarising M(f) of
+    this end's move when it made one, and of the peer's whenever the peer has storage (it moves every kept
+    pair there before its OK)."""
 
 
 @dataclass(slots=True)

@@ -52,11 +52,13 @@ def qcap(caps: NodeCaps, free_qubits: int, link: LinkCaps, label: int) -> QCap:
                               min(link.delay_ns, 0xFFFF_FFFF), options))
 
 
-def node_cap(node: NodeCap) -> rules.NodeCap:
+def node_cap(node: NodeCap, move_ns: int = 0) -> rules.NodeCap:
+    """The model's NodeCap of a SETUP's; ``move_ns`` (a move's duration, not on the wire) the tail's topology
+    gives."""
     return rules.NodeCap(node.node_id, node.comm_qubits, node.storage_qubits, node.free_qubits,
                          node.bsm_success / BSM_SCALE, _untime(node.t1_ns), _untime(node.t2_ns),
                          decode_fidelity(node.gate_fidelity), decode_fidelity(node.readout_fidelity),
-                         node.gate_time_ns, node.readout_time_ns)
+                         node.gate_time_ns, node.readout_time_ns, move_ns)
 
 
 def link_cap(link: LinkCap) -> rules.LinkCap:

@@ -1,11 +1,11 @@
 """Network layer: what the distillers expect of their pairs and rounds, and the statistics they keep.
 
 A hop's pooled pair (:mod:`protocols.network.distiller`) is estimated as its link OK's Goodness as a Werner
-state, after the moves to storage Goodness omits; an end-to-end pair at the tail
-(:mod:`protocols.network.end_distiller`) as the circuit's model state D_mid decayed in both ends' memories for
-the half's storage time. A round's closed form (:func:`protocols.network.distillation.distill`) takes both
-ends' gate and readout noise. The statistics are the report's (docs/report.md, ``circuits[].distillation``
-per hop, ``end_distillation``).
+state (Goodness counts the moves to storage), ⊛ M(f) if the pool moves this end's half later; an end-to-end
+pair at the tail (:mod:`protocols.network.end_distiller`) as the circuit's model state D_mid decayed in both
+ends' memories for the half's storage time. A round's closed form
+(:func:`protocols.network.distillation.distill`) takes both ends' gate and readout noise. The statistics are
+the report's (docs/report.md, ``circuits[].distillation`` per hop, ``end_distillation``).
 """
 
 from __future__ import annotations
@@ -19,11 +19,17 @@ from protocols.network.types import Half
 from protocols.physical.hardware import BellDistribution
 
 
-def hop_pair(node: Node, circuit: Circuit, half: Half) -> BellDistribution:
-    """A new pooled pair's estimate: its link OK's Goodness as a Werner state, after the moves to storage
-    that Goodness omits (the link layer moved the halves at the ends with storage before the OK)."""
-    own, peer = node.caps, node.topology.node(circuit.hop(half.side).peer)
-    return moved(werner(half.link_goodness), own.move_fidelity, peer.move_fidelity)
+def hop_pair(half: Half) -> BellDistribution:
+    """A new pooled pair's estimate: its link OK's Goodness as a Werner state. Goodness counts the moves to
+    storage (:func:`protocols.link.replies.stored_distribution`: this end's if its link layer made it, the
+    peer's whenever the peer has storage); a move the pool makes later is added then (:func:`pool_move`)."""
+    return werner(half.link_goodness)
+
+
+def pool_move(node: Node, estimate: BellDistribution) -> BellDistribution:
+    """A pooled pair's estimate after the pool moved this end's half to storage (the link layer could not:
+    storage was full at the OK): ⊛ M(f), f this node's gate fidelity."""
+    return moved(estimate, node.caps.gate_fidelity)
 
 
 def hop_noise(node: Node, circuit: Circuit, half: Half) -> RoundNoise:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from protocols.common import Actions
 from protocols.network.circuit import Circuit
 from protocols.network.context import Node
+from protocols.network.distil_estimates import pool_move
 from protocols.network.distil_state import Entry
 from protocols.network.types import Half, HalfKey, HalfState
 from protocols.physical.hardware import CommandRejected, Discard, Move, MoveResult
@@ -66,8 +67,10 @@ class Pool:
             actions.hardware.append(Move(half.slot))
         return actions
 
-    def moved(self, result: MoveResult | CommandRejected) -> tuple[Actions, Half | None]:
-        """A move's result: (what to do, the pooled half now free again, if any)."""
+    def moved(self, result: MoveResult | CommandRejected, count_move: bool = False) -> tuple[Actions, Half | None]:
+        """A move's result: (what to do, the pooled half now free again, if any). ``count_move``: a half that
+        moved gets the move in its estimate (a hop's pool; the ends' model state already counts one move per
+        half, :func:`protocols.network.model.move_fidelity`)."""
         key = self.moving.pop(result.slot, None)
         if key is None:
             return Actions(), None
@@ -79,6 +82,8 @@ class Pool:
             half.slot = target
         if entry is None:
             return Actions(), None
+        if count_move and target is not None:
+            entry.estimate = pool_move(self.node, entry.estimate)
         entry.busy = False
         return Actions(), half
 

@@ -20,9 +20,9 @@ of each other (every DISTIL lost, a refused Distill) kill the kept half with EXP
 one end only; a half waits in the pool at most the circuit's cutoff (or its ends' hold limit), then dies
 with EXPIRE CUTOFF. Rounds are a state machine (:data:`ROUND_TRANSITIONS`).
 
-The estimate of each pooled pair is its link OK's goodness as a Werner state, after the moves to storage that
-goodness omits (:func:`protocols.network.model.moved`), carried through the closed form of each round with
-both ends' gate and readout noise (:func:`protocols.network.distillation.distill`).
+The estimate of each pooled pair is its link OK's goodness as a Werner state (which counts the moves to
+storage), after the pool's own move of this end's half if it makes one, carried through the closed form of
+each round with both ends' gate and readout noise (:func:`protocols.network.distillation.distill`).
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ class Distiller:
         return self.pool.to_storage()
 
     def on_moved(self, result: MoveResult | CommandRejected, now: int) -> Actions:
-        actions, half = self.pool.moved(result)
+        actions, half = self.pool.moved(result, count_move=True)
         moving = set(self.pool.moving.values())
         for key in [k for k in self.deferred if (k[1], k[2]) not in moving and (k[1], k[3]) not in moving]:
             message, sender = self.deferred.pop(key)
@@ -109,7 +109,7 @@ class Distiller:
     def add(self, circuit: Circuit, half: Half, now: int) -> Actions:
         """A new held half of a distilling hop."""
         half.distilling = True
-        estimate = estimates.hop_pair(self.node, circuit, half)
+        estimate = estimates.hop_pair(half)
         self.entries[half.key] = Entry(0, estimate)
         limit = circuit.cutoff_ns or circuit.hold_ns
         if limit:

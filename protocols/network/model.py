@@ -10,7 +10,8 @@ pairs it reduces to multiplying Werner parameters w = (4F − 1)/3, the repeater
 Cirac, Zoller, "Quantum repeaters based on entanglement purification", Phys. Rev. A 59, 169 (1999):
 F = ¼ + ¾ ∏ wᵢ. A link pair's half that the link layer moves to a storage qubit goes through a one-qubit
 depolarising gate (:func:`move_channel`), which multiplies w by the node's gate fidelity, as the Bell
-measurement's two-qubit depolarising CNOT does (:func:`gate_channel`).
+measurement's two-qubit depolarising CNOT does (:func:`gate_channel`); the move's duration is storage time of
+that half before the OK (:func:`move_waited`).
 
 XOR-convolution is diagonalised by the characters χ_s(d) = Σ_k (−1)^{popcount(s & k)} d[k]:
 χ(a ⊛ b) = χ(a)·χ(b), and the fidelity is the mean of the four characters. A memory of T1/T2 (the Pauli
@@ -95,6 +96,21 @@ def moved(distribution: BellDistribution, *gate_fidelities: float) -> BellDistri
     moved, f the fidelity of the moving node's gates (1: not moved, M(1) is the identity)."""
     channels = [move_channel(f) for f in gate_fidelities if f < 1]
     return chain_distribution([distribution], channels) if channels else distribution
+
+
+def move_waited(distribution: BellDistribution, *waits: tuple[Memory, float]) -> BellDistribution:
+    """A link pair whose halves stayed in memory during their moves to storage: D ⊛ M_mem(t₁) ⊛ M_mem(t₂) …,
+    one (memory, the move's duration) per half moved (0: not moved). The OK follows the move, so the move's
+    duration is storage before the OK the link layer's option does not count (it counts one herald round
+    trip); the medium applies the memory's twirl through the move (it samples it from the move's start)."""
+    channels = [memory.channel(t) for memory, t in waits if t > 0]
+    return chain_distribution([distribution], channels) if channels else distribution
+
+
+def move_wait_ns(storage_qubits: int, move_ns: int) -> int:
+    """How long a link pair's half at a node stays in memory moving to storage before its OK (0: no storage,
+    no move)."""
+    return move_ns if storage_qubits > 0 else 0
 
 
 def move_fidelity(storage_qubits: int, gate_fidelity: float) -> float:

@@ -25,7 +25,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from protocols.network.model import Chain, moved, signalling_latency_ns, werner_parameter, worst_case_fidelity
+from protocols.network.model import (
+    Chain,
+    move_waited,
+    moved,
+    signalling_latency_ns,
+    werner_parameter,
+    worst_case_fidelity,
+)
 from protocols.network.topology import LinkCaps, Topology, option_distribution
 from protocols.packets.linkservice import ERR_NOPATH, ERR_UNSUPP
 from protocols.physical.physics import memory_pauli_probabilities
@@ -83,8 +90,9 @@ class Router:
             if option.success <= 0:
                 continue
             waited = link.cycle_ns / option.success
-            best = max(best, werner_parameter(option.fidelity) * decay_factor(waited, a.t1_ns, a.t2_ns)
-                       * decay_factor(waited, b.t1_ns, b.t2_ns) * a.move_fidelity * b.move_fidelity)
+            best = max(best, werner_parameter(option.fidelity)
+                       * decay_factor(waited + a.move_wait[1], a.t1_ns, a.t2_ns)
+                       * decay_factor(waited + b.move_wait[1], b.t1_ns, b.t2_ns) * a.move_fidelity * b.move_fidelity)
         return -math.log(best) if best > 0 else math.inf
 
     def chain(self, nodes: Sequence[int]) -> Chain:
@@ -93,8 +101,9 @@ class Router:
         links = [self._link(a, b) for a, b in itertools.pairwise(nodes)]
         repeaters = tuple(top.node(node).repeater for node in nodes[1:-1])
         latency = signalling_latency_ns([link.delay_ns for link in links], [r.bsm_ns for r in repeaters])
-        stored = tuple(moved(option_distribution(link.best), top.node(link.a).move_fidelity,
-                             top.node(link.b).move_fidelity) for link in links)
+        stored = tuple(move_waited(moved(option_distribution(link.best), top.node(link.a).move_fidelity,
+                                         top.node(link.b).move_fidelity), top.node(link.a).move_wait,
+                                   top.node(link.b).move_wait) for link in links)
         return Chain(stored, repeaters, top.node(nodes[0]).memory, top.node(nodes[-1]).memory, latency)
 
     def best_case_fidelity(self, nodes: Sequence[int]) -> float:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from protocols.network.model import Memory, Repeater, move_fidelity
+from protocols.network.model import Memory, Repeater, move_fidelity, move_wait_ns
 from protocols.network.policy import DistilRule
 from protocols.network.topology import LinkCaps, NodeCaps, option_distribution
 from protocols.physical.hardware import BellDistribution
@@ -46,6 +46,8 @@ class NodeCap:
     readout_fidelity: float
     gate_ns: int
     readout_ns: int
+    move_ns: int = 0
+    """How long a move to storage takes: not in the SETUP's NodeCap; the tail takes it from its topology."""
 
     @property
     def memory(self) -> Memory:
@@ -59,6 +61,11 @@ class NodeCap:
     def move_fidelity(self) -> float:
         """The fidelity of the move to storage each link pair's half here gets (1: none)."""
         return move_fidelity(self.storage_qubits, self.gate_fidelity)
+
+    @property
+    def move_wait(self) -> tuple[Memory, float]:
+        """This node's memory and how long each link pair's half here stays in it moving (0: no move)."""
+        return self.memory, move_wait_ns(self.storage_qubits, self.move_ns)
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,7 +144,8 @@ class CircuitRules:
 def node_cap(caps: NodeCaps, free_qubits: int) -> NodeCap:
     """A node's NodeCap from its topology entry and its free qubits now."""
     return NodeCap(caps.node_id, caps.communication_qubits, caps.storage_qubits, free_qubits, caps.bsm_success,
-                   caps.t1_ns, caps.t2_ns, caps.gate_fidelity, caps.readout_fidelity, caps.gate_ns, caps.readout_ns)
+                   caps.t1_ns, caps.t2_ns, caps.gate_fidelity, caps.readout_fidelity, caps.gate_ns, caps.readout_ns,
+                   caps.move_ns)
 
 
 def link_cap(caps: LinkCaps, node: int, label: int) -> LinkCap:

@@ -33,6 +33,7 @@ from protocols.network.model import (
     WorstCase,
     chain_distribution,
     characters,
+    move_waited,
     moved,
     signalling_latency_ns,
     worst_case_fidelity,
@@ -131,8 +132,10 @@ class _Path:
 
 def stored_option(option: OptionCap, a: NodeCap, b: NodeCap) -> OptionCap:
     """A link option's pair once the link layer moved its halves to storage at the ends that have some
-    (:func:`protocols.network.model.moved`): the state the network layer swaps, distils or delivers."""
-    return OptionCap(option.success, moved(option.distribution, a.move_fidelity, b.move_fidelity))
+    (:func:`protocols.network.model.moved`, each half in memory for the move's duration,
+    :func:`protocols.network.model.move_waited`): the state the network layer swaps, distils or delivers."""
+    return OptionCap(option.success, move_waited(moved(option.distribution, a.move_fidelity, b.move_fidelity),
+                                                 a.move_wait, b.move_wait))
 
 
 def distilled_link(link: LinkCap, rule: DistilRule | None, a: NodeCap, b: NodeCap,

@@ -35,7 +35,7 @@ class SetupDecision:
         Records F_worst under the cutoff in force in ``circuit.stats``."""
         node = self.node
         own = rules.node_cap(node.caps, free)
-        nodes = [caps.node_cap(q.node) for q in setup.qcaps] + [own]
+        nodes = [caps.node_cap(q.node, node.topology.node(q.node.node_id).move_ns) for q in setup.qcaps] + [own]
         links = [caps.link_cap(q.link) for q in setup.qcaps]
         create = setup.create
         demand = rules.Demand(ll.decode_fidelity(create.minimum_fidelity), create.number,

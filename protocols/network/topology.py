@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from protocols.link.admission import LinkOption
-from protocols.network.model import Memory, Repeater, move_fidelity, werner
+from protocols.network.model import Memory, Repeater, move_fidelity, move_wait_ns, werner
 from protocols.physical.hardware import BellDistribution
 
 if TYPE_CHECKING:
@@ -50,6 +50,8 @@ class NodeCaps:
     readout_ns: int = 0
     bsm_success: float = 1.0
     """Probability a Bell measurement succeeds (linear optics: 0.5)."""
+    move_ns: int = 0
+    """How long a move to a storage qubit takes."""
 
     @property
     def is_qpu(self) -> bool:
@@ -72,6 +74,11 @@ class NodeCaps:
     def move_fidelity(self) -> float:
         """The fidelity of the move to storage each link pair's half here gets (1: no storage, no move)."""
         return move_fidelity(self.storage_qubits, self.gate_fidelity)
+
+    @property
+    def move_wait(self) -> tuple[Memory, float]:
+        """This node's memory and how long each link pair's half here stays in it moving (0: no move)."""
+        return self.memory, move_wait_ns(self.storage_qubits, self.move_ns)
 
 
 def option_distribution(option: LinkOption) -> BellDistribution:

@@ -47,7 +47,7 @@ def node_caps(node: NodeConfig, address: str) -> NodeCaps:
                     node.t1_ns, node.t2_ns, node.gate_fidelity, node.gate_ns, node.readout_fidelity,
                     node.readout_ns,
                     # the scenario key arrives with the Bell-measurement hardware (network-design §8.2)
-                    getattr(node, "bsm_success_probability", 1.0))
+                    getattr(node, "bsm_success_probability", 1.0), node.move_ns)
 
 
 def fibres(link: LinkConfig, lp: LinkPhysics) -> list[Fibre]:
