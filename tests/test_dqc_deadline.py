@@ -17,16 +17,13 @@ from typing import Any
 import pytest
 
 from protocols.common import QTP_PORT
-from protocols.compiler import CatEntangle, Teledata, compile_circuit, from_stim
 from protocols.packets.exchange import MAGIC
 from protocols.packets.qtp import TYPE_DATA, Qtp
 from stack.api.dqc_run import circuit_report, execute_program
 from stack.api.errors import TransportError
-from stack.compile import network_model
 from stack.core.network import Network
 from stack.scenario import Scenario
-from tests.test_dqc_exec import scenario
-from tests.test_dqc_expire import _moving_clifford
+from tests.test_dqc_expire import moving_teledata
 
 SHOTS = 4
 BUDGET_NS = 40_000
@@ -53,13 +50,7 @@ def drop_first_status(monkeypatch: Any, sc: Scenario, target: str) -> list[int]:
 
 
 def moving(sender: str) -> tuple[Scenario, Any, Any]:
-    sc = scenario({"a": 2, "b": 3} if sender == "a" else {"a": 3, "b": 2}, [("a", "b")])
-    before, after = _moving_clifford(sender)
-    u = before + after
-    circuit = from_stim(str(u + u.inverse()) + "\nM 0 1 2 3")
-    program = compile_circuit(circuit, network_model(sc), seed=1)
-    remote = [op for op in program.instructions if isinstance(op, CatEntangle | Teledata)]
-    assert remote and all(isinstance(op, Teledata) for op in remote) and remote[0].source == sender
+    sc, circuit, program, _ = moving_teledata(sender)
     return sc, circuit, program
 
 

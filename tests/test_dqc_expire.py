@@ -86,6 +86,20 @@ def _moving_clifford(sender: str) -> tuple[stim.Circuit, stim.Circuit]:
     return before, stim.Circuit(_rounds(mover, away, 5))
 
 
+def moving_teledata(sender: str) -> tuple[Scenario, Any, Any, list[Any]]:
+    """Two QPUs a and b whose circuit U U^-1 the compiler runs with teledata moves only, the first from
+    ``sender``: the scenario, the circuit, its program and the program's remote operations."""
+    sc = scenario({"a": 2, "b": 3} if sender == "a" else {"a": 3, "b": 2}, [("a", "b")])
+    before, after = _moving_clifford(sender)
+    u = before + after
+    circuit = from_stim(str(u + u.inverse()) + "\nM 0 1 2 3")
+    program = compile_circuit(circuit, network_model(sc), seed=1)
+    remote = [op for op in program.instructions if isinstance(op, CatEntangle | Teledata)]
+    assert remote and all(isinstance(op, Teledata) for op in remote) and remote[0].source == sender
+    return sc, circuit, program, remote
+
+
+
 def test_the_oracle_sees_a_wrong_teleported_qubit() -> None:
     """Any Pauli on the mover where it is teleported (there, or back: the middle of U U†, and its mirror) flips
     a measured bit of U U† deterministically (the mover is maximally entangled there, so none of X, Y, Z leaves
@@ -105,15 +119,9 @@ def test_the_oracle_sees_a_wrong_teleported_qubit() -> None:
 @pytest.mark.parametrize("sender", ["a", "b"])
 def test_a_teledata_pair_retracted_at_both_ends_is_retried_before_the_qubit_is_sent(monkeypatch: Any,
                                                                                     sender: str) -> None:
-    sc = scenario({"a": 2, "b": 3} if sender == "a" else {"a": 3, "b": 2}, [("a", "b")])
+    sc, circuit, program, remote = moving_teledata(sender)
     assert sc.nodes["a"].node_id < sc.nodes["b"].node_id            # a is the link's master
     dropped = drop_first_herald_to(monkeypatch, sc, "b")
-    before, after = _moving_clifford(sender)
-    u = before + after
-    circuit = from_stim(str(u + u.inverse()) + "\nM 0 1 2 3")
-    program = compile_circuit(circuit, network_model(sc), seed=1)
-    remote = [op for op in program.instructions if isinstance(op, CatEntangle | Teledata)]
-    assert remote and all(isinstance(op, Teledata) for op in remote) and remote[0].source == sender
     report = circuit_report(execute_program(sc, program, SHOTS, seed=1), circuit, seed=1)
     assert dropped
     assert report["outcomes"] == {"0000": SHOTS}

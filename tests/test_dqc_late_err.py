@@ -25,7 +25,7 @@ from stack.compile import network_model
 from stack.core.network import Network
 from stack.scenario import Scenario
 from tests.test_dqc_exec import scenario
-from tests.test_dqc_expire import _moving_clifford
+from tests.test_dqc_expire import moving_teledata
 
 SHOTS = 6
 
@@ -77,13 +77,7 @@ def test_a_late_err_of_a_used_cat_entangle_pair_is_not_taken_for_the_next() -> N
 
 @pytest.mark.parametrize("sender", ["a", "b"])
 def test_a_late_err_of_a_used_teledata_pair_is_not_taken_for_the_next(sender: str) -> None:
-    sc = scenario({"a": 2, "b": 3} if sender == "a" else {"a": 3, "b": 2}, [("a", "b")])
-    before, after = _moving_clifford(sender)
-    u = before + after
-    circuit = from_stim(str(u + u.inverse()) + "\nM 0 1 2 3")
-    program = compile_circuit(circuit, network_model(sc), seed=1)
-    remote = [op for op in program.instructions if isinstance(op, CatEntangle | Teledata)]
-    assert remote and all(isinstance(op, Teledata) for op in remote) and remote[0].source == sender
+    sc, circuit, program, remote = moving_teledata(sender)
     with pytest.MonkeyPatch.context() as patch:
         sent = late_err_to(patch, sc, remote[0].target, QTP_PORT)
         report = circuit_report(execute_program(sc, program, SHOTS, seed=1, service="network"), circuit, seed=1)
