@@ -95,3 +95,45 @@ def test_a_qubit_lost_after_the_bell_measurement_is_not_retried(monkeypatch: Any
         execute_program(sc, program, 1, seed=1)
     assert dropped
     assert failure.group_contains(TransportError, match="the receiver answered ERR DEADLINE", depth=None)
+
+
+LONG_KM = 10.0
+"""A link whose one-way delay (~49 µs here) is large against the retransmission grid of the exchanges."""
+STRADDLE_BUDGET_NS = 150_000
+"""Between the time an undisturbed teledata takes on that link (the target's DATA ~99 µs after its OK) and
+the source's own deadline when the target's status comes one retransmission (~108 µs) late."""
+
+
+def test_the_source_decides_with_the_targets_earlier_ok(monkeypatch: Any) -> None:
+    """The target (a, the link's master) gets its OK at the herald, the source (b) one way later on CONFIRM.
+    The first copy of the target's status is lost, so the source learns it holds its half one retransmission
+    later: still before the source's own OK plus the budget, but too late for a DATA sent then to reach the
+    target before its half's deadline (counted from its earlier OK). Before, the source went by its own OK:
+    it Bell-measured, the target's half had expired, ERR DEADLINE came back and the qubit was lost. Now the
+    target's status carries its OK time and the source, deciding what the target will, keeps the qubit and
+    resends it over a new pair."""
+    sc, circuit, program, _ = moving_teledata("b", length_km=LONG_KM)
+    monkeypatch.setattr("stack.api.transport.deadline_budget_ns", lambda *args: STRADDLE_BUDGET_NS)
+    node, sent, dropped = sc.nodes["a"].node_id, Network.send, []
+
+    def lossy(self: Network, src: int, sport: int, dst: Any, payload: bytes) -> None:
+        if src == node and payload[:2] == MAGIC and int.from_bytes(payload[2:6], "big") == 2 and not dropped:
+            dropped.append(self.kernel.now)
+            return
+        sent(self, src, sport, dst, payload)
+
+    monkeypatch.setattr(Network, "send", lossy)
+    report = circuit_report(execute_program(sc, program, 2, seed=1), circuit, seed=1)
+    assert dropped
+    assert report["outcomes"] == {"0000": 2}
+    assert report["ebits_retried"] == 1
+    assert report["ebits_consumed"] == report["ebits_received"] == report["ebits_predicted"] + 1
+
+
+def test_on_the_long_link_nothing_is_retried_without_the_loss(monkeypatch: Any) -> None:
+    """The control: the same budget suffices when the target's status is not lost (the source does not keep
+    qubits it could send)."""
+    sc, circuit, program, _ = moving_teledata("b", length_km=LONG_KM)
+    monkeypatch.setattr("stack.api.transport.deadline_budget_ns", lambda *args: STRADDLE_BUDGET_NS)
+    report = circuit_report(execute_program(sc, program, 2, seed=1), circuit, seed=1)
+    assert report["outcomes"] == {"0000": 2} and report["ebits_retried"] == 0

@@ -46,16 +46,16 @@ homogeneity). (600 shots cost 13-42 s a circuit.)"""
 
 
 def scenario(nodes: dict[str, int], links: list[tuple[str, str]], depolarizing: float = 0.0,
-             communication: int = 2) -> Scenario:
-    """QPUs with these data qubits, no memory or gate noise; each link heralded at a station 100 m away, with
-    Werner pairs of fidelity 1 − 3d/4."""
+             communication: int = 2, length_km: float = 0.1) -> Scenario:
+    """QPUs with these data qubits, no memory or gate noise; each link ``length_km`` long (default 100 m)
+    heralded at a station, with Werner pairs of fidelity 1 − 3d/4."""
     text = "[run]\nduration_ms = 1e6\nseed = 5\n[network]\nmax_circuits = 255\n"
     for name, data in nodes.items():
         text += (f'[nodes.{name}]\nkind = "qpu"\ndata_qubits = {data}\ncommunication_qubits = {communication}\n'
                  "t1_ms = 1e9\nt2_ms = 1e9\n")
     for a, b in links:
         text += (f'[nodes.m{a}{b}]\nkind = "station"\n[links.{a}{b}]\na = "{a}"\nb = "{b}"\nstation = "m{a}{b}"\n'
-                 f"length_km = 0.1\ndepolarizing = {depolarizing}\n")
+                 f"length_km = {length_km}\ndepolarizing = {depolarizing}\n")
     return load_text(text, "<dqc>")
 
 

@@ -86,10 +86,11 @@ def _moving_clifford(sender: str) -> tuple[stim.Circuit, stim.Circuit]:
     return before, stim.Circuit(_rounds(mover, away, 5))
 
 
-def moving_teledata(sender: str) -> tuple[Scenario, Any, Any, list[Any]]:
-    """Two QPUs a and b whose circuit U U^-1 the compiler runs with teledata moves only, the first from
-    ``sender``: the scenario, the circuit, its program and the program's remote operations."""
-    sc = scenario({"a": 2, "b": 3} if sender == "a" else {"a": 3, "b": 2}, [("a", "b")])
+def moving_teledata(sender: str, length_km: float = 0.1) -> tuple[Scenario, Any, Any, list[Any]]:
+    """Two QPUs a and b (a link of ``length_km``) whose circuit U U^-1 the compiler runs with teledata moves
+    only, the first from ``sender``: the scenario, the circuit, its program and the program's remote
+    operations."""
+    sc = scenario({"a": 2, "b": 3} if sender == "a" else {"a": 3, "b": 2}, [("a", "b")], length_km=length_km)
     before, after = _moving_clifford(sender)
     u = before + after
     circuit = from_stim(str(u + u.inverse()) + "\nM 0 1 2 3")

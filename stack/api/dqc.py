@@ -34,7 +34,7 @@ from protocols.apps.dqc import MEASURE_BASIS, PREPARE, RESET_BASIS, controlled_x
 from protocols.common import Basis
 from protocols.compiler import CatDisentangle, CatEntangle, DistributedProgram, Local, Teledata
 from stack.api.context import AppContext
-from stack.api.dqc_pairs import EXPIRE_RETRIES, JointPairs
+from stack.api.dqc_pairs import EXPIRE_RETRIES, JointPairs, stamped_ok
 from stack.api.errors import TransportError
 from stack.api.exchange import exchange_of
 from stack.api.transport import teleporter_of
@@ -182,7 +182,8 @@ class QpuExecutor:
                 agreed = await self.pairs.create(op.target, correct=False)     # QTP folds the Bell index in
                 await self.pairs.settle(op.target, agreed, b"")
                 try:
-                    await teleporter.send_over(op.target, self.slots[op.qubit], agreed.pair)
+                    await teleporter.send_over(op.target, self.slots[op.qubit], agreed.pair,
+                                               receiver_ok_ns=stamped_ok(agreed.theirs))
                 except TransportError as error:
                     if not error.kept:
                         raise
@@ -194,7 +195,7 @@ class QpuExecutor:
                     continue
                 del self.slots[op.qubit]
                 return
-            agreed = await self.pairs.receive(op.source)
+            agreed = await self.pairs.receive(op.source, stamped=True)
             try:
                 arrived = await teleporter.recv_over(op.source, agreed.pair)
             except TransportError:

@@ -49,6 +49,17 @@ STALE_EXPIRE_INTERVALS = 64
 retracted, before it discards its half anyway."""
 
 
+def ok_stamp(ok_time: int) -> bytes:
+    """A target's status carrying when its OK arrived (virtual ns; under ``qnet up`` every process counts
+    emulated time from one shared epoch): 8 bytes, big-endian, never :data:`EXPIRED`."""
+    return ok_time.to_bytes(8, "big")
+
+
+def stamped_ok(status: bytes) -> int | None:
+    """The OK time an :func:`ok_stamp` status carries (None for any other status)."""
+    return int.from_bytes(status, "big") if len(status) == 8 else None
+
+
 class PairCounts(Protocol):
     """Where :class:`JointPairs` counts (:class:`stack.api.dqc.QpuRun`)."""
 
@@ -112,9 +123,11 @@ class JointPairs:
             raise ValueError("a settled pair's payload cannot be EXPIRED")
         await exchange_of(self.ctx, target).swap(agreed.tag, payload)
 
-    async def receive(self, source: str) -> Agreed:
+    async def receive(self, source: str, stamped: bool = False) -> Agreed:
         """The target's half of a pair from ``source`` that both ends hold (uncorrected), with the source's
-        payload. Raises LinkError EXPIRE after EXPIRE_RETRIES retracted pairs in a row."""
+        payload. ``stamped``: the status that says this end holds its half is when its OK arrived
+        (:func:`ok_stamp`; a teledata's source counts the target's memory deadline from it), not ``b""``.
+        Raises LinkError EXPIRE after EXPIRE_RETRIES retracted pairs in a row."""
         exchange = exchange_of(self.ctx, source)
         socket = self.ctx.epr_socket(source, self.service)
         settled = self._settled.setdefault(source, OrderedDict())
@@ -127,7 +140,8 @@ class JointPairs:
             while len(settled) > SETTLED_REMEMBERED:
                 settled.popitem(last=False)
             self.run.pairs_received += 1
-            theirs = await exchange.swap(tag, b"" if pair is not None else EXPIRED)
+            status = EXPIRED if pair is None else ok_stamp(pair.ok_time) if stamped else b""
+            theirs = await exchange.swap(tag, status)
             if pair is not None and theirs != EXPIRED:
                 return Agreed(pair, tag, theirs)
             await self.drop(pair, exchange.retransmit_ns)

@@ -70,6 +70,11 @@ class Teleporter:
             self._retransmit[remote] = 2 * (route.delay_ns + route.jitter_ns) + RETRANSMIT_MARGIN_NS
         return self._retransmit[remote]
 
+    def _one_way_ns(self, remote: str) -> int:
+        """The longest one-way delay of a datagram to ``remote`` (the route's delay and jitter)."""
+        route = self.ctx.emu.network.route(self.ctx.node_id, self.ctx.emu.scenario.nodes[remote].node_id)
+        return int(route.delay_ns + route.jitter_ns)
+
     def _socket(self, remote: str, service: str) -> EPRSocket:
         """The EPR socket to ``remote`` (one per remote and service, reused for every qubit)."""
         key = (remote, service)
@@ -97,14 +102,23 @@ class Teleporter:
         """The next ``number`` qubits ``remote`` teleports here (e.g. by :meth:`send_many`): their slots."""
         return [await self.recv(remote, service) for _ in range(number)]
 
-    async def send_over(self, remote: str, slot: int, pair: KeptPair) -> int:
+    async def send_over(self, remote: str, slot: int, pair: KeptPair, receiver_ok_ns: int | None = None) -> int:
         """Teleport the qubit in ``slot`` over ``pair`` (this end's half of an uncorrected kept pair it created).
         If the pair is already past the receiver's memory deadline, the qubit stays in ``slot`` (the half is
-        discarded) and TransportError DEADLINE is raised."""
+        discarded) and TransportError DEADLINE is raised.
+
+        ``receiver_ok_ns``: when the receiver's OK of the pair arrived, if it said (a teledata's target does:
+        :mod:`stack.api.dqc_pairs`). Its deadline counts from its own OK, which may come before this end's
+        (the link's master delivers at the herald, the other end on CONFIRM), so the deadline is then counted
+        from the earlier of the two OKs and the qubit is sent only if its DATA, one way of the route (delay and
+        jitter) later, reaches the receiver before it: what the receiver will decide, decided here."""
         ctx, peer = self.ctx, ctx_node(self.ctx, remote)
         self.engine.retransmit_ns = self._retransmit_ns(remote)
         remote_node = ctx.emu.scenario.nodes[remote]
-        ref = PairRef(pair.slot, ctx.node_id, pair.create_id, pair.sequence_number, pair.bell_state, pair.ok_time)
+        ok_time = pair.ok_time
+        if receiver_ok_ns is not None:
+            ok_time = min(ok_time, receiver_ok_ns) - self._one_way_ns(remote)
+        ref = PairRef(pair.slot, ctx.node_id, pair.create_id, pair.sequence_number, pair.bell_state, ok_time)
         seq, actions = self.engine.send(slot, ref, (node_ip(peer), QTP_PORT), ctx.now,
                                         deadline_budget_ns(remote_node.t1_ns, remote_node.t2_ns, self.floor))
         self._apply(actions)
