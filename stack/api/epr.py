@@ -184,16 +184,17 @@ class EPRSocket:
     async def _collect_measured(self, number: int, create_id: int | None, correct: bool) -> MeasuredPairs:
         """The OK-Ms and OK-MBs from the remote node (of request ``create_id`` if given) until ``number`` pairs
         are settled (delivered, or retracted by ERR EXPIRE), as arrays; retracted pairs are left out (see
-        :meth:`_collect`)."""
+        :meth:`_collect`). Only the request's own ERRs count (:meth:`_measured_err`)."""
         ctx, parts, settled, expired = self.ctx, list[tuple[np.ndarray, ...]](), np.zeros(1 << 16, bool), set[int]()
         count, found_id = 0, create_id
         while count < number:
             for message in list(ctx._messages):
                 if isinstance(message, ll.Err) and create_id is None and message.err == ll.ERR_EXPIRE \
+                        and message.origin_node == self.remote_id \
                         and message.create_id in self._measured_ids and message.create_id != found_id:
                     ctx._messages.remove(message)               # late: a pair of a request already collected
                     self._expire(message)
-                elif isinstance(message, ll.Err) and (create_id is None or message.create_id == create_id):
+                elif isinstance(message, ll.Err) and self._measured_err(message, create_id, found_id):
                     ctx._messages.remove(message)
                     if message.err != ll.ERR_EXPIRE:
                         raise LinkError(message.err)
@@ -233,6 +234,17 @@ class EPRSocket:
             self._measured_ids.add(found_id)
         return MeasuredPairs(seqs, bases, outcomes, bells, np.flatnonzero(settled), self.remote,
                              -1 if found_id is None else found_id, correct)
+
+    def _measured_err(self, err: ll.Err, create_id: int | None, found_id: int | None) -> bool:
+        """Whether ``err`` is of the measure-directly request being collected: this end's request ``create_id``
+        (its Origin Node this node), or (``create_id`` None) the remote's request, the one whose OKs came if
+        any did (``found_id``), never one already collected. Any other ERR (another request's) is left for
+        whoever waits for it."""
+        if create_id is not None:
+            return err.create_id == create_id and err.origin_node == self.ctx.node_id
+        if err.origin_node != self.remote_id:
+            return False
+        return err.create_id not in self._measured_ids if found_id is None else err.create_id == found_id
 
     async def _collect(self, number: int, kind: type, create_id: int | None, settled: Container[int] = ()
                        ) -> list[Any]:
