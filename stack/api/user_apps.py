@@ -72,8 +72,30 @@ def load_functions(scenario: Scenario, index: int) -> dict[str, UserFunction]:
             what = "is not defined" if function is None else f"is a {type(function).__name__}, not an async def"
             raise ScenarioError(scenario.source, f"application[{index}].functions.{node}",
                                 f"{name!r} {what} in {config.file} (expected async def {name}(ctx, ...))")
+        _check_args(scenario, index, function)
         found[node] = function
     return found
+
+
+def _check_args(scenario: Scenario, index: int, function: UserFunction) -> None:
+    """The entry's ``args`` fit ``function``'s keyword parameters (after ``ctx``): ScenarioError naming the first
+    argument it does not take, or the first parameter without a default that ``args`` leaves out, before the
+    run (not a TypeError from the call, which ended the run with status 1)."""
+    config = scenario.applications[index]
+    args = json.loads(config.args)
+    parameters = list(inspect.signature(function).parameters.values())[1:]
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
+    named = {p.name: p for p in parameters if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                                                         inspect.Parameter.KEYWORD_ONLY)}
+    where = f"{function.__name__} in {Path(config.file).name}"
+    for name in args:
+        if name not in named and not takes_any:
+            raise ScenarioError(scenario.source, f"application[{index}].args.{name}",
+                                f"{where} has no parameter {name!r} (it takes: {', '.join(named) or 'none'})")
+    for name, parameter in named.items():
+        if parameter.default is inspect.Parameter.empty and name not in args:
+            raise ScenarioError(scenario.source, f"application[{index}].args.{name}",
+                                f"is required: {where} has no default for it")
 
 
 def check_user_apps(scenario: Scenario) -> None:

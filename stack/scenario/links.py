@@ -29,7 +29,8 @@ def _link(t: Table, name: str, link_id: int, nodes: dict[str, NodeConfig]) -> Li
     needs = {"double-click": "station", "single-click": "station", "source": "source"}.get(scheme)
     for role, ref in (("station", station), ("source", source)):
         if role == needs and ref is None:
-            raise t.error(role, f"is required for scheme {scheme!r}")
+            unset = "" if t.has("scheme") else f" (the default: {t.key('scheme')} is not set)"
+            raise t.error(role, f"is required for scheme {scheme!r}{unset}")
         if role != needs and ref is not None:
             raise t.error(role, f"does not apply to scheme {scheme!r}")
     length = t.number("length_km", 10.0 if needs else 0.01, low=0.0, high=1e5)
