@@ -206,34 +206,61 @@ def test_bad_batch_keys_are_named(change: str, message: str) -> None:
         load_text(text, "<test>")
 
 
+BLOCK = 200
+"""The link's ``batch``: attempts per block, so at most this many pairs per block."""
+UP_DURATION_MS = 200.0
+"""The run's generation window under ``qnet up``: the run needs ~35 emulated ms; a request that can only end
+at the end of generation (a late process: docs/architecture.md, "Known limits") ends within 100 wall seconds
+at dilation 0.002, well within the subprocess timeout, not after the 1,000 the 2,000 ms default would take."""
+
+
 def test_qnet_up_runs_blocks_across_processes(tmp_path: Path) -> None:
     """The same blocks with every node its own process: the medium process sends each block's events over
-    its socket (arrays as base64), the station's BATCH and the OK-MBs travel as real UDP; every pair is
-    matched or expired at both ends, the ledger balances, and the statistics match the in-process run."""
-    text = two_node_toml(pairs=600, length_km=0.2).replace("depolarizing = 0.05", "depolarizing = 0.05\nbatch = 200")
+    its socket (arrays as base64), the station's BATCH and the OK-MBs travel as real UDP; no pair is delivered
+    at one end only, the ledger balances, the statistics of the matched pairs match the in-process run.
+
+    What the run guarantees depends on whether its processes kept up (docs/architecture.md, "Time"). On a busy
+    machine they do not (exit status 5: timing-dependent results are not trustworthy): a process late by more
+    than the link's message margin (the CONFIRM's one-way delay, 1 µs on this 200 m link) can take a block's
+    CONFIRM before the block's events, and the block expires at both ends (seen here: 400 matched, 200 expired,
+    5 OK-MBs, at load 7 with a second copy running; the test asserted 6 OK-MBs and failed). So whatever the
+    timing: no pair at one end only, the ledger, an OK-MB at each end for every block with matched pairs, all
+    600 settled (matched or expired) when the request ended without error, and the statistics of the matched
+    pairs. The tolerance is below that margin (``--tolerance-us 0.5``; the default 20 µs is 20 margins), so a
+    run that exits 0 kept up closely enough for no CONFIRM to overtake its block: then every pair is settled
+    without error, as in-process."""
+    text = two_node_toml(pairs=600, length_km=0.2, duration_ms=UP_DURATION_MS).replace(
+        "depolarizing = 0.05", f"depolarizing = 0.05\nbatch = {BLOCK}")
     # 60 create-and-keep pairs, not 600: made one by one they took 54 of the run's 55 emulated ms (27 s of wall
     # time at this dilation), and nothing below is about them
     text = text.replace('type = "keep"\npairs = 600', 'type = "keep"\npairs = 60')
     scenario = tmp_path / "batched.toml"
     scenario.write_text(text)
     proc = subprocess.run(qnet("up", str(scenario), "--run-dir", str(tmp_path / "run"), "--base-port",
-                               str(free_base_port(3)), "--dilation", "0.002", "--json", str(tmp_path / "mp.json"),
+                               str(free_base_port(3)), "--dilation", "0.002", "--tolerance-us", "0.5",
+                               "--json", str(tmp_path / "mp.json"),
                                "--pcap", str(tmp_path / "mp.pcap")),
                           cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode in (EXIT_OK, EXIT_LATE), proc.stdout + proc.stderr
     report = json.loads((tmp_path / "mp.json").read_text())
     measure = next(w for w in report["workload"] if w["type"] == "measure")
-    assert measure["errors"] == [] and measure["pairs_matched"] + measure["pairs_expired"] == 600
-    assert measure["pairs_matched"] > 0 and measure["pairs_disagreeing"] == 0
+    matched = measure["pairs_matched"]
+    assert measure["pairs_disagreeing"] == 0 and set(measure["errors"]) <= {"TIMEOUT"}
+    if not measure["errors"]:
+        assert matched + measure["pairs_expired"] == 600
+    if proc.returncode == EXIT_OK:
+        assert measure["errors"] == [] and matched > 0
     ledger = report["medium"]
     assert ledger["created"] == ledger["measured"] + ledger["discarded"] + ledger["discarded_at_end"]
     kinds = _kinds((tmp_path / "mp.pcap").read_bytes(), tmp_path)
-    assert kinds["BATCH"] >= 2 * 3 and kinds["OK_MB"] >= 2 * 3 and kinds["OK_M"] == 0
-    rate = measure["disagreement"]["Z"]
-    in_process = build_report(run_scenario(load_text(text, "<ip>")))
-    other = next(w for w in in_process["workload"] if w["type"] == "measure")["disagreement"]["Z"]
-    spread = math.sqrt(max(rate["rate"] * (1 - rate["rate"]), 1e-4) * (1 / rate["pairs"] + 1 / other["pairs"]))
-    assert abs(rate["rate"] - other["rate"]) < SIGMAS * spread
+    assert kinds["BATCH"] >= 2 * 600 // BLOCK and kinds["OK_M"] == 0
+    assert kinds["OK_MB"] >= 2 * math.ceil(matched / BLOCK)
+    if matched:
+        rate = measure["disagreement"]["Z"]
+        in_process = build_report(run_scenario(load_text(text, "<ip>")))
+        other = next(w for w in in_process["workload"] if w["type"] == "measure")["disagreement"]["Z"]
+        spread = math.sqrt(max(rate["rate"] * (1 - rate["rate"]), 1e-4) * (1 / rate["pairs"] + 1 / other["pairs"]))
+        assert abs(rate["rate"] - other["rate"]) < SIGMAS * spread
 
 
 # -- the physical layer's engine on its own ----------------------------------------------------------------
