@@ -26,7 +26,7 @@ from protocols.physical.hardware import EmittedBlock
 from protocols.physical.node import AttemptLost, BlockReady, NodePhysical
 from stack.api import AppContext, run_apps
 from stack.core.capture import node_ip
-from stack.multiprocess.outcome import EXIT_LATE, EXIT_OK
+from stack.multiprocess.outcome import EXIT_BAD_INPUT, EXIT_LATE, EXIT_OK
 from stack.quantum import blocks
 from stack.report import build_report
 from stack.runtime import APP_PORT_BASE, build, run_async, run_scenario
@@ -212,6 +212,19 @@ UP_DURATION_MS = 200.0
 """The run's generation window under ``qnet up``: the run needs ~35 emulated ms; a request that can only end
 at the end of generation (a late process: docs/architecture.md, "Known limits") ends within 100 wall seconds
 at dilation 0.002, well within the subprocess timeout, not after the 1,000 the 2,000 ms default would take."""
+PORT_TRIES = 3
+
+
+def _up_with_free_ports(scenario: Path, run_dir: Path, *options: str) -> subprocess.CompletedProcess[str]:
+    """``qnet up`` on a free block of ports, chosen again if another process took one of them between the
+    choice and the bind (status 2 naming the port: other tests and runs share the machine's ports)."""
+    for attempt in range(PORT_TRIES):
+        proc = subprocess.run(qnet("up", str(scenario), "--run-dir", f"{run_dir}-{attempt}", "--base-port",
+                                   str(free_base_port(3)), *options),
+                              cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+        if not (proc.returncode == EXIT_BAD_INPUT and "is in use; try --base-port" in proc.stderr):
+            break
+    return proc
 
 
 def test_qnet_up_runs_blocks_across_processes(tmp_path: Path) -> None:
@@ -220,15 +233,17 @@ def test_qnet_up_runs_blocks_across_processes(tmp_path: Path) -> None:
     at one end only, the ledger balances, the statistics of the matched pairs match the in-process run.
 
     What the run guarantees depends on whether its processes kept up (docs/architecture.md, "Time"). On a busy
-    machine they do not (exit status 5: timing-dependent results are not trustworthy): a process late by more
-    than the link's message margin (the CONFIRM's one-way delay, 1 µs on this 200 m link) can take a block's
-    CONFIRM before the block's events, and the block expires at both ends (seen here: 400 matched, 200 expired,
-    5 OK-MBs, at load 7 with a second copy running; the test asserted 6 OK-MBs and failed). So whatever the
-    timing: no pair at one end only, the ledger, an OK-MB at each end for every block with matched pairs, all
-    600 settled (matched or expired) when the request ended without error, and the statistics of the matched
-    pairs. The tolerance is below that margin (``--tolerance-us 0.5``; the default 20 µs is 20 margins), so a
-    run that exits 0 kept up closely enough for no CONFIRM to overtake its block: then every pair is settled
-    without error, as in-process."""
+    machine they do not (exit status 5: timing-dependent results are not trustworthy), and a process late by
+    more than the link's message margin (the CONFIRM's one-way delay, 1 µs on this 200 m link) changes what
+    happens: a block's CONFIRM can reach the other end before the block's events, and the block expires at both
+    ends; the ends can be armed for different requests (the keep and the measure one), and a pair of the
+    measure request is then made alone (OK-M). Seen at load 7-15 with a second copy running, where the test
+    asserted 6 OK-MBs and no OK-M: 400 matched and 200 expired with 5 OK-MBs; 6 OK-MBs and an OK-M. So whatever
+    the timing: no pair at one end only, the ledger, blocks heralded across processes, an OK-MB at each end for
+    every block of matched pairs (those not made alone), all 600 settled (matched or expired) when the request
+    ended without error, and the statistics of the matched pairs. The tolerance is below that margin
+    (``--tolerance-us 0.5``; the default 20 µs is 20 margins), so a run that exits 0 kept up closely enough for
+    none of that: then, as in-process, every pair in blocks without error."""
     text = two_node_toml(pairs=600, length_km=0.2, duration_ms=UP_DURATION_MS).replace(
         "depolarizing = 0.05", f"depolarizing = 0.05\nbatch = {BLOCK}")
     # 60 create-and-keep pairs, not 600: made one by one they took 54 of the run's 55 emulated ms (27 s of wall
@@ -236,11 +251,8 @@ def test_qnet_up_runs_blocks_across_processes(tmp_path: Path) -> None:
     text = text.replace('type = "keep"\npairs = 600', 'type = "keep"\npairs = 60')
     scenario = tmp_path / "batched.toml"
     scenario.write_text(text)
-    proc = subprocess.run(qnet("up", str(scenario), "--run-dir", str(tmp_path / "run"), "--base-port",
-                               str(free_base_port(3)), "--dilation", "0.002", "--tolerance-us", "0.5",
-                               "--json", str(tmp_path / "mp.json"),
-                               "--pcap", str(tmp_path / "mp.pcap")),
-                          cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    proc = _up_with_free_ports(scenario, tmp_path / "run", "--dilation", "0.002", "--tolerance-us", "0.5",
+                               "--json", str(tmp_path / "mp.json"), "--pcap", str(tmp_path / "mp.pcap"))
     assert proc.returncode in (EXIT_OK, EXIT_LATE), proc.stdout + proc.stderr
     report = json.loads((tmp_path / "mp.json").read_text())
     measure = next(w for w in report["workload"] if w["type"] == "measure")
@@ -248,13 +260,14 @@ def test_qnet_up_runs_blocks_across_processes(tmp_path: Path) -> None:
     assert measure["pairs_disagreeing"] == 0 and set(measure["errors"]) <= {"TIMEOUT"}
     if not measure["errors"]:
         assert matched + measure["pairs_expired"] == 600
-    if proc.returncode == EXIT_OK:
-        assert measure["errors"] == [] and matched > 0
     ledger = report["medium"]
     assert ledger["created"] == ledger["measured"] + ledger["discarded"] + ledger["discarded_at_end"]
     kinds = _kinds((tmp_path / "mp.pcap").read_bytes(), tmp_path)
-    assert kinds["BATCH"] >= 2 * 600 // BLOCK and kinds["OK_M"] == 0
-    assert kinds["OK_MB"] >= 2 * math.ceil(matched / BLOCK)
+    assert kinds["BATCH"] >= 2
+    assert kinds["OK_MB"] >= 2 * math.ceil(max(0, matched - kinds["OK_M"]) / BLOCK)
+    if proc.returncode == EXIT_OK:
+        assert measure["errors"] == [] and matched > 0
+        assert kinds["BATCH"] >= 2 * 600 // BLOCK and kinds["OK_MB"] >= 2 * 600 // BLOCK and kinds["OK_M"] == 0
     if matched:
         rate = measure["disagreement"]["Z"]
         in_process = build_report(run_scenario(load_text(text, "<ip>")))
