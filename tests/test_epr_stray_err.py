@@ -1,16 +1,20 @@
-"""An EPR socket's collection of measure-directly pairs ends only on an ERR of its own request
-(stack.api.epr): a stray ERR of another request (this node's own, or the remote's with the same Create ID)
-is left in the queue for whoever waits for it, in virtual time."""
+"""An EPR socket's collection of measure-directly pairs (stack.api.epr), and a teleport stream's wait for its
+standing request's pairs (stack.api.transport), end only on an ERR of their own request: a stray ERR of another
+request (this node's own, or the remote's with the same Create ID) is left in the queue for whoever waits for
+it, in virtual time."""
 
 from __future__ import annotations
 
 import pytest
 
+from protocols.common import Basis
 from protocols.packets import linkservice as ll
 from stack.api import AppContext, LinkError, run_apps
 from stack.api.epr import MeasuredPairs
+from stack.api.transport import Teleporter
 from stack.scenario import load_text
 from tests.test_api import SCENARIO
+from tests.test_transport import SCENARIO as WITH_DATA_QUBITS
 
 PAIRS = 20
 
@@ -60,3 +64,27 @@ def test_the_requests_own_err_still_ends_it() -> None:
     with pytest.raises(BaseExceptionGroup) as failure:
         _collect({"alice": mine})
     assert failure.group_contains(LinkError, match="ERR TIMEOUT", depth=None)
+
+
+def test_a_stray_err_with_the_same_create_id_does_not_end_a_teleport_stream() -> None:
+    """``TeleportStream`` waits for the OKs of its own standing request: bob's request 1 is not alice's 1."""
+    sc = load_text(WITH_DATA_QUBITS, "<stray>")
+    theirs = ll.Err(1, ll.ERR_TIMEOUT, origin_node=sc.nodes["bob"].node_id)
+    got: list[object] = []
+
+    async def alice(ctx: AppContext) -> None:
+        ctx._messages.append(theirs)
+        stream = Teleporter(ctx).stream("bob")
+        for left in (2, 1):
+            slot = ctx.qubit()
+            ctx.gate("X", slot)
+            await stream.send(slot, remaining=left)
+        got.append(stream.create_id == 1 and theirs in ctx._messages)
+
+    async def bob(ctx: AppContext) -> None:
+        teleporter = Teleporter(ctx)
+        for _ in range(2):
+            got.append(await ctx.measure(await teleporter.recv("alice"), Basis.Z))
+
+    run_apps(sc, {"alice": alice, "bob": bob}, seed=1)
+    assert got == [1, 1, True]

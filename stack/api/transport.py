@@ -264,7 +264,8 @@ class TeleportStream:
             self.left, self.requests, self._settled = number, self.requests + 1, set()
         while True:
             for message in list(ctx._messages):
-                if isinstance(message, ll.Err) and message.create_id == self.create_id:
+                if isinstance(message, ll.Err) and message.create_id == self.create_id \
+                        and message.origin_node == ctx.node_id:         # not the remote's request with this ID
                     ctx._messages.remove(message)
                     if message.err != ll.ERR_EXPIRE:
                         self.left = 0
