@@ -168,8 +168,11 @@ class QpuExecutor:
 
         A pair already past the target's memory deadline when the source is to use it (QTP's DEADLINE before
         the Bell measurement: the qubit is still here) is given up at both ends and the qubit goes over a new
-        one: the target, whose half then expires unused (its own DEADLINE), waits for the source's verdict
-        (:data:`RESEND`, in a tag both take only then) before asking for the next. Any other loss, and the
+        one. The source judges that as the target will: the target's status carries when its OK arrived, the
+        deadline counts from the earlier OK, and the DATA must reach the target before it
+        (:meth:`~stack.api.transport.Teleporter.send_over`'s ``receiver_ok_ns``). The target, whose half then
+        expires unused (its own DEADLINE), waits for the source's verdict (:data:`RESEND`, in a tag both take
+        only then) before asking for the next. Any other loss, and the
         :data:`~stack.api.dqc_pairs.EXPIRE_RETRIES`-th DEADLINE in a row, ends the execution (the source's
         verdict is then anything else)."""
         ctx = self.ctx
