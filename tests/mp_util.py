@@ -88,6 +88,25 @@ def _udp_port_free(port: int) -> bool:
     return True
 
 
+PORT_TRIES = 3
+
+
+def up_with_free_ports(scenario: Path, run_dir: Path, nodes: int, *options: str,
+                       timeout: float = 300.0) -> subprocess.CompletedProcess[str]:
+    """``qnet up`` to the end on a free block of ports (:func:`free_base_port`), chosen again when another
+    process took one of them between the choice and the bind (status 2 naming the port: other tests and runs
+    share the machine's ports; seen on a busy machine). Each try has its run directory ``RUN_DIR-N``."""
+    from stack.multiprocess.outcome import EXIT_BAD_INPUT
+
+    for attempt in range(PORT_TRIES):
+        proc = subprocess.run(qnet("up", str(scenario), "--run-dir", f"{run_dir}-{attempt}", "--base-port",
+                                   str(free_base_port(nodes)), *options),
+                              cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False)
+        if not (proc.returncode == EXIT_BAD_INPUT and "is in use; try --base-port" in proc.stderr):
+            break
+    return proc
+
+
 def qnet(*args: str) -> list[str]:
     return [sys.executable, "-m", "stack.cli", *args]
 

@@ -11,7 +11,6 @@ import io
 import json
 import math
 import random
-import subprocess
 from collections import Counter
 from pathlib import Path
 
@@ -26,13 +25,13 @@ from protocols.physical.hardware import EmittedBlock
 from protocols.physical.node import AttemptLost, BlockReady, NodePhysical
 from stack.api import AppContext, run_apps
 from stack.core.capture import node_ip
-from stack.multiprocess.outcome import EXIT_BAD_INPUT, EXIT_LATE, EXIT_OK
+from stack.multiprocess.outcome import EXIT_LATE, EXIT_OK
 from stack.quantum import blocks
 from stack.report import build_report
 from stack.runtime import APP_PORT_BASE, build, run_async, run_scenario
 from stack.scenario import ScenarioError, load_text
 from tests.consistency import broken_promises, with_faults
-from tests.mp_util import ROOT, free_base_port, qnet, two_node_toml
+from tests.mp_util import two_node_toml, up_with_free_ports
 from tests.tshark_util import assert_matches_scapy, have_tshark, message_kind, read_frames, scapy_layers
 
 SIGMAS = 4.5
@@ -212,21 +211,6 @@ UP_DURATION_MS = 200.0
 """The run's generation window under ``qnet up``: the run needs ~35 emulated ms; a request that can only end
 at the end of generation (a late process: docs/architecture.md, "Known limits") ends within 100 wall seconds
 at dilation 0.002, well within the subprocess timeout, not after the 1,000 the 2,000 ms default would take."""
-PORT_TRIES = 3
-
-
-def _up_with_free_ports(scenario: Path, run_dir: Path, *options: str) -> subprocess.CompletedProcess[str]:
-    """``qnet up`` on a free block of ports, chosen again if another process took one of them between the
-    choice and the bind (status 2 naming the port: other tests and runs share the machine's ports)."""
-    for attempt in range(PORT_TRIES):
-        proc = subprocess.run(qnet("up", str(scenario), "--run-dir", f"{run_dir}-{attempt}", "--base-port",
-                                   str(free_base_port(3)), *options),
-                              cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
-        if not (proc.returncode == EXIT_BAD_INPUT and "is in use; try --base-port" in proc.stderr):
-            break
-    return proc
-
-
 def test_qnet_up_runs_blocks_across_processes(tmp_path: Path) -> None:
     """The same blocks with every node its own process: the medium process sends each block's events over
     its socket (arrays as base64), the station's BATCH and the OK-MBs travel as real UDP; no pair is delivered
@@ -251,7 +235,7 @@ def test_qnet_up_runs_blocks_across_processes(tmp_path: Path) -> None:
     text = text.replace('type = "keep"\npairs = 600', 'type = "keep"\npairs = 60')
     scenario = tmp_path / "batched.toml"
     scenario.write_text(text)
-    proc = _up_with_free_ports(scenario, tmp_path / "run", "--dilation", "0.002", "--tolerance-us", "0.5",
+    proc = up_with_free_ports(scenario, tmp_path / "run", 3, "--dilation", "0.002", "--tolerance-us", "0.5",
                                "--json", str(tmp_path / "mp.json"), "--pcap", str(tmp_path / "mp.pcap"))
     assert proc.returncode in (EXIT_OK, EXIT_LATE), proc.stdout + proc.stderr
     report = json.loads((tmp_path / "mp.json").read_text())
