@@ -130,21 +130,81 @@ def heralded_states(physics: LinkPhysics, rng: np.random.Generator, count: int) 
     """The Bell state the station's rule announces for each success (the per-pair path's click draws):
     double-click Ψ+ when both rounds click the same detector (never with dead time), single-click Ψ+ on
     detector 0; Φ+ on links without a station."""
+    return _heralds(physics, rng, count)[0]
+
+
+def _heralds(physics: LinkPhysics, rng: np.random.Generator, count: int) -> tuple[np.ndarray, int, np.ndarray | int]:
+    """:func:`heralded_states`, and their x and z planes: each a constant byte (every pair's bit the same)
+    or, for z when the station's coins pick Ψ+ or Ψ-, the packed coins themselves."""
     if physics.scheme == "double-click" and not physics.same_detector:
-        return np.full(count, int(BellState.PSI_MINUS), dtype=np.uint8)
+        return np.full(count, int(BellState.PSI_MINUS), dtype=np.uint8), 0xFF, 0xFF
     if physics.scheme in ("double-click", "single-click"):       # a fair coin each: Ψ+ (1) or Ψ- (3)
-        return _COIN_STATES.take(_bits(rng, count), axis=0).reshape(-1)[:count]
-    return np.zeros(count, dtype=np.uint8)
+        coins = _bits(rng, count)
+        return _COIN_STATES.take(coins).view(np.uint8)[:count], 0xFF, coins
+    return np.zeros(count, dtype=np.uint8), 0, 0
 
 
-_COIN_STATES = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1) << np.uint8(1) | np.uint8(1)
-"""A byte of coins (most significant first) → the eight heralded states it picks (Ψ+ 1 for 0, Ψ- 3 for 1)."""
+_COIN_STATES = (np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1) << np.uint8(1) | np.uint8(1)).view(
+    np.uint64).reshape(-1)
+"""A byte of coins (most significant first) → the eight heralded states it picks (Ψ+ 1 for 0, Ψ- 3 for 1), as
+the eight bytes of one uint64 (one gather a byte of coins)."""
 
 
 def _bits(rng: np.random.Generator, count: int) -> np.ndarray:
     """``count`` fair coins, packed (the padding bits are random too: callers mask them)."""
     size = -(-count // 8)                    # bytes; the generator's raw 64-bit words (rng.bytes costs ~8 us a call)
     return rng.bit_generator.random_raw(-(-size // 8)).view(np.uint8)[:size]
+
+
+@functools.lru_cache(maxsize=256)
+def _relative_law(model: HeraldModel) -> tuple[int, float, np.ndarray, np.ndarray, int, tuple[float, ...] | None]:
+    """The joint (component, relative Bell index) law of :func:`joint_cdf` as :func:`stack.quantum.bulk.categories`
+    draws it: the dominant entry, the probability of any other, the others' conditional cumulative weights,
+    and whether each entry is a true herald; then the draw from the conditional weights as a sum of
+    comparisons, when few: ``searchsorted(conditional, u, "right")`` is the number of entries at or below
+    ``u`` (in [0, 1)): those at 0 always (the offset), those at 1 never, the ones between (None: too many)."""
+    cdf, true = joint_cdf(model)
+    common, rest, conditional = bulk.split(tuple(cdf.tolist()))
+    offset = int(np.count_nonzero(conditional <= 0))
+    between = conditional[(conditional > 0) & (conditional < 1)]
+    capped = offset + len(between) <= len(conditional) - 1         # the draw never needs the cap at the last entry
+    return common, rest, conditional, true, offset, tuple(between.tolist()) if capped and len(between) <= 4 else None
+
+
+def _conditional(rng: np.random.Generator, model: HeraldModel, count: int) -> np.ndarray:
+    """``count`` draws of the non-dominant (component, relative Bell index) entries, by their weights."""
+    _, _, conditional, _, offset, between = _relative_law(model)
+    u = rng.random(count)
+    if between is None:
+        return np.minimum(conditional.searchsorted(u, side="right"), len(conditional) - 1)
+    drawn = np.full(count, offset, dtype=np.uint8)
+    for edge in between:
+        drawn += u >= edge
+    return drawn
+
+
+def _relative(model: HeraldModel, rng: np.random.Generator, count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each pair's true Bell state relative to the heralded one, as packed x and z planes (random padding
+    when the dominant entry's bit is 1), and whether each pair is a true herald: the dominant (component,
+    Bell index) everywhere, the others at their positions (:func:`stack.quantum.bulk.positions`)."""
+    common, rest, _, true, _, _ = _relative_law(model)
+    genuine = np.full(count, bool(true[common]))
+    where = bulk.positions(rng, rest, count)
+    if not len(where):
+        size = -(-count // 8)
+        x = np.full(size, 0xFF if common & 1 else 0, dtype=np.uint8)
+        return x, np.full(size, 0xFF if common & 2 else 0, dtype=np.uint8), genuine
+    drawn = _conditional(rng, model, len(where))
+    if not only_true(model):
+        genuine[where] = true.take(drawn)
+    differ = np.zeros(-(-count // 8) * 8, dtype=np.uint8)      # which bits differ from the dominant entry's
+    differ[where] = drawn ^ common
+    x, z = np.packbits(differ & np.uint8(1)), np.packbits(differ & np.uint8(2))
+    if common & 1:
+        np.invert(x, out=x)
+    if common & 2:
+        np.invert(z, out=z)
+    return x, z, genuine
 
 
 def parity_planes(bases: np.ndarray, x: np.ndarray, z: np.ndarray) -> np.ndarray:
@@ -182,29 +242,26 @@ def sample_block(physics: LinkPhysics, rng: np.random.Generator, count: int, fir
     ``fit(failures)``, if given, says how many of the successes drawn so far the block may keep (the rest are
     not made: the attempts after its last kept success belong to the next block). Every draw is bulk
     (:mod:`stack.quantum.bulk`): failure counts by table, the rare non-dominant (component, Bell index) and
-    readout errors by their positions, coins as random bytes."""
+    readout errors by their positions, coins as random words; frames and outcomes are computed on packed
+    planes (eight pairs a byte), never one byte a pair."""
     failures = bulk.failures(physics.model.success, rng, count)
     if fit is not None:
         count = max(1, min(count, fit(failures)))
         failures = failures[:count]
-    heralded = heralded_states(physics, rng, count)
-    cdf, true = joint_cdf(physics.model)
-    joint = bulk.categories(rng, cdf, count)
-    absolute = joint & np.uint8(3)
-    absolute ^= heralded
-    x = np.packbits(absolute & np.uint8(1))
-    z = np.packbits(absolute >> np.uint8(1))
+    heralded, herald_x, herald_z = _heralds(physics, rng, count)
+    x, z, genuine = _relative(physics.model, rng, count)
+    x ^= np.uint8(herald_x)                                         # the true state: heralded ⊕ relative
+    z ^= herald_z if isinstance(herald_z, np.ndarray) else np.uint8(herald_z)
     basis_a, basis_b = bases[0].draw(rng, count), bases[1].draw(rng, count)
     first = _bits(rng, count)
     second = _second(rng, bases, basis_a, basis_b, first, x, z, count)
-    outcome_a = first ^ bulk.plane(rng, 1 - readout[0], count)
-    outcome_b = second ^ bulk.plane(rng, 1 - readout[1], count)
+    bulk.flip(rng, first, 1 - readout[0], count)                # readout errors, in place
+    bulk.flip(rng, second, 1 - readout[1], count)
     tail = count % 8                                   # the planes' padding bits stay zero
     if tail:
         mask = np.uint8((0xFF << (8 - tail)) & 0xFF)
-        outcome_a[-1] &= mask
-        outcome_b[-1] &= mask
+        for plane in (first, second, x, z):
+            plane[-1] &= mask
     attempts = int(failures.sum(dtype=np.uint64)) + count
-    genuine = np.ones(count, dtype=bool) if only_true(physics.model) else true[joint]
     return Block(physics.link_id, first_seq, attempts, failures, heralded, (x, z), genuine,
-                 (basis_a, basis_b), (outcome_a, outcome_b))
+                 (basis_a, basis_b), (first, second))
