@@ -29,6 +29,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -156,47 +157,64 @@ def _bits(rng: np.random.Generator, count: int) -> np.ndarray:
     return rng.bit_generator.random_raw(-(-size // 8)).view(np.uint8)[:size]
 
 
+class RelativeLaw(NamedTuple):
+    """The joint (component, relative Bell index) law of a heralded pair (:func:`joint_cdf`) as a block draws
+    it (:func:`stack.quantum.bulk.categories`' method, on planes)."""
+
+    common: int
+    """The dominant entry (component-major index)."""
+    rest: float
+    """The probability of any other entry: those are drawn at their positions only."""
+    conditional: np.ndarray
+    """The other entries' cumulative weights, given that the entry is not the dominant one."""
+    true: np.ndarray
+    """Whether each entry is a true herald."""
+    only_true: bool
+    offset: int
+    """``conditional.searchsorted(u, "right")`` for ``u`` in [0, 1) counts the entries at or below ``u``: those
+    at 0 always (the offset), those at 1 never, and each of ``between`` that ``u`` reaches."""
+    between: tuple[float, ...] | None
+    """The cumulative weights strictly between 0 and 1 (None: a draw could reach the last entry, which
+    ``searchsorted`` caps)."""
+
+    def draw_others(self, rng: np.random.Generator, count: int) -> np.ndarray:
+        """``count`` draws of the non-dominant entries, by their weights: the index ``searchsorted`` of one
+        uniform each gives, as a sum of comparisons when they are few (a quarter of its cost)."""
+        u = rng.random(count)
+        if self.between is None or len(self.between) * 300 > count:     # a comparison costs ~300 keys' search
+            return np.minimum(self.conditional.searchsorted(u, side="right"), len(self.conditional) - 1)
+        drawn = np.full(count, self.offset, dtype=np.uint8)
+        for edge in self.between:
+            drawn += u >= edge
+        return drawn
+
+
 @functools.lru_cache(maxsize=256)
-def _relative_law(model: HeraldModel) -> tuple[int, float, np.ndarray, np.ndarray, int, tuple[float, ...] | None]:
-    """The joint (component, relative Bell index) law of :func:`joint_cdf` as :func:`stack.quantum.bulk.categories`
-    draws it: the dominant entry, the probability of any other, the others' conditional cumulative weights,
-    and whether each entry is a true herald; then the draw from the conditional weights as a sum of
-    comparisons, when few: ``searchsorted(conditional, u, "right")`` is the number of entries at or below
-    ``u`` (in [0, 1)): those at 0 always (the offset), those at 1 never, the ones between (None: too many)."""
+def relative_law(model: HeraldModel) -> RelativeLaw:
+    """:class:`RelativeLaw` of ``model`` (cached)."""
     cdf, true = joint_cdf(model)
     common, rest, conditional = bulk.split(tuple(cdf.tolist()))
     offset = int(np.count_nonzero(conditional <= 0))
     between = conditional[(conditional > 0) & (conditional < 1)]
-    capped = offset + len(between) <= len(conditional) - 1         # the draw never needs the cap at the last entry
-    return common, rest, conditional, true, offset, tuple(between.tolist()) if capped and len(between) <= 4 else None
+    uncapped = offset + len(between) <= len(conditional) - 1
+    return RelativeLaw(common, rest, conditional, true, only_true(model), offset,
+                       tuple(between.tolist()) if uncapped else None)
 
 
-def _conditional(rng: np.random.Generator, model: HeraldModel, count: int) -> np.ndarray:
-    """``count`` draws of the non-dominant (component, relative Bell index) entries, by their weights."""
-    _, _, conditional, _, offset, between = _relative_law(model)
-    u = rng.random(count)
-    if between is None:
-        return np.minimum(conditional.searchsorted(u, side="right"), len(conditional) - 1)
-    drawn = np.full(count, offset, dtype=np.uint8)
-    for edge in between:
-        drawn += u >= edge
-    return drawn
-
-
-def _relative(model: HeraldModel, rng: np.random.Generator, count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _relative(law: RelativeLaw, rng: np.random.Generator, count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Each pair's true Bell state relative to the heralded one, as packed x and z planes (random padding
     when the dominant entry's bit is 1), and whether each pair is a true herald: the dominant (component,
     Bell index) everywhere, the others at their positions (:func:`stack.quantum.bulk.positions`)."""
-    common, rest, _, true, _, _ = _relative_law(model)
-    genuine = np.full(count, bool(true[common]))
-    where = bulk.positions(rng, rest, count)
+    common = law.common
+    genuine = np.full(count, bool(law.true[common]))
+    where = bulk.positions(rng, law.rest, count)
     if not len(where):
         size = -(-count // 8)
         x = np.full(size, 0xFF if common & 1 else 0, dtype=np.uint8)
         return x, np.full(size, 0xFF if common & 2 else 0, dtype=np.uint8), genuine
-    drawn = _conditional(rng, model, len(where))
-    if not only_true(model):
-        genuine[where] = true.take(drawn)
+    drawn = law.draw_others(rng, len(where))
+    if not law.only_true:
+        genuine[where] = law.true.take(drawn)
     differ = np.zeros(-(-count // 8) * 8, dtype=np.uint8)      # which bits differ from the dominant entry's
     differ[where] = drawn ^ common
     x, z = np.packbits(differ & np.uint8(1)), np.packbits(differ & np.uint8(2))
@@ -249,7 +267,7 @@ def sample_block(physics: LinkPhysics, rng: np.random.Generator, count: int, fir
         count = max(1, min(count, fit(failures)))
         failures = failures[:count]
     heralded, herald_x, herald_z = _heralds(physics, rng, count)
-    x, z, genuine = _relative(physics.model, rng, count)
+    x, z, genuine = _relative(relative_law(physics.model), rng, count)
     x ^= np.uint8(herald_x)                                         # the true state: heralded ⊕ relative
     z ^= herald_z if isinstance(herald_z, np.ndarray) else np.uint8(herald_z)
     basis_a, basis_b = bases[0].draw(rng, count), bases[1].draw(rng, count)
