@@ -11,8 +11,12 @@ pairs a byte), outcomes as bit-packed planes too; the same distributions, draw f
 path of :mod:`stack.quantum.heralding` and :meth:`stack.quantum.medium.Medium.measure` (not the same random
 stream: ``tests/test_batch.py`` holds the two against each other and against the closed forms). Each draw
 costs a few nanoseconds a pair (:mod:`stack.quantum.bulk`): failure counts from 32-bit uniforms by a guide
-table, coins as random bytes, the rare draws (a pair that is not the dominant (component, Bell state), a
-readout error) by their positions only.
+table (most from their top 16 bits alone), coins as random words, the rare draws (a pair that is not the
+dominant (component, Bell state), a readout error) by their positions only. Nothing is computed one byte a
+pair but what a :class:`Block` holds that way (failure counts, heralded states, bases, whether genuine):
+the frame is the heralded state's planes (constant bytes, or the station's packed coins) XOR the
+relative state's (the dominant entry's constant, flipped at the others' positions), and the outcomes are
+packed coins XOR the frame's parity plane XOR readout flips.
 
 What the per-pair path has and a block does not: the memory noise of the half-nanosecond between a
 qubit's creation and its readout (below 10⁻⁹ for any T2 above a microsecond), and a detection-window
@@ -193,12 +197,18 @@ class RelativeLaw(NamedTuple):
 def relative_law(model: HeraldModel) -> RelativeLaw:
     """:class:`RelativeLaw` of ``model`` (cached)."""
     cdf, true = joint_cdf(model)
-    common, rest, conditional = bulk.split(tuple(cdf.tolist()))
+    return law_of(cdf, true)
+
+
+def law_of(cdf: np.ndarray, true: np.ndarray) -> RelativeLaw:
+    """:class:`RelativeLaw` of the entries with cumulative weights ``cdf`` (last 1), ``true`` telling which are
+    true heralds."""
+    common, rest, conditional = bulk.split(tuple(np.asarray(cdf, dtype=np.float64).tolist()))
     offset = int(np.count_nonzero(conditional <= 0))
     between = conditional[(conditional > 0) & (conditional < 1)]
     uncapped = offset + len(between) <= len(conditional) - 1
-    return RelativeLaw(common, rest, conditional, true, only_true(model), offset,
-                       tuple(between.tolist()) if uncapped else None)
+    only = bool((np.diff(cdf, prepend=0.0)[~true] <= 0).all())
+    return RelativeLaw(common, rest, conditional, true, only, offset, tuple(between.tolist()) if uncapped else None)
 
 
 def _relative(law: RelativeLaw, rng: np.random.Generator, count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

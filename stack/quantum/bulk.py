@@ -9,12 +9,15 @@ Three draws dominate a block, and each has a cheaper exact form than the obvious
   tail, where buckets hold more than one threshold (``u < t[K]``, probability ``(1 - p)^K``, a few per
   cent at most), is drawn as ``K`` plus a fresh geometric: the geometric distribution is memoryless, so
   that is the same law. The only departure from the continuous law is the rounding of each threshold to
-  a multiple of 2⁻³² (below 2.4 × 10⁻¹⁰ per value). Most counts take one lookup, not two and a comparison:
-  a second table (:func:`_decided`) names the count for each value of ``u``'s top 16 bits wherever those
-  bits decide it (all but ~0.5 % of uniforms at p = 0.023), and only the rest read the guide table.
+  a multiple of 2⁻³² (below 2.4 × 10⁻¹⁰ per value). Most counts need only half of their uniform: its top
+  16 bits are drawn first (four a 64-bit word), and a table of 2^16 entries (:func:`_fast`: one byte each
+  when counts of 255 or more are rare) names the count wherever those bits decide it (all but ~0.65 % of
+  uniforms at p = 0.023); only for the rest are the low 16 bits drawn and the guide table of 2^16 buckets
+  read. The two halves are independent uniform bits, so their join is the same 32-bit uniform.
 * **Rare events** (:func:`positions`): which of ``count`` independent trials of probability ``r`` occur,
   as the running sum of geometric gaps (the same law as ``count`` coins; ``rng.geometric`` when they are
   few, the guide table when many) when ``r`` is small, so the cost is per event, not per trial.
+  :func:`flip` applies them to a bit-packed plane (eight trials a byte).
 * **Categorical draws dominated by one value** (:func:`categories`): the positions of the other values by
   :func:`positions`, then each one's value from the distribution conditioned on not being the dominant one.
 
@@ -105,8 +108,8 @@ SLOW8 = 0xFF
 @functools.lru_cache(maxsize=64)
 def _decided8(p: float) -> np.ndarray | None:
     """:func:`_decided` in one byte a value: its counts below 255, :data:`SLOW8` elsewhere (a count of 255 or
-    more, ~0.3 % at p = 0.023, is then read from the guide table like the undecided ones). A gather from
-    half the memory, and a narrower output."""
+    more is then read from the guide table like the undecided ones). A gather from half the memory, and a
+    narrower output."""
     decided = _decided(p)
     if decided is None:
         return None
@@ -115,19 +118,29 @@ def _decided8(p: float) -> np.ndarray | None:
     return out
 
 
+def _fast(p: float) -> tuple[np.ndarray, int] | None:
+    """The table :func:`failures` reads a uniform's top 16 bits from, and the value that marks it undecided:
+    :func:`_decided8` when counts of 255 or more are rare (below 1 %, p above ~0.018), else :func:`_decided`."""
+    if not 0 < p < 1 or _decided(p) is None:
+        return None
+    if (1.0 - p) ** SLOW8 < 0.01:
+        return _decided8(p), SLOW8          # type: ignore[return-value]
+    return _decided(p), SLOW                # type: ignore[return-value]
+
+
 def failures(p: float, rng: np.random.Generator, count: int) -> np.ndarray:
     """``count`` failed-attempt counts before a success of probability ``p`` (uint64), the law of
     ``rng.geometric(p, count) - 1``. Each count's uniform is drawn 16 bits at a time: its top 16 bits first,
     which name the count of most (:func:`_decided`); only where they do not are its low 16 bits drawn and
     the guide table read (:func:`_table`), and the tail's counts are drawn afresh."""
-    narrow = _decided8(float(p)) if 0 < p < 1 else None
-    table = _table(float(p), 16 if narrow is not None else 0) if 0 < p < 1 else None
+    fast = _fast(float(p))
+    table = _table(float(p), 16 if fast is not None else 0) if 0 < p < 1 else None
     if table is None:
         out = rng.geometric(p, count).astype(np.uint64)
         out -= np.uint64(1)
         return out
     bits, base, inside, tail, tail_k = table
-    if narrow is None:
+    if fast is None:
         u = rng.bit_generator.random_raw(-(-count // 2)).view(np.uint32)[:count]
         bucket = (u >> np.uint32(32 - bits)).astype(np.intp)     # take() would convert its indices twice
         small = base.take(bucket)                                 # in the table's narrow type, widened once
@@ -136,8 +149,8 @@ def failures(p: float, rng: np.random.Generator, count: int) -> np.ndarray:
         deep = (u < tail).nonzero()[0]
     else:
         high = _halves(rng, count)                                # the uniforms' top 16 bits
-        small = narrow.take(high)
-        slow = (small == SLOW8).nonzero()[0]
+        small = fast[0].take(high)
+        slow = (small == fast[1]).nonzero()[0]
         out = small.astype(np.uint64)
         deep = slow[:0]
         if len(slow):                                             # the same uniforms: their low halves drawn now
