@@ -43,6 +43,15 @@ from stack.quantum import bulk
 from stack.quantum.budget import LinkPhysics
 
 
+@functools.lru_cache(maxsize=32)
+def constant(count: int, value: int, dtype: type) -> np.ndarray:
+    """``count`` copies of ``value``, read-only and shared: a block's per-pair arrays that hold one value
+    (a fixed basis, one heralded state, every pair genuine) cost no pass over the block."""
+    out: np.ndarray = np.full(count, value, dtype=dtype)
+    out.flags.writeable = False
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class BasisSpec:
     """One end's basis: fixed, or drawn per pair from ``choice`` ((basis, probability), ...)."""
@@ -55,7 +64,7 @@ class BasisSpec:
         if not self.choice:
             if self.basis is None:
                 raise ValueError("a measure-directly block needs a basis at each end")
-            return np.full(count, int(self.basis), dtype=np.uint8)
+            return constant(count, int(self.basis), np.uint8)
         probabilities = np.array([p for _, p in self.choice])
         bases = np.array([int(b) for b, _ in self.choice] + [int(self.choice[-1][0])], dtype=np.uint8)
         return bases[np.searchsorted(np.cumsum(probabilities), rng.random(count), side="right")]
@@ -63,7 +72,8 @@ class BasisSpec:
 
 @dataclass(frozen=True, slots=True)
 class Block:
-    """A block of heralded, measured pairs. Bit planes are ``np.packbits`` of one bit per pair."""
+    """A block of heralded, measured pairs. Bit planes are ``np.packbits`` of one bit per pair. The arrays are
+    not to be written: those that hold one value are shared, read-only (:func:`constant`)."""
 
     link_id: int
     first_seq: int
@@ -142,11 +152,11 @@ def _heralds(physics: LinkPhysics, rng: np.random.Generator, count: int) -> tupl
     """:func:`heralded_states`, and their x and z planes: each a constant byte (every pair's bit the same)
     or, for z when the station's coins pick Ψ+ or Ψ-, the packed coins themselves."""
     if physics.scheme == "double-click" and not physics.same_detector:
-        return np.full(count, int(BellState.PSI_MINUS), dtype=np.uint8), 0xFF, 0xFF
+        return constant(count, int(BellState.PSI_MINUS), np.uint8), 0xFF, 0xFF
     if physics.scheme in ("double-click", "single-click"):       # a fair coin each: Ψ+ (1) or Ψ- (3)
         coins = _bits(rng, count)
         return _COIN_STATES.take(coins).view(np.uint8)[:count], 0xFF, coins
-    return np.zeros(count, dtype=np.uint8), 0, 0
+    return constant(count, 0, np.uint8), 0, 0
 
 
 _COIN_STATES = (np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1) << np.uint8(1) | np.uint8(1)).view(
@@ -216,7 +226,7 @@ def _relative(law: RelativeLaw, rng: np.random.Generator, count: int) -> tuple[n
     when the dominant entry's bit is 1), and whether each pair is a true herald: the dominant (component,
     Bell index) everywhere, the others at their positions (:func:`stack.quantum.bulk.positions`)."""
     common = law.common
-    genuine = np.full(count, bool(law.true[common]))
+    genuine = constant(count, True, np.bool_) if law.only_true else np.full(count, bool(law.true[common]))
     where = bulk.positions(rng, law.rest, count)
     if not len(where):
         size = -(-count // 8)
