@@ -118,3 +118,45 @@ def test_the_top_16_bits_decide_the_count_where_the_fast_table_says_so(p: float)
     exact = len(ascending) - np.searchsorted(ascending, u[fast], side="right")
     assert np.array_equal(named[fast].astype(np.int64), exact)
     assert np.mean(decided == bulk.SLOW) < 0.1          # the tail (at most 5 %) and the buckets holding a threshold
+
+
+@pytest.mark.parametrize("p", [0.9, 0.5, 0.023, 0.003])
+def test_the_two_stage_draw_reads_the_thresholds_exactly(p: float) -> None:
+    """``failures`` draws a uniform's top 16 bits first and its low 16 bits only where the fast table (``_fast``:
+    ``_decided8`` or ``_decided``) does not name the count: every 16-bit value it names is the count of every
+    uniform with those top bits, and for the others (outside the tail) the 2^16-bucket guide table with the low
+    bits gives the count of the whole uniform."""
+    fast = bulk._fast(p)
+    table = bulk._table(p, 16)
+    assert fast is not None and table is not None and table[0] == 16
+    narrow, mark = fast
+    _, base, inside, tail, _ = table
+    thresholds = np.floor((1 - p) ** np.arange(1, 40 / p) * 2.0 ** 32).astype(np.int64)
+    ascending = np.sort(thresholds[thresholds > 0])
+
+    def exact(u: np.ndarray) -> np.ndarray:
+        return len(ascending) - np.searchsorted(ascending, u, side="right")
+
+    high = np.arange(1 << 16, dtype=np.int64)
+    named = narrow != mark
+    for low in (np.zeros(1 << 16, dtype=np.int64), np.full(1 << 16, 0xFFFF),
+                np.random.default_rng(6).integers(0, 1 << 16, 1 << 16)):
+        u = high << 16 | low
+        assert np.array_equal(narrow[named].astype(np.int64), exact(u[named]))
+        rest = ~named & (u >= tail)
+        table_count = base[high[rest]].astype(np.int64) + (u[rest] < inside[high[rest]])
+        assert np.array_equal(table_count, exact(u[rest]))
+    assert np.mean(~named) < 0.05 and tail / 2.0 ** 32 < 0.01          # the low halves are drawn rarely
+
+
+@pytest.mark.parametrize("r", [0.001, 0.03, 0.6])
+def test_flips_are_independent_coins_on_a_packed_plane(r: float) -> None:
+    """``flip`` toggles each bit of a packed plane with probability ``r`` (by positions when rare, by a plane
+    of coins when not), and leaves the padding alone."""
+    count = N + 3
+    plane = np.full(-(-count // 8), 0xFF, dtype=np.uint8)
+    plane[-1] = 0b1110_0000
+    bulk.flip(np.random.default_rng(8), plane, r, count)
+    bits = np.unpackbits(plane)
+    assert not bits[count:].any()
+    _close(1 - float(bits[:count].mean()), r, "flip rate")

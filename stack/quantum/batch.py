@@ -11,8 +11,12 @@ pairs a byte), outcomes as bit-packed planes too; the same distributions, draw f
 path of :mod:`stack.quantum.heralding` and :meth:`stack.quantum.medium.Medium.measure` (not the same random
 stream: ``tests/test_batch.py`` holds the two against each other and against the closed forms). Each draw
 costs a few nanoseconds a pair (:mod:`stack.quantum.bulk`): failure counts from 32-bit uniforms by a guide
-table, coins as random bytes, the rare draws (a pair that is not the dominant (component, Bell state), a
-readout error) by their positions only.
+table (most from their top 16 bits alone), coins as random words, the rare draws (a pair that is not the
+dominant (component, Bell state), a readout error) by their positions only. Nothing is computed one byte a
+pair but what a :class:`Block` holds that way (failure counts, heralded states, bases, whether genuine):
+the frame is the heralded state's planes (constant bytes, or the station's packed coins) XOR the
+relative state's (the dominant entry's constant, flipped at the others' positions), and the outcomes are
+packed coins XOR the frame's parity plane XOR readout flips.
 
 What the per-pair path has and a block does not: the memory noise of the half-nanosecond between a
 qubit's creation and its readout (below 10⁻⁹ for any T2 above a microsecond), and a detection-window
@@ -29,6 +33,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -36,6 +41,15 @@ from protocols.common import Basis, BellState
 from protocols.physical.schemes import HeraldModel
 from stack.quantum import bulk
 from stack.quantum.budget import LinkPhysics
+
+
+@functools.lru_cache(maxsize=32)
+def constant(count: int, value: int, dtype: type) -> np.ndarray:
+    """``count`` copies of ``value``, read-only and shared: a block's per-pair arrays that hold one value
+    (a fixed basis, one heralded state, every pair genuine) cost no pass over the block."""
+    out: np.ndarray = np.full(count, value, dtype=dtype)
+    out.flags.writeable = False
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +64,7 @@ class BasisSpec:
         if not self.choice:
             if self.basis is None:
                 raise ValueError("a measure-directly block needs a basis at each end")
-            return np.full(count, int(self.basis), dtype=np.uint8)
+            return constant(count, int(self.basis), np.uint8)
         probabilities = np.array([p for _, p in self.choice])
         bases = np.array([int(b) for b, _ in self.choice] + [int(self.choice[-1][0])], dtype=np.uint8)
         return bases[np.searchsorted(np.cumsum(probabilities), rng.random(count), side="right")]
@@ -58,7 +72,8 @@ class BasisSpec:
 
 @dataclass(frozen=True, slots=True)
 class Block:
-    """A block of heralded, measured pairs. Bit planes are ``np.packbits`` of one bit per pair."""
+    """A block of heralded, measured pairs. Bit planes are ``np.packbits`` of one bit per pair. The arrays are
+    not to be written: those that hold one value are shared, read-only (:func:`constant`)."""
 
     link_id: int
     first_seq: int
@@ -130,21 +145,104 @@ def heralded_states(physics: LinkPhysics, rng: np.random.Generator, count: int) 
     """The Bell state the station's rule announces for each success (the per-pair path's click draws):
     double-click Ψ+ when both rounds click the same detector (never with dead time), single-click Ψ+ on
     detector 0; Φ+ on links without a station."""
+    return _heralds(physics, rng, count)[0]
+
+
+def _heralds(physics: LinkPhysics, rng: np.random.Generator, count: int) -> tuple[np.ndarray, int, np.ndarray | int]:
+    """:func:`heralded_states`, and their x and z planes: each a constant byte (every pair's bit the same)
+    or, for z when the station's coins pick Ψ+ or Ψ-, the packed coins themselves."""
     if physics.scheme == "double-click" and not physics.same_detector:
-        return np.full(count, int(BellState.PSI_MINUS), dtype=np.uint8)
+        return constant(count, int(BellState.PSI_MINUS), np.uint8), 0xFF, 0xFF
     if physics.scheme in ("double-click", "single-click"):       # a fair coin each: Ψ+ (1) or Ψ- (3)
-        return _COIN_STATES.take(_bits(rng, count), axis=0).reshape(-1)[:count]
-    return np.zeros(count, dtype=np.uint8)
+        coins = _bits(rng, count)
+        return _COIN_STATES.take(coins).view(np.uint8)[:count], 0xFF, coins
+    return constant(count, 0, np.uint8), 0, 0
 
 
-_COIN_STATES = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1) << np.uint8(1) | np.uint8(1)
-"""A byte of coins (most significant first) → the eight heralded states it picks (Ψ+ 1 for 0, Ψ- 3 for 1)."""
+_COIN_STATES = (np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1) << np.uint8(1) | np.uint8(1)).view(
+    np.uint64).reshape(-1)
+"""A byte of coins (most significant first) → the eight heralded states it picks (Ψ+ 1 for 0, Ψ- 3 for 1), as
+the eight bytes of one uint64 (one gather a byte of coins)."""
 
 
 def _bits(rng: np.random.Generator, count: int) -> np.ndarray:
     """``count`` fair coins, packed (the padding bits are random too: callers mask them)."""
     size = -(-count // 8)                    # bytes; the generator's raw 64-bit words (rng.bytes costs ~8 us a call)
     return rng.bit_generator.random_raw(-(-size // 8)).view(np.uint8)[:size]
+
+
+class RelativeLaw(NamedTuple):
+    """The joint (component, relative Bell index) law of a heralded pair (:func:`joint_cdf`) as a block draws
+    it (:func:`stack.quantum.bulk.categories`' method, on planes)."""
+
+    common: int
+    """The dominant entry (component-major index)."""
+    rest: float
+    """The probability of any other entry: those are drawn at their positions only."""
+    conditional: np.ndarray
+    """The other entries' cumulative weights, given that the entry is not the dominant one."""
+    true: np.ndarray
+    """Whether each entry is a true herald."""
+    only_true: bool
+    offset: int
+    """``conditional.searchsorted(u, "right")`` for ``u`` in [0, 1) counts the entries at or below ``u``: those
+    at 0 always (the offset), those at 1 never, and each of ``between`` that ``u`` reaches."""
+    between: tuple[float, ...] | None
+    """The cumulative weights strictly between 0 and 1 (None: a draw could reach the last entry, which
+    ``searchsorted`` caps)."""
+
+    def draw_others(self, rng: np.random.Generator, count: int) -> np.ndarray:
+        """``count`` draws of the non-dominant entries, by their weights: the index ``searchsorted`` of one
+        uniform each gives, as a sum of comparisons when they are few (a quarter of its cost)."""
+        u = rng.random(count)
+        if self.between is None or len(self.between) * 300 > count:     # a comparison costs ~300 keys' search
+            return np.minimum(self.conditional.searchsorted(u, side="right"), len(self.conditional) - 1)
+        drawn = np.full(count, self.offset, dtype=np.uint8)
+        for edge in self.between:
+            drawn += u >= edge
+        return drawn
+
+
+@functools.lru_cache(maxsize=256)
+def relative_law(model: HeraldModel) -> RelativeLaw:
+    """:class:`RelativeLaw` of ``model`` (cached)."""
+    cdf, true = joint_cdf(model)
+    return law_of(cdf, true)
+
+
+def law_of(cdf: np.ndarray, true: np.ndarray) -> RelativeLaw:
+    """:class:`RelativeLaw` of the entries with cumulative weights ``cdf`` (last 1), ``true`` telling which are
+    true heralds."""
+    common, rest, conditional = bulk.split(tuple(np.asarray(cdf, dtype=np.float64).tolist()))
+    offset = int(np.count_nonzero(conditional <= 0))
+    between = conditional[(conditional > 0) & (conditional < 1)]
+    uncapped = offset + len(between) <= len(conditional) - 1
+    only = bool((np.diff(cdf, prepend=0.0)[~true] <= 0).all())
+    return RelativeLaw(common, rest, conditional, true, only, offset, tuple(between.tolist()) if uncapped else None)
+
+
+def _relative(law: RelativeLaw, rng: np.random.Generator, count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each pair's true Bell state relative to the heralded one, as packed x and z planes (random padding
+    when the dominant entry's bit is 1), and whether each pair is a true herald: the dominant (component,
+    Bell index) everywhere, the others at their positions (:func:`stack.quantum.bulk.positions`)."""
+    common = law.common
+    genuine = constant(count, True, np.bool_) if law.only_true else np.full(count, bool(law.true[common]))
+    where = bulk.positions(rng, law.rest, count)
+    if not len(where):
+        size = -(-count // 8)
+        x = np.full(size, 0xFF if common & 1 else 0, dtype=np.uint8)
+        return x, np.full(size, 0xFF if common & 2 else 0, dtype=np.uint8), genuine
+    drawn = law.draw_others(rng, len(where))
+    if not law.only_true:
+        genuine[where] = law.true.take(drawn)
+    differ = np.zeros(-(-count // 8) * 8, dtype=np.uint8)      # which bits differ from the dominant entry's
+    differ[where] = drawn ^ common
+    x, z = np.packbits(differ & np.uint8(1)), np.packbits(differ & np.uint8(2))
+    if common & 1:
+        np.invert(x, out=x)
+    if common & 2:
+        np.invert(z, out=z)
+    return x, z, genuine
 
 
 def parity_planes(bases: np.ndarray, x: np.ndarray, z: np.ndarray) -> np.ndarray:
@@ -182,29 +280,26 @@ def sample_block(physics: LinkPhysics, rng: np.random.Generator, count: int, fir
     ``fit(failures)``, if given, says how many of the successes drawn so far the block may keep (the rest are
     not made: the attempts after its last kept success belong to the next block). Every draw is bulk
     (:mod:`stack.quantum.bulk`): failure counts by table, the rare non-dominant (component, Bell index) and
-    readout errors by their positions, coins as random bytes."""
+    readout errors by their positions, coins as random words; frames and outcomes are computed on packed
+    planes (eight pairs a byte), never one byte a pair."""
     failures = bulk.failures(physics.model.success, rng, count)
     if fit is not None:
         count = max(1, min(count, fit(failures)))
         failures = failures[:count]
-    heralded = heralded_states(physics, rng, count)
-    cdf, true = joint_cdf(physics.model)
-    joint = bulk.categories(rng, cdf, count)
-    absolute = joint & np.uint8(3)
-    absolute ^= heralded
-    x = np.packbits(absolute & np.uint8(1))
-    z = np.packbits(absolute >> np.uint8(1))
+    heralded, herald_x, herald_z = _heralds(physics, rng, count)
+    x, z, genuine = _relative(relative_law(physics.model), rng, count)
+    x ^= np.uint8(herald_x)                                         # the true state: heralded ⊕ relative
+    z ^= herald_z if isinstance(herald_z, np.ndarray) else np.uint8(herald_z)
     basis_a, basis_b = bases[0].draw(rng, count), bases[1].draw(rng, count)
     first = _bits(rng, count)
     second = _second(rng, bases, basis_a, basis_b, first, x, z, count)
-    outcome_a = first ^ bulk.plane(rng, 1 - readout[0], count)
-    outcome_b = second ^ bulk.plane(rng, 1 - readout[1], count)
+    bulk.flip(rng, first, 1 - readout[0], count)                # readout errors, in place
+    bulk.flip(rng, second, 1 - readout[1], count)
     tail = count % 8                                   # the planes' padding bits stay zero
     if tail:
         mask = np.uint8((0xFF << (8 - tail)) & 0xFF)
-        outcome_a[-1] &= mask
-        outcome_b[-1] &= mask
+        for plane in (first, second, x, z):
+            plane[-1] &= mask
     attempts = int(failures.sum(dtype=np.uint64)) + count
-    genuine = np.ones(count, dtype=bool) if only_true(physics.model) else true[joint]
     return Block(physics.link_id, first_seq, attempts, failures, heralded, (x, z), genuine,
-                 (basis_a, basis_b), (outcome_a, outcome_b))
+                 (basis_a, basis_b), (first, second))

@@ -9,12 +9,15 @@ Three draws dominate a block, and each has a cheaper exact form than the obvious
   tail, where buckets hold more than one threshold (``u < t[K]``, probability ``(1 - p)^K``, a few per
   cent at most), is drawn as ``K`` plus a fresh geometric: the geometric distribution is memoryless, so
   that is the same law. The only departure from the continuous law is the rounding of each threshold to
-  a multiple of 2⁻³² (below 2.4 × 10⁻¹⁰ per value). Most counts take one lookup, not two and a comparison:
-  a second table (:func:`_decided`) names the count for each value of ``u``'s top 16 bits wherever those
-  bits decide it (all but ~0.5 % of uniforms at p = 0.023), and only the rest read the guide table.
+  a multiple of 2⁻³² (below 2.4 × 10⁻¹⁰ per value). Most counts need only half of their uniform: its top
+  16 bits are drawn first (four a 64-bit word), and a table of 2^16 entries (:func:`_fast`: one byte each
+  when counts of 255 or more are rare) names the count wherever those bits decide it (all but ~0.65 % of
+  uniforms at p = 0.023); only for the rest are the low 16 bits drawn and the guide table of 2^16 buckets
+  read. The two halves are independent uniform bits, so their join is the same 32-bit uniform.
 * **Rare events** (:func:`positions`): which of ``count`` independent trials of probability ``r`` occur,
   as the running sum of geometric gaps (the same law as ``count`` coins; ``rng.geometric`` when they are
   few, the guide table when many) when ``r`` is small, so the cost is per event, not per trial.
+  :func:`flip` applies them to a bit-packed plane (eight trials a byte).
 * **Categorical draws dominated by one value** (:func:`categories`): the positions of the other values by
   :func:`positions`, then each one's value from the distribution conditioned on not being the dominant one.
 
@@ -30,7 +33,6 @@ from __future__ import annotations
 
 import functools
 import math
-import sys
 
 import numpy as np
 
@@ -40,14 +42,16 @@ DENSE = 0.25
 
 
 @functools.lru_cache(maxsize=64)
-def _table(p: float) -> tuple[int, np.ndarray, np.ndarray, int, int] | None:
+def _table(p: float, bits: int = 0) -> tuple[int, np.ndarray, np.ndarray, int, int] | None:
     """The guide table for geometric failure counts of success probability ``p``: (bits, count at each
     bucket's top, the threshold inside each bucket (0: none), tail threshold ``t[K]``, ``K``); None when the
-    tail would be too heavy for a table of at most 2^16 buckets (tiny ``p``: ``rng.geometric`` then)."""
+    tail would be too heavy for a table of at most 2^16 buckets (tiny ``p``: ``rng.geometric`` then).
+    ``bits`` (8 to 16) fixes the number of buckets (2^bits); by default buckets are ~64 times finer than
+    the first bin."""
     if p < 2.0 ** -12:
         return None
     q = 1.0 - p
-    bits = min(16, max(8, math.ceil(math.log2(64 / p))))        # buckets ~64 times finer than the first bin
+    bits = bits or min(16, max(8, math.ceil(math.log2(64 / p))))
     width = 1 << (32 - bits)
     k = np.arange(1, math.ceil(23 / p) + 2, dtype=np.float64)    # (1 - p)^k * 2^32 falls below 1
     thresholds = np.floor(np.power(q, k) * _SPAN).astype(np.int64)  # t[1], t[2], ...: F >= k iff u < t[k]
@@ -74,16 +78,15 @@ def _table(p: float) -> tuple[int, np.ndarray, np.ndarray, int, int] | None:
 
 SLOW = 0xFFFF
 """In :func:`_decided`: the top 16 bits of the uniform do not decide the count."""
-_HIGH_HALF = slice(1, None, 2) if sys.byteorder == "little" else slice(0, None, 2)
-"""A uint32 array's high 16-bit halves, as a strided view of it as uint16."""
 
 
 @functools.lru_cache(maxsize=64)
 def _decided(p: float) -> np.ndarray | None:
-    """For each value of a uniform's top 16 bits, the failure count :func:`_table` reads for every uniform with
-    those bits (uint16), or :data:`SLOW` where they do not decide it (the bucket holds a threshold, or lies
-    in the tail, ~0.5 % of uniforms at p = 0.023); None when there is no table or its counts need 32 bits."""
-    table = _table(p)
+    """For each value of a uniform's top 16 bits, the failure count the guide table of 2^16 buckets
+    (``_table(p, 16)``) reads for every uniform with those bits (uint16), or :data:`SLOW` where they do not
+    decide it (the bucket holds a threshold, or lies in the tail: ~0.4 % of uniforms at p = 0.023); None
+    when there is no table or its counts need 32 bits."""
+    table = _table(p, 16)
     if table is None or table[1].dtype != np.uint16:
         return None
     bits, base, inside, tail, _ = table
@@ -98,35 +101,72 @@ def _decided(p: float) -> np.ndarray | None:
     return out
 
 
+SLOW8 = 0xFF
+"""In :func:`_decided8`: the top 16 bits of the uniform do not decide the count, or it is 255 or more."""
+
+
+@functools.lru_cache(maxsize=64)
+def _decided8(p: float) -> np.ndarray | None:
+    """:func:`_decided` in one byte a value: its counts below 255, :data:`SLOW8` elsewhere (a count of 255 or
+    more is then read from the guide table like the undecided ones). A gather from half the memory, and a
+    narrower output."""
+    decided = _decided(p)
+    if decided is None:
+        return None
+    out = np.where(decided < SLOW8, decided, SLOW8).astype(np.uint8)
+    out.flags.writeable = False
+    return out
+
+
+def _fast(p: float) -> tuple[np.ndarray, int] | None:
+    """The table :func:`failures` reads a uniform's top 16 bits from, and the value that marks it undecided:
+    :func:`_decided8` when counts of 255 or more are rare (below 1 %, p above ~0.018), else :func:`_decided`."""
+    if not 0 < p < 1 or _decided(p) is None:
+        return None
+    if (1.0 - p) ** SLOW8 < 0.01:
+        return _decided8(p), SLOW8          # type: ignore[return-value]
+    return _decided(p), SLOW                # type: ignore[return-value]
+
+
 def failures(p: float, rng: np.random.Generator, count: int) -> np.ndarray:
     """``count`` failed-attempt counts before a success of probability ``p`` (uint64), the law of
-    ``rng.geometric(p, count) - 1``. Most are one lookup of the uniform's top 16 bits (:func:`_decided`);
-    the rest read the guide table (:func:`_table`), and the tail's are drawn afresh."""
-    table = _table(float(p)) if 0 < p < 1 else None
+    ``rng.geometric(p, count) - 1``. Each count's uniform is drawn 16 bits at a time: its top 16 bits first,
+    which name the count of most (:func:`_decided`); only where they do not are its low 16 bits drawn and
+    the guide table read (:func:`_table`), and the tail's counts are drawn afresh."""
+    fast = _fast(float(p))
+    table = _table(float(p), 16 if fast is not None else 0) if 0 < p < 1 else None
     if table is None:
         out = rng.geometric(p, count).astype(np.uint64)
         out -= np.uint64(1)
         return out
     bits, base, inside, tail, tail_k = table
-    u = rng.bit_generator.random_raw(-(-count // 2)).view(np.uint32)[:count]
-    decided = _decided(float(p))
-    if decided is None:
+    if fast is None:
+        u = rng.bit_generator.random_raw(-(-count // 2)).view(np.uint32)[:count]
         bucket = (u >> np.uint32(32 - bits)).astype(np.intp)     # take() would convert its indices twice
         small = base.take(bucket)                                 # in the table's narrow type, widened once
         small += u < inside.take(bucket)
         out = small.astype(np.uint64)
-        deep = np.flatnonzero(u < tail)
+        deep = (u < tail).nonzero()[0]
     else:
-        small = decided.take(u.view(np.uint16)[_HIGH_HALF])
-        slow = np.flatnonzero(small == SLOW)
-        rest = u[slow]
-        bucket = (rest >> np.uint32(32 - bits)).astype(np.intp)
-        small[slow] = base.take(bucket) + (rest < inside.take(bucket))
+        high = _halves(rng, count)                                # the uniforms' top 16 bits
+        small = fast[0].take(high)
+        slow = (small == fast[1]).nonzero()[0]
         out = small.astype(np.uint64)
-        deep = slow[rest < tail]
+        deep = slow[:0]
+        if len(slow):                                             # the same uniforms: their low halves drawn now
+            high = high[slow]                                     # (the guide table's bucket is the top 16 bits)
+            rest = high.astype(np.uint32) << np.uint32(16)
+            rest |= _halves(rng, len(slow))
+            out[slow] = base.take(high) + (rest < inside.take(high))
+            deep = slow[rest < tail]
     if len(deep):
         out[deep] = rng.geometric(p, len(deep)).astype(np.uint64) + np.uint64(tail_k - 1)
     return out
+
+
+def _halves(rng: np.random.Generator, count: int) -> np.ndarray:
+    """``count`` uniform 16-bit values (uint16), four from each of the generator's raw 64-bit words."""
+    return rng.bit_generator.random_raw(-(-count // 4)).view(np.uint16)[:count]
 
 
 def positions(rng: np.random.Generator, r: float, count: int) -> np.ndarray:
@@ -136,21 +176,31 @@ def positions(rng: np.random.Generator, r: float, count: int) -> np.ndarray:
     if r >= DENSE:
         return np.flatnonzero(rng.random(count) < r)
     expected = count * r
-    found, start = [], -1
+    found: list[np.ndarray] = []
+    start = -1
     while True:
         size = int(expected + 6 * math.sqrt(expected) + 16)
-        gaps = rng.geometric(r, size) if size < 1024 else failures(r, rng, size).view(np.int64) + 1   # by table
-        where = np.cumsum(gaps) + start                                  # when many: fewer calls when few
-        found.append(where[where < count])
-        if where[-1] >= count:
+        if size < 1024:                                                   # one call when few
+            where = rng.geometric(r, size)
+        else:                                                             # by table when many
+            where = failures(r, rng, size).view(np.int64)
+            where += 1
+        np.cumsum(where, out=where)                                       # in place: the gaps' running sum
+        where += start
+        end = int(where.searchsorted(count))
+        if end < size:
+            if not found:
+                return where[:end]
+            found.append(where[:end])
             return np.concatenate(found)
+        found.append(where)
         start = int(where[-1])
         expected = (count - start) * r
 
 
 def categories(rng: np.random.Generator, cdf: np.ndarray, count: int) -> np.ndarray:
     """``count`` draws (uint8) of the categorical law with cumulative weights ``cdf`` (last 1)."""
-    common, rest, conditional = _split(tuple(np.asarray(cdf, dtype=np.float64).tolist()))
+    common, rest, conditional = split(tuple(np.asarray(cdf, dtype=np.float64).tolist()))
     out = np.full(count, common, dtype=np.uint8)
     where = positions(rng, rest, count)
     if len(where):
@@ -160,7 +210,7 @@ def categories(rng: np.random.Generator, cdf: np.ndarray, count: int) -> np.ndar
 
 
 @functools.lru_cache(maxsize=256)
-def _split(cdf: tuple[float, ...]) -> tuple[int, float, np.ndarray]:
+def split(cdf: tuple[float, ...]) -> tuple[int, float, np.ndarray]:
     """The dominant value of a categorical law, the probability of any other, and the others' cumulative
     weights given that it is not the dominant one."""
     weights = np.diff(np.array(cdf), prepend=0.0)
@@ -176,6 +226,24 @@ def _split(cdf: tuple[float, ...]) -> tuple[int, float, np.ndarray]:
 
 def plane(rng: np.random.Generator, r: float, count: int) -> np.ndarray:
     """``count`` coins of bias ``r``, packed eight a byte (zero padding)."""
-    bits = np.zeros(count, dtype=np.uint8)
-    bits[positions(rng, r, count)] = 1
-    return np.packbits(bits)
+    out = np.zeros(-(-count // 8), dtype=np.uint8)
+    flip(rng, out, r, count)
+    return out
+
+
+def flip(rng: np.random.Generator, packed: np.ndarray, r: float, count: int) -> None:
+    """Flip each of the first ``count`` bits of the packed plane ``packed`` (most significant first) with
+    probability ``r``, independently: by their positions (:func:`positions`), or a packed plane of coins when
+    they are not rare."""
+    if r >= DENSE:
+        packed ^= np.packbits(rng.random(count) < r)
+    elif r > 0:
+        toggle(packed, positions(rng, r, count))
+
+
+def toggle(packed: np.ndarray, where: np.ndarray) -> None:
+    """Flip the bits at the positions ``where`` (distinct) of the packed plane ``packed``, in place."""
+    if len(where):
+        bits = np.zeros(len(packed) * 8, dtype=bool)     # a pass over one byte a bit costs less than ufunc.at
+        bits[where] = True
+        packed ^= np.packbits(bits)
