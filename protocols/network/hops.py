@@ -263,7 +263,7 @@ class Hops:
 
     def _on_ok(self, ok: ll.OkKeep | ll.OkMeasure, now: int) -> Actions:
         node = self.node
-        link = node.topology.link_between(node.node_id, ok.remote_node_id)
+        link = node.link_to(ok.remote_node_id)
         bound = None if link is None else node.circuits.at_label(link.link_id, ok.purpose_id)
         flow = None if bound is None else self.flows.get((bound[0].handle, bound[1]))
         actions = Actions()

@@ -68,7 +68,7 @@ class Tracker:
 
     def on_track(self, frame: TrackFrame, sender: int, now: int) -> Actions:
         node = self.node
-        link = node.topology.link_between(node.node_id, sender)
+        link = node.link_to(sender)
         bound = None if link is None else node.circuits.at_label(link.link_id, frame.link_label)
         if link is None or bound is None or bound[1] != LEFT or bound[0].handle[1] != frame.circuit_id:
             node.counters.malformed += 1
