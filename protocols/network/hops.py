@@ -299,6 +299,8 @@ class Hops:
                 if circuit is not None:
                     actions.extend(self.on_expired(circuit, flow.side, seq & 0xFFFF, now))
             return actions
+        if circuit is not None:
+            self._count_end(circuit, flow, err.err)
         if not flow.origin:
             # the granter's copy of the request failed: only a link that went down concerns the circuit
             return self.on_failed(circuit, ll.ERR_DOWN, now) if circuit and err.err == ll.ERR_OTHER else Actions()
@@ -314,6 +316,18 @@ class Hops:
             self.node.timers.schedule(("hop-retry", flow.handle, flow.side), at)
             return Actions()
         return self.on_failed(circuit, LINK_FAILURES.get(err.err, ll.ERR_OTHER), now)
+
+    @staticmethod
+    def _count_end(circuit: Circuit, flow: HopFlow, code: int) -> None:
+        """Count the ERR (not EXPIRE) that ended ``flow``'s link request here: at the granter, ERR TIMEOUT is the
+        master's abort of a request its origin closed (or that the end of generation ended): a close, not a
+        failure; any other is an error (the origin acts on it)."""
+        stats = circuit.stats
+        if not flow.origin and code == ll.ERR_TIMEOUT:
+            stats.link_closes[flow.link_id] = stats.link_closes.get(flow.link_id, 0) + 1
+        else:
+            errors = stats.link_errors.setdefault(flow.link_id, {})
+            errors[code] = errors.get(code, 0) + 1
 
     def _settle(self, flow: HopFlow, seq: int, now: int) -> Actions:
         """Pair ``seq`` of the origin's request has settled at this end (its OK, or its ERR EXPIRE): it holds
