@@ -37,6 +37,10 @@ class Node:
         self.rng = rng
         self.caps = topology.node(node_id)
         self.ip = topology.address(node_id)
+        self.link_service: Address = (self.ip, LINK_SERVICE_PORT)
+        """This node's link layer's service address (UDP 7771)."""
+        self.service: Address = (self.ip, NETWORK_SERVICE_PORT)
+        """This network layer's service address (UDP 7773)."""
         self.timers = Timers()
         self.outbox = Outbox(self.timers)
         self.circuits = Circuits(node_id, self.caps.qubits, config.max_circuits)
@@ -55,13 +59,6 @@ class Node:
         """The link to each neighbour (None: not one), looked up once."""
 
     # -- addresses and timing -------------------------------------------------------------------
-    @property
-    def link_service(self) -> Address:
-        return (self.ip, LINK_SERVICE_PORT)
-
-    @property
-    def service(self) -> Address:
-        return (self.ip, NETWORK_SERVICE_PORT)
 
     def qncp(self, node: int) -> Address:
         return (self.topology.address(node), QNCP_PORT)

@@ -53,6 +53,7 @@ from protocols.packets.qncp_common import (
     SETUP,
     SETUP_REPLY,
     STATUS_OK,
+    VERSION,
     check_size,
     pack_header,
     parse_header,
@@ -66,6 +67,9 @@ __all__ = ["CircuitEnd", "Confirm", "Distil", "HopAck", "HopRule", "LinkCap", "L
 _HOP_ACK = struct.Struct("!B3x")
 _PAIR = struct.Struct("!HHHBB")
 _CONFIRM = struct.Struct("!HHHBxHxx")
+_PAIR_WHOLE = struct.Struct("!BBBBHHI" "HHHBB")
+"""The common header and a pair message's body in one pack (the same bytes as ``pack_header`` + ``_PAIR``)."""
+_CONFIRM_WHOLE = struct.Struct("!BBBBHHI" "HHHBxHxx")
 _END = struct.Struct("!I")
 HOP_ACK_SIZE = HEADER_SIZE + _HOP_ACK.size
 PAIR_SIZE = HEADER_SIZE + _PAIR.size
@@ -111,8 +115,8 @@ class PairMessage:
     credit: int = 0
 
     def encode(self) -> bytes:
-        return (pack_header(self.msg_type, self.status, self.reason, self.circuit_id, PAIR_SIZE, self.head_node)
-                + _PAIR.pack(self.link_label, self.pair_seq, self.link_id, self.window, self.credit))
+        return _PAIR_WHOLE.pack(VERSION, self.msg_type, self.status, self.reason, self.circuit_id, PAIR_SIZE,
+                                self.head_node, self.link_label, self.pair_seq, self.link_id, self.window, self.credit)
 
 
 @fast_init
@@ -133,9 +137,9 @@ class Confirm:
     reason: int = 0
 
     def encode(self) -> bytes:
-        return (pack_header(self.msg_type, self.status, self.reason, self.circuit_id, CONFIRM_SIZE, self.head_node)
-                + _CONFIRM.pack(self.e2e_seq, self.head_pair_seq, self.tail_pair_seq, self.bell_state,
-                                self.goodness))
+        return _CONFIRM_WHOLE.pack(VERSION, self.msg_type, self.status, self.reason, self.circuit_id, CONFIRM_SIZE,
+                                   self.head_node, self.e2e_seq, self.head_pair_seq, self.tail_pair_seq,
+                                   self.bell_state, self.goodness)
 
 
 @fast_init
