@@ -31,7 +31,7 @@ from protocols.network.circuit import Circuit
 from protocols.network.context import Node
 from protocols.network.types import Half, Handle
 from protocols.packets import linkservice as ll
-from protocols.packets.qncp import PairMessage
+from protocols.packets.qncp import PairMessage, encode_pair
 from protocols.packets.qncp_common import CREDIT, CREDIT_ACK, CREDIT_READY, CREDIT_RELEASED
 from protocols.physical.hardware import Discard
 
@@ -176,9 +176,9 @@ class Hops:
                                   message, now)
 
     def on_credit(self, message: PairMessage, peer: int, now: int) -> Actions:
-        ack = PairMessage(CREDIT_ACK, message.circuit_id, message.head_node, message.link_label, message.pair_seq,
+        ack = encode_pair(CREDIT_ACK, message.circuit_id, message.head_node, message.link_label, message.pair_seq,
                           message.link_id, window=message.window, credit=message.credit)
-        actions = Actions(send=[(self.node.qncp(peer), ack.encode())])
+        actions = Actions(send=[(self.node.qncp(peer), ack)])
         circuit = self.node.circuits.get((message.head_node, message.circuit_id))
         side = None if circuit is None else circuit.side_of(message.link_id)
         flow = None if side is None or circuit is None else self.flows.get((circuit.handle, side))
@@ -357,5 +357,5 @@ class Hops:
         return keys[0]
 
     def _credit(self, kind: int, circuit: Circuit, flow: HopFlow, seq: int, credit: int, window: int) -> bytes:
-        return PairMessage(kind, circuit.handle[1], circuit.head, flow.label, seq, flow.link_id, window=window,
-                           credit=credit).encode()
+        return encode_pair(kind, circuit.handle[1], circuit.head, flow.label, seq, flow.link_id, window=window,
+                           credit=credit)
