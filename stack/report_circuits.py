@@ -83,12 +83,19 @@ def _circuit(emu: Emulation, seen: Views, index: int, w: Workload) -> dict[str, 
     for position, link in enumerate(links):
         if link is None:
             continue
-        origin = max(route[position], route[position + 1])
-        at = records.get(origin)
+        origin, granter = sorted((route[position], route[position + 1]))   # the master holds the request
+        at = records.get(granter)
         got = 0 if at is None else at.link_pairs.get(link.link_id, 0)
+        ends = [records[n] for n in (origin, granter) if n in records]
+        errors: dict[str, int] = {}
+        for record in ends:
+            for code, count in record.link_errors.get(link.link_id, {}).items():
+                errors[ERROR_CODES.get(code, str(code))] = errors.get(ERROR_CODES.get(code, str(code)), 0) + count
         hops.append({"link": link.name, "label": (tail.labels[position] if tail and tail.labels else None),
-                     "origin": names.get(origin), "link_pairs": got,
+                     "origin": names.get(origin), "granter": names.get(granter), "link_pairs": got,
                      "link_expired": 0 if at is None else at.link_expired.get(link.link_id, 0),
+                     "request_closes": sum(record.link_closes.get(link.link_id, 0) for record in ends),
+                     "request_errors": dict(sorted(errors.items())),
                      "link_goodness_mean": None if at is None or not got
                      else at.link_goodness.get(link.link_id, 0.0) / got,
                      "distil": (tail.distil[position] or None) if tail and tail.distil else None,

@@ -43,8 +43,9 @@ class Arrivals:
         hop = circuit.hop(side)
         key = (hop.link_id, ok.sequence_number)
         stats = circuit.stats
+        goodness = ll.decode_fidelity(ok.goodness)
         stats.link_pairs[hop.link_id] = stats.link_pairs.get(hop.link_id, 0) + 1
-        stats.link_goodness[hop.link_id] = stats.link_goodness.get(hop.link_id, 0.0) + ll.decode_fidelity(ok.goodness)
+        stats.link_goodness[hop.link_id] = stats.link_goodness.get(hop.link_id, 0.0) + goodness
         half = node.half(key)
         if half is None:
             half = node.add_half(Half(*key, circuit.handle, side, HalfState.HELD))
@@ -58,7 +59,7 @@ class Arrivals:
             node.counters.unrequested += 1         # a second OK for a pair it holds: not the link layer's way
             return Actions()
         half.slot, half.link_bell, half.label, half.ok_at = ok.lqid, ok.bell_state, ok.purpose_id, now
-        half.link_goodness = ll.decode_fidelity(ok.goodness)
+        half.link_goodness = goodness
         if not circuit.generating:
             return self.tracker.kill(half, REASON_TEARDOWN, None, now)
         if self.distiller.distils(circuit, side):

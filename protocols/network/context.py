@@ -15,7 +15,7 @@ import numpy as np
 from protocols.common import LINK_SERVICE_PORT, NETWORK_SERVICE_PORT, QNCP_PORT, QNP_PORT, Actions, Address
 from protocols.network.circuit import Circuit, Circuits
 from protocols.network.timers import Outbox, Timers
-from protocols.network.topology import Topology
+from protocols.network.topology import LinkCaps, Topology
 from protocols.network.types import CircuitStats, Half, HalfKey, HalfState, NetworkConfig, NetworkCounters
 from protocols.packets.qncp_common import MESSAGE_TYPES
 
@@ -37,6 +37,10 @@ class Node:
         self.rng = rng
         self.caps = topology.node(node_id)
         self.ip = topology.address(node_id)
+        self.link_service: Address = (self.ip, LINK_SERVICE_PORT)
+        """This node's link layer's service address (UDP 7771)."""
+        self.service: Address = (self.ip, NETWORK_SERVICE_PORT)
+        """This network layer's service address (UDP 7773)."""
         self.timers = Timers()
         self.outbox = Outbox(self.timers)
         self.circuits = Circuits(node_id, self.caps.qubits, config.max_circuits)
@@ -49,15 +53,12 @@ class Node:
         refusal and its retransmissions) is counted there, as it has no circuit for them."""
         self.over = False
         """Generation is over (the run's end): new requests are refused with TIMEOUT."""
+        self._rto: dict[int, int] = {}
+        """RTO by peer node, computed once (the topology is static)."""
+        self._links: dict[int, LinkCaps | None] = {}
+        """The link to each neighbour (None: not one), looked up once."""
 
     # -- addresses and timing -------------------------------------------------------------------
-    @property
-    def link_service(self) -> Address:
-        return (self.ip, LINK_SERVICE_PORT)
-
-    @property
-    def service(self) -> Address:
-        return (self.ip, NETWORK_SERVICE_PORT)
 
     def qncp(self, node: int) -> Address:
         return (self.topology.address(node), QNCP_PORT)
@@ -67,9 +68,23 @@ class Node:
 
     def rto(self, node: int) -> int:
         """Retransmission interval towards ``node``: 2 × (one-way delay + jitter) + 1 ms."""
-        if node == self.node_id:
-            return RTO_FLOOR_NS
-        return 2 * (self.topology.delay(self.node_id, node) + self.topology.jitter(self.node_id, node)) + RTO_FLOOR_NS
+        rto = self._rto.get(node)
+        if rto is None:
+            if node == self.node_id:
+                rto = RTO_FLOOR_NS
+            else:
+                topology = self.topology
+                rto = 2 * (topology.delay(self.node_id, node) + topology.jitter(self.node_id, node)) + RTO_FLOOR_NS
+            self._rto[node] = rto
+        return rto
+
+    def link_to(self, peer: int) -> LinkCaps | None:
+        """The link between this node and ``peer`` (None: they are not neighbours)."""
+        try:
+            return self._links[peer]
+        except KeyError:
+            link = self._links[peer] = self.topology.link_between(self.node_id, peer)
+            return link
 
     def linger_ns(self, route: tuple[int, ...], links: list[int]) -> int:
         """How long a circuit's records (tombstones, swap records, answers) outlive it, and a half its end:
@@ -98,26 +113,30 @@ class Node:
         """Count what goes out, per message type and per circuit (a refused circuit's SETUP_ACK and
         SETUP_REPLY in its refusal record); a message to an application keeps the layer unsettled until
         after this instant (a run that ends on this input still delivers it)."""
-        for destination, payload in actions.send:
+        sends = actions.send
+        if not sends:
+            return
+        sent = self.counters.sent
+        by_id, by_handle = self.circuits.by_id, self.circuits.by_handle
+        for destination, payload in sends:
             port = destination[1]
-            circuit_id: int | None
             if port == QNP_PORT and len(payload) >= 10:
-                name, circuit_id = "TRACK", int.from_bytes(payload[8:10], "big")
+                name, circuit_id = "TRACK", payload[8] << 8 | payload[9]
             elif port == QNCP_PORT and len(payload) >= 6:
-                name, circuit_id = MESSAGE_TYPES.get(payload[1], "?"), int.from_bytes(payload[4:6], "big")
+                name, circuit_id = MESSAGE_TYPES.get(payload[1], "?"), payload[4] << 8 | payload[5]
             elif port == LINK_SERVICE_PORT:
-                name, circuit_id = "link CREATE", None
+                sent["link CREATE"] = sent.get("link CREATE", 0) + 1
+                continue
             else:
                 self.timers.schedule(("flush",), now + 1)
                 continue
-            self.counters.sent[name] = self.counters.sent.get(name, 0) + 1
-            if circuit_id is None:
-                continue
-            handle = self.circuits.by_id.get(circuit_id)
-            circuit = None if handle is None else self.circuits.get(handle)
+            sent[name] = sent.get(name, 0) + 1
+            handle = by_id.get(circuit_id)
+            circuit = None if handle is None else by_handle.get(handle)
             stats = circuit.stats if circuit is not None else self.refusals.get(circuit_id)
             if stats is not None:
-                stats.messages[name] = stats.messages.get(name, 0) + 1
+                messages = stats.messages
+                messages[name] = messages.get(name, 0) + 1
 
     # -- halves ---------------------------------------------------------------------------------
     def half(self, key: HalfKey) -> Half | None:

@@ -31,7 +31,7 @@ from protocols.network.circuit import Circuit
 from protocols.network.context import Node
 from protocols.network.types import Half, Handle
 from protocols.packets import linkservice as ll
-from protocols.packets.qncp import PairMessage
+from protocols.packets.qncp import PairMessage, encode_pair
 from protocols.packets.qncp_common import CREDIT, CREDIT_ACK, CREDIT_READY, CREDIT_RELEASED
 from protocols.physical.hardware import Discard
 
@@ -176,9 +176,9 @@ class Hops:
                                   message, now)
 
     def on_credit(self, message: PairMessage, peer: int, now: int) -> Actions:
-        ack = PairMessage(CREDIT_ACK, message.circuit_id, message.head_node, message.link_label, message.pair_seq,
+        ack = encode_pair(CREDIT_ACK, message.circuit_id, message.head_node, message.link_label, message.pair_seq,
                           message.link_id, window=message.window, credit=message.credit)
-        actions = Actions(send=[(self.node.qncp(peer), ack.encode())])
+        actions = Actions(send=[(self.node.qncp(peer), ack)])
         circuit = self.node.circuits.get((message.head_node, message.circuit_id))
         side = None if circuit is None else circuit.side_of(message.link_id)
         flow = None if side is None or circuit is None else self.flows.get((circuit.handle, side))
@@ -263,7 +263,7 @@ class Hops:
 
     def _on_ok(self, ok: ll.OkKeep | ll.OkMeasure, now: int) -> Actions:
         node = self.node
-        link = node.topology.link_between(node.node_id, ok.remote_node_id)
+        link = node.link_to(ok.remote_node_id)
         bound = None if link is None else node.circuits.at_label(link.link_id, ok.purpose_id)
         flow = None if bound is None else self.flows.get((bound[0].handle, bound[1]))
         actions = Actions()
@@ -299,6 +299,8 @@ class Hops:
                 if circuit is not None:
                     actions.extend(self.on_expired(circuit, flow.side, seq & 0xFFFF, now))
             return actions
+        if circuit is not None:
+            self._count_end(circuit, flow, err.err)
         if not flow.origin:
             # the granter's copy of the request failed: only a link that went down concerns the circuit
             return self.on_failed(circuit, ll.ERR_DOWN, now) if circuit and err.err == ll.ERR_OTHER else Actions()
@@ -314,6 +316,18 @@ class Hops:
             self.node.timers.schedule(("hop-retry", flow.handle, flow.side), at)
             return Actions()
         return self.on_failed(circuit, LINK_FAILURES.get(err.err, ll.ERR_OTHER), now)
+
+    @staticmethod
+    def _count_end(circuit: Circuit, flow: HopFlow, code: int) -> None:
+        """Count the ERR (not EXPIRE) that ended ``flow``'s link request here: at the granter, ERR TIMEOUT is the
+        master's abort of a request its origin closed (or that the end of generation ended): a close, not a
+        failure; any other is an error (the origin acts on it)."""
+        stats = circuit.stats
+        if not flow.origin and code == ll.ERR_TIMEOUT:
+            stats.link_closes[flow.link_id] = stats.link_closes.get(flow.link_id, 0) + 1
+        else:
+            errors = stats.link_errors.setdefault(flow.link_id, {})
+            errors[code] = errors.get(code, 0) + 1
 
     def _settle(self, flow: HopFlow, seq: int, now: int) -> Actions:
         """Pair ``seq`` of the origin's request has settled at this end (its OK, or its ERR EXPIRE): it holds
@@ -343,5 +357,5 @@ class Hops:
         return keys[0]
 
     def _credit(self, kind: int, circuit: Circuit, flow: HopFlow, seq: int, credit: int, window: int) -> bytes:
-        return PairMessage(kind, circuit.handle[1], circuit.head, flow.label, seq, flow.link_id, window=window,
-                           credit=credit).encode()
+        return encode_pair(kind, circuit.handle[1], circuit.head, flow.label, seq, flow.link_id, window=window,
+                           credit=credit)

@@ -214,6 +214,13 @@ class NetworkLayer:
         return self._qncp(message, sender, now)
 
     def _qncp(self, message: Any, sender: int, now: int) -> Actions:
+        # the per-pair messages first (the message classes are disjoint: the order decides nothing else)
+        if isinstance(message, PairMessage):
+            return self._pair_message(message, sender, now)
+        if isinstance(message, Confirm):
+            if message.msg_type == CONFIRM:
+                return self.ends.on_confirm(message, sender, now)
+            return self.ends.on_confirm_ack(message, now)
         s = self.signalling
         if isinstance(message, Setup):
             return s.on_setup(message, sender, now)
@@ -225,12 +232,6 @@ class NetworkLayer:
             if message.msg_type in (COMPLETE, TEARDOWN):
                 return self.ending.on_end(message, sender, now)
             self.ending.on_end_ack(message)
-        elif isinstance(message, Confirm):
-            if message.msg_type == CONFIRM:
-                return self.ends.on_confirm(message, sender, now)
-            return self.ends.on_confirm_ack(message, now)
-        elif isinstance(message, PairMessage):
-            return self._pair_message(message, sender, now)
         elif isinstance(message, Distil) and message.scope == SCOPE_END_TO_END:
             if message.msg_type == DISTIL:
                 return self.end_distiller.on_distil(message, sender, now)

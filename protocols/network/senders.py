@@ -28,6 +28,8 @@ def _peer(circuit: Circuit, side: int | None) -> int | None:
 
 def _expected(circuit: Circuit, message: QncpMessage) -> int | None:
     """The node ``message`` about ``circuit`` must come from (None: none may send it to this node)."""
+    if isinstance(message, PairMessage):            # the commonest first (the classes are disjoint)
+        return _peer(circuit, circuit.side_of(message.link_id))
     if isinstance(message, SetupReply):
         return _peer(circuit, RIGHT)
     if isinstance(message, HopAck):
@@ -36,7 +38,7 @@ def _expected(circuit: Circuit, message: QncpMessage) -> int | None:
         return _peer(circuit, RIGHT if message.msg_type == CONFIRM else LEFT)
     if isinstance(message, Distil) and message.scope == SCOPE_END_TO_END:
         return circuit.tail if circuit.is_head else circuit.head if circuit.is_tail else None
-    if isinstance(message, PairMessage | Distil):
+    if isinstance(message, Distil):
         return _peer(circuit, circuit.side_of(message.link_id))
     return None
 

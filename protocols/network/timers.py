@@ -54,10 +54,13 @@ class Timers:
 
     def next(self) -> int | None:
         """The earliest live deadline."""
-        heap = self._heap
-        while heap and self._at.get(heap[0][2]) != heap[0][0]:
+        heap, at = self._heap, self._at
+        while heap:
+            top = heap[0]
+            if at.get(top[2]) == top[0]:
+                return top[0]
             heapq.heappop(heap)
-        return heap[0][0] if heap else None
+        return None
 
 
 @dataclass(slots=True)

@@ -23,7 +23,7 @@ from protocols.network.circuit import Circuit
 from protocols.network.context import Node
 from protocols.network.hops import Hops
 from protocols.network.types import LEFT, RIGHT, Half, HalfEvent, HalfKey, HalfState
-from protocols.packets.qncp import PairMessage
+from protocols.packets.qncp import PairMessage, encode_pair
 from protocols.packets.qncp_common import EXPIRE, EXPIRE_ACK, REASON_UNKNOWN, TRACK_ACK
 from protocols.packets.qnp import TrackFrame
 from protocols.physical.hardware import Discard
@@ -68,7 +68,7 @@ class Tracker:
 
     def on_track(self, frame: TrackFrame, sender: int, now: int) -> Actions:
         node = self.node
-        link = node.topology.link_between(node.node_id, sender)
+        link = node.link_to(sender)
         bound = None if link is None else node.circuits.at_label(link.link_id, frame.link_label)
         if link is None or bound is None or bound[1] != LEFT or bound[0].handle[1] != frame.circuit_id:
             node.counters.malformed += 1
@@ -118,9 +118,9 @@ class Tracker:
     # -- EXPIRE ---------------------------------------------------------------------------------
     def on_expire(self, message: PairMessage, sender: int, now: int) -> Actions:
         node = self.node
-        ack = PairMessage(EXPIRE_ACK, message.circuit_id, message.head_node, message.link_label, message.pair_seq,
+        ack = encode_pair(EXPIRE_ACK, message.circuit_id, message.head_node, message.link_label, message.pair_seq,
                           message.link_id, reason=message.reason)
-        actions = Actions(send=[(node.qncp(sender), ack.encode())])
+        actions = Actions(send=[(node.qncp(sender), ack)])
         handle = (message.head_node, message.circuit_id)
         key = (message.link_id, message.pair_seq)
         node.outbox.ack(("track", handle, key))
@@ -197,4 +197,4 @@ class Tracker:
 
     @staticmethod
     def _pair(kind: int, circuit: Circuit, key: HalfKey, label: int, reason: int) -> bytes:
-        return PairMessage(kind, circuit.handle[1], circuit.head, label, key[1], key[0], reason=reason).encode()
+        return encode_pair(kind, circuit.handle[1], circuit.head, label, key[1], key[0], reason=reason)

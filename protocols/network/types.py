@@ -168,6 +168,11 @@ class CircuitStats:
     link_expired: dict[int, int] = field(default_factory=dict)
     link_goodness: dict[int, float] = field(default_factory=dict)
     """Per link id: sum of the link OKs' goodness (the mean is this over ``link_pairs``)."""
+    link_closes: dict[int, int] = field(default_factory=dict)
+    """Per link id: ERRs that closed the hop's windowed link request here without failing it: at the granter,
+    the ERR TIMEOUT its copy of the request ends with (the master's abort after the origin's CLOSE)."""
+    link_errors: dict[int, dict[int, int]] = field(default_factory=dict)
+    """Per link id: the other ERRs (not EXPIRE) that ended the hop's link request here, by error code."""
     swaps: int = 0
     swap_failures: int = 0
     cutoff_discards: int = 0

@@ -53,6 +53,7 @@ from protocols.packets.qncp_common import (
     SETUP,
     SETUP_REPLY,
     STATUS_OK,
+    VERSION,
     check_size,
     pack_header,
     parse_header,
@@ -61,11 +62,14 @@ from protocols.packets.qncp_distil import Distil
 from protocols.packets.qncp_setup import Setup, SetupReply
 
 __all__ = ["CircuitEnd", "Confirm", "Distil", "HopAck", "HopRule", "LinkCap", "LinkOption", "NodeCap", "PairMessage",
-           "QCap", "QncpMessage", "Setup", "SetupReply", "decode_qncp"]
+           "QCap", "QncpMessage", "Setup", "SetupReply", "decode_qncp", "encode_pair"]
 
 _HOP_ACK = struct.Struct("!B3x")
 _PAIR = struct.Struct("!HHHBB")
 _CONFIRM = struct.Struct("!HHHBxHxx")
+_PAIR_WHOLE = struct.Struct("!BBBBHHI" "HHHBB")
+"""The common header and a pair message's body in one pack (the same bytes as ``pack_header`` + ``_PAIR``)."""
+_CONFIRM_WHOLE = struct.Struct("!BBBBHHI" "HHHBxHxx")
 _END = struct.Struct("!I")
 HOP_ACK_SIZE = HEADER_SIZE + _HOP_ACK.size
 PAIR_SIZE = HEADER_SIZE + _PAIR.size
@@ -111,8 +115,21 @@ class PairMessage:
     credit: int = 0
 
     def encode(self) -> bytes:
-        return (pack_header(self.msg_type, self.status, self.reason, self.circuit_id, PAIR_SIZE, self.head_node)
-                + _PAIR.pack(self.link_label, self.pair_seq, self.link_id, self.window, self.credit))
+        return encode_pair(self.msg_type, self.circuit_id, self.head_node, self.link_label, self.pair_seq,
+                           self.link_id, self.status, self.reason, self.window, self.credit)
+
+
+def encode_pair(msg_type: int, circuit_id: int, head_node: int, link_label: int, pair_seq: int, link_id: int,
+                status: int = STATUS_OK, reason: int = 0, window: int = 0, credit: int = 0) -> bytes:
+    """The bytes of ``PairMessage(...)``'s encoding, without building the message (the engines' acks and
+    credits: one a link pair).
+
+    >>> from protocols.packets.qncp_common import TRACK_ACK
+    >>> encode_pair(TRACK_ACK, 0x0101, 1, 0x8001, 7, 2) == PairMessage(TRACK_ACK, 0x0101, 1, 0x8001, 7, 2).encode()
+    True
+    """
+    return _PAIR_WHOLE.pack(VERSION, msg_type, status, reason, circuit_id, PAIR_SIZE, head_node, link_label,
+                            pair_seq, link_id, window, credit)
 
 
 @fast_init
@@ -133,9 +150,9 @@ class Confirm:
     reason: int = 0
 
     def encode(self) -> bytes:
-        return (pack_header(self.msg_type, self.status, self.reason, self.circuit_id, CONFIRM_SIZE, self.head_node)
-                + _CONFIRM.pack(self.e2e_seq, self.head_pair_seq, self.tail_pair_seq, self.bell_state,
-                                self.goodness))
+        return _CONFIRM_WHOLE.pack(VERSION, self.msg_type, self.status, self.reason, self.circuit_id, CONFIRM_SIZE,
+                                   self.head_node, self.e2e_seq, self.head_pair_seq, self.tail_pair_seq,
+                                   self.bell_state, self.goodness)
 
 
 @fast_init
