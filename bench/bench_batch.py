@@ -172,8 +172,9 @@ STAGES = ("sampling", "BATCH encode (station)", "BATCH decode (both ends)", "OK-
 
 def stages(blocks: int, block: int) -> dict[str, float]:
     """CPU ns a pair of each stage of the per-pair work of ``blocks`` blocks (best block of each stage): what
-    :func:`codecs_only` does, timed stage by stage, plus each datagram sealed and opened as the runtime does
-    (the station's BATCH part to each end, each end's OK-MB to its application)."""
+    :func:`codecs_only` does, timed stage by stage, plus each datagram sealed and opened as the runtime does in
+    one process (the station's BATCH part to each end, each end's OK-MB to its application; ``seal_local`` then
+    ``open``: each datagram hashed once, docs/wire.md §10)."""
     scen = scenario(block)
     physics = link_physics(scen.links[0], scen)
     rng = np.random.default_rng(1)
@@ -204,8 +205,9 @@ def stages(blocks: int, block: int) -> dict[str, float]:
         for ok in oks:
             ll.decode_upward(ok)
         start = lap(STAGES[3], start, made.count)
-        for data in [*datas, *datas, *oks]:
-            auth.open(1, 2, 7770, 7770, auth.seal(1, 2, 7770, 7770, data))
+        for sender, receiver, data in [*((1, 2, data) for data in datas), *((1, 3, data) for data in datas),
+                                       (2, 2, oks[0]), (3, 3, oks[1])]:
+            auth.open(sender, receiver, 7770, 7770, auth.seal_local(sender, receiver, 7770, 7770, data))
         lap(STAGES[4], start, made.count)
     return best
 
