@@ -39,7 +39,24 @@ def pack_bits(values: np.ndarray, width: int) -> bytes:
         return np.packbits(values.astype(np.uint8, copy=False)).tobytes()
     if width == 2:
         return _pack_pairs_of_bits(values)
+    if width in _WHOLE:                              # a field a byte or two: a cast
+        return values.astype(_WHOLE[width], copy=False).tobytes()
+    if width == 4:
+        return _pack_nibbles(values)
     return _pack_groups(values, width)
+
+
+_WHOLE: dict[int, np.dtype] = {8: np.dtype(np.uint8), 16: np.dtype(">u2")}
+
+
+def _pack_nibbles(values: np.ndarray) -> bytes:
+    """:func:`pack_bits` for 4-bit fields: two fields (one a byte) read as a little-endian 16-bit word ``a | b <<
+    8``, multiplied by 0x1001 (adding ``a << 12``), and the high byte, ``a << 4 | b``, kept."""
+    count = len(values)
+    flat = np.zeros(count + count % 2, dtype=np.uint8)
+    flat[:count] = values
+    words = flat.view("<u2") * np.uint16(0x1001)
+    return words.view(np.uint8)[1::2].tobytes()
 
 
 _GATHER = np.uint32(1 << 30 | 1 << 20 | 1 << 10 | 1)

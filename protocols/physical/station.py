@@ -28,7 +28,8 @@ from protocols.packets.heralding import (
     SCHEME_SINGLE_CLICK,
     Herald,
 )
-from protocols.packets.heralding_batch import HeraldBatch
+from protocols.packets.heralding_batch import RICE, HeraldBatch
+from protocols.packets.rice import low_bits_for
 from protocols.physical.hardware import Detection, DetectionBlock
 from protocols.physical.parts import part_attempts, split
 
@@ -89,14 +90,16 @@ class Station:
 
     def _batch(self, event: DetectionBlock, now: int) -> Actions:
         """A block of attempts (the batched path): BATCHes to each end name its successes and their states, one
-        if it fits a datagram, else in consecutive parts (:func:`protocols.physical.parts.split`)."""
+        if it fits a datagram, else in consecutive parts (:func:`protocols.physical.parts.split`); their failure
+        counts Rice-coded at the block's low bits (:func:`protocols.packets.rice.low_bits_for`)."""
         self.successes += len(event.failures)
         scheme = self.schemes.get(event.link_id, SCHEME_DOUBLE_CLICK)
         actions = Actions()
-        for part in split(event.failures):
+        low_bits = low_bits_for(event.failures)
+        for part in split(event.failures, low_bits=low_bits):
             first, attempts = part_attempts(event.failures, part, event.attempt_seq, event.attempts)
             batch = HeraldBatch(event.link_id, scheme, first, min(attempts, 0xFFFF_FFFF), now, event.failures[part],
-                                event.bells[part]).encode()
+                                event.bells[part], low_bits, RICE).encode()
             actions.send.extend((end, batch) for end in self.links[event.link_id])
         return actions
 
