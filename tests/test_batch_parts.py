@@ -43,7 +43,7 @@ def test_the_station_splits_a_block_into_consecutive_batches_that_fit_a_datagram
     batches = [HeraldBatch.decode(data) for data in sent]
     assert len(batches) == 2 and all(len(data) <= MAX_PAYLOAD for data in sent)     # Rice-coded at 16 low bits:
     assert all((b.coding, b.delta_bits) == (RICE, 16) for b in batches)               # ~19 bits a success
-    assert len(sent[0]) > MAX_PAYLOAD - 8                                              # the first part full
+    assert batches[0].count == 20_000                                                  # two equal parts
     assert batches[0].attempt_seq == 1_000 and sum(b.attempts for b in batches) == attempts
     for before, after in itertools.pairwise(batches):          # each part starts where the last ended
         assert after.attempt_seq == before.attempt_seq + before.attempts == int(before.successes()[-1]) + 1

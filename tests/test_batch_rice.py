@@ -131,9 +131,9 @@ def test_codec_rejects_malformed(data: bytes, why: str) -> None:
         HeraldBatch.decode(data)
 
 
-def test_the_station_fills_each_datagram() -> None:
-    """The station's parts: Rice-coded at the block's low bits, each but the last as full as a datagram
-    allows, the counts and attempts chained as in docs/wire.md §3.3."""
+def test_the_station_s_parts_fit_datagrams() -> None:
+    """The station's parts: Rice-coded at the block's low bits, as few as the block's bits need, equal but the
+    last, the counts and attempts chained as in docs/wire.md §3.3."""
     rng = np.random.default_rng(5)
     count = 200_000
     failures = rng.geometric(1 / 43, count).astype(np.uint64) - np.uint64(1)
@@ -141,13 +141,22 @@ def test_the_station_fills_each_datagram() -> None:
     attempts = int(failures.sum()) + count + 9
     sent = [data for end, data in Station({1: ("a", "b")}, 10).handle(
         DetectionBlock(1, 0, attempts, failures, bells), 1).send if end == "a"]
-    assert all(MAX_PAYLOAD - 16 < len(data) <= MAX_PAYLOAD for data in sent[:-1]) and len(sent) == 4
     decoded = [HeraldBatch.decode(data) for data in sent]
+    bits = count * (2 + 4 + 1) + (int(failures.sum()) >> 4)          # bells, low bits, unary (bounded)
+    assert len(sent) == -(-bits // ((MAX_PAYLOAD - 35) * 8)) == 4 and all(len(data) <= MAX_PAYLOAD for data in sent)
+    assert {b.count for b in decoded[:-1]} == {50_000} and all(b.delta_bits == 4 for b in decoded)
     assert np.array_equal(np.concatenate([b.failures for b in decoded]), failures)
     assert sum(b.attempts for b in decoded) == attempts
     parts = split(failures, low_bits=4)
     assert [part_attempts(failures, part, 0, attempts)[0] for part in parts] == [b.attempt_seq for b in decoded]
     assert split(failures, limit=1000, low_bits=4)[0] == slice(0, 1000)
+    lumpy = np.zeros(100_000, dtype=np.uint64)
+    lumpy[:1000] = 2**16 - 1                                       # the first part's quotients far above the mean
+    halved = split(lumpy, low_bits=0)
+    assert halved[0].stop - halved[0].start < halved[-2].stop - halved[-2].start      # halved where they run long
+    assert [part.start for part in halved[1:]] == [part.stop for part in halved[:-1]] and halved[-1].stop == 100_000
+    assert all(len(HeraldBatch(1, 1, 0, 2**32 - 1, 0, lumpy[part], np.zeros(part.stop - part.start, dtype=np.uint8),
+                               0, RICE).encode()) <= MAX_PAYLOAD for part in halved)
 
 
 def test_rice_docstring_examples() -> None:

@@ -53,8 +53,11 @@ def _pack_nibbles(values: np.ndarray) -> bytes:
     """:func:`pack_bits` for 4-bit fields: two fields (one a byte) read as a little-endian 16-bit word ``a | b <<
     8``, multiplied by 0x1001 (adding ``a << 12``), and the high byte, ``a << 4 | b``, kept."""
     count = len(values)
-    flat = np.zeros(count + count % 2, dtype=np.uint8)
-    flat[:count] = values
+    if count % 2 or values.dtype != np.uint8:
+        flat = np.zeros(count + count % 2, dtype=np.uint8)
+        flat[:count] = values
+    else:
+        flat = values
     words = flat.view("<u2") * np.uint16(0x1001)
     return words.view(np.uint8)[1::2].tobytes()
 

@@ -184,7 +184,7 @@ class HeraldBatch:
             failed = rice.total(fields, unary, count, width)
             if failed is None:
                 raise ParseError(f"BATCH unary plane does not hold {count} codes ending in its last byte")
-            failures = np.zeros(count, dtype=np.uint64)                      # a stand-in until asked for
+            failures = None                                                  # unpacked when asked for
         else:
             failures = unpack_bits(fields, count, width)
             failed = int(failures.sum(dtype=np.uint64))
@@ -193,7 +193,7 @@ class HeraldBatch:
         bells = unpack_bits(plane, count, 2).astype(np.uint8, copy=False)
         batch = cls(link, scheme, seq, attempts, t, failures, bells, width, coding)
         if coding == RICE:
-            batch._rice = (bytes(fields), unary)
+            batch._rice, batch.count = (bytes(fields), unary), count
         batch.packed_bells = plane
         return batch
 

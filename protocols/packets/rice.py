@@ -9,9 +9,9 @@ the block's largest count (at the 10 km link of examples/two-qpus.toml: 7.2 bits
 is made and read with whole-array operations: the unary plane by setting the bits at ``cumsum(q) + i`` and
 ``numpy.packbits``.
 
-A receiver checks a BATCH without unpacking its counts: the unary plane's ones (a table look-up a byte), where
-its last one is, and the low plane's sum (a table look-up a byte at the widths an encoder picks) give the total
-of the failure counts; the counts themselves are unpacked only when asked for.
+A receiver checks a BATCH without unpacking its counts: the unary plane's one bits (counted), where its last
+one is, and the low plane's sum (position by position in each byte at the widths an encoder picks) give the
+total of the failure counts; the counts themselves are unpacked only when asked for.
 
 >>> low, unary = encode(np.array([2, 0, 5]), 1)     # low bits 0 0 1; quotients 1, 0, 2: 01 1 001
 >>> low.hex(), unary.hex(), decode(low, unary, 3, 1).tolist(), total(low, unary, 3, 1)
@@ -28,17 +28,6 @@ ENCODER_LOW_BITS = (0, 1, 2, 4, 8, 16)
 """The widths an encoder here picks among (their low planes pack and sum fastest); a decoder takes any up to 32."""
 MAX_QUOTIENT_BITS = 16
 """An encoder keeps every quotient below 2^16, so one count's unary code (at most 8 kB) fits any datagram."""
-_POPCOUNT = np.array([bin(byte).count("1") for byte in range(256)], dtype=np.uint8)
-
-
-def _field_sums(width: int) -> np.ndarray:
-    """For each byte value, the sum of the ``width``-bit fields it holds (``width`` divides 8)."""
-    mask = (1 << width) - 1
-    return np.array([sum(byte >> shift & mask for shift in range(0, 8, width)) for byte in range(256)],
-                    dtype=np.uint64)
-
-
-_SUMS = {width: _field_sums(width) for width in (1, 2, 4, 8)}
 
 
 def low_bits_for(failures: np.ndarray) -> int:
@@ -54,10 +43,23 @@ def low_bits_for(failures: np.ndarray) -> int:
 
 
 def quotient_bits(failures: np.ndarray, low_bits: int) -> np.ndarray:
-    """The bits each count takes in the unary plane, cumulated (``q + 1`` summed): where its one bit ends."""
-    ends = np.cumsum(failures >> np.uint64(low_bits), dtype=np.uint64)
-    ends += np.arange(1, len(failures) + 1, dtype=np.uint64)
+    """The bits each count takes in the unary plane, cumulated (``q + 1`` summed): where its one bit ends
+    (int64: an index, as numpy's own)."""
+    ends = np.cumsum(failures >> np.uint64(low_bits), dtype=np.int64)
+    ends += _ordinals(len(failures))
     return ends
+
+
+def _ordinals(count: int) -> np.ndarray:
+    """1 to ``count`` (int64, read-only: a view of one array grown as needed, not a fresh arange a block)."""
+    global _ORDINALS
+    if len(_ORDINALS) < count:
+        _ORDINALS = np.arange(1, max(count, 2 * len(_ORDINALS)) + 1, dtype=np.int64)
+        _ORDINALS.flags.writeable = False
+    return _ORDINALS[:count]
+
+
+_ORDINALS = np.zeros(0, dtype=np.int64)
 
 
 def encode(failures: np.ndarray, low_bits: int, limit: int = 1 << 20) -> tuple[bytes, bytes]:
@@ -69,10 +71,15 @@ def encode(failures: np.ndarray, low_bits: int, limit: int = 1 << 20) -> tuple[b
     ones = quotient_bits(failures, low_bits)
     if int(ones[-1]) > limit * 8:
         raise ValueError(f"{len(failures)} failure counts at {low_bits} low bits need more than {limit} bytes")
-    ones -= np.uint64(1)
-    flat = np.zeros(-(-int(ones[-1] + 1) // 8) * 8, dtype=np.uint8)
-    flat[ones] = 1
-    low = pack_bits(failures & np.uint64((1 << low_bits) - 1), low_bits) if low_bits else b""
+    flat = np.zeros(-(-int(ones[-1]) // 8) * 8 + 1, dtype=np.uint8)
+    flat[ones] = 1                                   # (one bit late: the plane starts at flat[1])
+    flat = flat[1:]
+    if not low_bits:
+        low = b""
+    elif low_bits <= 8:                              # the low byte first: a quarter of the memory traffic
+        low = pack_bits(failures.astype(np.uint8) & np.uint8((1 << low_bits) - 1), low_bits)
+    else:
+        low = pack_bits(failures & np.uint64((1 << low_bits) - 1), low_bits)
     return low, np.packbits(flat).tobytes()
 
 
@@ -83,16 +90,25 @@ def total(low: bytes, unary: bytes, count: int, low_bits: int) -> int | None:
     if not count or not len(raw):
         return 0 if not count and not len(raw) else None
     last = int(raw[-1])
-    if not last or int(_POPCOUNT[raw].sum(dtype=np.uint64)) != count:
+    if not last or _ones(raw) != count:
         return None
     quotients = len(raw) * 8 - ((last & -last).bit_length() - 1) - count          # the zero bits before the last one
     if not low_bits:
         return quotients
-    if low_bits in _SUMS:
-        lows = int(_SUMS[low_bits][np.frombuffer(low, dtype=np.uint8)].sum(dtype=np.uint64))
+    if 8 % low_bits == 0:                             # the fields of each byte, position by position
+        fields = np.frombuffer(low, dtype=np.uint8)
+        mask = np.uint8((1 << low_bits) - 1)
+        lows = sum(int(((fields >> np.uint8(shift)) & mask).sum(dtype=np.uint64)) for shift in range(0, 8, low_bits))
     else:
         lows = int(unpack_bits(low, count, low_bits).sum(dtype=np.uint64))
     return (quotients << low_bits) + lows
+
+
+def _ones(raw: np.ndarray) -> int:
+    """The one bits of a uint8 array (numpy 2's bitwise_count where there is one)."""
+    if hasattr(np, "bitwise_count"):
+        return int(np.bitwise_count(raw).sum(dtype=np.uint64))
+    return int(np.count_nonzero(np.unpackbits(raw)))
 
 
 def decode(low: bytes, unary: bytes, count: int, low_bits: int) -> np.ndarray:

@@ -19,32 +19,41 @@ import numpy as np
 
 from protocols.packets.bitpack import join_planes
 from protocols.packets.heralding_batch import HEADER_SIZE, MAX_PAYLOAD, HeraldBatch, delta_bits_for, max_count
-from protocols.packets.rice import quotient_bits
 from protocols.physical.hardware import EmittedBlock
 
 
 def split(failures: np.ndarray, limit: int | None = None, low_bits: int | None = None) -> list[slice]:
     """The successes of a block, as the parts one BATCH each can carry: at most what fits one datagram (and at
-    most ``limit``). ``low_bits`` None: fixed-width BATCHes at the width the block's largest failure count
-    needs, all of one size but the last; else Rice-coded ones at ``low_bits``, each as many successes as the
-    datagram holds."""
+    most ``limit``), all of one size but the last. ``low_bits`` None: fixed-width BATCHes at the width the
+    block's largest failure count needs; else Rice-coded ones at ``low_bits`` (:func:`_rice_split`)."""
     count = len(failures)
-    if low_bits is None:
-        size = max(1, max_count(delta_bits_for(failures)) if limit is None else limit)
-        return [slice(start, min(start + size, count)) for start in range(0, max(count, 1), size)]
-    if not count:
-        return [slice(0, 0)]
-    # Each success takes 2 + low_bits bits and its unary code; 3 bytes cover the three planes' padding.
-    ends = quotient_bits(failures, low_bits)
-    ends += np.arange(1, count + 1, dtype=np.uint64) * np.uint64(2 + low_bits)
-    budget, parts, start = (MAX_PAYLOAD - HEADER_SIZE - 3) * 8, [], 0
+    if low_bits is not None:
+        return _rice_split(failures, low_bits, limit)
+    size = max(1, max_count(delta_bits_for(failures)) if limit is None else limit)
+    return [slice(start, min(start + size, count)) for start in range(0, max(count, 1), size)]
+
+
+def _rice_split(failures: np.ndarray, low_bits: int, limit: int | None) -> list[slice]:
+    """As few equal parts as the block's bits need, by a bound that needs only sums: a success takes 2 bits of
+    Bell state, ``low_bits`` and ``q + 1`` unary bits, and the quotients of a part sum to at most its failures'
+    sum shifted right by ``low_bits`` (3 bytes cover the planes' padding). A part over the bound (its failures
+    well above the block's mean) is halved until it fits."""
+    count, per = len(failures), low_bits + 3
+    budget = (MAX_PAYLOAD - HEADER_SIZE - 3) * 8
+
+    def bits(start: int, stop: int) -> int:
+        return (stop - start) * per + (int(failures[start:stop].sum(dtype=np.uint64)) >> low_bits)
+
+    size = max(1, -(-count // max(1, -(-bits(0, count) // budget))))
+    size = min(size, limit) if limit else size
+    parts, start = [], 0
     while start < count:
-        before = int(ends[start - 1]) if start else 0
-        stop = int(np.searchsorted(ends, before + budget, side="right"))
-        stop = min(max(stop, start + 1), count, start + limit if limit else count)
+        stop = min(start + size, count)
+        while stop - start > 1 and bits(start, stop) > budget:
+            stop = start + (stop - start) // 2
         parts.append(slice(start, stop))
         start = stop
-    return parts
+    return parts or [slice(0, 0)]
 
 
 def part_attempts(failures: np.ndarray, part: slice, attempt_seq: int, attempts: int) -> tuple[int, int]:
