@@ -45,7 +45,8 @@ def low_bits_for(failures: np.ndarray) -> int:
 def quotient_bits(failures: np.ndarray, low_bits: int) -> np.ndarray:
     """The bits each count takes in the unary plane, cumulated (``q + 1`` summed): where its one bit ends
     (int64: an index, as numpy's own)."""
-    ends = np.cumsum(failures >> np.uint64(low_bits), dtype=np.int64)
+    ends = (failures.astype(np.uint64, copy=False) >> np.uint64(low_bits)).view(np.int64)   # (q < 2^63: the same)
+    np.cumsum(ends, out=ends)
     ends += _ordinals(len(failures))
     return ends
 

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from protocols.common import Actions, Address, BellState
 from protocols.packets.heralding import (
     OUTCOME_FAILURE,
@@ -31,7 +33,7 @@ from protocols.packets.heralding import (
 from protocols.packets.heralding_batch import RICE, HeraldBatch
 from protocols.packets.rice import low_bits_for
 from protocols.physical.hardware import Detection, DetectionBlock
-from protocols.physical.parts import part_attempts, split
+from protocols.physical.parts import split
 
 
 def double_click_outcome(clicks: tuple[tuple[int, int, int], ...]) -> BellState | None:
@@ -96,11 +98,15 @@ class Station:
         scheme = self.schemes.get(event.link_id, SCHEME_DOUBLE_CLICK)
         actions = Actions()
         low_bits = low_bits_for(event.failures)
-        for part in split(event.failures, low_bits=low_bits):
-            first, attempts = part_attempts(event.failures, part, event.attempt_seq, event.attempts)
-            batch = HeraldBatch(event.link_id, scheme, first, min(attempts, 0xFFFF_FFFF), now, event.failures[part],
+        parts = split(event.failures, low_bits=low_bits)
+        first, left = event.attempt_seq, event.attempts
+        for index, part in enumerate(parts):           # as part_attempts, each part summed once
+            failures = event.failures[part]
+            attempts = left if index == len(parts) - 1 else int(failures.sum(dtype=np.uint64)) + len(failures)
+            batch = HeraldBatch(event.link_id, scheme, first, min(attempts, 0xFFFF_FFFF), now, failures,
                                 event.bells[part], low_bits, RICE).encode()
             actions.send.extend((end, batch) for end in self.links[event.link_id])
+            first, left = first + attempts, left - attempts
         return actions
 
     def receive(self, payload: bytes, source: Address, port: int, now: int) -> Actions:
