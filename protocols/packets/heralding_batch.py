@@ -143,17 +143,19 @@ class HeraldBatch:
             raise ValueError(f"BATCH failure counts do not fit {width} bits")
         if count and int(self.bells.max()) > 3:
             raise ValueError("BATCH Bell state above 3")
-        failed = int(failures.sum(dtype=np.uint64)) if count else 0
+        if self.coding == RICE:
+            low, unary, failed = rice.encode_summed(failures, width, MAX_PAYLOAD)
+            body: tuple[bytes, ...] = (self.bell_plane(), low, unary)
+        else:
+            failed = int(failures.sum(dtype=np.uint64)) if count else 0
+            body = (pack_bits(failures, width), self.bell_plane()) if failed + count <= self.attempts else ()
         if failed + count > self.attempts:
             raise ValueError(f"BATCH of {self.attempts} attempts cannot hold {count} successes after "
                              f"{failed} failures")
         detection_time = min(max(int(self.detection_time), 0), _U64)
         header = HEADER.pack(VERSION, MSG_BATCH, width, self.coding, self.link_id, self.scheme, self.attempt_seq,
                              self.attempts, count, detection_time)
-        if self.coding == RICE:
-            data = b"".join((header, self.bell_plane(), *rice.encode(failures, width, MAX_PAYLOAD)))
-        else:
-            data = b"".join((header, pack_bits(failures, width), self.bell_plane()))
+        data = b"".join((header, *body))
         if len(data) > MAX_PAYLOAD:
             raise ValueError(f"BATCH of {count} successes is larger than one datagram")
         return data

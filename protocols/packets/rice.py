@@ -66,22 +66,30 @@ _ORDINALS = np.zeros(0, dtype=np.int64)
 def encode(failures: np.ndarray, low_bits: int, limit: int = 1 << 20) -> tuple[bytes, bytes]:
     """The low plane and the unary plane of ``failures`` (uint64) at ``low_bits``; ValueError when the unary
     plane would be more than ``limit`` bytes."""
+    return encode_summed(failures, low_bits, limit)[:2]
+
+
+def encode_summed(failures: np.ndarray, low_bits: int, limit: int = 1 << 20) -> tuple[bytes, bytes, int]:
+    """:func:`encode`, and the sum of the counts (from the quotients' and the low fields' sums, no pass of its
+    own over the counts)."""
     failures = failures.astype(np.uint64, copy=False)
     if not len(failures):
-        return b"", b""
+        return b"", b"", 0
     ones = quotient_bits(failures, low_bits)
     if int(ones[-1]) > limit * 8:
         raise ValueError(f"{len(failures)} failure counts at {low_bits} low bits need more than {limit} bytes")
     flat = np.zeros(-(-int(ones[-1]) // 8) * 8 + 1, dtype=np.uint8)
     flat[ones] = 1                                   # (one bit late: the plane starts at flat[1])
-    flat = flat[1:]
+    quotients = int(ones[-1]) - len(failures)
     if not low_bits:
-        low = b""
-    elif low_bits <= 8:                              # the low byte first: a quarter of the memory traffic
-        low = pack_bits(failures.astype(np.uint8) & np.uint8((1 << low_bits) - 1), low_bits)
+        return b"", np.packbits(flat[1:]).tobytes(), quotients
+    if low_bits <= 8:                                # the low byte first: a quarter of the memory traffic
+        fields = failures.astype(np.uint8)
+        fields &= np.uint8((1 << low_bits) - 1)
     else:
-        low = pack_bits(failures & np.uint64((1 << low_bits) - 1), low_bits)
-    return low, np.packbits(flat).tobytes()
+        fields = failures & np.uint64((1 << low_bits) - 1)
+    lows = int(fields.sum(dtype=np.uint64))
+    return pack_bits(fields, low_bits), np.packbits(flat[1:]).tobytes(), (quotients << low_bits) + lows
 
 
 def total(low: bytes, unary: bytes, count: int, low_bits: int) -> int | None:

@@ -44,7 +44,10 @@ def _rice_split(failures: np.ndarray, low_bits: int, limit: int | None) -> list[
     def bits(start: int, stop: int) -> int:
         return (stop - start) * per + (int(failures[start:stop].sum(dtype=np.uint64)) >> low_bits)
 
-    size = max(1, -(-count // max(1, -(-bits(0, count) // budget))))
+    whole = bits(0, count)
+    if whole <= budget and not (limit and limit < count):
+        return [slice(0, count)]                       # one datagram: no part to check again
+    size = max(1, -(-count // max(1, -(-whole // budget))))
     size = min(size, limit) if limit else size
     parts, start = [], 0
     while start < count:
