@@ -2,15 +2,17 @@
 
 The batched measure-directly path (docs/wire.md §3.3) heralds a block of attempts in one message
 instead of one HERALD per success: which attempts of the block succeeded, as the number of failed
-attempts before each success (``failures``, bit-packed at ``delta_bits`` bits each), and the Bell
-state each success heralded (``bells``, 2 bits each, the index ``x | z << 1`` of HERALD). Success
-``i`` is attempt ``attempt_seq + sum(failures[:i + 1]) + i``. Both arrays are packed most significant
-bit first and each is padded with zero bits to a whole byte::
+attempts before each success (``failures``), and the Bell state each success heralded (``bells``, 2 bits
+each, the index ``x | z << 1`` of HERALD). Success ``i`` is attempt ``attempt_seq + sum(failures[:i + 1]) +
+i``. The fourth byte, Coding, says how the failures are carried: 0, fixed width (``delta_bits`` bits each,
+before the Bell states); 1, Rice-coded at ``delta_bits`` low bits after the Bell states
+(:mod:`protocols.packets.rice`; what the station sends). Every array is packed most significant bit first
+and padded with zero bits to a whole byte::
 
      0                   1                   2                   3
      0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
     +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
-    |    Version    | Msg Type (3)  |  Delta Bits   |   Reserved    |
+    |    Version    | Msg Type (3)  |  Delta Bits   |    Coding     |
     +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
     |            Link ID            |    Scheme     |   Reserved    |
     +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
@@ -24,9 +26,9 @@ bit first and each is padded with zero bits to a whole byte::
     |                 Detection Time (64 bits, ns)                  |
     |                                                               |
     +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
-    |  Failures: Count x Delta Bits bits, then zero padding ...     |
-    +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
-    |  Bell States: Count x 2 bits, then zero padding ...           |
+    |  Coding 0: Failures (Count x Delta Bits bits), Bell States    |
+    |  Coding 1: Bell States, Low Bits (Count x Delta Bits bits),   |
+    |            Quotients (Count unary codes) to the end           |
     +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
 
 >>> b = HeraldBatch(link_id=1, scheme=1, attempt_seq=7, attempts=10, detection_time=50,
@@ -36,6 +38,9 @@ bit first and each is padded with zero bits to a whole byte::
 (35, '428074')
 >>> HeraldBatch.decode(data) == b, HeraldBatch.decode(data).successes().tolist()
 (True, [9, 10, 16])
+>>> coded = HeraldBatch(1, 1, 7, 10, 50, np.array([2, 0, 5]), np.array([1, 3, 1]), delta_bits=1, coding=RICE)
+>>> coded.encode()[32:].hex()         # 01 11 01 + pad; low bits 0 0 1 + pad; quotients 1, 0, 2: 01 1 001 + pad
+'742064'
 """
 
 from __future__ import annotations
