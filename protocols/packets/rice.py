@@ -30,13 +30,15 @@ MAX_QUOTIENT_BITS = 16
 """An encoder keeps every quotient below 2^16, so one count's unary code (at most 8 kB) fits any datagram."""
 
 
-def low_bits_for(failures: np.ndarray) -> int:
-    """The width among :data:`ENCODER_LOW_BITS` that makes the fewest bits (by the counts' mean), at least wide
-    enough that no quotient reaches 2^16 (0 when there are no counts)."""
+def low_bits_for(failures: np.ndarray, total: int | None = None) -> int:
+    """The width among :data:`ENCODER_LOW_BITS` that makes the fewest bits (by the counts' mean: their sum, or
+    ``total`` if given, a bound of it), at least wide enough that no quotient reaches 2^16 (0 when there are
+    no counts)."""
     count = len(failures)
     if not count:
         return 0
-    total, largest = int(failures.sum(dtype=np.uint64)), int(failures.max())
+    largest = int(failures.max())
+    total = int(failures.sum(dtype=np.uint64)) if total is None else total
     least = max(0, largest.bit_length() - MAX_QUOTIENT_BITS)
     widths = [width for width in ENCODER_LOW_BITS if width >= least] or [least]
     return min(widths, key=lambda width: count * width + (total >> width))

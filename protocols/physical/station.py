@@ -97,8 +97,9 @@ class Station:
         self.successes += len(event.failures)
         scheme = self.schemes.get(event.link_id, SCHEME_DOUBLE_CLICK)
         actions = Actions()
-        low_bits = low_bits_for(event.failures)
-        parts = split(event.failures, low_bits=low_bits)
+        bound = max(0, event.attempts - len(event.failures))   # at least the failures' sum (attempts hold them)
+        low_bits = low_bits_for(event.failures, bound)
+        parts = split(event.failures, low_bits=low_bits, total=bound)
         first, left = event.attempt_seq, event.attempts
         for index, part in enumerate(parts):           # as part_attempts, each part summed once
             failures = event.failures[part]
