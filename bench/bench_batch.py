@@ -39,10 +39,11 @@ from protocols.common import Basis
 from protocols.packets import linkservice as ll
 from protocols.packets.bitpack import join_planes, pack_uniform
 from protocols.packets.heralding_batch import HeraldBatch, decode_shared
-from protocols.physical.parts import part_attempts, split
+from protocols.physical.hardware import DetectionBlock
+from protocols.physical.station import Station
 from protocols.security.auth import Authenticator
 from stack.api import AppContext, run_apps
-from stack.quantum.batch import BasisSpec, sample_block
+from stack.quantum.batch import BasisSpec, Block, sample_block
 from stack.quantum.budget import link_physics
 from stack.quantum.heap import keep_freed_memory
 from stack.runtime import run_scenario
@@ -141,6 +142,12 @@ def _ends(scen: Scenario) -> tuple[str, str]:
     return link.a, link.b
 
 
+def station_batches(made: Block) -> list[bytes]:
+    """A block's BATCHes as the station makes them (:meth:`protocols.physical.station.Station.handle`)."""
+    detection = DetectionBlock(1, made.first_seq, made.attempts, made.failures, made.heralded)
+    return [data for end, data in Station({1: (1, 2)}, 10).handle(detection, 0).send if end == 1]
+
+
 def codecs_only(blocks: int, block: int, sample_only: bool) -> Rates:
     scen = scenario(block)
     physics = link_physics(scen.links[0], scen)
@@ -153,11 +160,7 @@ def codecs_only(blocks: int, block: int, sample_only: bool) -> Rates:
         pairs += made.count
         if sample_only:
             continue
-        parts = []
-        for part in split(made.failures):                                    # as the station does
-            first, attempts = part_attempts(made.failures, part, made.first_seq, made.attempts)
-            data = HeraldBatch(1, 1, first, attempts, 0, made.failures[part], made.heralded[part]).encode()
-            parts.append(HeraldBatch.decode(data))                           # at one end (the other's is the same)
+        parts = [HeraldBatch.decode(data) for data in station_batches(made)]   # at one end (the other's is the same)
         bells = join_planes([part.bell_plane() for part in parts], [part.count for part in parts], 2)
         for side in (0, 1):                                                  # as the link layer and the apps do
             ok = ll.OkMeasureBlock.from_planes(1, side, 0, 1, 2, 60000, made.count, made.outcomes[side].tobytes(),
@@ -172,8 +175,9 @@ STAGES = ("sampling", "BATCH encode (station)", "BATCH decode (both ends)", "OK-
 
 def stages(blocks: int, block: int) -> dict[str, float]:
     """CPU ns a pair of each stage of the per-pair work of ``blocks`` blocks (best block of each stage): what
-    :func:`codecs_only` does, timed stage by stage, plus each datagram sealed and opened as the runtime does
-    (the station's BATCH part to each end, each end's OK-MB to its application)."""
+    :func:`codecs_only` does, timed stage by stage, plus each datagram sealed and opened as the runtime does in
+    one process (the station's BATCH part to each end, each end's OK-MB to its application; ``seal_local`` then
+    ``open``: each datagram hashed once, docs/wire.md §10)."""
     scen = scenario(block)
     physics = link_physics(scen.links[0], scen)
     rng = np.random.default_rng(1)
@@ -191,10 +195,7 @@ def stages(blocks: int, block: int) -> dict[str, float]:
         start = time.process_time_ns()
         made = sample_block(physics, rng, block, index * 10**9, spec)
         start = lap(STAGES[0], start, block)
-        datas = []
-        for part in split(made.failures):
-            first, attempts = part_attempts(made.failures, part, made.first_seq, made.attempts)
-            datas.append(HeraldBatch(1, 1, first, attempts, 0, made.failures[part], made.heralded[part]).encode())
+        datas = station_batches(made)
         start = lap(STAGES[1], start, made.count)
         decoded = [[decode_shared(data) for data in datas] for _ in range(2)]        # as each end's decode_qhp
         bells = join_planes([part.bell_plane() for part in decoded[0]], [part.count for part in decoded[0]], 2)
@@ -204,8 +205,9 @@ def stages(blocks: int, block: int) -> dict[str, float]:
         for ok in oks:
             ll.decode_upward(ok)
         start = lap(STAGES[3], start, made.count)
-        for data in [*datas, *datas, *oks]:
-            auth.open(1, 2, 7770, 7770, auth.seal(1, 2, 7770, 7770, data))
+        for sender, receiver, data in [*((1, 2, data) for data in datas), *((1, 3, data) for data in datas),
+                                       (2, 2, oks[0]), (3, 3, oks[1])]:
+            auth.open(sender, receiver, 7770, 7770, auth.seal_local(sender, receiver, 7770, 7770, data))
         lap(STAGES[4], start, made.count)
     return best
 

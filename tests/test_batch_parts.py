@@ -13,7 +13,7 @@ import pytest
 
 from protocols.common import HERALD_PORT
 from protocols.packets.bitpack import pack_bits
-from protocols.packets.heralding_batch import MAX_PAYLOAD, HeraldBatch, max_count
+from protocols.packets.heralding_batch import MAX_PAYLOAD, RICE, HeraldBatch
 from protocols.physical import parts, station
 from protocols.physical.hardware import DetectionBlock, EmittedBlock
 from protocols.physical.node import AttemptLost, BlockReady, NodePhysical
@@ -41,7 +41,9 @@ def test_the_station_splits_a_block_into_consecutive_batches_that_fit_a_datagram
     sent = [payload for end, payload in actions.send if end == ENDS[0]]
     assert [payload for end, payload in actions.send if end == ENDS[1]] == sent
     batches = [HeraldBatch.decode(data) for data in sent]
-    assert len(batches) == -(-count // max_count(32)) == 3 and all(len(data) <= MAX_PAYLOAD for data in sent)
+    assert len(batches) == 2 and all(len(data) <= MAX_PAYLOAD for data in sent)     # Rice-coded at 16 low bits:
+    assert all((b.coding, b.delta_bits) == (RICE, 16) for b in batches)               # ~19 bits a success
+    assert batches[0].count == 20_000                                                  # two equal parts
     assert batches[0].attempt_seq == 1_000 and sum(b.attempts for b in batches) == attempts
     for before, after in itertools.pairwise(batches):          # each part starts where the last ended
         assert after.attempt_seq == before.attempt_seq + before.attempts == int(before.successes()[-1]) + 1
@@ -55,8 +57,9 @@ def test_the_station_splits_a_block_into_consecutive_batches_that_fit_a_datagram
 @pytest.mark.skipif(not have_tshark(), reason="tshark is not on PATH")
 def test_tshark_dissects_a_block_s_parts_as_consecutive_batches(tmp_path: Path) -> None:
     """The parts are ordinary BATCHes: the dissector shows each (no warning), and their first attempts and
-    attempts chain (wireshark/qnetstack.lua against the station's split)."""
-    count = 40_000
+    attempts chain (wireshark/qnetstack.lua against the station's split). 19 bits a success (Rice-coded at 16
+    low bits for the outlier): three datagrams."""
+    count = 60_000
     failures = np.full(count, 7, dtype=np.uint64)
     failures[5] = 2**31
     bells = np.tile(np.array([1, 3], dtype=np.uint8), count // 2)
@@ -133,11 +136,12 @@ def test_a_block_with_a_missing_or_wrong_part_is_lost() -> None:
 
 
 def test_one_request_is_one_block_however_many_datagrams_it_needs(monkeypatch: pytest.MonkeyPatch) -> None:
-    """65,535 pairs at this link's 7-bit failure counts need two BATCHes but make one block."""
+    """65,535 pairs in two BATCHes (the station's split narrowed to 40,000 a part: Rice-coded, this link's pairs
+    would fit one datagram) make one block."""
     splits: list[int] = []
 
-    def recorded(failures: np.ndarray) -> list[slice]:
-        made = parts.split(failures)
+    def recorded(failures: np.ndarray, **kwargs: int) -> list[slice]:
+        made = parts.split(failures, limit=40_000, **kwargs)
         splits.append(len(made))
         return made
 

@@ -44,7 +44,7 @@ def test_every_codec_module_has_a_target() -> None:
                 "qnp": "track", "qncp": "qncp", "auth": "auth", "qtp": "qtp",
                 "exchange": "exchange"}
     modules = {path.stem for path in (ROOT / "protocols" / "packets").glob("*.py")} - {"__init__"}
-    covered_by = {"heralding_batch": "qhp_batch", "bitpack": "qhp_batch",
+    covered_by = {"heralding_batch": "qhp_batch", "bitpack": "qhp_batch", "rice": "qhp_batch",
                   "qncp_distil": "qncp", "qncp_common": "qncp", "qncp_setup": "qncp", "qncp_caps": "qncp"}
     assert modules == set(decoders) | set(covered_by)
     assert {*decoders.values(), *covered_by.values()} <= set(TARGETS)

@@ -222,13 +222,15 @@ local QHP_HERALD = layout(qhp_reg, 28, {
     {"attempts", "Attempts", 16, 4},
     {"detection_time", "Detection Time (ns)", 20, 8},
 })
--- BATCH (type 3, protocols/packets/heralding_batch.py): a 32-byte header, then Count failure counts of
--- Delta Bits bits and Count 2-bit Bell states, each array bit-packed MSB first and zero-padded to a byte.
+-- BATCH (type 3, protocols/packets/heralding_batch.py): a 32-byte header, then, at Coding 0, Count failure
+-- counts of Delta Bits bits and Count 2-bit Bell states; at Coding 1, the Bell states, the failure counts'
+-- low Delta Bits bits and their quotients in unary (q zero bits, then a one bit). Each array is bit-packed
+-- MSB first and zero-padded to a byte; the unary plane ends in the byte of its last one bit.
 local QHP_BATCH = layout(qhp_reg, 32, {
     {"version", "Version", 0, 1},
     {"msg_type", "Message Type", 1, 1, vals = QHP_TYPES},
     {"delta_bits", "Delta Bits", 2, 1},
-    {"reserved", "Reserved", 3, 1},
+    {"coding", "Coding", 3, 1, vals = {[0] = "fixed width", [1] = "Rice"}},
     {"link_id", "Link ID", 4, 2},
     {"scheme", "Scheme", 6, 1, vals = SCHEMES},
     {"reserved2", "Reserved", 7, 1},
@@ -244,9 +246,11 @@ local qhp_batch_ex = {
                               expert.group.MALFORMED, expert.severity.WARN),
     attempts = ProtoExpert.new("qhp.bad_attempts", "QHP BATCH has more successes and failures than attempts",
                                expert.group.MALFORMED, expert.severity.WARN),
+    unary = ProtoExpert.new("qhp.bad_unary", "QHP BATCH unary plane does not hold Count codes ending in its last byte",
+                            expert.group.MALFORMED, expert.severity.WARN),
 }
 register(qhp, qhp_reg, qhp_ex, {qhp_trailing, qhp_failures, qhp_bells},
-         {qhp_batch_ex.padding, qhp_batch_ex.attempts})
+         {qhp_batch_ex.padding, qhp_batch_ex.attempts, qhp_batch_ex.unary})
 
 -- Adds `count` fields of `width` bits packed from byte `start`; returns their sum, whether the
 -- padding after them is zero, and their largest value.
@@ -267,7 +271,54 @@ local function packed_items(tree, buf, field, start, count, width)
     return sum, zero, largest
 end
 
-local function dissect_batch(buf, pinfo, root)
+local dissect_batch
+do   -- (its helpers' locals end with the block: the main chunk may hold at most 200)
+-- The `count` values of `width` bits packed from byte `start` (not added to the tree), and whether the
+-- padding after them is zero.
+local function packed_values(buf, start, count, width)
+    local values = {}
+    for i = 0, count - 1 do
+        local bit = i * width
+        local first = math.floor(bit / 8)
+        values[i + 1] = buf(start + first, math.floor((bit + width - 1) / 8) - first + 1):bitfield(bit % 8, width)
+    end
+    local spare = (8 - (count * width) % 8) % 8
+    return values, spare == 0 or count == 0 or
+        buf(start + math.floor(count * width / 8), 1):bitfield(8 - spare, spare) == 0
+end
+
+-- Coding 1: the failure counts from their low bits (at `low`) and the unary plane (from `unary` to the end),
+-- added to the tree; returns their sum and whether the unary plane holds exactly `count` codes ending in its
+-- last byte.
+local function rice_items(tree, buf, low, unary, count, width)
+    local lows = width > 0 and packed_values(buf, low, count, width) or {}
+    local bytes = buf:len() > unary and buf:raw(unary, buf:len() - unary) or ""
+    local sum, q, i, ended = 0, 0, 0, 0
+    for pos = 1, #bytes do
+        local byte = bytes:byte(pos)
+        if byte == 0 then
+            q = q + 8
+        else
+            for bit = 7, 0, -1 do
+                if math.floor(byte / 2 ^ bit) % 2 == 1 then
+                    i = i + 1
+                    local v = q * 2 ^ width + (lows[i] or 0)
+                    if i <= count then
+                        tree:add(qhp_failures, buf(unary + pos - 1, 1), math.min(v, 0xFFFFFFFF))
+                        sum = sum + v
+                    end
+                    ended = pos
+                    q = 0
+                else
+                    q = q + 1
+                end
+            end
+        end
+    end
+    return sum, i == count and (count == 0 and #bytes == 0 or count > 0 and ended == #bytes)
+end
+
+dissect_batch = function(buf, pinfo, root)
     local tree = proto_item(root, qhp, buf, buf:len())
     local v, complete = add_fields(tree, buf, QHP_BATCH, qhp_ex, "BATCH")
     if not complete then
@@ -283,20 +334,35 @@ local function dissect_batch(buf, pinfo, root)
         tree:add_proto_expert_info(qhp_ex.undefined, string.format("Delta Bits %d above 32", width))
         return buf:len()
     end
+    if v.coding > 1 then return buf:len() end           -- flagged undefined: no layout to read
     local failures_len = math.ceil(count * width / 8)
-    local size = 32 + failures_len + math.ceil(count * 2 / 8)
+    local bells_len = math.ceil(count * 2 / 8)
+    local size = 32 + failures_len + bells_len
     if buf:len() < size then
         tree:add_proto_expert_info(qhp_ex.short, string.format(
             "BATCH of %d successes is %d bytes, only %d present", count, size, buf:len()))
         return buf:len()
     end
     local failed, zero1, zero2 = 0, true, true
-    if width > 0 then
+    if v.coding == 1 then
+        _, zero2 = packed_items(tree, buf, qhp_bells, 32, count, 2)
+        local low_zero = width == 0 or select(2, packed_values(buf, 32 + bells_len, count, width))
+        local whole
+        failed, whole = rice_items(tree, buf, 32 + bells_len, size, count, width)
+        zero1 = low_zero
+        if not whole then
+            tree:add_proto_expert_info(qhp_batch_ex.unary, string.format(
+                "the unary plane does not hold %d codes ending in its last byte", count))
+        end
+        size = buf:len()
+    elseif width > 0 then
         failed, zero1 = packed_items(tree, buf, qhp_failures, 32, count, width)
     else
         for _ = 1, count do tree:add(qhp_failures, buf(2, 1), 0) end
     end
-    _, zero2 = packed_items(tree, buf, qhp_bells, 32 + failures_len, count, 2)
+    if v.coding == 0 then
+        _, zero2 = packed_items(tree, buf, qhp_bells, 32 + failures_len, count, 2)
+    end
     if not (zero1 and zero2) then
         tree:add_proto_expert_info(qhp_batch_ex.padding, "padding bits are not zero")
     end
@@ -310,6 +376,8 @@ local function dissect_batch(buf, pinfo, root)
             "%d bytes after the %d-byte message", buf:len() - size, size))
     end
     return buf:len()
+end
+
 end
 
 local function qhp_dissect(buf, pinfo, root)

@@ -18,15 +18,47 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from protocols.packets.bitpack import join_planes
-from protocols.packets.heralding_batch import HeraldBatch, delta_bits_for, max_count
+from protocols.packets.heralding_batch import HEADER_SIZE, MAX_PAYLOAD, HeraldBatch, delta_bits_for, max_count
 from protocols.physical.hardware import EmittedBlock
 
 
-def split(failures: np.ndarray, limit: int | None = None) -> list[slice]:
-    """The successes of a block, as the parts one BATCH each can carry: at most what fits one datagram at the
-    width the block's largest failure count needs (or ``limit``)."""
+def split(failures: np.ndarray, limit: int | None = None, low_bits: int | None = None,
+          total: int | None = None) -> list[slice]:
+    """The successes of a block, as the parts one BATCH each can carry: at most what fits one datagram (and at
+    most ``limit``), all of one size but the last. ``low_bits`` None: fixed-width BATCHes at the width the
+    block's largest failure count needs; else Rice-coded ones at ``low_bits`` (:func:`_rice_split`; ``total``,
+    if given, bounds the failures' sum: the block's attempts less its successes)."""
+    count = len(failures)
+    if low_bits is not None:
+        return _rice_split(failures, low_bits, limit, total)
     size = max(1, max_count(delta_bits_for(failures)) if limit is None else limit)
-    return [slice(start, min(start + size, len(failures))) for start in range(0, max(len(failures), 1), size)]
+    return [slice(start, min(start + size, count)) for start in range(0, max(count, 1), size)]
+
+
+def _rice_split(failures: np.ndarray, low_bits: int, limit: int | None, total: int | None) -> list[slice]:
+    """As few equal parts as the block's bits need, by a bound that needs only sums: a success takes 2 bits of
+    Bell state, ``low_bits`` and ``q + 1`` unary bits, and the quotients of a part sum to at most its failures'
+    sum shifted right by ``low_bits`` (3 bytes cover the planes' padding). A part over the bound (its failures
+    well above the block's mean) is halved until it fits."""
+    count, per = len(failures), low_bits + 3
+    budget = (MAX_PAYLOAD - HEADER_SIZE - 3) * 8
+
+    def bits(start: int, stop: int) -> int:
+        return (stop - start) * per + (int(failures[start:stop].sum(dtype=np.uint64)) >> low_bits)
+
+    whole = bits(0, count) if total is None else count * per + (total >> low_bits)
+    if whole <= budget and not (limit and limit < count):
+        return [slice(0, count)]                       # one datagram: no part to check again
+    size = max(1, -(-count // max(1, -(-whole // budget))))
+    size = min(size, limit) if limit else size
+    parts, start = [], 0
+    while start < count:
+        stop = min(start + size, count)
+        while stop - start > 1 and bits(start, stop) > budget:
+            stop = start + (stop - start) // 2
+        parts.append(slice(start, stop))
+        start = stop
+    return parts or [slice(0, 0)]
 
 
 def part_attempts(failures: np.ndarray, part: slice, attempt_seq: int, attempts: int) -> tuple[int, int]:

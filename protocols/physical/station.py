@@ -20,6 +20,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from protocols.common import Actions, Address, BellState
 from protocols.packets.heralding import (
     OUTCOME_FAILURE,
@@ -28,9 +30,10 @@ from protocols.packets.heralding import (
     SCHEME_SINGLE_CLICK,
     Herald,
 )
-from protocols.packets.heralding_batch import HeraldBatch
+from protocols.packets.heralding_batch import RICE, HeraldBatch
+from protocols.packets.rice import low_bits_for
 from protocols.physical.hardware import Detection, DetectionBlock
-from protocols.physical.parts import part_attempts, split
+from protocols.physical.parts import split
 
 
 def double_click_outcome(clicks: tuple[tuple[int, int, int], ...]) -> BellState | None:
@@ -89,15 +92,22 @@ class Station:
 
     def _batch(self, event: DetectionBlock, now: int) -> Actions:
         """A block of attempts (the batched path): BATCHes to each end name its successes and their states, one
-        if it fits a datagram, else in consecutive parts (:func:`protocols.physical.parts.split`)."""
+        if it fits a datagram, else in consecutive parts (:func:`protocols.physical.parts.split`); their failure
+        counts Rice-coded at the block's low bits (:func:`protocols.packets.rice.low_bits_for`)."""
         self.successes += len(event.failures)
         scheme = self.schemes.get(event.link_id, SCHEME_DOUBLE_CLICK)
         actions = Actions()
-        for part in split(event.failures):
-            first, attempts = part_attempts(event.failures, part, event.attempt_seq, event.attempts)
-            batch = HeraldBatch(event.link_id, scheme, first, min(attempts, 0xFFFF_FFFF), now, event.failures[part],
-                                event.bells[part]).encode()
+        bound = max(0, event.attempts - len(event.failures))   # at least the failures' sum (attempts hold them)
+        low_bits = low_bits_for(event.failures, bound)
+        parts = split(event.failures, low_bits=low_bits, total=bound)
+        first, left = event.attempt_seq, event.attempts
+        for index, part in enumerate(parts):           # as part_attempts, each part summed once
+            failures = event.failures[part]
+            attempts = left if index == len(parts) - 1 else int(failures.sum(dtype=np.uint64)) + len(failures)
+            batch = HeraldBatch(event.link_id, scheme, first, min(attempts, 0xFFFF_FFFF), now, failures,
+                                event.bells[part], low_bits, RICE).encode()
             actions.send.extend((end, batch) for end in self.links[event.link_id])
+            first, left = first + attempts, left - attempts
         return actions
 
     def receive(self, payload: bytes, source: Address, port: int, now: int) -> Actions:

@@ -5,7 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from scapy.fields import ByteEnumField, ByteField, Field, FieldLenField, IntField, LongField, ShortField
+from scapy.fields import (
+    ByteEnumField,
+    ByteField,
+    Field,
+    FieldLenField,
+    IntField,
+    LongField,
+    ShortField,
+)
 from scapy.layers.inet import UDP
 from scapy.packet import Packet, bind_layers
 
@@ -20,7 +28,7 @@ from protocols.packets.heralding import (
     SCHEMES,
     VERSION,
 )
-from protocols.packets.heralding_batch import MSG_BATCH
+from protocols.packets.heralding_batch import FIXED, MSG_BATCH, RICE
 
 
 class QHPHerald(Packet):
@@ -91,6 +99,47 @@ class PackedUIntsField(Field[list[int], bytes]):
         return len(x) if isinstance(x, list) else 0
 
 
+class FailuresField(PackedUIntsField):
+    """A BATCH's failure counts: at coding 0 fixed-width fields (:class:`PackedUIntsField`); at coding 1, after
+    the Bell states, their low ``width`` bits packed so, then their quotients in unary (``q`` zero bits, a one
+    bit), zero-padded to a byte, to the end of the message. Read here, before the Bell states, it hands the Bell
+    states' bytes back; :meth:`QHPBatch.post_build` puts them first. Plain Python integers, independently of
+    :mod:`protocols.packets.rice`."""
+
+    def getfield(self, pkt: Packet, s: bytes) -> tuple[bytes, list[int]]:
+        if pkt.coding != RICE:
+            return super().getfield(pkt, s)
+        count, width = self.count_from(pkt), self.width_from(pkt)
+        bells = -(-count * 2 // 8)
+        rest, lows = super().getfield(pkt, s[bells:])
+        bits = "".join(f"{byte:08b}" for byte in rest)
+        quotients: list[int] = []
+        q = 0
+        for bit in bits:
+            if len(quotients) == count:
+                break
+            if bit == "1":
+                quotients.append(q)
+                q = 0
+            else:
+                q += 1
+        quotients += [0] * (count - len(quotients))
+        return s[:bells], [q << width | low for q, low in zip(quotients, lows, strict=True)]
+
+    def addfield(self, pkt: Packet, s: bytes, val: list[int] | None) -> bytes:
+        if pkt.coding != RICE:
+            return super().addfield(pkt, s, val)
+        width = self.width_from(pkt)
+        values = list(val or [])
+        s = super().addfield(pkt, s, [value & ((1 << width) - 1) for value in values])
+        bits = "".join("0" * (value >> width) + "1" for value in values)
+        bits += "0" * (-len(bits) % 8)
+        return s + int(bits or "0", 2).to_bytes(len(bits) // 8, "big")
+
+    def i2len(self, pkt: Packet, x: Any) -> int:
+        return len(self.addfield(pkt, b"", x))
+
+
 class QHPBatch(Packet):
     """Scapy layer of the BATCH message (a block of heralded attempts; reference dissector)."""
 
@@ -99,7 +148,7 @@ class QHPBatch(Packet):
         ByteField("version", VERSION),
         ByteEnumField("msg_type", MSG_BATCH, MESSAGE_TYPES | {MSG_BATCH: "BATCH"}),
         ByteField("delta_bits", 0),
-        ByteField("reserved", 0),
+        ByteEnumField("coding", FIXED, {FIXED: "fixed width", RICE: "Rice"}),
         ShortField("link_id", 0),
         ByteEnumField("scheme", SCHEME_DOUBLE_CLICK, SCHEMES),
         ByteField("reserved2", 0),
@@ -107,9 +156,17 @@ class QHPBatch(Packet):
         IntField("attempts", 0),
         FieldLenField("count", None, count_of="bells", fmt="!I"),
         LongField("detection_time", 0),
-        PackedUIntsField("failures", lambda pkt: pkt.delta_bits, lambda pkt: pkt.count),
+        FailuresField("failures", lambda pkt: pkt.delta_bits, lambda pkt: pkt.count),
         PackedUIntsField("bells", lambda pkt: 2, lambda pkt: pkt.count),
     ]
+
+    def post_build(self, pkt: bytes, pay: bytes) -> bytes:
+        """At coding 1 the Bell states come before the failure counts (built after them here)."""
+        if self.coding != RICE:
+            return pkt + pay
+        bells = -(-len(self.bells or []) * 2 // 8)
+        body = pkt[32:]
+        return pkt[:32] + body[len(body) - bells:] + body[:len(body) - bells] + pay
 
 
 bind_layers(UDP, QHPHerald, dport=HERALD_PORT)
