@@ -26,25 +26,19 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import stim
 
 from protocols.common import Basis, BellState
 from protocols.packets.qframe import FRAME_PHOTON, QuantumFrame
-from protocols.physical import physics
 from protocols.physical.hardware import Arm, Detection, Disarm, Emitted
 from stack.core.kernel import VirtualPort
 from stack.quantum import attempts as attempt_models
-from stack.quantum import blocks, sampling
+from stack.quantum import blocks
 from stack.quantum.budget import LinkPhysics, with_alpha
 from stack.quantum.medium import Medium
-from stack.quantum.state import FRAME_OF_BELL, Pair, Qubit
+from stack.quantum.state import Pair, Qubit
 from stack.timing.clocks import Clock
 
 STATION_SCHEMES = ("double-click", "single-click")
-_REL_FRAME = (stim.PauliString("__"), stim.PauliString("_X"), stim.PauliString("_Z"), stim.PauliString("_Y"))
-_PAIR_FRAME = tuple(tuple(stim.PauliString(FRAME_OF_BELL[bell]) * rel for rel in _REL_FRAME) for bell in BellState)
-"""``_PAIR_FRAME[heralded][rel]``: the frame of a pair heralded as ``heralded`` that is ``rel`` away from it
-(copied for each pair: frames change as noise is sampled into them)."""
 
 
 @dataclass(slots=True)
@@ -70,6 +64,8 @@ class LinkState:
     window_failures: int = 0
     photons_until: int = 0
     base: LinkPhysics | None = None
+    sampler: attempt_models.LinkSampler | None = None
+    """The per-pair draws of ``physics`` (:meth:`Heralding._sampler`: made again when ``physics`` changes)."""
 
 
 class WaitingLinks:
@@ -272,7 +268,10 @@ class Heralding:
     def _wants(self, state: LinkState) -> bool:
         if not self.generating or state.scheduled or not state.physics.model.success > 0:
             return False
-        return all([arm.remaining > 0 for arm in state.armed.values()])
+        for arm in state.armed.values():      # noqa: SIM110 (a loop: no generator made per try)
+            if arm.remaining <= 0:
+                return False
+        return True
 
     def _needs(self, link: LinkPhysics) -> tuple[int, ...]:
         """What an attempt run of ``link`` takes: a qubit at each end, and its station if shared."""
@@ -319,7 +318,7 @@ class Heralding:
             station.busy = link.link_id
         first = max(state.next_slot, -(-start // link.cycle_ns))
         state.scheduled = True
-        if blocks.wanted(link, state.armed.values()):
+        if self._blocked(state) and blocks.wanted(link, state.armed.values()):
             block = blocks.plan(link, state.rng, tuple(state.armed.values()), self.medium, first)
             due = blocks.last_slot(block) * link.cycle_ns       # concluded ahead only in the multi-process medium
             ends = self.generation_ends_ns
@@ -333,17 +332,32 @@ class Heralding:
         slot_index = first + failures
         self.kernel.call_at(slot_index * link.cycle_ns, self._sampled, (state, state.token, slot_index, failures + 1))
 
+    @staticmethod
+    def _blocked(state: LinkState) -> bool:
+        """Whether both ends ask for blocks (a block needs that, :func:`blocks.wanted`; most runs fail here)."""
+        for arm in state.armed.values():      # noqa: SIM110 (a loop: no generator made per try)
+            if arm.block <= 0:
+                return False
+        return True
+
+    @staticmethod
+    def _sampler(state: LinkState) -> attempt_models.LinkSampler:
+        sampler = state.sampler
+        if sampler is None or sampler.physics is not state.physics:
+            sampler = state.sampler = attempt_models.LinkSampler(state.physics)
+        return sampler
+
     def _sampled(self, args: tuple[LinkState, int, int, int]) -> None:
         state, token, slot_index, tries = args
         if token == state.token:
-            attempt = attempt_models.sampled_success(state.physics, state.rng)
-            self._conclude(state, slot_index, tries, attempt)
+            attempt, bell = self._sampler(state).success(state.rng)
+            self._conclude(state, slot_index, tries, attempt, bell)
 
     def _exact(self, args: tuple[LinkState, int, int]) -> None:
         state, token, slot_index = args
         if token == state.token:
             attempt = attempt_models.EXACT[state.physics.scheme](state.physics, state.rng)
-            self._conclude(state, slot_index, 1, attempt)
+            self._conclude(state, slot_index, 1, attempt, attempt_models.heralded_state(state.physics, attempt))
 
     def _block(self, args: tuple[LinkState, int, blocks.Block]) -> None:
         """A block's last attempt is over (the batched measure-directly path, :mod:`stack.quantum.blocks`)."""
@@ -374,8 +388,9 @@ class Heralding:
         slots = state.reserved
         assert slots is not None
         state.reserved = None
-        for node_id, slot in zip((state.physics.node_a, state.physics.node_b), slots, strict=True):
-            self.medium.nodes[node_id].reserved.discard(slot)
+        nodes, link = self.medium.nodes, state.physics
+        nodes[link.node_a].reserved.discard(slots[0])
+        nodes[link.node_b].reserved.discard(slots[1])
         state.next_slot = slot_index + 1
 
     def _end_run(self, state: LinkState) -> None:
@@ -385,15 +400,17 @@ class Heralding:
             self._changed.add(state.physics.link_id)        # untried: the retry tries it
         self._retry_soon()
 
-    def _conclude(self, state: LinkState, slot_index: int, tries: int, attempt: attempt_models.Attempt) -> None:
+    def _conclude(self, state: LinkState, slot_index: int, tries: int, attempt: attempt_models.Attempt,
+                  bell: BellState | None) -> None:
+        """An attempt run's last attempt (``attempt``, heralding ``bell``) is over."""
         slots = state.reserved
         assert slots is not None
         self._unreserve(state, slot_index)
         state.attempts += tries
-        bell = attempt_models.heralded_state(state.physics, attempt)
-        emissions, arrivals = self._timing(state.physics, slot_index)
-        state.photons_until = math.ceil(max(arrivals)) + state.physics.attempt_ns
-        if bell is not None and abs(arrivals[0] - arrivals[1]) > state.physics.detection_window_ns:
+        link = state.physics
+        emissions, arrivals = self._timing(link, slot_index)
+        state.photons_until = math.ceil(max(arrivals)) + link.attempt_ns
+        if bell is not None and abs(arrivals[0] - arrivals[1]) > link.detection_window_ns:
             bell = None                     # the photons did not overlap at the station
             state.window_failures += 1
         if bell is not None:
@@ -427,23 +444,11 @@ class Heralding:
         emit = self._true(link.node_a, local_slot)
         return (emit, emit + link.delay_a_ns), (emit + link.delay_a_ns, emit + link.delay_a_ns)
 
-    def _pair(self, state: LinkState, attempt: attempt_models.Attempt, bell: BellState | None) -> Pair:
-        model = state.physics.model
-        heralded = bell if bell is not None else BellState.PHI_PLUS
-        rel_dist = (0.25, 0.25, 0.25, 0.25)
-        for component in model.components:
-            if component.name == attempt.component:
-                rel_dist = component.distribution
-                break
-        rel = sampling.draw(state.rng, sampling.cumulative(tuple(rel_dist), clip=True))
-        frame = _PAIR_FRAME[heralded][rel].copy()
-        return Pair(frame, physics.relabel(model.distribution, int(heralded)))
-
     def _materialize(self, state: LinkState, slot_index: int, tries: int, attempt: attempt_models.Attempt,
                      bell: BellState | None, slots: tuple[int, int], emissions: tuple[float, float],
                      arrivals: tuple[float, float]) -> None:
         link = state.physics
-        pair = self._pair(state, attempt, bell)
+        pair = self._sampler(state).pair(state.rng, attempt.component, 0 if bell is None else bell)
         ends = (link.node_a, link.node_b)
         if link.scheme in STATION_SCHEMES:
             for side, node_id in enumerate(ends):

@@ -53,7 +53,6 @@ from stack.quantum.commands import REPLIES, refusal, slot_of
 from stack.quantum.components import Components
 from stack.quantum.distill import Distillation
 from stack.quantum.state import (
-    CORRELATOR,
     FRAME_OF_BELL,
     IDEAL_PARITY,
     PAULIS,
@@ -62,6 +61,7 @@ from stack.quantum.state import (
     Pair,
     Qubit,
     QubitStatus,
+    anticommutes,
     apply_pauli,
 )
 
@@ -391,8 +391,7 @@ class Medium:
             if pair.first is None:
                 pair.first = (basis, outcome)
         else:
-            anticommutes = not pair.frame.commutes(CORRELATOR[basis])
-            outcome = pair.first[1] ^ IDEAL_PARITY[basis] ^ int(anticommutes)
+            outcome = pair.first[1] ^ IDEAL_PARITY[basis] ^ anticommutes(pair.frame, basis)
         fidelity = self.nodes[qubit.node_id].readout_fidelity
         if fidelity < 1 and self.rng.random() >= fidelity:
             outcome ^= 1

@@ -25,12 +25,11 @@ after the swap (its outcome is ``pair.first``, and the new pair inherits it):
 from __future__ import annotations
 
 import numpy as np
-import stim
 
-from protocols.common import Basis, BellState
+from protocols.common import Basis
 from protocols.physical import physics
 from protocols.physical.hardware import BellDistribution
-from stack.quantum.state import FRAME_OF_BELL, PAULIS, UNIFORM, NodeHardware, Pair, Qubit, apply_pauli, bell_index
+from stack.quantum.state import PAULIS, UNIFORM, NodeHardware, Pair, Qubit, apply_pauli, bell_index, frame_of_bell
 
 PauliProbabilities = tuple[float, float, float]
 """(pX, pY, pZ) of a one-qubit Pauli channel."""
@@ -123,7 +122,7 @@ def _read_out(outcome: int, fidelity: float, rng: np.random.Generator) -> int:
 def _join(halves: tuple[Qubit | None, Qubit | None], index: int, distribution: BellDistribution,
           first: tuple[Basis, int] | None) -> None:
     """Make ``halves`` (sides 0 and 1) one pair in Bell state ``index``."""
-    pair = Pair(stim.PauliString(FRAME_OF_BELL[BellState(index)]), distribution, first,
+    pair = Pair(frame_of_bell(index), distribution, first,
                 [half.qubit_id if half is not None else 0 for half in halves])
     for side, half in enumerate(halves):
         if half is not None:
