@@ -104,6 +104,10 @@ class Distillation:
         """Qubit id → the pending round that holds it (the first end's kept qubit, the second end's two)."""
 
     # -- what other commands may do ------------------------------------------------------------------
+    def is_free(self, qubit: Qubit) -> bool:
+        """Whether no pending round holds ``qubit`` (:meth:`check_free` would not raise)."""
+        return qubit.qubit_id not in self.pending
+
     def check_free(self, qubit: Qubit) -> None:
         """Raise if a pending round holds ``qubit`` (any command but Discard and the round's Distill)."""
         pending = self.pending.get(qubit.qubit_id)

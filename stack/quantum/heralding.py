@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import heapq
 import math
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +40,7 @@ from stack.quantum.state import Pair, Qubit
 from stack.timing.clocks import Clock
 
 STATION_SCHEMES = ("double-click", "single-click")
+_NONE: frozenset[int] = frozenset()
 
 
 @dataclass(slots=True)
@@ -117,7 +119,7 @@ class WaitingLinks:
         """Where ``link_id`` is in the order (None: it is not waiting)."""
         return self._place.get(link_id)
 
-    def needing(self, resources: set[int], links: set[int]) -> list[tuple[int, int]]:
+    def needing(self, resources: Collection[int], links: Collection[int]) -> list[tuple[int, int]]:
         """``(place, link_id)`` of the waiting links in ``links`` or needing any of ``resources``."""
         place, needing = self._place, self._needing
         found = {(place[link_id], link_id) for link_id in links if link_id in place}
@@ -219,7 +221,8 @@ class Heralding:
         self._retry_queued = False
         waiting = self.waiting
         candidates = waiting.needing(self._freed, self._changed)
-        self._freed, self._changed = set(), set()
+        self._freed.clear()
+        self._changed.clear()
         heapq.heapify(candidates)
         last = -1
         while candidates:
@@ -229,11 +232,11 @@ class Heralding:
             last = place
             self._try_start(self.links[link_id])
             if self._freed:             # it stopped waiting: the links after it that needed the same may start
-                for candidate in waiting.needing(self._freed, set()):
+                for candidate in waiting.needing(self._freed, _NONE):
                     if candidate[0] > last:
                         heapq.heappush(candidates, candidate)
-                self._freed = set()
-        self._changed = set()
+                self._freed.clear()
+        self._changed.clear()
 
     def _cancel(self, state: LinkState) -> None:
         state.token += 1
@@ -280,38 +283,35 @@ class Heralding:
     def _wait(self, link: LinkPhysics) -> None:
         self.waiting.append(link.link_id, self._needs(link))
 
-    def _free(self, node_id: int) -> int:
-        return self.medium.nodes[node_id].free_count(self.kernel.now)
-
     def _try_start(self, state: LinkState) -> None:
         link = state.physics
+        link_id, waiting = link.link_id, self.waiting
         if not self._wants(state):
-            if state.physics.link_id in self.waiting and not state.scheduled:
-                self._freed.update(self.waiting.remove(link.link_id))      # the links after it need them less
+            if not state.scheduled and link_id in waiting:
+                self._freed.update(waiting.remove(link_id))      # the links after it need them less
             return
         station = self.stations.get(link.middle)
-        waiting = self.waiting          # links waiting longer than this one go first: none starves
-        node_a, node_b = self.medium.nodes[link.node_a], self.medium.nodes[link.node_b]
-        now = self.kernel.now
-        if waiting:
-            ready = (self._free(link.node_a) > waiting.ahead(link.link_id, link.node_a)
-                     and self._free(link.node_b) > waiting.ahead(link.link_id, link.node_b)
-                     and (station is None or (station.busy is None and not waiting.ahead(link.link_id, link.middle))))
+        nodes, now = self.medium.nodes, self.kernel.now
+        node_a, node_b = nodes[link.node_a], nodes[link.node_b]
+        if waiting:                     # links waiting longer than this one go first: none starves
+            ready = (node_a.free_count(now) > waiting.ahead(link_id, link.node_a)
+                     and node_b.free_count(now) > waiting.ahead(link_id, link.node_b)
+                     and (station is None or (station.busy is None and not waiting.ahead(link_id, link.middle))))
         else:                           # none waits, so none is ahead: a free slot at each end and the station
             ready = (node_a.free_slot(now) is not None and node_b.free_slot(now) is not None
                      and (station is None or station.busy is None))
         if not ready:
-            if link.link_id not in waiting:
+            if link_id not in waiting:
                 self._wait(link)
             return
-        if link.link_id in waiting:
-            waiting.remove(link.link_id)
+        if link_id in waiting:
+            waiting.remove(link_id)
         slot_a, slot_b = node_a.free_slot(now), node_b.free_slot(now)
         assert slot_a is not None and slot_b is not None
         node_a.reserved.add(slot_a)
         node_b.reserved.add(slot_b)
         state.reserved = (slot_a, slot_b)
-        start = self.kernel.now
+        start = now
         if station is not None:
             if station.last not in (None, link.link_id):
                 start += link.reconfiguration_ns

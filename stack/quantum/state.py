@@ -131,13 +131,17 @@ class NodeHardware:
     def free_count(self, now: int) -> int:
         """How many communication slots are free (:meth:`is_free`) at ``now``."""
         held, reserved, busy = self.held, self.reserved, self.busy_until
-        return sum([slot not in held and slot not in reserved and busy.get(slot, 0) <= now
-                    for slot in range(self.slots)])
+        count = 0
+        for slot in range(self.slots):
+            if slot not in held and slot not in reserved and busy.get(slot, 0) <= now:
+                count += 1
+        return count
 
     def free_slot(self, now: int = 0) -> int | None:
-        """A free communication slot, if any."""
+        """A free communication slot, if any (the first)."""
+        held, reserved, busy = self.held, self.reserved, self.busy_until
         for slot in range(self.slots):
-            if self.is_free(slot, now):
+            if slot not in held and slot not in reserved and busy.get(slot, 0) <= now:
                 return slot
         return None
 
