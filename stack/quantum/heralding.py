@@ -161,11 +161,13 @@ class Heralding:
         self._changed: set[int] = set()
         """Links whose request or run changed since the last retry (tried if waiting)."""
         self._variants: dict[tuple[int, float | None], LinkPhysics] = {}
+        self._ends: dict[int, tuple[int, ...]] = {}
         medium.heralding = self
 
     def add_link(self, physics: LinkPhysics, rng: np.random.Generator) -> None:
         armed = {physics.node_a: _Arm(), physics.node_b: _Arm()}
         self.links[physics.link_id] = LinkState(physics, rng, armed, base=physics)
+        self._ends[physics.link_id] = tuple(armed)
         if physics.scheme in STATION_SCHEMES:
             self.stations.setdefault(physics.middle, _Station())
 
@@ -187,8 +189,7 @@ class Heralding:
 
     def link_ends(self, link_id: Any) -> tuple[int, ...] | None:
         """The nodes that may arm link ``link_id`` (None: there is no such link)."""
-        state = self.links.get(link_id) if isinstance(link_id, int) else None
-        return None if state is None else tuple(state.armed)
+        return self._ends.get(link_id) if isinstance(link_id, int) else None
 
     def _variant(self, state: LinkState, alpha: float | None) -> LinkPhysics:
         key = (state.physics.link_id, alpha)
@@ -435,10 +436,11 @@ class Heralding:
         """
         local_slot = slot_index * link.cycle_ns
         if link.scheme in STATION_SCHEMES:
-            latest = max(link.delay_a_ns, link.delay_b_ns)
-            emit_a = self._true(link.node_a, local_slot + latest - link.delay_a_ns)
-            emit_b = self._true(link.node_b, local_slot + latest - link.delay_b_ns)
-            return (emit_a, emit_b), (emit_a + link.delay_a_ns, emit_b + link.delay_b_ns)
+            delay_a, delay_b = link.arm_a.delay_ns, link.arm_b.delay_ns
+            latest = max(delay_a, delay_b)
+            emit_a = self._true(link.node_a, local_slot + latest - delay_a)
+            emit_b = self._true(link.node_b, local_slot + latest - delay_b)
+            return (emit_a, emit_b), (emit_a + delay_a, emit_b + delay_b)
         if link.scheme == "source":
             return (local_slot, local_slot), (local_slot + link.delay_a_ns, local_slot + link.delay_b_ns)
         emit = self._true(link.node_a, local_slot)

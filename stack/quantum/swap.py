@@ -24,6 +24,8 @@ after the swap (its outcome is ``pair.first``, and the new pair inherits it):
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from protocols.common import Basis
@@ -60,8 +62,14 @@ def swapped_distribution(a: BellDistribution, b: BellDistribution, gate_fidelity
 
     ``a`` and ``b`` are the input pairs' distributions after the memory noise of the measured halves.
     """
-    noise = physics.xor_convolve(gate_distribution(gate_fidelity), readout_distribution(readout_error))
-    return physics.relabel(physics.xor_convolve(physics.xor_convolve(a, b), noise), reported)
+    return physics.relabel(physics.xor_convolve(physics.xor_convolve(a, b), _noise(gate_fidelity, readout_error)),
+                           reported)
+
+
+@functools.lru_cache(maxsize=256, typed=True)
+def _noise(gate_fidelity: float, readout_error: float) -> BellDistribution:
+    """G(f) ⊛ R(ε), the same for every swap at a node."""
+    return physics.xor_convolve(gate_distribution(gate_fidelity), readout_distribution(readout_error))
 
 
 def true_outcome(shift: int, first_a: tuple[Basis, int] | None, first_b: tuple[Basis, int] | None,
