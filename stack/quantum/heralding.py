@@ -453,12 +453,15 @@ class Heralding:
         pair = self._sampler(state).pair(state.rng, attempt.component, 0 if bell is None else bell)
         ends = (link.node_a, link.node_b)
         if link.scheme in STATION_SCHEMES:
-            for side, node_id in enumerate(ends):
-                self._emit_at(state, node_id, link.middle, emissions[side], slot_index, tries, pair, side, slots,
-                              True)
+            create, middle = self.medium.create, link.middle
+            for side, node_id in enumerate(ends):      # _emit_at, inline
+                at = emissions[side]
+                qubit = create(node_id, slots[side], side, at, pair)
+                self.kernel.call_at(math.ceil(at), self._emit, (state, node_id, middle, qubit, slot_index, tries,
+                                                                True, at))
             rounds = 2 if link.scheme == "double-click" else 1    # the second round comes half an attempt later
             detected = math.ceil(max(arrivals) + (rounds - 1) * link.attempt_ns / 2)
-            clicks = tuple((r, d, detected) for r, d in attempt.clicks)
+            clicks = tuple([(r, d, detected) for r, d in attempt.clicks])
             detection = Detection(link.link_id, slot_index, tries, clicks, arrivals)
             self.kernel.deliver_at(detected, self.middles[link.middle], detection)
         elif link.scheme == "source":
@@ -479,10 +482,13 @@ class Heralding:
                                                         at))
 
     def _capture(self, args: tuple[int, int, int, int, int]) -> None:
-        src, dst, link_id, slot_index, qubit_id = args
-        if self.medium.capture is not None:
-            frame = QuantumFrame(FRAME_PHOTON, link_id, src, slot_index, self.kernel.now, qubit_id)
-            self.medium.capture(src, dst, frame.encode())
+        self._photon(*args)
+
+    def _photon(self, src: int, dst: int, link_id: int, slot_index: int, qubit_id: int) -> None:
+        """Capture a photon from ``src`` towards ``dst`` (when capture is on)."""
+        capture = self.medium.capture
+        if capture is not None:
+            capture(src, dst, QuantumFrame(FRAME_PHOTON, link_id, src, slot_index, self.kernel.now, qubit_id).encode())
 
     def _emit(self, args: tuple[Any, ...]) -> None:
         state, node_id, towards, qubit, slot_index, tries, herald, at = args
@@ -490,7 +496,7 @@ class Heralding:
         clock = self.clocks.get(node_id)
         local_emission = math.floor(clock.local_ns(at) if clock is not None else at)
         if towards is not None:
-            self._capture((node_id, towards, link.link_id, slot_index, qubit.qubit_id if qubit else 0))
+            self._photon(node_id, towards, link.link_id, slot_index, qubit.qubit_id if qubit else 0)
         arm = state.armed[node_id]
         basis = arm.basis
         if arm.choice:

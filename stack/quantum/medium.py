@@ -178,7 +178,12 @@ class Medium:
     def _start(self, node_id: int, slots: tuple[int, ...]) -> int:
         """When a command on ``slots`` starts: now, or when the last gate or move on one of them ends."""
         held = self.nodes[node_id].held
-        return max([self.kernel.now, *(held[slot].ready_at for slot in slots if slot in held)])
+        start = self.kernel.now
+        for slot in slots:
+            qubit = held.get(slot)
+            if qubit is not None and qubit.ready_at > start:
+                start = qubit.ready_at
+        return start
 
     def _init(self, node_id: int, slot: int) -> None:
         node = self.nodes[node_id]
@@ -315,7 +320,7 @@ class Medium:
         start = self._start(node_id, slots)
         busy = start - self.kernel.now + node.gate_ns + node.readout_ns
         qubits = (self.take(node_id, slots[0], busy_ns=busy), self.take(node_id, slots[1], busy_ns=busy))
-        memory = tuple(self.memory_noise(qubit, at=start) for qubit in qubits)
+        memory = (self.memory_noise(qubits[0], at=start), self.memory_noise(qubits[1], at=start))
         for qubit in qubits:
             qubit.status = QubitStatus.MEASURED
         self.ledger["measured"] += 2
