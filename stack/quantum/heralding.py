@@ -36,7 +36,7 @@ from stack.quantum import attempts as attempt_models
 from stack.quantum import blocks
 from stack.quantum.budget import LinkPhysics, with_alpha
 from stack.quantum.medium import Medium
-from stack.quantum.state import Pair, Qubit
+from stack.quantum.state import NodeHardware, Pair, Qubit
 from stack.timing.clocks import Clock
 
 STATION_SCHEMES = ("double-click", "single-click")
@@ -138,6 +138,11 @@ class _Station:
 
     busy: int | None = None
     last: int | None = None
+
+
+def _more_free(node: NodeHardware, now: int, ahead: int) -> bool:
+    """Whether ``node`` has more free communication slots than ``ahead`` (none ahead: the first free one will do)."""
+    return node.free_slot(now) is not None if ahead == 0 else node.free_count(now) > ahead
 
 
 class Heralding:
@@ -295,8 +300,8 @@ class Heralding:
         nodes, now = self.medium.nodes, self.kernel.now
         node_a, node_b = nodes[link.node_a], nodes[link.node_b]
         if waiting:                     # links waiting longer than this one go first: none starves
-            ready = (node_a.free_count(now) > waiting.ahead(link_id, link.node_a)
-                     and node_b.free_count(now) > waiting.ahead(link_id, link.node_b)
+            ready = (_more_free(node_a, now, waiting.ahead(link_id, link.node_a))
+                     and _more_free(node_b, now, waiting.ahead(link_id, link.node_b))
                      and (station is None or (station.busy is None and not waiting.ahead(link_id, link.middle))))
         else:                           # none waits, so none is ahead: a free slot at each end and the station
             ready = (node_a.free_slot(now) is not None and node_b.free_slot(now) is not None
