@@ -128,8 +128,17 @@ class Medium:
         """Execute one hardware command issued by a layer of ``node_id``, or refuse it: a command that cannot
         run (an empty slot, a link the node does not end, a value out of range) is counted and, if its sender
         waits for a result, answered with :class:`CommandRejected`; nothing else happens."""
-        if type(command) is Measure and self._measurable(node_id, command):
-            self._measure(node_id, command, reply_to)
+        kind = type(command)            # the per-pair commands: their checks inline (_held_free)
+        if kind is Measure:
+            if isinstance(command.basis, Basis) and self._held_free(node_id, command.slot):
+                self._measure(node_id, command, reply_to)
+                return
+        elif kind is BellMeasure:
+            if command.slot_a != command.slot_b and self._held_free(node_id, command.slot_a, command.slot_b):
+                self._bell_measure(node_id, command, reply_to)
+                return
+        elif kind is Move and self._held_free(node_id, command.slot):
+            self._move(node_id, command, reply_to)
             return
         reason = self._refusal(node_id, command)
         if reason is not None:
@@ -155,15 +164,21 @@ class Medium:
         else:
             raise TypeError(f"unknown hardware command {command!r}")
 
-    def _measurable(self, node_id: int, command: Measure) -> bool:
-        """Whether :meth:`_refusal` would let ``command`` run: the checks of the most frequent command, inline
-        (a Measure that fails one takes the general path, which says why)."""
+    def _held_free(self, node_id: int, *slots: Any) -> bool:
+        """Whether each of ``slots`` of ``node_id`` is a slot number holding a qubit no pending distillation
+        round holds: with its own checks (basis; distinct slots) what :meth:`_refusal` asks of a Measure, Move
+        or BellMeasure. A command that fails one takes the general path, which says why."""
         node = self.nodes.get(node_id)
-        slot = command.slot
-        if node is None or type(slot) is not int or slot < 0 or not isinstance(command.basis, Basis):
+        if node is None:
             return False
-        qubit = node.held.get(slot)
-        return qubit is not None and self.distillation.is_free(qubit)
+        held, free = node.held, self.distillation.is_free
+        for slot in slots:
+            if type(slot) is not int or slot < 0:
+                return False
+            qubit = held.get(slot)
+            if qubit is None or not free(qubit):
+                return False
+        return True
 
     def _measure(self, node_id: int, command: Measure, reply_to: VirtualPort) -> None:
         now = self.kernel.now
