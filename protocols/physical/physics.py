@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 from protocols.physical.hardware import BellDistribution
@@ -53,10 +54,13 @@ def expected_parity(bell_state: int, basis: int) -> int:
     return (x, z, 1 ^ x ^ z)[basis]
 
 
+@functools.lru_cache(maxsize=4096, typed=True)
 def memory_pauli_probabilities(stored_ns: float, t1_ns: float, t2_ns: float) -> tuple[float, float, float]:
     """(pX, pY, pZ) of the Pauli twirl of amplitude damping (T1) and dephasing (T2) after ``stored_ns``.
 
     pX = pY = (1 − e^(−t/T1))/4 and pZ = (1 − e^(−t/T2))/2 − (1 − e^(−t/T1))/4 (needs T2 ≤ 2·T1).
+    Memoised (by value and type, so a caller gets the types it would have got): a run asks for the same few
+    storage times (a protocol's fixed delays) thousands of times.
 
     >>> memory_pauli_probabilities(0.0, 1e6, 1e6)
     (0.0, 0.0, 0.0)

@@ -8,15 +8,18 @@ checks that the two modes agree.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass
 
 import numpy as np
 
 from protocols.common import BellState
 from protocols.fastinit import fast_init
+from protocols.physical import physics as physics_model
 from protocols.physical.node import double_click_outcome, single_click_outcome
 from stack.quantum import sampling
 from stack.quantum.budget import LinkPhysics
+from stack.quantum.state import Pair, frame_of_bell
 
 Clicks = tuple[tuple[int, int], ...]
 """(round, detector) of every registered click."""
@@ -101,18 +104,60 @@ def coupler(physics: LinkPhysics, rng: np.random.Generator) -> Attempt:
 EXACT = {"double-click": double_click, "single-click": single_click, "source": source, "coupler": coupler}
 
 
+class LinkSampler:
+    """The per-pair draws of one link's sampled successes, with the link's constants worked out once.
+
+    :meth:`success` is :func:`sampled_success` and :func:`heralded_state` together, and :meth:`pair` the
+    frame and distribution of the pair an attempt makes: the same random draws in the same order, without
+    the cumulative weights' look-up, the component loop or a new :class:`Attempt` per pair (attempts are
+    frozen: one per component and click pattern is made, then shared).
+    """
+
+    __slots__ = ("_cdf", "_double", "_made", "_names", "_rel", "_relabelled", "_same", "_single", "_uniform",
+                 "physics")
+
+    def __init__(self, physics: LinkPhysics) -> None:
+        model = physics.model
+        self.physics = physics
+        self._cdf = sampling.cumulative(model.weights)
+        self._names = tuple(component.name for component in model.components)
+        self._double, self._single = physics.scheme == "double-click", physics.scheme == "single-click"
+        self._same = physics.same_detector
+        self._made: dict[tuple[str, int, int], tuple[Attempt, BellState | None]] = {}
+        self._rel: dict[str | None, tuple[float, ...]] = {}
+        for component in reversed(model.components):        # the first component of a name wins, as in a scan
+            self._rel[component.name] = sampling.cumulative(tuple(component.distribution), clip=True)
+        self._uniform = sampling.cumulative((0.25, 0.25, 0.25, 0.25), clip=True)
+        self._relabelled = tuple(physics_model.relabel(model.distribution, index) for index in range(4))
+
+    def success(self, rng: np.random.Generator) -> tuple[Attempt, BellState | None]:
+        """A success drawn from the closed-form model, and the Bell state it heralds."""
+        component = self._names[bisect_right(self._cdf, rng.random())]
+        if self._double:
+            first = int(rng.integers(2))
+            key = (component, first, int(rng.integers(2)) if self._same else 1 - first)
+        elif self._single:
+            key = (component, int(rng.integers(2)), -1)
+        else:
+            key = (component, -1, -1)
+        made = self._made.get(key)
+        if made is None:
+            _, first, second = key
+            clicks: Clicks = ((1, first), (2, second)) if self._double else ((1, first),) if self._single else ()
+            attempt = Attempt(clicks, (True, True), component)
+            made = self._made[key] = (attempt, heralded_state(self.physics, attempt))
+        return made
+
+    def pair(self, rng: np.random.Generator, component: str | None, heralded: int) -> Pair:
+        """The pair a success of ``component`` heralded as ``heralded`` holds: its frame drawn relative to the
+        heralded state from the component's distribution (uniform if the model has no such component)."""
+        rel = bisect_right(self._rel.get(component, self._uniform), rng.random())
+        return Pair(frame_of_bell(heralded ^ rel), self._relabelled[heralded])
+
+
 def sampled_success(physics: LinkPhysics, rng: np.random.Generator) -> Attempt:
     """A success drawn from the closed-form model: its component and a click pattern."""
-    components = physics.model.components
-    cdf = sampling.cumulative(physics.model.weights)
-    component = components[sampling.draw(rng, cdf)].name
-    if physics.scheme == "double-click":
-        first = int(rng.integers(2))
-        second = int(rng.integers(2)) if physics.same_detector else 1 - first
-        return Attempt(((1, first), (2, second)), (True, True), component)
-    if physics.scheme == "single-click":
-        return Attempt(((1, int(rng.integers(2))),), (True, True), component)
-    return Attempt((), (True, True), component)
+    return LinkSampler(physics).success(rng)[0]
 
 
 def heralded_state(physics: LinkPhysics, attempt: Attempt) -> BellState | None:

@@ -85,7 +85,7 @@ def _arm_values(arm: Arm) -> str | None:
 
 
 def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+    return type(value) is int or (isinstance(value, int) and not isinstance(value, bool))
 
 
 def _is_slot(value: Any) -> bool:

@@ -34,14 +34,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
-import stim
 
-from protocols.common import Basis, BellState, DistillProtocol
+from protocols.common import Basis, DistillProtocol
 from protocols.physical import physics
 from protocols.physical.hardware import BellDistribution, Distill, DistillResult
 from stack.core.kernel import Kernel, VirtualPort
 from stack.quantum.state import (
-    FRAME_OF_BELL,
     PAULIS,
     UNIFORM,
     NodeHardware,
@@ -50,6 +48,7 @@ from stack.quantum.state import (
     QubitStatus,
     apply_pauli,
     bell_index,
+    frame_of_bell,
 )
 
 # The closed forms of a round (protocols.network.distillation) are imported by the first round: every medium
@@ -105,6 +104,10 @@ class Distillation:
         """Qubit id → the pending round that holds it (the first end's kept qubit, the second end's two)."""
 
     # -- what other commands may do ------------------------------------------------------------------
+    def is_free(self, qubit: Qubit) -> bool:
+        """Whether no pending round holds ``qubit`` (:meth:`check_free` would not raise)."""
+        return qubit.qubit_id not in self.pending
+
     def check_free(self, qubit: Qubit) -> None:
         """Raise if a pending round holds ``qubit`` (any command but Discard and the round's Distill)."""
         pending = self.pending.get(qubit.qubit_id)
@@ -256,13 +259,13 @@ def _read_out(outcome: int, node: NodeHardware, rng: np.random.Generator) -> int
 
 
 def _set_frame(pair: Pair, index: int) -> None:
-    pair.frame = stim.PauliString(FRAME_OF_BELL[BellState(index)])
+    pair.frame = frame_of_bell(index)
 
 
 def _unpair(qubits: list[Qubit], rng: np.random.Generator) -> None:
     """Leave each qubit still in memory alone in a fresh, maximally mixed, partnerless pair."""
     for qubit in qubits:
         if qubit.status == QubitStatus.IN_MEMORY:
-            pair = Pair(stim.PauliString(FRAME_OF_BELL[BellState(int(rng.integers(4)))]), UNIFORM, None,
+            pair = Pair(frame_of_bell(int(rng.integers(4))), UNIFORM, None,
                         [qubit.qubit_id, 0])
             qubit.pair, qubit.side = pair, 0

@@ -22,29 +22,25 @@ from __future__ import annotations
 
 import heapq
 import math
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import stim
 
 from protocols.common import Basis, BellState
 from protocols.packets.qframe import FRAME_PHOTON, QuantumFrame
-from protocols.physical import physics
 from protocols.physical.hardware import Arm, Detection, Disarm, Emitted
 from stack.core.kernel import VirtualPort
 from stack.quantum import attempts as attempt_models
-from stack.quantum import blocks, sampling
+from stack.quantum import blocks
 from stack.quantum.budget import LinkPhysics, with_alpha
 from stack.quantum.medium import Medium
-from stack.quantum.state import FRAME_OF_BELL, Pair, Qubit
+from stack.quantum.state import NodeHardware, Pair, Qubit
 from stack.timing.clocks import Clock
 
 STATION_SCHEMES = ("double-click", "single-click")
-_REL_FRAME = (stim.PauliString("__"), stim.PauliString("_X"), stim.PauliString("_Z"), stim.PauliString("_Y"))
-_PAIR_FRAME = tuple(tuple(stim.PauliString(FRAME_OF_BELL[bell]) * rel for rel in _REL_FRAME) for bell in BellState)
-"""``_PAIR_FRAME[heralded][rel]``: the frame of a pair heralded as ``heralded`` that is ``rel`` away from it
-(copied for each pair: frames change as noise is sampled into them)."""
+_NONE: frozenset[int] = frozenset()
 
 
 @dataclass(slots=True)
@@ -70,6 +66,8 @@ class LinkState:
     window_failures: int = 0
     photons_until: int = 0
     base: LinkPhysics | None = None
+    sampler: attempt_models.LinkSampler | None = None
+    """The per-pair draws of ``physics`` (:meth:`Heralding._sampler`: made again when ``physics`` changes)."""
 
 
 class WaitingLinks:
@@ -121,7 +119,7 @@ class WaitingLinks:
         """Where ``link_id`` is in the order (None: it is not waiting)."""
         return self._place.get(link_id)
 
-    def needing(self, resources: set[int], links: set[int]) -> list[tuple[int, int]]:
+    def needing(self, resources: Collection[int], links: Collection[int]) -> list[tuple[int, int]]:
         """``(place, link_id)`` of the waiting links in ``links`` or needing any of ``resources``."""
         place, needing = self._place, self._needing
         found = {(place[link_id], link_id) for link_id in links if link_id in place}
@@ -140,6 +138,11 @@ class _Station:
 
     busy: int | None = None
     last: int | None = None
+
+
+def _more_free(node: NodeHardware, now: int, ahead: int) -> bool:
+    """Whether ``node`` has more free communication slots than ``ahead`` (none ahead: the first free one will do)."""
+    return node.free_slot(now) is not None if ahead == 0 else node.free_count(now) > ahead
 
 
 class Heralding:
@@ -163,11 +166,13 @@ class Heralding:
         self._changed: set[int] = set()
         """Links whose request or run changed since the last retry (tried if waiting)."""
         self._variants: dict[tuple[int, float | None], LinkPhysics] = {}
+        self._ends: dict[int, tuple[int, ...]] = {}
         medium.heralding = self
 
     def add_link(self, physics: LinkPhysics, rng: np.random.Generator) -> None:
         armed = {physics.node_a: _Arm(), physics.node_b: _Arm()}
         self.links[physics.link_id] = LinkState(physics, rng, armed, base=physics)
+        self._ends[physics.link_id] = tuple(armed)
         if physics.scheme in STATION_SCHEMES:
             self.stations.setdefault(physics.middle, _Station())
 
@@ -189,8 +194,7 @@ class Heralding:
 
     def link_ends(self, link_id: Any) -> tuple[int, ...] | None:
         """The nodes that may arm link ``link_id`` (None: there is no such link)."""
-        state = self.links.get(link_id) if isinstance(link_id, int) else None
-        return None if state is None else tuple(state.armed)
+        return self._ends.get(link_id) if isinstance(link_id, int) else None
 
     def _variant(self, state: LinkState, alpha: float | None) -> LinkPhysics:
         key = (state.physics.link_id, alpha)
@@ -223,7 +227,8 @@ class Heralding:
         self._retry_queued = False
         waiting = self.waiting
         candidates = waiting.needing(self._freed, self._changed)
-        self._freed, self._changed = set(), set()
+        self._freed.clear()
+        self._changed.clear()
         heapq.heapify(candidates)
         last = -1
         while candidates:
@@ -233,11 +238,11 @@ class Heralding:
             last = place
             self._try_start(self.links[link_id])
             if self._freed:             # it stopped waiting: the links after it that needed the same may start
-                for candidate in waiting.needing(self._freed, set()):
+                for candidate in waiting.needing(self._freed, _NONE):
                     if candidate[0] > last:
                         heapq.heappush(candidates, candidate)
-                self._freed = set()
-        self._changed = set()
+                self._freed.clear()
+        self._changed.clear()
 
     def _cancel(self, state: LinkState) -> None:
         state.token += 1
@@ -272,7 +277,10 @@ class Heralding:
     def _wants(self, state: LinkState) -> bool:
         if not self.generating or state.scheduled or not state.physics.model.success > 0:
             return False
-        return all([arm.remaining > 0 for arm in state.armed.values()])
+        for arm in state.armed.values():      # noqa: SIM110 (a loop: no generator made per try)
+            if arm.remaining <= 0:
+                return False
+        return True
 
     def _needs(self, link: LinkPhysics) -> tuple[int, ...]:
         """What an attempt run of ``link`` takes: a qubit at each end, and its station if shared."""
@@ -281,45 +289,42 @@ class Heralding:
     def _wait(self, link: LinkPhysics) -> None:
         self.waiting.append(link.link_id, self._needs(link))
 
-    def _free(self, node_id: int) -> int:
-        return self.medium.nodes[node_id].free_count(self.kernel.now)
-
     def _try_start(self, state: LinkState) -> None:
         link = state.physics
+        link_id, waiting = link.link_id, self.waiting
         if not self._wants(state):
-            if state.physics.link_id in self.waiting and not state.scheduled:
-                self._freed.update(self.waiting.remove(link.link_id))      # the links after it need them less
+            if not state.scheduled and link_id in waiting:
+                self._freed.update(waiting.remove(link_id))      # the links after it need them less
             return
         station = self.stations.get(link.middle)
-        waiting = self.waiting          # links waiting longer than this one go first: none starves
-        node_a, node_b = self.medium.nodes[link.node_a], self.medium.nodes[link.node_b]
-        now = self.kernel.now
-        if waiting:
-            ready = (self._free(link.node_a) > waiting.ahead(link.link_id, link.node_a)
-                     and self._free(link.node_b) > waiting.ahead(link.link_id, link.node_b)
-                     and (station is None or (station.busy is None and not waiting.ahead(link.link_id, link.middle))))
+        nodes, now = self.medium.nodes, self.kernel.now
+        node_a, node_b = nodes[link.node_a], nodes[link.node_b]
+        if waiting:                     # links waiting longer than this one go first: none starves
+            ready = (_more_free(node_a, now, waiting.ahead(link_id, link.node_a))
+                     and _more_free(node_b, now, waiting.ahead(link_id, link.node_b))
+                     and (station is None or (station.busy is None and not waiting.ahead(link_id, link.middle))))
         else:                           # none waits, so none is ahead: a free slot at each end and the station
             ready = (node_a.free_slot(now) is not None and node_b.free_slot(now) is not None
                      and (station is None or station.busy is None))
         if not ready:
-            if link.link_id not in waiting:
+            if link_id not in waiting:
                 self._wait(link)
             return
-        if link.link_id in waiting:
-            waiting.remove(link.link_id)
+        if link_id in waiting:
+            waiting.remove(link_id)
         slot_a, slot_b = node_a.free_slot(now), node_b.free_slot(now)
         assert slot_a is not None and slot_b is not None
         node_a.reserved.add(slot_a)
         node_b.reserved.add(slot_b)
         state.reserved = (slot_a, slot_b)
-        start = self.kernel.now
+        start = now
         if station is not None:
             if station.last not in (None, link.link_id):
                 start += link.reconfiguration_ns
             station.busy = link.link_id
         first = max(state.next_slot, -(-start // link.cycle_ns))
         state.scheduled = True
-        if blocks.wanted(link, state.armed.values()):
+        if self._blocked(state) and blocks.wanted(link, state.armed.values()):
             block = blocks.plan(link, state.rng, tuple(state.armed.values()), self.medium, first)
             due = blocks.last_slot(block) * link.cycle_ns       # concluded ahead only in the multi-process medium
             ends = self.generation_ends_ns
@@ -333,17 +338,32 @@ class Heralding:
         slot_index = first + failures
         self.kernel.call_at(slot_index * link.cycle_ns, self._sampled, (state, state.token, slot_index, failures + 1))
 
+    @staticmethod
+    def _blocked(state: LinkState) -> bool:
+        """Whether both ends ask for blocks (a block needs that, :func:`blocks.wanted`; most runs fail here)."""
+        for arm in state.armed.values():      # noqa: SIM110 (a loop: no generator made per try)
+            if arm.block <= 0:
+                return False
+        return True
+
+    @staticmethod
+    def _sampler(state: LinkState) -> attempt_models.LinkSampler:
+        sampler = state.sampler
+        if sampler is None or sampler.physics is not state.physics:
+            sampler = state.sampler = attempt_models.LinkSampler(state.physics)
+        return sampler
+
     def _sampled(self, args: tuple[LinkState, int, int, int]) -> None:
         state, token, slot_index, tries = args
         if token == state.token:
-            attempt = attempt_models.sampled_success(state.physics, state.rng)
-            self._conclude(state, slot_index, tries, attempt)
+            attempt, bell = self._sampler(state).success(state.rng)
+            self._conclude(state, slot_index, tries, attempt, bell)
 
     def _exact(self, args: tuple[LinkState, int, int]) -> None:
         state, token, slot_index = args
         if token == state.token:
             attempt = attempt_models.EXACT[state.physics.scheme](state.physics, state.rng)
-            self._conclude(state, slot_index, 1, attempt)
+            self._conclude(state, slot_index, 1, attempt, attempt_models.heralded_state(state.physics, attempt))
 
     def _block(self, args: tuple[LinkState, int, blocks.Block]) -> None:
         """A block's last attempt is over (the batched measure-directly path, :mod:`stack.quantum.blocks`)."""
@@ -374,8 +394,9 @@ class Heralding:
         slots = state.reserved
         assert slots is not None
         state.reserved = None
-        for node_id, slot in zip((state.physics.node_a, state.physics.node_b), slots, strict=True):
-            self.medium.nodes[node_id].reserved.discard(slot)
+        nodes, link = self.medium.nodes, state.physics
+        nodes[link.node_a].reserved.discard(slots[0])
+        nodes[link.node_b].reserved.discard(slots[1])
         state.next_slot = slot_index + 1
 
     def _end_run(self, state: LinkState) -> None:
@@ -385,15 +406,17 @@ class Heralding:
             self._changed.add(state.physics.link_id)        # untried: the retry tries it
         self._retry_soon()
 
-    def _conclude(self, state: LinkState, slot_index: int, tries: int, attempt: attempt_models.Attempt) -> None:
+    def _conclude(self, state: LinkState, slot_index: int, tries: int, attempt: attempt_models.Attempt,
+                  bell: BellState | None) -> None:
+        """An attempt run's last attempt (``attempt``, heralding ``bell``) is over."""
         slots = state.reserved
         assert slots is not None
         self._unreserve(state, slot_index)
         state.attempts += tries
-        bell = attempt_models.heralded_state(state.physics, attempt)
-        emissions, arrivals = self._timing(state.physics, slot_index)
-        state.photons_until = math.ceil(max(arrivals)) + state.physics.attempt_ns
-        if bell is not None and abs(arrivals[0] - arrivals[1]) > state.physics.detection_window_ns:
+        link = state.physics
+        emissions, arrivals = self._timing(link, slot_index)
+        state.photons_until = math.ceil(max(arrivals)) + link.attempt_ns
+        if bell is not None and abs(arrivals[0] - arrivals[1]) > link.detection_window_ns:
             bell = None                     # the photons did not overlap at the station
             state.window_failures += 1
         if bell is not None:
@@ -418,40 +441,32 @@ class Heralding:
         """
         local_slot = slot_index * link.cycle_ns
         if link.scheme in STATION_SCHEMES:
-            latest = max(link.delay_a_ns, link.delay_b_ns)
-            emit_a = self._true(link.node_a, local_slot + latest - link.delay_a_ns)
-            emit_b = self._true(link.node_b, local_slot + latest - link.delay_b_ns)
-            return (emit_a, emit_b), (emit_a + link.delay_a_ns, emit_b + link.delay_b_ns)
+            delay_a, delay_b = link.arm_a.delay_ns, link.arm_b.delay_ns
+            latest = max(delay_a, delay_b)
+            emit_a = self._true(link.node_a, local_slot + latest - delay_a)
+            emit_b = self._true(link.node_b, local_slot + latest - delay_b)
+            return (emit_a, emit_b), (emit_a + delay_a, emit_b + delay_b)
         if link.scheme == "source":
             return (local_slot, local_slot), (local_slot + link.delay_a_ns, local_slot + link.delay_b_ns)
         emit = self._true(link.node_a, local_slot)
         return (emit, emit + link.delay_a_ns), (emit + link.delay_a_ns, emit + link.delay_a_ns)
 
-    def _pair(self, state: LinkState, attempt: attempt_models.Attempt, bell: BellState | None) -> Pair:
-        model = state.physics.model
-        heralded = bell if bell is not None else BellState.PHI_PLUS
-        rel_dist = (0.25, 0.25, 0.25, 0.25)
-        for component in model.components:
-            if component.name == attempt.component:
-                rel_dist = component.distribution
-                break
-        rel = sampling.draw(state.rng, sampling.cumulative(tuple(rel_dist), clip=True))
-        frame = _PAIR_FRAME[heralded][rel].copy()
-        return Pair(frame, physics.relabel(model.distribution, int(heralded)))
-
     def _materialize(self, state: LinkState, slot_index: int, tries: int, attempt: attempt_models.Attempt,
                      bell: BellState | None, slots: tuple[int, int], emissions: tuple[float, float],
                      arrivals: tuple[float, float]) -> None:
         link = state.physics
-        pair = self._pair(state, attempt, bell)
+        pair = self._sampler(state).pair(state.rng, attempt.component, 0 if bell is None else bell)
         ends = (link.node_a, link.node_b)
         if link.scheme in STATION_SCHEMES:
-            for side, node_id in enumerate(ends):
-                self._emit_at(state, node_id, link.middle, emissions[side], slot_index, tries, pair, side, slots,
-                              True)
+            create, middle = self.medium.create, link.middle
+            for side, node_id in enumerate(ends):      # _emit_at, inline
+                at = emissions[side]
+                qubit = create(node_id, slots[side], side, at, pair)
+                self.kernel.call_at(math.ceil(at), self._emit, (state, node_id, middle, qubit, slot_index, tries,
+                                                                True, at))
             rounds = 2 if link.scheme == "double-click" else 1    # the second round comes half an attempt later
             detected = math.ceil(max(arrivals) + (rounds - 1) * link.attempt_ns / 2)
-            clicks = tuple((r, d, detected) for r, d in attempt.clicks)
+            clicks = tuple([(r, d, detected) for r, d in attempt.clicks])
             detection = Detection(link.link_id, slot_index, tries, clicks, arrivals)
             self.kernel.deliver_at(detected, self.middles[link.middle], detection)
         elif link.scheme == "source":
@@ -472,10 +487,13 @@ class Heralding:
                                                         at))
 
     def _capture(self, args: tuple[int, int, int, int, int]) -> None:
-        src, dst, link_id, slot_index, qubit_id = args
-        if self.medium.capture is not None:
-            frame = QuantumFrame(FRAME_PHOTON, link_id, src, slot_index, self.kernel.now, qubit_id)
-            self.medium.capture(src, dst, frame.encode())
+        self._photon(*args)
+
+    def _photon(self, src: int, dst: int, link_id: int, slot_index: int, qubit_id: int) -> None:
+        """Capture a photon from ``src`` towards ``dst`` (when capture is on)."""
+        capture = self.medium.capture
+        if capture is not None:
+            capture(src, dst, QuantumFrame(FRAME_PHOTON, link_id, src, slot_index, self.kernel.now, qubit_id).encode())
 
     def _emit(self, args: tuple[Any, ...]) -> None:
         state, node_id, towards, qubit, slot_index, tries, herald, at = args
@@ -483,7 +501,7 @@ class Heralding:
         clock = self.clocks.get(node_id)
         local_emission = math.floor(clock.local_ns(at) if clock is not None else at)
         if towards is not None:
-            self._capture((node_id, towards, link.link_id, slot_index, qubit.qubit_id if qubit else 0))
+            self._photon(node_id, towards, link.link_id, slot_index, qubit.qubit_id if qubit else 0)
         arm = state.armed[node_id]
         basis = arm.basis
         if arm.choice:

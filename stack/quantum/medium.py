@@ -53,7 +53,6 @@ from stack.quantum.commands import REPLIES, refusal, slot_of
 from stack.quantum.components import Components
 from stack.quantum.distill import Distillation
 from stack.quantum.state import (
-    CORRELATOR,
     FRAME_OF_BELL,
     IDEAL_PARITY,
     PAULIS,
@@ -62,6 +61,7 @@ from stack.quantum.state import (
     Pair,
     Qubit,
     QubitStatus,
+    anticommutes,
     apply_pauli,
 )
 
@@ -128,6 +128,18 @@ class Medium:
         """Execute one hardware command issued by a layer of ``node_id``, or refuse it: a command that cannot
         run (an empty slot, a link the node does not end, a value out of range) is counted and, if its sender
         waits for a result, answered with :class:`CommandRejected`; nothing else happens."""
+        kind = type(command)            # the per-pair commands: their checks inline (_held_free)
+        if kind is Measure:
+            if isinstance(command.basis, Basis) and self._held_free(node_id, command.slot):
+                self._measure(node_id, command, reply_to)
+                return
+        elif kind is BellMeasure:
+            if command.slot_a != command.slot_b and self._held_free(node_id, command.slot_a, command.slot_b):
+                self._bell_measure(node_id, command, reply_to)
+                return
+        elif kind is Move and self._held_free(node_id, command.slot):
+            self._move(node_id, command, reply_to)
+            return
         reason = self._refusal(node_id, command)
         if reason is not None:
             self._reject(node_id, command, reason, reply_to)
@@ -136,11 +148,7 @@ class Medium:
             assert self.heralding is not None, "no heralded links"
             self.heralding.command(node_id, command)
         elif isinstance(command, Measure):
-            start = self._start(node_id, (command.slot,))
-            done = start + self.nodes[node_id].readout_ns
-            qubit = self.take(node_id, command.slot, busy_ns=done - self.kernel.now)
-            outcome = self.measure(qubit, command.basis, at=start)
-            self.kernel.deliver_at(done, reply_to, MeasureResult(command.slot, qubit.qubit_id, command.basis, outcome))
+            self._measure(node_id, command, reply_to)
         elif isinstance(command, Discard):
             self._discard(node_id, command.slot)
         elif isinstance(command, Move):
@@ -156,10 +164,41 @@ class Medium:
         else:
             raise TypeError(f"unknown hardware command {command!r}")
 
+    def _held_free(self, node_id: int, *slots: Any) -> bool:
+        """Whether each of ``slots`` of ``node_id`` is a slot number holding a qubit no pending distillation
+        round holds: with its own checks (basis; distinct slots) what :meth:`_refusal` asks of a Measure, Move
+        or BellMeasure. A command that fails one takes the general path, which says why."""
+        node = self.nodes.get(node_id)
+        if node is None:
+            return False
+        held, free = node.held, self.distillation.is_free
+        for slot in slots:
+            if type(slot) is not int or slot < 0:
+                return False
+            qubit = held.get(slot)
+            if qubit is None or not free(qubit):
+                return False
+        return True
+
+    def _measure(self, node_id: int, command: Measure, reply_to: VirtualPort) -> None:
+        now = self.kernel.now
+        node = self.nodes[node_id]
+        ready_at = node.held[command.slot].ready_at
+        start = ready_at if ready_at > now else now         # after the qubit's last gate or move (_start)
+        done = start + node.readout_ns
+        qubit = self.take(node_id, command.slot, busy_ns=done - now)
+        outcome = self.measure(qubit, command.basis, at=start)
+        self.kernel.deliver_at(done, reply_to, MeasureResult(command.slot, qubit.qubit_id, command.basis, outcome))
+
     def _start(self, node_id: int, slots: tuple[int, ...]) -> int:
         """When a command on ``slots`` starts: now, or when the last gate or move on one of them ends."""
         held = self.nodes[node_id].held
-        return max([self.kernel.now, *(held[slot].ready_at for slot in slots if slot in held)])
+        start = self.kernel.now
+        for slot in slots:
+            qubit = held.get(slot)
+            if qubit is not None and qubit.ready_at > start:
+                start = qubit.ready_at
+        return start
 
     def _init(self, node_id: int, slot: int) -> None:
         node = self.nodes[node_id]
@@ -296,7 +335,7 @@ class Medium:
         start = self._start(node_id, slots)
         busy = start - self.kernel.now + node.gate_ns + node.readout_ns
         qubits = (self.take(node_id, slots[0], busy_ns=busy), self.take(node_id, slots[1], busy_ns=busy))
-        memory = tuple(self.memory_noise(qubit, at=start) for qubit in qubits)
+        memory = (self.memory_noise(qubits[0], at=start), self.memory_noise(qubits[1], at=start))
         for qubit in qubits:
             qubit.status = QubitStatus.MEASURED
         self.ledger["measured"] += 2
@@ -391,8 +430,7 @@ class Medium:
             if pair.first is None:
                 pair.first = (basis, outcome)
         else:
-            anticommutes = not pair.frame.commutes(CORRELATOR[basis])
-            outcome = pair.first[1] ^ IDEAL_PARITY[basis] ^ int(anticommutes)
+            outcome = pair.first[1] ^ IDEAL_PARITY[basis] ^ anticommutes(pair.frame, basis)
         fidelity = self.nodes[qubit.node_id].readout_fidelity
         if fidelity < 1 and self.rng.random() >= fidelity:
             outcome ^= 1

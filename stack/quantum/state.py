@@ -33,6 +33,19 @@ UNIFORM: BellDistribution = (0.25, 0.25, 0.25, 0.25)
 """The distribution of a maximally mixed pair (or of a half whose partner is gone)."""
 _ON = {(side, p): stim.PauliString(("" if side == 0 else "_") + p + ("_" if side == 0 else ""))
        for side in (0, 1) for p in "XYZ"}
+_BITS = (0, 1, 3, 2)
+"""``x | z << 1`` of stim's Pauli codes (0 I, 1 X, 2 Y, 3 Z); the map is its own inverse."""
+FRAMES = tuple(stim.PauliString("_XYZ"[code >> 2] + "_XYZ"[code & 3]) for code in range(16))
+"""The 16 two-qubit frames without sign, ``FRAMES[a << 2 | b]`` with stim's codes of side 0 and side 1.
+
+Frames are compared only up to sign (commutation, Bell index, each side's Pauli), so the medium holds these
+shared, never-mutated objects and replaces one by another (:func:`apply_pauli`) instead of multiplying a copy
+in place; a frame made elsewhere (a test's) works too, through stim."""
+_CODE = {id(frame): code for code, frame in enumerate(FRAMES)}
+_INDEX = tuple(_BITS[code >> 2] ^ _BITS[code & 3] for code in range(16))
+_TIMES = {(code, side, p): (_BITS[_BITS[code >> 2] ^ _BITS["_XYZ".index(p)]] << 2 | code & 3) if side == 0 else
+          (code & 12 | _BITS[_BITS[code & 3] ^ _BITS["_XYZ".index(p)]])
+          for code in range(16) for side in (0, 1) for p in "XYZ"}
 
 
 class QubitStatus(enum.Enum):
@@ -118,13 +131,17 @@ class NodeHardware:
     def free_count(self, now: int) -> int:
         """How many communication slots are free (:meth:`is_free`) at ``now``."""
         held, reserved, busy = self.held, self.reserved, self.busy_until
-        return sum([slot not in held and slot not in reserved and busy.get(slot, 0) <= now
-                    for slot in range(self.slots)])
+        count = 0
+        for slot in range(self.slots):
+            if slot not in held and slot not in reserved and busy.get(slot, 0) <= now:
+                count += 1
+        return count
 
     def free_slot(self, now: int = 0) -> int | None:
-        """A free communication slot, if any."""
+        """A free communication slot, if any (the first)."""
+        held, reserved, busy = self.held, self.reserved, self.busy_until
         for slot in range(self.slots):
-            if self.is_free(slot, now):
+            if slot not in held and slot not in reserved and busy.get(slot, 0) <= now:
                 return slot
         return None
 
@@ -142,8 +159,28 @@ class NodeHardware:
 
 def bell_index(frame: stim.PauliString) -> int:
     """The Bell index ``x | z << 1`` of a two-qubit Pauli frame."""
+    code = _CODE.get(id(frame))
+    if code is not None:
+        return _INDEX[code]
     xs, zs = frame.to_numpy()
     return int(xs[0] ^ xs[1]) | int(zs[0] ^ zs[1]) << 1
+
+
+def frame_of_bell(index: int) -> stim.PauliString:
+    """The (shared) frame ``I ⊗ P`` of Bell index ``index`` (:data:`FRAME_OF_BELL`)."""
+    return FRAMES[_BITS[index]]
+
+
+def anticommutes(frame: stim.PauliString, basis: Basis) -> int:
+    """1 if ``frame`` anticommutes with the correlator ``CORRELATOR[basis]`` (PP), else 0.
+
+    A frame anticommutes with ZZ when its Bell index's x bit is set, with XX its z bit, with YY their XOR.
+    """
+    code = _CODE.get(id(frame))
+    if code is None:
+        return int(not frame.commutes(CORRELATOR[basis]))
+    index = _INDEX[code]
+    return (index & 1) ^ (index >> 1) if basis is Basis.Y else (index >> (basis is Basis.X)) & 1
 
 
 def apply_pauli(qubit: Qubit, pauli: str) -> None:
@@ -152,5 +189,10 @@ def apply_pauli(qubit: Qubit, pauli: str) -> None:
         return
     if qubit.component is not None:
         qubit.component.pauli(qubit, pauli)
+        return
+    pair = qubit.pair
+    code = _CODE.get(id(pair.frame))
+    if code is None:
+        pair.frame *= _ON[(qubit.side, pauli)]
     else:
-        qubit.pair.frame *= _ON[(qubit.side, pauli)]
+        pair.frame = FRAMES[_TIMES[(code, qubit.side, pauli)]]

@@ -24,13 +24,14 @@ after the swap (its outcome is ``pair.first``, and the new pair inherits it):
 
 from __future__ import annotations
 
-import numpy as np
-import stim
+import functools
 
-from protocols.common import Basis, BellState
+import numpy as np
+
+from protocols.common import Basis
 from protocols.physical import physics
 from protocols.physical.hardware import BellDistribution
-from stack.quantum.state import FRAME_OF_BELL, PAULIS, UNIFORM, NodeHardware, Pair, Qubit, apply_pauli, bell_index
+from stack.quantum.state import PAULIS, UNIFORM, NodeHardware, Pair, Qubit, apply_pauli, bell_index, frame_of_bell
 
 PauliProbabilities = tuple[float, float, float]
 """(pX, pY, pZ) of a one-qubit Pauli channel."""
@@ -61,8 +62,14 @@ def swapped_distribution(a: BellDistribution, b: BellDistribution, gate_fidelity
 
     ``a`` and ``b`` are the input pairs' distributions after the memory noise of the measured halves.
     """
-    noise = physics.xor_convolve(gate_distribution(gate_fidelity), readout_distribution(readout_error))
-    return physics.relabel(physics.xor_convolve(physics.xor_convolve(a, b), noise), reported)
+    return physics.relabel(physics.xor_convolve(physics.xor_convolve(a, b), _noise(gate_fidelity, readout_error)),
+                           reported)
+
+
+@functools.lru_cache(maxsize=256, typed=True)
+def _noise(gate_fidelity: float, readout_error: float) -> BellDistribution:
+    """G(f) ⊛ R(ε), the same for every swap at a node."""
+    return physics.xor_convolve(gate_distribution(gate_fidelity), readout_distribution(readout_error))
 
 
 def true_outcome(shift: int, first_a: tuple[Basis, int] | None, first_b: tuple[Basis, int] | None,
@@ -123,7 +130,7 @@ def _read_out(outcome: int, fidelity: float, rng: np.random.Generator) -> int:
 def _join(halves: tuple[Qubit | None, Qubit | None], index: int, distribution: BellDistribution,
           first: tuple[Basis, int] | None) -> None:
     """Make ``halves`` (sides 0 and 1) one pair in Bell state ``index``."""
-    pair = Pair(stim.PauliString(FRAME_OF_BELL[BellState(index)]), distribution, first,
+    pair = Pair(frame_of_bell(index), distribution, first,
                 [half.qubit_id if half is not None else 0 for half in halves])
     for side, half in enumerate(halves):
         if half is not None:
