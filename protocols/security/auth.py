@@ -56,29 +56,84 @@ class SequenceExhausted(RuntimeError):
     """A security association sent 2^64 - 1 datagrams: it must be rekeyed (RFC 4303 §3.3.3)."""
 
 
+class _Pair:
+    """One ordered node pair's security association: its keyed HMAC (copied per datagram), the next sequence number
+    it sends and, at the receiver, its anti-replay window."""
+
+    __slots__ = ("mac", "seq", "window")
+
+    def __init__(self, mac: HMAC, window: int) -> None:
+        self.mac = mac
+        self.seq = 1
+        self.window = ReplayWindow(window)
+
+    def next_seq(self, sender: int, receiver: int) -> int:
+        """The sequence number of the pair's next datagram (counted as sent)."""
+        seq = self.seq
+        if seq > _U64:
+            raise SequenceExhausted(f"node {sender} has sent 2^64 - 1 datagrams to node {receiver}")
+        self.seq = seq + 1
+        return seq
+
+
+class LocalChannel:
+    """The datagrams of one socket pair that stay in this process (the emulated network's): :meth:`seal` makes the
+    bytes that leave, exactly as :meth:`Authenticator.seal`, and :meth:`accept` is :meth:`Authenticator.open` of
+    those very bytes at their receiver: their trailer names this pair and their ICV is the one just computed, so
+    of its checks only the anti-replay window's can refuse them (a duplicated or very late copy)."""
+
+    __slots__ = ("_head", "_pair", "_pseudo", "receiver", "sender")
+
+    def __init__(self, pair: _Pair, sender: int, receiver: int, sport: int, dport: int) -> None:
+        self._pair = pair
+        self.sender, self.receiver = sender, receiver
+        self._pseudo = PSEUDO_HEADER.pack(sender, receiver, sport, dport, 0)[:-8]     # all but the sequence number
+        self._head = _TRAILER_HEAD.pack(sender, receiver, 0)[:-8]
+
+    def seal(self, payload: bytes) -> tuple[bytes, int]:
+        """The bytes that leave (``payload`` and its trailer) and their sequence number."""
+        pair = self._pair
+        seq = pair.seq
+        if seq > _U64:
+            raise SequenceExhausted(f"node {self.sender} has sent 2^64 - 1 datagrams to node {self.receiver}")
+        pair.seq = seq + 1
+        mac = pair.mac.copy()
+        number = seq.to_bytes(8, "big")
+        mac.update(self._pseudo + number + payload)             # as icv()
+        return payload + self._head + number + mac.digest()[:ICV_BYTES], seq
+
+    def accept(self, seq: int) -> bool:
+        """Whether the datagram this channel sealed with ``seq`` opens at its receiver (False: refused as
+        :attr:`Drop.REPLAYED`)."""
+        return self._pair.window.take(seq)
+
+
 class Authenticator:
     """Keys, send sequence numbers and anti-replay windows for every ordered node pair it meets."""
 
-    __slots__ = ("_macs", "_next", "_sealed", "_secret", "_windows", "window")
+    __slots__ = ("_pairs", "_sealed", "_secret", "window")
 
     def __init__(self, secret: bytes, window: int = DEFAULT_SIZE) -> None:
         self._secret = check_secret(secret)
         self.window = window
         ReplayWindow(window)        # refuse a bad width now, not at the first datagram
-        self._macs: dict[tuple[int, int], HMAC] = {}
-        self._next: dict[tuple[int, int], int] = {}
-        self._windows: dict[tuple[int, int], ReplayWindow] = {}
+        self._pairs: dict[tuple[int, int], _Pair] = {}
         self._sealed: dict[tuple[int, int, int], tuple[bytes, int, int]] = {}
         """What :meth:`seal_local` sealed and no :meth:`open` has taken yet: (sender, receiver, sequence number) ->
         (the datagram, its source port, its destination port)."""
 
-    def _mac(self, sender: int, receiver: int) -> HMAC:
-        """A fresh HMAC-SHA256 under the pair's key (OpenSSL's, keyed once per pair and copied: all in C)."""
+    def _pair(self, sender: int, receiver: int) -> _Pair:
+        """The pair's association, made at its first datagram (its HMAC-SHA256 keyed once: OpenSSL's, all in C)."""
         key = (sender, receiver)
-        mac = self._macs.get(key)
-        if mac is None:
-            mac = self._macs[key] = hmac_new(pair_key(self._secret, sender, receiver), digestmod="sha256")
-        return mac.copy()
+        pair = self._pairs.get(key)
+        if pair is None:
+            mac = hmac_new(pair_key(self._secret, sender, receiver), digestmod="sha256")
+            pair = self._pairs[key] = _Pair(mac, self.window)
+        return pair
+
+    def _mac(self, sender: int, receiver: int) -> HMAC:
+        """A fresh HMAC-SHA256 under the pair's key."""
+        return self._pair(sender, receiver).mac.copy()
 
     def icv(self, sender: int, receiver: int, sport: int, dport: int, seq: int, payload: bytes) -> bytes:
         """HMAC-SHA256-128 of the pseudo-header and the payload under the pair's key."""
@@ -86,15 +141,16 @@ class Authenticator:
         mac.update(PSEUDO_HEADER.pack(sender, receiver, sport, dport, seq) + payload)
         return mac.digest()[:ICV_BYTES]
 
+    def local(self, sender: int, receiver: int, sport: int, dport: int) -> LocalChannel:
+        """The :class:`LocalChannel` of datagrams from ``sender``'s port ``sport`` to ``receiver``'s ``dport`` (its
+        sequence numbers and window are the pair's, shared with every other port and with :meth:`seal`)."""
+        return LocalChannel(self._pair(sender, receiver), sender, receiver, sport, dport)
+
     def seal(self, sender: int, receiver: int, sport: int, dport: int, payload: bytes) -> bytes:
         """``payload`` with its trailer: the pair's next sequence number (from 1) and the ICV."""
-        key = (sender, receiver)
-        seq = self._next.get(key, 1)
-        if seq > _U64:
-            raise SequenceExhausted(f"node {sender} has sent 2^64 - 1 datagrams to node {receiver}")
-        self._next[key] = seq + 1
-        keyed = self._macs.get(key)
-        mac = keyed.copy() if keyed is not None else self._mac(sender, receiver)
+        pair = self._pair(sender, receiver)
+        seq = pair.next_seq(sender, receiver)
+        mac = pair.mac.copy()
         mac.update(PSEUDO_HEADER.pack(sender, receiver, sport, dport, seq))     # as icv(), without copying
         mac.update(payload)                                                     # the payload (a block's is ~50 kB)
         return payload + _TRAILER_HEAD.pack(sender, receiver, seq) + mac.digest()[:ICV_BYTES]
@@ -110,17 +166,14 @@ class Authenticator:
             return Drop.NO_TAG
         if sender is None or claimed != sender:
             return Drop.WRONG_SOURCE
-        key = (sender, receiver)
-        window = self._windows.get(key)
-        if window is None:
-            window = self._windows[key] = ReplayWindow(self.window)
+        pair = self._pair(sender, receiver)
+        window = pair.window
         if not window.check(seq):
             return Drop.REPLAYED
         payload = datagram[:end]
         sealed = self._sealed
         if not sealed or sealed.pop((sender, receiver, seq), None) != (datagram, sport, dport):
-            keyed = self._macs.get(key)         # not the bytes seal_local made for these ports: verify the ICV
-            mac = keyed.copy() if keyed is not None else self._mac(sender, receiver)
+            mac = pair.mac.copy()               # not the bytes seal_local made for these ports: verify the ICV
             mac.update(PSEUDO_HEADER.pack(sender, receiver, sport, dport, seq))     # as icv(), without copying
             mac.update(payload)                                                     # the payload (a block's ~50 kB)
             if not compare_digest(mac.digest()[:ICV_BYTES], datagram[end + _TRAILER_HEAD.size:]):
@@ -131,17 +184,9 @@ class Authenticator:
     def seal_local(self, sender: int, receiver: int, sport: int, dport: int, payload: bytes) -> bytes:
         """:meth:`seal`, remembering the result: :meth:`open` of the same bytes between the same ports (the same
         process's receiver) then knows their ICV verifies without computing it a second time."""
-        key = (sender, receiver)                # seal(), written out: it runs for every datagram in-process
-        seq = self._next.get(key, 1)
-        if seq > _U64:
-            raise SequenceExhausted(f"node {sender} has sent 2^64 - 1 datagrams to node {receiver}")
-        self._next[key] = seq + 1
-        keyed = self._macs.get(key)
-        mac = keyed.copy() if keyed is not None else self._mac(sender, receiver)
-        mac.update(PSEUDO_HEADER.pack(sender, receiver, sport, dport, seq) + payload)     # as icv()
-        wire = payload + _TRAILER_HEAD.pack(sender, receiver, seq) + mac.digest()[:ICV_BYTES]
+        wire = self.seal(sender, receiver, sport, dport, payload)
         sealed = self._sealed
         if len(sealed) >= SEALED_MAX:
             del sealed[next(iter(sealed))]
-        sealed[sender, receiver, seq] = (wire, sport, dport)
+        sealed[sender, receiver, _TRAILER_HEAD.unpack_from(wire, len(wire) - SIZE)[2]] = (wire, sport, dport)
         return wire
