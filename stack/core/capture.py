@@ -167,8 +167,9 @@ class PcapWriter:
         ether, src_ip, dst_ip, ip_constant, udp_constant, sport, dport = template
         udp_len = 8 + len(payload)
         ip_id &= 0xFFFF
-        ip_sum = _folded(ip_constant + 20 + udp_len + ip_id)
-        udp_sum = _folded(udp_constant + 2 * udp_len + _words(payload)) or 0xFFFF
+        ip_sum = ~((ip_constant + 19 + udp_len + ip_id) % 0xFFFF + 1) & 0xFFFF      # _folded(), of a non-zero sum
+        words = int.from_bytes(payload + b"\0" if udp_len & 1 else payload, "big")   # _words(payload)
+        udp_sum = ~((udp_constant + 2 * udp_len + words - 1) % 0xFFFF + 1) & 0xFFFF or 0xFFFF    # the same
         sec, nsec = divmod(EPOCH_NS + virtual_ns, 1_000_000_000)
         self._stream.write(_RECORD.pack(sec, nsec, 34 + udp_len, 34 + udp_len)
                            + _HEADERS.pack(ether, 0x45, 0, 20 + udp_len, ip_id, 0x4000, IP_TTL, PROTO_UDP, ip_sum,

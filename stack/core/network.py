@@ -180,22 +180,28 @@ class Network:
             ip_ids[src] = ip_id + 1
             pcap.write_udp(now, channel.frame, ip_id, wire)
         delay = channel.delay
-        if delay is not None:               # a clean route: one copy, no draw (the same as delays() there)
-            channel.received.received += 1
-            if local is None:
-                kernel.deliver_at(now + delay, channel.port, _new_tuple(Datagram, (channel.source, dst[1], wire, None)))
-            else:
-                kernel.call_at(now + delay, self._arrive, (channel, seq, payload))
+        if delay is None:
+            delays = self.delays(src, channel.dst_node)
+            route = self._routes[src, channel.dst_node]
+            if route.loss or route.duplication or route.jitter_ns:
+                for delay in delays:
+                    channel.received.received += 1
+                    if local is None:
+                        kernel.deliver_at(now + delay, channel.port,
+                                          _new_tuple(Datagram, (channel.source, dst[1], wire, None)))
+                    else:
+                        kernel.call_at(now + delay, self._arrive, (channel, seq, payload))
+                return
+            delay = channel.delay = route.delay_ns
+        # A clean route (no loss, duplication or jitter: delays() is this one delay, with no draw). Between two
+        # nodes every datagram then arrives once, in the order they were sent: the receiver's anti-replay window,
+        # which only a duplicate or a copy later than the window could fail, is taken as the datagram leaves, with
+        # the verdict it would have on arrival.
+        channel.received.received += 1
+        if local is not None and not local.accept(seq):
+            channel.received.replayed += 1          # never: sequence numbers rise as the datagrams leave
             return
-        for delay in self.delays(src, channel.dst_node):
-            channel.received.received += 1
-            if local is None:
-                kernel.deliver_at(now + delay, channel.port, _new_tuple(Datagram, (channel.source, dst[1], wire, None)))
-            else:
-                kernel.call_at(now + delay, self._arrive, (channel, seq, payload))
-        route = self._routes[src, channel.dst_node]
-        if not (route.loss or route.duplication or route.jitter_ns):
-            channel.delay = route.delay_ns
+        kernel.deliver_at(now + delay, channel.port, _new_tuple(Datagram, (channel.source, dst[1], payload, None)))
 
     def _channel(self, src: int, sport: int, dst: Address) -> _Channel | None:
         """The channel from node ``src``'s port ``sport`` to ``dst``, made at its first datagram (None: ``dst`` is
