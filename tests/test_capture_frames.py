@@ -20,6 +20,7 @@ from stack.core.capture import (
     _ip_bytes,
     _mac_bytes,
     frame_template,
+    quantum_frame,
     read_pcap,
     udp_frame,
 )
@@ -58,6 +59,16 @@ def test_write_udp_writes_the_record_of_udp_frame(src: int, dst: int, sport: int
     fused, plain = io.BytesIO(), io.BytesIO()
     PcapWriter(fused).write_udp(stamp, frame_template(src, sport, dst, dport), ip_id, payload)
     PcapWriter(plain).write(stamp, udp_frame(src, sport, dst, dport, payload, ip_id))
+    assert fused.getvalue() == plain.getvalue()
+
+
+@settings(max_examples=100, deadline=None)
+@given(src=st.integers(1, 0xFFFF), dst=st.integers(1, 0xFFFF), payload=st.binary(max_size=100),
+       stamp=st.integers(0, 10**15))
+def test_write_quantum_writes_the_record_of_quantum_frame(src: int, dst: int, payload: bytes, stamp: int) -> None:
+    fused, plain = io.BytesIO(), io.BytesIO()
+    PcapWriter(fused).write_quantum(stamp, src, dst, payload)
+    PcapWriter(plain).write(stamp, quantum_frame(src, dst, payload))
     assert fused.getvalue() == plain.getvalue()
 
 

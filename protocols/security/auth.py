@@ -13,10 +13,12 @@ ICV) to a payload from node ``sender``; :meth:`Authenticator.open` checks one th
 The checks run in that order (the window before the ICV, RFC 4303 §3.4.3); the window moves only for a
 datagram whose ICV verified. Keys are per ordered node pair (:func:`protocols.security.keys.pair_key`).
 
-In one process the emulated network seals and opens the same datagram: :meth:`Authenticator.seal_local` seals
-and remembers what it sealed, and :meth:`Authenticator.open` of those very bytes, between the same ports, knows
-their ICV is the one it computed without computing it again. Every other check runs as before, and any other
-bytes (a forged, altered or misdirected datagram, anything from a socket) have their ICV verified.
+In one process the emulated network seals and opens the same datagram: its :class:`LocalChannel` per socket
+pair (:meth:`Authenticator.local`) seals as :meth:`Authenticator.seal` does, and at the receiver only the
+anti-replay window can refuse those very bytes (:meth:`LocalChannel.accept`). :meth:`Authenticator.seal_local`
+seals and remembers what it sealed, and :meth:`Authenticator.open` of those very bytes, between the same ports,
+knows their ICV is the one it computed without computing it again. Every other check runs as before, and any
+other bytes (a forged, altered or misdirected datagram, anything from a socket) have their ICV verified.
 
 >>> a = Authenticator(bytes(32))
 >>> wire = a.seal(1, 2, 7770, 7770, b"herald")

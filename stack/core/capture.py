@@ -161,6 +161,14 @@ class PcapWriter:
         self._stream.write(_RECORD.pack(sec, nsec, len(frame), len(frame)) + frame)
         self.frames += 1
 
+    def write_quantum(self, virtual_ns: int, src_node: int, dst_node: int, payload: bytes) -> None:
+        """``write(virtual_ns, quantum_frame(src_node, dst_node, payload))`` in one call."""
+        frame_len = 14 + len(payload)
+        sec, nsec = divmod(EPOCH_NS + virtual_ns, 1_000_000_000)
+        self._stream.write(_RECORD.pack(sec, nsec, frame_len, frame_len) + _quantum_header(src_node, dst_node)
+                           + payload)
+        self.frames += 1
+
     def write_udp(self, virtual_ns: int, template: FrameTemplate, ip_id: int, payload: bytes) -> None:
         """``write(virtual_ns, udp_frame(src_node, sport, dst_node, dport, payload, ip_id))`` with the socket pair's
         :func:`frame_template`, in one write (the network captures every datagram so)."""

@@ -30,7 +30,7 @@ import numpy as np
 from protocols.common import Address
 from protocols.security import Authenticator, Drop
 from protocols.security.auth import LocalChannel
-from stack.core.capture import FrameTemplate, PcapWriter, frame_template, node_ip, quantum_frame, udp_frame
+from stack.core.capture import FrameTemplate, PcapWriter, frame_template, node_ip, udp_frame
 from stack.core.kernel import Kernel, VirtualPort
 from stack.scenario import SecuritySettings
 
@@ -295,7 +295,7 @@ class Network:
     def capture_quantum(self, src: int, dst: int, payload: bytes) -> None:
         """Record a quantum frame leaving ``src`` towards ``dst`` now."""
         if self.pcap is not None:
-            self.pcap.write(self.kernel.now, quantum_frame(src, dst, payload))
+            self.pcap.write_quantum(self.kernel.now, src, dst, payload)
 
     def route(self, src: int, dst: int) -> Route:
         """The (cached) route between two nodes; its randomness is seeded per ordered pair."""
