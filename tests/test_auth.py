@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from protocols.common import ParseError
 from protocols.packets.auth import SIZE, Trailer, pseudo_header, split
 from protocols.security import Authenticator, Drop, ReplayWindow, pair_key, run_secret_from
+from protocols.security.auth import _pads
 from protocols.security.keys import SALT, hkdf, hkdf_expand, hkdf_extract
 
 # RFC 4231 §4.2-4.8: (key, data, HMAC-SHA-256); test case 5's value is the 128-bit truncation (RFC 4868's
@@ -48,6 +49,15 @@ RFC5869 = [
 def test_hmac_sha256_rfc4231(key: bytes, data: bytes, expected: str) -> None:
     tag = hmac.new(key, data, hashlib.sha256).hexdigest()
     assert tag[:len(expected)] == expected
+
+
+@pytest.mark.parametrize(("key", "data", "expected"), RFC4231)
+def test_hmac_from_the_two_padded_hash_states_rfc4231(key: bytes, data: bytes, expected: str) -> None:
+    """What a LocalChannel seals with: HMAC-SHA256 as the outer state updated with the inner state's digest."""
+    inner, outer = (state.copy() for state in _pads(key))
+    inner.update(data)
+    outer.update(inner.digest())
+    assert outer.hexdigest()[:len(expected)] == expected
 
 
 @pytest.mark.parametrize(("ikm", "salt", "info", "length", "prk", "okm"), RFC5869)

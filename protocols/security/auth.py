@@ -32,7 +32,8 @@ from __future__ import annotations
 
 import enum
 import struct
-from _hashlib import HMAC, compare_digest, hmac_new
+from _hashlib import HASH as _Hash
+from _hashlib import HMAC, compare_digest, hmac_new, openssl_sha256
 
 from protocols.packets.auth import ICV_BYTES, PSEUDO_HEADER, SIZE
 from protocols.security.keys import check_secret, pair_key
@@ -40,6 +41,8 @@ from protocols.security.replay import DEFAULT_SIZE, ReplayWindow
 
 _TRAILER_HEAD = struct.Struct("!HHQ")
 _U64 = (1 << 64) - 1
+_BLOCK = 64
+"""SHA-256's block size, in bytes: HMAC pads its key to it."""
 SEALED_MAX = 1 << 14
 """How many datagrams :meth:`Authenticator.seal_local` remembers (the oldest go first: a lost datagram's record
 goes once this many have been sealed since; a datagram opened after its record went is verified in full)."""
@@ -58,14 +61,25 @@ class SequenceExhausted(RuntimeError):
     """A security association sent 2^64 - 1 datagrams: it must be rekeyed (RFC 4303 §3.3.3)."""
 
 
+def _pads(key: bytes) -> tuple[_Hash, _Hash]:
+    """SHA-256 after HMAC's inner and outer padded keys (RFC 2104): HMAC(key, m) is ``outer`` updated with the
+    digest of ``inner`` updated with ``m``. Copying two hash states costs less than copying OpenSSL's HMAC."""
+    if len(key) > _BLOCK:
+        key = openssl_sha256(key).digest()
+    key = key.ljust(_BLOCK, b"\0")
+    return openssl_sha256(bytes(k ^ 0x36 for k in key)), openssl_sha256(bytes(k ^ 0x5C for k in key))
+
+
 class _Pair:
-    """One ordered node pair's security association: its keyed HMAC (copied per datagram), the next sequence number
-    it sends and, at the receiver, its anti-replay window."""
+    """One ordered node pair's security association: its keyed HMAC (copied per datagram), the same key's two
+    SHA-256 states of HMAC's construction (:func:`_pads`), the next sequence number it sends and, at the receiver,
+    its anti-replay window."""
 
-    __slots__ = ("mac", "seq", "window")
+    __slots__ = ("inner", "mac", "outer", "seq", "window")
 
-    def __init__(self, mac: HMAC, window: int) -> None:
-        self.mac = mac
+    def __init__(self, key: bytes, window: int) -> None:
+        self.mac = hmac_new(key, digestmod="sha256")
+        self.inner, self.outer = _pads(key)
         self.seq = 1
         self.window = ReplayWindow(window)
 
@@ -99,10 +113,12 @@ class LocalChannel:
         if seq > _U64:
             raise SequenceExhausted(f"node {self.sender} has sent 2^64 - 1 datagrams to node {self.receiver}")
         pair.seq = seq + 1
-        mac = pair.mac.copy()
         number = seq.to_bytes(8, "big")
-        mac.update(self._pseudo + number + payload)             # as icv()
-        return payload + self._head + number + mac.digest()[:ICV_BYTES], seq
+        inner = pair.inner.copy()                               # HMAC-SHA256 as icv(), from its two hash states
+        inner.update(self._pseudo + number + payload)
+        outer = pair.outer.copy()
+        outer.update(inner.digest())
+        return payload + self._head + number + outer.digest()[:ICV_BYTES], seq
 
     def accept(self, seq: int) -> bool:
         """Whether the datagram this channel sealed with ``seq`` opens at its receiver (False: refused as
@@ -129,8 +145,7 @@ class Authenticator:
         key = (sender, receiver)
         pair = self._pairs.get(key)
         if pair is None:
-            mac = hmac_new(pair_key(self._secret, sender, receiver), digestmod="sha256")
-            pair = self._pairs[key] = _Pair(mac, self.window)
+            pair = self._pairs[key] = _Pair(pair_key(self._secret, sender, receiver), self.window)
         return pair
 
     def _mac(self, sender: int, receiver: int) -> HMAC:
