@@ -181,18 +181,9 @@ class Network:
             pcap.write_udp(now, channel.frame, ip_id, wire)
         delay = channel.delay
         if delay is None:
-            delays = self.delays(src, channel.dst_node)
-            route = self._routes[src, channel.dst_node]
-            if route.loss or route.duplication or route.jitter_ns:
-                for delay in delays:
-                    channel.received.received += 1
-                    if local is None:
-                        kernel.deliver_at(now + delay, channel.port,
-                                          _new_tuple(Datagram, (channel.source, dst[1], wire, None)))
-                    else:
-                        kernel.call_at(now + delay, self._arrive, (channel, seq, payload))
+            delay = self._route_delay(channel, src, now, wire, seq, payload)
+            if delay is None:
                 return
-            delay = channel.delay = route.delay_ns
         # A clean route (no loss, duplication or jitter: delays() is this one delay, with no draw). Between two
         # nodes every datagram then arrives once, in the order they were sent: the receiver's anti-replay window,
         # which only a duplicate or a copy later than the window could fail, is taken as the datagram leaves, with
@@ -201,7 +192,26 @@ class Network:
         if local is not None and not local.accept(seq):
             channel.received.replayed += 1          # never: sequence numbers rise as the datagrams leave
             return
-        kernel.deliver_at(now + delay, channel.port, _new_tuple(Datagram, (channel.source, dst[1], payload, None)))
+        kernel.deliver_at(now + delay, channel.port, _new_tuple(Datagram, (channel.source, channel.dport, payload,
+                                                                           None)))
+
+    def _route_delay(self, channel: _Channel, src: int, now: int, wire: bytes, seq: int, payload: bytes) -> int | None:
+        """The delay of a datagram on a clean route, which the channel keeps from now on; on a route with faults,
+        None, the copies that survive it queued for their arrival (:meth:`_arrive`)."""
+        delays = self.delays(src, channel.dst_node)
+        route = self._routes[src, channel.dst_node]
+        if not (route.loss or route.duplication or route.jitter_ns):
+            channel.delay = route.delay_ns
+            return channel.delay
+        kernel = self.kernel
+        for delay in delays:
+            channel.received.received += 1
+            if channel.local is None:
+                kernel.deliver_at(now + delay, channel.port,
+                                  _new_tuple(Datagram, (channel.source, channel.dport, wire, None)))
+            else:
+                kernel.call_at(now + delay, self._arrive, (channel, seq, payload))
+        return None
 
     def _channel(self, src: int, sport: int, dst: Address) -> _Channel | None:
         """The channel from node ``src``'s port ``sport`` to ``dst``, made at its first datagram (None: ``dst`` is
