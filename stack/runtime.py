@@ -347,22 +347,27 @@ def stop_when_done(emu: Emulation) -> None:
     """End generation once every workload origin and every API application is done and every link layer
     has settled its pairs (no CONFIRM, SCHEDULE or abort still waits for its answer); after the drain, end
     the run as soon as every link layer has settled. What is due at that instant still runs: an answer a layer
-    sent its application on the instant it settled (an ERR EXPIRE) arrives then, with no delay."""
+    sent its application on the instant it settled (an ERR EXPIRE) arrives then, with no delay.
+
+    It runs after every event a link, network or application layer handles: the workload origin found not done
+    last time is asked first, written out here, and that answer alone decides nearly every call."""
     if emu.settling:
         if emu.settled():
             emu.kernel.stop(finish_instant=True)
         return
-    if (not emu.draining and emu.api_running == 0 and _origins_done(emu) and emu.settled()):
+    if emu.draining or emu.api_running:
+        return
+    workloads, unfinished = emu.workloads, emu.unfinished
+    if unfinished < len(workloads) and not workloads[unfinished].origin.done():
+        return
+    if _origins_done(emu) and emu.settled():
         emu.kernel.stop(finish_instant=True)
 
 
 def _origins_done(emu: Emulation) -> bool:
-    """Whether every workload origin is done; it runs after every event, so the origin found not done last
-    time is asked first, and the others only once it is done (O(1) most of the time, not O(workloads))."""
-    workloads = emu.workloads
-    if emu.unfinished < len(workloads) and not workloads[emu.unfinished].origin.done():
-        return False
-    for index, workload in enumerate(workloads):
+    """Whether every workload origin is done; the first found not done is remembered (``emu.unfinished``), to
+    be asked first next time."""
+    for index, workload in enumerate(emu.workloads):
         if not workload.origin.done():
             emu.unfinished = index
             return False

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from protocols.common import ParseError
 from protocols.packets.auth import SIZE, Trailer, pseudo_header, split
 from protocols.security import Authenticator, Drop, ReplayWindow, pair_key, run_secret_from
+from protocols.security.auth import _pads
 from protocols.security.keys import SALT, hkdf, hkdf_expand, hkdf_extract
 
 # RFC 4231 §4.2-4.8: (key, data, HMAC-SHA-256); test case 5's value is the 128-bit truncation (RFC 4868's
@@ -48,6 +49,15 @@ RFC5869 = [
 def test_hmac_sha256_rfc4231(key: bytes, data: bytes, expected: str) -> None:
     tag = hmac.new(key, data, hashlib.sha256).hexdigest()
     assert tag[:len(expected)] == expected
+
+
+@pytest.mark.parametrize(("key", "data", "expected"), RFC4231)
+def test_hmac_from_the_two_padded_hash_states_rfc4231(key: bytes, data: bytes, expected: str) -> None:
+    """What a LocalChannel seals with: HMAC-SHA256 as the outer state updated with the inner state's digest."""
+    inner, outer = (state.copy() for state in _pads(key))
+    inner.update(data)
+    outer.update(inner.digest())
+    assert outer.hexdigest()[:len(expected)] == expected
 
 
 @pytest.mark.parametrize(("ikm", "salt", "info", "length", "prk", "okm"), RFC5869)
@@ -134,6 +144,20 @@ def test_a_locally_sealed_datagram_skips_only_its_own_icv_check() -> None:
     assert auth.open(1, 2, 7770, 7770, third) == b"x"
 
 
+def test_a_local_channel_seals_as_seal_and_accepts_as_open() -> None:
+    """The emulated network's channel: the bytes ``seal`` makes, one sequence counter per node pair shared with
+    ``seal`` and every other port, and at the receiver the window ``open`` checks (a duplicate is refused)."""
+    auth, reference = Authenticator(bytes(32)), Authenticator(bytes(32))
+    channel, other_port = auth.local(1, 2, 7770, 7772), auth.local(1, 2, 7771, 7772)
+    assert channel.seal(b"HERALD") == (reference.seal(1, 2, 7770, 7772, b"HERALD"), 1)
+    assert other_port.seal(b"x") == (reference.seal(1, 2, 7771, 7772, b"x"), 2)
+    assert auth.seal(1, 2, 7770, 7772, b"y") == reference.seal(1, 2, 7770, 7772, b"y")
+    assert channel.seal(b"") == (reference.seal(1, 2, 7770, 7772, b""), 4)
+    assert channel.accept(2) and channel.accept(1) and not channel.accept(2)
+    assert auth.open(1, 2, 7771, 7772, Authenticator(bytes(32)).seal(1, 2, 7771, 7772, b"z")) is Drop.REPLAYED  # seq 1
+    assert auth.local(2, 1, 7772, 7770).seal(b"a")[1] == 1                                        # the other way
+
+
 def test_seal_local_remembers_a_bounded_number_and_the_forgotten_still_open(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("protocols.security.auth.SEALED_MAX", 2)
     auth = Authenticator(bytes(32))
@@ -171,6 +195,18 @@ def test_reordering_within_the_window_loses_nothing(order: list[int]) -> None:
         assert window.check(seq)
         window.accept(seq)
     assert not any(window.check(seq) for seq in order)
+
+
+@settings(max_examples=300, deadline=None)
+@given(size=st.sampled_from([32, 64, 1024]), seqs=st.lists(st.integers(0, 3000), max_size=200))
+def test_window_take_is_check_then_accept(size: int, seqs: list[int]) -> None:
+    taking, checking = ReplayWindow(size), ReplayWindow(size)
+    for seq in seqs:
+        fresh = checking.check(seq)
+        if fresh:
+            checking.accept(seq)
+        assert taking.take(seq) == fresh
+        assert (taking.top, taking.bits) == (checking.top, checking.bits)
 
 
 def test_window_width_is_checked() -> None:

@@ -19,6 +19,8 @@ from stack.core.capture import (
     _checksum,
     _ip_bytes,
     _mac_bytes,
+    frame_template,
+    quantum_frame,
     read_pcap,
     udp_frame,
 )
@@ -46,6 +48,28 @@ def test_template_frames_equal_the_reference(src: int, dst: int, sport: int, dpo
                                              ip_id: int) -> None:
     assert udp_frame(src, sport, dst, dport, payload, ip_id) == reference_frame(src, sport, dst, dport, payload,
                                                                                 ip_id)
+
+
+@settings(max_examples=300, deadline=None)
+@given(src=st.integers(1, 0xFFFF), dst=st.integers(1, 0xFFFF), sport=u16, dport=u16,
+       payload=st.binary(max_size=300), ip_id=st.integers(0, 0x1FFFF), stamp=st.integers(0, 10**15))
+def test_write_udp_writes_the_record_of_udp_frame(src: int, dst: int, sport: int, dport: int, payload: bytes,
+                                                  ip_id: int, stamp: int) -> None:
+    """The network's one-call capture of a datagram: the bytes ``write(stamp, udp_frame(...))`` writes."""
+    fused, plain = io.BytesIO(), io.BytesIO()
+    PcapWriter(fused).write_udp(stamp, frame_template(src, sport, dst, dport), ip_id, payload)
+    PcapWriter(plain).write(stamp, udp_frame(src, sport, dst, dport, payload, ip_id))
+    assert fused.getvalue() == plain.getvalue()
+
+
+@settings(max_examples=100, deadline=None)
+@given(src=st.integers(1, 0xFFFF), dst=st.integers(1, 0xFFFF), payload=st.binary(max_size=100),
+       stamp=st.integers(0, 10**15))
+def test_write_quantum_writes_the_record_of_quantum_frame(src: int, dst: int, payload: bytes, stamp: int) -> None:
+    fused, plain = io.BytesIO(), io.BytesIO()
+    PcapWriter(fused).write_quantum(stamp, src, dst, payload)
+    PcapWriter(plain).write(stamp, quantum_frame(src, dst, payload))
+    assert fused.getvalue() == plain.getvalue()
 
 
 def test_checksums_that_fold_to_zero_and_to_all_ones() -> None:

@@ -13,10 +13,12 @@ ICV) to a payload from node ``sender``; :meth:`Authenticator.open` checks one th
 The checks run in that order (the window before the ICV, RFC 4303 §3.4.3); the window moves only for a
 datagram whose ICV verified. Keys are per ordered node pair (:func:`protocols.security.keys.pair_key`).
 
-In one process the emulated network seals and opens the same datagram: :meth:`Authenticator.seal_local` seals
-and remembers what it sealed, and :meth:`Authenticator.open` of those very bytes, between the same ports, knows
-their ICV is the one it computed without computing it again. Every other check runs as before, and any other
-bytes (a forged, altered or misdirected datagram, anything from a socket) have their ICV verified.
+In one process the emulated network seals and opens the same datagram: its :class:`LocalChannel` per socket
+pair (:meth:`Authenticator.local`) seals as :meth:`Authenticator.seal` does, and at the receiver only the
+anti-replay window can refuse those very bytes (:meth:`LocalChannel.accept`). :meth:`Authenticator.seal_local`
+seals and remembers what it sealed, and :meth:`Authenticator.open` of those very bytes, between the same ports,
+knows their ICV is the one it computed without computing it again. Every other check runs as before, and any
+other bytes (a forged, altered or misdirected datagram, anything from a socket) have their ICV verified.
 
 >>> a = Authenticator(bytes(32))
 >>> wire = a.seal(1, 2, 7770, 7770, b"herald")
@@ -30,7 +32,8 @@ from __future__ import annotations
 
 import enum
 import struct
-from _hashlib import HMAC, compare_digest, hmac_new
+from _hashlib import HASH as _Hash
+from _hashlib import HMAC, compare_digest, hmac_new, openssl_sha256
 
 from protocols.packets.auth import ICV_BYTES, PSEUDO_HEADER, SIZE
 from protocols.security.keys import check_secret, pair_key
@@ -38,6 +41,8 @@ from protocols.security.replay import DEFAULT_SIZE, ReplayWindow
 
 _TRAILER_HEAD = struct.Struct("!HHQ")
 _U64 = (1 << 64) - 1
+_BLOCK = 64
+"""SHA-256's block size, in bytes: HMAC pads its key to it."""
 SEALED_MAX = 1 << 14
 """How many datagrams :meth:`Authenticator.seal_local` remembers (the oldest go first: a lost datagram's record
 goes once this many have been sealed since; a datagram opened after its record went is verified in full)."""
@@ -56,29 +61,96 @@ class SequenceExhausted(RuntimeError):
     """A security association sent 2^64 - 1 datagrams: it must be rekeyed (RFC 4303 §3.3.3)."""
 
 
+def _pads(key: bytes) -> tuple[_Hash, _Hash]:
+    """SHA-256 after HMAC's inner and outer padded keys (RFC 2104): HMAC(key, m) is ``outer`` updated with the
+    digest of ``inner`` updated with ``m``. Copying two hash states costs less than copying OpenSSL's HMAC."""
+    if len(key) > _BLOCK:
+        key = openssl_sha256(key).digest()
+    key = key.ljust(_BLOCK, b"\0")
+    return openssl_sha256(bytes(k ^ 0x36 for k in key)), openssl_sha256(bytes(k ^ 0x5C for k in key))
+
+
+class _Pair:
+    """One ordered node pair's security association: its keyed HMAC (copied per datagram), the same key's two
+    SHA-256 states of HMAC's construction (:func:`_pads`), the next sequence number it sends and, at the receiver,
+    its anti-replay window."""
+
+    __slots__ = ("inner", "mac", "outer", "seq", "window")
+
+    def __init__(self, key: bytes, window: int) -> None:
+        self.mac = hmac_new(key, digestmod="sha256")
+        self.inner, self.outer = _pads(key)
+        self.seq = 1
+        self.window = ReplayWindow(window)
+
+    def next_seq(self, sender: int, receiver: int) -> int:
+        """The sequence number of the pair's next datagram (counted as sent)."""
+        seq = self.seq
+        if seq > _U64:
+            raise SequenceExhausted(f"node {sender} has sent 2^64 - 1 datagrams to node {receiver}")
+        self.seq = seq + 1
+        return seq
+
+
+class LocalChannel:
+    """The datagrams of one socket pair that stay in this process (the emulated network's): :meth:`seal` makes the
+    bytes that leave, exactly as :meth:`Authenticator.seal`, and :meth:`accept` is :meth:`Authenticator.open` of
+    those very bytes at their receiver: their trailer names this pair and their ICV is the one just computed, so
+    of its checks only the anti-replay window's can refuse them (a duplicated or very late copy)."""
+
+    __slots__ = ("_head", "_pair", "_pseudo", "receiver", "sender")
+
+    def __init__(self, pair: _Pair, sender: int, receiver: int, sport: int, dport: int) -> None:
+        self._pair = pair
+        self.sender, self.receiver = sender, receiver
+        self._pseudo = PSEUDO_HEADER.pack(sender, receiver, sport, dport, 0)[:-8]     # all but the sequence number
+        self._head = _TRAILER_HEAD.pack(sender, receiver, 0)[:-8]
+
+    def seal(self, payload: bytes) -> tuple[bytes, int]:
+        """The bytes that leave (``payload`` and its trailer) and their sequence number."""
+        pair = self._pair
+        seq = pair.seq
+        if seq > _U64:
+            raise SequenceExhausted(f"node {self.sender} has sent 2^64 - 1 datagrams to node {self.receiver}")
+        pair.seq = seq + 1
+        number = seq.to_bytes(8, "big")
+        inner = pair.inner.copy()                               # HMAC-SHA256 as icv(), from its two hash states
+        inner.update(self._pseudo + number + payload)
+        outer = pair.outer.copy()
+        outer.update(inner.digest())
+        return payload + self._head + number + outer.digest()[:ICV_BYTES], seq
+
+    def accept(self, seq: int) -> bool:
+        """Whether the datagram this channel sealed with ``seq`` opens at its receiver (False: refused as
+        :attr:`Drop.REPLAYED`)."""
+        return self._pair.window.take(seq)
+
+
 class Authenticator:
     """Keys, send sequence numbers and anti-replay windows for every ordered node pair it meets."""
 
-    __slots__ = ("_macs", "_next", "_sealed", "_secret", "_windows", "window")
+    __slots__ = ("_pairs", "_sealed", "_secret", "window")
 
     def __init__(self, secret: bytes, window: int = DEFAULT_SIZE) -> None:
         self._secret = check_secret(secret)
         self.window = window
         ReplayWindow(window)        # refuse a bad width now, not at the first datagram
-        self._macs: dict[tuple[int, int], HMAC] = {}
-        self._next: dict[tuple[int, int], int] = {}
-        self._windows: dict[tuple[int, int], ReplayWindow] = {}
+        self._pairs: dict[tuple[int, int], _Pair] = {}
         self._sealed: dict[tuple[int, int, int], tuple[bytes, int, int]] = {}
         """What :meth:`seal_local` sealed and no :meth:`open` has taken yet: (sender, receiver, sequence number) ->
         (the datagram, its source port, its destination port)."""
 
-    def _mac(self, sender: int, receiver: int) -> HMAC:
-        """A fresh HMAC-SHA256 under the pair's key (OpenSSL's, keyed once per pair and copied: all in C)."""
+    def _pair(self, sender: int, receiver: int) -> _Pair:
+        """The pair's association, made at its first datagram (its HMAC-SHA256 keyed once: OpenSSL's, all in C)."""
         key = (sender, receiver)
-        mac = self._macs.get(key)
-        if mac is None:
-            mac = self._macs[key] = hmac_new(pair_key(self._secret, sender, receiver), digestmod="sha256")
-        return mac.copy()
+        pair = self._pairs.get(key)
+        if pair is None:
+            pair = self._pairs[key] = _Pair(pair_key(self._secret, sender, receiver), self.window)
+        return pair
+
+    def _mac(self, sender: int, receiver: int) -> HMAC:
+        """A fresh HMAC-SHA256 under the pair's key."""
+        return self._pair(sender, receiver).mac.copy()
 
     def icv(self, sender: int, receiver: int, sport: int, dport: int, seq: int, payload: bytes) -> bytes:
         """HMAC-SHA256-128 of the pseudo-header and the payload under the pair's key."""
@@ -86,15 +158,16 @@ class Authenticator:
         mac.update(PSEUDO_HEADER.pack(sender, receiver, sport, dport, seq) + payload)
         return mac.digest()[:ICV_BYTES]
 
+    def local(self, sender: int, receiver: int, sport: int, dport: int) -> LocalChannel:
+        """The :class:`LocalChannel` of datagrams from ``sender``'s port ``sport`` to ``receiver``'s ``dport`` (its
+        sequence numbers and window are the pair's, shared with every other port and with :meth:`seal`)."""
+        return LocalChannel(self._pair(sender, receiver), sender, receiver, sport, dport)
+
     def seal(self, sender: int, receiver: int, sport: int, dport: int, payload: bytes) -> bytes:
         """``payload`` with its trailer: the pair's next sequence number (from 1) and the ICV."""
-        key = (sender, receiver)
-        seq = self._next.get(key, 1)
-        if seq > _U64:
-            raise SequenceExhausted(f"node {sender} has sent 2^64 - 1 datagrams to node {receiver}")
-        self._next[key] = seq + 1
-        keyed = self._macs.get(key)
-        mac = keyed.copy() if keyed is not None else self._mac(sender, receiver)
+        pair = self._pair(sender, receiver)
+        seq = pair.next_seq(sender, receiver)
+        mac = pair.mac.copy()
         mac.update(PSEUDO_HEADER.pack(sender, receiver, sport, dport, seq))     # as icv(), without copying
         mac.update(payload)                                                     # the payload (a block's is ~50 kB)
         return payload + _TRAILER_HEAD.pack(sender, receiver, seq) + mac.digest()[:ICV_BYTES]
@@ -110,17 +183,14 @@ class Authenticator:
             return Drop.NO_TAG
         if sender is None or claimed != sender:
             return Drop.WRONG_SOURCE
-        key = (sender, receiver)
-        window = self._windows.get(key)
-        if window is None:
-            window = self._windows[key] = ReplayWindow(self.window)
+        pair = self._pair(sender, receiver)
+        window = pair.window
         if not window.check(seq):
             return Drop.REPLAYED
         payload = datagram[:end]
         sealed = self._sealed
         if not sealed or sealed.pop((sender, receiver, seq), None) != (datagram, sport, dport):
-            keyed = self._macs.get(key)         # not the bytes seal_local made for these ports: verify the ICV
-            mac = keyed.copy() if keyed is not None else self._mac(sender, receiver)
+            mac = pair.mac.copy()               # not the bytes seal_local made for these ports: verify the ICV
             mac.update(PSEUDO_HEADER.pack(sender, receiver, sport, dport, seq))     # as icv(), without copying
             mac.update(payload)                                                     # the payload (a block's ~50 kB)
             if not compare_digest(mac.digest()[:ICV_BYTES], datagram[end + _TRAILER_HEAD.size:]):
@@ -131,17 +201,9 @@ class Authenticator:
     def seal_local(self, sender: int, receiver: int, sport: int, dport: int, payload: bytes) -> bytes:
         """:meth:`seal`, remembering the result: :meth:`open` of the same bytes between the same ports (the same
         process's receiver) then knows their ICV verifies without computing it a second time."""
-        key = (sender, receiver)                # seal(), written out: it runs for every datagram in-process
-        seq = self._next.get(key, 1)
-        if seq > _U64:
-            raise SequenceExhausted(f"node {sender} has sent 2^64 - 1 datagrams to node {receiver}")
-        self._next[key] = seq + 1
-        keyed = self._macs.get(key)
-        mac = keyed.copy() if keyed is not None else self._mac(sender, receiver)
-        mac.update(PSEUDO_HEADER.pack(sender, receiver, sport, dport, seq) + payload)     # as icv()
-        wire = payload + _TRAILER_HEAD.pack(sender, receiver, seq) + mac.digest()[:ICV_BYTES]
+        wire = self.seal(sender, receiver, sport, dport, payload)
         sealed = self._sealed
         if len(sealed) >= SEALED_MAX:
             del sealed[next(iter(sealed))]
-        sealed[sender, receiver, seq] = (wire, sport, dport)
+        sealed[sender, receiver, _TRAILER_HEAD.unpack_from(wire, len(wire) - SIZE)[2]] = (wire, sport, dport)
         return wire

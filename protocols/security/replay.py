@@ -11,6 +11,8 @@ and is refused. As in IPsec, :meth:`check` runs before the ICV is verified (chea
 (True, None, False, True, True, None, True)
 >>> w.check(6)      # now 64 behind the top: too old
 False
+>>> w.take(69), w.take(69), w.take(71)
+(True, False, True)
 """
 
 from __future__ import annotations
@@ -23,12 +25,13 @@ RFC 6479 shows large windows are cheap)."""
 class ReplayWindow:
     """Sequence numbers accepted so far from one sender, within a sliding window."""
 
-    __slots__ = ("bits", "size", "top")
+    __slots__ = ("_mask", "bits", "size", "top")
 
     def __init__(self, size: int = DEFAULT_SIZE) -> None:
         if size < 32:
             raise ValueError(f"an anti-replay window is at least 32 wide (RFC 4303), not {size}")
         self.size = size
+        self._mask = (1 << size) - 1
         self.top = 0
         self.bits = 0
 
@@ -45,7 +48,21 @@ class ReplayWindow:
         """Record ``seq`` (which :meth:`check` found fresh and whose ICV verified)."""
         if seq > self.top:
             shift = seq - self.top
-            self.bits = ((self.bits << shift) | 1) & ((1 << self.size) - 1) if shift < self.size else 1
+            self.bits = ((self.bits << shift) | 1) & self._mask if shift < self.size else 1
             self.top = seq
         else:
             self.bits |= 1 << (self.top - seq)
+
+    def take(self, seq: int) -> bool:
+        """:meth:`check` and, if fresh, :meth:`accept` in one (a datagram whose ICV is known to verify)."""
+        top = self.top
+        if seq > top:                   # the common case: the newest yet (top >= 0, so seq >= 1)
+            shift = seq - top
+            self.bits = ((self.bits << shift) | 1) & self._mask if shift < self.size else 1
+            self.top = seq
+            return True
+        behind = top - seq
+        if seq <= 0 or behind >= self.size or (self.bits >> behind) & 1:
+            return False
+        self.bits |= 1 << behind
+        return True

@@ -115,6 +115,15 @@ def udp_frame(src_node: int, sport: int, dst_node: int, dport: int, payload: byt
                          sport, dport, udp_len, udp_sum) + payload
 
 
+FrameTemplate = tuple[bytes, bytes, bytes, int, int, int, int]
+"""What :meth:`PcapWriter.write_udp` needs of a socket pair: :func:`_template`'s parts and the two ports."""
+
+
+def frame_template(src_node: int, sport: int, dst_node: int, dport: int) -> FrameTemplate:
+    """The template of every frame from node ``src_node``'s port ``sport`` to ``dst_node``'s ``dport``."""
+    return (*_template(src_node, sport, dst_node, dport), sport, dport)
+
+
 @functools.lru_cache(maxsize=4096)
 def _quantum_header(src_node: int, dst_node: int) -> bytes:
     return _ETHER.pack(_mac_bytes(dst_node), _mac_bytes(src_node), QFRAME_ETHERTYPE)
@@ -150,6 +159,29 @@ class PcapWriter:
         """Append one frame stamped with virtual time ``virtual_ns``."""
         sec, nsec = divmod(EPOCH_NS + virtual_ns, 1_000_000_000)
         self._stream.write(_RECORD.pack(sec, nsec, len(frame), len(frame)) + frame)
+        self.frames += 1
+
+    def write_quantum(self, virtual_ns: int, src_node: int, dst_node: int, payload: bytes) -> None:
+        """``write(virtual_ns, quantum_frame(src_node, dst_node, payload))`` in one call."""
+        frame_len = 14 + len(payload)
+        sec, nsec = divmod(EPOCH_NS + virtual_ns, 1_000_000_000)
+        self._stream.write(_RECORD.pack(sec, nsec, frame_len, frame_len) + _quantum_header(src_node, dst_node)
+                           + payload)
+        self.frames += 1
+
+    def write_udp(self, virtual_ns: int, template: FrameTemplate, ip_id: int, payload: bytes) -> None:
+        """``write(virtual_ns, udp_frame(src_node, sport, dst_node, dport, payload, ip_id))`` with the socket pair's
+        :func:`frame_template`, in one write (the network captures every datagram so)."""
+        ether, src_ip, dst_ip, ip_constant, udp_constant, sport, dport = template
+        udp_len = 8 + len(payload)
+        ip_id &= 0xFFFF
+        ip_sum = ~((ip_constant + 19 + udp_len + ip_id) % 0xFFFF + 1) & 0xFFFF      # _folded(), of a non-zero sum
+        words = int.from_bytes(payload + b"\0" if udp_len & 1 else payload, "big")   # _words(payload)
+        udp_sum = ~((udp_constant + 2 * udp_len + words - 1) % 0xFFFF + 1) & 0xFFFF or 0xFFFF    # the same
+        sec, nsec = divmod(EPOCH_NS + virtual_ns, 1_000_000_000)
+        self._stream.write(_RECORD.pack(sec, nsec, 34 + udp_len, 34 + udp_len)
+                           + _HEADERS.pack(ether, 0x45, 0, 20 + udp_len, ip_id, 0x4000, IP_TTL, PROTO_UDP, ip_sum,
+                                           src_ip, dst_ip, sport, dport, udp_len, udp_sum) + payload)
         self.frames += 1
 
 

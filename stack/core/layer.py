@@ -88,13 +88,38 @@ class Layer:
 
     def handle(self, event: Any) -> None:
         """Hand one event of the port to the engine and carry out what it returns."""
-        engine, clock = self.engine, self.clock
-        now: Any = self.port.kernel.now
+        clock = self.clock
         if clock is not None:
-            now = self._local(now)
+            self._handle_clocked(event, clock)
+            return
+        engine, port = self.engine, self.port
+        now = port.kernel.now
+        if type(event) is Datagram:
+            source, number, payload, _ = event
+            actions = engine.receive(payload, source, number, now)
+        elif event is TIMER:
+            actions = engine.on_timer(now)
+        elif event is STARTUP:
+            actions = engine.start(now)
+        else:
+            actions = engine.handle(event, now)
+        if actions.send or actions.up or actions.down or actions.hardware:
+            self._apply(actions)
+            return
+        deadline = actions.deadline        # _apply() of an engine that only moved its deadline, written out
+        if deadline != port._deadline:
+            port.set_timer(deadline)
+        after = self.after
+        if after is not None:
+            after()
+
+    def _handle_clocked(self, event: Any, clock: LocalClock) -> None:
+        """:meth:`handle` on a node with a clock: the engine sees the clock's local time."""
+        engine = self.engine
+        now: Any = self._local(self.port.kernel.now)
         kind = type(event)
         if kind is Datagram:
-            if self.precise and clock is not None:
+            if self.precise:
                 now = clock.timestamp(self.port.now() if event.arrival is None else event.arrival)
             actions = engine.receive(event.payload, event.source, event.port, now)
         elif event is TIMER:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import heapq
 import itertools
 import os
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -30,7 +29,8 @@ import numpy as np
 
 from protocols.common import Address
 from protocols.security import Authenticator, Drop
-from stack.core.capture import PcapWriter, node_ip, quantum_frame, udp_frame
+from protocols.security.auth import LocalChannel
+from stack.core.capture import FrameTemplate, PcapWriter, frame_template, node_ip, udp_frame
 from stack.core.kernel import Kernel, VirtualPort
 from stack.scenario import SecuritySettings
 
@@ -101,6 +101,22 @@ class NodeCounters:
     """... or whose trailer names another sender than the node it came from (or none of the run's nodes)."""
 
 
+class _Channel:
+    """What every datagram from one socket to another bound socket of the run shares, found once, at the first:
+    the receiving port, both nodes' counters, the source address, the authentication channel
+    (:meth:`protocols.security.Authenticator.local`), the capture's frame template and, once the route is known
+    to be clean (no loss, duplication or jitter: no draw), its delay."""
+
+    __slots__ = ("auth", "delay", "dport", "dst_node", "frame", "local", "port", "received", "sent", "source")
+
+    def __init__(self, port: VirtualPort, dst_node: int, dport: int, source: Address, sent: NodeCounters,
+                 received: NodeCounters, auth: Authenticator | None, local: LocalChannel | None,
+                 frame: FrameTemplate, delay: int | None) -> None:
+        self.port, self.dst_node, self.dport, self.source = port, dst_node, dport, source
+        self.sent, self.received = sent, received
+        self.auth, self.local, self.frame, self.delay = auth, local, frame, delay
+
+
 @dataclass(slots=True)
 class Network:
     """Addresses, routes and delivery of datagrams between nodes."""
@@ -117,16 +133,20 @@ class Network:
     _ips: dict[int, str] = field(default_factory=dict)
     """Each node's IPv4 address (:func:`node_ip`), made once."""
     _node_of_ip: dict[str, int] = field(default_factory=dict)
+    _channels: dict[tuple[int, int, Address], _Channel] = field(default_factory=dict)
+    """Each socket pair's :class:`_Channel`, made at its first datagram."""
     auth: Authenticator | None = None
     """Authenticated classical control (None: off, datagrams travel bare)."""
 
     def add_node(self, node_id: int) -> None:
+        self._channels.clear()
         self.fibres.setdefault(node_id, {})
         self.counters[node_id] = NodeCounters()
         self._node_of_ip[node_ip(node_id)] = node_id
         self._ips[node_id] = node_ip(node_id)
 
     def add_fibre(self, a: int, b: int, fibre: Fibre) -> None:
+        self._channels.clear()
         self.fibres.setdefault(a, {})[b] = fibre
         self.fibres.setdefault(b, {})[a] = fibre
 
@@ -139,33 +159,86 @@ class Network:
 
     def send(self, src: int, sport: int, dst: Address, payload: bytes) -> None:
         """Send ``payload`` from node ``src``'s port ``sport`` to ``dst``."""
+        channel = self._channels.get((src, sport, dst))
+        if channel is None or channel.auth is not self.auth:
+            channel = self._channel(src, sport, dst)
+            if channel is None:
+                self._send_nowhere(src, sport, dst, payload)
+                return
         kernel = self.kernel
         now = kernel.now
+        local = channel.local
+        if local is not None:
+            wire, seq = local.seal(payload)
+        else:
+            wire, seq = payload, 0
+        channel.sent.sent += 1
+        pcap = self.pcap
+        if pcap is not None:
+            ip_ids = self._ip_ids
+            ip_id = ip_ids.get(src, 0)
+            ip_ids[src] = ip_id + 1
+            pcap.write_udp(now, channel.frame, ip_id, wire)
+        delay = channel.delay
+        if delay is None:
+            delay = self._route_delay(channel, src, now, wire, seq, payload)
+            if delay is None:
+                return
+        # A clean route (no loss, duplication or jitter: delays() is this one delay, with no draw). Between two
+        # nodes every datagram then arrives once, in the order they were sent: the receiver's anti-replay window,
+        # which only a duplicate or a copy later than the window could fail, is taken as the datagram leaves, with
+        # the verdict it would have on arrival.
+        channel.received.received += 1
+        if local is not None and not local.accept(seq):
+            channel.received.replayed += 1          # never: sequence numbers rise as the datagrams leave
+            return
+        kernel.deliver_at(now + delay, channel.port, _new_tuple(Datagram, (channel.source, channel.dport, payload,
+                                                                           None)))
+
+    def _route_delay(self, channel: _Channel, src: int, now: int, wire: bytes, seq: int, payload: bytes) -> int | None:
+        """The delay of a datagram on a clean route, which the channel keeps from now on; on a route with faults,
+        None, the copies that survive it queued for their arrival (:meth:`_arrive`)."""
+        delays = self.delays(src, channel.dst_node)
+        route = self._routes[src, channel.dst_node]
+        if not (route.loss or route.duplication or route.jitter_ns):
+            channel.delay = route.delay_ns
+            return channel.delay
+        kernel = self.kernel
+        for delay in delays:
+            channel.received.received += 1
+            if channel.local is None:
+                kernel.deliver_at(now + delay, channel.port,
+                                  _new_tuple(Datagram, (channel.source, channel.dport, wire, None)))
+            else:
+                kernel.call_at(now + delay, self._arrive, (channel, seq, payload))
+        return None
+
+    def _channel(self, src: int, sport: int, dst: Address) -> _Channel | None:
+        """The channel from node ``src``'s port ``sport`` to ``dst``, made at its first datagram (None: ``dst`` is
+        no node's bound port, so nothing arrives)."""
         dst_node = self._node_of_ip.get(dst[0])
-        auth = self.auth
-        if auth is not None and dst_node is not None:
-            payload = auth.seal_local(src, dst_node, sport, dst[1], payload)
-        self.counters[src].sent += 1            # self._record(...), written out
-        if self.pcap is not None and dst_node is not None:
-            self._record_frame(now, src, sport, dst_node, dst[1], payload)
         port = self.bindings.get(dst)
         if dst_node is None or port is None:
-            self.counters[src].undeliverable += 1
-            return
-        route = self._routes.get((src, dst_node))
-        if route is not None and not (route.loss or route.duplication or route.jitter_ns):
-            delays: Sequence[int] = (route.delay_ns,)   # a clean route: no draw (the same as delays() there)
-        else:
-            delays = self.delays(src, dst_node)
+            return None
+        auth = self.auth
         ip = self._ips.get(src)
-        source = (node_ip(src) if ip is None else ip, sport)
-        received = self.counters[dst_node]
-        for delay in delays:
-            received.received += 1
-            if auth is None:
-                kernel.deliver_at(now + delay, port, _new_tuple(Datagram, (source, dst[1], payload, None)))
-            else:
-                kernel.call_at(now + delay, self._arrive, (port, src, dst_node, source, dst[1], payload))
+        route = self._routes.get((src, dst_node))
+        channel = _Channel(port, dst_node, dst[1], (node_ip(src) if ip is None else ip, sport), self.counters[src],
+                           self.counters[dst_node], auth,
+                           None if auth is None else auth.local(src, dst_node, sport, dst[1]),
+                           frame_template(src, sport, dst_node, dst[1]),
+                           route.delay_ns if route is not None and not (route.loss or route.duplication
+                                                                         or route.jitter_ns) else None)
+        self._channels[src, sport, dst] = channel
+        return channel
+
+    def _send_nowhere(self, src: int, sport: int, dst: Address, payload: bytes) -> None:
+        """A datagram to no node's bound port: sealed for its node and captured (if it is one of the run's),
+        counted as undeliverable."""
+        dst_node = self._node_of_ip.get(dst[0])
+        payload = self.seal(src, sport, dst_node, dst[1], payload)
+        self._record(self.kernel.now, src, sport, dst_node, dst, payload)
+        self.counters[src].undeliverable += 1
 
     def seal(self, src: int, sport: int, dst_node: int | None, dport: int, payload: bytes) -> bytes:
         """The bytes that leave: ``payload`` and its trailer (unchanged when authentication is off, or when
@@ -190,15 +263,16 @@ class Network:
         counters = self.counters[dst_node]
         setattr(counters, drop.value, getattr(counters, drop.value) + 1)
 
-    def _arrive(self, arg: tuple[VirtualPort, int, int, Address, int, bytes]) -> None:
-        """A sealed datagram reaches its node: opened, it goes to its port as a :class:`Datagram`."""
-        port, src, dst_node, source, dport, wire = arg
-        auth = self.auth
-        opened = wire if auth is None else auth.open(src, dst_node, source[1], dport, wire)
-        if isinstance(opened, Drop):
-            self._refused(dst_node, opened)
+    def _arrive(self, arg: tuple[_Channel, int, bytes]) -> None:
+        """A sealed datagram reaches its node: unless the anti-replay window refuses it (a duplicate), it goes to
+        its port as a :class:`Datagram` (:class:`protocols.security.auth.LocalChannel`: what else opening it checks
+        holds by construction, in one process)."""
+        channel, seq, payload = arg
+        assert channel.local is not None
+        if channel.local.accept(seq):
+            channel.port.deliver(_new_tuple(Datagram, (channel.source, channel.dport, payload, None)))
         else:
-            port.deliver(_new_tuple(Datagram, (source, dport, opened, None)))
+            channel.received.replayed += 1
 
     def _record(self, now: int, src: int, sport: int, dst_node: int | None, dst: Address, payload: bytes) -> None:
         """Count a datagram as sent and capture it as it leaves."""
@@ -231,7 +305,7 @@ class Network:
     def capture_quantum(self, src: int, dst: int, payload: bytes) -> None:
         """Record a quantum frame leaving ``src`` towards ``dst`` now."""
         if self.pcap is not None:
-            self.pcap.write(self.kernel.now, quantum_frame(src, dst, payload))
+            self.pcap.write_quantum(self.kernel.now, src, dst, payload)
 
     def route(self, src: int, dst: int) -> Route:
         """The (cached) route between two nodes; its randomness is seeded per ordered pair."""
