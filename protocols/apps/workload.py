@@ -95,6 +95,8 @@ class EntanglementUser:
         except ParseError:
             self.malformed += 1
             return Actions(deadline=self._deadline())
+        if type(message) is ll.OkKeep:             # one a kept pair: asked first
+            return self._on_ok(message, now)
         if isinstance(message, ll.Ack):
             self.create_id = message.create_id
         elif isinstance(message, ll.Err) and message.err == ll.ERR_EXPIRE and message.s:
@@ -141,11 +143,12 @@ class EntanglementUser:
         """Nothing left to wait for: every pair asked for is delivered and measured."""
         if self._measuring:
             return False
-        if self.create is None:
+        create = self.create
+        if create is None or self.errors:
             return True
         if self._kept_together:                    # expired pairs of an atomic request are replaced
-            return bool(self.errors) or len(self.records) >= self.create.number
-        return bool(self.errors) or len(self._settled) >= self.create.number
+            return len(self.records) >= create.number
+        return len(self._settled) >= create.number
 
     def held_slots(self) -> set[int]:
         return set(self._measuring)
@@ -156,14 +159,15 @@ class EntanglementUser:
         if isinstance(ok, ll.OkMeasureBlock):
             self._on_block(ok, now)
             return Actions(deadline=self._deadline())
-        kind = "K" if isinstance(ok, ll.OkKeep) else "M"
-        record = PairRecord(ok.sequence_number, ok.remote_node_id, kind, ok.d, ok.bell_state,
-                            ll.decode_fidelity(ok.goodness), now)
-        self.records.append(record)
-        self._settled.add(ok.sequence_number)
+        seq = ok.sequence_number
         if isinstance(ok, ll.OkMeasure):
-            record.basis, record.outcome = ok.basis, ok.m
+            record = PairRecord(seq, ok.remote_node_id, "M", ok.d, ok.bell_state, ok.goodness / ll.FIDELITY_SCALE,
+                                now, ok.basis, ok.m)
+            self.records.append(record)
+            self._settled.add(seq)
             return Actions(deadline=self._deadline())
+        record = PairRecord(seq, ok.remote_node_id, "K", ok.d, ok.bell_state, ok.goodness / ll.FIDELITY_SCALE, now)
+        self.records.append(record)
+        self._settled.add(seq)
         self._measuring[ok.lqid] = record
-        return Actions(hardware=[MeasureCommand(ok.lqid, keep_basis(ok.sequence_number))],
-                       deadline=self._deadline())
+        return Actions(hardware=[MeasureCommand(ok.lqid, BASES[seq % 3])], deadline=self._deadline())

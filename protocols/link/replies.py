@@ -62,11 +62,14 @@ class Replies:
         """The OK of pair ``seq`` (in memory ``slot`` if it moved there), which settles one of the request's pairs;
         or the OK-MB of a block numbered from ``seq``, which settles its pairs."""
         ok = ok_message(request, pair, seq, now, slot)
-        self.counters.ok_sent += pair.count
+        count = pair.count
+        self.counters.ok_sent += count
         if request.create.outcomes_together:       # CON clear: all OKs when the request completes
             request.outcomes.append(ok)
-            return self.settle(request, pair.count)
-        return Actions(send=[(request.app, ok)]).extend(self.settle(request, pair.count))
+            return self.settle(request, count)
+        actions = self.settle(request, count)
+        actions.send.insert(0, (request.app, ok))   # the OK before what its settling sends
+        return actions
 
     def settle(self, request: Request, count: int = 1) -> Actions:
         """``count`` more of the request's pairs are settled (delivered, or expired at the other end)."""
@@ -110,9 +113,8 @@ def ok_message(request: Request, pair: PairReady | BlockReady, seq: int, now: in
     moved = slot is not None and slot != pair.slot
     dist = stored_distribution(dist, now - pair.emission_time, link,
                                (link.move_fidelity_local if moved else 1.0, link.move_fidelity_peer))
-    return ll.OkKeep(request.create_id, pair.slot if slot is None else slot, request.d, int(pair.bell_state), seq,
-                     request.create.purpose_id, remote, ll.encode_fidelity(dist[0]),
-                     (now // 1000) & 0xFFFF).encode()
+    return ll.ok_keep(request.create_id, pair.slot if slot is None else slot, request.d, int(pair.bell_state), seq,
+                      request.create.purpose_id, remote, ll.encode_fidelity(dist[0]), (now // 1000) & 0xFFFF)
 
 
 def stored_distribution(dist: BellDistribution, stored_ns: int, link: LinkConfig,
@@ -121,9 +123,13 @@ def stored_distribution(dist: BellDistribution, stored_ns: int, link: LinkConfig
     for ``stored_ns`` (from the emission to the OK, a move's duration included: the OK follows the move) and
     through the move to storage of each half, the one-qubit depolarising M(f) = f·δ₀ + (1 − f)·U (Nielsen &
     Chuang §8.3.4; ``moves`` = (f here, f at the peer), 1: not moved). All are Pauli channels, so their order
-    does not matter."""
-    for t1, t2 in ((link.t1_local_ns, link.t2_local_ns), (link.t1_peer_ns, link.t2_peer_ns)):
-        dist = physics.pauli_channel(dist, *physics.memory_pauli_probabilities(stored_ns, t1, t2))
+    does not matter. Both memories alike (the same T1 and T2): their probabilities are computed once."""
+    local = physics.memory_pauli_probabilities(stored_ns, link.t1_local_ns, link.t2_local_ns)
+    if link.t1_peer_ns == link.t1_local_ns and link.t2_peer_ns == link.t2_local_ns:
+        peer = local
+    else:
+        peer = physics.memory_pauli_probabilities(stored_ns, link.t1_peer_ns, link.t2_peer_ns)
+    dist = physics.pauli_channel(physics.pauli_channel(dist, *local), *peer)
     for fidelity in moves:
         if fidelity < 1:
             dist = physics.pauli_channel(dist, *(((1 - fidelity) / 4,) * 3))

@@ -204,6 +204,9 @@ class Request:
     credit: int = 0
     """A windowed request (``create.windowed``): the pairs its higher layer has allowed so far (OPEN's Number,
     plus every CREDIT's); the master numbers no more."""
+    ended: list[Request] | None = field(default=None, repr=False, compare=False)
+    """Where :meth:`fire` lists the request when it reaches a final state (its table's
+    :attr:`~protocols.link.requests.RequestTable.ended`: the table then looks for ended requests)."""
 
     @property
     def stream(self) -> tuple[int, int]:
@@ -221,9 +224,12 @@ class Request:
 
     def fire(self, event: RequestEvent) -> None:
         try:
-            self.state = TRANSITIONS[(self.state, event)]
+            state = TRANSITIONS[(self.state, event)]
         except KeyError:
             raise RuntimeError(f"request {self.create_id}: no transition {self.state} on {event}") from None
+        self.state = state
+        if self.ended is not None and state in FINAL:
+            self.ended.append(self)
 
 
 FailRequest = Callable[[Request, int, int], Actions]
