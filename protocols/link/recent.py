@@ -58,8 +58,9 @@ class Forgetting:
             return
         next_at = math.inf
         for table in self._tables:
-            table.forget(now)
             order = table._order
+            if order and order[0][0] <= now:
+                table.forget(now)
             if order and order[0][0] < next_at:
                 next_at = order[0][0]
         self.next_at = next_at

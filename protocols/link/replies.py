@@ -18,6 +18,7 @@ completes it. A measure-directly request with CON clear gets all its OKs when it
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from protocols.common import Actions, Address
 from protocols.link.types import LinkConfig, LinkCounters, Request, RequestEvent, RequestState
@@ -38,6 +39,7 @@ class Replies:
     def __init__(self, counters: LinkCounters, following: Callable[[int], Request | None]) -> None:
         self.counters = counters
         self._following = following
+        self._goodness: GoodnessMemo = {}
 
     # -- ERR -----------------------------------------------------------------------------
     def refuse(self, app: Address, message: ll.Err) -> Actions:
@@ -61,7 +63,7 @@ class Replies:
                 slot: int | None = None) -> Actions:
         """The OK of pair ``seq`` (in memory ``slot`` if it moved there), which settles one of the request's pairs;
         or the OK-MB of a block numbered from ``seq``, which settles its pairs."""
-        ok = ok_message(request, pair, seq, now, slot)
+        ok = ok_message(request, pair, seq, now, slot, self._goodness)
         count = pair.count
         self.counters.ok_sent += count
         if request.create.outcomes_together:       # CON clear: all OKs when the request completes
@@ -92,29 +94,57 @@ class Replies:
         return Actions(send=[(request.app, ok) for ok in oks])
 
 
-def ok_message(request: Request, pair: PairReady | BlockReady, seq: int, now: int, slot: int | None = None) -> bytes:
+GoodnessMemo = dict[tuple[Any, ...], int]
+"""OK-K Goodness by everything it is computed from (:func:`kept_goodness`)."""
+MEMO_SIZE = 1024
+"""Entries a :data:`GoodnessMemo` holds before it starts again empty."""
+
+
+def ok_message(request: Request, pair: PairReady | BlockReady, seq: int, now: int, slot: int | None = None,
+               memo: GoodnessMemo | None = None) -> bytes:
     """OK-M for a measured pair; OK-K for a kept one, whose goodness counts the time both halves were stored
-    and their moves to storage (:func:`stored_distribution`: this end's if it moved the half to ``slot``, the
-    peer's if the peer has storage); OK-MB for a block (its distribution is relative to each pair's heralded state)."""
+    and their moves to storage (:func:`kept_goodness`: this end's if it moved the half to ``slot``, the
+    peer's if the peer has storage); OK-MB for a block (its distribution is relative to each pair's heralded state).
+    ``memo``, if given, remembers OK-K Goodness values: the pairs of a link are mostly stored for the same time
+    (the herald's, or the CONFIRM's, delay), so most are computed once."""
     remote = request.link.peer_node_id
     if isinstance(pair, BlockReady):
         bells = pair.bell_plane if pair.bell_plane is not None else pack_bits(pair.bells, 2)
         return ll.OkMeasureBlock.from_planes(request.create_id, request.d, seq, request.create.purpose_id, remote,
                                              ll.encode_fidelity(pair.distribution[0]), pair.count,
                                              _outcome_plane(pair), pack_uniform(pair.bases, 2), bells).encode()
-    dist = physics.relabel(pair.distribution, int(pair.bell_state))
     if pair.outcome is not None:
-        goodness = ll.encode_fidelity(dist[0])
+        goodness = ll.encode_fidelity(physics.relabel(pair.distribution, int(pair.bell_state))[0])
         assert pair.basis is not None
         return ll.OkMeasure(request.create_id, pair.outcome, request.d, int(pair.basis),
                             int(pair.bell_state), seq, request.create.purpose_id, remote,
                             goodness).encode()
     link = request.link
     moved = slot is not None and slot != pair.slot
-    dist = stored_distribution(dist, now - pair.emission_time, link,
-                               (link.move_fidelity_local if moved else 1.0, link.move_fidelity_peer))
-    return ll.ok_keep(request.create_id, pair.slot if slot is None else slot, request.d, int(pair.bell_state), seq,
-                      request.create.purpose_id, remote, ll.encode_fidelity(dist[0]), (now // 1000) & 0xFFFF)
+    moves = (link.move_fidelity_local if moved else 1.0, link.move_fidelity_peer)
+    bell = int(pair.bell_state)
+    stored_ns = now - pair.emission_time
+    if memo is None:
+        goodness = kept_goodness(pair.distribution, bell, stored_ns, link, moves)
+    else:
+        key = (pair.distribution, bell, stored_ns, moves, link.t1_local_ns, link.t2_local_ns, link.t1_peer_ns,
+               link.t2_peer_ns)
+        found = memo.get(key)
+        if found is None:
+            if len(memo) >= MEMO_SIZE:
+                memo.clear()
+            found = memo[key] = kept_goodness(pair.distribution, bell, stored_ns, link, moves)
+        goodness = found
+    return ll.ok_keep(request.create_id, pair.slot if slot is None else slot, request.d, bell, seq,
+                      request.create.purpose_id, remote, goodness, (now // 1000) & 0xFFFF)
+
+
+def kept_goodness(distribution: BellDistribution, bell_state: int, stored_ns: int, link: LinkConfig,
+                  moves: tuple[float, float]) -> int:
+    """The OK-K Goodness of a kept pair heralded as ``bell_state`` with ``distribution`` (relative to it), stored
+    ``stored_ns`` and moved as ``moves`` says (:func:`stored_distribution`): its fidelity, encoded."""
+    dist = stored_distribution(physics.relabel(distribution, bell_state), stored_ns, link, moves)
+    return ll.encode_fidelity(dist[0])
 
 
 def stored_distribution(dist: BellDistribution, stored_ns: int, link: LinkConfig,
