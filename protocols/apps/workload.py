@@ -111,12 +111,13 @@ class EntanglementUser:
         return Actions(deadline=self._deadline())
 
     def handle(self, event: Any, now: int) -> Actions:
-        if not isinstance(event, _MEASURED):
+        kind = type(event)
+        if kind is not MeasureResult and not isinstance(event, _MEASURED):
             raise TypeError(f"application cannot handle {event!r}")
         record = self._measuring.pop(event.slot, None)
         if record is None:
             self.unexpected += 1
-        elif isinstance(event, CommandRejected):
+        elif kind is not MeasureResult and isinstance(event, CommandRejected):
             self._withdraw(record)
         else:
             record.basis, record.outcome = int(event.basis), event.outcome

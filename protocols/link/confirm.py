@@ -70,18 +70,22 @@ class Confirmation:
 
     def deadline(self) -> int | None:
         best = None
-        for pending in self._sent.values():
-            if best is None or pending.next_at < best:
-                best = pending.next_at
-        for _, _, t in self._awaiting.values():
-            if best is None or t < best:
-                best = t
-        for t in self._lost.values():
-            if best is None or t < best:
-                best = t
-        for _, t in self._early.values():
-            if best is None or t < best:
-                best = t
+        if self._sent:
+            for pending in self._sent.values():
+                if best is None or pending.next_at < best:
+                    best = pending.next_at
+        if self._awaiting:
+            for _, _, t in self._awaiting.values():
+                if best is None or t < best:
+                    best = t
+        if self._lost:
+            for t in self._lost.values():
+                if best is None or t < best:
+                    best = t
+        if self._early:
+            for _, t in self._early.values():
+                if best is None or t < best:
+                    best = t
         return best
 
     def forget(self, now: int) -> None:

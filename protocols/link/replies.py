@@ -18,10 +18,9 @@ completes it. A measure-directly request with CON clear gets all its OKs when it
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from protocols.common import Actions, Address
-from protocols.link.types import LinkConfig, LinkCounters, Request, RequestEvent, RequestState
+from protocols.link.types import GoodnessMemo, LinkConfig, LinkCounters, Request, RequestEvent, RequestState
 from protocols.packets import linkservice as ll
 from protocols.packets.bitpack import pack_bits, pack_uniform
 from protocols.physical import physics
@@ -39,7 +38,6 @@ class Replies:
     def __init__(self, counters: LinkCounters, following: Callable[[int], Request | None]) -> None:
         self.counters = counters
         self._following = following
-        self._goodness: GoodnessMemo = {}
 
     # -- ERR -----------------------------------------------------------------------------
     def refuse(self, app: Address, message: ll.Err) -> Actions:
@@ -63,7 +61,7 @@ class Replies:
                 slot: int | None = None) -> Actions:
         """The OK of pair ``seq`` (in memory ``slot`` if it moved there), which settles one of the request's pairs;
         or the OK-MB of a block numbered from ``seq``, which settles its pairs."""
-        ok = ok_message(request, pair, seq, now, slot, self._goodness)
+        ok = ok_message(request, pair, seq, now, slot, request.goodness)
         count = pair.count
         self.counters.ok_sent += count
         if request.create.outcomes_together:       # CON clear: all OKs when the request completes
@@ -94,10 +92,8 @@ class Replies:
         return Actions(send=[(request.app, ok) for ok in oks])
 
 
-GoodnessMemo = dict[tuple[Any, ...], int]
-"""OK-K Goodness by everything it is computed from (:func:`kept_goodness`)."""
 MEMO_SIZE = 1024
-"""Entries a :data:`GoodnessMemo` holds before it starts again empty."""
+"""Entries a request's :attr:`~protocols.link.types.Request.goodness` holds before it starts again empty."""
 
 
 def ok_message(request: Request, pair: PairReady | BlockReady, seq: int, now: int, slot: int | None = None,
@@ -105,8 +101,9 @@ def ok_message(request: Request, pair: PairReady | BlockReady, seq: int, now: in
     """OK-M for a measured pair; OK-K for a kept one, whose goodness counts the time both halves were stored
     and their moves to storage (:func:`kept_goodness`: this end's if it moved the half to ``slot``, the
     peer's if the peer has storage); OK-MB for a block (its distribution is relative to each pair's heralded state).
-    ``memo``, if given, remembers OK-K Goodness values: the pairs of a link are mostly stored for the same time
-    (the herald's, or the CONFIRM's, delay), so most are computed once."""
+    ``memo``, if given, remembers the request's OK-K Goodness values by what else they are computed from: the
+    pairs of a link are mostly stored for the same time (the herald's, or the CONFIRM's, delay), so most are
+    computed once."""
     remote = request.link.peer_node_id
     if isinstance(pair, BlockReady):
         bells = pair.bell_plane if pair.bell_plane is not None else pack_bits(pair.bells, 2)
@@ -127,8 +124,7 @@ def ok_message(request: Request, pair: PairReady | BlockReady, seq: int, now: in
     if memo is None:
         goodness = kept_goodness(pair.distribution, bell, stored_ns, link, moves)
     else:
-        key = (pair.distribution, bell, stored_ns, moves, link.t1_local_ns, link.t2_local_ns, link.t1_peer_ns,
-               link.t2_peer_ns)
+        key = (pair.distribution, bell, stored_ns, moved)
         found = memo.get(key)
         if found is None:
             if len(memo) >= MEMO_SIZE:
