@@ -157,18 +157,21 @@ class EntanglementUser:
     def _on_ok(self, ok: ll.OkKeep | ll.OkMeasure | ll.OkMeasureBlock, now: int) -> Actions:
         if self.first_ok_at is None:
             self.first_ok_at = now
-        if isinstance(ok, ll.OkMeasureBlock):
-            self._on_block(ok, now)
-            return Actions(deadline=self._deadline())
+        if type(ok) is not ll.OkKeep:              # an OK-K (one a kept pair) is asked first
+            if isinstance(ok, ll.OkMeasureBlock):
+                self._on_block(ok, now)
+                return Actions(deadline=self._deadline())
+            if isinstance(ok, ll.OkMeasure):
+                record = PairRecord(ok.sequence_number, ok.remote_node_id, "M", ok.d, ok.bell_state,
+                                    ok.goodness / ll.FIDELITY_SCALE, now, ok.basis, ok.m)
+                self.records.append(record)
+                self._settled.add(ok.sequence_number)
+                return Actions(deadline=self._deadline())
+        assert isinstance(ok, ll.OkKeep)
         seq = ok.sequence_number
-        if isinstance(ok, ll.OkMeasure):
-            record = PairRecord(seq, ok.remote_node_id, "M", ok.d, ok.bell_state, ok.goodness / ll.FIDELITY_SCALE,
-                                now, ok.basis, ok.m)
-            self.records.append(record)
-            self._settled.add(seq)
-            return Actions(deadline=self._deadline())
         record = PairRecord(seq, ok.remote_node_id, "K", ok.d, ok.bell_state, ok.goodness / ll.FIDELITY_SCALE, now)
         self.records.append(record)
         self._settled.add(seq)
         self._measuring[ok.lqid] = record
-        return Actions(hardware=[MeasureCommand(ok.lqid, BASES[seq % 3])], deadline=self._deadline())
+        return Actions(hardware=[MeasureCommand(ok.lqid, keep_basis(seq))],
+                       deadline=self._deadline())

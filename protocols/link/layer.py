@@ -252,9 +252,15 @@ class LinkLayer:
 
     def _deadline(self) -> int | None:
         best = self.requests.deadline()
-        for t in (self.confirmation.deadline(), self.runs.deadline(), self.memory.deadline()):
-            if t is not None and (best is None or t < best):
-                best = t
+        t = self.confirmation.deadline()
+        if t is not None and (best is None or t < best):
+            best = t
+        t = self.runs.deadline()
+        if t is not None and (best is None or t < best):
+            best = t
+        t = self.memory.deadline()
+        if t is not None and (best is None or t < best):
+            best = t
         return best
 
     # -- failing requests: Max Time, the peer gone, the end of generation --------------
