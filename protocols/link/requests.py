@@ -85,9 +85,12 @@ class RequestTable:
         """The earliest retry or Max Time of the open requests."""
         best = None
         for request in self._open.values():
-            for t in (request.retry_at, request.expires_at):
-                if t is not None and (best is None or t < best):
-                    best = t
+            t = request.retry_at
+            if t is not None and (best is None or t < best):
+                best = t
+            t = request.expires_at
+            if t is not None and (best is None or t < best):
+                best = t
         return best
 
     def tidy(self, now: int) -> None:

@@ -87,7 +87,7 @@ class NodePhysical:
             actions.send.append((link.peer, report.encode()))
         if event.local_herald:
             self.pending[key] = (event, event.emission_time + self.herald_timeout_ns)
-            early = self.early.pop(key, None)
+            early = self.early.pop(key, None) if self.early else None
             if isinstance(early, Herald):
                 actions.extend(self._confirm(early))
             elif early is not None:             # a BATCH naming a single pair's attempt
