@@ -105,11 +105,17 @@ class Actions:
 
     def extend(self, other: Actions) -> Actions:
         """Append ``other``'s outputs; the earlier of the two deadlines wins."""
-        self.send.extend(other.send)
-        self.up.extend(other.up)
-        self.down.extend(other.down)
-        self.hardware.extend(other.hardware)
-        self.deadline = earliest(self.deadline, other.deadline)
+        if other.send:                  # most are empty: a test instead of a call
+            self.send.extend(other.send)
+        if other.up:
+            self.up.extend(other.up)
+        if other.down:
+            self.down.extend(other.down)
+        if other.hardware:
+            self.hardware.extend(other.hardware)
+        deadline = other.deadline
+        if deadline is not None and (self.deadline is None or deadline < self.deadline):
+            self.deadline = deadline
         return self
 
 

@@ -95,6 +95,8 @@ class EntanglementUser:
         except ParseError:
             self.malformed += 1
             return Actions(deadline=self._deadline())
+        if type(message) is ll.OkKeep:             # one a kept pair: asked first
+            return self._on_ok(message, now)
         if isinstance(message, ll.Ack):
             self.create_id = message.create_id
         elif isinstance(message, ll.Err) and message.err == ll.ERR_EXPIRE and message.s:
@@ -109,12 +111,13 @@ class EntanglementUser:
         return Actions(deadline=self._deadline())
 
     def handle(self, event: Any, now: int) -> Actions:
-        if not isinstance(event, _MEASURED):
+        kind = type(event)
+        if kind is not MeasureResult and not isinstance(event, _MEASURED):
             raise TypeError(f"application cannot handle {event!r}")
         record = self._measuring.pop(event.slot, None)
         if record is None:
             self.unexpected += 1
-        elif isinstance(event, CommandRejected):
+        elif kind is not MeasureResult and isinstance(event, CommandRejected):
             self._withdraw(record)
         else:
             record.basis, record.outcome = int(event.basis), event.outcome
@@ -141,11 +144,12 @@ class EntanglementUser:
         """Nothing left to wait for: every pair asked for is delivered and measured."""
         if self._measuring:
             return False
-        if self.create is None:
+        create = self.create
+        if create is None or self.errors:
             return True
         if self._kept_together:                    # expired pairs of an atomic request are replaced
-            return bool(self.errors) or len(self.records) >= self.create.number
-        return bool(self.errors) or len(self._settled) >= self.create.number
+            return len(self.records) >= create.number
+        return len(self._settled) >= create.number
 
     def held_slots(self) -> set[int]:
         return set(self._measuring)
@@ -153,17 +157,21 @@ class EntanglementUser:
     def _on_ok(self, ok: ll.OkKeep | ll.OkMeasure | ll.OkMeasureBlock, now: int) -> Actions:
         if self.first_ok_at is None:
             self.first_ok_at = now
-        if isinstance(ok, ll.OkMeasureBlock):
-            self._on_block(ok, now)
-            return Actions(deadline=self._deadline())
-        kind = "K" if isinstance(ok, ll.OkKeep) else "M"
-        record = PairRecord(ok.sequence_number, ok.remote_node_id, kind, ok.d, ok.bell_state,
-                            ll.decode_fidelity(ok.goodness), now)
+        if type(ok) is not ll.OkKeep:              # an OK-K (one a kept pair) is asked first
+            if isinstance(ok, ll.OkMeasureBlock):
+                self._on_block(ok, now)
+                return Actions(deadline=self._deadline())
+            if isinstance(ok, ll.OkMeasure):
+                record = PairRecord(ok.sequence_number, ok.remote_node_id, "M", ok.d, ok.bell_state,
+                                    ok.goodness / ll.FIDELITY_SCALE, now, ok.basis, ok.m)
+                self.records.append(record)
+                self._settled.add(ok.sequence_number)
+                return Actions(deadline=self._deadline())
+        assert isinstance(ok, ll.OkKeep)
+        seq = ok.sequence_number
+        record = PairRecord(seq, ok.remote_node_id, "K", ok.d, ok.bell_state, ok.goodness / ll.FIDELITY_SCALE, now)
         self.records.append(record)
-        self._settled.add(ok.sequence_number)
-        if isinstance(ok, ll.OkMeasure):
-            record.basis, record.outcome = ok.basis, ok.m
-            return Actions(deadline=self._deadline())
+        self._settled.add(seq)
         self._measuring[ok.lqid] = record
-        return Actions(hardware=[MeasureCommand(ok.lqid, keep_basis(ok.sequence_number))],
+        return Actions(hardware=[MeasureCommand(ok.lqid, keep_basis(seq))],
                        deadline=self._deadline())

@@ -23,7 +23,7 @@ from protocols.link.follower import Follower
 from protocols.link.links import Links
 from protocols.link.memory import PairMemory, discard
 from protocols.link.messages import about_pair, answer
-from protocols.link.recent import Recent
+from protocols.link.recent import Forgetting, Recent
 from protocols.link.replies import Replies
 from protocols.link.requests import RequestTable
 from protocols.link.runs import MasterRuns
@@ -38,7 +38,8 @@ class Confirmation:
     other end's pairs awaiting their CONFIRM, heralds it lost, CONFIRMs that came before their pair."""
 
     def __init__(self, links: Links, requests: RequestTable, runs: MasterRuns, follower: Follower,
-                 memory: PairMemory, replies: Replies, counters: LinkCounters, timing: Retransmission) -> None:
+                 memory: PairMemory, replies: Replies, counters: LinkCounters, timing: Retransmission,
+                 forgetting: Forgetting | None = None) -> None:
         self._links = links
         self._requests = requests
         self._runs = runs
@@ -47,14 +48,16 @@ class Confirmation:
         self._replies = replies
         self._counters = counters
         self._timing = timing
+        self._masters = links.masters
+        self._confirm_timeout_ns = timing.confirm_timeout_ns
         self._next_seq = {link_id: 0 for link_id in links.ids()}      # master: the next pair's sequence number
         self._sent: dict[PairKey, PendingConfirm] = {}                        # master: CONFIRMs awaiting ACK
         self._awaiting: dict[PairKey, tuple[Request, PairReady | BlockReady, int]] = {}  # other end: awaiting CONFIRM
         self._lost: dict[PairKey, int] = {}                                   # other end: heralds lost, until when
         self._lost_count: dict[PairKey, int] = {}                             # other end: pairs of a lost block
         self._early: dict[PairKey, tuple[EgpMessage, int]] = {}               # other end: CONFIRMs before the pair
-        self.answered: Recent[PairKey, int] = Recent(timing.keep_ns)          # other end: CONFIRM_ACK statuses sent
-        self.blocks: Recent[PairKey, int] = Recent(timing.keep_ns)            # other end: the pairs of blocks answered
+        self.answered: Recent[PairKey, int] = Recent(timing.keep_ns, forgetting)   # other end: CONFIRM_ACKs sent
+        self.blocks: Recent[PairKey, int] = Recent(timing.keep_ns, forgetting)     # other end: pairs of blocks answered
 
     # -- queries -------------------------------------------------------------------------
     def settled(self) -> bool:
@@ -66,14 +69,24 @@ class Confirmation:
         return {pair.slot for _, pair, _ in self._awaiting.values() if pair.outcome is None}
 
     def deadline(self) -> int | None:
-        times = [p.next_at for p in self._sent.values()] if self._sent else []
+        best = None
+        if self._sent:
+            for pending in self._sent.values():
+                if best is None or pending.next_at < best:
+                    best = pending.next_at
         if self._awaiting:
-            times += [d for _, _, d in self._awaiting.values()]
+            for _, _, t in self._awaiting.values():
+                if best is None or t < best:
+                    best = t
         if self._lost:
-            times += self._lost.values()
+            for t in self._lost.values():
+                if best is None or t < best:
+                    best = t
         if self._early:
-            times += [d for _, d in self._early.values()]
-        return min(times) if times else None
+            for _, t in self._early.values():
+                if best is None or t < best:
+                    best = t
+        return best
 
     def forget(self, now: int) -> None:
         """Forget CONFIRM answers given ``keep_ns`` or longer ago."""
@@ -84,31 +97,33 @@ class Confirmation:
     def on_lost(self, event: AttemptLost, now: int) -> Actions:
         self._counters.lost_attempts += 1
         key = (event.link_id, event.attempt_seq)
-        if self._links.is_master(self._links[event.link_id]):   # no number given: the other end will not keep it
+        if event.link_id in self._masters:                       # no number given: the other end will not keep it
             return self._runs.rearm(event.link_id, event.count)
         if key in self._early:
             return self._expire_confirmed(self._early.pop(key)[0], now, event.count)
-        self._lost[key] = now + self._timing.confirm_timeout_ns
+        self._lost[key] = now + self._confirm_timeout_ns
         if event.count != 1:
             self._lost_count[key] = event.count
         return Actions()
 
     def on_pair(self, pair: PairReady | BlockReady, now: int) -> Actions:
-        if not self._links.is_master(self._links[pair.link_id]):
+        link_id = pair.link_id
+        if link_id not in self._masters:
             return self._on_pair_followed(pair, now)
         request = self._runs.request_for(pair)
         if request is None:
             self._counters.unrequested += 1       # nobody asked for it: free the memory, lose nothing
             return Actions(hardware=discard(pair))
-        seq = self._next_seq[pair.link_id]
-        self._next_seq[pair.link_id] = (seq + pair.count) & 0xFFFF
-        key = (pair.link_id, pair.attempt_seq)
-        self._sent[key] = PendingConfirm(request, seq, self._timing.reliable_retries, now + self._timing.interval_ns,
-                                         count=pair.count)
-        request.numbered += pair.count
+        count = pair.count
+        seq = self._next_seq[link_id]
+        self._next_seq[link_id] = (seq + count) & 0xFFFF
+        timing = self._timing
+        self._sent[(link_id, pair.attempt_seq)] = PendingConfirm(request, seq, timing.reliable_retries,
+                                                                 now + timing.interval_ns, 0, count)
+        request.numbered += count
         actions = self._memory.take(request, pair, seq, now)
-        actions.send.append(about_pair(request, pair.link_id, pair.attempt_seq, seq))
-        return actions.extend(self._runs.numbered(pair.link_id, now, pair.count))
+        actions.send.append(about_pair(request, link_id, pair.attempt_seq, seq))
+        return actions.extend(self._runs.numbered(link_id, now, count))
 
     def _on_pair_followed(self, pair: PairReady | BlockReady, now: int) -> Actions:
         request = self._follower.request_at(pair.link_id, pair.emission_time)
@@ -119,7 +134,7 @@ class Confirmation:
         early = self._early.pop(key, None)
         if early is not None:
             return self._on_confirmed(request, pair, early[0], now)
-        self._awaiting[key] = (request, pair, now + self._timing.confirm_timeout_ns)
+        self._awaiting[key] = (request, pair, now + self._confirm_timeout_ns)
         return Actions()
 
     # -- the other end: CONFIRM ----------------------------------------------------------
@@ -141,7 +156,7 @@ class Confirmation:
             del self._lost[key]
             return self._expire_confirmed(message, now, self._lost_count.pop(key, 1))
         if key not in self._early:
-            self._early[key] = (message, now + self._timing.confirm_timeout_ns)
+            self._early[key] = (message, now + self._confirm_timeout_ns)
         return Actions()
 
     def _on_confirmed(self, held: Request, pair: PairReady | BlockReady, message: EgpMessage, now: int) -> Actions:
@@ -152,8 +167,9 @@ class Confirmation:
             actions = Actions(hardware=discard(pair))
             return actions.extend(self._expire_confirmed(message, now, pair.count))
         self._answered(message, 0, now, pair.count)
-        actions = Actions(send=[self._ack(message, 0)])
-        return actions.extend(self._memory.take(held, pair, message.sequence_number, now))
+        actions = self._memory.take(held, pair, message.sequence_number, now)
+        actions.send.insert(0, self._ack(message, 0))      # the CONFIRM_ACK first, then the OK
+        return actions
 
     def _expire_confirmed(self, message: EgpMessage, now: int, count: int = 1) -> Actions:
         """The master numbered a pair (or a block of ``count``) this end does not hold (for that request): both
@@ -174,7 +190,7 @@ class Confirmation:
             self.blocks.put(key, count, now)
 
     def _ack(self, message: EgpMessage, status: int) -> tuple[Address, bytes]:
-        return answer(message, MSG_CONFIRM_ACK, status, self._links[message.link_id].peer_address)
+        return answer(message, MSG_CONFIRM_ACK, status, self._links.by_id[message.link_id].peer_address)
 
     def release_unconfirmed(self, message: EgpMessage, now: int) -> Actions:
         """Other end: a RELEASE names a pair this end does not keep. Free the pair if it still waits for its

@@ -19,7 +19,7 @@ from __future__ import annotations
 import protocols.link.generation as generation
 from protocols.common import Actions, Address
 from protocols.link.links import Links
-from protocols.link.recent import Recent
+from protocols.link.recent import Forgetting, Recent
 from protocols.link.requests import RequestTable
 from protocols.link.types import (
     FOLLOW_PAIRS,
@@ -39,17 +39,18 @@ from protocols.physical.node import StopGeneration
 class Follower:
     """Which request this end generates for on each link where the peer is master, switched by SCHEDULE.
 
-    ``fail`` fails a request the master aborted.
+    ``fail`` fails a request the master aborted; ``forgetting`` forgets the answers with the engine's other tables.
     """
 
-    def __init__(self, links: Links, requests: RequestTable, timing: Retransmission, fail: FailRequest) -> None:
+    def __init__(self, links: Links, requests: RequestTable, timing: Retransmission, fail: FailRequest,
+                 forgetting: Forgetting | None = None) -> None:
         self._links = links
         self._requests = requests
         self._fail = fail
         self._followed = {link_id: 0 for link_id in links.ids()}        # the newest run number followed
         self._history: dict[int, list[tuple[int, Request]]] = {link_id: [] for link_id in links.ids()}
-        self.answers: Recent[tuple[int, int], int] = Recent(timing.keep_ns)   # (link, run) -> Status answered
-        self.aborted: Recent[RequestKey, int] = Recent(timing.keep_ns)
+        self.answers: Recent[tuple[int, int], int] = Recent(timing.keep_ns, forgetting)   # (link, run) -> Status
+        self.aborted: Recent[RequestKey, int] = Recent(timing.keep_ns, forgetting)
         """Aborts of requests this end did not know (yet): a REQ that comes after its abort is refused with the
         abort's Status (:class:`~protocols.link.queue.DistributedQueue`), so it is not left open here."""
 

@@ -76,6 +76,7 @@ from protocols.link.follower import Follower
 from protocols.link.links import Links
 from protocols.link.memory import PairMemory
 from protocols.link.queue import DistributedQueue
+from protocols.link.recent import Forgetting
 from protocols.link.replies import Replies
 from protocols.link.requests import RequestTable
 from protocols.link.runs import MasterRuns
@@ -139,18 +140,20 @@ class LinkLayer:
         self.timing = Retransmission(retransmit_ns, retries, max(retries, reliable_retries))
         self.counters = LinkCounters()
         self.links = Links(node_id, links)
-        self.requests = RequestTable(self.timing.keep_ns)
+        self._forgetting = Forgetting()          # every table's answers, forgotten keep_ns after they were given
+        self.requests = RequestTable(self.timing.keep_ns, self._forgetting)
         memory = memory or Memory()
-        self.follower = Follower(self.links, self.requests, self.timing, fail=self._fail)
+        self.follower = Follower(self.links, self.requests, self.timing, fail=self._fail, forgetting=self._forgetting)
         self.replies = Replies(self.counters, following=self.follower.following)
         self.runs = MasterRuns(self.links, self.requests, Scheduler(), self.counters, self.timing, fail=self._fail)
         admission = Admission(self.links, self.requests, memory, self.counters)
         self.queue = DistributedQueue(self.links, self.requests, admission, self.runs, self.replies, self.counters,
                                       self.timing, purposes, fail=self._fail,
                                       network=network, aborted=self.follower.aborted)
-        self.memory = PairMemory(self.links, self.replies, self.runs, memory, self.counters, self.timing)
+        self.memory = PairMemory(self.links, self.replies, self.runs, memory, self.counters, self.timing,
+                                 self._forgetting)
         self.confirmation = Confirmation(self.links, self.requests, self.runs, self.follower, self.memory,
-                                         self.replies, self.counters, self.timing)
+                                         self.replies, self.counters, self.timing, self._forgetting)
         self._peer_handlers: dict[int, Callable[[EgpMessage, int], Actions]] = {
             MSG_REQ: self.queue.on_req, MSG_REQ_ACK: self.queue.on_req_ack,
             MSG_SCHEDULE: self.follower.on_schedule, MSG_SCHEDULE_ACK: self.runs.on_schedule_ack,
@@ -224,9 +227,10 @@ class LinkLayer:
 
     def _on_peer(self, message: EgpMessage, source: Address, now: int) -> Actions:
         handler = self._peer_handlers.get(message.msg_type)
-        if handler is None or message.link_id not in self.links:
+        link = self.links.by_id.get(message.link_id)
+        if handler is None or link is None:
             return Actions()
-        if source != self.links[message.link_id].peer_address:    # only the link's other end speaks EGP on it
+        if source != link.peer_address:           # only the link's other end speaks EGP on it
             self.counters.wrong_sender += 1
             return Actions()
         return handler(message, now)
@@ -235,18 +239,29 @@ class LinkLayer:
         return self.memory.on_release(message, now, unconfirmed=self.confirmation.release_unconfirmed)
 
     def _done(self, actions: Actions, now: int) -> Actions:
-        """After each input: forget what is older than ``keep_ns``, and the next deadline."""
-        self.requests.tidy(now)
-        self.follower.forget(now)
-        self.confirmation.forget(now)
-        self.memory.forget(now)
+        """After each input: requests that ended leave the open index, what is older than ``keep_ns`` is
+        forgotten (:class:`~protocols.link.recent.Forgetting`: nothing to do before the earliest is due), and
+        the next deadline."""
+        requests = self.requests
+        if requests.ended:
+            requests.close_ended(now)
+        if now >= self._forgetting.next_at:
+            self._forgetting.forget(now)
         actions.deadline = self._deadline()
         return actions
 
     def _deadline(self) -> int | None:
-        times = [t for t in (self.requests.deadline(), self.confirmation.deadline(), self.runs.deadline(),
-                             self.memory.deadline()) if t is not None]
-        return min(times) if times else None
+        best = self.requests.deadline()
+        t = self.confirmation.deadline()
+        if t is not None and (best is None or t < best):
+            best = t
+        t = self.runs.deadline()
+        if t is not None and (best is None or t < best):
+            best = t
+        t = self.memory.deadline()
+        if t is not None and (best is None or t < best):
+            best = t
+        return best
 
     # -- failing requests: Max Time, the peer gone, the end of generation --------------
     def _fail(self, request: Request, code: int, now: int) -> Actions:

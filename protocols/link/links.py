@@ -26,6 +26,8 @@ class Links:
         self.node_id = node_id
         self.by_peer = {link.peer_node_id: link for link in links}
         self.by_id = {link.link_id: link for link in links}
+        self.masters = frozenset(link.link_id for link in links if node_id < link.peer_node_id)
+        """The IDs of the links this node is master of."""
         self.down: set[int] = set()
         self.over = False
 

@@ -21,7 +21,7 @@ from typing import Any
 from protocols.common import Actions, Address
 from protocols.link.links import Links
 from protocols.link.messages import about_pair, answer
-from protocols.link.recent import Recent
+from protocols.link.recent import Forgetting, Recent
 from protocols.link.replies import Replies
 from protocols.link.runs import MasterRuns
 from protocols.link.types import LinkCounters, Memory, PairKey, PendingConfirm, Request, Retransmission
@@ -56,7 +56,7 @@ class PairMemory:
     are all there, and the master's RELEASEs; ``memory`` is the node's qubits."""
 
     def __init__(self, links: Links, replies: Replies, runs: MasterRuns, memory: Memory, counters: LinkCounters,
-                 timing: Retransmission) -> None:
+                 timing: Retransmission, forgetting: Forgetting | None = None) -> None:
         self._links = links
         self._replies = replies
         self._runs = runs
@@ -66,7 +66,7 @@ class PairMemory:
         self._moving: dict[int, tuple[Request, PairReady, int]] = {}     # communication slot -> pair before its OK
         self._holding: dict[PairKey, Held] = {}                          # atomic requests' kept pairs
         self._releasing: dict[PairKey, PendingConfirm] = {}              # master: RELEASEs awaiting their ACK
-        self.released: Recent[PairKey, int] = Recent(timing.keep_ns)     # other end: RELEASE_ACK statuses sent
+        self.released: Recent[PairKey, int] = Recent(timing.keep_ns, forgetting)   # other end: RELEASE_ACKs sent
 
     # -- queries -------------------------------------------------------------------------
     def settled(self) -> bool:

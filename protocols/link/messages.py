@@ -15,19 +15,17 @@ from __future__ import annotations
 
 from protocols.common import Address
 from protocols.link.types import Request
-from protocols.packets.egp import MSG_CONFIRM, EgpMessage
+from protocols.packets.egp import MSG_CONFIRM, EgpMessage, pair_message
 
 
 def about_pair(request: Request, link_id: int, attempt_seq: int, seq: int, msg_type: int = MSG_CONFIRM,
                status: int = 0) -> tuple[Address, bytes]:
     """The master's CONFIRM (or RELEASE) of pair ``attempt_seq``, numbered ``seq``, for ``request``."""
-    message = EgpMessage(msg_type, status, request.create_id, link_id, request.origin_node,
-                         request.queue_seq, None, attempt_seq, seq)
-    return (request.link.peer_address, message.encode())
+    return (request.link.peer_address, pair_message(msg_type, status, request.create_id, link_id, request.origin_node,
+                                                    request.queue_seq, attempt_seq, seq))
 
 
 def answer(message: EgpMessage, msg_type: int, status: int, peer: Address) -> tuple[Address, bytes]:
     """The other end's CONFIRM_ACK (or RELEASE_ACK) of a pair message, sent to ``peer``."""
-    reply = EgpMessage(msg_type, status, message.create_id, message.link_id, message.origin_node,
-                       message.queue_seq, None, message.attempt_seq, message.sequence_number)
-    return (peer, reply.encode())
+    return (peer, pair_message(msg_type, status, message.create_id, message.link_id, message.origin_node,
+                               message.queue_seq, message.attempt_seq, message.sequence_number))

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from protocols.common import Actions, Address
-from protocols.link.types import LinkConfig, LinkCounters, Request, RequestEvent, RequestState
+from protocols.link.types import GoodnessMemo, LinkConfig, LinkCounters, Request, RequestEvent, RequestState
 from protocols.packets import linkservice as ll
 from protocols.packets.bitpack import pack_bits, pack_uniform
 from protocols.physical import physics
@@ -61,12 +61,15 @@ class Replies:
                 slot: int | None = None) -> Actions:
         """The OK of pair ``seq`` (in memory ``slot`` if it moved there), which settles one of the request's pairs;
         or the OK-MB of a block numbered from ``seq``, which settles its pairs."""
-        ok = ok_message(request, pair, seq, now, slot)
-        self.counters.ok_sent += pair.count
+        ok = ok_message(request, pair, seq, now, slot, request.goodness)
+        count = pair.count
+        self.counters.ok_sent += count
         if request.create.outcomes_together:       # CON clear: all OKs when the request completes
             request.outcomes.append(ok)
-            return self.settle(request, pair.count)
-        return Actions(send=[(request.app, ok)]).extend(self.settle(request, pair.count))
+            return self.settle(request, count)
+        actions = self.settle(request, count)
+        actions.send.insert(0, (request.app, ok))   # the OK before what its settling sends
+        return actions
 
     def settle(self, request: Request, count: int = 1) -> Actions:
         """``count`` more of the request's pairs are settled (delivered, or expired at the other end)."""
@@ -89,30 +92,55 @@ class Replies:
         return Actions(send=[(request.app, ok) for ok in oks])
 
 
-def ok_message(request: Request, pair: PairReady | BlockReady, seq: int, now: int, slot: int | None = None) -> bytes:
+MEMO_SIZE = 1024
+"""Entries a request's :attr:`~protocols.link.types.Request.goodness` holds before it starts again empty."""
+
+
+def ok_message(request: Request, pair: PairReady | BlockReady, seq: int, now: int, slot: int | None = None,
+               memo: GoodnessMemo | None = None) -> bytes:
     """OK-M for a measured pair; OK-K for a kept one, whose goodness counts the time both halves were stored
-    and their moves to storage (:func:`stored_distribution`: this end's if it moved the half to ``slot``, the
-    peer's if the peer has storage); OK-MB for a block (its distribution is relative to each pair's heralded state)."""
+    and their moves to storage (:func:`kept_goodness`: this end's if it moved the half to ``slot``, the
+    peer's if the peer has storage); OK-MB for a block (its distribution is relative to each pair's heralded state).
+    ``memo``, if given, remembers the request's OK-K Goodness values by what else they are computed from: the
+    pairs of a link are mostly stored for the same time (the herald's, or the CONFIRM's, delay), so most are
+    computed once."""
     remote = request.link.peer_node_id
     if isinstance(pair, BlockReady):
         bells = pair.bell_plane if pair.bell_plane is not None else pack_bits(pair.bells, 2)
         return ll.OkMeasureBlock.from_planes(request.create_id, request.d, seq, request.create.purpose_id, remote,
                                              ll.encode_fidelity(pair.distribution[0]), pair.count,
                                              _outcome_plane(pair), pack_uniform(pair.bases, 2), bells).encode()
-    dist = physics.relabel(pair.distribution, int(pair.bell_state))
     if pair.outcome is not None:
-        goodness = ll.encode_fidelity(dist[0])
+        goodness = ll.encode_fidelity(physics.relabel(pair.distribution, int(pair.bell_state))[0])
         assert pair.basis is not None
         return ll.OkMeasure(request.create_id, pair.outcome, request.d, int(pair.basis),
                             int(pair.bell_state), seq, request.create.purpose_id, remote,
                             goodness).encode()
     link = request.link
     moved = slot is not None and slot != pair.slot
-    dist = stored_distribution(dist, now - pair.emission_time, link,
-                               (link.move_fidelity_local if moved else 1.0, link.move_fidelity_peer))
-    return ll.OkKeep(request.create_id, pair.slot if slot is None else slot, request.d, int(pair.bell_state), seq,
-                     request.create.purpose_id, remote, ll.encode_fidelity(dist[0]),
-                     (now // 1000) & 0xFFFF).encode()
+    moves = (link.move_fidelity_local if moved else 1.0, link.move_fidelity_peer)
+    bell = int(pair.bell_state)
+    stored_ns = now - pair.emission_time
+    if memo is None:
+        goodness = kept_goodness(pair.distribution, bell, stored_ns, link, moves)
+    else:
+        key = (pair.distribution, bell, stored_ns, moved)
+        found = memo.get(key)
+        if found is None:
+            if len(memo) >= MEMO_SIZE:
+                memo.clear()
+            found = memo[key] = kept_goodness(pair.distribution, bell, stored_ns, link, moves)
+        goodness = found
+    return ll.ok_keep(request.create_id, pair.slot if slot is None else slot, request.d, bell, seq,
+                      request.create.purpose_id, remote, goodness, (now // 1000) & 0xFFFF)
+
+
+def kept_goodness(distribution: BellDistribution, bell_state: int, stored_ns: int, link: LinkConfig,
+                  moves: tuple[float, float]) -> int:
+    """The OK-K Goodness of a kept pair heralded as ``bell_state`` with ``distribution`` (relative to it), stored
+    ``stored_ns`` and moved as ``moves`` says (:func:`stored_distribution`): its fidelity, encoded."""
+    dist = stored_distribution(physics.relabel(distribution, bell_state), stored_ns, link, moves)
+    return ll.encode_fidelity(dist[0])
 
 
 def stored_distribution(dist: BellDistribution, stored_ns: int, link: LinkConfig,
@@ -121,9 +149,13 @@ def stored_distribution(dist: BellDistribution, stored_ns: int, link: LinkConfig
     for ``stored_ns`` (from the emission to the OK, a move's duration included: the OK follows the move) and
     through the move to storage of each half, the one-qubit depolarising M(f) = f·δ₀ + (1 − f)·U (Nielsen &
     Chuang §8.3.4; ``moves`` = (f here, f at the peer), 1: not moved). All are Pauli channels, so their order
-    does not matter."""
-    for t1, t2 in ((link.t1_local_ns, link.t2_local_ns), (link.t1_peer_ns, link.t2_peer_ns)):
-        dist = physics.pauli_channel(dist, *physics.memory_pauli_probabilities(stored_ns, t1, t2))
+    does not matter. Both memories alike (the same T1 and T2): their probabilities are computed once."""
+    local = physics.memory_pauli_probabilities(stored_ns, link.t1_local_ns, link.t2_local_ns)
+    if link.t1_peer_ns == link.t1_local_ns and link.t2_peer_ns == link.t2_local_ns:
+        peer = local
+    else:
+        peer = physics.memory_pauli_probabilities(stored_ns, link.t1_peer_ns, link.t2_peer_ns)
+    dist = physics.pauli_channel(physics.pauli_channel(dist, *local), *peer)
     for fidelity in moves:
         if fidelity < 1:
             dist = physics.pauli_channel(dist, *(((1 - fidelity) / 4,) * 3))

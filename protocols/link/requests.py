@@ -26,18 +26,23 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from types import MappingProxyType
 
-from protocols.link.recent import Recent
+from protocols.link.recent import Forgetting, Recent
 from protocols.link.types import FINAL, Request, RequestKey
 
 
 class RequestTable:
-    """Requests by (origin node, Create ID): the open ones, and those finished less than ``keep_ns`` ago."""
+    """Requests by (origin node, Create ID): the open ones, and those finished less than ``keep_ns`` ago.
 
-    def __init__(self, keep_ns: int) -> None:
+    ``forgetting``, if given, forgets the finished ones with the engine's other tables (:meth:`close_ended`
+    then only moves those that have just ended)."""
+
+    def __init__(self, keep_ns: int, forgetting: Forgetting | None = None) -> None:
         self._known: dict[RequestKey, Request] = {}
         self._open: dict[RequestKey, Request] = {}          # oldest first
-        self._finished: Recent[RequestKey, Request] = Recent(keep_ns)
+        self._finished: Recent[RequestKey, Request] = Recent(keep_ns, forgetting, self._forgotten)
         self._next_create_id = 1
+        self.ended: list[Request] = []
+        """Requests that have reached a final state (:meth:`Request.fire`) since the last :meth:`close_ended`."""
 
     def new_create_id(self) -> int:
         """The Create ID of this node's next request (1 to 65535, then again from 1)."""
@@ -46,8 +51,11 @@ class RequestTable:
         return create_id
 
     def add(self, request: Request) -> None:
+        request.ended = self.ended
         self._known[request.key] = request
         self._open[request.key] = request
+        if request.state in FINAL:
+            self.ended.append(request)
 
     def get(self, key: RequestKey) -> Request | None:
         return self._known.get(key)
@@ -75,17 +83,33 @@ class RequestTable:
 
     def deadline(self) -> int | None:
         """The earliest retry or Max Time of the open requests."""
-        times = [t for r in self._open.values() for t in (r.retry_at, r.expires_at) if t is not None]
-        return min(times) if times else None
+        best = None
+        for request in self._open.values():
+            t = request.retry_at
+            if t is not None and (best is None or t < best):
+                best = t
+            t = request.expires_at
+            if t is not None and (best is None or t < best):
+                best = t
+        return best
 
     def tidy(self, now: int) -> None:
         """Move requests that have just ended out of the open index, and forget those that ended ``keep_ns``
         or longer ago."""
+        self.close_ended(now)
+        self._finished.forget(now)
+
+    def close_ended(self, now: int) -> None:
+        """Move requests that have just ended out of the open index (oldest first), remembered from ``now``."""
+        if not self.ended:
+            return
+        self.ended.clear()
         ended = [key for key, request in self._open.items() if request.state in FINAL]
         for key in ended:
             request = self._open.pop(key)
             request.retry_at = request.expires_at = None
             self._finished.put(key, request, now)
-        for request in self._finished.forget(now):
-            if self._known.get(request.key) is request:
-                del self._known[request.key]
+
+    def _forgotten(self, request: Request) -> None:
+        if self._known.get(request.key) is request:
+            del self._known[request.key]

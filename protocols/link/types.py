@@ -20,6 +20,8 @@ RequestKey = tuple[int, int]
 """A request, as both ends name it: (origin node, Create ID)."""
 PairKey = tuple[int, int]
 """A heralded pair, as both ends name it: (link ID, attempt sequence)."""
+GoodnessMemo = dict[tuple[BellDistribution, int, int, bool], int]
+"""OK-K Goodness values of one link's kept pairs by (distribution, Bell state, time stored, moved here)."""
 
 
 class RequestState(enum.Enum):
@@ -204,6 +206,12 @@ class Request:
     credit: int = 0
     """A windowed request (``create.windowed``): the pairs its higher layer has allowed so far (OPEN's Number,
     plus every CREDIT's); the master numbers no more."""
+    goodness: GoodnessMemo = field(default_factory=dict, repr=False, compare=False)
+    """The OK-K Goodness of this request's kept pairs by what else it depends on
+    (:func:`protocols.link.replies.ok_message`: the link is the request's)."""
+    ended: list[Request] | None = field(default=None, repr=False, compare=False)
+    """Where :meth:`fire` lists the request when it reaches a final state (its table's
+    :attr:`~protocols.link.requests.RequestTable.ended`: the table then looks for ended requests)."""
 
     @property
     def stream(self) -> tuple[int, int]:
@@ -221,9 +229,12 @@ class Request:
 
     def fire(self, event: RequestEvent) -> None:
         try:
-            self.state = TRANSITIONS[(self.state, event)]
+            state = TRANSITIONS[(self.state, event)]
         except KeyError:
             raise RuntimeError(f"request {self.create_id}: no transition {self.state} on {event}") from None
+        self.state = state
+        if self.ended is not None and state in FINAL:
+            self.ended.append(self)
 
 
 FailRequest = Callable[[Request, int, int], Actions]

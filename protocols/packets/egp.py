@@ -74,6 +74,8 @@ STATUS = {0: "ACCEPTED", **LINK_ERROR_CODES}
 _HEADER = struct.Struct("!BBBxHHII")
 HEADER_SIZE = _HEADER.size
 _PAIR = struct.Struct("!QHxx")
+_PAIR_MESSAGE = struct.Struct("!BBBxHHIIQHxx")      # the header and a pair message's body, in one
+PAIR_SIZE = _PAIR_MESSAGE.size
 _RUN = struct.Struct("!IHxx")
 
 
@@ -106,6 +108,10 @@ class EgpMessage:
 
     @classmethod
     def decode(cls, data: bytes) -> EgpMessage:
+        if len(data) == PAIR_SIZE:             # a pair message (one a pair each way): its fields in one unpack
+            version, mtype, status, create_id, link_id, origin, queue_seq, attempt_seq, seq = _PAIR_MESSAGE.unpack(data)
+            if version == VERSION and mtype in PAIR_MESSAGES and status in STATUS:
+                return cls(mtype, status, create_id, link_id, origin, queue_seq, None, attempt_seq, seq)
         if len(data) < HEADER_SIZE:
             raise ParseError(f"EGP message too short: {len(data)} bytes")
         version, mtype, status, create_id, link_id, origin, queue_seq = _HEADER.unpack_from(data)
@@ -120,6 +126,18 @@ class EgpMessage:
         run, pairs = _RUN.unpack(body) if mtype in RUN_MESSAGES else (0, 0)
         return cls(mtype, status, create_id, link_id, origin, queue_seq, create, attempt_seq, sequence_number,
                    run, pairs)
+
+
+def pair_message(msg_type: int, status: int, create_id: int, link_id: int, origin_node: int, queue_seq: int,
+                 attempt_seq: int, sequence_number: int) -> bytes:
+    """The bytes of ``EgpMessage(msg_type, status, create_id, link_id, origin_node, queue_seq, None, attempt_seq,
+    sequence_number).encode()`` for a pair message (CONFIRM, CONFIRM_ACK, RELEASE, RELEASE_ACK), packed in one step.
+
+    >>> pair_message(MSG_CONFIRM, 0, 5, 7, 1, 3, 42, 9) == EgpMessage(MSG_CONFIRM, 0, 5, 7, 1, 3, None, 42, 9).encode()
+    True
+    """
+    return _PAIR_MESSAGE.pack(VERSION, msg_type, status, create_id, link_id, origin_node, queue_seq, attempt_seq,
+                              sequence_number)
 
 
 _BODY_SIZE = {MSG_REQ: CREATE_SIZE, **{m: _PAIR.size for m in PAIR_MESSAGES}, **{m: _RUN.size for m in RUN_MESSAGES}}

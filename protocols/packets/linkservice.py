@@ -213,10 +213,19 @@ class OkKeep:
     time_of_goodness: int
 
     def encode(self) -> bytes:
-        w0 = (TYPE_OK_K << 28 | self.create_id << 12 | self.lqid << 8 | self.d << 7
-              | self.bell_state << 5)
-        return _OK.pack(w0, self.sequence_number, self.purpose_id, self.remote_node_id,
-                        self.goodness, self.time_of_goodness)
+        return ok_keep(self.create_id, self.lqid, self.d, self.bell_state, self.sequence_number, self.purpose_id,
+                       self.remote_node_id, self.goodness, self.time_of_goodness)
+
+
+def ok_keep(create_id: int, lqid: int, d: int, bell_state: int, sequence_number: int, purpose_id: int,
+            remote_node_id: int, goodness: int, time_of_goodness: int) -> bytes:
+    """The bytes of the OK-K with these fields (``OkKeep(...).encode()`` without the object: one a kept pair).
+
+    >>> ok_keep(3, 1, 0, 2, 7, 0, 2, 65535, 9) == OkKeep(3, 1, 0, 2, 7, 0, 2, 65535, 9).encode()
+    True
+    """
+    w0 = TYPE_OK_K << 28 | create_id << 12 | lqid << 8 | d << 7 | bell_state << 5
+    return _OK.pack(w0, sequence_number, purpose_id, remote_node_id, goodness, time_of_goodness)
 
 
 @fast_init
@@ -405,6 +414,11 @@ Upward = Ack | OkKeep | OkMeasure | Err | OkMeasureBlock
 
 def decode_upward(data: bytes) -> Upward:
     """Decode a message from the link layer to a higher layer, by its Type nibble."""
+    if len(data) == _OK.size:                  # an OK-K (one a kept pair): its fields in one unpack
+        w0, seq, purpose, remote, goodness, tog = _OK.unpack(data)
+        if w0 >> 28 == TYPE_OK_K:
+            return OkKeep(w0 >> 12 & 0xFFFF, w0 >> 8 & 0xF, w0 >> 7 & 1, w0 >> 5 & 3, seq, purpose, remote, goodness,
+                          tog)
     if len(data) < 4:
         raise ParseError(f"link-layer message too short: {len(data)} bytes")
     (w0,) = _W.unpack_from(data)

@@ -64,6 +64,8 @@ class NodePhysical:
         self.failed = 0
 
     def handle(self, event: Any, now: int) -> Actions:
+        if type(event) is Emitted:                 # one an attempt: asked first
+            return self._on_emitted(event, now)
         if isinstance(event, StartGeneration):
             return Actions(hardware=[Arm(event.link_id, event.pairs, event.measure_basis, event.alpha,
                                          event.basis_choice, event.block)], deadline=self._deadline())
@@ -85,7 +87,7 @@ class NodePhysical:
             actions.send.append((link.peer, report.encode()))
         if event.local_herald:
             self.pending[key] = (event, event.emission_time + self.herald_timeout_ns)
-            early = self.early.pop(key, None)
+            early = self.early.pop(key, None) if self.early else None
             if isinstance(early, Herald):
                 actions.extend(self._confirm(early))
             elif early is not None:             # a BATCH naming a single pair's attempt
@@ -119,10 +121,11 @@ class NodePhysical:
             self.unexpected += 1
             return Actions(deadline=self._deadline())
         key = (herald.link_id, herald.attempt_seq)
-        if key in self.pending and isinstance(self.pending[key][0], EmittedBlock):
+        entry = self.pending.get(key)
+        if entry is not None and isinstance(entry[0], EmittedBlock):
             self.unexpected += 1                   # a HERALD naming a block
             return Actions(deadline=self._deadline())
-        if key not in self.pending:
+        if entry is None:
             fresh = herald.detection_time + self.herald_timeout_ns > now
             if fresh and len(self.early) < 1024:   # before our own emission event (a peer's REPORT, or a
                 self.early[key] = herald           # herald overtaking the hardware's event between processes)
@@ -221,7 +224,10 @@ class NodePhysical:
         return [] if emitted.outcome is not None else [Discard(emitted.slot)]
 
     def _deadline(self) -> int | None:
-        pending = min([d for _, d in self.pending.values()]) if self.pending else None
+        pending = None
+        for _, d in self.pending.values():
+            if pending is None or d < pending:
+                pending = d
         if not self.early:
             return pending
         return earliest(pending, min([h.detection_time + self.herald_timeout_ns for h in self.early.values()]))

@@ -28,7 +28,7 @@ from protocols.packets.heralding import (
     OUTCOME_SUCCESS,
     SCHEME_DOUBLE_CLICK,
     SCHEME_SINGLE_CLICK,
-    Herald,
+    herald_bytes,
 )
 from protocols.packets.heralding_batch import RICE, HeraldBatch
 from protocols.packets.rice import low_bits_for
@@ -38,13 +38,18 @@ from protocols.physical.parts import split
 
 def double_click_outcome(clicks: tuple[tuple[int, int, int], ...]) -> BellState | None:
     """The Bell state heralded by a two-round click pattern, or None for a failure."""
-    per_round: dict[int, list[int]] = {1: [], 2: []}
+    first = second = -1
+    firsts = seconds = 0
     for round_no, detector, _ in clicks:
-        per_round.setdefault(round_no, []).append(detector)
-    first, second = per_round[1], per_round[2]
-    if len(first) != 1 or len(second) != 1:
+        if round_no == 1:
+            firsts += 1
+            first = detector
+        elif round_no == 2:
+            seconds += 1
+            second = detector
+    if firsts != 1 or seconds != 1:
         return None
-    return BellState.PSI_PLUS if first[0] == second[0] else BellState.PSI_MINUS
+    return BellState.PSI_PLUS if first == second else BellState.PSI_MINUS
 
 
 def single_click_outcome(clicks: tuple[tuple[int, int, int], ...]) -> BellState | None:
@@ -82,12 +87,8 @@ class Station:
             self.failures += 1
         else:
             self.successes += 1
-        herald = Herald(
-            outcome=OUTCOME_FAILURE if bell is None else OUTCOME_SUCCESS,
-            bell_state=0 if bell is None else int(bell),
-            link_id=event.link_id, scheme=scheme, attempt_seq=event.attempt_seq,
-            attempts=event.attempts, detection_time=now,
-        ).encode()
+        herald = herald_bytes(OUTCOME_FAILURE if bell is None else OUTCOME_SUCCESS, 0 if bell is None else int(bell),
+                              event.link_id, scheme, event.attempt_seq, event.attempts, now)
         return Actions(send=[(end, herald) for end in self.links[event.link_id]])
 
     def _batch(self, event: DetectionBlock, now: int) -> Actions:
