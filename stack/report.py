@@ -6,7 +6,6 @@ gives the same bytes. Its fields are documented in ``docs/report.md``.
 
 from __future__ import annotations
 
-import json
 import math
 from typing import Any
 
@@ -46,6 +45,8 @@ def build_report(result: RunResult, capture_frames: int | None = None) -> dict[s
 
 
 def to_json(report: dict[str, Any]) -> str:
+    import json  # imported by the runs that write the report, not at every start-up
+
     return json.dumps(report, indent=2) + "\n"
 
 
