@@ -12,9 +12,8 @@ from typing import Any
 from protocols.packets.linkservice import ERROR_CODES
 from stack.core.capture import node_ip, node_mac
 from stack.core.network import AUTH_DROPS
-from stack.report_circuits import circuit_table, circuits
 from stack.report_pairs import delivered, disagreeing, disagreement, joined, measured_fidelity
-from stack.runtime import RunResult, Workload
+from stack.runtime import Emulation, RunResult, Workload
 from stack.timing.sync import sync_report
 
 REPORT_VERSION = 1
@@ -36,12 +35,19 @@ def build_report(result: RunResult, capture_frames: int | None = None) -> dict[s
         "authentication": emu.network.auth is not None,
         "links": [_link(emu, link) for link in scenario.links],
         "workload": [_workload(w) for w in emu.workloads],
-        **({"circuits": circuits(emu)} if emu.topology is not None else {}),
+        **({"circuits": _circuits(emu)} if emu.topology is not None else {}),
         "nodes": _nodes(emu),
         "medium": result.ledger | {"rejected_commands": emu.medium.rejected_commands},
         "capture_frames": capture_frames,
         "sync": sync_report(emu, emu.sampler) if emu.sampler is not None and emu.clocks else None,
     }
+
+
+def _circuits(emu: Emulation) -> list[dict[str, Any]]:
+    """The report's circuits (:func:`stack.report_circuits.circuits`), imported only by a run that has some."""
+    from stack.report_circuits import circuits
+
+    return circuits(emu)
 
 
 def to_json(report: dict[str, Any]) -> str:
@@ -152,6 +158,8 @@ def _node(emu: Any, node_id: int, malformed: int) -> dict[str, Any]:
 
 def summary(report: dict[str, Any], wall_seconds: float, pcap: str | None) -> str:
     """A plain-text summary table."""
+    from stack.report_circuits import circuit_table
+
     lines = [f"qnet: {report['scenario']} seed {report['seed']}: emulated "
              f"{report['end_ns'] / 1e6:.3f} ms in {wall_seconds:.2f} s wall"]
     lines.append("")
