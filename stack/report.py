@@ -6,16 +6,14 @@ gives the same bytes. Its fields are documented in ``docs/report.md``.
 
 from __future__ import annotations
 
-import json
 import math
 from typing import Any
 
 from protocols.packets.linkservice import ERROR_CODES
 from stack.core.capture import node_ip, node_mac
 from stack.core.network import AUTH_DROPS
-from stack.report_circuits import circuit_table, circuits
 from stack.report_pairs import delivered, disagreeing, disagreement, joined, measured_fidelity
-from stack.runtime import RunResult, Workload
+from stack.runtime import Emulation, RunResult, Workload
 from stack.timing.sync import sync_report
 
 REPORT_VERSION = 1
@@ -37,7 +35,7 @@ def build_report(result: RunResult, capture_frames: int | None = None) -> dict[s
         "authentication": emu.network.auth is not None,
         "links": [_link(emu, link) for link in scenario.links],
         "workload": [_workload(w) for w in emu.workloads],
-        **({"circuits": circuits(emu)} if emu.topology is not None else {}),
+        **({"circuits": _circuits(emu)} if emu.topology is not None else {}),
         "nodes": _nodes(emu),
         "medium": result.ledger | {"rejected_commands": emu.medium.rejected_commands},
         "capture_frames": capture_frames,
@@ -45,7 +43,16 @@ def build_report(result: RunResult, capture_frames: int | None = None) -> dict[s
     }
 
 
+def _circuits(emu: Emulation) -> list[dict[str, Any]]:
+    """The report's circuits (:func:`stack.report_circuits.circuits`), imported only by a run that has some."""
+    from stack.report_circuits import circuits
+
+    return circuits(emu)
+
+
 def to_json(report: dict[str, Any]) -> str:
+    import json  # imported by the runs that write the report, not at every start-up
+
     return json.dumps(report, indent=2) + "\n"
 
 
@@ -151,6 +158,8 @@ def _node(emu: Any, node_id: int, malformed: int) -> dict[str, Any]:
 
 def summary(report: dict[str, Any], wall_seconds: float, pcap: str | None) -> str:
     """A plain-text summary table."""
+    from stack.report_circuits import circuit_table
+
     lines = [f"qnet: {report['scenario']} seed {report['seed']}: emulated "
              f"{report['end_ns'] / 1e6:.3f} ms in {wall_seconds:.2f} s wall"]
     lines.append("")

@@ -39,11 +39,13 @@ FLAGS = [dict(frozen=frozen, eq=eq, order=order and eq, slots=slots, unsafe_hash
          for frozen, eq, order, slots, unsafe in itertools.product([True, False], repeat=5)]
 
 
-def make(module_name: str, flags: dict[str, bool]) -> type:
+def make(module_name: str, flags: dict[str, bool], docstring: bool = True) -> type:
     module = types.ModuleType(module_name)
     sys.modules[module_name] = module
+    source = SOURCE if docstring else SOURCE.replace('    \"\"\"A probe.\"\"\"\n', "")
+    assert (source == SOURCE) == docstring
     try:
-        exec(SOURCE.format(flags=", ".join(f"{k}={v}" for k, v in flags.items())), vars(module))
+        exec(source.format(flags=", ".join(f"{k}={v}" for k, v in flags.items())), vars(module))
     finally:
         del sys.modules[module_name]
     return module.Record  # type: ignore[no-any-return]
@@ -114,6 +116,39 @@ def test_init_is_compiled_at_its_first_look_up_whichever_it_is() -> None:
         assert dataclasses.astuple(made) == dataclasses.astuple(eager(1, (2,), d=3)) == (1, (2,), None, 3)
         assert outcome(lazy, 1, 2, 3, 4, 5) == outcome(eager, 1, 2, 3, 4, 5)
         assert outcome(lazy) == outcome(eager)
+
+
+@pytest.mark.parametrize("flags", FLAGS, ids=lambda f: ",".join(k for k, v in f.items() if v) or "plain")
+def test_a_class_without_docstring_gets_the_standard_librarys_when_first_read(flags: dict[str, bool]) -> None:
+    """The dataclass writes ``Name(signature)`` as the docstring of a class without one; ours writes it at the
+    first read (through the class, an instance or a subclass's look-up), so making the class compiles nothing."""
+    eager = make("_eager_probe", flags, docstring=False)
+    assert eager.__doc__ == "Record(a: 'int', b: 'tuple' = (), c: 'object' = None, d: 'int' = 0)"
+    for read in ("class", "instance", "getdoc"):
+        lazy = make("protocols._lazy_probe", flags, docstring=False)
+        assert is_stub(lazy.__dict__["__doc__"]) and is_stub(lazy.__dict__["__init__"])
+        if read == "class":
+            assert lazy.__doc__ == eager.__doc__
+        elif read == "instance":
+            assert lazy(1).__doc__ == eager(1).__doc__ == eager.__doc__
+        else:
+            assert inspect.getdoc(lazy) == inspect.getdoc(eager)
+        assert lazy.__dict__["__doc__"] == eager.__doc__          # written in the descriptor's place
+        assert inspect.signature(lazy) == inspect.signature(eager)
+    with_doc = make("protocols._lazy_probe", flags)
+    assert with_doc.__dict__["__doc__"] == "A probe." and is_stub(with_doc.__dict__["__init__"])
+
+
+def test_a_failing_dataclass_leaves_the_class_as_it_was() -> None:
+    module = types.ModuleType("protocols._lazy_probe")
+    sys.modules[module.__name__] = module
+    try:
+        exec("class Bad:\n    a: int = 0\n    b: int\n", vars(module))
+        with pytest.raises(TypeError, match="non-default argument 'b' follows default argument"):
+            dataclasses.dataclass(module.Bad)
+    finally:
+        del sys.modules[module.__name__]
+    assert module.Bad.__doc__ is None
 
 
 def test_recursive_repr_and_pickle_and_replace() -> None:

@@ -8,6 +8,7 @@ has the start-up figures).
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import sys
@@ -51,3 +52,26 @@ def test_the_check_sees_a_library_that_is_loaded() -> None:
             f"print([m for m in {NOT_ON_THE_RUN_PATH!r} if m in sys.modules])")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert "scapy" in done.stdout and "networkx" in done.stdout and "protocols.packets.scapy_layers" in done.stdout
+
+
+DEFERRED = ("json", "difflib", "stack.multiprocess", "stack.report_circuits", "protocols.packets.qncp_common")
+"""Imported only where they are used: the report's --json, a misspelt key, `qnet up`/`node`/`medium`, a report
+with circuits or a summary to print."""
+
+
+def deferred_loaded(args: list[str]) -> list[str]:
+    code = ("import sys; from stack.cli import main; status = main(sys.argv[1:]); "
+            f"print(repr(sorted(m for m in sys.modules if any(m == d or m.startswith(d + '.') for d in {DEFERRED!r}))))"
+            "; sys.exit(status)")
+    done = subprocess.run([sys.executable, "-c", code, *args], cwd=ROOT, capture_output=True, text=True, check=True)
+    return ast.literal_eval(done.stdout.strip().splitlines()[-1])
+
+
+def test_a_quiet_run_without_json_loads_what_it_does_not_use_only_when_used(tmp_path: Path) -> None:
+    """A quiet link-layer run that writes no report loads none of them; with a report and a summary it loads
+    json and the circuit tables (the check sees what is loaded)."""
+    assert deferred_loaded(["run", "examples/two-qpus.toml", "--quiet", "--pcap", str(tmp_path / "a.pcap")]) == []
+    loaded = deferred_loaded(["run", "examples/two-qpus.toml", "--pcap", str(tmp_path / "b.pcap"), "--json",
+                              str(tmp_path / "b.json")])
+    assert {"json", "stack.report_circuits"} <= set(loaded)
+    assert not any(m.startswith("stack.multiprocess") for m in loaded)

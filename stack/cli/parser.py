@@ -8,8 +8,10 @@ sub-parsers (:mod:`stack.sweep.command`, :mod:`stack.cli.compile`); building the
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
-from typing import NoReturn
+from collections.abc import Callable
+from typing import Any, NoReturn
 
 from stack.cli.compile import add_parser as add_compile_parser
 from stack.sweep import command as sweep_command
@@ -19,11 +21,33 @@ DEFAULT_DILATION = 0.002
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse with its errors as one ``qnet: error:`` line (status 2) instead of usage and error."""
+    """argparse with its errors as one ``qnet: error:`` line (status 2) instead of usage and error.
+
+    A sub-command's arguments may be added when it is first used (``deferred``: parsing its arguments or
+    showing its usage or help), so that building the parser imports only what ``qnet run`` needs."""
+
+    deferred: Callable[[], None] | None = None
 
     def error(self, message: str) -> NoReturn:
         print(f"qnet: error: {message} (see {self.prog} --help)", file=sys.stderr)
         sys.exit(2)
+
+    def _ready(self) -> None:
+        if self.deferred is not None:
+            add_arguments, self.deferred = self.deferred, None
+            add_arguments()
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        self._ready()
+        return super().parse_known_args(args, namespace)
+
+    def format_usage(self) -> str:
+        self._ready()
+        return super().format_usage()
+
+    def format_help(self) -> str:
+        self._ready()
+        return super().format_help()
 
 
 def version() -> str:
@@ -77,13 +101,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _multi_process_parsers(commands: argparse._SubParsersAction[_Parser]) -> None:
+    """``up``, ``node`` and ``medium``: their arguments are added when one of them is used (their defaults come
+    from the multi-process runtime, which ``qnet run`` does not import)."""
+    up = commands.add_parser("up", help="run every node as its own process on localhost (real, dilated time)")
+    node = commands.add_parser("node", help="run one node process of a multi-process run (started by 'up')")
+    medium = commands.add_parser("medium", help="run the medium process of a multi-process run (started by 'up')")
+    up.deferred = node.deferred = medium.deferred = functools.partial(_multi_process_arguments, up, node, medium)
+
+
+def _multi_process_arguments(up: _Parser, node: _Parser, medium: _Parser) -> None:
     from stack.multiprocess.realtime import DEFAULT_TOLERANCE_NS
     from stack.multiprocess.udp import DEFAULT_BASE_PORT
 
-    up = commands.add_parser("up", help="run every node as its own process on localhost (real, dilated time)")
-    node = commands.add_parser("node", help="run one node process of a multi-process run (started by 'up')")
+    up.deferred = node.deferred = medium.deferred = None
     node.add_argument("name", help="the node's name in the scenario")
-    medium = commands.add_parser("medium", help="run the medium process of a multi-process run (started by 'up')")
     for sub in (up, node, medium):
         sub.add_argument("scenario", nargs="?", help=f"scenario TOML file (default: {DEFAULT_SCENARIO})")
         sub.add_argument("--seed", type=int, help="root seed (default: the scenario's run.seed)")

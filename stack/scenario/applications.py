@@ -14,7 +14,6 @@ application.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -128,6 +127,8 @@ def _python(t: Table, nodes: dict[str, NodeConfig]) -> ApplicationConfig:
     if "ctx" in args:
         raise ScenarioError(t.source, f"{t.prefix}.args.ctx",
                             "is the AppContext every function gets first: name the argument otherwise")
+    import json  # only a "python" entry needs it, not every run's start-up
+
     try:
         text = json.dumps(args, allow_nan=False, default=_no_json)
     except ValueError as error:

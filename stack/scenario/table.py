@@ -10,8 +10,6 @@ x.toml: run.seed: expected an integer, got 'one'
 
 from __future__ import annotations
 
-import difflib
-import json
 import math
 import re
 import reprlib
@@ -33,6 +31,8 @@ def shown(value: Any) -> str:
 
 def suggestion(name: str, known: Iterable[str]) -> str:
     """`` (did you mean 'x'?)`` for the closest of ``known`` to a misspelt ``name``, else nothing."""
+    import difflib  # here and below: only a scenario with a mistake needs it, not every run's start-up
+
     close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
@@ -56,7 +56,10 @@ class Table:
 
     def key(self, name: str) -> str:
         """The dotted key of ``name`` in this table, quoted as TOML quotes it when it is not a bare key."""
-        name = name if re.fullmatch(r"[A-Za-z0-9_-]+", name) else json.dumps(name)
+        if re.fullmatch(r"[A-Za-z0-9_-]+", name) is None:
+            import json
+
+            name = json.dumps(name)
         return f"{self.prefix}.{name}" if self.prefix else name
 
     def error(self, name: str, problem: str) -> ScenarioError:
@@ -69,6 +72,8 @@ class Table:
         self.used.add(name)
         if name not in self.data:
             if default is REQUIRED:
+                import difflib
+
                 strays = difflib.get_close_matches(name, [k for k in self.data if k not in self.used], n=1)
                 raise self.error(name, "is required" + (f" ({strays[0]!r} misspelt?)" if strays else ""))
             return default

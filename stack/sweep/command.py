@@ -12,7 +12,6 @@ heavy; Dask, pyarrow, rich and matplotlib are imported when a sweep or a plot ru
 from __future__ import annotations
 
 import argparse
-import difflib
 import signal
 import sys
 from pathlib import Path
@@ -131,6 +130,8 @@ def _report(results: Any, args: argparse.Namespace) -> int:
 
 
 def _close(name: str, choices: list[str]) -> str:
+    import difflib  # only a misspelt name needs it, not every `qnet` command's start-up
+
     close = difflib.get_close_matches(name, choices, n=3)
     return f"; did you mean {', '.join(close)}?" if close else ""
 
