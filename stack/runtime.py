@@ -10,111 +10,41 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 import numpy as np
 import trio
 
-from protocols.apps.workload import EntanglementUser
 from protocols.common import EGP_PORT, HERALD_PORT, LINK_SERVICE_PORT, NETWORK_SERVICE_PORT, QNCP_PORT, QNP_PORT
 from protocols.link.layer import LinkConfig as EngineLink
 from protocols.link.layer import LinkLayer, Memory, QueuePolicy
-from protocols.link.types import GenerationOver
 from protocols.network.model import move_fidelity
-from protocols.packets import linkservice as ll
 from protocols.packets.heralding import SCHEME_COUPLER, SCHEME_DOUBLE_CLICK, SCHEME_SINGLE_CLICK, SCHEME_SOURCE
 from protocols.physical.node import NodePhysical, ReportingLink, Station
 from stack.core.capture import PcapWriter, node_ip
 from stack.core.kernel import Kernel, VirtualPort
 from stack.core.layer import Layer
 from stack.core.network import Fibre, Network, authenticator
+from stack.emulation import Emulation, RunResult, Workload, end_generation, settle_bound_ns, stop_when_done
 from stack.quantum.budget import LinkPhysics, link_options, link_physics
 from stack.quantum.heralding import Heralding
 from stack.quantum.medium import Medium, NodeHardware
 from stack.quantum.topology import LINK_RETRIES, build_topology, link_retransmit_ns, longest_exchange_ns
-from stack.scenario import LinkConfig, NodeConfig, Scenario, WorkloadConfig
-from stack.timing.clocks import Clock
+from stack.scenario import LinkConfig, NodeConfig, Scenario
 from stack.timing.sync import SyncSampler, build_clocks, build_ptp_layers, reference_node
+from stack.workloads import APP_PORT_BASE, ROTATIONS, build_apps, max_time_field
 
 # The network layer's engine is imported by the runs that build one: a run without it would pay ~10 % of its
 # start-up for it otherwise.
 if TYPE_CHECKING:
-    from protocols.network.layer import NetworkLayer
     from protocols.network.routing import Router
-    from protocols.network.topology import Topology
-    from protocols.network.types import CircuitStats
 
-APP_PORT_BASE = 49152
-"""Applications bind consecutive ports from here on their node."""
-ROTATIONS = {"Z": (0, 0, 0), "X": (0, 64, 0), "Y": (192, 0, 0)}
+__all__ = ["APP_PORT_BASE", "ROTATIONS", "Emulation", "RunResult", "Workload", "build", "end_generation",
+           "max_time_field", "node_hardware", "run_async", "run_scenario", "settle_bound_ns", "stop_when_done"]
 
 SEED_MEDIUM, SEED_LINK, SEED_NETWORK, SEED_NETWORK_LAYER = 0, 1, 2, 4
 SCHEME_CODES = {"double-click": SCHEME_DOUBLE_CLICK, "single-click": SCHEME_SINGLE_CLICK, "source": SCHEME_SOURCE,
                 "coupler": SCHEME_COUPLER}
-
-
-@dataclass(slots=True)
-class Workload:
-    """One workload entry at run time: its config and its two applications."""
-
-    config: WorkloadConfig
-    link_id: int | None
-    """The link of a link-layer entry (None: a network-layer entry)."""
-    origin: EntanglementUser
-    responder: EntanglementUser
-
-
-@dataclass(slots=True)
-class Emulation:
-    """Everything a built scenario consists of."""
-
-    scenario: Scenario
-    seed: int
-    kernel: Kernel
-    network: Network
-    medium: Medium
-    heralding: Heralding
-    layers: list[Layer] = field(default_factory=list)
-    workloads: list[Workload] = field(default_factory=list)
-    link_physics: dict[int, LinkPhysics] = field(default_factory=dict)
-    drain_ns: int = 0
-    draining: bool = False
-    settling: bool = False
-    """After the drain: the run goes on only until every link layer has settled."""
-    clocks: dict[int, Clock] = field(default_factory=dict)
-    sampler: SyncSampler | None = None
-    api_running: int = 0
-    link_layers: list[LinkLayer] = field(default_factory=list)
-    network_layers: list[NetworkLayer] = field(default_factory=list)
-    topology: Topology | None = None
-    """The network layers' view of the network (built when they run)."""
-    network_records: dict[int, tuple[dict[tuple[int, int], CircuitStats], int]] = field(default_factory=dict)
-    """Multi-process: each node's network-layer circuit records and Bell mismatches, from its result."""
-    local: set[str] | None = None
-    """Names of the nodes whose layers this process runs (None: every node)."""
-    unfinished: int = 0
-    """A workload whose origin was not done when last checked: :func:`stop_when_done` checks it first."""
-    claims: list[Callable[[], dict[int, set[int]]]] = field(default_factory=list)
-    """Slots held at the end by something other than a layer (an application cut off by the run's end), by
-    node id: the ledger discards them at the end instead of calling them leaked."""
-
-    def runs(self, name: str) -> bool:
-        """Whether this process runs the layers of node ``name``."""
-        return self.local is None or name in self.local
-
-    def settled(self) -> bool:
-        """No link or network layer has a message or a pair waiting for an answer."""
-        return (all(engine.settled() for engine in self.link_layers)
-                and all(engine.settled() for engine in self.network_layers))
-
-
-@dataclass(slots=True)
-class RunResult:
-    emulation: Emulation
-    ledger: dict[str, int]
-    wall_seconds: float
-    generation_end_ns: int
 
 
 def build(scenario: Scenario, seed: int | None = None, pcap: BinaryIO | None = None, *,
@@ -247,7 +177,7 @@ def _build_qpus(emu: Emulation) -> None:
         emu.medium.add_node(node_hardware(node, physical.port))
         if router is not None:
             _build_network_layer(emu, node, router, listeners["network"].get(node.name, {}))
-    _build_apps(emu, responders)
+    build_apps(emu, responders)
 
 
 def _build_network_layer(emu: Emulation, node: NodeConfig, router: Router,
@@ -281,116 +211,6 @@ def node_hardware(node: NodeConfig, physical_port: Any) -> NodeHardware:
                         t1_ns=node.t1_ns, storage=node.storage_qubits, readout_fidelity=node.readout_fidelity,
                         gate_fidelity=node.gate_fidelity, move_ns=node.move_ns, gate_ns=node.gate_ns,
                         bsm_success=node.bsm_success_probability, data=node.data_qubits)
-
-
-def _distil_fields(item: WorkloadConfig) -> dict[str, int]:
-    """The CREATE's distillation fields of a workload entry; the network layer's policy module (and the
-    distillation models it loads) is imported only for an entry that asks for distillation."""
-    if item.distill == "none":
-        return {"distil": ll.DISTIL_NONE}         # distil_request("none").create_fields()
-    from protocols.network.policy import distil_request
-
-    return distil_request(item.distill, item.distill_rule, item.distill_end).create_fields()
-
-
-def _build_apps(emu: Emulation, responders: dict[str, dict[int, tuple[str, int]]]) -> None:
-    scenario = emu.scenario
-    origin_ports: dict[str, int] = {name: len(by_purpose) for name, by_purpose in responders.items()}
-    for item in scenario.workload:
-        node, remote = scenario.nodes[item.node], scenario.nodes[item.remote]
-        rot = ROTATIONS.get(item.basis, (0, 0, 0))
-        random = {"XZ": 1, "XYZ": 2}.get(item.basis, 0)
-        unit, amount = max_time_field(item.max_time_ns)
-        create = ll.Create(remote_node_id=remote.node_id, purpose_id=item.purpose_id, number=item.pairs,
-                           minimum_fidelity=ll.encode_fidelity(item.min_fidelity), tu=unit, max_time=amount,
-                           tpe=ll.TPE_KEEP if item.type == "keep" else ll.TPE_MEASURE, priority=item.priority,
-                           ato=int(item.atomic), con=int(item.consecutive),
-                           rotx1l=rot[0], rotyl=rot[1], rotx2l=rot[2],
-                           rotx1r=rot[0], rotyr=rot[1], rotx2r=rot[2], rl=random, rr=random,
-                           **_distil_fields(item))
-        service = NETWORK_SERVICE_PORT if item.service == "network" else LINK_SERVICE_PORT
-        origin = EntanglementUser((node_ip(node.node_id), service), create, item.start_ns)
-        responder = EntanglementUser((node_ip(remote.node_id), service), None)
-        port_number = APP_PORT_BASE + origin_ports.get(item.node, 0)
-        origin_ports[item.node] = origin_ports.get(item.node, 0) + 1
-        apps = [(f"{item.node}/app{item.purpose_id}", node, origin, port_number)]
-        if item.listen:
-            apps.append((f"{item.remote}/app{item.purpose_id}", remote, responder,
-                         responders[item.remote][item.purpose_id][1]))
-        for name, nd, engine, number in apps:
-            if not emu.runs(nd.name):
-                continue
-            for link_layer in emu.link_layers:
-                if link_layer.node_id == nd.node_id and link_layer.clients is not None:
-                    link_layer.clients.add((node_ip(nd.node_id), number))
-            layer = Layer(name, nd.node_id, engine, VirtualPort(emu.kernel, name), emu.network, emu.medium,
-                          [number])
-            layer.after = functools.partial(stop_when_done, emu)
-            emu.layers.append(layer)
-        link_id = next((link.link_id for link in scenario.links if {link.a, link.b} == {item.node, item.remote}
-                        and item.service == "link"), None)
-        emu.workloads.append(Workload(item, link_id, origin, responder))
-
-
-def max_time_field(max_time_ns: int) -> tuple[int, int]:
-    """CREATE's (Time Unit, Max Time) for a limit in ns: the finest unit that holds it, rounded up."""
-    if max_time_ns <= 0:
-        return 0, 0
-    for unit, unit_ns in sorted(ll.TIME_UNIT_NS.items()):
-        amount = -(-max_time_ns // unit_ns)
-        if amount <= 0x3FFF:
-            return unit, amount
-    return 2, 0x3FFF
-
-
-def stop_when_done(emu: Emulation) -> None:
-    """End generation once every workload origin and every API application is done and every link layer
-    has settled its pairs (no CONFIRM, SCHEDULE or abort still waits for its answer); after the drain, end
-    the run as soon as every link layer has settled. What is due at that instant still runs: an answer a layer
-    sent its application on the instant it settled (an ERR EXPIRE) arrives then, with no delay.
-
-    It runs after every event a link, network or application layer handles: the workload origin found not done
-    last time is asked first, written out here, and that answer alone decides nearly every call."""
-    if emu.settling:
-        if emu.settled():
-            emu.kernel.stop(finish_instant=True)
-        return
-    if emu.draining or emu.api_running:
-        return
-    workloads, unfinished = emu.workloads, emu.unfinished
-    if unfinished < len(workloads) and not workloads[unfinished].origin.done():
-        return
-    if _origins_done(emu) and emu.settled():
-        emu.kernel.stop(finish_instant=True)
-
-
-def _origins_done(emu: Emulation) -> bool:
-    """Whether every workload origin is done; the first found not done is remembered (``emu.unfinished``), to
-    be asked first next time."""
-    for index, workload in enumerate(emu.workloads):
-        if not workload.origin.done():
-            emu.unfinished = index
-            return False
-    return True
-
-
-def end_generation(emu: Emulation) -> None:
-    """No new attempts from now on, and every request still open fails with ERR TIMEOUT at both ends
-    (every link and network layer gets :class:`GenerationOver` now). A link layer with no request open gets
-    it too: from now on it refuses a CREATE with ERR TIMEOUT (a network layer's hop whose credit comes back
-    late, an API application), which it would otherwise take and keep open for ever, no pair being made."""
-    emu.draining = True
-    emu.heralding.stop_generation()
-    network_engines = {id(engine) for engine in emu.network_layers}    # every NetworkLayer is built there
-    for layer in emu.layers:
-        if isinstance(layer.engine, LinkLayer) or id(layer.engine) in network_engines:
-            emu.kernel.deliver_at(emu.kernel.now, layer.port, GenerationOver())
-
-
-def settle_bound_ns(emu: Emulation) -> int:
-    """The longest any link or network layer goes on retransmitting a message that waits for its answer."""
-    return max([engine.resolution_ns for engine in emu.link_layers]
-               + [engine.resolution_ns for engine in emu.network_layers], default=0)
 
 
 async def run_async(emu: Emulation) -> RunResult:

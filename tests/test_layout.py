@@ -13,10 +13,11 @@ import pytest
 PROTOCOL_LAYERS = ("compiler", "apps", "transport", "network", "link", ("physical", "sync", "security"), "packets",
                    "common")
 STACK_LAYERS = ("cli", "sweep", "multiprocess", ("api", "compile", "report", "report_circuits", "report_pairs",
-                                                  "runtime"), "quantum", "timing", "core", "scenario")
+                                                  "runtime", "workloads", "emulation"), "quantum", "timing", "core",
+                "scenario")
 """Highest first. A tuple is one layer of siblings that must not import each other (except inside the
 top-level runtime modules, which form a chain: api → runtime, report → report_circuits → runtime,
-report_circuits → report_pairs)."""
+report_circuits → report_pairs, runtime → workloads → emulation)."""
 
 
 @pytest.fixture(scope="module")

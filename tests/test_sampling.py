@@ -53,7 +53,8 @@ def test_not_a_distribution_is_refused() -> None:
         cumulative((0.5, -0.5, 1.0))
 
 
-@pytest.mark.parametrize("module", ["stack.quantum.sampling", "stack.core.kernel", "stack.core.capture"])
+@pytest.mark.parametrize("module", ["stack.quantum.sampling", "stack.core.kernel", "stack.core.calendar",
+                                    "stack.core.capture", "stack.multiprocess.ports"])
 def test_docstring_examples(module: str) -> None:
     import doctest
     import importlib

@@ -1,10 +1,6 @@
 """The virtual-time kernel: one ``(time_ns, seq)`` queue that alone decides the order.
 
-The queue is a calendar: a heap of the distinct due times, and for each a FIFO of its entries, which
-pops in exactly ``(time, seq)`` order (entries due at the same time run in the order they were queued)
-while the heap stays as small as the number of distinct instants. A network of a thousand nodes keeps
-tens of thousands of entries queued (most of them timers re-armed since) at a few dozen instants: a heap
-of every entry was ~15 levels deep and out of the caches, where the calendar's is ~6.
+The queue is a :class:`stack.core.calendar.Calendar`, which the kernel extends.
 
 Every protocol layer runs as its own trio task that owns its :class:`VirtualPort`. Only one
 task runs the queue at a time: the one holding the *baton* pops the next entry, runs
@@ -40,58 +36,19 @@ a run is reproducible byte for byte.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
 from heapq import heappop, heappush
 from typing import Any
 
 import outcome
 from trio.lowlevel import Abort, Task, checkpoint, current_task, reschedule, wait_task_rescheduled
 
+from stack.core.calendar import Calendar
+from stack.core.events import STARTUP, TIMER, YIELD, Failed, Startup, Step, TimerFired, Yield, unwrap
 
-class TimerFired:
-    """The event a port receives when its deadline is reached."""
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "TimerFired()"
+__all__ = ["STARTUP", "TIMER", "Kernel", "Startup", "Step", "TimerFired", "VirtualPort"]
 
 
-TIMER = TimerFired()
-
-
-class Startup:
-    """The first event every port receives, in the order the ports were created."""
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "Startup()"
-
-
-STARTUP = Startup()
-
-
-class _Failed:
-    """A step that raised: its port's task is handed the error and raises it in its own context."""
-
-    __slots__ = ("error",)
-
-    def __init__(self, error: BaseException) -> None:
-        self.error = error
-
-
-class _Yield:
-    """The baton holder has run ``Kernel.yield_every`` entries: time to let trio run."""
-
-    __slots__ = ()
-
-
-_YIELD = _Yield()
-Step = Callable[[Any], None]
-
-
-class Kernel:
+class Kernel(Calendar):
     """Discrete-event scheduler on integer nanoseconds.
 
     ``call_at`` queues a plain callback (the medium's physics); ``deliver_at`` queues an
@@ -117,14 +74,10 @@ class Kernel:
     in-process nothing runs early)."""
 
     def __init__(self) -> None:
-        self.now = 0
+        super().__init__()
         self.events_run = 0
         self.switches = 0
         self.yields = 0
-        self._times: list[int] = []
-        """Heap of the distinct times at which entries are due."""
-        self._due: dict[int, deque[tuple[Callable[[Any], None] | VirtualPort, Any]]] = {}
-        """The entries due at each of those times, in the order they were queued."""
         self._ready: deque[tuple[VirtualPort, Any]] = deque()
         self._busy = 0
         self._waiter: Task | None = None
@@ -135,16 +88,6 @@ class Kernel:
         self._finish_at: int | None = None
         self._failed = False
         self._until = 0
-
-    def call_at(self, at: int, callback: Callable[[Any], None], arg: Any = None) -> None:
-        """Run ``callback(arg)`` at virtual time ``at`` (never earlier than now)."""
-        if at < self.now:
-            at = self.now
-        entries = self._due.get(at)
-        if entries is None:
-            entries = self._due[at] = deque()
-            heappush(self._times, at)
-        entries.append((callback, arg))
 
     def deliver_at(self, at: int, port: VirtualPort, event: Any) -> None:
         """Hand ``event`` to ``port``'s task at virtual time ``at``.
@@ -161,32 +104,6 @@ class Kernel:
             entries = self._due[at] = deque()
             heappush(self._times, at)
         entries.append((port if type(port) is VirtualPort else port.deliver, event))
-
-    def next_due(self) -> int | None:
-        """When the earliest queued entry is due (None: the queue is empty)."""
-        return self._times[0] if self._times else None
-
-    def pending(self) -> list[tuple[int, Callable[[Any], None] | VirtualPort, Any]]:
-        """Every queued entry as ``(time, callback, argument)``, in the order they will run."""
-        return [(at, *entry) for at in sorted(self._times) for entry in self._due[at]]
-
-    def pop_entry(self) -> tuple[int, Callable[[Any], None] | VirtualPort, Any] | None:
-        """Take the next entry off the queue without running it or moving ``now`` (tests driving a medium
-        by hand; None: the queue is empty)."""
-        if not self._times:
-            return None
-        at = self._times[0]
-        entries = self._due[at]
-        callback, arg = entries.popleft()
-        if not entries:
-            heappop(self._times)
-            del self._due[at]
-        return at, callback, arg
-
-    def clear(self) -> None:
-        """Drop every queued entry."""
-        self._times.clear()
-        self._due.clear()
 
     def stop(self, finish_instant: bool = False) -> None:
         """Make :meth:`run` return once the current event is handled (``finish_instant``: once every entry
@@ -214,7 +131,7 @@ class Kernel:
                 item = self._next()
                 if item is None:
                     break
-                if isinstance(item, _Yield):
+                if isinstance(item, Yield):
                     self.yields += 1
                     await checkpoint()
                     continue
@@ -227,9 +144,9 @@ class Kernel:
         if not self._stopped:
             self.now = max(self.now, until)
 
-    def _next(self) -> tuple[VirtualPort, Any] | _Yield | None:
+    def _next(self) -> tuple[VirtualPort, Any] | Yield | None:
         """Run callbacks and serving ports' steps until an event is for an awaiting task (returned
-        with its port), ``yield_every`` queue entries have run (``_YIELD``), or the run is over (None)."""
+        with its port), ``yield_every`` queue entries have run (``YIELD``), or the run is over (None)."""
         ready, times, due = self._ready, self._times, self._due
         budget = self.yield_every
         until = self._until
@@ -242,7 +159,7 @@ class Kernel:
                 if self._stopped and (self._finish_at is None or times[0] > self._finish_at):
                     return None
                 if not budget:
-                    return _YIELD
+                    return YIELD
                 budget -= 1
                 at = times[0]
                 entries = due[at]
@@ -268,7 +185,7 @@ class Kernel:
                 self.stop()             # a failing layer ends the run: nothing runs on after it
                 self._failed = True
                 port._step = None
-                return port, _Failed(error)
+                return port, Failed(error)
 
     def _main_aborted(self, _: Any) -> Abort:
         self._main = None               # cancelled (e.g. a timeout around the run): nobody may wake it now
@@ -291,7 +208,7 @@ class Kernel:
         item = self._next()
         if item is None:
             self._end_run()
-        elif isinstance(item, _Yield):
+        elif isinstance(item, Yield):
             self._to_main(True)
         else:
             item[0]._wake(item[1])
@@ -354,7 +271,7 @@ class VirtualPort:
     async def next(self) -> Any:
         """Wait for the next event addressed to this port (a delivery or TIMER)."""
         if self._inbox:
-            return _unwrap(self._inbox.popleft())
+            return unwrap(self._inbox.popleft())
         kernel = self.kernel
         if not self._started:
             self._started = True
@@ -365,12 +282,12 @@ class VirtualPort:
         item = kernel._next()
         if item is None:
             kernel._end_run()
-        elif isinstance(item, _Yield):
+        elif isinstance(item, Yield):
             kernel._to_main(True)          # the run's own task yields to trio and carries on
         else:
             port, event = item
             if port is self:
-                return _unwrap(event)
+                return unwrap(event)
             port._wake(event)
         return await self._park()
 
@@ -392,7 +309,7 @@ class VirtualPort:
         else:
             self.kernel.switches += 1
             self.kernel._holder = task
-            reschedule(task, outcome.Error(event.error) if type(event) is _Failed else outcome.Value(event))
+            reschedule(task, outcome.Error(event.error) if type(event) is Failed else outcome.Value(event))
 
     def deliver(self, event: Any) -> None:
         """Called from the kernel's queue: the event is for this port's task, now."""
@@ -429,9 +346,3 @@ class VirtualPort:
             kernel._became_idle()
         elif kernel._running and kernel._holder is current_task():
             kernel._pass_baton()
-
-
-def _unwrap(event: Any) -> Any:
-    if type(event) is _Failed:
-        raise event.error
-    return event

@@ -7,7 +7,7 @@ port::
 
     real port = base + 32 × node_id + slot
 
-with the slots in :data:`SERVICE_SLOTS` (QTP slot 8, applications slots 9 to 30; slot 31 is the
+with the slots in :data:`stack.multiprocess.ports.SERVICE_SLOTS` (QTP slot 8, applications slots 9 to 30; slot 31 is the
 timestamp sideband). The sender applies the route's fibre delay, loss, duplication and
 jitter (seeded as in-process) by holding the datagram in its own queue until shortly
 (:data:`LEAD_WALL_NS`) before its emulated arrival; the receiver queues it at that arrival
@@ -29,111 +29,49 @@ port outside the port map, of the wrong size, or stamped outside the window a re
 the future) is rejected, and at most :data:`MAX_SIDEBAND_RECORDS` wait for their datagrams (records
 older than the window are forgotten first; then new ones are dropped). Each is counted.
 
->>> ports = PortMap(40000)
->>> ports.real(3, 7771)
-40097
->>> ports.logical(40097)
-(('198.18.0.3', 7771), 3)
+The port map lives in :mod:`stack.multiprocess.ports`, the sideband's record and stamp table in
+:mod:`stack.multiprocess.sideband`; their names are re-exported here.
 """
 
 from __future__ import annotations
 
 import errno
-import hashlib
 import socket
-import struct
-from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
 import trio
 
-from protocols.common import (
-    EGP_PORT,
-    HERALD_PORT,
-    LINK_SERVICE_PORT,
-    NETWORK_SERVICE_PORT,
-    QNCP_PORT,
-    QNP_PORT,
-    QTP_PORT,
-    Address,
-)
-from protocols.packets.ptp import EVENT_PORT, GENERAL_PORT
+from protocols.common import Address
 from stack.core.capture import node_ip
 from stack.core.kernel import VirtualPort
 from stack.core.network import Datagram, Network
+from stack.multiprocess.ports import (
+    APP_PORT_FIRST,
+    APP_SLOT_FIRST,
+    DEFAULT_BASE_PORT,
+    LOOPBACK,
+    PORTS_PER_NODE,
+    SERVICE_SLOTS,
+    SIDEBAND_SLOT,
+    PortMap,
+    PortMapError,
+)
 from stack.multiprocess.realtime import RealtimeKernel
+from stack.multiprocess.sideband import MAX_SIDEBAND_RECORDS, SIDEBAND, Arrivals, payload_digest
 
-LOOPBACK = "127.0.0.1"
+__all__ = ["APP_PORT_FIRST", "APP_SLOT_FIRST", "DEFAULT_BASE_PORT", "LEAD_WALL_NS", "LOOPBACK",
+           "MAX_SIDEBAND_RECORDS", "PORTS_PER_NODE", "SERVICE_SLOTS", "SIDEBAND", "SIDEBAND_SLOT", "STALE_WALL_NS",
+           "STRANGER", "Arrivals", "PortMap", "PortMapError", "UdpCounters", "UdpNetwork", "payload_digest"]
+
 STRANGER: Address = (LOOPBACK, 0)
 """The source address of every datagram from outside the port map (nothing can answer it)."""
-PORTS_PER_NODE = 32
-SERVICE_SLOTS = {HERALD_PORT: 0, LINK_SERVICE_PORT: 1, EGP_PORT: 2, EVENT_PORT: 3, GENERAL_PORT: 4,
-                 NETWORK_SERVICE_PORT: 5, QNP_PORT: 6, QNCP_PORT: 7, QTP_PORT: 8}
-APP_PORT_FIRST = 49152
-"""Application ports (``stack.runtime.APP_PORT_BASE``) take slots 9 to 30 (49152–49173)."""
-APP_SLOT_FIRST = 9
-SIDEBAND_SLOT = 31
-SIDEBAND = struct.Struct("!q8s")
-"""Timestamp sideband record: arrival time (emulated ns), BLAKE2b-64 of the datagram's payload."""
-DEFAULT_BASE_PORT = 40000
 LEAD_WALL_NS = 300_000
 """Datagrams leave up to 0.3 ms of wall time before their emulated arrival: loopback latency plus a
 receiver's wake-up is usually below that, so they are handled at their exact emulated arrival time."""
-MAX_SIDEBAND_RECORDS = 1 << 16
-"""Sideband records a node keeps waiting for their datagrams (a few MB; a busy run needs a few thousand)."""
 STALE_WALL_NS = 2_000_000_000
 """How far (in wall time) a sideband stamp may lie in the past or, beyond the longest route, in the future: a
 sender that far behind real time has missed its deadlines anyway, and its datagram is then queued unstamped."""
-
-
-def payload_digest(payload: bytes) -> bytes:
-    return hashlib.blake2b(payload, digest_size=8).digest()
-
-
-class PortMapError(ValueError):
-    """A logical port has no real port in the multi-process mode."""
-
-
-@dataclass(frozen=True, slots=True)
-class PortMap:
-    """Logical (node, port) ↔ real UDP port on 127.0.0.1."""
-
-    base: int = DEFAULT_BASE_PORT
-
-    def slot(self, port: int) -> int:
-        if port in SERVICE_SLOTS:
-            return SERVICE_SLOTS[port]
-        slot = APP_SLOT_FIRST + port - APP_PORT_FIRST
-        if not APP_SLOT_FIRST <= slot < SIDEBAND_SLOT:
-            raise PortMapError(f"port {port} has no slot in the multi-process port map")
-        return slot
-
-    def sideband(self, node_id: int) -> int:
-        """The real port of node ``node_id``'s timestamp sideband."""
-        return self.real(node_id, EVENT_PORT) - SERVICE_SLOTS[EVENT_PORT] + SIDEBAND_SLOT
-
-    def real(self, node_id: int, port: int) -> int:
-        real = self.base + PORTS_PER_NODE * node_id + self.slot(port)
-        if real > 65535:
-            raise PortMapError(f"node {node_id} port {port} maps beyond 65535 (lower the base port)")
-        return real
-
-    def logical(self, real: int) -> tuple[Address, int] | None:
-        """The logical address behind a real port, and its node id (None: not in the map)."""
-        node_id, slot = divmod(real - self.base, PORTS_PER_NODE)
-        if real < self.base or node_id < 1 or slot == SIDEBAND_SLOT:
-            return None
-        port = next((p for p, s in SERVICE_SLOTS.items() if s == slot), APP_PORT_FIRST + slot - APP_SLOT_FIRST)
-        return (node_ip(node_id), port), node_id
-
-    def table(self, nodes: dict[str, int]) -> dict[str, dict[str, int]]:
-        """Every node's service ports, for the run directory's ``ports.json``."""
-        names = {HERALD_PORT: "heralding", LINK_SERVICE_PORT: "link_service", EGP_PORT: "egp",
-                 EVENT_PORT: "ptp_event", GENERAL_PORT: "ptp_general", NETWORK_SERVICE_PORT: "network_service",
-                 QNP_PORT: "qnp", QNCP_PORT: "qncp", QTP_PORT: "qtp"}
-        return {name: {names[p]: self.real(node_id, p) for p in SERVICE_SLOTS} | {"first_app": self.real(
-            node_id, APP_PORT_FIRST)} for name, node_id in nodes.items()}
 
 
 @dataclass(slots=True)
@@ -144,58 +82,6 @@ class UdpCounters:
     """Datagrams that arrived without a sideband record (from outside the port map, or overtaken)."""
     sideband_rejected: int = 0
     """Sideband records refused: from outside the port map, of the wrong size, or stamped outside the window."""
-
-
-@dataclass(slots=True)
-class Arrivals:
-    """Sideband stamps waiting for their datagrams, by payload digest, at most ``limit`` of them."""
-
-    limit: int = MAX_SIDEBAND_RECORDS
-    by_digest: dict[bytes, deque[int]] = field(default_factory=dict)
-    size: int = 0
-    dropped: int = 0
-    """Stamps forgotten unused: stale ones when the table was full, and new ones while it stayed full."""
-
-    full_adds: int = 0
-
-    def add(self, digest: bytes, arrival: int, stale_before: int) -> None:
-        """Keep a stamp, unless the table is full even of stamps later than ``stale_before``. (A full table is
-        searched for stale stamps once per sixteenth of its size of stamps that find it full, so a flood of
-        fresh stamps costs a constant time each.)"""
-        if self.size >= self.limit:
-            if self.full_adds % max(1, self.limit // 16) == 0:
-                self.dropped += self.forget_before(stale_before)
-            self.full_adds += 1
-        if self.size >= self.limit:
-            self.dropped += 1
-            return
-        self.by_digest.setdefault(digest, deque()).append(arrival)
-        self.size += 1
-
-    def take(self, digest: bytes) -> int | None:
-        """The oldest stamp of ``digest`` (None: there is none)."""
-        queued = self.by_digest.get(digest)
-        if not queued:
-            return None
-        arrival = queued.popleft()
-        self.size -= 1
-        if not queued:
-            del self.by_digest[digest]
-        return arrival
-
-    def forget_before(self, time_ns: int) -> int:
-        """Forget every stamp earlier than ``time_ns``; how many were forgotten."""
-        forgotten = 0
-        for digest in list(self.by_digest):
-            queued = self.by_digest[digest]
-            kept = deque(t for t in queued if t >= time_ns)
-            forgotten += len(queued) - len(kept)
-            if kept:
-                self.by_digest[digest] = kept
-            else:
-                del self.by_digest[digest]
-        self.size -= forgotten
-        return forgotten
 
 
 @dataclass(slots=True)

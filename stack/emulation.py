@@ -1,0 +1,141 @@
+"""A built run (:class:`Emulation`, its :class:`Workload` entries, its :class:`RunResult`) and how it ends:
+the stop condition every link, network and application layer checks after each event, the end of generation
+and the bound on settling.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from protocols.apps.workload import EntanglementUser
+from protocols.link.layer import LinkLayer
+from protocols.link.types import GenerationOver
+from stack.core.kernel import Kernel
+from stack.core.layer import Layer
+from stack.core.network import Network
+from stack.quantum.budget import LinkPhysics
+from stack.quantum.heralding import Heralding
+from stack.quantum.medium import Medium
+from stack.scenario import Scenario, WorkloadConfig
+from stack.timing.clocks import Clock
+from stack.timing.sync import SyncSampler
+
+if TYPE_CHECKING:
+    from protocols.network.layer import NetworkLayer
+    from protocols.network.topology import Topology
+    from protocols.network.types import CircuitStats
+
+
+@dataclass(slots=True)
+class Workload:
+    """One workload entry at run time: its config and its two applications."""
+
+    config: WorkloadConfig
+    link_id: int | None
+    """The link of a link-layer entry (None: a network-layer entry)."""
+    origin: EntanglementUser
+    responder: EntanglementUser
+
+
+@dataclass(slots=True)
+class Emulation:
+    """Everything a built scenario consists of."""
+
+    scenario: Scenario
+    seed: int
+    kernel: Kernel
+    network: Network
+    medium: Medium
+    heralding: Heralding
+    layers: list[Layer] = field(default_factory=list)
+    workloads: list[Workload] = field(default_factory=list)
+    link_physics: dict[int, LinkPhysics] = field(default_factory=dict)
+    drain_ns: int = 0
+    draining: bool = False
+    settling: bool = False
+    """After the drain: the run goes on only until every link layer has settled."""
+    clocks: dict[int, Clock] = field(default_factory=dict)
+    sampler: SyncSampler | None = None
+    api_running: int = 0
+    link_layers: list[LinkLayer] = field(default_factory=list)
+    network_layers: list[NetworkLayer] = field(default_factory=list)
+    topology: Topology | None = None
+    """The network layers' view of the network (built when they run)."""
+    network_records: dict[int, tuple[dict[tuple[int, int], CircuitStats], int]] = field(default_factory=dict)
+    """Multi-process: each node's network-layer circuit records and Bell mismatches, from its result."""
+    local: set[str] | None = None
+    """Names of the nodes whose layers this process runs (None: every node)."""
+    unfinished: int = 0
+    """A workload whose origin was not done when last checked: :func:`stop_when_done` checks it first."""
+    claims: list[Callable[[], dict[int, set[int]]]] = field(default_factory=list)
+    """Slots held at the end by something other than a layer (an application cut off by the run's end), by
+    node id: the ledger discards them at the end instead of calling them leaked."""
+
+    def runs(self, name: str) -> bool:
+        """Whether this process runs the layers of node ``name``."""
+        return self.local is None or name in self.local
+
+    def settled(self) -> bool:
+        """No link or network layer has a message or a pair waiting for an answer."""
+        return (all(engine.settled() for engine in self.link_layers)
+                and all(engine.settled() for engine in self.network_layers))
+
+
+@dataclass(slots=True)
+class RunResult:
+    emulation: Emulation
+    ledger: dict[str, int]
+    wall_seconds: float
+    generation_end_ns: int
+
+
+def stop_when_done(emu: Emulation) -> None:
+    """End generation once every workload origin and every API application is done and every link layer
+    has settled its pairs (no CONFIRM, SCHEDULE or abort still waits for its answer); after the drain, end
+    the run as soon as every link layer has settled. What is due at that instant still runs: an answer a layer
+    sent its application on the instant it settled (an ERR EXPIRE) arrives then, with no delay.
+
+    It runs after every event a link, network or application layer handles: the workload origin found not done
+    last time is asked first, written out here, and that answer alone decides nearly every call."""
+    if emu.settling:
+        if emu.settled():
+            emu.kernel.stop(finish_instant=True)
+        return
+    if emu.draining or emu.api_running:
+        return
+    workloads, unfinished = emu.workloads, emu.unfinished
+    if unfinished < len(workloads) and not workloads[unfinished].origin.done():
+        return
+    if _origins_done(emu) and emu.settled():
+        emu.kernel.stop(finish_instant=True)
+
+
+def _origins_done(emu: Emulation) -> bool:
+    """Whether every workload origin is done; the first found not done is remembered (``emu.unfinished``), to
+    be asked first next time."""
+    for index, workload in enumerate(emu.workloads):
+        if not workload.origin.done():
+            emu.unfinished = index
+            return False
+    return True
+
+
+def end_generation(emu: Emulation) -> None:
+    """No new attempts from now on, and every request still open fails with ERR TIMEOUT at both ends
+    (every link and network layer gets :class:`GenerationOver` now). A link layer with no request open gets
+    it too: from now on it refuses a CREATE with ERR TIMEOUT (a network layer's hop whose credit comes back
+    late, an API application), which it would otherwise take and keep open for ever, no pair being made."""
+    emu.draining = True
+    emu.heralding.stop_generation()
+    network_engines = {id(engine) for engine in emu.network_layers}    # every NetworkLayer is built there
+    for layer in emu.layers:
+        if isinstance(layer.engine, LinkLayer) or id(layer.engine) in network_engines:
+            emu.kernel.deliver_at(emu.kernel.now, layer.port, GenerationOver())
+
+
+def settle_bound_ns(emu: Emulation) -> int:
+    """The longest any link or network layer goes on retransmitting a message that waits for its answer."""
+    return max([engine.resolution_ns for engine in emu.link_layers]
+               + [engine.resolution_ns for engine in emu.network_layers], default=0)
