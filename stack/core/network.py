@@ -2,7 +2,8 @@
 
 A datagram's one-way delay is the shortest fibre path between the two nodes (length ×
 refractive delay, about 4.9 µs/km); the fibres on that path add their seeded loss,
-duplication (a second copy, with its own jitter) and uniform jitter (which reorders).
+duplication (a second copy, with its own jitter) and uniform jitter (which reorders): the
+:class:`~stack.core.routes.Route` of :mod:`stack.core.routes`, one per ordered pair of nodes.
 Datagrams are captured when they leave, so a lost datagram still appears in the capture,
 as it would at the sender.
 

@@ -7,7 +7,7 @@ port::
 
     real port = base + 32 × node_id + slot
 
-with the slots in :data:`stack.multiprocess.ports.SERVICE_SLOTS` (QTP slot 8, applications slots 9 to 30; slot 31 is the
+with the slots in :data:`SERVICE_SLOTS` (QTP slot 8, applications slots 9 to 30; slot 31 is the
 timestamp sideband). The sender applies the route's fibre delay, loss, duplication and
 jitter (seeded as in-process) by holding the datagram in its own queue until shortly
 (:data:`LEAD_WALL_NS`) before its emulated arrival; the receiver queues it at that arrival
