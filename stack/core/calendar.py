@@ -38,7 +38,7 @@ class Calendar:
         """The entries due at each of those times, in the order they were queued."""
 
     def call_at(self, at: int, callback: Callable[[Any], None], arg: Any = None) -> None:
-        """Run ``callback(arg)`` at virtual time ``at`` (never earlier than now)."""
+        """Queue ``callback(arg)`` to run at virtual time ``at`` (never earlier than now)."""
         if at < self.now:
             at = self.now
         entries = self._due.get(at)
