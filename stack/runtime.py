@@ -167,7 +167,7 @@ def _build_qpus(emu: Emulation) -> None:
                            retransmit_ns=link_retransmit_ns(longest), retries=LINK_RETRIES,
                            memory=Memory(node.communication_qubits, node.storage_qubits),
                            network=None if router is None else (node_ip(node.node_id), NETWORK_SERVICE_PORT),
-                           clients={(node_ip(node.node_id), NETWORK_SERVICE_PORT)})   # + apps (_build_apps)
+                           clients={(node_ip(node.node_id), NETWORK_SERVICE_PORT)})   # + apps (build_apps)
         link_layer = Layer(f"{node.name}/link", node.node_id, engine, VirtualPort(kernel, f"{node.name}/link"),
                            emu.network, emu.medium, [LINK_SERVICE_PORT, EGP_PORT])
         link_layer.after = functools.partial(stop_when_done, emu)
