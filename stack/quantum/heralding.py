@@ -16,6 +16,9 @@ waiting links that may start now: those needing a qubit or a station freed since
 needed by a link before them that stopped waiting), and those whose own request changed. Any other
 waiting link is as unable to start as at its last try, so the outcome (and the order of everything
 queued) is that of trying every waiting link, at a cost that does not grow with the network.
+
+Per-link state is in :mod:`stack.quantum.linkstate`, the waiting queue in :mod:`stack.quantum.waiting`, and what
+a concluded run emits (qubits, photons, events) in :mod:`stack.quantum.emission`.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from stack.quantum import attempts as attempt_models
 from stack.quantum import blocks
 from stack.quantum.budget import LinkPhysics, with_alpha
 from stack.quantum.emission import Emission
-from stack.quantum.linkstate import STATION_SCHEMES, ArmRequest, LinkState, Station, sampler_of
+from stack.quantum.linkstate import STATION_SCHEMES, ArmRequest, LinkState, Station, both_blocked, sampler_of
 from stack.quantum.medium import Medium
 from stack.quantum.state import Qubit
 from stack.quantum.waiting import WaitingLinks, more_free
@@ -223,7 +226,7 @@ class Heralding:
             station.busy = link.link_id
         first = max(state.next_slot, -(-start // link.cycle_ns))
         state.scheduled = True
-        if self._blocked(state) and blocks.wanted(link, state.armed.values()):
+        if both_blocked(state) and blocks.wanted(link, state.armed.values()):
             block = blocks.plan(link, state.rng, tuple(state.armed.values()), self.medium, first)
             due = blocks.last_slot(block) * link.cycle_ns       # concluded ahead only in the multi-process medium
             ends = self.generation_ends_ns
@@ -236,14 +239,6 @@ class Heralding:
         failures = int(state.rng.geometric(link.model.success)) - 1
         slot_index = first + failures
         self.kernel.call_at(slot_index * link.cycle_ns, self._sampled, (state, state.token, slot_index, failures + 1))
-
-    @staticmethod
-    def _blocked(state: LinkState) -> bool:
-        """Whether both ends ask for blocks (a block needs that, :func:`blocks.wanted`; most runs fail here)."""
-        for arm in state.armed.values():      # noqa: SIM110 (a loop: no generator made per try)
-            if arm.block <= 0:
-                return False
-        return True
 
     def _sampled(self, args: tuple[LinkState, int, int, int]) -> None:
         state, token, slot_index, tries = args

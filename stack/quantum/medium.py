@@ -16,9 +16,10 @@ algebra into small stim tableau components (:mod:`stack.quantum.components`); me
 Bell measurements work on either kind. Commands on a qubit run in order: one issued while the qubit's last
 gate or move is still running starts when it ends (``Qubit.ready_at``).
 
-Entanglement generation itself lives in :mod:`stack.quantum.heralding`. Every qubit is
-accounted for: it ends measured or discarded, and :meth:`Medium.finish` fails loudly when
-a qubit is still in memory that no protocol layer claims.
+The commands' timed operations live in :mod:`stack.quantum.operations`, their checks in
+:mod:`stack.quantum.commands`, entanglement generation in :mod:`stack.quantum.heralding`. Every qubit is
+accounted for (:mod:`stack.quantum.accounting`): it ends measured or discarded, and :meth:`Medium.finish`
+fails loudly when a qubit is still in memory that no protocol layer claims.
 """
 
 from __future__ import annotations
