@@ -20,11 +20,14 @@ True
 from __future__ import annotations
 
 import math
-from collections.abc import Collection
-from typing import Any
+from collections.abc import Callable, Collection
+from typing import TYPE_CHECKING, Any
 
 from protocols.common import Basis
-from protocols.physical.hardware import Arm, BellMeasure, Disarm, Discard, Distill, Measure, Move
+from protocols.physical.hardware import GATES, Arm, BellMeasure, Disarm, Discard, Distill, Gate, Init, Measure, Move
+
+if TYPE_CHECKING:
+    from stack.quantum.state import NodeHardware, Qubit
 
 MAX_PAIRS = 1 << 62
 """The most pairs one Arm may ask for (the link layer's followers ask for 2^30)."""
@@ -59,6 +62,39 @@ def refusal(command: Any, held: Collection[int], link_ends: Collection[int] | No
             return f"slots {slots[0]} and {slots[1]} are not two distinct held qubits"
         return None
     return f"{type(command).__name__} is not a hardware command"
+
+
+def local_refusal(node: NodeHardware, command: Init | Gate | Distill, check_free: Callable[[Qubit], Any]) -> str | None:
+    """Why a data-qubit or distillation command cannot run on ``node`` (:func:`refusal` covers the others);
+    ``check_free`` raises ValueError for a qubit a pending distillation round holds."""
+    if isinstance(command, Init):
+        if not (isinstance(command.slot, int) and node.is_data(command.slot)) or command.slot in node.held:
+            first = node.slots + node.storage
+            return (f"cannot initialise slot {command.slot!r}: it needs a free data qubit "
+                    f"(slots {first}..{first + node.data - 1})")
+        return None
+    if isinstance(command, Gate):
+        slots = command.slots
+        if GATES.get(command.name) != len(slots) or len(set(slots)) != len(slots) \
+                or not all(slot in node.held for slot in slots):
+            return f"cannot apply {command.name} to slots {slots!r}: it needs distinct held qubits"
+        return pending_refusal(node, check_free, *slots)
+    slots = (command.keep_slot, command.sacrifice_slot)       # the rest is the round's own check
+    if any(slot in node.held and node.held[slot].component is not None for slot in slots):
+        return f"cannot distil slots {slots!r}: a qubit left the Pauli-frame algebra (a gate put it in a " \
+               "tableau component)"
+    return None
+
+
+def pending_refusal(node: NodeHardware, check_free: Callable[[Qubit], Any], *slots: int | None) -> str | None:
+    """Why a command on ``slots`` of ``node`` cannot run now: a pending distillation round holds one of them."""
+    for slot in slots:
+        if slot is not None and slot in node.held:
+            try:
+                check_free(node.held[slot])
+            except ValueError as error:
+                return str(error)
+    return None
 
 
 def slot_of(command: Any) -> int:

@@ -16,133 +16,33 @@ waiting links that may start now: those needing a qubit or a station freed since
 needed by a link before them that stopped waiting), and those whose own request changed. Any other
 waiting link is as unable to start as at its last try, so the outcome (and the order of everything
 queued) is that of trying every waiting link, at a cost that does not grow with the network.
+
+Per-link state is in :mod:`stack.quantum.linkstate`, the waiting queue in :mod:`stack.quantum.waiting`, and what
+a concluded run emits (qubits, photons, events) in :mod:`stack.quantum.emission`.
 """
 
 from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Collection
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from protocols.common import Basis, BellState
-from protocols.packets.qframe import FRAME_PHOTON, QuantumFrame
-from protocols.physical.hardware import Arm, Detection, Disarm, Emitted
+from protocols.common import BellState
+from protocols.physical.hardware import Arm, Disarm
 from stack.core.kernel import VirtualPort
 from stack.quantum import attempts as attempt_models
 from stack.quantum import blocks
 from stack.quantum.budget import LinkPhysics, with_alpha
+from stack.quantum.emission import Emission
+from stack.quantum.linkstate import STATION_SCHEMES, ArmRequest, LinkState, Station, both_blocked, sampler_of
 from stack.quantum.medium import Medium
-from stack.quantum.state import NodeHardware, Pair, Qubit
+from stack.quantum.state import Qubit
+from stack.quantum.waiting import WaitingLinks, more_free
 from stack.timing.clocks import Clock
 
-STATION_SCHEMES = ("double-click", "single-click")
 _NONE: frozenset[int] = frozenset()
-
-
-@dataclass(slots=True)
-class _Arm:
-    remaining: int = 0
-    basis: Basis | None = None
-    choice: tuple[tuple[Basis, float], ...] = ()
-    block: int = 0
-
-
-@dataclass(slots=True)
-class LinkState:
-    physics: LinkPhysics
-    rng: np.random.Generator
-    armed: dict[int, _Arm]
-    next_slot: int = 0
-    token: int = 0
-    scheduled: bool = False
-    reserved: tuple[int, int] | None = None
-    attempts: int = 0
-    successes: int = 0
-    true_heralds: int = 0
-    window_failures: int = 0
-    photons_until: int = 0
-    base: LinkPhysics | None = None
-    sampler: attempt_models.LinkSampler | None = None
-    """The per-pair draws of ``physics`` (:meth:`Heralding._sampler`: made again when ``physics`` changes)."""
-
-
-class WaitingLinks:
-    """Links that could not start, in the order they first waited, and which of them need each node or station.
-
-    ``ahead(link_id, resource)`` counts the waiting links before ``link_id`` (all of them when it is not
-    waiting) that need ``resource`` (one of their ends, or their shared station): a short list per
-    resource instead of a walk along every waiting link, which a network of a thousand nodes made long.
-    ``needing(resources)`` gives the waiting links that need any of ``resources`` with their places in the
-    order (a retry tries only those: the others' resources are as they were at their last try).
-    """
-
-    def __init__(self) -> None:
-        self._place: dict[int, int] = {}
-        self._count = 0
-        self._needing: dict[int, list[int]] = {}
-        self._needs: dict[int, tuple[int, ...]] = {}
-
-    def __contains__(self, link_id: object) -> bool:
-        return link_id in self._place
-
-    def __bool__(self) -> bool:
-        return bool(self._place)
-
-    def __len__(self) -> int:
-        return len(self._place)
-
-    @property
-    def order(self) -> list[int]:
-        """The waiting links, first waited first."""
-        return list(self._place)
-
-    def append(self, link_id: int, needs: tuple[int, ...]) -> None:
-        self._place[link_id] = self._count
-        self._count += 1
-        self._needs[link_id] = needs
-        for resource in needs:
-            self._needing.setdefault(resource, []).append(link_id)
-
-    def remove(self, link_id: int) -> tuple[int, ...]:
-        """Stop ``link_id`` waiting; what it needed."""
-        del self._place[link_id]
-        needs = self._needs.pop(link_id)
-        for resource in needs:
-            self._needing[resource].remove(link_id)
-        return needs
-
-    def place(self, link_id: int) -> int | None:
-        """Where ``link_id`` is in the order (None: it is not waiting)."""
-        return self._place.get(link_id)
-
-    def needing(self, resources: Collection[int], links: Collection[int]) -> list[tuple[int, int]]:
-        """``(place, link_id)`` of the waiting links in ``links`` or needing any of ``resources``."""
-        place, needing = self._place, self._needing
-        found = {(place[link_id], link_id) for link_id in links if link_id in place}
-        for resource in resources:
-            found.update((place[link_id], link_id) for link_id in needing.get(resource, ()))
-        return list(found)
-
-    def ahead(self, link_id: int, resource: int) -> int:
-        needing = self._needing.get(resource, [])
-        return needing.index(link_id) if link_id in self._place and link_id in needing else len(needing)
-
-
-@dataclass(slots=True)
-class _Station:
-    """A station that may serve several links (through a switch), one at a time."""
-
-    busy: int | None = None
-    last: int | None = None
-
-
-def _more_free(node: NodeHardware, now: int, ahead: int) -> bool:
-    """Whether ``node`` has more free communication slots than ``ahead`` (none ahead: the first free one will do)."""
-    return node.free_slot(now) is not None if ahead == 0 else node.free_count(now) > ahead
 
 
 class Heralding:
@@ -154,7 +54,7 @@ class Heralding:
         self.kernel = medium.kernel
         self.middles = middles
         self.links: dict[int, LinkState] = {}
-        self.stations: dict[int, _Station] = {}
+        self.stations: dict[int, Station] = {}
         self.waiting = WaitingLinks()
         self.generating = True
         self.generation_ends_ns: int | None = None
@@ -167,14 +67,16 @@ class Heralding:
         """Links whose request or run changed since the last retry (tried if waiting)."""
         self._variants: dict[tuple[int, float | None], LinkPhysics] = {}
         self._ends: dict[int, tuple[int, ...]] = {}
+        self.emission = Emission(medium, middles, self.clocks)
+        """Qubits, photons and events of the runs' last attempts (shares ``middles`` and ``clocks``)."""
         medium.heralding = self
 
     def add_link(self, physics: LinkPhysics, rng: np.random.Generator) -> None:
-        armed = {physics.node_a: _Arm(), physics.node_b: _Arm()}
+        armed = {physics.node_a: ArmRequest(), physics.node_b: ArmRequest()}
         self.links[physics.link_id] = LinkState(physics, rng, armed, base=physics)
         self._ends[physics.link_id] = tuple(armed)
         if physics.scheme in STATION_SCHEMES:
-            self.stations.setdefault(physics.middle, _Station())
+            self.stations.setdefault(physics.middle, Station())
 
     # -- control ----------------------------------------------------------------------------
     def command(self, node_id: int, command: Arm | Disarm) -> None:
@@ -266,7 +168,7 @@ class Heralding:
                 station.busy = None
         self._retry_soon()
 
-    def _free_station(self, args: tuple[_Station, int]) -> None:
+    def _free_station(self, args: tuple[Station, int]) -> None:
         station, link_id = args
         if station.busy == link_id:
             station.busy = None
@@ -300,8 +202,8 @@ class Heralding:
         nodes, now = self.medium.nodes, self.kernel.now
         node_a, node_b = nodes[link.node_a], nodes[link.node_b]
         if waiting:                     # links waiting longer than this one go first: none starves
-            ready = (_more_free(node_a, now, waiting.ahead(link_id, link.node_a))
-                     and _more_free(node_b, now, waiting.ahead(link_id, link.node_b))
+            ready = (more_free(node_a, now, waiting.ahead(link_id, link.node_a))
+                     and more_free(node_b, now, waiting.ahead(link_id, link.node_b))
                      and (station is None or (station.busy is None and not waiting.ahead(link_id, link.middle))))
         else:                           # none waits, so none is ahead: a free slot at each end and the station
             ready = (node_a.free_slot(now) is not None and node_b.free_slot(now) is not None
@@ -324,7 +226,7 @@ class Heralding:
             station.busy = link.link_id
         first = max(state.next_slot, -(-start // link.cycle_ns))
         state.scheduled = True
-        if self._blocked(state) and blocks.wanted(link, state.armed.values()):
+        if both_blocked(state) and blocks.wanted(link, state.armed.values()):
             block = blocks.plan(link, state.rng, tuple(state.armed.values()), self.medium, first)
             due = blocks.last_slot(block) * link.cycle_ns       # concluded ahead only in the multi-process medium
             ends = self.generation_ends_ns
@@ -338,25 +240,10 @@ class Heralding:
         slot_index = first + failures
         self.kernel.call_at(slot_index * link.cycle_ns, self._sampled, (state, state.token, slot_index, failures + 1))
 
-    @staticmethod
-    def _blocked(state: LinkState) -> bool:
-        """Whether both ends ask for blocks (a block needs that, :func:`blocks.wanted`; most runs fail here)."""
-        for arm in state.armed.values():      # noqa: SIM110 (a loop: no generator made per try)
-            if arm.block <= 0:
-                return False
-        return True
-
-    @staticmethod
-    def _sampler(state: LinkState) -> attempt_models.LinkSampler:
-        sampler = state.sampler
-        if sampler is None or sampler.physics is not state.physics:
-            sampler = state.sampler = attempt_models.LinkSampler(state.physics)
-        return sampler
-
     def _sampled(self, args: tuple[LinkState, int, int, int]) -> None:
         state, token, slot_index, tries = args
         if token == state.token:
-            attempt, bell = self._sampler(state).success(state.rng)
+            attempt, bell = sampler_of(state).success(state.rng)
             self._conclude(state, slot_index, tries, attempt, bell)
 
     def _exact(self, args: tuple[LinkState, int, int]) -> None:
@@ -373,22 +260,19 @@ class Heralding:
         link = state.physics
         self._unreserve(state, blocks.last_slot(block))
         state.attempts += block.attempts
-        if blocks.in_window(link, block, self._timing):
+        emission = self.emission
+        if blocks.in_window(link, block, emission.timing):
             state.successes += block.count
             state.true_heralds += block.true_heralds
             for arm in state.armed.values():
                 arm.remaining -= block.count
-            blocks.deliver(block, link, self.kernel, self.medium, self.middles[link.middle], self._timing,
-                           self._local)
+            blocks.deliver(block, link, self.kernel, self.medium, self.middles[link.middle], emission.timing,
+                           emission.local)
         else:
             state.window_failures += block.count         # heralds the clocks spoilt: their photons missed each other
-        _, arrivals = self._timing(link, blocks.last_slot(block))
+        _, arrivals = emission.timing(link, blocks.last_slot(block))
         state.photons_until = math.ceil(max(arrivals)) + link.attempt_ns
         self._end_run(state)
-
-    def _local(self, node_id: int, true_ns: float) -> float:
-        clock = self.clocks.get(node_id)
-        return clock.local_ns(true_ns) if clock is not None else true_ns
 
     def _unreserve(self, state: LinkState, slot_index: int) -> None:
         slots = state.reserved
@@ -413,8 +297,8 @@ class Heralding:
         assert slots is not None
         self._unreserve(state, slot_index)
         state.attempts += tries
-        link = state.physics
-        emissions, arrivals = self._timing(link, slot_index)
+        link, emission = state.physics, self.emission
+        emissions, arrivals = emission.timing(link, slot_index)
         state.photons_until = math.ceil(max(arrivals)) + link.attempt_ns
         if bell is not None and abs(arrivals[0] - arrivals[1]) > link.detection_window_ns:
             bell = None                     # the photons did not overlap at the station
@@ -425,102 +309,8 @@ class Heralding:
             for arm in state.armed.values():
                 arm.remaining -= 1
         wire_tries = min(tries, 0xFFFF_FFFF)              # the Attempts field is 32 bits: it saturates
-        self._materialize(state, slot_index, wire_tries, attempt, bell, slots, emissions, arrivals)
+        emission.materialize(state, slot_index, wire_tries, attempt, bell, slots, emissions, arrivals)
         self._end_run(state)
 
-    # -- emitting ---------------------------------------------------------------------------
-    def _true(self, node_id: int, local_ns: float) -> float:
-        clock = self.clocks.get(node_id)
-        return clock.true_ns(local_ns) if clock is not None else local_ns
 
-    def _timing(self, link: LinkPhysics, slot_index: int) -> tuple[tuple[float, float], tuple[float, float]]:
-        """True emission and arrival times of both ends' photons in a slot.
-
-        Each end emits at the slot's start on its own clock, delayed by the difference of the arms
-        so the photons meet at the station; clock errors make them miss each other.
-        """
-        local_slot = slot_index * link.cycle_ns
-        if link.scheme in STATION_SCHEMES:
-            delay_a, delay_b = link.arm_a.delay_ns, link.arm_b.delay_ns
-            latest = max(delay_a, delay_b)
-            emit_a = self._true(link.node_a, local_slot + latest - delay_a)
-            emit_b = self._true(link.node_b, local_slot + latest - delay_b)
-            return (emit_a, emit_b), (emit_a + delay_a, emit_b + delay_b)
-        if link.scheme == "source":
-            return (local_slot, local_slot), (local_slot + link.delay_a_ns, local_slot + link.delay_b_ns)
-        emit = self._true(link.node_a, local_slot)
-        return (emit, emit + link.delay_a_ns), (emit + link.delay_a_ns, emit + link.delay_a_ns)
-
-    def _materialize(self, state: LinkState, slot_index: int, tries: int, attempt: attempt_models.Attempt,
-                     bell: BellState | None, slots: tuple[int, int], emissions: tuple[float, float],
-                     arrivals: tuple[float, float]) -> None:
-        link = state.physics
-        pair = self._sampler(state).pair(state.rng, attempt.component, 0 if bell is None else bell)
-        ends = (link.node_a, link.node_b)
-        if link.scheme in STATION_SCHEMES:
-            create, middle = self.medium.create, link.middle
-            for side, node_id in enumerate(ends):      # _emit_at, inline
-                at = emissions[side]
-                qubit = create(node_id, slots[side], side, at, pair)
-                self.kernel.call_at(math.ceil(at), self._emit, (state, node_id, middle, qubit, slot_index, tries,
-                                                                True, at))
-            rounds = 2 if link.scheme == "double-click" else 1    # the second round comes half an attempt later
-            detected = math.ceil(max(arrivals) + (rounds - 1) * link.attempt_ns / 2)
-            clicks = tuple([(r, d, detected) for r, d in attempt.clicks])
-            detection = Detection(link.link_id, slot_index, tries, clicks, arrivals)
-            self.kernel.deliver_at(detected, self.middles[link.middle], detection)
-        elif link.scheme == "source":
-            for side, node_id in enumerate(ends):
-                self.kernel.call_at(math.ceil(emissions[side]), self._capture,
-                                    (link.middle, node_id, link.link_id, slot_index, 0))
-                self._emit_at(state, node_id, None, arrivals[side], slot_index, tries, pair, side, slots,
-                              attempt.heralds[side])
-        else:
-            self._emit_at(state, link.node_a, link.node_b, emissions[0], slot_index, tries, pair, 0, slots, True)
-            self._emit_at(state, link.node_b, None, arrivals[1], slot_index, tries, pair, 1, slots,
-                          attempt.heralds[1])
-
-    def _emit_at(self, state: LinkState, node_id: int, towards: int | None, at: float, slot_index: int,
-                 tries: int, pair: Pair, side: int, slots: tuple[int, int], herald: bool) -> None:
-        qubit = self.medium.create(node_id, slots[side], side, at, pair) if herald else None
-        self.kernel.call_at(math.ceil(at), self._emit, (state, node_id, towards, qubit, slot_index, tries, herald,
-                                                        at))
-
-    def _capture(self, args: tuple[int, int, int, int, int]) -> None:
-        self._photon(*args)
-
-    def _photon(self, src: int, dst: int, link_id: int, slot_index: int, qubit_id: int) -> None:
-        """Capture a photon from ``src`` towards ``dst`` (when capture is on)."""
-        capture = self.medium.capture
-        if capture is not None:
-            capture(src, dst, QuantumFrame(FRAME_PHOTON, link_id, src, slot_index, self.kernel.now, qubit_id).encode())
-
-    def _emit(self, args: tuple[Any, ...]) -> None:
-        state, node_id, towards, qubit, slot_index, tries, herald, at = args
-        link: LinkPhysics = state.physics
-        clock = self.clocks.get(node_id)
-        local_emission = math.floor(clock.local_ns(at) if clock is not None else at)
-        if towards is not None:
-            self._photon(node_id, towards, link.link_id, slot_index, qubit.qubit_id if qubit else 0)
-        arm = state.armed[node_id]
-        basis = arm.basis
-        if arm.choice:
-            draw, basis = state.rng.random(), arm.choice[-1][0]
-            for candidate, probability in arm.choice:
-                if draw < probability:
-                    basis = candidate
-                    break
-                draw -= probability
-        outcome = None
-        if qubit is not None and basis is not None:
-            readout = self.medium.nodes[node_id].readout_ns
-            outcome = self.medium.measure(self.medium.take(node_id, qubit.slot, busy_ns=readout), basis)
-        distribution = qubit.pair.distribution if qubit else (0.25, 0.25, 0.25, 0.25)
-        emitted = Emitted(link.link_id, qubit.slot if qubit else -1, qubit.qubit_id if qubit else 0, slot_index,
-                          local_emission, distribution, outcome, basis, herald, tries)
-        port = self.medium.nodes[node_id].physical_port
-        assert port is not None
-        port.deliver(emitted)
-
-
-__all__ = ["Heralding", "LinkState", "Qubit"]
+__all__ = ["STATION_SCHEMES", "Heralding", "LinkState", "Qubit", "WaitingLinks"]

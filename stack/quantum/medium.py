@@ -16,9 +16,10 @@ algebra into small stim tableau components (:mod:`stack.quantum.components`); me
 Bell measurements work on either kind. Commands on a qubit run in order: one issued while the qubit's last
 gate or move is still running starts when it ends (``Qubit.ready_at``).
 
-Entanglement generation itself lives in :mod:`stack.quantum.heralding`. Every qubit is
-accounted for: it ends measured or discarded, and :meth:`Medium.finish` fails loudly when
-a qubit is still in memory that no protocol layer claims.
+The commands' timed operations live in :mod:`stack.quantum.operations`, their checks in
+:mod:`stack.quantum.commands`, entanglement generation in :mod:`stack.quantum.heralding`. Every qubit is
+accounted for (:mod:`stack.quantum.accounting`): it ends measured or discarded, and :meth:`Medium.finish`
+fails loudly when a qubit is still in memory that no protocol layer claims.
 """
 
 from __future__ import annotations
@@ -27,15 +28,12 @@ from collections.abc import Callable, Collection
 from typing import Any, Protocol
 
 import numpy as np
-import stim
 
 from protocols.common import Basis
 from protocols.physical import physics
 from protocols.physical.hardware import (
-    GATES,
     Arm,
     BellMeasure,
-    BellMeasureResult,
     CommandRejected,
     Disarm,
     Discard,
@@ -43,20 +41,18 @@ from protocols.physical.hardware import (
     Gate,
     Init,
     Measure,
-    MeasureResult,
     Move,
-    MoveResult,
 )
 from stack.core.kernel import Kernel, VirtualPort
-from stack.quantum import gates, swap
-from stack.quantum.commands import REPLIES, refusal, slot_of
+from stack.quantum import accounting
+from stack.quantum.accounting import PRUNE_FLOOR, AccountingError, prune
+from stack.quantum.commands import REPLIES, local_refusal, pending_refusal, refusal, slot_of
 from stack.quantum.components import Components
 from stack.quantum.distill import Distillation
+from stack.quantum.operations import run_bell_measure, run_gate, run_init, run_measure, run_move
 from stack.quantum.state import (
     FRAME_OF_BELL,
     IDEAL_PARITY,
-    PAULIS,
-    UNIFORM,
     NodeHardware,
     Pair,
     Qubit,
@@ -65,8 +61,8 @@ from stack.quantum.state import (
     apply_pauli,
 )
 
-__all__ = ["FRAME_OF_BELL", "AccountingError", "Generation", "Medium", "NodeHardware", "Pair", "Qubit",
-           "QubitStatus"]
+__all__ = ["FRAME_OF_BELL", "PRUNE_FLOOR", "AccountingError", "Generation", "Medium", "NodeHardware", "Pair",
+           "Qubit", "QubitStatus"]
 
 
 class Generation(Protocol):
@@ -85,12 +81,6 @@ class Generation(Protocol):
 _ARMS = (Arm, Disarm)
 _LOCAL = (Init, Gate, Distill)
 _UNPENDING = (Discard, Arm, Disarm)
-PRUNE_FLOOR = 4096
-"""Size of :attr:`Medium.qubits` below which it is never pruned."""
-
-
-class AccountingError(RuntimeError):
-    """The medium holds qubits that no protocol layer claims: something leaked."""
 
 
 class Medium:
@@ -103,7 +93,8 @@ class Medium:
         self.capture = capture
         self.nodes: dict[int, NodeHardware] = {}
         self.qubits: dict[int, Qubit] = {}
-        """Qubits a far-half lookup can still reach: pruned (:meth:`_prune`) once it has doubled in size."""
+        """Qubits a far-half lookup can still reach: pruned (:func:`stack.quantum.accounting.prune`) once it has
+        doubled in size."""
         self._prune_at = PRUNE_FLOOR
         self.ledger = {"created": 0, "measured": 0, "discarded": 0, "discarded_at_end": 0}
         self.heralding: Generation | None = None
@@ -131,14 +122,14 @@ class Medium:
         kind = type(command)            # the per-pair commands: their checks inline (_held_free)
         if kind is Measure:
             if isinstance(command.basis, Basis) and self._held_free(node_id, command.slot):
-                self._measure(node_id, command, reply_to)
+                run_measure(self, node_id, command, reply_to)
                 return
         elif kind is BellMeasure:
             if command.slot_a != command.slot_b and self._held_free(node_id, command.slot_a, command.slot_b):
-                self._bell_measure(node_id, command, reply_to)
+                run_bell_measure(self, node_id, command, reply_to)
                 return
         elif kind is Move and self._held_free(node_id, command.slot):
-            self._move(node_id, command, reply_to)
+            run_move(self, node_id, command, reply_to)
             return
         reason = self._refusal(node_id, command)
         if reason is not None:
@@ -148,17 +139,17 @@ class Medium:
             assert self.heralding is not None, "no heralded links"
             self.heralding.command(node_id, command)
         elif isinstance(command, Measure):
-            self._measure(node_id, command, reply_to)
+            run_measure(self, node_id, command, reply_to)
         elif isinstance(command, Discard):
             self._discard(node_id, command.slot)
         elif isinstance(command, Move):
-            self._move(node_id, command, reply_to)
+            run_move(self, node_id, command, reply_to)
         elif isinstance(command, BellMeasure):
-            self._bell_measure(node_id, command, reply_to)
+            run_bell_measure(self, node_id, command, reply_to)
         elif isinstance(command, Init):
-            self._init(node_id, command.slot)
+            run_init(self, node_id, command.slot)
         elif isinstance(command, Gate):
-            self._gate(node_id, command)
+            run_gate(self, node_id, command)
         elif isinstance(command, Distill):
             self._distill(node_id, command, reply_to)
         else:
@@ -179,51 +170,6 @@ class Medium:
             if qubit is None or not free(qubit):
                 return False
         return True
-
-    def _measure(self, node_id: int, command: Measure, reply_to: VirtualPort) -> None:
-        now = self.kernel.now
-        node = self.nodes[node_id]
-        ready_at = node.held[command.slot].ready_at
-        start = ready_at if ready_at > now else now         # after the qubit's last gate or move (_start)
-        done = start + node.readout_ns
-        qubit = self.take(node_id, command.slot, busy_ns=done - now)
-        outcome = self.measure(qubit, command.basis, at=start)
-        self.kernel.deliver_at(done, reply_to, MeasureResult(command.slot, qubit.qubit_id, command.basis, outcome))
-
-    def _start(self, node_id: int, slots: tuple[int, ...]) -> int:
-        """When a command on ``slots`` starts: now, or when the last gate or move on one of them ends."""
-        held = self.nodes[node_id].held
-        start = self.kernel.now
-        for slot in slots:
-            qubit = held.get(slot)
-            if qubit is not None and qubit.ready_at > start:
-                start = qubit.ready_at
-        return start
-
-    def _init(self, node_id: int, slot: int) -> None:
-        node = self.nodes[node_id]
-        if not node.is_data(slot) or slot in node.held:
-            first = node.slots + node.storage
-            raise ValueError(f"node {node_id} cannot initialise slot {slot}: it needs a free data qubit "
-                             f"(slots {first}..{first + node.data - 1})")
-        start = max(self.kernel.now, node.busy_until.get(slot, 0))
-        qubit = self.create(node_id, slot, 0, start, Pair(stim.PauliString(2), UNIFORM))
-        qubit.ready_at = start
-        self.components.fresh(qubit)
-
-    def _gate(self, node_id: int, command: Gate) -> None:
-        node = self.nodes[node_id]
-        if len(set(command.slots)) != len(command.slots) or not all(slot in node.held for slot in command.slots):
-            raise ValueError(f"node {node_id} cannot apply {command.name} to slots {command.slots}: "
-                             "it needs distinct held qubits")
-        start = self._start(node_id, command.slots)
-        qubits = [node.held[slot] for slot in command.slots]
-        for qubit in qubits:
-            self.distillation.check_free(qubit)
-        memory = [self.memory_noise(qubit, at=start) for qubit in qubits]
-        for qubit in qubits:
-            qubit.created, qubit.ready_at = start, start + node.gate_ns
-        gates.apply_gate(self.components, node, command.name, qubits, memory[0], self.rng)
 
     def _reject(self, node_id: int, command: Any, reason: str, reply_to: VirtualPort) -> None:
         """Refuse a command: count it, keep the reason, and answer it if its sender waits for a result."""
@@ -268,83 +214,14 @@ class Medium:
         if node is None:
             return f"no node {node_id}"
         if isinstance(command, _LOCAL):
-            return self._local_refusal(node, command)
+            return local_refusal(node, command, self.distillation.check_free)
         link = getattr(command, "link_id", None)
         ends = None if self.heralding is None or link is None else self.heralding.link_ends(link)
         reason = refusal(command, node.held, ends, node_id)
         if reason is None and not isinstance(command, _UNPENDING):
-            reason = self._pending_refusal(node, getattr(command, "slot", None), getattr(command, "slot_a", None),
-                                           getattr(command, "slot_b", None))
+            reason = pending_refusal(node, self.distillation.check_free, getattr(command, "slot", None),
+                                     getattr(command, "slot_a", None), getattr(command, "slot_b", None))
         return reason
-
-    def _local_refusal(self, node: NodeHardware, command: Init | Gate | Distill) -> str | None:
-        """Data-qubit and distillation commands (commands.refusal covers the others)."""
-        if isinstance(command, Init):
-            if not (isinstance(command.slot, int) and node.is_data(command.slot)) or command.slot in node.held:
-                first = node.slots + node.storage
-                return (f"cannot initialise slot {command.slot!r}: it needs a free data qubit "
-                        f"(slots {first}..{first + node.data - 1})")
-            return None
-        if isinstance(command, Gate):
-            slots = command.slots
-            if GATES.get(command.name) != len(slots) or len(set(slots)) != len(slots) \
-                    or not all(slot in node.held for slot in slots):
-                return f"cannot apply {command.name} to slots {slots!r}: it needs distinct held qubits"
-            return self._pending_refusal(node, *slots)
-        slots = (command.keep_slot, command.sacrifice_slot)       # the rest is the round's own check
-        if any(slot in node.held and node.held[slot].component is not None for slot in slots):
-            return f"cannot distil slots {slots!r}: a qubit left the Pauli-frame algebra (a gate put it in a " \
-                   "tableau component)"
-        return None
-
-    def _pending_refusal(self, node: NodeHardware, *slots: int | None) -> str | None:
-        for slot in slots:
-            if slot is not None and slot in node.held:
-                try:
-                    self.distillation.check_free(node.held[slot])
-                except ValueError as error:
-                    return str(error)
-        return None
-
-    def _move(self, node_id: int, command: Move, reply_to: VirtualPort) -> None:
-        node = self.nodes[node_id]
-        target = node.free_storage(self.kernel.now)
-        if target is None:
-            self.kernel.deliver_at(self.kernel.now, reply_to, MoveResult(command.slot, None))
-            return
-        start = self._start(node_id, (command.slot,))
-        done = start + node.move_ns
-        qubit = self.take(node_id, command.slot, busy_ns=done - self.kernel.now)
-        memory = self.memory_noise(qubit, at=start)
-        qubit.created, qubit.ready_at = start, done
-        if self.rng.random() < 1 - node.gate_fidelity:
-            apply_pauli(qubit, PAULIS[int(self.rng.integers(4))])
-        gate = (1 - node.gate_fidelity) / 4
-        pair = qubit.pair
-        if qubit.component is None:
-            pair.distribution = physics.pauli_channel(physics.pauli_channel(pair.distribution, *memory), gate, gate,
-                                                      gate)
-        qubit.slot = target
-        node.held[target] = qubit
-        self.kernel.deliver_at(done, reply_to, MoveResult(command.slot, target))
-
-    def _bell_measure(self, node_id: int, command: BellMeasure, reply_to: VirtualPort) -> None:
-        """Entanglement swapping (:mod:`stack.quantum.swap`); the result comes after the gate and the readout."""
-        node = self.nodes[node_id]
-        slots = (command.slot_a, command.slot_b)
-        start = self._start(node_id, slots)
-        busy = start - self.kernel.now + node.gate_ns + node.readout_ns
-        qubits = (self.take(node_id, slots[0], busy_ns=busy), self.take(node_id, slots[1], busy_ns=busy))
-        memory = (self.memory_noise(qubits[0], at=start), self.memory_noise(qubits[1], at=start))
-        for qubit in qubits:
-            qubit.status = QubitStatus.MEASURED
-        self.ledger["measured"] += 2
-        if qubits[0].component is not None or qubits[1].component is not None:
-            bell, success = gates.bell_measure(self.components, node, qubits, self.rng, self.far_half(qubits[1]))
-        else:
-            far = (self.far_half(qubits[0]), self.far_half(qubits[1]))
-            bell, success = swap.bell_measure(node, qubits, memory, far, self.rng)
-        self.kernel.deliver_at(self.kernel.now + busy, reply_to, BellMeasureResult(*slots, bell, success))
 
     # -- qubits -----------------------------------------------------------------------------
     def create(self, node_id: int, slot: int, side: int, created: float, pair: Pair) -> Qubit:
@@ -356,25 +233,8 @@ class Medium:
         self.nodes[node_id].held[slot] = qubit
         self.ledger["created"] += 1
         if len(self.qubits) >= self._prune_at:
-            self._prune()
+            self._prune_at = prune(self.qubits)
         return qubit
-
-    def _prune(self) -> None:
-        """Forget the qubits no far-half lookup can reach any more, so a long run's memory stays bounded:
-        amortised O(1) per qubit, and no random draw (runs stay byte-for-byte the same)."""
-        for qubit_id in [qubit_id for qubit_id, q in self.qubits.items() if not self._reachable(q)]:
-            del self.qubits[qubit_id]
-        self._prune_at = max(PRUNE_FLOOR, 2 * len(self.qubits))
-
-    def _reachable(self, qubit: Qubit) -> bool:
-        """Whether ``qubit`` may still be looked up: it is in memory or in a tableau component, or it is the
-        far half of one that is (a half whose partner was swapped away belongs to a dissolved pair)."""
-        if qubit.status is QubitStatus.IN_MEMORY or qubit.component is not None:
-            return True
-        far_id = qubit.pair.members[1 - qubit.side]
-        far = self.qubits.get(far_id) if far_id else None
-        return (far is not None and far.pair is qubit.pair
-                and (far.status is QubitStatus.IN_MEMORY or far.component is not None))
 
     def take(self, node_id: int, slot: int, busy_ns: int = 0) -> Qubit:
         """Remove the qubit in ``slot`` from memory; the slot is free once ``busy_ns`` (a readout, a move) is over."""
@@ -438,17 +298,5 @@ class Medium:
 
     # -- end of run -------------------------------------------------------------------------
     def finish(self, claimed: dict[int, set[int]]) -> dict[str, int]:
-        """Check every qubit in memory is claimed by a layer, then discard them all."""
-        leaked = [q for node in self.nodes.values() for slot, q in node.held.items()
-                  if slot not in claimed.get(node.node_id, set())]
-        if leaked:
-            names = ", ".join(f"qubit {q.qubit_id} (node {q.node_id} slot {q.slot})" for q in leaked)
-            raise AccountingError(f"{len(leaked)} qubit(s) in memory that no layer holds: {names}")
-        for node in self.nodes.values():
-            for slot in list(node.held):
-                node.held.pop(slot).status = QubitStatus.DISCARDED
-                self.ledger["discarded_at_end"] += 1
-        ends = self.ledger["measured"] + self.ledger["discarded"] + self.ledger["discarded_at_end"]
-        if ends != self.ledger["created"]:
-            raise AccountingError(f"created {self.ledger['created']} qubits but {ends} ended")
-        return dict(self.ledger)
+        """Check every qubit in memory is claimed by a layer, then discard them all (:func:`accounting.finish`)."""
+        return accounting.finish(self.nodes, self.ledger, claimed)

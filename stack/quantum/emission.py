@@ -1,0 +1,135 @@
+"""What a concluded attempt run puts into the world: qubits, photons, detections and emission events.
+
+:class:`Emission` turns a run's last attempt (:mod:`stack.quantum.heralding`) into the heralded pair's two
+qubits (:meth:`stack.quantum.medium.Medium.create`), the photons' frames (when capture is on), the station's
+:class:`~protocols.physical.hardware.Detection` and each end's
+:class:`~protocols.physical.hardware.Emitted` (measured at once when the end asked for a basis). It also
+gives the true emission and arrival times of a slot's photons on the ends' clocks.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from protocols.common import BellState
+from protocols.packets.qframe import FRAME_PHOTON, QuantumFrame
+from protocols.physical.hardware import Detection, Emitted
+from stack.core.kernel import VirtualPort
+from stack.quantum import attempts as attempt_models
+from stack.quantum.budget import LinkPhysics
+from stack.quantum.linkstate import STATION_SCHEMES, LinkState, sampler_of
+from stack.quantum.medium import Medium
+from stack.quantum.state import Pair
+from stack.timing.clocks import Clock
+
+
+class Emission:
+    """Emits what heralded attempts make, at the ends' and the station's times (clocks applied)."""
+
+    def __init__(self, medium: Medium, middles: dict[int, VirtualPort], clocks: dict[int, Clock]) -> None:
+        self.medium = medium
+        self.kernel = medium.kernel
+        self.middles = middles
+        """The stations' ports, shared with :attr:`stack.quantum.heralding.Heralding.middles`."""
+        self.clocks = clocks
+
+    def local(self, node_id: int, true_ns: float) -> float:
+        """``true_ns`` on ``node_id``'s clock."""
+        clock = self.clocks.get(node_id)
+        return clock.local_ns(true_ns) if clock is not None else true_ns
+
+    def true(self, node_id: int, local_ns: float) -> float:
+        """``local_ns`` on ``node_id``'s clock, in true time."""
+        clock = self.clocks.get(node_id)
+        return clock.true_ns(local_ns) if clock is not None else local_ns
+
+    def timing(self, link: LinkPhysics, slot_index: int) -> tuple[tuple[float, float], tuple[float, float]]:
+        """True emission and arrival times of both ends' photons in a slot.
+
+        Each end emits at the slot's start on its own clock, delayed by the difference of the arms
+        so the photons meet at the station; clock errors make them miss each other.
+        """
+        local_slot = slot_index * link.cycle_ns
+        if link.scheme in STATION_SCHEMES:
+            delay_a, delay_b = link.arm_a.delay_ns, link.arm_b.delay_ns
+            latest = max(delay_a, delay_b)
+            emit_a = self.true(link.node_a, local_slot + latest - delay_a)
+            emit_b = self.true(link.node_b, local_slot + latest - delay_b)
+            return (emit_a, emit_b), (emit_a + delay_a, emit_b + delay_b)
+        if link.scheme == "source":
+            return (local_slot, local_slot), (local_slot + link.delay_a_ns, local_slot + link.delay_b_ns)
+        emit = self.true(link.node_a, local_slot)
+        return (emit, emit + link.delay_a_ns), (emit + link.delay_a_ns, emit + link.delay_a_ns)
+
+    def materialize(self, state: LinkState, slot_index: int, tries: int, attempt: attempt_models.Attempt,
+                     bell: BellState | None, slots: tuple[int, int], emissions: tuple[float, float],
+                     arrivals: tuple[float, float]) -> None:
+        """The run's qubits (if heralded), photons and events for its last attempt in ``slot_index``."""
+        link = state.physics
+        pair = sampler_of(state).pair(state.rng, attempt.component, 0 if bell is None else bell)
+        ends = (link.node_a, link.node_b)
+        if link.scheme in STATION_SCHEMES:
+            create, middle = self.medium.create, link.middle
+            for side, node_id in enumerate(ends):      # _emit_at, inline
+                at = emissions[side]
+                qubit = create(node_id, slots[side], side, at, pair)
+                self.kernel.call_at(math.ceil(at), self._emit, (state, node_id, middle, qubit, slot_index, tries,
+                                                                True, at))
+            rounds = 2 if link.scheme == "double-click" else 1    # the second round comes half an attempt later
+            detected = math.ceil(max(arrivals) + (rounds - 1) * link.attempt_ns / 2)
+            clicks = tuple([(r, d, detected) for r, d in attempt.clicks])
+            detection = Detection(link.link_id, slot_index, tries, clicks, arrivals)
+            self.kernel.deliver_at(detected, self.middles[link.middle], detection)
+        elif link.scheme == "source":
+            for side, node_id in enumerate(ends):
+                self.kernel.call_at(math.ceil(emissions[side]), self._capture,
+                                    (link.middle, node_id, link.link_id, slot_index, 0))
+                self._emit_at(state, node_id, None, arrivals[side], slot_index, tries, pair, side, slots,
+                              attempt.heralds[side])
+        else:
+            self._emit_at(state, link.node_a, link.node_b, emissions[0], slot_index, tries, pair, 0, slots, True)
+            self._emit_at(state, link.node_b, None, arrivals[1], slot_index, tries, pair, 1, slots,
+                          attempt.heralds[1])
+
+    def _emit_at(self, state: LinkState, node_id: int, towards: int | None, at: float, slot_index: int,
+                 tries: int, pair: Pair, side: int, slots: tuple[int, int], herald: bool) -> None:
+        qubit = self.medium.create(node_id, slots[side], side, at, pair) if herald else None
+        self.kernel.call_at(math.ceil(at), self._emit, (state, node_id, towards, qubit, slot_index, tries, herald,
+                                                        at))
+
+    def _capture(self, args: tuple[int, int, int, int, int]) -> None:
+        self._photon(*args)
+
+    def _photon(self, src: int, dst: int, link_id: int, slot_index: int, qubit_id: int) -> None:
+        """Capture a photon from ``src`` towards ``dst`` (when capture is on)."""
+        capture = self.medium.capture
+        if capture is not None:
+            capture(src, dst, QuantumFrame(FRAME_PHOTON, link_id, src, slot_index, self.kernel.now, qubit_id).encode())
+
+    def _emit(self, args: tuple[Any, ...]) -> None:
+        state, node_id, towards, qubit, slot_index, tries, herald, at = args
+        link: LinkPhysics = state.physics
+        clock = self.clocks.get(node_id)
+        local_emission = math.floor(clock.local_ns(at) if clock is not None else at)
+        if towards is not None:
+            self._photon(node_id, towards, link.link_id, slot_index, qubit.qubit_id if qubit else 0)
+        arm = state.armed[node_id]
+        basis = arm.basis
+        if arm.choice:
+            draw, basis = state.rng.random(), arm.choice[-1][0]
+            for candidate, probability in arm.choice:
+                if draw < probability:
+                    basis = candidate
+                    break
+                draw -= probability
+        outcome = None
+        if qubit is not None and basis is not None:
+            readout = self.medium.nodes[node_id].readout_ns
+            outcome = self.medium.measure(self.medium.take(node_id, qubit.slot, busy_ns=readout), basis)
+        distribution = qubit.pair.distribution if qubit else (0.25, 0.25, 0.25, 0.25)
+        emitted = Emitted(link.link_id, qubit.slot if qubit else -1, qubit.qubit_id if qubit else 0, slot_index,
+                          local_emission, distribution, outcome, basis, herald, tries)
+        port = self.medium.nodes[node_id].physical_port
+        assert port is not None
+        port.deliver(emitted)
