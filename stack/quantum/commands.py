@@ -11,9 +11,9 @@ result) instead of failing the run.
 >>> from protocols.common import Basis
 >>> refusal(Measure(3, Basis.Z), held=set(), link_ends=None)
 'no qubit in slot 3'
->>> refusal(Arm(1, pairs=5, alpha=float("inf")), held=set(), link_ends=(1, 2))
+>>> refusal(Arm(1, pairs=5, alpha=float("inf")), held=set(), link_ends=(1, 2), node_id=1)
 'alpha inf is not in (0, 1]'
->>> refusal(Arm(1, pairs=5), held=set(), link_ends=(1, 2)) is None
+>>> refusal(Arm(1, pairs=5), held=set(), link_ends=(1, 2), node_id=1) is None
 True
 """
 
