@@ -512,7 +512,7 @@ def test_memory_settles_a_release_for_a_pair_it_does_not_keep_through_confirmati
 # -- docstring examples -----------------------------------------------------------------------
 
 @pytest.mark.parametrize("module", ["links", "requests", "recent", "admission", "scheduler", "generation",
-                                    "messages", "replies", "types"])
+                                    "messages", "replies", "types", "config"])
 def test_docstring_examples(module: str) -> None:
     result = doctest.testmod(importlib.import_module(f"protocols.link.{module}"))
     assert result.attempted > 0 and result.failed == 0

@@ -341,7 +341,8 @@ def test_a_chain_needs_one_repeater_fewer_than_links() -> None:
 
 
 @pytest.mark.parametrize("module", ["protocols.physical.physics", "protocols.network.model",
-                                    "protocols.network.waiting", "protocols.network.topology"])
+                                    "protocols.network.waiting", "protocols.network.topology",
+                                    "protocols.network.hop_flow"])
 def test_docstring_examples(module: str) -> None:
     import doctest
     result = doctest.testmod(importlib.import_module(module))

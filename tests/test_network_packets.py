@@ -565,7 +565,9 @@ def test_network_error_codes() -> None:
 @pytest.mark.parametrize("module", ["protocols.packets.qnp", "protocols.packets.qncp", "protocols.packets.qncp_setup",
                                     "protocols.packets.qncp_distil",
                                     "protocols.packets.qncp_caps", "protocols.packets.qncp_common",
-                                    "protocols.packets.scapy_layers.netservice"])
+                                    "protocols.packets.scapy_layers.netservice", "protocols.packets.linkservice",
+                                    "protocols.packets.linkservice_codes", "protocols.packets.linkservice_block",
+                                    "protocols.packets.linkservice_create"])
 def test_docstring_examples(module: str) -> None:
     result = doctest.testmod(importlib.import_module(module))
     assert result.attempted > 0 and result.failed == 0

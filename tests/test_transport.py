@@ -243,3 +243,12 @@ def test_a_stream_over_network_layer_pairs_through_a_repeater_delivers_every_sta
     assert results["recv"].right == {name: [4, 4] for name in STATES}
     assert results["recv"].lost == results["create"].lost == 0
     assert ledger["created"] == ledger["measured"] + ledger["discarded"] + ledger["discarded_at_end"]
+
+
+def test_docstring_examples_of_transfers() -> None:
+    import doctest
+
+    import protocols.transport.transfers as transfers
+
+    result = doctest.testmod(transfers)
+    assert result.attempted > 0 and result.failed == 0

@@ -61,7 +61,10 @@ each owns its tables, and gets the others it needs in its constructor):
 - :mod:`protocols.link.memory`: :class:`~protocols.link.memory.PairMemory`, moves to storage,
   atomic requests' kept pairs, RELEASE, cutoff;
 - :mod:`protocols.link.replies`: :class:`~protocols.link.replies.Replies`, OKs and ERRs, the counters;
-- :mod:`protocols.link.types`: links, requests and their state machine, re-exported here.
+- :mod:`protocols.link.failures`: :class:`~protocols.link.failures.Failures`, requests failed by Max Time, a
+  link down or the end of generation;
+- :mod:`protocols.link.types` and :mod:`protocols.link.config`: requests and their state machine, links as
+  this node runs them, re-exported here.
 """
 
 from __future__ import annotations
@@ -72,6 +75,7 @@ from typing import Any
 from protocols.common import EGP_PORT, Actions, Address, ParseError
 from protocols.link.admission import Admission
 from protocols.link.confirm import Confirmation
+from protocols.link.failures import Failures
 from protocols.link.follower import Follower
 from protocols.link.links import Links
 from protocols.link.memory import PairMemory
@@ -82,7 +86,6 @@ from protocols.link.requests import RequestTable
 from protocols.link.runs import MasterRuns
 from protocols.link.scheduler import Scheduler
 from protocols.link.types import (
-    FINAL,
     RELIABLE_RETRIES,
     ROTATION_BASES,
     TRANSITIONS,
@@ -97,7 +100,6 @@ from protocols.link.types import (
     RequestState,
     Retransmission,
 )
-from protocols.packets import linkservice as ll
 from protocols.packets.egp import (
     MSG_CONFIRM,
     MSG_CONFIRM_ACK,
@@ -110,7 +112,7 @@ from protocols.packets.egp import (
     EgpMessage,
 )
 from protocols.physical.hardware import CommandRejected, LinkDown, MoveResult
-from protocols.physical.node import AttemptLost, BlockReady, PairReady, StopGeneration
+from protocols.physical.node import AttemptLost, BlockReady, PairReady
 
 __all__ = ["ROTATION_BASES", "TRANSITIONS", "GenerationOver", "LinkConfig", "LinkCounters", "LinkLayer", "Memory",
            "QueuePolicy", "Request", "RequestEvent", "RequestState"]
@@ -154,6 +156,8 @@ class LinkLayer:
                                  self._forgetting)
         self.confirmation = Confirmation(self.links, self.requests, self.runs, self.follower, self.memory,
                                          self.replies, self.counters, self.timing, self._forgetting)
+        self.failures = Failures(self.links, self.requests, self.runs, self.confirmation, self.memory,
+                                 fail=self._fail)
         self._peer_handlers: dict[int, Callable[[EgpMessage, int], Actions]] = {
             MSG_REQ: self.queue.on_req, MSG_REQ_ACK: self.queue.on_req_ack,
             MSG_SCHEDULE: self.follower.on_schedule, MSG_SCHEDULE_ACK: self.runs.on_schedule_ack,
@@ -193,9 +197,9 @@ class LinkLayer:
         elif isinstance(event, MoveResult):
             actions = self.memory.on_moved(event, now)
         elif isinstance(event, LinkDown):
-            actions = self._on_link_down(event.link_id, now)
+            actions = self.failures.link_down(event.link_id, now)
         elif isinstance(event, GenerationOver):
-            actions = self._on_generation_over(now)
+            actions = self.failures.generation_over(now)
         elif isinstance(event, CommandRejected):    # a Move of a slot the medium finds empty: nothing moved
             self.counters.refused_commands += 1
             actions = Actions()
@@ -212,7 +216,7 @@ class LinkLayer:
         actions.extend(self.memory.on_timer(now, withdraw=self.confirmation.withdraw))
         for request in self.requests.open_requests():
             if request.expires_at is not None and request.expires_at <= now:
-                actions.extend(self._expire(request, now))
+                actions.extend(self.failures.expire(request, now))
             elif request.retry_at is not None and request.retry_at <= now:
                 actions.extend(self.queue.retry(request, now))
         return self._done(actions, now)
@@ -272,41 +276,3 @@ class LinkLayer:
         actions.extend(self.follower.stop(request))
         actions.extend(self.memory.drop_kept(request))      # an atomic request's kept pairs go with it
         return actions.extend(self.runs.schedule(request.link.link_id, now))
-
-    def _expire(self, request: Request, now: int) -> Actions:
-        """Max Time ran out before the request was done: ERR TIMEOUT, and stop generating for it."""
-        request.expires_at = None
-        request.retry_at = None
-        if request.state in (RequestState.DONE, RequestState.FAILED):
-            return Actions()
-        request.fire(RequestEvent.MAX_TIME)
-        return self._fail(request, ll.ERR_TIMEOUT, now)
-
-    def _on_generation_over(self, now: int) -> Actions:
-        """The run's generation window is over: every open request fails here with ERR TIMEOUT (the other
-        end does the same at the same time); pairs already numbered are still confirmed and released."""
-        self.links.end_generation()
-        actions = Actions()
-        for request in self.requests.open_requests():
-            if request.state not in FINAL:
-                request.fire(RequestEvent.GENERATION_OVER)
-                request.retry_at = request.expires_at = None
-                actions.extend(self._fail(request, ll.ERR_TIMEOUT, now))
-        return actions
-
-    def _on_link_down(self, link_id: int, now: int) -> Actions:
-        """The peer (or the station between) is gone: pairs it never confirmed expire here, and every
-        open request on the link fails with ERR OTHER; later CREATEs for that peer get ERR OTHER too."""
-        if link_id not in self.links or link_id in self.links.down:
-            return Actions()
-        self.links.mark_down(link_id)
-        actions = Actions(down=[StopGeneration(link_id)])
-        self.runs.link_down(link_id)
-        actions.extend(self.confirmation.link_down(link_id))
-        self.memory.link_down(link_id)
-        for request in self.requests.open_requests():
-            if request.link.link_id == link_id and request.state not in FINAL:
-                request.fire(RequestEvent.LINK_DOWN)
-                request.retry_at = request.expires_at = None
-                actions.extend(self._fail(request, ll.ERR_OTHER, now))
-        return actions

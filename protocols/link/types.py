@@ -1,9 +1,9 @@
-"""Link-layer data: links as one node sees them, requests and their state machine, the records the parts keep.
+"""Link-layer data: requests and their state machine, the records the parts keep; the links as one node sees
+them (:mod:`protocols.link.config`: :class:`LinkConfig`, :class:`Retransmission`, :class:`Memory`, ...) are
+re-exported here.
 
 >>> TRANSITIONS[(RequestState.QUEUED, RequestEvent.LINK_FREE)]
 <RequestState.GENERATING: 'generating'>
->>> Retransmission(interval_ns=1_000, retries=3, reliable_retries=8).keep_ns
-12000
 """
 
 from __future__ import annotations
@@ -13,6 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from protocols.common import Actions, Address, Basis
+from protocols.link.config import RELIABLE_RETRIES as RELIABLE_RETRIES  # re-exported: configuration lives there
+from protocols.link.config import LinkConfig, LinkOption
+from protocols.link.config import Memory as Memory
+from protocols.link.config import QueuePolicy as QueuePolicy
+from protocols.link.config import Retransmission as Retransmission
 from protocols.packets import linkservice as ll
 from protocols.physical.hardware import BellDistribution
 
@@ -76,14 +81,6 @@ closed its windowed request (CREATE Window = CLOSE): it is over, whatever its co
 FINAL = (RequestState.DONE, RequestState.FAILED)
 """A request in one of these states has ended at this end (its last OK or its ERR was sent)."""
 
-RELIABLE_RETRIES = 128
-"""Retransmissions of a message whose loss would leave the two ends disagreeing (CONFIRM, RELEASE, an
-abort) before the sender gives up. A CONFIRM given up is retracted (a RELEASE with Status EXPIRE), which
-settles the pair at both ends unless every copy of that is lost too; giving up on a RELEASE leaves the pair
-in doubt (the other end may have delivered it). So the limit is far beyond what loss makes likely: with a
-round trip lost with probability 0.87 (0.4 loss on each of four fibres) all 129 copies fail with probability
-about 2e-8."""
-
 FOLLOW_PAIRS = 1 << 30
 """The other end arms its hardware for this many pairs when it follows a SCHEDULE: the master's own
 arming bounds the attempts (both ends must be armed), so the other end never has to re-arm."""
@@ -93,95 +90,6 @@ HISTORY = 8
 
 ROTATION_BASES = {(0, 0, 0): Basis.Z, (0, 64, 0): Basis.X, (192, 0, 0): Basis.Y}
 """Fixed-basis measure-directly: the draft's Euler rotations (units of 2π/256) we support."""
-
-
-@dataclass(frozen=True, slots=True)
-class Retransmission:
-    """How the link layer repeats a message until its answer, and how long it remembers what it answered.
-
-    ``retries`` bounds a REQ's retransmissions; ``reliable_retries`` those of a message whose loss would
-    leave the two ends disagreeing (CONFIRM, RELEASE, SCHEDULE, an abort), at least ``retries``.
-    """
-
-    interval_ns: int
-    retries: int = 3
-    reliable_retries: int = RELIABLE_RETRIES
-
-    @property
-    def keep_ns(self) -> int:
-        """How long a finished request and each answer given are remembered: longer than the peer may still
-        send anything about them (a whole retransmission span, delay and jitter included)."""
-        return (self.reliable_retries + 4) * self.interval_ns
-
-    @property
-    def confirm_timeout_ns(self) -> int:
-        """Other end: how long a pair waits for its CONFIRM (and a CONFIRM for its pair) before it is dropped."""
-        return (self.retries + 2) * self.interval_ns
-
-    @property
-    def resolution_ns(self) -> int:
-        """The longest this node goes on retransmitting a message that waits for its answer."""
-        return (self.reliable_retries + 2) * self.interval_ns
-
-
-@dataclass(frozen=True, slots=True)
-class LinkOption:
-    """One way to run a link: its parameter (α, or None), fidelity at the OK, success probability, and the
-    Bell-diagonal distribution at the OK relative to the heralded state (``distribution[0]`` is the fidelity;
-    None when only the fidelity is known). Admission uses only fidelity and success; the network layer's
-    model uses the distribution."""
-
-    alpha: float | None
-    fidelity: float
-    success: float
-    distribution: BellDistribution | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class QueuePolicy:
-    """How the master shares a link between requests.
-
-    ``quantum``: pairs per run while another request of the same priority waits (round-robin
-    between streams); ``max_run``: pairs per run otherwise (a higher-priority request waits at
-    most one run); ``max_queue``: open requests per link at this node before new ones get NORES;
-    ``max_per_source`` and ``priority_pairs``: one source's open requests on the link, and the pairs
-    still to make in its requests of a Priority above 0, before its new ones get NORES
-    (:mod:`protocols.link.admission`).
-    """
-
-    quantum: int = 4
-    max_run: int = 64
-    max_queue: int = 64
-    max_per_source: int = 16
-    priority_pairs: int = 4096
-
-
-@dataclass(frozen=True, slots=True)
-class LinkConfig:
-    """One link as seen from this node."""
-
-    link_id: int
-    peer_node_id: int
-    peer_address: Address
-    t2_local_ns: float
-    t2_peer_ns: float
-    t1_local_ns: float = float("inf")
-    t1_peer_ns: float = float("inf")
-    options: tuple[LinkOption, ...] = (LinkOption(None, 1.0, 1.0),)
-    cycle_ns: int = 0
-    policy: QueuePolicy = QueuePolicy()
-    cutoff_ns: int | None = None
-    """Master: an atomic request's pair not yet released this long after its emission is discarded at both
-    ends (ERR EXPIRE at both) and replaced."""
-    batch: int = 0
-    """Measure-directly requests of at least this many pairs are made and delivered in blocks of up to this
-    many (one QHP BATCH and one OK-MB per block, :mod:`protocols.link.generation`); 0: never."""
-    move_fidelity_local: float = 1.0
-    move_fidelity_peer: float = 1.0
-    """The fidelity f of a move to a storage qubit at this end and at the peer (the node's gate fidelity; 1 at a
-    node without storage, which never moves): the OK-K's Goodness counts the one-qubit depolarising M(f) of
-    this end's move when it made one, and of the peer's whenever the peer has storage (it moves every kept
-    pair there before its OK)."""
 
 
 @dataclass(slots=True)
@@ -297,18 +205,6 @@ class PendingConfirm:
     """RELEASE only: 0 = deliver the pair, EXPIRE = discard it."""
     count: int = 1
     """CONFIRM of a block: its pairs, numbered from ``seq``."""
-
-
-@dataclass(frozen=True, slots=True)
-class Memory:
-    """A node's qubits: communication qubits (needed to generate) and storage qubits (a pair can move to)."""
-
-    communication: int = 1 << 30
-    storage: int = 0
-
-    @property
-    def total(self) -> int:
-        return self.communication + self.storage
 
 
 RANDOM_BASES = {0: (), 1: (Basis.Z, Basis.X), 2: (Basis.Z, Basis.X, Basis.Y)}

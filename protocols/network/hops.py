@@ -24,63 +24,21 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from protocols.common import QNCP_PORT, Actions
 from protocols.network.circuit import Circuit
 from protocols.network.context import Node
+from protocols.network.hop_flow import FlowKey, HopFlow, LinkRequest
 from protocols.network.types import Half, Handle
 from protocols.packets import linkservice as ll
 from protocols.packets.qncp import PairMessage, encode_pair
 from protocols.packets.qncp_common import CREDIT, CREDIT_ACK, CREDIT_READY, CREDIT_RELEASED
 from protocols.physical.hardware import Discard
 
-FlowKey = tuple[Handle, int]
-"""(circuit, side)."""
 LINK_FAILURES = {ll.ERR_TIMEOUT: ll.ERR_TIMEOUT, ll.ERR_NOTIME: ll.ERR_TIMEOUT, ll.ERR_UNSUPP: ll.ERR_UNSUPP,
                  ll.ERR_REJECTED: ll.ERR_REJECTED, ll.ERR_OTHER: ll.ERR_DOWN, ll.ERR_CREATE: ll.ERR_OTHER,
                  ll.ERR_NORES: ll.ERR_NORES}
 """A hop request's link ERR → the code the circuit is torn down with."""
-
-
-@dataclass(slots=True)
-class LinkRequest:
-    """The origin's windowed link request of one hop, open until the circuit stops (or the request fails)."""
-
-    pending: int
-    """Credits given to the link layer whose pairs have not settled here yet."""
-    create_id: int | None = None
-
-
-RECENT_FREED = 256
-"""Pairs whose credit has come back that a flow remembers, so a late ERR EXPIRE for one settles nothing."""
-
-
-@dataclass(slots=True)
-class HopFlow:
-    handle: Handle
-    side: int
-    link_id: int
-    label: int
-    peer: int
-    origin: bool
-    window: int
-    ready: bool = False
-    """Origin: the granter's CREDIT READY has come."""
-    stopped: bool = False
-    request: LinkRequest | None = None
-    outstanding: set[int] = field(default_factory=set)
-    """Origin: pairs settled at this end and not yet released at both ends (each holds a credit)."""
-    freed: deque[int] = field(default_factory=deque)
-    """Origin: the last :data:`RECENT_FREED` pairs whose credit came back."""
-    own_released: set[int] = field(default_factory=set)
-    peer_released: set[int] = field(default_factory=set)
-    backoff: int = 0
-    retrying: bool = False
-
-    @property
-    def key(self) -> FlowKey:
-        return (self.handle, self.side)
 
 
 PairCallback = Callable[[Circuit, int, "ll.OkKeep | ll.OkMeasure", int], Actions]
@@ -167,7 +125,7 @@ class Hops:
             return Actions()
         if flow.origin:
             flow.own_released.add(half.seq)
-            return self._free(flow, half.seq, now)
+            return self.request(flow, now) if flow.free(half.seq) else Actions()
         circuit = self.node.circuits.get(half.circuit)
         if circuit is None or not circuit.generating:
             return Actions()
@@ -193,7 +151,7 @@ class Hops:
         if message.pair_seq in flow.freed:       # an expired pair: its credit came back with its ERR EXPIRE
             return actions
         flow.peer_released.add(message.pair_seq)
-        return actions.extend(self._free(flow, message.pair_seq, now))
+        return actions.extend(self.request(flow, now)) if flow.free(message.pair_seq) else actions
 
     def on_credit_ack(self, message: PairMessage) -> None:
         handle = (message.head_node, message.circuit_id)
@@ -201,17 +159,6 @@ class Hops:
             self.node.outbox.ack(("ready", handle, message.link_id))
         else:
             self.node.outbox.ack(("credit", handle, message.link_id, message.pair_seq))
-
-    def _free(self, flow: HopFlow, seq: int, now: int) -> Actions:
-        if seq in flow.outstanding and seq in flow.own_released and seq in flow.peer_released:
-            flow.outstanding.discard(seq)
-            flow.own_released.discard(seq)
-            flow.peer_released.discard(seq)
-            flow.freed.append(seq)
-            if len(flow.freed) > RECENT_FREED:
-                flow.freed.popleft()
-            return self.request(flow, now)
-        return Actions()
 
     # -- link requests --------------------------------------------------------------------------
     def request(self, flow: HopFlow, now: int) -> Actions:
@@ -268,7 +215,7 @@ class Hops:
         flow = None if bound is None else self.flows.get((bound[0].handle, bound[1]))
         actions = Actions()
         if flow is not None and flow.origin:
-            actions.extend(self._settle(flow, ok.sequence_number, now))
+            flow.settle(ok.sequence_number)
         elif flow is not None:
             self.granted[(ok.remote_node_id, ok.create_id)] = flow.key
         if bound is None or flow is None or not isinstance(ok, ll.OkKeep):
@@ -294,7 +241,7 @@ class Hops:
                 else err.sequence_number_high + 0x10000
             for seq in range(err.sequence_number_low, high):
                 if flow.origin:
-                    actions.extend(self._settle(flow, seq & 0xFFFF, now))
+                    flow.settle(seq & 0xFFFF)
                     flow.peer_released.add(seq & 0xFFFF)   # the link layer expires it at the granter too
                 if circuit is not None:
                     actions.extend(self.on_expired(circuit, flow.side, seq & 0xFFFF, now))
@@ -328,17 +275,6 @@ class Hops:
         else:
             errors = stats.link_errors.setdefault(flow.link_id, {})
             errors[code] = errors.get(code, 0) + 1
-
-    def _settle(self, flow: HopFlow, seq: int, now: int) -> Actions:
-        """Pair ``seq`` of the origin's request has settled at this end (its OK, or its ERR EXPIRE): it holds
-        its credit until it is released at both ends (:meth:`_free`)."""
-        if seq in flow.outstanding or seq in flow.freed:
-            return Actions()
-        flow.outstanding.add(seq)
-        flow.backoff = 0
-        if flow.request is not None and flow.request.pending > 0:
-            flow.request.pending -= 1
-        return Actions()
 
     def _ended(self, flow: HopFlow) -> None:
         """``flow``'s link request has ended (it failed)."""

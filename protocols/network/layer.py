@@ -14,7 +14,8 @@ results). It dispatches each input to the collaborator that owns the concern:
 - :class:`~protocols.network.end_distiller.EndDistiller`: the ends distilling end-to-end pairs before delivery;
 
 which share the node's tables through :class:`~protocols.network.context.Node`, and merges their actions.
-Deadlines live in one heap (:class:`~protocols.network.timers.Timers`).
+Deadlines live in one heap (:class:`~protocols.network.timers.Timers`); when one comes due,
+:class:`~protocols.network.deadlines.Deadlines` routes it to the collaborator that set it.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from protocols.link.types import GenerationOver
 from protocols.network.arrivals import Arrivals
 from protocols.network.circuit import Circuit, CircuitState
 from protocols.network.context import Node
+from protocols.network.deadlines import Deadlines
 from protocols.network.distiller import Distiller
 from protocols.network.end_distiller import EndDistiller
 from protocols.network.ending import Ending
@@ -41,7 +43,7 @@ from protocols.network.signalling import Signalling
 from protocols.network.swapper import Swapper
 from protocols.network.topology import Topology
 from protocols.network.tracker import Tracker
-from protocols.network.types import HalfState, NetworkConfig
+from protocols.network.types import NetworkConfig
 from protocols.packets import linkservice as ll
 from protocols.packets.qncp import CircuitEnd, Confirm, Distil, HopAck, PairMessage, Setup, SetupReply, decode_qncp
 from protocols.packets.qncp_common import (
@@ -60,7 +62,6 @@ from protocols.packets.qnp import TrackFrame
 from protocols.physical.hardware import BellMeasureResult, CommandRejected, DistillResult, MeasureResult, MoveResult
 
 _RESULTS = (BellMeasureResult, MeasureResult, DistillResult)
-FINAL = (HalfState.DEAD, HalfState.SWAPPED, HalfState.DELIVERED)
 
 
 class NetworkLayer:
@@ -90,6 +91,8 @@ class NetworkLayer:
         self.ends.on_settled = self.ending.complete
         self.ends.on_end_pair = self.end_distiller.add
         self.end_distiller.on_ready = self.ends.deliver
+        self.deadlines = Deadlines(node, self.hops, self.tracker, self.swapper, self.ends, self.distiller,
+                                   self.end_distiller, self.ending, self.signalling)
 
     @property
     def node_id(self) -> int:
@@ -164,7 +167,7 @@ class NetworkLayer:
         actions = Actions()
         for key in self.node.timers.due(now):
             assert isinstance(key, tuple)
-            actions.extend(self._timer(key, now))
+            actions.extend(self.deadlines.fire(key, now))
         return self._done(actions, now)
 
     @property
@@ -267,49 +270,6 @@ class NetworkLayer:
             if circuit.is_tail or circuit.state == CircuitState.SETTING_UP:
                 actions.extend(self.ending.fail(circuit, ll.ERR_TIMEOUT, now))
         return actions
-
-    # -- timers ---------------------------------------------------------------------------------
-    def _timer(self, key: tuple[Any, ...], now: int) -> Actions:
-        kind = key[0]
-        if kind == "rtx":
-            actions, gave_up = self.node.outbox.retransmit(key[1], now)
-            return self._gave_up(key[1], now) if gave_up else actions
-        handlers = {
-            "setup-timeout": self.signalling.setup_timeout, "max-time": self.ending.max_time,
-            "verdict": self.ending.verdict_timeout, "early": self.tracker.early_expired,
-            "cutoff": self.swapper.on_cutoff, "hold": self.ends.on_hold, "distil-hold": self.distiller.on_hold,
-        }
-        if kind in handlers:
-            return handlers[kind](key[1], now)
-        if kind == "setup-retry":
-            return self.signalling.retry(key[1], now)
-        if kind == "hop-retry":
-            return self.hops.retry(key[1], key[2], now)
-        if kind == "forget-half":
-            half = self.node.half(key[1])
-            if half is not None and half.state in FINAL:
-                del self.node.halves[key[1]]
-        elif kind == "forget-circuit":
-            return self.ending.forget(key[1])
-        return Actions()
-
-    def _gave_up(self, key: tuple[Any, ...], now: int) -> Actions:
-        """Every retransmission of a reliable message went unanswered."""
-        node = self.node
-        node.counters.gave_up += 1
-        kind, handle = key[0], key[1]
-        if kind in ("setup", "reply"):
-            return self.signalling.setup_lost(kind, handle, now)
-        if kind == "confirm":
-            return self.ends.confirm_gave_up(handle, key[2], now)
-        if kind == "distil":
-            return self.distiller.gave_up(key[1:], now)
-        if kind == "distil-e2e":
-            return self.end_distiller.gave_up(key[1:], now)
-        circuit = node.circuits.get(handle)
-        if kind in ("ready", "credit", "track") and circuit is not None:
-            return self.ending.fail(circuit, ll.ERR_DOWN, now)
-        return Actions()
 
     # -- output ---------------------------------------------------------------------------------
     def _done(self, actions: Actions, now: int) -> Actions:

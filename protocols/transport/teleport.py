@@ -14,7 +14,6 @@ delivered or lost, with the code.
 
 from __future__ import annotations
 
-import enum
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -22,9 +21,18 @@ from typing import Any
 from protocols.common import Actions, Address, ParseError
 from protocols.packets import qtp
 from protocols.physical.hardware import BellMeasure, BellMeasureResult, CommandRejected, Discard, Gate
+from protocols.transport.transfers import (
+    Counters,
+    Delivered,
+    Incoming,
+    Lost,
+    Outgoing,
+    PairKey,
+    PairRef,
+    Phase,
+    Sent,
+)
 
-PairKey = tuple[int, int, int]
-"""A pair's names at both ends: (origin node, Create ID, sequence number)."""
 REMEMBERED = 4096
 """How many answered transfers the receiver remembers (to answer a retransmitted DATA again)."""
 LINGER_INTERVALS = 16
@@ -33,97 +41,6 @@ answered (never past the sender's give-up). A sender without its answer retransm
 left unanswered only if that many DATA copies in a row were lost (0.3**16 ≈ 4e-9 at 30 % loss), as for the
 applications' exchanges (:mod:`stack.api.exchange`). Before, the receiver waited for the sender's give-up, the
 pair's whole memory budget (10 s with ideal memories)."""
-
-
-@dataclass(frozen=True, slots=True)
-class PairRef:
-    """This end's half of a kept pair, as its OK named it."""
-
-    slot: int
-    origin_node: int
-    create_id: int
-    sequence_number: int
-    bell_state: int
-    ok_time: int
-
-    @property
-    def key(self) -> PairKey:
-        return (self.origin_node, self.create_id, self.sequence_number)
-
-
-@dataclass(frozen=True, slots=True)
-class Delivered:
-    """Receiver: the qubit sent over ``pair`` is now in ``slot`` (the pair's slot), corrected."""
-
-    transfer_seq: int
-    slot: int
-    pair: PairKey
-
-
-@dataclass(frozen=True, slots=True)
-class Sent:
-    """Sender: the receiver applied the corrections of transfer ``transfer_seq``."""
-
-    transfer_seq: int
-    pair: PairKey
-
-
-@dataclass(frozen=True, slots=True)
-class Lost:
-    """Either end: the qubit of ``transfer_seq`` (0: the receiver never learnt it) over ``pair`` is lost."""
-
-    transfer_seq: int
-    pair: PairKey
-    code: int
-    reason: str
-    kept: bool = False
-    """Sender: the qubit was never Bell-measured (the pair was already past the receiver's deadline): it is
-    still in its slot and may go over another pair."""
-
-
-class Phase(enum.Enum):
-    MEASURING = "measuring"
-    SENT = "sent"
-    DONE = "done"
-
-
-TRANSITIONS = {Phase.MEASURING: {Phase.SENT, Phase.DONE}, Phase.SENT: {Phase.DONE}, Phase.DONE: set()}
-"""A transfer's life at the sender: Bell measurement, DATA sent (and retransmitted), answered or given up."""
-
-
-@dataclass(slots=True)
-class Outgoing:
-    transfer_seq: int
-    pair: PairRef
-    peer: Address
-    data_slot: int
-    give_up_at: int
-    phase: Phase = Phase.MEASURING
-    message: qtp.Qtp | None = None
-    next_at: int | None = None
-
-    def to(self, phase: Phase) -> None:
-        if phase not in TRANSITIONS[self.phase]:
-            raise RuntimeError(f"transfer {self.transfer_seq}: {self.phase.value} -> {phase.value}")
-        self.phase = phase
-
-
-@dataclass(slots=True)
-class Incoming:
-    pair: PairRef
-    peer: Address
-    deadline: int
-
-
-@dataclass(slots=True)
-class Counters:
-    sent: int = 0
-    retransmitted: int = 0
-    delivered: int = 0
-    lost: int = 0
-    malformed: int = 0
-    unexpected: int = 0
-    """Well-formed messages that match nothing (a stale or forged answer): dropped."""
 
 
 @dataclass(slots=True)

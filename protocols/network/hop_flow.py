@@ -1,0 +1,87 @@
+"""Network layer: one circuit hop's flow at one end and its credit (:mod:`protocols.network.hops` drives them).
+
+A :class:`HopFlow` holds the hop's windowed link request (:class:`LinkRequest`) and, at the origin, the pairs
+that hold a credit: settled here and not yet released at both ends.
+
+>>> flow = HopFlow(handle=(1, 0), side=1, link_id=3, label=7, peer=2, origin=True, window=2)
+>>> flow.settle(5); flow.own_released.add(5); flow.free(5)
+False
+>>> flow.peer_released.add(5); flow.free(5), flow.outstanding, list(flow.freed)
+(True, set(), [5])
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+from protocols.network.types import Handle
+
+FlowKey = tuple[Handle, int]
+"""(circuit, side)."""
+
+
+@dataclass(slots=True)
+class LinkRequest:
+    """The origin's windowed link request of one hop, open until the circuit stops (or the request fails)."""
+
+    pending: int
+    """Credits given to the link layer whose pairs have not settled here yet."""
+    create_id: int | None = None
+
+
+RECENT_FREED = 256
+"""Pairs whose credit has come back that a flow remembers, so a late ERR EXPIRE for one settles nothing."""
+
+
+@dataclass(slots=True)
+class HopFlow:
+    """One circuit hop at one end: its link request and, at the origin, the credit its pairs hold."""
+
+    handle: Handle
+    side: int
+    link_id: int
+    label: int
+    peer: int
+    origin: bool
+    window: int
+    ready: bool = False
+    """Origin: the granter's CREDIT READY has come."""
+    stopped: bool = False
+    request: LinkRequest | None = None
+    outstanding: set[int] = field(default_factory=set)
+    """Origin: pairs settled at this end and not yet released at both ends (each holds a credit)."""
+    freed: deque[int] = field(default_factory=deque)
+    """Origin: the last :data:`RECENT_FREED` pairs whose credit came back."""
+    own_released: set[int] = field(default_factory=set)
+    peer_released: set[int] = field(default_factory=set)
+    backoff: int = 0
+    retrying: bool = False
+
+    @property
+    def key(self) -> FlowKey:
+        return (self.handle, self.side)
+
+    def settle(self, seq: int) -> None:
+        """Origin: pair ``seq`` of the request has settled at this end (its OK, or its ERR EXPIRE): it holds its
+        credit until it is released at both ends (:meth:`free`)."""
+        if seq in self.outstanding or seq in self.freed:
+            return
+        self.outstanding.add(seq)
+        self.backoff = 0
+        request = self.request
+        if request is not None and request.pending > 0:
+            request.pending -= 1
+
+    def free(self, seq: int) -> bool:
+        """Origin: pair ``seq`` has been released at one end; True when that freed its credit (it is now settled
+        here and released at both ends)."""
+        if seq in self.outstanding and seq in self.own_released and seq in self.peer_released:
+            self.outstanding.discard(seq)
+            self.own_released.discard(seq)
+            self.peer_released.discard(seq)
+            self.freed.append(seq)
+            if len(self.freed) > RECENT_FREED:
+                self.freed.popleft()
+            return True
+        return False
