@@ -7,7 +7,7 @@ are due); the :class:`MediumKernel` sends them ahead of their time, like datagra
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import trio
 
@@ -15,15 +15,22 @@ from stack.multiprocess.medium_protocol import MessageStream, encode_hardware
 from stack.multiprocess.realtime import RealtimeKernel
 from stack.multiprocess.udp import LEAD_WALL_NS
 
-if TYPE_CHECKING:
-    from stack.multiprocess.medium_server import MediumServer
-
 AHEAD_WALL_NS = 20_000_000
 """How long (wall time) before they are due the medium sends a block's events, concluding the block then: a
 block's messages (tens of kB) take a few ms to encode, cross the socket and decode on a busy machine, and the
 ends give a block up 100 µs of emulated time after its last attempt (1 ms of wall time at dilation 0.1). A
 Disarm or clock step that reaches the medium within that time before a block's last attempt affects only the
 next block (as one delayed by the socket does anyway)."""
+
+
+class MediumServer(Protocol):
+    """What a :class:`RemotePort` needs of :class:`stack.multiprocess.medium_server.MediumServer` (a protocol,
+    not an import: the server imports this module)."""
+
+    @property
+    def kernel(self) -> MediumKernel: ...
+
+    def post(self, node: str, message: dict[str, Any]) -> None: ...
 
 
 class RemotePort:

@@ -9,18 +9,41 @@ initialisation and a Clifford gate. The medium checks each command before it cal
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
+import numpy as np
 import stim
 
+from protocols.common import Basis
 from protocols.physical import physics
 from protocols.physical.hardware import BellMeasure, BellMeasureResult, Gate, Measure, MeasureResult, Move, MoveResult
-from stack.core.kernel import VirtualPort
+from stack.core.kernel import Kernel, VirtualPort
 from stack.quantum import gates, swap
-from stack.quantum.state import PAULIS, UNIFORM, Pair, QubitStatus, apply_pauli
+from stack.quantum.components import Components
+from stack.quantum.distill import Distillation
+from stack.quantum.state import PAULIS, UNIFORM, NodeHardware, Pair, Qubit, QubitStatus, apply_pauli
 
-if TYPE_CHECKING:
-    from stack.quantum.medium import Medium
+
+class Medium(Protocol):
+    """What the operations need of :class:`stack.quantum.medium.Medium` (a protocol, not an import: the
+    medium imports this module)."""
+
+    kernel: Kernel
+    rng: np.random.Generator
+    nodes: dict[int, NodeHardware]
+    components: Components
+    distillation: Distillation
+    ledger: dict[str, int]
+
+    def take(self, node_id: int, slot: int, busy_ns: int = 0) -> Qubit: ...
+
+    def create(self, node_id: int, slot: int, side: int, created: float, pair: Pair) -> Qubit: ...
+
+    def far_half(self, qubit: Qubit) -> Qubit | None: ...
+
+    def memory_noise(self, qubit: Qubit, at: int | None = None) -> tuple[float, float, float]: ...
+
+    def measure(self, qubit: Qubit, basis: Basis, at: int | None = None) -> int: ...
 
 
 def run_measure(medium: Medium, node_id: int, command: Measure, reply_to: VirtualPort) -> None:
