@@ -57,6 +57,16 @@ class AppContext:
         self.directory = {} if directory is None else directory
         """Every application's address by node name (messages go there)."""
         self._messages: deque[ll.Upward] = deque()
+        """OKs and ERRs of this application's requests and of the remote's (not the answers to CREATEs)."""
+        self._answers: dict[int, deque[tuple[int, ll.Ack | ll.Err]]] = {}
+        """Each service's answers to this application's CREATEs (by the service's port), numbered in the order
+        the CREATEs were sent: an ACK, or the ERR that refused it."""
+        self._sent: dict[int, int] = {}
+        """CREATEs sent to each service (by its port), and (below) answers received from it."""
+        self._answered: dict[int, int] = {}
+        self._acked: dict[int, set[int]] = {}
+        """Create IDs each service ACKed to this application: a later ERR with one is its request's, not a
+        refusal."""
         self._inbox: deque[tuple[str, bytes]] = deque()
         self._results: dict[int, Any] = {}
         self._services = {(node_ip(self.node_id), LINK_SERVICE_PORT), (node_ip(self.node_id), NETWORK_SERVICE_PORT)}
@@ -142,15 +152,30 @@ class AppContext:
                            ato=int(atomic), con=int(consecutive), tu=unit, max_time=amount, rl=random, rr=random,
                            **request.create_fields())
         port = LINK_SERVICE_PORT if service == "link" else NETWORK_SERVICE_PORT
+        ticket = self._sent.get(port, 0)
+        self._sent[port] = ticket + 1
         self.emu.network.send(self.node_id, self.address[1], (node_ip(self.node_id), port), create.encode())
+        answer = await self._answer(port, ticket)
+        if isinstance(answer, ll.Err):
+            raise LinkError(answer.err, answer.create_id)
+        return answer.create_id
+
+    async def _answer(self, port: int, ticket: int) -> ll.Ack | ll.Err:
+        """The service's answer to this application's CREATE number ``ticket`` to it. The service answers every
+        CREATE at once and in order, with an ACK or an ERR (docs/wire.md §4.2): the refusal is an ERR whose
+        Origin Node is this node and whose Create ID the service never ACKed here (the ID it gave the refused
+        CREATE; 0 if it could not parse it). An ERR of a request it did ACK (a failure after the ACK: the
+        network layer's NOPATH or UNSUPP, the peer's REJECTED, a TIMEOUT) is that request's, left for
+        :meth:`next_message` or the request's own collection. An answer to an abandoned CREATE (a cancelled
+        ``create``) is skipped; a refusal among them goes to :meth:`next_message`, so that it is not lost."""
         while True:
-            for index, message in enumerate(self._messages):
-                if isinstance(message, ll.Ack):
-                    del self._messages[index]
-                    return message.create_id
-                if isinstance(message, ll.Err) and message.err != ll.ERR_EXPIRE and message.origin_node == self.node_id:
-                    del self._messages[index]           # (an ERR of a request from elsewhere is not this one's)
-                    raise LinkError(message.err, message.create_id)
+            answers = self._answers.get(port, deque())
+            while answers and answers[0][0] < ticket:
+                _, stale = answers.popleft()
+                if isinstance(stale, ll.Err):
+                    self._messages.append(stale)
+            if answers:
+                return answers.popleft()[1]
             await self._wait()
 
     async def next_message(self) -> Any:
@@ -279,6 +304,8 @@ class AppContext:
         if event.source in self._services:
             with contextlib.suppress(ParseError):       # a malformed reply is dropped, like any layer does
                 message = ll.decode_upward(event.payload)
+                if self._is_answer(event.source[1], message):
+                    return
                 self._messages.append(message)
                 if isinstance(message, ll.OkKeep):
                     self.ok_arrival[(message.remote_node_id, message.create_id, message.sequence_number)] = self.now
@@ -294,3 +321,17 @@ class AppContext:
                 self._inbox.append((source, event.payload))
             elif source in self.directory and source != self.node and self.exchange_of is not None:
                 self.exchange_of(self, source).deliver(event.payload)   # answered now, whatever the app awaits
+
+    def _is_answer(self, port: int, message: ll.Upward) -> bool:
+        """Whether ``message`` from the service on ``port`` answers one of this application's CREATEs (an ACK,
+        or an ERR refusing it: :meth:`_answer`); if so, it is queued for ``create``."""
+        acked = self._acked.setdefault(port, set())
+        if isinstance(message, ll.Ack):
+            acked.add(message.create_id)
+        elif not (isinstance(message, ll.Err) and message.err != ll.ERR_EXPIRE
+                  and message.origin_node == self.node_id and message.create_id not in acked):
+            return False
+        index = self._answered.get(port, 0)
+        self._answered[port] = index + 1
+        self._answers.setdefault(port, deque()).append((index, message))
+        return True
