@@ -4,10 +4,19 @@ for it (``next_message``, the request's own collection), never raised as this ca
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
+import pytest
+
+from protocols.common import Basis
 from protocols.packets import linkservice as ll
 from stack.api import AppContext, LinkError, run_apps
+from stack.api.dqc_pairs import JointPairs
+from stack.api.epr import KeptPair
+from stack.api.transport import Teleporter
 from stack.scenario import load_text
 from tests.test_api import SCENARIO
+from tests.test_transport import SCENARIO as WITH_DATA_QUBITS
 
 NOISY = SCENARIO.replace("depolarizing = 0.0", "depolarizing = 0.1")
 
@@ -58,3 +67,118 @@ def test_a_refused_create_raises_its_own_refusal_not_an_earlier_requests_err() -
     assert seen["refused"] == (ll.ERR_NOTIME, 1)     # the link layer's first Create ID (the network layer's is 1 too)
     nxt = seen["next"]
     assert isinstance(nxt, ll.Err) and (nxt.create_id, nxt.err) == (first, ll.ERR_UNSUPP)
+
+
+def _await_oks(kind: type, count: int):  # type: ignore[no-untyped-def]
+    """Wait until ``count`` OKs of ``kind`` are in the application's queue (not taking them)."""
+    async def wait(ctx: AppContext) -> list[ll.Upward]:
+        while sum(isinstance(m, kind) for m in ctx._messages) < count:
+            await ctx._wait()
+        return [m for m in ctx._messages if isinstance(m, kind)]
+    return wait
+
+
+def test_a_teleport_receiver_leaves_the_err_of_the_remotes_measure_directly_request() -> None:
+    """alice makes 3 measure-directly pairs with bob, then teleports |1⟩ to him. Bob's queue holds their OK-Ms
+    and an ERR TIMEOUT of that request (a stray, as a late one would be) when he receives the qubit: the ERR is
+    the measure-directly request's, left for the collection of its pairs, not raised by ``Teleporter.recv``."""
+    got: list[object] = []
+
+    async def alice(ctx: AppContext) -> None:
+        await ctx.epr_socket("bob").create_measure(3)
+        slot = ctx.qubit()
+        ctx.gate("X", slot)
+        await Teleporter(ctx).send("bob", slot)
+
+    async def bob(ctx: AppContext) -> None:
+        (ok, *_) = await _await_oks(ll.OkMeasure, 3)(ctx)
+        stray = ll.Err(ok.create_id, ll.ERR_TIMEOUT, origin_node=ok.remote_node_id)
+        ctx._messages.append(stray)
+        slot = await Teleporter(ctx).recv("alice")
+        got.extend([await ctx.measure(slot, Basis.Z), stray in ctx._messages])
+        got.append(len(await ctx.epr_socket("alice").recv_measure(3)))
+
+    run_apps(load_text(WITH_DATA_QUBITS, "<owner>"), {"alice": alice, "bob": bob}, seed=1)
+    assert got == [1, True, 3]
+
+
+def test_recv_one_leaves_the_err_of_the_remotes_measure_directly_request() -> None:
+    """The same stray ERR of alice's measure-directly request in bob's queue: ``recv_one`` (a kept pair) takes
+    the pair of alice's next, create-and-keep, request and leaves the ERR."""
+    got: list[object] = []
+
+    async def alice(ctx: AppContext) -> None:
+        socket = ctx.epr_socket("bob")
+        await socket.create_measure(3)
+        await ctx.measure((await socket.create_one()).slot, Basis.Z)
+
+    async def bob(ctx: AppContext) -> None:
+        (ok, *_) = await _await_oks(ll.OkMeasure, 3)(ctx)
+        stray = ll.Err(ok.create_id, ll.ERR_TIMEOUT, origin_node=ok.remote_node_id)
+        ctx._messages.append(stray)
+        pair = await ctx.epr_socket("alice").recv_one()
+        got.extend([pair.create_id != ok.create_id, stray in ctx._messages])
+        await ctx.measure(pair.slot, Basis.Z)
+        await ctx.epr_socket("alice").recv_measure(3)
+
+    run_apps(load_text(WITH_DATA_QUBITS, "<owner>"), {"alice": alice, "bob": bob}, seed=1)
+    assert got == [True, True]
+
+
+def test_a_measure_directly_collection_leaves_the_err_of_the_remotes_kept_request() -> None:
+    """alice makes a kept pair with bob, then 3 measure-directly pairs. Bob's queue holds the kept pair's OK and
+    an ERR TIMEOUT of that request (a stray) before the OK-Ms come: ``recv_measure`` collects the 3 outcomes and
+    leaves the ERR (before, it raised LinkError TIMEOUT)."""
+    got: list[object] = []
+
+    async def alice(ctx: AppContext) -> None:
+        socket = ctx.epr_socket("bob")
+        pair = await socket.create_one()
+        await ctx.measure(pair.slot, Basis.Z)
+        await socket.create_measure(3)
+
+    async def bob(ctx: AppContext) -> None:
+        (ok,) = await _await_oks(ll.OkKeep, 1)(ctx)
+        stray = ll.Err(ok.create_id, ll.ERR_TIMEOUT, origin_node=ok.remote_node_id)
+        ctx._messages.append(stray)
+        measured = await ctx.epr_socket("alice").recv_measure(3)
+        got.extend([len(measured), stray in ctx._messages])
+        await ctx.measure((await ctx.epr_socket("alice").recv_one()).slot, Basis.Z)
+
+    run_apps(load_text(WITH_DATA_QUBITS, "<owner>"), {"alice": alice, "bob": bob}, seed=1)
+    assert got == [3, True]
+
+
+def test_a_teleport_receiver_still_raises_the_err_of_a_request_no_ok_came_for() -> None:
+    """The oracle's other side: an ERR of a remote request whose kind no OK showed (a standing teleport
+    request that failed before delivering here) is still the teleport's, and raises LinkError."""
+    async def alice(ctx: AppContext) -> None:
+        await ctx.sleep(1_000)
+
+    async def bob(ctx: AppContext) -> None:
+        ctx._messages.append(ll.Err(9, ll.ERR_TIMEOUT, origin_node=ctx.emu.scenario.nodes["alice"].node_id))
+        await Teleporter(ctx).recv("alice")
+
+    with pytest.raises(BaseExceptionGroup) as failure:
+        run_apps(load_text(WITH_DATA_QUBITS, "<owner>"), {"alice": alice, "bob": bob}, seed=1)
+    assert failure.group_contains(LinkError, match="ERR TIMEOUT", depth=None)
+
+
+def test_a_dropped_pair_takes_only_its_own_requests_expire() -> None:
+    """A distributed circuit's end that drops its half (``JointPairs.drop``) waits for the layer's ERR EXPIRE of
+    that pair: bob's half of alice's request 1 takes alice's ERR EXPIRE, not the one of bob's own request 1
+    waiting before it in the queue (Create IDs are per origin node), which stays for that request."""
+    got: list[object] = []
+
+    async def bob(ctx: AppContext) -> None:
+        alice_id = ctx.emu.scenario.nodes["alice"].node_id
+        own = ll.Err(1, ll.ERR_EXPIRE, 1, 0, 1, ctx.node_id)
+        theirs = ll.Err(1, ll.ERR_EXPIRE, 1, 0, 1, alice_id)
+        ctx._messages.extend([own, theirs])
+        half = KeptPair(ctx.qubit(), "alice", 1, 0, 0, 1.0, False)
+        await JointPairs(ctx, SimpleNamespace()).drop(half, 1_000, alice_id)
+        got.extend([list(ctx._messages) == [own], half.slot in ctx.held, ctx.now])
+
+    run_apps(load_text(WITH_DATA_QUBITS.replace('kind = "qpu"\nt1_ms', 'kind = "qpu"\ndata_qubits = 1\nt1_ms'),
+                       "<owner>"), {"bob": bob})
+    assert got == [True, False, 0]                  # alice's found at once, bob's own left, the half discarded

@@ -27,6 +27,7 @@ from protocols.physical.hardware import (
     Measure,
     MeasureResult,
 )
+from stack.api.answers import CreateAnswers
 from stack.api.errors import BellMeasurementFailed, LinkError, QuantumError
 from stack.core.capture import node_ip
 from stack.core.kernel import TIMER, VirtualPort
@@ -58,15 +59,8 @@ class AppContext:
         """Every application's address by node name (messages go there)."""
         self._messages: deque[ll.Upward] = deque()
         """OKs and ERRs of this application's requests and of the remote's (not the answers to CREATEs)."""
-        self._answers: dict[int, deque[tuple[int, ll.Ack | ll.Err]]] = {}
-        """Each service's answers to this application's CREATEs (by the service's port), numbered in the order
-        the CREATEs were sent: an ACK, or the ERR that refused it."""
-        self._sent: dict[int, int] = {}
-        """CREATEs sent to each service (by its port), and (below) answers received from it."""
-        self._answered: dict[int, int] = {}
-        self._acked: dict[int, set[int]] = {}
-        """Create IDs each service ACKed to this application: a later ERR with one is its request's, not a
-        refusal."""
+        self._answers = CreateAnswers(self.node_id)
+        """The answers to this application's CREATEs (an ACK, or the ERR refusing it), kept apart."""
         self._inbox: deque[tuple[str, bytes]] = deque()
         self._results: dict[int, Any] = {}
         self._services = {(node_ip(self.node_id), LINK_SERVICE_PORT), (node_ip(self.node_id), NETWORK_SERVICE_PORT)}
@@ -84,11 +78,15 @@ class AppContext:
         """The application's :class:`stack.api.transport.Teleporter`, once it has one (it binds UDP 7776)."""
         self.lingering: list[Any] = []
         """Coroutine functions run after the application returns (the transport's TIME-WAIT)."""
+        self.kept_request: dict[tuple[int, int], bool] = {}
+        """Whether each request an OK came for keeps its pairs (True) or measures them (False), by (origin node,
+        Create ID): an ERR does not say, and a collection of the remote's pairs of one kind leaves the ERRs of its
+        requests of the other kind for whoever collects those."""
         self.held: set[int] = set()
+        """Slots whose qubit the application holds (delivered pairs, data qubits) and has not yet given up."""
         self.ok_arrival: dict[tuple[int, int, int], int] = {}
         """When each OK (K) not yet taken arrived, by (remote node, Create ID, sequence number): a kept pair's
         age counts from then, however long it waited in the queue."""
-        """Slots whose qubit the application holds (delivered pairs, data qubits) and has not yet given up."""
 
     @property
     def now(self) -> int:
@@ -117,7 +115,10 @@ class AppContext:
                      consecutive: bool = True, service: str = "auto", max_time_ns: int = 0,
                      random_basis: str = "",
                      distill: str | tuple[str, str, int] | dict[str, tuple[str, str, int]] = "none") -> int:
-        """Ask for ``pairs`` pairs with ``remote``; returns the Create ID once ACKed.
+        """Ask for ``pairs`` pairs with ``remote``; returns the Create ID once ACKed, or raises
+        :class:`LinkError` with the layer's code (and the Create ID it named) if the layer refuses the CREATE.
+        Only this CREATE's own answer counts (:mod:`stack.api.answers`): an ERR of an earlier request, however
+        it arrived meanwhile, is left for :meth:`next_message` or that request's collection.
 
         ``priority`` (0-7, higher first), ``atomic`` (all pairs at once, create-and-keep) and
         ``consecutive`` (False: all OKs when the request completes) are CREATE's Priority, ATO and CON.
@@ -152,48 +153,33 @@ class AppContext:
                            ato=int(atomic), con=int(consecutive), tu=unit, max_time=amount, rl=random, rr=random,
                            **request.create_fields())
         port = LINK_SERVICE_PORT if service == "link" else NETWORK_SERVICE_PORT
-        ticket = self._sent.get(port, 0)
-        self._sent[port] = ticket + 1
+        ticket = self._answers.ticket(port)
         self.emu.network.send(self.node_id, self.address[1], (node_ip(self.node_id), port), create.encode())
-        answer = await self._answer(port, ticket)
+        stale: list[ll.Err] = []                 # refusals of abandoned CREATEs (a cancelled create): not lost
+        while (answer := self._answers.take(port, ticket, stale)) is None:
+            await self._wait()
+        self._messages.extend(stale)
         if isinstance(answer, ll.Err):
             raise LinkError(answer.err, answer.create_id)
         return answer.create_id
 
-    async def _answer(self, port: int, ticket: int) -> ll.Ack | ll.Err:
-        """The service's answer to this application's CREATE number ``ticket`` to it. The service answers every
-        CREATE at once and in order, with an ACK or an ERR (docs/wire.md §4.2): the refusal is an ERR whose
-        Origin Node is this node and whose Create ID the service never ACKed here (the ID it gave the refused
-        CREATE; 0 if it could not parse it). An ERR of a request it did ACK (a failure after the ACK: the
-        network layer's NOPATH or UNSUPP, the peer's REJECTED, a TIMEOUT) is that request's, left for
-        :meth:`next_message` or the request's own collection. An answer to an abandoned CREATE (a cancelled
-        ``create``) is skipped; a refusal among them goes to :meth:`next_message`, so that it is not lost."""
-        while True:
-            answers = self._answers.get(port, deque())
-            while answers and answers[0][0] < ticket:
-                _, stale = answers.popleft()
-                if isinstance(stale, ll.Err):
-                    self._messages.append(stale)
-            if answers:
-                return answers.popleft()[1]
-            await self._wait()
-
     async def next_message(self) -> Any:
-        """The next OK or ERR from the link layer (ACKs are consumed by :meth:`create`). The qubit of an OK
-        (K) is the application's from now on: measure it, use it, or :meth:`discard` it.
+        """The next OK or ERR from the link or network layer, in arrival order: those of this application's
+        requests (after their ACK, which :meth:`create` took; an ERR then is the request's failure, e.g. the peer's
+        REJECTED, a TIMEOUT, or the network layer's NOPATH or UNSUPP) and of the remote applications' requests
+        with it. A CREATE's refusal is not among them: :meth:`create` raises it. The qubit of an OK (K) is the
+        application's from now on: measure it, use it, or :meth:`discard` it.
 
         A measure-directly request (``keep=False``) of at least the link's ``batch`` pairs (docs/scenario.md)
         is answered in blocks: each message is then an :class:`~protocols.packets.linkservice.OkMeasureBlock`
         carrying many pairs' outcomes, bases and Bell states (numpy arrays) from Sequence Number
         ``sequence_number`` on."""
-        while True:
-            for index, message in enumerate(self._messages):
-                if not isinstance(message, ll.Ack):
-                    del self._messages[index]
-                    if isinstance(message, ll.OkKeep):
-                        self.held.add(message.lqid)
-                    return message
+        while not self._messages:
             await self._wait()
+        message = self._messages.popleft()
+        if isinstance(message, ll.OkKeep):
+            self.held.add(message.lqid)
+        return message
 
     # -- local quantum operations ---------------------------------------------------------------
     def _check(self, command: Any) -> None:
@@ -304,9 +290,12 @@ class AppContext:
         if event.source in self._services:
             with contextlib.suppress(ParseError):       # a malformed reply is dropped, like any layer does
                 message = ll.decode_upward(event.payload)
-                if self._is_answer(event.source[1], message):
+                if self._answers.offer(event.source[1], message):
                     return
                 self._messages.append(message)
+                if isinstance(message, ll.OkKeep | ll.OkMeasure | ll.OkMeasureBlock):
+                    origin = self.node_id if message.d == 0 else message.remote_node_id
+                    self.kept_request[(origin, message.create_id)] = isinstance(message, ll.OkKeep)
                 if isinstance(message, ll.OkKeep):
                     self.ok_arrival[(message.remote_node_id, message.create_id, message.sequence_number)] = self.now
                 if isinstance(message, ll.Err) and message.err == ll.ERR_EXPIRE and message.s:
@@ -321,17 +310,3 @@ class AppContext:
                 self._inbox.append((source, event.payload))
             elif source in self.directory and source != self.node and self.exchange_of is not None:
                 self.exchange_of(self, source).deliver(event.payload)   # answered now, whatever the app awaits
-
-    def _is_answer(self, port: int, message: ll.Upward) -> bool:
-        """Whether ``message`` from the service on ``port`` answers one of this application's CREATEs (an ACK,
-        or an ERR refusing it: :meth:`_answer`); if so, it is queued for ``create``."""
-        acked = self._acked.setdefault(port, set())
-        if isinstance(message, ll.Ack):
-            acked.add(message.create_id)
-        elif not (isinstance(message, ll.Err) and message.err != ll.ERR_EXPIRE
-                  and message.origin_node == self.node_id and message.create_id not in acked):
-            return False
-        index = self._answered.get(port, 0)
-        self._answered[port] = index + 1
-        self._answers.setdefault(port, deque()).append((index, message))
-        return True

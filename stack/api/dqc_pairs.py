@@ -112,7 +112,7 @@ class JointPairs:
             theirs = await exchange.receive(tag)
             if pair is not None and theirs != EXPIRED:
                 return Agreed(pair, tag, theirs)
-            await self.drop(pair, exchange.retransmit_ns)
+            await self.drop(pair, exchange.retransmit_ns, self.ctx.node_id)
             await exchange.swap(tag, EXPIRED)
             self.run.pairs_retried += 1
         raise LinkError(ll.ERR_EXPIRE)
@@ -144,7 +144,7 @@ class JointPairs:
             theirs = await exchange.swap(tag, status)
             if pair is not None and theirs != EXPIRED:
                 return Agreed(pair, tag, theirs)
-            await self.drop(pair, exchange.retransmit_ns)
+            await self.drop(pair, exchange.retransmit_ns, socket.remote_id)
         raise LinkError(ll.ERR_EXPIRE)
 
     async def retrying(self, partner: str, create: Callable[[], Awaitable[T]]) -> T:
@@ -174,16 +174,17 @@ class JointPairs:
                 raise
             return None
 
-    async def drop(self, pair: KeptPair | None, interval_ns: int) -> None:
+    async def drop(self, pair: KeptPair | None, interval_ns: int, origin: int) -> None:
         """Give up a half whose other end was retracted: wait (bounded) for this end's ERR EXPIRE of it, so that
-        it is not taken for a later request's, then discard the qubit (unless the layer already did)."""
+        it is not taken for a later request's, then discard the qubit (unless the layer already did). ``origin``:
+        the node whose request made the pair (Create IDs are per origin node: an ERR EXPIRE of another node's
+        request with the same Create ID, or of another pair, is left for whoever waits for it)."""
         if pair is None:
             return
         ctx = self.ctx
         deadline = ctx.now + STALE_EXPIRE_INTERVALS * interval_ns
         while ctx.now < deadline:
-            stale = next((m for m in ctx._messages if isinstance(m, ll.Err) and m.err == ll.ERR_EXPIRE
-                          and m.create_id == pair.create_id), None)
+            stale = next((m for m in ctx._messages if isinstance(m, ll.Err) and _expires(m, pair, origin)), None)
             if stale is not None:
                 ctx._messages.remove(stale)
                 break
@@ -191,3 +192,12 @@ class JointPairs:
             await ctx._wait()
         with contextlib.suppress(QuantumError):
             ctx.discard(pair.slot)
+
+
+def _expires(err: ll.Err, pair: KeptPair, origin: int) -> bool:
+    """Whether ``err`` is an ERR EXPIRE of ``pair`` (of ``origin``'s request): its Create ID and Origin Node, and
+    (S set) a sequence range holding the pair's, or (S clear) every pair of the request."""
+    if err.err != ll.ERR_EXPIRE or err.create_id != pair.create_id or err.origin_node != origin:
+        return False
+    low, high = err.sequence_number_low, err.sequence_number_high
+    return not err.s or (pair.sequence_number - low) & 0xFFFF < (high - low) & 0xFFFF or low == high

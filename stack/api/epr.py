@@ -238,13 +238,15 @@ class EPRSocket:
     def _measured_err(self, err: ll.Err, create_id: int | None, found_id: int | None) -> bool:
         """Whether ``err`` is of the measure-directly request being collected: this end's request ``create_id``
         (its Origin Node this node), or (``create_id`` None) the remote's request, the one whose OKs came if
-        any did (``found_id``), never one already collected. Any other ERR (another request's) is left for
-        whoever waits for it."""
+        any did (``found_id``), never one already collected nor one whose OKs showed it create-and-keep
+        (``AppContext.kept_request``). Any other ERR (another request's) is left for whoever waits for it."""
         if create_id is not None:
             return err.create_id == create_id and err.origin_node == self.ctx.node_id
         if err.origin_node != self.remote_id:
             return False
-        return err.create_id not in self._measured_ids if found_id is None else err.create_id == found_id
+        if found_id is None:
+            return err.create_id not in self._measured_ids and not self._of_kind(err, True)
+        return err.create_id == found_id
 
     async def _collect(self, number: int, kind: type, create_id: int | None, settled: Container[int] = ()
                        ) -> list[Any]:
@@ -254,7 +256,8 @@ class EPRSocket:
         discarded), so this may return fewer than ``number``; both ends leave out the same pairs when the
         EXPIRE reaches both before they return (applications that must agree pair by pair compare sequence
         numbers, as :mod:`stack.api.apps` does). Messages of other requests (whose origin, by an ERR's Origin
-        Node and an OK's D bit, is not the one asked for) are left for whoever waits for them."""
+        Node and an OK's D bit, is not the one asked for; with ``create_id`` None, an ERR of a remote request
+        whose OKs showed it of the other kind, ``AppContext.kept_request``) are left for whoever waits for them."""
         ctx, got, expired = self.ctx, list[Any](), set[int]()
         while len({ok.sequence_number for ok in got} | expired) < number:
             for message in list(ctx._messages):
@@ -289,12 +292,17 @@ class EPRSocket:
         (None: of one of the remote's requests)."""
         if isinstance(message, ll.Err):
             if create_id is None:
-                return message.origin_node == self.remote_id
+                return message.origin_node == self.remote_id and not self._of_kind(message, kind is ll.OkMeasure)
             return message.create_id == create_id and message.origin_node == self.ctx.node_id
         if not isinstance(message, ll.OkKeep | ll.OkMeasure) or not isinstance(message, kind) \
                 or message.remote_node_id != self.remote_id:
             return False
         return message.d == 1 if create_id is None else message.create_id == create_id and message.d == 0
+
+    def _of_kind(self, err: ll.Err, kept: bool) -> bool:
+        """Whether ``err`` is of a request whose OKs showed it ``kept`` (True: create-and-keep; False: measure
+        directly); a request no OK came for yet is of neither."""
+        return self.ctx.kept_request.get((err.origin_node, err.create_id)) is kept
 
     def _expire(self, err: ll.Err) -> set[int]:
         low, high = err.sequence_number_low, err.sequence_number_high

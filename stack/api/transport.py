@@ -149,15 +149,17 @@ class Teleporter:
     def _hold_oks(self, socket: EPRSocket) -> None:
         """Hold every OK (K) of ``socket``'s remote's requests waiting in the queue for a qubit (ERR EXPIRE: the
         engine gives up its pairs, through ``ctx.expired``; any other ERR raises LinkError). Messages of this
-        node's own requests (an ERR's Origin Node, an OK's D bit) are left for them."""
+        node's own requests (an ERR's Origin Node, an OK's D bit) are left for them, and so are the ERRs of the
+        remote's measure-directly requests (known by their OKs: ``AppContext.kept_request``); an ERR of a request
+        no OK came for yet is taken as the teleport's."""
         ctx = self.ctx
         for message in [m for m in ctx._messages if isinstance(m, ll.OkKeep | ll.Err)]:
             if isinstance(message, ll.Err):
-                if message.origin_node != socket.remote_id:
+                if message.origin_node != socket.remote_id or socket._of_kind(message, False):
                     continue
                 ctx._messages.remove(message)
                 if message.err != ll.ERR_EXPIRE:
-                    raise LinkError(message.err)
+                    raise LinkError(message.err, message.create_id)
                 for seq in socket._expire(message):
                     self._retracted.add((message.create_id, seq))
             elif message.remote_node_id == socket.remote_id and message.d == 1:

@@ -1,0 +1,70 @@
+"""Which message answers which CREATE of an application (:class:`CreateAnswers`, used by
+:class:`stack.api.context.AppContext`).
+
+The link and network services answer every CREATE at once and in order, with an ACK or an ERR (docs/wire.md
+§4.2): the refusal is an ERR whose Origin Node is the application's node and whose Create ID the service never
+ACKed to it (the ID the service gave the refused CREATE; 0 if it could not parse it). An ERR of a request the
+service did ACK (its failure after the ACK: the network layer's NOPATH or UNSUPP, the peer's REJECTED, a
+TIMEOUT, an EXPIRE) is that request's, never a refusal. Create IDs repeat after 65,535 CREATEs at a service, so
+an ERR of a request ACKed that many CREATEs earlier and still open would be taken for its request's (the
+wire cannot tell them apart).
+
+>>> answers = CreateAnswers(node_id=1)
+>>> first, second = answers.ticket(7771), answers.ticket(7771)
+>>> answers.offer(7771, ll.Ack(5)), answers.offer(7771, ll.Err(5, ll.ERR_REJECTED, origin_node=1))
+(True, False)
+>>> answers.offer(7771, ll.Err(6, ll.ERR_NOTIME, origin_node=1))       # not ACKed: the refusal of the second
+True
+>>> answers.take(7771, first), answers.take(7771, second)
+(Ack(create_id=5), Err(create_id=6, err=7, s=0, sequence_number_low=0, sequence_number_high=0, origin_node=1))
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+from protocols.packets import linkservice as ll
+
+
+class CreateAnswers:
+    """The answers (ACK, or the refusing ERR) to one application's CREATEs, per service (by its port), matched
+    to the CREATEs in the order they were sent."""
+
+    def __init__(self, node_id: int) -> None:
+        self.node_id = node_id
+        self._sent: dict[int, int] = {}
+        self._received: dict[int, int] = {}
+        self._answers: dict[int, deque[tuple[int, ll.Ack | ll.Err]]] = {}
+        self._acked: dict[int, set[int]] = {}
+        """Create IDs each service ACKed to this application."""
+
+    def ticket(self, port: int) -> int:
+        """A CREATE is being sent to the service on ``port``: its number there (the answer to wait for)."""
+        ticket = self._sent.get(port, 0)
+        self._sent[port] = ticket + 1
+        return ticket
+
+    def offer(self, port: int, message: ll.Upward) -> bool:
+        """``message`` came from the service on ``port``: True (and kept for :meth:`take`) if it answers a
+        CREATE, False if it belongs to a request (an OK, or an ERR of an ACKed request or the remote's)."""
+        acked = self._acked.setdefault(port, set())
+        if isinstance(message, ll.Ack):
+            acked.add(message.create_id)
+        elif not (isinstance(message, ll.Err) and message.err != ll.ERR_EXPIRE
+                  and message.origin_node == self.node_id and message.create_id not in acked):
+            return False
+        number = self._received.get(port, 0)
+        self._received[port] = number + 1
+        self._answers.setdefault(port, deque()).append((number, message))
+        return True
+
+    def take(self, port: int, ticket: int, stale: list[ll.Err] | None = None) -> ll.Ack | ll.Err | None:
+        """The answer to CREATE ``ticket`` to the service on ``port``, or None if it has not come yet. Answers to
+        earlier CREATEs nobody waits for any more (an abandoned ``create``) are skipped: their refusals go to
+        ``stale``, if given."""
+        answers = self._answers.get(port, deque())
+        while answers and answers[0][0] < ticket:
+            _, old = answers.popleft()
+            if isinstance(old, ll.Err) and stale is not None:
+                stale.append(old)
+        return answers.popleft()[1] if answers and answers[0][0] == ticket else None
