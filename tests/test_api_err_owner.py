@@ -182,3 +182,74 @@ def test_a_dropped_pair_takes_only_its_own_requests_expire() -> None:
     run_apps(load_text(WITH_DATA_QUBITS.replace('kind = "qpu"\nt1_ms', 'kind = "qpu"\ndata_qubits = 1\nt1_ms'),
                        "<owner>"), {"bob": bob})
     assert got == [True, False, 0]                  # alice's found at once, bob's own left, the half discarded
+
+
+def test_a_link_request_leaves_the_err_of_the_network_request_with_the_same_create_id() -> None:
+    """The link and network services number their requests apart: alice's network request 1 (ACKed, then ERR
+    UNSUPP: no route meets 0.9999) and her link request 1 share Create ID and Origin Node. The EPR socket
+    collecting the link request's pairs takes the messages of the service it sent the CREATE to, and leaves the
+    network request's ERR for next_message."""
+    seen: list[object] = []
+
+    async def alice(ctx: AppContext) -> None:
+        first = await ctx.create("bob", 1, min_fidelity=0.9999, service="network")
+        pairs = await ctx.epr_socket("bob", "link").create_measure(2)
+        seen.extend([first, [p.create_id for p in pairs]])
+        err = await ctx.next_message()
+        seen.append((err.create_id, err.err))
+
+    async def bob(ctx: AppContext) -> None:
+        await ctx.epr_socket("alice").recv_measure(2)
+
+    run_apps(load_text(NOISY, "<owner>"), {"alice": alice, "bob": bob})
+    assert seen == [1, [1, 1], (1, ll.ERR_UNSUPP)]
+
+
+def test_each_end_collects_the_measure_directly_pairs_of_the_request_it_asked_for() -> None:
+    """bob asks alice for 3 measure-directly pairs (his request 1) and alice, once their OK-Ms are queued, for 2
+    of hers (her request 1: the same Create ID). alice's collection of her request takes her own OKs (D = 0),
+    not bob's request's (D = 1), and bob's collection of alice's request takes hers, not his own request's: both
+    get the same 2 pairs, and the other request's 3 OKs stay queued at each end."""
+    got: dict[str, object] = {}
+
+    async def alice(ctx: AppContext) -> None:
+        await _await_oks(ll.OkMeasure, 3)(ctx)
+        pairs = await ctx.epr_socket("bob").create_measure(2)
+        got["alice"] = ([p.sequence_number for p in pairs],
+                        [m.d for m in ctx._messages if isinstance(m, ll.OkMeasure)])
+
+    async def bob(ctx: AppContext) -> None:
+        await ctx.create("alice", 3, keep=False)
+        await _await_oks(ll.OkMeasure, 3)(ctx)
+        pairs = await ctx.epr_socket("alice").recv_measure(2)
+        got["bob"] = ([p.sequence_number for p in pairs], [m.d for m in ctx._messages if isinstance(m, ll.OkMeasure)])
+
+    run_apps(load_text(SCENARIO, "<owner>"), {"alice": alice, "bob": bob})
+    (a_seqs, a_left), (b_seqs, b_left) = got["alice"], got["bob"]  # type: ignore[misc]
+    assert a_seqs == b_seqs and len(a_seqs) == 2
+    assert a_left == [1, 1, 1] and b_left == [0, 0, 0]
+
+
+def test_a_teleport_stream_takes_the_pairs_of_its_own_request_only() -> None:
+    """bob asks alice for a kept pair (his request 1); once its OK is in alice's queue she streams |1⟩ to bob
+    over her own request 1. The stream takes her request's pair (D = 0), not bob's with the same Create ID
+    (D = 1), which stays queued until she takes it; bob receives |1⟩."""
+    got: dict[str, object] = {}
+
+    async def alice(ctx: AppContext) -> None:
+        (theirs,) = await _await_oks(ll.OkKeep, 1)(ctx)
+        slot = ctx.qubit()
+        ctx.gate("X", slot)
+        stream = Teleporter(ctx).stream("bob")
+        await stream.send(slot)
+        got["alice"] = (stream.create_id == theirs.create_id, theirs in ctx._messages)
+        await ctx.measure((await ctx.next_message()).lqid, Basis.Z)
+
+    async def bob(ctx: AppContext) -> None:
+        await ctx.create("alice", 1)
+        await _await_oks(ll.OkKeep, 1)(ctx)
+        got["bob"] = await ctx.measure(await Teleporter(ctx).recv("alice"), Basis.Z)
+        await ctx.measure((await ctx.next_message()).lqid, Basis.Z)
+
+    run_apps(load_text(WITH_DATA_QUBITS, "<owner>"), {"alice": alice, "bob": bob}, seed=1)
+    assert got == {"alice": (True, True), "bob": 1}

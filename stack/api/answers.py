@@ -1,5 +1,5 @@
-"""Which message answers which CREATE of an application (:class:`CreateAnswers`, used by
-:class:`stack.api.context.AppContext`).
+"""Which message answers which CREATE of an application (:class:`CreateAnswers`), and which service each OK and
+ERR came from (:class:`MessageQueue`), for :class:`stack.api.context.AppContext`.
 
 The link and network services answer every CREATE at once and in order, with an ACK or an ERR (docs/wire.md
 §4.2): the refusal is an ERR whose Origin Node is the application's node and whose Create ID the service never
@@ -22,6 +22,7 @@ True
 from __future__ import annotations
 
 from collections import deque
+from typing import Any
 
 from protocols.packets import linkservice as ll
 
@@ -68,3 +69,49 @@ class CreateAnswers:
             if isinstance(old, ll.Err) and stale is not None:
                 stale.append(old)
         return answers.popleft()[1] if answers and answers[0][0] == ticket else None
+
+
+class MessageQueue(deque[Any]):
+    """The OKs and ERRs an application has not taken yet, in arrival order, each with the port of the service
+    it came from (:meth:`service_of`). The link and network services number their requests apart, so a request
+    of this node is named by its service as well as its Create ID. Messages put in without :meth:`arrived`
+    (``append``, ``extend``) have no service.
+
+    >>> queue = MessageQueue()
+    >>> err = ll.Err(1, ll.ERR_UNSUPP, origin_node=1)
+    >>> queue.arrived(err, 7773)
+    >>> queue.service_of(err), queue.service_of(ll.Err(1, ll.ERR_UNSUPP, origin_node=1))
+    (7773, None)
+    >>> queue.remove(err); queue.service_of(err), len(queue)
+    (None, 0)
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._service: dict[int, int] = {}
+
+    def arrived(self, message: ll.Upward, port: int) -> None:
+        """Queue ``message``, which came from the service on ``port``."""
+        self.append(message)
+        self._service[id(message)] = port
+
+    def service_of(self, message: ll.Upward) -> int | None:
+        """The port of the service ``message`` (in the queue) came from; None if not known."""
+        return self._service.get(id(message))
+
+    def remove(self, value: Any) -> None:
+        """Take out ``value`` (that very message, else the first equal one)."""
+        for index, message in enumerate(self):
+            if message is value:
+                del self[index]
+                return
+        super().remove(value)
+
+    def popleft(self) -> Any:
+        message = super().popleft()
+        self._service.pop(id(message), None)
+        return message
+
+    def __delitem__(self, index: Any) -> None:
+        self._service.pop(id(self[index]), None)
+        super().__delitem__(index)

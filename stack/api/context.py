@@ -27,7 +27,7 @@ from protocols.physical.hardware import (
     Measure,
     MeasureResult,
 )
-from stack.api.answers import CreateAnswers
+from stack.api.answers import CreateAnswers, MessageQueue
 from stack.api.errors import BellMeasurementFailed, LinkError, QuantumError
 from stack.core.capture import node_ip
 from stack.core.kernel import TIMER, VirtualPort
@@ -57,8 +57,9 @@ class AppContext:
         self.address = emu.network.bind(self.node_id, port_number, self.port)
         self.directory = {} if directory is None else directory
         """Every application's address by node name (messages go there)."""
-        self._messages: deque[ll.Upward] = deque()
-        """OKs and ERRs of this application's requests and of the remote's (not the answers to CREATEs)."""
+        self._messages = MessageQueue()
+        """OKs and ERRs of this application's requests and of the remote's (not the answers to CREATEs), with the
+        service each came from (:meth:`service_of`)."""
         self._answers = CreateAnswers(self.node_id)
         """The answers to this application's CREATEs (an ACK, or the ERR refusing it), kept apart."""
         self._inbox: deque[tuple[str, bytes]] = deque()
@@ -78,10 +79,10 @@ class AppContext:
         """The application's :class:`stack.api.transport.Teleporter`, once it has one (it binds UDP 7776)."""
         self.lingering: list[Any] = []
         """Coroutine functions run after the application returns (the transport's TIME-WAIT)."""
-        self.kept_request: dict[tuple[int, int], bool] = {}
-        """Whether each request an OK came for keeps its pairs (True) or measures them (False), by (origin node,
-        Create ID): an ERR does not say, and a collection of the remote's pairs of one kind leaves the ERRs of its
-        requests of the other kind for whoever collects those."""
+        self.kept_request: dict[tuple[int, int, int], bool] = {}
+        """Whether each request an OK came for keeps its pairs (True) or measures them (False), by (service port,
+        origin node, Create ID): an ERR does not say, and a collection of the remote's pairs of one kind leaves
+        the ERRs of its requests of the other kind for whoever collects those."""
         self.held: set[int] = set()
         """Slots whose qubit the application holds (delivered pairs, data qubits) and has not yet given up."""
         self.ok_arrival: dict[tuple[int, int, int], int] = {}
@@ -158,7 +159,8 @@ class AppContext:
         stale: list[ll.Err] = []                 # refusals of abandoned CREATEs (a cancelled create): not lost
         while (answer := self._answers.take(port, ticket, stale)) is None:
             await self._wait()
-        self._messages.extend(stale)
+        for refusal in stale:
+            self._messages.arrived(refusal, port)
         if isinstance(answer, ll.Err):
             raise LinkError(answer.err, answer.create_id)
         return answer.create_id
@@ -180,6 +182,10 @@ class AppContext:
         if isinstance(message, ll.OkKeep):
             self.held.add(message.lqid)
         return message
+
+    def service_of(self, message: ll.Upward) -> int | None:
+        """The port of the service (link 7771, network 7773) a queued OK or ERR came from (None: not known)."""
+        return self._messages.service_of(message)
 
     # -- local quantum operations ---------------------------------------------------------------
     def _check(self, command: Any) -> None:
@@ -292,10 +298,11 @@ class AppContext:
                 message = ll.decode_upward(event.payload)
                 if self._answers.offer(event.source[1], message):
                     return
-                self._messages.append(message)
+                port = event.source[1]
+                self._messages.arrived(message, port)
                 if isinstance(message, ll.OkKeep | ll.OkMeasure | ll.OkMeasureBlock):
                     origin = self.node_id if message.d == 0 else message.remote_node_id
-                    self.kept_request[(origin, message.create_id)] = isinstance(message, ll.OkKeep)
+                    self.kept_request[(port, origin, message.create_id)] = isinstance(message, ll.OkKeep)
                 if isinstance(message, ll.OkKeep):
                     self.ok_arrival[(message.remote_node_id, message.create_id, message.sequence_number)] = self.now
                 if isinstance(message, ll.Err) and message.err == ll.ERR_EXPIRE and message.s:

@@ -112,7 +112,7 @@ class JointPairs:
             theirs = await exchange.receive(tag)
             if pair is not None and theirs != EXPIRED:
                 return Agreed(pair, tag, theirs)
-            await self.drop(pair, exchange.retransmit_ns, self.ctx.node_id)
+            await self.drop(pair, exchange.retransmit_ns, self.ctx.node_id, socket.port)
             await exchange.swap(tag, EXPIRED)
             self.run.pairs_retried += 1
         raise LinkError(ll.ERR_EXPIRE)
@@ -144,7 +144,7 @@ class JointPairs:
             theirs = await exchange.swap(tag, status)
             if pair is not None and theirs != EXPIRED:
                 return Agreed(pair, tag, theirs)
-            await self.drop(pair, exchange.retransmit_ns, socket.remote_id)
+            await self.drop(pair, exchange.retransmit_ns, socket.remote_id, socket.port)
         raise LinkError(ll.ERR_EXPIRE)
 
     async def retrying(self, partner: str, create: Callable[[], Awaitable[T]]) -> T:
@@ -174,17 +174,19 @@ class JointPairs:
                 raise
             return None
 
-    async def drop(self, pair: KeptPair | None, interval_ns: int, origin: int) -> None:
+    async def drop(self, pair: KeptPair | None, interval_ns: int, origin: int, port: int | None = None) -> None:
         """Give up a half whose other end was retracted: wait (bounded) for this end's ERR EXPIRE of it, so that
         it is not taken for a later request's, then discard the qubit (unless the layer already did). ``origin``:
-        the node whose request made the pair (Create IDs are per origin node: an ERR EXPIRE of another node's
-        request with the same Create ID, or of another pair, is left for whoever waits for it)."""
+        the node whose request made the pair, ``port``: the service that served it (Create IDs are per origin node
+        and service: an ERR EXPIRE of another node's or service's request with the same Create ID, or of another
+        pair, is left for whoever waits for it)."""
         if pair is None:
             return
         ctx = self.ctx
         deadline = ctx.now + STALE_EXPIRE_INTERVALS * interval_ns
         while ctx.now < deadline:
-            stale = next((m for m in ctx._messages if isinstance(m, ll.Err) and _expires(m, pair, origin)), None)
+            stale = next((m for m in ctx._messages if isinstance(m, ll.Err) and _expires(m, pair, origin)
+                          and ctx.service_of(m) in (None, port)), None)
             if stale is not None:
                 ctx._messages.remove(stale)
                 break

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from protocols.common import Basis
+from protocols.common import LINK_SERVICE_PORT, NETWORK_SERVICE_PORT, Basis
 from protocols.packets import linkservice as ll
 from stack.api.errors import LinkError, QuantumError
 
@@ -95,6 +95,8 @@ class EPRSocket:
         """``ctx``: the application's :class:`stack.api.context.AppContext` (which imports this module)."""
         self.ctx = ctx
         self.service = ctx.service_for(remote, service)
+        self.port = LINK_SERVICE_PORT if self.service == "link" else NETWORK_SERVICE_PORT
+        """The port of the service this socket's CREATEs go to (its requests' messages come from there)."""
         self.remote = remote
         self.remote_id = ctx.emu.scenario.nodes[remote].node_id
         self.expired: set[int] = set()
@@ -203,7 +205,8 @@ class EPRSocket:
                     settled[list(gone)] = True
                 elif isinstance(message, ll.OkMeasure | ll.OkMeasureBlock) \
                         and message.remote_node_id == self.remote_id \
-                        and (create_id is None or message.create_id == create_id):
+                        and (message.d == 1 if create_id is None
+                             else message.create_id == create_id and message.d == 0 and self._mine(message)):
                     ctx._messages.remove(message)
                     found_id = message.create_id
                     if isinstance(message, ll.OkMeasure):
@@ -241,7 +244,7 @@ class EPRSocket:
         any did (``found_id``), never one already collected nor one whose OKs showed it create-and-keep
         (``AppContext.kept_request``). Any other ERR (another request's) is left for whoever waits for it."""
         if create_id is not None:
-            return err.create_id == create_id and err.origin_node == self.ctx.node_id
+            return err.create_id == create_id and err.origin_node == self.ctx.node_id and self._mine(err)
         if err.origin_node != self.remote_id:
             return False
         if found_id is None:
@@ -293,16 +296,25 @@ class EPRSocket:
         if isinstance(message, ll.Err):
             if create_id is None:
                 return message.origin_node == self.remote_id and not self._of_kind(message, kind is ll.OkMeasure)
-            return message.create_id == create_id and message.origin_node == self.ctx.node_id
+            return message.create_id == create_id and message.origin_node == self.ctx.node_id and self._mine(message)
         if not isinstance(message, ll.OkKeep | ll.OkMeasure) or not isinstance(message, kind) \
                 or message.remote_node_id != self.remote_id:
             return False
-        return message.d == 1 if create_id is None else message.create_id == create_id and message.d == 0
+        return message.d == 1 if create_id is None else (message.create_id == create_id and message.d == 0
+                                                         and self._mine(message))
 
     def _of_kind(self, err: ll.Err, kept: bool) -> bool:
         """Whether ``err`` is of a request whose OKs showed it ``kept`` (True: create-and-keep; False: measure
         directly); a request no OK came for yet is of neither."""
-        return self.ctx.kept_request.get((err.origin_node, err.create_id)) is kept
+        port = self.ctx.service_of(err)
+        return any(self.ctx.kept_request.get((p, err.origin_node, err.create_id)) is kept
+                   for p in ((LINK_SERVICE_PORT, NETWORK_SERVICE_PORT) if port is None else (port,)))
+
+    def _mine(self, message: ll.Upward) -> bool:
+        """Whether ``message`` came from the service this socket's CREATEs go to (or from one not known): the
+        link and network services number their requests apart, so this node's request 1 at one is not its
+        request 1 at the other."""
+        return self.ctx.service_of(message) in (None, self.port)
 
     def _expire(self, err: ll.Err) -> set[int]:
         low, high = err.sequence_number_low, err.sequence_number_high

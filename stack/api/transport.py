@@ -267,7 +267,8 @@ class TeleportStream:
         while True:
             for message in list(ctx._messages):
                 if isinstance(message, ll.Err) and message.create_id == self.create_id \
-                        and message.origin_node == ctx.node_id:         # not the remote's request with this ID
+                        and message.origin_node == ctx.node_id \
+                        and self.socket._mine(message):             # not the remote's, nor the other service's
                     ctx._messages.remove(message)
                     if message.err != ll.ERR_EXPIRE:
                         self.left = 0
@@ -278,7 +279,8 @@ class TeleportStream:
                     if self.left == 0:
                         raise LinkError(ll.ERR_EXPIRE)
                 elif isinstance(message, ll.OkKeep) and message.create_id == self.create_id \
-                        and message.remote_node_id == self.socket.remote_id \
+                        and message.remote_node_id == self.socket.remote_id and message.d == 0 \
+                        and self.socket._mine(message) \
                         and message.sequence_number not in self._settled:
                     ctx._messages.remove(message)
                     self._settled.add(message.sequence_number)
