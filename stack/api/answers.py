@@ -101,11 +101,10 @@ class MessageQueue(deque[Any]):
 
     def remove(self, value: Any) -> None:
         """Take out ``value`` (that very message, else the first equal one)."""
-        for index, message in enumerate(self):
-            if message is value:
-                del self[index]
-                return
-        super().remove(value)
+        index = self.index(value)                   # the first equal one: that very one, but for a duplicate
+        if self[index] is not value:
+            index = next((i for i, message in enumerate(self) if message is value), index)
+        del self[index]
 
     def popleft(self) -> Any:
         message = super().popleft()

@@ -296,7 +296,7 @@ class AppContext:
         if event.source in self._services:
             with contextlib.suppress(ParseError):       # a malformed reply is dropped, like any layer does
                 message = ll.decode_upward(event.payload)
-                if self._answers.offer(event.source[1], message):
+                if isinstance(message, ll.Ack | ll.Err) and self._answers.offer(event.source[1], message):
                     return
                 port = event.source[1]
                 self._messages.arrived(message, port)
