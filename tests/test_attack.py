@@ -187,8 +187,8 @@ def _forge_inside_the_port_map(run_dir: Path, ports: dict[str, Any], base: int) 
 def test_a_local_attacker_cannot_crash_or_stall_qnet_up(tmp_path: Path) -> None:
     scenario = tmp_path / "two.toml"
     scenario.write_text(two_node_toml(pairs=PAIRS, length_km=0.2, duration_ms=1e5))
-    run_dir, base = tmp_path / "run", free_base_port(3)
-    launcher = start_up(scenario, run_dir, base, "--dilation", "0.002", "--json", str(tmp_path / "report.json"))
+    run_dir = tmp_path / "run"
+    launcher = start_up(scenario, run_dir, "--dilation", "0.002", "--json", str(tmp_path / "report.json"))
     idle: list[socket.socket] = []
     try:
         path = run_dir / "medium.sock"
@@ -208,6 +208,7 @@ def test_a_local_attacker_cannot_crash_or_stall_qnet_up(tmp_path: Path) -> None:
         answers.append(impostor.receive())
         impostor.close()
         port_map = json.loads((run_dir / "ports.json").read_text())
+        base = port_map["base_port"]
         forged = _forge_datagrams(port_map, base)
         wait_pairs(run_dir)                     # alice has sent bob datagrams: sequence number 1 is taken
         inside = _forge_inside_the_port_map(run_dir, port_map, base)
