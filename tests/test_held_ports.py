@@ -11,7 +11,9 @@ from __future__ import annotations
 import errno
 import json
 import os
+import resource
 import socket
+import subprocess
 import sys
 from pathlib import Path
 
@@ -148,3 +150,33 @@ def test_a_fresh_interpreter_gets_its_block_and_none_of_the_others(tmp_path: Pat
         assert report == {"held": {str(real): real for real in alice}, "env": False, "others": []}
     finally:
         close_all([alice, bob])
+
+
+DESCRIPTORS = """
+import resource, sys
+from stack.multiprocess.held import PortsBusy, bind_blocks, close_all
+from stack.multiprocess.ports import PortMap
+resource.setrlimit(resource.RLIMIT_NOFILE, (256, int(sys.argv[1])))
+for base in range(20000, 60000, 1000):          # the first grid block where 20 nodes' ports are free
+    try:
+        held = bind_blocks({f"n{i}": i for i in range(1, 21)}, PortMap(base))   # 640 sockets
+    except PortsBusy as error:
+        if "is in use" not in str(error):
+            print("refused:", error)
+            break
+    else:
+        print("bound", sum(len(block) for block in held.values()), resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+        break
+"""
+
+
+def test_the_launcher_raises_its_descriptor_limit_to_hold_every_port_or_says_why_it_cannot() -> None:
+    """20 nodes hold 640 sockets: more than a soft limit of 256 (1024 is common, and runs have had 32 nodes)."""
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if hard != resource.RLIM_INFINITY and hard < 1024:
+        pytest.skip(f"the hard limit of open descriptors here is {hard}")
+    for limit, expected in ((1024, "bound 640 896"), (256, "refused: cannot bind UDP port")):   # 896: 640 + FD_MARGIN
+        done = subprocess.run([sys.executable, "-c", DESCRIPTORS, str(limit)], cwd=ROOT,
+                              capture_output=True, text=True, timeout=60, check=True)
+        assert done.stdout.startswith(expected), done.stdout + done.stderr
+        assert limit == 1024 or "ulimit -n" in done.stdout

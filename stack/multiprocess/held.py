@@ -70,11 +70,13 @@ def bind_blocks(node_ids: dict[str, int], ports: PortMap) -> dict[str, Held]:
 
 
 def _bind(real: int, name: str, ports: PortMap) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock = None
     try:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         sock.bind((LOOPBACK, real))
     except OSError as error:
-        sock.close()
+        if sock is not None:
+            sock.close()
         logical = ports.logical(real)
         what = f"node {name}, {f'port {logical[0][1]}' if logical else 'timestamp sideband'}"
         if error.errno == errno.EADDRINUSE:
