@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import errno
 import json
 import os
 import random
@@ -9,9 +12,12 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from stack.multiprocess.udp import PORTS_PER_NODE
+from stack.scenario import Scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -103,6 +109,29 @@ def base_port_of(run_dir: Path) -> int:
     return int(json.loads((run_dir / "ports.json").read_text())["base_port"])
 
 
+@contextlib.contextmanager
+def holding(scenario: Scenario, names: list[str]) -> Iterator[tuple[int, dict[str, dict[int, socket.socket]]]]:
+    """A free base port and the named nodes' blocks of it, bound here until the end of the ``with``
+    (:func:`stack.multiprocess.launcher.allocate_base`): hand them to processes with :func:`handing`."""
+    from stack.multiprocess.held import close_all
+    from stack.multiprocess.launcher import allocate_base
+
+    base, held = allocate_base(scenario, names)
+    try:
+        yield base, held
+    finally:
+        close_all(held.values())
+
+
+def handing(block: dict[int, socket.socket]) -> dict[str, Any]:
+    """:class:`subprocess.Popen`'s arguments that hand a ``qnet node`` these bound sockets, as ``qnet up``'s
+    launcher does (:mod:`stack.multiprocess.held`): no other process can take its ports first."""
+    from stack.multiprocess.held import HELD_ENV, describe
+
+    return {"pass_fds": [sock.fileno() for sock in block.values()],
+            "env": os.environ | {HELD_ENV: describe({port: sock.fileno() for port, sock in block.items()})}}
+
+
 def qnet(*args: str) -> list[str]:
     return [sys.executable, "-m", "stack.cli", *args]
 
@@ -192,6 +221,30 @@ def udp_owners(ports: range, pids: list[int]) -> dict[int, list[int]]:
             if target in inodes:
                 owners[inodes[target]].append(pid)
     return owners
+
+
+PIDFD_GETFD = 438
+"""pidfd_getfd(2)'s system call number (the same on every architecture Linux gives a generic table)."""
+
+
+def socket_of(pid: int, port: int) -> socket.socket:
+    """A copy of the UDP socket process ``pid`` has bound to 127.0.0.1:``port``, taken with pidfd_getfd(2) (Linux
+    5.6 and later, with ptrace rights over ``pid``: this user's child, say); :class:`OSError` if it cannot be."""
+    inodes = [line.split()[9] for line in Path("/proc/net/udp").read_text().splitlines()[1:]
+              if line.split()[1] == f"0100007F:{port:04X}"]
+    targets = [int(fd.name) for fd in Path(f"/proc/{pid}/fd").iterdir()
+               if inodes and os.readlink(fd) == f"socket:[{inodes[0]}]"]
+    if not targets:
+        raise OSError(errno.ENOENT, f"process {pid} has no socket bound to 127.0.0.1:{port}")
+    libc = ctypes.CDLL(None, use_errno=True)
+    pidfd = os.pidfd_open(pid)
+    try:
+        fd = libc.syscall(PIDFD_GETFD, pidfd, targets[0], 0)
+    finally:
+        os.close(pidfd)
+    if fd < 0:
+        raise OSError(ctypes.get_errno(), f"pidfd_getfd of process {pid}: {os.strerror(ctypes.get_errno())}")
+    return socket.socket(fileno=fd)
 
 
 def three_node_toml(*, pairs_ab: int, pairs_ac: int, seed: int = 5) -> str:
