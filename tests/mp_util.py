@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import errno
 import json
 import os
 import random
@@ -9,9 +12,12 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from stack.multiprocess.udp import PORTS_PER_NODE
+from stack.scenario import Scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -64,7 +70,10 @@ start_us = 10
 
 
 def free_base_port(nodes: int, step: int = 16) -> int:
-    """A base port whose block for node ids 1..``nodes`` (timestamp sidebands included) is free now.
+    """A base port whose block for node ids 1..``nodes`` (timestamp sidebands included) is free now, for tests
+    whose processes bind their own ports (``qnet node`` and ``qnet medium`` by hand, a :class:`UdpNetwork`):
+    another process may take one before they do. ``qnet up`` tests use ``--base-port 0`` instead, which
+    binds the ports it finds free and keeps them (:mod:`stack.multiprocess.held`).
 
     Picked at random on a grid of ``step`` between 21000 and Linux's ephemeral ports (32768), so that
     test runs in other checkouts on the same machine, and a ``qnet up --base-port 0`` (which scans up
@@ -88,33 +97,49 @@ def _udp_port_free(port: int) -> bool:
     return True
 
 
-PORT_TRIES = 3
+def run_up(scenario: Path, run_dir: Path, *options: str, timeout: float = 300.0) -> subprocess.CompletedProcess[str]:
+    """``qnet up`` to the end with ``--base-port 0``: the launcher binds a free block and keeps it (no other
+    process can take a port of it before the nodes use it); ``RUN_DIR/ports.json`` says which."""
+    return subprocess.run(qnet("up", str(scenario), "--run-dir", str(run_dir), "--base-port", "0", *options),
+                          cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False)
 
 
-def up_with_free_ports(scenario: Path, run_dir: Path, nodes: int, *options: str,
-                       timeout: float = 300.0) -> subprocess.CompletedProcess[str]:
-    """``qnet up`` to the end on a free block of ports (:func:`free_base_port`), chosen again when another
-    process took one of them between the choice and the bind (status 2 naming the port: other tests and runs
-    share the machine's ports; seen on a busy machine). Each try has its run directory ``RUN_DIR-N``."""
-    from stack.multiprocess.outcome import EXIT_BAD_INPUT
+def base_port_of(run_dir: Path) -> int:
+    """The base port a ``qnet up`` run used (its ``ports.json``)."""
+    return int(json.loads((run_dir / "ports.json").read_text())["base_port"])
 
-    for attempt in range(PORT_TRIES):
-        proc = subprocess.run(qnet("up", str(scenario), "--run-dir", f"{run_dir}-{attempt}", "--base-port",
-                                   str(free_base_port(nodes)), *options),
-                              cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False)
-        if not (proc.returncode == EXIT_BAD_INPUT and "is in use; try --base-port" in proc.stderr):
-            break
-    return proc
+
+@contextlib.contextmanager
+def holding(scenario: Scenario, names: list[str]) -> Iterator[tuple[int, dict[str, dict[int, socket.socket]]]]:
+    """A free base port and the named nodes' blocks of it, bound here until the end of the ``with``
+    (:func:`stack.multiprocess.launcher.allocate_base`): hand them to processes with :func:`handing`."""
+    from stack.multiprocess.held import close_all
+    from stack.multiprocess.launcher import allocate_base
+
+    base, held = allocate_base(scenario, names)
+    try:
+        yield base, held
+    finally:
+        close_all(held.values())
+
+
+def handing(block: dict[int, socket.socket]) -> dict[str, Any]:
+    """:class:`subprocess.Popen`'s arguments that hand a ``qnet node`` these bound sockets, as ``qnet up``'s
+    launcher does (:mod:`stack.multiprocess.held`): no other process can take its ports first."""
+    from stack.multiprocess.held import HELD_ENV, describe
+
+    return {"pass_fds": [sock.fileno() for sock in block.values()],
+            "env": os.environ | {HELD_ENV: describe({port: sock.fileno() for port, sock in block.items()})}}
 
 
 def qnet(*args: str) -> list[str]:
     return [sys.executable, "-m", "stack.cli", *args]
 
 
-def start_up(scenario: Path, run_dir: Path, base_port: int, *extra: str) -> subprocess.Popen[str]:
-    """Start ``qnet up`` in the background."""
-    return subprocess.Popen(qnet("up", str(scenario), "--run-dir", str(run_dir), "--base-port", str(base_port),
-                                 *extra), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def start_up(scenario: Path, run_dir: Path, *extra: str) -> subprocess.Popen[str]:
+    """Start ``qnet up`` in the background, with ``--base-port 0`` (:func:`run_up`)."""
+    return subprocess.Popen(qnet("up", str(scenario), "--run-dir", str(run_dir), "--base-port", "0", *extra),
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def wait_running(launcher: subprocess.Popen[str], run_dir: Path, expected_nodes: int,
@@ -175,6 +200,51 @@ def udp_listeners(ports: range) -> list[tuple[str, int]]:
             if int(port_hex, 16) in ports:
                 found.append((address, int(port_hex, 16)))
     return found
+
+
+def udp_owners(ports: range, pids: list[int]) -> dict[int, list[int]]:
+    """For every UDP port in ``ports`` bound on 127.0.0.1, which of ``pids`` have its socket open (from
+    /proc/net/udp's inodes and each process's descriptors)."""
+    inodes = {}
+    for line in Path("/proc/net/udp").read_text().splitlines()[1:]:
+        fields = line.split()
+        address, port_hex = fields[1].rsplit(":", 1)
+        if int(port_hex, 16) in ports and address == "0100007F":
+            inodes[f"socket:[{fields[9]}]"] = int(port_hex, 16)
+    owners: dict[int, list[int]] = {port: [] for port in inodes.values()}
+    for pid in pids:
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            try:
+                target = os.readlink(fd)
+            except OSError:
+                continue
+            if target in inodes:
+                owners[inodes[target]].append(pid)
+    return owners
+
+
+PIDFD_GETFD = 438
+"""pidfd_getfd(2)'s system call number (the same on every architecture Linux gives a generic table)."""
+
+
+def socket_of(pid: int, port: int) -> socket.socket:
+    """A copy of the UDP socket process ``pid`` has bound to 127.0.0.1:``port``, taken with pidfd_getfd(2) (Linux
+    5.6 and later, with ptrace rights over ``pid``: this user's child, say); :class:`OSError` if it cannot be."""
+    inodes = [line.split()[9] for line in Path("/proc/net/udp").read_text().splitlines()[1:]
+              if line.split()[1] == f"0100007F:{port:04X}"]
+    targets = [int(fd.name) for fd in Path(f"/proc/{pid}/fd").iterdir()
+               if inodes and os.readlink(fd) == f"socket:[{inodes[0]}]"]
+    if not targets:
+        raise OSError(errno.ENOENT, f"process {pid} has no socket bound to 127.0.0.1:{port}")
+    libc = ctypes.CDLL(None, use_errno=True)
+    pidfd = os.pidfd_open(pid)
+    try:
+        fd = libc.syscall(PIDFD_GETFD, pidfd, targets[0], 0)
+    finally:
+        os.close(pidfd)
+    if fd < 0:
+        raise OSError(ctypes.get_errno(), f"pidfd_getfd of process {pid}: {os.strerror(ctypes.get_errno())}")
+    return socket.socket(fileno=fd)
 
 
 def three_node_toml(*, pairs_ab: int, pairs_ac: int, seed: int = 5) -> str:

@@ -18,6 +18,7 @@ what the code guarantees whatever the load.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import random
@@ -40,7 +41,8 @@ from protocols.security import Authenticator, run_secret_from
 from stack.multiprocess.medium_protocol import hello_proof, read_secret
 from stack.multiprocess.outcome import EXIT_LATE, EXIT_NOT_FINISHED, EXIT_OK
 from stack.multiprocess.udp import PORTS_PER_NODE, SIDEBAND, SIDEBAND_SLOT, payload_digest
-from tests.mp_util import ROOT, free_base_port, qnet, start_up, two_node_toml, wait_pairs
+from stack.scenario import load
+from tests.mp_util import ROOT, handing, holding, qnet, socket_of, start_up, two_node_toml, wait_pairs
 
 PAIRS = 60
 
@@ -140,12 +142,14 @@ def _forge_datagrams(ports: dict[str, object], base: int) -> int:
 
 
 FREE_SLOT = 30
-"""An application slot no node of the test's scenario binds: a datagram from it claims to come from that node."""
+"""An application slot no node of the test's scenario serves: a datagram from it claims to come from that node.
+Under ``qnet up`` the node holds its whole block, so nobody else can bind it (asserted): the attacker takes a copy
+of the node's own socket instead (pidfd_getfd, with the ptrace rights a parent has)."""
 FREE_SLOT_PORT = 49152 + FREE_SLOT - 8
 
 
 def _forge_inside_the_port_map(run_dir: Path, ports: dict[str, Any], base: int) -> Counter[tuple[str, str]]:
-    """Datagrams from the nodes' own (unbound) slots; the (receiving node, drop reason) each should be counted
+    """Datagrams from the nodes' own (unserved) slots; the (receiving node, drop reason) each should be counted
     under. Valid tags are made with the run's keys, which the test reads from the run directory: a stand-in
     for datagrams seen on the wire (replays, redirected or resent from elsewhere)."""
     nodes = ports["nodes"]
@@ -153,10 +157,17 @@ def _forge_inside_the_port_map(run_dir: Path, ports: dict[str, Any], base: int) 
     keys = Authenticator(run_secret_from(read_secret(run_dir)))
     expected: Counter[tuple[str, str]] = Counter()
 
+    pids = json.loads((run_dir / "pids.json").read_text())
+
     def slot_socket(name: str) -> socket.socket:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        sock.bind(("127.0.0.1", base + PORTS_PER_NODE * ids[name] + FREE_SLOT))
-        return sock
+        port = base + PORTS_PER_NODE * ids[name] + FREE_SLOT
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as squatter, pytest.raises(OSError) as refused:
+            squatter.bind(("127.0.0.1", port))
+        assert refused.value.errno == errno.EADDRINUSE          # held by the node since the launcher bound it
+        try:
+            return socket_of(pids[name], port)
+        except OSError as error:
+            pytest.skip(f"cannot take node {name}'s socket to forge from inside the port map: {error}")
 
     abort = EgpMessage(MSG_SCHEDULE, 6, 1, 1, 1, 0, run=1, pairs=0).encode()
     herald = Herald(1, 2, 1, 1, 12345, 1, 0).encode()
@@ -187,8 +198,8 @@ def _forge_inside_the_port_map(run_dir: Path, ports: dict[str, Any], base: int) 
 def test_a_local_attacker_cannot_crash_or_stall_qnet_up(tmp_path: Path) -> None:
     scenario = tmp_path / "two.toml"
     scenario.write_text(two_node_toml(pairs=PAIRS, length_km=0.2, duration_ms=1e5))
-    run_dir, base = tmp_path / "run", free_base_port(3)
-    launcher = start_up(scenario, run_dir, base, "--dilation", "0.002", "--json", str(tmp_path / "report.json"))
+    run_dir = tmp_path / "run"
+    launcher = start_up(scenario, run_dir, "--dilation", "0.002", "--json", str(tmp_path / "report.json"))
     idle: list[socket.socket] = []
     try:
         path = run_dir / "medium.sock"
@@ -208,6 +219,7 @@ def test_a_local_attacker_cannot_crash_or_stall_qnet_up(tmp_path: Path) -> None:
         answers.append(impostor.receive())
         impostor.close()
         port_map = json.loads((run_dir / "ports.json").read_text())
+        base = port_map["base_port"]
         forged = _forge_datagrams(port_map, base)
         wait_pairs(run_dir)                     # alice has sent bob datagrams: sequence number 1 is taken
         inside = _forge_inside_the_port_map(run_dir, port_map, base)
@@ -258,7 +270,11 @@ def test_a_node_the_medium_refuses_exits_3_with_one_line(tmp_path: Path) -> None
     line on stderr, never a traceback."""
     scenario = tmp_path / "two.toml"
     scenario.write_text(two_node_toml(pairs=1))
-    base = free_base_port(3)
+    with holding(load(scenario), ["alice"]) as (base, held):   # alice's ports, bound here and handed to her
+        _refuse(scenario, tmp_path, base, held["alice"])
+
+
+def _refuse(scenario: Path, tmp_path: Path, base: int, block: dict[int, socket.socket]) -> None:
     for answer, words in (({"op": "refused", "reason": "seed mismatch: the run's seed is 4"}, "refused node alice"),
                           ({"op": "welcome"}, "instead of a challenge")):
         run_dir = tmp_path / f"run-{len(words)}"
@@ -269,7 +285,8 @@ def test_a_node_the_medium_refuses_exits_3_with_one_line(tmp_path: Path) -> None
         server.bind(str(run_dir / "medium.sock"))
         server.listen(1)
         node = subprocess.Popen(qnet("node", "alice", str(scenario), "--run-dir", str(run_dir), "--base-port",
-                                     str(base)), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                     str(base)), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                **handing(block))
         try:
             server.settimeout(60)
             peer, _ = server.accept()

@@ -31,7 +31,7 @@ from stack.report import build_report
 from stack.runtime import APP_PORT_BASE, build, run_async, run_scenario
 from stack.scenario import ScenarioError, load_text
 from tests.consistency import broken_promises, with_faults
-from tests.mp_util import two_node_toml, up_with_free_ports
+from tests.mp_util import run_up, two_node_toml
 from tests.tshark_util import assert_matches_scapy, have_tshark, message_kind, read_frames, scapy_layers
 
 SIGMAS = 4.5
@@ -235,8 +235,8 @@ def test_qnet_up_runs_blocks_across_processes(tmp_path: Path) -> None:
     text = text.replace('type = "keep"\npairs = 600', 'type = "keep"\npairs = 60')
     scenario = tmp_path / "batched.toml"
     scenario.write_text(text)
-    proc = up_with_free_ports(scenario, tmp_path / "run", 3, "--dilation", "0.002", "--tolerance-us", "0.5",
-                               "--json", str(tmp_path / "mp.json"), "--pcap", str(tmp_path / "mp.pcap"))
+    proc = run_up(scenario, tmp_path / "run", "--dilation", "0.002", "--tolerance-us", "0.5",
+                  "--json", str(tmp_path / "mp.json"), "--pcap", str(tmp_path / "mp.pcap"))
     assert proc.returncode in (EXIT_OK, EXIT_LATE), proc.stdout + proc.stderr
     report = json.loads((tmp_path / "mp.json").read_text())
     measure = next(w for w in report["workload"] if w["type"] == "measure")

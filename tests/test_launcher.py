@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from stack.multiprocess.held import close_all
 from stack.multiprocess.launcher import UpOptions, _wait_for_medium, allocate_base, check_ports, prepare
 from stack.multiprocess.medium import process_nodes
 from stack.multiprocess.outcome import EXIT_NOT_FINISHED
 from stack.multiprocess.udp import PortMap
 from stack.scenario import ScenarioError, load_text
-from tests.mp_util import free_base_port, two_node_toml
+from tests.mp_util import two_node_toml
 
 SCENARIO = load_text(two_node_toml(pairs=1), "two.toml")
 
@@ -24,14 +24,19 @@ SCENARIO = load_text(two_node_toml(pairs=1), "two.toml")
 def test_a_busy_port_is_named_and_allocation_skips_its_block(tmp_path: Path) -> None:
     names = process_nodes(SCENARIO)
     assert names == ["alice", "bob", "mid"]
-    block = free_base_port(3, step=1000)          # a free block on allocate_base's grid (other runs share the machine)
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as squatter:
-        squatter.bind(("127.0.0.1", PortMap(block).real(2, 7772)))      # bob's EGP port in that block
+    block, held = allocate_base(SCENARIO, names)        # the first free block on allocate_base's grid, kept bound
+    try:
+        assert sorted(held) == names and all(len(ports) == 32 for ports in held.values())
         problem = check_ports(SCENARIO, PortMap(block), names)
-        assert problem is not None and f"{block + 66}" in problem and "node bob, port 7772" in problem
-        assert allocate_base(SCENARIO, names, first=block) > block
+        assert problem is not None and f"UDP port {block + 32} " in problem and "node alice, port 7770" in problem
+        base, more = allocate_base(SCENARIO, names, first=block)
+        close_all(more.values())
+        assert base > block
+    finally:
+        close_all(held.values())
     options = UpOptions(Path("two.toml"), 1, 0.01, 0, tmp_path / "run", 10.0)
     assert prepare(SCENARIO, options) is None
+    close_all(options.held.values())
     assert options.base_port >= 20000 and options.base_port % 1000 == 0
     table = json.loads((tmp_path / "run" / "ports.json").read_text())
     assert table["base_port"] == options.base_port

@@ -32,7 +32,7 @@ from stack.core.kernel import Kernel
 from stack.multiprocess.medium_client import MediumClient
 from stack.multiprocess.outcome import EXIT_APP_FAILED, EXIT_LATE, EXIT_OK
 from stack.scenario.parse import load_text
-from tests.mp_util import ROOT, free_base_port, qnet
+from tests.mp_util import ROOT, run_up
 from tests.tshark_util import decode_with_tshark, have_tshark
 
 PER_STATE = 10
@@ -47,9 +47,7 @@ def up(tmp_path: Path, text: str, name: str, dilation: str = "0.01") -> tuple[su
                                                                               dict[str, Any] | None]:
     scenario, report = tmp_path / f"{name}.toml", tmp_path / f"{name}.json"
     scenario.write_text(text)
-    proc = subprocess.run(qnet("up", str(scenario), "--run-dir", str(tmp_path / name), "--base-port",
-                               str(free_base_port(5)), "--dilation", dilation, "--quiet", "--json", str(report)),
-                          cwd=ROOT, capture_output=True, text=True, timeout=240, check=False)
+    proc = run_up(scenario, tmp_path / name, "--dilation", dilation, "--quiet", "--json", str(report), timeout=240)
     return proc, json.loads(report.read_text()) if report.exists() else None
 
 

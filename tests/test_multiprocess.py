@@ -8,8 +8,9 @@ They hold on a busy machine: lateness (missed deadlines, late inputs) is a figur
 reports and the exit status reflects, never asserted to be zero; what is asserted is what the
 code guarantees whatever the load (every pair accounted for at both ends, the ledger, the
 exit status agreeing with the report). Wall-clock bounds are only timeouts against hangs,
-far above what a loaded machine needs. Each run takes its UDP ports from a free block picked
-at random, so concurrent test runs on the machine do not collide.
+far above what a loaded machine needs. Each ``qnet up`` runs with ``--base-port 0``: its launcher binds a
+free block and keeps it bound, so concurrent test runs on the machine cannot take each other's ports
+(tests/test_held_ports.py); processes started by hand bind their own, from a free block picked at random.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ import pytest
 from protocols.security import Authenticator, Drop, run_secret_from
 from stack import cli
 from stack.core.capture import node_ip, read_pcap
+from stack.multiprocess.held import block_ports, close_all
+from stack.multiprocess.launcher import allocate_base
 from stack.multiprocess.medium_protocol import read_secret
 from stack.multiprocess.outcome import EXIT_BAD_INPUT, EXIT_LATE, EXIT_NODE_DIED, EXIT_OK
 from stack.multiprocess.udp import PortMap
@@ -37,12 +40,15 @@ from stack.runtime import build, run_scenario
 from stack.scenario import load
 from tests.mp_util import (
     ROOT,
+    base_port_of,
     free_base_port,
     qnet,
+    run_up,
     start_up,
     three_node_toml,
     two_node_toml,
     udp_listeners,
+    udp_owners,
     wait_gone,
     wait_pairs,
     wait_running,
@@ -62,11 +68,15 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     tmp = tmp_path_factory.mktemp("mp")
     scenario = tmp / "two.toml"
     scenario.write_text(two_node_toml(pairs=PAIRS, length_km=LENGTH_KM))
-    run_dir, base = tmp / "run", free_base_port(3)
-    proc = subprocess.run(qnet("up", str(scenario), "--run-dir", str(run_dir), "--base-port", str(base),
-                               "--dilation", DILATION, "--json", str(tmp / "mp.json")),
-                          cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    run_dir = tmp / "run"
+    squatted, squatter = allocate_base(load(scenario), ["alice", "bob", "mid"])   # the first free block: taken
+    try:
+        proc = run_up(scenario, run_dir, "--dilation", DILATION, "--json", str(tmp / "mp.json"))
+    finally:
+        close_all(squatter.values())
     assert proc.returncode in (EXIT_OK, EXIT_LATE), proc.stdout + proc.stderr
+    base = base_port_of(run_dir)
+    assert base > squatted                    # --base-port 0 comes up on the next free block
     in_process = build_report(run_scenario(load(scenario)))
     return {"mp": json.loads((tmp / "mp.json").read_text()), "ip": in_process, "run_dir": run_dir,
             "stdout": proc.stdout, "status": proc.returncode, "base": base}
@@ -202,18 +212,24 @@ def long_run(tmp_path: Path) -> Path:
 
 
 def test_sigterm_stops_every_process_and_nothing_listens_beyond_loopback(long_run: Path, tmp_path: Path) -> None:
-    run_dir, base = tmp_path / "run", free_base_port(3)
-    launcher = start_up(long_run, run_dir, base, "--dilation", "0.001")
+    run_dir = tmp_path / "run"
+    launcher = start_up(long_run, run_dir, "--dilation", "0.001")
     try:
         pids = wait_running(launcher, run_dir, expected_nodes=3)
+        base = base_port_of(run_dir)
         bound = udp_listeners(range(base, base + 32 * 4))
-        # the oracle: what the in-process build binds, through the port map
+        assert {address for address, _ in bound} == {"0100007F"}   # 127.0.0.1 only
+        # every node holds its whole block, as the launcher bound it: what the in-process build binds (the
+        # oracle, through the port map) and the ports it does not use, each bound once, by that node alone
         ports, emu = PortMap(base), build(load(long_run))
         node_of = {node_ip(n.node_id): n.node_id for n in emu.scenario.nodes.values()}
-        expected = [ports.real(node_of[ip], number) for ip, number in emu.network.bindings]
-        expected += [ports.sideband(node) for node in {node_of[ip] for ip, _ in emu.network.bindings}]
-        assert sorted(port for _, port in bound) == sorted(expected)
-        assert {address for address, _ in bound} == {"0100007F"}   # 127.0.0.1 only
+        used = {ports.real(node_of[ip], number) for ip, number in emu.network.bindings}
+        used |= {ports.sideband(node) for node in {node_of[ip] for ip, _ in emu.network.bindings}}
+        assert sorted(port for _, port in bound) == list(range(base + 32, base + 32 * 4))
+        assert used <= {port for _, port in bound}
+        owners = udp_owners(range(base, base + 32 * 4), list(pids.values()))
+        assert owners == {port: [pids[name]] for name in ("alice", "bob", "mid")
+                          for port in block_ports(ports, emu.scenario.nodes[name].node_id)}
         # forked from the launcher, which had imported everything (a fresh `qnet node` would show its own argv)
         argv = Path(f"/proc/{launcher.pid}/cmdline").read_bytes()
         for name, pid in pids.items():
@@ -231,7 +247,7 @@ def test_sigterm_stops_every_process_and_nothing_listens_beyond_loopback(long_ru
 
 def test_when_the_medium_dies_the_nodes_exit_with_a_clear_message(long_run: Path, tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
-    launcher = start_up(long_run, run_dir, free_base_port(3), "--dilation", "0.001")
+    launcher = start_up(long_run, run_dir, "--dilation", "0.001")
     try:
         pids = wait_running(launcher, run_dir, expected_nodes=3)
         os.kill(pids["medium"], signal.SIGKILL)
@@ -251,7 +267,7 @@ def test_a_killed_origin_ends_the_run_at_once_and_is_named(long_run: Path, tmp_p
     """SIGKILL the node whose workload drives the run: the medium sees its socket close, the peer gets
     errors, and the run ends long before its duration (10⁶ emulated ms, 10⁶ wall s at this dilation)."""
     run_dir = tmp_path / "run"
-    launcher = start_up(long_run, run_dir, free_base_port(3), "--dilation", "0.001", "--quiet",
+    launcher = start_up(long_run, run_dir, "--dilation", "0.001", "--quiet",
                         "--json", str(tmp_path / "r.json"))
     try:
         pids = wait_running(launcher, run_dir, expected_nodes=3)
@@ -279,7 +295,7 @@ def test_a_killed_node_turns_into_errors_at_its_peer_and_the_run_goes_on(tmp_pat
     scenario = tmp_path / "three.toml"
     scenario.write_text(three_node_toml(pairs_ab=65535, pairs_ac=150))
     run_dir = tmp_path / "run"
-    launcher = start_up(scenario, run_dir, free_base_port(5), "--dilation", "0.01",
+    launcher = start_up(scenario, run_dir, "--dilation", "0.01",
                         "--json", str(tmp_path / "r.json"))
     try:
         pids = wait_running(launcher, run_dir, expected_nodes=5)
@@ -345,9 +361,7 @@ def test_processes_started_by_hand_make_the_same_run_and_print_their_summaries(t
 def test_qnet_up_exits_non_zero_when_it_says_results_are_not_trustworthy(tmp_path: Path) -> None:
     scenario = tmp_path / "two.toml"
     scenario.write_text(two_node_toml(pairs=5))
-    proc = subprocess.run(qnet("up", str(scenario), "--run-dir", str(tmp_path / "run"), "--base-port",
-                               str(free_base_port(3)), "--dilation", "0.01", "--tolerance-us", "0", "--quiet"),
-                          cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    proc = run_up(scenario, tmp_path / "run", "--dilation", "0.01", "--tolerance-us", "0", "--quiet")
     assert proc.returncode == EXIT_LATE, proc.stderr
     assert proc.stdout == ""
     assert "WARNING" in proc.stderr and "not trustworthy" in proc.stderr      # even with --quiet

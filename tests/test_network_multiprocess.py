@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
 from pathlib import Path
 
 from stack.multiprocess.outcome import EXIT_LATE, EXIT_OK
 from stack.report import build_report
 from stack.runtime import run_scenario
 from stack.scenario import load
-from tests.mp_util import ROOT, free_base_port, qnet
+from tests.mp_util import base_port_of, run_up
 from tests.network_scenarios import chain_text, entry
 
 PAIRS = 45
@@ -24,14 +23,13 @@ def test_a_repeater_chain_runs_with_every_node_its_own_process(tmp_path: Path) -
     scenario = tmp_path / "chain.toml"
     scenario.write_text(chain_text(2, workload=entry(pairs=PAIRS) + entry("measure", pairs=PAIRS, basis="XZ"),
                                    depolarizing=0.1, coupler_efficiency=0.5, t2_ms=1000.0))
-    report_path, run_dir, base_port = tmp_path / "mp.json", tmp_path / "run", free_base_port(3)
-    proc = subprocess.run(qnet("up", str(scenario), "--run-dir", str(run_dir), "--base-port", str(base_port),
-                               "--dilation", "0.005", "--tolerance-us", "500", "--json", str(report_path), "--quiet"),
-                          cwd=ROOT, capture_output=True, text=True, timeout=180, check=False)
+    report_path, run_dir = tmp_path / "mp.json", tmp_path / "run"
+    proc = run_up(scenario, run_dir, "--dilation", "0.005", "--tolerance-us", "500", "--json", str(report_path),
+                  "--quiet", timeout=180)
     # a loaded machine may make the run late (status 5): lateness is a reported figure, not a failure here
     assert proc.returncode in (EXIT_OK, EXIT_LATE), proc.stdout + proc.stderr
     mp = json.loads(report_path.read_text())
-    ports = json.loads((run_dir / "ports.json").read_text())["nodes"]["r1"]
+    ports, base_port = json.loads((run_dir / "ports.json").read_text())["nodes"]["r1"], base_port_of(run_dir)
     assert (ports["network_service"], ports["qnp"], ports["qncp"]) == tuple(base_port + 32 * 3 + s for s in (5, 6, 7))
     for w in mp["workload"]:
         assert w["service"] == "network" and w["errors"] == []

@@ -25,9 +25,14 @@ from protocols.packets.ptp import EVENT_PORT, GENERAL_PORT
 from stack.core.capture import node_ip
 from stack.core.kernel import STARTUP, VirtualPort
 from stack.core.network import Datagram, Fibre
+from stack.multiprocess.launcher import allocate_base
 from stack.multiprocess.realtime import RealtimeKernel
 from stack.multiprocess.udp import SIDEBAND, Arrivals, PortMap, PortMapError, UdpNetwork, payload_digest
-from tests.mp_util import free_base_port
+from stack.scenario import load_text
+from tests.mp_util import two_node_toml
+
+TWO_NODES = load_text(two_node_toml(pairs=1), "two.toml")
+"""alice is node 1, bob node 2."""
 
 logical_ports = st.sampled_from([HERALD_PORT, LINK_SERVICE_PORT, EGP_PORT, EVENT_PORT, GENERAL_PORT,
                                  NETWORK_SERVICE_PORT, QNP_PORT, QNCP_PORT, QTP_PORT]) | st.integers(49152, 49173)
@@ -59,7 +64,7 @@ def test_port_map_layout_and_errors() -> None:
     assert ports.logical(39999) is None
 
 
-async def _one_datagram(number: int, before: Callable[[PortMap], None] | None = None,
+async def _one_datagram(number: int, before: Callable[[PortMap, list[UdpNetwork]], None] | None = None,
                         ) -> tuple[int, Datagram, list[UdpNetwork]]:
     """Node 1 sends one datagram to node 2's port ``number`` over 10 km, between two UdpNetworks.
 
@@ -67,10 +72,11 @@ async def _one_datagram(number: int, before: Callable[[PortMap], None] | None = 
     """
     dilation = 0.01                                           # 10 km = 49 µs emulated = 4.9 ms wall
     kernel = RealtimeKernel(time.time_ns(), dilation)
-    ports = PortMap(free_base_port(2))
+    base, held = allocate_base(TWO_NODES, ["alice", "bob"])  # bound and kept, as qnet up's launcher does
+    ports = PortMap(base)
     networks = []
-    for _ in range(2):                                        # two processes' worth, each with its own sockets
-        net = UdpNetwork(kernel, np.random.SeedSequence(1), None, ports=ports)
+    for block in held.values():                               # two processes' worth, each with its own sockets
+        net = UdpNetwork(kernel, np.random.SeedSequence(1), None, ports=ports, held=block)
         for node in (1, 2):
             net.add_node(node)
         net.add_fibre(1, 2, Fibre(10.0, 49_000))
@@ -98,7 +104,7 @@ async def _one_datagram(number: int, before: Callable[[PortMap], None] | None = 
             nursery.start_soon(receiver)
             nursery.start_soon(idle)
             if before is not None:
-                kernel.call_at(500_000, lambda _: before(ports))
+                kernel.call_at(500_000, lambda _: before(ports, networks))
             kernel.call_at(1_000_000, lambda _: networks[0].send(1, number, (node_ip(2), number), b"hello"))
             await kernel.run_realtime(until=1 << 50)
             nursery.cancel_scope.cancel()
@@ -127,10 +133,9 @@ async def test_forged_sideband_records_are_rejected_and_counted() -> None:
     """The issue's attack: records stamped 2^62 for a coming datagram held it for ever. A record from outside
     the port map, of the wrong size, or stamped outside the window a real one can have is rejected."""
     forger = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    mapped = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 
-    def forge(ports: PortMap) -> None:
-        mapped.bind(("127.0.0.1", ports.real(1, 49161)))           # an application slot nobody uses
+    def forge(ports: PortMap, networks: list[UdpNetwork]) -> None:
+        mapped = networks[0].held[ports.real(1, 49161)]            # node 1's application slot nobody uses
         target = ("127.0.0.1", ports.sideband(2))
         digest = payload_digest(b"hello")
         forger.sendto(SIDEBAND.pack(5, digest), target)             # from outside the port map
@@ -142,7 +147,6 @@ async def test_forged_sideband_records_are_rejected_and_counted() -> None:
         at, datagram, networks = await _one_datagram(EVENT_PORT, forge)
     finally:
         forger.close()
-        mapped.close()
     assert datagram.arrival == 1_049_000 and at < 1 << 40          # its own stamp, not the forged one
     assert networks[1].udp.sideband_rejected == 4 and networks[1].stats()["sideband_rejected"] == 4
     assert networks[1].arrivals.size == 0
@@ -167,8 +171,9 @@ def test_the_sideband_table_is_bounded() -> None:
 
 def test_binding_a_used_port_names_it() -> None:
     kernel = RealtimeKernel(time.time_ns(), 1.0)
-    base = free_base_port(1)
-    nets = [UdpNetwork(kernel, np.random.SeedSequence(1), None, ports=PortMap(base)) for _ in range(2)]
+    base, held = allocate_base(TWO_NODES, ["alice"])
+    nets = [UdpNetwork(kernel, np.random.SeedSequence(1), None, ports=PortMap(base), held=block)
+            for block in (held["alice"], {})]
     for net in nets:
         net.add_node(1)
     nets[0].bind(1, HERALD_PORT, VirtualPort(kernel, "x"))

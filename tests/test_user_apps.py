@@ -22,7 +22,7 @@ import pytest
 from stack.cli.commands import main
 from stack.multiprocess.outcome import EXIT_APP_FAILED, EXIT_LATE, EXIT_OK
 from stack.scenario import ScenarioError, load_text
-from tests.mp_util import ROOT, free_base_port, qnet
+from tests.mp_util import ROOT, run_up
 from tests.scenarios import keyed
 
 EXAMPLE = ROOT / "examples/api/parity.toml"
@@ -60,9 +60,7 @@ def test_qnet_run_runs_the_users_file_and_reports_what_it_returned(tmp_path: Pat
 def up(tmp_path: Path, scenario: Path, name: str) -> tuple[subprocess.CompletedProcess[str], dict[str, Any] | None]:
     """``qnet up`` at the default dilation."""
     report = tmp_path / f"{name}.json"
-    proc = subprocess.run(qnet("up", str(scenario), "--run-dir", str(tmp_path / name), "--base-port",
-                               str(free_base_port(5)), "--quiet", "--json", str(report)),
-                          cwd=ROOT, capture_output=True, text=True, timeout=240, check=False)
+    proc = run_up(scenario, tmp_path / name, "--quiet", "--json", str(report), timeout=240)
     return proc, json.loads(report.read_text()) if report.exists() else None
 
 

@@ -22,7 +22,7 @@ import subprocess
 import sys
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -30,6 +30,7 @@ import protocols.network.layer
 import protocols.network.routing  # noqa: F401  (the runtime imports these only to build a network layer)
 import stack.multiprocess.medium
 import stack.multiprocess.node  # noqa: F401  (imported here so that every child starts with it loaded)
+from stack.multiprocess.held import HELD_ENV, Held, close_all, describe
 
 PR_SET_PDEATHSIG = 1
 Entry = Callable[[list[str]], int]
@@ -85,8 +86,12 @@ class ForkedChild:
         self.send_signal(signal.SIGKILL)
 
 
-def fork_command(entry: Entry, args: list[str], log: Path) -> ForkedChild:
-    """Run ``qnet ARGS`` in a child forked from this process, its output in ``log``."""
+def fork_command(entry: Entry, args: list[str], log: Path, keep: Held | None = None,
+                 drop: Iterable[Held] = ()) -> ForkedChild:
+    """Run ``qnet ARGS`` in a child forked from this process, its output in ``log``.
+
+    The child keeps the bound sockets ``keep`` (named to it in :data:`stack.multiprocess.held.HELD_ENV`) and
+    closes its copies of ``drop`` (other processes' sockets); the parent's copies are the caller's to close."""
     sys.stdout.flush()
     sys.stderr.flush()
     gc.freeze()                         # the parent's objects stay shared, not copied when a child collects
@@ -105,6 +110,7 @@ def fork_command(entry: Entry, args: list[str], log: Path) -> ForkedChild:
         signal.signal(signal.SIGINT, signal.default_int_handler)       # a fresh interpreter's handlers
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         die_with_parent()
+        _hand_over(keep or {}, drop)
         output = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         os.dup2(output, 1)
         os.dup2(output, 2)
@@ -120,3 +126,12 @@ def fork_command(entry: Entry, args: list[str], log: Path) -> ForkedChild:
             sys.stdout.flush()
             sys.stderr.flush()
         os._exit(status)
+
+
+def _hand_over(keep: Held, drop: Iterable[Held]) -> None:
+    """In a forked child: close the sockets of other processes, name ``keep``'s descriptors in the environment
+    (their Python objects let go of them: the node adopts them as its own)."""
+    close_all(drop)
+    os.environ.pop(HELD_ENV, None)
+    if keep:
+        os.environ[HELD_ENV] = describe({port: sock.detach() for port, sock in keep.items()})

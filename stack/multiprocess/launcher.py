@@ -1,6 +1,8 @@
 """``qnet up``: run a scenario as one medium process plus one process per node, on localhost.
 
-The launcher writes the port map to ``RUN_DIR/ports.json``, starts ``qnet medium`` and a
+The launcher binds every UDP port of the run (each node process's block, :mod:`stack.multiprocess.held`) and
+keeps them bound, so no other process can take one before the nodes use them; it hands each node process its
+sockets as it starts it. It writes the port map to ``RUN_DIR/ports.json``, starts ``qnet medium`` and a
 ``qnet node NAME`` per node (the same commands a user can type to run or replace one
 node by hand; forked from the launcher when the CLI gives its entry point,
 :mod:`stack.multiprocess.forked`), waits for the run to end, merges every process's capture into one pcap,
@@ -16,19 +18,18 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
-from protocols.common import HERALD_PORT
 from stack.multiprocess.forked import Child, Entry, die_with_parent, fork_command
+from stack.multiprocess.held import HELD_ENV, Held, PortsBusy, bind_blocks, close_all, describe
 from stack.multiprocess.medium import process_nodes
 from stack.multiprocess.outcome import EXIT_NOT_FINISHED, describe_status
-from stack.multiprocess.udp import LOOPBACK, PORTS_PER_NODE, PortMap, PortMapError
+from stack.multiprocess.udp import PortMap, PortMapError
 from stack.scenario import Scenario
 
 GRACE_S = 5.0
@@ -46,6 +47,8 @@ class UpOptions:
     progress: bool = True
     entry: Entry | None = None
     """The CLI's entry point: children are forked from this process and run it (None: fresh interpreters)."""
+    held: dict[str, Held] = field(default_factory=dict)
+    """Each node process's bound sockets (:func:`prepare` binds them), until :func:`start` hands them over."""
 
 
 class Interrupted(Exception):
@@ -55,42 +58,58 @@ class Interrupted(Exception):
 
 
 def check_ports(scenario: Scenario, ports: PortMap, names: list[str]) -> str | None:
-    """The first real port of the run that is out of range or already in use, as an error message."""
-    for name in names:
-        node_id = scenario.nodes[name].node_id
-        try:
-            first = ports.real(node_id, HERALD_PORT)
-            ports.sideband(node_id)
-        except PortMapError as error:
-            return str(error)
-        for real in range(first, first + PORTS_PER_NODE):       # the node's whole block
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-                try:
-                    probe.bind((LOOPBACK, real))
-                except OSError:
-                    logical = ports.logical(real)
-                    what = f"port {logical[0][1]}" if logical else "timestamp sideband"
-                    return f"UDP port {real} on 127.0.0.1 (node {name}, {what}) is in use; try --base-port"
+    """The first real port of the run that is out of range or already in use, as an error message.
+
+    Every port is free when this returns None, but only for that moment (the launcher keeps them bound:
+    :func:`hold_ports`)."""
+    try:
+        close_all(hold_ports(scenario, ports, names).values())
+    except (PortsBusy, PortMapError) as error:
+        return str(error)
     return None
 
 
-def _spawn(args: list[str], log: Path, entry: Entry | None = None) -> Child:
+def hold_ports(scenario: Scenario, ports: PortMap, names: list[str]) -> dict[str, Held]:
+    """Every real port of the named nodes' blocks, bound and kept (:func:`stack.multiprocess.held.bind_blocks`)."""
+    return bind_blocks({name: scenario.nodes[name].node_id for name in names}, ports)
+
+
+def _spawn(args: list[str], log: Path, entry: Entry | None = None, keep: Held | None = None,
+           drop: list[Held] | None = None) -> Child:
+    """Start ``qnet ARGS``, handing it the bound sockets ``keep`` (and none of ``drop``, other processes')."""
     if entry is not None:
-        return fork_command(entry, args, log)
-    command = [sys.executable, "-m", "stack.cli", *args]
+        return fork_command(entry, args, log, keep, drop or [])
+    return popen_holding([sys.executable, "-m", "stack.cli", *args], log, keep or {})
+
+
+def popen_holding(command: list[str], log: Path, keep: Held) -> subprocess.Popen[bytes]:
+    """Start ``command`` (a fresh interpreter), its output in ``log``, handing it the bound sockets ``keep``
+    (inherited descriptors named in :data:`stack.multiprocess.held.HELD_ENV`; no other descriptor is)."""
+    environment = {name: value for name, value in os.environ.items() if name != HELD_ENV}
+    if keep:
+        environment[HELD_ENV] = describe({port: sock.fileno() for port, sock in keep.items()})
     with log.open("wb") as out:
-        return subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
+        return subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, preexec_fn=die_with_parent,
+                                pass_fds=[sock.fileno() for sock in keep.values()], env=environment)
 
 
 def start(scenario: Scenario, options: UpOptions) -> tuple[Child, dict[str, Child]]:
-    """Start the medium and every node process (forked from this one when ``options.entry`` is set)."""
-    run_dir = options.run_dir
+    """Start the medium and every node process (forked from this one when ``options.entry`` is set), each node
+    with its sockets from ``options.held`` (this process closes its copies once the node has them)."""
+    run_dir, held = options.run_dir, options.held
     common = [str(options.scenario_path), "--seed", str(options.seed), "--run-dir", str(run_dir),
               "--base-port", str(options.base_port)]
     medium = _spawn(["medium", *common, "--dilation", repr(options.dilation), "--tolerance-us",
-                     repr(options.tolerance_us), "--no-pcap"], run_dir / "medium.log", options.entry)  # we merge
-    nodes = {name: _spawn(["node", name, *common], run_dir / f"{name}.log", options.entry)
-             for name in process_nodes(scenario)}
+                     repr(options.tolerance_us), "--no-pcap"], run_dir / "medium.log", options.entry,
+                    drop=list(held.values()))  # we merge
+    nodes = {}
+    for name in process_nodes(scenario):
+        keep = held.pop(name, {})
+        try:
+            nodes[name] = _spawn(["node", name, *common], run_dir / f"{name}.log", options.entry, keep,
+                                 list(held.values()))
+        finally:
+            close_all([keep])
     pids = {"launcher": os.getpid(), "medium": medium.pid} | {name: p.pid for name, p in nodes.items()}
     partial = run_dir / "pids.json.part"
     partial.write_text(json.dumps(pids, indent=2) + "\n")
@@ -112,16 +131,19 @@ def stop_all(processes: list[Child]) -> None:
             process.wait()
 
 
-def allocate_base(scenario: Scenario, names: list[str], first: int = 20000) -> int:
-    """The first base port (from ``first``, in steps of 1000) whose whole port map is free now."""
+def allocate_base(scenario: Scenario, names: list[str], first: int = 20000) -> tuple[int, dict[str, Held]]:
+    """The first base port (from ``first``, in steps of 1000) whose whole port map could be bound, and its
+    sockets, kept bound. :class:`PortsBusy` if no block up to 64000 is free."""
     for base in range(first, 64000, 1000):
-        if check_ports(scenario, PortMap(base), names) is None:
-            return base
-    return first                    # nothing free: the caller's check names the busy port
+        with contextlib.suppress(PortsBusy, PortMapError):
+            return base, hold_ports(scenario, PortMap(base), names)
+    raise PortsBusy(f"no free block of UDP ports on 127.0.0.1 from {first} to 64000 (every one has a port in use); "
+                    "try --base-port")
 
 
 def prepare(scenario: Scenario, options: UpOptions) -> str | None:
-    """Create the run directory and its ``ports.json``; an error message if the ports are unusable.
+    """Create the run directory and its ``ports.json``, and bind the run's ports (kept in ``options.held``); an
+    error message if the ports are unusable.
 
     A base port of 0 means: allocate one (:func:`allocate_base`); ``options.base_port`` is set to it.
     """
@@ -130,15 +152,18 @@ def prepare(scenario: Scenario, options: UpOptions) -> str | None:
             "report.json", "pids.json", "started.json", "progress.json"))]:
         stale.unlink(missing_ok=True)
     names = process_nodes(scenario)
-    if options.base_port == 0:
-        options.base_port = allocate_base(scenario, names)
-    ports = PortMap(options.base_port)
-    problem = check_ports(scenario, ports, names)
-    if problem is None:
-        table = ports.table({name: scenario.nodes[name].node_id for name in names})
-        (options.run_dir / "ports.json").write_text(json.dumps({"base_port": options.base_port, "nodes": table},
-                                                               indent=2) + "\n")
-    return problem
+    close_all(options.held.values())
+    try:
+        if options.base_port == 0:
+            options.base_port, options.held = allocate_base(scenario, names)
+        else:
+            options.held = hold_ports(scenario, PortMap(options.base_port), names)
+    except (PortsBusy, PortMapError) as error:
+        return str(error)
+    table = PortMap(options.base_port).table({name: scenario.nodes[name].node_id for name in names})
+    (options.run_dir / "ports.json").write_text(json.dumps({"base_port": options.base_port, "nodes": table},
+                                                           indent=2) + "\n")
+    return None
 
 
 def up(scenario: Scenario, options: UpOptions) -> tuple[int, dict[str, int | None]]:

@@ -24,6 +24,7 @@ from protocols.packets.linkservice import ERROR_CODES
 from protocols.physical.hardware import LinkDown
 from protocols.security import run_secret_from
 from stack.core.network import authenticator
+from stack.multiprocess.held import Held, take_held
 from stack.multiprocess.medium_client import MediumClient, MediumGone
 from stack.multiprocess.medium_protocol import (
     MAX_HELLO,
@@ -47,7 +48,9 @@ FOREVER_NS = 1 << 62
 
 
 class NodeProcess:
-    def __init__(self, scenario: Scenario, name: str, seed: int, run_dir: Path, base_port: int) -> None:
+    def __init__(self, scenario: Scenario, name: str, seed: int, run_dir: Path, base_port: int,
+                 held: Held | None = None) -> None:
+        """``held``: sockets the launcher already bound for this node, by real port (the others it binds)."""
         if name not in scenario.nodes:
             raise KeyError(f"no node {name!r} in the scenario (nodes: {', '.join(scenario.nodes)})")
         self.name, self.seed, self.run_dir = name, seed, run_dir
@@ -55,7 +58,7 @@ class NodeProcess:
         self.medium = MediumClient(self.kernel, scenario)
         plan = api_plan(scenario)             # before anything is opened: a circuit that does not compile ends here
         self._pcap = (run_dir / f"{name}.pcap").open("wb")
-        factory = functools.partial(UdpNetwork, ports=PortMap(base_port))
+        factory = functools.partial(UdpNetwork, ports=PortMap(base_port), held=held or {})
         self.emu: Emulation = build(scenario, seed, self._pcap, kernel=self.kernel, network_factory=factory,
                                     medium=self.medium, local={name}, network_layers=plan is not None)
         self.apps = None if plan is None else NodeApps(self.emu, name, plan)
@@ -234,9 +237,12 @@ async def _main(process: NodeProcess) -> None:
 
 def run_node(scenario: Scenario, name: str, seed: int, run_dir: Path, base_port: int) -> int:
     """Entry point of ``qnet node NAME``: 0 once its result is sent (and a one-line summary printed),
-    2 if its sockets cannot be bound, 3 if the medium refused it or went away, 128 + N on signal N."""
+    2 if its sockets cannot be bound, 3 if the medium refused it or went away, 128 + N on signal N.
+
+    Started by ``qnet up``, it uses the sockets the launcher bound for it (:func:`stack.multiprocess.held.take_held`);
+    started by hand, it binds its own."""
     try:
-        process = NodeProcess(scenario, name, seed, run_dir, base_port)
+        process = NodeProcess(scenario, name, seed, run_dir, base_port, take_held())
         try:
             trio.run(_main, process)
         except BaseExceptionGroup as group:      # trio wraps a task's error in its nursery's group

@@ -29,7 +29,9 @@ port outside the port map, of the wrong size, or stamped outside the window a re
 the future) is rejected, and at most :data:`MAX_SIDEBAND_RECORDS` wait for their datagrams (records
 older than the window are forgotten first; then new ones are dropped). Each is counted.
 
-The port map lives in :mod:`stack.multiprocess.ports`, the sideband's record and stamp table in
+Under ``qnet up`` every port of a node's block is already bound when the node starts: the launcher bound them
+and handed them over (:attr:`UdpNetwork.held`, :mod:`stack.multiprocess.held`), so no other process can take
+one in between. The port map lives in :mod:`stack.multiprocess.ports`, the sideband's record and stamp table in
 :mod:`stack.multiprocess.sideband`; their names are re-exported here.
 """
 
@@ -101,6 +103,10 @@ class UdpNetwork(Network):
     serving: trio.Nursery | None = None
     """The nursery of :meth:`serve` while it runs: a port bound meanwhile (an application's transport) is served
     there at once."""
+    held: dict[int, socket.socket] = field(default_factory=dict)
+    """Sockets already bound to real ports (by ``qnet up``'s launcher, :mod:`stack.multiprocess.held`), by port:
+    binding one of those ports takes its socket instead of binding a new one; the rest are closed with the
+    network."""
 
     def bind(self, node_id: int, port_number: int, port: VirtualPort) -> Address:
         address = Network.bind(self, node_id, port_number, port)   # slots dataclass: no zero-arg super()
@@ -112,8 +118,12 @@ class UdpNetwork(Network):
             self.sidebands[node_id] = self._open(self.ports.sideband(node_id), f"{address[0]} timestamp sideband")
         return address
 
-    @staticmethod
-    def _open(real: int, what: str) -> socket.socket:
+    def _open(self, real: int, what: str) -> socket.socket:
+        """The held socket of port ``real``, else a new one bound to it."""
+        sock = self.held.pop(real, None)
+        if sock is not None:
+            sock.setblocking(False)
+            return sock
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         sock.setblocking(False)
         try:
@@ -242,7 +252,7 @@ class UdpNetwork(Network):
         return arrival
 
     def close(self) -> None:
-        for sock in [*self.sockets.values(), *self.sidebands.values()]:
+        for sock in [*self.sockets.values(), *self.sidebands.values(), *self.held.values()]:
             sock.close()
 
     def stats(self) -> dict[str, Any]:
