@@ -24,12 +24,10 @@ a concluded run emits (qubits, photons, events) in :mod:`stack.quantum.emission`
 from __future__ import annotations
 
 import heapq
-import math
 from typing import Any
 
 import numpy as np
 
-from protocols.common import BellState
 from protocols.physical.hardware import Arm, Disarm
 from stack.core.kernel import VirtualPort
 from stack.quantum import attempts as attempt_models
@@ -39,7 +37,7 @@ from stack.quantum.emission import Emission
 from stack.quantum.linkstate import STATION_SCHEMES, ArmRequest, LinkState, Station, both_blocked, sampler_of
 from stack.quantum.medium import Medium
 from stack.quantum.state import Qubit
-from stack.quantum.waiting import WaitingLinks, more_free
+from stack.quantum.waiting import WaitingLinks, enough_free
 from stack.timing.clocks import Clock
 
 _NONE: frozenset[int] = frozenset()
@@ -201,20 +199,18 @@ class Heralding:
         station = self.stations.get(link.middle)
         nodes, now = self.medium.nodes, self.kernel.now
         node_a, node_b = nodes[link.node_a], nodes[link.node_b]
-        if waiting:                     # links waiting longer than this one go first: none starves
-            ready = (more_free(node_a, now, waiting.ahead(link_id, link.node_a))
-                     and more_free(node_b, now, waiting.ahead(link_id, link.node_b))
-                     and (station is None or (station.busy is None and not waiting.ahead(link_id, link.middle))))
-        else:                           # none waits, so none is ahead: a free slot at each end and the station
-            ready = (node_a.free_slot(now) is not None and node_b.free_slot(now) is not None
-                     and (station is None or station.busy is None))
+        slot_a, slot_b = node_a.free_slot(now), node_b.free_slot(now)
+        ready = slot_a is not None and slot_b is not None and (station is None or station.busy is None)
+        if ready and waiting:           # links waiting longer than this one go first: none starves
+            ready = (enough_free(node_a, now, waiting.ahead(link_id, link.node_a))
+                     and enough_free(node_b, now, waiting.ahead(link_id, link.node_b))
+                     and (station is None or not waiting.ahead(link_id, link.middle)))
         if not ready:
             if link_id not in waiting:
                 self._wait(link)
             return
         if link_id in waiting:
             waiting.remove(link_id)
-        slot_a, slot_b = node_a.free_slot(now), node_b.free_slot(now)
         assert slot_a is not None and slot_b is not None
         node_a.reserved.add(slot_a)
         node_b.reserved.add(slot_b)
@@ -244,44 +240,22 @@ class Heralding:
         state, token, slot_index, tries = args
         if token == state.token:
             attempt, bell = sampler_of(state).success(state.rng)
-            self._conclude(state, slot_index, tries, attempt, bell)
+            self.emission.conclude(state, slot_index, tries, attempt, bell)
+            self._end_heralded(state)
 
     def _exact(self, args: tuple[LinkState, int, int]) -> None:
         state, token, slot_index = args
         if token == state.token:
             attempt = attempt_models.EXACT[state.physics.scheme](state.physics, state.rng)
-            self._conclude(state, slot_index, 1, attempt, attempt_models.heralded_state(state.physics, attempt))
+            self.emission.conclude(state, slot_index, 1, attempt, attempt_models.heralded_state(state.physics, attempt))
+            self._end_heralded(state)
 
     def _block(self, args: tuple[LinkState, int, blocks.Block]) -> None:
         """A block's last attempt is over (the batched measure-directly path, :mod:`stack.quantum.blocks`)."""
         state, token, block = args
-        if token != state.token:
-            return
-        link = state.physics
-        self._unreserve(state, blocks.last_slot(block))
-        state.attempts += block.attempts
-        emission = self.emission
-        if blocks.in_window(link, block, emission.timing):
-            state.successes += block.count
-            state.true_heralds += block.true_heralds
-            for arm in state.armed.values():
-                arm.remaining -= block.count
-            blocks.deliver(block, link, self.kernel, self.medium, self.middles[link.middle], emission.timing,
-                           emission.local)
-        else:
-            state.window_failures += block.count         # heralds the clocks spoilt: their photons missed each other
-        _, arrivals = emission.timing(link, blocks.last_slot(block))
-        state.photons_until = math.ceil(max(arrivals)) + link.attempt_ns
-        self._end_run(state)
-
-    def _unreserve(self, state: LinkState, slot_index: int) -> None:
-        slots = state.reserved
-        assert slots is not None
-        state.reserved = None
-        nodes, link = self.medium.nodes, state.physics
-        nodes[link.node_a].reserved.discard(slots[0])
-        nodes[link.node_b].reserved.discard(slots[1])
-        state.next_slot = slot_index + 1
+        if token == state.token:
+            self.emission.conclude_block(state, block)
+            self._end_run(state)
 
     def _end_run(self, state: LinkState) -> None:
         self._release(state)
@@ -290,27 +264,27 @@ class Heralding:
             self._changed.add(state.physics.link_id)        # untried: the retry tries it
         self._retry_soon()
 
-    def _conclude(self, state: LinkState, slot_index: int, tries: int, attempt: attempt_models.Attempt,
-                  bell: BellState | None) -> None:
-        """An attempt run's last attempt (``attempt``, heralding ``bell``) is over."""
-        slots = state.reserved
-        assert slots is not None
-        self._unreserve(state, slot_index)
-        state.attempts += tries
-        link, emission = state.physics, self.emission
-        emissions, arrivals = emission.timing(link, slot_index)
-        state.photons_until = math.ceil(max(arrivals)) + link.attempt_ns
-        if bell is not None and abs(arrivals[0] - arrivals[1]) > link.detection_window_ns:
-            bell = None                     # the photons did not overlap at the station
-            state.window_failures += 1
-        if bell is not None:
-            state.successes += 1
-            state.true_heralds += attempt.component == "true"
-            for arm in state.armed.values():
-                arm.remaining -= 1
-        wire_tries = min(tries, 0xFFFF_FFFF)              # the Attempts field is 32 bits: it saturates
-        emission.materialize(state, slot_index, wire_tries, attempt, bell, slots, emissions, arrivals)
-        self._end_run(state)
+    def _end_heralded(self, state: LinkState) -> None:
+        """The end of a run whose last attempt :meth:`Emission.conclude` just made into qubits and photons.
+
+        A station link's run frees nothing: its two reserved slots now hold the attempt's qubits, and its
+        station stays busy until the photons have arrived (:meth:`_free_station` frees it then, and retries).
+        So when nothing else is marked for a retry, none is queued: with no mark pending every waiting link
+        failed its last try and nothing it needs has been freed since, and this link cannot start before its
+        station is free, so a retry now would start nothing. It only queues the station's release and waits
+        behind the links already waiting, as :meth:`_end_run` would (``tests/test_heralding_held.py``).
+        """
+        link = state.physics
+        station = self.stations.get(link.middle)
+        if (station is None or station.busy != link.link_id or state.photons_until <= self.kernel.now
+                or self._retry_queued or self._freed or self._changed or link.scheme not in STATION_SCHEMES):
+            self._end_run(state)
+            return
+        state.scheduled = False
+        station.last = link.link_id
+        self.kernel.call_at(state.photons_until, self._free_station, (station, link.link_id))
+        if self._wants(state):          # it was running, so it is not waiting
+            self._wait(link)
 
 
 __all__ = ["STATION_SCHEMES", "Heralding", "LinkState", "Qubit", "WaitingLinks"]

@@ -75,6 +75,7 @@ class WaitingLinks:
 
 
 
-def more_free(node: NodeHardware, now: int, ahead: int) -> bool:
-    """Whether ``node`` has more free communication slots than ``ahead`` (none ahead: the first free one will do)."""
-    return node.free_slot(now) is not None if ahead == 0 else node.free_count(now) > ahead
+def enough_free(node: NodeHardware, now: int, ahead: int) -> bool:
+    """Whether ``node``, known to have a free communication slot, has more free than ``ahead`` (the links waiting
+    longer that need it; none ahead: the first free one will do)."""
+    return ahead == 0 or node.free_count(now) > ahead
