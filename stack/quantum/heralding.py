@@ -167,11 +167,18 @@ class Heralding:
         self._retry_soon()
 
     def _free_station(self, args: tuple[Station, int]) -> None:
+        """The last photons of ``link_id``'s run have reached ``station``: free it, and retry (the queue entry that
+        calls this is over once it returns, so when no other entry is due at this instant the retry, queued, would
+        run next: it runs now)."""
         station, link_id = args
         if station.busy == link_id:
             station.busy = None
             self._freed.add(self.links[link_id].physics.middle)
-            self._retry_soon()
+            kernel = self.kernel
+            if self.waiting and not self._retry_queued and kernel.next_due() != kernel.now:
+                self._retry_waiting()
+            else:
+                self._retry_soon()
 
     # -- scheduling -------------------------------------------------------------------------
     def _wants(self, state: LinkState) -> bool:
