@@ -174,11 +174,16 @@ class Heralding:
         if station.busy == link_id:
             station.busy = None
             self._freed.add(self.links[link_id].physics.middle)
-            kernel = self.kernel
-            if self.waiting and not self._retry_queued and kernel.next_due() != kernel.now:
-                self._retry_waiting()
-            else:
+            kernel, waiting = self.kernel, self.waiting
+            if not waiting or self._retry_queued or kernel.next_due() == kernel.now:
                 self._retry_soon()
+            elif len(waiting) == 1 and link_id in waiting:      # the retry would try this link alone
+                self._freed.clear()
+                self._changed.clear()
+                self._try_start(self.links[link_id])
+                self._freed.clear()
+            else:
+                self._retry_waiting()
 
     # -- scheduling -------------------------------------------------------------------------
     def _wants(self, state: LinkState) -> bool:
