@@ -11,11 +11,8 @@ time and pays the switch's reconfiguration time when it changes link.
 An attempt run takes all it needs at once (a communication qubit at each end, and the
 station): nothing is held while waiting, so there is no deadlock. Links that could not
 start wait in one queue, in the order they first waited; a link may not take a resource
-that an earlier waiting link also needs, so none starves. A retry tries, in that order, only the
-waiting links that may start now: those needing a qubit or a station freed since the last retry (or
-needed by a link before them that stopped waiting), and those whose own request changed. Any other
-waiting link is as unable to start as at its last try, so the outcome (and the order of everything
-queued) is that of trying every waiting link, at a cost that does not grow with the network.
+that an earlier waiting link also needs, so none starves. When they are retried, and which, is
+:mod:`stack.quantum.retry`'s (the base of :class:`Heralding`).
 
 Per-link state is in :mod:`stack.quantum.linkstate`, the waiting queue in :mod:`stack.quantum.waiting`, and what
 a concluded run emits (qubits, photons, events) in :mod:`stack.quantum.emission`.
@@ -23,7 +20,6 @@ a concluded run emits (qubits, photons, events) in :mod:`stack.quantum.emission`
 
 from __future__ import annotations
 
-import heapq
 from typing import Any
 
 import numpy as np
@@ -36,33 +32,25 @@ from stack.quantum.budget import LinkPhysics, with_alpha
 from stack.quantum.emission import Emission
 from stack.quantum.linkstate import STATION_SCHEMES, ArmRequest, LinkState, Station, both_blocked, sampler_of
 from stack.quantum.medium import Medium
+from stack.quantum.retry import Retries
 from stack.quantum.state import Qubit
 from stack.quantum.waiting import WaitingLinks, enough_free
 from stack.timing.clocks import Clock
 
-_NONE: frozenset[int] = frozenset()
 
-
-class Heralding:
+class Heralding(Retries):
     """Drives the attempts of every link and turns successes into qubits, frames and events."""
 
     def __init__(self, medium: Medium, middles: dict[int, VirtualPort], clocks: dict[int, Clock] | None = None) -> None:
+        super().__init__(medium.kernel)
         self.medium = medium
         self.clocks = clocks if clocks is not None else {}
-        self.kernel = medium.kernel
         self.middles = middles
-        self.links: dict[int, LinkState] = {}
         self.stations: dict[int, Station] = {}
-        self.waiting = WaitingLinks()
         self.generating = True
         self.generation_ends_ns: int | None = None
         """When generation is to end, if known: a block whose last attempt falls later is not concluded ahead
         (``Kernel.ahead_ns``), so that the end cancels it as it would in-process."""
-        self._retry_queued = False
-        self._freed: set[int] = set()
-        """Nodes and stations that may have more free since the last retry (their waiting links are tried)."""
-        self._changed: set[int] = set()
-        """Links whose request or run changed since the last retry (tried if waiting)."""
         self._variants: dict[tuple[int, float | None], LinkPhysics] = {}
         self._ends: dict[int, tuple[int, ...]] = {}
         self.emission = Emission(medium, middles, self.clocks)
@@ -102,47 +90,11 @@ class Heralding:
             self._variants[key] = with_alpha(state.base, alpha)
         return self._variants[key]
 
-    def slot_freed(self, node_id: int) -> None:
-        # A qubit busy until t (a readout) is free from t on, and this is called at t by an entry queued when it
-        # became busy: before any retry at t (queued at t, so later), which therefore never counts it unmarked.
-        self._freed.add(node_id)
-        self._retry_soon()
-
     def stop_generation(self) -> None:
         """No new attempts from now on (the end of a run's generation window)."""
         self.generating = False
         for state in self.links.values():
             self._cancel(state)
-
-    def _retry_soon(self) -> None:
-        if not self.waiting:            # what was freed concerns no waiting link (a link waits after a try)
-            self._freed.clear()
-            self._changed.clear()
-        elif not self._retry_queued:
-            self._retry_queued = True
-            self.kernel.call_at(self.kernel.now, self._retry_waiting)
-
-    def _retry_waiting(self, _: object = None) -> None:
-        """Try, in the order they first waited, the waiting links that may start now (the module's docstring)."""
-        self._retry_queued = False
-        waiting = self.waiting
-        candidates = waiting.needing(self._freed, self._changed)
-        self._freed.clear()
-        self._changed.clear()
-        heapq.heapify(candidates)
-        last = -1
-        while candidates:
-            place, link_id = heapq.heappop(candidates)
-            if place <= last or waiting.place(link_id) != place:
-                continue
-            last = place
-            self._try_start(self.links[link_id])
-            if self._freed:             # it stopped waiting: the links after it that needed the same may start
-                for candidate in waiting.needing(self._freed, _NONE):
-                    if candidate[0] > last:
-                        heapq.heappush(candidates, candidate)
-                self._freed.clear()
-        self._changed.clear()
 
     def _cancel(self, state: LinkState) -> None:
         state.token += 1
@@ -167,23 +119,24 @@ class Heralding:
         self._retry_soon()
 
     def _free_station(self, args: tuple[Station, int]) -> None:
-        """The last photons of ``link_id``'s run have reached ``station``: free it, and retry (the queue entry that
-        calls this is over once it returns, so when no other entry is due at this instant the retry, queued, would
-        run next: it runs now)."""
+        """The last photons of ``link_id``'s run have reached ``station`` (a queue entry): free it, and retry."""
         station, link_id = args
-        if station.busy == link_id:
-            station.busy = None
+        if station.busy != link_id:
+            return
+        station.busy = None
+        waiting = self.waiting
+        if not waiting:
+            self._freed.clear()
+            self._changed.clear()
+        elif len(waiting) == 1 and link_id in waiting and not self._retry_queued and \
+                self.kernel.next_due() != self.kernel.now:      # the retry, next, would try this link alone
+            self._freed.clear()
+            self._changed.clear()
+            self._try_start(self.links[link_id])
+            self._freed.clear()
+        else:
             self._freed.add(self.links[link_id].physics.middle)
-            kernel, waiting = self.kernel, self.waiting
-            if not waiting or self._retry_queued or kernel.next_due() == kernel.now:
-                self._retry_soon()
-            elif len(waiting) == 1 and link_id in waiting:      # the retry would try this link alone
-                self._freed.clear()
-                self._changed.clear()
-                self._try_start(self.links[link_id])
-                self._freed.clear()
-            else:
-                self._retry_waiting()
+            self._retry_at_end()
 
     # -- scheduling -------------------------------------------------------------------------
     def _wants(self, state: LinkState) -> bool:

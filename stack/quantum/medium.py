@@ -74,6 +74,9 @@ class Generation(Protocol):
     def slot_freed(self, node_id: int) -> None:
         """A communication qubit of ``node_id`` became free for the next attempt."""
 
+    def slot_free_at(self, node_id: int, at: int) -> None:
+        """A communication qubit of ``node_id`` is busy until ``at``, and free for the next attempt from then on."""
+
     def link_ends(self, link_id: Any) -> Collection[int] | None:
         """The nodes that may arm link ``link_id`` (None: there is no such link)."""
 
@@ -247,14 +250,10 @@ class Medium:
             node.busy_until[slot] = self.kernel.now + busy_ns
         if self.heralding is not None and slot < node.slots:
             if busy_ns > 0:
-                self.kernel.call_at(self.kernel.now + busy_ns, self._slot_freed, node_id)
+                self.heralding.slot_free_at(node_id, self.kernel.now + busy_ns)
             else:
                 self.heralding.slot_freed(node_id)
         return qubit
-
-    def _slot_freed(self, node_id: int) -> None:
-        if self.heralding is not None:
-            self.heralding.slot_freed(node_id)
 
     def far_half(self, qubit: Qubit) -> Qubit | None:
         """The qubit holding the other half of ``qubit``'s pair (None: there is none)."""
