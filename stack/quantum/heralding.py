@@ -166,7 +166,8 @@ class Heralding(Retries):
         node_a, node_b = nodes[link.node_a], nodes[link.node_b]
         slot_a, slot_b = node_a.free_slot(now), node_b.free_slot(now)
         ready = slot_a is not None and slot_b is not None and (station is None or station.busy is None)
-        if ready and waiting:           # links waiting longer than this one go first: none starves
+        # links waiting longer than this one go first, so none starves (when it alone waits, none is ahead of it)
+        if ready and waiting and (len(waiting) > 1 or link_id not in waiting):
             ready = (enough_free(node_a, now, waiting.ahead(link_id, link.node_a))
                      and enough_free(node_b, now, waiting.ahead(link_id, link.node_b))
                      and (station is None or not waiting.ahead(link_id, link.middle)))
