@@ -14,8 +14,12 @@ from tests.scenarios import keyed
 
 
 def exhaustive_retry(self: Heralding, _: object = None) -> None:
-    """The retry before it was narrowed: every waiting link, in the order they first waited."""
+    """The retry before it was narrowed: every waiting link, in the order they first waited (the marks of what
+    was freed, which it does not need, are dropped as the narrow retry drops them: a run end that finds none
+    pending queues no retry, ``Heralding._end_heralded``)."""
     self._retry_queued = False
+    self._freed.clear()
+    self._changed.clear()
     for link_id in list(self.waiting.order):
         self._try_start(self.links[link_id])
 

@@ -1,10 +1,12 @@
 """What a concluded attempt run puts into the world: qubits, photons, detections and emission events.
 
-:class:`Emission` turns a run's last attempt (:mod:`stack.quantum.heralding`) into the heralded pair's two
-qubits (:meth:`stack.quantum.medium.Medium.create`), the photons' frames (when capture is on), the station's
-:class:`~protocols.physical.hardware.Detection` and each end's
-:class:`~protocols.physical.hardware.Emitted` (measured at once when the end asked for a basis). It also
-gives the true emission and arrival times of a slot's photons on the ends' clocks.
+:class:`Emission` concludes a run (:mod:`stack.quantum.heralding` decides when runs start and end): it frees
+the run's reserved slots, counts its attempts and successes, and turns its last attempt into the heralded
+pair's two qubits (:meth:`stack.quantum.medium.Medium.create`), the photons' frames (when capture is on), the
+station's :class:`~protocols.physical.hardware.Detection` and each end's
+:class:`~protocols.physical.hardware.Emitted` (measured at once when the end asked for a basis); a block of
+the batched measure-directly path (:mod:`stack.quantum.blocks`) likewise. It also gives the true emission and
+arrival times of a slot's photons on the ends' clocks.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from protocols.packets.qframe import FRAME_PHOTON, QuantumFrame
 from protocols.physical.hardware import Detection, Emitted
 from stack.core.kernel import VirtualPort
 from stack.quantum import attempts as attempt_models
+from stack.quantum import blocks
 from stack.quantum.budget import LinkPhysics
 from stack.quantum.linkstate import STATION_SCHEMES, LinkState, sampler_of
 from stack.quantum.medium import Medium
@@ -61,6 +64,55 @@ class Emission:
             return (local_slot, local_slot), (local_slot + link.delay_a_ns, local_slot + link.delay_b_ns)
         emit = self.true(link.node_a, local_slot)
         return (emit, emit + link.delay_a_ns), (emit + link.delay_a_ns, emit + link.delay_a_ns)
+
+    def unreserve(self, state: LinkState, slot_index: int) -> tuple[int, int]:
+        """Free the slots the run reserved (its last attempt was in ``slot_index``); the slots."""
+        slots = state.reserved
+        assert slots is not None
+        state.reserved = None
+        nodes, link = self.medium.nodes, state.physics
+        nodes[link.node_a].reserved.discard(slots[0])
+        nodes[link.node_b].reserved.discard(slots[1])
+        state.next_slot = slot_index + 1
+        return slots
+
+    def conclude(self, state: LinkState, slot_index: int, tries: int, attempt: attempt_models.Attempt,
+                 bell: BellState | None) -> None:
+        """An attempt run's last attempt (``attempt``, heralding ``bell``) is over: its counters, qubits and
+        events."""
+        slots = self.unreserve(state, slot_index)
+        state.attempts += tries
+        link = state.physics
+        emissions, arrivals = self.timing(link, slot_index)
+        state.photons_until = math.ceil(max(arrivals)) + link.attempt_ns
+        if bell is not None and abs(arrivals[0] - arrivals[1]) > link.detection_window_ns:
+            bell = None                     # the photons did not overlap at the station
+            state.window_failures += 1
+        if bell is not None:
+            state.successes += 1
+            state.true_heralds += attempt.component == "true"
+            for arm in state.armed.values():
+                arm.remaining -= 1
+        wire_tries = min(tries, 0xFFFF_FFFF)              # the Attempts field is 32 bits: it saturates
+        self.materialize(state, slot_index, wire_tries, attempt, bell, slots, emissions, arrivals)
+
+    def conclude_block(self, state: LinkState, block: blocks.Block) -> None:
+        """A block's last attempt is over (the batched measure-directly path, :mod:`stack.quantum.blocks`)."""
+        link = state.physics
+        last = blocks.last_slot(block)
+        self.unreserve(state, last)
+        state.attempts += block.attempts
+        if blocks.in_window(link, block, self.timing):
+            state.successes += block.count
+            state.true_heralds += block.true_heralds
+            for arm in state.armed.values():
+                arm.remaining -= block.count
+            blocks.deliver(block, link, self.kernel, self.medium, self.middles[link.middle], self.timing,
+                           self.local)
+        else:
+            state.window_failures += block.count         # heralds the clocks spoilt: their photons missed each other
+        _, arrivals = self.timing(link, last)
+        state.photons_until = math.ceil(max(arrivals)) + link.attempt_ns
 
     def materialize(self, state: LinkState, slot_index: int, tries: int, attempt: attempt_models.Attempt,
                      bell: BellState | None, slots: tuple[int, int], emissions: tuple[float, float],

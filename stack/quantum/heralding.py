@@ -11,11 +11,8 @@ time and pays the switch's reconfiguration time when it changes link.
 An attempt run takes all it needs at once (a communication qubit at each end, and the
 station): nothing is held while waiting, so there is no deadlock. Links that could not
 start wait in one queue, in the order they first waited; a link may not take a resource
-that an earlier waiting link also needs, so none starves. A retry tries, in that order, only the
-waiting links that may start now: those needing a qubit or a station freed since the last retry (or
-needed by a link before them that stopped waiting), and those whose own request changed. Any other
-waiting link is as unable to start as at its last try, so the outcome (and the order of everything
-queued) is that of trying every waiting link, at a cost that does not grow with the network.
+that an earlier waiting link also needs, so none starves. When they are retried, and which, is
+:mod:`stack.quantum.retry`'s (the base of :class:`Heralding`).
 
 Per-link state is in :mod:`stack.quantum.linkstate`, the waiting queue in :mod:`stack.quantum.waiting`, and what
 a concluded run emits (qubits, photons, events) in :mod:`stack.quantum.emission`.
@@ -23,13 +20,10 @@ a concluded run emits (qubits, photons, events) in :mod:`stack.quantum.emission`
 
 from __future__ import annotations
 
-import heapq
-import math
 from typing import Any
 
 import numpy as np
 
-from protocols.common import BellState
 from protocols.physical.hardware import Arm, Disarm
 from stack.core.kernel import VirtualPort
 from stack.quantum import attempts as attempt_models
@@ -38,33 +32,25 @@ from stack.quantum.budget import LinkPhysics, with_alpha
 from stack.quantum.emission import Emission
 from stack.quantum.linkstate import STATION_SCHEMES, ArmRequest, LinkState, Station, both_blocked, sampler_of
 from stack.quantum.medium import Medium
+from stack.quantum.retry import Retries
 from stack.quantum.state import Qubit
-from stack.quantum.waiting import WaitingLinks, more_free
+from stack.quantum.waiting import WaitingLinks, enough_free
 from stack.timing.clocks import Clock
 
-_NONE: frozenset[int] = frozenset()
 
-
-class Heralding:
+class Heralding(Retries):
     """Drives the attempts of every link and turns successes into qubits, frames and events."""
 
     def __init__(self, medium: Medium, middles: dict[int, VirtualPort], clocks: dict[int, Clock] | None = None) -> None:
+        super().__init__(medium.kernel)
         self.medium = medium
         self.clocks = clocks if clocks is not None else {}
-        self.kernel = medium.kernel
         self.middles = middles
-        self.links: dict[int, LinkState] = {}
         self.stations: dict[int, Station] = {}
-        self.waiting = WaitingLinks()
         self.generating = True
         self.generation_ends_ns: int | None = None
         """When generation is to end, if known: a block whose last attempt falls later is not concluded ahead
         (``Kernel.ahead_ns``), so that the end cancels it as it would in-process."""
-        self._retry_queued = False
-        self._freed: set[int] = set()
-        """Nodes and stations that may have more free since the last retry (their waiting links are tried)."""
-        self._changed: set[int] = set()
-        """Links whose request or run changed since the last retry (tried if waiting)."""
         self._variants: dict[tuple[int, float | None], LinkPhysics] = {}
         self._ends: dict[int, tuple[int, ...]] = {}
         self.emission = Emission(medium, middles, self.clocks)
@@ -104,47 +90,11 @@ class Heralding:
             self._variants[key] = with_alpha(state.base, alpha)
         return self._variants[key]
 
-    def slot_freed(self, node_id: int) -> None:
-        # A qubit busy until t (a readout) is free from t on, and this is called at t by an entry queued when it
-        # became busy: before any retry at t (queued at t, so later), which therefore never counts it unmarked.
-        self._freed.add(node_id)
-        self._retry_soon()
-
     def stop_generation(self) -> None:
         """No new attempts from now on (the end of a run's generation window)."""
         self.generating = False
         for state in self.links.values():
             self._cancel(state)
-
-    def _retry_soon(self) -> None:
-        if not self.waiting:            # what was freed concerns no waiting link (a link waits after a try)
-            self._freed.clear()
-            self._changed.clear()
-        elif not self._retry_queued:
-            self._retry_queued = True
-            self.kernel.call_at(self.kernel.now, self._retry_waiting)
-
-    def _retry_waiting(self, _: object = None) -> None:
-        """Try, in the order they first waited, the waiting links that may start now (the module's docstring)."""
-        self._retry_queued = False
-        waiting = self.waiting
-        candidates = waiting.needing(self._freed, self._changed)
-        self._freed.clear()
-        self._changed.clear()
-        heapq.heapify(candidates)
-        last = -1
-        while candidates:
-            place, link_id = heapq.heappop(candidates)
-            if place <= last or waiting.place(link_id) != place:
-                continue
-            last = place
-            self._try_start(self.links[link_id])
-            if self._freed:             # it stopped waiting: the links after it that needed the same may start
-                for candidate in waiting.needing(self._freed, _NONE):
-                    if candidate[0] > last:
-                        heapq.heappush(candidates, candidate)
-                self._freed.clear()
-        self._changed.clear()
 
     def _cancel(self, state: LinkState) -> None:
         state.token += 1
@@ -169,11 +119,24 @@ class Heralding:
         self._retry_soon()
 
     def _free_station(self, args: tuple[Station, int]) -> None:
+        """The last photons of ``link_id``'s run have reached ``station`` (a queue entry): free it, and retry."""
         station, link_id = args
-        if station.busy == link_id:
-            station.busy = None
+        if station.busy != link_id:
+            return
+        station.busy = None
+        waiting = self.waiting
+        if not waiting:
+            self._freed.clear()
+            self._changed.clear()
+        elif len(waiting) == 1 and link_id in waiting and not self._retry_queued and \
+                self.kernel.next_due() != self.kernel.now:      # the retry, next, would try this link alone
+            self._freed.clear()
+            self._changed.clear()
+            self._try_start(self.links[link_id])
+            self._freed.clear()
+        else:
             self._freed.add(self.links[link_id].physics.middle)
-            self._retry_soon()
+            self._retry_at_end()
 
     # -- scheduling -------------------------------------------------------------------------
     def _wants(self, state: LinkState) -> bool:
@@ -201,20 +164,19 @@ class Heralding:
         station = self.stations.get(link.middle)
         nodes, now = self.medium.nodes, self.kernel.now
         node_a, node_b = nodes[link.node_a], nodes[link.node_b]
-        if waiting:                     # links waiting longer than this one go first: none starves
-            ready = (more_free(node_a, now, waiting.ahead(link_id, link.node_a))
-                     and more_free(node_b, now, waiting.ahead(link_id, link.node_b))
-                     and (station is None or (station.busy is None and not waiting.ahead(link_id, link.middle))))
-        else:                           # none waits, so none is ahead: a free slot at each end and the station
-            ready = (node_a.free_slot(now) is not None and node_b.free_slot(now) is not None
-                     and (station is None or station.busy is None))
+        slot_a, slot_b = node_a.free_slot(now), node_b.free_slot(now)
+        ready = slot_a is not None and slot_b is not None and (station is None or station.busy is None)
+        # links waiting longer than this one go first, so none starves (when it alone waits, none is ahead of it)
+        if ready and waiting and (len(waiting) > 1 or link_id not in waiting):
+            ready = (enough_free(node_a, now, waiting.ahead(link_id, link.node_a))
+                     and enough_free(node_b, now, waiting.ahead(link_id, link.node_b))
+                     and (station is None or not waiting.ahead(link_id, link.middle)))
         if not ready:
             if link_id not in waiting:
                 self._wait(link)
             return
         if link_id in waiting:
             waiting.remove(link_id)
-        slot_a, slot_b = node_a.free_slot(now), node_b.free_slot(now)
         assert slot_a is not None and slot_b is not None
         node_a.reserved.add(slot_a)
         node_b.reserved.add(slot_b)
@@ -244,44 +206,22 @@ class Heralding:
         state, token, slot_index, tries = args
         if token == state.token:
             attempt, bell = sampler_of(state).success(state.rng)
-            self._conclude(state, slot_index, tries, attempt, bell)
+            self.emission.conclude(state, slot_index, tries, attempt, bell)
+            self._end_heralded(state)
 
     def _exact(self, args: tuple[LinkState, int, int]) -> None:
         state, token, slot_index = args
         if token == state.token:
             attempt = attempt_models.EXACT[state.physics.scheme](state.physics, state.rng)
-            self._conclude(state, slot_index, 1, attempt, attempt_models.heralded_state(state.physics, attempt))
+            self.emission.conclude(state, slot_index, 1, attempt, attempt_models.heralded_state(state.physics, attempt))
+            self._end_heralded(state)
 
     def _block(self, args: tuple[LinkState, int, blocks.Block]) -> None:
         """A block's last attempt is over (the batched measure-directly path, :mod:`stack.quantum.blocks`)."""
         state, token, block = args
-        if token != state.token:
-            return
-        link = state.physics
-        self._unreserve(state, blocks.last_slot(block))
-        state.attempts += block.attempts
-        emission = self.emission
-        if blocks.in_window(link, block, emission.timing):
-            state.successes += block.count
-            state.true_heralds += block.true_heralds
-            for arm in state.armed.values():
-                arm.remaining -= block.count
-            blocks.deliver(block, link, self.kernel, self.medium, self.middles[link.middle], emission.timing,
-                           emission.local)
-        else:
-            state.window_failures += block.count         # heralds the clocks spoilt: their photons missed each other
-        _, arrivals = emission.timing(link, blocks.last_slot(block))
-        state.photons_until = math.ceil(max(arrivals)) + link.attempt_ns
-        self._end_run(state)
-
-    def _unreserve(self, state: LinkState, slot_index: int) -> None:
-        slots = state.reserved
-        assert slots is not None
-        state.reserved = None
-        nodes, link = self.medium.nodes, state.physics
-        nodes[link.node_a].reserved.discard(slots[0])
-        nodes[link.node_b].reserved.discard(slots[1])
-        state.next_slot = slot_index + 1
+        if token == state.token:
+            self.emission.conclude_block(state, block)
+            self._end_run(state)
 
     def _end_run(self, state: LinkState) -> None:
         self._release(state)
@@ -290,27 +230,27 @@ class Heralding:
             self._changed.add(state.physics.link_id)        # untried: the retry tries it
         self._retry_soon()
 
-    def _conclude(self, state: LinkState, slot_index: int, tries: int, attempt: attempt_models.Attempt,
-                  bell: BellState | None) -> None:
-        """An attempt run's last attempt (``attempt``, heralding ``bell``) is over."""
-        slots = state.reserved
-        assert slots is not None
-        self._unreserve(state, slot_index)
-        state.attempts += tries
-        link, emission = state.physics, self.emission
-        emissions, arrivals = emission.timing(link, slot_index)
-        state.photons_until = math.ceil(max(arrivals)) + link.attempt_ns
-        if bell is not None and abs(arrivals[0] - arrivals[1]) > link.detection_window_ns:
-            bell = None                     # the photons did not overlap at the station
-            state.window_failures += 1
-        if bell is not None:
-            state.successes += 1
-            state.true_heralds += attempt.component == "true"
-            for arm in state.armed.values():
-                arm.remaining -= 1
-        wire_tries = min(tries, 0xFFFF_FFFF)              # the Attempts field is 32 bits: it saturates
-        emission.materialize(state, slot_index, wire_tries, attempt, bell, slots, emissions, arrivals)
-        self._end_run(state)
+    def _end_heralded(self, state: LinkState) -> None:
+        """The end of a run whose last attempt :meth:`Emission.conclude` just made into qubits and photons.
+
+        A station link's run frees nothing: its two reserved slots now hold the attempt's qubits, and its
+        station stays busy until the photons have arrived (:meth:`_free_station` frees it then, and retries).
+        So when nothing else is marked for a retry, none is queued: with no mark pending every waiting link
+        failed its last try and nothing it needs has been freed since, and this link cannot start before its
+        station is free, so a retry now would start nothing. It only queues the station's release and waits
+        behind the links already waiting, as :meth:`_end_run` would (``tests/test_heralding_held.py``).
+        """
+        link = state.physics
+        station = self.stations.get(link.middle)
+        if (station is None or station.busy != link.link_id or state.photons_until <= self.kernel.now
+                or self._retry_queued or self._freed or self._changed or link.scheme not in STATION_SCHEMES):
+            self._end_run(state)
+            return
+        state.scheduled = False
+        station.last = link.link_id
+        self.kernel.call_at(state.photons_until, self._free_station, (station, link.link_id))
+        if self._wants(state):          # it was running, so it is not waiting
+            self._wait(link)
 
 
 __all__ = ["STATION_SCHEMES", "Heralding", "LinkState", "Qubit", "WaitingLinks"]

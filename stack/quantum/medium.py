@@ -30,7 +30,6 @@ from typing import Any, Protocol
 import numpy as np
 
 from protocols.common import Basis
-from protocols.physical import physics
 from protocols.physical.hardware import (
     Arm,
     BellMeasure,
@@ -43,6 +42,7 @@ from protocols.physical.hardware import (
     Measure,
     Move,
 )
+from protocols.physical.physics import memory_pauli_probabilities
 from stack.core.kernel import Kernel, VirtualPort
 from stack.quantum import accounting
 from stack.quantum.accounting import PRUNE_FLOOR, AccountingError, prune
@@ -58,7 +58,7 @@ from stack.quantum.state import (
     Qubit,
     QubitStatus,
     anticommutes,
-    apply_pauli,
+    twirl,
 )
 
 __all__ = ["FRAME_OF_BELL", "PRUNE_FLOOR", "AccountingError", "Generation", "Medium", "NodeHardware", "Pair",
@@ -73,6 +73,9 @@ class Generation(Protocol):
 
     def slot_freed(self, node_id: int) -> None:
         """A communication qubit of ``node_id`` became free for the next attempt."""
+
+    def slot_free_at(self, node_id: int, at: int) -> None:
+        """A communication qubit of ``node_id`` is busy until ``at``, and free for the next attempt from then on."""
 
     def link_ends(self, link_id: Any) -> Collection[int] | None:
         """The nodes that may arm link ``link_id`` (None: there is no such link)."""
@@ -247,14 +250,10 @@ class Medium:
             node.busy_until[slot] = self.kernel.now + busy_ns
         if self.heralding is not None and slot < node.slots:
             if busy_ns > 0:
-                self.kernel.call_at(self.kernel.now + busy_ns, self._slot_freed, node_id)
+                self.heralding.slot_free_at(node_id, self.kernel.now + busy_ns)
             else:
                 self.heralding.slot_freed(node_id)
         return qubit
-
-    def _slot_freed(self, node_id: int) -> None:
-        if self.heralding is not None:
-            self.heralding.slot_freed(node_id)
 
     def far_half(self, qubit: Qubit) -> Qubit | None:
         """The qubit holding the other half of ``qubit``'s pair (None: there is none)."""
@@ -266,23 +265,22 @@ class Medium:
         component; returns (pX, pY, pZ)."""
         node = self.nodes[qubit.node_id]
         stored = (self.kernel.now if at is None else at) - qubit.created
-        px, py, pz = physics.memory_pauli_probabilities(stored, node.t1_ns, node.t2_ns)
-        draw = self.rng.random() if px + py + pz else 1.0
-        if draw < px:
-            apply_pauli(qubit, "X")
-        elif draw < px + py:
-            apply_pauli(qubit, "Y")
-        elif draw < px + py + pz:
-            apply_pauli(qubit, "Z")
+        px, py, pz = memory_pauli_probabilities(stored, node.t1_ns, node.t2_ns)
+        if px + py + pz:
+            twirl(qubit, self.rng.random(), px, py, pz)
         return px, py, pz
 
     def measure(self, qubit: Qubit, basis: Basis, at: int | None = None) -> int:
         """Measure a qubit already taken out of memory (its memory noise until ``at``, default now); returns
         the (read-out) outcome."""
-        pair = qubit.pair
-        self.memory_noise(qubit, at)
+        node = self.nodes[qubit.node_id]
+        stored = (self.kernel.now if at is None else at) - qubit.created      # memory_noise, inline
+        px, py, pz = memory_pauli_probabilities(stored, node.t1_ns, node.t2_ns)
+        if px + py + pz:
+            twirl(qubit, self.rng.random(), px, py, pz)
         qubit.status = QubitStatus.MEASURED
         self.ledger["measured"] += 1
+        pair = qubit.pair
         if qubit.component is not None:
             outcome = self.components.measure(qubit, basis)
         elif pair.first is None or pair.first[0] != basis:
@@ -291,7 +289,7 @@ class Medium:
                 pair.first = (basis, outcome)
         else:
             outcome = pair.first[1] ^ IDEAL_PARITY[basis] ^ anticommutes(pair.frame, basis)
-        fidelity = self.nodes[qubit.node_id].readout_fidelity
+        fidelity = node.readout_fidelity
         if fidelity < 1 and self.rng.random() >= fidelity:
             outcome ^= 1
         return outcome

@@ -183,6 +183,17 @@ def anticommutes(frame: stim.PauliString, basis: Basis) -> int:
     return (index & 1) ^ (index >> 1) if basis is Basis.Y else (index >> (basis is Basis.X)) & 1
 
 
+def twirl(qubit: Qubit, draw: float, px: float, py: float, pz: float) -> None:
+    """Apply X, Y or Z to ``qubit`` (:func:`apply_pauli`) with probabilities ``px``, ``py``, ``pz`` (identity
+    otherwise), as the uniform ``draw`` picks."""
+    if draw < px:
+        apply_pauli(qubit, "X")
+    elif draw < px + py:
+        apply_pauli(qubit, "Y")
+    elif draw < px + py + pz:
+        apply_pauli(qubit, "Z")
+
+
 def apply_pauli(qubit: Qubit, pauli: str) -> None:
     """Apply ``pauli`` (one of :data:`PAULIS`) to the qubit: to its half of its pair's frame, or in its component."""
     if pauli == "I":

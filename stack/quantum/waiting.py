@@ -12,38 +12,30 @@ from collections.abc import Collection
 from stack.quantum.state import NodeHardware
 
 
-class WaitingLinks:
+class WaitingLinks(dict[int, int]):
     """Links that could not start, in the order they first waited, and which of them need each node or station.
 
-    ``ahead(link_id, resource)`` counts the waiting links before ``link_id`` (all of them when it is not
-    waiting) that need ``resource`` (one of their ends, or their shared station): a short list per
+    The mapping is each waiting link's place in the order (``in``, ``len`` and truth are a dict's, no Python call
+    on the hot path). ``ahead(link_id, resource)`` counts the waiting links before ``link_id`` (all of them when
+    it is not waiting) that need ``resource`` (one of their ends, or their shared station): a short list per
     resource instead of a walk along every waiting link, which a network of a thousand nodes made long.
     ``needing(resources)`` gives the waiting links that need any of ``resources`` with their places in the
     order (a retry tries only those: the others' resources are as they were at their last try).
     """
 
     def __init__(self) -> None:
-        self._place: dict[int, int] = {}
+        super().__init__()
         self._count = 0
         self._needing: dict[int, list[int]] = {}
         self._needs: dict[int, tuple[int, ...]] = {}
 
-    def __contains__(self, link_id: object) -> bool:
-        return link_id in self._place
-
-    def __bool__(self) -> bool:
-        return bool(self._place)
-
-    def __len__(self) -> int:
-        return len(self._place)
-
     @property
     def order(self) -> list[int]:
         """The waiting links, first waited first."""
-        return list(self._place)
+        return list(self)
 
     def append(self, link_id: int, needs: tuple[int, ...]) -> None:
-        self._place[link_id] = self._count
+        self[link_id] = self._count
         self._count += 1
         self._needs[link_id] = needs
         for resource in needs:
@@ -51,7 +43,7 @@ class WaitingLinks:
 
     def remove(self, link_id: int) -> tuple[int, ...]:
         """Stop ``link_id`` waiting; what it needed."""
-        del self._place[link_id]
+        del self[link_id]
         needs = self._needs.pop(link_id)
         for resource in needs:
             self._needing[resource].remove(link_id)
@@ -59,11 +51,11 @@ class WaitingLinks:
 
     def place(self, link_id: int) -> int | None:
         """Where ``link_id`` is in the order (None: it is not waiting)."""
-        return self._place.get(link_id)
+        return self.get(link_id)
 
     def needing(self, resources: Collection[int], links: Collection[int]) -> list[tuple[int, int]]:
         """``(place, link_id)`` of the waiting links in ``links`` or needing any of ``resources``."""
-        place, needing = self._place, self._needing
+        place, needing = self, self._needing
         found = {(place[link_id], link_id) for link_id in links if link_id in place}
         for resource in resources:
             found.update((place[link_id], link_id) for link_id in needing.get(resource, ()))
@@ -71,10 +63,11 @@ class WaitingLinks:
 
     def ahead(self, link_id: int, resource: int) -> int:
         needing = self._needing.get(resource, [])
-        return needing.index(link_id) if link_id in self._place and link_id in needing else len(needing)
+        return needing.index(link_id) if link_id in self and link_id in needing else len(needing)
 
 
 
-def more_free(node: NodeHardware, now: int, ahead: int) -> bool:
-    """Whether ``node`` has more free communication slots than ``ahead`` (none ahead: the first free one will do)."""
-    return node.free_slot(now) is not None if ahead == 0 else node.free_count(now) > ahead
+def enough_free(node: NodeHardware, now: int, ahead: int) -> bool:
+    """Whether ``node``, known to have a free communication slot, has more free than ``ahead`` (the links waiting
+    longer that need it; none ahead: the first free one will do)."""
+    return ahead == 0 or node.free_count(now) > ahead
