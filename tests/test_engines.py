@@ -16,12 +16,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from protocols.apps.workload import EntanglementUser
-from protocols.common import EGP_PORT, HERALD_PORT, LINK_SERVICE_PORT, Actions, Basis, BellState
+from protocols.common import EGP_PORT, HERALD_PORT, LINK_SERVICE_PORT, Actions, Basis, BellState, ParseError
 from protocols.link import layer as linkmod
 from protocols.link.layer import TRANSITIONS, LinkConfig, LinkLayer, QueuePolicy, RequestEvent, RequestState
 from protocols.link.types import FOLLOW_PAIRS, RELIABLE_RETRIES
 from protocols.packets.egp import EgpMessage
-from protocols.packets.heralding import Herald
+from protocols.packets.heralding import Herald, decode_shared_herald
 from protocols.packets.linkservice import Create
 from protocols.physical.hardware import Arm, Detection, Disarm, Discard, Emitted, Measure, MeasureResult
 from protocols.physical.node import (
@@ -265,6 +265,22 @@ def test_node_physical_measured_pair_carries_outcome() -> None:
     phy.handle(emitted(seq=8, t=0, slot=0, outcome=1, basis=Basis.Y), now=0)
     ready = phy.receive(herald_bytes(8, bell=2), A_HERALD, HERALD_PORT, now=10).up[0]
     assert (ready.outcome, ready.basis, ready.bell_state) == (1, Basis.Y, BellState.PHI_MINUS)
+
+
+def test_both_ends_share_one_decoded_herald() -> None:
+    payload = herald_bytes(9, bell=BellState.PSI_PLUS)
+    first = decode_shared_herald(payload)
+    assert first == Herald.decode(payload) and decode_shared_herald(bytes(bytearray(payload))) is first
+    pairs = []
+    for source in (A_HERALD, B_HERALD):               # the same bytes at both ends: the same pair at each
+        phy = NodePhysical(herald_timeout_ns=10_000)
+        phy.handle(emitted(seq=9, t=1_000, slot=1), now=1_000)
+        pairs += phy.receive(bytes(bytearray(payload)), source, HERALD_PORT, now=6_000).up
+    assert len(pairs) == 2 and pairs[0] == pairs[1] and pairs[0].bell_state == BellState.PSI_PLUS
+    with pytest.raises(ParseError):
+        decode_shared_herald(b"\x02" + payload[1:])      # not kept: it raises each time
+    with pytest.raises(ParseError):
+        decode_shared_herald(b"\x02" + payload[1:])
 
 
 @pytest.mark.parametrize("payload", [

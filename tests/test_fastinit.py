@@ -72,3 +72,52 @@ def test_refuses_what_it_cannot_build() -> None:
     for cls in (WithFactory, NotFrozen):
         with pytest.raises(TypeError, match="fast_init"):
             fast_init(cls)
+
+
+def test_fast_new_builds_the_class_own_objects() -> None:
+    new = fastinit.fast_new(_Fast)
+    for args in [(1, (2,)), (1, (2,), 3), (1, (2,), None, False)]:
+        built = new(*args)
+        assert type(built) is _Fast and built == _Fast(*args) and hash(built) == hash(_Fast(*args))
+        assert repr(built) == repr(_Fast(*args))
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            built.a = 5  # type: ignore[misc]
+    assert new(a=1, b=(), d=False) == _Fast(1, (), None, False)
+    assert dataclasses.replace(new(1, ()), c=4) == _Fast(1, (), 4)
+    with pytest.raises(TypeError):
+        new(1)
+    emitted = fastinit.fast_new(Emitted)(1, 2, 3, 4, 5, (0.25, 0.25, 0.25, 0.25))
+    assert pickle.loads(pickle.dumps(emitted)) == emitted == Emitted(1, 2, 3, 4, 5, (0.25, 0.25, 0.25, 0.25))
+
+
+def test_fast_new_refuses_what_it_cannot_build() -> None:
+    @dataclasses.dataclass(frozen=True, slots=True)
+    class Base:
+        a: int
+
+    @dataclasses.dataclass(frozen=True, slots=True)
+    class Derived(Base):
+        b: int
+
+    @dataclasses.dataclass(slots=True)
+    class Mutable:
+        a: int
+
+    for cls in (Derived, Mutable):
+        with pytest.raises(TypeError):
+            fastinit.fast_new(cls)
+
+
+def test_fast_new_calls_post_init() -> None:
+    @dataclasses.dataclass(frozen=True, slots=True)
+    class Checked:
+        a: int
+
+        def __post_init__(self) -> None:
+            if self.a < 0:
+                raise ValueError("negative")
+
+    new = fastinit.fast_new(Checked)
+    assert new(3) == Checked(3)
+    with pytest.raises(ValueError, match="negative"):
+        new(-1)

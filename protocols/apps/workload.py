@@ -121,6 +121,8 @@ class EntanglementUser:
             self._withdraw(record)
         else:
             record.basis, record.outcome = int(event.basis), event.outcome
+            if self.sent_at is not None or self.create is None:    # _deadline(), written out: one a pair
+                return Actions()
         return Actions(deadline=self._deadline())
 
     def _on_block(self, ok: ll.OkMeasureBlock, now: int) -> None:
@@ -173,5 +175,7 @@ class EntanglementUser:
         self.records.append(record)
         self._settled.add(seq)
         self._measuring[ok.lqid] = record
-        return Actions(hardware=[MeasureCommand(ok.lqid, keep_basis(seq))],
-                       deadline=self._deadline())
+        measure = [MeasureCommand(ok.lqid, BASES[seq % 3])]        # keep_basis(seq), written out: one a pair
+        if self.sent_at is not None or self.create is None:       # _deadline() is None, written out
+            return Actions(hardware=measure)
+        return Actions(hardware=measure, deadline=self._deadline())

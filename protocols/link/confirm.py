@@ -123,7 +123,8 @@ class Confirmation:
         request.numbered += count
         actions = self._memory.take(request, pair, seq, now)
         actions.send.append(about_pair(request, link_id, pair.attempt_seq, seq))
-        return actions.extend(self._runs.numbered(link_id, now, count))
+        run_over = self._runs.numbered(link_id, now, count)
+        return actions if run_over is None else actions.extend(run_over)
 
     def _on_pair_followed(self, pair: PairReady | BlockReady, now: int) -> Actions:
         request = self._follower.request_at(pair.link_id, pair.emission_time)
@@ -141,8 +142,8 @@ class Confirmation:
     def on_confirm(self, message: EgpMessage, now: int) -> Actions:
         key = (message.link_id, message.attempt_seq)
         request = self._requests.get((message.origin_node, message.create_id))
-        if key in self.answered or request is None:
-            status = self.answered.get(key)
+        status = self.answered.get(key)          # (a Status, never None: None is "not answered")
+        if status is not None or request is None:
             if status is not None:     # remembered from the last copy: the master's retraction may follow it
                 self.answered.put(key, status, now)
                 count = self.blocks.get(key)
@@ -161,8 +162,8 @@ class Confirmation:
 
     def _on_confirmed(self, held: Request, pair: PairReady | BlockReady, message: EgpMessage, now: int) -> Actions:
         """The master numbered a pair this end holds: take it, unless this end made it for another request."""
-        mismatch = (held.origin_node, held.create_id) != (message.origin_node, message.create_id)
-        if mismatch or (held.create.kept_together and held.state == RequestState.FAILED):
+        mismatch = held.create_id != message.create_id or held.origin_node != message.origin_node
+        if mismatch or (held.state == RequestState.FAILED and held.create.kept_together):
             # made for another request, or for an atomic request that failed here (its kept pairs are gone)
             actions = Actions(hardware=discard(pair))
             return actions.extend(self._expire_confirmed(message, now, pair.count))

@@ -27,6 +27,9 @@ from protocols.physical import physics
 from protocols.physical.hardware import BellDistribution
 from protocols.physical.node import BlockReady, PairReady, StopGeneration
 
+_SERVED = (RequestState.GENERATING, RequestState.QUEUED)
+"""A request in one of these states completes with its last settled pair."""
+
 
 class Replies:
     """OKs and ERRs to the higher layer, counted in ``counters``; a request's settled pairs and its completion.
@@ -74,8 +77,7 @@ class Replies:
     def settle(self, request: Request, count: int = 1) -> Actions:
         """``count`` more of the request's pairs are settled (delivered, or expired at the other end)."""
         request.delivered += count
-        if request.delivered < request.create.number or request.state not in (RequestState.GENERATING,
-                                                                                RequestState.QUEUED):
+        if request.delivered < request.create.number or request.state not in _SERVED:
             return Actions()
         if request.create.windowed:                # no count ends it: its CLOSE, or a failure, does
             return Actions()

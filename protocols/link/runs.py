@@ -108,14 +108,14 @@ class MasterRuns:
         self._counters.schedules_sent += 1
         return Actions(send=[self._message(pending)])
 
-    def numbered(self, link_id: int, now: int, count: int = 1) -> Actions:
+    def numbered(self, link_id: int, now: int, count: int = 1) -> Actions | None:
         """``count`` more pairs of the current run are numbered: the run ends with its last pair, or when its
-        request needs no more."""
+        request needs no more (what that asks for; None, as for most pairs, when the run goes on)."""
         run = self._runs[link_id]
         run.numbered += count
         if run.numbered >= run.pairs or run.request.to_number == 0:
             return self._end_run(link_id, now)
-        return Actions()
+        return None
 
     def rearm(self, link_id: int, count: int = 1) -> Actions:
         """A herald of the current run (of ``count`` pairs) was lost before it was numbered: arm for as many more."""

@@ -52,7 +52,7 @@ import struct
 from dataclasses import dataclass
 
 from protocols.common import ParseError
-from protocols.fastinit import fast_init
+from protocols.fastinit import fast_init, fast_new
 from protocols.packets.linkservice import CREATE_SIZE, LINK_ERROR_CODES, Create
 
 VERSION = 1
@@ -110,8 +110,8 @@ class EgpMessage:
     def decode(cls, data: bytes) -> EgpMessage:
         if len(data) == PAIR_SIZE:             # a pair message (one a pair each way): its fields in one unpack
             version, mtype, status, create_id, link_id, origin, queue_seq, attempt_seq, seq = _PAIR_MESSAGE.unpack(data)
-            if version == VERSION and mtype in PAIR_MESSAGES and status in STATUS:
-                return cls(mtype, status, create_id, link_id, origin, queue_seq, None, attempt_seq, seq)
+            if version == VERSION and mtype in PAIR_MESSAGES and status in STATUS and cls is EgpMessage:
+                return _new_egp(mtype, status, create_id, link_id, origin, queue_seq, None, attempt_seq, seq)
         if len(data) < HEADER_SIZE:
             raise ParseError(f"EGP message too short: {len(data)} bytes")
         version, mtype, status, create_id, link_id, origin, queue_seq = _HEADER.unpack_from(data)
@@ -126,6 +126,9 @@ class EgpMessage:
         run, pairs = _RUN.unpack(body) if mtype in RUN_MESSAGES else (0, 0)
         return cls(mtype, status, create_id, link_id, origin, queue_seq, create, attempt_seq, sequence_number,
                    run, pairs)
+
+
+_new_egp = fast_new(EgpMessage)
 
 
 def pair_message(msg_type: int, status: int, create_id: int, link_id: int, origin_node: int, queue_seq: int,

@@ -27,6 +27,8 @@ attempt is reported. Both are 28 bytes::
 ...            detection_time=1000)
 >>> Herald.decode(h.encode()) == h
 True
+>>> decode_shared_herald(h.encode()) is decode_shared_herald(h.encode())
+True
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ import struct
 from dataclasses import dataclass
 
 from protocols.common import ParseError
-from protocols.fastinit import fast_init
+from protocols.fastinit import fast_init, fast_new
 
 VERSION = 1
 MSG_HERALD = 1
@@ -87,7 +89,10 @@ class Herald:
             raise ParseError(f"not a QHP v{VERSION} message: version {version}, type {mtype}")
         if outcome not in OUTCOMES or bell > 3 or scheme not in SCHEMES:
             raise ParseError(f"bad HERALD field: outcome {outcome}, bell {bell}, scheme {scheme}")
-        return cls(outcome, bell, link, scheme, seq, attempts, t, mtype)
+        return (_new_herald if cls is Herald else cls)(outcome, bell, link, scheme, seq, attempts, t, mtype)
+
+
+_new_herald = fast_new(Herald)
 
 
 def herald_bytes(outcome: int, bell_state: int, link_id: int, scheme: int, attempt_seq: int, attempts: int,
@@ -99,3 +104,23 @@ def herald_bytes(outcome: int, bell_state: int, link_id: int, scheme: int, attem
     """
     return _FORMAT.pack(VERSION, msg_type, outcome, bell_state, link_id, scheme, attempt_seq, attempts,
                         min(max(int(detection_time), 0), _U64))
+
+
+_SHARED: dict[bytes, Herald] = {}
+SHARED_HERALDS = 8
+"""How many recently decoded HERALDs :func:`decode_shared_herald` keeps (each goes to a link's two ends)."""
+
+
+def decode_shared_herald(data: bytes) -> Herald:
+    """:meth:`Herald.decode`, the result shared by every receiver of the same bytes: a station sends both ends of a
+    link the same HERALD, and in one process the second end's decoding (its checks, its object) would repeat the
+    first's. A pure function of the bytes (a hash and a compare instead; a :class:`Herald` is immutable), so
+    nothing else changes; bytes that do not parse raise :class:`ParseError` and are not kept."""
+    if type(data) is not bytes:
+        data = bytes(data)
+    herald = _SHARED.get(data)
+    if herald is None:
+        herald = _SHARED[data] = Herald.decode(data)
+        if len(_SHARED) > SHARED_HERALDS:
+            del _SHARED[next(iter(_SHARED))]          # the oldest
+    return herald

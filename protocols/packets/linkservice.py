@@ -31,7 +31,7 @@ import struct
 from dataclasses import dataclass
 
 from protocols.common import ParseError
-from protocols.fastinit import fast_init
+from protocols.fastinit import fast_init, fast_new
 from protocols.packets.linkservice_block import OkMeasureBlock, block_size
 from protocols.packets.linkservice_codes import (
     BASES,
@@ -168,6 +168,9 @@ class OkKeep:
                        self.remote_node_id, self.goodness, self.time_of_goodness)
 
 
+_new_ok_keep = fast_new(OkKeep)
+
+
 def ok_keep(create_id: int, lqid: int, d: int, bell_state: int, sequence_number: int, purpose_id: int,
             remote_node_id: int, goodness: int, time_of_goodness: int) -> bytes:
     """The bytes of the OK-K with these fields (``OkKeep(...).encode()`` without the object: one a kept pair).
@@ -226,8 +229,8 @@ def decode_upward(data: bytes) -> Upward:
     if len(data) == _OK.size:                  # an OK-K (one a kept pair): its fields in one unpack
         w0, seq, purpose, remote, goodness, tog = _OK.unpack(data)
         if w0 >> 28 == TYPE_OK_K:
-            return OkKeep(w0 >> 12 & 0xFFFF, w0 >> 8 & 0xF, w0 >> 7 & 1, w0 >> 5 & 3, seq, purpose, remote, goodness,
-                          tog)
+            return _new_ok_keep(w0 >> 12 & 0xFFFF, w0 >> 8 & 0xF, w0 >> 7 & 1, w0 >> 5 & 3, seq, purpose, remote,
+                                goodness, tog)
     if len(data) < 4:
         raise ParseError(f"link-layer message too short: {len(data)} bytes")
     (w0,) = _W.unpack_from(data)

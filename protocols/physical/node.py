@@ -19,12 +19,23 @@ from dataclasses import dataclass
 from typing import Any
 
 from protocols.common import BELL_STATES, Actions, Address, BellState, ParseError, earliest
-from protocols.packets.heralding import MSG_HERALD, MSG_REPORT, OUTCOME_FAILURE, OUTCOME_SUCCESS, Herald
-from protocols.packets.heralding_batch import HeraldBatch, decode_qhp
+from protocols.fastinit import fast_new
+from protocols.packets.heralding import (
+    MSG_HERALD,
+    MSG_REPORT,
+    OUTCOME_FAILURE,
+    OUTCOME_SUCCESS,
+    Herald,
+    decode_shared_herald,
+)
+from protocols.packets.heralding import SIZE as HERALD_SIZE
+from protocols.packets.heralding_batch import MSG_BATCH, HeraldBatch, decode_qhp
 from protocols.physical.hardware import Arm, Detection, Disarm, Discard, Emitted, EmittedBlock
 from protocols.physical.parts import Assembly
 from protocols.physical.service import AttemptLost, BlockReady, PairReady, StartGeneration, StopGeneration
 from protocols.physical.station import Station, double_click_outcome, single_click_outcome
+
+_new_pair_ready = fast_new(PairReady)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +117,10 @@ class NodePhysical:
 
     def receive(self, payload: bytes, source: Address, port: int, now: int) -> Actions:
         try:
-            herald = decode_qhp(payload)
+            if len(payload) == HERALD_SIZE and payload[1] != MSG_BATCH:    # a HERALD or REPORT: one a pair
+                herald: Herald | HeraldBatch = decode_shared_herald(payload)  # decoded once for both ends
+            else:
+                herald = decode_qhp(payload)
         except ParseError:
             self.malformed += 1
             return Actions(deadline=self._deadline())
@@ -114,7 +128,8 @@ class NodePhysical:
         if heralder is not None and source != heralder:
             self.wrong_sender += 1
             return Actions(deadline=self._deadline())
-        if isinstance(herald, HeraldBatch):
+        if type(herald) is not Herald:
+            assert isinstance(herald, HeraldBatch)
             return self._on_batch(herald, now)
         reporting = herald.link_id in self.reporting
         if (herald.msg_type == MSG_REPORT) != reporting:
@@ -182,7 +197,7 @@ class NodePhysical:
             self.failed += 1           # the hardware knows the attempt failed and carries on
             return Actions(hardware=self._discard(emitted))
         bell = BELL_STATES[herald.bell_state] if herald.msg_type == MSG_HERALD else BellState.PHI_PLUS
-        ready = PairReady(
+        ready = _new_pair_ready(
             emitted.link_id, emitted.slot, emitted.qubit_id, bell, emitted.attempt_seq, herald.attempts,
             emitted.emission_time, emitted.distribution, emitted.outcome, emitted.basis,
         )

@@ -54,10 +54,9 @@ class PairReady:
     outcome: int | None
     basis: Basis | None
 
-    @property
-    def count(self) -> int:
-        """Pairs this event delivers (a :class:`BlockReady` delivers many)."""
-        return 1
+    count = 1
+    """Pairs this event delivers (a :class:`BlockReady` delivers many): a class attribute, not a field (read
+    several times a pair: a plain look-up instead of a property's call)."""
 
 
 @dataclass(frozen=True, slots=True, eq=False)

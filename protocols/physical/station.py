@@ -75,21 +75,27 @@ class Station:
         self.malformed = 0
 
     def handle(self, event: Any, now: int) -> Actions:
-        if isinstance(event, DetectionBlock) and event.link_id in self.links:
-            return self._batch(event, now)
-        if not isinstance(event, Detection) or event.link_id not in self.links:
+        if type(event) is not Detection:            # one a heralded attempt: asked first
+            if isinstance(event, DetectionBlock) and event.link_id in self.links:
+                return self._batch(event, now)
+            if not isinstance(event, Detection):
+                return Actions()
+        link_id = event.link_id
+        ends = self.links.get(link_id)
+        if ends is None:
             return Actions()
-        scheme = self.schemes.get(event.link_id, SCHEME_DOUBLE_CLICK)
+        scheme = self.schemes.get(link_id, SCHEME_DOUBLE_CLICK)
         bell = RULES[scheme](event.clicks)
-        if abs(event.arrivals[0] - event.arrivals[1]) > self.detection_window_ns:
+        arrivals = event.arrivals
+        if abs(arrivals[0] - arrivals[1]) > self.detection_window_ns:
             bell = None
         if bell is None:
             self.failures += 1
+            herald = herald_bytes(OUTCOME_FAILURE, 0, link_id, scheme, event.attempt_seq, event.attempts, now)
         else:
             self.successes += 1
-        herald = herald_bytes(OUTCOME_FAILURE if bell is None else OUTCOME_SUCCESS, 0 if bell is None else int(bell),
-                              event.link_id, scheme, event.attempt_seq, event.attempts, now)
-        return Actions(send=[(end, herald) for end in self.links[event.link_id]])
+            herald = herald_bytes(OUTCOME_SUCCESS, int(bell), link_id, scheme, event.attempt_seq, event.attempts, now)
+        return Actions(send=[(end, herald) for end in ends])
 
     def _batch(self, event: DetectionBlock, now: int) -> Actions:
         """A block of attempts (the batched path): BATCHes to each end name its successes and their states, one
