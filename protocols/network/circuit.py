@@ -30,6 +30,9 @@ from protocols.physical.hardware import BellDistribution
 
 
 class CircuitState(enum.Enum):
+    __hash__ = object.__hash__
+    """Hashed by identity, as :class:`protocols.network.types.HalfState`."""
+
     SETTING_UP = "setting-up"
     RESERVED = "reserved"
     ACTIVE = "active"
@@ -39,6 +42,8 @@ class CircuitState(enum.Enum):
 
 
 class CircuitEvent(enum.Enum):
+    __hash__ = object.__hash__
+
     REPLY_OK = "reply-ok"
     ALL_NUMBERED = "all-numbered"
     STOP = "stop"

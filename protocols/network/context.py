@@ -55,6 +55,8 @@ class Node:
         """Generation is over (the run's end): new requests are refused with TIMEOUT."""
         self._rto: dict[int, int] = {}
         """RTO by peer node, computed once (the topology is static)."""
+        self._senders: dict[Address, int | None] = {}
+        """The node behind each source address seen (None: none)."""
         self._links: dict[int, LinkCaps | None] = {}
         """The link to each neighbour (None: not one), looked up once."""
 
@@ -97,6 +99,15 @@ class Node:
 
     def node_at(self, address: Address) -> int | None:
         return self.topology.node_at(address[0])
+
+    def sender(self, source: Address) -> int | None:
+        """The node a datagram from ``source`` came from (None: not a node of the network), looked up once per
+        source address (the topology is static)."""
+        try:
+            return self._senders[source]
+        except KeyError:
+            node = self._senders[source] = self.topology.node_at(source[0])
+            return node
 
     # -- messages -------------------------------------------------------------------------------
     def reliable(self, key: Hashable, node: int, port: int, payload: bytes, now: int,

@@ -194,6 +194,8 @@ class Hops:
 
     def on_link(self, message: ll.Upward, now: int) -> Actions:
         """A reply of this node's link layer to the network layer (port 7773 from 7771)."""
+        if type(message) is ll.OkKeep:              # the commonest first (one a link pair at each end)
+            return self._on_ok(message, now)
         if isinstance(message, ll.Ack):
             if self.awaiting_ack:
                 key = self.awaiting_ack.popleft()

@@ -36,9 +36,16 @@ class Swapper:
     def add(self, circuit: Circuit, half: Half, now: int) -> Actions:
         """A new held half of ``circuit`` at this repeater."""
         queues = self.queues.setdefault(circuit.handle, (deque(), deque()))
-        queues[half.side].append(half.key)
-        held = sum(1 for key in queues[half.side] if self._held(key))
-        circuit.stats.max_held[half.side] = max(circuit.stats.max_held[half.side], held)
+        queue = queues[half.side]
+        queue.append(half.key)
+        halves, held = self.node.halves, 0
+        for key in queue:                           # a loop, not a generator of _held calls: one a link pair
+            other = halves.get(key)
+            if other is not None and other.state is HalfState.HELD:
+                held += 1
+        max_held = circuit.stats.max_held
+        if held > max_held[half.side]:
+            max_held[half.side] = held
         if circuit.cutoff_ns is not None:          # from its link OK: a distilled half's wait in its pool counts
             start = now if half.ok_at is None else min(now, half.ok_at)
             self.node.timers.schedule(("cutoff", half.key), start + circuit.cutoff_ns)
@@ -50,14 +57,14 @@ class Swapper:
     def settled(self) -> bool:
         return not self.swapping
 
-    def _held(self, key: HalfKey) -> bool:
-        half = self.node.half(key)
-        return half is not None and half.state == HalfState.HELD
-
     def _oldest(self, queue: deque[HalfKey]) -> Half | None:
-        while queue and not self._held(queue[0]):
+        halves = self.node.halves
+        while queue:
+            half = halves.get(queue[0])
+            if half is not None and half.state is HalfState.HELD:
+                return half
             queue.popleft()
-        return self.node.half(queue[0]) if queue else None
+        return None
 
     def _swap(self, circuit: Circuit, now: int) -> Actions:
         queues = self.queues.get(circuit.handle)

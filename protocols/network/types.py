@@ -27,6 +27,10 @@ LEFT, RIGHT = 0, 1
 
 
 class HalfState(enum.Enum):
+    __hash__ = object.__hash__
+    """Members are singletons compared by identity: hashed by identity too (``Enum.__hash__``, ``hash(name)``, is
+    Python code: each :data:`HALF_TRANSITIONS` look-up, twice a half's every event, cost two such calls)."""
+
     EARLY = "early"
     """A TRACK named it before this node's link OK came."""
     HELD = "held"
@@ -46,6 +50,9 @@ class HalfState(enum.Enum):
 
 
 class HalfEvent(enum.Enum):
+    __hash__ = object.__hash__
+    """Hashed by identity, as :class:`HalfState`."""
+
     OK = "ok"
     MEASURE = "measure"
     RESULT = "result"
