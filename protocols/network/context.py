@@ -55,6 +55,8 @@ class Node:
         """Generation is over (the run's end): new requests are refused with TIMEOUT."""
         self._rto: dict[int, int] = {}
         """RTO by peer node, computed once (the topology is static)."""
+        self._addresses: dict[tuple[int, int], Address] = {}
+        """Each (node, port) this node has sent to, as its address."""
         self._senders: dict[Address, int | None] = {}
         """The node behind each source address seen (None: none)."""
         self._links: dict[int, LinkCaps | None] = {}
@@ -63,10 +65,18 @@ class Node:
     # -- addresses and timing -------------------------------------------------------------------
 
     def qncp(self, node: int) -> Address:
-        return (self.topology.address(node), QNCP_PORT)
+        return self.address(node, QNCP_PORT)
 
     def qnp(self, node: int) -> Address:
-        return (self.topology.address(node), QNP_PORT)
+        return self.address(node, QNP_PORT)
+
+    def address(self, node: int, port: int) -> Address:
+        """``node``'s address for ``port``, built once (every ack and reliable message names one)."""
+        try:
+            return self._addresses[node, port]
+        except KeyError:
+            address = self._addresses[node, port] = (self.topology.address(node), port)
+            return address
 
     def rto(self, node: int) -> int:
         """Retransmission interval towards ``node``: 2 × (one-way delay + jitter) + 1 ms."""
@@ -117,7 +127,7 @@ class Node:
         ``hops`` circuit hops the message crosses (loss compounds along a path, so a message to the far end gets
         more tries)."""
         retries = self.config.reliable_retries * max(1, hops) if retries is None else retries
-        destination = (self.topology.address(node), port)
+        destination = self.address(node, port)
         return self.outbox.send(key, destination, payload, interval or self.rto(node), retries, now)
 
     def count_sent(self, actions: Actions, now: int) -> None:

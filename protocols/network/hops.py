@@ -181,8 +181,7 @@ class Hops:
                                tpe=ll.TPE_KEEP, con=1, window=ll.WINDOW_OPEN)
         else:
             request.pending += free
-            create = ll.Create(remote_node_id=flow.peer, purpose_id=flow.label, number=free,
-                               window=ll.WINDOW_CREDIT)
+            return Actions(send=[(self.node.link_service, flow.credit_create(free))])
         return Actions(send=[(self.node.link_service, create.encode())])
 
     def retry(self, handle: Handle, side: int, now: int) -> Actions:

@@ -25,7 +25,7 @@ from protocols.network.hops import Hops
 from protocols.network.types import LEFT, RIGHT, Half, HalfEvent, HalfKey, HalfState
 from protocols.packets.qncp import PairMessage, encode_pair
 from protocols.packets.qncp_common import EXPIRE, EXPIRE_ACK, REASON_UNKNOWN, TRACK_ACK
-from protocols.packets.qnp import TrackFrame
+from protocols.packets.qnp import TrackFrame, encode_track
 from protocols.physical.hardware import Discard
 
 RetractedCallback = Callable[[Circuit, Half, int], Actions]
@@ -46,8 +46,8 @@ class Tracker:
     # -- TRACK ----------------------------------------------------------------------------------
     def send_track(self, circuit: Circuit, half: Half, now: int) -> Actions:
         """The head's TRACK for its hop-1 half: pair id = its sequence, Bell index = its link Bell state."""
-        frame = TrackFrame(half.label, half.seq, half.link_bell, circuit.handle[1], half.seq, half.link_bell)
-        return self._send_track(circuit, half, frame, now)
+        track = encode_track(half.label, half.seq, half.link_bell, circuit.handle[1], half.seq, half.link_bell)
+        return self._send_track(circuit, half, track, now)
 
     def forward(self, circuit: Circuit, left: Half, now: int) -> Actions:
         """A repeater's swapped left half has its TRACK: on to the right neighbour by the P4 rule."""
@@ -57,14 +57,14 @@ class Tracker:
         if right is None or right.state != HalfState.SWAPPED or right.tracked:
             return Actions()
         frame = left.track
-        out = TrackFrame(right.label, right.seq, right.link_bell, frame.circuit_id, frame.pair_id,
-                         frame.bell ^ left.swap_bell ^ right.link_bell)
+        out = encode_track(right.label, right.seq, right.link_bell, frame.circuit_id, frame.pair_id,
+                           frame.bell ^ left.swap_bell ^ right.link_bell)
         return self._send_track(circuit, right, out, now)
 
-    def _send_track(self, circuit: Circuit, half: Half, frame: TrackFrame, now: int) -> Actions:
+    def _send_track(self, circuit: Circuit, half: Half, track: bytes, now: int) -> Actions:
         half.tracked = True
-        return self.node.reliable(("track", circuit.handle, half.key), circuit.hop(RIGHT).peer, QNP_PORT,
-                                  frame.encode(), now)
+        return self.node.reliable(("track", circuit.handle, half.key), circuit.hop(RIGHT).peer, QNP_PORT, track,
+                                  now)
 
     def on_track(self, frame: TrackFrame, sender: int, now: int) -> Actions:
         node = self.node
