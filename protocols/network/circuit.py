@@ -52,6 +52,9 @@ class CircuitEvent(enum.Enum):
 
 LIVE = (CircuitState.SETTING_UP, CircuitState.RESERVED, CircuitState.ACTIVE, CircuitState.COMPLETING,
         CircuitState.WAITING)
+GENERATING = (CircuitState.ACTIVE, CircuitState.COMPLETING)
+"""The states in which a circuit's hops make pairs (:attr:`Circuit.generating`, asked several times a link pair: a
+module tuple, not two look-ups through ``EnumType.__getattr__``'s slot hook each time)."""
 LINGERING_FACTOR = 4
 """A node keeps at most this many times ``max_circuits`` circuits, closed ones lingering included."""
 TRANSITIONS: dict[tuple[CircuitState, CircuitEvent], CircuitState] = {
@@ -138,7 +141,8 @@ class Circuit:
 
     @property
     def is_end(self) -> bool:
-        return self.is_head or self.is_tail
+        index = self.index
+        return index == 0 or index == len(self.route) - 1
 
     @property
     def number(self) -> int:
@@ -151,7 +155,7 @@ class Circuit:
     @property
     def generating(self) -> bool:
         """Hops make pairs for it: installed and not stopped."""
-        return self.state in (CircuitState.ACTIVE, CircuitState.COMPLETING)
+        return self.state in GENERATING
 
     def hop(self, side: int) -> Hop:
         hop = self.hops[side]

@@ -16,7 +16,7 @@ from protocols.network.circuit import Circuit
 from protocols.network.context import Node
 from protocols.network.hops import Hops
 from protocols.network.tracker import Tracker
-from protocols.network.types import LEFT, RIGHT, Half, HalfEvent, HalfKey, HalfState, Handle
+from protocols.network.types import HELD, LEFT, RIGHT, SWAPPED, Half, HalfEvent, HalfKey, Handle
 from protocols.packets.qncp_common import REASON_CUTOFF, REASON_SWAP_FAILED
 from protocols.physical.hardware import BellMeasure, BellMeasureResult, Discard
 
@@ -41,7 +41,7 @@ class Swapper:
         halves, held = self.node.halves, 0
         for key in queue:                           # a loop, not a generator of _held calls: one a link pair
             other = halves.get(key)
-            if other is not None and other.state is HalfState.HELD:
+            if other is not None and other.state is HELD:
                 held += 1
         max_held = circuit.stats.max_held
         if held > max_held[half.side]:
@@ -61,7 +61,7 @@ class Swapper:
         halves = self.node.halves
         while queue:
             half = halves.get(queue[0])
-            if half is not None and half.state is HalfState.HELD:
+            if half is not None and half.state is HELD:
                 return half
             queue.popleft()
         return None
@@ -111,7 +111,7 @@ class Swapper:
         circuit.stats.swaps += 1
         actions.extend(self.tracker.forward(circuit, left, now))
         for half in (left, right):
-            if half.doomed is not None and half.state == HalfState.SWAPPED:
+            if half.doomed is not None and half.state == SWAPPED:
                 reason, source = half.doomed
                 actions.extend(self.tracker.kill(half, reason, source, now))
         return actions.extend(self._swap(circuit, now))
@@ -141,7 +141,7 @@ class Swapper:
     def on_cutoff(self, key: HalfKey, now: int) -> Actions:
         """τ after its link OK, a half still waiting for its partner is discarded."""
         half = self.node.half(key)
-        if half is None or half.state != HalfState.HELD:
+        if half is None or half.state != HELD:
             return Actions()
         circuit = self.node.circuits.get(half.circuit)
         if circuit is not None:
