@@ -284,6 +284,8 @@ class NetworkLayer:
     # -- output ---------------------------------------------------------------------------------
     def _done(self, actions: Actions, now: int) -> Actions:
         """Count what goes out (per message type, per circuit) and set the next deadline."""
-        self.node.count_sent(actions, now)
-        actions.deadline = self.node.timers.next()
+        node = self.node
+        if actions.send:                    # an ACK, a TRACK_ACK ... sends nothing: no call
+            node.count_sent(actions, now)
+        actions.deadline = node.timers.next()
         return actions

@@ -66,9 +66,11 @@ class Swapper:
             queue.popleft()
         return None
 
-    def _swap(self, circuit: Circuit, now: int) -> Actions:
+    def _swap(self, circuit: Circuit, now: int, actions: Actions | None = None) -> Actions:
+        """Bell-measure the oldest held halves of the two sides while both have one (into ``actions``, or new ones)."""
         queues = self.queues.get(circuit.handle)
-        actions = Actions()
+        if actions is None:
+            actions = Actions()
         while queues is not None and circuit.generating:
             left, right = self._oldest(queues[LEFT]), self._oldest(queues[RIGHT])
             if left is None or right is None:
@@ -114,7 +116,7 @@ class Swapper:
             if half.doomed is not None and half.state == SWAPPED:
                 reason, source = half.doomed
                 actions.extend(self.tracker.kill(half, reason, source, now))
-        return actions.extend(self._swap(circuit, now))
+        return self._swap(circuit, now, actions)
 
     def on_rejected(self, slot_a: int, now: int) -> Actions:
         """The medium refused the Bell measurement whose first slot is ``slot_a``: nothing was measured, so
