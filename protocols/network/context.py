@@ -141,10 +141,10 @@ class Node:
         by_id, by_handle = self.circuits.by_id, self.circuits.by_handle
         for destination, payload in sends:
             port = destination[1]
-            if port == QNP_PORT and len(payload) >= 10:
-                name, circuit_id = "TRACK", payload[8] << 8 | payload[9]
-            elif port == QNCP_PORT and len(payload) >= 6:
+            if port == QNCP_PORT and len(payload) >= 6:        # the commonest first
                 name, circuit_id = MESSAGE_TYPES.get(payload[1], "?"), payload[4] << 8 | payload[5]
+            elif port == QNP_PORT and len(payload) >= 10:
+                name, circuit_id = "TRACK", payload[8] << 8 | payload[9]
             elif port == LINK_SERVICE_PORT:
                 sent["link CREATE"] = sent.get("link CREATE", 0) + 1
                 continue
