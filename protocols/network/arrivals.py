@@ -18,7 +18,7 @@ from protocols.network.endpoint import EndPoint
 from protocols.network.hops import Hops
 from protocols.network.swapper import Swapper
 from protocols.network.tracker import Tracker
-from protocols.network.types import Half, HalfEvent, HalfState
+from protocols.network.types import DEAD, EARLY, HELD, Half, HalfEvent
 from protocols.packets import linkservice as ll
 from protocols.packets.qncp_common import REASON_LINK_EXPIRED, REASON_TEARDOWN
 from protocols.physical.hardware import Discard
@@ -48,11 +48,11 @@ class Arrivals:
         stats.link_goodness[hop.link_id] = stats.link_goodness.get(hop.link_id, 0.0) + goodness
         half = node.half(key)
         if half is None:
-            half = node.add_half(Half(*key, circuit.handle, side, HalfState.HELD))
-        elif half.state == HalfState.EARLY:
+            half = node.add_half(Half(*key, circuit.handle, side, HELD))
+        elif half.state == EARLY:
             half.fire(HalfEvent.OK)
             node.timers.cancel(("early", key))
-        elif half.state == HalfState.DEAD or not circuit.generating:
+        elif half.state == DEAD or not circuit.generating:
             half.slot = ok.lqid
             return Actions(hardware=[Discard(ok.lqid)]).extend(self.hops.released(half, now))
         else:
@@ -81,7 +81,7 @@ class Arrivals:
         stats.link_expired[hop.link_id] = stats.link_expired.get(hop.link_id, 0) + 1
         half = node.half(key)
         if half is None:
-            half = node.add_half(Half(*key, circuit.handle, side, HalfState.DEAD, label=hop.label,
+            half = node.add_half(Half(*key, circuit.handle, side, DEAD, label=hop.label,
                                       reason=REASON_LINK_EXPIRED))
             node.linger(half, circuit, now)
             actions = Actions()

@@ -30,6 +30,9 @@ from protocols.physical.hardware import BellDistribution
 
 
 class CircuitState(enum.Enum):
+    __hash__ = object.__hash__
+    """Hashed by identity, as :class:`protocols.network.types.HalfState`."""
+
     SETTING_UP = "setting-up"
     RESERVED = "reserved"
     ACTIVE = "active"
@@ -39,6 +42,8 @@ class CircuitState(enum.Enum):
 
 
 class CircuitEvent(enum.Enum):
+    __hash__ = object.__hash__
+
     REPLY_OK = "reply-ok"
     ALL_NUMBERED = "all-numbered"
     STOP = "stop"
@@ -47,6 +52,9 @@ class CircuitEvent(enum.Enum):
 
 LIVE = (CircuitState.SETTING_UP, CircuitState.RESERVED, CircuitState.ACTIVE, CircuitState.COMPLETING,
         CircuitState.WAITING)
+GENERATING = (CircuitState.ACTIVE, CircuitState.COMPLETING)
+"""The states in which a circuit's hops make pairs (:attr:`Circuit.generating`, asked several times a link pair: a
+module tuple, not two look-ups through ``EnumType.__getattr__``'s slot hook each time)."""
 LINGERING_FACTOR = 4
 """A node keeps at most this many times ``max_circuits`` circuits, closed ones lingering included."""
 TRANSITIONS: dict[tuple[CircuitState, CircuitEvent], CircuitState] = {
@@ -133,7 +141,8 @@ class Circuit:
 
     @property
     def is_end(self) -> bool:
-        return self.is_head or self.is_tail
+        index = self.index
+        return index == 0 or index == len(self.route) - 1
 
     @property
     def number(self) -> int:
@@ -146,7 +155,7 @@ class Circuit:
     @property
     def generating(self) -> bool:
         """Hops make pairs for it: installed and not stopped."""
-        return self.state in (CircuitState.ACTIVE, CircuitState.COMPLETING)
+        return self.state in GENERATING
 
     def hop(self, side: int) -> Hop:
         hop = self.hops[side]

@@ -55,16 +55,28 @@ class Node:
         """Generation is over (the run's end): new requests are refused with TIMEOUT."""
         self._rto: dict[int, int] = {}
         """RTO by peer node, computed once (the topology is static)."""
+        self._addresses: dict[tuple[int, int], Address] = {}
+        """Each (node, port) this node has sent to, as its address."""
+        self._senders: dict[Address, int | None] = {}
+        """The node behind each source address seen (None: none)."""
         self._links: dict[int, LinkCaps | None] = {}
         """The link to each neighbour (None: not one), looked up once."""
 
     # -- addresses and timing -------------------------------------------------------------------
 
     def qncp(self, node: int) -> Address:
-        return (self.topology.address(node), QNCP_PORT)
+        return self.address(node, QNCP_PORT)
 
     def qnp(self, node: int) -> Address:
-        return (self.topology.address(node), QNP_PORT)
+        return self.address(node, QNP_PORT)
+
+    def address(self, node: int, port: int) -> Address:
+        """``node``'s address for ``port``, built once (every ack and reliable message names one)."""
+        try:
+            return self._addresses[node, port]
+        except KeyError:
+            address = self._addresses[node, port] = (self.topology.address(node), port)
+            return address
 
     def rto(self, node: int) -> int:
         """Retransmission interval towards ``node``: 2 × (one-way delay + jitter) + 1 ms."""
@@ -98,6 +110,15 @@ class Node:
     def node_at(self, address: Address) -> int | None:
         return self.topology.node_at(address[0])
 
+    def sender(self, source: Address) -> int | None:
+        """The node a datagram from ``source`` came from (None: not a node of the network), looked up once per
+        source address (the topology is static)."""
+        try:
+            return self._senders[source]
+        except KeyError:
+            node = self._senders[source] = self.topology.node_at(source[0])
+            return node
+
     # -- messages -------------------------------------------------------------------------------
     def reliable(self, key: Hashable, node: int, port: int, payload: bytes, now: int,
                  retries: int | None = None, hops: int = 1, interval: int | None = None) -> Actions:
@@ -106,7 +127,7 @@ class Node:
         ``hops`` circuit hops the message crosses (loss compounds along a path, so a message to the far end gets
         more tries)."""
         retries = self.config.reliable_retries * max(1, hops) if retries is None else retries
-        destination = (self.topology.address(node), port)
+        destination = self.address(node, port)
         return self.outbox.send(key, destination, payload, interval or self.rto(node), retries, now)
 
     def count_sent(self, actions: Actions, now: int) -> None:
@@ -120,10 +141,10 @@ class Node:
         by_id, by_handle = self.circuits.by_id, self.circuits.by_handle
         for destination, payload in sends:
             port = destination[1]
-            if port == QNP_PORT and len(payload) >= 10:
-                name, circuit_id = "TRACK", payload[8] << 8 | payload[9]
-            elif port == QNCP_PORT and len(payload) >= 6:
+            if port == QNCP_PORT and len(payload) >= 6:        # the commonest first
                 name, circuit_id = MESSAGE_TYPES.get(payload[1], "?"), payload[4] << 8 | payload[5]
+            elif port == QNP_PORT and len(payload) >= 10:
+                name, circuit_id = "TRACK", payload[8] << 8 | payload[9]
             elif port == LINK_SERVICE_PORT:
                 sent["link CREATE"] = sent.get("link CREATE", 0) + 1
                 continue

@@ -29,7 +29,7 @@ from protocols.network.model import goodness
 from protocols.network.relay import Relay, send_confirm
 from protocols.network.service import Service
 from protocols.network.tracker import Tracker
-from protocols.network.types import RIGHT, Half, HalfEvent, HalfKey, HalfState, Handle
+from protocols.network.types import HELD, MEASURED, MEASURING, RIGHT, Half, HalfEvent, HalfKey, Handle
 from protocols.packets import linkservice as ll
 from protocols.packets.qncp import Confirm
 from protocols.packets.qncp_common import CONFIRM, CONFIRM_ACK, REASON_CUTOFF, REASON_TEARDOWN, REASON_UNKNOWN
@@ -105,7 +105,7 @@ class EndPoint:
         if circuit.is_head:
             circuit.stats.hop1_ok_at[half.seq] = now
             return actions.extend(self.tracker.send_track(circuit, half, now))
-        if half.track is not None and half.state == HalfState.HELD:
+        if half.track is not None and half.state == HELD:
             actions.extend(self.deliver(circuit, half, now))
         return actions
 
@@ -115,7 +115,7 @@ class EndPoint:
         if under_way is not None and not under_way:
             del self.measuring[result.slot]
         half = None if key is None else self.node.half(key)
-        if half is None or half.state != HalfState.MEASURING:
+        if half is None or half.state != MEASURING:
             return Actions()
         half.fire(HalfEvent.RESULT)
         half.outcome = result.outcome
@@ -135,14 +135,14 @@ class EndPoint:
         if under_way is not None and not under_way:
             del self.measuring[slot]
         half = None if key is None else self.node.half(key)
-        if half is None or half.state != HalfState.MEASURING:
+        if half is None or half.state != MEASURING:
             return Actions()
         return self.tracker.kill(half, REASON_UNKNOWN, None, now)
 
     def on_hold(self, key: HalfKey, now: int) -> Actions:
         """An end's half waited its τ_end: discarded, its link pair expired (EXPIRE CUTOFF)."""
         half = self.node.half(key)
-        if half is None or half.state not in (HalfState.HELD, HalfState.MEASURED):
+        if half is None or half.state not in (HELD, MEASURED):
             return Actions()
         circuit = self.node.circuits.get(half.circuit)
         if circuit is not None:
@@ -249,10 +249,10 @@ class EndPoint:
         if n in state.answered:
             return self._confirm_ack(message, sender, state.answered[n])
         half = self.node.half((circuit.hop(RIGHT).link_id, message.head_pair_seq))
-        if half is not None and half.state == HalfState.MEASURING:
+        if half is not None and half.state == MEASURING:
             state.waiting[half.seq] = message
             return Actions()
-        if half is None or half.state not in (HalfState.HELD, HalfState.MEASURED):
+        if half is None or half.state not in (HELD, MEASURED):
             state.answered[n] = ll.ERR_EXPIRE
             return self.retract(circuit, n).extend(self._confirm_ack(message, sender, ll.ERR_EXPIRE))
         half.fire(HalfEvent.DELIVER)

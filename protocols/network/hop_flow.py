@@ -16,6 +16,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from protocols.network.types import Handle
+from protocols.packets import linkservice as ll
 
 FlowKey = tuple[Handle, int]
 """(circuit, side)."""
@@ -57,6 +58,19 @@ class HopFlow:
     peer_released: set[int] = field(default_factory=set)
     backoff: int = 0
     retrying: bool = False
+    credits: dict[int, bytes] = field(default_factory=dict)
+    """Origin: the encoded ``CREATE(Window = CREDIT, Number = n)`` of this hop, by n (:meth:`credit_create`)."""
+
+    def credit_create(self, number: int) -> bytes:
+        """Origin: the bytes of ``CREATE(Window = CREDIT, Number = number)`` for this hop's request, encoded once
+        per Number (they name only the peer, the label and the Number: one a link pair, the same bytes)."""
+        try:
+            return self.credits[number]
+        except KeyError:
+            create = ll.Create(remote_node_id=self.peer, purpose_id=self.label, number=number,
+                               window=ll.WINDOW_CREDIT)
+            encoded = self.credits[number] = create.encode()
+            return encoded
 
     @property
     def key(self) -> FlowKey:

@@ -181,8 +181,7 @@ class Hops:
                                tpe=ll.TPE_KEEP, con=1, window=ll.WINDOW_OPEN)
         else:
             request.pending += free
-            create = ll.Create(remote_node_id=flow.peer, purpose_id=flow.label, number=free,
-                               window=ll.WINDOW_CREDIT)
+            return Actions(send=[(self.node.link_service, flow.credit_create(free))])
         return Actions(send=[(self.node.link_service, create.encode())])
 
     def retry(self, handle: Handle, side: int, now: int) -> Actions:
@@ -194,6 +193,8 @@ class Hops:
 
     def on_link(self, message: ll.Upward, now: int) -> Actions:
         """A reply of this node's link layer to the network layer (port 7773 from 7771)."""
+        if type(message) is ll.OkKeep:              # the commonest first (one a link pair at each end)
+            return self._on_ok(message, now)
         if isinstance(message, ll.Ack):
             if self.awaiting_ack:
                 key = self.awaiting_ack.popleft()
@@ -213,15 +214,14 @@ class Hops:
         link = node.link_to(ok.remote_node_id)
         bound = None if link is None else node.circuits.at_label(link.link_id, ok.purpose_id)
         flow = None if bound is None else self.flows.get((bound[0].handle, bound[1]))
-        actions = Actions()
         if flow is not None and flow.origin:
             flow.settle(ok.sequence_number)
         elif flow is not None:
             self.granted[(ok.remote_node_id, ok.create_id)] = flow.key
         if bound is None or flow is None or not isinstance(ok, ll.OkKeep):
             node.counters.unrequested += 1
-            return actions.extend(Actions(hardware=[Discard(ok.lqid)]) if isinstance(ok, ll.OkKeep) else Actions())
-        return actions.extend(self.on_pair(bound[0], bound[1], ok, now))
+            return Actions(hardware=[Discard(ok.lqid)]) if isinstance(ok, ll.OkKeep) else Actions()
+        return self.on_pair(bound[0], bound[1], ok, now)
 
     def _on_err(self, err: ll.Err, now: int) -> Actions:
         key = self.by_create.get(err.create_id) if err.origin_node == self.node.node_id else None

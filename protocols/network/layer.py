@@ -199,7 +199,7 @@ class NetworkLayer:
                 return self.hops.on_link(ll.decode_upward(payload), now)
             actions, admitted = self.service.on_create(payload, source, now)
             return actions if admitted is None else actions.extend(self.signalling.open(admitted, now))
-        sender = node.node_at(source)
+        sender = node.sender(source)
         if sender is None or sender == node.node_id:
             raise ParseError(f"datagram from {source}, not a node of the network")
         if port == QNP_PORT:
@@ -211,6 +211,16 @@ class NetworkLayer:
         if port != QNCP_PORT:
             raise ParseError(f"nothing on port {port}")
         message = decode_qncp(payload)
+        if isinstance(message, (PairMessage, Confirm)):   # per pair: checked and dispatched without the general chains
+            circuit = node.circuits.by_handle.get((message.head_node, message.circuit_id))
+            if circuit is not None and senders.expected(circuit, message) != sender:
+                node.counters.wrong_sender += 1
+                return Actions()
+            if isinstance(message, PairMessage):
+                return self._pair_message(message, sender, now)
+            if message.msg_type == CONFIRM:
+                return self.ends.on_confirm(message, sender, now)
+            return self.ends.on_confirm_ack(message, now)
         if not senders.qncp_from_expected(node, message, sender):
             node.counters.wrong_sender += 1         # not from the node the circuit's route says sends it
             return Actions()
@@ -274,6 +284,8 @@ class NetworkLayer:
     # -- output ---------------------------------------------------------------------------------
     def _done(self, actions: Actions, now: int) -> Actions:
         """Count what goes out (per message type, per circuit) and set the next deadline."""
-        self.node.count_sent(actions, now)
-        actions.deadline = self.node.timers.next()
+        node = self.node
+        if actions.send:                    # an ACK, a TRACK_ACK ... sends nothing: no call
+            node.count_sent(actions, now)
+        actions.deadline = node.timers.next()
         return actions

@@ -26,7 +26,7 @@ def _peer(circuit: Circuit, side: int | None) -> int | None:
     return None if hop is None else hop.peer
 
 
-def _expected(circuit: Circuit, message: QncpMessage) -> int | None:
+def expected(circuit: Circuit, message: QncpMessage) -> int | None:
     """The node ``message`` about ``circuit`` must come from (None: none may send it to this node)."""
     if isinstance(message, PairMessage):            # the commonest first (the classes are disjoint)
         return _peer(circuit, circuit.side_of(message.link_id))
@@ -52,7 +52,7 @@ def qncp_from_expected(node: Node, message: QncpMessage, sender: int) -> bool:
         circuit = node.circuits.get((message.head_node, message.circuit_id))
         return message.sender_node == sender and (circuit is None or sender in circuit.route)
     circuit = node.circuits.get((message.head_node, message.circuit_id))
-    return circuit is None or _expected(circuit, message) == sender
+    return circuit is None or expected(circuit, message) == sender
 
 
 def track_from_expected(node: Node, frame: TrackFrame, sender: int) -> bool:

@@ -16,7 +16,7 @@ from protocols.network.circuit import Circuit
 from protocols.network.context import Node
 from protocols.network.hops import Hops
 from protocols.network.tracker import Tracker
-from protocols.network.types import LEFT, RIGHT, Half, HalfEvent, HalfKey, HalfState, Handle
+from protocols.network.types import HELD, LEFT, RIGHT, SWAPPED, Half, HalfEvent, HalfKey, Handle
 from protocols.packets.qncp_common import REASON_CUTOFF, REASON_SWAP_FAILED
 from protocols.physical.hardware import BellMeasure, BellMeasureResult, Discard
 
@@ -36,9 +36,16 @@ class Swapper:
     def add(self, circuit: Circuit, half: Half, now: int) -> Actions:
         """A new held half of ``circuit`` at this repeater."""
         queues = self.queues.setdefault(circuit.handle, (deque(), deque()))
-        queues[half.side].append(half.key)
-        held = sum(1 for key in queues[half.side] if self._held(key))
-        circuit.stats.max_held[half.side] = max(circuit.stats.max_held[half.side], held)
+        queue = queues[half.side]
+        queue.append(half.key)
+        halves, held = self.node.halves, 0
+        for key in queue:                           # a loop, not a generator of _held calls: one a link pair
+            other = halves.get(key)
+            if other is not None and other.state is HELD:
+                held += 1
+        max_held = circuit.stats.max_held
+        if held > max_held[half.side]:
+            max_held[half.side] = held
         if circuit.cutoff_ns is not None:          # from its link OK: a distilled half's wait in its pool counts
             start = now if half.ok_at is None else min(now, half.ok_at)
             self.node.timers.schedule(("cutoff", half.key), start + circuit.cutoff_ns)
@@ -50,18 +57,20 @@ class Swapper:
     def settled(self) -> bool:
         return not self.swapping
 
-    def _held(self, key: HalfKey) -> bool:
-        half = self.node.half(key)
-        return half is not None and half.state == HalfState.HELD
-
     def _oldest(self, queue: deque[HalfKey]) -> Half | None:
-        while queue and not self._held(queue[0]):
+        halves = self.node.halves
+        while queue:
+            half = halves.get(queue[0])
+            if half is not None and half.state is HELD:
+                return half
             queue.popleft()
-        return self.node.half(queue[0]) if queue else None
+        return None
 
-    def _swap(self, circuit: Circuit, now: int) -> Actions:
+    def _swap(self, circuit: Circuit, now: int, actions: Actions | None = None) -> Actions:
+        """Bell-measure the oldest held halves of the two sides while both have one (into ``actions``, or new ones)."""
         queues = self.queues.get(circuit.handle)
-        actions = Actions()
+        if actions is None:
+            actions = Actions()
         while queues is not None and circuit.generating:
             left, right = self._oldest(queues[LEFT]), self._oldest(queues[RIGHT])
             if left is None or right is None:
@@ -104,10 +113,10 @@ class Swapper:
         circuit.stats.swaps += 1
         actions.extend(self.tracker.forward(circuit, left, now))
         for half in (left, right):
-            if half.doomed is not None and half.state == HalfState.SWAPPED:
+            if half.doomed is not None and half.state == SWAPPED:
                 reason, source = half.doomed
                 actions.extend(self.tracker.kill(half, reason, source, now))
-        return actions.extend(self._swap(circuit, now))
+        return self._swap(circuit, now, actions)
 
     def on_rejected(self, slot_a: int, now: int) -> Actions:
         """The medium refused the Bell measurement whose first slot is ``slot_a``: nothing was measured, so
@@ -134,7 +143,7 @@ class Swapper:
     def on_cutoff(self, key: HalfKey, now: int) -> Actions:
         """τ after its link OK, a half still waiting for its partner is discarded."""
         half = self.node.half(key)
-        if half is None or half.state != HalfState.HELD:
+        if half is None or half.state != HELD:
             return Actions()
         circuit = self.node.circuits.get(half.circuit)
         if circuit is not None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import heapq
 import itertools
 from collections.abc import Hashable
-from dataclasses import dataclass
+from typing import Any
 
 from protocols.common import Actions, Address
 
@@ -63,12 +63,9 @@ class Timers:
         return None
 
 
-@dataclass(slots=True)
-class Pending:
-    destination: Address
-    payload: bytes
-    interval: int
-    retries_left: int
+DESTINATION, PAYLOAD, INTERVAL, RETRIES_LEFT = range(4)
+"""The fields of a pending message: a list ``[destination, payload, interval, retries left]`` (one a reliable
+message, a few a link pair: a list display, not a class's ``__init__``)."""
 
 
 class Outbox:
@@ -76,12 +73,12 @@ class Outbox:
 
     def __init__(self, timers: Timers) -> None:
         self.timers = timers
-        self._pending: dict[Hashable, Pending] = {}
+        self._pending: dict[Hashable, list[Any]] = {}
 
     def send(self, key: Hashable, destination: Address, payload: bytes, interval: int, retries: int,
              now: int) -> Actions:
         """Send now and keep retransmitting (a message already pending under ``key`` is replaced)."""
-        self._pending[key] = Pending(destination, payload, interval, retries)
+        self._pending[key] = [destination, payload, interval, retries]
         self.timers.schedule(("rtx", key), now + interval)
         return Actions(send=[(destination, payload)])
 
@@ -104,12 +101,12 @@ class Outbox:
         pending = self._pending.get(key)
         if pending is None:
             return Actions(), False
-        if pending.retries_left <= 0:
+        if pending[RETRIES_LEFT] <= 0:
             del self._pending[key]
             return Actions(), True
-        pending.retries_left -= 1
-        self.timers.schedule(("rtx", key), now + pending.interval)
-        return Actions(send=[(pending.destination, pending.payload)]), False
+        pending[RETRIES_LEFT] -= 1
+        self.timers.schedule(("rtx", key), now + pending[INTERVAL])
+        return Actions(send=[(pending[DESTINATION], pending[PAYLOAD])]), False
 
     def empty(self) -> bool:
         return not self._pending

@@ -22,10 +22,24 @@ from protocols.common import QNCP_PORT, QNP_PORT, Actions
 from protocols.network.circuit import Circuit
 from protocols.network.context import Node
 from protocols.network.hops import Hops
-from protocols.network.types import LEFT, RIGHT, Half, HalfEvent, HalfKey, HalfState
+from protocols.network.types import (
+    DEAD,
+    DELIVERED,
+    EARLY,
+    HELD,
+    LEFT,
+    MEASURED,
+    MEASURING,
+    RIGHT,
+    SWAPPED,
+    SWAPPING,
+    Half,
+    HalfEvent,
+    HalfKey,
+)
 from protocols.packets.qncp import PairMessage, encode_pair
 from protocols.packets.qncp_common import EXPIRE, EXPIRE_ACK, REASON_UNKNOWN, TRACK_ACK
-from protocols.packets.qnp import TrackFrame
+from protocols.packets.qnp import TrackFrame, encode_track
 from protocols.physical.hardware import Discard
 
 RetractedCallback = Callable[[Circuit, Half, int], Actions]
@@ -46,25 +60,25 @@ class Tracker:
     # -- TRACK ----------------------------------------------------------------------------------
     def send_track(self, circuit: Circuit, half: Half, now: int) -> Actions:
         """The head's TRACK for its hop-1 half: pair id = its sequence, Bell index = its link Bell state."""
-        frame = TrackFrame(half.label, half.seq, half.link_bell, circuit.handle[1], half.seq, half.link_bell)
-        return self._send_track(circuit, half, frame, now)
+        track = encode_track(half.label, half.seq, half.link_bell, circuit.handle[1], half.seq, half.link_bell)
+        return self._send_track(circuit, half, track, now)
 
     def forward(self, circuit: Circuit, left: Half, now: int) -> Actions:
         """A repeater's swapped left half has its TRACK: on to the right neighbour by the P4 rule."""
-        if left.track is None or left.state != HalfState.SWAPPED or left.partner is None:
+        if left.track is None or left.state != SWAPPED or left.partner is None:
             return Actions()
         right = self.node.half(left.partner)
-        if right is None or right.state != HalfState.SWAPPED or right.tracked:
+        if right is None or right.state != SWAPPED or right.tracked:
             return Actions()
         frame = left.track
-        out = TrackFrame(right.label, right.seq, right.link_bell, frame.circuit_id, frame.pair_id,
-                         frame.bell ^ left.swap_bell ^ right.link_bell)
+        out = encode_track(right.label, right.seq, right.link_bell, frame.circuit_id, frame.pair_id,
+                           frame.bell ^ left.swap_bell ^ right.link_bell)
         return self._send_track(circuit, right, out, now)
 
-    def _send_track(self, circuit: Circuit, half: Half, frame: TrackFrame, now: int) -> Actions:
+    def _send_track(self, circuit: Circuit, half: Half, track: bytes, now: int) -> Actions:
         half.tracked = True
-        return self.node.reliable(("track", circuit.handle, half.key), circuit.hop(RIGHT).peer, QNP_PORT,
-                                  frame.encode(), now)
+        return self.node.reliable(("track", circuit.handle, half.key), circuit.hop(RIGHT).peer, QNP_PORT, track,
+                                  now)
 
     def on_track(self, frame: TrackFrame, sender: int, now: int) -> Actions:
         node = self.node
@@ -81,22 +95,22 @@ class Tracker:
         if not circuit.generating:
             return actions              # the circuit is ending everywhere: nothing to track, nothing to repair
         if half is None:
-            half = node.add_half(Half(*key, circuit.handle, LEFT, HalfState.EARLY, label=frame.link_label))
+            half = node.add_half(Half(*key, circuit.handle, LEFT, EARLY, label=frame.link_label))
             half.track, half.track_from = frame, sender
             node.timers.schedule(("early", key), now + self._early_timeout(circuit))
             return actions
-        if half.state == HalfState.DEAD:
+        if half.state == DEAD:
             return self._expire(circuit, half, half.reason, sender, now)
         if half.ok_at is not None and frame.link_bell != half.link_bell:
             node.counters.bell_mismatches += 1
-        if half.state in (HalfState.SWAPPED, HalfState.DELIVERED):
+        if half.state in (SWAPPED, DELIVERED):
             if half.track is None:
                 half.track, half.track_from = frame, sender
             return actions.extend(self.forward(circuit, half, now))
         if half.end_pooled:
             return actions              # a duplicate: the end pool has its TRACK, and its Bell state is the rounds'
         half.track, half.track_from = frame, sender
-        if circuit.is_tail and half.state in (HalfState.HELD, HalfState.MEASURED) and not half.distilling:
+        if circuit.is_tail and half.state in (HELD, MEASURED) and not half.distilling:
             actions.extend(self.on_tracked(circuit, half, now))
         return actions
 
@@ -107,7 +121,7 @@ class Tracker:
     def early_expired(self, key: HalfKey, now: int) -> Actions:
         """No link OK for an early TRACK's half in time: it is unknown here (EXPIRE UNKNOWN back)."""
         half = self.node.half(key)
-        if half is None or half.state != HalfState.EARLY:
+        if half is None or half.state != EARLY:
             return Actions()
         return self.kill(half, REASON_UNKNOWN, None, now)
 
@@ -129,7 +143,7 @@ class Tracker:
         if half is None:
             side = None if circuit is None else circuit.side_of(message.link_id)
             if circuit is not None and side is not None:
-                half = node.add_half(Half(*key, handle, side, HalfState.DEAD, label=message.link_label,
+                half = node.add_half(Half(*key, handle, side, DEAD, label=message.link_label,
                                           reason=message.reason))
                 node.linger(half, circuit, now)
             return actions
@@ -145,9 +159,9 @@ class Tracker:
         """``half`` dies of ``reason``; ``source`` is the neighbour that told us (never told back). A half in a
         Bell measurement dies when its result comes (unless ``force``: the measurement failed)."""
         node = self.node
-        if half.state == HalfState.DEAD:
+        if half.state == DEAD:
             return Actions()
-        if half.state == HalfState.SWAPPING and not force:
+        if half.state == SWAPPING and not force:
             half.doomed = (reason, source)
             return Actions()
         circuit = node.circuits.get(half.circuit)
@@ -160,23 +174,23 @@ class Tracker:
             stats[reason] = stats.get(reason, 0) + 1
         node.outbox.ack(("track", half.circuit, half.key))
         node.timers.cancel(("early", half.key))
-        if previous == HalfState.HELD and half.slot is not None and half.outcome is None:
+        if previous == HELD and half.slot is not None and half.outcome is None:
             actions.hardware.append(Discard(half.slot))
-        neighbour = half.track_from if previous == HalfState.EARLY else self._neighbour(circuit, half)
+        neighbour = half.track_from if previous == EARLY else self._neighbour(circuit, half)
         if circuit is not None and neighbour is not None and neighbour != source:
             actions.extend(self._expire(circuit, half, reason, neighbour, now))
-        if previous in (HalfState.HELD, HalfState.MEASURING, HalfState.MEASURED, HalfState.SWAPPING):
+        if previous in (HELD, MEASURING, MEASURED, SWAPPING):
             actions.extend(self.hops.released(half, now))
-        if previous == HalfState.SWAPPED and half.partner is not None:
+        if previous == SWAPPED and half.partner is not None:
             actions.extend(self._kill_partner(circuit, half.partner, reason, now))
-        if previous == HalfState.DELIVERED and circuit is not None:
+        if previous == DELIVERED and circuit is not None:
             actions.extend(self.on_retracted(circuit, half, now))
         node.linger(half, circuit, now)
         return actions
 
     def _kill_partner(self, circuit: Circuit | None, key: HalfKey, reason: int, now: int) -> Actions:
         partner = self.node.half(key)
-        if partner is None or partner.state != HalfState.SWAPPED:
+        if partner is None or partner.state != SWAPPED:
             return Actions()
         partner.fire(HalfEvent.DIE)
         partner.reason = reason

@@ -50,8 +50,10 @@ from protocols.packets.qncp_common import (
     HEADER_SIZE,
     HOP_ACK_TYPES,
     PAIR_TYPES,
+    REASONS,
     SETUP,
     SETUP_REPLY,
+    STATUS,
     STATUS_OK,
     VERSION,
     check_size,
@@ -177,6 +179,11 @@ QncpMessage = Setup | SetupReply | HopAck | PairMessage | Confirm | CircuitEnd |
 
 def decode_qncp(data: bytes) -> QncpMessage:
     """Decode any QNCP message; ParseError unless it is exactly one valid message."""
+    size = len(data)
+    if size in (PAIR_SIZE, CONFIRM_SIZE):          # the per-pair messages: header and body in one unpack
+        message = _decode_per_pair(data, size)
+        if message is not None:
+            return message
     msg_type, status, reason, circuit_id, head_node = parse_header(data)
     if msg_type == SETUP:
         return Setup.decode_body(data, status, reason, circuit_id, head_node)
@@ -203,3 +210,26 @@ def decode_qncp(data: bytes) -> QncpMessage:
         return Confirm(msg_type, circuit_id, head_node, e2e, head_seq, tail_seq, bell, goodness, status, reason)
     check_size(data, END_SIZE, msg_type)  # END_TYPES: parse_header let only defined types through
     return CircuitEnd(msg_type, circuit_id, head_node, _END.unpack_from(data, HEADER_SIZE)[0], status, reason)
+
+
+def _decode_per_pair(data: bytes, size: int) -> PairMessage | Confirm | None:
+    """A valid pair message (20 bytes) or CONFIRM/CONFIRM_ACK (24 bytes) decoded with one ``struct`` call; None
+    for anything else of those sizes (a DISTIL, or a message :func:`decode_qncp`'s checks then refuse, with
+    their own errors), so what it accepts and what it refuses are exactly the general path's."""
+    if size == PAIR_SIZE:
+        version, msg_type, status, reason, circuit_id, length, head_node, label, seq, link, window, credit = \
+            _PAIR_WHOLE.unpack(data)
+        if (version != VERSION or length != PAIR_SIZE or msg_type not in PAIR_TYPES or status not in STATUS
+                or reason not in REASONS):
+            return None
+        if msg_type not in CREDIT_TYPES:
+            credit = 0  # a Reserved byte there
+        elif credit not in CREDIT_KINDS:
+            return None
+        return PairMessage(msg_type, circuit_id, head_node, label, seq, link, status, reason, window, credit)
+    version, msg_type, status, reason, circuit_id, length, head_node, e2e, head_seq, tail_seq, bell, goodness = \
+        _CONFIRM_WHOLE.unpack(data)
+    if (version != VERSION or length != CONFIRM_SIZE or msg_type not in CONFIRM_TYPES or status not in STATUS
+            or reason not in REASONS or bell not in BELL_STATES):
+        return None
+    return Confirm(msg_type, circuit_id, head_node, e2e, head_seq, tail_seq, bell, goodness, status, reason)

@@ -52,6 +52,20 @@ TRACK_SIZE = _TRACK.size
 _BELL_SHIFT = 30  # the 2-bit index is the top of the header's second 32-bit word
 
 
+_SWAPPED = (0, 2, 1, 3)
+"""``to_p4`` (and ``from_p4``) of 0..3 as a table: the codecs' per-TRACK conversions without calls."""
+
+
+def encode_track(link_label: int, pair_seq: int, link_bell: int, circuit_id: int, pair_id: int, bell: int) -> bytes:
+    """The bytes of ``TrackFrame(...)``'s encoding, without building the frame (a TRACK sent, one a link pair).
+
+    >>> encode_track(0x8001, 7, 1, 0x0101, 7, 2) == TrackFrame(0x8001, 7, 1, 0x0101, 7, 2).encode()
+    True
+    """
+    return _TRACK.pack(link_label, pair_seq, _SWAPPED[link_bell & 3] << _BELL_SHIFT, circuit_id, pair_id,
+                       _SWAPPED[bell & 3] << _BELL_SHIFT)
+
+
 def to_p4(bell: int) -> int:
     """Our Bell index ``x | z << 1`` as P4's ``x << 1 | z``."""
     return (bell & 1) << 1 | (bell >> 1 & 1)
@@ -102,16 +116,14 @@ class TrackFrame:
     bell: int
 
     def encode(self) -> bytes:
-        return _TRACK.pack(self.link_label, self.pair_seq, to_p4(self.link_bell) << _BELL_SHIFT,
-                           self.circuit_id, self.pair_id, to_p4(self.bell) << _BELL_SHIFT)
+        return encode_track(self.link_label, self.pair_seq, self.link_bell, self.circuit_id, self.pair_id, self.bell)
 
     @classmethod
     def decode(cls, data: bytes) -> TrackFrame:
         if len(data) != TRACK_SIZE:
             raise ParseError(f"TRACK is {TRACK_SIZE} bytes, got {len(data)}")
         label, seq, egp_word, circuit, pair_id, qnp_word = _TRACK.unpack(data)
-        return cls(label, seq, from_p4(egp_word >> _BELL_SHIFT), circuit, pair_id,
-                   from_p4(qnp_word >> _BELL_SHIFT))
+        return cls(label, seq, _SWAPPED[egp_word >> _BELL_SHIFT], circuit, pair_id, _SWAPPED[qnp_word >> _BELL_SHIFT])
 
     @property
     def egp(self) -> EgpHeader:
