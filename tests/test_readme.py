@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from stack import cli
+from stack.cli import commands
 from tests import update_readme_sample as sample
 from tests.conftest import DefaultRun
 
@@ -40,9 +41,13 @@ def readme_command(prefix: str) -> list[str]:
                                              ("qnet plot sync", "out/sync.png")])
 def test_the_readme_plot_commands_draw_on_the_default_scenario(prefix: str, png: str, tmp_path: Path,
                                                                monkeypatch: pytest.MonkeyPatch,
-                                                               capsys: pytest.CaptureFixture[str]) -> None:
+                                                               capsys: pytest.CaptureFixture[str],
+                                                               default_run: DefaultRun) -> None:
+    """Each command as written. `qnet plot sync` draws on one run of the default scenario with its seed: the
+    session's (tests/conftest.py; the replay refuses any other scenario or seed), not a second emulation."""
     argv = readme_command(prefix)
     assert argv[:2] == ["plot", prefix.split()[-1]] and len(argv) == 2        # as written: the default scenario
+    monkeypatch.setattr(commands, "run_scenario", default_run.replay)
     monkeypatch.chdir(tmp_path)
     assert cli.main(argv) == 0
     assert (tmp_path / png).read_bytes()[:8] == PNG

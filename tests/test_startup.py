@@ -12,27 +12,64 @@ import ast
 import json
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 NOT_ON_THE_RUN_PATH = ("scapy", "networkx", "matplotlib", "dask", "distributed", "pyarrow", "scipy", "rich",
                        "importlib.metadata", "protocols.packets.scapy_layers")
+DEFERRED = ("json", "difflib", "stack.multiprocess", "stack.report_circuits", "protocols.packets.qncp_common")
+"""Imported only where they are used: the report's --json, a misspelt key, `qnet up`/`node`/`medium`, a report
+with circuits or a summary to print."""
 
 
 def loaded_after(args: list[str]) -> list[str]:
-    code = ("import sys; from stack.cli import main; status = main(sys.argv[1:]); import json; "
-            f"print(json.dumps([m for m in sys.modules if m.split('.')[0] in {NOT_ON_THE_RUN_PATH!r} "
-            f"or m in {NOT_ON_THE_RUN_PATH!r}])); sys.exit(status)")
+    """Which of :data:`NOT_ON_THE_RUN_PATH` a fresh ``qnet ARGS`` loaded."""
+    return modules_after(args)[0]
+
+
+def modules_after(args: list[str]) -> tuple[list[str], list[str]]:
+    """What a fresh ``qnet ARGS`` loaded: of :data:`NOT_ON_THE_RUN_PATH`, and of :data:`DEFERRED` (both read
+    before anything more is imported)."""
+    code = ("import sys; from stack.cli import main; status = main(sys.argv[1:]); "
+            f"loaded = [m for m in sys.modules if m.split('.')[0] in {NOT_ON_THE_RUN_PATH!r} "
+            f"or m in {NOT_ON_THE_RUN_PATH!r}]; "
+            f"deferred = sorted(m for m in sys.modules if any(m == d or m.startswith(d + '.') for d in {DEFERRED!r})); "
+            "print(repr((loaded, deferred))); sys.exit(status)")
     done = subprocess.run([sys.executable, "-c", code, *args], cwd=ROOT, capture_output=True, text=True,
                           check=True)
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    loaded, deferred = ast.literal_eval(done.stdout.strip().splitlines()[-1])
+    return loaded, deferred
 
 
-def test_qnet_run_loads_no_dissector_graph_or_sweep_library(tmp_path: Path) -> None:
-    pcap, report = tmp_path / "run.pcap", tmp_path / "run.json"
-    assert loaded_after(["run", "examples/two-qpus.toml", "--quiet", "--pcap", str(pcap), "--json",
-                         str(report)]) == []
-    assert pcap.stat().st_size > 10_000 and json.loads(report.read_text())["capture_frames"] > 100
+@dataclass(frozen=True)
+class TwoQpuRuns:
+    """``qnet run examples/two-qpus.toml`` twice in fresh interpreters: quiet with a capture only, and with a
+    capture, a report and the summary; what each loaded (:func:`modules_after`)."""
+
+    quiet: tuple[list[str], list[str]]
+    full: tuple[list[str], list[str]]
+    pcap: Path
+    report: Path
+
+
+@pytest.fixture(scope="module")
+def two_qpu_runs(tmp_path_factory: pytest.TempPathFactory) -> TwoQpuRuns:
+    """The two runs both link-layer checks below read (a fresh interpreter costs ~1 s of imports)."""
+    directory = tmp_path_factory.mktemp("startup")
+    pcap, report = directory / "b.pcap", directory / "b.json"
+    quiet = modules_after(["run", "examples/two-qpus.toml", "--quiet", "--pcap", str(directory / "a.pcap")])
+    full = modules_after(["run", "examples/two-qpus.toml", "--pcap", str(pcap), "--json", str(report)])
+    return TwoQpuRuns(quiet, full, pcap, report)
+
+
+def test_qnet_run_loads_no_dissector_graph_or_sweep_library(two_qpu_runs: TwoQpuRuns) -> None:
+    """Quiet, and with a report and the summary."""
+    assert two_qpu_runs.quiet[0] == [] and two_qpu_runs.full[0] == []
+    assert two_qpu_runs.pcap.stat().st_size > 10_000
+    assert json.loads(two_qpu_runs.report.read_text())["capture_frames"] > 100
 
 
 def test_a_network_layer_run_loads_networkx_and_nothing_else(tmp_path: Path) -> None:
@@ -54,24 +91,10 @@ def test_the_check_sees_a_library_that_is_loaded() -> None:
     assert "scapy" in done.stdout and "networkx" in done.stdout and "protocols.packets.scapy_layers" in done.stdout
 
 
-DEFERRED = ("json", "difflib", "stack.multiprocess", "stack.report_circuits", "protocols.packets.qncp_common")
-"""Imported only where they are used: the report's --json, a misspelt key, `qnet up`/`node`/`medium`, a report
-with circuits or a summary to print."""
-
-
-def deferred_loaded(args: list[str]) -> list[str]:
-    code = ("import sys; from stack.cli import main; status = main(sys.argv[1:]); "
-            f"print(repr(sorted(m for m in sys.modules if any(m == d or m.startswith(d + '.') for d in {DEFERRED!r}))))"
-            "; sys.exit(status)")
-    done = subprocess.run([sys.executable, "-c", code, *args], cwd=ROOT, capture_output=True, text=True, check=True)
-    return ast.literal_eval(done.stdout.strip().splitlines()[-1])
-
-
-def test_a_quiet_run_without_json_loads_what_it_does_not_use_only_when_used(tmp_path: Path) -> None:
+def test_a_quiet_run_without_json_loads_what_it_does_not_use_only_when_used(two_qpu_runs: TwoQpuRuns) -> None:
     """A quiet link-layer run that writes no report loads none of them; with a report and a summary it loads
     json and the circuit tables (the check sees what is loaded)."""
-    assert deferred_loaded(["run", "examples/two-qpus.toml", "--quiet", "--pcap", str(tmp_path / "a.pcap")]) == []
-    loaded = deferred_loaded(["run", "examples/two-qpus.toml", "--pcap", str(tmp_path / "b.pcap"), "--json",
-                              str(tmp_path / "b.json")])
+    assert two_qpu_runs.quiet[1] == []
+    loaded = two_qpu_runs.full[1]
     assert {"json", "stack.report_circuits"} <= set(loaded)
     assert not any(m.startswith("stack.multiprocess") for m in loaded)
