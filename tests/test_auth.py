@@ -206,7 +206,7 @@ def test_window_take_is_check_then_accept(size: int, seqs: list[int]) -> None:
         if fresh:
             checking.accept(seq)
         assert taking.take(seq) == fresh
-        assert (taking.top, taking.bits) == (checking.top, checking.bits)
+        assert (taking.top, taking.missing) == (checking.top, checking.missing)
 
 
 def test_window_width_is_checked() -> None:
