@@ -154,12 +154,14 @@ class Network:
         kernel = self.kernel
         now = kernel.now
         local = channel.local
-        if local is not None:
+        pcap = self.pcap
+        if local is None:
+            wire, fresh = payload, True
+        elif pcap is not None:
             wire, fresh = local.seal_in_order(payload)
         else:
-            wire, fresh = payload, True
+            wire, fresh = payload, local.pass_in_order()    # its sealed bytes would go nowhere: not computed
         channel.sent.sent += 1
-        pcap = self.pcap
         if pcap is not None:
             ip_ids = channel.ip_ids
             ip_id = ip_ids[0]
