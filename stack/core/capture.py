@@ -185,8 +185,8 @@ class PcapWriter:
         udp_len = 8 + len(payload)
         ip_id &= 0xFFFF
         ip_sum = ~((ip_constant + 19 + udp_len + ip_id) % 0xFFFF + 1) & 0xFFFF      # _folded(), of a non-zero sum
-        words = int.from_bytes(payload + b"\0" if udp_len & 1 else payload, "big")   # _words(payload)
-        udp_sum = ~((udp_constant + 2 * udp_len + words - 1) % 0xFFFF + 1) & 0xFFFF or 0xFFFF    # the same
+        words = int.from_bytes(payload + b"\0" if udp_len & 1 else payload, "big") % 0xFFFF     # _words(payload),
+        udp_sum = ~((udp_constant + 2 * udp_len + words - 1) % 0xFFFF + 1) & 0xFFFF or 0xFFFF    # reduced at once
         sec, nsec = divmod(virtual_ns, 1_000_000_000)       # EPOCH_NS is whole seconds: no large sum to divide
         self._stream.write(_RECORD.pack(EPOCH_S + sec, nsec, 34 + udp_len, 34 + udp_len)
                            + _VARYING.pack(head, 20 + udp_len, ip_id, middle, ip_sum, addresses, udp_len, udp_sum)
