@@ -84,6 +84,9 @@ def test_checksums_that_fold_to_zero_and_to_all_ones() -> None:
             for ip_id in (0, 1, 0xFFFF, 0x10000):
                 assert udp_frame(src, sport, dst, dport, payload, ip_id) == reference_frame(
                     src, sport, dst, dport, payload, ip_id)
+                fused = io.BytesIO()                # and the network's one-call capture of the same frame
+                PcapWriter(fused).write_udp(7, frame_template(src, sport, dst, dport), ip_id, payload)
+                assert read_pcap(fused.getvalue())[0][1] == reference_frame(src, sport, dst, dport, payload, ip_id)
 
 
 def test_pcap_records_read_back() -> None:

@@ -161,6 +161,28 @@ async def test_a_duplicated_authenticated_datagram_arrives_once_and_its_copy_cou
     assert all(d.source == (ip(1), 6000) and d.port == 7000 for _, d in got)
 
 
+@pytest.mark.parametrize("duplication", [0.0, 1.0])
+async def test_an_authenticated_run_without_capture_delivers_and_counts_as_one_with_capture(duplication: float) -> None:
+    """With capture off no sealed byte is read in one process (the network does not compute them): what arrives,
+    when, and every counter are those of the same run with capture on, on a clean route and a duplicating one."""
+    runs = []
+    for pcap in (PcapWriter(io.BytesIO()), None):
+        kernel = Kernel()
+        net = Network(kernel, np.random.SeedSequence(3), pcap=pcap)
+        for node in (1, 2):
+            net.add_node(node)
+        net.add_fibre(1, 2, Fibre(10.0, 49_000, duplication=duplication))
+        net.auth = Authenticator(bytes(32))
+        port = VirtualPort(kernel, "n2")
+        net.bind(2, 7000, port)
+        for k in range(40):
+            net.send(1, 6000 + k % 3, (ip(2), 7000), bytes([k]))
+        runs.append((await collect(kernel, port, until=10**7), [net.counters[n] for n in (1, 2)],
+                     net.auth._pair(1, 2).seq, net.auth._pair(1, 2).window.top))
+    assert runs[0] == runs[1]
+    assert len(runs[0][0]) == 40 and runs[0][1][1].replayed == (40 if duplication else 0)
+
+
 def test_datagram_to_unbound_address_is_undeliverable() -> None:
     kernel, net = three_nodes()
     net.bind(2, 7000, VirtualPort(kernel, "n2"))

@@ -115,13 +115,22 @@ def udp_frame(src_node: int, sport: int, dst_node: int, dport: int, payload: byt
                          sport, dport, udp_len, udp_sum) + payload
 
 
-FrameTemplate = tuple[bytes, bytes, bytes, int, int, int, int]
-"""What :meth:`PcapWriter.write_udp` needs of a socket pair: :func:`_template`'s parts and the two ports."""
+FrameTemplate = tuple[bytes, bytes, bytes, int, int]
+"""What :meth:`PcapWriter.write_udp` needs of a socket pair: the 16 bytes of every frame's headers before the IPv4
+total length (Ethernet, IPv4 version and TOS), the 4 between its ID and its checksum (flags, TTL, protocol), the 12
+after it (both addresses, both ports), and :func:`_template`'s two sums."""
+
+_VARYING = struct.Struct("!16sHH4sH12sHH")
+"""A frame's headers (:data:`_HEADERS`) as the template's constant runs of bytes and the five fields that vary:
+IPv4 total length, ID and checksum, UDP length and checksum."""
+EPOCH_S = EPOCH_NS // 1_000_000_000
 
 
 def frame_template(src_node: int, sport: int, dst_node: int, dport: int) -> FrameTemplate:
     """The template of every frame from node ``src_node``'s port ``sport`` to ``dst_node``'s ``dport``."""
-    return (*_template(src_node, sport, dst_node, dport), sport, dport)
+    ether, src_ip, dst_ip, ip_constant, udp_constant = _template(src_node, sport, dst_node, dport)
+    return (ether + bytes((0x45, 0)), struct.pack("!HBB", 0x4000, IP_TTL, PROTO_UDP),
+            src_ip + dst_ip + struct.pack("!HH", sport, dport), ip_constant, udp_constant)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -164,24 +173,24 @@ class PcapWriter:
     def write_quantum(self, virtual_ns: int, src_node: int, dst_node: int, payload: bytes) -> None:
         """``write(virtual_ns, quantum_frame(src_node, dst_node, payload))`` in one call."""
         frame_len = 14 + len(payload)
-        sec, nsec = divmod(EPOCH_NS + virtual_ns, 1_000_000_000)
-        self._stream.write(_RECORD.pack(sec, nsec, frame_len, frame_len) + _quantum_header(src_node, dst_node)
+        sec, nsec = divmod(virtual_ns, 1_000_000_000)
+        self._stream.write(_RECORD.pack(EPOCH_S + sec, nsec, frame_len, frame_len) + _quantum_header(src_node, dst_node)
                            + payload)
         self.frames += 1
 
     def write_udp(self, virtual_ns: int, template: FrameTemplate, ip_id: int, payload: bytes) -> None:
         """``write(virtual_ns, udp_frame(src_node, sport, dst_node, dport, payload, ip_id))`` with the socket pair's
         :func:`frame_template`, in one write (the network captures every datagram so)."""
-        ether, src_ip, dst_ip, ip_constant, udp_constant, sport, dport = template
+        head, middle, addresses, ip_constant, udp_constant = template
         udp_len = 8 + len(payload)
         ip_id &= 0xFFFF
         ip_sum = ~((ip_constant + 19 + udp_len + ip_id) % 0xFFFF + 1) & 0xFFFF      # _folded(), of a non-zero sum
-        words = int.from_bytes(payload + b"\0" if udp_len & 1 else payload, "big")   # _words(payload)
-        udp_sum = ~((udp_constant + 2 * udp_len + words - 1) % 0xFFFF + 1) & 0xFFFF or 0xFFFF    # the same
-        sec, nsec = divmod(EPOCH_NS + virtual_ns, 1_000_000_000)
-        self._stream.write(_RECORD.pack(sec, nsec, 34 + udp_len, 34 + udp_len)
-                           + _HEADERS.pack(ether, 0x45, 0, 20 + udp_len, ip_id, 0x4000, IP_TTL, PROTO_UDP, ip_sum,
-                                           src_ip, dst_ip, sport, dport, udp_len, udp_sum) + payload)
+        words = int.from_bytes(payload + b"\0" if udp_len & 1 else payload, "big") % 0xFFFF     # _words(payload),
+        udp_sum = ~((udp_constant + 2 * udp_len + words - 1) % 0xFFFF + 1) & 0xFFFF or 0xFFFF    # reduced at once
+        sec, nsec = divmod(virtual_ns, 1_000_000_000)       # EPOCH_NS is whole seconds: no large sum to divide
+        self._stream.write(_RECORD.pack(EPOCH_S + sec, nsec, 34 + udp_len, 34 + udp_len)
+                           + _VARYING.pack(head, 20 + udp_len, ip_id, middle, ip_sum, addresses, udp_len, udp_sum)
+                           + payload)
         self.frames += 1
 
 

@@ -103,10 +103,16 @@ class Layer:
             actions = engine.start(now)
         else:
             actions = engine.handle(event, now)
-        if actions.send or actions.up or actions.down or actions.hardware:
-            self._apply(actions)
-            return
-        deadline = actions.deadline        # _apply() of an engine that only moved its deadline, written out
+        # _apply() without a clock, written out: most events send a datagram or hand one event on, or neither
+        send = actions.send
+        if send:
+            network_send, node_id, bound = self.network.send, self.node_id, self.bound
+            for destination, payload in send:
+                dport = destination[1]
+                network_send(node_id, dport if dport in bound else bound[0], destination, payload)
+        if actions.up or actions.down or actions.hardware:
+            self._hand_on(actions)
+        deadline = actions.deadline
         if deadline != port._deadline:
             port.set_timer(deadline)
         after = self.after
@@ -148,9 +154,20 @@ class Layer:
 
     def _apply(self, actions: Actions) -> None:
         port = self.port
-        kernel = port.kernel
         if actions.send:
             self._send(actions.send)
+        self._hand_on(actions)
+        deadline = actions.deadline
+        if self.clock is not None:
+            deadline = self._true_deadline(deadline)
+        if deadline != port._deadline:
+            port.set_timer(deadline)
+        if self.after is not None:
+            self.after()
+
+    def _hand_on(self, actions: Actions) -> None:
+        """Hand the engine's events to the layers above and below, now, and its commands to the hardware."""
+        kernel = self.port.kernel
         if actions.up:
             assert self.above is not None, f"{self.name} has no layer above"
             above = self.above.port
@@ -163,13 +180,6 @@ class Layer:
                 kernel.deliver_at(kernel.now, below, event)
         if actions.hardware:
             self._hardware(actions.hardware)
-        deadline = actions.deadline
-        if self.clock is not None:
-            deadline = self._true_deadline(deadline)
-        if deadline != port._deadline:
-            port.set_timer(deadline)
-        if self.after is not None:
-            self.after()
 
     def _send(self, sends: list[tuple[Address, bytes]]) -> None:
         kernel, bound, send = self.port.kernel, self.bound, self.network.send

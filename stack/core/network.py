@@ -79,16 +79,18 @@ class _Channel:
     """What every datagram from one socket to another bound socket of the run shares, found once, at the first:
     the receiving port, both nodes' counters, the source address, the authentication channel
     (:meth:`protocols.security.Authenticator.local`), the capture's frame template and, once the route is known
-    to be clean (no loss, duplication or jitter: no draw), its delay."""
+    to be clean (no loss, duplication or jitter: no draw), its delay; and the sending node's next IPv4 ID, a
+    one-item list every channel from that node shares (:attr:`Network._ip_ids`)."""
 
-    __slots__ = ("auth", "delay", "dport", "dst_node", "frame", "local", "port", "received", "sent", "source")
+    __slots__ = ("auth", "delay", "dport", "dst_node", "frame", "ip_ids", "local", "port", "received", "sent",
+                 "source")
 
     def __init__(self, port: VirtualPort, dst_node: int, dport: int, source: Address, sent: NodeCounters,
                  received: NodeCounters, auth: Authenticator | None, local: LocalChannel | None,
-                 frame: FrameTemplate, delay: int | None) -> None:
+                 frame: FrameTemplate, ip_ids: list[int], delay: int | None) -> None:
         self.port, self.dst_node, self.dport, self.source = port, dst_node, dport, source
         self.sent, self.received = sent, received
-        self.auth, self.local, self.frame, self.delay = auth, local, frame, delay
+        self.auth, self.local, self.frame, self.ip_ids, self.delay = auth, local, frame, ip_ids, delay
 
 
 @dataclass(slots=True)
@@ -103,7 +105,9 @@ class Network:
     bindings: dict[Address, VirtualPort] = field(default_factory=dict)
     counters: dict[int, NodeCounters] = field(default_factory=dict)
     _routes: dict[tuple[int, int], Route] = field(default_factory=dict)
-    _ip_ids: dict[int, int] = field(default_factory=dict)
+    _ip_ids: dict[int, list[int]] = field(default_factory=dict)
+    """Each node's next IPv4 ID in the capture, in a one-item list its channels share (a subscript, not a look-up
+    and a store in this table per datagram)."""
     _ips: dict[int, str] = field(default_factory=dict)
     """Each node's IPv4 address (:func:`node_ip`), made once."""
     _node_of_ip: dict[str, int] = field(default_factory=dict)
@@ -139,8 +143,42 @@ class Network:
             if channel is None:
                 self._send_nowhere(src, sport, dst, payload)
                 return
+        delay = channel.delay
+        if delay is None:
+            self._send_first(channel, src, payload)
+            return
+        # A clean route (no loss, duplication or jitter: delays() is this one delay, with no draw). Between two
+        # nodes every datagram then arrives once, in the order they were sent: the receiver's anti-replay window,
+        # which only a duplicate or a copy later than the window could fail, is taken as the datagram leaves, with
+        # the verdict it would have on arrival.
         kernel = self.kernel
         now = kernel.now
+        local = channel.local
+        pcap = self.pcap
+        if local is None:
+            wire, fresh = payload, True
+        elif pcap is not None:
+            wire, fresh = local.seal_in_order(payload)
+        else:
+            wire, fresh = payload, local.pass_in_order()    # its sealed bytes would go nowhere: not computed
+        channel.sent.sent += 1
+        if pcap is not None:
+            ip_ids = channel.ip_ids
+            ip_id = ip_ids[0]
+            ip_ids[0] = ip_id + 1
+            pcap.write_udp(now, channel.frame, ip_id, wire)
+        received = channel.received
+        received.received += 1
+        if not fresh:
+            received.replayed += 1          # never: sequence numbers rise as the datagrams leave
+            return
+        kernel.deliver_at(now + delay, channel.port, _new_tuple(Datagram, (channel.source, channel.dport, payload,
+                                                                           None)))
+
+    def _send_first(self, channel: _Channel, src: int, payload: bytes) -> None:
+        """:meth:`send` on a channel whose route is not known to be clean: its first datagram, or any on a route
+        with faults (:meth:`_route_delay`)."""
+        now = self.kernel.now
         local = channel.local
         if local is not None:
             wire, seq = local.seal(payload)
@@ -149,25 +187,19 @@ class Network:
         channel.sent.sent += 1
         pcap = self.pcap
         if pcap is not None:
-            ip_ids = self._ip_ids
-            ip_id = ip_ids.get(src, 0)
-            ip_ids[src] = ip_id + 1
+            ip_ids = channel.ip_ids
+            ip_id = ip_ids[0]
+            ip_ids[0] = ip_id + 1
             pcap.write_udp(now, channel.frame, ip_id, wire)
-        delay = channel.delay
+        delay = self._route_delay(channel, src, now, wire, seq, payload)
         if delay is None:
-            delay = self._route_delay(channel, src, now, wire, seq, payload)
-            if delay is None:
-                return
-        # A clean route (no loss, duplication or jitter: delays() is this one delay, with no draw). Between two
-        # nodes every datagram then arrives once, in the order they were sent: the receiver's anti-replay window,
-        # which only a duplicate or a copy later than the window could fail, is taken as the datagram leaves, with
-        # the verdict it would have on arrival.
+            return
         channel.received.received += 1
         if local is not None and not local.accept(seq):
             channel.received.replayed += 1          # never: sequence numbers rise as the datagrams leave
             return
-        kernel.deliver_at(now + delay, channel.port, _new_tuple(Datagram, (channel.source, channel.dport, payload,
-                                                                           None)))
+        self.kernel.deliver_at(now + delay, channel.port, _new_tuple(Datagram, (channel.source, channel.dport,
+                                                                                payload, None)))
 
     def _route_delay(self, channel: _Channel, src: int, now: int, wire: bytes, seq: int, payload: bytes) -> int | None:
         """The delay of a datagram on a clean route, which the channel keeps from now on; on a route with faults,
@@ -200,7 +232,7 @@ class Network:
         channel = _Channel(port, dst_node, dst[1], (node_ip(src) if ip is None else ip, sport), self.counters[src],
                            self.counters[dst_node], auth,
                            None if auth is None else auth.local(src, dst_node, sport, dst[1]),
-                           frame_template(src, sport, dst_node, dst[1]),
+                           frame_template(src, sport, dst_node, dst[1]), self._ip_ids.setdefault(src, [0]),
                            route.delay_ns if route is not None and not (route.loss or route.duplication
                                                                          or route.jitter_ns) else None)
         self._channels[src, sport, dst] = channel
@@ -257,8 +289,9 @@ class Network:
     def _record_frame(self, now: int, src: int, sport: int, dst_node: int, dport: int, payload: bytes) -> None:
         """Capture a datagram as it leaves (the capture is on)."""
         assert self.pcap is not None
-        ip_id = self._ip_ids.get(src, 0)
-        self._ip_ids[src] = ip_id + 1
+        ip_ids = self._ip_ids.setdefault(src, [0])
+        ip_id = ip_ids[0]
+        ip_ids[0] = ip_id + 1
         self.pcap.write(now, udp_frame(src, sport, dst_node, dport, payload, ip_id))
 
     def delays(self, src: int, dst_node: int) -> list[int]:
