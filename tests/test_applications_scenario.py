@@ -41,6 +41,20 @@ def test_a_bad_entry_names_its_key(entry: str, key: str, problem: str) -> None:
     assert error.value.key == key and problem in str(error.value)
 
 
+WORKLOAD_AT_BOB = '\n[[workload]]\nnode = "alice"\nremote = "bob"\ntype = "measure"\npairs = 2\npurpose_id = {}\n'
+
+
+def test_a_workload_entry_cannot_listen_on_the_applications_purpose_id_where_one_runs() -> None:
+    """The applications' link and network layers send Purpose ID 100's pairs to the application: a workload entry
+    listening on it at bob would lose its pairs there, so the file is refused, naming the entry's key."""
+    app = 'kind = "qkd"\nnode = "alice"\nremote = "bob"\n'
+    with pytest.raises(ScenarioError) as error:
+        load_text(_with(app) + WORKLOAD_AT_BOB.format(100), "<apps>")
+    assert error.value.key == "workload[0].purpose_id" and "'bob' runs one" in str(error.value)
+    assert len(load_text(_with(app) + WORKLOAD_AT_BOB.format(101), "<apps>").workload) == 1
+    assert len(load_text(SCENARIO + WORKLOAD_AT_BOB.format(100), "<no apps>").workload) == 1
+
+
 def test_a_node_runs_one_application() -> None:
     text = _with('kind = "qkd"\nnode = "alice"\nremote = "bob"') + '\n[[application]]\nkind = "chsh"\n' \
         'node = "bob"\nremote = "alice"'

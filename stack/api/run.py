@@ -17,6 +17,7 @@ from stack.core.capture import node_ip
 from stack.core.kernel import STARTUP
 from stack.runtime import APP_PORT_BASE, Emulation, RunResult, build, run_async, stop_when_done
 from stack.scenario import Scenario
+from stack.scenario.applications import APPLICATION_PURPOSE_ID
 
 App = Callable[[AppContext], Awaitable[None]]
 API_PORT_BASE = 50000
@@ -25,11 +26,25 @@ order given. Under ``qnet up`` (:func:`directory`) each binds the first applicat
 leaves free, so that it has a slot in the port map."""
 
 
-def check_nodes(scenario: Scenario, nodes: Iterable[str]) -> None:
-    """ValueError unless every node is a QPU of the scenario."""
+def check_nodes(scenario: Scenario, nodes: Iterable[str], purpose_id: int = APPLICATION_PURPOSE_ID) -> None:
+    """ValueError unless every node is a QPU of the scenario and no workload entry of the scenario listens on
+    ``purpose_id`` at one of them (the application serves that Purpose ID there: the entry's pairs would reach
+    the application instead of the entry's listener).
+
+        >>> from stack.scenario import load
+        >>> check_nodes(load("examples/two-qpus.toml"), ["alice", "bob"], purpose_id=1)
+        Traceback (most recent call last):
+        ...
+        ValueError: apps: workload[0] listens on purpose id 1 at 'bob', which its application serves: give ...
+    """
+    nodes = list(nodes)
     for node in nodes:
         if node not in scenario.nodes or scenario.nodes[node].kind != "qpu":
             raise ValueError(f"apps: {node!r} is not a QPU of the scenario")
+    for index, item in enumerate(scenario.workload):
+        if item.listen and item.remote in nodes and item.purpose_id == purpose_id:
+            raise ValueError(f"apps: workload[{index}] listens on purpose id {purpose_id} at {item.remote!r}, which "
+                             "its application serves: give the entry another purpose_id")
 
 
 def workload_ports(scenario: Scenario, node: str) -> int:
@@ -71,8 +86,8 @@ async def serve(context: AppContext, app: App, finished: Callable[[], None]) -> 
         context.port.close()
 
 
-def run_apps(scenario: Scenario, apps: dict[str, App], purpose_id: int = 100, seed: int | None = None,
-             pcap: BinaryIO | None = None, secret: bytes | None = None) -> RunResult:
+def run_apps(scenario: Scenario, apps: dict[str, App], purpose_id: int = APPLICATION_PURPOSE_ID,
+             seed: int | None = None, pcap: BinaryIO | None = None, secret: bytes | None = None) -> RunResult:
     """Run ``scenario`` with an application coroutine on each named node (blocking).
 
     The run ends when every application has returned, or at the scenario's duration: an application still
@@ -84,7 +99,7 @@ def run_apps(scenario: Scenario, apps: dict[str, App], purpose_id: int = 100, se
     run with an AccountingError naming it. ``secret``: keys authenticated classical control instead of the
     scenario's key file or a fresh random secret (as :func:`stack.runtime.build`).
     """
-    check_nodes(scenario, apps)
+    check_nodes(scenario, apps, purpose_id)
     emu = build(scenario, seed, pcap, network_layers=True, secret=secret)
     addresses = directory(scenario, apps)
     contexts = [(attach(emu, node, purpose_id, addresses), app) for node, app in apps.items()]

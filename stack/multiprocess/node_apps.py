@@ -38,8 +38,9 @@ from stack.api.scenario_apps import application_roles, applications_section
 from stack.multiprocess.udp import PortMap, PortMapError
 from stack.runtime import Emulation, RunResult
 from stack.scenario import Scenario
+from stack.scenario.applications import APPLICATION_PURPOSE_ID
 
-PURPOSE_ID = 100
+PURPOSE_ID = APPLICATION_PURPOSE_ID
 """The Purpose ID the applications' requests carry (as :func:`stack.api.run.run_apps`'s default)."""
 
 
@@ -79,7 +80,7 @@ def api_plan(scenario: Scenario) -> ApiPlan | None:
         plan.roles = application_roles(scenario, plan.results)
     else:
         return None
-    check_nodes(scenario, plan.roles)
+    check_nodes(scenario, plan.roles, PURPOSE_ID)
     return plan
 
 

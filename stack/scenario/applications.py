@@ -14,6 +14,7 @@ application.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,9 @@ from stack.scenario.table import REQUIRED, ScenarioError, Table, shown
 from stack.scenario.types import NodeConfig
 
 KINDS = ("teleport", "qkd", "chsh", "ghz", "python")
+APPLICATION_PURPOSE_ID = 100
+"""The Purpose ID the applications and the circuit serve at the nodes that run them (``stack.api.run.run_apps``'
+default): their link and network layers send that Purpose ID's pairs to the application."""
 SERVICES = ("auto", "link", "network")
 
 
@@ -164,3 +168,18 @@ def applications(source: str, data: Any, nodes: dict[str, NodeConfig], node_ref:
             runs[name] = index
         found.append(config)
     return tuple(found)
+
+
+def check_purpose(source: str, workload: list[Any], apps: Sequence[ApplicationConfig], has_circuit: bool,
+                  nodes: dict[str, NodeConfig]) -> None:
+    """No ``[[workload]]`` entry listens on :data:`APPLICATION_PURPOSE_ID` at a node that runs an application
+    (its pairs would reach the application instead of the entry); with a ``[[circuit]]``, any QPU may run a part
+    of it. ScenarioError naming the entry's ``purpose_id`` otherwise."""
+    hosts = {name for app in apps for name in (app.node, app.remote, *app.leaves, *(n for n, _ in app.functions))}
+    if has_circuit:
+        hosts.update(name for name, node in nodes.items() if node.kind == "qpu")
+    for index, item in enumerate(workload):
+        if item.listen and item.purpose_id == APPLICATION_PURPOSE_ID and item.remote in hosts:
+            raise ScenarioError(source, f"workload[{index}].purpose_id",
+                                f"{APPLICATION_PURPOSE_ID} is the Purpose ID of the applications, and {item.remote!r} "
+                                "runs one: choose another")

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from stack.scenario.applications import applications as read_applications
+from stack.scenario.applications import check_purpose
 from stack.scenario.circuits import circuits as read_circuits
 from stack.scenario.links import links as read_links
 from stack.scenario.nodes import node_ref
@@ -103,6 +104,7 @@ def load_data(data: dict[str, Any], source: str) -> Scenario:
     security = security_settings(Table(source, "security", top.get("security", {})))
     apps = read_applications(source, top.get("application", []), nodes, node_ref)
     circuits = read_circuits(source, top.get("circuit", []), bool(apps))
+    check_purpose(source, workload, apps, bool(circuits), nodes)
     top.finish()
     return Scenario(source, run, nodes, links, workload, sync, network, security, apps, circuits)
 
