@@ -57,3 +57,20 @@ def test_other_seed_gives_other_bytes(tmp_path: Path) -> None:
     other = run_once(tmp_path, "two", "--seed", "4")
     assert base[0] != other[0]
     assert base[1] != other[1]
+
+
+def test_the_circuit_reports_distances_are_the_same_float_under_any_hash_seed() -> None:
+    """compute.toml's report carries the TVD of the distributed circuit's outcomes against stim's; summed over a
+    set of bit strings, its last digits followed the process's string hashing (PYTHONHASHSEED)."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("from collections import Counter\nfrom protocols.apps.dqc import total_variation, "
+            "expected_total_variation\na = Counter({format(i, '06b'): 3 * i % 17 + 1 for i in range(64)})\n"
+            "b = Counter({format(i, '06b'): 5 * i % 13 + 1 for i in range(0, 64, 3)})\n"
+            "print(repr(total_variation(a, b)), repr(expected_total_variation(a, b)))")
+    root = Path(__file__).resolve().parents[1]
+    outputs = {subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True,
+                              env={**os.environ, "PYTHONHASHSEED": str(seed)}).stdout for seed in range(1, 7)}
+    assert len(outputs) == 1, outputs

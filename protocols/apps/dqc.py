@@ -75,14 +75,14 @@ def distribution(records: Sequence[Sequence[int]]) -> Counter[str]:
 def total_variation(a: Counter[str], b: Counter[str]) -> float:
     """Total variation distance between the empirical distributions of two samples."""
     na, nb = sum(a.values()), sum(b.values())
-    return 0.5 * sum(abs(a[k] / na - b[k] / nb) for k in set(a) | set(b))
+    return 0.5 * sum(abs(a[k] / na - b[k] / nb) for k in sorted(set(a) | set(b)))  # sorted: one float in any process
 
 
 def expected_total_variation(a: Counter[str], b: Counter[str]) -> float:
     """The TVD two samples of these sizes show on average when both come from the same distribution (the pooled
     one): Σ_k ½ E|p̂_a − p̂_b|, each difference nearly normal with variance p(1 − p)(1/n_a + 1/n_b)."""
     na, nb = sum(a.values()), sum(b.values())
-    pooled = {k: (a[k] + b[k]) / (na + nb) for k in set(a) | set(b)}
+    pooled = {k: (a[k] + b[k]) / (na + nb) for k in sorted(set(a) | set(b))}
     return sum(0.5 * math.sqrt(2 / math.pi * p * (1 - p) * (1 / na + 1 / nb)) for p in pooled.values())
 
 
