@@ -25,9 +25,11 @@ from stack.api.dqc_run import circuit_report, circuit_table, execute_program
 from stack.compile import network_model
 from stack.core.network import Network
 from stack.scenario import Scenario
-from tests.test_dqc_exec import LINE, scenario
+from tests.test_dqc_exec import scenario
 
 SHOTS = 10
+LINE = scenario({"a": 2, "b": 2, "c": 2}, [("a", "b"), ("b", "c")])
+"""a - b - c heralded at stations (test_dqc_exec's LINE uses couplers, which send no HERALD to drop)."""
 
 
 def drop_first_herald_to(monkeypatch: Any, sc: Scenario, node: str) -> list[int]:
