@@ -35,7 +35,9 @@ class Calendar:
         self._times: list[int] = []
         """Heap of the distinct times at which entries are due."""
         self._due: dict[int, deque[Entry]] = {}
-        """The entries due at each of those times, in the order they were queued."""
+        """The entries due at each of those times, in the order they were queued. An entry may be taken off
+        (a port's cancelled timer, :mod:`stack.core.port`): an instant left with none stays, empty, until it
+        comes up."""
 
     def call_at(self, at: int, callback: Callable[[Any], None], arg: Any = None) -> None:
         """Queue ``callback(arg)`` to run at virtual time ``at`` (never earlier than now)."""
@@ -49,7 +51,10 @@ class Calendar:
 
     def next_due(self) -> int | None:
         """When the earliest queued entry is due (None: the queue is empty)."""
-        return self._times[0] if self._times else None
+        times, due = self._times, self._due
+        while times and not due[times[0]]:      # an instant whose entries were all taken off
+            del due[heappop(times)]
+        return times[0] if times else None
 
     def pending(self) -> list[tuple[int, Callable[[Any], None], Any]]:
         """Every queued entry as ``(time, callback, argument)``, in the order they will run."""
@@ -58,9 +63,9 @@ class Calendar:
     def pop_entry(self) -> tuple[int, Callable[[Any], None], Any] | None:
         """Take the next entry off the queue without running it or moving ``now`` (tests driving a medium
         by hand; None: the queue is empty)."""
-        if not self._times:
+        at = self.next_due()
+        if at is None:
             return None
-        at = self._times[0]
         entries = self._due[at]
         callback, arg = entries.popleft()
         if not entries:
