@@ -72,6 +72,11 @@ class Emulation:
     claims: list[Callable[[], dict[int, set[int]]]] = field(default_factory=list)
     """Slots held at the end by something other than a layer (an application cut off by the run's end), by
     node id: the ledger discards them at the end instead of calling them leaked."""
+    quiet: list[tuple[Layer, Callable[[], None]]] | None = None
+    """The layers whose check :func:`stop_when_done` turned off while a workload origin was not done, with
+    their checks (None: none turned off, or turned on again)."""
+    quieted: bool = False
+    """The checks were turned off once: they are never turned off again."""
 
     def runs(self, name: str) -> bool:
         """Whether this process runs the layers of node ``name``."""
@@ -98,7 +103,11 @@ def stop_when_done(emu: Emulation) -> None:
     sent its application on the instant it settled (an ERR EXPIRE) arrives then, with no delay.
 
     It runs after every event a link, network or application layer handles: the workload origin found not done
-    last time is asked first, written out here, and that answer alone decides nearly every call."""
+    last time is asked first, written out here, and that answer alone decides nearly every call. While a
+    workload origin is not done, only the origins' own events can change that, so the first call that finds
+    one not done turns the check off on every other layer (:func:`_quiet`) and the call that finds them all
+    done turns it on again, before it asks whether the layers have settled; :func:`end_generation` turns it on
+    again too. The run stops after the same event as with the check on everywhere."""
     if emu.settling:
         if emu.settled():
             emu.kernel.stop(finish_instant=True)
@@ -107,9 +116,34 @@ def stop_when_done(emu: Emulation) -> None:
         return
     workloads, unfinished = emu.workloads, emu.unfinished
     if unfinished < len(workloads) and not workloads[unfinished].origin.done():
+        if not emu.quieted:
+            _quiet(emu)
         return
-    if _origins_done(emu) and emu.settled():
+    if not _origins_done(emu):
+        if not emu.quieted:
+            _quiet(emu)
+        return
+    if emu.quiet is not None:
+        _unquiet(emu)
+    if emu.settled():
         emu.kernel.stop(finish_instant=True)
+
+
+def _quiet(emu: Emulation) -> None:
+    """Turn :func:`stop_when_done` off on every layer but the workload origins' (once per run)."""
+    emu.quieted = True
+    origins = {id(workload.origin) for workload in emu.workloads}
+    emu.quiet = [(layer, after) for layer in emu.layers if (after := layer.after) is not None
+                 and getattr(after, "func", None) is stop_when_done and id(layer.engine) not in origins]
+    for layer, _ in emu.quiet:
+        layer.after = None
+
+
+def _unquiet(emu: Emulation) -> None:
+    """Turn the checks :func:`_quiet` turned off on again."""
+    for layer, after in emu.quiet or ():
+        layer.after = after
+    emu.quiet = None
 
 
 def _origins_done(emu: Emulation) -> bool:
@@ -128,6 +162,8 @@ def end_generation(emu: Emulation) -> None:
     it too: from now on it refuses a CREATE with ERR TIMEOUT (a network layer's hop whose credit comes back
     late, an API application), which it would otherwise take and keep open for ever, no pair being made."""
     emu.draining = True
+    emu.quieted = True
+    _unquiet(emu)                       # settling is decided by the link and network layers' events
     emu.heralding.stop_generation()
     network_engines = {id(engine) for engine in emu.network_layers}    # every NetworkLayer is built there
     for layer in emu.layers:

@@ -1,9 +1,9 @@
 """The kernel's queue: entries ``(callback, argument)`` due at integer nanoseconds, popped in ``(time, seq)`` order.
 
-The queue is a calendar: a heap of the distinct due times, and for each a FIFO of its entries, which
+The queue is a calendar: a heap of the distinct due times, and for each a list of its entries, which
 pops in exactly ``(time, seq)`` order (entries due at the same time run in the order they were queued)
 while the heap stays as small as the number of distinct instants. A network of a thousand nodes keeps
-tens of thousands of entries queued (most of them timers re-armed since) at a few dozen instants: a heap
+tens of thousands of entries queued at a few dozen instants: a heap
 of every entry was ~15 levels deep and out of the caches, where the calendar's is ~6.
 
 :class:`stack.core.kernel.Kernel` is a calendar that runs its entries; its hot loop pops them inline.
@@ -18,7 +18,6 @@ of every entry was ~15 levels deep and out of the caches, where the calendar's i
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable
 from heapq import heappop, heappush
 from typing import Any
@@ -34,8 +33,10 @@ class Calendar:
         self.now = 0
         self._times: list[int] = []
         """Heap of the distinct times at which entries are due."""
-        self._due: dict[int, deque[Entry]] = {}
-        """The entries due at each of those times, in the order they were queued."""
+        self._due: dict[int, list[Entry]] = {}
+        """The entries due at each of those times, in the order they were queued. An entry may be taken off
+        (a port's cancelled timer, :mod:`stack.core.port`): an instant left with none stays, empty, until it
+        comes up."""
 
     def call_at(self, at: int, callback: Callable[[Any], None], arg: Any = None) -> None:
         """Queue ``callback(arg)`` to run at virtual time ``at`` (never earlier than now)."""
@@ -43,13 +44,17 @@ class Calendar:
             at = self.now
         entries = self._due.get(at)
         if entries is None:
-            entries = self._due[at] = deque()
+            self._due[at] = [(callback, arg)]
             heappush(self._times, at)
-        entries.append((callback, arg))
+        else:
+            entries.append((callback, arg))
 
     def next_due(self) -> int | None:
         """When the earliest queued entry is due (None: the queue is empty)."""
-        return self._times[0] if self._times else None
+        times, due = self._times, self._due
+        while times and not due[times[0]]:      # an instant whose entries were all taken off
+            del due[heappop(times)]
+        return times[0] if times else None
 
     def pending(self) -> list[tuple[int, Callable[[Any], None], Any]]:
         """Every queued entry as ``(time, callback, argument)``, in the order they will run."""
@@ -58,11 +63,11 @@ class Calendar:
     def pop_entry(self) -> tuple[int, Callable[[Any], None], Any] | None:
         """Take the next entry off the queue without running it or moving ``now`` (tests driving a medium
         by hand; None: the queue is empty)."""
-        if not self._times:
+        at = self.next_due()
+        if at is None:
             return None
-        at = self._times[0]
         entries = self._due[at]
-        callback, arg = entries.popleft()
+        callback, arg = entries.pop(0)
         if not entries:
             heappop(self._times)
             del self._due[at]

@@ -42,8 +42,9 @@ from typing import Any
 import outcome
 from trio.lowlevel import Abort, Task, checkpoint, current_task, reschedule, wait_task_rescheduled
 
-from stack.core.calendar import Calendar
-from stack.core.events import STARTUP, TIMER, YIELD, Failed, Startup, Step, TimerFired, Yield, unwrap
+from stack.core.calendar import Calendar, Entry
+from stack.core.events import STARTUP, TIMER, YIELD, Failed, Startup, Step, TimerFired, Yield
+from stack.core.port import VirtualPort
 
 __all__ = ["STARTUP", "TIMER", "Kernel", "Startup", "Step", "TimerFired", "VirtualPort"]
 
@@ -85,9 +86,11 @@ class Kernel(Calendar):
         self._holder: Task | None = None
         self._running = False
         self._stopped = False
-        self._finish_at: int | None = None
         self._failed = False
         self._until = 0
+        self._limit = 0
+        """The latest time of an entry the run may still pop: ``until``, or after :meth:`stop` the instant it
+        was called at (``finish_instant``) or -1."""
 
     def deliver_at(self, at: int, port: VirtualPort, event: Any) -> None:
         """Hand ``event`` to ``port``'s task at virtual time ``at``.
@@ -101,16 +104,17 @@ class Kernel(Calendar):
             at = self.now
         entries = self._due.get(at)
         if entries is None:
-            entries = self._due[at] = deque()
+            self._due[at] = [(port if type(port) is VirtualPort else port.deliver, event)]
             heappush(self._times, at)
-        entries.append((port if type(port) is VirtualPort else port.deliver, event))
+        else:
+            entries.append((port if type(port) is VirtualPort else port.deliver, event))
 
     def stop(self, finish_instant: bool = False) -> None:
         """Make :meth:`run` return once the current event is handled (``finish_instant``: once every entry
         due at this same instant has run too, e.g. a datagram a layer just sent to a higher layer of its own
         node, which arrives with no delay)."""
         self._stopped = True
-        self._finish_at = self.now if finish_instant else None
+        self._limit = min(self._until, self.now) if finish_instant else -1
 
     async def run(self, until: int) -> None:
         """Run every entry due up to ``until`` (inclusive), then set ``now = until``.
@@ -120,7 +124,7 @@ class Kernel(Calendar):
         if self._failed:                # a layer failed: the nursery it shares with us is cancelled here
             await checkpoint()
             return                      # and nothing runs after a failure in any case
-        self._until = until
+        self._until = self._limit = until
         self._stopped = False
         if self._busy:
             await self._wait_quiescent()
@@ -146,46 +150,73 @@ class Kernel(Calendar):
 
     def _next(self) -> tuple[VirtualPort, Any] | Yield | None:
         """Run callbacks and serving ports' steps until an event is for an awaiting task (returned
-        with its port), ``yield_every`` queue entries have run (``YIELD``), or the run is over (None)."""
+        with its port), ``yield_every`` queue entries have run (``YIELD``), or the run is over (None).
+
+        It takes the entries of the earliest instant off the queue together and runs them in order (those
+        queued meanwhile for the same instant form a new list, due after them); what it has not run when it
+        returns goes back to the front of that instant's. An instant whose entries were all taken off
+        (timers cancelled, :mod:`stack.core.port`) is dropped without counting as an entry. ``events_run``
+        is brought up to date when it returns."""
         ready, times, due = self._ready, self._times, self._due
         budget = self.yield_every
-        until = self._until
-        while True:
-            if ready:
-                port, event = ready.popleft()
-            else:
-                if not times or times[0] > until:
-                    return None
-                if self._stopped and (self._finish_at is None or times[0] > self._finish_at):
-                    return None
-                if not budget:
-                    return YIELD
-                budget -= 1
-                at = times[0]
-                entries = due[at]
-                callback, event = entries.popleft()
-                if not entries:
+        port_type = VirtualPort
+        batch: list[Entry] = []
+        index = count = at = 0
+        try:
+            while True:
+                if ready:
+                    port, event = ready.popleft()
+                elif index < count:
+                    if at > self._limit:
+                        return None
+                    if not budget:
+                        return YIELD
+                    budget -= 1
+                    callback, event = batch[index]
+                    index += 1
+                    if type(callback) is not port_type:
+                        callback(event)
+                        continue
+                    port = callback             # a delivery (deliver_at): nothing else is ready, so it is next
+                else:
+                    if not times:
+                        return None
+                    at = times[0]
+                    if at > self._limit:
+                        return None
                     heappop(times)
-                    del due[at]
-                self.now = at
-                self.events_run += 1
-                if type(callback) is not VirtualPort:
-                    callback(event)
+                    batch = due.pop(at)
+                    index, count = 0, len(batch)
+                    if count:
+                        self.now = at
                     continue
-                port = callback             # a delivery (deliver_at): nothing else is ready, so it is next
-            if port.closed:
-                port.dropped += 1
-                continue
-            step = port._step
-            if step is None:
-                return port, event
-            try:
-                step(event)
-            except BaseException as error:
-                self.stop()             # a failing layer ends the run: nothing runs on after it
-                self._failed = True
-                port._step = None
-                return port, Failed(error)
+                if port.closed:
+                    port.dropped += 1
+                    continue
+                step = port._step
+                if step is None:
+                    return port, event
+                try:
+                    step(event)
+                except BaseException as error:
+                    self.stop()             # a failing layer ends the run: nothing runs on after it
+                    self._failed = True
+                    port._step = None
+                    return port, Failed(error)
+        finally:
+            self.events_run += self.yield_every - budget
+            if index < count:
+                self._put_back(at, batch[index:])
+
+    def _put_back(self, at: int, rest: list[Entry]) -> None:
+        """Queue ``rest``, entries due at ``at`` that :meth:`_next` took off and did not run, before those
+        queued for ``at`` since."""
+        since = self._due.get(at)
+        if since is None:
+            self._due[at] = rest
+            heappush(self._times, at)
+        else:
+            self._due[at] = rest + since
 
     def _main_aborted(self, _: Any) -> Abort:
         self._main = None               # cancelled (e.g. a timeout around the run): nobody may wake it now
@@ -230,119 +261,3 @@ class Kernel(Calendar):
             waiter, self._waiter = self._waiter, None
             self.switches += 1
             reschedule(waiter)
-
-
-class VirtualPort:
-    """One task's inbox and timer in virtual time: the in-process side of the socket seam.
-
-    A port counts as busy from creation until its task first parks in :meth:`next`, so
-    the kernel never starts before every task has. Its first event is :data:`STARTUP`,
-    queued at creation: tasks start in creation order, not trio's.
-    """
-
-    def __init__(self, kernel: Kernel, name: str) -> None:
-        self.kernel = kernel
-        self.name = name
-        self.closed = False
-        self.dropped = 0
-        self._inbox: deque[Any] = deque()
-        self._task: Task | None = None
-        self._step: Step | None = None
-        self._started = False
-        self._timer_token = 0
-        self._deadline: int | None = None
-        kernel._busy += 1
-        kernel.deliver_at(kernel.now, self, STARTUP)
-
-    def now(self) -> int:
-        return self.kernel.now
-
-    async def serve(self, step: Step) -> None:
-        """Handle every event of this port with ``step(event)``, until cancelled or ``step`` raises.
-
-        The baton holder calls ``step`` inline, so this task stays parked: it wakes only for an
-        event queued before it started, and to raise the error of a step that failed (the error
-        is this task's, wherever the step ran). ``step`` must not await.
-        """
-        self._step = step
-        while True:
-            step(await self.next())
-
-    async def next(self) -> Any:
-        """Wait for the next event addressed to this port (a delivery or TIMER)."""
-        if self._inbox:
-            return unwrap(self._inbox.popleft())
-        kernel = self.kernel
-        if not self._started:
-            self._started = True
-            kernel._became_idle()
-            return await self._park()
-        if not kernel._running:
-            return await self._park()
-        item = kernel._next()
-        if item is None:
-            kernel._end_run()
-        elif isinstance(item, Yield):
-            kernel._to_main(True)          # the run's own task yields to trio and carries on
-        else:
-            port, event = item
-            if port is self:
-                return unwrap(event)
-            port._wake(event)
-        return await self._park()
-
-    async def _park(self) -> Any:
-        self._task = current_task()
-        try:
-            return await wait_task_rescheduled(self._aborted)
-        finally:
-            self._task = None
-
-    def _aborted(self, _: Any) -> Abort:
-        self._task = None               # cancelled: nobody may hand this task an event any more
-        return Abort.SUCCEEDED
-
-    def _wake(self, event: Any) -> None:
-        task, self._task = self._task, None
-        if task is None:                # its task has not started yet: it takes the event then
-            self._inbox.append(event)
-        else:
-            self.kernel.switches += 1
-            self.kernel._holder = task
-            reschedule(task, outcome.Error(event.error) if type(event) is Failed else outcome.Value(event))
-
-    def deliver(self, event: Any) -> None:
-        """Called from the kernel's queue: the event is for this port's task, now."""
-        if self.closed:
-            self.dropped += 1
-            return
-        self.kernel._ready.append((self, event))
-
-    __call__ = deliver
-
-    def set_timer(self, deadline: int | None) -> None:
-        """Arm (or with None, cancel) the single timer of this port."""
-        if deadline == self._deadline:
-            return
-        self._deadline = deadline
-        self._timer_token += 1
-        if deadline is not None:
-            self.kernel.call_at(deadline, self._timer_due, self._timer_token)
-
-    def _timer_due(self, token: int) -> None:
-        if token == self._timer_token:
-            self._deadline = None
-            self.deliver(TIMER)
-
-    def close(self) -> None:
-        """The task is gone: drop later deliveries; if it held the baton, pass it on."""
-        if self.closed:
-            return
-        self.closed = True
-        self._step = None
-        kernel = self.kernel
-        if not self._started:
-            self._started = True
-            kernel._became_idle()
-        elif kernel._running and kernel._holder is current_task():
-            kernel._pass_baton()
