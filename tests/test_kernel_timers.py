@@ -1,6 +1,7 @@
 """A port's cancelled or moved timer leaves the kernel's queue (stack/core/port.py) without moving any other
-entry; entries the kernel took off for an instant and did not run go back in front of those queued since; the
-run-end check turned off on all but the workload origins' layers ends a run after the same event."""
+entry; entries still due at the running instant stay visible to ``next_due`` (the heralding's retry at the end of an
+entry asks it) and, left by a stopped run, run before those queued since; the run-end check turned off on all
+but the workload origins' layers ends a run after the same event."""
 
 from __future__ import annotations
 
@@ -57,6 +58,23 @@ def test_timers_fire_once_at_their_last_deadline_and_cancelled_ones_are_not_coun
     trio.run(main)
     assert seen == [(0, STARTUP), (250, "after the timer"), (250, TIMER)]
     assert kernel.events_run == 3                                    # six cancelled timers ran nothing
+
+
+def test_next_due_sees_the_entries_still_due_at_the_running_instant() -> None:
+    """stack/quantum/retry.py retries inline only when no other entry is due now; a kernel that hid the rest of
+    the running instant's entries from ``next_due`` made it jump ahead of them (the chain runs of
+    tests/test_heralding_retry.py then differed from the queued retry's bytes)."""
+    kernel = Kernel()
+    seen: list[tuple[str, int | None]] = []
+
+    def note(label: str) -> None:
+        seen.append((label, kernel.next_due()))
+
+    for label in ("first", "second"):
+        kernel.call_at(10, note, label)
+    kernel.call_at(20, note, "later")
+    trio.run(kernel.run, 100)
+    assert seen == [("first", 10), ("second", 20), ("later", None)]
 
 
 def test_entries_left_by_a_stop_run_before_those_queued_since_for_the_same_instant() -> None:

@@ -1,9 +1,9 @@
 """The kernel's queue: entries ``(callback, argument)`` due at integer nanoseconds, popped in ``(time, seq)`` order.
 
-The queue is a calendar: a heap of the distinct due times, and for each a list of its entries, which
+The queue is a calendar: a heap of the distinct due times, and for each a FIFO of its entries, which
 pops in exactly ``(time, seq)`` order (entries due at the same time run in the order they were queued)
 while the heap stays as small as the number of distinct instants. A network of a thousand nodes keeps
-tens of thousands of entries queued at a few dozen instants: a heap
+tens of thousands of entries queued (most of them timers re-armed since) at a few dozen instants: a heap
 of every entry was ~15 levels deep and out of the caches, where the calendar's is ~6.
 
 :class:`stack.core.kernel.Kernel` is a calendar that runs its entries; its hot loop pops them inline.
@@ -18,6 +18,7 @@ of every entry was ~15 levels deep and out of the caches, where the calendar's i
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from heapq import heappop, heappush
 from typing import Any
@@ -33,7 +34,7 @@ class Calendar:
         self.now = 0
         self._times: list[int] = []
         """Heap of the distinct times at which entries are due."""
-        self._due: dict[int, list[Entry]] = {}
+        self._due: dict[int, deque[Entry]] = {}
         """The entries due at each of those times, in the order they were queued. An entry may be taken off
         (a port's cancelled timer, :mod:`stack.core.port`): an instant left with none stays, empty, until it
         comes up."""
@@ -44,10 +45,9 @@ class Calendar:
             at = self.now
         entries = self._due.get(at)
         if entries is None:
-            self._due[at] = [(callback, arg)]
+            entries = self._due[at] = deque()
             heappush(self._times, at)
-        else:
-            entries.append((callback, arg))
+        entries.append((callback, arg))
 
     def next_due(self) -> int | None:
         """When the earliest queued entry is due (None: the queue is empty)."""
@@ -67,7 +67,7 @@ class Calendar:
         if at is None:
             return None
         entries = self._due[at]
-        callback, arg = entries.pop(0)
+        callback, arg = entries.popleft()
         if not entries:
             heappop(self._times)
             del self._due[at]

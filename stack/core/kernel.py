@@ -42,7 +42,7 @@ from typing import Any
 import outcome
 from trio.lowlevel import Abort, Task, checkpoint, current_task, reschedule, wait_task_rescheduled
 
-from stack.core.calendar import Calendar, Entry
+from stack.core.calendar import Calendar
 from stack.core.events import STARTUP, TIMER, YIELD, Failed, Startup, Step, TimerFired, Yield
 from stack.core.port import VirtualPort
 
@@ -104,10 +104,9 @@ class Kernel(Calendar):
             at = self.now
         entries = self._due.get(at)
         if entries is None:
-            self._due[at] = [(port if type(port) is VirtualPort else port.deliver, event)]
+            entries = self._due[at] = deque()
             heappush(self._times, at)
-        else:
-            entries.append((port if type(port) is VirtualPort else port.deliver, event))
+        entries.append((port if type(port) is VirtualPort else port.deliver, event))
 
     def stop(self, finish_instant: bool = False) -> None:
         """Make :meth:`run` return once the current event is handled (``finish_instant``: once every entry
@@ -152,44 +151,38 @@ class Kernel(Calendar):
         """Run callbacks and serving ports' steps until an event is for an awaiting task (returned
         with its port), ``yield_every`` queue entries have run (``YIELD``), or the run is over (None).
 
-        It takes the entries of the earliest instant off the queue together and runs them in order (those
-        queued meanwhile for the same instant form a new list, due after them); what it has not run when it
-        returns goes back to the front of that instant's. An instant whose entries were all taken off
-        (timers cancelled, :mod:`stack.core.port`) is dropped without counting as an entry. ``events_run``
-        is brought up to date when it returns."""
+        An instant whose entries were all taken off (timers cancelled, :mod:`stack.core.port`) is dropped
+        without counting as an entry. ``events_run`` is brought up to date when it returns."""
         ready, times, due = self._ready, self._times, self._due
         budget = self.yield_every
         port_type = VirtualPort
-        batch: list[Entry] = []
-        index = count = at = 0
         try:
             while True:
                 if ready:
                     port, event = ready.popleft()
-                elif index < count:
-                    if at > self._limit:
-                        return None
-                    if not budget:
-                        return YIELD
-                    budget -= 1
-                    callback, event = batch[index]
-                    index += 1
-                    if type(callback) is not port_type:
-                        callback(event)
-                        continue
-                    port = callback             # a delivery (deliver_at): nothing else is ready, so it is next
                 else:
                     if not times:
                         return None
                     at = times[0]
                     if at > self._limit:
                         return None
-                    heappop(times)
-                    batch = due.pop(at)
-                    index, count = 0, len(batch)
-                    if count:
-                        self.now = at
-                    continue
+                    entries = due[at]
+                    if not entries:             # only timers taken off were due then
+                        heappop(times)
+                        del due[at]
+                        continue
+                    if not budget:
+                        return YIELD
+                    budget -= 1
+                    callback, event = entries.popleft()
+                    if not entries:
+                        heappop(times)
+                        del due[at]
+                    self.now = at
+                    if type(callback) is not port_type:
+                        callback(event)
+                        continue
+                    port = callback             # a delivery (deliver_at): nothing else is ready, so it is next
                 if port.closed:
                     port.dropped += 1
                     continue
@@ -205,18 +198,6 @@ class Kernel(Calendar):
                     return port, Failed(error)
         finally:
             self.events_run += self.yield_every - budget
-            if index < count:
-                self._put_back(at, batch[index:])
-
-    def _put_back(self, at: int, rest: list[Entry]) -> None:
-        """Queue ``rest``, entries due at ``at`` that :meth:`_next` took off and did not run, before those
-        queued for ``at`` since."""
-        since = self._due.get(at)
-        if since is None:
-            self._due[at] = rest
-            heappush(self._times, at)
-        else:
-            self._due[at] = rest + since
 
     def _main_aborted(self, _: Any) -> Abort:
         self._main = None               # cancelled (e.g. a timeout around the run): nobody may wake it now

@@ -4,8 +4,7 @@ protocol: the kernel imports this module).
 
 A port's timer is one queue entry. When the deadline moves or is cancelled (most are: a layer arms one for
 each message that waits for an answer and cancels it when the answer comes), the entry is taken off the queue:
-popped if it is the last one due at its instant (nearly always), found and removed otherwise (among at most
-:data:`SCAN` entries; in a longer list it stays, and its old token makes it a no-op). Taking it off
+popped if it is the last one due at its instant (nearly always), found and removed otherwise. Taking it off
 changes no order: the entries left keep theirs. An instant left with no entry is dropped when it comes up.
 """
 
@@ -21,10 +20,6 @@ from trio.lowlevel import Abort, Task, current_task, reschedule, wait_task_resch
 
 from stack.core.events import STARTUP, TIMER, Failed, Step, Yield, unwrap
 
-SCAN = 16
-"""The most entries due at a timer's instant that are searched for it when it is cancelled (more: it stays
-queued, stale, and does nothing when it comes up), so that cancelling costs no more than running it would."""
-
 
 class PortKernel(Protocol):
     """What a port needs of :class:`stack.core.kernel.Kernel`."""
@@ -36,7 +31,7 @@ class PortKernel(Protocol):
     _holder: Task | None
     _ready: deque[tuple[VirtualPort, Any]]
     _times: list[int]
-    _due: dict[int, list[tuple[Callable[[Any], None], Any]]]
+    _due: dict[int, deque[tuple[Callable[[Any], None], Any]]]
 
     def deliver_at(self, at: int, port: VirtualPort, event: Any) -> None: ...
 
@@ -168,7 +163,7 @@ class VirtualPort:
             if entries:
                 if entries[-1] is armed:
                     entries.pop()
-                elif len(entries) <= SCAN and armed in entries:     # an entry due then was queued later
+                elif armed in entries:          # another entry due at the same instant was queued later
                     entries.remove(armed)
         if deadline is None:
             self._timer_entry = None
@@ -177,10 +172,9 @@ class VirtualPort:
         entry = self._timer_entry = (self._timer_due_method, token)
         entries = due.get(at)
         if entries is None:
-            due[at] = [entry]
+            entries = due[at] = deque()
             heappush(kernel._times, at)
-        else:
-            entries.append(entry)
+        entries.append(entry)
 
     def _timer_due(self, token: int) -> None:
         if token == self._timer_token:
