@@ -21,6 +21,7 @@ from stack.core.network import AUTH_DROPS
 from stack.multiprocess import outcome
 from stack.multiprocess.medium import Connection, MediumServer
 from stack.multiprocess.medium_protocol import encode_hardware
+from stack.multiprocess.realtime import RealtimeKernel
 from stack.multiprocess.results import result_problem
 from stack.quantum.medium import Pair
 from stack.report import REFUSALS
@@ -96,3 +97,29 @@ def test_a_qubit_no_layer_holds_is_named_in_the_report_and_printed_as_one_line(
     errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
     assert errors == ["qnet medium: error: the qubit ledger does not balance: 1 qubit(s) in memory that no "
                       "layer holds (details: report.json, multi_process.accounting_error)"]
+
+
+async def test_a_halt_during_a_batch_still_runs_the_inputs_that_arrived_before_it() -> None:
+    """``finish`` reaches a late node while its kernel runs a batch: the medium's events that arrived during that
+    batch (an ``Emitted``: a qubit its physical layer must claim) are due before the halt, so they run too."""
+    kernel = RealtimeKernel(epoch_ns=time.time_ns(), dilation=1.0)
+    seen: list[str] = []
+    busy = trio.Event()
+
+    def slow(label: str) -> None:          # the batch takes 2 ms of wall (and emulated) time
+        seen.append(label)
+        busy.set()
+        time.sleep(0.002)
+
+    async def medium() -> None:            # runs at the batch's first yield to trio
+        await busy.wait()
+        kernel.call_external(seen.append, "event")       # stamped now: after the batch's target
+        kernel.halt()
+
+    for index in range(8 * kernel.yield_every):
+        kernel.call_at(0, slow if index == 0 else seen.append, str(index))
+    with trio.fail_after(30):                             # a hang guard only
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(medium)
+            await kernel.run_realtime(until=10**15)
+    assert seen == [str(index) for index in range(8 * kernel.yield_every)] + ["event"]
