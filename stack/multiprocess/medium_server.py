@@ -31,6 +31,7 @@ from stack.multiprocess.medium_protocol import (
 from stack.multiprocess.node_apps import api_plan, report_sections
 from stack.multiprocess.realtime import stop_on_signal
 from stack.multiprocess.results import apply_results, result_problem
+from stack.quantum.accounting import AccountingError
 from stack.runtime import Emulation, RunResult, build, node_hardware
 from stack.scenario import Scenario
 
@@ -85,6 +86,8 @@ class MediumServer:
         """Connections dropped for a message that is not one (framing, JSON, size, depth)."""
         self.rejected_messages = 0
         """Messages of an accepted node refused for their content (the node stays connected)."""
+        self.accounting_error: str | None = None
+        """Why the qubit ledger did not balance at the end (None: it did); ``multi_process.accounting_error``."""
         self.gate = Gate(self.secret, seed, self.expected, self.connections, self._join, run_dir / "secret")
 
     def post(self, node: str, message: dict[str, Any]) -> None:
@@ -282,11 +285,19 @@ class MediumServer:
         with trio.move_on_after(RESULT_TIMEOUT_S):
             while any(c.result is None and not c.dead for c in self.connections.values()):
                 await trio.sleep(0.01)
+        return await self._report(started)
+
+    async def _report(self, started: float) -> dict[str, Any]:
+        """The report, once every node sent its result (or died, or the wait timed out)."""
+        emu, kernel = self.emu, self.kernel
         results = {name: c.result for name, c in self.connections.items() if c.result is not None}
         dead = sorted(name for name, c in self.connections.items() if c.result is None)
+        # A late node went on until it got `finish`: the commands it sent before its result (a Discard after
+        # the medium's last instant) are queued here, not yet run. Run them, so that its `held` and the
+        # medium's memory describe the same instant.
+        await kernel.run(until=kernel.emulated_now())
         lost = apply_results(emu, results, dead)
-        ledger = emu.medium.finish({int(k): set(v) for r in results.values() for k, v in r["held"].items()}
-                                   | lost)
+        ledger = self._ledger({int(k): set(v) for r in results.values() for k, v in r["held"].items()} | lost)
         result = RunResult(emu, ledger, time.perf_counter() - started, self.generation_end)
         document = reporting.build_report(result, None)
         apply_results(emu, results, dead, document)
@@ -302,8 +313,22 @@ class MediumServer:
             "missed_deadlines": kernel.missed_deadlines
             + sum(r["kernel"]["missed_deadlines"] for r in results.values()),
             "late_inputs": kernel.late_inputs + sum(r["kernel"]["late_inputs"] for r in results.values()),
+            "accounting_error": self.accounting_error,
         }
         return document
+
+    def _ledger(self, claimed: dict[int, set[int]]) -> dict[str, int]:
+        """The final qubit ledger (:meth:`stack.quantum.medium.Medium.finish`). A violated invariant does not stop
+        the report: it is kept in :attr:`accounting_error`, and what no layer claims is discarded at the end."""
+        medium = self.emu.medium
+        try:
+            return medium.finish(claimed)
+        except AccountingError as error:
+            self.accounting_error = str(error)
+        try:
+            return medium.finish({node_id: set(node.held) for node_id, node in medium.nodes.items()})
+        except AccountingError:             # created and ended qubits differ: the ledger as it stands
+            return dict(medium.ledger)
 
 
 def _within(value: Any, bound: float) -> bool:

@@ -6,7 +6,9 @@ own process"; ``docs/architecture.md``):
 ==  =========================================================================================
 0   the run finished and every process kept up with real time
 1   the run finished, but an application or the circuit failed (a layer's ERR, a lost qubit, a refused
-    command: ``report.json``'s ``applications[i].error`` or ``circuit.error``, printed as one line)
+    command: ``report.json``'s ``applications[i].error`` or ``circuit.error``, printed as one line), or the
+    medium's qubit ledger did not balance (a qubit in memory that no layer holds: ``multi_process.accounting_error``,
+    printed as one line)
 2   bad input: options, scenario, node name, ports or run directory (nothing was started)
 3   the run did not finish: nodes never connected, a node failed to start, the medium died
     or refused the node; the logs say why
@@ -49,7 +51,7 @@ def verdict(document: dict[str, Any], failed: dict[str, int]) -> int:
     mp = document["multi_process"]
     if mp["dead_nodes"] or failed:
         return EXIT_NODE_DIED
-    if api_failure(document):
+    if mp.get("accounting_error") or api_failure(document):
         return EXIT_APP_FAILED
     if mp["missed_deadlines"] or mp["late_inputs"]:
         return EXIT_LATE
@@ -150,4 +152,8 @@ def conclude(document: dict[str, Any], run_dir: Path, captures: list[str], outpu
     failure = api_failure(document)
     if failure:
         print(f"{who}: error: {failure}", file=sys.stderr)
+    ledger = document["multi_process"].get("accounting_error")
+    if ledger:
+        print(f"{who}: error: the qubit ledger does not balance: {ledger.partition(': ')[0]} (details: "
+              "report.json, multi_process.accounting_error)", file=sys.stderr)
     return verdict(document, failed)

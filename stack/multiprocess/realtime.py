@@ -66,6 +66,7 @@ class RealtimeKernel(Kernel):
         self.worst_lateness_ns = 0
         self._poke = trio.Event()
         self._halted = False
+        self._halt_at = 0
 
     def emulated_now(self) -> int:
         """The emulated time the wall clock shows now (never behind the kernel's ``now``)."""
@@ -91,8 +92,10 @@ class RealtimeKernel(Kernel):
         self._poke.set()
 
     def halt(self) -> None:
-        """Make :meth:`run_realtime` return after the entries now due."""
+        """Make :meth:`run_realtime` return after the entries now due (inputs that arrived during the batch
+        running now included: a node halted by ``finish`` handles every event the medium sent before it)."""
         self._halted = True
+        self._halt_at = self.emulated_now()
         self._poke.set()
 
     async def run_realtime(self, until: int) -> None:
@@ -102,6 +105,8 @@ class RealtimeKernel(Kernel):
             target = min(self.emulated_now(), until)
             self._count_missed(target)
             await self.run(until=target)
+            if self._halted and not self._stopped and target < min(self._halt_at, until):
+                await self.run(until=min(self._halt_at, until))       # halted during that batch
             if self._stopped or self._halted or target >= until:
                 return
             first = self.next_due()
