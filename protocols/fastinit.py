@@ -59,6 +59,19 @@ def _plain_fields(cls: type, who: str) -> tuple[dataclasses.Field[Any], ...]:
     return fields
 
 
+def _parameters(fields: tuple[dataclasses.Field[Any], ...], namespace: dict[str, Any]) -> list[str]:
+    """The generated function's parameters, as the dataclass's ``__init__`` has them (defaults put in
+    ``namespace``)."""
+    args = []
+    for f in fields:
+        if f.default is dataclasses.MISSING:
+            args.append(f.name)
+        else:
+            namespace[f"_default_{f.name}"] = f.default
+            args.append(f"{f.name}=_default_{f.name}")
+    return args
+
+
 def fast_init(cls: type[T]) -> type[T]:
     """Give the frozen slots dataclass ``cls`` an ``__init__`` that sets its slots through their descriptors.
 
@@ -66,13 +79,8 @@ def fast_init(cls: type[T]) -> type[T]:
     else raises ``TypeError`` at import, so a class that grows such a field is noticed, not mis-built."""
     fields = _plain_fields(cls, "fast_init")
     namespace: dict[str, Any] = {}
-    args, lines = [], []
+    args, lines = _parameters(fields, namespace), []
     for f in fields:
-        if f.default is dataclasses.MISSING:
-            args.append(f.name)
-        else:
-            namespace[f"_default_{f.name}"] = f.default
-            args.append(f"{f.name}=_default_{f.name}")
         namespace[f"_set_{f.name}"] = cls.__dict__[f.name].__set__
         lines.append(f"    _set_{f.name}(self, {f.name})")
     if hasattr(cls, "__post_init__"):
@@ -99,14 +107,8 @@ def fast_new(cls: type[T]) -> Callable[..., T]:
     twin = type(f"{cls.__name__}Twin", (object,), {"__slots__": cls.__dict__["__slots__"],
                                                    "__module__": cls.__module__})
     namespace: dict[str, Any] = {"_cls": cls, "_twin": twin, "_new": object.__new__}
-    args, lines = [], ["    self = _new(_twin)"]
-    for f in fields:
-        if f.default is dataclasses.MISSING:
-            args.append(f.name)
-        else:
-            namespace[f"_default_{f.name}"] = f.default
-            args.append(f"{f.name}=_default_{f.name}")
-        lines.append(f"    self.{f.name} = {f.name}")
+    args, lines = _parameters(fields, namespace), ["    self = _new(_twin)"]
+    lines += [f"    self.{f.name} = {f.name}" for f in fields]
     lines.append("    self.__class__ = _cls")          # the twin has object's __setattr__: a plain store
     if hasattr(cls, "__post_init__"):
         lines.append("    self.__post_init__()")

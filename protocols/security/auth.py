@@ -130,17 +130,8 @@ class LocalChannel:
         route): the bytes that leave and whether they open at the receiver (the anti-replay window taken as they
         leave, with the verdict it would give them on arrival; True unless the window was moved past this pair's
         own numbers, by :meth:`Authenticator.open` of bytes another instance sealed under the same secret)."""
-        pair = self._pair
-        seq = pair.seq
-        if seq > _U64:
-            raise SequenceExhausted(f"node {self.sender} has sent 2^64 - 1 datagrams to node {self.receiver}")
-        pair.seq = seq + 1
-        number = seq.to_bytes(8, "big")
-        inner = pair.inner.copy()                               # as seal()
-        inner.update(self._pseudo + number + payload)
-        outer = pair.outer.copy()
-        outer.update(inner.digest())
-        return payload + self._head + number + outer.digest()[:ICV_BYTES], pair.window.take(seq)
+        wire, seq = self.seal(payload)
+        return wire, self._pair.window.take(seq)
 
     def pass_in_order(self) -> bool:
         """:meth:`seal_in_order` of a datagram whose sealed bytes nothing will read (in one process, with no
