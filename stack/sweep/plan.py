@@ -57,8 +57,6 @@ class Task:
     params: dict[str, Any]
     source: str
     up: UpSettings | None = None
-    slot: int = 0
-    """Position in the sweep's task list."""
 
     @property
     def key(self) -> tuple[int, int]:
@@ -91,8 +89,7 @@ class Sweep:
 
     def tasks(self) -> list[Task]:
         keys = [(i, j) for i in range(len(self._points)) for j in range(self.seeds)]
-        return [Task(i, j, run_seed(self.root_seed, i, j), self._points[i], self.scenario, self.up, slot)
-                for slot, (i, j) in enumerate(keys)]
+        return [Task(i, j, run_seed(self.root_seed, i, j), self._points[i], self.scenario, self.up) for i, j in keys]
 
     def definition(self) -> dict[str, Any]:
         """What makes two sweeps the same (for resuming): everything but the number of seeds."""

@@ -2,8 +2,10 @@
 
 In-process (the default) a run is exactly ``qnet run --seed SEED`` on the point's scenario. With
 :class:`~stack.sweep.plan.UpSettings` it is ``qnet up``: the point's scenario is written to a
-temporary TOML file and ``qnet up`` runs as a child process of the worker (which is why the
-sweep's workers are not daemonic), with its own block of UDP ports.
+temporary TOML file and ``qnet up --base-port 0`` runs as a child process of the worker (which is why
+the sweep's workers are not daemonic): its launcher binds a free block of UDP ports itself and hands the
+sockets to its node processes (:mod:`stack.multiprocess.held`), so no other process (another point, another
+run) can take one between the choice of the block and its use.
 
 Whatever goes wrong in a run (an exception, a ``qnet up`` that exits with an error, the time
 limit) makes a row with ``status = "failed"`` and the error; it is never raised to the sweep.
@@ -28,15 +30,11 @@ import trio
 from stack.multiprocess.outcome import EXIT_LATE, EXIT_OK
 from stack.report import build_report
 from stack.runtime import build, run_async
-from stack.scenario import Scenario, load_data, parse_toml
+from stack.scenario import load_data, parse_toml
 from stack.sweep.figures import figures
 from stack.sweep.plan import Task, with_values
 from stack.sweep.provenance import version
 
-UP_FIRST_PORT = 20000
-UP_PORT_BLOCKS = 44
-"""``qnet up`` points use base ports 20000, 21000, ... 63000: the ``slot``-th task the first free
-block from block ``slot mod 44`` on, so runs started together probe different blocks first."""
 UP_GRACE_S = 15.0
 
 
@@ -99,9 +97,8 @@ def _up_report(task: Task, text: str, timeout_s: float | None) -> dict[str, Any]
         scenario, report, run_dir = Path(tmp, "scenario.toml"), Path(tmp, "report.json"), Path(tmp, "run")
         document = point_document(task, text)
         scenario.write_text(tomli_w.dumps(document))
-        base_port = free_base_port(load_data(document, task.source), task.slot)
         command = [sys.executable, "-m", "stack.cli", "up", str(scenario), "--seed", str(task.seed),
-                   "--run-dir", str(run_dir), "--base-port", str(base_port), "--dilation", repr(task.up.dilation),
+                   "--run-dir", str(run_dir), "--base-port", "0", "--dilation", repr(task.up.dilation),
                    "--json", str(report), "--no-pcap", "--quiet"]
         process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         try:
@@ -116,21 +113,6 @@ def _up_report(task: Task, text: str, timeout_s: float | None) -> dict[str, Any]
             lines = [line for line in errors.splitlines() if line.strip()]
             raise PointFailed(lines[-1] if lines else f"qnet up exited with status {process.returncode}")
         return json.loads(report.read_text())
-
-
-def free_base_port(scenario: Scenario, slot: int) -> int:
-    """The first block of UDP ports free for the scenario's node processes, from block ``slot`` on."""
-    from stack.multiprocess.launcher import check_ports
-    from stack.multiprocess.medium import process_nodes
-    from stack.multiprocess.udp import PortMap
-
-    names = process_nodes(scenario)
-    for block in range(UP_PORT_BLOCKS):
-        base = UP_FIRST_PORT + 1000 * ((slot + block) % UP_PORT_BLOCKS)
-        if check_ports(scenario, PortMap(base), names) is None:
-            return base
-    raise PointFailed(f"no free block of UDP ports on 127.0.0.1 between {UP_FIRST_PORT} and "
-                      f"{UP_FIRST_PORT + 1000 * UP_PORT_BLOCKS} for qnet up")
 
 
 def _stop(process: subprocess.Popen[str]) -> None:

@@ -1,0 +1,55 @@
+"""A sweep's ``qnet up`` point binds its ports race-free: another process taking a port of the block the run
+would use, just before the run starts, does not fail the point (``qnet up --base-port 0`` binds a free block in
+its launcher and hands the sockets over: stack.multiprocess.held)."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from stack.multiprocess.held import block_ports, close_all
+from stack.multiprocess.launcher import allocate_base
+from stack.multiprocess.medium import process_nodes
+from stack.multiprocess.ports import LOOPBACK, PortMap
+from stack.scenario import load
+from stack.sweep import define_sweep
+from stack.sweep import point as sweep_point
+from stack.sweep.plan import UpSettings
+from tests.mp_util import two_node_toml
+
+
+def test_a_port_taken_just_before_an_up_point_starts_does_not_fail_it(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Just before the worker starts ``qnet up``, another process binds the first port of the block the run
+    would use (the block named by ``--base-port``, or with 0 the first free one, which the run tries first)."""
+    path = tmp_path / "two.toml"
+    path.write_text(two_node_toml(pairs=3))
+    scenario = load(path)
+    names = process_nodes(scenario)
+    squatters: list[socket.socket] = []
+    real_popen = subprocess.Popen
+
+    def squatting(command: list[str], *args: Any, **kwargs: Any) -> Any:
+        base = int(command[command.index("--base-port") + 1])
+        if base == 0:
+            base, held = allocate_base(scenario, names)
+            close_all(held.values())
+        squatter = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        squatter.bind((LOOPBACK, block_ports(PortMap(base), scenario.nodes[names[0]].node_id)[0]))
+        squatters.append(squatter)
+        return real_popen(command, *args, **kwargs)
+
+    monkeypatch.setattr(sweep_point.subprocess, "Popen", squatting)
+    sweep = define_sweep(path, ["links.alice-bob.length_km=2"], up=UpSettings(dilation=0.01))
+    try:
+        row = sweep_point.run_point(sweep.tasks()[0], sweep.text, timeout_s=120)
+    finally:
+        for squatter in squatters:
+            squatter.close()
+    assert len(squatters) == 1
+    assert row["status"] == "ok", row["error"]
+    assert row["workload[0].pairs_requested"] == 3
