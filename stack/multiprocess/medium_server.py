@@ -2,7 +2,8 @@
 
 :class:`MediumServer` owns the run's :class:`~stack.runtime.Emulation` (the medium and the heralding) on a
 :class:`~stack.multiprocess.medium_ports.MediumKernel`, admits the nodes (:mod:`stack.multiprocess.gate`), acts on
-their messages and coordinates the run (:mod:`stack.multiprocess.medium` describes the lifecycle).
+their messages and coordinates the run (:mod:`stack.multiprocess.medium` describes the lifecycle); the report at
+the end is :mod:`stack.multiprocess.medium_report`'s.
 """
 
 from __future__ import annotations
@@ -18,21 +19,14 @@ from typing import Any
 import trio
 
 from protocols.physical.hardware import Disarm
-from stack import report as reporting
 from stack.multiprocess.gate import Gate
 from stack.multiprocess.medium_ports import Connection, MediumKernel, RemotePort
-from stack.multiprocess.medium_protocol import (
-    MediumProtocolError,
-    MessageStream,
-    decode_hardware,
-    finite,
-    write_secret,
-)
-from stack.multiprocess.node_apps import api_plan, report_sections
+from stack.multiprocess.medium_protocol import MediumProtocolError, MessageStream, decode_hardware, finite, write_secret
+from stack.multiprocess.medium_report import final_report
+from stack.multiprocess.node_apps import api_plan
 from stack.multiprocess.realtime import stop_on_signal
-from stack.multiprocess.results import apply_results, result_problem
-from stack.quantum.accounting import AccountingError
-from stack.runtime import Emulation, RunResult, build, node_hardware
+from stack.multiprocess.results import result_problem
+from stack.runtime import Emulation, build, node_hardware
 from stack.scenario import Scenario
 
 STARTUP_TIMEOUT_S = 60.0
@@ -289,46 +283,13 @@ class MediumServer:
 
     async def _report(self, started: float) -> dict[str, Any]:
         """The report, once every node sent its result (or died, or the wait timed out)."""
-        emu, kernel = self.emu, self.kernel
         results = {name: c.result for name, c in self.connections.items() if c.result is not None}
         dead = sorted(name for name, c in self.connections.items() if c.result is None)
         # A late node went on until it got `finish`: the commands it sent before its result (a Discard after
         # the medium's last instant) are queued here, not yet run. Run them, so that its `held` and the
         # medium's memory describe the same instant.
-        await kernel.run(until=kernel.emulated_now())
-        lost = apply_results(emu, results, dead)
-        ledger = self._ledger({int(k): set(v) for r in results.values() for k, v in r["held"].items()} | lost)
-        result = RunResult(emu, ledger, time.perf_counter() - started, self.generation_end)
-        document = reporting.build_report(result, None)
-        apply_results(emu, results, dead, document)
-        if self.plan is not None:
-            document |= report_sections(self.plan, result, {name: r.get("api") for name, r in results.items()},
-                                        self.api_failures)
-        document["multi_process"] = {
-            "dilation": kernel.dilation, "dead_nodes": dead, "protocol_errors": self.protocol_errors,
-            "refused_connections": dict(sorted(self.gate.refused.items())), "rejected_messages": self.rejected_messages,
-            "wall_seconds": result.wall_seconds,
-            "medium": kernel.stats(),
-            "nodes": {name: r["kernel"] | r["udp"] for name, r in results.items()},
-            "missed_deadlines": kernel.missed_deadlines
-            + sum(r["kernel"]["missed_deadlines"] for r in results.values()),
-            "late_inputs": kernel.late_inputs + sum(r["kernel"]["late_inputs"] for r in results.values()),
-            "accounting_error": self.accounting_error,
-        }
-        return document
-
-    def _ledger(self, claimed: dict[int, set[int]]) -> dict[str, int]:
-        """The final qubit ledger (:meth:`stack.quantum.medium.Medium.finish`). A violated invariant does not stop
-        the report: it is kept in :attr:`accounting_error`, and what no layer claims is discarded at the end."""
-        medium = self.emu.medium
-        try:
-            return medium.finish(claimed)
-        except AccountingError as error:
-            self.accounting_error = str(error)
-        try:
-            return medium.finish({node_id: set(node.held) for node_id, node in medium.nodes.items()})
-        except AccountingError:             # created and ended qubits differ: the ledger as it stands
-            return dict(medium.ledger)
+        await self.kernel.run(until=self.kernel.emulated_now())
+        return final_report(self, results, dead, started)
 
 
 def _within(value: Any, bound: float) -> bool:
