@@ -73,9 +73,10 @@ class CreateAnswers:
 
 class MessageQueue(deque[Any]):
     """The OKs and ERRs an application has not taken yet, in arrival order, each with the port of the service
-    it came from (:meth:`service_of`). The link and network services number their requests apart, so a request
-    of this node is named by its service as well as its Create ID. Messages put in without :meth:`arrived`
-    (``append``, ``extend``) have no service.
+    it came from (:meth:`service_of`) and, for an OK (K), when it arrived (:attr:`arrival`). The link and network
+    services number their requests apart, so a request of this node is named by its service as well as its
+    Create ID. What the queue knows of a message leaves with it, however it is taken. Messages put in without
+    :meth:`arrived` (``append``, ``extend``) have no service.
 
     >>> queue = MessageQueue()
     >>> err = ll.Err(1, ll.ERR_UNSUPP, origin_node=1)
@@ -84,20 +85,35 @@ class MessageQueue(deque[Any]):
     (7773, None)
     >>> queue.remove(err); queue.service_of(err), len(queue)
     (None, 0)
+    >>> ok = ll.OkKeep(1, 0, 1, 0, 5, 0, 2, 0, 0)
+    >>> queue.arrived(ok, 7771, now=1_000); queue.take(ok), queue.arrival
+    (1000, {})
     """
 
     def __init__(self) -> None:
         super().__init__()
         self._service: dict[int, int] = {}
+        self.arrival: dict[int, int] = {}
+        """When each queued OK (K) arrived (virtual ns), by the message's identity: a kept pair's age counts from
+        then, however long it waited in the queue."""
 
-    def arrived(self, message: ll.Upward, port: int) -> None:
-        """Queue ``message``, which came from the service on ``port``."""
+    def arrived(self, message: ll.Upward, port: int, now: int | None = None) -> None:
+        """Queue ``message``, which came from the service on ``port`` (at ``now``, if given)."""
         self.append(message)
         self._service[id(message)] = port
+        if now is not None and isinstance(message, ll.OkKeep):
+            self.arrival[id(message)] = now
 
     def service_of(self, message: ll.Upward) -> int | None:
         """The port of the service ``message`` (in the queue) came from; None if not known."""
         return self._service.get(id(message))
+
+    def take(self, message: Any) -> int | None:
+        """Take out ``message`` (as :meth:`remove`): when it arrived, if it is an OK (K) queued by :meth:`arrived`
+        with the time."""
+        at = self.arrival.get(id(message))         # a live message not queued cannot share a queued one's id
+        self.remove(message)
+        return at
 
     def remove(self, value: Any) -> None:
         """Take out ``value`` (that very message, else the first equal one)."""
@@ -108,9 +124,18 @@ class MessageQueue(deque[Any]):
 
     def popleft(self) -> Any:
         message = super().popleft()
-        self._service.pop(id(message), None)
+        self._forget(message)
         return message
 
+    def clear(self) -> None:
+        super().clear()
+        self._service.clear()
+        self.arrival.clear()
+
     def __delitem__(self, index: Any) -> None:
-        self._service.pop(id(self[index]), None)
+        self._forget(self[index])
         super().__delitem__(index)
+
+    def _forget(self, message: Any) -> None:
+        self._service.pop(id(message), None)
+        self.arrival.pop(id(message), None)

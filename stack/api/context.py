@@ -14,7 +14,6 @@ from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from protocols.common import LINK_SERVICE_PORT, NETWORK_SERVICE_PORT, Address, Basis, ParseError
-from protocols.network.policy import distil_request
 from protocols.packets import linkservice as ll
 from protocols.packets.exchange import MAGIC, MAX_MESSAGE
 from protocols.physical.hardware import (
@@ -28,11 +27,13 @@ from protocols.physical.hardware import (
     MeasureResult,
 )
 from stack.api.answers import CreateAnswers, MessageQueue
+from stack.api.create import create_message
 from stack.api.errors import BellMeasurementFailed, LinkError, QuantumError
+from stack.api.records import EXPIRED_KEPT, RequestKinds, retracted
 from stack.core.capture import node_ip
 from stack.core.kernel import TIMER, VirtualPort
 from stack.core.network import Datagram
-from stack.runtime import ROTATIONS, Emulation, max_time_field
+from stack.runtime import Emulation
 
 if TYPE_CHECKING:
     from stack.api.epr import EPRSocket
@@ -68,8 +69,9 @@ class AppContext:
         self._names = {node_ip(nd.node_id): name for name, nd in emu.scenario.nodes.items()}
         self.handlers: dict[int, Any] = {}
         """Engines hosted by the application, by the local port their datagrams arrive on (the transport)."""
-        self.expired: deque[tuple[int, int, int]] = deque()
-        """Pairs the layers reported expired (ERR EXPIRE), as (origin node, Create ID, sequence number)."""
+        self.expired: deque[tuple[int, int, int]] = deque(maxlen=EXPIRED_KEPT)
+        """Pairs the layers reported expired (ERR EXPIRE), as (origin node, Create ID, sequence number), until the
+        transport engine takes them (the last :data:`stack.api.records.EXPIRED_KEPT`)."""
         self.exchanges: dict[str, Any] = {}
         """The application's :class:`stack.api.exchange.Exchange` per remote application."""
         self.exchange_of: Any = None
@@ -79,15 +81,16 @@ class AppContext:
         """The application's :class:`stack.api.transport.Teleporter`, once it has one (it binds UDP 7776)."""
         self.lingering: list[Any] = []
         """Coroutine functions run after the application returns (the transport's TIME-WAIT)."""
-        self.kept_request: dict[tuple[int, int, int], bool] = {}
-        """Whether each request an OK came for keeps its pairs (True) or measures them (False), by (service port,
-        origin node, Create ID): an ERR does not say, and a collection of the remote's pairs of one kind leaves
-        the ERRs of its requests of the other kind for whoever collects those."""
+        self.kept_request = RequestKinds()
+        """Whether each remote request an OK came for keeps its pairs (True) or measures them (False), by (service
+        port, origin node, Create ID): an ERR does not say, and a collection of the remote's pairs of one kind
+        leaves the ERRs of its requests of the other kind for whoever collects those (the ones heard from last:
+        :class:`stack.api.records.RequestKinds`)."""
         self.held: set[int] = set()
         """Slots whose qubit the application holds (delivered pairs, data qubits) and has not yet given up."""
-        self.ok_arrival: dict[tuple[int, int, int], int] = {}
-        """When each OK (K) not yet taken arrived, by (remote node, Create ID, sequence number): a kept pair's
-        age counts from then, however long it waited in the queue."""
+        self.ok_arrival = self._messages.arrival
+        """When each OK (K) not yet taken arrived, by the message's identity (it leaves with the message): a kept
+        pair's age counts from then, however long it waited in the queue."""
 
     @property
     def now(self) -> int:
@@ -133,26 +136,10 @@ class AppContext:
         only; docs/scenario.md, ``distill``).
         """
         service = self.service_for(remote, service)
-        if isinstance(distill, str):
-            request = distil_request(distill)
-        elif isinstance(distill, dict):
-            unknown = set(distill) - {"hop", "end"}
-            if unknown:
-                raise ValueError(f"distill: unknown key {sorted(unknown)[0]!r} (expected hop and/or end)")
-            request = distil_request("explicit", distill.get("hop"), distill.get("end"))
-        else:
-            request = distil_request("explicit", distill)
-        if service == "link" and request.mode:
-            raise ValueError("distill applies to network-layer requests only (service \"network\")")
-        rot = ROTATIONS[basis]
-        random = {"": 0, "XZ": 1, "XYZ": 2}[random_basis]
-        unit, amount = max_time_field(max_time_ns)
-        create = ll.Create(remote_node_id=self.emu.scenario.nodes[remote].node_id, purpose_id=self.purpose_id,
-                           number=pairs, tpe=ll.TPE_KEEP if keep else ll.TPE_MEASURE,
-                           minimum_fidelity=ll.encode_fidelity(min_fidelity), rotx1l=rot[0], rotyl=rot[1],
-                           rotx2l=rot[2], rotx1r=rot[0], rotyr=rot[1], rotx2r=rot[2], priority=priority,
-                           ato=int(atomic), con=int(consecutive), tu=unit, max_time=amount, rl=random, rr=random,
-                           **request.create_fields())
+        create = create_message(self.emu.scenario.nodes[remote].node_id, self.purpose_id, pairs, service,
+                                keep=keep, basis=basis, min_fidelity=min_fidelity, priority=priority,
+                                atomic=atomic, consecutive=consecutive, max_time_ns=max_time_ns,
+                                random_basis=random_basis, distill=distill)
         port = LINK_SERVICE_PORT if service == "link" else NETWORK_SERVICE_PORT
         ticket = self._answers.ticket(port)
         self.emu.network.send(self.node_id, self.address[1], (node_ip(self.node_id), port), create.encode())
@@ -299,16 +286,10 @@ class AppContext:
                 if isinstance(message, ll.Ack | ll.Err) and self._answers.offer(event.source[1], message):
                     return
                 port = event.source[1]
-                self._messages.arrived(message, port)
-                if isinstance(message, ll.OkKeep | ll.OkMeasure | ll.OkMeasureBlock):
-                    origin = self.node_id if message.d == 0 else message.remote_node_id
-                    self.kept_request[(port, origin, message.create_id)] = isinstance(message, ll.OkKeep)
-                if isinstance(message, ll.OkKeep):
-                    self.ok_arrival[(message.remote_node_id, message.create_id, message.sequence_number)] = self.now
+                self._messages.arrived(message, port, self.now)
+                self.kept_request.learn(message, port)
                 if isinstance(message, ll.Err) and message.err == ll.ERR_EXPIRE and message.s:
-                    low, high = message.sequence_number_low, message.sequence_number_high
-                    self.expired.extend((message.origin_node, message.create_id, seq & 0xFFFF)
-                                        for seq in range(low, high if high > low else high + 0x10000))
+                    self.expired.extend(retracted(message))
         elif event.port in self.handlers:
             self.handlers[event.port](event)
         else:

@@ -5,13 +5,14 @@ receiving end collects the OKs of the same requests. With ``correct`` (the defau
 every delivered pair into |Φ+⟩: it applies X^x Z^z (a Pauli gate on its half, in the frame algebra) for the
 Bell index ``x | z << 1`` the OK names, and for measure-directly pairs it flips its own outcome by the parity
 that Bell state adds in the basis measured, so both ends see |Φ+⟩'s correlations whatever state was heralded.
+What a socket hands back (:class:`KeptPair`, :class:`MeasuredPair`, :class:`MeasuredPairs`) is defined in
+:mod:`stack.api.pairs` and importable from here.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Container
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -19,73 +20,8 @@ import numpy as np
 from protocols.common import LINK_SERVICE_PORT, NETWORK_SERVICE_PORT, Basis
 from protocols.packets import linkservice as ll
 from stack.api.errors import LinkError, QuantumError
-
-
-@dataclass(frozen=True, slots=True)
-class KeptPair:
-    """This end's half of a create-and-keep pair: the application holds the qubit in ``slot``."""
-
-    slot: int
-    remote: str
-    create_id: int
-    sequence_number: int
-    bell_state: int
-    """The Bell index the OK named (before any correction)."""
-    goodness: float
-    """The layer's fidelity estimate."""
-    corrected: bool
-    """The pair was turned into |Φ+⟩ (by the creating end)."""
-    ok_time: int = 0
-    """When this end's OK arrived (virtual ns), even if it was taken later."""
-
-
-@dataclass(frozen=True, slots=True)
-class MeasuredPair:
-    """This end's outcome of a measure-directly pair."""
-
-    outcome: int
-    """The outcome, corrected to |Φ+⟩'s correlations if ``corrected``."""
-    basis: Basis
-    remote: str
-    create_id: int
-    sequence_number: int
-    bell_state: int
-    corrected: bool
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class MeasuredPairs:
-    """This end's outcomes of a measure-directly request, as arrays (one entry per delivered pair, in arrival
-    order), whether the link layer answered pair by pair (OK-M) or in blocks (OK-MB, a link's ``batch``)."""
-
-    sequence_numbers: np.ndarray
-    """Each pair's Sequence Number (int64, 0..65535)."""
-    bases: np.ndarray
-    """Each pair's basis at this end (uint8: 0 Z, 1 X, 2 Y)."""
-    outcomes: np.ndarray
-    """Each outcome (uint8), corrected to |Φ+⟩'s correlations if ``corrected``."""
-    bell_states: np.ndarray
-    """The Bell index each OK named (uint8, before any correction)."""
-    settled: np.ndarray
-    """Every Sequence Number of the request, delivered here or retracted (ERR EXPIRE), sorted (int64): the same
-    set at both ends."""
-    remote: str
-    create_id: int
-    corrected: bool
-
-    def __len__(self) -> int:
-        return len(self.outcomes)
-
-
-def parity_correction(bell_states: np.ndarray, bases: np.ndarray) -> np.ndarray:
-    """What turns each outcome of a pair in Bell state ``bell_states`` measured in ``bases`` into |Φ+⟩'s:
-    ``expected_parity(bell, basis) ^ expected_parity(0, basis)`` per pair (x in Z, z in X, x ⊕ z in Y).
-
-    >>> parity_correction(np.array([0, 1, 2, 3, 3]), np.array([0, 0, 1, 1, 2])).tolist()
-    [0, 1, 1, 1, 0]
-    """
-    x, z = bell_states & 1, bell_states >> 1 & 1
-    return np.where(bases == Basis.Z, x, np.where(bases == Basis.X, z, x ^ z)).astype(np.uint8)
+from stack.api.pairs import KeptPair, MeasuredPair, MeasuredPairs, parity_correction
+from stack.api.records import retracted
 
 
 class EPRSocket:
@@ -114,11 +50,11 @@ class EPRSocket:
         ``max_time_ns`` cannot be met or UNSUPP when ``min_fidelity`` cannot."""
         create_id = await self.ctx.create(self.remote, number, min_fidelity=min_fidelity, max_time_ns=max_time_ns,
                                           priority=priority, service=self.service)
-        return [self._kept(ok, correct) for ok in await self._collect(number, ll.OkKeep, create_id)]
+        return [self._kept(ok, at, correct=correct) for ok, at in await self._collect(number, ll.OkKeep, create_id)]
 
     async def recv_keep(self, number: int = 1) -> list[KeptPair]:
         """The halves of ``number`` kept pairs the remote application creates."""
-        return [self._kept(ok, False) for ok in await self._collect(number, ll.OkKeep, None)]
+        return [self._kept(ok, at) for ok, at in await self._collect(number, ll.OkKeep, None)]
 
     async def create_measure(self, number: int = 1, *, basis: str = "Z", random_basis: str = "",
                              min_fidelity: float = 0.0, max_time_ns: int = 0, priority: int = 0,
@@ -164,18 +100,18 @@ class EPRSocket:
         oks = await self._collect(1, ll.OkKeep, None, settled)
         if not oks:
             raise LinkError(ll.ERR_EXPIRE, self.last_request)
-        return self._kept(oks[0], False)
+        return self._kept(*oks[0])
 
-    def _kept(self, ok: ll.OkKeep, correct: bool) -> KeptPair:
+    def _kept(self, ok: ll.OkKeep, arrived: int | None = None, *, correct: bool = False) -> KeptPair:
+        """This end's half of ``ok`` (taken from the queue), which arrived at ``arrived`` (None: now)."""
         self.ctx.held.add(ok.lqid)
         if correct:
             if ok.bell_state & 1:
                 self.ctx.gate("X", ok.lqid)
             if ok.bell_state & 2:
                 self.ctx.gate("Z", ok.lqid)
-        arrived = self.ctx.ok_arrival.pop((ok.remote_node_id, ok.create_id, ok.sequence_number), self.ctx.now)
         return KeptPair(ok.lqid, self.remote, ok.create_id, ok.sequence_number, ok.bell_state,
-                        ll.decode_fidelity(ok.goodness), correct, arrived)
+                        ll.decode_fidelity(ok.goodness), correct, self.ctx.now if arrived is None else arrived)
 
     def _pairs(self, arrays: MeasuredPairs) -> list[MeasuredPair]:
         return [MeasuredPair(outcome, Basis(basis), self.remote, arrays.create_id, seq, bell, arrays.corrected)
@@ -252,7 +188,7 @@ class EPRSocket:
         return err.create_id == found_id
 
     async def _collect(self, number: int, kind: type, create_id: int | None, settled: Container[int] = ()
-                       ) -> list[Any]:
+                       ) -> list[tuple[Any, int | None]]:
         """The OKs of ``kind`` of this end's request ``create_id`` with the remote node (None: of the remote's
         requests, ``settled`` ones aside: :meth:`recv_one`) until ``number`` pairs are settled: delivered, or
         retracted by ERR EXPIRE. A retracted pair is left out (its kept qubit, if it was delivered, is
@@ -260,16 +196,17 @@ class EPRSocket:
         EXPIRE reaches both before they return (applications that must agree pair by pair compare sequence
         numbers, as :mod:`stack.api.apps` does). Messages of other requests (whose origin, by an ERR's Origin
         Node and an OK's D bit, is not the one asked for; with ``create_id`` None, an ERR of a remote request
-        whose OKs showed it of the other kind, ``AppContext.kept_request``) are left for whoever waits for them."""
-        ctx, got, expired = self.ctx, list[Any](), set[int]()
-        while len({ok.sequence_number for ok in got} | expired) < number:
+        whose OKs showed it of the other kind, ``AppContext.kept_request``) are left for whoever waits for them.
+        Each OK comes with when it arrived (:meth:`stack.api.answers.MessageQueue.take`)."""
+        ctx, got, expired = self.ctx, list[tuple[Any, int | None]](), set[int]()
+        while len({ok.sequence_number for ok, _ in got} | expired) < number:
             for message in list(ctx._messages):
                 if not self._of_request(message, kind, create_id):
                     continue
-                ctx._messages.remove(message)
+                arrived = ctx._messages.take(message)
                 if message.create_id in settled:                # late: a request this end is done with
                     if isinstance(message, ll.OkKeep):
-                        self._kept(message, False)
+                        self._kept(message)
                         with contextlib.suppress(QuantumError):
                             ctx.discard(message.lqid)
                     continue
@@ -279,16 +216,16 @@ class EPRSocket:
                         raise LinkError(message.err, message.create_id)
                     expired |= self._expire(message)
                 else:
-                    got.append(message)
-                if len({ok.sequence_number for ok in got} | expired) >= number:
+                    got.append((message, arrived))
+                if len({ok.sequence_number for ok, _ in got} | expired) >= number:
                     break
             else:
                 await ctx._wait()
-        for ok in got:
+        for ok, _ in got:
             if ok.sequence_number in expired and isinstance(ok, ll.OkKeep):
                 with contextlib.suppress(QuantumError):
                     ctx.discard(ok.lqid)
-        return [ok for ok in got if ok.sequence_number not in expired]
+        return [(ok, at) for ok, at in got if ok.sequence_number not in expired]
 
     def _of_request(self, message: ll.Upward, kind: type, create_id: int | None) -> bool:
         """Whether ``message`` is an ERR or an OK of ``kind`` of this end's request ``create_id`` with the remote
@@ -317,7 +254,9 @@ class EPRSocket:
         return self.ctx.service_of(message) in (None, self.port)
 
     def _expire(self, err: ll.Err) -> set[int]:
-        low, high = err.sequence_number_low, err.sequence_number_high
-        retracted = {seq & 0xFFFF for seq in range(low, high if high > low else high + 0x10000)}
-        self.expired |= retracted
-        return retracted
+        gone = {seq for _, _, seq in retracted(err)}
+        self.expired |= gone
+        return gone
+
+
+__all__ = ["EPRSocket", "KeptPair", "MeasuredPair", "MeasuredPairs", "parity_correction"]

@@ -30,6 +30,7 @@ from protocols.transport.teleport import Delivered, Lost, PairRef, Sent, Transpo
 from stack.api.context import AppContext
 from stack.api.epr import EPRSocket, KeptPair
 from stack.api.errors import LinkError, TransportError
+from stack.api.records import EXPIRED_KEPT, RecentKeys
 from stack.core.capture import node_ip
 from stack.core.kernel import TIMER
 from stack.core.network import Datagram
@@ -60,8 +61,8 @@ class Teleporter:
         self._retransmit: dict[str, int] = {}
         self._held_pairs: dict[tuple[int, int, int], int] = {}
         """Pairs :meth:`recv` holds for a qubit, not yet delivered or lost."""
-        self._retracted: set[tuple[int, int]] = set()
-        """(Create ID, sequence number) of pairs the layer retracted before their OK was taken."""
+        self._retracted = RecentKeys[tuple[int, int]](EXPIRED_KEPT)
+        """(Create ID, sequence number) of pairs the layer retracted before their OK was taken (the last ones)."""
         ctx.lingering.append(self._linger)
 
     def _retransmit_ns(self, remote: str) -> int:
@@ -163,9 +164,8 @@ class Teleporter:
                 for seq in socket._expire(message):
                     self._retracted.add((message.create_id, seq))
             elif message.remote_node_id == socket.remote_id and message.d == 1:
-                ctx._messages.remove(message)
-                pair = socket._kept(message, False)
-                if (pair.create_id, pair.sequence_number) in self._retracted:
+                pair = socket._kept(message, ctx._messages.take(message))
+                if self._retracted.take((pair.create_id, pair.sequence_number)):
                     ctx.discard(pair.slot)
                     continue
                 ref = PairRef(pair.slot, socket.remote_id, pair.create_id, pair.sequence_number, pair.bell_state,
@@ -282,10 +282,10 @@ class TeleportStream:
                         and message.remote_node_id == self.socket.remote_id and message.d == 0 \
                         and self.socket._mine(message) \
                         and message.sequence_number not in self._settled:
-                    ctx._messages.remove(message)
+                    arrived = ctx._messages.take(message)
                     self._settled.add(message.sequence_number)
                     self.left -= 1
-                    return self.socket._kept(message, False)
+                    return self.socket._kept(message, arrived)
             await ctx._wait()
 
 

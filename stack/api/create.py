@@ -1,0 +1,51 @@
+"""The CREATE an application's request is sent as (docs/wire.md §4.1), from the arguments of
+:meth:`stack.api.context.AppContext.create`: what the API's names mean on the wire.
+
+>>> create = create_message(2, 7, 10, "link", keep=False, basis="X", max_time_ns=5_000)
+>>> create.tpe == ll.TPE_MEASURE, create.number, create.remote_node_id, (create.tu, create.max_time) != (0, 0)
+(True, 10, 2, True)
+>>> create_message(2, 7, 1, "link", distill="auto")
+Traceback (most recent call last):
+ValueError: distill applies to network-layer requests only (service "network")
+"""
+
+from __future__ import annotations
+
+from protocols.network.policy import DistilRequest, distil_request
+from protocols.packets import linkservice as ll
+from stack.runtime import ROTATIONS, max_time_field
+
+Distill = str | tuple[str, str, int] | dict[str, tuple[str, str, int]]
+"""``AppContext.create``'s ``distill``: "none", "auto", a rule for every hop, or ``{"hop": rule, "end": rule}``."""
+
+
+def create_message(remote_id: int, purpose_id: int, pairs: int, service: str, *, keep: bool = True,
+                   basis: str = "Z", min_fidelity: float = 0.0, priority: int = 0, atomic: bool = False,
+                   consecutive: bool = True, max_time_ns: int = 0, random_basis: str = "",
+                   distill: Distill = "none") -> ll.Create:
+    """The CREATE for ``pairs`` pairs with node ``remote_id`` to the ``service`` ("link" or "network"), the other
+    arguments as :meth:`stack.api.context.AppContext.create` takes them. ``ValueError`` for a ``distill`` that
+    names an unknown key, or asks a link-layer request to distil."""
+    request = distil_plan(distill)
+    if service == "link" and request.mode:
+        raise ValueError("distill applies to network-layer requests only (service \"network\")")
+    rot = ROTATIONS[basis]
+    random = {"": 0, "XZ": 1, "XYZ": 2}[random_basis]
+    unit, amount = max_time_field(max_time_ns)
+    return ll.Create(remote_node_id=remote_id, purpose_id=purpose_id, number=pairs,
+                     tpe=ll.TPE_KEEP if keep else ll.TPE_MEASURE, minimum_fidelity=ll.encode_fidelity(min_fidelity),
+                     rotx1l=rot[0], rotyl=rot[1], rotx2l=rot[2], rotx1r=rot[0], rotyr=rot[1], rotx2r=rot[2],
+                     priority=priority, ato=int(atomic), con=int(consecutive), tu=unit, max_time=amount, rl=random,
+                     rr=random, **request.create_fields())
+
+
+def distil_plan(distill: Distill) -> DistilRequest:
+    """What ``distill`` asks of the network layer (:func:`protocols.network.policy.distil_request`)."""
+    if isinstance(distill, str):
+        return distil_request(distill)
+    if isinstance(distill, dict):
+        unknown = set(distill) - {"hop", "end"}
+        if unknown:
+            raise ValueError(f"distill: unknown key {sorted(unknown)[0]!r} (expected hop and/or end)")
+        return distil_request("explicit", distill.get("hop"), distill.get("end"))
+    return distil_request("explicit", distill)

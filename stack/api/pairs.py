@@ -1,0 +1,78 @@
+"""What an EPR socket (:mod:`stack.api.epr`) hands an application: this end's half of a kept pair, the outcome of a
+measured one, a measure-directly request's outcomes as arrays, and the parity that turns any Bell state's
+outcomes into |Φ+⟩'s."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from protocols.common import Basis
+
+
+@dataclass(frozen=True, slots=True)
+class KeptPair:
+    """This end's half of a create-and-keep pair: the application holds the qubit in ``slot``."""
+
+    slot: int
+    remote: str
+    create_id: int
+    sequence_number: int
+    bell_state: int
+    """The Bell index the OK named (before any correction)."""
+    goodness: float
+    """The layer's fidelity estimate."""
+    corrected: bool
+    """The pair was turned into |Φ+⟩ (by the creating end)."""
+    ok_time: int = 0
+    """When this end's OK arrived (virtual ns), even if it was taken later."""
+
+
+@dataclass(frozen=True, slots=True)
+class MeasuredPair:
+    """This end's outcome of a measure-directly pair."""
+
+    outcome: int
+    """The outcome, corrected to |Φ+⟩'s correlations if ``corrected``."""
+    basis: Basis
+    remote: str
+    create_id: int
+    sequence_number: int
+    bell_state: int
+    corrected: bool
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class MeasuredPairs:
+    """This end's outcomes of a measure-directly request, as arrays (one entry per delivered pair, in arrival
+    order), whether the link layer answered pair by pair (OK-M) or in blocks (OK-MB, a link's ``batch``)."""
+
+    sequence_numbers: np.ndarray
+    """Each pair's Sequence Number (int64, 0..65535)."""
+    bases: np.ndarray
+    """Each pair's basis at this end (uint8: 0 Z, 1 X, 2 Y)."""
+    outcomes: np.ndarray
+    """Each outcome (uint8), corrected to |Φ+⟩'s correlations if ``corrected``."""
+    bell_states: np.ndarray
+    """The Bell index each OK named (uint8, before any correction)."""
+    settled: np.ndarray
+    """Every Sequence Number of the request, delivered here or retracted (ERR EXPIRE), sorted (int64): the same
+    set at both ends."""
+    remote: str
+    create_id: int
+    corrected: bool
+
+    def __len__(self) -> int:
+        return len(self.outcomes)
+
+
+def parity_correction(bell_states: np.ndarray, bases: np.ndarray) -> np.ndarray:
+    """What turns each outcome of a pair in Bell state ``bell_states`` measured in ``bases`` into |Φ+⟩'s:
+    ``expected_parity(bell, basis) ^ expected_parity(0, basis)`` per pair (x in Z, z in X, x ⊕ z in Y).
+
+    >>> parity_correction(np.array([0, 1, 2, 3, 3]), np.array([0, 0, 1, 1, 2])).tolist()
+    [0, 1, 1, 1, 0]
+    """
+    x, z = bell_states & 1, bell_states >> 1 & 1
+    return np.where(bases == Basis.Z, x, np.where(bases == Basis.X, z, x ^ z)).astype(np.uint8)

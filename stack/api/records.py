@@ -1,0 +1,102 @@
+"""What an application's context remembers of requests and pairs between calls, for
+:class:`stack.api.context.AppContext`: each record is kept only while a call can still ask for it, so an
+application that runs for hours (QKD streaming pairs, a monitor) holds a bounded amount.
+
+- :class:`RequestKinds`: whether each of the remote applications' requests keeps or measures its pairs (an ERR
+  does not say; its OKs do), for the collections that must leave the ERRs of the other kind. This node's own
+  requests are never asked about (their ERRs are matched by Create ID and service), so they are not recorded.
+  The receiving end never learns that a remote request is complete, and a late ERR EXPIRE of a pair it
+  delivered can follow its last OK, so the kinds of the :data:`REMEMBERED_REQUESTS` requests heard from last
+  (an OK or an ERR of theirs) are kept: a request silent while that many others were heard from is over.
+- The pairs the layers retracted (ERR EXPIRE), for the application's transport engine
+  (:mod:`stack.api.transport`), which takes them when it next runs: the last :data:`EXPIRED_KEPT` of them,
+  as many as the engine itself remembers answers for (:data:`protocols.transport.teleport.REMEMBERED`); and
+  a Teleporter's pairs retracted before their OK came (:class:`RecentKeys`), forgotten when it comes.
+- When each queued OK (K) arrived lives with the queue (:class:`stack.api.answers.MessageQueue`): it leaves with
+  the message, however it is taken (a collection, ``next_message``, a dropped pair).
+
+>>> kinds = RequestKinds(capacity=2)
+>>> for create_id in (1, 2, 3):
+...     kinds.learn(ll.OkMeasure(create_id, 0, 1, 0, 0, 0, 0, 2, 0), 7771)
+>>> sorted(kinds), kinds.get((7771, 2, 3))
+([(7771, 2, 2), (7771, 2, 3)], False)
+>>> keys = RecentKeys[int](capacity=2)
+>>> for key in (1, 2, 3):
+...     keys.add(key)
+>>> keys.take(1), keys.take(3), list(keys)
+(False, True, [2])
+>>> sorted(retracted(ll.Err(1, ll.ERR_EXPIRE, 1, 65534, 1, origin_node=2)))
+[(2, 1, 0), (2, 1, 65534), (2, 1, 65535)]
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Hashable, Iterator
+from typing import TypeVar
+
+from protocols.packets import linkservice as ll
+from protocols.transport.teleport import REMEMBERED
+
+REMEMBERED_REQUESTS = 4096
+"""How many remote requests' kinds a context keeps (the ones heard from last)."""
+EXPIRED_KEPT = REMEMBERED
+"""How many retracted pairs a context keeps for its transport engine (the last ones)."""
+
+K = TypeVar("K", bound=Hashable)
+RequestKey = tuple[int, int, int]
+"""(service port, origin node, Create ID)."""
+
+
+class RequestKinds(OrderedDict[RequestKey, bool]):
+    """Whether each remote request heard from keeps its pairs (True) or measures them (False), by (service port,
+    origin node, Create ID), the one heard from last at the end; at most ``capacity`` of them."""
+
+    def __init__(self, capacity: int = REMEMBERED_REQUESTS) -> None:
+        super().__init__()
+        self.capacity = capacity
+
+    def learn(self, message: ll.Upward, port: int) -> None:
+        """``message`` came from the service on ``port``: an OK of a remote request records its kind, an ERR of
+        one whose kind is known keeps it among the ones heard from last."""
+        if isinstance(message, ll.OkKeep | ll.OkMeasure | ll.OkMeasureBlock):
+            if message.d == 0:                  # this node's own request: never asked about
+                return
+            key = (port, message.remote_node_id, message.create_id)
+            self[key] = isinstance(message, ll.OkKeep)
+        elif isinstance(message, ll.Err):
+            key = (port, message.origin_node, message.create_id)
+            if key not in self:
+                return
+        else:
+            return
+        self.move_to_end(key)
+        while len(self) > self.capacity:
+            self.popitem(last=False)
+
+
+class RecentKeys(OrderedDict[K, None]):
+    """A set of at most ``capacity`` keys, the ones added last (a key added again counts as new)."""
+
+    def __init__(self, capacity: int) -> None:
+        super().__init__()
+        self.capacity = capacity
+
+    def add(self, key: K) -> None:
+        """Remember ``key`` (forgetting the oldest if there are too many)."""
+        self[key] = None
+        self.move_to_end(key)
+        while len(self) > self.capacity:
+            self.popitem(last=False)
+
+    def take(self, key: K) -> bool:
+        """Whether ``key`` was remembered; it is forgotten."""
+        return self.pop(key, False) is None
+
+
+def retracted(err: ll.Err) -> Iterator[tuple[int, int, int]]:
+    """The pairs an ERR EXPIRE retracts, as (origin node, Create ID, sequence number): its Sequence Numbers
+    from low up to (not including) high, modulo 2^16."""
+    low, high = err.sequence_number_low, err.sequence_number_high
+    seqs = range(low, high if high > low else high + 0x10000)
+    return ((err.origin_node, err.create_id, seq & 0xFFFF) for seq in seqs)
