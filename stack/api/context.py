@@ -82,15 +82,13 @@ class AppContext:
         self.lingering: list[Any] = []
         """Coroutine functions run after the application returns (the transport's TIME-WAIT)."""
         self.kept_request = RequestKinds()
-        """Whether each remote request an OK came for keeps its pairs (True) or measures them (False), by (service
-        port, origin node, Create ID): an ERR does not say, and a collection of the remote's pairs of one kind
-        leaves the ERRs of its requests of the other kind for whoever collects those (the ones heard from last:
-        :class:`stack.api.records.RequestKinds`)."""
+        """Whether each remote request an OK came for keeps its pairs (True) or measures them (False): an ERR does
+        not say, and a collection of the remote's pairs of one kind leaves the ERRs of its requests of the other
+        kind for whoever collects those (:class:`stack.api.records.RequestKinds`)."""
         self.held: set[int] = set()
         """Slots whose qubit the application holds (delivered pairs, data qubits) and has not yet given up."""
         self.ok_arrival = self._messages.arrival
-        """When each OK (K) not yet taken arrived, by the message's identity (it leaves with the message): a kept
-        pair's age counts from then, however long it waited in the queue."""
+        """When each OK (K) not yet taken arrived (:attr:`stack.api.answers.MessageQueue.arrival`)."""
 
     @property
     def now(self) -> int:
