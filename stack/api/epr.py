@@ -21,7 +21,7 @@ from protocols.common import LINK_SERVICE_PORT, NETWORK_SERVICE_PORT, Basis
 from protocols.packets import linkservice as ll
 from stack.api.errors import LinkError, QuantumError
 from stack.api.pairs import KeptPair, MeasuredPair, MeasuredPairs, parity_correction
-from stack.api.records import retracted
+from stack.api.records import REMEMBERED_REQUESTS, RecentKeys, retracted
 
 
 class EPRSocket:
@@ -39,9 +39,9 @@ class EPRSocket:
         """Sequence numbers the layer reported expired (ERR EXPIRE) after delivering them."""
         self.last_request: int | None = None
         """The Create ID of the request :meth:`recv_one` (or any collection of kept pairs) last took a message of."""
-        self._measured_ids: set[int] = set()
+        self._measured_ids = RecentKeys[int](REMEMBERED_REQUESTS)
         """Create IDs of the measure-directly requests already collected (a late ERR EXPIRE of one is not the
-        next request's)."""
+        next request's): the last ones, as :class:`stack.api.records.RequestKinds`."""
 
     async def create_keep(self, number: int = 1, *, min_fidelity: float = 0.0, max_time_ns: int = 0,
                           priority: int = 0, correct: bool = True) -> list[KeptPair]:
