@@ -6,7 +6,7 @@ from __future__ import annotations
 from protocols.common import LINK_SERVICE_PORT, Basis
 from protocols.packets import linkservice as ll
 from stack.api import AppContext, run_apps
-from stack.api.records import EXPIRED_KEPT, retracted
+from stack.api.records import EXPIRED_KEPT, RequestKinds, retracted
 from stack.scenario import load_text
 from tests.test_api import SCENARIO
 
@@ -86,3 +86,17 @@ def test_expired_pairs_and_ok_arrivals_do_not_grow_with_the_requests() -> None:
 
     run_apps(load_text(SCENARIO, "<bounded>"), {"alice": alice, "bob": bob})
     assert sizes == {"alice": (0, 0), "bob": (0, 0, EXPIRED_KEPT, True)}
+
+
+def test_a_request_still_heard_from_keeps_its_kind() -> None:
+    """A long request whose late ERR EXPIREs keep coming stays known while newer requests come and go: an ERR of
+    a known request counts as hearing from it; this node's own requests and ERRs of unknown ones add nothing."""
+    kinds = RequestKinds(capacity=3)
+    kinds.learn(ll.OkKeep(1, 0, 1, 0, 0, 0, 2, 0, 0), LINK_SERVICE_PORT)               # alice's standing request
+    for create_id in range(2, 8):
+        kinds.learn(ll.OkMeasure(create_id, 0, 1, 0, 0, 0, 0, 2, 0), LINK_SERVICE_PORT)
+        kinds.learn(ll.Err(1, ll.ERR_EXPIRE, 1, create_id, create_id + 1, origin_node=2), LINK_SERVICE_PORT)
+    kinds.learn(ll.OkKeep(9, 0, 0, 0, 0, 0, 2, 0, 0), LINK_SERVICE_PORT)              # D = 0: this node's own
+    kinds.learn(ll.Err(50, ll.ERR_TIMEOUT, origin_node=2), LINK_SERVICE_PORT)           # no OK came: unknown
+    assert list(kinds.items()) == [((LINK_SERVICE_PORT, 2, 6), False), ((LINK_SERVICE_PORT, 2, 7), False),
+                                   ((LINK_SERVICE_PORT, 2, 1), True)]
