@@ -1,7 +1,7 @@
 """The quantum medium: qubits, entangled pairs, memories, measurement and Bell measurement.
 
-A pair (:mod:`stack.quantum.state`) is an ideal Bell state plus a Pauli frame held as a two-qubit
-``stim.PauliString`` (qubit 0 at end *a*, qubit 1 at end *b*); measuring both ends in
+A pair (:mod:`stack.quantum.state`) is an ideal Bell state plus a two-qubit Pauli frame (a small int:
+qubit 0 at end *a*, qubit 1 at end *b*); measuring both ends in
 the same basis gives outcomes whose parity is fixed by whether the frame commutes with
 that basis' correlator. Alongside the sampled frame each pair carries its Bell-diagonal
 distribution (the fidelity estimate). Memory noise is the Pauli twirl of T1/T2 over a
@@ -87,7 +87,8 @@ _UNPENDING = (Discard, Arm, Disarm)
 
 
 class Medium:
-    """Owns all quantum state; only the medium and :mod:`stack.quantum.heralding` touch stim."""
+    """Owns all quantum state; of the runtime only the medium touches stim (its tableau components,
+    :mod:`stack.quantum.components`, import it when a run first needs one)."""
 
     def __init__(self, kernel: Kernel, rng: np.random.Generator,
                  capture: Callable[[int, int, bytes], None] | None = None) -> None:
