@@ -9,6 +9,7 @@ checks that the two modes agree.
 from __future__ import annotations
 
 from bisect import bisect_right
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -113,8 +114,8 @@ class LinkSampler:
     frozen: one per component and click pattern is made, then shared).
     """
 
-    __slots__ = ("_cdf", "_double", "_made", "_names", "_rel", "_relabelled", "_same", "_single", "_uniform",
-                 "physics")
+    __slots__ = ("_bit", "_cdf", "_double", "_made", "_names", "_rel", "_relabelled", "_rng", "_same", "_single",
+                 "_uniform", "physics")
 
     def __init__(self, physics: LinkPhysics) -> None:
         model = physics.model
@@ -129,15 +130,20 @@ class LinkSampler:
             self._rel[component.name] = sampling.cumulative(tuple(component.distribution), clip=True)
         self._uniform = sampling.cumulative((0.25, 0.25, 0.25, 0.25), clip=True)
         self._relabelled = tuple(physics_model.relabel(model.distribution, index) for index in range(4))
+        self._rng: np.random.Generator | None = None
+        self._bit: Callable[[], int] = int          # sampling.bits(self._rng), made by the first success
 
     def success(self, rng: np.random.Generator) -> tuple[Attempt, BellState | None]:
         """A success drawn from the closed-form model, and the Bell state it heralds."""
         component = self._names[bisect_right(self._cdf, rng.random())]
+        if rng is not self._rng:
+            self._rng, self._bit = rng, sampling.bits(rng)
+        bit = self._bit                             # int(rng.integers(2)), cheaply
         if self._double:
-            first = int(rng.integers(2))
-            key = (component, first, int(rng.integers(2)) if self._same else 1 - first)
+            first = bit()
+            key = (component, first, bit() if self._same else 1 - first)
         elif self._single:
-            key = (component, int(rng.integers(2)), -1)
+            key = (component, bit(), -1)
         else:
             key = (component, -1, -1)
         made = self._made.get(key)
@@ -152,7 +158,7 @@ class LinkSampler:
         """The pair a success of ``component`` heralded as ``heralded`` holds: its frame drawn relative to the
         heralded state from the component's distribution (uniform if the model has no such component)."""
         rel = bisect_right(self._rel.get(component, self._uniform), rng.random())
-        return Pair(frame_of_bell(heralded ^ rel), self._relabelled[heralded])
+        return Pair(frame_of_bell(heralded ^ rel), self._relabelled[heralded], None, [0, 0])
 
 
 def sampled_success(physics: LinkPhysics, rng: np.random.Generator) -> Attempt:
