@@ -19,7 +19,6 @@ import time
 from typing import Any
 
 import numpy as np
-import stim
 
 from protocols.common import Basis, BellState
 from protocols.physical.hardware import BellMeasure
@@ -28,9 +27,13 @@ from stack.quantum import state
 from stack.quantum.medium import Medium, NodeHardware, Pair
 
 
-def _frame(index: int) -> stim.PauliString:
+def _frame(index: int) -> Any:
+    """The frame the heralding makes for Bell index ``index`` (an int since branch cak-medium3, a shared
+    ``stim.PauliString`` before)."""
     if hasattr(state, "frame_of_bell"):
         return state.frame_of_bell(index)
+    import stim
+
     return stim.PauliString(state.FRAME_OF_BELL[BellState(index)]).copy()      # a tree before shared frames
 
 

@@ -29,7 +29,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-import stim
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -52,6 +51,7 @@ from stack.core.kernel import Kernel
 from stack.multiprocess.medium import Connection, MediumServer
 from stack.multiprocess.medium_protocol import decode_hardware, encode_hardware
 from stack.quantum.medium import Medium, NodeHardware, Pair, QubitStatus
+from stack.quantum.state import frame_of
 from stack.scenario import load_text
 from tests.mp_util import two_node_toml
 
@@ -364,7 +364,7 @@ class Lab:
 
     def pair(self, a: int, slot_a: int, b: int, slot_b: int, index: int, dist: Dist | list[float],
              created: float = 0.0) -> Pair:
-        pair = Pair(stim.PauliString(FRAMES[index]), tuple(dist))  # type: ignore[arg-type]
+        pair = Pair(frame_of(FRAMES[index]), tuple(dist))  # type: ignore[arg-type]
         self.medium.create(a, slot_a, 0, created, pair)
         self.medium.create(b, slot_b, 1, created, pair)
         return pair
@@ -682,7 +682,7 @@ def test_the_multi_process_medium_executes_distill_from_both_nodes(tmp_path: Pat
         server.kernel.epoch_ns = time.time_ns() + 10**15
         medium = server.emu.medium
         for slot in (0, 1):
-            pair = Pair(stim.PauliString("__"), (1.0, 0.0, 0.0, 0.0))
+            pair = Pair(frame_of("__"), (1.0, 0.0, 0.0, 0.0))
             medium.create(1, slot, 0, 0, pair)
             medium.create(2, slot, 1, 0, pair)
         outcomes = []

@@ -1,6 +1,7 @@
-"""The medium's shared frames and per-link sampler give what stim and the per-pair code they replace give.
+"""The medium's frames and per-link sampler give what stim and the per-pair code they replace give.
 
-Frames (:data:`stack.quantum.state.FRAMES`) are looked up in tables instead of asked of stim; a link's
+Frames (:data:`stack.quantum.state.Frame`, small ints) are looked up in tables; the tables give what stim gives
+for the same Pauli strings (each of the 16 frames, every basis and every Pauli on either side). A link's
 :class:`stack.quantum.attempts.LinkSampler` draws a success and a pair's frame with the same draws, in the same
 order, as the per-pair code it replaced (written out here as the reference).
 """
@@ -17,15 +18,16 @@ from protocols.physical.node import double_click_outcome, single_click_outcome
 from stack.quantum import attempts, sampling
 from stack.quantum.budget import link_physics
 from stack.quantum.state import (
-    CORRELATOR,
     FRAME_OF_BELL,
-    FRAMES,
     Pair,
     Qubit,
     anticommutes,
     apply_pauli,
     bell_index,
+    frame_of,
     frame_of_bell,
+    paulis_of,
+    side_pauli,
 )
 from tests.test_schemes import CASES, scenario
 
@@ -35,38 +37,36 @@ def _stim_index(frame: stim.PauliString) -> int:
     return int(xs[0] ^ xs[1]) | int(zs[0] ^ zs[1]) << 1
 
 
+CORRELATOR = {Basis.Z: stim.PauliString("ZZ"), Basis.X: stim.PauliString("XX"), Basis.Y: stim.PauliString("YY")}
+
+
+def _stim(frame: int) -> stim.PauliString:
+    return stim.PauliString(paulis_of(frame))
+
+
 @pytest.mark.parametrize("code", range(16))
 def test_table_answers_are_stims(code: int) -> None:
-    frame = FRAMES[code]
-    own = frame.copy()              # not a shared frame: answered by stim
-    assert (frame[0], frame[1]) == (code >> 2, code & 3)
-    assert bell_index(frame) == _stim_index(own) == bell_index(own)
+    own = _stim(code)
+    assert (own[0], own[1]) == (code >> 2, code & 3) == (side_pauli(code, 0), side_pauli(code, 1))
+    assert frame_of(str(own)[1:]) == frame_of(str(own)[1:].replace("_", "I")) == code
+    assert bell_index(code) == _stim_index(own)
     for basis in Basis:
-        assert anticommutes(frame, basis) == int(not own.commutes(CORRELATOR[basis])) == anticommutes(own, basis)
+        assert anticommutes(code, basis) == int(not own.commutes(CORRELATOR[basis]))
 
 
 @pytest.mark.parametrize("code", range(16))
 @pytest.mark.parametrize("side", [0, 1])
 @pytest.mark.parametrize("pauli", ["I", "X", "Y", "Z"])
-def test_a_pauli_replaces_a_shared_frame_by_the_product_and_mutates_none(code: int, side: int, pauli: str) -> None:
-    pair = Pair(FRAMES[code], (1.0, 0.0, 0.0, 0.0))
+def test_a_pauli_on_a_side_multiplies_the_frame_as_stim_does(code: int, side: int, pauli: str) -> None:
+    pair = Pair(code, (1.0, 0.0, 0.0, 0.0))
     apply_pauli(Qubit(1, 1, 0, side, 0.0, pair), pauli)
-    expected = FRAMES[code] * stim.PauliString(pauli + "_" if side == 0 else "_" + pauli)
-    assert (pair.frame[0], pair.frame[1]) == (expected[0], expected[1])
-    assert pair.frame is FRAMES[pair.frame[0] << 2 | pair.frame[1]]
-    assert str(FRAMES[code])[1:] == "_XYZ"[code >> 2] + "_XYZ"[code & 3]     # the shared one is unchanged
-
-
-def test_a_frame_made_elsewhere_is_still_multiplied_in_place() -> None:
-    frame = stim.PauliString("XZ")
-    pair = Pair(frame, (1.0, 0.0, 0.0, 0.0))
-    apply_pauli(Qubit(1, 1, 0, 1, 0.0, pair), "X")
-    assert pair.frame is frame and (frame[0], frame[1]) == (1, 2)
+    expected = _stim(code) * stim.PauliString(pauli + "_" if side == 0 else "_" + pauli)
+    assert (side_pauli(pair.frame, 0), side_pauli(pair.frame, 1)) == (expected[0], expected[1])
 
 
 def test_the_frame_of_each_bell_state() -> None:
     for bell in BellState:
-        assert str(frame_of_bell(bell))[1:] == FRAME_OF_BELL[bell] and bell_index(frame_of_bell(bell)) == bell
+        assert paulis_of(frame_of_bell(bell)) == FRAME_OF_BELL[bell] and bell_index(frame_of_bell(bell)) == bell
 
 
 def _reference_success(link: object, rng: np.random.Generator) -> tuple[attempts.Attempt, BellState | None]:
@@ -89,7 +89,9 @@ def _reference_success(link: object, rng: np.random.Generator) -> tuple[attempts
     return attempt, bell
 
 
-def _reference_pair(link: object, rng: np.random.Generator, component: str | None, heralded: int) -> Pair:
+def _reference_pair(link: object, rng: np.random.Generator, component: str | None,
+                    heralded: int) -> tuple[stim.PauliString, tuple[float, ...]]:
+    """The frame (in stim) and distribution of the pair, as the heralding drew them per pair before the sampler."""
     model = link.model  # type: ignore[attr-defined]
     rel_dist = (0.25, 0.25, 0.25, 0.25)
     for candidate in model.components:
@@ -98,7 +100,7 @@ def _reference_pair(link: object, rng: np.random.Generator, component: str | Non
             break
     rel = sampling.draw(rng, sampling.cumulative(tuple(rel_dist), clip=True))
     frame = stim.PauliString(FRAME_OF_BELL[BellState(heralded)]) * stim.PauliString(FRAME_OF_BELL[BellState(rel)])
-    return Pair(frame, physics.relabel(model.distribution, heralded))
+    return frame, physics.relabel(model.distribution, heralded)
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -114,8 +116,8 @@ def test_the_sampler_draws_what_the_per_pair_code_drew(case: str) -> None:
         assert (attempt, bell) == (expected, expected_bell)
         for component in (attempt.component, "no such component"):
             heralded = 0 if bell is None else int(bell)
-            pair, reference_pair = sampler.pair(ours, component, heralded), _reference_pair(
-                link, reference, component, heralded)
-            assert bell_index(pair.frame) == _stim_index(reference_pair.frame)
-            assert pair.distribution == reference_pair.distribution
+            pair = sampler.pair(ours, component, heralded)
+            frame, distribution = _reference_pair(link, reference, component, heralded)
+            assert bell_index(pair.frame) == _stim_index(frame)
+            assert pair.distribution == distribution
     assert ours.random() == reference.random()          # the same draws were consumed

@@ -13,6 +13,7 @@ from protocols.physical import physics
 from protocols.physical.hardware import Measure, Move, MoveResult
 from stack.core.kernel import Kernel
 from stack.quantum.medium import FRAME_OF_BELL, AccountingError, Medium, NodeHardware, Pair
+from stack.quantum.state import frame_of
 from stack.report import disagreement, joined, measured_fidelity
 from stack.runtime import run_scenario
 from tests.scenarios import two_qpus, workload
@@ -47,7 +48,7 @@ def test_same_basis_parity_matches_stim_and_closed_form(bell: BellState, basis: 
     medium = medium_with_nodes()
     parities = set()
     for slot in range(4):
-        pair = Pair(stim.PauliString(FRAME_OF_BELL[bell]), physics.werner_distribution(0.0, bell))
+        pair = Pair(frame_of(FRAME_OF_BELL[bell]), physics.werner_distribution(0.0, bell))
         a = medium.create(1, slot, 0, 0, pair)
         b = medium.create(2, slot, 1, 0, pair)
         parities.add(medium.measure(a, basis) ^ medium.measure(b, basis))
@@ -58,7 +59,7 @@ def test_different_bases_are_uncorrelated() -> None:
     medium = medium_with_nodes()
     agree, n = 0, 4000
     for i in range(n):
-        pair = Pair(stim.PauliString("__"), physics.werner_distribution(0.0, 0))
+        pair = Pair(frame_of("__"), physics.werner_distribution(0.0, 0))
         a = medium.create(1, i % 4, 0, 0, pair)
         b = medium.create(2, i % 4, 1, 0, pair)
         agree += medium.measure(a, Basis.Z) == medium.measure(b, Basis.X)
@@ -69,7 +70,7 @@ def test_different_bases_are_uncorrelated() -> None:
 
 def test_unclaimed_qubit_fails_loudly_and_claimed_one_is_discarded() -> None:
     medium = medium_with_nodes()
-    pair = Pair(stim.PauliString("__"), physics.werner_distribution(0.0, 0))
+    pair = Pair(frame_of("__"), physics.werner_distribution(0.0, 0))
     medium.create(1, 2, 0, 0, pair)
     with pytest.raises(AccountingError, match="node 1 slot 2"):
         medium.finish({})
@@ -133,7 +134,7 @@ def test_move_to_storage_applies_gate_noise_and_reports_the_slot() -> None:
     port = VirtualPort(kernel, "test")
     wrong, n = 0, 4000
     for _ in range(n):
-        pair = Pair(stim.PauliString("__"), physics.werner_distribution(0.0, 0))
+        pair = Pair(frame_of("__"), physics.werner_distribution(0.0, 0))
         medium.create(1, 0, 0, 0, pair)
         medium.create(2, 0, 1, 0, pair)
         medium.command(1, Move(0), port)
@@ -143,7 +144,7 @@ def test_move_to_storage_applies_gate_noise_and_reports_the_slot() -> None:
     # A depolarising gate error (w.p. 1 − F, uniform over I, X, Y, Z) flips Z outcomes half the time.
     expected = (1 - 0.8) / 2
     assert abs(wrong / n - expected) < 4 * (expected * (1 - expected) / n) ** 0.5
-    medium.create(1, 0, 0, 0, Pair(stim.PauliString("__"), physics.werner_distribution(0.0, 0)))
+    medium.create(1, 0, 0, 0, Pair(frame_of("__"), physics.werner_distribution(0.0, 0)))
     medium.nodes[1].held[1] = medium.nodes[1].held[0]
     medium.nodes[1].held[2] = medium.nodes[1].held[0]
     kernel.clear()
@@ -162,11 +163,11 @@ def test_a_move_never_lands_in_a_storage_slot_still_reading_out() -> None:
     medium.add_node(NodeHardware(2, 3, float("inf"), 0))
     port = VirtualPort(kernel, "test")
     for slot, far in ((1, 0), (2, 1)):
-        pair = Pair(stim.PauliString("__"), physics.werner_distribution(0.0, 0))
+        pair = Pair(frame_of("__"), physics.werner_distribution(0.0, 0))
         medium.create(1, slot, 0, 0, pair)
         medium.create(2, far, 1, 0, pair)
     medium.command(1, Measure(1, Basis.Z), port)                # slot 1 reads out until t = 500
-    pair = Pair(stim.PauliString("__"), physics.werner_distribution(0.0, 0))
+    pair = Pair(frame_of("__"), physics.werner_distribution(0.0, 0))
     medium.create(1, 0, 0, 0, pair)
     medium.create(2, 2, 1, 0, pair)
     kernel.clear()

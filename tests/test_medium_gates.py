@@ -47,6 +47,7 @@ from stack.multiprocess.medium import Connection, MediumServer
 from stack.multiprocess.medium_protocol import decode_hardware, encode_hardware
 from stack.quantum.components import Components
 from stack.quantum.medium import Medium, NodeHardware, Pair, Qubit, QubitStatus
+from stack.quantum.state import frame_of, side_pauli
 from stack.runtime import node_hardware
 from stack.scenario import ScenarioError, load_text
 from tests.mp_util import two_node_toml
@@ -91,7 +92,7 @@ class Lab:
         self.events.append((self.kernel.now, event))
 
     def pair(self, a: int, slot_a: int, b: int, slot_b: int, index: int = 0) -> Pair:
-        pair = Pair(stim.PauliString(FRAMES[index]), (1.0, 0.0, 0.0, 0.0))
+        pair = Pair(frame_of(FRAMES[index]), (1.0, 0.0, 0.0, 0.0))
         self.medium.create(a, slot_a, 0, self.kernel.now, pair)
         self.medium.create(b, slot_b, 1, self.kernel.now, pair)
         return pair
@@ -376,7 +377,7 @@ class Reference:
         a, b = (self.new(member or None) for member in pair.members)
         self.sim.h(a)
         self.sim.cx(a, b)
-        for qubit, code in ((a, pair.frame[0]), (b, pair.frame[1])):
+        for qubit, code in ((a, side_pauli(pair.frame, 0)), (b, side_pauli(pair.frame, 1))):
             if code:
                 getattr(self.sim, "_xyz"[code])(qubit)
 
@@ -433,7 +434,7 @@ def random_circuit(seed: int, steps: int, reference: Reference) -> list[int]:
             free_other = [s for s in range(4) if s not in nodes[other].held and [other, s] != [node, *free[:1]]]
             if not free or (kind == "pair" and not free_other):
                 continue
-            pair = Pair(stim.PauliString(FRAMES[int(rng.integers(4))]), (1.0, 0.0, 0.0, 0.0))
+            pair = Pair(frame_of(FRAMES[int(rng.integers(4))]), (1.0, 0.0, 0.0, 0.0))
             lab.medium.create(node, free[0], 0, lab.kernel.now, pair)
             if kind == "pair":
                 lab.medium.create(other, free_other[0], 1, lab.kernel.now, pair)

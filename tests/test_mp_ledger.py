@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import stim
 import trio
 
 from protocols.physical.hardware import Discard
@@ -24,6 +23,7 @@ from stack.multiprocess.medium_protocol import encode_hardware
 from stack.multiprocess.realtime import RealtimeKernel
 from stack.multiprocess.results import result_problem
 from stack.quantum.medium import Pair
+from stack.quantum.state import frame_of
 from stack.report import REFUSALS
 from stack.scenario import load_text
 from tests.mp_util import two_node_toml
@@ -47,7 +47,7 @@ def _ended_server(tmp_path: Path) -> tuple[MediumServer, int]:
     server = MediumServer(load_text(two_node_toml(pairs=1), "two.toml"), 3, tmp_path, dilation=0.01,
                           tolerance_ns=10_000)
     server.kernel.epoch_ns = time.time_ns() - 1_000_000_000        # 10 ms of emulated time have passed
-    pair = Pair(stim.PauliString("__"), (1.0, 0.0, 0.0, 0.0))
+    pair = Pair(frame_of("__"), (1.0, 0.0, 0.0, 0.0))
     server.emu.medium.create(1, 0, 0, 0, pair)
     bob_half = server.emu.medium.create(2, 0, 1, 0, pair)
     server.finishing = True

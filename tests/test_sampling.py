@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stack.quantum.sampling import cumulative, draw
+from stack.quantum.sampling import bits, cumulative, draw
 
 weights = st.lists(st.floats(min_value=0.0, max_value=1.0, allow_subnormal=False), min_size=1, max_size=8).filter(
     lambda w: sum(w) > 1e-9)
@@ -61,3 +61,30 @@ def test_docstring_examples(module: str) -> None:
 
     result = doctest.testmod(importlib.import_module(module))
     assert result.attempted > 0 and result.failed == 0
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_bits_are_the_bits_integers_2_draws_and_leave_the_generator_as_it_does(seed: int) -> None:
+    """Interleaved with the generator's other draws (uniforms, 64-bit and 32-bit bounded integers, the
+    geometric), which share the half-used 32-bit word the bit generator buffers."""
+    plan, reference, ours = np.random.default_rng(1000 + seed), np.random.default_rng(seed), np.random.default_rng(seed)
+    bit = bits(ours)
+    for step in plan.integers(6, size=400):
+        if step == 0:
+            assert bit() == int(reference.integers(2))
+        elif step == 1:
+            assert ours.random() == reference.random()
+        elif step == 2:
+            assert ours.integers(4) == reference.integers(4)
+        elif step == 3:
+            assert ours.integers(2**40) == reference.integers(2**40)
+        elif step == 4:
+            assert ours.geometric(0.01) == reference.geometric(0.01)
+        else:
+            assert [bit() for _ in range(3)] == [int(reference.integers(2)) for _ in range(3)]
+    assert ours.bit_generator.state == reference.bit_generator.state
+
+
+def test_bits_are_fair() -> None:
+    bit = bits(np.random.default_rng(3))
+    assert 4_700 < sum(bit() for _ in range(10_000)) < 5_300

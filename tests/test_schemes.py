@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from protocols.physical import schemes
-from stack.quantum import attempts
+from stack.quantum import attempts, sampling
 from stack.quantum.budget import link_physics
 from stack.report import disagreement, joined, measured_fidelity
 from stack.runtime import run_scenario
@@ -119,8 +119,9 @@ CASES = {
 def test_photon_level_attempts_match_the_closed_form(case: str) -> None:
     physics = link_physics(scenario(**CASES[case]).links[0], scenario(**CASES[case]))
     rng = np.random.default_rng(7)
+    bit = sampling.bits(rng)
     n = 60_000
-    outcomes = [attempts.EXACT[physics.scheme](physics, rng) for _ in range(n)]
+    outcomes = [attempts.EXACT[physics.scheme](physics, rng, bit) for _ in range(n)]
     heralded = [a for a in outcomes if attempts.heralded_state(physics, a) is not None]
     p = physics.model.success
     assert abs(len(heralded) / n - p) < SIGMAS * math.sqrt(p * (1 - p) / n)
@@ -129,6 +130,19 @@ def test_photon_level_attempts_match_the_closed_form(case: str) -> None:
         measured = sum(a.component == component.name for a in heralded) / len(heralded)
         spread = math.sqrt(share * (1 - share) / len(heralded))
         assert abs(measured - share) < SIGMAS * spread + 1e-9, (component.name, measured, share)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_photon_level_attempts_draw_with_bits_what_they_drew_with_integers(case: str) -> None:
+    """The exact mode's fair bits (spins, the detector a photon lands on) come from :func:`sampling.bits`: the
+    same attempts, and the generator left in the same state, as with ``int(rng.integers(2))`` per bit."""
+    physics = link_physics(scenario(**CASES[case]).links[0], scenario(**CASES[case]))
+    ours, reference = np.random.default_rng(11), np.random.default_rng(11)
+    bit = sampling.bits(ours)
+    exact = attempts.EXACT[physics.scheme]
+    for _ in range(2_000):
+        assert exact(physics, ours, bit) == exact(physics, reference, lambda: int(reference.integers(2)))
+    assert ours.bit_generator.state == reference.bit_generator.state
 
 
 # -- emulated runs: rate and fidelity versus distance and α ---------------------------------------

@@ -30,7 +30,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-import stim
 import trio
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -41,6 +40,7 @@ from stack.core.kernel import Kernel
 from stack.multiprocess.medium import Connection, MediumServer
 from stack.multiprocess.medium_protocol import decode_hardware, encode_hardware
 from stack.quantum.medium import PRUNE_FLOOR, Medium, NodeHardware, Pair, QubitStatus
+from stack.quantum.state import frame_of
 from stack.runtime import node_hardware
 from stack.scenario import ScenarioError, load_text
 from tests.mp_util import two_node_toml
@@ -141,7 +141,7 @@ class Lab:
 
     def pair(self, a: int, slot_a: int, b: int, slot_b: int, index: int, dist: Dist | list[float],
              created: float = 0.0) -> Pair:
-        pair = Pair(stim.PauliString(FRAMES[index]), tuple(dist))  # type: ignore[arg-type]
+        pair = Pair(frame_of(FRAMES[index]), tuple(dist))  # type: ignore[arg-type]
         self.medium.create(a, slot_a, 0, created, pair)
         self.medium.create(b, slot_b, 1, created, pair)
         return pair
@@ -437,7 +437,7 @@ def test_bell_measuring_both_halves_of_one_pair_reads_its_bell_state(bell: int) 
 
 def test_swapping_with_a_half_that_has_no_partner_leaves_the_far_half_unentangled() -> None:
     lab = Lab()
-    lonely = Pair(stim.PauliString("__"), PERFECT)
+    lonely = Pair(frame_of("__"), PERFECT)
     lab.medium.create(2, 0, 1, 0, lonely)                       # its side 0 was never heralded
     lab.pair(2, 1, 3, 0, 0, PERFECT)
     lab.swap(2)
@@ -455,7 +455,7 @@ def test_the_multi_process_medium_executes_bell_measure_and_sends_the_result(tmp
         server.kernel.epoch_ns = time.time_ns() + 10**15        # the wall clock never moves emulated time here
         medium = server.emu.medium
         for slot, created in ((0, 0), (1, 0)):
-            pair = Pair(stim.PauliString("__"), PERFECT)
+            pair = Pair(frame_of("__"), PERFECT)
             medium.create(1, slot, 0, created, pair)
             medium.create(2, slot, 1, created, pair)
         bob = Connection(None, "bob")  # type: ignore[arg-type]

@@ -7,7 +7,7 @@ ended. :func:`prune` keeps a long run's lookup table of qubits bounded.
 
 from __future__ import annotations
 
-from stack.quantum.state import NodeHardware, Qubit, QubitStatus
+from stack.quantum.state import DISCARDED, IN_MEMORY, NodeHardware, Qubit
 
 PRUNE_FLOOR = 4096
 """Size of :attr:`Medium.qubits` below which it is never pruned."""
@@ -29,12 +29,12 @@ def prune(qubits: dict[int, Qubit]) -> int:
 def reachable(qubit: Qubit, qubits: dict[int, Qubit]) -> bool:
     """Whether ``qubit`` may still be looked up: it is in memory or in a tableau component, or it is the
     far half of one that is (a half whose partner was swapped away belongs to a dissolved pair)."""
-    if qubit.status is QubitStatus.IN_MEMORY or qubit.component is not None:
+    if qubit.status is IN_MEMORY or qubit.component is not None:
         return True
     far_id = qubit.pair.members[1 - qubit.side]
     far = qubits.get(far_id) if far_id else None
     return (far is not None and far.pair is qubit.pair
-            and (far.status is QubitStatus.IN_MEMORY or far.component is not None))
+            and (far.status is IN_MEMORY or far.component is not None))
 
 
 def finish(nodes: dict[int, NodeHardware], ledger: dict[str, int], claimed: dict[int, set[int]]) -> dict[str, int]:
@@ -46,7 +46,7 @@ def finish(nodes: dict[int, NodeHardware], ledger: dict[str, int], claimed: dict
         raise AccountingError(f"{len(leaked)} qubit(s) in memory that no layer holds: {names}")
     for node in nodes.values():
         for slot in list(node.held):
-            node.held.pop(slot).status = QubitStatus.DISCARDED
+            node.held.pop(slot).status = DISCARDED
             ledger["discarded_at_end"] += 1
     ends = ledger["measured"] + ledger["discarded"] + ledger["discarded_at_end"]
     if ends != ledger["created"]:

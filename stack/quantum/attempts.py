@@ -9,6 +9,7 @@ checks that the two modes agree.
 from __future__ import annotations
 
 from bisect import bisect_right
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,8 +37,8 @@ class Attempt:
     """Which component of the scheme's herald model the pair belongs to; None: no herald."""
 
 
-def _round(photons: list[float], p_false: float, dead: int | None,
-           rng: np.random.Generator) -> tuple[set[int], int | None]:
+def _round(photons: list[float], p_false: float, dead: int | None, rng: np.random.Generator,
+           bit: Callable[[], int]) -> tuple[set[int], int | None]:
     """One detection round with 0, 1 or 2 (bunched) photons; returns registered detectors and the photon's."""
     photon_detector = None
     if photons:
@@ -45,7 +46,7 @@ def _round(photons: list[float], p_false: float, dead: int | None,
         for eta in photons:
             missed *= 1 - eta
         if rng.random() < 1 - missed:
-            photon_detector = int(rng.integers(2))
+            photon_detector = bit()
     clicks = {d for d in (0, 1) if rng.random() < p_false}
     if photon_detector is not None:
         clicks.add(photon_detector)
@@ -54,15 +55,16 @@ def _round(photons: list[float], p_false: float, dead: int | None,
     return clicks, photon_detector
 
 
-def double_click(physics: LinkPhysics, rng: np.random.Generator) -> Attempt:
+def double_click(physics: LinkPhysics, rng: np.random.Generator, bit: Callable[[], int]) -> Attempt:
+    """One Barrett-Kok attempt (``bit``: ``int(rng.integers(2))``, :func:`stack.quantum.sampling.bits`)."""
     eta = (physics.arm_a.efficiency, physics.arm_b.efficiency)
-    spins = (int(rng.integers(2)), int(rng.integers(2)))
+    spins = (bit(), bit())
     clicks: list[tuple[int, int]] = []
     genuine = spins[0] != spins[1]
     dead = None
     for round_no, emitting in ((1, 1), (2, 0)):
         photons = [eta[end] for end in (0, 1) if spins[end] == emitting]
-        registered, photon = _round(photons, physics.p_false, dead, rng)
+        registered, photon = _round(photons, physics.p_false, dead, rng, bit)
         if len(registered) != 1:
             return Attempt(tuple(clicks), (False, False), None)
         detector = registered.pop()
@@ -72,10 +74,11 @@ def double_click(physics: LinkPhysics, rng: np.random.Generator) -> Attempt:
     return Attempt(tuple(clicks), (True, True), "true" if genuine else "false")
 
 
-def single_click(physics: LinkPhysics, rng: np.random.Generator) -> Attempt:
+def single_click(physics: LinkPhysics, rng: np.random.Generator, bit: Callable[[], int]) -> Attempt:
+    """One single-click attempt (``bit`` as for :func:`double_click`)."""
     eta = (physics.arm_a.efficiency, physics.arm_b.efficiency)
     emitted = [end for end in (0, 1) if rng.random() < physics.alpha]
-    registered, photon = _round([eta[end] for end in emitted], physics.p_false, None, rng)
+    registered, photon = _round([eta[end] for end in emitted], physics.p_false, None, rng, bit)
     if len(registered) != 1:
         return Attempt(tuple((1, d) for d in sorted(registered)), (False, False), None)
     detector = registered.pop()
@@ -86,7 +89,8 @@ def single_click(physics: LinkPhysics, rng: np.random.Generator) -> Attempt:
     return Attempt(((1, detector),), (True, True), component)
 
 
-def source(physics: LinkPhysics, rng: np.random.Generator) -> Attempt:
+def source(physics: LinkPhysics, rng: np.random.Generator, bit: Callable[[], int]) -> Attempt:
+    """One attempt of a midpoint source (draws no bit)."""
     multi = rng.random() < physics.multi_pair
     absorbed = [rng.random() < arm.efficiency for arm in (physics.arm_a, physics.arm_b)]
     noise = [1 - np.exp(-arm.noise_photons) for arm in (physics.arm_a, physics.arm_b)]
@@ -96,12 +100,15 @@ def source(physics: LinkPhysics, rng: np.random.Generator) -> Attempt:
     return Attempt((), heralds, "true" if all(absorbed) and not multi else "false")
 
 
-def coupler(physics: LinkPhysics, rng: np.random.Generator) -> Attempt:
+def coupler(physics: LinkPhysics, rng: np.random.Generator, bit: Callable[[], int]) -> Attempt:
+    """One attempt of a coupler link (draws no bit)."""
     absorbed = bool(rng.random() < physics.model.success)
     return Attempt((), (True, absorbed), "true" if absorbed else None)
 
 
 EXACT = {"double-click": double_click, "single-click": single_click, "source": source, "coupler": coupler}
+"""Each scheme's attempt, photon by photon: ``EXACT[scheme](physics, rng, bit)``, ``bit`` the link's
+:meth:`LinkSampler.bits` of ``rng``."""
 
 
 class LinkSampler:
@@ -113,8 +120,8 @@ class LinkSampler:
     frozen: one per component and click pattern is made, then shared).
     """
 
-    __slots__ = ("_cdf", "_double", "_made", "_names", "_rel", "_relabelled", "_same", "_single", "_uniform",
-                 "physics")
+    __slots__ = ("_bit", "_cdf", "_double", "_made", "_names", "_rel", "_relabelled", "_rng", "_same", "_single",
+                 "_uniform", "physics")
 
     def __init__(self, physics: LinkPhysics) -> None:
         model = physics.model
@@ -129,15 +136,26 @@ class LinkSampler:
             self._rel[component.name] = sampling.cumulative(tuple(component.distribution), clip=True)
         self._uniform = sampling.cumulative((0.25, 0.25, 0.25, 0.25), clip=True)
         self._relabelled = tuple(physics_model.relabel(model.distribution, index) for index in range(4))
+        self._rng: np.random.Generator | None = None
+        self._bit: Callable[[], int] = int          # sampling.bits(self._rng), made by the first success
+
+    def bits(self, rng: np.random.Generator) -> Callable[[], int]:
+        """``int(rng.integers(2))``, cheaply (:func:`stack.quantum.sampling.bits`), made once per generator."""
+        if rng is not self._rng:
+            self._rng, self._bit = rng, sampling.bits(rng)
+        return self._bit
 
     def success(self, rng: np.random.Generator) -> tuple[Attempt, BellState | None]:
         """A success drawn from the closed-form model, and the Bell state it heralds."""
         component = self._names[bisect_right(self._cdf, rng.random())]
+        if rng is not self._rng:                    # self.bits(rng), inline
+            self._rng, self._bit = rng, sampling.bits(rng)
+        bit = self._bit
         if self._double:
-            first = int(rng.integers(2))
-            key = (component, first, int(rng.integers(2)) if self._same else 1 - first)
+            first = bit()
+            key = (component, first, bit() if self._same else 1 - first)
         elif self._single:
-            key = (component, int(rng.integers(2)), -1)
+            key = (component, bit(), -1)
         else:
             key = (component, -1, -1)
         made = self._made.get(key)
@@ -152,7 +170,7 @@ class LinkSampler:
         """The pair a success of ``component`` heralded as ``heralded`` holds: its frame drawn relative to the
         heralded state from the component's distribution (uniform if the model has no such component)."""
         rel = bisect_right(self._rel.get(component, self._uniform), rng.random())
-        return Pair(frame_of_bell(heralded ^ rel), self._relabelled[heralded])
+        return Pair(frame_of_bell(heralded ^ rel), self._relabelled[heralded], None, [0, 0])
 
 
 def sampled_success(physics: LinkPhysics, rng: np.random.Generator) -> Attempt:

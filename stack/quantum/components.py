@@ -21,17 +21,23 @@ qubits and whatever they are entangled with.
 Randomness: every simulator is seeded from the medium's generator, and measurement outcomes are drawn from
 that generator too (``peek`` says whether an outcome is random, ``postselect`` collapses), so results do not
 depend on stim's internal random streams.
+
+stim is imported by the first component made (:meth:`Components._new`): a run whose qubits all stay in the
+frame algebra (:mod:`stack.quantum.state`) never loads it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-import stim
 
 from protocols.common import Basis
-from stack.quantum.state import CORRELATOR, IDEAL_PARITY, Qubit, QubitStatus
+from stack.quantum.state import IDEAL_PARITY, Qubit, QubitStatus, anticommutes, side_pauli
+
+if TYPE_CHECKING:
+    import stim
 
 _METHOD = {"X": "x", "Y": "y", "Z": "z", "H": "h", "S": "s", "S_DAG": "s_dag", "SQRT_X": "sqrt_x",
            "SQRT_X_DAG": "sqrt_x_dag", "SQRT_Y": "sqrt_y", "SQRT_Y_DAG": "sqrt_y_dag", "CNOT": "cx", "CX": "cx",
@@ -77,6 +83,8 @@ class Components:
         """The most qubits any component has held."""
 
     def _new(self, members: list[Qubit]) -> Component:
+        import stim  # here, not at the top: see the module's docstring
+
         self.largest = max(self.largest, len(members))
         sim = stim.TableauSimulator(seed=int(self.rng.integers(2**63)))
         sim.set_num_qubits(len(members))              # stim tracks qubits lazily; a merge needs every one
@@ -109,7 +117,7 @@ class Components:
             component.sim.h(0)
             component.sim.cx(0, 1)
             for side in (0, 1):
-                pauli = "_XYZ"[pair.frame[side]]
+                pauli = "_XYZ"[side_pauli(pair.frame, side)]
                 if pauli != "_":
                     getattr(component.sim, _METHOD[pauli])(side)
             return component
@@ -119,7 +127,7 @@ class Components:
                 component.sim.x(0)
         else:                                           # the eigenstate the partner's outcome left
             basis, outcome = pair.first
-            outcome ^= IDEAL_PARITY[basis] ^ int(not pair.frame.commutes(CORRELATOR[basis]))
+            outcome ^= IDEAL_PARITY[basis] ^ anticommutes(pair.frame, basis)
             if basis is not Basis.Z:
                 component.sim.h(0)
             if basis is Basis.Y:
@@ -147,7 +155,7 @@ class Components:
         component = data.component
         assert isinstance(component, Component)
         frame = half.pair.frame
-        for pauli in ("_XYZ"[frame[0]], "_XYZ"[frame[1]], "X" if x else "_", "Z" if z else "_"):
+        for pauli in ("_XYZ"[side_pauli(frame, 0)], "_XYZ"[side_pauli(frame, 1)], "X" if x else "_", "Z" if z else "_"):
             if pauli != "_":
                 getattr(component.sim, _METHOD[pauli])(0)
         component.members[0] = far
@@ -208,6 +216,8 @@ class Components:
 
 def _restrict(stabilizer: stim.PauliString, where: dict[int, int]) -> stim.PauliString:
     """``stabilizer`` on the qubits of one factor, renumbered (``where``: old index → new)."""
+    import stim  # loaded already: a component exists
+
     out = stim.PauliString(len(where))
     for old, new in where.items():
         out[new] = stabilizer[old]

@@ -212,8 +212,9 @@ class Heralding(Retries):
     def _exact(self, args: tuple[LinkState, int, int]) -> None:
         state, token, slot_index = args
         if token == state.token:
-            attempt = attempt_models.EXACT[state.physics.scheme](state.physics, state.rng)
-            self.emission.conclude(state, slot_index, 1, attempt, attempt_models.heralded_state(state.physics, attempt))
+            physics, rng = state.physics, state.rng
+            attempt = attempt_models.EXACT[physics.scheme](physics, rng, sampler_of(state).bits(rng))
+            self.emission.conclude(state, slot_index, 1, attempt, attempt_models.heralded_state(physics, attempt))
             self._end_heralded(state)
 
     def _block(self, args: tuple[LinkState, int, blocks.Block]) -> None:

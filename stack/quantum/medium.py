@@ -1,7 +1,7 @@
 """The quantum medium: qubits, entangled pairs, memories, measurement and Bell measurement.
 
-A pair (:mod:`stack.quantum.state`) is an ideal Bell state plus a Pauli frame held as a two-qubit
-``stim.PauliString`` (qubit 0 at end *a*, qubit 1 at end *b*); measuring both ends in
+A pair (:mod:`stack.quantum.state`) is an ideal Bell state plus a two-qubit Pauli frame (a small int:
+qubit 0 at end *a*, qubit 1 at end *b*); measuring both ends in
 the same basis gives outcomes whose parity is fixed by whether the frame commutes with
 that basis' correlator. Alongside the sampled frame each pair carries its Bell-diagonal
 distribution (the fidelity estimate). Memory noise is the Pauli twirl of T1/T2 over a
@@ -50,9 +50,12 @@ from stack.quantum.commands import REPLIES, local_refusal, pending_refusal, refu
 from stack.quantum.components import Components
 from stack.quantum.distill import Distillation
 from stack.quantum.operations import run_bell_measure, run_gate, run_init, run_measure, run_move
+from stack.quantum.sampling import bits
 from stack.quantum.state import (
+    DISCARDED,
     FRAME_OF_BELL,
     IDEAL_PARITY,
+    MEASURED,
     NodeHardware,
     Pair,
     Qubit,
@@ -87,12 +90,15 @@ _UNPENDING = (Discard, Arm, Disarm)
 
 
 class Medium:
-    """Owns all quantum state; only the medium and :mod:`stack.quantum.heralding` touch stim."""
+    """Owns all quantum state; of the runtime only the medium touches stim (its tableau components,
+    :mod:`stack.quantum.components`, import it when a run first needs one)."""
 
     def __init__(self, kernel: Kernel, rng: np.random.Generator,
                  capture: Callable[[int, int, bytes], None] | None = None) -> None:
         self.kernel = kernel
         self.rng = rng
+        self._bit = bits(rng)
+        """``int(rng.integers(2))``, cheaply (:func:`stack.quantum.sampling.bits`)."""
         self.capture = capture
         self.nodes: dict[int, NodeHardware] = {}
         self.qubits: dict[int, Qubit] = {}
@@ -165,12 +171,12 @@ class Medium:
         node = self.nodes.get(node_id)
         if node is None:
             return False
-        held, free = node.held, self.distillation.is_free
+        held, pending = node.held, self.distillation.pending        # Distillation.is_free, inline
         for slot in slots:
             if type(slot) is not int or slot < 0:
                 return False
             qubit = held.get(slot)
-            if qubit is None or not free(qubit):
+            if qubit is None or qubit.qubit_id in pending:
                 return False
         return True
 
@@ -193,7 +199,7 @@ class Medium:
         if qubit is not None:
             self.distillation.discarding(qubit)
         qubit = self.take(node_id, slot)
-        qubit.status = QubitStatus.DISCARDED
+        qubit.status = DISCARDED
         self.ledger["discarded"] += 1
         if qubit.component is not None:
             self.components.discard(qubit)
@@ -242,10 +248,12 @@ class Medium:
     def take(self, node_id: int, slot: int, busy_ns: int = 0) -> Qubit:
         """Remove the qubit in ``slot`` from memory; the slot is free once ``busy_ns`` (a readout, a move) is over."""
         node = self.nodes[node_id]
-        if slot not in node.held:
+        qubit = node.held.get(slot)
+        if qubit is None:
             raise ValueError(f"node {node_id} has no qubit in slot {slot}")
-        self.distillation.check_free(node.held[slot])
-        qubit = node.held.pop(slot)
+        if qubit.qubit_id in self.distillation.pending:
+            self.distillation.check_free(qubit)         # raises
+        del node.held[slot]
         if busy_ns > 0:
             node.busy_until[slot] = self.kernel.now + busy_ns
         if self.heralding is not None and slot < node.slots:
@@ -278,13 +286,13 @@ class Medium:
         px, py, pz = memory_pauli_probabilities(stored, node.t1_ns, node.t2_ns)
         if px + py + pz:
             twirl(qubit, self.rng.random(), px, py, pz)
-        qubit.status = QubitStatus.MEASURED
+        qubit.status = MEASURED
         self.ledger["measured"] += 1
         pair = qubit.pair
         if qubit.component is not None:
             outcome = self.components.measure(qubit, basis)
         elif pair.first is None or pair.first[0] != basis:
-            outcome = int(self.rng.integers(2))
+            outcome = self._bit()
             if pair.first is None:
                 pair.first = (basis, outcome)
         else:

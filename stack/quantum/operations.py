@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import Protocol
 
 import numpy as np
-import stim
 
 from protocols.common import Basis
 from protocols.physical import physics
@@ -77,7 +76,7 @@ def run_init(medium: Medium, node_id: int, slot: int) -> None:
         raise ValueError(f"node {node_id} cannot initialise slot {slot}: it needs a free data qubit "
                          f"(slots {first}..{first + node.data - 1})")
     start = max(medium.kernel.now, node.busy_until.get(slot, 0))
-    qubit = medium.create(node_id, slot, 0, start, Pair(stim.PauliString(2), UNIFORM))
+    qubit = medium.create(node_id, slot, 0, start, Pair(0, UNIFORM))
     qubit.ready_at = start
     medium.components.fresh(qubit)
 

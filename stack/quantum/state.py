@@ -1,13 +1,16 @@
 """The quantum state the medium holds: entangled pairs, the qubits that hold their halves, nodes' memories.
 
-A pair is an ideal Bell state plus a Pauli frame held as a two-qubit ``stim.PauliString`` (qubit 0 at side 0,
-qubit 1 at side 1). Its Bell index (``x | z << 1``, :class:`protocols.common.BellState`) is the XOR of the
-two sides' Paulis, since (P ⊗ I)|Φ+⟩ = (I ⊗ Pᵀ)|Φ+⟩ and Pᵀ = ±P:
+A pair is an ideal Bell state plus a Pauli frame on its two qubits (qubit 0 at side 0, qubit 1 at side 1),
+held as a small int (:data:`Frame`). Its Bell index (``x | z << 1``, :class:`protocols.common.BellState`) is
+the XOR of the two sides' Paulis, since (P ⊗ I)|Φ+⟩ = (I ⊗ Pᵀ)|Φ+⟩ and Pᵀ = ±P:
 
->>> bell_index(stim.PauliString("XZ"))
+>>> bell_index(frame_of("XZ"))
 3
->>> bell_index(stim.PauliString(FRAME_OF_BELL[BellState.PHI_MINUS]))
-2
+>>> paulis_of(frame_of_bell(BellState.PHI_MINUS)) == FRAME_OF_BELL[BellState.PHI_MINUS]
+True
+
+The frame algebra needs no stim: stim is imported by the first tableau component
+(:mod:`stack.quantum.components`), i.e. only by runs with data qubits or non-Pauli gates.
 """
 
 from __future__ import annotations
@@ -16,42 +19,60 @@ import enum
 from dataclasses import dataclass, field
 from typing import Protocol
 
-import stim
-
 from protocols.common import Basis, BellState
 from protocols.physical.hardware import BellDistribution
 from stack.core.kernel import VirtualPort
 
+Frame = int
+"""A two-qubit Pauli frame without sign: ``a << 2 | b``, ``a`` and ``b`` stim's codes (0 I, 1 X, 2 Y, 3 Z) of
+side 0's and side 1's Pauli (``stim.PauliString(paulis_of(frame))`` is the same frame in stim). Frames are
+compared only up to sign (commutation, Bell index, each side's Pauli), so 16 ints and tables
+(:func:`bell_index`, :func:`anticommutes`, :func:`apply_pauli`) are the whole algebra."""
 FRAME_OF_BELL = {BellState.PHI_PLUS: "__", BellState.PSI_PLUS: "_X",
                  BellState.PHI_MINUS: "_Z", BellState.PSI_MINUS: "_Y"}
-CORRELATOR = {Basis.Z: stim.PauliString("ZZ"), Basis.X: stim.PauliString("XX"),
-              Basis.Y: stim.PauliString("YY")}
 IDEAL_PARITY = {Basis.Z: 0, Basis.X: 0, Basis.Y: 1}
 """Parity of the two outcomes on |Φ+⟩: ⟨ZZ⟩ = ⟨XX⟩ = +1, ⟨YY⟩ = -1."""
 PAULIS = ("I", "X", "Y", "Z")
 UNIFORM: BellDistribution = (0.25, 0.25, 0.25, 0.25)
 """The distribution of a maximally mixed pair (or of a half whose partner is gone)."""
-_ON = {(side, p): stim.PauliString(("" if side == 0 else "_") + p + ("_" if side == 0 else ""))
-       for side in (0, 1) for p in "XYZ"}
 _BITS = (0, 1, 3, 2)
 """``x | z << 1`` of stim's Pauli codes (0 I, 1 X, 2 Y, 3 Z); the map is its own inverse."""
-FRAMES = tuple(stim.PauliString("_XYZ"[code >> 2] + "_XYZ"[code & 3]) for code in range(16))
-"""The 16 two-qubit frames without sign, ``FRAMES[a << 2 | b]`` with stim's codes of side 0 and side 1.
-
-Frames are compared only up to sign (commutation, Bell index, each side's Pauli), so the medium holds these
-shared, never-mutated objects and replaces one by another (:func:`apply_pauli`) instead of multiplying a copy
-in place; a frame made elsewhere (a test's) works too, through stim."""
-_CODE = {id(frame): code for code, frame in enumerate(FRAMES)}
 _INDEX = tuple(_BITS[code >> 2] ^ _BITS[code & 3] for code in range(16))
-_TIMES = {(code, side, p): (_BITS[_BITS[code >> 2] ^ _BITS["_XYZ".index(p)]] << 2 | code & 3) if side == 0 else
-          (code & 12 | _BITS[_BITS[code & 3] ^ _BITS["_XYZ".index(p)]])
-          for code in range(16) for side in (0, 1) for p in "XYZ"}
+_ANTICOMMUTES = tuple(tuple((index & 1, index >> 1, (index & 1) ^ (index >> 1))[basis] for index in _INDEX)
+                      for basis in sorted(Basis))
+"""``_ANTICOMMUTES[basis][frame]``: a frame anticommutes with ZZ when its Bell index's x bit is set, with XX its
+z bit, with YY their XOR."""
+_TIMES = {pauli: (tuple(_BITS[_BITS[code >> 2] ^ _BITS["_XYZ".index(pauli)]] << 2 | code & 3 for code in range(16)),
+                  tuple(code & 12 | _BITS[_BITS[code & 3] ^ _BITS["_XYZ".index(pauli)]] for code in range(16)))
+          for pauli in "XYZ"}
+"""``_TIMES[pauli][side][frame]``: the frame times ``pauli`` on ``side`` (up to sign)."""
+
+
+def frame_of(paulis: str) -> Frame:
+    """The frame of a two-qubit Pauli string (``"XZ"``; ``_`` or ``I`` for the identity, as stim writes it)."""
+    a, b = ("_XYZ".index("_" if p == "I" else p) for p in paulis)
+    return a << 2 | b
+
+
+def paulis_of(frame: Frame) -> str:
+    """``frame`` as stim writes a two-qubit Pauli string without sign (``"_X"``)."""
+    return "_XYZ"[frame >> 2] + "_XYZ"[frame & 3]
+
+
+def side_pauli(frame: Frame, side: int) -> int:
+    """stim's code (0 I, 1 X, 2 Y, 3 Z) of ``frame``'s Pauli on ``side``."""
+    return frame >> 2 if side == 0 else frame & 3
 
 
 class QubitStatus(enum.Enum):
     IN_MEMORY = "in-memory"
     MEASURED = "measured"
     DISCARDED = "discarded"
+
+
+IN_MEMORY, MEASURED, DISCARDED = QubitStatus.IN_MEMORY, QubitStatus.MEASURED, QubitStatus.DISCARDED
+"""The statuses as module constants for the per-pair paths: on Python 3.11 ``QubitStatus.MEASURED`` goes through
+``EnumType.__getattr__`` (~900 instructions), a module constant is one dict look-up. The same objects."""
 
 
 @dataclass(slots=True)
@@ -65,7 +86,7 @@ class Pair:
     each side's half (0: no qubit on that side, e.g. a half whose partner was never heralded).
     """
 
-    frame: stim.PauliString
+    frame: Frame
     distribution: BellDistribution
     first: tuple[Basis, int] | None = None
     members: list[int] = field(default_factory=lambda: [0, 0])
@@ -92,7 +113,7 @@ class Qubit:
     side: int
     created: float
     pair: Pair
-    status: QubitStatus = QubitStatus.IN_MEMORY
+    status: QubitStatus = IN_MEMORY
     component: Tableau | None = None
     ready_at: int = 0
 
@@ -157,30 +178,19 @@ class NodeHardware:
         return self.slots + self.storage <= slot < self.slots + self.storage + self.data
 
 
-def bell_index(frame: stim.PauliString) -> int:
+def bell_index(frame: Frame) -> int:
     """The Bell index ``x | z << 1`` of a two-qubit Pauli frame."""
-    code = _CODE.get(id(frame))
-    if code is not None:
-        return _INDEX[code]
-    xs, zs = frame.to_numpy()
-    return int(xs[0] ^ xs[1]) | int(zs[0] ^ zs[1]) << 1
+    return _INDEX[frame]
 
 
-def frame_of_bell(index: int) -> stim.PauliString:
-    """The (shared) frame ``I ⊗ P`` of Bell index ``index`` (:data:`FRAME_OF_BELL`)."""
-    return FRAMES[_BITS[index]]
+def frame_of_bell(index: int) -> Frame:
+    """The frame ``I ⊗ P`` of Bell index ``index`` (:data:`FRAME_OF_BELL`)."""
+    return _BITS[index]
 
 
-def anticommutes(frame: stim.PauliString, basis: Basis) -> int:
-    """1 if ``frame`` anticommutes with the correlator ``CORRELATOR[basis]`` (PP), else 0.
-
-    A frame anticommutes with ZZ when its Bell index's x bit is set, with XX its z bit, with YY their XOR.
-    """
-    code = _CODE.get(id(frame))
-    if code is None:
-        return int(not frame.commutes(CORRELATOR[basis]))
-    index = _INDEX[code]
-    return (index & 1) ^ (index >> 1) if basis is Basis.Y else (index >> (basis is Basis.X)) & 1
+def anticommutes(frame: Frame, basis: Basis) -> int:
+    """1 if ``frame`` anticommutes with the correlator of ``basis`` (ZZ, XX or YY), else 0."""
+    return _ANTICOMMUTES[basis][frame]
 
 
 def twirl(qubit: Qubit, draw: float, px: float, py: float, pz: float) -> None:
@@ -202,8 +212,4 @@ def apply_pauli(qubit: Qubit, pauli: str) -> None:
         qubit.component.pauli(qubit, pauli)
         return
     pair = qubit.pair
-    code = _CODE.get(id(pair.frame))
-    if code is None:
-        pair.frame *= _ON[(qubit.side, pauli)]
-    else:
-        pair.frame = FRAMES[_TIMES[(code, qubit.side, pauli)]]
+    pair.frame = _TIMES[pauli][qubit.side][pair.frame]
