@@ -1,6 +1,6 @@
 """Processes of ``qnet up`` forked from the launcher, which has already imported everything (a fork server).
 
-Started as fresh interpreters, 32 node processes each import numpy, trio, stim and the whole stack
+Started as fresh interpreters, 32 node processes each import numpy, trio and the whole stack
 (~0.5 s of CPU each) at the same time on a couple of cores: ~35 s before the last one says hello.
 Forked from the launcher, which has imported them once, each child starts warm and only builds its
 node. Each child runs the same command line a user would type (``qnet node NAME ...``) through the
