@@ -74,6 +74,9 @@ class VirtualPort:
         self._timer_at = 0
         """The instant that entry is queued at (the deadline, or the time it was armed if that was later)."""
         self._timer_due_method = self._timer_due
+        self._due = kernel._due
+        """The kernel's queue (:class:`stack.core.calendar.Calendar`: its dict and heap are never replaced)."""
+        self._times = kernel._times
         kernel._busy += 1
         kernel.deliver_at(kernel.now, self, STARTUP)
 
@@ -150,16 +153,12 @@ class VirtualPort:
         comes up; an entry no longer queued is found stale by its token). The new entry is queued as
         :meth:`stack.core.calendar.Calendar.call_at` would, written out.
         """
-        old = self._deadline
-        if deadline == old:
+        if deadline == self._deadline:
             return
         self._deadline = deadline
-        kernel = self.kernel
-        due = kernel._due
-        token = self._timer_token = self._timer_token + 1
         armed = self._timer_entry
         if armed is not None:
-            entries = due.get(self._timer_at)
+            entries = self._due.get(self._timer_at)
             if entries:
                 if entries[-1] is armed:
                     entries.pop()
@@ -168,16 +167,18 @@ class VirtualPort:
         if deadline is None:
             self._timer_entry = None
             return
-        at = self._timer_at = deadline if deadline > kernel.now else kernel.now
+        now = self.kernel.now
+        at = self._timer_at = deadline if deadline > now else now
+        token = self._timer_token = self._timer_token + 1
         entry = self._timer_entry = (self._timer_due_method, token)
-        entries = due.get(at)
+        entries = self._due.get(at)
         if entries is None:
-            entries = due[at] = deque()
-            heappush(kernel._times, at)
+            entries = self._due[at] = deque()
+            heappush(self._times, at)
         entries.append(entry)
 
     def _timer_due(self, token: int) -> None:
-        if token == self._timer_token:
+        if token == self._timer_token and self._deadline is not None:       # not re-armed or cancelled since
             self._deadline = None
             self._timer_entry = None
             self.deliver(TIMER)
