@@ -3,7 +3,7 @@
 A :class:`Layer` serves its port: for each event, a datagram goes to ``engine.receive``, the
 timer to ``engine.on_timer``, anything else (an event from the layer above or below, or from
 the hardware) to ``engine.handle``; it then carries out the returned
-:class:`protocols.common.Actions`. The kernel calls :meth:`Layer.handle` inline from the task
+:class:`protocols.common.Actions`. The kernel calls the layer's step (:meth:`Layer.step`) inline from the task
 holding its baton (:class:`stack.core.kernel.VirtualPort`), so an event costs no task switch;
 the layer's own task owns the port and raises the layer's errors.
 
