@@ -164,10 +164,7 @@ class Kernel(Calendar):
             while True:
                 while ready:
                     port, event = ready.popleft()
-                    if port.closed:
-                        port.dropped += 1
-                        continue
-                    step = port._step
+                    step = port._step           # a closed port's counts the event dropped
                     if step is None:
                         return port, event
                     try:
@@ -191,16 +188,13 @@ class Kernel(Calendar):
                     budget -= 1
                     callback, event = entries.popleft()
                     if type(callback) is port_type:     # a delivery (deliver_at): nothing else is ready, so it is next
-                        if callback.closed:
-                            callback.dropped += 1
-                        else:
-                            step = callback._step
-                            if step is None:
-                                return callback, event
-                            try:
-                                step(event)
-                            except BaseException as error:
-                                return self._step_failed(callback, error)
+                        step = callback._step
+                        if step is None:
+                            return callback, event
+                        try:
+                            step(event)
+                        except BaseException as error:
+                            return self._step_failed(callback, error)
                     else:
                         callback(event)
                     if not entries:             # the instant has run: dropped, unless next_due did

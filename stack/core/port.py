@@ -66,13 +66,16 @@ class VirtualPort:
         self._inbox: deque[Any] = deque()
         self._task: Task | None = None
         self._step: Step | None = None
+        """What the kernel does with an event for this port: the step it serves (:meth:`serve`), called inline;
+        None while its task awaits its events itself (:meth:`next`); once closed, :meth:`_drop`."""
         self._started = False
         self._timer_token = 0
         self._deadline: int | None = None
         self._timer_entry: tuple[Callable[[Any], None], Any] | None = None
         """The queue entry of the armed timer, ``(self._timer_due, token)``."""
-        self._timer_at = 0
-        """The instant that entry is queued at (the deadline, or the time it was armed if that was later)."""
+        self._timer_list: deque[tuple[Callable[[Any], None], Any]] = deque()
+        """The entries of the instant that entry is queued at (the deadline, or the time it was armed if that was
+        later): a cancelled entry is taken from there (not found there once it has run)."""
         self._timer_due_method = self._timer_due
         self._due = kernel._due
         """The kernel's queue (:class:`stack.core.calendar.Calendar`: its dict and heap are never replaced)."""
@@ -158,7 +161,7 @@ class VirtualPort:
         self._deadline = deadline
         armed = self._timer_entry
         if armed is not None:
-            entries = self._due.get(self._timer_at)
+            entries = self._timer_list
             if entries:
                 if entries[-1] is armed:
                     entries.pop()
@@ -168,14 +171,15 @@ class VirtualPort:
             self._timer_entry = None
             return
         now = self.kernel.now
-        at = self._timer_at = deadline if deadline > now else now
+        at = deadline if deadline > now else now
         token = self._timer_token = self._timer_token + 1
         entry = self._timer_entry = (self._timer_due_method, token)
-        entries = self._due.get(at)
-        if entries is None:
-            entries = self._due[at] = deque()
+        queued = self._due.get(at)
+        if queued is None:
+            queued = self._due[at] = deque()
             heappush(self._times, at)
-        entries.append(entry)
+        queued.append(entry)
+        self._timer_list = queued
 
     def _timer_due(self, token: int) -> None:
         if token == self._timer_token and self._deadline is not None:       # not re-armed or cancelled since
@@ -183,12 +187,16 @@ class VirtualPort:
             self._timer_entry = None
             self.deliver(TIMER)
 
+    def _drop(self, event: Any) -> None:
+        """A closed port's step: the kernel drops the event, counted."""
+        self.dropped += 1
+
     def close(self) -> None:
         """The task is gone: drop later deliveries; if it held the baton, pass it on."""
         if self.closed:
             return
         self.closed = True
-        self._step = None
+        self._step = self._drop
         kernel = self.kernel
         if not self._started:
             self._started = True
