@@ -151,53 +151,68 @@ class Kernel(Calendar):
         """Run callbacks and serving ports' steps until an event is for an awaiting task (returned
         with its port), ``yield_every`` queue entries have run (``YIELD``), or the run is over (None).
 
-        An instant whose entries were all taken off (timers cancelled, :mod:`stack.core.port`) is dropped
+        The entries of one instant run in an inner loop, which goes back to the outer one only when an entry
+        made a delivery ready (``_ready``, run first), stopped the run or was the instant's last. The running
+        instant's list stays queued while its entry runs (``next_due`` sees what is left of it, and an entry
+        queued for ``now`` joins it) and is dropped once it is found empty after an entry; an instant with no
+        entry left when it comes up (only timers taken off were due then, :mod:`stack.core.port`) is dropped
         without counting as an entry. ``events_run`` is brought up to date when it returns."""
         ready, times, due = self._ready, self._times, self._due
         budget = self.yield_every
         port_type = VirtualPort
         try:
             while True:
-                if ready:
+                while ready:
                     port, event = ready.popleft()
-                else:
-                    if not times:
-                        return None
-                    at = times[0]
-                    if at > self._limit:
-                        return None
-                    entries = due[at]
-                    if not entries:             # only timers taken off were due then
-                        heappop(times)
-                        del due[at]
-                        continue
+                    step = port._step           # a closed port's counts the event dropped
+                    if step is None:
+                        return port, event
+                    try:
+                        step(event)
+                    except BaseException as error:
+                        return self._step_failed(port, error)
+                if not times:
+                    return None
+                at = times[0]
+                if at > self._limit:
+                    return None
+                entries = due[at]
+                if not entries:
+                    heappop(times)
+                    del due[at]
+                    continue
+                self.now = at
+                while True:
                     if not budget:
                         return YIELD
                     budget -= 1
                     callback, event = entries.popleft()
-                    if not entries:
-                        heappop(times)
-                        del due[at]
-                    self.now = at
-                    if type(callback) is not port_type:
+                    if type(callback) is port_type:     # a delivery (deliver_at): nothing else is ready, so it is next
+                        step = callback._step
+                        if step is None:
+                            return callback, event
+                        try:
+                            step(event)
+                        except BaseException as error:
+                            return self._step_failed(callback, error)
+                    else:
                         callback(event)
-                        continue
-                    port = callback             # a delivery (deliver_at): nothing else is ready, so it is next
-                if port.closed:
-                    port.dropped += 1
-                    continue
-                step = port._step
-                if step is None:
-                    return port, event
-                try:
-                    step(event)
-                except BaseException as error:
-                    self.stop()             # a failing layer ends the run: nothing runs on after it
-                    self._failed = True
-                    port._step = None
-                    return port, Failed(error)
+                    if not entries:             # the instant has run: dropped, unless next_due did
+                        if due.get(at) is entries:
+                            heappop(times)
+                            del due[at]
+                        break
+                    if ready or self._limit < at:
+                        break
         finally:
             self.events_run += self.yield_every - budget
+
+    def _step_failed(self, port: VirtualPort, error: BaseException) -> tuple[VirtualPort, Failed]:
+        """A serving port's step raised: the run ends (nothing runs on after it), the port's task raises it."""
+        self.stop()
+        self._failed = True
+        port._step = None
+        return port, Failed(error)
 
     def _main_aborted(self, _: Any) -> Abort:
         self._main = None               # cancelled (e.g. a timeout around the run): nobody may wake it now

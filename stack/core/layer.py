@@ -3,7 +3,7 @@
 A :class:`Layer` serves its port: for each event, a datagram goes to ``engine.receive``, the
 timer to ``engine.on_timer``, anything else (an event from the layer above or below, or from
 the hardware) to ``engine.handle``; it then carries out the returned
-:class:`protocols.common.Actions`. The kernel calls :meth:`Layer.handle` inline from the task
+:class:`protocols.common.Actions`. The kernel calls the layer's step (:meth:`Layer.step`) inline from the task
 holding its baton (:class:`stack.core.kernel.VirtualPort`), so an event costs no task switch;
 the layer's own task owns the port and raises the layer's errors.
 
@@ -68,18 +68,20 @@ class Layer:
         self.after: Callable[[], None] | None = None
         self.clock = clock
         self.precise = precise
+        self._step: Callable[[Any], None] | None = None
         for number in bound:
             network.bind(node_id, number, port)
 
     async def run(self) -> None:
-        """The layer's task: it owns the port and serves it with :meth:`handle` until the run ends.
+        """The layer's task: it owns the port and serves it with :meth:`step` until the run ends.
 
-        The kernel calls :meth:`handle` inline from the task that holds its baton (no task switch per
-        event); an error in it is raised here, in this layer's own task.
+        The kernel calls the step inline from the task that holds its baton (no task switch per event); an
+        error in it is raised here, in this layer's own task.
         """
         port = self.port
+        self._step = None               # made again: the layer is wired (above, below, clock) by now
         try:
-            await port.serve(self.handle)
+            await port.serve(self.step())
         except BaseException:
             port.kernel.stop()          # a failing layer ends the run: nothing runs on after it
             raise
@@ -87,41 +89,57 @@ class Layer:
             port.close()
 
     def handle(self, event: Any) -> None:
-        """Hand one event of the port to the engine and carry out what it returns."""
-        clock = self.clock
-        if clock is not None:
-            self._handle_clocked(event, clock)
-            return
-        engine, port = self.engine, self.port
-        now = port.kernel.now
-        if type(event) is Datagram:
-            source, number, payload, _ = event
-            actions = engine.receive(payload, source, number, now)
-        elif event is TIMER:
-            actions = engine.on_timer(now)
-        elif event is STARTUP:
-            actions = engine.start(now)
-        else:
-            actions = engine.handle(event, now)
-        # _apply() without a clock, written out: most events send a datagram or hand one event on, or neither
-        send = actions.send
-        if send:
-            network_send, node_id, bound = self.network.send, self.node_id, self.bound
-            for destination, payload in send:
-                dport = destination[1]
-                network_send(node_id, dport if dport in bound else bound[0], destination, payload)
-        if actions.up or actions.down or actions.hardware:
-            self._hand_on(actions)
-        deadline = actions.deadline
-        if deadline != port._deadline:
-            port.set_timer(deadline)
-        after = self.after
-        if after is not None:
-            after()
+        """Hand one event of the port to the engine and carry out what it returns (:meth:`step`'s function)."""
+        self.step()(event)
 
-    def _handle_clocked(self, event: Any, clock: LocalClock) -> None:
-        """:meth:`handle` on a node with a clock: the engine sees the clock's local time."""
-        engine = self.engine
+    def step(self) -> Callable[[Any], None]:
+        """The function that handles one event of the port, made once per layer (the engine's methods, the
+        port, the kernel and the network looked up once, not per event): a datagram goes to
+        ``engine.receive``, the timer to ``engine.on_timer``, the start to ``engine.start``, anything else to
+        ``engine.handle``; then the returned :class:`Actions` are carried out (:meth:`_apply`, written out).
+        ``after`` is read at each event (the run-end check is turned off and on during a run)."""
+        if self._step is not None:
+            return self._step
+        if self.clock is not None:
+            self._step = self._handle_clocked
+            return self._step
+        layer, engine, port = self, self.engine, self.port
+        kernel, network_send, node_id, bound = port.kernel, self.network.send, self.node_id, self.bound
+        receive, on_timer, start, handle = engine.receive, engine.on_timer, engine.start, engine.handle
+        set_timer, hand_on = port.set_timer, self._hand_on
+
+        def step(event: Any) -> None:
+            now = kernel.now
+            if type(event) is Datagram:
+                source, number, payload, _ = event
+                actions = receive(payload, source, number, now)
+            elif event is TIMER:
+                actions = on_timer(now)
+            elif event is STARTUP:
+                actions = start(now)
+            else:
+                actions = handle(event, now)
+            send = actions.send
+            if send:                    # most events send a datagram or hand one event on, or neither
+                for destination, payload in send:
+                    dport = destination[1]
+                    network_send(node_id, dport if dport in bound else bound[0], destination, payload)
+            if actions.up or actions.down or actions.hardware:
+                hand_on(actions)
+            deadline = actions.deadline
+            if deadline != port._deadline:
+                set_timer(deadline)
+            after = layer.after
+            if after is not None:
+                after()
+
+        self._step = step
+        return step
+
+    def _handle_clocked(self, event: Any) -> None:
+        """:meth:`step` on a node with a clock: the engine sees the clock's local time."""
+        engine, clock = self.engine, self.clock
+        assert clock is not None
         now: Any = self._local(self.port.kernel.now)
         kind = type(event)
         if kind is Datagram:

@@ -66,14 +66,20 @@ class VirtualPort:
         self._inbox: deque[Any] = deque()
         self._task: Task | None = None
         self._step: Step | None = None
+        """What the kernel does with an event for this port: the step it serves (:meth:`serve`), called inline;
+        None while its task awaits its events itself (:meth:`next`); once closed, :meth:`_drop`."""
         self._started = False
         self._timer_token = 0
         self._deadline: int | None = None
         self._timer_entry: tuple[Callable[[Any], None], Any] | None = None
         """The queue entry of the armed timer, ``(self._timer_due, token)``."""
-        self._timer_at = 0
-        """The instant that entry is queued at (the deadline, or the time it was armed if that was later)."""
+        self._timer_list: deque[tuple[Callable[[Any], None], Any]] = deque()
+        """The entries of the instant that entry is queued at (the deadline, or the time it was armed if that was
+        later): a cancelled entry is taken from there (not found there once it has run)."""
         self._timer_due_method = self._timer_due
+        self._due = kernel._due
+        """The kernel's queue (:class:`stack.core.calendar.Calendar`: its dict and heap are never replaced)."""
+        self._times = kernel._times
         kernel._busy += 1
         kernel.deliver_at(kernel.now, self, STARTUP)
 
@@ -150,16 +156,12 @@ class VirtualPort:
         comes up; an entry no longer queued is found stale by its token). The new entry is queued as
         :meth:`stack.core.calendar.Calendar.call_at` would, written out.
         """
-        old = self._deadline
-        if deadline == old:
+        if deadline == self._deadline:
             return
         self._deadline = deadline
-        kernel = self.kernel
-        due = kernel._due
-        token = self._timer_token = self._timer_token + 1
         armed = self._timer_entry
         if armed is not None:
-            entries = due.get(self._timer_at)
+            entries = self._timer_list
             if entries:
                 if entries[-1] is armed:
                     entries.pop()
@@ -168,26 +170,33 @@ class VirtualPort:
         if deadline is None:
             self._timer_entry = None
             return
-        at = self._timer_at = deadline if deadline > kernel.now else kernel.now
+        now = self.kernel.now
+        at = deadline if deadline > now else now
+        token = self._timer_token = self._timer_token + 1
         entry = self._timer_entry = (self._timer_due_method, token)
-        entries = due.get(at)
-        if entries is None:
-            entries = due[at] = deque()
-            heappush(kernel._times, at)
-        entries.append(entry)
+        queued = self._due.get(at)
+        if queued is None:
+            queued = self._due[at] = deque()
+            heappush(self._times, at)
+        queued.append(entry)
+        self._timer_list = queued
 
     def _timer_due(self, token: int) -> None:
-        if token == self._timer_token:
+        if token == self._timer_token and self._deadline is not None:       # not re-armed or cancelled since
             self._deadline = None
             self._timer_entry = None
             self.deliver(TIMER)
+
+    def _drop(self, event: Any) -> None:
+        """A closed port's step: the kernel drops the event, counted."""
+        self.dropped += 1
 
     def close(self) -> None:
         """The task is gone: drop later deliveries; if it held the baton, pass it on."""
         if self.closed:
             return
         self.closed = True
-        self._step = None
+        self._step = self._drop
         kernel = self.kernel
         if not self._started:
             self._started = True
