@@ -98,12 +98,14 @@ class LocalChannel:
     those very bytes at their receiver: their trailer names this pair and their ICV is the one just computed, so
     of its checks only the anti-replay window's can refuse them (a duplicated or very late copy)."""
 
-    __slots__ = ("_head", "_pair", "_pseudo", "receiver", "sender")
+    __slots__ = ("_head", "_inner", "_outer", "_pair", "receiver", "sender")
 
     def __init__(self, pair: _Pair, sender: int, receiver: int, sport: int, dport: int) -> None:
         self._pair = pair
         self.sender, self.receiver = sender, receiver
-        self._pseudo = PSEUDO_HEADER.pack(sender, receiver, sport, dport, 0)[:-8]     # all but the sequence number
+        self._inner = pair.inner.copy()             # the pair's inner state after the pseudo-header's first 8 bytes
+        self._inner.update(PSEUDO_HEADER.pack(sender, receiver, sport, dport, 0)[:-8])      # (all but the number)
+        self._outer = pair.outer
         self._head = _TRAILER_HEAD.pack(sender, receiver, 0)[:-8]
 
     def seal(self, payload: bytes) -> tuple[bytes, int]:
@@ -114,9 +116,9 @@ class LocalChannel:
             raise SequenceExhausted(f"node {self.sender} has sent 2^64 - 1 datagrams to node {self.receiver}")
         pair.seq = seq + 1
         number = seq.to_bytes(8, "big")
-        inner = pair.inner.copy()                               # HMAC-SHA256 as icv(), from its two hash states
-        inner.update(self._pseudo + number + payload)
-        outer = pair.outer.copy()
+        inner = self._inner.copy()                              # HMAC-SHA256 as icv(), from its two hash states
+        inner.update(number + payload)
+        outer = self._outer.copy()
         outer.update(inner.digest())
         return payload + self._head + number + outer.digest()[:ICV_BYTES], seq
 

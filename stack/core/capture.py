@@ -174,9 +174,8 @@ class PcapWriter:
     def write_quantum(self, virtual_ns: int, src_node: int, dst_node: int, payload: bytes) -> None:
         """``write(virtual_ns, quantum_frame(src_node, dst_node, payload))`` in one call."""
         frame_len = 14 + len(payload)
-        sec, nsec = divmod(virtual_ns, 1_000_000_000)
-        self._stream.write(_RECORD.pack(EPOCH_S + sec, nsec, frame_len, frame_len) + _quantum_header(src_node, dst_node)
-                           + payload)
+        self._stream.write(_RECORD.pack(EPOCH_S + virtual_ns // 1_000_000_000, virtual_ns % 1_000_000_000, frame_len,
+                                        frame_len) + _quantum_header(src_node, dst_node) + payload)
         self.frames += 1
 
     def write_udp(self, virtual_ns: int, template: FrameTemplate, ip_ids: list[int], payload: bytes) -> None:

@@ -245,8 +245,9 @@ class Network:
 
     def capture_quantum(self, src: int, dst: int, payload: bytes) -> None:
         """Record a quantum frame leaving ``src`` towards ``dst`` now."""
-        if self.pcap is not None:
-            self.pcap.write_quantum(self.kernel.now, src, dst, payload)
+        pcap = self.pcap
+        if pcap is not None:
+            pcap.write_quantum(self.kernel.now, src, dst, payload)
 
     def route(self, src: int, dst: int) -> Route:
         """The (cached) route between two nodes; its randomness is seeded per ordered pair."""
