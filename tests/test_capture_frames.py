@@ -56,10 +56,11 @@ def test_template_frames_equal_the_reference(src: int, dst: int, sport: int, dpo
 def test_write_udp_writes_the_record_of_udp_frame(src: int, dst: int, sport: int, dport: int, payload: bytes,
                                                   ip_id: int, stamp: int) -> None:
     """The network's one-call capture of a datagram: the bytes ``write(stamp, udp_frame(...))`` writes."""
-    fused, plain = io.BytesIO(), io.BytesIO()
-    PcapWriter(fused).write_udp(stamp, frame_template(src, sport, dst, dport), ip_id, payload)
+    fused, plain, ip_ids = io.BytesIO(), io.BytesIO(), [ip_id & 0xFFFF]
+    PcapWriter(fused).write_udp(stamp, frame_template(src, sport, dst, dport), ip_ids, payload)
     PcapWriter(plain).write(stamp, udp_frame(src, sport, dst, dport, payload, ip_id))
     assert fused.getvalue() == plain.getvalue()
+    assert ip_ids == [(ip_id + 1) & 0xFFFF]          # the node's next ID, modulo 2¹⁶
 
 
 @settings(max_examples=100, deadline=None)
@@ -85,7 +86,7 @@ def test_checksums_that_fold_to_zero_and_to_all_ones() -> None:
                 assert udp_frame(src, sport, dst, dport, payload, ip_id) == reference_frame(
                     src, sport, dst, dport, payload, ip_id)
                 fused = io.BytesIO()                # and the network's one-call capture of the same frame
-                PcapWriter(fused).write_udp(7, frame_template(src, sport, dst, dport), ip_id, payload)
+                PcapWriter(fused).write_udp(7, frame_template(src, sport, dst, dport), [ip_id & 0xFFFF], payload)
                 assert read_pcap(fused.getvalue())[0][1] == reference_frame(src, sport, dst, dport, payload, ip_id)
 
 

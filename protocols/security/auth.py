@@ -33,7 +33,7 @@ from __future__ import annotations
 import enum
 import struct
 from _hashlib import HASH as _Hash
-from _hashlib import HMAC, compare_digest, hmac_new, openssl_sha256
+from _hashlib import compare_digest, openssl_sha256
 
 from protocols.packets.auth import ICV_BYTES, PSEUDO_HEADER, SIZE
 from protocols.security.keys import check_secret, pair_key
@@ -71,14 +71,13 @@ def _pads(key: bytes) -> tuple[_Hash, _Hash]:
 
 
 class _Pair:
-    """One ordered node pair's security association: its keyed HMAC (copied per datagram), the same key's two
-    SHA-256 states of HMAC's construction (:func:`_pads`), the next sequence number it sends and, at the receiver,
-    its anti-replay window."""
+    """One ordered node pair's security association: its key's two SHA-256 states of HMAC's construction
+    (:func:`_pads`, copied per datagram), the next sequence number it sends and, at the receiver, its anti-replay
+    window."""
 
-    __slots__ = ("inner", "mac", "outer", "seq", "window")
+    __slots__ = ("inner", "outer", "seq", "window")
 
     def __init__(self, key: bytes, window: int) -> None:
-        self.mac = hmac_new(key, digestmod="sha256")
         self.inner, self.outer = _pads(key)
         self.seq = 1
         self.window = ReplayWindow(window)
@@ -91,6 +90,16 @@ class _Pair:
         self.seq = seq + 1
         return seq
 
+    def icv(self, pseudo: bytes, payload: bytes) -> bytes:
+        """HMAC-SHA256-128 of ``pseudo`` then ``payload`` under the pair's key, from its two hash states (the payload
+        is hashed where it is, not copied: a BATCH block's is ~50 kB)."""
+        inner = self.inner.copy()
+        inner.update(pseudo)
+        inner.update(payload)
+        outer = self.outer.copy()
+        outer.update(inner.digest())
+        return outer.digest()[:ICV_BYTES]
+
 
 class LocalChannel:
     """The datagrams of one socket pair that stay in this process (the emulated network's): :meth:`seal` makes the
@@ -98,12 +107,14 @@ class LocalChannel:
     those very bytes at their receiver: their trailer names this pair and their ICV is the one just computed, so
     of its checks only the anti-replay window's can refuse them (a duplicated or very late copy)."""
 
-    __slots__ = ("_head", "_pair", "_pseudo", "receiver", "sender")
+    __slots__ = ("_head", "_inner", "_outer", "_pair", "receiver", "sender")
 
     def __init__(self, pair: _Pair, sender: int, receiver: int, sport: int, dport: int) -> None:
         self._pair = pair
         self.sender, self.receiver = sender, receiver
-        self._pseudo = PSEUDO_HEADER.pack(sender, receiver, sport, dport, 0)[:-8]     # all but the sequence number
+        self._inner = pair.inner.copy()             # the pair's inner state after the pseudo-header's first 8 bytes
+        self._inner.update(PSEUDO_HEADER.pack(sender, receiver, sport, dport, 0)[:-8])      # (all but the number)
+        self._outer = pair.outer
         self._head = _TRAILER_HEAD.pack(sender, receiver, 0)[:-8]
 
     def seal(self, payload: bytes) -> tuple[bytes, int]:
@@ -114,9 +125,9 @@ class LocalChannel:
             raise SequenceExhausted(f"node {self.sender} has sent 2^64 - 1 datagrams to node {self.receiver}")
         pair.seq = seq + 1
         number = seq.to_bytes(8, "big")
-        inner = pair.inner.copy()                               # HMAC-SHA256 as icv(), from its two hash states
-        inner.update(self._pseudo + number + payload)
-        outer = pair.outer.copy()
+        inner = self._inner.copy()                              # HMAC-SHA256 as icv(), from its two hash states
+        inner.update(number + payload)
+        outer = self._outer.copy()
         outer.update(inner.digest())
         return payload + self._head + number + outer.digest()[:ICV_BYTES], seq
 
@@ -160,22 +171,16 @@ class Authenticator:
         (the datagram, its source port, its destination port)."""
 
     def _pair(self, sender: int, receiver: int) -> _Pair:
-        """The pair's association, made at its first datagram (its HMAC-SHA256 keyed once: OpenSSL's, all in C)."""
+        """The pair's association, made at its first datagram (its key's HMAC states made once)."""
         key = (sender, receiver)
         pair = self._pairs.get(key)
         if pair is None:
             pair = self._pairs[key] = _Pair(pair_key(self._secret, sender, receiver), self.window)
         return pair
 
-    def _mac(self, sender: int, receiver: int) -> HMAC:
-        """A fresh HMAC-SHA256 under the pair's key."""
-        return self._pair(sender, receiver).mac.copy()
-
     def icv(self, sender: int, receiver: int, sport: int, dport: int, seq: int, payload: bytes) -> bytes:
         """HMAC-SHA256-128 of the pseudo-header and the payload under the pair's key."""
-        mac = self._mac(sender, receiver)
-        mac.update(PSEUDO_HEADER.pack(sender, receiver, sport, dport, seq) + payload)
-        return mac.digest()[:ICV_BYTES]
+        return self._pair(sender, receiver).icv(PSEUDO_HEADER.pack(sender, receiver, sport, dport, seq), payload)
 
     def local(self, sender: int, receiver: int, sport: int, dport: int) -> LocalChannel:
         """The :class:`LocalChannel` of datagrams from ``sender``'s port ``sport`` to ``receiver``'s ``dport`` (its
@@ -186,10 +191,8 @@ class Authenticator:
         """``payload`` with its trailer: the pair's next sequence number (from 1) and the ICV."""
         pair = self._pair(sender, receiver)
         seq = pair.next_seq(sender, receiver)
-        mac = pair.mac.copy()
-        mac.update(PSEUDO_HEADER.pack(sender, receiver, sport, dport, seq))     # as icv(), without copying
-        mac.update(payload)                                                     # the payload (a block's is ~50 kB)
-        return payload + _TRAILER_HEAD.pack(sender, receiver, seq) + mac.digest()[:ICV_BYTES]
+        return (payload + _TRAILER_HEAD.pack(sender, receiver, seq)
+                + pair.icv(PSEUDO_HEADER.pack(sender, receiver, sport, dport, seq), payload))
 
     def open(self, sender: int | None, receiver: int, sport: int, dport: int, datagram: bytes) -> bytes | Drop:
         """The payload of a datagram from node ``sender`` (None: not a node of the run) to node ``receiver``,
@@ -209,10 +212,9 @@ class Authenticator:
         payload = datagram[:end]
         sealed = self._sealed
         if not sealed or sealed.pop((sender, receiver, seq), None) != (datagram, sport, dport):
-            mac = pair.mac.copy()               # not the bytes seal_local made for these ports: verify the ICV
-            mac.update(PSEUDO_HEADER.pack(sender, receiver, sport, dport, seq))     # as icv(), without copying
-            mac.update(payload)                                                     # the payload (a block's ~50 kB)
-            if not compare_digest(mac.digest()[:ICV_BYTES], datagram[end + _TRAILER_HEAD.size:]):
+            # not the bytes seal_local made for these ports: verify the ICV
+            icv = pair.icv(PSEUDO_HEADER.pack(sender, receiver, sport, dport, seq), payload)
+            if not compare_digest(icv, datagram[end + _TRAILER_HEAD.size:]):
                 return Drop.BAD_TAG
         window.accept(seq)
         return payload

@@ -118,7 +118,8 @@ def udp_frame(src_node: int, sport: int, dst_node: int, dport: int, payload: byt
 FrameTemplate = tuple[bytes, bytes, bytes, int, int]
 """What :meth:`PcapWriter.write_udp` needs of a socket pair: the 16 bytes of every frame's headers before the IPv4
 total length (Ethernet, IPv4 version and TOS), the 4 between its ID and its checksum (flags, TTL, protocol), the 12
-after it (both addresses, both ports), and :func:`_template`'s two sums."""
+after it (both addresses, both ports), and :func:`_template`'s two sums, each less 1 and the IPv4 one with the 20
+bytes of its header added: what :func:`_folded` of a non-zero sum subtracts and every frame adds."""
 
 _VARYING = struct.Struct("!16sHH4sH12sHH")
 """A frame's headers (:data:`_HEADERS`) as the template's constant runs of bytes and the five fields that vary:
@@ -130,7 +131,7 @@ def frame_template(src_node: int, sport: int, dst_node: int, dport: int) -> Fram
     """The template of every frame from node ``src_node``'s port ``sport`` to ``dst_node``'s ``dport``."""
     ether, src_ip, dst_ip, ip_constant, udp_constant = _template(src_node, sport, dst_node, dport)
     return (ether + bytes((0x45, 0)), struct.pack("!HBB", 0x4000, IP_TTL, PROTO_UDP),
-            src_ip + dst_ip + struct.pack("!HH", sport, dport), ip_constant, udp_constant)
+            src_ip + dst_ip + struct.pack("!HH", sport, dport), ip_constant + 20 - 1, udp_constant - 1)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -173,22 +174,30 @@ class PcapWriter:
     def write_quantum(self, virtual_ns: int, src_node: int, dst_node: int, payload: bytes) -> None:
         """``write(virtual_ns, quantum_frame(src_node, dst_node, payload))`` in one call."""
         frame_len = 14 + len(payload)
-        sec, nsec = divmod(virtual_ns, 1_000_000_000)
-        self._stream.write(_RECORD.pack(EPOCH_S + sec, nsec, frame_len, frame_len) + _quantum_header(src_node, dst_node)
-                           + payload)
+        self._stream.write(_RECORD.pack(EPOCH_S + virtual_ns // 1_000_000_000, virtual_ns % 1_000_000_000, frame_len,
+                                        frame_len) + _quantum_header(src_node, dst_node) + payload)
         self.frames += 1
 
-    def write_udp(self, virtual_ns: int, template: FrameTemplate, ip_id: int, payload: bytes) -> None:
+    def write_udp(self, virtual_ns: int, template: FrameTemplate, ip_ids: list[int], payload: bytes) -> None:
         """``write(virtual_ns, udp_frame(src_node, sport, dst_node, dport, payload, ip_id))`` with the socket pair's
-        :func:`frame_template`, in one write (the network captures every datagram so)."""
-        head, middle, addresses, ip_constant, udp_constant = template
+        :func:`frame_template`, in one write (the network captures every datagram so). ``ip_ids`` holds the sending
+        node's next IPv4 ID (its one item, which this takes and moves on, modulo 2¹⁶).
+
+        The checksums are :func:`_folded` of non-zero sums, ``~((total − 1) mod 0xFFFF + 1) & 0xFFFF``, written as
+        ``0xFFFE − (total − 1) mod 0xFFFF`` (the template holds its constant words' sums less 1). The payload's
+        words are read as one little-endian number: byte-swapped words, whose sum is ≡ 2⁸ × that of the big-endian
+        ones modulo 0xFFFF (RFC 1071's byte-order independence; 2⁸ × 2⁸ ≡ 1), so ``<< 8`` gives the big-endian sum,
+        and an odd last byte needs no zero after it.
+        """
+        head, middle, addresses, ip_base, udp_base = template
+        ip_id = ip_ids[0]
+        ip_ids[0] = ip_id + 1 & 0xFFFF
         udp_len = 8 + len(payload)
-        ip_id &= 0xFFFF
-        ip_sum = ~((ip_constant + 19 + udp_len + ip_id) % 0xFFFF + 1) & 0xFFFF      # _folded(), of a non-zero sum
-        words = int.from_bytes(payload + b"\0" if udp_len & 1 else payload, "big") % 0xFFFF     # _words(payload),
-        udp_sum = ~((udp_constant + 2 * udp_len + words - 1) % 0xFFFF + 1) & 0xFFFF or 0xFFFF    # reduced at once
-        sec, nsec = divmod(virtual_ns, 1_000_000_000)       # EPOCH_NS is whole seconds: no large sum to divide
-        self._stream.write(_RECORD.pack(EPOCH_S + sec, nsec, 34 + udp_len, 34 + udp_len)
+        ip_sum = 0xFFFE - (ip_base + udp_len + ip_id) % 0xFFFF
+        udp_sum = 0xFFFE - (udp_base + 2 * udp_len + (int.from_bytes(payload, "little") << 8)) % 0xFFFF or 0xFFFF
+        # EPOCH_NS is whole seconds: the timestamp is divided before the epoch is added (no large sum to divide)
+        self._stream.write(_RECORD.pack(EPOCH_S + virtual_ns // 1_000_000_000, virtual_ns % 1_000_000_000,
+                                        34 + udp_len, 34 + udp_len)
                            + _VARYING.pack(head, 20 + udp_len, ip_id, middle, ip_sum, addresses, udp_len, udp_sum)
                            + payload)
         self.frames += 1

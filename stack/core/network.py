@@ -20,77 +20,19 @@ multi-process mode replaces both with real UDP on 127.0.0.1.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
-from typing import NamedTuple
 
 import numpy as np
 
 from protocols.common import Address
 from protocols.security import Authenticator, Drop
-from protocols.security.auth import LocalChannel
-from stack.core.capture import FrameTemplate, PcapWriter, frame_template, node_ip, udp_frame
+from stack.core.capture import PcapWriter, frame_template, node_ip
+from stack.core.channels import AUTH_DROPS, Channel, Datagram, NodeCounters, authenticator
+from stack.core.channels import new_tuple as _new_tuple
 from stack.core.kernel import Kernel, VirtualPort
 from stack.core.routes import Fibre, Route, make_route, shortest_path
-from stack.scenario import SecuritySettings
 
 __all__ = ["AUTH_DROPS", "Datagram", "Fibre", "Network", "NodeCounters", "Route", "authenticator", "shortest_path"]
-
-AUTH_DROPS = tuple(drop.value for drop in Drop)
-"""The per-node counters of datagrams authentication dropped: no_tag, bad_tag, replayed, wrong_source."""
-
-
-class Datagram(NamedTuple):
-    """A delivered UDP datagram: who sent it, the local port it arrived on, its bytes.
-
-    ``arrival`` is when it reached the node's interface, if that differs from when its
-    layer handles it (the multi-process mode, where processing lags the wire): a precise
-    layer's hardware timestamp uses it.
-    """
-
-    source: Address
-    port: int
-    payload: bytes
-    arrival: int | None = None
-
-
-_new_tuple = tuple.__new__
-"""``_new_tuple(Datagram, fields)`` is ``Datagram(*fields)`` built in C (a NamedTuple's ``__new__`` is Python code;
-the network makes one per datagram)."""
-
-
-@dataclass(slots=True)
-class NodeCounters:
-    sent: int = 0
-    received: int = 0
-    lost: int = 0
-    undeliverable: int = 0
-    no_tag: int = 0
-    """Datagrams dropped by authentication (docs/wire.md §10): without a trailer for this node, ..."""
-    bad_tag: int = 0
-    """... whose ICV did not verify, ..."""
-    replayed: int = 0
-    """... whose sequence number was already accepted or is older than the anti-replay window, ..."""
-    wrong_source: int = 0
-    """... or whose trailer names another sender than the node it came from (or none of the run's nodes)."""
-
-
-class _Channel:
-    """What every datagram from one socket to another bound socket of the run shares, found once, at the first:
-    the receiving port, both nodes' counters, the source address, the authentication channel
-    (:meth:`protocols.security.Authenticator.local`), the capture's frame template and, once the route is known
-    to be clean (no loss, duplication or jitter: no draw), its delay; and the sending node's next IPv4 ID, a
-    one-item list every channel from that node shares (:attr:`Network._ip_ids`)."""
-
-    __slots__ = ("auth", "delay", "dport", "dst_node", "frame", "ip_ids", "local", "port", "received", "sent",
-                 "source")
-
-    def __init__(self, port: VirtualPort, dst_node: int, dport: int, source: Address, sent: NodeCounters,
-                 received: NodeCounters, auth: Authenticator | None, local: LocalChannel | None,
-                 frame: FrameTemplate, ip_ids: list[int], delay: int | None) -> None:
-        self.port, self.dst_node, self.dport, self.source = port, dst_node, dport, source
-        self.sent, self.received = sent, received
-        self.auth, self.local, self.frame, self.ip_ids, self.delay = auth, local, frame, ip_ids, delay
 
 
 @dataclass(slots=True)
@@ -107,12 +49,12 @@ class Network:
     _routes: dict[tuple[int, int], Route] = field(default_factory=dict)
     _ip_ids: dict[int, list[int]] = field(default_factory=dict)
     """Each node's next IPv4 ID in the capture, in a one-item list its channels share (a subscript, not a look-up
-    and a store in this table per datagram)."""
+    and a store in this table per datagram), which :meth:`PcapWriter.write_udp` moves on."""
     _ips: dict[int, str] = field(default_factory=dict)
     """Each node's IPv4 address (:func:`node_ip`), made once."""
     _node_of_ip: dict[str, int] = field(default_factory=dict)
-    _channels: dict[tuple[int, int, Address], _Channel] = field(default_factory=dict)
-    """Each socket pair's :class:`_Channel`, made at its first datagram."""
+    _channels: dict[tuple[int, int, Address], Channel] = field(default_factory=dict)
+    """Each socket pair's :class:`Channel`, made at its first datagram."""
     auth: Authenticator | None = None
     """Authenticated classical control (None: off, datagrams travel bare)."""
 
@@ -163,10 +105,7 @@ class Network:
             wire, fresh = payload, local.pass_in_order()    # its sealed bytes would go nowhere: not computed
         channel.sent.sent += 1
         if pcap is not None:
-            ip_ids = channel.ip_ids
-            ip_id = ip_ids[0]
-            ip_ids[0] = ip_id + 1
-            pcap.write_udp(now, channel.frame, ip_id, wire)
+            pcap.write_udp(now, channel.frame, channel.ip_ids, wire)
         received = channel.received
         received.received += 1
         if not fresh:
@@ -175,7 +114,7 @@ class Network:
         kernel.deliver_at(now + delay, channel.port, _new_tuple(Datagram, (channel.source, channel.dport, payload,
                                                                            None)))
 
-    def _send_first(self, channel: _Channel, src: int, payload: bytes) -> None:
+    def _send_first(self, channel: Channel, src: int, payload: bytes) -> None:
         """:meth:`send` on a channel whose route is not known to be clean: its first datagram, or any on a route
         with faults (:meth:`_route_delay`)."""
         now = self.kernel.now
@@ -187,10 +126,7 @@ class Network:
         channel.sent.sent += 1
         pcap = self.pcap
         if pcap is not None:
-            ip_ids = channel.ip_ids
-            ip_id = ip_ids[0]
-            ip_ids[0] = ip_id + 1
-            pcap.write_udp(now, channel.frame, ip_id, wire)
+            pcap.write_udp(now, channel.frame, channel.ip_ids, wire)
         delay = self._route_delay(channel, src, now, wire, seq, payload)
         if delay is None:
             return
@@ -201,7 +137,7 @@ class Network:
         self.kernel.deliver_at(now + delay, channel.port, _new_tuple(Datagram, (channel.source, channel.dport,
                                                                                 payload, None)))
 
-    def _route_delay(self, channel: _Channel, src: int, now: int, wire: bytes, seq: int, payload: bytes) -> int | None:
+    def _route_delay(self, channel: Channel, src: int, now: int, wire: bytes, seq: int, payload: bytes) -> int | None:
         """The delay of a datagram on a clean route, which the channel keeps from now on; on a route with faults,
         None, the copies that survive it queued for their arrival (:meth:`_arrive`)."""
         delays = self.delays(src, channel.dst_node)
@@ -219,7 +155,7 @@ class Network:
                 kernel.call_at(now + delay, self._arrive, (channel, seq, payload))
         return None
 
-    def _channel(self, src: int, sport: int, dst: Address) -> _Channel | None:
+    def _channel(self, src: int, sport: int, dst: Address) -> Channel | None:
         """The channel from node ``src``'s port ``sport`` to ``dst``, made at its first datagram (None: ``dst`` is
         no node's bound port, so nothing arrives)."""
         dst_node = self._node_of_ip.get(dst[0])
@@ -229,7 +165,7 @@ class Network:
         auth = self.auth
         ip = self._ips.get(src)
         route = self._routes.get((src, dst_node))
-        channel = _Channel(port, dst_node, dst[1], (node_ip(src) if ip is None else ip, sport), self.counters[src],
+        channel = Channel(port, dst_node, dst[1], (node_ip(src) if ip is None else ip, sport), self.counters[src],
                            self.counters[dst_node], auth,
                            None if auth is None else auth.local(src, dst_node, sport, dst[1]),
                            frame_template(src, sport, dst_node, dst[1]), self._ip_ids.setdefault(src, [0]),
@@ -269,7 +205,7 @@ class Network:
         counters = self.counters[dst_node]
         setattr(counters, drop.value, getattr(counters, drop.value) + 1)
 
-    def _arrive(self, arg: tuple[_Channel, int, bytes]) -> None:
+    def _arrive(self, arg: tuple[Channel, int, bytes]) -> None:
         """A sealed datagram reaches its node: unless the anti-replay window refuses it (a duplicate), it goes to
         its port as a :class:`Datagram` (:class:`protocols.security.auth.LocalChannel`: what else opening it checks
         holds by construction, in one process)."""
@@ -289,10 +225,8 @@ class Network:
     def _record_frame(self, now: int, src: int, sport: int, dst_node: int, dport: int, payload: bytes) -> None:
         """Capture a datagram as it leaves (the capture is on)."""
         assert self.pcap is not None
-        ip_ids = self._ip_ids.setdefault(src, [0])
-        ip_id = ip_ids[0]
-        ip_ids[0] = ip_id + 1
-        self.pcap.write(now, udp_frame(src, sport, dst_node, dport, payload, ip_id))
+        self.pcap.write_udp(now, frame_template(src, sport, dst_node, dport), self._ip_ids.setdefault(src, [0]),
+                            payload)
 
     def delays(self, src: int, dst_node: int) -> list[int]:
         """The delay of each copy that arrives: none when the route loses the datagram, two when it duplicates."""
@@ -311,8 +245,9 @@ class Network:
 
     def capture_quantum(self, src: int, dst: int, payload: bytes) -> None:
         """Record a quantum frame leaving ``src`` towards ``dst`` now."""
-        if self.pcap is not None:
-            self.pcap.write_quantum(self.kernel.now, src, dst, payload)
+        pcap = self.pcap
+        if pcap is not None:
+            pcap.write_quantum(self.kernel.now, src, dst, payload)
 
     def route(self, src: int, dst: int) -> Route:
         """The (cached) route between two nodes; its randomness is seeded per ordered pair."""
@@ -323,12 +258,3 @@ class Network:
             self._routes[key] = route
         return route
 
-
-def authenticator(settings: SecuritySettings, secret: bytes | None = None) -> Authenticator | None:
-    """The run's authentication of classical control (None: the scenario turns it off). Its secret:
-    ``secret`` if given (a test, or ``qnet node`` with the medium's), else the scenario's key file, else
-    32 fresh bytes from the OS (never the seed: captures then differ from run to run in their ICVs only)."""
-    if not settings.authenticate:
-        return None
-    chosen = secret if secret is not None else settings.secret
-    return Authenticator(os.urandom(32) if chosen is None else chosen, settings.replay_window)
