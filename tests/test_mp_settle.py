@@ -12,13 +12,20 @@ time or the absence of lateness; the timeout only guards against a hang.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+import trio
 
+from protocols.physical.hardware import MoveResult
+from stack.multiprocess import medium_settle
+from stack.multiprocess.medium import Connection, MediumServer, RemotePort
+from stack.multiprocess.medium_settle import settle
 from stack.multiprocess.outcome import EXIT_LATE, EXIT_OK
-from tests.mp_util import run_up
+from stack.scenario import load_text
+from tests.mp_util import run_up, two_node_toml
 
 MOVE_NS = 10_000_000
 DURATION_MS = 3.0
@@ -91,3 +98,127 @@ def test_no_pair_is_delivered_at_one_end_only(report: dict[str, Any]) -> None:
 def test_the_run_went_on_until_the_moves_were_over(report: dict[str, Any]) -> None:
     """The moves end after the duration plus the drain: the run's emulated end is past the first of them."""
     assert report["end_ns"] >= MOVE_NS
+
+
+# -- the medium's side, driven in this process (messages handed to the server as its socket would) -----------
+
+def _server(tmp_path: Path) -> MediumServer:
+    """A medium after its drain (``settled`` expected), with every node connected and none having said anything."""
+    server = MediumServer(load_text(two_node_toml(pairs=1), "two.toml"), 3, tmp_path, dilation=1.0,
+                          tolerance_ns=10_000)
+    server.kernel.epoch_ns = time.time_ns()
+    server.settling.active = True
+    for name in ("alice", "bob", "mid"):
+        server.connections[name] = Connection(None, name)  # type: ignore[arg-type]
+    return server
+
+
+def _say(server: MediumServer, node: str, settled: bool, bound_ns: int | None = 1_000_000_000) -> None:
+    message: dict[str, Any] = {"op": "settled", "at": server.kernel.now, "settled": settled}
+    if bound_ns is not None:
+        message["bound_ns"] = bound_ns
+    server._dispatch(server.connections[node], message)
+
+
+def _settle(server: MediumServer) -> Any:
+    return settle(server.kernel, server.settling, server._live, lambda: server.pending_commands)
+
+
+@pytest.mark.parametrize("message", [
+    {"settled": True},                                      # a first one without its bound
+    {"settled": 1, "bound_ns": 5},
+    {"settled": True, "bound_ns": -1},
+    {"settled": True, "bound_ns": 10**13},
+    {"settled": True, "bound_ns": 5.0},
+    {"bound_ns": 5},
+])
+def test_a_malformed_settled_is_refused_and_counted(tmp_path: Path, message: dict[str, Any]) -> None:
+    server = _server(tmp_path)
+    try:
+        server._on_message(server.connections["alice"], {"op": "settled", "at": 0} | message)
+        assert server.rejected_messages == 1 and "alice" not in server.settling.states
+    finally:
+        server._pcap.close()
+
+
+def test_a_settled_before_the_drain_is_refused(tmp_path: Path) -> None:
+    server = _server(tmp_path)
+    server.settling.active = False
+    try:
+        server._on_message(server.connections["bob"], {"op": "settled", "at": 0, "settled": True, "bound_ns": 5})
+        assert server.rejected_messages == 1 and server.settling.states == {}
+    finally:
+        server._pcap.close()
+
+
+async def test_the_medium_waits_for_every_live_node_and_not_for_a_dead_one(tmp_path: Path) -> None:
+    server = _server(tmp_path)
+    over = trio.Event()
+
+    async def settling() -> None:
+        await _settle(server)
+        over.set()
+
+    try:
+        with trio.fail_after(60):                               # a hang guard only
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(settling)
+                _say(server, "alice", False)
+                _say(server, "bob", True)
+                for _ in range(20):
+                    await trio.sleep(0.005)
+                assert not over.is_set()                        # alice has not settled, mid has said nothing
+                _say(server, "alice", True)
+                server._node_died(server.connections["mid"])    # dead: not waited for
+                await over.wait()
+        assert server.settling.unsettled == []
+    finally:
+        server._pcap.close()
+
+
+async def test_a_node_that_does_not_settle_within_its_bound_is_named(tmp_path: Path) -> None:
+    server = _server(tmp_path)
+    try:
+        with trio.fail_after(60):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(_settle, server)
+                for name in ("alice", "bob", "mid"):
+                    _say(server, name, name != "bob", bound_ns=20_000_000)    # 20 ms at dilation 1
+        assert server.settling.unsettled == ["bob"]
+        assert server.kernel.now >= 20_000_000
+    finally:
+        server._pcap.close()
+
+
+async def test_the_medium_waits_for_the_events_it_scheduled(tmp_path: Path) -> None:
+    """Every node settled, but a MoveResult the medium scheduled is due later: ``finish`` waits for it."""
+    server = _server(tmp_path)
+    port = RemotePort(server, "alice", "alice/link")
+    server.kernel.deliver_at(30_000_000, port, MoveResult(0, 2))
+    try:
+        with trio.fail_after(60):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(_settle, server)
+                for name in ("alice", "bob", "mid"):
+                    _say(server, name, True, bound_ns=0)
+        assert server.kernel.now >= 30_000_000
+        sent = server.connections["alice"].inbox.receive_nowait()
+        assert sent["op"] == "event" and sent["event"]["type"] == "MoveResult"
+    finally:
+        server._pcap.close()
+
+
+async def test_a_live_node_that_says_nothing_blocks_only_until_its_timeout(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(medium_settle, "REPORT_TIMEOUT_S", 0.05)
+    monkeypatch.setattr(medium_settle, "CHECK_WALL_NS", 10_000_000)
+    server = _server(tmp_path)
+    try:
+        with trio.fail_after(60):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(_settle, server)
+                _say(server, "alice", True)
+                _say(server, "bob", True)
+        assert server.settling.unsettled == ["mid"]
+    finally:
+        server._pcap.close()
