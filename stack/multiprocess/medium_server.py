@@ -203,7 +203,7 @@ class MediumServer:
             self._end_generation_if_idle()
         elif op == "settled":
             self.settling.receive(connection.node, message)
-            if not self.finishing:
+            if self.settling.looking:
                 self.kernel.halt()                  # the settling phase looks again
         elif op == "result":
             problem = result_problem(message, connection.node)
@@ -247,7 +247,7 @@ class MediumServer:
         print(f"qnet medium: node {connection.node} died (its connection closed at emulated "
               f"{self.kernel.emulated_now() / 1e6:.3f} ms)", file=sys.stderr)
         self._end_generation_if_idle()
-        if self.settling.active:
+        if self.settling.looking:
             self.kernel.halt()                      # a dead node is no longer waited for
         dead = self.scenario.nodes[connection.node]
         for link in self.scenario.links:

@@ -35,6 +35,8 @@ class Settling:
     def __init__(self) -> None:
         self.active = False
         """The drain has begun: ``settled`` messages are expected (before it, one is refused)."""
+        self.looking = False
+        """The settling phase runs (after the drain time): a ``settled`` or a death halts the kernel's run."""
         self.states: dict[str, bool] = {}
         """Each node's last ``settled`` (a node that has said nothing is absent)."""
         self.bounds: dict[str, int] = {}
@@ -77,20 +79,22 @@ async def settle(kernel: MediumKernel, settling: Settling, live: Callable[[], li
     ``pending()`` and every event scheduled for a node is due, or until the bound (:class:`Settling`). A node's
     ``settled`` or death halts the kernel's run, so that this looks again at once."""
     start, drained_wall, last_events = kernel.now, time.monotonic(), None
-    step = max(1, int(CHECK_WALL_NS * kernel.dilation))
+    step, short = (max(1, int(wall_ns * kernel.dilation)) for wall_ns in (CHECK_WALL_NS, 1_000_000))
+    settling.looking = True
     while True:
         waiting = settling.waiting(live(), drained_wall)
         if not waiting and not pending() and kernel.now >= kernel.latest_remote_ns:
             break
-        bound_passed = kernel.now >= start + settling.bound_ns() and all(n in settling.states for n in waiting)
-        if bound_passed:                    # the events already scheduled are still delivered, but no more
+        deadline = start + settling.bound_ns()
+        if kernel.now >= deadline and all(node in settling.states for node in waiting):
             last_events = kernel.latest_remote_ns if last_events is None else last_events
-            if kernel.now >= last_events:
+            if kernel.now >= last_events:   # the events already scheduled are still delivered, but no more
                 break
             target = last_events
-        elif waiting:
-            target = min(start + settling.bound_ns(), kernel.now + step) if settling.bounds else kernel.now + step
-        else:
-            target = max(kernel.latest_remote_ns, kernel.now + 1)
-        await kernel.run_realtime(until=max(target, kernel.now + 1))
+        elif waiting:                       # a settled (or a death) halts the run: then this looks again
+            target = kernel.now + step if deadline <= kernel.now else min(deadline, kernel.now + step)
+        else:                               # the medium's own: commands not yet run, events not yet due
+            target = max(kernel.latest_remote_ns, kernel.now + short)
+        await kernel.run_realtime(until=target)
+    settling.looking = False
     settling.unsettled = settling.not_settled(live())
