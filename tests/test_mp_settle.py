@@ -1,12 +1,20 @@
 """``qnet up``'s settling phase: a run whose duration ends with work in flight goes on until the nodes' layers have
 settled (stack/multiprocess/medium_settle.py), so both ends' records agree and every qubit is accounted for.
 
-The scenario makes the end fall mid-exchange by construction, whatever the load: every kept pair moves to
-storage before its OK (the nodes have storage qubits), a move takes 10 ms of emulated time, and generation ends
-at 3 ms, so every pair made is still moving when the drain time (about 1 ms) is over. Before the settling phase
-the medium sent ``finish`` then: the MoveResults were never delivered, the moved qubits sat in storage slots no
-layer claimed, and the ledger did not balance (``multi_process.accounting_error``). Nothing here asserts a wall
-time or the absence of lateness; the timeout only guards against a hang.
+Two scenarios make the end fall mid-exchange, whatever the load:
+
+- ``moving``, by construction: every kept pair moves to storage before its OK (the nodes have storage qubits), a
+  move takes 10 ms of emulated time and generation ends at 3 ms, so every pair made is still moving when the drain
+  time (about 1 ms) is over. Before the settling phase the medium sent ``finish`` then: the MoveResults were never
+  delivered, the moved qubits sat in storage slots no layer claimed, and the ledger did not balance
+  (``multi_process.accounting_error``, exit status 1: 8 of 8 ``qnet up`` runs, and the fixture of 6 of 7 runs
+  of this module, on the old code).
+- ``lossy``: 30 % of the classical datagrams are lost, so CONFIRMs and RELEASEs are retransmitted every interval
+  (about 1 ms, as long as the drain time): when generation ends at 20 ms some exchange is under way, and before
+  the settling phase the medium cut it off, leaving pairs delivered at one end only (``pairs_disagreeing`` 1 and 3
+  in 2 of 3 runs on the old code).
+
+Nothing here asserts a wall time or the absence of lateness; the timeout only guards against a hang.
 """
 
 from __future__ import annotations
@@ -28,21 +36,22 @@ from stack.scenario import load_text
 from tests.mp_util import run_up, two_node_toml
 
 MOVE_NS = 10_000_000
-DURATION_MS = 3.0
+SCENARIOS = {"moving": (3.0, f"storage_qubits = 2\nmove_ns = {MOVE_NS}\n", ""),
+             "lossy": (20.0, "", "classical_loss = 0.3\n")}
+"""Each scenario's duration (ms) and what it adds to both QPUs and to the link."""
 
 
-def _scenario() -> str:
+def _scenario(name: str) -> str:
+    duration_ms, qpu, link = SCENARIOS[name]
     nodes = "".join(f"""
-[nodes.{name}]
+[nodes.{node}]
 kind = "qpu"
 t2_ms = 1000.0
 readout_ns = 1000
-storage_qubits = 2
-move_ns = {MOVE_NS}
-""" for name in ("alice", "bob"))
+{qpu}""" for node in ("alice", "bob"))
     return f"""
 [run]
-duration_ms = {DURATION_MS}
+duration_ms = {duration_ms}
 seed = 3
 {nodes}
 [nodes.mid]
@@ -56,7 +65,7 @@ station = "mid"
 length_km = 0.2
 attempt_duration_ns = 1000
 depolarizing = 0.05
-
+{link}
 [[workload]]
 node = "alice"
 remote = "bob"
@@ -65,39 +74,36 @@ pairs = 60000
 """
 
 
-@pytest.fixture(scope="module")
-def report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    tmp = tmp_path_factory.mktemp("settle")
-    scenario = tmp / "moving.toml"
-    scenario.write_text(_scenario())
+@pytest.fixture(scope="module", params=sorted(SCENARIOS))
+def report(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    tmp = tmp_path_factory.mktemp(request.param)
+    scenario = tmp / f"{request.param}.toml"
+    scenario.write_text(_scenario(request.param))
     proc = run_up(scenario, tmp / "run", "--dilation", "0.005", "--json", str(tmp / "up.json"))
     assert proc.returncode in (EXIT_OK, EXIT_LATE), proc.stdout + proc.stderr
     document: dict[str, Any] = json.loads(Path(tmp / "up.json").read_text())
+    document["_scenario"] = request.param
     return document
 
 
-def test_a_run_ended_mid_move_balances_its_ledger(report: dict[str, Any]) -> None:
+def test_the_ledger_balances_and_every_node_settled(report: dict[str, Any]) -> None:
     ledger = report["medium"]
-    assert ledger["created"] >= 2             # a pair was made, so a move was in flight when the drain ended
+    assert ledger["created"] >= 2             # a pair was made: work was under way when generation ended
     assert ledger["created"] == ledger["measured"] + ledger["discarded"] + ledger["discarded_at_end"]
     mp = report["multi_process"]
     assert mp["accounting_error"] is None
     assert mp["dead_nodes"] == [] and mp["unsettled_nodes"] == []
+    if report["_scenario"] == "moving":       # the run went on until the moves (10 ms) were over
+        assert report["end_ns"] >= MOVE_NS
 
 
 def test_no_pair_is_delivered_at_one_end_only(report: dict[str, Any]) -> None:
     (workload,) = report["workload"]
     assert workload["errors"] == ["TIMEOUT"]  # the request ends: ERR TIMEOUT at the drain
+    assert workload["pairs_disagreeing"] == 0
     matched, expired = workload["pairs_matched"], workload["pairs_expired"]
     for end in ("pairs_delivered", "pairs_delivered_remote"):
         assert matched <= workload[end] <= matched + expired
-    if expired == 0:
-        assert workload["pairs_delivered"] == workload["pairs_delivered_remote"] == matched
-
-
-def test_the_run_went_on_until_the_moves_were_over(report: dict[str, Any]) -> None:
-    """The moves end after the duration plus the drain: the run's emulated end is past the first of them."""
-    assert report["end_ns"] >= MOVE_NS
 
 
 # -- the medium's side, driven in this process (messages handed to the server as its socket would) -----------
