@@ -131,7 +131,7 @@ def _settle(server: MediumServer) -> Any:
 
 
 @pytest.mark.parametrize("message", [
-    {"settled": True},                                      # a first one without its bound
+    {"settled": False},                                     # a first false without its bound
     {"settled": 1, "bound_ns": 5},
     {"settled": True, "bound_ns": -1},
     {"settled": True, "bound_ns": 10**13},

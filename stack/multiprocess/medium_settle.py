@@ -3,13 +3,13 @@ layers have settled, as ``qnet run`` does (:func:`stack.runtime.run_async`), wit
 
 After ``drain``, each node says ``settled`` (``settled``: true or false) whenever whether its link and network
 layers have settled (:meth:`stack.emulation.Emulation.settled`: no CONFIRM, SCHEDULE, RELEASE or abort waits
-for its answer, no pair is moving to storage) changes, the first time with ``bound_ns``, the longest its layers
-go on retransmitting (:func:`stack.runtime.settle_bound_ns`). The medium sends ``finish`` once, after the drain
-time, every live node last said true, every command a node sent has run, and every event the medium scheduled
-for a node (a ``MoveResult``, a block's events) is due; or once the bound has passed since the drain ended (then
-the events already scheduled are still waited for, and the report names the nodes that had not settled). A dead
-node does not block; nor does a live one that has said nothing :data:`REPORT_TIMEOUT_S` of wall time after the
-drain ended (it is named too).
+for its answer, no pair is moving to storage) changes; the first false carries ``bound_ns``, the longest its
+layers go on retransmitting (:func:`stack.runtime.settle_bound_ns`, asked only then, as ``qnet run`` does).
+The medium sends ``finish`` once, after the drain time, every live node last said true, every command a node
+sent has run, and every event the medium scheduled for a node (a ``MoveResult``, a block's events) is due; or
+once the largest bound has passed since the drain time ended (the events already scheduled are still waited
+for, and the report names the nodes that had not settled). A dead node does not block; nor does a live one that
+has said nothing :data:`REPORT_TIMEOUT_S` of wall time after the drain time ended (it is named too).
 """
 
 from __future__ import annotations
@@ -54,8 +54,8 @@ class Settling:
             if type(bound) is not int or not 0 <= bound <= MAX_BOUND_NS:
                 raise TypeError(f"'bound_ns' must be an integer in [0, {MAX_BOUND_NS}], got {str(bound)[:40]}")
             self.bounds[node] = bound
-        elif node not in self.states:
-            raise ValueError("a node's first 'settled' carries 'bound_ns'")
+        elif not settled and node not in self.bounds:
+            raise ValueError("a node's first 'settled' false carries 'bound_ns'")
         self.states[node] = settled
 
     def bound_ns(self) -> int:

@@ -69,6 +69,7 @@ class NodeProcess:
         self._said_done = False
         self._said_settled: bool | None = None
         """What this node last told the medium with ``settled`` (None: nothing yet, before the drain)."""
+        self._sent_bound = False
         self.finishing = False
         """The medium said ``finish``: its closing the socket from then on is the normal end."""
         self.signals: list[int] = []
@@ -83,15 +84,17 @@ class NodeProcess:
     def _check_settled(self) -> None:
         """After the drain: tell the medium whenever whether this node's link and network layers have settled
         (:meth:`stack.emulation.Emulation.settled`, the predicate of ``qnet run``'s settling phase) changes; the
-        first time with the bound on how long they may take (:func:`stack.runtime.settle_bound_ns`)."""
+        first time they have not, with the bound on how long they may take (:func:`stack.runtime.settle_bound_ns`,
+        asked only then, as ``qnet run`` does)."""
         if not self.emu.draining or self.finishing:
             return
         settled = self.emu.settled()
         if settled is self._said_settled:
             return
         message = {"op": "settled", "at": self.kernel.now, "settled": settled}
-        if self._said_settled is None:
+        if not settled and not self._sent_bound:
             message["bound_ns"] = settle_bound_ns(self.emu)
+            self._sent_bound = True
         self._said_settled = settled
         self.medium.send.send_nowait(message)
 
