@@ -7,13 +7,13 @@ Two scenarios make the end fall mid-exchange, whatever the load:
   move takes 10 ms of emulated time and generation ends at 3 ms, so every pair made is still moving when the drain
   time (about 1 ms) is over. Before the settling phase the medium sent ``finish`` then: the MoveResults were never
   delivered, the moved qubits sat in storage slots no layer claimed, and the ledger did not balance
-  (``multi_process.accounting_error``, exit status 1) in 17 of 19 runs on the old code (8 ``qnet up``, 11 of this
+  (``multi_process.accounting_error``, exit status 1) in 21 of 23 runs on the old code (8 ``qnet up``, 15 of this
   module's fixture); in the other two the ledger balanced, but the run still ended at about 4.2 ms, before any
   move was over (``end_ns``).
 - ``lossy``: 30 % of the classical datagrams are lost, so CONFIRMs and RELEASEs are retransmitted every interval
   (about 1 ms, as long as the drain time): when generation ends at 20 ms some exchange may be under way, and
   before the settling phase the medium could cut it off, leaving pairs delivered at one end only
-  (``pairs_disagreeing`` 1 and 3 in 2 of 7 runs on the old code: it catches a regression only sometimes).
+  (``pairs_disagreeing`` 1 to 3 in 5 of 11 runs on the old code: it catches a regression only sometimes).
 
 Nothing here asserts a wall time or the absence of lateness; the timeout only guards against a hang.
 """
