@@ -57,9 +57,12 @@ class MediumKernel(RealtimeKernel):
     def __init__(self, epoch_ns: int, dilation: float, tolerance_ns: int) -> None:
         super().__init__(epoch_ns, dilation, tolerance_ns)
         self.ahead_ns = int(AHEAD_WALL_NS * dilation)
+        self.latest_remote_ns = 0
+        """When the last event scheduled for a node is due (the settling phase waits for it before ``finish``)."""
 
     def deliver_at(self, at: int, port: Any, event: Any) -> None:
         if isinstance(port, RemotePort):
+            self.latest_remote_ns = max(self.latest_remote_ns, at)
             lead = max(self.ahead_ns, int(LEAD_WALL_NS * self.dilation))
             self.call_at(max(self.now, at - lead), port.send_stamped, (max(at, self.now), event))
         else:

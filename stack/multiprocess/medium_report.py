@@ -12,6 +12,7 @@ from typing import Any, Protocol
 from stack import report as reporting
 from stack.multiprocess.gate import Gate
 from stack.multiprocess.medium_ports import MediumKernel
+from stack.multiprocess.medium_settle import Settling
 from stack.multiprocess.node_apps import ApiPlan, report_sections
 from stack.multiprocess.results import apply_results
 from stack.quantum.accounting import AccountingError
@@ -31,6 +32,7 @@ class ServedRun(Protocol):
     rejected_messages: int
     gate: Gate
     accounting_error: str | None
+    settling: Settling
 
 
 def final_report(served: ServedRun, results: dict[str, dict[str, Any]], dead: list[str], started: float
@@ -58,6 +60,7 @@ def final_report(served: ServedRun, results: dict[str, dict[str, Any]], dead: li
         "missed_deadlines": kernel.missed_deadlines + sum(r["kernel"]["missed_deadlines"] for r in results.values()),
         "late_inputs": kernel.late_inputs + sum(r["kernel"]["late_inputs"] for r in results.values()),
         "accounting_error": served.accounting_error,
+        "unsettled_nodes": served.settling.unsettled,
     }
     return document
 

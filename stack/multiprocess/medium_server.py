@@ -23,6 +23,7 @@ from stack.multiprocess.gate import Gate
 from stack.multiprocess.medium_ports import Connection, MediumKernel, RemotePort
 from stack.multiprocess.medium_protocol import MediumProtocolError, MessageStream, decode_hardware, finite, write_secret
 from stack.multiprocess.medium_report import final_report
+from stack.multiprocess.medium_settle import Settling, settle
 from stack.multiprocess.node_apps import api_plan
 from stack.multiprocess.realtime import stop_on_signal
 from stack.multiprocess.results import result_problem
@@ -80,6 +81,9 @@ class MediumServer:
         """Connections dropped for a message that is not one (framing, JSON, size, depth)."""
         self.rejected_messages = 0
         """Messages of an accepted node refused for their content (the node stays connected)."""
+        self.settling = Settling()
+        self.pending_commands = 0
+        """Commands received and not yet run (the settling phase waits for them)."""
         self.accounting_error: str | None = None
         """Why the qubit ledger did not balance at the end (None: it did); ``multi_process.accounting_error``."""
         self.gate = Gate(self.secret, seed, self.expected, self.connections, self._join, run_dir / "secret")
@@ -183,6 +187,7 @@ class MediumServer:
                 raise ValueError(f"reply_to {str(reply_to)[:40]!r} is not a layer of {connection.node}")
             port = RemotePort(self, connection.node, reply_to)
             command = decode_hardware(message["command"])
+            self.pending_commands += 1
             self.kernel.call_external(self._execute, (message["node_id"], command, port), at)
         elif op == "clock":
             phase, frequency = message["phase_ns"], message["frequency_ppb"]
@@ -196,6 +201,10 @@ class MediumServer:
             if message.get("failure") is not None:    # its peers may wait for it for ever: the run ends
                 self.api_failures.append(f"{connection.node}: {str(message['failure']).partition(': ')[2][:300]}")
             self._end_generation_if_idle()
+        elif op == "settled":
+            self.settling.receive(connection.node, message)
+            if self.settling.looking:
+                self.kernel.halt()                  # the settling phase looks again
         elif op == "result":
             problem = result_problem(message, connection.node)
             if problem is not None:
@@ -206,6 +215,7 @@ class MediumServer:
 
     def _execute(self, args: tuple[int, Any, RemotePort]) -> None:
         node_id, command, port = args
+        self.pending_commands -= 1
         self.emu.medium.command(node_id, command, port)      # type: ignore[arg-type]
 
     def _adjust_clock(self, args: tuple[int, float, float | None, int]) -> None:
@@ -237,6 +247,8 @@ class MediumServer:
         print(f"qnet medium: node {connection.node} died (its connection closed at emulated "
               f"{self.kernel.emulated_now() / 1e6:.3f} ms)", file=sys.stderr)
         self._end_generation_if_idle()
+        if self.settling.looking:
+            self.kernel.halt()                      # a dead node is no longer waited for
         dead = self.scenario.nodes[connection.node]
         for link in self.scenario.links:
             if dead.name not in (link.a, link.b, link.station, link.source):
@@ -270,16 +282,20 @@ class MediumServer:
         if not self.workload_over():              # a halt before the run started would be forgotten
             await kernel.run_realtime(until=self.scenario.run.duration_ns)
         self.generation_end = kernel.now
-        emu.draining = True
+        emu.draining = self.settling.active = True
         emu.heralding.stop_generation()
         self.broadcast({"op": "drain", "at": kernel.now})
         await kernel.run_realtime(until=kernel.now + emu.drain_ns)
+        await settle(kernel, self.settling, self._live, lambda: self.pending_commands)
         self.finishing = True
         self.broadcast({"op": "finish", "at": kernel.now})
         with trio.move_on_after(RESULT_TIMEOUT_S):
             while any(c.result is None and not c.dead for c in self.connections.values()):
                 await trio.sleep(0.01)
         return await self._report(started)
+
+    def _live(self) -> list[str]:
+        return [name for name, connection in self.connections.items() if not connection.dead]
 
     async def _report(self, started: float) -> dict[str, Any]:
         """The report, once every node sent its result (or died, or the wait timed out)."""

@@ -40,7 +40,7 @@ from stack.multiprocess.outcome import EXIT_BAD_INPUT, EXIT_NOT_FINISHED
 from stack.multiprocess.realtime import RealtimeKernel, stop_on_signal
 from stack.multiprocess.results import collect_result
 from stack.multiprocess.udp import PortMap, UdpNetwork
-from stack.runtime import Emulation, build
+from stack.runtime import Emulation, build, settle_bound_ns
 from stack.scenario import Scenario
 
 CONNECT_TIMEOUT_S = 30.0
@@ -67,11 +67,36 @@ class NodeProcess:
         self.origins = [layer.engine for layer in self.emu.layers
                         if isinstance(layer.engine, EntanglementUser) and layer.engine.create is not None]
         self._said_done = False
+        self._said_settled: bool | None = None
+        """What this node last told the medium with ``settled`` (None: nothing yet, before the drain)."""
+        self._sent_bound = False
         self.finishing = False
         """The medium said ``finish``: its closing the socket from then on is the normal end."""
         self.signals: list[int] = []
         for layer in self.emu.layers:
             layer.after = self._check_done if layer.engine in self.origins else None
+
+    def _after_origin_drained(self) -> None:
+        """A workload origin's check from the drain on; every other layer's is :meth:`_check_settled`."""
+        self._check_done()
+        self._check_settled()
+
+    def _check_settled(self) -> None:
+        """After the drain: tell the medium whenever whether this node's link and network layers have settled
+        (:meth:`stack.emulation.Emulation.settled`, the predicate of ``qnet run``'s settling phase) changes; the
+        first time they have not, with the bound on how long they may take (:func:`stack.runtime.settle_bound_ns`,
+        asked only then, as ``qnet run`` does)."""
+        if not self.emu.draining or self.finishing:
+            return
+        settled = self.emu.settled()
+        if settled is self._said_settled:
+            return
+        message = {"op": "settled", "at": self.kernel.now, "settled": settled}
+        if not settled and not self._sent_bound:
+            message["bound_ns"] = settle_bound_ns(self.emu)
+            self._sent_bound = True
+        self._said_settled = settled
+        self.medium.send.send_nowait(message)
 
     def _check_done(self) -> None:
         apps = self.apps
@@ -187,10 +212,18 @@ class NodeProcess:
                 self.kernel.inject(int(message["at"]), link, LinkDown(int(message["link_id"])))
         elif op == "drain":
             self.emu.draining = True
+            for each in self.emu.layers:
+                each.after = self._after_origin_drained if each.engine in self.origins else self._check_settled
             for layer in ("link", "network"):  # requests still open fail with ERR TIMEOUT (at both ends)
                 port = self.ports.get(f"{self.name}/{layer}")
                 if port is not None:
                     self.kernel.inject(int(message["at"]), port, GenerationOver())
+            self.kernel.call_external(self._on_drained, None, int(message["at"]))   # after the GenerationOvers
+
+    def _on_drained(self, _: Any) -> None:
+        """Every layer has had its GenerationOver: a node whose layers have nothing left to settle (or that runs
+        no link or network layer) says so now, as no event of its layers may ever ask again."""
+        self._check_settled()
 
 
 def _troubles(user: EntanglementUser) -> str:

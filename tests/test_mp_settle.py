@@ -1,0 +1,231 @@
+"""``qnet up``'s settling phase: a run whose duration ends with work in flight goes on until the nodes' layers have
+settled (stack/multiprocess/medium_settle.py), so both ends' records agree and every qubit is accounted for.
+
+Two scenarios make the end fall mid-exchange, whatever the load:
+
+- ``moving``, by construction: every kept pair moves to storage before its OK (the nodes have storage qubits), a
+  move takes 10 ms of emulated time and generation ends at 3 ms, so every pair made is still moving when the drain
+  time (about 1 ms) is over. Before the settling phase the medium sent ``finish`` then: the MoveResults were never
+  delivered, the moved qubits sat in storage slots no layer claimed, and the ledger did not balance
+  (``multi_process.accounting_error``, exit status 1) in 21 of 23 runs on the old code (8 ``qnet up``, 15 of this
+  module's fixture); in the other two the ledger balanced, but the run still ended at about 4.2 ms, before any
+  move was over (``end_ns``).
+- ``lossy``: 30 % of the classical datagrams are lost, so CONFIRMs and RELEASEs are retransmitted every interval
+  (about 1 ms, as long as the drain time): when generation ends at 20 ms some exchange may be under way, and
+  before the settling phase the medium could cut it off, leaving pairs delivered at one end only
+  (``pairs_disagreeing`` 1 to 3 in 5 of 11 runs on the old code: it catches a regression only sometimes).
+
+Nothing here asserts a wall time or the absence of lateness; the timeout only guards against a hang.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+
+from protocols.physical.hardware import MoveResult
+from stack.multiprocess import medium_settle
+from stack.multiprocess.medium import Connection, MediumServer, RemotePort
+from stack.multiprocess.medium_settle import settle
+from stack.multiprocess.outcome import EXIT_LATE, EXIT_OK
+from stack.scenario import load_text
+from tests.mp_util import run_up, two_node_toml
+
+MOVE_NS = 10_000_000
+SCENARIOS = {"moving": (3.0, f"storage_qubits = 2\nmove_ns = {MOVE_NS}\n", ""),
+             "lossy": (20.0, "", "classical_loss = 0.3\n")}
+"""Each scenario's duration (ms) and what it adds to both QPUs and to the link."""
+
+
+def _scenario(name: str) -> str:
+    duration_ms, qpu, link = SCENARIOS[name]
+    nodes = "".join(f"""
+[nodes.{node}]
+kind = "qpu"
+t2_ms = 1000.0
+readout_ns = 1000
+{qpu}""" for node in ("alice", "bob"))
+    return f"""
+[run]
+duration_ms = {duration_ms}
+seed = 3
+{nodes}
+[nodes.mid]
+kind = "station"
+detection_window_ns = 1
+
+[links.alice-bob]
+a = "alice"
+b = "bob"
+station = "mid"
+length_km = 0.2
+attempt_duration_ns = 1000
+depolarizing = 0.05
+{link}
+[[workload]]
+node = "alice"
+remote = "bob"
+type = "keep"
+pairs = 60000
+"""
+
+
+@pytest.fixture(scope="module", params=sorted(SCENARIOS))
+def report(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    tmp = tmp_path_factory.mktemp(request.param)
+    scenario = tmp / f"{request.param}.toml"
+    scenario.write_text(_scenario(request.param))
+    proc = run_up(scenario, tmp / "run", "--dilation", "0.005", "--json", str(tmp / "up.json"))
+    assert proc.returncode in (EXIT_OK, EXIT_LATE), proc.stdout + proc.stderr
+    document: dict[str, Any] = json.loads(Path(tmp / "up.json").read_text())
+    document["_scenario"] = request.param
+    return document
+
+
+def test_the_ledger_balances_and_every_node_settled(report: dict[str, Any]) -> None:
+    ledger = report["medium"]
+    assert ledger["created"] >= 2             # a pair was made: work was under way when generation ended
+    assert ledger["created"] == ledger["measured"] + ledger["discarded"] + ledger["discarded_at_end"]
+    mp = report["multi_process"]
+    assert mp["accounting_error"] is None
+    if report["_scenario"] == "moving":       # the run went on until the moves (10 ms) were over
+        assert report["end_ns"] >= MOVE_NS
+    assert mp["dead_nodes"] == [] and mp["unsettled_nodes"] == []
+
+
+def test_no_pair_is_delivered_at_one_end_only(report: dict[str, Any]) -> None:
+    (workload,) = report["workload"]
+    assert workload["errors"] == ["TIMEOUT"]  # the request ends: ERR TIMEOUT at the drain
+    assert workload["pairs_disagreeing"] == 0
+    matched, expired = workload["pairs_matched"], workload["pairs_expired"]
+    for end in ("pairs_delivered", "pairs_delivered_remote"):
+        assert matched <= workload[end] <= matched + expired
+
+
+# -- the medium's side, driven in this process (messages handed to the server as its socket would) -----------
+
+def _server(tmp_path: Path) -> MediumServer:
+    """A medium after its drain (``settled`` expected), with every node connected and none having said anything."""
+    server = MediumServer(load_text(two_node_toml(pairs=1), "two.toml"), 3, tmp_path, dilation=1.0,
+                          tolerance_ns=10_000)
+    server.kernel.epoch_ns = time.time_ns()
+    server.settling.active = True
+    for name in ("alice", "bob", "mid"):
+        server.connections[name] = Connection(None, name)  # type: ignore[arg-type]
+    return server
+
+
+def _say(server: MediumServer, node: str, settled: bool, bound_ns: int | None = 1_000_000_000) -> None:
+    message: dict[str, Any] = {"op": "settled", "at": server.kernel.now, "settled": settled}
+    if bound_ns is not None:
+        message["bound_ns"] = bound_ns
+    server._dispatch(server.connections[node], message)
+
+
+def _settle(server: MediumServer) -> Any:
+    return settle(server.kernel, server.settling, server._live, lambda: server.pending_commands)
+
+
+@pytest.mark.parametrize("message", [
+    {"settled": False},                                     # a first false without its bound
+    {"settled": 1, "bound_ns": 5},
+    {"settled": True, "bound_ns": -1},
+    {"settled": True, "bound_ns": 10**13},
+    {"settled": True, "bound_ns": 5.0},
+    {"bound_ns": 5},
+])
+def test_a_malformed_settled_is_refused_and_counted(tmp_path: Path, message: dict[str, Any]) -> None:
+    server = _server(tmp_path)
+    try:
+        server._on_message(server.connections["alice"], {"op": "settled", "at": 0} | message)
+        assert server.rejected_messages == 1 and "alice" not in server.settling.states
+    finally:
+        server._pcap.close()
+
+
+def test_a_settled_before_the_drain_is_refused(tmp_path: Path) -> None:
+    server = _server(tmp_path)
+    server.settling.active = False
+    try:
+        server._on_message(server.connections["bob"], {"op": "settled", "at": 0, "settled": True, "bound_ns": 5})
+        assert server.rejected_messages == 1 and server.settling.states == {}
+    finally:
+        server._pcap.close()
+
+
+async def test_the_medium_waits_for_every_live_node_and_not_for_a_dead_one(tmp_path: Path) -> None:
+    server = _server(tmp_path)
+    over = trio.Event()
+
+    async def settling() -> None:
+        await _settle(server)
+        over.set()
+
+    try:
+        with trio.fail_after(60):                               # a hang guard only
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(settling)
+                _say(server, "alice", False)
+                _say(server, "bob", True)
+                for _ in range(20):
+                    await trio.sleep(0.005)
+                assert not over.is_set()                        # alice has not settled, mid has said nothing
+                _say(server, "alice", True)
+                server._node_died(server.connections["mid"])    # dead: not waited for
+                await over.wait()
+        assert server.settling.unsettled == []
+    finally:
+        server._pcap.close()
+
+
+async def test_a_node_that_does_not_settle_within_its_bound_is_named(tmp_path: Path) -> None:
+    server = _server(tmp_path)
+    try:
+        with trio.fail_after(60):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(_settle, server)
+                for name in ("alice", "bob", "mid"):
+                    _say(server, name, name != "bob", bound_ns=20_000_000)    # 20 ms at dilation 1
+        assert server.settling.unsettled == ["bob"]
+        assert server.kernel.now >= 20_000_000
+    finally:
+        server._pcap.close()
+
+
+async def test_the_medium_waits_for_the_events_it_scheduled(tmp_path: Path) -> None:
+    """Every node settled, but a MoveResult the medium scheduled is due later: ``finish`` waits for it."""
+    server = _server(tmp_path)
+    port = RemotePort(server, "alice", "alice/link")
+    server.kernel.deliver_at(30_000_000, port, MoveResult(0, 2))
+    try:
+        with trio.fail_after(60):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(_settle, server)
+                for name in ("alice", "bob", "mid"):
+                    _say(server, name, True, bound_ns=0)
+        assert server.kernel.now >= 30_000_000
+        sent = server.connections["alice"].inbox.receive_nowait()
+        assert sent["op"] == "event" and sent["event"]["type"] == "MoveResult"
+    finally:
+        server._pcap.close()
+
+
+async def test_a_live_node_that_says_nothing_blocks_only_until_its_timeout(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(medium_settle, "REPORT_TIMEOUT_S", 0.05)
+    monkeypatch.setattr(medium_settle, "CHECK_WALL_NS", 10_000_000)
+    server = _server(tmp_path)
+    try:
+        with trio.fail_after(60):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(_settle, server)
+                _say(server, "alice", True)
+                _say(server, "bob", True)
+        assert server.settling.unsettled == ["mid"]
+    finally:
+        server._pcap.close()
