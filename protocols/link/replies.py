@@ -117,9 +117,8 @@ def ok_message(request: Request, pair: PairReady | BlockReady, seq: int, now: in
     if pair.outcome is not None:
         goodness = ll.encode_fidelity(physics.relabel(pair.distribution, int(pair.bell_state))[0])
         assert pair.basis is not None
-        return ll.OkMeasure(request.create_id, pair.outcome, request.d, int(pair.basis),
-                            int(pair.bell_state), seq, request.create.purpose_id, remote,
-                            goodness).encode()
+        return ll.ok_measure(request.create_id, pair.outcome, request.d, int(pair.basis), int(pair.bell_state), seq,
+                             request.create.purpose_id, remote, goodness)
     link = request.link
     moved = slot is not None and slot != pair.slot
     moves = (link.move_fidelity_local if moved else 1.0, link.move_fidelity_peer)
