@@ -119,6 +119,60 @@ class Actions:
         return self
 
 
+_new = object.__new__
+
+
+def sending(send: list[tuple[Address, bytes]], deadline: int | None = None) -> Actions:
+    """``Actions(send=send, deadline=deadline)``, built without calling the class: a class call with keyword
+    arguments builds a dict of them and calls ``__init__`` from C (on Python 3.11 about 4,400 instructions against
+    2,800 for this positional call of a Python function). For the engines' per-pair outputs.
+
+    >>> a = sending([(("198.18.0.1", 7771), b"\\x10")])
+    >>> a == Actions(send=[(("198.18.0.1", 7771), b"\\x10")]), type(a) is Actions
+    (True, True)
+    """
+    actions = _new(Actions)
+    actions.send = send
+    actions.up = []
+    actions.down = []
+    actions.hardware = []
+    actions.deadline = deadline
+    return actions
+
+
+def going_up(up: list[Any], deadline: int | None = None) -> Actions:
+    """``Actions(up=up, deadline=deadline)``, built as :func:`sending` builds its ``Actions``."""
+    actions = _new(Actions)
+    actions.send = []
+    actions.up = up
+    actions.down = []
+    actions.hardware = []
+    actions.deadline = deadline
+    return actions
+
+
+def going_down(down: list[Any], deadline: int | None = None) -> Actions:
+    """``Actions(down=down, deadline=deadline)``, built as :func:`sending` builds its ``Actions``."""
+    actions = _new(Actions)
+    actions.send = []
+    actions.up = []
+    actions.down = down
+    actions.hardware = []
+    actions.deadline = deadline
+    return actions
+
+
+def commanding(hardware: list[Any], deadline: int | None = None) -> Actions:
+    """``Actions(hardware=hardware, deadline=deadline)``, built as :func:`sending` builds its ``Actions``."""
+    actions = _new(Actions)
+    actions.send = []
+    actions.up = []
+    actions.down = []
+    actions.hardware = hardware
+    actions.deadline = deadline
+    return actions
+
+
 def earliest(a: int | None, b: int | None) -> int | None:
     """The earlier of two optional deadlines."""
     if a is None:

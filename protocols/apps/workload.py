@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from protocols.common import BASES, Actions, Address, Basis, ParseError
+from protocols.common import BASES, Actions, Address, Basis, ParseError, commanding
 from protocols.packets import linkservice as ll
 from protocols.physical.hardware import CommandRejected, MeasureResult
 from protocols.physical.hardware import Measure as MeasureCommand
@@ -177,5 +177,5 @@ class EntanglementUser:
         self._measuring[ok.lqid] = record
         measure = [MeasureCommand(ok.lqid, BASES[seq % 3])]        # keep_basis(seq), written out: one a pair
         if self.sent_at is not None or self.create is None:       # _deadline() is None, written out
-            return Actions(hardware=measure)
-        return Actions(hardware=measure, deadline=self._deadline())
+            return commanding(measure)
+        return commanding(measure, self._deadline())

@@ -27,7 +27,7 @@ from protocols.link.recent import Forgetting, Recent
 from protocols.link.replies import Replies
 from protocols.link.requests import RequestTable
 from protocols.link.runs import MasterRuns
-from protocols.link.types import LinkCounters, PairKey, PendingConfirm, Request, RequestState, Retransmission
+from protocols.link.types import FAILED, LinkCounters, PairKey, PendingConfirm, Request, Retransmission
 from protocols.packets import linkservice as ll
 from protocols.packets.egp import MSG_CONFIRM_ACK, EgpMessage
 from protocols.physical.node import AttemptLost, BlockReady, PairReady
@@ -163,7 +163,7 @@ class Confirmation:
     def _on_confirmed(self, held: Request, pair: PairReady | BlockReady, message: EgpMessage, now: int) -> Actions:
         """The master numbered a pair this end holds: take it, unless this end made it for another request."""
         mismatch = held.create_id != message.create_id or held.origin_node != message.origin_node
-        if mismatch or (held.state == RequestState.FAILED and held.create.kept_together):
+        if mismatch or (held.state is FAILED and held.create.kept_together):
             # made for another request, or for an atomic request that failed here (its kept pairs are gone)
             actions = Actions(hardware=discard(pair))
             return actions.extend(self._expire_confirmed(message, now, pair.count))

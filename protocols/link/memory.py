@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from protocols.common import Actions, Address
+from protocols.common import Actions, Address, commanding
 from protocols.link.links import Links
 from protocols.link.messages import about_pair, answer
 from protocols.link.recent import Forgetting, Recent
@@ -99,7 +99,7 @@ class PairMemory:
         if pair.outcome is not None or self._memory.storage == 0:
             return self._replies.deliver(request, pair, seq, now)
         self._moving[pair.slot] = (request, pair, seq)
-        return Actions(hardware=[Move(pair.slot)])
+        return commanding([Move(pair.slot)])
 
     def _hold(self, request: Request, pair: PairReady, seq: int) -> Actions:
         held = Held(request, pair, seq, pair.slot)

@@ -11,6 +11,8 @@ accepts (Queue Sequence) and schedules it (:class:`~protocols.link.runs.MasterRu
 
 from __future__ import annotations
 
+import struct
+
 from protocols.common import NETWORK_PURPOSE_BASE, Actions, Address, ParseError
 from protocols.link.admission import Admission, unsupported
 from protocols.link.links import Links
@@ -31,6 +33,12 @@ from protocols.link.types import (
 )
 from protocols.packets import linkservice as ll
 from protocols.packets.egp import MSG_REQ, MSG_REQ_ACK, EgpMessage
+
+_CREDIT_FIELDS = struct.Struct("!I4xHH")
+"""A CREATE's Remote Node ID, Purpose ID and Number (:data:`~protocols.packets.linkservice.CREATE_SIZE` bytes)."""
+_WINDOW_BYTE, _WINDOW_BITS = 13, 0b1100
+"""Where a CREATE's Window field is (byte 13, bits 3..2: docs/wire.md §4.1.1)."""
+_CREDIT_BITS = ll.WINDOW_CREDIT << 2
 
 
 class DistributedQueue:
@@ -60,6 +68,9 @@ class DistributedQueue:
     # -- the origin ----------------------------------------------------------------------
     def on_create(self, payload: bytes, app: Address, now: int) -> Actions:
         """A CREATE from the higher layer at ``app``: ACK and REQ, or ERR."""
+        if len(payload) == ll.CREATE_SIZE and payload[_WINDOW_BYTE] & _WINDOW_BITS == _CREDIT_BITS:
+            remote, purpose, number = _CREDIT_FIELDS.unpack_from(payload)   # one a circuit hop's link pair
+            return self._on_credit(remote, purpose, number, app, now)
         node_id = self._links.node_id
         try:
             create = ll.Create.decode(payload)
@@ -76,7 +87,7 @@ class DistributedQueue:
         if create.windowed and link is not None and not error:
             if not self._links.is_master(link):       # only the master numbers pairs, so only it holds a window
                 error = ll.ERR_UNSUPP
-            elif self._windowed(create, app) is not None:
+            elif self._windowed(create.remote_node_id, create.purpose_id, app) is not None:
                 error = ll.ERR_REJECTED               # one open window per (higher layer, peer, Purpose ID)
         if link is not None and link.link_id in self._links.down:
             error = ll.ERR_OTHER
@@ -97,26 +108,36 @@ class DistributedQueue:
         self._requests.add(request)
         return Actions(send=[(app, ll.Ack(create_id).encode()), self._req(request)])
 
-    def _windowed(self, create: ll.Create, app: Address) -> Request | None:
-        """The open windowed request of ``app`` that ``create`` names (by Remote Node ID and Purpose ID)."""
+    def _windowed(self, remote_node_id: int, purpose_id: int, app: Address) -> Request | None:
+        """The open windowed request of ``app`` to ``remote_node_id`` for ``purpose_id``."""
         for request in self._requests.open_requests():
             if (request.create.windowed and request.d == 0 and request.app == app
-                    and request.link.peer_node_id == create.remote_node_id
-                    and request.create.purpose_id == create.purpose_id and request.state not in FINAL):
+                    and request.link.peer_node_id == remote_node_id
+                    and request.create.purpose_id == purpose_id and request.state not in FINAL):
                 return request
         return None
+
+    def _on_credit(self, remote_node_id: int, purpose_id: int, number: int, app: Address, now: int) -> Actions:
+        """CREDIT: ``number`` more pairs for ``app``'s open windowed request to ``remote_node_id`` for
+        ``purpose_id`` (a CREATE with Window CREDIT, read without decoding the whole CREATE); not answered, and one
+        that names no open request (it has just ended: its ERR is on its way) is dropped and counted."""
+        request = self._windowed(remote_node_id, purpose_id, app)
+        if request is None:
+            self._counters.stale_windows += 1
+            return Actions()
+        request.credit += number
+        return self._runs.schedule(request.link.link_id, now)
 
     def _on_window(self, create: ll.Create, app: Address, now: int) -> Actions:
         """CREDIT (Number more pairs) or CLOSE for an open windowed request; neither is answered, and one that
         names no open request (it has just ended: its ERR is on its way) is dropped and counted."""
-        request = self._windowed(create, app)
+        if create.window == ll.WINDOW_CREDIT:
+            return self._on_credit(create.remote_node_id, create.purpose_id, create.number, app, now)
+        request = self._windowed(create.remote_node_id, create.purpose_id, app)
         if request is None:
             self._counters.stale_windows += 1
             return Actions()
         link_id = request.link.link_id
-        if create.window == ll.WINDOW_CREDIT:
-            request.credit += create.number
-            return self._runs.schedule(link_id, now)
         request.retry_at = request.expires_at = None
         request.fire(RequestEvent.CLOSED)
         actions = self._runs.stop_serving(request)

@@ -19,16 +19,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from protocols.common import Actions, Address
-from protocols.link.types import GoodnessMemo, LinkConfig, LinkCounters, Request, RequestEvent, RequestState
+from protocols.common import Actions, Address, sending
+from protocols.link.types import SERVED, GoodnessMemo, LinkConfig, LinkCounters, Request, RequestEvent
 from protocols.packets import linkservice as ll
 from protocols.packets.bitpack import pack_bits, pack_uniform
 from protocols.physical import physics
 from protocols.physical.hardware import BellDistribution
 from protocols.physical.node import BlockReady, PairReady, StopGeneration
-
-_SERVED = (RequestState.GENERATING, RequestState.QUEUED)
-"""A request in one of these states completes with its last settled pair."""
 
 
 class Replies:
@@ -67,9 +64,14 @@ class Replies:
         ok = ok_message(request, pair, seq, now, slot, request.goodness)
         count = pair.count
         self.counters.ok_sent += count
-        if request.create.outcomes_together:       # CON clear: all OKs when the request completes
+        create = request.create
+        if create.outcomes_together:               # CON clear: all OKs when the request completes
             request.outcomes.append(ok)
             return self.settle(request, count)
+        delivered = request.delivered + count
+        if delivered < create.number or create.windowed:   # settle() would send nothing more: the OK alone
+            request.delivered = delivered
+            return sending([(request.app, ok)])
         actions = self.settle(request, count)
         actions.send.insert(0, (request.app, ok))   # the OK before what its settling sends
         return actions
@@ -77,7 +79,7 @@ class Replies:
     def settle(self, request: Request, count: int = 1) -> Actions:
         """``count`` more of the request's pairs are settled (delivered, or expired at the other end)."""
         request.delivered += count
-        if request.delivered < request.create.number or request.state not in _SERVED:
+        if request.delivered < request.create.number or request.state not in SERVED:
             return Actions()
         if request.create.windowed:                # no count ends it: its CLOSE, or a failure, does
             return Actions()
@@ -115,9 +117,8 @@ def ok_message(request: Request, pair: PairReady | BlockReady, seq: int, now: in
     if pair.outcome is not None:
         goodness = ll.encode_fidelity(physics.relabel(pair.distribution, int(pair.bell_state))[0])
         assert pair.basis is not None
-        return ll.OkMeasure(request.create_id, pair.outcome, request.d, int(pair.basis),
-                            int(pair.bell_state), seq, request.create.purpose_id, remote,
-                            goodness).encode()
+        return ll.ok_measure(request.create_id, pair.outcome, request.d, int(pair.basis), int(pair.bell_state), seq,
+                             request.create.purpose_id, remote, goodness)
     link = request.link
     moved = slot is not None and slot != pair.slot
     moves = (link.move_fidelity_local if moved else 1.0, link.move_fidelity_peer)

@@ -18,16 +18,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import protocols.link.generation as generation
-from protocols.common import Actions, Address
+from protocols.common import Actions, Address, going_down
 from protocols.link.links import Links
 from protocols.link.requests import RequestTable
 from protocols.link.scheduler import Scheduler
 from protocols.link.types import (
+    GENERATING,
+    LINK_FREE,
+    QUEUED,
+    RUN_END,
+    SERVED,
     FailRequest,
     LinkCounters,
     Request,
     RequestEvent,
-    RequestState,
     Retransmission,
     Run,
 )
@@ -147,7 +151,7 @@ class MasterRuns:
     def _candidates(self, link_id: int) -> list[Request]:
         return [r for r in self._requests.open_requests()
                 if r.link.link_id == link_id and r.to_number > 0
-                and r.state in (RequestState.QUEUED, RequestState.GENERATING)]
+                and r.state in SERVED]
 
     def _trim(self, link_id: int) -> Actions:
         """A request of at least the running one's priority is waiting: cut a long run to one quantum."""
@@ -162,21 +166,21 @@ class MasterRuns:
     def _start_run(self, request: Request, pairs: int, now: int) -> Actions:
         link_id = request.link.link_id
         assert link_id not in self._runs
-        if request.state == RequestState.QUEUED:
-            request.fire(RequestEvent.LINK_FREE)
+        if request.state is QUEUED:
+            request.fire(LINK_FREE)
         self._runs[link_id] = Run(request, pairs, now)
         self._scheduler.served(request)
         self._counters.runs += 1
-        return Actions(down=[generation.start(request, pairs)])
+        return going_down([generation.start(request, pairs)])
 
     def _end_run(self, link_id: int, now: int) -> Actions:
         run = self._runs.pop(link_id)
         actions = self.schedule(link_id, now)
         next_run = self._runs.get(link_id)
         request = run.request
-        if (next_run is None or next_run.request is not request) and request.state == RequestState.GENERATING \
+        if (next_run is None or next_run.request is not request) and request.state is GENERATING \
                 and request.to_number > 0:
-            request.fire(RequestEvent.RUN_END)
+            request.fire(RUN_END)
         return actions
 
     # -- SCHEDULE and abort --------------------------------------------------------------
@@ -195,7 +199,7 @@ class MasterRuns:
             request.fire(RequestEvent.ABORTED)
             return self._fail(request, message.status, now)
         self._peer_on[link_id] = request
-        if request.state not in (RequestState.QUEUED, RequestState.GENERATING) or request.to_number == 0:
+        if request.state not in SERVED or request.to_number == 0:
             return self.schedule(link_id, now)
         link = self._links[request.link.link_id]
         pairs = self._scheduler.run_size(link, request, self._candidates(link.link_id))

@@ -41,6 +41,8 @@ class Scheduler:
         """The request the link's next run serves, and its number of pairs (None: nothing to serve)."""
         if not candidates:
             return None
+        if len(candidates) == 1:                  # one request to serve (a circuit hop's, each credit): no choice
+            return candidates[0], self.run_size(link, candidates[0], candidates)
         top = max(r.create.priority for r in candidates)
         tied = [r for r in candidates if r.create.priority == top]
         chosen = min(tied, key=lambda r: (self._last_served.get((link.link_id, *r.stream), 0), r.queue_seq))
@@ -49,7 +51,8 @@ class Scheduler:
     @staticmethod
     def run_size(link: LinkConfig, request: Request, candidates: list[Request]) -> int:
         """Pairs of the next run for ``request``: one quantum while a request of its priority or higher waits."""
-        competing = any(r is not request and r.create.priority >= request.create.priority for r in candidates)
+        competing = len(candidates) > 1 and any(r is not request and r.create.priority >= request.create.priority
+                                                for r in candidates)
         limit = link.policy.quantum if competing else link.policy.max_run
         return min(request.to_number, max(limit, generation.block_size(request)))   # a block is one run
 

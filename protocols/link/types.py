@@ -36,6 +36,8 @@ class RequestState(enum.Enum):
     DONE = "done"
     FAILED = "failed"
 
+    __hash__ = object.__hash__      # by identity (members are singletons): Enum's is Python code, hash(self._name_)
+
 
 class RequestEvent(enum.Enum):
     PEER_ACCEPTED = "peer-accepted"
@@ -48,6 +50,16 @@ class RequestEvent(enum.Enum):
     LINK_DOWN = "link-down"
     GENERATION_OVER = "generation-over"
     CLOSED = "closed"
+
+    __hash__ = object.__hash__      # as RequestState's
+
+
+# The members the per-pair paths name, as module constants: on Python 3.11 ``RequestState.QUEUED`` is a look-up
+# through EnumType's Python-level ``__getattr__`` hook (~900 instructions), a global ~25.
+WAITING_PEER, QUEUED, GENERATING, DONE, FAILED = RequestState
+LINK_FREE, RUN_END, CLOSED = RequestEvent.LINK_FREE, RequestEvent.RUN_END, RequestEvent.CLOSED
+SERVED = (QUEUED, GENERATING)
+"""A request in one of these states is served: the master may number pairs for it."""
 
 
 TRANSITIONS: dict[tuple[RequestState, RequestEvent], RequestState] = {

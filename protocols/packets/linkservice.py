@@ -127,6 +127,7 @@ __all__ = [
     "decode_upward",
     "encode_fidelity",
     "ok_keep",
+    "ok_measure",
 ]
 """Everything the service defines: its field values live in :mod:`~protocols.packets.linkservice_codes`, CREATE in
 :mod:`~protocols.packets.linkservice_create` and OK-MB in :mod:`~protocols.packets.linkservice_block`, all
@@ -198,10 +199,22 @@ class OkMeasure:
     goodness: int
 
     def encode(self) -> bytes:
-        w0 = (TYPE_OK_M << 28 | self.create_id << 12 | self.m << 11 | self.d << 10
-              | self.basis << 7 | self.bell_state << 5)
-        return _OK.pack(w0, self.sequence_number, self.purpose_id, self.remote_node_id,
-                        self.goodness, 0)
+        return ok_measure(self.create_id, self.m, self.d, self.basis, self.bell_state, self.sequence_number,
+                          self.purpose_id, self.remote_node_id, self.goodness)
+
+
+def ok_measure(create_id: int, m: int, d: int, basis: int, bell_state: int, sequence_number: int, purpose_id: int,
+               remote_node_id: int, goodness: int) -> bytes:
+    """The bytes of the OK-M with these fields (``OkMeasure(...).encode()`` without the object: one a measured pair).
+
+    >>> ok_measure(3, 1, 0, 2, 1, 7, 5, 2, 65535) == OkMeasure(3, 1, 0, 2, 1, 7, 5, 2, 65535).encode()
+    True
+    """
+    w0 = TYPE_OK_M << 28 | create_id << 12 | m << 11 | d << 10 | basis << 7 | bell_state << 5
+    return _OK.pack(w0, sequence_number, purpose_id, remote_node_id, goodness, 0)
+
+
+_new_ok_measure = fast_new(OkMeasure)
 
 
 @fast_init
@@ -248,8 +261,8 @@ def decode_upward(data: bytes) -> Upward:
         basis = w0 >> 7 & 7
         if basis not in BASES:
             raise ParseError(f"OK-M basis {basis:03b} is unused")
-        return OkMeasure(create_id, w0 >> 11 & 1, w0 >> 10 & 1, basis, bell, seq, purpose,
-                         remote, goodness)
+        return _new_ok_measure(create_id, w0 >> 11 & 1, w0 >> 10 & 1, basis, bell, seq, purpose,
+                               remote, goodness)
     if kind == TYPE_ERR and len(data) == _ERR.size:
         _, low, high, origin = _ERR.unpack(data)
         code = w0 >> 8 & 0xF

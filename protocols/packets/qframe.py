@@ -69,3 +69,14 @@ class QuantumFrame:
         if version != VERSION or ftype not in FRAME_TYPES:
             raise ParseError(f"not a QFRAME v{VERSION}: version {version}, type {ftype}")
         return cls(ftype, link, node, seq, t, qubit)
+
+
+def frame_bytes(frame_type: int, link_id: int, source_node: int, attempt_seq: int, emission_time: int,
+                qubit_id: int) -> bytes:
+    """The bytes of ``QuantumFrame(...).encode()`` with these fields, without the object (the capture writes one
+    a photon: two a pair).
+
+    >>> frame_bytes(FRAME_PHOTON, 1, 2, 9, 5, 11) == QuantumFrame(FRAME_PHOTON, 1, 2, 9, 5, 11).encode()
+    True
+    """
+    return _FORMAT.pack(VERSION, frame_type, link_id, source_node, attempt_seq, emission_time, qubit_id)

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from protocols.common import BELL_STATES, Actions, Address, BellState, ParseError, earliest
+from protocols.common import BELL_STATES, Actions, Address, BellState, ParseError, earliest, going_up
 from protocols.fastinit import fast_new
 from protocols.packets.heralding import (
     MSG_HERALD,
@@ -36,6 +36,7 @@ from protocols.physical.service import AttemptLost, BlockReady, PairReady, Start
 from protocols.physical.station import Station, double_click_outcome, single_click_outcome
 
 _new_pair_ready = fast_new(PairReady)
+_PHI_PLUS = BellState.PHI_PLUS          # a module constant: a member's look-up is EnumType's Python-level hook
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,12 +197,12 @@ class NodePhysical:
         if herald.outcome != OUTCOME_SUCCESS:
             self.failed += 1           # the hardware knows the attempt failed and carries on
             return Actions(hardware=self._discard(emitted))
-        bell = BELL_STATES[herald.bell_state] if herald.msg_type == MSG_HERALD else BellState.PHI_PLUS
+        bell = BELL_STATES[herald.bell_state] if herald.msg_type == MSG_HERALD else _PHI_PLUS
         ready = _new_pair_ready(
             emitted.link_id, emitted.slot, emitted.qubit_id, bell, emitted.attempt_seq, herald.attempts,
             emitted.emission_time, emitted.distribution, emitted.outcome, emitted.basis,
         )
-        return Actions(up=[ready])
+        return going_up([ready])
 
     def start(self, now: int) -> Actions:
         return Actions()

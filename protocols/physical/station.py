@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from protocols.common import Actions, Address, BellState
+from protocols.common import Actions, Address, BellState, sending
 from protocols.packets.heralding import (
     OUTCOME_FAILURE,
     OUTCOME_SUCCESS,
@@ -34,6 +34,9 @@ from protocols.packets.heralding_batch import RICE, HeraldBatch
 from protocols.packets.rice import low_bits_for
 from protocols.physical.hardware import Detection, DetectionBlock
 from protocols.physical.parts import split
+
+_PSI_PLUS, _PSI_MINUS = BellState.PSI_PLUS, BellState.PSI_MINUS
+"""As module constants: on Python 3.11 ``BellState.PSI_PLUS`` is a look-up through EnumType's Python-level hook."""
 
 
 def double_click_outcome(clicks: tuple[tuple[int, int, int], ...]) -> BellState | None:
@@ -49,14 +52,14 @@ def double_click_outcome(clicks: tuple[tuple[int, int, int], ...]) -> BellState 
             second = detector
     if firsts != 1 or seconds != 1:
         return None
-    return BellState.PSI_PLUS if first == second else BellState.PSI_MINUS
+    return _PSI_PLUS if first == second else _PSI_MINUS
 
 
 def single_click_outcome(clicks: tuple[tuple[int, int, int], ...]) -> BellState | None:
     """The Bell state heralded by a single-round click pattern, or None for a failure."""
     if len(clicks) != 1:
         return None
-    return BellState.PSI_PLUS if clicks[0][1] == 0 else BellState.PSI_MINUS
+    return _PSI_PLUS if clicks[0][1] == 0 else _PSI_MINUS
 
 
 RULES = {SCHEME_DOUBLE_CLICK: double_click_outcome, SCHEME_SINGLE_CLICK: single_click_outcome}
@@ -95,7 +98,7 @@ class Station:
         else:
             self.successes += 1
             herald = herald_bytes(OUTCOME_SUCCESS, int(bell), link_id, scheme, event.attempt_seq, event.attempts, now)
-        return Actions(send=[(end, herald) for end in ends])
+        return sending([(end, herald) for end in ends])
 
     def _batch(self, event: DetectionBlock, now: int) -> Actions:
         """A block of attempts (the batched path): BATCHes to each end name its successes and their states, one
