@@ -15,7 +15,8 @@ import math
 from typing import Any
 
 from protocols.common import BellState
-from protocols.packets.qframe import FRAME_PHOTON, QuantumFrame
+from protocols.fastinit import fast_new
+from protocols.packets.qframe import FRAME_PHOTON, frame_bytes
 from protocols.physical.hardware import Detection, Emitted
 from stack.core.kernel import VirtualPort
 from stack.quantum import attempts as attempt_models
@@ -25,6 +26,9 @@ from stack.quantum.linkstate import STATION_SCHEMES, LinkState, sampler_of
 from stack.quantum.medium import Medium
 from stack.quantum.state import Pair
 from stack.timing.clocks import Clock
+
+_new_detection = fast_new(Detection)
+_new_emitted = fast_new(Emitted)
 
 
 class Emission:
@@ -131,7 +135,7 @@ class Emission:
             rounds = 2 if link.scheme == "double-click" else 1    # the second round comes half an attempt later
             detected = math.ceil(max(arrivals) + (rounds - 1) * link.attempt_ns / 2)
             clicks = tuple([(r, d, detected) for r, d in attempt.clicks])
-            detection = Detection(link.link_id, slot_index, tries, clicks, arrivals)
+            detection = _new_detection(link.link_id, slot_index, tries, clicks, arrivals)
             self.kernel.deliver_at(detected, self.middles[link.middle], detection)
         elif link.scheme == "source":
             for side, node_id in enumerate(ends):
@@ -157,7 +161,7 @@ class Emission:
         """Capture a photon from ``src`` towards ``dst`` (when capture is on)."""
         capture = self.medium.capture
         if capture is not None:
-            capture(src, dst, QuantumFrame(FRAME_PHOTON, link_id, src, slot_index, self.kernel.now, qubit_id).encode())
+            capture(src, dst, frame_bytes(FRAME_PHOTON, link_id, src, slot_index, self.kernel.now, qubit_id))
 
     def _emit(self, args: tuple[Any, ...]) -> None:
         state, node_id, towards, qubit, slot_index, tries, herald, at = args
@@ -180,7 +184,7 @@ class Emission:
             readout = self.medium.nodes[node_id].readout_ns
             outcome = self.medium.measure(self.medium.take(node_id, qubit.slot, busy_ns=readout), basis)
         distribution = qubit.pair.distribution if qubit else (0.25, 0.25, 0.25, 0.25)
-        emitted = Emitted(link.link_id, qubit.slot if qubit else -1, qubit.qubit_id if qubit else 0, slot_index,
+        emitted = _new_emitted(link.link_id, qubit.slot if qubit else -1, qubit.qubit_id if qubit else 0, slot_index,
                           local_emission, distribution, outcome, basis, herald, tries)
         port = self.medium.nodes[node_id].physical_port
         assert port is not None

@@ -14,6 +14,7 @@ from typing import Protocol
 import numpy as np
 
 from protocols.common import Basis
+from protocols.fastinit import fast_new
 from protocols.physical import physics
 from protocols.physical.hardware import BellMeasure, BellMeasureResult, Gate, Measure, MeasureResult, Move, MoveResult
 from stack.core.kernel import Kernel, VirtualPort
@@ -21,6 +22,8 @@ from stack.quantum import gates, swap
 from stack.quantum.components import Components
 from stack.quantum.distill import Distillation
 from stack.quantum.state import PAULIS, UNIFORM, NodeHardware, Pair, Qubit, QubitStatus, apply_pauli
+
+_new_measure_result = fast_new(MeasureResult)
 
 
 class Medium(Protocol):
@@ -54,7 +57,7 @@ def run_measure(medium: Medium, node_id: int, command: Measure, reply_to: Virtua
     done = start + node.readout_ns
     qubit = medium.take(node_id, command.slot, busy_ns=done - now)
     outcome = medium.measure(qubit, command.basis, at=start)
-    medium.kernel.deliver_at(done, reply_to, MeasureResult(command.slot, qubit.qubit_id, command.basis, outcome))
+    medium.kernel.deliver_at(done, reply_to, _new_measure_result(command.slot, qubit.qubit_id, command.basis, outcome))
 
 
 def start_of(medium: Medium, node_id: int, slots: tuple[int, ...]) -> int:
