@@ -121,14 +121,16 @@ class Node:
 
     # -- messages -------------------------------------------------------------------------------
     def reliable(self, key: Hashable, node: int, port: int, payload: bytes, now: int,
-                 retries: int | None = None, hops: int = 1, interval: int | None = None) -> Actions:
+                 retries: int | None = None, hops: int = 1, interval: int | None = None,
+                 into: Actions | None = None) -> Actions:
         """Send to ``node`` and retransmit every ``interval`` (by default the RTO towards ``node``) until ``key``
         is acknowledged: ``retries`` times, by default the configuration's reliable retries for each of the
         ``hops`` circuit hops the message crosses (loss compounds along a path, so a message to the far end gets
-        more tries)."""
-        retries = self.config.reliable_retries * max(1, hops) if retries is None else retries
+        more tries). The send goes into ``into`` (returned) if given, else into new actions."""
+        if retries is None:
+            retries = self.config.reliable_retries * (hops if hops > 1 else 1)
         destination = self.address(node, port)
-        return self.outbox.send(key, destination, payload, interval or self.rto(node), retries, now)
+        return self.outbox.send(key, destination, payload, interval or self.rto(node), retries, now, into)
 
     def count_sent(self, actions: Actions, now: int) -> None:
         """Count what goes out, per message type and per circuit (a refused circuit's SETUP_ACK and
