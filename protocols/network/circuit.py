@@ -124,6 +124,8 @@ class Circuit:
     peers: dict[int, int] = field(default_factory=dict)
     """Link id → the neighbour on that hop of the circuit here (:meth:`Circuits.bind` fills it): who may send a
     message naming that link (:func:`protocols.network.senders.expected`), one look-up instead of a scan."""
+    sides: dict[int, int] = field(default_factory=dict)
+    """Link id → the side (LEFT, RIGHT) of its hop here (:meth:`side_of`'s answers; :meth:`Circuits.bind`)."""
     """Head: circuit ids tried so far."""
 
     head: int = field(init=False, repr=False, compare=False)
@@ -159,11 +161,7 @@ class Circuit:
         return hop
 
     def side_of(self, link_id: int) -> int | None:
-        for side in (LEFT, RIGHT):
-            hop = self.hops[side]
-            if hop is not None and hop.link_id == link_id:
-                return side
-        return None
+        return self.sides.get(link_id)
 
     def fire(self, event: CircuitEvent) -> None:
         try:
@@ -238,7 +236,9 @@ class Circuits:
 
     def bind(self, circuit: Circuit, side: int, hop: Hop) -> None:
         circuit.hops[side] = hop
-        circuit.peers[hop.link_id] = hop.peer
+        if side == LEFT or hop.link_id not in circuit.sides:    # (the side a scan from LEFT would find first)
+            circuit.sides[hop.link_id] = side
+            circuit.peers[hop.link_id] = hop.peer
         self.by_label[(hop.link_id, hop.label)] = (circuit.handle, side)
 
     def at_label(self, link_id: int, label: int) -> tuple[Circuit, int] | None:

@@ -87,7 +87,10 @@ class EndPoint:
         (:mod:`protocols.network.end_distiller`)."""
 
     def state(self, circuit: Circuit) -> EndState:
-        return self.states.setdefault(circuit.handle, EndState())
+        state = self.states.get(circuit.handle)
+        if state is None:                   # (setdefault would build an EndState and its six tables every call)
+            state = self.states[circuit.handle] = EndState()
+        return state
 
     def forget(self, circuit: Circuit) -> None:
         self.states.pop(circuit.handle, None)

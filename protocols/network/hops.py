@@ -140,8 +140,8 @@ class Hops:
         ack = encode_pair(CREDIT_ACK, message.circuit_id, message.head_node, message.link_label, message.pair_seq,
                           message.link_id, window=message.window, credit=message.credit)
         actions = Actions(send=[(self.node.qncp(peer), ack)])
-        circuit = self.node.circuits.get((message.head_node, message.circuit_id))
-        side = None if circuit is None else circuit.side_of(message.link_id)
+        circuit = self.node.circuits.by_handle.get((message.head_node, message.circuit_id))
+        side = None if circuit is None else circuit.sides.get(message.link_id)
         flow = None if side is None or circuit is None else self.flows.get((circuit.handle, side))
         if flow is None and circuit is not None and circuit.live and message.credit == CREDIT_READY:
             self.early_ready.add((circuit.handle, message.link_id))     # installed here a moment from now

@@ -207,7 +207,9 @@ class NetworkLayer:
     def _receive(self, payload: bytes, source: Address, port: int, now: int) -> Actions:
         node = self.node
         if port == QNCP_PORT:                   # the commonest port (5 of ~9 inputs a link pair)
-            sender = node.sender(source)
+            sender = node.senders.get(source, -1)
+            if sender == -1:
+                sender = node.sender(source)
             if sender is None or sender == node.node_id:
                 raise ParseError(f"datagram from {source}, not a node of the network")
             size = len(payload)
@@ -221,7 +223,7 @@ class NetworkLayer:
                     node.counters.wrong_sender += 1
                     return Actions()
                 return self._pair_message(message, sender, now)
-            if message.msg_type == CONFIRM:
+            if message.msg_type == CONFIRM:     # from the right neighbour; its ACK from the left one
                 if circuit is not None and senders.peer(circuit, RIGHT) != sender:
                     node.counters.wrong_sender += 1
                     return Actions()
