@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 from protocols.common import Address
 from protocols.network.policy import DistilRule
-from protocols.network.types import LEFT, RIGHT, CircuitStats, Handle
+from protocols.network.types import LEFT, CircuitStats, Handle
 from protocols.packets.linkservice import Create
 from protocols.physical.hardware import BellDistribution
 

@@ -218,7 +218,7 @@ class NetworkLayer:
                 return self._general(decode_qncp(payload), sender, now)
             # per pair: checked and dispatched without the general chains
             circuit = node.circuits.by_handle.get((message.head_node, message.circuit_id))
-            if type(message) is PairMessage:
+            if isinstance(message, PairMessage):
                 if circuit is not None and circuit.peers.get(message.link_id) != sender:
                     node.counters.wrong_sender += 1
                     return Actions()
