@@ -11,14 +11,14 @@ leaves a tombstone for a pair never delivered here).
 from __future__ import annotations
 
 from protocols.common import Actions
-from protocols.network.circuit import Circuit
+from protocols.network.circuit import GENERATING, Circuit
 from protocols.network.context import Node
 from protocols.network.distiller import Distiller
 from protocols.network.endpoint import EndPoint
 from protocols.network.hops import Hops
 from protocols.network.swapper import Swapper
 from protocols.network.tracker import Tracker
-from protocols.network.types import DEAD, EARLY, HELD, Half, HalfEvent
+from protocols.network.types import DEAD, EARLY, HELD, ON_OK, Half
 from protocols.packets import linkservice as ll
 from protocols.packets.qncp_common import REASON_LINK_EXPIRED, REASON_TEARDOWN
 from protocols.physical.hardware import Discard
@@ -40,35 +40,41 @@ class Arrivals:
         """A link OK for one of ``circuit``'s hops: a new held half."""
         node = self.node
         assert isinstance(ok, ll.OkKeep)
-        hop = circuit.hop(side)
-        key = (hop.link_id, ok.sequence_number)
+        hop = circuit.hops[side]
+        assert hop is not None
+        link_id = hop.link_id
+        key = (link_id, ok.sequence_number)
         stats = circuit.stats
         goodness = ll.decode_fidelity(ok.goodness)
-        stats.link_pairs[hop.link_id] = stats.link_pairs.get(hop.link_id, 0) + 1
-        stats.link_goodness[hop.link_id] = stats.link_goodness.get(hop.link_id, 0.0) + goodness
-        half = node.half(key)
+        link_pairs, link_goodness = stats.link_pairs, stats.link_goodness
+        link_pairs[link_id] = link_pairs.get(link_id, 0) + 1
+        link_goodness[link_id] = link_goodness.get(link_id, 0.0) + goodness
+        halves = node.halves
+        half = halves.get(key)
+        generating = circuit.state in GENERATING
         if half is None:
-            half = node.add_half(Half(*key, circuit.handle, side, HELD))
-        elif half.state == EARLY:
-            half.fire(HalfEvent.OK)
+            half = halves[key] = Half(link_id, key[1], circuit.handle, side, HELD)
+        elif half.state is EARLY:
+            half.fire(ON_OK)
             node.timers.cancel(("early", key))
-        elif half.state == DEAD or not circuit.generating:
+        elif half.state is DEAD or not generating:
             half.slot = ok.lqid
-            return Actions(hardware=[Discard(ok.lqid)]).extend(self.hops.released(half, now))
+            return self.hops.released(half, now, Actions(hardware=[Discard(ok.lqid)]))
         else:
             node.counters.unrequested += 1         # a second OK for a pair it holds: not the link layer's way
             return Actions()
         half.slot, half.link_bell, half.label, half.ok_at = ok.lqid, ok.bell_state, ok.purpose_id, now
         half.link_goodness = goodness
-        if not circuit.generating:
+        if not generating:
             return self.tracker.kill(half, REASON_TEARDOWN, None, now)
-        if self.distiller.distils(circuit, side):
+        if hop.distil is not None:                  # (Distiller.distils)
             return self.distiller.add(circuit, half, now)
         return self.ready(circuit, half, now)
 
     def ready(self, circuit: Circuit, half: Half, now: int) -> Actions:
         """A half that is its hop's pair (distilled, when the hop distils): to the end point or the swapper."""
-        if circuit.is_end:
+        index = circuit.index
+        if index == 0 or index == len(circuit.route) - 1:      # (Circuit.is_end)
             return self.ends.on_pair(circuit, half, now)
         return self.swapper.add(circuit, half, now)
 
@@ -87,4 +93,4 @@ class Arrivals:
             actions = Actions()
         else:
             actions = self.tracker.kill(half, REASON_LINK_EXPIRED, None, now)
-        return actions.extend(self.hops.released(half, now))
+        return self.hops.released(half, now, actions)

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 from protocols.common import Address
 from protocols.network.policy import DistilRule
-from protocols.network.types import LEFT, RIGHT, CircuitStats, Handle
+from protocols.network.types import LEFT, CircuitStats, Handle
 from protocols.packets.linkservice import Create
 from protocols.physical.hardware import BellDistribution
 
@@ -121,32 +121,30 @@ class Circuit:
     """How the ends distil end-to-end pairs before delivering them (the SETUP_REPLY's End Distil), None: not."""
     first_link: tuple[int, int] = (0, 0)
     """(link id, label) of the head's hop: how END_TO_END DISTILs name pairs."""
+    peers: dict[int, int] = field(default_factory=dict)
+    """Link id → the neighbour on that hop of the circuit here (:meth:`Circuits.bind` fills it): who may send a
+    message naming that link (:func:`protocols.network.senders.expected`), one look-up instead of a scan."""
+    sides: dict[int, int] = field(default_factory=dict)
+    """Link id → the side (LEFT, RIGHT) of its hop here (:meth:`side_of`'s answers; :meth:`Circuits.bind`)."""
     """Head: circuit ids tried so far."""
 
-    @property
-    def head(self) -> int:
-        return self.route[0]
+    head: int = field(init=False, repr=False, compare=False)
+    """The route's first node (the head's id)."""
+    tail: int = field(init=False, repr=False, compare=False)
+    is_head: bool = field(init=False, repr=False, compare=False)
+    is_tail: bool = field(init=False, repr=False, compare=False)
+    is_end: bool = field(init=False, repr=False, compare=False)
+    number: int = field(init=False, repr=False, compare=False)
+    """The request's Number of pairs."""
 
-    @property
-    def tail(self) -> int:
-        return self.route[-1]
-
-    @property
-    def is_head(self) -> bool:
-        return self.index == 0
-
-    @property
-    def is_tail(self) -> bool:
-        return self.index == len(self.route) - 1
-
-    @property
-    def is_end(self) -> bool:
-        index = self.index
-        return index == 0 or index == len(self.route) - 1
-
-    @property
-    def number(self) -> int:
-        return self.create.number
+    def __post_init__(self) -> None:
+        # The route, this node's index in it and the request never change: what follows from them is read as
+        # attributes (several times a link pair), not computed by properties.
+        route, index = self.route, self.index
+        self.head, self.tail = route[0], route[-1]
+        self.is_head, self.is_tail = index == 0, index == len(route) - 1
+        self.is_end = self.is_head or self.is_tail
+        self.number = self.create.number
 
     @property
     def live(self) -> bool:
@@ -163,11 +161,7 @@ class Circuit:
         return hop
 
     def side_of(self, link_id: int) -> int | None:
-        for side in (LEFT, RIGHT):
-            hop = self.hops[side]
-            if hop is not None and hop.link_id == link_id:
-                return side
-        return None
+        return self.sides.get(link_id)
 
     def fire(self, event: CircuitEvent) -> None:
         try:
@@ -242,6 +236,9 @@ class Circuits:
 
     def bind(self, circuit: Circuit, side: int, hop: Hop) -> None:
         circuit.hops[side] = hop
+        if side == LEFT or hop.link_id not in circuit.sides:    # (the side a scan from LEFT would find first)
+            circuit.sides[hop.link_id] = side
+            circuit.peers[hop.link_id] = hop.peer
         self.by_label[(hop.link_id, hop.label)] = (circuit.handle, side)
 
     def at_label(self, link_id: int, label: int) -> tuple[Circuit, int] | None:

@@ -57,15 +57,22 @@ class Node:
         """RTO by peer node, computed once (the topology is static)."""
         self._addresses: dict[tuple[int, int], Address] = {}
         """Each (node, port) this node has sent to, as its address."""
-        self._senders: dict[Address, int | None] = {}
-        """The node behind each source address seen (None: none)."""
+        self.senders: dict[Address, int | None] = {}
+        """The node behind each source address seen (None: none): :meth:`sender`'s answers, which the engine's
+        input path reads directly (one look-up an input)."""
+        self._qncp: dict[int, Address] = {}
+        """Each node's QNCP address, as :meth:`qncp` returns it (the acks' destinations: one call, not two)."""
         self._links: dict[int, LinkCaps | None] = {}
         """The link to each neighbour (None: not one), looked up once."""
 
     # -- addresses and timing -------------------------------------------------------------------
 
     def qncp(self, node: int) -> Address:
-        return self.address(node, QNCP_PORT)
+        try:
+            return self._qncp[node]
+        except KeyError:
+            address = self._qncp[node] = self.address(node, QNCP_PORT)
+            return address
 
     def qnp(self, node: int) -> Address:
         return self.address(node, QNP_PORT)
@@ -114,21 +121,25 @@ class Node:
         """The node a datagram from ``source`` came from (None: not a node of the network), looked up once per
         source address (the topology is static)."""
         try:
-            return self._senders[source]
+            return self.senders[source]
         except KeyError:
-            node = self._senders[source] = self.topology.node_at(source[0])
+            node = self.senders[source] = self.topology.node_at(source[0])
             return node
 
     # -- messages -------------------------------------------------------------------------------
     def reliable(self, key: Hashable, node: int, port: int, payload: bytes, now: int,
-                 retries: int | None = None, hops: int = 1, interval: int | None = None) -> Actions:
+                 retries: int | None = None, hops: int = 1, interval: int | None = None,
+                 into: Actions | None = None) -> Actions:
         """Send to ``node`` and retransmit every ``interval`` (by default the RTO towards ``node``) until ``key``
         is acknowledged: ``retries`` times, by default the configuration's reliable retries for each of the
         ``hops`` circuit hops the message crosses (loss compounds along a path, so a message to the far end gets
-        more tries)."""
-        retries = self.config.reliable_retries * max(1, hops) if retries is None else retries
+        more tries). The send goes into ``into`` (returned) if given, else into new actions."""
+        if retries is None:
+            retries = self.config.reliable_retries * (hops if hops > 1 else 1)
         destination = self.address(node, port)
-        return self.outbox.send(key, destination, payload, interval or self.rto(node), retries, now)
+        if not interval:
+            interval = self._rto.get(node) or self.rto(node)      # (an RTO is never 0)
+        return self.outbox.send(key, destination, payload, interval, retries, now, into)
 
     def count_sent(self, actions: Actions, now: int) -> None:
         """Count what goes out, per message type and per circuit (a refused circuit's SETUP_ACK and

@@ -29,7 +29,18 @@ from protocols.network.model import goodness
 from protocols.network.relay import Relay, send_confirm
 from protocols.network.service import Service
 from protocols.network.tracker import Tracker
-from protocols.network.types import HELD, MEASURED, MEASURING, RIGHT, Half, HalfEvent, HalfKey, Handle
+from protocols.network.types import (
+    HELD,
+    MEASURED,
+    MEASURING,
+    ON_DELIVER,
+    ON_MEASURE,
+    ON_RESULT,
+    RIGHT,
+    Half,
+    HalfKey,
+    Handle,
+)
 from protocols.packets import linkservice as ll
 from protocols.packets.qncp import Confirm
 from protocols.packets.qncp_common import CONFIRM, CONFIRM_ACK, REASON_CUTOFF, REASON_TEARDOWN, REASON_UNKNOWN
@@ -76,7 +87,10 @@ class EndPoint:
         (:mod:`protocols.network.end_distiller`)."""
 
     def state(self, circuit: Circuit) -> EndState:
-        return self.states.setdefault(circuit.handle, EndState())
+        state = self.states.get(circuit.handle)
+        if state is None:                   # (setdefault would build an EndState and its six tables every call)
+            state = self.states[circuit.handle] = EndState()
+        return state
 
     def forget(self, circuit: Circuit) -> None:
         self.states.pop(circuit.handle, None)
@@ -98,7 +112,7 @@ class EndPoint:
         if circuit.create.tpe == ll.TPE_MEASURE:
             assert half.slot is not None
             basis = self.service.basis(circuit)
-            half.fire(HalfEvent.MEASURE)
+            half.fire(ON_MEASURE)
             half.basis = int(basis)
             self.measuring.setdefault(half.slot, deque()).append(half.key)
             actions.hardware.append(Measure(half.slot, basis))
@@ -117,7 +131,7 @@ class EndPoint:
         half = None if key is None else self.node.half(key)
         if half is None or half.state != MEASURING:
             return Actions()
-        half.fire(HalfEvent.RESULT)
+        half.fire(ON_RESULT)
         half.outcome = result.outcome
         circuit = self.node.circuits.get(half.circuit)
         if circuit is None:
@@ -179,7 +193,7 @@ class EndPoint:
         n = state.numbered
         state.numbered += 1
         bell = half.track.bell
-        half.fire(HalfEvent.DELIVER)
+        half.fire(ON_DELIVER)
         half.e2e = n
         state.delivered[n] = half.key
         self.node.timers.cancel(("hold", half.key))
@@ -187,7 +201,7 @@ class EndPoint:
         confirm = Confirm(CONFIRM, circuit.handle[1], circuit.head, n, half.track.pair_id, half.seq, bell,
                           ll.encode_fidelity(good))
         actions.extend(send_confirm(self.node, circuit, confirm, now))
-        actions.extend(self.hops.released(half, now))
+        self.hops.released(half, now, actions)
         if state.numbered >= circuit.number:
             circuit.fire(CircuitEvent.ALL_NUMBERED)
         return actions
@@ -255,7 +269,7 @@ class EndPoint:
         if half is None or half.state not in (HELD, MEASURED):
             state.answered[n] = ll.ERR_EXPIRE
             return self.retract(circuit, n).extend(self._confirm_ack(message, sender, ll.ERR_EXPIRE))
-        half.fire(HalfEvent.DELIVER)
+        half.fire(ON_DELIVER)
         half.e2e = n
         state.delivered[n] = half.key
         state.answered[n] = 0
@@ -266,7 +280,7 @@ class EndPoint:
         if ok_at is not None:
             circuit.stats.latencies.append(now - ok_at)
         actions, _ = self._ok(circuit, half, n, message.bell_state, now)
-        actions.extend(self.hops.released(half, now))
+        self.hops.released(half, now, actions)
         return actions.extend(self._confirm_ack(message, sender, 0))
 
     def _confirm_ack(self, message: Confirm, sender: int, status: int) -> Actions:

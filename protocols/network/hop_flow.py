@@ -53,13 +53,21 @@ class HopFlow:
     outstanding: set[int] = field(default_factory=set)
     """Origin: pairs settled at this end and not yet released at both ends (each holds a credit)."""
     freed: deque[int] = field(default_factory=deque)
-    """Origin: the last :data:`RECENT_FREED` pairs whose credit came back."""
+    """Origin: the last :data:`RECENT_FREED` pairs whose credit came back (:meth:`was_freed` asks)."""
     own_released: set[int] = field(default_factory=set)
     peer_released: set[int] = field(default_factory=set)
     backoff: int = 0
     retrying: bool = False
     credits: dict[int, bytes] = field(default_factory=dict)
     """Origin: the encoded ``CREATE(Window = CREDIT, Number = n)`` of this hop, by n (:meth:`credit_create`)."""
+    freed_count: dict[int, int] = field(default_factory=dict)
+    """How often each pair is in ``freed``: its membership in one look-up, not a scan of up to
+    :data:`RECENT_FREED` (asked at every link OK and CREDIT of the hop)."""
+    key: FlowKey = field(init=False, repr=False, compare=False)
+    """(circuit, side), made once."""
+
+    def __post_init__(self) -> None:
+        self.key = (self.handle, self.side)
 
     def credit_create(self, number: int) -> bytes:
         """Origin: the bytes of ``CREATE(Window = CREDIT, Number = number)`` for this hop's request, encoded once
@@ -72,14 +80,14 @@ class HopFlow:
             encoded = self.credits[number] = create.encode()
             return encoded
 
-    @property
-    def key(self) -> FlowKey:
-        return (self.handle, self.side)
+    def was_freed(self, seq: int) -> bool:
+        """Origin: pair ``seq`` is among the last :data:`RECENT_FREED` pairs whose credit came back."""
+        return seq in self.freed_count
 
     def settle(self, seq: int) -> None:
         """Origin: pair ``seq`` of the request has settled at this end (its OK, or its ERR EXPIRE): it holds its
         credit until it is released at both ends (:meth:`free`)."""
-        if seq in self.outstanding or seq in self.freed:
+        if seq in self.outstanding or seq in self.freed_count:
             return
         self.outstanding.add(seq)
         self.backoff = 0
@@ -94,8 +102,14 @@ class HopFlow:
             self.outstanding.discard(seq)
             self.own_released.discard(seq)
             self.peer_released.discard(seq)
-            self.freed.append(seq)
-            if len(self.freed) > RECENT_FREED:
-                self.freed.popleft()
+            freed, count = self.freed, self.freed_count
+            freed.append(seq)
+            count[seq] = count.get(seq, 0) + 1
+            if len(freed) > RECENT_FREED:
+                old = freed.popleft()
+                if count[old] == 1:
+                    del count[old]
+                else:
+                    count[old] -= 1
             return True
         return False

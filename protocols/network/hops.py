@@ -26,7 +26,7 @@ from collections import deque
 from collections.abc import Callable
 
 from protocols.common import QNCP_PORT, Actions
-from protocols.network.circuit import Circuit
+from protocols.network.circuit import GENERATING, Circuit
 from protocols.network.context import Node
 from protocols.network.hop_flow import FlowKey, HopFlow, LinkRequest
 from protocols.network.types import Half, Handle
@@ -115,30 +115,33 @@ class Hops:
         return not self.awaiting_ack and all(flow.request is None for flow in self.flows.values())
 
     # -- credit ---------------------------------------------------------------------------------
-    def released(self, half: Half, now: int) -> Actions:
-        """This node is done with ``half`` (swapped, discarded, delivered, retracted): its credit returns."""
+    def released(self, half: Half, now: int, into: Actions | None = None) -> Actions:
+        """This node is done with ``half`` (swapped, discarded, delivered, retracted): its credit returns. What it
+        sends goes into ``into`` (returned) if given, else into new actions."""
         if half.released:
-            return Actions()
+            return Actions() if into is None else into
         half.released = True
         flow = self.flows.get((half.circuit, half.side))
         if flow is None or flow.link_id != half.link_id:
-            return Actions()
+            return Actions() if into is None else into
         if flow.origin:
             flow.own_released.add(half.seq)
-            return self.request(flow, now) if flow.free(half.seq) else Actions()
-        circuit = self.node.circuits.get(half.circuit)
-        if circuit is None or not circuit.generating:
-            return Actions()
+            if flow.free(half.seq):
+                return self.request(flow, now, into)
+            return Actions() if into is None else into
+        circuit = self.node.circuits.by_handle.get(half.circuit)
+        if circuit is None or circuit.state not in GENERATING:
+            return Actions() if into is None else into
         message = self._credit(CREDIT, circuit, flow, half.seq, CREDIT_RELEASED, 0)
         return self.node.reliable(("credit", circuit.handle, flow.link_id, half.seq), flow.peer, QNCP_PORT,
-                                  message, now)
+                                  message, now, into=into)
 
     def on_credit(self, message: PairMessage, peer: int, now: int) -> Actions:
         ack = encode_pair(CREDIT_ACK, message.circuit_id, message.head_node, message.link_label, message.pair_seq,
                           message.link_id, window=message.window, credit=message.credit)
         actions = Actions(send=[(self.node.qncp(peer), ack)])
-        circuit = self.node.circuits.get((message.head_node, message.circuit_id))
-        side = None if circuit is None else circuit.side_of(message.link_id)
+        circuit = self.node.circuits.by_handle.get((message.head_node, message.circuit_id))
+        side = None if circuit is None else circuit.sides.get(message.link_id)
         flow = None if side is None or circuit is None else self.flows.get((circuit.handle, side))
         if flow is None and circuit is not None and circuit.live and message.credit == CREDIT_READY:
             self.early_ready.add((circuit.handle, message.link_id))     # installed here a moment from now
@@ -147,11 +150,11 @@ class Hops:
             return actions
         if message.credit == CREDIT_READY:
             flow.ready = True
-            return actions.extend(self.request(flow, now))
-        if message.pair_seq in flow.freed:       # an expired pair: its credit came back with its ERR EXPIRE
+            return self.request(flow, now, actions)
+        if flow.was_freed(message.pair_seq):       # an expired pair: its credit came back with its ERR EXPIRE
             return actions
         flow.peer_released.add(message.pair_seq)
-        return actions.extend(self.request(flow, now)) if flow.free(message.pair_seq) else actions
+        return self.request(flow, now, actions) if flow.free(message.pair_seq) else actions
 
     def on_credit_ack(self, message: PairMessage) -> None:
         handle = (message.head_node, message.circuit_id)
@@ -161,28 +164,31 @@ class Hops:
             self.node.outbox.ack(("credit", handle, message.link_id, message.pair_seq))
 
     # -- link requests --------------------------------------------------------------------------
-    def request(self, flow: HopFlow, now: int) -> Actions:
+    def request(self, flow: HopFlow, now: int, into: Actions | None = None) -> Actions:
         """The origin gives its link layer every free credit: it opens the hop's windowed request with them,
-        or adds them to the open one."""
-        circuit = self.node.circuits.get(flow.handle)
+        or adds them to the open one. What it sends goes into ``into`` (returned) if given, else into new
+        actions."""
+        actions = Actions() if into is None else into
+        circuit = self.node.circuits.by_handle.get(flow.handle)
         if (not flow.origin or not flow.ready or flow.stopped or flow.retrying
-                or circuit is None or not circuit.generating or self.node.over):
-            return Actions()                # node.over: the generation window has ended, no pair can come
+                or circuit is None or circuit.state not in GENERATING or self.node.over):
+            return actions                  # node.over: the generation window has ended, no pair can come
         request = flow.request
         free = flow.window - len(flow.outstanding) - (0 if request is None else request.pending)
         if free <= 0:
-            return Actions()
-        if request is None:
-            hop = circuit.hop(flow.side)
-            flow.request = LinkRequest(free)
-            self.awaiting_ack.append(flow.key)
-            create = ll.Create(remote_node_id=flow.peer, minimum_fidelity=hop.link_min_fidelity,
-                               purpose_id=flow.label, number=free, priority=self.node.config.link_priority,
-                               tpe=ll.TPE_KEEP, con=1, window=ll.WINDOW_OPEN)
-        else:
+            return actions
+        if request is not None:
             request.pending += free
-            return Actions(send=[(self.node.link_service, flow.credit_create(free))])
-        return Actions(send=[(self.node.link_service, create.encode())])
+            actions.send.append((self.node.link_service, flow.credit_create(free)))
+            return actions
+        hop = circuit.hop(flow.side)
+        flow.request = LinkRequest(free)
+        self.awaiting_ack.append(flow.key)
+        create = ll.Create(remote_node_id=flow.peer, minimum_fidelity=hop.link_min_fidelity,
+                           purpose_id=flow.label, number=free, priority=self.node.config.link_priority,
+                           tpe=ll.TPE_KEEP, con=1, window=ll.WINDOW_OPEN)
+        actions.send.append((self.node.link_service, create.encode()))
+        return actions
 
     def retry(self, handle: Handle, side: int, now: int) -> Actions:
         flow = self.flows.get((handle, side))
@@ -218,7 +224,7 @@ class Hops:
             flow.settle(ok.sequence_number)
         elif flow is not None:
             self.granted[(ok.remote_node_id, ok.create_id)] = flow.key
-        if bound is None or flow is None or not isinstance(ok, ll.OkKeep):
+        if bound is None or flow is None or (type(ok) is not ll.OkKeep and not isinstance(ok, ll.OkKeep)):
             node.counters.unrequested += 1
             return Actions(hardware=[Discard(ok.lqid)]) if isinstance(ok, ll.OkKeep) else Actions()
         return self.on_pair(bound[0], bound[1], ok, now)

@@ -43,9 +43,21 @@ from protocols.network.signalling import Signalling
 from protocols.network.swapper import Swapper
 from protocols.network.topology import Topology
 from protocols.network.tracker import Tracker
-from protocols.network.types import NetworkConfig
+from protocols.network.types import LEFT, RIGHT, NetworkConfig
 from protocols.packets import linkservice as ll
-from protocols.packets.qncp import CircuitEnd, Confirm, Distil, HopAck, PairMessage, Setup, SetupReply, decode_qncp
+from protocols.packets.qncp import (
+    CONFIRM_SIZE,
+    PAIR_SIZE,
+    CircuitEnd,
+    Confirm,
+    Distil,
+    HopAck,
+    PairMessage,
+    Setup,
+    SetupReply,
+    decode_per_pair,
+    decode_qncp,
+)
 from protocols.packets.qncp_common import (
     COMPLETE,
     CONFIRM,
@@ -58,7 +70,7 @@ from protocols.packets.qncp_common import (
     TEARDOWN,
     TRACK_ACK,
 )
-from protocols.packets.qnp import TrackFrame
+from protocols.packets.qnp import decode_track
 from protocols.physical.hardware import BellMeasureResult, CommandRejected, DistillResult, MeasureResult, MoveResult
 
 _RESULTS = (BellMeasureResult, MeasureResult, DistillResult)
@@ -194,6 +206,32 @@ class NetworkLayer:
     # -- inputs ---------------------------------------------------------------------------------
     def _receive(self, payload: bytes, source: Address, port: int, now: int) -> Actions:
         node = self.node
+        if port == QNCP_PORT:                   # the commonest port (5 of ~9 inputs a link pair)
+            sender = node.senders.get(source, -1)
+            if sender == -1:
+                sender = node.sender(source)
+            if sender is None or sender == node.node_id:
+                raise ParseError(f"datagram from {source}, not a node of the network")
+            size = len(payload)
+            message = decode_per_pair(payload, size) if size in (PAIR_SIZE, CONFIRM_SIZE) else None
+            if message is None:
+                return self._general(decode_qncp(payload), sender, now)
+            # per pair: checked and dispatched without the general chains
+            circuit = node.circuits.by_handle.get((message.head_node, message.circuit_id))
+            if isinstance(message, PairMessage):
+                if circuit is not None and circuit.peers.get(message.link_id) != sender:
+                    node.counters.wrong_sender += 1
+                    return Actions()
+                return self._pair_message(message, sender, now)
+            if message.msg_type == CONFIRM:     # from the right neighbour; its ACK from the left one
+                if circuit is not None and senders.peer(circuit, RIGHT) != sender:
+                    node.counters.wrong_sender += 1
+                    return Actions()
+                return self.ends.on_confirm(message, sender, now)
+            if circuit is not None and senders.peer(circuit, LEFT) != sender:
+                node.counters.wrong_sender += 1
+                return Actions()
+            return self.ends.on_confirm_ack(message, now)
         if port == NETWORK_SERVICE_PORT:
             if source == node.link_service:
                 return self.hops.on_link(ll.decode_upward(payload), now)
@@ -203,24 +241,16 @@ class NetworkLayer:
         if sender is None or sender == node.node_id:
             raise ParseError(f"datagram from {source}, not a node of the network")
         if port == QNP_PORT:
-            frame = TrackFrame.decode(payload)
+            frame = decode_track(payload)
             if not senders.track_from_expected(node, frame, sender):
                 node.counters.wrong_sender += 1
                 return Actions()
             return self.tracker.on_track(frame, sender, now)
-        if port != QNCP_PORT:
-            raise ParseError(f"nothing on port {port}")
-        message = decode_qncp(payload)
-        if isinstance(message, (PairMessage, Confirm)):   # per pair: checked and dispatched without the general chains
-            circuit = node.circuits.by_handle.get((message.head_node, message.circuit_id))
-            if circuit is not None and senders.expected(circuit, message) != sender:
-                node.counters.wrong_sender += 1
-                return Actions()
-            if isinstance(message, PairMessage):
-                return self._pair_message(message, sender, now)
-            if message.msg_type == CONFIRM:
-                return self.ends.on_confirm(message, sender, now)
-            return self.ends.on_confirm_ack(message, now)
+        raise ParseError(f"nothing on port {port}")
+
+    def _general(self, message: Any, sender: int, now: int) -> Actions:
+        """A QNCP message the per-pair decoder did not take (setup, ending, distillation), from ``sender``."""
+        node = self.node
         if not senders.qncp_from_expected(node, message, sender):
             node.counters.wrong_sender += 1         # not from the node the circuit's route says sends it
             return Actions()

@@ -52,7 +52,7 @@ class Relay:
 
     def on_confirm(self, circuit: Circuit, message: Confirm, now: int) -> Actions:
         """A CONFIRM from the right neighbour: pass it on once, answer copies once the answer is here."""
-        answers = self.answers.setdefault(circuit.handle, {})
+        answers = self._answers(circuit)
         n = message.e2e_seq
         if n in answers:
             answer = answers[n]
@@ -64,8 +64,14 @@ class Relay:
         """The left neighbour answered: back towards the tail (and to every later copy)."""
         if not self.node.outbox.ack(("confirm", circuit.handle, message.e2e_seq)):
             return Actions()
-        self.answers.setdefault(circuit.handle, {})[message.e2e_seq] = message
+        self._answers(circuit)[message.e2e_seq] = message
         return self._back(circuit, message)
+
+    def _answers(self, circuit: Circuit) -> dict[int, Confirm]:
+        answers = self.answers.get(circuit.handle)
+        if answers is None:                 # (not setdefault: no new dict a CONFIRM)
+            answers = self.answers[circuit.handle] = {}
+        return answers
 
     def gave_up(self, circuit: Circuit, n: int) -> Actions:
         """No answer from the left after every try: the head's fate of pair n is unknown here."""

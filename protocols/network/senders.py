@@ -21,7 +21,8 @@ from protocols.packets.qncp_common import CONFIRM, SCOPE_END_TO_END, SETUP_ACK
 from protocols.packets.qnp import TrackFrame
 
 
-def _peer(circuit: Circuit, side: int | None) -> int | None:
+def peer(circuit: Circuit, side: int | None) -> int | None:
+    """The neighbour on ``circuit``'s hop ``side`` here (None: no such hop)."""
     hop = None if side is None else circuit.hops[side]
     return None if hop is None else hop.peer
 
@@ -29,17 +30,17 @@ def _peer(circuit: Circuit, side: int | None) -> int | None:
 def expected(circuit: Circuit, message: QncpMessage) -> int | None:
     """The node ``message`` about ``circuit`` must come from (None: none may send it to this node)."""
     if isinstance(message, PairMessage):            # the commonest first (the classes are disjoint)
-        return _peer(circuit, circuit.side_of(message.link_id))
+        return circuit.peers.get(message.link_id)
     if isinstance(message, SetupReply):
-        return _peer(circuit, RIGHT)
+        return peer(circuit, RIGHT)
     if isinstance(message, HopAck):
-        return _peer(circuit, RIGHT if message.msg_type == SETUP_ACK else LEFT)
+        return peer(circuit, RIGHT if message.msg_type == SETUP_ACK else LEFT)
     if isinstance(message, Confirm):
-        return _peer(circuit, RIGHT if message.msg_type == CONFIRM else LEFT)
+        return peer(circuit, RIGHT if message.msg_type == CONFIRM else LEFT)
     if isinstance(message, Distil) and message.scope == SCOPE_END_TO_END:
         return circuit.tail if circuit.is_head else circuit.head if circuit.is_tail else None
     if isinstance(message, Distil):
-        return _peer(circuit, circuit.side_of(message.link_id))
+        return peer(circuit, circuit.side_of(message.link_id))
     return None
 
 
@@ -59,4 +60,4 @@ def track_from_expected(node: Node, frame: TrackFrame, sender: int) -> bool:
     """Whether ``sender`` may send this TRACK: the left neighbour of the circuit it names."""
     handle = node.circuits.by_id.get(frame.circuit_id)
     circuit = None if handle is None else node.circuits.get(handle)
-    return circuit is None or _peer(circuit, LEFT) == sender
+    return circuit is None or peer(circuit, LEFT) == sender

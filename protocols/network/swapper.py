@@ -12,11 +12,11 @@ from __future__ import annotations
 from collections import deque
 
 from protocols.common import Actions
-from protocols.network.circuit import Circuit
+from protocols.network.circuit import GENERATING, Circuit
 from protocols.network.context import Node
 from protocols.network.hops import Hops
 from protocols.network.tracker import Tracker
-from protocols.network.types import HELD, LEFT, RIGHT, SWAPPED, Half, HalfEvent, HalfKey, Handle
+from protocols.network.types import HELD, ON_SWAP, ON_SWAPPED, SWAPPED, Half, HalfKey, Handle
 from protocols.packets.qncp_common import REASON_CUTOFF, REASON_SWAP_FAILED
 from protocols.physical.hardware import BellMeasure, BellMeasureResult, Discard
 
@@ -35,7 +35,9 @@ class Swapper:
 
     def add(self, circuit: Circuit, half: Half, now: int) -> Actions:
         """A new held half of ``circuit`` at this repeater."""
-        queues = self.queues.setdefault(circuit.handle, (deque(), deque()))
+        queues = self.queues.get(circuit.handle)
+        if queues is None:                          # (setdefault would build two deques every time)
+            queues = self.queues[circuit.handle] = (deque(), deque())
         queue = queues[half.side]
         queue.append(half.key)
         halves, held = self.node.halves, 0
@@ -57,31 +59,45 @@ class Swapper:
     def settled(self) -> bool:
         return not self.swapping
 
-    def _oldest(self, queue: deque[HalfKey]) -> Half | None:
-        halves = self.node.halves
-        while queue:
-            half = halves.get(queue[0])
-            if half is not None and half.state is HELD:
-                return half
-            queue.popleft()
-        return None
-
     def _swap(self, circuit: Circuit, now: int, actions: Actions | None = None) -> Actions:
         """Bell-measure the oldest held halves of the two sides while both have one (into ``actions``, or new ones)."""
         queues = self.queues.get(circuit.handle)
         if actions is None:
             actions = Actions()
-        while queues is not None and circuit.generating:
-            left, right = self._oldest(queues[LEFT]), self._oldest(queues[RIGHT])
+        if queues is None:
+            return actions
+        halves, timers, swapping = self.node.halves, self.node.timers, self.swapping
+        cutoffs = circuit.cutoff_ns is not None     # else no half of the circuit has a cutoff deadline here
+        lefts, rights = queues
+        while circuit.state in GENERATING:
+            left = right = None
+            while lefts:                            # (_oldest, written out: once or twice a link pair)
+                left = halves.get(lefts[0])
+                if left is not None and left.state is HELD:
+                    break
+                lefts.popleft()
+                left = None
+            while rights:                           # (both sides' dead entries go, as _oldest's two calls did)
+                right = halves.get(rights[0])
+                if right is not None and right.state is HELD:
+                    break
+                rights.popleft()
+                right = None
             if left is None or right is None:
                 break
-            queues[LEFT].popleft()
-            queues[RIGHT].popleft()
+            lefts.popleft()
+            rights.popleft()
             assert left.slot is not None and right.slot is not None
-            for half in (left, right):
-                half.fire(HalfEvent.SWAP)
-                self.node.timers.cancel(("cutoff", half.key))
-            self.swapping.setdefault((left.slot, right.slot), deque()).append((left.key, right.key))
+            left.fire(ON_SWAP)
+            right.fire(ON_SWAP)
+            if cutoffs:
+                timers.cancel(("cutoff", left.key))
+                timers.cancel(("cutoff", right.key))
+            slots = (left.slot, right.slot)
+            under_way = swapping.get(slots)
+            if under_way is None:
+                under_way = swapping[slots] = deque()
+            under_way.append((left.key, right.key))
             actions.hardware.append(BellMeasure(left.slot, right.slot))
         return actions
 
@@ -104,14 +120,14 @@ class Swapper:
                 actions.extend(self.tracker.kill(half, REASON_SWAP_FAILED, source, now, force=True))
             return actions
         for half, other in ((left, right), (right, left)):
-            half.fire(HalfEvent.SWAPPED)
+            half.fire(ON_SWAPPED)
             half.partner, half.swap_bell = other.key, result.bell_index
-            actions.extend(self.hops.released(half, now))
+            self.hops.released(half, now, actions)
             self.node.linger(half, circuit, now)
         if circuit is None:
             return actions
         circuit.stats.swaps += 1
-        actions.extend(self.tracker.forward(circuit, left, now))
+        self.tracker.forward(circuit, left, now, actions)
         for half in (left, right):
             if half.doomed is not None and half.state == SWAPPED:
                 reason, source = half.doomed

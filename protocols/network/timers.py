@@ -76,11 +76,15 @@ class Outbox:
         self._pending: dict[Hashable, list[Any]] = {}
 
     def send(self, key: Hashable, destination: Address, payload: bytes, interval: int, retries: int,
-             now: int) -> Actions:
-        """Send now and keep retransmitting (a message already pending under ``key`` is replaced)."""
+             now: int, into: Actions | None = None) -> Actions:
+        """Send now and keep retransmitting (a message already pending under ``key`` is replaced). The send
+        goes into ``into`` (returned) if given, else into new actions."""
         self._pending[key] = [destination, payload, interval, retries]
         self.timers.schedule(("rtx", key), now + interval)
-        return Actions(send=[(destination, payload)])
+        if into is None:
+            return Actions(send=[(destination, payload)])
+        into.send.append((destination, payload))
+        return into
 
     def ack(self, key: Hashable) -> bool:
         """Stop retransmitting ``key``; False when nothing was pending under it."""

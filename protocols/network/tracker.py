@@ -30,11 +30,11 @@ from protocols.network.types import (
     LEFT,
     MEASURED,
     MEASURING,
+    ON_DIE,
     RIGHT,
     SWAPPED,
     SWAPPING,
     Half,
-    HalfEvent,
     HalfKey,
 )
 from protocols.packets.qncp import PairMessage, encode_pair
@@ -63,22 +63,24 @@ class Tracker:
         track = encode_track(half.label, half.seq, half.link_bell, circuit.handle[1], half.seq, half.link_bell)
         return self._send_track(circuit, half, track, now)
 
-    def forward(self, circuit: Circuit, left: Half, now: int) -> Actions:
-        """A repeater's swapped left half has its TRACK: on to the right neighbour by the P4 rule."""
-        if left.track is None or left.state != SWAPPED or left.partner is None:
-            return Actions()
-        right = self.node.half(left.partner)
-        if right is None or right.state != SWAPPED or right.tracked:
-            return Actions()
+    def forward(self, circuit: Circuit, left: Half, now: int, into: Actions | None = None) -> Actions:
+        """A repeater's swapped left half has its TRACK: on to the right neighbour by the P4 rule (into ``into``,
+        returned, if given, else into new actions)."""
+        if left.track is None or left.state is not SWAPPED or left.partner is None:
+            return Actions() if into is None else into
+        right = self.node.halves.get(left.partner)
+        if right is None or right.state is not SWAPPED or right.tracked:
+            return Actions() if into is None else into
         frame = left.track
         out = encode_track(right.label, right.seq, right.link_bell, frame.circuit_id, frame.pair_id,
                            frame.bell ^ left.swap_bell ^ right.link_bell)
-        return self._send_track(circuit, right, out, now)
+        return self._send_track(circuit, right, out, now, into)
 
-    def _send_track(self, circuit: Circuit, half: Half, track: bytes, now: int) -> Actions:
+    def _send_track(self, circuit: Circuit, half: Half, track: bytes, now: int,
+                    into: Actions | None = None) -> Actions:
         half.tracked = True
         return self.node.reliable(("track", circuit.handle, half.key), circuit.hop(RIGHT).peer, QNP_PORT, track,
-                                  now)
+                                  now, into=into)
 
     def on_track(self, frame: TrackFrame, sender: int, now: int) -> Actions:
         node = self.node
@@ -106,7 +108,7 @@ class Tracker:
         if half.state in (SWAPPED, DELIVERED):
             if half.track is None:
                 half.track, half.track_from = frame, sender
-            return actions.extend(self.forward(circuit, half, now))
+            return self.forward(circuit, half, now, actions)
         if half.end_pooled:
             return actions              # a duplicate: the end pool has its TRACK, and its Bell state is the rounds'
         half.track, half.track_from = frame, sender
@@ -166,7 +168,7 @@ class Tracker:
             return Actions()
         circuit = node.circuits.get(half.circuit)
         previous = half.state
-        half.fire(HalfEvent.DIE)
+        half.fire(ON_DIE)
         half.reason = reason
         actions = Actions()
         if circuit is not None:
@@ -180,7 +182,7 @@ class Tracker:
         if circuit is not None and neighbour is not None and neighbour != source:
             actions.extend(self._expire(circuit, half, reason, neighbour, now))
         if previous in (HELD, MEASURING, MEASURED, SWAPPING):
-            actions.extend(self.hops.released(half, now))
+            self.hops.released(half, now, actions)
         if previous == SWAPPED and half.partner is not None:
             actions.extend(self._kill_partner(circuit, half.partner, reason, now))
         if previous == DELIVERED and circuit is not None:
@@ -192,7 +194,7 @@ class Tracker:
         partner = self.node.half(key)
         if partner is None or partner.state != SWAPPED:
             return Actions()
-        partner.fire(HalfEvent.DIE)
+        partner.fire(ON_DIE)
         partner.reason = reason
         self.node.outbox.ack(("track", partner.circuit, partner.key))
         neighbour = self._neighbour(circuit, partner)

@@ -39,7 +39,7 @@ import struct
 from dataclasses import dataclass
 
 from protocols.common import ParseError
-from protocols.fastinit import fast_init
+from protocols.fastinit import fast_init, fast_new
 from protocols.packets.linkservice import BELL_STATES
 from protocols.packets.qncp_caps import HopRule, LinkCap, LinkOption, NodeCap, QCap
 from protocols.packets.qncp_common import (
@@ -174,6 +174,10 @@ class CircuitEnd:
                 + _END.pack(self.sender_node))
 
 
+_new_pair = fast_new(PairMessage)
+_new_confirm = fast_new(Confirm)
+"""The per-pair decoder's constructors: the same objects as the classes', built without calling them."""
+
 QncpMessage = Setup | SetupReply | HopAck | PairMessage | Confirm | CircuitEnd | Distil
 
 
@@ -181,7 +185,7 @@ def decode_qncp(data: bytes) -> QncpMessage:
     """Decode any QNCP message; ParseError unless it is exactly one valid message."""
     size = len(data)
     if size in (PAIR_SIZE, CONFIRM_SIZE):          # the per-pair messages: header and body in one unpack
-        message = _decode_per_pair(data, size)
+        message = decode_per_pair(data, size)
         if message is not None:
             return message
     msg_type, status, reason, circuit_id, head_node = parse_header(data)
@@ -212,7 +216,7 @@ def decode_qncp(data: bytes) -> QncpMessage:
     return CircuitEnd(msg_type, circuit_id, head_node, _END.unpack_from(data, HEADER_SIZE)[0], status, reason)
 
 
-def _decode_per_pair(data: bytes, size: int) -> PairMessage | Confirm | None:
+def decode_per_pair(data: bytes, size: int) -> PairMessage | Confirm | None:
     """A valid pair message (20 bytes) or CONFIRM/CONFIRM_ACK (24 bytes) decoded with one ``struct`` call; None
     for anything else of those sizes (a DISTIL, or a message :func:`decode_qncp`'s checks then refuse, with
     their own errors), so what it accepts and what it refuses are exactly the general path's."""
@@ -226,10 +230,10 @@ def _decode_per_pair(data: bytes, size: int) -> PairMessage | Confirm | None:
             credit = 0  # a Reserved byte there
         elif credit not in CREDIT_KINDS:
             return None
-        return PairMessage(msg_type, circuit_id, head_node, label, seq, link, status, reason, window, credit)
+        return _new_pair(msg_type, circuit_id, head_node, label, seq, link, status, reason, window, credit)
     version, msg_type, status, reason, circuit_id, length, head_node, e2e, head_seq, tail_seq, bell, goodness = \
         _CONFIRM_WHOLE.unpack(data)
     if (version != VERSION or length != CONFIRM_SIZE or msg_type not in CONFIRM_TYPES or status not in STATUS
             or reason not in REASONS or bell not in BELL_STATES):
         return None
-    return Confirm(msg_type, circuit_id, head_node, e2e, head_seq, tail_seq, bell, goodness, status, reason)
+    return _new_confirm(msg_type, circuit_id, head_node, e2e, head_seq, tail_seq, bell, goodness, status, reason)

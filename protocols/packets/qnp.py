@@ -40,7 +40,7 @@ import struct
 from dataclasses import dataclass
 
 from protocols.common import ParseError
-from protocols.fastinit import fast_init
+from protocols.fastinit import fast_init, fast_new
 
 P4_BELL_INDEX = {0b00: "PHI_PLUS", 0b01: "PHI_MINUS", 0b10: "PSI_PLUS", 0b11: "PSI_MINUS"}
 """P4's Bell-index encoding (v1quantum ``processor.py``: ``V1QuantumBellIndex``), by our state names."""
@@ -128,3 +128,20 @@ class TrackFrame:
     @property
     def egp(self) -> EgpHeader:
         return EgpHeader(self.link_label, self.pair_seq, self.link_bell)
+
+
+_new_track = fast_new(TrackFrame)
+
+
+def decode_track(data: bytes) -> TrackFrame:
+    """``TrackFrame.decode(data)``, the frame built without calling the class (a TRACK received, one a link pair).
+
+    >>> t = TrackFrame(0x8001, 7, 1, 0x0101, 7, 2)
+    >>> decode_track(t.encode()) == t, type(decode_track(t.encode())) is TrackFrame
+    (True, True)
+    """
+    if len(data) != TRACK_SIZE:
+        raise ParseError(f"TRACK is {TRACK_SIZE} bytes, got {len(data)}")
+    label, seq, egp_word, circuit, pair_id, qnp_word = _TRACK.unpack(data)
+    return _new_track(label, seq, _SWAPPED[egp_word >> _BELL_SHIFT], circuit, pair_id,
+                      _SWAPPED[qnp_word >> _BELL_SHIFT])
