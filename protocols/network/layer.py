@@ -185,9 +185,10 @@ class NetworkLayer:
     @property
     def resolution_ns(self) -> int:
         """A bound on how long this layer goes on after its last request: a circuit's linger (every reliable
-        message's retransmissions) and the head's wait for the tail's verdict, with the longest paths."""
+        message's retransmissions) and the head's wait for the tail's verdict, with the longest paths (to the QPUs
+        this node reaches: a QPU on an island of its own has no path to time)."""
         node = self.node
-        qpus = node.topology.qpus()
+        qpus = node.topology.qpus_reached(node.node_id)
         if len(qpus) < 2:
             return 0
         return 3 * node.linger_ns(qpus, [link.link_id for link in node.topology.links])

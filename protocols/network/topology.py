@@ -222,6 +222,18 @@ class Topology:
         """The probability that a datagram from ``a`` reaches ``b``: the product over that path's fibres."""
         return self._path(a, b)[2]
 
+    def qpus_reached(self, node: int) -> tuple[int, ...]:
+        """The QPUs a fibre path joins to ``node`` (``node`` among them if it is one), ascending: a network
+        may hold islands, and delays are defined only within one.
+
+        >>> t = Topology([NodeCaps(1, "a", "10.0.0.1"), NodeCaps(2, "b", "10.0.0.2")], [])
+        >>> t.qpus_reached(1)
+        (1,)
+        """
+        if (node, node) not in self._paths:
+            self._search(node)
+        return tuple(qpu for qpu in self.qpus() if (node, qpu) in self._paths)
+
     def _path(self, a: int, b: int) -> tuple[int, int, float]:
         key = (a, b)
         if key not in self._paths:
