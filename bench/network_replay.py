@@ -17,95 +17,30 @@ bench/README.md, "The network layer per link pair" (branch chain-net2), has the 
 
 from __future__ import annotations
 
-import argparse
-import hashlib
-import json
 import os
-import statistics
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 sys.path[:0] = [os.getcwd(), str(Path(__file__).resolve().parent)]
 
-from bench_network import chain  # noqa: E402
+import engine_replay  # noqa: E402
 
 from protocols.network.layer import NetworkLayer  # noqa: E402
-from stack.report import build_report  # noqa: E402
-from stack.runtime import build, run_scenario  # noqa: E402
+from stack.runtime import build  # noqa: E402
 from stack.scenario import load_text  # noqa: E402
 
-INPUTS = ("start", "receive", "handle", "on_timer")
 
-
-def record(text: str) -> tuple[list[tuple[int, str, tuple[Any, ...]]], int]:
-    """Every engine input of one run of ``text`` as (node, method, arguments), and the circuit's link pairs."""
-    log: list[tuple[int, str, tuple[Any, ...]]] = []
-    original = {name: getattr(NetworkLayer, name) for name in INPUTS}
-
-    def recorded(name: str) -> Any:
-        method = original[name]
-
-        def call(self: NetworkLayer, *args: Any) -> Any:
-            log.append((self.node.node_id, name, args))
-            return method(self, *args)
-        return call
-
-    for name in INPUTS:
-        setattr(NetworkLayer, name, recorded(name))
-    try:
-        result = run_scenario(load_text(text, "<chain>"))
-    finally:
-        for name, method in original.items():
-            setattr(NetworkLayer, name, method)
-    link_pairs = sum(hop["link_pairs"] for circuit in build_report(result)["circuits"]
-                     for hop in circuit["hops_detail"])
-    return log, link_pairs
-
-
-def engines_for(text: str, log: list[tuple[int, str, tuple[Any, ...]]]) -> list[tuple[Any, tuple[Any, ...]]]:
-    """Fresh engines of the scenario, their topology's path searches done (pure caches), and the calls to make."""
+def fresh(text: str) -> dict[int, Any]:
+    """Fresh engines of the scenario by node, their topology's path searches done (pure caches)."""
     emulation = build(load_text(text, "<chain>"))
     nodes = [engine.node.node_id for engine in emulation.network_layers]
     for engine in emulation.network_layers:
         for peer in nodes:
             engine.node.rto(peer)
             engine.node.link_to(peer)
-    engines = {engine.node.node_id: engine for engine in emulation.network_layers}
-    return [(getattr(engines[node], name), args) for node, name, args in log]
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("hops", type=int)
-    parser.add_argument("pairs", type=int)
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--none", action="store_true", help="build and digest, but replay nothing timed")
-    args = parser.parse_args()
-    text = chain(args.hops, args.pairs) + "\n[network]\nwindow = 1\n"
-    run_scenario(load_text(chain(2, 1), "<warm-up>"))
-    log, link_pairs = record(text)
-    rounds = [engines_for(text, log) for _ in range(args.rounds + 1)]
-    digest = hashlib.sha256()
-    for method, call_args in rounds[0]:
-        actions = method(*call_args)
-        digest.update(repr((actions.send, actions.up, actions.down, actions.hardware, actions.deadline)).encode())
-    cpus = []
-    for calls in rounds[1:]:
-        if args.none:
-            continue
-        started = time.process_time()
-        for method, call_args in calls:
-            method(*call_args)
-        cpus.append(time.process_time() - started)
-    median = statistics.median(cpus) if cpus else 0.0
-    print(json.dumps({"K": args.hops, "pairs": args.pairs, "inputs": len(log), "link_pairs": link_pairs,
-                      "cpu_s": [round(cpu, 4) for cpu in cpus], "median_s": round(median, 4),
-                      "us_per_link_pair": round(median / link_pairs * 1e6, 1),
-                      "us_per_input": round(median / len(log) * 1e6, 2), "digest": digest.hexdigest()[:16],
-                      "load": round(os.getloadavg()[0], 1)}))
+    return {engine.node.node_id: engine for engine in emulation.network_layers}
 
 
 if __name__ == "__main__":
-    main()
+    engine_replay.main(__doc__.splitlines()[0], NetworkLayer, lambda engine: engine.node.node_id, fresh)
