@@ -5,6 +5,7 @@ and the bound on settling.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -72,9 +73,13 @@ class Emulation:
     claims: list[Callable[[], dict[int, set[int]]]] = field(default_factory=list)
     """Slots held at the end by something other than a layer (an application cut off by the run's end), by
     node id: the ledger discards them at the end instead of calling them leaked."""
-    quiet: list[tuple[Layer, Callable[[], None]]] | None = None
-    """The layers whose check :func:`stop_when_done` turned off while a workload origin was not done, with
-    their checks (None: none turned off, or turned on again)."""
+    end_check: Callable[[], None] | None = None
+    """:func:`stop_when_done` of this run, the ``after`` of every layer in :attr:`checked` (built once)."""
+    checked: list[Layer] = field(default_factory=list)
+    """The layers :func:`check_after_each_event` gave the run-end check."""
+    quiet: list[Layer] | None = None
+    """The layers whose check :func:`stop_when_done` turned off while a workload origin was not done (None: none
+    turned off, or turned on again)."""
     quieted: bool = False
     """The checks were turned off once: they are never turned off again."""
 
@@ -94,6 +99,14 @@ class RunResult:
     ledger: dict[str, int]
     wall_seconds: float
     generation_end_ns: int
+
+
+def check_after_each_event(emu: Emulation, layer: Layer) -> None:
+    """Make the run-end check (:func:`stop_when_done`) what ``layer`` runs after each event it handles."""
+    if emu.end_check is None:
+        emu.end_check = functools.partial(stop_when_done, emu)
+    layer.after = emu.end_check
+    emu.checked.append(layer)
 
 
 def stop_when_done(emu: Emulation) -> None:
@@ -130,19 +143,20 @@ def stop_when_done(emu: Emulation) -> None:
 
 
 def _quiet(emu: Emulation) -> None:
-    """Turn :func:`stop_when_done` off on every layer but the workload origins' (once per run)."""
+    """Turn :func:`stop_when_done` off on every layer but the workload origins' (once per run); a layer whose
+    ``after`` was replaced since (``qnet node``'s) keeps its own."""
     emu.quieted = True
     origins = {id(workload.origin) for workload in emu.workloads}
-    emu.quiet = [(layer, after) for layer in emu.layers if (after := layer.after) is not None
-                 and getattr(after, "func", None) is stop_when_done and id(layer.engine) not in origins]
-    for layer, _ in emu.quiet:
+    check = emu.end_check
+    emu.quiet = [layer for layer in emu.checked if layer.after is check and id(layer.engine) not in origins]
+    for layer in emu.quiet:
         layer.after = None
 
 
 def _unquiet(emu: Emulation) -> None:
     """Turn the checks :func:`_quiet` turned off on again."""
-    for layer, after in emu.quiet or ():
-        layer.after = after
+    for layer in emu.quiet or ():
+        layer.after = emu.end_check
     emu.quiet = None
 
 

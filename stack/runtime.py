@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import functools
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -25,7 +24,15 @@ from stack.core.capture import PcapWriter, node_ip
 from stack.core.kernel import Kernel, VirtualPort
 from stack.core.layer import Layer
 from stack.core.network import Fibre, Network, authenticator
-from stack.emulation import Emulation, RunResult, Workload, end_generation, settle_bound_ns, stop_when_done
+from stack.emulation import (
+    Emulation,
+    RunResult,
+    Workload,
+    check_after_each_event,
+    end_generation,
+    settle_bound_ns,
+    stop_when_done,
+)
 from stack.quantum.budget import LinkPhysics, link_options, link_physics
 from stack.quantum.heralding import Heralding
 from stack.quantum.medium import Medium, NodeHardware
@@ -170,7 +177,7 @@ def _build_qpus(emu: Emulation) -> None:
                            clients={(node_ip(node.node_id), NETWORK_SERVICE_PORT)})   # + apps (build_apps)
         link_layer = Layer(f"{node.name}/link", node.node_id, engine, VirtualPort(kernel, f"{node.name}/link"),
                            emu.network, emu.medium, [LINK_SERVICE_PORT, EGP_PORT])
-        link_layer.after = functools.partial(stop_when_done, emu)
+        check_after_each_event(emu, link_layer)
         emu.link_layers.append(engine)
         physical.above, link_layer.below = link_layer, physical
         emu.layers += [physical, link_layer]
@@ -200,7 +207,7 @@ def _build_network_layer(emu: Emulation, node: NodeConfig, router: Router,
     engine = NetworkLayer(node.node_id, emu.topology, dict(purposes), rng, config, paths, cutoffs, router)
     layer = Layer(f"{node.name}/network", node.node_id, engine, VirtualPort(emu.kernel, f"{node.name}/network"),
                   emu.network, emu.medium, [NETWORK_SERVICE_PORT, QNP_PORT, QNCP_PORT])
-    layer.after = functools.partial(stop_when_done, emu)
+    check_after_each_event(emu, layer)
     emu.network_layers.append(engine)
     emu.layers.append(layer)
 

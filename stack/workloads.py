@@ -5,15 +5,13 @@ application port.
 
 from __future__ import annotations
 
-import functools
-
 from protocols.apps.workload import EntanglementUser
 from protocols.common import LINK_SERVICE_PORT, NETWORK_SERVICE_PORT
 from protocols.packets import linkservice as ll
 from stack.core.capture import node_ip
 from stack.core.kernel import VirtualPort
 from stack.core.layer import Layer
-from stack.emulation import Emulation, Workload, stop_when_done
+from stack.emulation import Emulation, Workload, check_after_each_event
 from stack.scenario import WorkloadConfig
 
 APP_PORT_BASE = 49152
@@ -63,7 +61,7 @@ def build_apps(emu: Emulation, responders: dict[str, dict[int, tuple[str, int]]]
                     link_layer.clients.add((node_ip(nd.node_id), number))
             layer = Layer(name, nd.node_id, engine, VirtualPort(emu.kernel, name), emu.network, emu.medium,
                           [number])
-            layer.after = functools.partial(stop_when_done, emu)
+            check_after_each_event(emu, layer)
             emu.layers.append(layer)
         link_id = next((link.link_id for link in scenario.links if {link.a, link.b} == {item.node, item.remote}
                         and item.service == "link"), None)

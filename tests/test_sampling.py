@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stack.quantum.sampling import bits, cumulative, draw
+from stack.quantum.sampling import bits, cumulative, draw, top_bits
 
 weights = st.lists(st.floats(min_value=0.0, max_value=1.0, allow_subnormal=False), min_size=1, max_size=8).filter(
     lambda w: sum(w) > 1e-9)
@@ -88,3 +88,39 @@ def test_bits_are_the_bits_integers_2_draws_and_leave_the_generator_as_it_does(s
 def test_bits_are_fair() -> None:
     bit = bits(np.random.default_rng(3))
     assert 4_700 < sum(bit() for _ in range(10_000)) < 5_300
+
+
+@pytest.mark.parametrize("width", [1, 2, 3, 4, 6, 16, 31, 32])
+@pytest.mark.parametrize("seed", range(12))
+def test_top_bits_are_what_integers_of_a_power_of_two_draws_and_leave_the_generator_as_it_does(
+        seed: int, width: int) -> None:
+    """``bits(rng, width)`` and ``top_bits(rng, width)`` against ``integers(2 ** width)``, interleaved with the
+    generator's other draws (uniforms, bits, other bounded integers, the geometric)."""
+    plan, reference, ours = np.random.default_rng(2000 + seed), np.random.default_rng(seed), np.random.default_rng(seed)
+    other = np.random.default_rng(seed + 1)             # top_bits switching generators keeps each one's draws
+    draws, bit = bits(ours, width), bits(ours)
+    for step in plan.integers(7, size=300):
+        if step == 0:
+            assert draws() == int(reference.integers(2**width))
+        elif step == 1:
+            assert top_bits(ours, width) == int(reference.integers(2**width))
+        elif step == 2:
+            assert ours.random() == reference.random()
+        elif step == 3:
+            assert bit() == int(reference.integers(2))
+        elif step == 4:
+            assert ours.integers(5) == reference.integers(5)
+        elif step == 5:
+            assert ours.geometric(0.01) == reference.geometric(0.01)
+        else:
+            assert 0 <= top_bits(other, width) < 2**width
+    assert ours.bit_generator.state == reference.bit_generator.state
+
+
+def test_a_width_out_of_range_is_refused() -> None:
+    rng = np.random.default_rng(0)
+    for width in (0, 33):
+        with pytest.raises(ValueError, match="not from 1 to 32"):
+            bits(rng, width)
+        with pytest.raises(ValueError, match="not from 1 to 32"):
+            top_bits(rng, width)

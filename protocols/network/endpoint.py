@@ -19,11 +19,11 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from protocols.common import Actions
 from protocols.network.circuit import Circuit, CircuitEvent, CircuitState
 from protocols.network.context import Node
+from protocols.network.end_state import EndState
 from protocols.network.hops import Hops
 from protocols.network.model import goodness
 from protocols.network.relay import Relay, send_confirm
@@ -45,26 +45,6 @@ from protocols.packets import linkservice as ll
 from protocols.packets.qncp import Confirm
 from protocols.packets.qncp_common import CONFIRM, CONFIRM_ACK, REASON_CUTOFF, REASON_TEARDOWN, REASON_UNKNOWN
 from protocols.physical.hardware import Measure, MeasureResult
-
-
-@dataclass(slots=True)
-class EndState:
-    """One end's bookkeeping of its circuit's end-to-end pairs."""
-
-    numbered: int = 0
-    """Tail: pairs numbered so far (n runs from 0)."""
-    settled: set[int] = field(default_factory=set)
-    """Tail: pairs whose CONFIRM was answered."""
-    reported: set[int] = field(default_factory=set)
-    """Pairs this end has told its application about (an OK or ERR EXPIRE)."""
-    expired: set[int] = field(default_factory=set)
-    answered: dict[int, int] = field(default_factory=dict)
-    """Head: CONFIRM_ACK Status given per pair (duplicates get the same)."""
-    waiting: dict[int, Confirm] = field(default_factory=dict)
-    """Head: CONFIRMs for halves still being measured, by head pair sequence."""
-    delivered: dict[int, HalfKey] = field(default_factory=dict)
-    held: list[bytes] = field(default_factory=list)
-    """OK-Ms held until the circuit completes (measure-directly with CON clear)."""
 
 
 class EndPoint:

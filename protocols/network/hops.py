@@ -29,17 +29,12 @@ from protocols.common import QNCP_PORT, Actions
 from protocols.network.circuit import GENERATING, Circuit
 from protocols.network.context import Node
 from protocols.network.hop_flow import FlowKey, HopFlow, LinkRequest
+from protocols.network.link_errors import LINK_FAILURES, count_end
 from protocols.network.types import Half, Handle
 from protocols.packets import linkservice as ll
 from protocols.packets.qncp import PairMessage, encode_pair
 from protocols.packets.qncp_common import CREDIT, CREDIT_ACK, CREDIT_READY, CREDIT_RELEASED
 from protocols.physical.hardware import Discard
-
-LINK_FAILURES = {ll.ERR_TIMEOUT: ll.ERR_TIMEOUT, ll.ERR_NOTIME: ll.ERR_TIMEOUT, ll.ERR_UNSUPP: ll.ERR_UNSUPP,
-                 ll.ERR_REJECTED: ll.ERR_REJECTED, ll.ERR_OTHER: ll.ERR_DOWN, ll.ERR_CREATE: ll.ERR_OTHER,
-                 ll.ERR_NORES: ll.ERR_NORES}
-"""A hop request's link ERR → the code the circuit is torn down with."""
-
 
 PairCallback = Callable[[Circuit, int, "ll.OkKeep | ll.OkMeasure", int], Actions]
 ExpiredCallback = Callable[[Circuit, int, int, int], Actions]
@@ -253,7 +248,7 @@ class Hops:
                     actions.extend(self.on_expired(circuit, flow.side, seq & 0xFFFF, now))
             return actions
         if circuit is not None:
-            self._count_end(circuit, flow, err.err)
+            count_end(circuit, flow, err.err)
         if not flow.origin:
             # the granter's copy of the request failed: only a link that went down concerns the circuit
             return self.on_failed(circuit, ll.ERR_DOWN, now) if circuit and err.err == ll.ERR_OTHER else Actions()
@@ -269,18 +264,6 @@ class Hops:
             self.node.timers.schedule(("hop-retry", flow.handle, flow.side), at)
             return Actions()
         return self.on_failed(circuit, LINK_FAILURES.get(err.err, ll.ERR_OTHER), now)
-
-    @staticmethod
-    def _count_end(circuit: Circuit, flow: HopFlow, code: int) -> None:
-        """Count the ERR (not EXPIRE) that ended ``flow``'s link request here: at the granter, ERR TIMEOUT is the
-        master's abort of a request its origin closed (or that the end of generation ended): a close, not a
-        failure; any other is an error (the origin acts on it)."""
-        stats = circuit.stats
-        if not flow.origin and code == ll.ERR_TIMEOUT:
-            stats.link_closes[flow.link_id] = stats.link_closes.get(flow.link_id, 0) + 1
-        else:
-            errors = stats.link_errors.setdefault(flow.link_id, {})
-            errors[code] = errors.get(code, 0) + 1
 
     def _ended(self, flow: HopFlow) -> None:
         """``flow``'s link request has ended (it failed)."""

@@ -2,7 +2,8 @@
 
 It is bound to UDP 7773 (applications' CREATEs, and the replies of its own link layer, to which it is a
 client), 7774 (TRACK) and 7775 (QNCP), and gets hardware events (Bell and single-qubit measurement
-results). It dispatches each input to the collaborator that owns the concern:
+results). :class:`~protocols.network.inbox.Inbox` decodes each datagram and dispatches it, and the layer each
+hardware event, to the collaborator that owns the concern:
 
 - :class:`~protocols.network.service.Service`: the application service (CREATE, ACK, OK, ERR);
 - :class:`~protocols.network.signalling.Signalling`: setup, completion and teardown of circuits;
@@ -25,8 +26,7 @@ from typing import Any
 
 import numpy as np
 
-import protocols.network.senders as senders
-from protocols.common import NETWORK_SERVICE_PORT, QNCP_PORT, QNP_PORT, Actions, Address, ParseError
+from protocols.common import Actions, Address, ParseError
 from protocols.link.types import GenerationOver
 from protocols.network.arrivals import Arrivals
 from protocols.network.circuit import Circuit, CircuitState
@@ -37,40 +37,15 @@ from protocols.network.end_distiller import EndDistiller
 from protocols.network.ending import Ending
 from protocols.network.endpoint import EndPoint
 from protocols.network.hops import Hops
+from protocols.network.inbox import Inbox
 from protocols.network.routing import Router
 from protocols.network.service import Service
 from protocols.network.signalling import Signalling
 from protocols.network.swapper import Swapper
 from protocols.network.topology import Topology
 from protocols.network.tracker import Tracker
-from protocols.network.types import LEFT, RIGHT, NetworkConfig
+from protocols.network.types import NetworkConfig
 from protocols.packets import linkservice as ll
-from protocols.packets.qncp import (
-    CONFIRM_SIZE,
-    PAIR_SIZE,
-    CircuitEnd,
-    Confirm,
-    Distil,
-    HopAck,
-    PairMessage,
-    Setup,
-    SetupReply,
-    decode_per_pair,
-    decode_qncp,
-)
-from protocols.packets.qncp_common import (
-    COMPLETE,
-    CONFIRM,
-    CREDIT,
-    CREDIT_ACK,
-    DISTIL,
-    EXPIRE,
-    EXPIRE_ACK,
-    SCOPE_END_TO_END,
-    TEARDOWN,
-    TRACK_ACK,
-)
-from protocols.packets.qnp import decode_track
 from protocols.physical.hardware import BellMeasureResult, CommandRejected, DistillResult, MeasureResult, MoveResult
 
 _RESULTS = (BellMeasureResult, MeasureResult, DistillResult)
@@ -103,6 +78,8 @@ class NetworkLayer:
         self.ends.on_settled = self.ending.complete
         self.ends.on_end_pair = self.end_distiller.add
         self.end_distiller.on_ready = self.ends.deliver
+        self.inbox = Inbox(node, self.service, self.hops, self.tracker, self.ends, self.distiller,
+                           self.end_distiller, self.ending, self.signalling)
         self.deadlines = Deadlines(node, self.hops, self.tracker, self.swapper, self.ends, self.distiller,
                                    self.end_distiller, self.ending, self.signalling)
 
@@ -129,7 +106,7 @@ class NetworkLayer:
 
     def receive(self, payload: bytes, source: Address, port: int, now: int) -> Actions:
         try:
-            actions = self._receive(payload, source, port, now)
+            actions = self.inbox.receive(payload, source, port, now)
         except ParseError:
             self.node.counters.malformed += 1
             actions = Actions()
@@ -203,102 +180,6 @@ class NetworkLayer:
         return (node.outbox.empty() and self.hops.settled() and self.swapper.settled() and self.ends.settled()
                 and self.distiller.settled() and self.end_distiller.settled() and self.signalling.settled()
                 and not any(circuit.live for circuit in node.circuits) and ("flush",) not in node.timers)
-
-    # -- inputs ---------------------------------------------------------------------------------
-    def _receive(self, payload: bytes, source: Address, port: int, now: int) -> Actions:
-        node = self.node
-        if port == QNCP_PORT:                   # the commonest port (5 of ~9 inputs a link pair)
-            sender = node.senders.get(source, -1)
-            if sender == -1:
-                sender = node.sender(source)
-            if sender is None or sender == node.node_id:
-                raise ParseError(f"datagram from {source}, not a node of the network")
-            size = len(payload)
-            message = decode_per_pair(payload, size) if size in (PAIR_SIZE, CONFIRM_SIZE) else None
-            if message is None:
-                return self._general(decode_qncp(payload), sender, now)
-            # per pair: checked and dispatched without the general chains
-            circuit = node.circuits.by_handle.get((message.head_node, message.circuit_id))
-            if isinstance(message, PairMessage):
-                if circuit is not None and circuit.peers.get(message.link_id) != sender:
-                    node.counters.wrong_sender += 1
-                    return Actions()
-                return self._pair_message(message, sender, now)
-            if message.msg_type == CONFIRM:     # from the right neighbour; its ACK from the left one
-                if circuit is not None and senders.peer(circuit, RIGHT) != sender:
-                    node.counters.wrong_sender += 1
-                    return Actions()
-                return self.ends.on_confirm(message, sender, now)
-            if circuit is not None and senders.peer(circuit, LEFT) != sender:
-                node.counters.wrong_sender += 1
-                return Actions()
-            return self.ends.on_confirm_ack(message, now)
-        if port == NETWORK_SERVICE_PORT:
-            if source == node.link_service:
-                return self.hops.on_link(ll.decode_upward(payload), now)
-            actions, admitted = self.service.on_create(payload, source, now)
-            return actions if admitted is None else actions.extend(self.signalling.open(admitted, now))
-        sender = node.sender(source)
-        if sender is None or sender == node.node_id:
-            raise ParseError(f"datagram from {source}, not a node of the network")
-        if port == QNP_PORT:
-            frame = decode_track(payload)
-            if not senders.track_from_expected(node, frame, sender):
-                node.counters.wrong_sender += 1
-                return Actions()
-            return self.tracker.on_track(frame, sender, now)
-        raise ParseError(f"nothing on port {port}")
-
-    def _general(self, message: Any, sender: int, now: int) -> Actions:
-        """A QNCP message the per-pair decoder did not take (setup, ending, distillation), from ``sender``."""
-        node = self.node
-        if not senders.qncp_from_expected(node, message, sender):
-            node.counters.wrong_sender += 1         # not from the node the circuit's route says sends it
-            return Actions()
-        return self._qncp(message, sender, now)
-
-    def _qncp(self, message: Any, sender: int, now: int) -> Actions:
-        # the per-pair messages first (the message classes are disjoint: the order decides nothing else)
-        if isinstance(message, PairMessage):
-            return self._pair_message(message, sender, now)
-        if isinstance(message, Confirm):
-            if message.msg_type == CONFIRM:
-                return self.ends.on_confirm(message, sender, now)
-            return self.ends.on_confirm_ack(message, now)
-        s = self.signalling
-        if isinstance(message, Setup):
-            return s.on_setup(message, sender, now)
-        if isinstance(message, SetupReply):
-            return s.on_reply(message, sender, now)
-        if isinstance(message, HopAck):
-            s.on_ack(message, sender)
-        elif isinstance(message, CircuitEnd):
-            if message.msg_type in (COMPLETE, TEARDOWN):
-                return self.ending.on_end(message, sender, now)
-            self.ending.on_end_ack(message)
-        elif isinstance(message, Distil) and message.scope == SCOPE_END_TO_END:
-            if message.msg_type == DISTIL:
-                return self.end_distiller.on_distil(message, sender, now)
-            return self.end_distiller.on_distil_ack(message, now)
-        elif isinstance(message, Distil):
-            if message.msg_type == DISTIL:
-                return self.distiller.on_distil(message, sender, now)
-            return self.distiller.on_distil_ack(message, now)
-        return Actions()
-
-    def _pair_message(self, message: PairMessage, sender: int, now: int) -> Actions:
-        kind = message.msg_type
-        if kind == TRACK_ACK:
-            self.tracker.on_track_ack(message)
-        elif kind == EXPIRE:
-            return self.tracker.on_expire(message, sender, now)
-        elif kind == EXPIRE_ACK:
-            self.tracker.on_expire_ack(message, sender)
-        elif kind == CREDIT:
-            return self.hops.on_credit(message, sender, now)
-        elif kind == CREDIT_ACK:
-            self.hops.on_credit_ack(message)
-        return Actions()
 
     def _generation_over(self, now: int) -> Actions:
         """The run's generation window ended: new requests get ERR TIMEOUT, and every circuit whose tail (or

@@ -20,8 +20,9 @@ import trio
 
 from protocols.physical.hardware import Disarm
 from stack.multiprocess.gate import Gate
+from stack.multiprocess.medium_checks import check_message
 from stack.multiprocess.medium_ports import Connection, MediumKernel, RemotePort
-from stack.multiprocess.medium_protocol import MediumProtocolError, MessageStream, decode_hardware, finite, write_secret
+from stack.multiprocess.medium_protocol import MediumProtocolError, MessageStream, decode_hardware, write_secret
 from stack.multiprocess.medium_report import final_report
 from stack.multiprocess.medium_settle import Settling, settle
 from stack.multiprocess.node_apps import api_plan
@@ -34,11 +35,6 @@ STARTUP_TIMEOUT_S = 60.0
 RESULT_TIMEOUT_S = 20.0
 START_MARGIN_NS = 300_000_000
 """Wall time between the welcome and the epoch: every process is parked by then."""
-MAX_TIME_NS = 1 << 62
-"""The latest emulated time a message may carry (``at``)."""
-MAX_PHASE_NS = 1e15
-MAX_FREQUENCY_PPB = 1e9
-"""The largest clock step (about 11 days) and frequency setting (100 %) a node may forward."""
 NOISY = 10
 """Refused messages the medium names on stderr; it counts the rest silently."""
 
@@ -176,26 +172,16 @@ class MediumServer:
                       f"{str(error)[:200]}", file=sys.stderr)
 
     def _dispatch(self, connection: Connection, message: dict[str, Any]) -> None:
+        check_message(message, connection.node, self.scenario.nodes[connection.node].node_id)
         op, at = message["op"], message.get("at")
-        if at is not None and (type(at) is not int or not 0 <= at < MAX_TIME_NS):
-            raise TypeError(f"'at' must be an integer in [0, 2^62), got {str(at)[:40]}")
-        if op in ("command", "clock") and message["node_id"] != self.scenario.nodes[connection.node].node_id:
-            raise ValueError(f"node_id {str(message['node_id'])[:20]} is not {connection.node}'s")
         if op == "command":
-            reply_to = message["reply_to"]
-            if not isinstance(reply_to, str) or not reply_to.startswith(connection.node + "/"):
-                raise ValueError(f"reply_to {str(reply_to)[:40]!r} is not a layer of {connection.node}")
-            port = RemotePort(self, connection.node, reply_to)
+            port = RemotePort(self, connection.node, message["reply_to"])
             command = decode_hardware(message["command"])
             self.pending_commands += 1
             self.kernel.call_external(self._execute, (message["node_id"], command, port), at)
         elif op == "clock":
-            phase, frequency = message["phase_ns"], message["frequency_ppb"]
-            if at is None or not _within(phase, MAX_PHASE_NS) or not (frequency is None
-                                                                     or _within(frequency, MAX_FREQUENCY_PPB)):
-                raise ValueError(f"a clock adjustment needs 'at', |phase_ns| <= {MAX_PHASE_NS:g} and "
-                                 f"|frequency_ppb| <= {MAX_FREQUENCY_PPB:g}")
-            self.kernel.call_external(self._adjust_clock, (message["node_id"], phase, frequency, at), at)
+            self.kernel.call_external(self._adjust_clock, (message["node_id"], message["phase_ns"],
+                                                           message["frequency_ppb"], at), at)
         elif op == "done":
             self.done.add(connection.node)
             if message.get("failure") is not None:    # its peers may wait for it for ever: the run ends
@@ -306,8 +292,3 @@ class MediumServer:
         # medium's memory describe the same instant.
         await self.kernel.run(until=self.kernel.emulated_now())
         return final_report(self, results, dead, started)
-
-
-def _within(value: Any, bound: float) -> bool:
-    return finite(value) and abs(value) <= bound
-

@@ -20,7 +20,6 @@ import trio
 from protocols.apps.workload import EntanglementUser
 from protocols.compiler import CompileError
 from protocols.link.types import GenerationOver
-from protocols.packets.linkservice import ERROR_CODES
 from protocols.physical.hardware import LinkDown
 from protocols.security import run_secret_from
 from stack.core.network import authenticator
@@ -36,6 +35,7 @@ from stack.multiprocess.medium_protocol import (
     read_secret,
 )
 from stack.multiprocess.node_apps import NodeApps, api_plan
+from stack.multiprocess.node_summary import node_summary
 from stack.multiprocess.outcome import EXIT_BAD_INPUT, EXIT_NOT_FINISHED
 from stack.multiprocess.realtime import RealtimeKernel, stop_on_signal
 from stack.multiprocess.results import collect_result
@@ -160,26 +160,7 @@ class NodeProcess:
 
     def summary(self) -> str:
         """One line on how this node's run went: what ``qnet node`` prints at the end."""
-        kernel, network = self.kernel, self.emu.network
-        counters = network.counters[self.emu.scenario.nodes[self.name].node_id]
-        parts = [f"qnet node {self.name}: finished at emulated {kernel.now / 1e6:.3f} ms",
-                 f"{counters.sent} datagrams sent, {counters.received} received"]
-        for workload in self.emu.workloads:
-            item = workload.config
-            label = f"{item.node}->{item.remote} {item.type}"
-            if item.node == self.name:
-                parts.append(f"{label}: {len(workload.origin.records)}/{item.pairs} pairs{_troubles(workload.origin)}")
-            elif item.remote == self.name:
-                parts.append(f"{label} (responder): {len(workload.responder.records)} pairs"
-                             f"{_troubles(workload.responder)}")
-        apps = self.apps
-        if apps is not None and apps.contexts:
-            state = "done" if apps.completed == len(apps.contexts) else "did not finish"
-            parts.append(f"application: {state if apps.failure is None else f'failed ({apps.failure})'}")
-        parts.append(f"missed deadlines {kernel.missed_deadlines}, late inputs {kernel.late_inputs}")
-        pcap = network.pcap
-        parts.append(f"capture {self.run_dir / (self.name + '.pcap')} ({0 if pcap is None else pcap.frames} frames)")
-        return "; ".join(parts)
+        return node_summary(self.name, self.kernel, self.emu, self.apps, self.run_dir)
 
     async def _listen(self, stream: MessageStream) -> None:
         """Events and run control from the medium; its end of stream ends the node."""
@@ -224,12 +205,6 @@ class NodeProcess:
         """Every layer has had its GenerationOver: a node whose layers have nothing left to settle (or that runs
         no link or network layer) says so now, as no event of its layers may ever ask again."""
         self._check_settled()
-
-
-def _troubles(user: EntanglementUser) -> str:
-    expired = f", {len(user.expired)} expired" if user.expired else ""
-    errors = f", ERR {','.join(ERROR_CODES.get(code, str(code)) for code in user.errors)}" if user.errors else ""
-    return expired + errors
 
 
 async def _connect(socket_path: Path) -> tuple[MessageStream, dict[str, Any]]:

@@ -20,6 +20,7 @@ import numpy as np
 from protocols.common import Basis
 from protocols.physical import physics
 from stack.quantum.components import Components
+from stack.quantum.sampling import top_bits
 from stack.quantum.state import PAULIS, NodeHardware, Qubit, apply_pauli
 from stack.quantum.swap import PauliProbabilities
 from stack.quantum.swap import _read_out as read_out
@@ -31,7 +32,8 @@ PAULI_SHIFT = {"I": 0, "X": 1, "Z": 2, "Y": 3}
 def depolarise(qubits: Sequence[Qubit], fidelity: float, rng: np.random.Generator) -> None:
     """With probability 1 − ``fidelity``, a uniformly random Pauli on ``qubits`` (identity included)."""
     if fidelity < 1 and rng.random() >= fidelity:
-        draw = int(rng.integers(4 ** len(qubits)))
+        width = 2 * len(qubits)
+        draw = top_bits(rng, width) if width <= 32 else int(rng.integers(4 ** len(qubits)))
         for qubit in reversed(qubits):
             apply_pauli(qubit, PAULIS[draw & 3])
             draw >>= 2
@@ -82,11 +84,12 @@ def _teleport(components: Components, node: NodeHardware, qa: Qubit, qb: Qubit, 
     partner ``far`` is in memory: teleportation, done without a tableau (:meth:`Components.teleport`). The
     outcomes are uniform; the CNOT's depolarising Pauli acts before H and the Z measurements, so Z or Y on
     ``qa`` flips its outcome (z) and X or Y on ``qb`` flips its (x), leaving ``far``'s state as it was."""
-    z, x = int(rng.integers(2)), int(rng.integers(2))
+    z = top_bits(rng, 1)                            # int(rng.integers(2)), cheaply
+    x = top_bits(rng, 1)
     components.teleport(qa, qb, far, x, z)
     reported_z, reported_x = z, x
     if node.gate_fidelity < 1 and rng.random() >= node.gate_fidelity:
-        draw = int(rng.integers(16))                # as depolarise: qb's Pauli in the low 2 bits, then qa's
+        draw = top_bits(rng, 4)                     # as depolarise: qb's Pauli in the low 2 bits, then qa's
         reported_x ^= PAULIS[draw & 3] in ("X", "Y")
         reported_z ^= PAULIS[draw >> 2 & 3] in ("Z", "Y")
     return read_out(reported_x | reported_z << 1, node.readout_fidelity, rng)

@@ -31,6 +31,7 @@ import numpy as np
 from protocols.common import Basis
 from protocols.physical import physics
 from protocols.physical.hardware import BellDistribution
+from stack.quantum.sampling import top_bits
 from stack.quantum.state import PAULIS, UNIFORM, NodeHardware, Pair, Qubit, apply_pauli, bell_index, frame_of_bell
 
 PauliProbabilities = tuple[float, float, float]
@@ -79,8 +80,8 @@ def true_outcome(shift: int, first_a: tuple[Basis, int] | None, first_b: tuple[B
     if first_a is not None and first_b is not None and first_a[0] == first_b[0]:
         parity, basis = first_a[1] ^ first_b[1], int(first_a[0])
         allowed = [m for m in range(4) if physics.expected_parity(shift ^ m, basis) == parity]
-        return allowed[int(rng.integers(2))]
-    return int(rng.integers(4))
+        return allowed[top_bits(rng, 1)]               # int(rng.integers(2)), cheaply
+    return top_bits(rng, 2)                            # int(rng.integers(4))
 
 
 def bell_measure(node: NodeHardware, qubits: tuple[Qubit, Qubit], memory: tuple[PauliProbabilities, ...],
@@ -89,7 +90,7 @@ def bell_measure(node: NodeHardware, qubits: tuple[Qubit, Qubit], memory: tuple[
     sampled) is in their frames; re-pair their ``far`` halves. Returns (reported index, success)."""
     qa, qb = qubits
     if node.gate_fidelity < 1 and rng.random() >= node.gate_fidelity:
-        draw = int(rng.integers(16))
+        draw = top_bits(rng, 4)                    # int(rng.integers(16)), cheaply
         apply_pauli(qa, PAULIS[draw >> 2])
         apply_pauli(qb, PAULIS[draw & 3])
     pa, pb = qa.pair, qb.pair
@@ -97,7 +98,7 @@ def bell_measure(node: NodeHardware, qubits: tuple[Qubit, Qubit], memory: tuple[
     if node.bsm_success < 1 and rng.random() >= node.bsm_success:
         for half in () if one_pair else far:
             if half is not None:
-                _join((half, None), int(rng.integers(4)), UNIFORM, None)
+                _join((half, None), top_bits(rng, 2), UNIFORM, None)
         return 0, False
     if one_pair:                                   # reads the pair's own Bell state
         return _read_out(bell_index(pa.frame), node.readout_fidelity, rng), True

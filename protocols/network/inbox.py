@@ -1,0 +1,159 @@
+"""The network layer's inputs: :class:`Inbox` decodes a node's datagrams (QNCP, CREATEs and its link layer's
+replies, TRACKs), checks each comes from the node the circuit's route says sends it, and hands it to the
+collaborator that owns it (:class:`~protocols.network.layer.NetworkLayer` counts what goes out)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import protocols.network.senders as senders
+from protocols.common import NETWORK_SERVICE_PORT, QNCP_PORT, QNP_PORT, Actions, Address, ParseError
+from protocols.network.context import Node
+from protocols.network.distiller import Distiller
+from protocols.network.end_distiller import EndDistiller
+from protocols.network.ending import Ending
+from protocols.network.endpoint import EndPoint
+from protocols.network.hops import Hops
+from protocols.network.service import Service
+from protocols.network.signalling import Signalling
+from protocols.network.tracker import Tracker
+from protocols.network.types import LEFT, RIGHT
+from protocols.packets import linkservice as ll
+from protocols.packets.qncp import (
+    CONFIRM_SIZE,
+    PAIR_SIZE,
+    CircuitEnd,
+    Confirm,
+    Distil,
+    HopAck,
+    PairMessage,
+    Setup,
+    SetupReply,
+    decode_per_pair,
+    decode_qncp,
+)
+from protocols.packets.qncp_common import (
+    COMPLETE,
+    CONFIRM,
+    CREDIT,
+    CREDIT_ACK,
+    DISTIL,
+    EXPIRE,
+    EXPIRE_ACK,
+    SCOPE_END_TO_END,
+    TEARDOWN,
+    TRACK_ACK,
+)
+from protocols.packets.qnp import decode_track
+
+
+class Inbox:
+    """Decodes and dispatches one node's datagrams (a :exc:`ParseError` for one it cannot take)."""
+
+    def __init__(self, node: Node, service: Service, hops: Hops, tracker: Tracker, ends: EndPoint,
+                 distiller: Distiller, end_distiller: EndDistiller, ending: Ending, signalling: Signalling) -> None:
+        self.node = node
+        self.service = service
+        self.hops = hops
+        self.tracker = tracker
+        self.ends = ends
+        self.distiller = distiller
+        self.end_distiller = end_distiller
+        self.ending = ending
+        self.signalling = signalling
+
+    def receive(self, payload: bytes, source: Address, port: int, now: int) -> Actions:
+        """The actions one datagram from ``source`` to ``port`` asks for."""
+        node = self.node
+        if port == QNCP_PORT:                   # the commonest port (5 of ~9 inputs a link pair)
+            sender = node.senders.get(source, -1)
+            if sender == -1:
+                sender = node.sender(source)
+            if sender is None or sender == node.node_id:
+                raise ParseError(f"datagram from {source}, not a node of the network")
+            size = len(payload)
+            message = decode_per_pair(payload, size) if size in (PAIR_SIZE, CONFIRM_SIZE) else None
+            if message is None:
+                return self._general(decode_qncp(payload), sender, now)
+            # per pair: checked and dispatched without the general chains
+            circuit = node.circuits.by_handle.get((message.head_node, message.circuit_id))
+            if isinstance(message, PairMessage):
+                if circuit is not None and circuit.peers.get(message.link_id) != sender:
+                    node.counters.wrong_sender += 1
+                    return Actions()
+                return self._pair_message(message, sender, now)
+            if message.msg_type == CONFIRM:     # from the right neighbour; its ACK from the left one
+                if circuit is not None and senders.peer(circuit, RIGHT) != sender:
+                    node.counters.wrong_sender += 1
+                    return Actions()
+                return self.ends.on_confirm(message, sender, now)
+            if circuit is not None and senders.peer(circuit, LEFT) != sender:
+                node.counters.wrong_sender += 1
+                return Actions()
+            return self.ends.on_confirm_ack(message, now)
+        if port == NETWORK_SERVICE_PORT:
+            if source == node.link_service:
+                return self.hops.on_link(ll.decode_upward(payload), now)
+            actions, admitted = self.service.on_create(payload, source, now)
+            return actions if admitted is None else actions.extend(self.signalling.open(admitted, now))
+        sender = node.sender(source)
+        if sender is None or sender == node.node_id:
+            raise ParseError(f"datagram from {source}, not a node of the network")
+        if port == QNP_PORT:
+            frame = decode_track(payload)
+            if not senders.track_from_expected(node, frame, sender):
+                node.counters.wrong_sender += 1
+                return Actions()
+            return self.tracker.on_track(frame, sender, now)
+        raise ParseError(f"nothing on port {port}")
+
+    def _general(self, message: Any, sender: int, now: int) -> Actions:
+        """A QNCP message the per-pair decoder did not take (setup, ending, distillation), from ``sender``."""
+        node = self.node
+        if not senders.qncp_from_expected(node, message, sender):
+            node.counters.wrong_sender += 1         # not from the node the circuit's route says sends it
+            return Actions()
+        return self._qncp(message, sender, now)
+
+    def _qncp(self, message: Any, sender: int, now: int) -> Actions:
+        # the per-pair messages first (the message classes are disjoint: the order decides nothing else)
+        if isinstance(message, PairMessage):
+            return self._pair_message(message, sender, now)
+        if isinstance(message, Confirm):
+            if message.msg_type == CONFIRM:
+                return self.ends.on_confirm(message, sender, now)
+            return self.ends.on_confirm_ack(message, now)
+        s = self.signalling
+        if isinstance(message, Setup):
+            return s.on_setup(message, sender, now)
+        if isinstance(message, SetupReply):
+            return s.on_reply(message, sender, now)
+        if isinstance(message, HopAck):
+            s.on_ack(message, sender)
+        elif isinstance(message, CircuitEnd):
+            if message.msg_type in (COMPLETE, TEARDOWN):
+                return self.ending.on_end(message, sender, now)
+            self.ending.on_end_ack(message)
+        elif isinstance(message, Distil) and message.scope == SCOPE_END_TO_END:
+            if message.msg_type == DISTIL:
+                return self.end_distiller.on_distil(message, sender, now)
+            return self.end_distiller.on_distil_ack(message, now)
+        elif isinstance(message, Distil):
+            if message.msg_type == DISTIL:
+                return self.distiller.on_distil(message, sender, now)
+            return self.distiller.on_distil_ack(message, now)
+        return Actions()
+
+    def _pair_message(self, message: PairMessage, sender: int, now: int) -> Actions:
+        kind = message.msg_type
+        if kind == TRACK_ACK:
+            self.tracker.on_track_ack(message)
+        elif kind == EXPIRE:
+            return self.tracker.on_expire(message, sender, now)
+        elif kind == EXPIRE_ACK:
+            self.tracker.on_expire_ack(message, sender)
+        elif kind == CREDIT:
+            return self.hops.on_credit(message, sender, now)
+        elif kind == CREDIT_ACK:
+            self.hops.on_credit_ack(message)
+        return Actions()
