@@ -23,8 +23,19 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def two_node_toml(*, pairs: int, length_km: float = 2.0, duration_ms: float = 2000.0, seed: int = 3,
-                  max_time_ms: float = 0.0) -> str:
+                  max_time_ms: float = 0.0, qpu: str = "", link: str = "", measure: bool = True) -> str:
+    """Two QPUs and a station: a keep request of ``pairs`` and, with ``measure``, a measure-directly one;
+    ``qpu`` and ``link`` are lines added to both QPUs and to the link."""
     limit = f"max_time_ms = {max_time_ms}" if max_time_ms else ""
+    measuring = f"""
+[[workload]]
+node = "alice"
+remote = "bob"
+type = "measure"
+pairs = {pairs}
+start_us = 10
+{limit}
+""" if measure else ""
     return f"""
 [run]
 duration_ms = {duration_ms}
@@ -34,12 +45,12 @@ seed = {seed}
 kind = "qpu"
 t2_ms = 1000.0
 readout_ns = 1000
-
+{qpu}
 [nodes.bob]
 kind = "qpu"
 t2_ms = 1000.0
 readout_ns = 1000
-
+{qpu}
 [nodes.mid]
 kind = "station"
 detection_window_ns = 1
@@ -51,22 +62,14 @@ station = "mid"
 length_km = {length_km}
 attempt_duration_ns = 1000
 depolarizing = 0.05
-
+{link}
 [[workload]]
 node = "alice"
 remote = "bob"
 type = "keep"
 pairs = {pairs}
 {limit}
-
-[[workload]]
-node = "alice"
-remote = "bob"
-type = "measure"
-pairs = {pairs}
-start_us = 10
-{limit}
-"""
+{measuring}"""
 
 
 def free_base_port(nodes: int, step: int = 16) -> int:

@@ -44,35 +44,7 @@ SCENARIOS = {"moving": (3.0, f"storage_qubits = 2\nmove_ns = {MOVE_NS}\n", ""),
 
 def _scenario(name: str) -> str:
     duration_ms, qpu, link = SCENARIOS[name]
-    nodes = "".join(f"""
-[nodes.{node}]
-kind = "qpu"
-t2_ms = 1000.0
-readout_ns = 1000
-{qpu}""" for node in ("alice", "bob"))
-    return f"""
-[run]
-duration_ms = {duration_ms}
-seed = 3
-{nodes}
-[nodes.mid]
-kind = "station"
-detection_window_ns = 1
-
-[links.alice-bob]
-a = "alice"
-b = "bob"
-station = "mid"
-length_km = 0.2
-attempt_duration_ns = 1000
-depolarizing = 0.05
-{link}
-[[workload]]
-node = "alice"
-remote = "bob"
-type = "keep"
-pairs = 60000
-"""
+    return two_node_toml(pairs=60000, length_km=0.2, duration_ms=duration_ms, qpu=qpu, link=link, measure=False)
 
 
 @pytest.fixture(scope="module", params=sorted(SCENARIOS))
