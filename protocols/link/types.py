@@ -56,7 +56,8 @@ class RequestEvent(enum.Enum):
 
 # The members the per-pair paths name, as module constants: on Python 3.11 ``RequestState.QUEUED`` is a look-up
 # through EnumType's Python-level ``__getattr__`` hook (~900 instructions), a global ~25.
-WAITING_PEER, QUEUED, GENERATING, DONE, FAILED = RequestState
+WAITING_PEER, QUEUED, GENERATING = RequestState.WAITING_PEER, RequestState.QUEUED, RequestState.GENERATING
+DONE, FAILED = RequestState.DONE, RequestState.FAILED
 LINK_FREE, RUN_END, CLOSED = RequestEvent.LINK_FREE, RequestEvent.RUN_END, RequestEvent.CLOSED
 SERVED = (QUEUED, GENERATING)
 """A request in one of these states is served: the master may number pairs for it."""

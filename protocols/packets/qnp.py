@@ -52,10 +52,6 @@ TRACK_SIZE = _TRACK.size
 _BELL_SHIFT = 30  # the 2-bit index is the top of the header's second 32-bit word
 
 
-_SWAPPED = (0, 2, 1, 3)
-"""``to_p4`` (and ``from_p4``) of 0..3 as a table: the codecs' per-TRACK conversions without calls."""
-
-
 def encode_track(link_label: int, pair_seq: int, link_bell: int, circuit_id: int, pair_id: int, bell: int) -> bytes:
     """The bytes of ``TrackFrame(...)``'s encoding, without building the frame (a TRACK sent, one a link pair).
 
@@ -74,6 +70,10 @@ def to_p4(bell: int) -> int:
 def from_p4(p4_bell: int) -> int:
     """P4's Bell index ``x << 1 | z`` as ours ``x | z << 1`` (the same bit swap)."""
     return (p4_bell & 1) << 1 | (p4_bell >> 1 & 1)
+
+
+_SWAPPED = tuple(to_p4(bell) for bell in range(4))
+"""``to_p4`` (and ``from_p4``) of 0..3 as a table: the codecs' per-TRACK conversions without calls."""
 
 
 @fast_init
@@ -120,10 +120,7 @@ class TrackFrame:
 
     @classmethod
     def decode(cls, data: bytes) -> TrackFrame:
-        if len(data) != TRACK_SIZE:
-            raise ParseError(f"TRACK is {TRACK_SIZE} bytes, got {len(data)}")
-        label, seq, egp_word, circuit, pair_id, qnp_word = _TRACK.unpack(data)
-        return cls(label, seq, _SWAPPED[egp_word >> _BELL_SHIFT], circuit, pair_id, _SWAPPED[qnp_word >> _BELL_SHIFT])
+        return decode_track(data)
 
     @property
     def egp(self) -> EgpHeader:

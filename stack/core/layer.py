@@ -88,10 +88,6 @@ class Layer:
         finally:
             port.close()
 
-    def handle(self, event: Any) -> None:
-        """Hand one event of the port to the engine and carry out what it returns (:meth:`step`'s function)."""
-        self.step()(event)
-
     def step(self) -> Callable[[Any], None]:
         """The function that handles one event of the port, made once per layer (the engine's methods, the
         port, the kernel and the network looked up once, not per event): a datagram goes to
