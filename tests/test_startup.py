@@ -1,6 +1,6 @@
 """`qnet run` loads only what it runs: no scapy (the struct codecs are the runtime's; scapy layers are the
 reference dissector, in protocols/packets/scapy_layers), no networkx (unless the network layer runs),
-matplotlib or Dask.
+matplotlib or Dask, no stim (a run whose qubits stay Pauli frames needs no tableau).
 
 Checked on the modules loaded by a whole `qnet run` in a fresh interpreter, not by a time (bench/README.md
 has the start-up figures).
@@ -19,7 +19,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 NOT_ON_THE_RUN_PATH = ("scapy", "networkx", "matplotlib", "dask", "distributed", "pyarrow", "scipy", "rich",
-                       "importlib.metadata", "protocols.packets.scapy_layers")
+                       "importlib.metadata", "protocols.packets.scapy_layers", "stim")
 DEFERRED = ("json", "difflib", "stack.multiprocess", "stack.report_circuits", "protocols.packets.qncp_common")
 """Imported only where they are used: the report's --json, a misspelt key, `qnet up`/`node`/`medium`, a report
 with circuits or a summary to print."""
