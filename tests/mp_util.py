@@ -14,10 +14,13 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stack.multiprocess.udp import PORTS_PER_NODE
 from stack.scenario import Scenario
+
+if TYPE_CHECKING:                      # imported when used: most callers spawn processes and need no server
+    from stack.multiprocess.medium import MediumServer
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -70,6 +73,44 @@ type = "keep"
 pairs = {pairs}
 {limit}
 {measuring}"""
+
+
+@contextlib.contextmanager
+def medium_server(tmp_path: Path, *, dilation: float, elapsed_s: float = 0.0) -> Iterator[MediumServer]:
+    """A medium server of ``two_node_toml(pairs=1)`` (seed 3) driven in this process, for tests that hand it
+    messages as its socket would: every node (alice, bob, mid) connected without a socket (what the medium sends a
+    node stays in that node's ``Connection.inbox``), its epoch ``elapsed_s`` of wall time ago, its capture closed
+    at the end."""
+    from stack.multiprocess.medium import Connection, MediumServer
+    from stack.scenario import load_text
+
+    server = MediumServer(load_text(two_node_toml(pairs=1), "two.toml"), 3, tmp_path, dilation=dilation,
+                          tolerance_ns=10_000)
+    server.kernel.epoch_ns = time.time_ns() - int(elapsed_s * 1e9)
+    for name in NODE_IDS:
+        server.connections[name] = Connection(None, name)  # type: ignore[arg-type]
+    try:
+        yield server
+    finally:
+        server._pcap.close()
+
+
+NODE_IDS = {"alice": 1, "bob": 2, "mid": 3}
+"""The node ids of ``two_node_toml``'s nodes."""
+
+
+def node_result(name: str, held: list[int], at: int) -> dict[str, Any]:
+    """A ``two_node_toml`` node's well-formed ``result``, holding ``held`` (nothing else happened at that node)."""
+    from stack.core.network import AUTH_DROPS
+    from stack.multiprocess.results import result_problem
+    from stack.report import REFUSALS
+
+    counters = dict.fromkeys(("sent", "received", "lost", "undeliverable", "malformed", *REFUSALS, *AUTH_DROPS), 0)
+    message = {"op": "result", "node": name, "at": at, "held": {str(NODE_IDS[name]): held}, "counters": counters,
+               "apps": {}, "api": None, "network": None, "kernel": {"missed_deadlines": 0, "late_inputs": 0},
+               "udp": {}, "clock_reading": None, "ptp": None}
+    assert result_problem(message, name) is None
+    return message
 
 
 def free_base_port(nodes: int, step: int = 16) -> int:

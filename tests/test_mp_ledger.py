@@ -9,6 +9,7 @@ tests drive the medium server in this process, with the node's messages handed t
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,63 +17,42 @@ import pytest
 import trio
 
 from protocols.physical.hardware import Discard
-from stack.core.network import AUTH_DROPS
 from stack.multiprocess import outcome
-from stack.multiprocess.medium import Connection, MediumServer
+from stack.multiprocess.medium import MediumServer
 from stack.multiprocess.medium_protocol import encode_hardware
 from stack.multiprocess.realtime import RealtimeKernel
-from stack.multiprocess.results import result_problem
 from stack.quantum.medium import Pair
 from stack.quantum.state import frame_of
-from stack.report import REFUSALS
-from stack.scenario import load_text
-from tests.mp_util import two_node_toml
-
-NODES = {"alice": 1, "bob": 2, "mid": 3}
+from tests.mp_util import medium_server, node_result
 
 
-def _result(name: str, held: list[int], at: int) -> dict[str, Any]:
-    """A node's well-formed ``result``, holding ``held`` (nothing else happened at that node)."""
-    counters = dict.fromkeys(("sent", "received", "lost", "undeliverable", "malformed", *REFUSALS, *AUTH_DROPS), 0)
-    message = {"op": "result", "node": name, "at": at, "held": {str(NODES[name]): held}, "counters": counters,
-               "apps": {}, "api": None, "network": None, "kernel": {"missed_deadlines": 0, "late_inputs": 0},
-               "udp": {}, "clock_reading": None, "ptp": None}
-    assert result_problem(message, name) is None
-    return message
-
-
-def _ended_server(tmp_path: Path) -> tuple[MediumServer, int]:
+@pytest.fixture
+def ended(tmp_path: Path) -> Iterator[tuple[MediumServer, int]]:
     """A medium whose run is over (its kernel stopped at its last instant, ``finish`` sent), with a kept pair
     in bob's slot 0 and alice's slot 0; the qubit id of bob's half."""
-    server = MediumServer(load_text(two_node_toml(pairs=1), "two.toml"), 3, tmp_path, dilation=0.01,
-                          tolerance_ns=10_000)
-    server.kernel.epoch_ns = time.time_ns() - 1_000_000_000        # 10 ms of emulated time have passed
-    pair = Pair(frame_of("__"), (1.0, 0.0, 0.0, 0.0))
-    server.emu.medium.create(1, 0, 0, 0, pair)
-    bob_half = server.emu.medium.create(2, 0, 1, 0, pair)
-    server.finishing = True
-    for name in NODES:
-        server.connections[name] = Connection(None, name)  # type: ignore[arg-type]
-    return server, bob_half.qubit_id
+    with medium_server(tmp_path, dilation=0.01, elapsed_s=1.0) as server:   # 10 ms of emulated time have passed
+        pair = Pair(frame_of("__"), (1.0, 0.0, 0.0, 0.0))
+        server.emu.medium.create(1, 0, 0, 0, pair)
+        bob_half = server.emu.medium.create(2, 0, 1, 0, pair)
+        server.finishing = True
+        yield server, bob_half.qubit_id
 
 
 def _report(server: MediumServer) -> dict[str, Any]:
-    try:
-        return trio.run(server._report, time.perf_counter())
-    finally:
-        server._pcap.close()
+    return trio.run(server._report, time.perf_counter())
 
 
-def test_a_discard_sent_after_the_medium_s_last_instant_runs_before_the_ledger(tmp_path: Path) -> None:
+def test_a_discard_sent_after_the_medium_s_last_instant_runs_before_the_ledger(
+        ended: tuple[MediumServer, int]) -> None:
     """Bob's link layer gave its pair up after the medium stopped (it was late), then sent its result without
     the slot: the medium runs the Discard first, so every qubit is accounted for."""
-    server, _ = _ended_server(tmp_path)
+    server, _ = ended
     last = server.kernel.now
     bob = server.connections["bob"]
     server._dispatch(bob, {"op": "command", "at": last + 150_000, "node_id": 2, "reply_to": "bob/link",
                            "command": encode_hardware(Discard(0))})
     for name, connection in server.connections.items():
-        server._dispatch(connection, _result(name, [0] if name == "alice" else [], last + 200_000))
+        server._dispatch(connection, node_result(name, [0] if name == "alice" else [], last + 200_000))
     document = _report(server)
     assert document["multi_process"]["accounting_error"] is None
     ledger = document["medium"]
@@ -81,12 +61,12 @@ def test_a_discard_sent_after_the_medium_s_last_instant_runs_before_the_ledger(t
 
 
 def test_a_qubit_no_layer_holds_is_named_in_the_report_and_printed_as_one_line(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        ended: tuple[MediumServer, int], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Bob's result does not claim his half and nothing released it: the ledger does not balance. The report
     is still written, naming the qubit, and the verdict is exit status 1 with one line on stderr."""
-    server, qubit_id = _ended_server(tmp_path)
+    server, qubit_id = ended
     for name, connection in server.connections.items():
-        server._dispatch(connection, _result(name, [0] if name == "alice" else [], server.kernel.now))
+        server._dispatch(connection, node_result(name, [0] if name == "alice" else [], server.kernel.now))
     document = _report(server)
     error = document["multi_process"]["accounting_error"]
     assert error == f"1 qubit(s) in memory that no layer holds: qubit {qubit_id} (node 2 slot 0)"

@@ -22,19 +22,22 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import trio
 
-from protocols.physical.hardware import MoveResult
-from stack.multiprocess import medium_settle
-from stack.multiprocess.medium import Connection, MediumServer, RemotePort
+from protocols.physical.hardware import Discard, MoveResult
+from stack.multiprocess import medium_settle, outcome
+from stack.multiprocess.medium import MediumServer, RemotePort
+from stack.multiprocess.medium_protocol import encode_hardware
 from stack.multiprocess.medium_settle import settle
 from stack.multiprocess.outcome import EXIT_LATE, EXIT_OK
-from stack.scenario import load_text
-from tests.mp_util import run_up, two_node_toml
+from stack.quantum.medium import Pair
+from stack.quantum.state import frame_of
+from tests.mp_util import medium_server, node_result, run_up, two_node_toml
 
 MOVE_NS = 10_000_000
 SCENARIOS = {"moving": (3.0, f"storage_qubits = 2\nmove_ns = {MOVE_NS}\n", ""),
@@ -81,15 +84,12 @@ def test_no_pair_is_delivered_at_one_end_only(report: dict[str, Any]) -> None:
 
 # -- the medium's side, driven in this process (messages handed to the server as its socket would) -----------
 
-def _server(tmp_path: Path) -> MediumServer:
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[MediumServer]:
     """A medium after its drain (``settled`` expected), with every node connected and none having said anything."""
-    server = MediumServer(load_text(two_node_toml(pairs=1), "two.toml"), 3, tmp_path, dilation=1.0,
-                          tolerance_ns=10_000)
-    server.kernel.epoch_ns = time.time_ns()
-    server.settling.active = True
-    for name in ("alice", "bob", "mid"):
-        server.connections[name] = Connection(None, name)  # type: ignore[arg-type]
-    return server
+    with medium_server(tmp_path, dilation=1.0) as served:
+        served.settling.active = True
+        yield served
 
 
 def _say(server: MediumServer, node: str, settled: bool, bound_ns: int | None = 1_000_000_000) -> None:
@@ -103,6 +103,13 @@ def _settle(server: MediumServer) -> Any:
     return settle(server.kernel, server.settling, server._live, lambda: server.pending_commands)
 
 
+def _discard(server: MediumServer, node: str, at: int) -> None:
+    """``node``'s link layer gives up the qubit in its slot 0, its command stamped ``at``."""
+    node_id = {"alice": 1, "bob": 2}[node]
+    server._dispatch(server.connections[node], {"op": "command", "at": at, "node_id": node_id,
+                                                "reply_to": f"{node}/link", "command": encode_hardware(Discard(0))})
+
+
 @pytest.mark.parametrize("message", [
     {"settled": False},                                     # a first false without its bound
     {"settled": 1, "bound_ns": 5},
@@ -111,93 +118,149 @@ def _settle(server: MediumServer) -> Any:
     {"settled": True, "bound_ns": 5.0},
     {"bound_ns": 5},
 ])
-def test_a_malformed_settled_is_refused_and_counted(tmp_path: Path, message: dict[str, Any]) -> None:
-    server = _server(tmp_path)
-    try:
-        server._on_message(server.connections["alice"], {"op": "settled", "at": 0} | message)
-        assert server.rejected_messages == 1 and "alice" not in server.settling.states
-    finally:
-        server._pcap.close()
+def test_a_malformed_settled_is_refused_and_counted(server: MediumServer, message: dict[str, Any]) -> None:
+    server._on_message(server.connections["alice"], {"op": "settled", "at": 0} | message)
+    assert server.rejected_messages == 1 and "alice" not in server.settling.states
 
 
-def test_a_settled_before_the_drain_is_refused(tmp_path: Path) -> None:
-    server = _server(tmp_path)
+def test_a_settled_before_the_drain_is_refused(server: MediumServer) -> None:
     server.settling.active = False
-    try:
-        server._on_message(server.connections["bob"], {"op": "settled", "at": 0, "settled": True, "bound_ns": 5})
-        assert server.rejected_messages == 1 and server.settling.states == {}
-    finally:
-        server._pcap.close()
+    server._on_message(server.connections["bob"], {"op": "settled", "at": 0, "settled": True, "bound_ns": 5})
+    assert server.rejected_messages == 1 and server.settling.states == {}
 
 
-async def test_the_medium_waits_for_every_live_node_and_not_for_a_dead_one(tmp_path: Path) -> None:
-    server = _server(tmp_path)
+async def test_the_medium_waits_for_every_live_node_and_not_for_a_dead_one(server: MediumServer) -> None:
     over = trio.Event()
 
     async def settling() -> None:
         await _settle(server)
         over.set()
 
-    try:
-        with trio.fail_after(60):                               # a hang guard only
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(settling)
-                _say(server, "alice", False)
-                _say(server, "bob", True)
-                for _ in range(20):
-                    await trio.sleep(0.005)
-                assert not over.is_set()                        # alice has not settled, mid has said nothing
-                _say(server, "alice", True)
-                server._node_died(server.connections["mid"])    # dead: not waited for
-                await over.wait()
-        assert server.settling.unsettled == []
-    finally:
-        server._pcap.close()
+    with trio.fail_after(60):                               # a hang guard only
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(settling)
+            _say(server, "alice", False)
+            _say(server, "bob", True)
+            for _ in range(20):
+                await trio.sleep(0.005)
+            assert not over.is_set()                        # alice has not settled, mid has said nothing
+            _say(server, "alice", True)
+            server._node_died(server.connections["mid"])    # dead: not waited for
+            await over.wait()
+    assert server.settling.unsettled == []
 
 
-async def test_a_node_that_does_not_settle_within_its_bound_is_named(tmp_path: Path) -> None:
-    server = _server(tmp_path)
-    try:
-        with trio.fail_after(60):
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(_settle, server)
-                for name in ("alice", "bob", "mid"):
-                    _say(server, name, name != "bob", bound_ns=20_000_000)    # 20 ms at dilation 1
-        assert server.settling.unsettled == ["bob"]
-        assert server.kernel.now >= 20_000_000
-    finally:
-        server._pcap.close()
+async def _finish(server: MediumServer) -> dict[str, Any]:
+    """The report once every node answered ``finish`` with a result holding nothing."""
+    server.finishing = True
+    for name, connection in server.connections.items():
+        server._dispatch(connection, node_result(name, [], server.kernel.now))
+    return await server._report(time.perf_counter())
 
 
-async def test_the_medium_waits_for_the_events_it_scheduled(tmp_path: Path) -> None:
+async def test_a_node_that_does_not_settle_within_its_bound_is_named_and_sets_the_exit_status(
+        server: MediumServer, capsys: pytest.CaptureFixture[str]) -> None:
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_settle, server)
+            for name in ("alice", "bob", "mid"):
+                _say(server, name, name != "bob", bound_ns=20_000_000)    # 20 ms at dilation 1
+    assert server.settling.unsettled == ["bob"]
+    assert server.kernel.now >= 20_000_000
+    document = await _finish(server)
+    assert document["multi_process"]["unsettled_nodes"] == ["bob"]
+    status = outcome.conclude(document, server.run_dir, [], outcome.Outputs(None, quiet=True), {}, "qnet medium")
+    assert status == outcome.EXIT_LATE
+    warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("WARNING")]
+    assert len(warnings) == 1 and "had settled: bob (" in warnings[0]
+
+
+async def test_the_medium_waits_for_the_events_it_scheduled(server: MediumServer) -> None:
     """Every node settled, but a MoveResult the medium scheduled is due later: ``finish`` waits for it."""
-    server = _server(tmp_path)
     port = RemotePort(server, "alice", "alice/link")
     server.kernel.deliver_at(30_000_000, port, MoveResult(0, 2))
-    try:
-        with trio.fail_after(60):
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(_settle, server)
-                for name in ("alice", "bob", "mid"):
-                    _say(server, name, True, bound_ns=0)
-        assert server.kernel.now >= 30_000_000
-        sent = server.connections["alice"].inbox.receive_nowait()
-        assert sent["op"] == "event" and sent["event"]["type"] == "MoveResult"
-    finally:
-        server._pcap.close()
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_settle, server)
+            for name in ("alice", "bob", "mid"):
+                _say(server, name, True, bound_ns=0)
+    assert server.kernel.now >= 30_000_000
+    sent = server.connections["alice"].inbox.receive_nowait()
+    assert sent["op"] == "event" and sent["event"]["type"] == "MoveResult"
 
 
-async def test_a_live_node_that_says_nothing_blocks_only_until_its_timeout(tmp_path: Path,
+@pytest.mark.parametrize("bob_settles", [True, False])
+async def test_the_medium_waits_for_the_commands_it_received(server: MediumServer, bob_settles: bool) -> None:
+    """Every node said it had settled from the start (so none sent a bound), or bob did not settle within his;
+    a command alice sent is still queued for its time (30 ms later): ``finish`` waits until it has run. Before,
+    the medium did not wait for it (with no bound, the bound had passed at once), and a qubit it created was
+    one no node held."""
+    pair = Pair(frame_of("__"), (1.0, 0.0, 0.0, 0.0))
+    server.emu.medium.create(1, 0, 0, 0, pair)
+    server.emu.medium.create(2, 0, 1, 0, pair)
+    _discard(server, "alice", server.kernel.now + 30_000_000)
+    assert server.pending_commands == 1
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_settle, server)
+            for name in ("alice", "bob", "mid"):
+                _say(server, name, bob_settles or name != "bob", bound_ns=None if bob_settles else 1_000)
+    assert server.pending_commands == 0
+    assert 0 not in server.emu.medium.nodes[1].held and 0 in server.emu.medium.nodes[2].held
+    assert server.kernel.now >= 30_000_000
+    assert server.settling.unsettled == ([] if bob_settles else ["bob"])
+
+
+async def test_a_command_stamped_far_ahead_is_waited_for_only_until_the_cap(
+        server: MediumServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A command stamped 2^61 ns ahead (no process of ours does that) cannot hang the medium: after
+    COMMANDS_TIMEOUT_S it finishes, and the report counts the command not run (exit status 5)."""
+    monkeypatch.setattr(medium_settle, "COMMANDS_TIMEOUT_S", 0.05)
+    _discard(server, "bob", 1 << 61)
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_settle, server)
+            for name in ("alice", "bob", "mid"):
+                _say(server, name, True, bound_ns=None)
+    assert server.pending_commands == 1 and server.settling.unsettled == []
+    document = await _finish(server)
+    assert document["multi_process"]["commands_not_run"] == 1
+    assert outcome.verdict(document, {}) == outcome.EXIT_LATE
+
+
+async def test_a_false_sent_just_after_the_last_true_is_waited_for(server: MediumServer,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Alice said true, then (an event of the medium's unsettling her) false, which crossed the socket after
+    the medium saw every node settled. Within QUIET_S the medium still waits for her; before, it finished at
+    once. (QUIET_S is made long here, so that a busy machine cannot delay the false past it.)"""
+    monkeypatch.setattr(medium_settle, "QUIET_S", 1.0)
+    over = trio.Event()
+
+    async def settling() -> None:
+        await _settle(server)
+        over.set()
+
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(settling)
+            for name in ("alice", "bob", "mid"):
+                _say(server, name, True, bound_ns=None)
+            await trio.sleep(0.01)                          # the medium sees every node settled
+            _say(server, "alice", False, bound_ns=10**9)
+            await trio.sleep(0.01)
+            assert not over.is_set()
+            _say(server, "alice", True, bound_ns=None)
+            await over.wait()
+    assert server.settling.unsettled == []
+
+
+async def test_a_live_node_that_says_nothing_blocks_only_until_its_timeout(server: MediumServer,
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(medium_settle, "REPORT_TIMEOUT_S", 0.05)
     monkeypatch.setattr(medium_settle, "CHECK_WALL_NS", 10_000_000)
-    server = _server(tmp_path)
-    try:
-        with trio.fail_after(60):
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(_settle, server)
-                _say(server, "alice", True)
-                _say(server, "bob", True)
-        assert server.settling.unsettled == ["mid"]
-    finally:
-        server._pcap.close()
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_settle, server)
+            _say(server, "alice", True)
+            _say(server, "bob", True)
+    assert server.settling.unsettled == ["mid"]

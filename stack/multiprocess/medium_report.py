@@ -33,6 +33,7 @@ class ServedRun(Protocol):
     gate: Gate
     accounting_error: str | None
     settling: Settling
+    pending_commands: int
 
 
 def final_report(served: ServedRun, results: dict[str, dict[str, Any]], dead: list[str], started: float
@@ -61,6 +62,7 @@ def final_report(served: ServedRun, results: dict[str, dict[str, Any]], dead: li
         "late_inputs": kernel.late_inputs + sum(r["kernel"]["late_inputs"] for r in results.values()),
         "accounting_error": served.accounting_error,
         "unsettled_nodes": served.settling.unsettled,
+        "commands_not_run": served.pending_commands,
     }
     return document
 

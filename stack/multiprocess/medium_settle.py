@@ -5,11 +5,15 @@ After ``drain``, each node says ``settled`` (``settled``: true or false) wheneve
 layers have settled (:meth:`stack.emulation.Emulation.settled`: no CONFIRM, SCHEDULE, RELEASE or abort waits
 for its answer, no pair is moving to storage) changes; the first false carries ``bound_ns``, the longest its
 layers go on retransmitting (:func:`stack.runtime.settle_bound_ns`, asked only then, as ``qnet run`` does).
-The medium sends ``finish`` once, after the drain time, every live node last said true, every command a node
-sent has run, and every event the medium scheduled for a node (a ``MoveResult``, a block's events) is due; or
-once the largest bound has passed since the drain time ended (the events already scheduled are still waited
-for, and the report names the nodes that had not settled). A dead node does not block; nor does a live one that
-has said nothing :data:`REPORT_TIMEOUT_S` of wall time after the drain time ended (it is named too).
+The medium sends ``finish`` once, after the drain time, every live node last said true, every event the medium
+scheduled for a node (a ``MoveResult``, a block's events) is due, every command a node sent has run, and all of
+this has held for :data:`QUIET_S` (a ``settled`` false sent just after a true is still crossing the socket); or
+once the largest bound has passed since the drain time ended (the events already scheduled and the commands
+received are still waited for, and the report names the nodes that had not settled). Commands are always waited
+for, whether or not a node sent a bound, but for at most :data:`COMMANDS_TIMEOUT_S` of wall time once nothing
+else holds ``finish`` back: a command stamped far in the future cannot hang the medium (the report counts it).
+A dead node does not block; nor does a live one that has said nothing :data:`REPORT_TIMEOUT_S` of wall time after
+the drain time ended (it is named too).
 """
 
 from __future__ import annotations
@@ -27,6 +31,22 @@ REPORT_TIMEOUT_S = 20.0
 """How long (wall time) after the drain ended the medium waits for a live node's first ``settled``."""
 CHECK_WALL_NS = 500_000_000
 """While it waits for a node, the medium looks again at least this often (wall time): a silent node's timeout."""
+COMMANDS_TIMEOUT_S = REPORT_TIMEOUT_S
+"""How long (wall time) the medium waits for the commands it received and has not yet run, once nothing else holds
+``finish`` back. A command waits in the medium's queue for the emulated time the node stamped on it, which on
+one host is at most the socket's delay (ms of wall time) later than the medium's now: one still queued after
+this was stamped in the future by a node that is not ours, and would otherwise hold the medium for ever (the
+stamp may be up to 2^62). Wall time rather than an emulated span because what the wait covers is wall time
+(the socket, the processes' scheduling), whatever the dilation: an emulated span that covers it at 0.1 would
+last minutes of wall time at 0.001, and one short enough there would not cover it at 0.1. The same 20 s as a
+silent node's timeout: a run that ends there is one whose processes could not answer for that long."""
+QUIET_S = 0.02
+"""How long (wall time) every live node must have stayed settled, with no event due later and no command
+pending, before ``finish``. A node's ``settled`` false (or a command) sent just after its true, in answer to an
+event the medium scheduled last or to a peer's datagram, may still be crossing the socket when the medium sees
+the last true: it is waited for if it arrives within this time, the delay the medium allows a block's events
+to reach a node (:data:`stack.multiprocess.medium_ports.AHEAD_WALL_NS`). One held up longer (a process stopped
+for that long) is still missed: docs/wire.md §8.3."""
 
 
 class Settling:
@@ -75,26 +95,62 @@ class Settling:
 
 async def settle(kernel: MediumKernel, settling: Settling, live: Callable[[], list[str]],
                  pending: Callable[[], int]) -> None:
-    """After the drain time: run ``kernel`` on until every ``live()`` node has settled, no command is
-    ``pending()`` and every event scheduled for a node is due, or until the bound (:class:`Settling`). A node's
-    ``settled`` or death halts the kernel's run, so that this looks again at once."""
-    start, drained_wall, last_events = kernel.now, time.monotonic(), None
-    step, short = (max(1, int(wall_ns * kernel.dilation)) for wall_ns in (CHECK_WALL_NS, 1_000_000))
+    """After the drain time: run ``kernel`` on until every ``live()`` node has settled, every event scheduled for a
+    node is due, no command is ``pending()`` and all has stayed so for :data:`QUIET_S`; or until the bound
+    (:class:`Settling`), the events scheduled by then and the pending commands. Commands are waited for at most
+    :data:`COMMANDS_TIMEOUT_S` (those never run are the report's ``commands_not_run``). A node's ``settled``
+    or death halts the kernel's run, so that this looks again at once."""
+    phase = _Phase(kernel, settling, live, pending)
     settling.looking = True
-    while True:
-        waiting = settling.waiting(live(), drained_wall)
-        if not waiting and not pending() and kernel.now >= kernel.latest_remote_ns:
-            break
-        deadline = start + settling.bound_ns()
-        if kernel.now >= deadline and all(node in settling.states for node in waiting):
-            last_events = kernel.latest_remote_ns if last_events is None else last_events
-            if kernel.now >= last_events:   # the events already scheduled are still delivered, but no more
-                break
-            target = last_events
-        elif waiting:                       # a settled (or a death) halts the run: then this looks again
-            target = kernel.now + step if deadline <= kernel.now else min(deadline, kernel.now + step)
-        else:                               # the medium's own: commands not yet run, events not yet due
-            target = max(kernel.latest_remote_ns, kernel.now + short)
+    while (target := phase.target()) is not None:
         await kernel.run_realtime(until=target)
     settling.looking = False
     settling.unsettled = settling.not_settled(live())
+
+
+class _Phase:
+    """One settling phase: what :func:`settle` waits for, looked at again after each run of the kernel."""
+
+    def __init__(self, kernel: MediumKernel, settling: Settling, live: Callable[[], list[str]],
+                 pending: Callable[[], int]) -> None:
+        self.kernel, self.settling, self.live, self.pending = kernel, settling, live, pending
+        self.start, self.drained_wall = kernel.now, time.monotonic()
+        self.step, self.short = (max(1, int(wall_ns * kernel.dilation)) for wall_ns in (CHECK_WALL_NS, 1_000_000))
+        self.last_events: int | None = None
+        """When the events scheduled by the time the bound passed are due: no later ones are waited for."""
+        self.idle_since: float | None = None
+        """Since when (``time.monotonic()``) only commands, or the quiet time, have held ``finish`` back."""
+        self.calm_since: float | None = None
+        """Since when the quiet time has run: nothing else held ``finish`` back."""
+
+    def target(self) -> int | None:
+        """The emulated time to run the kernel to before looking again; None: ``finish`` may go."""
+        kernel, settling = self.kernel, self.settling
+        waiting = settling.waiting(self.live(), self.drained_wall)
+        deadline = self.start + settling.bound_ns()
+        bound_passed = bool(waiting) and kernel.now >= deadline and all(node in settling.states for node in waiting)
+        if waiting and not bound_passed:        # a settled (or a death) halts the run: then this looks again
+            self.idle_since = self.calm_since = None
+            return kernel.now + self.step if deadline <= kernel.now else min(deadline, kernel.now + self.step)
+        if bound_passed and self.last_events is None:
+            self.last_events = kernel.latest_remote_ns
+        return self._medium_own(bound_passed)
+
+    def _medium_own(self, bound_passed: bool) -> int | None:
+        """What the medium itself still waits for: events not yet due, commands not yet run (for at most
+        :data:`COMMANDS_TIMEOUT_S`), and, unless the bound has passed, the quiet time."""
+        kernel = self.kernel
+        events_at = kernel.latest_remote_ns if self.last_events is None else self.last_events
+        if kernel.now < events_at:
+            self.idle_since = self.calm_since = None
+            return events_at if bound_passed else max(events_at, kernel.now + self.short)
+        wall = time.monotonic()
+        self.idle_since = wall if self.idle_since is None else self.idle_since
+        if self.pending():                      # stamped later than now: they run when due, unless that is too late
+            self.calm_since = None
+            return None if wall - self.idle_since >= COMMANDS_TIMEOUT_S else kernel.now + self.short
+        self.calm_since = wall if self.calm_since is None else self.calm_since
+        quiet_left = QUIET_S - (wall - self.calm_since)
+        if bound_passed or quiet_left <= 0:
+            return None
+        return kernel.now + max(1, int(quiet_left * 1e9 * kernel.dilation))

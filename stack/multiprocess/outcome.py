@@ -14,8 +14,10 @@ own process"; ``docs/architecture.md``):
     or refused the node; the logs say why
 4   the run finished, but a node process died or failed during it (``report.json``:
     ``multi_process.dead_nodes``; the warning names it)
-5   the run finished, but processes missed deadlines or had late inputs: timing-dependent
-    results are not trustworthy (lower ``--dilation``)
+5   the run finished, but its results may not be trustworthy: processes missed deadlines or had late
+    inputs (timing-dependent results may differ: lower ``--dilation``), or the run ended before every node
+    had settled (``multi_process.unsettled_nodes``: its last exchanges were cut off, so pairs may be
+    delivered at one end only) or with commands not run (``multi_process.commands_not_run``)
 128+N   stopped by signal N (130 for Ctrl-C, 143 for SIGTERM)
 ==  =========================================================================================
 
@@ -46,14 +48,15 @@ EXIT_LATE = 5
 
 
 def verdict(document: dict[str, Any], failed: dict[str, int]) -> int:
-    """The exit status of a finished run: a dead or failed node outranks a failed application, which outranks
-    lateness."""
+    """The exit status of a finished run: a dead or failed node outranks a failed application or a ledger that
+    does not balance (a bug), which outranks results that may not be trustworthy (lateness, an end before every
+    node settled, commands not run)."""
     mp = document["multi_process"]
     if mp["dead_nodes"] or failed:
         return EXIT_NODE_DIED
     if mp.get("accounting_error") or api_failure(document):
         return EXIT_APP_FAILED
-    if mp["missed_deadlines"] or mp["late_inputs"]:
+    if mp["missed_deadlines"] or mp["late_inputs"] or mp.get("unsettled_nodes") or mp.get("commands_not_run"):
         return EXIT_LATE
     return EXIT_OK
 
@@ -77,6 +80,13 @@ def realtime_lines(document: dict[str, Any], failed: dict[str, int]) -> str:
         lines.append(f"WARNING: {mp['missed_deadlines']} missed deadlines and {mp['late_inputs']} late inputs: "
                      "the processes did not keep up with real time at this dilation, so timing-dependent "
                      "results are not trustworthy; lower --dilation")
+    if mp.get("unsettled_nodes"):
+        lines.append(f"WARNING: the run ended before these nodes' link and network layers had settled: "
+                     f"{', '.join(mp['unsettled_nodes'])} (not within their settling bound, or silent; their last "
+                     "exchanges were cut off, so pairs may be delivered at one end only)")
+    if mp.get("commands_not_run"):
+        lines.append(f"WARNING: {mp['commands_not_run']} hardware command(s) a node sent were never run by the "
+                     "medium (stamped too far ahead of its time): the medium's state misses them")
     if mp["dead_nodes"]:
         lines.append(f"WARNING: node processes died during the run: {', '.join(mp['dead_nodes'])} "
                      "(their links failed; their results are missing from the report)")
