@@ -32,6 +32,7 @@ import trio
 from protocols.physical.hardware import Discard, MoveResult
 from stack.multiprocess import medium_settle, outcome
 from stack.multiprocess.medium import MediumServer, RemotePort
+from stack.multiprocess.medium_ports import MediumKernel
 from stack.multiprocess.medium_protocol import encode_hardware
 from stack.multiprocess.medium_settle import settle
 from stack.multiprocess.outcome import EXIT_LATE, EXIT_OK
@@ -254,6 +255,13 @@ async def test_a_false_sent_just_after_the_last_true_is_waited_for(server: Mediu
     assert server.settling.unsettled == []
 
 
+@pytest.mark.parametrize(("dilation", "quiet"), [(0.002, medium_settle.QUIET_S), (0.0005, 0.04)])
+def test_the_quiet_time_covers_the_lateness_tolerance(dilation: float, quiet: float) -> None:
+    """At the default dilation, 20 µs of tolerance is 10 ms of wall time: the quiet time is QUIET_S. At 0.0005 it
+    is 40 ms, and so is the quiet time: a false later than that comes from a node the report counts as late."""
+    assert medium_settle.quiet_s(MediumKernel(0, dilation, 20_000)) == pytest.approx(quiet)
+
+
 async def test_a_live_node_that_says_nothing_blocks_only_until_its_timeout(server: MediumServer,
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(medium_settle, "REPORT_TIMEOUT_S", 0.05)
@@ -264,3 +272,16 @@ async def test_a_live_node_that_says_nothing_blocks_only_until_its_timeout(serve
             _say(server, "alice", True)
             _say(server, "bob", True)
     assert server.settling.unsettled == ["mid"]
+
+
+def test_qnet_up_help_lists_the_exit_statuses(capsys: pytest.CaptureFixture[str]) -> None:
+    from stack.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["up", "--help"])
+    shown = capsys.readouterr().out
+    assert outcome.EXIT_STATUS_HELP in shown
+    codes = [line.split()[0] for line in outcome.EXIT_STATUS_HELP.splitlines()[1:] if line[2:3].strip()]
+    assert codes == [str(code) for code in (outcome.EXIT_OK, outcome.EXIT_APP_FAILED, outcome.EXIT_BAD_INPUT,
+                                            outcome.EXIT_NOT_FINISHED, outcome.EXIT_NODE_DIED, outcome.EXIT_LATE)
+                     ] + ["128+N"]

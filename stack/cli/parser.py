@@ -110,10 +110,13 @@ def _multi_process_parsers(commands: argparse._SubParsersAction[_Parser]) -> Non
 
 
 def _multi_process_arguments(up: _Parser, node: _Parser, medium: _Parser) -> None:
+    from stack.multiprocess.outcome import EXIT_STATUS_HELP
     from stack.multiprocess.realtime import DEFAULT_TOLERANCE_NS
     from stack.multiprocess.udp import DEFAULT_BASE_PORT
 
     up.deferred = node.deferred = medium.deferred = None
+    for sub in (up, medium):
+        sub.epilog, sub.formatter_class = EXIT_STATUS_HELP, argparse.RawDescriptionHelpFormatter
     node.add_argument("name", help="the node's name in the scenario")
     for sub in (up, node, medium):
         sub.add_argument("scenario", nargs="?", help=f"scenario TOML file (default: {DEFAULT_SCENARIO})")

@@ -7,7 +7,7 @@ for its answer, no pair is moving to storage) changes; the first false carries `
 layers go on retransmitting (:func:`stack.runtime.settle_bound_ns`, asked only then, as ``qnet run`` does).
 The medium sends ``finish`` once, after the drain time, every live node last said true, every event the medium
 scheduled for a node (a ``MoveResult``, a block's events) is due, every command a node sent has run, and all of
-this has held for :data:`QUIET_S` (a ``settled`` false sent just after a true is still crossing the socket); or
+this has held for :func:`quiet_s` (a ``settled`` false sent just after a true may still be crossing the socket); or
 once the largest bound has passed since the drain time ended (the events already scheduled and the commands
 received are still waited for, and the report names the nodes that had not settled). Commands are always waited
 for, whether or not a node sent a bound, but for at most :data:`COMMANDS_TIMEOUT_S` of wall time once nothing
@@ -41,12 +41,13 @@ stamp may be up to 2^62). Wall time rather than an emulated span because what th
 last minutes of wall time at 0.001, and one short enough there would not cover it at 0.1. The same 20 s as a
 silent node's timeout: a run that ends there is one whose processes could not answer for that long."""
 QUIET_S = 0.02
-"""How long (wall time) every live node must have stayed settled, with no event due later and no command
-pending, before ``finish``. A node's ``settled`` false (or a command) sent just after its true, in answer to an
-event the medium scheduled last or to a peer's datagram, may still be crossing the socket when the medium sees
-the last true: it is waited for if it arrives within this time, the delay the medium allows a block's events
-to reach a node (:data:`stack.multiprocess.medium_ports.AHEAD_WALL_NS`). One held up longer (a process stopped
-for that long) is still missed: docs/wire.md §8.3."""
+"""The least time (wall) every live node must have stayed settled, with no event due later and no command
+pending, before ``finish`` (:func:`quiet_s`: longer at low dilations). A settled node becomes unsettled again only
+by an event the medium scheduled for it (a herald's, a ``MoveResult``: its peers' datagrams that need an answer
+keep those peers unsettled), which the node handles when it is due; its ``settled`` false then crosses the socket
+after the medium has seen that event due and the node's last true. It is waited for if it arrives within this
+time: the delay the medium allows a block's events to reach a node
+(:data:`stack.multiprocess.medium_ports.AHEAD_WALL_NS`)."""
 
 
 class Settling:
@@ -93,10 +94,18 @@ class Settling:
         return sorted(node for node in live if not self.states.get(node, False))
 
 
+def quiet_s(kernel: MediumKernel) -> float:
+    """The quiet time before ``finish`` (wall seconds): :data:`QUIET_S`, or the wall time the lateness tolerance
+    stands for at this dilation if that is longer. A false that comes later than this because its node handled the
+    medium's event late (not because the socket or the medium was slow) comes from a node later than the
+    tolerance, which the report counts (``missed_deadlines``, exit status 5)."""
+    return max(QUIET_S, kernel.tolerance_ns / kernel.dilation / 1e9)
+
+
 async def settle(kernel: MediumKernel, settling: Settling, live: Callable[[], list[str]],
                  pending: Callable[[], int]) -> None:
     """After the drain time: run ``kernel`` on until every ``live()`` node has settled, every event scheduled for a
-    node is due, no command is ``pending()`` and all has stayed so for :data:`QUIET_S`; or until the bound
+    node is due, no command is ``pending()`` and all has stayed so for :func:`quiet_s`; or until the bound
     (:class:`Settling`), the events scheduled by then and the pending commands. Commands are waited for at most
     :data:`COMMANDS_TIMEOUT_S` (those never run are the report's ``commands_not_run``). A node's ``settled``
     or death halts the kernel's run, so that this looks again at once."""
@@ -114,7 +123,7 @@ class _Phase:
     def __init__(self, kernel: MediumKernel, settling: Settling, live: Callable[[], list[str]],
                  pending: Callable[[], int]) -> None:
         self.kernel, self.settling, self.live, self.pending = kernel, settling, live, pending
-        self.start, self.drained_wall = kernel.now, time.monotonic()
+        self.start, self.drained_wall, self.quiet_s = kernel.now, time.monotonic(), quiet_s(kernel)
         self.step, self.short = (max(1, int(wall_ns * kernel.dilation)) for wall_ns in (CHECK_WALL_NS, 1_000_000))
         self.last_events: int | None = None
         """When the events scheduled by the time the bound passed are due: no later ones are waited for."""
@@ -150,7 +159,7 @@ class _Phase:
             self.calm_since = None
             return None if wall - self.idle_since >= COMMANDS_TIMEOUT_S else kernel.now + self.short
         self.calm_since = wall if self.calm_since is None else self.calm_since
-        quiet_left = QUIET_S - (wall - self.calm_since)
+        quiet_left = self.quiet_s - (wall - self.calm_since)
         if bound_passed or quiet_left <= 0:
             return None
         return kernel.now + max(1, int(quiet_left * 1e9 * kernel.dilation))

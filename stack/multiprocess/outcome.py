@@ -39,6 +39,22 @@ from stack.api.scenario_apps import application_table
 from stack.core.capture import merge_pcaps, read_pcap
 from stack.multiprocess.node_apps import api_failure
 
+EXIT_STATUS_HELP = """\
+exit status (of 'qnet up' and 'qnet medium'):
+  0      the run finished and every process kept up with real time
+  1      the run finished, but an application or the circuit failed, or the
+         medium's qubit ledger did not balance (a bug); one line says which
+  2      bad input (options, scenario, ports, run directory): nothing started
+  3      the run did not finish (logs in RUN_DIR)
+  4      the run finished, but a node process died or failed during it
+  5      the run finished, but its results may not be trustworthy: processes
+         missed deadlines or had late inputs (lower --dilation), or the run
+         ended before every node had settled, or with commands not run
+         (report.json: multi_process); a WARNING line says which
+  128+N  stopped by signal N (130 for Ctrl-C)
+"""
+"""The exit statuses above, as ``qnet up --help`` and ``qnet medium --help`` show them."""
+
 EXIT_OK = 0
 EXIT_APP_FAILED = 1
 EXIT_BAD_INPUT = 2
