@@ -42,12 +42,13 @@ last minutes of wall time at 0.001, and one short enough there would not cover i
 silent node's timeout: a run that ends there is one whose processes could not answer for that long."""
 QUIET_S = 0.02
 """The least time (wall) every live node must have stayed settled, with no event due later and no command
-pending, before ``finish`` (:func:`quiet_s`: longer at low dilations). A settled node becomes unsettled again only
-by an event the medium scheduled for it (a herald's, a ``MoveResult``: its peers' datagrams that need an answer
-keep those peers unsettled), which the node handles when it is due; its ``settled`` false then crosses the socket
-after the medium has seen that event due and the node's last true. It is waited for if it arrives within this
-time: the delay the medium allows a block's events to reach a node
-(:data:`stack.multiprocess.medium_ports.AHEAD_WALL_NS`)."""
+pending, before ``finish`` (:func:`quiet_s`: longer at low dilations). A settled node becomes unsettled again
+through an input: a peer's message that waits for an answer (its sender is then unsettled, and waited for, until
+the answer arrives), or an event the medium scheduled for it (a herald's, a ``MoveResult``), which the node
+handles when it is due. Its ``settled`` false then crosses the socket after the medium has seen that event due
+and the node's last true; it is waited for if it arrives within this time, the delay the medium allows a block's
+events to reach a node (:data:`stack.multiprocess.medium_ports.AHEAD_WALL_NS`). docs/wire.md §8.3 says what
+this does not cover."""
 
 
 class Settling:
