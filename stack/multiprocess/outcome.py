@@ -1,7 +1,7 @@
 """How a multi-process run ends: exit statuses, the verdict on a finished run, and what is printed.
 
 ``qnet up``, ``qnet medium`` and ``qnet node`` share these exit statuses (README, "Every node its
-own process"; ``docs/architecture.md``):
+own process"; ``docs/architecture.md``; :data:`EXIT_STATUS_HELP` for ``--help``):
 
 ==  =========================================================================================
 0   the run finished and every process kept up with real time
