@@ -29,6 +29,14 @@ def shortened(text: str, pairs: int, duration_ms: float) -> str:
     return re.sub(r"^\[run\][^\n]*\n", f"[run]\nduration_ms = {duration_ms}\n", text, count=1, flags=re.MULTILINE)
 
 
+def heralded_qubits(result: RunResult) -> int:
+    """Two qubits for every pair its links heralded: what the medium's ledger must have ``created`` in a run whose
+    qubits all come from heralded pairs (sampled double-click links, no data qubits): a count kept apart from the
+    ledger's (the ledger's own sum, ``created`` = its three ends, holds by construction once the run returned:
+    :meth:`stack.quantum.medium.Medium.finish` raises otherwise)."""
+    return 2 * sum(state.successes for state in result.emulation.heralding.links.values())
+
+
 def broken_promises(result: RunResult) -> list[str]:
     """Every way the run broke the guarantees above (empty: none)."""
     problems = []

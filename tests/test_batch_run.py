@@ -30,7 +30,7 @@ from stack.quantum import blocks
 from stack.report import build_report
 from stack.runtime import APP_PORT_BASE, build, run_async, run_scenario
 from stack.scenario import ScenarioError, load_text
-from tests.consistency import broken_promises, with_faults
+from tests.consistency import broken_promises, heralded_qubits, with_faults
 from tests.mp_util import run_up, two_node_toml
 from tests.tshark_util import assert_matches_scapy, have_tshark, message_kind, read_frames, scapy_layers
 
@@ -244,8 +244,7 @@ def test_qnet_up_runs_blocks_across_processes(tmp_path: Path) -> None:
     assert measure["pairs_disagreeing"] == 0 and set(measure["errors"]) <= {"TIMEOUT"}
     if not measure["errors"]:
         assert matched + measure["pairs_expired"] == 600
-    ledger = report["medium"]
-    assert ledger["created"] == ledger["measured"] + ledger["discarded"] + ledger["discarded_at_end"]
+    assert report["multi_process"]["accounting_error"] is None    # not the ledger's sum: true by construction
     kinds = _kinds((tmp_path / "mp.pcap").read_bytes(), tmp_path)
     assert kinds["BATCH"] >= 2
     assert kinds["OK_MB"] >= 2 * math.ceil(max(0, matched - kinds["OK_M"]) / BLOCK)
@@ -361,7 +360,9 @@ def test_forged_batches_and_blocks_neither_crash_nor_stall_a_batched_run() -> No
     result = trio.run(run_async, emu)            # Medium.finish checks the ledger: it raises if unbalanced
     assert result.generation_end_ns <= emu.scenario.run.duration_ns
     ledger = result.ledger
-    assert ledger["created"] == ledger["measured"] + ledger["discarded"] + ledger["discarded_at_end"]
+    # no qubit but the halves of heralded pairs (not the ledger's sum: true by construction). The forged run makes
+    # no pair at all (its request ends with ERR CREATE before an attempt), so this is not "> 0": see the report.
+    assert ledger["created"] == heralded_qubits(result)
     assert sum(n["malformed"] for n in build_report(result)["nodes"].values()) > 0
 
 

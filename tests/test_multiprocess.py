@@ -96,7 +96,7 @@ def test_every_pair_is_delivered_and_accounted_for(runs: dict[str, Any]) -> None
             assert matched <= workload[end] <= matched + expired
             delivered += workload[end]
     ledger = report["medium"]
-    assert ledger["created"] == ledger["measured"] + ledger["discarded"] + ledger["discarded_at_end"]
+    assert report["multi_process"]["accounting_error"] is None    # not the ledger's sum: true by construction
     assert ledger["measured"] >= delivered          # every delivered qubit is measured, at each end (and any
     # measure-directly pair measured at emission whose herald was then lost)
     mp = report["multi_process"]
@@ -320,8 +320,7 @@ def test_a_killed_origin_ends_the_run_at_once_and_is_named(long_run: Path, tmp_p
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["multi_process"]["dead_nodes"] == ["alice"] and report["nodes"]["alice"]["dead"] is True
     assert report["generation_end_ns"] < load(long_run).run.duration_ns // 1000
-    ledger = report["medium"]
-    assert ledger["created"] == ledger["measured"] + ledger["discarded"] + ledger["discarded_at_end"]
+    assert report["multi_process"]["accounting_error"] is None    # the dead node's qubits are lost, not leaked
     assert "node alice died" in (run_dir / "medium.log").read_text()
     bob = (run_dir / "bob.log").read_text()          # the peer's one-line summary: its requests failed
     assert "alice->bob keep (responder)" in bob and "ERR OTHER" in bob
