@@ -28,6 +28,7 @@ from protocols.physical.hardware import Discard, Move, MoveResult
 from protocols.physical.node import PairReady
 from stack.report import build_report
 from stack.runtime import run_scenario
+from tests.consistency import heralded_qubits
 from tests.scenarios import two_qpus
 
 APP1, APP2 = ("198.18.0.1", 49152), ("198.18.0.2", 49152)
@@ -90,7 +91,7 @@ def test_cutoff_expires_kept_pairs_at_both_ends_and_replaces_them() -> None:
     master = result.emulation.link_layers[0]
     assert master.counters.cut_off == len(work.origin.expired)
     ledger = result.ledger
-    assert ledger["created"] == ledger["measured"] + ledger["discarded"] + ledger["discarded_at_end"]
+    assert ledger["created"] == heralded_qubits(result) > 0      # not the ledger's sum: true by construction
     assert ledger["discarded"] == 2 * len(work.origin.expired)
 
 

@@ -79,8 +79,9 @@ def test_teleportation_under_qnet_up_meets_its_closed_form(tmp_path: Path) -> No
     assert entry["fidelity_model"] == pytest.approx(model)
     sigma = math.sqrt(model * (1 - model) / entry["qubits"])
     assert model - MEMORY_ALLOWANCE - 4 * sigma <= entry["fidelity"] <= model + 4 * sigma, entry
-    ledger = report["medium"]
-    assert ledger["created"] == ledger["measured"] + ledger["discarded"] + ledger["discarded_at_end"]
+    # the ledger's sum holds by construction (final_ledger): a qubit no layer held, or an unbalanced ledger, is
+    # what accounting_error reports
+    assert report["multi_process"]["accounting_error"] is None
     assert report["multi_process"]["dead_nodes"] == []
     if have_tshark():           # the merged capture: real QTP datagrams, every transfer's DATA acknowledged
         frames = decode_with_tshark(tmp_path / "teleport" / "merged.pcap")
@@ -126,8 +127,7 @@ def test_a_distributed_ghz_circuit_under_qnet_up_gives_equal_bits_and_the_predic
     assert circuit["ebits_consumed"] == circuit["ebits_received"] == predicted
     assert sum(circuit["outcomes"].values()) == shots
     assert set(circuit["outcomes"]) <= {"0" * 24, "1" * 24}
-    ledger = report["medium"]
-    assert ledger["created"] == ledger["measured"] + ledger["discarded"] + ledger["discarded_at_end"]
+    assert report["multi_process"]["accounting_error"] is None         # not the ledger's sum: true by construction
 
 
 def two_qpus_teledata(circuit: Path, shots: int, duration_ms: float) -> str:
@@ -164,8 +164,7 @@ def test_a_teledata_circuit_under_qnet_up_is_exact_and_ends_with_its_roles(tmp_p
     assert entry["outcomes"] == {"0000": shots}
     assert entry["ebits_consumed"] == entry["ebits_received"] == entry["ebits_predicted"] + entry["ebits_retried"]
     assert report["end_ns"] < duration_ms * 1e6, (report["end_ns"], entry["emulated_s"])
-    ledger = report["medium"]
-    assert ledger["created"] == ledger["measured"] + ledger["discarded"] + ledger["discarded_at_end"]
+    assert report["multi_process"]["accounting_error"] is None         # not the ledger's sum: true by construction
 
 
 def test_a_failing_role_ends_the_run_with_one_line_and_status_1(tmp_path: Path) -> None:

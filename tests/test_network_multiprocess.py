@@ -24,8 +24,10 @@ def test_a_repeater_chain_runs_with_every_node_its_own_process(tmp_path: Path) -
     scenario.write_text(chain_text(2, workload=entry(pairs=PAIRS) + entry("measure", pairs=PAIRS, basis="XZ"),
                                    depolarizing=0.1, coupler_efficiency=0.5, t2_ms=1000.0))
     report_path, run_dir = tmp_path / "mp.json", tmp_path / "run"
+    # the timeout is a hang guard only: the run took 142 s of wall time at load 12 (2 cores), and went past a
+    # guard of 180 s at load 13, a failure by chance
     proc = run_up(scenario, run_dir, "--dilation", "0.005", "--tolerance-us", "500", "--json", str(report_path),
-                  "--quiet", timeout=180)
+                  "--quiet", timeout=900)
     # a loaded machine may make the run late (status 5): lateness is a reported figure, not a failure here
     assert proc.returncode in (EXIT_OK, EXIT_LATE), proc.stdout + proc.stderr
     mp = json.loads(report_path.read_text())
@@ -38,8 +40,7 @@ def test_a_repeater_chain_runs_with_every_node_its_own_process(tmp_path: Path) -
     for circuit in mp["circuits"]:
         assert circuit["path"] in (["a", "r1", "b"], ["b", "r1", "a"]) and circuit["ended"] == "complete"
         assert circuit["bell_mismatches"] == 0 and circuit["repeaters"][0]["swaps"] >= PAIRS
-    ledger = mp["medium"]
-    assert ledger["created"] == ledger["measured"] + ledger["discarded"] + ledger["discarded_at_end"]
+    assert mp["multi_process"]["accounting_error"] is None     # not the ledger's sum: true by construction
     ip = build_report(run_scenario(load(scenario)))["workload"][0]
     keep = mp["workload"][0]
     assert abs(keep["fidelity_measured"] - ip["fidelity_measured"]) <= 4 * math.hypot(keep["fidelity_stderr"],

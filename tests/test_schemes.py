@@ -268,7 +268,9 @@ def test_exact_mode_without_station_reports_and_accounts_for_every_qubit(scheme:
     workload = result.emulation.workloads[0]
     assert len(workload.origin.records) == len(workload.responder.records) == 40
     ledger = result.ledger
-    assert ledger["created"] == ledger["measured"] + ledger["discarded"] + ledger["discarded_at_end"]
+    # not the ledger's sum (true by construction): each end measured each pair it was given, and nothing was left
+    assert ledger["measured"] == len(workload.origin.records) + len(workload.responder.records)
+    assert ledger["discarded_at_end"] == 0
     state = result.emulation.heralding.links[1]
     assert state.attempts > state.successes == 40
 

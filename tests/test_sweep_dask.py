@@ -181,4 +181,7 @@ def test_an_up_point_runs_qnet_up_from_a_worker(scheduler: str, tmp_path: Path) 
     row = results.rows[0]
     assert row["status"] == "ok", row["error"]
     assert row["multi_process.dilation"] == 0.01 and row["workload[0].pairs_requested"] == 5
-    assert row["medium.created"] == row["medium.measured"] + row["medium.discarded"] + row["medium.discarded_at_end"]
+    # the medium's figures, against the link's (the ledger's own sum holds by construction); accounting_error, a
+    # null figure when the ledger balanced (its text, a string, would be left out of the row)
+    assert row["medium.created"] == 2 * row["links.alice-bob.successes"] > 0
+    assert "multi_process.accounting_error" in row and row["multi_process.accounting_error"] is None
