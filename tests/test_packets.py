@@ -230,6 +230,17 @@ def test_golden_bell_state_bits() -> None:
         assert w0 == 0x3 << 28 | bell << 5
 
 
+@given(st.integers(0, 0xFFFF), st.integers(0, 40), st.integers(0, 0xFFFF))
+def test_err_expire_range(low: int, span: int, seq: int) -> None:
+    """An ERR EXPIRE's range, listed (``sequences``) and asked of one number (``retracts``), is Low up to High
+    modulo 2^16, every number when Low = High."""
+    err = Err(1, 5, 1, low, (low + span) % 0x10000)
+    count = span or 0x10000
+    assert list(err.sequences()) == [(low + i) % 0x10000 for i in range(count)]
+    assert err.retracts(seq) is ((seq - low) % 0x10000 < count)
+    assert err.retracts((low + count - 1) % 0x10000) and err.retracts((low + count) % 0x10000) is (count == 0x10000)
+
+
 def test_decode_rejects() -> None:
     for bad in [HERALD_HEX[:-2], "02" + HERALD_HEX[2:], HERALD_HEX[:6] + "04" + HERALD_HEX[8:]]:
         with pytest.raises(ParseError):
