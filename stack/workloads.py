@@ -17,6 +17,26 @@ from stack.scenario import WorkloadConfig
 APP_PORT_BASE = 49152
 """Applications bind consecutive ports from here on their node."""
 ROTATIONS = {"Z": (0, 0, 0), "X": (0, 64, 0), "Y": (192, 0, 0)}
+"""CREATE's rotation fields (2π/256 units: X1, Y, X2) that measure in each basis."""
+RANDOM_BASES = {"": 0, "XZ": 1, "XYZ": 2}
+"""CREATE's RL and RR: each end measures in a basis of these it picks at random per pair ("": the fixed one)."""
+
+
+def create_request(remote_id: int, purpose_id: int, pairs: int, distil_fields: dict[str, int], *, keep: bool,
+                   basis: str, random_basis: str, min_fidelity: float, priority: int, atomic: bool,
+                   consecutive: bool, max_time_ns: int) -> ll.Create:
+    """The CREATE of a request, from a workload entry or :func:`stack.api.create.create_message` (one rule for
+    both): ``pairs`` pairs with node ``remote_id``, kept or measured in ``basis`` (the same at both ends) or in
+    one of ``random_basis`` picked per pair, ``max_time_ns`` as :func:`max_time_field` encodes it, and
+    ``distil_fields`` (:meth:`protocols.network.policy.DistilRequest.create_fields`)."""
+    rot = ROTATIONS[basis]
+    random = RANDOM_BASES[random_basis]
+    unit, amount = max_time_field(max_time_ns)
+    return ll.Create(remote_node_id=remote_id, purpose_id=purpose_id, number=pairs,
+                     tpe=ll.TPE_KEEP if keep else ll.TPE_MEASURE, minimum_fidelity=ll.encode_fidelity(min_fidelity),
+                     rotx1l=rot[0], rotyl=rot[1], rotx2l=rot[2], rotx1r=rot[0], rotyr=rot[1], rotx2r=rot[2],
+                     priority=priority, ato=int(atomic), con=int(consecutive), tu=unit, max_time=amount, rl=random,
+                     rr=random, **distil_fields)
 
 
 def _distil_fields(item: WorkloadConfig) -> dict[str, int]:
@@ -34,16 +54,11 @@ def build_apps(emu: Emulation, responders: dict[str, dict[int, tuple[str, int]]]
     origin_ports: dict[str, int] = {name: len(by_purpose) for name, by_purpose in responders.items()}
     for item in scenario.workload:
         node, remote = scenario.nodes[item.node], scenario.nodes[item.remote]
-        rot = ROTATIONS.get(item.basis, (0, 0, 0))
-        random = {"XZ": 1, "XYZ": 2}.get(item.basis, 0)
-        unit, amount = max_time_field(item.max_time_ns)
-        create = ll.Create(remote_node_id=remote.node_id, purpose_id=item.purpose_id, number=item.pairs,
-                           minimum_fidelity=ll.encode_fidelity(item.min_fidelity), tu=unit, max_time=amount,
-                           tpe=ll.TPE_KEEP if item.type == "keep" else ll.TPE_MEASURE, priority=item.priority,
-                           ato=int(item.atomic), con=int(item.consecutive),
-                           rotx1l=rot[0], rotyl=rot[1], rotx2l=rot[2],
-                           rotx1r=rot[0], rotyr=rot[1], rotx2r=rot[2], rl=random, rr=random,
-                           **_distil_fields(item))
+        random_basis = item.basis if item.basis in RANDOM_BASES else ""
+        create = create_request(remote.node_id, item.purpose_id, item.pairs, _distil_fields(item),
+                                keep=item.type == "keep", basis="Z" if random_basis else item.basis,
+                                random_basis=random_basis, min_fidelity=item.min_fidelity, priority=item.priority,
+                                atomic=item.atomic, consecutive=item.consecutive, max_time_ns=item.max_time_ns)
         service = NETWORK_SERVICE_PORT if item.service == "network" else LINK_SERVICE_PORT
         origin = EntanglementUser((node_ip(node.node_id), service), create, item.start_ns)
         responder = EntanglementUser((node_ip(remote.node_id), service), None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Callable
 
 import pytest
 from hypothesis import given, settings
@@ -13,7 +14,7 @@ from hypothesis import strategies as st
 from protocols.common import ParseError
 from protocols.packets.auth import SIZE, Trailer, pseudo_header, split
 from protocols.security import Authenticator, Drop, ReplayWindow, pair_key, run_secret_from
-from protocols.security.auth import _pads
+from protocols.security.auth import SequenceExhausted, _pads
 from protocols.security.keys import SALT, hkdf, hkdf_expand, hkdf_extract
 
 # RFC 4231 §4.2-4.8: (key, data, HMAC-SHA-256); test case 5's value is the 128-bit truncation (RFC 4868's
@@ -177,6 +178,23 @@ def test_a_local_channel_seals_in_order_and_passes_in_order_as_seal_then_accept(
     assert sealing.seal(1, 2, 7770, 7772, b"n") == passing.seal(1, 2, 7770, 7772, b"n")
     assert [(a._pair(1, 2).window.top, a._pair(1, 2).window.missing) for a in (sealing, passing)] == [
         (reference._pair(1, 2).window.top, reference._pair(1, 2).window.missing)] * 2
+
+
+@pytest.mark.parametrize("send", [
+    lambda auth: auth.seal(1, 2, 7770, 7772, b"x"),
+    lambda auth: auth.local(1, 2, 7770, 7772).seal(b"x"),
+    lambda auth: auth.local(1, 2, 7770, 7772).seal_in_order(b"x"),
+    lambda auth: auth.local(1, 2, 7770, 7772).pass_in_order(),
+])
+def test_every_send_path_stops_at_the_last_sequence_number(send: Callable[[Authenticator], object]) -> None:
+    """The pair's one sequence rule, whichever way a datagram leaves: 2^64 - 1 is sent, then SequenceExhausted
+    (RFC 4303 §3.3.3), and the number does not move past it."""
+    auth = Authenticator(bytes(32))
+    auth._pair(1, 2).seq = (1 << 64) - 1
+    send(auth)
+    with pytest.raises(SequenceExhausted):
+        send(auth)
+    assert auth._pair(1, 2).seq == 1 << 64
 
 
 def _sealed_as(seq: int, payload: bytes) -> bytes:

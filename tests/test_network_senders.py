@@ -5,10 +5,20 @@ layer checks its peer: engines driven directly (tests/network_harness.py) with f
 
 from __future__ import annotations
 
+import protocols.network.senders as senders
 from protocols.common import QNCP_PORT, QNP_PORT
 from protocols.packets import linkservice as ll
 from protocols.packets.qncp import CircuitEnd, Confirm, Distil, PairMessage, decode_qncp
-from protocols.packets.qncp_common import CONFIRM, DISTIL, EXPIRE, REASON_CUTOFF, SCOPE_END_TO_END, TEARDOWN
+from protocols.packets.qncp_common import (
+    CONFIRM,
+    CONFIRM_ACK,
+    DISTIL,
+    EXPIRE,
+    EXPIRE_ACK,
+    REASON_CUTOFF,
+    SCOPE_END_TO_END,
+    TEARDOWN,
+)
 from protocols.packets.qnp import TrackFrame
 from tests.network_harness import Chain, ip
 
@@ -80,3 +90,26 @@ def test_the_same_expire_from_the_right_neighbour_is_acted_on() -> None:
     forge(chain, R1, HEAD, expire.encode())
     assert chain.engines[HEAD].counters.wrong_sender == 0
     assert chain.engines[HEAD].node.records[(1, 1)].expired_by_reason == {REASON_CUTOFF: 1}
+
+
+def test_the_per_pair_checks_follow_senders_expected() -> None:
+    """The inbox writes out ``senders.expected`` for the per-pair messages (pair messages of every hop, CONFIRM,
+    CONFIRM_ACK): at every node of the route, from every node, a message is dropped as ``wrong_sender`` exactly
+    when the rule names another sender."""
+    chain, (head, circuit_id) = started()
+    messages = [PairMessage(EXPIRE_ACK, circuit_id, head, 0x8000, 999, link_id) for link_id in chain.link_of.values()]
+    messages += [Confirm(kind, circuit_id, head, 999, 0, 0, 0, 0) for kind in (CONFIRM, CONFIRM_ACK)]
+    checked = 0
+    for target in (HEAD, R1, R2, TAIL):
+        circuit = chain.engines[target].node.circuits.get((head, circuit_id))
+        assert circuit is not None
+        for message in messages:
+            rule = senders.expected(circuit, message)
+            for source in (HEAD, R1, R2, TAIL, STRANGER):
+                if source == target:
+                    continue
+                counted = chain.engines[target].counters.wrong_sender
+                forge(chain, source, target, message.encode())
+                assert chain.engines[target].counters.wrong_sender == counted + (source != rule)
+                checked += source == rule
+    assert checked >= 12        # each hop's pair messages at both its ends, each CONFIRM and CONFIRM_ACK in the middle

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -31,7 +32,18 @@ from protocols.packets.egp import (
     EgpMessage,
 )
 from protocols.packets.heralding import Herald
-from protocols.packets.linkservice import BASES, ERROR_CODES, Ack, Create, Err, OkKeep, OkMeasure, decode_upward
+from protocols.packets.linkservice import (
+    BASES,
+    ERROR_CODES,
+    WINDOW_CREDIT,
+    Ack,
+    Create,
+    Err,
+    OkKeep,
+    OkMeasure,
+    decode_upward,
+)
+from protocols.packets.linkservice_create import CREDIT_BITS, CREDIT_FIELDS, WINDOW_BITS, WINDOW_BYTE
 from protocols.packets.qframe import QuantumFrame
 from protocols.packets.scapy_layers.egp import EGP
 from protocols.packets.scapy_layers.heralding import QHPHerald
@@ -230,6 +242,17 @@ def test_golden_bell_state_bits() -> None:
         assert w0 == 0x3 << 28 | bell << 5
 
 
+@given(st.integers(0, 0xFFFF), st.integers(0, 40), st.integers(0, 0xFFFF))
+def test_err_expire_range(low: int, span: int, seq: int) -> None:
+    """An ERR EXPIRE's range, listed (``sequences``) and asked of one number (``retracts``), is Low up to High
+    modulo 2^16, every number when Low = High."""
+    err = Err(1, 5, 1, low, (low + span) % 0x10000)
+    count = span or 0x10000
+    assert list(err.sequences()) == [(low + i) % 0x10000 for i in range(count)]
+    assert err.retracts(seq) is ((seq - low) % 0x10000 < count)
+    assert err.retracts((low + count - 1) % 0x10000) and err.retracts((low + count) % 0x10000) is (count == 0x10000)
+
+
 def test_decode_rejects() -> None:
     for bad in [HERALD_HEX[:-2], "02" + HERALD_HEX[2:], HERALD_HEX[:6] + "04" + HERALD_HEX[8:]]:
         with pytest.raises(ParseError):
@@ -294,6 +317,16 @@ _LAYER = {Herald: QHPHerald, QuantumFrame: QFrame, Create: LLCreate, Ack: LLAck,
 
 
 @HYPOTHESIS
+@given(creates, st.integers(0, 3), st.integers(0, 2))
+def test_credit_fields_read_a_create(create: Create, window: int, distil: int) -> None:
+    """The CREDIT fast path (``CREDIT_FIELDS``, ``WINDOW_BYTE``) reads what ``Create.decode`` reads, whatever the
+    other fields hold."""
+    wire = replace(create, window=window, distil=distil).encode()
+    decoded = Create.decode(wire)
+    assert CREDIT_FIELDS.unpack_from(wire) == (decoded.remote_node_id, decoded.purpose_id, decoded.number)
+    assert (wire[WINDOW_BYTE] & WINDOW_BITS == CREDIT_BITS) is (decoded.window == WINDOW_CREDIT)
+
+
 @given(st.one_of(heralds, qframes, creates, acks, ok_ks, ok_ms, errs))
 def test_random_round_trip_equals_scapy(value: object) -> None:
     data = value.encode()  # type: ignore[attr-defined]

@@ -100,8 +100,7 @@ class EntanglementUser:
         if isinstance(message, ll.Ack):
             self.create_id = message.create_id
         elif isinstance(message, ll.Err) and message.err == ll.ERR_EXPIRE and message.s:
-            low, high = message.sequence_number_low, message.sequence_number_high
-            expired = {seq & 0xFFFF for seq in range(low, high if high > low else high + 0x10000)}
+            expired = set(message.sequences())
             self.expired |= expired
             self._settled |= expired
         elif isinstance(message, ll.Err):

@@ -11,8 +11,6 @@ accepts (Queue Sequence) and schedules it (:class:`~protocols.link.runs.MasterRu
 
 from __future__ import annotations
 
-import struct
-
 from protocols.common import NETWORK_PURPOSE_BASE, Actions, Address, ParseError
 from protocols.link.admission import Admission, unsupported
 from protocols.link.links import Links
@@ -33,12 +31,7 @@ from protocols.link.types import (
 )
 from protocols.packets import linkservice as ll
 from protocols.packets.egp import MSG_REQ, MSG_REQ_ACK, EgpMessage
-
-_CREDIT_FIELDS = struct.Struct("!I4xHH")
-"""A CREATE's Remote Node ID, Purpose ID and Number (:data:`~protocols.packets.linkservice.CREATE_SIZE` bytes)."""
-_WINDOW_BYTE, _WINDOW_BITS = 13, 0b1100
-"""Where a CREATE's Window field is (byte 13, bits 3..2: docs/wire.md §4.1.1)."""
-_CREDIT_BITS = ll.WINDOW_CREDIT << 2
+from protocols.packets.linkservice_create import CREDIT_BITS, CREDIT_FIELDS, WINDOW_BITS, WINDOW_BYTE
 
 
 class DistributedQueue:
@@ -68,8 +61,8 @@ class DistributedQueue:
     # -- the origin ----------------------------------------------------------------------
     def on_create(self, payload: bytes, app: Address, now: int) -> Actions:
         """A CREATE from the higher layer at ``app``: ACK and REQ, or ERR."""
-        if len(payload) == ll.CREATE_SIZE and payload[_WINDOW_BYTE] & _WINDOW_BITS == _CREDIT_BITS:
-            remote, purpose, number = _CREDIT_FIELDS.unpack_from(payload)   # one a circuit hop's link pair
+        if len(payload) == ll.CREATE_SIZE and payload[WINDOW_BYTE] & WINDOW_BITS == CREDIT_BITS:
+            remote, purpose, number = CREDIT_FIELDS.unpack_from(payload)   # one a circuit hop's link pair
             return self._on_credit(remote, purpose, number, app, now)
         node_id = self._links.node_id
         try:

@@ -74,9 +74,6 @@ class Node:
             address = self._qncp[node] = self.address(node, QNCP_PORT)
             return address
 
-    def qnp(self, node: int) -> Address:
-        return self.address(node, QNP_PORT)
-
     def address(self, node: int, port: int) -> Address:
         """``node``'s address for ``port``, built once (every ack and reliable message names one)."""
         try:
@@ -113,9 +110,6 @@ class Node:
         longest = max(self.rto(peer) for peer in route if peer != self.node_id)
         confirm = max((self.topology.link(link).confirm_timeout_ns for link in links), default=0)
         return (2 * self.config.reliable_retries * hops + 2) * longest + LINK_RESOLUTION_CONFIRMS * confirm
-
-    def node_at(self, address: Address) -> int | None:
-        return self.topology.node_at(address[0])
 
     def sender(self, source: Address) -> int | None:
         """The node a datagram from ``source`` came from (None: not a node of the network), looked up once per

@@ -238,14 +238,12 @@ class Hops:
             return Actions()
         if err.err == ll.ERR_EXPIRE and err.s:
             actions = Actions()
-            high = err.sequence_number_high if err.sequence_number_high > err.sequence_number_low \
-                else err.sequence_number_high + 0x10000
-            for seq in range(err.sequence_number_low, high):
+            for seq in err.sequences():
                 if flow.origin:
-                    flow.settle(seq & 0xFFFF)
-                    flow.peer_released.add(seq & 0xFFFF)   # the link layer expires it at the granter too
+                    flow.settle(seq)
+                    flow.peer_released.add(seq)   # the link layer expires it at the granter too
                 if circuit is not None:
-                    actions.extend(self.on_expired(circuit, flow.side, seq & 0xFFFF, now))
+                    actions.extend(self.on_expired(circuit, flow.side, seq, now))
             return actions
         if circuit is not None:
             count_end(circuit, flow, err.err)

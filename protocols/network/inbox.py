@@ -75,7 +75,10 @@ class Inbox:
             message = decode_per_pair(payload, size) if size in (PAIR_SIZE, CONFIRM_SIZE) else None
             if message is None:
                 return self._general(decode_qncp(payload), sender, now)
-            # per pair: checked and dispatched without the general chains
+            # per pair: checked and dispatched without the general chains. The sender checks below are
+            # senders.expected's rule for these two classes, written out: calling it instead costs ~5 calls and
+            # +84 bytecodes a link pair (K = 8 chain, 20 pairs: +14,255 bytecodes, bench/opcodes.py, 2026-12-03),
+            # more than noise; a change to the rule changes both (tests/test_network_senders.py checks each).
             circuit = node.circuits.by_handle.get((message.head_node, message.circuit_id))
             if isinstance(message, PairMessage):
                 if circuit is not None and circuit.peers.get(message.link_id) != sender:

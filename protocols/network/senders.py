@@ -28,7 +28,9 @@ def peer(circuit: Circuit, side: int | None) -> int | None:
 
 
 def expected(circuit: Circuit, message: QncpMessage) -> int | None:
-    """The node ``message`` about ``circuit`` must come from (None: none may send it to this node)."""
+    """The node ``message`` about ``circuit`` must come from (None: none may send it to this node). The rule's
+    home; :meth:`protocols.network.inbox.Inbox.receive` writes out its PairMessage and Confirm cases on the
+    per-pair path (a call there costs more than noise)."""
     if isinstance(message, PairMessage):            # the commonest first (the classes are disjoint)
         return circuit.peers.get(message.link_id)
     if isinstance(message, SetupReply):

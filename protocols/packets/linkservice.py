@@ -28,6 +28,7 @@ Ack(create_id=7)
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from protocols.common import ParseError
@@ -232,6 +233,21 @@ class Err:
     def encode(self) -> bytes:
         w0 = TYPE_ERR << 28 | self.create_id << 12 | self.err << 8 | self.s << 7
         return _ERR.pack(w0, self.sequence_number_low, self.sequence_number_high, self.origin_node)
+
+    def sequences(self) -> Iterator[int]:
+        """The Sequence Numbers an ERR EXPIRE with S set retracts: from Low up to, not including, High, modulo
+        2^16 (Low = High: all 2^16 of them).
+
+        >>> list(Err(1, ERR_EXPIRE, 1, 65534, 1).sequences()), Err(1, ERR_EXPIRE, 1, 65534, 1).retracts(65535)
+        ([65534, 65535, 0], True)
+        """
+        low, high = self.sequence_number_low, self.sequence_number_high
+        return (seq & 0xFFFF for seq in range(low, high if high > low else high + 0x10000))
+
+    def retracts(self, seq: int) -> bool:
+        """Whether Sequence Number ``seq`` is among :meth:`sequences` (without listing them)."""
+        low, high = self.sequence_number_low, self.sequence_number_high
+        return (seq - low) & 0xFFFF < (high - low) & 0xFFFF or low == high
 
 
 Upward = Ack | OkKeep | OkMeasure | Err | OkMeasureBlock

@@ -4,6 +4,9 @@ by :mod:`protocols.packets.linkservice` with the messages up.
 >>> c = Create(remote_node_id=2, number=5, tpe=TPE_MEASURE, window=WINDOW_OPEN)
 >>> Create.decode(c.encode()) == c, c.windowed, len(c.encode()) == CREATE_SIZE
 (True, True, True)
+>>> credit = Create(remote_node_id=2, purpose_id=0x8001, number=3, window=WINDOW_CREDIT).encode()
+>>> CREDIT_FIELDS.unpack_from(credit), credit[WINDOW_BYTE] & WINDOW_BITS == CREDIT_BITS
+((2, 32769, 3), True)
 """
 
 from __future__ import annotations
@@ -13,10 +16,26 @@ from dataclasses import dataclass
 
 from protocols.common import ParseError
 from protocols.fastinit import fast_init, fast_new
-from protocols.packets.linkservice_codes import TIME_UNIT_NS, TPE_KEEP, TPE_MEASURE, WINDOW_NONE, WINDOW_OPEN
+from protocols.packets.linkservice_codes import (
+    TIME_UNIT_NS,
+    TPE_KEEP,
+    TPE_MEASURE,
+    WINDOW_CREDIT,
+    WINDOW_NONE,
+    WINDOW_OPEN,
+)
 
 _CREATE = struct.Struct("!IHHHHBB10B")
+"""Remote Node ID, Minimum Fidelity, Time Unit and Max Time, Purpose ID, Number, the flags (Priority, TPE, ATO, CON,
+RL), the byte of RR, Distil and Window, PL1, PL2, PR1, PR2 and the six rotations."""
 CREATE_SIZE = _CREATE.size
+CREDIT_FIELDS = struct.Struct("!I4xHH")
+"""Of :data:`_CREATE`, Remote Node ID, Purpose ID and Number alone: a CREDIT's fields, read without decoding the
+rest (the link layer's windowed hops get one a pair)."""
+WINDOW_BYTE, WINDOW_BITS = struct.calcsize("!IHHHHB"), 0b1100
+"""Where :data:`_CREATE` holds the Window field: the byte after the flags, its bits 3..2 (docs/wire.md §4.1.1)."""
+CREDIT_BITS = WINDOW_CREDIT << 2
+"""That byte's Window bits in a CREDIT."""
 
 
 @fast_init

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from protocols.network.policy import DistilRequest, distil_request
 from protocols.packets import linkservice as ll
-from stack.runtime import ROTATIONS, max_time_field
+from stack.workloads import create_request
 
 Distill = str | tuple[str, str, int] | dict[str, tuple[str, str, int]]
 """``AppContext.create``'s ``distill``: "none", "auto", a rule for every hop, or ``{"hop": rule, "end": rule}``."""
@@ -29,14 +29,9 @@ def create_message(remote_id: int, purpose_id: int, pairs: int, service: str, *,
     request = distil_plan(distill)
     if service == "link" and request.mode:
         raise ValueError("distill applies to network-layer requests only (service \"network\")")
-    rot = ROTATIONS[basis]
-    random = {"": 0, "XZ": 1, "XYZ": 2}[random_basis]
-    unit, amount = max_time_field(max_time_ns)
-    return ll.Create(remote_node_id=remote_id, purpose_id=purpose_id, number=pairs,
-                     tpe=ll.TPE_KEEP if keep else ll.TPE_MEASURE, minimum_fidelity=ll.encode_fidelity(min_fidelity),
-                     rotx1l=rot[0], rotyl=rot[1], rotx2l=rot[2], rotx1r=rot[0], rotyr=rot[1], rotx2r=rot[2],
-                     priority=priority, ato=int(atomic), con=int(consecutive), tu=unit, max_time=amount, rl=random,
-                     rr=random, **request.create_fields())
+    return create_request(remote_id, purpose_id, pairs, request.create_fields(), keep=keep, basis=basis,
+                          random_basis=random_basis, min_fidelity=min_fidelity, priority=priority, atomic=atomic,
+                          consecutive=consecutive, max_time_ns=max_time_ns)
 
 
 def distil_plan(distill: Distill) -> DistilRequest:

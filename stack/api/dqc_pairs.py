@@ -201,5 +201,4 @@ def _expires(err: ll.Err, pair: KeptPair, origin: int) -> bool:
     (S set) a sequence range holding the pair's, or (S clear) every pair of the request."""
     if err.err != ll.ERR_EXPIRE or err.create_id != pair.create_id or err.origin_node != origin:
         return False
-    low, high = err.sequence_number_low, err.sequence_number_high
-    return not err.s or (pair.sequence_number - low) & 0xFFFF < (high - low) & 0xFFFF or low == high
+    return not err.s or err.retracts(pair.sequence_number)

@@ -97,6 +97,4 @@ class RecentKeys(OrderedDict[K, None]):
 def retracted(err: ll.Err) -> Iterator[tuple[int, int, int]]:
     """The pairs an ERR EXPIRE retracts, as (origin node, Create ID, sequence number): its Sequence Numbers
     from low up to (not including) high, modulo 2^16."""
-    low, high = err.sequence_number_low, err.sequence_number_high
-    seqs = range(low, high if high > low else high + 0x10000)
-    return ((err.origin_node, err.create_id, seq & 0xFFFF) for seq in seqs)
+    return ((err.origin_node, err.create_id, seq) for seq in err.sequences())

@@ -17,7 +17,7 @@ from stack.core.capture import node_ip
 from stack.core.kernel import STARTUP
 from stack.runtime import APP_PORT_BASE, Emulation, RunResult, build, run_async, stop_when_done
 from stack.scenario import Scenario
-from stack.scenario.applications import APPLICATION_PURPOSE_ID
+from stack.scenario.applications import APPLICATION_PURPOSE_ID, listener_on
 
 App = Callable[[AppContext], Awaitable[None]]
 API_PORT_BASE = 50000
@@ -41,10 +41,11 @@ def check_nodes(scenario: Scenario, nodes: Iterable[str], purpose_id: int = APPL
     for node in nodes:
         if node not in scenario.nodes or scenario.nodes[node].kind != "qpu":
             raise ValueError(f"apps: {node!r} is not a QPU of the scenario")
-    for index, item in enumerate(scenario.workload):
-        if item.listen and item.remote in nodes and item.purpose_id == purpose_id:
-            raise ValueError(f"apps: workload[{index}] listens on purpose id {purpose_id} at {item.remote!r}, which "
-                             "its application serves: give the entry another purpose_id")
+    index = listener_on(scenario.workload, purpose_id, nodes)
+    if index is not None:
+        raise ValueError(f"apps: workload[{index}] listens on purpose id {purpose_id} at "
+                         f"{scenario.workload[index].remote!r}, which its application serves: give the entry another "
+                         "purpose_id")
 
 
 def workload_ports(scenario: Scenario, node: str) -> int:

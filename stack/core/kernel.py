@@ -188,6 +188,7 @@ class Kernel(Calendar):
                     budget -= 1
                     callback, event = entries.popleft()
                     if type(callback) is port_type:     # a delivery (deliver_at): nothing else is ready, so it is next
+                        # (the ready loop's delivery, written out on purpose: no call per event; change both alike)
                         step = callback._step
                         if step is None:
                             return callback, event

@@ -92,7 +92,8 @@ class Layer:
         """The function that handles one event of the port, made once per layer (the engine's methods, the
         port, the kernel and the network looked up once, not per event): a datagram goes to
         ``engine.receive``, the timer to ``engine.on_timer``, the start to ``engine.start``, anything else to
-        ``engine.handle``; then the returned :class:`Actions` are carried out (:meth:`_apply`, written out).
+        ``engine.handle``; then the returned :class:`Actions` are carried out (:meth:`_apply`, written out on
+        purpose: no call per event; a change to :meth:`_apply` changes this copy too).
         ``after`` is read at each event (the run-end check is turned off and on during a run)."""
         if self._step is not None:
             return self._step

@@ -89,6 +89,8 @@ class Network:
         if delay is None:
             self._send_first(channel, src, payload)
             return
+        # _send_first's steps, written out on purpose for the commonest datagram (no call per datagram): a change
+        # to what a datagram does changes both.
         # A clean route (no loss, duplication or jitter: delays() is this one delay, with no draw). Between two
         # nodes every datagram then arrives once, in the order they were sent: the receiver's anti-replay window,
         # which only a duplicate or a copy later than the window could fail, is taken as the datagram leaves, with

@@ -14,13 +14,13 @@ application.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from stack.scenario.table import REQUIRED, ScenarioError, Table, shown
-from stack.scenario.types import NodeConfig
+from stack.scenario.types import NodeConfig, WorkloadConfig
 
 KINDS = ("teleport", "qkd", "chsh", "ghz", "python")
 APPLICATION_PURPOSE_ID = 100
@@ -170,7 +170,7 @@ def applications(source: str, data: Any, nodes: dict[str, NodeConfig], node_ref:
     return tuple(found)
 
 
-def check_purpose(source: str, workload: list[Any], apps: Sequence[ApplicationConfig], has_circuit: bool,
+def check_purpose(source: str, workload: Sequence[WorkloadConfig], apps: Sequence[ApplicationConfig], has_circuit: bool,
                   nodes: dict[str, NodeConfig]) -> None:
     """No ``[[workload]]`` entry listens on :data:`APPLICATION_PURPOSE_ID` at a node that runs an application
     (its pairs would reach the application instead of the entry); with a ``[[circuit]]``, any QPU may run a part
@@ -178,8 +178,17 @@ def check_purpose(source: str, workload: list[Any], apps: Sequence[ApplicationCo
     hosts = {name for app in apps for name in (app.node, app.remote, *app.leaves, *(n for n, _ in app.functions))}
     if has_circuit:
         hosts.update(name for name, node in nodes.items() if node.kind == "qpu")
+    index = listener_on(workload, APPLICATION_PURPOSE_ID, hosts)
+    if index is not None:
+        raise ScenarioError(source, f"workload[{index}].purpose_id",
+                            f"{APPLICATION_PURPOSE_ID} is the Purpose ID of the applications, and "
+                            f"{workload[index].remote!r} runs one: choose another")
+
+
+def listener_on(workload: Sequence[WorkloadConfig], purpose_id: int, hosts: Container[str]) -> int | None:
+    """The index of the first workload entry that listens on ``purpose_id`` at one of ``hosts`` (None: none): its
+    pairs would reach the application that serves that Purpose ID there instead of the entry's listener."""
     for index, item in enumerate(workload):
-        if item.listen and item.purpose_id == APPLICATION_PURPOSE_ID and item.remote in hosts:
-            raise ScenarioError(source, f"workload[{index}].purpose_id",
-                                f"{APPLICATION_PURPOSE_ID} is the Purpose ID of the applications, and {item.remote!r} "
-                                "runs one: choose another")
+        if item.listen and item.purpose_id == purpose_id and item.remote in hosts:
+            return index
+    return None
