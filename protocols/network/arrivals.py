@@ -54,6 +54,7 @@ class Arrivals:
         generating = circuit.state in GENERATING
         if half is None:
             half = halves[key] = Half(link_id, key[1], circuit.handle, side, HELD)
+            half.key = key                  # the table's own key: one tuple a half, not two (tombstones stay long)
         elif half.state is EARLY:
             half.fire(ON_OK)
             node.timers.cancel(("early", key))

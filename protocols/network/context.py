@@ -8,6 +8,8 @@ shared tables only through this object.
 
 from __future__ import annotations
 
+import bisect
+from collections import deque
 from collections.abc import Hashable
 
 import numpy as np
@@ -22,6 +24,8 @@ from protocols.packets.qncp_common import MESSAGE_TYPES
 LINK_RESOLUTION_CONFIRMS = 13
 """A link layer settles a pair within ~130 retransmission intervals, 13 of its confirm timeouts: how long
 a retraction of a link pair may follow its OK."""
+FINAL = (HalfState.DEAD, HalfState.SWAPPED, HalfState.DELIVERED)
+"""A half in one of these states is forgotten when its linger time is over (:meth:`Node.forget_due`)."""
 RTO_FLOOR_NS = 1_000_000
 """Added to twice the one-way delay and jitter of a path: the retransmission interval's margin (as the
 link layer's ``2·longest + 1 ms``)."""
@@ -45,6 +49,8 @@ class Node:
         self.outbox = Outbox(self.timers)
         self.circuits = Circuits(node_id, self.caps.qubits, config.max_circuits)
         self.halves: dict[HalfKey, Half] = {}
+        self._forget: dict[int, tuple[deque[int], deque[HalfKey]]] = {}
+        """Per linger time: the halves to forget (:meth:`linger`), their deadlines and keys, oldest first."""
         self.counters = NetworkCounters()
         self.records: dict[tuple[int, int], CircuitStats] = {}
         """What this node saw of each circuit it took part in, by (head, Create ID): kept for the report."""
@@ -173,9 +179,43 @@ class Node:
         return half
 
     def linger(self, half: Half, circuit: Circuit | None, now: int) -> None:
-        """``half`` has reached a final state: forget it after the circuit's linger time."""
+        """``half`` has reached a final state: forget it after the circuit's linger time (a later call for it
+        replaces the deadline). Deadlines ``now + linger`` of one linger time come in the order they are made,
+        so each linger time has a first-in first-out queue and one deadline, its oldest entry's, in the heap
+        (``("forget-halves", linger)``): the same instants as a deadline per half, without a heap entry, a key
+        and a table entry for each (most of a long chain's halves are such tombstones)."""
         linger = circuit.linger_ns if circuit is not None else 0
-        self.timers.schedule(("forget-half", half.key), now + max(linger, RTO_FLOOR_NS))
+        if linger < RTO_FLOOR_NS:
+            linger = RTO_FLOOR_NS
+        at = half.forget_at = now + linger
+        queue = self._forget.get(linger)
+        if queue is None:
+            queue = self._forget[linger] = (deque(), deque())
+        ats, keys = queue
+        if not ats:
+            self.timers.schedule(("forget-halves", linger), at)
+        elif at < ats[-1]:                  # a clock that went back (an engine's never does): keep the order
+            index = bisect.bisect_right(ats, at)
+            ats.insert(index, at)
+            keys.insert(index, half.key)
+            if index == 0:
+                self.timers.schedule(("forget-halves", linger), at)
+            return
+        ats.append(at)
+        keys.append(half.key)
+
+    def forget_due(self, linger: int, now: int) -> None:
+        """The oldest deadline of ``linger``'s queue is due: forget the halves whose deadlines have come and are
+        still theirs (not replaced by a later :meth:`linger`, nor the half replaced), if final."""
+        ats, keys = self._forget[linger]
+        halves = self.halves
+        while ats and ats[0] <= now:
+            at, key = ats.popleft(), keys.popleft()
+            half = halves.get(key)
+            if half is not None and half.forget_at == at and half.state in FINAL:
+                del halves[key]
+        if ats:
+            self.timers.schedule(("forget-halves", linger), ats[0])
 
     def halves_of(self, circuit: Circuit) -> list[Half]:
         return [half for half in self.halves.values() if half.circuit == circuit.handle]

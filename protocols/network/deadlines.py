@@ -20,11 +20,7 @@ from protocols.network.hops import Hops
 from protocols.network.signalling import Signalling
 from protocols.network.swapper import Swapper
 from protocols.network.tracker import Tracker
-from protocols.network.types import HalfState
 from protocols.packets import linkservice as ll
-
-FINAL = (HalfState.DEAD, HalfState.SWAPPED, HalfState.DELIVERED)
-"""A half in one of these states is forgotten when its ``forget-half`` deadline comes."""
 
 
 class Deadlines:
@@ -58,10 +54,8 @@ class Deadlines:
             return self.signalling.retry(key[1], now)
         if kind == "hop-retry":
             return self.hops.retry(key[1], key[2], now)
-        if kind == "forget-half":
-            half = self.node.half(key[1])
-            if half is not None and half.state in FINAL:
-                del self.node.halves[key[1]]
+        if kind == "forget-halves":
+            self.node.forget_due(key[1], now)
         elif kind == "forget-circuit":
             return self.ending.forget(key[1])
         return Actions()

@@ -41,6 +41,10 @@ class Timers:
     def __contains__(self, key: object) -> bool:
         return key in self._at
 
+    def __len__(self) -> int:
+        """How many deadlines are scheduled (each key once)."""
+        return len(self._at)
+
     def due(self, now: int) -> list[Hashable]:
         """The keys due at ``now``, earliest first; they are no longer scheduled."""
         keys = []

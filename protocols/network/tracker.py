@@ -69,9 +69,11 @@ class Tracker:
         if left.track is None or left.state is not SWAPPED or left.partner is None:
             return Actions() if into is None else into
         right = self.node.halves.get(left.partner)
-        if right is None or right.state is not SWAPPED or right.tracked:
+        if right is None or right.state is not SWAPPED:
             return Actions() if into is None else into
-        frame = left.track
+        frame, left.track = left.track, None        # forwarded (once): the tombstone has no more use for it
+        if right.tracked:
+            return Actions() if into is None else into
         out = encode_track(right.label, right.seq, right.link_bell, frame.circuit_id, frame.pair_id,
                            frame.bell ^ left.swap_bell ^ right.link_bell)
         return self._send_track(circuit, right, out, now, into)

@@ -126,6 +126,9 @@ class Half:
     distilling: bool = False
     """In its hop's distillation pool (:mod:`protocols.network.distiller`): not yet the hop's pair to swap or
     deliver."""
+    forget_at: int | None = None
+    """When this half is forgotten (:meth:`protocols.network.context.Node.linger`): a forget queue's entry counts
+    only while it names this half's latest deadline."""
 
     key: HalfKey = field(init=False, repr=False, compare=False)
     """(link id, pair sequence): how the node's tables name the half, made once (read several times a pair)."""
