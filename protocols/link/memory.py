@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from protocols.common import Actions, Address, commanding
+from protocols.fastinit import fast_new
 from protocols.link.links import Links
 from protocols.link.messages import about_pair, answer
 from protocols.link.recent import Forgetting, Recent
@@ -29,6 +30,8 @@ from protocols.packets import linkservice as ll
 from protocols.packets.egp import MSG_RELEASE, MSG_RELEASE_ACK, EgpMessage
 from protocols.physical.hardware import Discard, Move, MoveResult
 from protocols.physical.node import BlockReady, PairReady
+
+_new_move = fast_new(Move)
 
 
 @dataclass(slots=True)
@@ -94,12 +97,13 @@ class PairMemory:
         atomic, else deliver it, after a move to storage if it is kept and the node has storage."""
         if isinstance(pair, BlockReady):              # measured: nothing to keep or move
             return self._replies.deliver(request, pair, seq, now)
-        if request.create.kept_together:
+        if request.kept_together:
             return self._hold(request, pair, seq)
         if pair.outcome is not None or self._memory.storage == 0:
             return self._replies.deliver(request, pair, seq, now)
-        self._moving[pair.slot] = (request, pair, seq)
-        return commanding([Move(pair.slot)])
+        slot = pair.slot
+        self._moving[slot] = (request, pair, seq)
+        return commanding([_new_move(slot)])
 
     def _hold(self, request: Request, pair: PairReady, seq: int) -> Actions:
         held = Held(request, pair, seq, pair.slot)

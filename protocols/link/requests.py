@@ -23,7 +23,7 @@ True
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, ValuesView
 from types import MappingProxyType
 
 from protocols.link.recent import Forgetting, Recent
@@ -80,6 +80,10 @@ class RequestTable:
     def open_requests(self) -> list[Request]:
         """The open requests, oldest first, as a list (the caller may end some while it goes through it)."""
         return list(self._open.values())
+
+    def open_values(self) -> ValuesView[Request]:
+        """The open requests, oldest first, as a view (for a caller that ends none while it goes through them)."""
+        return self._open.values()
 
     def deadline(self) -> int | None:
         """The earliest retry or Max Time of the open requests."""

@@ -69,6 +69,7 @@ class MasterRuns:
         self.aborting: dict[tuple[int, int], PendingSchedule] = {}       # (link, run) -> abort awaiting its ACK
         self._peer_on: dict[int, Request] = {}                           # link -> what the other end generates for
         self._run_number = {link_id: 0 for link_id in links.ids()}
+        self._masters = links.masters
 
     # -- queries -------------------------------------------------------------------------
     def current(self, link_id: int) -> Run | None:
@@ -94,12 +95,16 @@ class MasterRuns:
     # -- runs ----------------------------------------------------------------------------
     def schedule(self, link_id: int, now: int) -> Actions:
         """If the link is idle, start the next run (after the peer's SCHEDULE_ACK if it must switch)."""
-        link = self._links[link_id]
-        if not self._links.is_master(link) or link_id in self._scheduling or not self._links.can_generate(link_id):
-            return Actions()
+        links = self._links
+        link = links.by_id[link_id]
+        if link_id not in self._masters or link_id in self._scheduling or link_id in links.down or links.over:
+            return Actions()                       # (not master, waiting for a SCHEDULE_ACK, or cannot generate)
         if link_id in self._runs:
             return self._trim(link_id)
-        picked = self._scheduler.pick(link, self._candidates(link_id))
+        candidates = self._candidates(link_id)
+        if not candidates:                         # (the end of each run of a circuit hop's credit)
+            return Actions()
+        picked = self._scheduler.pick(link, candidates)
         if picked is None:
             return Actions()
         request, pairs = picked
@@ -149,9 +154,10 @@ class MasterRuns:
             del self.aborting[key]
 
     def _candidates(self, link_id: int) -> list[Request]:
-        return [r for r in self._requests.open_requests()
-                if r.link.link_id == link_id and r.to_number > 0
-                and r.state in SERVED]
+        """The open requests the link could serve now, oldest first (``to_number`` written out: twice a pair)."""
+        return [r for r in self._requests.open_values()
+                if r.link.link_id == link_id and r.state in SERVED
+                and (r.credit if r.windowed else r.create.number) > r.numbered]
 
     def _trim(self, link_id: int) -> Actions:
         """A request of at least the running one's priority is waiting: cut a long run to one quantum."""
