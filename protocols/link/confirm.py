@@ -56,6 +56,8 @@ class Confirmation:
         self._lost: dict[PairKey, int] = {}                                   # other end: heralds lost, until when
         self._lost_count: dict[PairKey, int] = {}                             # other end: pairs of a lost block
         self._early: dict[PairKey, tuple[EgpMessage, int]] = {}               # other end: CONFIRMs before the pair
+        self.timed = (self._sent, self._awaiting, self._lost, self._early)
+        """The tables whose entries have deadlines (:meth:`deadline`: None while all are empty)."""
         self.answered: Recent[PairKey, int] = Recent(timing.keep_ns, forgetting)   # other end: CONFIRM_ACKs sent
         self.blocks: Recent[PairKey, int] = Recent(timing.keep_ns, forgetting)     # other end: pairs of blocks answered
 

@@ -69,6 +69,8 @@ class PairMemory:
         self._moving: dict[int, tuple[Request, PairReady, int]] = {}     # communication slot -> pair before its OK
         self._holding: dict[PairKey, Held] = {}                          # atomic requests' kept pairs
         self._releasing: dict[PairKey, PendingConfirm] = {}              # master: RELEASEs awaiting their ACK
+        self.timed = (self._releasing, self._holding)
+        """The tables whose entries have deadlines (:meth:`deadline`: None while both are empty)."""
         self.released: Recent[PairKey, int] = Recent(timing.keep_ns, forgetting)   # other end: RELEASE_ACKs sent
 
     # -- queries -------------------------------------------------------------------------

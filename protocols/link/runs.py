@@ -68,6 +68,8 @@ class MasterRuns:
         self._scheduling: dict[int, PendingSchedule] = {}               # link -> SCHEDULE awaiting its ACK
         self.aborting: dict[tuple[int, int], PendingSchedule] = {}       # (link, run) -> abort awaiting its ACK
         self._peer_on: dict[int, Request] = {}                           # link -> what the other end generates for
+        self.timed = (self._scheduling, self.aborting)
+        """The tables whose entries have deadlines (:meth:`deadline`: None while both are empty)."""
         self._run_number = {link_id: 0 for link_id in links.ids()}
         self._masters = links.masters
 
