@@ -97,18 +97,23 @@ class MasterRuns:
     # -- runs ----------------------------------------------------------------------------
     def schedule(self, link_id: int, now: int) -> Actions:
         """If the link is idle, start the next run (after the peer's SCHEDULE_ACK if it must switch)."""
+        actions = self._next(link_id, now)
+        return Actions() if actions is None else actions
+
+    def _next(self, link_id: int, now: int) -> Actions | None:
+        """:meth:`schedule`, None when there is nothing to do (at the end of each run of a circuit hop's credit)."""
         links = self._links
         link = links.by_id[link_id]
         if link_id not in self._masters or link_id in self._scheduling or link_id in links.down or links.over:
-            return Actions()                       # (not master, waiting for a SCHEDULE_ACK, or cannot generate)
+            return None                            # (not master, waiting for a SCHEDULE_ACK, or cannot generate)
         if link_id in self._runs:
             return self._trim(link_id)
         candidates = self._candidates(link_id)
-        if not candidates:                         # (the end of each run of a circuit hop's credit)
-            return Actions()
+        if not candidates:
+            return None
         picked = self._scheduler.pick(link, candidates)
         if picked is None:
-            return Actions()
+            return None
         request, pairs = picked
         if self._peer_on.get(link_id) is request:
             return self._start_run(request, pairs, now)
@@ -121,7 +126,8 @@ class MasterRuns:
 
     def numbered(self, link_id: int, now: int, count: int = 1) -> Actions | None:
         """``count`` more pairs of the current run are numbered: the run ends with its last pair, or when its
-        request needs no more (what that asks for; None, as for most pairs, when the run goes on)."""
+        request needs no more (what that asks for; None, as for most pairs, when the run goes on or nothing
+        follows it)."""
         run = self._runs[link_id]
         run.numbered += count
         if run.numbered >= run.pairs or run.request.to_number == 0:
@@ -181,9 +187,9 @@ class MasterRuns:
         self._counters.runs += 1
         return going_down([generation.start(request, pairs)])
 
-    def _end_run(self, link_id: int, now: int) -> Actions:
+    def _end_run(self, link_id: int, now: int) -> Actions | None:
         run = self._runs.pop(link_id)
-        actions = self.schedule(link_id, now)
+        actions = self._next(link_id, now)
         next_run = self._runs.get(link_id)
         request = run.request
         if (next_run is None or next_run.request is not request) and request.state is GENERATING \
