@@ -13,12 +13,9 @@ uses its own half of the CREATE: the origin the local fields, the peer the remot
 from __future__ import annotations
 
 from protocols.common import Basis
-from protocols.fastinit import fast_new
 from protocols.link.types import ROTATION_BASES, Request, basis_choice
 from protocols.packets import linkservice as ll
 from protocols.physical.node import StartGeneration
-
-_new_start = fast_new(StartGeneration)
 
 NETWORK_PURPOSES = 0x8000
 """Purpose IDs from here on are circuits' link labels (the network layer's requests)."""
@@ -41,8 +38,8 @@ def start(request: Request, pairs: int) -> StartGeneration:
     if arming is not None and arming.pairs == pairs:
         return arming
     alpha = request.option.alpha if request.option is not None else None
-    arming = request.arming = _new_start(request.link.link_id, pairs, _basis_of(request), alpha,
-                                         _choice_of(request), block_size(request))
+    arming = request.arming = StartGeneration(request.link.link_id, pairs, _basis_of(request), alpha,
+                                              _choice_of(request), block_size(request))
     return arming
 
 

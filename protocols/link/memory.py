@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from protocols.common import Actions, Address, commanding
-from protocols.fastinit import fast_new
 from protocols.link.links import Links
 from protocols.link.messages import about_pair, answer
 from protocols.link.recent import Forgetting, Recent
@@ -30,8 +29,6 @@ from protocols.packets import linkservice as ll
 from protocols.packets.egp import MSG_RELEASE, MSG_RELEASE_ACK, EgpMessage
 from protocols.physical.hardware import Discard, Move, MoveResult
 from protocols.physical.node import BlockReady, PairReady
-
-_new_move = fast_new(Move)
 
 
 @dataclass(slots=True)
@@ -105,7 +102,7 @@ class PairMemory:
             return self._replies.deliver(request, pair, seq, now)
         slot = pair.slot
         self._moving[slot] = (request, pair, seq)
-        return commanding([_new_move(slot)])
+        return commanding([Move(slot)])
 
     def _hold(self, request: Request, pair: PairReady, seq: int) -> Actions:
         held = Held(request, pair, seq, pair.slot)

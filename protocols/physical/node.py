@@ -36,7 +36,6 @@ from protocols.physical.service import AttemptLost, BlockReady, PairReady, Start
 from protocols.physical.station import Station, double_click_outcome, single_click_outcome
 
 _new_pair_ready = fast_new(PairReady)
-_new_arm = fast_new(Arm)
 _PHI_PLUS = BellState.PHI_PLUS          # a module constant: a member's look-up is EnumType's Python-level hook
 
 
@@ -97,7 +96,7 @@ class NodePhysical:
         last = self._arms.get(start.link_id)
         if last is not None and last[0] is start:
             return last[1]
-        arm = _new_arm(start.link_id, start.pairs, start.measure_basis, start.alpha, start.basis_choice, start.block)
+        arm = Arm(start.link_id, start.pairs, start.measure_basis, start.alpha, start.basis_choice, start.block)
         self._arms[start.link_id] = (start, arm)
         return arm
 
