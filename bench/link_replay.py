@@ -11,7 +11,9 @@ digest give the same outputs for the same inputs. The other R are timed (CPU). R
 measure that tree.
 
 Instructions of the engines alone: ``valgrind --tool=callgrind`` of ``--rounds 1`` minus the same with
-``--none``, ``PYTHONHASHSEED=0``, bytecode compiled. bench/README.md, branch cak-link2, has the figures.
+``--rounds 1 --none`` (``--none`` alone builds the default 5 + 1 scenarios, not 2), ``PYTHONHASHSEED=0``,
+bytecode compiled; or, firmer, callgrind with ``--instr-atstart=no`` and client requests around the replay
+alone (bench/README.md, branch chain-link). bench/README.md, branches cak-link2 and chain-link, has the figures.
 """
 
 from __future__ import annotations

@@ -56,6 +56,8 @@ class Confirmation:
         self._lost: dict[PairKey, int] = {}                                   # other end: heralds lost, until when
         self._lost_count: dict[PairKey, int] = {}                             # other end: pairs of a lost block
         self._early: dict[PairKey, tuple[EgpMessage, int]] = {}               # other end: CONFIRMs before the pair
+        self.timed = (self._sent, self._awaiting, self._lost, self._early)
+        """The tables whose entries have deadlines (:meth:`deadline`: None while all are empty)."""
         self.answered: Recent[PairKey, int] = Recent(timing.keep_ns, forgetting)   # other end: CONFIRM_ACKs sent
         self.blocks: Recent[PairKey, int] = Recent(timing.keep_ns, forgetting)     # other end: pairs of blocks answered
 
@@ -163,7 +165,7 @@ class Confirmation:
     def _on_confirmed(self, held: Request, pair: PairReady | BlockReady, message: EgpMessage, now: int) -> Actions:
         """The master numbered a pair this end holds: take it, unless this end made it for another request."""
         mismatch = held.create_id != message.create_id or held.origin_node != message.origin_node
-        if mismatch or (held.state is FAILED and held.create.kept_together):
+        if mismatch or (held.state is FAILED and held.kept_together):
             # made for another request, or for an atomic request that failed here (its kept pairs are gone)
             actions = Actions(hardware=discard(pair))
             return actions.extend(self._expire_confirmed(message, now, pair.count))
@@ -180,7 +182,7 @@ class Confirmation:
         request = self._requests.get((message.origin_node, message.create_id))
         if request is not None:
             actions.extend(self._replies.expired(request, message.sequence_number, count))
-            if not request.create.kept_together:   # an atomic request's expired pair is replaced: not settled
+            if not request.kept_together:   # an atomic request's expired pair is replaced: not settled
                 actions.extend(self._replies.settle(request, count))
         return actions
 
@@ -212,7 +214,7 @@ class Confirmation:
         if not message.status or request is None or before == ll.ERR_EXPIRE:
             return actions
         actions.extend(self._replies.expired(request, message.sequence_number, count))
-        if before is None and not request.create.kept_together:
+        if before is None and not request.kept_together:
             actions.extend(self._replies.settle(request, count))
         return actions
 

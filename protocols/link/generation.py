@@ -29,10 +29,18 @@ def rotation_basis(create: ll.Create, local: bool) -> Basis | None:
 
 
 def start(request: Request, pairs: int) -> StartGeneration:
-    """Arm the link for ``pairs`` pairs of ``request``: its basis, its option's α, its random-basis choice."""
+    """Arm the link for ``pairs`` pairs of ``request``: its basis, its option's α, its random-basis choice.
+
+    What it names but ``pairs`` is the request's (its CREATE, link and option never change), so the event is
+    made once per request and number of pairs (:attr:`~protocols.link.types.Request.arming`: a circuit hop
+    starts a run of one pair for each credit; the event is frozen, so one object serves them all)."""
+    arming = request.arming
+    if arming is not None and arming.pairs == pairs:
+        return arming
     alpha = request.option.alpha if request.option is not None else None
-    return StartGeneration(request.link.link_id, pairs, _basis_of(request), alpha, _choice_of(request),
-                           block_size(request))
+    arming = request.arming = StartGeneration(request.link.link_id, pairs, _basis_of(request), alpha,
+                                              _choice_of(request), block_size(request))
+    return arming
 
 
 def block_size(request: Request) -> int:

@@ -255,16 +255,24 @@ class LinkLayer:
         return actions
 
     def _deadline(self) -> int | None:
-        best = self.requests.deadline()
-        t = self.confirmation.deadline()
-        if t is not None and (best is None or t < best):
-            best = t
-        t = self.runs.deadline()
-        if t is not None and (best is None or t < best):
-            best = t
-        t = self.memory.deadline()
-        if t is not None and (best is None or t < best):
-            best = t
+        """The earliest deadline of the parts; a part is asked only if one of its tables of deadlines is not
+        empty (most inputs leave all but one or two empty: this runs after every input)."""
+        best = self.requests.deadline() if self.requests.timed else None
+        sent, awaiting, lost, early = self.confirmation.timed
+        if sent or awaiting or lost or early:
+            t = self.confirmation.deadline()
+            if t is not None and (best is None or t < best):
+                best = t
+        scheduling, aborting = self.runs.timed
+        if scheduling or aborting:
+            t = self.runs.deadline()
+            if t is not None and (best is None or t < best):
+                best = t
+        releasing, holding = self.memory.timed
+        if releasing or holding:
+            t = self.memory.deadline()
+            if t is not None and (best is None or t < best):
+                best = t
         return best
 
     # -- failing requests: Max Time, the peer gone, the end of generation --------------

@@ -66,6 +66,8 @@ class PairMemory:
         self._moving: dict[int, tuple[Request, PairReady, int]] = {}     # communication slot -> pair before its OK
         self._holding: dict[PairKey, Held] = {}                          # atomic requests' kept pairs
         self._releasing: dict[PairKey, PendingConfirm] = {}              # master: RELEASEs awaiting their ACK
+        self.timed = (self._releasing, self._holding)
+        """The tables whose entries have deadlines (:meth:`deadline`: None while both are empty)."""
         self.released: Recent[PairKey, int] = Recent(timing.keep_ns, forgetting)   # other end: RELEASE_ACKs sent
 
     # -- queries -------------------------------------------------------------------------
@@ -94,12 +96,13 @@ class PairMemory:
         atomic, else deliver it, after a move to storage if it is kept and the node has storage."""
         if isinstance(pair, BlockReady):              # measured: nothing to keep or move
             return self._replies.deliver(request, pair, seq, now)
-        if request.create.kept_together:
+        if request.kept_together:
             return self._hold(request, pair, seq)
         if pair.outcome is not None or self._memory.storage == 0:
             return self._replies.deliver(request, pair, seq, now)
-        self._moving[pair.slot] = (request, pair, seq)
-        return commanding([Move(pair.slot)])
+        slot = pair.slot
+        self._moving[slot] = (request, pair, seq)
+        return commanding([Move(slot)])
 
     def _hold(self, request: Request, pair: PairReady, seq: int) -> Actions:
         held = Held(request, pair, seq, pair.slot)

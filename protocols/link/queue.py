@@ -57,6 +57,9 @@ class DistributedQueue:
         self._fail = fail
         self._aborted = aborted if aborted is not None else Recent(timing.keep_ns)   # the follower's: REQs too late
         self._queue_seq = {link_id: 0 for link_id in links.ids()}     # master: the last Queue Sequence given
+        self._windows: dict[tuple[Address, int, int], Request] = {}
+        """The origin's windowed requests by (higher layer, peer node, Purpose ID): the last one opened of each
+        (at most one of each is open and not ended: :meth:`_windowed`)."""
 
     # -- the origin ----------------------------------------------------------------------
     def on_create(self, payload: bytes, app: Address, now: int) -> Actions:
@@ -99,15 +102,20 @@ class DistributedQueue:
         if self._links.is_master(link):
             request.queue_seq = self._number(link.link_id)
         self._requests.add(request)
+        if request.windowed:
+            self._windows[(app, create.remote_node_id, create.purpose_id)] = request
         return Actions(send=[(app, ll.Ack(create_id).encode()), self._req(request)])
 
     def _windowed(self, remote_node_id: int, purpose_id: int, app: Address) -> Request | None:
-        """The open windowed request of ``app`` to ``remote_node_id`` for ``purpose_id``."""
-        for request in self._requests.open_requests():
-            if (request.create.windowed and request.d == 0 and request.app == app
-                    and request.link.peer_node_id == remote_node_id
-                    and request.create.purpose_id == purpose_id and request.state not in FINAL):
-                return request
+        """The open windowed request of ``app`` to ``remote_node_id`` for ``purpose_id`` (one a credit: looked up,
+        not searched for). A windowed request is opened only at the origin (here), only while no other of the
+        same key is open and not ended, and stays open until it ends: so the last one opened of the key is the
+        one, if it has not ended."""
+        key = (app, remote_node_id, purpose_id)
+        request = self._windows.get(key)
+        if request is None or request.state not in FINAL:
+            return request
+        del self._windows[key]                    # ended: forgotten with it
         return None
 
     def _on_credit(self, remote_node_id: int, purpose_id: int, number: int, app: Address, now: int) -> Actions:

@@ -64,12 +64,11 @@ class Replies:
         ok = ok_message(request, pair, seq, now, slot, request.goodness)
         count = pair.count
         self.counters.ok_sent += count
-        create = request.create
-        if create.outcomes_together:               # CON clear: all OKs when the request completes
+        if request.outcomes_together:              # CON clear: all OKs when the request completes
             request.outcomes.append(ok)
             return self.settle(request, count)
         delivered = request.delivered + count
-        if delivered < create.number or create.windowed:   # settle() would send nothing more: the OK alone
+        if request.windowed or delivered < request.create.number:   # settle() would send nothing more: the OK alone
             request.delivered = delivered
             return sending([(request.app, ok)])
         actions = self.settle(request, count)
@@ -81,7 +80,7 @@ class Replies:
         request.delivered += count
         if request.delivered < request.create.number or request.state not in SERVED:
             return Actions()
-        if request.create.windowed:                # no count ends it: its CLOSE, or a failure, does
+        if request.windowed:                       # no count ends it: its CLOSE, or a failure, does
             return Actions()
         request.fire(RequestEvent.LAST_PAIR)
         actions = self.flush(request)

@@ -23,7 +23,7 @@ True
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, ValuesView
 from types import MappingProxyType
 
 from protocols.link.recent import Forgetting, Recent
@@ -43,6 +43,10 @@ class RequestTable:
         self._next_create_id = 1
         self.ended: list[Request] = []
         """Requests that have reached a final state (:meth:`Request.fire`) since the last :meth:`close_ended`."""
+        self.timed: dict[RequestKey, Request] = {}
+        """The open requests that may have a retry or a Max Time due (:meth:`deadline`): those made with one. A
+        request's ``retry_at`` and ``expires_at`` are set only when it is made and when its due REQ is sent again
+        (``retry_at`` again), so one that has neither has none until it ends and is left out from then on."""
 
     def new_create_id(self) -> int:
         """The Create ID of this node's next request (1 to 65535, then again from 1)."""
@@ -54,6 +58,8 @@ class RequestTable:
         request.ended = self.ended
         self._known[request.key] = request
         self._open[request.key] = request
+        if request.retry_at is not None or request.expires_at is not None:
+            self.timed[request.key] = request
         if request.state in FINAL:
             self.ended.append(request)
 
@@ -81,16 +87,26 @@ class RequestTable:
         """The open requests, oldest first, as a list (the caller may end some while it goes through it)."""
         return list(self._open.values())
 
+    def open_values(self) -> ValuesView[Request]:
+        """The open requests, oldest first, as a view (for a caller that ends none while it goes through them)."""
+        return self._open.values()
+
     def deadline(self) -> int | None:
-        """The earliest retry or Max Time of the open requests."""
+        """The earliest retry or Max Time of the open requests (of :attr:`timed`: the others have neither)."""
         best = None
-        for request in self._open.values():
+        done = None
+        for key, request in self.timed.items():
             t = request.retry_at
             if t is not None and (best is None or t < best):
                 best = t
-            t = request.expires_at
-            if t is not None and (best is None or t < best):
-                best = t
+            u = request.expires_at
+            if u is not None and (best is None or u < best):
+                best = u
+            if t is None and u is None:          # answered, or ended: no retry or Max Time any more
+                done = [key] if done is None else [*done, key]
+        if done is not None:
+            for key in done:
+                del self.timed[key]
         return best
 
     def tidy(self, now: int) -> None:
@@ -108,6 +124,8 @@ class RequestTable:
         for key in ended:
             request = self._open.pop(key)
             request.retry_at = request.expires_at = None
+            if self.timed.get(key) is request:
+                del self.timed[key]
             self._finished.put(key, request, now)
 
     def _forgotten(self, request: Request) -> None:

@@ -68,7 +68,10 @@ class MasterRuns:
         self._scheduling: dict[int, PendingSchedule] = {}               # link -> SCHEDULE awaiting its ACK
         self.aborting: dict[tuple[int, int], PendingSchedule] = {}       # (link, run) -> abort awaiting its ACK
         self._peer_on: dict[int, Request] = {}                           # link -> what the other end generates for
+        self.timed = (self._scheduling, self.aborting)
+        """The tables whose entries have deadlines (:meth:`deadline`: None while both are empty)."""
         self._run_number = {link_id: 0 for link_id in links.ids()}
+        self._masters = links.masters
 
     # -- queries -------------------------------------------------------------------------
     def current(self, link_id: int) -> Run | None:
@@ -94,14 +97,23 @@ class MasterRuns:
     # -- runs ----------------------------------------------------------------------------
     def schedule(self, link_id: int, now: int) -> Actions:
         """If the link is idle, start the next run (after the peer's SCHEDULE_ACK if it must switch)."""
-        link = self._links[link_id]
-        if not self._links.is_master(link) or link_id in self._scheduling or not self._links.can_generate(link_id):
-            return Actions()
+        actions = self._next(link_id, now)
+        return Actions() if actions is None else actions
+
+    def _next(self, link_id: int, now: int) -> Actions | None:
+        """:meth:`schedule`, None when there is nothing to do (at the end of each run of a circuit hop's credit)."""
+        links = self._links
+        link = links.by_id[link_id]
+        if link_id not in self._masters or link_id in self._scheduling or link_id in links.down or links.over:
+            return None                            # (not master, waiting for a SCHEDULE_ACK, or cannot generate)
         if link_id in self._runs:
             return self._trim(link_id)
-        picked = self._scheduler.pick(link, self._candidates(link_id))
+        candidates = self._candidates(link_id)
+        if not candidates:
+            return None
+        picked = self._scheduler.pick(link, candidates)
         if picked is None:
-            return Actions()
+            return None
         request, pairs = picked
         if self._peer_on.get(link_id) is request:
             return self._start_run(request, pairs, now)
@@ -114,7 +126,8 @@ class MasterRuns:
 
     def numbered(self, link_id: int, now: int, count: int = 1) -> Actions | None:
         """``count`` more pairs of the current run are numbered: the run ends with its last pair, or when its
-        request needs no more (what that asks for; None, as for most pairs, when the run goes on)."""
+        request needs no more (what that asks for; None, as for most pairs, when the run goes on or nothing
+        follows it)."""
         run = self._runs[link_id]
         run.numbered += count
         if run.numbered >= run.pairs or run.request.to_number == 0:
@@ -149,9 +162,10 @@ class MasterRuns:
             del self.aborting[key]
 
     def _candidates(self, link_id: int) -> list[Request]:
-        return [r for r in self._requests.open_requests()
-                if r.link.link_id == link_id and r.to_number > 0
-                and r.state in SERVED]
+        """The open requests the link could serve now, oldest first (``to_number`` written out: twice a pair)."""
+        return [r for r in self._requests.open_values()
+                if r.link.link_id == link_id and r.state in SERVED
+                and (r.credit if r.windowed else r.create.number) > r.numbered]
 
     def _trim(self, link_id: int) -> Actions:
         """A request of at least the running one's priority is waiting: cut a long run to one quantum."""
@@ -173,9 +187,9 @@ class MasterRuns:
         self._counters.runs += 1
         return going_down([generation.start(request, pairs)])
 
-    def _end_run(self, link_id: int, now: int) -> Actions:
+    def _end_run(self, link_id: int, now: int) -> Actions | None:
         run = self._runs.pop(link_id)
-        actions = self.schedule(link_id, now)
+        actions = self._next(link_id, now)
         next_run = self._runs.get(link_id)
         request = run.request
         if (next_run is None or next_run.request is not request) and request.state is GENERATING \

@@ -20,6 +20,7 @@ from protocols.link.config import QueuePolicy as QueuePolicy
 from protocols.link.config import Retransmission as Retransmission
 from protocols.packets import linkservice as ll
 from protocols.physical.hardware import BellDistribution
+from protocols.physical.service import StartGeneration
 
 RequestKey = tuple[int, int]
 """A request, as both ends name it: (origin node, Create ID)."""
@@ -133,6 +134,23 @@ class Request:
     ended: list[Request] | None = field(default=None, repr=False, compare=False)
     """Where :meth:`fire` lists the request when it reaches a final state (its table's
     :attr:`~protocols.link.requests.RequestTable.ended`: the table then looks for ended requests)."""
+    windowed: bool = field(init=False, repr=False, compare=False)
+    """``create.windowed`` (a property of the CREATE, which never changes), read once: the master reads it for
+    each candidate of each run it schedules."""
+    arming: StartGeneration | None = field(default=None, init=False, repr=False, compare=False)
+    """The last :class:`~protocols.physical.service.StartGeneration` made for this request
+    (:func:`protocols.link.generation.start`: a circuit hop's runs are all of one pair, each credit's the same)."""
+
+    kept_together: bool = field(init=False, repr=False, compare=False)
+    """``create.kept_together``, read once (each pair reads it at both ends)."""
+    outcomes_together: bool = field(init=False, repr=False, compare=False)
+    """``create.outcomes_together``, read once (each OK reads it)."""
+
+    def __post_init__(self) -> None:
+        create = self.create
+        self.windowed = create.window == ll.WINDOW_OPEN
+        self.kept_together = create.kept_together
+        self.outcomes_together = create.outcomes_together
 
     @property
     def stream(self) -> tuple[int, int]:
@@ -142,7 +160,7 @@ class Request:
     @property
     def to_number(self) -> int:
         """Pairs the master has still to number for this request (a windowed one: as its credit allows)."""
-        return (self.credit if self.create.windowed else self.create.number) - self.numbered
+        return (self.credit if self.windowed else self.create.number) - self.numbered
 
     @property
     def key(self) -> RequestKey:

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from protocols.common import BELL_STATES, Actions, Address, BellState, ParseError, earliest, going_up
+from protocols.common import BELL_STATES, Actions, Address, BellState, ParseError, commanding, earliest, going_up
 from protocols.fastinit import fast_new
 from protocols.packets.heralding import (
     MSG_HERALD,
@@ -70,6 +70,9 @@ class NodePhysical:
         """Blocks whose BATCHes came in part, by (link, first attempt)."""
         self.next_part: dict[tuple[int, int], tuple[int, int]] = {}
         """(link, the next part's first attempt) → its block's key in ``pending``."""
+        self._arms: dict[int, tuple[StartGeneration, Arm]] = {}
+        """Per link, the last StartGeneration and the Arm made of it (the link layer gives the same event again
+        for each run of the same request and size: a circuit hop's, one a credit)."""
         self.malformed = 0
         self.unexpected = 0
         self.lost = 0
@@ -79,8 +82,7 @@ class NodePhysical:
         if type(event) is Emitted:                 # one an attempt: asked first
             return self._on_emitted(event, now)
         if isinstance(event, StartGeneration):
-            return Actions(hardware=[Arm(event.link_id, event.pairs, event.measure_basis, event.alpha,
-                                         event.basis_choice, event.block)], deadline=self._deadline())
+            return commanding([self._arm(event)], self._deadline())
         if isinstance(event, StopGeneration):
             return Actions(hardware=[Disarm(event.link_id)], deadline=self._deadline())
         if isinstance(event, Emitted):
@@ -88,6 +90,15 @@ class NodePhysical:
         if isinstance(event, EmittedBlock):
             return self._on_emitted_block(event, now)
         raise TypeError(f"physical layer cannot handle {event!r}")
+
+    def _arm(self, start: StartGeneration) -> Arm:
+        """The Arm command of ``start`` (made once for the same event object: both are frozen)."""
+        last = self._arms.get(start.link_id)
+        if last is not None and last[0] is start:
+            return last[1]
+        arm = Arm(start.link_id, start.pairs, start.measure_basis, start.alpha, start.basis_choice, start.block)
+        self._arms[start.link_id] = (start, arm)
+        return arm
 
     def _on_emitted(self, event: Emitted, now: int) -> Actions:
         key = (event.link_id, event.attempt_seq)
