@@ -22,6 +22,7 @@ a concluded run emits (qubits, photons, events) in :mod:`stack.quantum.emission`
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -50,6 +51,12 @@ class Heralding:
         """The links that could not start, in the order they first waited (only the heralding changes it)."""
         self.retries = Retries(self.kernel, self.waiting, self._try_start)
         """When the waiting links are retried, and which (it calls :meth:`_try_start` back)."""
+        self.slot_freed: Callable[[int], None] = self.retries.freed
+        """``slot_freed(node_id)``: a communication qubit of ``node_id`` is free now (the retries' method itself,
+        so the medium's call is the only one)."""
+        self.slot_free_at: Callable[[int, int], None] = self.retries.freed_at
+        """``slot_free_at(node_id, at)``: a communication qubit of ``node_id`` is busy (a readout, a move) until
+        ``at``, and free from then on (the retries' method itself: twice a pair, after each end's readout)."""
         self.medium = medium
         self.clocks = clocks if clocks is not None else {}
         self.middles = middles
@@ -86,14 +93,6 @@ class Heralding:
         else:
             state.armed[node_id].remaining = 0
             self._cancel(state)
-
-    def slot_freed(self, node_id: int) -> None:
-        """A communication qubit of ``node_id`` is free now."""
-        self.retries.freed(node_id)
-
-    def slot_free_at(self, node_id: int, at: int) -> None:
-        """A communication qubit of ``node_id`` is busy (a readout, a move) until ``at``, and free from then on."""
-        self.retries.freed_at(node_id, at)
 
     def link_ends(self, link_id: Any) -> tuple[int, ...] | None:
         """The nodes that may arm link ``link_id`` (None: there is no such link)."""
