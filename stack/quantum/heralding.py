@@ -147,12 +147,12 @@ class Heralding:
                 return False
         return True
 
-    def _needs(self, link: LinkPhysics) -> tuple[int, ...]:
-        """What an attempt run of ``link`` takes: a qubit at each end, and its station if shared."""
-        return (link.node_a, link.node_b, link.middle) if link.middle in self.stations else (link.node_a, link.node_b)
-
     def _wait(self, link: LinkPhysics) -> None:
-        self.waiting.append(link.link_id, self._needs(link))
+        """``link`` waits, behind the links waiting already, for what an attempt run of it takes: a qubit at each
+        end, and its station if shared."""
+        middle = link.middle
+        self.waiting.append(link.link_id, (link.node_a, link.node_b, middle) if middle in self.stations
+                            else (link.node_a, link.node_b))
 
     def _try_start(self, link_id: int) -> None:
         """Start an attempt run of link ``link_id`` if it wants one and may, else make it wait (the retries' and a
