@@ -90,14 +90,23 @@ class Retries:
 
     def released(self, link_id: int, resources: Iterable[int]) -> None:
         """``link_id``'s run ended or was cancelled, freeing ``resources``: a retry is queued."""
+        if not self.waiting:            # _retry_soon, written out (once a run end)
+            self._freed.clear()
+            self._changed.clear()
+            return
         self._freed.update(resources)
         self._changed.add(link_id)
-        self._retry_soon()
+        if not self._queued:
+            self._queued = True
+            self.kernel.call_at(self.kernel.now, self._retry_waiting)
 
     def request_changed(self, link_id: int) -> None:
-        """``link_id`` wants a run again (it waits, untried): a retry is queued, which tries it."""
+        """``link_id``, waiting, wants a run again (its run ended, and it waits untried): a retry is queued, which
+        tries it."""
         self._changed.add(link_id)
-        self._retry_soon()
+        if not self._queued:            # _retry_soon, written out: the link waits
+            self._queued = True
+            self.kernel.call_at(self.kernel.now, self._retry_waiting)
 
     def _retry_soon(self) -> None:
         if not self.waiting:            # what was freed concerns no waiting link (a link waits after a try)
