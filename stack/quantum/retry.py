@@ -31,8 +31,9 @@ class Retries:
     """The marks of what may start since the last retry, and the retries themselves (the module's docstring).
 
     ``try_start(link_id)`` starts an attempt run of the link if it wants one and may, else makes it wait (or, if
-    it no longer wants one, stop waiting); ``waiting`` is the queue it keeps. A resource is a node (one of its
-    communication qubits) or a shared station, by id.
+    it no longer wants one, stop waiting, telling :meth:`mark_freed` what it needed); ``waiting`` is the queue
+    ``try_start`` keeps, which the retries read and never change. A resource is a node (one of its communication
+    qubits) or a shared station, by id.
     """
 
     def __init__(self, kernel: Kernel, waiting: WaitingLinks, try_start: Callable[[int], None]) -> None:
@@ -69,7 +70,8 @@ class Retries:
     def freed_at_end(self, resource: int, link_id: int | None = None) -> None:
         """``resource`` is free now, at the end of a queue entry's callback (``link_id``: the link whose use of it
         ended, which may be waiting for it): retried at once when no other entry is due at this instant (the
-        retry, queued, would run next), else queued."""
+        retry, queued, would run next), else queued. When that link is the only one waiting, retrying at once is
+        trying it alone, which is done without the marks."""
         waiting = self.waiting
         if not waiting:                 # what was freed concerns no waiting link (_retry_soon)
             self._freed.clear()
