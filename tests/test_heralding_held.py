@@ -1,7 +1,8 @@
 """A station link's run that ends holding its qubits queues no retry (``Heralding._end_heralded``), and the release
 of a station or of a qubit's slot that is the last entry of its instant retries at once instead of queuing the
-retry (``Heralding._free_station``, ``Retries._slot_free``): the same run, byte for byte, as ending every run with
-the general ``_end_run`` and queuing every retry, which this module keeps as the oracle.
+retry (``Retries.freed_at_end``, which ``Heralding._free_station`` calls and ``Retries.freed_at`` queues): the
+same run, byte for byte, as ending every run with the general ``_end_run`` and queuing every retry, which this
+module keeps as the oracle.
 
 Only the kernel's count of queue entries run (the report's ``kernel_events``) differs: it is lower by up to two
 entries per concluded run, where a link wants more pairs when its run ends (not in a repeater chain, whose hops
@@ -17,7 +18,7 @@ import pytest
 
 from stack.cli import main
 from stack.quantum.heralding import Heralding
-from stack.quantum.linkstate import Station
+from stack.quantum.retry import Retries
 from tests.scenarios import keyed
 from tests.test_heralding_retry import SHARED_STATION
 
@@ -57,19 +58,10 @@ def end_by_end_run(self: Heralding, state: object) -> None:
     self._end_run(state)  # type: ignore[arg-type]
 
 
-def free_station_queued(self: Heralding, args: tuple[Station, int]) -> None:
-    """The station's release before it could retry at once: the retry is always queued."""
-    station, link_id = args
-    if station.busy == link_id:
-        station.busy = None
-        self._freed.add(self.links[link_id].physics.middle)
-        self._retry_soon()
-
-
-def slot_free_queued(self: Heralding, node_id: int) -> None:
-    """A slot's release after its readout before it could retry at once: the retry is always queued."""
-    self._freed.add(node_id)
-    self._retry_soon()
+def freed_queued(self: Retries, resource: int, link_id: int | None = None) -> None:
+    """A station's release after its photons, or a slot's after its readout, before either could retry at once:
+    the retry is always queued."""
+    self.freed(resource)
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
@@ -79,8 +71,7 @@ def test_a_held_run_end_gives_the_bytes_of_the_general_end(tmp_path: Path, case:
     held = capture(tmp_path, text, "held")
     with monkeypatch.context() as patch:
         patch.setattr(Heralding, "_end_heralded", end_by_end_run)
-        patch.setattr(Heralding, "_free_station", free_station_queued)
-        patch.setattr(Heralding, "_slot_free", slot_free_queued)
+        patch.setattr(Retries, "freed_at_end", freed_queued)
         general = capture(tmp_path, text, "general")
     assert len(held[0]) > 5_000
     assert held[0] == general[0]

@@ -9,19 +9,19 @@ from pathlib import Path
 import pytest
 
 from stack.cli import main
-from stack.quantum.heralding import Heralding
+from stack.quantum.retry import Retries
 from tests.scenarios import keyed
 
 
-def exhaustive_retry(self: Heralding, _: object = None) -> None:
+def exhaustive_retry(self: Retries, _: object = None) -> None:
     """The retry before it was narrowed: every waiting link, in the order they first waited (the marks of what
     was freed, which it does not need, are dropped as the narrow retry drops them: a run end that finds none
     pending queues no retry, ``Heralding._end_heralded``)."""
-    self._retry_queued = False
+    self._queued = False
     self._freed.clear()
     self._changed.clear()
     for link_id in list(self.waiting.order):
-        self._try_start(self.links[link_id])
+        self.try_start(link_id)
 
 
 def chain(nodes: int, qubits: int, kind: str) -> str:
@@ -115,7 +115,7 @@ def test_narrow_retry_gives_the_bytes_of_trying_every_waiting_link(tmp_path: Pat
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     narrow = capture(tmp_path, CASES[case], "narrow")
     with monkeypatch.context() as patch:
-        patch.setattr(Heralding, "_retry_waiting", exhaustive_retry)
+        patch.setattr(Retries, "_retry_waiting", exhaustive_retry)
         every = capture(tmp_path, CASES[case], "every")
     assert len(narrow[0]) > 5_000
     assert narrow == every

@@ -2,6 +2,13 @@
 
 The queue is a :class:`stack.core.calendar.Calendar`, which the kernel extends.
 
+The kernel and :class:`VirtualPort` (:mod:`stack.core.port`) are one concern, the baton scheduler, split across
+two files for size: a port appends to the kernel's ready queue (``_ready``) and queues its timer in the calendar
+(``_due``, ``_times``) inline, counts itself busy until its task starts (``_busy``, ``_became_idle``), and, when
+its task holds the baton (``_running``, ``_holder``), pops the queue and hands the baton on itself (``_next``,
+``_end_run``, ``_to_main``, ``_pass_baton``). Those internals are listed by
+:class:`stack.core.port.KernelInternals`; a change to one is a change to both files.
+
 Every protocol layer runs as its own trio task that owns its :class:`VirtualPort`. Only one
 task runs the queue at a time: the one holding the *baton* pops the next entry, runs
 callbacks (the medium's physics) inline and hands each event to its port. A port that

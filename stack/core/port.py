@@ -1,6 +1,15 @@
 """A task's port in virtual time (:class:`VirtualPort`): its inbox, its single timer, and its hand-offs of the
-kernel's baton (:class:`stack.core.kernel.Kernel`, which this module names only as the :class:`PortKernel`
-protocol: the kernel imports this module).
+kernel's baton (:class:`stack.core.kernel.Kernel`).
+
+The port and the kernel are one concern, the baton scheduler, split across two files for size: not two objects
+behind a narrow interface. A delivery made now (a timer's, the medium's emissions) appends to the kernel's ready
+queue, and a timer is queued in the kernel's calendar as :meth:`stack.core.calendar.Calendar.call_at` would,
+written out (a create-and-keep pair makes ~8 timer calls: ``bench/bench_kernel.py``'s pattern); a task that
+awaits its events takes the baton with one and then pops the queue itself (:meth:`VirtualPort.next` does what
+``Kernel._pass_baton`` does, keeping an event for its own task); a closing port hands the baton on. A public
+interface for these would cost a call on each delivery and timer call, or be the same internals under public
+names, so the port uses them as the kernel's own code does. This module names the kernel as
+:class:`KernelInternals` (the kernel imports this module): the internals the two files share, to change together.
 
 A port's timer is one queue entry. When the deadline moves or is cancelled (most are: a layer arms one for
 each message that waits for an answer and cancels it when the answer comes), the entry is taken off the queue:
@@ -21,8 +30,10 @@ from trio.lowlevel import Abort, Task, current_task, reschedule, wait_task_resch
 from stack.core.events import STARTUP, TIMER, Failed, Step, Yield, unwrap
 
 
-class PortKernel(Protocol):
-    """What a port needs of :class:`stack.core.kernel.Kernel`."""
+class KernelInternals(Protocol):
+    """What a port uses of :class:`stack.core.kernel.Kernel`: besides its public ``now``, ``switches``,
+    ``deliver_at``, ``call_at`` and ``stop``, the internals of the baton scheduler the two share (the module's
+    docstring), which the kernel's docstring lists too."""
 
     now: int
     switches: int
@@ -58,7 +69,7 @@ class VirtualPort:
     queued at creation: tasks start in creation order, not trio's.
     """
 
-    def __init__(self, kernel: PortKernel, name: str) -> None:
+    def __init__(self, kernel: KernelInternals, name: str) -> None:
         self.kernel = kernel
         self.name = name
         self.closed = False

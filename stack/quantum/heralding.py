@@ -11,8 +11,10 @@ time and pays the switch's reconfiguration time when it changes link.
 An attempt run takes all it needs at once (a communication qubit at each end, and the
 station): nothing is held while waiting, so there is no deadlock. Links that could not
 start wait in one queue, in the order they first waited; a link may not take a resource
-that an earlier waiting link also needs, so none starves. When they are retried, and which, is
-:mod:`stack.quantum.retry`'s (the base of :class:`Heralding`).
+that an earlier waiting link also needs, so none starves. When they are retried, and which, is decided by
+the :class:`stack.quantum.retry.Retries` a :class:`Heralding` owns (``retries``): the heralding tells it what a
+run's end or cancel freed and which link changed, and it tries links back through the heralding's
+``_try_start``.
 
 Per-link state is in :mod:`stack.quantum.linkstate`, the waiting queue in :mod:`stack.quantum.waiting`, and what
 a concluded run emits (qubits, photons, events) in :mod:`stack.quantum.emission`.
@@ -20,6 +22,7 @@ a concluded run emits (qubits, photons, events) in :mod:`stack.quantum.emission`
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -38,11 +41,22 @@ from stack.quantum.waiting import WaitingLinks, enough_free
 from stack.timing.clocks import Clock
 
 
-class Heralding(Retries):
+class Heralding:
     """Drives the attempts of every link and turns successes into qubits, frames and events."""
 
     def __init__(self, medium: Medium, middles: dict[int, VirtualPort], clocks: dict[int, Clock] | None = None) -> None:
-        super().__init__(medium.kernel)
+        self.kernel = medium.kernel
+        self.links: dict[int, LinkState] = {}
+        self.waiting = WaitingLinks()
+        """The links that could not start, in the order they first waited (only the heralding changes it)."""
+        self.retries = Retries(self.kernel, self.waiting, self._try_start)
+        """When the waiting links are retried, and which (it calls :meth:`_try_start` back)."""
+        self.slot_freed: Callable[[int], None] = self.retries.freed
+        """``slot_freed(node_id)``: a communication qubit of ``node_id`` is free now (the retries' method itself,
+        so the medium's call is the only one)."""
+        self.slot_free_at: Callable[[int, int], None] = self.retries.freed_at
+        """``slot_free_at(node_id, at)``: a communication qubit of ``node_id`` is busy (a readout, a move) until
+        ``at``, and free from then on (the retries' method itself: twice a pair, after each end's readout)."""
         self.medium = medium
         self.clocks = clocks if clocks is not None else {}
         self.middles = middles
@@ -75,7 +89,7 @@ class Heralding(Retries):
             arm.block = command.block
             if not state.scheduled:
                 state.physics = self._variant(state, command.alpha)
-            self._try_start(state)
+            self._try_start(command.link_id)
         else:
             state.armed[node_id].remaining = 0
             self._cancel(state)
@@ -102,8 +116,6 @@ class Heralding(Retries):
 
     def _release(self, state: LinkState) -> None:
         link = state.physics
-        self._freed.update((link.node_a, link.node_b, link.middle))
-        self._changed.add(link.link_id)
         if state.reserved is not None:
             self.medium.nodes[link.node_a].reserved.discard(state.reserved[0])
             self.medium.nodes[link.node_b].reserved.discard(state.reserved[1])
@@ -116,7 +128,7 @@ class Heralding(Retries):
                 self.kernel.call_at(state.photons_until, self._free_station, (station, link.link_id))
             else:
                 station.busy = None
-        self._retry_soon()
+        self.retries.released(link.link_id, (link.node_a, link.node_b, link.middle))
 
     def _free_station(self, args: tuple[Station, int]) -> None:
         """The last photons of ``link_id``'s run have reached ``station`` (a queue entry): free it, and retry."""
@@ -124,19 +136,7 @@ class Heralding(Retries):
         if station.busy != link_id:
             return
         station.busy = None
-        waiting = self.waiting
-        if not waiting:
-            self._freed.clear()
-            self._changed.clear()
-        elif len(waiting) == 1 and link_id in waiting and not self._retry_queued and \
-                self.kernel.next_due() != self.kernel.now:      # the retry, next, would try this link alone
-            self._freed.clear()
-            self._changed.clear()
-            self._try_start(self.links[link_id])
-            self._freed.clear()
-        else:
-            self._freed.add(self.links[link_id].physics.middle)
-            self._retry_at_end()
+        self.retries.freed_at_end(self.links[link_id].physics.middle, link_id)
 
     # -- scheduling -------------------------------------------------------------------------
     def _wants(self, state: LinkState) -> bool:
@@ -147,19 +147,21 @@ class Heralding(Retries):
                 return False
         return True
 
-    def _needs(self, link: LinkPhysics) -> tuple[int, ...]:
-        """What an attempt run of ``link`` takes: a qubit at each end, and its station if shared."""
-        return (link.node_a, link.node_b, link.middle) if link.middle in self.stations else (link.node_a, link.node_b)
-
     def _wait(self, link: LinkPhysics) -> None:
-        self.waiting.append(link.link_id, self._needs(link))
+        """``link`` waits, behind the links waiting already, for what an attempt run of it takes: a qubit at each
+        end, and its station if shared."""
+        middle = link.middle
+        self.waiting.append(link.link_id, (link.node_a, link.node_b, middle) if middle in self.stations
+                            else (link.node_a, link.node_b))
 
-    def _try_start(self, state: LinkState) -> None:
-        link = state.physics
-        link_id, waiting = link.link_id, self.waiting
+    def _try_start(self, link_id: int) -> None:
+        """Start an attempt run of link ``link_id`` if it wants one and may, else make it wait (the retries' and a
+        command's)."""
+        state = self.links[link_id]
+        link, waiting = state.physics, self.waiting
         if not self._wants(state):
             if not state.scheduled and link_id in waiting:
-                self._freed.update(waiting.remove(link_id))      # the links after it need them less
+                self.retries.mark_freed(waiting.remove(link_id))     # the links after it need them less
             return
         station = self.stations.get(link.middle)
         nodes, now = self.medium.nodes, self.kernel.now
@@ -228,8 +230,7 @@ class Heralding(Retries):
         self._release(state)
         if self._wants(state) and state.physics.link_id not in self.waiting:
             self._wait(state.physics)                       # behind the links already waiting
-            self._changed.add(state.physics.link_id)        # untried: the retry tries it
-        self._retry_soon()
+            self.retries.request_changed(state.physics.link_id)     # untried: the retry tries it
 
     def _end_heralded(self, state: LinkState) -> None:
         """The end of a run whose last attempt :meth:`Emission.conclude` just made into qubits and photons.
@@ -244,7 +245,7 @@ class Heralding(Retries):
         link = state.physics
         station = self.stations.get(link.middle)
         if (station is None or station.busy != link.link_id or state.photons_until <= self.kernel.now
-                or self._retry_queued or self._freed or self._changed or link.scheme not in STATION_SCHEMES):
+                or self.retries.pending() or link.scheme not in STATION_SCHEMES):
             self._end_run(state)
             return
         state.scheduled = False
