@@ -98,3 +98,20 @@ def test_a_quiet_run_without_json_loads_what_it_does_not_use_only_when_used(two_
     loaded = two_qpu_runs.full[1]
     assert {"json", "stack.report_circuits"} <= set(loaded)
     assert not any(m.startswith("stack.multiprocess") for m in loaded)
+
+
+def test_the_program_freezes_what_its_imports_made_and_main_does_not(tmp_path: Path) -> None:
+    """`qnet` (``program``) moves the objects its imports made to the collector's permanent generation before
+    the command runs (the first collections of a run walked them all); :func:`stack.cli.main`, which a process
+    may call many times, leaves the collector as it was."""
+    pcap = tmp_path / "run.pcap"
+    code = ("import atexit, gc, sys; atexit.register(lambda: print('FROZEN', gc.get_freeze_count())); "
+            "sys.argv = ['qnet', *sys.argv[1:]]; from stack.cli import program; program()")
+    done = subprocess.run([sys.executable, "-c", code, "run", "examples/two-qpus.toml", "--quiet", "--pcap",
+                           str(pcap)], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert int(done.stdout.split("FROZEN ")[1]) > 20_000         # ~40,000 in a run of two-qpus
+    code = ("import gc, sys; from stack.cli import main; status = main(sys.argv[1:]); "
+            "print('FROZEN', gc.get_freeze_count(), gc.isenabled()); sys.exit(status)")
+    done = subprocess.run([sys.executable, "-c", code, "run", "examples/two-qpus.toml", "--quiet", "--pcap",
+                           str(pcap)], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert done.stdout.split("FROZEN ")[1].split() == ["0", "True"]
