@@ -26,13 +26,18 @@ def main(argv: list[str] | None = None) -> int:
     return _commands()(argv)
 
 
-def _commands() -> Callable[[list[str] | None], int]:
+def _commands(freeze: bool = False) -> Callable[[list[str] | None], int]:
     """:func:`stack.cli.commands.main`, imported with the garbage collector off: the import makes ~10^5
-    objects and few cycles (~100 collections, ~3 % of its work)."""
+    objects and few cycles (~100 collections, ~3 % of its work). With ``freeze``, what the process has made so
+    far then moves to the permanent generation, before the collector is on again: else the first allocation
+    after it starts a collection of everything the import made."""
     collecting = gc.isenabled()
     gc.disable()
     try:
         from stack.cli.commands import main as run
+
+        if freeze:
+            gc.freeze()
     finally:
         if collecting:
             gc.enable()
@@ -42,18 +47,16 @@ def _commands() -> Callable[[list[str] | None], int]:
 def program() -> NoReturn:
     """The ``qnet`` program (its console script and ``python -m stack.cli``): :func:`main`, then exit.
 
-    Once its commands are imported, every object the collector tracks (functions, classes, dicts...: ~4·10^4,
-    alive until the process ends) moves to the collector's permanent generation (``gc.freeze``): otherwise the first
-    collections of the command walk them all, ~5 % of a short run's CPU time. :func:`main` does not: a process
-    that calls it more than once (the tests) would never collect what an earlier call left.
+    Once its commands are imported, every object the collector tracks (functions, classes, dicts...: ~6·10^4,
+    alive until the process ends) moves to the collector's permanent generation (``gc.freeze``): otherwise the
+    first collections of the command walk them all, ~5 % of a short run's CPU time. :func:`main` does not: a
+    process that calls it more than once (the tests) would never collect what an earlier call left.
 
     Once the output is flushed, the ``atexit`` functions have run and no other thread is left, the process ends
     with ``os._exit``: tearing down a stack-sized interpreter (every module, then a collection of every object
     left) costs ~7 % of a short run's instructions and changes nothing outside the process. Otherwise (a thread
     still running, output that cannot be flushed) it exits the ordinary way."""
-    run = _commands()
-    gc.freeze()       # what the imports made lives as long as the process: no collection walks it again
-    status = run(None)
+    status = _commands(freeze=True)(None)
     try:
         sys.stdout.flush()
         sys.stderr.flush()
