@@ -8,7 +8,7 @@
    process to the moment ``stack.runtime.run_async`` starts the emulation (interpreter, imports,
    argument and scenario checks, building the emulation). The child is ``python -c`` wrapping
    ``run_async`` to print the time (and the CPU time the process has used, the figure of an idle
-   machine), then running ``stack.cli.main`` as ``qnet run`` does.
+   machine), then running ``stack.cli.program``, the ``qnet`` program.
 3. ``qnet up`` of a chain of ``--up-nodes`` coupler-linked QPUs (bench_multiprocess.py's scenario,
    N node processes + the medium): seconds from launching it to every node connected (the medium's
    report: report.json's mtime − its wall_seconds), median of ``--repeats``.
@@ -39,8 +39,9 @@ async def timed(emu):
     print(f"STARTED {time.time() - t0:.4f} {time.process_time():.4f}", file=sys.stderr, flush=True)
     return await original(emu)
 runtime.run_async = timed
-from stack.cli import main
-sys.exit(main(sys.argv[2:]))
+sys.argv = ["qnet", *sys.argv[2:]]
+from stack.cli import program
+program()
 """
 
 

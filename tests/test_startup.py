@@ -8,6 +8,7 @@ has the start-up figures).
 
 from __future__ import annotations
 
+import argparse
 import ast
 import json
 import subprocess
@@ -98,3 +99,40 @@ def test_a_quiet_run_without_json_loads_what_it_does_not_use_only_when_used(two_
     loaded = two_qpu_runs.full[1]
     assert {"json", "stack.report_circuits"} <= set(loaded)
     assert not any(m.startswith("stack.multiprocess") for m in loaded)
+
+
+def test_the_program_freezes_what_its_imports_made_and_main_does_not(tmp_path: Path) -> None:
+    """`qnet` (``program``) moves the objects its imports made to the collector's permanent generation before
+    the command runs (the first collections of a run walked them all); :func:`stack.cli.main`, which a process
+    may call many times, leaves the collector as it was."""
+    pcap = tmp_path / "run.pcap"
+    code = ("import atexit, gc, sys; atexit.register(lambda: print('FROZEN', gc.get_freeze_count())); "
+            "sys.argv = ['qnet', *sys.argv[1:]]; from stack.cli import program; program()")
+    done = subprocess.run([sys.executable, "-c", code, "run", "examples/two-qpus.toml", "--quiet", "--pcap",
+                           str(pcap)], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert int(done.stdout.split("FROZEN ")[1]) > 20_000         # ~64,000 in a run of two-qpus
+    code = ("import gc, sys; from stack.cli import main; status = main(sys.argv[1:]); "
+            "print('FROZEN', gc.get_freeze_count(), gc.isenabled()); sys.exit(status)")
+    done = subprocess.run([sys.executable, "-c", code, "run", "examples/two-qpus.toml", "--quiet", "--pcap",
+                           str(pcap)], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert done.stdout.split("FROZEN ")[1].split() == ["0", "True"]
+
+
+def test_the_parser_adds_a_sub_command_s_arguments_when_it_is_used() -> None:
+    """``qnet run`` builds only its own arguments (and ``sweep``'s): ``plot``, ``compile``, ``up``, ``node`` and
+    ``medium`` get theirs when parsed or when their help is shown, the same arguments either way."""
+    from stack.cli.parser import build_parser
+
+    def sub_commands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+        return next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+
+    commands = sub_commands(build_parser())
+    lazy = ("plot", "compile", "up", "node", "medium")
+    assert all(len(commands[name]._actions) == 1 for name in lazy)          # --help only
+    assert len(commands["run"]._actions) > 1 and len(commands["sweep"]._actions) > 1
+    shown = {name: commands[name].format_help() for name in lazy}
+    assert all(len(commands[name]._actions) > 2 for name in lazy)
+    parsed = sub_commands(build_parser())
+    args = build_parser().parse_args(["plot", "sync", "--seed", "3"])
+    assert (args.figure, args.seed, args.max_km) == ("sync", 3, 100.0)
+    assert all(parsed[name].format_help() == shown[name] for name in lazy)

@@ -7,12 +7,19 @@ compiler (Mt-KaHyPar, the QASM parser) loads when the command runs, so ``qnet ru
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 from pathlib import Path
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
+    """The ``compile`` sub-command; its arguments are added when it is used (``deferred``, :mod:`stack.cli.parser`)."""
     compile_ = commands.add_parser("compile", help="distribute a circuit (stim or OpenQASM) over a scenario's QPUs")
+    compile_.deferred = functools.partial(_add_arguments, compile_)
+
+
+def _add_arguments(compile_: argparse.ArgumentParser) -> None:
+    compile_.deferred = None  # type: ignore[attr-defined]
     compile_.add_argument("circuit", help="circuit file: .stim, or .qasm (OpenQASM 2 or 3)")
     compile_.add_argument("--network", required=True, metavar="SCENARIO",
                           help="scenario TOML whose QPUs (nodes.NAME.data_qubits) and links run the circuit")

@@ -84,6 +84,17 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-pcap", action="store_true", help="do not write a capture")
     run.add_argument("--quiet", action="store_true", help="no summary table")
     plot = commands.add_parser("plot", help="draw a figure (PNG)")
+    plot.deferred = functools.partial(_plot_arguments, plot)
+    _multi_process_parsers(commands)
+    sweep_command.add_sweep_parser(commands, DEFAULT_SCENARIO)
+    add_compile_parser(commands)
+    return parser
+
+
+def _plot_arguments(plot: _Parser) -> None:
+    """``plot``'s arguments, added when it is used (as ``compile``'s, ``up``'s, ``node``'s and ``medium``'s):
+    ``add_argument`` is most of building the parser, which ``qnet run`` does once per process."""
+    plot.deferred = None
     plot.add_argument("figure", choices=["rate-vs-distance", "sync", "sweep"],
                       help="rate-vs-distance: every scheme over distance; sync: clock offsets over a run; "
                       "sweep: a figure of a sweep's results with error bars")
@@ -94,10 +105,6 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("--pairs", type=int, default=300, help="pairs per emulated point (default 300)")
     plot.add_argument("--seed", type=int, help="root seed (default: the scenario's run.seed)")
     sweep_command.add_plot_arguments(plot)
-    _multi_process_parsers(commands)
-    sweep_command.add_sweep_parser(commands, DEFAULT_SCENARIO)
-    add_compile_parser(commands)
-    return parser
 
 
 def _multi_process_parsers(commands: argparse._SubParsersAction[_Parser]) -> None:
