@@ -271,3 +271,22 @@ def test_a_sweep_beyond_what_can_herald_draws_the_curves_and_skips_those_points(
     output = tmp_path / "far.png"
     assert cli.main(["plot", "rate-vs-distance", TWO_QPUS, "--max-km", "1000", "--pairs", "10", "-o", str(output)]) == 0
     assert output.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_pair_delivered_at_one_end_only_is_status_1_after_the_outputs(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The link layer promises no pair at one end only; a run's report that counts one (here a count forced on
+    every workload entry: no run of ours makes one) ends with status 1 and one line, the outputs written."""
+    import json
+
+    from stack import report as reporting
+
+    scenario, report = tmp_path / "idle.toml", tmp_path / "idle.json"
+    scenario.write_text(NO_ATTEMPTS.replace('mode = "exact"\n', ""))
+    assert cli.main(["run", str(scenario), "--no-pcap", "--quiet", "--json", str(report)]) == 0
+    monkeypatch.setattr(reporting, "disagreeing", lambda workload: 1)
+    assert cli.main(["run", str(scenario), "--no-pcap", "--quiet", "--json", str(report)]) == 1
+    entries = json.loads(report.read_text())["workload"]
+    assert [entry["pairs_disagreeing"] for entry in entries] == [1] * len(entries) and entries
+    assert capsys.readouterr().err == (f"qnet: error: {len(entries)} pair(s) delivered at one end only (the link "
+                                       "layer promises none: report's workload[].pairs_disagreeing)\n")

@@ -103,3 +103,26 @@ async def test_a_halt_during_a_batch_still_runs_the_inputs_that_arrived_before_i
             nursery.start_soon(medium)
             await kernel.run_realtime(until=10**15)
     assert seen == [str(index) for index in range(8 * kernel.yield_every)] + ["event"]
+
+
+@pytest.mark.parametrize("late", [False, True])
+def test_a_pair_at_one_end_only_in_a_run_on_time_is_status_1_with_one_line(
+        ended: tuple[MediumServer, int], tmp_path: Path, capsys: pytest.CaptureFixture[str], late: bool) -> None:
+    """A balanced ledger, every node settled, and a workload entry that delivered a pair at one end only: in a
+    run that kept up (nothing else explains it) exit status 1 and one line; in a late run, 5 (lateness may
+    explain it: the WARNING says so)."""
+    server, _ = ended
+    for name, connection in server.connections.items():
+        server._dispatch(connection, node_result(name, [0], server.kernel.now))
+    document = _report(server)
+    assert document["multi_process"]["accounting_error"] is None
+    assert outcome.verdict(document, {}) == outcome.EXIT_OK      # no workload entry: nothing at one end only
+    document["workload"] = [{"pairs_disagreeing": 0}, {"pairs_disagreeing": 2}]
+    document["multi_process"]["late_inputs"] = int(late)
+    assert outcome.verdict(document, {}) == (outcome.EXIT_LATE if late else outcome.EXIT_APP_FAILED)
+    if not late:
+        status = outcome.conclude(document, tmp_path, [], outcome.Outputs(None, quiet=True), {}, "qnet up")
+        errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+        assert status == outcome.EXIT_APP_FAILED and errors == [
+            "qnet up: error: 2 pair(s) delivered at one end only with every node on time and settled (the link "
+            "layer promises none: report.json, workload[].pairs_disagreeing)"]

@@ -8,7 +8,8 @@ own process"; ``docs/architecture.md``; :data:`EXIT_STATUS_HELP` for ``--help``)
 1   the run finished, but an application or the circuit failed (a layer's ERR, a lost qubit, a refused
     command: ``report.json``'s ``applications[i].error`` or ``circuit.error``, printed as one line), or the
     medium's qubit ledger did not balance (a qubit in memory that no layer holds: ``multi_process.accounting_error``,
-    printed as one line)
+    printed as one line), or a pair was delivered at one end only in a run that was on time and settled
+    (``workload[].pairs_disagreeing``: a protocol bug, one line)
 2   bad input: options, scenario, node name, ports or run directory (nothing was started)
 3   the run did not finish: nodes never connected, a node failed to start, the medium died
     or refused the node; the logs say why
@@ -43,7 +44,8 @@ EXIT_STATUS_HELP = """\
 exit status (of 'qnet up' and 'qnet medium'):
   0      the run finished and every process kept up with real time
   1      the run finished, but an application or the circuit failed, or the
-         medium's qubit ledger did not balance (a bug); one line says which
+         medium's qubit ledger did not balance, or a pair was delivered at
+         one end only in a run on time and settled (a bug); one line says which
   2      bad input (options, scenario, ports, run directory): nothing started
   3      the run did not finish (logs in RUN_DIR)
   4      the run finished, but a node process died or failed during it
@@ -66,7 +68,7 @@ EXIT_LATE = 5
 def verdict(document: dict[str, Any], failed: dict[str, int]) -> int:
     """The exit status of a finished run: a dead or failed node outranks a failed application or a ledger that
     does not balance (a bug), which outranks results that may not be trustworthy (lateness, an end before every
-    node settled, commands not run)."""
+    node settled, commands not run); a pair delivered at one end only in a run none of these explains is a bug."""
     mp = document["multi_process"]
     if mp["dead_nodes"] or failed:
         return EXIT_NODE_DIED
@@ -74,7 +76,14 @@ def verdict(document: dict[str, Any], failed: dict[str, int]) -> int:
         return EXIT_APP_FAILED
     if mp["missed_deadlines"] or mp["late_inputs"] or mp.get("unsettled_nodes") or mp.get("commands_not_run"):
         return EXIT_LATE
+    if one_end_only(document):          # every node on time and settled: nothing but a bug explains it
+        return EXIT_APP_FAILED
     return EXIT_OK
+
+
+def one_end_only(document: dict[str, Any]) -> int:
+    """Pairs delivered at one end only, over the run's workload entries (``pairs_disagreeing``)."""
+    return sum(w["pairs_disagreeing"] for w in document.get("workload", ()))
 
 
 def describe_status(code: int) -> str:
@@ -182,4 +191,8 @@ def conclude(document: dict[str, Any], run_dir: Path, captures: list[str], outpu
     if ledger:
         print(f"{who}: error: the qubit ledger does not balance: {ledger.partition(': ')[0]} (details: "
               "report.json, multi_process.accounting_error)", file=sys.stderr)
-    return verdict(document, failed)
+    status = verdict(document, failed)
+    if status == EXIT_APP_FAILED and one_end_only(document) and not failure and not ledger:
+        print(f"{who}: error: {one_end_only(document)} pair(s) delivered at one end only with every node on time "
+              "and settled (the link layer promises none: report.json, workload[].pairs_disagreeing)", file=sys.stderr)
+    return status
