@@ -134,7 +134,10 @@ class Emission:
                                                                 True, at))
             rounds = 2 if link.scheme == "double-click" else 1    # the second round comes half an attempt later
             detected = math.ceil(max(arrivals) + (rounds - 1) * link.attempt_ns / 2)
-            clicks = tuple([(r, d, detected) for r, d in attempt.clicks])
+            stamped = []                    # a loop, not a comprehension: no function frame per pair on 3.11
+            for r, d in attempt.clicks:
+                stamped.append((r, d, detected))
+            clicks = tuple(stamped)
             detection = _new_detection(link.link_id, slot_index, tries, clicks, arrivals)
             self.kernel.deliver_at(detected, self.middles[link.middle], detection)
         elif link.scheme == "source":
@@ -169,7 +172,10 @@ class Emission:
         clock = self.clocks.get(node_id)
         local_emission = math.floor(clock.local_ns(at) if clock is not None else at)
         if towards is not None:
-            self._photon(node_id, towards, link.link_id, slot_index, qubit.qubit_id if qubit else 0)
+            capture = self.medium.capture           # _photon, inline
+            if capture is not None:
+                capture(node_id, towards, frame_bytes(FRAME_PHOTON, link.link_id, node_id, slot_index, self.kernel.now,
+                                                      qubit.qubit_id if qubit else 0))
         arm = state.armed[node_id]
         basis = arm.basis
         if arm.choice:
@@ -180,12 +186,13 @@ class Emission:
                     break
                 draw -= probability
         outcome = None
+        medium = self.medium
+        node = medium.nodes[node_id]
         if qubit is not None and basis is not None:
-            readout = self.medium.nodes[node_id].readout_ns
-            outcome = self.medium.measure(self.medium.take(node_id, qubit.slot, busy_ns=readout), basis)
+            outcome = medium.measure(medium.take(node_id, qubit.slot, busy_ns=node.readout_ns), basis)
         distribution = qubit.pair.distribution if qubit else (0.25, 0.25, 0.25, 0.25)
         emitted = _new_emitted(link.link_id, qubit.slot if qubit else -1, qubit.qubit_id if qubit else 0, slot_index,
-                          local_emission, distribution, outcome, basis, herald, tries)
-        port = self.medium.nodes[node_id].physical_port
+                               local_emission, distribution, outcome, basis, herald, tries)
+        port = node.physical_port
         assert port is not None
         port.deliver(emitted)
