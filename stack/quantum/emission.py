@@ -60,9 +60,15 @@ class Emission:
         local_slot = slot_index * link.cycle_ns
         if link.scheme in STATION_SCHEMES:
             delay_a, delay_b = link.arm_a.delay_ns, link.arm_b.delay_ns
-            latest = max(delay_a, delay_b)
-            emit_a = self.true(link.node_a, local_slot + latest - delay_a)
-            emit_b = self.true(link.node_b, local_slot + latest - delay_b)
+            latest = delay_b if delay_b > delay_a else delay_a      # max(), which keeps the first of equals
+            emit_a, emit_b = local_slot + latest - delay_a, local_slot + latest - delay_b
+            clocks = self.clocks                # true(), inline
+            clock = clocks.get(link.node_a)
+            if clock is not None:
+                emit_a = clock.true_ns(emit_a)
+            clock = clocks.get(link.node_b)
+            if clock is not None:
+                emit_b = clock.true_ns(emit_b)
             return (emit_a, emit_b), (emit_a + delay_a, emit_b + delay_b)
         if link.scheme == "source":
             return (local_slot, local_slot), (local_slot + link.delay_a_ns, local_slot + link.delay_b_ns)
@@ -97,7 +103,7 @@ class Emission:
             state.true_heralds += attempt.component == "true"
             for arm in state.armed.values():
                 arm.remaining -= 1
-        wire_tries = min(tries, 0xFFFF_FFFF)              # the Attempts field is 32 bits: it saturates
+        wire_tries = tries if tries <= 0xFFFF_FFFF else 0xFFFF_FFFF       # the Attempts field is 32 bits: it saturates
         self.materialize(state, slot_index, wire_tries, attempt, bell, slots, emissions, arrivals)
 
     def conclude_block(self, state: LinkState, block: blocks.Block) -> None:
