@@ -61,7 +61,8 @@ class Emission:
         if link.scheme in STATION_SCHEMES:
             delay_a, delay_b = link.arm_a.delay_ns, link.arm_b.delay_ns
             latest = delay_b if delay_b > delay_a else delay_a      # max(), which keeps the first of equals
-            emit_a, emit_b = local_slot + latest - delay_a, local_slot + latest - delay_b
+            emit_a: float = local_slot + latest - delay_a
+            emit_b: float = local_slot + latest - delay_b
             clocks = self.clocks                # true(), inline
             clock = clocks.get(link.node_a)
             if clock is not None:
