@@ -120,4 +120,5 @@ def test_the_sampler_draws_what_the_per_pair_code_drew(case: str) -> None:
             frame, distribution = _reference_pair(link, reference, component, heralded)
             assert bell_index(pair.frame) == _stim_index(frame)
             assert pair.distribution == distribution
+            assert pair == Pair(pair.frame, distribution)       # built without the class call: its defaults too
     assert ours.random() == reference.random()          # the same draws were consumed

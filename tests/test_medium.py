@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 
 import numpy as np
@@ -12,7 +13,7 @@ from protocols.common import Basis, BellState
 from protocols.physical import physics
 from protocols.physical.hardware import Measure, Move, MoveResult
 from stack.core.kernel import Kernel
-from stack.quantum.medium import FRAME_OF_BELL, AccountingError, Medium, NodeHardware, Pair
+from stack.quantum.medium import FRAME_OF_BELL, AccountingError, Medium, NodeHardware, Pair, Qubit
 from stack.quantum.state import frame_of
 from stack.report import disagreement, joined, measured_fidelity
 from stack.runtime import run_scenario
@@ -42,6 +43,18 @@ def medium_with_nodes(t2_ns: float = float("inf")) -> Medium:
     for node_id in (1, 2):
         medium.add_node(NodeHardware(node_id, 4, t2_ns, 0))
     return medium
+
+
+def test_a_created_qubit_has_every_field_the_class_call_gives() -> None:
+    """``Medium.create`` builds its qubit without calling :class:`Qubit`: every field, defaults included, is the
+    class call's (a field added to the class and not to ``create`` fails here)."""
+    medium = medium_with_nodes()
+    pair = Pair(frame_of("_X"), (0.0, 1.0, 0.0, 0.0))
+    qubit = medium.create(2, 3, 1, 17.5, pair)
+    expected = Qubit(qubit.qubit_id, 2, 3, 1, 17.5, pair)
+    assert [getattr(qubit, f.name) for f in dataclasses.fields(Qubit)] == [
+        getattr(expected, f.name) for f in dataclasses.fields(Qubit)]
+    assert type(qubit) is Qubit and pair.members == [0, qubit.qubit_id] and medium.nodes[2].held[3] is qubit
 
 
 @pytest.mark.parametrize(("bell", "basis"), list(itertools.product(BellState, Basis)))

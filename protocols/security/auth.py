@@ -145,8 +145,25 @@ class LocalChannel:
         route): the bytes that leave and whether they open at the receiver (the anti-replay window taken as they
         leave, with the verdict it would give them on arrival; True unless the window was moved past this pair's
         own numbers, by :meth:`Authenticator.open` of bytes another instance sealed under the same secret)."""
-        wire, seq = self.seal(payload)
-        return wire, self._pair.window.take(seq)
+        # seal() and the window's take(), inline (a call each less per datagram of a clean route, every datagram of
+        # a run with capture on): the same sequence number, bytes and window
+        pair = self._pair
+        seq = pair.seq
+        if seq > _U64:
+            raise SequenceExhausted(f"node {self.sender} has sent 2^64 - 1 datagrams to node {self.receiver}")
+        pair.seq = seq + 1
+        number = seq.to_bytes(8, "big")
+        inner = self._inner.copy()
+        inner.update(number + payload)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        window = pair.window
+        if seq == window.top + 1 and not window.missing:
+            window.top = seq                # ReplayWindow.take of the next number with none missing: top moves
+            fresh = True
+        else:
+            fresh = window.take(seq)
+        return payload + self._head + number + outer.digest()[:ICV_BYTES], fresh
 
     def pass_in_order(self) -> bool:
         """:meth:`seal_in_order` of a datagram whose sealed bytes nothing will read (in one process, with no

@@ -20,7 +20,9 @@ from protocols.physical import physics as physics_model
 from protocols.physical.node import double_click_outcome, single_click_outcome
 from stack.quantum import sampling
 from stack.quantum.budget import LinkPhysics
-from stack.quantum.state import Pair, frame_of_bell
+from stack.quantum.state import BELL_FRAMES, Pair
+
+_new = object.__new__
 
 Clicks = tuple[tuple[int, int], ...]
 """(round, detector) of every registered click."""
@@ -170,7 +172,12 @@ class LinkSampler:
         """The pair a success of ``component`` heralded as ``heralded`` holds: its frame drawn relative to the
         heralded state from the component's distribution (uniform if the model has no such component)."""
         rel = bisect_right(self._rel.get(component, self._uniform), rng.random())
-        return Pair(frame_of_bell(heralded ^ rel), self._relabelled[heralded], None, [0, 0])
+        pair = _new(Pair)       # Pair(frame_of_bell(heralded ^ rel), ...) without the class call or the function's
+        pair.frame = BELL_FRAMES[heralded ^ rel]
+        pair.distribution = self._relabelled[heralded]
+        pair.first = None
+        pair.members = [0, 0]
+        return pair
 
 
 def sampled_success(physics: LinkPhysics, rng: np.random.Generator) -> Attempt:

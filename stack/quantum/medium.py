@@ -49,18 +49,19 @@ from stack.quantum.accounting import PRUNE_FLOOR, AccountingError, prune
 from stack.quantum.commands import REPLIES, local_refusal, pending_refusal, refusal, slot_of
 from stack.quantum.components import Components
 from stack.quantum.distill import Distillation
-from stack.quantum.operations import run_bell_measure, run_gate, run_init, run_measure, run_move
+from stack.quantum.operations import measure_held, run_bell_measure, run_gate, run_init, run_measure, run_move
 from stack.quantum.sampling import bits
 from stack.quantum.state import (
+    ANTICOMMUTES,
     DISCARDED,
     FRAME_OF_BELL,
     IDEAL_PARITY,
+    IN_MEMORY,
     MEASURED,
     NodeHardware,
     Pair,
     Qubit,
     QubitStatus,
-    anticommutes,
     twirl,
 )
 
@@ -87,6 +88,7 @@ class Generation(Protocol):
 _ARMS = (Arm, Disarm)
 _LOCAL = (Init, Gate, Distill)
 _UNPENDING = (Discard, Arm, Disarm)
+_new = object.__new__
 
 
 class Medium:
@@ -129,10 +131,13 @@ class Medium:
         run (an empty slot, a link the node does not end, a value out of range) is counted and, if its sender
         waits for a result, answered with :class:`CommandRejected`; nothing else happens."""
         kind = type(command)            # the per-pair commands: their checks inline (_held_free)
-        if kind is Measure:
-            if isinstance(command.basis, Basis) and self._held_free(node_id, command.slot):
-                run_measure(self, node_id, command, reply_to)
-                return
+        if kind is Measure:             # _held_free of one slot, inline: the node and the qubit found once
+            node, slot = self.nodes.get(node_id), command.slot
+            if node is not None and type(slot) is int and slot >= 0 and isinstance(command.basis, Basis):
+                qubit = node.held.get(slot)
+                if qubit is not None and qubit.qubit_id not in self.distillation.pending:
+                    measure_held(self, node, qubit, command, reply_to)
+                    return
         elif kind is BellMeasure:
             if command.slot_a != command.slot_b and self._held_free(node_id, command.slot_a, command.slot_b):
                 run_bell_measure(self, node_id, command, reply_to)
@@ -235,10 +240,20 @@ class Medium:
     # -- qubits -----------------------------------------------------------------------------
     def create(self, node_id: int, slot: int, side: int, created: float, pair: Pair) -> Qubit:
         """A new qubit in ``slot`` of ``node_id``, holding side ``side`` of ``pair``."""
-        qubit = Qubit(self._next_qubit, node_id, slot, side, created, pair)
-        pair.members[side] = qubit.qubit_id
-        self._next_qubit += 1
-        self.qubits[qubit.qubit_id] = qubit
+        qubit_id = self._next_qubit
+        qubit = _new(Qubit)             # Qubit(qubit_id, node_id, slot, side, created, pair) without the class call
+        qubit.qubit_id = qubit_id
+        qubit.node_id = node_id
+        qubit.slot = slot
+        qubit.side = side
+        qubit.created = created
+        qubit.pair = pair
+        qubit.status = IN_MEMORY        # the defaults (tests/test_medium.py holds them to the class's)
+        qubit.component = None
+        qubit.ready_at = 0
+        pair.members[side] = qubit_id
+        self._next_qubit = qubit_id + 1
+        self.qubits[qubit_id] = qubit
         self.nodes[node_id].held[slot] = qubit
         self.ledger["created"] += 1
         if len(self.qubits) >= self._prune_at:
@@ -253,15 +268,21 @@ class Medium:
             raise ValueError(f"node {node_id} has no qubit in slot {slot}")
         if qubit.qubit_id in self.distillation.pending:
             self.distillation.check_free(qubit)         # raises
-        del node.held[slot]
-        if busy_ns > 0:
-            node.busy_until[slot] = self.kernel.now + busy_ns
-        if self.heralding is not None and slot < node.slots:
-            if busy_ns > 0:
-                self.heralding.slot_free_at(node_id, self.kernel.now + busy_ns)
-            else:
-                self.heralding.slot_freed(node_id)
+        self.release(node, slot, busy_ns)
         return qubit
+
+    def release(self, node: NodeHardware, slot: int, busy_ns: int = 0) -> None:
+        """:meth:`take` of a qubit known to be in ``slot`` of ``node`` and held by no pending distillation round:
+        the slot is emptied, and free once ``busy_ns`` is over."""
+        del node.held[slot]
+        heralding = self.heralding
+        if busy_ns > 0:
+            free_at = self.kernel.now + busy_ns
+            node.busy_until[slot] = free_at
+            if heralding is not None and slot < node.slots:
+                heralding.slot_free_at(node.node_id, free_at)
+        elif heralding is not None and slot < node.slots:
+            heralding.slot_freed(node.node_id)
 
     def far_half(self, qubit: Qubit) -> Qubit | None:
         """The qubit holding the other half of ``qubit``'s pair (None: there is none)."""
@@ -296,7 +317,7 @@ class Medium:
             if pair.first is None:
                 pair.first = (basis, outcome)
         else:
-            outcome = pair.first[1] ^ IDEAL_PARITY[basis] ^ anticommutes(pair.frame, basis)
+            outcome = pair.first[1] ^ IDEAL_PARITY[basis] ^ ANTICOMMUTES[basis][pair.frame]      # anticommutes()
         fidelity = node.readout_fidelity
         if fidelity < 1 and self.rng.random() >= fidelity:
             outcome ^= 1

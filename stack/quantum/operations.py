@@ -39,6 +39,8 @@ class Medium(Protocol):
 
     def take(self, node_id: int, slot: int, busy_ns: int = 0) -> Qubit: ...
 
+    def release(self, node: NodeHardware, slot: int, busy_ns: int = 0) -> None: ...
+
     def create(self, node_id: int, slot: int, side: int, created: float, pair: Pair) -> Qubit: ...
 
     def far_half(self, qubit: Qubit) -> Qubit | None: ...
@@ -50,14 +52,26 @@ class Medium(Protocol):
 
 def run_measure(medium: Medium, node_id: int, command: Measure, reply_to: VirtualPort) -> None:
     """Measure a held qubit; the result comes after the readout."""
-    now = medium.kernel.now
     node = medium.nodes[node_id]
-    ready_at = node.held[command.slot].ready_at
+    qubit = node.held.get(command.slot)
+    if qubit is None or qubit.qubit_id in medium.distillation.pending:
+        medium.take(node_id, command.slot)          # raises: no qubit there, or a pending round holds it
+    assert qubit is not None
+    measure_held(medium, node, qubit, command, reply_to)
+
+
+def measure_held(medium: Medium, node: NodeHardware, qubit: Qubit, command: Measure, reply_to: VirtualPort) -> None:
+    """:func:`run_measure` of ``qubit``, which ``node`` holds in the command's slot and no pending distillation
+    round holds (the medium checked)."""
+    kernel = medium.kernel
+    now = kernel.now
+    ready_at = qubit.ready_at
     start = ready_at if ready_at > now else now         # after the qubit's last gate or move (start_of)
     done = start + node.readout_ns
-    qubit = medium.take(node_id, command.slot, busy_ns=done - now)
-    outcome = medium.measure(qubit, command.basis, at=start)
-    medium.kernel.deliver_at(done, reply_to, _new_measure_result(command.slot, qubit.qubit_id, command.basis, outcome))
+    medium.release(node, command.slot, done - now)      # take()
+    basis = command.basis
+    outcome = medium.measure(qubit, basis, at=start)
+    kernel.deliver_at(done, reply_to, _new_measure_result(command.slot, qubit.qubit_id, basis, outcome))
 
 
 def start_of(medium: Medium, node_id: int, slots: tuple[int, ...]) -> int:

@@ -37,10 +37,12 @@ UNIFORM: BellDistribution = (0.25, 0.25, 0.25, 0.25)
 """The distribution of a maximally mixed pair (or of a half whose partner is gone)."""
 _BITS = (0, 1, 3, 2)
 """``x | z << 1`` of stim's Pauli codes (0 I, 1 X, 2 Y, 3 Z); the map is its own inverse."""
+BELL_FRAMES = _BITS
+"""``BELL_FRAMES[index]`` is :func:`frame_of_bell` of ``index`` (a table look-up, for the per-pair paths)."""
 _INDEX = tuple(_BITS[code >> 2] ^ _BITS[code & 3] for code in range(16))
-_ANTICOMMUTES = tuple(tuple((index & 1, index >> 1, (index & 1) ^ (index >> 1))[basis] for index in _INDEX)
+ANTICOMMUTES = tuple(tuple((index & 1, index >> 1, (index & 1) ^ (index >> 1))[basis] for index in _INDEX)
                       for basis in sorted(Basis))
-"""``_ANTICOMMUTES[basis][frame]``: a frame anticommutes with ZZ when its Bell index's x bit is set, with XX its
+"""``ANTICOMMUTES[basis][frame]``: a frame anticommutes with ZZ when its Bell index's x bit is set, with XX its
 z bit, with YY their XOR."""
 _TIMES = {pauli: (tuple(_BITS[_BITS[code >> 2] ^ _BITS["_XYZ".index(pauli)]] << 2 | code & 3 for code in range(16)),
                   tuple(code & 12 | _BITS[_BITS[code & 3] ^ _BITS["_XYZ".index(pauli)]] for code in range(16)))
@@ -190,7 +192,7 @@ def frame_of_bell(index: int) -> Frame:
 
 def anticommutes(frame: Frame, basis: Basis) -> int:
     """1 if ``frame`` anticommutes with the correlator of ``basis`` (ZZ, XX or YY), else 0."""
-    return _ANTICOMMUTES[basis][frame]
+    return ANTICOMMUTES[basis][frame]
 
 
 def twirl(qubit: Qubit, draw: float, px: float, py: float, pz: float) -> None:
