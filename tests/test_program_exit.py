@@ -35,7 +35,7 @@ def exits(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     def sys_exit(status: int) -> None:
         raise Exited("sys.exit", status)
 
-    monkeypatch.setattr(stack.cli, "main", lambda: 3)
+    monkeypatch.setattr(stack.cli, "_commands", lambda freeze=False: lambda argv: 3)   # the command's status
     monkeypatch.setattr(stack.cli.os, "_exit", os_exit)
     monkeypatch.setattr(stack.cli.sys, "exit", sys_exit)
     monkeypatch.setattr(stack.cli.atexit, "_run_exitfuncs", lambda: ran.append("atexit"))
