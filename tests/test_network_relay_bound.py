@@ -115,3 +115,22 @@ def test_a_duplicate_inside_the_bound_gets_the_same_answer_and_one_beyond_it_is_
     chain.finish()
     assert chain.settled()
     assert not chain.errs(HEAD) and not chain.errs(TAIL)
+
+
+def test_a_record_still_needed_is_kept_another_bound_and_the_floor_follows_the_numbering() -> None:
+    """PairRecords alone: a record ``keep`` says is still needed (a CONFIRM on its way) survives its first
+    bound; pairs below the floor without a record are late, pairs above it are new."""
+    from protocols.network.pair_records import PairRecords
+
+    records = PairRecords[str](keep_ns=100)
+    records.put(0, "on its way", now=0)
+    records.put(2, "answer", now=10)
+    records.forget(now=150, keep=lambda value: value == "on its way")
+    assert records.get(0) == "on its way" and records.get(2) is None
+    assert records.floor == 3 and records.late(1) and records.late(2) and not records.late(0)
+    assert not records.late(3)
+    records.put(0, "answer", now=160)                  # replaced: still forgotten 100 after its re-queue (150)
+    records.forget(now=249)
+    assert records.get(0) == "answer"
+    records.forget(now=250)
+    assert len(records) == 0 and records.late(0)
