@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from protocols.network.pair_records import PairRecords
 from protocols.network.types import HalfKey
 from protocols.packets.qncp import Confirm
 
@@ -15,15 +16,17 @@ class EndState:
 
     numbered: int = 0
     """Tail: pairs numbered so far (n runs from 0)."""
-    settled: set[int] = field(default_factory=set)
-    """Tail: pairs whose CONFIRM was answered."""
+    settled: int = 0
+    """Tail: pairs whose CONFIRM was answered or given up (each once: its retransmission ends either way)."""
     reported: set[int] = field(default_factory=set)
     """Pairs this end has told its application about (an OK or ERR EXPIRE)."""
     expired: set[int] = field(default_factory=set)
-    answered: dict[int, int] = field(default_factory=dict)
-    """Head: CONFIRM_ACK Status given per pair (duplicates get the same)."""
+    answered: PairRecords[int] | None = None
+    """Head: CONFIRM_ACK Status given per pair (duplicates get the same), kept while a copy of the pair's
+    CONFIRM can still come (:func:`protocols.network.relay.confirm_lifetime_ns`); made by the first CONFIRM."""
     waiting: dict[int, Confirm] = field(default_factory=dict)
     """Head: CONFIRMs for halves still being measured, by head pair sequence."""
     delivered: dict[int, HalfKey] = field(default_factory=dict)
+    """Tail: the half of each pair delivered and not yet settled (poisoned if its CONFIRM is given up)."""
     held: list[bytes] = field(default_factory=list)
     """OK-Ms held until the circuit completes (measure-directly with CON clear)."""

@@ -26,7 +26,8 @@ from protocols.network.context import Node
 from protocols.network.end_state import EndState
 from protocols.network.hops import Hops
 from protocols.network.model import goodness
-from protocols.network.relay import Relay, send_confirm
+from protocols.network.pair_records import PairRecords
+from protocols.network.relay import Relay, confirm_lifetime_ns, send_confirm
 from protocols.network.service import Service
 from protocols.network.tracker import Tracker
 from protocols.network.types import (
@@ -118,7 +119,8 @@ class EndPoint:
             return Actions()
         if circuit.is_head:
             waiting = self.state(circuit).waiting.pop(half.seq, None)
-            return Actions() if waiting is None else self.on_confirm(waiting, circuit.tail, now)
+            return (Actions() if waiting is None
+                    else self._answer(circuit, self._answered(circuit), waiting, circuit.tail, now))
         return self.deliver(circuit, half, now) if half.track is not None else Actions()
 
     def on_rejected(self, slot: int, now: int) -> Actions:
@@ -189,7 +191,7 @@ class EndPoint:
     def on_confirm_ack(self, message: Confirm, now: int) -> Actions:
         circuit = self.node.circuits.get((message.head_node, message.circuit_id))
         if circuit is not None and not circuit.is_end:
-            return self.relay.on_confirm_ack(circuit, message)
+            return self.relay.on_confirm_ack(circuit, message, now)
         if circuit is None or not self.node.outbox.ack(("confirm", circuit.handle, message.e2e_seq)):
             return Actions()
         if message.status == ll.ERR_EXPIRE and message.reason == REASON_UNKNOWN:
@@ -205,7 +207,7 @@ class EndPoint:
         if circuit is None:
             return Actions()
         if not circuit.is_end:
-            return self.relay.gave_up(circuit, n)
+            return self.relay.gave_up(circuit, n, now)
         return self._unconfirmed(circuit, n, now)
 
     def _unconfirmed(self, circuit: Circuit, n: int, now: int) -> Actions:
@@ -220,8 +222,9 @@ class EndPoint:
 
     def _settle(self, circuit: Circuit, n: int, now: int) -> Actions:
         state = self.state(circuit)
-        state.settled.add(n)
-        if len(state.settled) < circuit.number:
+        state.settled += 1
+        state.delivered.pop(n, None)
+        if state.settled < circuit.number:
             return Actions()
         return self.flush(circuit).extend(self.on_settled(circuit, now))
 
@@ -239,20 +242,36 @@ class EndPoint:
             return self.relay.on_confirm(circuit, message, now)
         if circuit is None or not circuit.is_head:
             return self._confirm_ack(message, sender, ll.ERR_EXPIRE)
+        answered = self._answered(circuit)
+        answered.forget(now)
+        status = answered.get(n)
+        if status is not None:
+            return self._confirm_ack(message, sender, status)
+        if answered.late(n):                    # beyond every copy's bound: its sender waits no more
+            self.node.counters.late_confirms += 1
+            return Actions()
+        return self._answer(circuit, answered, message, sender, now)
+
+    def _answered(self, circuit: Circuit) -> PairRecords[int]:
         state = self.state(circuit)
-        if n in state.answered:
-            return self._confirm_ack(message, sender, state.answered[n])
+        if state.answered is None:
+            state.answered = PairRecords(confirm_lifetime_ns(self.node, circuit))
+        return state.answered
+
+    def _answer(self, circuit: Circuit, answered: PairRecords[int], message: Confirm, sender: int,
+                now: int) -> Actions:
+        """The head's first CONFIRM of pair n (or the one that waited for its half's measurement)."""
+        n = message.e2e_seq
         half = self.node.half((circuit.hop(RIGHT).link_id, message.head_pair_seq))
         if half is not None and half.state == MEASURING:
-            state.waiting[half.seq] = message
+            self.state(circuit).waiting[half.seq] = message
             return Actions()
         if half is None or half.state not in (HELD, MEASURED):
-            state.answered[n] = ll.ERR_EXPIRE
+            answered.put(n, ll.ERR_EXPIRE, now)
             return self.retract(circuit, n).extend(self._confirm_ack(message, sender, ll.ERR_EXPIRE))
         half.fire(ON_DELIVER)
         half.e2e = n
-        state.delivered[n] = half.key
-        state.answered[n] = 0
+        answered.put(n, 0, now)
         if circuit.end_distil is not None:
             half.distilled = ll.decode_fidelity(message.goodness)
         self.node.timers.cancel(("hold", half.key))

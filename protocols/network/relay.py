@@ -12,13 +12,19 @@ loss per fibre a hop's round trip gets through 13 % of the time where the whole 
 A relay that gets no answer after all its tries answers CONFIRM_ACK EXPIRE with Reason UNKNOWN: it does
 not know whether the head delivered the pair, so the tail reports the pair expired and poisons its half,
 which reaches the head through the swap records (:meth:`protocols.network.endpoint.EndPoint.confirm_gave_up`).
+
+A relay forgets the answer for pair n :func:`confirm_lifetime_ns` after it first heard of n, when no copy of
+CONFIRM(n) can still come (:mod:`protocols.network.pair_records`); a copy of a pair it forgot, or one that
+comes after that bound for a pair it never heard of, is counted (``late_confirms``) and dropped: its sender
+no longer waits for an answer, and passing it on would start a new series of tries towards the head.
 """
 
 from __future__ import annotations
 
 from protocols.common import QNCP_PORT, Actions
 from protocols.network.circuit import Circuit
-from protocols.network.context import Node
+from protocols.network.context import RTO_FLOOR_NS, Node
+from protocols.network.pair_records import PairRecords
 from protocols.network.types import LEFT, RIGHT, Handle
 from protocols.packets import linkservice as ll
 from protocols.packets.qncp import Confirm
@@ -29,6 +35,24 @@ def confirm_retries(node: Node, circuit: Circuit) -> int:
     """How often a node retransmits a CONFIRM towards the head: twice the reliable retries (an answer needs
     a round trip) for each hop between it and the head (its answer comes from there)."""
     return 2 * node.config.reliable_retries * max(1, circuit.index)
+
+
+def confirm_lifetime_ns(node: Node, circuit: Circuit) -> int:
+    """How long after the tail numbered pair n a copy of CONFIRM(n) may still reach this node: for each node k
+    between this one (excluded) and the tail, its tries ((2 · reliable retries · k) + 1 intervals of its RTO to
+    the head: the first send, the retransmissions, the wait before it gives up) and one RTO over its hop to
+    node k − 1 (more than the hop's one-way delay and jitter). Node k starts no later than its right
+    neighbour's last copy arrives, so the sum bounds the whole route's relay of CONFIRM(n)."""
+    topology, route, head = node.topology, circuit.route, circuit.head
+
+    def rto(a: int, b: int) -> int:
+        return 2 * (topology.delay(a, b) + topology.jitter(a, b)) + RTO_FLOOR_NS
+
+    total = 0
+    for k in range(circuit.index + 1, len(route)):
+        tries = 2 * node.config.reliable_retries * max(1, k)
+        total += (tries + 1) * rto(route[k], head) + rto(route[k], route[k - 1])
+    return total
 
 
 def send_confirm(node: Node, circuit: Circuit, message: Confirm, now: int) -> Actions:
@@ -44,8 +68,9 @@ class Relay:
 
     def __init__(self, node: Node) -> None:
         self.node = node
-        self.answers: dict[Handle, dict[int, Confirm]] = {}
-        """Per circuit, per pair: the answer passed back, or the CONFIRM while it is on its way to the head."""
+        self.answers: dict[Handle, PairRecords[Confirm]] = {}
+        """Per circuit, per pair: the answer passed back, or the CONFIRM while it is on its way to the head
+        (forgotten :func:`confirm_lifetime_ns` after the pair's first CONFIRM came)."""
 
     def forget(self, circuit: Circuit) -> None:
         self.answers.pop(circuit.handle, None)
@@ -53,36 +78,46 @@ class Relay:
     def on_confirm(self, circuit: Circuit, message: Confirm, now: int) -> Actions:
         """A CONFIRM from the right neighbour: pass it on once, answer copies once the answer is here."""
         answers = self._answers(circuit)
+        answers.forget(now, _on_its_way)
         n = message.e2e_seq
-        if n in answers:
-            answer = answers[n]
+        answer = answers.get(n)
+        if answer is not None:
             return Actions() if answer.msg_type == CONFIRM else self._back(circuit, answer)
-        answers[n] = message
+        if answers.late(n):
+            self.node.counters.late_confirms += 1
+            return Actions()
+        answers.put(n, message, now)
         return send_confirm(self.node, circuit, message, now)
 
-    def on_confirm_ack(self, circuit: Circuit, message: Confirm) -> Actions:
+    def on_confirm_ack(self, circuit: Circuit, message: Confirm, now: int) -> Actions:
         """The left neighbour answered: back towards the tail (and to every later copy)."""
         if not self.node.outbox.ack(("confirm", circuit.handle, message.e2e_seq)):
             return Actions()
-        self._answers(circuit)[message.e2e_seq] = message
+        self._answers(circuit).put(message.e2e_seq, message, now)
         return self._back(circuit, message)
 
-    def _answers(self, circuit: Circuit) -> dict[int, Confirm]:
+    def _answers(self, circuit: Circuit) -> PairRecords[Confirm]:
         answers = self.answers.get(circuit.handle)
-        if answers is None:                 # (not setdefault: no new dict a CONFIRM)
-            answers = self.answers[circuit.handle] = {}
+        if answers is None:                 # (not setdefault: no new records a CONFIRM)
+            keep = confirm_lifetime_ns(self.node, circuit)
+            answers = self.answers[circuit.handle] = PairRecords(keep)
         return answers
 
-    def gave_up(self, circuit: Circuit, n: int) -> Actions:
+    def gave_up(self, circuit: Circuit, n: int, now: int) -> Actions:
         """No answer from the left after every try: the head's fate of pair n is unknown here."""
-        answers = self.answers.get(circuit.handle, {})
-        sent = answers.get(n)
-        if sent is None or sent.msg_type != CONFIRM:
+        answers = self.answers.get(circuit.handle)
+        sent = None if answers is None else answers.get(n)
+        if answers is None or sent is None or sent.msg_type != CONFIRM:
             return Actions()
         answer = Confirm(CONFIRM_ACK, sent.circuit_id, sent.head_node, n, sent.head_pair_seq, sent.tail_pair_seq,
                          sent.bell_state, sent.goodness, status=ll.ERR_EXPIRE, reason=REASON_UNKNOWN)
-        answers[n] = answer
+        answers.put(n, answer, now)
         return self._back(circuit, answer)
 
     def _back(self, circuit: Circuit, answer: Confirm) -> Actions:
         return Actions(send=[(self.node.qncp(circuit.hop(RIGHT).peer), answer.encode())])
+
+
+def _on_its_way(record: Confirm) -> bool:
+    """A CONFIRM still retransmitted towards the head (its answer, or this node's give-up, is to come)."""
+    return record.msg_type == CONFIRM

@@ -228,6 +228,8 @@ class NetworkCounters:
     """TRACKs whose EGP Bell state differs from this node's own link OK: must stay 0."""
     gave_up: int = 0
     """Reliable messages whose every retransmission went unanswered."""
+    late_confirms: int = 0
+    """CONFIRMs that came after every copy of them should have (their pair's answer forgotten): dropped."""
     refused: int = 0
     wrong_sender: int = 0
     """QNCP messages and TRACKs about a circuit from another node than its route says sends them: dropped."""
