@@ -4,7 +4,8 @@ A ``qnet run`` compiles ~75 small functions from source text at start-up: the da
 :mod:`protocols.lazymethods` defers and the builders of :mod:`protocols.fastinit`, ~4 % of a 1-pair run's
 instructions. Their text is the same from run to run, so :func:`code` compiles each text once and keeps the code
 object in a file next to the package's bytecode, ``protocols/__pycache__/codecache.<cache tag>[.opt-N].bin``:
-a later process unmarshals it (~0.3 ms for all of them) instead of compiling again (~16 ms).
+a later process unmarshals it (~0.3 ms for all of them) instead of compiling again (~16 ms). The methods attrs
+generates for trio's and outcome's classes (~50 more) are kept the same way (:func:`install_attrs`).
 
 The cache cannot change what runs: an entry is found by the whole source text and the compiler flags, and
 holds what ``compile(text, "<string>", "exec", flags, dont_inherit=True)`` returns for them; the file holds
@@ -20,6 +21,7 @@ reads a clock or touches a protocol's state: this is the import machinery's kind
 """
 
 from __future__ import annotations
+import __future__
 
 import atexit
 import contextlib
@@ -28,6 +30,7 @@ import os
 import sys
 from importlib.util import MAGIC_NUMBER
 from types import CodeType
+from typing import Any
 
 LIMIT = 4096
 """The most entries the file keeps (a test session compiles many more texts than a run)."""
@@ -46,7 +49,8 @@ def default_path() -> str | None:
     return os.path.join(os.path.dirname(os.path.abspath(__file__)), "__pycache__", f"codecache.{tag}{suffix}.bin")
 
 
-Key = tuple[int, str]
+Key = tuple[int, str, str]
+"""An entry's key: the compiler flags, the file name, the source text."""
 
 PATH: str | None = default_path()
 """The cache file this process reads and writes (tests point it elsewhere)."""
@@ -69,8 +73,8 @@ def read(path: str | None) -> dict[Key, bytes]:
     if magic != MAGIC_NUMBER or not isinstance(entries, dict):
         return {}
     for key, value in entries.items():
-        if not (isinstance(key, tuple) and len(key) == 2 and isinstance(key[0], int) and isinstance(key[1], str)
-                and isinstance(value, bytes)):
+        if not (isinstance(key, tuple) and len(key) == 3 and isinstance(key[0], int) and isinstance(key[1], str)
+                and isinstance(key[2], str) and isinstance(value, bytes)):
             return {}
     return entries
 
@@ -100,10 +104,10 @@ def _unmarshal(blob: bytes) -> CodeType | None:
     return found if isinstance(found, CodeType) else None
 
 
-def code(source: str, flags: int = 0) -> CodeType:
-    """``compile(source, "<string>", "exec", flags, dont_inherit=True)``, from the cache if it holds it."""
+def code(source: str, flags: int = 0, filename: str = FILENAME) -> CodeType:
+    """``compile(source, filename, "exec", flags, dont_inherit=True)``, from the cache if it holds it."""
     global _stored, _new
-    key = (flags, source)
+    key = (flags, filename, source)
     found = _codes.get(key)
     if found is not None:
         return found
@@ -112,7 +116,7 @@ def code(source: str, flags: int = 0) -> CodeType:
     blob = _stored.get(key)
     found = None if blob is None else _unmarshal(blob)
     if found is None:
-        found = compile(source, FILENAME, "exec", flags, dont_inherit=True)
+        found = compile(source, filename, "exec", flags, dont_inherit=True)
         if not _new:
             _new = True
             atexit.register(save)
@@ -135,6 +139,33 @@ def save() -> bool:
     return bool(entries) and write(PATH, entries)
 
 
+def install_attrs() -> bool:
+    """Give ``attr._make`` (attrs, which trio's and outcome's classes are made with) a ``compile`` that takes the
+    code of the methods attrs generates from this cache: ``compile(script, filename, "exec")`` in a module with
+    ``from __future__ import annotations``, as attrs calls it, answered by :func:`code` with the same file name
+    and that flag; any other call compiled as the builtin would there. A script with a ``__hash__`` is compiled
+    each time, not kept: attrs writes a number into it that changes with the process's hash seed (``hash`` of a
+    string), so it would never be found again. False (nothing done) if attrs is missing or not as expected.
+    Call it before the classes are made (``import stack`` does, before trio is imported)."""
+    try:
+        from attr import _make
+    except ImportError:
+        return False
+    if getattr(_make, "annotations", None) is not __future__.annotations or not hasattr(_make, "_compile_and_eval"):
+        return False
+    inherited = __future__.annotations.compiler_flag
+
+    def compile_(source: Any, filename: Any, mode: str, flags: int = 0, dont_inherit: bool = False,
+                 optimize: int = -1) -> Any:
+        if isinstance(source, str) and isinstance(filename, str) and mode == "exec" and not flags \
+                and not dont_inherit and optimize == -1 and "def __hash__" not in source:
+            return code(source, inherited, filename)
+        return compile(source, filename, mode, flags | (0 if dont_inherit else inherited), True, optimize)
+
+    _make.compile = compile_  # type: ignore[attr-defined]   # found before the builtin by _compile_and_eval
+    return True
+
+
 def reset(path: str | None) -> None:
     """Forget what was read and compiled, and use the cache file at ``path`` from now on (for tests)."""
     global PATH, _stored, _new
@@ -142,4 +173,4 @@ def reset(path: str | None) -> None:
     _codes.clear()
 
 
-__all__ = ["LIMIT", "code", "default_path", "read", "reset", "save", "write"]
+__all__ = ["LIMIT", "code", "default_path", "install_attrs", "read", "reset", "save", "write"]

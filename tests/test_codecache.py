@@ -67,7 +67,7 @@ def test_a_later_process_reads_instead_of_compiling(cache: Path, monkeypatch: py
     before = _compiled(SOURCE)
     again = codecache.code(SOURCE)
     assert _compiled(SOURCE) == before and again == first and again is not first
-    assert codecache.read(str(cache)).keys() == {(0, SOURCE)}
+    assert codecache.read(str(cache)).keys() == {(0, "<string>", SOURCE)}
 
 
 def test_the_file_keeps_earlier_entries_up_to_the_limit(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -77,17 +77,17 @@ def test_the_file_keeps_earlier_entries_up_to_the_limit(cache: Path, monkeypatch
     codecache.reset(str(cache))
     codecache.code(ANNOTATED)
     codecache.save()
-    assert codecache.read(str(cache)).keys() == {(0, SOURCE), (0, ANNOTATED)}
+    assert codecache.read(str(cache)).keys() == {(0, "<string>", SOURCE), (0, "<string>", ANNOTATED)}
     monkeypatch.setattr(codecache, "LIMIT", 1)
     codecache.reset(str(cache))
     codecache.code("x = 1\n")
     codecache.save()
-    assert codecache.read(str(cache)).keys() == {(0, "x = 1\n")}   # past the limit: what the process used
+    assert codecache.read(str(cache)).keys() == {(0, "<string>", "x = 1\n")}   # past the limit: what the process used
 
 
 @pytest.mark.parametrize("content", [b"", b"\x00garbage", marshal.dumps(("not the magic", {})),
-                                     marshal.dumps((codecache.MAGIC_NUMBER, {(0, SOURCE): "not code"})),
-                                     marshal.dumps((codecache.MAGIC_NUMBER, {(0, SOURCE): b"\x00broken"})),
+                                     marshal.dumps((codecache.MAGIC_NUMBER, {(0, "<string>", SOURCE): "not code"})),
+                                     marshal.dumps((codecache.MAGIC_NUMBER, {(0, "<string>", SOURCE): b"\x00broken"})),
                                      marshal.dumps((codecache.MAGIC_NUMBER, [1, 2]))])
 def test_a_broken_or_foreign_file_is_compiled_around_then_replaced(cache: Path, content: bytes,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
@@ -99,7 +99,7 @@ def test_a_broken_or_foreign_file_is_compiled_around_then_replaced(cache: Path, 
     assert _compiled(SOURCE) == before + 1
     assert found == compile(SOURCE, "<string>", "exec", dont_inherit=True)
     assert codecache.save()
-    assert codecache.read(str(cache)).keys() == {(0, SOURCE)}
+    assert codecache.read(str(cache)).keys() == {(0, "<string>", SOURCE)}
 
 
 def test_nothing_written_when_asked_not_to_or_unable(cache: Path, tmp_path: Path,
@@ -141,4 +141,35 @@ def test_dataclass_methods_keep_their_annotations_ours_or_not(cache: Path) -> No
                 cls(1).x = 2
         finally:
             del sys.modules[name]
-    assert any(key[1].startswith("def __create_fn__") for key in codecache._codes)   # ours went through it
+    assert any(key[2].startswith("def __create_fn__") for key in codecache._codes)   # ours went through it
+
+
+def test_attrs_classes_take_their_code_from_the_cache_but_hash(cache: Path) -> None:
+    """``import stack`` gives attrs a ``compile`` answered by the cache: an attrs class behaves as always, its
+    methods' code is what attrs' own ``compile`` gives; a script with a ``__hash__`` (a number in it changes
+    with the hash seed) is not kept; any other call is compiled as the builtin would in attrs' module."""
+    import attr
+    from attr import _make
+
+    import stack  # noqa: F401
+
+    assert _make.compile is not compile   # type: ignore[attr-defined]
+
+    @attr.s(frozen=True, slots=True)
+    class Probe:
+        a: int = attr.ib()
+        b: int = attr.ib(default=2)
+
+    @attr.s(eq=True, hash=False, repr=False)
+    class Plain:
+        a: int = attr.ib()
+
+    assert Probe(1) == Probe(1, 2) and hash(Probe(1)) == hash(Probe(1, 2)) and repr(Probe(3)) == "Probe(a=3, b=2)"
+    assert Plain(1) == Plain(1) and Plain(1) != Plain(2)
+    kept = [key for key in codecache._codes if key[1].startswith("<attrs generated")]
+    plain = [key for key in kept if key[1].endswith("Plain>")]
+    assert plain and not any(key[1].endswith(".Probe>") for key in kept)     # Probe's script has a __hash__
+    flags = __future__.annotations.compiler_flag
+    assert codecache._codes[plain[0]] == compile(plain[0][2], plain[0][1], "exec", flags, dont_inherit=True)
+    assert _make.compile("1 + 1", "<f>", "eval") == compile("1 + 1", "<f>", "eval", flags, dont_inherit=True)
+    assert _make.compile("x: int", "<f>", "exec", dont_inherit=True) == compile("x: int", "<f>", "exec", 0, True)
