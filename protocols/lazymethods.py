@@ -13,7 +13,9 @@ without a docstring gets the one the dataclass would write (its name and ``inspe
 read, not at import: writing it compiles the ``__init__`` and asks ``inspect`` for its signature, about a tenth
 of this project's own import for the 16 classes without one that a ``qnet run`` imports. Every other dataclass (the
 standard library's, other packages', a user's) is built as always. On a Python whose ``dataclasses`` has no
-``_create_fn`` (3.13 compiles a class's methods in one ``exec``), :func:`install` does nothing.
+``_create_fn`` (3.13 compiles a class's methods in one ``exec``), :func:`install` does nothing. The text of this
+project's methods is compiled once across processes (:mod:`protocols.codecache`): :func:`install` gives
+``dataclasses`` an ``exec`` that takes it from there.
 
 >>> import dataclasses, sys, types
 >>> probe = types.ModuleType("protocols._doctest_probe"); sys.modules[probe.__name__] = probe
@@ -33,6 +35,8 @@ import dataclasses
 import inspect
 from collections.abc import Callable
 from typing import Any
+
+from protocols import codecache
 
 PACKAGES = ("protocols", "stack")
 """Top-level packages whose dataclasses get stubs (a class's module is one of them or inside one)."""
@@ -159,6 +163,18 @@ class _LazyDoc:
         return doc
 
 
+def _exec(source: Any, globals_: dict[str, Any] | None = None, locals_: dict[str, Any] | None = None, /) -> None:
+    """``exec`` as ``dataclasses._create_fn`` calls it (``exec(text, globals, namespace)``, from a module without
+    ``__future__`` imports): the text of this project's classes' methods compiled once across processes
+    (:mod:`protocols.codecache`), any other's compiled as ``exec`` would."""
+    if isinstance(source, str):
+        if _ours(globals_):
+            source = codecache.code(source)
+        else:
+            source = compile(source, codecache.FILENAME, "exec", dont_inherit=True)
+    exec(source, globals_, locals_)
+
+
 def is_stub(method: object) -> bool:
     """True if ``method`` (from a class's ``__dict__``) is a stub not yet replaced by its compiled method (or
     a docstring not yet written)."""
@@ -166,10 +182,12 @@ def is_stub(method: object) -> bool:
 
 
 def install() -> bool:
-    """Wrap ``dataclasses._create_fn`` and ``_process_class`` (once); False on a Python without them (nothing
+    """Wrap ``dataclasses._create_fn`` and ``_process_class`` (once), and give ``_create_fn`` the ``exec`` that
+    takes this project's methods from :mod:`protocols.codecache`; False on a Python without them (nothing
     done)."""
     if _ORIGINAL is None or _PROCESS is None:
         return False
+    dataclasses.exec = _exec  # type: ignore[attr-defined]   # found before the builtin by _create_fn
     dataclasses._create_fn = _create_fn  # type: ignore[attr-defined]
     dataclasses._process_class = _process_class  # type: ignore[attr-defined]
     return True

@@ -1,3 +1,5 @@
 """The qnetstack runtime: kernel, emulated sockets, quantum medium, capture, CLI."""
 
-import protocols  # noqa: F401  (installs protocols.lazymethods before this package's dataclasses are made)
+import protocols  # installs protocols.lazymethods before this package's dataclasses are made
+
+protocols.codecache.install_attrs()  # before trio's attrs classes are made: their code compiled once

@@ -1,0 +1,176 @@
+"""The code this project compiles from strings, kept across processes as ``__pycache__`` keeps bytecode.
+
+A ``qnet run`` compiles ~75 small functions from source text at start-up: the dataclass methods
+:mod:`protocols.lazymethods` defers and the builders of :mod:`protocols.fastinit`, ~4 % of a 1-pair run's
+instructions. Their text is the same from run to run, so :func:`code` compiles each text once and keeps the code
+object in a file next to the package's bytecode, ``protocols/__pycache__/codecache.<cache tag>[.opt-N].bin``:
+a later process unmarshals it (~0.3 ms for all of them) instead of compiling again (~16 ms). The methods attrs
+generates for trio's and outcome's classes (~50 more) are kept the same way (:func:`install_attrs`).
+
+The cache cannot change what runs: an entry is found by the whole source text and the compiler flags, and
+holds what ``compile(text, "<string>", "exec", flags, dont_inherit=True)`` returns for them; the file holds
+the interpreter's bytecode magic number (it is ignored if another interpreter wrote it) and its name the cache
+tag and optimisation level, as a ``.pyc``'s does. It is read as the import system reads a ``.pyc`` (also under
+``PYTHONDONTWRITEBYTECODE``), and anything wrong with it (missing, unreadable, truncated, another version's)
+makes it empty. It is written, whole and atomically (a temporary file, then ``os.replace``), when a process
+that compiled something new ends (``atexit``), unless ``sys.dont_write_bytecode`` is set; if the directory is
+not writable nothing is written and nothing is reported. Two processes writing at once: the last one's file
+stays, whole; what the other compiled is compiled again by a later process. It holds what the processes that
+wrote it compiled, up to :data:`LIMIT` entries (past it, only what the writing process used). Nothing here
+reads a clock or touches a protocol's state: this is the import machinery's kind of input and output.
+"""
+
+from __future__ import annotations
+import __future__
+
+import atexit
+import contextlib
+import marshal
+import os
+import sys
+from importlib.util import MAGIC_NUMBER
+from types import CodeType
+from typing import Any
+
+LIMIT = 4096
+"""The most entries the file keeps (a test session compiles many more texts than a run)."""
+
+FILENAME = "<string>"
+"""The file name of the code compiled (what ``exec`` of a string gives)."""
+
+
+def default_path() -> str | None:
+    """Where this interpreter's cache is (None if it keeps no bytecode: no cache tag)."""
+    tag = sys.implementation.cache_tag
+    if tag is None:
+        return None
+    level = sys.flags.optimize
+    suffix = f".opt-{level}" if level else ""
+    return os.path.join(os.path.dirname(os.path.abspath(__file__)), "__pycache__", f"codecache.{tag}{suffix}.bin")
+
+
+Key = tuple[int, str, str]
+"""An entry's key: the compiler flags, the file name, the source text."""
+
+PATH: str | None = default_path()
+"""The cache file this process reads and writes (tests point it elsewhere)."""
+_stored: dict[Key, bytes] | None = None     # the file's entries, each code object still marshalled
+_codes: dict[Key, CodeType] = {}            # what this process compiled or unmarshalled
+_new = False                                # whether it compiled something the file did not hold
+
+
+def read(path: str | None) -> dict[Key, bytes]:
+    """The entries of the cache file at ``path``, each a marshalled code object; empty if there is none, or
+    it is not one this interpreter wrote, or anything in it is amiss."""
+    if path is None:
+        return {}
+    try:
+        with open(path, "rb") as file:
+            data = file.read()
+        magic, entries = marshal.loads(data)
+    except (OSError, EOFError, ValueError, TypeError):
+        return {}
+    if magic != MAGIC_NUMBER or not isinstance(entries, dict):
+        return {}
+    for key, value in entries.items():
+        if not (isinstance(key, tuple) and len(key) == 3 and isinstance(key[0], int) and isinstance(key[1], str)
+                and isinstance(key[2], str) and isinstance(value, bytes)):
+            return {}
+    return entries
+
+
+def write(path: str | None, entries: dict[Key, bytes]) -> bool:
+    """Write ``entries`` to ``path`` whole (a temporary file, then ``os.replace``); False if it could not."""
+    if path is None:
+        return False
+    temporary = f"{path}.{os.getpid()}.tmp"
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(temporary, "wb") as file:
+            file.write(marshal.dumps((MAGIC_NUMBER, entries)))
+        os.replace(temporary, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.remove(temporary)
+        return False
+    return True
+
+
+def _unmarshal(blob: bytes) -> CodeType | None:
+    try:
+        found = marshal.loads(blob)
+    except (EOFError, ValueError, TypeError):
+        return None
+    return found if isinstance(found, CodeType) else None
+
+
+def code(source: str, flags: int = 0, filename: str = FILENAME) -> CodeType:
+    """``compile(source, filename, "exec", flags, dont_inherit=True)``, from the cache if it holds it."""
+    global _stored, _new
+    key = (flags, filename, source)
+    found = _codes.get(key)
+    if found is not None:
+        return found
+    if _stored is None:
+        _stored = read(PATH)
+    blob = _stored.get(key)
+    found = None if blob is None else _unmarshal(blob)
+    if found is None:
+        found = compile(source, filename, "exec", flags, dont_inherit=True)
+        if not _new:
+            _new = True
+            atexit.register(save)
+    _codes[key] = found
+    return found
+
+
+def save() -> bool:
+    """Write the file's entries and what this process compiled to the cache file (done at exit when something
+    was compiled); past :data:`LIMIT` entries, only what this process used. False if nothing was written
+    (nothing new, ``sys.dont_write_bytecode``, or the file could not be written)."""
+    global _new
+    if not _new or sys.dont_write_bytecode:
+        return False
+    _new = False
+    used = {key: marshal.dumps(value) for key, value in _codes.items()}
+    entries = (_stored or {}) | used
+    if len(entries) > LIMIT:
+        entries = used if len(used) <= LIMIT else {}
+    return bool(entries) and write(PATH, entries)
+
+
+def install_attrs() -> bool:
+    """Give ``attr._make`` (attrs, which trio's and outcome's classes are made with) a ``compile`` that takes the
+    code of the methods attrs generates from this cache: ``compile(script, filename, "exec")`` in a module with
+    ``from __future__ import annotations``, as attrs calls it, answered by :func:`code` with the same file name
+    and that flag; any other call compiled as the builtin would there. A script with a ``__hash__`` is compiled
+    each time, not kept: attrs writes a number into it that changes with the process's hash seed (``hash`` of a
+    string), so it would never be found again. False (nothing done) if attrs is missing or not as expected.
+    Call it before the classes are made (``import stack`` does, before trio is imported)."""
+    try:
+        from attr import _make
+    except ImportError:
+        return False
+    if getattr(_make, "annotations", None) is not __future__.annotations or not hasattr(_make, "_compile_and_eval"):
+        return False
+    inherited = __future__.annotations.compiler_flag
+
+    def compile_(source: Any, filename: Any, mode: str, flags: int = 0, dont_inherit: bool = False,
+                 optimize: int = -1) -> Any:
+        if isinstance(source, str) and isinstance(filename, str) and mode == "exec" and not flags \
+                and not dont_inherit and optimize == -1 and "def __hash__" not in source:
+            return code(source, inherited, filename)
+        return compile(source, filename, mode, flags | (0 if dont_inherit else inherited), True, optimize)
+
+    _make.compile = compile_  # type: ignore[attr-defined]   # found before the builtin by _compile_and_eval
+    return True
+
+
+def reset(path: str | None) -> None:
+    """Forget what was read and compiled, and use the cache file at ``path`` from now on (for tests)."""
+    global PATH, _stored, _new
+    PATH, _stored, _new = path, None, False
+    _codes.clear()
+
+
+__all__ = ["LIMIT", "code", "default_path", "install_attrs", "read", "reset", "save", "write"]
