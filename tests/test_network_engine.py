@@ -14,8 +14,9 @@ from hypothesis import strategies as st
 
 from protocols.common import QNCP_PORT, QNP_PORT
 from protocols.packets import linkservice as ll
-from protocols.packets.qncp import PairMessage, Setup, decode_qncp
+from protocols.packets.qncp import Confirm, PairMessage, Setup, decode_qncp
 from protocols.packets.qncp_common import (
+    CONFIRM_ACK,
     EXPIRE,
     REASON_LINK_EXPIRED,
     REASON_SWAP_FAILED,
@@ -293,3 +294,25 @@ def test_the_link_layer_hands_requests_for_link_labels_to_the_network_layer() ->
         if listener is not None:
             (request,) = peer.requests.values()
             assert request.app == network
+
+
+def test_a_confirm_that_waited_for_the_head_s_measurement_is_answered_to_the_node_it_came_from() -> None:
+    """Measure-directly across a repeater: the tail's CONFIRM, relayed by r1, reaches the head while its half is
+    still being measured, and waits. The CONFIRM_ACK then goes back to r1, as an answer given at once does (it
+    went to the tail itself, which dropped it as from the wrong sender, and r1 waited for a retransmission)."""
+    chain = Chain(2)
+    chain.create(number=1, tpe=ll.TPE_MEASURE)
+    chain.run()
+    for hop in (1, 2):
+        chain.pair(hop)
+    head_measures = [(n, c) for n, c in chain.hardware if n == 1]
+    assert head_measures and all(isinstance(c, Measure) for _, c in head_measures)
+    chain.hardware = [(n, c) for n, c in chain.hardware if n != 1]
+    chain.answer()                                  # the swap, the tail's measurement, its CONFIRM to r1, to the head
+    start = len(chain.sent)
+    chain.hardware = head_measures
+    chain.answer()
+    acks = [m for m in qncp_sent(chain, start, by=1) if isinstance(m, Confirm) and m.msg_type == CONFIRM_ACK]
+    assert len(acks) == 1                           # the head answered once its measurement came, not before
+    assert chain.engines[2].counters.wrong_sender == chain.engines[3].counters.wrong_sender == 0
+    assert [len([m for m in chain.received[n] if isinstance(m, ll.OkMeasure)]) for n in (1, 2)] == [1, 1]

@@ -24,8 +24,8 @@ class EndState:
     answered: PairRecords[int] | None = None
     """Head: CONFIRM_ACK Status given per pair (duplicates get the same), kept while a copy of the pair's
     CONFIRM can still come (:func:`protocols.network.relay.confirm_lifetime_ns`); made by the first CONFIRM."""
-    waiting: dict[int, Confirm] = field(default_factory=dict)
-    """Head: CONFIRMs for halves still being measured, by head pair sequence."""
+    waiting: dict[int, tuple[Confirm, int]] = field(default_factory=dict)
+    """Head: CONFIRMs for halves still being measured, with the node each came from, by head pair sequence."""
     delivered: dict[int, HalfKey] = field(default_factory=dict)
     """Tail: the half of each pair delivered and not yet settled (poisoned if its CONFIRM is given up)."""
     held: list[bytes] = field(default_factory=list)

@@ -119,8 +119,8 @@ class EndPoint:
             return Actions()
         if circuit.is_head:
             waiting = self.state(circuit).waiting.pop(half.seq, None)
-            return (Actions() if waiting is None
-                    else self._answer(circuit, self._answered(circuit), waiting, circuit.tail, now))
+            return (Actions() if waiting is None       # answered to the node the CONFIRM came from, as at once
+                    else self._answer(circuit, self._answered(circuit), *waiting, now))
         return self.deliver(circuit, half, now) if half.track is not None else Actions()
 
     def on_rejected(self, slot: int, now: int) -> Actions:
@@ -264,7 +264,7 @@ class EndPoint:
         n = message.e2e_seq
         half = self.node.half((circuit.hop(RIGHT).link_id, message.head_pair_seq))
         if half is not None and half.state == MEASURING:
-            self.state(circuit).waiting[half.seq] = message
+            self.state(circuit).waiting[half.seq] = message, sender
             return Actions()
         if half is None or half.state not in (HELD, MEASURED):
             answered.put(n, ll.ERR_EXPIRE, now)
