@@ -135,3 +135,15 @@ def test_a_req_that_comes_after_its_close_leaves_nothing_open() -> None:
     (req_ack,) = egp(other.receive(req.encode(), EGP1, EGP_PORT, 20), EGP1)
     assert req_ack.msg_type == MSG_REQ_ACK and req_ack.status == ll.ERR_TIMEOUT
     assert not other.open and not upward(master.receive(req_ack.encode(), EGP2, EGP_PORT, 30), APP1)
+
+
+def test_ended_windowed_requests_are_not_kept_by_their_key() -> None:
+    """Each circuit's hop has its own label (the windowed request's Purpose ID), so a key rarely comes back: an
+    ended windowed request is forgotten when it ends, not when its key is looked up again (four circuits in a row
+    over a 2-hop chain left four ended requests at each hop's origin)."""
+    from stack.runtime import run_scenario
+    from tests.network_scenarios import chain, entry
+
+    result = run_scenario(chain(2, workload="".join(entry(pairs=3) for _ in range(4))))
+    assert [len(w.responder.records) for w in result.emulation.workloads] == [3, 3, 3, 3]
+    assert [len(layer.queue._windows) for layer in result.emulation.link_layers] == [0, 0, 0]

@@ -248,6 +248,7 @@ class LinkLayer:
         the next deadline."""
         requests = self.requests
         if requests.ended:
+            self.queue.forget_windows(requests.ended)
             requests.close_ended(now)
         if now >= self._forgetting.next_at:
             self._forgetting.forget(now)

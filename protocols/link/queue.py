@@ -118,6 +118,16 @@ class DistributedQueue:
         del self._windows[key]                    # ended: forgotten with it
         return None
 
+    def forget_windows(self, ended: list[Request]) -> None:
+        """Forget the windowed requests among ``ended`` (each key is a hop's label, which changes from circuit to
+        circuit: a key that never comes back would keep its ended request for good)."""
+        for request in ended:
+            if request.windowed:
+                create = request.create
+                key = (request.app, create.remote_node_id, create.purpose_id)
+                if self._windows.get(key) is request:
+                    del self._windows[key]
+
     def _on_credit(self, remote_node_id: int, purpose_id: int, number: int, app: Address, now: int) -> Actions:
         """CREDIT: ``number`` more pairs for ``app``'s open windowed request to ``remote_node_id`` for
         ``purpose_id`` (a CREATE with Window CREDIT, read without decoding the whole CREATE); not answered, and one
