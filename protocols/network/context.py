@@ -207,7 +207,10 @@ class Node:
     def forget_due(self, linger: int, now: int) -> None:
         """The oldest deadline of ``linger``'s queue is due: forget the halves whose deadlines have come and are
         still theirs (not replaced by a later :meth:`linger`, nor the half replaced), if final."""
-        ats, keys = self._forget[linger]
+        queue = self._forget.get(linger)
+        if queue is None:                   # emptied and dropped since this deadline was set
+            return
+        ats, keys = queue
         halves = self.halves
         while ats and ats[0] <= now:
             at, key = ats.popleft(), keys.popleft()
@@ -216,6 +219,8 @@ class Node:
                 del halves[key]
         if ats:
             self.timers.schedule(("forget-halves", linger), ats[0])
+        else:
+            del self._forget[linger]        # a linger is a route's: one no circuit uses any more is not kept
 
     def halves_of(self, circuit: Circuit) -> list[Half]:
         return [half for half in self.halves.values() if half.circuit == circuit.handle]
