@@ -1,14 +1,14 @@
 """The code this project compiles from strings, kept across processes as ``__pycache__`` keeps bytecode.
 
 A ``qnet run`` compiles ~75 small functions from source text at start-up: the dataclass methods
-:mod:`protocols.lazymethods` defers and the builders of :mod:`protocols.fastinit`, ~4 % of a 1-pair run's
+:mod:`protocols.lazymethods` defers and the builders of :mod:`protocols.fastinit`, ~7 % of a 1-pair run's
 instructions. Their text is the same from run to run, so :func:`code` compiles each text once and keeps the code
 object in a file next to the package's bytecode, ``protocols/__pycache__/codecache.<cache tag>[.opt-N].bin``:
 a later process unmarshals it (~0.3 ms for all of them) instead of compiling again (~16 ms). The methods attrs
-generates for trio's and outcome's classes (~50 more) are kept the same way (:func:`install_attrs`).
+generates for trio's and outcome's classes (~30 more) are kept the same way (:func:`install_attrs`).
 
-The cache cannot change what runs: an entry is found by the whole source text and the compiler flags, and
-holds what ``compile(text, "<string>", "exec", flags, dont_inherit=True)`` returns for them; the file holds
+The cache cannot change what runs: an entry is found by the whole source text, the compiler flags and the
+file name, and holds what ``compile(text, filename, "exec", flags, dont_inherit=True)`` returns for them; the file holds
 the interpreter's bytecode magic number (it is ignored if another interpreter wrote it) and its name the cache
 tag and optimisation level, as a ``.pyc``'s does. It is read as the import system reads a ``.pyc`` (also under
 ``PYTHONDONTWRITEBYTECODE``), and anything wrong with it (missing, unreadable, truncated, another version's)

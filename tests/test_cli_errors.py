@@ -289,4 +289,5 @@ def test_a_pair_delivered_at_one_end_only_is_status_1_after_the_outputs(
     entries = json.loads(report.read_text())["workload"]
     assert [entry["pairs_disagreeing"] for entry in entries] == [1] * len(entries) and entries
     assert capsys.readouterr().err == (f"qnet: error: {len(entries)} pair(s) delivered at one end only (the link "
-                                       "layer promises none: report's workload[].pairs_disagreeing)\n")
+                                       "layer promises none within the bound of docs/architecture.md, Known limits: "
+                                       "report's workload[].pairs_disagreeing)\n")

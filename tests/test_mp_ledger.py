@@ -125,4 +125,5 @@ def test_a_pair_at_one_end_only_in_a_run_on_time_is_status_1_with_one_line(
         errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
         assert status == outcome.EXIT_APP_FAILED and errors == [
             "qnet up: error: 2 pair(s) delivered at one end only with every node on time and settled (the link "
-            "layer promises none: report.json, workload[].pairs_disagreeing)"]
+            "layer promises none within the bound of docs/architecture.md, Known limits: report.json, "
+            "workload[].pairs_disagreeing)"]

@@ -213,8 +213,8 @@ def _broken_promise(document: dict[str, Any]) -> int:
     "Known limits", explain it); 0 otherwise. The outputs are written first."""
     one_end = sum(w["pairs_disagreeing"] for w in document["workload"])
     if one_end:
-        return _error(f"{one_end} pair(s) delivered at one end only (the link layer promises none: "
-                      "report's workload[].pairs_disagreeing)", 1)
+        return _error(f"{one_end} pair(s) delivered at one end only (the link layer promises none within "
+                      "the bound of docs/architecture.md, Known limits: report's workload[].pairs_disagreeing)", 1)
     return 0
 
 

@@ -194,5 +194,6 @@ def conclude(document: dict[str, Any], run_dir: Path, captures: list[str], outpu
     status = verdict(document, failed)
     if status == EXIT_APP_FAILED and one_end_only(document) and not failure and not ledger:
         print(f"{who}: error: {one_end_only(document)} pair(s) delivered at one end only with every node on time "
-              "and settled (the link layer promises none: report.json, workload[].pairs_disagreeing)", file=sys.stderr)
+              "and settled (the link layer promises none within the bound of docs/architecture.md, Known limits: "
+              "report.json, workload[].pairs_disagreeing)", file=sys.stderr)
     return status
