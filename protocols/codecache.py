@@ -5,7 +5,8 @@ A ``qnet run`` compiles ~75 small functions from source text at start-up: the da
 instructions. Their text is the same from run to run, so :func:`code` compiles each text once and keeps the code
 object in a file next to the package's bytecode, ``protocols/__pycache__/codecache.<cache tag>[.opt-N].bin``:
 a later process unmarshals it (~0.3 ms for all of them) instead of compiling again (~16 ms). The methods attrs
-generates for trio's and outcome's classes (~30 more) are kept the same way (:func:`install_attrs`).
+generates for trio's and outcome's classes (~30 more) are kept the same way (:func:`stack.attrs_code.install_attrs`:
+the runtime's, since trio is).
 
 The cache cannot change what runs: an entry is found by the whole source text, the compiler flags and the
 file name, and holds what ``compile(text, filename, "exec", flags, dont_inherit=True)`` returns for them; the file holds
@@ -21,7 +22,6 @@ reads a clock or touches a protocol's state: this is the import machinery's kind
 """
 
 from __future__ import annotations
-import __future__
 
 import atexit
 import contextlib
@@ -30,7 +30,6 @@ import os
 import sys
 from importlib.util import MAGIC_NUMBER
 from types import CodeType
-from typing import Any
 
 LIMIT = 4096
 """The most entries the file keeps (a test session compiles many more texts than a run)."""
@@ -139,33 +138,6 @@ def save() -> bool:
     return bool(entries) and write(PATH, entries)
 
 
-def install_attrs() -> bool:
-    """Give ``attr._make`` (attrs, which trio's and outcome's classes are made with) a ``compile`` that takes the
-    code of the methods attrs generates from this cache: ``compile(script, filename, "exec")`` in a module with
-    ``from __future__ import annotations``, as attrs calls it, answered by :func:`code` with the same file name
-    and that flag; any other call compiled as the builtin would there. A script with a ``__hash__`` is compiled
-    each time, not kept: attrs writes a number into it that changes with the process's hash seed (``hash`` of a
-    string), so it would never be found again. False (nothing done) if attrs is missing or not as expected.
-    Call it before the classes are made (``import stack`` does, before trio is imported)."""
-    try:
-        from attr import _make
-    except ImportError:
-        return False
-    if getattr(_make, "annotations", None) is not __future__.annotations or not hasattr(_make, "_compile_and_eval"):
-        return False
-    inherited = __future__.annotations.compiler_flag
-
-    def compile_(source: Any, filename: Any, mode: str, flags: int = 0, dont_inherit: bool = False,
-                 optimize: int = -1) -> Any:
-        if isinstance(source, str) and isinstance(filename, str) and mode == "exec" and not flags \
-                and not dont_inherit and optimize == -1 and "def __hash__" not in source:
-            return code(source, inherited, filename)
-        return compile(source, filename, mode, flags | (0 if dont_inherit else inherited), True, optimize)
-
-    _make.compile = compile_  # type: ignore[attr-defined]   # found before the builtin by _compile_and_eval
-    return True
-
-
 def reset(path: str | None) -> None:
     """Forget what was read and compiled, and use the cache file at ``path`` from now on (for tests)."""
     global PATH, _stored, _new
@@ -173,4 +145,4 @@ def reset(path: str | None) -> None:
     _codes.clear()
 
 
-__all__ = ["LIMIT", "code", "default_path", "install_attrs", "read", "reset", "save", "write"]
+__all__ = ["LIMIT", "code", "default_path", "read", "reset", "save", "write"]
