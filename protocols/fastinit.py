@@ -29,7 +29,7 @@ interpreter specialises, instead of a descriptor's call per field), then makes i
 (``__class__`` assignment, allowed between classes of the same slot layout). The object is the class's in every
 respect; the class, its ``__init__``, pickling and ``replace`` are untouched.
 
-Both compile the function they build from its source text once across processes (:mod:`protocols.codecache`).
+Both compile the function they build from its source text once across processes (:mod:`protocols.compiling`).
 
 >>> new_point = fast_new(Point)
 >>> q = new_point(1)
@@ -44,7 +44,7 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from protocols import codecache
+from protocols.compiling import code
 
 T = TypeVar("T")
 _FLAGS = __future__.annotations.compiler_flag
@@ -93,7 +93,7 @@ def fast_init(cls: type[T]) -> type[T]:
     if hasattr(cls, "__post_init__"):
         lines.append("    self.__post_init__()")
     source = f"def __init__(self, {', '.join(args)}):\n" + ("\n".join(lines) or "    pass") + "\n"
-    exec(codecache.code(source, _FLAGS), namespace)   # compiled once across processes
+    exec(code(source, _FLAGS), namespace)   # compiled once across processes
     init = namespace["__init__"]
     init.__qualname__ = f"{cls.__qualname__}.__init__"
     init.__module__ = cls.__module__
@@ -120,7 +120,7 @@ def fast_new(cls: type[T]) -> Callable[..., T]:
     if hasattr(cls, "__post_init__"):
         lines.append("    self.__post_init__()")
     source = f"def new_{cls.__name__}({', '.join(args)}):\n" + "\n".join(lines) + "\n    return self\n"
-    exec(codecache.code(source, _FLAGS), namespace)   # compiled once across processes
+    exec(code(source, _FLAGS), namespace)   # compiled once across processes
     new: Callable[..., T] = namespace[f"new_{cls.__name__}"]
     new.__qualname__ = f"fast_new({cls.__qualname__})"
     new.__module__ = cls.__module__

@@ -14,7 +14,7 @@ read, not at import: writing it compiles the ``__init__`` and asks ``inspect`` f
 of this project's own import for the 16 classes without one that a ``qnet run`` imports. Every other dataclass (the
 standard library's, other packages', a user's) is built as always. On a Python whose ``dataclasses`` has no
 ``_create_fn`` (3.13 compiles a class's methods in one ``exec``), :func:`install` does nothing. The text of this
-project's methods is compiled once across processes (:mod:`protocols.codecache`): :func:`install` gives
+project's methods is compiled once across processes (:mod:`protocols.compiling`): :func:`install` gives
 ``dataclasses`` an ``exec`` that takes it from there.
 
 >>> import dataclasses, sys, types
@@ -36,7 +36,7 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-from protocols import codecache
+from protocols.compiling import FILENAME, code
 
 PACKAGES = ("protocols", "stack")
 """Top-level packages whose dataclasses get stubs (a class's module is one of them or inside one)."""
@@ -166,12 +166,9 @@ class _LazyDoc:
 def _exec(source: Any, globals_: dict[str, Any] | None = None, locals_: dict[str, Any] | None = None, /) -> None:
     """``exec`` as ``dataclasses._create_fn`` calls it (``exec(text, globals, namespace)``, from a module without
     ``__future__`` imports): the text of this project's classes' methods compiled once across processes
-    (:mod:`protocols.codecache`), any other's compiled as ``exec`` would."""
+    (:mod:`protocols.compiling`), any other's compiled as ``exec`` would."""
     if isinstance(source, str):
-        if _ours(globals_):
-            source = codecache.code(source)
-        else:
-            source = compile(source, codecache.FILENAME, "exec", dont_inherit=True)
+        source = code(source) if _ours(globals_) else compile(source, FILENAME, "exec", dont_inherit=True)
     exec(source, globals_, locals_)
 
 
@@ -183,7 +180,7 @@ def is_stub(method: object) -> bool:
 
 def install() -> bool:
     """Wrap ``dataclasses._create_fn`` and ``_process_class`` (once), and give ``_create_fn`` the ``exec`` that
-    takes this project's methods from :mod:`protocols.codecache`; False on a Python without them (nothing
+    takes this project's methods from :mod:`protocols.compiling`; False on a Python without them (nothing
     done)."""
     if _ORIGINAL is None or _PROCESS is None:
         return False

@@ -1,6 +1,8 @@
 """The qnetstack runtime: kernel, emulated sockets, quantum medium, capture, CLI."""
 
 import protocols  # noqa: F401  # installs protocols.lazymethods before this package's dataclasses are made
+from stack import codecache
 from stack.attrs_code import install_attrs
 
+codecache.install()  # protocols' dataclass methods and builders compiled once across processes
 install_attrs()  # before trio's attrs classes are made: their code compiled once

@@ -1,18 +1,18 @@
 """attrs' generated methods (trio's and outcome's classes) compiled once across processes, through
-:mod:`protocols.codecache`: the runtime's part of the cache, since only the runtime imports trio."""
+:mod:`stack.codecache`: the runtime's part of the cache, since only the runtime imports trio."""
 
 from __future__ import annotations
 import __future__
 
 from typing import Any
 
-from protocols.codecache import code
+from stack.codecache import code
 
 
 def install_attrs() -> bool:
     """Give ``attr._make`` (attrs, which trio's and outcome's classes are made with) a ``compile`` that takes the
     code of the methods attrs generates from the cache: ``compile(script, filename, "exec")`` in a module with
-    ``from __future__ import annotations``, as attrs calls it, answered by :func:`protocols.codecache.code` with
+    ``from __future__ import annotations``, as attrs calls it, answered by :func:`stack.codecache.code` with
     the same file name and that flag; any other call compiled as the builtin would there. A script with a
     ``__hash__`` is compiled each time, not kept: attrs writes a number into it that changes with the process's
     hash seed (``hash`` of a string), so it would never be found again. False (nothing done) if attrs is missing

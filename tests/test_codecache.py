@@ -1,4 +1,4 @@
-"""protocols.codecache: code compiled from strings is the same whether compiled now or read back from the file,
+"""stack.codecache: code compiled from strings is the same whether compiled now or read back from the file,
 and a missing, broken, foreign or unwritable file only costs a compile."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from protocols import codecache
+from stack import codecache
 
 SOURCE = "def __init__(self, a, b=_default_b):\n    _set_a(self, a)\n    _set_b(self, b)\n"
 ANNOTATED = "def f(x: int) -> list[int]:\n    return [x]\n"

@@ -3,10 +3,11 @@
 A ``qnet run`` compiles ~75 small functions from source text at start-up: the dataclass methods
 :mod:`protocols.lazymethods` defers and the builders of :mod:`protocols.fastinit`, ~7 % of a 1-pair run's
 instructions. Their text is the same from run to run, so :func:`code` compiles each text once and keeps the code
-object in a file next to the package's bytecode, ``protocols/__pycache__/codecache.<cache tag>[.opt-N].bin``:
+object in a file next to the package's bytecode, ``stack/__pycache__/codecache.<cache tag>[.opt-N].bin``:
 a later process unmarshals it (~0.3 ms for all of them) instead of compiling again (~16 ms). The methods attrs
-generates for trio's and outcome's classes (~30 more) are kept the same way (:func:`stack.attrs_code.install_attrs`:
-the runtime's, since trio is).
+generates for trio's and outcome's classes (~30 more) are kept the same way (:func:`stack.attrs_code.install_attrs`).
+:func:`install` (``import stack``) has :mod:`protocols.compiling` compile through :func:`code`: the file's reading
+and writing is the runtime's, not the sans-IO package's.
 
 The cache cannot change what runs: an entry is found by the whole source text, the compiler flags and the
 file name, and holds what ``compile(text, filename, "exec", flags, dont_inherit=True)`` returns for them; the file holds
@@ -31,11 +32,12 @@ import sys
 from importlib.util import MAGIC_NUMBER
 from types import CodeType
 
+from protocols import compiling
+from protocols.compiling import FILENAME
+
 LIMIT = 4096
 """The most entries the file keeps (a test session compiles many more texts than a run)."""
 
-FILENAME = "<string>"
-"""The file name of the code compiled (what ``exec`` of a string gives)."""
 
 
 def default_path() -> str | None:
@@ -145,4 +147,10 @@ def reset(path: str | None) -> None:
     _codes.clear()
 
 
-__all__ = ["LIMIT", "code", "default_path", "read", "reset", "save", "write"]
+def install() -> None:
+    """Have :mod:`protocols.compiling` compile through :func:`code` (``import stack`` does, before the protocol
+    modules are imported)."""
+    compiling.use(code)
+
+
+__all__ = ["LIMIT", "code", "default_path", "install", "read", "reset", "save", "write"]
