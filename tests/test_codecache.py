@@ -7,6 +7,7 @@ import __future__
 import dataclasses
 import inspect
 import marshal
+import subprocess
 import sys
 import types
 from collections.abc import Iterator
@@ -173,3 +174,16 @@ def test_attrs_classes_take_their_code_from_the_cache_but_hash(cache: Path) -> N
     assert codecache._codes[plain[0]] == compile(plain[0][2], plain[0][1], "exec", flags, dont_inherit=True)
     assert _make.compile("1 + 1", "<f>", "eval") == compile("1 + 1", "<f>", "eval", flags, dont_inherit=True)
     assert _make.compile("x: int", "<f>", "exec", dont_inherit=True) == compile("x: int", "<f>", "exec", 0, True)
+
+
+def test_attrs_is_patched_when_first_imported_and_not_loaded_before() -> None:
+    """``import stack`` does not load attrs (a user of ``stack.scenario`` alone never needs it); trio, imported
+    later, loads ``attr._make`` through the hook, which patches it before trio's classes are made."""
+    script = ("import sys, stack.scenario\n"
+              "print('attr' in sys.modules, 'attr._make' in sys.modules)\n"
+              "import trio\n"
+              "from attr import _make\n"
+              "print(_make.compile is not compile, _make.compile.__qualname__)\n"
+              "print(sum(type(f).__name__ == '_AttrsMakeFinder' for f in sys.meta_path))\n")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    assert out.splitlines() == ["False False", "True _patch.<locals>.compile_", "0"]
