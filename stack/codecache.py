@@ -87,6 +87,7 @@ def write(path: str | None, entries: dict[Key, bytes]) -> bool:
     temporary = f"{path}.{os.getpid()}.tmp"
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
+        _remove_stale_temporaries(path)
         with open(temporary, "wb") as file:
             file.write(marshal.dumps((MAGIC_NUMBER, entries)))
         os.replace(temporary, path)
@@ -95,6 +96,22 @@ def write(path: str | None, entries: dict[Key, bytes]) -> bool:
             os.remove(temporary)
         return False
     return True
+
+
+STALE_TEMPORARY_S = 60.0
+"""A temporary file this old was left by a process killed while writing (a write takes milliseconds)."""
+
+
+def _remove_stale_temporaries(path: str) -> None:
+    """Remove ``path``'s temporary files that no writer can still be using (written only when the cache is)."""
+    import glob  # here: only a process that writes the cache needs it
+    import time
+
+    now = time.time()
+    for temporary in glob.glob(f"{glob.escape(path)}.*.tmp"):
+        with contextlib.suppress(OSError):
+            if now - os.stat(temporary).st_mtime > STALE_TEMPORARY_S:
+                os.remove(temporary)
 
 
 def _unmarshal(blob: bytes) -> CodeType | None:

@@ -7,8 +7,10 @@ import __future__
 import dataclasses
 import inspect
 import marshal
+import os
 import subprocess
 import sys
+import time
 import types
 from collections.abc import Iterator
 from pathlib import Path
@@ -187,3 +189,15 @@ def test_attrs_is_patched_when_first_imported_and_not_loaded_before() -> None:
               "print(sum(type(f).__name__ == '_AttrsMakeFinder' for f in sys.meta_path))\n")
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
     assert out.splitlines() == ["False False", "True _patch.<locals>.compile_", "0"]
+
+
+def test_a_killed_writers_temporary_file_is_removed_by_the_next_write(cache: Path) -> None:
+    """A process killed while writing leaves ``<path>.<pid>.tmp``; the next write removes such a file once it is
+    older than any write can take, and leaves a recent one (another process may be writing it)."""
+    cache.parent.mkdir(parents=True)
+    stale, recent = cache.with_name(cache.name + ".4242.tmp"), cache.with_name(cache.name + ".4343.tmp")
+    stale.write_bytes(b"half"), recent.write_bytes(b"half")
+    old = time.time() - codecache.STALE_TEMPORARY_S - 1
+    os.utime(stale, (old, old))
+    assert codecache.write(str(cache), {(0, "<string>", SOURCE): b""})
+    assert not stale.exists() and recent.exists() and cache.exists()
