@@ -8,11 +8,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
 
 from stack.cli import commands
 from stack.runtime import RunResult
 from stack.scenario import Scenario
 from tests.update_readme_sample import run_default
+
+settings.register_profile("busy-machine", deadline=None)
+settings.load_profile("busy-machine")
+"""Hypothesis's per-example deadline (200 ms) measures the machine, not the code: tests hold on a busy one."""
 
 
 @dataclass(frozen=True)
