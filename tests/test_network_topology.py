@@ -8,6 +8,8 @@ import itertools
 import math
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from protocols.link.admission import LinkOption
 from protocols.network.topology import Fibre, LinkCaps, NodeCaps, Topology, option_distribution
@@ -193,3 +195,39 @@ def test_an_option_without_a_distribution_is_taken_as_werner() -> None:
     assert option_distribution(LinkOption(None, 0.85, 0.1)) == pytest.approx((0.85, 0.05, 0.05, 0.05))
     exact = (0.9, 0.05, 0.03, 0.02)
     assert option_distribution(LinkOption(None, 0.9, 0.1, exact)) == exact
+
+
+@given(st.integers(2, 9), st.lists(st.tuples(st.integers(0, 8), st.integers(0, 8), st.integers(0, 3),
+                                            st.integers(0, 3), st.sampled_from([0.0, 0.1, 0.5])), max_size=30))
+@settings(max_examples=200)
+def test_a_nodes_paths_are_networkx_shortest_paths_ties_and_all(count: int, edges: list) -> None:
+    """Delay, jitter and delivery from each node are sums and products along the path networkx's
+    ``single_source_dijkstra`` returns, the first of equal-delay ones included (small integer delays, zero
+    delays too, make many ties whose paths differ in jitter and loss)."""
+    import networkx as nx
+
+    nodes = [NodeCaps(node, f"n{node}", node_ip(node)) for node in range(count)]
+    fibres = [Fibre(a, b, delay, jitter, loss) for a, b, delay, jitter, loss in edges if a != b and max(a, b) < count]
+    topology = Topology(nodes, [], fibres)
+    graph = nx.Graph()
+    graph.add_nodes_from(range(count))
+    for fibre in fibres:
+        graph.add_edge(fibre.a, fibre.b, weight=fibre.delay_ns, jitter=fibre.jitter_ns, loss=fibre.loss)
+    expected: dict[tuple[int, int], tuple[int, int, float]] = {}
+    for source in range(count):                         # the searches in the order the topology makes them
+        _, paths = nx.single_source_dijkstra(graph, source, weight="weight")
+        for node, path in paths.items():
+            steps = [graph.edges[u, v] for u, v in itertools.pairwise(path)]
+            value = (sum(e["weight"] for e in steps), sum(e["jitter"] for e in steps),
+                     math.prod(1 - e["loss"] for e in steps))
+            expected.setdefault((source, node), value)
+            expected.setdefault((node, source), value)
+    for source in range(count):
+        for node in range(count):
+            if (source, node) in expected:
+                found = (topology.delay(source, node), topology.jitter(source, node), topology.delivery(source, node))
+                assert found[:2] == expected[source, node][:2]
+                assert found[2] == pytest.approx(expected[source, node][2], rel=1e-12)
+            else:
+                with pytest.raises(ValueError, match="no fibre path"):
+                    topology.delay(source, node)

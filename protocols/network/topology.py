@@ -252,12 +252,16 @@ class Topology:
         self.searches += 1
         if source not in self._fibres:
             return
-        _, paths = nx.single_source_dijkstra(self._fibres, source, weight="weight")
+        # The first predecessor networkx records for a node is the one its shortest path goes through
+        # (single_source_dijkstra's paths are built from it), and its distances come in the order the nodes
+        # were settled, each after that predecessor: no path list is built.
+        predecessors, distances = nx.dijkstra_predecessor_and_distance(self._fibres, source, weight="weight")
+        adjacency = self._fibres.adj
         found: dict[int, tuple[int, int, float]] = {source: (0, 0, 1.0)}
-        for node, path in sorted(paths.items(), key=lambda item: len(item[1])):
+        for node in distances:
             if node != source:
-                parent = found[path[-2]]
-                edge = self._fibres.edges[path[-2], node]
+                through = predecessors[node][0]
+                parent, edge = found[through], adjacency[through][node]
                 found[node] = (parent[0] + edge["weight"], parent[1] + edge["jitter"], parent[2] * (1 - edge["loss"]))
         for node, value in found.items():                  # a value once given stays (ties keep one path)
             self._paths.setdefault((source, node), value)
