@@ -7,7 +7,10 @@ OK (Bell state = the TRACK's accumulated index) and sends CONFIRM(n) towards the
 delivers OK(n) with the same Bell state on CONFIRM if it still holds the named half, and otherwise answers
 CONFIRM_ACK EXPIRE and reports ERR EXPIRE(n), as the tail then does: both
 ends settle the same numbers. Pair n is settled at the tail when its CONFIRM is answered; with Number pairs
-settled the tail completes the circuit (COMPLETE to every node).
+settled the tail completes the circuit (COMPLETE to every node). A pair the head never heard of (the tail gave
+its CONFIRM up) is reported expired at the head once no CONFIRM of it can be answered any more, or at COMPLETE;
+each end reports a pair once, without a per-pair set for the circuit's life (docs/architecture.md, "Bounded
+reports").
 
 Both ends hold a half at most τ_end (or, without cutoffs, a safety limit) after its link OK. The ends of a
 measure-directly circuit measure their half as soon as its link OK comes, in the request's basis (fixed or
