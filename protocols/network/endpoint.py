@@ -26,6 +26,7 @@ from collections.abc import Callable
 from protocols.common import Actions
 from protocols.network.circuit import Circuit, CircuitEvent, CircuitState
 from protocols.network.context import Node
+from protocols.network.end_reports import EndReports
 from protocols.network.end_state import EndState
 from protocols.network.hops import Hops
 from protocols.network.model import goodness
@@ -69,6 +70,9 @@ class EndPoint:
         self.on_end_pair: Callable[[Circuit, Half, int], Actions] = lambda circuit, half, now: Actions()
         """The tail of a circuit whose ends distil: an end-to-end pair for the end pool
         (:mod:`protocols.network.end_distiller`)."""
+        self.reports = EndReports(node, service, self.state)
+        self.on_retracted = self.reports.on_retracted
+        """A delivered half died (poison): its pair is expired at this end."""
 
     def state(self, circuit: Circuit) -> EndState:
         state = self.states.get(circuit.handle)
@@ -201,7 +205,7 @@ class EndPoint:
             return self._unconfirmed(circuit, message.e2e_seq, now)       # a relay never heard from the head
         actions = Actions()
         if message.status == ll.ERR_EXPIRE:
-            actions.extend(self._expire_unsettled(circuit, message.e2e_seq))
+            actions.extend(self.reports.unsettled(circuit, message.e2e_seq))
         return actions.extend(self._settle(circuit, message.e2e_seq, now))
 
     def confirm_gave_up(self, handle: Handle, n: int, now: int) -> Actions:
@@ -216,7 +220,7 @@ class EndPoint:
     def _unconfirmed(self, circuit: Circuit, n: int, now: int) -> Actions:
         """The tail cannot learn whether the head delivered pair n: assume the worst. It reports the pair
         expired and poisons its half, which reaches the head's half through the swap records."""
-        actions = self._expire_unsettled(circuit, n)
+        actions = self.reports.unsettled(circuit, n)
         key = self.state(circuit).delivered.get(n)
         half = None if key is None else self.node.half(key)
         if half is not None:            # (detached from n: its death reports nothing more)
@@ -249,7 +253,7 @@ class EndPoint:
         answered = self._answered(circuit)
         answered.forget(now)
         state = self.state(circuit)
-        actions = self._unheard(circuit, state) if state.reported.mark < answered.floor else None
+        actions = self.reports.unheard(circuit, state) if state.reported.mark < answered.floor else None
         status = answered.get(n)
         if status is not None:
             reply = self._confirm_ack(message, sender, status)
@@ -259,21 +263,6 @@ class EndPoint:
         else:
             reply = self._answer(circuit, answered, message, sender, now)
         return reply if actions is None else actions.extend(reply)
-
-    def _unheard(self, circuit: Circuit, state: EndState) -> Actions:
-        """The head's ``answered`` floor passed pairs it never answered (their CONFIRMs were all lost, and the
-        tail gave them up): no CONFIRM of theirs will be answered now (:meth:`PairRecords.late`), so they are
-        reported expired (before COMPLETE, which reported them before), and its mark moves to the floor."""
-        assert state.answered is not None
-        reported = state.reported
-        reported.close_below(state.answered.floor)
-        if not reported.missing:
-            return Actions()
-        measuring = {confirm.e2e_seq for confirm, _ in state.waiting.values()}   # answered at the result
-        actions = Actions()
-        for n in sorted(reported.missing - measuring):
-            actions.extend(self._expire(circuit, n))
-        return actions
 
     def _answered(self, circuit: Circuit) -> PairRecords[int]:
         state = self.state(circuit)
@@ -291,8 +280,7 @@ class EndPoint:
             return Actions()
         if half is None or half.state not in (HELD, MEASURED):
             answered.put(n, ll.ERR_EXPIRE, now)
-            reported = n in self.state(circuit).reported         # only by the COMPLETE path, before this CONFIRM
-            actions = Actions() if reported else self._expire(circuit, n)
+            actions = self.reports.unanswerable(circuit, n)
             return actions.extend(self._confirm_ack(message, sender, ll.ERR_EXPIRE))
         half.fire(ON_DELIVER)
         half.e2e = n
@@ -315,42 +303,8 @@ class EndPoint:
     def completed(self, circuit: Circuit) -> Actions:
         """The head learned the circuit is complete: any pair it never heard of is reported expired (only
         possible when the tail gave up confirming it; those below its ``answered`` floor were reported when the
-        floor passed them, :meth:`_unheard`), and held OK-Ms go to the application."""
+        floor passed them, :meth:`EndReports.unheard`), and held OK-Ms go to the application."""
         actions = self.flush(circuit)
-        for n in self.state(circuit).reported.unreported(circuit.number):
-            actions.extend(self._expire(circuit, n))
-        return actions
+        return actions.extend(self.reports.completed(circuit))
 
-    # -- both ends ------------------------------------------------------------------------------
-    def _expire(self, circuit: Circuit, n: int) -> Actions:
-        """Report pair n expired to the application. Each path calls this at most once per pair and not for a
-        pair another path reported expired (docs/architecture.md, "Bounded reports"): the head's first answer
-        to CONFIRM(n) and its COMPLETE path, for a pair it has not reported; the tail's CONFIRM_ACK EXPIRE or
-        give-up (:meth:`_expire_unsettled`); the poison of a delivered half (:meth:`on_retracted`)."""
-        self.state(circuit).reported.add(n)
-        return self.service.expire(circuit, n)
-
-    def _expire_unsettled(self, circuit: Circuit, n: int) -> Actions:
-        """The tail learned its unsettled pair n expired (CONFIRM_ACK EXPIRE, or its CONFIRM given up): reported
-        unless a poison of its half did it already; the half, if still delivered, is detached from n (e2e None),
-        so that a poison reaching it later reports nothing."""
-        state = self.state(circuit)
-        if n in state.retracted:
-            return Actions()
-        key = state.delivered.get(n)
-        half = None if key is None else self.node.half(key)
-        if half is not None and half.e2e == n:
-            half.e2e = None
-        return self._expire(circuit, n)
-
-    def on_retracted(self, circuit: Circuit, half: Half, now: int) -> Actions:
-        """A delivered half died (poison): its pair is expired at this end (once: the half is dead now; a half
-        whose pair was reported expired otherwise was detached from it)."""
-        n = half.e2e
-        if n is None:
-            return Actions()
-        state = self.state(circuit)
-        if n in state.delivered:            # the tail, before the pair's CONFIRM is answered
-            state.retracted.add(n)
-        return self._expire(circuit, n)
 
