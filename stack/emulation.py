@@ -65,8 +65,9 @@ class Emulation:
     network_layers: list[NetworkLayer] = field(default_factory=list)
     topology: Topology | None = None
     """The network layers' view of the network (built when they run)."""
-    network_records: dict[int, tuple[dict[tuple[int, int], CircuitStats], int]] = field(default_factory=dict)
-    """Multi-process: each node's network-layer circuit records and Bell mismatches, from its result."""
+    network_records: dict[int, tuple[dict[tuple[int, int], CircuitStats], dict[str, int]]] = field(default_factory=dict)
+    """Multi-process: each node's network-layer circuit records and counters (``stack.report_circuits.COUNTERS``),
+    from its result."""
     local: set[str] | None = None
     """Names of the nodes whose layers this process runs (None: every node)."""
     unfinished: int = 0

@@ -137,7 +137,8 @@ def refusal_counts(engine: Any) -> dict[str, int]:
 
 
 def _nodes(emu: Any) -> dict[str, dict[str, Any]]:
-    """Per node: addresses and datagram counters (one pass over the layers: linear in nodes and layers)."""
+    """Per node: addresses, datagram counters and, in a run with the network layer, its ``network`` counters
+    (one pass over the layers: linear in nodes and layers)."""
     malformed: dict[int, int] = {}
     refused: dict[int, dict[str, int]] = {}
     for layer in emu.layers:
@@ -145,8 +146,21 @@ def _nodes(emu: Any) -> dict[str, dict[str, Any]]:
         mine = refused.setdefault(layer.node_id, dict.fromkeys(REFUSALS, 0))
         for key, count in refusal_counts(layer.engine).items():
             mine[key] += count
+    network = _network_counts(emu)
     return {name: _node(emu, node.node_id, malformed.get(node.node_id, 0))
-            | refused.get(node.node_id, dict.fromkeys(REFUSALS, 0)) for name, node in emu.scenario.nodes.items()}
+            | refused.get(node.node_id, dict.fromkeys(REFUSALS, 0))
+            | ({} if network is None else {"network": network.get(node.node_id)})
+            for name, node in emu.scenario.nodes.items()}
+
+
+def _network_counts(emu: Emulation) -> dict[int, dict[str, int]] | None:
+    """Per node running the network layer: its ``late_confirms`` and ``gave_up`` (None: no network layer)."""
+    if emu.topology is None:
+        return None
+    from stack.report_circuits import views
+
+    return {node_id: {key: counts[key] for key in ("late_confirms", "gave_up")}
+            for node_id, (_, counts) in views(emu).items()}
 
 
 def _node(emu: Any, node_id: int, malformed: int) -> dict[str, Any]:

@@ -19,15 +19,26 @@ from stack.runtime import Emulation, Workload
 if TYPE_CHECKING:                   # annotations only: a run without a network layer need not load its types
     from protocols.network.types import CircuitStats
 
-Views = dict[int, tuple[dict[tuple[int, int], "CircuitStats"], int]]
-"""Per node id: its network layer's circuit records by (head, Create ID), and its Bell mismatches."""
+Views = dict[int, tuple[dict[tuple[int, int], "CircuitStats"], dict[str, int]]]
+"""Per node id: its network layer's circuit records by (head, Create ID), and its :data:`COUNTERS`."""
+
+COUNTERS = ("bell_mismatches", "late_confirms", "gave_up")
+"""The network layer's per-node counters (:class:`protocols.network.types.NetworkCounters`) the report shows
+(docs/report.md): TRACKs whose Bell state differed from the receiver's link OK; CONFIRMs that came after
+every copy of them should have (their pair's answer forgotten: dropped); reliable messages (TRACK, CREDIT,
+EXPIRE, CONFIRM, COMPLETE, TEARDOWN, SETUP, DISTIL) whose every retransmission went unanswered."""
+
+
+def network_counts(counters: Any) -> dict[str, int]:
+    """A network layer's :data:`COUNTERS`, by name."""
+    return {key: int(getattr(counters, key)) for key in COUNTERS}
 
 
 def views(emu: Emulation) -> Views:
     """What every network layer recorded: from the engines in-process, from the nodes' results under
     ``qnet up``."""
     if emu.network_layers:
-        return {engine.node_id: (engine.node.records, engine.counters.bell_mismatches)
+        return {engine.node_id: (engine.node.records, network_counts(engine.counters))
                 for engine in emu.network_layers}
     return emu.network_records
 
@@ -138,7 +149,7 @@ def _circuit(emu: Emulation, seen: Views, index: int, w: Workload) -> dict[str, 
         "expired_by_reason": dict(sorted(reasons.items())),
         "errors": {"head": [ERROR_CODES.get(c, str(c)) for c in w.origin.errors],
                    "tail": [ERROR_CODES.get(c, str(c)) for c in w.responder.errors]},
-        "bell_mismatches": sum(seen[n][1] for n in route if n in seen),
+        **{key: sum(seen[n][1][key] for n in route if n in seen) for key in COUNTERS},
         "messages": dict(sorted(messages.items())),
     }
 
@@ -208,6 +219,8 @@ def circuit_table(report: dict[str, Any]) -> list[str]:
         flag = f"  ERR {','.join(errors)}" if errors else ""
         if c["bell_mismatches"]:
             flag += f"  {c['bell_mismatches']} BELL MISMATCHES"
+        if c["gave_up"] or c["late_confirms"]:
+            flag += f"  {c['gave_up']} given up, {c['late_confirms']} late CONFIRMs"
         lines.append(f"{name:<{wide}}{path:<{far}}{c['pairs_delivered']:>5}/{c['pairs_requested']:<5}{rate:>10}{first:>10}"
                      f"{latency:>11}{good:>9}{model:>8}{fid:>14}{swaps:>7}{expired:>8}{flag}")
     return lines

@@ -40,6 +40,8 @@ def test_a_repeater_chain_runs_with_every_node_its_own_process(tmp_path: Path) -
     for circuit in mp["circuits"]:
         assert circuit["path"] in (["a", "r1", "b"], ["b", "r1", "a"]) and circuit["ended"] == "complete"
         assert circuit["bell_mismatches"] == 0 and circuit["repeaters"][0]["swaps"] >= PAIRS
+    for name in ("a", "r1", "b"):                   # the network layer's counters, from the nodes' results
+        assert set(mp["nodes"][name]["network"]) == {"late_confirms", "gave_up"}
     assert mp["multi_process"]["accounting_error"] is None     # not the ledger's sum: true by construction
     ip = build_report(run_scenario(load(scenario)))["workload"][0]
     keep = mp["workload"][0]

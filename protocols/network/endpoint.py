@@ -7,7 +7,10 @@ OK (Bell state = the TRACK's accumulated index) and sends CONFIRM(n) towards the
 delivers OK(n) with the same Bell state on CONFIRM if it still holds the named half, and otherwise answers
 CONFIRM_ACK EXPIRE and reports ERR EXPIRE(n), as the tail then does: both
 ends settle the same numbers. Pair n is settled at the tail when its CONFIRM is answered; with Number pairs
-settled the tail completes the circuit (COMPLETE to every node).
+settled the tail completes the circuit (COMPLETE to every node). A pair the head never heard of (the tail gave
+its CONFIRM up) is reported expired at the head once no CONFIRM of it can be answered any more, or at COMPLETE;
+each end reports a pair once, without a per-pair set for the circuit's life (docs/architecture.md, "Bounded
+reports").
 
 Both ends hold a half at most τ_end (or, without cutoffs, a safety limit) after its link OK. The ends of a
 measure-directly circuit measure their half as soon as its link OK comes, in the request's basis (fixed or
@@ -23,6 +26,7 @@ from collections.abc import Callable
 from protocols.common import Actions
 from protocols.network.circuit import Circuit, CircuitEvent, CircuitState
 from protocols.network.context import Node
+from protocols.network.end_reports import EndReports
 from protocols.network.end_state import EndState
 from protocols.network.hops import Hops
 from protocols.network.model import goodness
@@ -66,6 +70,9 @@ class EndPoint:
         self.on_end_pair: Callable[[Circuit, Half, int], Actions] = lambda circuit, half, now: Actions()
         """The tail of a circuit whose ends distil: an end-to-end pair for the end pool
         (:mod:`protocols.network.end_distiller`)."""
+        self.reports = EndReports(node, service, self.state)
+        self.on_retracted = self.reports.on_retracted
+        """A delivered half died (poison): its pair is expired at this end."""
 
     def state(self, circuit: Circuit) -> EndState:
         state = self.states.get(circuit.handle)
@@ -198,7 +205,7 @@ class EndPoint:
             return self._unconfirmed(circuit, message.e2e_seq, now)       # a relay never heard from the head
         actions = Actions()
         if message.status == ll.ERR_EXPIRE:
-            actions.extend(self.retract(circuit, message.e2e_seq))
+            actions.extend(self.reports.unsettled(circuit, message.e2e_seq))
         return actions.extend(self._settle(circuit, message.e2e_seq, now))
 
     def confirm_gave_up(self, handle: Handle, n: int, now: int) -> Actions:
@@ -213,10 +220,10 @@ class EndPoint:
     def _unconfirmed(self, circuit: Circuit, n: int, now: int) -> Actions:
         """The tail cannot learn whether the head delivered pair n: assume the worst. It reports the pair
         expired and poisons its half, which reaches the head's half through the swap records."""
-        actions = self.retract(circuit, n)
+        actions = self.reports.unsettled(circuit, n)
         key = self.state(circuit).delivered.get(n)
         half = None if key is None else self.node.half(key)
-        if half is not None:
+        if half is not None:            # (detached from n: its death reports nothing more)
             actions.extend(self.tracker.kill(half, REASON_TEARDOWN, None, now))
         return actions.extend(self._settle(circuit, n, now))
 
@@ -224,6 +231,7 @@ class EndPoint:
         state = self.state(circuit)
         state.settled += 1
         state.delivered.pop(n, None)
+        state.retracted.discard(n)
         if state.settled < circuit.number:
             return Actions()
         return self.flush(circuit).extend(self.on_settled(circuit, now))
@@ -244,13 +252,17 @@ class EndPoint:
             return self._confirm_ack(message, sender, ll.ERR_EXPIRE)
         answered = self._answered(circuit)
         answered.forget(now)
+        state = self.state(circuit)
+        actions = self.reports.unheard(circuit, state) if state.reported.mark < answered.floor else None
         status = answered.get(n)
         if status is not None:
-            return self._confirm_ack(message, sender, status)
-        if answered.late(n):                    # beyond every copy's bound: its sender waits no more
+            reply = self._confirm_ack(message, sender, status)
+        elif answered.late(n):                  # beyond every copy's bound: its sender waits no more
             self.node.counters.late_confirms += 1
-            return Actions()
-        return self._answer(circuit, answered, message, sender, now)
+            reply = Actions()
+        else:
+            reply = self._answer(circuit, answered, message, sender, now)
+        return reply if actions is None else actions.extend(reply)
 
     def _answered(self, circuit: Circuit) -> PairRecords[int]:
         state = self.state(circuit)
@@ -268,7 +280,8 @@ class EndPoint:
             return Actions()
         if half is None or half.state not in (HELD, MEASURED):
             answered.put(n, ll.ERR_EXPIRE, now)
-            return self.retract(circuit, n).extend(self._confirm_ack(message, sender, ll.ERR_EXPIRE))
+            actions = self.reports.unanswerable(circuit, n)
+            return actions.extend(self._confirm_ack(message, sender, ll.ERR_EXPIRE))
         half.fire(ON_DELIVER)
         half.e2e = n
         answered.put(n, 0, now)
@@ -289,24 +302,9 @@ class EndPoint:
 
     def completed(self, circuit: Circuit) -> Actions:
         """The head learned the circuit is complete: any pair it never heard of is reported expired (only
-        possible when the tail gave up confirming it), and held OK-Ms go to the application."""
+        possible when the tail gave up confirming it; those below its ``answered`` floor were reported when the
+        floor passed them, :meth:`EndReports.unheard`), and held OK-Ms go to the application."""
         actions = self.flush(circuit)
-        for n in range(circuit.number):
-            if n not in self.state(circuit).reported:
-                actions.extend(self.retract(circuit, n))
-        return actions
+        return actions.extend(self.reports.completed(circuit))
 
-    # -- both ends ------------------------------------------------------------------------------
-    def retract(self, circuit: Circuit, n: int) -> Actions:
-        """Report pair n expired to the application, once."""
-        state = self.state(circuit)
-        if n in state.expired:
-            return Actions()
-        state.expired.add(n)
-        state.reported.add(n)
-        return self.service.expire(circuit, n)
-
-    def on_retracted(self, circuit: Circuit, half: Half, now: int) -> Actions:
-        """A delivered half died (poison): its pair is expired at this end."""
-        return Actions() if half.e2e is None else self.retract(circuit, half.e2e)
 

@@ -23,6 +23,7 @@ from stack.multiprocess.node_apps import NodeApps
 from stack.multiprocess.realtime import RealtimeKernel
 from stack.multiprocess.udp import UdpNetwork
 from stack.report import REFUSALS, malformed_count, refusal_counts
+from stack.report_circuits import COUNTERS, network_counts
 from stack.runtime import Emulation
 
 
@@ -48,7 +49,7 @@ def collect_result(name: str, emu: Emulation, apps: NodeApps | None = None) -> d
     circuits = None if not layers else {
         "records": [[head, create_id, dataclasses.asdict(stats)] for (head, create_id), stats
                     in layers[0].node.records.items()],
-        "bell_mismatches": layers[0].counters.bell_mismatches}
+        **network_counts(layers[0].counters)}
     return {"op": "result", "network": circuits, "node": name, "at": kernel.now, "held": held,
             "counters": counters, "apps": users, "api": None if apps is None else apps.result(),
             "kernel": kernel.stats(), "udp": network.stats(), "clock_reading": reading,
@@ -154,7 +155,7 @@ def apply_results(emu: Emulation, results: dict[str, dict[str, Any]], dead: list
         if result.get("network") is not None:
             records = {(head, create_id): stats_from_json(stats) for head, create_id, stats
                        in result["network"]["records"]}
-            emu.network_records[node_id] = (records, result["network"]["bell_mismatches"])
+            emu.network_records[node_id] = (records, {key: int(result["network"].get(key, 0)) for key in COUNTERS})
     lost: dict[int, set[int]] = {}
     for name in dead:
         node_id = emu.scenario.nodes[name].node_id

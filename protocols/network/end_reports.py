@@ -1,0 +1,90 @@
+"""Network layer: each end's ERR EXPIRE reports of its circuit's end-to-end pairs (docs/architecture.md,
+"Bounded reports").
+
+An end reports pair n expired at most once, whichever paths learn of it, and keeps no per-pair set for the
+circuit's life. The paths: at the tail, a CONFIRM_ACK EXPIRE or the give-up of CONFIRM(n) (exclusive, each
+once, before n is settled) and the poison of its delivered half; at the head, its first answer to CONFIRM(n)
+when its half is gone, the poison of its delivered half, and the pairs it never heard of (once no CONFIRM of
+theirs can be answered, or at COMPLETE). A poison reports n only through the delivered half, which dies once;
+a half whose pair another path reported is detached from it (``e2e`` None). The tail keeps the pairs a poison
+reported before they were settled (``EndState.retracted``); the head asks its ``reported`` pairs
+(:class:`protocols.network.end_state.Reported`), whose mark follows its ``answered`` floor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from protocols.common import Actions
+from protocols.network.circuit import Circuit
+from protocols.network.context import Node
+from protocols.network.end_state import EndState
+from protocols.network.service import Service
+from protocols.network.types import Half
+
+
+class EndReports:
+    """The ERR EXPIREs of the ends of one node's circuits."""
+
+    def __init__(self, node: Node, service: Service, state: Callable[[Circuit], EndState]) -> None:
+        self.node = node
+        self.service = service
+        self.state = state
+        """The end's bookkeeping of a circuit (:meth:`protocols.network.endpoint.EndPoint.state`)."""
+
+    def expire(self, circuit: Circuit, n: int) -> Actions:
+        """Report pair n expired to the application (the callers make sure it is the pair's only report)."""
+        self.state(circuit).reported.add(n)
+        return self.service.expire(circuit, n)
+
+    def unsettled(self, circuit: Circuit, n: int) -> Actions:
+        """The tail learned its unsettled pair n expired (CONFIRM_ACK EXPIRE, or its CONFIRM given up): reported
+        unless a poison of its half did it already; the half, if still delivered, is detached from n (e2e None),
+        so that a poison reaching it later reports nothing."""
+        state = self.state(circuit)
+        if n in state.retracted:
+            return Actions()
+        key = state.delivered.get(n)
+        half = None if key is None else self.node.half(key)
+        if half is not None and half.e2e == n:
+            half.e2e = None
+        return self.expire(circuit, n)
+
+    def on_retracted(self, circuit: Circuit, half: Half, now: int) -> Actions:
+        """A delivered half died (poison): its pair is expired at this end (once: the half is dead now; a half
+        whose pair was reported expired otherwise was detached from it)."""
+        n = half.e2e
+        if n is None:
+            return Actions()
+        state = self.state(circuit)
+        if n in state.delivered:            # the tail, before the pair's CONFIRM is answered
+            state.retracted.add(n)
+        return self.expire(circuit, n)
+
+    def unanswerable(self, circuit: Circuit, n: int) -> Actions:
+        """The head's first answer to CONFIRM(n) is EXPIRE (its half is gone): reported, unless the COMPLETE
+        path reported n before this CONFIRM came."""
+        return Actions() if n in self.state(circuit).reported else self.expire(circuit, n)
+
+    def unheard(self, circuit: Circuit, state: EndState) -> Actions:
+        """The head's ``answered`` floor passed pairs it never answered (their CONFIRMs were all lost, and the
+        tail gave them up): no CONFIRM of theirs will be answered now (:meth:`PairRecords.late`), so they are
+        reported expired (before, at COMPLETE), and the mark of its reported pairs moves to the floor."""
+        assert state.answered is not None
+        reported = state.reported
+        reported.close_below(state.answered.floor)
+        if not reported.missing:
+            return Actions()
+        measuring = {confirm.e2e_seq for confirm, _ in state.waiting.values()}   # answered at the result
+        actions = Actions()
+        for n in sorted(reported.missing - measuring):
+            actions.extend(self.expire(circuit, n))
+        return actions
+
+    def completed(self, circuit: Circuit) -> Actions:
+        """The head learned the circuit is complete: the pairs it never reported (never heard of, above its
+        ``answered`` floor) are reported expired."""
+        actions = Actions()
+        for n in self.state(circuit).reported.unreported(circuit.number):
+            actions.extend(self.expire(circuit, n))
+        return actions
