@@ -73,7 +73,9 @@ class Arrivals:
             return self.tracker.kill(half, REASON_TEARDOWN, None, now)
         if hop.distil is not None:                  # (Distiller.distils)
             return self.distiller.add(circuit, half, now)
-        return self.ready(circuit, half, now)
+        if circuit.is_end:                          # (ready, written out: one call less a link OK)
+            return self.ends.on_pair(circuit, half, now)
+        return self.swapper.add(circuit, half, now)
 
     def ready(self, circuit: Circuit, half: Half, now: int) -> Actions:
         """A half that is its hop's pair (distilled, when the hop distils): to the end point or the swapper."""
