@@ -113,3 +113,23 @@ def test_the_per_pair_checks_follow_senders_expected() -> None:
                 assert chain.engines[target].counters.wrong_sender == counted + (source != rule)
                 checked += source == rule
     assert checked >= 12        # each hop's pair messages at both its ends, each CONFIRM and CONFIRM_ACK in the middle
+
+
+def test_the_track_check_follows_senders_track_from_expected() -> None:
+    """The inbox writes out ``senders.track_from_expected`` too: at every node of the route, from every node, a TRACK
+    naming the circuit is dropped as ``wrong_sender`` exactly when the rule says its sender may not send it (the
+    left neighbour may; none may send one to the head)."""
+    chain, (_, circuit_id) = started()
+    track = TrackFrame(0x8000, 999, 0, circuit_id, 999, 0).encode()
+    checked = 0
+    for target in (HEAD, R1, R2, TAIL):
+        node = chain.engines[target].node
+        for source in (HEAD, R1, R2, TAIL, STRANGER):
+            if source == target:
+                continue
+            allowed = senders.track_from_expected(node, TrackFrame.decode(track), source)
+            counted = chain.engines[target].counters.wrong_sender
+            forge(chain, source, target, track, QNP_PORT)
+            assert chain.engines[target].counters.wrong_sender == counted + (not allowed)
+            checked += allowed
+    assert checked == 3         # r1 from a, r2 from r1, b from r2

@@ -18,7 +18,7 @@ from protocols.network.endpoint import EndPoint
 from protocols.network.hops import Hops
 from protocols.network.swapper import Swapper
 from protocols.network.tracker import Tracker
-from protocols.network.types import DEAD, EARLY, HELD, ON_OK, Half
+from protocols.network.types import DEAD, EARLY, ON_OK, Half, new_held
 from protocols.packets import linkservice as ll
 from protocols.packets.qncp_common import REASON_LINK_EXPIRED, REASON_TEARDOWN
 from protocols.physical.hardware import Discard
@@ -43,7 +43,8 @@ class Arrivals:
         hop = circuit.hops[side]
         assert hop is not None
         link_id = hop.link_id
-        key = (link_id, ok.sequence_number)
+        seq = ok.sequence_number
+        key = (link_id, seq)
         stats = circuit.stats
         goodness = ll.decode_fidelity(ok.goodness)
         link_pairs, link_goodness = stats.link_pairs, stats.link_goodness
@@ -52,30 +53,33 @@ class Arrivals:
         halves = node.halves
         half = halves.get(key)
         generating = circuit.state in GENERATING
-        if half is None:
-            half = halves[key] = Half(link_id, key[1], circuit.handle, side, HELD)
-            half.key = key                  # the table's own key: one tuple a half, not two (tombstones stay long)
-        elif half.state is EARLY:
-            half.fire(ON_OK)
-            node.timers.cancel(("early", key))
-        elif half.state is DEAD or not generating:
-            half.slot = ok.lqid
-            return self.hops.released(half, now, Actions(hardware=[Discard(ok.lqid)]))
+        if half is None:                    # the commonest
+            # the table's own key: one tuple a half, not two (tombstones stay long)
+            half = halves[key] = new_held(link_id, seq, key, circuit.handle, side, ok.lqid, ok.bell_state,
+                                          ok.purpose_id, now, goodness)
         else:
-            node.counters.unrequested += 1         # a second OK for a pair it holds: not the link layer's way
-            return Actions()
-        half.slot, half.link_bell, half.label, half.ok_at = ok.lqid, ok.bell_state, ok.purpose_id, now
-        half.link_goodness = goodness
+            if half.state is EARLY:
+                half.fire(ON_OK)
+                node.timers.cancel(("early", key))
+            elif half.state is DEAD or not generating:
+                half.slot = ok.lqid
+                return self.hops.released(half, now, Actions(hardware=[Discard(ok.lqid)]))
+            else:
+                node.counters.unrequested += 1         # a second OK for a pair it holds: not the link layer's way
+                return Actions()
+            half.slot, half.link_bell, half.label, half.ok_at = ok.lqid, ok.bell_state, ok.purpose_id, now
+            half.link_goodness = goodness
         if not generating:
             return self.tracker.kill(half, REASON_TEARDOWN, None, now)
         if hop.distil is not None:                  # (Distiller.distils)
             return self.distiller.add(circuit, half, now)
-        return self.ready(circuit, half, now)
+        if circuit.is_end:                          # (ready, written out: one call less a link OK)
+            return self.ends.on_pair(circuit, half, now)
+        return self.swapper.add(circuit, half, now)
 
     def ready(self, circuit: Circuit, half: Half, now: int) -> Actions:
         """A half that is its hop's pair (distilled, when the hop distils): to the end point or the swapper."""
-        index = circuit.index
-        if index == 0 or index == len(circuit.route) - 1:      # (Circuit.is_end)
+        if circuit.is_end:
             return self.ends.on_pair(circuit, half, now)
         return self.swapper.add(circuit, half, now)
 

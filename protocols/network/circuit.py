@@ -243,9 +243,10 @@ class Circuits:
 
     def at_label(self, link_id: int, label: int) -> tuple[Circuit, int] | None:
         bound = self.by_label.get((link_id, label))
-        if bound is None or bound[0] not in self.by_handle:
+        if bound is None:
             return None
-        return self.by_handle[bound[0]], bound[1]
+        circuit = self.by_handle.get(bound[0])
+        return None if circuit is None else (circuit, bound[1])
 
     def forget(self, handle: Handle) -> None:
         circuit = self.by_handle.pop(handle, None)

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 
 from protocols.network.types import Handle
 from protocols.packets import linkservice as ll
+from protocols.packets.qncp import pack_seq, pair_template
+from protocols.packets.qncp_common import CREDIT, CREDIT_RELEASED
 
 FlowKey = tuple[Handle, int]
 """(circuit, side)."""
@@ -63,6 +65,8 @@ class HopFlow:
     freed_count: dict[int, int] = field(default_factory=dict)
     """How often each pair is in ``freed``: its membership in one look-up, not a scan of up to
     :data:`RECENT_FREED` (asked at every link OK and CREDIT of the hop)."""
+    released_bytes: tuple[bytes, bytes] | None = field(default=None, repr=False, compare=False)
+    """Granter: this hop's CREDIT RELEASED before and after its Pair Sequence (:meth:`credit_released`)."""
     key: FlowKey = field(init=False, repr=False, compare=False)
     """(circuit, side), made once."""
 
@@ -79,6 +83,22 @@ class HopFlow:
                                window=ll.WINDOW_CREDIT)
             encoded = self.credits[number] = create.encode()
             return encoded
+
+    def credit_released(self, seq: int) -> bytes:
+        """Granter: the bytes of this hop's ``CREDIT(Credit = RELEASED, Pair Sequence = seq)`` (one a link pair: only
+        the Pair Sequence differs, the rest is made once per hop).
+
+        >>> from protocols.packets.qncp import encode_pair
+        >>> flow = HopFlow(handle=(1, 0x0101), side=0, link_id=3, label=0x8001, peer=2, origin=False, window=1)
+        >>> flow.credit_released(7) == encode_pair(CREDIT, 0x0101, 1, 0x8001, 7, 3, credit=CREDIT_RELEASED)
+        True
+        """
+        parts = self.released_bytes
+        if parts is None:
+            head, circuit_id = self.handle
+            parts = self.released_bytes = pair_template(CREDIT, circuit_id, head, self.label, self.link_id,
+                                                        credit=CREDIT_RELEASED)
+        return parts[0] + pack_seq(seq) + parts[1]
 
     def was_freed(self, seq: int) -> bool:
         """Origin: pair ``seq`` is among the last :data:`RECENT_FREED` pairs whose credit came back."""

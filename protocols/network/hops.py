@@ -25,15 +25,15 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 
-from protocols.common import QNCP_PORT, Actions
+from protocols.common import QNCP_PORT, Actions, sending
 from protocols.network.circuit import GENERATING, Circuit
 from protocols.network.context import Node
 from protocols.network.hop_flow import FlowKey, HopFlow, LinkRequest
 from protocols.network.link_errors import LINK_FAILURES, count_end
 from protocols.network.types import Half, Handle
 from protocols.packets import linkservice as ll
-from protocols.packets.qncp import PairMessage, encode_pair
-from protocols.packets.qncp_common import CREDIT, CREDIT_ACK, CREDIT_READY, CREDIT_RELEASED
+from protocols.packets.qncp import PairMessage, credit_ack, encode_pair
+from protocols.packets.qncp_common import CREDIT, CREDIT_READY
 from protocols.physical.hardware import Discard
 
 PairCallback = Callable[[Circuit, int, "ll.OkKeep | ll.OkMeasure", int], Actions]
@@ -124,32 +124,36 @@ class Hops:
             if flow.free(half.seq):
                 return self.request(flow, now, into)
             return Actions() if into is None else into
+        seq = half.seq
         circuit = self.node.circuits.by_handle.get(half.circuit)
         if circuit is None or circuit.state not in GENERATING:
             return Actions() if into is None else into
-        message = self._credit(CREDIT, circuit, flow, half.seq, CREDIT_RELEASED, 0)
-        return self.node.reliable(("credit", circuit.handle, flow.link_id, half.seq), flow.peer, QNCP_PORT,
-                                  message, now, into=into)
+        return self.node.reliable(("credit", circuit.handle, flow.link_id, seq), flow.peer, QNCP_PORT,
+                                  flow.credit_released(seq), now, into=into)
 
-    def on_credit(self, message: PairMessage, peer: int, now: int) -> Actions:
-        ack = encode_pair(CREDIT_ACK, message.circuit_id, message.head_node, message.link_label, message.pair_seq,
-                          message.link_id, window=message.window, credit=message.credit)
-        actions = Actions(send=[(self.node.qncp(peer), ack)])
-        circuit = self.node.circuits.by_handle.get((message.head_node, message.circuit_id))
-        side = None if circuit is None else circuit.sides.get(message.link_id)
-        flow = None if side is None or circuit is None else self.flows.get((circuit.handle, side))
-        if flow is None and circuit is not None and circuit.live and message.credit == CREDIT_READY:
-            self.early_ready.add((circuit.handle, message.link_id))     # installed here a moment from now
+    def on_credit(self, message: PairMessage, peer: int, now: int, circuit: Circuit | None, payload: bytes) -> Actions:
+        """A CREDIT from ``peer``: its CREDIT_ACK, and at the hop's origin the credit (READY: the flow may ask for
+        pairs; RELEASED: the pair's credit may be free). ``circuit`` is this node's circuit of the message's handle
+        (None: none), which the caller has looked up; ``payload`` the CREDIT's bytes (its ACK is made from them)."""
+        actions = sending([(self.node.qncp(peer), credit_ack(payload))])
+        if circuit is None:
             return actions
-        if flow is None or not flow.origin or flow.peer != peer:
+        side = circuit.sides.get(message.link_id)
+        flow = None if side is None else self.flows.get((circuit.handle, side))
+        if flow is None:
+            if message.credit == CREDIT_READY and circuit.live:
+                self.early_ready.add((circuit.handle, message.link_id))     # installed here a moment from now
+            return actions
+        if not flow.origin or flow.peer != peer:
             return actions
         if message.credit == CREDIT_READY:
             flow.ready = True
-            return self.request(flow, now, actions)
-        if flow.was_freed(message.pair_seq):       # an expired pair: its credit came back with its ERR EXPIRE
+            return self.request(flow, now, actions, circuit)
+        seq = message.pair_seq
+        if seq in flow.freed_count:     # (flow.was_freed) an expired pair: its credit came back with its ERR EXPIRE
             return actions
-        flow.peer_released.add(message.pair_seq)
-        return self.request(flow, now, actions) if flow.free(message.pair_seq) else actions
+        flow.peer_released.add(seq)
+        return self.request(flow, now, actions, circuit) if flow.free(seq) else actions
 
     def on_credit_ack(self, message: PairMessage) -> None:
         handle = (message.head_node, message.circuit_id)
@@ -159,12 +163,13 @@ class Hops:
             self.node.outbox.ack(("credit", handle, message.link_id, message.pair_seq))
 
     # -- link requests --------------------------------------------------------------------------
-    def request(self, flow: HopFlow, now: int, into: Actions | None = None) -> Actions:
+    def request(self, flow: HopFlow, now: int, into: Actions | None = None, circuit: Circuit | None = None) -> Actions:
         """The origin gives its link layer every free credit: it opens the hop's windowed request with them,
         or adds them to the open one. What it sends goes into ``into`` (returned) if given, else into new
-        actions."""
+        actions. ``circuit``: the flow's circuit if the caller has it from the node's table (else looked up)."""
         actions = Actions() if into is None else into
-        circuit = self.node.circuits.by_handle.get(flow.handle)
+        if circuit is None:
+            circuit = self.node.circuits.by_handle.get(flow.handle)
         if (not flow.origin or not flow.ready or flow.stopped or flow.retrying
                 or circuit is None or circuit.state not in GENERATING or self.node.over):
             return actions                  # node.over: the generation window has ended, no pair can come
@@ -174,7 +179,7 @@ class Hops:
             return actions
         if request is not None:
             request.pending += free
-            actions.send.append((self.node.link_service, flow.credit_create(free)))
+            actions.send.append((self.node.link_service, flow.credits.get(free) or flow.credit_create(free)))
             return actions
         hop = circuit.hop(flow.side)
         flow.request = LinkRequest(free)
@@ -195,7 +200,7 @@ class Hops:
     def on_link(self, message: ll.Upward, now: int) -> Actions:
         """A reply of this node's link layer to the network layer (port 7773 from 7771)."""
         if type(message) is ll.OkKeep:              # the commonest first (one a link pair at each end)
-            return self._on_ok(message, now)
+            return self.on_ok(message, now)
         if isinstance(message, ll.Ack):
             if self.awaiting_ack:
                 key = self.awaiting_ack.popleft()
@@ -208,21 +213,26 @@ class Hops:
             return self._on_err(message, now)
         if isinstance(message, ll.OkMeasureBlock):     # circuits never ask for blocks (generation.block_size)
             return Actions()
-        return self._on_ok(message, now)
+        return self.on_ok(message, now)
 
-    def _on_ok(self, ok: ll.OkKeep | ll.OkMeasure, now: int) -> Actions:
+    def on_ok(self, ok: ll.OkKeep | ll.OkMeasure, now: int) -> Actions:
+        """A link OK from this node's link layer (:meth:`on_link`'s commonest case, which the inbox calls
+        directly): its pair settles the hop's credit at the origin and goes to :attr:`on_pair`."""
         node = self.node
         link = node.link_to(ok.remote_node_id)
-        bound = None if link is None else node.circuits.at_label(link.link_id, ok.purpose_id)
-        flow = None if bound is None else self.flows.get((bound[0].handle, bound[1]))
+        circuits = node.circuits
+        # (Circuits.at_label written out) the label's binding is (circuit handle, side): the flow's own key
+        bound = None if link is None else circuits.by_label.get((link.link_id, ok.purpose_id))
+        circuit = None if bound is None else circuits.by_handle.get(bound[0])
+        flow = None if circuit is None or bound is None else self.flows.get(bound)
         if flow is not None and flow.origin:
             flow.settle(ok.sequence_number)
         elif flow is not None:
             self.granted[(ok.remote_node_id, ok.create_id)] = flow.key
-        if bound is None or flow is None or (type(ok) is not ll.OkKeep and not isinstance(ok, ll.OkKeep)):
+        if flow is None or circuit is None or (type(ok) is not ll.OkKeep and not isinstance(ok, ll.OkKeep)):
             node.counters.unrequested += 1
             return Actions(hardware=[Discard(ok.lqid)]) if isinstance(ok, ll.OkKeep) else Actions()
-        return self.on_pair(bound[0], bound[1], ok, now)
+        return self.on_pair(circuit, flow.side, ok, now)
 
     def _on_err(self, err: ll.Err, now: int) -> Actions:
         key = self.by_create.get(err.create_id) if err.origin_node == self.node.node_id else None

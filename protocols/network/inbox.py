@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import protocols.network.senders as senders
-from protocols.common import NETWORK_SERVICE_PORT, QNCP_PORT, QNP_PORT, Actions, Address, ParseError
+from protocols.common import NETWORK_SERVICE_PORT, QNCP_PORT, QNP_PORT, Actions, Address, ParseError, sending
 from protocols.network.context import Node
 from protocols.network.distiller import Distiller
 from protocols.network.end_distiller import EndDistiller
@@ -29,7 +29,8 @@ from protocols.packets.qncp import (
     PairMessage,
     Setup,
     SetupReply,
-    decode_per_pair,
+    decode_confirm,
+    decode_pair,
     decode_qncp,
 )
 from protocols.packets.qncp_common import (
@@ -45,6 +46,8 @@ from protocols.packets.qncp_common import (
     TRACK_ACK,
 )
 from protocols.packets.qnp import decode_track
+
+_OkKeep = ll.OkKeep
 
 
 class Inbox:
@@ -72,41 +75,69 @@ class Inbox:
             if sender is None or sender == node.node_id:
                 raise ParseError(f"datagram from {source}, not a node of the network")
             size = len(payload)
-            message = decode_per_pair(payload, size) if size in (PAIR_SIZE, CONFIRM_SIZE) else None
-            if message is None:
+            # per pair: decoded with one struct call, checked and dispatched without the general chains. The
+            # sender checks below are senders.expected's rule for these two classes, written out: calling it
+            # instead costs ~5 calls and +84 bytecodes a link pair (K = 8 chain, 20 pairs: +14,255 bytecodes,
+            # bench/opcodes.py, 2026-12-03), more than noise; a change to the rule changes both
+            # (tests/test_network_senders.py checks each).
+            if size == PAIR_SIZE:
+                pair = decode_pair(payload)
+                if pair is None:
+                    return self._general(decode_qncp(payload), sender, now)
+                circuit = node.circuits.by_handle.get((pair.head_node, pair.circuit_id))
+                if circuit is not None and circuit.peers.get(pair.link_id) != sender:
+                    node.counters.wrong_sender += 1
+                    return Actions()
+                kind = pair.msg_type        # (_pair_message written out, the commonest first)
+                if kind == CREDIT:
+                    return self.hops.on_credit(pair, sender, now, circuit, payload)
+                if kind == CREDIT_ACK:
+                    self.hops.on_credit_ack(pair)
+                    return sending([])      # (Actions() without the class call: one a link pair, each of two)
+                if kind == TRACK_ACK:
+                    self.tracker.on_track_ack(pair)
+                    return sending([])
+                return self._pair_message(pair, sender, now)
+            confirm = decode_confirm(payload) if size == CONFIRM_SIZE else None
+            if confirm is None:
                 return self._general(decode_qncp(payload), sender, now)
-            # per pair: checked and dispatched without the general chains. The sender checks below are
-            # senders.expected's rule for these two classes, written out: calling it instead costs ~5 calls and
-            # +84 bytecodes a link pair (K = 8 chain, 20 pairs: +14,255 bytecodes, bench/opcodes.py, 2026-12-03),
-            # more than noise; a change to the rule changes both (tests/test_network_senders.py checks each).
-            circuit = node.circuits.by_handle.get((message.head_node, message.circuit_id))
-            if isinstance(message, PairMessage):
-                if circuit is not None and circuit.peers.get(message.link_id) != sender:
+            circuit = node.circuits.by_handle.get((confirm.head_node, confirm.circuit_id))
+            if confirm.msg_type == CONFIRM:     # from the right neighbour; its ACK from the left one
+                if circuit is not None:
+                    hop = circuit.hops[RIGHT]       # (senders.peer)
+                    if hop is None or hop.peer != sender:
+                        node.counters.wrong_sender += 1
+                        return Actions()
+                return self.ends.on_confirm(confirm, sender, now)
+            if circuit is not None:
+                hop = circuit.hops[LEFT]
+                if hop is None or hop.peer != sender:
                     node.counters.wrong_sender += 1
                     return Actions()
-                return self._pair_message(message, sender, now)
-            if message.msg_type == CONFIRM:     # from the right neighbour; its ACK from the left one
-                if circuit is not None and senders.peer(circuit, RIGHT) != sender:
-                    node.counters.wrong_sender += 1
-                    return Actions()
-                return self.ends.on_confirm(message, sender, now)
-            if circuit is not None and senders.peer(circuit, LEFT) != sender:
-                node.counters.wrong_sender += 1
-                return Actions()
-            return self.ends.on_confirm_ack(message, now)
+            return self.ends.on_confirm_ack(confirm, now)
         if port == NETWORK_SERVICE_PORT:
             if source == node.link_service:
-                return self.hops.on_link(ll.decode_upward(payload), now)
+                upward = ll.decode_upward(payload)
+                if type(upward) is _OkKeep:     # (Hops.on_link's commonest case, one a link pair at each end)
+                    return self.hops.on_ok(upward, now)
+                return self.hops.on_link(upward, now)
             actions, admitted = self.service.on_create(payload, source, now)
             return actions if admitted is None else actions.extend(self.signalling.open(admitted, now))
-        sender = node.sender(source)
+        sender = node.senders.get(source, -1)
+        if sender == -1:
+            sender = node.sender(source)
         if sender is None or sender == node.node_id:
             raise ParseError(f"datagram from {source}, not a node of the network")
         if port == QNP_PORT:
             frame = decode_track(payload)
-            if not senders.track_from_expected(node, frame, sender):
-                node.counters.wrong_sender += 1
-                return Actions()
+            # senders.track_from_expected written out: the left neighbour of the circuit the TRACK names
+            handle = node.circuits.by_id.get(frame.circuit_id)
+            circuit = None if handle is None else node.circuits.by_handle.get(handle)
+            if circuit is not None:
+                hop = circuit.hops[LEFT]
+                if hop is None or hop.peer != sender:
+                    node.counters.wrong_sender += 1
+                    return Actions()
             return self.tracker.on_track(frame, sender, now)
         raise ParseError(f"nothing on port {port}")
 
@@ -156,7 +187,8 @@ class Inbox:
         elif kind == EXPIRE_ACK:
             self.tracker.on_expire_ack(message, sender)
         elif kind == CREDIT:
-            return self.hops.on_credit(message, sender, now)
+            circuit = self.node.circuits.by_handle.get((message.head_node, message.circuit_id))
+            return self.hops.on_credit(message, sender, now, circuit, message.encode())
         elif kind == CREDIT_ACK:
             self.hops.on_credit_ack(message)
         return Actions()

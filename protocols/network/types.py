@@ -143,6 +143,50 @@ class Half:
             raise RuntimeError(f"half {self.key}: no transition {self.state} on {event}") from None
 
 
+_new = object.__new__
+
+
+def new_held(link_id: int, seq: int, key: HalfKey, circuit: Handle, side: int, slot: int, link_bell: int, label: int,
+             ok_at: int, link_goodness: float) -> Half:
+    """``Half(link_id, seq, circuit, side, HELD, slot, link_bell, label, ok_at, link_goodness)`` whose key is ``key``
+    (the caller's ``(link_id, seq)``), built without calling the class: a link OK's new half, one a link pair at
+    each end, where the class call (its ``__init__`` of 25 parameters called from C, and ``__post_init__``) costs
+    more than the stores. Every other field is its default (tests/test_network_per_pair.py compares the two).
+
+    >>> new_held(3, 7, (3, 7), (1, 0x0101), 0, 4, 1, 0x8001, 50, 0.9) == Half(3, 7, (1, 0x0101), 0, HELD, 4, 1, 0x8001,
+    ...                                                                       50, 0.9)
+    True
+    """
+    half = _new(Half)
+    half.link_id = link_id
+    half.seq = seq
+    half.circuit = circuit
+    half.side = side
+    half.state = HELD
+    half.slot = slot
+    half.link_bell = link_bell
+    half.label = label
+    half.ok_at = ok_at
+    half.link_goodness = link_goodness
+    half.track = None
+    half.track_from = None
+    half.partner = None
+    half.swap_bell = 0
+    half.e2e = None
+    half.basis = None
+    half.outcome = None
+    half.reason = 0
+    half.doomed = None
+    half.released = False
+    half.tracked = False
+    half.distilled = None
+    half.end_pooled = False
+    half.distilling = False
+    half.forget_at = None
+    half.key = key
+    return half
+
+
 @dataclass(frozen=True, slots=True)
 class NetworkConfig:
     """The ``[network]`` table of a scenario (docs/scenario.md) and the engine's protocol constants."""

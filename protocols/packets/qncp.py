@@ -44,6 +44,7 @@ from protocols.packets.linkservice import BELL_STATES
 from protocols.packets.qncp_caps import HopRule, LinkCap, LinkOption, NodeCap, QCap
 from protocols.packets.qncp_common import (
     CONFIRM_TYPES,
+    CREDIT_ACK,
     CREDIT_KINDS,
     CREDIT_TYPES,
     DISTIL_TYPES,
@@ -64,7 +65,8 @@ from protocols.packets.qncp_distil import Distil
 from protocols.packets.qncp_setup import Setup, SetupReply
 
 __all__ = ["CircuitEnd", "Confirm", "Distil", "HopAck", "HopRule", "LinkCap", "LinkOption", "NodeCap", "PairMessage",
-           "QCap", "QncpMessage", "Setup", "SetupReply", "decode_qncp", "encode_pair"]
+           "QCap", "QncpMessage", "Setup", "SetupReply", "credit_ack", "decode_confirm", "decode_pair", "decode_qncp",
+           "encode_pair", "pack_seq", "pair_template"]
 
 _HOP_ACK = struct.Struct("!B3x")
 _PAIR = struct.Struct("!HHHBB")
@@ -132,6 +134,42 @@ def encode_pair(msg_type: int, circuit_id: int, head_node: int, link_label: int,
     """
     return _PAIR_WHOLE.pack(VERSION, msg_type, status, reason, circuit_id, PAIR_SIZE, head_node, link_label,
                             pair_seq, link_id, window, credit)
+
+
+_BEFORE_SEQ = struct.Struct("!BBBBHHI" "H")
+_AFTER_SEQ = struct.Struct("!HBB")
+pack_seq = struct.Struct("!H").pack
+"""A Pair Sequence's two bytes (:func:`pair_template`)."""
+
+
+def pair_template(msg_type: int, circuit_id: int, head_node: int, link_label: int, link_id: int,
+                  status: int = STATUS_OK, reason: int = 0, window: int = 0, credit: int = 0) -> tuple[bytes, bytes]:
+    """The bytes of :func:`encode_pair`'s encoding before and after its Pair Sequence, for messages that differ
+    only in it (a hop's CREDIT RELEASEDs: one a link pair, the rest made once per hop).
+
+    >>> from protocols.packets.qncp_common import CREDIT, CREDIT_RELEASED
+    >>> before, after = pair_template(CREDIT, 0x0101, 1, 0x8001, 2, credit=CREDIT_RELEASED)
+    >>> before + pack_seq(7) + after == encode_pair(CREDIT, 0x0101, 1, 0x8001, 7, 2, credit=CREDIT_RELEASED)
+    True
+    """
+    return (_BEFORE_SEQ.pack(VERSION, msg_type, status, reason, circuit_id, PAIR_SIZE, head_node, link_label),
+            _AFTER_SEQ.pack(link_id, window, credit))
+
+
+_CREDIT_ACK_HEAD = bytes((VERSION, CREDIT_ACK, STATUS_OK, 0))
+
+
+def credit_ack(credit: bytes) -> bytes:
+    """The CREDIT_ACK of a valid CREDIT's bytes (as :func:`decode_pair` accepts them): the same bytes but its type,
+    Status 0 and Reason 0, which is what :func:`encode_pair` makes of the CREDIT's fields (every other byte of a
+    CREDIT is a field the ACK repeats).
+
+    >>> from protocols.packets.qncp_common import CREDIT, CREDIT_READY
+    >>> credit = encode_pair(CREDIT, 0x0101, 1, 0x8001, 0, 2, window=3, credit=CREDIT_READY)
+    >>> credit_ack(credit) == encode_pair(CREDIT_ACK, 0x0101, 1, 0x8001, 0, 2, window=3, credit=CREDIT_READY)
+    True
+    """
+    return _CREDIT_ACK_HEAD + credit[4:]
 
 
 @fast_init
@@ -220,17 +258,26 @@ def decode_per_pair(data: bytes, size: int) -> PairMessage | Confirm | None:
     """A valid pair message (20 bytes) or CONFIRM/CONFIRM_ACK (24 bytes) decoded with one ``struct`` call; None
     for anything else of those sizes (a DISTIL, or a message :func:`decode_qncp`'s checks then refuse, with
     their own errors), so what it accepts and what it refuses are exactly the general path's."""
-    if size == PAIR_SIZE:
-        version, msg_type, status, reason, circuit_id, length, head_node, label, seq, link, window, credit = \
-            _PAIR_WHOLE.unpack(data)
-        if (version != VERSION or length != PAIR_SIZE or msg_type not in PAIR_TYPES or status not in STATUS
-                or reason not in REASONS):
-            return None
-        if msg_type not in CREDIT_TYPES:
-            credit = 0  # a Reserved byte there
-        elif credit not in CREDIT_KINDS:
-            return None
-        return _new_pair(msg_type, circuit_id, head_node, label, seq, link, status, reason, window, credit)
+    return decode_pair(data) if size == PAIR_SIZE else decode_confirm(data)
+
+
+def decode_pair(data: bytes) -> PairMessage | None:
+    """:func:`decode_per_pair` of 20 bytes (``len(data) == PAIR_SIZE``): a pair message, or None."""
+    version, msg_type, status, reason, circuit_id, length, head_node, label, seq, link, window, credit = \
+        _PAIR_WHOLE.unpack(data)
+    if (version != VERSION or length != PAIR_SIZE or msg_type not in PAIR_TYPES or status not in STATUS
+            or reason not in REASONS):
+        return None
+    if msg_type not in CREDIT_TYPES:
+        credit = 0  # a Reserved byte there
+    elif credit not in CREDIT_KINDS:
+        return None
+    return _new_pair(msg_type, circuit_id, head_node, label, seq, link, status, reason, window, credit)
+
+
+def decode_confirm(data: bytes) -> Confirm | None:
+    """:func:`decode_per_pair` of 24 bytes (``len(data) == CONFIRM_SIZE``): a CONFIRM or CONFIRM_ACK, or None (a
+    DISTIL, or anything :func:`decode_qncp` refuses)."""
     version, msg_type, status, reason, circuit_id, length, head_node, e2e, head_seq, tail_seq, bell, goodness = \
         _CONFIRM_WHOLE.unpack(data)
     if (version != VERSION or length != CONFIRM_SIZE or msg_type not in CONFIRM_TYPES or status not in STATUS
