@@ -16,9 +16,25 @@ from protocols.network.circuit import GENERATING, Circuit
 from protocols.network.context import Node
 from protocols.network.hops import Hops
 from protocols.network.tracker import Tracker
-from protocols.network.types import HELD, ON_SWAP, ON_SWAPPED, SWAPPED, Half, HalfKey, Handle
+from protocols.network.types import (
+    HALF_TRANSITIONS,
+    HELD,
+    ON_SWAP,
+    ON_SWAPPED,
+    SWAPPED,
+    SWAPPING,
+    Half,
+    HalfKey,
+    Handle,
+)
 from protocols.packets.qncp_common import REASON_CUTOFF, REASON_SWAP_FAILED
 from protocols.physical.hardware import BellMeasure, BellMeasureResult, Discard
+
+SWAPPING_FROM_HELD = HALF_TRANSITIONS[(HELD, ON_SWAP)]
+"""A held half's state once its Bell measurement is issued (``fire(ON_SWAP)`` from HELD, the table's answer read
+once: the swap loop has just seen the state, so no other transition can apply)."""
+SWAPPED_FROM_SWAPPING = HALF_TRANSITIONS[(SWAPPING, ON_SWAPPED)]
+"""A half's state once its Bell measurement succeeded, from SWAPPING (the table's answer, read once)."""
 
 
 class Swapper:
@@ -88,8 +104,7 @@ class Swapper:
             lefts.popleft()
             rights.popleft()
             assert left.slot is not None and right.slot is not None
-            left.fire(ON_SWAP)
-            right.fire(ON_SWAP)
+            left.state = right.state = SWAPPING_FROM_HELD      # (both seen HELD just above: fire(ON_SWAP))
             if cutoffs:
                 timers.cancel(("cutoff", left.key))
                 timers.cancel(("cutoff", right.key))
@@ -122,11 +137,14 @@ class Swapper:
                 actions.extend(self.tracker.kill(half, REASON_SWAP_FAILED, source, now, force=True))
             return actions
         bell, released = result.bell_index, self.hops.released
-        left.fire(ON_SWAPPED)
+        if left.state is SWAPPING and right.state is SWAPPING:
+            left.state = right.state = SWAPPED_FROM_SWAPPING    # (fire(ON_SWAPPED), the table read once)
+        else:
+            left.fire(ON_SWAPPED)                   # (raises: no other state has this transition)
+            right.fire(ON_SWAPPED)
         left.partner, left.swap_bell = right_key, bell
         released(left, now, actions)
         node.linger(left, circuit, now)
-        right.fire(ON_SWAPPED)
         right.partner, right.swap_bell = left_key, bell
         released(right, now, actions)
         node.linger(right, circuit, now)
