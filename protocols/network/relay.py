@@ -63,12 +63,27 @@ def send_confirm(node: Node, circuit: Circuit, message: Confirm, now: int) -> Ac
                          confirm_retries(node, circuit), interval=interval)
 
 
+class Relayed(PairRecords[Confirm]):
+    """One circuit's records at a repeater (:class:`PairRecords` of the answers) and what its relay of a CONFIRM
+    or an answer needs that is fixed for the circuit (reckoned once, at its first CONFIRM, not once a pair): the
+    left neighbour's QNCP address, the right neighbour's, the CONFIRM's retries and retransmission interval."""
+
+    __slots__ = ("interval", "retries", "to_head", "to_tail")
+
+    def __init__(self, node: Node, circuit: Circuit) -> None:
+        super().__init__(confirm_lifetime_ns(node, circuit))
+        self.to_head = node.qncp(circuit.hop(LEFT).peer)
+        self.to_tail = node.qncp(circuit.hop(RIGHT).peer)
+        self.retries = confirm_retries(node, circuit)
+        self.interval = circuit.e2e_rto_ns or node.rto(circuit.head)
+
+
 class Relay:
     """The CONFIRMs a repeater passes on towards the head, and their answers back towards the tail."""
 
     def __init__(self, node: Node) -> None:
         self.node = node
-        self.answers: dict[Handle, PairRecords[Confirm]] = {}
+        self.answers: dict[Handle, Relayed] = {}
         """Per circuit, per pair: the answer passed back, or the CONFIRM while it is on its way to the head
         (forgotten :func:`confirm_lifetime_ns` after the pair's first CONFIRM came)."""
 
@@ -77,30 +92,39 @@ class Relay:
 
     def on_confirm(self, circuit: Circuit, message: Confirm, now: int) -> Actions:
         """A CONFIRM from the right neighbour: pass it on once, answer copies once the answer is here."""
-        answers = self._answers(circuit)
-        answers.forget(now, _on_its_way)
+        answers = self.answers.get(circuit.handle)
+        if answers is None:                 # (not `or`: empty records are false)
+            answers = self._answers(circuit)
+        made = answers.made
+        if made and made[0][0] <= now - answers.keep_ns:     # (forget's own test, before calling it)
+            answers.forget(now, _on_its_way)
         n = message.e2e_seq
-        answer = answers.get(n)
+        answer = answers.values.get(n)
         if answer is not None:
-            return Actions() if answer.msg_type == CONFIRM else self._back(circuit, answer)
-        if answers.late(n):
+            if answer.msg_type == CONFIRM:
+                return Actions()
+            return Actions(send=[(answers.to_tail, answer.encode())])
+        if n < answers.floor:               # (answers.late(n): n is not among the values)
             self.node.counters.late_confirms += 1
             return Actions()
         answers.put(n, message, now)
-        return send_confirm(self.node, circuit, message, now)
+        return self.node.outbox.send(("confirm", circuit.handle, n), answers.to_head, message.encode(),
+                                     answers.interval, answers.retries, now)
 
     def on_confirm_ack(self, circuit: Circuit, message: Confirm, now: int) -> Actions:
         """The left neighbour answered: back towards the tail (and to every later copy)."""
-        if not self.node.outbox.ack(("confirm", circuit.handle, message.e2e_seq)):
+        n = message.e2e_seq
+        if not self.node.outbox.ack(("confirm", circuit.handle, n)):
             return Actions()
-        self._answers(circuit).put(message.e2e_seq, message, now)
-        return self._back(circuit, message)
-
-    def _answers(self, circuit: Circuit) -> PairRecords[Confirm]:
         answers = self.answers.get(circuit.handle)
-        if answers is None:                 # (not setdefault: no new records a CONFIRM)
-            keep = confirm_lifetime_ns(self.node, circuit)
-            answers = self.answers[circuit.handle] = PairRecords(keep)
+        if answers is None:                 # (not `or`: empty records are false)
+            answers = self._answers(circuit)
+        answers.put(n, message, now)
+        return Actions(send=[(answers.to_tail, message.encode())])
+
+    def _answers(self, circuit: Circuit) -> Relayed:
+        """``circuit``'s records, made at its first CONFIRM (not setdefault: no new records a CONFIRM)."""
+        answers = self.answers[circuit.handle] = Relayed(self.node, circuit)
         return answers
 
     def gave_up(self, circuit: Circuit, n: int, now: int) -> Actions:
@@ -112,10 +136,7 @@ class Relay:
         answer = Confirm(CONFIRM_ACK, sent.circuit_id, sent.head_node, n, sent.head_pair_seq, sent.tail_pair_seq,
                          sent.bell_state, sent.goodness, status=ll.ERR_EXPIRE, reason=REASON_UNKNOWN)
         answers.put(n, answer, now)
-        return self._back(circuit, answer)
-
-    def _back(self, circuit: Circuit, answer: Confirm) -> Actions:
-        return Actions(send=[(self.node.qncp(circuit.hop(RIGHT).peer), answer.encode())])
+        return Actions(send=[(answers.to_tail, answer.encode())])
 
 
 def _on_its_way(record: Confirm) -> bool:

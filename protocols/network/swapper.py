@@ -16,9 +16,25 @@ from protocols.network.circuit import GENERATING, Circuit
 from protocols.network.context import Node
 from protocols.network.hops import Hops
 from protocols.network.tracker import Tracker
-from protocols.network.types import HELD, ON_SWAP, ON_SWAPPED, SWAPPED, Half, HalfKey, Handle
+from protocols.network.types import (
+    HALF_TRANSITIONS,
+    HELD,
+    ON_SWAP,
+    ON_SWAPPED,
+    SWAPPED,
+    SWAPPING,
+    Half,
+    HalfKey,
+    Handle,
+)
 from protocols.packets.qncp_common import REASON_CUTOFF, REASON_SWAP_FAILED
 from protocols.physical.hardware import BellMeasure, BellMeasureResult, Discard
+
+SWAPPING_FROM_HELD = HALF_TRANSITIONS[(HELD, ON_SWAP)]
+"""A held half's state once its Bell measurement is issued (``fire(ON_SWAP)`` from HELD, the table's answer read
+once: the swap loop has just seen the state, so no other transition can apply)."""
+SWAPPED_FROM_SWAPPING = HALF_TRANSITIONS[(SWAPPING, ON_SWAPPED)]
+"""A half's state once its Bell measurement succeeded, from SWAPPING (the table's answer, read once)."""
 
 
 class Swapper:
@@ -88,8 +104,7 @@ class Swapper:
             lefts.popleft()
             rights.popleft()
             assert left.slot is not None and right.slot is not None
-            left.fire(ON_SWAP)
-            right.fire(ON_SWAP)
+            left.state = right.state = SWAPPING_FROM_HELD      # (both seen HELD just above: fire(ON_SWAP))
             if cutoffs:
                 timers.cancel(("cutoff", left.key))
                 timers.cancel(("cutoff", right.key))
@@ -102,15 +117,17 @@ class Swapper:
         return actions
 
     def on_result(self, result: BellMeasureResult, now: int) -> Actions:
-        under_way = self.swapping.get((result.slot_a, result.slot_b))
+        slots = (result.slot_a, result.slot_b)
+        under_way = self.swapping.get(slots)
         if not under_way:
             return Actions()
-        keys = under_way.popleft()
+        left_key, right_key = under_way.popleft()
         if not under_way:
-            del self.swapping[(result.slot_a, result.slot_b)]
-        left, right = self.node.half(keys[0]), self.node.half(keys[1])
+            del self.swapping[slots]
+        node = self.node
+        left, right = node.halves.get(left_key), node.halves.get(right_key)
         assert left is not None and right is not None
-        circuit = self.node.circuits.get(left.circuit)
+        circuit = node.circuits.by_handle.get(left.circuit)
         actions = Actions()
         if not result.success:
             if circuit is not None:
@@ -119,19 +136,31 @@ class Swapper:
                 source = half.doomed[1] if half.doomed else None
                 actions.extend(self.tracker.kill(half, REASON_SWAP_FAILED, source, now, force=True))
             return actions
-        for half, other in ((left, right), (right, left)):
-            half.fire(ON_SWAPPED)
-            half.partner, half.swap_bell = other.key, result.bell_index
-            self.hops.released(half, now, actions)
-            self.node.linger(half, circuit, now)
+        bell, released = result.bell_index, self.hops.released
+        if left.state is SWAPPING and right.state is SWAPPING:
+            left.state = right.state = SWAPPED_FROM_SWAPPING    # (fire(ON_SWAPPED), the table read once)
+        else:
+            left.fire(ON_SWAPPED)                   # (raises: no other state has this transition)
+            right.fire(ON_SWAPPED)
+        left.partner, left.swap_bell = right_key, bell
+        released(left, now, actions)
+        node.linger(left, circuit, now)
+        right.partner, right.swap_bell = left_key, bell
+        released(right, now, actions)
+        node.linger(right, circuit, now)
         if circuit is None:
             return actions
         circuit.stats.swaps += 1
-        self.tracker.forward(circuit, left, now, actions)
-        for half in (left, right):
-            if half.doomed is not None and half.state == SWAPPED:
-                reason, source = half.doomed
-                actions.extend(self.tracker.kill(half, reason, source, now))
+        if left.track is not None:              # (else forward has nothing to send: the TRACK is to come)
+            self.tracker.forward(circuit, left, now, actions)
+        if left.doomed is not None or right.doomed is not None:
+            for half in (left, right):
+                if half.doomed is not None and half.state == SWAPPED:
+                    reason, source = half.doomed
+                    actions.extend(self.tracker.kill(half, reason, source, now))
+        queues = self.queues.get(circuit.handle)
+        if queues is None or not (queues[0] or queues[1]):
+            return actions                      # (the usual case at W = 1: both queues emptied by this swap)
         return self._swap(circuit, now, actions)
 
     def on_rejected(self, slot_a: int, now: int) -> Actions:

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from protocols.common import QNCP_PORT, QNP_PORT, Actions
-from protocols.network.circuit import Circuit
+from protocols.common import QNCP_PORT, QNP_PORT, Actions, Address
+from protocols.network.circuit import GENERATING, Circuit
 from protocols.network.context import Node
 from protocols.network.hops import Hops
 from protocols.network.types import (
@@ -56,6 +56,9 @@ class Tracker:
         """A delivered half died: the end reports its pair expired."""
         self.on_tracked: TrackedCallback = lambda circuit, half, now: Actions()
         """A TRACK reached the tail's half."""
+        self._to_right: dict[int, tuple[Address, int, int]] = {}
+        """By right neighbour: a TRACK's destination, interval and retries (:meth:`_right_of`; the topology and
+        the configuration are static, and a node has few neighbours)."""
 
     # -- TRACK ----------------------------------------------------------------------------------
     def send_track(self, circuit: Circuit, half: Half, now: int) -> Actions:
@@ -81,8 +84,18 @@ class Tracker:
     def _send_track(self, circuit: Circuit, half: Half, track: bytes, now: int,
                     into: Actions | None = None) -> Actions:
         half.tracked = True
-        return self.node.reliable(("track", circuit.handle, half.key), circuit.hop(RIGHT).peer, QNP_PORT, track,
-                                  now, into=into)
+        peer = circuit.hop(RIGHT).peer
+        to = self._to_right.get(peer)
+        if to is None:
+            to = self._right_of(peer)
+        return self.node.outbox.send(("track", circuit.handle, half.key), to[0], track, to[1], to[2], now, into)
+
+    def _right_of(self, peer: int) -> tuple[Address, int, int]:
+        """Where a TRACK to ``peer`` goes, its retransmission interval and retries (as :meth:`Node.reliable`'s
+        defaults: the RTO towards ``peer``, the configuration's reliable retries), reckoned once per peer."""
+        node = self.node
+        to = self._to_right[peer] = (node.address(peer, QNP_PORT), node.rto(peer), node.config.reliable_retries)
+        return to
 
     def on_track(self, frame: TrackFrame, sender: int, now: int) -> Actions:
         node = self.node
@@ -93,28 +106,29 @@ class Tracker:
             return Actions()
         circuit = bound[0]
         key = (link.link_id, frame.pair_seq)
-        half = node.half(key)
-        ack = self._pair(TRACK_ACK, circuit, key, frame.link_label, 0)
+        half = node.halves.get(key)
+        ack = encode_pair(TRACK_ACK, frame.circuit_id, circuit.head, frame.link_label, key[1], key[0])
         actions = Actions(send=[(node.qncp(sender), ack)])
-        if not circuit.generating:
+        if circuit.state not in GENERATING:
             return actions              # the circuit is ending everywhere: nothing to track, nothing to repair
         if half is None:
             half = node.add_half(Half(*key, circuit.handle, LEFT, EARLY, label=frame.link_label))
             half.track, half.track_from = frame, sender
             node.timers.schedule(("early", key), now + self._early_timeout(circuit))
             return actions
-        if half.state == DEAD:
+        state = half.state
+        if state is DEAD:
             return self._expire(circuit, half, half.reason, sender, now)
         if half.ok_at is not None and frame.link_bell != half.link_bell:
             node.counters.bell_mismatches += 1
-        if half.state in (SWAPPED, DELIVERED):
+        if state is SWAPPED or state is DELIVERED:
             if half.track is None:
                 half.track, half.track_from = frame, sender
             return self.forward(circuit, half, now, actions)
         if half.end_pooled:
             return actions              # a duplicate: the end pool has its TRACK, and its Bell state is the rounds'
         half.track, half.track_from = frame, sender
-        if circuit.is_tail and half.state in (HELD, MEASURED) and not half.distilling:
+        if circuit.is_tail and (state is HELD or state is MEASURED) and not half.distilling:
             actions.extend(self.on_tracked(circuit, half, now))
         return actions
 
