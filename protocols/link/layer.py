@@ -167,6 +167,9 @@ class LinkLayer:
             MSG_SCHEDULE: self.follower.on_schedule, MSG_SCHEDULE_ACK: self.runs.on_schedule_ack,
             MSG_CONFIRM: self.confirmation.on_confirm, MSG_CONFIRM_ACK: self.confirmation.on_confirm_ack,
             MSG_RELEASE: self._on_release, MSG_RELEASE_ACK: self.memory.on_release_ack}
+        self._event_handlers: dict[type, Callable[[Any, int], Actions]] = {
+            PairReady: self.confirmation.on_pair, BlockReady: self.confirmation.on_pair,
+            AttemptLost: self.confirmation.on_lost, MoveResult: self.memory.on_moved}
 
     @property
     def open(self) -> Mapping[RequestKey, Request]:
@@ -198,6 +201,9 @@ class LinkLayer:
         return self._done(actions, now)
 
     def handle(self, event: Any, now: int) -> Actions:
+        handler = self._event_handlers.get(type(event))     # the per-pair events by their exact class: one look-up
+        if handler is not None:
+            return self._done(handler(event, now), now)
         if isinstance(event, _PAIRS):
             actions = self.confirmation.on_pair(event, now)
         elif isinstance(event, AttemptLost):

@@ -122,8 +122,9 @@ class PairMemory:
         return Actions(hardware=[self._move(pair.slot)])
 
     def on_moved(self, event: MoveResult, now: int) -> Actions:
-        if event.slot in self._moving:             # an ordinary kept pair: its OK, from where it is now
-            request, pair, seq = self._moving.pop(event.slot)
+        moving = self._moving.pop(event.slot, None)
+        if moving is not None:                     # an ordinary kept pair: its OK, from where it is now
+            request, pair, seq = moving
             slot = event.slot if event.storage_slot is None else event.storage_slot
             return self._replies.deliver(request, pair, seq, now, slot)
         key = next((k for k, h in self._holding.items() if h.moving and h.slot == event.slot), None)
