@@ -131,8 +131,8 @@ def ok_message(request: Request, pair: PairReady | BlockReady, seq: int, now: in
                 memo.clear()
             found = memo[key] = _kept_goodness(pair, bell, stored_ns, request.link, moved)
         goodness = found
-    return ll.ok_keep(request.create_id, pair.slot if slot is None else slot, request.d, bell, seq,
-                      request.create.purpose_id, remote, goodness, (now // 1000) & 0xFFFF)
+    return ll.ok_keep_from(request.ok_head, pair.slot if slot is None else slot, bell, seq, request.create.purpose_id,
+                           remote, goodness, (now // 1000) & 0xFFFF)
 
 
 def _kept_goodness(pair: PairReady, bell: int, stored_ns: int, link: LinkConfig, moved: bool) -> int:
