@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from protocols.common import EGP_PORT, LINK_SERVICE_PORT
+from protocols.common import EGP_PORT, LINK_SERVICE_PORT, Actions
 from protocols.link.admission import LinkOption
 from protocols.link.layer import LinkConfig, LinkLayer, RequestState
 from protocols.packets import linkservice as ll
@@ -62,7 +62,7 @@ def test_max_time_running_out_is_a_timeout_and_stops_generation() -> None:
     layer = engine()
     accept(layer, create(number=100, tu=0, max_time=2000))
     (request,) = layer.requests.values()
-    assert request.state == RequestState.GENERATING and layer._deadline() == 2_000_000
+    assert request.state == RequestState.GENERATING and layer._done(Actions(), now=20).deadline == 2_000_000
     out = layer.on_timer(2_000_000)
     assert StopGeneration(1) in out.down
     assert [ll.decode_upward(p).err for _, p in out.send] == [ll.ERR_TIMEOUT]     # type: ignore[union-attr]

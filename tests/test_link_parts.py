@@ -516,3 +516,28 @@ def test_memory_settles_a_release_for_a_pair_it_does_not_keep_through_confirmati
 def test_docstring_examples(module: str) -> None:
     result = doctest.testmod(importlib.import_module(f"protocols.link.{module}"))
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_a_confirm_read_from_its_fields_is_answered_as_the_message_is_and_only_when_it_is_the_first() -> None:
+    def held() -> tuple[Confirmation, Request, LinkCounters]:
+        request = make_request(config(2), number=4)
+        confirmation, follower, _, counters = confirmation_of(2, request)
+        follower.on_schedule(schedule(request, run=1), now=0)
+        assert confirmation.on_pair(pair(5, emitted=50), now=100).send == []
+        return confirmation, request, counters
+
+    by_message, request, counters = held()
+    expected = by_message.on_confirm(confirm(request, attempt=5, seq=3), now=200)
+    by_fields, other, other_counters = held()
+    fields = (LINK, 5, other.create_id, other.origin_node, other.queue_seq, 3)
+    out = by_fields.confirmed(*fields, now=200)
+    assert out is not None and expected.send and (out.send, out.up, out.hardware) == \
+        (expected.send, expected.up, expected.hardware)
+    assert (other.delivered, other_counters.ok_sent) == (request.delivered, counters.ok_sent) == (1, 1)
+    assert by_fields.confirmed(*fields, now=300) is None            # a copy: the general path answers it again
+    assert by_fields.on_confirm(confirm(other, attempt=5, seq=3), now=300).send[0] == out.send[0]
+
+    for wrong in ((LINK, 5, other.create_id + 1, other.origin_node, other.queue_seq, 3),   # another request
+                  (LINK, 6, other.create_id, other.origin_node, other.queue_seq, 3)):      # a pair not held
+        fresh, _, _ = held()
+        assert fresh.confirmed(*wrong, now=200) is None and not fresh.settled()        # nothing changed

@@ -177,8 +177,7 @@ def test_the_master_keeps_moves_and_releases_an_atomic_request() -> None:
 def test_cutoff_discards_a_kept_pair_and_tells_both_ends() -> None:
     n1 = started_master(2, Memory(2, 0), cutoff_ns=10_000)
     n1.handle(pair(5, 0, 100), now=200)
-    n1.receive(confirm_ack(5, 0), EGP2, EGP_PORT, now=300)
-    assert n1._deadline() == 10_100
+    assert n1.receive(confirm_ack(5, 0), EGP2, EGP_PORT, now=300).deadline == 10_100
     out = n1.on_timer(10_100)
     assert out.hardware == [Discard(0)]
     (err,) = replies(out, APP1)

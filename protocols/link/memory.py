@@ -66,6 +66,7 @@ class PairMemory:
         self._moving: dict[int, tuple[Request, PairReady, int]] = {}     # communication slot -> pair before its OK
         self._holding: dict[PairKey, Held] = {}                          # atomic requests' kept pairs
         self._releasing: dict[PairKey, PendingConfirm] = {}              # master: RELEASEs awaiting their ACK
+        self._moves: dict[int, Move] = {}                                # communication slot -> its Move
         self.timed = (self._releasing, self._holding)
         """The tables whose entries have deadlines (:meth:`deadline`: None while both are empty)."""
         self.released: Recent[PairKey, int] = Recent(timing.keep_ns, forgetting)   # other end: RELEASE_ACKs sent
@@ -102,7 +103,15 @@ class PairMemory:
             return self._replies.deliver(request, pair, seq, now)
         slot = pair.slot
         self._moving[slot] = (request, pair, seq)
-        return commanding([Move(slot)])
+        return commanding([self._move(slot)])
+
+    def _move(self, slot: int) -> Move:
+        """The :class:`Move` of communication slot ``slot``: frozen, so one object per slot serves every pair
+        (two a repeater's link pair; a class call is ~2.2 k instructions, the look-up ~0.1 k)."""
+        move = self._moves.get(slot)
+        if move is None:
+            move = self._moves[slot] = Move(slot)
+        return move
 
     def _hold(self, request: Request, pair: PairReady, seq: int) -> Actions:
         held = Held(request, pair, seq, pair.slot)
@@ -110,11 +119,12 @@ class PairMemory:
         if self._memory.storage == 0:
             return Actions()
         held.moving = True
-        return Actions(hardware=[Move(pair.slot)])
+        return Actions(hardware=[self._move(pair.slot)])
 
     def on_moved(self, event: MoveResult, now: int) -> Actions:
-        if event.slot in self._moving:             # an ordinary kept pair: its OK, from where it is now
-            request, pair, seq = self._moving.pop(event.slot)
+        moving = self._moving.pop(event.slot, None)
+        if moving is not None:                     # an ordinary kept pair: its OK, from where it is now
+            request, pair, seq = moving
             slot = event.slot if event.storage_slot is None else event.storage_slot
             return self._replies.deliver(request, pair, seq, now, slot)
         key = next((k for k, h in self._holding.items() if h.moving and h.slot == event.slot), None)

@@ -130,7 +130,9 @@ class MasterRuns:
         follows it)."""
         run = self._runs[link_id]
         run.numbered += count
-        if run.numbered >= run.pairs or run.request.to_number == 0:
+        request = run.request
+        if run.numbered >= run.pairs or (request.credit if request.windowed else request.create.number) \
+                <= request.numbered:                                   # (``to_number`` == 0, written out)
             return self._end_run(link_id, now)
         return None
 
@@ -193,7 +195,7 @@ class MasterRuns:
         next_run = self._runs.get(link_id)
         request = run.request
         if (next_run is None or next_run.request is not request) and request.state is GENERATING \
-                and request.to_number > 0:
+                and (request.credit if request.windowed else request.create.number) > request.numbered:
             request.fire(RUN_END)
         return actions
 

@@ -54,12 +54,14 @@ class Scheduler:
         competing = len(candidates) > 1 and any(r is not request and r.create.priority >= request.create.priority
                                                 for r in candidates)
         limit = link.policy.quantum if competing else link.policy.max_run
-        return min(request.to_number, max(limit, generation.block_size(request)))   # a block is one run
+        if request.link.batch > 0:                  # (no blocks on a link without a batch size: not asked)
+            limit = max(limit, generation.block_size(request))   # a block is one run
+        return min((request.credit if request.windowed else request.create.number) - request.numbered, limit)
 
     def served(self, request: Request) -> None:
         """A run for ``request`` starts: its stream is now the most recently served of its link."""
         self._clock += 1
-        self._last_served[(request.link.link_id, *request.stream)] = self._clock
+        self._last_served[(request.link.link_id, request.origin_node, request.create.purpose_id)] = self._clock
 
     @staticmethod
     def cut(link: LinkConfig, run: Run, candidates: list[Request]) -> int | None:

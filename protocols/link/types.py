@@ -145,12 +145,15 @@ class Request:
     """``create.kept_together``, read once (each pair reads it at both ends)."""
     outcomes_together: bool = field(init=False, repr=False, compare=False)
     """``create.outcomes_together``, read once (each OK reads it)."""
+    ok_head: int = field(init=False, repr=False, compare=False)
+    """The request's bits of its OK-Ks' first word (:func:`~protocols.packets.linkservice.ok_keep_head`), made once."""
 
     def __post_init__(self) -> None:
         create = self.create
         self.windowed = create.window == ll.WINDOW_OPEN
         self.kept_together = create.kept_together
         self.outcomes_together = create.outcomes_together
+        self.ok_head = ll.ok_keep_head(self.create_id, self.d)
 
     @property
     def stream(self) -> tuple[int, int]:

