@@ -18,7 +18,7 @@ from protocols.network.endpoint import EndPoint
 from protocols.network.hops import Hops
 from protocols.network.swapper import Swapper
 from protocols.network.tracker import Tracker
-from protocols.network.types import DEAD, EARLY, ON_OK, Half, new_held
+from protocols.network.types import DEAD, DELIVERED, EARLY, ON_OK, SWAPPED, Half, new_held
 from protocols.packets import linkservice as ll
 from protocols.packets.qncp_common import REASON_LINK_EXPIRED, REASON_TEARDOWN
 from protocols.physical.hardware import Discard
@@ -53,7 +53,8 @@ class Arrivals:
         halves = node.halves
         half = halves.get(key)
         generating = circuit.state in GENERATING
-        if half is None:                    # the commonest
+        if half is None or (half.state is DELIVERED and self.ends.over(half)):     # the commonest first
+            # (a delivered half that is over: the 16-bit link sequence came round; forgotten, its key is the new pair's)
             # the table's own key: one tuple a half, not two (tombstones stay long)
             half = halves[key] = new_held(link_id, seq, key, circuit.handle, side, ok.lqid, ok.bell_state,
                                           ok.purpose_id, now, goodness)
@@ -64,6 +65,12 @@ class Arrivals:
             elif half.state is DEAD or not generating:
                 half.slot = ok.lqid
                 return self.hops.released(half, now, Actions(hardware=[Discard(ok.lqid)]))
+            elif half.state is DELIVERED or half.state is SWAPPED:
+                # a final half that a message may still name (the link sequence came round within its life): the
+                # new pair cannot take its key, so its qubit is discarded and its credit returned
+                node.counters.unrequested += 1
+                lost = Half(link_id, seq, circuit.handle, side, DEAD, slot=ok.lqid, label=ok.purpose_id)
+                return self.hops.released(lost, now, Actions(hardware=[Discard(ok.lqid)]))
             else:
                 node.counters.unrequested += 1         # a second OK for a pair it holds: not the link layer's way
                 return Actions()

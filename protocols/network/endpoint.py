@@ -87,6 +87,16 @@ class EndPoint:
     def settled(self) -> bool:
         return not self.measuring
 
+    def over(self, half: Half) -> bool:
+        """Whether ``half``, delivered at this end, is over: nothing of this end's still needs it, so a new link OK
+        for its key (the 16-bit link sequence came round) may take the key. The tail's half of a pair not yet
+        settled is not over (a give-up of its CONFIRM poisons it); every other delivered half is: the head's, and
+        the tail's once settled. (A poison for its pair that is still on its way would find the new half:
+        docs/architecture.md, "Known limits".)"""
+        state = self.states.get(half.circuit)
+        n = half.e2e
+        return state is None or n is None or state.delivered.get(n) != half.key
+
     def numbered_all(self, circuit: Circuit) -> bool:
         return self.state(circuit).numbered >= circuit.number
 
