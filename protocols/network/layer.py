@@ -42,6 +42,7 @@ from protocols.network.routing import Router
 from protocols.network.service import Service
 from protocols.network.signalling import Signalling
 from protocols.network.swapper import Swapper
+from protocols.network.timers import STALE
 from protocols.network.topology import Topology
 from protocols.network.tracker import Tracker
 from protocols.network.types import NetworkConfig
@@ -199,5 +200,6 @@ class NetworkLayer:
         node = self.node
         if actions.send:                    # an ACK, a TRACK_ACK ... sends nothing: no call
             node.count_sent(actions, now)
-        actions.deadline = node.timers.next()
+        deadline = node.timers.earliest     # kept as deadlines come and go: reckoned only when it went
+        actions.deadline = deadline if deadline != STALE else node.timers.next()
         return actions
