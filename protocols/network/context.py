@@ -26,6 +26,8 @@ LINK_RESOLUTION_CONFIRMS = 13
 a retraction of a link pair may follow its OK."""
 FINAL = (HalfState.DEAD, HalfState.SWAPPED, HalfState.DELIVERED)
 """A half in one of these states is forgotten when its linger time is over (:meth:`Node.forget_due`)."""
+NAMES = tuple(MESSAGE_TYPES.get(code, "?") for code in range(256))
+"""A QNCP message's name by its type byte ("?" for none), as :meth:`Node.count_sent` counts it."""
 RTO_FLOOR_NS = 1_000_000
 """Added to twice the one-way delay and jitter of a path: the retransmission interval's margin (as the
 link layer's ``2·longest + 1 ms``)."""
@@ -145,30 +147,40 @@ class Node:
         """Count what goes out, per message type and per circuit (a refused circuit's SETUP_ACK and
         SETUP_REPLY in its refusal record); a message to an application keeps the layer unsettled until
         after this instant (a run that ends on this input still delivers it)."""
-        sends = actions.send
-        if not sends:
-            return
         sent = self.counters.sent
-        by_id, by_handle = self.circuits.by_id, self.circuits.by_handle
-        for destination, payload in sends:
+        circuits = self.circuits
+        for destination, payload in actions.send:
             port = destination[1]
             if port == QNCP_PORT and len(payload) >= 6:        # the commonest first
-                name, circuit_id = MESSAGE_TYPES.get(payload[1], "?"), payload[4] << 8 | payload[5]
+                name = NAMES[payload[1]]
+                circuit_id = payload[4] << 8 | payload[5]
             elif port == QNP_PORT and len(payload) >= 10:
-                name, circuit_id = "TRACK", payload[8] << 8 | payload[9]
+                name = "TRACK"
+                circuit_id = payload[8] << 8 | payload[9]
             elif port == LINK_SERVICE_PORT:
-                sent["link CREATE"] = sent.get("link CREATE", 0) + 1
+                try:
+                    sent["link CREATE"] += 1
+                except KeyError:
+                    sent["link CREATE"] = 1
                 continue
             else:
                 self.timers.schedule(("flush",), now + 1)
                 continue
-            sent[name] = sent.get(name, 0) + 1
-            handle = by_id.get(circuit_id)
-            circuit = None if handle is None else by_handle.get(handle)
-            stats = circuit.stats if circuit is not None else self.refusals.get(circuit_id)
-            if stats is not None:
+            try:                            # (an item is made once per name: `+=` is a look-up and a store)
+                sent[name] += 1
+            except KeyError:
+                sent[name] = 1
+            try:
+                messages = circuits.by_handle[circuits.by_id[circuit_id]].stats.messages
+            except KeyError:                # a refused circuit's, or none's
+                stats = self.refusals.get(circuit_id)
+                if stats is None:
+                    continue
                 messages = stats.messages
-                messages[name] = messages.get(name, 0) + 1
+            try:
+                messages[name] += 1
+            except KeyError:
+                messages[name] = 1
 
     # -- halves ---------------------------------------------------------------------------------
     def half(self, key: HalfKey) -> Half | None:

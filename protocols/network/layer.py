@@ -42,6 +42,7 @@ from protocols.network.routing import Router
 from protocols.network.service import Service
 from protocols.network.signalling import Signalling
 from protocols.network.swapper import Swapper
+from protocols.network.timers import STALE
 from protocols.network.topology import Topology
 from protocols.network.tracker import Tracker
 from protocols.network.types import NetworkConfig
@@ -58,6 +59,7 @@ class NetworkLayer:
                  config: NetworkConfig | None = None, paths: Mapping[tuple[int, int], Sequence[int]] | None = None,
                  cutoffs: dict[int, int] | None = None, router: Router | None = None) -> None:
         self.node = node = Node(node_id, topology, config or NetworkConfig(), rng)
+        self._timers = node.timers
         self.service = Service(node, router or Router(topology), purposes, paths)
         self.hops = Hops(node)
         self.tracker = Tracker(node, self.hops)
@@ -110,7 +112,11 @@ class NetworkLayer:
         except ParseError:
             self.node.counters.malformed += 1
             actions = Actions()
-        return self._done(actions, now)
+        if actions.send:                    # _done written out: most inputs are datagrams
+            self.node.count_sent(actions, now)
+        deadline = self._timers.earliest
+        actions.deadline = deadline if deadline != STALE else self._timers.next()
+        return actions
 
     def handle(self, event: Any, now: int) -> Actions:
         if isinstance(event, BellMeasureResult):
@@ -196,8 +202,8 @@ class NetworkLayer:
     # -- output ---------------------------------------------------------------------------------
     def _done(self, actions: Actions, now: int) -> Actions:
         """Count what goes out (per message type, per circuit) and set the next deadline."""
-        node = self.node
         if actions.send:                    # an ACK, a TRACK_ACK ... sends nothing: no call
-            node.count_sent(actions, now)
-        actions.deadline = node.timers.next()
+            self.node.count_sent(actions, now)
+        deadline = self._timers.earliest    # kept as deadlines come and go: reckoned only when it went
+        actions.deadline = deadline if deadline != STALE else self._timers.next()
         return actions
