@@ -21,7 +21,7 @@ import pytest
 
 from protocols.common import Basis
 from protocols.physical import physics
-from protocols.physical.hardware import BellMeasure, BellMeasureResult, Move, MoveResult
+from protocols.physical.hardware import Arm, BellMeasure, BellMeasureResult, Move, MoveResult
 from stack.core.kernel import Kernel, VirtualPort
 from stack.quantum import memory, state
 from stack.quantum.medium import Medium, NodeHardware, Pair, Qubit
@@ -261,3 +261,41 @@ def test_the_memory_channel_memo_gives_the_function_s_values_and_stays_bounded()
 def test_docstring_examples() -> None:
     result = doctest.testmod(memory)
     assert result.attempted > 0 and result.failed == 0
+
+
+class Links:
+    """A heralding with one link, 7, between nodes 1 and 2, that records the commands it is given."""
+
+    def __init__(self) -> None:
+        self.commands: list[tuple[int, Any]] = []
+
+    def command(self, node_id: int, command: Any) -> None:
+        self.commands.append((node_id, command))
+
+    def slot_freed(self, node_id: int) -> None:
+        """Not used here."""
+
+    def slot_free_at(self, node_id: int, at: int) -> None:
+        """Not used here."""
+
+    def link_ends(self, link_id: Any) -> tuple[int, ...] | None:
+        return (1, 2) if link_id == 7 else None
+
+
+def test_an_arm_checked_once_is_run_again_only_for_its_node() -> None:
+    """The medium does not check again an Arm object it found valid for the same node (``Medium._arms``): the
+    same object from another node, and an invalid Arm however often it comes, are checked and refused."""
+    medium = Medium(Kernel(), np.random.default_rng(1))
+    links = Links()
+    medium.heralding = links
+    for node_id in (1, 2, 3):
+        medium.add_node(NodeHardware(node_id, 2, 1e6, 0))
+    arm, bad = Arm(7, pairs=3), Arm(7, pairs=3, alpha=2.0)
+    for _ in range(3):
+        medium.command(1, arm, None)  # type: ignore[arg-type]
+        medium.command(3, arm, None)  # type: ignore[arg-type]
+        medium.command(2, bad, None)  # type: ignore[arg-type]
+    assert links.commands == [(1, arm)] * 3
+    assert medium.rejected_commands == 6 and medium._arms == {id(arm): (arm, 1)}
+    medium.command(2, arm, None)  # type: ignore[arg-type]
+    assert links.commands[-1] == (2, arm) and medium._arms == {id(arm): (arm, 2)}

@@ -128,6 +128,8 @@ class Medium:
         self.last_rejection: str | None = None
         """Why the last refused command was refused (for tests and debugging)."""
         self._next_qubit = 1
+        self._arms: dict[int, tuple[Arm, int]] = {}
+        """Arms found valid, by identity, with their node (:meth:`_remember_arm`)."""
 
     def add_node(self, hardware: NodeHardware) -> None:
         self.nodes[hardware.node_id] = hardware
@@ -164,12 +166,17 @@ class Medium:
                     if isinstance(command.basis, Basis):
                         measure_held(self, node, qubit, command, reply_to)
                         return
+        elif kind is Arm and self._arms.get(id(command)) == (command, node_id):    # checked before: its values
+            self.heralding.command(node_id, command)   # type: ignore[union-attr]  # and the link's ends the same
+            return
         reason = self._refusal(node_id, command)
         if reason is not None:
             self._reject(node_id, command, reason, reply_to)
             return
         if isinstance(command, _ARMS):
             assert self.heralding is not None, "no heralded links"
+            if isinstance(command, Arm):
+                self._remember_arm(node_id, command)
             self.heralding.command(node_id, command)
         elif isinstance(command, Measure):
             run_measure(self, node_id, command, reply_to)
@@ -187,6 +194,14 @@ class Medium:
             self._distill(node_id, command, reply_to)
         else:
             raise TypeError(f"unknown hardware command {command!r}")
+
+    def _remember_arm(self, node_id: int, arm: Arm) -> None:
+        """An Arm found valid is not checked again when its node sends the same object (the physical layer sends
+        one Arm per generation request, at every credit): its fields are frozen and a link's ends never change.
+        The table keeps the object (so its id is not reused) and is emptied at 1,024 entries."""
+        if len(self._arms) >= 1024:
+            self._arms.clear()
+        self._arms[id(arm)] = (arm, node_id)
 
     def _reject(self, node_id: int, command: Any, reason: str, reply_to: VirtualPort) -> None:
         """Refuse a command: count it, keep the reason, and answer it if its sender waits for a result."""
