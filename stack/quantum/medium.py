@@ -24,7 +24,6 @@ fails loudly when a qubit is still in memory that no protocol layer claims.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Collection
 from typing import Any, Protocol
 
@@ -49,7 +48,7 @@ from stack.quantum.accounting import PRUNE_FLOOR, AccountingError, prune
 from stack.quantum.commands import REPLIES, local_refusal, pending_refusal, refusal, slot_of
 from stack.quantum.components import Components
 from stack.quantum.distill import Distillation
-from stack.quantum.memory import sample
+from stack.quantum.memory import sample, uniforms
 from stack.quantum.operations import (
     bell_held,
     measure_held,
@@ -109,10 +108,8 @@ class Medium:
         self.rng = rng
         self.bit = bits(rng)
         """``int(rng.integers(2))``, cheaply (:func:`stack.quantum.sampling.bits`)."""
-        interface = rng.bit_generator.ctypes
-        self.uniform: Callable[[], float] = functools.partial(interface.next_double, interface.state)
-        """``rng.random()``: the same double from the same draw of the bit generator (``Generator.random`` calls its
-        ``next_double``), through its ctypes interface, for ~1 k instructions less a draw (``tests/test_medium.py``)."""
+        self.uniform = uniforms(rng)
+        """``rng.random()``, cheaply (:func:`stack.quantum.memory.uniforms`)."""
         self.capture = capture
         self.nodes: dict[int, NodeHardware] = {}
         self.qubits: dict[int, Qubit] = {}

@@ -10,16 +10,25 @@ The channel is memoised per node by storage time (:func:`channel`, ``NodeHardwar
 for a few hundred distinct storage times thousands of times, and a dict look-up by the time alone is cheaper
 than the shared ``lru_cache`` of ``memory_pauli_probabilities`` (whose key is the three arguments and their
 types). The values are the same: the function gives equal floats for an int and a float time of equal value.
+
+The uniforms the medium draws (memory twirls, a move's gate noise, readout flips, a swap's noise) come from
+:func:`uniforms`: the value ``Generator.random()`` returns, for about half its instructions.
 """
 
 from __future__ import annotations
 
+import ctypes
+import functools
 from collections.abc import Callable
+
+import numpy as np
 
 from protocols.physical.physics import memory_pauli_probabilities
 from stack.quantum.state import TIMES, NodeHardware, Qubit
 from stack.quantum.swap import PauliProbabilities
 
+_HOLDING_GIL = ctypes.PYFUNCTYPE(ctypes.c_double, ctypes.c_void_p)
+"""A C ``double f(void *)`` called with the GIL held (a bit generator's ``next_double`` takes a few instructions)."""
 MEMO_LIMIT = 4096
 """A node's memo of channels is emptied when it reaches this many storage times (as the ``lru_cache`` bound)."""
 
@@ -65,3 +74,23 @@ def sample(node: NodeHardware, qubit: Qubit, stored: float, uniform: Callable[[]
             pair = qubit.pair
             pair.frame = TIMES[pauli][qubit.side][pair.frame]
     return probabilities
+
+
+def uniforms(rng: np.random.Generator) -> Callable[[], float]:
+    """A function drawing what ``rng.random()`` would, leaving ``rng`` in the same state: ``Generator.random``
+    (numpy/random/_generator.pyx, to ``random_standard_uniform_fill``) returns one ``next_double`` of the bit
+    generator, which this calls directly through the bit generator's ctypes interface, keeping the GIL (a
+    prototype of ``ctypes.PYFUNCTYPE`` at the same address): ~1.8 k instructions a draw against ~3.5 k (numpy's
+    ``random`` builds a ``dtype`` and takes the generator's lock each call). The caller keeps ``rng`` (and so the
+    state the function points to) alive (``tests/test_medium_ops.py`` holds the two against each other).
+
+    >>> a, b = np.random.default_rng(7), np.random.default_rng(7)
+    >>> uniform = uniforms(b)
+    >>> [uniform() for _ in range(3)] == [a.random() for _ in range(3)]
+    True
+    """
+    interface = rng.bit_generator.ctypes
+    address = ctypes.cast(interface.next_double, ctypes.c_void_p).value
+    if not address:
+        raise ValueError("the bit generator has no next_double")
+    return functools.partial(_HOLDING_GIL(address), interface.state.value)

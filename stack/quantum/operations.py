@@ -167,11 +167,10 @@ def move_held(medium: Medium, node: NodeHardware, qubit: Qubit, command: Move, r
     kernel = medium.kernel
     now = kernel.now
     held, busy = node.held, node.busy_until
-    first = node.slots
-    for target in range(first, first + node.storage):          # node.free_storage(now), inline
-        if target not in held and busy.get(target, 0) <= now:
-            break
-    else:
+    target, end = node.slots, node.slots + node.storage
+    while target < end and (target in held or busy.get(target, 0) > now):     # node.free_storage(now), inline
+        target += 1
+    if target == end:
         kernel.deliver_at(now, reply_to, _new_move_result(command.slot, None))
         return
     ready_at = qubit.ready_at
