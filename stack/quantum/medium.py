@@ -42,27 +42,33 @@ from protocols.physical.hardware import (
     Measure,
     Move,
 )
-from protocols.physical.physics import memory_pauli_probabilities
 from stack.core.kernel import Kernel, VirtualPort
 from stack.quantum import accounting
 from stack.quantum.accounting import PRUNE_FLOOR, AccountingError, prune
 from stack.quantum.commands import REPLIES, local_refusal, pending_refusal, refusal, slot_of
 from stack.quantum.components import Components
 from stack.quantum.distill import Distillation
-from stack.quantum.operations import measure_held, run_bell_measure, run_gate, run_init, run_measure, run_move
+from stack.quantum.memory import sample, uniforms
+from stack.quantum.operations import (
+    bell_held,
+    measure_held,
+    measure_taken,
+    move_held,
+    run_bell_measure,
+    run_gate,
+    run_init,
+    run_measure,
+    run_move,
+)
 from stack.quantum.sampling import bits
 from stack.quantum.state import (
-    ANTICOMMUTES,
     DISCARDED,
     FRAME_OF_BELL,
-    IDEAL_PARITY,
     IN_MEMORY,
-    MEASURED,
     NodeHardware,
     Pair,
     Qubit,
     QubitStatus,
-    twirl,
 )
 
 __all__ = ["FRAME_OF_BELL", "PRUNE_FLOOR", "AccountingError", "Generation", "Medium", "NodeHardware", "Pair",
@@ -86,6 +92,7 @@ class Generation(Protocol):
 
 
 _ARMS = (Arm, Disarm)
+_HELD = frozenset((Measure, Move, BellMeasure))
 _LOCAL = (Init, Gate, Distill)
 _UNPENDING = (Discard, Arm, Disarm)
 _new = object.__new__
@@ -99,8 +106,10 @@ class Medium:
                  capture: Callable[[int, int, bytes], None] | None = None) -> None:
         self.kernel = kernel
         self.rng = rng
-        self._bit = bits(rng)
+        self.bit = bits(rng)
         """``int(rng.integers(2))``, cheaply (:func:`stack.quantum.sampling.bits`)."""
+        self.uniform = uniforms(rng)
+        """``rng.random()``, cheaply (:func:`stack.quantum.memory.uniforms`)."""
         self.capture = capture
         self.nodes: dict[int, NodeHardware] = {}
         self.qubits: dict[int, Qubit] = {}
@@ -116,6 +125,8 @@ class Medium:
         self.last_rejection: str | None = None
         """Why the last refused command was refused (for tests and debugging)."""
         self._next_qubit = 1
+        self._arms: dict[int, tuple[Arm, int]] = {}
+        """Arms found valid, by identity, with their node (:meth:`_remember_arm`)."""
 
     def add_node(self, hardware: NodeHardware) -> None:
         self.nodes[hardware.node_id] = hardware
@@ -130,20 +141,30 @@ class Medium:
         """Execute one hardware command issued by a layer of ``node_id``, or refuse it: a command that cannot
         run (an empty slot, a link the node does not end, a value out of range) is counted and, if its sender
         waits for a result, answered with :class:`CommandRejected`; nothing else happens."""
-        kind = type(command)            # the per-pair commands: their checks inline (_held_free)
-        if kind is Measure:             # _held_free of one slot, inline: the node and the qubit found once
-            node, slot = self.nodes.get(node_id), command.slot
-            if node is not None and type(slot) is int and slot >= 0 and isinstance(command.basis, Basis):
-                qubit = node.held.get(slot)
-                if qubit is not None and qubit.qubit_id not in self.distillation.pending:
-                    measure_held(self, node, qubit, command, reply_to)
-                    return
-        elif kind is BellMeasure:
-            if command.slot_a != command.slot_b and self._held_free(node_id, command.slot_a, command.slot_b):
-                run_bell_measure(self, node_id, command, reply_to)
-                return
-        elif kind is Move and self._held_free(node_id, command.slot):
-            run_move(self, node_id, command, reply_to)
+        kind = type(command)            # the per-pair commands, checked inline (what _refusal asks of them), the
+        node = self.nodes.get(node_id)  # node and the qubits found once; one failing a check takes the general path
+        if node is not None and kind in _HELD:
+            held, pending = node.held, self.distillation.pending
+            if kind is BellMeasure:
+                slot, other = command.slot_a, command.slot_b
+                qb = held.get(other) if type(other) is int and other >= 0 and other != slot else None
+                if qb is not None and qb.qubit_id not in pending:
+                    qa = held.get(slot) if type(slot) is int and slot >= 0 else None
+                    if qa is not None and qa.qubit_id not in pending:
+                        bell_held(self, node, qa, qb, command, reply_to)
+                        return
+            else:
+                slot = command.slot
+                qubit = held.get(slot) if type(slot) is int and slot >= 0 else None
+                if qubit is not None and qubit.qubit_id not in pending:
+                    if kind is Move:
+                        move_held(self, node, qubit, command, reply_to)
+                        return
+                    if isinstance(command.basis, Basis):
+                        measure_held(self, node, qubit, command, reply_to)
+                        return
+        elif kind is Arm and self._arms.get(id(command)) == (command, node_id):    # checked before: its values
+            self.heralding.command(node_id, command)   # type: ignore[union-attr]  # and the link's ends the same
             return
         reason = self._refusal(node_id, command)
         if reason is not None:
@@ -151,6 +172,8 @@ class Medium:
             return
         if isinstance(command, _ARMS):
             assert self.heralding is not None, "no heralded links"
+            if isinstance(command, Arm):
+                self._remember_arm(node_id, command)
             self.heralding.command(node_id, command)
         elif isinstance(command, Measure):
             run_measure(self, node_id, command, reply_to)
@@ -169,21 +192,13 @@ class Medium:
         else:
             raise TypeError(f"unknown hardware command {command!r}")
 
-    def _held_free(self, node_id: int, *slots: Any) -> bool:
-        """Whether each of ``slots`` of ``node_id`` is a slot number holding a qubit no pending distillation
-        round holds: with its own checks (basis; distinct slots) what :meth:`_refusal` asks of a Measure, Move
-        or BellMeasure. A command that fails one takes the general path, which says why."""
-        node = self.nodes.get(node_id)
-        if node is None:
-            return False
-        held, pending = node.held, self.distillation.pending        # Distillation.is_free, inline
-        for slot in slots:
-            if type(slot) is not int or slot < 0:
-                return False
-            qubit = held.get(slot)
-            if qubit is None or qubit.qubit_id in pending:
-                return False
-        return True
+    def _remember_arm(self, node_id: int, arm: Arm) -> None:
+        """An Arm found valid is not checked again when its node sends the same object (the physical layer sends
+        one Arm per generation request, at every credit): its fields are frozen and a link's ends never change.
+        The table keeps the object (so its id is not reused) and is emptied at 1,024 entries."""
+        if len(self._arms) >= 1024:
+            self._arms.clear()
+        self._arms[id(arm)] = (arm, node_id)
 
     def _reject(self, node_id: int, command: Any, reason: str, reply_to: VirtualPort) -> None:
         """Refuse a command: count it, keep the reason, and answer it if its sender waits for a result."""
@@ -291,37 +306,14 @@ class Medium:
 
     def memory_noise(self, qubit: Qubit, at: int | None = None) -> tuple[float, float, float]:
         """Sample the memory channel of ``qubit``'s storage until ``at`` (default now) into its frame or its
-        component; returns (pX, pY, pZ)."""
-        node = self.nodes[qubit.node_id]
-        stored = (self.kernel.now if at is None else at) - qubit.created
-        px, py, pz = memory_pauli_probabilities(stored, node.t1_ns, node.t2_ns)
-        if px + py + pz:
-            twirl(qubit, self.rng.random(), px, py, pz)
-        return px, py, pz
+        component (:func:`stack.quantum.memory.sample`); returns (pX, pY, pZ)."""
+        return sample(self.nodes[qubit.node_id], qubit, (self.kernel.now if at is None else at) - qubit.created,
+                      self.uniform)
 
     def measure(self, qubit: Qubit, basis: Basis, at: int | None = None) -> int:
         """Measure a qubit already taken out of memory (its memory noise until ``at``, default now); returns
-        the (read-out) outcome."""
-        node = self.nodes[qubit.node_id]
-        stored = (self.kernel.now if at is None else at) - qubit.created      # memory_noise, inline
-        px, py, pz = memory_pauli_probabilities(stored, node.t1_ns, node.t2_ns)
-        if px + py + pz:
-            twirl(qubit, self.rng.random(), px, py, pz)
-        qubit.status = MEASURED
-        self.ledger["measured"] += 1
-        pair = qubit.pair
-        if qubit.component is not None:
-            outcome = self.components.measure(qubit, basis)
-        elif pair.first is None or pair.first[0] != basis:
-            outcome = self._bit()
-            if pair.first is None:
-                pair.first = (basis, outcome)
-        else:
-            outcome = pair.first[1] ^ IDEAL_PARITY[basis] ^ ANTICOMMUTES[basis][pair.frame]      # anticommutes()
-        fidelity = node.readout_fidelity
-        if fidelity < 1 and self.rng.random() >= fidelity:
-            outcome ^= 1
-        return outcome
+        the (read-out) outcome (:func:`stack.quantum.operations.measure_taken`)."""
+        return measure_taken(self, self.nodes[qubit.node_id], qubit, basis, self.kernel.now if at is None else at)
 
     # -- end of run -------------------------------------------------------------------------
     def finish(self, claimed: dict[int, set[int]]) -> dict[str, int]:

@@ -48,6 +48,8 @@ _TIMES = {pauli: (tuple(_BITS[_BITS[code >> 2] ^ _BITS["_XYZ".index(pauli)]] << 
                   tuple(code & 12 | _BITS[_BITS[code & 3] ^ _BITS["_XYZ".index(pauli)]] for code in range(16)))
           for pauli in "XYZ"}
 """``_TIMES[pauli][side][frame]``: the frame times ``pauli`` on ``side`` (up to sign)."""
+TIMES = _TIMES
+""":func:`apply_pauli`'s table, for the per-pair paths that apply a Pauli inline (:mod:`stack.quantum.memory`)."""
 
 
 def frame_of(paulis: str) -> Frame:
@@ -146,6 +148,8 @@ class NodeHardware:
     held: dict[int, Qubit] = field(default_factory=dict)
     reserved: set[int] = field(default_factory=set)
     busy_until: dict[int, int] = field(default_factory=dict)
+    channels: dict[float, tuple[float, float, float]] = field(default_factory=dict, repr=False, compare=False)
+    """The memory channel by storage time (:func:`stack.quantum.memory.channel`; T1 and T2 are fixed once asked)."""
 
     def is_free(self, slot: int, now: int) -> bool:
         """Neither holding a qubit, reserved for an attempt, nor still reading out or moving one."""
@@ -174,7 +178,6 @@ class NodeHardware:
             if slot not in self.held and self.busy_until.get(slot, 0) <= now:
                 return slot
         return None
-
 
     def is_data(self, slot: int) -> bool:
         return self.slots + self.storage <= slot < self.slots + self.storage + self.data

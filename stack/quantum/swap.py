@@ -25,6 +25,7 @@ after the swap (its outcome is ``pair.first``, and the new pair inherits it):
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 
 import numpy as np
 
@@ -32,7 +33,20 @@ from protocols.common import Basis
 from protocols.physical import physics
 from protocols.physical.hardware import BellDistribution
 from stack.quantum.sampling import top_bits
-from stack.quantum.state import PAULIS, UNIFORM, NodeHardware, Pair, Qubit, apply_pauli, bell_index, frame_of_bell
+from stack.quantum.state import (
+    _INDEX,
+    BELL_FRAMES,
+    PAULIS,
+    UNIFORM,
+    NodeHardware,
+    Pair,
+    Qubit,
+    apply_pauli,
+    bell_index,
+    frame_of_bell,
+)
+
+_new = object.__new__
 
 PauliProbabilities = tuple[float, float, float]
 """(pX, pY, pZ) of a one-qubit Pauli channel."""
@@ -85,45 +99,67 @@ def true_outcome(shift: int, first_a: tuple[Basis, int] | None, first_b: tuple[B
 
 
 def bell_measure(node: NodeHardware, qubits: tuple[Qubit, Qubit], memory: tuple[PauliProbabilities, ...],
-                 far: tuple[Qubit | None, Qubit | None], rng: np.random.Generator) -> tuple[int, bool]:
+                 far: tuple[Qubit | None, Qubit | None], rng: np.random.Generator,
+                 uniform: Callable[[], float] | None = None) -> tuple[int, bool]:
     """Bell-measure two qubits already taken out of memory, whose memory noise (``memory``, the channels
-    sampled) is in their frames; re-pair their ``far`` halves. Returns (reported index, success)."""
+    sampled) is in their frames; re-pair their ``far`` halves. Returns (reported index, success). ``uniform``
+    draws what ``rng.random()`` would (the medium's cheaper one, :class:`stack.quantum.medium.Medium`)."""
+    if uniform is None:
+        uniform = rng.random
     qa, qb = qubits
-    if node.gate_fidelity < 1 and rng.random() >= node.gate_fidelity:
+    if node.gate_fidelity < 1 and uniform() >= node.gate_fidelity:
         draw = top_bits(rng, 4)                    # int(rng.integers(16)), cheaply
         apply_pauli(qa, PAULIS[draw >> 2])
         apply_pauli(qb, PAULIS[draw & 3])
     pa, pb = qa.pair, qb.pair
     one_pair = pa is pb                            # the two halves of one pair: no far halves
-    if node.bsm_success < 1 and rng.random() >= node.bsm_success:
+    if node.bsm_success < 1 and uniform() >= node.bsm_success:
         for half in () if one_pair else far:
             if half is not None:
                 _join((half, None), top_bits(rng, 2), UNIFORM, None)
         return 0, False
+    fidelity = node.readout_fidelity
     if one_pair:                                   # reads the pair's own Bell state
-        return _read_out(bell_index(pa.frame), node.readout_fidelity, rng), True
-    shift = bell_index(pa.frame) ^ bell_index(pb.frame)
-    outcome = true_outcome(shift, pa.first, pb.first, rng)
-    reported = _read_out(outcome, node.readout_fidelity, rng)
-    if far[0] is None or far[1] is None:           # a half with no partner stays unentangled
-        distribution = UNIFORM
-    else:
-        distribution = swapped_distribution(_after(pa.distribution, memory[0]), _after(pb.distribution, memory[1]),
-                                            node.gate_fidelity, 1 - node.readout_fidelity, reported)
-    _join(far, shift ^ outcome, distribution, pa.first or pb.first)
+        return _flips(bell_index(pa.frame), fidelity, uniform), True
+    shift = _INDEX[pa.frame] ^ _INDEX[pb.frame]    # bell_index() of each
+    first_a, first_b = pa.first, pb.first
+    # true_outcome(), inline when a far half is unmeasured (m uniform: int(rng.integers(4)), cheaply)
+    outcome = top_bits(rng, 2) if first_a is None or first_b is None else true_outcome(shift, first_a, first_b, rng)
+    reported = _flips(outcome, fidelity, uniform) if fidelity < 1 else outcome
+    far_a, far_b = far
+    if far_a is None or far_b is None:             # a half with no partner stays unentangled
+        _join(far, shift ^ outcome, UNIFORM, first_a or first_b)
+        return reported, True
+    a, b = pa.distribution, pb.distribution        # swapped_distribution(), inline
+    channel = memory[0]
+    if channel[0] or channel[1] or channel[2]:     # _after(): an identity channel leaves it as it is
+        a = physics.pauli_channel(a, *channel)
+    channel = memory[1]
+    if channel[0] or channel[1] or channel[2]:
+        b = physics.pauli_channel(b, *channel)
+    d = physics.xor_convolve(a, b)
+    if node.gate_fidelity != 1 or fidelity != 1:   # G(1) ⊛ R(0) is the identity shift (1, 0, 0, 0)
+        d = physics.xor_convolve(d, _noise(node.gate_fidelity, 1 - fidelity))
+    pair = _new(Pair)                              # _join(), inline: Pair(frame, distribution, first, members)
+    pair.frame = BELL_FRAMES[shift ^ outcome]
+    pair.distribution = (d[reported], d[1 ^ reported], d[2 ^ reported], d[3 ^ reported])    # physics.relabel
+    pair.first = first_a or first_b
+    pair.members = [far_a.qubit_id, far_b.qubit_id]
+    far_a.pair, far_a.side = pair, 0
+    far_b.pair, far_b.side = pair, 1
     return reported, True
-
-
-def _after(distribution: BellDistribution, channel: PauliProbabilities) -> BellDistribution:
-    """``distribution`` after a one-qubit Pauli channel on one half."""
-    return physics.pauli_channel(distribution, *channel) if any(channel) else distribution
 
 
 def _read_out(outcome: int, fidelity: float, rng: np.random.Generator) -> int:
     """The reported index: the target's readout (x bit) and the control's (z bit) each flip w.p. 1 − fidelity."""
+    return _flips(outcome, fidelity, rng.random)
+
+
+def _flips(outcome: int, fidelity: float, uniform: Callable[[], float]) -> int:
+    """:func:`_read_out`, drawing with ``uniform`` (as ``rng.random``)."""
     if fidelity < 1:
         for bit in (1, 2):
-            if rng.random() >= fidelity:
+            if uniform() >= fidelity:
                 outcome ^= bit
     return outcome
 
