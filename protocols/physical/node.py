@@ -36,6 +36,18 @@ from protocols.physical.service import AttemptLost, BlockReady, PairReady, Start
 from protocols.physical.station import Station, double_click_outcome, single_click_outcome
 
 _new_pair_ready = fast_new(PairReady)
+_new = object.__new__
+
+
+def _deadline_only(deadline: int | None) -> Actions:
+    """``Actions(deadline=deadline)``, built as :func:`protocols.common.sending` builds its ``Actions``."""
+    actions = _new(Actions)
+    actions.send = []
+    actions.up = []
+    actions.down = []
+    actions.hardware = []
+    actions.deadline = deadline
+    return actions
 _PHI_PLUS = BellState.PHI_PLUS          # a module constant: a member's look-up is EnumType's Python-level hook
 
 
@@ -102,6 +114,9 @@ class NodePhysical:
 
     def _on_emitted(self, event: Emitted, now: int) -> Actions:
         key = (event.link_id, event.attempt_seq)
+        if not self.reporting and event.local_herald and not self.early:    # a station's link, no HERALD early:
+            self.pending[key] = (event, event.emission_time + self.herald_timeout_ns)     # the pair waits for it
+            return _deadline_only(self._deadline())
         actions = Actions()
         link = self.reporting.get(event.link_id)
         if link is not None:
@@ -149,6 +164,9 @@ class NodePhysical:
             return Actions(deadline=self._deadline())
         key = (herald.link_id, herald.attempt_seq)
         entry = self.pending.get(key)
+        if entry is not None and type(entry[0]) is Emitted and herald.outcome == OUTCOME_SUCCESS:
+            del self.pending[key]                  # _confirm of a success, inline (one a pair at each end)
+            return going_up([self._ready(entry[0], herald)], self._deadline())
         if entry is not None and isinstance(entry[0], EmittedBlock):
             self.unexpected += 1                   # a HERALD naming a block
             return Actions(deadline=self._deadline())
@@ -208,12 +226,15 @@ class NodePhysical:
         if herald.outcome != OUTCOME_SUCCESS:
             self.failed += 1           # the hardware knows the attempt failed and carries on
             return Actions(hardware=self._discard(emitted))
+        return going_up([self._ready(emitted, herald)])
+
+    @staticmethod
+    def _ready(emitted: Emitted, herald: Herald) -> PairReady:
+        """The pair ``emitted`` made, which ``herald`` (a success) confirmed."""
         bell = BELL_STATES[herald.bell_state] if herald.msg_type == MSG_HERALD else _PHI_PLUS
-        ready = _new_pair_ready(
-            emitted.link_id, emitted.slot, emitted.qubit_id, bell, emitted.attempt_seq, herald.attempts,
-            emitted.emission_time, emitted.distribution, emitted.outcome, emitted.basis,
-        )
-        return going_up([ready])
+        return _new_pair_ready(emitted.link_id, emitted.slot, emitted.qubit_id, bell, emitted.attempt_seq,
+                               herald.attempts, emitted.emission_time, emitted.distribution, emitted.outcome,
+                               emitted.basis)
 
     def start(self, now: int) -> Actions:
         return Actions()

@@ -98,6 +98,8 @@ class Station:
         else:
             self.successes += 1
             herald = herald_bytes(OUTCOME_SUCCESS, int(bell), link_id, scheme, event.attempt_seq, event.attempts, now)
+        if len(ends) == 2:          # a link's two ends: the list without a comprehension's frame (Python 3.11)
+            return sending([(ends[0], herald), (ends[1], herald)])
         return sending([(end, herald) for end in ends])
 
     def _batch(self, event: DetectionBlock, now: int) -> Actions:
