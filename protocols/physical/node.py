@@ -28,6 +28,7 @@ from protocols.packets.heralding import (
     Herald,
     decode_shared_herald,
 )
+from protocols.packets.heralding import SHARED as SHARED_HERALDS
 from protocols.packets.heralding import SIZE as HERALD_SIZE
 from protocols.packets.heralding_batch import MSG_BATCH, HeraldBatch, decode_qhp
 from protocols.physical.hardware import Arm, Detection, Disarm, Discard, Emitted, EmittedBlock
@@ -145,7 +146,10 @@ class NodePhysical:
     def receive(self, payload: bytes, source: Address, port: int, now: int) -> Actions:
         try:
             if len(payload) == HERALD_SIZE and payload[1] != MSG_BATCH:    # a HERALD or REPORT: one a pair
-                herald: Herald | HeraldBatch = decode_shared_herald(payload)  # decoded once for both ends
+                herald: Herald | HeraldBatch | None = (SHARED_HERALDS.get(payload) if type(payload) is bytes
+                                                       else None)      # decoded once for both ends
+                if herald is None:
+                    herald = decode_shared_herald(payload)
             else:
                 herald = decode_qhp(payload)
         except ParseError:

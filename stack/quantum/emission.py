@@ -63,13 +63,14 @@ class Emission:
             latest = delay_b if delay_b > delay_a else delay_a      # max(), which keeps the first of equals
             emit_a: float = local_slot + latest - delay_a
             emit_b: float = local_slot + latest - delay_b
-            clocks = self.clocks                # true(), inline
-            clock = clocks.get(link.node_a)
-            if clock is not None:
-                emit_a = clock.true_ns(emit_a)
-            clock = clocks.get(link.node_b)
-            if clock is not None:
-                emit_b = clock.true_ns(emit_b)
+            clocks = self.clocks                # true(), inline (most runs have no clocks)
+            if clocks:
+                clock = clocks.get(link.node_a)
+                if clock is not None:
+                    emit_a = clock.true_ns(emit_a)
+                clock = clocks.get(link.node_b)
+                if clock is not None:
+                    emit_b = clock.true_ns(emit_b)
             return (emit_a, emit_b), (emit_a + delay_a, emit_b + delay_b)
         if link.scheme == "source":
             return (local_slot, local_slot), (local_slot + link.delay_a_ns, local_slot + link.delay_b_ns)
