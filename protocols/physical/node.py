@@ -95,7 +95,9 @@ class NodePhysical:
         if type(event) is Emitted:                 # one an attempt: asked first
             return self._on_emitted(event, now)
         if isinstance(event, StartGeneration):
-            return commanding([self._arm(event)], self._deadline())
+            last = self._arms.get(event.link_id)         # _arm's look-up, inline: the same event again (a credit's)
+            return commanding([last[1] if last is not None and last[0] is event else self._arm(event)],
+                              self._deadline())
         if isinstance(event, StopGeneration):
             return Actions(hardware=[Disarm(event.link_id)], deadline=self._deadline())
         if isinstance(event, Emitted):
