@@ -74,7 +74,7 @@ def build(scenario: Scenario, seed: int | None = None, pcap: BinaryIO | None = N
     network.auth = authenticator(scenario.security, secret)
     if medium is None:
         medium = Medium(kernel, np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(SEED_MEDIUM,))),
-                        network.capture_quantum)
+                        network.capture_quantum if writer is not None else None)    # no photon frame made to drop
     clocks = build_clocks(scenario, seed)
     emu = Emulation(scenario, seed, kernel, network, medium, Heralding(medium, {}, clocks), clocks=clocks,
                     local=local)

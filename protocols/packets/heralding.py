@@ -102,11 +102,14 @@ def herald_bytes(outcome: int, bell_state: int, link_id: int, scheme: int, attem
     >>> herald_bytes(1, 3, 1, 1, 7, 3, -5) == Herald(1, 3, 1, 1, 7, 3, -5).encode()
     True
     """
+    if type(detection_time) is not int or not 0 <= detection_time <= _U64:     # an int in range is sent as it is
+        detection_time = min(max(int(detection_time), 0), _U64)
     return _FORMAT.pack(VERSION, msg_type, outcome, bell_state, link_id, scheme, attempt_seq, attempts,
-                        min(max(int(detection_time), 0), _U64))
+                        detection_time)
 
 
-_SHARED: dict[bytes, Herald] = {}
+SHARED: dict[bytes, Herald] = {}
+"""The recently decoded HERALDs by their bytes (:func:`decode_shared_herald`'s; a receiver may look one up first)."""
 SHARED_HERALDS = 8
 """How many recently decoded HERALDs :func:`decode_shared_herald` keeps (each goes to a link's two ends)."""
 
@@ -118,9 +121,9 @@ def decode_shared_herald(data: bytes) -> Herald:
     nothing else changes; bytes that do not parse raise :class:`ParseError` and are not kept."""
     if type(data) is not bytes:
         data = bytes(data)
-    herald = _SHARED.get(data)
+    herald = SHARED.get(data)
     if herald is None:
-        herald = _SHARED[data] = Herald.decode(data)
-        if len(_SHARED) > SHARED_HERALDS:
-            del _SHARED[next(iter(_SHARED))]          # the oldest
+        herald = SHARED[data] = Herald.decode(data)
+        if len(SHARED) > SHARED_HERALDS:
+            del SHARED[next(iter(SHARED))]          # the oldest
     return herald

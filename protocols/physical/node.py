@@ -28,6 +28,7 @@ from protocols.packets.heralding import (
     Herald,
     decode_shared_herald,
 )
+from protocols.packets.heralding import SHARED as SHARED_HERALDS
 from protocols.packets.heralding import SIZE as HERALD_SIZE
 from protocols.packets.heralding_batch import MSG_BATCH, HeraldBatch, decode_qhp
 from protocols.physical.hardware import Arm, Detection, Disarm, Discard, Emitted, EmittedBlock
@@ -36,6 +37,18 @@ from protocols.physical.service import AttemptLost, BlockReady, PairReady, Start
 from protocols.physical.station import Station, double_click_outcome, single_click_outcome
 
 _new_pair_ready = fast_new(PairReady)
+_new = object.__new__
+
+
+def _deadline_only(deadline: int | None) -> Actions:
+    """``Actions(deadline=deadline)``, built as :func:`protocols.common.sending` builds its ``Actions``."""
+    actions = _new(Actions)
+    actions.send = []
+    actions.up = []
+    actions.down = []
+    actions.hardware = []
+    actions.deadline = deadline
+    return actions
 _PHI_PLUS = BellState.PHI_PLUS          # a module constant: a member's look-up is EnumType's Python-level hook
 
 
@@ -82,7 +95,9 @@ class NodePhysical:
         if type(event) is Emitted:                 # one an attempt: asked first
             return self._on_emitted(event, now)
         if isinstance(event, StartGeneration):
-            return commanding([self._arm(event)], self._deadline())
+            last = self._arms.get(event.link_id)         # _arm's look-up, inline: the same event again (a credit's)
+            return commanding([last[1] if last is not None and last[0] is event else self._arm(event)],
+                              self._deadline())
         if isinstance(event, StopGeneration):
             return Actions(hardware=[Disarm(event.link_id)], deadline=self._deadline())
         if isinstance(event, Emitted):
@@ -102,6 +117,9 @@ class NodePhysical:
 
     def _on_emitted(self, event: Emitted, now: int) -> Actions:
         key = (event.link_id, event.attempt_seq)
+        if not self.reporting and event.local_herald and not self.early:    # a station's link, no HERALD early:
+            self.pending[key] = (event, event.emission_time + self.herald_timeout_ns)     # the pair waits for it
+            return _deadline_only(self._deadline())
         actions = Actions()
         link = self.reporting.get(event.link_id)
         if link is not None:
@@ -130,7 +148,10 @@ class NodePhysical:
     def receive(self, payload: bytes, source: Address, port: int, now: int) -> Actions:
         try:
             if len(payload) == HERALD_SIZE and payload[1] != MSG_BATCH:    # a HERALD or REPORT: one a pair
-                herald: Herald | HeraldBatch = decode_shared_herald(payload)  # decoded once for both ends
+                herald: Herald | HeraldBatch | None = (SHARED_HERALDS.get(payload) if type(payload) is bytes
+                                                       else None)      # decoded once for both ends
+                if herald is None:
+                    herald = decode_shared_herald(payload)
             else:
                 herald = decode_qhp(payload)
         except ParseError:
@@ -149,6 +170,9 @@ class NodePhysical:
             return Actions(deadline=self._deadline())
         key = (herald.link_id, herald.attempt_seq)
         entry = self.pending.get(key)
+        if entry is not None and type(entry[0]) is Emitted and herald.outcome == OUTCOME_SUCCESS:
+            del self.pending[key]                  # _confirm of a success, inline (one a pair at each end)
+            return going_up([self._ready(entry[0], herald)], self._deadline())
         if entry is not None and isinstance(entry[0], EmittedBlock):
             self.unexpected += 1                   # a HERALD naming a block
             return Actions(deadline=self._deadline())
@@ -208,12 +232,15 @@ class NodePhysical:
         if herald.outcome != OUTCOME_SUCCESS:
             self.failed += 1           # the hardware knows the attempt failed and carries on
             return Actions(hardware=self._discard(emitted))
+        return going_up([self._ready(emitted, herald)])
+
+    @staticmethod
+    def _ready(emitted: Emitted, herald: Herald) -> PairReady:
+        """The pair ``emitted`` made, which ``herald`` (a success) confirmed."""
         bell = BELL_STATES[herald.bell_state] if herald.msg_type == MSG_HERALD else _PHI_PLUS
-        ready = _new_pair_ready(
-            emitted.link_id, emitted.slot, emitted.qubit_id, bell, emitted.attempt_seq, herald.attempts,
-            emitted.emission_time, emitted.distribution, emitted.outcome, emitted.basis,
-        )
-        return going_up([ready])
+        return _new_pair_ready(emitted.link_id, emitted.slot, emitted.qubit_id, bell, emitted.attempt_seq,
+                               herald.attempts, emitted.emission_time, emitted.distribution, emitted.outcome,
+                               emitted.basis)
 
     def start(self, now: int) -> Actions:
         return Actions()

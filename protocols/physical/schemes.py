@@ -41,36 +41,25 @@ class Component:
 @dataclass(frozen=True, slots=True)
 class HeraldModel:
     components: tuple[Component, ...]
-    _weights: tuple[float, ...] = field(init=False, repr=False, compare=False)
-    _success: float = field(init=False, repr=False, compare=False)
-    _distribution: BellDistribution = field(init=False, repr=False, compare=False)
+    weights: tuple[float, ...] = field(init=False, repr=False, compare=False)
+    """Each component's probability, in order."""
+    success: float = field(init=False, repr=False, compare=False)
+    """Probability an attempt is heralded as a success."""
+    distribution: BellDistribution = field(init=False, repr=False, compare=False)
+    """Bell-diagonal distribution of a heralded pair, relative to the heralded state."""
 
     def __post_init__(self) -> None:
-        # computed once: the medium asks for them at every attempt run and every pair
+        # computed once, and kept as fields (not properties: a slot is read without a call): the medium asks for
+        # them at every attempt run and every pair
         total = sum(c.probability for c in self.components)
-        object.__setattr__(self, "_weights", tuple(c.probability for c in self.components))
-        object.__setattr__(self, "_success", total)
+        object.__setattr__(self, "weights", tuple(c.probability for c in self.components))
+        object.__setattr__(self, "success", total)
         if total == 0:
             distribution = MAXIMALLY_MIXED
         else:
             mix = [sum(c.probability * c.distribution[i] for c in self.components) / total for i in range(4)]
             distribution = (mix[0], mix[1], mix[2], mix[3])
-        object.__setattr__(self, "_distribution", distribution)
-
-    @property
-    def weights(self) -> tuple[float, ...]:
-        """Each component's probability, in order."""
-        return self._weights
-
-    @property
-    def success(self) -> float:
-        """Probability an attempt is heralded as a success."""
-        return self._success
-
-    @property
-    def distribution(self) -> BellDistribution:
-        """Bell-diagonal distribution of a heralded pair, relative to the heralded state."""
-        return self._distribution
+        object.__setattr__(self, "distribution", distribution)
 
     @property
     def fidelity(self) -> float:

@@ -63,13 +63,14 @@ class Emission:
             latest = delay_b if delay_b > delay_a else delay_a      # max(), which keeps the first of equals
             emit_a: float = local_slot + latest - delay_a
             emit_b: float = local_slot + latest - delay_b
-            clocks = self.clocks                # true(), inline
-            clock = clocks.get(link.node_a)
-            if clock is not None:
-                emit_a = clock.true_ns(emit_a)
-            clock = clocks.get(link.node_b)
-            if clock is not None:
-                emit_b = clock.true_ns(emit_b)
+            clocks = self.clocks                # true(), inline (most runs have no clocks)
+            if clocks:
+                clock = clocks.get(link.node_a)
+                if clock is not None:
+                    emit_a = clock.true_ns(emit_a)
+                clock = clocks.get(link.node_b)
+                if clock is not None:
+                    emit_b = clock.true_ns(emit_b)
             return (emit_a, emit_b), (emit_a + delay_a, emit_b + delay_b)
         if link.scheme == "source":
             return (local_slot, local_slot), (local_slot + link.delay_a_ns, local_slot + link.delay_b_ns)
@@ -91,12 +92,18 @@ class Emission:
                  bell: BellState | None) -> None:
         """An attempt run's last attempt (``attempt``, heralding ``bell``) is over: its counters, qubits and
         events."""
-        slots = self.unreserve(state, slot_index)
+        slots = state.reserved                  # unreserve, inline
+        assert slots is not None
+        state.reserved = None
+        nodes, link = self.medium.nodes, state.physics
+        nodes[link.node_a].reserved.discard(slots[0])
+        nodes[link.node_b].reserved.discard(slots[1])
+        state.next_slot = slot_index + 1
         state.attempts += tries
-        link = state.physics
         emissions, arrivals = self.timing(link, slot_index)
-        state.photons_until = math.ceil(max(arrivals)) + link.attempt_ns
-        if bell is not None and abs(arrivals[0] - arrivals[1]) > link.detection_window_ns:
+        arrival_a, arrival_b = arrivals
+        state.photons_until = math.ceil(arrival_b if arrival_b > arrival_a else arrival_a) + link.attempt_ns  # max()
+        if bell is not None and abs(arrival_a - arrival_b) > link.detection_window_ns:
             bell = None                     # the photons did not overlap at the station
             state.window_failures += 1
         if bell is not None:
@@ -130,25 +137,28 @@ class Emission:
                      arrivals: tuple[float, float]) -> None:
         """The run's qubits (if heralded), photons and events for its last attempt in ``slot_index``."""
         link = state.physics
-        pair = sampler_of(state).pair(state.rng, attempt.component, 0 if bell is None else bell)
-        ends = (link.node_a, link.node_b)
+        sampler = state.sampler                 # sampler_of, inline
+        if sampler is None or sampler.physics is not link:
+            sampler = sampler_of(state)
+        pair = sampler.pair(state.rng, attempt.component, 0 if bell is None else bell)
         if link.scheme in STATION_SCHEMES:
-            create, middle = self.medium.create, link.middle
-            for side, node_id in enumerate(ends):      # _emit_at, inline
-                at = emissions[side]
-                qubit = create(node_id, slots[side], side, at, pair)
-                self.kernel.call_at(math.ceil(at), self._emit, (state, node_id, middle, qubit, slot_index, tries,
-                                                                True, at))
-            rounds = 2 if link.scheme == "double-click" else 1    # the second round comes half an attempt later
-            detected = math.ceil(max(arrivals) + (rounds - 1) * link.attempt_ns / 2)
+            create, middle, call_at, emit = self.medium.create, link.middle, self.kernel.call_at, self._emit
+            node_id, at = link.node_a, emissions[0]       # _emit_at of each end, inline
+            call_at(math.ceil(at), emit, (state, node_id, middle, create(node_id, slots[0], 0, at, pair), slot_index,
+                                          tries, True, at))
+            node_id, at = link.node_b, emissions[1]
+            call_at(math.ceil(at), emit, (state, node_id, middle, create(node_id, slots[1], 1, at, pair), slot_index,
+                                          tries, True, at))
+            latest = arrivals[1] if arrivals[1] > arrivals[0] else arrivals[0]     # max(), which keeps the first
+            # the second round of a double-click comes half an attempt later
+            detected = math.ceil(latest + link.attempt_ns / 2) if link.scheme == "double-click" else math.ceil(latest)
             stamped = []                    # a loop, not a comprehension: no function frame per pair on 3.11
             for r, d in attempt.clicks:
                 stamped.append((r, d, detected))
-            clicks = tuple(stamped)
-            detection = _new_detection(link.link_id, slot_index, tries, clicks, arrivals)
-            self.kernel.deliver_at(detected, self.middles[link.middle], detection)
+            detection = _new_detection(link.link_id, slot_index, tries, tuple(stamped), arrivals)
+            self.kernel.deliver_at(detected, self.middles[middle], detection)
         elif link.scheme == "source":
-            for side, node_id in enumerate(ends):
+            for side, node_id in enumerate((link.node_a, link.node_b)):
                 self.kernel.call_at(math.ceil(emissions[side]), self._capture,
                                     (link.middle, node_id, link.link_id, slot_index, 0))
                 self._emit_at(state, node_id, None, arrivals[side], slot_index, tries, pair, side, slots,
@@ -175,14 +185,14 @@ class Emission:
 
     def _emit(self, args: tuple[Any, ...]) -> None:
         state, node_id, towards, qubit, slot_index, tries, herald, at = args
-        link: LinkPhysics = state.physics
-        clock = self.clocks.get(node_id)
+        clock = self.clocks.get(node_id) if self.clocks else None
         local_emission = math.floor(clock.local_ns(at) if clock is not None else at)
+        medium = self.medium
         if towards is not None:
-            capture = self.medium.capture           # _photon, inline
+            capture = medium.capture           # _photon, inline
             if capture is not None:
-                capture(node_id, towards, frame_bytes(FRAME_PHOTON, link.link_id, node_id, slot_index, self.kernel.now,
-                                                      qubit.qubit_id if qubit else 0))
+                capture(node_id, towards, frame_bytes(FRAME_PHOTON, state.physics.link_id, node_id, slot_index,
+                                                      self.kernel.now, qubit.qubit_id if qubit else 0))
         arm = state.armed[node_id]
         basis = arm.basis
         if arm.choice:
@@ -192,14 +202,16 @@ class Emission:
                     basis = candidate
                     break
                 draw -= probability
-        outcome = None
-        medium = self.medium
         node = medium.nodes[node_id]
-        if qubit is not None and basis is not None:
-            outcome = medium.measure(medium.take(node_id, qubit.slot, busy_ns=node.readout_ns), basis)
-        distribution = qubit.pair.distribution if qubit else (0.25, 0.25, 0.25, 0.25)
-        emitted = _new_emitted(link.link_id, qubit.slot if qubit else -1, qubit.qubit_id if qubit else 0, slot_index,
-                               local_emission, distribution, outcome, basis, herald, tries)
+        if qubit is not None:
+            outcome = None
+            if basis is not None:
+                outcome = medium.measure(medium.take(node_id, qubit.slot, busy_ns=node.readout_ns), basis)
+            emitted = _new_emitted(state.physics.link_id, qubit.slot, qubit.qubit_id, slot_index, local_emission,
+                                   qubit.pair.distribution, outcome, basis, herald, tries)
+        else:
+            emitted = _new_emitted(state.physics.link_id, -1, 0, slot_index, local_emission, (0.25, 0.25, 0.25, 0.25),
+                                   None, basis, herald, tries)
         port = node.physical_port
         assert port is not None
         port.deliver(emitted)

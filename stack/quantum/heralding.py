@@ -33,7 +33,7 @@ from stack.quantum import attempts as attempt_models
 from stack.quantum import blocks
 from stack.quantum.budget import LinkPhysics, with_alpha
 from stack.quantum.emission import Emission
-from stack.quantum.linkstate import STATION_SCHEMES, ArmRequest, LinkState, Station, both_blocked, sampler_of
+from stack.quantum.linkstate import STATION_SCHEMES, ArmRequest, LinkState, Station, sampler_of
 from stack.quantum.medium import Medium
 from stack.quantum.retry import Retries
 from stack.quantum.state import Qubit
@@ -80,16 +80,18 @@ class Heralding:
 
     # -- control ----------------------------------------------------------------------------
     def command(self, node_id: int, command: Arm | Disarm) -> None:
-        state = self.links[command.link_id]
-        if isinstance(command, Arm):
+        link_id = command.link_id
+        state = self.links[link_id]
+        if type(command) is Arm or isinstance(command, Arm):      # an Arm a link pair: asked first
             arm = state.armed[node_id]
             arm.remaining += command.pairs
             arm.basis = command.measure_basis
             arm.choice = command.basis_choice
             arm.block = command.block
-            if not state.scheduled:
-                state.physics = self._variant(state, command.alpha)
-            self._try_start(command.link_id)
+            if not state.scheduled:                 # _variant, inline: the variant of this alpha, made once
+                variant = self._variants.get((link_id, command.alpha))
+                state.physics = self._variant(state, command.alpha) if variant is None else variant
+            self._try_start(link_id)
         else:
             state.armed[node_id].remaining = 0
             self._cancel(state)
@@ -159,7 +161,13 @@ class Heralding:
         command's)."""
         state = self.links[link_id]
         link, waiting = state.physics, self.waiting
-        if not self._wants(state):
+        wants = self.generating and not state.scheduled and link.model.success > 0     # _wants, inline
+        if wants:
+            for arm in state.armed.values():
+                if arm.remaining <= 0:
+                    wants = False
+                    break
+        if not wants:
             if not state.scheduled and link_id in waiting:
                 self.retries.mark_freed(waiting.remove(link_id))     # the links after it need them less
             return
@@ -188,15 +196,17 @@ class Heralding:
             if station.last not in (None, link.link_id):
                 start += link.reconfiguration_ns
             station.busy = link.link_id
-        first = max(state.next_slot, -(-start // link.cycle_ns))
+        first = -(-start // link.cycle_ns)
+        if first < state.next_slot:             # max(), written out
+            first = state.next_slot
         state.scheduled = True
-        if both_blocked(state) and blocks.wanted(link, state.armed.values()):
-            block = blocks.plan(link, state.rng, tuple(state.armed.values()), self.medium, first)
-            due = blocks.last_slot(block) * link.cycle_ns       # concluded ahead only in the multi-process medium
-            ends = self.generation_ends_ns
-            ahead = 0 if ends is not None and due > ends else self.kernel.ahead_ns
-            self.kernel.call_at(max(self.kernel.now, due - ahead), self._block, (state, state.token, block))
-            return
+        for arm in state.armed.values():        # both ends ask for blocks? (a block needs that; most runs fail here)
+            if arm.block <= 0:
+                break
+        else:
+            if blocks.wanted(link, state.armed.values()):
+                self._start_block(state, link, first)
+                return
         if link.mode == "exact":
             self.kernel.call_at(first * link.cycle_ns, self._exact, (state, state.token, first))
             return
@@ -204,10 +214,21 @@ class Heralding:
         slot_index = first + failures
         self.kernel.call_at(slot_index * link.cycle_ns, self._sampled, (state, state.token, slot_index, failures + 1))
 
+    def _start_block(self, state: LinkState, link: LinkPhysics, first: int) -> None:
+        """Start a block run (the batched measure-directly path) from slot ``first``."""
+        block = blocks.plan(link, state.rng, tuple(state.armed.values()), self.medium, first)
+        due = blocks.last_slot(block) * link.cycle_ns       # concluded ahead only in the multi-process medium
+        ends = self.generation_ends_ns
+        ahead = 0 if ends is not None and due > ends else self.kernel.ahead_ns
+        self.kernel.call_at(max(self.kernel.now, due - ahead), self._block, (state, state.token, block))
+
     def _sampled(self, args: tuple[LinkState, int, int, int]) -> None:
         state, token, slot_index, tries = args
         if token == state.token:
-            attempt, bell = sampler_of(state).success(state.rng)
+            sampler = state.sampler             # sampler_of, inline
+            if sampler is None or sampler.physics is not state.physics:
+                sampler = sampler_of(state)
+            attempt, bell = sampler.success(state.rng)
             self.emission.conclude(state, slot_index, tries, attempt, bell)
             self._end_heralded(state)
 

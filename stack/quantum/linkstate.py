@@ -58,15 +58,6 @@ class Station:
     last: int | None = None
 
 
-def both_blocked(state: LinkState) -> bool:
-    """Whether both ends ask for blocks (a block needs that, :func:`stack.quantum.blocks.wanted`; most runs fail
-    here)."""
-    for arm in state.armed.values():      # noqa: SIM110 (a loop: no generator made per try)
-        if arm.block <= 0:
-            return False
-    return True
-
-
 def sampler_of(state: LinkState) -> attempt_models.LinkSampler:
     """The per-pair draws of ``state.physics``, made once per physics variant."""
     sampler = state.sampler

@@ -38,8 +38,13 @@ class WaitingLinks(dict[int, int]):
         self[link_id] = self._count
         self._count += 1
         self._needs[link_id] = needs
-        for resource in needs:
-            self._needing.setdefault(resource, []).append(link_id)
+        needing = self._needing
+        for resource in needs:          # setdefault without a new empty list per call
+            links = needing.get(resource)
+            if links is None:
+                needing[resource] = [link_id]
+            else:
+                links.append(link_id)
 
     def remove(self, link_id: int) -> tuple[int, ...]:
         """Stop ``link_id`` waiting; what it needed."""
