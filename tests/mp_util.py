@@ -113,6 +113,18 @@ def node_result(name: str, held: list[int], at: int) -> dict[str, Any]:
     return message
 
 
+def unsettled(report: dict[str, Any]) -> str | None:
+    """What a finished multi-process run's report says against its having settled (nodes not settled within their
+    bound or silent, ``multi_process.unsettled_nodes``; hardware commands never run, ``commands_not_run``: exit
+    status 5), or None if it settled. Only a settled run promises that no pair was delivered at one end only
+    (:func:`stack.multiprocess.outcome.verdict`, docs/architecture.md): a test asserts that only when this is None."""
+    mp = report["multi_process"]
+    said = [f"nodes not settled: {', '.join(mp['unsettled_nodes'])}"] if mp.get("unsettled_nodes") else []
+    if mp.get("commands_not_run"):
+        said.append(f"{mp['commands_not_run']} hardware command(s) not run")
+    return "; ".join(said) or None
+
+
 def free_base_port(nodes: int, step: int = 16) -> int:
     """A base port whose block for node ids 1..``nodes`` (timestamp sidebands included) is free now, for tests
     whose processes bind their own ports (``qnet node`` and ``qnet medium`` by hand, a :class:`UdpNetwork`):

@@ -13,11 +13,12 @@ sequence number, a valid datagram sent from another node's slot, and one sent to
 Every forged datagram is dropped by authenticated classical control (docs/wire.md §10) and counted by reason.
 
 Bounded in time and robust on a busy machine: lateness is allowed (exit status 5); what is asserted is
-what the code guarantees whatever the load. One run (a module fixture) and a test for each part of it. Forging
-from inside the port map needs a copy of a node's own socket: under ``qnet up`` the test takes it with
-pidfd_getfd; where that is refused, the run is started by hand instead (``qnet medium`` and each ``qnet node``,
-as in the README), the nodes' blocks bound by the test and handed over, so that it keeps a copy of each, and
-every test runs either way.
+what the code guarantees whatever the load, and that no pair was delivered at one end only when the run reports
+it settled (otherwise skipped, saying why: the code promises no more). One run (a module fixture) and a test for
+each part of it. Forging from inside the port map needs a copy of a node's own socket: under ``qnet up`` the test
+takes it with pidfd_getfd; where that is refused, the run is started by hand instead (``qnet medium`` and each
+``qnet node``, as in the README), the nodes' blocks bound by the test and handed over, so that it keeps a copy of
+each, and every test runs either way.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ from stack.multiprocess.medium_protocol import hello_proof, read_secret
 from stack.multiprocess.outcome import EXIT_LATE, EXIT_NOT_FINISHED, EXIT_OK
 from stack.multiprocess.udp import PORTS_PER_NODE, SIDEBAND, SIDEBAND_SLOT, PortMap, payload_digest
 from stack.scenario import load
-from tests.mp_util import ROOT, handing, holding, qnet, socket_of, start_up, two_node_toml, wait_pairs
+from tests.mp_util import ROOT, handing, holding, qnet, socket_of, start_up, two_node_toml, unsettled, wait_pairs
 
 PAIRS = 60
 
@@ -350,14 +351,22 @@ def attacked(tmp_path_factory: pytest.TempPathFactory) -> Attacked:
 
 
 def test_the_run_completes_with_the_results_of_a_clean_run(attacked: Attacked) -> None:
+    """What holds whatever the load, then what only a run that settled promises (:func:`tests.mp_util.unsettled`):
+    no pair at one end only, so every pair requested matched or expired; otherwise that part is skipped, saying
+    why."""
     report = attacked.report
     for workload in report["workload"]:                               # the results, in kind
         assert workload["errors"] == []
-        assert workload["pairs_matched"] + workload["pairs_expired"] == PAIRS
-        assert workload["pairs_disagreeing"] == 0
     mp = report["multi_process"]
     assert mp["accounting_error"] is None                             # every qubit in memory held by a layer
     assert mp["dead_nodes"] == [] and mp["protocol_errors"] == 0 and mp["rejected_messages"] == 0
+    reason = unsettled(report)
+    if reason is not None:
+        pytest.skip(f"the run did not settle ({reason}; exit status 5): only a settled run promises no "
+                    "pair at one end only")
+    for workload in report["workload"]:
+        assert workload["pairs_disagreeing"] == 0
+        assert workload["pairs_matched"] + workload["pairs_expired"] == PAIRS    # a pair at one end only is neither
 
 
 def test_the_medium_socket_refuses_every_hostile_client_and_counts_it(attacked: Attacked) -> None:

@@ -21,7 +21,10 @@ Three scenarios make the end fall mid-exchange: ``moving`` whatever the load, th
   settled code failed none of its 16 runs (7 at 30 %, 9 at 50 %); the moving old code failed 4 of 4 on
   ``discarded_at_end`` as well.
 
-Nothing here asserts a wall time or the absence of lateness; the timeout only guards against a hang.
+Nothing here asserts a wall time or the absence of lateness; the timeout only guards against a hang. That no
+pair was delivered at one end only is asserted when the run reports it settled (the code promises no more),
+otherwise skipped, saying why; that every node settled is asserted by the test of the ledger, whose purpose
+it is.
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ from stack.multiprocess.medium_settle import settle
 from stack.multiprocess.outcome import EXIT_LATE, EXIT_OK
 from stack.quantum.medium import Pair
 from stack.quantum.state import frame_of
-from tests.mp_util import medium_server, node_result, run_up, two_node_toml
+from tests.mp_util import medium_server, node_result, run_up, two_node_toml, unsettled
 
 MOVE_NS = 10_000_000
 SCENARIOS = {"moving": (3.0, f"storage_qubits = 2\nmove_ns = {MOVE_NS}\n", ""),
@@ -83,6 +86,10 @@ def test_every_qubit_ended_before_the_finish_and_every_node_settled(report: dict
     # once every node has settled, no qubit is left for the finish to discard: each was measured by its
     # application or discarded by its link layer. On the old code the finish came with pairs still moving
     # (``moving``) or awaiting their CONFIRM or RELEASE (``lossy``): discarded at the end.
+    # Asserted, not skipped on, in an unsettled run: this test's very purpose is the settled case, that the
+    # settling phase settles these runs (the old code cut them off); a node that misses its bound on a loaded
+    # machine fails it here, named (the test below then skips its one-end assertions, which only a settled run
+    # promises).
     assert ledger["discarded_at_end"] == 0
     mp = report["multi_process"]
     assert mp["accounting_error"] is None
@@ -92,12 +99,20 @@ def test_every_qubit_ended_before_the_finish_and_every_node_settled(report: dict
 
 
 def test_no_pair_is_delivered_at_one_end_only(report: dict[str, Any]) -> None:
+    """Promised only in a run that settled (:func:`tests.mp_util.unsettled`): otherwise skipped, saying why, after
+    what holds whatever the load."""
     (workload,) = report["workload"]
     assert workload["errors"] == ["TIMEOUT"]  # the request ends: ERR TIMEOUT at the drain
-    assert workload["pairs_disagreeing"] == 0
     matched, expired = workload["pairs_matched"], workload["pairs_expired"]
     for end in ("pairs_delivered", "pairs_delivered_remote"):
-        assert matched <= workload[end] <= matched + expired
+        assert matched <= workload[end]       # a matched pair was delivered at both ends
+    reason = unsettled(report)
+    if reason is not None:
+        pytest.skip(f"the run did not settle ({reason}; exit status 5): only a settled run promises no "
+                    "pair at one end only")
+    assert workload["pairs_disagreeing"] == 0
+    for end in ("pairs_delivered", "pairs_delivered_remote"):
+        assert workload[end] <= matched + expired     # every pair an end delivered was matched or expired
 
 
 # -- the medium's side, driven in this process (messages handed to the server as its socket would) -----------
