@@ -8,6 +8,7 @@ loads attrs."""
 from __future__ import annotations
 import __future__
 
+import contextlib
 import sys
 from collections.abc import Sequence
 from types import ModuleType
@@ -64,6 +65,9 @@ class _PatchingLoader:
         self.loader.exec_module(module)
         _patch(module)
 
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.loader, name)       # get_source, is_package, resource readers: the wrapped loader's
+
 
 class _AttrsMakeFinder:
     """Finds ``attr._make`` through the other finders, once, and wraps its loader; then leaves ``sys.meta_path``."""
@@ -71,12 +75,14 @@ class _AttrsMakeFinder:
     def find_spec(self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None) -> Any:
         if fullname != ATTRS_MAKE:
             return None
-        sys.meta_path.remove(self)
+        with contextlib.suppress(ValueError):   # one look-up only, whoever else edits sys.meta_path
+            sys.meta_path.remove(self)
         for finder in sys.meta_path:
-            spec = finder.find_spec(fullname, path, target)
+            find_spec = getattr(finder, "find_spec", None)      # as importlib: a finder without it is skipped
+            spec = find_spec(fullname, path, target) if find_spec is not None else None
             if spec is not None:
                 if spec.loader is not None:
-                    spec.loader = _PatchingLoader(spec.loader)  # type: ignore[assignment]  # a Loader by protocol
+                    spec.loader = _PatchingLoader(spec.loader)
                 return spec
         return None
 

@@ -84,9 +84,10 @@ class Emulation:
     turned off, or turned on again)."""
     quieted: bool = False
     """The checks were turned off once: they are never turned off again."""
-    _settle_order: list[LinkLayer | NetworkLayer] = field(default_factory=list)
+    _settle_order: list[LinkLayer | NetworkLayer] = field(default_factory=list, init=False, repr=False,
+                                                          compare=False)
     """The link layers then the network layers, as :meth:`settled` asks them (rebuilt when a layer is added)."""
-    _waiting_layer: int = 0
+    _waiting_layer: int = field(default=0, init=False, repr=False, compare=False)
     """The index in ``_settle_order`` of the layer :meth:`settled` last found waiting: asked first next time."""
 
     def runs(self, name: str) -> bool:

@@ -15,9 +15,9 @@ from stack.runtime import RunResult
 from stack.scenario import Scenario
 from tests.update_readme_sample import run_default
 
+# Hypothesis's per-example deadline (200 ms) measures the machine, not the code: tests hold on a busy one.
 settings.register_profile("busy-machine", deadline=None)
 settings.load_profile("busy-machine")
-"""Hypothesis's per-example deadline (200 ms) measures the machine, not the code: tests hold on a busy one."""
 
 
 @dataclass(frozen=True)

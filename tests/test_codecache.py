@@ -201,3 +201,17 @@ def test_a_killed_writers_temporary_file_is_removed_by_the_next_write(cache: Pat
     os.utime(stale, (old, old))
     assert codecache.write(str(cache), {(0, "<string>", SOURCE): b""})
     assert not stale.exists() and recent.exists() and cache.exists()
+
+
+def test_the_attrs_hook_skips_a_finder_without_find_spec_and_keeps_the_loaders_methods() -> None:
+    """As importlib does, a meta-path finder with no ``find_spec`` (an old-style one) is skipped; ``attr._make``'s
+    loader still answers ``get_source``."""
+    script = ("import sys, stack\n"
+              "class Old:\n"
+              "    def find_module(self, *args): return None\n"
+              "sys.meta_path.insert(0, Old())\n"
+              "import trio\n"
+              "from attr import _make\n"
+              "print(_make.compile is not compile, 'def attrs' in _make.__loader__.get_source('attr._make'))\n")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["True", "True"]

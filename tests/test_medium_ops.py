@@ -299,3 +299,17 @@ def test_an_arm_checked_once_is_run_again_only_for_its_node() -> None:
     assert medium.rejected_commands == 6 and medium._arms == {id(arm): (arm, 1)}
     medium.command(2, arm, None)  # type: ignore[arg-type]
     assert links.commands[-1] == (2, arm) and medium._arms == {id(arm): (arm, 2)}
+
+
+def test_a_uniform_keeps_its_generator_alive() -> None:
+    """The function points at the bit generator's state: it holds the generator, so a collection cannot free
+    that state under it (which would draw from freed memory)."""
+    import gc
+
+    from stack.quantum.memory import uniforms
+
+    uniform = uniforms(np.random.default_rng(1))
+    gc.collect()
+    others = [np.random.default_rng(seed) for seed in range(50)]
+    assert [uniform() for _ in range(4)] == list(np.random.default_rng(1).random(4))
+    assert others

@@ -1,7 +1,8 @@
 """A port's timer runs in exactly ``(time, seq)`` order with every other entry of the kernel's queue, however it
-is armed, moved and cancelled (the heap of timers, lazily deleted, beside the calendar's FIFOs:
-stack/core/calendar.py), and a timer cancelled or moved before it is due is never an entry: not run, not counted in
-``events_run``, not a turn of the yield budget."""
+is armed, moved and cancelled (stack/core/port.py ``set_timer``: a timer joins its instant's FIFO in the calendar and
+leaves it when cancelled or moved; branch timer-lazy's heap of timers, which these tests were written for, is not
+merged: bench/README.md), and a timer cancelled or moved before it is due is never an entry: not run, not counted
+in ``events_run``, not a turn of the yield budget."""
 
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ def timer_and_delivery_at_one_instant(timer_first: bool) -> list[tuple[int, str,
     ports = [VirtualPort(kernel, "timed"), VirtualPort(kernel, "other")]
     seen: list[tuple[int, str, Any]] = []
     if timer_first:
-        ports[0].set_timer(100)                     # no entry at 100 yet: the heap of timers
+        ports[0].set_timer(100)                     # no entry at 100 yet: the timer is the instant's first
         kernel.deliver_at(100, ports[1], "datagram")
     else:
         kernel.deliver_at(100, ports[1], "datagram")

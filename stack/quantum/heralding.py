@@ -82,7 +82,7 @@ class Heralding:
     def command(self, node_id: int, command: Arm | Disarm) -> None:
         link_id = command.link_id
         state = self.links[link_id]
-        if type(command) is Arm or isinstance(command, Arm):      # an Arm a link pair: asked first
+        if type(command) is Arm or isinstance(command, Arm):      # one Arm a link pair: the commonest, tested first
             arm = state.armed[node_id]
             arm.remaining += command.pairs
             arm.basis = command.measure_basis

@@ -81,8 +81,9 @@ def uniforms(rng: np.random.Generator) -> Callable[[], float]:
     (numpy/random/_generator.pyx, to ``random_standard_uniform_fill``) returns one ``next_double`` of the bit
     generator, which this calls directly through the bit generator's ctypes interface, keeping the GIL (a
     prototype of ``ctypes.PYFUNCTYPE`` at the same address): ~1.8 k instructions a draw against ~3.5 k (numpy's
-    ``random`` builds a ``dtype`` and takes the generator's lock each call). The caller keeps ``rng`` (and so the
-    state the function points to) alive (``tests/test_medium_ops.py`` holds the two against each other).
+    ``random`` builds a ``dtype`` and takes the generator's lock each call, so this is for one thread's use).
+    The function holds the bit generator, whose state it points to, alive (``tests/test_medium_ops.py`` holds the
+    two against each other).
 
     >>> a, b = np.random.default_rng(7), np.random.default_rng(7)
     >>> uniform = uniforms(b)
@@ -93,4 +94,6 @@ def uniforms(rng: np.random.Generator) -> Callable[[], float]:
     address = ctypes.cast(interface.next_double, ctypes.c_void_p).value
     if not address:
         raise ValueError("the bit generator has no next_double")
-    return functools.partial(_HOLDING_GIL(address), interface.state.value)
+    uniform = functools.partial(_HOLDING_GIL(address), interface.state.value)
+    uniform.generator = rng.bit_generator       # type: ignore[attr-defined]  # its state lives as long as uniform
+    return uniform
