@@ -10,11 +10,13 @@ head), is forgotten and the new pair goes on normally.
 
 from __future__ import annotations
 
+import pytest
+
 from protocols.network.types import DELIVERED
 from protocols.physical.hardware import Discard
-from tests.network_harness import Chain
+from tests.network_harness import PURPOSE, Chain
 
-HEAD, TAIL = 1, 2
+HEAD, TAIL, REPEATER = 1, 2, 3
 
 
 def _wrapped_chain(hops: int, pairs: int, gap: int = 0) -> Chain:
@@ -103,3 +105,35 @@ def test_a_wrap_within_a_swap_records_life_discards_the_new_qubit_at_the_repeate
     oks = [sorted(m.sequence_number for m in chain.oks(node)) for node in (HEAD, TAIL)]
     expired = [sorted(m.sequence_number_low for m in chain.errs(node)) for node in (HEAD, TAIL)]
     assert oks[0] == oks[1] and 0 in oks[0] and expired[0] == expired[1], (oks, expired)
+
+
+@pytest.mark.parametrize("wrapped", [[1], [2]])
+def test_one_hop_wrapping_within_a_swap_records_life_leaves_the_old_pair_delivered(wrapped: list[int]) -> None:
+    """Only one hop's sequence comes round while the repeater's swap records of the old pair still linger, and the
+    cutoff is shorter than the linger (found in review): the new pair takes the end's key (its old half is over),
+    the repeater discards its new qubit, and the end's new half is cut off and sends EXPIRE naming the key. That
+    EXPIRE is the new pair's: the repeater answers it without touching the old swap record, whose poison would
+    have reached the other end's delivered half and reported pair 0 expired there alone."""
+    cutoff = 200_000
+    chain = Chain(2, window=2, cutoffs={PURPOSE: cutoff})
+    chain.create(number=2)
+    chain.run()
+    for hop in (1, 2):
+        chain.pair(hop)
+    for _ in range(3):
+        chain.answer()
+    for link in wrapped:
+        chain.seq[link] = 0
+    for hop in (1, 2):
+        chain.pair(hop)
+    chain.answer()
+    repeater = chain.engines[REPEATER]
+    circuit = next(iter(repeater.node.circuits.by_handle.values()))
+    assert circuit.linger_ns > 10 * cutoff          # the old swap records still linger after the cut-off
+    chain.advance(chain.now + 10 * cutoff)
+    chain.finish()
+    assert repeater.counters.unrequested == 1       # the new pair's qubit, discarded at the repeater
+    for node in (HEAD, TAIL):
+        assert sorted(m.sequence_number for m in chain.oks(node)) == [0, 1]
+        assert [m.sequence_number_low for m in chain.errs(node)] == []
+    assert not chain.slots                          # every qubit discarded or measured

@@ -69,6 +69,7 @@ class Arrivals:
                 # a final half that a message may still name (the link sequence came round within its life): the
                 # new pair cannot take its key, so its qubit is discarded and its credit returned
                 node.counters.unrequested += 1
+                half.collided = True
                 lost = Half(link_id, seq, circuit.handle, side, DEAD, slot=ok.lqid, label=ok.purpose_id)
                 return self.hops.released(lost, now, Actions(hardware=[Discard(ok.lqid)]))
             else:

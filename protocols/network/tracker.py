@@ -165,7 +165,7 @@ class Tracker:
                                           reason=message.reason))
                 node.linger(half, circuit, now)
             return actions
-        if half.circuit != handle:
+        if half.circuit != handle or half.collided:     # collided: the EXPIRE is the discarded new pair's
             return actions
         return actions.extend(self.kill(half, message.reason, sender, now))
 

@@ -126,6 +126,10 @@ class Half:
     distilling: bool = False
     """In its hop's distillation pool (:mod:`protocols.network.distiller`): not yet the hop's pair to swap or
     deliver."""
+    collided: bool = False
+    """A final half (SWAPPED, DELIVERED) whose key a new link pair's OK came for while it still lingered (the 16-bit
+    link sequence came round): an EXPIRE naming the key is then the new pair's, whose qubit was discarded here, and
+    is answered without touching this half (:meth:`protocols.network.tracker.Tracker.on_expire`)."""
     forget_at: int | None = None
     """When this half is forgotten (:meth:`protocols.network.context.Node.linger`): a forget queue's entry counts
     only while it names this half's latest deadline."""
@@ -182,6 +186,7 @@ def new_held(link_id: int, seq: int, key: HalfKey, circuit: Handle, side: int, s
     half.distilled = None
     half.end_pooled = False
     half.distilling = False
+    half.collided = False
     half.forget_at = None
     half.key = key
     return half
