@@ -145,7 +145,7 @@ class Inbox:
                 if hop is None or hop.peer != sender:
                     node.counters.wrong_sender += 1
                     return Actions()
-            return self.tracker.on_track(frame, sender, now)
+            return self.tracker.on_track(frame, sender, now, circuit)
         raise ParseError(f"nothing on port {port}")
 
     def _general(self, message: Any, sender: int, now: int) -> Actions:
