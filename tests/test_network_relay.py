@@ -7,10 +7,11 @@ hears from the head answers EXPIRE UNKNOWN and both ends end up reporting the pa
 from __future__ import annotations
 
 from protocols.common import QNCP_PORT
+from protocols.network.relay import relayable
 from protocols.packets import linkservice as ll
-from protocols.packets.qncp import Confirm, decode_qncp
+from protocols.packets.qncp import Confirm, decode_confirm, decode_qncp
 from protocols.packets.qncp_common import CONFIRM, CONFIRM_ACK, REASON_UNKNOWN
-from tests.network_harness import Chain
+from tests.network_harness import Chain, ip
 
 
 def confirms(chain: Chain) -> list[tuple[int, Confirm]]:
@@ -88,3 +89,60 @@ def test_a_repeater_that_never_hears_from_the_head_expires_the_pair_at_both_ends
     for end in (1, 2):
         assert [(e.err, e.sequence_number_low) for e in chain.errs(end)] == [(ll.ERR_EXPIRE, 0)]
     assert chain.settled()
+
+
+def relayed_copies(reserved: int | None, kind: int) -> tuple[bytes, bytes, bytes]:
+    """A chain a=1 — r1=3 — r2=4 — b=2 where the first ``kind`` (CONFIRM from the tail, or CONFIRM_ACK from the
+    head) reaches its neighbour with Reserved byte ``reserved`` set (None: as sent). (the bytes sent, the bytes
+    that arrived, the bytes the neighbour passed on)."""
+    chain = Chain(3)
+    first, neighbour = (2, 4) if kind == CONFIRM else (1, 3)
+    seen: list[bytes] = []
+
+    def tamper(source: int, target: int, payload: bytes) -> bool:
+        if source != first or payload[1] != kind or seen:
+            return False
+        seen.append(payload)
+        if reserved is None:
+            return False
+        tampered = bytearray(payload)
+        tampered[reserved] = 0xA5
+        seen.append(bytes(tampered))
+        chain.queue.append((target, seen[-1], (ip(source), QNCP_PORT), QNCP_PORT))
+        return True
+
+    chain.lose = tamper
+    deliver_one(chain)
+    assert chain.delivered[1][0] == chain.delivered[2][0]
+    passed_on = [payload for node, port, payload in chain.sent if node == neighbour and payload[1] == kind]
+    assert len(passed_on) == 1
+    return seen[0], seen[-1], passed_on[0]
+
+
+def test_a_repeater_passes_a_confirm_and_its_ack_on_as_they_came() -> None:
+    """wire.md §9.3.6: relayed unchanged; the bytes that came are sent (the same object: not encoded again)."""
+    for kind in (CONFIRM, CONFIRM_ACK):
+        sent, arrived, passed_on = relayed_copies(None, kind)
+        assert arrived is sent and passed_on is arrived
+
+
+def test_a_repeater_re_encodes_a_confirm_or_ack_with_reserved_bits_set() -> None:
+    """A copy with a Reserved byte set decodes to the same message; it goes on as its canonical encoding."""
+    for kind in (CONFIRM, CONFIRM_ACK):
+        for reserved in (19, 22, 23):
+            sent, arrived, passed_on = relayed_copies(reserved, kind)
+            assert arrived != sent and decode_qncp(arrived) == decode_qncp(sent)
+            assert passed_on == sent
+
+
+def test_relayable_is_exactly_the_codec_round_trip() -> None:
+    canonical = Confirm(CONFIRM_ACK, 0x0101, 1, 7, 3, 4, 2, 0xBEEF, status=ll.ERR_EXPIRE,
+                        reason=REASON_UNKNOWN).encode()
+    for at in range(len(canonical)):
+        for value in (0x01, 0x80):
+            data = bytearray(canonical)
+            data[at] ^= value
+            message = decode_confirm(bytes(data))
+            if message is not None:
+                assert relayable(bytes(data)) == (message.encode() == bytes(data)), at
+    assert relayable(canonical)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import protocols.network.senders as senders
 from protocols.common import QNCP_PORT, QNP_PORT
+from protocols.network.types import LEFT
 from protocols.packets import linkservice as ll
 from protocols.packets.qncp import CircuitEnd, Confirm, Distil, PairMessage, decode_qncp
 from protocols.packets.qncp_common import (
@@ -18,6 +19,7 @@ from protocols.packets.qncp_common import (
     REASON_CUTOFF,
     SCOPE_END_TO_END,
     TEARDOWN,
+    TRACK_ACK,
 )
 from protocols.packets.qnp import TrackFrame
 from tests.network_harness import Chain, ip
@@ -133,3 +135,19 @@ def test_the_track_check_follows_senders_track_from_expected() -> None:
             assert chain.engines[target].counters.wrong_sender == counted + (not allowed)
             checked += allowed
     assert checked == 3         # r1 from a, r2 from r1, b from r2
+
+
+def test_a_track_is_taken_only_with_the_label_its_circuit_has_on_the_senders_link() -> None:
+    """The inbox hands the circuit the TRACK's Circuit ID names to the tracker, which takes it only when the link's
+    label is bound to that circuit's left hop: a TRACK from the right sender with another label is malformed."""
+    chain, handle = started()
+    r1 = chain.engines[R1]
+    circuit = r1.node.circuits.get(handle)
+    assert circuit is not None and circuit.hops[LEFT] is not None
+    label = circuit.hops[LEFT].label
+    for link_label, taken in ((label, True), (label ^ 1, False), (label ^ 0x4000, False)):
+        malformed, sent = r1.node.counters.malformed, len(chain.sent)
+        forge(chain, HEAD, R1, TrackFrame(link_label, 999, 0, handle[1], 999, 0).encode(), QNP_PORT)
+        assert r1.node.counters.malformed == malformed + (not taken)
+        acks = [p for n, port, p in chain.sent[sent:] if n == R1 and port == QNCP_PORT and p[1] == TRACK_ACK]
+        assert len(acks) == taken

@@ -60,6 +60,7 @@ class Inbox:
         self.hops = hops
         self.tracker = tracker
         self.ends = ends
+        self.relay = ends.relay
         self.distiller = distiller
         self.end_distiller = end_distiller
         self.ending = ending
@@ -102,18 +103,24 @@ class Inbox:
             if confirm is None:
                 return self._general(decode_qncp(payload), sender, now)
             circuit = node.circuits.by_handle.get((confirm.head_node, confirm.circuit_id))
+            # at a repeater straight to the relay (EndPoint.on_confirm's and on_confirm_ack's first step, written
+            # out) with the bytes as they came: it passes them on unchanged (wire.md §9.3.6) when they are canonical
             if confirm.msg_type == CONFIRM:     # from the right neighbour; its ACK from the left one
                 if circuit is not None:
                     hop = circuit.hops[RIGHT]       # (senders.peer)
                     if hop is None or hop.peer != sender:
                         node.counters.wrong_sender += 1
                         return Actions()
+                    if not circuit.is_end:
+                        return self.relay.on_confirm(circuit, confirm, now, payload)
                 return self.ends.on_confirm(confirm, sender, now)
             if circuit is not None:
                 hop = circuit.hops[LEFT]
                 if hop is None or hop.peer != sender:
                     node.counters.wrong_sender += 1
                     return Actions()
+                if not circuit.is_end:
+                    return self.relay.on_confirm_ack(circuit, confirm, now, payload)
             return self.ends.on_confirm_ack(confirm, now)
         if port == NETWORK_SERVICE_PORT:
             if source == node.link_service:
@@ -138,7 +145,7 @@ class Inbox:
                 if hop is None or hop.peer != sender:
                     node.counters.wrong_sender += 1
                     return Actions()
-            return self.tracker.on_track(frame, sender, now)
+            return self.tracker.on_track(frame, sender, now, circuit)
         raise ParseError(f"nothing on port {port}")
 
     def _general(self, message: Any, sender: int, now: int) -> Actions:

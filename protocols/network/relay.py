@@ -90,8 +90,9 @@ class Relay:
     def forget(self, circuit: Circuit) -> None:
         self.answers.pop(circuit.handle, None)
 
-    def on_confirm(self, circuit: Circuit, message: Confirm, now: int) -> Actions:
-        """A CONFIRM from the right neighbour: pass it on once, answer copies once the answer is here."""
+    def on_confirm(self, circuit: Circuit, message: Confirm, now: int, data: bytes | None = None) -> Actions:
+        """A CONFIRM from the right neighbour: pass it on once, answer copies once the answer is here. ``data``:
+        the bytes it came as, passed on as they are when they are ``message.encode()`` (:func:`relayable`)."""
         answers = self.answers.get(circuit.handle)
         if answers is None:                 # (not `or`: empty records are false)
             answers = self._answers(circuit)
@@ -108,11 +109,14 @@ class Relay:
             self.node.counters.late_confirms += 1
             return Actions()
         answers.put(n, message, now)
-        return self.node.outbox.send(("confirm", circuit.handle, n), answers.to_head, message.encode(),
+        if data is None or data[19] or data[22] or data[23]:    # (not relayable(data), written out)
+            data = message.encode()
+        return self.node.outbox.send(("confirm", circuit.handle, n), answers.to_head, data,
                                      answers.interval, answers.retries, now)
 
-    def on_confirm_ack(self, circuit: Circuit, message: Confirm, now: int) -> Actions:
-        """The left neighbour answered: back towards the tail (and to every later copy)."""
+    def on_confirm_ack(self, circuit: Circuit, message: Confirm, now: int, data: bytes | None = None) -> Actions:
+        """The left neighbour answered: back towards the tail (and to every later copy). ``data``: as
+        :meth:`on_confirm`'s."""
         n = message.e2e_seq
         if not self.node.outbox.ack(("confirm", circuit.handle, n)):
             return Actions()
@@ -120,7 +124,9 @@ class Relay:
         if answers is None:                 # (not `or`: empty records are false)
             answers = self._answers(circuit)
         answers.put(n, message, now)
-        return Actions(send=[(answers.to_tail, message.encode())])
+        if data is None or data[19] or data[22] or data[23]:    # (not relayable(data), written out)
+            data = message.encode()
+        return Actions(send=[(answers.to_tail, data)])
 
     def _answers(self, circuit: Circuit) -> Relayed:
         """``circuit``'s records, made at its first CONFIRM (not setdefault: no new records a CONFIRM)."""
@@ -137,6 +143,13 @@ class Relay:
                          sent.bell_state, sent.goodness, status=ll.ERR_EXPIRE, reason=REASON_UNKNOWN)
         answers.put(n, answer, now)
         return Actions(send=[(answers.to_tail, answer.encode())])
+
+
+def relayable(data: bytes) -> bool:
+    """Whether a CONFIRM or CONFIRM_ACK's bytes, as :func:`protocols.packets.qncp.decode_confirm` accepts them, are
+    exactly their message's encoding, so a relay may pass them on as they came: its three Reserved bytes are 0
+    (the decoder checks Version and Length and keeps every other byte as a field the encoder writes back)."""
+    return not (data[19] or data[22] or data[23])
 
 
 def _on_its_way(record: Confirm) -> bool:

@@ -97,14 +97,23 @@ class Tracker:
         to = self._to_right[peer] = (node.address(peer, QNP_PORT), node.rto(peer), node.config.reliable_retries)
         return to
 
-    def on_track(self, frame: TrackFrame, sender: int, now: int) -> Actions:
+    def on_track(self, frame: TrackFrame, sender: int, now: int, named: Circuit | None = None) -> Actions:
+        """A TRACK from ``sender``; ``named``: the circuit its Circuit ID names, if the caller found it (taken when
+        the link's label is bound to its left hop, as the look-up by label would find it: not looked up again)."""
         node = self.node
         link = node.link_to(sender)
-        bound = None if link is None else node.circuits.at_label(link.link_id, frame.link_label)
-        if link is None or bound is None or bound[1] != LEFT or bound[0].handle[1] != frame.circuit_id:
+        if link is None:
             node.counters.malformed += 1
             return Actions()
-        circuit = bound[0]
+        label = (link.link_id, frame.link_label)
+        if named is not None and node.circuits.by_label.get(label) == (named.handle, LEFT):
+            circuit = named
+        else:
+            bound = node.circuits.at_label(*label)
+            if bound is None or bound[1] != LEFT or bound[0].handle[1] != frame.circuit_id:
+                node.counters.malformed += 1
+                return Actions()
+            circuit = bound[0]
         key = (link.link_id, frame.pair_seq)
         half = node.halves.get(key)
         ack = encode_pair(TRACK_ACK, frame.circuit_id, circuit.head, frame.link_label, key[1], key[0])
