@@ -66,12 +66,19 @@ class Medium(Protocol):
 
 def run_measure(medium: Medium, node_id: int, command: Measure, reply_to: VirtualPort) -> None:
     """Measure a held qubit; the result comes after the readout."""
-    node = medium.nodes[node_id]
-    qubit = node.held.get(command.slot)
-    if qubit is None or qubit.qubit_id in medium.distillation.pending:
-        medium.take(node_id, command.slot)          # raises: no qubit there, or a pending round holds it
-    assert qubit is not None
+    node, qubit = _held(medium, node_id, command.slot)
     measure_held(medium, node, qubit, command, reply_to)
+
+
+def _held(medium: Medium, node_id: int, slot: int) -> tuple[NodeHardware, Qubit]:
+    """The node and the qubit it holds in ``slot``, which no pending distillation round holds; else the medium's
+    ``take`` raises why not (the general path of a command the medium's checks refused)."""
+    node = medium.nodes[node_id]
+    qubit = node.held.get(slot)
+    if qubit is None or qubit.qubit_id in medium.distillation.pending:
+        medium.take(node_id, slot)                  # raises: no qubit there, or a pending round holds it
+    assert qubit is not None
+    return node, qubit
 
 
 def measure_held(medium: Medium, node: NodeHardware, qubit: Qubit, command: Measure, reply_to: VirtualPort) -> None:
@@ -152,11 +159,7 @@ def run_gate(medium: Medium, node_id: int, command: Gate) -> None:
 
 def run_move(medium: Medium, node_id: int, command: Move, reply_to: VirtualPort) -> None:
     """Move a held qubit to a free storage qubit (none free: the result says so), with the gate's noise."""
-    node = medium.nodes[node_id]
-    qubit = node.held.get(command.slot)
-    if qubit is None or qubit.qubit_id in medium.distillation.pending:
-        medium.take(node_id, command.slot)          # raises: no qubit there, or a pending round holds it
-    assert qubit is not None
+    node, qubit = _held(medium, node_id, command.slot)
     move_held(medium, node, qubit, command, reply_to)
 
 
