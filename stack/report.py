@@ -154,12 +154,13 @@ def _nodes(emu: Any) -> dict[str, dict[str, Any]]:
 
 
 def _network_counts(emu: Emulation) -> dict[int, dict[str, int]] | None:
-    """Per node running the network layer: its ``late_confirms`` and ``gave_up`` (None: no network layer)."""
+    """Per node running the network layer: its :data:`stack.report_circuits.NODE_COUNTERS` (None: no network
+    layer)."""
     if emu.topology is None:
         return None
-    from stack.report_circuits import views
+    from stack.report_circuits import NODE_COUNTERS, views
 
-    return {node_id: {key: counts[key] for key in ("late_confirms", "gave_up")}
+    return {node_id: {key: counts[key] for key in NODE_COUNTERS}
             for node_id, (_, counts) in views(emu).items()}
 
 

@@ -22,7 +22,10 @@ if TYPE_CHECKING:                   # annotations only: a run without a network 
 Views = dict[int, tuple[dict[tuple[int, int], "CircuitStats"], dict[str, int]]]
 """Per node id: its network layer's circuit records by (head, Create ID), and its :data:`COUNTERS`."""
 
-COUNTERS = ("bell_mismatches", "late_confirms", "gave_up")
+NODE_COUNTERS = ("late_confirms", "gave_up")
+"""The counters of :data:`COUNTERS` a node's ``network`` entry shows too (stack/report.py, docs/report.md)."""
+
+COUNTERS = ("bell_mismatches", *NODE_COUNTERS)
 """The network layer's per-node counters (:class:`protocols.network.types.NetworkCounters`) the report shows
 (docs/report.md): TRACKs whose Bell state differed from the receiver's link OK; CONFIRMs that came after
 every copy of them should have (their pair's answer forgotten: dropped); reliable messages (TRACK, CREDIT,

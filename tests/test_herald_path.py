@@ -85,3 +85,92 @@ def test_direct_paths_give_the_general_paths_actions(outcome: int) -> None:
     again.handle(_emitted(4, 2_000, 0), now=2_000)
     again.handle(_emitted(5, 3_000, 1), now=3_000)
     assert repr(again.receive(bytearray(herald), STATION, HERALD_PORT, now=5_000)) == repr(out[0])
+
+
+def test_written_out_copies_do_what_their_originals_do(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The per-pair paths write out small functions (``Heralding._try_start``: ``_wants``; ``Heralding.command``:
+    ``_variants``' look-up; ``Heralding._sampled`` and ``Emission.materialize``: ``sampler_of``;
+    ``Emission.conclude``: ``unreserve``). In a run, every call is checked against the original: the run starts
+    or waits exactly when ``_wants`` says so, an Arm leaves the link on the variant ``_variant`` made, the samplers
+    drawn from are ``sampler_of``'s (also when a stale one, made for another physics, is put in the link's
+    state), and ``conclude`` frees the slots ``unreserve`` frees."""
+    from stack.quantum import attempts as attempt_models
+    from stack.quantum.emission import Emission
+    from stack.quantum.heralding import Heralding
+    from stack.quantum.linkstate import sampler_of
+    from stack.runtime import run_scenario
+    from tests.network_scenarios import chain, entry
+
+    try_start, command, conclude, materialize = (Heralding._try_start, Heralding.command, Emission.conclude,
+                                                 Emission.materialize)
+    success, pair = attempt_models.LinkSampler.success, attempt_models.LinkSampler.pair
+    seen: dict[str, object] = {"wants": set(), "variants": 0, "concluded": 0, "sampled": 0}
+    used: dict[str, object] = {}
+
+    def checked_try_start(self: Heralding, link_id: int) -> None:
+        state = self.links[link_id]
+        before = (state.scheduled, link_id in self.waiting)
+        wants = self._wants(state)
+        try_start(self, link_id)
+        if before[0]:
+            assert (state.scheduled, link_id in self.waiting) == before
+        else:
+            assert (state.scheduled or link_id in self.waiting) == wants
+        seen["wants"].add(wants)  # type: ignore[attr-defined]
+        stale(state)
+
+    def checked_command(self: Heralding, node_id: int, order: object) -> None:
+        state = self.links[order.link_id]  # type: ignore[attr-defined]
+        scheduled = state.scheduled
+        command(self, node_id, order)  # type: ignore[arg-type]
+        if hasattr(order, "alpha") and not scheduled:
+            assert state.physics is self._variants[(order.link_id, order.alpha)]  # type: ignore[attr-defined]
+            seen["variants"] += 1  # type: ignore[operator]
+
+    def stale(state: object) -> None:
+        """Every third time, a sampler made for another (equal) physics: the copy must make a new one."""
+        seen["stale"] = seen.get("stale", 0) + 1  # type: ignore[operator]
+        if seen["stale"] % 3 == 0 and state.sampler is not None:  # type: ignore[attr-defined]
+            state.sampler = attempt_models.LinkSampler(dataclasses.replace(state.physics))  # type: ignore[attr-defined]
+
+    def recorded(name: str, original: object) -> object:
+        def call(self: attempt_models.LinkSampler, *args: object) -> object:
+            used[name] = self
+            return original(self, *args)  # type: ignore[operator]
+        return call
+
+    def checked_conclude(self: Emission, state: object, slot_index: int, *args: object) -> None:
+        nodes, link = self.medium.nodes, state.physics  # type: ignore[attr-defined]
+        ends = (nodes[link.node_a].reserved, nodes[link.node_b].reserved)
+        saved = (state.reserved, state.next_slot, set(ends[0]), set(ends[1]))  # type: ignore[attr-defined]
+        slots = self.unreserve(state, slot_index)  # type: ignore[arg-type]
+        used["unreserved"] = (slots, state.reserved, state.next_slot, set(ends[0]), set(ends[1]))  # type: ignore[attr-defined]
+        state.reserved, state.next_slot = saved[0], saved[1]  # type: ignore[attr-defined]
+        for end, kept in zip(ends, saved[2:], strict=True):
+            end.clear()
+            end.update(kept)
+        if "success" in used:
+            assert used.pop("success") is sampler_of(state)  # type: ignore[arg-type]
+            seen["sampled"] += 1  # type: ignore[operator]
+        stale(state)
+        conclude(self, state, slot_index, *args)  # type: ignore[arg-type]
+        seen["concluded"] += 1  # type: ignore[operator]
+
+    def checked_materialize(self: Emission, state: object, slot_index: int, tries: int, attempt: object,
+                            bell: object, slots: tuple[int, int], *args: object) -> None:
+        nodes, link = self.medium.nodes, state.physics  # type: ignore[attr-defined]
+        if "unreserved" in used:
+            assert used.pop("unreserved") == (slots, state.reserved, state.next_slot,  # type: ignore[attr-defined]
+                                              set(nodes[link.node_a].reserved), set(nodes[link.node_b].reserved))
+        materialize(self, state, slot_index, tries, attempt, bell, slots, *args)  # type: ignore[arg-type]
+        assert used.pop("pair") is sampler_of(state)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Heralding, "_try_start", checked_try_start)
+    monkeypatch.setattr(Heralding, "command", checked_command)
+    monkeypatch.setattr(Emission, "conclude", checked_conclude)
+    monkeypatch.setattr(Emission, "materialize", checked_materialize)
+    monkeypatch.setattr(attempt_models.LinkSampler, "success", recorded("success", success))
+    monkeypatch.setattr(attempt_models.LinkSampler, "pair", recorded("pair", pair))
+    run_scenario(chain(2, workload=entry("keep", pairs=30)))
+    assert seen["wants"] == {True, False}
+    assert seen["variants"] > 0 and seen["sampled"] > 0 and seen["concluded"] == seen["sampled"]

@@ -313,3 +313,25 @@ def test_a_uniform_keeps_its_generator_alive() -> None:
     others = [np.random.default_rng(seed) for seed in range(50)]
     assert [uniform() for _ in range(4)] == list(np.random.default_rng(1).random(4))
     assert others
+
+
+def test_sample_is_channel_then_twirl() -> None:
+    """``memory.sample`` writes out ``memory.channel``, ``state.twirl`` and ``state.apply_pauli`` (it runs for every
+    half measured): for draws on and around every threshold, both sides of a pair, and channels memoised or not,
+    it leaves the frame the three leave, returns the channel and draws once exactly when the channel is not the
+    identity."""
+    node, fresh = NodeHardware(1, 1, t2_ns=3e6, readout_ns=0, t1_ns=5e6), NodeHardware(1, 1, t2_ns=3e6, readout_ns=0,
+                                                                                      t1_ns=5e6)
+    for stored in (0, 1_000_000, 2.5e6, 9e6):
+        px, py, pz = memory.channel(fresh, stored)
+        for draw in (0.0, px / 2, px, px + py / 2, px + py, px + py + pz / 2, px + py + pz, 0.999999):
+            for side in (0, 1):
+                for frame in range(4):
+                    ours, theirs = (Pair(state.frame_of_bell(frame), state.UNIFORM) for _ in range(2))
+                    qubit, twin_qubit = Qubit(1, 1, 0, side, 0.0, ours), Qubit(2, 1, 0, side, 0.0, theirs)
+                    drawn: list[float] = []
+                    channel = memory.sample(node, qubit, stored, lambda d=draw, out=drawn: out.append(d) or d)
+                    if any(memory.channel(fresh, stored)):
+                        state.twirl(twin_qubit, draw, *memory.channel(fresh, stored))
+                    assert channel == (px, py, pz) and ours.frame == theirs.frame
+                    assert len(drawn) == (px + py + pz > 0)

@@ -92,7 +92,9 @@ class Emission:
                  bell: BellState | None) -> None:
         """An attempt run's last attempt (``attempt``, heralding ``bell``) is over: its counters, qubits and
         events."""
-        slots = state.reserved                  # unreserve, inline
+        # unreserve(state, slot_index), written out: this runs once a pair (tests/test_herald_path.py holds the two
+        # equal)
+        slots = state.reserved
         assert slots is not None
         state.reserved = None
         nodes, link = self.medium.nodes, state.physics
@@ -137,8 +139,8 @@ class Emission:
                      arrivals: tuple[float, float]) -> None:
         """The run's qubits (if heralded), photons and events for its last attempt in ``slot_index``."""
         link = state.physics
-        sampler = state.sampler                 # sampler_of, inline
-        if sampler is None or sampler.physics is not link:
+        sampler = state.sampler                 # sampler_of(state), written out (once a pair; a miss calls it):
+        if sampler is None or sampler.physics is not link:     # tests/test_herald_path.py holds the two equal
             sampler = sampler_of(state)
         pair = sampler.pair(state.rng, attempt.component, 0 if bell is None else bell)
         if link.scheme in STATION_SCHEMES:

@@ -88,7 +88,7 @@ class Heralding:
             arm.basis = command.measure_basis
             arm.choice = command.basis_choice
             arm.block = command.block
-            if not state.scheduled:                 # _variant, inline: the variant of this alpha, made once
+            if not state.scheduled:                 # the variant of this alpha: looked up here, made by _variant once
                 variant = self._variants.get((link_id, command.alpha))
                 state.physics = self._variant(state, command.alpha) if variant is None else variant
             self._try_start(link_id)
@@ -101,10 +101,10 @@ class Heralding:
         return self._ends.get(link_id) if isinstance(link_id, int) else None
 
     def _variant(self, state: LinkState, alpha: float | None) -> LinkPhysics:
-        key = (state.physics.link_id, alpha)
-        if key not in self._variants:
-            self._variants[key] = with_alpha(state.base, alpha)
-        return self._variants[key]
+        """Make and keep the variant of ``state``'s link for ``alpha`` (:meth:`command` looks in ``_variants``
+        first and comes here on a miss: once per link and alpha)."""
+        variant = self._variants[(state.physics.link_id, alpha)] = with_alpha(state.base, alpha)
+        return variant
 
     def stop_generation(self) -> None:
         """No new attempts from now on (the end of a run's generation window)."""
@@ -161,7 +161,8 @@ class Heralding:
         command's)."""
         state = self.links[link_id]
         link, waiting = state.physics, self.waiting
-        wants = self.generating and not state.scheduled and link.model.success > 0     # _wants, inline
+        # _wants(state), written out: this runs once a pair (tests/test_herald_path.py holds the two equal)
+        wants = self.generating and not state.scheduled and link.model.success > 0
         if wants:
             for arm in state.armed.values():
                 if arm.remaining <= 0:
@@ -225,9 +226,9 @@ class Heralding:
     def _sampled(self, args: tuple[LinkState, int, int, int]) -> None:
         state, token, slot_index, tries = args
         if token == state.token:
-            sampler = state.sampler             # sampler_of, inline
-            if sampler is None or sampler.physics is not state.physics:
-                sampler = sampler_of(state)
+            sampler = state.sampler             # sampler_of(state), written out (once a pair; a miss calls it):
+            if sampler is None or sampler.physics is not state.physics:     # tests/test_herald_path.py holds
+                sampler = sampler_of(state)                                 # the two equal
             attempt, bell = sampler.success(state.rng)
             self.emission.conclude(state, slot_index, tries, attempt, bell)
             self._end_heralded(state)

@@ -52,14 +52,19 @@ def channel(node: NodeHardware, stored: float) -> PauliProbabilities:
 def sample(node: NodeHardware, qubit: Qubit, stored: float, uniform: Callable[[], float]) -> PauliProbabilities:
     """Sample ``node``'s memory channel over ``stored`` ns into ``qubit`` (its half of its pair's frame, or its
     tableau component); ``uniform`` draws the one uniform, if the channel is not the identity. Returns the
-    channel (pX, pY, pZ)."""
-    memo = node.channels                        # channel(), inline
+    channel (pX, pY, pZ).
+
+    It runs for every half measured, moved or Bell-measured, so :func:`channel` (its look-up; a miss calls it),
+    :func:`stack.quantum.state.twirl` and :func:`stack.quantum.state.apply_pauli` are written out here;
+    ``tests/test_medium_ops.py`` holds them equal (the twin medium draws through ``state.twirl`` and
+    ``memory_pauli_probabilities``, and ``test_sample_is_channel_then_twirl`` compares the three directly)."""
+    memo = node.channels                        # channel(), written out
     probabilities = memo.get(stored)
     if probabilities is None:
         probabilities = channel(node, stored)
     px, py, pz = probabilities
     if px + py + pz:
-        draw = uniform()                        # state.twirl and apply_pauli, inline
+        draw = uniform()                        # state.twirl and apply_pauli, written out
         if draw < px:
             pauli = "X"
         elif draw < px + py:

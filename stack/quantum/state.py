@@ -173,7 +173,10 @@ class NodeHardware:
         return None
 
     def free_storage(self, now: int = 0) -> int | None:
-        """A storage slot holding no qubit and not still busy (reading out a measured qubit) at ``now``."""
+        """A storage slot holding no qubit and not still busy (reading out a measured qubit) at ``now``.
+
+        Only tests call it, as an oracle: the medium's move writes it out (:mod:`stack.quantum.operations`, once a
+        pair), and ``tests/test_medium_ops.py`` holds the two equal."""
         for slot in range(self.slots, self.slots + self.storage):
             if slot not in self.held and self.busy_until.get(slot, 0) <= now:
                 return slot
@@ -200,7 +203,10 @@ def anticommutes(frame: Frame, basis: Basis) -> int:
 
 def twirl(qubit: Qubit, draw: float, px: float, py: float, pz: float) -> None:
     """Apply X, Y or Z to ``qubit`` (:func:`apply_pauli`) with probabilities ``px``, ``py``, ``pz`` (identity
-    otherwise), as the uniform ``draw`` picks."""
+    otherwise), as the uniform ``draw`` picks.
+
+    Only tests call it, as an oracle: :func:`stack.quantum.memory.sample` writes it out (once a pair), and
+    ``tests/test_medium_ops.py`` holds the two equal."""
     if draw < px:
         apply_pauli(qubit, "X")
     elif draw < px + py:

@@ -76,6 +76,9 @@ def swapped_distribution(a: BellDistribution, b: BellDistribution, gate_fidelity
     """The new pair's distribution: a ⊛ b ⊛ G(f) ⊛ R(ε), relabelled by the reported outcome.
 
     ``a`` and ``b`` are the input pairs' distributions after the memory noise of the measured halves.
+
+    Only tests call it, as an oracle: :func:`bell_measure` writes it out (once a swap), and
+    ``tests/test_medium_ops.py`` holds the two equal.
     """
     return physics.relabel(physics.xor_convolve(physics.xor_convolve(a, b), _noise(gate_fidelity, readout_error)),
                            reported)
@@ -151,7 +154,10 @@ def bell_measure(node: NodeHardware, qubits: tuple[Qubit, Qubit], memory: tuple[
 
 
 def _read_out(outcome: int, fidelity: float, rng: np.random.Generator) -> int:
-    """The reported index: the target's readout (x bit) and the control's (z bit) each flip w.p. 1 − fidelity."""
+    """The reported index: the target's readout (x bit) and the control's (z bit) each flip w.p. 1 − fidelity.
+
+    :func:`bell_measure` calls :func:`_flips` (the medium's cheaper uniform) instead; this one is
+    :mod:`stack.quantum.gates`' (the readout of a Bell measurement in a component), not only the tests'."""
     return _flips(outcome, fidelity, rng.random)
 
 
