@@ -43,8 +43,8 @@ def test_late_confirms_and_given_up_messages_are_in_the_report(monkeypatch: pyte
 
     relay_confirm, head_confirm = relay.Relay.on_confirm, endpoint.EndPoint.on_confirm
 
-    def counted_relay_confirm(self: relay.Relay, circuit: Any, message: Any, now: int) -> Any:
-        actions = relay_confirm(self, circuit, message, now)
+    def counted_relay_confirm(self: relay.Relay, circuit: Any, message: Any, now: int, data: Any = None) -> Any:
+        actions = relay_confirm(self, circuit, message, now, data)
         answers = self.answers.get(circuit.handle)
         if (not actions.send and answers is not None and message.e2e_seq not in answers.values
                 and message.e2e_seq < answers.floor):
