@@ -316,6 +316,24 @@ def test_master_runs_schedule_then_start_on_the_ack_and_end_with_the_last_pair()
     assert runs.schedule(LINK, now=2_000).send == []                           # nothing left to number
 
 
+@pytest.mark.parametrize("windowed", [False, True])
+def test_a_run_ends_when_to_number_says(windowed: bool) -> None:
+    """:meth:`MasterRuns.numbered` writes ``Request.to_number`` out (per pair): a run longer than its request's
+    remainder goes on after a pair exactly while ``to_number`` is above 0, windowed (credit 4 of Number 9) or not."""
+    for numbered in range(7):
+        link = config(1)
+        links, table = Links(1, [link]), RequestTable(TIMING.keep_ns)
+        request = make_request(link, number=9 if windowed else 4, state=RequestState.GENERATING,
+                               window=ll.WINDOW_OPEN if windowed else ll.WINDOW_NONE)
+        request.credit = 4
+        table.add(request)
+        runs = master_runs(links, table)
+        run = runs._runs[LINK] = Run(request, pairs=10, started_at=0)
+        request.numbered = numbered
+        runs.numbered(LINK, now=1_000)
+        assert (runs.current(LINK) is run) == (request.to_number > 0), (windowed, numbered)
+
+
 def test_master_runs_give_a_silent_peer_up_fail_the_request_and_abort_it() -> None:
     link = config(1)
     links, table = Links(1, [link]), RequestTable(TIMING.keep_ns)

@@ -3,7 +3,8 @@
 The engine's per-pair paths build a link OK's half without calling the class (:func:`types.new_held`), make a
 CREDIT_ACK from the CREDIT's bytes (:func:`qncp.credit_ack`), a hop's CREDIT RELEASED from bytes made once per hop
 (:meth:`HopFlow.credit_released`), and decode 20- and 24-byte QNCP messages by size (:func:`qncp.decode_pair`,
-:func:`qncp.decode_confirm`); each must equal its general counterpart, byte for byte and field for field.
+:func:`qncp.decode_confirm`), and ``NetworkLayer.receive`` writes ``_done`` out; each must equal its general
+counterpart, byte for byte and field for field.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import struct
 
 import pytest
 
-from protocols.common import ParseError
+from protocols.common import Actions, ParseError
 from protocols.network.hop_flow import HopFlow
 from protocols.network.types import HELD, Half, new_held
 from protocols.packets.qncp import (
@@ -93,3 +94,47 @@ def test_the_size_decoders_accept_and_refuse_what_decode_qncp_does() -> None:
                 assert fast == general, (index, value)
             else:
                 assert general is None or type(general).__name__ == "Distil", (index, value)
+
+
+def _transcript(general: bool, monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """A 2-hop chain's 5 pairs (and a malformed datagram): every engine output, in order, then each node's
+    counters; with ``general``, ``NetworkLayer.receive`` is the general code (``_done`` called)."""
+    from protocols.common import QNCP_PORT
+    from protocols.network.layer import NetworkLayer
+    from tests.network_harness import Chain, ip
+
+    if general:
+        def receive(self: NetworkLayer, payload: bytes, source: tuple[str, int], port: int, now: int) -> object:
+            try:
+                actions = self.inbox.receive(payload, source, port, now)
+            except ParseError:
+                self.node.counters.malformed += 1
+                actions = Actions()
+            return self._done(actions, now)
+        monkeypatch.setattr(NetworkLayer, "receive", receive)
+    chain, seen = Chain(2), []
+    apply = chain.apply
+
+    def record(node: int, actions: Actions) -> None:
+        seen.append((node, list(actions.send), list(actions.hardware), actions.deadline))
+        apply(node, actions)
+    chain.apply = record  # type: ignore[method-assign]
+    chain.create(number=5)
+    chain.run()
+    for _ in range(5):
+        for hop in range(1, len(chain.route)):
+            chain.pair(hop)
+        for _ in range(len(chain.route)):
+            chain.answer()
+        chain.run()
+    chain.apply(2, chain.engines[2].receive(b"\x01\x02", (ip(3), QNCP_PORT), QNCP_PORT, chain.now))
+    chain.advance(chain.now + 10**9)
+    return seen + [repr(engine.node.counters) for engine in chain.engines.values()]
+
+
+def test_receive_sets_what_done_sets(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``NetworkLayer.receive`` writes ``_done`` out (per datagram): a chain run gives the same outputs, deadlines
+    and counters as with ``receive`` calling ``_done``."""
+    fast = _transcript(False, monkeypatch)
+    assert fast == _transcript(True, monkeypatch)
+    assert len(fast) > 20

@@ -1,4 +1,26 @@
-"""The link layer of draft-dahlberg-ll-quantum-03: the entanglement generation service between neighbours.
+"""The link layer of draft-dahlberg-ll-quantum-03: the entanglement generation service between neighbours
+(:mod:`protocols.link.layer` describes the service).
+
+Where things live (:class:`~protocols.link.layer.LinkLayer` composes one object per concern and routes its
+inputs to them; each owns its tables, and gets the others it needs in its constructor):
+
+- :mod:`protocols.link.links`: :class:`~protocols.link.links.Links`, the node's links, master or not, down;
+- :mod:`protocols.link.requests`: :class:`~protocols.link.requests.RequestTable`, open and recently
+  finished requests;
+- :mod:`protocols.link.queue`: :class:`~protocols.link.queue.DistributedQueue`, CREATE → ACK + REQ,
+  REQ → REQ_ACK, with :mod:`protocols.link.admission`;
+- :mod:`protocols.link.scheduler` and :mod:`protocols.link.runs`: the master's choice of the next run
+  and its runs (SCHEDULE, abort); :mod:`protocols.link.follower`: the other end following them;
+- :mod:`protocols.link.confirm`: :class:`~protocols.link.confirm.Confirmation`, heralded and lost
+  pairs, CONFIRM/CONFIRM_ACK (the per-pair reads of a CONFIRM and a CONFIRM_ACK in
+  :mod:`protocols.link.confirm_fast`);
+- :mod:`protocols.link.memory`: :class:`~protocols.link.memory.PairMemory`, moves to storage,
+  atomic requests' kept pairs, RELEASE, cutoff;
+- :mod:`protocols.link.replies`: :class:`~protocols.link.replies.Replies`, OKs and ERRs, the counters;
+- :mod:`protocols.link.failures`: :class:`~protocols.link.failures.Failures`, requests failed by Max Time, a
+  link down or the end of generation;
+- :mod:`protocols.link.types` and :mod:`protocols.link.config`: requests and their state machine, links as
+  this node runs them, re-exported by :mod:`protocols.link.layer`.
 
 >>> from protocols.link import LinkLayer
 """

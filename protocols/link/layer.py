@@ -46,25 +46,7 @@ RELEASEs them to the other end. A kept pair older than the link's cutoff is disc
 ends (ERR EXPIRE at both, RELEASE with Status EXPIRE) and replaced. A measure-directly request
 with CON clear gets all its OKs when it completes.
 
-Where things live (:class:`LinkLayer` composes one object per concern and routes its inputs to them;
-each owns its tables, and gets the others it needs in its constructor):
-
-- :mod:`protocols.link.links`: :class:`~protocols.link.links.Links`, the node's links, master or not, down;
-- :mod:`protocols.link.requests`: :class:`~protocols.link.requests.RequestTable`, open and recently
-  finished requests;
-- :mod:`protocols.link.queue`: :class:`~protocols.link.queue.DistributedQueue`, CREATE → ACK + REQ,
-  REQ → REQ_ACK, with :mod:`protocols.link.admission`;
-- :mod:`protocols.link.scheduler` and :mod:`protocols.link.runs`: the master's choice of the next run
-  and its runs (SCHEDULE, abort); :mod:`protocols.link.follower`: the other end following them;
-- :mod:`protocols.link.confirm`: :class:`~protocols.link.confirm.Confirmation`, heralded and lost
-  pairs, CONFIRM/CONFIRM_ACK;
-- :mod:`protocols.link.memory`: :class:`~protocols.link.memory.PairMemory`, moves to storage,
-  atomic requests' kept pairs, RELEASE, cutoff;
-- :mod:`protocols.link.replies`: :class:`~protocols.link.replies.Replies`, OKs and ERRs, the counters;
-- :mod:`protocols.link.failures`: :class:`~protocols.link.failures.Failures`, requests failed by Max Time, a
-  link down or the end of generation;
-- :mod:`protocols.link.types` and :mod:`protocols.link.config`: requests and their state machine, links as
-  this node runs them, re-exported here.
+Where things live: the package's docstring (:mod:`protocols.link`).
 """
 
 from __future__ import annotations

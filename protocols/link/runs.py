@@ -132,7 +132,8 @@ class MasterRuns:
         run.numbered += count
         request = run.request
         if run.numbered >= run.pairs or (request.credit if request.windowed else request.create.number) \
-                <= request.numbered:                                   # (``to_number`` == 0, written out)
+                <= request.numbered:        # Request.to_number <= 0, written out on this per-pair path (the
+            # property's body; tests/test_link_parts.py::test_a_run_ends_when_to_number_says holds them equal)
             return self._end_run(link_id, now)
         return None
 
@@ -195,7 +196,7 @@ class MasterRuns:
         next_run = self._runs.get(link_id)
         request = run.request
         if (next_run is None or next_run.request is not request) and request.state is GENERATING \
-                and (request.credit if request.windowed else request.create.number) > request.numbered:
+                and request.to_number > 0:
             request.fire(RUN_END)
         return actions
 

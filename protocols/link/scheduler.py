@@ -56,7 +56,7 @@ class Scheduler:
         limit = link.policy.quantum if competing else link.policy.max_run
         if request.link.batch > 0:                  # (no blocks on a link without a batch size: not asked)
             limit = max(limit, generation.block_size(request))   # a block is one run
-        return min((request.credit if request.windowed else request.create.number) - request.numbered, limit)
+        return min(request.to_number, limit)
 
     def served(self, request: Request) -> None:
         """A run for ``request`` starts: its stream is now the most recently served of its link."""

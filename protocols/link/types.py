@@ -162,7 +162,8 @@ class Request:
 
     @property
     def to_number(self) -> int:
-        """Pairs the master has still to number for this request (a windowed one: as its credit allows)."""
+        """Pairs the master has still to number for this request (a windowed one: as its credit allows; written out
+        in :meth:`~protocols.link.runs.MasterRuns.numbered`, a per-pair path)."""
         return (self.credit if self.windowed else self.create.number) - self.numbered
 
     @property

@@ -8,7 +8,9 @@ when its half is gone, the poison of its delivered half, and the pairs it never 
 theirs can be answered, or at COMPLETE). A poison reports n only through the delivered half, which dies once;
 a half whose pair another path reported is detached from it (``e2e`` None). The tail keeps the pairs a poison
 reported before they were settled (``EndState.retracted``); the head asks its ``reported`` pairs
-(:class:`protocols.network.end_state.Reported`), whose mark follows its ``answered`` floor.
+(:class:`protocols.network.end_state.Reported`), whose mark follows its ``answered`` floor. Here too: the head's
+``answered`` records of its CONFIRMs (:meth:`EndReports.heard`), and whether a delivered half is over
+(:meth:`EndReports.over`, ``EndPoint.over``).
 """
 
 from __future__ import annotations
@@ -19,18 +21,49 @@ from protocols.common import Actions
 from protocols.network.circuit import Circuit
 from protocols.network.context import Node
 from protocols.network.end_state import EndState
+from protocols.network.pair_records import PairRecords
+from protocols.network.relay import confirm_lifetime_ns
 from protocols.network.service import Service
-from protocols.network.types import Half
+from protocols.network.types import Half, Handle
 
 
 class EndReports:
     """The ERR EXPIREs of the ends of one node's circuits."""
 
-    def __init__(self, node: Node, service: Service, state: Callable[[Circuit], EndState]) -> None:
+    def __init__(self, node: Node, service: Service, state: Callable[[Circuit], EndState],
+                 states: dict[Handle, EndState]) -> None:
         self.node = node
         self.service = service
         self.state = state
         """The end's bookkeeping of a circuit (:meth:`protocols.network.endpoint.EndPoint.state`)."""
+        self.states = states
+        """Those bookkeepings by circuit (``EndPoint.states``, read here without adding one)."""
+
+    def over(self, half: Half) -> bool:
+        """Whether ``half``, delivered at this end, is over: nothing of this end's still needs it, so a new link OK
+        for its key (the 16-bit link sequence came round) may take the key. The tail's half of a pair not yet
+        settled is not over (a give-up of its CONFIRM poisons it); every other delivered half is: the head's, and
+        the tail's once settled. (A poison for its pair that is still on its way would find the new half:
+        docs/architecture.md, "Known limits".)"""
+        state = self.states.get(half.circuit)
+        n = half.e2e
+        return state is None or n is None or state.delivered.get(n) != half.key
+
+    def answered(self, state: EndState, circuit: Circuit) -> PairRecords[int]:
+        """The head's answers to the CONFIRMs of ``circuit``'s pairs (``state``, its bookkeeping, keeps them), kept
+        while a copy can arrive."""
+        if state.answered is None:
+            state.answered = PairRecords(confirm_lifetime_ns(self.node, circuit))
+        return state.answered
+
+    def heard(self, circuit: Circuit, now: int) -> tuple[PairRecords[int], Actions | None]:
+        """A CONFIRM came to the head: its answers (:meth:`answered`) with those older than every copy's bound
+        forgotten, and the ERR EXPIREs of the pairs whose CONFIRMs its floor passed unanswered (:meth:`unheard`;
+        None when the floor passed none)."""
+        state = self.state(circuit)
+        answered = self.answered(state, circuit)
+        answered.forget(now)
+        return answered, (self.unheard(circuit, state) if state.reported.mark < answered.floor else None)
 
     def expire(self, circuit: Circuit, n: int) -> Actions:
         """Report pair n expired to the application (the callers make sure it is the pair's only report)."""

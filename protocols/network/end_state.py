@@ -6,9 +6,9 @@ told its application about, held in a bounded form.
 >>> for n in (0, 1, 3): reported.add(n)
 >>> reported.mark, sorted(reported.above), 2 in reported, reported.unreported(5)
 (2, [3], False, [2, 4])
->>> reported.close_below(4); reported.mark, sorted(reported.missing), len(reported), 3 in reported
+>>> reported.close_below(4); reported.mark, sorted(reported.missing), reported.held(), 3 in reported
 (4, [2], 1, True)
->>> reported.add(2); 2 in reported, len(reported)
+>>> reported.add(2); 2 in reported, reported.held()
 (True, 0)
 """
 
@@ -40,8 +40,8 @@ class Reported:
     def __contains__(self, n: int) -> bool:
         return n in self.above if n >= self.mark else n not in self.missing
 
-    def __len__(self) -> int:
-        """The numbers held (not the members): ``above`` and ``missing``."""
+    def held(self) -> int:
+        """How many numbers are held (not the members, which are unbounded): ``above`` and ``missing``."""
         return len(self.above) + len(self.missing)
 
     def add(self, n: int) -> None:

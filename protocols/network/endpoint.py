@@ -31,7 +31,7 @@ from protocols.network.end_state import EndState
 from protocols.network.hops import Hops
 from protocols.network.model import goodness
 from protocols.network.pair_records import PairRecords
-from protocols.network.relay import Relay, confirm_lifetime_ns, send_confirm
+from protocols.network.relay import Relay, send_confirm
 from protocols.network.service import Service
 from protocols.network.tracker import Tracker
 from protocols.network.types import (
@@ -70,9 +70,10 @@ class EndPoint:
         self.on_end_pair: Callable[[Circuit, Half, int], Actions] = lambda circuit, half, now: Actions()
         """The tail of a circuit whose ends distil: an end-to-end pair for the end pool
         (:mod:`protocols.network.end_distiller`)."""
-        self.reports = EndReports(node, service, self.state)
+        self.reports = EndReports(node, service, self.state, self.states)
         self.on_retracted = self.reports.on_retracted
         """A delivered half died (poison): its pair is expired at this end."""
+        self.over = self.reports.over                 # whether a half delivered here is over (EndReports.over)
 
     def state(self, circuit: Circuit) -> EndState:
         state = self.states.get(circuit.handle)
@@ -86,16 +87,6 @@ class EndPoint:
 
     def settled(self) -> bool:
         return not self.measuring
-
-    def over(self, half: Half) -> bool:
-        """Whether ``half``, delivered at this end, is over: nothing of this end's still needs it, so a new link OK
-        for its key (the 16-bit link sequence came round) may take the key. The tail's half of a pair not yet
-        settled is not over (a give-up of its CONFIRM poisons it); every other delivered half is: the head's, and
-        the tail's once settled. (A poison for its pair that is still on its way would find the new half:
-        docs/architecture.md, "Known limits".)"""
-        state = self.states.get(half.circuit)
-        n = half.e2e
-        return state is None or n is None or state.delivered.get(n) != half.key
 
     def numbered_all(self, circuit: Circuit) -> bool:
         return self.state(circuit).numbered >= circuit.number
@@ -135,9 +126,10 @@ class EndPoint:
         if circuit is None:
             return Actions()
         if circuit.is_head:
-            waiting = self.state(circuit).waiting.pop(half.seq, None)
+            state = self.state(circuit)
+            waiting = state.waiting.pop(half.seq, None)
             return (Actions() if waiting is None       # answered to the node the CONFIRM came from, as at once
-                    else self._answer(circuit, self._answered(circuit), *waiting, now))
+                    else self._answer(circuit, self.reports.answered(state, circuit), *waiting, now))
         return self.deliver(circuit, half, now) if half.track is not None else Actions()
 
     def on_rejected(self, slot: int, now: int) -> Actions:
@@ -260,10 +252,7 @@ class EndPoint:
             return self.relay.on_confirm(circuit, message, now)
         if circuit is None or not circuit.is_head:
             return self._confirm_ack(message, sender, ll.ERR_EXPIRE)
-        answered = self._answered(circuit)
-        answered.forget(now)
-        state = self.state(circuit)
-        actions = self.reports.unheard(circuit, state) if state.reported.mark < answered.floor else None
+        answered, actions = self.reports.heard(circuit, now)
         status = answered.get(n)
         if status is not None:
             reply = self._confirm_ack(message, sender, status)
@@ -273,12 +262,6 @@ class EndPoint:
         else:
             reply = self._answer(circuit, answered, message, sender, now)
         return reply if actions is None else actions.extend(reply)
-
-    def _answered(self, circuit: Circuit) -> PairRecords[int]:
-        state = self.state(circuit)
-        if state.answered is None:
-            state.answered = PairRecords(confirm_lifetime_ns(self.node, circuit))
-        return state.answered
 
     def _answer(self, circuit: Circuit, answered: PairRecords[int], message: Confirm, sender: int,
                 now: int) -> Actions:
@@ -316,5 +299,3 @@ class EndPoint:
         floor passed them, :meth:`EndReports.unheard`), and held OK-Ms go to the application."""
         actions = self.flush(circuit)
         return actions.extend(self.reports.completed(circuit))
-
-

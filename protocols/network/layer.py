@@ -112,7 +112,8 @@ class NetworkLayer:
         except ParseError:
             self.node.counters.malformed += 1
             actions = Actions()
-        if actions.send:                    # _done written out: most inputs are datagrams
+        if actions.send:        # _done's body written out (most inputs are datagrams, one call fewer each):
+            # tests/test_network_per_pair.py::test_receive_sets_what_done_sets holds the two equal
             self.node.count_sent(actions, now)
         deadline = self._timers.earliest
         actions.deadline = deadline if deadline != STALE else self._timers.next()

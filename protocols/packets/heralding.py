@@ -110,7 +110,7 @@ def herald_bytes(outcome: int, bell_state: int, link_id: int, scheme: int, attem
 
 SHARED: dict[bytes, Herald] = {}
 """The recently decoded HERALDs by their bytes (:func:`decode_shared_herald`'s; a receiver may look one up first)."""
-SHARED_HERALDS = 8
+SHARED_KEPT = 8
 """How many recently decoded HERALDs :func:`decode_shared_herald` keeps (each goes to a link's two ends)."""
 
 
@@ -124,6 +124,6 @@ def decode_shared_herald(data: bytes) -> Herald:
     herald = SHARED.get(data)
     if herald is None:
         herald = SHARED[data] = Herald.decode(data)
-        if len(SHARED) > SHARED_HERALDS:
+        if len(SHARED) > SHARED_KEPT:
             del SHARED[next(iter(SHARED))]          # the oldest
     return herald

@@ -76,6 +76,8 @@ from protocols.packets.linkservice_codes import (
     encode_fidelity,
 )
 from protocols.packets.linkservice_create import CREATE_SIZE, Create
+from protocols.packets.linkservice_okk import OK as _OK
+from protocols.packets.linkservice_okk import ok_keep, ok_keep_from, ok_keep_head
 
 __all__ = [
     "BASES",
@@ -133,11 +135,10 @@ __all__ = [
     "ok_measure",
 ]
 """Everything the service defines: its field values live in :mod:`~protocols.packets.linkservice_codes`, CREATE in
-:mod:`~protocols.packets.linkservice_create` and OK-MB in :mod:`~protocols.packets.linkservice_block`, all
-re-exported here (callers use ``ll.NAME``)."""
+:mod:`~protocols.packets.linkservice_create`, OK-MB in :mod:`~protocols.packets.linkservice_block` and the OK-K
+packers in :mod:`~protocols.packets.linkservice_okk`, all re-exported here (callers use ``ll.NAME``)."""
 
 _W = struct.Struct("!I")
-_OK = struct.Struct("!IHHIHH")
 _ERR = struct.Struct("!IHHI")
 
 
@@ -173,34 +174,6 @@ class OkKeep:
 
 
 _new_ok_keep = fast_new(OkKeep)
-
-
-def ok_keep(create_id: int, lqid: int, d: int, bell_state: int, sequence_number: int, purpose_id: int,
-            remote_node_id: int, goodness: int, time_of_goodness: int) -> bytes:
-    """The bytes of the OK-K with these fields (``OkKeep(...).encode()`` without the object: one a kept pair).
-
-    >>> ok_keep(3, 1, 0, 2, 7, 0, 2, 65535, 9) == OkKeep(3, 1, 0, 2, 7, 0, 2, 65535, 9).encode()
-    True
-    """
-    w0 = TYPE_OK_K << 28 | create_id << 12 | lqid << 8 | d << 7 | bell_state << 5
-    return _OK.pack(w0, sequence_number, purpose_id, remote_node_id, goodness, time_of_goodness)
-
-
-def ok_keep_head(create_id: int, d: int) -> int:
-    """The bits of an OK-K's first word that are its request's (type, Create ID, D), for :func:`ok_keep_from`."""
-    return TYPE_OK_K << 28 | create_id << 12 | d << 7
-
-
-def ok_keep_from(head: int, lqid: int, bell_state: int, sequence_number: int, purpose_id: int, remote_node_id: int,
-                 goodness: int, time_of_goodness: int) -> bytes:
-    """:func:`ok_keep` with the request's bits made once, ``head = ok_keep_head(create_id, d)`` (each shift and or
-    of a large int allocates one: ~0.9 k instructions fewer an OK-K).
-
-    >>> ok_keep_from(ok_keep_head(3, 1), 4, 2, 7, 0, 2, 65535, 9) == ok_keep(3, 4, 1, 2, 7, 0, 2, 65535, 9)
-    True
-    """
-    return _OK.pack(head | lqid << 8 | bell_state << 5, sequence_number, purpose_id, remote_node_id, goodness,
-                    time_of_goodness)
 
 
 @fast_init

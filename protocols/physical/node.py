@@ -18,7 +18,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from protocols.common import BELL_STATES, Actions, Address, BellState, ParseError, commanding, earliest, going_up
+from protocols.common import (
+    BELL_STATES,
+    Actions,
+    Address,
+    BellState,
+    ParseError,
+    commanding,
+    earliest,
+    going_up,
+    sending,
+)
 from protocols.fastinit import fast_new
 from protocols.packets.heralding import (
     MSG_HERALD,
@@ -37,18 +47,8 @@ from protocols.physical.service import AttemptLost, BlockReady, PairReady, Start
 from protocols.physical.station import Station, double_click_outcome, single_click_outcome
 
 _new_pair_ready = fast_new(PairReady)
-_new = object.__new__
 
 
-def _deadline_only(deadline: int | None) -> Actions:
-    """``Actions(deadline=deadline)``, built as :func:`protocols.common.sending` builds its ``Actions``."""
-    actions = _new(Actions)
-    actions.send = []
-    actions.up = []
-    actions.down = []
-    actions.hardware = []
-    actions.deadline = deadline
-    return actions
 _PHI_PLUS = BellState.PHI_PLUS          # a module constant: a member's look-up is EnumType's Python-level hook
 
 
@@ -95,8 +95,8 @@ class NodePhysical:
         if type(event) is Emitted:                 # one an attempt: asked first
             return self._on_emitted(event, now)
         if isinstance(event, StartGeneration):
-            last = self._arms.get(event.link_id)         # _arm's look-up, inline: the same event again (a credit's)
-            return commanding([last[1] if last is not None and last[0] is event else self._arm(event)],
+            last = self._arms.get(event.link_id)         # the same event again (a circuit hop's, one a credit):
+            return commanding([last[1] if last is not None and last[0] is event else self._arm(event)],   # its Arm
                               self._deadline())
         if isinstance(event, StopGeneration):
             return Actions(hardware=[Disarm(event.link_id)], deadline=self._deadline())
@@ -107,10 +107,8 @@ class NodePhysical:
         raise TypeError(f"physical layer cannot handle {event!r}")
 
     def _arm(self, start: StartGeneration) -> Arm:
-        """The Arm command of ``start`` (made once for the same event object: both are frozen)."""
-        last = self._arms.get(start.link_id)
-        if last is not None and last[0] is start:
-            return last[1]
+        """The Arm command of ``start``, kept for its link: :meth:`handle` gives it again for the same event object
+        (both are frozen) without a call."""
         arm = Arm(start.link_id, start.pairs, start.measure_basis, start.alpha, start.basis_choice, start.block)
         self._arms[start.link_id] = (start, arm)
         return arm
@@ -119,7 +117,7 @@ class NodePhysical:
         key = (event.link_id, event.attempt_seq)
         if not self.reporting and event.local_herald and not self.early:    # a station's link, no HERALD early:
             self.pending[key] = (event, event.emission_time + self.herald_timeout_ns)     # the pair waits for it
-            return _deadline_only(self._deadline())
+            return sending([], self._deadline())
         actions = Actions()
         link = self.reporting.get(event.link_id)
         if link is not None:
