@@ -19,7 +19,6 @@ the same sequence numbers.
 from __future__ import annotations
 
 from protocols.common import Actions, Address
-from protocols.link.confirm_fast import FastReads
 from protocols.link.follower import Follower
 from protocols.link.links import Links
 from protocols.link.memory import PairMemory, discard
@@ -30,11 +29,11 @@ from protocols.link.requests import RequestTable
 from protocols.link.runs import MasterRuns
 from protocols.link.types import FAILED, LinkCounters, PairKey, PendingConfirm, Request, Retransmission
 from protocols.packets import linkservice as ll
-from protocols.packets.egp import MSG_CONFIRM_ACK, EgpMessage
+from protocols.packets.egp import MSG_CONFIRM_ACK, EgpMessage, pair_message
 from protocols.physical.node import AttemptLost, BlockReady, PairReady
 
 
-class Confirmation(FastReads):
+class Confirmation:
     """Pairs between their herald and their confirmation: the master's CONFIRMs awaiting their answer, the
     other end's pairs awaiting their CONFIRM, heralds it lost, CONFIRMs that came before their pair."""
 
@@ -163,6 +162,33 @@ class Confirmation(FastReads):
             self._early[key] = (message, now + self._confirm_timeout_ns)
         return Actions()
 
+    def confirmed(self, link_id: int, attempt_seq: int, create_id: int, origin_node: int, queue_seq: int, seq: int,
+                  now: int) -> Actions | None:
+        """A CONFIRM read from its fields (one a pair: :meth:`on_confirm` without an
+        :class:`~protocols.packets.egp.EgpMessage`), when it is the first of a pair this end holds for that
+        request: what :meth:`on_confirm` returns. None, with nothing changed, for anything else (a copy, an
+        unknown request, a pair not held or held for another request, an early CONFIRM): the caller then
+        hands the message to :meth:`on_confirm`."""
+        key = (link_id, attempt_seq)
+        waiting = self._awaiting.get(key)
+        if waiting is None or self.answered.get(key) is not None:
+            return None
+        held, pair, _ = waiting
+        if held.create_id != create_id or held.origin_node != origin_node or (held.state is FAILED
+                                                                            and held.kept_together):
+            return None
+        if self._requests.get((origin_node, create_id)) is None:
+            return None
+        del self._awaiting[key]
+        count = pair.count
+        self.answered.put(key, 0, now)
+        if count != 1:
+            self.blocks.put(key, count, now)
+        actions = self._memory.take(held, pair, seq, now)
+        ack = pair_message(MSG_CONFIRM_ACK, 0, create_id, link_id, origin_node, queue_seq, attempt_seq, seq)
+        actions.send.insert(0, (self._links.by_id[link_id].peer_address, ack))   # the CONFIRM_ACK first
+        return actions
+
     def _on_confirmed(self, held: Request, pair: PairReady | BlockReady, message: EgpMessage, now: int) -> Actions:
         """The master numbered a pair this end holds: take it, unless this end made it for another request."""
         mismatch = held.create_id != message.create_id or held.origin_node != message.origin_node
@@ -229,6 +255,18 @@ class Confirmation(FastReads):
     # -- the master: CONFIRM_ACK and retransmission --------------------------------------
     def on_confirm_ack(self, message: EgpMessage, now: int) -> Actions:
         return self.acknowledged(message.link_id, message.attempt_seq, message.status, now)
+
+    def acknowledged(self, link_id: int, attempt_seq: int, status: int, now: int) -> Actions:
+        """Master: the CONFIRM_ACK of pair ``attempt_seq`` on ``link_id`` with ``status`` (:meth:`on_confirm_ack`
+        from the message's fields: the link layer reads a CONFIRM_ACK, one a pair, without an EgpMessage)."""
+        key = (link_id, attempt_seq)
+        pending = self._sent.pop(key, None)
+        if pending is None:
+            return Actions()
+        if status == 0:
+            return self._memory.confirmed(key, now)
+        actions = self._replies.expired(pending.request, pending.seq, pending.count)
+        return actions.extend(self._memory.lost(key, now))
 
     def withdraw(self, key: PairKey) -> None:
         """Master: stop CONFIRMing pair ``key`` (a RELEASE with Status EXPIRE settles it instead)."""
