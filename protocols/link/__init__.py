@@ -12,8 +12,7 @@ inputs to them; each owns its tables, and gets the others it needs in its constr
 - :mod:`protocols.link.scheduler` and :mod:`protocols.link.runs`: the master's choice of the next run
   and its runs (SCHEDULE, abort); :mod:`protocols.link.follower`: the other end following them;
 - :mod:`protocols.link.confirm`: :class:`~protocols.link.confirm.Confirmation`, heralded and lost
-  pairs, CONFIRM/CONFIRM_ACK (the per-pair reads of a CONFIRM and a CONFIRM_ACK in
-  :mod:`protocols.link.confirm_fast`);
+  pairs, CONFIRM/CONFIRM_ACK (and the per-pair reads of a CONFIRM and a CONFIRM_ACK from their fields);
 - :mod:`protocols.link.memory`: :class:`~protocols.link.memory.PairMemory`, moves to storage,
   atomic requests' kept pairs, RELEASE, cutoff;
 - :mod:`protocols.link.replies`: :class:`~protocols.link.replies.Replies`, OKs and ERRs, the counters;
