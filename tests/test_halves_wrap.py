@@ -36,6 +36,18 @@ def _wrapped_chain(hops: int, pairs: int, gap: int = 0) -> Chain:
     return chain
 
 
+def _two_hops_one_pair_delivered(cutoffs: dict[int, int] | None = None) -> Chain:
+    """A two-hop circuit of two pairs (window 2) whose first pair is made, swapped and delivered at both ends."""
+    chain = Chain(2, window=2, cutoffs=cutoffs)
+    chain.create(number=2)
+    chain.run()
+    for hop in (1, 2):
+        chain.pair(hop)
+    for _ in range(3):
+        chain.answer()
+    return chain
+
+
 def _check_every_pair_delivered_and_no_qubit_lost(chain: Chain, pairs: int) -> None:
     for node in (HEAD, TAIL):
         assert chain.engines[node].counters.unrequested == 0
@@ -86,13 +98,7 @@ def test_a_wrap_within_a_swap_records_life_discards_the_new_qubit_at_the_repeate
     lingering: a poison may name them) keep their keys, so the repeater discards the new pair's qubits (counted
     ``unrequested``, credit returned) instead of leaving them held; the ends' halves of it are cut off later.
     No qubit is left neither used nor discarded, and no pair is delivered at one end only."""
-    chain = Chain(2, window=2)
-    chain.create(number=2)
-    chain.run()
-    for hop in (1, 2):
-        chain.pair(hop)
-    for _ in range(3):
-        chain.answer()
+    chain = _two_hops_one_pair_delivered()
     for link in chain.seq:
         chain.seq[link] = 0
     for hop in (1, 2):
@@ -115,13 +121,7 @@ def test_one_hop_wrapping_within_a_swap_records_life_leaves_the_old_pair_deliver
     EXPIRE is the new pair's: the repeater answers it without touching the old swap record, whose poison would
     have reached the other end's delivered half and reported pair 0 expired there alone."""
     cutoff = 200_000
-    chain = Chain(2, window=2, cutoffs={PURPOSE: cutoff})
-    chain.create(number=2)
-    chain.run()
-    for hop in (1, 2):
-        chain.pair(hop)
-    for _ in range(3):
-        chain.answer()
+    chain = _two_hops_one_pair_delivered(cutoffs={PURPOSE: cutoff})
     for link in wrapped:
         chain.seq[link] = 0
     for hop in (1, 2):
