@@ -46,7 +46,8 @@ def test_every_codec_module_has_a_target() -> None:
     modules = {path.stem for path in (ROOT / "protocols" / "packets").glob("*.py")} - {"__init__"}
     covered_by = {"heralding_batch": "qhp_batch", "bitpack": "qhp_batch", "rice": "qhp_batch",
                   "qncp_distil": "qncp", "qncp_common": "qncp", "qncp_setup": "qncp", "qncp_caps": "qncp",
-                  "linkservice_create": "create", "linkservice_block": "upward", "linkservice_codes": "upward"}
+                  "linkservice_create": "create", "linkservice_block": "upward", "linkservice_codes": "upward",
+                  "linkservice_okk": "upward"}
     assert modules == set(decoders) | set(covered_by)
     assert {*decoders.values(), *covered_by.values()} <= set(TARGETS)
 

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 import protocols.network.deadlines as deadlines
+import protocols.network.end_reports as end_reports
 import protocols.network.endpoint as endpoint
 import protocols.network.relay as relay
 from stack.report import build_report, summary
@@ -29,7 +30,7 @@ def test_late_confirms_and_given_up_messages_are_in_the_report(monkeypatch: pyte
     dropped as late (a handler call that found the pair's record gone: nothing sent, the message's sequence
     number below the bound of the records kept)."""
     monkeypatch.setattr(relay, "confirm_lifetime_ns", lambda node, circuit: 1)
-    monkeypatch.setattr(endpoint, "confirm_lifetime_ns", lambda node, circuit: 1)
+    monkeypatch.setattr(end_reports, "confirm_lifetime_ns", lambda node, circuit: 1)
     events: dict[tuple[str, int], int] = {}
 
     def count(kind: str, node: object) -> None:
@@ -55,7 +56,7 @@ def test_late_confirms_and_given_up_messages_are_in_the_report(monkeypatch: pyte
         circuit = self.node.circuits.get((message.head_node, message.circuit_id))
         actions = head_confirm(self, message, sender, now)
         if circuit is not None and circuit.is_end and circuit.is_head and not actions.send:
-            answered = self._answered(circuit)
+            answered = self.reports.answered(self.state(circuit), circuit)
             if answered.get(message.e2e_seq) is None and answered.late(message.e2e_seq):
                 count("late_confirms", self.node)
         return actions
