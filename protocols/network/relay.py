@@ -37,6 +37,12 @@ def confirm_retries(node: Node, circuit: Circuit) -> int:
     return 2 * node.config.reliable_retries * max(1, circuit.index)
 
 
+def confirm_interval(node: Node, circuit: Circuit) -> int:
+    """The retransmission interval of a CONFIRM towards the head: the circuit's end-to-end one, once set, else
+    this node's RTO to the head."""
+    return circuit.e2e_rto_ns or node.rto(circuit.head)
+
+
 def confirm_lifetime_ns(node: Node, circuit: Circuit) -> int:
     """How long after the tail numbered pair n a copy of CONFIRM(n) may still reach this node: for each node k
     between this one (excluded) and the tail, its tries ((2 · reliable retries · k) + 1 intervals of its RTO to
@@ -58,9 +64,8 @@ def confirm_lifetime_ns(node: Node, circuit: Circuit) -> int:
 def send_confirm(node: Node, circuit: Circuit, message: Confirm, now: int) -> Actions:
     """Send ``message`` (a CONFIRM) to the next node towards the head, retransmitted until answered."""
     key = ("confirm", circuit.handle, message.e2e_seq)
-    interval = circuit.e2e_rto_ns or node.rto(circuit.head)
     return node.reliable(key, circuit.hop(LEFT).peer, QNCP_PORT, message.encode(), now,
-                         confirm_retries(node, circuit), interval=interval)
+                         confirm_retries(node, circuit), interval=confirm_interval(node, circuit))
 
 
 class Relayed(PairRecords[Confirm]):
@@ -75,7 +80,7 @@ class Relayed(PairRecords[Confirm]):
         self.to_head = node.qncp(circuit.hop(LEFT).peer)
         self.to_tail = node.qncp(circuit.hop(RIGHT).peer)
         self.retries = confirm_retries(node, circuit)
-        self.interval = circuit.e2e_rto_ns or node.rto(circuit.head)
+        self.interval = confirm_interval(node, circuit)
 
 
 class Relay:
