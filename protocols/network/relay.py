@@ -21,7 +21,7 @@ no longer waits for an answer, and passing it on would start a new series of tri
 
 from __future__ import annotations
 
-from protocols.common import QNCP_PORT, Actions
+from protocols.common import QNCP_PORT, Actions, sending
 from protocols.network.circuit import Circuit
 from protocols.network.context import RTO_FLOOR_NS, Node
 from protocols.network.pair_records import PairRecords
@@ -131,7 +131,7 @@ class Relay:
         answers.put(n, message, now)
         if data is None or data[19] or data[22] or data[23]:    # (not relayable(data), written out)
             data = message.encode()
-        return Actions(send=[(answers.to_tail, data)])
+        return sending([(answers.to_tail, data)])
 
     def _answers(self, circuit: Circuit) -> Relayed:
         """``circuit``'s records, made at its first CONFIRM (not setdefault: no new records a CONFIRM)."""

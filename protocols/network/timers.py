@@ -20,7 +20,7 @@ import itertools
 from collections.abc import Hashable
 from typing import Any
 
-from protocols.common import Actions, Address
+from protocols.common import Actions, Address, sending
 
 STALE = -1
 """:attr:`Timers.earliest` when the earliest deadline must be reckoned again (:meth:`Timers.next`); a deadline
@@ -111,7 +111,7 @@ class Outbox:
         self._pending[key] = [destination, payload, interval, retries]
         self.schedule(("rtx", key), now + interval)
         if into is None:
-            return Actions(send=[(destination, payload)])
+            return sending([(destination, payload)])
         into.send.append((destination, payload))
         return into
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from protocols.common import QNCP_PORT, QNP_PORT, Actions, Address
+from protocols.common import QNCP_PORT, QNP_PORT, Actions, Address, sending
 from protocols.network.circuit import GENERATING, Circuit
 from protocols.network.context import Node
 from protocols.network.hops import Hops
@@ -117,7 +117,7 @@ class Tracker:
         key = (link.link_id, frame.pair_seq)
         half = node.halves.get(key)
         ack = encode_pair(TRACK_ACK, frame.circuit_id, circuit.head, frame.link_label, key[1], key[0])
-        actions = Actions(send=[(node.qncp(sender), ack)])
+        actions = sending([(node.qncp(sender), ack)])
         if circuit.state not in GENERATING:
             return actions              # the circuit is ending everywhere: nothing to track, nothing to repair
         if half is None:
