@@ -189,9 +189,11 @@ async def test_a_false_answer_a_stale_answer_and_a_missing_one_each_hold_the_fin
     assert server.settling.round == 2 and server.settling.unsettled == []
 
 
-async def test_an_event_due_after_the_instant_asked_about_makes_the_round_stale(server: MediumServer) -> None:
-    """Round 1 asked; then the medium schedules an event for alice due later (as a command run meanwhile would):
-    her answer to round 1 came before she handled it, so round 2 is asked about an instant it is due by."""
+@pytest.mark.parametrize("scheduled", [True, False])
+async def test_an_event_sent_after_the_ask_makes_the_round_stale(server: MediumServer, scheduled: bool) -> None:
+    """Round 1 asked; then the medium sends alice an event: one it schedules due 20 ms later (as a command run
+    meanwhile would), or one it sends at once (an ``Emitted``). It follows the ask on her socket: her answer to
+    round 1 may have come before she handled it, so round 2 is asked once it is due."""
     over = trio.Event()
     with trio.fail_after(60):
         async with trio.open_nursery() as nursery:
@@ -199,8 +201,12 @@ async def test_an_event_due_after_the_instant_asked_about_makes_the_round_stale(
             for name in NODES:
                 say(server, name, True, bound_ns=None)
             await _asks(server, 1, over)
-            due = server.kernel.now + 20_000_000
-            server.kernel.deliver_at(due, RemotePort(server, "alice", "alice/link"), MoveResult(0, 2))
+            due = server.kernel.now + (20_000_000 if scheduled else 0)
+            port = RemotePort(server, "alice", "alice/link")
+            if scheduled:
+                server.kernel.deliver_at(due, port, MoveResult(0, 2))
+            else:
+                port.deliver(MoveResult(0, 2))
             for name in NODES:
                 say(server, name, True, bound_ns=None, answer=1)
             second = await _asks(server, 2, over)

@@ -9,8 +9,8 @@ Once, after the drain time, every live node last said true, every event the medi
 ``MoveResult``, a block's events) is due and every command a node sent has run, the medium asks the nodes
 (``ask_settled``, a *round* numbered from 1, stamped with its instant): each answers ``settled`` with the round
 once it has handled every input due by that instant. The medium sends ``finish`` when every node it waits for
-answered the round true and nothing since has made an answer stale (a node's false, a death, an event
-scheduled later than the instant); otherwise it asks again. Or once the largest bound has passed since the drain
+answered the round true and nothing since has made an answer stale (a node's false, a death, an event sent to a
+node after the ask); otherwise it asks again. Or once the largest bound has passed since the drain
 time ended (the events already scheduled and the commands received are still waited for, and the report names
 the nodes that had not settled). Commands are always waited for, whether or not a node sent a bound, but for at
 most :data:`COMMANDS_TIMEOUT_S` of wall time once nothing else holds ``finish`` back: a command stamped far in
@@ -123,18 +123,17 @@ class Settling:
 
 @dataclass(frozen=True, slots=True)
 class Round:
-    """One round the medium asked: its number, the emulated instant it asked about, the :attr:`Settling.changes`
-    then, and when it asked (``time.monotonic()``)."""
+    """One round the medium asked: its number, and the :attr:`Settling.changes` and the events sent to nodes
+    (:attr:`MediumKernel.events_sent`) then."""
 
     number: int
-    at: int
     changes: int
-    wall: float
+    events_sent: int
 
-    def stale(self, settling: Settling, latest_remote_ns: int) -> bool:
-        """Whether an answer to this round may no longer hold: a false or a death since, or an event the medium
-        scheduled for a node due after the instant asked about (the node answered before handling it)."""
-        return settling.changes != self.changes or latest_remote_ns > self.at
+    def stale(self, settling: Settling, kernel: MediumKernel) -> bool:
+        """Whether an answer to this round may no longer hold: a false or a death since, or an event sent to a node
+        since (it follows the ask on the node's socket: the node may have answered before handling it)."""
+        return settling.changes != self.changes or kernel.events_sent != self.events_sent
 
 
 async def settle(kernel: MediumKernel, settling: Settling, live: Callable[[], list[str]],
@@ -166,6 +165,9 @@ class _Phase:
         self.idle_since: float | None = None
         """Since when (``time.monotonic()``) only commands, or the answers to a round, have held ``finish`` back."""
         self.asked: Round | None = None
+        self.asking_since: float | None = None
+        """Since when (``time.monotonic()``) rounds have been asked, with every node settled and every event due
+        all along (a round made stale by an event sent at once does not restart the answers' timeout)."""
         self.unanswered: list[str] = []
         """The nodes that had not answered the round true when :data:`ANSWER_TIMEOUT_S` passed."""
 
@@ -176,7 +178,7 @@ class _Phase:
         deadline = self.start + settling.bound_ns()
         bound_passed = bool(waiting) and kernel.now >= deadline and all(node in settling.states for node in waiting)
         if waiting and not bound_passed:        # a settled (or a death) halts the run: then this looks again
-            self.idle_since = None
+            self.idle_since = self.asking_since = None
             return kernel.now + self.step if deadline <= kernel.now else min(deadline, kernel.now + self.step)
         if bound_passed and self.last_events is None:
             self.last_events = kernel.latest_remote_ns
@@ -188,7 +190,7 @@ class _Phase:
         kernel = self.kernel
         events_at = kernel.latest_remote_ns if self.last_events is None else self.last_events
         if kernel.now < events_at:
-            self.idle_since = None
+            self.idle_since = self.asking_since = None
             return events_at if bound_passed else max(events_at, kernel.now + self.short)
         wall = time.monotonic()
         self.idle_since = wall if self.idle_since is None else self.idle_since
@@ -197,16 +199,17 @@ class _Phase:
         return None if bound_passed else self._answers(wall)
 
     def _answers(self, wall: float) -> int | None:
-        """Ask a round if none is asked or the last is stale; None once every node answered it true (or
-        :data:`ANSWER_TIMEOUT_S` has passed: those that had not are named)."""
+        """Ask a round if none is asked or the last is stale; None once every node answered it true (or, since
+        rounds have been asked, :data:`ANSWER_TIMEOUT_S` has passed: those that had not answered are named)."""
         kernel, settling = self.kernel, self.settling
-        if self.asked is None or self.asked.stale(settling, kernel.latest_remote_ns):
-            self.asked = Round(settling.ask(), kernel.now, settling.changes, wall)
+        if self.asked is None or self.asked.stale(settling, kernel):
+            self.asked = Round(settling.ask(), settling.changes, kernel.events_sent)
             self.ask({"op": "ask_settled", "at": kernel.now, "round": self.asked.number})
+        self.asking_since = wall if self.asking_since is None else self.asking_since
         unconfirmed = settling.unconfirmed(self.live())
         if not unconfirmed:
             return None
-        if wall - self.asked.wall >= ANSWER_TIMEOUT_S:
+        if wall - self.asking_since >= ANSWER_TIMEOUT_S:
             self.unanswered = unconfirmed
             return None
         return kernel.now + self.step           # an answer halts the run: then this looks again
