@@ -342,3 +342,18 @@ def test_nothing_is_said_before_the_drain_or_after_the_finish() -> None:
     reporter.check()
     trio.run(reporter.kernel.run, 100)
     assert sent == [{"op": "settled", "at": 0, "settled": True}]
+
+
+def test_the_handshake_example_of_wire_md_is_what_frame_sends() -> None:
+    """docs/wire.md §8.3 prints a round's ask and its answer with their length prefixes: those are the bytes."""
+    import json
+
+    from stack.multiprocess.medium_protocol import frame
+
+    text = (Path(__file__).resolve().parent.parent / "docs" / "wire.md").read_text()
+    lines = [line.strip() for line in text.splitlines() if line.startswith("    00 00 00 ")
+             and ('"op":"ask_settled"' in line or '"round":' in line)]
+    assert len(lines) == 2
+    for line in lines:
+        prefix, body = line[:11], line[11:].strip()
+        assert frame(json.loads(body)) == bytes.fromhex(prefix) + body.encode()
