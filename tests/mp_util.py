@@ -16,6 +16,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import trio
+
 from stack.multiprocess.udp import PORTS_PER_NODE
 from stack.scenario import Scenario
 
@@ -97,6 +99,48 @@ def medium_server(tmp_path: Path, *, dilation: float, elapsed_s: float = 0.0) ->
 
 NODE_IDS = {"alice": 1, "bob": 2, "mid": 3}
 """The node ids of ``two_node_toml``'s nodes."""
+
+
+def say(server: MediumServer, node: str, settled: bool, bound_ns: int | None = 1_000_000_000,
+        answer: int | None = None) -> None:
+    """Hand ``server`` a ``settled`` from ``node``, as its socket would (``answer``: the round it answers)."""
+    message: dict[str, Any] = {"op": "settled", "at": server.kernel.now, "settled": settled}
+    if bound_ns is not None:
+        message["bound_ns"] = bound_ns
+    if answer is not None:
+        message["round"] = answer
+    server._dispatch(server.connections[node], message)
+
+
+async def settle_answering(server: MediumServer, taken: dict[str, list[dict[str, Any]]] | None = None,
+                           mute: frozenset[str] = frozenset()) -> None:
+    """``server``'s settling phase, with every live node but those in ``mute`` answering each round the medium asks
+    with what it last said (a node that has said nothing does not answer), as a node would. What the medium
+    sends a node is taken off its ``Connection.inbox`` and kept in ``taken`` (by node)."""
+    from stack.multiprocess.medium_settle import settle
+
+    kept: dict[str, list[dict[str, Any]]] = {} if taken is None else taken
+
+    async def answer() -> None:
+        while True:
+            for name, connection in server.connections.items():
+                while True:
+                    try:
+                        message = connection.inbox.receive_nowait()
+                    except trio.WouldBlock:
+                        break
+                    kept.setdefault(name, []).append(message)
+                    said = server.settling.states.get(name)
+                    if message["op"] == "ask_settled" and said is not None and name not in mute \
+                            and not connection.dead:
+                        say(server, name, said, bound_ns=None, answer=message["round"])
+            await trio.sleep(0.001)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(answer)
+        await settle(server.kernel, server.settling, server._live, lambda: server.pending_commands,
+                     server.broadcast)
+        nursery.cancel_scope.cancel()
 
 
 def node_result(name: str, held: list[int], at: int) -> dict[str, Any]:

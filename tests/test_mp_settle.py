@@ -41,13 +41,11 @@ import trio
 from protocols.physical.hardware import Discard, MoveResult
 from stack.multiprocess import medium_settle, outcome
 from stack.multiprocess.medium import MediumServer, RemotePort
-from stack.multiprocess.medium_ports import MediumKernel
 from stack.multiprocess.medium_protocol import encode_hardware
-from stack.multiprocess.medium_settle import settle
 from stack.multiprocess.outcome import EXIT_LATE, EXIT_OK
 from stack.quantum.medium import Pair
 from stack.quantum.state import frame_of
-from tests.mp_util import medium_server, node_result, run_up, two_node_toml, unsettled
+from tests.mp_util import medium_server, node_result, run_up, say, settle_answering, two_node_toml, unsettled
 
 MOVE_NS = 10_000_000
 SCENARIOS = {"moving": (3.0, f"storage_qubits = 2\nmove_ns = {MOVE_NS}\n", ""),
@@ -126,14 +124,12 @@ def server(tmp_path: Path) -> Iterator[MediumServer]:
 
 
 def _say(server: MediumServer, node: str, settled: bool, bound_ns: int | None = 1_000_000_000) -> None:
-    message: dict[str, Any] = {"op": "settled", "at": server.kernel.now, "settled": settled}
-    if bound_ns is not None:
-        message["bound_ns"] = bound_ns
-    server._dispatch(server.connections[node], message)
+    say(server, node, settled, bound_ns)
 
 
-def _settle(server: MediumServer) -> Any:
-    return settle(server.kernel, server.settling, server._live, lambda: server.pending_commands)
+def _settle(server: MediumServer, taken: dict[str, list[dict[str, Any]]] | None = None) -> Any:
+    """The settling phase, every node that has spoken answering the medium's rounds with its last word."""
+    return settle_answering(server, taken)
 
 
 def _discard(server: MediumServer, node: str, at: int) -> None:
@@ -212,14 +208,16 @@ async def test_the_medium_waits_for_the_events_it_scheduled(server: MediumServer
     """Every node settled, but a MoveResult the medium scheduled is due later: ``finish`` waits for it."""
     port = RemotePort(server, "alice", "alice/link")
     server.kernel.deliver_at(30_000_000, port, MoveResult(0, 2))
+    taken: dict[str, list[dict[str, Any]]] = {}
     with trio.fail_after(60):
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(_settle, server)
+            nursery.start_soon(_settle, server, taken)
             for name in ("alice", "bob", "mid"):
                 _say(server, name, True, bound_ns=0)
     assert server.kernel.now >= 30_000_000
-    sent = server.connections["alice"].inbox.receive_nowait()
+    sent, asked = taken["alice"]            # the event, then the round asked about an instant it is due by
     assert sent["op"] == "event" and sent["event"]["type"] == "MoveResult"
+    assert asked["op"] == "ask_settled" and asked["at"] >= sent["at"] == 30_000_000
 
 
 @pytest.mark.parametrize("bob_settles", [True, False])
@@ -259,39 +257,6 @@ async def test_a_command_stamped_far_ahead_is_waited_for_only_until_the_cap(
     document = await _finish(server)
     assert document["multi_process"]["commands_not_run"] == 1
     assert outcome.verdict(document, {}) == outcome.EXIT_LATE
-
-
-async def test_a_false_sent_just_after_the_last_true_is_waited_for(server: MediumServer,
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    """Alice said true, then (an event of the medium's unsettling her) false, which crossed the socket after
-    the medium saw every node settled. Within QUIET_S the medium still waits for her; before, it finished at
-    once. (QUIET_S is made long here, so that a busy machine cannot delay the false past it.)"""
-    monkeypatch.setattr(medium_settle, "QUIET_S", 1.0)
-    over = trio.Event()
-
-    async def settling() -> None:
-        await _settle(server)
-        over.set()
-
-    with trio.fail_after(60):
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(settling)
-            for name in ("alice", "bob", "mid"):
-                _say(server, name, True, bound_ns=None)
-            await trio.sleep(0.01)                          # the medium sees every node settled
-            _say(server, "alice", False, bound_ns=10**9)
-            await trio.sleep(0.01)
-            assert not over.is_set()
-            _say(server, "alice", True, bound_ns=None)
-            await over.wait()
-    assert server.settling.unsettled == []
-
-
-@pytest.mark.parametrize(("dilation", "quiet"), [(0.002, medium_settle.QUIET_S), (0.0005, 0.04)])
-def test_the_quiet_time_covers_the_lateness_tolerance(dilation: float, quiet: float) -> None:
-    """At the default dilation, 20 µs of tolerance is 10 ms of wall time: the quiet time is QUIET_S. At 0.0005 it
-    is 40 ms, and so is the quiet time: a false later than that comes from a node the report counts as late."""
-    assert medium_settle.quiet_s(MediumKernel(0, dilation, 20_000)) == pytest.approx(quiet)
 
 
 async def test_a_live_node_that_says_nothing_blocks_only_until_its_timeout(server: MediumServer,

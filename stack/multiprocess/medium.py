@@ -12,7 +12,8 @@ Run lifecycle (the medium is the run's coordinator):
    epoch a moment ahead and sends each a ``welcome``;
 2. generation runs until the scenario's duration, or until every node with a workload
    origin has said ``done`` or died; then ``drain`` (no new attempts) for the drain time, then on until every
-   live node has said its layers ``settled`` (or a bound passed: :mod:`stack.multiprocess.medium_settle`);
+   live node has said its layers ``settled`` and confirmed it when asked (``ask_settled``), or a bound passed
+   (:mod:`stack.multiprocess.medium_settle`);
 3. ``finish``: every node answers with its ``result`` (held qubits, counters, application
    records) and exits; the medium checks the qubit ledger and writes ``report.json``.
 

@@ -46,6 +46,7 @@ class RemotePort:
 
     def send_stamped(self, args: tuple[int, Any]) -> None:
         at, event = args
+        self.server.kernel.events_sent += 1
         self.server.post(self.node, {"op": "event", "at": at, "reply_to": self.name, "event": encode_hardware(event)})
 
 
@@ -59,6 +60,8 @@ class MediumKernel(RealtimeKernel):
         self.ahead_ns = int(AHEAD_WALL_NS * dilation)
         self.latest_remote_ns = 0
         """When the last event scheduled for a node is due (the settling phase waits for it before ``finish``)."""
+        self.events_sent = 0
+        """Events sent to nodes so far: one sent after a round was asked makes the round stale."""
 
     def deliver_at(self, at: int, port: Any, event: Any) -> None:
         if isinstance(port, RemotePort):

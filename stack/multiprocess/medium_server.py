@@ -233,6 +233,7 @@ class MediumServer:
         print(f"qnet medium: node {connection.node} died (its connection closed at emulated "
               f"{self.kernel.emulated_now() / 1e6:.3f} ms)", file=sys.stderr)
         self._end_generation_if_idle()
+        self.settling.disturb()                     # its peers get peer_down: their answers to a round are stale
         if self.settling.looking:
             self.kernel.halt()                      # a dead node is no longer waited for
         dead = self.scenario.nodes[connection.node]
@@ -272,7 +273,7 @@ class MediumServer:
         emu.heralding.stop_generation()
         self.broadcast({"op": "drain", "at": kernel.now})
         await kernel.run_realtime(until=kernel.now + emu.drain_ns)
-        await settle(kernel, self.settling, self._live, lambda: self.pending_commands)
+        await settle(kernel, self.settling, self._live, lambda: self.pending_commands, self.broadcast)
         self.finishing = True
         self.broadcast({"op": "finish", "at": kernel.now})
         with trio.move_on_after(RESULT_TIMEOUT_S):

@@ -35,6 +35,7 @@ from stack.multiprocess.medium_protocol import (
     read_secret,
 )
 from stack.multiprocess.node_apps import NodeApps, api_plan
+from stack.multiprocess.node_settled import SettledReporter
 from stack.multiprocess.node_summary import node_summary
 from stack.multiprocess.outcome import EXIT_BAD_INPUT, EXIT_NOT_FINISHED
 from stack.multiprocess.realtime import RealtimeKernel, stop_on_signal
@@ -67,9 +68,8 @@ class NodeProcess:
         self.origins = [layer.engine for layer in self.emu.layers
                         if isinstance(layer.engine, EntanglementUser) and layer.engine.create is not None]
         self._said_done = False
-        self._said_settled: bool | None = None
-        """What this node last told the medium with ``settled`` (None: nothing yet, before the drain)."""
-        self._sent_bound = False
+        self.settling = SettledReporter(self.emu, self.kernel, self.medium.send.send_nowait,
+                                        functools.partial(settle_bound_ns, self.emu))
         self.finishing = False
         """The medium said ``finish``: its closing the socket from then on is the normal end."""
         self.signals: list[int] = []
@@ -77,26 +77,9 @@ class NodeProcess:
             layer.after = self._check_done if layer.engine in self.origins else None
 
     def _after_origin_drained(self) -> None:
-        """A workload origin's check from the drain on; every other layer's is :meth:`_check_settled`."""
+        """A workload origin's check from the drain on; every other layer's is the settling reporter's."""
         self._check_done()
-        self._check_settled()
-
-    def _check_settled(self) -> None:
-        """After the drain: tell the medium whenever whether this node's link and network layers have settled
-        (:meth:`stack.emulation.Emulation.settled`, the predicate of ``qnet run``'s settling phase) changes; the
-        first time they have not, with the bound on how long they may take (:func:`stack.runtime.settle_bound_ns`,
-        asked only then, as ``qnet run`` does)."""
-        if not self.emu.draining or self.finishing:
-            return
-        settled = self.emu.settled()
-        if settled is self._said_settled:
-            return
-        message = {"op": "settled", "at": self.kernel.now, "settled": settled}
-        if not settled and not self._sent_bound:
-            message["bound_ns"] = settle_bound_ns(self.emu)
-            self._sent_bound = True
-        self._said_settled = settled
-        self.medium.send.send_nowait(message)
+        self.settling.check()
 
     def _check_done(self) -> None:
         apps = self.apps
@@ -185,8 +168,10 @@ class NodeProcess:
             if port is not None:
                 self.kernel.inject(int(message["at"]), port, decode_hardware(message["event"]))
         elif op == "finish":
-            self.finishing = True
+            self.finishing = self.settling.finishing = True
             self.kernel.halt()
+        elif op == "ask_settled":
+            self.settling.ask(message)
         elif op == "peer_down":
             link = self.ports.get(f"{self.name}/link")
             if link is not None:
@@ -194,7 +179,7 @@ class NodeProcess:
         elif op == "drain":
             self.emu.draining = True
             for each in self.emu.layers:
-                each.after = self._after_origin_drained if each.engine in self.origins else self._check_settled
+                each.after = self._after_origin_drained if each.engine in self.origins else self.settling.check
             for layer in ("link", "network"):  # requests still open fail with ERR TIMEOUT (at both ends)
                 port = self.ports.get(f"{self.name}/{layer}")
                 if port is not None:
@@ -204,7 +189,7 @@ class NodeProcess:
     def _on_drained(self, _: Any) -> None:
         """Every layer has had its GenerationOver: a node whose layers have nothing left to settle (or that runs
         no link or network layer) says so now, as no event of its layers may ever ask again."""
-        self._check_settled()
+        self.settling.check()
 
 
 async def _connect(socket_path: Path) -> tuple[MessageStream, dict[str, Any]]:

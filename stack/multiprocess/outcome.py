@@ -107,7 +107,8 @@ def realtime_lines(document: dict[str, Any], failed: dict[str, int]) -> str:
                      "results are not trustworthy; lower --dilation")
     if mp.get("unsettled_nodes"):
         lines.append(f"WARNING: the run ended before these nodes' link and network layers had settled: "
-                     f"{', '.join(mp['unsettled_nodes'])} (not within their settling bound, or silent; their last "
+                     f"{', '.join(mp['unsettled_nodes'])} (not within their settling bound, silent, or not "
+                     "answering the medium's ask; their last "
                      "exchanges were cut off, so pairs may be delivered at one end only)")
     if mp.get("commands_not_run"):
         lines.append(f"WARNING: {mp['commands_not_run']} hardware command(s) a node sent were never run by the "
