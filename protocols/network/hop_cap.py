@@ -10,8 +10,8 @@ at most N link pairs.
 
 A loss whose news never comes would hold the cap for ever; so a capped hop that sees no progress (no credit
 given, no pair of it freed or lost) for :func:`stall_ns` lifts its cap for the rest of the circuit
-(:meth:`protocols.network.hops.Hops.stalled`): by then every pair it made is dead or delivered and every EXPIRE
-about them given up, so it cannot be waiting for anything but lost news.
+(:meth:`HopCaps.stalled`) and generates as it did without one: by then it is most likely waiting for lost news,
+and a cap lifted wrongly costs pairs, never the request.
 
 >>> cap = PipelineCap(need=2, stall_ns=10)
 >>> cap.settled += 1; cap.room(1), cap.room(0)
