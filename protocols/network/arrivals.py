@@ -71,7 +71,8 @@ class Arrivals:
                 node.counters.unrequested += 1
                 half.collided = True
                 lost = Half(link_id, seq, circuit.handle, side, DEAD, slot=ok.lqid, label=ok.purpose_id)
-                return self.hops.released(lost, now, Actions(hardware=[Discard(ok.lqid)]))
+                actions = self.hops.caps.lost(lost, now, Actions(hardware=[Discard(ok.lqid)]))
+                return self.hops.released(lost, now, actions)
             else:
                 node.counters.unrequested += 1         # a second OK for a pair it holds: not the link layer's way
                 return Actions()
@@ -103,7 +104,7 @@ class Arrivals:
             half = node.add_half(Half(*key, circuit.handle, side, DEAD, label=hop.label,
                                       reason=REASON_LINK_EXPIRED))
             node.linger(half, circuit, now)
-            actions = Actions()
+            actions = self.hops.caps.lost(half, now)
         else:
             actions = self.tracker.kill(half, REASON_LINK_EXPIRED, None, now)
         return self.hops.released(half, now, actions)

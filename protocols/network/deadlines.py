@@ -54,6 +54,8 @@ class Deadlines:
             return self.signalling.retry(key[1], now)
         if kind == "hop-retry":
             return self.hops.retry(key[1], key[2], now)
+        if kind == "hop-cap":
+            return self.hops.caps.stalled(key[1], key[2], now)
         if kind == "forget-halves":
             self.node.forget_due(key[1], now)
         elif kind == "forget-circuit":

@@ -63,6 +63,7 @@ class EndPoint:
         self.states: dict[Handle, EndState] = {}
         self.relay = Relay(node)
         """CONFIRMs passing through this node when it is a repeater of their circuit."""
+        self.relay.on_failed = hops.caps.numbered_failed
         self.measuring: dict[int, deque[HalfKey]] = {}
         """Measurements under way, by slot (results of one slot come back in order)."""
         self.on_settled: Callable[[Circuit, int], Actions] = lambda circuit, now: Actions()
@@ -207,6 +208,7 @@ class EndPoint:
             return self._unconfirmed(circuit, message.e2e_seq, now)       # a relay never heard from the head
         actions = Actions()
         if message.status == ll.ERR_EXPIRE:
+            self.hops.caps.numbered_failed(circuit)
             actions.extend(self.reports.unsettled(circuit, message.e2e_seq))
         return actions.extend(self._settle(circuit, message.e2e_seq, now))
 
@@ -222,6 +224,7 @@ class EndPoint:
     def _unconfirmed(self, circuit: Circuit, n: int, now: int) -> Actions:
         """The tail cannot learn whether the head delivered pair n: assume the worst. It reports the pair
         expired and poisons its half, which reaches the head's half through the swap records."""
+        self.hops.caps.numbered_failed(circuit)
         actions = self.reports.unsettled(circuit, n)
         key = self.state(circuit).delivered.get(n)
         half = None if key is None else self.node.half(key)
@@ -272,6 +275,7 @@ class EndPoint:
             self.state(circuit).waiting[half.seq] = message, sender
             return Actions()
         if half is None or half.state not in (HELD, MEASURED):
+            self.hops.caps.numbered_failed(circuit)
             answered.put(n, ll.ERR_EXPIRE, now)
             actions = self.reports.unanswerable(circuit, n)
             return actions.extend(self._confirm_ack(message, sender, ll.ERR_EXPIRE))

@@ -1,7 +1,8 @@
 """Network layer: one circuit hop's flow at one end and its credit (:mod:`protocols.network.hops` drives them).
 
 A :class:`HopFlow` holds the hop's windowed link request (:class:`LinkRequest`) and, at the origin, the pairs
-that hold a credit: settled here and not yet released at both ends.
+that hold a credit: settled here and not yet released at both ends, and the hop's pipeline cap
+(:mod:`protocols.network.hop_cap`).
 
 >>> flow = HopFlow(handle=(1, 0), side=1, link_id=3, label=7, peer=2, origin=True, window=2)
 >>> flow.settle(5); flow.own_released.add(5); flow.free(5)
@@ -15,6 +16,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
+from protocols.network.hop_cap import PipelineCap
 from protocols.network.types import Handle
 from protocols.packets import linkservice as ll
 from protocols.packets.qncp import pack_seq, pair_template
@@ -65,6 +67,8 @@ class HopFlow:
     freed_count: dict[int, int] = field(default_factory=dict)
     """How often each pair is in ``freed``: its membership in one look-up, not a scan of up to
     :data:`RECENT_FREED` (asked at every link OK and CREDIT of the hop)."""
+    cap: PipelineCap | None = None
+    """Origin: the hop's pipeline cap (None: none, or lifted)."""
     released_bytes: tuple[bytes, bytes] | None = field(default=None, repr=False, compare=False)
     """Granter: this hop's CREDIT RELEASED before and after its Pair Sequence (:meth:`credit_released`)."""
     key: FlowKey = field(init=False, repr=False, compare=False)
@@ -110,6 +114,8 @@ class HopFlow:
         if seq in self.outstanding or seq in self.freed_count:
             return
         self.outstanding.add(seq)
+        if self.cap is not None:
+            self.cap.settled += 1
         self.backoff = 0
         request = self.request
         if request is not None and request.pending > 0:

@@ -9,7 +9,8 @@ when the circuit stops (docs/wire.md §4.1.1): one REQ/SCHEDULE handshake per ci
 (swapped, discarded, delivered, expired) with CREDIT RELEASED(seq). The origin has at most W link pairs in
 flight: credited to its link layer and not yet settled here, or settled and not yet released at both ends.
 So a hop never holds more than W halves of a circuit at either end, and a repeater with 2W qubits reserved
-never deadlocks its two hops.
+never deadlocks its two hops. Nor does it credit more than its pipeline cap allows: at most the circuit's
+Number of its pairs in the pipeline, losses given back (:mod:`protocols.network.hop_cap`).
 
 The link layer's replies come to port 7773: ACK and ERR name the Create ID (the origin's own, or, at the
 granter, the origin's, learned with the origin node from the OKs), OKs name the label as Purpose ID. A link
@@ -28,6 +29,7 @@ from collections.abc import Callable
 from protocols.common import QNCP_PORT, Actions, sending
 from protocols.network.circuit import GENERATING, Circuit
 from protocols.network.context import Node
+from protocols.network.hop_cap import HopCaps, pipeline_cap
 from protocols.network.hop_flow import FlowKey, HopFlow, LinkRequest
 from protocols.network.link_errors import LINK_FAILURES, count_end
 from protocols.network.types import Half, Handle
@@ -55,6 +57,8 @@ class Hops:
         self.on_pair: PairCallback = lambda circuit, side, ok, now: Actions()
         self.on_expired: ExpiredCallback = lambda circuit, side, seq, now: Actions()
         self.on_failed: FailedCallback = lambda circuit, code, now: Actions()
+        self.caps = HopCaps(node, self.flows, self.request)
+        """The origins' pipeline caps: the news that moves them and their stall deadlines."""
 
     # -- circuit lifecycle ----------------------------------------------------------------------
     def start(self, circuit: Circuit, now: int) -> Actions:
@@ -64,6 +68,7 @@ class Hops:
             if hop is None:
                 continue
             flow = HopFlow(circuit.handle, side, hop.link_id, hop.label, hop.peer, hop.origin, circuit.window)
+            flow.cap = pipeline_cap(circuit, hop)
             flow.ready = (circuit.handle, hop.link_id) in self.early_ready
             self.early_ready.discard((circuit.handle, hop.link_id))
             self.flows[flow.key] = flow
@@ -84,6 +89,7 @@ class Hops:
             if flow is not None:
                 flow.stopped = True
                 self.node.timers.cancel(("hop-retry", circuit.handle, side))
+                self.node.timers.cancel(("hop-cap", circuit.handle, side))
                 actions.extend(self._close(flow))
         return actions
 
@@ -93,6 +99,7 @@ class Hops:
         actions = Actions()
         for side in (0, 1):
             flow = self.flows.pop((circuit.handle, side), None)
+            self.node.timers.cancel(("hop-cap", circuit.handle, side))
             if flow is not None:
                 actions.extend(self._close(flow))
         return actions
@@ -174,9 +181,20 @@ class Hops:
                 or circuit is None or circuit.state not in GENERATING or self.node.over):
             return actions                  # node.over: the generation window has ended, no pair can come
         request = flow.request
-        free = flow.window - len(flow.outstanding) - (0 if request is None else request.pending)
+        pending = 0 if request is None else request.pending
+        free = flow.window - len(flow.outstanding) - pending
         if free <= 0:
             return actions
+        cap = flow.cap
+        if cap is not None:                 # (hop_cap): at most Number pairs of the hop in the pipeline
+            room = cap.room(pending)
+            if room <= 0:
+                if cap.hold(now):
+                    self.node.timers.schedule(("hop-cap", flow.handle, flow.side), now + cap.stall_ns)
+                return actions
+            cap.capped_at = None
+            if room < free:
+                free = room
         if request is not None:
             request.pending += free
             actions.send.append((self.node.link_service, flow.credits.get(free) or flow.credit_create(free)))

@@ -21,6 +21,8 @@ no longer waits for an answer, and passing it on would start a new series of tri
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from protocols.common import QNCP_PORT, Actions, sending
 from protocols.network.circuit import Circuit
 from protocols.network.context import RTO_FLOOR_NS, Node
@@ -88,6 +90,9 @@ class Relay:
 
     def __init__(self, node: Node) -> None:
         self.node = node
+        self.on_failed: Callable[[Circuit], None] = lambda circuit: None
+        """An answer passed on towards the tail (or this relay's own, on giving up) is EXPIRE: the pair, numbered,
+        has failed (the hops' pipeline cap counts it as ended)."""
         self.answers: dict[Handle, Relayed] = {}
         """Per circuit, per pair: the answer passed back, or the CONFIRM while it is on its way to the head
         (forgotten :func:`confirm_lifetime_ns` after the pair's first CONFIRM came)."""
@@ -125,6 +130,8 @@ class Relay:
         n = message.e2e_seq
         if not self.node.outbox.ack(("confirm", circuit.handle, n)):
             return Actions()
+        if message.status == ll.ERR_EXPIRE:
+            self.on_failed(circuit)
         answers = self.answers.get(circuit.handle)
         if answers is None:                 # (not `or`: empty records are false)
             answers = self._answers(circuit)
@@ -147,6 +154,7 @@ class Relay:
         answer = Confirm(CONFIRM_ACK, sent.circuit_id, sent.head_node, n, sent.head_pair_seq, sent.tail_pair_seq,
                          sent.bell_state, sent.goodness, status=ll.ERR_EXPIRE, reason=REASON_UNKNOWN)
         answers.put(n, answer, now)
+        self.on_failed(circuit)
         return Actions(send=[(answers.to_tail, answer.encode())])
 
 

@@ -173,6 +173,7 @@ class Tracker:
                 half = node.add_half(Half(*key, handle, side, DEAD, label=message.link_label,
                                           reason=message.reason))
                 node.linger(half, circuit, now)
+                self.hops.caps.lost(half, now, actions)
             return actions
         if half.circuit != handle or half.collided:     # collided: the EXPIRE is the discarded new pair's
             return actions
@@ -195,7 +196,7 @@ class Tracker:
         previous = half.state
         half.fire(ON_DIE)
         half.reason = reason
-        actions = Actions()
+        actions = self.hops.caps.lost(half, now)
         if circuit is not None:
             stats = circuit.stats.expired_by_reason
             stats[reason] = stats.get(reason, 0) + 1
@@ -224,17 +225,19 @@ class Tracker:
         self.node.outbox.ack(("track", partner.circuit, partner.key))
         neighbour = self._neighbour(circuit, partner)
         self.node.linger(partner, circuit, now)
+        actions = self.hops.caps.lost(partner, now)
         if circuit is None or neighbour is None:
-            return Actions()
-        return self._expire(circuit, partner, reason, neighbour, now)
+            return actions
+        return self._expire(circuit, partner, reason, neighbour, now, actions)
 
     def _neighbour(self, circuit: Circuit | None, half: Half) -> int | None:
         hop = None if circuit is None else circuit.hops[half.side]
         return None if hop is None else hop.peer
 
-    def _expire(self, circuit: Circuit, half: Half, reason: int, to: int, now: int) -> Actions:
+    def _expire(self, circuit: Circuit, half: Half, reason: int, to: int, now: int,
+                into: Actions | None = None) -> Actions:
         message = self._pair(EXPIRE, circuit, half.key, half.label, reason)
-        return self.node.reliable(("expire", circuit.handle, half.key, to), to, QNCP_PORT, message, now)
+        return self.node.reliable(("expire", circuit.handle, half.key, to), to, QNCP_PORT, message, now, into=into)
 
     @staticmethod
     def _pair(kind: int, circuit: Circuit, key: HalfKey, label: int, reason: int) -> bytes:

@@ -284,5 +284,8 @@ class NetworkCounters:
     """QNCP messages and TRACKs about a circuit from another node than its route says sends them: dropped."""
     hardware_refusals: int = 0
     """Hardware commands the medium refused (a qubit not in its slot): the halves they named died."""
+    cap_resumes: int = 0
+    """Capped hops that saw no progress for their stall time and lifted their cap
+    (:meth:`protocols.network.hop_cap.HopCaps.stalled`)."""
     sent: dict[str, int] = field(default_factory=dict)
     """Messages sent, by name (TRACK and the QNCP types)."""
