@@ -16,7 +16,8 @@ import math
 import pytest
 
 from protocols.common import Actions
-from protocols.network.hop_cap import HopCaps, PipelineCap
+from protocols.network.hop_cap import PipelineCap
+from protocols.network.hop_caps import HopCaps
 from protocols.network.hop_flow import HopFlow
 from protocols.network.timers import Timers
 from protocols.network.types import DEAD, Half, NetworkCounters

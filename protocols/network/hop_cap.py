@@ -10,8 +10,8 @@ at most N link pairs.
 
 A loss whose news never comes would hold the cap for ever; so a capped hop that sees no progress (no credit
 given, no pair of it freed or lost) for :func:`stall_ns` lifts its cap for the rest of the circuit
-(:meth:`HopCaps.stalled`) and generates as it did without one: by then it is most likely waiting for lost news,
-and a cap lifted wrongly costs pairs, never the request.
+(:meth:`protocols.network.hop_caps.HopCaps.stalled`) and generates as it did without one: by then it is most
+likely waiting for lost news, and a cap lifted wrongly costs pairs, never the request.
 
 >>> cap = PipelineCap(need=2, stall_ns=10)
 >>> cap.settled += 1; cap.room(1), cap.room(0)
@@ -24,20 +24,9 @@ and a cap lifted wrongly costs pairs, never the request.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from protocols.common import Actions
 from protocols.network.circuit import Circuit, Hop
-from protocols.network.context import Node
-from protocols.network.types import Half, Handle
-
-if TYPE_CHECKING:                           # (hop_flow holds a PipelineCap)
-    from protocols.network.hop_flow import FlowKey, HopFlow
-
-Grant = Callable[["HopFlow", int, Actions | None], Actions]
-"""The hops' grant of free credit to a flow's link layer (:meth:`protocols.network.hops.Hops.request`)."""
 
 
 @dataclass(slots=True)
@@ -86,45 +75,3 @@ def pipeline_cap(circuit: Circuit, hop: Hop) -> PipelineCap | None:
     if not hop.origin or hop.distil is not None or circuit.end_distil is not None:
         return None
     return PipelineCap(circuit.number, stall_ns(circuit))
-
-
-class HopCaps:
-    """The pipeline caps of one node's hops: the news that gives credit back (:meth:`lost`), or that a numbered
-    pair failed (:meth:`numbered_failed`), and the caps' stall deadlines (:meth:`stalled`). ``flows`` is the
-    hops' table, ``grant`` their grant of free credit."""
-
-    def __init__(self, node: Node, flows: dict[FlowKey, HopFlow], grant: Grant) -> None:
-        self.node = node
-        self.flows = flows
-        self.grant = grant
-
-    def lost(self, half: Half, now: int, into: Actions | None = None) -> Actions:
-        """``half`` died here (or came dead: a tombstone): at its capped hop's origin, a pair less in the pipeline
-        (what a credit given back sends goes into ``into``, returned, if given)."""
-        flow = self.flows.get((half.circuit, half.side))
-        if flow is None or flow.cap is None or flow.link_id != half.link_id:
-            return Actions() if into is None else into
-        flow.cap.lost += 1
-        return self.grant(flow, now, into)
-
-    def numbered_failed(self, circuit: Circuit) -> None:
-        """A numbered pair of ``circuit`` is known here to have failed (CONFIRM_ACK EXPIRE): one of the Number, so
-        the deaths of its link pairs need no replacement."""
-        for side in (0, 1):
-            flow = self.flows.get((circuit.handle, side))
-            if flow is not None and flow.cap is not None:
-                flow.cap.ended_failed += 1
-
-    def stalled(self, handle: Handle, side: int, now: int) -> Actions:
-        """A capped hop's stall deadline: with no progress since its cap held for the stall time, the cap is
-        lifted for the rest of the circuit; with progress, it waits on from the last."""
-        flow = self.flows.get((handle, side))
-        due = None if flow is None or flow.cap is None else flow.cap.due()
-        if flow is None or due is None:
-            return Actions()
-        if due > now:
-            self.node.timers.schedule(("hop-cap", handle, side), due)
-            return Actions()
-        flow.cap = None
-        self.node.counters.cap_resumes += 1
-        return self.grant(flow, now, None)

@@ -29,7 +29,8 @@ from collections.abc import Callable
 from protocols.common import QNCP_PORT, Actions, sending
 from protocols.network.circuit import GENERATING, Circuit
 from protocols.network.context import Node
-from protocols.network.hop_cap import HopCaps, pipeline_cap
+from protocols.network.hop_cap import pipeline_cap
+from protocols.network.hop_caps import HopCaps
 from protocols.network.hop_flow import FlowKey, HopFlow, LinkRequest
 from protocols.network.link_errors import LINK_FAILURES, count_end
 from protocols.network.types import Half, Handle
