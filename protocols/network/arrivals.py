@@ -65,6 +65,11 @@ class Arrivals:
             if half.state is EARLY:
                 half.fire(ON_OK)
                 node.timers.cancel(("early", key))
+            elif half.state is DEAD and half.released:
+                # a tombstone whose own pair's credit is back: a new pair on its key (the link sequence came round
+                # within its linger), discarded as the tombstone's was, and its own credit returned
+                lost = Half(link_id, seq, circuit.handle, side, DEAD, slot=ok.lqid, label=ok.purpose_id)
+                return self.hops.released(lost, now, Actions(hardware=[Discard(ok.lqid)]))
             elif half.state is DEAD or not generating:
                 half.slot = ok.lqid
                 return self.hops.released(half, now, Actions(hardware=[Discard(ok.lqid)]))

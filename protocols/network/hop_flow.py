@@ -65,6 +65,9 @@ class HopFlow:
     freed_count: dict[int, int] = field(default_factory=dict)
     """How often each pair is in ``freed``: its membership in one look-up, not a scan of up to
     :data:`RECENT_FREED` (asked at every link OK and CREDIT of the hop)."""
+    freed_releases: dict[int, int] = field(default_factory=dict)
+    """Origin: when a CREDIT RELEASED last came for a pair among the recently freed (a copy of the granter's
+    release of it, or the next pair's on its number before that pair's OK: :meth:`renew`)."""
     released_bytes: tuple[bytes, bytes] | None = field(default=None, repr=False, compare=False)
     """Granter: this hop's CREDIT RELEASED before and after its Pair Sequence (:meth:`credit_released`)."""
     key: FlowKey = field(init=False, repr=False, compare=False)
@@ -115,6 +118,28 @@ class HopFlow:
         if request is not None and request.pending > 0:
             request.pending -= 1
 
+    def renew(self, seq: int, since: int) -> None:
+        """Origin: a link OK names pair ``seq``, which is among the recently freed: the 16-bit link sequence came
+        round (the link is shared: 65 536 link pairs while this flow freed fewer than :data:`RECENT_FREED`), and
+        it is a new pair. What was kept of the old one goes, so the new pair settles and is freed as any other;
+        a CREDIT RELEASED that came for its number at or after ``since`` was the new pair's (the granter had its
+        OK first), an older one a copy of the old pair's.
+
+        >>> flow = HopFlow(handle=(1, 0), side=1, link_id=3, label=7, peer=2, origin=True, window=1)
+        >>> flow.settle(0); flow.own_released.add(0); flow.peer_released.add(0); flow.free(0)
+        True
+        >>> flow.freed_releases[0] = 90            # the granter's release of the next pair on number 0, at 90
+        >>> flow.renew(0, since=80); flow.settle(0); flow.outstanding, flow.peer_released, flow.was_freed(0)
+        ({0}, {0}, False)
+        """
+        self.freed = deque(s for s in self.freed if s != seq)
+        del self.freed_count[seq]
+        self.own_released.discard(seq)
+        self.peer_released.discard(seq)
+        came = self.freed_releases.pop(seq, None)
+        if came is not None and came >= since:
+            self.peer_released.add(seq)
+
     def free(self, seq: int) -> bool:
         """Origin: pair ``seq`` has been released at one end; True when that freed its credit (it is now settled
         here and released at both ends)."""
@@ -129,6 +154,7 @@ class HopFlow:
                 old = freed.popleft()
                 if count[old] == 1:
                     del count[old]
+                    self.freed_releases.pop(old, None)
                 else:
                     count[old] -= 1
             return True

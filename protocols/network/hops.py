@@ -151,6 +151,7 @@ class Hops:
             return self.request(flow, now, actions, circuit)
         seq = message.pair_seq
         if seq in flow.freed_count:     # (flow.was_freed) an expired pair: its credit came back with its ERR EXPIRE
+            flow.freed_releases[seq] = now          # (or the next pair's on its number, before its OK: renew)
             return actions
         flow.peer_released.add(seq)
         return self.request(flow, now, actions, circuit) if flow.free(seq) else actions
@@ -226,7 +227,11 @@ class Hops:
         circuit = None if bound is None else circuits.by_handle.get(bound[0])
         flow = None if circuit is None or bound is None else self.flows.get(bound)
         if flow is not None and flow.origin:
-            flow.settle(ok.sequence_number)
+            seq = ok.sequence_number
+            if seq in flow.freed_count:     # a new pair on a recently freed number: the link sequence came round
+                link_caps = node.topology.link(flow.link_id)
+                flow.renew(seq, now - link_caps.confirm_timeout_ns - node.rto(flow.peer))
+            flow.settle(seq)
         elif flow is not None:
             self.granted[(ok.remote_node_id, ok.create_id)] = flow.key
         if flow is None or circuit is None or (type(ok) is not ll.OkKeep and not isinstance(ok, ll.OkKeep)):
@@ -249,7 +254,7 @@ class Hops:
         if err.err == ll.ERR_EXPIRE and err.s:
             actions = Actions()
             for seq in err.sequences():
-                if flow.origin:
+                if flow.origin and seq not in flow.freed_count:     # (a freed pair's late ERR EXPIRE: no credit)
                     flow.settle(seq)
                     flow.peer_released.add(seq)   # the link layer expires it at the granter too
                 if circuit is not None:
