@@ -27,7 +27,7 @@ from collections.abc import Callable
 
 from protocols.common import QNCP_PORT, Actions, sending
 from protocols.network.circuit import GENERATING, Circuit
-from protocols.network.context import Node
+from protocols.network.context import LINK_RESOLUTION_CONFIRMS, Node
 from protocols.network.hop_flow import FlowKey, HopFlow, LinkRequest
 from protocols.network.link_errors import LINK_FAILURES, count_end
 from protocols.network.types import Half, Handle
@@ -121,7 +121,7 @@ class Hops:
             return Actions() if into is None else into
         if flow.origin:
             flow.own_released.add(half.seq)
-            if flow.free(half.seq):
+            if flow.free(half.seq, now):
                 return self.request(flow, now, into)
             return Actions() if into is None else into
         seq = half.seq
@@ -154,7 +154,7 @@ class Hops:
             flow.freed_releases[seq] = now          # (or the next pair's on its number, before its OK: renew)
             return actions
         flow.peer_released.add(seq)
-        return self.request(flow, now, actions, circuit) if flow.free(seq) else actions
+        return self.request(flow, now, actions, circuit) if flow.free(seq, now) else actions
 
     def on_credit_ack(self, message: PairMessage) -> None:
         handle = (message.head_node, message.circuit_id)
@@ -253,10 +253,10 @@ class Hops:
             return Actions()
         if err.err == ll.ERR_EXPIRE and err.s:
             actions = Actions()
+            retraction = LINK_RESOLUTION_CONFIRMS * self.node.topology.link(flow.link_id).confirm_timeout_ns
             for seq in err.sequences():
-                if flow.origin and seq not in flow.freed_count:     # (a freed pair's late ERR EXPIRE: no credit)
-                    flow.settle(seq)
-                    flow.peer_released.add(seq)   # the link layer expires it at the granter too
+                if flow.origin:
+                    flow.expired(seq, now, retraction)
                 if circuit is not None:
                     actions.extend(self.on_expired(circuit, flow.side, seq, now))
             return actions
