@@ -177,3 +177,37 @@ def test_a_freed_pairs_late_link_err_expire_leaves_no_release_for_the_next_pair_
         assert [m.sequence_number_low for m in chain.errs(node)] == [0]
     chain.finish()
     assert chain.slots == {}
+
+
+@pytest.mark.parametrize("hops", [1, 2])
+def test_a_circuit_on_shared_links_goes_round_the_wrap_with_its_window(hops: int) -> None:
+    """Every link of the circuit also serves others: between two of the circuit's pairs it numbers 16 383 pairs
+    for them, so each fourth pair of the circuit comes on the number of one it freed 65 536 link pairs before
+    (its emulated time a repeater's linger: the swap records of that pair are gone). Every pair is delivered
+    at both ends with its true Bell state, and each hop keeps exactly its window of credit. Failed before the
+    fix from the fifth pair on (the first number to come round)."""
+    window, pairs = 2, 12
+    chain = Chain(hops, window=window)
+    chain.create(number=pairs)
+    chain.run()
+    origins = {hop: min(chain.route[hop - 1], chain.route[hop]) for hop in range(1, hops + 1)}
+    linger = max(next(iter(chain.engines[node].node.circuits.by_handle.values())).linger_ns for node in chain.route)
+    for n in range(pairs):
+        for hop in range(1, hops + 1):
+            chain.seq[hop] = n * 16_384 & 0xFFFF
+            assert (chain.seq[hop] in _origin_flow(chain, origins[hop]).freed_count) == (n >= 4)
+            chain.pair(hop, bell=(n + hop) % 4)
+        for _ in range(hops + 1):
+            chain.answer()
+        assert sorted(m.sequence_number for m in chain.oks(TAIL)) == list(range(n + 1))
+        if n < pairs - 1:
+            for hop, origin in origins.items():
+                _check_credit_back(chain, hop, origin, window)
+        chain.advance(chain.now + linger)
+    for node in (HEAD, TAIL):
+        assert [m.sequence_number for m in chain.oks(node)] == list(range(pairs))
+        assert chain.errs(node) == []
+        assert all(reported == true for reported, true in chain.delivered[node].values())
+    assert all(engine.counters.unrequested == 0 for engine in chain.engines.values())
+    chain.finish()
+    assert chain.slots == {}
