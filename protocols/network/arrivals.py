@@ -55,13 +55,17 @@ class Arrivals:
         halves = node.halves
         half = halves.get(key)
         generating = circuit.state in GENERATING
-        if half is None or (half.state is DELIVERED and self.ends.over(half)):     # the commonest first
-            # (a delivered half that is over: the 16-bit link sequence came round; forgotten, its key is the new pair's)
-            waiting = None if half is None else half.next_track
+        if half is None:                            # the commonest first
             # the table's own key: one tuple a half, not two (tombstones stay long)
             half = halves[key] = new_held(link_id, seq, key, circuit.handle, side, ok.lqid, ok.bell_state,
                                           ok.purpose_id, now, goodness)
-            if waiting is not None:             # a TRACK came for the key before this OK: the new pair's?
+        elif half.state is DELIVERED and self.ends.over(half):
+            # the 16-bit link sequence came round: the old half is forgotten, its key is the new pair's, and a TRACK
+            # that came for the key before this OK may be the new pair's (Tracker.adopt)
+            waiting = half.next_track
+            half = halves[key] = new_held(link_id, seq, key, circuit.handle, side, ok.lqid, ok.bell_state,
+                                          ok.purpose_id, now, goodness)
+            if waiting is not None:
                 self.tracker.adopt(circuit, half, waiting, now)
         else:
             if half.state is EARLY:

@@ -132,13 +132,13 @@ class Tracker:
             return self._expire(circuit, half, half.reason, sender, now)
         if half.ok_at is not None and frame.link_bell != half.link_bell:
             node.counters.bell_mismatches += 1
-        if state is DELIVERED:          # (the tail's): a copy of its own TRACK, or the wrapped key's next pair's
-            half.next_track = (frame, sender, now)
-            return actions
         if state is SWAPPED:
             if half.track is None:
                 half.track, half.track_from = frame, sender
             return self.forward(circuit, half, now, actions)
+        if state is DELIVERED:          # (the tail's): a copy of its own TRACK, or the wrapped key's next pair's
+            half.next_track = (frame, sender, now)
+            return actions
         if half.end_pooled:
             return actions              # a duplicate: the end pool has its TRACK, and its Bell state is the rounds'
         half.track, half.track_from = frame, sender
