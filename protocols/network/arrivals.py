@@ -5,14 +5,16 @@ at an end it goes to the end point, at a repeater to the swap queues (first to t
 distils: :mod:`protocols.network.distiller`). If a TRACK named it first (an
 early TRACK), the half takes it over; if it is already dead (an EXPIRE came first) or its circuit has
 stopped, the qubit is discarded at once and its credit returned. A link ERR EXPIRE kills the half (or
-leaves a tombstone for a pair never delivered here).
+leaves a tombstone for a pair never delivered here). Past the 16-bit link sequence's wrap, a link OK or
+ERR EXPIRE naming a delivered half that is over (and, for an ERR EXPIRE, older than any retraction of its pair)
+is the next pair's on its key: the old half is forgotten.
 """
 
 from __future__ import annotations
 
 from protocols.common import Actions
 from protocols.network.circuit import GENERATING, Circuit
-from protocols.network.context import Node
+from protocols.network.context import LINK_RESOLUTION_CONFIRMS, Node
 from protocols.network.distiller import Distiller
 from protocols.network.endpoint import EndPoint
 from protocols.network.hops import Hops
@@ -53,15 +55,28 @@ class Arrivals:
         halves = node.halves
         half = halves.get(key)
         generating = circuit.state in GENERATING
-        if half is None or (half.state is DELIVERED and self.ends.over(half)):     # the commonest first
-            # (a delivered half that is over: the 16-bit link sequence came round; forgotten, its key is the new pair's)
+        if half is None:                            # the commonest first
             # the table's own key: one tuple a half, not two (tombstones stay long)
             half = halves[key] = new_held(link_id, seq, key, circuit.handle, side, ok.lqid, ok.bell_state,
                                           ok.purpose_id, now, goodness)
+        elif half.state is DELIVERED and self.ends.over(half):
+            # the 16-bit link sequence came round: the old half is forgotten, its key is the new pair's, and a TRACK
+            # that came for the key before this OK may be the new pair's (Tracker.adopt)
+            waiting = half.next_track
+            half = halves[key] = new_held(link_id, seq, key, circuit.handle, side, ok.lqid, ok.bell_state,
+                                          ok.purpose_id, now, goodness)
+            if waiting is not None:
+                self.tracker.adopt(circuit, half, waiting, now)
         else:
             if half.state is EARLY:
                 half.fire(ON_OK)
                 node.timers.cancel(("early", key))
+            elif half.state is DEAD and half.released:
+                # a tombstone whose own pair's credit is back: a new pair on its key (the link sequence came round
+                # within its linger), discarded as the tombstone's was, and its own credit returned
+                lost = Half(link_id, seq, circuit.handle, side, DEAD, slot=ok.lqid, label=ok.purpose_id)
+                actions = self.hops.caps.lost(lost, now, Actions(hardware=[Discard(ok.lqid)]))
+                return self.hops.released(lost, now, actions)
             elif half.state is DEAD or not generating:
                 half.slot = ok.lqid
                 return self.hops.released(half, now, Actions(hardware=[Discard(ok.lqid)]))
@@ -100,6 +115,11 @@ class Arrivals:
         stats = circuit.stats
         stats.link_expired[hop.link_id] = stats.link_expired.get(hop.link_id, 0) + 1
         half = node.half(key)
+        if half is not None and half.state is DELIVERED and self._beyond_retraction(half, now):
+            # the link sequence came round: the retraction is of the next pair on the key, whose OK never came here;
+            # the old pair, over, stays delivered (its half is forgotten, as a new OK would have it)
+            del node.halves[key]
+            half = None
         if half is None:
             half = node.add_half(Half(*key, circuit.handle, side, DEAD, label=hop.label,
                                       reason=REASON_LINK_EXPIRED))
@@ -108,3 +128,10 @@ class Arrivals:
         else:
             actions = self.tracker.kill(half, REASON_LINK_EXPIRED, None, now)
         return self.hops.released(half, now, actions)
+
+    def _beyond_retraction(self, half: Half, now: int) -> bool:
+        """``half``, delivered, is over at this end and its link OK older than any retraction of its pair can be
+        (:data:`~protocols.network.context.LINK_RESOLUTION_CONFIRMS` of its link's confirm timeouts)."""
+        assert half.ok_at is not None
+        confirm = self.node.topology.link(half.link_id).confirm_timeout_ns
+        return now - half.ok_at > LINK_RESOLUTION_CONFIRMS * confirm and self.ends.over(half)

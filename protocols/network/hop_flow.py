@@ -5,10 +5,10 @@ that hold a credit: settled here and not yet released at both ends, and the hop'
 (:mod:`protocols.network.hop_cap`).
 
 >>> flow = HopFlow(handle=(1, 0), side=1, link_id=3, label=7, peer=2, origin=True, window=2)
->>> flow.settle(5); flow.own_released.add(5); flow.free(5)
+>>> flow.settle(5); flow.own_released.add(5); flow.free(5, now=100)
 False
->>> flow.peer_released.add(5); flow.free(5), flow.outstanding, list(flow.freed)
-(True, set(), [5])
+>>> flow.peer_released.add(5); flow.free(5, now=120), flow.outstanding, list(flow.freed), flow.freed_at
+(True, set(), [5], {5: 120})
 """
 
 from __future__ import annotations
@@ -69,6 +69,11 @@ class HopFlow:
     :data:`RECENT_FREED` (asked at every link OK and CREDIT of the hop)."""
     cap: PipelineCap | None = None
     """Origin: the hop's pipeline cap (None: none, or lifted)."""
+    freed_at: dict[int, int] = field(default_factory=dict)
+    """Origin: when each recently freed pair's credit came back (the last time, for a number freed twice)."""
+    freed_releases: dict[int, int] = field(default_factory=dict)
+    """Origin: when a CREDIT RELEASED last came for a pair among the recently freed (a copy of the granter's
+    release of it, or the next pair's on its number before that pair's OK: :meth:`renew`)."""
     released_bytes: tuple[bytes, bytes] | None = field(default=None, repr=False, compare=False)
     """Granter: this hop's CREDIT RELEASED before and after its Pair Sequence (:meth:`credit_released`)."""
     key: FlowKey = field(init=False, repr=False, compare=False)
@@ -121,9 +126,44 @@ class HopFlow:
         if request is not None and request.pending > 0:
             request.pending -= 1
 
-    def free(self, seq: int) -> bool:
-        """Origin: pair ``seq`` has been released at one end; True when that freed its credit (it is now settled
-        here and released at both ends)."""
+    def expired(self, seq: int, now: int, retraction_ns: int) -> None:
+        """Origin: the link layer expired pair ``seq`` (at both ends, so the granter's release is counted too). A
+        recently freed pair's ERR EXPIRE within ``retraction_ns`` of its credit's return (as long as a link layer
+        may retract a pair after its OK) is a late one of that pair: it settles nothing. Later, it is the next
+        pair's on the number (the link sequence came round), expired before its OK came here: :meth:`renew`."""
+        if seq in self.freed_count:
+            if now - self.freed_at[seq] <= retraction_ns:
+                return
+            self.renew(seq, now)
+        self.settle(seq)
+        self.peer_released.add(seq)
+
+    def renew(self, seq: int, since: int) -> None:
+        """Origin: a link OK names pair ``seq``, which is among the recently freed: the 16-bit link sequence came
+        round (the link is shared: 65 536 link pairs while this flow freed fewer than :data:`RECENT_FREED`), and
+        it is a new pair. What was kept of the old one goes, so the new pair settles and is freed as any other;
+        a CREDIT RELEASED that came for its number at or after ``since`` was the new pair's (the granter had its
+        OK first), an older one a copy of the old pair's.
+
+        >>> flow = HopFlow(handle=(1, 0), side=1, link_id=3, label=7, peer=2, origin=True, window=1)
+        >>> flow.settle(0); flow.own_released.add(0); flow.peer_released.add(0); flow.free(0, now=50)
+        True
+        >>> flow.freed_releases[0] = 90            # the granter's release of the next pair on number 0, at 90
+        >>> flow.renew(0, since=80); flow.settle(0); flow.outstanding, flow.peer_released, flow.was_freed(0)
+        ({0}, {0}, False)
+        """
+        self.freed = deque(s for s in self.freed if s != seq)
+        del self.freed_count[seq]
+        del self.freed_at[seq]
+        self.own_released.discard(seq)
+        self.peer_released.discard(seq)
+        came = self.freed_releases.pop(seq, None)
+        if came is not None and came >= since:
+            self.peer_released.add(seq)
+
+    def free(self, seq: int, now: int) -> bool:
+        """Origin: pair ``seq`` has been released at one end (at ``now``); True when that freed its credit (it is now
+        settled here and released at both ends)."""
         if seq in self.outstanding and seq in self.own_released and seq in self.peer_released:
             self.outstanding.discard(seq)
             self.own_released.discard(seq)
@@ -131,10 +171,13 @@ class HopFlow:
             freed, count = self.freed, self.freed_count
             freed.append(seq)
             count[seq] = count.get(seq, 0) + 1
+            self.freed_at[seq] = now
             if len(freed) > RECENT_FREED:
                 old = freed.popleft()
                 if count[old] == 1:
                     del count[old]
+                    del self.freed_at[old]
+                    self.freed_releases.pop(old, None)
                 else:
                     count[old] -= 1
             return True

@@ -28,7 +28,7 @@ from collections.abc import Callable
 
 from protocols.common import QNCP_PORT, Actions, sending
 from protocols.network.circuit import GENERATING, Circuit
-from protocols.network.context import Node
+from protocols.network.context import LINK_RESOLUTION_CONFIRMS, Node
 from protocols.network.hop_cap import pipeline_cap
 from protocols.network.hop_caps import HopCaps
 from protocols.network.hop_flow import FlowKey, HopFlow, LinkRequest
@@ -129,7 +129,7 @@ class Hops:
             return Actions() if into is None else into
         if flow.origin:
             flow.own_released.add(half.seq)
-            if flow.free(half.seq):
+            if flow.free(half.seq, now):
                 return self.request(flow, now, into)
             return Actions() if into is None else into
         seq = half.seq
@@ -159,9 +159,10 @@ class Hops:
             return self.request(flow, now, actions, circuit)
         seq = message.pair_seq
         if seq in flow.freed_count:     # (flow.was_freed) an expired pair: its credit came back with its ERR EXPIRE
+            flow.freed_releases[seq] = now          # (or the next pair's on its number, before its OK: renew)
             return actions
         flow.peer_released.add(seq)
-        return self.request(flow, now, actions, circuit) if flow.free(seq) else actions
+        return self.request(flow, now, actions, circuit) if flow.free(seq, now) else actions
 
     def on_credit_ack(self, message: PairMessage) -> None:
         handle = (message.head_node, message.circuit_id)
@@ -245,7 +246,11 @@ class Hops:
         circuit = None if bound is None else circuits.by_handle.get(bound[0])
         flow = None if circuit is None or bound is None else self.flows.get(bound)
         if flow is not None and flow.origin:
-            flow.settle(ok.sequence_number)
+            seq = ok.sequence_number
+            if seq in flow.freed_count:     # a new pair on a recently freed number: the link sequence came round
+                link_caps = node.topology.link(flow.link_id)
+                flow.renew(seq, now - link_caps.confirm_timeout_ns - node.rto(flow.peer))
+            flow.settle(seq)
         elif flow is not None:
             self.granted[(ok.remote_node_id, ok.create_id)] = flow.key
         if flow is None or circuit is None or (type(ok) is not ll.OkKeep and not isinstance(ok, ll.OkKeep)):
@@ -267,10 +272,10 @@ class Hops:
             return Actions()
         if err.err == ll.ERR_EXPIRE and err.s:
             actions = Actions()
+            retraction = LINK_RESOLUTION_CONFIRMS * self.node.topology.link(flow.link_id).confirm_timeout_ns
             for seq in err.sequences():
                 if flow.origin:
-                    flow.settle(seq)
-                    flow.peer_released.add(seq)   # the link layer expires it at the granter too
+                    flow.expired(seq, now, retraction)
                 if circuit is not None:
                     actions.extend(self.on_expired(circuit, flow.side, seq, now))
             return actions

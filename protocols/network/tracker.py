@@ -4,7 +4,9 @@ The head sends a TRACK for each hop-1 link pair: the P4 EGP header of that pair 
 (circuit, pair id = the head's pair sequence, accumulated Bell index = b₁). A repeater that swapped the
 named half with a right-hand half forwards ``out = in ⊕ m ⊕ b_out`` with the right pair's EGP header (the
 P4 rule); until the swap it keeps the TRACK pending; a TRACK for a half whose link OK has not come yet is
-*early* and waits for it. Every hop is acknowledged (TRACK_ACK) and retransmitted.
+*early* and waits for it. Every hop is acknowledged (TRACK_ACK) and retransmitted. At the tail, a TRACK
+naming a delivered half's key is kept on it: if the link sequence has come round and the next pair's link OK
+takes the key, that TRACK may be the new pair's, early (:meth:`Tracker.adopt`).
 
 A half dies at most once (:meth:`Tracker.kill`): by cutoff, link retraction, failed swap or teardown. The
 node discards its qubit, tells the neighbour on the half's hop (EXPIRE, so the other end of the link pair
@@ -130,16 +132,29 @@ class Tracker:
             return self._expire(circuit, half, half.reason, sender, now)
         if half.ok_at is not None and frame.link_bell != half.link_bell:
             node.counters.bell_mismatches += 1
-        if state is SWAPPED or state is DELIVERED:
+        if state is SWAPPED:
             if half.track is None:
                 half.track, half.track_from = frame, sender
             return self.forward(circuit, half, now, actions)
+        if state is DELIVERED:          # (the tail's): a copy of its own TRACK, or the wrapped key's next pair's
+            half.next_track = (frame, sender, now)
+            return actions
         if half.end_pooled:
             return actions              # a duplicate: the end pool has its TRACK, and its Bell state is the rounds'
         half.track, half.track_from = frame, sender
         if circuit.is_tail and (state is HELD or state is MEASURED) and not half.distilling:
             actions.extend(self.on_tracked(circuit, half, now))
         return actions
+
+    def adopt(self, circuit: Circuit, half: Half, waiting: tuple[TrackFrame, int, int], now: int) -> None:
+        """``half``'s link OK took the key of a delivered half that was over (the 16-bit link sequence came round),
+        which kept the last TRACK that came for the key (``waiting``: frame, sender, arrival). That TRACK is the
+        new pair's, early, if it came no longer ago than an early TRACK waits and names the new pair's link Bell
+        state; a late copy of the old pair's TRACK (its Bell state the old pair's) is left: the new pair waits for
+        its own."""
+        frame, sender, at = waiting
+        if now - at <= self._early_timeout(circuit) and frame.link_bell == half.link_bell:
+            half.track, half.track_from = frame, sender
 
     def on_track_ack(self, message: PairMessage) -> None:
         key = ("track", (message.head_node, message.circuit_id), (message.link_id, message.pair_seq))
