@@ -41,6 +41,8 @@ class Signalling:
         """The tail's choice of the rules (``cutoffs``: Purpose ID → τ in ns, the scenario's ``cutoff_us``)."""
         self.waiting: dict[int, tuple[Admitted, CircuitStats]] = {}
         """Head: requests refused NORES waiting to set up again, by Create ID."""
+        self.refused: set[Handle] = set()
+        """Circuits this node refused while copies of their SETUP may still come (:meth:`_refuse`)."""
 
     # -- setup at the head ----------------------------------------------------------------------
     def open(self, admitted: Admitted, now: int, stats: CircuitStats | None = None) -> Actions:
@@ -92,7 +94,8 @@ class Signalling:
         handle = (setup.head_node, setup.circuit_id)
         index = setup.hop_index
         actions = Actions(send=[(node.qncp(sender), HopAck(SETUP_ACK, handle[1], handle[0], index).encode())])
-        if setup.route[index] != node.node_id or setup.route[index - 1] != sender or node.circuits.get(handle):
+        if (setup.route[index] != node.node_id or setup.route[index - 1] != sender or node.circuits.get(handle)
+                or handle in self.refused):
             return actions                              # not for us, or a duplicate (answered above)
         tail = index == setup.hop_count
         left = setup.qcaps[-1].link
@@ -148,6 +151,12 @@ class Signalling:
         return actions.extend(self.hops.start(circuit, now))
 
     def _refuse(self, handle: Handle, tail: int, to: int, code: int, now: int) -> Actions:
+        """SETUP_REPLY ``code`` to ``to``, and a later copy of the SETUP changes nothing (docs/wire.md §9.3): were
+        it set up anew (the node having room by then), the head, which gave the circuit up on this refusal, would
+        never know of it, and its tail would end the request a second time. Copies come until the sender's last
+        retransmission has crossed the hop."""
+        self.refused.add(handle)
+        self.node.timers.schedule(("forget-refusal", handle), now + (self.node.config.retries + 1) * self.node.rto(to))
         self.node.counters.refused += 1
         refusal = SetupReply(handle[1], handle[0], tail, self.node.node_id, status=code)
         return self.node.reliable(("reply", handle, to), to, QNCP_PORT, refusal.encode(), now,
@@ -246,6 +255,11 @@ class Signalling:
         if self.node.over:
             return self.service.err_admitted(admitted, ll.ERR_TIMEOUT, stats)
         return self.open(admitted, now, stats)
+
+    def forget_refusal(self, handle: Handle, now: int) -> Actions:
+        """No copy of the SETUP of ``handle``, refused here, can still come."""
+        self.refused.discard(handle)
+        return Actions()
 
     def settled(self) -> bool:
         """No request waits to set up again."""
