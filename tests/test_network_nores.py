@@ -5,11 +5,13 @@ a live circuit's place in the table: engines driven directly (tests/network_harn
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from protocols.common import QNCP_PORT
 from protocols.link.types import GenerationOver
 from protocols.network.types import NetworkConfig
 from protocols.packets import linkservice as ll
-from protocols.packets.qncp import SetupReply, decode_qncp
+from protocols.packets.qncp import Setup, SetupReply, decode_qncp
 from protocols.packets.qncp_common import SETUP, SETUP_ACK, SETUP_REPLY
 from tests.network_harness import Chain, ip
 
@@ -97,6 +99,25 @@ def test_a_copy_of_a_refused_setup_sets_nothing_up() -> None:
     chain.finish()
     assert not chain.errs(1) and not chain.errs(2)
     assert chain.settled() and not chain.engines[REPEATER].signalling.refused     # the refusal is forgotten too
+
+
+def test_a_refusal_is_remembered_for_its_request_only() -> None:
+    """The repeater remembers which request's SETUP it refused: the same Circuit ID in another request's SETUP
+    (a head gives an id again once it is free there) is a new circuit, set up as usual."""
+    chain = Chain(2)
+    table = chain.engines[REPEATER].node.circuits
+    table.max_circuits = 0
+    chain.create(number=1)
+    chain.run()
+    (payload,) = [p for n, _, p in chain.sent if n == 1 and p[1] == SETUP]
+    setup = decode_qncp(payload)
+    assert isinstance(setup, Setup)
+    table.max_circuits = 64
+    before = len(chain.sent)
+    other = replace(setup, create_id=setup.create_id + 1).encode()
+    chain.apply(REPEATER, chain.engines[REPEATER].receive(other, (ip(1), QNCP_PORT), QNCP_PORT, chain.now))
+    assert [(n, p[1]) for n, _, p in chain.sent[before:]] == [(REPEATER, SETUP_ACK), (REPEATER, SETUP)]
+    assert (1, setup.circuit_id) in table.by_handle
 
 
 def test_closed_circuits_lingering_leave_room_for_new_ones() -> None:
