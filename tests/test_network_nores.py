@@ -1,15 +1,19 @@
 """NORES at circuit setup is retried with exponential backoff, bounded by the request's Max Time (or 8
-backoffs without one), and closed circuits lingering do not take a live circuit's place in the table:
-engines driven directly (tests/network_harness.py).
+backoffs without one), a copy of a refused SETUP sets nothing up, and closed circuits lingering do not take
+a live circuit's place in the table: engines driven directly (tests/network_harness.py).
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+from protocols.common import QNCP_PORT
+from protocols.link.types import GenerationOver
 from protocols.network.types import NetworkConfig
 from protocols.packets import linkservice as ll
-from protocols.packets.qncp import SetupReply, decode_qncp
-from protocols.packets.qncp_common import SETUP_REPLY
-from tests.network_harness import Chain
+from protocols.packets.qncp import Setup, SetupReply, decode_qncp
+from protocols.packets.qncp_common import SETUP, SETUP_ACK, SETUP_REPLY
+from tests.network_harness import Chain, ip
 
 REPEATER = 3
 
@@ -65,6 +69,55 @@ def test_nores_retries_end_before_max_time_with_err_nores() -> None:
     assert chain.engines[REPEATER].node.records[(1, 1)].messages == {"SETUP_ACK": 4, "SETUP_REPLY": 4}
     chain.advance(chain.now + 10**10)
     assert chain.settled()
+
+
+def test_a_copy_of_a_refused_setup_sets_nothing_up() -> None:
+    """A copy of a SETUP that comes after the repeater refused it NORES, when it has room again (the head's
+    SETUP_ACK was lost, so it retransmitted), is answered SETUP_ACK and nothing else. Set up, it made a circuit
+    the head had given up, whose tail failed the request a second time at the end of the run: ERR TIMEOUT at
+    the tail after the request was served (tests/test_robustness.py's all-messages.toml, heavy, seed 5:
+    ERRs [6] at the head, [6, 6] at the tail)."""
+    chain = Chain(2)
+    table = chain.engines[REPEATER].node.circuits
+    table.max_circuits = 0                         # the repeater's circuit table is full
+    chain.create(number=1)
+    chain.run()
+    assert len(refusals(chain)) == 1
+    (setup,) = [p for n, _, p in chain.sent if n == 1 and p[1] == SETUP]
+    table.max_circuits = 64                        # room again, before the head's backoff is over
+    before = len(chain.sent)
+    chain.queue.append((REPEATER, setup, (ip(1), QNCP_PORT), QNCP_PORT))
+    chain.run()
+    assert [(n, p[1]) for n, _, p in chain.sent[before:]] == [(REPEATER, SETUP_ACK)]
+    assert not table.by_handle
+    chain.advance(chain.now + 10_000_000)          # the head's backoff: its next circuit serves the request
+    deliver(chain)
+    assert chain.delivered[1].keys() == chain.delivered[2].keys() == {0}
+    for node in chain.route:
+        chain.apply(node, chain.engines[node].handle(GenerationOver(), chain.now))
+    chain.run()
+    chain.finish()
+    assert not chain.errs(1) and not chain.errs(2)
+    assert chain.settled() and not chain.engines[REPEATER].signalling.refused     # the refusal is forgotten too
+
+
+def test_a_refusal_is_remembered_for_its_request_only() -> None:
+    """The repeater remembers which request's SETUP it refused: the same Circuit ID in another request's SETUP
+    (a head gives an id again once it is free there) is a new circuit, set up as usual."""
+    chain = Chain(2)
+    table = chain.engines[REPEATER].node.circuits
+    table.max_circuits = 0
+    chain.create(number=1)
+    chain.run()
+    (payload,) = [p for n, _, p in chain.sent if n == 1 and p[1] == SETUP]
+    setup = decode_qncp(payload)
+    assert isinstance(setup, Setup)
+    table.max_circuits = 64
+    before = len(chain.sent)
+    other = replace(setup, create_id=setup.create_id + 1).encode()
+    chain.apply(REPEATER, chain.engines[REPEATER].receive(other, (ip(1), QNCP_PORT), QNCP_PORT, chain.now))
+    assert [(n, p[1]) for n, _, p in chain.sent[before:]] == [(REPEATER, SETUP_ACK), (REPEATER, SETUP)]
+    assert (1, setup.circuit_id) in table.by_handle
 
 
 def test_closed_circuits_lingering_leave_room_for_new_ones() -> None:

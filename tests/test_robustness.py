@@ -62,6 +62,13 @@ def test_every_example_keeps_its_promises_on_a_faulty_channel(name: str, conditi
         assert sum(w["pairs_matched"] for w in report["workload"]) > 0         # pairs went through it
 
 
+def test_a_late_copy_of_a_refused_setup_fails_no_request_twice() -> None:
+    """all-messages.toml, heavy, seed 5: bob refused carol's SETUP (NORES), set up a late copy of it once it had
+    room, and alice ended carol's request twice (ERR TIMEOUT from that orphan and from the circuit carol set up
+    again). tests/test_network_nores.py holds the rule directly; this is the run where it was found."""
+    assert broken_promises(faulty_run("all-messages.toml", "heavy", seed=5)) == []
+
+
 def test_a_faulty_run_is_reproducible_byte_for_byte(tmp_path: Path) -> None:
     text = shortened(with_faults((EXAMPLES / "up-small.toml").read_text(), *CONDITIONS["heavy"]), 30, 400.0)
     scenario = tmp_path / "faulty.toml"

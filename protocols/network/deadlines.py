@@ -47,6 +47,7 @@ class Deadlines:
             "setup-timeout": self.signalling.setup_timeout, "max-time": self.ending.max_time,
             "verdict": self.ending.verdict_timeout, "early": self.tracker.early_expired,
             "cutoff": self.swapper.on_cutoff, "hold": self.ends.on_hold, "distil-hold": self.distiller.on_hold,
+            "forget-refusal": self.signalling.forget_refusal,
         }
         if kind in handlers:
             return handlers[kind](key[1], now)

@@ -41,6 +41,9 @@ class Signalling:
         """The tail's choice of the rules (``cutoffs``: Purpose ID → τ in ns, the scenario's ``cutoff_us``)."""
         self.waiting: dict[int, tuple[Admitted, CircuitStats]] = {}
         """Head: requests refused NORES waiting to set up again, by Create ID."""
+        self.refused: dict[Handle, int] = {}
+        """Circuits this node refused while copies of their SETUP may still come (:meth:`_refuse`), and the Create ID
+        their SETUP named (a head may give a circuit id again to another request once it is free there)."""
 
     # -- setup at the head ----------------------------------------------------------------------
     def open(self, admitted: Admitted, now: int, stats: CircuitStats | None = None) -> Actions:
@@ -92,7 +95,8 @@ class Signalling:
         handle = (setup.head_node, setup.circuit_id)
         index = setup.hop_index
         actions = Actions(send=[(node.qncp(sender), HopAck(SETUP_ACK, handle[1], handle[0], index).encode())])
-        if setup.route[index] != node.node_id or setup.route[index - 1] != sender or node.circuits.get(handle):
+        if (setup.route[index] != node.node_id or setup.route[index - 1] != sender or node.circuits.get(handle)
+                or self.refused.get(handle) == setup.create_id):
             return actions                              # not for us, or a duplicate (answered above)
         tail = index == setup.hop_count
         left = setup.qcaps[-1].link
@@ -108,7 +112,7 @@ class Signalling:
         if code:
             stats = CircuitStats("refused", setup.route, handle[1], created_at=now)
             node.refusals[handle[1]] = node.records.setdefault((handle[0], setup.create_id), stats)
-            return actions.extend(self._refuse(handle, setup.tail_node, sender, code, now))
+            return actions.extend(self._refuse(handle, setup.create_id, setup.tail_node, sender, code, now))
         circuit = Circuit(handle, setup.route, index, CircuitState.RESERVED, setup.create, setup.create_id,
                           setup.window, self.service.purposes.get(setup.create.purpose_id) if tail else None)
         circuit.stats = CircuitStats("tail" if tail else "repeater", setup.route, handle[1], created_at=now)
@@ -140,14 +144,20 @@ class Signalling:
         if isinstance(message, int):
             node.circuits.forget(circuit.handle)
             node.refusals[circuit.handle[1]] = circuit.stats
-            return self._refuse(circuit.handle, node.node_id, circuit.hop(LEFT).peer, message, now)
+            return self._refuse(circuit.handle, setup.create_id, node.node_id, circuit.hop(LEFT).peer, message, now)
         actions = self._install(circuit, message, now)
         circuit.fire(CircuitEvent.REPLY_OK)
         actions.extend(node.reliable(("reply", circuit.handle, circuit.hop(LEFT).peer), circuit.hop(LEFT).peer,
                                      QNCP_PORT, message.encode(), now, node.config.retries))
         return actions.extend(self.hops.start(circuit, now))
 
-    def _refuse(self, handle: Handle, tail: int, to: int, code: int, now: int) -> Actions:
+    def _refuse(self, handle: Handle, create_id: int, tail: int, to: int, code: int, now: int) -> Actions:
+        """SETUP_REPLY ``code`` to ``to``, and a later copy of the SETUP changes nothing (docs/wire.md §9.3): were
+        it set up anew (the node having room by then), the head, which gave the circuit up on this refusal, would
+        never know of it, and its tail would end the request a second time. Copies come until the sender's last
+        retransmission has crossed the hop."""
+        self.refused[handle] = create_id
+        self.node.timers.schedule(("forget-refusal", handle), now + (self.node.config.retries + 1) * self.node.rto(to))
         self.node.counters.refused += 1
         refusal = SetupReply(handle[1], handle[0], tail, self.node.node_id, status=code)
         return self.node.reliable(("reply", handle, to), to, QNCP_PORT, refusal.encode(), now,
@@ -246,6 +256,11 @@ class Signalling:
         if self.node.over:
             return self.service.err_admitted(admitted, ll.ERR_TIMEOUT, stats)
         return self.open(admitted, now, stats)
+
+    def forget_refusal(self, handle: Handle, now: int) -> Actions:
+        """No copy of the SETUP of ``handle``, refused here, can still come."""
+        self.refused.pop(handle, None)
+        return Actions()
 
     def settled(self) -> bool:
         """No request waits to set up again."""
