@@ -92,6 +92,8 @@ class Confirmation:
 
     # -- pairs from the physical layer ---------------------------------------------------
     def on_lost(self, event: AttemptLost, now: int) -> Actions:
+        """A herald lost: the master re-arms its run for it; here, a CONFIRM for it (come early, or to come
+        within ``confirm_timeout_ns``) is answered EXPIRE."""
         self._counters.lost_attempts += 1
         key = (event.link_id, event.attempt_seq)
         if event.link_id in self._masters:                       # no number given: the other end will not keep it
@@ -122,6 +124,9 @@ class Confirmation:
 
     # -- the other end: CONFIRM ----------------------------------------------------------
     def on_confirm(self, message: EgpMessage, now: int) -> Actions:
+        """A CONFIRM: a copy gets the first answer again, one for an unknown request EXPIRE; a pair held here is
+        taken (or answered EXPIRE if made for another request), a lost one answered EXPIRE, and a CONFIRM whose
+        pair is not heralded here yet waits for it."""
         key = (message.link_id, message.attempt_seq)
         request = self._requests.get((message.origin_node, message.create_id))
         status = self.answered.get(key)          # (a Status, never None: None is "not answered")
