@@ -105,9 +105,6 @@ __all__ = ["ROTATION_BASES", "TRANSITIONS", "GenerationOver", "LinkConfig", "Lin
            "QueuePolicy", "Request", "RequestEvent", "RequestState"]
 
 
-_PAIRS = (PairReady, BlockReady)
-
-
 class LinkLayer:
     """Sans-IO link-layer engine of one node (every link of that node).
 
@@ -188,13 +185,10 @@ class LinkLayer:
         handler = self._event_handlers.get(type(event))     # the per-pair events by their exact class: one look-up
         if handler is not None:
             return self._done(handler(event, now), now)
-        if isinstance(event, _PAIRS):
-            actions = self.confirmation.on_pair(event, now)
-        elif isinstance(event, AttemptLost):
-            actions = self.confirmation.on_lost(event, now)
-        elif isinstance(event, MoveResult):
-            actions = self.memory.on_moved(event, now)
-        elif isinstance(event, LinkDown):
+        for kind, handler in self._event_handlers.items():  # a subclass of one
+            if isinstance(event, kind):
+                return self._done(handler(event, now), now)
+        if isinstance(event, LinkDown):
             actions = self.failures.link_down(event.link_id, now)
         elif isinstance(event, GenerationOver):
             actions = self.failures.generation_over(now)
