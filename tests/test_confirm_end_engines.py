@@ -43,7 +43,7 @@ def give_up(n1: LinkLayer, out: Actions) -> tuple[list[bytes], bytes, int]:
     layer, its RELEASE that retracts the pair (every copy is the same), and when it gave up."""
     errs = only(out.send, APP1)
     while True:
-        now = n1.confirmation.deadline() or 0
+        now = n1.confirms.deadline() or 0
         out = n1.on_timer(now)
         errs += only(out.send, APP1)
         releases = [m for m in only(out.send, EGP2) if EgpMessage.decode(m).msg_type == MSG_RELEASE]
@@ -146,7 +146,7 @@ def test_a_late_retraction_of_a_delivered_pair_is_not_counted_twice() -> None:
                 n2.receive(confirm, EGP1, EGP_PORT, (out.deadline or 0) + 100)
         if any(EgpMessage.decode(m).msg_type == MSG_RELEASE for m in only(out.send, EGP2)):
             break
-        out = n1.on_timer(n1.confirmation.deadline() or 0)
+        out = n1.on_timer(n1.confirms.deadline() or 0)
     release = next(m for m in only(out.send, EGP2) if EgpMessage.decode(m).msg_type == MSG_RELEASE)
     last = (n1.memory.deadline() or 0) + 4 * n1.timing.interval_ns    # the last copy of the retraction
     assert last > 10_100 + n2.timing.keep_ns and copies == 6           # past what node 2 remembers of its first answer

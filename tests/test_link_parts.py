@@ -20,6 +20,7 @@ import pytest
 from protocols.common import EGP_PORT, Actions, Basis, BellState
 from protocols.link.admission import Admission
 from protocols.link.confirm import Confirmation
+from protocols.link.confirm_master import MasterConfirms
 from protocols.link.follower import Follower
 from protocols.link.links import Links
 from protocols.link.memory import PairMemory
@@ -394,9 +395,9 @@ def test_queue_gives_a_req_up_after_its_retries_and_the_master_aborts_it() -> No
 
 # -- Confirmation -----------------------------------------------------------------------------
 
-def confirmation_of(node_id: int, request: Request,
-                    storage: int = 0) -> tuple[Confirmation, Follower, MasterRuns, LinkCounters]:
-    """Confirmation at ``node_id``, whose table holds ``request``."""
+def confirmations_of(node_id: int, request: Request,
+                     storage: int = 0) -> tuple[Confirmation, MasterConfirms, Follower, MasterRuns, LinkCounters]:
+    """Confirmation and MasterConfirms at ``node_id``, whose table holds ``request``."""
     link = request.link
     links, table = Links(node_id, [link]), RequestTable(TIMING.keep_ns)
     table.add(request)
@@ -405,7 +406,16 @@ def confirmation_of(node_id: int, request: Request,
     replies = Replies(counters, following=follower.following)
     runs = master_runs(links, table, fail=fail, counters=counters)
     memory = PairMemory(links, replies, runs, Memory(storage=storage), counters, TIMING)
-    return Confirmation(links, table, runs, follower, memory, replies, counters, TIMING), follower, runs, counters
+    confirms = MasterConfirms(links, runs, memory, replies, counters, TIMING)
+    confirmation = Confirmation(links, table, runs, follower, memory, replies, counters, TIMING, confirms)
+    return confirmation, confirms, follower, runs, counters
+
+
+def confirmation_of(node_id: int, request: Request,
+                    storage: int = 0) -> tuple[Confirmation, Follower, MasterRuns, LinkCounters]:
+    """Confirmation at ``node_id``, whose table holds ``request``."""
+    confirmation, _, follower, runs, counters = confirmations_of(node_id, request, storage)
+    return confirmation, follower, runs, counters
 
 
 def confirm(request: Request, attempt: int, seq: int) -> EgpMessage:
@@ -442,18 +452,22 @@ def test_confirmation_keeps_a_confirm_that_comes_before_its_pair_and_delivers_on
 
 
 def test_confirmation_expires_a_pair_whose_confirm_is_never_answered() -> None:
+    """At the master the herald goes to MasterConfirms, which CONFIRMs the pair and gives up after its retries;
+    Confirmation itself holds nothing for it."""
     link = config(1)
     request = make_request(link, number=4, tpe=ll.TPE_MEASURE)
-    confirmation, _, runs, counters = confirmation_of(1, request)
+    confirmation, confirms, _, runs, counters = confirmations_of(1, request)
     runs.schedule(LINK, now=0)
     runs.on_schedule_ack(EgpMessage(MSG_SCHEDULE_ACK, 0, 1, LINK, 1, 1, run=1, pairs=4), now=0)
     out = confirmation.on_pair(pair(9, emitted=10, outcome=0), now=20)
     assert [m.msg_type for m in egp(out)] == [MSG_CONFIRM] and len(upward(out)) == 1      # delivered, CONFIRMed
-    copies = [confirmation.on_timer(now=20 + 1_000 * i) for i in range(1, TIMING.reliable_retries + 1)]
-    assert all([m.msg_type for m in egp(c)] == [MSG_CONFIRM] for c in copies)
-    gave_up = confirmation.on_timer(now=20 + 1_000 * (TIMING.reliable_retries + 1))
-    assert [e.err for e in upward(gave_up)] == [ll.ERR_EXPIRE] and counters.expired == 1
+    assert not confirms.settled() and confirms.deadline() == 20 + 1_000
     assert confirmation.settled() and confirmation.deadline() is None
+    copies = [confirms.on_timer(now=20 + 1_000 * i) for i in range(1, TIMING.reliable_retries + 1)]
+    assert all([m.msg_type for m in egp(c)] == [MSG_CONFIRM] for c in copies)
+    gave_up = confirms.on_timer(now=20 + 1_000 * (TIMING.reliable_retries + 1))
+    assert [e.err for e in upward(gave_up)] == [ll.ERR_EXPIRE] and counters.expired == 1
+    assert confirms.settled() and confirms.deadline() is None
 
 
 # -- PairMemory -------------------------------------------------------------------------------

@@ -10,6 +10,10 @@ the answers given are forgotten after a bounded time, so the tables stay bounded
 from __future__ import annotations
 
 import doctest
+from dataclasses import astuple, dataclass
+from typing import Any
+
+import pytest
 
 from protocols.common import EGP_PORT, LINK_SERVICE_PORT, Actions, BellState
 from protocols.link import recent as link_recent
@@ -182,3 +186,33 @@ def test_the_request_table_stays_bounded_over_many_requests() -> None:
 def test_docstring_examples() -> None:
     result = doctest.testmod(link_recent)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_a_subclass_of_a_per_pair_event_goes_where_its_class_goes() -> None:
+    """``LinkLayer.handle`` finds the per-pair events by their exact class; an instance of a subclass of one takes
+    the general path to the same part: a run of heralds and lost attempts gives the same outputs either way."""
+    @dataclass(frozen=True, slots=True)
+    class Herald(PairReady):
+        pass
+
+    @dataclass(frozen=True, slots=True)
+    class Lost(AttemptLost):
+        pass
+
+    def run(herald: type[PairReady], lost: type[AttemptLost]) -> list[Any]:
+        n1, n2 = link_pair()
+        open_request(n1, n2, keep_create(number=2))
+        outputs = []
+        for node, slot in ((n1, 0), (n2, 1)):
+            events = (herald(*astuple(pair(7, 9_000, slot))), lost(LINK, 8), herald(*astuple(pair(9, 9_500, slot))))
+            for event in events:
+                out = node.handle(event, now=10_000)
+                outputs.append((out.send, out.up, out.down, out.hardware, out.deadline))
+        return [*outputs, repr(n1.counters), repr(n2.counters)]
+
+    assert Herald is not PairReady and isinstance(Herald(*astuple(pair(7, 9_000))), PairReady)
+    general = run(Herald, Lost)
+    assert general == run(PairReady, AttemptLost)
+    assert sum(bool(sends) for sends, *_ in general[:6]) >= 2         # the master CONFIRMs both pairs
+    with pytest.raises(TypeError, match="cannot handle"):
+        link_pair()[0].handle(object(), now=0)

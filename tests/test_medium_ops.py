@@ -283,7 +283,7 @@ class Links:
 
 
 def test_an_arm_checked_once_is_run_again_only_for_its_node() -> None:
-    """The medium does not check again an Arm object it found valid for the same node (``Medium._arms``): the
+    """The medium does not check again an Arm object it found valid for the same node (``Refusals.arms``): the
     same object from another node, and an invalid Arm however often it comes, are checked and refused."""
     medium = Medium(Kernel(), np.random.default_rng(1))
     links = Links()
@@ -296,9 +296,17 @@ def test_an_arm_checked_once_is_run_again_only_for_its_node() -> None:
         medium.command(3, arm, None)  # type: ignore[arg-type]
         medium.command(2, bad, None)  # type: ignore[arg-type]
     assert links.commands == [(1, arm)] * 3
-    assert medium.rejected_commands == 6 and medium._arms == {id(arm): (arm, 1)}
+    assert medium.rejected_commands == 6 and medium.refusals.arms == {id(arm): (arm, 1)}
     medium.command(2, arm, None)  # type: ignore[arg-type]
-    assert links.commands[-1] == (2, arm) and medium._arms == {id(arm): (arm, 2)}
+    assert links.commands[-1] == (2, arm) and medium.refusals.arms == {id(arm): (arm, 2)}
+
+
+def test_refusals_docstring_example() -> None:
+    import doctest
+
+    from stack.quantum import refusals
+    result = doctest.testmod(refusals)
+    assert result.attempted > 0 and result.failed == 0
 
 
 def test_a_uniform_keeps_its_generator_alive() -> None:

@@ -7,8 +7,12 @@ very bytes of the first answer; one beyond it is counted (``late_confirms``) and
 
 from __future__ import annotations
 
-from protocols.common import QNCP_PORT
-from protocols.network.relay import confirm_lifetime_ns
+import pytest
+
+from protocols.common import QNCP_PORT, Actions
+from protocols.network.circuit import Circuit
+from protocols.network.relay import Relay, _on_its_way, confirm_lifetime_ns, relayable
+from protocols.packets.qncp import Confirm, decode_confirm
 from protocols.packets.qncp_common import CONFIRM, CONFIRM_ACK
 from tests.network_harness import Chain, ip
 
@@ -134,3 +138,67 @@ def test_a_record_still_needed_is_kept_another_bound_and_the_floor_follows_the_n
     assert records.get(0) == "answer"
     records.forget(now=250)
     assert len(records) == 0 and records.late(0)
+
+
+def _late_transcript(general: bool, monkeypatch: pytest.MonkeyPatch) -> tuple[list[object], int]:
+    """Four pairs over Chain(3), with a copy of pair 0's CONFIRM at R1 inside the bound (answered), copies of
+    pairs 0 and 1 beyond it (late: pair 1 is just below the floor that forgetting both left), then pairs 2 (at
+    the floor) and 3: every engine output in order, then each node's counters and deliveries; and R1's late
+    CONFIRMs. With ``general``, ``Relay.on_confirm`` is the code it was before it was written out per pair
+    (``answers.get``, ``answers.late``, ``forget`` and ``relayable`` called)."""
+    if general:
+        def on_confirm(self: Relay, circuit: Circuit, message: Confirm, now: int,
+                       data: bytes | None = None) -> Actions:
+            answers = self.answers.get(circuit.handle)
+            if answers is None:
+                answers = self._answers(circuit)
+            answers.forget(now, _on_its_way)
+            n = message.e2e_seq
+            answer = answers.get(n)
+            if answer is not None:
+                return Actions() if answer.msg_type == CONFIRM else Actions(send=[(answers.to_tail,
+                                                                                   answer.encode())])
+            if answers.late(n):
+                self.node.counters.late_confirms += 1
+                return Actions()
+            answers.put(n, message, now)
+            if data is None or not relayable(data):
+                data = message.encode()
+            return self.node.outbox.send(("confirm", circuit.handle, n), answers.to_head, data,
+                                         answers.interval, answers.retries, now)
+        monkeypatch.setattr(Relay, "on_confirm", on_confirm)
+    chain = Chain(3)
+    seen: list[object] = []
+    apply = chain.apply
+
+    def record(node: int, actions: Actions) -> None:
+        seen.append((node, list(actions.send), list(actions.hardware), actions.deadline))
+        apply(node, actions)
+    chain.apply = record  # type: ignore[method-assign]
+    chain.create(number=4)
+    chain.run()
+    one_pair(chain)
+    (copy,) = sent_between(chain, R2, R1, CONFIRM)
+    chain.advance(chain.now + lifetime(chain, R1) // 2)
+    inject(chain, R2, R1, copy)                        # inside the bound: answered again
+    one_pair(chain)
+    (first, second) = sent_between(chain, R2, R1, CONFIRM)
+    pair_1 = decode_confirm(second)
+    assert first == copy and pair_1 is not None and pair_1.e2e_seq == 1
+    chain.advance(chain.now + lifetime(chain, HEAD) + 1)
+    inject(chain, R2, R1, copy)                        # beyond it: late
+    inject(chain, R2, R1, second)                      # pair 1's, just below the floor: late too
+    one_pair(chain)
+    one_pair(chain)
+    chain.finish()
+    seen += [repr(chain.engines[n].counters) for n in chain.route] + [chain.delivered]
+    return seen, chain.engines[R1].counters.late_confirms
+
+
+def test_a_relays_written_out_late_test_is_answers_late(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``Relay.on_confirm`` tests ``n < answers.floor`` for ``answers.late(n)`` (per pair, once ``n`` is known
+    not to be among the answers): the run gives the same outputs, deadlines, counters and deliveries as with
+    ``late`` called, with copies of pairs 0 and 1 dropped as late and pair 2, at the floor, passed on."""
+    fast, late = _late_transcript(False, monkeypatch)
+    assert late == 2 and len(fast) > 40
+    assert fast == _late_transcript(True, monkeypatch)[0]

@@ -1,45 +1,45 @@
-"""Link layer: :class:`Confirmation`, heralded and lost pairs, CONFIRM / CONFIRM_ACK, expired pairs.
+"""Link layer: :class:`Confirmation`, the heralds (pairs and lost attempts) and the other end's side of pair
+confirmation: CONFIRM, CONFIRM_ACK, expired pairs.
 
 Both ends learn of a pair from its herald, named by the attempt sequence. The master numbers each
-pair of its current run (:class:`~protocols.link.runs.MasterRuns`), hands it to its memory
-(:class:`~protocols.link.memory.PairMemory`: delivered, or kept for an atomic request) and CONFIRMs
-it, naming the request; the CONFIRM is retransmitted until CONFIRM_ACK, ``reliable_retries`` times
-at most: then the master reports the pair expired and retracts it (RELEASE with Status EXPIRE,
-:meth:`~protocols.link.memory.PairMemory.retract`), and the other end reports it expired too
-(:meth:`Confirmation.release_unconfirmed`: withdrawn if it delivered it, settled if its CONFIRM never
-came). The other end keeps its pair until the CONFIRM
-and takes it if it made the pair for that request (:meth:`~protocols.link.follower.Follower.request_at`);
-otherwise (another request, its herald lost, or no pair at all) it answers EXPIRE, and both ends
-send ERR EXPIRE for that sequence number. A pair the master never numbered (its herald was lost
-there) is freed when no CONFIRM comes within ``confirm_timeout_ns``. Each answer is remembered for
-``keep_ns``, so a retransmitted CONFIRM gets the first answer again. Both ends thus settle exactly
-the same sequence numbers.
+pair of its current run and CONFIRMs it, naming the request, until CONFIRM_ACK or ``reliable_retries``
+copies (:class:`~protocols.link.confirm_master.MasterConfirms`; giving up, it reports the pair expired
+and retracts it, and the other end reports it expired too: :meth:`Confirmation.release_unconfirmed`:
+withdrawn if it delivered it, settled if its CONFIRM never came). The other end keeps its pair until the
+CONFIRM and takes it if it made the pair for that request
+(:meth:`~protocols.link.follower.Follower.request_at`); otherwise (another request, its herald lost, or
+no pair at all) it answers EXPIRE, and both ends send ERR EXPIRE for that sequence number. A pair the
+master never numbered (its herald was lost there) is freed when no CONFIRM comes within
+``confirm_timeout_ns``. Each answer is remembered for ``keep_ns``, so a retransmitted CONFIRM gets the
+first answer again. Both ends thus settle exactly the same sequence numbers.
 """
 
 from __future__ import annotations
 
 from protocols.common import Actions, Address
+from protocols.link.confirm_master import MasterConfirms
 from protocols.link.follower import Follower
 from protocols.link.links import Links
 from protocols.link.memory import PairMemory, discard
-from protocols.link.messages import about_pair, answer
+from protocols.link.messages import answer
 from protocols.link.recent import Forgetting, Recent
 from protocols.link.replies import Replies
 from protocols.link.requests import RequestTable
 from protocols.link.runs import MasterRuns
-from protocols.link.types import FAILED, LinkCounters, PairKey, PendingConfirm, Request, Retransmission
+from protocols.link.types import FAILED, LinkCounters, PairKey, Request, Retransmission
 from protocols.packets import linkservice as ll
 from protocols.packets.egp import MSG_CONFIRM_ACK, EgpMessage, pair_message
 from protocols.physical.node import AttemptLost, BlockReady, PairReady
 
 
 class Confirmation:
-    """Pairs between their herald and their confirmation: the master's CONFIRMs awaiting their answer, the
-    other end's pairs awaiting their CONFIRM, heralds it lost, CONFIRMs that came before their pair."""
+    """The heralds: a pair on a link this node is master of goes to :class:`MasterConfirms` (``master``), a lost
+    one re-arms the run; on the other links, the pairs awaiting their CONFIRM, heralds lost, CONFIRMs that came
+    before their pair, and the CONFIRM_ACKs given."""
 
     def __init__(self, links: Links, requests: RequestTable, runs: MasterRuns, follower: Follower,
                  memory: PairMemory, replies: Replies, counters: LinkCounters, timing: Retransmission,
-                 forgetting: Forgetting | None = None) -> None:
+                 master: MasterConfirms, forgetting: Forgetting | None = None) -> None:
         self._links = links
         self._requests = requests
         self._runs = runs
@@ -47,35 +47,30 @@ class Confirmation:
         self._memory = memory
         self._replies = replies
         self._counters = counters
-        self._timing = timing
         self._masters = links.masters
+        self._number = master.on_pair
         self._confirm_timeout_ns = timing.confirm_timeout_ns
-        self._next_seq = {link_id: 0 for link_id in links.ids()}      # master: the next pair's sequence number
-        self._sent: dict[PairKey, PendingConfirm] = {}                        # master: CONFIRMs awaiting ACK
-        self._awaiting: dict[PairKey, tuple[Request, PairReady | BlockReady, int]] = {}  # other end: awaiting CONFIRM
-        self._lost: dict[PairKey, int] = {}                                   # other end: heralds lost, until when
-        self._lost_count: dict[PairKey, int] = {}                             # other end: pairs of a lost block
-        self._early: dict[PairKey, tuple[EgpMessage, int]] = {}               # other end: CONFIRMs before the pair
-        self.timed = (self._sent, self._awaiting, self._lost, self._early)
+        self._awaiting: dict[PairKey, tuple[Request, PairReady | BlockReady, int]] = {}  # awaiting their CONFIRM
+        self._lost: dict[PairKey, int] = {}                                   # heralds lost, until when
+        self._lost_count: dict[PairKey, int] = {}                             # pairs of a lost block
+        self._early: dict[PairKey, tuple[EgpMessage, int]] = {}               # CONFIRMs before the pair
+        self.timed = (self._awaiting, self._lost, self._early)
         """The tables whose entries have deadlines (:meth:`deadline`: None while all are empty)."""
-        self.answered: Recent[PairKey, int] = Recent(timing.keep_ns, forgetting)   # other end: CONFIRM_ACKs sent
-        self.blocks: Recent[PairKey, int] = Recent(timing.keep_ns, forgetting)     # other end: pairs of blocks answered
+        self.answered: Recent[PairKey, int] = Recent(timing.keep_ns, forgetting)   # CONFIRM_ACKs sent
+        self.blocks: Recent[PairKey, int] = Recent(timing.keep_ns, forgetting)     # pairs of blocks answered
 
     # -- queries -------------------------------------------------------------------------
     def settled(self) -> bool:
-        """No CONFIRM waits for its answer and no pair (or early CONFIRM) for its counterpart."""
-        return not (self._sent or self._awaiting or self._early)
+        """No pair (or early CONFIRM) waits for its counterpart."""
+        return not (self._awaiting or self._early)
 
     def held_slots(self) -> set[int]:
         """Memory slots of pairs that wait for the master's CONFIRM."""
         return {pair.slot for _, pair, _ in self._awaiting.values() if pair.outcome is None}
 
     def deadline(self) -> int | None:
+        """When a pair, lost herald or early CONFIRM is next given up (None: none waits)."""
         best = None
-        if self._sent:
-            for pending in self._sent.values():
-                if best is None or pending.next_at < best:
-                    best = pending.next_at
         if self._awaiting:
             for _, _, t in self._awaiting.values():
                 if best is None or t < best:
@@ -97,6 +92,8 @@ class Confirmation:
 
     # -- pairs from the physical layer ---------------------------------------------------
     def on_lost(self, event: AttemptLost, now: int) -> Actions:
+        """A herald lost: the master re-arms its run for it; here, a CONFIRM for it (come early, or to come
+        within ``confirm_timeout_ns``) is answered EXPIRE."""
         self._counters.lost_attempts += 1
         key = (event.link_id, event.attempt_seq)
         if event.link_id in self._masters:                       # no number given: the other end will not keep it
@@ -109,31 +106,16 @@ class Confirmation:
         return Actions()
 
     def on_pair(self, pair: PairReady | BlockReady, now: int) -> Actions:
+        """A heralded pair (or block): the master's to number (:meth:`MasterConfirms.on_pair`); here, taken if
+        its CONFIRM came first, else kept until it comes (``confirm_timeout_ns`` at most)."""
         link_id = pair.link_id
-        if link_id not in self._masters:
-            return self._on_pair_followed(pair, now)
-        request = self._runs.request_for(pair)
-        if request is None:
-            self._counters.unrequested += 1       # nobody asked for it: free the memory, lose nothing
-            return Actions(hardware=discard(pair))
-        count = pair.count
-        seq = self._next_seq[link_id]
-        self._next_seq[link_id] = (seq + count) & 0xFFFF
-        timing = self._timing
-        self._sent[(link_id, pair.attempt_seq)] = PendingConfirm(request, seq, timing.reliable_retries,
-                                                                 now + timing.interval_ns, 0, count)
-        request.numbered += count
-        actions = self._memory.take(request, pair, seq, now)
-        actions.send.append(about_pair(request, link_id, pair.attempt_seq, seq))
-        run_over = self._runs.numbered(link_id, now, count)
-        return actions if run_over is None else actions.extend(run_over)
-
-    def _on_pair_followed(self, pair: PairReady | BlockReady, now: int) -> Actions:
-        request = self._follower.request_at(pair.link_id, pair.emission_time)
+        if link_id in self._masters:
+            return self._number(pair, now)
+        request = self._follower.request_at(link_id, pair.emission_time)
         if request is None:
             self._counters.unrequested += 1
             return Actions(hardware=discard(pair))
-        key = (pair.link_id, pair.attempt_seq)
+        key = (link_id, pair.attempt_seq)
         early = self._early.pop(key, None)
         if early is not None:
             return self._on_confirmed(request, pair, early[0], now)
@@ -142,6 +124,9 @@ class Confirmation:
 
     # -- the other end: CONFIRM ----------------------------------------------------------
     def on_confirm(self, message: EgpMessage, now: int) -> Actions:
+        """A CONFIRM: a copy gets the first answer again, one for an unknown request EXPIRE; a pair held here is
+        taken (or answered EXPIRE if made for another request), a lost one answered EXPIRE, and a CONFIRM whose
+        pair is not heralded here yet waits for it."""
         key = (message.link_id, message.attempt_seq)
         request = self._requests.get((message.origin_node, message.create_id))
         status = self.answered.get(key)          # (a Status, never None: None is "not answered")
@@ -252,43 +237,9 @@ class Confirmation:
             return waiting[1].count
         return self._lost_count.get(key) or self.blocks.get(key) or 1
 
-    # -- the master: CONFIRM_ACK and retransmission --------------------------------------
-    def on_confirm_ack(self, message: EgpMessage, now: int) -> Actions:
-        return self.acknowledged(message.link_id, message.attempt_seq, message.status, now)
-
-    def acknowledged(self, link_id: int, attempt_seq: int, status: int, now: int) -> Actions:
-        """Master: the CONFIRM_ACK of pair ``attempt_seq`` on ``link_id`` with ``status`` (:meth:`on_confirm_ack`
-        from the message's fields: the link layer reads a CONFIRM_ACK, one a pair, without an EgpMessage)."""
-        key = (link_id, attempt_seq)
-        pending = self._sent.pop(key, None)
-        if pending is None:
-            return Actions()
-        if status == 0:
-            return self._memory.confirmed(key, now)
-        actions = self._replies.expired(pending.request, pending.seq, pending.count)
-        return actions.extend(self._memory.lost(key, now))
-
-    def withdraw(self, key: PairKey) -> None:
-        """Master: stop CONFIRMing pair ``key`` (a RELEASE with Status EXPIRE settles it instead)."""
-        self._sent.pop(key, None)
-
     def on_timer(self, now: int) -> Actions:
-        """Retransmit CONFIRMs that are due (or give up: the pair expired); drop pairs, lost heralds and early
-        CONFIRMs that waited ``confirm_timeout_ns`` for their counterpart."""
+        """Drop pairs, lost heralds and early CONFIRMs that waited ``confirm_timeout_ns`` for their counterpart."""
         actions = Actions()
-        for key, pending in list(self._sent.items()):
-            if pending.next_at > now:
-                continue
-            if pending.retries_left == 0:        # the peer is silent: the pair expires, at the other end too
-                del self._sent[key]
-                self._counters.confirms_given_up += 1
-                actions.extend(self._replies.expired(pending.request, pending.seq, pending.count))
-                actions.extend(self._memory.lost(key, now))
-                actions.extend(self._memory.retract(pending.request, key, pending.seq, now))
-            else:
-                pending.retries_left -= 1
-                pending.next_at = now + self._timing.interval_ns
-                actions.send.append(about_pair(pending.request, key[0], key[1], pending.seq))
         for key, (_, pair, deadline) in list(self._awaiting.items()):
             if deadline <= now:                  # the master lost its herald (or every CONFIRM is lost)
                 del self._awaiting[key]
@@ -308,12 +259,8 @@ class Confirmation:
         return actions
 
     def link_down(self, link_id: int) -> Actions:
-        """The peer is gone: the pairs it never acknowledged expire, those it never confirmed are freed."""
+        """The peer is gone: the pairs it never confirmed are freed."""
         actions = Actions()
-        for key, pending in list(self._sent.items()):
-            if key[0] == link_id:
-                del self._sent[key]
-                actions.extend(self._replies.expired(pending.request, pending.seq, pending.count))
         for key, (_, pair, _) in list(self._awaiting.items()):
             if key[0] == link_id:
                 del self._awaiting[key]

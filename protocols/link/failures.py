@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from protocols.common import Actions
 from protocols.link.confirm import Confirmation
+from protocols.link.confirm_master import MasterConfirms
 from protocols.link.links import Links
 from protocols.link.memory import PairMemory
 from protocols.link.requests import RequestTable
@@ -20,11 +21,12 @@ from protocols.physical.node import StopGeneration
 class Failures:
     """Ends open requests on Max Time, link down and generation over (each then fails with ``fail``)."""
 
-    def __init__(self, links: Links, requests: RequestTable, runs: MasterRuns, confirmation: Confirmation,
-                 memory: PairMemory, fail: FailRequest) -> None:
+    def __init__(self, links: Links, requests: RequestTable, runs: MasterRuns, confirms: MasterConfirms,
+                 confirmation: Confirmation, memory: PairMemory, fail: FailRequest) -> None:
         self.links = links
         self.requests = requests
         self.runs = runs
+        self.confirms = confirms
         self.confirmation = confirmation
         self.memory = memory
         self.fail = fail
@@ -58,6 +60,7 @@ class Failures:
         self.links.mark_down(link_id)
         actions = Actions(down=[StopGeneration(link_id)])
         self.runs.link_down(link_id)
+        actions.extend(self.confirms.link_down(link_id))
         actions.extend(self.confirmation.link_down(link_id))
         self.memory.link_down(link_id)
         for request in self.requests.open_requests():

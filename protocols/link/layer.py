@@ -57,6 +57,7 @@ from typing import Any
 from protocols.common import EGP_PORT, Actions, Address, ParseError
 from protocols.link.admission import Admission
 from protocols.link.confirm import Confirmation
+from protocols.link.confirm_master import MasterConfirms
 from protocols.link.failures import Failures
 from protocols.link.follower import Follower
 from protocols.link.links import Links
@@ -104,9 +105,6 @@ __all__ = ["ROTATION_BASES", "TRANSITIONS", "GenerationOver", "LinkConfig", "Lin
            "QueuePolicy", "Request", "RequestEvent", "RequestState"]
 
 
-_PAIRS = (PairReady, BlockReady)
-
-
 class LinkLayer:
     """Sans-IO link-layer engine of one node (every link of that node).
 
@@ -140,14 +138,15 @@ class LinkLayer:
                                       network=network, aborted=self.follower.aborted)
         self.memory = PairMemory(self.links, self.replies, self.runs, memory, self.counters, self.timing,
                                  self._forgetting)
+        self.confirms = MasterConfirms(self.links, self.runs, self.memory, self.replies, self.counters, self.timing)
         self.confirmation = Confirmation(self.links, self.requests, self.runs, self.follower, self.memory,
-                                         self.replies, self.counters, self.timing, self._forgetting)
-        self.failures = Failures(self.links, self.requests, self.runs, self.confirmation, self.memory,
-                                 fail=self._fail)
+                                         self.replies, self.counters, self.timing, self.confirms, self._forgetting)
+        self.failures = Failures(self.links, self.requests, self.runs, self.confirms, self.confirmation,
+                                 self.memory, fail=self._fail)
         self._peer_handlers: dict[int, Callable[[EgpMessage, int], Actions]] = {
             MSG_REQ: self.queue.on_req, MSG_REQ_ACK: self.queue.on_req_ack,
             MSG_SCHEDULE: self.follower.on_schedule, MSG_SCHEDULE_ACK: self.runs.on_schedule_ack,
-            MSG_CONFIRM: self.confirmation.on_confirm, MSG_CONFIRM_ACK: self.confirmation.on_confirm_ack,
+            MSG_CONFIRM: self.confirmation.on_confirm, MSG_CONFIRM_ACK: self.confirms.on_confirm_ack,
             MSG_RELEASE: self._on_release, MSG_RELEASE_ACK: self.memory.on_release_ack}
         self._event_handlers: dict[type, Callable[[Any, int], Actions]] = {
             PairReady: self.confirmation.on_pair, BlockReady: self.confirmation.on_pair,
@@ -186,13 +185,10 @@ class LinkLayer:
         handler = self._event_handlers.get(type(event))     # the per-pair events by their exact class: one look-up
         if handler is not None:
             return self._done(handler(event, now), now)
-        if isinstance(event, _PAIRS):
-            actions = self.confirmation.on_pair(event, now)
-        elif isinstance(event, AttemptLost):
-            actions = self.confirmation.on_lost(event, now)
-        elif isinstance(event, MoveResult):
-            actions = self.memory.on_moved(event, now)
-        elif isinstance(event, LinkDown):
+        for kind, handler in self._event_handlers.items():  # a subclass of one
+            if isinstance(event, kind):
+                return self._done(handler(event, now), now)
+        if isinstance(event, LinkDown):
             actions = self.failures.link_down(event.link_id, now)
         elif isinstance(event, GenerationOver):
             actions = self.failures.generation_over(now)
@@ -207,9 +203,10 @@ class LinkLayer:
         return Actions()
 
     def on_timer(self, now: int) -> Actions:
-        actions = self.confirmation.on_timer(now)
+        actions = self.confirms.on_timer(now)
+        actions.extend(self.confirmation.on_timer(now))
         actions.extend(self.runs.on_timer(now))
-        actions.extend(self.memory.on_timer(now, withdraw=self.confirmation.withdraw))
+        actions.extend(self.memory.on_timer(now, withdraw=self.confirms.withdraw))
         for request in self.requests.open_requests():
             if request.expires_at is not None and request.expires_at <= now:
                 actions.extend(self.failures.expire(request, now))
@@ -219,7 +216,7 @@ class LinkLayer:
 
     def settled(self) -> bool:
         """No message of the peer protocol waits for an answer and no pair for its CONFIRM."""
-        return self.confirmation.settled() and self.runs.settled() and self.memory.settled()
+        return self.confirms.settled() and self.confirmation.settled() and self.runs.settled() and self.memory.settled()
 
     def held_slots(self) -> set[int]:
         """Memory slots of pairs that wait for the master's CONFIRM, or for the rest of their atomic request."""
@@ -246,7 +243,7 @@ class LinkLayer:
         if link is None or source != link.peer_address:
             return None
         if mtype == MSG_CONFIRM_ACK:
-            return self.confirmation.acknowledged(link_id, attempt_seq, status, now)
+            return self.confirms.acknowledged(link_id, attempt_seq, status, now)
         if mtype == MSG_CONFIRM:
             return self.confirmation.confirmed(link_id, attempt_seq, create_id, origin, queue_seq, seq, now)
         return None
@@ -267,8 +264,12 @@ class LinkLayer:
         if now >= self._forgetting.next_at:
             self._forgetting.forget(now)
         best = requests.deadline() if requests.timed else None
-        sent, awaiting, lost, early = self.confirmation.timed
-        if sent or awaiting or lost or early:
+        if self.confirms.sent:
+            t = self.confirms.deadline()
+            if t is not None and (best is None or t < best):
+                best = t
+        awaiting, lost, early = self.confirmation.timed
+        if awaiting or lost or early:
             t = self.confirmation.deadline()
             if t is not None and (best is None or t < best):
                 best = t

@@ -17,9 +17,10 @@ Bell measurements work on either kind. Commands on a qubit run in order: one iss
 gate or move is still running starts when it ends (``Qubit.ready_at``).
 
 The commands' timed operations live in :mod:`stack.quantum.operations`, their checks in
-:mod:`stack.quantum.commands`, entanglement generation in :mod:`stack.quantum.heralding`. Every qubit is
-accounted for (:mod:`stack.quantum.accounting`): it ends measured or discarded, and :meth:`Medium.finish`
-fails loudly when a qubit is still in memory that no protocol layer claims.
+:mod:`stack.quantum.commands` (asked, and a refusal counted and answered, by :mod:`stack.quantum.refusals`),
+entanglement generation in :mod:`stack.quantum.heralding`. Every qubit is accounted for
+(:mod:`stack.quantum.accounting`): it ends measured or discarded, and :meth:`Medium.finish` fails loudly when a
+qubit is still in memory that no protocol layer claims.
 """
 
 from __future__ import annotations
@@ -30,22 +31,10 @@ from typing import Any, Protocol
 import numpy as np
 
 from protocols.common import Basis
-from protocols.physical.hardware import (
-    Arm,
-    BellMeasure,
-    CommandRejected,
-    Disarm,
-    Discard,
-    Distill,
-    Gate,
-    Init,
-    Measure,
-    Move,
-)
+from protocols.physical.hardware import Arm, BellMeasure, Disarm, Discard, Distill, Gate, Init, Measure, Move
 from stack.core.kernel import Kernel, VirtualPort
 from stack.quantum import accounting
 from stack.quantum.accounting import PRUNE_FLOOR, AccountingError, prune
-from stack.quantum.commands import REPLIES, local_refusal, pending_refusal, refusal, slot_of
 from stack.quantum.components import Components
 from stack.quantum.distill import Distillation
 from stack.quantum.memory import sample, uniforms
@@ -60,6 +49,7 @@ from stack.quantum.operations import (
     run_measure,
     run_move,
 )
+from stack.quantum.refusals import Refusals
 from stack.quantum.sampling import bits
 from stack.quantum.state import (
     DISCARDED,
@@ -93,8 +83,6 @@ class Generation(Protocol):
 
 _ARMS = (Arm, Disarm)
 _HELD = frozenset((Measure, Move, BellMeasure))
-_LOCAL = (Init, Gate, Distill)
-_UNPENDING = (Discard, Arm, Disarm)
 _new = object.__new__
 
 
@@ -120,13 +108,19 @@ class Medium:
         self.heralding: Generation | None = None
         self.components = Components(rng, self.qubits)
         self.distillation = Distillation(self)
-        self.rejected_commands = 0
-        """Commands refused before they ran (:mod:`stack.quantum.commands`): ``medium.rejected_commands``."""
-        self.last_rejection: str | None = None
-        """Why the last refused command was refused (for tests and debugging)."""
+        self.refusals = Refusals(kernel, self.nodes, self.distillation.check_free, self._link_ends)
+        """Why a command cannot run, and its refusal (counted, answered); the Arms found valid."""
         self._next_qubit = 1
-        self._arms: dict[int, tuple[Arm, int]] = {}
-        """Arms found valid, by identity, with their node (:meth:`_remember_arm`)."""
+
+    @property
+    def rejected_commands(self) -> int:
+        """Commands refused before they ran (:mod:`stack.quantum.commands`)."""
+        return self.refusals.count
+
+    @property
+    def last_rejection(self) -> str | None:
+        """Why the last refused command was refused (for tests and debugging)."""
+        return self.refusals.last
 
     def add_node(self, hardware: NodeHardware) -> None:
         self.nodes[hardware.node_id] = hardware
@@ -141,7 +135,7 @@ class Medium:
         """Execute one hardware command issued by a layer of ``node_id``, or refuse it: a command that cannot
         run (an empty slot, a link the node does not end, a value out of range) is counted and, if its sender
         waits for a result, answered with :class:`CommandRejected`; nothing else happens."""
-        kind = type(command)            # the per-pair commands, checked inline (what _refusal asks of them), the
+        kind = type(command)            # the per-pair commands, checked inline (what Refusals.reason asks), the
         node = self.nodes.get(node_id)  # node and the qubits found once; one failing a check takes the general path
         if node is not None and kind in _HELD:
             held, pending = node.held, self.distillation.pending
@@ -163,17 +157,18 @@ class Medium:
                     if isinstance(command.basis, Basis):
                         measure_held(self, node, qubit, command, reply_to)
                         return
-        elif kind is Arm and self._arms.get(id(command)) == (command, node_id):    # checked before: its values
-            self.heralding.command(node_id, command)   # type: ignore[union-attr]  # and the link's ends the same
+        elif kind is Arm and self.refusals.arms.get(id(command)) == (command, node_id):    # checked before: its
+            self.heralding.command(node_id, command)   # type: ignore[union-attr]  # values and the link's ends
             return
-        reason = self._refusal(node_id, command)
+        refusals = self.refusals
+        reason = refusals.reason(node_id, command)
         if reason is not None:
-            self._reject(node_id, command, reason, reply_to)
+            refusals.reject(node_id, command, reason, reply_to)
             return
         if isinstance(command, _ARMS):
             assert self.heralding is not None, "no heralded links"
             if isinstance(command, Arm):
-                self._remember_arm(node_id, command)
+                refusals.remember_arm(node_id, command)
             self.heralding.command(node_id, command)
         elif isinstance(command, Measure):
             run_measure(self, node_id, command, reply_to)
@@ -192,27 +187,11 @@ class Medium:
         else:
             raise TypeError(f"unknown hardware command {command!r}")
 
-    def _remember_arm(self, node_id: int, arm: Arm) -> None:
-        """An Arm found valid is not checked again when its node sends the same object (the physical layer sends
-        one Arm per generation request, at every credit): its fields are frozen and a link's ends never change.
-        The table keeps the object (so its id is not reused) and is emptied at 1,024 entries."""
-        if len(self._arms) >= 1024:
-            self._arms.clear()
-        self._arms[id(arm)] = (arm, node_id)
-
-    def _reject(self, node_id: int, command: Any, reason: str, reply_to: VirtualPort) -> None:
-        """Refuse a command: count it, keep the reason, and answer it if its sender waits for a result."""
-        self.rejected_commands += 1
-        self.last_rejection = f"node {node_id}: {reason}"
-        if isinstance(command, REPLIES):
-            rejected = CommandRejected(type(command).__name__, slot_of(command), self.last_rejection)
-            self.kernel.deliver_at(self.kernel.now, reply_to, rejected)
-
     def _distill(self, node_id: int, command: Distill, reply_to: VirtualPort) -> None:
         try:
             self.distillation.command(node_id, command, reply_to)
         except ValueError as error:       # the round's own rules (pairs, partners, pending rounds): nothing taken
-            self._reject(node_id, command, str(error), reply_to)
+            self.refusals.reject(node_id, command, str(error), reply_to)
 
     def _discard(self, node_id: int, slot: int) -> None:
         qubit = self.nodes[node_id].held.get(slot)
@@ -229,7 +208,7 @@ class Medium:
         counted: the application API asks before it issues a command that has no result to refuse it with.
         ``app_held`` (the slots the asking application holds) is for a medium that cannot see the node's memory
         (the multi-process node's client); this one knows it and ignores them."""
-        return self._refusal(node_id, command)
+        return self.refusals.reason(node_id, command)
 
     def free_data_slot(self, node_id: int, app_held: Collection[int] = ()) -> int | None:
         """The first data slot of ``node_id`` that holds no qubit (None: every one does); ``app_held`` as for
@@ -238,19 +217,9 @@ class Medium:
         first = node.slots + node.storage
         return next((slot for slot in range(first, first + node.data) if slot not in node.held), None)
 
-    def _refusal(self, node_id: int, command: Any) -> str | None:
-        node = self.nodes.get(node_id)
-        if node is None:
-            return f"no node {node_id}"
-        if isinstance(command, _LOCAL):
-            return local_refusal(node, command, self.distillation.check_free)
-        link = getattr(command, "link_id", None)
-        ends = None if self.heralding is None or link is None else self.heralding.link_ends(link)
-        reason = refusal(command, node.held, ends, node_id)
-        if reason is None and not isinstance(command, _UNPENDING):
-            reason = pending_refusal(node, self.distillation.check_free, getattr(command, "slot", None),
-                                     getattr(command, "slot_a", None), getattr(command, "slot_b", None))
-        return reason
+    def _link_ends(self, link_id: Any) -> Collection[int] | None:
+        """The nodes that may arm ``link_id`` (None: no such link, or no heralded links)."""
+        return None if self.heralding is None else self.heralding.link_ends(link_id)
 
     # -- qubits -----------------------------------------------------------------------------
     def create(self, node_id: int, slot: int, side: int, created: float, pair: Pair) -> Qubit:

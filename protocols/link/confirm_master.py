@@ -1,0 +1,117 @@
+"""Link layer: the master's side of pair confirmation (:class:`MasterConfirms`).
+
+On a link this node is master of, each heralded pair of the current run is numbered (the link's next
+sequence number), handed to the pair memory (:class:`~protocols.link.memory.PairMemory`) and CONFIRMed,
+naming its request. The CONFIRM is retransmitted every ``interval_ns`` until its CONFIRM_ACK comes,
+``reliable_retries`` times at most: then the pair expires here and is retracted (RELEASE with Status
+EXPIRE, :meth:`~protocols.link.memory.PairMemory.retract`), which the other end
+(:class:`~protocols.link.confirm.Confirmation`) reports expired too. A CONFIRM_ACK with Status 0 lets
+the memory deliver or keep the pair; any other Status expires it at both ends.
+"""
+
+from __future__ import annotations
+
+from protocols.common import Actions
+from protocols.link.links import Links
+from protocols.link.memory import PairMemory, discard
+from protocols.link.messages import about_pair
+from protocols.link.replies import Replies
+from protocols.link.runs import MasterRuns
+from protocols.link.types import LinkCounters, PairKey, PendingConfirm, Retransmission
+from protocols.packets.egp import EgpMessage
+from protocols.physical.node import BlockReady, PairReady
+
+
+class MasterConfirms:
+    """The master's heralded pairs: numbered, CONFIRMed, and retransmitted until their CONFIRM_ACK (or expired)."""
+
+    def __init__(self, links: Links, runs: MasterRuns, memory: PairMemory, replies: Replies, counters: LinkCounters,
+                 timing: Retransmission) -> None:
+        self._runs = runs
+        self._memory = memory
+        self._replies = replies
+        self._counters = counters
+        self._timing = timing
+        self._next_seq = {link_id: 0 for link_id in links.ids()}    # the next pair's sequence number, per link
+        self.sent: dict[PairKey, PendingConfirm] = {}
+        """CONFIRMs awaiting their CONFIRM_ACK (the table whose entries have deadlines: :meth:`deadline`)."""
+
+    def settled(self) -> bool:
+        """No CONFIRM waits for its answer."""
+        return not self.sent
+
+    def deadline(self) -> int | None:
+        """When the next CONFIRM is due again (None: none waits)."""
+        best = None
+        for pending in self.sent.values():
+            if best is None or pending.next_at < best:
+                best = pending.next_at
+        return best
+
+    def on_pair(self, pair: PairReady | BlockReady, now: int) -> Actions:
+        """A pair (or block) heralded on a link this node is master of: numbered and CONFIRMed if the current
+        run's request asked for it, else discarded (counted ``unrequested``)."""
+        link_id = pair.link_id
+        request = self._runs.request_for(pair)
+        if request is None:
+            self._counters.unrequested += 1       # nobody asked for it: free the memory, lose nothing
+            return Actions(hardware=discard(pair))
+        count = pair.count
+        seq = self._next_seq[link_id]
+        self._next_seq[link_id] = (seq + count) & 0xFFFF
+        timing = self._timing
+        self.sent[(link_id, pair.attempt_seq)] = PendingConfirm(request, seq, timing.reliable_retries,
+                                                                now + timing.interval_ns, 0, count)
+        request.numbered += count
+        actions = self._memory.take(request, pair, seq, now)
+        actions.send.append(about_pair(request, link_id, pair.attempt_seq, seq))
+        run_over = self._runs.numbered(link_id, now, count)
+        return actions if run_over is None else actions.extend(run_over)
+
+    def on_confirm_ack(self, message: EgpMessage, now: int) -> Actions:
+        """A CONFIRM_ACK (:meth:`acknowledged` of its fields)."""
+        return self.acknowledged(message.link_id, message.attempt_seq, message.status, now)
+
+    def acknowledged(self, link_id: int, attempt_seq: int, status: int, now: int) -> Actions:
+        """The CONFIRM_ACK of pair ``attempt_seq`` on ``link_id`` with ``status`` (:meth:`on_confirm_ack` from the
+        message's fields: the link layer reads a CONFIRM_ACK, one a pair, without an EgpMessage)."""
+        key = (link_id, attempt_seq)
+        pending = self.sent.pop(key, None)
+        if pending is None:
+            return Actions()
+        if status == 0:
+            return self._memory.confirmed(key, now)
+        actions = self._replies.expired(pending.request, pending.seq, pending.count)
+        return actions.extend(self._memory.lost(key, now))
+
+    def withdraw(self, key: PairKey) -> None:
+        """Stop CONFIRMing pair ``key`` (a RELEASE with Status EXPIRE settles it instead)."""
+        self.sent.pop(key, None)
+
+    def on_timer(self, now: int) -> Actions:
+        """Retransmit the CONFIRMs that are due, or give up on those out of retries: the pair expires, at the
+        other end too."""
+        actions = Actions()
+        for key, pending in list(self.sent.items()):
+            if pending.next_at > now:
+                continue
+            if pending.retries_left == 0:        # the peer is silent: the pair expires, at the other end too
+                del self.sent[key]
+                self._counters.confirms_given_up += 1
+                actions.extend(self._replies.expired(pending.request, pending.seq, pending.count))
+                actions.extend(self._memory.lost(key, now))
+                actions.extend(self._memory.retract(pending.request, key, pending.seq, now))
+            else:
+                pending.retries_left -= 1
+                pending.next_at = now + self._timing.interval_ns
+                actions.send.append(about_pair(pending.request, key[0], key[1], pending.seq))
+        return actions
+
+    def link_down(self, link_id: int) -> Actions:
+        """The peer is gone: the pairs it never acknowledged expire."""
+        actions = Actions()
+        for key, pending in list(self.sent.items()):
+            if key[0] == link_id:
+                del self.sent[key]
+                actions.extend(self._replies.expired(pending.request, pending.seq, pending.count))
+        return actions
