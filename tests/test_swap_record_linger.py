@@ -13,6 +13,7 @@ test checks that both ends report the same pairs.
 from __future__ import annotations
 
 from protocols.common import QNCP_PORT
+from protocols.network.circuit import Circuit
 from protocols.network.relay import confirm_interval, confirm_retries, poison_wait_ns
 from protocols.network.types import SWAPPED
 from protocols.packets.qncp_common import CONFIRM_ACK
@@ -22,7 +23,7 @@ HEAD, R1, R2, TAIL = 1, 3, 4, 2                        # Chain(3): a=1 — r1=3 
 FIBRE_10_KM = 50_000                                   # one-way delay of a 10 km hop, ns
 
 
-def _circuit(chain: Chain, node: int):  # type: ignore[no-untyped-def]
+def _circuit(chain: Chain, node: int) -> Circuit:
     (circuit,) = chain.engines[node].node.circuits.by_handle.values()
     return circuit
 
@@ -70,10 +71,10 @@ def test_a_middle_repeaters_linger_is_shorter_than_the_tails_confirm_span_and_th
     config = chain.engines[R2].node.config
     give_up = _tail_gives_up_ns(chain)
     assert _circuit(chain, R2).linger_ns < give_up
-    hop_rto = chain.engines[TAIL].node.rto(R2)
-    assert poison_wait_ns(chain.engines[R2].node, _circuit(chain, R2)) >= give_up + (config.reliable_retries + 1) * hop_rto
-    assert poison_wait_ns(chain.engines[R1].node, _circuit(chain, R1)) >= \
-        give_up + (config.reliable_retries + 1) * (hop_rto + chain.engines[R2].node.rto(R1))
+    tries = config.reliable_retries + 1                # an EXPIRE's copies over one hop, and the last one's way
+    tail_r2, r2_r1 = chain.engines[TAIL].node.rto(R2), chain.engines[R2].node.rto(R1)
+    assert poison_wait_ns(chain.engines[R2].node, _circuit(chain, R2)) >= give_up + tries * tail_r2
+    assert poison_wait_ns(chain.engines[R1].node, _circuit(chain, R1)) >= give_up + tries * (tail_r2 + r2_r1)
 
 
 def test_the_tails_give_up_reaches_the_head_on_10_km_hops() -> None:

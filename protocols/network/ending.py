@@ -168,6 +168,7 @@ class Ending:
             return Actions()
         for half in node.halves_of(circuit):
             del node.halves[half.key]
+        node.swaps.forget(handle)
         node.circuits.forget(handle)
         actions = self.hops.forget(circuit)
         self.ends.forget(circuit)

@@ -130,6 +130,10 @@ class Half:
     """A final half (SWAPPED, DELIVERED) whose key a new link pair's OK came for while it still lingered (the 16-bit
     link sequence came round): an EXPIRE naming the key is then the new pair's, whose qubit was discarded here, and
     is answered without touching this half (:meth:`protocols.network.tracker.Tracker.on_expire`)."""
+    pair_id: int | None = None
+    """At a repeater, the left half of a swap record: the Pair ID of the TRACK it forwarded (the head's sequence,
+    which the pair's CONFIRM names as Head Pair Seq), by which :class:`protocols.network.swap_records.SwapRecords`
+    finds the record."""
     forget_at: int | None = None
     """When this half is forgotten (:meth:`protocols.network.context.Node.linger`): a forget queue's entry counts
     only while it names this half's latest deadline."""
@@ -187,6 +191,7 @@ def new_held(link_id: int, seq: int, key: HalfKey, circuit: Handle, side: int, s
     half.end_pooled = False
     half.distilling = False
     half.collided = False
+    half.pair_id = None
     half.forget_at = None
     half.key = key
     return half
