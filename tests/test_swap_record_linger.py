@@ -16,7 +16,8 @@ from protocols.common import QNCP_PORT
 from protocols.network.circuit import Circuit
 from protocols.network.relay import confirm_interval, confirm_retries, poison_wait_ns
 from protocols.network.types import SWAPPED
-from protocols.packets.qncp_common import CONFIRM_ACK
+from protocols.packets import linkservice as ll
+from protocols.packets.qncp_common import COMPLETE, CONFIRM_ACK, EXPIRE
 from tests.network_harness import Chain
 
 HEAD, R1, R2, TAIL = 1, 3, 4, 2                        # Chain(3): a=1 — r1=3 — r2=4 — b=2
@@ -35,12 +36,12 @@ def _tail_gives_up_ns(chain: Chain) -> int:
     return (confirm_retries(tail, circuit) + 1) * confirm_interval(tail, circuit)
 
 
-def _answers_to_tail_lost(chain: Chain, until: int, also: tuple[int, int] | None = None, also_until: int = 0) -> None:
-    """Every CONFIRM_ACK from r2 to the tail is lost before ``until`` (and every datagram from ``also[0]`` to
-    ``also[1]`` before ``also_until``)."""
+def _answers_to_tail_lost(chain: Chain, until: int, also: tuple[int, int, int, int] | None = None) -> None:
+    """Every CONFIRM_ACK from r2 to the tail is lost before ``until`` (and, with ``also`` = (source, target, start,
+    end), every datagram from source to target from start to before end)."""
     def lose(source: int, target: int, payload: bytes) -> bool:
         port = chain.sent[-1][1]                       # (the datagram is recorded before it is offered here)
-        if also is not None and (source, target) == also and chain.now < also_until:
+        if also is not None and (source, target) == also[:2] and also[2] <= chain.now < also[3]:
             return True
         return (source, target) == (R2, TAIL) and port == QNCP_PORT and payload[1] == CONFIRM_ACK \
             and chain.now < until
@@ -57,7 +58,7 @@ def _one_pair(chain: Chain) -> None:
 def _reported(chain: Chain, node: int) -> tuple[list[int], list[int]]:
     """(pairs delivered, pairs reported expired) at an end."""
     oks = sorted(m.sequence_number for m in chain.oks(node))
-    expired = sorted(m.sequence_number_low for m in chain.errs(node))
+    expired = sorted(m.sequence_number_low for m in chain.errs(node) if m.err == ll.ERR_EXPIRE)
     return oks, expired
 
 
@@ -108,13 +109,66 @@ def test_the_tails_give_up_reaches_the_head_after_a_delayed_track() -> None:
     chain.run()
     give_up = _tail_gives_up_ns(chain)
     held_up = 20 * chain.engines[R1].node.rto(R2)
-    _answers_to_tail_lost(chain, until=chain.now + held_up + give_up + 1, also=(R1, R2), also_until=chain.now + held_up)
+    _answers_to_tail_lost(chain, until=chain.now + held_up + give_up + 1, also=(R1, R2, 0, chain.now + held_up))
     _one_pair(chain)
     assert _reported(chain, HEAD) == ([], []) and _reported(chain, TAIL) == ([], [])
     chain.advance(chain.now + held_up + 1)
     assert _reported(chain, HEAD) == ([0], []) and _reported(chain, TAIL) == ([0], [])
     chain.advance(chain.now + give_up + 1)
     assert _reported(chain, TAIL) == ([0], [0])
+    chain.finish()
+    assert _reported(chain, HEAD) == _reported(chain, TAIL) == ([0], [0])
+    assert chain.settled()
+
+
+def test_the_tails_give_up_reaches_the_head_after_a_teardown() -> None:
+    """As on 10 km hops above, but the circuit (two pairs) is torn down 10 ms after pair 0 is delivered (r2's hop
+    to the tail goes down): every node closes it while the tail still tries CONFIRM(0), and the poison's EXPIREs
+    from r1 to the head are lost for 30 ms after the give-up (r1 retries them). A closed circuit lingered its
+    linger time from the close and was then forgotten with its swap records, its answers and the head's delivered
+    half; the head and the repeaters now keep it while a CONFIRM they passed or answered may still be given up
+    (and its poison come)."""
+    chain = Chain(3, delay_ns=FIBRE_10_KM)
+    chain.create(number=2)
+    chain.run()
+    give_up = _tail_gives_up_ns(chain)
+    start = chain.now
+    _answers_to_tail_lost(chain, until=start + give_up + 1, also=(R1, HEAD, start + 1, start + give_up + 30_000_000))
+    _one_pair(chain)
+    chain.advance(chain.now + 10_000_000)
+    chain.link_err(3, R2, ll.ERR_OTHER)                # the link r2 — tail is down: TEARDOWN
+    assert all(not circuit.live for node in chain.route for circuit in chain.engines[node].node.circuits)
+    chain.advance(chain.now + give_up + 1)
+    chain.finish()
+    assert _reported(chain, HEAD) == _reported(chain, TAIL) == ([0], [0])
+    assert chain.errs(HEAD)[0].err == chain.errs(TAIL)[0].err != ll.ERR_EXPIRE     # the request's own end
+    assert chain.settled()
+    assert all(not chain.engines[node].node.circuits.by_handle for node in chain.route)     # forgotten in the end
+
+
+def test_a_poison_on_its_way_survives_the_circuits_end() -> None:
+    """The tail's give-up of the last pair completes the circuit: its poison and its COMPLETE leave together. At
+    r1 the poison's EXPIRE to the head is lost for 10 ms (r1 retries it) and the COMPLETE comes while it is
+    pending; closing the circuit stopped every retransmission of it but a CONFIRM's and a COMPLETE's, so the
+    poison died at r1 and the head kept the pair. An EXPIRE now goes on after the stop."""
+    chain = Chain(3, delay_ns=FIBRE_10_KM)
+    chain.create(number=1)
+    chain.run()
+    until = chain.now + _tail_gives_up_ns(chain) + 1
+
+    def lose(source: int, target: int, payload: bytes) -> bool:
+        if chain.sent[-1][1] != QNCP_PORT:
+            return False
+        late = {(R2, TAIL, CONFIRM_ACK): until, (TAIL, R1, COMPLETE): until + 2_000_000,
+                (R1, HEAD, EXPIRE): until + 10_000_000}
+        return chain.now < late.get((source, target, payload[1]), 0)
+    chain.lose = lose
+    _one_pair(chain)
+    chain.advance(until + 5_000_000)                   # the COMPLETE came to r1, its poison not to the head
+    r1 = chain.engines[R1]
+    assert _reported(chain, TAIL) == ([0], [0]) and not any(c.live for c in r1.node.circuits)   # closed
+    pending = r1.node.outbox.keys()
+    assert any(key[0] == "expire" for key in pending)  # its poison still retried
     chain.finish()
     assert _reported(chain, HEAD) == _reported(chain, TAIL) == ([0], [0])
     assert chain.settled()

@@ -171,6 +171,14 @@ class Relay:
             if half is not None and half.state is SWAPPED and (half.forget_at is None or half.forget_at < until):
                 node.linger(half, circuit, now, wait_ns)
 
+    def kept_until(self, circuit: Circuit) -> int:
+        """Until when ``circuit`` must be known here (0: no CONFIRM passed): its last record's copies may come
+        (``keep_ns``) and that pair's swap record is kept for a give-up's poison (``poison_ns``)."""
+        answers = self.answers.get(circuit.handle)
+        if answers is None or not answers.made:
+            return 0
+        return answers.made[-1][0] + max(answers.keep_ns, answers.poison_ns)
+
     def _answers(self, circuit: Circuit) -> Relayed:
         """``circuit``'s records, made at its first CONFIRM (not setdefault: no new records a CONFIRM)."""
         answers = self.answers[circuit.handle] = Relayed(self.node, circuit)
