@@ -58,14 +58,14 @@ class EndReports:
 
     def kept_until(self, circuit: Circuit) -> int:
         """Until when the head must still know ``circuit``, closed (0: no CONFIRM came; the tail's own give-up
-        comes within its linger): while a copy of a CONFIRM it answered may come (an unknown circuit's EXPIRE
-        would have the tail report a pair the head delivered expired) and a give-up's poison may reach its
-        delivered half (:func:`protocols.network.relay.poison_wait_ns`)."""
+        comes within its linger): while a give-up's poison may reach the delivered half of the last pair it
+        answered (:func:`protocols.network.relay.poison_wait_ns`), and so while a copy of that CONFIRM may come
+        (an unknown circuit's EXPIRE would have the tail report a pair the head delivered expired)."""
         state = self.states.get(circuit.handle)
         answered = None if state is None else state.answered
         if not circuit.is_head or answered is None or not answered.made:
             return 0
-        return answered.made[-1][0] + max(answered.keep_ns, poison_wait_ns(self.node, circuit))
+        return answered.made[-1][0] + poison_wait_ns(self.node, circuit)
 
     def heard(self, circuit: Circuit, now: int) -> tuple[PairRecords[int], Actions | None]:
         """A CONFIRM came to the head: its answers (:meth:`answered`) with those older than every copy's bound

@@ -172,12 +172,14 @@ class Relay:
                 node.linger(half, circuit, now, wait_ns)
 
     def kept_until(self, circuit: Circuit) -> int:
-        """Until when ``circuit`` must be known here (0: no CONFIRM passed): its last record's copies may come
-        (``keep_ns``) and that pair's swap record is kept for a give-up's poison (``poison_ns``)."""
+        """Until when ``circuit``, closed, must still be known here (0: no CONFIRM passed): while the swap record
+        of the last pair whose CONFIRM passed is kept for a give-up's poison (``poison_ns``; the copies of that
+        CONFIRM, answered from ``answers``, come within it on a route whose tail is the node farthest from the
+        head, docs/architecture.md, "Swap records and the tail's give-up")."""
         answers = self.answers.get(circuit.handle)
         if answers is None or not answers.made:
             return 0
-        return answers.made[-1][0] + max(answers.keep_ns, answers.poison_ns)
+        return answers.made[-1][0] + answers.poison_ns
 
     def _answers(self, circuit: Circuit) -> Relayed:
         """``circuit``'s records, made at its first CONFIRM (not setdefault: no new records a CONFIRM)."""
