@@ -12,10 +12,13 @@ test checks that both ends report the same pairs.
 
 from __future__ import annotations
 
+import numpy as np
+
 from protocols.common import QNCP_PORT
 from protocols.network.circuit import Circuit
+from protocols.network.context import RTO_FLOOR_NS, Node
 from protocols.network.relay import confirm_interval, confirm_retries, poison_wait_ns
-from protocols.network.types import SWAPPED
+from protocols.network.types import LEFT, SWAPPED, Half, NetworkConfig
 from protocols.packets import linkservice as ll
 from protocols.packets.qncp_common import COMPLETE, CONFIRM_ACK, EXPIRE
 from tests.network_harness import Chain
@@ -168,7 +171,32 @@ def test_a_poison_on_its_way_survives_the_circuits_end() -> None:
     r1 = chain.engines[R1]
     assert _reported(chain, TAIL) == ([0], [0]) and not any(c.live for c in r1.node.circuits)   # closed
     pending = r1.node.outbox.keys()
-    assert any(key[0] == "expire" for key in pending)  # its poison still retried
+    assert any(isinstance(key, tuple) and key[0] == "expire" for key in pending)    # its poison still retried
     chain.finish()
     assert _reported(chain, HEAD) == _reported(chain, TAIL) == ([0], [0])
     assert chain.settled()
+
+
+def test_the_index_holds_a_record_only_until_its_confirm_or_its_end() -> None:
+    """``SwapRecords`` stays bounded: an entry goes when its pair's CONFIRM passes (every pair of a lossless
+    circuit), or with its half when that is forgotten first (here: a record of no circuit, lingered the floor),
+    and a forgotten half does not take a later record's entry for the same Pair ID with it."""
+    chain = Chain(3, window=2)
+    chain.create(number=2)
+    chain.run()
+    for _ in range(2):
+        _one_pair(chain)
+    assert _reported(chain, HEAD) == _reported(chain, TAIL) == ([0, 1], [])
+    assert all(len(chain.engines[node].node.swaps) == 0 for node in (R1, R2))
+
+    node = Node(1, chain.topology, NetworkConfig(), np.random.default_rng(0))
+    old, new = (node.add_half(Half(1, seq, (1, 1), LEFT, SWAPPED)) for seq in (1, 2))
+    for half in (old, new):
+        half.pair_id = 7
+        node.swaps.note((1, 1), 7, half.key)            # the head's sequence came round: new takes Pair ID 7
+        node.linger(half, None, 0)
+    node.forget_due(RTO_FLOOR_NS, RTO_FLOOR_NS)
+    assert not node.halves and len(node.swaps) == 0
+    node.swaps.note((1, 1), 7, new.key)
+    node.swaps.drop((1, 1), 7, old.key)                  # an older half's drop leaves the newer entry
+    assert node.swaps.pop((1, 1), 7) == new.key

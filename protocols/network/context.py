@@ -221,7 +221,8 @@ class Node:
 
     def forget_due(self, linger: int, now: int) -> None:
         """The oldest deadline of ``linger``'s queue is due: forget the halves whose deadlines have come and are
-        still theirs (not replaced by a later :meth:`linger`, nor the half replaced), if final."""
+        still theirs (not replaced by a later :meth:`linger`, nor the half replaced), if final (a swap record's
+        left half with its :attr:`swaps` entry)."""
         queue = self._forget.get(linger)
         if queue is None:                   # emptied and dropped since this deadline was set
             return
