@@ -5,9 +5,11 @@ When every answer to the tail's CONFIRM(n) is lost, the tail gives up after (2 �
 to the head, reports n expired and poisons its half; the poison reaches the head's half through the swap records
 of the repeaters. A swap record lingered only from its swap, ~(2 · R · K + 2) of *its own* longest RTO, which at a
 repeater nearer the head than the tail is, or after a TRACK delayed on its way, ends before that poison comes:
-the poison stopped there and the head kept a pair the tail reported expired. Engines driven directly
-(tests/network_harness.py): the CONFIRM_ACKs towards the tail are lost until the tail has given up, and the
-test checks that both ends report the same pairs.
+the poison stopped there and the head kept a pair the tail reported expired. The same happened when the
+circuit closed meanwhile (a TEARDOWN: the records went with the circuit after its linger) or as the poison left
+(the give-up of the last pair completes the circuit, and the stop dropped an EXPIRE still being retried).
+Engines driven directly (tests/network_harness.py): the CONFIRM_ACKs towards the tail are lost until the tail
+has given up, and each test checks that both ends report the same pairs.
 """
 
 from __future__ import annotations
