@@ -2,7 +2,8 @@
 
 :class:`Chain` holds one :class:`~protocols.network.layer.NetworkLayer` per node of ``a — r1 — … — b`` (ids:
 a = 1, b = 2, r1 = 3, …, as in tests/network_scenarios.py). Datagrams between engines go through a queue
-the test empties in order, or shuffled and duplicated. The link layer is simulated: a hop CREATE is
+the test empties in order, or shuffled and duplicated (at once: each hop's ``delay_ns`` only sets the
+engines' retransmission intervals). The link layer is simulated: a hop CREATE is
 acknowledged at once, and :meth:`Chain.pair` makes a link pair of a chosen Bell state for the hop's open
 request (OK-K to both ends, the master's first). A tiny medium keeps which pair each slot holds, so the
 true end-to-end Bell state of every delivered pair is known: a Bell measurement of halves of pairs in
@@ -67,14 +68,14 @@ class Pair:
 class Chain:
     def __init__(self, hops: int, *, window: int = 1, qubits: int = 4, config: NetworkConfig | None = None,
                  listen: bool = True, extra_nodes: tuple[int, ...] = (), comm: dict[int, int] | None = None,
-                 cutoffs: dict[int, int] | None = None, t2_ns: float = math.inf) -> None:
+                 cutoffs: dict[int, int] | None = None, t2_ns: float = math.inf, delay_ns: int = 100) -> None:
         self.route = [1] + [i + 2 for i in range(1, hops)] + [2]
         comm = comm or {}
         nodes = [NodeCaps(n, f"n{n}", ip(n), communication_qubits=comm.get(n, 2),
                           storage_qubits=0 if n in comm else qubits - 2, t2_ns=t2_ns)
                  for n in sorted({*self.route, *extra_nodes})]
         links = [LinkCaps(i + 1, f"l{i + 1}", a, b, (LinkOption(None, 1.0, 1.0, (1.0, 0.0, 0.0, 0.0)),),
-                          cycle_ns=1000, delay_ns=100, confirm_timeout_ns=10_000)
+                          cycle_ns=1000, delay_ns=delay_ns, confirm_timeout_ns=10_000)
                  for i, (a, b) in enumerate(itertools.pairwise(self.route))]
         self.topology = Topology(nodes, links)
         self.link_of = {frozenset((a, b)): i + 1 for i, (a, b) in enumerate(itertools.pairwise(self.route))}

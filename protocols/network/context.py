@@ -16,6 +16,7 @@ import numpy as np
 
 from protocols.common import LINK_SERVICE_PORT, NETWORK_SERVICE_PORT, QNCP_PORT, QNP_PORT, Actions, Address
 from protocols.network.circuit import Circuit, Circuits
+from protocols.network.swap_records import SwapRecords
 from protocols.network.timers import Outbox, Timers
 from protocols.network.topology import LinkCaps, Topology
 from protocols.network.types import CircuitStats, Half, HalfKey, HalfState, NetworkConfig, NetworkCounters
@@ -53,6 +54,8 @@ class Node:
         self.halves: dict[HalfKey, Half] = {}
         self._forget: dict[int, tuple[deque[int], deque[HalfKey]]] = {}
         """Per linger time: the halves to forget (:meth:`linger`), their deadlines and keys, oldest first."""
+        self.swaps = SwapRecords()
+        """At a repeater: the swap records whose pair's CONFIRM is still to pass, by the pair it names."""
         self.counters = NetworkCounters()
         self.records: dict[tuple[int, int], CircuitStats] = {}
         """What this node saw of each circuit it took part in, by (head, Create ID): kept for the report."""
@@ -190,13 +193,13 @@ class Node:
         self.halves[half.key] = half
         return half
 
-    def linger(self, half: Half, circuit: Circuit | None, now: int) -> None:
-        """``half`` has reached a final state: forget it after the circuit's linger time (a later call for it
-        replaces the deadline). Deadlines ``now + linger`` of one linger time come in the order they are made,
-        so each linger time has a first-in first-out queue and one deadline, its oldest entry's, in the heap
-        (``("forget-halves", linger)``): the same instants as a deadline per half, without a heap entry, a key
+    def linger(self, half: Half, circuit: Circuit | None, now: int, linger_ns: int | None = None) -> None:
+        """``half`` has reached a final state: forget it after the circuit's linger time, or ``linger_ns`` if given
+        (a later call for it replaces the deadline). Deadlines ``now + linger`` of one linger time come in the order
+        they are made, so each linger time has a first-in first-out queue and one deadline, its oldest entry's, in
+        the heap (``("forget-halves", linger)``): the same instants as a deadline per half, without a heap entry, a key
         and a table entry for each (most of a long chain's halves are such tombstones)."""
-        linger = circuit.linger_ns if circuit is not None else 0
+        linger = linger_ns if linger_ns is not None else circuit.linger_ns if circuit is not None else 0
         if linger < RTO_FLOOR_NS:
             linger = RTO_FLOOR_NS
         at = half.forget_at = now + linger
@@ -218,7 +221,8 @@ class Node:
 
     def forget_due(self, linger: int, now: int) -> None:
         """The oldest deadline of ``linger``'s queue is due: forget the halves whose deadlines have come and are
-        still theirs (not replaced by a later :meth:`linger`, nor the half replaced), if final."""
+        still theirs (not replaced by a later :meth:`linger`, nor the half replaced), if final (a swap record's
+        left half with its :attr:`swaps` entry)."""
         queue = self._forget.get(linger)
         if queue is None:                   # emptied and dropped since this deadline was set
             return
@@ -229,6 +233,8 @@ class Node:
             half = halves.get(key)
             if half is not None and half.forget_at == at and half.state in FINAL:
                 del halves[key]
+                if half.pair_id is not None:
+                    self.swaps.drop(half.circuit, half.pair_id, key)
         if ats:
             self.timers.schedule(("forget-halves", linger), ats[0])
         else:

@@ -60,7 +60,7 @@ class Deadlines:
         if kind == "forget-halves":
             self.node.forget_due(key[1], now)
         elif kind == "forget-circuit":
-            return self.ending.forget(key[1])
+            return self.ending.forget(key[1], now)
         return Actions()
 
     def gave_up(self, key: tuple[Any, ...], now: int) -> Actions:

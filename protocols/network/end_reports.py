@@ -22,7 +22,7 @@ from protocols.network.circuit import Circuit
 from protocols.network.context import Node
 from protocols.network.end_state import EndState
 from protocols.network.pair_records import PairRecords
-from protocols.network.relay import confirm_lifetime_ns
+from protocols.network.relay import confirm_lifetime_ns, poison_wait_ns
 from protocols.network.service import Service
 from protocols.network.types import Half, Handle
 
@@ -55,6 +55,17 @@ class EndReports:
         if state.answered is None:
             state.answered = PairRecords(confirm_lifetime_ns(self.node, circuit))
         return state.answered
+
+    def kept_until(self, circuit: Circuit) -> int:
+        """Until when the head must still know ``circuit``, closed (0: no CONFIRM came; the tail's own give-up
+        comes within its linger): while a give-up's poison may reach the delivered half of the last pair it
+        answered (:func:`protocols.network.relay.poison_wait_ns`), and so while a copy of that CONFIRM may come
+        (an unknown circuit's EXPIRE would have the tail report a pair the head delivered expired)."""
+        state = self.states.get(circuit.handle)
+        answered = None if state is None else state.answered
+        if not circuit.is_head or answered is None or not answered.made:
+            return 0
+        return answered.made[-1][0] + poison_wait_ns(self.node, circuit)
 
     def heard(self, circuit: Circuit, now: int) -> tuple[PairRecords[int], Actions | None]:
         """A CONFIRM came to the head: its answers (:meth:`answered`) with those older than every copy's bound

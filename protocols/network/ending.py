@@ -29,9 +29,10 @@ from protocols.packets.qncp import CircuitEnd
 from protocols.packets.qncp_common import COMPLETE, COMPLETE_ACK, REASON_TEARDOWN, TEARDOWN, TEARDOWN_ACK
 from protocols.physical.hardware import Discard
 
-KEEP_ON_STOP = ("confirm", "end")
-"""Messages that still go out after a circuit stops: confirmations of pairs already numbered, and the
-COMPLETE and TEARDOWN messages themselves."""
+KEEP_ON_STOP = ("confirm", "end", "expire")
+"""Messages that still go out after a circuit stops: confirmations of pairs already numbered, the COMPLETE and
+TEARDOWN messages themselves, and EXPIREs (a poison may be a delivered pair's: the tail's give-up of the last
+pair's CONFIRM completes the circuit as its poison leaves)."""
 
 
 class Ending:
@@ -160,14 +161,20 @@ class Ending:
         self.node.timers.schedule(("forget-circuit", circuit.handle), now + max(circuit.linger_ns, 1))
         return actions
 
-    def forget(self, handle: Handle) -> Actions:
-        """``handle``'s circuit is forgotten here (a hop request still open is closed)."""
+    def forget(self, handle: Handle, now: int) -> Actions:
+        """``handle``'s circuit is forgotten here (a hop request still open is closed), or later if a CONFIRM it
+        passed or answered still needs it (:meth:`EndPoint.kept_until`)."""
         node = self.node
         circuit = node.circuits.get(handle)
         if circuit is None:
             return Actions()
+        until = self.ends.kept_until(circuit)
+        if until > now:
+            node.timers.schedule(("forget-circuit", handle), until)
+            return Actions()
         for half in node.halves_of(circuit):
             del node.halves[half.key]
+        node.swaps.forget(handle)
         node.circuits.forget(handle)
         actions = self.hops.forget(circuit)
         self.ends.forget(circuit)

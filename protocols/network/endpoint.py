@@ -89,6 +89,10 @@ class EndPoint:
     def settled(self) -> bool:
         return not self.measuring
 
+    def kept_until(self, circuit: Circuit) -> int:
+        """Until when ``circuit``, closed, must still be known here for its CONFIRMs (0: not at all)."""
+        return self.reports.kept_until(circuit) if circuit.is_end else self.relay.kept_until(circuit)
+
     def numbered_all(self, circuit: Circuit) -> bool:
         return self.state(circuit).numbered >= circuit.number
 

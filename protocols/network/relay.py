@@ -13,6 +13,9 @@ A relay that gets no answer after all its tries answers CONFIRM_ACK EXPIRE with 
 not know whether the head delivered the pair, so the tail reports the pair expired and poisons its half,
 which reaches the head through the swap records (:meth:`protocols.network.endpoint.EndPoint.confirm_gave_up`).
 
+A CONFIRM's first passage also keeps the pair's swap record here :func:`poison_wait_ns` longer (a give-up's
+poison follows it; :mod:`protocols.network.swap_records`).
+
 A relay forgets the answer for pair n :func:`confirm_lifetime_ns` after it first heard of n, when no copy of
 CONFIRM(n) can still come (:mod:`protocols.network.pair_records`); a copy of a pair it forgot, or one that
 comes after that bound for a pair it never heard of, is counted (``late_confirms``) and dropped: its sender
@@ -27,7 +30,7 @@ from protocols.common import QNCP_PORT, Actions, sending
 from protocols.network.circuit import Circuit
 from protocols.network.context import RTO_FLOOR_NS, Node
 from protocols.network.pair_records import PairRecords
-from protocols.network.types import LEFT, RIGHT, Handle
+from protocols.network.types import LEFT, RIGHT, SWAPPED, Handle
 from protocols.packets import linkservice as ll
 from protocols.packets.qncp import Confirm
 from protocols.packets.qncp_common import CONFIRM, CONFIRM_ACK, REASON_UNKNOWN
@@ -63,6 +66,25 @@ def confirm_lifetime_ns(node: Node, circuit: Circuit) -> int:
     return total
 
 
+def poison_wait_ns(node: Node, circuit: Circuit) -> int:
+    """How long after the first CONFIRM of pair n passes this repeater the tail's poison of n (a give-up) may
+    still reach it: the tail's tries from its first CONFIRM(n), sent before this passage ((2 · R · K) + 1
+    intervals of its RTO to the head: the first send, the retransmissions, the wait before it gives up; a relay's
+    UNKNOWN answer comes no later, or is not taken), then, for each hop between the tail and this node, an
+    EXPIRE's tries (R + 1 RTOs of the hop: the first copy, R retransmissions, the last one's way, under one RTO)."""
+    topology, route = node.topology, circuit.route
+    retries = node.config.reliable_retries
+
+    def rto(a: int, b: int) -> int:
+        return 2 * (topology.delay(a, b) + topology.jitter(a, b)) + RTO_FLOOR_NS
+
+    tail = len(route) - 1
+    total = (2 * retries * max(1, tail) + 1) * rto(route[tail], circuit.head)
+    for k in range(circuit.index + 1, len(route)):
+        total += (retries + 1) * rto(route[k], route[k - 1])
+    return total
+
+
 def send_confirm(node: Node, circuit: Circuit, message: Confirm, now: int) -> Actions:
     """Send ``message`` (a CONFIRM) to the next node towards the head, retransmitted until answered."""
     key = ("confirm", circuit.handle, message.e2e_seq)
@@ -73,9 +95,10 @@ def send_confirm(node: Node, circuit: Circuit, message: Confirm, now: int) -> Ac
 class Relayed(PairRecords[Confirm]):
     """One circuit's records at a repeater (:class:`PairRecords` of the answers) and what its relay of a CONFIRM
     or an answer needs that is fixed for the circuit (reckoned once, at its first CONFIRM, not once a pair): the
-    left neighbour's QNCP address, the right neighbour's, the CONFIRM's retries and retransmission interval."""
+    left neighbour's QNCP address, the right neighbour's, the CONFIRM's retries and retransmission interval, and
+    how long a swap record is kept once its pair's CONFIRM passed (:func:`poison_wait_ns`)."""
 
-    __slots__ = ("interval", "retries", "to_head", "to_tail")
+    __slots__ = ("interval", "poison_ns", "retries", "to_head", "to_tail")
 
     def __init__(self, node: Node, circuit: Circuit) -> None:
         super().__init__(confirm_lifetime_ns(node, circuit))
@@ -83,6 +106,7 @@ class Relayed(PairRecords[Confirm]):
         self.to_tail = node.qncp(circuit.hop(RIGHT).peer)
         self.retries = confirm_retries(node, circuit)
         self.interval = confirm_interval(node, circuit)
+        self.poison_ns = poison_wait_ns(node, circuit)
 
 
 class Relay:
@@ -119,6 +143,7 @@ class Relay:
             self.node.counters.late_confirms += 1
             return Actions()
         answers.put(n, message, now)
+        self._keep_swap_record(circuit, message.head_pair_seq, answers.poison_ns, now)
         if data is None or data[19] or data[22] or data[23]:    # (not relayable(data), written out)
             data = message.encode()
         return self.node.outbox.send(("confirm", circuit.handle, n), answers.to_head, data,
@@ -139,6 +164,29 @@ class Relay:
         if data is None or data[19] or data[22] or data[23]:    # (not relayable(data), written out)
             data = message.encode()
         return sending([(answers.to_tail, data)])
+
+    def _keep_swap_record(self, circuit: Circuit, pair_id: int, wait_ns: int, now: int) -> None:
+        """The first CONFIRM of the pair whose TRACK had Pair ID ``pair_id`` passes: its swap record here (both
+        halves) is kept at least ``wait_ns`` from now, for a give-up's poison to follow."""
+        node = self.node
+        left_key = node.swaps.pop(circuit.handle, pair_id)
+        left = None if left_key is None else node.halves.get(left_key)
+        if left is None or left.state is not SWAPPED or left.partner is None:
+            return                          # (dead: its poison went both ways already)
+        until = now + wait_ns
+        for half in (left, node.halves.get(left.partner)):
+            if half is not None and half.state is SWAPPED and (half.forget_at is None or half.forget_at < until):
+                node.linger(half, circuit, now, wait_ns)
+
+    def kept_until(self, circuit: Circuit) -> int:
+        """Until when ``circuit``, closed, must still be known here (0: no CONFIRM passed): while the swap record
+        of the last pair whose CONFIRM passed is kept for a give-up's poison (``poison_ns``; the copies of that
+        CONFIRM, answered from ``answers``, come within it on a route whose tail is the node farthest from the
+        head, docs/architecture.md, "Swap records and the tail's give-up")."""
+        answers = self.answers.get(circuit.handle)
+        if answers is None or not answers.made:
+            return 0
+        return answers.made[-1][0] + answers.poison_ns
 
     def _answers(self, circuit: Circuit) -> Relayed:
         """``circuit``'s records, made at its first CONFIRM (not setdefault: no new records a CONFIRM)."""

@@ -79,6 +79,8 @@ class Tracker:
         frame, left.track = left.track, None        # forwarded (once): the tombstone has no more use for it
         if right.tracked:
             return Actions() if into is None else into
+        left.pair_id = frame.pair_id                # the pair's CONFIRM will name it (swap_records.py)
+        self.node.swaps.note(circuit.handle, frame.pair_id, left.key)
         out = encode_track(right.label, right.seq, right.link_bell, frame.circuit_id, frame.pair_id,
                            frame.bell ^ left.swap_bell ^ right.link_bell)
         return self._send_track(circuit, right, out, now, into)

@@ -134,6 +134,10 @@ class Half:
     """At the tail, on a delivered half: the last TRACK that came for its key since, its sender and when (a copy of
     its own pair's, or, the 16-bit link sequence having come round, the next pair's on its key before that pair's
     link OK: :meth:`protocols.network.tracker.Tracker.adopt`)."""
+    pair_id: int | None = None
+    """At a repeater, the left half of a swap record: the Pair ID of the TRACK it forwarded (the head's sequence,
+    which the pair's CONFIRM names as Head Pair Seq), by which :class:`protocols.network.swap_records.SwapRecords`
+    finds the record."""
     forget_at: int | None = None
     """When this half is forgotten (:meth:`protocols.network.context.Node.linger`): a forget queue's entry counts
     only while it names this half's latest deadline."""
@@ -192,6 +196,7 @@ def new_held(link_id: int, seq: int, key: HalfKey, circuit: Handle, side: int, s
     half.distilling = False
     half.collided = False
     half.next_track = None
+    half.pair_id = None
     half.forget_at = None
     half.key = key
     return half
