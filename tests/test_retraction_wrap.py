@@ -55,3 +55,36 @@ def test_a_retraction_of_a_wrapped_keys_new_pair_before_its_ok_leaves_the_old_pa
         assert [m.sequence_number for m in chain.oks(node)] == [0, 1]
         assert chain.errs(node) == []
     assert chain.slots == {}
+
+
+def test_a_retraction_of_the_new_pair_soon_after_the_old_pairs_late_credit_still_ends_the_request() -> None:
+    """The origin tells a late retraction of the old pair from the new pair's by the old pair's OK, as the ends do,
+    not by when its credit came back: an end's credit comes back at delivery, which a slow CONFIRM puts long after
+    the OK. Measured from the credit, this ERR EXPIRE (half a retraction bound after it, two after the OK) was taken
+    for the old pair's: the new pair's credit stayed counted as given to the link layer, and with a window of 1 the
+    hop never asked for another pair (review, 2026-12-04: the request hung at both ends)."""
+    chain = Chain(1, window=1)
+    chain.create(number=2)
+    chain.run()
+    retraction = LINK_RESOLUTION_CONFIRMS * chain.engines[HEAD].node.topology.link(1).confirm_timeout_ns
+    chain.held = {HEAD}                                 # the tail's CONFIRM and CREDIT RELEASED come late
+    chain.pair(1)
+    chain.advance(chain.now + 2 * retraction)
+    chain.release()                                     # the head delivers pair 0; its credit comes back now
+    chain.answer()
+    assert [m.sequence_number for m in chain.oks(HEAD)] == [0]
+    flow = next(f for f in chain.engines[HEAD].hops.flows.values() if f.origin)
+    assert flow.was_freed(0)
+    chain.advance(chain.now + retraction // 2)
+    chain.seq[1] = 0                                    # the hop came round: the new pair on number 0 ...
+    request = chain.open_request(1)
+    assert request is not None
+    request.remaining -= 1
+    chain.seq[1] += 1
+    for node in (HEAD, TAIL):                           # ... retracted before its OK
+        chain.link_err(1, node, ll.ERR_EXPIRE, seq=0)
+    chain.finish()
+    for node in (HEAD, TAIL):
+        assert [m.sequence_number for m in chain.oks(node)] == [0, 1], node
+        assert chain.errs(node) == [], node
+    assert chain.slots == {}

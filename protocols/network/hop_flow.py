@@ -5,10 +5,10 @@ that hold a credit: settled here and not yet released at both ends, and the hop'
 (:mod:`protocols.network.hop_cap`).
 
 >>> flow = HopFlow(handle=(1, 0), side=1, link_id=3, label=7, peer=2, origin=True, window=2)
->>> flow.settle(5); flow.own_released.add(5); flow.free(5, now=100)
+>>> flow.settle(5, now=90); flow.own_released.add(5); flow.free(5, now=100)
 False
 >>> flow.peer_released.add(5); flow.free(5, now=120), flow.outstanding, list(flow.freed), flow.freed_at
-(True, set(), [5], {5: 120})
+(True, set(), [5], {5: 90})
 """
 
 from __future__ import annotations
@@ -56,6 +56,8 @@ class HopFlow:
     request: LinkRequest | None = None
     outstanding: set[int] = field(default_factory=set)
     """Origin: pairs settled at this end and not yet released at both ends (each holds a credit)."""
+    settled_at: dict[int, int] = field(default_factory=dict)
+    """Origin: when each pair in :attr:`outstanding` settled here (its link OK, or its ERR EXPIRE)."""
     freed: deque[int] = field(default_factory=deque)
     """Origin: the last :data:`RECENT_FREED` pairs whose credit came back (:meth:`was_freed` asks)."""
     own_released: set[int] = field(default_factory=set)
@@ -70,7 +72,8 @@ class HopFlow:
     cap: PipelineCap | None = None
     """Origin: the hop's pipeline cap (None: none, or lifted)."""
     freed_at: dict[int, int] = field(default_factory=dict)
-    """Origin: when each recently freed pair's credit came back (the last time, for a number freed twice)."""
+    """Origin: when each recently freed pair had settled here (its OK; the last, for a number freed twice): a link
+    layer may retract a pair for so long after its OK (:meth:`expired`)."""
     freed_releases: dict[int, int] = field(default_factory=dict)
     """Origin: when a CREDIT RELEASED last came for a pair among the recently freed (a copy of the granter's
     release of it, or the next pair's on its number before that pair's OK: :meth:`renew`)."""
@@ -113,12 +116,13 @@ class HopFlow:
         """Origin: pair ``seq`` is among the last :data:`RECENT_FREED` pairs whose credit came back."""
         return seq in self.freed_count
 
-    def settle(self, seq: int) -> None:
-        """Origin: pair ``seq`` of the request has settled at this end (its OK, or its ERR EXPIRE): it holds its
-        credit until it is released at both ends (:meth:`free`)."""
+    def settle(self, seq: int, now: int) -> None:
+        """Origin: pair ``seq`` of the request has settled at this end at ``now`` (its OK, or its ERR EXPIRE): it
+        holds its credit until it is released at both ends (:meth:`free`)."""
         if seq in self.outstanding or seq in self.freed_count:
             return
         self.outstanding.add(seq)
+        self.settled_at[seq] = now
         if self.cap is not None:
             self.cap.settled += 1
         self.backoff = 0
@@ -128,14 +132,22 @@ class HopFlow:
 
     def expired(self, seq: int, now: int, retraction_ns: int) -> None:
         """Origin: the link layer expired pair ``seq`` (at both ends, so the granter's release is counted too). A
-        recently freed pair's ERR EXPIRE within ``retraction_ns`` of its credit's return (as long as a link layer
-        may retract a pair after its OK) is a late one of that pair: it settles nothing. Later, it is the next
-        pair's on the number (the link sequence came round), expired before its OK came here: :meth:`renew`."""
+        recently freed pair's ERR EXPIRE within ``retraction_ns`` of that pair's settling here (its OK: as long as
+        a link layer may retract a pair after its OK) is a late one of that pair: it settles nothing. Later, it is
+        the next pair's on the number (the link sequence came round), expired before its OK came here
+        (:meth:`renew`), as :class:`protocols.network.arrivals.Arrivals` decides from the same OK.
+
+        >>> flow = HopFlow(handle=(1, 0), side=1, link_id=3, label=7, peer=2, origin=True, window=1)
+        >>> flow.settle(0, now=0); flow.own_released.add(0); flow.peer_released.add(0); flow.free(0, now=500)
+        True
+        >>> flow.expired(0, now=600, retraction_ns=300); flow.outstanding   # 600 after its OK: the next pair's
+        {0}
+        """
         if seq in self.freed_count:
             if now - self.freed_at[seq] <= retraction_ns:
                 return
             self.renew(seq, now)
-        self.settle(seq)
+        self.settle(seq, now)
         self.peer_released.add(seq)
 
     def renew(self, seq: int, since: int) -> None:
@@ -146,10 +158,10 @@ class HopFlow:
         OK first), an older one a copy of the old pair's.
 
         >>> flow = HopFlow(handle=(1, 0), side=1, link_id=3, label=7, peer=2, origin=True, window=1)
-        >>> flow.settle(0); flow.own_released.add(0); flow.peer_released.add(0); flow.free(0, now=50)
+        >>> flow.settle(0, now=40); flow.own_released.add(0); flow.peer_released.add(0); flow.free(0, now=50)
         True
         >>> flow.freed_releases[0] = 90            # the granter's release of the next pair on number 0, at 90
-        >>> flow.renew(0, since=80); flow.settle(0); flow.outstanding, flow.peer_released, flow.was_freed(0)
+        >>> flow.renew(0, since=80); flow.settle(0, now=95); flow.outstanding, flow.peer_released, flow.was_freed(0)
         ({0}, {0}, False)
         """
         self.freed = deque(s for s in self.freed if s != seq)
@@ -163,15 +175,16 @@ class HopFlow:
 
     def free(self, seq: int, now: int) -> bool:
         """Origin: pair ``seq`` has been released at one end (at ``now``); True when that freed its credit (it is now
-        settled here and released at both ends)."""
+        settled here and released at both ends). :attr:`freed_at` keeps when it had settled."""
         if seq in self.outstanding and seq in self.own_released and seq in self.peer_released:
             self.outstanding.discard(seq)
+            settled = self.settled_at.pop(seq, now)
             self.own_released.discard(seq)
             self.peer_released.discard(seq)
             freed, count = self.freed, self.freed_count
             freed.append(seq)
             count[seq] = count.get(seq, 0) + 1
-            self.freed_at[seq] = now
+            self.freed_at[seq] = settled
             if len(freed) > RECENT_FREED:
                 old = freed.popleft()
                 if count[old] == 1:

@@ -250,7 +250,7 @@ class Hops:
             if seq in flow.freed_count:     # a new pair on a recently freed number: the link sequence came round
                 link_caps = node.topology.link(flow.link_id)
                 flow.renew(seq, now - link_caps.confirm_timeout_ns - node.rto(flow.peer))
-            flow.settle(seq)
+            flow.settle(seq, now)
         elif flow is not None:
             self.granted[(ok.remote_node_id, ok.create_id)] = flow.key
         if flow is None or circuit is None or (type(ok) is not ll.OkKeep and not isinstance(ok, ll.OkKeep)):
