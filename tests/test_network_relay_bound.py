@@ -162,6 +162,7 @@ def _late_transcript(general: bool, monkeypatch: pytest.MonkeyPatch) -> tuple[li
                 self.node.counters.late_confirms += 1
                 return Actions()
             answers.put(n, message, now)
+            self._keep_swap_record(circuit, message.head_pair_seq, answers.poison_ns, now)
             if data is None or not relayable(data):
                 data = message.encode()
             return self.node.outbox.send(("confirm", circuit.handle, n), answers.to_head, data,
