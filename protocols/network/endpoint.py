@@ -191,6 +191,7 @@ class EndPoint:
         bell = half.track.bell
         half.fire(ON_DELIVER)
         half.e2e = n
+        half.delivered_at = now
         state.delivered[n] = half.key
         self.node.timers.cancel(("hold", half.key))
         actions, good = self._ok(circuit, half, n, bell, now)

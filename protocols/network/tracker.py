@@ -139,7 +139,9 @@ class Tracker:
                 half.track, half.track_from = frame, sender
             return self.forward(circuit, half, now, actions)
         if state is DELIVERED:          # (the tail's): a copy of its own TRACK, or the wrapped key's next pair's
-            half.next_track = (frame, sender, now)
+            delivered = half.delivered_at
+            if delivered is None or now - delivered > self._copies_span(circuit):
+                half.next_track = (frame, sender, now)      # (no copy of its own TRACK comes so late)
             return actions
         if half.end_pooled:
             return actions              # a duplicate: the end pool has its TRACK, and its Bell state is the rounds'
@@ -153,7 +155,10 @@ class Tracker:
         which kept the last TRACK that came for the key (``waiting``: frame, sender, arrival). That TRACK is the
         new pair's, early, if it came no longer ago than an early TRACK waits and names the new pair's link Bell
         state; a late copy of the old pair's TRACK (its Bell state the old pair's) is left: the new pair waits for
-        its own."""
+        its own. A TRACK that comes for the delivered half while a copy of its own may still come (within
+        :meth:`_copies_span` of its delivery) is not kept at all: the two may be alike (a chain's hops advance in
+        step, so even the Pair ID may be the same), and a new pair wrapped so soon waits for its own, or is cut
+        off at both ends."""
         frame, sender, at = waiting
         if now - at <= self._early_timeout(circuit) and frame.link_bell == half.link_bell:
             half.track, half.track_from = frame, sender
@@ -168,6 +173,11 @@ class Tracker:
         if half is None or half.state != EARLY:
             return Actions()
         return self.kill(half, REASON_UNKNOWN, None, now)
+
+    def _copies_span(self, circuit: Circuit) -> int:
+        """How long after the tail had a TRACK a copy of it may still come: its sender retransmits it every RTO
+        until the TRACK_ACK, up to the reliable retries (jitter is inside the RTO)."""
+        return (self.node.config.reliable_retries + 1) * circuit.hop(LEFT).rto_ns
 
     def _early_timeout(self, circuit: Circuit) -> int:
         link = self.node.topology.link(circuit.hop(LEFT).link_id)

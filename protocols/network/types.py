@@ -130,6 +130,9 @@ class Half:
     """A final half (SWAPPED, DELIVERED) whose key a new link pair's OK came for while it still lingered (the 16-bit
     link sequence came round): an EXPIRE naming the key is then the new pair's, whose qubit was discarded here, and
     is answered without touching this half (:meth:`protocols.network.tracker.Tracker.on_expire`)."""
+    delivered_at: int | None = None
+    """At the tail: when it was delivered (its TRACK had come): a copy of that TRACK comes no later than its
+    retransmission span after (:meth:`protocols.network.tracker.Tracker.on_track`)."""
     next_track: tuple[TrackFrame, int, int] | None = None
     """At the tail, on a delivered half: the last TRACK that came for its key since, its sender and when (a copy of
     its own pair's, or, the 16-bit link sequence having come round, the next pair's on its key before that pair's
@@ -195,6 +198,7 @@ def new_held(link_id: int, seq: int, key: HalfKey, circuit: Handle, side: int, s
     half.end_pooled = False
     half.distilling = False
     half.collided = False
+    half.delivered_at = None
     half.next_track = None
     half.pair_id = None
     half.forget_at = None
