@@ -182,7 +182,7 @@ class Inbox:
             return self.end_distiller.on_distil_ack(message, now)
         elif isinstance(message, Distil):
             if message.msg_type == DISTIL:
-                return self.distiller.on_distil(message, sender, now)
+                return self.distiller.responder.on_distil(message, sender, now)
             return self.distiller.on_distil_ack(message, now)
         return Actions()
 
