@@ -6,9 +6,10 @@ keep its new halves in a *pool* instead of handing them to the swapper or the en
 the kept and the sacrificed half (recurrence: the two oldest of the lowest level below the rule's rounds;
 pumping: the highest level with an elementary pair),
 issues its :class:`~protocols.physical.hardware.Distill` and, with its outcome, sends DISTIL (retransmitted
-until DISTIL_ACK). The other end, the *responder*, issues its Distill on the two pairs DISTIL names (a DISTIL
-naming a pair whose link OK has not come yet is not answered: its retransmission will be) and answers
-DISTIL_ACK with its outcome, or with Status EXPIRE when it no longer holds them. Each end keeps the kept pair
+until DISTIL_ACK). The other end, the *responder* (:mod:`protocols.network.distil_responder`), issues its
+Distill on the two pairs DISTIL names (a DISTIL naming a pair whose link OK has not come yet is not answered:
+its retransmission will be) and answers DISTIL_ACK with its outcome, or with Status EXPIRE when it no longer
+holds them. Each end keeps the kept pair
 when the two outcomes' parity is the one the tracked Bell indices predict
 (:func:`protocols.network.distillation.tracked_round`); otherwise it discards it: a failure frees both pairs
 at both ends. A kept pair that has survived the rule's rounds leaves the pool (``on_ready``).
@@ -35,8 +36,9 @@ from protocols.common import Actions
 from protocols.network.circuit import Circuit
 from protocols.network.context import Node
 from protocols.network.distil_inflight import InFlight
-from protocols.network.distil_messages import HopMessages, HopRound, expired, repeated
+from protocols.network.distil_messages import HopMessages, HopRound
 from protocols.network.distil_pool import Pool
+from protocols.network.distil_responder import Responder
 from protocols.network.distil_state import (
     Entry,
     Round,
@@ -49,7 +51,7 @@ from protocols.network.tracker import Tracker
 from protocols.network.types import Half, HalfEvent, HalfKey, HalfState
 from protocols.packets import linkservice as ll
 from protocols.packets.qncp import Distil
-from protocols.packets.qncp_common import REASON_CUTOFF, REASON_UNKNOWN, SCOPE_HOP, STATUS_OK
+from protocols.packets.qncp_common import REASON_CUTOFF, REASON_UNKNOWN, STATUS_OK
 from protocols.physical.hardware import CommandRejected, Discard, Distill, DistillResult, MoveResult
 
 ReadyCallback = Callable[[Circuit, Half, int], Actions]
@@ -72,8 +74,8 @@ class Distiller:
         self.measuring = InFlight[RoundKey]()
         """Distill commands under way."""
         self.on_ready: ReadyCallback = lambda circuit, half, now: Actions()
-        self.deferred: dict[RoundKey, tuple[Distil, int]] = {}
-        """DISTILs naming a half that was moving to storage: answered when the move is over."""
+        self.responder = Responder(node, self.pool, self.rounds, self._issue, self._consume)
+        """This end's answers to the initiator's DISTILs."""
 
     def settled(self) -> bool:
         return not self.measuring and not self.pool.moving
@@ -84,10 +86,7 @@ class Distiller:
 
     def on_moved(self, result: MoveResult | CommandRejected, now: int) -> Actions:
         actions, half = self.pool.moved(result, count_move=True)
-        moving = set(self.pool.moving.values())
-        for key in [k for k in self.deferred if (k[1], k[2]) not in moving and (k[1], k[3]) not in moving]:
-            message, sender = self.deferred.pop(key)
-            actions.extend(self.on_distil(message, sender, now))
+        actions.extend(self.responder.moved(now))
         circuit = None if half is None else self.node.circuits.get(half.circuit)
         if half is None or circuit is None:
             return actions
@@ -98,7 +97,7 @@ class Distiller:
             if self.rounds[key].state != RoundState.MEASURING:
                 del self.rounds[key]
         self.pool.forget(circuit)
-        self.deferred = {key: value for key, value in self.deferred.items() if key[0] != circuit.handle}
+        self.responder.forget(circuit)
 
     @staticmethod
     def distils(circuit: Circuit, side: int) -> bool:
@@ -239,46 +238,7 @@ class Distiller:
         actions = Actions(hardware=[Discard(kept.slot)]) if kept.slot is not None else Actions()
         return actions.extend(self._consume(kept, now)).extend(self._start(circuit, kept.side, now))
 
-    # -- messages -------------------------------------------------------------------------------
-    def on_distil(self, message: Distil, sender: int, now: int) -> Actions:
-        """The initiator's outcome: this end's part of the round, then DISTIL_ACK."""
-        circuit = self.node.circuits.get((message.head_node, message.circuit_id))
-        side = None if circuit is None else circuit.side_of(message.link_id)
-        if (circuit is None or side is None or message.scope != SCOPE_HOP or circuit.hop(side).peer != sender
-                or circuit.hop(side).initiator or circuit.hop(side).distil is None):   # only the initiator sends DISTIL
-            self.node.counters.malformed += 1
-            return Actions()
-        key: RoundKey = (circuit.handle, message.link_id, message.kept_pair_seq, message.sacrificed_pair_seq)
-        found = self.rounds.get(key)
-        if found is not None:            # a retransmission: the same answer (none yet while measuring)
-            return repeated(self.node, found, sender)
-        kept, spent = (self.node.half((message.link_id, seq))
-                       for seq in (message.kept_pair_seq, message.sacrificed_pair_seq))
-        usable = [h is not None and h.state == HalfState.HELD and h.key in self.entries
-                  and not self.entries[h.key].busy for h in (kept, spent)]
-        if not all(usable):
-            moving = set(self.pool.moving.values())
-            if any(h is not None and h.key in moving for h in (kept, spent)):
-                self.deferred[key] = (message, sender)      # answered when the move is over
-                return Actions()
-            if any(h is None or h.state == HalfState.EARLY for h in (kept, spent)) and not any(
-                    h is not None and h.state == HalfState.DEAD for h in (kept, spent)):
-                return Actions()        # not here yet: the retransmission will find it
-            actions = expired(self.node, message, sender)
-            for half, ok in zip((kept, spent), usable, strict=True):
-                if ok and half is not None:
-                    actions.extend(self._consume_discard(half, now))
-            return actions
-        assert kept is not None and spent is not None
-        actions = self._issue(circuit, kept, spent, message.level, False, now)
-        self.rounds[key].peer_outcome = message.outcome
-        return actions
-
-    def _consume_discard(self, half: Half, now: int) -> Actions:
-        slot = half.slot
-        actions = Actions(hardware=[Discard(slot)]) if slot is not None else Actions()
-        return actions.extend(self._consume(half, now))
-
+    # -- messages (a DISTIL: :attr:`responder`) -------------------------------------------------
     def on_distil_ack(self, message: Distil, now: int) -> Actions:
         handle = (message.head_node, message.circuit_id)
         key: RoundKey = (handle, message.link_id, message.kept_pair_seq, message.sacrificed_pair_seq)

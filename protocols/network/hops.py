@@ -12,52 +12,36 @@ So a hop never holds more than W halves of a circuit at either end, and a repeat
 never deadlocks its two hops. Nor does it credit more than its pipeline cap allows: at most the circuit's
 Number of its pairs in the pipeline, losses given back (:mod:`protocols.network.hop_cap`).
 
-The link layer's replies come to port 7773: ACK and ERR name the Create ID (the origin's own, or, at the
-granter, the origin's, learned with the origin node from the OKs), OKs name the label as Purpose ID. A link
-ERR EXPIRE retracts pairs (at both ends: the origin takes it as the granter's release too, since the granter
-may have had no OK of the request to name it by); any other ERR ends the hop's request: NORES is retried with
-exponential backoff, TIMEOUT, UNSUPP, REJECTED and OTHER (the link is down: DOWN) end the circuit. The
-granter's copy of the request ends with ERR TIMEOUT when the origin closes it (its link layer's abort), which
-it ignores. Once the generation window is over (``node.over``) no hop asks for pairs.
+The link layer's replies to these requests are :class:`~protocols.network.hop_link.HopLink`'s. Once the
+generation window is over (``node.over``) no hop asks for pairs.
 """
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Callable
-
 from protocols.common import QNCP_PORT, Actions, sending
 from protocols.network.circuit import GENERATING, Circuit
-from protocols.network.context import LINK_RESOLUTION_CONFIRMS, Node
+from protocols.network.context import Node
 from protocols.network.hop_cap import pipeline_cap
 from protocols.network.hop_caps import HopCaps
 from protocols.network.hop_flow import FlowKey, HopFlow, LinkRequest
-from protocols.network.link_errors import LINK_FAILURES, count_end
+from protocols.network.hop_link import HopLink
 from protocols.network.types import Half, Handle
 from protocols.packets import linkservice as ll
 from protocols.packets.qncp import PairMessage, credit_ack, encode_pair
 from protocols.packets.qncp_common import CREDIT, CREDIT_READY
-from protocols.physical.hardware import Discard
-
-PairCallback = Callable[[Circuit, int, "ll.OkKeep | ll.OkMeasure", int], Actions]
-ExpiredCallback = Callable[[Circuit, int, int, int], Actions]
-FailedCallback = Callable[[Circuit, int, int], Actions]
 
 
 class Hops:
-    """The hop flows of one node and its side of the link-layer service."""
+    """The hop flows of one node: their lifecycle, their link requests and their credit. The link layer's
+    replies go to :attr:`link`, the pipeline caps' news to :attr:`caps`."""
 
     def __init__(self, node: Node) -> None:
         self.node = node
         self.flows: dict[FlowKey, HopFlow] = {}
-        self.by_create: dict[int, FlowKey] = {}
-        self.granted: dict[tuple[int, int], FlowKey] = {}
-        self.awaiting_ack: deque[FlowKey] = deque()
         self.early_ready: set[tuple[Handle, int]] = set()
         """READYs that overtook the SETUP_REPLY installing their circuit here: (circuit, link)."""
-        self.on_pair: PairCallback = lambda circuit, side, ok, now: Actions()
-        self.on_expired: ExpiredCallback = lambda circuit, side, seq, now: Actions()
-        self.on_failed: FailedCallback = lambda circuit, code, now: Actions()
+        self.link = HopLink(node, self.flows)
+        """This node's side of the link-layer service: its link layer's replies (ACK, OK, ERR)."""
         self.caps = HopCaps(node, self.flows, self.request)
         """The origins' pipeline caps: the news that moves them and their stall deadlines."""
 
@@ -115,7 +99,7 @@ class Hops:
 
     def settled(self) -> bool:
         """No link request of this node is open."""
-        return not self.awaiting_ack and all(flow.request is None for flow in self.flows.values())
+        return self.link.settled() and all(flow.request is None for flow in self.flows.values())
 
     # -- credit ---------------------------------------------------------------------------------
     def released(self, half: Half, now: int, into: Actions | None = None) -> Actions:
@@ -203,7 +187,7 @@ class Hops:
             return actions
         hop = circuit.hop(flow.side)
         flow.request = LinkRequest(free)
-        self.awaiting_ack.append(flow.key)
+        self.link.opened(flow.key)
         create = ll.Create(remote_node_id=flow.peer, minimum_fidelity=hop.link_min_fidelity,
                            purpose_id=flow.label, number=free, priority=self.node.config.link_priority,
                            tpe=ll.TPE_KEEP, con=1, window=ll.WINDOW_OPEN)
@@ -216,102 +200,6 @@ class Hops:
             return Actions()
         flow.retrying = False
         return self.request(flow, now)
-
-    def on_link(self, message: ll.Upward, now: int) -> Actions:
-        """A reply of this node's link layer to the network layer (port 7773 from 7771)."""
-        if type(message) is ll.OkKeep:              # the commonest first (one a link pair at each end)
-            return self.on_ok(message, now)
-        if isinstance(message, ll.Ack):
-            if self.awaiting_ack:
-                key = self.awaiting_ack.popleft()
-                flow = self.flows.get(key)
-                if flow is not None and flow.request is not None:
-                    flow.request.create_id = message.create_id
-                    self.by_create[message.create_id] = key
-            return Actions()
-        if isinstance(message, ll.Err):
-            return self._on_err(message, now)
-        if isinstance(message, ll.OkMeasureBlock):     # circuits never ask for blocks (generation.block_size)
-            return Actions()
-        return self.on_ok(message, now)
-
-    def on_ok(self, ok: ll.OkKeep | ll.OkMeasure, now: int) -> Actions:
-        """A link OK from this node's link layer (:meth:`on_link`'s commonest case, which the inbox calls
-        directly): its pair settles the hop's credit at the origin and goes to :attr:`on_pair`."""
-        node = self.node
-        link = node.link_to(ok.remote_node_id)
-        circuits = node.circuits
-        # (Circuits.at_label written out) the label's binding is (circuit handle, side): the flow's own key
-        bound = None if link is None else circuits.by_label.get((link.link_id, ok.purpose_id))
-        circuit = None if bound is None else circuits.by_handle.get(bound[0])
-        flow = None if circuit is None or bound is None else self.flows.get(bound)
-        if flow is not None and flow.origin:
-            seq = ok.sequence_number
-            if seq in flow.freed_count:     # a new pair on a recently freed number: the link sequence came round
-                link_caps = node.topology.link(flow.link_id)
-                flow.renew(seq, now - link_caps.confirm_timeout_ns - node.rto(flow.peer))
-            flow.settle(seq, now)
-        elif flow is not None:
-            self.granted[(ok.remote_node_id, ok.create_id)] = flow.key
-        if flow is None or circuit is None or (type(ok) is not ll.OkKeep and not isinstance(ok, ll.OkKeep)):
-            node.counters.unrequested += 1
-            return Actions(hardware=[Discard(ok.lqid)]) if isinstance(ok, ll.OkKeep) else Actions()
-        return self.on_pair(circuit, flow.side, ok, now)
-
-    def _on_err(self, err: ll.Err, now: int) -> Actions:
-        key = self.by_create.get(err.create_id) if err.origin_node == self.node.node_id else None
-        if key is None:
-            key = self.granted.get((err.origin_node, err.create_id))
-        if key is None and err.err != ll.ERR_EXPIRE and err.origin_node == self.node.node_id and self.awaiting_ack:
-            key = self.awaiting_ack.popleft()       # the link layer refused a CREATE of ours outright
-        if key is None and err.err == ll.ERR_EXPIRE and err.origin_node != self.node.node_id:
-            key = self._unmapped(err)               # the granter's first word of this request is an EXPIRE
-        flow = None if key is None else self.flows.get(key)
-        circuit = None if flow is None else self.node.circuits.get(flow.handle)
-        if flow is None:
-            return Actions()
-        if err.err == ll.ERR_EXPIRE and err.s:
-            actions = Actions()
-            retraction = LINK_RESOLUTION_CONFIRMS * self.node.topology.link(flow.link_id).confirm_timeout_ns
-            for seq in err.sequences():
-                if flow.origin:
-                    flow.expired(seq, now, retraction)
-                if circuit is not None:
-                    actions.extend(self.on_expired(circuit, flow.side, seq, now))
-            return actions
-        if circuit is not None:
-            count_end(circuit, flow, err.err)
-        if not flow.origin:
-            # the granter's copy of the request failed: only a link that went down concerns the circuit
-            return self.on_failed(circuit, ll.ERR_DOWN, now) if circuit and err.err == ll.ERR_OTHER else Actions()
-        if flow.request is not None and flow.request.create_id in (None, err.create_id):
-            self.by_create.pop(err.create_id, None)
-            self._ended(flow)
-        if circuit is None or not circuit.generating:
-            return Actions()
-        if err.err == ll.ERR_NORES and flow.backoff < self.node.config.retries:
-            flow.retrying = True
-            flow.backoff += 1
-            at = now + self.node.rto(flow.peer) * 2 ** flow.backoff
-            self.node.timers.schedule(("hop-retry", flow.handle, flow.side), at)
-            return Actions()
-        return self.on_failed(circuit, LINK_FAILURES.get(err.err, ll.ERR_OTHER), now)
-
-    def _ended(self, flow: HopFlow) -> None:
-        """``flow``'s link request has ended (it failed)."""
-        flow.request = None
-
-    def _unmapped(self, err: ll.Err) -> FlowKey | None:
-        """The granter's flow an ERR EXPIRE from a request it has had no OK of is about: the one granter flow with
-        that peer whose request it does not know yet (None: none, or several, and then the half's early timer
-        and the origin's own ERR EXPIRE settle it)."""
-        known = set(self.granted.values())
-        keys = [key for key, flow in self.flows.items()
-                if not flow.origin and flow.peer == err.origin_node and key not in known]
-        if len(keys) != 1:
-            return None
-        self.granted[(err.origin_node, err.create_id)] = keys[0]
-        return keys[0]
 
     def _credit(self, kind: int, circuit: Circuit, flow: HopFlow, seq: int, credit: int, window: int) -> bytes:
         return encode_pair(kind, circuit.handle[1], circuit.head, flow.label, seq, flow.link_id, window=window,

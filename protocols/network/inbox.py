@@ -58,6 +58,7 @@ class Inbox:
         self.node = node
         self.service = service
         self.hops = hops
+        self.link = hops.link
         self.tracker = tracker
         self.ends = ends
         self.relay = ends.relay
@@ -125,9 +126,9 @@ class Inbox:
         if port == NETWORK_SERVICE_PORT:
             if source == node.link_service:
                 upward = ll.decode_upward(payload)
-                if type(upward) is _OkKeep:     # (Hops.on_link's commonest case, one a link pair at each end)
-                    return self.hops.on_ok(upward, now)
-                return self.hops.on_link(upward, now)
+                if type(upward) is _OkKeep:     # (HopLink.on_link's commonest case, one a link pair at each end)
+                    return self.link.on_ok(upward, now)
+                return self.link.on_link(upward, now)
             actions, admitted = self.service.on_create(payload, source, now)
             return actions if admitted is None else actions.extend(self.signalling.open(admitted, now))
         sender = node.senders.get(source, -1)
@@ -181,7 +182,7 @@ class Inbox:
             return self.end_distiller.on_distil_ack(message, now)
         elif isinstance(message, Distil):
             if message.msg_type == DISTIL:
-                return self.distiller.on_distil(message, sender, now)
+                return self.distiller.responder.on_distil(message, sender, now)
             return self.distiller.on_distil_ack(message, now)
         return Actions()
 

@@ -7,7 +7,8 @@ hardware event, to the collaborator that owns the concern:
 
 - :class:`~protocols.network.service.Service`: the application service (CREATE, ACK, OK, ERR);
 - :class:`~protocols.network.signalling.Signalling`: setup, completion and teardown of circuits;
-- :class:`~protocols.network.hops.Hops`: each hop's link requests and credit;
+- :class:`~protocols.network.hops.Hops`: each hop's link requests and credit (its
+  :class:`~protocols.network.hop_link.HopLink` the link layer's replies);
 - :class:`~protocols.network.tracker.Tracker`: TRACKs and EXPIREs, the deaths of halves;
 - :class:`~protocols.network.swapper.Swapper`: swapping at repeaters, the cutoff;
 - :class:`~protocols.network.distiller.Distiller`: distilling a hop's pairs before they are swapped or delivered;
@@ -72,9 +73,9 @@ class NetworkLayer:
         self.signalling = Signalling(node, self.service, self.hops, self.ending, cutoffs)
         self.arrivals = Arrivals(node, self.hops, self.tracker, self.swapper, self.ends, self.distiller)
         self.distiller.on_ready = self.arrivals.ready
-        self.hops.on_pair = self.arrivals.on_pair
-        self.hops.on_expired = self.arrivals.on_expired
-        self.hops.on_failed = self.ending.fail
+        self.hops.link.on_pair = self.arrivals.on_pair
+        self.hops.link.on_expired = self.arrivals.on_expired
+        self.hops.link.on_failed = self.ending.fail
         self.tracker.on_retracted = self.ends.on_retracted
         self.tracker.on_tracked = self.ends.deliver
         self.ends.on_settled = self.ending.complete
