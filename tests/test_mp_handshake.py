@@ -55,7 +55,7 @@ class _Alice:
         self.server, self.draining, self.busy = server, True, False
         self.kernel = RealtimeKernel(medium.epoch_ns, medium.dilation, medium.tolerance_ns)
         self._send, self._sent = trio.open_memory_channel[dict[str, Any]](float("inf"))
-        self.reporter = SettledReporter(self, self.kernel, self._say, lambda: 10**9)
+        self.reporter = SettledReporter(self, self.kernel, self._say, lambda: 10**11)  # 100 s: no busy machine
         self.said: list[dict[str, Any]] = []
         self.dispatched: list[dict[str, Any]] = []
 

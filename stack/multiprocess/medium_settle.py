@@ -15,8 +15,8 @@ time ended (the events already scheduled and the commands received are still wai
 the nodes that had not settled). Commands are always waited for, whether or not a node sent a bound, but for at
 most :data:`COMMANDS_TIMEOUT_S` of wall time once nothing else holds ``finish`` back: a command stamped far in
 the future cannot hang the medium (the report counts it). A dead node does not block; nor does a live one that
-has said nothing :data:`REPORT_TIMEOUT_S` of wall time after the drain time ended, or that has not answered a
-round :data:`ANSWER_TIMEOUT_S` after it was asked (both are named).
+has said nothing :data:`REPORT_TIMEOUT_S` of wall time after the drain time ended, or that has not answered
+:data:`ANSWER_TIMEOUT_S` after the first round was asked (a stale round does not restart it; both are named).
 """
 
 from __future__ import annotations

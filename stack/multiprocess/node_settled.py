@@ -12,6 +12,11 @@ due by the instant it asks about has been handled.
 >>> trio.run(kernel.run, 1000)
 >>> sent
 [{'op': 'settled', 'at': 500, 'settled': True, 'round': 1}]
+>>> reporter.ask({"op": "ask_settled", "at": 1500, "round": 2})
+>>> reporter.ask({"op": "ask_settled", "at": 1500, "round": 3})   # two rounds about one instant: one answer
+>>> trio.run(kernel.run, 2000)
+>>> sent[1:]
+[{'op': 'settled', 'at': 1500, 'settled': True, 'round': 3}]
 """
 
 from __future__ import annotations
@@ -47,6 +52,9 @@ class SettledReporter:
         self.sent_bound = False
         self.finishing = False
         """The medium said ``finish``: nothing more is said."""
+        self.asked: tuple[int, int] | None = None
+        """While an answer is queued: the latest round asked and the instant it asks about (one answer queued at
+        a time: two deferring to each other at one instant would never run out)."""
 
     def check(self) -> None:
         """Say ``settled`` if whether the layers have settled changed since the node last said it (after the
@@ -63,15 +71,26 @@ class SettledReporter:
         at, number = message["at"], message["round"]
         if type(at) is not int or type(number) is not int or number < 1:
             raise TypeError(f"'at' and 'round' must be integers, got {str(at)[:20]}, {str(number)[:20]}")
-        self.kernel.call_external(self._answer, number, at)
+        queued = self.asked
+        if queued is None:
+            self.asked = (number, at)
+            self.kernel.call_external(self._answer, None, at)
+        elif number > queued[0]:            # a later round while one waits: the queued answer answers it instead
+            self.asked = (number, max(at, queued[1]))
 
-    def _answer(self, number: int) -> None:
+    def _answer(self, _: object = None) -> None:
         kernel = self.kernel
+        assert self.asked is not None
+        number, at = self.asked
         due = kernel.next_due()
-        if due is not None and due <= kernel.now:           # the rest of this instant goes first
-            kernel.call_at(kernel.now, self._answer, number)
-        elif not self.finishing:
-            self._say(self.emu.settled(), number)
+        if at > kernel.now:                                 # a later round asks about a later instant
+            kernel.call_at(at, self._answer)
+        elif due is not None and due <= kernel.now:         # the rest of this instant goes first
+            kernel.call_at(kernel.now, self._answer)
+        else:
+            self.asked = None
+            if not self.finishing:
+                self._say(self.emu.settled(), number)
 
     def _say(self, settled: bool, number: int | None) -> None:
         message: dict[str, Any] = {"op": "settled", "at": self.kernel.now, "settled": settled}
