@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from protocols.link.admission import LinkOption
+from protocols.network.fibre_paths import FibrePaths
 from protocols.network.model import Memory, Repeater, move_fidelity, move_wait_ns, werner
 from protocols.physical.hardware import BellDistribution
 
@@ -142,10 +143,12 @@ class Fibre:
 class Topology:
     """Nodes, QPU-to-QPU links and the classical fibre graph. Read-only once built.
 
-    Without ``fibres``, each link is taken to be one fibre of its ``delay_ns`` between its ends.
+    Without ``fibres``, each link is taken to be one fibre of its ``delay_ns`` between its ends. ``fibres`` may
+    be another topology's :attr:`fibre_paths` (of the same nodes): its searches are then made once for both.
     """
 
-    def __init__(self, nodes: Iterable[NodeCaps], links: Iterable[LinkCaps], fibres: Iterable[Fibre] = ()) -> None:
+    def __init__(self, nodes: Iterable[NodeCaps], links: Iterable[LinkCaps],
+                 fibres: Iterable[Fibre] | FibrePaths = ()) -> None:
         self._nodes = {node.node_id: node for node in sorted(nodes, key=lambda n: n.node_id)}
         self._links = {link.link_id: link for link in sorted(links, key=lambda link: link.link_id)}
         self._by_ends: dict[frozenset[int], LinkCaps] = {}
@@ -158,20 +161,23 @@ class Topology:
             if len(ends) != 2 or ends in self._by_ends:
                 raise ValueError(f"link {link.name!r}: its ends must be two QPUs without another link")
             self._by_ends[ends] = link
-        segments = list(fibres) or [Fibre(link.a, link.b, link.delay_ns, link.jitter_ns)
-                                    for link in self._links.values()]
-        import networkx as nx  # here, not at the top: `qnet run` never builds a Topology (issue 17)
-
-        self._fibres = nx.Graph()
-        self._fibres.add_nodes_from(self._nodes)
-        for fibre in segments:
-            for end in (fibre.a, fibre.b):
-                if end not in self._nodes:
-                    raise ValueError(f"fibre {fibre.a}-{fibre.b}: unknown node {end}")
-            self._fibres.add_edge(fibre.a, fibre.b, weight=fibre.delay_ns, jitter=fibre.jitter_ns, loss=fibre.loss)
+        if isinstance(fibres, FibrePaths):
+            if fibres.nodes != self._nodes.keys():
+                raise ValueError("the fibre paths are of other nodes than the topology's")
+            self._fibres = fibres
+        else:
+            segments = list(fibres) or [Fibre(link.a, link.b, link.delay_ns, link.jitter_ns)
+                                        for link in self._links.values()]
+            self._fibres = FibrePaths(self._nodes, segments)
         self._paths: dict[tuple[int, int], tuple[int, int, float]] = {}
         self.searches = 0
-        """Shortest-path searches over the fibre graph so far (one per source node at most)."""
+        """Shortest-path searches over the fibre graph so far (one per source node at most); a search another
+        topology sharing the fibre paths made first is counted but not repeated."""
+
+    @property
+    def fibre_paths(self) -> FibrePaths:
+        """The fibre graph and its searches, to share with another topology of the same nodes and fibres."""
+        return self._fibres
 
     @property
     def nodes(self) -> tuple[NodeCaps, ...]:
@@ -243,27 +249,11 @@ class Topology:
         return self._paths[key]
 
     def _search(self, source: int) -> None:
-        """One single-source Dijkstra from ``source``: the delay, jitter and delivery probability of its
-        shortest path to every node it reaches, both ways (fibres are symmetric), so a node's first look-up
-        pays for all of its others. Each is its parent's on the shortest-path tree combined with the last
-        fibre's: linear in the nodes."""
-        import networkx as nx
-
+        """The delay, jitter and delivery probability of the shortest path from ``source`` to every node it
+        reaches (:meth:`FibrePaths.search`), both ways (fibres are symmetric), so a node's first look-up pays
+        for all of its others."""
         self.searches += 1
-        if source not in self._fibres:
-            return
-        # The first predecessor networkx records for a node is the one its shortest path goes through
-        # (single_source_dijkstra's paths are built from it), and its distances come in the order the nodes
-        # were settled, each after that predecessor: no path list is built.
-        predecessors, distances = nx.dijkstra_predecessor_and_distance(self._fibres, source, weight="weight")
-        adjacency = self._fibres.adj
-        found: dict[int, tuple[int, int, float]] = {source: (0, 0, 1.0)}
-        for node in distances:
-            if node != source:
-                through = predecessors[node][0]
-                parent, edge = found[through], adjacency[through][node]
-                found[node] = (parent[0] + edge["weight"], parent[1] + edge["jitter"], parent[2] * (1 - edge["loss"]))
-        for node, value in found.items():                  # a value once given stays (ties keep one path)
+        for node, value in self._fibres.search(source).items():   # a value once given stays (ties keep one path)
             self._paths.setdefault((source, node), value)
             self._paths.setdefault((node, source), value)
 
