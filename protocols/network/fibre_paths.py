@@ -14,10 +14,22 @@ from __future__ import annotations
 import heapq
 import itertools
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from protocols.network.topology import Fibre
+
+class Fibre(Protocol):
+    """What a search needs of a fibre (:class:`protocols.network.topology.Fibre` has it)."""
+
+    @property
+    def a(self) -> int: ...
+    @property
+    def b(self) -> int: ...
+    @property
+    def delay_ns(self) -> int: ...
+    @property
+    def jitter_ns(self) -> int: ...
+    @property
+    def loss(self) -> float: ...
 
 PathValue = tuple[int, int, float]
 """A path's one-way delay (ns), jitter (ns, the sum over its fibres) and delivery probability."""
