@@ -38,6 +38,11 @@ _LINK = struct.Struct("!HHIIIB3x")
 _OPTION = struct.Struct("!IHHHH")
 _RULE = struct.Struct("!HHIHBx")
 _NODE_ID = struct.Struct("!I")
+QCAP_HEAD_SIZE = _NODE.size + _LINK.size
+"""A QCap's NodeCap and LinkCap, before its options."""
+QCAP_OPTIONS_AT = _NODE.size + 16
+"""Where a QCap's Options count is, from its start (its Reserved follows)."""
+OPTION_SIZE = _OPTION.size
 
 
 def pack_route(route: tuple[int, ...]) -> bytes:
