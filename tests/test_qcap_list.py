@@ -1,5 +1,6 @@
-"""A decoded SETUP's QCaps (protocols.packets.qcap_list): checked whole, decoded lazily, sent on as they came.
-The oracle is the eager decoding that came before: every QCap read with read_qcap at decoding."""
+"""A decoded SETUP's QCaps (protocols.packets.qcap_list): checked whole, decoded lazily, sent on as they came;
+a route and a SETUP_REPLY's rules read in one go. The oracle is the decoding that came before: every QCap read
+with read_qcap at decoding, the route node by node, the rules one by one."""
 
 from __future__ import annotations
 
@@ -13,10 +14,19 @@ from protocols.common import ParseError
 from protocols.packets.linkservice import CREATE_SIZE, Create
 from protocols.packets.qcap_list import QCaps, appended
 from protocols.packets.qncp import Setup, decode_qncp
-from protocols.packets.qncp_caps import QCAP_HEAD_SIZE, QCAP_OPTIONS_AT, QCap, Reader, read_qcap
+from protocols.packets.qncp_caps import (
+    QCAP_HEAD_SIZE,
+    QCAP_OPTIONS_AT,
+    HopRule,
+    QCap,
+    Reader,
+    distil_rule,
+    read_qcap,
+    read_rule,
+)
 from protocols.packets.qncp_common import HEADER_SIZE, parse_header
-from protocols.packets.qncp_setup import SETUP_FIXED
-from tests.test_network_packets import qcaps, setups
+from protocols.packets.qncp_setup import REPLY_FIXED, SETUP_FIXED, SetupReply
+from tests.test_network_packets import qcaps, setup_replies, setups
 
 
 def _eager(data: bytes) -> Setup:
@@ -82,3 +92,41 @@ def test_an_index_out_of_range_is_an_index_error() -> None:
     caps = QCaps(())
     with pytest.raises(IndexError):
         caps[0]
+
+
+def _eager_rules(data: bytes) -> tuple[tuple[int, ...], tuple[HopRule, ...]]:
+    """A SETUP_REPLY's route and rules as they were read before: node by node, rule by rule."""
+    _, status, _, _, _ = parse_header(data)
+    reader = Reader(data, HEADER_SIZE)
+    fields = reader.take(struct.Struct("!IIBBBxQQQHHHH"), "the SETUP_REPLY fields")
+    distil_rule(fields[4])
+    hop_count = fields[2]
+    if (status == 0) != (hop_count > 0):
+        raise ParseError("status")
+    route = tuple(reader.take(struct.Struct("!I"), "the route")[0] for _ in range(hop_count + 1 if hop_count else 0))
+    rules = tuple(read_rule(reader) for _ in range(hop_count))
+    reader.end()
+    return route, rules
+
+
+def _fast_rules(data: bytes) -> tuple[tuple[int, ...], tuple[HopRule, ...]]:
+    reply = decode_qncp(data)
+    assert isinstance(reply, SetupReply)
+    return reply.route, reply.rules
+
+
+@given(setup_replies(), st.data())
+def test_a_setup_replys_route_and_rules_are_read_as_before(reply: SetupReply, data: st.DataObject) -> None:
+    """Whole, cut short anywhere, or with distillation bytes made up (most are undefined): the same route and
+    rules, or the same error."""
+    raw = bytearray(reply.encode())
+    rules_at = REPLY_FIXED + 4 * len(reply.route)
+    for index in range(len(reply.rules)):
+        if data.draw(st.booleans()):
+            raw[rules_at + 12 * index + 10] = data.draw(st.integers(0, 255))
+    if data.draw(st.booleans()):
+        raw = raw[:data.draw(st.integers(REPLY_FIXED, len(raw)))]
+    raw[6:8] = struct.pack("!H", len(raw))
+    if len(raw) == len(reply.encode()) and raw == reply.encode():
+        assert _fast_rules(bytes(raw)) == (reply.route, reply.rules)
+    assert _outcome(_fast_rules, bytes(raw)) == _outcome(_eager_rules, bytes(raw))

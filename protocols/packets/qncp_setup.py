@@ -46,7 +46,7 @@ from protocols.packets.qncp_caps import (
     Reader,
     distil_rule,
     pack_route,
-    read_rule,
+    read_rules,
 )
 from protocols.packets.qncp_common import (
     HEADER_SIZE,
@@ -160,7 +160,7 @@ class SetupReply:
         if (status == STATUS_OK) != (hop_count > 0):
             raise ParseError(f"SETUP_REPLY with status {status} has hop count {hop_count}")
         route = reader.route(hop_count + 1 if hop_count else 0)
-        rules = tuple(read_rule(reader) for _ in range(hop_count))
+        rules = read_rules(reader, hop_count)
         reader.end()
         return cls(circuit_id, head_node, tail, reporting, window, cutoff, end_cutoff, pair_time, fidelity, error_x,
                    error_z, error_y, route, rules, status, reason, end_distil)
