@@ -170,6 +170,9 @@ class Topology:
                                         for link in self._links.values()]
             self._fibres = FibrePaths(self._nodes, segments)
         self._paths: dict[tuple[int, int], tuple[int, int, float]] = {}
+        """The value of each ordered pair asked for so far."""
+        self._searched: dict[int, int] = {}
+        """Each node searched from, with its place in the order of the searches."""
         self.searches = 0
         """Shortest-path searches over the fibre graph so far (one per source node at most); a search another
         topology sharing the fibre paths made first is counted but not repeated."""
@@ -236,26 +239,41 @@ class Topology:
         >>> t.qpus_reached(1)
         (1,)
         """
-        if (node, node) not in self._paths:
+        found = self._fibres.search(node)
+        if node not in self._searched or node not in found:
             self._search(node)
-        return tuple(qpu for qpu in self.qpus() if (node, qpu) in self._paths)
+        return tuple(qpu for qpu in self.qpus() if qpu in found)
 
     def _path(self, a: int, b: int) -> tuple[int, int, float]:
-        key = (a, b)
-        if key not in self._paths:
+        value = self._paths.get((a, b))
+        if value is None:
+            value = self._paths[a, b] = self._find(a, b)
+        return value
+
+    def _find(self, a: int, b: int) -> tuple[int, int, float]:
+        """The value of (a, b) as if each search, in turn, wrote every value it found both ways, a value once
+        written staying (ties keep one path): the first search of ``a`` or ``b``'s if it reached the other,
+        else a search of ``a``'s."""
+        searched = self._searched
+        rank_a, rank_b = searched.get(a), searched.get(b)
+        if rank_a is not None and (rank_b is None or rank_a < rank_b):
+            value = self._fibres.search(a).get(b)
+        elif rank_b is not None:
+            value = self._fibres.search(b).get(a)
+        else:
+            value = None
+        if value is None:
             self._search(a)
-            if key not in self._paths:
+            value = self._fibres.search(a).get(b)
+            if value is None:
                 raise ValueError(f"no fibre path from node {a} to node {b}")
-        return self._paths[key]
+        return value
 
     def _search(self, source: int) -> None:
-        """The delay, jitter and delivery probability of the shortest path from ``source`` to every node it
-        reaches (:meth:`FibrePaths.search`), both ways (fibres are symmetric), so a node's first look-up pays
-        for all of its others."""
+        """Search from ``source`` (:meth:`FibrePaths.search`, made once for the fibre paths): its values
+        answer the pairs of ``source`` that no earlier search answered."""
         self.searches += 1
-        for node, value in self._fibres.search(source).items():   # a value once given stays (ties keep one path)
-            self._paths.setdefault((source, node), value)
-            self._paths.setdefault((node, source), value)
+        self._searched.setdefault(source, len(self._searched))
 
     def graph(self) -> nx.Graph:
         """The QPUs (attribute ``caps``) and their links (attribute ``link``), added in id order. A new graph
