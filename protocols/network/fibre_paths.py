@@ -57,6 +57,7 @@ class FibrePaths:
 
     @property
     def nodes(self) -> frozenset[int]:
+        """The nodes of the graph (a topology over these paths must have exactly these)."""
         return frozenset(self._adjacency)
 
     def search(self, source: int) -> dict[int, PathValue]:

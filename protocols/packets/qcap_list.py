@@ -72,9 +72,11 @@ class QCaps(Sequence[QCap]):
         return repr(tuple(self))
 
     def plus(self, cap: QCap) -> QCaps:
+        """These QCaps and ``cap`` after them; those still undecoded stay so."""
         return QCaps((*self._entries, cap))
 
     def encode(self) -> bytes:
+        """The QCaps' bytes: those that came as they came, the others encoded."""
         return b"".join(entry if isinstance(entry, bytes) else entry.encode() for entry in self._entries)
 
 
