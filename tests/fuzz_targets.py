@@ -84,6 +84,12 @@ def _scenario(data: bytes) -> object:
     return load_text(data.decode("utf-8", errors="replace"), FUZZ_SOURCE)
 
 
+def _decode_qncp_whole(data: bytes) -> object:
+    """decode_qncp, and a SETUP's QCaps, which are decoded at their first use (protocols.packets.qcap_list)."""
+    message = decode_qncp(data)
+    return tuple(message.qcaps) if isinstance(message, Setup) else message
+
+
 def _qncp_seeds() -> tuple[bytes, ...]:
     create = ll.Create(remote_node_id=2, minimum_fidelity=0xE666, tu=1, max_time=500, purpose_id=0x8001, number=100)
     node = NodeCap(1, 2, 3, 4, 128, 10**9, 10**8, 0xFFBE, 0xFFBD, 1000, 10_000)
@@ -179,7 +185,7 @@ TARGETS: dict[str, Target] = {target.name: target for target in (
                                                           ptp.ANNOUNCE))),
     Target("track", TrackFrame.decode, (ParseError,), (TrackFrame(0xC001, 0xFFFE, 1, 0xBEEF, 0xFFFE, 1).encode(),)),
     Target("p4egp", EgpHeader.decode, (ParseError,), (TrackFrame(0xC001, 9, 1, 0xBEEF, 9, 1).encode()[:8],)),
-    Target("qncp", decode_qncp, (ParseError,), _qncp_seeds()),
+    Target("qncp", _decode_qncp_whole, (ParseError,), _qncp_seeds()),
     Target("auth", auth_trailer.split, (ParseError,), _auth_seeds()),
     Target("auth_open", _auth_open, (), _auth_seeds()),
     Target("qtp", Qtp.decode, (ParseError,), (Qtp(TYPE_DATA, 100, 7, 3, 9, 1, cx=1, cz=1, attempt=2).encode(),

@@ -46,6 +46,7 @@ def test_every_codec_module_has_a_target() -> None:
     modules = {path.stem for path in (ROOT / "protocols" / "packets").glob("*.py")} - {"__init__"}
     covered_by = {"heralding_batch": "qhp_batch", "bitpack": "qhp_batch", "rice": "qhp_batch",
                   "qncp_distil": "qncp", "qncp_common": "qncp", "qncp_setup": "qncp", "qncp_caps": "qncp",
+                  "qcap_list": "qncp",
                   "linkservice_create": "create", "linkservice_block": "upward", "linkservice_codes": "upward",
                   "linkservice_okk": "upward"}
     assert modules == set(decoders) | set(covered_by)

@@ -26,6 +26,7 @@ from protocols.common import (
     QNP_PORT,
 )
 from protocols.packets import auth, linkservice
+from protocols.packets.qcap_list import QCaps
 from protocols.packets.qncp import Setup, decode_qncp
 from protocols.packets.qncp_common import CREDIT_TYPES, MESSAGE_TYPES
 from protocols.packets.qnp import EgpHeader, TrackFrame, to_p4
@@ -46,7 +47,7 @@ def _flatten(message: Any, proto: str, into: dict[str, list[int]]) -> dict[str, 
             continue                        # a SETUP's CREATE: its own layer (qll)
         if dataclasses.is_dataclass(value):
             _flatten(value, proto, into)
-        elif isinstance(value, tuple):
+        elif isinstance(value, tuple | QCaps):         # a decoded SETUP's QCaps: a sequence, not a tuple
             for item in value:
                 if dataclasses.is_dataclass(item):
                     _flatten(item, proto, into)

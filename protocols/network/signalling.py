@@ -24,6 +24,7 @@ from protocols.network.service import Admitted, Service
 from protocols.network.setup_decision import SetupDecision
 from protocols.network.types import LEFT, RIGHT, CircuitStats, Handle
 from protocols.packets import linkservice as ll
+from protocols.packets.qcap_list import appended
 from protocols.packets.qncp import HopAck, Setup, SetupReply
 from protocols.packets.qncp_common import SETUP_ACK, SETUP_REPLY_ACK
 
@@ -131,7 +132,7 @@ class Signalling:
         node.circuits.bind(circuit, RIGHT, self._hop(index + 1, link.link_id, node.circuits.new_label(link.link_id,
                                                                                                        peer), peer))
         forward = Setup(handle[1], handle[0], setup.tail_node, setup.create_id, setup.window, setup.create,
-                        setup.route, (*setup.qcaps, caps.qcap(node.caps, free, link, circuit.hop(RIGHT).label)))
+                        setup.route, appended(setup.qcaps, caps.qcap(node.caps, free, link, circuit.hop(RIGHT).label)))
         node.timers.schedule(("setup-timeout", handle), now + self._setup_timeout(setup.route))
         return actions.extend(node.reliable(("setup", handle, peer), peer, QNCP_PORT, forward.encode(), now,
                                             node.config.retries))

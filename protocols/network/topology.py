@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from protocols.link.admission import LinkOption
+from protocols.network.fibre_paths import FibrePaths
 from protocols.network.model import Memory, Repeater, move_fidelity, move_wait_ns, werner
 from protocols.physical.hardware import BellDistribution
 
@@ -142,10 +143,12 @@ class Fibre:
 class Topology:
     """Nodes, QPU-to-QPU links and the classical fibre graph. Read-only once built.
 
-    Without ``fibres``, each link is taken to be one fibre of its ``delay_ns`` between its ends.
+    Without ``fibres``, each link is taken to be one fibre of its ``delay_ns`` between its ends. ``fibres`` may
+    be another topology's :attr:`fibre_paths` (of the same nodes): its searches are then made once for both.
     """
 
-    def __init__(self, nodes: Iterable[NodeCaps], links: Iterable[LinkCaps], fibres: Iterable[Fibre] = ()) -> None:
+    def __init__(self, nodes: Iterable[NodeCaps], links: Iterable[LinkCaps],
+                 fibres: Iterable[Fibre] | FibrePaths = ()) -> None:
         self._nodes = {node.node_id: node for node in sorted(nodes, key=lambda n: n.node_id)}
         self._links = {link.link_id: link for link in sorted(links, key=lambda link: link.link_id)}
         self._by_ends: dict[frozenset[int], LinkCaps] = {}
@@ -158,20 +161,26 @@ class Topology:
             if len(ends) != 2 or ends in self._by_ends:
                 raise ValueError(f"link {link.name!r}: its ends must be two QPUs without another link")
             self._by_ends[ends] = link
-        segments = list(fibres) or [Fibre(link.a, link.b, link.delay_ns, link.jitter_ns)
-                                    for link in self._links.values()]
-        import networkx as nx  # here, not at the top: `qnet run` never builds a Topology (issue 17)
-
-        self._fibres = nx.Graph()
-        self._fibres.add_nodes_from(self._nodes)
-        for fibre in segments:
-            for end in (fibre.a, fibre.b):
-                if end not in self._nodes:
-                    raise ValueError(f"fibre {fibre.a}-{fibre.b}: unknown node {end}")
-            self._fibres.add_edge(fibre.a, fibre.b, weight=fibre.delay_ns, jitter=fibre.jitter_ns, loss=fibre.loss)
+        if isinstance(fibres, FibrePaths):
+            if fibres.nodes != self._nodes.keys():
+                raise ValueError("the fibre paths are of other nodes than the topology's")
+            self._fibres = fibres
+        else:
+            segments = list(fibres) or [Fibre(link.a, link.b, link.delay_ns, link.jitter_ns)
+                                        for link in self._links.values()]
+            self._fibres = FibrePaths(self._nodes, segments)
         self._paths: dict[tuple[int, int], tuple[int, int, float]] = {}
+        """The value of each ordered pair asked for so far."""
+        self._searched: dict[int, int] = {}
+        """Each node searched from, with its place in the order of the searches."""
         self.searches = 0
-        """Shortest-path searches over the fibre graph so far (one per source node at most)."""
+        """Shortest-path searches over the fibre graph so far (one per source node at most); a search another
+        topology sharing the fibre paths made first is counted but not repeated."""
+
+    @property
+    def fibre_paths(self) -> FibrePaths:
+        """The fibre graph and its searches, to share with another topology of the same nodes and fibres."""
+        return self._fibres
 
     @property
     def nodes(self) -> tuple[NodeCaps, ...]:
@@ -230,42 +239,41 @@ class Topology:
         >>> t.qpus_reached(1)
         (1,)
         """
-        if (node, node) not in self._paths:
+        found = self._fibres.search(node)
+        if node not in self._searched or node not in found:
             self._search(node)
-        return tuple(qpu for qpu in self.qpus() if (node, qpu) in self._paths)
+        return tuple(qpu for qpu in self.qpus() if qpu in found)
 
     def _path(self, a: int, b: int) -> tuple[int, int, float]:
-        key = (a, b)
-        if key not in self._paths:
+        value = self._paths.get((a, b))
+        if value is None:
+            value = self._paths[a, b] = self._find(a, b)
+        return value
+
+    def _find(self, a: int, b: int) -> tuple[int, int, float]:
+        """The value of (a, b) as if each search, in turn, wrote every value it found both ways, a value once
+        written staying (ties keep one path): the first search of ``a`` or ``b``'s if it reached the other,
+        else a search of ``a``'s."""
+        searched = self._searched
+        rank_a, rank_b = searched.get(a), searched.get(b)
+        if rank_a is not None and (rank_b is None or rank_a < rank_b):
+            value = self._fibres.search(a).get(b)
+        elif rank_b is not None:
+            value = self._fibres.search(b).get(a)
+        else:
+            value = None
+        if value is None:
             self._search(a)
-            if key not in self._paths:
+            value = self._fibres.search(a).get(b)
+            if value is None:
                 raise ValueError(f"no fibre path from node {a} to node {b}")
-        return self._paths[key]
+        return value
 
     def _search(self, source: int) -> None:
-        """One single-source Dijkstra from ``source``: the delay, jitter and delivery probability of its
-        shortest path to every node it reaches, both ways (fibres are symmetric), so a node's first look-up
-        pays for all of its others. Each is its parent's on the shortest-path tree combined with the last
-        fibre's: linear in the nodes."""
-        import networkx as nx
-
+        """Search from ``source`` (:meth:`FibrePaths.search`, made once for the fibre paths): its values
+        answer the pairs of ``source`` that no earlier search answered."""
         self.searches += 1
-        if source not in self._fibres:
-            return
-        # The first predecessor networkx records for a node is the one its shortest path goes through
-        # (single_source_dijkstra's paths are built from it), and its distances come in the order the nodes
-        # were settled, each after that predecessor: no path list is built.
-        predecessors, distances = nx.dijkstra_predecessor_and_distance(self._fibres, source, weight="weight")
-        adjacency = self._fibres.adj
-        found: dict[int, tuple[int, int, float]] = {source: (0, 0, 1.0)}
-        for node in distances:
-            if node != source:
-                through = predecessors[node][0]
-                parent, edge = found[through], adjacency[through][node]
-                found[node] = (parent[0] + edge["weight"], parent[1] + edge["jitter"], parent[2] * (1 - edge["loss"]))
-        for node, value in found.items():                  # a value once given stays (ties keep one path)
-            self._paths.setdefault((source, node), value)
-            self._paths.setdefault((node, source), value)
+        self._searched.setdefault(source, len(self._searched))
 
     def graph(self) -> nx.Graph:
         """The QPUs (attribute ``caps``) and their links (attribute ``link``), added in id order. A new graph

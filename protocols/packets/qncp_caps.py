@@ -38,10 +38,15 @@ _LINK = struct.Struct("!HHIIIB3x")
 _OPTION = struct.Struct("!IHHHH")
 _RULE = struct.Struct("!HHIHBx")
 _NODE_ID = struct.Struct("!I")
+QCAP_HEAD_SIZE = _NODE.size + _LINK.size
+"""A QCap's NodeCap and LinkCap, before its options."""
+QCAP_OPTIONS_AT = _NODE.size + 16
+"""Where a QCap's Options count is, from its start (its Reserved follows)."""
+OPTION_SIZE = _OPTION.size
 
 
 def pack_route(route: tuple[int, ...]) -> bytes:
-    return b"".join(_NODE_ID.pack(n) for n in route)
+    return struct.pack(f"!{len(route)}I", *route)
 
 
 class Reader:
@@ -64,7 +69,12 @@ class Reader:
         return self.data[self.offset - size:self.offset]
 
     def route(self, entries: int) -> tuple[int, ...]:
-        return tuple(self.take(_NODE_ID, "the route")[0] for _ in range(entries))
+        end = self.offset + entries * _NODE_ID.size
+        if end > len(self.data):                        # node by node, to say where it ends
+            return tuple(self.take(_NODE_ID, "the route")[0] for _ in range(entries))
+        route = struct.unpack_from(f"!{entries}I", self.data, self.offset)
+        self.offset = end
+        return route
 
     def end(self) -> None:
         if self.offset != len(self.data):
@@ -186,3 +196,15 @@ def read_rule(reader: Reader) -> HopRule:
     rule = HopRule(*reader.take(_RULE, "a hop rule"))
     distil_rule(rule.distil)
     return rule
+
+
+def read_rules(reader: Reader, count: int) -> tuple[HopRule, ...]:
+    """``count`` hop rules, as ``count`` calls of :func:`read_rule` read them (the same errors)."""
+    start, end = reader.offset, reader.offset + count * _RULE.size
+    if end > len(reader.data):
+        return tuple(read_rule(reader) for _ in range(count))
+    rules = tuple(HopRule(*values) for values in _RULE.iter_unpack(reader.data[start:end]))
+    for distil in dict.fromkeys(rule.distil for rule in rules):     # in order: the first wrong one is told
+        distil_rule(distil)
+    reader.offset = end
+    return rules

@@ -34,18 +34,19 @@ Hop Count and Hop Index are not fields of the codecs: they are ``len(route) - 1`
 from __future__ import annotations
 
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from protocols.common import ParseError
 from protocols.packets.linkservice import CREATE_SIZE, Create
+from protocols.packets.qcap_list import encode_qcaps, read_qcaps
 from protocols.packets.qncp_caps import (
     HopRule,
     QCap,
     Reader,
     distil_rule,
     pack_route,
-    read_qcap,
-    read_rule,
+    read_rules,
 )
 from protocols.packets.qncp_common import (
     HEADER_SIZE,
@@ -73,7 +74,8 @@ class Setup:
     window: int
     create: Create
     route: tuple[int, ...]
-    qcaps: tuple[QCap, ...]
+    qcaps: Sequence[QCap]
+    """A tuple, or the :class:`~protocols.packets.qcap_list.QCaps` of a decoded SETUP (equal to their tuple)."""
     status: int = STATUS_OK
     reason: int = 0
     msg_type: int = field(default=SETUP, init=False)
@@ -90,8 +92,7 @@ class Setup:
         if not 1 <= self.hop_index <= self.hop_count:
             raise ValueError(f"SETUP needs 1 <= len(qcaps) <= len(route) - 1, got {self.hop_index}, {len(self.route)}")
         body = b"".join((_SETUP.pack(self.tail_node, self.create_id, self.hop_count, self.hop_index, self.window),
-                         self.create.encode(), pack_route(self.route),
-                         *(q.encode() for q in self.qcaps)))
+                         self.create.encode(), pack_route(self.route), encode_qcaps(self.qcaps)))
         return pack_header(SETUP, self.status, self.reason, self.circuit_id, HEADER_SIZE + len(body),
                            self.head_node) + body
 
@@ -103,7 +104,7 @@ class Setup:
             raise ParseError(f"SETUP hop index {hop_index} is not in 1..hop count ({hop_count})")
         create = Create.decode(reader.raw(CREATE_SIZE, "the CREATE"))
         route = reader.route(hop_count + 1)
-        qcaps = tuple(read_qcap(reader) for _ in range(hop_index))
+        qcaps = read_qcaps(reader, hop_index)
         reader.end()
         return cls(circuit_id, head_node, tail, create_id, window, create, route, qcaps, status, reason)
 
@@ -159,7 +160,7 @@ class SetupReply:
         if (status == STATUS_OK) != (hop_count > 0):
             raise ParseError(f"SETUP_REPLY with status {status} has hop count {hop_count}")
         route = reader.route(hop_count + 1 if hop_count else 0)
-        rules = tuple(read_rule(reader) for _ in range(hop_count))
+        rules = read_rules(reader, hop_count)
         reader.end()
         return cls(circuit_id, head_node, tail, reporting, window, cutoff, end_cutoff, pair_time, fidelity, error_x,
                    error_z, error_y, route, rules, status, reason, end_distil)

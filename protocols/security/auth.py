@@ -36,7 +36,7 @@ from _hashlib import HASH as _Hash
 from _hashlib import compare_digest, openssl_sha256
 
 from protocols.packets.auth import ICV_BYTES, PSEUDO_HEADER, SIZE
-from protocols.security.keys import check_secret, pair_key
+from protocols.security.keys import pair_key_from, pair_prk
 from protocols.security.replay import DEFAULT_SIZE, ReplayWindow
 
 _TRAILER_HEAD = struct.Struct("!HHQ")
@@ -187,10 +187,10 @@ class LocalChannel:
 class Authenticator:
     """Keys, send sequence numbers and anti-replay windows for every ordered node pair it meets."""
 
-    __slots__ = ("_pairs", "_sealed", "_secret", "window")
+    __slots__ = ("_pairs", "_prk", "_sealed", "window")
 
     def __init__(self, secret: bytes, window: int = DEFAULT_SIZE) -> None:
-        self._secret = check_secret(secret)
+        self._prk = pair_prk(secret)        # checks the secret; every pair key is expanded from it
         self.window = window
         ReplayWindow(window)        # refuse a bad width now, not at the first datagram
         self._pairs: dict[tuple[int, int], _Pair] = {}
@@ -203,7 +203,7 @@ class Authenticator:
         key = (sender, receiver)
         pair = self._pairs.get(key)
         if pair is None:
-            pair = self._pairs[key] = _Pair(pair_key(self._secret, sender, receiver), self.window)
+            pair = self._pairs[key] = _Pair(pair_key_from(self._prk, sender, receiver), self.window)
         return pair
 
     def icv(self, sender: int, receiver: int, sport: int, dport: int, seq: int, payload: bytes) -> bytes:

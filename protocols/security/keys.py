@@ -20,6 +20,8 @@ import hmac
 import struct
 
 HASH = hashlib.sha256
+HASH_NAME = "sha256"
+"""HASH by name: ``hmac.digest`` computes a one-shot HMAC in C for a named hash."""
 HASH_BYTES = 32
 SECRET_MIN_BYTES = 32
 """A run secret is at least as long as the hash (RFC 2104 §3: shorter keys weaken the MAC)."""
@@ -31,7 +33,7 @@ _PAIR = struct.Struct("!HH")
 
 def hkdf_extract(salt: bytes, ikm: bytes) -> bytes:
     """RFC 5869 §2.2: PRK = HMAC-Hash(salt, IKM); an empty salt is HashLen zero bytes."""
-    return hmac.new(salt or bytes(HASH_BYTES), ikm, HASH).digest()
+    return hmac.digest(salt or bytes(HASH_BYTES), ikm, HASH_NAME)
 
 
 def hkdf_expand(prk: bytes, info: bytes, length: int) -> bytes:
@@ -40,7 +42,7 @@ def hkdf_expand(prk: bytes, info: bytes, length: int) -> bytes:
         raise ValueError(f"HKDF-Expand cannot make {length} bytes (1 to {255 * HASH_BYTES})")
     okm, block = b"", b""
     for counter in range(1, -(-length // HASH_BYTES) + 1):
-        block = hmac.new(prk, block + info + bytes([counter]), HASH).digest()
+        block = hmac.digest(prk, block + info + bytes([counter]), HASH_NAME)
         okm += block
     return okm[:length]
 
@@ -59,7 +61,17 @@ def check_secret(secret: bytes) -> bytes:
 
 def pair_key(secret: bytes, sender: int, receiver: int) -> bytes:
     """The 32-byte HMAC key of datagrams from node ``sender`` to node ``receiver``."""
-    return hkdf(check_secret(secret), SALT, INFO + _PAIR.pack(sender, receiver), HASH_BYTES)
+    return pair_key_from(pair_prk(secret), sender, receiver)
+
+
+def pair_prk(secret: bytes) -> bytes:
+    """The pseudorandom key every pair key of ``secret`` is expanded from (HKDF-Extract: the same for all)."""
+    return hkdf_extract(SALT, check_secret(secret))
+
+
+def pair_key_from(prk: bytes, sender: int, receiver: int) -> bytes:
+    """:func:`pair_key` from the secret's :func:`pair_prk`, made once for all pairs."""
+    return hkdf_expand(prk, INFO + _PAIR.pack(sender, receiver), HASH_BYTES)
 
 
 def run_secret_from(medium_secret: bytes) -> bytes:

@@ -30,6 +30,7 @@ from stack.core.capture import PcapWriter, frame_template, node_ip
 from stack.core.channels import AUTH_DROPS, Channel, Datagram, NodeCounters, authenticator
 from stack.core.channels import new_tuple as _new_tuple
 from stack.core.kernel import Kernel, VirtualPort
+from stack.core.path_trees import PathTrees
 from stack.core.routes import Fibre, Route, make_route, shortest_path
 
 __all__ = ["AUTH_DROPS", "Datagram", "Fibre", "Network", "NodeCounters", "Route", "authenticator", "shortest_path"]
@@ -57,9 +58,13 @@ class Network:
     """Each socket pair's :class:`Channel`, made at its first datagram."""
     auth: Authenticator | None = None
     """Authenticated classical control (None: off, datagrams travel bare)."""
+    _trees: PathTrees | None = None
+    """The fibre graph's shortest paths from resumable single-source searches, for new routes (made at the first
+    route, dropped when a node or fibre is added)."""
 
     def add_node(self, node_id: int) -> None:
         self._channels.clear()
+        self._trees = None
         self.fibres.setdefault(node_id, {})
         self.counters[node_id] = NodeCounters()
         self._node_of_ip[node_ip(node_id)] = node_id
@@ -67,6 +72,7 @@ class Network:
 
     def add_fibre(self, a: int, b: int, fibre: Fibre) -> None:
         self._channels.clear()
+        self._trees = None
         self.fibres.setdefault(a, {})[b] = fibre
         self.fibres.setdefault(b, {})[a] = fibre
 
@@ -256,7 +262,9 @@ class Network:
         key = (src, dst)
         route = self._routes.get(key)
         if route is None:
-            route = make_route(self.fibres, self.seed, src, dst)
+            if self._trees is None:
+                self._trees = PathTrees(self.fibres)
+            route = make_route(self.fibres, self.seed, src, dst, self._trees)
             self._routes[key] = route
         return route
 

@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from stack.core.path_trees import PathTrees
+
 
 @dataclass(slots=True)
 class Fibre:
@@ -43,13 +45,17 @@ class Route:
         return self._rng
 
 
-def make_route(fibres: dict[int, dict[int, Fibre]], seed: np.random.SeedSequence, src: int, dst: int) -> Route:
+def make_route(fibres: dict[int, dict[int, Fibre]], seed: np.random.SeedSequence, src: int, dst: int,
+               trees: PathTrees | None = None) -> Route:
     """The route from ``src`` to ``dst`` over the fibre graph ``fibres``, its randomness seeded from ``seed``
-    and the ordered pair."""
+    and the ordered pair; ``trees``, :class:`PathTrees` of ``fibres``, answer first where they can (the same
+    path: they answer only unique ones)."""
     seed_of = (seed.entropy, (*seed.spawn_key, src, dst))
     if src == dst:
         return Route(0, 0.0, 0, seed_of)
-    path = shortest_path(fibres, src, dst)
+    path = trees.path(src, dst) if trees is not None else None
+    if path is None:
+        path = shortest_path(fibres, src, dst)
     if path is None:
         raise ValueError(f"no fibre path from node {src} to node {dst}")
     hops = [fibres[u][v] for u, v in itertools.pairwise(path)]

@@ -83,4 +83,4 @@ def build_topology(scenario: Scenario, physics: dict[int, LinkPhysics] | None = 
         links.append(LinkCaps(link.link_id, link.name, a.node_id, b.node_id, options, lp.cycle_ns,
                               plain.delay(a.node_id, b.node_id), plain.jitter(a.node_id, b.node_id),
                               max(timeouts[link.a], timeouts[link.b])))
-    return Topology(nodes, links, segments)
+    return Topology(nodes, links, plain.fibre_paths)     # the same fibres: their searches are made once
