@@ -1,7 +1,7 @@
 """The report's ``circuits``: one object per network-layer workload entry (docs/report.md), and its table.
 
 Each joins what the applications recorded (the same figures as the entry's ``workload`` object) with what
-every node of the route recorded of the circuit (:class:`protocols.network.types.CircuitStats`, kept by
+every node of the route recorded of the circuit (:class:`protocols.network.stats.CircuitStats`, kept by
 each network layer by (head, Create ID)).
 """
 
@@ -26,7 +26,7 @@ NODE_COUNTERS = ("late_confirms", "gave_up")
 """The counters of :data:`COUNTERS` a node's ``network`` entry shows too (stack/report.py, docs/report.md)."""
 
 COUNTERS = ("bell_mismatches", *NODE_COUNTERS)
-"""The network layer's per-node counters (:class:`protocols.network.types.NetworkCounters`) the report shows
+"""The network layer's per-node counters (:class:`protocols.network.stats.NetworkCounters`) the report shows
 (docs/report.md): TRACKs whose Bell state differed from the receiver's link OK; CONFIRMs that came after
 every copy of them should have (their pair's answer forgotten: dropped); reliable messages (TRACK, CREDIT,
 EXPIRE, CONFIRM, COMPLETE, TEARDOWN, SETUP, DISTIL) whose every retransmission went unanswered."""

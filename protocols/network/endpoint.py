@@ -20,12 +20,12 @@ state D_mid ⊛ both halves' memory channels for this end's storage time (:func:
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable
 
 from protocols.common import Actions
 from protocols.network.circuit import Circuit, CircuitEvent, CircuitState
 from protocols.network.context import Node
+from protocols.network.end_measure import Measurements
 from protocols.network.end_reports import EndReports
 from protocols.network.end_state import EndState
 from protocols.network.hops import Hops
@@ -39,7 +39,6 @@ from protocols.network.types import (
     MEASURED,
     MEASURING,
     ON_DELIVER,
-    ON_MEASURE,
     ON_RESULT,
     RIGHT,
     Half,
@@ -49,7 +48,7 @@ from protocols.network.types import (
 from protocols.packets import linkservice as ll
 from protocols.packets.qncp import Confirm
 from protocols.packets.qncp_common import CONFIRM, CONFIRM_ACK, REASON_CUTOFF, REASON_TEARDOWN, REASON_UNKNOWN
-from protocols.physical.hardware import Measure, MeasureResult
+from protocols.physical.hardware import MeasureResult
 
 
 class EndPoint:
@@ -64,8 +63,8 @@ class EndPoint:
         self.relay = Relay(node)
         """CONFIRMs passing through this node when it is a repeater of their circuit."""
         self.relay.on_failed = hops.caps.numbered_failed
-        self.measuring: dict[int, deque[HalfKey]] = {}
-        """Measurements under way, by slot (results of one slot come back in order)."""
+        self.measurements = Measurements(node.half)
+        """The Measure commands of measure-directly circuits' halves under way here."""
         self.on_settled: Callable[[Circuit, int], Actions] = lambda circuit, now: Actions()
         """The tail has settled Number pairs: the circuit completes."""
         self.on_end_pair: Callable[[Circuit, Half, int], Actions] = lambda circuit, half, now: Actions()
@@ -87,7 +86,7 @@ class EndPoint:
         self.relay.forget(circuit)
 
     def settled(self) -> bool:
-        return not self.measuring
+        return not self.measurements
 
     def kept_until(self, circuit: Circuit) -> int:
         """Until when ``circuit``, closed, must still be known here for its CONFIRMs (0: not at all)."""
@@ -104,12 +103,7 @@ class EndPoint:
         start = now if half.ok_at is None else min(now, half.ok_at)      # a distilled half's pool wait counts
         self.node.timers.schedule(("hold", half.key), start + circuit.hold_ns)
         if circuit.create.tpe == ll.TPE_MEASURE:
-            assert half.slot is not None
-            basis = self.service.basis(circuit)
-            half.fire(ON_MEASURE)
-            half.basis = int(basis)
-            self.measuring.setdefault(half.slot, deque()).append(half.key)
-            actions.hardware.append(Measure(half.slot, basis))
+            actions.hardware.append(self.measurements.start(half, self.service.basis(circuit)))
         if circuit.is_head:
             circuit.stats.hop1_ok_at[half.seq] = now
             return actions.extend(self.tracker.send_track(circuit, half, now))
@@ -118,12 +112,8 @@ class EndPoint:
         return actions
 
     def on_measured(self, result: MeasureResult, now: int) -> Actions:
-        under_way = self.measuring.get(result.slot)
-        key = under_way.popleft() if under_way else None
-        if under_way is not None and not under_way:
-            del self.measuring[result.slot]
-        half = None if key is None else self.node.half(key)
-        if half is None or half.state != MEASURING:
+        half = self.measurements.answered(result.slot)
+        if half is None:
             return Actions()
         half.fire(ON_RESULT)
         half.outcome = result.outcome
@@ -140,14 +130,8 @@ class EndPoint:
     def on_rejected(self, slot: int, now: int) -> Actions:
         """The medium refused to measure ``slot`` (no qubit there): the half dies (EXPIRE UNKNOWN at both
         ends) instead of waiting for an outcome that will not come."""
-        under_way = self.measuring.get(slot)
-        key = under_way.popleft() if under_way else None
-        if under_way is not None and not under_way:
-            del self.measuring[slot]
-        half = None if key is None else self.node.half(key)
-        if half is None or half.state != MEASURING:
-            return Actions()
-        return self.tracker.kill(half, REASON_UNKNOWN, None, now)
+        half = self.measurements.answered(slot)
+        return Actions() if half is None else self.tracker.kill(half, REASON_UNKNOWN, None, now)
 
     def on_hold(self, key: HalfKey, now: int) -> Actions:
         """An end's half waited its τ_end: discarded, its link pair expired (EXPIRE CUTOFF)."""
