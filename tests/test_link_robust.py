@@ -11,15 +11,19 @@ the answers given are forgotten after a bounded time, so the tables stay bounded
 from __future__ import annotations
 
 import doctest
+from pathlib import Path
 
 from protocols.common import EGP_PORT, LINK_SERVICE_PORT, Actions, BellState
 from protocols.link import recent as link_recent
 from protocols.link.layer import LinkLayer, RequestState
-from protocols.link.types import GenerationOver
+from protocols.link.types import GenerationOver, LinkConfig
 from protocols.packets.egp import MSG_CONFIRM, MSG_RELEASE
 from protocols.packets.linkservice import Create
 from protocols.physical.hardware import Discard
 from protocols.physical.node import AttemptLost, PairReady
+from stack.emulation import settle_bound_ns
+from stack.runtime import build
+from stack.scenario import load_text
 from tests.test_engines import (
     APP1,
     APP2,
@@ -40,6 +44,7 @@ from tests.test_engines import (
 )
 
 E_EXPIRE = 5
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 RETRANSMIT = 50_000
 
 
@@ -249,3 +254,31 @@ def test_the_request_table_stays_bounded_over_many_requests() -> None:
 def test_docstring_examples() -> None:
     result = doctest.testmod(link_recent)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_the_wait_is_the_masters_retransmission_span_and_the_settling_bound_covers_it() -> None:
+    """The other end waits as long as its master (whose interval may differ from its own) retransmits, and its
+    ``resolution_ns`` (the run's settling bound) covers that wait."""
+    n1, _ = link_pair()
+    master_interval = 3 * RETRANSMIT
+    link = LinkConfig(LINK, 1, EGP1, 1e6, 1e6, peer_retransmit_ns=master_interval)
+    n2 = LinkLayer(2, [link], {PURPOSE: APP2}, RETRANSMIT, 3)
+    create_id, *_ = open_request(n1, n2, keep_create(number=2))
+    n2.handle(GenerationOver(), 1_000_000)
+    wait = (128 + 1) * master_interval + (3 + 2) * RETRANSMIT
+    assert n2.requests[(1, create_id)].expires_at == 1_000_000 + wait
+    assert n2.resolution_ns == wait > n1.resolution_ns == (128 + 1 + 3 + 2) * RETRANSMIT > (128 + 2) * RETRANSMIT
+
+
+def test_the_runtime_gives_each_link_layer_its_peers_interval() -> None:
+    """default.toml's nodes have links of different attempt cycles, hence different retransmission intervals:
+    each link layer is told its peer's, and the run's settling bound covers every wait at the window's end."""
+    emu = build(load_text((EXAMPLES / "default.toml").read_text(), str(EXAMPLES / "default.toml")))
+    by_node = {engine.node_id: engine for engine in emu.link_layers}
+    intervals = set()
+    for engine in emu.link_layers:
+        for link in engine.links.by_id.values():
+            intervals.add(by_node[link.peer_node_id].timing.interval_ns)
+            assert link.peer_retransmit_ns == by_node[link.peer_node_id].timing.interval_ns
+            assert settle_bound_ns(emu) >= engine.timing.ending_ns(link.peer_retransmit_ns)
+    assert len(intervals) > 1
