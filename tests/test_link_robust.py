@@ -16,10 +16,10 @@ from pathlib import Path
 from protocols.common import EGP_PORT, LINK_SERVICE_PORT, Actions, BellState
 from protocols.link import recent as link_recent
 from protocols.link.layer import LinkLayer, RequestState
-from protocols.link.types import GenerationOver, LinkConfig
+from protocols.link.types import GenerationOver, LinkConfig, Memory
 from protocols.packets.egp import MSG_CONFIRM, MSG_RELEASE
 from protocols.packets.linkservice import Create
-from protocols.physical.hardware import Discard
+from protocols.physical.hardware import Discard, Move, MoveResult
 from protocols.physical.node import AttemptLost, PairReady
 from stack.emulation import settle_bound_ns
 from stack.runtime import build
@@ -282,3 +282,25 @@ def test_the_runtime_gives_each_link_layer_its_peers_interval() -> None:
             assert link.peer_retransmit_ns == by_node[link.peer_node_id].timing.interval_ns
             assert settle_bound_ns(emu) >= engine.timing.ending_ns(link.peer_retransmit_ns)
     assert len(intervals) > 1
+
+
+def test_a_master_whose_last_ok_waits_for_its_move_completes_the_request_after_the_window() -> None:
+    """At a master with storage the OK follows the pair's move: the last pair is numbered (and CONFIRMed) just
+    before the window ends, its move is done just after. The master completes the request with that OK (it used
+    to fail it with ERR TIMEOUT at the window's end and deliver the OK after the ERR), as the other end does."""
+    n1 = LinkLayer(1, [LinkConfig(LINK, 2, EGP2, 1e6, 1e6)], {}, RETRANSMIT, 3, memory=Memory(1, 2))
+    _, n2 = link_pair()
+    create_id, *_ = open_request(n1, n2, keep_create(number=1))
+    numbered = n1.handle(pair(2, 19_000), now=20_000)
+    assert only(numbered.send, APP1) == [] and numbered.hardware == [Move(0)]      # the OK waits for the move
+    n2.handle(pair(2, 19_000, slot=1), now=20_000)
+    over1, over2 = n1.handle(GenerationOver(), 20_100), n2.handle(GenerationOver(), 20_100)
+    assert only(over1.send, APP1) == [] and only(over2.send, APP2) == []
+    moved = n1.handle(MoveResult(0, 1), now=20_150)
+    assert [parse_ok(m)["seq"] for m in only(moved.send, APP1)] == [0]
+    late = n2.receive(only(numbered.send, EGP2)[0], EGP1, EGP_PORT, now=20_200)
+    assert [parse_ok(m)["seq"] for m in only(late.send, APP2)] == [0]
+    n1.receive(only(late.send, EGP1)[0], EGP2, EGP_PORT, now=20_300)
+    assert n1.settled() and n2.settled() and not n1.open and not n2.open
+    assert n1.counters.err_sent == n2.counters.err_sent == 0
+    assert n1.requests[(1, create_id)].state == n2.requests[(1, create_id)].state == RequestState.DONE
