@@ -169,7 +169,9 @@ def _build_qpus(emu: Emulation) -> None:
                                            node.t2_ns, peer.t2_ns, node.t1_ns, peer.t1_ns, options, lp.cycle_ns,
                                            policy, link.cutoff_ns or None, link.batch,
                                            move_fidelity(node.storage_qubits, node.gate_fidelity),
-                                           move_fidelity(peer.storage_qubits, peer.gate_fidelity)))
+                                           move_fidelity(peer.storage_qubits, peer.gate_fidelity),
+                                           peer_retransmit_ns=link_retransmit_ns(
+                                               longest_exchange_ns(scenario, peer, emu.link_physics))))
         engine = LinkLayer(node.node_id, engine_links, listeners["link"].get(node.name, {}),
                            retransmit_ns=link_retransmit_ns(longest), retries=LINK_RETRIES,
                            memory=Memory(node.communication_qubits, node.storage_qubits),

@@ -3,7 +3,8 @@
 A pair must never end delivered at one end and expired (or missing) at the other: the master
 retransmits a CONFIRM until it is answered, far beyond a REQ's retries, and the other end answers
 every copy the same way. Every request ends at both ends: at the end of the generation window
-(:class:`GenerationOver`) each end fails what is still open with ERR TIMEOUT. Finished requests and
+(:class:`GenerationOver`) each end fails what is still open with ERR TIMEOUT, once the pairs the master numbered
+before it have reached the other end (which waits for them a bounded span). Finished requests and
 the answers given are forgotten after a bounded time, so the tables stay bounded.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import doctest
 from dataclasses import astuple, dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,11 +20,14 @@ import pytest
 from protocols.common import EGP_PORT, LINK_SERVICE_PORT, Actions, BellState
 from protocols.link import recent as link_recent
 from protocols.link.layer import LinkLayer, RequestState
-from protocols.link.types import GenerationOver
+from protocols.link.types import GenerationOver, LinkConfig, Memory
 from protocols.packets.egp import MSG_CONFIRM, MSG_RELEASE
 from protocols.packets.linkservice import Create
-from protocols.physical.hardware import Discard
+from protocols.physical.hardware import Discard, Move, MoveResult
 from protocols.physical.node import AttemptLost, PairReady
+from stack.emulation import settle_bound_ns
+from stack.runtime import build
+from stack.scenario import load_text
 from tests.test_engines import (
     APP1,
     APP2,
@@ -43,6 +48,7 @@ from tests.test_engines import (
 )
 
 E_EXPIRE = 5
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 RETRANSMIT = 50_000
 
 
@@ -99,25 +105,87 @@ def test_a_confirm_unanswered_every_time_is_given_up_after_the_reliable_retries(
     assert n1.counters.confirms_given_up == 1 and n1.settled()
 
 
-def test_generation_over_fails_open_requests_at_both_ends_and_confirms_numbered_pairs() -> None:
+SPAN = (128 + 1) * RETRANSMIT + (3 + 2) * RETRANSMIT
+"""How long after the window's end the other end waits for CONFIRMs (``Retransmission.ending_ns``, link_pair's
+timing): the master's 128 retransmissions and one interval, then a late CONFIRM's wait for its pair."""
+
+
+def window_end_with_confirm_in_flight(number: int) -> tuple[LinkLayer, LinkLayer, int, bytes, Actions, Actions]:
+    """One pair delivered at both ends, the next numbered by the master (its CONFIRM in flight), then the
+    generation window ends at both ends at 20,100 ns: the two engines, the Create ID, the CONFIRM, and what each
+    end did at the window's end."""
     n1, n2 = link_pair()
-    create_id, *_ = open_request(n1, n2, keep_create(number=3))
+    create_id, *_ = open_request(n1, n2, keep_create(number=number))
     out1, out2 = herald_both(n1, n2, 1, now=10_000)                # one pair delivered at both ends
     assert parse_ok(only(out1.send, APP1)[0])["seq"] == parse_ok(only(out2.send, APP2)[0])["seq"] == 0
     at_master = n1.handle(pair(2, 19_000), now=20_000)             # the second: its CONFIRM is in flight
     confirm = only(at_master.send, EGP2)[0]
     n2.handle(pair(2, 19_000, slot=1), now=20_000)
     over1, over2 = n1.handle(GenerationOver(), 20_100), n2.handle(GenerationOver(), 20_100)
-    for over, app in ((over1, APP1), (over2, APP2)):
-        (err,) = [parse_err(m) for m in only(over.send, app)]
-        assert (err["err"], err["create_id"], err["origin"]) == (E_TIMEOUT, create_id, 1)
     assert only(over1.send, EGP2) == [] and only(over2.send, EGP1) == []   # both ends know: no message
-    late = n2.receive(confirm, EGP1, EGP_PORT, now=20_200)          # the numbered pair is still delivered
-    assert parse_ok(only(late.send, APP2)[0])["seq"] == 1
+    return n1, n2, create_id, confirm, over1, over2
+
+
+def test_a_request_the_master_completed_before_the_window_ended_completes_at_the_other_end() -> None:
+    """The master numbers and delivers the last pair just before the window ends: the request is DONE there. The
+    other end, whose OK comes only on that pair's CONFIRM, waits for it: no ERR at either end (it used to send ERR
+    TIMEOUT at the window's end, then the OK on the CONFIRM: an ERR at one end only, and a pair after its ERR)."""
+    n1, n2, create_id, confirm, over1, over2 = window_end_with_confirm_in_flight(number=2)
+    assert only(over1.send, APP1) == [] and only(over2.send, APP2) == []
+    assert not n1.open and n2.open and not n2.settled()
+    assert n2.requests[(1, create_id)].expires_at == 20_100 + SPAN  # it waits at most the span
+    late = n2.receive(confirm, EGP1, EGP_PORT, now=20_200)
+    assert [parse_ok(m)["seq"] for m in only(late.send, APP2)] == [1]           # the OK, and no ERR
     n1.receive(only(late.send, EGP1)[0], EGP2, EGP_PORT, now=20_300)
-    assert n1.settled() and n2.settled() and not n1.open and not n2.open
+    assert n1.settled() and n2.settled() and not n2.open
+    assert n1.counters.err_sent == n2.counters.err_sent == 0
+
+
+def test_the_last_confirm_may_come_at_the_end_of_the_masters_retransmissions() -> None:
+    """Every copy of the last pair's CONFIRM but the last is lost, and that one comes after the other end freed
+    the pair: it is answered EXPIRE once it has waited for its pair, which settles the pair at both ends, within
+    the span: the request is DONE at both ends (ERR EXPIRE for that pair at both), never ERR TIMEOUT."""
+    n1, n2, create_id, confirm, _, _ = window_end_with_confirm_in_flight(number=2)
+    last_copy = 20_000 + 128 * RETRANSMIT + RETRANSMIT // 2         # delay and jitter: less than an interval
+    assert n2.on_timer(last_copy - 1).send == []                    # (its pair is freed meanwhile)
+    early = n2.receive(confirm, EGP1, EGP_PORT, now=last_copy)
+    assert only(early.send, APP2) == [] and not n2.settled()
+    assert early.deadline is not None and early.deadline <= 20_100 + SPAN
+    answered = n2.on_timer(early.deadline)
+    assert [parse_err(m)["err"] for m in only(answered.send, APP2)] == [E_EXPIRE]
+    back = n1.receive(only(answered.send, EGP1)[0], EGP2, EGP_PORT, now=early.deadline + 100)
+    assert [parse_err(m)["err"] for m in only(back.send, APP1)] == [E_EXPIRE]
+    assert n2.settled() and not n2.open and n2.requests[(1, create_id)].state == RequestState.DONE
+
+
+def test_generation_over_fails_open_requests_at_both_ends_after_the_numbered_pairs() -> None:
+    """The master had numbered 2 of 3 pairs: it fails the request with ERR TIMEOUT at once. The other end
+    delivers the pair whose CONFIRM was in flight, then waits out the span and fails it too: its OKs all come
+    before its ERR."""
+    n1, n2, create_id, confirm, over1, over2 = window_end_with_confirm_in_flight(number=3)
+    (err,) = [parse_err(m) for m in only(over1.send, APP1)]
+    assert (err["err"], err["create_id"], err["origin"]) == (E_TIMEOUT, create_id, 1)
+    assert only(over2.send, APP2) == []
+    late = n2.receive(confirm, EGP1, EGP_PORT, now=20_200)          # the numbered pair is still delivered
+    assert [parse_ok(m)["seq"] for m in only(late.send, APP2)] == [1]
+    n1.receive(only(late.send, EGP1)[0], EGP2, EGP_PORT, now=20_300)
+    assert n1.settled() and not n2.settled() and late.deadline == 20_100 + SPAN      # nothing else to wait for
+    assert only(n2.on_timer(20_100 + SPAN - 1).send, APP2) == []
+    (err,) = [parse_err(m) for m in only(n2.on_timer(20_100 + SPAN).send, APP2)]
+    assert (err["err"], err["create_id"], err["origin"]) == (E_TIMEOUT, create_id, 1)
+    assert n2.settled() and not n1.open and not n2.open
     refused = n1.receive(keep_create().encode(), APP1, LINK_SERVICE_PORT, now=20_400)
     assert parse_err(only(refused.send, APP1)[0])["err"] == E_TIMEOUT
+
+
+def test_a_request_the_other_end_originated_and_never_saw_accepted_fails_at_once() -> None:
+    """A request still waiting for its REQ_ACK at the window's end cannot have pairs numbered (the master numbers
+    only after the other end's SCHEDULE_ACK): it fails at once at the other end, as at the master."""
+    _, n2 = link_pair()
+    n2.receive(Create(remote_node_id=1, purpose_id=PURPOSE, number=1).encode(), APP2, LINK_SERVICE_PORT, 1_000)
+    over = n2.handle(GenerationOver(), 2_000)
+    assert [parse_err(m)["err"] for m in only(over.send, APP2) if len(m) == 12] == [E_TIMEOUT]
+    assert n2.settled() and not n2.open
 
 
 def atomic_create(number: int) -> Create:
@@ -141,9 +209,11 @@ def test_an_atomic_requests_expired_pairs_do_not_finish_it_at_the_other_end() ->
 
 
 def test_a_late_confirm_for_a_failed_atomic_request_expires_at_both_ends() -> None:
-    """An atomic request fails at both ends while one of its pairs is being confirmed: the other end
-    does not keep the pair for a request that is over (it would hold the qubit for ever); both ends
-    report the pair expired."""
+    """An atomic request fails at the master at the window's end while one of its pairs is being confirmed
+    (the master completes an atomic request only once every CONFIRM is answered, so a first CONFIRM after the
+    window's end is for a request the master failed): the other end does not keep the pair (it would hold the
+    qubit for ever); both ends report the pair expired, and the other end fails the request once it has waited
+    out the span."""
     n1, n2 = link_pair()
     open_request(n1, n2, atomic_create(number=2))
     at_master = n1.handle(pair(7, 9_000), now=10_000)
@@ -155,7 +225,9 @@ def test_a_late_confirm_for_a_failed_atomic_request_expires_at_both_ends() -> No
     assert parse_err(only(late.send, APP2)[0])["err"] == E_EXPIRE
     back = n1.receive(only(late.send, EGP1)[0], EGP2, EGP_PORT, now=10_200)
     assert parse_err(only(back.send, APP1)[0])["err"] == E_EXPIRE
-    assert n1.settled() and n2.settled() and n2.held_slots() == set()
+    assert n1.settled() and n2.held_slots() == set()
+    assert [parse_err(m)["err"] for m in only(n2.on_timer(10_050 + SPAN).send, APP2)] == [E_TIMEOUT]
+    assert n2.settled()
 
 
 def serve(n1: LinkLayer, n2: LinkLayer, attempt: int, now: int) -> None:
@@ -216,3 +288,53 @@ def test_a_subclass_of_a_per_pair_event_goes_where_its_class_goes() -> None:
     assert sum(bool(sends) for sends, *_ in general[:6]) >= 2         # the master CONFIRMs both pairs
     with pytest.raises(TypeError, match="cannot handle"):
         link_pair()[0].handle(object(), now=0)
+
+
+def test_the_wait_is_the_masters_retransmission_span_and_the_settling_bound_covers_it() -> None:
+    """The other end waits as long as its master (whose interval may differ from its own) retransmits, and its
+    ``resolution_ns`` (the run's settling bound) covers that wait."""
+    n1, _ = link_pair()
+    master_interval = 3 * RETRANSMIT
+    link = LinkConfig(LINK, 1, EGP1, 1e6, 1e6, peer_retransmit_ns=master_interval)
+    n2 = LinkLayer(2, [link], {PURPOSE: APP2}, RETRANSMIT, 3)
+    create_id, *_ = open_request(n1, n2, keep_create(number=2))
+    n2.handle(GenerationOver(), 1_000_000)
+    wait = (128 + 1) * master_interval + (3 + 2) * RETRANSMIT
+    assert n2.requests[(1, create_id)].expires_at == 1_000_000 + wait
+    assert n2.resolution_ns == wait > n1.resolution_ns == (128 + 1 + 3 + 2) * RETRANSMIT > (128 + 2) * RETRANSMIT
+
+
+def test_the_runtime_gives_each_link_layer_its_peers_interval() -> None:
+    """default.toml's nodes have links of different attempt cycles, hence different retransmission intervals:
+    each link layer is told its peer's, and the run's settling bound covers every wait at the window's end."""
+    emu = build(load_text((EXAMPLES / "default.toml").read_text(), str(EXAMPLES / "default.toml")))
+    by_node = {engine.node_id: engine for engine in emu.link_layers}
+    intervals = set()
+    for engine in emu.link_layers:
+        for link in engine.links.by_id.values():
+            intervals.add(by_node[link.peer_node_id].timing.interval_ns)
+            assert link.peer_retransmit_ns == by_node[link.peer_node_id].timing.interval_ns
+            assert settle_bound_ns(emu) >= engine.timing.ending_ns(link.peer_retransmit_ns)
+    assert len(intervals) > 1
+
+
+def test_a_master_whose_last_ok_waits_for_its_move_completes_the_request_after_the_window() -> None:
+    """At a master with storage the OK follows the pair's move: the last pair is numbered (and CONFIRMed) just
+    before the window ends, its move is done just after. The master completes the request with that OK (it used
+    to fail it with ERR TIMEOUT at the window's end and deliver the OK after the ERR), as the other end does."""
+    n1 = LinkLayer(1, [LinkConfig(LINK, 2, EGP2, 1e6, 1e6)], {}, RETRANSMIT, 3, memory=Memory(1, 2))
+    _, n2 = link_pair()
+    create_id, *_ = open_request(n1, n2, keep_create(number=1))
+    numbered = n1.handle(pair(2, 19_000), now=20_000)
+    assert only(numbered.send, APP1) == [] and numbered.hardware == [Move(0)]      # the OK waits for the move
+    n2.handle(pair(2, 19_000, slot=1), now=20_000)
+    over1, over2 = n1.handle(GenerationOver(), 20_100), n2.handle(GenerationOver(), 20_100)
+    assert only(over1.send, APP1) == [] and only(over2.send, APP2) == []
+    moved = n1.handle(MoveResult(0, 1), now=20_150)
+    assert [parse_ok(m)["seq"] for m in only(moved.send, APP1)] == [0]
+    late = n2.receive(only(numbered.send, EGP2)[0], EGP1, EGP_PORT, now=20_200)
+    assert [parse_ok(m)["seq"] for m in only(late.send, APP2)] == [0]
+    n1.receive(only(late.send, EGP1)[0], EGP2, EGP_PORT, now=20_300)
+    assert n1.settled() and n2.settled() and not n1.open and not n2.open
+    assert n1.counters.err_sent == n2.counters.err_sent == 0
+    assert n1.requests[(1, create_id)].state == n2.requests[(1, create_id)].state == RequestState.DONE

@@ -69,6 +69,19 @@ def test_a_late_copy_of_a_refused_setup_fails_no_request_twice() -> None:
     assert broken_promises(faulty_run("all-messages.toml", "heavy", seed=5)) == []
 
 
+@pytest.mark.parametrize(("name", "seed"), [("two-qpus.toml", 40), ("all-messages.toml", 25),
+                                          ("all-messages.toml", 59)])
+def test_a_request_the_master_completed_at_the_windows_end_completes_at_the_other_end(name: str, seed: int) -> None:
+    """The master numbered a request's last pair just before the generation window ended (DONE there); the other
+    end, whose OK comes on that pair's CONFIRM, failed the request with ERR TIMEOUT at the window's end and then
+    delivered the pair ("ERRs [] at the origin, [6] at the responder"). It now waits for the CONFIRMs the master
+    may still retransmit (tests/test_link_robust.py holds the rule engine to engine; these are the runs where it
+    was found, and the ones that failed on main at fcb771a)."""
+    result = faulty_run(name, "heavy", seed)
+    assert broken_promises(result) == []
+    assert result.emulation.settled()
+
+
 def test_a_faulty_run_is_reproducible_byte_for_byte(tmp_path: Path) -> None:
     text = shortened(with_faults((EXAMPLES / "up-small.toml").read_text(), *CONDITIONS["heavy"]), 30, 400.0)
     scenario = tmp_path / "faulty.toml"

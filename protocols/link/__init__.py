@@ -19,7 +19,8 @@ inputs to them; each owns its tables, and gets the others it needs in its constr
   atomic requests' kept pairs, RELEASE, cutoff;
 - :mod:`protocols.link.replies`: :class:`~protocols.link.replies.Replies`, OKs and ERRs, the counters;
 - :mod:`protocols.link.failures`: :class:`~protocols.link.failures.Failures`, requests failed by Max Time, a
-  link down or the end of generation;
+  link down or the end of generation (after waiting for the pairs numbered before it, when those may complete
+  them);
 - :mod:`protocols.link.types` and :mod:`protocols.link.config`: requests and their state machine, links as
   this node runs them, re-exported by :mod:`protocols.link.layer`.
 

@@ -52,6 +52,19 @@ class Retransmission:
         """The longest this node goes on retransmitting a message that waits for its answer."""
         return (self.reliable_retries + 2) * self.interval_ns
 
+    def ending_ns(self, peer_interval_ns: int) -> int:
+        """How long after the generation window's end a request still waits for the pairs numbered before it, on
+        a link whose master retransmits every ``peer_interval_ns``: the master's last copy of a CONFIRM or
+        RELEASE it sent before the end leaves ``reliable_retries`` intervals after it; one interval more covers
+        its one-way delay and jitter (an interval is twice the longest attempt cycle and jitter, plus 1 ms, and a
+        cycle is at least a message's way between the two ends); a CONFIRM that finds no pair here then waits
+        ``confirm_timeout_ns`` for it before it is answered EXPIRE, which settles it.
+
+        >>> Retransmission(interval_ns=1_000, retries=3, reliable_retries=8).ending_ns(2_000)
+        23000
+        """
+        return (self.reliable_retries + 1) * peer_interval_ns + self.confirm_timeout_ns
+
 
 @dataclass(frozen=True, slots=True)
 class LinkOption:
@@ -111,6 +124,10 @@ class LinkConfig:
     node without storage, which never moves): the OK-K's Goodness counts the one-qubit depolarising M(f) of
     this end's move when it made one, and of the peer's whenever the peer has storage (it moves every kept
     pair there before its OK)."""
+    peer_retransmit_ns: int = 0
+    """The peer's link layer's retransmission interval (0: the same as this node's): how long a request here may
+    still wait for the CONFIRMs the peer, when it is the master, sent before the generation window ended
+    (:meth:`Retransmission.ending_ns`)."""
 
 
 @dataclass(frozen=True, slots=True)

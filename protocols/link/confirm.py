@@ -26,10 +26,13 @@ from protocols.link.recent import Forgetting, Recent
 from protocols.link.replies import Replies
 from protocols.link.requests import RequestTable
 from protocols.link.runs import MasterRuns
-from protocols.link.types import FAILED, LinkCounters, PairKey, Request, Retransmission
+from protocols.link.types import ENDING, FAILED, LinkCounters, PairKey, Request, Retransmission
 from protocols.packets import linkservice as ll
 from protocols.packets.egp import MSG_CONFIRM_ACK, EgpMessage, pair_message
 from protocols.physical.node import AttemptLost, BlockReady, PairReady
+
+_KEPT_GONE = (FAILED, ENDING)
+"""An atomic request in one of these states keeps no more pairs at the other end."""
 
 
 class Confirmation:
@@ -159,8 +162,8 @@ class Confirmation:
         if waiting is None or self.answered.get(key) is not None:
             return None
         held, pair, _ = waiting
-        if held.create_id != create_id or held.origin_node != origin_node or (held.state is FAILED
-                                                                            and held.kept_together):
+        if held.create_id != create_id or held.origin_node != origin_node or (held.kept_together
+                                                                            and held.state in _KEPT_GONE):
             return None
         if self._requests.get((origin_node, create_id)) is None:
             return None
@@ -177,8 +180,10 @@ class Confirmation:
     def _on_confirmed(self, held: Request, pair: PairReady | BlockReady, message: EgpMessage, now: int) -> Actions:
         """The master numbered a pair this end holds: take it, unless this end made it for another request."""
         mismatch = held.create_id != message.create_id or held.origin_node != message.origin_node
-        if mismatch or (held.state is FAILED and held.kept_together):
-            # made for another request, or for an atomic request that failed here (its kept pairs are gone)
+        if mismatch or (held.kept_together and held.state in _KEPT_GONE):
+            # made for another request, or for an atomic request that failed here (its kept pairs are gone), or
+            # whose first CONFIRM comes after the window's end (the master, which completes an atomic request
+            # only once every CONFIRM is answered, did not complete it: it failed it)
             actions = Actions(hardware=discard(pair))
             return actions.extend(self._expire_confirmed(message, now, pair.count))
         self._answered(message, 0, now, pair.count)

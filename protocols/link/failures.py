@@ -2,6 +2,15 @@
 runs out, the link goes down, or the run's generation window ends. :class:`~protocols.link.layer.LinkLayer`
 routes those events here; how a request fails (its ERR, and nothing more served for it) is the ``fail`` it is
 given (:data:`~protocols.link.types.FailRequest`).
+
+At the window's end a request whose pairs numbered before it may still complete it does not fail at once: at
+the other end of the link, any accepted request (the master may have numbered its last pairs, whose CONFIRMs or
+RELEASEs are still on their way: the other end delivers only on them); at the master, a request all of whose
+pairs are numbered but whose last OKs wait for their moves to storage. It waits (ENDING) until it completes, or
+for :meth:`~protocols.link.config.Retransmission.ending_ns`, the span in which the master may still retransmit
+what it sent before the end; then it fails with ERR TIMEOUT, after every OK of a pair settled in the span. So both
+ends agree: the master completes a request at the window's end if and only if it numbered all its pairs before,
+and then every one of them reaches the other end within the span.
 """
 
 from __future__ import annotations
@@ -9,11 +18,21 @@ from __future__ import annotations
 from protocols.common import Actions
 from protocols.link.confirm import Confirmation
 from protocols.link.confirm_master import MasterConfirms
+from protocols.link.follower import Follower
 from protocols.link.links import Links
 from protocols.link.memory import PairMemory
 from protocols.link.requests import RequestTable
 from protocols.link.runs import MasterRuns
-from protocols.link.types import FINAL, FailRequest, Request, RequestEvent, RequestState
+from protocols.link.types import (
+    ENDING,
+    FINAL,
+    SERVED,
+    FailRequest,
+    Request,
+    RequestEvent,
+    RequestState,
+    Retransmission,
+)
 from protocols.packets import linkservice as ll
 from protocols.physical.node import StopGeneration
 
@@ -22,35 +41,70 @@ class Failures:
     """Ends open requests on Max Time, link down and generation over (each then fails with ``fail``)."""
 
     def __init__(self, links: Links, requests: RequestTable, runs: MasterRuns, confirms: MasterConfirms,
-                 confirmation: Confirmation, memory: PairMemory, fail: FailRequest) -> None:
+                 follower: Follower, confirmation: Confirmation, memory: PairMemory, timing: Retransmission,
+                 fail: FailRequest) -> None:
         self.links = links
+        self.follower = follower
+        self.timing = timing
         self.requests = requests
         self.runs = runs
         self.confirms = confirms
         self.confirmation = confirmation
         self.memory = memory
         self.fail = fail
+        self._ending: list[Request] = []            # requests that waited (ENDING) at the window's end
+
+    def settled(self) -> bool:
+        """No request waits for the pairs numbered before the window's end."""
+        if self._ending:
+            self._ending = [request for request in self._ending if request.state is ENDING]
+        return not self._ending
 
     def expire(self, request: Request, now: int) -> Actions:
-        """Max Time ran out before the request was done: ERR TIMEOUT, and stop generating for it."""
+        """Max Time ran out before the request was done, or the wait after the window's end is over (ENDING): ERR
+        TIMEOUT, and stop generating for it."""
         request.expires_at = None
         request.retry_at = None
         if request.state in (RequestState.DONE, RequestState.FAILED):
             return Actions()
-        request.fire(RequestEvent.MAX_TIME)
+        request.fire(RequestEvent.WAITED_OUT if request.state is ENDING else RequestEvent.MAX_TIME)
         return self.fail(request, ll.ERR_TIMEOUT, now)
 
     def generation_over(self, now: int) -> Actions:
-        """The run's generation window is over: every open request fails here with ERR TIMEOUT (the other
-        end does the same at the same time); pairs already numbered are still confirmed and released."""
+        """The run's generation window is over: every open request fails here with ERR TIMEOUT, except one whose
+        pairs numbered before the end may still complete it (:meth:`may_complete`): it waits for them until
+        :meth:`~protocols.link.config.Retransmission.ending_ns` from now. Pairs already numbered are still
+        confirmed and released."""
         self.links.end_generation()
         actions = Actions()
+        timing = self.timing
         for request in self.requests.open_requests():
-            if request.state not in FINAL:
+            if request.state in FINAL:
+                continue
+            request.retry_at = request.expires_at = None
+            if not self.may_complete(request):
                 request.fire(RequestEvent.GENERATION_OVER)
-                request.retry_at = request.expires_at = None
                 actions.extend(self.fail(request, ll.ERR_TIMEOUT, now))
+                continue
+            request.fire(RequestEvent.GENERATION_ENDING)
+            request.expires_at = now + timing.ending_ns(request.link.peer_retransmit_ns or timing.interval_ns)
+            self.requests.time(request)
+            self._ending.append(request)
+            actions.extend(self.runs.stop_serving(request))
+            actions.extend(self.follower.stop(request))
         return actions
+
+    def may_complete(self, request: Request) -> bool:
+        """At the window's end: whether pairs numbered before it may still complete ``request`` here. At the other
+        end, any accepted request (whose CONFIRMs or RELEASEs may be on their way); at the master, one whose
+        pairs are all numbered and whose last OKs wait for their moves (an atomic request, whose CONFIRM_ACKs
+        and RELEASEs would take longer than the other end waits, and a windowed one, which no count
+        completes, fail at once)."""
+        if request.state not in SERVED:
+            return False
+        if not self.links.is_master(request.link):
+            return True
+        return not (request.windowed or request.kept_together) and request.to_number <= 0
 
     def link_down(self, link_id: int, now: int) -> Actions:
         """The peer (or the station between) is gone: pairs it never confirmed expire here, and every

@@ -21,7 +21,8 @@ retransmitted up to ``reliable_retries`` times (a pair whose CONFIRM is given up
 with a RELEASE, so that it expires at both ends), and every copy gets the first copy's answer:
 answers and finished requests are remembered for ``keep_ns`` (:mod:`protocols.link.recent`),
 then forgotten, so the tables stay bounded. At the end of the generation window
-(:class:`GenerationOver`) every open request fails with ERR TIMEOUT at both ends.
+(:class:`GenerationOver`) every open request fails with ERR TIMEOUT at both ends, except one that pairs numbered
+before the end may still complete: it waits for them (a bounded span, :mod:`protocols.link.failures`).
 
 Request lifecycle (:data:`TRANSITIONS`)::
 
@@ -29,6 +30,8 @@ Request lifecycle (:data:`TRANSITIONS`)::
     GENERATING --run over, another request's turn--> QUEUED
     WAITING_PEER --REQ_ACK error / retries exhausted--> FAILED
     any open state --Max Time runs out / aborted / generation over--> FAILED (ERR TIMEOUT or the peer's Status)
+    QUEUED, GENERATING --generation over, numbered pairs may still complete it--> ENDING
+    ENDING --last pair settled--> DONE;  ENDING --span waited out / aborted / link down--> FAILED
     any open state --its higher layer's CLOSE (a windowed request, at the master)--> DONE
 
 A *windowed* request (CREATE Window OPEN, docs/wire.md §4.1.1; the network layer's hops) is held by the
@@ -141,8 +144,8 @@ class LinkLayer:
         self.confirms = MasterConfirms(self.links, self.runs, self.memory, self.replies, self.counters, self.timing)
         self.confirmation = Confirmation(self.links, self.requests, self.runs, self.follower, self.memory,
                                          self.replies, self.counters, self.timing, self.confirms, self._forgetting)
-        self.failures = Failures(self.links, self.requests, self.runs, self.confirms, self.confirmation,
-                                 self.memory, fail=self._fail)
+        self.failures = Failures(self.links, self.requests, self.runs, self.confirms, self.follower,
+                                 self.confirmation, self.memory, self.timing, fail=self._fail)
         self._peer_handlers: dict[int, Callable[[EgpMessage, int], Actions]] = {
             MSG_REQ: self.queue.on_req, MSG_REQ_ACK: self.queue.on_req_ack,
             MSG_SCHEDULE: self.follower.on_schedule, MSG_SCHEDULE_ACK: self.runs.on_schedule_ack,
@@ -159,8 +162,11 @@ class LinkLayer:
 
     @property
     def resolution_ns(self) -> int:
-        """The longest this engine goes on retransmitting a message that waits for its answer."""
-        return self.timing.resolution_ns
+        """The longest this engine goes on retransmitting a message that waits for its answer, or (after the
+        generation window's end) waiting for the pairs numbered before it (:meth:`Retransmission.ending_ns`)."""
+        timing = self.timing
+        ending = [timing.ending_ns(link.peer_retransmit_ns or timing.interval_ns) for link in self.links.by_id.values()]
+        return max([timing.resolution_ns, *ending])
 
     # -- inputs ------------------------------------------------------------------------
     def receive(self, payload: bytes, source: Address, port: int, now: int) -> Actions:
@@ -215,8 +221,10 @@ class LinkLayer:
         return self._done(actions, now)
 
     def settled(self) -> bool:
-        """No message of the peer protocol waits for an answer and no pair for its CONFIRM."""
-        return self.confirms.settled() and self.confirmation.settled() and self.runs.settled() and self.memory.settled()
+        """No message of the peer protocol waits for an answer, no pair for its CONFIRM, and no request for the
+        pairs numbered before the generation window's end."""
+        return (self.confirms.settled() and self.confirmation.settled() and self.runs.settled()
+                and self.memory.settled() and self.failures.settled())
 
     def held_slots(self) -> set[int]:
         """Memory slots of pairs that wait for the master's CONFIRM, or for the rest of their atomic request."""

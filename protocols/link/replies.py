@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from protocols.common import Actions, Address, sending
-from protocols.link.types import SERVED, GoodnessMemo, LinkConfig, LinkCounters, Request, RequestEvent
+from protocols.link.types import SETTLING, GoodnessMemo, LinkConfig, LinkCounters, Request, RequestEvent
 from protocols.packets import linkservice as ll
 from protocols.packets.bitpack import pack_bits, pack_uniform
 from protocols.physical import physics
@@ -78,7 +78,7 @@ class Replies:
     def settle(self, request: Request, count: int = 1) -> Actions:
         """``count`` more of the request's pairs are settled (delivered, or expired at the other end)."""
         request.delivered += count
-        if request.delivered < request.create.number or request.state not in SERVED:
+        if request.delivered < request.create.number or request.state not in SETTLING:
             return Actions()
         if request.windowed:                       # no count ends it: its CLOSE, or a failure, does
             return Actions()

@@ -63,6 +63,10 @@ class RequestTable:
         if request.state in FINAL:
             self.ended.append(request)
 
+    def time(self, request: Request) -> None:
+        """``request`` (open) has been given a deadline (``expires_at``) after it was made."""
+        self.timed[request.key] = request
+
     def get(self, key: RequestKey) -> Request | None:
         return self._known.get(key)
 

@@ -34,6 +34,7 @@ class RequestState(enum.Enum):
     WAITING_PEER = "waiting-peer"
     QUEUED = "queued"
     GENERATING = "generating"
+    ENDING = "ending"
     DONE = "done"
     FAILED = "failed"
 
@@ -50,6 +51,8 @@ class RequestEvent(enum.Enum):
     ABORTED = "aborted"
     LINK_DOWN = "link-down"
     GENERATION_OVER = "generation-over"
+    GENERATION_ENDING = "generation-ending"
+    WAITED_OUT = "waited-out"
     CLOSED = "closed"
 
     __hash__ = object.__hash__      # as RequestState's
@@ -58,10 +61,13 @@ class RequestEvent(enum.Enum):
 # The members the per-pair paths name, as module constants: on Python 3.11 ``RequestState.QUEUED`` is a look-up
 # through EnumType's Python-level ``__getattr__`` hook (~900 instructions), a global ~25.
 WAITING_PEER, QUEUED, GENERATING = RequestState.WAITING_PEER, RequestState.QUEUED, RequestState.GENERATING
-DONE, FAILED = RequestState.DONE, RequestState.FAILED
+DONE, FAILED, ENDING = RequestState.DONE, RequestState.FAILED, RequestState.ENDING
 LINK_FREE, RUN_END, CLOSED = RequestEvent.LINK_FREE, RequestEvent.RUN_END, RequestEvent.CLOSED
 SERVED = (QUEUED, GENERATING)
 """A request in one of these states is served: the master may number pairs for it."""
+SETTLING = (QUEUED, GENERATING, ENDING)
+"""A request in one of these states completes when its last pair is settled
+(:meth:`~protocols.link.replies.Replies.settle`)."""
 
 
 TRANSITIONS: dict[tuple[RequestState, RequestEvent], RequestState] = {
@@ -83,14 +89,23 @@ TRANSITIONS: dict[tuple[RequestState, RequestEvent], RequestState] = {
     (RequestState.WAITING_PEER, RequestEvent.GENERATION_OVER): RequestState.FAILED,
     (RequestState.QUEUED, RequestEvent.GENERATION_OVER): RequestState.FAILED,
     (RequestState.GENERATING, RequestEvent.GENERATION_OVER): RequestState.FAILED,
+    (RequestState.QUEUED, RequestEvent.GENERATION_ENDING): RequestState.ENDING,
+    (RequestState.GENERATING, RequestEvent.GENERATION_ENDING): RequestState.ENDING,
+    (RequestState.ENDING, RequestEvent.LAST_PAIR): RequestState.DONE,
+    (RequestState.ENDING, RequestEvent.WAITED_OUT): RequestState.FAILED,
+    (RequestState.ENDING, RequestEvent.ABORTED): RequestState.FAILED,
+    (RequestState.ENDING, RequestEvent.LINK_DOWN): RequestState.FAILED,
     (RequestState.WAITING_PEER, RequestEvent.CLOSED): RequestState.DONE,
     (RequestState.QUEUED, RequestEvent.CLOSED): RequestState.DONE,
     (RequestState.GENERATING, RequestEvent.CLOSED): RequestState.DONE,
 }
 """QUEUED ⇄ GENERATING: the master serves a request in *runs* (a few pairs at a time when requests compete);
 between runs it waits in the queue. ABORTED: the other end refused a run or gave the request up.
-GENERATION_OVER: the run's generation window ended first (:class:`GenerationOver`). CLOSED: the higher layer
-closed its windowed request (CREATE Window = CLOSE): it is over, whatever its count."""
+GENERATION_OVER: the run's generation window ended first (:class:`GenerationOver`), and no pair numbered for the
+request can still be settled. GENERATION_ENDING: the window ended, but pairs the master numbered before it may still
+be settled (their CONFIRMs, RELEASEs or moves are under way): the request waits (ENDING) until its last pair is
+settled (DONE) or the span in which the master still retransmits is over (WAITED_OUT: ERR TIMEOUT). CLOSED: the
+higher layer closed its windowed request (CREATE Window = CLOSE): it is over, whatever its count."""
 
 FINAL = (RequestState.DONE, RequestState.FAILED)
 """A request in one of these states has ended at this end (its last OK or its ERR was sent)."""
@@ -187,9 +202,11 @@ ERR to the higher layer, and nothing is generated, kept or scheduled for it any 
 
 @dataclass(frozen=True, slots=True)
 class GenerationOver:
-    """Runtime → link layer: generation is over (the run's end). Every request still open at this end
-    fails with ERR TIMEOUT and later CREATEs and REQs get ERR TIMEOUT; the other end of each link gets
-    the same event at the same time, so its copies fail too. Pairs already numbered are still confirmed."""
+    """Runtime → link layer: generation is over (the run's end); the other end of each link gets the same event at
+    the same time. Later CREATEs and REQs get ERR TIMEOUT. A request that cannot complete any more fails with ERR
+    TIMEOUT at once; one whose pairs already numbered may still complete it waits for them, at most
+    :meth:`~protocols.link.config.Retransmission.ending_ns` (:class:`~protocols.link.failures.Failures`). Pairs
+    already numbered are still confirmed."""
 
 
 @dataclass(slots=True)
