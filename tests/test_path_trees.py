@@ -74,3 +74,11 @@ def test_a_zero_delay_fibre_turns_the_trees_off() -> None:
     assert PathTrees(fibres).path(1, 3) is None
     _, fibres = _graphs(3, [(1, 2, 1, 0, 0.0), (2, 3, 1, 0, 0.0)])
     assert PathTrees(fibres).path(3, 1) == [3, 2, 1]
+
+
+def test_a_fractional_delay_turns_the_trees_off() -> None:
+    """Tied sums of floats taken in another order may differ in their last bit (0.45 against
+    0.45000000000000007), so only integer delays tell a unique path from a tie (review, 2026-12-04)."""
+    _, fibres = _graphs(3, [(1, 2, 1, 0, 0.0), (2, 3, 1, 0, 0.0)])
+    fibres[1][2] = fibres[2][1] = Fibre(1.0, 0.15, 0.0, 0)    # type: ignore[arg-type]
+    assert PathTrees(fibres).path(1, 3) is None

@@ -130,3 +130,12 @@ def test_a_setup_replys_route_and_rules_are_read_as_before(reply: SetupReply, da
     if len(raw) == len(reply.encode()) and raw == reply.encode():
         assert _fast_rules(bytes(raw)) == (reply.route, reply.rules)
     assert _outcome(_fast_rules, bytes(raw)) == _outcome(_eager_rules, bytes(raw))
+
+
+@given(setups())
+def test_qcaps_read_from_any_buffer_go_on_as_bytes(setup: Setup) -> None:
+    """A SETUP read from a bytearray (an API caller's buffer) is sent on as it came (review, 2026-12-04: the
+    kept QCaps were bytearray slices, which encode() could not send)."""
+    data = setup.encode()
+    decoded = decode_qncp(bytearray(data))  # type: ignore[arg-type]
+    assert isinstance(decoded, Setup) and decoded.encode() == data

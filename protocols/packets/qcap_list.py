@@ -93,7 +93,7 @@ def read_qcaps(reader: Reader, count: int) -> QCaps:
             entries.append(read_qcap(reader))           # raises the error at the first field that is wrong
             continue
         reader.offset = end
-        raw = data[start:end]
+        raw = bytes(data[start:end])        # (kept as bytes: sent on as they came, whatever buffer held them)
         # Reserved not zero: encoding it again would give other bytes; it is decoded now and encoded when sent.
         entries.append(raw if raw[QCAP_OPTIONS_AT + 1:QCAP_HEAD_SIZE] == b"\0\0\0" else read_qcap(Reader(raw, 0)))
     return QCaps(tuple(entries))

@@ -75,8 +75,10 @@ class PathTrees:
 
     def __init__(self, fibres: dict[int, dict[int, Any]]) -> None:
         self._fibres = fibres
-        self._positive = all(fibre.delay_ns > 0 for ends in fibres.values() for fibre in ends.values())
-        """Ambiguity is told from the searches only when every delay is positive (else: every answer None)."""
+        self._positive = all(type(fibre.delay_ns) is int and fibre.delay_ns > 0
+                             for ends in fibres.values() for fibre in ends.values())
+        """Ambiguity is told from the searches only when every delay is a positive integer (else: every answer
+        None): with floats, tied sums taken in another order may differ in their last bit."""
         self._searches: dict[int, _Search] = {}
 
     @property

@@ -76,6 +76,7 @@ class SettledReporter:
             self.asked = (number, at)
             self.kernel.call_external(self._answer, None, at)
         elif number > queued[0]:            # a later round while one waits: the queued answer answers it instead
+            # (not queued itself, so its lateness is not counted: a round's lateness changes no result)
             self.asked = (number, max(at, queued[1]))
 
     def _answer(self, _: object = None) -> None:
