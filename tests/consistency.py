@@ -66,3 +66,17 @@ def broken_promises(result: RunResult) -> list[str]:
     # "every qubit is accounted for" is Medium.finish's check, run by the run itself (it raises): the ledger's sum
     # holds of every result, so it is not looked at here (it could not add a problem)
     return problems
+
+
+def assert_ended_at_both_ends(result: RunResult) -> None:
+    """Every request ended at both ends: nothing broken, no ERR, the same pairs delivered (and not withdrawn) and
+    the same expired at both ends, Number in all."""
+    assert broken_promises(result) == []
+    for workload in result.emulation.workloads:
+        origin, responder = workload.origin, workload.responder
+        assert origin.errors == responder.errors == []
+        here = {r.sequence_number for r in origin.records} - origin.expired
+        there = {r.sequence_number for r in responder.records} - responder.expired
+        assert here == there
+        assert origin.expired == responder.expired
+        assert len(here | origin.expired) == workload.config.pairs

@@ -23,7 +23,7 @@ from protocols.network.timers import Timers
 from protocols.network.types import DEAD, Half, NetworkCounters
 from stack.report import build_report
 from stack.runtime import RunResult, run_scenario
-from tests.consistency import broken_promises
+from tests.consistency import assert_ended_at_both_ends
 from tests.network_scenarios import chain, entry
 
 PER_FIBRE = 1 - math.sqrt(0.8)
@@ -39,20 +39,6 @@ def resumes(result: RunResult) -> int:
     return sum(engine.counters.cap_resumes for engine in result.emulation.network_layers)
 
 
-def ended_at_both_ends(result: RunResult, pairs: int) -> None:
-    """Every request ended at both ends: the same pairs delivered (and not withdrawn), the same expired, Number
-    in all, nothing broken."""
-    assert broken_promises(result) == []
-    for workload in result.emulation.workloads:
-        origin, responder = workload.origin, workload.responder
-        assert origin.errors == responder.errors == []
-        here = {r.sequence_number for r in origin.records} - origin.expired
-        there = {r.sequence_number for r in responder.records} - responder.expired
-        assert here == there
-        assert origin.expired == responder.expired
-        assert len(here | origin.expired) == pairs
-
-
 @pytest.mark.parametrize(("hops", "pairs", "window", "scheme"),
                          [(4, 1, 1, "coupler"), (6, 3, 1, "coupler"), (8, 5, 1, "coupler"), (6, 3, 2, "coupler"),
                           (5, 1, 1, "double-click"), (5, 4, 2, "double-click")])
@@ -62,7 +48,7 @@ def test_a_lossless_chain_makes_number_link_pairs_per_hop(hops: int, pairs: int,
     assert len(result.emulation.workloads[0].responder.records) == pairs
     assert resumes(result) == 0             # nothing stalled: every pair was swapped on, and delivered
     assert hop_pairs(result) == [pairs] * hops      # at most Number (and every one needed)
-    ended_at_both_ends(result, pairs)
+    assert_ended_at_both_ends(result)
 
 
 LOSSY = chain(4, workload=entry(pairs=30, min_fidelity=0.85), t2_ms=50.0, schemes=["double-click"] * 4,
@@ -76,7 +62,7 @@ reorders: halves die of cutoffs and link retractions, and copies of the EXPIREs 
 def test_a_lossy_chain_ends_every_request_and_replaces_its_losses(seed: int) -> None:
     result = run_scenario(LOSSY, seed=seed)
     assert result.generation_end_ns < 60_000 * 1e6, "a request never finished"
-    ended_at_both_ends(result, 30)
+    assert_ended_at_both_ends(result)
     (circuit,) = build_report(result)["circuits"]
     assert sum(circuit["expired_by_reason"].values()) > 0      # pairs died, and were replaced
     assert resumes(result) == 0     # by the news of each death: had a capped origin missed one, it would have waited
@@ -89,7 +75,7 @@ def test_the_stall_fallback_alone_ends_every_request(monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(HopCaps, "lost", lambda self, half, now, into=None: Actions() if into is None else into)
     result = run_scenario(LOSSY, seed=1)
     assert result.generation_end_ns < 60_000 * 1e6, "a request never finished"
-    ended_at_both_ends(result, 30)
+    assert_ended_at_both_ends(result)
     assert resumes(result) > 0
 
 
