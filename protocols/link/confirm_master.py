@@ -17,7 +17,8 @@ from protocols.link.memory import PairMemory, discard
 from protocols.link.messages import about_pair
 from protocols.link.replies import Replies
 from protocols.link.runs import MasterRuns
-from protocols.link.types import LinkCounters, PairKey, PendingConfirm, Retransmission
+from protocols.link.types import LinkCounters, PairKey, PendingConfirm, Request, Retransmission
+from protocols.packets import linkservice as ll
 from protocols.packets.egp import EgpMessage
 from protocols.physical.node import BlockReady, PairReady
 
@@ -35,6 +36,34 @@ class MasterConfirms:
         self._next_seq = {link_id: 0 for link_id in links.ids()}    # the next pair's sequence number, per link
         self.sent: dict[PairKey, PendingConfirm] = {}
         """CONFIRMs awaiting their CONFIRM_ACK (the table whose entries have deadlines: :meth:`deadline`)."""
+        self.to_abort: list[Request] = []
+        """Requests failed at the window's end whose abort waits for the answers to their CONFIRMs."""
+
+    def abort_once_answered(self, request: Request, now: int) -> Actions:
+        """``request`` failed here at the window's end: abort it at the other end (which waits for its pairs,
+        ENDING) once every CONFIRM sent for it is answered, now if none waits; never if one is given up (its
+        retraction follows, and the other end waits out its span)."""
+        if any(pending.request is request for pending in self.sent.values()):
+            self.to_abort.append(request)
+            return Actions()
+        return self._runs.abort(request, ll.ERR_TIMEOUT, now)
+
+    def _answered(self, request: Request, now: int) -> Actions:
+        """A CONFIRM of ``request`` was answered, and it waits to be aborted: the abort, if it was the last."""
+        if not self._drop_from_abort(request, keep_if_waiting=True):
+            return Actions()
+        return self._runs.abort(request, ll.ERR_TIMEOUT, now)
+
+    def _drop_from_abort(self, request: Request, keep_if_waiting: bool = False) -> bool:
+        """Take ``request`` (itself, not an equal one) off :attr:`to_abort`; not while a CONFIRM of it still waits
+        if ``keep_if_waiting``. True if it was taken off."""
+        if keep_if_waiting and any(pending.request is request for pending in self.sent.values()):
+            return False
+        for index, waiting in enumerate(self.to_abort):
+            if waiting is request:
+                del self.to_abort[index]
+                return True
+        return False
 
     def settled(self) -> bool:
         """No CONFIRM waits for its answer."""
@@ -80,9 +109,11 @@ class MasterConfirms:
         if pending is None:
             return Actions()
         if status == 0:
-            return self._memory.confirmed(key, now)
-        actions = self._replies.expired(pending.request, pending.seq, pending.count)
-        return actions.extend(self._memory.lost(key, now))
+            actions = self._memory.confirmed(key, now)
+        else:
+            actions = self._replies.expired(pending.request, pending.seq, pending.count)
+            actions.extend(self._memory.lost(key, now))
+        return actions.extend(self._answered(pending.request, now)) if self.to_abort else actions
 
     def withdraw(self, key: PairKey) -> None:
         """Stop CONFIRMing pair ``key`` (a RELEASE with Status EXPIRE settles it instead)."""
@@ -97,6 +128,8 @@ class MasterConfirms:
                 continue
             if pending.retries_left == 0:        # the peer is silent: the pair expires, at the other end too
                 del self.sent[key]
+                if self.to_abort:                # its retraction follows: the other end waits out its span
+                    self._drop_from_abort(pending.request)
                 self._counters.confirms_given_up += 1
                 actions.extend(self._replies.expired(pending.request, pending.seq, pending.count))
                 actions.extend(self._memory.lost(key, now))

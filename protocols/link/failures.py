@@ -10,7 +10,10 @@ pairs are numbered but whose last OKs wait for their moves to storage. It waits 
 for :meth:`~protocols.link.config.Retransmission.ending_ns`, the span in which the master may still retransmit
 what it sent before the end; then it fails with ERR TIMEOUT, after every OK of a pair settled in the span. So both
 ends agree: the master completes a request at the window's end if and only if it numbered all its pairs before,
-and then every one of them reaches the other end within the span.
+and then every one of them reaches the other end within the span. A request the master fails there (not all
+its pairs numbered; not an atomic one, whose kept pairs are released apart) it aborts as soon as every CONFIRM it
+sent for it is answered (:meth:`~protocols.link.confirm_master.MasterConfirms.abort_once_answered`): the other end
+has then had every pair, and its wait ends at the abort instead of after the whole span.
 """
 
 from __future__ import annotations
@@ -79,12 +82,15 @@ class Failures:
         actions = Actions()
         timing = self.timing
         for request in self.requests.open_requests():
-            if request.state in FINAL:
+            if request.state in FINAL or request.state is ENDING:     # (ENDING: a second GenerationOver)
                 continue
             request.retry_at = request.expires_at = None
             if not self.may_complete(request):
+                served = request.state in SERVED
                 request.fire(RequestEvent.GENERATION_OVER)
                 actions.extend(self.fail(request, ll.ERR_TIMEOUT, now))
+                if served and self.links.is_master(request.link) and not request.kept_together:
+                    actions.extend(self.confirms.abort_once_answered(request, now))
                 continue
             request.fire(RequestEvent.GENERATION_ENDING)
             request.expires_at = now + timing.ending_ns(request.link.peer_retransmit_ns or timing.interval_ns)
