@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import pytest
 
-from protocols.common import QNP_PORT
+from protocols.common import QNCP_PORT, QNP_PORT
+from protocols.network.relay import confirm_interval, confirm_retries
+from protocols.network.types import DELIVERED
+from protocols.packets.qncp_common import CONFIRM_ACK
 from tests.network_harness import Chain, ip
 
 HEAD, TAIL, REPEATER = 1, 2, 3
@@ -29,6 +32,8 @@ def _first_pair_settled(hops: int, bells: tuple[int, ...], copy_at_once: bool = 
     chain = Chain(hops, window=2)
     chain.create(number=2)
     chain.run()
+    if hops > 1:
+        _answers_to_tail_late(chain)
     for hop in range(1, hops + 1):
         chain.pair(hop, bell=bells[hop - 1])
     for _ in range(hops + 1):
@@ -44,10 +49,25 @@ def _first_pair_settled(hops: int, bells: tuple[int, ...], copy_at_once: bool = 
     chain.advance(chain.now + copies_span + 1)
     if hops > 1:
         repeater = chain.engines[REPEATER]
-        circuit = next(iter(repeater.node.circuits.by_handle.values()))
-        chain.advance(chain.now + 2 * circuit.linger_ns)
+        chain.advance(max(half.forget_at or 0 for half in repeater.node.halves.values()) + 1)
         assert not repeater.node.halves
+        (old,) = tail.node.halves.values()              # settled late: it outlives the repeater's records
+        assert old.state is DELIVERED and tail.ends.over(old)
     return chain
+
+
+def _answers_to_tail_late(chain: Chain) -> None:
+    """The answers to the tail's CONFIRMs are lost for half its give-up span: the tail settles its pair that much
+    later, and keeps its delivered half (lingered from the settling) past the repeater's swap records (kept from
+    the CONFIRM's passage), so that a new pair may take the tail's key while the old half is still there."""
+    tail = chain.engines[TAIL].node
+    (circuit,) = tail.circuits.by_handle.values()
+    until = chain.now + (confirm_retries(tail, circuit) + 1) * confirm_interval(tail, circuit) // 2
+
+    def lose(source: int, target: int, payload: bytes) -> bool:
+        return (source, target) == (REPEATER, TAIL) and chain.sent[-1][1] == QNCP_PORT \
+            and payload[1] == CONFIRM_ACK and chain.now < until
+    chain.lose = lose
 
 
 def _wrapped_pair(chain: Chain, hops: int, bells: tuple[int, ...], tail_ok_last: bool) -> None:

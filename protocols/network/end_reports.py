@@ -22,7 +22,7 @@ from protocols.network.circuit import Circuit
 from protocols.network.context import Node
 from protocols.network.end_state import EndState
 from protocols.network.pair_records import PairRecords
-from protocols.network.relay import confirm_lifetime_ns, poison_wait_ns
+from protocols.network.relay import confirm_lifetime_ns, delivered_linger_ns, poison_wait_ns
 from protocols.network.service import Service
 from protocols.network.types import Half, Handle
 
@@ -43,11 +43,20 @@ class EndReports:
         """Whether ``half``, delivered at this end, is over: nothing of this end's still needs it, so a new link OK
         for its key (the 16-bit link sequence came round) may take the key. The tail's half of a pair not yet
         settled is not over (a give-up of its CONFIRM poisons it); every other delivered half is: the head's, and
-        the tail's once settled. (A poison for its pair that is still on its way would find the new half:
-        docs/architecture.md, "Known limits".)"""
+        the tail's once settled. (Such a half lingers, :meth:`linger`; a poison for its pair still on its way after a
+        new pair took its key would find the new half: docs/architecture.md, "Known limits".)"""
         state = self.states.get(half.circuit)
         n = half.e2e
         return state is None or n is None or state.delivered.get(n) != half.key
+
+    def linger(self, circuit: Circuit, state: EndState, half: Half, now: int) -> None:
+        """``half``, delivered here, is over (the head's at its answer, the tail's at its pair's settling): forgotten
+        once no message naming it can come (:func:`protocols.network.relay.delivered_linger_ns`). Its qubit is the
+        application's: forgetting it frees none."""
+        linger = state.linger_ns
+        if not linger:
+            linger = state.linger_ns = delivered_linger_ns(self.node, circuit)
+        self.node.linger(half, circuit, now, linger)
 
     def answered(self, state: EndState, circuit: Circuit) -> PairRecords[int]:
         """The head's answers to the CONFIRMs of ``circuit``'s pairs (``state``, its bookkeeping, keeps them), kept

@@ -98,3 +98,6 @@ class EndState:
     """Tail: the half of each pair delivered and not yet settled (poisoned if its CONFIRM is given up)."""
     held: list[bytes] = field(default_factory=list)
     """OK-Ms held until the circuit completes (measure-directly with CON clear)."""
+    linger_ns: int = 0
+    """How long a delivered half is kept once over (:func:`protocols.network.relay.delivered_linger_ns`; 0: not
+    reckoned yet)."""

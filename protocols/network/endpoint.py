@@ -35,6 +35,7 @@ from protocols.network.relay import Relay, send_confirm
 from protocols.network.service import Service
 from protocols.network.tracker import Tracker
 from protocols.network.types import (
+    DELIVERED,
     HELD,
     MEASURED,
     MEASURING,
@@ -224,7 +225,10 @@ class EndPoint:
     def _settle(self, circuit: Circuit, n: int, now: int) -> Actions:
         state = self.state(circuit)
         state.settled += 1
-        state.delivered.pop(n, None)
+        key = state.delivered.pop(n, None)
+        half = None if key is None else self.node.half(key)
+        if half is not None and half.state is DELIVERED and half.e2e in (n, None):  # (not poisoned: lingers already)
+            self.reports.linger(circuit, state, half, now)
         state.retracted.discard(n)
         if state.settled < circuit.number:
             return Actions()
@@ -271,6 +275,7 @@ class EndPoint:
         half.fire(ON_DELIVER)
         half.e2e = n
         answered.put(n, 0, now)
+        self.reports.linger(circuit, self.state(circuit), half, now)
         if circuit.end_distil is not None:
             half.distilled = ll.decode_fidelity(message.goodness)
         self.node.timers.cancel(("hold", half.key))

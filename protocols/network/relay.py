@@ -28,7 +28,7 @@ from collections.abc import Callable
 
 from protocols.common import QNCP_PORT, Actions, sending
 from protocols.network.circuit import Circuit
-from protocols.network.context import RTO_FLOOR_NS, Node
+from protocols.network.context import LINK_RESOLUTION_CONFIRMS, RTO_FLOOR_NS, Node
 from protocols.network.pair_records import PairRecords
 from protocols.network.types import LEFT, RIGHT, SWAPPED, Handle
 from protocols.packets import linkservice as ll
@@ -83,6 +83,25 @@ def poison_wait_ns(node: Node, circuit: Circuit) -> int:
     for k in range(circuit.index + 1, len(route)):
         total += (retries + 1) * rto(route[k], route[k - 1])
     return total
+
+
+def delivered_linger_ns(node: Node, circuit: Circuit) -> int:
+    """How long an end keeps a delivered half, final, for the messages that may still name it (docs/architecture.md,
+    "Delivered halves at the ends"): at the head from its answer to the pair's CONFIRM, at the tail from settling
+    the pair. Any poison of the pair left its origin by τ_n (the tail numbering it) + a retraction's span
+    (:data:`~protocols.network.context.LINK_RESOLUTION_CONFIRMS` of the route's longest confirm timeout), then
+    crosses each hop within R + 1 of its RTOs; at the head the tail's give-up's poison comes by τ_n +
+    :func:`poison_wait_ns`; and never less than the circuit's linger (a TRACK's copies at the tail)."""
+    topology, route = node.topology, circuit.route
+    retries = node.config.reliable_retries
+    journey, confirm = 0, 0
+    for k in range(1, len(route)):
+        journey += (retries + 1) * (2 * (topology.delay(route[k], route[k - 1])
+                                         + topology.jitter(route[k], route[k - 1])) + RTO_FLOOR_NS)
+        link = topology.link_between(route[k], route[k - 1])
+        confirm = max(confirm, 0 if link is None else link.confirm_timeout_ns)
+    longest = max(circuit.linger_ns, LINK_RESOLUTION_CONFIRMS * confirm + journey)
+    return max(longest, poison_wait_ns(node, circuit)) if circuit.is_head else longest
 
 
 def send_confirm(node: Node, circuit: Circuit, message: Confirm, now: int) -> Actions:
