@@ -359,3 +359,45 @@ def test_a_second_generation_over_changes_nothing() -> None:
     assert only(again.send, APP2) == [] and not n2.settled()
     late = n2.receive(confirm, EGP1, EGP_PORT, now=20_200)
     assert [parse_ok(m)["seq"] for m in only(late.send, APP2)] == [1]
+
+
+def test_an_abort_that_overtakes_a_move_to_storage_fails_the_request_after_the_pairs_ok() -> None:
+    """The other end has storage: it answers the CONFIRM at once and delivers the pair's OK only when its move to
+    storage is done. The master's abort at the window's end (sent once that CONFIRM is answered) can come first:
+    the ERR then waits for the move, after the OK (review, 2026-12-04: the ERR came first, then the OK)."""
+    n1, _ = link_pair()
+    n2 = LinkLayer(2, [LinkConfig(LINK, 1, EGP1, 1e6, 1e6)], {5: APP2}, RETRANSMIT, 3, memory=Memory(1, 2))
+    create_id, *_ = open_request(n1, n2, keep_create(number=3))
+    confirm = only(n1.handle(pair(2, 19_000), now=20_000).send, EGP2)[0]
+    n2.handle(pair(2, 19_000, slot=0), now=20_000)
+    n1.handle(GenerationOver(), 20_100)
+    n2.handle(GenerationOver(), 20_100)
+    got = n2.receive(confirm, EGP1, EGP_PORT, now=20_200)
+    assert got.hardware == [Move(0)] and only(got.send, APP2) == []
+    answered = n1.receive(only(got.send, EGP1)[0], EGP2, EGP_PORT, now=20_300)
+    (abort,) = only(answered.send, EGP2)
+    assert only(n2.receive(abort, EGP1, EGP_PORT, now=20_400).send, APP2) == []    # no ERR before the OK
+    assert not n2.settled()
+    moved = only(n2.handle(MoveResult(0, 1), now=20_700).send, APP2)
+    assert [len(m) for m in moved] == [16, 12]                                      # the OK, then the ERR
+    assert parse_ok(moved[0])["seq"] == 0
+    err = parse_err(moved[1])
+    assert (err["err"], err["create_id"]) == (E_TIMEOUT, create_id) and n2.settled()
+
+
+def test_the_masters_err_at_the_windows_end_follows_the_ok_of_its_pair_moving_to_storage() -> None:
+    """The master has storage: a pair it numbered before the window's end is moving when the window ends, and the
+    request (3 pairs, 1 numbered) fails there: its ERR waits for the move, after the pair's OK (review,
+    2026-12-04: the ERR came first)."""
+    _, n2 = link_pair()
+    n1 = LinkLayer(1, [LinkConfig(LINK, 2, EGP2, 1e6, 1e6)], {}, RETRANSMIT, 3, memory=Memory(1, 2))
+    create_id, *_ = open_request(n1, n2, keep_create(number=3))
+    numbered = n1.handle(pair(2, 19_000), now=20_000)
+    assert numbered.hardware == [Move(0)]
+    confirm = only(numbered.send, EGP2)[0]
+    assert only(n1.handle(GenerationOver(), 20_100).send, APP1) == []          # no ERR while the pair moves
+    n2.handle(pair(2, 19_000), now=20_000)
+    n1.receive(only(n2.receive(confirm, EGP1, EGP_PORT, now=20_200).send, EGP1)[0], EGP2, EGP_PORT, now=20_300)
+    moved = only(n1.handle(MoveResult(0, 1), now=20_700).send, APP1)
+    assert [len(m) for m in moved] == [16, 12] and parse_ok(moved[0])["seq"] == 0
+    assert (parse_err(moved[1])["err"], parse_err(moved[1])["create_id"]) == (E_TIMEOUT, create_id)

@@ -141,7 +141,8 @@ class MasterConfirms:
         return actions
 
     def link_down(self, link_id: int) -> Actions:
-        """The peer is gone: the pairs it never acknowledged expire."""
+        """The peer is gone: the pairs it never acknowledged expire (and no abort waits for their answers)."""
+        self.to_abort = [request for request in self.to_abort if request.link.link_id != link_id]
         actions = Actions()
         for key, pending in list(self.sent.items()):
             if key[0] == link_id:

@@ -37,6 +37,7 @@ from protocols.link.types import (
     Retransmission,
 )
 from protocols.packets import linkservice as ll
+from protocols.physical.hardware import MoveResult
 from protocols.physical.node import StopGeneration
 
 
@@ -56,12 +57,34 @@ class Failures:
         self.memory = memory
         self.fail = fail
         self._ending: list[Request] = []            # requests that waited (ENDING) at the window's end
+        self._after_moves: list[tuple[Request, int]] = []
+        """Requests failed (and their codes) whose ERR waits for the OKs of their pairs moving to storage."""
+
+    def after_moves(self, request: Request, code: int, now: int) -> Actions:
+        """``request`` has failed here (an abort, the window's end): its ERR at once, or, while pairs of it are
+        moving to storage (their OKs come when the moves are done), after them (:meth:`on_moved`), so that no OK
+        follows the ERR."""
+        if self.memory.moving_for(request):
+            self._after_moves.append((request, code))
+            return Actions()
+        return self.fail(request, code, now)
+
+    def on_moved(self, event: MoveResult, now: int) -> Actions:
+        """A move to storage is done: its pair's OK, then the ERR of a failed request whose last move it was."""
+        actions = self.memory.on_moved(event, now)
+        if not self._after_moves:
+            return actions
+        due = [entry for entry in self._after_moves if not self.memory.moving_for(entry[0])]
+        for entry in due:
+            self._after_moves.remove(entry)
+            actions.extend(self.fail(entry[0], entry[1], now))
+        return actions
 
     def settled(self) -> bool:
-        """No request waits for the pairs numbered before the window's end."""
+        """No request waits for the pairs numbered before the window's end, nor an ERR for moves to storage."""
         if self._ending:
             self._ending = [request for request in self._ending if request.state is ENDING]
-        return not self._ending
+        return not self._ending and not self._after_moves
 
     def expire(self, request: Request, now: int) -> Actions:
         """Max Time ran out before the request was done, or the wait after the window's end is over (ENDING): ERR
@@ -88,7 +111,7 @@ class Failures:
             if not self.may_complete(request):
                 served = request.state in SERVED
                 request.fire(RequestEvent.GENERATION_OVER)
-                actions.extend(self.fail(request, ll.ERR_TIMEOUT, now))
+                actions.extend(self.after_moves(request, ll.ERR_TIMEOUT, now))
                 if served and self.links.is_master(request.link) and not request.kept_together:
                     actions.extend(self.confirms.abort_once_answered(request, now))
                 continue

@@ -132,7 +132,8 @@ class LinkLayer:
         self._forgetting = Forgetting()          # every table's answers, forgotten keep_ns after they were given
         self.requests = RequestTable(self.timing.keep_ns, self._forgetting)
         memory = memory or Memory()
-        self.follower = Follower(self.links, self.requests, self.timing, fail=self._fail, forgetting=self._forgetting)
+        self.follower = Follower(self.links, self.requests, self.timing, forgetting=self._forgetting,
+                                 fail=lambda request, code, now: self.failures.after_moves(request, code, now))
         self.replies = Replies(self.counters, following=self.follower.following)
         self.runs = MasterRuns(self.links, self.requests, Scheduler(), self.counters, self.timing, fail=self._fail)
         admission = Admission(self.links, self.requests, memory, self.counters)
@@ -153,7 +154,7 @@ class LinkLayer:
             MSG_RELEASE: self._on_release, MSG_RELEASE_ACK: self.memory.on_release_ack}
         self._event_handlers: dict[type, Callable[[Any, int], Actions]] = {
             PairReady: self.confirmation.on_pair, BlockReady: self.confirmation.on_pair,
-            AttemptLost: self.confirmation.on_lost, MoveResult: self.memory.on_moved}
+            AttemptLost: self.confirmation.on_lost, MoveResult: self.failures.on_moved}
 
     @property
     def open(self) -> Mapping[RequestKey, Request]:

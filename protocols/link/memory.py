@@ -76,6 +76,10 @@ class PairMemory:
         """No pair is kept or moving here and no RELEASE waits for its answer."""
         return not (self._holding or self._releasing or self._moving)
 
+    def moving_for(self, request: Request) -> bool:
+        """A pair of ``request`` is moving to storage here: its OK comes when the move is done."""
+        return any(moving[0] is request for moving in self._moving.values())
+
     def held_slots(self) -> set[int]:
         """Memory slots of the kept pairs."""
         return {held.slot for held in self._holding.values()}
