@@ -43,22 +43,23 @@ class MasterConfirms:
         """``request`` failed here at the window's end: abort it at the other end (which waits for its pairs,
         ENDING) once every CONFIRM sent for it is answered, now if none waits; never if one is given up (its
         retraction follows, and the other end waits out its span)."""
-        if any(pending.request is request for pending in self.sent.values()):
+        if self._confirming(request):
             self.to_abort.append(request)
             return Actions()
         return self._runs.abort(request, ll.ERR_TIMEOUT, now)
 
     def _answered(self, request: Request, now: int) -> Actions:
         """A CONFIRM of ``request`` was answered, and it waits to be aborted: the abort, if it was the last."""
-        if not self._drop_from_abort(request, keep_if_waiting=True):
+        if self._confirming(request) or not self._drop_from_abort(request):
             return Actions()
         return self._runs.abort(request, ll.ERR_TIMEOUT, now)
 
-    def _drop_from_abort(self, request: Request, keep_if_waiting: bool = False) -> bool:
-        """Take ``request`` (itself, not an equal one) off :attr:`to_abort`; not while a CONFIRM of it still waits
-        if ``keep_if_waiting``. True if it was taken off."""
-        if keep_if_waiting and any(pending.request is request for pending in self.sent.values()):
-            return False
+    def _confirming(self, request: Request) -> bool:
+        """A CONFIRM of ``request`` still waits for its answer."""
+        return any(pending.request is request for pending in self.sent.values())
+
+    def _drop_from_abort(self, request: Request) -> bool:
+        """Take ``request`` (itself, not an equal one) off :attr:`to_abort`; True if it was there."""
         for index, waiting in enumerate(self.to_abort):
             if waiting is request:
                 del self.to_abort[index]
