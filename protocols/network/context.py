@@ -34,6 +34,13 @@ RTO_FLOOR_NS = 1_000_000
 link layer's ``2·longest + 1 ms``)."""
 
 
+def rto_between(topology: Topology, a: int, b: int) -> int:
+    """The retransmission interval from node ``a`` to node ``b``: 2 × (one-way delay + jitter) + :data:`RTO_FLOOR_NS`
+    (what :meth:`Node.rto` keeps for its own peers; the bounds of :mod:`protocols.network.relay` add it up over
+    a route)."""
+    return 2 * (topology.delay(a, b) + topology.jitter(a, b)) + RTO_FLOOR_NS
+
+
 class Node:
     """One node's shared network-layer state."""
 
@@ -97,11 +104,7 @@ class Node:
         """Retransmission interval towards ``node``: 2 × (one-way delay + jitter) + 1 ms."""
         rto = self._rto.get(node)
         if rto is None:
-            if node == self.node_id:
-                rto = RTO_FLOOR_NS
-            else:
-                topology = self.topology
-                rto = 2 * (topology.delay(self.node_id, node) + topology.jitter(self.node_id, node)) + RTO_FLOOR_NS
+            rto = RTO_FLOOR_NS if node == self.node_id else rto_between(self.topology, self.node_id, node)
             self._rto[node] = rto
         return rto
 

@@ -28,7 +28,7 @@ from collections.abc import Callable
 
 from protocols.common import QNCP_PORT, Actions, sending
 from protocols.network.circuit import Circuit
-from protocols.network.context import LINK_RESOLUTION_CONFIRMS, RTO_FLOOR_NS, Node
+from protocols.network.context import LINK_RESOLUTION_CONFIRMS, Node, rto_between
 from protocols.network.pair_records import PairRecords
 from protocols.network.types import LEFT, RIGHT, SWAPPED, Handle
 from protocols.packets import linkservice as ll
@@ -57,7 +57,7 @@ def confirm_lifetime_ns(node: Node, circuit: Circuit) -> int:
     topology, route, head = node.topology, circuit.route, circuit.head
 
     def rto(a: int, b: int) -> int:
-        return 2 * (topology.delay(a, b) + topology.jitter(a, b)) + RTO_FLOOR_NS
+        return rto_between(topology, a, b)
 
     total = 0
     for k in range(circuit.index + 1, len(route)):
@@ -76,7 +76,7 @@ def poison_wait_ns(node: Node, circuit: Circuit) -> int:
     retries = node.config.reliable_retries
 
     def rto(a: int, b: int) -> int:
-        return 2 * (topology.delay(a, b) + topology.jitter(a, b)) + RTO_FLOOR_NS
+        return rto_between(topology, a, b)
 
     tail = len(route) - 1
     total = (2 * retries * max(1, tail) + 1) * rto(route[tail], circuit.head)
@@ -96,8 +96,7 @@ def delivered_linger_ns(node: Node, circuit: Circuit) -> int:
     retries = node.config.reliable_retries
     journey, confirm = 0, 0
     for k in range(1, len(route)):
-        journey += (retries + 1) * (2 * (topology.delay(route[k], route[k - 1])
-                                         + topology.jitter(route[k], route[k - 1])) + RTO_FLOOR_NS)
+        journey += (retries + 1) * rto_between(topology, route[k], route[k - 1])
         link = topology.link_between(route[k], route[k - 1])
         confirm = max(confirm, 0 if link is None else link.confirm_timeout_ns)
     longest = max(circuit.linger_ns, LINK_RESOLUTION_CONFIRMS * confirm + journey)
