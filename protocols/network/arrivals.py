@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from protocols.common import Actions
 from protocols.network.circuit import GENERATING, Circuit
-from protocols.network.context import LINK_RESOLUTION_CONFIRMS, Node
+from protocols.network.context import Node
 from protocols.network.distiller import Distiller
 from protocols.network.endpoint import EndPoint
 from protocols.network.hops import Hops
@@ -133,5 +133,4 @@ class Arrivals:
         """``half``, delivered, is over at this end and its link OK older than any retraction of its pair can be
         (:data:`~protocols.network.context.LINK_RESOLUTION_CONFIRMS` of its link's confirm timeouts)."""
         assert half.ok_at is not None
-        confirm = self.node.topology.link(half.link_id).confirm_timeout_ns
-        return now - half.ok_at > LINK_RESOLUTION_CONFIRMS * confirm and self.ends.over(half)
+        return now - half.ok_at > self.node.retraction_ns(half.link_id) and self.ends.over(half)

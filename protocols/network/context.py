@@ -116,6 +116,11 @@ class Node:
             link = self._links[peer] = self.topology.link_between(self.node_id, peer)
             return link
 
+    def retraction_ns(self, link_id: int) -> int:
+        """How long after a pair's link OK its link layer may still retract it on link ``link_id``
+        (:data:`LINK_RESOLUTION_CONFIRMS` of the link's confirm timeouts)."""
+        return LINK_RESOLUTION_CONFIRMS * self.topology.link(link_id).confirm_timeout_ns
+
     def linger_ns(self, route: tuple[int, ...], links: list[int]) -> int:
         """How long a circuit's records (tombstones, swap records, answers) outlive it, and a half its end:
         longer than any node of the route retransmits a message about it (a CONFIRM's tries, twice the

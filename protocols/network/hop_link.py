@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 from protocols.common import Actions
 from protocols.network.circuit import Circuit
-from protocols.network.context import LINK_RESOLUTION_CONFIRMS, Node
+from protocols.network.context import Node
 from protocols.network.hop_flow import FlowKey, HopFlow
 from protocols.network.link_errors import LINK_FAILURES, count_end
 from protocols.packets import linkservice as ll
@@ -109,7 +109,7 @@ class HopLink:
             return Actions()
         if err.err == ll.ERR_EXPIRE and err.s:
             actions = Actions()
-            retraction = LINK_RESOLUTION_CONFIRMS * self.node.topology.link(flow.link_id).confirm_timeout_ns
+            retraction = self.node.retraction_ns(flow.link_id)
             for seq in err.sequences():
                 if flow.origin:
                     flow.expired(seq, now, retraction)
