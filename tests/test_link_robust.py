@@ -401,3 +401,21 @@ def test_the_masters_err_at_the_windows_end_follows_the_ok_of_its_pair_moving_to
     moved = only(n1.handle(MoveResult(0, 1), now=20_700).send, APP1)
     assert [len(m) for m in moved] == [16, 12] and parse_ok(moved[0])["seq"] == 0
     assert (parse_err(moved[1])["err"], parse_err(moved[1])["create_id"]) == (E_TIMEOUT, create_id)
+
+
+def test_a_requests_max_time_running_out_while_its_pair_moves_to_storage_errs_after_the_pairs_ok() -> None:
+    """Any failure waits for the request's pairs moving to storage (their OKs come when the moves are done), not
+    only the window's end: Max Time running out during the master's move gives the OK, then the ERR (final read,
+    2026-12-04: the ERR came first)."""
+    _, n2 = link_pair()
+    n1 = LinkLayer(1, [LinkConfig(LINK, 2, EGP2, 1e6, 1e6)], {}, RETRANSMIT, 3, memory=Memory(1, 2))
+    create = Create(remote_node_id=2, purpose_id=PURPOSE, number=3, tu=0, max_time=20)     # 20 µs
+    create_id, *_ = open_request(n1, n2, create)
+    expiry = n1.open[(1, create_id)].expires_at
+    assert expiry is not None and expiry < 100_000
+    numbered = n1.handle(pair(2, expiry - 2_000), now=expiry - 1_000)
+    assert numbered.hardware == [Move(0)]
+    assert only(n1.on_timer(expiry).send, APP1) == []                          # no ERR while the pair moves
+    moved = only(n1.handle(MoveResult(0, 1), now=expiry + 500).send, APP1)
+    assert [len(m) for m in moved] == [16, 12] and parse_ok(moved[0])["seq"] == 0
+    assert (parse_err(moved[1])["err"], parse_err(moved[1])["create_id"]) == (E_TIMEOUT, create_id)

@@ -1,7 +1,8 @@
 """Link layer: requests that fail for a reason outside their own exchange (:class:`Failures`): their Max Time
 runs out, the link goes down, or the run's generation window ends. :class:`~protocols.link.layer.LinkLayer`
 routes those events here; how a request fails (its ERR, and nothing more served for it) is the ``fail`` it is
-given (:data:`~protocols.link.types.FailRequest`).
+given (:data:`~protocols.link.types.FailRequest`), which :meth:`Failures.after_moves` calls once no pair of the
+request is moving to storage here (its OK comes when the move is done, and no OK follows the ERR).
 
 At the window's end a request whose pairs numbered before it may still complete it does not fail at once: at
 the other end of the link, any accepted request (the master may have numbered its last pairs, whose CONFIRMs or
@@ -61,7 +62,7 @@ class Failures:
         """Requests failed (and their codes) whose ERR waits for the OKs of their pairs moving to storage."""
 
     def after_moves(self, request: Request, code: int, now: int) -> Actions:
-        """``request`` has failed here (an abort, the window's end): its ERR at once, or, while pairs of it are
+        """``request`` has failed here (every failure comes here): its ERR at once, or, while pairs of it are
         moving to storage (their OKs come when the moves are done), after them (:meth:`on_moved`), so that no OK
         follows the ERR."""
         if self.memory.moving_for(request):
@@ -94,7 +95,7 @@ class Failures:
         if request.state in (RequestState.DONE, RequestState.FAILED):
             return Actions()
         request.fire(RequestEvent.WAITED_OUT if request.state is ENDING else RequestEvent.MAX_TIME)
-        return self.fail(request, ll.ERR_TIMEOUT, now)
+        return self.after_moves(request, ll.ERR_TIMEOUT, now)
 
     def generation_over(self, now: int) -> Actions:
         """The run's generation window is over: every open request fails here with ERR TIMEOUT, except one whose
@@ -150,5 +151,5 @@ class Failures:
             if request.link.link_id == link_id and request.state not in FINAL:
                 request.fire(RequestEvent.LINK_DOWN)
                 request.retry_at = request.expires_at = None
-                actions.extend(self.fail(request, ll.ERR_OTHER, now))
+                actions.extend(self.after_moves(request, ll.ERR_OTHER, now))
         return actions

@@ -132,8 +132,7 @@ class LinkLayer:
         self._forgetting = Forgetting()          # every table's answers, forgotten keep_ns after they were given
         self.requests = RequestTable(self.timing.keep_ns, self._forgetting)
         memory = memory or Memory()
-        self.follower = Follower(self.links, self.requests, self.timing, forgetting=self._forgetting,
-                                 fail=lambda request, code, now: self.failures.after_moves(request, code, now))
+        self.follower = Follower(self.links, self.requests, self.timing, fail=self._fail, forgetting=self._forgetting)
         self.replies = Replies(self.counters, following=self.follower.following)
         self.runs = MasterRuns(self.links, self.requests, Scheduler(), self.counters, self.timing, fail=self._fail)
         admission = Admission(self.links, self.requests, memory, self.counters)
@@ -146,7 +145,7 @@ class LinkLayer:
         self.confirmation = Confirmation(self.links, self.requests, self.runs, self.follower, self.memory,
                                          self.replies, self.counters, self.timing, self.confirms, self._forgetting)
         self.failures = Failures(self.links, self.requests, self.runs, self.confirms, self.follower,
-                                 self.confirmation, self.memory, self.timing, fail=self._fail)
+                                 self.confirmation, self.memory, self.timing, fail=self._fail_now)
         self._peer_handlers: dict[int, Callable[[EgpMessage, int], Actions]] = {
             MSG_REQ: self.queue.on_req, MSG_REQ_ACK: self.queue.on_req_ack,
             MSG_SCHEDULE: self.follower.on_schedule, MSG_SCHEDULE_ACK: self.runs.on_schedule_ack,
@@ -297,6 +296,11 @@ class LinkLayer:
 
     # -- failing requests: Max Time, the peer gone, the end of generation --------------
     def _fail(self, request: Request, code: int, now: int) -> Actions:
+        """``request`` has failed here (its state is FAILED): :meth:`_fail_now`, or once its pairs moving to
+        storage have had their OKs (:meth:`Failures.after_moves`: no OK follows an ERR)."""
+        return self.failures.after_moves(request, code, now)
+
+    def _fail_now(self, request: Request, code: int, now: int) -> Actions:
         """``request`` has failed here (its state is FAILED): tell its higher layer, stop serving it."""
         request.error = code
         actions = self.replies.flush(request).extend(self.replies.err(request, code))
