@@ -76,7 +76,7 @@ MESSAGES: list[tuple[int, bytes, str]] = [
     (9_000, udp_frame(1, EGP_PORT, 2, EGP_PORT, EgpMessage(
         msg_type=MSG_REQ, status=0, create_id=0xBEEF, link_id=513, origin_node=1,
         create=CREATE).encode(), ip_id=8),
-     "REQ ACCEPTED create_id=48879 link=513 origin=1 qseq=0 | CREATE remote=16909060"),
+     "REQ create_id=48879 link=513 origin=1 qseq=0 | CREATE remote=16909060"),
     (10_000, udp_frame(2, EGP_PORT, 1, EGP_PORT, EgpMessage(
         msg_type=MSG_REQ_ACK, status=6, create_id=0xBEEF, link_id=513, origin_node=1,
         queue_seq=0xFFFF_FFFE).encode(), ip_id=9),
@@ -84,7 +84,7 @@ MESSAGES: list[tuple[int, bytes, str]] = [
     (10_500, udp_frame(1, EGP_PORT, 2, EGP_PORT, EgpMessage(
         msg_type=MSG_SCHEDULE, status=0, create_id=0xBEEF, link_id=513, origin_node=2, queue_seq=7,
         run=0xFFFF_FFFF, pairs=0xFFFF).encode(), ip_id=15),
-     f"SCHEDULE ACCEPTED create_id=48879 link=513 origin=2 qseq=7 run={0xFFFF_FFFF} pairs=65535"),
+     f"SCHEDULE create_id=48879 link=513 origin=2 qseq=7 run={0xFFFF_FFFF} pairs=65535"),
     (10_600, udp_frame(2, EGP_PORT, 1, EGP_PORT, EgpMessage(
         msg_type=MSG_RELEASE_ACK, status=5, create_id=0xBEEF, link_id=513, origin_node=2, queue_seq=7,
         attempt_seq=BIG, sequence_number=0xFFFF).encode(), ip_id=16),

@@ -33,6 +33,12 @@
 -- tests/tshark_util.py can compare tshark's dissection with scapy's field by field.
 -- Short or malformed messages get expert info (group Malformed) instead of an error.
 
+-- Loaded a second time (installed in the plugin folder and also given with -X lua_script, or given twice),
+-- the script does nothing: registering the protocols again would be a Lua error. (Each script runs in its own
+-- environment; _G is the one all scripts share.)
+if _G.qnetstack_dissector_loaded then return end
+_G.qnetstack_dissector_loaded = true
+
 local HERALD_PORT, LINK_SERVICE_PORT, EGP_PORT = 7770, 7771, 7772
 local NETWORK_SERVICE_PORT, QNP_PORT, QNCP_PORT, QTP_PORT = 7773, 7774, 7775, 7776
 local QFRAME_ETHERTYPE = 0x88B5
@@ -72,7 +78,7 @@ local ERROR_CODES = {[9] = "NOPATH", [10] = "DOWN", [11] = "INUSE"}   -- 9-11: n
 for k, v in pairs(LINK_ERROR_CODES) do ERROR_CODES[k] = v end
 local EGP_TYPES = {[1] = "REQ", [2] = "REQ_ACK", [3] = "CONFIRM", [4] = "CONFIRM_ACK", [5] = "SCHEDULE",
                    [6] = "SCHEDULE_ACK", [7] = "RELEASE", [8] = "RELEASE_ACK"}
-local EGP_STATUS = {[0] = "ACCEPTED"}
+local EGP_STATUS = {[0] = "0"}
 for k, v in pairs(LINK_ERROR_CODES) do EGP_STATUS[k] = v end
 
 local FIDELITY_SCALE = 65535
@@ -99,7 +105,8 @@ local function registry(pname)
     return {pname = pname, list = {}, by_key = {}}
 end
 
--- spec: {name, label, offset, size, mask = m, vals = t, note = f(value) -> text}
+-- spec: {name, label, offset, size, mask = m, vals = t, note = f(value, values so far) -> text, hex = true (shown
+-- in hex), checked = true (the values `vals` defines are checked, not shown: `note` names them)}
 local function layout(reg, size, specs)
     local lay = {size = size, fields = {}}
     for _, s in ipairs(specs) do
@@ -108,7 +115,7 @@ local function layout(reg, size, specs)
         local key = abbr .. "/" .. fsize .. "/" .. tostring(s.mask or 0)
         local pf = reg.by_key[key]
         if pf == nil then
-            pf = CTOR[fsize](abbr, label, base.DEC, s.vals, s.mask)
+            pf = CTOR[fsize](abbr, label, s.hex and base.HEX or base.DEC, (not s.checked) and s.vals or nil, s.mask)
             reg.by_key[key] = pf
             table.insert(reg.list, pf)
         end
@@ -136,6 +143,21 @@ local function expert_set(pname, title)
     }
 end
 
+-- A capture cut by its snapshot length (tshark -s, editcap -s) holds only the start of a long frame: a message
+-- cut there is marked not captured (a note), not truncated on the wire (an error). Set per datagram or frame.
+-- (One table: a Lua chunk has at most 200 locals.)
+local snap = {
+    cut = false,
+    expert = ProtoExpert.new("qnetauth.not_captured", "Not captured: the capture was cut by its snapshot length",
+                             expert.group.UNDECODED, expert.severity.NOTE),
+}
+function snap.mark(buf) snap.cut = buf:len() < buf:reported_len() end
+
+function snap.short(tree, short, text)
+    if snap.cut then return tree:add_proto_expert_info(snap.expert, text .. " (the rest was not captured)") end
+    return tree:add_proto_expert_info(short, text)
+end
+
 local function register(proto, reg, ex, extra, extra_experts)
     local fields = {}
     for _, pf in ipairs(reg.list) do table.insert(fields, pf) end
@@ -154,7 +176,7 @@ local function add_fields(tree, buf, lay, ex, title, base)
     local values = {}
     for _, f in ipairs(lay.fields) do
         if base + f.offset + f.size > n then
-            tree:add_proto_expert_info(ex.short, string.format(
+            snap.short(tree, ex.short, string.format(
                 "%s is %d bytes, only %d present", title, lay.size, math.max(0, n - base)))
             return values, false
         end
@@ -339,7 +361,7 @@ dissect_batch = function(buf, pinfo, root)
     local bells_len = math.ceil(count * 2 / 8)
     local size = 32 + failures_len + bells_len
     if buf:len() < size then
-        tree:add_proto_expert_info(qhp_ex.short, string.format(
+        snap.short(tree, qhp_ex.short, string.format(
             "BATCH of %d successes is %d bytes, only %d present", count, size, buf:len()))
         return buf:len()
     end
@@ -418,6 +440,7 @@ local qframe_trailing = ProtoField.bytes("qframe.trailing_bytes", "Trailing byte
 register(qframe, qframe_reg, qframe_ex, {qframe_trailing})
 
 function qframe.dissector(buf, pinfo, root)
+    snap.mark(buf)
     pinfo.cols.protocol = "QFRAME"
     local tree = proto_item(root, qframe, buf, QFRAME.size)
     local v, complete = add_fields(tree, buf, QFRAME, qframe_ex, "QFRAME")
@@ -601,7 +624,7 @@ local function service_protocol(pname, title, description, service_port, blocks)
         local info = upward_summary(5, v)
         tree:append_text(", " .. info)
         if buf:len() < size then
-            tree:add_proto_expert_info(ex.short, string.format(
+            snap.short(tree, ex.short, string.format(
                 "OK_MB of %d pairs is %d bytes, only %d present", count, size, buf:len()))
             return info
         end
@@ -641,7 +664,7 @@ local function service_protocol(pname, title, description, service_port, blocks)
         if lay == nil then
             local tree = proto_item(root, proto, buf, n)
             if n == 0 then
-                tree:add_proto_expert_info(ex.short, "Empty " .. title .. " message")
+                snap.short(tree, ex.short, "Empty " .. title .. " message")
             else
                 add_fields(tree, buf, type_only, ex, title)
                 tree:add_proto_expert_info(ex.unknown, string.format("No %s message of Type %d", title, kind))
@@ -686,13 +709,23 @@ local QNS = service_protocol("qns", "QNS", "QNet Network Layer Service (the link
 -- EGP: link-layer peer protocol (protocols/packets/egp.py)
 
 local egp = Proto("egp", "QNet EGP Peer Protocol")
+-- The types with a pair's or a run's fields after the header, REQ's Type, and what Status 0 means by Type
+-- (docs/wire.md section 4.4; REQ, CONFIRM, CONFIRM_ACK and SCHEDULE give it no name). One table: a Lua chunk
+-- has at most 200 locals.
+local EGP_BODY = {pair = {[3] = true, [4] = true, [7] = true, [8] = true}, run = {[5] = true, [6] = true}, req = 1,
+                  status_zero = {[2] = "ACCEPTED", [6] = "FOLLOWING", [7] = "DELIVER", [8] = "DONE"}}
+local function egp_status_name(msg_type, status)
+    if status == 0 then return EGP_BODY.status_zero[msg_type] end
+    return EGP_STATUS[status] or ("Unknown(" .. tostring(status) .. ")")
+end
 local egp_reg = registry("egp")
 local egp_ex = expert_set("egp", "EGP")
 local egp_trailing = ProtoField.bytes("egp.trailing_bytes", "Trailing bytes")
 local EGP_HEADER = layout(egp_reg, 16, {
     {"version", "Version", 0, 1},
     {"msg_type", "Message Type", 1, 1, vals = EGP_TYPES},
-    {"status", "Status", 2, 1, vals = EGP_STATUS},
+    {"status", "Status", 2, 1, vals = EGP_STATUS, checked = true,
+     note = function(v, values) return egp_status_name(values.msg_type, v) end},
     {"reserved", "Reserved", 3, 1},
     {"create_id", "Create ID", 4, 2},
     {"link_id", "Link ID", 6, 2},
@@ -710,10 +743,6 @@ local EGP_RUN = layout(egp_reg, 24, {
     {"reserved3", "Reserved", 22, 2},
 })
 register(egp, egp_reg, egp_ex, {egp_trailing})
-local EGP_PAIR_TYPES = {[3] = true, [4] = true, [7] = true, [8] = true}
-local EGP_RUN_TYPES = {[5] = true, [6] = true}
-
-local EGP_REQ = 1
 
 local function egp_dissect(buf, pinfo, root)
     pinfo.cols.protocol = "EGP"
@@ -724,12 +753,12 @@ local function egp_dissect(buf, pinfo, root)
         pinfo.cols.info:set("EGP [truncated]")
         return n
     end
-    local info = string.format("%s %s create_id=%d link=%d origin=%d qseq=%d", name_of(EGP_TYPES, v.msg_type),
-                               name_of(EGP_STATUS, v.status), v.create_id, v.link_id, v.origin_node,
-                               v.queue_seq)
+    local status = egp_status_name(v.msg_type, v.status)
+    local info = string.format("%s%s create_id=%d link=%d origin=%d qseq=%d", name_of(EGP_TYPES, v.msg_type),
+                               status and " " .. status or "", v.create_id, v.link_id, v.origin_node, v.queue_seq)
     tree:append_text(", " .. info)
     local body = n - EGP_HEADER.size
-    if EGP_PAIR_TYPES[v.msg_type] then
+    if EGP_BODY.pair[v.msg_type] then
         local p, whole = add_fields(tree, buf, EGP_PAIR, egp_ex, "EGP pair")
         if whole then
             info = info .. string.format(" attempt=%s seq=%d", tostring(p.attempt_seq), p.sequence_number)
@@ -737,7 +766,7 @@ local function egp_dissect(buf, pinfo, root)
         else
             info = info .. " [truncated]"
         end
-    elseif EGP_RUN_TYPES[v.msg_type] then
+    elseif EGP_BODY.run[v.msg_type] then
         local r, whole = add_fields(tree, buf, EGP_RUN, egp_ex, "EGP run")
         if whole then
             info = info .. string.format(" run=%d pairs=%d", r.run, r.pairs)
@@ -745,9 +774,9 @@ local function egp_dissect(buf, pinfo, root)
         else
             info = info .. " [truncated]"
         end
-    elseif v.msg_type == EGP_REQ then
+    elseif v.msg_type == EGP_BODY.req then
         if body < CREATE_SIZE then
-            tree:add_proto_expert_info(egp_ex.short, string.format(
+            snap.short(tree, egp_ex.short, string.format(
                 "REQ carries a %d-byte CREATE, only %d bytes present", CREATE_SIZE, body))
             info = info .. " [truncated]"
         end
@@ -771,7 +800,7 @@ local p4egp = Proto("p4egp", "P4 EGP header (QuTech v1quantum egp_t)")
 local p4egp_reg = registry("p4egp")
 local p4egp_ex = expert_set("p4egp", "P4 EGP")
 local P4_EGP = layout(p4egp_reg, 8, {
-    {"link_label", "Link Label", 0, 2},
+    {"link_label", "Link Label", 0, 2, hex = true},
     {"pair_seq", "Pair Sequence", 2, 2},
     {"bell_index", "Bell Index (P4 encoding)", 4, 4, mask = 0xC0000000, vals = P4_BELL},
     {"reserved", "Reserved", 4, 4, mask = 0x3FFFFFFF},
@@ -783,7 +812,7 @@ local qnp_reg = registry("qnp")
 local qnp_ex = expert_set("qnp", "QNP")
 local qnp_trailing = ProtoField.bytes("qnp.trailing_bytes", "Trailing bytes")
 local P4_QNP = layout(qnp_reg, 8, {
-    {"circuit_id", "Circuit ID", 0, 2},
+    {"circuit_id", "Circuit ID", 0, 2, hex = true},
     {"pair_id", "Pair ID", 2, 2},
     {"bell_index", "Bell Index (P4 encoding)", 4, 4, mask = 0xC0000000, vals = P4_BELL},
     {"reserved", "Reserved", 4, 4, mask = 0x3FFFFFFF},
@@ -836,6 +865,7 @@ local function dissect_track(buf, pinfo, root, with_qnp, on_udp)
 end
 
 function p4egp.dissector(buf, pinfo, root)          -- EtherType 0x4401
+    snap.mark(buf)
     return dissect_track(buf, pinfo, root, false, false)
 end
 
@@ -897,7 +927,7 @@ local QNCP_HEADER = layout(qncp_reg, 12, {
     {"msg_type", "Message Type", 1, 1, vals = QNCP_TYPES},
     {"status", "Status", 2, 1, vals = QNCP_STATUS},
     {"reason", "Reason", 3, 1, vals = QNCP_REASONS},
-    {"circuit_id", "Circuit ID", 4, 2},
+    {"circuit_id", "Circuit ID", 4, 2, hex = true},
     {"length", "Length", 6, 2},
     {"head_node", "Head Node", 8, 4},
 })
@@ -906,7 +936,7 @@ local QNCP_HOP_ACK = layout(qncp_reg, 16, {
     {"reserved", "Reserved", 13, 3},
 })
 local PAIR_SPECS = {
-    {"link_label", "Link Label", 12, 2},
+    {"link_label", "Link Label", 12, 2, hex = true},
     {"pair_seq", "Pair Sequence", 14, 2},
     {"link_id", "Link ID", 16, 2},
     {"window", "Window", 18, 1},
@@ -930,7 +960,7 @@ local QNCP_CONFIRM = layout(qncp_reg, 24, {
 })
 local QNCP_END = layout(qncp_reg, 16, {{"sender_node", "Sender Node", 12, 4}})
 local QNCP_DISTIL = layout(qncp_reg, 24, {
-    {"link_label", "Link Label", 12, 2},
+    {"link_label", "Link Label", 12, 2, hex = true},
     {"kept_pair_seq", "Kept Pair Sequence", 14, 2},
     {"link_id", "Link ID", 16, 2},
     {"scope", "Scope", 18, 1, vals = DISTIL_SCOPES},
@@ -981,7 +1011,7 @@ local QNCP_NODECAP = layout(qncp_reg, 36, {
 })
 local QNCP_LINKCAP = layout(qncp_reg, 20, {
     {"link_id", "Link ID", 0, 2},
-    {"link_label", "Link Label", 2, 2},
+    {"link_label", "Link Label", 2, 2, hex = true},
     {"peer_node", "Peer Node", 4, 4},
     {"attempt_cycle_ns", "Attempt Cycle (ns)", 8, 4},
     {"one_way_delay_ns", "Classical One-Way Delay (ns)", 12, 4},
@@ -997,7 +1027,7 @@ local QNCP_OPTION = layout(qncp_reg, 12, {
 })
 local QNCP_RULE = layout(qncp_reg, 12, {
     {"link_id", "Link ID", 0, 2},
-    {"link_label", "Link Label", 2, 2},
+    {"link_label", "Link Label", 2, 2, hex = true},
     {"origin_node", "Origin Node", 4, 4},
     {"link_min_fidelity", "Link Minimum Fidelity", 8, 2, note = fidelity_note},
     {"distil", "Distil", 10, 1, note = distil_note},
@@ -1069,13 +1099,13 @@ local function dissect_setup(buf, pinfo, root, tree, h)
                                s.hop_count, s.create_id, s.window)
     local n = buf:len()
     if n <= QNCP_SETUP_FIXED.size then
-        tree:add_proto_expert_info(qncp_ex.short, "SETUP ends before its CREATE")
+        snap.short(tree, qncp_ex.short, "SETUP ends before its CREATE")
         return info .. " [truncated]"
     end
     local create_info = QLL.dissect_create(buf(QNCP_SETUP_FIXED.size,
                                                 math.min(CREATE_SIZE, n - QNCP_SETUP_FIXED.size)):tvb(), pinfo, root)
     if n < QNCP_SETUP_FIXED.size + CREATE_SIZE then
-        tree:add_proto_expert_info(qncp_ex.short, "SETUP ends inside its CREATE")
+        snap.short(tree, qncp_ex.short, "SETUP ends inside its CREATE")
         return info .. " [truncated]"
     end
     local offset, route = add_route(tree, buf, QNCP_SETUP_FIXED.size + CREATE_SIZE, s.hop_count + 1)
@@ -1158,7 +1188,9 @@ local function qncp_dissect(buf, pinfo, root)
         pinfo.cols.info:set("QNCP [truncated]")
         return n
     end
-    if h.length ~= n then
+    if h.length > n and snap.cut then
+        tree:add_proto_expert_info(snap.expert, string.format("Length says %d bytes, %d captured", h.length, n))
+    elseif h.length ~= n then
         tree:add_proto_expert_info(qncp_ex.bad_length, string.format(
             "Length says %d bytes, the message has %d", h.length, n))
     end
@@ -1341,14 +1373,19 @@ local auth_sender = ProtoField.uint16("qnetauth.sender_id", "Sender ID")
 local auth_receiver = ProtoField.uint16("qnetauth.receiver_id", "Receiver ID")
 local auth_seq = ProtoField.uint64("qnetauth.seq", "Sequence Number")
 local auth_icv = ProtoField.bytes("qnetauth.icv", "ICV (HMAC-SHA256-128)")
-local auth_short = ProtoExpert.new("qnetauth.missing", "Too short for the authentication trailer",
-                                   expert.group.MALFORMED, expert.severity.WARN)
 local ICV_STATUS = {[0] = "unverified", [1] = "good", [2] = "bad"}
 local auth_status = ProtoField.uint8("qnetauth.icv_status", "ICV status", base.DEC, ICV_STATUS)
 qnetauth.fields = {auth_sender, auth_receiver, auth_seq, auth_icv, auth_status}
-local auth_bad = ProtoExpert.new("qnetauth.bad_icv", "ICV does not verify under the run secret",
-                                 expert.group.SECURITY, expert.severity.WARN)
-qnetauth.experts = {auth_short, auth_bad}
+local auth_ex = {
+    short = ProtoExpert.new("qnetauth.missing", "Too short for the authentication trailer",
+                            expert.group.MALFORMED, expert.severity.WARN),
+    bad = ProtoExpert.new("qnetauth.bad_icv", "ICV does not verify under the run secret",
+                          expert.group.SECURITY, expert.severity.WARN),
+    bad_key = ProtoExpert.new("qnetauth.bad_key", "Preference qnetauth.key is not a run secret (an even number "
+                              .. "of hex digits, at least 64, no 0x): the ICV is not verified",
+                              expert.group.PROTOCOL, expert.severity.WARN),
+}
+qnetauth.experts = {auth_ex.short, auth_ex.bad, auth_ex.bad_key, snap.expert}
 qnetauth.prefs.key = Pref.string("Run secret (hex)", "",
     "The run secret, as in the scenario's key file (hex, at least 64 digits): the ICVs are then verified")
 
@@ -1428,13 +1465,17 @@ end
 
 local function u16(v) return string.char(math.floor(v / 256) % 256, v % 256) end
 
-local auth_keys = {secret = nil, hex = nil, pairs = {}}
+-- The pair key of a trailer under the preference's secret; nil without one, and then `auth_keys.invalid` says
+-- whether a preference was given that is not a secret.
+local auth_keys = {secret = nil, hex = nil, pairs = {}, invalid = false}
 local function pair_key(sender, receiver)
     local hex = qnetauth.prefs.key:gsub("%s", "")
     if hex ~= auth_keys.hex then
-        auth_keys.hex, auth_keys.pairs, auth_keys.secret = hex, {}, nil
+        auth_keys.hex, auth_keys.pairs, auth_keys.secret, auth_keys.invalid = hex, {}, nil, false
         if #hex >= 64 and #hex % 2 == 0 and not hex:find("[^%x]") then
             auth_keys.secret = hex:gsub("%x%x", function(byte) return string.char(tonumber(byte, 16)) end)
+        else
+            auth_keys.invalid = hex ~= ""
         end
     end
     if auth_keys.secret == nil or bxor32 == nil then return nil end
@@ -1452,16 +1493,27 @@ end
 -- port its slot stands for (docs/wire.md section 8.1). Set once the port map's protocol exists.
 local logical_port = function(port) return port end
 
--- Dissects `buf` with `inner(body, pinfo, root, ...)`, the body being `buf` without its trailer.
+-- Dissects `buf` with `inner(body, pinfo, root, ...)`, the body being `buf` without its trailer: the datagram's
+-- last 28 bytes as sent (its reported length), which a capture cut by its snapshot length may not hold. An
+-- empty body (a datagram of just the trailer) is dissected too: its message is flagged short.
 local function with_trailer(buf, pinfo, root, inner, ...)
-    local n = buf:len()
+    snap.mark(buf)
+    local captured, n = buf:len(), buf:reported_len()
     if not qnetauth.prefs.trailer then return inner(buf, pinfo, root, ...) end
     if n < AUTH_SIZE then
-        local tree = root:add(qnetauth, buf(0, n))
-        tree:add_proto_expert_info(auth_short)
+        local tree = root:add(qnetauth, buf(0, captured))
+        tree:add_proto_expert_info(auth_ex.short)
         return inner(buf, pinfo, root, ...)
     end
-    if n > AUTH_SIZE then inner(buf(0, n - AUTH_SIZE):tvb(), pinfo, root, ...) end
+    inner(buf(0, math.min(captured, n - AUTH_SIZE)):tvb(), pinfo, root, ...)
+    if captured < n then
+        local start = n - AUTH_SIZE
+        local tree = start < captured and root:add(qnetauth, buf(start, captured - start)) or root:add(qnetauth)
+        tree:append_text(" [not captured]")
+        tree:add_proto_expert_info(snap.expert, string.format(
+            "Trailer not captured: %d of the datagram's %d bytes are in the capture", captured, n))
+        return captured
+    end
     local t = buf(n - AUTH_SIZE, AUTH_SIZE)
     local tree = root:add(qnetauth, t)
     tree:add(auth_sender, t(0, 2))
@@ -1470,7 +1522,9 @@ local function with_trailer(buf, pinfo, root, inner, ...)
     tree:add(auth_icv, t(12, 16))
     local key = pair_key(t(0, 2):uint(), t(2, 2):uint())
     if key == nil then
-        tree:add(auth_status, 0):set_generated()
+        local item = tree:add(auth_status, 0)
+        item:set_generated()
+        if auth_keys.invalid then item:add_proto_expert_info(auth_ex.bad_key) end
     else
         local header = t:raw(0, 4) .. u16(logical_port(pinfo.src_port)) .. u16(logical_port(pinfo.dst_port))
                        .. t:raw(4, 8)
@@ -1478,7 +1532,7 @@ local function with_trailer(buf, pinfo, root, inner, ...)
         local good = icv == t:raw(12, 16)
         local item = tree:add(auth_status, good and 1 or 2)
         item:set_generated()
-        if not good then item:add_proto_expert_info(auth_bad) end
+        if not good then item:add_proto_expert_info(auth_ex.bad) end
     end
     tree:append_text(string.format(", node %d to node %d, seq %s", t(0, 2):uint(), t(2, 2):uint(),
                                    tostring(t(4, 8):uint64())))
@@ -1501,7 +1555,10 @@ qncp.dissector = authenticated(RAW.qncp)
 qtp.dissector = authenticated(RAW.qtp)
 QAPP.proto.dissector = authenticated(RAW.qapp)
 function qnp.dissector(buf, pinfo, root)
-    if pinfo.match_uint == ETHERTYPE_P4_QNP then return RAW.qnp(buf, pinfo, root) end
+    if pinfo.match_uint == ETHERTYPE_P4_QNP then
+        snap.mark(buf)
+        return RAW.qnp(buf, pinfo, root)
+    end
     return with_trailer(buf, pinfo, root, RAW.qnp)
 end
 
