@@ -7,6 +7,8 @@ gives the same bytes. Its fields are documented in ``docs/report.md``.
 from __future__ import annotations
 
 import math
+import shlex
+from pathlib import Path
 from typing import Any
 
 from protocols.packets.linkservice import ERROR_CODES
@@ -17,9 +19,24 @@ from stack.runtime import Emulation, RunResult, Workload
 from stack.timing.sync import sync_report
 
 REPORT_VERSION = 1
+DISSECTOR = Path(__file__).resolve().parent.parent / "wireshark" / "qnetstack.lua"
+"""The Lua dissector beside the source tree (a checkout or an editable install; a wheel has none)."""
 
 __all__ = ["build_report", "delivered", "disagreeing", "disagreement", "joined", "measured_fidelity", "summary",
-           "to_json"]
+           "to_json", "wireshark_hint"]
+
+
+def wireshark_hint(pcap: str, dissector: Path = DISSECTOR) -> str:
+    """How to open ``pcap`` in Wireshark with qnetstack's dissector: given by its absolute path when it is beside
+    the source tree (so the command works from any folder), else installed in the plugin folder.
+
+    >>> wireshark_hint("run.pcap", Path("/nowhere/qnetstack.lua"))
+    'wireshark run.pcap (copy wireshark/qnetstack.lua ... into ~/.local/lib/wireshark/plugins/ first)'
+    """
+    if dissector.is_file():
+        return f"wireshark -X lua_script:{shlex.quote(str(dissector))} {shlex.quote(pcap)}"
+    return (f"wireshark {shlex.quote(pcap)} (copy wireshark/qnetstack.lua of the qnetstack sources into "
+            "~/.local/lib/wireshark/plugins/ first)")
 
 
 def build_report(result: RunResult, capture_frames: int | None = None) -> dict[str, Any]:
@@ -231,6 +248,5 @@ def summary(report: dict[str, Any], wall_seconds: float, pcap: str | None) -> st
                  + (f"; {ledger['rejected_commands']} hardware commands refused (no such qubit or link)"
                     if ledger.get("rejected_commands") else ""))
     if pcap:
-        lines.append(f"capture: {pcap} ({report['capture_frames']} frames); open with "
-                     f"wireshark -X lua_script:wireshark/qnetstack.lua {pcap}")
+        lines.append(f"capture: {pcap} ({report['capture_frames']} frames); open with {wireshark_hint(pcap)}")
     return "\n".join(lines)
