@@ -20,6 +20,8 @@ ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 INTRO = "Sample output of `qnet run` (the default scenario, `examples/default.toml`):\n\n```\n"
 DEFAULT_PCAP = "out/default.pcap"
+CHECKOUT = "/path/to/qnetstack"
+"""Shown for this checkout's folder: the summary names the dissector by its absolute path."""
 COMMAND = "python -m tests.update_readme_sample"
 
 
@@ -44,8 +46,8 @@ def qnet_run_output() -> str:
 
 def run_default(pcap: Path, report: Path | None = None) -> str:
     """Run ``qnet run --pcap PCAP [--json REPORT]`` from the repository root; what it prints, with the
-    default capture name for PCAP (``--json`` prints nothing more: tests/conftest.py's ``default_run`` shares
-    one run between the README check and the capture's)."""
+    default capture name for PCAP and :data:`CHECKOUT` for the checkout's folder (``--json`` prints nothing
+    more: tests/conftest.py's ``default_run`` shares one run between the README check and the capture's)."""
     extra = ["--json", str(report)] if report is not None else []
     with contextlib.chdir(ROOT):
         printed = io.StringIO()
@@ -53,7 +55,7 @@ def run_default(pcap: Path, report: Path | None = None) -> str:
             status = cli.main(["run", "--pcap", str(pcap), *extra])
         if status != 0:
             raise RuntimeError(f"qnet run exited with status {status}")
-    return printed.getvalue().replace(str(pcap), DEFAULT_PCAP)
+    return printed.getvalue().replace(str(pcap), DEFAULT_PCAP).replace(str(ROOT), CHECKOUT)
 
 
 def without_wall_time(text: str) -> str:
