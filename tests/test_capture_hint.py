@@ -1,10 +1,12 @@
 """``qnet run --pcap`` ends with how to open the capture in Wireshark: a command that works from the folder the
-user ran it in (the dissector by its absolute path), or, without the source tree, where to install it."""
+user ran it in (the dissector by its absolute path), or, without the source tree, where to install it; and the
+command docs/wire.md §10.5 gives for the secret that verifies a ``qnet up`` run's ICVs works."""
 
 from __future__ import annotations
 
 import shlex
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,7 +15,8 @@ from stack.cli import main
 from stack.report import DISSECTOR, wireshark_hint
 from tests.tshark_util import have_tshark
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "qkd-batched.toml"     # 14 frames
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "examples" / "qkd-batched.toml"     # 14 frames
 
 
 def test_the_hint_names_the_dissector_by_a_path_that_works_from_any_folder(
@@ -35,3 +38,18 @@ def test_without_the_source_tree_the_hint_says_where_to_install_the_dissector(tm
     hint = wireshark_hint("out/my run.pcap", tmp_path / "absent.lua")
     assert hint.startswith("wireshark 'out/my run.pcap' (") and "~/.local/lib/wireshark/plugins/" in hint
     assert "lua_script" not in hint
+
+
+def test_the_documented_command_prints_a_qnet_up_runs_secret(tmp_path: Path) -> None:
+    """docs/wire.md §10.5's one-liner, run as the docs say (from the repository root), prints the run secret the
+    nodes of a ``qnet up`` run without a key file use: the value for the ``qnetauth.key`` preference."""
+    from protocols.security import run_secret_from
+    from stack.multiprocess.medium_protocol import write_secret
+
+    text = (ROOT / "docs" / "wire.md").read_text()
+    start = text.index("python -c \"import sys; from pathlib import Path; from protocols.security")
+    command = shlex.split(text[start:text.index("\n", start)].replace("RUN_DIR", str(tmp_path)))
+    medium_secret = write_secret(tmp_path)
+    printed = subprocess.run([sys.executable, *command[1:]], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                             check=True).stdout
+    assert printed == run_secret_from(medium_secret).hex() + "\n" and len(printed) == 65

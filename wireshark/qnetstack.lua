@@ -3,7 +3,8 @@
 -- Wireshark/tshark 4.0 or later (Lua 5.2; 5.3+ should work too). Usage:
 --   wireshark -X lua_script:wireshark/qnetstack.lua capture.pcap
 --   tshark -X lua_script:$PWD/wireshark/qnetstack.lua -r capture.pcap -V
--- or copy this file into ~/.local/lib/wireshark/plugins/.
+-- or copy this file into ~/.local/lib/wireshark/plugins/ (then drop the -X option: loaded twice, the
+-- second copy does nothing).
 --
 -- Protocols (display-filter prefixes):
 --   qhp     heralding protocol, HERALD / REPORT / BATCH  UDP port 7770
@@ -710,8 +711,8 @@ local QNS = service_protocol("qns", "QNS", "QNet Network Layer Service (the link
 
 local egp = Proto("egp", "QNet EGP Peer Protocol")
 -- The types with a pair's or a run's fields after the header, REQ's Type, and what Status 0 means by Type
--- (docs/wire.md section 4.4; REQ, CONFIRM, CONFIRM_ACK and SCHEDULE give it no name). One table: a Lua chunk
--- has at most 200 locals.
+-- (docs/wire.md sections 4.4 and 4.5; REQ, CONFIRM, CONFIRM_ACK and SCHEDULE give it no name). One table: a
+-- Lua chunk has at most 200 locals.
 local EGP_BODY = {pair = {[3] = true, [4] = true, [7] = true, [8] = true}, run = {[5] = true, [6] = true}, req = 1,
                   status_zero = {[2] = "ACCEPTED", [6] = "FOLLOWING", [7] = "DELIVER", [8] = "DONE"}}
 local function egp_status_name(msg_type, status)
@@ -1359,7 +1360,7 @@ local function mp_ptp(buf, pinfo, root)
 end
 
 ---------------------------------------------------------------------------------------------
--- The authentication trailer (protocols/packets/auth.py, docs/wire.md section 9): the last 28 bytes of
+-- The authentication trailer (protocols/packets/auth.py, docs/wire.md section 10): the last 28 bytes of
 -- every datagram between the nodes (on by default; qnet runs with [security] authenticate = false send
 -- none: switch the preference off, tshark -o qnetauth.trailer:FALSE). The payload before it goes to the
 -- protocol's own dissector (PTP on 319/320: Wireshark's); the trailer gets its own subtree after it.
