@@ -26,6 +26,7 @@ from protocols.physical.hardware import (
     Measure,
     MeasureResult,
 )
+from stack.api import checks
 from stack.api.answers import CreateAnswers, MessageQueue
 from stack.api.create import create_message
 from stack.api.errors import BellMeasurementFailed, LinkError, QuantumError
@@ -102,13 +103,33 @@ class AppContext:
         return EPRSocket(self, remote, service)
 
     def service_for(self, remote: str, service: str = "auto") -> str:
-        """"link" or "network": who serves pairs with ``remote`` ("auto": the link layer if they share a link)."""
+        """"link" or "network": who serves pairs with ``remote`` ("auto": the link layer if they share a link).
+        ValueError (one line) unless ``remote`` is another QPU of the scenario and, for "link", a neighbour.
+
+        >>> from stack.scenario import load
+        >>> from stack.runtime import build
+        >>> ctx = AppContext(build(load("examples/repeater-chain.toml")), "a", 50000, 100)
+        >>> ctx.service_for("b"), ctx.service_for("r1")
+        ('network', 'link')
+        >>> ctx.service_for("st1")
+        Traceback (most recent call last):
+        ValueError: remote 'st1' is a station, not a QPU (pairs are made between QPUs)
+        >>> ctx.service_for("b", "link")
+        Traceback (most recent call last):
+        ValueError: remote 'b' is not a neighbour of 'a' (service='link'): use service 'network' or 'auto'
+        """
         if service not in SERVICES:
             raise ValueError(f"service must be one of {', '.join(SERVICES)}, got {service!r}")
-        if remote not in self.emu.scenario.nodes or remote == self.node:
+        nodes = self.emu.scenario.nodes
+        if remote not in nodes or remote == self.node:
             raise ValueError(f"remote must be another node of the scenario, got {remote!r}")
+        if nodes[remote].kind != "qpu":
+            raise ValueError(f"remote {remote!r} is a {nodes[remote].kind}, not a QPU (pairs are made between QPUs)")
+        linked = any({link.a, link.b} == {self.node, remote} for link in self.emu.scenario.links)
+        if service == "link" and not linked:
+            raise ValueError(f"remote {remote!r} is not a neighbour of {self.node!r} (service='link'): use service "
+                             "'network' or 'auto'")
         if service == "auto":
-            linked = any({link.a, link.b} == {self.node, remote} for link in self.emu.scenario.links)
             service = "link" if linked else "network"
         return service
 
@@ -147,7 +168,7 @@ class AppContext:
         for refusal in stale:
             self._messages.arrived(refusal, port)
         if isinstance(answer, ll.Err):
-            raise LinkError(answer.err, answer.create_id)
+            raise LinkError(answer.err, answer.create_id, port)
         return answer.create_id
 
     async def next_message(self) -> Any:
@@ -234,7 +255,9 @@ class AppContext:
     # -- classical messages ---------------------------------------------------------------------
     def send(self, remote: str, payload: bytes) -> None:
         """Send ``payload`` to the application on node ``remote``, as one datagram from this application's port
-        to its (over the emulated fibres: delay, loss and jitter apply)."""
+        to its (over the emulated fibres: delay, loss and jitter apply). ``payload`` is bytes (TypeError for a
+        str: encode it)."""
+        checks.payload(payload)
         if remote not in self.directory:
             raise ValueError(f"no application runs on {remote!r} (applications run on {sorted(self.directory)})")
         if len(payload) > MAX_APP_MESSAGE:
@@ -253,7 +276,8 @@ class AppContext:
             await self._wait()
 
     async def sleep(self, ns: int) -> None:
-        """Let ``ns`` of emulated time pass."""
+        """Let ``ns`` (0 or more) of emulated time pass."""
+        checks.duration("sleep's ns", ns)
         self.port.set_timer(self.now + ns)
         while True:
             if await self._wait() is TIMER:

@@ -15,8 +15,8 @@
 With no SCENARIO it runs ``examples/default.toml``. Every problem the user can fix is one line
 ``qnet: error: ...`` on stderr, never a traceback. Exit status: 0 done; 1 an output could not be
 written after the run, an application or the circuit failed, or the qubit ledger did not balance (an
-application left a qubit in memory: no report is written, the run has no ledger); 2 a bad command line or scenario (nothing was run); 130 interrupted
-(Ctrl-C); 141 standard output closed early (e.g. ``| head``).
+application left a qubit in memory: no report is written, the run has no ledger); 2 a bad command line or
+scenario (nothing was run); 130 interrupted (Ctrl-C); 141 standard output closed early (e.g. ``| head``).
 The exit statuses of ``up``, ``node`` and ``medium`` are listed in :mod:`stack.multiprocess.outcome`.
 The arguments are parsed by :mod:`stack.cli.parser`; this module runs the command they name.
 """
