@@ -267,7 +267,9 @@ class AppContext:
     async def recv(self, remote: str | None = None) -> tuple[str, bytes]:
         """The next message from an application (from ``remote`` only, if given): (its node, its bytes).
         Messages of the applications' reliable exchanges (those beginning with :data:`EXCHANGE_MAGIC`) are not
-        returned."""
+        returned. It waits as long as it takes (a lost message is never resent: :mod:`stack.api.exchange` is
+        the reliable way); it has no timeout, and trio's (``trio.move_on_after``) count wall-clock seconds, not
+        the emulated time of :attr:`now`."""
         while True:
             for index, (source, payload) in enumerate(self._inbox):
                 if remote is None or source == remote:
