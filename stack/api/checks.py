@@ -18,7 +18,11 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
+from stack.scenario import Scenario
 from stack.scenario.workload import MAX_PURPOSE_ID
+
+SERVICES = ("auto", "link", "network")
+"""Who serves an application's pairs: "link" (a neighbour), "network" (any QPU), "auto" (link if they share one)."""
 
 MAX_PAIRS = 0xFFFF
 """CREATE's Number of Pairs is 16 bits (docs/wire.md §4.1)."""
@@ -64,6 +68,37 @@ def choice(name: str, value: Any, options: Iterable[str]) -> None:
 def purpose(value: Any) -> int:
     """``value`` is a Purpose ID an application may serve: 0 to 0x7FFF (the rest are link labels)."""
     return whole("purpose_id", value, 0, MAX_PURPOSE_ID)
+
+
+def service(scenario: Scenario, node: str, remote: str, service: str = "auto") -> str:
+    """"link" or "network": who serves pairs between ``node`` and ``remote`` ("auto": the link layer if they
+    share a link); ValueError unless ``remote`` is another QPU and, for "link", a neighbour.
+
+    >>> from stack.scenario import load
+    >>> chain = load("examples/repeater-chain.toml")         # QPUs a, r1, r2, r3, b; stations st1 ... st4
+    >>> service(chain, "a", "b"), service(chain, "a", "r1")
+    ('network', 'link')
+    >>> service(chain, "a", "st1")
+    Traceback (most recent call last):
+    ValueError: remote 'st1' is a station, not a QPU (pairs are made between QPUs)
+    >>> service(chain, "a", "b", "link")
+    Traceback (most recent call last):
+    ValueError: remote 'b' is not a neighbour of 'a' (service='link'): use service 'network' or 'auto'
+    """
+    if service not in SERVICES:
+        raise ValueError(f"service must be one of {', '.join(SERVICES)}, got {service!r}")
+    nodes = scenario.nodes
+    if remote not in nodes or remote == node:
+        raise ValueError(f"remote must be another node of the scenario, got {remote!r}")
+    if nodes[remote].kind != "qpu":
+        raise ValueError(f"remote {remote!r} is a {nodes[remote].kind}, not a QPU (pairs are made between QPUs)")
+    linked = any({link.a, link.b} == {node, remote} for link in scenario.links)
+    if service == "link" and not linked:
+        raise ValueError(f"remote {remote!r} is not a neighbour of {node!r} (service='link'): use service "
+                         "'network' or 'auto'")
+    if service == "auto":
+        service = "link" if linked else "network"
+    return service
 
 
 def payload(value: Any) -> None:

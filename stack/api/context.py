@@ -39,7 +39,7 @@ from stack.runtime import Emulation
 if TYPE_CHECKING:
     from stack.api.epr import EPRSocket
 
-SERVICES = ("auto", "link", "network")
+SERVICES = checks.SERVICES
 EXCHANGE_MAGIC = MAGIC
 """Application messages that begin with these two bytes belong to :mod:`stack.api.exchange` (never to recv)."""
 MAX_APP_MESSAGE = MAX_MESSAGE
@@ -104,34 +104,9 @@ class AppContext:
 
     def service_for(self, remote: str, service: str = "auto") -> str:
         """"link" or "network": who serves pairs with ``remote`` ("auto": the link layer if they share a link).
-        ValueError (one line) unless ``remote`` is another QPU of the scenario and, for "link", a neighbour.
-
-        >>> from stack.scenario import load
-        >>> from stack.runtime import build
-        >>> ctx = AppContext(build(load("examples/repeater-chain.toml")), "a", 50000, 100)
-        >>> ctx.service_for("b"), ctx.service_for("r1")
-        ('network', 'link')
-        >>> ctx.service_for("st1")
-        Traceback (most recent call last):
-        ValueError: remote 'st1' is a station, not a QPU (pairs are made between QPUs)
-        >>> ctx.service_for("b", "link")
-        Traceback (most recent call last):
-        ValueError: remote 'b' is not a neighbour of 'a' (service='link'): use service 'network' or 'auto'
-        """
-        if service not in SERVICES:
-            raise ValueError(f"service must be one of {', '.join(SERVICES)}, got {service!r}")
-        nodes = self.emu.scenario.nodes
-        if remote not in nodes or remote == self.node:
-            raise ValueError(f"remote must be another node of the scenario, got {remote!r}")
-        if nodes[remote].kind != "qpu":
-            raise ValueError(f"remote {remote!r} is a {nodes[remote].kind}, not a QPU (pairs are made between QPUs)")
-        linked = any({link.a, link.b} == {self.node, remote} for link in self.emu.scenario.links)
-        if service == "link" and not linked:
-            raise ValueError(f"remote {remote!r} is not a neighbour of {self.node!r} (service='link'): use service "
-                             "'network' or 'auto'")
-        if service == "auto":
-            service = "link" if linked else "network"
-        return service
+        ValueError (one line) unless ``remote`` is another QPU of the scenario and, for "link", a neighbour
+        (:func:`stack.api.checks.service`)."""
+        return checks.service(self.emu.scenario, self.node, remote, service)
 
     async def create(self, remote: str, pairs: int, *, keep: bool = True, basis: str = "Z",
                      min_fidelity: float = 0.0, priority: int = 0, atomic: bool = False,
