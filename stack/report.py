@@ -207,22 +207,7 @@ def summary(report: dict[str, Any], wall_seconds: float, pcap: str | None) -> st
                      f"{link['physical_bound_pairs_per_s']:>11.1f}")
     if any(link["mode"] == "exact" for link in report["links"]):
         lines.append("* exact mode: every attempt's photons are emulated (sampled mode skips the failed attempts)")
-    lines.append("")
-    lines.append(f"{'workload':<22}{'pairs':>11}{'pairs/s':>9}{'1st OK ms':>10}{'goodness':>10}"
-                 f"{'F meas.':>15}  disagreement")
-    for w in report["workload"]:
-        name = f"{w['node']}->{w['remote']} {w['type']}"
-        fid = ("" if w["fidelity_measured"] is None
-               else f"{w['fidelity_measured']:.3f}±{w['fidelity_stderr']:.3f}")
-        dis = " ".join(f"{b}:{v['rate']:.4f}" for b, v in w["disagreement"].items())
-        first = "" if w["create_to_first_ok_ns"] is None else f"{w['create_to_first_ok_ns'] / 1e6:.3f}"
-        rate = "" if w["pairs_per_s"] is None else f"{w['pairs_per_s']:.1f}"
-        good = "" if w["goodness_mean"] is None else f"{w['goodness_mean']:.4f}"
-        errors = f"  ERR {','.join(w['errors'])}" if w["errors"] else ""
-        if w["pairs_disagreeing"]:
-            errors += f"  {w['pairs_disagreeing']} PAIRS DELIVERED AT ONE END ONLY"
-        lines.append(f"{name:<22}{w['pairs_delivered']:>5}/{w['pairs_requested']:<5}{rate:>9}{first:>10}"
-                     f"{good:>10}{fid:>15}  {dis}{errors}")
+    lines += workload_table(report)
     lines += circuit_table(report)
     lines.append("")
     auth = "auth dropped" if report.get("authentication") else "(not authenticated)"
@@ -250,3 +235,26 @@ def summary(report: dict[str, Any], wall_seconds: float, pcap: str | None) -> st
     if pcap:
         lines.append(f"capture: {pcap} ({report['capture_frames']} frames); open with {wireshark_hint(pcap)}")
     return "\n".join(lines)
+
+
+def workload_table(report: dict[str, Any]) -> list[str]:
+    """The summary's workload table (no lines, not even its header, for a scenario without ``[[workload]]``:
+    one of applications only)."""
+    if not report["workload"]:
+        return []
+    lines = ["", f"{'workload':<22}{'pairs':>11}{'pairs/s':>9}{'1st OK ms':>10}{'goodness':>10}"
+             f"{'F meas.':>15}  disagreement"]
+    for w in report["workload"]:
+        name = f"{w['node']}->{w['remote']} {w['type']}"
+        fid = ("" if w["fidelity_measured"] is None
+               else f"{w['fidelity_measured']:.3f}±{w['fidelity_stderr']:.3f}")
+        dis = " ".join(f"{b}:{v['rate']:.4f}" for b, v in w["disagreement"].items())
+        first = "" if w["create_to_first_ok_ns"] is None else f"{w['create_to_first_ok_ns'] / 1e6:.3f}"
+        rate = "" if w["pairs_per_s"] is None else f"{w['pairs_per_s']:.1f}"
+        good = "" if w["goodness_mean"] is None else f"{w['goodness_mean']:.4f}"
+        errors = f"  ERR {','.join(w['errors'])}" if w["errors"] else ""
+        if w["pairs_disagreeing"]:
+            errors += f"  {w['pairs_disagreeing']} PAIRS DELIVERED AT ONE END ONLY"
+        lines.append(f"{name:<22}{w['pairs_delivered']:>5}/{w['pairs_requested']:<5}{rate:>9}{first:>10}"
+                     f"{good:>10}{fid:>15}  {dis}{errors}")
+    return lines

@@ -228,13 +228,14 @@ def test_a_layer_failing_the_execution_is_one_line_not_a_traceback(tmp_path: Pat
                                                                   capsys: pytest.CaptureFixture[str]) -> None:
     """An ERR for an executing QPU's pairs (here raised inside trio's exception group, as a run raises it)
     ends qnet run with status 1 and one line naming the layer's error."""
+    from protocols.common import NETWORK_SERVICE_PORT
     from protocols.packets import linkservice as ll
     from stack.api import dqc_run
     from stack.api.errors import LinkError
     from stack.cli import main
 
     def failing(*args: object, **kwargs: object) -> None:
-        raise ExceptionGroup("run", [ExceptionGroup("apps", [LinkError(ll.ERR_NOPATH)])])
+        raise ExceptionGroup("run", [ExceptionGroup("apps", [LinkError(ll.ERR_NOPATH, 1, NETWORK_SERVICE_PORT)])])
 
     monkeypatch.setattr(dqc_run, "execute_program", failing)
     sc = tmp_path / "dqc.toml"
@@ -242,4 +243,4 @@ def test_a_layer_failing_the_execution_is_one_line_not_a_traceback(tmp_path: Pat
     sc.write_text(Path("examples/compute.toml").read_text().replace('file = "circuits/ghz.stim"', 'file = "ghz.stim"'))
     assert main(["run", str(sc), "--no-pcap", "--quiet"]) == 1
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "execution failed: link layer answered ERR NOPATH" in err, err
+    assert err.count("\n") == 1 and "execution failed: network layer answered ERR NOPATH" in err, err

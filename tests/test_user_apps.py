@@ -150,6 +150,32 @@ def test_an_exception_in_qnet_run_is_one_line_and_status_1(tmp_path: Path,
     assert err == "qnet: error: an application failed: b on bob raised ValueError at proto.py:7: the peer said no\n"
 
 
+def test_a_scenario_of_applications_only_prints_no_workload_table(tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """The summary has the applications' table and no empty workload table (it printed the header alone)."""
+    assert main(["run", str(_scenario(tmp_path, PEERS)), "--no-pcap"]) == 0
+    out = capsys.readouterr().out
+    assert "proto.py" in out and not any(line.startswith("workload") for line in out.splitlines()), out
+
+
+LEAKS = ("async def a(ctx):\n    await ctx.epr_socket('bob').create_keep(1)\n    return {}\n\n"
+         "async def b(ctx):\n    pair, = await ctx.epr_socket('alice').recv_keep(1)\n    await ctx.measure(pair.slot)\n"
+         "    return {}\n")
+
+
+def test_a_qubit_left_in_memory_in_qnet_run_is_one_line_and_status_1(tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """Alice keeps her half and returns: the ledger does not balance; one line naming the qubit (not an
+    ExceptionGroup traceback), exit status 1, no report (the run has no ledger to report)."""
+    report = tmp_path / "r.json"
+    assert main(["run", str(_scenario(tmp_path, LEAKS)), "--no-pcap", "--json", str(report)]) == 1
+    err = capsys.readouterr().err
+    assert re.fullmatch(r"qnet: error: the qubit ledger does not balance: 1 qubit\(s\) in memory that no layer "
+                        r"holds: qubit \d+ \(node \d+ slot \d+\) \(an application must .*; no report was written\)\n",
+                        err), err
+    assert not report.exists()
+
+
 def test_an_exception_in_qnet_up_is_one_line_and_status_1(tmp_path: Path) -> None:
     proc, report = up(tmp_path, _scenario(tmp_path, RAISES), "raises")
     assert proc.returncode == EXIT_APP_FAILED and report is not None, proc.stdout + proc.stderr

@@ -26,6 +26,7 @@ from protocols.physical.hardware import (
     Measure,
     MeasureResult,
 )
+from stack.api import checks
 from stack.api.answers import CreateAnswers, MessageQueue
 from stack.api.create import create_message
 from stack.api.errors import BellMeasurementFailed, LinkError, QuantumError
@@ -38,7 +39,7 @@ from stack.runtime import Emulation
 if TYPE_CHECKING:
     from stack.api.epr import EPRSocket
 
-SERVICES = ("auto", "link", "network")
+SERVICES = checks.SERVICES
 EXCHANGE_MAGIC = MAGIC
 """Application messages that begin with these two bytes belong to :mod:`stack.api.exchange` (never to recv)."""
 MAX_APP_MESSAGE = MAX_MESSAGE
@@ -102,15 +103,10 @@ class AppContext:
         return EPRSocket(self, remote, service)
 
     def service_for(self, remote: str, service: str = "auto") -> str:
-        """"link" or "network": who serves pairs with ``remote`` ("auto": the link layer if they share a link)."""
-        if service not in SERVICES:
-            raise ValueError(f"service must be one of {', '.join(SERVICES)}, got {service!r}")
-        if remote not in self.emu.scenario.nodes or remote == self.node:
-            raise ValueError(f"remote must be another node of the scenario, got {remote!r}")
-        if service == "auto":
-            linked = any({link.a, link.b} == {self.node, remote} for link in self.emu.scenario.links)
-            service = "link" if linked else "network"
-        return service
+        """"link" or "network": who serves pairs with ``remote`` ("auto": the link layer if they share a link).
+        ValueError (one line) unless ``remote`` is another QPU of the scenario and, for "link", a neighbour
+        (:func:`stack.api.checks.service`)."""
+        return checks.service(self.emu.scenario, self.node, remote, service)
 
     async def create(self, remote: str, pairs: int, *, keep: bool = True, basis: str = "Z",
                      min_fidelity: float = 0.0, priority: int = 0, atomic: bool = False,
@@ -147,7 +143,7 @@ class AppContext:
         for refusal in stale:
             self._messages.arrived(refusal, port)
         if isinstance(answer, ll.Err):
-            raise LinkError(answer.err, answer.create_id)
+            raise LinkError(answer.err, answer.create_id, port)
         return answer.create_id
 
     async def next_message(self) -> Any:
@@ -234,7 +230,9 @@ class AppContext:
     # -- classical messages ---------------------------------------------------------------------
     def send(self, remote: str, payload: bytes) -> None:
         """Send ``payload`` to the application on node ``remote``, as one datagram from this application's port
-        to its (over the emulated fibres: delay, loss and jitter apply)."""
+        to its (over the emulated fibres: delay, loss and jitter apply). ``payload`` is bytes (TypeError for a
+        str: encode it)."""
+        checks.payload(payload)
         if remote not in self.directory:
             raise ValueError(f"no application runs on {remote!r} (applications run on {sorted(self.directory)})")
         if len(payload) > MAX_APP_MESSAGE:
@@ -244,7 +242,9 @@ class AppContext:
     async def recv(self, remote: str | None = None) -> tuple[str, bytes]:
         """The next message from an application (from ``remote`` only, if given): (its node, its bytes).
         Messages of the applications' reliable exchanges (those beginning with :data:`EXCHANGE_MAGIC`) are not
-        returned."""
+        returned. It waits as long as it takes (a lost message is never resent: :mod:`stack.api.exchange` is
+        the reliable way); it has no timeout, and trio's (``trio.move_on_after``) count wall-clock seconds, not
+        the emulated time of :attr:`now`."""
         while True:
             for index, (source, payload) in enumerate(self._inbox):
                 if remote is None or source == remote:
@@ -253,7 +253,8 @@ class AppContext:
             await self._wait()
 
     async def sleep(self, ns: int) -> None:
-        """Let ``ns`` of emulated time pass."""
+        """Let ``ns`` (0 or more) of emulated time pass."""
+        checks.duration("sleep's ns", ns)
         self.port.set_timer(self.now + ns)
         while True:
             if await self._wait() is TIMER:

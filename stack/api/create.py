@@ -7,13 +7,17 @@
 >>> create_message(2, 7, 1, "link", distill="auto")
 Traceback (most recent call last):
 ValueError: distill applies to network-layer requests only (service "network")
+>>> create_message(2, 7, 1, "link", priority=9)
+Traceback (most recent call last):
+ValueError: priority must be an integer from 0 to 7, got 9
 """
 
 from __future__ import annotations
 
 from protocols.network.policy import DistilRequest, distil_request
 from protocols.packets import linkservice as ll
-from stack.workloads import create_request
+from stack.api import checks
+from stack.workloads import RANDOM_BASES, ROTATIONS, create_request
 
 Distill = str | tuple[str, str, int] | dict[str, tuple[str, str, int]]
 """``AppContext.create``'s ``distill``: "none", "auto", a rule for every hop, or ``{"hop": rule, "end": rule}``."""
@@ -25,7 +29,17 @@ def create_message(remote_id: int, purpose_id: int, pairs: int, service: str, *,
                    distill: Distill = "none") -> ll.Create:
     """The CREATE for ``pairs`` pairs with node ``remote_id`` to the ``service`` ("link" or "network"), the other
     arguments as :meth:`stack.api.context.AppContext.create` takes them. ``ValueError`` for a ``distill`` that
-    names an unknown key, or asks a link-layer request to distil."""
+    names an unknown key, or asks a link-layer request to distil; ``ValueError`` or ``TypeError`` (one line,
+    :mod:`stack.api.checks`) for an argument out of its range: ``pairs`` 1-65535, ``priority`` 0-7, ``basis``
+    Z, X or Y, ``random_basis`` "", "XZ" or "XYZ", ``min_fidelity`` 0-1, ``max_time_ns`` 0 to 16383 s,
+    ``purpose_id`` 0-0x7FFF."""
+    checks.whole("pairs", pairs, 1, checks.MAX_PAIRS)
+    checks.whole("priority", priority, 0, checks.MAX_PRIORITY)
+    checks.choice("basis", basis, ROTATIONS)
+    checks.choice("random_basis", random_basis, RANDOM_BASES)
+    checks.probability("min_fidelity", min_fidelity)
+    checks.whole("max_time_ns", max_time_ns, 0, checks.MAX_TIME_NS)
+    checks.purpose(purpose_id)
     request = distil_plan(distill)
     if service == "link" and request.mode:
         raise ValueError("distill applies to network-layer requests only (service \"network\")")

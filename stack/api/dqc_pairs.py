@@ -115,7 +115,7 @@ class JointPairs:
             await self.drop(pair, exchange.retransmit_ns, self.ctx.node_id, socket.port)
             await exchange.swap(tag, EXPIRED)
             self.run.pairs_retried += 1
-        raise LinkError(ll.ERR_EXPIRE)
+        raise LinkError(ll.ERR_EXPIRE, port=socket.port)
 
     async def settle(self, target: str, agreed: Agreed, payload: bytes) -> None:
         """The source's payload for a pair :meth:`create` returned (the target's :meth:`receive` returns it)."""
@@ -145,7 +145,7 @@ class JointPairs:
             if pair is not None and theirs != EXPIRED:
                 return Agreed(pair, tag, theirs)
             await self.drop(pair, exchange.retransmit_ns, socket.remote_id, socket.port)
-        raise LinkError(ll.ERR_EXPIRE)
+        raise LinkError(ll.ERR_EXPIRE, port=socket.port)
 
     async def retrying(self, partner: str, create: Callable[[], Awaitable[T]]) -> T:
         """``create()`` (which sends a CREATE first), again after 1, 2, 4, ... round trips to ``partner`` (at most

@@ -12,13 +12,14 @@ What a socket hands back (:class:`KeptPair`, :class:`MeasuredPair`, :class:`Meas
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Container
+from collections.abc import Container, Iterable
 from typing import Any
 
 import numpy as np
 
 from protocols.common import LINK_SERVICE_PORT, NETWORK_SERVICE_PORT, Basis
 from protocols.packets import linkservice as ll
+from stack.api import checks
 from stack.api.errors import LinkError, QuantumError
 from stack.api.pairs import KeptPair, MeasuredPair, MeasuredPairs, parity_correction
 from stack.api.records import REMEMBERED_REQUESTS, RecentKeys, retracted
@@ -47,13 +48,21 @@ class EPRSocket:
                           priority: int = 0, correct: bool = True) -> list[KeptPair]:
         """Create ``number`` pairs and keep them: returns this end's halves once all are delivered. Raises
         :class:`LinkError` (with the layer's error code) if the request fails, e.g. NOTIME when
-        ``max_time_ns`` cannot be met or UNSUPP when ``min_fidelity`` cannot."""
+        ``max_time_ns`` cannot be met or UNSUPP when ``min_fidelity`` cannot; the halves delivered before
+        the failure are then discarded (none is handed back, none is left in memory). All ``number`` halves
+        are held at once, so ``number`` must fit this node's memory (:meth:`_holdable`: ValueError before
+        anything is sent); what other requests or the application hold meanwhile is not counted, and a
+        request that cannot be completed for want of free memory waits until ``max_time_ns`` (LinkError
+        TIMEOUT) or the run's end."""
+        self._holdable(number)
         create_id = await self.ctx.create(self.remote, number, min_fidelity=min_fidelity, max_time_ns=max_time_ns,
                                           priority=priority, service=self.service)
         return [self._kept(ok, at, correct=correct) for ok, at in await self._collect(number, ll.OkKeep, create_id)]
 
     async def recv_keep(self, number: int = 1) -> list[KeptPair]:
-        """The halves of ``number`` kept pairs the remote application creates."""
+        """The halves of ``number`` kept pairs the remote application creates (as :meth:`create_keep`: they
+        must fit this node's memory, and a failed request's halves are discarded)."""
+        self._holdable(number)
         return [self._kept(ok, at) for ok, at in await self._collect(number, ll.OkKeep, None)]
 
     async def create_measure(self, number: int = 1, *, basis: str = "Z", random_basis: str = "",
@@ -68,6 +77,7 @@ class EPRSocket:
 
     async def recv_measure(self, number: int = 1) -> list[MeasuredPair]:
         """This end's outcomes of ``number`` measure-directly pairs the remote application creates."""
+        checks.whole("number", number, 1, checks.MAX_PAIRS)
         return self._pairs(await self.recv_measure_arrays(number))
 
     async def create_measure_arrays(self, number: int = 1, *, basis: str = "Z", random_basis: str = "",
@@ -82,6 +92,7 @@ class EPRSocket:
 
     async def recv_measure_arrays(self, number: int = 1) -> MeasuredPairs:
         """:meth:`recv_measure` with the outcomes as arrays."""
+        checks.whole("number", number, 1, checks.MAX_PAIRS)
         return await self._collect_measured(number, None, False)
 
     async def create_one(self, *, correct: bool = True, **create: Any) -> KeptPair:
@@ -89,7 +100,7 @@ class EPRSocket:
         retracted it before delivering it."""
         pairs = await self.create_keep(1, correct=correct, **create)
         if not pairs:
-            raise LinkError(ll.ERR_EXPIRE)
+            raise LinkError(ll.ERR_EXPIRE, port=self.port)
         return pairs[0]
 
     async def recv_one(self, *, settled: Container[int] = ()) -> KeptPair:
@@ -99,8 +110,20 @@ class EPRSocket:
         pair (a late OK's qubit is discarded)."""
         oks = await self._collect(1, ll.OkKeep, None, settled)
         if not oks:
-            raise LinkError(ll.ERR_EXPIRE, self.last_request)
+            raise LinkError(ll.ERR_EXPIRE, self.last_request, self.port)
         return self._kept(*oks[0])
+
+    def _holdable(self, number: int) -> None:
+        """ValueError (TypeError) unless ``number`` is from 1 to 65535 and that many kept halves fit this node's
+        memory (communication and storage qubits): a collection holds them all at once, so more could only
+        stall until the request's Max Time or the run's end."""
+        checks.whole("number", number, 1, checks.MAX_PAIRS)
+        node = self.ctx.emu.scenario.nodes[self.ctx.node]
+        room = node.communication_qubits + node.storage_qubits
+        if number > room:
+            raise ValueError(f"number: {number} kept pairs cannot all be held at once: {self.ctx.node} holds at "
+                             f"most {room} halves (communication_qubits {node.communication_qubits} + "
+                             f"storage_qubits {node.storage_qubits}); take them in smaller numbers")
 
     def _kept(self, ok: ll.OkKeep, arrived: int | None = None, *, correct: bool = False) -> KeptPair:
         """This end's half of ``ok`` (taken from the queue), which arrived at ``arrived`` (None: now)."""
@@ -133,9 +156,10 @@ class EPRSocket:
                     ctx._messages.remove(message)               # late: a pair of a request already collected
                     self._expire(message)
                 elif isinstance(message, ll.Err) and self._measured_err(message, create_id, found_id):
+                    port = ctx.service_of(message)
                     ctx._messages.remove(message)
                     if message.err != ll.ERR_EXPIRE:
-                        raise LinkError(message.err)
+                        raise LinkError(message.err, message.create_id, port)
                     gone = self._expire(message)
                     expired |= gone
                     settled[list(gone)] = True
@@ -203,6 +227,7 @@ class EPRSocket:
             for message in list(ctx._messages):
                 if not self._of_request(message, kind, create_id):
                     continue
+                port = ctx.service_of(message)
                 arrived = ctx._messages.take(message)
                 if message.create_id in settled:                # late: a request this end is done with
                     if isinstance(message, ll.OkKeep):
@@ -213,7 +238,8 @@ class EPRSocket:
                 self.last_request = message.create_id
                 if isinstance(message, ll.Err):
                     if message.err != ll.ERR_EXPIRE:
-                        raise LinkError(message.err, message.create_id)
+                        self._give_up(ok for ok, _ in got)
+                        raise LinkError(message.err, message.create_id, port)
                     expired |= self._expire(message)
                 else:
                     got.append((message, arrived))
@@ -221,11 +247,17 @@ class EPRSocket:
                     break
             else:
                 await ctx._wait()
-        for ok, _ in got:
-            if ok.sequence_number in expired and isinstance(ok, ll.OkKeep):
-                with contextlib.suppress(QuantumError):
-                    ctx.discard(ok.lqid)
+        self._give_up(ok for ok, _ in got if ok.sequence_number in expired)
         return [(ok, at) for ok, at in got if ok.sequence_number not in expired]
+
+    def _give_up(self, oks: Iterable[Any]) -> None:
+        """Discard the kept halves of ``oks`` (taken from the queue, never handed to the application): pairs
+        retracted, or delivered before the request failed (a collection that raises returns none of them)."""
+        for ok in oks:
+            if isinstance(ok, ll.OkKeep):
+                self.ctx.held.add(ok.lqid)
+                with contextlib.suppress(QuantumError):
+                    self.ctx.discard(ok.lqid)
 
     def _of_request(self, message: ll.Upward, kind: type, create_id: int | None) -> bool:
         """Whether ``message`` is an ERR or an OK of ``kind`` of this end's request ``create_id`` with the remote

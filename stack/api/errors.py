@@ -2,17 +2,30 @@
 
 from __future__ import annotations
 
+from protocols.common import LINK_SERVICE_PORT, NETWORK_SERVICE_PORT
 from protocols.packets import linkservice as ll
+
+LAYERS = {LINK_SERVICE_PORT: "link", NETWORK_SERVICE_PORT: "network"}
+"""The service a port of the node's layers is (LinkError.layer)."""
 
 
 class LinkError(RuntimeError):
-    """The link or network layer refused a CREATE; ``code`` is the draft's error code (NOPATH, DOWN, ... from
-    the network layer)."""
+    """The link or network layer failed a request: it refused its CREATE (raised by ``AppContext.create``), or
+    ended it after the ACK (an ERR while its pairs were collected: TIMEOUT, NOPATH, DOWN, every pair retracted
+    by EXPIRE, ...). ``code`` is the ERR's error code (docs/wire.md, error codes); ``layer`` "link" or
+    "network", the service that answered (None: not known), which the message names.
 
-    def __init__(self, code: int, create_id: int | None = None) -> None:
+    >>> str(LinkError(ll.ERR_NOPATH, 3, NETWORK_SERVICE_PORT))
+    'network layer answered ERR NOPATH'
+    """
+
+    def __init__(self, code: int, create_id: int | None = None, port: int | None = None) -> None:
+        self.layer = LAYERS.get(port) if port is not None else None
+        """"link" or "network": the service that answered (from the port it answered from); None if not known."""
         hint = " (the request's Max Time passed or the run's generation window, run.duration_ms, ended)" \
             if code == ll.ERR_TIMEOUT else ""
-        super().__init__(f"link layer answered ERR {ll.ERROR_CODES.get(code, code)}{hint}")
+        who = f"{self.layer} layer" if self.layer else "link or network layer"
+        super().__init__(f"{who} answered ERR {ll.ERROR_CODES.get(code, code)}{hint}")
         self.code = code
         self.create_id = create_id
         """The Create ID of the request the ERR named, when the raiser knows it."""

@@ -26,6 +26,7 @@ import math
 from dataclasses import dataclass, field
 
 from protocols.common import Basis
+from stack.api import checks
 from stack.api.context import AppContext
 from stack.api.exchange import exchange_of
 
@@ -76,7 +77,8 @@ class GhzResult:
 
 async def ghz_center(ctx: AppContext, leaves: list[str], shots: int, service: str = "auto") -> GhzResult:
     """The center's part: ``shots`` GHZ states over itself and ``leaves`` (distinct QPUs), each measured in the
-    next setting in turn."""
+    next setting in turn (``shots`` 0 or more; leaf k of ``leaves`` is ``ghz_leaf``'s index k, from 1)."""
+    checks.whole("shots", shots, 0)
     n = len(leaves) + 1
     if not 2 <= n <= MAX_PARTIES or len(set(leaves)) != len(leaves) or ctx.node in leaves:
         raise ValueError(f"a GHZ state needs 1 to {MAX_PARTIES - 1} distinct leaves other than the center")
@@ -100,7 +102,15 @@ async def ghz_center(ctx: AppContext, leaves: list[str], shots: int, service: st
 async def ghz_leaf(ctx: AppContext, center: str, index: int, parties: int, shots: int,
                    service: str = "auto") -> None:
     """Leaf ``index`` (1 …) of a ``parties``-qubit GHZ state made by ``center``: its half, the fusion
-    correction, its measurement in the shot's setting, the outcome to the center."""
+    correction, its measurement in the shot's setting, the outcome to the center. ``parties`` (2 to 8) and
+    ``shots`` must be the center's (its leaves plus one, its shots); ValueError for an ``index`` that is not
+    from 1 to ``parties`` − 1."""
+    checks.whole("shots", shots, 0)
+    if not isinstance(parties, int) or not 2 <= parties <= MAX_PARTIES:
+        raise ValueError(f"ghz_leaf: parties must be from 2 to {MAX_PARTIES} (the center and its leaves), "
+                         f"got {parties!r}")
+    if not isinstance(index, int) or not 1 <= index < parties:
+        raise ValueError(f"ghz_leaf: index must be from 1 to {parties - 1} (parties - 1), got {index!r}")
     plan = settings(parties)
     exchange = exchange_of(ctx, center)
     for shot in range(shots):

@@ -21,8 +21,12 @@ process fidelity is F, so its average gate fidelity is (4F + 1)/5 (Horodecki, Ho
 
 from __future__ import annotations
 
+import contextlib
+
 from protocols.common import Basis
 from stack.api.context import AppContext
+from stack.api.epr import EPRSocket
+from stack.api.errors import LinkError
 from stack.api.exchange import exchange_of
 from stack.api.transport import teleporter_of
 
@@ -38,7 +42,10 @@ def remote_gate_fidelity(pair_fidelity: float) -> float:
 async def remote_gate(ctx: AppContext, gate: str, remote: str, slot: int, role: str, service: str = "auto") -> None:
     """This end's part of a remote ``gate`` ("CNOT" control → target, or "CZ") between the qubit in ``slot``
     here and a qubit at ``remote``; ``role`` is "control" (this end holds the control and makes the pair) or
-    "target". Both ends call it with the same gate; it returns when this end's part is done."""
+    "target". Both ends call it with the same gate, one with each role; it returns when this end's part is done.
+    Both ends "control": each finds the other's cat-entangle bit where the target's empty answer belongs and
+    raises ValueError (after discarding the pair the other end made). Both ends "target": neither makes the
+    pair, so both wait until the run's end (nothing tells them apart sooner)."""
     if gate not in GATES:
         raise ValueError(f"gate must be one of {', '.join(GATES)}, got {gate!r}")
     if role not in ROLES:
@@ -50,7 +57,10 @@ async def remote_gate(ctx: AppContext, gate: str, remote: str, slot: int, role: 
         half = (await epr.create_one()).slot
         ctx.gate("CNOT", slot, half)
         m1 = await ctx.measure(half, Basis.Z)
-        await exchange.swap(entangle, bytes([m1]))
+        if await exchange.swap(entangle, bytes([m1])):          # the target answers nothing here
+            await _discard_peer_pair(ctx, epr)
+            raise ValueError(f"remote {gate}: role 'control' at both ends ({ctx.node} and {remote}): one end "
+                             "must be the 'control', the other the 'target'")
         m2 = (await exchange.swap(disentangle, b""))[0]
         if m2:
             ctx.gate("Z", slot)
@@ -62,6 +72,12 @@ async def remote_gate(ctx: AppContext, gate: str, remote: str, slot: int, role: 
     ctx.gate(GATES[gate], half, slot)
     m2 = await ctx.measure(half, Basis.X)
     await exchange.swap(disentangle, bytes([m2]))
+
+
+async def _discard_peer_pair(ctx: AppContext, epr: EPRSocket) -> None:
+    """The pair the other end (also a "control") made: taken and discarded, so no qubit is left behind."""
+    with contextlib.suppress(LinkError):
+        ctx.discard((await epr.recv_one()).slot)
 
 
 async def remote_cnot(ctx: AppContext, remote: str, slot: int, role: str, service: str = "auto") -> None:

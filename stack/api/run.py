@@ -11,6 +11,7 @@ import trio
 from protocols.common import Address
 from protocols.link.layer import LinkLayer
 from protocols.network.layer import NetworkLayer
+from stack.api import checks
 from stack.api.context import AppContext
 from stack.api.exchange import exchange_of
 from stack.core.capture import node_ip
@@ -27,9 +28,10 @@ leaves free, so that it has a slot in the port map."""
 
 
 def check_nodes(scenario: Scenario, nodes: Iterable[str], purpose_id: int = APPLICATION_PURPOSE_ID) -> None:
-    """ValueError unless every node is a QPU of the scenario and no workload entry of the scenario listens on
-    ``purpose_id`` at one of them (the application serves that Purpose ID there: the entry's pairs would reach
-    the application instead of the entry's listener).
+    """ValueError unless ``purpose_id`` is from 0 to 0x7FFF (TypeError: not an int), every node is a QPU of the
+    scenario and no workload entry of the scenario listens on ``purpose_id`` at one of them (the application
+    serves that Purpose ID there: the entry's pairs would reach the application instead of the entry's
+    listener).
 
         >>> from stack.scenario import load
         >>> check_nodes(load("examples/two-qpus.toml"), ["alice", "bob"], purpose_id=1)
@@ -37,6 +39,7 @@ def check_nodes(scenario: Scenario, nodes: Iterable[str], purpose_id: int = APPL
         ...
         ValueError: apps: workload[0] listens on purpose id 1 at 'bob', which its application serves: give ...
     """
+    checks.purpose(purpose_id)
     nodes = list(nodes)
     for node in nodes:
         if node not in scenario.nodes or scenario.nodes[node].kind != "qpu":
@@ -93,12 +96,21 @@ def run_apps(scenario: Scenario, apps: dict[str, App], purpose_id: int = APPLICA
 
     The run ends when every application has returned, or at the scenario's duration: an application still
     running then is cut off (its qubits are discarded at the end; a scenario entry reports it as not finished).
-    Every application listens on ``purpose_id`` (below 0x8000) at its node's link layer and network layer:
-    OKs for requests with that Purpose ID reach it. The run ends when every application has returned (and
-    the scenario's own workload is done). ``pcap``: capture every datagram and photon there. An application
-    must end every qubit it was given (measure it, teleport it or discard it): one left in memory fails the
-    run with an AccountingError naming it. ``secret``: keys authenticated classical control instead of the
-    scenario's key file or a fresh random secret (as :func:`stack.runtime.build`).
+    Every application listens on ``purpose_id`` (0 to 0x7FFF; ValueError otherwise) at its node's link layer
+    and network layer: OKs for requests with that Purpose ID reach it. The run ends when every application has
+    returned (and the scenario's own workload is done). ``pcap``: capture every datagram and photon there. An
+    application must end every qubit it was given (measure it, teleport it or discard it): one left in memory
+    fails the run with an AccountingError naming it. ``secret``: keys authenticated classical control instead
+    of the scenario's key file or a fresh random secret (as :func:`stack.runtime.build`).
+
+    An exception that escapes an application (a :class:`LinkError` it does not catch, say) ends the run: the
+    other applications are cancelled, and it comes out of ``run_apps`` inside trio's ``ExceptionGroup``,
+    together with any other application's that failed meanwhile, and so does the AccountingError: catch them
+    with ``except* LinkError:``, or inside the application. Time inside an application is the emulator's
+    virtual time (``ctx.now``, ``ctx.sleep``); trio's own timeouts (``trio.move_on_after``, ``fail_after``)
+    count wall-clock seconds, which a virtual-time run spends at its own speed, so do not bound an emulated
+    wait with them: ``ctx.recv`` has no timeout of its own (the exchanges of :mod:`stack.api.exchange` give up
+    after a bounded number of retransmissions, in virtual time).
     """
     check_nodes(scenario, apps, purpose_id)
     emu = build(scenario, seed, pcap, network_layers=True, secret=secret)

@@ -158,9 +158,10 @@ class Teleporter:
             if isinstance(message, ll.Err):
                 if message.origin_node != socket.remote_id or socket._of_kind(message, False):
                     continue
+                port = ctx.service_of(message)
                 ctx._messages.remove(message)
                 if message.err != ll.ERR_EXPIRE:
-                    raise LinkError(message.err, message.create_id)
+                    raise LinkError(message.err, message.create_id, port)
                 for seq in socket._expire(message):
                     self._retracted.add((message.create_id, seq))
             elif message.remote_node_id == socket.remote_id and message.d == 1:
@@ -272,12 +273,12 @@ class TeleportStream:
                     ctx._messages.remove(message)
                     if message.err != ll.ERR_EXPIRE:
                         self.left = 0
-                        raise LinkError(message.err)
+                        raise LinkError(message.err, message.create_id, self.socket.port)
                     gone = self.socket._expire(message) - self._settled
                     self._settled |= gone
                     self.left = max(0, self.left - len(gone))
                     if self.left == 0:
-                        raise LinkError(ll.ERR_EXPIRE)
+                        raise LinkError(ll.ERR_EXPIRE, message.create_id, self.socket.port)
                 elif isinstance(message, ll.OkKeep) and message.create_id == self.create_id \
                         and message.remote_node_id == self.socket.remote_id and message.d == 0 \
                         and self.socket._mine(message) \

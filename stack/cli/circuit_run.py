@@ -43,3 +43,16 @@ def layer_failure(error: BaseException) -> BaseException | None:
         found = (layer_failure(inner) for inner in error.exceptions)
         return next((failure for failure in found if failure is not None), None)
     return None
+
+
+def ledger_failure(error: BaseException) -> BaseException | None:
+    """The :class:`stack.quantum.accounting.AccountingError` that ended a run (the qubit ledger did not balance:
+    e.g. an application left a qubit in memory), also inside trio's exception groups; None for anything else."""
+    from stack.quantum.accounting import AccountingError
+
+    if isinstance(error, AccountingError):
+        return error
+    if isinstance(error, BaseExceptionGroup):
+        found = (ledger_failure(inner) for inner in error.exceptions)
+        return next((failure for failure in found if failure is not None), None)
+    return None

@@ -14,8 +14,9 @@
 
 With no SCENARIO it runs ``examples/default.toml``. Every problem the user can fix is one line
 ``qnet: error: ...`` on stderr, never a traceback. Exit status: 0 done; 1 an output could not be
-written after the run; 2 a bad command line or scenario (nothing was run); 130 interrupted
-(Ctrl-C); 141 standard output closed early (e.g. ``| head``).
+written after the run, an application or the circuit failed, or the qubit ledger did not balance (an
+application left a qubit in memory: no report is written, the run has no ledger); 2 a bad command line or
+scenario (nothing was run); 130 interrupted (Ctrl-C); 141 standard output closed early (e.g. ``| head``).
 The exit statuses of ``up``, ``node`` and ``medium`` are listed in :mod:`stack.multiprocess.outcome`.
 The arguments are parsed by :mod:`stack.cli.parser`; this module runs the command they name.
 """
@@ -221,7 +222,23 @@ def _broken_promise(document: dict[str, Any]) -> int:
 def _emulate(scenario: Scenario, seed: int | None, stream: Any) -> tuple[Any, list[dict[str, Any]], dict | None]:
     """Run the scenario; with ``[[application]]`` entries or a ``[[circuit]]``, through the application API
     (virtual time; ``qnet up`` runs them with stack/multiprocess/node_apps.py). Returns the run, the applications'
-    report entries and the circuit's."""
+    report entries and the circuit's. A run whose qubit ledger does not balance (an application left a qubit in
+    memory) raises :class:`ExecutionFailed` (one line, exit status 1): the run has no ledger, so no report."""
+    from protocols.apps.dqc import ExecutionFailed
+    from stack.cli.circuit_run import ledger_failure
+
+    try:
+        return _emulate_checked(scenario, seed, stream)
+    except BaseException as error:
+        leak = ledger_failure(error)
+        if leak is None:
+            raise
+        raise ExecutionFailed(f"the qubit ledger does not balance: {leak} (an application must measure, teleport "
+                              "or discard every qubit it is given; no report was written)") from error
+
+
+def _emulate_checked(scenario: Scenario, seed: int | None, stream: Any
+                     ) -> tuple[Any, list[dict[str, Any]], dict | None]:
     if scenario.circuits:
         from stack.cli.circuit_run import run_circuit
 

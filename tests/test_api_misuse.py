@@ -1,0 +1,165 @@
+"""The application API used wrongly: a bad argument or remote is one line naming it, raised before anything is
+sent; a failed request of kept pairs leaves no qubit behind (stack.api)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from protocols.packets import linkservice as ll
+from stack.api import AppContext, LinkError, run_apps
+from stack.api.ghz import ghz_center, ghz_leaf
+from stack.api.remote import remote_cnot
+from stack.scenario import load, load_text
+from tests.mp_util import ROOT
+
+PAIR = load(ROOT / "examples/api/pair.toml")        # alice and bob: 2 communication + 4 storage qubits each
+
+
+async def idle(ctx: AppContext) -> None:
+    return None
+
+
+def _raised(call: Callable[[AppContext], Awaitable[Any]], scenario: Any = PAIR, **run: Any) -> BaseException:
+    """What ``call`` raised in alice's application (bob idle); the run itself must end cleanly, with no pair
+    made (nothing was sent)."""
+    caught: list[BaseException] = []
+
+    async def alice(ctx: AppContext) -> None:
+        try:
+            await call(ctx)
+        except Exception as error:
+            caught.append(error)
+
+    result = run_apps(scenario, {"alice": alice, "bob": idle}, **run)
+    assert result.ledger["created"] == 0, result.ledger
+    assert len(caught) == 1, "nothing was raised"
+    return caught[0]
+
+
+async def _sync(value: Any) -> Any:
+    return value
+
+
+@pytest.mark.parametrize(("call", "kind", "message"), [
+    (lambda ctx: ctx.create("bob", 70000), ValueError, "pairs must be an integer from 1 to 65535, got 70000"),
+    (lambda ctx: ctx.create("bob", -1), ValueError, "pairs must be an integer from 1 to 65535, got -1"),
+    (lambda ctx: ctx.create("bob", "3"), TypeError, "pairs must be an integer from 1 to 65535, got '3' (str)"),
+    (lambda ctx: ctx.create("bob", 1, priority=9), ValueError, "priority must be an integer from 0 to 7, got 9"),
+    (lambda ctx: ctx.create("bob", 1, basis="Q"), ValueError, "basis must be one of 'Z', 'X', 'Y', got 'Q'"),
+    (lambda ctx: ctx.create("bob", 1, basis="z"), ValueError, "basis must be one of 'Z', 'X', 'Y', got 'z'"),
+    (lambda ctx: ctx.create("bob", 1, random_basis="AB"), ValueError,
+     "random_basis must be one of '', 'XZ', 'XYZ', got 'AB'"),
+    (lambda ctx: ctx.create("bob", 1, max_time_ns=-5), ValueError,
+     "max_time_ns must be an integer from 0 to 16383000000000, got -5"),
+    (lambda ctx: ctx.create("bob", 1, min_fidelity=1.5), ValueError, "min_fidelity must be a number from 0 to 1"),
+    (lambda ctx: ctx.epr_socket("bob").create_keep(4, max_time_ns=-5), ValueError, "max_time_ns must be"),
+    (lambda ctx: ctx.epr_socket("bob").create_measure(3, basis="z"), ValueError, "basis must be one of"),
+    (lambda ctx: ctx.epr_socket("bob").recv_measure(-1), ValueError, "number must be an integer from 1 to 65535"),
+    (lambda ctx: ctx.epr_socket("bob").create_keep(7), ValueError,
+     "number: 7 kept pairs cannot all be held at once: alice holds at most 6 halves (communication_qubits 2 + "
+     "storage_qubits 4)"),
+    (lambda ctx: ctx.epr_socket("bob").recv_keep(7), ValueError, "number: 7 kept pairs cannot all be held"),
+    (lambda ctx: _sync(ctx.send("bob", "hello")), TypeError, "payload must be bytes, got str (encode it"),
+    (lambda ctx: ctx.sleep(-10), ValueError, "sleep's ns must be a number of ns (0 or more), got -10"),
+    (lambda ctx: _sync(ctx.epr_socket("mid")), ValueError, "remote 'mid' is a station, not a QPU"),
+    (lambda ctx: ctx.create("mid", 1), ValueError, "remote 'mid' is a station, not a QPU"),
+])
+def test_a_bad_argument_is_one_line_naming_it_before_anything_is_sent(
+        call: Callable[[AppContext], Awaitable[Any]], kind: type, message: str) -> None:
+    error = _raised(call)
+    assert type(error) is kind and str(error).startswith(message) and "\n" not in str(error), repr(error)
+
+
+@pytest.mark.parametrize(("purpose_id", "kind"), [(0x9000, ValueError), (-1, ValueError), ("7", TypeError)])
+def test_run_apps_refuses_a_purpose_id_that_is_not_an_applications(purpose_id: Any, kind: type) -> None:
+    with pytest.raises(kind, match=r"^purpose_id must be an integer from 0 to 32767, got "):
+        run_apps(PAIR, {"alice": idle, "bob": idle}, purpose_id=purpose_id)
+
+
+CHAIN = load(ROOT / "examples/repeater-chain.toml")          # QPUs a, r1, r2, r3, b in a line
+
+
+def test_the_link_service_to_a_node_that_is_not_a_neighbour_is_refused_at_the_call() -> None:
+    """Was a bare ERR UNSUPP from the link layer after the CREATE was sent."""
+    caught: list[BaseException] = []
+
+    async def a(ctx: AppContext) -> None:
+        try:
+            await ctx.create("b", 1, service="link")
+        except ValueError as error:
+            caught.append(error)
+
+    run_apps(CHAIN, {"a": a, "b": idle})
+    assert [str(e) for e in caught] == ["remote 'b' is not a neighbour of 'a' (service='link'): use service "
+                                        "'network' or 'auto'"]
+
+
+
+def test_a_failed_keep_request_discards_the_halves_it_had_delivered() -> None:
+    """create_keep(4) whose Max Time (1 ms) passes after some pairs: both ends catch LinkError TIMEOUT, and the
+    halves already delivered are discarded, so the run's qubit ledger balances (was AccountingError)."""
+    errors: dict[str, LinkError] = {}
+
+    async def alice(ctx: AppContext) -> None:
+        try:
+            await ctx.epr_socket("bob").create_keep(4, max_time_ns=1_000_000)
+        except LinkError as error:
+            errors["alice"] = error
+
+    async def bob(ctx: AppContext) -> None:
+        try:
+            await ctx.epr_socket("alice").recv_keep(4)
+        except LinkError as error:
+            errors["bob"] = error
+
+    result = run_apps(PAIR, {"alice": alice, "bob": bob})
+    assert {name: e.code for name, e in errors.items()} == {"alice": ll.ERR_TIMEOUT, "bob": ll.ERR_TIMEOUT}
+    ledger = result.ledger
+    assert ledger["created"] > 0 and ledger["discarded"] == ledger["created"], ledger
+
+
+def test_remote_cnot_with_the_same_role_at_both_ends_is_a_clear_error() -> None:
+    caught: dict[str, BaseException] = {}
+
+    def control(name: str, remote: str) -> Callable[[AppContext], Awaitable[None]]:
+        async def app(ctx: AppContext) -> None:
+            slot = ctx.qubit()
+            try:
+                await remote_cnot(ctx, remote, slot, "control")
+            except Exception as error:
+                caught[name] = error
+            ctx.discard(slot)
+        return app
+
+    result = run_apps(PAIR, {"alice": control("alice", "bob"), "bob": control("bob", "alice")})
+    assert set(caught) == {"alice", "bob"}, caught
+    for error in caught.values():
+        assert type(error) is ValueError and "role" in str(error) and "both ends" in str(error), repr(error)
+    assert result.ledger["discarded"] + result.ledger["measured"] == result.ledger["created"]
+
+
+def test_ghz_leaf_index_out_of_range_is_a_clear_error() -> None:
+    error = _raised(lambda ctx: ghz_leaf(ctx, "bob", 5, 2, 4))
+    assert type(error) is ValueError and str(error) == "ghz_leaf: index must be from 1 to 1 (parties - 1), got 5"
+    error = _raised(lambda ctx: ghz_center(ctx, ["bob"], -1))
+    assert type(error) is ValueError and str(error).startswith("shots must be an integer of at least 0"), error
+
+
+def test_a_network_layer_err_names_the_network_layer() -> None:
+    """carol has no link: the network layer serves the request and answers ERR NOPATH after its ACK; the
+    LinkError says the network layer answered (it said "link layer" for every ERR)."""
+    scenario = load_text((ROOT / "examples/api/pair.toml").read_text() + '[nodes.carol]\nkind = "qpu"\n', "<island>")
+    caught: list[LinkError] = []
+
+    async def alice(ctx: AppContext) -> None:
+        try:
+            await ctx.epr_socket("carol").create_keep(1)
+        except LinkError as error:
+            caught.append(error)
+
+    run_apps(scenario, {"alice": alice, "carol": idle})
+    error, = caught
+    assert (str(error), error.layer, error.code) == ("network layer answered ERR NOPATH", "network", ll.ERR_NOPATH)
