@@ -14,7 +14,7 @@ from typing import Any
 from protocols.packets.linkservice import ERROR_CODES
 from stack.core.capture import node_ip, node_mac
 from stack.core.network import AUTH_DROPS
-from stack.report_pairs import delivered, disagreeing, disagreement, joined, measured_fidelity
+from stack.report_pairs import delivered, disagreeing, disagreement, expired_pairs, joined, measured_fidelity
 from stack.runtime import Emulation, RunResult, Workload
 from stack.timing.sync import sync_report
 
@@ -114,7 +114,7 @@ def _workload(w: Workload) -> dict[str, Any]:
         "pairs_delivered": len(records), "pairs_delivered_remote": len(w.responder.records),
         "pairs_matched": len(pairs),
         "pairs_disagreeing": disagreeing(w),
-        "pairs_expired": len(origin.expired | w.responder.expired),
+        "pairs_expired": expired_pairs(w),
         "errors": [ERROR_CODES.get(code, str(code)) for code in origin.errors],
         "create_sent_ns": origin.sent_at,
         "create_to_first_ok_ns": None if origin.first_ok_at is None or origin.sent_at is None

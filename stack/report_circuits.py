@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from protocols.packets.linkservice import ERROR_CODES
 from protocols.packets.qncp_common import REASONS
-from stack.report_pairs import disagreement, joined, measured_fidelity
+from stack.report_pairs import disagreement, expired_pairs, joined, measured_fidelity
 from stack.runtime import Emulation, Workload
 
 if TYPE_CHECKING:                   # annotations only: a run without a network layer need not load its types
@@ -133,7 +133,7 @@ def _circuit(emu: Emulation, seen: Views, index: int, w: Workload) -> dict[str, 
         "expected_pair_ns": None if tail is None else tail.expected_pair_ns,
         "pairs_requested": w.config.pairs, "pairs_delivered": len(w.origin.records),
         "pairs_delivered_remote": len(remote), "pairs_matched": len(pairs),
-        "pairs_expired": len(w.origin.expired | w.responder.expired),
+        "pairs_expired": expired_pairs(w),
         "pairs_per_s": (len(remote) - 1) / span * 1e9 if span > 0 else None,
         "create_to_first_ok_ns": None if w.origin.first_ok_at is None or w.origin.sent_at is None
         else w.origin.first_ok_at - w.origin.sent_at,

@@ -4,7 +4,10 @@
 to its node's link layer at ``start_ns``; the *responder* serves the same Purpose ID at
 the remote node. Both record every OK. A kept pair is measured as soon as its OK
 arrives, in the basis Z, X, Y chosen by ``sequence_number % 3`` so both ends agree
-without talking; the report joins the two ends' records to measure fidelity.
+without talking; the report joins the two ends' records to measure fidelity. The 16-bit
+Sequence Number can come round within a request (on a link other requests share), so each
+end also gives every number it hears of a serial (:mod:`protocols.apps.serials`), by which
+it counts its pairs and the report joins them.
 
 >>> from protocols.packets.linkservice import Create
 >>> user = EntanglementUser(("198.18.0.1", 7771), Create(remote_node_id=2, number=1), start_ns=5)
@@ -21,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from protocols.apps.serials import SerialNumbers
 from protocols.common import BASES, Actions, Address, Basis, ParseError, commanding
 from protocols.packets import linkservice as ll
 from protocols.physical.hardware import CommandRejected, MeasureResult
@@ -40,6 +44,14 @@ class PairRecord:
     ok_time: int
     basis: int | None = None
     outcome: int | None = None
+    serial: int | None = None
+    """``sequence_number`` unwrapped at this end (:mod:`protocols.apps.serials`): unique among its records (None:
+    a record made by hand, taken as its sequence number)."""
+
+    @property
+    def turn(self) -> int:
+        """:attr:`serial`, or the sequence number of a record made without one."""
+        return self.sequence_number if self.serial is None else self.serial
 
 
 _MEASURED = (MeasureResult, CommandRejected)
@@ -67,7 +79,10 @@ class EntanglementUser:
         self.records: list[PairRecord] = []
         self.errors: list[int] = []
         self.expired: set[int] = set()
+        """The serials of the pairs an ERR EXPIRE named (withdrawn if delivered)."""
         self._settled: set[int] = set()
+        """Serials of the pairs delivered or expired: each pair settles once."""
+        self._serials = SerialNumbers()
         self.malformed = 0
         self.unexpected = 0
         self.phantoms = 0
@@ -100,7 +115,10 @@ class EntanglementUser:
         if isinstance(message, ll.Ack):
             self.create_id = message.create_id
         elif isinstance(message, ll.Err) and message.err == ll.ERR_EXPIRE and message.s:
-            expired = set(message.sequences())
+            low = message.sequence_number_low
+            count = (message.sequence_number_high - low) % 0x10000 or 0x10000       # as Err.sequences() counts
+            first = self._serials.block(low, count)
+            expired = set(range(first, first + count))
             self.expired |= expired
             self._settled |= expired
         elif isinstance(message, ll.Err):
@@ -127,19 +145,20 @@ class EntanglementUser:
     def _on_block(self, ok: ll.OkMeasureBlock, now: int) -> None:
         """A block of measured pairs (OK-MB): one record per pair, as if each had come in its own OK-M."""
         seqs = ((ok.sequence_number + np.arange(ok.count)) & 0xFFFF).tolist()
+        first = self._serials.block(ok.sequence_number, ok.count)
+        serials = range(first, first + ok.count)
         goodness = ll.decode_fidelity(ok.goodness)
-        self.records.extend(PairRecord(seq, ok.remote_node_id, "M", ok.d, bell, goodness, now, basis, m)
-                            for seq, bell, basis, m in zip(seqs, ok.bell_states.tolist(), ok.bases.tolist(),
-                                                           ok.outcomes.tolist(), strict=True))
-        self._settled.update(seqs)
+        self.records.extend(PairRecord(seq, ok.remote_node_id, "M", ok.d, bell, goodness, now, basis, m, serial)
+                            for seq, bell, basis, m, serial in zip(seqs, ok.bell_states.tolist(), ok.bases.tolist(),
+                                                                   ok.outcomes.tolist(), serials, strict=True))
+        self._settled.update(serials)
 
     def _withdraw(self, record: PairRecord) -> None:
         """The OK behind ``record`` named a slot that held no qubit: it delivered nothing, so it is no pair."""
         self.phantoms += 1
         self.records.remove(record)
-        if not any(r.sequence_number == record.sequence_number for r in self.records) \
-                and record.sequence_number not in self.expired:
-            self._settled.discard(record.sequence_number)
+        if not any(r.turn == record.turn for r in self.records) and record.turn not in self.expired:
+            self._settled.discard(record.turn)
 
     def done(self) -> bool:
         """Nothing left to wait for: every pair asked for is delivered and measured."""
@@ -163,16 +182,19 @@ class EntanglementUser:
                 self._on_block(ok, now)
                 return Actions(deadline=self._deadline())
             if isinstance(ok, ll.OkMeasure):
+                serial = self._serials.serial(ok.sequence_number)
                 record = PairRecord(ok.sequence_number, ok.remote_node_id, "M", ok.d, ok.bell_state,
-                                    ok.goodness / ll.FIDELITY_SCALE, now, ok.basis, ok.m)
+                                    ok.goodness / ll.FIDELITY_SCALE, now, ok.basis, ok.m, serial)
                 self.records.append(record)
-                self._settled.add(ok.sequence_number)
+                self._settled.add(serial)
                 return Actions(deadline=self._deadline())
         assert isinstance(ok, ll.OkKeep)
         seq = ok.sequence_number
-        record = PairRecord(seq, ok.remote_node_id, "K", ok.d, ok.bell_state, ok.goodness / ll.FIDELITY_SCALE, now)
+        serial = self._serials.serial(seq)
+        record = PairRecord(seq, ok.remote_node_id, "K", ok.d, ok.bell_state, ok.goodness / ll.FIDELITY_SCALE, now,
+                            serial=serial)
         self.records.append(record)
-        self._settled.add(seq)
+        self._settled.add(serial)
         self._measuring[ok.lqid] = record
         measure = [MeasureCommand(ok.lqid, BASES[seq % 3])]        # keep_basis(seq), written out: one a pair
         if self.sent_at is not None or self.create is None:       # _deadline() is None, written out

@@ -86,7 +86,7 @@ def result_problem(message: dict[str, Any], node: str) -> str | None:
 
 
 _RECORD: tuple[type | tuple[type, ...], ...] = (int, int, str, int, int, float, int, (int, type(None)),
-                                                (int, type(None)))
+                                                (int, type(None)), (int, type(None)))
 """The types of a :class:`PairRecord` as a list (goodness may be any number)."""
 
 
