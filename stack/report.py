@@ -18,8 +18,8 @@ from stack.timing.sync import sync_report
 
 REPORT_VERSION = 1
 
-__all__ = ["build_report", "delivered", "disagreeing", "disagreement", "joined", "measured_fidelity", "summary",
-           "to_json"]
+__all__ = ["build_report", "delivered", "disagreeing", "disagreement", "joined", "measured_fidelity", "request_rate",
+           "summary", "to_json"]
 
 
 def build_report(result: RunResult, capture_frames: int | None = None) -> dict[str, Any]:
@@ -89,7 +89,6 @@ def _workload(w: Workload) -> dict[str, Any]:
     rates = disagreement(pairs)
     fidelity = measured_fidelity(rates) if w.config.type == "keep" else None
     records = origin.records
-    span = records[-1].ok_time - records[0].ok_time if len(records) > 1 else 0
     return {
         "node": w.config.node, "remote": w.config.remote, "type": w.config.type,
         **({"service": w.config.service} if w.config.service != "link" else {}),
@@ -105,12 +104,31 @@ def _workload(w: Workload) -> dict[str, Any]:
         "create_to_last_ok_ns": None if not records or origin.sent_at is None
         else records[-1].ok_time - origin.sent_at,
         "priority": w.config.priority, "atomic": w.config.atomic,
-        "pairs_per_s": (len(records) - 1) / span * 1e9 if span > 0 else None,
+        "pairs_per_s": request_rate([r.ok_time for r in records], origin.sent_at),
         "goodness_mean": sum(r.goodness for r in records) / len(records) if records else None,
         "fidelity_measured": None if fidelity is None else fidelity[0],
         "fidelity_stderr": None if fidelity is None else fidelity[1],
         "disagreement": rates,
     }
+
+
+def request_rate(ok_times: list[int], create_sent: int | None) -> float | None:
+    """A request's pairs per second from its OKs' times (ns, in order) and when its CREATE was sent: while the
+    OKs span time, (n − 1)/(last OK − first OK), the rate at which they came; when they do not (one OK, or all
+    at one instant: an atomic request, a block of measure-directly outcomes), n/(last OK − CREATE sent), the
+    rate of the whole request. None with no OK (or no CREATE sent before it).
+
+    >>> request_rate([1_000_000, 3_000_000, 5_000_000], 0), request_rate([4_000_000] * 4, 0), request_rate([], 0)
+    (500.0, 1000.0, None)
+    """
+    if not ok_times:
+        return None
+    first, last = ok_times[0], ok_times[-1]
+    if last > first:
+        return (len(ok_times) - 1) / (last - first) * 1e9
+    if create_sent is None or last <= create_sent:
+        return None
+    return len(ok_times) / (last - create_sent) * 1e9
 
 
 def malformed_count(engine: Any) -> int:
@@ -191,7 +209,7 @@ def summary(report: dict[str, Any], wall_seconds: float, pcap: str | None) -> st
     if any(link["mode"] == "exact" for link in report["links"]):
         lines.append("* exact mode: every attempt's photons are emulated (sampled mode skips the failed attempts)")
     lines.append("")
-    lines.append(f"{'workload':<22}{'pairs':>11}{'pairs/s':>9}{'1st OK ms':>10}{'goodness':>10}"
+    lines.append(f"{'workload':<22}{'pairs':>11}{'pairs/s':>9} 1st OK ms{'goodness':>10}"
                  f"{'F meas.':>15}  disagreement")
     for w in report["workload"]:
         name = f"{w['node']}->{w['remote']} {w['type']}"
@@ -204,7 +222,7 @@ def summary(report: dict[str, Any], wall_seconds: float, pcap: str | None) -> st
         errors = f"  ERR {','.join(w['errors'])}" if w["errors"] else ""
         if w["pairs_disagreeing"]:
             errors += f"  {w['pairs_disagreeing']} PAIRS DELIVERED AT ONE END ONLY"
-        lines.append(f"{name:<22}{w['pairs_delivered']:>5}/{w['pairs_requested']:<5}{rate:>9}{first:>10}"
+        lines.append(f"{name:<22}{w['pairs_delivered']:>5}/{w['pairs_requested']:<5}{rate:>9} {first:>9}"
                      f"{good:>10}{fid:>15}  {dis}{errors}")
     lines += circuit_table(report)
     lines.append("")

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from protocols.packets.linkservice import ERROR_CODES
 from protocols.packets.qncp_common import REASONS
+from stack.report import request_rate
 from stack.report_pairs import disagreement, joined, measured_fidelity
 from stack.runtime import Emulation, Workload
 
@@ -85,7 +86,6 @@ def _circuit(emu: Emulation, seen: Views, index: int, w: Workload) -> dict[str, 
     rates = disagreement(pairs)
     fidelity = measured_fidelity(rates) if w.config.type == "keep" else None
     remote = w.responder.records
-    span = remote[-1].ok_time - remote[0].ok_time if len(remote) > 1 else 0
     reasons: dict[str, int] = {}
     messages: dict[str, int] = {}
     for record in records.values():
@@ -134,7 +134,7 @@ def _circuit(emu: Emulation, seen: Views, index: int, w: Workload) -> dict[str, 
         "pairs_requested": w.config.pairs, "pairs_delivered": len(w.origin.records),
         "pairs_delivered_remote": len(remote), "pairs_matched": len(pairs),
         "pairs_expired": len(w.origin.expired | w.responder.expired),
-        "pairs_per_s": (len(remote) - 1) / span * 1e9 if span > 0 else None,
+        "pairs_per_s": request_rate([r.ok_time for r in remote], w.origin.sent_at),
         "create_to_first_ok_ns": None if w.origin.first_ok_at is None or w.origin.sent_at is None
         else w.origin.first_ok_at - w.origin.sent_at,
         "latency_ns": None if setup is None else _latency(setup.latencies),
@@ -207,7 +207,7 @@ def circuit_table(report: dict[str, Any]) -> list[str]:
     names = [f"{c['head']}->{c['tail']} {report['workload'][c['workload']]['type']}" for c in entries]
     paths = [">".join(c["path"]) or "-" for c in entries]
     wide, far = max(20, *(len(n) + 1 for n in names)), max(24, *(len(p) + 1 for p in paths))  # columns never touch
-    lines = ["", f"{'circuit':<{wide}}{'path':<{far}}{'pairs':>11}{'pairs/s':>10}{'1st OK ms':>10}{'latency ms':>11}"
+    lines = ["", f"{'circuit':<{wide}}{'path':<{far}}{'pairs':>11}{'pairs/s':>10} 1st OK ms{'latency ms':>11}"
                  f"{'goodness':>9}{'F model':>8}{'F meas.':>14}{'swaps':>7}{'expired':>8}"]
     for c, name, path in zip(entries, names, paths, strict=True):
         rate = "" if c["pairs_per_s"] is None else f"{c['pairs_per_s']:.1f}"
@@ -224,6 +224,6 @@ def circuit_table(report: dict[str, Any]) -> list[str]:
             flag += f"  {c['bell_mismatches']} BELL MISMATCHES"
         if c["gave_up"] or c["late_confirms"]:
             flag += f"  {c['gave_up']} given up, {c['late_confirms']} late CONFIRMs"
-        lines.append(f"{name:<{wide}}{path:<{far}}{c['pairs_delivered']:>5}/{c['pairs_requested']:<5}{rate:>10}{first:>10}"
-                     f"{latency:>11}{good:>9}{model:>8}{fid:>14}{swaps:>7}{expired:>8}{flag}")
+        lines.append(f"{name:<{wide}}{path:<{far}}{c['pairs_delivered']:>5}/{c['pairs_requested']:<5}"
+                     f"{rate:>10} {first:>9}{latency:>11}{good:>9}{model:>8}{fid:>14}{swaps:>7}{expired:>8}{flag}")
     return lines
