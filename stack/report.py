@@ -12,14 +12,15 @@ from typing import Any
 from protocols.packets.linkservice import ERROR_CODES
 from stack.core.capture import node_ip, node_mac
 from stack.core.network import AUTH_DROPS
+from stack.report_estimates import fidelity_figures, request_rate
 from stack.report_pairs import delivered, disagreeing, disagreement, joined, measured_fidelity
 from stack.runtime import Emulation, RunResult, Workload
 from stack.timing.sync import sync_report
 
 REPORT_VERSION = 1
 
-__all__ = ["build_report", "delivered", "disagreeing", "disagreement", "joined", "measured_fidelity", "request_rate",
-           "summary", "to_json"]
+__all__ = ["build_report", "delivered", "disagreeing", "disagreement", "fidelity_figures", "joined",
+           "measured_fidelity", "request_rate", "summary", "to_json"]
 
 
 def build_report(result: RunResult, capture_frames: int | None = None) -> dict[str, Any]:
@@ -87,7 +88,6 @@ def _workload(w: Workload) -> dict[str, Any]:
     origin = w.origin
     pairs = joined(w)
     rates = disagreement(pairs)
-    fidelity = measured_fidelity(rates) if w.config.type == "keep" else None
     records = origin.records
     return {
         "node": w.config.node, "remote": w.config.remote, "type": w.config.type,
@@ -106,29 +106,9 @@ def _workload(w: Workload) -> dict[str, Any]:
         "priority": w.config.priority, "atomic": w.config.atomic,
         "pairs_per_s": request_rate([r.ok_time for r in records], origin.sent_at),
         "goodness_mean": sum(r.goodness for r in records) / len(records) if records else None,
-        "fidelity_measured": None if fidelity is None else fidelity[0],
-        "fidelity_stderr": None if fidelity is None else fidelity[1],
+        **fidelity_figures(rates if w.config.type == "keep" else None),
         "disagreement": rates,
     }
-
-
-def request_rate(ok_times: list[int], create_sent: int | None) -> float | None:
-    """A request's pairs per second from its OKs' times (ns, in order) and when its CREATE was sent: while the
-    OKs span time, (n − 1)/(last OK − first OK), the rate at which they came; when they do not (one OK, or all
-    at one instant: an atomic request, a block of measure-directly outcomes), n/(last OK − CREATE sent), the
-    rate of the whole request. None with no OK (or no CREATE sent before it).
-
-    >>> request_rate([1_000_000, 3_000_000, 5_000_000], 0), request_rate([4_000_000] * 4, 0), request_rate([], 0)
-    (500.0, 1000.0, None)
-    """
-    if not ok_times:
-        return None
-    first, last = ok_times[0], ok_times[-1]
-    if last > first:
-        return (len(ok_times) - 1) / (last - first) * 1e9
-    if create_sent is None or last <= create_sent:
-        return None
-    return len(ok_times) / (last - create_sent) * 1e9
 
 
 def malformed_count(engine: Any) -> int:
