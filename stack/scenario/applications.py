@@ -3,8 +3,9 @@ that both ends run through the application API (stack.api.apps): in virtual time
 node its own process (``qnet up``, stack/multiprocess/node_apps.py).
 
 An entry names its ``kind`` ("teleport", "qkd", "chsh" or "ghz"), the creating end ``node`` and the other end
-``remote`` (any QPU: the link layer serves a neighbour, the network layer any other, as ``service`` says),
-and how much to do (``pairs``; for teleport, ``per_state`` qubits of each of the six stabiliser states). A
+``remote`` (any QPU a path of links reaches: the link layer serves a neighbour, the network layer any other,
+as ``service`` says), and how much to do (``pairs``; for teleport, ``per_state`` qubits of each of the six
+stabiliser states). A
 GHZ entry names its center ``node``, its other parties ``remotes`` and its ``shots``. A "python" entry runs
 the user's own coroutines: ``file`` (a Python file, relative to the scenario file), ``functions`` (a table of
 node = coroutine function name) and ``args`` (keyword arguments every function is called with); the file is
