@@ -5,12 +5,11 @@ node its own process (``qnet up``, stack/multiprocess/node_apps.py).
 An entry names its ``kind`` ("teleport", "qkd", "chsh" or "ghz"), the creating end ``node`` and the other end
 ``remote`` (any QPU a path of links reaches: the link layer serves a neighbour, the network layer any other,
 as ``service`` says), and how much to do (``pairs``; for teleport, ``per_state`` qubits of each of the six
-stabiliser states). A
-GHZ entry names its center ``node``, its other parties ``remotes`` and its ``shots``. A "python" entry runs
-the user's own coroutines: ``file`` (a Python file, relative to the scenario file), ``functions`` (a table of
-node = coroutine function name) and ``args`` (keyword arguments every function is called with); the file is
-imported when the run starts (stack/api/user_apps.py), here only the keys are checked. A node runs at most one
-application.
+stabiliser states). A GHZ entry names its center ``node``, its other parties ``remotes`` and its ``shots``. A
+"python" entry runs the user's own coroutines: ``file`` (a Python file, relative to the scenario file),
+``functions`` (a table of node = coroutine function name) and ``args`` (keyword arguments every function is
+called with); the file is imported when the run starts (stack/api/user_apps.py), here only the keys are
+checked. A node runs at most one application.
 """
 
 from __future__ import annotations
