@@ -14,6 +14,7 @@ from typing import Any
 from protocols.packets.linkservice import ERROR_CODES
 from stack.core.capture import node_ip, node_mac
 from stack.core.network import AUTH_DROPS
+from stack.report_estimates import fidelity_figures, request_rate
 from stack.report_pairs import delivered, disagreeing, disagreement, expired_pairs, joined, measured_fidelity
 from stack.runtime import Emulation, RunResult, Workload
 from stack.timing.sync import sync_report
@@ -22,8 +23,8 @@ REPORT_VERSION = 1
 DISSECTOR = Path(__file__).resolve().parent.parent / "wireshark" / "qnetstack.lua"
 """The Lua dissector beside the source tree (a checkout or an editable install; a wheel has none)."""
 
-__all__ = ["build_report", "delivered", "disagreeing", "disagreement", "joined", "measured_fidelity", "summary",
-           "to_json", "wireshark_hint"]
+__all__ = ["build_report", "delivered", "disagreeing", "disagreement", "fidelity_figures", "joined",
+           "measured_fidelity", "request_rate", "summary", "to_json", "wireshark_hint"]
 
 
 def wireshark_hint(pcap: str, dissector: Path = DISSECTOR) -> str:
@@ -104,9 +105,7 @@ def _workload(w: Workload) -> dict[str, Any]:
     origin = w.origin
     pairs = joined(w)
     rates = disagreement(pairs)
-    fidelity = measured_fidelity(rates) if w.config.type == "keep" else None
     records = origin.records
-    span = records[-1].ok_time - records[0].ok_time if len(records) > 1 else 0
     return {
         "node": w.config.node, "remote": w.config.remote, "type": w.config.type,
         **({"service": w.config.service} if w.config.service != "link" else {}),
@@ -122,10 +121,9 @@ def _workload(w: Workload) -> dict[str, Any]:
         "create_to_last_ok_ns": None if not records or origin.sent_at is None
         else records[-1].ok_time - origin.sent_at,
         "priority": w.config.priority, "atomic": w.config.atomic,
-        "pairs_per_s": (len(records) - 1) / span * 1e9 if span > 0 else None,
+        "pairs_per_s": request_rate([r.ok_time for r in records], origin.sent_at),
         "goodness_mean": sum(r.goodness for r in records) / len(records) if records else None,
-        "fidelity_measured": None if fidelity is None else fidelity[0],
-        "fidelity_stderr": None if fidelity is None else fidelity[1],
+        **fidelity_figures(rates if w.config.type == "keep" else None),
         "disagreement": rates,
     }
 
@@ -242,7 +240,7 @@ def workload_table(report: dict[str, Any]) -> list[str]:
     one of applications only)."""
     if not report["workload"]:
         return []
-    lines = ["", f"{'workload':<22}{'pairs':>11}{'pairs/s':>9}{'1st OK ms':>10}{'goodness':>10}"
+    lines = ["", f"{'workload':<22}{'pairs':>11}{'pairs/s':>9} 1st OK ms{'goodness':>10}"
              f"{'F meas.':>15}  disagreement"]
     for w in report["workload"]:
         name = f"{w['node']}->{w['remote']} {w['type']}"
@@ -255,6 +253,6 @@ def workload_table(report: dict[str, Any]) -> list[str]:
         errors = f"  ERR {','.join(w['errors'])}" if w["errors"] else ""
         if w["pairs_disagreeing"]:
             errors += f"  {w['pairs_disagreeing']} PAIRS DELIVERED AT ONE END ONLY"
-        lines.append(f"{name:<22}{w['pairs_delivered']:>5}/{w['pairs_requested']:<5}{rate:>9}{first:>10}"
+        lines.append(f"{name:<22}{w['pairs_delivered']:>5}/{w['pairs_requested']:<5}{rate:>9} {first:>9}"
                      f"{good:>10}{fid:>15}  {dis}{errors}")
     return lines

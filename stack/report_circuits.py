@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from protocols.packets.linkservice import ERROR_CODES
 from protocols.packets.qncp_common import REASONS
-from stack.report_pairs import disagreement, expired_pairs, joined, measured_fidelity
+from stack.report_estimates import fidelity_figures, request_rate
+from stack.report_pairs import disagreement, expired_pairs, joined
 from stack.runtime import Emulation, Workload
 
 if TYPE_CHECKING:                   # annotations only: a run without a network layer need not load its types
@@ -83,9 +84,8 @@ def _circuit(emu: Emulation, seen: Views, index: int, w: Workload) -> dict[str, 
     links = [emu.topology.link_between(a, b) for a, b in itertools.pairwise(route)] if emu.topology else []
     pairs = joined(w)
     rates = disagreement(pairs)
-    fidelity = measured_fidelity(rates) if w.config.type == "keep" else None
+    fidelity = fidelity_figures(rates if w.config.type == "keep" else None)
     remote = w.responder.records
-    span = remote[-1].ok_time - remote[0].ok_time if len(remote) > 1 else 0
     reasons: dict[str, int] = {}
     messages: dict[str, int] = {}
     for record in records.values():
@@ -134,18 +134,17 @@ def _circuit(emu: Emulation, seen: Views, index: int, w: Workload) -> dict[str, 
         "pairs_requested": w.config.pairs, "pairs_delivered": len(w.origin.records),
         "pairs_delivered_remote": len(remote), "pairs_matched": len(pairs),
         "pairs_expired": expired_pairs(w),
-        "pairs_per_s": (len(remote) - 1) / span * 1e9 if span > 0 else None,
+        "pairs_per_s": request_rate([r.ok_time for r in remote], w.origin.sent_at),
         "create_to_first_ok_ns": None if w.origin.first_ok_at is None or w.origin.sent_at is None
         else w.origin.first_ok_at - w.origin.sent_at,
         "latency_ns": None if setup is None else _latency(setup.latencies),
         "goodness_mean": sum(goodness) / len(goodness) if goodness else None,
-        "fidelity_measured": None if fidelity is None else fidelity[0],
-        "fidelity_stderr": None if fidelity is None else fidelity[1],
+        **fidelity,
         "disagreement": rates,
         "hops_detail": hops,
-        "distillation": _distillation_total(hops, fidelity),
+        "distillation": _distillation_total(hops, fidelity["fidelity_measured"]),
         "end_distil": (tail.end_distil or None) if tail is not None else None,
-        "end_distillation": _end_distillation(tail, fidelity),
+        "end_distillation": _end_distillation(tail, fidelity["fidelity_measured"]),
         "repeaters": [{"node": names[n], "swaps": r.swaps, "swap_failures": r.swap_failures,
                        "cutoff_discards": r.cutoff_discards, "max_held_per_side": list(r.max_held)}
                       for n, r in records.items() if r.role == "repeater"],
@@ -171,7 +170,7 @@ def _distillation(at: CircuitStats | None, link_id: int) -> dict[str, Any] | Non
             "fidelity_after_estimated": d.fidelity_after / d.distilled if d.distilled else None}
 
 
-def _end_distillation(tail: CircuitStats | None, fidelity: tuple[float, float] | None) -> dict[str, Any] | None:
+def _end_distillation(tail: CircuitStats | None, fidelity: float | None) -> dict[str, Any] | None:
     """The ends' rounds on end-to-end pairs, as the tail (their initiator) saw them (docs/report.md)."""
     d = None if tail is None else tail.end_distillation
     if d is None:
@@ -183,10 +182,10 @@ def _end_distillation(tail: CircuitStats | None, fidelity: tuple[float, float] |
             "pairs_per_distilled": d.elementary / d.distilled if d.distilled else None,
             "fidelity_before_estimated": d.fidelity_before / d.elementary if d.elementary else None,
             "fidelity_after_estimated": d.fidelity_after / d.distilled if d.distilled else None,
-            "fidelity_after_measured": None if fidelity is None else fidelity[0]}
+            "fidelity_after_measured": fidelity}
 
 
-def _distillation_total(hops: list[dict[str, Any]], fidelity: tuple[float, float] | None) -> dict[str, Any] | None:
+def _distillation_total(hops: list[dict[str, Any]], fidelity: float | None) -> dict[str, Any] | None:
     """The circuit's distillation: its hops' rounds, the link pairs of the distilling hops each delivered pair
     cost (the sum of their elementary pairs per distilled pair), and the delivered pairs' measured fidelity."""
     parts = [h["distillation"] for h in hops if h["distillation"]]
@@ -196,7 +195,7 @@ def _distillation_total(hops: list[dict[str, Any]], fidelity: tuple[float, float
     return {"hops": len(parts), "rounds_attempted": sum(p["rounds_attempted"] for p in parts),
             "rounds_succeeded": sum(p["rounds_succeeded"] for p in parts),
             "link_pairs_per_pair": cost if cost == cost else None,
-            "fidelity_after_measured": None if fidelity is None else fidelity[0]}
+            "fidelity_after_measured": fidelity}
 
 
 def circuit_table(report: dict[str, Any]) -> list[str]:
@@ -207,7 +206,7 @@ def circuit_table(report: dict[str, Any]) -> list[str]:
     names = [f"{c['head']}->{c['tail']} {report['workload'][c['workload']]['type']}" for c in entries]
     paths = [">".join(c["path"]) or "-" for c in entries]
     wide, far = max(20, *(len(n) + 1 for n in names)), max(24, *(len(p) + 1 for p in paths))  # columns never touch
-    lines = ["", f"{'circuit':<{wide}}{'path':<{far}}{'pairs':>11}{'pairs/s':>10}{'1st OK ms':>10}{'latency ms':>11}"
+    lines = ["", f"{'circuit':<{wide}}{'path':<{far}}{'pairs':>11}{'pairs/s':>10} 1st OK ms{'latency ms':>11}"
                  f"{'goodness':>9}{'F model':>8}{'F meas.':>14}{'swaps':>7}{'expired':>8}"]
     for c, name, path in zip(entries, names, paths, strict=True):
         rate = "" if c["pairs_per_s"] is None else f"{c['pairs_per_s']:.1f}"
@@ -224,6 +223,6 @@ def circuit_table(report: dict[str, Any]) -> list[str]:
             flag += f"  {c['bell_mismatches']} BELL MISMATCHES"
         if c["gave_up"] or c["late_confirms"]:
             flag += f"  {c['gave_up']} given up, {c['late_confirms']} late CONFIRMs"
-        lines.append(f"{name:<{wide}}{path:<{far}}{c['pairs_delivered']:>5}/{c['pairs_requested']:<5}{rate:>10}{first:>10}"
-                     f"{latency:>11}{good:>9}{model:>8}{fid:>14}{swaps:>7}{expired:>8}{flag}")
+        lines.append(f"{name:<{wide}}{path:<{far}}{c['pairs_delivered']:>5}/{c['pairs_requested']:<5}"
+                     f"{rate:>10} {first:>9}{latency:>11}{good:>9}{model:>8}{fid:>14}{swaps:>7}{expired:>8}{flag}")
     return lines

@@ -41,6 +41,41 @@ def test_a_bad_entry_names_its_key(entry: str, key: str, problem: str) -> None:
     assert error.value.key == key and problem in str(error.value)
 
 
+CAROL = '\n[nodes.carol]\nkind = "qpu"\ndata_qubits = 1\n[nodes.dave]\nkind = "qpu"\n'
+"""Two QPUs no link reaches from alice (nor bob)."""
+
+
+@pytest.mark.parametrize(("entry", "key", "problem"), [
+    ('kind = "qkd"\nnode = "alice"\nremote = "carol"', "application[0].remote", "no path between 'alice' and 'carol'"),
+    ('kind = "chsh"\nnode = "carol"\nremote = "bob"', "application[0].remote", "no path between 'carol' and 'bob'"),
+    ('kind = "teleport"\nnode = "alice"\nremote = "carol"', "application[0].remote", "no path between"),
+    ('kind = "qkd"\nnode = "alice"\nremote = "carol"\nservice = "network"', "application[0].remote", "no path"),
+    ('kind = "ghz"\nnode = "alice"\nremotes = ["bob", "carol"]', "application[0].remotes[1]",
+     "no path between 'alice' and 'carol'"),
+    ('kind = "ghz"\nnode = "carol"\nremotes = ["dave"]', "application[0].remotes[0]", "no path"),
+])
+def test_an_application_whose_ends_no_links_join_is_refused_when_read(entry: str, key: str, problem: str) -> None:
+    """Its pairs and its messages need a path of links (as a ``[[workload]]`` entry's do): refused naming the
+    key, not a traceback once the run started."""
+    with pytest.raises(ScenarioError) as error:
+        load_text(_with(entry, SCENARIO + CAROL), "<apps>")
+    assert error.value.key == key and problem in str(error.value)
+
+
+def test_an_application_on_the_link_layer_needs_a_link(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """service = "link" between QPUs a path but no link joins is refused (the link layer serves neighbours);
+    "auto" there takes the network layer. ``qnet run`` says so in one line, exit status 2."""
+    chain = SCENARIO + CAROL + '[links.bc]\na = "bob"\nb = "carol"\nstation = "mid"\nlength_km = 2.0\n'
+    entry = 'kind = "qkd"\nnode = "alice"\nremote = "carol"\npairs = 10\n'
+    assert load_text(_with(entry, chain), "<apps>").applications[0].remote == "carol"
+    path = tmp_path / "s.toml"
+    path.write_text(_with(entry + 'service = "link"', chain))
+    assert main(["run", str(path), "--no-pcap"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().splitlines() == [f"qnet: error: {path}: application[0].remote: no link between 'alice' and "
+                                        "'carol' (service = \"network\" crosses repeaters)"]
+
+
 WORKLOAD_AT_BOB = '\n[[workload]]\nnode = "alice"\nremote = "bob"\ntype = "measure"\npairs = 2\npurpose_id = {}\n'
 
 

@@ -167,14 +167,30 @@ def test_a_teledata_circuit_under_qnet_up_is_exact_and_ends_with_its_roles(tmp_p
     assert report["multi_process"]["accounting_error"] is None         # not the ledger's sum: true by construction
 
 
-def test_a_failing_role_ends_the_run_with_one_line_and_status_1(tmp_path: Path) -> None:
+def test_an_application_no_path_reaches_is_refused_before_any_process_starts(tmp_path: Path) -> None:
+    """carol has no link: the GHZ entry is a scenario error (exit 2, one line), not processes that start and
+    each fail to find a fibre path."""
     text = TWO_QPUS + ('[nodes.carol]\nkind = "qpu"\n\n[[application]]\nkind = "ghz"\nnode = "alice"\n'
                        'remotes = ["bob", "carol"]\nshots = 4\n')
     proc, report = up(tmp_path, text, "bad")
+    assert proc.returncode == 2 and report is None, proc.stdout + proc.stderr
+    assert proc.stderr == (f"qnet: error: {tmp_path / 'bad.toml'}: application[0].remotes[1]: no path between "
+                           "'alice' and 'carol'\n")
+    assert not (tmp_path / "bad").exists()
+
+
+def test_a_failing_role_ends_the_run_with_one_line_and_status_1(tmp_path: Path) -> None:
+    """A GHZ center with two communication qubits and three parties holds two pairs and waits for a third that
+    no qubit is free for, until the generation window ends its request (ERR TIMEOUT): the role fails."""
+    links = "".join(f'[nodes.{name}]\nkind = "qpu"\n\n[links.alice-{name}]\na = "alice"\nb = "{name}"\n'
+                    f'station = "mid"\nlength_km = 2.0\n\n' for name in ("carol", "dave"))
+    text = TWO_QPUS.replace("duration_ms = 2000.0", "duration_ms = 5.0") + links + (
+        '[[application]]\nkind = "ghz"\nnode = "alice"\nremotes = ["bob", "carol", "dave"]\nshots = 4\n')
+    proc, report = up(tmp_path, text, "short")
     assert proc.returncode == EXIT_APP_FAILED and report is not None, proc.stdout + proc.stderr
-    # the center and carol both find no path to each other; whichever says so first is named
+    # whichever end's request the window ends first is named
     line = error_line(proc.stderr)
-    assert re.fullmatch(r"qnet: error: (alice|carol): ValueError: no fibre path from node \d to node \d", line)
+    assert re.fullmatch(r"qnet: error: (alice|bob|carol|dave): LinkError: link layer answered ERR TIMEOUT .*", line)
     entry, = report["applications"]
     assert not entry["finished"] and f"qnet: error: {entry['error']}" == line
 

@@ -118,6 +118,10 @@ def test_a_node_runs_one_application() -> None:
     ("import nothing_here_at_all\n", 'functions = { alice = "a" }\n',
      r"application\[0\]\.file: importing .*proto\.py raised ModuleNotFoundError at proto\.py:1: No module named"),
     ("def a(:\n", 'functions = { alice = "a" }\n', r"application\[0\]\.file: importing .* raised SyntaxError"),
+    ("import sys\nsys.exit(0)\n", 'functions = { alice = "a" }\n',       # not a silent exit 0
+     r"application\[0\]\.file: importing .*proto\.py raised SystemExit at proto\.py:2: 0"),
+    ("raise SystemExit\n", 'functions = { alice = "a" }\n',
+     r"application\[0\]\.file: importing .*proto\.py raised SystemExit at proto\.py:1"),
     (PEERS, 'functions = { alice = "a", bob = "c" }\n',
      r"application\[0\]\.functions\.bob: 'c' is not defined in .*proto\.py \(expected async def c\(ctx, \.\.\.\)\)"),
     ("def a(ctx):\n    return 1\n", 'functions = { alice = "a" }\n',
@@ -143,11 +147,16 @@ RAISES = ("async def a(ctx):\n    await ctx.sleep(1000)\n    return {'ok': True}
           "async def b(ctx):\n    await ctx.sleep(1000)\n    raise ValueError('the peer said no\\nsecond line')\n")
 
 
-def test_an_exception_in_qnet_run_is_one_line_and_status_1(tmp_path: Path,
-                                                           capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["run", str(_scenario(tmp_path, RAISES)), "--no-pcap"]) == 1
+EXITS = RAISES.replace("raise ValueError(", "raise SystemExit(")
+"""``sys.exit("...")`` in a function: its error like any other, not the end of the process (or a traceback)."""
+
+
+@pytest.mark.parametrize(("code", "error"), [(RAISES, "ValueError"), (EXITS, "SystemExit")])
+def test_an_exception_in_qnet_run_is_one_line_and_status_1(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                           code: str, error: str) -> None:
+    assert main(["run", str(_scenario(tmp_path, code)), "--no-pcap"]) == 1
     err = capsys.readouterr().err
-    assert err == "qnet: error: an application failed: b on bob raised ValueError at proto.py:7: the peer said no\n"
+    assert err == f"qnet: error: an application failed: b on bob raised {error} at proto.py:7: the peer said no\n"
 
 
 def test_a_scenario_of_applications_only_prints_no_workload_table(tmp_path: Path,
@@ -176,12 +185,13 @@ def test_a_qubit_left_in_memory_in_qnet_run_is_one_line_and_status_1(tmp_path: P
     assert not report.exists()
 
 
-def test_an_exception_in_qnet_up_is_one_line_and_status_1(tmp_path: Path) -> None:
-    proc, report = up(tmp_path, _scenario(tmp_path, RAISES), "raises")
+@pytest.mark.parametrize(("code", "error"), [(RAISES, "ValueError"), (EXITS, "SystemExit")])
+def test_an_exception_in_qnet_up_is_one_line_and_status_1(tmp_path: Path, code: str, error: str) -> None:
+    proc, report = up(tmp_path, _scenario(tmp_path, code), "raises")
     assert proc.returncode == EXIT_APP_FAILED and report is not None, proc.stdout + proc.stderr
     line = proc.stderr.splitlines()[-1]
     assert "Traceback" not in proc.stderr
-    assert line == "qnet: error: bob: b on bob raised ValueError at proto.py:7: the peer said no", proc.stderr
+    assert line == f"qnet: error: bob: b on bob raised {error} at proto.py:7: the peer said no", proc.stderr
     entry, = report["applications"]
     assert not entry["finished"] and f"qnet: error: {entry['error']}" == line
     log = (tmp_path / "raises" / "bob.log").read_text()          # the user's traceback, for debugging

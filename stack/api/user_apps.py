@@ -4,10 +4,11 @@ file and, per node, a coroutine function ``async def f(ctx: AppContext, **args)`
 ``qnet up``: stack/multiprocess/node_apps.py).
 
 Loading the file imports it: the user's code runs, in every process of the run (as pytest runs a conftest.py).
-A file that cannot be imported, or a name that is not a coroutine function in it, is a
-:class:`~stack.scenario.ScenarioError` naming the entry's key. What a function returns goes into the report
-(``applications[i].results``) and must be JSON; an exception it raises ends the run as one line
-(:class:`~stack.api.errors.ApplicationFailed`) with the function, node and the line of the user's file.
+A file that cannot be imported (or calls ``sys.exit()`` when imported), or a name that is not a coroutine
+function in it, is a :class:`~stack.scenario.ScenarioError` naming the entry's key. What a function returns goes
+into the report (``applications[i].results``) and must be JSON; an exception it raises (``SystemExit`` too) ends
+the run as one line (:class:`~stack.api.errors.ApplicationFailed`) with the function, node and the line of the
+user's file.
 """
 
 from __future__ import annotations
@@ -28,6 +29,10 @@ from stack.api.errors import ApplicationFailed
 from stack.scenario import Scenario, ScenarioError
 
 UserFunction = Callable[..., Awaitable[Any]]
+USER_ERRORS = (Exception, SystemExit)
+"""What the user's code may raise that is its error, reported as one line: ``sys.exit()`` too (it would end the
+run silently with its status, or with a traceback from a function). Not KeyboardInterrupt: Ctrl-C stays the
+user's way to stop a run."""
 MAX_RESULT_DEPTH = 8
 """Lists and tables a result may nest (``qnet up`` carries it to the medium in a message nested at most 16 deep)."""
 MAX_RESULT_BYTES = 16 << 20
@@ -55,7 +60,7 @@ def load_module(scenario: Scenario, index: int) -> ModuleType:
     sys.modules[name] = module
     try:
         spec.loader.exec_module(module)
-    except Exception as error:
+    except USER_ERRORS as error:
         del sys.modules[name]
         raise ScenarioError(scenario.source, key, f"importing {config.file} raised {_where(error, path)}") from None
     return module
@@ -117,7 +122,7 @@ def user_role(scenario: Scenario, index: int, node: str, function: UserFunction,
     async def app(ctx: AppContext) -> None:
         try:
             result = await function(ctx, **args)
-        except Exception as error:
+        except USER_ERRORS as error:
             raise ApplicationFailed(f"{name} raised {_where(error, Path(config.file))}") from error
         problem = _result_problem(result)
         if problem is not None:

@@ -3,13 +3,13 @@ that both ends run through the application API (stack.api.apps): in virtual time
 node its own process (``qnet up``, stack/multiprocess/node_apps.py).
 
 An entry names its ``kind`` ("teleport", "qkd", "chsh" or "ghz"), the creating end ``node`` and the other end
-``remote`` (any QPU: the link layer serves a neighbour, the network layer any other, as ``service`` says),
-and how much to do (``pairs``; for teleport, ``per_state`` qubits of each of the six stabiliser states). A
-GHZ entry names its center ``node``, its other parties ``remotes`` and its ``shots``. A "python" entry runs
-the user's own coroutines: ``file`` (a Python file, relative to the scenario file), ``functions`` (a table of
-node = coroutine function name) and ``args`` (keyword arguments every function is called with); the file is
-imported when the run starts (stack/api/user_apps.py), here only the keys are checked. A node runs at most one
-application.
+``remote`` (any QPU a path of links reaches: the link layer serves a neighbour, the network layer any other,
+as ``service`` says), and how much to do (``pairs``; for teleport, ``per_state`` qubits of each of the six
+stabiliser states). A GHZ entry names its center ``node``, its other parties ``remotes`` and its ``shots``. A
+"python" entry runs the user's own coroutines: ``file`` (a Python file, relative to the scenario file),
+``functions`` (a table of node = coroutine function name) and ``args`` (keyword arguments every function is
+called with); the file is imported when the run starts (stack/api/user_apps.py), here only the keys are
+checked. A node runs at most one application.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from stack.scenario.table import REQUIRED, ScenarioError, Table, shown
-from stack.scenario.types import NodeConfig, WorkloadConfig
+from stack.scenario.types import LinkConfig, NodeConfig, WorkloadConfig
+from stack.scenario.workload import _connected, _neighbours
 
 KINDS = ("teleport", "qkd", "chsh", "ghz", "python")
 APPLICATION_PURPOSE_ID = 100
@@ -58,16 +59,28 @@ class ApplicationConfig:
         return (self.node, *(self.leaves or (self.remote,)))
 
 
-def _entry(t: Table, nodes: dict[str, NodeConfig], node_ref: Any) -> ApplicationConfig:
+def _reachable(t: Table, key: str, node: str, remote: str, service: str, graph: dict[str, set[str]]) -> None:
+    """``remote`` can be served from ``node`` as ``service`` says (as for a ``[[workload]]`` entry): a link
+    between them for "link", a path of links for "network" or "auto". ScenarioError naming ``key`` otherwise:
+    the application's pairs and its messages both need one."""
+    if service == "link" and remote not in graph.get(node, set()):
+        raise ScenarioError(t.source, key, f"no link between {node!r} and {remote!r} "
+                                           f"(service = \"network\" crosses repeaters)")
+    if not _connected(graph, node, remote):
+        raise ScenarioError(t.source, key, f"no path between {node!r} and {remote!r}")
+
+
+def _entry(t: Table, nodes: dict[str, NodeConfig], graph: dict[str, set[str]], node_ref: Any) -> ApplicationConfig:
     kind = t.text("kind", choices=KINDS)
     if kind == "ghz":
-        return _ghz(t, nodes, node_ref)
+        return _ghz(t, nodes, graph, node_ref)
     if kind == "python":
         return _python(t, nodes)
     node, remote = node_ref(t, "node", nodes, "qpu"), node_ref(t, "remote", nodes, "qpu")
     if node == remote:
         raise t.error("remote", f"is the node itself ({node!r})")
     service = t.text("service", "auto", SERVICES)
+    _reachable(t, t.key("remote"), node, remote, service, graph)
     if kind == "teleport":
         if nodes[node].data_qubits < 1:
             raise ScenarioError(t.source, f"nodes.{node}.data_qubits",
@@ -91,7 +104,7 @@ def _entry(t: Table, nodes: dict[str, NodeConfig], node_ref: Any) -> Application
     return config
 
 
-def _ghz(t: Table, nodes: dict[str, NodeConfig], node_ref: Any) -> ApplicationConfig:
+def _ghz(t: Table, nodes: dict[str, NodeConfig], graph: dict[str, set[str]], node_ref: Any) -> ApplicationConfig:
     """A GHZ entry: ``node`` the center, ``remotes`` the leaves (1 to 7 other QPUs), ``shots``."""
     node = node_ref(t, "node", nodes, "qpu")
     value = t.get("remotes", None)
@@ -101,8 +114,11 @@ def _ghz(t: Table, nodes: dict[str, NodeConfig], node_ref: Any) -> ApplicationCo
         if name not in nodes or nodes[name].kind != "qpu" or name == node or value.index(name) != index:
             raise ScenarioError(t.source, f"{t.key('remotes')}[{index}]",
                                 f"{name!r} is not another QPU of the scenario, once")
+    service = t.text("service", "auto", SERVICES)
+    for index, name in enumerate(value):
+        _reachable(t, f"{t.key('remotes')}[{index}]", node, name, service, graph)
     config = ApplicationConfig("ghz", node, value[0], t.number("shots", 300, low=1, high=1_000_000, integer=True),
-                               service=t.text("service", "auto", SERVICES), leaves=tuple(value))
+                               service=service, leaves=tuple(value))
     t.finish()
     return config
 
@@ -147,15 +163,18 @@ def _no_json(value: Any) -> Any:
     raise ValueError(f"{shown(value)} is not")
 
 
-def applications(source: str, data: Any, nodes: dict[str, NodeConfig], node_ref: Any) -> tuple[ApplicationConfig, ...]:
-    """The ``[[application]]`` entries; ``node_ref`` reads a node name that must be of a kind."""
+def applications(source: str, data: Any, nodes: dict[str, NodeConfig], node_ref: Any,
+                 links: Sequence[LinkConfig]) -> tuple[ApplicationConfig, ...]:
+    """The ``[[application]]`` entries; ``node_ref`` reads a node name that must be of a kind. Every built-in
+    kind needs its ends joined by ``links`` (a "python" entry's functions talk to whom they choose)."""
     if not isinstance(data, list):
         raise ScenarioError(source, "application", "expected an array of tables ([[application]])")
     found: list[ApplicationConfig] = []
     runs: dict[str, int] = {}
+    graph = _neighbours(list(links))
     for index, entry in enumerate(data):
         t = Table(source, f"application[{index}]", entry)
-        config = _entry(t, nodes, node_ref)
+        config = _entry(t, nodes, graph, node_ref)
         if config.kind == "python":
             keys = [(f"functions.{name}", name) for name in config.parties]
         else:

@@ -102,7 +102,7 @@ def load_data(data: dict[str, Any], source: str) -> Scenario:
     workload = read_workload(source, top.get("workload", []), nodes, links, node_ref)
     network = network_settings(Table(source, "network", top.get("network", {})))
     security = security_settings(Table(source, "security", top.get("security", {})))
-    apps = read_applications(source, top.get("application", []), nodes, node_ref)
+    apps = read_applications(source, top.get("application", []), nodes, node_ref, links)
     circuits = read_circuits(source, top.get("circuit", []), bool(apps))
     check_purpose(source, workload, apps, bool(circuits), nodes)
     top.finish()
