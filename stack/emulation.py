@@ -122,6 +122,9 @@ class RunResult:
     ledger: dict[str, int]
     wall_seconds: float
     generation_end_ns: int
+    app_outcomes: dict[str, str] = field(default_factory=dict)
+    """Each application's outcome by node (:func:`stack.api.run.run_apps`): "finished" (it returned) or "cut off"
+    (the run's duration ended it first); empty for a run without applications."""
 
 
 def check_after_each_event(emu: Emulation, layer: Layer) -> None:

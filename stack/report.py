@@ -58,6 +58,7 @@ def build_report(result: RunResult, capture_frames: int | None = None) -> dict[s
         "medium": result.ledger | {"rejected_commands": emu.medium.rejected_commands},
         "capture_frames": capture_frames,
         "sync": sync_report(emu, emu.sampler) if emu.sampler is not None and emu.clocks else None,
+        **({"app_outcomes": dict(result.app_outcomes)} if result.app_outcomes else {}),
     }
 
 

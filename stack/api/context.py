@@ -44,6 +44,9 @@ EXCHANGE_MAGIC = MAGIC
 """Application messages that begin with these two bytes belong to :mod:`stack.api.exchange` (never to recv)."""
 MAX_APP_MESSAGE = MAX_MESSAGE
 """The largest application message (bytes): one datagram, no fragmentation on a 1500-byte MTU."""
+ENDED = "the run has ended: an AppContext serves only while its application runs (call it from the application)"
+ONE_TASK = ("one AppContext serves one task at a time: another task of this application already waits on it "
+            "(await its calls one after another in one task)")
 
 
 class AppContext:
@@ -129,6 +132,7 @@ class AppContext:
         with either or both: ``end`` makes the circuit's two ends distil the end-to-end pairs (create and keep
         only; docs/scenario.md, ``distill``).
         """
+        self._live()
         service = self.service_for(remote, service)
         create = create_message(self.emu.scenario.nodes[remote].node_id, self.purpose_id, pairs, service,
                                 keep=keep, basis=basis, min_fidelity=min_fidelity, priority=priority,
@@ -157,6 +161,7 @@ class AppContext:
         is answered in blocks: each message is then an :class:`~protocols.packets.linkservice.OkMeasureBlock`
         carrying many pairs' outcomes, bases and Bell states (numpy arrays) from Sequence Number
         ``sequence_number`` on."""
+        self._live()
         while not self._messages:
             await self._wait()
         message = self._messages.popleft()
@@ -176,6 +181,7 @@ class AppContext:
 
     def qubit(self) -> int:
         """A fresh data qubit in |0⟩ (Init on the first free data slot); returns its slot."""
+        self._live()
         slot = self.emu.medium.free_data_slot(self.node_id, self.held)
         if slot is None:
             data = self.emu.scenario.nodes[self.node].data_qubits
@@ -190,6 +196,7 @@ class AppContext:
         """Apply the Clifford gate ``name`` (stim's name: H, S, X, Z, CNOT, CZ, ...) to the qubits in ``slots``
         (data qubits and pair halves of this node; control first). It runs in the node's ``gate_ns`` after
         earlier commands on those qubits, with the node's gate noise."""
+        self._live()
         try:
             command = Gate(name, tuple(slots))
         except ValueError as error:
@@ -199,6 +206,7 @@ class AppContext:
 
     async def measure(self, slot: int, basis: Basis = Basis.Z) -> int:
         """Measure the qubit in ``slot`` in ``basis``; returns the outcome (the slot is then free)."""
+        self._live()
         self.emu.medium.command(self.node_id, Measure(slot, basis), self.port)
         result = await self._result(slot)
         if isinstance(result, CommandRejected):
@@ -211,6 +219,7 @@ class AppContext:
         """Bell measurement (CNOT a→b, H on a, both measured in Z) of two qubits of this node; returns the Bell
         index ``x | z << 1`` (x: the outcome of b, z: of a). Both slots are then free. Raises
         :class:`BellMeasurementFailed` when the measurement fails (both qubits lost)."""
+        self._live()
         self.emu.medium.command(self.node_id, BellMeasure(slot_a, slot_b), self.port)
         result = await self._result(slot_a)
         if isinstance(result, CommandRejected):
@@ -223,6 +232,7 @@ class AppContext:
 
     def discard(self, slot: int) -> None:
         """Give up the qubit in ``slot`` without measuring it (reset; the slot is free again)."""
+        self._live()
         self._check(Discard(slot))
         self.emu.medium.command(self.node_id, Discard(slot), self.port)
         self.held.discard(slot)
@@ -233,6 +243,7 @@ class AppContext:
         to its (over the emulated fibres: delay, loss and jitter apply). ``payload`` is bytes (TypeError for a
         str: encode it)."""
         checks.payload(payload)
+        self._live()
         if remote not in self.directory:
             raise ValueError(f"no application runs on {remote!r} (applications run on {sorted(self.directory)})")
         if len(payload) > MAX_APP_MESSAGE:
@@ -245,6 +256,7 @@ class AppContext:
         returned. It waits as long as it takes (a lost message is never resent: :mod:`stack.api.exchange` is
         the reliable way); it has no timeout, and trio's (``trio.move_on_after``) count wall-clock seconds, not
         the emulated time of :attr:`now`."""
+        self._live()
         while True:
             for index, (source, payload) in enumerate(self._inbox):
                 if remote is None or source == remote:
@@ -255,18 +267,29 @@ class AppContext:
     async def sleep(self, ns: int) -> None:
         """Let ``ns`` (0 or more) of emulated time pass."""
         checks.duration("sleep's ns", ns)
+        self._live()
         self.port.set_timer(self.now + ns)
         while True:
             if await self._wait() is TIMER:
                 return
 
     # -- the port ---------------------------------------------------------------------------------
+    def _live(self) -> None:
+        """RuntimeError unless the application still runs and no other task of it waits on this context: its
+        events have one task to go to, so that the kernel's queue alone orders what it does (docs/architecture.md,
+        "Application API"); a call after the run would act on a finished emulation or wait for ever."""
+        if self.port.closed:
+            raise RuntimeError(ENDED)
+        if self.port.waiting:
+            raise RuntimeError(ONE_TASK)
+
     async def _result(self, slot: int) -> Any:
         while slot not in self._results:
             await self._wait()
         return self._results.pop(slot)
 
     async def _wait(self) -> Any:
+        self._live()
         event = await self.port.next()
         if type(event) is Datagram:
             self._datagram(event)

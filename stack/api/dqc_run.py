@@ -28,7 +28,7 @@ from protocols.apps.dqc import (
 from protocols.compiler import CatDisentangle, CatEntangle, Circuit, DistributedProgram, Teledata
 from stack.api.context import AppContext
 from stack.api.dqc import QpuRun, run_program
-from stack.api.run import run_apps
+from stack.api.run import run_roles
 from stack.runtime import RunResult
 from stack.scenario import Scenario
 
@@ -67,7 +67,7 @@ def execute_program(scenario: Scenario, program: DistributedProgram, shots: int,
     :class:`protocols.apps.dqc.NotExecutable` for a non-Clifford program, ValueError when a QPU of the program
     is not a QPU of the scenario."""
     runs: dict[str, QpuRun] = {}
-    result = run_apps(scenario, program_roles(program, shots, service, runs), seed=seed, pcap=pcap)
+    result = run_roles(scenario, program_roles(program, shots, service, runs), seed=seed, pcap=pcap)
     return assemble(program, shots, runs, result)
 
 

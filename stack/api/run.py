@@ -21,6 +21,9 @@ from stack.scenario import Scenario
 from stack.scenario.applications import APPLICATION_PURPOSE_ID, listener_on
 
 App = Callable[[AppContext], Awaitable[None]]
+FINISHED, CUT_OFF = "finished", "cut off"
+"""An application's outcome in :attr:`stack.emulation.RunResult.app_outcomes`: it returned, or the run's end (its
+duration) cut it off."""
 API_PORT_BASE = 50000
 """In virtual time, applications run through this API bind consecutive ports from here on their node, in the
 order given. Under ``qnet up`` (:func:`directory`) each binds the first application port its node's workload
@@ -94,14 +97,15 @@ def run_apps(scenario: Scenario, apps: dict[str, App], purpose_id: int = APPLICA
              seed: int | None = None, pcap: BinaryIO | None = None, secret: bytes | None = None) -> RunResult:
     """Run ``scenario`` with an application coroutine on each named node (blocking).
 
-    The run ends when every application has returned, or at the scenario's duration: an application still
-    running then is cut off (its qubits are discarded at the end; a scenario entry reports it as not finished).
-    Every application listens on ``purpose_id`` (0 to 0x7FFF; ValueError otherwise) at its node's link layer
-    and network layer: OKs for requests with that Purpose ID reach it. The run ends when every application has
-    returned (and the scenario's own workload is done). ``pcap``: capture every datagram and photon there. An
-    application must end every qubit it was given (measure it, teleport it or discard it): one left in memory
-    fails the run with an AccountingError naming it. ``secret``: keys authenticated classical control instead
-    of the scenario's key file or a fresh random secret (as :func:`stack.runtime.build`).
+    The run ends when every application has returned (and the scenario's own workload is done), or at the
+    scenario's duration: an application still running then is cut off (its qubits are discarded at the end).
+    The result's ``app_outcomes`` says which: "finished" or "cut off" for each node (an application that raises
+    makes ``run_apps`` raise it). Every application listens on ``purpose_id`` (0 to 0x7FFF; ValueError
+    otherwise) at its node's link layer and network layer: OKs for requests with that Purpose ID reach it.
+    ``pcap``: capture every datagram and photon there. An application must end every qubit it was given
+    (measure it, teleport it or discard it): one left in memory fails the run with an AccountingError naming
+    it. ``secret``: keys authenticated classical control instead of the scenario's key file or a fresh random
+    secret (as :func:`stack.runtime.build`).
 
     An exception that escapes an application (a :class:`LinkError` it does not catch, say) ends the run: the
     other applications are cancelled, and it comes out of ``run_apps`` inside trio's ``ExceptionGroup``,
@@ -111,7 +115,28 @@ def run_apps(scenario: Scenario, apps: dict[str, App], purpose_id: int = APPLICA
     count wall-clock seconds, which a virtual-time run spends at its own speed, so do not bound an emulated
     wait with them: ``ctx.recv`` has no timeout of its own (the exchanges of :mod:`stack.api.exchange` give up
     after a bounded number of retransmissions, in virtual time).
+
+    A scenario's own ``[[application]]`` or ``[[circuit]]`` entries are not yours to mix with: ValueError
+    (run them with :func:`stack.api.scenario_apps.run_applications` or ``qnet run``). Each application serves
+    one task at a time, and only while it runs (RuntimeError otherwise, :class:`AppContext`).
+
+        >>> from stack.scenario import load
+        >>> run_apps(load("examples/api/parity.toml"), {})
+        Traceback (most recent call last):
+        ...
+        ValueError: apps: the scenario has [[application]] entries, which run_apps does not run: run them ...
     """
+    for entries, what in ((scenario.applications, "[[application]]"), (scenario.circuits, "[[circuit]]")):
+        if entries:
+            raise ValueError(f"apps: the scenario has {what} entries, which run_apps does not run: run them with "
+                             "stack.api.scenario_apps.run_applications(scenario) or qnet run, or remove them to "
+                             "run your own applications")
+    return run_roles(scenario, apps, purpose_id, seed, pcap, secret)
+
+
+def run_roles(scenario: Scenario, apps: dict[str, App], purpose_id: int = APPLICATION_PURPOSE_ID,
+              seed: int | None = None, pcap: BinaryIO | None = None, secret: bytes | None = None) -> RunResult:
+    """:func:`run_apps` for the roles the scenario's own entries make (``[[application]]``, ``[[circuit]]``)."""
     check_nodes(scenario, apps, purpose_id)
     emu = build(scenario, seed, pcap, network_layers=True, secret=secret)
     addresses = directory(scenario, apps)
@@ -146,4 +171,6 @@ def run_apps(scenario: Scenario, apps: dict[str, App], purpose_id: int = APPLICA
             nursery.cancel_scope.cancel()           # applications the run's end cut off (they did not finish)
             return result
 
-    return trio.run(main)
+    result = trio.run(main)
+    result.app_outcomes = {node: FINISHED if node in returned else CUT_OFF for node in apps}
+    return result

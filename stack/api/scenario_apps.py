@@ -16,7 +16,7 @@ from protocols.transport.model import teleport_fidelity
 from stack.api.apps import bbm92, chsh, teleport_states
 from stack.api.context import AppContext
 from stack.api.ghz import ghz_center, ghz_leaf, werner_ghz_fidelity_of
-from stack.api.run import run_apps
+from stack.api.run import run_roles
 from stack.api.user_apps import load_functions, user_role
 from stack.runtime import RunResult
 from stack.scenario import Scenario
@@ -68,7 +68,7 @@ def run_applications(scenario: Scenario, seed: int | None = None, pcap: BinaryIO
     """Run the scenario with its applications (and its workload); returns the run and the report's
     ``applications`` section. ``secret``: as :func:`stack.api.run.run_apps`."""
     results: dict[tuple[int, str], Any] = {}
-    run = run_apps(scenario, application_roles(scenario, results), seed=seed, pcap=pcap, secret=secret)
+    run = run_roles(scenario, application_roles(scenario, results), seed=seed, pcap=pcap, secret=secret)
     return run, applications_section(run, results)
 
 

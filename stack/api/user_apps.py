@@ -153,7 +153,10 @@ def _depth(value: Any) -> int:
 
 
 def _where(error: BaseException, path: Path) -> str:
-    """``Type: message`` and the last line of the user's file it passed (file:line), all on one line."""
+    """``Type: message`` and the last line of the user's file it passed (file:line), all on one line (a group of
+    one exception, a trio nursery's one failure, is that exception)."""
+    while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
+        error = error.exceptions[0]
     lines = [lineno for frame, lineno in traceback.walk_tb(error.__traceback__)    # whatever sys.tracebacklimit says
              if Path(frame.f_code.co_filename).resolve() == path.resolve()]
     line = str(error).splitlines()[0] if str(error) else ""

@@ -232,6 +232,9 @@ class MediumServer:
             return
         print(f"qnet medium: node {connection.node} died (its connection closed at emulated "
               f"{self.kernel.emulated_now() / 1e6:.3f} ms)", file=sys.stderr)
+        if self.plan is not None and connection.node in self.plan.roles and connection.node not in self.done:
+            # as a failed role: its peers might wait for it for ever, so the run ends
+            self.api_failures.append(f"{connection.node}: its node process died before its application finished")
         self._end_generation_if_idle()
         self.settling.disturb()                     # its peers get peer_down: their answers to a round are stale
         if self.settling.looking:
