@@ -66,3 +66,27 @@ def test_a_node_that_fails_at_start_up_stops_the_run_at_once(tmp_path: Path) -> 
         if medium.poll() is None:
             medium.kill()
             medium.wait()
+
+
+def test_prepare_touches_nothing_when_the_ports_are_busy_and_only_its_own_files_after(tmp_path: Path) -> None:
+    """Exit 2 (a busy base port) must leave the run directory as it was; a run that starts removes only what an
+    earlier run wrote (its own pcaps, logs, report), never a user's other files."""
+    names = process_nodes(SCENARIO)
+    block, held = allocate_base(SCENARIO, names)
+    run_dir = tmp_path / "d"
+    try:
+        fresh = UpOptions(Path("two.toml"), 1, 0.01, block, tmp_path / "new", 10.0)
+        assert prepare(SCENARIO, fresh) is not None
+        assert not fresh.run_dir.exists()                       # nothing created
+        run_dir.mkdir()
+        for name in ("mine.pcap", "report.json", "alice.pcap", "notes.txt"):
+            (run_dir / name).write_text(name)
+        busy = UpOptions(Path("two.toml"), 1, 0.01, block, run_dir, 10.0)
+        assert prepare(SCENARIO, busy) is not None
+        assert sorted(p.name for p in run_dir.iterdir()) == ["alice.pcap", "mine.pcap", "notes.txt", "report.json"]
+    finally:
+        close_all(held.values())
+    options = UpOptions(Path("two.toml"), 1, 0.01, 0, run_dir, 10.0)
+    assert prepare(SCENARIO, options) is None
+    close_all(options.held.values())
+    assert sorted(p.name for p in run_dir.iterdir()) == ["mine.pcap", "notes.txt", "ports.json"]
