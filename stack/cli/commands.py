@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from stack import report as reporting
-from stack.cli.checks import UsageError, check_numbers, check_output
+from stack.cli.checks import UsageError, check_distinct, check_numbers, check_output
 from stack.cli.compile import main as compile_main
 from stack.cli.parser import DEFAULT_SCENARIO, build_parser
 from stack.runtime import run_scenario
@@ -111,8 +111,9 @@ def _command(args: argparse.Namespace) -> int:
     if args.command in ("up", "node", "medium"):
         from stack.cli import up as cli_up
 
+        if args.command in ("up", "medium"):
+            _check_outputs(args, path)
         if args.command == "up":
-            _check_outputs(args)
             _check_api(path, scenario)
         return cli_up.dispatch(args, path, scenario, main)
     return _run(args, path, scenario)
@@ -134,11 +135,20 @@ def _check_api(path: Path, scenario: Scenario) -> None:
         raise UsageError(f"{path}: {problem}")
 
 
-def _check_outputs(args: argparse.Namespace) -> None:
-    """The outputs the user named can be written (checked before a run that may take minutes)."""
-    if args.json not in (None, "-"):
-        check_output(Path(args.json), "--json")
-    if args.pcap is not None and not args.no_pcap:
+def _check_outputs(args: argparse.Namespace, path: Path, default_pcap: Path | None = None) -> None:
+    """The outputs the user named can be written, are distinct files and are not the scenario (checked before a
+    run that may take minutes); ``--pcap`` and ``--no-pcap`` exclude each other."""
+    json_path = getattr(args, "json", None)
+    if args.pcap is not None and args.no_pcap:
+        raise UsageError(f"--pcap {args.pcap} and --no-pcap exclude each other: give one")
+    if args.pcap is not None or args.no_pcap or default_pcap is None:
+        captures = {"--pcap": None if args.no_pcap else args.pcap}
+    else:
+        captures = {"the default capture": str(default_pcap)}
+    check_distinct({"--json": json_path, **captures}, {"the scenario": path})
+    if json_path not in (None, "-"):
+        check_output(Path(json_path), "--json")
+    if args.pcap is not None:
         check_output(Path(args.pcap), "--pcap")
 
 
@@ -164,7 +174,7 @@ def _plot(args: argparse.Namespace, scenario: Scenario) -> int:
 
 
 def _run(args: argparse.Namespace, path: Path, scenario: Scenario) -> int:
-    _check_outputs(args)
+    _check_outputs(args, path, Path(f"out/{path.stem}.pcap"))
     if scenario.applications:
         from stack.api.user_apps import check_user_apps
 

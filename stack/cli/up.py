@@ -16,7 +16,7 @@ from pathlib import Path
 from protocols.common import HERALD_PORT
 from stack.multiprocess import outcome
 from stack.multiprocess.forked import Entry
-from stack.multiprocess.launcher import UpOptions, prepare, up
+from stack.multiprocess.launcher import UpOptions, prepare, run_files, up
 from stack.multiprocess.medium import process_nodes as nodes_of
 from stack.multiprocess.udp import PortMap, PortMapError
 from stack.scenario import Scenario
@@ -83,11 +83,26 @@ def check_inputs(args: argparse.Namespace, path: Path, scenario: Scenario, seed:
         output = getattr(args, option, None)
         if output and output != "-" and not Path(output).parent.is_dir():
             return f"--{option} {output}: directory {Path(output).parent} does not exist"
+        if output and output != "-" and _run_file(Path(output), run_dir, scenario) not in (None, _default(option)):
+            return f"--{option} {output} is a file the run writes in its run directory {run_dir}: name another"
     if args.command == "node":
         return _check_node(args.name, path, scenario, args.base_port)
     if args.command == "medium" and _medium_serving(run_dir / "medium.sock"):
         return f"a medium is already serving {run_dir} (its medium.sock accepts connections)"
     return None
+
+
+def _default(option: str) -> str | None:
+    """The run-directory file an output option writes by default (naming it is the same as the default)."""
+    return "merged.pcap" if option == "pcap" else None
+
+
+def _run_file(output: Path, run_dir: Path, scenario: Scenario) -> str | None:
+    """The name of the file of the run directory (:func:`stack.multiprocess.launcher.run_files`) ``output`` is,
+    if it is one."""
+    if output.resolve().parent != run_dir.resolve() or output.name not in run_files(nodes_of(scenario)):
+        return None
+    return output.name
 
 
 def _check_node(name: str, path: Path, scenario: Scenario, base_port: int) -> str | None:
