@@ -54,3 +54,23 @@ def test_up_outputs_must_not_be_files_the_run_writes(tmp_path: Path, capsys: pyt
     refused([*common, "--pcap", str(run_dir / "medium.pcap")], capsys, "--pcap", "a file the run writes")
     refused([*common, "--json", str(run_dir / "merged.pcap")], capsys, "--json", "a file the run writes")
     assert list(run_dir.iterdir()) == []
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+@pytest.mark.parametrize("argv", [
+    ["run", "SCENARIO", "--no-pcap"],
+    ["run", "SCENARIO", "--no-pcap", "--quiet", "--json", "-"],
+    ["compile", str(ROOT / "examples" / "circuits" / "ghz.stim"), "--network", str(ROOT / "examples" / "compute.toml")],
+])
+def test_standard_output_on_a_full_device_is_one_line_and_status_1(tmp_path: Path, argv: list[str]) -> None:
+    import subprocess
+    import sys
+
+    from tests.sweep_util import write_tiny
+
+    argv = [str(write_tiny(tmp_path)) if word == "SCENARIO" else word for word in argv]
+    with open("/dev/full", "w") as full:
+        done = subprocess.run([sys.executable, "-m", "stack.cli", *argv], stdout=full, stderr=subprocess.PIPE,
+                              text=True, timeout=300, cwd=ROOT)
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == ["qnet: error: cannot write the output: No space left on device"], done.stderr

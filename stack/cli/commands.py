@@ -14,7 +14,8 @@
 
 With no SCENARIO it runs ``examples/default.toml``. Every problem the user can fix is one line
 ``qnet: error: ...`` on stderr, never a traceback. Exit status: 0 done; 1 an output could not be
-written after the run; 2 a bad command line or scenario (nothing was run); 130 interrupted
+written after the run, or standard output could not be written (a full device); 2 a bad command line or
+scenario (nothing was run); 130 interrupted
 (Ctrl-C); 141 standard output closed early (e.g. ``| head``).
 The exit statuses of ``up``, ``node`` and ``medium`` are listed in :mod:`stack.multiprocess.outcome`.
 The arguments are parsed by :mod:`stack.cli.parser`; this module runs the command they name.
@@ -23,6 +24,7 @@ The arguments are parsed by :mod:`stack.cli.parser`; this module runs the comman
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import sys
 from pathlib import Path
@@ -89,6 +91,24 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())     # nothing more reaches the pipe
         return _error("standard output closed before qnet finished writing (broken pipe)", 141)
+    except OSError as error:
+        if error.errno not in WRITE_FAILURES:
+            raise
+        _drop_unwritable_stdout()
+        return _error(f"cannot write {error.filename or 'the output'}: {error.strerror or error}", 1)
+
+
+WRITE_FAILURES = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO})
+"""What a write to a full or failing device raises (``qnet run > /dev/full``): exit status 1, one line."""
+
+
+def _drop_unwritable_stdout() -> None:
+    """If standard output still cannot take what is buffered for it, send the rest to /dev/null, so that the
+    exit does not fail on it again (a traceback from the interpreter's last flush)."""
+    try:
+        sys.stdout.flush()
+    except OSError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def _error(message: str, status: int) -> int:
