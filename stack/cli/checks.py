@@ -48,6 +48,17 @@ def check_numbers(args: argparse.Namespace) -> None:
             raise UsageError(f"{rule.option} must be {rule.wanted}, got {value}")
 
 
+SWEEP_PLOT_OPTIONS = (("x", "--x"), ("y", "--y"), ("logx", "--logx"), ("logy", "--logy"))
+
+
+def check_plot_options(args: argparse.Namespace) -> None:
+    """``--x``, ``--y``, ``--logx`` and ``--logy`` draw ``qnet plot sweep`` only: given to another figure, they
+    would be ignored, so they are an error."""
+    for dest, option in SWEEP_PLOT_OPTIONS:
+        if args.figure != "sweep" and getattr(args, dest, None) not in (None, False):
+            raise UsageError(f"{option} applies to qnet plot sweep only, not to qnet plot {args.figure}")
+
+
 def check_output(path: Path, option: str, make_directory: bool = False) -> None:
     """``path`` can be written: its directory exists (or, for a default path, is created here) and the file
     can be opened for writing. The file itself is left as it was (a new one is removed again)."""

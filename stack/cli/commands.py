@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from stack import report as reporting
-from stack.cli.checks import UsageError, check_distinct, check_numbers, check_output
+from stack.cli.checks import UsageError, check_distinct, check_numbers, check_output, check_plot_options
 from stack.cli.compile import main as compile_main
 from stack.cli.parser import DEFAULT_SCENARIO, build_parser
 from stack.runtime import run_scenario
@@ -120,6 +120,8 @@ def _command(args: argparse.Namespace) -> int:
     if args.command == "plot" and args.figure == "sweep":
         return sweep_command.plot_main(args)
     check_numbers(args)
+    if args.command == "plot":
+        check_plot_options(args)
     if args.command == "compile":
         return compile_main(args)
     path = Path(args.scenario) if args.scenario else default_scenario()

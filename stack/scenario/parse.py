@@ -100,6 +100,7 @@ def load_data(data: dict[str, Any], source: str) -> Scenario:
     nodes = read_nodes(source, top.get("nodes", REQUIRED))
     links = read_links(source, top.get("links", REQUIRED), nodes)
     workload = read_workload(source, top.get("workload", []), nodes, links, node_ref)
+    _check_starts(source, run, workload)
     network = network_settings(Table(source, "network", top.get("network", {})))
     security = security_settings(Table(source, "security", top.get("security", {})))
     apps = read_applications(source, top.get("application", []), nodes, node_ref)
@@ -107,6 +108,14 @@ def load_data(data: dict[str, Any], source: str) -> Scenario:
     check_purpose(source, workload, apps, bool(circuits), nodes)
     top.finish()
     return Scenario(source, run, nodes, links, workload, sync, network, security, apps, circuits)
+
+
+def _check_starts(source: str, run: RunConfig, workload: list[WorkloadConfig]) -> None:
+    """An entry that starts when the run has stopped generating would ask for nothing: an error."""
+    for index, item in enumerate(workload):
+        if item.start_ns > 0 and item.start_ns >= run.duration_ns:
+            raise ScenarioError(source, f"workload[{index}].start_us", f"{item.start_ns / 1e3:g} µs is not before the "
+                                f"end of the run (run.duration_ms = {run.duration_ns / 1e6:g}): no pair would be asked")
 
 
 def _sync(t: Table) -> SyncConfig:
