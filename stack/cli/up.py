@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import signal
 import socket
 import sys
 from pathlib import Path
@@ -47,6 +48,11 @@ def dispatch(args: argparse.Namespace, path: Path, scenario: Scenario, entry: En
         print(f"qnet: {len(nodes_of(scenario))} node processes and the medium; UDP ports from {options.base_port} "
               f"on 127.0.0.1 ({run_dir}/ports.json); dilation {options.dilation}", file=sys.stderr)
     status, nodes = up(scenario, options)
+    if options.stopped_by is not None:          # Ctrl-C or SIGTERM: as qnet run says it, then where the logs are
+        signum = options.stopped_by
+        what = "interrupted" if signum == signal.SIGINT else f"stopped by {signal.Signals(signum).name}"
+        print(f"qnet: error: {what}: every process stopped; logs in {run_dir}/", file=sys.stderr)
+        return 128 + options.stopped_by
     report = run_dir / "report.json"
     if status not in (outcome.EXIT_OK, outcome.EXIT_APP_FAILED, outcome.EXIT_NODE_DIED, outcome.EXIT_LATE) \
             or not report.exists():

@@ -49,6 +49,8 @@ class UpOptions:
     """The CLI's entry point: children are forked from this process and run it (None: fresh interpreters)."""
     held: dict[str, Held] = field(default_factory=dict)
     """Each node process's bound sockets (:func:`prepare` binds them), until :func:`start` hands them over."""
+    stopped_by: int | None = None
+    """The signal (SIGINT, SIGTERM) that made :func:`up` stop the run, if one did."""
 
 
 class Interrupted(Exception):
@@ -197,6 +199,7 @@ def up(scenario: Scenario, options: UpOptions) -> tuple[int, dict[str, int | Non
             with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(timeout=max(0.1, deadline - time.monotonic()))
     except Interrupted as signalled:
+        options.stopped_by = signalled.signum
         stop_all(everything)
         return 128 + signalled.signum, {name: p.returncode for name, p in nodes.items()}
     finally:

@@ -81,9 +81,10 @@ def load_text(text: str, source: str) -> Scenario:
 
 
 def parse_toml(text: str, source: str) -> dict[str, Any]:
-    """The TOML document, unchecked; a syntax error is a :class:`ScenarioError`."""
+    """The TOML document, unchecked; a syntax error is a :class:`ScenarioError`. A leading byte-order mark
+    (editors on Windows write one) is skipped."""
     try:
-        return tomllib.loads(text)
+        return tomllib.loads(text.removeprefix("\ufeff"))
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(source, "(syntax)", str(exc)) from None
     except RecursionError:
