@@ -74,3 +74,20 @@ def test_standard_output_on_a_full_device_is_one_line_and_status_1(tmp_path: Pat
                               text=True, timeout=300, cwd=ROOT)
     assert done.returncode == 1
     assert done.stderr.splitlines() == ["qnet: error: cannot write the output: No space left on device"], done.stderr
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_a_sweep_summary_to_a_full_device_is_one_line_and_status_1(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from tests.sweep_util import write_tiny
+
+    argv = ["sweep", str(write_tiny(tmp_path)), "--vary", "workload[0].pairs=4", "--workers", "1",
+            "--output", str(tmp_path / "results")]
+    with open("/dev/full", "w") as full:
+        done = subprocess.run([sys.executable, "-m", "stack.cli", *argv], stdout=full, stderr=subprocess.PIPE,
+                              text=True, timeout=300, cwd=ROOT)
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    assert done.stderr.splitlines()[-1] == "qnet: error: cannot write the output: No space left on device"
