@@ -46,12 +46,19 @@ def read_circuit(path: str | Path) -> Circuit:
         raise CompileError(f"cannot read {path}: {error.strerror or error}") from None
     except UnicodeDecodeError:
         raise CompileError(f"{path}: not a text file") from None
+    if not text.strip():
+        raise CompileError(f"{path}: the file is empty: no circuit to compile")
     try:
         if path.suffix.lower() == ".qasm" or text.lstrip().upper().startswith("OPENQASM"):
-            return from_qasm(text)
-        return from_stim(text)
+            circuit = from_qasm(text)
+        else:
+            circuit = from_stim(text)
     except CompileError as error:
         raise CompileError(f"{path}: {error}") from None
+    if not circuit.ops:
+        raise CompileError(f"{path}: the circuit has no operation (no gate, measurement or reset): nothing to "
+                           "compile or run")
+    return circuit
 
 
 def compile_files(circuit: str | Path, scenario: str | Path | Scenario, seed: int = 0,

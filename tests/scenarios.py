@@ -65,11 +65,12 @@ depolarizing = {depolarizing}
 
 
 def workload(kind: str, pairs: int, basis: str = "Z", node: str = "alice", remote: str = "bob") -> str:
+    """A ``[[workload]]`` entry (``basis`` only for a measure entry: on a keep entry it is an error)."""
+    measured = f'basis = "{basis}"\n' if kind == "measure" else ""
     return f"""
 [[workload]]
 node = "{node}"
 remote = "{remote}"
 type = "{kind}"
 pairs = {pairs}
-basis = "{basis}"
-"""
+{measured}"""

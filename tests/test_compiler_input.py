@@ -32,8 +32,8 @@ def test_a_stim_circuit_is_read_with_repeat_annotations_and_records() -> None:
 
 @pytest.mark.parametrize(("text", "message"), [
     ("DEPOLARIZE1(0.1) 0", "unsupported stim instruction DEPOLARIZE1"),
-    ("M 0\nCX rec[-1] 1", "CX: classically controlled gates"),
-    ("MPP X0*X1", "MPP: classically controlled gates, inverted or Pauli targets"),
+    ("M 0\nCX rec[-1] 1", r"CX rec\[-1\] 1: a classically controlled gate"),
+    ("MPP X0*X1", r"MPP X0\*X1: MPP \(a Pauli-product measurement"),
     ("MXX 0 1", "unsupported stim instruction MXX"),
     ("M(0.1) 0", "M: noisy measurements are not supported"),
     ("H 0\nFOO 1", "not a stim circuit"),

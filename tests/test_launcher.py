@@ -66,3 +66,60 @@ def test_a_node_that_fails_at_start_up_stops_the_run_at_once(tmp_path: Path) -> 
         if medium.poll() is None:
             medium.kill()
             medium.wait()
+
+
+def test_prepare_touches_nothing_when_the_ports_are_busy_and_only_its_own_files_after(tmp_path: Path) -> None:
+    """Exit 2 (a busy base port) must leave the run directory as it was; a run that starts removes only what an
+    earlier run wrote (its own pcaps, logs, report), never a user's other files."""
+    names = process_nodes(SCENARIO)
+    block, held = allocate_base(SCENARIO, names)
+    run_dir = tmp_path / "d"
+    try:
+        fresh = UpOptions(Path("two.toml"), 1, 0.01, block, tmp_path / "new", 10.0)
+        assert prepare(SCENARIO, fresh) is not None
+        assert not fresh.run_dir.exists()                       # nothing created
+        run_dir.mkdir()
+        for name in ("mine.pcap", "report.json", "alice.pcap", "notes.txt"):
+            (run_dir / name).write_text(name)
+        busy = UpOptions(Path("two.toml"), 1, 0.01, block, run_dir, 10.0)
+        assert prepare(SCENARIO, busy) is not None
+        assert sorted(p.name for p in run_dir.iterdir()) == ["alice.pcap", "mine.pcap", "notes.txt", "report.json"]
+    finally:
+        close_all(held.values())
+    options = UpOptions(Path("two.toml"), 1, 0.01, 0, run_dir, 10.0)
+    assert prepare(SCENARIO, options) is None
+    close_all(options.held.values())
+    assert sorted(p.name for p in run_dir.iterdir()) == ["mine.pcap", "notes.txt", "ports.json"]
+
+
+def test_ctrl_c_stops_qnet_up_with_the_documented_line_and_status_130(tmp_path: Path) -> None:
+    """SIGINT to the launcher once the run has started: every process stops, status 130 and the same
+    'qnet: error: interrupted' line as qnet run (it said 'the run did not finish (medium status 130)')."""
+    import os
+    import time
+
+    scenario, run_dir = tmp_path / "long.toml", tmp_path / "run"
+    scenario.write_text(two_node_toml(pairs=1000, duration_ms=600_000.0))
+    proc = subprocess.Popen([sys.executable, "-m", "stack.cli", "up", str(scenario), "--run-dir", str(run_dir),
+                             "--base-port", "0", "--dilation", "0.01", "--quiet", "--no-pcap"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=Path(__file__).resolve().parent.parent)
+    try:
+        deadline = time.monotonic() + 120
+        while not (run_dir / "started.json").exists():
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "the run did not start"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130, err
+    assert err.splitlines()[-1] == f"qnet: error: interrupted: every process stopped; logs in {run_dir}/", err
+    assert "did not finish" not in err
+    for name, pid in json.loads((run_dir / "pids.json").read_text()).items():
+        if name != "launcher":
+            with pytest.raises(ProcessLookupError):
+                os.kill(pid, 0)

@@ -101,7 +101,8 @@ scheme = "coupler"
      "nodes.a.comunication_qubits", "unknown key (did you mean 'communication_qubits'?)"),
     (PAIR.replace('[nodes.a]\nkind = "qpu"', '[nodes.a]\nkidn = "qpu"'), "nodes.a.kind",
      "is required ('kidn' misspelt?)"),
-    (PAIR + '[nodes."x\\ny"]\nkind = "router"\n', 'nodes."x\\ny".kind', "must be one of"),
+    (PAIR + '[nodes.c]\nkind = "router"\n', 'nodes.c.kind', "must be one of"),
+    (PAIR + '[nodes."x\\ny"]\nkind = "router"\n', 'nodes."x\\ny"', "a node name is"),
 ])
 def test_misspelt_names_are_reported_first_with_the_closest_known_name(text: str, key: str, words: str) -> None:
     error = error_of(text)
@@ -149,3 +150,28 @@ def test_a_raised_priority_beyond_the_source_quota_names_both_keys() -> None:
         load_text(text, "prio.toml")
     load_text(text.replace('depolarizing = 0.05', 'depolarizing = 0.05\nqueue_priority_pairs = 5000'), "prio.toml")
     load_text(two_node_toml(pairs=5000), "plain.toml")                  # at priority 0 no pair quota applies
+
+
+@pytest.mark.parametrize(("name", "key", "words"), [
+    ("../esc", 'nodes."../esc"', "a node name is 1 to 64 letters, digits"),
+    ("a.b", 'nodes."a.b"', "a node name is"),
+    ("-x", "nodes.-x", "(not first)"),
+    ("", 'nodes.""', "a node name is"),
+    ("n" * 65, "nodes." + "n" * 65, "a node name is"),
+    ("medium", "nodes.medium", "'medium' is reserved"),
+    ("Merged", "nodes.Merged", "'Merged' is reserved"),
+    ("launcher", "nodes.launcher", "is reserved"),
+])
+def test_node_names_that_cannot_be_file_names_or_dotted_keys_are_refused(name: str, key: str, words: str) -> None:
+    """Under qnet up a node's name is RUN_DIR/NAME.pcap and NAME.log ('../esc' escaped RUN_DIR, 'medium' collided
+    with medium.pcap) and 'qnet node NAME'; qnet sweep --vary addresses it as nodes.NAME.KEY ('a.b' could not be)."""
+    import json
+
+    error = error_of(PAIR + f"[nodes.{json.dumps(name)}]\nkind = \"station\"\n")
+    assert error.key == key
+    assert words in error.problem
+
+
+def test_every_allowed_node_name_character_is_accepted() -> None:
+    text = PAIR + '[nodes.Z_9-x]\nkind = "station"\n[nodes._0]\nkind = "station"\n'
+    assert {"Z_9-x", "_0"} <= set(load_text(text, "s.toml").nodes)

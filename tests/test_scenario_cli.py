@@ -122,6 +122,7 @@ def test_default_scenario_is_a_data_centre_and_a_second_site() -> None:
 def test_units_of_optional_keys() -> None:
     doc = mutated(("workload", 0, "start_us"), 2.5)
     doc["nodes"]["alice"].update(t2_ms=0.25, readout_ns=700)
+    del doc["links"]["ab"]["length_km"]                 # the arms instead of the total
     doc["links"]["ab"].update(length_a_km=0.2, length_b_km=0.9)
     scenario = load_text(to_toml(doc), "x.toml")
     assert scenario.workload[0].start_ns == 2_500

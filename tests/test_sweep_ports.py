@@ -53,3 +53,30 @@ def test_a_port_taken_just_before_an_up_point_starts_does_not_fail_it(tmp_path: 
     assert len(squatters) == 1
     assert row["status"] == "ok", row["error"]
     assert row["workload[0].pairs_requested"] == 3
+
+
+def test_an_up_point_reads_the_files_the_scenario_names_from_the_scenario_folder(tmp_path: Path) -> None:
+    """The point's scenario is written to a temporary folder; its relative ``security.key_file`` must still name
+    the file beside the original scenario (it did not: 'cannot read /tmp/qnet-sweep-XXX/keys/demo.key')."""
+    folder = tmp_path / "net"
+    (folder / "keys").mkdir(parents=True)
+    (folder / "keys" / "k.key").write_text(Path("examples/keys/demo.key").read_text())
+    path = folder / "two.toml"
+    path.write_text(two_node_toml(pairs=3) + '\n[security]\nkey_file = "keys/k.key"\n')
+    load(path)                                              # the scenario itself is fine
+    sweep = define_sweep(path, ["links.alice-bob.length_km=2"], up=UpSettings(dilation=0.01))
+    row = sweep_point.run_point(sweep.tasks()[0], sweep.text, timeout_s=120)
+    assert row["status"] == "ok", row["error"]
+    assert row["workload[0].pairs_requested"] == 3
+
+
+def test_absolute_files_makes_every_named_file_absolute_against_the_scenario_folder() -> None:
+    from stack.scenario.files import absolute_files
+
+    document = {"security": {"key_file": "k.key"}, "application": [{"file": "app.py"}, {"kind": "qkd"}],
+                "circuit": [{"file": "/abs/c.qasm"}], "run": {"seed": 1}}
+    made = absolute_files(document, "/data/net/s.toml")
+    assert made["security"]["key_file"] == "/data/net/k.key"
+    assert made["application"] == [{"file": "/data/net/app.py"}, {"kind": "qkd"}]
+    assert made["circuit"] == [{"file": "/abs/c.qasm"}] and made["run"] == {"seed": 1}
+    assert document["security"]["key_file"] == "k.key"      # the original is untouched

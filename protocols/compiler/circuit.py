@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from protocols.compiler.gates import CompileError, Op, canonical_clifford, clifford_ops
 
@@ -99,8 +100,10 @@ def _add_stim_instruction(builder: CircuitBuilder, instruction: object) -> None:
     if name in ANNOTATIONS:
         return
     targets = instruction.targets_copy()  # type: ignore[attr-defined]
-    if any(not target.is_qubit_target for target in targets):
-        raise CompileError(f"{name}: classically controlled gates, inverted or Pauli targets are not supported")
+    odd = next((target for target in targets if not target.is_qubit_target or target.is_inverted_result_target),
+               None)
+    if odd is not None:
+        raise CompileError(f"{instruction}: {_target_kind(name, odd)} not supported (only plain qubit targets)")
     qubits = [target.value for target in targets]
     builder.touch(qubits)
     if name in MEASUREMENTS or name == "MZ" or name == "MRZ":
@@ -122,6 +125,17 @@ def _add_stim_instruction(builder: CircuitBuilder, instruction: object) -> None:
     width = 2 if len(qubits) and _is_two_qubit(canonical) else 1
     for i in range(0, len(qubits), width):
         builder.add(clifford_ops(canonical, tuple(qubits[i:i + width])))
+
+
+def _target_kind(name: str, target: Any) -> str:
+    """What a target that is not a plain qubit is, for the error that refuses it."""
+    if name in ("MPP", "SPP", "SPP_DAG"):
+        return f"{name} (a Pauli-product measurement or rotation) is"
+    if target.is_measurement_record_target or target.is_sweep_bit_target:
+        return "a classically controlled gate (a rec[] or sweep[] target) is"
+    if target.is_inverted_result_target:
+        return "an inverted target (!q) is"
+    return "a Pauli target (Xq, Yq, Zq) is"
 
 
 def _is_two_qubit(name: str) -> bool:

@@ -12,6 +12,7 @@ Imported lazily: only ``qnet compile`` on a .qasm file loads the parser.
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from typing import Any
 
@@ -33,6 +34,8 @@ def from_qasm(text: str) -> Circuit:
     import pyqasm
     from openqasm3 import ast
 
+    if not re.sub(r"//[^\n]*|/\*.*?\*/", "", text, flags=re.DOTALL).strip():
+        raise CompileError("OpenQASM: the program is empty (nothing but comments): no circuit")
     logger = logging.getLogger("pyqasm")
     level, logger.level = logger.level, logging.CRITICAL + 1     # its errors come back as exceptions
     limit = getattr(sys, "tracebacklimit", None)   # pyqasm sets it to 0 for the whole process on an error

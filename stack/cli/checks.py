@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +48,17 @@ def check_numbers(args: argparse.Namespace) -> None:
             raise UsageError(f"{rule.option} must be {rule.wanted}, got {value}")
 
 
+SWEEP_PLOT_OPTIONS = (("x", "--x"), ("y", "--y"), ("logx", "--logx"), ("logy", "--logy"))
+
+
+def check_plot_options(args: argparse.Namespace) -> None:
+    """``--x``, ``--y``, ``--logx`` and ``--logy`` draw ``qnet plot sweep`` only: given to another figure, they
+    would be ignored, so they are an error."""
+    for dest, option in SWEEP_PLOT_OPTIONS:
+        if args.figure != "sweep" and getattr(args, dest, None) not in (None, False):
+            raise UsageError(f"{option} applies to qnet plot sweep only, not to qnet plot {args.figure}")
+
+
 def check_output(path: Path, option: str, make_directory: bool = False) -> None:
     """``path`` can be written: its directory exists (or, for a default path, is created here) and the file
     can be opened for writing. The file itself is left as it was (a new one is removed again)."""
@@ -69,3 +81,36 @@ def check_output(path: Path, option: str, make_directory: bool = False) -> None:
         raise UsageError(f"cannot write {option} {path}: {error.strerror or error}") from None
     if not existed:
         path.unlink()
+
+
+def check_distinct(outputs: dict[str, str | None], inputs: dict[str, Path]) -> None:
+    """The named outputs (option -> path; None: not written, ``'-'``: standard output, for ``--json`` only) are
+    distinct files, none of them an input (what -> path, e.g. ``{"the scenario": Path("s.toml")}``): writing
+    one must not overwrite another or what the run reads.
+
+        >>> check_distinct({"--json": "r.json", "--pcap": "r.json"}, {})
+        Traceback (most recent call last):
+        ...
+        stack.cli.checks.UsageError: --json r.json and --pcap r.json name the same file (one would overwrite the other)
+    """
+    if outputs.get("--pcap") == "-":
+        raise UsageError("--pcap -: a capture cannot go to standard output; name a file (or --no-pcap)")
+    named = [(option, path) for option, path in outputs.items() if path not in (None, "-")]
+    for index, (option, path) in enumerate(named):
+        for what, source in inputs.items():
+            if _same(Path(path), source):
+                raise UsageError(f"{option} {path} is {what}: the run would overwrite it")
+        for other, other_path in named[index + 1:]:
+            if _same(Path(path), Path(other_path)):
+                raise UsageError(f"{option} {path} and {other} {other_path} name the same file (one would "
+                                 "overwrite the other)")
+
+
+def _same(a: Path, b: Path) -> bool:
+    """``a`` and ``b`` are one file: the same path once resolved, or (both existing) the same inode."""
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False

@@ -14,9 +14,10 @@
 
 With no SCENARIO it runs ``examples/default.toml``. Every problem the user can fix is one line
 ``qnet: error: ...`` on stderr, never a traceback. Exit status: 0 done; 1 an output could not be
-written after the run, an application or the circuit failed, or the qubit ledger did not balance (an
-application left a qubit in memory: no report is written, the run has no ledger); 2 a bad command line or
-scenario (nothing was run); 130 interrupted (Ctrl-C); 141 standard output closed early (e.g. ``| head``).
+written after the run, an application or the circuit failed, the qubit ledger did not balance (an
+application left a qubit in memory: no report is written, the run has no ledger), or standard output could not
+be written (a full device); 2 a bad command line or scenario (nothing was run); 130 interrupted (Ctrl-C); 141
+standard output closed early (e.g. ``| head``).
 The exit statuses of ``up``, ``node`` and ``medium`` are listed in :mod:`stack.multiprocess.outcome`.
 The arguments are parsed by :mod:`stack.cli.parser`; this module runs the command they name.
 """
@@ -24,13 +25,14 @@ The arguments are parsed by :mod:`stack.cli.parser`; this module runs the comman
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import sys
 from pathlib import Path
 from typing import Any
 
 from stack import report as reporting
-from stack.cli.checks import UsageError, check_numbers, check_output
+from stack.cli.checks import UsageError, check_distinct, check_numbers, check_output, check_plot_options
 from stack.cli.compile import main as compile_main
 from stack.cli.parser import DEFAULT_SCENARIO, build_parser
 from stack.runtime import run_scenario
@@ -90,6 +92,24 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())     # nothing more reaches the pipe
         return _error("standard output closed before qnet finished writing (broken pipe)", 141)
+    except OSError as error:
+        if error.errno not in WRITE_FAILURES:
+            raise
+        _drop_unwritable_stdout()
+        return _error(f"cannot write {error.filename or 'the output'}: {error.strerror or error}", 1)
+
+
+WRITE_FAILURES = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO})
+"""What a write to a full or failing device raises (``qnet run > /dev/full``): exit status 1, one line."""
+
+
+def _drop_unwritable_stdout() -> None:
+    """If standard output still cannot take what is buffered for it, send the rest to /dev/null, so that the
+    exit does not fail on it again (a traceback from the interpreter's last flush)."""
+    try:
+        sys.stdout.flush()
+    except OSError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def _error(message: str, status: int) -> int:
@@ -101,6 +121,8 @@ def _command(args: argparse.Namespace) -> int:
     if args.command == "plot" and args.figure == "sweep":
         return sweep_command.plot_main(args)
     check_numbers(args)
+    if args.command == "plot":
+        check_plot_options(args)
     if args.command == "compile":
         return compile_main(args)
     path = Path(args.scenario) if args.scenario else default_scenario()
@@ -112,8 +134,9 @@ def _command(args: argparse.Namespace) -> int:
     if args.command in ("up", "node", "medium"):
         from stack.cli import up as cli_up
 
+        if args.command in ("up", "medium"):
+            _check_outputs(args, path)
         if args.command == "up":
-            _check_outputs(args)
             _check_api(path, scenario)
         return cli_up.dispatch(args, path, scenario, main)
     return _run(args, path, scenario)
@@ -135,11 +158,20 @@ def _check_api(path: Path, scenario: Scenario) -> None:
         raise UsageError(f"{path}: {problem}")
 
 
-def _check_outputs(args: argparse.Namespace) -> None:
-    """The outputs the user named can be written (checked before a run that may take minutes)."""
-    if args.json not in (None, "-"):
-        check_output(Path(args.json), "--json")
-    if args.pcap is not None and not args.no_pcap:
+def _check_outputs(args: argparse.Namespace, path: Path, default_pcap: Path | None = None) -> None:
+    """The outputs the user named can be written, are distinct files and are not the scenario (checked before a
+    run that may take minutes); ``--pcap`` and ``--no-pcap`` exclude each other."""
+    json_path = getattr(args, "json", None)
+    if args.pcap is not None and args.no_pcap:
+        raise UsageError(f"--pcap {args.pcap} and --no-pcap exclude each other: give one")
+    if args.pcap is not None or args.no_pcap or default_pcap is None:
+        captures = {"--pcap": None if args.no_pcap else args.pcap}
+    else:
+        captures = {"the default capture": str(default_pcap)}
+    check_distinct({"--json": json_path, **captures}, {"the scenario": path})
+    if json_path not in (None, "-"):
+        check_output(Path(json_path), "--json")
+    if args.pcap is not None:
         check_output(Path(args.pcap), "--pcap")
 
 
@@ -165,7 +197,7 @@ def _plot(args: argparse.Namespace, scenario: Scenario) -> int:
 
 
 def _run(args: argparse.Namespace, path: Path, scenario: Scenario) -> int:
-    _check_outputs(args)
+    _check_outputs(args, path, Path(f"out/{path.stem}.pcap"))
     if scenario.applications:
         from stack.api.user_apps import check_user_apps
 

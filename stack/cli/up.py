@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import signal
 import socket
 import sys
 from pathlib import Path
@@ -16,7 +17,7 @@ from pathlib import Path
 from protocols.common import HERALD_PORT
 from stack.multiprocess import outcome
 from stack.multiprocess.forked import Entry
-from stack.multiprocess.launcher import UpOptions, prepare, up
+from stack.multiprocess.launcher import UpOptions, prepare, run_files, up
 from stack.multiprocess.medium import process_nodes as nodes_of
 from stack.multiprocess.udp import PortMap, PortMapError
 from stack.scenario import Scenario
@@ -47,6 +48,11 @@ def dispatch(args: argparse.Namespace, path: Path, scenario: Scenario, entry: En
         print(f"qnet: {len(nodes_of(scenario))} node processes and the medium; UDP ports from {options.base_port} "
               f"on 127.0.0.1 ({run_dir}/ports.json); dilation {options.dilation}", file=sys.stderr)
     status, nodes = up(scenario, options)
+    if options.stopped_by is not None:          # Ctrl-C or SIGTERM: as qnet run says it, then where the logs are
+        signum = options.stopped_by
+        what = "interrupted" if signum == signal.SIGINT else f"stopped by {signal.Signals(signum).name}"
+        print(f"qnet: error: {what}: every process stopped; logs in {run_dir}/", file=sys.stderr)
+        return 128 + options.stopped_by
     report = run_dir / "report.json"
     if status not in (outcome.EXIT_OK, outcome.EXIT_APP_FAILED, outcome.EXIT_NODE_DIED, outcome.EXIT_LATE) \
             or not report.exists():
@@ -83,11 +89,26 @@ def check_inputs(args: argparse.Namespace, path: Path, scenario: Scenario, seed:
         output = getattr(args, option, None)
         if output and output != "-" and not Path(output).parent.is_dir():
             return f"--{option} {output}: directory {Path(output).parent} does not exist"
+        if output and output != "-" and _run_file(Path(output), run_dir, scenario) not in (None, _default(option)):
+            return f"--{option} {output} is a file the run writes in its run directory {run_dir}: name another"
     if args.command == "node":
         return _check_node(args.name, path, scenario, args.base_port)
     if args.command == "medium" and _medium_serving(run_dir / "medium.sock"):
         return f"a medium is already serving {run_dir} (its medium.sock accepts connections)"
     return None
+
+
+def _default(option: str) -> str | None:
+    """The run-directory file an output option writes by default (naming it is the same as the default)."""
+    return "merged.pcap" if option == "pcap" else None
+
+
+def _run_file(output: Path, run_dir: Path, scenario: Scenario) -> str | None:
+    """The name of the file of the run directory (:func:`stack.multiprocess.launcher.run_files`) ``output`` is,
+    if it is one."""
+    if output.resolve().parent != run_dir.resolve() or output.name not in run_files(nodes_of(scenario)):
+        return None
+    return output.name
 
 
 def _check_node(name: str, path: Path, scenario: Scenario, base_port: int) -> str | None:

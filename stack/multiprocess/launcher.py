@@ -49,6 +49,8 @@ class UpOptions:
     """The CLI's entry point: children are forked from this process and run it (None: fresh interpreters)."""
     held: dict[str, Held] = field(default_factory=dict)
     """Each node process's bound sockets (:func:`prepare` binds them), until :func:`start` hands them over."""
+    stopped_by: int | None = None
+    """The signal (SIGINT, SIGTERM) that made :func:`up` stop the run, if one did."""
 
 
 class Interrupted(Exception):
@@ -141,16 +143,21 @@ def allocate_base(scenario: Scenario, names: list[str], first: int = 20000) -> t
                     "try --base-port")
 
 
+def run_files(names: list[str]) -> list[str]:
+    """The files a ``qnet up`` run writes in its run directory (besides ``ports.json``, which it writes at once):
+    what :func:`prepare` removes from an earlier run, and nothing else (a user's own files stay)."""
+    fixed = ["medium.pcap", "medium.log", "merged.pcap", "report.json", "pids.json", "started.json", "progress.json"]
+    return fixed + [f"{name}{suffix}" for name in names for suffix in (".pcap", ".log")]
+
+
 def prepare(scenario: Scenario, options: UpOptions) -> str | None:
-    """Create the run directory and its ``ports.json``, and bind the run's ports (kept in ``options.held``); an
-    error message if the ports are unusable.
+    """Bind the run's ports (kept in ``options.held``), then create the run directory, remove what an earlier
+    run left there (:func:`run_files`) and write its ``ports.json``; an error message, with nothing created or
+    removed, if the ports are unusable.
 
     A base port of 0 means: allocate one (:func:`allocate_base`); ``options.base_port`` is set to it.
+    An :class:`OSError` from the run directory leaves no port bound.
     """
-    options.run_dir.mkdir(parents=True, exist_ok=True)
-    for stale in [*options.run_dir.glob("*.pcap"), *(options.run_dir / name for name in (
-            "report.json", "pids.json", "started.json", "progress.json"))]:
-        stale.unlink(missing_ok=True)
     names = process_nodes(scenario)
     close_all(options.held.values())
     try:
@@ -160,9 +167,17 @@ def prepare(scenario: Scenario, options: UpOptions) -> str | None:
             options.held = hold_ports(scenario, PortMap(options.base_port), names)
     except (PortsBusy, PortMapError) as error:
         return str(error)
-    table = PortMap(options.base_port).table({name: scenario.nodes[name].node_id for name in names})
-    (options.run_dir / "ports.json").write_text(json.dumps({"base_port": options.base_port, "nodes": table},
-                                                           indent=2) + "\n")
+    try:
+        options.run_dir.mkdir(parents=True, exist_ok=True)
+        for stale in run_files(names):
+            (options.run_dir / stale).unlink(missing_ok=True)
+        table = PortMap(options.base_port).table({name: scenario.nodes[name].node_id for name in names})
+        (options.run_dir / "ports.json").write_text(json.dumps({"base_port": options.base_port, "nodes": table},
+                                                               indent=2) + "\n")
+    except OSError:
+        close_all(options.held.values())
+        options.held = {}
+        raise
     return None
 
 
@@ -184,6 +199,7 @@ def up(scenario: Scenario, options: UpOptions) -> tuple[int, dict[str, int | Non
             with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(timeout=max(0.1, deadline - time.monotonic()))
     except Interrupted as signalled:
+        options.stopped_by = signalled.signum
         stop_all(everything)
         return 128 + signalled.signum, {name: p.returncode for name, p in nodes.items()}
     finally:

@@ -29,6 +29,15 @@ class CircuitConfig:
     service: str = "auto"
 
 
+def _check_readable(t: Table, path: Path) -> None:
+    """The circuit file can be read (what it holds is the compiler's to judge, with its own one-line errors)."""
+    try:
+        with path.open("rb"):
+            pass
+    except OSError as error:
+        raise t.error("file", f"cannot read {str(path)!r}: {error.strerror or error}") from None
+
+
 def circuits(source: str, data: Any, has_applications: bool) -> tuple[CircuitConfig, ...]:
     """The ``[[circuit]]`` entries."""
     if not isinstance(data, list):
@@ -44,6 +53,7 @@ def circuits(source: str, data: Any, has_applications: bool) -> tuple[CircuitCon
         t = Table(source, f"circuit[{index}]", entry)
         name = t.text("file")
         folder = Path(source).parent if not source.startswith("<") else Path(".")
+        _check_readable(t, folder / name)
         found.append(CircuitConfig(str(folder / name), t.number("shots", 100, low=1, high=MAX_SHOTS, integer=True),
                                    t.number("seed", 0, low=0, high=2**32 - 1, integer=True),
                                    t.flag("teledata", True), t.text("service", "auto", SERVICES)))

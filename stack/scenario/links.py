@@ -42,8 +42,7 @@ def _link(t: Table, name: str, link_id: int, nodes: dict[str, NodeConfig]) -> Li
     return LinkConfig(
         name, link_id, a, b, scheme, mode, station, source,
         switch=optional_ref(t, "switch", nodes, "switch"),
-        length_a_km=t.number("length_a_km", length / 2, low=0.0, high=1e5),
-        length_b_km=t.number("length_b_km", length / 2, low=0.0, high=1e5),
+        **_arms(t, length),
         attenuation_db_per_km=t.number("attenuation_db_per_km", 0.2, low=0.0, high=100.0),
         refractive_index=t.number("refractive_index", 1.468, low=1.0, high=4.0),
         attempt_duration_ns=max(1, ns(t, "attempt_duration_ns", 1000)),
@@ -61,6 +60,24 @@ def _link(t: Table, name: str, link_id: int, nodes: dict[str, NodeConfig]) -> Li
         cutoff_ns=round(t.number("cutoff_us", 0.0, low=0.0, high=1e12) * 1000),
         batch=batch,
     )
+
+
+def _arms(t: Table, length: float) -> dict[str, float]:
+    """``length_a_km`` and ``length_b_km``: each half of ``length_km`` by default; one given with ``length_km``,
+    the other is the rest; both given with ``length_km``, their sum must be it (else an error naming the keys)."""
+    a = t.number("length_a_km", length / 2, low=0.0, high=1e5)
+    b = t.number("length_b_km", length / 2, low=0.0, high=1e5)
+    if t.has("length_km"):
+        given = [key for key in ("length_a_km", "length_b_km") if t.has(key)]
+        if len(given) == 2 and not math.isclose(a + b, length, rel_tol=1e-9, abs_tol=1e-12):
+            raise t.error("length_km", f"is {length:g} km but {t.key('length_a_km')} + {t.key('length_b_km')} = "
+                                       f"{a + b:g} km: give the arms, or the total, or arms that add up to it")
+        if len(given) == 1:
+            arm = a if given[0] == "length_a_km" else b
+            if arm > length:
+                raise t.error(given[0], f"{arm:g} km is longer than {t.key('length_km')} ({length:g} km)")
+            a, b = (arm, length - arm) if given[0] == "length_a_km" else (length - arm, arm)
+    return {"length_a_km": a, "length_b_km": b}
 
 
 def links(source: str, data: Any, nodes: dict[str, NodeConfig]) -> list[LinkConfig]:

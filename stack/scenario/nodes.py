@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from typing import Any
 
 import stack.scenario.checks as checks
@@ -16,6 +17,12 @@ from stack.scenario.types import ClockConfig, NodeConfig
 
 NODE_KINDS = ("qpu", "station", "source", "switch")
 PTP_ROLES = ("off", "grandmaster", "slave", "auto")
+NODE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,63}")
+"""A node name: letters, digits, ``_`` and ``-`` (not first), at most 64. ``qnet up`` makes ``RUN_DIR/NAME.pcap``
+and ``NAME.log`` of it and runs ``qnet node NAME``; ``qnet sweep --vary nodes.NAME.KEY`` names it in a dotted key."""
+RESERVED_NODE_NAMES = ("medium", "merged", "launcher")
+"""Names ``qnet up`` uses for its own files in the run directory (``medium.pcap``, ``merged.pcap``) and in
+``pids.json``."""
 MAX_DATA_QUBITS = 4096
 """Data qubits per QPU (``data_qubits``): a bound on memory, not on physics (they share no LQID)."""
 
@@ -108,6 +115,7 @@ def nodes(source: str, data: Any) -> dict[str, NodeConfig]:
                        "addresses")
     nodes: dict[str, NodeConfig] = {}
     for index, name in enumerate(data, start=1):
+        _check_name(source, table.key(name), name)
         t = Table(source, table.key(name), table.get(name, None))
         kind = t.text("kind", REQUIRED, NODE_KINDS)
         node = _NODE_READERS[kind](t, name, index)
@@ -118,6 +126,15 @@ def nodes(source: str, data: Any) -> dict[str, NodeConfig]:
     if not nodes:
         raise ScenarioError(source, "nodes", "needs at least one node")
     return nodes
+
+
+def _check_name(source: str, key: str, name: str) -> None:
+    if NODE_NAME.fullmatch(name) is None:
+        raise ScenarioError(source, key, "a node name is 1 to 64 letters, digits, '_' or '-' (not first): it names "
+                                         "files under qnet up and keys in qnet sweep --vary")
+    if name.lower() in RESERVED_NODE_NAMES:
+        raise ScenarioError(source, key, f"{name!r} is reserved (qnet up's own files and processes: "
+                                         f"{', '.join(RESERVED_NODE_NAMES)}); rename the node")
 
 
 def node_ref(t: Table, name: str, nodes: dict[str, NodeConfig], kind: str, default: Any = REQUIRED) -> str:

@@ -81,9 +81,10 @@ def load_text(text: str, source: str) -> Scenario:
 
 
 def parse_toml(text: str, source: str) -> dict[str, Any]:
-    """The TOML document, unchecked; a syntax error is a :class:`ScenarioError`."""
+    """The TOML document, unchecked; a syntax error is a :class:`ScenarioError`. A leading byte-order mark
+    (editors on Windows write one) is skipped."""
     try:
-        return tomllib.loads(text)
+        return tomllib.loads(text.removeprefix("\ufeff"))
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(source, "(syntax)", str(exc)) from None
     except RecursionError:
@@ -100,6 +101,7 @@ def load_data(data: dict[str, Any], source: str) -> Scenario:
     nodes = read_nodes(source, top.get("nodes", REQUIRED))
     links = read_links(source, top.get("links", REQUIRED), nodes)
     workload = read_workload(source, top.get("workload", []), nodes, links, node_ref)
+    _check_starts(source, run, workload)
     network = network_settings(Table(source, "network", top.get("network", {})))
     security = security_settings(Table(source, "security", top.get("security", {})))
     apps = read_applications(source, top.get("application", []), nodes, node_ref, links)
@@ -107,6 +109,14 @@ def load_data(data: dict[str, Any], source: str) -> Scenario:
     check_purpose(source, workload, apps, bool(circuits), nodes)
     top.finish()
     return Scenario(source, run, nodes, links, workload, sync, network, security, apps, circuits)
+
+
+def _check_starts(source: str, run: RunConfig, workload: list[WorkloadConfig]) -> None:
+    """An entry that starts when the run has stopped generating would ask for nothing: an error."""
+    for index, item in enumerate(workload):
+        if item.start_ns > 0 and item.start_ns >= run.duration_ns:
+            raise ScenarioError(source, f"workload[{index}].start_us", f"{item.start_ns / 1e3:g} µs is not before the "
+                                f"end of the run (run.duration_ms = {run.duration_ns / 1e6:g}): no pair would be asked")
 
 
 def _sync(t: Table) -> SyncConfig:

@@ -123,6 +123,9 @@ def _entry(t: Table, index: int, nodes: dict[str, NodeConfig], graph: dict[str, 
     path = _path(t, node, remote, nodes, graph)
     cutoff_ns = round(t.number("cutoff_us", 0.0, low=0.0, high=1e12) * 1000)
     kind = t.text("type", "keep", WORKLOAD_TYPES)
+    if kind != "measure" and t.has("basis"):
+        raise t.error("basis", f"applies only when {t.key('type')} = \"measure\" (this entry keeps its pairs"
+                               f"{'' if t.has('type') else ', the default'}: the link layer measures none)")
     atomic, consecutive = t.flag("atomic", False), t.flag("consecutive", True)
     distill, distill_rule, distill_end = _distill(t)
     if distill_end is not None and kind != "keep":

@@ -77,6 +77,9 @@ def sweep_main(args: argparse.Namespace, path: Path) -> int:
     output = Path(args.output or f"out/sweep-{path.stem}")
     try:
         sweep = define_sweep(path, args.vary, args.seeds, args.seed, zipped=args.zip, up=up)
+        problem = _show_problem(args.show or [], sweep)
+        if problem is not None:
+            return _error(problem)
         results = _run(sweep, output, args)
     except (ScenarioError, SweepError) as error:
         return _error(str(error))
@@ -84,6 +87,21 @@ def sweep_main(args: argparse.Namespace, path: Path) -> int:
         print(f"\nqnet: interrupted: {_progress(output)}run the same command again to resume", file=sys.stderr)
         return EXIT_INTERRUPTED
     return _report(results, args)
+
+
+def _show_problem(shown: list[str], sweep: Any) -> str | None:
+    """The first ``--show`` figure that no run of the sweep can have, checked before anything runs (by its
+    section: :func:`stack.sweep.figures.section_problem`)."""
+    from stack.scenario import load_text
+    from stack.sweep.figures import section_problem
+
+    base = load_text(sweep.text, sweep.scenario)
+    for name in shown:
+        problem = section_problem(name, [link.name for link in base.links], list(base.nodes), len(base.workload),
+                                  sweep.up is not None)
+        if problem is not None:
+            return f"--show {name}: {problem}"
+    return None
 
 
 def _progress(output: Path) -> str:
@@ -164,5 +182,7 @@ def plot_main(args: argparse.Namespace) -> int:
         plot_sweep(results, x, args.y, output, logx=args.logx, logy=args.logy)
     except SweepError as error:
         return _error(str(error))
+    except OSError as error:
+        return _error(f"cannot write --output {output}: {error.strerror or error}")
     print(f"qnet: wrote {output}")
     return 0

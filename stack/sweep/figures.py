@@ -20,6 +20,37 @@ SKIPPED = {"report_version", "scenario", "seed", "offset_ns", "capture_frames", 
 """Identities, the capture (sweeps write none) and the offset samples; ``sync`` is skipped when null."""
 
 
+SCALARS = ("generation_end_ns", "end_ns", "kernel_events", "authentication")
+"""The report's top-level figures (docs/report.md); every other figure is in a section."""
+
+
+def section_problem(name: str, links: list[str], nodes: list[str], entries: int, up: bool) -> str | None:
+    """Why ``name`` cannot be a figure of the sweep's runs, from its section alone (``links.NAME.``,
+    ``workload[i].``, ``nodes.NAME.``, ``medium.``, ``sync.``, with ``--up`` ``multi_process.``), or None.
+    A name that passes may still name no figure: that is known once runs have finished.
+
+    >>> section_problem("workload[2].pairs_per_s", ["ab"], ["a", "b"], 1, False)
+    'workload[2] is not an entry of the scenario (it has 1)'
+    """
+    if name in SCALARS:
+        return None
+    head, _, rest = name.partition(".")
+    if head.startswith("workload[") and head.endswith("]") and rest:
+        index = head[len("workload["):-1]
+        if index.isdigit() and int(index) < entries:
+            return None
+        return f"{head} is not an entry of the scenario (it has {entries})"
+    if head in ("links", "nodes") and rest:
+        names = links if head == "links" else nodes
+        if any(rest.startswith(f"{item}.") for item in names):
+            return None
+        return f"the scenario has no {head[:-1]} named in {name!r} ({', '.join(names)})"
+    if (head in ("medium", "sync") or (up and head == "multi_process")) and rest:
+        return None
+    return (f"not a figure of a run (figures are {', '.join(SCALARS)} or start with links.NAME., workload[i]., "
+            f"nodes.NAME., medium., sync.{', multi_process.' if up else ''}; docs/sweep.md)")
+
+
 def figures(report: dict[str, Any]) -> dict[str, Any]:
     """Every figure of a report, by name."""
     out: dict[str, Any] = {}

@@ -2,7 +2,8 @@
 
 In-process (the default) a run is exactly ``qnet run --seed SEED`` on the point's scenario. With
 :class:`~stack.sweep.plan.UpSettings` it is ``qnet up``: the point's scenario is written to a
-temporary TOML file and ``qnet up --base-port 0`` runs as a child process of the worker (which is why
+temporary TOML file (its file names made absolute against the original scenario's folder:
+:mod:`stack.scenario.files`) and ``qnet up --base-port 0`` runs as a child process of the worker (which is why
 the sweep's workers are not daemonic): its launcher binds a free block of UDP ports itself and hands the
 sockets to its node processes (:mod:`stack.multiprocess.held`), so no other process (another point, another
 run) can take one between the choice of the block and its use.
@@ -31,6 +32,7 @@ from stack.multiprocess.outcome import EXIT_LATE, EXIT_OK
 from stack.report import build_report
 from stack.runtime import build, run_async
 from stack.scenario import load_data, parse_toml
+from stack.scenario.files import absolute_files
 from stack.sweep.figures import figures
 from stack.sweep.plan import Task, with_values
 from stack.sweep.provenance import version
@@ -95,7 +97,7 @@ def _up_report(task: Task, text: str, timeout_s: float | None) -> dict[str, Any]
     assert task.up is not None
     with tempfile.TemporaryDirectory(prefix="qnet-sweep-") as tmp:
         scenario, report, run_dir = Path(tmp, "scenario.toml"), Path(tmp, "report.json"), Path(tmp, "run")
-        document = point_document(task, text)
+        document = absolute_files(point_document(task, text), task.source)   # its files stay the user's
         scenario.write_text(tomli_w.dumps(document))
         command = [sys.executable, "-m", "stack.cli", "up", str(scenario), "--seed", str(task.seed),
                    "--run-dir", str(run_dir), "--base-port", "0", "--dilation", repr(task.up.dilation),

@@ -87,10 +87,14 @@ class ResultsDir:
         """Open ``path`` for ``sweep``: new, or the same sweep to resume. A directory that holds
         another sweep is refused (``fresh`` deletes its results first)."""
         path = Path(path)
-        if fresh:
-            for name in (META, JOURNAL, TABLE, SUMMARY):
-                (path / name).unlink(missing_ok=True)
-        path.mkdir(parents=True, exist_ok=True)
+        check_directory(path)
+        try:
+            if fresh:
+                for name in (META, JOURNAL, TABLE, SUMMARY):
+                    (path / name).unlink(missing_ok=True)
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise SweepError(f"cannot use --output {path}: {error.strerror or error}") from None
         definition = json.loads(json.dumps(sweep.definition()))
         if (path / META).exists():
             metadata = read_metadata(path)
@@ -143,6 +147,13 @@ class ResultsDir:
         partial = self.path / (META + ".part")
         partial.write_text(json.dumps(self.metadata, indent=2) + "\n")
         partial.replace(self.path / META)
+
+
+def check_directory(path: Path) -> None:
+    """``path`` can be a results directory: it is one, or does not exist yet (it is created, with its missing
+    parents, when the sweep starts)."""
+    if path.exists() and not path.is_dir():
+        raise SweepError(f"--output {path}: exists and is not a directory (a sweep writes a results directory)")
 
 
 def read_metadata(path: Path) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from typing import Any
 from stack.sweep.plan import Sweep, Task
 from stack.sweep.point import describe, run_point
 from stack.sweep.progress import Progress
-from stack.sweep.results import ResultsDir, SweepResults
+from stack.sweep.results import ResultsDir, SweepResults, check_directory
 from stack.sweep.spec import SweepError
 
 LOCALHOST = "127.0.0.1"
@@ -41,7 +41,7 @@ def dask_client(workers: int | None = None, scheduler: str | None = None) -> Ite
     if scheduler:
         try:
             client = Client(scheduler, timeout=CONNECT_TIMEOUT_S)
-        except OSError as error:
+        except (OSError, ValueError, TypeError) as error:    # unreachable; not an address ('garbage')
             raise SweepError(f"cannot reach the Dask scheduler at {scheduler}: {error}") from None
         with client:
             yield client, f"Dask cluster at {scheduler}"
@@ -83,17 +83,21 @@ def run_sweep(sweep: Sweep, output: str | Path, *, workers: int | None = None, s
         raise SweepError(f"--workers must be at least 1, got {workers}")
     if timeout_s is not None and not timeout_s > 0:
         raise SweepError(f"--timeout must be positive, got {timeout_s}")
-    store = ResultsDir.open(output, sweep, fresh)
-    tasks = store.todo(sweep.tasks(), retry_failed)
-    cluster = None
-    try:
-        if tasks:
-            with dask_client(workers, scheduler) as (client, cluster):
+    check_directory(Path(output))
+    with contextlib.ExitStack() as stack:
+        # A scheduler is reached before the results directory is touched: one that cannot be leaves nothing.
+        remote = stack.enter_context(dask_client(None, scheduler)) if scheduler else None
+        store = ResultsDir.open(output, sweep, fresh)
+        tasks = store.todo(sweep.tasks(), retry_failed)
+        cluster = None
+        try:
+            if tasks:
+                client, cluster = remote or stack.enter_context(dask_client(workers, None))
                 _run(client, sweep, tasks, store, timeout_s, Progress(progress, sweep, store, len(tasks), cluster))
-    except BaseException:                  # Ctrl-C, a lost cluster: keep what finished
-        store.finish(cluster, interrupted=True)
-        raise
-    return store.finish(cluster, interrupted=False)
+        except BaseException:                  # Ctrl-C, a lost cluster: keep what finished
+            store.finish(cluster, interrupted=True)
+            raise
+        return store.finish(cluster, interrupted=False)
 
 
 def _run(client: Any, sweep: Sweep, tasks: list[Task], store: ResultsDir, timeout_s: float | None,

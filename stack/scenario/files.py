@@ -1,0 +1,36 @@
+"""The files a scenario names, made absolute: for a copy of the scenario written elsewhere.
+
+A scenario's relative file names (``security.key_file``, ``application[i].file``, ``circuit[i].file``) are
+relative to the scenario file's folder. ``qnet sweep --up`` writes each point's scenario to a temporary
+folder; :func:`absolute_files` makes those names absolute first, so they still name the user's files.
+
+>>> absolute_files({"security": {"key_file": "keys/demo.key"}}, "/home/u/net.toml")["security"]
+{'key_file': '/home/u/keys/demo.key'}
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+FILE_KEYS = (("security", "key_file"), ("application", "file"), ("circuit", "file"))
+"""(top-level table or array of tables, key): every key whose value is a file name relative to the scenario."""
+
+
+def absolute_files(document: dict[str, Any], source: str) -> dict[str, Any]:
+    """A copy of the parsed scenario ``document`` in which every relative file name is made absolute
+    against the folder of ``source`` (the original scenario's path). Values that are not text are left for
+    the scenario's checks to name."""
+    folder = Path(source).expanduser().resolve().parent
+    result = copy.deepcopy(document)
+    for section, key in FILE_KEYS:
+        value = result.get(section)
+        for table in value if isinstance(value, list) else [value]:
+            if isinstance(table, dict) and isinstance(table.get(key), str) and table[key]:
+                path = Path(table[key]).expanduser()
+                table[key] = str(path if path.is_absolute() else folder / path)
+    return result
+
+
+__all__ = ["FILE_KEYS", "absolute_files"]

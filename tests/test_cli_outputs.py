@@ -1,0 +1,93 @@
+"""Outputs that would overwrite the scenario, each other or a run's own files are refused (exit 2, one line),
+before anything runs: the files are as they were."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from stack import cli
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def refused(argv: list[str], capsys: pytest.CaptureFixture[str], *words: str) -> None:
+    assert cli.main(argv) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and len(err.splitlines()) == 1 and err.startswith("qnet: error: "), err
+    for word in words:
+        assert word in err, err
+
+
+@pytest.mark.parametrize("command", ["run", "up"])
+def test_outputs_that_name_the_scenario_or_each_other_are_refused(tmp_path: Path, command: str,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    scenario = tmp_path / "s.toml"
+    shutil.copy(ROOT / "examples" / "two-qpus.toml", scenario)
+    before = scenario.read_bytes()
+    common = [command, str(scenario), "--run-dir", str(tmp_path / "run")] if command == "up" else ["run", str(scenario)]
+    refused([*common, "--pcap", str(scenario)], capsys, f"--pcap {scenario} is the scenario")
+    refused([*common, "--json", str(scenario), "--no-pcap"], capsys, f"--json {scenario} is the scenario")
+    twice = tmp_path / "x"
+    refused([*common, "--json", str(twice), "--pcap", str(twice)], capsys, "name the same file")
+    refused([*common, "--pcap", str(tmp_path / "c.pcap"), "--no-pcap"], capsys, "--pcap", "--no-pcap",
+            "exclude each other")
+    refused([*common, "--pcap", "-"], capsys, "--pcap -", "standard output")
+    assert scenario.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.toml"]        # nothing created
+
+
+def test_run_json_on_the_default_capture_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(ROOT / "examples" / "two-qpus.toml", "s.toml")
+    refused(["run", "s.toml", "--json", "out/s.pcap"], capsys, "the default capture out/s.pcap")
+
+
+def test_up_outputs_must_not_be_files_the_run_writes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    common = ["up", str(ROOT / "examples" / "up-small.toml"), "--run-dir", str(run_dir)]
+    refused([*common, "--json", str(run_dir / "alice.log")], capsys, "a file the run writes")
+    refused([*common, "--pcap", str(run_dir / "medium.pcap")], capsys, "--pcap", "a file the run writes")
+    refused([*common, "--json", str(run_dir / "merged.pcap")], capsys, "--json", "a file the run writes")
+    assert list(run_dir.iterdir()) == []
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+@pytest.mark.parametrize("argv", [
+    ["run", "SCENARIO", "--no-pcap"],
+    ["run", "SCENARIO", "--no-pcap", "--quiet", "--json", "-"],
+    ["compile", str(ROOT / "examples" / "circuits" / "ghz.stim"), "--network", str(ROOT / "examples" / "compute.toml")],
+])
+def test_standard_output_on_a_full_device_is_one_line_and_status_1(tmp_path: Path, argv: list[str]) -> None:
+    import subprocess
+    import sys
+
+    from tests.sweep_util import write_tiny
+
+    argv = [str(write_tiny(tmp_path)) if word == "SCENARIO" else word for word in argv]
+    with open("/dev/full", "w") as full:
+        done = subprocess.run([sys.executable, "-m", "stack.cli", *argv], stdout=full, stderr=subprocess.PIPE,
+                              text=True, timeout=300, cwd=ROOT)
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == ["qnet: error: cannot write the output: No space left on device"], done.stderr
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_a_sweep_summary_to_a_full_device_is_one_line_and_status_1(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from tests.sweep_util import write_tiny
+
+    argv = ["sweep", str(write_tiny(tmp_path)), "--vary", "workload[0].pairs=4", "--workers", "1",
+            "--output", str(tmp_path / "results")]
+    with open("/dev/full", "w") as full:
+        done = subprocess.run([sys.executable, "-m", "stack.cli", *argv], stdout=full, stderr=subprocess.PIPE,
+                              text=True, timeout=300, cwd=ROOT)
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    assert done.stderr.splitlines()[-1] == "qnet: error: cannot write the output: No space left on device"

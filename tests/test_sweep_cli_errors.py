@@ -1,0 +1,78 @@
+"""``qnet sweep`` and ``qnet plot sweep`` mistakes: one line, status 2, nothing run and nothing left behind."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from stack.cli import main
+from stack.sweep import runner
+from tests.sweep_util import write_tiny
+
+
+def one_line(capsys: pytest.CaptureFixture[str], *words: str) -> None:
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("qnet: error: "), err
+    for word in words:
+        assert word in err, err
+
+
+def never_runs(*_: object, **__: object) -> None:
+    raise AssertionError("the sweep started")
+
+
+def test_output_that_is_a_file_is_refused_and_kept(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    scenario = write_tiny(tmp_path)
+    output = tmp_path / "taken"
+    output.write_text("mine")
+    assert main(["sweep", str(scenario), "--vary", "workload[0].pairs=4", "--output", str(output), "--quiet"]) == 2
+    one_line(capsys, f"--output {output}", "not a directory")
+    assert output.read_text() == "mine"
+
+
+@pytest.mark.parametrize(("address", "words"), [("garbage", "cannot reach the Dask scheduler at garbage"),
+                                                ("tcp://127.0.0.1:9", "cannot reach the Dask scheduler")])
+def test_a_scheduler_that_cannot_be_used_leaves_no_results_directory(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+        address: str, words: str) -> None:
+    monkeypatch.setattr(runner, "CONNECT_TIMEOUT_S", 2)
+    scenario = write_tiny(tmp_path)
+    output = tmp_path / "results"
+    assert main(["sweep", str(scenario), "--vary", "workload[0].pairs=4", "--scheduler", address,
+                 "--output", str(output), "--quiet"]) == 2
+    one_line(capsys, words)
+    assert not output.exists()
+
+
+@pytest.mark.parametrize(("show", "words"), [
+    ("nope", "--show nope: not a figure of a run"),
+    ("workload[3].pairs_per_s", "workload[3] is not an entry of the scenario (it has 1)"),
+    ("links.nolink.attempts", "no link named"),
+    ("multi_process.missed_deadlines", "not a figure of a run"),          # only with --up
+])
+def test_show_is_checked_before_the_sweep_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                               monkeypatch: pytest.MonkeyPatch, show: str, words: str) -> None:
+    monkeypatch.setattr(runner, "run_sweep", never_runs)
+    scenario = write_tiny(tmp_path)
+    output = tmp_path / "results"
+    assert main(["sweep", str(scenario), "--vary", "workload[0].pairs=4", "--show", "workload[0].pairs_per_s",
+                 "--show", show, "--output", str(output)]) == 2
+    one_line(capsys, words)
+    assert not output.exists()
+
+
+def test_plot_sweep_output_that_cannot_be_written_is_one_line(tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    scenario = write_tiny(tmp_path)
+    results = tmp_path / "results"
+    assert main(["sweep", str(scenario), "--vary", "workload[0].pairs=4,5", "--output", str(results),
+                 "--workers", "1", "--quiet"]) == 0
+    capsys.readouterr()
+    (tmp_path / "file").write_text("")
+    assert main(["plot", "sweep", str(results), "--y", "workload[0].pairs_delivered",
+                 "--output", str(tmp_path / "file" / "s.png")]) == 2
+    one_line(capsys, "cannot write --output")
+    assert main(["plot", "sweep", str(results), "--y", "workload[0].pairs_delivered",
+                 "--output", str(tmp_path / "new" / "deeper" / "s.png")]) == 0      # missing parents are made
+    assert (tmp_path / "new" / "deeper" / "s.png").stat().st_size > 0
