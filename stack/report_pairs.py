@@ -8,30 +8,14 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from protocols.apps.serials import nearest
 from protocols.apps.workload import PairRecord
 from protocols.common import Basis
 from protocols.physical import physics
 
 
-def delivered(records: list[PairRecord], expired: set[int], shift: int = 0) -> set[int]:
-    """Serials (plus ``shift``) of the pairs an application holds: it got their OK and no ERR EXPIRE withdrew it."""
-    return {r.turn + shift for r in records} - {serial + shift for serial in expired}
-
-
-def responder_shift(workload: Any) -> int:
-    """What to add to the responder's serials to count them as the origin's do (a multiple of 2^16).
-
-    Each end unwraps the 16-bit numbers from the first it heard of (:mod:`protocols.apps.serials`); the two ends'
-    first pairs are the request's first, within reordering, so the responder's earliest serial is moved to the one
-    congruent to it nearest the origin's earliest."""
-    origin, responder = workload.origin, workload.responder
-    here = [r.turn for r in origin.records] + list(origin.expired)
-    there = [r.turn for r in responder.records] + list(responder.expired)
-    if not here or not there:
-        return 0
-    earliest = min(there)
-    return nearest(earliest, min(here)) - earliest
+def delivered(records: list[PairRecord], expired: set[int]) -> set[int]:
+    """Serials of the pairs an application holds: it got their OK and no ERR EXPIRE withdrew it."""
+    return {r.turn for r in records} - expired
 
 
 def disagreeing(workload: Any) -> int:
@@ -40,22 +24,20 @@ def disagreeing(workload: Any) -> int:
     if not workload.config.listen:
         return 0
     here = delivered(workload.origin.records, workload.origin.expired)
-    there = delivered(workload.responder.records, workload.responder.expired, responder_shift(workload))
+    there = delivered(workload.responder.records, workload.responder.expired)
     return len(here ^ there)
 
 
 def expired_pairs(workload: Any) -> int:
     """Pairs an ERR EXPIRE named at either end (each once)."""
-    shift = responder_shift(workload)
-    return len(workload.origin.expired | {serial + shift for serial in workload.responder.expired})
+    return len(workload.origin.expired | workload.responder.expired)
 
 
 def joined(workload: Any) -> list[tuple[PairRecord, PairRecord]]:
-    """Pairs delivered at both ends (an OK and no ERR EXPIRE at either), matched by serial: the sequence number
-    unwrapped across its 16-bit wraps."""
-    shift = responder_shift(workload)
-    expired = workload.origin.expired | {serial + shift for serial in workload.responder.expired}
-    remote = {r.turn + shift: r for r in workload.responder.records}
+    """Pairs delivered at both ends (an OK and no ERR EXPIRE at either), matched by serial
+    (:mod:`protocols.apps.serials`: a sequence number that came round is another pair)."""
+    expired = workload.origin.expired | workload.responder.expired
+    remote = {r.turn: r for r in workload.responder.records}
     return [(r, remote[r.turn]) for r in workload.origin.records if r.turn in remote and r.turn not in expired]
 
 

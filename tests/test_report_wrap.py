@@ -16,6 +16,7 @@ import numpy as np
 from protocols.apps.workload import EntanglementUser
 from protocols.common import BASES
 from protocols.packets import linkservice as ll
+from protocols.packets.linkservice_block import OkMeasureBlock
 from protocols.physical import physics
 from stack.report_pairs import disagreeing, disagreement, expired_pairs, joined
 
@@ -28,15 +29,16 @@ def _ok(seq: int, basis: int, m: int) -> bytes:
     return ll.ok_measure(1, m, 0, basis, 0, seq, 5, 2, 65535)
 
 
-def _ends(first_link_seq: int, swaps: list[int]) -> SimpleNamespace:
+def _ends(first_link_seq: int, swaps: list[int], jump_at: int | None = None, jump: int = 0) -> SimpleNamespace:
     """An origin and a responder that heard of the same PAIRS pairs, the responder with neighbours ``swaps``
-    (indices i: pairs i and i + 1) in the other order, as a reordered CONFIRM gives."""
+    (indices i: pairs i and i + 1) in the other order, as a reordered CONFIRM gives; from pair ``jump_at`` on,
+    the link numbers ``jump`` more pairs of other requests first (a higher priority's run)."""
     origin = EntanglementUser(SERVICE, ll.Create(remote_node_id=2, number=PAIRS, tpe=ll.TPE_MEASURE))
     responder = EntanglementUser(SERVICE, None)
     rng = np.random.default_rng(7)
     pairs = []
     for k in range(PAIRS):
-        seq = (first_link_seq + 2 * k) & 0xFFFF
+        seq = (first_link_seq + 2 * k + (jump if jump_at is not None and k >= jump_at else 0)) & 0xFFFF
         basis = int(BASES[seq % 3])          # as a kept pair's (keep_basis): both ends alike
         m = int(rng.integers(2))
         pairs.append((seq, basis, m, m ^ physics.expected_parity(0, basis)))
@@ -81,3 +83,48 @@ def test_an_expiry_names_the_pair_of_its_own_turn() -> None:
     pairs = joined(workload)
     assert len(pairs) == PAIRS - 1 and expired_pairs(workload) == 1 and disagreeing(workload) == 0
     assert sum(mine.sequence_number == seq for mine, _ in pairs) == 1          # its first turn is still there
+
+
+def test_a_jump_of_more_than_half_the_numbers_is_no_step_back() -> None:
+    """After 1,000 pairs another request takes 40,000 numbers in a row: the next pair's number is 40,001 on,
+    which no distance rule tells from an old number; the turns do (review: before, Z disagreement 0.17)."""
+    workload = _ends(0, swaps=[3, 20_000], jump_at=1_000, jump=40_000)
+    pairs = joined(workload)
+    assert len(pairs) == PAIRS and disagreeing(workload) == 0 and workload.origin.done()
+    assert {name: rate["rate"] for name, rate in disagreement(pairs).items()} == {"X": 0.0, "Y": 0.0, "Z": 0.0}
+
+
+def test_blocks_of_more_than_half_the_numbers_are_told_apart() -> None:
+    """Three OK-MB blocks of 40,000 pairs each, a block of another request's 40,000 numbers between each two:
+    every number comes round, some twice; each block's pairs keep their own serials at both ends."""
+    origin = EntanglementUser(SERVICE, ll.Create(remote_node_id=2, number=3 * 40_000, tpe=ll.TPE_MEASURE))
+    responder = EntanglementUser(SERVICE, None)
+    rng = np.random.default_rng(3)
+    for block in range(3):
+        seq = (block * 80_000) & 0xFFFF
+        outcomes = rng.integers(2, size=40_000, dtype=np.uint8)
+        bases = np.zeros(40_000, dtype=np.uint8)                # Z: Φ+ agrees
+        bells = np.zeros(40_000, dtype=np.uint8)
+        for user in (origin, responder):
+            ok = OkMeasureBlock(1, 0, seq, 5, 2, 65535, outcomes, bases, bells)
+            user.receive(ok.encode(), SERVICE, 0, 0)
+    workload = SimpleNamespace(origin=origin, responder=responder, config=SimpleNamespace(listen=True))
+    pairs = joined(workload)
+    assert len(pairs) == 3 * 40_000 and disagreeing(workload) == 0 and origin.done()
+    assert disagreement(pairs) == {"Z": {"pairs": 3 * 40_000, "rate": 0.0}}
+
+
+def test_a_pair_expired_at_one_end_and_withdrawn_at_the_other_keeps_the_turns_in_step() -> None:
+    """Pair 7 is delivered at the origin, then withdrawn there, and only expired at the responder (its CONFIRM
+    never came): both ends count it as one pair of number 7, so the next pair numbered 7 matches."""
+    origin = EntanglementUser(SERVICE, ll.Create(remote_node_id=2, number=2, tpe=ll.TPE_MEASURE))
+    responder = EntanglementUser(SERVICE, None)
+    err = ll.Err(1, ll.ERR_EXPIRE, 1, 7, 8).encode()
+    origin.receive(_ok(7, 0, 1), SERVICE, 0, 0)
+    for user in (origin, responder):
+        user.receive(err, SERVICE, 0, 0)
+        user.receive(_ok(7, 0, 0), SERVICE, 0, 0)              # 65,536 link pairs later, number 7 again
+    workload = SimpleNamespace(origin=origin, responder=responder, config=SimpleNamespace(listen=True))
+    ((mine, theirs),) = joined(workload)
+    assert mine.outcome == theirs.outcome == 0 and expired_pairs(workload) == 1 and disagreeing(workload) == 0
+    assert origin.done()

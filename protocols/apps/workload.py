@@ -6,8 +6,9 @@ the remote node. Both record every OK. A kept pair is measured as soon as its OK
 arrives, in the basis Z, X, Y chosen by ``sequence_number % 3`` so both ends agree
 without talking; the report joins the two ends' records to measure fidelity. The 16-bit
 Sequence Number can come round within a request (on a link other requests share), so each
-end also gives every number it hears of a serial (:mod:`protocols.apps.serials`), by which
-it counts its pairs and the report joins them.
+end also gives every pair it hears of a serial (:mod:`protocols.apps.serials`: the number and
+how many pairs the end heard of under it before), by which it counts its pairs and the report
+joins them.
 
 >>> from protocols.packets.linkservice import Create
 >>> user = EntanglementUser(("198.18.0.1", 7771), Create(remote_node_id=2, number=1), start_ns=5)
@@ -45,8 +46,9 @@ class PairRecord:
     basis: int | None = None
     outcome: int | None = None
     serial: int | None = None
-    """``sequence_number`` unwrapped at this end (:mod:`protocols.apps.serials`): unique among its records (None:
-    a record made by hand, taken as its sequence number)."""
+    """The pair's serial at this end (:mod:`protocols.apps.serials`): its sequence number plus 2^16 for each pair
+    the end heard of under that number before; the same at both ends (None: a record made by hand, taken as its
+    sequence number)."""
 
     @property
     def turn(self) -> int:
@@ -115,10 +117,7 @@ class EntanglementUser:
         if isinstance(message, ll.Ack):
             self.create_id = message.create_id
         elif isinstance(message, ll.Err) and message.err == ll.ERR_EXPIRE and message.s:
-            low = message.sequence_number_low
-            count = (message.sequence_number_high - low) % 0x10000 or 0x10000       # as Err.sequences() counts
-            first = self._serials.block(low, count)
-            expired = set(range(first, first + count))
+            expired = {self._serials.expired(seq) for seq in message.sequences()}
             self.expired |= expired
             self._settled |= expired
         elif isinstance(message, ll.Err):
@@ -145,8 +144,7 @@ class EntanglementUser:
     def _on_block(self, ok: ll.OkMeasureBlock, now: int) -> None:
         """A block of measured pairs (OK-MB): one record per pair, as if each had come in its own OK-M."""
         seqs = ((ok.sequence_number + np.arange(ok.count)) & 0xFFFF).tolist()
-        first = self._serials.block(ok.sequence_number, ok.count)
-        serials = range(first, first + ok.count)
+        serials = self._serials.block(ok.sequence_number, ok.count).tolist()
         goodness = ll.decode_fidelity(ok.goodness)
         self.records.extend(PairRecord(seq, ok.remote_node_id, "M", ok.d, bell, goodness, now, basis, m, serial)
                             for seq, bell, basis, m, serial in zip(seqs, ok.bell_states.tolist(), ok.bases.tolist(),
@@ -182,7 +180,7 @@ class EntanglementUser:
                 self._on_block(ok, now)
                 return Actions(deadline=self._deadline())
             if isinstance(ok, ll.OkMeasure):
-                serial = self._serials.serial(ok.sequence_number)
+                serial = self._serials.delivered(ok.sequence_number)
                 record = PairRecord(ok.sequence_number, ok.remote_node_id, "M", ok.d, ok.bell_state,
                                     ok.goodness / ll.FIDELITY_SCALE, now, ok.basis, ok.m, serial)
                 self.records.append(record)
@@ -190,7 +188,7 @@ class EntanglementUser:
                 return Actions(deadline=self._deadline())
         assert isinstance(ok, ll.OkKeep)
         seq = ok.sequence_number
-        serial = self._serials.serial(seq)
+        serial = self._serials.delivered(seq)
         record = PairRecord(seq, ok.remote_node_id, "K", ok.d, ok.bell_state, ok.goodness / ll.FIDELITY_SCALE, now,
                             serial=serial)
         self.records.append(record)
