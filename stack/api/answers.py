@@ -104,6 +104,14 @@ class MessageQueue(deque[Any]):
         if now is not None and isinstance(message, ll.OkKeep):
             self.arrival[id(message)] = now
 
+    def put_back(self, message: ll.Upward, port: int | None, at: int | None) -> None:
+        """Put ``message``, taken out before (from the service on ``port``, arrived ``at``), back at the front."""
+        self.appendleft(message)
+        if port is not None:
+            self._service[id(message)] = port
+        if at is not None:
+            self.arrival[id(message)] = at
+
     def service_of(self, message: ll.Upward) -> int | None:
         """The port of the service ``message`` (in the queue) came from; None if not known."""
         return self._service.get(id(message))

@@ -7,6 +7,8 @@ ValueError: pairs must be an integer from 1 to 65535, got 70000
 >>> whole("pairs", "3", 1, MAX_PAIRS)
 Traceback (most recent call last):
 TypeError: pairs must be an integer from 1 to 65535, got '3' (str)
+>>> import numpy; whole("pairs", numpy.int64(3), 1, MAX_PAIRS)      # a count computed with numpy is an integer
+3
 >>> choice("basis", "z", ("Z", "X", "Y"))
 Traceback (most recent call last):
 ValueError: basis must be one of 'Z', 'X', 'Y', got 'z'
@@ -15,8 +17,12 @@ ValueError: basis must be one of 'Z', 'X', 'Y', got 'z'
 from __future__ import annotations
 
 import math
+import numbers
+import operator
 from collections.abc import Iterable
 from typing import Any
+
+import numpy as np
 
 from stack.scenario import Scenario
 from stack.scenario.workload import MAX_PURPOSE_ID
@@ -33,28 +39,42 @@ MAX_TIME_NS = 0x3FFF * 1_000_000_000
 
 
 def whole(name: str, value: Any, low: int, high: int | None = None) -> int:
-    """``value`` if it is an int (not a bool) from ``low`` to ``high`` (None: no upper bound)."""
+    """``value`` as an int if it is an integer (an int or any integer type, numpy's too; not a bool) from ``low``
+    to ``high`` (None: no upper bound)."""
     allowed = f"an integer from {low} to {high}" if high is not None else f"an integer of at least {low}"
-    if not isinstance(value, int) or isinstance(value, bool):
+    if isinstance(value, bool | np.bool_):
         raise TypeError(f"{name} must be {allowed}, got {value!r} ({type(value).__name__})")
+    try:
+        value = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be {allowed}, got {value!r} ({type(value).__name__})") from None
     if value < low or (high is not None and value > high):
         raise ValueError(f"{name} must be {allowed}, got {value}")
     return value
 
 
+def time_limit(name: str, value: Any, high: int) -> int:
+    """``value`` as whole ns: any real number (``1e9`` as well as ``10**9``; numpy's too; not a bool) from 0 to
+    ``high``, rounded to the ns."""
+    duration(name, value)
+    if value > high:
+        raise ValueError(f"{name} must be a number of ns from 0 to {high}, got {value}")
+    return round(value)
+
+
 def duration(name: str, value: Any) -> None:
-    """``value`` is a number of ns (int or float, not a bool), finite and not negative."""
-    if not isinstance(value, int | float) or isinstance(value, bool):
+    """``value`` is a number of ns (any real number type, numpy's too; not a bool), finite and not negative."""
+    if not isinstance(value, numbers.Real) or isinstance(value, bool | np.bool_):
         raise TypeError(f"{name} must be a number of ns (0 or more), got {value!r} ({type(value).__name__})")
     if not math.isfinite(value) or value < 0:
         raise ValueError(f"{name} must be a number of ns (0 or more), got {value}")
 
 
 def probability(name: str, value: Any) -> None:
-    """``value`` is a number from 0 to 1."""
-    if not isinstance(value, int | float) or isinstance(value, bool):
+    """``value`` is a number from 0 to 1 (any real number type, numpy's too; not a bool)."""
+    if not isinstance(value, numbers.Real) or isinstance(value, bool | np.bool_):
         raise TypeError(f"{name} must be a number from 0 to 1, got {value!r} ({type(value).__name__})")
-    if not 0 <= value <= 1:                     # NaN fails too
+    if not 0 <= float(value) <= 1:              # NaN fails too
         raise ValueError(f"{name} must be a number from 0 to 1, got {value}")
 
 

@@ -38,7 +38,7 @@ def create_message(remote_id: int, purpose_id: int, pairs: int, service: str, *,
     checks.choice("basis", basis, ROTATIONS)
     checks.choice("random_basis", random_basis, RANDOM_BASES)
     checks.probability("min_fidelity", min_fidelity)
-    checks.whole("max_time_ns", max_time_ns, 0, checks.MAX_TIME_NS)
+    max_time_ns = checks.time_limit("max_time_ns", max_time_ns, checks.MAX_TIME_NS)
     checks.purpose(purpose_id)
     request = distil_plan(distill)
     if service == "link" and request.mode:

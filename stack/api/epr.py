@@ -49,7 +49,10 @@ class EPRSocket:
         """Create ``number`` pairs and keep them: returns this end's halves once all are delivered. Raises
         :class:`LinkError` (with the layer's error code) if the request fails, e.g. NOTIME when
         ``max_time_ns`` cannot be met or UNSUPP when ``min_fidelity`` cannot; the halves delivered before
-        the failure are then discarded (none is handed back, none is left in memory). All ``number`` halves
+        the failure are then discarded (none is handed back, none is left in memory), and so are the other
+        end's when its collection gets the same ERR. Halves the other end already took in an earlier
+        collection (a ``recv_keep`` of fewer pairs than the request's) stay with it, their partners gone:
+        collect a request's pairs in one call at both ends when a failure must leave none. All ``number`` halves
         are held at once, so ``number`` must fit this node's memory (:meth:`_holdable`: ValueError before
         anything is sent); what other requests or the application hold meanwhile is not counted, and a
         request that cannot be completed for want of free memory waits until ``max_time_ns`` (LinkError
@@ -123,7 +126,7 @@ class EPRSocket:
         if number > room:
             raise ValueError(f"number: {number} kept pairs cannot all be held at once: {self.ctx.node} holds at "
                              f"most {room} halves (communication_qubits {node.communication_qubits} + "
-                             f"storage_qubits {node.storage_qubits}); take them in smaller numbers")
+                             f"storage_qubits {node.storage_qubits}); ask for fewer")
 
     def _kept(self, ok: ll.OkKeep, arrived: int | None = None, *, correct: bool = False) -> KeptPair:
         """This end's half of ``ok`` (taken from the queue), which arrived at ``arrived`` (None: now)."""
@@ -223,6 +226,7 @@ class EPRSocket:
         whose OKs showed it of the other kind, ``AppContext.kept_request``) are left for whoever waits for them.
         Each OK comes with when it arrived (:meth:`stack.api.answers.MessageQueue.take`)."""
         ctx, got, expired = self.ctx, list[tuple[Any, int | None]](), set[int]()
+        ports: dict[int, int | None] = {}               # each OK's service, by its identity
         while len({ok.sequence_number for ok, _ in got} | expired) < number:
             for message in list(ctx._messages):
                 if not self._of_request(message, kind, create_id):
@@ -238,17 +242,30 @@ class EPRSocket:
                 self.last_request = message.create_id
                 if isinstance(message, ll.Err):
                     if message.err != ll.ERR_EXPIRE:
-                        self._give_up(ok for ok, _ in got)
+                        self._fail(got, ports, message, port, expired)
                         raise LinkError(message.err, message.create_id, port)
                     expired |= self._expire(message)
                 else:
                     got.append((message, arrived))
+                    ports[id(message)] = port
                 if len({ok.sequence_number for ok, _ in got} | expired) >= number:
                     break
             else:
                 await ctx._wait()
         self._give_up(ok for ok, _ in got if ok.sequence_number in expired)
         return [(ok, at) for ok, at in got if ok.sequence_number not in expired]
+
+    def _fail(self, got: list[tuple[Any, int | None]], ports: dict[int, int | None], err: ll.Err, port: int | None,
+              expired: set[int]) -> None:
+        """Request ``err`` names failed: the halves of its pairs taken so far are discarded (the other end
+        discards its own on the same ERR); those of other requests (a collection of the remote's pairs can hold
+        several requests') go back to the queue for a later collection, but for the retracted."""
+        for ok, at in reversed(got):
+            failed = ok.create_id == err.create_id and ports[id(ok)] == port
+            if failed or ok.sequence_number in expired:
+                self._give_up([ok])
+            else:
+                self.ctx._messages.put_back(ok, ports[id(ok)], at)
 
     def _give_up(self, oks: Iterable[Any]) -> None:
         """Discard the kept halves of ``oks`` (taken from the queue, never handed to the application): pairs
