@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from stack import cli
-from stack.scenario import ScenarioError, load_text
+from stack.scenario import load_text
+from tests.test_scenario_checks import error_of
 
 PAIR = """
 [run]
@@ -22,13 +23,6 @@ a = "a"
 b = "b"
 station = "st"
 """
-
-
-def error_of(text: str) -> ScenarioError:
-    with pytest.raises(ScenarioError) as info:
-        load_text(text, "x.toml")
-    assert len(str(info.value).splitlines()) == 1
-    return info.value
 
 
 def arms(extra: str) -> tuple[float, float]:
