@@ -16,9 +16,9 @@ Each application gets an :class:`AppContext` on its node. With it the applicatio
 - teleports qubits (:mod:`stack.api.transport`, QTP on UDP 7776) and runs remote gates
   (:mod:`stack.api.remote`).
 
-An application is one task on its context: it may open a trio nursery, but a second task awaiting the context while
-another waits on it raises RuntimeError at once ("one AppContext serves one task at a time": the emulator's queue,
-never trio's scheduling, orders what an application does), as does a call once the run has ended.
+An application is one task on its context: a call from any other task (a trio nursery's) raises RuntimeError at
+once ("an AppContext is called from its application's own task only": the emulator's queue, never trio's
+scheduling, orders what an application does), as does a call once the run has ended.
 
 With :func:`run_apps` all awaits are on the emulator's virtual time, and the run stays deterministic; ``qnet up``
 runs a scenario's ``[[application]]`` and ``[[circuit]]`` roles with the same code in its node processes, on

@@ -35,6 +35,7 @@ from stack.core.capture import node_ip
 from stack.core.kernel import TIMER, VirtualPort
 from stack.core.network import Datagram
 from stack.runtime import Emulation
+from trio.lowlevel import Task, current_task
 
 if TYPE_CHECKING:
     from stack.api.epr import EPRSocket
@@ -45,8 +46,8 @@ EXCHANGE_MAGIC = MAGIC
 MAX_APP_MESSAGE = MAX_MESSAGE
 """The largest application message (bytes): one datagram, no fragmentation on a 1500-byte MTU."""
 ENDED = "the run has ended: an AppContext serves only while its application runs (call it from the application)"
-ONE_TASK = ("one AppContext serves one task at a time: another task of this application already waits on it "
-            "(await its calls one after another in one task)")
+ONE_TASK = ("an AppContext is called from its application's own task only, not from a nursery's tasks (trio, not "
+            "the emulator, would order them): make the calls one after another in the application")
 
 
 class AppContext:
@@ -92,6 +93,9 @@ class AppContext:
         self.held: set[int] = set()
         """Slots whose qubit the application holds (delivered pairs, data qubits) and has not yet given up."""
         self.ok_arrival = self._messages.arrival
+        self.owner: Task | None = None
+        """The application's own task (set when it starts, :func:`stack.api.run.serve`): the only one that may call
+        the context."""
         """When each OK (K) not yet taken arrived (:attr:`stack.api.answers.MessageQueue.arrival`)."""
 
     @property
@@ -275,12 +279,13 @@ class AppContext:
 
     # -- the port ---------------------------------------------------------------------------------
     def _live(self) -> None:
-        """RuntimeError unless the application still runs and no other task of it waits on this context: its
-        events have one task to go to, so that the kernel's queue alone orders what it does (docs/architecture.md,
-        "Application API"); a call after the run would act on a finished emulation or wait for ever."""
+        """RuntimeError unless the application still runs (a call after the run would act on a finished emulation
+        or wait for ever) and the caller is its own task (:attr:`owner`): the emulator's queue, never trio's
+        scheduling, must order what an application does, and a nursery's task runs when trio picks it (one that
+        waits would take the run's events; docs/architecture.md, "Application API")."""
         if self.port.closed:
             raise RuntimeError(ENDED)
-        if self.port.waiting:
+        if self.owner is not None and current_task() is not self.owner:
             raise RuntimeError(ONE_TASK)
 
     async def _result(self, slot: int) -> Any:

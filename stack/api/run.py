@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import BinaryIO
 
 import trio
+from trio.lowlevel import current_task
 
 from protocols.common import Address
 from protocols.link.layer import LinkLayer
@@ -84,6 +85,7 @@ async def serve(context: AppContext, app: App, finished: Callable[[], None]) -> 
     """Run ``app`` on ``context`` from the run's start, then what it left lingering (the transport's TIME-WAIT,
     exchanges' last answers); ``finished`` is called when it is over, whether it returned or failed."""
     try:
+        context.owner = current_task()
         assert await context.port.next() is STARTUP
         await app(context)
         for linger in context.lingering:
@@ -117,8 +119,8 @@ def run_apps(scenario: Scenario, apps: dict[str, App], purpose_id: int = APPLICA
     after a bounded number of retransmissions, in virtual time).
 
     A scenario's own ``[[application]]`` or ``[[circuit]]`` entries are not yours to mix with: ValueError
-    (run them with :func:`stack.api.scenario_apps.run_applications` or ``qnet run``). Each application serves
-    one task at a time, and only while it runs (RuntimeError otherwise, :class:`AppContext`).
+    (run them with :func:`stack.api.scenario_apps.run_applications` or ``qnet run``). Each application's context
+    serves its own task only, and only while it runs (RuntimeError otherwise, :class:`AppContext`).
 
         >>> from stack.scenario import load
         >>> run_apps(load("examples/api/parity.toml"), {})

@@ -122,7 +122,9 @@ def user_role(scenario: Scenario, index: int, node: str, function: UserFunction,
     async def app(ctx: AppContext) -> None:
         try:
             result = await function(ctx, **args)
-        except USER_ERRORS as error:
+        except BaseException as error:
+            if not users(error):
+                raise
             raise ApplicationFailed(f"{name} raised {_where(error, Path(config.file))}") from error
         problem = _result_problem(result)
         if problem is not None:
@@ -152,11 +154,26 @@ def _depth(value: Any) -> int:
     return 0
 
 
+def users(error: BaseException) -> bool:
+    """Whether ``error`` is the user's code's own (:data:`USER_ERRORS`), or a group of such (a trio nursery's
+    failures, a ``sys.exit()`` in one of its tasks among them)."""
+    if isinstance(error, BaseExceptionGroup):
+        return all(users(inner) for inner in error.exceptions)
+    return isinstance(error, USER_ERRORS)
+
+
+def _leaves(error: BaseException) -> list[BaseException]:
+    if isinstance(error, BaseExceptionGroup):
+        return [leaf for inner in error.exceptions for leaf in _leaves(inner)]
+    return [error]
+
+
 def _where(error: BaseException, path: Path) -> str:
-    """``Type: message`` and the last line of the user's file it passed (file:line), all on one line (a group of
-    one exception, a trio nursery's one failure, is that exception)."""
-    while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
-        error = error.exceptions[0]
+    """``Type: message`` and the last line of the user's file it passed (file:line), all on one line; a group (a
+    trio nursery's failures) is told by its first exception, and how many more it holds."""
+    leaves = _leaves(error)
+    error = leaves[0]
+    more = f" (and {len(leaves) - 1} more error{'s' if len(leaves) > 2 else ''})" if len(leaves) > 1 else ""
     lines = [lineno for frame, lineno in traceback.walk_tb(error.__traceback__)    # whatever sys.tracebacklimit says
              if Path(frame.f_code.co_filename).resolve() == path.resolve()]
     line = str(error).splitlines()[0] if str(error) else ""
@@ -164,4 +181,5 @@ def _where(error: BaseException, path: Path) -> str:
         place = f" at {path.name}:{error.lineno}"
     else:
         place = f" at {path.name}:{lines[-1]}" if lines else ""
+    place += more
     return f"{type(error).__name__}{place}: {line}"[:300] if line else f"{type(error).__name__}{place}"[:300]

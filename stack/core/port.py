@@ -97,12 +97,6 @@ class VirtualPort:
     def now(self) -> int:
         return self.kernel.now
 
-    @property
-    def waiting(self) -> bool:
-        """Whether a task is parked in :meth:`next` (a second one there would take its events: the port keeps
-        one waiting task)."""
-        return self._task is not None
-
     async def serve(self, step: Step) -> None:
         """Handle every event of this port with ``step(event)``, until cancelled or ``step`` raises.
 
