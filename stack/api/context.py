@@ -13,6 +13,8 @@ import contextlib
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
+from trio.lowlevel import Task, current_task
+
 from protocols.common import LINK_SERVICE_PORT, NETWORK_SERVICE_PORT, Address, Basis, ParseError
 from protocols.packets import linkservice as ll
 from protocols.packets.exchange import MAGIC, MAX_MESSAGE
@@ -35,7 +37,6 @@ from stack.core.capture import node_ip
 from stack.core.kernel import TIMER, VirtualPort
 from stack.core.network import Datagram
 from stack.runtime import Emulation
-from trio.lowlevel import Task, current_task
 
 if TYPE_CHECKING:
     from stack.api.epr import EPRSocket
