@@ -5,25 +5,31 @@ at one instant, and a measured fidelity's uncertainty from a few pairs (docs/rep
 
 from __future__ import annotations
 
+import bisect
 import math
 
 from stack.report_pairs import measured_fidelity
 
 
 def request_rate(ok_times: list[int], create_sent: int | None) -> float | None:
-    """A request's pairs per second from its OKs' times (ns, in order) and when its CREATE was sent: while the
-    OKs span time, (n − 1)/(last OK − first OK), the rate at which they came; when they do not (one OK, or all
-    at one instant: an atomic request, a block of measure-directly outcomes), n/(last OK − CREATE sent), the
-    rate of the whole request. None with no OK (or no CREATE sent before it).
+    """A request's pairs per second from its pairs' OK times (ns, in order: one a pair, a block's pairs at its
+    instant) and when its CREATE was sent: while the OKs span time, (n − n₁)/(last OK − first OK), n₁ the pairs
+    of the first instant, the rate at which pairs came after the first (n − 1 over the span when they come one
+    at a time; B/T for blocks of B every T, where n − 1 would count a block k/(k − 1) too fast); when they do
+    not (one OK, or all at one instant: an atomic request, one block of measure-directly outcomes),
+    n/(last OK − CREATE sent), the rate of the whole request. None with no OK (or no CREATE sent before it).
 
     >>> request_rate([1_000_000, 3_000_000, 5_000_000], 0), request_rate([4_000_000] * 4, 0), request_rate([], 0)
     (500.0, 1000.0, None)
+    >>> request_rate([2_000_000] * 3 + [4_000_000] * 3, 0)     # two blocks of 3, 2 ms apart: 1,500 pairs/s
+    1500.0
     """
     if not ok_times:
         return None
     first, last = ok_times[0], ok_times[-1]
     if last > first:
-        return (len(ok_times) - 1) / (last - first) * 1e9
+        at_first = bisect.bisect_right(ok_times, first)
+        return (len(ok_times) - at_first) / (last - first) * 1e9
     if create_sent is None or last <= create_sent:
         return None
     return len(ok_times) / (last - create_sent) * 1e9
