@@ -53,6 +53,7 @@ def test_up_outputs_must_not_be_files_the_run_writes(tmp_path: Path, capsys: pyt
     refused([*common, "--json", str(run_dir / "alice.log")], capsys, "a file the run writes")
     refused([*common, "--pcap", str(run_dir / "medium.pcap")], capsys, "--pcap", "a file the run writes")
     refused([*common, "--json", str(run_dir / "merged.pcap")], capsys, "--json", "a file the run writes")
+    refused([*common, "--pcap", str(run_dir / "secret")], capsys, "--pcap", "a file the run writes")   # its keys
     assert list(run_dir.iterdir()) == []
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from stack.quantum.budget import link_physics
-from stack.report import disagreement, joined, measured_fidelity
+from stack.report import disagreement, fidelity_figures, joined
 from stack.runtime import run_scenario
 from stack.scenario import ClockConfig, NodeConfig, Scenario, WorkloadConfig
 
@@ -83,8 +83,10 @@ def emulated(scenario: Scenario, scheme: str, length_km: float, pairs: int, seed
     if state.successes == 0:
         return None
     cycle = result.emulation.link_physics[1].cycle_ns
-    fidelity = measured_fidelity(disagreement(joined(result.emulation.workloads[0]))) or (math.nan, math.nan)
-    return Point(length_km, state.successes / state.attempts / cycle * 1e9, fidelity[0], fidelity[1])
+    figures = fidelity_figures(disagreement(joined(result.emulation.workloads[0])))   # the report's ±, too
+    fidelity, stderr = figures["fidelity_measured"], figures["fidelity_stderr"]
+    return Point(length_km, state.successes / state.attempts / cycle * 1e9,
+                 math.nan if fidelity is None else fidelity, math.nan if stderr is None else stderr)
 
 
 def rate_vs_distance(scenario: Scenario, output: Path, max_km: float = 100.0, points: int = 6,

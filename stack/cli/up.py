@@ -17,7 +17,7 @@ from pathlib import Path
 from protocols.common import HERALD_PORT
 from stack.multiprocess import outcome
 from stack.multiprocess.forked import Entry
-from stack.multiprocess.launcher import UpOptions, prepare, run_files, up
+from stack.multiprocess.launcher import RUN_STATE_FILES, UpOptions, prepare, run_files, up
 from stack.multiprocess.medium import process_nodes as nodes_of
 from stack.multiprocess.udp import PortMap, PortMapError
 from stack.scenario import Scenario
@@ -106,7 +106,8 @@ def _default(option: str) -> str | None:
 def _run_file(output: Path, run_dir: Path, scenario: Scenario) -> str | None:
     """The name of the file of the run directory (:func:`stack.multiprocess.launcher.run_files`) ``output`` is,
     if it is one."""
-    if output.resolve().parent != run_dir.resolve() or output.name not in run_files(nodes_of(scenario)):
+    if output.resolve().parent != run_dir.resolve() or output.name not in (*run_files(nodes_of(scenario)),
+                                                                           *RUN_STATE_FILES):
         return None
     return output.name
 

@@ -143,6 +143,11 @@ def allocate_base(scenario: Scenario, names: list[str], first: int = 20000) -> t
                     "try --base-port")
 
 
+RUN_STATE_FILES = ("ports.json", "secret", "medium.sock", "medium.pid")
+"""Files of a run directory the run needs while it runs (its port map, the secret its keys come from, the medium's
+socket and pid): no output may name them (review: ``--pcap RUN_DIR/secret`` overwrote the secret)."""
+
+
 def run_files(names: list[str]) -> list[str]:
     """The files a ``qnet up`` run writes in its run directory (besides ``ports.json``, which it writes at once):
     what :func:`prepare` removes from an earlier run, and nothing else (a user's own files stay)."""

@@ -28,7 +28,9 @@ def absolute_files(document: dict[str, Any], source: str) -> dict[str, Any]:
         value = result.get(section)
         for table in value if isinstance(value, list) else [value]:
             if isinstance(table, dict) and isinstance(table.get(key), str) and table[key]:
-                path = Path(table[key]).expanduser()
+                path = Path(table[key])
+                if key == "key_file":                   # as the loader reads each: only a key file's ~ is home
+                    path = path.expanduser()
                 table[key] = str(path if path.is_absolute() else folder / path)
     return result
 
