@@ -123,3 +123,29 @@ def test_ctrl_c_stops_qnet_up_with_the_documented_line_and_status_130(tmp_path: 
         if name != "launcher":
             with pytest.raises(ProcessLookupError):
                 os.kill(pid, 0)
+
+
+def test_a_signal_while_the_processes_start_stops_those_already_started(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """SIGINT after the medium and one node started (review: the signal escaped `up` as a traceback and left the
+    started processes running until their start-up timeout): `up` returns 130 and stops both."""
+    from stack.multiprocess import launcher
+
+    spawned: list[subprocess.Popen[bytes]] = []
+    real = launcher._spawn
+
+    def spawn(*args: object, **kwargs: object) -> subprocess.Popen[bytes]:
+        if len(spawned) == 2:
+            raise launcher.Interrupted(signal.SIGINT)
+        spawned.append(real(*args, **kwargs))           # type: ignore[arg-type]
+        return spawned[-1]
+
+    monkeypatch.setattr(launcher, "_spawn", spawn)
+    options = UpOptions(Path("two.toml"), 1, 0.01, 0, tmp_path / "run", 10.0)
+    assert prepare(SCENARIO, options) is None
+    try:
+        status, _ = launcher.up(SCENARIO, options)
+    finally:
+        close_all(options.held.values())
+    assert status == 128 + signal.SIGINT and len(spawned) == 2
+    assert all(process.poll() is not None for process in spawned)

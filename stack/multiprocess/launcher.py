@@ -95,21 +95,26 @@ def popen_holding(command: list[str], log: Path, keep: Held) -> subprocess.Popen
                                 pass_fds=[sock.fileno() for sock in keep.values()], env=environment)
 
 
-def start(scenario: Scenario, options: UpOptions) -> tuple[Child, dict[str, Child]]:
+def start(scenario: Scenario, options: UpOptions, started: list[Child] | None = None
+          ) -> tuple[Child, dict[str, Child]]:
     """Start the medium and every node process (forked from this one when ``options.entry`` is set), each node
-    with its sockets from ``options.held`` (this process closes its copies once the node has them)."""
+    with its sockets from ``options.held`` (this process closes its copies once the node has them); each process
+    also goes into ``started`` as soon as it runs (what to stop if the start is interrupted)."""
     run_dir, held = options.run_dir, options.held
+    started = [] if started is None else started
     common = [str(options.scenario_path), "--seed", str(options.seed), "--run-dir", str(run_dir),
               "--base-port", str(options.base_port)]
     medium = _spawn(["medium", *common, "--dilation", repr(options.dilation), "--tolerance-us",
                      repr(options.tolerance_us), "--no-pcap"], run_dir / "medium.log", options.entry,
                     drop=list(held.values()))  # we merge
+    started.append(medium)
     nodes = {}
     for name in process_nodes(scenario):
         keep = held.pop(name, {})
         try:
             nodes[name] = _spawn(["node", name, *common], run_dir / f"{name}.log", options.entry, keep,
                                  list(held.values()))
+            started.append(nodes[name])
         finally:
             close_all([keep])
     pids = {"launcher": os.getpid(), "medium": medium.pid} | {name: p.pid for name, p in nodes.items()}
@@ -195,9 +200,10 @@ def up(scenario: Scenario, options: UpOptions) -> tuple[int, dict[str, int | Non
         raise Interrupted(signum)
 
     previous = {sig: signal.signal(sig, interrupted) for sig in (signal.SIGINT, signal.SIGTERM)}
-    medium, nodes = start(scenario, options)
-    everything = [medium, *nodes.values()]
+    everything: list[Child] = []
+    nodes: dict[str, Child] = {}
     try:
+        medium, nodes = start(scenario, options, everything)      # a signal while starting stops what started
         status = _wait_for_medium(medium, nodes, options.run_dir, options.progress)
         deadline = time.monotonic() + GRACE_S
         for process in nodes.values():
