@@ -57,6 +57,20 @@ class SerialNumbers:
         self._open[seqs] = True
         return turns * SPAN + seqs
 
+    def forget(self, serial: int) -> None:
+        """An OK that delivered nothing (a phantom: its slot held no qubit) was no pair: if ``serial`` is its
+        number's latest turn, the next pair of the number takes that turn again, as at the other end, which never
+        heard of it.
+
+        >>> serials = SerialNumbers()
+        >>> phantom = serials.delivered(9); serials.forget(phantom); serials.delivered(9)
+        9
+        """
+        seq, turn = serial % SPAN, serial // SPAN
+        if int(self._turns[seq]) == turn + 1:
+            self._turns[seq] = turn
+            self._open[seq] = False
+
     def expired(self, seq: int) -> int:
         """The serial of the pair an ERR EXPIRE names under ``seq``: the delivered pair it withdraws (the latest
         turn of the number, if delivered and not yet withdrawn), else a pair this end never delivered."""

@@ -155,6 +155,8 @@ class EntanglementUser:
         """The OK behind ``record`` named a slot that held no qubit: it delivered nothing, so it is no pair."""
         self.phantoms += 1
         self.records.remove(record)
+        if record.serial is not None:
+            self._serials.forget(record.serial)
         if not any(r.turn == record.turn for r in self.records) and record.turn not in self.expired:
             self._settled.discard(record.turn)
 
