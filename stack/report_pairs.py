@@ -14,13 +14,14 @@ from protocols.physical import physics
 
 
 def delivered(records: list[PairRecord], expired: set[int]) -> set[int]:
-    """Serials of the pairs an application holds: it got their OK and no ERR EXPIRE withdrew it."""
-    return {r.turn for r in records} - expired
+    """Sequence numbers an application holds: it got their OK and no ERR EXPIRE withdrew it."""
+    return {r.sequence_number for r in records} - expired
 
 
 def disagreeing(workload: Any) -> int:
     """Pairs delivered at one end only: the other end reported them expired, or never delivered them.
-    The link layer promises none (docs/architecture.md, "Pair confirmation")."""
+    The link layer promises none (docs/architecture.md, "Pair confirmation"). By Sequence Number: a number
+    that came round within the request counts once (docs/report.md)."""
     if not workload.config.listen:
         return 0
     here = delivered(workload.origin.records, workload.origin.expired)
@@ -29,16 +30,18 @@ def disagreeing(workload: Any) -> int:
 
 
 def expired_pairs(workload: Any) -> int:
-    """Pairs an ERR EXPIRE named at either end (each once)."""
+    """Sequence Numbers an ERR EXPIRE named at either end."""
     return len(workload.origin.expired | workload.responder.expired)
 
 
 def joined(workload: Any) -> list[tuple[PairRecord, PairRecord]]:
-    """Pairs delivered at both ends (an OK and no ERR EXPIRE at either), matched by serial
-    (:mod:`protocols.apps.serials`: a sequence number that came round is another pair)."""
+    """Pairs delivered at both ends, matched by serial (:mod:`protocols.apps.serials`: a Sequence Number that came
+    round is another pair), on numbers no ERR EXPIRE named at either end (such a number's turns may differ between
+    the ends: its pairs are left out whole)."""
     expired = workload.origin.expired | workload.responder.expired
-    remote = {r.turn: r for r in workload.responder.records}
-    return [(r, remote[r.turn]) for r in workload.origin.records if r.turn in remote and r.turn not in expired]
+    remote = {r.turn: r for r in workload.responder.records if r.sequence_number not in expired}
+    return [(r, remote[r.turn]) for r in workload.origin.records
+            if r.sequence_number not in expired and r.turn in remote]
 
 
 def disagreement(pairs: list[tuple[PairRecord, PairRecord]]) -> dict[str, dict[str, float]]:

@@ -212,3 +212,55 @@ def test_numpy_integers_and_float_nanoseconds_are_taken() -> None:
 
     run_apps(PAIR, {"alice": alice, "bob": bob})
     assert got == {"alice": 3, "bob": 3}
+
+
+def test_a_failed_collection_puts_back_another_requests_expiries_too() -> None:
+    """Review: a collection that fails on request X's ERR put back request Y's OKs but not Y's ERR EXPIRE it had
+    taken, so the next collection of Y's two pairs waited for ever for the expired one. Driven directly: Y's pair
+    10 delivered, pair 11 expired here, then X's ERR TIMEOUT."""
+    from types import SimpleNamespace
+
+    import trio
+
+    from protocols.common import LINK_SERVICE_PORT
+    from stack.api.answers import MessageQueue
+    from stack.api.epr import EPRSocket
+    from stack.api.records import RequestKinds
+
+    alice = SimpleNamespace(node_id=1, communication_qubits=5, storage_qubits=0)
+    queue = MessageQueue()
+
+    async def wait() -> None:
+        raise AssertionError("the collection waited: a message it needed was lost")
+
+    ctx = SimpleNamespace(_messages=queue, held=set(), node_id=2, now=0, kept_request=RequestKinds(),
+                          service_of=queue.service_of, discard=lambda slot: None, _wait=wait, _live=lambda: None,
+                          service_for=lambda remote, service: "link", node="bob",
+                          emu=SimpleNamespace(scenario=SimpleNamespace(nodes={"alice": alice, "bob": alice})))
+    queue.arrived(ll.OkKeep(1, 0, 1, 0, 10, 0, 1, 0, 0), LINK_SERVICE_PORT, now=0)
+    queue.arrived(ll.Err(1, ll.ERR_EXPIRE, 1, 11, 12, 1), LINK_SERVICE_PORT)
+    queue.arrived(ll.Err(2, ll.ERR_TIMEOUT, 0, 0, 0, 1), LINK_SERVICE_PORT)
+    socket = EPRSocket(ctx, "alice")                    # type: ignore[arg-type]
+
+    async def collect() -> list[int]:
+        with pytest.raises(LinkError):
+            await socket.recv_keep(5)
+        return [pair.sequence_number for pair in await socket.recv_keep(2)]
+
+    assert trio.run(collect) == [10]
+
+
+def test_sleep_takes_any_real_number_of_ns_and_the_report_stays_json() -> None:
+    """`sleep(1e6)` crashed the run (a float deadline reached the layers); `sleep(np.int64(...))` left a numpy
+    integer in the kernel's clock, which the JSON report then refused."""
+    import json
+
+    from stack.report import build_report, to_json
+
+    async def alice(ctx: AppContext) -> None:
+        await ctx.sleep(1e6)
+        await ctx.sleep(np.int64(1_000))
+
+    result = run_apps(PAIR, {"alice": alice, "bob": idle})
+    assert type(result.emulation.kernel.now) is int and result.emulation.kernel.now >= 1_001_000
+    json.loads(to_json(build_report(result)))

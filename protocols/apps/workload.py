@@ -6,9 +6,9 @@ the remote node. Both record every OK. A kept pair is measured as soon as its OK
 arrives, in the basis Z, X, Y chosen by ``sequence_number % 3`` so both ends agree
 without talking; the report joins the two ends' records to measure fidelity. The 16-bit
 Sequence Number can come round within a request (on a link other requests share), so each
-end also gives every pair it hears of a serial (:mod:`protocols.apps.serials`: the number and
-how many pairs the end heard of under it before), by which it counts its pairs and the report
-joins them.
+end also gives every pair delivered to it a serial (:mod:`protocols.apps.serials`: the number
+and how many pairs were delivered under it before), by which it counts its pairs and the
+report joins them.
 
 >>> from protocols.packets.linkservice import Create
 >>> user = EntanglementUser(("198.18.0.1", 7771), Create(remote_node_id=2, number=1), start_ns=5)
@@ -47,8 +47,7 @@ class PairRecord:
     outcome: int | None = None
     serial: int | None = None
     """The pair's serial at this end (:mod:`protocols.apps.serials`): its sequence number plus 2^16 for each pair
-    the end heard of under that number before; the same at both ends (None: a record made by hand, taken as its
-    sequence number)."""
+    delivered under that number before (None: a record made by hand, taken as its sequence number)."""
 
     @property
     def turn(self) -> int:
@@ -81,9 +80,11 @@ class EntanglementUser:
         self.records: list[PairRecord] = []
         self.errors: list[int] = []
         self.expired: set[int] = set()
-        """The serials of the pairs an ERR EXPIRE named (withdrawn if delivered)."""
+        """The Sequence Numbers an ERR EXPIRE named (a pair withdrawn, or one never delivered here)."""
         self._settled: set[int] = set()
-        """Serials of the pairs delivered or expired: each pair settles once."""
+        """Serials of the pairs delivered (:mod:`protocols.apps.serials`)."""
+        self._numbers: set[int] = set()
+        """Their Sequence Numbers: an expired number among them is a delivered pair's, else a pair of its own."""
         self._serials = SerialNumbers()
         self.malformed = 0
         self.unexpected = 0
@@ -117,9 +118,7 @@ class EntanglementUser:
         if isinstance(message, ll.Ack):
             self.create_id = message.create_id
         elif isinstance(message, ll.Err) and message.err == ll.ERR_EXPIRE and message.s:
-            expired = {self._serials.expired(seq) for seq in message.sequences()}
-            self.expired |= expired
-            self._settled |= expired
+            self.expired.update(message.sequences())
         elif isinstance(message, ll.Err):
             self.errors.append(message.err)
         else:
@@ -150,6 +149,7 @@ class EntanglementUser:
                             for seq, bell, basis, m, serial in zip(seqs, ok.bell_states.tolist(), ok.bases.tolist(),
                                                                    ok.outcomes.tolist(), serials, strict=True))
         self._settled.update(serials)
+        self._numbers.update(seqs)
 
     def _withdraw(self, record: PairRecord) -> None:
         """The OK behind ``record`` named a slot that held no qubit: it delivered nothing, so it is no pair."""
@@ -157,8 +157,9 @@ class EntanglementUser:
         self.records.remove(record)
         if record.serial is not None:
             self._serials.forget(record.serial)
-        if not any(r.turn == record.turn for r in self.records) and record.turn not in self.expired:
-            self._settled.discard(record.turn)
+        self._settled.discard(record.turn)
+        if not any(r.sequence_number == record.sequence_number for r in self.records):
+            self._numbers.discard(record.sequence_number)
 
     def done(self) -> bool:
         """Nothing left to wait for: every pair asked for is delivered and measured."""
@@ -169,7 +170,7 @@ class EntanglementUser:
             return True
         if self._kept_together:                    # expired pairs of an atomic request are replaced
             return len(self.records) >= create.number
-        return len(self._settled) >= create.number
+        return len(self._settled) + len(self.expired - self._numbers) >= create.number
 
     def held_slots(self) -> set[int]:
         return set(self._measuring)
@@ -187,6 +188,7 @@ class EntanglementUser:
                                     ok.goodness / ll.FIDELITY_SCALE, now, ok.basis, ok.m, serial)
                 self.records.append(record)
                 self._settled.add(serial)
+                self._numbers.add(ok.sequence_number)
                 return Actions(deadline=self._deadline())
         assert isinstance(ok, ll.OkKeep)
         seq = ok.sequence_number
@@ -195,6 +197,7 @@ class EntanglementUser:
                             serial=serial)
         self.records.append(record)
         self._settled.add(serial)
+        self._numbers.add(seq)
         self._measuring[ok.lqid] = record
         measure = [MeasureCommand(ok.lqid, BASES[seq % 3])]        # keep_basis(seq), written out: one a pair
         if self.sent_at is not None or self.create is None:       # _deadline() is None, written out

@@ -273,7 +273,7 @@ class AppContext:
         """Let ``ns`` (0 or more) of emulated time pass."""
         checks.duration("sleep's ns", ns)
         self._live()
-        self.port.set_timer(self.now + ns)
+        self.port.set_timer(self.now + round(float(ns)))            # whole ns, a Python int (1e6, numpy's)
         while True:
             if await self._wait() is TIMER:
                 return

@@ -33,8 +33,8 @@ def create_message(remote_id: int, purpose_id: int, pairs: int, service: str, *,
     :mod:`stack.api.checks`) for an argument out of its range: ``pairs`` 1-65535, ``priority`` 0-7, ``basis``
     Z, X or Y, ``random_basis`` "", "XZ" or "XYZ", ``min_fidelity`` 0-1, ``max_time_ns`` 0 to 16383 s,
     ``purpose_id`` 0-0x7FFF."""
-    checks.whole("pairs", pairs, 1, checks.MAX_PAIRS)
-    checks.whole("priority", priority, 0, checks.MAX_PRIORITY)
+    pairs = checks.whole("pairs", pairs, 1, checks.MAX_PAIRS)          # a Python int from here on (numpy's too)
+    priority = checks.whole("priority", priority, 0, checks.MAX_PRIORITY)
     checks.choice("basis", basis, ROTATIONS)
     checks.choice("random_basis", random_basis, RANDOM_BASES)
     checks.probability("min_fidelity", min_fidelity)

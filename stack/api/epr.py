@@ -150,6 +150,7 @@ class EPRSocket:
         are settled (delivered, or retracted by ERR EXPIRE), as arrays; retracted pairs are left out (see
         :meth:`_collect`). Only the request's own ERRs count (:meth:`_measured_err`)."""
         ctx, parts, settled, expired = self.ctx, list[tuple[np.ndarray, ...]](), np.zeros(1 << 16, bool), set[int]()
+        ctx._live()
         count, found_id = 0, create_id
         while count < number:
             for message in list(ctx._messages):
@@ -226,7 +227,8 @@ class EPRSocket:
         whose OKs showed it of the other kind, ``AppContext.kept_request``) are left for whoever waits for them.
         Each OK comes with when it arrived (:meth:`stack.api.answers.MessageQueue.take`)."""
         ctx, got, expired = self.ctx, list[tuple[Any, int | None]](), set[int]()
-        ports: dict[int, int | None] = {}               # each OK's service, by its identity
+        ctx._live()
+        taken: list[tuple[Any, int | None, int | None]] = []   # OKs and ERR EXPIREs taken: (message, arrived, port)
         while len({ok.sequence_number for ok, _ in got} | expired) < number:
             for message in list(ctx._messages):
                 if not self._of_request(message, kind, create_id):
@@ -242,12 +244,12 @@ class EPRSocket:
                 self.last_request = message.create_id
                 if isinstance(message, ll.Err):
                     if message.err != ll.ERR_EXPIRE:
-                        self._fail(got, ports, message, port, expired)
+                        self._fail(taken, message, port)
                         raise LinkError(message.err, message.create_id, port)
                     expired |= self._expire(message)
                 else:
                     got.append((message, arrived))
-                    ports[id(message)] = port
+                taken.append((message, arrived, port))
                 if len({ok.sequence_number for ok, _ in got} | expired) >= number:
                     break
             else:
@@ -255,17 +257,17 @@ class EPRSocket:
         self._give_up(ok for ok, _ in got if ok.sequence_number in expired)
         return [(ok, at) for ok, at in got if ok.sequence_number not in expired]
 
-    def _fail(self, got: list[tuple[Any, int | None]], ports: dict[int, int | None], err: ll.Err, port: int | None,
-              expired: set[int]) -> None:
+    def _fail(self, taken: list[tuple[Any, int | None, int | None]], err: ll.Err, port: int | None) -> None:
         """Request ``err`` names failed: the halves of its pairs taken so far are discarded (the other end
-        discards its own on the same ERR); those of other requests (a collection of the remote's pairs can hold
-        several requests') go back to the queue for a later collection, but for the retracted."""
-        for ok, at in reversed(got):
-            failed = ok.create_id == err.create_id and ports[id(ok)] == port
-            if failed or ok.sequence_number in expired:
-                self._give_up([ok])
+        discards its own on the same ERR); what was taken of other requests (a collection of the remote's pairs
+        can hold several requests'), their OKs and ERR EXPIREs, goes back to the queue as it came, for a later
+        collection."""
+        for message, at, service in reversed(taken):
+            if message.create_id == err.create_id and service == port:
+                if not isinstance(message, ll.Err):
+                    self._give_up([message])
             else:
-                self.ctx._messages.put_back(ok, ports[id(ok)], at)
+                self.ctx._messages.put_back(message, service, at)
 
     def _give_up(self, oks: Iterable[Any]) -> None:
         """Discard the kept halves of ``oks`` (taken from the queue, never handed to the application): pairs

@@ -114,6 +114,7 @@ class Teleporter:
         from the earlier of the two OKs and the qubit is sent only if its DATA, one way of the route (delay and
         jitter) later, reaches the receiver before it: what the receiver will decide, decided here."""
         ctx, peer = self.ctx, ctx_node(self.ctx, remote)
+        ctx._live()                             # before the engine sends or commands anything
         self.engine.retransmit_ns = self._retransmit_ns(remote)
         remote_node = ctx.emu.scenario.nodes[remote]
         ok_time = pair.ok_time
@@ -178,6 +179,7 @@ class Teleporter:
     async def recv_over(self, remote: str, pair: KeptPair) -> int:
         """Wait for the corrections of a qubit teleported over ``pair`` (this end's half, created by ``remote``)."""
         ctx = self.ctx
+        ctx._live()
         self.engine.retransmit_ns = self._retransmit_ns(remote)
         ref = PairRef(pair.slot, ctx_node(ctx, remote), pair.create_id, pair.sequence_number, pair.bell_state,
                       pair.ok_time)
