@@ -80,3 +80,17 @@ def test_absolute_files_makes_every_named_file_absolute_against_the_scenario_fol
     assert made["application"] == [{"file": "/data/net/app.py"}, {"kind": "qkd"}]
     assert made["circuit"] == [{"file": "/abs/c.qasm"}] and made["run"] == {"seed": 1}
     assert document["security"]["key_file"] == "k.key"      # the original is untouched
+
+
+def test_a_symlinked_scenarios_files_are_found_beside_the_link_as_the_loader_finds_them(tmp_path: Path) -> None:
+    """The loader reads a relative key file beside the scenario path it was given, a symlink's own folder; so does
+    the point's copy (review: it resolved the link and looked beside its target)."""
+    from stack.scenario.files import absolute_files
+
+    (tmp_path / "real").mkdir()
+    (tmp_path / "here").mkdir()
+    target = tmp_path / "real" / "s.toml"
+    target.write_text("")
+    (tmp_path / "here" / "s.toml").symlink_to(target)
+    document = absolute_files({"security": {"key_file": "k.key"}}, str(tmp_path / "here" / "s.toml"))
+    assert document["security"]["key_file"] == str(tmp_path / "here" / "k.key")

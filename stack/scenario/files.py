@@ -22,7 +22,7 @@ def absolute_files(document: dict[str, Any], source: str) -> dict[str, Any]:
     """A copy of the parsed scenario ``document`` in which every relative file name is made absolute
     against the folder of ``source`` (the original scenario's path). Values that are not text are left for
     the scenario's checks to name."""
-    folder = Path(source).expanduser().resolve().parent
+    folder = Path(source).expanduser().absolute().parent     # as the loader: a symlink's own folder, not its target's
     result = copy.deepcopy(document)
     for section, key in FILE_KEYS:
         value = result.get(section)
