@@ -14,6 +14,8 @@ import copy
 from pathlib import Path
 from typing import Any
 
+from stack.scenario.security import key_path
+
 FILE_KEYS = (("security", "key_file"), ("application", "file"), ("circuit", "file"))
 """(top-level table or array of tables, key): every key whose value is a file name relative to the scenario."""
 
@@ -22,16 +24,14 @@ def absolute_files(document: dict[str, Any], source: str) -> dict[str, Any]:
     """A copy of the parsed scenario ``document`` in which every relative file name is made absolute
     against the folder of ``source`` (the original scenario's path). Values that are not text are left for
     the scenario's checks to name."""
-    folder = Path(source).expanduser().absolute().parent     # as the loader: a symlink's own folder, not its target's
+    scenario = Path(source).expanduser().absolute()          # not resolved: a symlink's own folder, as loaded
     result = copy.deepcopy(document)
     for section, key in FILE_KEYS:
         value = result.get(section)
         for table in value if isinstance(value, list) else [value]:
             if isinstance(table, dict) and isinstance(table.get(key), str) and table[key]:
-                path = Path(table[key])
-                if key == "key_file":                   # as the loader reads each: only a key file's ~ is home
-                    path = path.expanduser()
-                table[key] = str(path if path.is_absolute() else folder / path)
+                name = table[key]                       # where the loader looks for it, from the original
+                table[key] = str(key_path(str(scenario), name) if key == "key_file" else scenario.parent / name)
     return result
 
 
