@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from trio.lowlevel import Task, current_task
 
+import stack.api.checks as checks
 from protocols.common import LINK_SERVICE_PORT, NETWORK_SERVICE_PORT, Address, Basis, ParseError
 from protocols.packets import linkservice as ll
 from protocols.packets.exchange import MAGIC, MAX_MESSAGE
@@ -28,7 +29,6 @@ from protocols.physical.hardware import (
     Measure,
     MeasureResult,
 )
-from stack.api import checks
 from stack.api.answers import CreateAnswers, MessageQueue
 from stack.api.create import create_message
 from stack.api.errors import BellMeasurementFailed, LinkError, QuantumError

@@ -14,9 +14,9 @@ ValueError: priority must be an integer from 0 to 7, got 9
 
 from __future__ import annotations
 
+import stack.api.checks as checks
 from protocols.network.policy import DistilRequest, distil_request
 from protocols.packets import linkservice as ll
-from stack.api import checks
 from stack.workloads import RANDOM_BASES, ROTATIONS, create_request
 
 Distill = str | tuple[str, str, int] | dict[str, tuple[str, str, int]]

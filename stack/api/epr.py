@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
+import stack.api.checks as checks
 from protocols.common import LINK_SERVICE_PORT, NETWORK_SERVICE_PORT, Basis
 from protocols.packets import linkservice as ll
-from stack.api import checks
 from stack.api.errors import LinkError, QuantumError
 from stack.api.pairs import KeptPair, MeasuredPair, MeasuredPairs, parity_correction
 from stack.api.records import REMEMBERED_REQUESTS, RecentKeys, retracted

@@ -25,8 +25,8 @@ import itertools
 import math
 from dataclasses import dataclass, field
 
+import stack.api.checks as checks
 from protocols.common import Basis
-from stack.api import checks
 from stack.api.context import AppContext
 from stack.api.exchange import exchange_of
 

@@ -9,10 +9,10 @@ from typing import BinaryIO
 import trio
 from trio.lowlevel import current_task
 
+import stack.api.checks as checks
 from protocols.common import Address
 from protocols.link.layer import LinkLayer
 from protocols.network.layer import NetworkLayer
-from stack.api import checks
 from stack.api.context import AppContext
 from stack.api.exchange import exchange_of
 from stack.core.capture import node_ip
