@@ -197,12 +197,13 @@ def _plot(args: argparse.Namespace, scenario: Scenario) -> int:
 
 
 def _run(args: argparse.Namespace, path: Path, scenario: Scenario) -> int:
-    _check_outputs(args, path, Path(f"out/{path.stem}.pcap"))
+    default_pcap = Path(f"out/{path.stem}.pcap")
+    _check_outputs(args, path, default_pcap)
     if scenario.applications:
         from stack.api.user_apps import check_user_apps
 
         check_user_apps(scenario)               # a user's file that cannot run: one line, before the pcap exists
-    pcap_path = None if args.no_pcap else Path(args.pcap or f"out/{path.stem}.pcap")
+    pcap_path = None if args.no_pcap else Path(args.pcap) if args.pcap else default_pcap
     if pcap_path is not None:
         if args.pcap is None:
             check_output(pcap_path, "--pcap", make_directory=True)     # the default out/ is made for you
