@@ -30,6 +30,7 @@ from stack.api.ghz import GhzResult
 from stack.api.results_json import qpu_run_from_json, qpu_run_to_json, result_from_json, result_to_json
 from stack.core.kernel import Kernel
 from stack.multiprocess.medium_client import MediumClient
+from stack.multiprocess.node_apps import ApiPlan, app_outcomes
 from stack.multiprocess.outcome import EXIT_APP_FAILED, EXIT_LATE, EXIT_OK
 from stack.scenario.parse import load_text
 from tests.mp_util import ROOT, run_up
@@ -72,6 +73,7 @@ def test_teleportation_under_qnet_up_meets_its_closed_form(tmp_path: Path) -> No
     assert proc.returncode in (EXIT_OK, EXIT_LATE) and report is not None, proc.stdout + proc.stderr
     entry, = report["applications"]
     assert entry["finished"] and entry["error"] is None
+    assert report["app_outcomes"] == {"alice": "finished", "bob": "finished"}       # as qnet run reports them
     # no classical loss: a qubit is lost (and sent again) only when a late process misses its memory deadline
     assert entry["lost"] == 0 or late(report), entry
     assert entry["qubits"] == 6 * PER_STATE and sum(entry["per_state"].values()) > 0
@@ -193,6 +195,15 @@ def test_a_failing_role_ends_the_run_with_one_line_and_status_1(tmp_path: Path) 
     assert re.fullmatch(r"qnet: error: (alice|bob|carol|dave): LinkError: link layer answered ERR TIMEOUT .*", line)
     entry, = report["applications"]
     assert not entry["finished"] and f"qnet: error: {entry['error']}" == line
+    outcomes = report["app_outcomes"]
+    assert set(outcomes) == {"alice", "bob", "carol", "dave"} and outcomes[line.split()[2][:-1]] == "failed"
+
+
+def test_a_role_whose_node_sent_no_result_failed() -> None:
+    """A node process that died sends no result: its role is "failed" in app_outcomes, the others as they said."""
+    plan = ApiPlan(roles={"a": None, "b": None, "c": None})  # type: ignore[dict-item]
+    said = {"a": {"outcome": "finished"}, "b": None, "c": {"outcome": "no such outcome"}}
+    assert app_outcomes(plan, said) == {"a": "finished", "b": "failed", "c": "failed"}
 
 
 @pytest.mark.parametrize(("kind", "role", "result"), [

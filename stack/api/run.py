@@ -22,9 +22,10 @@ from stack.scenario import Scenario
 from stack.scenario.applications import APPLICATION_PURPOSE_ID, listener_on
 
 App = Callable[[AppContext], Awaitable[None]]
-FINISHED, CUT_OFF = "finished", "cut off"
+FINISHED, CUT_OFF, FAILED = "finished", "cut off", "failed"
 """An application's outcome in :attr:`stack.emulation.RunResult.app_outcomes`: it returned, or the run's end (its
-duration) cut it off."""
+duration) cut it off; "failed" only in a ``qnet up`` report (it raised, or its node process died: in virtual time
+an application that raises ends the run with its error instead)."""
 API_PORT_BASE = 50000
 """In virtual time, applications run through this API bind consecutive ports from here on their node, in the
 order given. Under ``qnet up`` (:func:`directory`) each binds the first application port its node's workload

@@ -33,7 +33,7 @@ from stack.api.dqc import QpuRun
 from stack.api.dqc_run import assemble, circuit_report, program_roles
 from stack.api.errors import ApplicationFailed
 from stack.api.results_json import qpu_run_from_json, qpu_run_to_json, result_from_json, result_to_json
-from stack.api.run import App, attach, check_nodes, directory, serve, workload_ports
+from stack.api.run import CUT_OFF, FAILED, FINISHED, App, attach, check_nodes, directory, serve, workload_ports
 from stack.api.scenario_apps import application_roles, applications_section
 from stack.multiprocess.udp import PortMap, PortMapError
 from stack.runtime import Emulation, RunResult
@@ -135,10 +135,19 @@ class NodeApps:
         node = self.scenario.nodes[self.name]
         return set(range(node.communication_qubits + node.storage_qubits + node.data_qubits))
 
+    def outcome(self) -> str | None:
+        """The role's outcome for the report's ``app_outcomes`` (None: this node has no role): "finished" (it
+        returned), "failed" (it raised) or "cut off" (the run ended first)."""
+        if not self.contexts:
+            return None
+        if self.failure is not None:
+            return FAILED
+        return FINISHED if self.completed == len(self.contexts) else CUT_OFF
+
     def result(self) -> dict[str, Any]:
         """This node's part of the ``result`` message: its roles' findings as JSON."""
         kinds = [config.kind for config in self.scenario.applications]
-        return {"failure": self.failure, "digest": self.plan.digest,
+        return {"failure": self.failure, "digest": self.plan.digest, "outcome": self.outcome(),
                 "applications": [[index, role, result_to_json(kinds[index], role, value)]
                                  for (index, role), value in sorted(self.plan.results.items())],
                 "qpu_runs": {qpu: qpu_run_to_json(run) for qpu, run in sorted(self.plan.runs.items())}}
@@ -178,6 +187,7 @@ def report_sections(plan: ApiPlan, run: RunResult, messages: dict[str, Any], fai
     node) and the failures the nodes said ``done`` with, built as ``qnet run`` builds it. A failure (or a
     malformed result) is the entry's ``error``, one line."""
     scenario = run.emulation.scenario
+    outcomes = {"app_outcomes": app_outcomes(plan, messages)}
     failures = list(failures)
     try:
         failures += [f for f in read_results(scenario, plan, messages) if f not in failures]
@@ -191,13 +201,21 @@ def report_sections(plan: ApiPlan, run: RunResult, messages: dict[str, Any], fai
                 raise ExecutionFailed(failures[0])
             execution = assemble(plan.program, config.shots, plan.runs, run)
         except ExecutionFailed as error:
-            return {"circuit": {"file": config.file, "shots": config.shots, "qpus": list(plan.program.qpus),
-                                "error": f"the circuit's execution failed: {error}"}}
-        return {"circuit": circuit_report(execution, plan.circuit, config.seed, config.file)}
+            return outcomes | {"circuit": {"file": config.file, "shots": config.shots, "qpus": list(plan.program.qpus),
+                                           "error": f"the circuit's execution failed: {error}"}}
+        return outcomes | {"circuit": circuit_report(execution, plan.circuit, config.seed, config.file)}
     entries = applications_section(run, plan.results)
     for entry, config in zip(entries, scenario.applications, strict=True):
         entry["error"] = next((f for f in failures if f.split(":", 1)[0] in config.parties), None)
-    return {"applications": entries}
+    return outcomes | {"applications": entries}
+
+
+def app_outcomes(plan: ApiPlan, messages: dict[str, Any]) -> dict[str, str]:
+    """Each role's outcome by node, as its node said in its result; "failed" for a node that sent none (its
+    process died) or a malformed one."""
+    said = {node: message.get("outcome") if isinstance(message, dict) else None for node, message in messages.items()}
+    return {node: outcome if (outcome := said.get(node)) in (FINISHED, CUT_OFF, FAILED) else FAILED
+            for node in plan.roles}
 
 
 def api_failure(document: dict[str, Any]) -> str | None:
