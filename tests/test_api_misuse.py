@@ -100,6 +100,21 @@ def test_the_link_service_to_a_node_that_is_not_a_neighbour_is_refused_at_the_ca
 
 
 
+def test_a_message_to_a_node_no_fibre_reaches_names_both_nodes() -> None:
+    """carol has no fibre: ``send`` raises naming the nodes (was "no fibre path from node 1 to node 3")."""
+    text = (ROOT / "examples/api/pair.toml").read_text() + '\n[nodes.carol]\nkind = "qpu"\n'
+    caught: list[BaseException] = []
+
+    async def alice(ctx: AppContext) -> None:
+        try:
+            ctx.send("carol", b"hello")
+        except ValueError as error:
+            caught.append(error)
+
+    run_apps(load_text(text, "<three>"), {"alice": alice, "carol": idle})
+    assert [str(e) for e in caught] == ["no fibre path from 'alice' to 'carol'"]
+
+
 def test_a_failed_keep_request_discards_the_halves_it_had_delivered() -> None:
     """create_keep(4) whose Max Time (1 ms) passes after some pairs: both ends catch LinkError TIMEOUT, and the
     halves already delivered are discarded, so the run's qubit ledger balances (was AccountingError)."""

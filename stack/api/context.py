@@ -253,6 +253,10 @@ class AppContext:
             raise ValueError(f"no application runs on {remote!r} (applications run on {sorted(self.directory)})")
         if len(payload) > MAX_APP_MESSAGE:
             raise ValueError(f"an application message holds at most {MAX_APP_MESSAGE} bytes, got {len(payload)}")
+        try:
+            self.emu.network.route(self.node_id, self.emu.scenario.nodes[remote].node_id)
+        except ValueError:
+            raise ValueError(f"no fibre path from {self.node!r} to {remote!r}") from None
         self.emu.network.send(self.node_id, self.address[1], self.directory[remote], bytes(payload))
 
     async def recv(self, remote: str | None = None) -> tuple[str, bytes]:
