@@ -94,10 +94,10 @@ class AppContext:
         self.held: set[int] = set()
         """Slots whose qubit the application holds (delivered pairs, data qubits) and has not yet given up."""
         self.ok_arrival = self._messages.arrival
+        """When each OK (K) not yet taken arrived (:attr:`stack.api.answers.MessageQueue.arrival`)."""
         self.owner: Task | None = None
         """The application's own task (set when it starts, :func:`stack.api.run.serve`): the only one that may call
         the context."""
-        """When each OK (K) not yet taken arrived (:attr:`stack.api.answers.MessageQueue.arrival`)."""
 
     @property
     def now(self) -> int:
