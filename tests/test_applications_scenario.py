@@ -31,6 +31,8 @@ def _with(entry: str, scenario: str = SCENARIO) -> str:
     ('kind = "teleport"\nnode = "alice"\nremote = "bob"\npairs = 5', "application[0].pairs", "per_state"),
     ('kind = "chsh"\nnode = "alice"\nremote = "bob"\nsample_fraction = 0.5', "application[0].sample_fraction",
      "applies to qkd"),
+    ('kind = "chsh"\nnode = "alice"\nremote = "bob"\nseed = 3', "application[0].seed", "applies to qkd"),
+    ('kind = "teleport"\nnode = "alice"\nremote = "bob"\nseed = 3', "application[0].seed", "applies to qkd"),
     ('kind = "chsh"\nnode = "alice"\nremote = "bob"\nblock = 600', "application[0].block", "512"),
     ('kind = "qkd"\nnode = "alice"\nremote = "bob"\nblock = 70000', "application[0].block", "65535"),
     ('kind = "qkd"\nnode = "alice"\nremote = "bob"\nsped = 1', "application[0].sped", "unknown"),

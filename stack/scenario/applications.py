@@ -40,8 +40,10 @@ class ApplicationConfig:
     block: int = 512
     """qkd: pairs per request (0: automatic, stack.api.qkd.request_sizes); chsh: pairs per sifting block."""
     sample_fraction: float = 0.5
+    """qkd: the share of each window's sifted bits revealed to estimate the QBER."""
     service: str = "auto"
     seed: int = 0
+    """qkd: seeds the choice of the revealed sample (with the window's number); 0 for every other kind."""
     leaves: tuple[str, ...] = ()
     """ghz: the QPUs the center ``node`` shares the state with (``remote`` is the first)."""
     file: str = ""
@@ -88,18 +90,22 @@ def _entry(t: Table, nodes: dict[str, NodeConfig], graph: dict[str, set[str]], n
         for key in ("pairs", "block", "sample_fraction"):
             if t.has(key):
                 raise t.error(key, "applies to qkd and chsh (teleport counts per_state)")
+        if t.has("seed"):
+            raise t.error("seed", "applies to qkd (it seeds the choice of the revealed sample)")
         config = ApplicationConfig(kind, node, remote, t.number("per_state", 100, low=1, high=100_000, integer=True),
                                    service=service)
     else:
         if t.has("per_state"):
             raise t.error("per_state", "applies to teleport (qkd and chsh count pairs)")
-        if kind == "chsh" and t.has("sample_fraction"):
-            raise t.error("sample_fraction", "applies to qkd")
+        for key in ("sample_fraction", "seed"):
+            if kind == "chsh" and t.has(key):
+                raise t.error(key, "applies to qkd")
         config = ApplicationConfig(kind, node, remote, t.number("pairs", 2000, low=1, high=10_000_000, integer=True),
                                    t.number("block", 0, low=0, high=0xFFFF, integer=True) if kind == "qkd"
                                    else t.number("block", 512, low=1, high=512, integer=True),
                                    t.number("sample_fraction", 0.5, low=0.001, high=0.999),
-                                   service, t.number("seed", 0, low=0, high=2**63 - 1, integer=True))
+                                   service, t.number("seed", 0, low=0, high=2**63 - 1, integer=True) if kind == "qkd"
+                                   else 0)
     t.finish()
     return config
 
