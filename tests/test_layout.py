@@ -16,7 +16,7 @@ STACK_LAYERS = ("cli", "sweep", "multiprocess", ("api", "compile", "report", "re
                                                   "report_pairs", "runtime", "workloads", "emulation"), "quantum",
                 "timing", "core", "scenario")
 """Highest first. A tuple is one layer of siblings that must not import each other (except inside the
-top-level runtime modules, which form a chain: api → runtime, report → report_circuits → runtime,
+top-level runtime modules, which form a chain: api → {runtime, workloads}, report → report_circuits → runtime,
 {report, report_circuits} → report_estimates → report_pairs, runtime → workloads → emulation)."""
 
 
