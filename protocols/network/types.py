@@ -223,6 +223,8 @@ class NetworkConfig:
     link_priority: int = 7
     """Priority of the hop CREATEs: network-layer requests are served first."""
     max_circuits: int = 64
-    """Circuits per node (active, setting up, or lingering) before new ones are refused with NORES."""
+    """Live circuits per node (setting up or active) before new ones are refused with NORES; closed ones still
+    lingering for their retransmissions do not count, up to ``LINGERING_FACTOR`` (4) times this many in all
+    (:meth:`protocols.network.circuit.Circuits.full`)."""
     setup_attempts: int = 8
     """Circuit ids the head tries when nodes answer INUSE, before ERR NORES."""
