@@ -138,8 +138,9 @@ def check_after_each_event(emu: Emulation, layer: Layer) -> None:
 def stop_when_done(emu: Emulation) -> None:
     """End generation once every workload origin and every API application is done and every link and network
     layer has settled (:meth:`Emulation.settled`: no CONFIRM, SCHEDULE or abort still waits for its answer, no
-    live circuit ...); after the drain, end the run as soon as every one has settled. What is due at that instant still runs: an answer a layer
-    sent its application on the instant it settled (an ERR EXPIRE) arrives then, with no delay.
+    live circuit ...); after the drain, end the run as soon as every one has settled. What is due at that
+    instant still runs: an answer a layer sent its application on the instant it settled (an ERR EXPIRE)
+    arrives then, with no delay.
 
     It runs after every event a link, network or application layer handles: the workload origin found not done
     last time is asked first, written out here, and that answer alone decides nearly every call. While a

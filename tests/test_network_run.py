@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -192,3 +193,21 @@ def test_docs_report_md_describes_every_key_of_a_circuit() -> None:
     report = build_report(run_scenario(load(root / "examples" / "all-messages.toml")))
     keys = {key for circuit in report["circuits"] for key in circuit}
     assert documented == keys
+
+
+@pytest.mark.parametrize(("section", "until", "records"), [
+    ("## `links[]`", "## `workload[]`", lambda report: report["links"]),
+    ("## `workload[]`", "## `circuits[]`", lambda report: report["workload"]),
+    ("## `nodes{}`", "## `medium`", lambda report: list(report["nodes"].values())),
+    ("## `medium`", "## `applications[]`", lambda report: [report["medium"]]),
+])
+def test_docs_report_md_describes_every_key_of_the_other_sections(section: str, until: str, records: Any) -> None:
+    """As for `circuits[]`: each of these tables names every key its records have (a run with both services,
+    examples/all-messages.toml), and no other."""
+    root = Path(__file__).resolve().parent.parent
+    text = (root / "docs" / "report.md").read_text(encoding="utf-8")
+    table = text[text.index(section):text.index(until)]
+    documented = {key for line in table.splitlines() if line.startswith("| `")
+                  for key in re.findall(r"`([a-z_0-9]+)`", line.split("|")[1])}
+    report = build_report(run_scenario(load(root / "examples" / "all-messages.toml")))
+    assert documented == {key for record in records(report) for key in record}
