@@ -48,6 +48,15 @@ class SerialNumbers:
         self._turns[seqs] = turns + 1
         return turns * SPAN + seqs
 
+    def latest(self, seq: int) -> int | None:
+        """The serial of the last pair this end was delivered under ``seq`` (None: none yet).
+
+        >>> serials = SerialNumbers(); serials.latest(7), serials.delivered(7), serials.latest(7)
+        (None, 7, 7)
+        """
+        turns = int(self._turns[seq])
+        return None if turns == 0 else (turns - 1) * SPAN + seq
+
     def forget(self, serial: int) -> None:
         """An OK that delivered nothing (a phantom: its slot held no qubit) was no pair: if ``serial`` is its
         number's latest turn, the next pair of the number takes that turn again, as at the other end, which never
