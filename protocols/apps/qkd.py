@@ -16,8 +16,8 @@ flip the parity of that basis, e = 2(1 − F)/3.
 
 Sifting a request of many pairs goes window by window (:data:`WINDOW` pairs, one application message each):
 both ends know the request's pairs by serial (every pair is delivered or retracted at both; the serial is the
-Sequence Number unless a shared link's numbers came round again), put them in one order (:func:`request_order`) and send, per window, whether they hold each pair and its basis
-(:func:`encode_window`).
+Sequence Number unless a shared link's numbers came round again), put them in one order (:func:`request_order`)
+and send, per window, whether they hold each pair and its basis (:func:`encode_window`).
 
 >>> request_order(np.array([0, 1, 2, 65534, 65535])).tolist()
 [65534, 65535, 0, 1, 2]
