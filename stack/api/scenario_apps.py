@@ -15,6 +15,7 @@ from protocols.apps.qkd import key_fraction, werner_qber
 from protocols.transport.model import teleport_fidelity
 from stack.api.apps import bbm92, chsh, teleport_states
 from stack.api.context import AppContext
+from stack.api.errors import ExchangeError, LinkError, QuantumError, TransportError
 from stack.api.ghz import ghz_center, ghz_leaf, werner_ghz_fidelity_of
 from stack.api.run import run_roles
 from stack.api.user_apps import load_functions, user_role
@@ -27,6 +28,13 @@ def _coroutine(config: Any, role: str, results: dict[tuple[int, str], Any], inde
     remote = config.remote if role == "create" else config.node
 
     async def app(ctx: AppContext) -> None:
+        try:
+            results[(index, role)] = await _run(ctx)
+        except (LinkError, TransportError, QuantumError, ExchangeError) as error:
+            error.add_note(f"{config.kind} on {ctx.node} (application[{index}])")    # which one, for qnet run
+            raise
+
+    async def _run(ctx: AppContext) -> Any:
         if config.kind == "ghz":
             if role == "create":
                 result: Any = await ghz_center(ctx, list(config.leaves), config.pairs, config.service)
@@ -42,7 +50,7 @@ def _coroutine(config: Any, role: str, results: dict[tuple[int, str], Any], inde
             result = await chsh(ctx, remote, config.pairs, role, block=config.block, service=config.service)
         else:
             result = await teleport_states(ctx, remote, config.pairs, role, config.service)
-        results[(index, role)] = result
+        return result
     return app
 
 
