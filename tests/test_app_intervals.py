@@ -153,3 +153,18 @@ def test_a_qkd_run_reports_its_qber_interval() -> None:
     assert (entry["qber_stderr"], entry["qber_low"], entry["qber_high"]) == (expected.stderr, expected.low,
                                                                             expected.high)
     assert entry["qber_stderr"] > 0 and entry["qber_high"] > entry["qber"]
+
+
+def test_a_qkd_run_that_revealed_no_bit_claims_no_secret_key() -> None:
+    """One pair: its sifted bit is kept as key, none is revealed, so the QBER is unknown; the report said key
+    fraction 1.000 and 1 secret bit."""
+    scenario = load_text(SMALL + '[[application]]\nkind = "qkd"\nnode = "a"\nremote = "b"\npairs = 1\n', "<qkd>")
+    for seed in range(1, 20):
+        _, [entry] = run_applications(scenario, seed=seed)
+        if entry["sample"] == 0 and entry["key_bits"] == 1:
+            break
+    else:
+        pytest.fail("no seed kept its one sifted bit as key")
+    assert entry["qber"] is entry["qber_stderr"] is entry["key_fraction"] is None
+    assert entry["secret_bits"] == entry["secret_bits_per_s"] == 0
+    assert "QBER -, key fraction -, 0.0 secret bits/s" in application_table([entry])[-1]

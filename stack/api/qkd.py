@@ -45,8 +45,9 @@ class QkdResult:
 
     @property
     def secret_bits(self) -> float:
-        """Asymptotic secret key: the kept sifted bits × (1 − 2h(e))."""
-        return len(self.key) * key_fraction(self.qber)
+        """Asymptotic secret key: the kept sifted bits × (1 − 2h(e)); 0 with no bit revealed (nothing bounds
+        what an eavesdropper learnt)."""
+        return len(self.key) * key_fraction(self.qber) if self.sample else 0.0
 
     @property
     def secret_bits_per_second(self) -> float:

@@ -126,7 +126,7 @@ def application_report(run: RunResult, config: Any, creator: Any, receiver: Any)
                   "qber": creator.qber if creator.sample else None, "qber_z": by_basis["Z"], "qber_x": by_basis["X"],
                   **_interval("qber", linear_interval([(1.0, creator.sample_errors, creator.sample)])
                               if creator.sample else None),
-                  "key_fraction": key_fraction(creator.qber), "key_bits": len(creator.key),
+                  "key_fraction": key_fraction(creator.qber) if creator.sample else None, "key_bits": len(creator.key),
                   "key_bit_errors": errors, "secret_bits": creator.secret_bits,
                   "emulated_s": creator.elapsed_ns * 1e-9, "secret_bits_per_s": creator.secret_bits_per_second,
                   "qber_model": None if f_model is None else werner_qber(f_model)}
@@ -167,8 +167,9 @@ def application_table(entries: list[dict[str, Any]]) -> list[str]:
         elif not e["finished"]:
             lines.append(f"{name:<24}DID NOT FINISH")
         elif e["kind"] == "qkd":
+            fraction = "-" if e["key_fraction"] is None else f"{e['key_fraction']:.3f}"
             lines.append(f"{name:<24}{e['sifted']}/{e['pairs']} sifted, QBER {_figure(e, 'qber', 4)}, "
-                         f"key fraction {e['key_fraction']:.3f}, {e['secret_bits_per_s']:.1f} secret bits/s")
+                         f"key fraction {fraction}, {e['secret_bits_per_s']:.1f} secret bits/s")
         elif e["kind"] == "chsh":
             lines.append(f"{name:<24}S = {_figure(e, 's', 3)} ({e['pairs_zz']} ZZ, {e['pairs_xx']} XX)")
         elif e["kind"] == "ghz":
