@@ -88,3 +88,17 @@ def test_the_sifting_order_is_the_link_order_while_numbers_do_not_come_round() -
     assert request_order(np.array([3, 65534, 65535, 65539, 131070])).tolist() == [65534, 65535, 3, 131070, 65539]
 
 
+
+
+def test_serials_are_the_same_whether_kept_in_the_dict_or_the_array() -> None:
+    """SerialNumbers keeps few numbers in a dict, then all in an array: the serials must not depend on when."""
+    from protocols.apps.serials import FEW, SerialNumbers
+
+    rng = np.random.default_rng(5)
+    seqs = [*rng.integers(0, 65536, FEW + 3000).tolist(), 7, 7, 7]
+    lazy, eager = SerialNumbers(), SerialNumbers()
+    eager.block(0, 0)                                  # an empty block makes the array at once
+    got = [(lazy.delivered(s), eager.delivered(s)) for s in seqs]
+    assert [a for a, _ in got] == [b for _, b in got]
+    assert lazy.block(65530, 10).tolist() == eager.block(65530, 10).tolist()
+    assert lazy.latest(7) == eager.latest(7) is not None and lazy.latest(7) // 65536 >= 2
