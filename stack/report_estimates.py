@@ -6,8 +6,8 @@ at one instant, and a measured fidelity's uncertainty from a few pairs (docs/rep
 from __future__ import annotations
 
 import bisect
-import math
 
+from protocols.apps.intervals import linear_interval
 from stack.report_pairs import measured_fidelity
 
 
@@ -35,10 +35,6 @@ def request_rate(ok_times: list[int], create_sent: int | None) -> float | None:
     return len(ok_times) / (last - create_sent) * 1e9
 
 
-Z_95 = 1.959963984540054
-"""The standard normal quantile of a two-sided 95 % interval."""
-
-
 def fidelity_figures(rates: dict[str, dict[str, float]] | None) -> dict[str, float | None]:
     """A keep entry's measured fidelity from its ``disagreement`` rates (None: not a keep entry; all null
     unless every basis X, Y, Z was measured): ``fidelity_measured`` F = 1 − (e_X + e_Y + e_Z)/2
@@ -47,7 +43,8 @@ def fidelity_figures(rates: dict[str, dict[str, float]] | None) -> dict[str, flo
     449–456: with m = 3 proportions each basis gets 2/m of a disagreement and 2/m of an agreement added,
     ẽ = (k + 2/3)/(n + 4/3), so that the standard error ``fidelity_stderr`` = ½·√(Σ ẽ(1 − ẽ)/(n + 4/3)) never
     vanishes with a few pairs (the plain ½·√(Σ e(1 − e)/n) is 0 whenever every rate is 0 or 1) and tends to it
-    as the pairs grow; ``fidelity_low``, ``fidelity_high``: the 95 % interval (1 − Σẽ/2) ± 1.96 × that, within
+    as the pairs grow (:func:`protocols.apps.intervals.linear_interval`, which the applications' estimates use
+    too); ``fidelity_low``, ``fidelity_high``: the 95 % interval (1 − Σẽ/2) ± 1.96 × that, within
     [0, 1].
 
     >>> one_each = {b: {"pairs": 1, "rate": 0.0} for b in "XYZ"}
@@ -57,9 +54,6 @@ def fidelity_figures(rates: dict[str, dict[str, float]] | None) -> dict[str, flo
     point = None if rates is None else measured_fidelity(rates)
     if rates is None or point is None:
         return dict.fromkeys(("fidelity_measured", "fidelity_stderr", "fidelity_low", "fidelity_high"))
-    counts = [(round(r["rate"] * r["pairs"]), r["pairs"]) for r in rates.values()]
-    adjusted = [((k + 2 / 3) / (n + 4 / 3), n + 4 / 3) for k, n in counts]
-    stderr = math.sqrt(sum(e * (1 - e) / size for e, size in adjusted)) / 2
-    centre = 1 - sum(e for e, _ in adjusted) / 2
-    return {"fidelity_measured": point[0], "fidelity_stderr": stderr,
-            "fidelity_low": max(0.0, centre - Z_95 * stderr), "fidelity_high": min(1.0, centre + Z_95 * stderr)}
+    interval = linear_interval([(-0.5, round(r["rate"] * r["pairs"]), int(r["pairs"])) for r in rates.values()], 1.0)
+    return {"fidelity_measured": point[0], "fidelity_stderr": interval.stderr,
+            "fidelity_low": interval.low, "fidelity_high": interval.high}

@@ -13,7 +13,7 @@ import pytest
 from protocols.packets import linkservice as ll
 from stack.api import AppContext, LinkError, run_apps
 from stack.api.ghz import ghz_center, ghz_leaf
-from stack.api.remote import remote_cnot
+from stack.api.remote import remote_cnot, remote_cz, teledata
 from stack.scenario import load, load_text
 from tests.mp_util import ROOT
 
@@ -68,6 +68,10 @@ async def _sync(value: Any) -> Any:
     (lambda ctx: ctx.sleep(-10), ValueError, "sleep's ns must be a number of ns (0 or more), got -10"),
     (lambda ctx: _sync(ctx.epr_socket("mid")), ValueError, "remote 'mid' is a station, not a QPU"),
     (lambda ctx: ctx.create("mid", 1), ValueError, "remote 'mid' is a station, not a QPU"),
+    (lambda ctx: remote_cnot(ctx, "bob", 5, "control"), ValueError,
+     "remote CNOT: slot 5 holds no qubit of this application (held: [])"),
+    (lambda ctx: remote_cz(ctx, "bob", 5, "target"), ValueError, "remote CZ: slot 5 holds no qubit"),
+    (lambda ctx: teledata(ctx, "bob", 5, "send"), ValueError, "teledata: slot 5 holds no qubit"),
 ])
 def test_a_bad_argument_is_one_line_naming_it_before_anything_is_sent(
         call: Callable[[AppContext], Awaitable[Any]], kind: type, message: str) -> None:

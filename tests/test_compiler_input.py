@@ -103,6 +103,19 @@ def test_what_openqasm_input_is_refused(text: str, message: str, capfd: pytest.C
     assert capfd.readouterr().err == ""         # the parser's own logging is silenced
 
 
+@pytest.mark.parametrize(("text", "where"), [
+    ("this is not qasm", "line 1:8 missing ';' at 'not'"),
+    ('OPENQASM 3.0;\ninclude "stdgates.inc";\nqubit[2] q;\nh q[0]\ncx q[0], q[1];', "line 5:0 missing ';' at 'cx'"),
+])
+def test_a_syntax_error_says_where(text: str, where: str, capfd: pytest.CaptureFixture[str]) -> None:
+    """pyqasm's parse error is "Failed to parse OpenQASM string: " and nothing more: the line and column are
+    added (it was a user's only clue)."""
+    with pytest.raises(CompileError) as error:
+        from_qasm(text)
+    assert str(error.value).endswith(where) and "\n" not in str(error.value)
+    assert capfd.readouterr().err == ""
+
+
 def test_toffoli_is_written_out_in_clifford_and_t() -> None:
     circuit = from_qasm('OPENQASM 2.0;\ninclude "qelib1.inc";\nqreg q[3];\nccx q[0],q[1],q[2];')
     assert circuit.non_clifford == ("T", "TDG") and circuit.two_qubit_gates == 6

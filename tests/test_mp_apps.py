@@ -187,7 +187,7 @@ def test_a_failing_role_ends_the_run_with_one_line_and_status_1(tmp_path: Path) 
     links = "".join(f'[nodes.{name}]\nkind = "qpu"\n\n[links.alice-{name}]\na = "alice"\nb = "{name}"\n'
                     f'station = "mid"\nlength_km = 2.0\n\n' for name in ("carol", "dave"))
     text = TWO_QPUS.replace("duration_ms = 2000.0", "duration_ms = 5.0") + links + (
-        '[[application]]\nkind = "ghz"\nnode = "alice"\nremotes = ["bob", "carol", "dave"]\nshots = 4\n')
+        '[[application]]\nkind = "ghz"\nnode = "alice"\nremotes = ["bob", "carol", "dave"]\nshots = 9\n')
     proc, report = up(tmp_path, text, "short")
     assert proc.returncode == EXIT_APP_FAILED and report is not None, proc.stdout + proc.stderr
     # whichever end's request the window ends first is named; a late run may instead retract a pair (ERR EXPIRE,

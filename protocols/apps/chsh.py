@@ -20,6 +20,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from protocols.apps.intervals import Interval, linear_interval
+
 
 def werner_s(fidelity: float) -> float:
     """S of Werner pairs of fidelity ``fidelity``: 2√2 (4F − 1)/3."""
@@ -32,7 +34,8 @@ def chsh_s(e_zz: float, e_xx: float) -> float:
 
 
 def correlator(parities: Sequence[int]) -> tuple[float, float]:
-    """E = mean of (−1)^parity over the pairs measured in one basis, and its standard error sqrt((1 − E²)/N)."""
+    """E = mean of (−1)^parity over the pairs measured in one basis, and its plain standard error
+    sqrt((1 − E²)/N) (0 when every parity agrees: :func:`chsh_interval` is the honest one)."""
     n = len(parities)
     if n == 0:
         raise ValueError("no pairs measured in this basis")
@@ -40,8 +43,30 @@ def correlator(parities: Sequence[int]) -> tuple[float, float]:
     return e, math.sqrt(max(0.0, 1 - e * e) / n)
 
 
+def chsh_interval(zz: Sequence[int], xx: Sequence[int]) -> Interval:
+    """S's standard error and 95 % interval (within [0, 2√2]) after Price and Bonett
+    (:mod:`protocols.apps.intervals`): with each E's sign as measured, S = √2(±E_ZZ ± E_XX) is linear in the
+    two shares of odd parities q, E = 1 − 2q; from a few pairs it is not ±0 as the plain √2·√(σ_ZZ² + σ_XX²),
+    σ² = (1 − E²)/N, is when every parity agrees. ValueError if a basis has no pairs.
+
+    >>> iv = chsh_interval([0, 0], [0, 0])                   # four pairs, all agreeing: S = 2√2 but not ± 0
+    >>> round(iv.stderr, 3), round(iv.low, 3), round(iv.high, 3)
+    (0.866, 0.0, 2.828)
+    """
+    terms, constant = [], 0.0
+    for parities in (zz, xx):
+        if not parities:
+            raise ValueError("no pairs measured in this basis")
+        odd = sum(p & 1 for p in parities)
+        sign = 1.0 if 2 * odd <= len(parities) else -1.0
+        constant += math.sqrt(2) * sign
+        terms.append((-2 * math.sqrt(2) * sign, odd, len(parities)))
+    return linear_interval(terms, constant, (0.0, 2 * math.sqrt(2)))
+
+
 def chsh_from_parities(zz: Sequence[int], xx: Sequence[int]) -> tuple[float, float]:
-    """S and its standard error from the outcome parities of the ZZ and XX pairs (independent estimates)."""
-    e_zz, s_zz = correlator(zz)
-    e_xx, s_xx = correlator(xx)
-    return chsh_s(e_zz, e_xx), math.sqrt(2) * math.hypot(s_zz, s_xx)
+    """S and its standard error (:func:`chsh_interval`) from the outcome parities of the ZZ and XX pairs
+    (independent estimates); ValueError if a basis has no pairs."""
+    e_zz, _ = correlator(zz)
+    e_xx, _ = correlator(xx)
+    return chsh_s(e_zz, e_xx), chsh_interval(zz, xx).stderr

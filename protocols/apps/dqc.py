@@ -11,10 +11,11 @@
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from collections.abc import Sequence
 from functools import cache
+
+import numpy as np
 
 from protocols.common import Basis
 
@@ -79,11 +80,27 @@ def total_variation(a: Counter[str], b: Counter[str]) -> float:
 
 
 def expected_total_variation(a: Counter[str], b: Counter[str]) -> float:
-    """The TVD two samples of these sizes show on average when both come from the same distribution (the pooled
-    one): Σ_k ½ E|p̂_a − p̂_b|, each difference nearly normal with variance p(1 − p)(1/n_a + 1/n_b)."""
+    """The TVD two samples of these sizes show on average when both come from one distribution, given what they
+    saw together: each outcome's pooled count c split between them as a random split of the pooled shots would
+    (a ~ hypergeometric: c of the N = n_a + n_b shots, n_a drawn), Σ_k ½ E|a/n_a − (c − a)/n_b|, exactly. The
+    normal approximation at the pooled frequencies it replaces fails with many outcomes seen once each (a
+    random Clifford state on 20 qubits): it gave 0.80 where two such samples of 200 share no outcome, TVD 1.
+
+    >>> round(expected_total_variation(Counter({"0": 1, "1": 1}), Counter({"2": 1, "3": 1})), 12)   # all single
+    1.0
+    >>> round(expected_total_variation(Counter({"0": 1}), Counter({"0": 1})), 12)                # one outcome
+    0.0
+    """
+    from scipy.stats import hypergeom
+
     na, nb = sum(a.values()), sum(b.values())
-    pooled = {k: (a[k] + b[k]) / (na + nb) for k in sorted(set(a) | set(b))}
-    return sum(0.5 * math.sqrt(2 / math.pi * p * (1 - p) * (1 / na + 1 / nb)) for p in pooled.values())
+    counts = Counter(a[k] + b[k] for k in set(a) | set(b))         # how many outcomes have each pooled count
+    total = 0.0
+    for c in sorted(counts):                                      # sorted: one float in any process
+        k = np.arange(max(0, c - nb), min(c, na) + 1)
+        pmf = hypergeom.pmf(k, na + nb, c, na)
+        total += counts[c] * 0.5 * float(np.dot(pmf, np.abs(k / na - (c - k) / nb)))
+    return total
 
 
 def homogeneity_p_value(a: Counter[str], b: Counter[str]) -> float:

@@ -15,9 +15,9 @@ flip the parity of that basis, e = 2(1 − F)/3.
 [0, 1, 3]
 
 Sifting a request of many pairs goes window by window (:data:`WINDOW` pairs, one application message each):
-both ends know the request's Sequence Numbers (every pair is delivered or retracted at both), put them in the
-request's order (:func:`request_order`) and send, per window, whether they hold each pair and its basis
-(:func:`encode_window`).
+both ends know the request's pairs by serial (every pair is delivered or retracted at both; the serial is the
+Sequence Number unless a shared link's numbers came round again), put them in one order (:func:`request_order`)
+and send, per window, whether they hold each pair and its basis (:func:`encode_window`).
 
 >>> request_order(np.array([0, 1, 2, 65534, 65535])).tolist()
 [65534, 65535, 0, 1, 2]
@@ -38,6 +38,7 @@ from protocols.common import ParseError
 WINDOW = 5400
 """Pairs per sifting message: 4 + 2 × 675 bytes of payload, within one application message (1,400 bytes)."""
 _WINDOW_HEAD = struct.Struct("!HH")
+_SPAN = 1 << 16
 
 
 def binary_entropy(p: float) -> float:
@@ -81,13 +82,22 @@ def unpack_bits(data: bytes, count: int) -> list[int]:
 
 
 def request_order(settled: np.ndarray) -> np.ndarray:
-    """A request's Sequence Numbers (sorted, 0..65535) in the order the link layer numbered them, which may
-    wrap from 65535 to 0: sorted, starting after the widest gap between neighbours on the circle."""
+    """A request's pairs (their serials, sorted: a Sequence Number 0..65535 plus 2^16 for each earlier pair of the
+    request under it, :mod:`stack.api.measured`) in one order both ends agree on: the first pair under each
+    number in the order the link layer numbered them, which may wrap from 65535 to 0 (sorted, starting after the
+    widest gap between neighbours on the circle), then the second pair under each number in that order, and so
+    on (a request's numbers come round again only when it shares its link with others).
+
+    >>> request_order(np.array([5, 65534, 65535, 65541])).tolist()      # 5 twice: the second is 65541
+    [65534, 65535, 5, 65541]
+    """
     if len(settled) < 2:
         return settled
-    gaps = np.diff(settled, append=settled[0] + (1 << 16))
-    start = (int(np.argmax(gaps)) + 1) % len(settled)
-    return np.roll(settled, -start)
+    first = settled[settled < _SPAN]
+    gaps = np.diff(first, append=first[0] + _SPAN)
+    start = int(first[(int(np.argmax(gaps)) + 1) % len(first)])
+    key = (settled & ~np.int64(_SPAN - 1)) + ((settled - start) & (_SPAN - 1))
+    return settled[np.argsort(key, kind="stable")]
 
 
 def encode_window(first_seq: int, present: np.ndarray, bases: np.ndarray) -> bytes:

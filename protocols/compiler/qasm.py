@@ -11,6 +11,8 @@ Imported lazily: only ``qnet compile`` on a .qasm file loads the parser.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import re
 import sys
@@ -44,7 +46,8 @@ def from_qasm(text: str) -> Circuit:
         module.unroll()
         statements = module.unrolled_ast.statements
     except pyqasm.exceptions.PyQasmError as error:
-        raise CompileError(f"OpenQASM: {_first_line(error)}") from None
+        where = _syntax_error(text) if str(error).rstrip().endswith(":") else None
+        raise CompileError(f"OpenQASM: {_first_line(error)}{' ' + where if where else ''}") from None
     except Exception as error:      # the ANTLR parser raises its own types on malformed text
         raise CompileError(f"OpenQASM: cannot parse: {_first_line(error)}") from None
     finally:
@@ -59,6 +62,19 @@ def _restore_traceback_limit(limit: int | None) -> None:
             del sys.tracebacklimit
     else:
         sys.tracebacklimit = limit
+
+
+def _syntax_error(text: str) -> str | None:
+    """Where the OpenQASM 3 parser first trips over ``text`` ("line 4:0 missing ';' at 'cx'"): pyqasm's
+    "Failed to parse OpenQASM string:" names nothing, and its parser bails out without a message, so the text
+    is parsed again in the parser's permissive mode, whose syntax errors ANTLR prints to stderr."""
+    import openqasm3
+
+    printed = io.StringIO()
+    with contextlib.redirect_stderr(printed), contextlib.suppress(Exception):
+        openqasm3.parse(text, permissive=True)
+    lines = printed.getvalue().splitlines()
+    return lines[0][:160] if lines else None
 
 
 def _first_line(error: BaseException) -> str:

@@ -12,7 +12,8 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
-from protocols.apps.chsh import chsh_from_parities
+from protocols.apps.chsh import chsh_from_parities, chsh_interval
+from protocols.apps.intervals import Interval, linear_interval
 from protocols.apps.qkd import pack_bits, unpack_bits
 from protocols.common import Basis
 from protocols.packets import linkservice as ll
@@ -61,12 +62,18 @@ async def _swap_block(exchange: Exchange, pairs: list[MeasuredPair],
 
 @dataclass(slots=True)
 class ChshResult:
-    """One end's CHSH run: the parities of the ZZ and XX pairs, S and its standard error."""
+    """One end's CHSH run: the parities of the ZZ and XX pairs, S and its standard error
+    (:func:`protocols.apps.chsh.chsh_interval`; its 95 % interval too), both None when no pair of one of the
+    bases was sifted (a few pairs)."""
 
     zz: list[int] = field(default_factory=list)
     xx: list[int] = field(default_factory=list)
-    s: float = 0.0
-    s_error: float = 0.0
+    s: float | None = None
+    s_error: float | None = None
+
+    def interval(self) -> Interval | None:
+        """S's standard error and 95 % interval; None when a basis has no pairs."""
+        return chsh_interval(self.zz, self.xx) if self.zz and self.xx else None
 
 
 async def chsh(ctx: AppContext, remote: str, pairs: int, role: str, *, block: int = 512,
@@ -82,7 +89,8 @@ async def chsh(ctx: AppContext, remote: str, pairs: int, role: str, *, block: in
             basis, bit = theirs.get(pair.sequence_number, (-1, 0))
             if basis == int(pair.basis):
                 (result.zz if pair.basis is Basis.Z else result.xx).append(pair.outcome ^ bit)
-    result.s, result.s_error = chsh_from_parities(result.zz, result.xx)
+    if result.zz and result.xx:
+        result.s, result.s_error = chsh_from_parities(result.zz, result.xx)
     return result
 
 
@@ -99,6 +107,13 @@ class TeleportResult:
         """The average fidelity over the six states (a 2-design: the Bloch-sphere average)."""
         done = [r / n for r, n in self.right.values() if n]
         return sum(done) / len(done) if done else 0.0
+
+    def interval(self) -> Interval | None:
+        """:attr:`fidelity`'s standard error and 95 % interval, the mean of the states' shares of right outcomes
+        after Price and Bonett (:mod:`protocols.apps.intervals`: from a few qubits, not ±0); None with none
+        received."""
+        done = [(r, n) for r, n in self.right.values() if n]
+        return linear_interval([(1 / len(done), r, n) for r, n in done]) if done else None
 
 
 async def teleport_states(ctx: AppContext, remote: str, per_state: int, role: str,

@@ -15,12 +15,11 @@ import contextlib
 from collections.abc import Container, Iterable
 from typing import Any
 
-import numpy as np
-
 import stack.api.checks as checks
 from protocols.common import LINK_SERVICE_PORT, NETWORK_SERVICE_PORT, Basis
 from protocols.packets import linkservice as ll
 from stack.api.errors import LinkError, QuantumError
+from stack.api.measured import MeasuredTally
 from stack.api.pairs import KeptPair, MeasuredPair, MeasuredPairs, parity_correction
 from stack.api.records import REMEMBERED_REQUESTS, RecentKeys, retracted
 
@@ -148,11 +147,13 @@ class EPRSocket:
     async def _collect_measured(self, number: int, create_id: int | None, correct: bool) -> MeasuredPairs:
         """The OK-Ms and OK-MBs from the remote node (of request ``create_id`` if given) until ``number`` pairs
         are settled (delivered, or retracted by ERR EXPIRE), as arrays; retracted pairs are left out (see
-        :meth:`_collect`). Only the request's own ERRs count (:meth:`_measured_err`)."""
-        ctx, parts, settled, expired = self.ctx, list[tuple[np.ndarray, ...]](), np.zeros(1 << 16, bool), set[int]()
+        :meth:`_collect`). Pairs are counted by serial, not Sequence Number (:mod:`stack.api.measured`: a
+        request sharing its link can be delivered a number twice). Only the request's own ERRs count
+        (:meth:`_measured_err`)."""
+        ctx, tally = self.ctx, MeasuredTally()
         ctx._live()
-        count, found_id = 0, create_id
-        while count < number:
+        found_id = create_id
+        while tally.count < number:
             for message in list(ctx._messages):
                 if isinstance(message, ll.Err) and create_id is None and message.err == ll.ERR_EXPIRE \
                         and message.origin_node == self.remote_id \
@@ -164,9 +165,8 @@ class EPRSocket:
                     ctx._messages.remove(message)
                     if message.err != ll.ERR_EXPIRE:
                         raise LinkError(message.err, message.create_id, port)
-                    gone = self._expire(message)
-                    expired |= gone
-                    settled[list(gone)] = True
+                    self._expire(message)
+                    tally.expire(message.sequences())
                 elif isinstance(message, ll.OkMeasure | ll.OkMeasureBlock) \
                         and message.remote_node_id == self.remote_id \
                         and (message.d == 1 if create_id is None
@@ -174,33 +174,18 @@ class EPRSocket:
                     ctx._messages.remove(message)
                     found_id = message.create_id
                     if isinstance(message, ll.OkMeasure):
-                        arrays = tuple(np.array([v]) for v in (message.sequence_number, message.basis, message.m,
-                                                               message.bell_state))
+                        tally.single(message.sequence_number, message.basis, message.m, message.bell_state)
                     else:
-                        seqs = (message.sequence_number + np.arange(message.count, dtype=np.int64)) & 0xFFFF
-                        arrays = (seqs, message.bases, message.outcomes, message.bell_states)
-                    parts.append(arrays)
-                    settled[arrays[0]] = True
+                        tally.block(message.sequence_number, message.bases, message.outcomes, message.bell_states)
                 else:
                     continue
-                count = int(np.count_nonzero(settled))
-                if count >= number:
+                if tally.count >= number:
                     break
             else:
                 await ctx._wait()
-        seqs, bases, outcomes, bells = (np.concatenate([p[i] for p in parts]) if parts else np.zeros(0, np.int64)
-                                        for i in range(4))
-        seqs = seqs.astype(np.int64)
-        bases, outcomes, bells = (a.astype(np.uint8) for a in (bases, outcomes, bells))
-        if expired:
-            keep = ~np.isin(seqs, list(expired))
-            seqs, bases, outcomes, bells = seqs[keep], bases[keep], outcomes[keep], bells[keep]
-        if correct:
-            outcomes = outcomes ^ parity_correction(bells, bases)
         if found_id is not None:
             self._measured_ids.add(found_id)
-        return MeasuredPairs(seqs, bases, outcomes, bells, np.flatnonzero(settled), self.remote,
-                             -1 if found_id is None else found_id, correct)
+        return tally.pairs(self.remote, -1 if found_id is None else found_id, correct)
 
     def _measured_err(self, err: ll.Err, create_id: int | None, found_id: int | None) -> bool:
         """Whether ``err`` is of the measure-directly request being collected: this end's request ``create_id``

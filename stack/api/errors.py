@@ -22,8 +22,8 @@ class LinkError(RuntimeError):
     def __init__(self, code: int, create_id: int | None = None, port: int | None = None) -> None:
         self.layer = LAYERS.get(port) if port is not None else None
         """"link" or "network": the service that answered (from the port it answered from); None if not known."""
-        hint = " (the request's Max Time passed or the run's generation window, run.duration_ms, ended)" \
-            if code == ll.ERR_TIMEOUT else ""
+        hint = (" (the request's Max Time passed, the peer never answered it (lost REQs: classical_loss), or "
+                "the run's generation window, run.duration_ms, ended)") if code == ll.ERR_TIMEOUT else ""
         who = f"{self.layer} layer" if self.layer else "link or network layer"
         super().__init__(f"{who} answered ERR {ll.ERROR_CODES.get(code, code)}{hint}")
         self.code = code

@@ -22,10 +22,10 @@ the binomial (a + b)^m with a = F_p, b = (1 − F_p)/3; m = 1 gives F_p). :func:
 from __future__ import annotations
 
 import itertools
-import math
 from dataclasses import dataclass, field
 
 import stack.api.checks as checks
+from protocols.apps.intervals import Interval, linear_interval
 from protocols.common import Basis
 from stack.api.context import AppContext
 from stack.api.exchange import exchange_of
@@ -62,17 +62,37 @@ class GhzResult:
     outcomes: dict[tuple[Basis, ...], list[tuple[int, ...]]] = field(default_factory=dict)
 
     def fidelity(self) -> tuple[float, float]:
-        """F and its standard error (module docstring); every setting must have been measured."""
-        z = self.outcomes[(Basis.Z,) * self.n]
-        equal = sum(len(set(shot)) == 1 for shot in z) / len(z)
-        value, variance = equal / 2, equal * (1 - equal) / len(z) / 4
-        for setting in settings(self.n)[1:]:
-            shots = self.outcomes[setting]
+        """F and its standard error (module docstring; the error as :meth:`interval`'s). ValueError unless every
+        setting was measured (at least 1 + 2^(n−1) shots)."""
+        z = self.outcomes.get((Basis.Z,) * self.n, [])
+        equal = sum(len(set(shot)) == 1 for shot in z) / len(z) if z else 0.0
+        value = equal / 2
+        for setting, shots in self._xy():
             sign = -1 if sum(b is Basis.Y for b in setting) % 4 == 2 else 1
-            mean = sum(1 - 2 * (sum(shot) & 1) for shot in shots) / len(shots)
-            value += sign * mean / 2 ** self.n
-            variance += (1 - mean * mean) / len(shots) / 4 ** self.n
-        return value, math.sqrt(variance)
+            value += sign * sum(1 - 2 * (sum(shot) & 1) for shot in shots) / len(shots) / 2 ** self.n
+        return value, self.interval().stderr
+
+    def interval(self) -> Interval:
+        """F's standard error and 95 % interval: F is linear in the share of all-equal Z shots and the shares of
+        odd parities of the X/Y settings, so Price and Bonett's interval (:mod:`protocols.apps.intervals`) applies;
+        from a few shots it is not ±0. ValueError unless every setting was measured."""
+        z = self.outcomes.get((Basis.Z,) * self.n, [])
+        if not z:
+            raise ValueError("GHZ fidelity: the all-Z setting was not measured")
+        terms = [(0.5, sum(len(set(shot)) == 1 for shot in z), len(z))]
+        constant = 0.0
+        for setting, shots in self._xy():
+            sign = -1 if sum(b is Basis.Y for b in setting) % 4 == 2 else 1
+            constant += sign / 2 ** self.n
+            terms.append((-2 * sign / 2 ** self.n, sum(sum(shot) & 1 for shot in shots), len(shots)))
+        return linear_interval(terms, constant)
+
+    def _xy(self) -> list[tuple[tuple[Basis, ...], list[tuple[int, ...]]]]:
+        missing = [s for s in settings(self.n) if not self.outcomes.get(s)]
+        if missing:
+            raise ValueError(f"GHZ fidelity: {len(missing)} of the {len(settings(self.n))} settings were not "
+                             f"measured (at least {len(settings(self.n))} shots are needed for {self.n} parties)")
+        return [(setting, self.outcomes[setting]) for setting in settings(self.n)[1:]]
 
 
 async def ghz_center(ctx: AppContext, leaves: list[str], shots: int, service: str = "auto") -> GhzResult:

@@ -57,11 +57,16 @@ class MeasuredPairs:
     bell_states: np.ndarray
     """The Bell index each OK named (uint8, before any correction)."""
     settled: np.ndarray
-    """Every Sequence Number of the request, delivered here or retracted (ERR EXPIRE), sorted (int64): the same
-    set at both ends."""
+    """The serial of every pair of the request, delivered here or retracted (ERR EXPIRE), sorted (int64): the
+    same set at both ends. A pair's serial is its Sequence Number plus 2^16 for each earlier pair of the request
+    under that number (:mod:`stack.api.measured`), so it is the Sequence Number itself unless the request's
+    numbers came round again (a request sharing its link with others)."""
     remote: str
     create_id: int
     corrected: bool
+    serials: np.ndarray
+    """Each pair's serial (int64; ``sequence_numbers`` is it modulo 2^16): the same pair has the same serial at
+    both ends, where Sequence Numbers of one request can repeat."""
 
     def __len__(self) -> int:
         return len(self.outcomes)

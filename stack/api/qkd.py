@@ -45,8 +45,9 @@ class QkdResult:
 
     @property
     def secret_bits(self) -> float:
-        """Asymptotic secret key: the kept sifted bits × (1 − 2h(e))."""
-        return len(self.key) * key_fraction(self.qber)
+        """Asymptotic secret key: the kept sifted bits × (1 − 2h(e)); 0 with no bit revealed (nothing bounds
+        what an eavesdropper learnt)."""
+        return len(self.key) * key_fraction(self.qber) if self.sample else 0.0
 
     @property
     def secret_bits_per_second(self) -> float:
@@ -97,16 +98,17 @@ async def bbm92(ctx: AppContext, remote: str, pairs: int, role: str, *, block: i
 
 
 def _windows(got: MeasuredPairs, used: int) -> list[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
-    """The first ``used`` of the request's pairs in the link layer's order, cut into sifting windows: (first
-    Sequence Number, bases, outcomes, delivered here) of each, with zeros where a pair was retracted."""
+    """The first ``used`` of the request's pairs in the order both ends agree on (:func:`request_order`), cut
+    into sifting windows: (first Sequence Number, bases, outcomes, delivered here) of each, with zeros where a
+    pair was retracted."""
     order = request_order(got.settled)
     n = len(order)
-    rank = np.empty(1 << 16, np.int64)
-    rank[order] = np.arange(n)
-    position = rank[got.sequence_numbers]
+    rank = np.empty(n, np.int64)
+    rank[np.searchsorted(got.settled, order)] = np.arange(n)
+    position = rank[np.searchsorted(got.settled, got.serials)]
     bases, outcomes, present = np.zeros(n, np.uint8), np.zeros(n, np.uint8), np.zeros(n, bool)
     bases[position], outcomes[position], present[position] = got.bases, got.outcomes, True
-    return [(int(order[w]), bases[w:min(w + WINDOW, used)], outcomes[w:min(w + WINDOW, used)],
+    return [(int(order[w]) & 0xFFFF, bases[w:min(w + WINDOW, used)], outcomes[w:min(w + WINDOW, used)],
              present[w:min(w + WINDOW, used)]) for w in range(0, min(n, used), WINDOW)]
 
 

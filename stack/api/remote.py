@@ -45,11 +45,13 @@ async def remote_gate(ctx: AppContext, gate: str, remote: str, slot: int, role: 
     "target". Both ends call it with the same gate, one with each role; it returns when this end's part is done.
     Both ends "control": each finds the other's cat-entangle bit where the target's empty answer belongs and
     raises ValueError (after discarding the pair the other end made). Both ends "target": neither makes the
-    pair, so both wait until the run's end (nothing tells them apart sooner)."""
+    pair, so both wait until the run's end (nothing tells them apart sooner). A ``slot`` this application does
+    not hold is a ValueError before any pair is made."""
     if gate not in GATES:
         raise ValueError(f"gate must be one of {', '.join(GATES)}, got {gate!r}")
     if role not in ROLES:
         raise ValueError(f"role must be one of {ROLES}, got {role!r}")
+    _held(ctx, f"remote {gate}", slot)
     exchange = exchange_of(ctx, remote)
     entangle, disentangle = exchange.tag(), exchange.tag()
     epr = ctx.epr_socket(remote, service)
@@ -72,6 +74,13 @@ async def remote_gate(ctx: AppContext, gate: str, remote: str, slot: int, role: 
     ctx.gate(GATES[gate], half, slot)
     m2 = await ctx.measure(half, Basis.X)
     await exchange.swap(disentangle, bytes([m2]))
+
+
+def _held(ctx: AppContext, what: str, slot: int) -> None:
+    """ValueError, before any pair is made (whose half would be left in memory), unless this application holds
+    a qubit in ``slot``."""
+    if slot not in ctx.held:
+        raise ValueError(f"{what}: slot {slot!r} holds no qubit of this application (held: {sorted(ctx.held)})")
 
 
 async def _discard_peer_pair(ctx: AppContext, epr: EPRSocket) -> None:
@@ -97,6 +106,7 @@ async def teledata(ctx: AppContext, remote: str, slot: int | None, role: str, se
     if role == "send":
         if slot is None:
             raise ValueError("teledata: the sending end names its qubit's slot")
+        _held(ctx, "teledata", slot)
         await teleporter.send(remote, slot, service)
         return None
     if role != "recv":

@@ -62,8 +62,8 @@ def _from_json(kind: str, role: str, data: Any) -> Any:
         return result
     if kind == "chsh":
         chsh = ChshResult(**data)
-        _check(_bits(chsh.zz) is not None and _bits(chsh.xx) is not None and _number(chsh.s)
-               and _number(chsh.s_error), data)
+        _check(_bits(chsh.zz) is not None and _bits(chsh.xx) is not None
+               and all(v is None or _number(v) for v in (chsh.s, chsh.s_error)), data)
         return chsh
     teleport = TeleportResult(**data)
     _check(set(teleport.right) == set(STATES) and all(len(v) == 2 and all(map(_int, v))

@@ -5,16 +5,17 @@ their report section (docs/report.md, "applications")."""
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from protocols.apps.chsh import werner_s
+from protocols.apps.intervals import Interval, linear_interval
 from protocols.apps.qkd import key_fraction, werner_qber
 from protocols.transport.model import teleport_fidelity
 from stack.api.apps import bbm92, chsh, teleport_states
 from stack.api.context import AppContext
+from stack.api.errors import ExchangeError, LinkError, QuantumError, TransportError
 from stack.api.ghz import ghz_center, ghz_leaf, werner_ghz_fidelity_of
 from stack.api.run import run_roles
 from stack.api.user_apps import load_functions, user_role
@@ -27,6 +28,13 @@ def _coroutine(config: Any, role: str, results: dict[tuple[int, str], Any], inde
     remote = config.remote if role == "create" else config.node
 
     async def app(ctx: AppContext) -> None:
+        try:
+            results[(index, role)] = await _run(ctx)
+        except (LinkError, TransportError, QuantumError, ExchangeError) as error:
+            error.add_note(f"{config.kind} on {ctx.node} (application[{index}])")    # which one, for qnet run
+            raise
+
+    async def _run(ctx: AppContext) -> Any:
         if config.kind == "ghz":
             if role == "create":
                 result: Any = await ghz_center(ctx, list(config.leaves), config.pairs, config.service)
@@ -42,7 +50,7 @@ def _coroutine(config: Any, role: str, results: dict[tuple[int, str], Any], inde
             result = await chsh(ctx, remote, config.pairs, role, block=config.block, service=config.service)
         else:
             result = await teleport_states(ctx, remote, config.pairs, role, config.service)
-        results[(index, role)] = result
+        return result
     return app
 
 
@@ -106,35 +114,41 @@ def application_report(run: RunResult, config: Any, creator: Any, receiver: Any)
     if creator is None or receiver is None:
         return entry
     if config.kind == "ghz":
-        value, error = creator.fidelity()
+        value, _ = creator.fidelity()
         models = [_model_fidelity(run, config, leaf) for leaf in config.leaves]
         entry |= {"parties": [config.node, *config.leaves], "shots": config.pairs, "fidelity": value,
-                  "fidelity_stderr": error, "fidelity_model": None if None in models
+                  **_interval("fidelity", creator.interval()), "fidelity_model": None if None in models
                   else werner_ghz_fidelity_of([m for m in models if m is not None])}
     elif config.kind == "qkd":
         by_basis = {b: (e / n if n else None) for b, (e, n) in creator.errors_by_basis.items()}
         errors = sum(a != b for a, b in zip(creator.key, receiver.key, strict=True))
         entry |= {"pairs": creator.pairs, "sifted": creator.sifted, "sample": creator.sample,
-                  "qber": creator.qber, "qber_z": by_basis["Z"], "qber_x": by_basis["X"],
-                  "qber_stderr": math.sqrt(creator.qber * (1 - creator.qber) / creator.sample) if creator.sample
-                  else None,
-                  "key_fraction": key_fraction(creator.qber), "key_bits": len(creator.key),
+                  "qber": creator.qber if creator.sample else None, "qber_z": by_basis["Z"], "qber_x": by_basis["X"],
+                  **_interval("qber", linear_interval([(1.0, creator.sample_errors, creator.sample)])
+                              if creator.sample else None),
+                  "key_fraction": key_fraction(creator.qber) if creator.sample else None, "key_bits": len(creator.key),
                   "key_bit_errors": errors, "secret_bits": creator.secret_bits,
                   "emulated_s": creator.elapsed_ns * 1e-9, "secret_bits_per_s": creator.secret_bits_per_second,
                   "qber_model": None if f_model is None else werner_qber(f_model)}
     elif config.kind == "chsh":
         entry |= {"pairs_zz": len(creator.zz), "pairs_xx": len(creator.xx), "s": creator.s,
-                  "s_stderr": creator.s_error, "s_model": None if f_model is None else werner_s(f_model)}
+                  **_interval("s", creator.interval()), "s_model": None if f_model is None else werner_s(f_model)}
     else:
         n = sum(count for _, count in receiver.right.values())
-        f = receiver.fidelity
-        entry |= {"qubits": n, "lost": creator.lost, "fidelity": f,
-                  "fidelity_stderr": math.sqrt(max(0.0, f * (1 - f)) / n) if n else None,
+        entry |= {"qubits": n, "lost": creator.lost, "fidelity": receiver.fidelity if n else None,
+                  **_interval("fidelity", receiver.interval()),
                   "per_state": {name: (r / c if c else None) for name, (r, c) in receiver.right.items()},
                   "emulated_s": creator.elapsed_ns * 1e-9,
                   "qubits_per_s": n / (creator.elapsed_ns * 1e-9) if creator.elapsed_ns else None,
                   "fidelity_model": None if f_model is None else teleport_fidelity(f_model)}
     return entry
+
+
+def _interval(name: str, interval: Interval | None) -> dict[str, float | None]:
+    """``NAME_stderr``, ``NAME_low``, ``NAME_high`` of an estimate (all None without one)."""
+    if interval is None:
+        return dict.fromkeys((f"{name}_stderr", f"{name}_low", f"{name}_high"))
+    return {f"{name}_stderr": interval.stderr, f"{name}_low": interval.low, f"{name}_high": interval.high}
 
 
 def application_table(entries: list[dict[str, Any]]) -> list[str]:
@@ -153,14 +167,20 @@ def application_table(entries: list[dict[str, Any]]) -> list[str]:
         elif not e["finished"]:
             lines.append(f"{name:<24}DID NOT FINISH")
         elif e["kind"] == "qkd":
-            lines.append(f"{name:<24}{e['sifted']}/{e['pairs']} sifted, QBER {e['qber']:.4f}±{e['qber_stderr']:.4f}, "
-                         f"key fraction {e['key_fraction']:.3f}, {e['secret_bits_per_s']:.1f} secret bits/s")
+            fraction = "-" if e["key_fraction"] is None else f"{e['key_fraction']:.3f}"
+            lines.append(f"{name:<24}{e['sifted']}/{e['pairs']} sifted, QBER {_figure(e, 'qber', 4)}, "
+                         f"key fraction {fraction}, {e['secret_bits_per_s']:.1f} secret bits/s")
         elif e["kind"] == "chsh":
-            lines.append(f"{name:<24}S = {e['s']:.3f}±{e['s_stderr']:.3f} ({e['pairs_zz']} ZZ, {e['pairs_xx']} XX)")
+            lines.append(f"{name:<24}S = {_figure(e, 's', 3)} ({e['pairs_zz']} ZZ, {e['pairs_xx']} XX)")
         elif e["kind"] == "ghz":
-            lines.append(f"{e['node']} GHZ x{len(e['parties'])}".ljust(24) + f"F = {e['fidelity']:.4f}±"
-                         f"{e['fidelity_stderr']:.4f} over {e['shots']} shots")
+            lines.append(f"{e['node']} GHZ x{len(e['parties'])}".ljust(24) + f"F = {_figure(e, 'fidelity', 4)}"
+                         f" over {e['shots']} shots")
         else:
-            lines.append(f"{name:<24}{e['qubits']} qubits, F = {e['fidelity']:.4f}±{e['fidelity_stderr']:.4f}, "
-                         f"{e['lost']} lost")
+            lines.append(f"{name:<24}{e['qubits']} qubits, F = {_figure(e, 'fidelity', 4)}, {e['lost']} lost")
     return lines
+
+
+def _figure(entry: dict[str, Any], name: str, digits: int) -> str:
+    """``value±stderr``, or ``-`` with nothing to estimate from (no sample, no pair sifted in a basis)."""
+    value, error = entry[name], entry[f"{name}_stderr"]
+    return "-" if value is None or error is None else f"{value:.{digits}f}±{error:.{digits}f}"

@@ -289,5 +289,6 @@ def _emulate_checked(scenario: Scenario, seed: int | None, stream: Any
         failure = layer_failure(error)
         if failure is None:
             raise
-        raise ExecutionFailed(f"an application failed: {failure}") from error
+        where = getattr(failure, "__notes__", None)        # a built-in kind names itself (stack.api.scenario_apps)
+        raise ExecutionFailed(f"an application failed: {where[0] + ': ' if where else ''}{failure}") from error
     return result, apps, None

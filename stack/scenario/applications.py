@@ -123,8 +123,12 @@ def _ghz(t: Table, nodes: dict[str, NodeConfig], graph: dict[str, set[str]], nod
     service = t.text("service", "auto", SERVICES)
     for index, name in enumerate(value):
         _reachable(t, f"{t.key('remotes')}[{index}]", node, name, service, graph)
-    config = ApplicationConfig("ghz", node, value[0], t.number("shots", 300, low=1, high=1_000_000, integer=True),
-                               service=service, leaves=tuple(value))
+    settings = 1 + 2 ** len(value)         # all Z, then each X/Y pattern with an even number of Y (stack/api/ghz.py)
+    shots = t.number("shots", 300, low=1, high=1_000_000, integer=True)
+    if shots < settings:
+        raise t.error("shots", f"{shots} shots cannot measure each of the {settings} settings of a "
+                               f"{len(value) + 1}-party GHZ state once (the fidelity needs each); at least {settings}")
+    config = ApplicationConfig("ghz", node, value[0], shots, service=service, leaves=tuple(value))
     t.finish()
     return config
 

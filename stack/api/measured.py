@@ -1,0 +1,89 @@
+"""What an EPR socket's collection of one measure-directly request has taken so far
+(:meth:`stack.api.epr.EPRSocket.create_measure_arrays`, ``recv_measure_arrays``), told apart by *serial*, not by
+Sequence Number.
+
+The link layer numbers every pair of a link with one 16-bit counter, whatever request it is for: a request of
+many pairs on a link that other requests share (a workload, another application, a block of 65,535 measured
+pairs of another request in between) can be delivered the same number twice. Counting the request's pairs by
+Sequence Number would then never reach the number asked for, and the collection would wait until the run's end.
+So each pair gets the serial of :mod:`protocols.apps.serials` (its number plus 2^16 for each earlier pair of the
+request under that number), as the workload does, and the collection counts serials.
+
+An ERR EXPIRE names Sequence Numbers. The link layer reports a pair it delivered expired after its OK
+(docs/wire.md §4.5), so a number whose latest pair here is still held is that pair, withdrawn (left out of the
+outcomes); a number with no pair here is one never delivered here (delivered at the other end, or at neither),
+which takes its number's next serial, as the pair took it at the other end, so that both ends keep giving the
+same pair the same serial; a number whose latest pair was already retracted is a repeat and changes nothing.
+The one case this cannot tell apart (an expiry of a pair never delivered here, under a number this request was
+delivered 65,536 link pairs earlier) is left as the workload leaves it.
+
+>>> tally = MeasuredTally()
+>>> tally.block(65535, [0, 1], [1, 0], [0, 0]); tally.single(0, 1, 1, 0); tally.count
+3
+>>> tally.expire([0]); tally.expire([5]); tally.count          # 0 (its second pair) withdrawn, 5 never came
+4
+>>> pairs = tally.pairs("bob", 7, correct=False)
+>>> pairs.serials.tolist(), pairs.sequence_numbers.tolist(), pairs.settled.tolist()
+([65535, 0], [65535, 0], [0, 5, 65535, 65536])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+
+from protocols.apps.serials import SPAN, SerialNumbers
+from stack.api.pairs import MeasuredPairs, parity_correction
+
+
+class MeasuredTally:
+    """One collection's pairs (delivered, in arrival order) and retractions, by serial."""
+
+    __slots__ = ("_parts", "_retracted", "_serials", "count")
+
+    def __init__(self) -> None:
+        self._serials = SerialNumbers()
+        self._parts: list[tuple[np.ndarray, ...]] = []
+        """(serials, bases, outcomes, Bell indices) of each OK-M or OK-MB."""
+        self._retracted: set[int] = set()
+        """Serials withdrawn after delivery here, or never delivered here (an ERR EXPIRE named them)."""
+        self.count = 0
+        """Pairs settled: delivered here or retracted (the serials given out)."""
+
+    def single(self, seq: int, basis: int, outcome: int, bell: int) -> None:
+        """An OK-M's pair."""
+        self._add(np.array([self._serials.delivered(seq)], np.int64), [basis], [outcome], [bell])
+
+    def block(self, seq: int, bases: Sequence[int] | np.ndarray, outcomes: Sequence[int] | np.ndarray,
+              bells: Sequence[int] | np.ndarray) -> None:
+        """An OK-MB's pairs, numbered from ``seq`` on."""
+        self._add(self._serials.block(seq, len(bases)), bases, outcomes, bells)
+
+    def _add(self, serials: np.ndarray, *arrays: Sequence[int] | np.ndarray) -> None:
+        self._parts.append((serials.astype(np.int64), *(np.asarray(a, np.uint8) for a in arrays)))
+        self.count += len(serials)
+
+    def expire(self, seqs: Iterable[int]) -> None:
+        """An ERR EXPIRE named ``seqs`` (module docstring)."""
+        for seq in seqs:
+            latest = self._serials.latest(seq)
+            if latest is None:
+                self._retracted.add(self._serials.delivered(seq))
+                self.count += 1
+            else:
+                self._retracted.add(latest)
+
+    def pairs(self, remote: str, create_id: int, correct: bool) -> MeasuredPairs:
+        """The delivered pairs not retracted, as :class:`MeasuredPairs` (outcomes turned into |Φ+⟩'s if
+        ``correct``)."""
+        serials, bases, outcomes, bells = (
+            np.concatenate([p[i] for p in self._parts]) if self._parts
+            else np.zeros(0, np.int64 if i == 0 else np.uint8) for i in range(4))
+        settled = np.union1d(serials, np.fromiter(self._retracted, np.int64, len(self._retracted)))
+        if self._retracted:
+            keep = ~np.isin(serials, list(self._retracted))
+            serials, bases, outcomes, bells = serials[keep], bases[keep], outcomes[keep], bells[keep]
+        if correct:
+            outcomes = outcomes ^ parity_correction(bells, bases)
+        return MeasuredPairs(serials % SPAN, bases, outcomes, bells, settled, remote, create_id, correct, serials)
