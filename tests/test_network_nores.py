@@ -136,3 +136,18 @@ def test_closed_circuits_lingering_leave_room_for_new_ones() -> None:
     assert not chain.errs(1) and not chain.errs(2)
     chain.finish()
     assert chain.settled()
+
+
+def test_a_repeater_too_small_to_swap_refuses_unsupp_at_once() -> None:
+    """A repeater with one qubit in all can never hold a half on each side: its SETUP_REPLY is UNSUPP, which the
+    head does not retry (NORES was retried with backoff until Max Time or the run's end, ERR TIMEOUT)."""
+    chain = Chain(2)
+    chain.engines[REPEATER].node.circuits.qubits = 1
+    chain.create(number=1)
+    chain.run()
+    replies = [decode_qncp(p) for n, _, p in chain.sent if n == REPEATER and p[1] == SETUP_REPLY]
+    assert [m.status for m in replies if isinstance(m, SetupReply)] == [ll.ERR_UNSUPP]
+    (err,) = chain.errs(1)
+    assert err.err == ll.ERR_UNSUPP
+    chain.advance(chain.now + 10**9)
+    assert len(replies) == 1 == chain.engines[1].node.records[(1, 1)].setup_attempts and chain.settled()

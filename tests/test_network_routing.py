@@ -198,3 +198,18 @@ def test_default_scenario_routes_are_the_cheapest_simple_paths() -> None:
         best = min(cost(tuple(p)) for p in nx.all_simple_paths(graph, head, tail))
         assert route.cost == pytest.approx(best, rel=1e-9)
         assert route.cost == pytest.approx(cost(route.nodes), rel=1e-12)
+
+
+def test_no_route_through_a_qpu_too_small_to_repeat() -> None:
+    """A repeater holds a half on each side: a QPU with one qubit is left out of the search (the dearer path
+    through 3 wins), a path only through such QPUs is UNSUPP, and so is one given explicitly."""
+    def top(small: tuple[int, ...]) -> Topology:
+        nodes = [qpu(1), *(NodeCaps(n, f"n{n}", f"198.18.0.{n}", "qpu", 1 if n in small else 2) for n in (2, 3)),
+                 qpu(4)]
+        return Topology(nodes, [link(1, 1, 2, 0.97), link(2, 2, 4, 0.97), link(3, 1, 3, 0.9), link(4, 3, 4, 0.97)])
+
+    assert Router(top(())).route(1, 4, 0.0).nodes == (1, 2, 4)            # type: ignore[union-attr]
+    assert Router(top((2,))).route(1, 4, 0.0).nodes == (1, 3, 4)          # type: ignore[union-attr]
+    assert Router(top((2, 3))).route(1, 4, 0.0) == ERR_UNSUPP
+    assert Router(top((2,))).route(1, 4, 0.0, path=(1, 2, 4)) == ERR_UNSUPP
+    assert isinstance(Router(top((2, 3))).route(1, 2, 0.0), Route)        # a small QPU is still an end

@@ -14,7 +14,8 @@ Fidelity is the route: best options on every link, no waiting beyond the signall
 F_worst(0), so head and tail agree when the topology is accurate). Stations never route: links join QPUs.
 
 No path at all is NOPATH; paths none of which can meet the fidelity, or only through useless links, are
-UNSUPP; a head asking for itself or for a node that is not a QPU is UNSUPP too (wire.md's table).
+UNSUPP, and so are paths only through QPUs too small to repeat (fewer than two qubits: a repeater holds a half
+on each side); a head asking for itself or for a node that is not a QPU is UNSUPP too (wire.md's table).
 """
 
 from __future__ import annotations
@@ -38,13 +39,16 @@ from protocols.packets.linkservice import ERR_NOPATH, ERR_UNSUPP
 from protocols.physical.physics import memory_pauli_probabilities
 
 if TYPE_CHECKING:
-    pass
+    import networkx as nx
 
 CANDIDATES = 8
 MAX_TIED = 8
 """At most this many times ``candidates`` paths are looked at when many tie with the last candidate."""
 TIE_TOLERANCE = 1e-9
 """Relative difference below which two path costs are equal."""
+REPEATER_QUBITS = 2
+"""A repeater holds a pair of the circuit on each side to swap them: a QPU with fewer qubits (communication and
+storage) is never a repeater of a route."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,18 +133,29 @@ class Router:
             return ERR_NOPATH
         if not nx.has_path(self.usable, head, tail):
             return ERR_UNSUPP
-        for nodes in self._candidates(head, tail):
+        graph = self._swappable(head, tail)
+        if not nx.has_path(graph, head, tail):
+            return ERR_UNSUPP
+        for nodes in self._candidates(graph, head, tail):
             route = self._feasible(nodes, min_fidelity)
             if route is not None:
                 return route
         return ERR_UNSUPP
 
-    def _candidates(self, head: int, tail: int) -> list[tuple[int, ...]]:
-        """The cheapest simple paths (at least ``candidates``, plus ties with the last), best first."""
+    def _swappable(self, head: int, tail: int) -> nx.Graph:
+        """The usable links without the QPUs (other than ``head`` and ``tail``) that cannot hold a pair on each
+        side, which a repeater must to swap (fewer than 2 qubits)."""
+        top = self.topology
+        small = [n for n in self.usable if n not in (head, tail) and top.node(n).qubits < REPEATER_QUBITS]
+        return self.usable if not small else self.usable.subgraph(set(self.usable) - set(small))
+
+    def _candidates(self, graph: nx.Graph, head: int, tail: int) -> list[tuple[int, ...]]:
+        """The cheapest simple paths of ``graph`` (at least ``candidates``, plus ties with the last), best
+        first."""
         import networkx as nx
 
         found: list[tuple[float, tuple[int, ...]]] = []
-        for nodes in nx.shortest_simple_paths(self.usable, head, tail, weight="cost"):
+        for nodes in nx.shortest_simple_paths(graph, head, tail, weight="cost"):
             cost = self._cost(nodes)
             if len(found) >= self.candidates and (not _same(cost, found[-1][0])
                                                   or len(found) >= MAX_TIED * self.candidates):
@@ -157,6 +172,8 @@ class Router:
         return sum(self.usable.edges[a, b]["cost"] for a, b in itertools.pairwise(nodes))
 
     def _feasible(self, nodes: tuple[int, ...], min_fidelity: float) -> Route | None:
+        if any(self.topology.node(n).qubits < REPEATER_QUBITS for n in nodes[1:-1]):
+            return None
         fidelity = self.best_case_fidelity(nodes)
         if min_fidelity > 0 and fidelity < min_fidelity:
             return None

@@ -20,6 +20,7 @@ from protocols.network.context import Node
 from protocols.network.ending import Ending
 from protocols.network.hops import Hops
 from protocols.network.policy import DistilRule
+from protocols.network.routing import REPEATER_QUBITS
 from protocols.network.service import Admitted, Service
 from protocols.network.setup_decision import SetupDecision
 from protocols.network.types import LEFT, RIGHT, CircuitStats, Handle
@@ -106,7 +107,9 @@ class Signalling:
         if node.circuits.id_in_use(handle[1], handle) or node.circuits.label_in_use(left.link_id, left.link_label,
                                                                                      handle):
             code = ll.ERR_INUSE
-        elif node.circuits.full() or free < (1 if tail else 2):
+        elif node.circuits.qubits < (1 if tail else REPEATER_QUBITS):
+            code = ll.ERR_UNSUPP                        # never: a repeater holds a half on each side
+        elif node.circuits.full() or free < (1 if tail else REPEATER_QUBITS):
             code = ll.ERR_NORES
         elif tail and setup.create.purpose_id not in self.service.purposes:
             code = ll.ERR_REJECTED
