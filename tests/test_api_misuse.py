@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from protocols.common import Basis
 from protocols.packets import linkservice as ll
 from stack.api import AppContext, LinkError, run_apps
 from stack.api.ghz import ghz_center, ghz_leaf
@@ -117,6 +118,30 @@ def test_a_message_to_a_node_no_fibre_reaches_names_both_nodes() -> None:
 
     run_apps(load_text(text, "<three>"), {"alice": alice, "carol": idle})
     assert [str(e) for e in caught] == ["no fibre path from 'alice' to 'carol'"]
+
+
+def test_a_measurement_basis_is_a_basis_its_name_or_its_number() -> None:
+    """|+> measured in X ("X", Basis.X or 1) is 0 every time; |0> in Z (0) too; "x" is one line naming basis
+    (was the medium's "basis 0 is not Z, X or Y" for the number 0, Basis.Z's own value)."""
+    outcomes: list[int] = []
+    caught: list[BaseException] = []
+
+    async def alice(ctx: AppContext) -> None:
+        for basis in ("X", Basis.X, 1, np.int64(1)):
+            slot = ctx.qubit()
+            ctx.gate("H", slot)
+            outcomes.append(await ctx.measure(slot, basis))
+        outcomes.append(await ctx.measure(ctx.qubit(), 0))
+        slot = ctx.qubit()
+        try:
+            await ctx.measure(slot, "x")
+        except ValueError as error:
+            caught.append(error)
+        await ctx.measure(slot)
+
+    run_apps(PAIR, {"alice": alice, "bob": idle})
+    assert outcomes == [0] * 5
+    assert [str(e) for e in caught] == ["basis must be a Basis, 'Z', 'X' or 'Y' (or 0, 1, 2), got 'x'"]
 
 
 def test_a_failed_keep_request_discards_the_halves_it_had_delivered() -> None:

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from protocols.common import Basis
 from stack.scenario import Scenario
 from stack.scenario.workload import MAX_PURPOSE_ID
 
@@ -83,6 +84,22 @@ def choice(name: str, value: Any, options: Iterable[str]) -> None:
     options = tuple(options)
     if not isinstance(value, str) or value not in options:
         raise ValueError(f"{name} must be one of {', '.join(map(repr, options))}, got {value!r}")
+
+
+def measurement_basis(value: Any) -> Basis:
+    """``value`` as a :class:`~protocols.common.Basis`: a Basis, its name ("Z", "X", "Y") or its number (0, 1, 2).
+
+    >>> measurement_basis("X"), measurement_basis(2)
+    (<Basis.X: 1>, <Basis.Y: 2>)
+    >>> measurement_basis("x")
+    Traceback (most recent call last):
+    ValueError: basis must be a Basis, 'Z', 'X' or 'Y' (or 0, 1, 2), got 'x'
+    """
+    if isinstance(value, str) and value in Basis.__members__:
+        return Basis[value]
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool) and 0 <= int(value) <= 2:
+        return Basis(int(value))
+    raise ValueError(f"basis must be a Basis, 'Z', 'X' or 'Y' (or 0, 1, 2), got {value!r}")
 
 
 def purpose(value: Any) -> int:

@@ -209,8 +209,10 @@ class AppContext:
         self._check(command)
         self.emu.medium.command(self.node_id, command, self.port)
 
-    async def measure(self, slot: int, basis: Basis = Basis.Z) -> int:
-        """Measure the qubit in ``slot`` in ``basis``; returns the outcome (the slot is then free)."""
+    async def measure(self, slot: int, basis: Basis | str | int = Basis.Z) -> int:
+        """Measure the qubit in ``slot`` in ``basis`` (a :class:`~protocols.common.Basis`, "Z", "X" or "Y");
+        returns the outcome (the slot is then free)."""
+        basis = checks.measurement_basis(basis)
         self._live()
         self.emu.medium.command(self.node_id, Measure(slot, basis), self.port)
         result = await self._result(slot)
