@@ -28,8 +28,11 @@ from tests.sweep_util import tiny_toml, write_tiny
 @pytest.mark.parametrize(("spec", "values"), [
     ("links.ab.length_km=1:100:3", (1.0, 50.5, 100.0)),
     ("links.ab.length_km=0:100:5", (0, 25, 50, 75, 100)),              # integral steps stay integers
-    ("links.ab.length_km=1:10:2:log", (1.0, 10.0)),
-    ("links.ab.length_km=1:100:3:log", (1.0, 10.0, 100.0)),
+    ("links.ab.length_km=1:10:2:log", (1, 10)),                      # a log range of integers too
+    ("links.ab.length_km=1:100:3:log", (1, 10, 100)),
+    ("workload[0].pairs=1:100:4:log", (1.0, 4.64158883361, 21.5443469003, 100.0)),
+    ("links.ab.length_km=1.0:100:3:log", (1.0, 10.0, 100.0)),
+    ("nodes.a.transducer_efficiency=0.1:0.5:5", (0.1, 0.2, 0.3, 0.4, 0.5)),   # no 0.30000000000000004
     ("nodes.a.transducer_efficiency=0.1,0.3,0.5", (0.1, 0.3, 0.5)),
     ("links.ab.mode=sampled,exact", ("sampled", "exact")),
     ("workload[0].atomic=true,false", (True, False)),
@@ -43,9 +46,13 @@ def test_specs(spec: str, values: tuple[object, ...]) -> None:
     assert [type(v) for v in axis.values] == [type(v) for v in values]
 
 
-def test_ranges_are_numpy_linspace_and_geomspace() -> None:
-    assert parse_axis("k=0.5:7:14").values == tuple(np.linspace(0.5, 7, 14))
-    assert parse_axis("k=0.001:1:7:log").values == tuple(np.geomspace(0.001, 1, 7))
+def test_ranges_are_numpy_linspace_and_geomspace_to_12_significant_digits() -> None:
+    for spec, numpy_values in (("k=0.5:7:14", np.linspace(0.5, 7, 14)), ("k=0.001:1:7:log", np.geomspace(0.001, 1, 7)),
+                               ("k=0.1:0.5:5", np.linspace(0.1, 0.5, 5))):
+        values = parse_axis(spec).values
+        assert values == tuple(float(f"{v:.12g}") for v in numpy_values)
+        assert np.allclose(values, numpy_values, rtol=1e-11, atol=0)
+    assert np.linspace(0.1, 0.5, 5)[2] != 0.3 and parse_axis("k=0.1:0.5:5").values[2] == 0.3
 
 
 @pytest.mark.parametrize(("spec", "message"), [
@@ -58,6 +65,9 @@ def test_ranges_are_numpy_linspace_and_geomspace() -> None:
     ("links.ab.length_km=a:10:3", "START must be a finite number, got 'a'"),
     ("links.ab.length_km=0:10:3:log", "a log range needs positive START and STOP"),
     ("links..length_km=1", "is not a scenario key"),
+    ("nodes.alice.t2_ms=1:2:100000000000", "COUNT must be at most 1000000, got 100000000000"),
+    ("workload[0].pairs=5:5:3", "START and STOP are equal, so its 3 values would be one point repeated"),
+    ("workload[0].pairs=5,6,5", "the value 5 is given more than once"),
 ])
 def test_bad_specs(spec: str, message: str) -> None:
     with pytest.raises(SweepError, match=message.replace("(", r"\(")):

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stack.sweep.plan import Sweep, Task
+from stack.sweep.plan import SAME_SWEEP, Sweep, Task
 from stack.sweep.provenance import versions
 from stack.sweep.spec import SweepError
 
@@ -98,9 +98,10 @@ class ResultsDir:
         definition = json.loads(json.dumps(sweep.definition()))
         if (path / META).exists():
             metadata = read_metadata(path)
-            if metadata["definition"] != definition:
-                differs = sorted(k for k in definition if metadata["definition"].get(k) != definition[k])
-                raise SweepError(f"{path} holds another sweep (its {', '.join(differs)} differ): "
+            differs = [name for key, name in SAME_SWEEP.items() if metadata["definition"].get(key) != definition[key]]
+            if differs:
+                verb = "differ" if len(differs) > 1 or differs[0].endswith("s") else "differs"
+                raise SweepError(f"{path} holds another sweep (its {' and '.join(differs)} {verb}): "
                                  "choose another --output, or --fresh to replace it")
         else:
             metadata = {"format": FORMAT, "format_version": FORMAT_VERSION, "definition": definition,
@@ -168,7 +169,8 @@ def read_metadata(path: Path) -> dict[str, Any]:
 
 def read_journal(path: Path) -> list[dict[str, Any]]:
     """Every row of the journal; a last line cut short by a killed process is dropped (and cut off
-    the file, so the next row starts on a line of its own)."""
+    the file, so the next row starts on a line of its own). Any other damaged line is a :class:`SweepError`
+    naming ``journal.jsonl:LINE``."""
     journal = path / JOURNAL
     if not journal.exists():
         return []
@@ -177,7 +179,27 @@ def read_journal(path: Path) -> list[dict[str, Any]]:
     if len(complete) != len(data):
         with journal.open("r+b") as stream:
             stream.truncate(len(complete))
-    return [json.loads(line) for line in complete.decode().splitlines() if line.strip()]
+    rows = []
+    for number, line in enumerate(complete.decode(errors="replace").splitlines(), start=1):
+        if line.strip():
+            rows.append(_journal_row(journal, number, line))
+    return rows
+
+
+def _journal_row(journal: Path, number: int, line: str) -> dict[str, Any]:
+    """One line of the journal as a run's row; a damaged one is a one-line error naming it (never skipped:
+    the user decides whether that run is lost)."""
+    try:
+        row = json.loads(line)
+    except ValueError as error:
+        problem = f"not JSON ({error.args[0] if error.args else error})"
+    else:
+        if isinstance(row, dict) and all(isinstance(row.get(key), int) for key in ("point", "replicate")) \
+                and isinstance(row.get("status"), str):
+            return row
+        problem = "not a run's row (point, replicate, status)"
+    raise SweepError(f"{journal}:{number}: damaged line, {problem}: delete the line to run that run again, "
+                     "or --fresh to start over")
 
 
 def latest_rows(journal: list[dict[str, Any]]) -> list[dict[str, Any]]:
