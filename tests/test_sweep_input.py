@@ -16,10 +16,12 @@ import numpy as np
 import pytest
 
 from stack.cli import main
-from stack.scenario import ScenarioError, load_text
+from stack.report import build_report
+from stack.runtime import run_scenario
+from stack.scenario import ScenarioError, load_data, load_text, parse_toml
 from stack.sweep import SweepError, define_sweep, run_seed
 from stack.sweep.figures import figures
-from stack.sweep.plan import check_point
+from stack.sweep.plan import check_point, with_values
 from stack.sweep.spec import key_name, key_path, parse_axis, parse_value, points
 from tests.mp_util import ROOT
 from tests.sweep_util import tiny_toml, write_tiny
@@ -214,6 +216,48 @@ def test_figures_flatten_a_report_by_scenario_names() -> None:
                                "nodes.alice.sent": 7, "medium.created": 4}
 
 
+def _numbers(value: object, out: list[float]) -> list[float]:
+    """Every number of a report's JSON, wherever it is (the oracle for the flattening)."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key not in ("seed", "offset_ns", "capture_frames", "report_version"):
+                _numbers(item, out)
+    elif isinstance(value, list):
+        for item in value:
+            _numbers(item, out)
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        out.append(value)
+    return out
+
+
+def test_every_list_of_a_report_is_flattened_circuits_and_repeaters_too() -> None:
+    """The repeater chain's report has circuits[] (with hops_detail[] and repeaters[] inside): every number of it
+    is a column (circuits were dropped: only links and workload lists were flattened)."""
+    from stack.sweep.figures import section_problem
+    from stack.sweep.point import run_point
+
+    scenario = ROOT / "examples" / "repeater-chain.toml"
+    sweep = define_sweep(scenario, ["workload[0].pairs=4"])
+    task = sweep.tasks()[0]
+    row = run_point(task, sweep.text)
+    assert row["status"] == "ok", row["error"]
+    data = parse_toml(scenario.read_text(), str(scenario))
+    report = build_report(run_scenario(load_data(with_values(data, str(scenario), task.params), str(scenario)),
+                                       task.seed))
+    circuit = report["circuits"][0]
+    assert circuit["pairs_per_s"] is not None and len(circuit["repeaters"]) == 3
+    assert row["circuits[0].pairs_per_s"] == circuit["pairs_per_s"]
+    assert row["circuits[1].pairs_delivered_remote"] == report["circuits"][1]["pairs_delivered_remote"]
+    assert row["circuits[0].repeaters[2].swaps"] == circuit["repeaters"][2]["swaps"]
+    assert row["circuits[0].hops_detail[3].link_pairs"] == circuit["hops_detail"][3]["link_pairs"]
+    assert row["circuits[0].path"] == "a,r1,r2,r3,b"
+    flat = figures(report)
+    assert sorted(v for v in flat.values() if isinstance(v, int | float) and not isinstance(v, bool)) \
+        == sorted(_numbers(report, []))
+    assert section_problem("circuits[0].pairs_per_s", ["ab"], ["a", "b"], 2, False) is None
+    assert "circuits[2] is not an entry" in str(section_problem("circuits[2].pairs_per_s", [], [], 2, False))
+
+
 def test_qnet_start_up_imports_nothing_heavy() -> None:
     """Dask, pyarrow, scipy, rich and matplotlib load only when a sweep or a plot runs."""
     heavy = ("dask", "distributed", "pyarrow", "scipy", "rich", "matplotlib", "tomli_w")
@@ -222,7 +266,7 @@ def test_qnet_start_up_imports_nothing_heavy() -> None:
     assert out.stdout.strip() == "[]"
 
 
-@pytest.mark.parametrize("module", ["stack.sweep.spec", "stack.sweep.figures"])
+@pytest.mark.parametrize("module", ["stack.sweep.spec", "stack.sweep.figures", "stack.sweep.summary"])
 def test_docstring_examples(module: str) -> None:
     result = doctest.testmod(importlib.import_module(module))
     assert result.attempted > 0 and result.failed == 0

@@ -21,8 +21,10 @@ from __future__ import annotations
 
 from typing import Any
 
-SKIPPED = {"report_version", "scenario", "seed", "offset_ns", "capture_frames", "station", "source", "switch"}
+SKIPPED = {"report_version", "scenario", "seed", "offset_ns", "capture_frames"}
 """Identities, the capture (sweeps write none) and the offset samples; ``sync`` is skipped when null."""
+IDENTITIES = {"station", "source", "switch"}
+"""A link's middle nodes by name (or null): skipped, but a figure of that name (``arm_a_efficiency.switch``) is not."""
 
 
 SCALARS = ("generation_end_ns", "end_ns", "kernel_events", "authentication")
@@ -69,7 +71,8 @@ def figures(report: dict[str, Any]) -> dict[str, Any]:
 def _flatten(value: Any, name: str, out: dict[str, Any]) -> None:
     if isinstance(value, dict):
         for key, item in value.items():
-            if key not in SKIPPED and not (key == "sync" and item is None):
+            if key not in SKIPPED and not (key == "sync" and item is None) \
+                    and not (key in IDENTITIES and (item is None or isinstance(item, str))):
                 _flatten(item, f"{name}.{key}" if name else str(key), out)
     elif isinstance(value, list):
         if name == "links":
