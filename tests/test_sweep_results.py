@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import pytest
 
-from stack.sweep import define_sweep, read_results
+from stack.sweep import SweepError, define_sweep, read_results
 from stack.sweep.results import JOURNAL, TABLE, ResultsDir
 from tests.sweep_util import write_tiny
 
@@ -56,3 +58,35 @@ def test_the_table_has_every_column_with_nulls_where_a_row_lacks_one(tmp_path: P
     assert table.column("workload[0].pairs").to_pylist() == [1, 2]
     metadata = json.loads(table.schema.metadata[b"qnetstack.sweep"])
     assert metadata["sessions"][0]["interrupted"] is True and metadata["failed"] == 1
+
+
+def test_a_damaged_journal_line_is_one_error_naming_it(tmp_path: Path) -> None:
+    sweep = define_sweep(write_tiny(tmp_path), ["workload[0].pairs=1,2"])
+    output = tmp_path / "out"
+    store = ResultsDir.open(output, sweep)
+    store.record(row(0, 0, f=1.5))
+    store.record(row(1, 0, f=2.5))
+    lines = (output / JOURNAL).read_text().splitlines()
+    (output / JOURNAL).write_text(lines[0] + "\n" + lines[1][:20] + "#garbage\n")
+    with pytest.raises(SweepError, match=rf"^{re.escape(str(output / JOURNAL))}:2: damaged line, not JSON"):
+        read_results(output)
+    (output / JOURNAL).write_text(lines[0] + '\n{"point": "1"}\n')
+    with pytest.raises(SweepError, match=r"journal.jsonl:2: damaged line, not a run's row"):
+        ResultsDir.open(output, sweep)
+
+
+def test_resuming_depends_on_the_scenarios_contents_not_how_its_path_is_spelt(tmp_path: Path,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    scenario = write_tiny(tmp_path)
+    (tmp_path / "sub").mkdir()
+    ResultsDir.open(tmp_path / "out", define_sweep(scenario, ["workload[0].pairs=1,2"])).record(row(0, 0))
+    monkeypatch.chdir(tmp_path / "sub")
+    again = define_sweep("../tiny.toml", ["workload[0].pairs=1,2"])
+    store = ResultsDir.open(tmp_path / "out", again)              # the same sweep: resumed, not refused
+    assert [t.key for t in store.todo(again.tasks())] == [(1, 0)]
+    other = tmp_path / "other.toml"
+    other.write_text(scenario.read_text().replace("pairs = 12", "pairs = 13"))
+    with pytest.raises(SweepError, match=r"holds another sweep \(its scenario's contents differ\)"):
+        ResultsDir.open(tmp_path / "out", define_sweep(other, ["workload[0].pairs=1,2"]))
+    with pytest.raises(SweepError, match=r"\(its root seed differs\)"):
+        ResultsDir.open(tmp_path / "out", define_sweep(scenario, ["workload[0].pairs=1,2"], root_seed=9))

@@ -154,12 +154,13 @@ def define_sweep(scenario: str | FilePath, vary: Sequence[str] | dict[str, Any],
 
 def _check_size(axes: tuple[Axis, ...], seeds: int, zipped: bool, max_runs: int) -> None:
     count = max(len(axis.values) for axis in axes) if zipped else math.prod(len(axis.values) for axis in axes)
-    if count * seeds > max_runs:
-        raise SweepError(f"{count * seeds} runs ({count} point{'s' if count > 1 else ''} × {seeds} "
-                         f"seed{'s' if seeds > 1 else ''}) is more than --max-runs {max_runs}: give --max-runs "
-                         f"{count * seeds} to run them" if count * seeds <= MAX_RUNS_LIMIT else
-                         f"{count * seeds} runs ({count} points × {seeds} seeds) is more than a sweep can hold "
-                         f"({MAX_RUNS_LIMIT})")
+    runs = count * seeds
+    if runs <= max_runs:
+        return
+    size = f"{runs} runs ({count} point{'s' if count > 1 else ''} × {seeds} seed{'s' if seeds > 1 else ''})"
+    if runs > MAX_RUNS_LIMIT:
+        raise SweepError(f"{size} is more than a sweep can hold ({MAX_RUNS_LIMIT})")
+    raise SweepError(f"{size} is more than --max-runs {max_runs}: give --max-runs {runs} to run them")
 
 
 def check_point(data: dict[str, Any], source: str, params: dict[str, Any]) -> Scenario:
