@@ -62,10 +62,13 @@ def test_numbers_are_a_numeric_axis_and_series_are_in_sweep_order_with_inf_a_cat
 
 
 def test_a_point_with_fewer_values_than_runs_is_marked(tmp_path: Path) -> None:
-    output = results_of(tmp_path, ["workload[0].pairs=1,2"], {0: [1.0, 2.0, 3.0], 1: [5.0, None, None]}, seeds=3)
-    (line,) = plot_data(read_results(output), "workload[0].pairs", "y").series
-    assert (line.n, line.runs, line.partial) == ([3, 1], [3, 3], [False, True])
+    output = results_of(tmp_path, ["workload[0].pairs=1,2,3"],
+                        {0: [1.0, 2.0, 3.0], 1: [5.0, None, None], 2: [None, None, None]}, seeds=3)
+    data = plot_data(read_results(output), "workload[0].pairs", "y")
+    (line,) = data.series
+    assert (line.x, line.n, line.runs, line.partial) == ([1.0, 2.0], [3, 1], [3, 3], [False, True])
     assert line.error[0] > 0 and line.error[1] == 0.0 and line.mean == [2.0, 5.0]
+    assert data.missing == ["workload[0].pairs=3"]                # named under the plot, not left out silently
 
 
 def test_plot_output_is_the_file_written_and_a_directory_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

@@ -6,7 +6,7 @@ sweep's order (the order of the values given to ``--vary``). A key whose values 
 numbers (not booleans) is a numeric axis; any other (text, booleans, ``inf``) is a category axis,
 one tick per value in sweep order. A point whose mean is over fewer than all its runs (a run
 failed, or its report had no value: a fidelity without a pair) is drawn hollow and labelled
-``n=k/N``; with n = 1 it has no error bar.
+``n=k/N``; with n = 1 it has no error bar. Points no run has a value at are named under the plot.
 """
 
 from __future__ import annotations
@@ -45,6 +45,8 @@ class PlotData:
     series: list[Series]
     categories: list[str] | None
     confidence: float
+    missing: list[str] = field(default_factory=list)
+    """The points no run has a value at (``key=value, ...``), named under the plot rather than left out silently."""
 
 
 def other_keys(results: SweepResults, x: str) -> list[str]:
@@ -72,6 +74,10 @@ def plot_data(results: SweepResults, x: str, y: str) -> PlotData:
     rows = [row for row in results.summary([y]) if row["n"] > 0]
     if not rows:
         raise SweepError(f"{results.path}: no run has a numeric value of {y}")
+    drawn = {row["point"] for row in rows}
+    first = {row["point"]: row for row in reversed(results.rows)}
+    missing = [", ".join(f"{key}={_tick(first[point][key])}" for key in [x, *others])
+               for point in sorted(first) if point not in drawn]
     numeric_x = all(numeric(value) for value in order[x])
     categories = None if numeric_x else [_tick(value) for value in order[x]]
     groups: dict[tuple[int, ...], list[dict[str, Any]]] = {}
@@ -88,7 +94,7 @@ def plot_data(results: SweepResults, x: str, y: str) -> PlotData:
             line.n.append(row["n"])
             line.runs.append(row["runs"])
         series.append(line)
-    return PlotData(series, categories, rows[0]["confidence"])
+    return PlotData(series, categories, rows[0]["confidence"], missing)
 
 
 def _tick(value: Any) -> str:
@@ -123,8 +129,12 @@ def plot_sweep(results: SweepResults, x: str, y: str, output: Path, *, logx: boo
     seeds = f"{counts[0]}" if len(counts) == 1 else f"{counts[0]} to {counts[-1]}"
     axes.set(xlabel=x, ylabel=y, title=f"{results.metadata['definition']['scenario']}: mean and "
              f"{data.confidence:.0%} Student-t interval over {seeds} run{'' if counts == [1] else 's'} per point")
-    if any(any(line.partial) for line in data.series):
-        figure.text(0.01, 0.01, "hollow: n=k/N, only k of the point's N runs have a value", fontsize=7)
+    notes = ["hollow: n=k/N, only k of the point's N runs have a value"] if any(
+        any(line.partial) for line in data.series) else []
+    if data.missing:
+        notes.append(f"no run has a value at {'; '.join(data.missing)}")
+    if notes:
+        figure.text(0.01, 0.01, "\n".join(notes), fontsize=7, wrap=True)
     if logx:
         axes.set_xscale("log")
     if logy:
@@ -132,7 +142,7 @@ def plot_sweep(results: SweepResults, x: str, y: str, output: Path, *, logx: boo
     if any(line.label for line in data.series):
         axes.legend(fontsize=7)
     axes.grid(alpha=0.3)
-    figure.tight_layout()
+    figure.tight_layout(rect=(0, 0.04 * len(notes), 1, 1))
     output.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(output, dpi=110)
     plt.close(figure)
