@@ -121,7 +121,7 @@ def _command(args: argparse.Namespace) -> int:
     if args.command == "plot":
         check_plot_options(args)
     if args.command == "plot" and args.figure == "sweep":
-        return sweep_command.plot_main(args)
+        return sweep_command.plot_main(args, plot_output(args.output, "sweep", make_directory=True))
     check_numbers(args)
     if args.command == "compile":
         return compile_main(args)

@@ -168,8 +168,9 @@ def _close(name: str, choices: list[str]) -> str:
     return f"; did you mean {', '.join(close)}?" if close else ""
 
 
-def plot_main(args: argparse.Namespace) -> int:
-    """``qnet plot sweep RESULTS --y FIGURE [--x KEY]``."""
+def plot_main(args: argparse.Namespace, output: Path) -> int:
+    """``qnet plot sweep RESULTS --y FIGURE [--x KEY]``, drawn to ``output`` (checked by the caller:
+    :func:`stack.cli.checks.plot_output`)."""
     from stack.sweep.results import read_results
     from stack.sweep.spec import SweepError
 
@@ -189,10 +190,8 @@ def plot_main(args: argparse.Namespace) -> int:
         return _error(f"--y FIGURE is needed{_close('workload[0].pairs_per_s', results.figures)}")
     if args.y not in results.figures:
         return _error(f"--y {args.y}: no such figure in {results.path}{_close(args.y, results.figures)}")
-    from stack.cli.checks import plot_output
     from stack.sweep.plot import plot_sweep
 
-    output = plot_output(args.output, "sweep", make_directory=True)
     try:
         plot_sweep(results, x, args.y, output, logx=args.logx, logy=args.logy)
     except SweepError as error:
