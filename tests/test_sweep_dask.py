@@ -185,3 +185,21 @@ def test_an_up_point_runs_qnet_up_from_a_worker(scheduler: str, tmp_path: Path) 
     # null figure when the ledger balanced (its text, a string, would be left out of the row)
     assert row["medium.created"] == 2 * row["links.alice-bob.successes"] > 0
     assert "multi_process.accounting_error" in row and row["multi_process.accounting_error"] is None
+
+
+def test_a_pipe_closed_after_the_first_line_does_not_make_a_finished_sweep_interrupted(
+        scheduler: str, tmp_path: Path) -> None:
+    """``qnet sweep ... 2>&1 | head -1``: the progress bar's stderr is gone after the heading; the sweep runs
+    to the end and is recorded finished (it was recorded interrupted: rich exited on the broken pipe), and the
+    table it cannot print ends it as a closed pipe does (status 141)."""
+    scenario = write_tiny(tmp_path, pairs=300)
+    output = tmp_path / "results"
+    process = subprocess.Popen(qnet("sweep", str(scenario), "--vary", "links.alice-bob.length_km=1:3:3",
+                                    "--seeds", "2", "--output", str(output), "--scheduler", scheduler),
+                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    assert process.stdout is not None
+    assert process.stdout.readline().startswith(b"qnet: 3 points")
+    process.stdout.close()                                   # head -1 has what it wanted
+    assert process.wait(timeout=120) == 141
+    metadata = json.loads((output / "sweep.json").read_text())
+    assert metadata["done"] == 6 and metadata["sessions"][-1]["interrupted"] is False
