@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from stack.sweep.lock import DirectoryLock
 from stack.sweep.plan import SAME_SWEEP, Sweep, Task
 from stack.sweep.provenance import versions
 from stack.sweep.spec import SweepError
@@ -77,24 +78,35 @@ class SweepResults:
 class ResultsDir:
     """The files of one sweep's results, opened for a session that runs its remaining points."""
 
-    def __init__(self, path: Path, metadata: dict[str, Any], journal: list[dict[str, Any]]) -> None:
-        self.path, self.metadata, self.journal = path, metadata, journal
+    def __init__(self, path: Path, metadata: dict[str, Any], journal: list[dict[str, Any]],
+                 lock: DirectoryLock | None = None) -> None:
+        self.path, self.metadata, self.journal, self.lock = path, metadata, journal, lock
         self.session = len(metadata["sessions"]) - 1
         """This session's index in ``metadata["sessions"]``."""
 
     @classmethod
     def open(cls, path: str | Path, sweep: Sweep, fresh: bool = False) -> ResultsDir:
         """Open ``path`` for ``sweep``: new, or the same sweep to resume. A directory that holds
-        another sweep is refused (``fresh`` deletes its results first)."""
+        another sweep is refused (``fresh`` deletes its results first), and so is a directory another
+        session is using (:mod:`stack.sweep.lock`); the session holds it until :meth:`finish`."""
         path = Path(path)
         check_directory(path)
         try:
-            if fresh:
-                for name in (META, JOURNAL, TABLE, SUMMARY):
-                    (path / name).unlink(missing_ok=True)
             path.mkdir(parents=True, exist_ok=True)
+            lock = DirectoryLock(path).acquire()
         except OSError as error:
             raise SweepError(f"cannot use --output {path}: {error.strerror or error}") from None
+        try:
+            return cls._start(path, sweep, fresh, lock)
+        except BaseException:
+            lock.release()
+            raise
+
+    @classmethod
+    def _start(cls, path: Path, sweep: Sweep, fresh: bool, lock: DirectoryLock) -> ResultsDir:
+        if fresh:
+            for name in (META, JOURNAL, TABLE, SUMMARY):
+                (path / name).unlink(missing_ok=True)
         definition = json.loads(json.dumps(sweep.definition()))
         if (path / META).exists():
             metadata = read_metadata(path)
@@ -110,7 +122,7 @@ class ResultsDir:
         metadata["runs"] = metadata["points"] * metadata["seeds"]
         metadata["sessions"].append({"started": _now(), "finished": None, "versions": versions(),
                                      "cluster": None, "ran": 0, "failed": 0, "interrupted": False})
-        results = cls(path, metadata, read_journal(path))
+        results = cls(path, metadata, read_journal(path), lock)
         results.write_metadata()
         return results
 
@@ -142,7 +154,13 @@ class ResultsDir:
         self.write_metadata()
         write_table(self.path / TABLE, results.rows, self.metadata)
         write_table(self.path / SUMMARY, results.summary(), self.metadata)
+        self.release()
         return results
+
+    def release(self) -> None:
+        """End the session's hold on the directory (:meth:`finish` does; so does the process's exit)."""
+        if self.lock is not None:
+            self.lock.release()
 
     def write_metadata(self) -> None:
         partial = self.path / (META + ".part")
