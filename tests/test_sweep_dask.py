@@ -203,3 +203,28 @@ def test_a_pipe_closed_after_the_first_line_does_not_make_a_finished_sweep_inter
     assert process.wait(timeout=120) == 141
     metadata = json.loads((output / "sweep.json").read_text())
     assert metadata["done"] == 6 and metadata["sessions"][-1]["interrupted"] is False
+
+
+def test_resuming_checks_show_against_the_saved_runs_first_and_says_when_seeds_shrink(
+        scheduler: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    scenario = write_tiny(tmp_path, pairs=4)
+    output = tmp_path / "results"
+    sweep = ["sweep", str(scenario), "--vary", "workload[0].pairs=4,5", "--output", str(output),
+             "--scheduler", scheduler]
+    assert main([*sweep, "--seeds", "2", "--quiet"]) == 0
+    capsys.readouterr()
+    from stack.sweep import runner
+
+    def never_runs(*_: object, **__: object) -> None:
+        raise AssertionError("the sweep ran")
+
+    monkeypatch.setattr(runner, "run_sweep", never_runs)
+    assert main([*sweep, "--show", "workload[0].pairs_per_sec"]) == 2      # known from the saved runs, at once
+    err = capsys.readouterr().err
+    assert err.startswith("qnet: error: --show workload[0].pairs_per_sec: no such figure in ") and \
+        "did you mean workload[0].pairs_per_s" in err and err.count("\n") == 1
+    monkeypatch.undo()
+    assert main([*sweep, "--seeds", "1"]) == 0
+    out, err = capsys.readouterr()
+    assert "already holds 2 seeds per point, more than --seeds 1: every run there is shown" in err
+    assert "2/2" in out                                                    # both seeds of each point shown

@@ -270,3 +270,16 @@ def test_qnet_start_up_imports_nothing_heavy() -> None:
 def test_docstring_examples(module: str) -> None:
     result = doctest.testmod(importlib.import_module(module))
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_the_python_api_takes_a_dict_of_lists_single_values_or_specs(tmp_path: Path) -> None:
+    scenario = write_tiny(tmp_path)
+    assert define_sweep(scenario, {"workload[0].pairs": 5}).points() == [{"workload[0].pairs": 5}]
+    spec = define_sweep(scenario, {"links.alice-bob.length_km": "1:40:5"})     # a SPEC, not its characters
+    assert [p["links.alice-bob.length_km"] for p in spec.points()] == [1.0, 10.75, 20.5, 30.25, 40.0]
+    for vary, message in (({"workload[0].pairs": None}, "values must be a list, a value or a SPEC string"),
+                          ({3: [1]}, "a key must be a string"),
+                          ("workload[0].pairs=1", "vary must be a list of KEY=VALUES strings or a dict"),
+                          ([5], "5 is not a KEY=VALUES string")):
+        with pytest.raises(SweepError, match=message):
+            define_sweep(scenario, vary)  # type: ignore[arg-type]

@@ -82,7 +82,7 @@ def sweep_main(args: argparse.Namespace, path: Path) -> int:
     started = False
     try:
         sweep = define_sweep(path, args.vary, args.seeds, args.seed, zipped=args.zip, up=up, max_runs=args.max_runs)
-        problem = _show_problem(args.show or [], sweep)
+        problem = _show_problem(args.show or [], sweep) or _show_unknown(args.show or [], sweep, output)
         if problem is not None:
             return _error(problem)
         started = True
@@ -113,6 +113,30 @@ def _show_problem(shown: list[str], sweep: Any) -> str | None:
         if problem is not None:
             return f"--show {name}: {problem}"
     return None
+
+
+def _show_unknown(shown: list[str], sweep: Any, output: Path) -> str | None:
+    """A ``--show`` figure that the runs already in ``output`` (this sweep, resumed) do not have, or None."""
+    import json
+
+    from stack.sweep.plan import SAME_SWEEP
+    from stack.sweep.results import META, read_results
+    from stack.sweep.spec import SweepError
+
+    if not shown or not (output / META).is_file():
+        return None
+    try:
+        done = read_results(output)
+    except SweepError:                          # the sweep itself will say what is wrong with the directory
+        return None
+    definition = json.loads(json.dumps(sweep.definition()))
+    if any(done.metadata["definition"].get(key) != definition[key] for key in SAME_SWEEP):
+        return None                             # another sweep's directory: refused as such
+    figures = done.figures
+    unknown = [name for name in shown if name not in figures]
+    if not figures or not unknown:
+        return None
+    return f"--show {unknown[0]}: no such figure in {output}{_close(unknown[0], figures)}"
 
 
 def _progress(output: Path) -> str:
@@ -148,8 +172,9 @@ def _report(results: Any, args: argparse.Namespace) -> int:
     shown = args.show or headline_figures(figures, results.rows)
     unknown = [name for name in shown if name not in figures]
     if unknown:
-        return _error(f"{results.path}: no figure {unknown[0]!r}{_close(unknown[0], figures)} "
-                      "(every figure is a column of results.parquet; docs/sweep.md)")
+        return _error(f"{results.path}: no figure {unknown[0]!r}{_close(unknown[0], figures)} (every figure is a "
+                      "column of results.parquet); the runs are saved: the same command with that --show "
+                      "corrected prints the table without running them again")
     if not args.quiet:
         if results.metadata["sessions"][-1]["ran"] == 0:
             print(f"qnet: nothing to run: every run is already in {results.path}", file=sys.stderr)
