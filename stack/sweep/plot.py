@@ -57,14 +57,14 @@ def other_keys(results: SweepResults, x: str) -> list[str]:
 def sweep_values(results: SweepResults, key: str) -> list[Any]:
     """The values of a varied key in the order the sweep gave them."""
     axis = next(axis for axis in results.metadata["definition"]["axes"] if axis["key"] == key)
-    return list(dict.fromkeys(axis["values"]))
+    return list(axis["values"])
 
 
 def _order(values: list[Any], value: Any) -> int:
-    for index, known in enumerate(values):
-        if type(known) is type(value) and known == value:
-            return index
-    return len(values)
+    """Where ``value`` is among the sweep's values (``True`` is not 1); after them if it is not there."""
+    same_type = [index for index, known in enumerate(values) if type(known) is type(value) and known == value]
+    equal = [index for index, known in enumerate(values) if known == value]
+    return (same_type or equal or [len(values)])[0]
 
 
 def plot_data(results: SweepResults, x: str, y: str) -> PlotData:
@@ -85,8 +85,7 @@ def plot_data(results: SweepResults, x: str, y: str) -> PlotData:
         groups.setdefault(tuple(_order(order[key], row[key]) for key in others), []).append(row)
     series = []
     for place in sorted(groups):
-        values = [order[key][index] for key, index in zip(others, place, strict=True)]
-        line = Series(", ".join(f"{key}={_tick(value)}" for key, value in zip(others, values, strict=True)) or None)
+        line = Series(", ".join(f"{key}={_tick(groups[place][0][key])}" for key in others) or None)
         for row in sorted(groups[place], key=lambda row: _order(order[x], row[x])):
             line.x.append(float(row[x]) if numeric_x else float(_order(order[x], row[x])))
             line.mean.append(row["mean"])
