@@ -108,3 +108,20 @@ def test_resuming_depends_on_the_scenarios_contents_not_how_its_path_is_spelt(tm
         ResultsDir.open(tmp_path / "out", define_sweep(other, ["workload[0].pairs=1,2"]))
     with pytest.raises(SweepError, match=r"\(its root seed differs\)"):
         ResultsDir.open(tmp_path / "out", define_sweep(scenario, ["workload[0].pairs=1,2"], root_seed=9))
+
+
+def test_the_seeds_recorded_are_those_asked_for_or_saved_not_a_count_never_run(tmp_path: Path) -> None:
+    """A session asked for 1000 seeds and was stopped after one run: the next, with --seeds 2, records 2 (it
+    recorded max(1000, 2) for ever), and a journal with runs of 3 seeds keeps 3."""
+    scenario = write_tiny(tmp_path)
+    big = ResultsDir.open(tmp_path / "out", define_sweep(scenario, ["workload[0].pairs=1"], seeds=1000))
+    assert big.metadata["seeds"] == 1000
+    big.record(row(0, 0))
+    big.finish(None, interrupted=True)
+    again = ResultsDir.open(tmp_path / "out", define_sweep(scenario, ["workload[0].pairs=1"], seeds=2))
+    assert (again.metadata["seeds"], again.metadata["runs"]) == (2, 2)
+    again.record(row(0, 2))                                  # a run of seed index 2 is saved
+    again.finish(None, interrupted=False)
+    third = ResultsDir.open(tmp_path / "out", define_sweep(scenario, ["workload[0].pairs=1"], seeds=1))
+    assert third.metadata["seeds"] == 3
+    third.release()

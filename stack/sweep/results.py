@@ -118,11 +118,15 @@ class ResultsDir:
         else:
             metadata = {"format": FORMAT, "format_version": FORMAT_VERSION, "definition": definition,
                         "seed_derivation": SEED_DERIVATION, "scenario_text": sweep.text, "sessions": []}
-        metadata.update(points=len(sweep.points()), seeds=max(sweep.seeds, metadata.get("seeds", 0)))
+        journal = read_journal(path)
+        # the seeds asked for now, or more if runs of more are saved (not a count an earlier session asked for
+        # and never ran: that would stay in the metadata for ever)
+        saved = max((row["replicate"] for row in journal), default=-1) + 1
+        metadata.update(points=len(sweep.points()), seeds=max(sweep.seeds, saved))
         metadata["runs"] = metadata["points"] * metadata["seeds"]
         metadata["sessions"].append({"started": _now(), "finished": None, "versions": versions(),
                                      "cluster": None, "ran": 0, "failed": 0, "interrupted": False})
-        results = cls(path, metadata, read_journal(path), lock)
+        results = cls(path, metadata, journal, lock)
         results.write_metadata()
         return results
 
