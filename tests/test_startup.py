@@ -133,6 +133,6 @@ def test_the_parser_adds_a_sub_command_s_arguments_when_it_is_used() -> None:
     shown = {name: commands[name].format_help() for name in lazy}
     assert all(len(commands[name]._actions) > 2 for name in lazy)
     parsed = sub_commands(build_parser())
-    args = build_parser().parse_args(["plot", "sync", "--seed", "3"])
-    assert (args.figure, args.seed, args.max_km) == ("sync", 3, 100.0)
+    args = build_parser().parse_args(["plot", "rate-vs-distance", "--seed", "3", "--max-km", "50"])
+    assert (args.figure, args.seed, args.max_km, args.pairs) == ("rate-vs-distance", 3, 50.0, None)
     assert all(parsed[name].format_help() == shown[name] for name in lazy)

@@ -76,3 +76,45 @@ def test_plot_sweep_output_that_cannot_be_written_is_one_line(tmp_path: Path,
     assert main(["plot", "sweep", str(results), "--y", "workload[0].pairs_delivered",
                  "--output", str(tmp_path / "new" / "deeper" / "s.png")]) == 0      # missing parents are made
     assert (tmp_path / "new" / "deeper" / "s.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize(("arguments", "words"), [
+    (["--seeds", "100000000000"], ("100000000000 runs (1 point × 100000000000 seeds) is more than a sweep can hold",)),
+    (["--vary", "nodes.alice.t2_ms=1:2:100000000000"], ("COUNT must be at most 1000000",)),
+    (["--vary", "nodes.alice.t2_ms=1:2:101", "--seeds", "100"],
+     ("10100 runs (101 points × 100 seeds) is more than --max-runs 10000: give --max-runs 10100 to run them",)),
+    (["--max-runs", "0"], ("--max-runs must be an integer from 1 to 10000000, got 0",)),
+])
+def test_a_huge_sweep_is_refused_before_anything_is_checked_or_written(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+        arguments: list[str], words: tuple[str, ...]) -> None:
+    monkeypatch.setattr(runner, "run_sweep", never_runs)
+    monkeypatch.setattr("stack.sweep.plan.check_point", never_runs)
+    scenario = write_tiny(tmp_path)
+    output = tmp_path / "results"
+    assert main(["sweep", str(scenario), "--vary", "workload[0].pairs=4", *arguments, "--output", str(output),
+                 "--quiet"]) == 2
+    one_line(capsys, *words)
+    assert not output.exists()
+
+
+def test_max_runs_lets_a_big_sweep_through(tmp_path: Path) -> None:
+    from stack.sweep import SweepError, define_sweep
+
+    scenario = write_tiny(tmp_path)
+    with pytest.raises(SweepError, match="more than --max-runs 10000"):
+        define_sweep(scenario, ["nodes.alice.t2_ms=1:2:101"], seeds=100)
+    assert len(define_sweep(scenario, ["nodes.alice.t2_ms=1:2:101"], seeds=100, max_runs=10100).tasks()) == 10100
+
+
+def test_ctrl_c_before_any_run_says_nothing_was_saved(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    def interrupted(*_: object, **__: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("stack.sweep.plan.check_point", interrupted)      # Ctrl-C while the points are checked
+    scenario = write_tiny(tmp_path)
+    assert main(["sweep", str(scenario), "--vary", "workload[0].pairs=4", "--output", str(tmp_path / "r"),
+                 "--quiet"]) == 130
+    err = capsys.readouterr().err
+    assert "nothing was saved" in err and "resume" not in err

@@ -128,7 +128,7 @@ def test_more_seeds_later_runs_only_the_new_ones_and_another_sweep_is_refused(sc
     with pytest.raises(SweepError, match="holds another sweep \\(its axes differ\\)"):
         run_sweep(define_sweep(scenario, ["workload[0].pairs=7"]), output, scheduler=scheduler)
     scenario.write_text(scenario.read_text() + "\n# edited\n")
-    with pytest.raises(SweepError, match="its scenario_sha256 differ"):
+    with pytest.raises(SweepError, match=r"its scenario.s contents differ\)"):
         run_sweep(define_sweep(scenario, ["workload[0].pairs=6"]), output, scheduler=scheduler)
     fresh = run_sweep(define_sweep(scenario, ["workload[0].pairs=6"]), output, scheduler=scheduler, fresh=True)
     assert len(fresh.rows) == 1 and fresh.rows[0]["session"] == 0
@@ -185,3 +185,46 @@ def test_an_up_point_runs_qnet_up_from_a_worker(scheduler: str, tmp_path: Path) 
     # null figure when the ledger balanced (its text, a string, would be left out of the row)
     assert row["medium.created"] == 2 * row["links.alice-bob.successes"] > 0
     assert "multi_process.accounting_error" in row and row["multi_process.accounting_error"] is None
+
+
+def test_a_pipe_closed_after_the_first_line_does_not_make_a_finished_sweep_interrupted(
+        scheduler: str, tmp_path: Path) -> None:
+    """``qnet sweep ... 2>&1 | head -1``: the progress bar's stderr is gone after the heading; the sweep runs
+    to the end and is recorded finished (it was recorded interrupted: rich exited on the broken pipe), and the
+    table it cannot print ends it as a closed pipe does (status 141)."""
+    scenario = write_tiny(tmp_path, pairs=300)
+    output = tmp_path / "results"
+    process = subprocess.Popen(qnet("sweep", str(scenario), "--vary", "links.alice-bob.length_km=1:3:3",
+                                    "--seeds", "2", "--output", str(output), "--scheduler", scheduler),
+                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    assert process.stdout is not None
+    assert process.stdout.readline().startswith(b"qnet: 3 points")
+    process.stdout.close()                                   # head -1 has what it wanted
+    assert process.wait(timeout=120) == 141
+    metadata = json.loads((output / "sweep.json").read_text())
+    assert metadata["done"] == 6 and metadata["sessions"][-1]["interrupted"] is False
+
+
+def test_resuming_checks_show_against_the_saved_runs_first_and_says_when_seeds_shrink(
+        scheduler: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    scenario = write_tiny(tmp_path, pairs=4)
+    output = tmp_path / "results"
+    sweep = ["sweep", str(scenario), "--vary", "workload[0].pairs=4,5", "--output", str(output),
+             "--scheduler", scheduler]
+    assert main([*sweep, "--seeds", "2", "--quiet"]) == 0
+    capsys.readouterr()
+    from stack.sweep import runner
+
+    def never_runs(*_: object, **__: object) -> None:
+        raise AssertionError("the sweep ran")
+
+    monkeypatch.setattr(runner, "run_sweep", never_runs)
+    assert main([*sweep, "--show", "workload[0].pairs_per_sec"]) == 2      # known from the saved runs, at once
+    err = capsys.readouterr().err
+    assert err.startswith("qnet: error: --show workload[0].pairs_per_sec: no such figure in ") and \
+        "did you mean workload[0].pairs_per_s" in err and err.count("\n") == 1
+    monkeypatch.undo()
+    assert main([*sweep, "--seeds", "1"]) == 0
+    out, err = capsys.readouterr()
+    assert "already holds 2 seeds per point, more than --seeds 1: every run there is shown" in err
+    assert "2/2" in out                                                    # both seeds of each point shown

@@ -16,10 +16,12 @@ import numpy as np
 import pytest
 
 from stack.cli import main
-from stack.scenario import ScenarioError, load_text
+from stack.report import build_report
+from stack.runtime import run_scenario
+from stack.scenario import ScenarioError, load_data, load_text, parse_toml
 from stack.sweep import SweepError, define_sweep, run_seed
 from stack.sweep.figures import figures
-from stack.sweep.plan import check_point
+from stack.sweep.plan import check_point, with_values
 from stack.sweep.spec import key_name, key_path, parse_axis, parse_value, points
 from tests.mp_util import ROOT
 from tests.sweep_util import tiny_toml, write_tiny
@@ -28,8 +30,11 @@ from tests.sweep_util import tiny_toml, write_tiny
 @pytest.mark.parametrize(("spec", "values"), [
     ("links.ab.length_km=1:100:3", (1.0, 50.5, 100.0)),
     ("links.ab.length_km=0:100:5", (0, 25, 50, 75, 100)),              # integral steps stay integers
-    ("links.ab.length_km=1:10:2:log", (1.0, 10.0)),
-    ("links.ab.length_km=1:100:3:log", (1.0, 10.0, 100.0)),
+    ("links.ab.length_km=1:10:2:log", (1, 10)),                      # a log range of integers too
+    ("links.ab.length_km=1:100:3:log", (1, 10, 100)),
+    ("workload[0].pairs=1:100:4:log", (1.0, 4.64158883361, 21.5443469003, 100.0)),
+    ("links.ab.length_km=1.0:100:3:log", (1.0, 10.0, 100.0)),
+    ("nodes.a.transducer_efficiency=0.1:0.5:5", (0.1, 0.2, 0.3, 0.4, 0.5)),   # no 0.30000000000000004
     ("nodes.a.transducer_efficiency=0.1,0.3,0.5", (0.1, 0.3, 0.5)),
     ("links.ab.mode=sampled,exact", ("sampled", "exact")),
     ("workload[0].atomic=true,false", (True, False)),
@@ -43,9 +48,13 @@ def test_specs(spec: str, values: tuple[object, ...]) -> None:
     assert [type(v) for v in axis.values] == [type(v) for v in values]
 
 
-def test_ranges_are_numpy_linspace_and_geomspace() -> None:
-    assert parse_axis("k=0.5:7:14").values == tuple(np.linspace(0.5, 7, 14))
-    assert parse_axis("k=0.001:1:7:log").values == tuple(np.geomspace(0.001, 1, 7))
+def test_ranges_are_numpy_linspace_and_geomspace_to_12_significant_digits() -> None:
+    for spec, numpy_values in (("k=0.5:7:14", np.linspace(0.5, 7, 14)), ("k=0.001:1:7:log", np.geomspace(0.001, 1, 7)),
+                               ("k=0.1:0.5:5", np.linspace(0.1, 0.5, 5))):
+        values = parse_axis(spec).values
+        assert values == tuple(float(f"{v:.12g}") for v in numpy_values)
+        assert np.allclose(values, numpy_values, rtol=1e-11, atol=0)
+    assert np.linspace(0.1, 0.5, 5)[2] != 0.3 and parse_axis("k=0.1:0.5:5").values[2] == 0.3
 
 
 @pytest.mark.parametrize(("spec", "message"), [
@@ -58,6 +67,9 @@ def test_ranges_are_numpy_linspace_and_geomspace() -> None:
     ("links.ab.length_km=a:10:3", "START must be a finite number, got 'a'"),
     ("links.ab.length_km=0:10:3:log", "a log range needs positive START and STOP"),
     ("links..length_km=1", "is not a scenario key"),
+    ("nodes.alice.t2_ms=1:2:100000000000", "COUNT must be at most 1000000, got 100000000000"),
+    ("workload[0].pairs=5:5:3", "START and STOP are equal, so its 3 values would be one point repeated"),
+    ("workload[0].pairs=5,6,5", "the value 5 is given more than once"),
 ])
 def test_bad_specs(spec: str, message: str) -> None:
     with pytest.raises(SweepError, match=message.replace("(", r"\(")):
@@ -204,6 +216,48 @@ def test_figures_flatten_a_report_by_scenario_names() -> None:
                                "nodes.alice.sent": 7, "medium.created": 4}
 
 
+def _numbers(value: object, out: list[float]) -> list[float]:
+    """Every number of a report's JSON, wherever it is (the oracle for the flattening)."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key not in ("seed", "offset_ns", "capture_frames", "report_version"):
+                _numbers(item, out)
+    elif isinstance(value, list):
+        for item in value:
+            _numbers(item, out)
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        out.append(value)
+    return out
+
+
+def test_every_list_of_a_report_is_flattened_circuits_and_repeaters_too() -> None:
+    """The repeater chain's report has circuits[] (with hops_detail[] and repeaters[] inside): every number of it
+    is a column (circuits were dropped: only links and workload lists were flattened)."""
+    from stack.sweep.figures import section_problem
+    from stack.sweep.point import run_point
+
+    scenario = ROOT / "examples" / "repeater-chain.toml"
+    sweep = define_sweep(scenario, ["workload[0].pairs=4"])
+    task = sweep.tasks()[0]
+    row = run_point(task, sweep.text)
+    assert row["status"] == "ok", row["error"]
+    data = parse_toml(scenario.read_text(), str(scenario))
+    report = build_report(run_scenario(load_data(with_values(data, str(scenario), task.params), str(scenario)),
+                                       task.seed))
+    circuit = report["circuits"][0]
+    assert circuit["pairs_per_s"] is not None and len(circuit["repeaters"]) == 3
+    assert row["circuits[0].pairs_per_s"] == circuit["pairs_per_s"]
+    assert row["circuits[1].pairs_delivered_remote"] == report["circuits"][1]["pairs_delivered_remote"]
+    assert row["circuits[0].repeaters[2].swaps"] == circuit["repeaters"][2]["swaps"]
+    assert row["circuits[0].hops_detail[3].link_pairs"] == circuit["hops_detail"][3]["link_pairs"]
+    assert row["circuits[0].path"] == "a,r1,r2,r3,b"
+    flat = figures(report)
+    assert sorted(v for v in flat.values() if isinstance(v, int | float) and not isinstance(v, bool)) \
+        == sorted(_numbers(report, []))
+    assert section_problem("circuits[0].pairs_per_s", ["ab"], ["a", "b"], 2, False) is None
+    assert "circuits[2] is not an entry" in str(section_problem("circuits[2].pairs_per_s", [], [], 2, False))
+
+
 def test_qnet_start_up_imports_nothing_heavy() -> None:
     """Dask, pyarrow, scipy, rich and matplotlib load only when a sweep or a plot runs."""
     heavy = ("dask", "distributed", "pyarrow", "scipy", "rich", "matplotlib", "tomli_w")
@@ -212,7 +266,20 @@ def test_qnet_start_up_imports_nothing_heavy() -> None:
     assert out.stdout.strip() == "[]"
 
 
-@pytest.mark.parametrize("module", ["stack.sweep.spec", "stack.sweep.figures"])
+@pytest.mark.parametrize("module", ["stack.sweep.spec", "stack.sweep.figures", "stack.sweep.summary"])
 def test_docstring_examples(module: str) -> None:
     result = doctest.testmod(importlib.import_module(module))
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_the_python_api_takes_a_dict_of_lists_single_values_or_specs(tmp_path: Path) -> None:
+    scenario = write_tiny(tmp_path)
+    assert define_sweep(scenario, {"workload[0].pairs": 5}).points() == [{"workload[0].pairs": 5}]
+    spec = define_sweep(scenario, {"links.alice-bob.length_km": "1:40:5"})     # a SPEC, not its characters
+    assert [p["links.alice-bob.length_km"] for p in spec.points()] == [1.0, 10.75, 20.5, 30.25, 40.0]
+    for vary, message in (({"workload[0].pairs": None}, "values must be a list, a value or a SPEC string"),
+                          ({3: [1]}, "a key must be a string"),
+                          ("workload[0].pairs=1", "vary must be a list of KEY=VALUES strings or a dict"),
+                          ([5], "5 is not a KEY=VALUES string")):
+        with pytest.raises(SweepError, match=message):
+            define_sweep(scenario, vary)  # type: ignore[arg-type]

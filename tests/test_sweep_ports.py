@@ -94,3 +94,20 @@ def test_a_symlinked_scenarios_files_are_found_beside_the_link_as_the_loader_fin
     (tmp_path / "here" / "s.toml").symlink_to(target)
     document = absolute_files({"security": {"key_file": "k.key"}}, str(tmp_path / "here" / "s.toml"))
     assert document["security"]["key_file"] == str(tmp_path / "here" / "k.key")
+
+
+def test_an_in_process_point_finds_the_scenarios_files_from_any_working_directory(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker of a --scheduler cluster runs in its own working directory: the point's relative key_file must
+    still name the file beside the scenario as the sweep was given it (it was looked up from the worker's cwd)."""
+    folder = tmp_path / "net"
+    (folder / "keys").mkdir(parents=True)
+    (folder / "keys" / "k.key").write_text(Path("examples/keys/demo.key").read_text())
+    (folder / "two.toml").write_text(two_node_toml(pairs=3) + '\n[security]\nkey_file = "keys/k.key"\n')
+    monkeypatch.chdir(tmp_path)
+    sweep = define_sweep("net/two.toml", ["links.alice-bob.length_km=2"])      # relative, as typed
+    (tmp_path / "worker").mkdir()
+    monkeypatch.chdir(tmp_path / "worker")                                    # where a worker may run
+    row = sweep_point.run_point(sweep.tasks()[0], sweep.text)
+    assert row["status"] == "ok", row["error"]
+    assert row["workload[0].pairs_delivered"] == 3 and row["authentication"] is True

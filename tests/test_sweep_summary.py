@@ -68,3 +68,29 @@ def test_summarise_per_point_and_figure() -> None:
 ])
 def test_format_value(mean: float, half: float, text: str) -> None:
     assert format_value({"mean": mean, "half_width": half}) == text
+
+
+def test_a_run_that_delivered_nothing_has_rate_0_and_fewer_values_are_shown_as_n() -> None:
+    """100 km, 1 s runs, 4 seeds: one run delivered a pair (its rate 1.349 pairs/s), three delivered none, whose
+    reports leave the rate null. The point's rate is the mean over the four runs, 1.349/4, not 1.349 (it was:
+    the table said 1.349 from one seed of four, and the plot had no error bar); a fidelity, which a run
+    without pairs has no value of, is over the one run, and the table says n=1/4."""
+    runs = [{"point": 0, "k": 100, "status": "ok", "workload[0].pairs_per_s": None, "workload[0].pairs_delivered": 0,
+             "workload[0].fidelity_measured": None, "circuits[0].pairs_per_s": None,
+             "circuits[0].pairs_delivered_remote": 0} for _ in range(3)]
+    runs.append({"point": 0, "k": 100, "status": "ok", "workload[0].pairs_per_s": 1.349,
+                 "workload[0].pairs_delivered": 1, "workload[0].fidelity_measured": 0.9,
+                 "circuits[0].pairs_per_s": 2.0, "circuits[0].pairs_delivered_remote": 1})
+    figures = ["workload[0].pairs_per_s", "workload[0].fidelity_measured", "circuits[0].pairs_per_s"]
+    summary = {r["figure"]: r for r in summarise(runs, ["k"], figures)}
+    rate = summary["workload[0].pairs_per_s"]
+    assert (rate["n"], rate["mean"]) == (4, pytest.approx(1.349 / 4))
+    assert rate["half_width"] == pytest.approx(NIST_T_975[3] * 1.349 / 2 / 2, rel=1e-3)   # s = 1.349/2
+    assert summary["circuits[0].pairs_per_s"]["mean"] == pytest.approx(0.5)
+    fidelity = summary["workload[0].fidelity_measured"]
+    assert (fidelity["n"], fidelity["mean"]) == (1, 0.9)
+    assert format_value(fidelity) == "0.9 (n=1/4)"
+    assert "(n=" not in format_value(rate)
+    # a null rate whose request did deliver (no CREATE time: the report cannot say) is no value, not 0
+    odd = [{"point": 0, "status": "ok", "workload[0].pairs_per_s": None, "workload[0].pairs_delivered": 2}]
+    assert summarise(odd, [], ["workload[0].pairs_per_s"])[0]["n"] == 0

@@ -48,15 +48,41 @@ def check_numbers(args: argparse.Namespace) -> None:
             raise UsageError(f"{rule.option} must be {rule.wanted}, got {value}")
 
 
-SWEEP_PLOT_OPTIONS = (("x", "--x"), ("y", "--y"), ("logx", "--logx"), ("logy", "--logy"))
+PLOT_OPTIONS = (("x", "--x", "sweep"), ("y", "--y", "sweep"), ("logx", "--logx", "sweep"),
+                ("logy", "--logy", "sweep"), ("max_km", "--max-km", "rate-vs-distance"),
+                ("pairs", "--pairs", "rate-vs-distance"), ("seed", "--seed", "rate-vs-distance sync"))
+"""``qnet plot`` options and the figures they draw."""
 
 
 def check_plot_options(args: argparse.Namespace) -> None:
-    """``--x``, ``--y``, ``--logx`` and ``--logy`` draw ``qnet plot sweep`` only: given to another figure, they
-    would be ignored, so they are an error."""
-    for dest, option in SWEEP_PLOT_OPTIONS:
-        if args.figure != "sweep" and getattr(args, dest, None) not in (None, False):
-            raise UsageError(f"{option} applies to qnet plot sweep only, not to qnet plot {args.figure}")
+    """Each option of ``qnet plot`` draws some figures only (``--x``, ``--y``, ``--logx``, ``--logy``: sweep;
+    ``--max-km``, ``--pairs``: rate-vs-distance; ``--seed``: rate-vs-distance and sync): given to another
+    figure, it would be ignored, so it is an error."""
+    for dest, option, figures in PLOT_OPTIONS:
+        if args.figure not in figures.split() and getattr(args, dest, None) not in (None, False):
+            only = " and ".join(f"qnet plot {figure}" for figure in figures.split())
+            raise UsageError(f"{option} applies to {only} only, not to qnet plot {args.figure}")
+
+
+def plot_output(given: str | None, figure: str, make_directory: bool = False) -> Path:
+    """Where ``qnet plot FIGURE`` writes: ``--output`` (default ``out/FIGURE.png``), checked before any work.
+    A name without an extension gets ``.png`` (as matplotlib would add it, so the path printed is the file
+    written); an extension matplotlib cannot write, or a directory, is refused."""
+    from matplotlib.backend_bases import FigureCanvasBase  # only when a plot is drawn: matplotlib is heavy
+
+    path = Path(given or f"out/{figure}.png")
+    if path.is_dir():
+        raise UsageError(f"cannot write --output {path}: it is a directory (give a file name, e.g. {path}/"
+                         f"{figure}.png)")
+    formats = FigureCanvasBase.get_supported_filetypes()
+    extension = path.suffix[1:].lower()
+    if not extension:
+        path = path.with_name(path.name + ".png")
+    elif extension not in formats:
+        raise UsageError(f"cannot write --output {path}: {path.suffix!r} is not an image format matplotlib "
+                         f"writes ({', '.join(sorted(formats))})")
+    check_output(path, "--output", make_directory=make_directory or given is None)
+    return path
 
 
 def check_output(path: Path, option: str, make_directory: bool = False) -> None:

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from stack import report as reporting
-from stack.cli.checks import UsageError, check_distinct, check_numbers, check_output, check_plot_options
+from stack.cli.checks import UsageError, check_distinct, check_numbers, check_output, check_plot_options, plot_output
 from stack.cli.compile import main as compile_main
 from stack.cli.parser import DEFAULT_SCENARIO, build_parser
 from stack.runtime import run_scenario
@@ -118,11 +118,11 @@ def _error(message: str, status: int) -> int:
 
 
 def _command(args: argparse.Namespace) -> int:
-    if args.command == "plot" and args.figure == "sweep":
-        return sweep_command.plot_main(args)
-    check_numbers(args)
     if args.command == "plot":
         check_plot_options(args)
+    if args.command == "plot" and args.figure == "sweep":
+        return sweep_command.plot_main(args, plot_output(args.output, "sweep", make_directory=True))
+    check_numbers(args)
     if args.command == "compile":
         return compile_main(args)
     path = Path(args.scenario) if args.scenario else default_scenario()
@@ -178,8 +178,7 @@ def _check_outputs(args: argparse.Namespace, path: Path, default_pcap: Path | No
 def _plot(args: argparse.Namespace, scenario: Scenario) -> int:
     from stack.cli.plots import rate_vs_distance
 
-    output = Path(args.output or f"out/{args.figure}.png")
-    check_output(output, "--output", make_directory=args.output is None)
+    output = plot_output(args.output, args.figure)
     seed = scenario.run.seed if args.seed is None else args.seed
     if args.figure == "sync":
         from stack.cli.plots import sync_offsets
@@ -191,7 +190,8 @@ def _plot(args: argparse.Namespace, scenario: Scenario) -> int:
             return _error(str(error), 2)
         print(f"qnet: wrote {output}")
         return 0
-    rate_vs_distance(scenario, output, max_km=args.max_km, pairs=args.pairs, seed=seed)
+    rate_vs_distance(scenario, output, max_km=100.0 if args.max_km is None else args.max_km,
+                     pairs=300 if args.pairs is None else args.pairs, seed=seed)
     print(f"qnet: wrote {output}")
     return 0
 

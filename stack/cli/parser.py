@@ -100,9 +100,10 @@ def _plot_arguments(plot: _Parser) -> None:
                       "sweep: a figure of a sweep's results with error bars")
     plot.add_argument("scenario", nargs="?", help=f"scenario TOML file (default: {DEFAULT_SCENARIO}); "
                       "for sweep: the results directory")
-    plot.add_argument("--output", "-o", metavar="PATH", help="PNG to write (default: out/<figure>.png)")
-    plot.add_argument("--max-km", type=float, default=100.0, help="longest link of the sweep (default 100)")
-    plot.add_argument("--pairs", type=int, default=300, help="pairs per emulated point (default 300)")
+    plot.add_argument("--output", "-o", metavar="PATH", help="image to write: .png (added to a name without an "
+                      "extension), .pdf, .svg, ... (default: out/<figure>.png)")
+    plot.add_argument("--max-km", type=float, help="longest link of the sweep (default 100)")
+    plot.add_argument("--pairs", type=int, help="pairs per emulated point (default 300)")
     plot.add_argument("--seed", type=int, help="root seed (default: the scenario's run.seed)")
     sweep_command.add_plot_arguments(plot)
 

@@ -2,7 +2,7 @@
 
     qnet sweep [SCENARIO] --vary KEY=VALUES [--vary ...] [--seeds N] [--seed ROOT] [--zip]
                [--output DIR] [--workers N | --scheduler ADDRESS] [--timeout S] [--retry-failed]
-               [--fresh] [--up [--dilation D]] [--show FIGURE ...] [--quiet]
+               [--fresh] [--up [--dilation D]] [--show FIGURE ...] [--max-runs N] [--quiet]
     qnet plot sweep RESULTS --y FIGURE [--x KEY] [--output PATH] [--logx] [--logy]
 
 This module is imported by every ``qnet`` command (to build the parser), so it imports nothing
@@ -19,6 +19,8 @@ from types import FrameType
 from typing import Any
 
 EXIT_USAGE, EXIT_FAILED_RUNS, EXIT_INTERRUPTED = 2, 1, 130
+MAX_RUNS = 10_000
+"""``--max-runs``'s default (:data:`stack.sweep.plan.MAX_RUNS`, not imported here: this module stays light)."""
 
 
 def add_sweep_parser(commands: argparse._SubParsersAction[Any], default: str) -> None:
@@ -45,6 +47,8 @@ def add_sweep_parser(commands: argparse._SubParsersAction[Any], default: str) ->
     sweep.add_argument("--show", action="append", metavar="FIGURE",
                        help="figure for the summary table (default: each workload's pairs_per_s and "
                        "fidelity_measured); repeat for more")
+    sweep.add_argument("--max-runs", type=int, default=MAX_RUNS, metavar="N",
+                       help=f"refuse a sweep of more than N runs, points × seeds (default {MAX_RUNS})")
     sweep.add_argument("--quiet", action="store_true", help="no progress bar and no summary table")
 
 
@@ -75,17 +79,24 @@ def sweep_main(args: argparse.Namespace, path: Path) -> int:
         return _error("--dilation applies only with --up")
     up = UpSettings(DEFAULT_DILATION if args.dilation is None else args.dilation) if args.up else None
     output = Path(args.output or f"out/sweep-{path.stem}")
+    started = False
     try:
-        sweep = define_sweep(path, args.vary, args.seeds, args.seed, zipped=args.zip, up=up)
-        problem = _show_problem(args.show or [], sweep)
+        sweep = define_sweep(path, args.vary, args.seeds, args.seed, zipped=args.zip, up=up, max_runs=args.max_runs)
+        problem = _show_problem(args.show or [], sweep) or _show_unknown(args.show or [], sweep, output)
         if problem is not None:
             return _error(problem)
+        started = True
         results = _run(sweep, output, args)
     except (ScenarioError, SweepError) as error:
         return _error(str(error))
     except KeyboardInterrupt:
-        print(f"\nqnet: interrupted: {_progress(output)}run the same command again to resume", file=sys.stderr)
+        done = _progress(output) if started else ""
+        print(f"\nqnet: interrupted: {done}run the same command again to resume" if done else
+              "\nqnet: interrupted before any run finished: nothing was saved", file=sys.stderr)
         return EXIT_INTERRUPTED
+    if args.seeds < results.metadata["seeds"]:
+        print(f"qnet: note: {results.path} already holds {results.metadata['seeds']} seeds per point, more than "
+              f"--seeds {args.seeds}: every run there is shown (--fresh to start over)", file=sys.stderr)
     return _report(results, args)
 
 
@@ -104,13 +115,40 @@ def _show_problem(shown: list[str], sweep: Any) -> str | None:
     return None
 
 
+def _show_unknown(shown: list[str], sweep: Any, output: Path) -> str | None:
+    """A ``--show`` figure that the runs already in ``output`` (this sweep, resumed) do not have, or None."""
+    import json
+
+    from stack.sweep.plan import SAME_SWEEP
+    from stack.sweep.results import META, read_results
+    from stack.sweep.spec import SweepError
+
+    if not shown or not (output / META).is_file():
+        return None
+    try:
+        done = read_results(output)
+    except SweepError:                          # the sweep itself will say what is wrong with the directory
+        return None
+    definition = json.loads(json.dumps(sweep.definition()))
+    if any(done.metadata["definition"].get(key) != definition[key] for key in SAME_SWEEP):
+        return None                             # another sweep's directory: refused as such
+    figures = done.figures
+    unknown = [name for name in shown if name not in figures]
+    if not figures or not unknown:
+        return None
+    return f"--show {unknown[0]}: no such figure in {output}{_close(unknown[0], figures)}"
+
+
 def _progress(output: Path) -> str:
+    """How far an interrupted sweep got, or "" when it saved no run."""
     from stack.sweep.results import read_results
     from stack.sweep.spec import SweepError
 
     try:
         done = read_results(output)
     except SweepError:                           # interrupted before the results directory existed
+        return ""
+    if not done.rows:
         return ""
     return f"{len(done.rows)} of {done.metadata['runs']} runs done in {output}; "
 
@@ -134,8 +172,9 @@ def _report(results: Any, args: argparse.Namespace) -> int:
     shown = args.show or headline_figures(figures, results.rows)
     unknown = [name for name in shown if name not in figures]
     if unknown:
-        return _error(f"{results.path}: no figure {unknown[0]!r}{_close(unknown[0], figures)} "
-                      "(every figure is a column of results.parquet; docs/sweep.md)")
+        return _error(f"{results.path}: no figure {unknown[0]!r}{_close(unknown[0], figures)} (every figure is a "
+                      "column of results.parquet); the runs are saved: the same command with that --show "
+                      "corrected prints the table without running them again")
     if not args.quiet:
         if results.metadata["sessions"][-1]["ran"] == 0:
             print(f"qnet: nothing to run: every run is already in {results.path}", file=sys.stderr)
@@ -154,8 +193,9 @@ def _close(name: str, choices: list[str]) -> str:
     return f"; did you mean {', '.join(close)}?" if close else ""
 
 
-def plot_main(args: argparse.Namespace) -> int:
-    """``qnet plot sweep RESULTS --y FIGURE [--x KEY]``."""
+def plot_main(args: argparse.Namespace, output: Path) -> int:
+    """``qnet plot sweep RESULTS --y FIGURE [--x KEY]``, drawn to ``output`` (checked by the caller:
+    :func:`stack.cli.checks.plot_output`)."""
     from stack.sweep.results import read_results
     from stack.sweep.spec import SweepError
 
@@ -177,7 +217,6 @@ def plot_main(args: argparse.Namespace) -> int:
         return _error(f"--y {args.y}: no such figure in {results.path}{_close(args.y, results.figures)}")
     from stack.sweep.plot import plot_sweep
 
-    output = Path(args.output or "out/sweep.png")
     try:
         plot_sweep(results, x, args.y, output, logx=args.logx, logy=args.logy)
     except SweepError as error:

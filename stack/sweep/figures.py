@@ -3,21 +3,28 @@
 Names follow the scenario's keys: ``links.NAME.field`` (links by name), ``workload[i].field``
 (entries in file order), ``nodes.NAME.field``, ``medium.field``, ``sync.nodes.NAME.field`` and,
 for ``qnet up`` points, ``multi_process.…``. Nested objects add a level
-(``workload[0].disagreement.X.rate``, ``links.ab.arm_a_efficiency.total``). Only numbers, booleans
-and nulls are figures; lists of names (``workload[0].errors``) are joined with commas; other
-strings (identities such as a link's scheme or station) and the clock offset samples are left out.
+(``workload[0].disagreement.X.rate``, ``links.ab.arm_a_efficiency.total``). Every other list
+(of objects or of numbers) is indexed like ``workload``, at any depth: ``circuits[0].pairs_per_s``,
+``circuits[0].repeaters[1].swaps``, ``circuits[0].hops_detail[2].link_pairs``. Only numbers,
+booleans and nulls are figures; lists of names (``workload[0].errors``, ``circuits[0].path``) are
+joined with commas; other strings (identities such as a link's scheme or station) and the clock
+offset samples are left out.
 
 >>> figures({"seed": 3, "end_ns": 10, "links": [{"name": "ab", "attempts": 4, "scheme": "coupler"}],
 ...          "workload": [{"pairs_per_s": 2.5, "errors": ["TIMEOUT"]}]})
 {'end_ns': 10, 'links.ab.attempts': 4, 'workload[0].pairs_per_s': 2.5, 'workload[0].errors': 'TIMEOUT'}
+>>> figures({"circuits": [{"path": ["a", "r", "b"], "repeaters": [{"node": "r", "swaps": 7}]}]})
+{'circuits[0].path': 'a,r,b', 'circuits[0].repeaters[0].swaps': 7}
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-SKIPPED = {"report_version", "scenario", "seed", "offset_ns", "capture_frames", "station", "source", "switch"}
+SKIPPED = {"report_version", "scenario", "seed", "offset_ns", "capture_frames"}
 """Identities, the capture (sweeps write none) and the offset samples; ``sync`` is skipped when null."""
+IDENTITIES = {"station", "source", "switch"}
+"""A link's middle nodes by name (or null): skipped, but a figure of that name (``arm_a_efficiency.switch``) is not."""
 
 
 SCALARS = ("generation_end_ns", "end_ns", "kernel_events", "authentication")
@@ -26,7 +33,8 @@ SCALARS = ("generation_end_ns", "end_ns", "kernel_events", "authentication")
 
 def section_problem(name: str, links: list[str], nodes: list[str], entries: int, up: bool) -> str | None:
     """Why ``name`` cannot be a figure of the sweep's runs, from its section alone (``links.NAME.``,
-    ``workload[i].``, ``nodes.NAME.``, ``medium.``, ``sync.``, with ``--up`` ``multi_process.``), or None.
+    ``workload[i].``, ``circuits[i].``, ``nodes.NAME.``, ``medium.``, ``sync.``, with ``--up``
+    ``multi_process.``), or None.
     A name that passes may still name no figure: that is known once runs have finished.
 
     >>> section_problem("workload[2].pairs_per_s", ["ab"], ["a", "b"], 1, False)
@@ -35,11 +43,12 @@ def section_problem(name: str, links: list[str], nodes: list[str], entries: int,
     if name in SCALARS:
         return None
     head, _, rest = name.partition(".")
-    if head.startswith("workload[") and head.endswith("]") and rest:
-        index = head[len("workload["):-1]
-        if index.isdigit() and int(index) < entries:
-            return None
-        return f"{head} is not an entry of the scenario (it has {entries})"
+    for section in ("workload", "circuits"):        # a circuit per network-layer entry: at most one per entry
+        if head.startswith(f"{section}[") and head.endswith("]") and rest:
+            index = head[len(section) + 1:-1]
+            if index.isdigit() and int(index) < entries:
+                return None
+            return f"{head} is not an entry of the scenario (it has {entries})"
     if head in ("links", "nodes") and rest:
         names = links if head == "links" else nodes
         if any(rest.startswith(f"{item}.") for item in names):
@@ -48,6 +57,7 @@ def section_problem(name: str, links: list[str], nodes: list[str], entries: int,
     if (head in ("medium", "sync") or (up and head == "multi_process")) and rest:
         return None
     return (f"not a figure of a run (figures are {', '.join(SCALARS)} or start with links.NAME., workload[i]., "
+            "circuits[i]., "
             f"nodes.NAME., medium., sync.{', multi_process.' if up else ''}; docs/sweep.md)")
 
 
@@ -61,16 +71,17 @@ def figures(report: dict[str, Any]) -> dict[str, Any]:
 def _flatten(value: Any, name: str, out: dict[str, Any]) -> None:
     if isinstance(value, dict):
         for key, item in value.items():
-            if key not in SKIPPED and not (key == "sync" and item is None):
+            if key not in SKIPPED and not (key == "sync" and item is None) \
+                    and not (key in IDENTITIES and (item is None or isinstance(item, str))):
                 _flatten(item, f"{name}.{key}" if name else str(key), out)
     elif isinstance(value, list):
-        if name in ("links",):
+        if name == "links":
             for item in value:
                 _flatten({k: v for k, v in item.items() if k != "name"}, f"{name}.{item['name']}", out)
-        elif name == "workload":
+        elif all(isinstance(item, str) for item in value):       # names; [] too (no errors: "")
+            out[name] = ",".join(value)
+        else:
             for index, item in enumerate(value):
                 _flatten(item, f"{name}[{index}]", out)
-        elif all(isinstance(item, str) for item in value):
-            out[name] = ",".join(value)
     elif value is None or isinstance(value, bool | int | float):
         out[name] = value

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path as FilePath
@@ -29,6 +30,11 @@ from stack.scenario import Scenario, ScenarioError, load_data, parse_toml
 from stack.sweep.spec import Axis, Path, SweepError, axes_from, key_name, key_path, points
 
 DEFAULT_DILATION = 0.002
+MAX_RUNS = 10_000
+"""A sweep of more runs is refused unless ``max_runs`` (``--max-runs``) allows it: a grid typed by mistake
+(``1:2:100000``, ``--seeds 100000``) should not start a day of runs."""
+MAX_RUNS_LIMIT = 10_000_000
+"""The most ``max_runs`` may allow: the runs are held as a list in memory."""
 SET_BY_THE_SWEEP: dict[Path, str] = {("run", "seed"): "set per run by the sweep (--seed, --seeds)",
                     ("run", "base_port"): "chosen per run by the sweep (qnet up points)"}
 NAMED_TABLES = {"nodes": "node", "links": "link"}
@@ -57,6 +63,9 @@ class Task:
     params: dict[str, Any]
     source: str
     up: UpSettings | None = None
+    location: str = ""
+    """The scenario's absolute path on the machine that defined the sweep: its relative file names
+    (``security.key_file``...) are found from there, whatever a worker's working directory."""
 
     @property
     def key(self) -> tuple[int, int]:
@@ -75,6 +84,7 @@ class Sweep:
     zipped: bool = False
     up: UpSettings | None = None
     _points: list[dict[str, Any]] = field(default_factory=list, repr=False, compare=False)
+    location: str = field(default="", compare=False)
 
     @property
     def scenario_sha256(self) -> str:
@@ -89,10 +99,12 @@ class Sweep:
 
     def tasks(self) -> list[Task]:
         keys = [(i, j) for i in range(len(self._points)) for j in range(self.seeds)]
-        return [Task(i, j, run_seed(self.root_seed, i, j), self._points[i], self.scenario, self.up) for i, j in keys]
+        return [Task(i, j, run_seed(self.root_seed, i, j), self._points[i], self.scenario, self.up, self.location)
+                for i, j in keys]
 
     def definition(self) -> dict[str, Any]:
-        """What makes two sweeps the same (for resuming): everything but the number of seeds."""
+        """What makes two sweeps the same (for resuming): everything but the number of seeds and the scenario's
+        path (recorded, but its contents are what count: :data:`SAME_SWEEP`)."""
         return {"scenario": self.scenario, "scenario_sha256": self.scenario_sha256,
                 "axes": [{"key": a.key, "spec": a.spec, "values": list(a.values)} for a in self.axes],
                 "zip": self.zipped, "root_seed": self.root_seed,
@@ -100,10 +112,17 @@ class Sweep:
                 "dilation": self.up.dilation if self.up else None}
 
 
-def define_sweep(scenario: str | FilePath, vary: Sequence[str] | dict[str, Sequence[Any]], seeds: int = 1,
-                 root_seed: int | None = None, *, zipped: bool = False, up: UpSettings | None = None) -> Sweep:
+SAME_SWEEP = {"scenario_sha256": "scenario's contents", "axes": "axes", "zip": "--zip", "root_seed": "root seed",
+              "mode": "mode", "dilation": "dilation"}
+"""The keys of :meth:`Sweep.definition` that must match to resume, and how a refusal names them."""
+
+
+def define_sweep(scenario: str | FilePath, vary: Sequence[str] | dict[str, Any], seeds: int = 1,
+                 root_seed: int | None = None, *, zipped: bool = False, up: UpSettings | None = None,
+                 max_runs: int = MAX_RUNS) -> Sweep:
     """Read the scenario, parse the axes and check every point; raises :class:`SweepError` or
-    :class:`~stack.scenario.ScenarioError` naming the first problem."""
+    :class:`~stack.scenario.ScenarioError` naming the first problem. A sweep of more than ``max_runs`` runs
+    (points × seeds) is refused before any point is checked."""
     source = str(scenario)
     try:
         text = FilePath(scenario).read_text()
@@ -122,11 +141,26 @@ def define_sweep(scenario: str | FilePath, vary: Sequence[str] | dict[str, Seque
         raise SweepError(f"--seed must be an integer in [0, 2**63), got {root!r}")
     if up is not None and not up.dilation > 0:
         raise SweepError(f"--dilation must be positive, got {up.dilation!r}")
+    if isinstance(max_runs, bool) or not isinstance(max_runs, int) or not 1 <= max_runs <= MAX_RUNS_LIMIT:
+        raise SweepError(f"--max-runs must be an integer from 1 to {MAX_RUNS_LIMIT}, got {max_runs!r}")
     axes = axes_from(vary)
+    _check_size(axes, seeds, zipped, max_runs)
     every = points(axes, zipped)
     for params in every:
         check_point(data, source, params)
-    return Sweep(source, text, axes, seeds, root, zipped, up, every)
+    return Sweep(source, text, axes, seeds, root, zipped, up, every,
+                 location=str(FilePath(scenario).expanduser().absolute()))    # not resolved: as the loader reads
+
+
+def _check_size(axes: tuple[Axis, ...], seeds: int, zipped: bool, max_runs: int) -> None:
+    count = max(len(axis.values) for axis in axes) if zipped else math.prod(len(axis.values) for axis in axes)
+    runs = count * seeds
+    if runs <= max_runs:
+        return
+    size = f"{runs} runs ({count} point{'s' if count > 1 else ''} × {seeds} seed{'s' if seeds > 1 else ''})"
+    if runs > MAX_RUNS_LIMIT:
+        raise SweepError(f"{size} is more than a sweep can hold ({MAX_RUNS_LIMIT})")
+    raise SweepError(f"{size} is more than --max-runs {max_runs}: give --max-runs {runs} to run them")
 
 
 def check_point(data: dict[str, Any], source: str, params: dict[str, Any]) -> Scenario:

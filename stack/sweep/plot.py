@@ -1,17 +1,52 @@
 """``qnet plot sweep``: a figure against a varied key, with the confidence interval as error bars.
 
 When a grid varies other keys too, each combination of their values is its own series (keys
-paired with ``--zip`` move together with the x key: one series).
+paired with ``--zip`` move together with the x key: one series). Points and series are in the
+sweep's order (the order of the values given to ``--vary``). A key whose values are all finite
+numbers (not booleans) is a numeric axis; any other (text, booleans, ``inf``) is a category axis,
+one tick per value in sweep order. A point whose mean is over fewer than all its runs (a run
+failed, or its report had no value: a fidelity without a pair) is drawn hollow and labelled
+``n=k/N``; with n = 1 it has no error bar. Points no run has a value at are named under the plot.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from stack.sweep.results import SweepResults
 from stack.sweep.spec import SweepError
+from stack.sweep.summary import numeric
+
+
+@dataclass
+class Series:
+    """One line of the plot: the points of one combination of the other keys' values."""
+
+    label: str | None
+    x: list[float] = field(default_factory=list)
+    mean: list[float] = field(default_factory=list)
+    error: list[float] = field(default_factory=list)
+    n: list[int] = field(default_factory=list)
+    runs: list[int] = field(default_factory=list)
+
+    @property
+    def partial(self) -> list[bool]:
+        """Which points average fewer than all their runs (drawn hollow)."""
+        return [n < runs for n, runs in zip(self.n, self.runs, strict=True)]
+
+
+@dataclass
+class PlotData:
+    """What the plot draws: its series, and the x axis's tick labels when it is a category axis."""
+
+    series: list[Series]
+    categories: list[str] | None
+    confidence: float
+    missing: list[str] = field(default_factory=list)
+    """The points no run has a value at (``key=value, ...``), named under the plot rather than left out silently."""
 
 
 def other_keys(results: SweepResults, x: str) -> list[str]:
@@ -19,49 +54,94 @@ def other_keys(results: SweepResults, x: str) -> list[str]:
     return [] if results.metadata["definition"]["zip"] else [key for key in results.keys if key != x]
 
 
-def series(results: SweepResults, x: str, y: str) -> dict[tuple[Any, ...], list[dict[str, Any]]]:
-    """Summary rows of figure ``y`` grouped by the values of the other keys, each ordered by ``x``."""
+def sweep_values(results: SweepResults, key: str) -> list[Any]:
+    """The values of a varied key in the order the sweep gave them."""
+    axis = next(axis for axis in results.metadata["definition"]["axes"] if axis["key"] == key)
+    return list(axis["values"])
+
+
+def _order(values: list[Any], value: Any) -> int:
+    """Where ``value`` is among the sweep's values (``True`` is not 1); after them if it is not there."""
+    same_type = [index for index, known in enumerate(values) if type(known) is type(value) and known == value]
+    equal = [index for index, known in enumerate(values) if known == value]
+    return (same_type or equal or [len(values)])[0]
+
+
+def plot_data(results: SweepResults, x: str, y: str) -> PlotData:
+    """Summary rows of figure ``y`` grouped by the other keys' values, both in sweep order."""
     others = other_keys(results, x)
-    groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
-    for row in results.summary([y]):
-        if row["n"] > 0:
-            groups.setdefault(tuple(row[key] for key in others), []).append(row)
-    if not groups:
+    order = {key: sweep_values(results, key) for key in [x, *others]}
+    rows = [row for row in results.summary([y]) if row["n"] > 0]
+    if not rows:
         raise SweepError(f"{results.path}: no run has a numeric value of {y}")
-    numeric_x = all(isinstance(row[x], int | float) for rows in groups.values() for row in rows)
-    for rows in groups.values():
-        rows.sort(key=lambda row: row[x] if numeric_x else str(row[x]))
-    return groups
+    drawn = {row["point"] for row in rows}
+    first = {row["point"]: row for row in reversed(results.rows)}
+    missing = [", ".join(f"{key}={_tick(first[point][key])}" for key in [x, *others])
+               for point in sorted(first) if point not in drawn]
+    numeric_x = all(numeric(value) for value in order[x])
+    categories = None if numeric_x else [_tick(value) for value in order[x]]
+    groups: dict[tuple[int, ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(tuple(_order(order[key], row[key]) for key in others), []).append(row)
+    series = []
+    for place in sorted(groups):
+        line = Series(", ".join(f"{key}={_tick(groups[place][0][key])}" for key in others) or None)
+        for row in sorted(groups[place], key=lambda row: _order(order[x], row[x])):
+            line.x.append(float(row[x]) if numeric_x else float(_order(order[x], row[x])))
+            line.mean.append(row["mean"])
+            line.error.append(0.0 if math.isnan(row["half_width"]) else row["half_width"])
+            line.n.append(row["n"])
+            line.runs.append(row["runs"])
+        series.append(line)
+    return PlotData(series, categories, rows[0]["confidence"], missing)
+
+
+def _tick(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def plot_sweep(results: SweepResults, x: str, y: str, output: Path, *, logx: bool = False,
                logy: bool = False) -> Path:
     """Draw ``y`` against ``x`` (mean and interval per point) and write a PNG to ``output``."""
+    data = plot_data(results, x, y)
+    if logx and data.categories is not None:
+        raise SweepError(f"--logx: {x} is not a numeric axis (its values: {', '.join(data.categories)})")
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    groups = series(results, x, y)
-    others = other_keys(results, x)
     figure, axes = plt.subplots(figsize=(7.5, 4.5))
-    for index, (values, rows) in enumerate(sorted(groups.items(), key=lambda item: str(item[0]))):
-        errors = [0.0 if math.isnan(row["half_width"]) else row["half_width"] for row in rows]
-        label = ", ".join(f"{key}={value}" for key, value in zip(others, values, strict=True)) or None
-        axes.errorbar([row[x] for row in rows], [row["mean"] for row in rows], yerr=errors, fmt="o-",
-                      capsize=3, color=f"C{index % 10}", label=label)
-    confidence = next(iter(groups.values()))[0]["confidence"]
-    seeds = max(row["n"] for rows in groups.values() for row in rows)
+    for index, line in enumerate(data.series):
+        colour = f"C{index % 10}"
+        axes.errorbar(line.x, line.mean, yerr=line.error, fmt="-", capsize=3, color=colour, label=line.label)
+        faces = [("none" if partial else colour) for partial in line.partial]
+        axes.scatter(line.x, line.mean, facecolors=faces, edgecolors=colour, zorder=3)
+        for px, py, n, runs, partial in zip(line.x, line.mean, line.n, line.runs, line.partial, strict=True):
+            if partial:
+                axes.annotate(f"n={n}/{runs}", (px, py), textcoords="offset points", xytext=(4, 4), fontsize=7)
+    if data.categories is not None:
+        axes.set_xticks(range(len(data.categories)), data.categories)
+    counts = sorted({runs for line in data.series for runs in line.runs})
+    seeds = f"{counts[0]}" if len(counts) == 1 else f"{counts[0]} to {counts[-1]}"
     axes.set(xlabel=x, ylabel=y, title=f"{results.metadata['definition']['scenario']}: mean and "
-             f"{confidence:.0%} Student-t interval over up to {seeds} seeds")
+             f"{data.confidence:.0%} Student-t interval over {seeds} run{'' if counts == [1] else 's'} per point")
+    notes = ["hollow: n=k/N, only k of the point's N runs have a value"] if any(
+        any(line.partial) for line in data.series) else []
+    if data.missing:
+        notes.append(f"no run has a value at {'; '.join(data.missing)}")
+    if notes:
+        figure.text(0.01, 0.01, "\n".join(notes), fontsize=7, wrap=True)
     if logx:
         axes.set_xscale("log")
     if logy:
         axes.set_yscale("log")
-    if others:
+    if any(line.label for line in data.series):
         axes.legend(fontsize=7)
     axes.grid(alpha=0.3)
-    figure.tight_layout()
+    figure.tight_layout(rect=(0, 0.04 * len(notes), 1, 1))
     output.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(output, dpi=110)
     plt.close(figure)

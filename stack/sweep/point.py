@@ -1,6 +1,7 @@
 """One run of a sweep, on whichever worker it lands: the point's scenario, its seed, its figures.
 
-In-process (the default) a run is exactly ``qnet run --seed SEED`` on the point's scenario. With
+In-process (the default) a run is exactly ``qnet run --seed SEED`` on the point's scenario (its file
+names made absolute as below, so a worker in another working directory finds them). With
 :class:`~stack.sweep.plan.UpSettings` it is ``qnet up``: the point's scenario is written to a
 temporary TOML file (its file names made absolute against the original scenario's folder:
 :mod:`stack.scenario.files`) and ``qnet up --base-port 0`` runs as a child process of the worker (which is why
@@ -72,7 +73,10 @@ def describe(error: BaseException) -> str:
 
 
 def point_document(task: Task, text: str) -> dict[str, Any]:
-    return with_values(parse_toml(text, task.source), task.source, task.params)
+    """The point's scenario document, its file names made absolute against the scenario's folder on the
+    machine that defined the sweep (a worker's working directory may be anywhere)."""
+    document = with_values(parse_toml(text, task.source), task.source, task.params)
+    return absolute_files(document, task.location or task.source)
 
 
 def _report(task: Task, text: str, timeout_s: float | None) -> dict[str, Any]:
@@ -97,7 +101,7 @@ def _up_report(task: Task, text: str, timeout_s: float | None) -> dict[str, Any]
     assert task.up is not None
     with tempfile.TemporaryDirectory(prefix="qnet-sweep-") as tmp:
         scenario, report, run_dir = Path(tmp, "scenario.toml"), Path(tmp, "report.json"), Path(tmp, "run")
-        document = absolute_files(point_document(task, text), task.source)   # its files stay the user's
+        document = point_document(task, text)               # its files stay the user's
         scenario.write_text(tomli_w.dumps(document))
         command = [sys.executable, "-m", "stack.cli", "up", str(scenario), "--seed", str(task.seed),
                    "--run-dir", str(run_dir), "--base-port", "0", "--dilation", repr(task.up.dilation),

@@ -1,7 +1,13 @@
-"""The progress bar of a running sweep (rich, on stderr): runs done of all, failures, time left."""
+"""The progress bar of a running sweep (rich, on stderr): runs done of all, failures, time left.
+
+The bar only shows the sweep: if stderr stops taking it (``qnet sweep ... 2>&1 | head -1`` closes the
+pipe), the bar stops and the sweep goes on, rather than ending as if interrupted.
+"""
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import Any
 
 from stack.sweep.plan import Sweep
@@ -29,23 +35,43 @@ class Progress:
         from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
         from rich.progress import Progress as Bar
 
-        console = Console(stderr=True)
-        console.print(self.heading, highlight=False, soft_wrap=True)
-        self._bar = Bar(TextColumn("sweep"), BarColumn(), MofNCompleteColumn(),
-                        TextColumn("{task.fields[failed]} failed"), TimeElapsedColumn(), TimeRemainingColumn(),
-                        console=console)
-        self._bar.start()
-        self._task = self._bar.add_task("sweep", total=self.total, completed=self.done_before, failed=0)
+        class Quiet(Console):
+            def on_broken_pipe(self) -> None:
+                """rich's default exits (SystemExit) and closes stdout: stop showing instead, and let what
+                the sweep writes to stderr later go nowhere rather than fail."""
+                self.quiet = True
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stderr.fileno())
+
+        console = Quiet(stderr=True)
+        try:
+            console.print(self.heading, highlight=False, soft_wrap=True)
+            self._bar = Bar(TextColumn("sweep"), BarColumn(), MofNCompleteColumn(),
+                            TextColumn("{task.fields[failed]} failed"), TimeElapsedColumn(), TimeRemainingColumn(),
+                            console=console, auto_refresh=False)
+            self._bar.start()
+            self._task = self._bar.add_task("sweep", total=self.total, completed=self.done_before, failed=0)
+        except OSError:
+            self._gone()
         return self
 
     def advance(self, row: dict[str, Any]) -> None:
         self.failed += row["status"] != "ok"
         if self._bar is not None:
-            self._bar.update(self._task, advance=1, failed=self.failed)
+            try:
+                self._bar.update(self._task, advance=1, failed=self.failed, refresh=True)
+            except OSError:
+                self._gone()
 
     def __exit__(self, *_: object) -> None:
         if self._bar is not None:
-            self._bar.stop()
+            try:
+                self._bar.stop()
+            except OSError:
+                self._gone()
+
+    def _gone(self) -> None:
+        """stderr no longer takes the bar: show nothing more."""
+        self._bar = None
 
 
 def _count(n: int, noun: str) -> str:

@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stack.sweep.plan import Sweep, Task
+from stack.sweep.lock import DirectoryLock
+from stack.sweep.plan import SAME_SWEEP, Sweep, Task
 from stack.sweep.provenance import versions
 from stack.sweep.spec import SweepError
 
@@ -77,39 +78,55 @@ class SweepResults:
 class ResultsDir:
     """The files of one sweep's results, opened for a session that runs its remaining points."""
 
-    def __init__(self, path: Path, metadata: dict[str, Any], journal: list[dict[str, Any]]) -> None:
-        self.path, self.metadata, self.journal = path, metadata, journal
+    def __init__(self, path: Path, metadata: dict[str, Any], journal: list[dict[str, Any]],
+                 lock: DirectoryLock | None = None) -> None:
+        self.path, self.metadata, self.journal, self.lock = path, metadata, journal, lock
         self.session = len(metadata["sessions"]) - 1
         """This session's index in ``metadata["sessions"]``."""
 
     @classmethod
     def open(cls, path: str | Path, sweep: Sweep, fresh: bool = False) -> ResultsDir:
         """Open ``path`` for ``sweep``: new, or the same sweep to resume. A directory that holds
-        another sweep is refused (``fresh`` deletes its results first)."""
+        another sweep is refused (``fresh`` deletes its results first), and so is a directory another
+        session is using (:mod:`stack.sweep.lock`); the session holds it until :meth:`finish`."""
         path = Path(path)
         check_directory(path)
         try:
-            if fresh:
-                for name in (META, JOURNAL, TABLE, SUMMARY):
-                    (path / name).unlink(missing_ok=True)
             path.mkdir(parents=True, exist_ok=True)
+            lock = DirectoryLock(path).acquire()
         except OSError as error:
             raise SweepError(f"cannot use --output {path}: {error.strerror or error}") from None
+        try:
+            return cls._start(path, sweep, fresh, lock)
+        except BaseException:
+            lock.release()
+            raise
+
+    @classmethod
+    def _start(cls, path: Path, sweep: Sweep, fresh: bool, lock: DirectoryLock) -> ResultsDir:
+        if fresh:
+            for name in (META, JOURNAL, TABLE, SUMMARY):
+                (path / name).unlink(missing_ok=True)
         definition = json.loads(json.dumps(sweep.definition()))
         if (path / META).exists():
             metadata = read_metadata(path)
-            if metadata["definition"] != definition:
-                differs = sorted(k for k in definition if metadata["definition"].get(k) != definition[k])
-                raise SweepError(f"{path} holds another sweep (its {', '.join(differs)} differ): "
+            differs = [name for key, name in SAME_SWEEP.items() if metadata["definition"].get(key) != definition[key]]
+            if differs:
+                verb = "differ" if len(differs) > 1 or differs[0].endswith("s") else "differs"
+                raise SweepError(f"{path} holds another sweep (its {' and '.join(differs)} {verb}): "
                                  "choose another --output, or --fresh to replace it")
         else:
             metadata = {"format": FORMAT, "format_version": FORMAT_VERSION, "definition": definition,
                         "seed_derivation": SEED_DERIVATION, "scenario_text": sweep.text, "sessions": []}
-        metadata.update(points=len(sweep.points()), seeds=max(sweep.seeds, metadata.get("seeds", 0)))
+        journal = read_journal(path)
+        # the seeds asked for now, or more if runs of more are saved (not a count an earlier session asked for
+        # and never ran: that would stay in the metadata for ever)
+        saved = max((row["replicate"] for row in journal), default=-1) + 1
+        metadata.update(points=len(sweep.points()), seeds=max(sweep.seeds, saved))
         metadata["runs"] = metadata["points"] * metadata["seeds"]
         metadata["sessions"].append({"started": _now(), "finished": None, "versions": versions(),
                                      "cluster": None, "ran": 0, "failed": 0, "interrupted": False})
-        results = cls(path, metadata, read_journal(path))
+        results = cls(path, metadata, journal, lock)
         results.write_metadata()
         return results
 
@@ -141,7 +158,13 @@ class ResultsDir:
         self.write_metadata()
         write_table(self.path / TABLE, results.rows, self.metadata)
         write_table(self.path / SUMMARY, results.summary(), self.metadata)
+        self.release()
         return results
+
+    def release(self) -> None:
+        """End the session's hold on the directory (:meth:`finish` does; so does the process's exit)."""
+        if self.lock is not None:
+            self.lock.release()
 
     def write_metadata(self) -> None:
         partial = self.path / (META + ".part")
@@ -168,7 +191,8 @@ def read_metadata(path: Path) -> dict[str, Any]:
 
 def read_journal(path: Path) -> list[dict[str, Any]]:
     """Every row of the journal; a last line cut short by a killed process is dropped (and cut off
-    the file, so the next row starts on a line of its own)."""
+    the file, so the next row starts on a line of its own). Any other damaged line is a :class:`SweepError`
+    naming ``journal.jsonl:LINE``."""
     journal = path / JOURNAL
     if not journal.exists():
         return []
@@ -177,7 +201,27 @@ def read_journal(path: Path) -> list[dict[str, Any]]:
     if len(complete) != len(data):
         with journal.open("r+b") as stream:
             stream.truncate(len(complete))
-    return [json.loads(line) for line in complete.decode().splitlines() if line.strip()]
+    rows = []
+    for number, line in enumerate(complete.decode(errors="replace").splitlines(), start=1):
+        if line.strip():
+            rows.append(_journal_row(journal, number, line))
+    return rows
+
+
+def _journal_row(journal: Path, number: int, line: str) -> dict[str, Any]:
+    """One line of the journal as a run's row; a damaged one is a one-line error naming it (never skipped:
+    the user decides whether that run is lost)."""
+    try:
+        row = json.loads(line)
+    except ValueError as error:
+        problem = f"not JSON ({error.args[0] if error.args else error})"
+    else:
+        if isinstance(row, dict) and all(isinstance(row.get(key), int) for key in ("point", "replicate")) \
+                and isinstance(row.get("status"), str):
+            return row
+        problem = "not a run's row (point, replicate, status)"
+    raise SweepError(f"{journal}:{number}: damaged line, {problem}: delete the line to run that run again, "
+                     "or --fresh to start over")
 
 
 def latest_rows(journal: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -88,6 +88,7 @@ def run_sweep(sweep: Sweep, output: str | Path, *, workers: int | None = None, s
         # A scheduler is reached before the results directory is touched: one that cannot be leaves nothing.
         remote = stack.enter_context(dask_client(None, scheduler)) if scheduler else None
         store = ResultsDir.open(output, sweep, fresh)
+        stack.callback(store.release)
         tasks = store.todo(sweep.tasks(), retry_failed)
         cluster = None
         try:

@@ -6,7 +6,11 @@ A KEY is a scenario key written as in the scenario's own error messages: dotted,
 
 - ``START:STOP:COUNT``: COUNT evenly spaced values from START to STOP inclusive (integers when
   START and STOP are integers and every value is one);
-- ``START:STOP:COUNT:log``: COUNT values evenly spaced on a log scale;
+- ``START:STOP:COUNT:log``: COUNT values evenly spaced on a log scale (integers likewise);
+
+A range's values are rounded to 12 significant digits (``0.1:0.5:5`` is 0.1, 0.2, 0.3, 0.4, 0.5, not
+numpy's 0.30000000000000004); COUNT is at most :data:`MAX_COUNT`. No value may repeat (``5:5:3``,
+``1,1``): more runs of a point are ``--seeds``.
 - ``V1,V2,...``: a list; a value is ``true``/``false``, a number, or else a string;
 - ``V``: one value.
 
@@ -31,6 +35,11 @@ import numpy as np
 
 Path = tuple[str | int, ...]
 """A key as a path into the TOML document: table names and array indices."""
+
+MAX_COUNT = 1_000_000
+"""The most values one range may have (a sweep's runs are bounded separately: ``--max-runs``)."""
+SIGNIFICANT = 12
+"""Significant digits a range's values keep: numpy's float noise goes, every value a user means stays."""
 
 _INTEGER = re.compile(r"[+-]?\d+")
 _PART = re.compile(r"^(?P<name>[^.\[\]]+)(?P<indices>(\[\d+\])*)$")
@@ -105,15 +114,21 @@ def parse_range(spec: str, text: str) -> tuple[Any, ...]:
     count = parse_value(parts[2])
     if not isinstance(count, int) or isinstance(count, bool) or count < 1:
         raise SweepError(f"--vary {spec}: COUNT must be a positive integer, got {parts[2]!r}")
+    if count > MAX_COUNT:
+        raise SweepError(f"--vary {spec}: COUNT must be at most {MAX_COUNT}, got {count}")
+    if count > 1 and start == stop:
+        raise SweepError(f"--vary {spec}: START and STOP are equal, so its {count} values would be one point "
+                         "repeated (more runs of a point: --seeds)")
     if len(parts) == 4:
         if start <= 0 or stop <= 0:
             raise SweepError(f"--vary {spec}: a log range needs positive START and STOP")
         values = np.geomspace(start, stop, count)
     else:
         values = np.linspace(start, stop, count)
-    if isinstance(start, int) and isinstance(stop, int) and len(parts) == 3 and np.all(values == np.round(values)):
-        return tuple(int(v) for v in np.round(values))
-    return tuple(float(v) for v in values)
+    rounded = [float(f"{value:.{SIGNIFICANT}g}") for value in values]
+    if isinstance(start, int) and isinstance(stop, int) and all(value.is_integer() for value in rounded):
+        return tuple(int(value) for value in rounded)
+    return tuple(rounded)
 
 
 def parse_axis(spec: str) -> Axis:
@@ -129,20 +144,18 @@ def parse_axis(spec: str) -> Axis:
         values = parse_range(spec, text)
     else:
         values = (parse_value(text),)
-    return Axis(key, values, text)
+    return _check_distinct(Axis(key, values, text))
 
 
-def axes_from(vary: Sequence[str] | dict[str, Sequence[Any]]) -> tuple[Axis, ...]:
-    """Axes from ``KEY=SPEC`` strings, or from a mapping of keys to value lists (the Python API)."""
+def axes_from(vary: Sequence[str] | dict[str, Any]) -> tuple[Axis, ...]:
+    """Axes from ``KEY=SPEC`` strings, or from a mapping of keys to values (the Python API): a list of
+    values, one value, or a SPEC string (``{"links.ab.length_km": "1:40:5"}``)."""
+    if isinstance(vary, str):
+        raise SweepError(f"vary must be a list of KEY=VALUES strings or a dict, got the string {vary!r}")
     if isinstance(vary, dict):
-        axes = []
-        for key, values in vary.items():
-            values = tuple(values)
-            if not values:
-                raise SweepError(f"--vary {key}: no values")
-            axes.append(Axis(key_name(key_path(key)), values, ",".join(map(str, values))))
+        axes = [_axis_of(key, values) for key, values in vary.items()]
     else:
-        axes = [parse_axis(spec) for spec in vary]
+        axes = [parse_axis(spec) if isinstance(spec, str) else _not_a_spec(spec) for spec in vary]
     keys = [axis.key for axis in axes]
     for key in keys:
         if keys.count(key) > 1:
@@ -150,6 +163,35 @@ def axes_from(vary: Sequence[str] | dict[str, Sequence[Any]]) -> tuple[Axis, ...
     if not axes:
         raise SweepError("nothing to vary: give at least one --vary KEY=VALUES")
     return tuple(axes)
+
+
+def _axis_of(key: Any, values: Any) -> Axis:
+    if not isinstance(key, str):
+        raise SweepError(f"vary: a key must be a string such as 'links.ab.length_km', got {key!r}")
+    if isinstance(values, str):
+        return parse_axis(f"{key}={values}")
+    if isinstance(values, bool | int | float):
+        values = (values,)
+    if not isinstance(values, Sequence):
+        raise SweepError(f"--vary {key}: values must be a list, a value or a SPEC string, got {values!r}")
+    values = tuple(values)
+    if not values:
+        raise SweepError(f"--vary {key}: no values")
+    return _check_distinct(Axis(key_name(key_path(key)), values, ",".join(map(str, values))))
+
+
+def _not_a_spec(spec: Any) -> Axis:
+    raise SweepError(f"vary: {spec!r} is not a KEY=VALUES string")
+
+
+def _check_distinct(axis: Axis) -> Axis:
+    seen: list[Any] = []
+    for value in axis.values:
+        if any(type(value) is type(known) and value == known for known in seen):
+            raise SweepError(f"--vary {axis.key}={axis.spec}: the value {value!r} is given more than once "
+                             "(more runs of a point: --seeds)")
+        seen.append(value)
+    return axis
 
 
 def points(axes: tuple[Axis, ...], zipped: bool = False) -> list[dict[str, Any]]:

@@ -11,6 +11,11 @@ Mean", https://www.itl.nist.gov/div898/handbook/eda/section3/eda352.htm; Student
 error of a mean", Biometrika 6 (1908) 1–25). It assumes the figure's run-to-run spread is roughly
 normal, which the central limit theorem makes good for rates and fidelities averaged over many
 pairs; with n = 1 there is no interval (NaN).
+
+A pair rate is null in a report when its request delivered no pair; a run that delivered none over
+its duration made pairs at rate 0, so such a rate counts as 0 here (:func:`run_value`): a point's
+mean rate is the mean over all its finished runs, not over the lucky ones. Any other figure a run
+has no value of (a fidelity without pairs) is left out of n, and the table says so (``n=k/N``).
 """
 
 from __future__ import annotations
@@ -57,8 +62,29 @@ def t_interval(values: list[float], confidence: float = DEFAULT_CONFIDENCE) -> I
     return Interval(n, mean, std, t_quantile((1 + confidence) / 2, n - 1) * std / math.sqrt(n))
 
 
+RATE_COUNTS = {"workload": "pairs_delivered", "circuits": "pairs_delivered_remote"}
+"""For a section's ``pairs_per_s``: the count of pairs it is computed from (docs/report.md)."""
+
+
 def numeric(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def run_value(row: dict[str, Any], figure: str) -> Any:
+    """A finished run's value of ``figure``: its column, except that a ``pairs_per_s`` left null because the
+    request delivered no pair (its ``pairs_delivered``; a circuit's ``pairs_delivered_remote``) is 0.
+
+    >>> run_value({"workload[0].pairs_per_s": None, "workload[0].pairs_delivered": 0}, "workload[0].pairs_per_s")
+    0.0
+    >>> run_value({"workload[0].fidelity_measured": None}, "workload[0].fidelity_measured") is None
+    True
+    """
+    value = row.get(figure)
+    prefix, dot, field = figure.rpartition(".")
+    if value is not None or not dot or field != "pairs_per_s":
+        return value
+    count = RATE_COUNTS.get(prefix.partition("[")[0]) if prefix.endswith("]") else None
+    return 0.0 if count is not None and row.get(f"{prefix}.{count}") == 0 else value
 
 
 def summarise(rows: list[dict[str, Any]], keys: list[str], figures: list[str],
@@ -72,7 +98,7 @@ def summarise(rows: list[dict[str, Any]], keys: list[str], figures: list[str],
         ok = [row for row in runs if row["status"] == "ok"]
         params = {key: runs[0].get(key) for key in keys}
         for figure in figures:
-            values = [row[figure] for row in ok if numeric(row.get(figure))]
+            values = [run_value(row, figure) for row in ok if numeric(run_value(row, figure))]
             if not values and not any(figure in row for row in ok):
                 continue
             interval = t_interval([float(v) for v in values], confidence)
@@ -92,7 +118,18 @@ def headline_figures(figures: list[str], rows: list[dict[str, Any]]) -> list[str
 
 
 def format_value(interval: dict[str, Any]) -> str:
-    """``mean ± half-width``, the half-width to two significant digits and the mean to the same place."""
+    """``mean ± half-width``, the half-width to two significant digits and the mean to the same place;
+    ``(n=k/N)`` after it when only k of the point's N runs have a value (failed, or none in the report).
+
+    >>> format_value({"mean": 1.349, "half_width": math.nan, "n": 1, "runs": 4})
+    '1.349 (n=1/4)'
+    """
+    text = _mean_and_half(interval)
+    n, runs = interval.get("n"), interval.get("runs")
+    return text if n is None or runs is None or n >= runs or text == "-" else f"{text} (n={n}/{runs})"
+
+
+def _mean_and_half(interval: dict[str, Any]) -> str:
     mean, half = interval["mean"], interval["half_width"]
     if not math.isfinite(mean):
         return "-"
