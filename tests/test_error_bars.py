@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from stack.report import build_report
 from stack.report_pairs import measured_fidelity
 from stack.runtime import run_scenario
 from stack.scenario import load_text
+from tests.fidelity_util import sigma_of_fidelity
 from tests.sweep_util import tiny_toml
 
 
@@ -61,3 +63,17 @@ def test_success_probability_stderr_is_null_before_any_attempt() -> None:
     (link,) = report["links"]
     assert link["attempts"] == 0
     assert link["success_probability_stderr"] is None and link["success_probability_measured"] is None
+
+
+def test_the_tests_fidelity_tolerance_bounds_the_exact_error_of_any_bell_diagonal_state() -> None:
+    """:func:`tests.fidelity_util.sigma_of_fidelity`, the other tests' tolerance: exact for a Werner pair with
+    the same pairs in each basis, never below the exact ½·√(Σ e_B(1 − e_B)/n_B) of any state of that F."""
+    assert sigma_of_fidelity(0.925, {"X": 1000, "Y": 1000, "Z": 1000}) == pytest.approx(
+        math.sqrt(3 * 0.05 * 0.95 / 1000) / 2, rel=1e-12)
+    rng = np.random.default_rng(1)
+    for _ in range(2000):
+        d = rng.dirichlet(np.full(4, 0.3))
+        errors = {"X": d[2] + d[3], "Y": d[1] + d[2], "Z": d[1] + d[3]}       # the bases a Pauli flips
+        pairs = {basis: int(n) for basis, n in zip("XYZ", rng.integers(1, 5000, 3), strict=True)}
+        exact = math.sqrt(sum(e * (1 - e) / pairs[b] for b, e in errors.items())) / 2
+        assert exact <= sigma_of_fidelity(float(d[0]), pairs) * (1 + 1e-12)
