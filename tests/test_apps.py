@@ -6,8 +6,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import pytest
+
 from protocols.apps.chsh import werner_s
-from protocols.apps.qkd import key_fraction, werner_qber
+from protocols.apps.qkd import werner_qber
 from protocols.transport.model import teleport_fidelity
 from stack.api import AppContext, run_apps
 from stack.api.apps import bbm92, chsh, teleport_states
@@ -42,7 +44,11 @@ def test_bbm92_qber_in_each_basis_is_two_thirds_of_the_infidelity() -> None:
     assert len(alice.key) == len(bob.key) == alice.sifted - alice.sample
     mismatch = sum(a != b for a, b in zip(alice.key, bob.key, strict=True)) / len(alice.key)
     assert abs(mismatch - expected) < 4 * math.sqrt(expected * (1 - expected) / len(alice.key))
-    assert alice.secret_bits == len(alice.key) * key_fraction(alice.qber) > 0
+    e = alice.sample_errors / alice.sample
+    assert alice.qber == e and 0 < e < 0.11
+    h = -e * math.log2(e) - (1 - e) * math.log2(1 - e)     # binary entropy in bits, written out (not key_fraction)
+    assert alice.secret_bits == pytest.approx(len(alice.key) * (1 - 2 * h), rel=1e-12)
+    assert alice.secret_bits > 0
     assert alice.secret_bits_per_second > 0
 
 

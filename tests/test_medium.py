@@ -15,9 +15,10 @@ from protocols.physical.hardware import Measure, Move, MoveResult
 from stack.core.kernel import Kernel
 from stack.quantum.medium import FRAME_OF_BELL, AccountingError, Medium, NodeHardware, Pair, Qubit
 from stack.quantum.state import frame_of
-from stack.report import disagreement, joined, measured_fidelity
+from stack.report import disagreement, joined
 from stack.runtime import run_scenario
 from tests.consistency import heralded_qubits
+from tests.fidelity_util import fidelity_and_sigma
 from tests.scenarios import two_qpus, workload
 
 
@@ -124,7 +125,6 @@ def test_kept_pairs_decay_with_t1_and_t2_as_the_pauli_twirl_says() -> None:
     scenario = two_qpus(length_km=length_km, depolarizing=p, t2_ms=t2_ms, workload=workload("keep", 3000),
                         extra_qpu=f"t1_ms = {t1_ms}")
     result = run_scenario(scenario)
-    fidelity, stderr = measured_fidelity(disagreement(joined(result.emulation.workloads[0])))
     one_way = length_km * 1.468 / 299_792.458e-9
     stored_alice = one_way + 1000 / 2                    # the herald follows round 2
     stored_bob = stored_alice + one_way                  # bob's OK waits for alice's CONFIRM
@@ -136,7 +136,8 @@ def test_kept_pairs_decay_with_t1_and_t2_as_the_pauli_twirl_says() -> None:
     error = _pair_error(twirl(stored_alice), twirl(stored_bob))
     f0 = 1 - 3 * p / 4
     expected = f0 * (1 - error) + (1 - f0) / 3 * error
-    assert abs(fidelity - expected) < 4 * stderr, (fidelity, expected, stderr)
+    fidelity, sigma = fidelity_and_sigma(result.emulation.workloads[0], expected)    # 3,000 pairs in 3 bases
+    assert abs(fidelity - expected) < 4 * sigma, (fidelity, expected, sigma)
 
 
 def test_move_to_storage_applies_gate_noise_and_reports_the_slot() -> None:

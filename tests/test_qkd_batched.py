@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from protocols.apps.qkd import WINDOW, decode_window_arrays, encode_window, key_fraction, werner_qber
+from protocols.apps.qkd import WINDOW, decode_window_arrays, encode_window, werner_qber
 from protocols.common import Basis, ParseError
 from stack.api import AppContext, run_apps
 from stack.api.apps import bbm92
@@ -64,7 +64,11 @@ def test_batched_bbm92_qber_and_key_match_the_closed_forms(batched: tuple[dict[s
     assert len(alice.key) == len(bob.key) == alice.sifted - alice.sample
     mismatch = np.mean(np.array(alice.key) != np.array(bob.key))
     assert abs(mismatch - expected) < 4 * math.sqrt(expected * (1 - expected) / len(alice.key))
-    assert alice.secret_bits == len(alice.key) * key_fraction(alice.qber) > 0
+    e = alice.sample_errors / alice.sample
+    assert alice.qber == e and 0 < e < 0.11
+    h = -e * math.log2(e) - (1 - e) * math.log2(1 - e)     # binary entropy in bits, written out (not key_fraction)
+    assert alice.secret_bits == pytest.approx(len(alice.key) * (1 - 2 * h), rel=1e-12)
+    assert alice.secret_bits > 0
 
 
 def test_the_per_pair_socket_api_takes_blocks_too() -> None:

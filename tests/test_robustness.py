@@ -17,10 +17,11 @@ import pytest
 
 from protocols.apps.workload import PairRecord
 from stack.cli import main
-from stack.report import build_report, disagreeing, disagreement, joined, measured_fidelity
+from stack.report import build_report, disagreeing, disagreement, joined
 from stack.runtime import RunResult, run_scenario
 from stack.scenario import load_text
 from tests.consistency import broken_promises, shortened, with_faults
+from tests.fidelity_util import fidelity_and_sigma
 from tests.scenarios import keyed
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -164,8 +165,9 @@ def test_no_pair_is_delivered_at_one_end_only(seed: int) -> None:
 def test_repaired_pairs_keep_the_right_fidelity() -> None:
     result = run_scenario(load_text(SCENARIO.format(seed=4, loss=PER_FIBRE), "<lossy>"))
     keep = result.emulation.workloads[0]
-    fidelity, stderr = measured_fidelity(disagreement(joined(keep)))
-    assert abs(fidelity - (1 - 3 * 0.1 / 4)) < 4 * stderr
+    expected = 1 - 3 * 0.1 / 4                              # Werner, depolarizing 0.1
+    fidelity, sigma = fidelity_and_sigma(keep, expected)
+    assert abs(fidelity - expected) < 4 * sigma, (fidelity, expected, sigma)
     measure = disagreement(joined(result.emulation.workloads[1]))["Z"]
     assert abs(measure["rate"] - 0.05) < 4 * math.sqrt(0.05 * 0.95 / measure["pairs"])
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -86,8 +88,9 @@ def test_bits_are_the_bits_integers_2_draws_and_leave_the_generator_as_it_does(s
 
 
 def test_bits_are_fair() -> None:
-    bit = bits(np.random.default_rng(3))
-    assert 4_700 < sum(bit() for _ in range(10_000)) < 5_300
+    n, bit = 10_000, bits(np.random.default_rng(3))
+    ones = sum(bit() for _ in range(n))
+    assert abs(ones - n / 2) < 4 * math.sqrt(n / 4), ones          # binomial(n, 1/2): 4 sigma = 200
 
 
 @pytest.mark.parametrize("width", [1, 2, 3, 4, 6, 16, 31, 32])

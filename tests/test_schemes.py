@@ -3,7 +3,9 @@
 Three independent views must agree: the closed forms of ``protocols.physical.schemes`` (checked here
 against the literature's expressions), the photon-by-photon simulation of the exact mode
 (``stack.quantum.attempts``), and the emulator's runs, sampled and exact. Tolerances are 4
-standard errors of the sample at hand.
+standard errors of the sample at hand, worked out from its raw counts and the model's value (the success
+probability's binomial error; the fidelity's from the pairs in each basis, :mod:`tests.fidelity_util`), never
+from the report's own error bars.
 """
 
 from __future__ import annotations
@@ -17,9 +19,9 @@ import pytest
 from protocols.physical import schemes
 from stack.quantum import attempts, sampling
 from stack.quantum.budget import link_physics
-from stack.report import disagreement, joined, measured_fidelity
 from stack.runtime import run_scenario
 from stack.scenario import Scenario, load_text
+from tests.fidelity_util import fidelity_and_sigma
 
 SIGMAS = 4
 
@@ -147,12 +149,14 @@ def test_photon_level_attempts_draw_with_bits_what_they_drew_with_integers(case:
 
 # -- emulated runs: rate and fidelity versus distance and α ---------------------------------------
 def run_keep(**kwargs: object) -> tuple[float, float, float, float, float, float]:
-    """(measured p, its stderr, measured F, its stderr, model F, model p) of a keep run."""
+    """(measured p, its stderr, measured F, its stderr, model F, model p) of a keep run; both stderrs for the
+    model's values (binomial over the attempts; :func:`tests.fidelity_util.sigma_of_fidelity` over the pairs
+    matched in each basis, which must be all three)."""
     result = run_scenario(scenario(kind="keep", **kwargs))  # type: ignore[arg-type]
     physics = result.emulation.link_physics[1]
     state = result.emulation.heralding.links[1]
     p = physics.model.success
-    fidelity, stderr = measured_fidelity(disagreement(joined(result.emulation.workloads[0]))) or (0.0, 1.0)
+    fidelity, stderr = fidelity_and_sigma(result.emulation.workloads[0], physics.model.fidelity)
     return (state.successes / state.attempts, math.sqrt(p * (1 - p) / state.attempts), fidelity, stderr,
             physics.model.fidelity, p)
 

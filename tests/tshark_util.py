@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 from collections import Counter, OrderedDict
@@ -87,8 +88,23 @@ class _Obj(list[tuple[str, Any]]):
     """A JSON object as its (key, value) pairs: tshark repeats keys."""
 
 
+REQUIRE = "QNET_REQUIRE_TSHARK"
+"""Set (CI sets it to 1): a missing tshark is an error, not a reason to skip."""
+
+
+class TsharkMissing(RuntimeError):
+    """tshark is not on PATH though :data:`REQUIRE` is set."""
+
+
 def have_tshark() -> bool:
-    return shutil.which("tshark") is not None
+    """Whether tshark is on PATH, for ``skipif(not have_tshark())`` and ``if have_tshark():``. With
+    QNET_REQUIRE_TSHARK set it never answers no: it raises :class:`TsharkMissing`, so that a test that would have
+    skipped (or left out its tshark half) fails instead."""
+    if shutil.which("tshark") is not None:
+        return True
+    if os.environ.get(REQUIRE):
+        raise TsharkMissing(f"{REQUIRE} is set but tshark is not on PATH")
+    return False
 
 
 _OUTPUTS: OrderedDict[tuple[str, bytes, tuple[str, ...]], str] = OrderedDict()
