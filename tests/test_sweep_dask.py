@@ -108,7 +108,7 @@ def test_a_failing_run_is_recorded_and_the_sweep_goes_on(scheduler: str, tmp_pat
     hundredths of a second: the 5 s limit only separates never from nearly at once."""
     scenario = write_tiny(tmp_path, pairs=8)
     scenario.write_text(scenario.read_text().replace("duration_ms = 100000.0", "duration_ms = 1e9"))
-    sweep = define_sweep(scenario, ["nodes.alice.clock_offset_ns=0,50,0"])
+    sweep = define_sweep(scenario, ["nodes.alice.clock_offset_ns=0,50,1"])   # 1 ns: photons still meet
     output = tmp_path / "results"
     results = run_sweep(sweep, output, scheduler=scheduler, timeout_s=5.0)
     status = [(row["status"], row["error"]) for row in results.rows]
