@@ -29,7 +29,8 @@ class Diagram:
 
 def _boxes(lines: list[str]) -> list[tuple[int, int, str]]:
     """The boxes of a diagram's rows: each group of lines between ``+-+`` rules is one 32-bit row, except that a
-    full-width box labelled "N bits" spans N / 32 rows (RFC 4302's ICV: its inner rules are ``+   +``)."""
+    full-width box labelled "N bits" (or "N bytes") spans N / 32 rows (RFC 4302's ICV: its inner rules are
+    ``+   +``; QNCP's common header, 12 bytes)."""
     groups: list[list[str]] = []
     group: list[str] = []
     for line in lines:
@@ -49,9 +50,9 @@ def _boxes(lines: list[str]) -> list[tuple[int, int, str]]:
         for a, b in itertools.pairwise(bars):
             label = " ".join(" ".join(line[a + 1:b].split()) for line in group if len(line) > b).strip()
             width = (b - a) // 2
-            long = re.search(r"(\d+) bits", label)
+            long = re.search(r"(\d+) (bits|bytes)", label)
             if long and width == 32:
-                width = row = int(long.group(1))
+                width = row = int(long.group(1)) * (8 if long.group(2) == "bytes" else 1)
             fields.append((base + a // 2, width, label))
         base += row
     return fields
@@ -123,15 +124,16 @@ def _expand(table: list[list[str]]) -> list[tuple[int, int, str]]:
 
 DIAGRAMS = diagrams()
 WITH_OFFSETS = [d for d in DIAGRAMS if d.table and "Bit offset" in d.table[0]]
+WITH_BYTE_OFFSETS = [d for d in DIAGRAMS if d.table and "Byte offset" in d.table[0]]
 WITH_WIDTHS = [d for d in DIAGRAMS if d.table and "Bits" in d.table[0]
                and not {"Bit offset", "Byte offset"} & set(d.table[0])]
-"""(QNCP's SETUP, SETUP_REPLY and DISTIL tables give byte offsets after a 12-byte common header: not compared.)"""
+"""(QNCP's SETUP, SETUP_REPLY and DISTIL tables give byte offsets instead: :data:`WITH_BYTE_OFFSETS`.)"""
 
 
 def test_the_parser_finds_the_diagrams() -> None:
     assert len(DIAGRAMS) >= 16
     assert {"Remote Node ID", "Create ID", "Link Label", "Circuit ID"} <= {f[2] for d in DIAGRAMS for f in d.fields}
-    assert len(WITH_OFFSETS) >= 8 and len(WITH_WIDTHS) >= 3
+    assert len(WITH_OFFSETS) >= 8 and len(WITH_WIDTHS) >= 3 and len(WITH_BYTE_OFFSETS) >= 3
 
 
 @pytest.mark.parametrize("diagram", WITH_OFFSETS, ids=lambda d: f"line{d.line}")
@@ -143,6 +145,25 @@ def test_diagram_boxes_are_the_tables_bit_offsets(diagram: Diagram) -> None:
     assert boxes == rows, (f"wire.md line {diagram.line}: boxes not in the table "
                            f"{sorted(f for f in diagram.fields if (f[0], f[1]) in boxes - rows)}, rows not in the "
                            f"diagram {sorted(r for r in table if (r[0], r[1]) in rows - boxes)}")
+
+
+@pytest.mark.parametrize("diagram", WITH_BYTE_OFFSETS, ids=lambda d: f"line{d.line}")
+def test_diagram_boxes_are_the_tables_byte_offsets(diagram: Diagram) -> None:
+    """QNCP's tables: Byte offset × 8 and Bits of each fixed field after the common header (its box is 12 bytes)
+    are a box of the diagram, and every box between them is in the table."""
+    header = diagram.table[0]
+    offset, bits = header.index("Byte offset"), header.index("Bits")
+    rows = set()
+    for row in diagram.table[1:]:
+        width = re.fullmatch(r"(\d+)( each)?", row[bits])
+        if re.fullmatch(r"\d+", row[offset]) and width:      # "`a`, `b` | 48 | 16 each": a at 48, b at 50
+            bits_each = int(width.group(1))
+            for k in range(len(re.findall(r"`[^`]+`", row[0])) or 1):
+                rows.add((int(row[offset]) * 8 + k * bits_each, bits_each))
+    assert rows, diagram.line
+    first, end = min(start for start, _ in rows), max(start + width for start, width in rows)
+    boxes = {(start, width) for start, width, _ in diagram.fields if first <= start < end}
+    assert boxes == rows, f"wire.md line {diagram.line}: boxes {sorted(boxes - rows)}, rows {sorted(rows - boxes)}"
 
 
 @pytest.mark.parametrize("diagram", WITH_WIDTHS, ids=lambda d: f"line{d.line}")
