@@ -1,7 +1,8 @@
 """docs/wire.md's bit diagrams agree with its field tables: a field's place in the ASCII art (RFC 791 style, two
-characters a bit) is the Bit offset and Bits its table gives, so neither can drift from the other (the CREATE
-diagram once labelled Distil and Window "DM" and "Rsvd"). The tables themselves are held to the codecs by
-tests/test_packets.py's golden bytes."""
+characters a bit) is the Bit offset (or Byte offset) and Bits its table gives, or, for a table of Bits alone,
+comes in the table's order, so neither can drift from the other (the CREATE diagram once labelled Distil and
+Window "DM" and "Rsvd"). The tables themselves are held to the codecs by tests/test_packets.py's golden bytes,
+and the CREATE diagram's Distil and Window to the codec here."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from protocols.packets.linkservice import Create
 
 WIRE = (Path(__file__).resolve().parents[1] / "docs" / "wire.md").read_text().split("\n")
 RULER = " 0                   1                   2                   3"
@@ -189,3 +192,13 @@ def test_create_diagram_names_distil_and_window() -> None:
                   and any(f[2] == "TU" for f in d.fields))
     labels = {(start, bits): label.replace(" ", "") for start, bits, label in create.fields}
     assert (labels[(106, 2)], labels[(108, 2)]) == ("Distil", "Window")
+
+
+def test_create_codec_puts_distil_and_window_where_the_diagram_does() -> None:
+    create = next(d for d in WITH_OFFSETS if any(f[2] == "TU" for f in d.fields))
+    at = {label.replace(" ", ""): (start, bits) for start, bits, label in create.fields}
+    for distil, window in ((1, 2), (2, 1), (3, 3)):
+        word = int.from_bytes(Create(remote_node_id=2, distil=distil, window=window).encode(), "big")
+        read = {name: word >> (24 * 8 - start - bits) & ((1 << bits) - 1)
+                for name, (start, bits) in at.items() if name in ("Distil", "Window")}
+        assert read == {"Distil": distil, "Window": window}
