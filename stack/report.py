@@ -254,6 +254,8 @@ def workload_table(report: dict[str, Any]) -> list[str]:
         errors = f"  ERR {','.join(w['errors'])}" if w["errors"] else ""
         if w["pairs_disagreeing"]:
             errors += f"  {w['pairs_disagreeing']} PAIRS DELIVERED AT ONE END ONLY"
+        if w["pairs_expired"]:     # counted in pairs_delivered if its OK came first: say it was withdrawn
+            errors += f"  {w['pairs_expired']} expired (ERR EXPIRE), {w['pairs_matched']} matched"
         lines.append(f"{name:<22}{w['pairs_delivered']:>5}/{w['pairs_requested']:<5}{rate:>9} {first:>9}"
                      f"{good:>10}{fid:>15}  {dis}{errors}")
     return lines

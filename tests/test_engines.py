@@ -947,6 +947,14 @@ def herald_is_valid(b: bytes) -> bool:
     return len(b) == 28 and b[0] == 1 and b[1] == 1 and b[2] in (0, 1) and b[3] <= 3 and b[6] == 1
 
 
+def create_is_valid(b: bytes) -> bool:
+    """24 bytes, and Max Time readable: Time Unit 3 (bits 48-49) is unused unless Max Time (bits 50-63) is 0; a CREDIT
+    or CLOSE (Window, byte 13 bits 3-2, = 2 or 3) is read without it (docs/wire.md §4.1, §4.1.1)."""
+    if len(b) != 24:
+        return False
+    return b[6] >> 6 != 3 or (b[6] & 0x3F, b[7]) == (0, 0) or b[13] >> 2 & 3 in (2, 3)
+
+
 def egp_is_valid(b: bytes) -> bool:
     if len(b) < 16 or b[0] != 1 or b[1] not in (1, 2) or b[2] > 8:
         return False
@@ -996,7 +1004,7 @@ def test_random_bytes_never_raise_and_count_malformed(inputs: list[tuple[int, by
         stat.receive(payload, A_HERALD, HERALD_PORT, now)
         source = APP1 if port == LINK_SERVICE_PORT else EGP2
         n1.receive(payload, source, port, now)
-        link_bad += (len(payload) != 24) if port == LINK_SERVICE_PORT else not egp_is_valid(payload)
+        link_bad += not create_is_valid(payload) if port == LINK_SERVICE_PORT else not egp_is_valid(payload)
         user.receive(payload, LS1, 49152, now)
         responder.receive(payload, LS1, 49152, now)
         up_bad += not upward_is_valid(payload)

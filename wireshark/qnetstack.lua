@@ -26,7 +26,7 @@
 --           Sender ID, Receiver ID, Sequence Number, ICV; preferences qnetauth.trailer (on by default) and
 --           qnetauth.key (the run secret in hex: the ICVs are verified, qnetauth.icv_status)
 --   qtp     qubit transport protocol (teleportation), UDP port 7776: DATA, ACK, ERR
---   qapp    application messages between the applications' ports (UDP 50000-51023): the API's reliable
+--   qapp    application messages between the applications' ports (UDP 49152-49173, 50000-51023): the API's reliable
 --           exchanges (Magic E7 C4, Tag, Flags, payload) and any other application data (qapp.data)
 --
 -- Every field abbreviation is <proto>.<scapy field name> of the reference scapy layers in
@@ -1287,13 +1287,13 @@ local function qtp_dissect(buf, pinfo, root)
 end
 
 ---------------------------------------------------------------------------------------------
--- Application messages (docs/wire.md section 11.2): datagrams between applications' ports (50000 + the
--- application's index). Those that begin with E7 C4 are the API's reliable exchanges
+-- Application messages (docs/wire.md section 11.2): datagrams between applications' ports (qnet run: 50000 + the
+-- application's index; qnet up: the node's application slots, logical ports 49152-49173). Those that begin with E7 C4 are the API's reliable exchanges
 -- (protocols/packets/exchange.py): Magic, Tag (32 bits), Flags (bit 0: a reply), the exchange's payload.
 -- Any other application message is the application's own bytes (qapp.data).
 
 -- (In a block: the main chunk is near Lua's limit of 200 local variables; QAPP carries out what is used below.)
-local QAPP = {ports = "50000-51023"}
+local QAPP = {ports = "49152-49173,50000-51023"}
 do
 local EXCHANGE_HEADER, EXCHANGE_MAX = 7, 1400
 local qapp = Proto("qapp", "QNet Application Message")
@@ -1596,7 +1596,8 @@ ethertype:add(ETHERTYPE_P4_QNP, qnp)
 -- (tshark -o qnetmp.base_port:40000) and every mapped port is dissected by its slot:
 -- 31 the timestamp sideband (sent from the sender's service port, so it is checked first),
 -- 0 qhp, 1 link-layer service, 2 egp, 3-4 PTP (Wireshark's own dissector), 5 network-layer
--- service, 6 TRACK, 7 qncp, 8 qtp, 9-30 the applications' side of the link-layer or network-layer service.
+-- service, 6 TRACK, 7 qncp, 8 qtp, 9-30 applications: their datagrams to or from slot 1 or 5 are link-layer or
+-- network-layer service (the lower slot first), those between two application slots qapp.
 
 local qnetmp = Proto("qnetmp", "QNet multi-process port map")
 qnetmp.prefs.base_port = Pref.uint("Base port", 0,
@@ -1623,6 +1624,9 @@ local MP_SLOTS = {
     [7] = RAW.qncp,
     [8] = RAW.qtp,
 }
+-- Applications' slots 9-30: tried after slots 1 and 5 (their services). (A function of its own: a loop's control
+-- variables would be locals of the main chunk, which is at Lua's limit of 200.)
+;(function() for slot = 9, 30 do MP_SLOTS[slot] = RAW.qapp end end)()
 
 function qnetmp.dissector(buf, pinfo, root)
     local base = qnetmp.prefs.base_port

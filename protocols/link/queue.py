@@ -70,13 +70,14 @@ class DistributedQueue:
         node_id = self._links.node_id
         try:
             create = ll.Create.decode(payload)
+            if create.window in (ll.WINDOW_CREDIT, ll.WINDOW_CLOSE):   # its other fields are ignored
+                return self._on_window(create, app, now)
+            create.max_time_ns()             # Time Unit 3 is unused: ERR CREATE (docs/wire.md §4.1), no Create ID
         except ParseError:
             self._counters.malformed += 1
             if _is_reply(payload):           # never an error about a reply: two link layers would answer
                 return Actions()             # each other's ERRs forever (a forged source does that)
             return self._replies.refuse(app, ll.Err(0, ll.ERR_CREATE, origin_node=node_id))
-        if create.window in (ll.WINDOW_CREDIT, ll.WINDOW_CLOSE):
-            return self._on_window(create, app, now)
         create_id = self._requests.new_create_id()
         link = self._links.by_peer.get(create.remote_node_id)
         error = unsupported(create, local=True) if link else ll.ERR_UNSUPP
@@ -199,6 +200,8 @@ class DistributedQueue:
         status = 0
         if key in self._aborted:                   # the master gave it up before its REQ came: stay closed
             status = self._aborted[key]
+        elif not _parseable(create):               # Time Unit 3 (docs/wire.md §4.4): as a CREATE, ERR CREATE
+            status = ll.ERR_CREATE
         elif link is None or create.remote_node_id != self._links.node_id or app is None:
             status = ll.ERR_REJECTED
         else:
@@ -238,6 +241,15 @@ def _is_reply(payload: bytes) -> bool:
     """Whether ``payload`` is what a link layer sends upwards (ACK, OK, ERR)."""
     try:
         ll.decode_upward(payload)
+    except ParseError:
+        return False
+    return True
+
+
+def _parseable(create: ll.Create) -> bool:
+    """Whether ``create``'s Max Time can be read (Time Unit 3 is unused, docs/wire.md §4.1)."""
+    try:
+        create.max_time_ns()
     except ParseError:
         return False
     return True

@@ -41,7 +41,11 @@ class StopGeneration:
 @fast_init
 @dataclass(frozen=True, slots=True)
 class PairReady:
-    """Physical layer → link layer: a heralded pair (or measure-directly outcome)."""
+    """Physical layer → link layer: a heralded pair (or measure-directly outcome).
+
+    ``distribution`` is the pair's Bell-diagonal distribution by Bell index (Φ+, Ψ+, Φ−, Ψ−), as its emission's
+    (:class:`~protocols.physical.hardware.Emitted`): its fidelity to the heralded ``bell_state`` is
+    ``distribution[bell_state]``. ``outcome`` and ``basis`` are set for a measure-directly pair."""
 
     link_id: int
     slot: int
