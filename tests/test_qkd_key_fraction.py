@@ -35,3 +35,8 @@ def test_key_fraction_vanishes_just_above_eleven_percent() -> None:
 def test_werner_qber_literals() -> None:
     assert werner_qber(0.925) == pytest.approx(0.05, abs=1e-15)     # depolarizing 0.1: e = p/2
     assert werner_qber(1.0) == 0.0 and werner_qber(0.25) == pytest.approx(0.5, abs=1e-15)
+
+
+def test_no_key_from_a_qber_above_one_half() -> None:
+    """h(e) = h(1 − e), but this BBM92 never flips its bits: a QBER of 0.9 gives no key (was 0.062)."""
+    assert key_fraction(0.9) == key_fraction(0.5) == key_fraction(0.95) == 0.0

@@ -49,7 +49,14 @@ def binary_entropy(p: float) -> float:
 
 
 def key_fraction(qber: float) -> float:
-    """Asymptotic secret key per sifted bit, 1 − 2h(e), 0 when that is negative (no key above e ≈ 11 %)."""
+    """Asymptotic secret key per sifted bit, 1 − 2h(e), 0 when that is negative (no key above e ≈ 11 %: h is
+    symmetric about 1/2, so e > 1/2 is 0 too, not the key of the flipped bits, which this protocol never flips).
+
+    >>> round(key_fraction(0.05), 6), key_fraction(0.2), key_fraction(0.9)
+    (0.427206, 0.0, 0.0)
+    """
+    if qber >= 0.5:
+        return 0.0
     return max(0.0, 1 - 2 * binary_entropy(qber))
 
 
