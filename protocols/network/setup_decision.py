@@ -57,6 +57,7 @@ class SetupDecision:
                                             [n.gate_ns + n.readout_ns for n in nodes[1:-1]]) + margin
             cutoff, end_cutoff = override, override + latency
         message = caps.reply(circuit.handle[1], circuit.head, decided, cutoff, end_cutoff)
+        circuit.stats.model_fidelity = decided.model[0]
         circuit.stats.worst_fidelity = rules.worst_fidelity(_chain(decided, nodes, links, margin), cutoff)
         return message
 
