@@ -90,7 +90,8 @@ def test_single_click_figures_are_for_the_alpha_the_link_ran_with() -> None:
     """A single-click link configured with α = 0.2 serving a request with Minimum Fidelity 0.95 runs with a
     smaller α (the link layer's choice): the report names it, and its success probability and fidelity are the
     closed form's for that α (schemes.single_click), so the measured success rate agrees within 4 binomial
-    standard errors √(p(1 − p)/attempts) (the configured α's p, 0.11, is about 100 of them away)."""
+    standard errors √(p(1 − p)/attempts) (the configured α's p, 0.11, is about 100 of them away); so does the
+    share of true heralds."""
     text = ("[run]\nduration_ms = 20000.0\nseed = 3\n" + _qpu("a") + _qpu("b")
             + _link("ab", "a", "b", "st", 2.0, 'scheme = "single-click"\nbright_state_population = 0.2')
             + '\n[[workload]]\nnode = "a"\nremote = "b"\ntype = "measure"\npairs = 500\nmin_fidelity = 0.95\n')
@@ -105,6 +106,13 @@ def test_single_click_figures_are_for_the_alpha_the_link_ran_with() -> None:
     p = link["success_probability"]
     assert abs(link["success_probability_measured"] - p) < 4 * math.sqrt(p * (1 - p) / link["attempts"])
     assert link["physical_bound_pairs_per_s"] == p / link["attempt_cycle_ns"] * 1e9
+    # the share of true heralds (docs/report.md: both-emitted heralds are not true ones): without dark counts
+    # 2(1 − α)/(2 − αη), the fidelity; measured within 4 binomial standard errors over the successes
+    fraction = link["true_herald_fraction_model"]
+    assert math.isclose(fraction, link["fidelity_model"]) and math.isclose(
+        fraction, 2 * (1 - alpha) / (2 - alpha * lp.arm_a.efficiency))
+    sigma = math.sqrt(fraction * (1 - fraction) / link["successes"])
+    assert abs(link["true_herald_fraction_measured"] - fraction) < 4 * sigma
 
 
 APPS = ("[run]\nduration_ms = 60000.0\nseed = 15\n" + "".join(_qpu(n) for n in ("carol", "dave", "erin", "frank"))
