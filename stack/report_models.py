@@ -10,6 +10,7 @@ and their sources.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -127,7 +128,7 @@ def measured_pair_model(emu: Any, workload: Any) -> MeasuredPairModel | None:
 def fidelity_model_measured(emu: Any, workload: Any, pairs: list[tuple[Any, Any]]) -> float | None:
     """The mean of :meth:`MeasuredPairModel.fidelity` over the pairs both ends measured (None: no model, no pair)."""
     model = measured_pair_model(emu, workload)
-    measured = [(a.goodness, b.goodness) for a, b in pairs if a.outcome is not None and b.outcome is not None]
+    measured = Counter((a.goodness, b.goodness) for a, b in pairs if a.outcome is not None and b.outcome is not None)
     if model is None or not measured:
-        return None
-    return sum(model.fidelity(a, b) for a, b in measured) / len(measured)
+        return None           # a link's pairs carry few Goodness values: each pair of them computed once
+    return sum(model.fidelity(a, b) * count for (a, b), count in measured.items()) / measured.total()
