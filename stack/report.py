@@ -246,7 +246,7 @@ def workload_table(report: dict[str, Any]) -> list[str]:
     one of applications only)."""
     if not report["workload"]:
         return []
-    lines = ["", f"{'workload':<22}{'pairs':>11}{'pairs/s':>9} 1st OK ms{'goodness':>10}"
+    lines = ["", f"{'workload':<22}{'pairs':>11}{'pairs/s':>9} 1st OK ms{'goodness':>10}{'F model':>9}"
              f"{'F meas.':>15}  disagreement"]
     for w in report["workload"]:
         name = f"{w['node']}->{w['remote']} {w['type']}"
@@ -256,9 +256,10 @@ def workload_table(report: dict[str, Any]) -> list[str]:
         first = "" if w["create_to_first_ok_ns"] is None else f"{w['create_to_first_ok_ns'] / 1e6:.3f}"
         rate = "" if w["pairs_per_s"] is None else f"{w['pairs_per_s']:.1f}"
         good = "" if w["goodness_mean"] is None else f"{w['goodness_mean']:.4f}"
+        model = "" if w.get("fidelity_model_measured") is None else f"{w['fidelity_model_measured']:.4f}"
         errors = f"  ERR {','.join(w['errors'])}" if w["errors"] else ""
         if w["pairs_disagreeing"]:
             errors += f"  {w['pairs_disagreeing']} PAIRS DELIVERED AT ONE END ONLY"
         lines.append(f"{name:<22}{w['pairs_delivered']:>5}/{w['pairs_requested']:<5}{rate:>9} {first:>9}"
-                     f"{good:>10}{fid:>15}  {dis}{errors}")
+                     f"{good:>10}{model:>9}{fid:>15}  {dis}{errors}")
     return lines

@@ -14,10 +14,12 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+from protocols.link.admission import choose
 from protocols.network.model import move_fidelity
+from protocols.packets import linkservice as ll
 from protocols.physical.hardware import BellDistribution
 from protocols.physical.physics import memory_pauli_probabilities, pauli_channel
-from stack.quantum.budget import LinkPhysics, with_alpha
+from stack.quantum.budget import LinkPhysics, link_options, with_alpha
 
 
 def ran_alphas(emu: Any, link_id: int) -> list[float]:
@@ -113,16 +115,31 @@ class MeasuredPairModel:
         return _decayed(self.dist, self.memories, times, self.moves)[0]
 
 
-def measured_pair_model(emu: Any, workload: Any) -> MeasuredPairModel | None:
-    """:class:`MeasuredPairModel` of a link-layer keep entry (A its origin, B its remote), on the link as it ran;
-    None for another entry, or a link that ran with several α (its pairs' heralded states differ)."""
+def entry_physics(emu: Any, workload: Any) -> LinkPhysics | None:
+    """The link of a link-layer entry as its request ran it: with the option (α) the origin's link layer picks for
+    the entry's Minimum Fidelity (``protocols/link/admission.py: choose``, over the options the runtime gives it,
+    ``stack/quantum/budget.py: link_options``); None for a network-layer entry, or one that no option serves."""
+    if workload.link_id is None:
+        return None
     config = workload.config
-    if workload.link_id is None or config.type != "keep" or len(ran_alphas(emu, workload.link_id)) > 1:
+    physics = emu.link_physics[workload.link_id]
+    here, peer = emu.scenario.nodes[config.node], emu.scenario.nodes[config.remote]
+    options = link_options(physics, (here.t1_ns, peer.t1_ns), (here.t2_ns, peer.t2_ns))
+    option = choose(options, ll.decode_fidelity(ll.encode_fidelity(config.min_fidelity)))
+    return None if option is None else with_alpha(physics, option.alpha)
+
+
+def measured_pair_model(emu: Any, workload: Any) -> MeasuredPairModel | None:
+    """:class:`MeasuredPairModel` of a link-layer keep entry (A its origin, B its remote), on the link as the
+    entry's request ran it (:func:`entry_physics`); None for another entry."""
+    config = workload.config
+    physics = entry_physics(emu, workload) if config.type == "keep" else None
+    if physics is None:
         return None
     nodes = [emu.scenario.nodes[config.node], emu.scenario.nodes[config.remote]]
     memories = ((nodes[0].t1_ns, nodes[0].t2_ns), (nodes[1].t1_ns, nodes[1].t2_ns))
     moves = tuple(move_fidelity(node.storage_qubits, node.gate_fidelity) for node in nodes)
-    return MeasuredPairModel(run_physics(emu, workload.link_id).model.distribution, memories, moves)
+    return MeasuredPairModel(physics.model.distribution, memories, moves)
 
 
 def fidelity_model_measured(emu: Any, workload: Any, pairs: list[tuple[Any, Any]]) -> float | None:
