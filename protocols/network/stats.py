@@ -33,7 +33,8 @@ class CircuitStats:
     model_fidelity: float | None = None
     """Tail: D_mid[0] as it computed it, before the 16-bit encoding (the report's ``fidelity_model``)."""
     worst_fidelity: float | None = None
-    """Tail: F_worst under the cutoff in force, computed like :attr:`model_fidelity` (so never above it)."""
+    """Tail: F_worst under the cutoff in force, exact like :attr:`model_fidelity` (never above it, except with a
+    cutoff set by hand: D_mid is for the cutoff the tail derived)."""
     link_min_fidelity: list[float] = field(default_factory=list)
     labels: list[int] = field(default_factory=list)
     origins: list[int] = field(default_factory=list)
