@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import itertools
 import math
+from pathlib import Path
 
 from protocols.physical import schemes
 from stack.api.scenario_apps import run_applications
 from stack.report import build_report
 from stack.report_models import basis_errors, bell_diagonal_s, run_physics
 from stack.runtime import run_scenario
-from stack.scenario import load_text
+from stack.scenario import load, load_text
 from tests.network_scenarios import chain, entry
 
 
@@ -160,3 +161,17 @@ def test_worst_case_fidelity_never_exceeds_the_model() -> None:
     for model, worst in figures:
         assert model - worst < 1 / 65535                                     # equal but for the rounding
         assert model == round(model * 65535) / 65535 and worst == round(worst * 65535) / 65535
+
+
+def test_with_a_cutoff_set_by_hand_the_model_is_for_that_cutoff() -> None:
+    """examples/all-messages.toml's `cutoff_us = 1` circuit: the tail's SETUP_REPLY carries D_mid for the cutoff it
+    derived (none: D_mid[0] = 0.809 waiting for ever), while F_worst (0.850) is for the 1 µs in force; the report's
+    `fidelity_model` is D_mid for the cutoff in force (0.898), so F_worst ≤ D_mid[0] holds there too (the report
+    gave 0.809 against 0.850 before), computed by the function that gives the tail's own D_mid
+    (waiting.mid_distribution, with the cutoff in force)."""
+    report = build_report(run_scenario(load(Path(__file__).parent.parent / "examples" / "all-messages.toml")))
+    (hand_set,) = [c for c in report["circuits"] if c["cutoff_ns"] == 1000]
+    assert hand_set["fidelity_worst_model"] <= hand_set["fidelity_model"]
+    for circuit in report["circuits"]:
+        if circuit["fidelity_model"] is not None:
+            assert circuit["fidelity_worst_model"] <= circuit["fidelity_model"]
