@@ -33,7 +33,7 @@ class SetupDecision:
 
     def decide(self, circuit: Circuit, setup: Setup, free: int) -> SetupReply | int:
         """The SETUP_REPLY for ``setup`` (``free``: the tail's free qubits), or the error code that refuses it.
-        Records F_worst under the cutoff in force in ``circuit.stats``."""
+        Records D_mid[0] and F_worst under the cutoff in force in ``circuit.stats`` (for the report)."""
         node = self.node
         own = rules.node_cap(node.caps, free)
         nodes = [caps.node_cap(q.node, node.topology.node(q.node.node_id).move_ns) for q in setup.qcaps] + [own]
