@@ -15,6 +15,7 @@ from protocols.packets.linkservice import ERROR_CODES
 from stack.core.capture import node_ip, node_mac
 from stack.core.network import AUTH_DROPS
 from stack.report_estimates import fidelity_figures, request_rate
+from stack.report_models import fidelity_model_measured, ran_alphas, run_physics
 from stack.report_pairs import delivered, disagreeing, disagreement, expired_pairs, joined, measured_fidelity
 from stack.runtime import Emulation, RunResult, Workload
 from stack.timing.sync import sync_report
@@ -52,7 +53,7 @@ def build_report(result: RunResult, capture_frames: int | None = None) -> dict[s
         "kernel_events": emu.kernel.events_run,
         "authentication": emu.network.auth is not None,
         "links": [_link(emu, link) for link in scenario.links],
-        "workload": [_workload(w) for w in emu.workloads],
+        "workload": [_workload(w, emu) for w in emu.workloads],
         **({"circuits": _circuits(emu)} if emu.topology is not None else {}),
         "nodes": _nodes(emu),
         "medium": result.ledger | {"rejected_commands": emu.medium.rejected_commands},
@@ -76,7 +77,8 @@ def to_json(report: dict[str, Any]) -> str:
 
 
 def _link(emu: Any, link: Any) -> dict[str, Any]:
-    lp = emu.link_physics[link.link_id]
+    lp = run_physics(emu, link.link_id)     # the model figures are for the α the link ran with (docs/report.md)
+    alphas = ran_alphas(emu, link.link_id)
     state = emu.heralding.links[link.link_id]
     p = lp.success_probability
     measured = (state.successes + state.window_failures) / state.attempts if state.attempts else None
@@ -90,6 +92,8 @@ def _link(emu: Any, link: Any) -> dict[str, Any]:
         "arm_b_efficiency": lp.arm_b.factors | {"total": lp.arm_b.efficiency},
         "false_click_probability": lp.p_false,
         "transducer_rate_factor": lp.transducer_rate_factor,
+        "bright_state_population": lp.alpha if link.scheme == "single-click" else None,
+        "bright_state_populations_run": alphas if link.scheme == "single-click" else None,
         "success_probability": p,
         "fidelity_model": lp.model.fidelity,
         "true_herald_fraction_model": lp.model.components[0].probability / p if p else None,
@@ -102,7 +106,7 @@ def _link(emu: Any, link: Any) -> dict[str, Any]:
     }
 
 
-def _workload(w: Workload) -> dict[str, Any]:
+def _workload(w: Workload, emu: Emulation) -> dict[str, Any]:
     origin = w.origin
     pairs = joined(w)
     rates = disagreement(pairs)
@@ -124,6 +128,7 @@ def _workload(w: Workload) -> dict[str, Any]:
         "priority": w.config.priority, "atomic": w.config.atomic,
         "pairs_per_s": request_rate([r.ok_time for r in records], origin.sent_at),
         "goodness_mean": sum(r.goodness for r in records) / len(records) if records else None,
+        "fidelity_model_measured": fidelity_model_measured(emu, w, pairs),
         **fidelity_figures(rates if w.config.type == "keep" else None),
         "disagreement": rates,
     }
@@ -241,7 +246,7 @@ def workload_table(report: dict[str, Any]) -> list[str]:
     one of applications only)."""
     if not report["workload"]:
         return []
-    lines = ["", f"{'workload':<22}{'pairs':>11}{'pairs/s':>9} 1st OK ms{'goodness':>10}"
+    lines = ["", f"{'workload':<22}{'pairs':>11}{'pairs/s':>9} 1st OK ms{'goodness':>10}{'F model':>9}"
              f"{'F meas.':>15}  disagreement"]
     for w in report["workload"]:
         name = f"{w['node']}->{w['remote']} {w['type']}"
@@ -251,11 +256,12 @@ def workload_table(report: dict[str, Any]) -> list[str]:
         first = "" if w["create_to_first_ok_ns"] is None else f"{w['create_to_first_ok_ns'] / 1e6:.3f}"
         rate = "" if w["pairs_per_s"] is None else f"{w['pairs_per_s']:.1f}"
         good = "" if w["goodness_mean"] is None else f"{w['goodness_mean']:.4f}"
+        model = "" if w.get("fidelity_model_measured") is None else f"{w['fidelity_model_measured']:.4f}"
         errors = f"  ERR {','.join(w['errors'])}" if w["errors"] else ""
         if w["pairs_disagreeing"]:
             errors += f"  {w['pairs_disagreeing']} PAIRS DELIVERED AT ONE END ONLY"
         if w["pairs_expired"]:     # counted in pairs_delivered if its OK came first: say it was withdrawn
             errors += f"  {w['pairs_expired']} expired (ERR EXPIRE), {w['pairs_matched']} matched"
         lines.append(f"{name:<22}{w['pairs_delivered']:>5}/{w['pairs_requested']:<5}{rate:>9} {first:>9}"
-                     f"{good:>10}{fid:>15}  {dis}{errors}")
+                     f"{good:>10}{model:>9}{fid:>15}  {dis}{errors}")
     return lines

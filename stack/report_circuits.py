@@ -11,6 +11,7 @@ import itertools
 import math
 from typing import TYPE_CHECKING, Any
 
+from protocols.packets import linkservice as ll
 from protocols.packets.linkservice import ERROR_CODES
 from protocols.packets.qncp_common import REASONS
 from stack.report_estimates import fidelity_figures, request_rate
@@ -45,6 +46,21 @@ def views(emu: Emulation) -> Views:
         return {engine.node_id: (engine.node.records, network_counts(engine.counters))
                 for engine in emu.network_layers}
     return emu.network_records
+
+
+def _on_grid(fidelity: float | None) -> float | None:
+    """``fidelity`` rounded to the draft's 16-bit grid (n / 65535), as the wire would carry it."""
+    return None if fidelity is None else ll.decode_fidelity(ll.encode_fidelity(fidelity))
+
+
+def _model_fidelities(tail: Any) -> tuple[float | None, float | None]:
+    """``fidelity_model`` and ``fidelity_worst_model``: the tail's D_mid[0] and F_worst as it computed them, both
+    rounded to the 16-bit grid the same way (rounding is monotone, so F_worst ≤ D_mid[0] stays true; the
+    SETUP_REPLY's model, renormalised after rounding each of its four fields, can sit a quantum or two off)."""
+    if tail is None:
+        return None, None
+    model = tail.model_fidelity if tail.model_fidelity is not None else None if tail.model is None else tail.model[0]
+    return _on_grid(model), _on_grid(tail.worst_fidelity)
 
 
 def circuits(emu: Emulation) -> list[dict[str, Any]]:
@@ -116,6 +132,7 @@ def _circuit(emu: Emulation, seen: Views, index: int, w: Workload) -> dict[str, 
                      "distillation": _distillation(at, link.link_id)})
     goodness = [r.goodness for r in w.origin.records]
     setup = head_record
+    model, worst = _model_fidelities(tail)
     return {
         "workload": index, "head": w.config.node, "tail": w.config.remote,
         "path": [names[n] for n in route], "links": [link.name for link in links if link is not None],
@@ -128,8 +145,7 @@ def _circuit(emu: Emulation, seen: Views, index: int, w: Workload) -> dict[str, 
         "cutoff_ns": None if tail is None else tail.cutoff_ns,
         "end_cutoff_ns": None if tail is None else tail.end_cutoff_ns,
         "link_min_fidelity": None if tail is None else tail.link_min_fidelity,
-        "fidelity_model": None if tail is None or tail.model is None else tail.model[0],
-        "fidelity_worst_model": None if tail is None else tail.worst_fidelity,
+        "fidelity_model": model, "fidelity_worst_model": worst,
         "expected_pair_ns": None if tail is None else tail.expected_pair_ns,
         "pairs_requested": w.config.pairs, "pairs_delivered": len(w.origin.records),
         "pairs_delivered_remote": len(remote), "pairs_matched": len(pairs),

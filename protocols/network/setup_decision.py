@@ -18,6 +18,7 @@ from protocols.network.circuit import Circuit
 from protocols.network.context import RTO_FLOOR_NS, Node
 from protocols.network.model import Chain, signalling_latency_ns
 from protocols.network.policy import DistilRequest
+from protocols.network.waiting import Generation, mid_distribution
 from protocols.packets import linkservice as ll
 from protocols.packets.qncp import Setup, SetupReply
 
@@ -32,7 +33,7 @@ class SetupDecision:
 
     def decide(self, circuit: Circuit, setup: Setup, free: int) -> SetupReply | int:
         """The SETUP_REPLY for ``setup`` (``free``: the tail's free qubits), or the error code that refuses it.
-        Records F_worst under the cutoff in force in ``circuit.stats``."""
+        Records D_mid[0] and F_worst under the cutoff in force in ``circuit.stats`` (for the report)."""
         node = self.node
         own = rules.node_cap(node.caps, free)
         nodes = [caps.node_cap(q.node, node.topology.node(q.node.node_id).move_ns) for q in setup.qcaps] + [own]
@@ -57,7 +58,9 @@ class SetupDecision:
                                             [n.gate_ns + n.readout_ns for n in nodes[1:-1]]) + margin
             cutoff, end_cutoff = override, override + latency
         message = caps.reply(circuit.handle[1], circuit.head, decided, cutoff, end_cutoff)
-        circuit.stats.worst_fidelity = rules.worst_fidelity(_chain(decided, nodes, links, margin), cutoff)
+        chain = _chain(decided, nodes, links, margin)
+        circuit.stats.model_fidelity = _mid_fidelity(decided, chain, links, override) if override else decided.model[0]
+        circuit.stats.worst_fidelity = rules.worst_fidelity(chain, cutoff)
         return message
 
     def _retries(self, route: tuple[int, ...]) -> rules.Retries:
@@ -71,6 +74,16 @@ class SetupDecision:
 
         return rules.Retries(tuple(lost(a, b) for a, b in itertools.pairwise(route)),
                              lost(route[0], route[-1]))
+
+
+def _mid_fidelity(decided: rules.CircuitRules, chain: Chain, links: list[rules.LinkCap], cutoff: int) -> float:
+    """D_mid[0] under a cutoff set by hand (the scenario's ``cutoff_us``), for the report only (the SETUP_REPLY
+    carries D_mid for the derived cutoff): the waits truncated at it, as :func:`rules.decide` computes D_mid. A
+    distilling circuit's D_mid is not recomputed (its rounds change the waits): the decided one."""
+    if decided.end_distil is not None or any(hop.distil is not None for hop in decided.hops):
+        return decided.model[0]
+    hops = [Generation(hop.option.success, link.cycle_ns) for hop, link in zip(decided.hops, links, strict=True)]
+    return mid_distribution(chain, hops, cutoff)[0]
 
 
 def _chain(decided: rules.CircuitRules, nodes: list[rules.NodeCap], links: list[rules.LinkCap],

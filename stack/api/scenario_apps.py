@@ -9,9 +9,9 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from protocols.apps.chsh import werner_s
 from protocols.apps.intervals import Interval, linear_interval
-from protocols.apps.qkd import key_fraction, werner_qber
+from protocols.apps.qkd import key_fraction
+from protocols.physical.hardware import BellDistribution
 from protocols.transport.model import teleport_fidelity
 from stack.api.apps import bbm92, chsh, teleport_states
 from stack.api.context import AppContext
@@ -19,6 +19,7 @@ from stack.api.errors import ExchangeError, LinkError, QuantumError, TransportEr
 from stack.api.ghz import ghz_center, ghz_leaf, werner_ghz_fidelity_of
 from stack.api.run import run_roles
 from stack.api.user_apps import load_functions, user_role
+from stack.report_models import basis_errors, bell_diagonal_s, run_physics
 from stack.runtime import RunResult
 from stack.scenario import Scenario
 
@@ -96,12 +97,28 @@ def user_report(config: Any, results: dict[str, Any]) -> dict[str, Any]:
             "results": results}
 
 
-def _model_fidelity(run: RunResult, config: Any, remote: str | None = None) -> float | None:
-    """The link model's pair fidelity when one link serves the application (None over the network layer)."""
+def _model_distribution(run: RunResult, config: Any, remote: str | None = None) -> BellDistribution | None:
+    """The link model's Bell-diagonal pair (relative to the heralded state) when one link serves the application,
+    for the α the link ran with (None over the network layer)."""
     for link in run.emulation.scenario.links:
         if {link.a, link.b} == {config.node, remote or config.remote} and config.service != "network":
-            return float(run.emulation.link_physics[link.link_id].model.fidelity)
+            return run_physics(run.emulation, link.link_id).model.distribution
     return None
+
+
+def _model_fidelity(run: RunResult, config: Any, remote: str | None = None) -> float | None:
+    """The link model's pair fidelity when one link serves the application (None over the network layer)."""
+    dist = _model_distribution(run, config, remote)
+    return None if dist is None else float(dist[0])
+
+
+def _qber_models(dist: BellDistribution | None) -> dict[str, float | None]:
+    """QBER per basis of the link's Bell-diagonal pairs (:func:`stack.report_models.basis_errors`: a single-click
+    link's errors are mostly in Z), and ``qber_model`` their mean: the sample mixes Z and X pairs equally."""
+    if dist is None:
+        return dict.fromkeys(("qber_model", "qber_z_model", "qber_x_model"))
+    errors = basis_errors(dist)
+    return {"qber_model": (errors["Z"] + errors["X"]) / 2, "qber_z_model": errors["Z"], "qber_x_model": errors["X"]}
 
 
 def application_report(run: RunResult, config: Any, creator: Any, receiver: Any) -> dict[str, Any]:
@@ -129,10 +146,11 @@ def application_report(run: RunResult, config: Any, creator: Any, receiver: Any)
                   "key_fraction": key_fraction(creator.qber) if creator.sample else None, "key_bits": len(creator.key),
                   "key_bit_errors": errors, "secret_bits": creator.secret_bits,
                   "emulated_s": creator.elapsed_ns * 1e-9, "secret_bits_per_s": creator.secret_bits_per_second,
-                  "qber_model": None if f_model is None else werner_qber(f_model)}
+                  **_qber_models(_model_distribution(run, config))}
     elif config.kind == "chsh":
+        dist = _model_distribution(run, config)
         entry |= {"pairs_zz": len(creator.zz), "pairs_xx": len(creator.xx), "s": creator.s,
-                  **_interval("s", creator.interval()), "s_model": None if f_model is None else werner_s(f_model)}
+                  **_interval("s", creator.interval()), "s_model": None if dist is None else bell_diagonal_s(dist)}
     else:
         n = sum(count for _, count in receiver.right.values())
         entry |= {"qubits": n, "lost": creator.lost, "fidelity": receiver.fidelity if n else None,

@@ -100,6 +100,14 @@ class Heralding:
         """The nodes that may arm link ``link_id`` (None: there is no such link)."""
         return self._ends.get(link_id) if isinstance(link_id, int) else None
 
+    def alphas(self, link_id: int) -> list[float]:
+        """The bright-state populations single-click link ``link_id`` was armed with, in order ([] for another scheme
+        or a link never armed): the link layer picks one per request (its Minimum Fidelity), docs/report.md."""
+        base = self.links[link_id].base
+        if base is None or base.scheme != "single-click":
+            return []
+        return sorted({base.alpha if alpha is None else alpha for link, alpha in self._variants if link == link_id})
+
     def _variant(self, state: LinkState, alpha: float | None) -> LinkPhysics:
         """Make and keep the variant of ``state``'s link for ``alpha`` (:meth:`command` looks in ``_variants``
         first and comes here on a miss: once per link and alpha)."""
