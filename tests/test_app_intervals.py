@@ -81,7 +81,8 @@ def test_the_chsh_interval_covers_the_truth_from_a_few_pairs_a_basis(n: int) -> 
 @pytest.mark.parametrize("n", [1, 2, 4])
 def test_the_ghz_interval_covers_the_truth_from_a_few_shots_a_setting(n: int) -> None:
     """Three parties, five settings; each setting's outcome is the ideal one but for an error of probability p (a
-    Z shot with unequal bits, an X/Y shot of the wrong parity), so F = 1 − p."""
+    Z shot with unequal bits, an X/Y shot of the wrong parity), so F = (1 − p)/2 + 2^−3 · 4 · (1 − 2p) = 1 − 3p/2
+    (the test took 1 − p, 0.1 off at p = 0.2, and still passed)."""
     plan = settings(3)
 
     def interval(ks: Sequence[int]) -> tuple[float, float]:
@@ -92,8 +93,8 @@ def test_the_ghz_interval_covers_the_truth_from_a_few_shots_a_setting(n: int) ->
             result.outcomes[setting] = [(1 - ideal, 0, 0)] * k + [(ideal, 0, 0)] * (n - k)
         return _bounds(result.interval())
 
-    coverage = [_coverage(p, n, 5, 1 - p, interval) for p in (0.0, 0.05, 0.1, 0.2)]
-    assert min(coverage) >= 0.8 and sum(coverage) / len(coverage) >= 0.88, coverage
+    coverage = [_coverage(p, n, 5, 1 - 1.5 * p, interval) for p in (0.0, 0.05, 0.1, 0.2)]
+    assert min(coverage) >= 0.85 and sum(coverage) / len(coverage) >= 0.9, coverage
 
 
 def test_ghz_fidelity_needs_every_setting_measured() -> None:

@@ -140,7 +140,8 @@ def test_closed_circuits_lingering_leave_room_for_new_ones() -> None:
 
 def test_a_repeater_too_small_to_swap_refuses_unsupp_at_once() -> None:
     """A repeater with one qubit in all can never hold a half on each side: its SETUP_REPLY is UNSUPP, which the
-    head does not retry (NORES was retried with backoff until Max Time or the run's end, ERR TIMEOUT)."""
+    head does not retry (NORES was retried with backoff, 8 times without a Max Time, ending ERR NORES, or ERR
+    TIMEOUT when the run's end came first)."""
     chain = Chain(2)
     chain.engines[REPEATER].node.circuits.qubits = 1
     chain.create(number=1)

@@ -11,11 +11,15 @@ request under that number), as the workload does, and the collection counts seri
 
 An ERR EXPIRE names Sequence Numbers. The link layer reports a pair it delivered expired after its OK
 (docs/wire.md §4.5), so a number whose latest pair here is still held is that pair, withdrawn (left out of the
-outcomes); a number with no pair here is one never delivered here (delivered at the other end, or at neither),
+outcomes); a number with no pair here is one not delivered here (delivered at the other end, or at neither),
 which takes its number's next serial, as the pair took it at the other end, so that both ends keep giving the
 same pair the same serial; a number whose latest pair was already retracted is a repeat and changes nothing.
-The one case this cannot tell apart (an expiry of a pair never delivered here, under a number this request was
-delivered 65,536 link pairs earlier) is left as the workload leaves it.
+A request with CON clear holds its OKs until it completes but reports an expiry at once, so the OK of a pair an
+ERR EXPIRE already named may come after it: it takes the serial the expiry gave (withdrawn, counted once), not a
+new turn. The one case this cannot tell apart, an expiry of a pair never delivered here under a number this
+request is delivered again 65,536 link pairs later, is taken the same way: that later pair is left out as the
+expired one, and the collection waits for one pair more than come (until the run's end); a pair withdrawn is
+never handed out as good.
 
 >>> tally = MeasuredTally()
 >>> tally.block(65535, [0, 1], [1, 0], [0, 0]); tally.single(0, 1, 1, 0); tally.count
@@ -25,10 +29,13 @@ delivered 65,536 link pairs earlier) is left as the workload leaves it.
 >>> pairs = tally.pairs("bob", 7, correct=False)
 >>> pairs.serials.tolist(), pairs.sequence_numbers.tolist(), pairs.settled.tolist()
 ([65535, 0], [65535, 0], [0, 5, 65535, 65536])
+>>> tally.single(5, 0, 1, 0); tally.count                       # 5's held OK (CON clear): withdrawn already
+4
 """
 
 from __future__ import annotations
 
+from collections import defaultdict, deque
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -40,7 +47,7 @@ from stack.api.pairs import MeasuredPairs, parity_correction
 class MeasuredTally:
     """One collection's pairs (delivered, in arrival order) and retractions, by serial."""
 
-    __slots__ = ("_parts", "_retracted", "_serials", "count")
+    __slots__ = ("_early", "_parts", "_retracted", "_serials", "count")
 
     def __init__(self) -> None:
         self._serials = SerialNumbers()
@@ -48,28 +55,50 @@ class MeasuredTally:
         """(serials, bases, outcomes, Bell indices) of each OK-M or OK-MB."""
         self._retracted: set[int] = set()
         """Serials withdrawn after delivery here, or never delivered here (an ERR EXPIRE named them)."""
+        self._early: defaultdict[int, deque[int]] = defaultdict(deque)
+        """By number: serials an ERR EXPIRE gave before any OK of them here, which that pair's OK takes if it
+        comes after all (CON clear)."""
         self.count = 0
         """Pairs settled: delivered here or retracted (the serials given out)."""
 
     def single(self, seq: int, basis: int, outcome: int, bell: int) -> None:
         """An OK-M's pair."""
-        self._add(np.array([self._serials.delivered(seq)], np.int64), [basis], [outcome], [bell])
+        self._add(np.array([self._serial(seq)], np.int64), [basis], [outcome], [bell])
 
     def block(self, seq: int, bases: Sequence[int] | np.ndarray, outcomes: Sequence[int] | np.ndarray,
               bells: Sequence[int] | np.ndarray) -> None:
         """An OK-MB's pairs, numbered from ``seq`` on."""
-        self._add(self._serials.block(seq, len(bases)), bases, outcomes, bells)
+        if not self._early:
+            serials = self._serials.block(seq, len(bases))
+            self.count += len(serials)
+        else:
+            serials = np.array([self._serial((seq + i) % SPAN) for i in range(len(bases))], np.int64)
+        self._add(serials, bases, outcomes, bells)
+
+    def _serial(self, seq: int) -> int:
+        """The serial of a pair delivered under ``seq``: the one an earlier ERR EXPIRE of it gave, or the next."""
+        early = self._early.get(seq)
+        if early:
+            serial = early.popleft()
+            if not early:
+                del self._early[seq]
+            return serial
+        self.count += 1
+        return self._serials.delivered(seq)
 
     def _add(self, serials: np.ndarray, *arrays: Sequence[int] | np.ndarray) -> None:
         self._parts.append((serials.astype(np.int64), *(np.asarray(a, np.uint8) for a in arrays)))
-        self.count += len(serials)
 
     def expire(self, seqs: Iterable[int]) -> None:
         """An ERR EXPIRE named ``seqs`` (module docstring)."""
         for seq in seqs:
             latest = self._serials.latest(seq)
-            if latest is None:
-                self._retracted.add(self._serials.delivered(seq))
+            if latest is None or latest in self._early.get(seq, ()):
+                if latest is not None:
+                    continue                    # a repeat of an expiry whose OK has not come
+                serial = self._serials.delivered(seq)
+                self._retracted.add(serial)
+                self._early[seq].append(serial)
                 self.count += 1
             else:
                 self._retracted.add(latest)
