@@ -99,7 +99,8 @@ class TsharkMissing(RuntimeError):
 def have_tshark() -> bool:
     """Whether tshark is on PATH, for ``skipif(not have_tshark())`` and ``if have_tshark():``. With
     QNET_REQUIRE_TSHARK set it never answers no: it raises :class:`TsharkMissing`, so that a test that would have
-    skipped (or left out its tshark half) fails instead."""
+    skipped (or left out its tshark half) fails instead; a ``skipif`` is evaluated as its module is collected, so
+    there the whole pytest session stops with that one error before any test runs (loud, which is the point)."""
     if shutil.which("tshark") is not None:
         return True
     if os.environ.get(REQUIRE):

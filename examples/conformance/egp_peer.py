@@ -5,8 +5,9 @@ docs/wire.md alone, against our sans-IO :class:`~protocols.link.layer.LinkLayer`
 Node 1 runs our link layer (the link's master: the lower node id). This script is node 2's EGP (UDP 7772, §4.4)
 and node 1's application (UDP 7771, §4.1/§4.2): every message it sends is packed with ``struct`` from the bit
 diagrams, every message it gets is unpacked the same way and checked against the spec, and nothing of
-qnetstack's codecs is used. Replace ``Peer`` with calls into your own EGP implementation (your bytes in, ours
-back) and the checks are a conformance test of yours against ours. Times are integer nanoseconds; the engine
+qnetstack's codecs is used. Replace the peer's side (``create``, ``answer``: the bytes it sends; ``egp``,
+``upward``: how it reads ours) with calls into your own EGP implementation and the checks are a conformance test of
+yours against ours. Times are integer nanoseconds; the engine
 reads no clock, so the exchange is the same on every run.
 
 The exchange: CREATE → ACK + REQ; (silence) → the REQ again at its deadline, byte for byte; REQ_ACK → SCHEDULE;
