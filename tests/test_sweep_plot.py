@@ -15,6 +15,7 @@ from stack.cli import main, plots
 from stack.sweep import define_sweep, read_results
 from stack.sweep.plot import plot_data
 from stack.sweep.results import ResultsDir
+from stack.sweep.spec import SweepError
 from tests.sweep_util import write_tiny
 
 
@@ -122,3 +123,23 @@ def test_an_option_the_figure_would_ignore_is_refused(tmp_path: Path, monkeypatc
     assert main(["plot", figure, source, *extra, *option, "--output", str(tmp_path / "p.png")]) == 2
     one_line(capsys, words)
     assert not (tmp_path / "p.png").exists()
+
+
+def test_a_log_y_axis_names_the_points_it_cannot_show(tmp_path: Path) -> None:
+    """--logy: a mean of 0 (every run delivered nothing) has no place on a log axis; matplotlib would clip it
+    or leave it out silently: it is dropped from the line and named under the plot, as a point no run has a
+    value at is."""
+    from stack.sweep.plot import plot_sweep, positive_only
+
+    output = results_of(tmp_path, ["workload[0].pairs=1,2,3"], {0: [0.0, 0.0], 1: [2.0, 3.0], 2: [None, None]},
+                        seeds=2)
+    data = plot_data(read_results(output), "workload[0].pairs", "y")
+    assert data.missing == ["workload[0].pairs=3"]
+    assert positive_only(data) == ["workload[0].pairs=1"]
+    (line,) = data.series
+    assert (line.x, line.mean, line.where) == ([2.0], [2.5], ["workload[0].pairs=2"])
+    assert plot_sweep(read_results(output), "workload[0].pairs", "y", tmp_path / "log.png", logy=True).stat().st_size
+    (tmp_path / "zeros").mkdir()
+    zeros = results_of(tmp_path / "zeros", ["workload[0].pairs=1,2"], {0: [0.0], 1: [0.0]})
+    with pytest.raises(SweepError, match="every point's mean of y is 0 or less"):
+        plot_sweep(read_results(zeros), "workload[0].pairs", "y", tmp_path / "zeros.png", logy=True)

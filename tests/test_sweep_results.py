@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from stack.sweep import SweepError, define_sweep, read_results
-from stack.sweep.results import JOURNAL, TABLE, ResultsDir
+from stack.sweep.results import JOURNAL, TABLE, ResultsDir, latest_rows
 from tests.sweep_util import write_tiny
 
 
@@ -48,6 +48,37 @@ def test_a_journal_cut_short_by_a_killed_process(tmp_path: Path) -> None:
     lines = (output / JOURNAL).read_text().splitlines()
     assert [json.loads(line)["point"] for line in lines] == [0, 1]
     assert [r["session"] for r in read_results(output).rows] == [0, 1]
+
+
+def test_readers_leave_the_line_a_running_sweep_is_writing_alone(tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """A sweep holds the directory and is half-way through writing a row: ``read_results`` (``qnet plot
+    sweep``) and a second ``qnet sweep --show`` (which reads the saved runs before it asks for the lock) read
+    the rows that are whole and leave the file as it is (they cut the half line off, so the sweep's rest of it
+    made a damaged line the next session refused)."""
+    from stack.cli import main
+
+    scenario = write_tiny(tmp_path)
+    sweep = define_sweep(scenario, ["workload[0].pairs=1,2"])
+    output = tmp_path / "out"
+    running = ResultsDir.open(output, sweep)
+    running.record(row(0, 0, f=1.5))
+    whole = json.dumps({**row(1, 0, f=2.5), "session": 0}) + "\n"
+    with (output / JOURNAL).open("a") as stream:
+        stream.write(whole[:20])                                 # the running sweep's write, not done yet
+    before = (output / JOURNAL).read_bytes()
+    assert [r["point"] for r in read_results(output).rows] == [0]
+    assert main(["sweep", str(scenario), "--vary", "workload[0].pairs=1,2", "--output", str(output),
+                 "--show", "workload[0].g", "--quiet"]) == 2        # refused after reading the saved runs
+    assert "--show workload[0].g: no such figure" in capsys.readouterr().err
+    assert main(["plot", "sweep", str(output), "--y", "f", "--output", str(tmp_path / "f.png")]) == 0
+    assert (output / JOURNAL).read_bytes() == before
+    with (output / JOURNAL).open("a") as stream:
+        stream.write(whole[20:])                                 # the sweep's write ends
+    running.release()
+    store = ResultsDir.open(output, sweep)                       # no damaged line
+    assert store.todo(sweep.tasks()) == [] and [r["f"] for r in latest_rows(store.journal)] == [1.5, 2.5]
+    store.release()
 
 
 def test_the_table_has_every_column_with_nulls_where_a_row_lacks_one(tmp_path: Path) -> None:

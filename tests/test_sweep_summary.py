@@ -70,27 +70,43 @@ def test_format_value(mean: float, half: float, text: str) -> None:
     assert format_value({"mean": mean, "half_width": half}) == text
 
 
-def test_a_run_that_delivered_nothing_has_rate_0_and_fewer_values_are_shown_as_n() -> None:
-    """100 km, 1 s runs, 4 seeds: one run delivered a pair (its rate 1.349 pairs/s), three delivered none, whose
-    reports leave the rate null. The point's rate is the mean over the four runs, 1.349/4, not 1.349 (it was:
-    the table said 1.349 from one seed of four, and the plot had no error bar); a fidelity, which a run
-    without pairs has no value of, is over the one run, and the table says n=1/4."""
-    runs = [{"point": 0, "k": 100, "status": "ok", "workload[0].pairs_per_s": None, "workload[0].pairs_delivered": 0,
-             "workload[0].fidelity_measured": None, "circuits[0].pairs_per_s": None,
-             "circuits[0].pairs_delivered_remote": 0} for _ in range(3)]
-    runs.append({"point": 0, "k": 100, "status": "ok", "workload[0].pairs_per_s": 1.349,
-                 "workload[0].pairs_delivered": 1, "workload[0].fidelity_measured": 0.9,
-                 "circuits[0].pairs_per_s": 2.0, "circuits[0].pairs_delivered_remote": 1})
-    figures = ["workload[0].pairs_per_s", "workload[0].fidelity_measured", "circuits[0].pairs_per_s"]
+def test_a_null_rate_is_left_out_not_counted_as_0_and_the_window_rate_is_0() -> None:
+    """100 km, 1 s runs, 4 seeds: one run delivered a pair 0.741 s after its CREATE (its report's rate 1/0.741 =
+    1.349 pairs/s), three delivered none, whose reports leave the rate null. The report's rate is over the
+    request's own span, not the run, so a null is no value: the point's pairs_per_s is over the one run and
+    says n=1/4 (counting the nulls as 0 made the mean 1.349/4, a rate the runs never had, biased upward at
+    low rates: the review's 2.58 at 100 km over a physical bound of 0.743). The derived delivered_per_s, pairs
+    per second of generation after the CREATE, is 0 for the three and 1/0.99 for the one: the mean over all four
+    runs; a fidelity, which a run without pairs has no value of, is over the one run."""
+    from stack.sweep.derived import with_derived
+
+    common = {"point": 0, "k": 100, "status": "ok", "generation_end_ns": 1_000_000_000,
+              "workload[0].create_sent_ns": 10_000_000}
+    runs = [{**common, "workload[0].pairs_per_s": None, "workload[0].pairs_delivered": 0,
+             "workload[0].fidelity_measured": None} for _ in range(3)]
+    runs.append({**common, "workload[0].pairs_per_s": 1.349, "workload[0].pairs_delivered": 1,
+                 "workload[0].fidelity_measured": 0.9})
+    runs = [with_derived(row) for row in runs]
+    figures = ["workload[0].pairs_per_s", "workload[0].delivered_per_s", "workload[0].fidelity_measured"]
     summary = {r["figure"]: r for r in summarise(runs, ["k"], figures)}
     rate = summary["workload[0].pairs_per_s"]
-    assert (rate["n"], rate["mean"]) == (4, pytest.approx(1.349 / 4))
-    assert rate["half_width"] == pytest.approx(NIST_T_975[3] * 1.349 / 2 / 2, rel=1e-3)   # s = 1.349/2
-    assert summary["circuits[0].pairs_per_s"]["mean"] == pytest.approx(0.5)
+    assert (rate["n"], rate["mean"], rate["runs"]) == (1, 1.349, 4)
+    assert format_value(rate) == "1.349 (n=1/4)"
+    window = summary["workload[0].delivered_per_s"]
+    assert [row["workload[0].delivered_per_s"] for row in runs] == [0.0, 0.0, 0.0, pytest.approx(1 / 0.99)]
+    assert (window["n"], window["mean"]) == (4, pytest.approx(1 / 0.99 / 4))
+    assert window["half_width"] == pytest.approx(NIST_T_975[3] * (1 / 0.99) / 2 / 2, rel=1e-3)   # s = (1/0.99)/2
+    assert "(n=" not in format_value(window)
     fidelity = summary["workload[0].fidelity_measured"]
-    assert (fidelity["n"], fidelity["mean"]) == (1, 0.9)
-    assert format_value(fidelity) == "0.9 (n=1/4)"
-    assert "(n=" not in format_value(rate)
-    # a null rate whose request did deliver (no CREATE time: the report cannot say) is no value, not 0
-    odd = [{"point": 0, "status": "ok", "workload[0].pairs_per_s": None, "workload[0].pairs_delivered": 2}]
-    assert summarise(odd, [], ["workload[0].pairs_per_s"])[0]["n"] == 0
+    assert (fidelity["n"], fidelity["mean"]) == (1, 0.9) and format_value(fidelity) == "0.9 (n=1/4)"
+    nothing = summarise(runs[:3], ["k"], ["workload[0].pairs_per_s"])[0]
+    assert nothing["n"] == 0 and format_value(nothing) == "- (n=0/3)"
+
+
+def test_the_window_rate_has_no_value_without_a_window() -> None:
+    from stack.sweep.derived import derive
+
+    row = {"status": "ok", "generation_end_ns": 5, "workload[0].pairs_delivered": 0, "workload[0].create_sent_ns": None,
+           "workload[1].pairs_delivered": 2, "workload[1].create_sent_ns": 5}
+    assert derive(row) == {"workload[0].delivered_per_s": None, "workload[1].delivered_per_s": None}
+    assert derive({**row, "status": "failed"}) == {}

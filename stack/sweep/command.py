@@ -45,7 +45,7 @@ def add_sweep_parser(commands: argparse._SubParsersAction[Any], default: str) ->
     sweep.add_argument("--up", action="store_true", help="run each point with qnet up (every node a process)")
     sweep.add_argument("--dilation", type=float, help="with --up: emulated ns per wall ns (default 0.002)")
     sweep.add_argument("--show", action="append", metavar="FIGURE",
-                       help="figure for the summary table (default: each workload's pairs_per_s and "
+                       help="figure for the summary table (default: each workload's pairs_per_s, delivered_per_s and "
                        "fidelity_measured); repeat for more")
     sweep.add_argument("--max-runs", type=int, default=MAX_RUNS, metavar="N",
                        help=f"refuse a sweep of more than N runs, points × seeds (default {MAX_RUNS})")

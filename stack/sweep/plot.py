@@ -6,7 +6,8 @@ sweep's order (the order of the values given to ``--vary``). A key whose values 
 numbers (not booleans) is a numeric axis; any other (text, booleans, ``inf``) is a category axis,
 one tick per value in sweep order. A point whose mean is over fewer than all its runs (a run
 failed, or its report had no value: a fidelity without a pair) is drawn hollow and labelled
-``n=k/N``; with n = 1 it has no error bar. Points no run has a value at are named under the plot.
+``n=k/N``; with n = 1 it has no error bar. Points no run has a value at are named under the plot, and so
+are those a logarithmic y axis (``--logy``) cannot show: a mean of 0 or less.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ class Series:
     error: list[float] = field(default_factory=list)
     n: list[int] = field(default_factory=list)
     runs: list[int] = field(default_factory=list)
+    where: list[str] = field(default_factory=list)
+    """Each point's values (``key=value, ...``), to name it under the plot."""
 
     @property
     def partial(self) -> list[bool]:
@@ -92,8 +95,21 @@ def plot_data(results: SweepResults, x: str, y: str) -> PlotData:
             line.error.append(0.0 if math.isnan(row["half_width"]) else row["half_width"])
             line.n.append(row["n"])
             line.runs.append(row["runs"])
+            line.where.append(", ".join(f"{key}={_tick(row[key])}" for key in [x, *others]))
         series.append(line)
     return PlotData(series, categories, rows[0]["confidence"], missing)
+
+
+def positive_only(data: PlotData) -> list[str]:
+    """Drop the points a log y axis cannot show (mean ≤ 0) from ``data``'s series; name them."""
+    dropped = []
+    for line in data.series:
+        keep = [index for index, mean in enumerate(line.mean) if mean > 0]
+        dropped += [line.where[index] for index in range(len(line.mean)) if index not in keep]
+        for name in ("x", "mean", "error", "n", "runs", "where"):
+            setattr(line, name, [getattr(line, name)[index] for index in keep])
+    data.series = [line for line in data.series if line.x]
+    return dropped
 
 
 def _tick(value: Any) -> str:
@@ -108,6 +124,9 @@ def plot_sweep(results: SweepResults, x: str, y: str, output: Path, *, logx: boo
     data = plot_data(results, x, y)
     if logx and data.categories is not None:
         raise SweepError(f"--logx: {x} is not a numeric axis (its values: {', '.join(data.categories)})")
+    off_axis = positive_only(data) if logy else []
+    if not data.series:
+        raise SweepError(f"--logy: every point's mean of {y} is 0 or less: nothing to draw on a log axis")
     import matplotlib
 
     matplotlib.use("Agg")
@@ -132,6 +151,8 @@ def plot_sweep(results: SweepResults, x: str, y: str, output: Path, *, logx: boo
         any(line.partial) for line in data.series) else []
     if data.missing:
         notes.append(f"no run has a value at {'; '.join(data.missing)}")
+    if off_axis:
+        notes.append(f"mean 0 or less, not on the log y axis, at {'; '.join(off_axis)}")
     if notes:
         figure.text(0.01, 0.01, "\n".join(notes), fontsize=7, wrap=True)
     if logx:

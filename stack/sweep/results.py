@@ -7,7 +7,7 @@
   interrupted sweep (Ctrl-C, a killed process, a lost cluster) keeps every run that finished.
 - ``results.parquet``: the tidy table (one row per run, the latest row of each run in the
   journal), rewritten from the journal at the end of each session; its schema metadata holds
-  ``sweep.json`` too.
+  ``sweep.json`` too. It adds the figures the sweep derives (:mod:`stack.sweep.derived`).
 - ``summary.parquet``: mean and confidence interval per point and figure (:mod:`stack.sweep.summary`).
 
 Running the same sweep again into the same directory resumes it: runs in the journal are not
@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from stack.sweep.derived import with_derived
 from stack.sweep.lock import DirectoryLock
 from stack.sweep.plan import SAME_SWEEP, Sweep, Task
 from stack.sweep.provenance import versions
@@ -118,7 +119,7 @@ class ResultsDir:
         else:
             metadata = {"format": FORMAT, "format_version": FORMAT_VERSION, "definition": definition,
                         "seed_derivation": SEED_DERIVATION, "scenario_text": sweep.text, "sessions": []}
-        journal = read_journal(path)
+        journal = read_journal(path, repair=True)           # under the lock: no session is writing it
         # the seeds asked for now, or more if runs of more are saved (not a count an earlier session asked for
         # and never ran: that would stay in the metadata for ever)
         saved = max((row["replicate"] for row in journal), default=-1) + 1
@@ -189,16 +190,18 @@ def read_metadata(path: Path) -> dict[str, Any]:
     return metadata
 
 
-def read_journal(path: Path) -> list[dict[str, Any]]:
-    """Every row of the journal; a last line cut short by a killed process is dropped (and cut off
-    the file, so the next row starts on a line of its own). Any other damaged line is a :class:`SweepError`
-    naming ``journal.jsonl:LINE``."""
+def read_journal(path: Path, repair: bool = False) -> list[dict[str, Any]]:
+    """Every row of the journal. A last line without its newline is a row being written (by a running
+    sweep) or cut short (by a killed one): it is not read, and the file is left as it is, so a reader
+    (``qnet plot sweep`` during a sweep) never cuts off the line a sweep is writing. ``repair`` (only
+    :class:`ResultsDir`, which holds the directory's lock) cuts it off the file, so the next row starts on a
+    line of its own. Any other damaged line is a :class:`SweepError` naming ``journal.jsonl:LINE``."""
     journal = path / JOURNAL
     if not journal.exists():
         return []
     data = journal.read_bytes()
     complete = data[:data.rfind(b"\n") + 1]
-    if len(complete) != len(data):
+    if repair and len(complete) != len(data):
         with journal.open("r+b") as stream:
             stream.truncate(len(complete))
     rows = []
@@ -225,9 +228,10 @@ def _journal_row(journal: Path, number: int, line: str) -> dict[str, Any]:
 
 
 def latest_rows(journal: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The last row of each run, ordered by point and replicate."""
+    """The last row of each run, ordered by point and replicate, with its derived figures
+    (:mod:`stack.sweep.derived`)."""
     latest = {(row["point"], row["replicate"]): row for row in journal}
-    return [latest[key] for key in sorted(latest)]
+    return [with_derived(latest[key]) for key in sorted(latest)]
 
 
 def read_results(path: str | Path) -> SweepResults:

@@ -12,15 +12,18 @@ error of a mean", Biometrika 6 (1908) 1–25). It assumes the figure's run-to-ru
 normal, which the central limit theorem makes good for rates and fidelities averaged over many
 pairs; with n = 1 there is no interval (NaN).
 
-A pair rate is null in a report when its request delivered no pair; a run that delivered none over
-its duration made pairs at rate 0, so such a rate counts as 0 here (:func:`run_value`): a point's
-mean rate is the mean over all its finished runs, not over the lucky ones. Any other figure a run
-has no value of (a fidelity without pairs) is left out of n, and the table says so (``n=k/N``).
+A run that has no value of a figure (a fidelity without pairs; a ``pairs_per_s`` of a request that
+delivered none) is left out of n, and the table says so (``n=k/N``). A null ``pairs_per_s`` is not a
+rate of 0: the report's rate is over the request's own span, (n − 1) / (last OK − first OK), or one pair
+over the time to it, so averaging it with zeros is biased (upward at low rates, where the runs that
+deliver have short spans). The rate that may be averaged with zeros is the derived
+``delivered_per_s`` (:mod:`stack.sweep.derived`), defined over a window every run has.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,29 +65,8 @@ def t_interval(values: list[float], confidence: float = DEFAULT_CONFIDENCE) -> I
     return Interval(n, mean, std, t_quantile((1 + confidence) / 2, n - 1) * std / math.sqrt(n))
 
 
-RATE_COUNTS = {"workload": "pairs_delivered", "circuits": "pairs_delivered_remote"}
-"""For a section's ``pairs_per_s``: the count of pairs it is computed from (docs/report.md)."""
-
-
 def numeric(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def run_value(row: dict[str, Any], figure: str) -> Any:
-    """A finished run's value of ``figure``: its column, except that a ``pairs_per_s`` left null because the
-    request delivered no pair (its ``pairs_delivered``; a circuit's ``pairs_delivered_remote``) is 0.
-
-    >>> run_value({"workload[0].pairs_per_s": None, "workload[0].pairs_delivered": 0}, "workload[0].pairs_per_s")
-    0.0
-    >>> run_value({"workload[0].fidelity_measured": None}, "workload[0].fidelity_measured") is None
-    True
-    """
-    value = row.get(figure)
-    prefix, dot, field = figure.rpartition(".")
-    if value is not None or not dot or field != "pairs_per_s":
-        return value
-    count = RATE_COUNTS.get(prefix.partition("[")[0]) if prefix.endswith("]") else None
-    return 0.0 if count is not None and row.get(f"{prefix}.{count}") == 0 else value
 
 
 def summarise(rows: list[dict[str, Any]], keys: list[str], figures: list[str],
@@ -98,7 +80,7 @@ def summarise(rows: list[dict[str, Any]], keys: list[str], figures: list[str],
         ok = [row for row in runs if row["status"] == "ok"]
         params = {key: runs[0].get(key) for key in keys}
         for figure in figures:
-            values = [run_value(row, figure) for row in ok if numeric(run_value(row, figure))]
+            values = [row[figure] for row in ok if numeric(row.get(figure))]
             if not values and not any(figure in row for row in ok):
                 continue
             interval = t_interval([float(v) for v in values], confidence)
@@ -110,23 +92,28 @@ def summarise(rows: list[dict[str, Any]], keys: list[str], figures: list[str],
 
 
 def headline_figures(figures: list[str], rows: list[dict[str, Any]]) -> list[str]:
-    """What the summary shows unless asked otherwise: each workload entry's pair rate, and its
-    measured fidelity where it has one."""
-    wanted = [name for name in figures if name.startswith("workload[")
-              and name.endswith((".pairs_per_s", ".fidelity_measured"))]
+    """What the summary shows unless asked otherwise: each workload entry's pair rate over its span
+    (``pairs_per_s``) and over the generation window (``delivered_per_s``), and its measured fidelity
+    where it has one."""
+    kinds = ("pairs_per_s", "delivered_per_s", "fidelity_measured")
+    wanted = [name for name in figures if re.fullmatch(rf"workload\[\d+\]\.({'|'.join(kinds)})", name)]
+    wanted.sort(key=lambda name: (int(name[9:name.index("]")]), kinds.index(name.rpartition(".")[2])))
     return [name for name in wanted if any(numeric(row.get(name)) for row in rows)]
 
 
 def format_value(interval: dict[str, Any]) -> str:
     """``mean ± half-width``, the half-width to two significant digits and the mean to the same place;
-    ``(n=k/N)`` after it when only k of the point's N runs have a value (failed, or none in the report).
+    ``(n=k/N)`` after it when only k of the point's N runs have a value (failed, or none in the report),
+    ``- (n=0/N)`` when none has.
 
     >>> format_value({"mean": 1.349, "half_width": math.nan, "n": 1, "runs": 4})
     '1.349 (n=1/4)'
+    >>> format_value({"mean": math.nan, "half_width": math.nan, "n": 0, "runs": 4})
+    '- (n=0/4)'
     """
     text = _mean_and_half(interval)
     n, runs = interval.get("n"), interval.get("runs")
-    return text if n is None or runs is None or n >= runs or text == "-" else f"{text} (n={n}/{runs})"
+    return text if n is None or runs is None or n >= runs else f"{text} (n={n}/{runs})"
 
 
 def _mean_and_half(interval: dict[str, Any]) -> str:
