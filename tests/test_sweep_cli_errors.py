@@ -118,3 +118,38 @@ def test_ctrl_c_before_any_run_says_nothing_was_saved(tmp_path: Path, capsys: py
                  "--quiet"]) == 130
     err = capsys.readouterr().err
     assert "nothing was saved" in err and "resume" not in err
+
+
+@pytest.mark.parametrize(("show", "early"), [
+    ("workload[0].disagreement.X.rate", False),       # only in runs that measured pairs in X: later ones may
+    ("links.alice-bob.arm_a_efficiency.total", False),
+    ("workload[0].pairs_per_sec", True),              # a field of the entry: in every report, or in none
+    ("workload[0].pairs_per_s.x", True),              # under a value: nothing nests there
+])
+def test_show_is_refused_early_only_when_no_later_run_can_have_it(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+        show: str, early: bool) -> None:
+    """Resuming, a --show name the saved runs lack is refused before anything runs only when later runs cannot
+    have it either; a nested figure that appears only in runs that measured it is checked after the runs, as
+    before (the runs saved, and the same command with the name corrected prints the table)."""
+    from stack.sweep import define_sweep, read_results
+    from stack.sweep.results import ResultsDir
+
+    scenario = write_tiny(tmp_path)
+    output = tmp_path / "results"
+    vary = "workload[0].pairs=4,5"
+    store = ResultsDir.open(output, define_sweep(scenario, [vary]))
+    for point in (0, 1):
+        store.record({"point": point, "replicate": 0, "seed": 1, "workload[0].pairs": 4 + point, "status": "ok",
+                      "error": None, "workload[0].pairs_per_s": 2.0, "workload[0].pairs_delivered": 3})
+    store.finish(None, interrupted=False)
+    ran = []
+
+    def nothing_left(*_: object, **__: object) -> object:
+        ran.append(True)
+        return read_results(output)
+
+    monkeypatch.setattr(runner, "run_sweep", nothing_left)
+    assert main(["sweep", str(scenario), "--vary", vary, "--output", str(output), "--show", show]) == 2
+    one_line(capsys, f"--show {show}: no such figure" if early else "the runs are saved")
+    assert ran == ([] if early else [True])

@@ -133,10 +133,23 @@ def _show_unknown(shown: list[str], sweep: Any, output: Path) -> str | None:
     if any(done.metadata["definition"].get(key) != definition[key] for key in SAME_SWEEP):
         return None                             # another sweep's directory: refused as such
     figures = done.figures
-    unknown = [name for name in shown if name not in figures]
+    unknown = [name for name in shown if name not in figures and not _may_come(name, done.rows, sweep)]
     if not figures or not unknown:
         return None
     return f"--show {unknown[0]}: no such figure in {output}{_close(unknown[0], figures)}"
+
+
+def _may_come(name: str, rows: list[dict[str, Any]], sweep: Any) -> bool:
+    """Whether later runs may have ``name`` although the saved ones do not: a nested figure
+    (``workload[0].disagreement.X.rate`` is only in runs that measured pairs in basis X), unless its leading
+    part (:func:`stack.sweep.figures.leading_part`) is a value in a saved run, so nothing can nest under it.
+    A leading part's own field (``workload[0].pairs_per_sec``) is in every report or in none."""
+    from stack.scenario import load_text
+    from stack.sweep.figures import leading_part
+
+    base = load_text(sweep.text, sweep.scenario)
+    lead = leading_part(name, [link.name for link in base.links], list(base.nodes))
+    return lead != name and not any(row.get(lead) is not None for row in rows)
 
 
 def _progress(output: Path) -> str:

@@ -19,6 +19,7 @@ offset samples are left out.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 SKIPPED = {"report_version", "scenario", "seed", "offset_ns", "capture_frames"}
@@ -59,6 +60,25 @@ def section_problem(name: str, links: list[str], nodes: list[str], entries: int,
     return (f"not a figure of a run (figures are {', '.join(SCALARS)} or start with links.NAME., workload[i]., "
             "circuits[i]., "
             f"nodes.NAME., medium., sync.{', multi_process.' if up else ''}; docs/sweep.md)")
+
+
+def leading_part(name: str, links: list[str], nodes: list[str]) -> str:
+    """The section of ``name`` and its first field: what every run's report has, whatever it measured
+    (``workload[0].disagreement.X.rate`` → ``workload[0].disagreement``: the bases under it are there only
+    in runs that measured pairs in them). A top-level figure is its own leading part.
+
+    >>> leading_part("links.alice-bob.arm_a_efficiency.total", ["alice-bob"], [])
+    'links.alice-bob.arm_a_efficiency'
+    >>> leading_part("workload[0].pairs_per_s", [], [])
+    'workload[0].pairs_per_s'
+    """
+    head, _, rest = name.partition(".")
+    if head in ("links", "nodes"):
+        named = [item for item in (links if head == "links" else nodes) if rest.startswith(f"{item}.")]
+        if named:
+            head, rest = f"{head}.{max(named, key=len)}", rest[len(max(named, key=len)) + 1:]
+    field = re.match(r"[^.\[]*", rest)
+    return f"{head}.{field[0]}" if rest and field is not None else name
 
 
 def figures(report: dict[str, Any]) -> dict[str, Any]:
