@@ -57,6 +57,27 @@ def test_ranges_are_numpy_linspace_and_geomspace_to_12_significant_digits() -> N
     assert np.linspace(0.1, 0.5, 5)[2] != 0.3 and parse_axis("k=0.1:0.5:5").values[2] == 0.3
 
 
+def test_integer_ranges_stay_exact_however_many_digits_and_floats_keep_their_own_digits() -> None:
+    """Rounding every value to 12 significant digits made 1000000000001:1000000000003:3 one value three times
+    (refused as repeated) and 1234567890123 1234567890120 (review): integers are computed exactly, floats keep
+    12 significant digits or as many as START or STOP is written with."""
+    assert parse_axis("k=1000000000001:1000000000003:3").values == (1000000000001, 1000000000002, 1000000000003)
+    assert parse_axis("k=1234567890123:1234567890125:2").values == (1234567890123, 1234567890125)
+    big = 10**30 + 1
+    assert parse_axis(f"k={big}:{big + 4}:3").values == (big, big + 2, big + 4)       # past float precision
+    assert parse_axis("k=1000000000001:1000000000000001:3:log").values[::2] == (1000000000001, 1000000000000001)
+    assert parse_axis("k=1000000000001.5:1000000000003.5:3").values == (1000000000001.5, 1000000000002.5,
+                                                                        1000000000003.5)
+    assert parse_axis("k=1.00000000000001:1.00000000000003:3:log").values[2] == 1.00000000000003
+
+
+@pytest.mark.parametrize("spec", ["k=10,10.0", "k=1e1,10", "k=0.5,5e-1"])
+def test_a_value_repeated_in_another_spelling_is_one_point(spec: str) -> None:
+    with pytest.raises(SweepError, match="given more than once"):
+        parse_axis(spec)
+    assert parse_axis("k=1,true").values == (1, True)              # a boolean is not the number 1
+
+
 @pytest.mark.parametrize(("spec", "message"), [
     ("links.ab.length_km", "expected KEY=VALUES"),
     ("=1,2", "expected KEY=VALUES"),
