@@ -70,6 +70,8 @@ def test_sweep_on_the_cluster_equals_the_runs_one_by_one(scheduler: str, tmp_pat
         assert row["status"] == "ok", row["error"]
         assert row["seed"] == task.seed and {k: row[k] for k in sweep.keys} == task.params
         expected = one_by_one(scenario, task.params, task.seed)
+        window_s = (expected["generation_end_ns"] - expected["workload[0].create_sent_ns"]) / 1e9   # derived column
+        expected["workload[0].delivered_per_s"] = pytest.approx(expected["workload[0].pairs_delivered"] / window_s)
         got = {name: value for name, value in row.items() if name not in {*RUN_COLUMNS, "point", "replicate",
                                                                           "seed", *sweep.keys}}
         assert got == expected
