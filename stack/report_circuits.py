@@ -63,6 +63,15 @@ def _model_fidelities(tail: Any) -> tuple[float | None, float | None]:
     return _on_grid(model), _on_grid(tail.worst_fidelity)
 
 
+def _ended(head: CircuitStats) -> str | None:
+    """How the circuit ended at the head: "complete", the error code of its teardown or of its refusal (a
+    SETUP_REPLY's error ends the circuit "closed" at the head, the code it gave the application in its
+    errors), or None while it lives."""
+    if head.ended == "closed" and head.setup_done_at is None and head.errors:
+        return ERROR_CODES.get(head.errors[-1], str(head.errors[-1]))
+    return head.ended or None
+
+
 def circuits(emu: Emulation) -> list[dict[str, Any]]:
     seen = views(emu)
     return [_circuit(emu, seen, index, w) for index, w in enumerate(emu.workloads) if w.config.service == "network"]
@@ -95,8 +104,8 @@ def _circuit(emu: Emulation, seen: Views, index: int, w: Workload) -> dict[str, 
     route = head_record.route if head_record is not None else ()
     records = _records(seen, head_id, w.origin.create_id, route)
     tail = records.get(route[-1]) if route else None
-    if tail is not None and tail.role != "tail":
-        tail = None                                 # the tail refused the SETUP before deciding anything
+    if tail is not None and (tail.role != "tail" or tail.window == 0):
+        tail = None                 # no rules: the SETUP was refused (an accepted circuit has W ≥ 1) or never came
     links = [emu.topology.link_between(a, b) for a, b in itertools.pairwise(route)] if emu.topology else []
     pairs = joined(w)
     rates = disagreement(pairs)
@@ -135,9 +144,10 @@ def _circuit(emu: Emulation, seen: Views, index: int, w: Workload) -> dict[str, 
     model, worst = _model_fidelities(tail)
     return {
         "workload": index, "head": w.config.node, "tail": w.config.remote,
-        "path": [names[n] for n in route], "links": [link.name for link in links if link is not None],
+        "path": [names[n] for n in route] or list(w.config.path or ()),      # refused before any circuit: as given
+        "links": [link.name for link in links if link is not None],
         "hops": len(links), "circuit_id": None if setup is None else setup.circuit_id,
-        "ended": None if setup is None else setup.ended or None,
+        "ended": None if setup is None else _ended(setup),
         "setup_attempts": None if setup is None else setup.setup_attempts,
         "setup_ns": None if setup is None or setup.setup_done_at is None or setup.created_at is None
         else setup.setup_done_at - setup.created_at,
@@ -223,7 +233,7 @@ def circuit_table(report: dict[str, Any]) -> list[str]:
     paths = [">".join(c["path"]) or "-" for c in entries]
     wide, far = max(20, *(len(n) + 1 for n in names)), max(24, *(len(p) + 1 for p in paths))  # columns never touch
     lines = ["", f"{'circuit':<{wide}}{'path':<{far}}{'pairs':>11}{'pairs/s':>10} 1st OK ms{'latency ms':>11}"
-                 f"{'goodness':>9}{'F model':>8}{'F meas.':>14}{'swaps':>7}{'expired':>8}"]
+                 f"{'goodness':>9}{'F model':>8}{'F meas.':>14}{'swaps':>7}{'halves expired':>15}"]
     for c, name, path in zip(entries, names, paths, strict=True):
         rate = "" if c["pairs_per_s"] is None else f"{c['pairs_per_s']:.1f}"
         first = "" if c["create_to_first_ok_ns"] is None else f"{c['create_to_first_ok_ns'] / 1e6:.3f}"
@@ -237,8 +247,10 @@ def circuit_table(report: dict[str, Any]) -> list[str]:
         flag = f"  ERR {','.join(errors)}" if errors else ""
         if c["bell_mismatches"]:
             flag += f"  {c['bell_mismatches']} BELL MISMATCHES"
+        if c["pairs_expired"]:      # counted in pairs_delivered if its OK came first: say it was withdrawn
+            flag += f"  {c['pairs_expired']} expired (ERR EXPIRE), {c['pairs_matched']} matched"
         if c["gave_up"] or c["late_confirms"]:
             flag += f"  {c['gave_up']} given up, {c['late_confirms']} late CONFIRMs"
         lines.append(f"{name:<{wide}}{path:<{far}}{c['pairs_delivered']:>5}/{c['pairs_requested']:<5}"
-                     f"{rate:>10} {first:>9}{latency:>11}{good:>9}{model:>8}{fid:>14}{swaps:>7}{expired:>8}{flag}")
+                     f"{rate:>10} {first:>9}{latency:>11}{good:>9}{model:>8}{fid:>14}{swaps:>7}{expired:>15}{flag}")
     return lines

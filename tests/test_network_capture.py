@@ -78,7 +78,7 @@ def test_all_messages_sends_every_network_message_and_tshark_decodes_it_as_the_c
     assert set(kinds) == NETWORK_KINDS, f"missing {sorted(NETWORK_KINDS - set(kinds))}"
     report = json.loads((tmp_path / "all.json").read_text())
     circuits = report["circuits"]
-    assert [c["ended"] for c in circuits] == ["closed", "complete", "complete", "TIMEOUT", "complete"]
+    assert [c["ended"] for c in circuits] == ["REJECTED", "complete", "complete", "TIMEOUT", "complete"]
     assert circuits[0]["errors"]["head"] == ["REJECTED"]                     # SETUP_REPLY REJECTED
     assert circuits[3]["errors"] == {"head": ["TIMEOUT"], "tail": ["TIMEOUT"]}   # TEARDOWN TIMEOUT
     assert circuits[3]["expired_by_reason"]["CUTOFF"] > 0                    # EXPIRE CUTOFF

@@ -31,6 +31,8 @@ def load(workload: str, extra: str = "", network: str = "") -> object:
                                    "with type keep) are not supported across repeaters"),
     (entry(remote="r1", cutoff_us=10), "", "s.toml: workload[0].cutoff_us: applies to network-layer requests only "
                                            "(service = \"network\")"),
+    (entry(cutoff_us=0.0001), "", "s.toml: workload[0].cutoff_us: must be 0 (none) or at least 0.001 (1 ns), "
+                                  "got 0.0001"),
     (entry(purpose_id=0x8000), "", "s.toml: workload[0].purpose_id: must be in [0, 32767], got 32768"),
     (entry(remote="a"), "", "s.toml: workload[0].remote: is the node itself ('a')"),
 ])
@@ -55,6 +57,7 @@ def test_service_auto_resolves_by_whether_the_two_share_a_link() -> None:
     neighbour, far = scenario.workload                      # type: ignore[attr-defined]
     assert (neighbour.service, far.service) == ("link", "network")
     assert far.path == ("a", "r1", "r2", "b") and far.cutoff_ns == 20_000
+    assert load(entry(cutoff_us=0.001)).workload[0].cutoff_ns == 1               # type: ignore[attr-defined]
     assert scenario.network.window == 2 and scenario.network.retries == 4     # type: ignore[attr-defined]
     forced = load(entry(remote="r1", service="network")).workload[0]          # type: ignore[attr-defined]
     assert forced.service == "network"                                          # a one-hop circuit

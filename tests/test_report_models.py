@@ -164,11 +164,9 @@ def test_worst_case_fidelity_never_exceeds_the_model() -> None:
 
 
 def test_with_a_cutoff_set_by_hand_the_model_is_for_that_cutoff() -> None:
-    """examples/all-messages.toml's `cutoff_us = 1` circuit: the tail's SETUP_REPLY carries D_mid for the cutoff it
-    derived (none: D_mid[0] = 0.809 waiting for ever), while F_worst (0.850) is for the 1 µs in force; the report's
-    `fidelity_model` is D_mid for the cutoff in force (0.898), so F_worst ≤ D_mid[0] holds there too (the report
-    gave 0.809 against 0.850 before), computed by the function that gives the tail's own D_mid
-    (waiting.mid_distribution, with the cutoff in force)."""
+    """examples/all-messages.toml's `cutoff_us = 1` circuit: the tail decides it for the 1 µs in force, so F_worst
+    (0.850) and D_mid[0] (0.898, in the SETUP_REPLY too; 0.809 waiting for ever, what the report once gave) are
+    for the same cutoff, and F_worst ≤ D_mid[0] holds there too."""
     report = build_report(run_scenario(load(Path(__file__).parent.parent / "examples" / "all-messages.toml")))
     (hand_set,) = [c for c in report["circuits"] if c["cutoff_ns"] == 1000]
     assert hand_set["fidelity_worst_model"] <= hand_set["fidelity_model"]

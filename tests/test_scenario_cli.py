@@ -153,6 +153,7 @@ BAD: list[tuple[str, tuple[Any, ...], Any, str]] = [
     ("node-storage-lqid", ("nodes", "alice", "storage_qubits"), 15, "nodes.alice.storage_qubits"),
     ("workload-priority", ("workload", 0, "priority"), 8, "workload[0].priority"),
     ("link-cutoff", ("links", "ab", "cutoff_us"), -1.0, "links.ab.cutoff_us"),
+    ("link-cutoff-below-1ns", ("links", "ab", "cutoff_us"), 0.0004, "links.ab.cutoff_us"),
     ("link-quantum", ("links", "ab", "queue_quantum"), 0, "links.ab.queue_quantum"),
     ("node-t2-range", ("nodes", "bob", "t2_ms"), 0.0, "nodes.bob.t2_ms"),
     ("node-unknown", ("nodes", "alice", "colour"), "red", "nodes.alice.colour"),

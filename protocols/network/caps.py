@@ -69,16 +69,15 @@ def link_cap(link: LinkCap) -> rules.LinkCap:
                          options)
 
 
-def reply(circuit_id: int, head: int, decided: rules.CircuitRules, cutoff_ns: int | None,
-          end_cutoff_ns: int | None) -> SetupReply:
-    """The accepting SETUP_REPLY for ``decided`` (with the cutoffs actually in force)."""
+def reply(circuit_id: int, head: int, decided: rules.CircuitRules) -> SetupReply:
+    """The accepting SETUP_REPLY for ``decided``."""
     fidelity, error_x, error_z, error_y = _encoded(decided.model)
     hop_rules = tuple(HopRule(hop.link_id, hop.link_label, hop.origin_node,
                               min(FIDELITY_SCALE, math.floor(hop.link_min_fidelity * FIDELITY_SCALE)),
                               rule_byte(hop.distil))
                       for hop in decided.hops)
-    return SetupReply(circuit_id, head, decided.route[-1], decided.route[-1], decided.window, cutoff_ns or 0,
-                      end_cutoff_ns or 0, decided.expected_pair_ns, fidelity, error_x, error_z, error_y,
+    return SetupReply(circuit_id, head, decided.route[-1], decided.route[-1], decided.window, decided.cutoff_ns or 0,
+                      decided.end_cutoff_ns or 0, decided.expected_pair_ns, fidelity, error_x, error_z, error_y,
                       decided.route, hop_rules, end_distil=rule_byte(decided.end_distil))
 
 

@@ -82,13 +82,18 @@ class LinkCap:
 
 @dataclass(frozen=True, slots=True)
 class Demand:
-    """What the circuit must deliver: the application's CREATE fields and the head's proposed window."""
+    """What the circuit must deliver: the application's CREATE fields and the head's proposed window (and the
+    cutoff the tail was told to use, if any)."""
 
     min_fidelity: float
     pairs: int
     max_time_ns: int = 0
     """0: no limit."""
     window: int = 1
+    cutoff_ns: int | None = None
+    """τ set by hand (the scenario's ``cutoff_us`` for the request's Purpose ID), which the tail uses instead of
+    deriving one; None: derived. The options, the model and the hold limit are decided for it, and a Minimum
+    Fidelity it cannot keep (F_worst(τ) below it) is refused (UNSUPP)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,9 @@ output is :class:`CircuitRules` (what SETUP_REPLY carries) or an error code. The
   (:func:`protocols.network.model.solve_cutoff`). Options start at the fastest; while τ is shorter than twice
   the slowest hop's expected generation time (most pairs would be discarded), the hop whose upgrade to its
   next better-fidelity option helps F_worst most is upgraded. UNSUPP when even the best options miss F_min;
-  none when F_min is 0 or the fidelity can never fall below it;
+  none when F_min is 0 or the fidelity can never fall below it. A τ set by hand (``Demand.cutoff_ns``) is
+  used as it is: the fastest options with F_worst(τ) ≥ F_min (upgraded the same way), UNSUPP when even the
+  best miss it; everything below (hold limit, D_mid, F_worst) is for that τ;
 - the expected time per pair: the slowest hop (:func:`protocols.network.waiting.expected_generation_ns`),
   plus the hop request (1.5 hop round trips: :data:`REQUEST_ROUND_TRIPS`), plus L, over the probability that
   every swap succeeds. It ignores the pairs cutoffs discard and the pipelining a window W > 1 allows. NOTIME
@@ -180,7 +182,12 @@ def decide(demand: Demand, route: Sequence[int], nodes: Sequence[NodeCap], links
     path = _Path(route, nodes, links, margin_ns)
     choice = [0] * len(links)
     cutoff: float | None = math.inf
-    if demand.min_fidelity > 0:
+    if demand.cutoff_ns is not None:
+        fixed = _options_for(path, demand.min_fidelity, demand.cutoff_ns)
+        if fixed is None:
+            return ERR_UNSUPP
+        choice, cutoff = fixed, demand.cutoff_ns
+    elif demand.min_fidelity > 0:
         if path.cutoff([len(front) - 1 for front in path.fronts], demand.min_fidelity) is None:
             return ERR_UNSUPP
         choice, cutoff = _choose_options(path, demand.min_fidelity)
@@ -243,6 +250,25 @@ def _choose_options(path: _Path, min_fidelity: float) -> tuple[list[int], float 
 
         best = max(upgrades, key=lambda hop: (gain(hop), -hop))
         choice[best] += 1
+
+
+def _options_for(path: _Path, min_fidelity: float, cutoff_ns: int) -> list[int] | None:
+    """Greedy for a τ set by hand: from the fastest options, upgrade the hop that helps F_worst(τ) most until
+    F_worst(τ) ≥ F_min; None when even the best options miss it (an upgrade never lowers F_worst: a slower
+    option on the Pareto front has a strictly better fidelity)."""
+    choice = [0] * len(path.links)
+    while path.worst(choice).fidelity(cutoff_ns) < min_fidelity:
+        upgrades = [i for i, front in enumerate(path.fronts) if choice[i] + 1 < len(front)]
+        if not upgrades:
+            return None
+
+        def gain(hop: int) -> float:
+            trial = choice.copy()
+            trial[hop] += 1
+            return path.worst(trial).fidelity(cutoff_ns)
+
+        choice[max(upgrades, key=lambda hop: (gain(hop), -hop))] += 1
+    return choice
 
 
 def _check(route: Sequence[int], nodes: Sequence[NodeCap], links: Sequence[LinkCap]) -> None:

@@ -31,8 +31,8 @@ class CircuitStats:
     model: tuple[float, float, float, float] | None = None
     """D_mid as the SETUP_REPLY carries it (16-bit fields, renormalised): what every node of the route uses."""
     model_fidelity: float | None = None
-    """Tail: D_mid[0] as it computed it, before the 16-bit encoding, for the cutoff in force (one set by hand
-    included, which the SETUP_REPLY's model does not count): the report's ``fidelity_model``."""
+    """Tail: D_mid[0] as it computed it, before the 16-bit encoding (for the cutoff in force, one set by hand
+    included, like the SETUP_REPLY's model): the report's ``fidelity_model``."""
     worst_fidelity: float | None = None
     """Tail: F_worst under the cutoff in force, exact like :attr:`model_fidelity` (so never above it)."""
     link_min_fidelity: list[float] = field(default_factory=list)

@@ -11,7 +11,7 @@ import math
 from typing import Any
 
 import stack.scenario.checks as checks
-from stack.scenario.nodes import node_ref, ns, optional_ref
+from stack.scenario.nodes import cutoff_ns, node_ref, ns, optional_ref
 from stack.scenario.table import ScenarioError, Table
 from stack.scenario.types import LinkConfig, NodeConfig
 
@@ -57,7 +57,7 @@ def _link(t: Table, name: str, link_id: int, nodes: dict[str, NodeConfig]) -> Li
         queue_max_length=t.number("queue_max_length", 64, low=1, high=1_000_000, integer=True),
         queue_max_per_source=t.number("queue_max_per_source", 16, low=1, high=1_000_000, integer=True),
         queue_priority_pairs=t.number("queue_priority_pairs", 4096, low=0, high=1 << 30, integer=True),
-        cutoff_ns=round(t.number("cutoff_us", 0.0, low=0.0, high=1e12) * 1000),
+        cutoff_ns=cutoff_ns(t),
         batch=batch,
     )
 

@@ -43,6 +43,15 @@ def ns(t: Table, name: str, default: float) -> int:
     return round(t.number(name, default, low=0.0, high=1e15))
 
 
+def cutoff_ns(t: Table) -> int:
+    """The ``cutoff_us`` key in ns: 0 (the default) for none, else at least 1 ns (a smaller one would round to
+    0, no cutoff, silently: refused, naming the key)."""
+    value = t.number("cutoff_us", 0.0, low=0.0, high=1e12)
+    if 0 < value < 0.001:
+        raise t.error("cutoff_us", f"must be 0 (none) or at least 0.001 (1 ns), got {value!r}")
+    return round(value * 1000)
+
+
 def _positive_probability(t: Table, name: str, default: float) -> float:
     value = t.probability(name, default)
     if value <= 0:

@@ -14,6 +14,7 @@ from collections import deque
 from typing import Any
 
 import stack.scenario.checks as checks
+from stack.scenario.nodes import cutoff_ns
 from stack.scenario.table import ScenarioError, Table, shown
 from stack.scenario.types import LinkConfig, NetworkSettings, NodeConfig, WorkloadConfig
 
@@ -121,7 +122,7 @@ def _entry(t: Table, index: int, nodes: dict[str, NodeConfig], graph: dict[str, 
     if service == "network" and not _connected(graph, node, remote):
         raise t.error("remote", f"no path between {node!r} and {remote!r}")
     path = _path(t, node, remote, nodes, graph)
-    cutoff_ns = round(t.number("cutoff_us", 0.0, low=0.0, high=1e12) * 1000)
+    cutoff = cutoff_ns(t)
     kind = t.text("type", "keep", WORKLOAD_TYPES)
     if kind != "measure" and t.has("basis"):
         raise t.error("basis", f"applies only when {t.key('type')} = \"measure\" (this entry keeps its pairs"
@@ -149,7 +150,7 @@ def _entry(t: Table, index: int, nodes: dict[str, NodeConfig], graph: dict[str, 
         min_fidelity=t.probability("min_fidelity", 0.0),
         max_time_ns=round(t.number("max_time_ms", 0.0, low=0.0, high=16383e3) * 1e6),
         priority=t.number("priority", 0, low=0, high=7, integer=True),
-        atomic=atomic, consecutive=consecutive, service=service, path=path, cutoff_ns=cutoff_ns,
+        atomic=atomic, consecutive=consecutive, service=service, path=path, cutoff_ns=cutoff,
         distill=distill, distill_rule=distill_rule, distill_end=distill_end,
     )
 

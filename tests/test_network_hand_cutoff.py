@@ -1,0 +1,134 @@
+"""A cutoff set by hand (the scenario's ``cutoff_us``): the tail decides the whole circuit for it (the options, the
+model state D_mid and F_worst the SETUP_REPLY carries, the hold limit) and refuses (UNSUPP) a Minimum Fidelity it
+cannot keep, against closed forms written here.
+
+Two Werner hops (parameters w₁, w₂), perfect gates and readout taking no time, T1 = ∞ and dephasing T2 at every
+node. Dephasing for t multiplies two of a Bell-diagonal pair's three non-trivial characters by e^(−t/T2), so
+
+- F_worst(τ) = ¼ + (w₁w₂/4)(1 + 2e^(−S/T2)), S = τ (the repeater's earlier half) + 2(τ + L) (both ends' halves);
+- D_mid[0](τ) = ¼ + (w₁w₂/4)(1 + 2E[e^(−D/T2) | D ≤ τ]), D = |G₁ − G₂|·c the repeater's wait for its second
+  half (G geometric with success p per cycle c: P(D = 0) ∝ 1, P(D = dc) ∝ 2(1 − p)^d), summed here term by term.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from protocols.network.rules import CircuitRules, Demand, LinkCap, NodeCap, OptionCap, decide
+from protocols.packets.linkservice import ERR_UNSUPP
+from stack.report import build_report
+from stack.runtime import run_scenario
+from tests.network_scenarios import chain, entry
+
+T2, CYCLE, DELAY, P = 1e6, 10_000, 2_000, 0.2
+FIDELITIES = (0.97, 0.98)
+LATENCY = 2 * DELAY * 2                     # the TRACK and CONFIRM legs over both hops, no BSM time, no margin
+
+
+def werner(fidelity: float, success: float = P) -> OptionCap:
+    other = (1 - fidelity) / 3
+    return OptionCap(success, (fidelity, other, other, other))
+
+
+def caps(options: tuple[tuple[OptionCap, ...], ...]) -> tuple[list[int], list[NodeCap], list[LinkCap]]:
+    route = [10, 20, 30]
+    nodes = [NodeCap(n, 2, 2, 4, 1.0, math.inf, T2, 1.0, 1.0, 0, 0) for n in route]
+    links = [LinkCap(i + 1, 0x8000 + i, route[i + 1], CYCLE, DELAY, hop) for i, hop in enumerate(options)]
+    return route, nodes, links
+
+
+def werner_product(fidelities: tuple[float, ...]) -> float:
+    return math.prod((4 * f - 1) / 3 for f in fidelities)
+
+
+def worst_closed_form(tau: float, fidelities: tuple[float, ...] = FIDELITIES) -> float:
+    return 0.25 + werner_product(fidelities) / 4 * (1 + 2 * math.exp(-(tau + 2 * (tau + LATENCY)) / T2))
+
+
+def mid_closed_form(tau: float, fidelities: tuple[float, ...] = FIDELITIES) -> float:
+    slots = math.floor(tau / CYCLE)
+    weights = [1.0] + [2 * (1 - P) ** d for d in range(1, slots + 1)]
+    decay = sum(wt * math.exp(-d * CYCLE / T2) for d, wt in enumerate(weights)) / sum(weights)
+    return 0.25 + werner_product(fidelities) / 4 * (1 + 2 * decay)
+
+
+@pytest.mark.parametrize("tau", [1, 9_999, 10_000, 35_000, 400_000])
+def test_the_rules_are_for_the_cutoff_set_by_hand(tau: int) -> None:
+    route, nodes, links = caps(tuple((werner(f),) for f in FIDELITIES))
+    rules = decide(Demand(0.0, 10, cutoff_ns=tau), route, nodes, links)
+    assert isinstance(rules, CircuitRules)
+    assert (rules.cutoff_ns, rules.end_cutoff_ns, rules.hold_limit_ns) == (tau, tau + LATENCY, tau + LATENCY)
+    assert rules.worst_fidelity == pytest.approx(worst_closed_form(tau), abs=1e-12)
+    assert rules.model[0] == pytest.approx(mid_closed_form(tau), abs=1e-12)
+    derived = decide(Demand(0.0, 10), route, nodes, links)             # no cutoff: waits are never truncated
+    assert isinstance(derived, CircuitRules) and derived.cutoff_ns is None
+    assert rules.model[0] >= derived.model[0] - 1e-15
+
+
+def test_a_minimum_the_cutoff_cannot_keep_is_refused() -> None:
+    tau = 60_000
+    route, nodes, links = caps(tuple((werner(f),) for f in FIDELITIES))
+    worst = worst_closed_form(tau)
+    kept = decide(Demand(worst - 1e-6, 10, cutoff_ns=tau), route, nodes, links)
+    assert isinstance(kept, CircuitRules) and kept.cutoff_ns == tau and kept.worst_fidelity >= worst - 1e-6
+    assert decide(Demand(worst + 1e-6, 10, cutoff_ns=tau), route, nodes, links) == ERR_UNSUPP
+    # the tail's own cutoff for that minimum is about τ (the longest that keeps it): derived, it is accepted
+    derived = decide(Demand(worst + 1e-6, 10), route, nodes, links)
+    assert isinstance(derived, CircuitRules) and derived.cutoff_ns is not None and derived.cutoff_ns < tau
+
+
+def test_the_fastest_options_that_keep_the_minimum_at_that_cutoff() -> None:
+    """The better (slower) option on a hop only when the fast one misses F_min at the cutoff set by hand."""
+    tau, fast, slow = 20_000, werner(0.95, 0.3), werner(0.99, 0.05)
+    route, nodes, links = caps(((fast, slow), (fast, slow)))
+    both_fast = worst_closed_form(tau, (0.95, 0.95))
+    one_slow = worst_closed_form(tau, (0.99, 0.95))
+    rules = decide(Demand(both_fast - 1e-6, 10, cutoff_ns=tau), route, nodes, links)
+    assert isinstance(rules, CircuitRules) and [h.option for h in rules.hops] == [fast, fast]
+    rules = decide(Demand((both_fast + one_slow) / 2, 10, cutoff_ns=tau), route, nodes, links)
+    assert isinstance(rules, CircuitRules) and sorted(h.option.fidelity for h in rules.hops) == [0.95, 0.99]
+    assert rules.worst_fidelity == pytest.approx(one_slow, abs=1e-12)
+    best = worst_closed_form(tau, (0.99, 0.99))
+    assert decide(Demand(best + 1e-6, 10, cutoff_ns=tau), route, nodes, links) == ERR_UNSUPP
+
+
+QPU = "gate_ns = 0\nreadout_ns = 0\nmove_ns = 0\n"
+T2_MS, DEPOLARIZING, F_MIN = 0.2, 0.02, 0.85
+
+
+def run(**keys: object) -> dict:
+    """A lossless two-hop chain of Werner links (tests/test_network_cutoff.py's): its report and run."""
+    result = run_scenario(chain(2, workload=entry(pairs=60, min_fidelity=F_MIN, **keys), qpu=QPU, t2_ms=T2_MS,
+                                depolarizing=DEPOLARIZING, coupler_efficiency=0.1 / 0.64))
+    report = build_report(result)
+    report["result"] = result
+    return report
+
+
+def test_a_scenario_cutoff_the_minimum_allows_is_on_the_wire_and_keeps_it() -> None:
+    """The tail's derived τ* for F_min (the longest that keeps it), then half of it set by hand: the
+    SETUP_REPLY (the head's copy of the model) and every pair's Goodness are for the hand-set τ."""
+    derived = run()["circuits"][0]
+    tau_us = derived["cutoff_ns"] / 2 / 1000
+    report = run(cutoff_us=tau_us)
+    (circuit,) = report["circuits"]
+    assert circuit["cutoff_ns"] == round(tau_us * 1000) < derived["cutoff_ns"]
+    assert circuit["end_cutoff_ns"] - circuit["cutoff_ns"] == derived["end_cutoff_ns"] - derived["cutoff_ns"]
+    assert circuit["fidelity_worst_model"] > derived["fidelity_worst_model"] >= F_MIN
+    emulation = report["result"].emulation
+    head_id = emulation.scenario.nodes["a"].node_id
+    (layer,) = [layer for layer in emulation.network_layers if layer.node_id == head_id]
+    head = layer.node.records[(head_id, emulation.workloads[0].origin.create_id)]
+    assert head.model is not None and abs(head.model[0] - circuit["fidelity_model"]) < 3 / 65535
+    assert head.model[0] > derived["fidelity_model"] + 10 / 65535       # not the derived τ's model
+    records = emulation.workloads[0].origin.records
+    assert len(records) == 60 and min(r.goodness for r in records) >= circuit["fidelity_worst_model"] - 2 / 65535
+
+
+def test_a_scenario_cutoff_too_long_for_the_minimum_is_unsupp() -> None:
+    """Twice the derived τ* (F_worst falls below F_min): refused, nothing delivered."""
+    derived = run()["circuits"][0]
+    report = run(cutoff_us=2 * derived["cutoff_ns"] / 1000)
+    assert report["workload"][0]["errors"] == ["UNSUPP"] and report["workload"][0]["pairs_delivered"] == 0
