@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -13,6 +14,7 @@ import pytest
 from stack.multiprocess.held import close_all
 from stack.multiprocess.launcher import UpOptions, _wait_for_medium, allocate_base, check_ports, prepare
 from stack.multiprocess.medium import process_nodes
+from stack.multiprocess.medium_protocol import private_problem, read_secret, write_secret
 from stack.multiprocess.outcome import EXIT_NOT_FINISHED
 from stack.multiprocess.udp import PortMap
 from stack.scenario import ScenarioError, load_text
@@ -149,3 +151,36 @@ def test_a_signal_while_the_processes_start_stops_those_already_started(tmp_path
         close_all(options.held.values())
     assert status == 128 + signal.SIGINT and len(spawned) == 2
     assert all(process.poll() is not None for process in spawned)
+
+
+def test_a_run_directory_others_can_write_is_refused_and_a_new_one_is_private(tmp_path: Path) -> None:
+    """Another local user who can write the run directory (or who owns it) could put their own secret or medium
+    socket in place of the run's: qnet up refuses such a directory before starting anything (exit 2, one line),
+    makes a new one 0700, and a node refuses a secret others could have written (the walker's run: a directory
+    of nobody's, mode 0777, whose secret was replaced while the medium started)."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    scenario = tmp_path / "two.toml"
+    scenario.write_text(two_node_toml(pairs=1))
+    proc = subprocess.run([sys.executable, "-m", "stack.cli", "up", str(scenario), "--run-dir", str(shared)],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 2 and proc.stderr == (
+        f"qnet: error: run directory {shared} can be written by any user (mode 777), who could replace the "
+        "run's secret: use a directory of your own (chmod o-w)\n")
+    assert list(shared.iterdir()) == []
+    options = UpOptions(Path("two.toml"), 1, 0.01, 0, tmp_path / "new", 10.0)
+    assert prepare(SCENARIO, options) is None
+    close_all(options.held.values())
+    assert options.run_dir.stat().st_mode & 0o777 == 0o700
+    write_secret(options.run_dir)
+    assert len(read_secret(options.run_dir)) == 32
+    (options.run_dir / "secret").chmod(0o644)
+    with pytest.raises(ValueError, match=r"is open to other users \(mode 644\); the run's secret is 0600"):
+        read_secret(options.run_dir)
+    if os.geteuid() == 0:                           # as root, a directory of another user's can be made here
+        theirs = tmp_path / "theirs"
+        theirs.mkdir(mode=0o755)
+        os.chown(theirs, 65534, 65534)
+        assert private_problem(theirs) == (f"{theirs} belongs to another user (uid 65534), who could replace the "
+                                           "run's secret")

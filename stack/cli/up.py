@@ -19,6 +19,7 @@ from stack.multiprocess import outcome
 from stack.multiprocess.forked import Entry
 from stack.multiprocess.launcher import RUN_STATE_FILES, UpOptions, prepare, run_files, up
 from stack.multiprocess.medium import process_nodes as nodes_of
+from stack.multiprocess.medium_protocol import private_problem
 from stack.multiprocess.udp import PortMap, PortMapError
 from stack.scenario import Scenario
 
@@ -85,6 +86,8 @@ def check_inputs(args: argparse.Namespace, path: Path, scenario: Scenario, seed:
                 f"{' (0: the first free block)' if lowest == 0 else ''}, got {args.base_port}")
     if run_dir.exists() and not run_dir.is_dir():
         return f"run directory {run_dir} exists and is not a directory"
+    if run_dir.is_dir() and (problem := private_problem(run_dir)) is not None:
+        return f"run directory {problem}"
     for option in ("json", "pcap"):
         output = getattr(args, option, None)
         if output and output != "-" and not Path(output).parent.is_dir():
@@ -140,9 +143,13 @@ def _medium_serving(socket_path: Path) -> bool:
 
 def _child(args: argparse.Namespace, scenario: Scenario, seed: int, run_dir: Path) -> int:
     try:
-        run_dir.mkdir(parents=True, exist_ok=True)       # started by hand, the first process makes it
+        run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # started by hand, the first process makes it
+        problem = private_problem(run_dir)          # made by someone else between the check and here
     except OSError as error:
         print(f"qnet: error: cannot use run directory {run_dir}: {error.strerror}", file=sys.stderr)
+        return outcome.EXIT_BAD_INPUT
+    if problem is not None:
+        print(f"qnet: error: run directory {problem}", file=sys.stderr)
         return outcome.EXIT_BAD_INPUT
     if args.command == "node":
         from stack.multiprocess.node import run_node

@@ -28,6 +28,7 @@ from types import FrameType
 from stack.multiprocess.forked import Child, Entry, die_with_parent, fork_command
 from stack.multiprocess.held import HELD_ENV, Held, PortsBusy, bind_blocks, close_all, describe
 from stack.multiprocess.medium import process_nodes
+from stack.multiprocess.medium_protocol import private_problem
 from stack.multiprocess.outcome import EXIT_NOT_FINISHED, describe_status
 from stack.multiprocess.udp import PortMap, PortMapError
 from stack.scenario import Scenario
@@ -178,7 +179,12 @@ def prepare(scenario: Scenario, options: UpOptions) -> str | None:
     except (PortsBusy, PortMapError) as error:
         return str(error)
     try:
-        options.run_dir.mkdir(parents=True, exist_ok=True)
+        options.run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        problem = private_problem(options.run_dir)  # made by someone else since the input checks
+        if problem is not None:
+            close_all(options.held.values())
+            options.held = {}
+            return f"run directory {problem}"
         for stale in run_files(names):
             (options.run_dir / stale).unlink(missing_ok=True)
         table = PortMap(options.base_port).table({name: scenario.nodes[name].node_id for name in names})

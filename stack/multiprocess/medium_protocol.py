@@ -193,8 +193,29 @@ def write_secret(run_dir: Path) -> bytes:
     return secret
 
 
+def private_problem(path: Path) -> str | None:
+    """Why ``path`` (a run directory, or its secret) could have been written by another user: it belongs to
+    someone else, or others may write it (a directory anyone may write: mode o+w; group write is left alone, as
+    a umask of 002 with a group of one's own gives it; a secret readable by anyone but its owner). None: it is
+    this user's alone. Such a run directory would let another local user put their own secret or medium socket
+    in place of the run's (docs/wire.md §8.2)."""
+    status = path.stat()
+    if status.st_uid != os.geteuid():
+        return f"{path} belongs to another user (uid {status.st_uid}), who could replace the run's secret"
+    if path.is_dir() and status.st_mode & 0o002:
+        return (f"{path} can be written by any user (mode {status.st_mode & 0o7777:o}), who could replace the "
+                f"run's secret: use a directory of your own (chmod o-w)")
+    if not path.is_dir() and status.st_mode & 0o077:
+        return f"{path} is open to other users (mode {status.st_mode & 0o777:o}); the run's secret is 0600"
+    return None
+
+
 def read_secret(run_dir: Path) -> bytes:
-    """The run's secret; OSError or ValueError if it cannot be read."""
+    """The run's secret; OSError or ValueError if it cannot be read, or if another user could have written it
+    (:func:`private_problem`)."""
+    problem = private_problem(run_dir / SECRET_FILE)
+    if problem is not None:
+        raise ValueError(problem)
     secret = bytes.fromhex((run_dir / SECRET_FILE).read_text().strip())
     if len(secret) != SECRET_BYTES:
         raise ValueError(f"{run_dir / SECRET_FILE} does not hold a {SECRET_BYTES}-byte secret")
