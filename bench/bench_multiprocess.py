@@ -122,7 +122,7 @@ class UpRun:
 
     def datagrams(self) -> int:
         assert self.report is not None
-        return sum(node["sent"] for node in self.report["nodes"].values())
+        return sum(node["sent"] or 0 for node in self.report["nodes"].values())    # null: a dead node's
 
     def worst_lateness_us(self) -> float:
         """The worst lateness of any process, emulated µs."""
@@ -200,8 +200,8 @@ def bench_startup(runner: Runner, sizes: list[tuple[int, int]]) -> None:
 
 def pairs(report: dict[str, Any]) -> tuple[int, int]:
     """Pairs matched at both ends and pairs expired, summed over the workload."""
-    return (sum(entry["pairs_matched"] for entry in report["workload"]),
-            sum(entry["pairs_expired"] for entry in report["workload"]))
+    return (sum(entry["pairs_matched"] or 0 for entry in report["workload"]),     # null: an end's node died
+            sum(entry["pairs_expired"] or 0 for entry in report["workload"]))
 
 
 def in_process(runner: Runner, toml: str) -> dict[str, Any]:

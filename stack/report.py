@@ -16,7 +16,17 @@ from stack.core.capture import node_ip, node_mac
 from stack.core.network import AUTH_DROPS
 from stack.report_estimates import fidelity_figures, request_rate
 from stack.report_models import fidelity_model_measured, ran_alphas, run_physics
-from stack.report_pairs import delivered, disagreeing, disagreement, expired_pairs, joined, measured_fidelity
+from stack.report_pairs import (
+    dead_ends,
+    dead_flag,
+    delivered,
+    disagreeing,
+    disagreement,
+    expired_pairs,
+    joined,
+    measured_fidelity,
+    unknown,
+)
 from stack.runtime import Emulation, RunResult, Workload
 from stack.timing.sync import sync_report
 
@@ -41,7 +51,11 @@ def wireshark_hint(pcap: str, dissector: Path = DISSECTOR) -> str:
             "~/.local/lib/wireshark/plugins/ first)")
 
 
-def build_report(result: RunResult, capture_frames: int | None = None) -> dict[str, Any]:
+def build_report(result: RunResult, capture_frames: int | None = None,
+                 dead: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """The report of a finished run (docs/report.md). ``dead``: the node processes of a ``qnet up`` run that died
+    before their result, whose records are missing: their counts, and the figures of the workload entries and
+    circuits they end that need their records, are null, and their ``nodes`` entry says ``"dead": true``."""
     emu = result.emulation
     scenario = emu.scenario
     return {
@@ -53,9 +67,9 @@ def build_report(result: RunResult, capture_frames: int | None = None) -> dict[s
         "kernel_events": emu.kernel.events_run,
         "authentication": emu.network.auth is not None,
         "links": [_link(emu, link) for link in scenario.links],
-        "workload": [_workload(w, emu) for w in emu.workloads],
-        **({"circuits": _circuits(emu)} if emu.topology is not None else {}),
-        "nodes": _nodes(emu),
+        "workload": [_workload(w, emu, dead) for w in emu.workloads],
+        **({"circuits": _circuits(emu, dead)} if emu.topology is not None else {}),
+        "nodes": _nodes(emu, dead),
         "medium": result.ledger | {"rejected_commands": emu.medium.rejected_commands},
         "capture_frames": capture_frames,
         "sync": sync_report(emu, emu.sampler) if emu.sampler is not None and emu.clocks else None,
@@ -63,11 +77,11 @@ def build_report(result: RunResult, capture_frames: int | None = None) -> dict[s
     }
 
 
-def _circuits(emu: Emulation) -> list[dict[str, Any]]:
+def _circuits(emu: Emulation, dead: frozenset[str]) -> list[dict[str, Any]]:
     """The report's circuits (:func:`stack.report_circuits.circuits`), imported only by a run that has some."""
     from stack.report_circuits import circuits
 
-    return circuits(emu)
+    return circuits(emu, dead)
 
 
 def to_json(report: dict[str, Any]) -> str:
@@ -106,19 +120,26 @@ def _link(emu: Any, link: Any) -> dict[str, Any]:
     }
 
 
-def _workload(w: Workload, emu: Emulation) -> dict[str, Any]:
+ORIGIN_FIGURES = ("pairs_delivered", "errors", "create_sent_ns", "create_to_first_ok_ns", "create_to_last_ok_ns",
+                  "pairs_per_s", "goodness_mean")
+"""A workload entry's figures from its origin's records alone: null when the origin's node process died."""
+
+
+def _workload(w: Workload, emu: Emulation, dead: frozenset[str]) -> dict[str, Any]:
     origin = w.origin
-    pairs = joined(w)
-    rates = disagreement(pairs)
+    lost = dead_ends(w, dead)               # an end whose records are missing: no figure that joins both ends
+    pairs = [] if lost else joined(w)
+    rates = None if lost else disagreement(pairs)
     records = origin.records
-    return {
+    entry = {
         "node": w.config.node, "remote": w.config.remote, "type": w.config.type,
         **({"service": w.config.service} if w.config.service != "link" else {}),
         "purpose_id": w.config.purpose_id, "pairs_requested": w.config.pairs,
-        "pairs_delivered": len(records), "pairs_delivered_remote": len(w.responder.records),
-        "pairs_matched": len(pairs),
-        "pairs_disagreeing": disagreeing(w),
-        "pairs_expired": expired_pairs(w),
+        "pairs_delivered": len(records),
+        "pairs_delivered_remote": None if w.config.remote in dead else len(w.responder.records),
+        "pairs_matched": None if lost else len(pairs),
+        "pairs_disagreeing": None if lost else disagreeing(w),
+        "pairs_expired": None if lost else expired_pairs(w),
         "errors": [ERROR_CODES.get(code, str(code)) for code in origin.errors],
         "create_sent_ns": origin.sent_at,
         "create_to_first_ok_ns": None if origin.first_ok_at is None or origin.sent_at is None
@@ -128,10 +149,12 @@ def _workload(w: Workload, emu: Emulation) -> dict[str, Any]:
         "priority": w.config.priority, "atomic": w.config.atomic,
         "pairs_per_s": request_rate([r.ok_time for r in records], origin.sent_at),
         "goodness_mean": sum(r.goodness for r in records) / len(records) if records else None,
-        "fidelity_model_measured": fidelity_model_measured(emu, w, pairs),
+        "fidelity_model_measured": None if lost else fidelity_model_measured(emu, w, pairs),
         **fidelity_figures(rates if w.config.type == "keep" else None),
         "disagreement": rates,
+        **({"dead_ends": lost} if lost else {}),
     }
+    return unknown(entry, ORIGIN_FIGURES) if w.config.node in dead else entry
 
 
 def malformed_count(engine: Any) -> int:
@@ -157,9 +180,13 @@ def refusal_counts(engine: Any) -> dict[str, int]:
             "wrong_sender": int(getattr(engine, "wrong_sender", 0)) + int(getattr(counters, "wrong_sender", 0))}
 
 
-def _nodes(emu: Any) -> dict[str, dict[str, Any]]:
+COUNTS = ("sent", "received", "lost", "undeliverable", "malformed", "auth_dropped", *REFUSALS)
+"""A node's counts in ``nodes{}``: null for a node process that died (its result, which holds them, never came)."""
+
+
+def _nodes(emu: Any, dead: frozenset[str]) -> dict[str, dict[str, Any]]:
     """Per node: addresses, datagram counters and, in a run with the network layer, its ``network`` counters
-    (one pass over the layers: linear in nodes and layers)."""
+    (one pass over the layers: linear in nodes and layers); a ``dead`` node's counts are null."""
     malformed: dict[int, int] = {}
     refused: dict[int, dict[str, int]] = {}
     for layer in emu.layers:
@@ -168,10 +195,13 @@ def _nodes(emu: Any) -> dict[str, dict[str, Any]]:
         for key, count in refusal_counts(layer.engine).items():
             mine[key] += count
     network = _network_counts(emu)
-    return {name: _node(emu, node.node_id, malformed.get(node.node_id, 0))
-            | refused.get(node.node_id, dict.fromkeys(REFUSALS, 0))
-            | ({} if network is None else {"network": network.get(node.node_id)})
-            for name, node in emu.scenario.nodes.items()}
+    nodes = {name: _node(emu, node.node_id, malformed.get(node.node_id, 0))
+             | refused.get(node.node_id, dict.fromkeys(REFUSALS, 0))
+             | ({} if network is None else {"network": network.get(node.node_id)})
+             for name, node in emu.scenario.nodes.items()}
+    for name in dead:
+        nodes[name] = unknown(nodes[name], COUNTS) | {"dead": True}
+    return nodes
 
 
 def _network_counts(emu: Emulation) -> dict[int, dict[str, int]] | None:
@@ -217,6 +247,9 @@ def summary(report: dict[str, Any], wall_seconds: float, pcap: str | None) -> st
     auth = "auth dropped" if report.get("authentication") else "(not authenticated)"
     lines.append(f"{'node':<12}{'address':<16}{'sent':>8}{'recv':>8}{'lost':>6}{'malformed':>10}  {auth}")
     for name, n in report["nodes"].items():
+        if n.get("dead"):
+            lines.append(f"{name:<12}{n['ip']:<16}  died during the run: no counts (its records are missing)")
+            continue
         dropped = ", ".join(f"{count} {key}" for key, count in [*n["auth_dropped"].items(),
                                                                  ("wrong_sender", n["wrong_sender"])] if count)
         lines.append(f"{name:<12}{n['ip']:<16}{n['sent']:>8}{n['received']:>8}{n['lost']:>6}{n['malformed']:>10}"
@@ -252,7 +285,7 @@ def workload_table(report: dict[str, Any]) -> list[str]:
         name = f"{w['node']}->{w['remote']} {w['type']}"
         fid = ("" if w["fidelity_measured"] is None
                else f"{w['fidelity_measured']:.3f}±{w['fidelity_stderr']:.3f}")
-        dis = " ".join(f"{b}:{v['rate']:.4f}" for b, v in w["disagreement"].items())
+        dis = " ".join(f"{b}:{v['rate']:.4f}" for b, v in (w["disagreement"] or {}).items())
         first = "" if w["create_to_first_ok_ns"] is None else f"{w['create_to_first_ok_ns'] / 1e6:.3f}"
         rate = "" if w["pairs_per_s"] is None else f"{w['pairs_per_s']:.1f}"
         good = "" if w["goodness_mean"] is None else f"{w['goodness_mean']:.4f}"
@@ -262,6 +295,9 @@ def workload_table(report: dict[str, Any]) -> list[str]:
             errors += f"  {w['pairs_disagreeing']} PAIRS DELIVERED AT ONE END ONLY"
         if w["pairs_expired"]:     # counted in pairs_delivered if its OK came first: say it was withdrawn
             errors += f"  {w['pairs_expired']} expired (ERR EXPIRE), {w['pairs_matched']} matched"
-        lines.append(f"{name:<22}{w['pairs_delivered']:>5}/{w['pairs_requested']:<5}{rate:>9} {first:>9}"
+        errors += dead_flag(w.get("dead_ends"))
+        delivered = "-" if w["pairs_delivered"] is None else w["pairs_delivered"]
+        lines.append(f"{name:<22}{delivered:>5}/{w['pairs_requested']:<5}{rate:>9} {first:>9}"
                      f"{good:>10}{model:>9}{fid:>15}  {dis}{errors}")
     return lines
+

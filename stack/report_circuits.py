@@ -15,7 +15,7 @@ from protocols.packets import linkservice as ll
 from protocols.packets.linkservice import ERROR_CODES
 from protocols.packets.qncp_common import REASONS
 from stack.report_estimates import fidelity_figures, request_rate
-from stack.report_pairs import disagreement, expired_pairs, joined
+from stack.report_pairs import dead_ends, dead_flag, disagreement, expired_pairs, joined, unknown
 from stack.runtime import Emulation, Workload
 
 if TYPE_CHECKING:                   # annotations only: a run without a network layer need not load its types
@@ -72,9 +72,19 @@ def _ended(head: CircuitStats) -> str | None:
     return head.ended or None
 
 
-def circuits(emu: Emulation) -> list[dict[str, Any]]:
+HEAD_FIGURES = ("pairs_delivered", "create_to_first_ok_ns", "goodness_mean")
+"""A circuit's figures from its head application's records alone: null when the head's node process died."""
+
+TAIL_FIGURES = ("pairs_delivered_remote", "pairs_per_s")
+"""A circuit's figures from its tail application's records alone: null when the tail's node process died."""
+
+
+def circuits(emu: Emulation, dead: frozenset[str] = frozenset()) -> list[dict[str, Any]]:
+    """One object per network-layer workload entry (docs/report.md); ``dead``: the node processes of a ``qnet up``
+    run that died, whose records are missing (:func:`stack.report.build_report`)."""
     seen = views(emu)
-    return [_circuit(emu, seen, index, w) for index, w in enumerate(emu.workloads) if w.config.service == "network"]
+    return [_circuit(emu, seen, index, w, dead) for index, w in enumerate(emu.workloads)
+            if w.config.service == "network"]
 
 
 def _records(seen: Views, head: int, create_id: int | None, route: tuple[int, ...]) -> dict[int, CircuitStats]:
@@ -96,7 +106,7 @@ def _latency(values: list[int]) -> dict[str, float] | None:
             "p99": ordered[min(len(ordered) - 1, math.ceil(0.99 * len(ordered)) - 1)]}
 
 
-def _circuit(emu: Emulation, seen: Views, index: int, w: Workload) -> dict[str, Any]:
+def _circuit(emu: Emulation, seen: Views, index: int, w: Workload, dead: frozenset[str]) -> dict[str, Any]:
     scenario = emu.scenario
     names = {node.node_id: name for name, node in scenario.nodes.items()}
     head_id = scenario.nodes[w.config.node].node_id
@@ -107,8 +117,9 @@ def _circuit(emu: Emulation, seen: Views, index: int, w: Workload) -> dict[str, 
     if tail is not None and (tail.role != "tail" or tail.window == 0):
         tail = None                 # no rules: the SETUP was refused (an accepted circuit has W ≥ 1) or never came
     links = [emu.topology.link_between(a, b) for a, b in itertools.pairwise(route)] if emu.topology else []
-    pairs = joined(w)
-    rates = disagreement(pairs)
+    lost = dead_ends(w, dead)               # an end whose records are missing: no figure that joins both ends
+    pairs = [] if lost else joined(w)
+    rates = None if lost else disagreement(pairs)
     fidelity = fidelity_figures(rates if w.config.type == "keep" else None)
     remote = w.responder.records
     reasons: dict[str, int] = {}
@@ -142,7 +153,7 @@ def _circuit(emu: Emulation, seen: Views, index: int, w: Workload) -> dict[str, 
     goodness = [r.goodness for r in w.origin.records]
     setup = head_record
     model, worst = _model_fidelities(tail)
-    return {
+    entry = {
         "workload": index, "head": w.config.node, "tail": w.config.remote,
         "path": [names[n] for n in route] or list(w.config.path or ()),      # refused before any circuit: as given
         "links": [link.name for link in links if link is not None],
@@ -158,8 +169,8 @@ def _circuit(emu: Emulation, seen: Views, index: int, w: Workload) -> dict[str, 
         "fidelity_model": model, "fidelity_worst_model": worst,
         "expected_pair_ns": None if tail is None else tail.expected_pair_ns,
         "pairs_requested": w.config.pairs, "pairs_delivered": len(w.origin.records),
-        "pairs_delivered_remote": len(remote), "pairs_matched": len(pairs),
-        "pairs_expired": expired_pairs(w),
+        "pairs_delivered_remote": len(remote), "pairs_matched": None if lost else len(pairs),
+        "pairs_expired": None if lost else expired_pairs(w),
         "pairs_per_s": request_rate([r.ok_time for r in remote], w.origin.sent_at),
         "create_to_first_ok_ns": None if w.origin.first_ok_at is None or w.origin.sent_at is None
         else w.origin.first_ok_at - w.origin.sent_at,
@@ -175,11 +186,15 @@ def _circuit(emu: Emulation, seen: Views, index: int, w: Workload) -> dict[str, 
                        "cutoff_discards": r.cutoff_discards, "max_held_per_side": list(r.max_held)}
                       for n, r in records.items() if r.role == "repeater"],
         "expired_by_reason": dict(sorted(reasons.items())),
-        "errors": {"head": [ERROR_CODES.get(c, str(c)) for c in w.origin.errors],
-                   "tail": [ERROR_CODES.get(c, str(c)) for c in w.responder.errors]},
+        "errors": {"head": None if w.config.node in dead else [ERROR_CODES.get(c, str(c)) for c in w.origin.errors],
+                   "tail": None if w.config.remote in dead else [ERROR_CODES.get(c, str(c))
+                                                                 for c in w.responder.errors]},
         **{key: sum(seen[n][1][key] for n in route if n in seen) for key in COUNTERS},
         "messages": dict(sorted(messages.items())),
+        **({"dead_ends": lost} if lost else {}),
     }
+    missing = (HEAD_FIGURES if w.config.node in dead else ()) + (TAIL_FIGURES if w.config.remote in dead else ())
+    return unknown(entry, missing)
 
 
 def _distillation(at: CircuitStats | None, link_id: int) -> dict[str, Any] | None:
@@ -243,7 +258,7 @@ def circuit_table(report: dict[str, Any]) -> list[str]:
         fid = "" if c["fidelity_measured"] is None else f"{c['fidelity_measured']:.3f}±{c['fidelity_stderr']:.3f}"
         swaps = sum(r["swaps"] for r in c["repeaters"])
         expired = sum(c["expired_by_reason"].values())
-        errors = sorted(set(c["errors"]["head"]) | set(c["errors"]["tail"]))
+        errors = sorted(set(c["errors"]["head"] or ()) | set(c["errors"]["tail"] or ()))
         flag = f"  ERR {','.join(errors)}" if errors else ""
         if c["bell_mismatches"]:
             flag += f"  {c['bell_mismatches']} BELL MISMATCHES"
@@ -251,6 +266,8 @@ def circuit_table(report: dict[str, Any]) -> list[str]:
             flag += f"  {c['pairs_expired']} expired (ERR EXPIRE), {c['pairs_matched']} matched"
         if c["gave_up"] or c["late_confirms"]:
             flag += f"  {c['gave_up']} given up, {c['late_confirms']} late CONFIRMs"
-        lines.append(f"{name:<{wide}}{path:<{far}}{c['pairs_delivered']:>5}/{c['pairs_requested']:<5}"
+        flag += dead_flag(c.get("dead_ends"))
+        delivered = "-" if c["pairs_delivered"] is None else c["pairs_delivered"]
+        lines.append(f"{name:<{wide}}{path:<{far}}{delivered:>5}/{c['pairs_requested']:<5}"
                      f"{rate:>10} {first:>9}{latency:>11}{good:>9}{model:>8}{fid:>14}{swaps:>7}{expired:>15}{flag}")
     return lines

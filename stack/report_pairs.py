@@ -1,6 +1,7 @@
 """Joining the two ends' records of a workload entry: which pairs both hold, and how their outcomes agree.
 
-Shared by the report's ``workload`` and ``circuits`` members (:mod:`stack.report`, :mod:`stack.report_circuits`).
+Shared by the report's ``workload`` and ``circuits`` members (:mod:`stack.report`, :mod:`stack.report_circuits`),
+with what they say of an entry one of whose ends' node process died (:func:`dead_ends`: its records are missing).
 """
 
 from __future__ import annotations
@@ -11,6 +12,35 @@ from typing import Any
 from protocols.apps.workload import PairRecord
 from protocols.common import Basis
 from protocols.physical import physics
+
+
+def dead_ends(workload: Any, dead: frozenset[str]) -> list[str]:
+    """The entry's ends (origin first) whose node process died during a ``qnet up`` run (``dead``): their records
+    never reached the report, so a figure that needs them is unknown (null), not computed from an empty side.
+
+    >>> from types import SimpleNamespace as Entry
+    >>> dead_ends(Entry(config=Entry(node="alice", remote="bob")), frozenset({"bob"}))
+    ['bob']
+    """
+    return [name for name in (workload.config.node, workload.config.remote) if name in dead]
+
+
+def unknown(entry: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    """``entry`` with ``keys`` null: figures whose records are missing (:func:`dead_ends`)."""
+    return entry | dict.fromkeys(keys)
+
+
+def dead_flag(ends: list[str] | None) -> str:
+    """What a summary row says of an entry whose ends' node processes died (``dead_ends``): their records are
+    missing, so the figures joining both ends are unknown, not a protocol's failure.
+
+    >>> dead_flag(["bob"]), dead_flag(["alice", "bob"])
+    ("  bob's records missing (its node died)", "  alice's and bob's records missing (their nodes died)")
+    """
+    if not ends:
+        return ""
+    whose = " and ".join(f"{name}'s" for name in ends)
+    return f"  {whose} records missing ({'its node' if len(ends) == 1 else 'their nodes'} died)"
 
 
 def delivered(records: list[PairRecord], expired: set[int]) -> set[int]:

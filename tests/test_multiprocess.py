@@ -319,6 +319,10 @@ def test_a_killed_origin_ends_the_run_at_once_and_is_named(long_run: Path, tmp_p
     assert "alice (killed by SIGKILL)" in stderr
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["multi_process"]["dead_nodes"] == ["alice"] and report["nodes"]["alice"]["dead"] is True
+    assert report["nodes"]["alice"]["sent"] is None                  # its counts never came: unknown, not 0
+    for entry in report["workload"]:        # alice's records are missing: nothing joined against an empty side
+        assert entry["dead_ends"] == ["alice"]
+        assert entry["pairs_delivered"] is entry["pairs_disagreeing"] is entry["pairs_matched"] is None
     assert report["generation_end_ns"] < load(long_run).run.duration_ns // 1000
     assert report["multi_process"]["accounting_error"] is None    # the dead node's qubits are lost, not leaked
     assert "node alice died" in (run_dir / "medium.log").read_text()
@@ -348,9 +352,13 @@ def test_a_killed_node_turns_into_errors_at_its_peer_and_the_run_goes_on(tmp_pat
     to_bob, to_carol = report["workload"]
     assert to_bob["errors"] == ["OTHER"]                     # the request on the dead link fails
     assert to_bob["pairs_delivered"] < 65535
+    assert to_bob["dead_ends"] == ["bob"]                    # bob's records are missing: unknown, not disagreeing
+    assert to_bob["pairs_delivered_remote"] is to_bob["pairs_disagreeing"] is to_bob["pairs_matched"] is None
     assert to_carol["errors"] == []                           # the rest of the run goes on: every pair is
     assert to_carol["pairs_matched"] + to_carol["pairs_expired"] == 150      # matched or expired at both ends
     assert "node processes died during the run: bob" in stdout
+    assert "ONE END ONLY" not in stdout and "bob's records missing (its node died)" in stdout
+    assert "died during the run: no counts" in stdout
 
 
 def test_processes_started_by_hand_make_the_same_run_and_print_their_summaries(tmp_path: Path) -> None:

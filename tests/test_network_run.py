@@ -183,6 +183,14 @@ def test_the_circuit_table_keeps_its_columns_apart_for_long_names() -> None:
         assert line[start - 1] == " " and line[start:].split()[0].count(">") == 2, line
 
 
+def reports(root: Path) -> list[dict[str, Any]]:
+    """examples/all-messages.toml's report, and the same as ``qnet up`` would make it had the node process of its
+    first circuit's tail died (keys only then: ``dead_ends``, ``dead``)."""
+    result = run_scenario(load(root / "examples" / "all-messages.toml"))
+    dead = frozenset({next(w.config.remote for w in result.emulation.workloads if w.config.service == "network")})
+    return [build_report(result), build_report(result, dead=dead)]
+
+
 def test_docs_report_md_describes_every_key_of_a_circuit() -> None:
     """docs/report.md's `circuits[]` table names every key a circuit record has, and no other."""
     root = Path(__file__).resolve().parent.parent
@@ -190,8 +198,7 @@ def test_docs_report_md_describes_every_key_of_a_circuit() -> None:
     section = text[text.index("## `circuits[]`"):text.index("## `nodes{}`")]
     documented = {key for line in section.splitlines() if line.startswith("| `")
                   for key in re.findall(r"`([a-z_0-9]+)`", line.split("|")[1])}
-    report = build_report(run_scenario(load(root / "examples" / "all-messages.toml")))
-    keys = {key for circuit in report["circuits"] for key in circuit}
+    keys = {key for report in reports(root) for circuit in report["circuits"] for key in circuit}
     assert documented == keys
 
 
@@ -209,5 +216,4 @@ def test_docs_report_md_describes_every_key_of_the_other_sections(section: str, 
     table = text[text.index(section):text.index(until)]
     documented = {key for line in table.splitlines() if line.startswith("| `")
                   for key in re.findall(r"`([a-z_0-9]+)`", line.split("|")[1])}
-    report = build_report(run_scenario(load(root / "examples" / "all-messages.toml")))
-    assert documented == {key for record in records(report) for key in record}
+    assert documented == {key for report in reports(root) for record in records(report) for key in record}

@@ -46,7 +46,7 @@ def final_report(served: ServedRun, results: dict[str, dict[str, Any]], dead: li
     ledger, served.accounting_error = final_ledger(
         emu.medium, {int(k): set(v) for r in results.values() for k, v in r["held"].items()} | lost)
     result = RunResult(emu, ledger, time.perf_counter() - started, served.generation_end)
-    document = reporting.build_report(result, None)
+    document = reporting.build_report(result, None, frozenset(dead))
     apply_results(emu, results, dead, document)
     if served.plan is not None:
         document |= report_sections(served.plan, result, {name: r.get("api") for name, r in results.items()},

@@ -82,8 +82,9 @@ def verdict(document: dict[str, Any], failed: dict[str, int]) -> int:
 
 
 def one_end_only(document: dict[str, Any]) -> int:
-    """Pairs delivered at one end only, over the run's workload entries (``pairs_disagreeing``)."""
-    return sum(w["pairs_disagreeing"] for w in document.get("workload", ()))
+    """Pairs delivered at one end only, over the run's workload entries (``pairs_disagreeing``). An entry one of
+    whose ends' node process died has it null (that end's records are missing): unknown, not a broken promise."""
+    return sum(w["pairs_disagreeing"] or 0 for w in document.get("workload", ()))
 
 
 def describe_status(code: int) -> str:

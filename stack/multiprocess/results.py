@@ -128,7 +128,8 @@ def apply_results(emu: Emulation, results: dict[str, dict[str, Any]], dead: list
                   document: dict[str, Any] | None = None) -> dict[int, set[int]]:
     """Copy node results into the medium's emulation (or, with ``document``, into the report).
 
-    Returns the slots of dead nodes, which the ledger counts as discarded at the end.
+    Returns the slots of dead nodes, which the ledger counts as discarded at the end. (The report's figures that
+    need a dead node's records are null: :func:`stack.report.build_report` is told which nodes died.)
     """
     if document is not None:
         for name, result in results.items():
@@ -139,8 +140,8 @@ def apply_results(emu: Emulation, results: dict[str, dict[str, Any]], dead: list
                 document["sync"]["nodes"][name] |= {"ptp_state": result["ptp"]["state"],
                                                     "ptp_counters": result["ptp"]["counters"],
                                                     "ptp_exchanges": result["ptp"]["exchanges"]}
-        for name in dead:
-            document["nodes"][name]["dead"] = True
+        for name in dead:                   # its last reading never came
+            document["nodes"][name]["clock_copy_error_ns"] = None
         return {}
     apps = {layer: app for result in results.values() for layer, app in result["apps"].items()}
     for workload in emu.workloads:
