@@ -220,11 +220,10 @@ class Signalling:
             return actions
         if circuit.hops[RIGHT] is None or circuit.hop(RIGHT).peer != sender:
             return actions
-        if message.status != 0:     # what it sends about the circuit once forgotten here is still counted in its record
-            node.refusals[handle[1]] = circuit.stats            # (SETUP_REPLY_ACKs to copies of the refusal)
-        if message.status != 0 and not circuit.is_head:
-            return actions.extend(self._relay_refusal(circuit, message, now))
         if message.status != 0:
+            node.refusals[handle[1]] = circuit.stats    # what it sends about the circuit once forgotten here (the
+            if not circuit.is_head:                     # relay, ACKs to copies of the refusal) is counted there
+                return actions.extend(self._relay_refusal(circuit, message, now))
             actions.extend(self._refused(circuit, message.status, now))
             return actions.extend(self.ending.close(circuit, now))
         if not circuit.is_head:
