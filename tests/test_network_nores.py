@@ -302,3 +302,22 @@ def test_opposite_requests_on_a_chain_of_two_qubit_qpus_are_both_served(seed: in
                            if port == QNCP_PORT and int.from_bytes(p[8:12], "big") == head)
         counted = {k: v for k, v in circuit["messages"].items() if k != "TRACK"}
         assert counted == dict(captured), circuit["head"]
+
+
+def test_a_request_without_max_time_waits_until_the_generation_window_ends() -> None:
+    """No Max Time, no room at the repeater for 2 s: the head keeps setting up again (it gave up with ERR NORES
+    after 8 backoffs, ~0.5 s, though the run went on); the window's end turns the wait into ERR TIMEOUT, which
+    the report's record says too (it said "closed", the refused attempt's end)."""
+    chain = Chain(2)
+    chain.engines[REPEATER].node.circuits.max_circuits = 0
+    chain.create(number=1)
+    chain.run()
+    chain.advance(chain.now + 2 * 10**9)
+    stats = chain.engines[1].node.records[(1, 1)]
+    assert not chain.errs(1) and stats.setup_attempts > 20        # waits of at most 64 RTOs (~64 ms) at the end
+    for node in chain.route:
+        chain.apply(node, chain.engines[node].handle(GenerationOver(), chain.now))
+    chain.run()
+    assert [e.err for e in chain.errs(1)] == [ll.ERR_TIMEOUT] and stats.ended == "TIMEOUT"
+    chain.advance(chain.now + 10**10)
+    assert chain.settled() and not chain.received[2]

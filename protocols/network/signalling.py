@@ -263,6 +263,7 @@ class Signalling:
             return Actions()
         admitted, stats = waiting
         if self.node.over:
+            stats.ended = ""            # the refused attempt's "closed": the request ends here
             return self.service.err_admitted(admitted, ll.ERR_TIMEOUT, stats)
         return self.open(admitted, now, stats)
 
