@@ -216,7 +216,7 @@ def test_setup_refusals_reach_the_application() -> None:
         chain.create(**create_args)
         chain.run()
         if code == ll.ERR_NORES:
-            chain.advance(10**10)                   # NORES is retried (8 backoffs) before the head gives up
+            chain.advance(10**10)                   # NORES is retried with backoff (within Max Time)
         (err,) = chain.errs(1)
         assert err.err == code, (chain_args, create_args)
         assert not chain.received[2]                              # the tail's application never knew

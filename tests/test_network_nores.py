@@ -1,19 +1,30 @@
-"""NORES at circuit setup is retried with exponential backoff, bounded by the request's Max Time (or 8
-backoffs without one), a copy of a refused SETUP sets nothing up, and closed circuits lingering do not take
-a live circuit's place in the table: engines driven directly (tests/network_harness.py).
+"""NORES at circuit setup is retried after a randomised exponential backoff, bounded by the request's Max Time
+(without one, by the run's generation window), so two heads whose setups refuse each other are both served; a
+copy of a refused SETUP sets nothing up, and closed circuits lingering do not take a live circuit's place in the
+table: engines driven directly (tests/network_harness.py).
 """
 
 from __future__ import annotations
 
+import io
+from collections import Counter
 from dataclasses import replace
 
-from protocols.common import QNCP_PORT
+import numpy as np
+import pytest
+
+from protocols.common import NETWORK_SERVICE_PORT, QNCP_PORT
 from protocols.link.types import GenerationOver
+from protocols.network.setup_backoff import MAX_DOUBLINGS
 from protocols.network.types import NetworkConfig
 from protocols.packets import linkservice as ll
 from protocols.packets.qncp import Setup, SetupReply, decode_qncp
-from protocols.packets.qncp_common import SETUP, SETUP_ACK, SETUP_REPLY
-from tests.network_harness import Chain, ip
+from protocols.packets.qncp_common import MESSAGE_TYPES, SETUP, SETUP_ACK, SETUP_REPLY
+from stack.report import build_report
+from stack.runtime import run_scenario
+from stack.scenario import load_text
+from tests.network_harness import PURPOSE, Chain, ip
+from tests.pcap_util import read_pcap, udp_payloads
 
 REPEATER = 3
 
@@ -39,7 +50,7 @@ def test_a_request_refused_nores_sets_up_again_once_the_repeater_has_room() -> N
     chain.create(number=1)
     chain.run()
     assert len(refusals(chain)) == 1 and not chain.errs(1)
-    chain.advance(chain.now + 10_000_000)          # 10 ms: backoffs of 2, 4 ms (RTO ≈ 1 ms): refused again
+    chain.advance(chain.now + 10_000_000)          # 10 ms: waits in [1, 2), [2, 4) ms (RTO ≈ 1 ms): refused again
     assert len(refusals(chain)) >= 2 and not chain.errs(1)
     table.max_circuits = 64                        # room again
     chain.advance(chain.now + 100_000_000)
@@ -64,9 +75,12 @@ def test_nores_retries_end_before_max_time_with_err_nores() -> None:
     (err,) = chain.errs(1)
     assert err.err == ll.ERR_NORES
     stats = chain.engines[1].node.records[(1, 1)]
-    assert stats.setup_attempts == len(refusals(chain)) == stats.nores_retries + 1 == 4    # at 0, 2, 6, 14 ms
+    # waits in [1, 2), [2, 4), [4, 8), [8, 16) ms (RTO ≈ 1 ms): the 4th setup by 14 ms, a 5th if the four waits
+    # end before 20 ms, never a 6th (31 ms at the earliest)
+    attempts = stats.setup_attempts
+    assert attempts == len(refusals(chain)) == stats.nores_retries + 1 and attempts in (4, 5)
     assert not chain.received[2]
-    assert chain.engines[REPEATER].node.records[(1, 1)].messages == {"SETUP_ACK": 4, "SETUP_REPLY": 4}
+    assert chain.engines[REPEATER].node.records[(1, 1)].messages == {"SETUP_ACK": attempts, "SETUP_REPLY": attempts}
     chain.advance(chain.now + 10**10)
     assert chain.settled()
 
@@ -140,8 +154,7 @@ def test_closed_circuits_lingering_leave_room_for_new_ones() -> None:
 
 def test_a_repeater_too_small_to_swap_refuses_unsupp_at_once() -> None:
     """A repeater with one qubit in all can never hold a half on each side: its SETUP_REPLY is UNSUPP, which the
-    head does not retry (NORES was retried with backoff, 8 times without a Max Time, ending ERR NORES, or ERR
-    TIMEOUT when the run's end came first)."""
+    head does not retry (NORES it would retry with backoff until the run's end, then ERR TIMEOUT)."""
     chain = Chain(2)
     chain.engines[REPEATER].node.circuits.qubits = 1
     chain.create(number=1)
@@ -152,3 +165,159 @@ def test_a_repeater_too_small_to_swap_refuses_unsupp_at_once() -> None:
     assert err.err == ll.ERR_UNSUPP
     chain.advance(chain.now + 10**9)
     assert len(replies) == 1 == chain.engines[1].node.records[(1, 1)].setup_attempts and chain.settled()
+
+
+def create_at(chain: Chain, node: int, remote: int, number: int) -> None:
+    """``node``'s application sends a CREATE to ``remote``."""
+    create = ll.Create(remote_node_id=remote, purpose_id=PURPOSE, number=number)
+    chain.apply(node, chain.engines[node].receive(create.encode(), chain.app[node], NETWORK_SERVICE_PORT, chain.now))
+
+
+def served(chain: Chain, node: int, head: bool) -> int:
+    """OKs ``node``'s application got for the request whose head (``head``) or tail it is."""
+    return sum(1 for ok in chain.oks(node) if ok.d == (0 if head else 1))
+
+
+def test_two_heads_whose_setups_refuse_each_other_set_up_again_apart_and_are_both_served() -> None:
+    """1 -> 2 and 2 -> 1 at once over 1 - 3 - 4 - 2, W = 2 and 4 qubits a node: each SETUP reserves every qubit
+    of its first repeater and is refused NORES at its second. With a backoff of RTO(tail) x 2^k (no randomness)
+    the two heads set up again at the same instants and refused each other every time, until ERR NORES at both
+    (the walker's dl.toml and nores.toml); drawn from each engine's Generator, the waits differ, one request
+    sets up, and the other waits until its circuit is over."""
+    chain = Chain(3, window=2)
+    chain.engines[1].purposes[PURPOSE] = chain.app[1]
+    create_at(chain, 1, 2, 3)
+    create_at(chain, 2, 1, 3)
+    chain.run()
+    refused = [decode_qncp(p) for n, _, p in chain.sent if n in (3, 4) and p[1] == SETUP_REPLY]
+    assert sorted(m.reporting_node for m in refused if isinstance(m, SetupReply) and m.status == ll.ERR_NORES) \
+        == [3, 3, 4, 4]             # each refused by the repeater the other holds, and relayed by the other
+    rto = chain.engines[1].node.rto(2)
+    assert rto == chain.engines[2].node.rto(1)      # the same wait unless drawn
+    retries = [chain.engines[n].node.timers.at(("setup-retry", 1)) for n in (1, 2)]
+    assert all(r is not None and chain.now + rto <= r < chain.now + 2 * rto for r in retries)
+    assert retries[0] != retries[1]
+    for _ in range(400):
+        chain.advance(chain.now + 500_000)
+        deliver(chain)
+        if min(served(chain, 1, True), served(chain, 2, False), served(chain, 2, True), served(chain, 1, False)) == 3:
+            break
+    assert served(chain, 1, True) == served(chain, 2, False) == served(chain, 2, True) == served(chain, 1, False) == 3
+    assert not chain.errs(1) and not chain.errs(2)
+    records = [chain.engines[n].node.records[(n, 1)] for n in (1, 2)]
+    assert all(r.ended == "complete" for r in records) and max(r.nores_retries for r in records) >= 1
+    chain.finish()
+    assert chain.settled()
+
+
+def test_backoff_waits_are_drawn_from_the_engine_generator_and_stop_doubling() -> None:
+    """The k-th wait lies in [1/2, 1) x RTO(tail) x 2^min(k, MAX_DOUBLINGS); the same seed gives the same waits,
+    another seed others; without a Max Time the request keeps waiting past the 8 setups it used to get."""
+    def waits(seed: int) -> list[int]:
+        chain = Chain(2)
+        head = chain.engines[1]
+        head.node.rng = np.random.default_rng(seed)
+        chain.engines[REPEATER].node.circuits.max_circuits = 0
+        chain.create(number=1)
+        chain.run()
+        found = []
+        for _ in range(MAX_DOUBLINGS + 6):
+            at = head.node.timers.at(("setup-retry", 1))
+            assert at is not None and not chain.errs(1)
+            found.append(at - chain.now)
+            chain.advance(at)
+        return found
+
+    rto = Chain(2).engines[1].node.rto(2)
+    first = waits(5)
+    for k, wait in enumerate(first, start=1):
+        span = rto << min(k, MAX_DOUBLINGS)
+        assert span // 2 <= wait < span, (k, wait)
+    assert waits(5) == first and waits(6) != first
+
+
+CONTENTION = """
+[run]
+duration_ms = 300.0
+[nodes.n0]
+kind = "qpu"
+[nodes.n1]
+kind = "qpu"
+[nodes.n2]
+kind = "qpu"
+[nodes.n3]
+kind = "qpu"
+[nodes.s1]
+kind = "station"
+[nodes.s2]
+kind = "station"
+[nodes.s3]
+kind = "station"
+[links.n0-n1]
+a = "n0"
+b = "n1"
+station = "s1"
+length_km = 1.0
+[links.n1-n2]
+a = "n1"
+b = "n2"
+station = "s2"
+length_km = 1.0
+[links.n2-n3]
+a = "n2"
+b = "n3"
+station = "s3"
+length_km = 1.0
+[[workload]]
+node = "n0"
+remote = "n3"
+pairs = 10
+[[workload]]
+node = "n3"
+remote = "n0"
+pairs = 10
+"""
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_opposite_requests_on_a_chain_of_two_qubit_qpus_are_both_served(seed: int) -> None:
+    """The walker's dl.toml, shorter: n0 -> n3 and n3 -> n0 at t = 0, each repeater room for one circuit. Both
+    failed ERR NORES after 9 setups that refused each other; now both are served, the report's setup messages
+    are the capture's, and the same seed gives the same bytes."""
+    captures = []
+    for _ in range(2):
+        capture = io.BytesIO()
+        report = build_report(run_scenario(load_text(CONTENTION, "dl.toml"), seed=seed, pcap=capture,
+                                           secret=b"tests only: a fixed key, so same seed same bytes"))
+        captures.append(capture.getvalue())
+    assert captures[0] == captures[1]
+    assert [(w["pairs_delivered"], w["pairs_delivered_remote"], w["errors"]) for w in report["workload"]] \
+        == [(10, 10, [])] * 2
+    circuits = report["circuits"]
+    assert max(c["setup_attempts"] for c in circuits) > 1         # they did contend
+    ids = {name: node["node_id"] for name, node in report["nodes"].items()}
+    for circuit in circuits:
+        head = ids[circuit["head"]]
+        captured = Counter(MESSAGE_TYPES[p[1]] for _, port, p in udp_payloads(read_pcap(captures[0]))
+                           if port == QNCP_PORT and int.from_bytes(p[8:12], "big") == head)
+        counted = {k: v for k, v in circuit["messages"].items() if k != "TRACK"}
+        assert counted == dict(captured), circuit["head"]
+
+
+def test_a_request_without_max_time_waits_until_the_generation_window_ends() -> None:
+    """No Max Time, no room at the repeater for 2 s: the head keeps setting up again (it gave up with ERR NORES
+    after 8 backoffs, ~0.5 s, though the run went on); the window's end turns the wait into ERR TIMEOUT, which
+    the report's record says too (it said "closed", the refused attempt's end)."""
+    chain = Chain(2)
+    chain.engines[REPEATER].node.circuits.max_circuits = 0
+    chain.create(number=1)
+    chain.run()
+    chain.advance(chain.now + 2 * 10**9)
+    stats = chain.engines[1].node.records[(1, 1)]
+    assert not chain.errs(1) and stats.setup_attempts > 20        # waits of at most 64 RTOs (~64 ms) at the end
+    for node in chain.route:
+        chain.apply(node, chain.engines[node].handle(GenerationOver(), chain.now))
+    chain.run()
+    assert [e.err for e in chain.errs(1)] == [ll.ERR_TIMEOUT] and stats.ended == "TIMEOUT"
+    chain.advance(chain.now + 10**10)
+    assert chain.settled() and not chain.received[2]

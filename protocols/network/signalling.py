@@ -6,8 +6,10 @@ circuit table; at the tail REJECTED: nothing listens), reserves qubits tentative
 QCap appended. The tail decides the rules from everything collected (:mod:`protocols.network.setup_decision`,
 :func:`protocols.network.rules.decide`: UNSUPP, NOTIME, NORES) and answers SETUP_REPLY, which every node
 acknowledges, installs and passes back; the head installs last. A refusal travels back the same way and
-releases what it passes. The head retries INUSE with another circuit id, and gives up with ERR TIMEOUT if no
-reply comes in time.
+releases what it passes; each node sends its SETUP_REPLY, the tail's or one it relays, refusals included,
+until SETUP_REPLY_ACK comes, and a node that refused a SETUP, or relayed its refusal, remembers it while copies
+of the SETUP may still come. The head retries INUSE with another circuit id, NORES after a randomised backoff
+(:mod:`protocols.network.setup_backoff`), and gives up with ERR TIMEOUT if no reply comes in time.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from protocols.network.hops import Hops
 from protocols.network.policy import DistilRule
 from protocols.network.routing import REPEATER_QUBITS
 from protocols.network.service import Admitted, Service
+from protocols.network.setup_backoff import SetupBackoff
 from protocols.network.setup_decision import SetupDecision
 from protocols.network.types import LEFT, RIGHT, CircuitStats, Handle
 from protocols.packets import linkservice as ll
@@ -41,11 +44,13 @@ class Signalling:
         self.ending = ending
         self.decision = SetupDecision(node, cutoffs)
         """The tail's choice of the rules (``cutoffs``: Purpose ID → τ in ns, the scenario's ``cutoff_us``)."""
-        self.waiting: dict[int, tuple[Admitted, CircuitStats]] = {}
+        self.backoff = SetupBackoff(node, service)
+        self.waiting = self.backoff.waiting
         """Head: requests refused NORES waiting to set up again, by Create ID."""
         self.refused: dict[Handle, int] = {}
-        """Circuits this node refused while copies of their SETUP may still come (:meth:`_refuse`), and the Create ID
-        their SETUP named (a head may give a circuit id again to another request once it is free there)."""
+        """Circuits this node refused, or relayed the refusal of, while copies of their SETUP may still come
+        (:meth:`_remember`), and the Create ID their SETUP named (a head may give a circuit id again to another
+        request once it is free there)."""
 
     # -- setup at the head ----------------------------------------------------------------------
     def open(self, admitted: Admitted, now: int, stats: CircuitStats | None = None) -> Actions:
@@ -58,7 +63,7 @@ class Signalling:
         node.records[(node.node_id, admitted.create_id)] = stats
         circuit_id = node.circuits.new_circuit_id()
         if circuit_id is None or node.circuits.full() or node.circuits.free_qubits() < 1:
-            return self._retry_later(admitted, stats, now)          # no room here (yet)
+            return self.backoff.later(admitted, stats, now)         # no room here (yet)
         handle = (node.node_id, circuit_id)
         circuit = Circuit(handle, route, 0, CircuitState.SETTING_UP, admitted.create, admitted.create_id,
                           node.config.window, admitted.app)
@@ -120,9 +125,9 @@ class Signalling:
         circuit = Circuit(handle, setup.route, index, CircuitState.RESERVED, setup.create, setup.create_id,
                           setup.window, self.service.purposes.get(setup.create.purpose_id) if tail else None)
         circuit.stats = CircuitStats("tail" if tail else "repeater", setup.route, handle[1], created_at=now)
-        refused = node.records.get((handle[0], setup.create_id))
-        if refused is not None and refused.role == "refused":
-            circuit.stats.messages = refused.messages       # what it sent refusing earlier setups of the request
+        earlier = node.records.get((handle[0], setup.create_id))
+        if earlier is not None:     # an earlier setup of the request, refused here or further on: one count, shared
+            circuit.stats.messages = earlier.messages       # (its relayed refusal may still be retransmitted)
         node.records[(handle[0], setup.create_id)] = circuit.stats
         circuit.reserved = min(free, setup.window if tail else 2 * setup.window)
         node.circuits.add(circuit)
@@ -156,16 +161,21 @@ class Signalling:
         return actions.extend(self.hops.start(circuit, now))
 
     def _refuse(self, handle: Handle, create_id: int, tail: int, to: int, code: int, now: int) -> Actions:
-        """SETUP_REPLY ``code`` to ``to``, and a later copy of the SETUP changes nothing (docs/wire.md §9.3): were
-        it set up anew (the node having room by then), the head, which gave the circuit up on this refusal, would
-        never know of it, and its tail would end the request a second time. Copies come until the sender's last
-        retransmission has crossed the hop."""
-        self.refused[handle] = create_id
-        self.node.timers.schedule(("forget-refusal", handle), now + (self.node.config.retries + 1) * self.node.rto(to))
+        """SETUP_REPLY ``code`` to ``to``, retransmitted until acknowledged, and remembered (:meth:`_remember`)."""
         self.node.counters.refused += 1
         refusal = SetupReply(handle[1], handle[0], tail, self.node.node_id, status=code)
-        return self.node.reliable(("reply", handle, to), to, QNCP_PORT, refusal.encode(), now,
-                                  self.node.config.retries)
+        return self._remember(handle, create_id, to, refusal.encode(), now)
+
+    def _remember(self, handle: Handle, create_id: int, to: int, refusal: bytes, now: int) -> Actions:
+        """Send the refusal of ``handle``'s SETUP to ``to`` until SETUP_REPLY_ACK, and let a later copy of the
+        SETUP change nothing (docs/wire.md §9.3.3): were it set up anew (the node having room by then), the head,
+        which gave the circuit up on this refusal, would never know of it, and its tail would end the request a
+        second time. Copies come until the sender's last retransmission has crossed the hop. Call it after
+        closing a circuit of ``handle`` here: closing drops what the circuit had to retransmit."""
+        node = self.node
+        self.refused[handle] = create_id
+        node.timers.schedule(("forget-refusal", handle), now + (node.config.retries + 1) * node.rto(to))
+        return node.reliable(("reply", handle, to), to, QNCP_PORT, refusal, now, node.config.retries)
 
     def _install(self, circuit: Circuit, message: SetupReply, now: int) -> Actions:
         node = self.node
@@ -210,21 +220,30 @@ class Signalling:
             return actions
         if circuit.hops[RIGHT] is None or circuit.hop(RIGHT).peer != sender:
             return actions
+        if message.status != 0:
+            node.refusals[handle[1]] = circuit.stats    # what it sends about the circuit once forgotten here (the
+            if not circuit.is_head:                     # relay, ACKs to copies of the refusal) is counted there
+                return actions.extend(self._relay_refusal(circuit, message, now))
+            actions.extend(self._refused(circuit, message.status, now))
+            return actions.extend(self.ending.close(circuit, now))
         if not circuit.is_head:
             previous = circuit.hop(LEFT).peer
             actions.extend(node.reliable(("reply", handle, previous), previous, QNCP_PORT, message.encode(), now,
                                          node.config.retries))
-        if message.status != 0:
-            actions.extend(self._refused(circuit, message.status, now))
-            return actions.extend(self.ending.close(circuit, now))
         actions.extend(self._install(circuit, message, now))
         circuit.fire(CircuitEvent.REPLY_OK)
         return actions.extend(self.hops.start(circuit, now))
 
+    def _relay_refusal(self, circuit: Circuit, message: SetupReply, now: int) -> Actions:
+        """A repeater passes a refusal back (reliably, and remembered: :meth:`_remember`) and releases what it
+        reserved."""
+        closing = self.ending.close(circuit, now)
+        relay = self._remember(circuit.handle, circuit.create_id, circuit.hop(LEFT).peer, message.encode(), now)
+        return relay.extend(closing)
+
     def _refused(self, circuit: Circuit, code: int, now: int) -> Actions:
-        """The head's circuit was refused: another circuit id on INUSE, else ERR to the application."""
-        if not circuit.is_head:
-            return Actions()
+        """The head's circuit was refused: another circuit id on INUSE, a new setup after a backoff on NORES, else
+        ERR to the application."""
         if code == ll.ERR_INUSE:
             if circuit.stats.setup_attempts < self.node.config.setup_attempts:
                 retry = Admitted(circuit.create, circuit.create_id, circuit.app or self.node.service, circuit.route)
@@ -233,31 +252,18 @@ class Signalling:
             code = ll.ERR_NORES
         elif code == ll.ERR_NORES:
             admitted = Admitted(circuit.create, circuit.create_id, circuit.app or self.node.service, circuit.route)
-            return self._retry_later(admitted, circuit.stats, now)
+            return self.backoff.later(admitted, circuit.stats, now)
         return self.service.err(circuit, code)
 
-    def _retry_later(self, admitted: Admitted, stats: CircuitStats, now: int) -> Actions:
-        """A node of the route (or the head) had no room: set up again after an exponential backoff (RTO to the
-        tail × 2^k), unless the request's Max Time would pass first, or (without one) after ``retries``."""
-        node = self.node
-        retries = stats.nores_retries + 1
-        at = now + node.rto(admitted.route[-1]) * 2 ** retries
-        limit = admitted.create.max_time_ns()
-        created = now if stats.created_at is None else stats.created_at
-        if node.over or (at >= created + limit if limit is not None else retries > node.config.retries):
-            return self.service.err_admitted(admitted, ll.ERR_NORES, stats)
-        stats.nores_retries = retries
-        self.waiting[admitted.create_id] = (admitted, stats)
-        node.timers.schedule(("setup-retry", admitted.create_id), at)
-        return Actions()
-
     def retry(self, create_id: int, now: int) -> Actions:
-        """A request's backoff after NORES is over: a new circuit (unless the run's generation is over)."""
-        waiting = self.waiting.pop(create_id, None)
+        """A request's backoff after NORES is over: a new circuit (unless the run's generation is over: ERR
+        TIMEOUT)."""
+        waiting = self.backoff.take(create_id)
         if waiting is None:
             return Actions()
         admitted, stats = waiting
         if self.node.over:
+            stats.ended = ""            # the refused attempt's "closed": the request ends here
             return self.service.err_admitted(admitted, ll.ERR_TIMEOUT, stats)
         return self.open(admitted, now, stats)
 
@@ -268,7 +274,7 @@ class Signalling:
 
     def settled(self) -> bool:
         """No request waits to set up again."""
-        return not self.waiting
+        return self.backoff.settled()
 
     def on_ack(self, message: HopAck, sender: int) -> None:
         kind = "setup" if message.msg_type == SETUP_ACK else "reply"

@@ -58,6 +58,10 @@ class Timers:
     def __contains__(self, key: object) -> bool:
         return key in self._at
 
+    def at(self, key: Hashable) -> int | None:
+        """``key``'s deadline (None: not scheduled)."""
+        return self._at.get(key)
+
     def __len__(self) -> int:
         """How many deadlines are scheduled (each key once)."""
         return len(self._at)
