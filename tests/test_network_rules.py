@@ -77,6 +77,22 @@ def test_window_fits_every_node_or_nores() -> None:
     assert decide(Demand(0.0, 10), route, nodes, links) == ERR_NORES
 
 
+def test_a_window_no_node_could_ever_hold_is_unsupp_not_nores() -> None:
+    """Recurrence of 2 rounds holds 3 pairs a hop end at once: a repeater needs 6 qubits, these have 4 in all, so
+    no free qubits will ever do (NORES was retried until Max Time or the run's end: 62 setups, ERR TIMEOUT at 3 s);
+    1 round (2 pairs, 4 qubits) fits."""
+    from protocols.network.policy import DistillProtocol, DistilRule, Schedule
+
+    route, nodes, links = chain_caps([0.95, 0.95, 0.95])
+    two_rounds = DistilRule(DistillProtocol.DEJMPS, Schedule.RECURRENCE, 2)
+    assert decide(Demand(0.0, 10), route, nodes, links, distil=[two_rounds] * 3) == ERR_UNSUPP
+    one_round = DistilRule(DistillProtocol.DEJMPS, Schedule.RECURRENCE, 1)
+    rules = decide(Demand(0.0, 10), route, nodes, links, distil=[one_round] * 3)
+    assert isinstance(rules, CircuitRules) and rules.window == 2
+    nodes[1] = node(20, free=2)                       # fits once the repeater's other circuits end: NORES for now
+    assert decide(Demand(0.0, 10), route, nodes, links, distil=[one_round] * 3) == ERR_NORES
+
+
 def test_no_minimum_fidelity_means_no_cutoffs_and_the_fastest_options() -> None:
     options = (werner_option(0.8, 0.3), werner_option(0.95, 0.05), werner_option(0.9, 0.01))
     route, nodes, _ = chain_caps([0.9, 0.9])

@@ -6,7 +6,8 @@ output is :class:`CircuitRules` (what SETUP_REPLY carries) or an error code. The
 :mod:`protocols.network.rule_types`' (re-exported here); this module decides:
 
 - window W: the head's proposal, lowered to what every node's free qubits hold (2W at repeaters, W at the
-  ends); NORES when not even W = 1 fits;
+  ends); NORES when not even W = 1 (or a distillation rule's pairs held at once) fits now, UNSUPP when it could
+  not fit even with every qubit of the route free (NORES would be retried until Max Time or the run's end);
 - per hop the link option, and the Minimum Fidelity of the hop's link CREATEs that selects it;
 - cutoffs: τ for halves at repeaters, τ_end = τ + L at the ends, the longest with F_worst(τ) ≥ F_min
   (:func:`protocols.network.model.solve_cutoff`). Options start at the fastest; while τ is shorter than twice
@@ -160,6 +161,12 @@ def distilled_link(link: LinkCap, rule: DistilRule | None, a: NodeCap, b: NodeCa
     return LinkCap(link.link_id, link.link_label, link.peer_node, link.cycle_ns, link.delay_ns, tuple(options))
 
 
+def _most_window(nodes: Sequence[NodeCap]) -> int:
+    """The window the route's nodes could hold with all their qubits free: 2W at repeaters, W at the ends."""
+    total = [node.communication_qubits + node.storage_qubits for node in nodes]
+    return min([count // 2 for count in total[1:-1]] + [total[0], total[-1]])
+
+
 def decide(demand: Demand, route: Sequence[int], nodes: Sequence[NodeCap], links: Sequence[LinkCap],
            margin_ns: int = 0, distil: Sequence[DistilRule | None] = (),
            retries_ns: Sequence[float] = ()) -> CircuitRules | int:
@@ -171,6 +178,8 @@ def decide(demand: Demand, route: Sequence[int], nodes: Sequence[NodeCap], links
     _check(route, nodes, links)
     rules = list(distil) or [None] * len(links)
     held = max((rule.held for rule in rules if rule is not None), default=1)
+    if _most_window(nodes) < held:
+        return ERR_UNSUPP                   # never: not even with every qubit of the route free
     window = min([max(demand.window, held)] + [node.free_qubits // 2 for node in nodes[1:-1]]
                  + [nodes[0].free_qubits, nodes[-1].free_qubits])
     if window < held:
