@@ -167,7 +167,8 @@ def test_a_run_directory_others_can_write_is_refused_and_a_new_one_is_private(tm
                           capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 2 and proc.stderr == (
         f"qnet: error: run directory {shared} can be written by any user (mode 777), who could replace the "
-        "run's secret: use a directory of your own (chmod o-w)\n")
+        "run's secret: use a directory of your own (chmod o-w; on a filesystem without Unix permissions, such as a "
+        "Windows or shared folder, a --run-dir on one that has them)\n")
     assert list(shared.iterdir()) == []
     options = UpOptions(Path("two.toml"), 1, 0.01, 0, tmp_path / "new", 10.0)
     assert prepare(SCENARIO, options) is None

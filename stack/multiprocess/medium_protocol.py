@@ -204,7 +204,8 @@ def private_problem(path: Path) -> str | None:
         return f"{path} belongs to another user (uid {status.st_uid}), who could replace the run's secret"
     if path.is_dir() and status.st_mode & 0o002:
         return (f"{path} can be written by any user (mode {status.st_mode & 0o7777:o}), who could replace the "
-                f"run's secret: use a directory of your own (chmod o-w)")
+                f"run's secret: use a directory of your own (chmod o-w; on a filesystem without Unix permissions, "
+                f"such as a Windows or shared folder, a --run-dir on one that has them)")
     if not path.is_dir() and status.st_mode & 0o077:
         return f"{path} is open to other users (mode {status.st_mode & 0o777:o}); the run's secret is 0600"
     return None
