@@ -263,14 +263,26 @@ class Confirmation:
                 actions.extend(self._expire_confirmed(message, now))
         return actions
 
-    def link_down(self, link_id: int) -> Actions:
-        """The peer is gone: the pairs it never confirmed are freed."""
+    def link_down(self, link_id: int, now: int, peer_alive: bool = False) -> Actions:
+        """The link makes no more pairs: the pairs the master never confirmed are freed. If the peer is gone
+        nothing more comes; if it is alive (``peer_alive``: only the station is gone), its CONFIRMs may: one
+        for a pair freed now is answered EXPIRE as for a lost herald (within ``confirm_timeout_ns``), and one
+        that came before its pair is answered EXPIRE now, since no herald follows."""
         actions = Actions()
         for key, (_, pair, _) in list(self._awaiting.items()):
             if key[0] == link_id:
                 del self._awaiting[key]
                 actions.hardware.extend(discard(pair))
-        for table in (self._early, self._lost):
-            for key in [key for key in table if key[0] == link_id]:
-                del table[key]
+                if peer_alive:
+                    self._lost[key] = now + self._confirm_timeout_ns
+                    if pair.count != 1:
+                        self._lost_count[key] = pair.count
+        for key in [key for key in self._early if key[0] == link_id]:
+            message = self._early.pop(key)[0]
+            if peer_alive:
+                actions.extend(self._expire_confirmed(message, now))
+        if not peer_alive:
+            for key in [key for key in self._lost if key[0] == link_id]:
+                del self._lost[key]
+                self._lost_count.pop(key, None)
         return actions

@@ -141,8 +141,9 @@ class MasterConfirms:
                 actions.send.append(about_pair(pending.request, key[0], key[1], pending.seq))
         return actions
 
-    def link_down(self, link_id: int) -> Actions:
-        """The peer is gone: the pairs it never acknowledged expire (and no abort waits for their answers)."""
+    def peer_gone(self, link_id: int) -> Actions:
+        """The peer is gone (not only the station between: its CONFIRMs then go on until answered): the pairs
+        it never acknowledged expire (and no abort waits for their answers)."""
         self.to_abort = [request for request in self.to_abort if request.link.link_id != link_id]
         actions = Actions()
         for key, pending in list(self.sent.items()):

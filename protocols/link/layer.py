@@ -195,7 +195,7 @@ class LinkLayer:
             if isinstance(event, kind):
                 return self._done(handler(event, now), now)
         if isinstance(event, LinkDown):
-            actions = self.failures.link_down(event.link_id, now)
+            actions = self.failures.link_down(event.link_id, now, event.peer_alive)
         elif isinstance(event, GenerationOver):
             actions = self.failures.generation_over(now)
         elif isinstance(event, CommandRejected):    # a Move of a slot the medium finds empty: nothing moved

@@ -246,8 +246,9 @@ class PairMemory:
             actions.extend(self._replace(key, now))
         return actions
 
-    def link_down(self, link_id: int) -> None:
-        """The peer is gone: stop retransmitting RELEASEs to it."""
+    def peer_gone(self, link_id: int) -> None:
+        """The peer is gone (not only the station between: RELEASEs then go on until answered): stop
+        retransmitting RELEASEs to it."""
         for key in [key for key in self._releasing if key[0] == link_id]:
             del self._releasing[key]
 
