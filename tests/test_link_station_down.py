@@ -196,3 +196,29 @@ def test_a_node_process_tells_its_link_layer_whether_the_peer_or_the_station_die
     node = SimpleNamespace(emu=SimpleNamespace(scenario=scenario))
     assert NodeProcess._peer_alive(node, link.link_id, link.station)      # type: ignore[arg-type]
     assert not NodeProcess._peer_alive(node, link.link_id, link.b)        # type: ignore[arg-type]
+
+
+def test_a_pair_heralded_after_the_link_went_down_is_freed_and_its_confirm_expires() -> None:
+    """The master numbered a pair whose herald reaches the other end only after its LinkDown (its request has
+    failed there): the pair is freed, so no OK follows the request's ERR, and its CONFIRM is answered EXPIRE at
+    once, whichever of the two comes first."""
+    for confirm_first in (False, True):
+        n1, n2 = link_pair()
+        up1, up2 = Upward(APP1), Upward(APP2)
+        open_request(n1, n2, keep_create(number=5))
+        out1 = up1.take(n1.handle(pair(0, 0, 10_000), 10_000))
+        up2.take(n2.handle(STATION_DIED, 10_500))
+        confirm = only(out1.send, EGP2)[0]
+        if confirm_first:
+            answer = up2.take(n2.receive(confirm, EGP1, EGP_PORT, 11_000))
+            late = up2.take(n2.handle(pair(0, 0, 10_000), 11_500))
+        else:
+            late = up2.take(n2.handle(pair(0, 0, 10_000), 11_000))
+            answer = up2.take(n2.receive(confirm, EGP1, EGP_PORT, 11_500))
+        assert late.hardware and n2.held_slots() == set() and up2.oks == []
+        (ack,) = [EgpMessage.decode(p) for p in only(answer.send, EGP1)]
+        assert (ack.msg_type, ack.status) == (MSG_CONFIRM_ACK, ll.ERR_EXPIRE)
+        up1.take(n1.handle(STATION_DIED, 12_000))
+        up1.take(n1.receive(ack.encode(), EGP2, EGP_PORT, 12_500))
+        assert up1.expired == up2.expired == [0] and up2.errs == [ll.ERR_OTHER]
+        assert up1.delivered() == up2.delivered() == set() and n1.settled() and n2.settled()
