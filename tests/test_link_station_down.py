@@ -32,16 +32,21 @@ class Upward:
         self.oks: list[int] = []
         self.expired: list[int] = []
         self.errs: list[int] = []
+        self.log: list[str] = []
+        """All of it in order: ``OK n``, ``EXPIRE n``, ``ERR code``."""
 
     def take(self, actions: Actions) -> Actions:
         for payload in only(actions.send, self.app):
             message = ll.decode_upward(payload)
             if isinstance(message, ll.Err) and message.err == ll.ERR_EXPIRE and message.s:
                 self.expired.extend(message.sequences())
+                self.log += [f"EXPIRE {n}" for n in message.sequences()]
             elif isinstance(message, ll.Err):
                 self.errs.append(message.err)
+                self.log.append(f"ERR {message.err}")
             elif not isinstance(message, ll.Ack):
                 self.oks.append(message.sequence_number)
+                self.log.append(f"OK {message.sequence_number}")
         return actions
 
     def delivered(self) -> set[int]:
@@ -74,9 +79,10 @@ def test_the_station_dies_while_the_confirm_ack_is_on_its_way_the_pair_stays_del
     ack = _confirmed_at_the_peer_only(n1, n2, up1, up2)
     down = up1.take(n1.handle(STATION_DIED, 12_000))
     assert StopGeneration(LINK) in down.down
-    assert up1.errs == [ll.ERR_OTHER] and up1.expired == []               # the request ends, the pair does not
+    assert up1.errs == [] and up1.expired == []                           # the request's ERR waits for the answer
     assert not n1.settled()                                               # its CONFIRM still waits
     up1.take(n1.receive(ack, EGP2, EGP_PORT, 13_000))
+    assert up1.log == ["OK 0", f"ERR {ll.ERR_OTHER}"]                     # the pair stays delivered
     up2.take(n2.handle(STATION_DIED, 14_000))
     assert up2.errs == [ll.ERR_OTHER]
     assert up1.delivered() == up2.delivered() == {0}
@@ -97,7 +103,9 @@ def test_a_lost_confirm_ack_is_asked_again_after_the_station_died() -> None:
     assert types(again, EGP2) == [MSG_CONFIRM]
     answer = up2.take(n2.receive(only(again.send, EGP2)[0], EGP1, EGP_PORT, 10**6 + 1_000))
     assert types(answer, EGP1) == [MSG_CONFIRM_ACK] and EgpMessage.decode(only(answer.send, EGP1)[0]).status == 0
+    assert up1.errs == []
     up1.take(n1.receive(only(answer.send, EGP1)[0], EGP2, EGP_PORT, 10**6 + 2_000))
+    assert up1.log == ["OK 0", f"ERR {ll.ERR_OTHER}"]
     assert up1.delivered() == up2.delivered() == {0} and n1.settled()
 
 
@@ -117,6 +125,7 @@ def test_a_pair_the_peer_freed_at_the_link_down_expires_at_both_ends_at_once() -
     assert (ack.msg_type, ack.status) == (MSG_CONFIRM_ACK, ll.ERR_EXPIRE)
     up1.take(n1.handle(STATION_DIED, 12_000))
     up1.take(n1.receive(ack.encode(), EGP2, EGP_PORT, 12_500))
+    assert up1.log == ["OK 0", "EXPIRE 0", f"ERR {ll.ERR_OTHER}"]         # the request's ERR is its last word
     assert up1.expired == up2.expired == [0]
     assert up1.delivered() == up2.delivered() == set()
     assert n1.settled() and n2.settled()
@@ -136,6 +145,7 @@ def test_a_confirm_that_came_before_its_pair_is_answered_at_the_link_down() -> N
     assert up2.expired == [0] and up2.errs == [ll.ERR_OTHER] and n2.settled()
     up1.take(n1.handle(STATION_DIED, 11_500))
     up1.take(n1.receive(ack.encode(), EGP2, EGP_PORT, 12_000))
+    assert up1.log == ["OK 0", "EXPIRE 0", f"ERR {ll.ERR_OTHER}"]
     assert up1.delivered() == up2.delivered() == set()
 
 
@@ -171,12 +181,46 @@ def test_the_peer_dying_after_the_station_gives_up_what_waits_for_it() -> None:
     open_request(n1, n2, keep_create(number=5))
     up1.take(n1.handle(pair(0, 0, 10_000), 10_000))
     up1.take(n1.handle(STATION_DIED, 11_000))
-    assert up1.expired == [] and not n1.settled()
+    assert up1.expired == [] and up1.errs == [] and not n1.settled()
     gone = up1.take(n1.handle(LinkDown(LINK), 12_000))
-    assert up1.expired == [0] and up1.errs == [ll.ERR_OTHER]              # the request had already failed
+    assert up1.log == ["OK 0", "EXPIRE 0", f"ERR {ll.ERR_OTHER}"]         # the pair, then the waiting ERR
     assert gone.down == [] and n1.settled()
     assert only(n1.on_timer(10**9).send, EGP2) == []
     assert n1.handle(STATION_DIED, 13_000).send == []                     # an older report changes nothing
+
+
+def test_a_confirm_given_up_after_the_station_died_is_retracted_and_then_the_request_fails() -> None:
+    """Every copy of the CONFIRM is lost after the station died: the master gives the pair up as on a live link
+    (ERR EXPIRE, RELEASE EXPIRE to the peer), and only then sends the request's ERR, within the retransmission
+    span."""
+    n1, n2 = link_pair(reliable_retries=2)
+    up1 = Upward(APP1)
+    open_request(n1, n2, keep_create(number=5))
+    up1.take(n1.handle(pair(0, 0, 10_000), 10_000))
+    up1.take(n1.handle(STATION_DIED, 11_000))
+    sent: list[int] = []
+    now = 11_000
+    while not n1.settled() and now < 10**7:
+        now += 50_000
+        sent += types(up1.take(n1.on_timer(now)), EGP2)
+    assert sent[:2] == [MSG_CONFIRM, MSG_CONFIRM] and MSG_RELEASE in sent
+    assert up1.log == ["OK 0", "EXPIRE 0", f"ERR {ll.ERR_OTHER}"] and now <= 10_000 + n1.resolution_ns * 3
+
+
+def test_an_atomic_request_the_station_died_under_is_not_released_when_its_confirm_is_answered() -> None:
+    """An atomic request with one of its two pairs confirmed at the peer when the station dies: the CONFIRM_ACK
+    that comes later lets the master release nothing (the request failed at both ends); its kept pair goes."""
+    n1, n2 = engine(1, Memory(2, 0)), engine(2, Memory(2, 0))
+    up1, up2 = Upward(APP1), Upward(APP2)
+    open_request(n1, n2, ll.Create(remote_node_id=2, purpose_id=7, number=1, ato=1))
+    out1 = up1.take(n1.handle(pair(0, 0, 10_000), 10_000))
+    up2.take(n2.handle(pair(0, 0, 10_000), 10_000))
+    answer = up2.take(n2.receive(only(out1.send, EGP2)[0], EGP1, EGP_PORT, 11_000))   # kept there, acknowledged
+    up1.take(n1.handle(STATION_DIED, 12_000))
+    up2.take(n2.handle(STATION_DIED, 12_000))
+    late = up1.take(n1.receive(only(answer.send, EGP1)[0], EGP2, EGP_PORT, 13_000))
+    assert types(late, EGP2) == [] and up1.log == [f"ERR {ll.ERR_OTHER}"] and up2.log == [f"ERR {ll.ERR_OTHER}"]
+    assert n1.held_slots() == n2.held_slots() == set() and n1.settled() and n2.settled()
 
 
 def test_a_req_on_a_link_that_is_down_is_refused_with_other() -> None:
@@ -220,5 +264,6 @@ def test_a_pair_heralded_after_the_link_went_down_is_freed_and_its_confirm_expir
         assert (ack.msg_type, ack.status) == (MSG_CONFIRM_ACK, ll.ERR_EXPIRE)
         up1.take(n1.handle(STATION_DIED, 12_000))
         up1.take(n1.receive(ack.encode(), EGP2, EGP_PORT, 12_500))
+        assert up1.log == ["OK 0", "EXPIRE 0", f"ERR {ll.ERR_OTHER}"]
         assert up1.expired == up2.expired == [0] and up2.errs == [ll.ERR_OTHER]
         assert up1.delivered() == up2.delivered() == set() and n1.settled() and n2.settled()

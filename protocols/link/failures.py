@@ -142,8 +142,9 @@ class Failures:
         confirmed expire here and nothing sent to it is retransmitted. If only the station (or source) is gone
         (``peer_alive``), the pairs already made are settled with the peer as ever: the master's CONFIRMs and
         RELEASEs go on until answered (or given up), since the peer may have delivered a pair whose answer is on
-        its way; the other end answers EXPIRE a CONFIRM for a pair it frees now. A later report that the peer is
-        gone too gives up what still waits for it."""
+        its way, and the ERR of a request waits for its CONFIRMs' answers (an ERR EXPIRE comes first); the other
+        end answers EXPIRE a CONFIRM for a pair it frees now. A later report that the peer is gone too gives up
+        what still waits for it."""
         links = self.links
         if link_id not in links or link_id in links.gone:
             return Actions()
@@ -151,23 +152,24 @@ class Failures:
             if peer_alive:
                 return Actions()
             links.mark_down(link_id)
-            return self._peer_gone(link_id)
+            return self._peer_gone(link_id, now)
         links.mark_down(link_id, peer_alive)
         actions = Actions(down=[StopGeneration(link_id)])
         self.runs.link_down(link_id)
         if not peer_alive:
-            actions.extend(self._peer_gone(link_id))
+            actions.extend(self._peer_gone(link_id, now))
         actions.extend(self.confirmation.link_down(link_id, now, peer_alive))
+        fail = self.confirms.fail_once_answered if peer_alive else self.after_moves
         for request in self.requests.open_requests():
             if request.link.link_id == link_id and request.state not in FINAL:
                 request.fire(RequestEvent.LINK_DOWN)
                 request.retry_at = request.expires_at = None
-                actions.extend(self.after_moves(request, ll.ERR_OTHER, now))
+                actions.extend(fail(request, ll.ERR_OTHER, now))
         return actions
 
-    def _peer_gone(self, link_id: int) -> Actions:
-        """Nothing sent on ``link_id`` is answered any more: the pairs whose CONFIRM waits expire here, and no
-        CONFIRM, RELEASE or abort is retransmitted."""
+    def _peer_gone(self, link_id: int, now: int) -> Actions:
+        """Nothing sent on ``link_id`` is answered any more: the pairs whose CONFIRM waits expire here (then the
+        ERRs that waited for them), and no CONFIRM, RELEASE or abort is retransmitted."""
         self.runs.peer_gone(link_id)
         self.memory.peer_gone(link_id)
-        return self.confirms.peer_gone(link_id)
+        return self.confirms.peer_gone(link_id, now)

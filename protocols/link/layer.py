@@ -141,7 +141,8 @@ class LinkLayer:
                                       network=network, aborted=self.follower.aborted)
         self.memory = PairMemory(self.links, self.replies, self.runs, memory, self.counters, self.timing,
                                  self._forgetting)
-        self.confirms = MasterConfirms(self.links, self.runs, self.memory, self.replies, self.counters, self.timing)
+        self.confirms = MasterConfirms(self.links, self.runs, self.memory, self.replies, self.counters, self.timing,
+                                       fail=self._fail)
         self.confirmation = Confirmation(self.links, self.requests, self.runs, self.follower, self.memory,
                                          self.replies, self.counters, self.timing, self.confirms, self._forgetting)
         self.failures = Failures(self.links, self.requests, self.runs, self.confirms, self.follower,
