@@ -6,7 +6,9 @@ naming its request. The CONFIRM is retransmitted every ``interval_ns`` until its
 ``reliable_retries`` times at most: then the pair expires here and is retracted (RELEASE with Status
 EXPIRE, :meth:`~protocols.link.memory.PairMemory.retract`), which the other end
 (:class:`~protocols.link.confirm.Confirmation`) reports expired too. A CONFIRM_ACK with Status 0 lets
-the memory deliver or keep the pair; any other Status expires it at both ends.
+the memory deliver or keep the pair; any other Status expires it at both ends. When the link's station dies
+with the peer alive, a failed request's ERR waits for the answers to its CONFIRMs
+(:meth:`MasterConfirms.fail_once_answered`).
 """
 
 from __future__ import annotations
