@@ -51,6 +51,7 @@ class Confirmation:
         self._replies = replies
         self._counters = counters
         self._masters = links.masters
+        self._down = links.down
         self._number = master.on_pair
         self._confirm_timeout_ns = timing.confirm_timeout_ns
         self._awaiting: dict[PairKey, tuple[Request, PairReady | BlockReady, int]] = {}  # awaiting their CONFIRM
@@ -103,10 +104,15 @@ class Confirmation:
             return self._runs.rearm(event.link_id, event.count)
         if key in self._early:
             return self._expire_confirmed(self._early.pop(key)[0], now, event.count)
-        self._lost[key] = now + self._confirm_timeout_ns
-        if event.count != 1:
-            self._lost_count[key] = event.count
+        self._mark_lost(key, event.count, now)
         return Actions()
+
+    def _mark_lost(self, key: PairKey, count: int, now: int) -> None:
+        """Other end: pair ``key`` (``count`` of a block) is not held here: a CONFIRM for it within
+        ``confirm_timeout_ns`` is answered EXPIRE."""
+        self._lost[key] = now + self._confirm_timeout_ns
+        if count != 1:
+            self._lost_count[key] = count
 
     def on_pair(self, pair: PairReady | BlockReady, now: int) -> Actions:
         """A heralded pair (or block): the master's to number (:meth:`MasterConfirms.on_pair`); here, taken if
@@ -120,10 +126,22 @@ class Confirmation:
             return Actions(hardware=discard(pair))
         key = (link_id, pair.attempt_seq)
         early = self._early.pop(key, None)
+        if link_id in self._down:                # heralded after the link went down here: its request failed
+            return self._refuse(key, pair, early, now)
         if early is not None:
             return self._on_confirmed(request, pair, early[0], now)
         self._awaiting[key] = (request, pair, now + self._confirm_timeout_ns)
         return Actions()
+
+    def _refuse(self, key: PairKey, pair: PairReady | BlockReady, early: tuple[EgpMessage, int] | None,
+                now: int) -> Actions:
+        """Other end: a pair heralded on a link that went down here is freed (no OK after its request's ERR),
+        and its CONFIRM answered EXPIRE: now if it came first, else as a lost herald's."""
+        actions = Actions(hardware=discard(pair))
+        if early is not None:
+            return actions.extend(self._expire_confirmed(early[0], now, pair.count))
+        self._mark_lost(key, pair.count, now)
+        return actions
 
     # -- the other end: CONFIRM ----------------------------------------------------------
     def on_confirm(self, message: EgpMessage, now: int) -> Actions:
@@ -146,6 +164,8 @@ class Confirmation:
         if key in self._lost:
             del self._lost[key]
             return self._expire_confirmed(message, now, self._lost_count.pop(key, 1))
+        if message.link_id in self._down:        # no herald is kept here any more: EXPIRE now
+            return self._expire_confirmed(message, now)
         if key not in self._early:
             self._early[key] = (message, now + self._confirm_timeout_ns)
         return Actions()
@@ -263,14 +283,24 @@ class Confirmation:
                 actions.extend(self._expire_confirmed(message, now))
         return actions
 
-    def link_down(self, link_id: int) -> Actions:
-        """The peer is gone: the pairs it never confirmed are freed."""
+    def link_down(self, link_id: int, now: int, peer_alive: bool = False) -> Actions:
+        """The link makes no more pairs: the pairs the master never confirmed are freed. If the peer is alive
+        (``peer_alive``: only the station is gone) its CONFIRMs may still come: one for a pair freed now is
+        answered EXPIRE as a lost herald's, and one that came before its pair EXPIRE now (a pair heralded later
+        is freed: :meth:`on_pair`)."""
         actions = Actions()
         for key, (_, pair, _) in list(self._awaiting.items()):
             if key[0] == link_id:
                 del self._awaiting[key]
                 actions.hardware.extend(discard(pair))
-        for table in (self._early, self._lost):
-            for key in [key for key in table if key[0] == link_id]:
-                del table[key]
+                if peer_alive:
+                    self._mark_lost(key, pair.count, now)
+        for key in [key for key in self._early if key[0] == link_id]:
+            message = self._early.pop(key)[0]
+            if peer_alive:
+                actions.extend(self._expire_confirmed(message, now))
+        if not peer_alive:
+            for key in [key for key in self._lost if key[0] == link_id]:
+                del self._lost[key]
+                self._lost_count.pop(key, None)
         return actions

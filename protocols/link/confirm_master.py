@@ -6,7 +6,9 @@ naming its request. The CONFIRM is retransmitted every ``interval_ns`` until its
 ``reliable_retries`` times at most: then the pair expires here and is retracted (RELEASE with Status
 EXPIRE, :meth:`~protocols.link.memory.PairMemory.retract`), which the other end
 (:class:`~protocols.link.confirm.Confirmation`) reports expired too. A CONFIRM_ACK with Status 0 lets
-the memory deliver or keep the pair; any other Status expires it at both ends.
+the memory deliver or keep the pair; any other Status expires it at both ends. When the link's station dies
+with the peer alive, a failed request's ERR waits for the answers to its CONFIRMs
+(:meth:`MasterConfirms.fail_once_answered`).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from protocols.link.memory import PairMemory, discard
 from protocols.link.messages import about_pair
 from protocols.link.replies import Replies
 from protocols.link.runs import MasterRuns
-from protocols.link.types import LinkCounters, PairKey, PendingConfirm, Request, Retransmission
+from protocols.link.types import FailRequest, LinkCounters, PairKey, PendingConfirm, Request, Retransmission
 from protocols.packets import linkservice as ll
 from protocols.packets.egp import EgpMessage
 from protocols.physical.node import BlockReady, PairReady
@@ -27,8 +29,9 @@ class MasterConfirms:
     """The master's heralded pairs: numbered, CONFIRMed, and retransmitted until their CONFIRM_ACK (or expired)."""
 
     def __init__(self, links: Links, runs: MasterRuns, memory: PairMemory, replies: Replies, counters: LinkCounters,
-                 timing: Retransmission) -> None:
+                 timing: Retransmission, fail: FailRequest | None = None) -> None:
         self._runs = runs
+        self._fail = fail
         self._memory = memory
         self._replies = replies
         self._counters = counters
@@ -38,6 +41,29 @@ class MasterConfirms:
         """CONFIRMs awaiting their CONFIRM_ACK (the table whose entries have deadlines: :meth:`deadline`)."""
         self.to_abort: list[Request] = []
         """Requests failed at the window's end whose abort waits for the answers to their CONFIRMs."""
+        self.to_fail: list[tuple[Request, int]] = []
+        """Requests failed (and their codes) on a link whose station died, whose ERR waits for those answers."""
+
+    def fail_once_answered(self, request: Request, code: int, now: int) -> Actions:
+        """``request`` failed on a link whose station died, its peer alive: its ERR (``fail``) once every CONFIRM
+        sent for it is answered or given up, so that the ERR EXPIREs of its pairs come before it; now if none
+        waits."""
+        assert self._fail is not None
+        if self._confirming(request):
+            self.to_fail.append((request, code))
+            return Actions()
+        return self._fail(request, code, now)
+
+    def _fail_if_answered(self, request: Request, now: int) -> Actions:
+        """A CONFIRM of ``request`` was answered or given up: its waiting ERR, if it was the last."""
+        if self._confirming(request):
+            return Actions()
+        for index, (waiting, code) in enumerate(self.to_fail):
+            if waiting is request:
+                del self.to_fail[index]
+                assert self._fail is not None
+                return self._fail(request, code, now)
+        return Actions()
 
     def abort_once_answered(self, request: Request, now: int) -> Actions:
         """``request`` failed here at the window's end: abort it at the other end (which waits for its pairs,
@@ -114,6 +140,8 @@ class MasterConfirms:
         else:
             actions = self._replies.expired(pending.request, pending.seq, pending.count)
             actions.extend(self._memory.lost(key, now))
+        if self.to_fail:
+            actions.extend(self._fail_if_answered(pending.request, now))
         return actions.extend(self._answered(pending.request, now)) if self.to_abort else actions
 
     def withdraw(self, key: PairKey) -> None:
@@ -135,18 +163,28 @@ class MasterConfirms:
                 actions.extend(self._replies.expired(pending.request, pending.seq, pending.count))
                 actions.extend(self._memory.lost(key, now))
                 actions.extend(self._memory.retract(pending.request, key, pending.seq, now))
+                if self.to_fail:
+                    actions.extend(self._fail_if_answered(pending.request, now))
             else:
                 pending.retries_left -= 1
                 pending.next_at = now + self._timing.interval_ns
                 actions.send.append(about_pair(pending.request, key[0], key[1], pending.seq))
         return actions
 
-    def link_down(self, link_id: int) -> Actions:
-        """The peer is gone: the pairs it never acknowledged expire (and no abort waits for their answers)."""
+    def peer_gone(self, link_id: int, now: int) -> Actions:
+        """The peer is gone (not only the station between: its CONFIRMs then go on until answered): the pairs
+        it never acknowledged expire, then the ERRs that waited for them (:meth:`fail_once_answered`) come,
+        and no abort waits for their answers."""
         self.to_abort = [request for request in self.to_abort if request.link.link_id != link_id]
         actions = Actions()
         for key, pending in list(self.sent.items()):
             if key[0] == link_id:
                 del self.sent[key]
                 actions.extend(self._replies.expired(pending.request, pending.seq, pending.count))
+        waiting = [entry for entry in self.to_fail if entry[0].link.link_id == link_id]
+        if waiting:
+            self.to_fail = [entry for entry in self.to_fail if entry[0].link.link_id != link_id]
+            assert self._fail is not None
+            for request, code in waiting:
+                actions.extend(self._fail(request, code, now))
         return actions

@@ -136,20 +136,40 @@ class Failures:
             return True
         return not (request.windowed or request.kept_together) and request.to_number <= 0
 
-    def link_down(self, link_id: int, now: int) -> Actions:
-        """The peer (or the station between) is gone: pairs it never confirmed expire here, and every
-        open request on the link fails with ERR OTHER; later CREATEs for that peer get ERR OTHER too."""
-        if link_id not in self.links or link_id in self.links.down:
+    def link_down(self, link_id: int, now: int, peer_alive: bool = False) -> Actions:
+        """The link makes no more pairs: generation stops, every open request on the link fails with ERR OTHER,
+        and later CREATEs for that peer (and its REQs) get ERR OTHER too. If the peer is gone, the pairs it never
+        confirmed expire here and nothing sent to it is retransmitted. If only the station (or source) is gone
+        (``peer_alive``), the pairs already made are settled with the peer as ever: the master's CONFIRMs and
+        RELEASEs go on until answered (or given up), since the peer may have delivered a pair whose answer is on
+        its way, and the ERR of a request waits for its CONFIRMs' answers (an ERR EXPIRE comes first); the other
+        end answers EXPIRE a CONFIRM for a pair it frees now. A later report that the peer is gone too gives up
+        what still waits for it."""
+        links = self.links
+        if link_id not in links or link_id in links.gone:
             return Actions()
-        self.links.mark_down(link_id)
+        if link_id in links.down:                  # the station first, now the peer
+            if peer_alive:
+                return Actions()
+            links.mark_down(link_id)
+            return self._peer_gone(link_id, now)
+        links.mark_down(link_id, peer_alive)
         actions = Actions(down=[StopGeneration(link_id)])
         self.runs.link_down(link_id)
-        actions.extend(self.confirms.link_down(link_id))
-        actions.extend(self.confirmation.link_down(link_id))
-        self.memory.link_down(link_id)
+        if not peer_alive:
+            actions.extend(self._peer_gone(link_id, now))
+        actions.extend(self.confirmation.link_down(link_id, now, peer_alive))
+        fail = self.confirms.fail_once_answered if peer_alive else self.after_moves
         for request in self.requests.open_requests():
             if request.link.link_id == link_id and request.state not in FINAL:
                 request.fire(RequestEvent.LINK_DOWN)
                 request.retry_at = request.expires_at = None
-                actions.extend(self.after_moves(request, ll.ERR_OTHER, now))
+                actions.extend(fail(request, ll.ERR_OTHER, now))
         return actions
+
+    def _peer_gone(self, link_id: int, now: int) -> Actions:
+        """Nothing sent on ``link_id`` is answered any more: the pairs whose CONFIRM waits expire here (then the
+        ERRs that waited for them), and no CONFIRM, RELEASE or abort is retransmitted."""
+        self.runs.peer_gone(link_id)
+        self.memory.peer_gone(link_id)
+        return self.confirms.peer_gone(link_id, now)

@@ -141,7 +141,8 @@ class LinkLayer:
                                       network=network, aborted=self.follower.aborted)
         self.memory = PairMemory(self.links, self.replies, self.runs, memory, self.counters, self.timing,
                                  self._forgetting)
-        self.confirms = MasterConfirms(self.links, self.runs, self.memory, self.replies, self.counters, self.timing)
+        self.confirms = MasterConfirms(self.links, self.runs, self.memory, self.replies, self.counters, self.timing,
+                                       fail=self._fail)
         self.confirmation = Confirmation(self.links, self.requests, self.runs, self.follower, self.memory,
                                          self.replies, self.counters, self.timing, self.confirms, self._forgetting)
         self.failures = Failures(self.links, self.requests, self.runs, self.confirms, self.follower,
@@ -195,7 +196,7 @@ class LinkLayer:
             if isinstance(event, kind):
                 return self._done(handler(event, now), now)
         if isinstance(event, LinkDown):
-            actions = self.failures.link_down(event.link_id, now)
+            actions = self.failures.link_down(event.link_id, now, event.peer_alive)
         elif isinstance(event, GenerationOver):
             actions = self.failures.generation_over(now)
         elif isinstance(event, CommandRejected):    # a Move of a slot the medium finds empty: nothing moved

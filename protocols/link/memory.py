@@ -24,7 +24,7 @@ from protocols.link.messages import about_pair, answer
 from protocols.link.recent import Forgetting, Recent
 from protocols.link.replies import Replies
 from protocols.link.runs import MasterRuns
-from protocols.link.types import LinkCounters, Memory, PairKey, PendingConfirm, Request, Retransmission
+from protocols.link.types import FINAL, LinkCounters, Memory, PairKey, PendingConfirm, Request, Retransmission
 from protocols.packets import linkservice as ll
 from protocols.packets.egp import MSG_RELEASE, MSG_RELEASE_ACK, EgpMessage
 from protocols.physical.hardware import Discard, Move, MoveResult
@@ -152,6 +152,8 @@ class PairMemory:
         if held is None:
             return Actions()
         held.acked = True
+        if held.request.state in FINAL:      # failed, its ERR waiting for this answer: its kept pairs go with it
+            return Actions()
         return self._try_release(held.request, now)
 
     def lost(self, key: PairKey, now: int) -> Actions:
@@ -246,8 +248,9 @@ class PairMemory:
             actions.extend(self._replace(key, now))
         return actions
 
-    def link_down(self, link_id: int) -> None:
-        """The peer is gone: stop retransmitting RELEASEs to it."""
+    def peer_gone(self, link_id: int) -> None:
+        """The peer is gone (not only the station between: RELEASEs then go on until answered): stop
+        retransmitting RELEASEs to it."""
         for key in [key for key in self._releasing if key[0] == link_id]:
             del self._releasing[key]
 

@@ -200,6 +200,8 @@ class DistributedQueue:
         status = 0
         if key in self._aborted:                   # the master gave it up before its REQ came: stay closed
             status = self._aborted[key]
+        elif link is not None and link.link_id in self._links.down:    # as a CREATE for that peer would be
+            status = ll.ERR_OTHER
         elif not _parseable(create):               # Time Unit 3 (docs/wire.md §4.4): as a CREATE, ERR CREATE
             status = ll.ERR_CREATE
         elif link is None or create.remote_node_id != self._links.node_id or app is None:

@@ -157,10 +157,14 @@ class MasterRuns:
         return actions
 
     def link_down(self, link_id: int) -> None:
-        """The peer is gone: forget the link's run, its SCHEDULE and its aborts."""
+        """The link makes no more pairs: forget its run and its SCHEDULE (the request fails at both ends, each
+        told of the link going down); aborts go on while the peer answers (:meth:`peer_gone`)."""
         self._runs.pop(link_id, None)
         self._scheduling.pop(link_id, None)
         self._peer_on.pop(link_id, None)
+
+    def peer_gone(self, link_id: int) -> None:
+        """The peer is gone: forget the link's aborts."""
         for key in [key for key in self.aborting if key[0] == link_id]:
             del self.aborting[key]
 

@@ -188,10 +188,13 @@ class CommandRejected:
 
 @dataclass(frozen=True, slots=True)
 class LinkDown:
-    """The far end of link ``link_id`` (or the station between) is gone: no pair can be made.
+    """Link ``link_id`` can make no more pairs: its far end, or the station (or source) between, is gone.
 
-    The medium reports it to the surviving end's link layer, as a station would notice one
-    side going dark; the link layer then ends what it had outstanding on that link.
+    The medium reports it to each surviving end's link layer, as a station would notice one side going
+    dark. ``peer_alive`` says that only what makes the pairs died and the far end still answers over the
+    classical channel: the link layer then settles the pairs already made with it (their CONFIRMs and
+    RELEASEs go on until answered) instead of giving them up, so that none is delivered at one end only.
     """
 
     link_id: int
+    peer_alive: bool = False

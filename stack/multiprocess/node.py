@@ -175,7 +175,9 @@ class NodeProcess:
         elif op == "peer_down":
             link = self.ports.get(f"{self.name}/link")
             if link is not None:
-                self.kernel.inject(int(message["at"]), link, LinkDown(int(message["link_id"])))
+                link_id = int(message["link_id"])
+                self.kernel.inject(int(message["at"]), link, LinkDown(link_id, self._peer_alive(link_id,
+                                                                                                 message["node"])))
         elif op == "drain":
             self.emu.draining = True
             for each in self.emu.layers:
@@ -185,6 +187,14 @@ class NodeProcess:
                 if port is not None:
                     self.kernel.inject(int(message["at"]), port, GenerationOver())
             self.kernel.call_external(self._on_drained, None, int(message["at"]))   # after the GenerationOvers
+
+    def _peer_alive(self, link_id: int, dead: object) -> bool:
+        """Whether the node ``dead`` whose death took link ``link_id`` down is not the link's other end (it was
+        its station or source: the peer still answers, and the pairs already made are settled with it)."""
+        for link in self.emu.scenario.links:
+            if link.link_id == link_id:
+                return dead not in (link.a, link.b)
+        return False
 
     def _on_drained(self, _: Any) -> None:
         """Every layer has had its GenerationOver: a node whose layers have nothing left to settle (or that runs
