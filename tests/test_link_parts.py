@@ -491,8 +491,13 @@ def test_memory_cuts_off_a_kept_pair_past_the_link_cutoff_at_both_ends_and_repla
     assert memory.take(request, pair(3, emitted=100, slot=6), seq=0, now=150).hardware == []   # kept where it is
     assert memory.deadline() == 1_100 and memory.held_slots() == {6}
     withdrawn: list[PairKey] = []
-    assert memory.on_timer(now=1_099, withdraw=withdrawn.append).send == []
-    out = memory.on_timer(now=1_100, withdraw=withdrawn.append)
+
+    def withdraw(key: PairKey, now: int) -> Actions:
+        withdrawn.append(key)
+        return Actions()
+
+    assert memory.on_timer(now=1_099, withdraw=withdraw).send == []
+    out = memory.on_timer(now=1_100, withdraw=withdraw)
     release = egp(out)[0]
     assert (release.msg_type, release.status, release.attempt_seq) == (MSG_RELEASE, ll.ERR_EXPIRE, 3)
     assert [e.err for e in upward(out)] == [ll.ERR_EXPIRE] and out.hardware == [Discard(6)]

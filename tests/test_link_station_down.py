@@ -267,3 +267,24 @@ def test_a_pair_heralded_after_the_link_went_down_is_freed_and_its_confirm_expir
         assert up1.log == ["OK 0", "EXPIRE 0", f"ERR {ll.ERR_OTHER}"]
         assert up1.expired == up2.expired == [0] and up2.errs == [ll.ERR_OTHER]
         assert up1.delivered() == up2.delivered() == set() and n1.settled() and n2.settled()
+
+
+def test_a_cutoff_withdrawing_the_last_waiting_confirm_sends_the_request_s_err() -> None:
+    """The station dies while an atomic request's CONFIRM is unanswered (its first copy lost), and the link's
+    cutoff withdraws that pair before a copy is answered: the master's ERR OTHER, which waited for that CONFIRM,
+    comes after the pair's ERR EXPIRE (it was never sent: the request ended at the peer only, review)."""
+    n1, n2 = engine(1, Memory(2, 0), cutoff_ns=50_000), engine(2, Memory(2, 0), cutoff_ns=50_000)
+    up1, up2 = Upward(APP1), Upward(APP2)
+    open_request(n1, n2, ll.Create(remote_node_id=2, purpose_id=7, number=2, ato=1))
+    up1.take(n1.handle(pair(0, 0, 10_000), 10_000))              # its CONFIRM is lost
+    up1.take(n1.handle(LinkDown(1, peer_alive=True), 12_000))
+    up2.take(n2.handle(LinkDown(1, peer_alive=True), 12_000))
+    now = 12_000
+    while not n1.settled() and now < 10**10:
+        for message in only(up1.take(n1.on_timer(now)).send, EGP2):     # the live peer answers everything now
+            for answer in only(up2.take(n2.receive(message, EGP1, EGP_PORT, now)).send, EGP1):
+                up1.take(n1.receive(answer, EGP2, EGP_PORT, now))
+        deadline = n1._done(Actions(), now).deadline
+        now = deadline if deadline is not None and deadline > now else now + 10**6
+    assert n1.settled() and not n1.confirms.to_fail
+    assert up1.log == ["EXPIRE 0", f"ERR {ll.ERR_OTHER}"] and f"ERR {ll.ERR_OTHER}" in up2.log

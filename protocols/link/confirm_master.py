@@ -93,8 +93,8 @@ class MasterConfirms:
         return False
 
     def settled(self) -> bool:
-        """No CONFIRM waits for its answer."""
-        return not self.sent
+        """No CONFIRM waits for its answer, and no ERR for its CONFIRMs' answers."""
+        return not self.sent and not self.to_fail
 
     def deadline(self) -> int | None:
         """When the next CONFIRM is due again (None: none waits)."""
@@ -144,9 +144,14 @@ class MasterConfirms:
             actions.extend(self._fail_if_answered(pending.request, now))
         return actions.extend(self._answered(pending.request, now)) if self.to_abort else actions
 
-    def withdraw(self, key: PairKey) -> None:
-        """Stop CONFIRMing pair ``key`` (a RELEASE with Status EXPIRE settles it instead)."""
-        self.sent.pop(key, None)
+    def withdraw(self, key: PairKey, now: int) -> Actions:
+        """Stop CONFIRMing pair ``key`` (a RELEASE with Status EXPIRE settles it instead); the ERR its request
+        waited for (:meth:`fail_once_answered`), if this was its last CONFIRM, to be sent after the pair's own
+        ERR EXPIRE."""
+        pending = self.sent.pop(key, None)
+        if pending is None or not self.to_fail:
+            return Actions()
+        return self._fail_if_answered(pending.request, now)
 
     def on_timer(self, now: int) -> Actions:
         """Retransmit the CONFIRMs that are due, or give up on those out of retries: the pair expires, at the

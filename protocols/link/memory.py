@@ -218,9 +218,10 @@ class PairMemory:
             return Actions()
         return self._replies.expired(pending.request, pending.seq)   # delivered here, not there: both report it
 
-    def on_timer(self, now: int, withdraw: Callable[[PairKey], None]) -> Actions:
+    def on_timer(self, now: int, withdraw: Callable[[PairKey, int], Actions]) -> Actions:
         """Retransmit RELEASEs that are due, then cut off kept pairs past the link's cutoff (master): each is
-        discarded at both ends and replaced; ``withdraw(key)`` stops its CONFIRM, which the RELEASE replaces."""
+        discarded at both ends and replaced; ``withdraw(key, now)`` stops its CONFIRM, which the RELEASE replaces
+        (and gives the ERR its request waited for, if any, sent after the pair's ERR EXPIRE)."""
         actions = Actions()
         for key, pending in list(self._releasing.items()):
             if pending.next_at > now:
@@ -239,13 +240,13 @@ class PairMemory:
             if at is None or at > now:
                 continue
             self._counters.cut_off += 1
-            withdraw(key)
             request = held.request
             self._releasing[key] = PendingConfirm(request, held.seq, self._timing.reliable_retries,
                                                   now + self._timing.interval_ns, ll.ERR_EXPIRE)
             actions.send.append(about_pair(request, key[0], key[1], held.seq, MSG_RELEASE, ll.ERR_EXPIRE))
             actions.extend(self._replies.expired(request, held.seq))
             actions.extend(self._replace(key, now))
+            actions.extend(withdraw(key, now))      # last: the request's waiting ERR, if any, ends it
         return actions
 
     def peer_gone(self, link_id: int) -> None:
