@@ -212,11 +212,14 @@ def test_two_heads_whose_setups_refuse_each_other_set_up_again_apart_and_are_bot
 
 def test_backoff_waits_are_drawn_from_the_engine_generator_and_stop_doubling() -> None:
     """The k-th wait lies in [1/2, 1) x RTO(tail) x 2^min(k, MAX_DOUBLINGS); the same seed gives the same waits,
-    another seed others; without a Max Time the request keeps waiting past the 8 setups it used to get."""
+    another seed others; without a Max Time the request keeps waiting past the 8 setups it used to get. The waits
+    come from a stream spawned from the node's Generator, which they leave as it was (a NORES does not shift the
+    node's later measurement bases)."""
     def waits(seed: int) -> list[int]:
         chain = Chain(2)
         head = chain.engines[1]
-        head.node.rng = np.random.default_rng(seed)
+        head.signalling.backoff.rng = np.random.default_rng(seed)
+        untouched = head.node.rng.bit_generator.state
         chain.engines[REPEATER].node.circuits.max_circuits = 0
         chain.create(number=1)
         chain.run()
@@ -226,6 +229,7 @@ def test_backoff_waits_are_drawn_from_the_engine_generator_and_stop_doubling() -
             assert at is not None and not chain.errs(1)
             found.append(at - chain.now)
             chain.advance(at)
+        assert head.node.rng.bit_generator.state == untouched
         return found
 
     rto = Chain(2).engines[1].node.rto(2)

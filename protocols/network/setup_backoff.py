@@ -2,7 +2,8 @@
 
 NORES at setup is not final: the nodes' qubits and circuit tables are held by other circuits, which end. The
 head sets the request up again after a randomised exponential backoff: the k-th wait (k = 1, 2, …) is drawn
-uniformly from [½, 1) × RTO(tail) × 2^min(k, :data:`MAX_DOUBLINGS`) with the engine's injected Generator. The
+uniformly from [½, 1) × RTO(tail) × 2^min(k, :data:`MAX_DOUBLINGS`) from a stream spawned from the engine's injected
+Generator (so that it takes no draw from the node's own stream, which the measurement bases use). The
 randomness matters: two heads whose setups refuse each other (each reserving the qubits the other needs at a
 repeater) would otherwise set up again at the same instants, and refuse each other every time. The wait stops
 doubling at :data:`MAX_DOUBLINGS`, so a request notices a freed node within that bound.
@@ -46,6 +47,10 @@ class SetupBackoff:
         self.node = node
         self.service = service
         self.waiting: dict[int, tuple[Admitted, CircuitStats]] = {}
+        self.rng = node.rng.spawn(1)[0]
+        """The waits' own stream, spawned from the node's (no draw taken from it): a NORES does not shift the
+        node's later measurement bases, so two scenarios that differ only in contention keep common random
+        numbers."""
 
     def later(self, admitted: Admitted, stats: CircuitStats, now: int) -> Actions:
         """``admitted`` was refused NORES (or the head had no room for it): wait, or ERR NORES when the wait would
@@ -54,7 +59,7 @@ class SetupBackoff:
         if node.over:
             return self.service.err_admitted(admitted, ll.ERR_NORES, stats)
         retries = stats.nores_retries + 1
-        at = now + backoff_ns(node.rto(admitted.route[-1]), retries, node.rng)
+        at = now + backoff_ns(node.rto(admitted.route[-1]), retries, self.rng)
         limit = admitted.create.max_time_ns()
         created = now if stats.created_at is None else stats.created_at
         if limit is not None and at >= created + limit:
