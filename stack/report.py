@@ -26,6 +26,7 @@ from stack.report_pairs import (
     joined,
     measured_fidelity,
     unknown,
+    withdrawn_flag,
 )
 from stack.runtime import Emulation, RunResult, Workload
 from stack.timing.sync import sync_report
@@ -293,9 +294,7 @@ def workload_table(report: dict[str, Any]) -> list[str]:
         errors = f"  ERR {','.join(w['errors'])}" if w["errors"] else ""
         if w["pairs_disagreeing"]:
             errors += f"  {w['pairs_disagreeing']} PAIRS DELIVERED AT ONE END ONLY"
-        if w["pairs_expired"]:     # counted in pairs_delivered if its OK came first: say it was withdrawn
-            errors += f"  {w['pairs_expired']} expired (ERR EXPIRE), {w['pairs_matched']} matched"
-        errors += dead_flag(w.get("dead_ends"))
+        errors += withdrawn_flag(w) + dead_flag(w.get("dead_ends"))
         delivered = "-" if w["pairs_delivered"] is None else w["pairs_delivered"]
         lines.append(f"{name:<22}{delivered:>5}/{w['pairs_requested']:<5}{rate:>9} {first:>9}"
                      f"{good:>10}{model:>9}{fid:>15}  {dis}{errors}")

@@ -15,7 +15,7 @@ from protocols.packets import linkservice as ll
 from protocols.packets.linkservice import ERROR_CODES
 from protocols.packets.qncp_common import REASONS
 from stack.report_estimates import fidelity_figures, request_rate
-from stack.report_pairs import dead_ends, dead_flag, disagreement, expired_pairs, joined, unknown
+from stack.report_pairs import dead_ends, dead_flag, disagreement, expired_pairs, joined, unknown, withdrawn_flag
 from stack.runtime import Emulation, Workload
 
 if TYPE_CHECKING:                   # annotations only: a run without a network layer need not load its types
@@ -262,8 +262,7 @@ def circuit_table(report: dict[str, Any]) -> list[str]:
         flag = f"  ERR {','.join(errors)}" if errors else ""
         if c["bell_mismatches"]:
             flag += f"  {c['bell_mismatches']} BELL MISMATCHES"
-        if c["pairs_expired"]:      # counted in pairs_delivered if its OK came first: say it was withdrawn
-            flag += f"  {c['pairs_expired']} expired (ERR EXPIRE), {c['pairs_matched']} matched"
+        flag += withdrawn_flag(c)
         if c["gave_up"] or c["late_confirms"]:
             flag += f"  {c['gave_up']} given up, {c['late_confirms']} late CONFIRMs"
         flag += dead_flag(c.get("dead_ends"))

@@ -30,6 +30,18 @@ def unknown(entry: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
     return entry | dict.fromkeys(keys)
 
 
+def withdrawn_flag(row: dict[str, Any]) -> str:
+    """What a summary row says of pairs an ERR EXPIRE withdrew (counted in ``pairs_delivered`` when their OK came
+    first), for a workload or a circuit row.
+
+    >>> withdrawn_flag({"pairs_expired": 3, "pairs_matched": 147}), withdrawn_flag({"pairs_expired": 0})
+    ('  3 expired (ERR EXPIRE), 147 matched', '')
+    """
+    if not row["pairs_expired"]:
+        return ""
+    return f"  {row['pairs_expired']} expired (ERR EXPIRE), {row['pairs_matched']} matched"
+
+
 def dead_flag(ends: list[str] | None) -> str:
     """What a summary row says of an entry whose ends' node processes died (``dead_ends``): their records are
     missing, so the figures joining both ends are unknown, not a protocol's failure.
