@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -185,3 +186,55 @@ def test_a_run_directory_others_can_write_is_refused_and_a_new_one_is_private(tm
         os.chown(theirs, 65534, 65534)
         assert private_problem(theirs) == (f"{theirs} belongs to another user (uid 65534), who could replace the "
                                            "run's secret")
+
+
+def _interrupted(signum: int, _: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _wait_for_a_signal(args: list[str]) -> int:
+    signal.pause()
+    return 0
+
+
+@pytest.mark.parametrize("way", ["fork", "popen"])
+def test_a_signal_during_the_fork_cannot_hide_the_child_from_stop_all(tmp_path: Path, way: str,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """SIGINT arriving while the launcher forks (blocked there, so it is handled when unblocked, which raises)
+    used to lose the new child: the handler raised before the child was returned or listed, so `stop_all` never
+    stopped it (closing note 2026-12-03: only PDEATHSIG ended it). The child is listed before the unblocking."""
+    from stack.multiprocess import forked, launcher
+
+    real_fork = os.fork
+
+    def fork_then_signal() -> int:
+        pid = real_fork()
+        if pid:
+            signal.raise_signal(signal.SIGINT)          # pending: the launcher has SIGINT blocked here
+        return pid
+
+    started: list[forked.Child] = []
+    previous = signal.signal(signal.SIGINT, _interrupted)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            if way == "fork":
+                monkeypatch.setattr(forked.os, "fork", fork_then_signal)
+                forked.fork_command(_wait_for_a_signal, ["sleep"], tmp_path / "child.log",
+                                    started=started)
+            else:
+                real_popen = subprocess.Popen
+
+                def popen_then_signal(*args: Any, **kwargs: Any) -> subprocess.Popen[bytes]:
+                    process: subprocess.Popen[bytes] = real_popen(*args, **kwargs)
+                    signal.raise_signal(signal.SIGINT)
+                    return process
+
+                monkeypatch.setattr(launcher.subprocess, "Popen", popen_then_signal)
+                launcher.popen_holding([sys.executable, "-c", "import time; time.sleep(60)"],
+                                       tmp_path / "child.log", {}, started)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        monkeypatch.undo()
+        launcher.stop_all(started)
+    assert len(started) == 1
+    assert started[0].poll() is not None

@@ -87,11 +87,14 @@ class ForkedChild:
 
 
 def fork_command(entry: Entry, args: list[str], log: Path, keep: Held | None = None,
-                 drop: Iterable[Held] = ()) -> ForkedChild:
+                 drop: Iterable[Held] = (), started: list[Child] | None = None) -> ForkedChild:
     """Run ``qnet ARGS`` in a child forked from this process, its output in ``log``.
 
     The child keeps the bound sockets ``keep`` (named to it in :data:`stack.multiprocess.held.HELD_ENV`) and
-    closes its copies of ``drop`` (other processes' sockets); the parent's copies are the caller's to close."""
+    closes its copies of ``drop`` (other processes' sockets); the parent's copies are the caller's to close.
+    The child goes into ``started`` before SIGINT and SIGTERM are unblocked again, so a signal that arrived
+    during the fork (its handler runs at the unblocking and may raise) cannot hide a running child from
+    whoever stops ``started``."""
     sys.stdout.flush()
     sys.stderr.flush()
     gc.freeze()                         # the parent's objects stay shared, not copied when a child collects
@@ -103,8 +106,11 @@ def fork_command(entry: Entry, args: list[str], log: Path, keep: Held | None = N
         signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         raise
     if pid:
+        child = ForkedChild(pid, args)
+        if started is not None:
+            started.append(child)
         signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
-        return ForkedChild(pid, args)
+        return child
     status = 1
     try:
         signal.signal(signal.SIGINT, signal.default_int_handler)       # a fresh interpreter's handlers

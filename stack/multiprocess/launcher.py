@@ -77,23 +77,40 @@ def hold_ports(scenario: Scenario, ports: PortMap, names: list[str]) -> dict[str
     return bind_blocks({name: scenario.nodes[name].node_id for name in names}, ports)
 
 
-def _spawn(args: list[str], log: Path, entry: Entry | None = None, keep: Held | None = None,
-           drop: list[Held] | None = None) -> Child:
-    """Start ``qnet ARGS``, handing it the bound sockets ``keep`` (and none of ``drop``, other processes')."""
+def _spawn(args: list[str], log: Path, started: list[Child], entry: Entry | None = None,
+           keep: Held | None = None, drop: list[Held] | None = None) -> Child:
+    """Start ``qnet ARGS``, handing it the bound sockets ``keep`` (and none of ``drop``, other processes');
+    the process goes into ``started`` before a SIGINT or SIGTERM that arrived meanwhile is handled."""
     if entry is not None:
-        return fork_command(entry, args, log, keep, drop or [])
-    return popen_holding([sys.executable, "-m", "stack.cli", *args], log, keep or {})
+        return fork_command(entry, args, log, keep, drop or [], started)
+    return popen_holding([sys.executable, "-m", "stack.cli", *args], log, keep or {}, started)
 
 
-def popen_holding(command: list[str], log: Path, keep: Held) -> subprocess.Popen[bytes]:
+def popen_holding(command: list[str], log: Path, keep: Held, started: list[Child] | None = None
+                  ) -> subprocess.Popen[bytes]:
     """Start ``command`` (a fresh interpreter), its output in ``log``, handing it the bound sockets ``keep``
-    (inherited descriptors named in :data:`stack.multiprocess.held.HELD_ENV`; no other descriptor is)."""
+    (inherited descriptors named in :data:`stack.multiprocess.held.HELD_ENV`; no other descriptor is).
+
+    SIGINT and SIGTERM stay blocked here until the process is in ``started`` (as in
+    :func:`stack.multiprocess.forked.fork_command`); the child unblocks them before it runs ``command``."""
     environment = {name: value for name, value in os.environ.items() if name != HELD_ENV}
     if keep:
         environment[HELD_ENV] = describe({port: sock.fileno() for port, sock in keep.items()})
-    with log.open("wb") as out:
-        return subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, preexec_fn=die_with_parent,
-                                pass_fds=[sock.fileno() for sock in keep.values()], env=environment)
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+
+    def in_child() -> None:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        die_with_parent()
+
+    try:
+        with log.open("wb") as out:
+            process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, preexec_fn=in_child,
+                                       pass_fds=[sock.fileno() for sock in keep.values()], env=environment)
+        if started is not None:
+            started.append(process)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+    return process
 
 
 def start(scenario: Scenario, options: UpOptions, started: list[Child] | None = None
@@ -106,16 +123,14 @@ def start(scenario: Scenario, options: UpOptions, started: list[Child] | None = 
     common = [str(options.scenario_path), "--seed", str(options.seed), "--run-dir", str(run_dir),
               "--base-port", str(options.base_port)]
     medium = _spawn(["medium", *common, "--dilation", repr(options.dilation), "--tolerance-us",
-                     repr(options.tolerance_us), "--no-pcap"], run_dir / "medium.log", options.entry,
+                     repr(options.tolerance_us), "--no-pcap"], run_dir / "medium.log", started, options.entry,
                     drop=list(held.values()))  # we merge
-    started.append(medium)
     nodes = {}
     for name in process_nodes(scenario):
         keep = held.pop(name, {})
         try:
-            nodes[name] = _spawn(["node", name, *common], run_dir / f"{name}.log", options.entry, keep,
-                                 list(held.values()))
-            started.append(nodes[name])
+            nodes[name] = _spawn(["node", name, *common], run_dir / f"{name}.log", started, options.entry,
+                                 keep, list(held.values()))
         finally:
             close_all([keep])
     pids = {"launcher": os.getpid(), "medium": medium.pid} | {name: p.pid for name, p in nodes.items()}
