@@ -19,7 +19,7 @@ from protocols.physical.hardware import LinkDown
 from protocols.physical.node import StopGeneration
 from stack.multiprocess.node import NodeProcess
 from stack.scenario import load
-from tests.test_engines import APP1, APP2, EGP1, EGP2, LINK, herald_both, keep_create, link_pair, only, open_request
+from tests.test_engines import APP1, APP2, EGP1, EGP2, LINK, keep_create, link_pair, only, open_request
 from tests.test_memory import engine, pair
 
 STATION_DIED = LinkDown(LINK, peer_alive=True)

@@ -298,8 +298,8 @@ class Confirmation:
                     self._mark_lost(key, pair.count, now)
         for key in [key for key in self._early if key[0] == link_id]:
             message = self._early[key][0]
-            request = self._requests.get((message.origin_node, message.create_id))
-            if peer_alive and request is not None and request.state is ENDING:
+            named = self._requests.get((message.origin_node, message.create_id))
+            if peer_alive and named is not None and named.state is ENDING:
                 continue
             del self._early[key]
             if peer_alive:
