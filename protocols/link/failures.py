@@ -14,7 +14,9 @@ ends agree: the master completes a request at the window's end if and only if it
 and then every one of them reaches the other end within the span. A request the master fails there (not all
 its pairs numbered; not an atomic one, whose kept pairs are released apart) it aborts as soon as every CONFIRM it
 sent for it is answered (:meth:`~protocols.link.confirm_master.MasterConfirms.abort_once_answered`): the other end
-has then had every pair, and its wait ends at the abort instead of after the whole span.
+has then had every pair, and its wait ends at the abort instead of after the whole span. A station's death, the
+peer alive, ends the requests of its link the same way, with ERR OTHER (:meth:`Failures.link_down`), so that there
+too both ends end every request alike.
 """
 
 from __future__ import annotations
@@ -163,8 +165,9 @@ class Failures:
             actions.extend(self._peer_gone(link_id, now))
             actions.extend(self.confirmation.link_down(link_id, now))
             return actions.extend(self._fail_on_link(link_id, now))
-        actions.extend(self._end_on_link(link_id, now))
-        return actions.extend(self.confirmation.link_down(link_id, now, peer_alive))
+        ended = self._end_on_link(link_id, now)      # (first: the pairs of a request that now waits stay held)
+        actions.extend(self.confirmation.link_down(link_id, now, peer_alive))   # (its ERR EXPIREs go first)
+        return actions.extend(ended)
 
     def _fail_on_link(self, link_id: int, now: int) -> Actions:
         """The peer of ``link_id`` is gone: every open request on it fails with ERR OTHER (one waiting after the
