@@ -118,6 +118,7 @@ def _circuit(emu: Emulation, seen: Views, index: int, w: Workload, dead: frozens
         tail = None                 # no rules: the SETUP was refused (an accepted circuit has W ≥ 1) or never came
     links = [emu.topology.link_between(a, b) for a, b in itertools.pairwise(route)] if emu.topology else []
     lost = dead_ends(w, dead)               # an end whose records are missing: no figure that joins both ends
+    dead_hops = [names[n] for n in route[1:-1] if names[n] in dead]      # repeaters whose records are missing
     pairs = [] if lost else joined(w)
     rates = None if lost else disagreement(pairs)
     fidelity = fidelity_figures(rates if w.config.type == "keep" else None)
@@ -192,6 +193,7 @@ def _circuit(emu: Emulation, seen: Views, index: int, w: Workload, dead: frozens
         **{key: sum(seen[n][1][key] for n in route if n in seen) for key in COUNTERS},
         "messages": dict(sorted(messages.items())),
         **({"dead_ends": lost} if lost else {}),
+        **({"dead_repeaters": dead_hops} if dead_hops else {}),
     }
     missing = (HEAD_FIGURES if w.config.node in dead else ()) + (TAIL_FIGURES if w.config.remote in dead else ())
     return unknown(entry, missing)
@@ -265,7 +267,7 @@ def circuit_table(report: dict[str, Any]) -> list[str]:
         flag += withdrawn_flag(c)
         if c["gave_up"] or c["late_confirms"]:
             flag += f"  {c['gave_up']} given up, {c['late_confirms']} late CONFIRMs"
-        flag += dead_flag(c.get("dead_ends"))
+        flag += dead_flag([*(c.get("dead_ends") or ()), *(c.get("dead_repeaters") or ())])
         delivered = "-" if c["pairs_delivered"] is None else c["pairs_delivered"]
         lines.append(f"{name:<{wide}}{path:<{far}}{delivered:>5}/{c['pairs_requested']:<5}"
                      f"{rate:>10} {first:>9}{latency:>11}{good:>9}{model:>8}{fid:>14}{swaps:>7}{expired:>15}{flag}")

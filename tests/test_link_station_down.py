@@ -1,6 +1,7 @@
 """LinkDown when only the station (or source) between died: the peer still answers, so the pairs already made
 are settled with it (CONFIRM, RELEASE until answered) and none is delivered at one end only; generation stops
-and every open request fails with ERR OTHER at once, as when the peer dies.
+and every open request fails with ERR OTHER, at the master once its CONFIRMs are answered, at the other end when
+the master's abort comes or its wait is over (tests/test_link_station_end.py: both ends end a request alike).
 
 The oracle is the two higher layers' view: the Sequence Numbers each end was given an OK for and not withdrawn
 (ERR EXPIRE) must be the same at both ends (what the report's ``pairs_disagreeing`` counts)."""
@@ -13,12 +14,12 @@ from typing import Any
 from protocols.common import EGP_PORT, LINK_SERVICE_PORT, Actions
 from protocols.link.layer import LinkLayer, Memory, RequestState
 from protocols.packets import linkservice as ll
-from protocols.packets.egp import MSG_CONFIRM, MSG_CONFIRM_ACK, MSG_RELEASE, MSG_REQ_ACK, EgpMessage
+from protocols.packets.egp import MSG_CONFIRM, MSG_CONFIRM_ACK, MSG_RELEASE, MSG_REQ_ACK, MSG_SCHEDULE, EgpMessage
 from protocols.physical.hardware import LinkDown
 from protocols.physical.node import StopGeneration
 from stack.multiprocess.node import NodeProcess
 from stack.scenario import load
-from tests.test_engines import APP1, APP2, EGP1, EGP2, LINK, herald_both, keep_create, link_pair, only, open_request
+from tests.test_engines import APP1, APP2, EGP1, EGP2, LINK, keep_create, link_pair, only, open_request
 from tests.test_memory import engine, pair
 
 STATION_DIED = LinkDown(LINK, peer_alive=True)
@@ -57,6 +58,13 @@ def types(actions: Actions, to: Any) -> list[int]:
     return [EgpMessage.decode(payload).msg_type for payload in only(actions.send, to)]
 
 
+def _to_the_peer(n1: LinkLayer, n2: LinkLayer, up2: Upward, sent: Actions, now: int) -> None:
+    """What the master ``sent`` (its abort) reaches the other end, and the answers (SCHEDULE_ACK) come back."""
+    for payload in only(sent.send, EGP2):
+        for answer in only(up2.take(n2.receive(payload, EGP1, EGP_PORT, now)).send, EGP1):
+            n1.receive(answer, EGP2, EGP_PORT, now)
+
+
 def _confirmed_at_the_peer_only(n1: LinkLayer, n2: LinkLayer, up1: Upward, up2: Upward) -> bytes:
     """A pair both ends hold; the master's CONFIRM reaches the peer, which delivers it; its CONFIRM_ACK is
     returned (still on its way) ."""
@@ -81,10 +89,12 @@ def test_the_station_dies_while_the_confirm_ack_is_on_its_way_the_pair_stays_del
     assert StopGeneration(LINK) in down.down
     assert up1.errs == [] and up1.expired == []                           # the request's ERR waits for the answer
     assert not n1.settled()                                               # its CONFIRM still waits
-    up1.take(n1.receive(ack, EGP2, EGP_PORT, 13_000))
+    answered = up1.take(n1.receive(ack, EGP2, EGP_PORT, 13_000))
     assert up1.log == ["OK 0", f"ERR {ll.ERR_OTHER}"]                     # the pair stays delivered
     up2.take(n2.handle(STATION_DIED, 14_000))
-    assert up2.errs == [ll.ERR_OTHER]
+    assert up2.errs == []                                                 # it waits for the master's word
+    _to_the_peer(n1, n2, up2, answered, 15_000)
+    assert up2.log == ["OK 0", f"ERR {ll.ERR_OTHER}"]
     assert up1.delivered() == up2.delivered() == {0}
     assert n1.settled() and n2.settled()
     assert n1.requests[(1, create_id)].state is RequestState.FAILED
@@ -104,73 +114,62 @@ def test_a_lost_confirm_ack_is_asked_again_after_the_station_died() -> None:
     answer = up2.take(n2.receive(only(again.send, EGP2)[0], EGP1, EGP_PORT, 10**6 + 1_000))
     assert types(answer, EGP1) == [MSG_CONFIRM_ACK] and EgpMessage.decode(only(answer.send, EGP1)[0]).status == 0
     assert up1.errs == []
-    up1.take(n1.receive(only(answer.send, EGP1)[0], EGP2, EGP_PORT, 10**6 + 2_000))
+    answered = up1.take(n1.receive(only(answer.send, EGP1)[0], EGP2, EGP_PORT, 10**6 + 2_000))
     assert up1.log == ["OK 0", f"ERR {ll.ERR_OTHER}"]
-    assert up1.delivered() == up2.delivered() == {0} and n1.settled()
+    assert types(answered, EGP2) == [MSG_SCHEDULE]                        # the abort
+    _to_the_peer(n1, n2, up2, answered, 10**6 + 3_000)
+    assert up2.log == ["OK 0", f"ERR {ll.ERR_OTHER}"]
+    assert up1.delivered() == up2.delivered() == {0} and n1.settled() and n2.settled()
 
 
-def test_a_pair_the_peer_freed_at_the_link_down_expires_at_both_ends_at_once() -> None:
-    """The peer learnt of the station's death before the CONFIRM came: it freed the pair and answers EXPIRE
-    (without waiting ``confirm_timeout_ns``), and both ends withdraw it."""
-    n1, n2 = link_pair()
-    up1, up2 = Upward(APP1), Upward(APP2)
-    open_request(n1, n2, keep_create(number=5))
-    out1 = up1.take(n1.handle(pair(0, 0, 10_000), 10_000))
-    up2.take(n2.handle(pair(0, 0, 10_000), 10_000))
-    assert up1.oks == [0]                                                 # the master delivers at once
-    up2.take(n2.handle(STATION_DIED, 11_000))
-    assert n2.held_slots() == set()
-    answer = up2.take(n2.receive(only(out1.send, EGP2)[0], EGP1, EGP_PORT, 11_500))
-    (ack,) = [EgpMessage.decode(p) for p in only(answer.send, EGP1)]
-    assert (ack.msg_type, ack.status) == (MSG_CONFIRM_ACK, ll.ERR_EXPIRE)
-    up1.take(n1.handle(STATION_DIED, 12_000))
-    up1.take(n1.receive(ack.encode(), EGP2, EGP_PORT, 12_500))
-    assert up1.log == ["OK 0", "EXPIRE 0", f"ERR {ll.ERR_OTHER}"]         # the request's ERR is its last word
-    assert up1.expired == up2.expired == [0]
-    assert up1.delivered() == up2.delivered() == set()
-    assert n1.settled() and n2.settled()
-
-
-def test_a_confirm_that_came_before_its_pair_is_answered_at_the_link_down() -> None:
-    """An early CONFIRM (the peer has not had the herald) finds no herald coming once the station is dead: it is
-    answered EXPIRE at the LinkDown, not left to wait."""
-    n1, n2 = link_pair()
-    up1, up2 = Upward(APP1), Upward(APP2)
-    open_request(n1, n2, keep_create(number=5))
-    out1 = up1.take(n1.handle(pair(0, 0, 10_000), 10_000))
-    assert up2.take(n2.receive(only(out1.send, EGP2)[0], EGP1, EGP_PORT, 10_500)).send == []   # waits for its pair
-    down = up2.take(n2.handle(STATION_DIED, 11_000))
-    (ack,) = [EgpMessage.decode(p) for p in only(down.send, EGP1)]
-    assert (ack.msg_type, ack.status) == (MSG_CONFIRM_ACK, ll.ERR_EXPIRE)
-    assert up2.expired == [0] and up2.errs == [ll.ERR_OTHER] and n2.settled()
-    up1.take(n1.handle(STATION_DIED, 11_500))
-    up1.take(n1.receive(ack.encode(), EGP2, EGP_PORT, 12_000))
-    assert up1.log == ["OK 0", "EXPIRE 0", f"ERR {ll.ERR_OTHER}"]
-    assert up1.delivered() == up2.delivered() == set()
-
-
-def test_releases_of_a_delivered_atomic_request_go_on_after_the_station_died() -> None:
-    """The master delivered an atomic request and RELEASEs its pairs; the station dies before they arrive and the
-    peer drops its kept pairs. The old code stopped the RELEASEs: delivered at the master only. Now the peer
-    answers them EXPIRE and the master withdraws the pairs."""
+def test_a_pair_of_an_atomic_request_the_peer_holds_at_the_link_down_expires_at_both_ends() -> None:
+    """The peer learnt of the station's death before the CONFIRM of an atomic request's pair came: the request
+    waits there (as at the window's end), but its first CONFIRM in the wait is answered EXPIRE (the master, which
+    completes it only once every CONFIRM is answered, has failed it), and both ends withdraw the pair. (A
+    non-atomic request's pair is delivered on it: tests/test_link_station_end.py.)"""
     n1, n2 = engine(1, Memory(2, 0)), engine(2, Memory(2, 0))
     up1, up2 = Upward(APP1), Upward(APP2)
     open_request(n1, n2, ll.Create(remote_node_id=2, purpose_id=7, number=2, ato=1))
-    up1.take(herald_both(n1, n2, 0, 10_000, pair(0, 0, 10_000), pair(0, 0, 10_000))[0])
-    done, _ = herald_both(n1, n2, 1, 20_000, pair(1, 1, 20_000), pair(1, 1, 20_000))
-    up1.take(done)
-    assert up1.oks == [0, 1] and types(done, EGP2)[-2:] == [MSG_RELEASE, MSG_RELEASE]   # (their copies lost)
-    up1.take(n1.handle(STATION_DIED, 30_000))
-    up2.take(n2.handle(STATION_DIED, 30_000))
-    assert up2.errs == [ll.ERR_OTHER] and up1.errs == []                  # done at the master before
-    again = n1.on_timer(10**7)
-    assert types(again, EGP2) == [MSG_RELEASE, MSG_RELEASE]
-    for payload in only(again.send, EGP2):
-        for answer in only(n2.receive(payload, EGP1, EGP_PORT, 10**7 + 1_000).send, EGP1):
-            up1.take(n1.receive(answer, EGP2, EGP_PORT, 10**7 + 2_000))
-    assert sorted(up1.expired) == [0, 1]
-    assert up1.delivered() == up2.delivered() == set()
-    assert n1.settled() and n2.settled()
+    out1 = up1.take(n1.handle(pair(0, 0, 10_000), 10_000))
+    up2.take(n2.handle(pair(0, 0, 10_000), 10_000))
+    up2.take(n2.handle(STATION_DIED, 11_000))
+    answer = up2.take(n2.receive(only(out1.send, EGP2)[0], EGP1, EGP_PORT, 11_500))
+    (ack,) = [EgpMessage.decode(p) for p in only(answer.send, EGP1)]
+    assert (ack.msg_type, ack.status) == (MSG_CONFIRM_ACK, ll.ERR_EXPIRE)
+    assert n2.held_slots() == set()
+    up1.take(n1.handle(STATION_DIED, 12_000))
+    up1.take(n1.receive(ack.encode(), EGP2, EGP_PORT, 12_500))
+    assert up1.log == ["EXPIRE 0", f"ERR {ll.ERR_OTHER}"]                 # the request's ERR is its last word
+    assert up1.expired == up2.expired == [0]
+    assert up1.delivered() == up2.delivered() == set() and n1.settled()
+
+
+def test_a_confirm_that_came_before_its_pair_waits_for_it_after_the_link_down() -> None:
+    """An early CONFIRM (the peer has not had the herald) still waits for its herald after the station's death
+    (the station may have sent it just before): its pair is delivered if it comes, and it is answered EXPIRE after
+    ``confirm_timeout_ns`` if not, as on a live link; both ends then withdraw the pair."""
+    for herald_comes in (True, False):
+        n1, n2 = link_pair()
+        up1, up2 = Upward(APP1), Upward(APP2)
+        open_request(n1, n2, keep_create(number=5))
+        out1 = up1.take(n1.handle(pair(0, 0, 10_000), 10_000))
+        assert up2.take(n2.receive(only(out1.send, EGP2)[0], EGP1, EGP_PORT, 10_500)).send == []   # waits
+        down = up2.take(n2.handle(STATION_DIED, 11_000))
+        assert only(down.send, EGP1) == [] and up2.log == []
+        if herald_comes:
+            answer = up2.take(n2.handle(pair(0, 0, 10_000), 11_200))
+        else:
+            answer = up2.take(n2.on_timer(10_500 + n2.timing.confirm_timeout_ns))
+        (ack,) = [EgpMessage.decode(p) for p in only(answer.send, EGP1)]
+        assert (ack.msg_type, ack.status) == (MSG_CONFIRM_ACK, 0 if herald_comes else ll.ERR_EXPIRE)
+        up1.take(n1.handle(STATION_DIED, 11_500))
+        answered = up1.take(n1.receive(ack.encode(), EGP2, EGP_PORT, 10**7))
+        _to_the_peer(n1, n2, up2, answered, 10**7 + 500)
+        end = ["OK 0"] if herald_comes else ["OK 0", "EXPIRE 0"]
+        assert up1.log == [*end, f"ERR {ll.ERR_OTHER}"]
+        assert up2.log == [*end[1:], f"ERR {ll.ERR_OTHER}"] if not herald_comes else up2.log == up1.log
+        assert up1.delivered() == up2.delivered() == ({0} if herald_comes else set())
+        assert n1.settled() and n2.settled()
 
 
 def test_the_peer_dying_after_the_station_gives_up_what_waits_for_it() -> None:
@@ -219,7 +218,11 @@ def test_an_atomic_request_the_station_died_under_is_not_released_when_its_confi
     up1.take(n1.handle(STATION_DIED, 12_000))
     up2.take(n2.handle(STATION_DIED, 12_000))
     late = up1.take(n1.receive(only(answer.send, EGP1)[0], EGP2, EGP_PORT, 13_000))
-    assert types(late, EGP2) == [] and up1.log == [f"ERR {ll.ERR_OTHER}"] and up2.log == [f"ERR {ll.ERR_OTHER}"]
+    assert types(late, EGP2) == [] and up1.log == [f"ERR {ll.ERR_OTHER}"]
+    assert up2.log == [] and n1.held_slots() == set()      # the peer waits: no abort ends an atomic request's wait
+    waited = 12_000 + n2.timing.ending_ns(10**6)
+    up2.take(n2.on_timer(waited))
+    assert up2.log == [f"ERR {ll.ERR_OTHER}"]
     assert n1.held_slots() == n2.held_slots() == set() and n1.settled() and n2.settled()
 
 
@@ -242,10 +245,11 @@ def test_a_node_process_tells_its_link_layer_whether_the_peer_or_the_station_die
     assert not NodeProcess._peer_alive(node, link.link_id, link.b)        # type: ignore[arg-type]
 
 
-def test_a_pair_heralded_after_the_link_went_down_is_freed_and_its_confirm_expires() -> None:
-    """The master numbered a pair whose herald reaches the other end only after its LinkDown (its request has
-    failed there): the pair is freed, so no OK follows the request's ERR, and its CONFIRM is answered EXPIRE at
-    once, whichever of the two comes first."""
+def test_a_pair_heralded_after_the_link_went_down_is_confirmed_while_its_request_waits() -> None:
+    """The master numbered a pair whose herald reaches the other end only after its LinkDown: its request waits
+    there for the master's CONFIRMs, so the pair is taken as usual and delivered on its CONFIRM, whichever of the
+    two comes first; the master's abort then ends the request at both ends (the old code freed the pair and
+    answered EXPIRE: the request failed at once there)."""
     for confirm_first in (False, True):
         n1, n2 = link_pair()
         up1, up2 = Upward(APP1), Upward(APP2)
@@ -254,19 +258,18 @@ def test_a_pair_heralded_after_the_link_went_down_is_freed_and_its_confirm_expir
         up2.take(n2.handle(STATION_DIED, 10_500))
         confirm = only(out1.send, EGP2)[0]
         if confirm_first:
-            answer = up2.take(n2.receive(confirm, EGP1, EGP_PORT, 11_000))
-            late = up2.take(n2.handle(pair(0, 0, 10_000), 11_500))
+            first = up2.take(n2.receive(confirm, EGP1, EGP_PORT, 11_000))
+            second = up2.take(n2.handle(pair(0, 0, 10_000), 11_500))
         else:
-            late = up2.take(n2.handle(pair(0, 0, 10_000), 11_000))
-            answer = up2.take(n2.receive(confirm, EGP1, EGP_PORT, 11_500))
-        assert late.hardware and n2.held_slots() == set() and up2.oks == []
-        (ack,) = [EgpMessage.decode(p) for p in only(answer.send, EGP1)]
-        assert (ack.msg_type, ack.status) == (MSG_CONFIRM_ACK, ll.ERR_EXPIRE)
+            first = up2.take(n2.handle(pair(0, 0, 10_000), 11_000))
+            second = up2.take(n2.receive(confirm, EGP1, EGP_PORT, 11_500))
+        (ack,) = [EgpMessage.decode(p) for p in only(first.send, EGP1) + only(second.send, EGP1)]
+        assert (ack.msg_type, ack.status) == (MSG_CONFIRM_ACK, 0) and up2.oks == [0]
         up1.take(n1.handle(STATION_DIED, 12_000))
-        up1.take(n1.receive(ack.encode(), EGP2, EGP_PORT, 12_500))
-        assert up1.log == ["OK 0", "EXPIRE 0", f"ERR {ll.ERR_OTHER}"]
-        assert up1.expired == up2.expired == [0] and up2.errs == [ll.ERR_OTHER]
-        assert up1.delivered() == up2.delivered() == set() and n1.settled() and n2.settled()
+        answered = up1.take(n1.receive(ack.encode(), EGP2, EGP_PORT, 12_500))
+        _to_the_peer(n1, n2, up2, answered, 13_000)
+        assert up1.log == up2.log == ["OK 0", f"ERR {ll.ERR_OTHER}"]
+        assert up1.delivered() == up2.delivered() == {0} and n1.settled() and n2.settled()
 
 
 def test_a_cutoff_withdrawing_the_last_waiting_confirm_sends_the_request_s_err() -> None:
@@ -280,11 +283,13 @@ def test_a_cutoff_withdrawing_the_last_waiting_confirm_sends_the_request_s_err()
     up1.take(n1.handle(LinkDown(1, peer_alive=True), 12_000))
     up2.take(n2.handle(LinkDown(1, peer_alive=True), 12_000))
     now = 12_000
-    while not n1.settled() and now < 10**10:
+    while not (n1.settled() and n2.settled()) and now < 10**10:
         for message in only(up1.take(n1.on_timer(now)).send, EGP2):     # the live peer answers everything now
             for answer in only(up2.take(n2.receive(message, EGP1, EGP_PORT, now)).send, EGP1):
                 up1.take(n1.receive(answer, EGP2, EGP_PORT, now))
-        deadline = n1._done(Actions(), now).deadline
-        now = deadline if deadline is not None and deadline > now else now + 10**6
+        up2.take(n2.on_timer(now))                                       # (its wait: no abort for an atomic one)
+        deadlines = [d for d in (n1._done(Actions(), now).deadline, n2._done(Actions(), now).deadline)
+                     if d is not None and d > now]
+        now = min(deadlines) if deadlines else now + 10**6
     assert n1.settled() and not n1.confirms.to_fail
     assert up1.log == ["EXPIRE 0", f"ERR {ll.ERR_OTHER}"] and f"ERR {ll.ERR_OTHER}" in up2.log

@@ -138,3 +138,23 @@ def test_a_circuit_with_a_dead_end_has_its_joined_figures_unknown() -> None:
     assert row.endswith(f"{tail}'s records missing (its node died)")
     assert cut["nodes"][tail]["dead"] is True and cut["nodes"][tail]["sent"] is None
     assert cut["workload"][0]["pairs_disagreeing"] is None and full["workload"][0]["pairs_disagreeing"] == 0
+
+
+def test_a_circuit_with_a_dead_repeater_says_its_records_are_missing() -> None:
+    """A 2-hop circuit run in-process, reported as if its repeater's node process had died: the repeater is
+    missing from ``repeaters`` (its records never came) and the circuit row says so, as the node row does; the
+    ends' joined figures stand (both ends are alive). The same report without the death names no one."""
+    result = run_scenario(chain(2, workload=entry(pairs=6)))
+    full = reporting.build_report(result)
+    (whole,) = full["circuits"]
+    repeater = whole["path"][1]
+    cut = reporting.build_report(result, dead=frozenset({repeater}))
+    (circuit,) = cut["circuits"]
+    assert [r["node"] for r in whole["repeaters"]] == [repeater] and "dead_repeaters" not in whole
+    assert circuit["dead_repeaters"] == [repeater] and "dead_ends" not in circuit
+    assert circuit["pairs_matched"] == whole["pairs_matched"] == 6
+    (row,) = [line for line in circuit_table(cut) if "->" in line]
+    assert row.endswith(f"  {repeater}'s records missing (its node died)")
+    assert not any("records missing" in line for line in circuit_table(full))
+    text = reporting.summary(cut, 1.0, None)
+    assert sum("records missing" in line or "its records are missing" in line for line in text.splitlines()) >= 2

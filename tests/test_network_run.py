@@ -185,10 +185,13 @@ def test_the_circuit_table_keeps_its_columns_apart_for_long_names() -> None:
 
 def reports(root: Path) -> list[dict[str, Any]]:
     """examples/all-messages.toml's report, and the same as ``qnet up`` would make it had the node process of its
-    first circuit's tail died (keys only then: ``dead_ends``, ``dead``)."""
+    first circuit's tail died, or of its first repeater (keys only then: ``dead_ends``, ``dead``,
+    ``dead_repeaters``)."""
     result = run_scenario(load(root / "examples" / "all-messages.toml"))
     dead = frozenset({next(w.config.remote for w in result.emulation.workloads if w.config.service == "network")})
-    return [build_report(result), build_report(result, dead=dead)]
+    full = build_report(result)
+    repeater = next(c["path"][1] for c in full["circuits"] if len(c["path"]) > 2)
+    return [full, build_report(result, dead=dead), build_report(result, dead=frozenset({repeater}))]
 
 
 def test_docs_report_md_describes_every_key_of_a_circuit() -> None:

@@ -126,8 +126,8 @@ class Confirmation:
             return Actions(hardware=discard(pair))
         key = (link_id, pair.attempt_seq)
         early = self._early.pop(key, None)
-        if link_id in self._down:                # heralded after the link went down here: its request failed
-            return self._refuse(key, pair, early, now)
+        if link_id in self._down and request.state is not ENDING:   # heralded after the link went down here,
+            return self._refuse(key, pair, early, now)                # its request failed (not waiting for it)
         if early is not None:
             return self._on_confirmed(request, pair, early[0], now)
         self._awaiting[key] = (request, pair, now + self._confirm_timeout_ns)
@@ -164,7 +164,7 @@ class Confirmation:
         if key in self._lost:
             del self._lost[key]
             return self._expire_confirmed(message, now, self._lost_count.pop(key, 1))
-        if message.link_id in self._down:        # no herald is kept here any more: EXPIRE now
+        if message.link_id in self._down and request.state is not ENDING:   # no herald is kept for it: EXPIRE now
             return self._expire_confirmed(message, now)
         if key not in self._early:
             self._early[key] = (message, now + self._confirm_timeout_ns)
@@ -285,18 +285,23 @@ class Confirmation:
 
     def link_down(self, link_id: int, now: int, peer_alive: bool = False) -> Actions:
         """The link makes no more pairs: the pairs the master never confirmed are freed. If the peer is alive
-        (``peer_alive``: only the station is gone) its CONFIRMs may still come: one for a pair freed now is
-        answered EXPIRE as a lost herald's, and one that came before its pair EXPIRE now (a pair heralded later
-        is freed: :meth:`on_pair`)."""
+        (``peer_alive``: only the station is gone) its CONFIRMs may still come: a pair (or a CONFIRM that came
+        before its pair) of a request that waits for them (ENDING, as at the window's end) waits as ever; one
+        for a pair freed now is answered EXPIRE as a lost herald's, and one that came before its pair EXPIRE now
+        (a pair heralded later is freed: :meth:`on_pair`)."""
         actions = Actions()
-        for key, (_, pair, _) in list(self._awaiting.items()):
-            if key[0] == link_id:
+        for key, (request, pair, _) in list(self._awaiting.items()):
+            if key[0] == link_id and not (peer_alive and request.state is ENDING):
                 del self._awaiting[key]
                 actions.hardware.extend(discard(pair))
                 if peer_alive:
                     self._mark_lost(key, pair.count, now)
         for key in [key for key in self._early if key[0] == link_id]:
-            message = self._early.pop(key)[0]
+            message = self._early[key][0]
+            named = self._requests.get((message.origin_node, message.create_id))
+            if peer_alive and named is not None and named.state is ENDING:
+                continue
+            del self._early[key]
             if peer_alive:
                 actions.extend(self._expire_confirmed(message, now))
         if not peer_alive:

@@ -39,8 +39,9 @@ class MasterConfirms:
         self._next_seq = {link_id: 0 for link_id in links.ids()}    # the next pair's sequence number, per link
         self.sent: dict[PairKey, PendingConfirm] = {}
         """CONFIRMs awaiting their CONFIRM_ACK (the table whose entries have deadlines: :meth:`deadline`)."""
-        self.to_abort: list[Request] = []
-        """Requests failed at the window's end whose abort waits for the answers to their CONFIRMs."""
+        self.to_abort: list[tuple[Request, int]] = []
+        """Requests failed at the window's end (or their station's death) whose abort (and its code) waits for
+        the answers to their CONFIRMs."""
         self.to_fail: list[tuple[Request, int]] = []
         """Requests failed (and their codes) on a link whose station died, whose ERR waits for those answers."""
 
@@ -65,32 +66,33 @@ class MasterConfirms:
                 return self._fail(request, code, now)
         return Actions()
 
-    def abort_once_answered(self, request: Request, now: int) -> Actions:
-        """``request`` failed here at the window's end: abort it at the other end (which waits for its pairs,
-        ENDING) once every CONFIRM sent for it is answered, now if none waits; never if one is given up (its
-        retraction follows, and the other end waits out its span)."""
+    def abort_once_answered(self, request: Request, now: int, code: int = ll.ERR_TIMEOUT) -> Actions:
+        """``request`` failed here at the window's end (or its station's death: ``code`` OTHER): abort it at the
+        other end (which waits for its pairs, ENDING) once every CONFIRM sent for it is answered, now if none
+        waits; never if one is given up (its retraction follows, and the other end waits out its span)."""
         if self._confirming(request):
-            self.to_abort.append(request)
+            self.to_abort.append((request, code))
             return Actions()
-        return self._runs.abort(request, ll.ERR_TIMEOUT, now)
+        return self._runs.abort(request, code, now)
 
     def _answered(self, request: Request, now: int) -> Actions:
         """A CONFIRM of ``request`` was answered, and it waits to be aborted: the abort, if it was the last."""
-        if self._confirming(request) or not self._drop_from_abort(request):
+        if self._confirming(request):
             return Actions()
-        return self._runs.abort(request, ll.ERR_TIMEOUT, now)
+        code = self._drop_from_abort(request)
+        return Actions() if code is None else self._runs.abort(request, code, now)
 
     def _confirming(self, request: Request) -> bool:
         """A CONFIRM of ``request`` still waits for its answer."""
         return any(pending.request is request for pending in self.sent.values())
 
-    def _drop_from_abort(self, request: Request) -> bool:
-        """Take ``request`` (itself, not an equal one) off :attr:`to_abort`; True if it was there."""
-        for index, waiting in enumerate(self.to_abort):
+    def _drop_from_abort(self, request: Request) -> int | None:
+        """Take ``request`` (itself, not an equal one) off :attr:`to_abort`; its abort's code if it was there."""
+        for index, (waiting, code) in enumerate(self.to_abort):
             if waiting is request:
                 del self.to_abort[index]
-                return True
-        return False
+                return code
+        return None
 
     def settled(self) -> bool:
         """No CONFIRM waits for its answer, and no ERR for its CONFIRMs' answers."""
@@ -180,7 +182,7 @@ class MasterConfirms:
         """The peer is gone (not only the station between: its CONFIRMs then go on until answered): the pairs
         it never acknowledged expire, then the ERRs that waited for them (:meth:`fail_once_answered`) come,
         and no abort waits for their answers."""
-        self.to_abort = [request for request in self.to_abort if request.link.link_id != link_id]
+        self.to_abort = [entry for entry in self.to_abort if entry[0].link.link_id != link_id]
         actions = Actions()
         for key, pending in list(self.sent.items()):
             if key[0] == link_id:

@@ -14,7 +14,9 @@ ends agree: the master completes a request at the window's end if and only if it
 and then every one of them reaches the other end within the span. A request the master fails there (not all
 its pairs numbered; not an atomic one, whose kept pairs are released apart) it aborts as soon as every CONFIRM it
 sent for it is answered (:meth:`~protocols.link.confirm_master.MasterConfirms.abort_once_answered`): the other end
-has then had every pair, and its wait ends at the abort instead of after the whole span.
+has then had every pair, and its wait ends at the abort instead of after the whole span. A station's death, the
+peer alive, ends the requests of its link the same way, with ERR OTHER (:meth:`Failures.link_down`), so that there
+too both ends end every request alike.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from protocols.link.types import (
     FailRequest,
     Request,
     RequestEvent,
+    RequestKey,
     RequestState,
     Retransmission,
 )
@@ -58,6 +61,8 @@ class Failures:
         self.memory = memory
         self.fail = fail
         self._ending: list[Request] = []            # requests that waited (ENDING) at the window's end
+        self._ending_codes: dict[RequestKey, int] = {}
+        """The code a waiting request fails with when its wait is over, if not TIMEOUT (its station died)."""
         self._after_moves: list[tuple[Request, int]] = []
         """Requests failed (and their codes) whose ERR waits for the OKs of their pairs moving to storage."""
 
@@ -85,6 +90,9 @@ class Failures:
         """No request waits for the pairs numbered before the window's end, nor an ERR for moves to storage."""
         if self._ending:
             self._ending = [request for request in self._ending if request.state is ENDING]
+            if self._ending_codes:
+                waiting = {request.key for request in self._ending}
+                self._ending_codes = {key: code for key, code in self._ending_codes.items() if key in waiting}
         return not self._ending and not self._after_moves
 
     def expire(self, request: Request, now: int) -> Actions:
@@ -94,8 +102,9 @@ class Failures:
         request.retry_at = None
         if request.state in (RequestState.DONE, RequestState.FAILED):
             return Actions()
+        code = self._ending_codes.pop(request.key, ll.ERR_TIMEOUT) if self._ending_codes else ll.ERR_TIMEOUT
         request.fire(RequestEvent.WAITED_OUT if request.state is ENDING else RequestEvent.MAX_TIME)
-        return self.after_moves(request, ll.ERR_TIMEOUT, now)
+        return self.after_moves(request, code, now)
 
     def generation_over(self, now: int) -> Actions:
         """The run's generation window is over: every open request fails here with ERR TIMEOUT, except one whose
@@ -104,7 +113,6 @@ class Failures:
         confirmed and released."""
         self.links.end_generation()
         actions = Actions()
-        timing = self.timing
         for request in self.requests.open_requests():
             if request.state in FINAL or request.state is ENDING:     # (ENDING: a second GenerationOver)
                 continue
@@ -116,10 +124,7 @@ class Failures:
                 if served and self.links.is_master(request.link) and not request.kept_together:
                     actions.extend(self.confirms.abort_once_answered(request, now))
                 continue
-            request.fire(RequestEvent.GENERATION_ENDING)
-            request.expires_at = now + timing.ending_ns(request.link.peer_retransmit_ns or timing.interval_ns)
-            self.requests.time(request)
-            self._ending.append(request)
+            self._wait(request, ll.ERR_TIMEOUT, now)
             actions.extend(self.runs.stop_serving(request))
             actions.extend(self.follower.stop(request))
         return actions
@@ -137,14 +142,12 @@ class Failures:
         return not (request.windowed or request.kept_together) and request.to_number <= 0
 
     def link_down(self, link_id: int, now: int, peer_alive: bool = False) -> Actions:
-        """The link makes no more pairs: generation stops, every open request on the link fails with ERR OTHER,
-        and later CREATEs for that peer (and its REQs) get ERR OTHER too. If the peer is gone, the pairs it never
+        """The link makes no more pairs: generation stops, and later CREATEs for that peer (and its REQs) get ERR
+        OTHER. If the peer is gone, every open request on the link fails with ERR OTHER, the pairs it never
         confirmed expire here and nothing sent to it is retransmitted. If only the station (or source) is gone
-        (``peer_alive``), the pairs already made are settled with the peer as ever: the master's CONFIRMs and
-        RELEASEs go on until answered (or given up), since the peer may have delivered a pair whose answer is on
-        its way, and the ERR of a request waits for its CONFIRMs' answers (an ERR EXPIRE comes first); the other
-        end answers EXPIRE a CONFIRM for a pair it frees now. A later report that the peer is gone too gives up
-        what still waits for it."""
+        (``peer_alive``), the pairs already made are settled with the peer as ever, and the link's requests end
+        as at the window's end (:meth:`_end_on_link`), with ERR OTHER. A later report that the peer is gone too
+        gives up what still waits for it."""
         links = self.links
         if link_id not in links or link_id in links.gone:
             return Actions()
@@ -152,20 +155,64 @@ class Failures:
             if peer_alive:
                 return Actions()
             links.mark_down(link_id)
-            return self._peer_gone(link_id, now)
+            actions = self._peer_gone(link_id, now)
+            actions.extend(self.confirmation.link_down(link_id, now))
+            return actions.extend(self._fail_on_link(link_id, now))
         links.mark_down(link_id, peer_alive)
         actions = Actions(down=[StopGeneration(link_id)])
         self.runs.link_down(link_id)
         if not peer_alive:
             actions.extend(self._peer_gone(link_id, now))
-        actions.extend(self.confirmation.link_down(link_id, now, peer_alive))
-        fail = self.confirms.fail_once_answered if peer_alive else self.after_moves
+            actions.extend(self.confirmation.link_down(link_id, now))
+            return actions.extend(self._fail_on_link(link_id, now))
+        ended = self._end_on_link(link_id, now)      # (first: the pairs of a request that now waits stay held)
+        actions.extend(self.confirmation.link_down(link_id, now, peer_alive))   # (its ERR EXPIREs go first)
+        return actions.extend(ended)
+
+    def _fail_on_link(self, link_id: int, now: int) -> Actions:
+        """The peer of ``link_id`` is gone: every open request on it fails with ERR OTHER (one waiting after the
+        window's end or the station's death too: nothing more can come)."""
+        actions = Actions()
         for request in self.requests.open_requests():
             if request.link.link_id == link_id and request.state not in FINAL:
                 request.fire(RequestEvent.LINK_DOWN)
                 request.retry_at = request.expires_at = None
-                actions.extend(fail(request, ll.ERR_OTHER, now))
+                actions.extend(self.after_moves(request, ll.ERR_OTHER, now))
         return actions
+
+    def _end_on_link(self, link_id: int, now: int) -> Actions:
+        """Only the station of ``link_id`` is gone: its open requests end as at the generation window's end
+        (:meth:`generation_over`), with ERR OTHER instead of TIMEOUT. The master completes a request by numbering
+        its last pair, so the other end, which cannot tell whether it did, waits (ENDING) for the CONFIRMs and
+        RELEASEs sent before the link went down; the master's ERR for a request it fails waits for the answers to
+        its CONFIRMs (:meth:`~protocols.link.confirm_master.MasterConfirms.fail_once_answered`: an ERR EXPIRE
+        comes first), and then it aborts the request (Status OTHER), which ends the other end's wait. A request
+        already waiting after the window's end waits on, as it was."""
+        actions = Actions()
+        for request in self.requests.open_requests():
+            if request.link.link_id != link_id or request.state in FINAL or request.state is ENDING:
+                continue
+            request.retry_at = request.expires_at = None
+            if not self.may_complete(request):
+                served = request.state in SERVED
+                request.fire(RequestEvent.LINK_DOWN)
+                actions.extend(self.confirms.fail_once_answered(request, ll.ERR_OTHER, now))
+                if served and self.links.is_master(request.link) and not request.kept_together:
+                    actions.extend(self.confirms.abort_once_answered(request, now, ll.ERR_OTHER))
+                continue
+            self._wait(request, ll.ERR_OTHER, now)
+        return actions
+
+    def _wait(self, request: Request, code: int, now: int) -> None:
+        """``request`` waits (ENDING) for the pairs numbered before generation ended on its link, until it
+        completes or for :meth:`~protocols.link.config.Retransmission.ending_ns`; then it fails with ``code``."""
+        timing = self.timing
+        request.fire(RequestEvent.GENERATION_ENDING)
+        request.expires_at = now + timing.ending_ns(request.link.peer_retransmit_ns or timing.interval_ns)
+        self.requests.time(request)
+        self._ending.append(request)
+        if code != ll.ERR_TIMEOUT:
+            self._ending_codes[request.key] = code
 
     def _peer_gone(self, link_id: int, now: int) -> Actions:
         """Nothing sent on ``link_id`` is answered any more: the pairs whose CONFIRM waits expire here (then the
