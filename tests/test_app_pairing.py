@@ -1,0 +1,115 @@
+"""Applications pair the two ends' halves by serial, never by the 16-bit Sequence Number alone.
+
+A request that shares its link with a higher-priority one can be delivered the same Sequence Number twice
+(65,536 link pairs later). The runs here make that happen without running 65,536 pairs: each end's collection
+is the real one, its pairs renumbered the same way at both ends (by their rank in the request) as if another
+request had taken 32,767 link pairs between each two of them, so the request's numbers come round every two
+pairs, as the link layer would number them (serial = turn · 2^16 + Sequence Number).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pytest
+
+from protocols.apps.chsh import MAX_BLOCK, decode_block, encode_block
+from protocols.apps.serials import SPAN
+from protocols.common import ParseError
+from stack.api import AppContext, run_apps
+from stack.api.apps import chsh
+from stack.api.epr import EPRSocket, MeasuredPairs
+from stack.scenario import load_text
+from tests.test_transport import SCENARIO
+
+STRIDE = 32768
+"""Link pairs from one of the request's pairs to its next: every Sequence Number comes twice in four pairs."""
+
+
+def _renumbered(pairs: MeasuredPairs) -> MeasuredPairs:
+    """``pairs`` as if its k-th pair (by serial, the same at both ends) had link number k · STRIDE + 5."""
+    def forged(serials: np.ndarray) -> np.ndarray:
+        return np.searchsorted(pairs.settled, serials).astype(np.int64) * STRIDE + 5
+
+    serials = forged(pairs.serials)
+    return MeasuredPairs(serials % SPAN, pairs.bases, pairs.outcomes, pairs.bell_states, forged(pairs.settled),
+                         pairs.remote, pairs.create_id, pairs.corrected, serials)
+
+
+@pytest.fixture
+def wrapping_numbers(monkeypatch: pytest.MonkeyPatch) -> None:
+    collect = EPRSocket._collect_measured
+
+    async def renumbering(self: EPRSocket, *args: Any) -> MeasuredPairs:
+        return _renumbered(await collect(self, *args))
+
+    monkeypatch.setattr(EPRSocket, "_collect_measured", renumbering)
+
+
+def _both(app: Any, **kwargs: Any) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+
+    def end(role: str, remote: str):  # type: ignore[no-untyped-def]
+        async def run(ctx: AppContext) -> None:
+            results[role] = await app(ctx, remote, role=role, **kwargs)
+        return run
+
+    run_apps(load_text(SCENARIO, "<pairing>"), {"alice": end("create", "bob"), "bob": end("recv", "alice")},
+             seed=3)
+    return results
+
+
+def test_the_forged_numbers_do_repeat_within_a_block(wrapping_numbers: None) -> None:
+    """The renumbering is what the fix must survive: a block's Sequence Numbers repeat, its serials do not."""
+    got: list[MeasuredPairs] = []
+
+    async def alice(ctx: AppContext) -> None:
+        got.append(await ctx.epr_socket("bob").create_measure_arrays(8, random_basis="XZ"))
+
+    async def bob(ctx: AppContext) -> None:
+        got.append(await ctx.epr_socket("alice").recv_measure_arrays(8))
+
+    run_apps(load_text(SCENARIO, "<pairing>"), {"alice": alice, "bob": bob}, seed=3)
+    for pairs in got:
+        assert len(set(pairs.sequence_numbers.tolist())) == 2
+        assert len(set(pairs.serials.tolist())) == 8
+
+
+def test_chsh_pairs_perfect_pairs_right_when_sequence_numbers_repeat(wrapping_numbers: None) -> None:
+    """Perfect pairs (no depolarisation), corrected to |Φ+⟩: every sifted parity is even, so S is 2√2 exactly.
+    Matched by Sequence Number, four pairs of a block share each number and halves of different pairs meet:
+    about half the parities are odd, S near √2, and no error says so."""
+    got = _both(chsh, pairs=256, block=128)
+    alice, bob = got["create"], got["recv"]
+    assert (alice.zz, alice.xx) == (bob.zz, bob.xx)
+    sifted = len(alice.zz) + len(alice.xx)
+    assert abs(sifted - 128) < 4 * math.sqrt(256 * 0.25)    # half the pairs have equal bases at both ends
+    assert set(alice.zz) == set(alice.xx) == {0}
+    assert alice.s == pytest.approx(2 * math.sqrt(2), abs=1e-12)
+
+
+def test_chsh_block_golden_bytes_both_ways() -> None:
+    """docs/wire.md §11.2's example: three pairs from Sequence Number 65534, the middle one retracted here."""
+    present, bases, outcomes = np.array([1, 0, 1], bool), np.array([1, 1, 0], np.uint8), np.array([0, 1, 1], np.uint8)
+    assert encode_block(65534, present, bases, outcomes).hex() == "fffe0003a08020"
+    first, count, got_present, got_bases, got_outcomes = decode_block(bytes.fromhex("fffe0003a08020"))
+    assert (first, count) == (65534, 3)
+    assert got_present.tolist() == [True, False, True]
+    assert got_bases.tolist() == [1, 0, 0] and got_outcomes.tolist() == [0, 0, 1]   # nothing sent for the middle
+
+
+@pytest.mark.parametrize("bad", ["fffe", "fffe0003a080", "fffe0003a0802000", "00000201" + "00" * 3 * 65])
+def test_malformed_chsh_blocks_are_refused(bad: str) -> None:
+    """Too short, a byte missing or over, 513 pairs (over MAX_BLOCK, though the size fits): ParseError."""
+    with pytest.raises(ParseError, match="CHSH block"):
+        decode_block(bytes.fromhex(bad))
+
+
+def test_encode_block_refuses_what_does_not_fit() -> None:
+    with pytest.raises(ValueError, match="at most 512"):
+        encode_block(0, np.ones(MAX_BLOCK + 1, bool), np.zeros(MAX_BLOCK + 1, np.uint8), np.zeros(MAX_BLOCK + 1,
+                                                                                                   np.uint8))
+    with pytest.raises(ValueError, match="bits for 2, 3 and 2"):
+        encode_block(0, np.ones(2, bool), np.zeros(3, np.uint8), np.zeros(2, np.uint8))
