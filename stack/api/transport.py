@@ -30,7 +30,7 @@ from protocols.transport.teleport import Delivered, Lost, PairRef, Sent, Transpo
 from stack.api.context import AppContext
 from stack.api.epr import EPRSocket, KeptPair
 from stack.api.errors import LinkError, TransportError
-from stack.api.records import EXPIRED_KEPT, RecentKeys
+from stack.api.records import EXPIRED_KEPT, RecentKeys, UsedNumbers
 from stack.core.capture import node_ip
 from stack.core.kernel import TIMER
 from stack.core.network import Datagram
@@ -63,6 +63,13 @@ class Teleporter:
         """Pairs :meth:`recv` holds for a qubit, not yet delivered or lost."""
         self._retracted = RecentKeys[tuple[int, int]](EXPIRED_KEPT)
         """(Create ID, sequence number) of pairs the layer retracted before their OK was taken (the last ones)."""
+        self._used = UsedNumbers()
+        """The Sequence Numbers each remote request's pairs were held or retracted under here."""
+        self.renamed = 0
+        """Pairs this end skipped, sending (:class:`TeleportStream`) or receiving (:meth:`recv`), their halves
+        discarded: their request had already used their Sequence Number, so QTP's name for them, (origin, Create
+        ID, Sequence Number), would be an earlier pair's. A request's numbers come round when it shares its link
+        (a higher-priority request taking 65,536 link pairs meanwhile); both ends skip the same pairs."""
         ctx.lingering.append(self._linger)
 
     def _retransmit_ns(self, remote: str) -> int:
@@ -165,10 +172,15 @@ class Teleporter:
                     raise LinkError(message.err, message.create_id, port)
                 for seq in socket._expire(message):
                     self._retracted.add((message.create_id, seq))
+                    self._used.use((message.origin_node, message.create_id), seq)
             elif message.remote_node_id == socket.remote_id and message.d == 1:
                 pair = socket._kept(message, ctx._messages.take(message))
                 if self._retracted.take((pair.create_id, pair.sequence_number)):
                     ctx.discard(pair.slot)
+                    continue
+                if not self._used.use((socket.remote_id, pair.create_id), pair.sequence_number):
+                    ctx.discard(pair.slot)              # a second pair under one QTP name: the sender skips it too
+                    self.renamed += 1
                     continue
                 ref = PairRef(pair.slot, socket.remote_id, pair.create_id, pair.sequence_number, pair.bell_state,
                               pair.ok_time)
@@ -263,10 +275,19 @@ class TeleportStream:
 
     async def _next_pair(self, remaining: int) -> KeptPair:
         ctx = self.teleporter.ctx
-        if self.left == 0:
-            number = min(remaining, 0xFFFF)                 # CREATE's Number field
-            self.create_id = await ctx.create(self.remote, number, service=self.socket.service)
-            self.left, self.requests, self._settled = number, self.requests + 1, set()
+        while True:
+            if self.left == 0:
+                number = min(remaining, 0xFFFF)                 # CREATE's Number field
+                self.create_id = await ctx.create(self.remote, number, service=self.socket.service)
+                self.left, self.requests, self._settled = number, self.requests + 1, set()
+            pair = await self._take_pair()
+            if pair is not None:
+                return pair
+
+    async def _take_pair(self) -> KeptPair | None:
+        """The current request's next pair; None if it was one under a number the request already used (its
+        half is discarded: QTP could not tell it from the first, and the receiver skips it too)."""
+        ctx = self.teleporter.ctx
         while True:
             for message in list(ctx._messages):
                 if isinstance(message, ll.Err) and message.create_id == self.create_id \
@@ -283,12 +304,15 @@ class TeleportStream:
                         raise LinkError(ll.ERR_EXPIRE, message.create_id, self.socket.port)
                 elif isinstance(message, ll.OkKeep) and message.create_id == self.create_id \
                         and message.remote_node_id == self.socket.remote_id and message.d == 0 \
-                        and self.socket._mine(message) \
-                        and message.sequence_number not in self._settled:
-                    arrived = ctx._messages.take(message)
-                    self._settled.add(message.sequence_number)
+                        and self.socket._mine(message):
+                    pair = self.socket._kept(message, ctx._messages.take(message))
                     self.left -= 1
-                    return self.socket._kept(message, arrived)
+                    if message.sequence_number in self._settled:
+                        ctx.discard(pair.slot)
+                        self.teleporter.renamed += 1
+                        return None
+                    self._settled.add(message.sequence_number)
+                    return pair
             await ctx._wait()
 
 
