@@ -18,7 +18,7 @@ import pytest
 
 from protocols.apps.chsh import MAX_BLOCK, decode_block, encode_block
 from protocols.apps.serials import SPAN
-from protocols.common import ParseError
+from protocols.common import Basis, ParseError
 from protocols.packets import linkservice as ll
 from stack.api import AppContext, run_apps
 from stack.api.apps import chsh, teleport_states
@@ -123,6 +123,26 @@ def test_teleported_states_are_right_when_a_streams_sequence_numbers_repeat(wrap
     assert bob.fidelity == 1.0
     assert alice.lost == bob.lost == 0
     assert skipped["create"] == skipped["recv"] > 0
+
+
+def test_a_collection_of_kept_pairs_counts_pairs_not_sequence_numbers(wrapping_kept_numbers: None) -> None:
+    """Four kept pairs under two Sequence Numbers: both collections return all four (counted by distinct
+    numbers, they waited for two more until the run's end), the same pairs at both ends (each end measures its
+    halves in Z: perfect |Φ+⟩ pairs agree pair by pair, in the order both ends were delivered them)."""
+    got: dict[str, list[tuple[int, int]]] = {}
+
+    async def alice(ctx: AppContext) -> None:
+        pairs = await ctx.epr_socket("bob").create_keep(4)
+        got["alice"] = [(p.sequence_number, await ctx.measure(p.slot, Basis.Z)) for p in pairs]
+
+    async def bob(ctx: AppContext) -> None:
+        pairs = await ctx.epr_socket("alice").recv_keep(4)
+        got["bob"] = [(p.sequence_number, await ctx.measure(p.slot, Basis.Z)) for p in pairs]
+
+    roomy = SCENARIO.replace('kind = "qpu"', 'kind = "qpu"\nstorage_qubits = 4')
+    run_apps(load_text(roomy, "<pairing>"), {"alice": alice, "bob": bob}, seed=3)
+    assert [seq for seq, _ in got["alice"]] == [5, 32773, 5, 32773]
+    assert got["alice"] == got["bob"]
 
 
 def test_chsh_block_golden_bytes_both_ways() -> None:

@@ -19,7 +19,7 @@ import stack.api.checks as checks
 from protocols.common import LINK_SERVICE_PORT, NETWORK_SERVICE_PORT, Basis
 from protocols.packets import linkservice as ll
 from stack.api.errors import LinkError, QuantumError
-from stack.api.measured import MeasuredTally
+from stack.api.measured import MeasuredTally, SettledSerials
 from stack.api.pairs import KeptPair, MeasuredPair, MeasuredPairs, parity_correction
 from stack.api.records import REMEMBERED_REQUESTS, RecentKeys, retracted
 
@@ -206,15 +206,18 @@ class EPRSocket:
         requests, ``settled`` ones aside: :meth:`recv_one`) until ``number`` pairs are settled: delivered, or
         retracted by ERR EXPIRE. A retracted pair is left out (its kept qubit, if it was delivered, is
         discarded), so this may return fewer than ``number``; both ends leave out the same pairs when the
-        EXPIRE reaches both before they return (applications that must agree pair by pair compare sequence
-        numbers, as :mod:`stack.api.apps` does). Messages of other requests (whose origin, by an ERR's Origin
-        Node and an OK's D bit, is not the one asked for; with ``create_id`` None, an ERR of a remote request
-        whose OKs showed it of the other kind, ``AppContext.kept_request``) are left for whoever waits for them.
+        EXPIRE reaches both before they return. Pairs are counted and retracted by serial per request
+        (:class:`stack.api.measured.SettledSerials`), not by Sequence Number: a request sharing its link can be
+        delivered a number twice, and an ERR EXPIRE of the later pair must not withdraw the earlier one. Messages
+        of other requests (whose origin, by an ERR's Origin Node and an OK's D bit, is not the one asked for;
+        with ``create_id`` None, an ERR of a remote request whose OKs showed it of the other kind,
+        ``AppContext.kept_request``) are left for whoever waits for them.
         Each OK comes with when it arrived (:meth:`stack.api.answers.MessageQueue.take`)."""
-        ctx, got, expired = self.ctx, list[tuple[Any, int | None]](), set[int]()
+        ctx, got = self.ctx, list[tuple[Any, int | None, SettledSerials, int]]()   # (OK, arrived, its request, serial)
+        requests: dict[tuple[int | None, int], SettledSerials] = {}
         ctx._live()
         taken: list[tuple[Any, int | None, int | None]] = []   # OKs and ERR EXPIREs taken: (message, arrived, port)
-        while len({ok.sequence_number for ok, _ in got} | expired) < number:
+        while sum(request.count for request in requests.values()) < number:
             for message in list(ctx._messages):
                 if not self._of_request(message, kind, create_id):
                     continue
@@ -227,20 +230,22 @@ class EPRSocket:
                             ctx.discard(message.lqid)
                     continue
                 self.last_request = message.create_id
+                request = requests.setdefault((port, message.create_id), SettledSerials())
                 if isinstance(message, ll.Err):
                     if message.err != ll.ERR_EXPIRE:
                         self._fail(taken, message, port)
                         raise LinkError(message.err, message.create_id, port)
-                    expired |= self._expire(message)
+                    self._expire(message)
+                    request.expire(message.sequences())
                 else:
-                    got.append((message, arrived))
+                    got.append((message, arrived, request, request.delivered(message.sequence_number)))
                 taken.append((message, arrived, port))
-                if len({ok.sequence_number for ok, _ in got} | expired) >= number:
+                if sum(request.count for request in requests.values()) >= number:
                     break
             else:
                 await ctx._wait()
-        self._give_up(ok for ok, _ in got if ok.sequence_number in expired)
-        return [(ok, at) for ok, at in got if ok.sequence_number not in expired]
+        self._give_up(ok for ok, _, request, serial in got if serial in request.retracted)
+        return [(ok, at) for ok, at, request, serial in got if serial not in request.retracted]
 
     def _fail(self, taken: list[tuple[Any, int | None, int | None]], err: ll.Err, port: int | None) -> None:
         """Request ``err`` names failed: the halves of its pairs taken so far are discarded (the other end
