@@ -110,6 +110,64 @@ def test_chsh_pairs_perfect_pairs_right_when_sequence_numbers_repeat(wrapping_nu
     assert alice.s == pytest.approx(2 * math.sqrt(2), abs=1e-12)
 
 
+SHARED = """
+[run]
+duration_ms = 60000.0
+[nodes.carol]
+kind = "qpu"
+[nodes.dave]
+kind = "qpu"
+[nodes.mid]
+kind = "station"
+[links.cd]
+a = "carol"
+b = "dave"
+station = "mid"
+length_km = 2.0
+depolarizing = 0.0
+batch = 4096
+queue_priority_pairs = 200000
+""" + '''
+[[workload]]
+node = "carol"
+remote = "dave"
+type = "measure"
+basis = "Z"
+pairs = 65535
+priority = 7
+start_us = 20000
+''' * 2
+"""Perfect pairs; 20 ms into a CHSH block of 512 pairs, two requests of 65,535 pairs at priority 7 take the link
+(in blocks of 4,096): the block's later pairs get the numbers of its earlier ones again (131,070 ≡ −2)."""
+
+
+def test_chsh_beside_a_higher_priority_request_pairs_right(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No forged numbers: the link layer itself numbers two of the block's pairs alike. Matched by Sequence
+    Number (the old code, seed 3), carol's S was 2.806 and dave's 2.828, their parities different, no error."""
+    collected: list[MeasuredPairs] = []
+    collect = EPRSocket._collect_measured
+
+    async def watching(self: EPRSocket, *args: Any) -> MeasuredPairs:
+        collected.append(await collect(self, *args))
+        return collected[-1]
+
+    monkeypatch.setattr(EPRSocket, "_collect_measured", watching)
+    results: dict[str, Any] = {}
+
+    def end(role: str, remote: str):  # type: ignore[no-untyped-def]
+        async def run(ctx: AppContext) -> None:
+            results[role] = await chsh(ctx, remote, 512, role)
+        return run
+
+    run_apps(load_text(SHARED, "<shared>"), {"carol": end("create", "dave"), "dave": end("recv", "carol")}, seed=3)
+    for pairs in collected:
+        assert len(pairs) == 512 and len(set(pairs.sequence_numbers.tolist())) < 512   # numbers came round
+    carol, dave = results["create"], results["recv"]
+    assert (carol.zz, carol.xx) == (dave.zz, dave.xx) and len(carol.zz) + len(carol.xx) > 200
+    assert set(carol.zz) == set(carol.xx) == {0}
+    assert carol.s == dave.s == pytest.approx(2 * math.sqrt(2), abs=1e-12)
+
+
 def test_teleported_states_are_right_when_a_streams_sequence_numbers_repeat(wrapping_kept_numbers: None) -> None:
     """Perfect pairs, no decoherence: every teleported state is measured right. QTP names a pair by (origin,
     Create ID, Sequence Number); a stream's request whose numbers come round every two pairs would give the
