@@ -183,6 +183,30 @@ def test_teleported_states_are_right_when_a_streams_sequence_numbers_repeat(wrap
     assert skipped["create"] == skipped["recv"] > 0
 
 
+def test_teleport_beside_a_higher_priority_request_skips_the_renamed_pairs_at_both_ends() -> None:
+    """No forged numbers: 2 ms into a six-state stream, two 65,535-pair requests at priority 7 take the link; the
+    stream's request is then delivered two numbers it already used. Before, the sender left those OKs waiting
+    forever and the run ended in ERR TIMEOUT at both ends; now both ends skip the same two pairs."""
+    memories = 'kind = "qpu"\nt1_ms = 1e9\nt2_ms = 1e9\n'
+    scenario = SHARED.replace('kind = "qpu"\n', memories).replace("start_us = 20000", "start_us = 2000") \
+        .replace("[nodes.carol]\n", "[nodes.carol]\ndata_qubits = 2\n")
+    results: dict[str, Any] = {}
+    skipped: dict[str, int] = {}
+
+    def end(role: str, remote: str):  # type: ignore[no-untyped-def]
+        async def run(ctx: AppContext) -> None:
+            results[role] = await teleport_states(ctx, remote, 10, role)
+            assert ctx.teleporter is not None
+            skipped[role] = ctx.teleporter.renamed
+        return run
+
+    run_apps(load_text(scenario, "<shared>"), {"carol": end("create", "dave"), "dave": end("recv", "carol")},
+             seed=3)
+    assert [n for _, n in results["recv"].right.values()] == [10] * 6 and results["recv"].fidelity == 1.0
+    assert results["create"].lost == results["recv"].lost == 0
+    assert skipped["create"] == skipped["recv"] > 0
+
+
 def test_a_collection_of_kept_pairs_counts_pairs_not_sequence_numbers(wrapping_kept_numbers: None) -> None:
     """Four kept pairs under two Sequence Numbers: both collections return all four (counted by distinct
     numbers, they waited for two more until the run's end), the same pairs at both ends (each end measures its
