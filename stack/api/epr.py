@@ -151,18 +151,18 @@ class EPRSocket:
         request sharing its link can be delivered a number twice). Only the request's own ERRs count
         (:meth:`_measured_err`)."""
         ctx, tally = self.ctx, MeasuredTally()
-        ctx._live()
+        ctx.intake.live()
         found_id = create_id
         while tally.count < number:
-            for message in list(ctx._messages):
+            for message in list(ctx.intake.messages):
                 if isinstance(message, ll.Err) and create_id is None and message.err == ll.ERR_EXPIRE \
                         and message.origin_node == self.remote_id \
                         and message.create_id in self._measured_ids and message.create_id != found_id:
-                    ctx._messages.remove(message)               # late: a pair of a request already collected
+                    ctx.intake.messages.remove(message)               # late: a pair of a request already collected
                     self._expire(message)
                 elif isinstance(message, ll.Err) and self._measured_err(message, create_id, found_id):
                     port = ctx.service_of(message)
-                    ctx._messages.remove(message)
+                    ctx.intake.messages.remove(message)
                     if message.err != ll.ERR_EXPIRE:
                         raise LinkError(message.err, message.create_id, port)
                     self._expire(message)
@@ -171,7 +171,7 @@ class EPRSocket:
                         and message.remote_node_id == self.remote_id \
                         and (message.d == 1 if create_id is None
                              else message.create_id == create_id and message.d == 0 and self._mine(message)):
-                    ctx._messages.remove(message)
+                    ctx.intake.messages.remove(message)
                     found_id = message.create_id
                     if isinstance(message, ll.OkMeasure):
                         tally.single(message.sequence_number, message.basis, message.m, message.bell_state)
@@ -182,7 +182,7 @@ class EPRSocket:
                 if tally.count >= number:
                     break
             else:
-                await ctx._wait()
+                await ctx.intake.wait()
         if found_id is not None:
             self._measured_ids.add(found_id)
         return tally.pairs(self.remote, -1 if found_id is None else found_id, correct)
@@ -215,14 +215,14 @@ class EPRSocket:
         Each OK comes with when it arrived (:meth:`stack.api.answers.MessageQueue.take`)."""
         ctx, got = self.ctx, list[tuple[Any, int | None, SettledSerials, int]]()   # (OK, arrived, its request, serial)
         requests: dict[tuple[int | None, int], SettledSerials] = {}
-        ctx._live()
+        ctx.intake.live()
         taken: list[tuple[Any, int | None, int | None]] = []   # OKs and ERR EXPIREs taken: (message, arrived, port)
         while sum(request.count for request in requests.values()) < number:
-            for message in list(ctx._messages):
+            for message in list(ctx.intake.messages):
                 if not self._of_request(message, kind, create_id):
                     continue
                 port = ctx.service_of(message)
-                arrived = ctx._messages.take(message)
+                arrived = ctx.intake.messages.take(message)
                 if message.create_id in settled:                # late: a request this end is done with
                     if isinstance(message, ll.OkKeep):
                         self._kept(message)
@@ -243,7 +243,7 @@ class EPRSocket:
                 if sum(request.count for request in requests.values()) >= number:
                     break
             else:
-                await ctx._wait()
+                await ctx.intake.wait()
         self._give_up(ok for ok, _, request, serial in got if serial in request.retracted)
         return [(ok, at) for ok, at, request, serial in got if serial not in request.retracted]
 
@@ -257,7 +257,7 @@ class EPRSocket:
                 if not isinstance(message, ll.Err):
                     self._give_up([message])
             else:
-                self.ctx._messages.put_back(message, service, at)
+                self.ctx.intake.messages.put_back(message, service, at)
 
     def _give_up(self, oks: Iterable[Any]) -> None:
         """Discard the kept halves of ``oks`` (taken from the queue, never handed to the application): pairs

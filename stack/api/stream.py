@@ -57,11 +57,11 @@ class TeleportStream:
         half is discarded: QTP could not tell it from the first, and the receiver skips it too)."""
         ctx = self.teleporter.ctx
         while True:
-            for message in list(ctx._messages):
+            for message in list(ctx.intake.messages):
                 if isinstance(message, ll.Err) and message.create_id == self.create_id \
                         and message.origin_node == ctx.node_id \
                         and self.socket._mine(message):             # not the remote's, nor the other service's
-                    ctx._messages.remove(message)
+                    ctx.intake.messages.remove(message)
                     if message.err != ll.ERR_EXPIRE:
                         self.left = 0
                         raise LinkError(message.err, message.create_id, self.socket.port)
@@ -73,7 +73,7 @@ class TeleportStream:
                 elif isinstance(message, ll.OkKeep) and message.create_id == self.create_id \
                         and message.remote_node_id == self.socket.remote_id and message.d == 0 \
                         and self.socket._mine(message):
-                    pair = self.socket._kept(message, ctx._messages.take(message))
+                    pair = self.socket._kept(message, ctx.intake.messages.take(message))
                     self.left -= 1
                     if message.sequence_number in self._settled:
                         ctx.discard(pair.slot)
@@ -81,4 +81,4 @@ class TeleportStream:
                         return None
                     self._settled.add(message.sequence_number)
                     return pair
-            await ctx._wait()
+            await ctx.intake.wait()

@@ -122,7 +122,7 @@ class Teleporter:
         from the earlier of the two OKs and the qubit is sent only if its DATA, one way of the route (delay and
         jitter) later, reaches the receiver before it: what the receiver will decide, decided here."""
         ctx, peer = self.ctx, ctx_node(self.ctx, remote)
-        ctx._live()                             # before the engine sends or commands anything
+        ctx.intake.live()                             # before the engine sends or commands anything
         self.engine.retransmit_ns = self._retransmit_ns(remote)
         remote_node = ctx.emu.scenario.nodes[remote]
         ok_time = pair.ok_time
@@ -163,19 +163,19 @@ class Teleporter:
         remote's measure-directly requests (known by their OKs: ``AppContext.kept_request``); an ERR of a request
         no OK came for yet is taken as the teleport's."""
         ctx = self.ctx
-        for message in [m for m in ctx._messages if isinstance(m, ll.OkKeep | ll.Err)]:
+        for message in [m for m in ctx.intake.messages if isinstance(m, ll.OkKeep | ll.Err)]:
             if isinstance(message, ll.Err):
                 if message.origin_node != socket.remote_id or socket._of_kind(message, False):
                     continue
                 port = ctx.service_of(message)
-                ctx._messages.remove(message)
+                ctx.intake.messages.remove(message)
                 if message.err != ll.ERR_EXPIRE:
                     raise LinkError(message.err, message.create_id, port)
                 for seq in socket._expire(message):
                     self._retracted.add((message.create_id, seq))
                     self._used.use((message.origin_node, message.create_id), seq)
             elif message.remote_node_id == socket.remote_id and message.d == 1:
-                pair = socket._kept(message, ctx._messages.take(message))
+                pair = socket._kept(message, ctx.intake.messages.take(message))
                 if self._retracted.take((pair.create_id, pair.sequence_number)):
                     ctx.discard(pair.slot)
                     continue
@@ -192,7 +192,7 @@ class Teleporter:
     async def recv_over(self, remote: str, pair: KeptPair) -> int:
         """Wait for the corrections of a qubit teleported over ``pair`` (this end's half, created by ``remote``)."""
         ctx = self.ctx
-        ctx._live()
+        ctx.intake.live()
         self.engine.retransmit_ns = self._retransmit_ns(remote)
         ref = PairRef(pair.slot, ctx_node(ctx, remote), pair.create_id, pair.sequence_number, pair.bell_state,
                       pair.ok_time)
@@ -232,8 +232,8 @@ class Teleporter:
                     self.events.remove(event)
                     ctx.port.set_timer(self.engine.deadline())   # none left: no stale wake-up later
                     return event
-            for slot in [s for s in ctx._results if s in self.engine._measuring]:
-                result = ctx._results.pop(slot)
+            for slot in [s for s in ctx.intake.results if s in self.engine._measuring]:
+                result = ctx.intake.results.pop(slot)
                 assert isinstance(result, BellMeasureResult | CommandRejected)
                 self._apply(self.engine.handle(result, ctx.now))
                 break
@@ -242,7 +242,7 @@ class Teleporter:
                 if until is not None:
                     deadline = min(deadline or self.engine.quiet_at, self.engine.quiet_at)
                 ctx.port.set_timer(deadline)
-                if await ctx._wait() is TIMER and deadline is not None and ctx.now >= deadline:
+                if await ctx.intake.wait() is TIMER and deadline is not None and ctx.now >= deadline:
                     self._apply(self.engine.on_timer(ctx.now))
 
 
