@@ -18,7 +18,9 @@ class TeleportStream:
     sender folds the pair's Bell index into the corrections). A request asks for ``remaining`` pairs, the
     number of qubits the caller says it will still send, so no pair is left over; when every pair of it is
     settled (used, or retracted by ERR EXPIRE) the next :meth:`send` makes a new one. Pairs come in sequence
-    order at both ends, so the receiver's :meth:`Teleporter.recv` takes them one by one as for single sends."""
+    order at both ends, so the receiver's :meth:`Teleporter.recv` takes them one by one as for single sends. A pair
+    under a Sequence Number its request already used (the request shares its link) is skipped at both ends
+    (:attr:`Teleporter.renamed`): QTP names a pair by its number."""
 
     def __init__(self, teleporter: Teleporter, remote: str, service: str = "auto") -> None:
         self.teleporter = teleporter
