@@ -4,7 +4,9 @@ A request that shares its link with a higher-priority one can be delivered the s
 (65,536 link pairs later). The runs here make that happen without running 65,536 pairs: each end's collection
 is the real one, its pairs renumbered the same way at both ends (by their rank in the request) as if another
 request had taken 32,767 link pairs between each two of them, so the request's numbers come round every two
-pairs, as the link layer would number them (serial = turn · 2^16 + Sequence Number).
+pairs, as the link layer would number them (serial = turn · 2^16 + Sequence Number). Two runs forge nothing:
+two requests of 65,535 pairs at priority 7 take the link in the middle of a CHSH block or a teleport stream
+(``SHARED``), and the link layer itself numbers two of its pairs alike.
 """
 
 from __future__ import annotations
