@@ -269,6 +269,7 @@ def test_a_failed_collection_puts_back_another_requests_expiries_too() -> None:
     from protocols.common import LINK_SERVICE_PORT
     from stack.api.answers import MessageQueue
     from stack.api.epr import EPRSocket
+    from stack.api.intake import Intake
     from stack.api.records import RequestKinds
 
     alice = SimpleNamespace(node_id=1, communication_qubits=5, storage_qubits=0)
@@ -277,8 +278,8 @@ def test_a_failed_collection_puts_back_another_requests_expiries_too() -> None:
     async def wait() -> None:
         raise AssertionError("the collection waited: a message it needed was lost")
 
-    ctx = SimpleNamespace(_messages=queue, held=set(), node_id=2, now=0, kept_request=RequestKinds(),
-                          service_of=queue.service_of, discard=lambda slot: None, _wait=wait, _live=lambda: None,
+    ctx = SimpleNamespace(intake=Intake(queue, {}, wait, lambda: None), held=set(), node_id=2, now=0,
+                          kept_request=RequestKinds(), service_of=queue.service_of, discard=lambda slot: None,
                           service_for=lambda remote, service: "link", node="bob",
                           emu=SimpleNamespace(scenario=SimpleNamespace(nodes={"alice": alice, "bob": alice})))
     queue.arrived(ll.OkKeep(1, 0, 1, 0, 10, 0, 1, 0, 0), LINK_SERVICE_PORT, now=0)

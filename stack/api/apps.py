@@ -9,16 +9,15 @@ against are in :mod:`protocols.apps.qkd`, :mod:`protocols.apps.chsh` and :mod:`p
 
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass, field
 
-from protocols.apps.chsh import chsh_from_parities, chsh_interval
+import numpy as np
+
+from protocols.apps.chsh import MAX_BLOCK, chsh_from_parities, chsh_interval, decode_block, encode_block
 from protocols.apps.intervals import Interval, linear_interval
-from protocols.apps.qkd import pack_bits, unpack_bits
 from protocols.common import Basis
 from protocols.packets import linkservice as ll
 from stack.api.context import AppContext
-from stack.api.epr import MeasuredPair
 from stack.api.exchange import Exchange, exchange_of
 from stack.api.qkd import QkdResult, bbm92
 from stack.api.transport import teleporter_of
@@ -26,38 +25,31 @@ from stack.api.transport import teleporter_of
 __all__ = ["ROLES", "STATES", "ChshResult", "QkdResult", "TeleportResult", "bbm92", "chsh", "teleport_states"]
 
 ROLES = ("create", "recv")
-MAX_BLOCK = 512
-"""Pairs per sifting block: their sequence numbers, bases and outcomes fit one application message."""
 STATES = {"0": ((), Basis.Z, 0), "1": (("X",), Basis.Z, 1), "+": (("H",), Basis.X, 0),
           "-": (("X", "H"), Basis.X, 1), "+i": (("H", "S"), Basis.Y, 0), "-i": (("X", "H", "S"), Basis.Y, 1)}
 """The six stabiliser states: the gates that prepare each from |0⟩, its basis, and its outcome there."""
 
 
-async def _block(ctx: AppContext, remote: str, role: str, number: int, service: str) -> list[MeasuredPair]:
-    """``number`` measure-directly pairs in random Z/X bases, in sequence order."""
-    if role not in ROLES:
-        raise ValueError(f"role must be one of {ROLES}, got {role!r}")
+async def _block(exchange: Exchange, ctx: AppContext, remote: str, role: str, number: int,
+                 service: str) -> tuple[np.ndarray, np.ndarray]:
+    """``number`` measure-directly pairs in random Z/X bases (one request); the ends swap their bases and
+    outcomes pair by pair in request order (:func:`protocols.apps.chsh.encode_block`: by serial, never by a
+    Sequence Number, which repeats within a request that shares its link) and return the outcome parities of
+    the pairs both ends hold and measured in the same basis, and those bases. A pair retracted at one end (ERR
+    EXPIRE) is left out at both."""
     epr = ctx.epr_socket(remote, service)
-    pairs = (await epr.create_measure(number, random_basis="XZ") if role == "create"
-             else await epr.recv_measure(number))
-    return sorted(pairs, key=lambda pair: pair.sequence_number)
-
-
-async def _swap_block(exchange: Exchange, pairs: list[MeasuredPair],
-                      outcomes: bool) -> dict[int, tuple[int, int]]:
-    """Swap the block's sequence numbers and bases (and outcomes, if ``outcomes``: CHSH reveals everything):
-    returns the peer's {sequence number: (basis, outcome or 0)}. Pairs only one end has (retracted at the
-    other by ERR EXPIRE) are then left out by the caller."""
-    bits = [p.outcome for p in pairs] if outcomes else []
-    payload = struct.pack(f"!H{len(pairs)}H", len(pairs), *(p.sequence_number for p in pairs)) \
-        + pack_bits([int(p.basis) for p in pairs]) + pack_bits(bits)
-    theirs = await exchange.swap(exchange.tag(), payload)
-    count, = struct.unpack_from("!H", theirs)
-    seqs = struct.unpack_from(f"!{count}H", theirs, 2)
-    rest = theirs[2 + 2 * count:]
-    bases = unpack_bits(rest, count)
-    their_bits = unpack_bits(rest[(count + 7) // 8:], count) if outcomes else [0] * count
-    return {seq: (basis, bit) for seq, basis, bit in zip(seqs, bases, their_bits, strict=True)}
+    got = await (epr.create_measure_arrays(number, random_basis="XZ") if role == "create"
+                 else epr.recv_measure_arrays(number))
+    mine = got.in_request_order()
+    first = int(mine.serials[0]) & 0xFFFF if len(mine.serials) else 0
+    theirs = await exchange.swap(exchange.tag(), encode_block(first, mine.present, mine.bases, mine.outcomes))
+    their_first, count, their_present, their_bases, their_outcomes = decode_block(theirs)
+    if (their_first, count) != (first, len(mine.serials)):
+        raise RuntimeError(f"CHSH with {remote}: the ends number a request's pairs differently (a block from "
+                           f"Sequence Number {first} of {len(mine.serials)} pairs here, {their_first} of {count} "
+                           "there)")
+    sifted = np.flatnonzero(mine.present & their_present & (mine.bases == their_bases))
+    return (mine.outcomes[sifted] ^ their_outcomes[sifted]), mine.bases[sifted]
 
 
 @dataclass(slots=True)
@@ -79,16 +71,18 @@ class ChshResult:
 async def chsh(ctx: AppContext, remote: str, pairs: int, role: str, *, block: int = 512,
                service: str = "auto") -> ChshResult:
     """The CHSH test from Pauli correlators (:mod:`protocols.apps.chsh`): ``pairs`` measure-directly pairs in
-    random Z/X bases; the ends swap bases and outcomes and both compute S = √2(|E_ZZ| + |E_XX|)."""
+    random Z/X bases, ``block`` (1..512) per request; the ends swap bases and outcomes block by block and both
+    compute S = √2(|E_ZZ| + |E_XX|). RuntimeError if the ends' blocks do not hold the same pairs."""
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {ROLES}, got {role!r}")
+    if not 1 <= block <= MAX_BLOCK:
+        raise ValueError(f"block must be in [1, {MAX_BLOCK}], got {block}")
     result = ChshResult()
     exchange = exchange_of(ctx, remote)
     for first in range(0, pairs, block):
-        mine = await _block(ctx, remote, role, min(block, pairs - first), service)
-        theirs = await _swap_block(exchange, mine, outcomes=True)
-        for pair in mine:
-            basis, bit = theirs.get(pair.sequence_number, (-1, 0))
-            if basis == int(pair.basis):
-                (result.zz if pair.basis is Basis.Z else result.xx).append(pair.outcome ^ bit)
+        parities, bases = await _block(exchange, ctx, remote, role, min(block, pairs - first), service)
+        result.zz += parities[bases == Basis.Z].tolist()
+        result.xx += parities[bases == Basis.X].tolist()
     if result.zz and result.xx:
         result.s, result.s_error = chsh_from_parities(result.zz, result.xx)
     return result

@@ -32,6 +32,7 @@ from protocols.physical.hardware import (
 from stack.api.answers import CreateAnswers, MessageQueue
 from stack.api.create import create_message
 from stack.api.errors import BellMeasurementFailed, LinkError, QuantumError
+from stack.api.intake import Intake
 from stack.api.records import EXPIRED_KEPT, RequestKinds, retracted
 from stack.core.capture import node_ip
 from stack.core.kernel import TIMER, VirtualPort
@@ -98,6 +99,8 @@ class AppContext:
         self.owner: Task | None = None
         """The application's own task (set when it starts, :func:`stack.api.run.serve`): the only one that may call
         the context."""
+        self.intake = Intake(self._messages, self._results, self._wait, self._live)
+        """What the context took in, for the API's own modules (:mod:`stack.api.intake`)."""
 
     @property
     def now(self) -> int:

@@ -185,13 +185,13 @@ class JointPairs:
         ctx = self.ctx
         deadline = ctx.now + STALE_EXPIRE_INTERVALS * interval_ns
         while ctx.now < deadline:
-            stale = next((m for m in ctx._messages if isinstance(m, ll.Err) and _expires(m, pair, origin)
+            stale = next((m for m in ctx.intake.messages if isinstance(m, ll.Err) and _expires(m, pair, origin)
                           and ctx.service_of(m) in (None, port)), None)
             if stale is not None:
-                ctx._messages.remove(stale)
+                ctx.intake.messages.remove(stale)
                 break
             ctx.port.set_timer(deadline)
-            await ctx._wait()
+            await ctx.intake.wait()
         with contextlib.suppress(QuantumError):
             ctx.discard(pair.slot)
 

@@ -19,7 +19,7 @@ import stack.api.checks as checks
 from protocols.common import LINK_SERVICE_PORT, NETWORK_SERVICE_PORT, Basis
 from protocols.packets import linkservice as ll
 from stack.api.errors import LinkError, QuantumError
-from stack.api.measured import MeasuredTally
+from stack.api.measured import MeasuredTally, SettledSerials
 from stack.api.pairs import KeptPair, MeasuredPair, MeasuredPairs, parity_correction
 from stack.api.records import REMEMBERED_REQUESTS, RecentKeys, retracted
 
@@ -151,18 +151,18 @@ class EPRSocket:
         request sharing its link can be delivered a number twice). Only the request's own ERRs count
         (:meth:`_measured_err`)."""
         ctx, tally = self.ctx, MeasuredTally()
-        ctx._live()
+        ctx.intake.live()
         found_id = create_id
         while tally.count < number:
-            for message in list(ctx._messages):
+            for message in list(ctx.intake.messages):
                 if isinstance(message, ll.Err) and create_id is None and message.err == ll.ERR_EXPIRE \
                         and message.origin_node == self.remote_id \
                         and message.create_id in self._measured_ids and message.create_id != found_id:
-                    ctx._messages.remove(message)               # late: a pair of a request already collected
+                    ctx.intake.messages.remove(message)               # late: a pair of a request already collected
                     self._expire(message)
                 elif isinstance(message, ll.Err) and self._measured_err(message, create_id, found_id):
                     port = ctx.service_of(message)
-                    ctx._messages.remove(message)
+                    ctx.intake.messages.remove(message)
                     if message.err != ll.ERR_EXPIRE:
                         raise LinkError(message.err, message.create_id, port)
                     self._expire(message)
@@ -171,7 +171,7 @@ class EPRSocket:
                         and message.remote_node_id == self.remote_id \
                         and (message.d == 1 if create_id is None
                              else message.create_id == create_id and message.d == 0 and self._mine(message)):
-                    ctx._messages.remove(message)
+                    ctx.intake.messages.remove(message)
                     found_id = message.create_id
                     if isinstance(message, ll.OkMeasure):
                         tally.single(message.sequence_number, message.basis, message.m, message.bell_state)
@@ -182,7 +182,7 @@ class EPRSocket:
                 if tally.count >= number:
                     break
             else:
-                await ctx._wait()
+                await ctx.intake.wait()
         if found_id is not None:
             self._measured_ids.add(found_id)
         return tally.pairs(self.remote, -1 if found_id is None else found_id, correct)
@@ -206,20 +206,23 @@ class EPRSocket:
         requests, ``settled`` ones aside: :meth:`recv_one`) until ``number`` pairs are settled: delivered, or
         retracted by ERR EXPIRE. A retracted pair is left out (its kept qubit, if it was delivered, is
         discarded), so this may return fewer than ``number``; both ends leave out the same pairs when the
-        EXPIRE reaches both before they return (applications that must agree pair by pair compare sequence
-        numbers, as :mod:`stack.api.apps` does). Messages of other requests (whose origin, by an ERR's Origin
-        Node and an OK's D bit, is not the one asked for; with ``create_id`` None, an ERR of a remote request
-        whose OKs showed it of the other kind, ``AppContext.kept_request``) are left for whoever waits for them.
+        EXPIRE reaches both before they return. Pairs are counted and retracted by serial per request
+        (:class:`stack.api.measured.SettledSerials`), not by Sequence Number: a request sharing its link can be
+        delivered a number twice, and an ERR EXPIRE of the later pair must not withdraw the earlier one. Messages
+        of other requests (whose origin, by an ERR's Origin Node and an OK's D bit, is not the one asked for;
+        with ``create_id`` None, an ERR of a remote request whose OKs showed it of the other kind,
+        ``AppContext.kept_request``) are left for whoever waits for them.
         Each OK comes with when it arrived (:meth:`stack.api.answers.MessageQueue.take`)."""
-        ctx, got, expired = self.ctx, list[tuple[Any, int | None]](), set[int]()
-        ctx._live()
+        ctx, got = self.ctx, list[tuple[Any, int | None, SettledSerials, int]]()   # (OK, arrived, its request, serial)
+        requests: dict[tuple[int | None, int], SettledSerials] = {}
+        ctx.intake.live()
         taken: list[tuple[Any, int | None, int | None]] = []   # OKs and ERR EXPIREs taken: (message, arrived, port)
-        while len({ok.sequence_number for ok, _ in got} | expired) < number:
-            for message in list(ctx._messages):
+        while sum(request.count for request in requests.values()) < number:
+            for message in list(ctx.intake.messages):
                 if not self._of_request(message, kind, create_id):
                     continue
                 port = ctx.service_of(message)
-                arrived = ctx._messages.take(message)
+                arrived = ctx.intake.messages.take(message)
                 if message.create_id in settled:                # late: a request this end is done with
                     if isinstance(message, ll.OkKeep):
                         self._kept(message)
@@ -227,20 +230,22 @@ class EPRSocket:
                             ctx.discard(message.lqid)
                     continue
                 self.last_request = message.create_id
+                request = requests.setdefault((port, message.create_id), SettledSerials())
                 if isinstance(message, ll.Err):
                     if message.err != ll.ERR_EXPIRE:
                         self._fail(taken, message, port)
                         raise LinkError(message.err, message.create_id, port)
-                    expired |= self._expire(message)
+                    self._expire(message)
+                    request.expire(message.sequences())
                 else:
-                    got.append((message, arrived))
+                    got.append((message, arrived, request, request.delivered(message.sequence_number)))
                 taken.append((message, arrived, port))
-                if len({ok.sequence_number for ok, _ in got} | expired) >= number:
+                if sum(request.count for request in requests.values()) >= number:
                     break
             else:
-                await ctx._wait()
-        self._give_up(ok for ok, _ in got if ok.sequence_number in expired)
-        return [(ok, at) for ok, at in got if ok.sequence_number not in expired]
+                await ctx.intake.wait()
+        self._give_up(ok for ok, _, request, serial in got if serial in request.retracted)
+        return [(ok, at) for ok, at, request, serial in got if serial not in request.retracted]
 
     def _fail(self, taken: list[tuple[Any, int | None, int | None]], err: ll.Err, port: int | None) -> None:
         """Request ``err`` names failed: the halves of its pairs taken so far are discarded (the other end
@@ -252,7 +257,7 @@ class EPRSocket:
                 if not isinstance(message, ll.Err):
                     self._give_up([message])
             else:
-                self.ctx._messages.put_back(message, service, at)
+                self.ctx.intake.messages.put_back(message, service, at)
 
     def _give_up(self, oks: Iterable[Any]) -> None:
         """Discard the kept halves of ``oks`` (taken from the queue, never handed to the application): pairs

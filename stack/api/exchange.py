@@ -99,7 +99,7 @@ class Exchange:
         silent, heard, deadline = 0, self.last_heard, ctx.now + self.retransmit_ns
         while tag not in self.theirs:
             ctx.port.set_timer(deadline)
-            if await ctx._wait() is TIMER and ctx.now >= deadline and tag not in self.theirs:
+            if await ctx.intake.wait() is TIMER and ctx.now >= deadline and tag not in self.theirs:
                 silent = 0 if self.last_heard != heard else silent + 1
                 heard, deadline = self.last_heard, ctx.now + self.retransmit_ns
                 if silent > self.give_up:                       # every one of give_up intervals silent
@@ -134,4 +134,4 @@ class Exchange:
         quiet = LINGER_INTERVALS * self.retransmit_ns
         while ctx.now < self.last_heard + quiet:
             ctx.port.set_timer(self.last_heard + quiet)
-            await ctx._wait()
+            await ctx.intake.wait()

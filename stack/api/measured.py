@@ -44,16 +44,23 @@ from protocols.apps.serials import SPAN, SerialNumbers
 from stack.api.pairs import MeasuredPairs, parity_correction
 
 
-class MeasuredTally:
-    """One collection's pairs (delivered, in arrival order) and retractions, by serial."""
+class SettledSerials:
+    """One request's pairs settled at this end (delivered, or retracted by ERR EXPIRE), by serial (module
+    docstring): what :class:`MeasuredTally` and a collection of kept pairs (:meth:`stack.api.epr.EPRSocket._collect`)
+    count, so that a request whose Sequence Numbers come round is neither cut short nor waited for forever.
 
-    __slots__ = ("_early", "_parts", "_retracted", "_serials", "count")
+    >>> settled = SettledSerials()
+    >>> settled.delivered(7), settled.delivered(7), settled.count          # 7 twice: two pairs
+    (7, 65543, 2)
+    >>> settled.expire([7]); sorted(settled.retracted)                      # the latest pair under 7
+    [65543]
+    """
+
+    __slots__ = ("_early", "_serials", "count", "retracted")
 
     def __init__(self) -> None:
         self._serials = SerialNumbers()
-        self._parts: list[tuple[np.ndarray, ...]] = []
-        """(serials, bases, outcomes, Bell indices) of each OK-M or OK-MB."""
-        self._retracted: set[int] = set()
+        self.retracted: set[int] = set()
         """Serials withdrawn after delivery here, or never delivered here (an ERR EXPIRE named them)."""
         self._early: defaultdict[int, deque[int]] = defaultdict(deque)
         """By number: serials an ERR EXPIRE gave before any OK of them here, which that pair's OK takes if it
@@ -61,21 +68,7 @@ class MeasuredTally:
         self.count = 0
         """Pairs settled: delivered here or retracted (the serials given out)."""
 
-    def single(self, seq: int, basis: int, outcome: int, bell: int) -> None:
-        """An OK-M's pair."""
-        self._add(np.array([self._serial(seq)], np.int64), [basis], [outcome], [bell])
-
-    def block(self, seq: int, bases: Sequence[int] | np.ndarray, outcomes: Sequence[int] | np.ndarray,
-              bells: Sequence[int] | np.ndarray) -> None:
-        """An OK-MB's pairs, numbered from ``seq`` on."""
-        if not self._early:
-            serials = self._serials.block(seq, len(bases))
-            self.count += len(serials)
-        else:
-            serials = np.array([self._serial((seq + i) % SPAN) for i in range(len(bases))], np.int64)
-        self._add(serials, bases, outcomes, bells)
-
-    def _serial(self, seq: int) -> int:
+    def delivered(self, seq: int) -> int:
         """The serial of a pair delivered under ``seq``: the one an earlier ERR EXPIRE of it gave, or the next."""
         early = self._early.get(seq)
         if early:
@@ -86,8 +79,12 @@ class MeasuredTally:
         self.count += 1
         return self._serials.delivered(seq)
 
-    def _add(self, serials: np.ndarray, *arrays: Sequence[int] | np.ndarray) -> None:
-        self._parts.append((serials.astype(np.int64), *(np.asarray(a, np.uint8) for a in arrays)))
+    def block(self, seq: int, count: int) -> np.ndarray:
+        """The serials of ``count`` pairs delivered under consecutive numbers from ``seq`` (an OK-MB)."""
+        if not self._early:
+            self.count += count
+            return self._serials.block(seq, count)
+        return np.array([self.delivered((seq + i) % SPAN) for i in range(count)], np.int64)
 
     def expire(self, seqs: Iterable[int]) -> None:
         """An ERR EXPIRE named ``seqs`` (module docstring)."""
@@ -97,21 +94,54 @@ class MeasuredTally:
                 if latest is not None:
                     continue                    # a repeat of an expiry whose OK has not come
                 serial = self._serials.delivered(seq)
-                self._retracted.add(serial)
+                self.retracted.add(serial)
                 self._early[seq].append(serial)
                 self.count += 1
             else:
-                self._retracted.add(latest)
+                self.retracted.add(latest)
+
+
+class MeasuredTally:
+    """One collection's pairs (delivered, in arrival order) and retractions, by serial."""
+
+    __slots__ = ("_parts", "_settled")
+
+    def __init__(self) -> None:
+        self._settled = SettledSerials()
+        self._parts: list[tuple[np.ndarray, ...]] = []
+        """(serials, bases, outcomes, Bell indices) of each OK-M or OK-MB."""
+
+    @property
+    def count(self) -> int:
+        """Pairs settled: delivered here or retracted (the serials given out)."""
+        return self._settled.count
+
+    def single(self, seq: int, basis: int, outcome: int, bell: int) -> None:
+        """An OK-M's pair."""
+        self._add(np.array([self._settled.delivered(seq)], np.int64), [basis], [outcome], [bell])
+
+    def block(self, seq: int, bases: Sequence[int] | np.ndarray, outcomes: Sequence[int] | np.ndarray,
+              bells: Sequence[int] | np.ndarray) -> None:
+        """An OK-MB's pairs, numbered from ``seq`` on."""
+        self._add(self._settled.block(seq, len(bases)), bases, outcomes, bells)
+
+    def _add(self, serials: np.ndarray, *arrays: Sequence[int] | np.ndarray) -> None:
+        self._parts.append((serials.astype(np.int64), *(np.asarray(a, np.uint8) for a in arrays)))
+
+    def expire(self, seqs: Iterable[int]) -> None:
+        """An ERR EXPIRE named ``seqs`` (module docstring)."""
+        self._settled.expire(seqs)
 
     def pairs(self, remote: str, create_id: int, correct: bool) -> MeasuredPairs:
         """The delivered pairs not retracted, as :class:`MeasuredPairs` (outcomes turned into |Φ+⟩'s if
         ``correct``)."""
+        retracted = self._settled.retracted
         serials, bases, outcomes, bells = (
             np.concatenate([p[i] for p in self._parts]) if self._parts
             else np.zeros(0, np.int64 if i == 0 else np.uint8) for i in range(4))
-        settled = np.union1d(serials, np.fromiter(self._retracted, np.int64, len(self._retracted)))
-        if self._retracted:
-            keep = ~np.isin(serials, list(self._retracted))
+        settled = np.union1d(serials, np.fromiter(retracted, np.int64, len(retracted)))
+        if retracted:
+            keep = ~np.isin(serials, list(retracted))
             serials, bases, outcomes, bells = serials[keep], bases[keep], outcomes[keep], bells[keep]
         if correct:
             outcomes = outcomes ^ parity_correction(bells, bases)

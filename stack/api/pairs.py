@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from protocols.apps.qkd import request_order
 from protocols.common import Basis
 
 
@@ -70,6 +71,42 @@ class MeasuredPairs:
 
     def __len__(self) -> int:
         return len(self.outcomes)
+
+    def in_request_order(self) -> RequestArrays:
+        """Every pair of the request, delivered here or retracted, in the order both ends agree on
+        (:func:`protocols.apps.qkd.request_order` of :attr:`settled`), with zeros where it was retracted: what
+        two ends compare pair by pair (BBM92's sifting windows, CHSH's blocks), so that they pair halves by
+        serial, never by a Sequence Number that may repeat within the request.
+
+        >>> pairs = MeasuredPairs(np.array([0, 0]), np.array([1, 0], np.uint8), np.array([1, 1], np.uint8),
+        ...                       np.zeros(2, np.uint8), np.array([0, 3, 65536]), "bob", 1, True,
+        ...                       np.array([65536, 0]))                 # 0 twice; 3 retracted (ERR EXPIRE)
+        >>> got = pairs.in_request_order()
+        >>> got.serials.tolist(), got.present.tolist(), got.bases.tolist(), got.outcomes.tolist()
+        ([0, 3, 65536], [True, False, True], [0, 0, 1], [1, 0, 1])
+        """
+        order = request_order(self.settled)
+        n = len(order)
+        rank = np.empty(n, np.int64)
+        rank[np.searchsorted(self.settled, order)] = np.arange(n)
+        position = rank[np.searchsorted(self.settled, self.serials)]
+        bases, outcomes, present = np.zeros(n, np.uint8), np.zeros(n, np.uint8), np.zeros(n, bool)
+        bases[position], outcomes[position], present[position] = self.bases, self.outcomes, True
+        return RequestArrays(order, present, bases, outcomes)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class RequestArrays:
+    """A measure-directly request's pairs in request order (:meth:`MeasuredPairs.in_request_order`)."""
+
+    serials: np.ndarray
+    """Each pair's serial (int64), in the order both ends agree on."""
+    present: np.ndarray
+    """Whether this end holds the pair's outcome (bool; False: retracted here by ERR EXPIRE)."""
+    bases: np.ndarray
+    """This end's basis (uint8; 0 where not present)."""
+    outcomes: np.ndarray
+    """This end's outcome (uint8; 0 where not present)."""
 
 
 def parity_correction(bell_states: np.ndarray, bases: np.ndarray) -> np.ndarray:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from protocols.apps.qkd import WINDOW, decode_window_arrays, encode_window, key_fraction, request_order
+from protocols.apps.qkd import WINDOW, decode_window_arrays, encode_window, key_fraction
 from stack.api.context import AppContext
 from stack.api.epr import MeasuredPairs
 from stack.api.exchange import Exchange, exchange_of
@@ -98,18 +98,13 @@ async def bbm92(ctx: AppContext, remote: str, pairs: int, role: str, *, block: i
 
 
 def _windows(got: MeasuredPairs, used: int) -> list[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
-    """The first ``used`` of the request's pairs in the order both ends agree on (:func:`request_order`), cut
-    into sifting windows: (first Sequence Number, bases, outcomes, delivered here) of each, with zeros where a
-    pair was retracted."""
-    order = request_order(got.settled)
-    n = len(order)
-    rank = np.empty(n, np.int64)
-    rank[np.searchsorted(got.settled, order)] = np.arange(n)
-    position = rank[np.searchsorted(got.settled, got.serials)]
-    bases, outcomes, present = np.zeros(n, np.uint8), np.zeros(n, np.uint8), np.zeros(n, bool)
-    bases[position], outcomes[position], present[position] = got.bases, got.outcomes, True
-    return [(int(order[w]) & 0xFFFF, bases[w:min(w + WINDOW, used)], outcomes[w:min(w + WINDOW, used)],
-             present[w:min(w + WINDOW, used)]) for w in range(0, min(n, used), WINDOW)]
+    """The first ``used`` of the request's pairs in the order both ends agree on
+    (:meth:`MeasuredPairs.in_request_order`), cut into sifting windows: (first Sequence Number, bases, outcomes,
+    delivered here) of each, with zeros where a pair was retracted."""
+    pairs = got.in_request_order()
+    return [(int(pairs.serials[w]) & 0xFFFF, pairs.bases[w:min(w + WINDOW, used)],
+             pairs.outcomes[w:min(w + WINDOW, used)], pairs.present[w:min(w + WINDOW, used)])
+            for w in range(0, min(len(pairs.serials), used), WINDOW)]
 
 
 async def _sift(exchange: Exchange, result: QkdResult, first: int, bases: np.ndarray, outcomes: np.ndarray,

@@ -12,6 +12,8 @@ application that runs for hours (QKD streaming pairs, a monitor) holds a bounded
   (:mod:`stack.api.transport`), which takes them when it next runs: the last :data:`EXPIRED_KEPT` of them,
   as many as the engine itself remembers answers for (:data:`protocols.transport.teleport.REMEMBERED`); and
   a Teleporter's pairs retracted before their OK came (:class:`RecentKeys`), forgotten when it comes.
+- The Sequence Numbers each of the last :data:`NAMED_REQUESTS` requests a Teleporter received pairs of has settled
+  (:class:`UsedNumbers`): a pair under a number its request already used is a second pair under one QTP name.
 - When each queued OK (K) arrived lives with the queue (:class:`stack.api.answers.MessageQueue`): it leaves with
   the message, however it is taken (a collection, ``next_message``, a dropped pair).
 
@@ -42,6 +44,10 @@ REMEMBERED_REQUESTS = 4096
 """How many remote requests' kinds a context keeps (the ones heard from last)."""
 EXPIRED_KEPT = REMEMBERED
 """How many retracted pairs a context keeps for its transport engine (the last ones)."""
+NAMED_REQUESTS = 256
+"""How many requests' used Sequence Numbers a :class:`UsedNumbers` keeps (the ones used last)."""
+FEW_NUMBERS = 512
+"""Numbers a :class:`UsedNumbers` keeps in a set for one request before it makes that request's bitmap."""
 
 K = TypeVar("K", bound=Hashable)
 RequestKey = tuple[int, int, int]
@@ -98,3 +104,43 @@ def retracted(err: ll.Err) -> Iterator[tuple[int, int, int]]:
     """The pairs an ERR EXPIRE retracts, as (origin node, Create ID, sequence number): its Sequence Numbers
     from low up to (not including) high, modulo 2^16."""
     return ((err.origin_node, err.create_id, seq) for seq in err.sequences())
+
+
+class UsedNumbers(OrderedDict[tuple[int, int], set[int] | bytearray]):
+    """By request (origin node, Create ID): the Sequence Numbers its pairs were delivered or retracted under at this
+    end, for the ``capacity`` requests that used one last. A request's numbers come round when it shares its
+    link (65,536 link pairs later): :meth:`use` tells a second pair under a number from the first. A request's
+    numbers are a set while few, then a bitmap of all 2^16 (8 KiB), so a long stream holds at most
+    ``capacity`` × 8 KiB.
+
+    >>> used = UsedNumbers(capacity=2)
+    >>> used.use((1, 3), 5), used.use((1, 3), 6), used.use((1, 3), 5), used.use((1, 4), 5)
+    (True, True, False, True)
+    >>> all(used.use((1, 4), seq) for seq in range(6, 5000)), used.use((1, 4), 4999), used.use((1, 4), 5000)
+    (True, False, True)
+    """
+
+    def __init__(self, capacity: int = NAMED_REQUESTS) -> None:
+        super().__init__()
+        self.capacity = capacity
+
+    def use(self, request: tuple[int, int], seq: int) -> bool:
+        """Record that a pair of ``request`` was settled under ``seq``: False if one already was."""
+        numbers = self.setdefault(request, set())
+        self.move_to_end(request)
+        while len(self) > self.capacity:
+            self.popitem(last=False)
+        if isinstance(numbers, set):
+            if seq in numbers:
+                return False
+            numbers.add(seq)
+            if len(numbers) > FEW_NUMBERS:
+                bitmap = bytearray(1 << 13)
+                for number in numbers:
+                    bitmap[number >> 3] |= 1 << (number & 7)
+                self[request] = bitmap
+            return True
+        if numbers[seq >> 3] >> (seq & 7) & 1:
+            return False
+        numbers[seq >> 3] |= 1 << (seq & 7)
+        return True

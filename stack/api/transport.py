@@ -30,7 +30,8 @@ from protocols.transport.teleport import Delivered, Lost, PairRef, Sent, Transpo
 from stack.api.context import AppContext
 from stack.api.epr import EPRSocket, KeptPair
 from stack.api.errors import LinkError, TransportError
-from stack.api.records import EXPIRED_KEPT, RecentKeys
+from stack.api.records import EXPIRED_KEPT, RecentKeys, UsedNumbers
+from stack.api.stream import TeleportStream
 from stack.core.capture import node_ip
 from stack.core.kernel import TIMER
 from stack.core.network import Datagram
@@ -63,6 +64,13 @@ class Teleporter:
         """Pairs :meth:`recv` holds for a qubit, not yet delivered or lost."""
         self._retracted = RecentKeys[tuple[int, int]](EXPIRED_KEPT)
         """(Create ID, sequence number) of pairs the layer retracted before their OK was taken (the last ones)."""
+        self._used = UsedNumbers()
+        """The Sequence Numbers each remote request's pairs were held or retracted under here."""
+        self.renamed = 0
+        """Pairs this end skipped, sending (:class:`TeleportStream`) or receiving (:meth:`recv`), their halves
+        discarded: their request had already used their Sequence Number, so QTP's name for them, (origin, Create
+        ID, Sequence Number), would be an earlier pair's. A request's numbers come round when it shares its link
+        (a higher-priority request taking 65,536 link pairs meanwhile); both ends skip the same pairs."""
         ctx.lingering.append(self._linger)
 
     def _retransmit_ns(self, remote: str) -> int:
@@ -114,7 +122,7 @@ class Teleporter:
         from the earlier of the two OKs and the qubit is sent only if its DATA, one way of the route (delay and
         jitter) later, reaches the receiver before it: what the receiver will decide, decided here."""
         ctx, peer = self.ctx, ctx_node(self.ctx, remote)
-        ctx._live()                             # before the engine sends or commands anything
+        ctx.intake.live()                             # before the engine sends or commands anything
         self.engine.retransmit_ns = self._retransmit_ns(remote)
         remote_node = ctx.emu.scenario.nodes[remote]
         ok_time = pair.ok_time
@@ -155,20 +163,25 @@ class Teleporter:
         remote's measure-directly requests (known by their OKs: ``AppContext.kept_request``); an ERR of a request
         no OK came for yet is taken as the teleport's."""
         ctx = self.ctx
-        for message in [m for m in ctx._messages if isinstance(m, ll.OkKeep | ll.Err)]:
+        for message in [m for m in ctx.intake.messages if isinstance(m, ll.OkKeep | ll.Err)]:
             if isinstance(message, ll.Err):
                 if message.origin_node != socket.remote_id or socket._of_kind(message, False):
                     continue
                 port = ctx.service_of(message)
-                ctx._messages.remove(message)
+                ctx.intake.messages.remove(message)
                 if message.err != ll.ERR_EXPIRE:
                     raise LinkError(message.err, message.create_id, port)
                 for seq in socket._expire(message):
                     self._retracted.add((message.create_id, seq))
+                    self._used.use((message.origin_node, message.create_id), seq)
             elif message.remote_node_id == socket.remote_id and message.d == 1:
-                pair = socket._kept(message, ctx._messages.take(message))
+                pair = socket._kept(message, ctx.intake.messages.take(message))
                 if self._retracted.take((pair.create_id, pair.sequence_number)):
                     ctx.discard(pair.slot)
+                    continue
+                if not self._used.use((socket.remote_id, pair.create_id), pair.sequence_number):
+                    ctx.discard(pair.slot)              # a second pair under one QTP name: the sender skips it too
+                    self.renamed += 1
                     continue
                 ref = PairRef(pair.slot, socket.remote_id, pair.create_id, pair.sequence_number, pair.bell_state,
                               pair.ok_time)
@@ -179,7 +192,7 @@ class Teleporter:
     async def recv_over(self, remote: str, pair: KeptPair) -> int:
         """Wait for the corrections of a qubit teleported over ``pair`` (this end's half, created by ``remote``)."""
         ctx = self.ctx
-        ctx._live()
+        ctx.intake.live()
         self.engine.retransmit_ns = self._retransmit_ns(remote)
         ref = PairRef(pair.slot, ctx_node(ctx, remote), pair.create_id, pair.sequence_number, pair.bell_state,
                       pair.ok_time)
@@ -219,8 +232,8 @@ class Teleporter:
                     self.events.remove(event)
                     ctx.port.set_timer(self.engine.deadline())   # none left: no stale wake-up later
                     return event
-            for slot in [s for s in ctx._results if s in self.engine._measuring]:
-                result = ctx._results.pop(slot)
+            for slot in [s for s in ctx.intake.results if s in self.engine._measuring]:
+                result = ctx.intake.results.pop(slot)
                 assert isinstance(result, BellMeasureResult | CommandRejected)
                 self._apply(self.engine.handle(result, ctx.now))
                 break
@@ -229,67 +242,8 @@ class Teleporter:
                 if until is not None:
                     deadline = min(deadline or self.engine.quiet_at, self.engine.quiet_at)
                 ctx.port.set_timer(deadline)
-                if await ctx._wait() is TIMER and deadline is not None and ctx.now >= deadline:
+                if await ctx.intake.wait() is TIMER and deadline is not None and ctx.now >= deadline:
                     self._apply(self.engine.on_timer(ctx.now))
-
-
-class TeleportStream:
-    """Qubits to one remote, each over the next pair of a standing create-and-keep request (uncorrected: the
-    sender folds the pair's Bell index into the corrections). A request asks for ``remaining`` pairs, the
-    number of qubits the caller says it will still send, so no pair is left over; when every pair of it is
-    settled (used, or retracted by ERR EXPIRE) the next :meth:`send` makes a new one. Pairs come in sequence
-    order at both ends, so the receiver's :meth:`Teleporter.recv` takes them one by one as for single sends."""
-
-    def __init__(self, teleporter: Teleporter, remote: str, service: str = "auto") -> None:
-        self.teleporter = teleporter
-        self.remote = remote
-        self.socket = teleporter._socket(remote, service)
-        self.create_id: int | None = None
-        self._settled: set[int] = set()
-        """Sequence numbers of the current request taken or retracted."""
-        self.left = 0
-        """Pairs of the current request not yet settled at this end."""
-        self.requests = 0
-        """CREATEs sent so far."""
-
-    async def send(self, slot: int, remaining: int = 1) -> int:
-        """Teleport the qubit in ``slot`` over the next pair (``remaining``: how many qubits the caller will
-        still send to this remote, this one included, the size of a new request when one is needed). Returns
-        the transfer's sequence number once the receiver applied the corrections; raises
-        :class:`TransportError` (the qubit is lost, or still in ``slot`` if it was never sent) or
-        :class:`LinkError` (the request failed; EXPIRE: every pair left of it was retracted)."""
-        pair = await self._next_pair(max(1, remaining))
-        return await self.teleporter.send_over(self.remote, slot, pair)
-
-    async def _next_pair(self, remaining: int) -> KeptPair:
-        ctx = self.teleporter.ctx
-        if self.left == 0:
-            number = min(remaining, 0xFFFF)                 # CREATE's Number field
-            self.create_id = await ctx.create(self.remote, number, service=self.socket.service)
-            self.left, self.requests, self._settled = number, self.requests + 1, set()
-        while True:
-            for message in list(ctx._messages):
-                if isinstance(message, ll.Err) and message.create_id == self.create_id \
-                        and message.origin_node == ctx.node_id \
-                        and self.socket._mine(message):             # not the remote's, nor the other service's
-                    ctx._messages.remove(message)
-                    if message.err != ll.ERR_EXPIRE:
-                        self.left = 0
-                        raise LinkError(message.err, message.create_id, self.socket.port)
-                    gone = self.socket._expire(message) - self._settled
-                    self._settled |= gone
-                    self.left = max(0, self.left - len(gone))
-                    if self.left == 0:
-                        raise LinkError(ll.ERR_EXPIRE, message.create_id, self.socket.port)
-                elif isinstance(message, ll.OkKeep) and message.create_id == self.create_id \
-                        and message.remote_node_id == self.socket.remote_id and message.d == 0 \
-                        and self.socket._mine(message) \
-                        and message.sequence_number not in self._settled:
-                    arrived = ctx._messages.take(message)
-                    self._settled.add(message.sequence_number)
-                    self.left -= 1
-                    return self.socket._kept(message, arrived)
-            await ctx._wait()
 
 
 def teleporter_of(ctx: AppContext) -> Teleporter:
