@@ -3,14 +3,23 @@ a stream takes its request's pairs one by one for the Teleporter to send over.""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from protocols.packets import linkservice as ll
-from stack.api.epr import KeptPair
+from stack.api.context import AppContext
+from stack.api.epr import EPRSocket, KeptPair
 from stack.api.errors import LinkError
 
-if TYPE_CHECKING:
-    from stack.api.transport import Teleporter
+
+class Teleporter(Protocol):
+    """What a stream needs of :class:`stack.api.transport.Teleporter` (named here, not imported: that module
+    imports this one)."""
+    ctx: AppContext
+    renamed: int
+
+    def _socket(self, remote: str, service: str) -> EPRSocket: ...
+
+    async def send_over(self, remote: str, slot: int, pair: KeptPair, receiver_ok_ns: int | None = None) -> int: ...
 
 
 class TeleportStream:
