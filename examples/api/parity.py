@@ -2,9 +2,11 @@
 
 Alice and Bob share ``rounds`` kept pairs, one at a time (an EPR socket; the creating end turns each into
 |Φ+⟩). Both measure pair ``k`` in Z when its sequence number is even, in X when odd; Alice then sends her
-outcomes to Bob in application messages (real datagrams over the emulated fibre), and Bob counts the pairs
-whose outcomes agree in each basis. For a Werner pair of fidelity F (|Φ+⟩ with probability F, each other Bell
-state with (1 − F)/3) outcomes agree in Z for Φ± and in X for Φ+ and Ψ+, so in either basis
+outcomes to Bob in application messages (real datagrams over the emulated fibre), each named by its request's
+Create ID and Sequence Number (the link layer's 16-bit counter is shared by every request on the link and comes
+round: the number alone would not name one pair), and Bob counts the pairs whose outcomes agree in each basis.
+For a Werner pair of fidelity F (|Φ+⟩ with probability F, each other Bell state with (1 − F)/3) outcomes
+agree in Z for Φ± and in X for Φ+ and Ψ+, so in either basis
 
     P(equal) = F + (1 − F)/3 = (1 + 2F)/3.
 
@@ -27,8 +29,11 @@ from stack.api import AppContext
 from stack.api.scenario_apps import run_applications
 from stack.scenario import load
 
-PER_MESSAGE = 400
-"""Outcomes per application message: (sequence number, outcome) pairs of 3 bytes, within 1,400 bytes."""
+PER_MESSAGE = 270
+"""Outcomes per application message: (Create ID, Sequence Number, outcome) of 5 bytes each, within 1,400 bytes."""
+
+PairName = tuple[int, int]
+"""(Create ID, Sequence Number): one pair of the link, at both ends."""
 
 
 def _basis(sequence_number: int) -> Basis:
@@ -44,14 +49,15 @@ async def alice_main(ctx: AppContext, rounds: int) -> dict[str, int]:
     """Create and measure ``rounds`` pairs with the peer, then send it the outcomes."""
     bob = _peer(ctx)
     epr = ctx.epr_socket(bob)
-    outcomes = []
+    outcomes: list[tuple[int, int, int]] = []
     while len(outcomes) < rounds:
         pairs = await epr.create_keep(1)             # empty if the layer retracted the pair (ERR EXPIRE)
         for pair in pairs:
-            outcomes.append((pair.sequence_number, await ctx.measure(pair.slot, _basis(pair.sequence_number))))
+            outcome = await ctx.measure(pair.slot, _basis(pair.sequence_number))
+            outcomes.append((pair.create_id, pair.sequence_number, outcome))
     for first in range(0, len(outcomes), PER_MESSAGE):
         chunk = outcomes[first:first + PER_MESSAGE]
-        ctx.send(bob, struct.pack("!H", len(chunk)) + b"".join(struct.pack("!HB", s, o) for s, o in chunk))
+        ctx.send(bob, struct.pack("!H", len(chunk)) + b"".join(struct.pack("!HHB", *named) for named in chunk))
     return {"pairs": len(outcomes)}
 
 
@@ -59,20 +65,23 @@ async def bob_main(ctx: AppContext, rounds: int) -> dict[str, int]:
     """Receive and measure ``rounds`` pairs, then compare with Alice's outcomes: agreements per basis."""
     alice = _peer(ctx)
     epr = ctx.epr_socket(alice)
-    mine: dict[int, int] = {}
+    mine: dict[PairName, int] = {}
     while len(mine) < rounds:
         for pair in await epr.recv_keep(1):
-            mine[pair.sequence_number] = await ctx.measure(pair.slot, _basis(pair.sequence_number))
-    theirs: dict[int, int] = {}
+            outcome = await ctx.measure(pair.slot, _basis(pair.sequence_number))
+            mine[pair.create_id, pair.sequence_number] = outcome
+    theirs: dict[PairName, int] = {}
     while len(theirs) < len(mine):
         _, payload = await ctx.recv(alice)
         count, = struct.unpack_from("!H", payload)
-        theirs.update(struct.unpack_from("!HB", payload, 2 + 3 * i) for i in range(count))
+        for i in range(count):
+            create_id, sequence_number, outcome = struct.unpack_from("!HHB", payload, 2 + 5 * i)
+            theirs[create_id, sequence_number] = outcome
     found = {"z_pairs": 0, "z_equal": 0, "x_pairs": 0, "x_equal": 0}
-    for sequence_number, outcome in mine.items():
+    for (create_id, sequence_number), outcome in mine.items():
         name = _basis(sequence_number).name.lower()
         found[f"{name}_pairs"] += 1
-        found[f"{name}_equal"] += outcome == theirs[sequence_number]
+        found[f"{name}_equal"] += outcome == theirs[create_id, sequence_number]
     return found
 
 
