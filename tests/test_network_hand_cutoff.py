@@ -5,9 +5,13 @@ cannot keep, against closed forms written here.
 Two Werner hops (parameters w₁, w₂), perfect gates and readout taking no time, T1 = ∞ and dephasing T2 at every
 node. Dephasing for t multiplies two of a Bell-diagonal pair's three non-trivial characters by e^(−t/T2), so
 
-- F_worst(τ) = ¼ + (w₁w₂/4)(1 + 2e^(−S/T2)), S = τ (the repeater's earlier half) + 2(τ + L) (both ends' halves);
-- D_mid[0](τ) = ¼ + (w₁w₂/4)(1 + 2E[e^(−D/T2) | D ≤ τ]), D = |G₁ − G₂|·c the repeater's wait for its second
-  half (G geometric with success p per cycle c: P(D = 0) ∝ 1, P(D = dc) ∝ 2(1 − p)^d), summed here term by term.
+The repeater (node 20) is its left hop's non-master: that half reaches it one hop delay δ after its herald
+round trip (the link layer's CONFIRM), the right hop's half at once; both hops attempt on one grid of cycle c.
+
+- F_worst(τ) = ¼ + (w₁w₂/4)(1 + 2e^(−S/T2)), S = τ (the repeater's earlier half) + δ (the CONFIRM wait)
+  + 2(τ + L) (both ends' halves);
+- D_mid[0](τ) = ¼ + (w₁w₂/4)(1 + 2e^(−δ/T2)·E[e^(−W/T2) | W ≤ τ]), W = |m·c + δ| the wait between the two
+  halves' OKs for G_left − G_right = m (G geometric with success p: P(m) ∝ (1 − p)^|m|), summed here term by term.
 """
 
 from __future__ import annotations
@@ -44,17 +48,17 @@ def werner_product(fidelities: tuple[float, ...]) -> float:
 
 
 def worst_closed_form(tau: float, fidelities: tuple[float, ...] = FIDELITIES) -> float:
-    return 0.25 + werner_product(fidelities) / 4 * (1 + 2 * math.exp(-(tau + 2 * (tau + LATENCY)) / T2))
+    return 0.25 + werner_product(fidelities) / 4 * (1 + 2 * math.exp(-(tau + DELAY + 2 * (tau + LATENCY)) / T2))
 
 
 def mid_closed_form(tau: float, fidelities: tuple[float, ...] = FIDELITIES) -> float:
-    slots = math.floor(tau / CYCLE)
-    weights = [1.0] + [2 * (1 - P) ** d for d in range(1, slots + 1)]
-    decay = sum(wt * math.exp(-d * CYCLE / T2) for d, wt in enumerate(weights)) / sum(weights)
-    return 0.25 + werner_product(fidelities) / 4 * (1 + 2 * decay)
+    waits = [(abs(m * CYCLE + DELAY), (1 - P) ** abs(m)) for m in range(-2_000, 2_000)]
+    kept = [(wait, weight) for wait, weight in waits if wait <= tau]
+    decay = sum(wt * math.exp(-wait / T2) for wait, wt in kept) / sum(wt for _, wt in kept)
+    return 0.25 + werner_product(fidelities) / 4 * (1 + 2 * math.exp(-DELAY / T2) * decay)
 
 
-@pytest.mark.parametrize("tau", [1, 9_999, 10_000, 35_000, 400_000])
+@pytest.mark.parametrize("tau", [2_000, 9_999, 10_000, 35_000, 400_000])
 def test_the_rules_are_for_the_cutoff_set_by_hand(tau: int) -> None:
     route, nodes, links = caps(tuple((werner(f),) for f in FIDELITIES))
     rules = decide(Demand(0.0, 10, cutoff_ns=tau), route, nodes, links)

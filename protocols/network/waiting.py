@@ -114,46 +114,96 @@ def expected_generation_ns(hops: Sequence[Generation]) -> float:
     return expected_max_exponential([hop.rate for hop in hops])
 
 
-def _geometric_sum(x: float, terms: float) -> float:
-    """Σ_{d=1..terms} x^d (terms may be math.inf), for 0 ≤ x < 1."""
-    if terms <= 0 or x == 0:
+def _geometric_range(x: float, first: float, last: float) -> float:
+    """Σ_{n=first..last} xⁿ over the integers (``last`` may be math.inf when x < 1; 0 when first > last)."""
+    if first > last:
         return 0.0
-    return x / (1 - x) if math.isinf(terms) else x * -math.expm1(terms * math.log(x)) / (1 - x)
+    if math.isinf(last):
+        return x**first / (1 - x)
+    count = last - first + 1
+    return x**first * count if x == 1 else x**first * (1 - x**count) / (1 - x)
+
+
+def _lattice_side(q: float, cycle: float, offset: float, rate: float, cutoff: float, first: int) -> float:
+    """Σ_{n ≥ first, |n·c + offset| ≤ cutoff} qⁿ·e^(−rate·|n·c + offset|): one sign of G_left − G_right."""
+    finite = math.isfinite(cutoff)
+    low = max(first, math.ceil((-cutoff - offset) / cycle)) if finite else first
+    high = math.floor((cutoff - offset) / cycle) if finite else math.inf
+    turn = max(low, math.ceil(-offset / cycle))                  # the first n with n·c + offset ≥ 0
+    after = math.exp(-rate * offset) * _geometric_range(q * math.exp(-rate * cycle), turn, high)
+    before = math.exp(rate * offset) * _geometric_range(q * math.exp(rate * cycle), low, min(high, turn - 1))
+    return after + before
+
+
+def _exp_integral(k: float, low: float, high: float) -> float:
+    """∫_low^high e^(−k·y) dy (``high`` may be math.inf when k > 0; 0 when low ≥ high)."""
+    if low >= high:
+        return 0.0
+    if math.isinf(high):
+        return math.exp(-k * low) / k
+    return high - low if k == 0 else math.exp(-k * low) * -math.expm1(-k * (high - low)) / k
+
+
+def _continuous_side(success_rate: float, offset: float, rate: float, cutoff: float) -> float:
+    """∫_{y ≥ 0, |y + offset| ≤ cutoff} e^(−λy)·e^(−rate·|y + offset|) dy: one sign of T_left − T_right."""
+    turn = max(0.0, -offset)
+    after = math.exp(-rate * offset) * _exp_integral(success_rate + rate, turn, cutoff - offset)
+    before = math.exp(rate * offset) * _exp_integral(success_rate - rate, max(0.0, -offset - cutoff), turn)
+    return after + before
+
+
+def wait_moment(left: Generation, right: Generation, rate: float, cutoff_ns: float = math.inf,
+                offset_ns: float = 0.0) -> float:
+    """E[e^(−rate·W); W ≤ cutoff] up to a factor common to every rate, for a repeater's wait W: from the
+    earlier of its two halves' OKs to the later one's, W = |X + offset| with X = T_left − T_right the
+    difference of the hops' success times and ``offset_ns`` (OK − herald) of the left half minus that of the
+    right (:attr:`protocols.network.model.Repeater.ok_offset_ns`).
+
+    Equal attempt cycles c: the hops attempt on one grid (as the emulated links do), X = (G_left − G_right)·c
+    with geometric G, P(X = m·c) ∝ q_left^m (m ≥ 0), q_right^|m| (m < 0), summed in closed form (geometric
+    sums). Different cycles: the grids slide past each other and X is taken as continuous, the difference of
+    exponential times of rates λᵢ = pᵢ/cᵢ, density ∝ e^(−λ_left·x) (x ≥ 0), e^(λ_right·x) (x < 0),
+    integrated in closed form.
+
+    >>> hop = Generation(0.5, 1_000)
+    >>> round(wait_moment(hop, hop, 0.0), 6), round(wait_moment(hop, hop, 0.0, 500, 800), 6)   # all; m = −1 only
+    (3.0, 0.5)
+    """
+    if left.cycle_ns == right.cycle_ns:
+        cycle = left.cycle_ns
+        return (_lattice_side(1 - left.success, cycle, offset_ns, rate, cutoff_ns, 0)
+                + _lattice_side(1 - right.success, cycle, -offset_ns, rate, cutoff_ns, 1))
+    return (_continuous_side(left.rate, offset_ns, rate, cutoff_ns)
+            + _continuous_side(right.rate, -offset_ns, rate, cutoff_ns))
 
 
 def waiting_memory_channel(left: Generation, right: Generation, memory: Memory,
-                           cutoff_ns: float = math.inf) -> BellDistribution:
-    """The memory channel of a repeater's earlier half, averaged over its wait D = |G_left − G_right|·c and
-    conditioned on D ≤ ``cutoff_ns`` (longer waits are discarded).
-
-    Both hops are put on the finer of the two slot grids c with the same mean time (p' = p·c/cᵢ), exact when
-    the cycles are equal. Then P(D = 0) = A, P(D = d·c) = A(q₁^d + q₂^d) with A = p₁p₂/(1 − q₁q₂), and the
-    memory's characters e^(−γt) average in closed form (geometric sums).
-    """
-    cycle = min(left.cycle_ns, right.cycle_ns)
-    p1, p2 = (min(1.0, hop.success * cycle / hop.cycle_ns) for hop in (left, right))
-    q1, q2 = 1 - p1, 1 - p2
-    slots = math.floor(cutoff_ns / cycle) if math.isfinite(cutoff_ns) else math.inf
-
-    def moment(rate: float) -> float:          # E[e^(−rate·D); D ≤ cutoff] / A
-        damp = math.exp(-rate * cycle)
-        return 1 + _geometric_sum(q1 * damp, slots) + _geometric_sum(q2 * damp, slots)
-
-    kept = moment(0.0)
+                           cutoff_ns: float = math.inf, offset_ns: float = 0.0) -> BellDistribution:
+    """The memory channel of a repeater's earlier half, averaged over its wait W (:func:`wait_moment`) and
+    conditioned on W ≤ ``cutoff_ns`` (the cutoff counts from the OK: a half that waited longer was
+    discarded); the memory's characters e^(−γt) average in closed form. Should no wait on the grid of
+    equal cycles be within the cutoff (those hops would never swap), the continuous model stands in."""
+    kept = wait_moment(left, right, 0.0, cutoff_ns, offset_ns)
+    if kept <= 0:
+        left = Generation(left.success, math.nextafter(left.cycle_ns, math.inf))
+        kept = wait_moment(left, right, 0.0, cutoff_ns, offset_ns)
     rates = memory.rates
-    chars: Characters = (1.0, moment(rates[1]) / kept, moment(rates[2]) / kept, moment(rates[3]) / kept)
+    chars: Characters = (1.0, wait_moment(left, right, rates[1], cutoff_ns, offset_ns) / kept,
+                         wait_moment(left, right, rates[2], cutoff_ns, offset_ns) / kept,
+                         wait_moment(left, right, rates[3], cutoff_ns, offset_ns) / kept)
     return from_characters(chars)
 
 
 def mid_distribution(chain: Chain, hops: Sequence[Generation], cutoff_ns: float = math.inf) -> BellDistribution:
     """D_mid (network-design §9.5): the end-to-end pair at the last swap, without the end halves' storage:
     links ⊛ swap noise ⊛ each repeater's earlier half averaged over its wait (truncated at the cutoff) ⊛ both
-    halves' Bell-measurement time. A mean-field model: each repeater sees its two hops as fresh and
-    independent."""
+    halves' Bell-measurement time and their CONFIRM waits (``Repeater.confirm_ns``). A mean-field model: each
+    repeater sees its two hops as fresh and independent."""
     if len(hops) != len(chain.links):
         raise ValueError(f"{len(chain.links)} links but {len(hops)} hop generations")
     channels = []
     for index, repeater in enumerate(chain.repeaters):
-        channels.append(waiting_memory_channel(hops[index], hops[index + 1], repeater.memory, cutoff_ns))
-        channels.append(repeater.memory.channel(2 * repeater.bsm_ns))
+        channels.append(waiting_memory_channel(hops[index], hops[index + 1], repeater.memory, cutoff_ns,
+                                               repeater.ok_offset_ns))
+        channels.append(repeater.memory.channel(2 * repeater.bsm_ns + sum(repeater.confirm_ns)))
     return chain_distribution([chain.static_distribution()], channels)
