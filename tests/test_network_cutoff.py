@@ -5,11 +5,11 @@ A chain of K Werner links (w each: coupler pairs depolarised with probability d,
 gates and readout taking no time, T1 = ∞ and dephasing T2 at every node. Cutoffs count from a half's link
 OK, which comes a wait u = cycle − attempt/2 after the pair's emission (the link layer's figure), so both
 halves of each link pair have dephased for u by then; a repeater's half of a hop of which it is not the
-master (the higher node id) waits the hop's one-way delay more for the link layer's CONFIRM before its OK (δ:
-the sum of those waits). Under a cutoff τ
-the worst pair has each repeater's earlier half stored τ more and each end's half τ_end = τ + L more (L: the
-TRACK and CONFIRM legs, the report's end_cutoff − cutoff). Dephasing for t multiplies the Z- and Y-characters of a Bell-diagonal pair
-by e^(−t/T2) and a Werner link's three characters are w (the fidelity is the mean of the four
+master (the higher node id) waits the hop's one-way delay more for the link layer's CONFIRM before its OK
+(δ: the sum of those waits). Under a cutoff τ the worst pair has each repeater's earlier half stored τ more
+and each end's half τ_end = τ + L more (L: the TRACK and CONFIRM legs, the report's end_cutoff − cutoff).
+Dephasing for t multiplies the Z- and Y-characters of a Bell-diagonal pair by e^(−t/T2) and a Werner link's
+three characters are w (the fidelity is the mean of the four
 characters; Bennett, DiVincenzo, Smolin, Wootters, PRA 54, 3824 (1996)), so
 
     F_worst(τ) = ¼ [1 + w^K + 2 w^K exp(−(2Ku + (K − 1)τ + δ + 2(τ + L)) / T2)]
