@@ -137,11 +137,11 @@ class _Path:
 
 def _timed(repeater: Repeater, route: Sequence[int], links: Sequence[LinkCap], index: int) -> Repeater:
     """The ``index``-th repeater of ``route`` with its halves' OK times: a half waits the hop's one-way delay
-    for the link layer's CONFIRM where this node is not the hop's master (the lower node id), and its herald
-    round trip is taken as the hop's one-way delay (a station half-way)."""
-    node, left, right = route[index + 1], links[index].delay_ns, links[index + 1].delay_ns
-    confirm = (left if node > route[index] else 0, right if node > route[index + 2] else 0)
-    return dataclasses.replace(repeater, confirm_ns=confirm, herald_ns=(left, right))
+    for the link layer's CONFIRM where this node is not the hop's master (the lower node id); from emission
+    to herald a half takes its hop's attempt cycle less the attempt's half (the same for both halves)."""
+    node, left, right = route[index + 1], links[index], links[index + 1]
+    confirm = (left.delay_ns if node > route[index] else 0, right.delay_ns if node > route[index + 2] else 0)
+    return dataclasses.replace(repeater, confirm_ns=confirm, herald_ns=(left.cycle_ns, right.cycle_ns))
 
 
 def stored_option(option: OptionCap, a: NodeCap, b: NodeCap) -> OptionCap:
