@@ -234,3 +234,14 @@ def test_mid_distribution() -> None:
                                                                                                        abs=1e-12)
     with pytest.raises(ValueError, match="hop generations"):
         mid_distribution(two, [hop])
+
+
+@pytest.mark.parametrize("cycles", [(10_000, 10_000), (10_000, 40_000)])
+@pytest.mark.parametrize("offset", [-45_000, 9_000, 45_000])
+def test_a_memory_far_shorter_than_the_waits_overflows_nothing(cycles: tuple[int, int], offset: float) -> None:
+    """T2 = 1 ns against waits of tens of µs (a scenario may say so): every term is factored with no positive
+    exponent, so the characters are tiny numbers in [0, 1], not an OverflowError."""
+    left, right = Generation(0.3, cycles[0]), Generation(0.2, cycles[1])
+    for cutoff in (math.inf, 50_000, 5_000):
+        got = characters(waiting_memory_channel(left, right, Memory(math.inf, 1.0), cutoff, offset))
+        assert got[0] == pytest.approx(1.0) and all(0 <= c <= 1 for c in got[1:])

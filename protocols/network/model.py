@@ -166,8 +166,9 @@ class Repeater:
     fidelity, and ``bsm_ns``, how long its halves stay in memory during the measurement), and when its two
     halves (the left hop's, the right hop's) reach the network layer: ``confirm_ns``, each half's wait for
     the link layer's CONFIRM before its OK where this node is not the hop's master (the hop's one-way delay;
-    0 at the master), storage the link option's state does not hold; ``herald_ns``, each half's herald
-    round trip, which the option's state does hold (only the difference of the OK times uses it)."""
+    0 at the master), storage the link option's state does not hold; ``herald_ns``, each half's time from
+    emission to its herald (its hop's attempt cycle, up to a term common to both halves), which the option's
+    state does hold: only the difference of the two OK times uses it."""
 
     memory: Memory = Memory()
     gate_fidelity: float = 1.0

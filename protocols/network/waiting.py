@@ -114,42 +114,52 @@ def expected_generation_ns(hops: Sequence[Generation]) -> float:
     return expected_max_exponential([hop.rate for hop in hops])
 
 
-def _geometric_range(x: float, first: float, last: float) -> float:
-    """Σ_{n=first..last} xⁿ over the integers (``last`` may be math.inf when x < 1; 0 when first > last)."""
-    if first > last:
+def _geometric_range(x: float, count: float) -> float:
+    """Σ_{j=0..count−1} xʲ for 0 ≤ x ≤ 1 (``count`` may be math.inf when x < 1)."""
+    if count <= 0:
         return 0.0
-    if math.isinf(last):
-        return x**first / (1 - x)
-    count = last - first + 1
-    return x**first * count if x == 1 else x**first * (1 - x**count) / (1 - x)
+    if math.isinf(count):
+        return 1 / (1 - x)
+    return count if x == 1 else -math.expm1(count * math.log(x)) / (1 - x) if x > 0 else 1.0
 
 
 def _lattice_side(q: float, cycle: float, offset: float, rate: float, cutoff: float, first: int) -> float:
-    """Σ_{n ≥ first, |n·c + offset| ≤ cutoff} qⁿ·e^(−rate·|n·c + offset|): one sign of G_left − G_right."""
+    """Σ_{n ≥ first, |n·c + offset| ≤ cutoff} qⁿ·e^(−rate·|n·c + offset|): one sign of G_left − G_right.
+    Every term is factored so that no exponent is positive (a short T2 overflows nothing)."""
     finite = math.isfinite(cutoff)
     low = max(first, math.ceil((-cutoff - offset) / cycle)) if finite else first
     high = math.floor((cutoff - offset) / cycle) if finite else math.inf
     turn = max(low, math.ceil(-offset / cycle))                  # the first n with n·c + offset ≥ 0
-    after = math.exp(-rate * offset) * _geometric_range(q * math.exp(-rate * cycle), turn, high)
-    before = math.exp(rate * offset) * _geometric_range(q * math.exp(rate * cycle), low, min(high, turn - 1))
+    after = 0.0
+    if turn <= high:
+        start = q**turn * math.exp(-rate * (turn * cycle + offset))
+        after = start * _geometric_range(q * math.exp(-rate * cycle), high - turn + 1)
+    # before the turn n·c + offset < 0: at most |offset|/c + 1 terms (a hop delay or so: one or two)
+    last = turn - 1 if math.isinf(high) else min(int(high), turn - 1)
+    before = math.fsum(q**n * math.exp(rate * (n * cycle + offset)) for n in range(low, last + 1))
     return after + before
 
 
-def _exp_integral(k: float, low: float, high: float) -> float:
-    """∫_low^high e^(−k·y) dy (``high`` may be math.inf when k > 0; 0 when low ≥ high)."""
-    if low >= high:
+def _exp_segment(k: float, length: float) -> float:
+    """∫_0^length e^(−k·v) dv (``length`` may be math.inf when k > 0)."""
+    if length <= 0:
         return 0.0
-    if math.isinf(high):
-        return math.exp(-k * low) / k
-    return high - low if k == 0 else math.exp(-k * low) * -math.expm1(-k * (high - low)) / k
+    if math.isinf(length):
+        return 1 / k
+    return length if k == 0 else -math.expm1(-k * length) / k
 
 
 def _continuous_side(success_rate: float, offset: float, rate: float, cutoff: float) -> float:
-    """∫_{y ≥ 0, |y + offset| ≤ cutoff} e^(−λy)·e^(−rate·|y + offset|) dy: one sign of T_left − T_right."""
-    turn = max(0.0, -offset)
-    after = math.exp(-rate * offset) * _exp_integral(success_rate + rate, turn, cutoff - offset)
-    before = math.exp(rate * offset) * _exp_integral(success_rate - rate, max(0.0, -offset - cutoff), turn)
-    return after + before
+    """∫ e^(−λy)·e^(−rate·|u|) dy over y ≥ 0 with u = y + offset, |u| ≤ cutoff: one sign of T_left − T_right,
+    factored at each piece's largest term (no positive exponent)."""
+    low = max(0.0, offset)                                       # u ≥ 0: the piece starts at u = low
+    after = math.exp(-success_rate * (low - offset) - rate * low) * _exp_segment(success_rate + rate, cutoff - low)
+    top = min(-offset, cutoff)                                   # u = −v < 0, v in (0, top]: y = −v − offset ≥ 0
+    if top <= 0:
+        return after
+    k = success_rate - rate                                      # the exponent λ(v + offset) − rate·v, linear in v
+    peak = (success_rate * (top + offset) - rate * top) if k > 0 else success_rate * offset
+    return after + math.exp(peak) * _exp_segment(abs(k), top)
 
 
 def wait_moment(left: Generation, right: Generation, rate: float, cutoff_ns: float = math.inf,
