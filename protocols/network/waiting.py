@@ -10,7 +10,8 @@ with deterministic swapping):
     E[slots] = E[max(G₁, …, G_K)] = Σ_{k=1..K} (−1)^{k+1} C(K, k) / (1 − (1 − p)^k)
 
 which is (3 − 2p)/(p(2 − p)) for K = 2. Hops of different rates use the exponential approximation.
-At a repeater the earlier of its two halves waits |G₁ − G₂| slots for the later one.
+At a repeater the earlier of its two halves waits for the later one's OK: |G₁ − G₂| cycles shifted by the
+difference of their OK lags (:func:`wait_moment`).
 
 >>> round(expected_max_geometric(2, 0.2), 6)            # (3 − 2p)/(p(2 − p))
 7.222222
