@@ -4,16 +4,18 @@ it gives, and the errors a request can end with.
 A chain of K Werner links (w each: coupler pairs depolarised with probability d, w = 1 − d), perfect
 gates and readout taking no time, T1 = ∞ and dephasing T2 at every node. Cutoffs count from a half's link
 OK, which comes a wait u = cycle − attempt/2 after the pair's emission (the link layer's figure), so both
-halves of each link pair have dephased for u by then. Under a cutoff τ the worst pair has each repeater's
-earlier half stored τ more and each end's half τ_end = τ + L more (L: the TRACK and CONFIRM legs, the
-report's end_cutoff − cutoff). Dephasing for t multiplies the Z- and Y-characters of a Bell-diagonal pair
-by e^(−t/T2) and a Werner link's three characters are w (the fidelity is the mean of the four
+halves of each link pair have dephased for u by then; a repeater's half of a hop of which it is not the
+master (the higher node id) waits the hop's one-way delay more for the link layer's CONFIRM before its OK
+(δ: the sum of those waits). Under a cutoff τ the worst pair has each repeater's earlier half stored τ more
+and each end's half τ_end = τ + L more (L: the TRACK and CONFIRM legs, the report's end_cutoff − cutoff).
+Dephasing for t multiplies the Z- and Y-characters of a Bell-diagonal pair by e^(−t/T2) and a Werner link's
+three characters are w (the fidelity is the mean of the four
 characters; Bennett, DiVincenzo, Smolin, Wootters, PRA 54, 3824 (1996)), so
 
-    F_worst(τ) = ¼ [1 + w^K + 2 w^K exp(−(2Ku + (K − 1)τ + 2(τ + L)) / T2)]
+    F_worst(τ) = ¼ [1 + w^K + 2 w^K exp(−(2Ku + (K − 1)τ + δ + 2(τ + L)) / T2)]
 
 and the longest τ with F_worst(τ) ≥ F_min is
-τ* = (−T2 ln((4F_min − 1 − w^K) / (2w^K)) − 2Ku − 2L) / (K + 1).
+τ* = (−T2 ln((4F_min − 1 − w^K) / (2w^K)) − 2Ku − δ − 2L) / (K + 1).
 """
 
 from __future__ import annotations
@@ -44,9 +46,15 @@ def test_the_cutoff_is_the_longest_that_keeps_the_worst_pair_above_the_minimum()
     link = report["links"][0]
     u = link["attempt_cycle_ns"] - link["attempt_ns"] / 2
     tau, latency = circuit["cutoff_ns"], circuit["end_cutoff_ns"] - circuit["cutoff_ns"]
-    best = (-t2 * math.log((4 * F_MIN - 1 - w**k) / (2 * w**k)) - 2 * k * u - 2 * latency) / (k + 1)
+    ids = {name: node["node_id"] for name, node in report["nodes"].items()}
+    head, repeater, tail = (ids[name] for name in circuit["path"])
+    hop_delay = latency / (2 * k)                          # L = 2 Σ hop delays (no BSM time, no jitter)
+    delta = hop_delay * ((repeater > head) + (repeater > tail))         # its CONFIRM waits: not the master
+    best = (-t2 * math.log((4 * F_MIN - 1 - w**k) / (2 * w**k)) - 2 * k * u - delta
+            - 2 * latency) / (k + 1)
     assert 0.99 * best <= tau <= best + 1                  # bisection to 1 %, always on the feasible side
-    worst = 0.25 * (1 + w**k + 2 * w**k * math.exp(-(2 * k * u + (k - 1) * tau + 2 * (tau + latency)) / t2))
+    worst = 0.25 * (1 + w**k + 2 * w**k * math.exp(-(2 * k * u + (k - 1) * tau + delta + 2 * (tau + latency))
+                                                    / t2))
     # the tail computed it from the link options as the SETUP carried them: 16-bit probabilities (n/65535)
     assert worst >= F_MIN and abs(circuit["fidelity_worst_model"] - worst) < 4 / 65535
     assert circuit["expired_by_reason"]["CUTOFF"] > 0      # some halves waited too long

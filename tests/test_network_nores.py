@@ -19,7 +19,7 @@ from protocols.network.setup_backoff import MAX_DOUBLINGS
 from protocols.network.types import NetworkConfig
 from protocols.packets import linkservice as ll
 from protocols.packets.qncp import Setup, SetupReply, decode_qncp
-from protocols.packets.qncp_common import MESSAGE_TYPES, SETUP, SETUP_ACK, SETUP_REPLY
+from protocols.packets.qncp_common import MESSAGE_TYPES, SETUP, SETUP_ACK, SETUP_REPLY, SETUP_REPLY_ACK
 from stack.report import build_report
 from stack.runtime import run_scenario
 from stack.scenario import load_text
@@ -325,3 +325,35 @@ def test_a_request_without_max_time_waits_until_the_generation_window_ends() -> 
     assert [e.err for e in chain.errs(1)] == [ll.ERR_TIMEOUT] and stats.ended == "TIMEOUT"
     chain.advance(chain.now + 10**10)
     assert chain.settled() and not chain.received[2]
+
+
+def test_refusal_records_go_once_no_copy_of_the_setup_or_refusal_can_come() -> None:
+    """Forty requests refused UNSUPP at the second repeater (4, one qubit), relayed by the first (3) to the head
+    (1), every SETUP_REPLY_ACK lost (each refusal is sent retries + 1 times, and each copy answered): each
+    node keeps the refusal's record by Circuit ID (and 3 and 4 the refusal itself, wire.md §9.3.3) only until
+    the last copy of the SETUP or of the refusal can have come, (retries + 1) RTOs; they no longer pile up
+    over a run. Everything each node sent about the refused circuits is still counted in their records: none
+    went before its last message."""
+    chain = Chain(3)
+    chain.engines[4].node.circuits.qubits = 1
+    chain.lose = lambda source, target, payload: payload[1] == SETUP_REPLY_ACK
+    nodes = (1, 3, 4)
+    lifetime = max((chain.engines[n].node.config.retries + 1) * chain.engines[n].node.rto(p)
+                   for n in nodes for p in (1, 2, 3, 4) if p != n)
+    for request in range(40):
+        chain.create(number=1)
+        chain.run()
+        assert len(chain.errs(1)) == request + 1
+        assert all(len(chain.engines[n].node.refusals) == 1 for n in nodes)
+        chain.advance(chain.now + lifetime + 1)
+        assert not any(chain.engines[n].node.refusals for n in nodes)
+        assert not chain.engines[3].signalling.refused and not chain.engines[4].signalling.refused
+    signalling = {MESSAGE_TYPES[t] for t in (SETUP, SETUP_ACK, SETUP_REPLY, SETUP_REPLY_ACK)}
+    for n in nodes:
+        sent = Counter(MESSAGE_TYPES[p[1]] for m, port, p in chain.sent if m == n and port == QNCP_PORT)
+        counted: Counter[str] = Counter()
+        for record in chain.engines[n].node.records.values():
+            counted.update(record.messages)
+        assert sent and counted == sent and set(sent) <= signalling
+        assert n == 1 or sent["SETUP_REPLY"] == 40 * (chain.engines[n].node.config.retries + 1)
+    assert chain.settled()

@@ -4,6 +4,7 @@ own option choice for the per-hop Minimum Fidelity."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -114,11 +115,12 @@ def test_pareto_keeps_only_options_worth_their_speed() -> None:
 
 def closed_form_cutoff(fidelities: list[float], f_min: float, latency: float, bsm: float) -> float:
     """Werner hops, T1 = ∞, a common T2, perfect gates and readout: F = ¼ + (∏w/4)(1 + 2e^(−S/T2)) with S the
-    summed storage 2(τ + L) + Σ_repeaters (τ + 2·bsm); solved for τ."""
+    summed storage 2(τ + L) + Σ_repeaters (τ + 2·bsm + DELAY); solved for τ. On a route of rising node ids each
+    repeater is its left hop's non-master: its half of that hop waits one hop delay for the CONFIRM."""
     product = math.prod((4 * f - 1) / 3 for f in fidelities)
     total = -T2 * math.log((4 * (f_min - 0.25) / product - 1) / 2)
     repeaters = len(fidelities) - 1
-    return (total - 2 * latency - 2 * repeaters * bsm) / (repeaters + 2)
+    return (total - 2 * latency - repeaters * (2 * bsm + DELAY)) / (repeaters + 2)
 
 
 @pytest.mark.parametrize("fidelities", [[0.98, 0.98], [0.99, 0.97, 0.98]])
@@ -272,7 +274,10 @@ def test_rules_from_the_default_topology_and_its_route() -> None:
 
 
 def chain_of(rules: CircuitRules, nodes: list[NodeCap]) -> Chain:
-    return Chain(tuple(h.option.distribution for h in rules.hops), tuple(n.repeater for n in nodes[1:-1]),
+    """The rules' chain on a route of rising node ids: each repeater waits for its left hop's CONFIRM."""
+    repeaters = tuple(dataclasses.replace(n.repeater, confirm_ns=(DELAY, 0), herald_ns=(DELAY, DELAY))
+                      for n in nodes[1:-1])
+    return Chain(tuple(h.option.distribution for h in rules.hops), repeaters,
                  nodes[0].memory, nodes[-1].memory, 2 * DELAY * len(rules.hops))
 
 

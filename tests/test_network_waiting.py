@@ -113,12 +113,14 @@ def dephasing(t: float, t2: float) -> tuple[float, float, float, float]:
     return (1 - pz, 0.0, pz, 0.0)
 
 
-def brute_waiting_channel(p1: float, p2: float, cycle: float, t2: float, cutoff: float) -> list[float]:
-    """Σ over both hops' slot counts of P(g1)P(g2)·Z(|g1 − g2|·c), kept when the wait is within the cutoff."""
+def brute_waiting_channel(p1: float, p2: float, cycle: float, t2: float, cutoff: float,
+                          offset: float = 0.0) -> list[float]:
+    """Σ over both hops' slot counts of P(g1)P(g2)·Z(|(g1 − g2)·c + offset|), kept when the wait (between the
+    two OKs, ``offset`` apart for halves heralded together) is within the cutoff."""
     out, kept = [0.0] * 4, 0.0
     top = math.ceil(50 / min(p1, p2))
     for g1, g2 in itertools.product(range(1, top), repeat=2):
-        wait = abs(g1 - g2) * cycle
+        wait = abs((g1 - g2) * cycle + offset)
         if wait > cutoff:
             continue
         weight = p1 * (1 - p1) ** (g1 - 1) * p2 * (1 - p2) ** (g2 - 1)
@@ -146,6 +148,63 @@ def test_waiting_channel_against_brute_force(p1: float, p2: float, cutoff: float
     assert got == pytest.approx(brute_waiting_channel(p1, p2, cycle, t2, cutoff), abs=1e-10)
 
 
+@pytest.mark.parametrize(("p1", "p2", "cutoff", "offset"), [
+    (0.2, 0.2, 5_000, 0),                   # a cutoff shorter than a cycle: only the halves heralded together
+    (0.2, 0.2, 5_000, 3_000),               # … which wait 3 µs for the later OK (a CONFIRM)
+    (0.3, 0.1, 9_000, 8_000),               # both m = 0 (8 µs) and m = −1 (2 µs) within it
+    (0.3, 0.1, 35_000, -4_000), (0.3, 0.1, math.inf, 13_000), (0.5, 0.25, 1_000, -10_500)])
+def test_waiting_channel_with_an_ok_offset_against_brute_force(p1: float, p2: float, cutoff: float,
+                                                               offset: float) -> None:
+    cycle, t2 = 10_000, 150_000
+    got = waiting_memory_channel(Generation(p1, cycle), Generation(p2, cycle), Memory(math.inf, t2), cutoff,
+                                 offset)
+    assert got == pytest.approx(brute_waiting_channel(p1, p2, cycle, t2, cutoff, offset), abs=1e-10)
+
+
+def test_a_cutoff_shorter_than_a_cycle_is_not_a_wait_of_zero() -> None:
+    """The model of before: a cutoff under one cycle kept only D = 0, the halves never waited (F too high)."""
+    hop, memory = Generation(0.2, 10_000), Memory(math.inf, 20_000)
+    got = characters(waiting_memory_channel(hop, hop, memory, 9_999, 9_000))
+    assert got[2] == pytest.approx(math.exp(-9_000 / 20_000) * 1 / (1 + 0.8) + math.exp(-1_000 / 20_000) * 0.8 / 1.8)
+
+
+def sliding_grids(p1: float, c1: float, p2: float, c2: float, offset: float, cutoff: float, t2: float,
+                  n: int = 400_000) -> tuple[float, float]:
+    """Monte Carlo of two hops attempting on grids of different cycles with independent uniform phases: the
+    mean of e^(−W/T2) over the kept waits W = |T_left − T_right + offset| ≤ cutoff, and its standard error."""
+    x = (RNG.geometric(p1, n) * c1 + RNG.uniform(0, c1, n)) - (RNG.geometric(p2, n) * c2 + RNG.uniform(0, c2, n))
+    wait = np.abs(x + offset)
+    decay = np.exp(-wait[wait <= cutoff] / t2)
+    return float(decay.mean()), float(decay.std() / math.sqrt(decay.size))
+
+
+@pytest.mark.parametrize(("p1", "c1", "p2", "c2", "offset", "cutoff"), [
+    (0.059, 10_794, 0.059, 40_174, 9_793, 5_000),      # the walker's cut2: a 5 µs cutoff, cycles 10.8 and 40.2 µs
+    (0.059, 10_794, 0.059, 40_174, -39_174, 30_000),
+    (0.2, 10_000, 0.1, 13_000, 2_000, 8_000)])
+def test_different_cycles_against_sliding_grids(p1: float, c1: float, p2: float, c2: float, offset: float,
+                                                cutoff: float) -> None:
+    """Different cycles: the continuous model against the grids it stands for, within 4 σ of the sample plus
+    2·10⁻³ for the exponential approximation of the geometric times (it is ~10⁻³ here)."""
+    t2 = 50_000
+    got = characters(waiting_memory_channel(Generation(p1, c1), Generation(p2, c2), Memory(math.inf, t2), cutoff,
+                                            offset))
+    mean, stderr = sliding_grids(p1, c1, p2, c2, offset, cutoff, t2)
+    assert got[2] == got[3] == pytest.approx(mean, abs=SIGMAS * stderr + 2e-3)
+
+
+def test_no_wait_on_the_grid_within_the_cutoff_takes_the_continuous_model() -> None:
+    """Equal cycles whose OKs are never within the cutoff (2 µs apart at best, cutoff 1 µs): the continuous
+    model (here nearly flat on [−τ, τ] around the offset), integrated numerically."""
+    p, cycle, t2, offset, cutoff = 0.1, 10_000, 30_000, 2_000, 1_000
+    got = characters(waiting_memory_channel(Generation(p, cycle), Generation(p, cycle), Memory(math.inf, t2), cutoff,
+                                            offset))
+    x = np.linspace(-offset - cutoff, -offset + cutoff, 200_001)      # X with |X + offset| ≤ cutoff
+    density = np.exp(-p / cycle * np.abs(x))
+    expected = np.trapezoid(density * np.exp(-np.abs(x + offset) / t2), x) / np.trapezoid(density, x)
+    assert got[2] == pytest.approx(float(expected), abs=1e-9)
+
+
 def test_waiting_channel_with_amplitude_damping_keeps_its_characters_exponential() -> None:
     p, cycle, t1, t2 = 0.25, 5_000, 300_000, 200_000
     got = characters(waiting_memory_channel(Generation(p, cycle), Generation(p, cycle), Memory(t1, t2)))
@@ -166,5 +225,23 @@ def test_mid_distribution() -> None:
                     memory_channel(6_000, math.inf, 2e5)):
         expected = xor_convolve(expected, channel)
     assert mid_distribution(two, [hop, hop], 50_000) == pytest.approx(expected, abs=1e-12)
+    timed = Repeater(Memory(math.inf, 2e5), 0.99, 0.98, 3_000, confirm_ns=(4_000, 1_000), herald_ns=(9_000, 12_000))
+    expected = link                         # OKs 4 + 9 − 1 − 12 = 0 µs apart; both CONFIRM waits are storage
+    for channel in (werner(0.97), timed.noise, waiting_memory_channel(hop, hop, timed.memory, 50_000, 0),
+                    memory_channel(6_000 + 5_000, math.inf, 2e5)):
+        expected = xor_convolve(expected, channel)
+    assert mid_distribution(Chain((link, werner(0.97)), (timed,)), [hop, hop], 50_000) == pytest.approx(expected,
+                                                                                                       abs=1e-12)
     with pytest.raises(ValueError, match="hop generations"):
         mid_distribution(two, [hop])
+
+
+@pytest.mark.parametrize("cycles", [(10_000, 10_000), (10_000, 40_000)])
+@pytest.mark.parametrize("offset", [-45_000, 9_000, 45_000])
+def test_a_memory_far_shorter_than_the_waits_overflows_nothing(cycles: tuple[int, int], offset: float) -> None:
+    """T2 = 1 ns against waits of tens of µs (a scenario may say so): every term is factored with no positive
+    exponent, so the characters are tiny numbers in [0, 1], not an OverflowError."""
+    left, right = Generation(0.3, cycles[0]), Generation(0.2, cycles[1])
+    for cutoff in (math.inf, 50_000, 5_000):
+        got = characters(waiting_memory_channel(left, right, Memory(math.inf, 1.0), cutoff, offset))
+        assert got[0] == pytest.approx(1.0) and all(0 <= c <= 1 for c in got[1:])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import protocols.network.refusal_records as refusal_records
 from protocols.common import Actions
 from protocols.network.context import Node
 from protocols.network.distiller import Distiller
@@ -57,7 +58,9 @@ class Deadlines:
             return self.hops.retry(key[1], key[2], now)
         if kind == "hop-cap":
             return self.hops.caps.stalled(key[1], key[2], now)
-        if kind == "forget-halves":
+        if kind == refusal_records.FORGET:
+            refusal_records.forget(self.node, key[1])
+        elif kind == "forget-halves":
             self.node.forget_due(key[1], now)
         elif kind == "forget-circuit":
             return self.ending.forget(key[1], now)

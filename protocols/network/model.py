@@ -163,12 +163,24 @@ class Memory:
 @dataclass(frozen=True, slots=True)
 class Repeater:
     """What a repeater contributes to a chain: its memory and its Bell measurement (gate fidelity, readout
-    fidelity, and ``bsm_ns``, how long its halves stay in memory during the measurement)."""
+    fidelity, and ``bsm_ns``, how long its halves stay in memory during the measurement), and when its two
+    halves (the left hop's, the right hop's) reach the network layer: ``confirm_ns``, each half's wait for
+    the link layer's CONFIRM before its OK where this node is not the hop's master (the hop's one-way delay;
+    0 at the master), storage the link option's state does not hold; ``herald_ns``, each half's time from
+    emission to its herald (its hop's attempt cycle, up to a term common to both halves), which the option's
+    state does hold: only the difference of the two OK times uses it."""
 
     memory: Memory = Memory()
     gate_fidelity: float = 1.0
     readout_fidelity: float = 1.0
     bsm_ns: int = 0
+    confirm_ns: tuple[int, int] = (0, 0)
+    herald_ns: tuple[int, int] = (0, 0)
+
+    @property
+    def ok_offset_ns(self) -> int:
+        """OK of the left half minus OK of the right half for two halves heralded together."""
+        return self.herald_ns[0] + self.confirm_ns[0] - self.herald_ns[1] - self.confirm_ns[1]
 
     @property
     def noise(self) -> BellDistribution:
@@ -208,14 +220,16 @@ def _storage_terms(chain: Chain) -> list[tuple[Memory, bool, int]]:
     """Each half's longest storage under a cutoff τ as (memory, counts τ, fixed ns): τ·[counts τ] + fixed."""
     terms = [(chain.head, True, chain.latency_ns), (chain.tail, True, chain.latency_ns)]
     for repeater in chain.repeaters:
-        terms += [(repeater.memory, True, repeater.bsm_ns), (repeater.memory, False, repeater.bsm_ns)]
+        left, right = repeater.confirm_ns
+        terms += [(repeater.memory, True, repeater.bsm_ns + left), (repeater.memory, False, repeater.bsm_ns + right)]
     return terms
 
 
 def worst_case_storage(chain: Chain, cutoff_ns: float) -> list[tuple[Memory, float]]:
     """Each half's longest storage under cutoff τ (network-design §9.4): at each repeater the earlier half
-    waits at most τ for the later one (swap as soon as possible; the later one is swapped on arrival), and
-    both spend ``bsm_ns`` in the Bell measurement; the end halves wait at most τ_end = τ + L."""
+    waits at most τ for the later one (swap as soon as possible; the later one is swapped on arrival), both
+    spend ``bsm_ns`` in the Bell measurement and each its CONFIRM wait before its OK (``confirm_ns``: τ counts
+    from the OK); the end halves wait at most τ_end = τ + L."""
     return [(memory, (cutoff_ns if counts else 0.0) + fixed) for memory, counts, fixed in _storage_terms(chain)]
 
 

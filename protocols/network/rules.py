@@ -27,12 +27,14 @@ output is :class:`CircuitRules` (what SETUP_REPLY carries) or an error code. The
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 
 from protocols.network.distillation import RoundNoise
 from protocols.network.model import (
     Chain,
+    Repeater,
     WorstCase,
     chain_distribution,
     characters,
@@ -95,7 +97,7 @@ class _Path:
         self.fronts = [pareto(link.options) for link in links]
         if not all(self.fronts):
             raise ValueError("a hop offers no option with a success probability above 0")
-        self.repeaters = tuple(node.repeater for node in nodes[1:-1])
+        self.repeaters = tuple(_timed(node.repeater, self.route, links, k) for k, node in enumerate(nodes[1:-1]))
         self.latency = signalling_latency_ns([link.delay_ns for link in links],
                                              [r.bsm_ns for r in self.repeaters]) + margin_ns
         self.request_ns = max(REQUEST_ROUND_TRIPS * 2 * link.delay_ns for link in links)
@@ -131,6 +133,15 @@ class _Path:
 
     def cutoff(self, choice: Sequence[int], min_fidelity: float) -> float | None:
         return solve(min_fidelity, self.worst(choice), CUTOFF_SEARCH_PAIRS * self.pair_ns(choice))
+
+
+def _timed(repeater: Repeater, route: Sequence[int], links: Sequence[LinkCap], index: int) -> Repeater:
+    """The ``index``-th repeater of ``route`` with its halves' OK times: a half waits the hop's one-way delay
+    for the link layer's CONFIRM where this node is not the hop's master (the lower node id); from emission
+    to herald a half takes its hop's attempt cycle less the attempt's half (the same for both halves)."""
+    node, left, right = route[index + 1], links[index], links[index + 1]
+    confirm = (left.delay_ns if node > route[index] else 0, right.delay_ns if node > route[index + 2] else 0)
+    return dataclasses.replace(repeater, confirm_ns=confirm, herald_ns=(left.cycle_ns, right.cycle_ns))
 
 
 def stored_option(option: OptionCap, a: NodeCap, b: NodeCap) -> OptionCap:

@@ -15,6 +15,7 @@ of the SETUP may still come. The head retries INUSE with another circuit id, NOR
 from __future__ import annotations
 
 import protocols.network.caps as caps
+import protocols.network.refusal_records as refusal_records
 import protocols.network.rules as rules
 from protocols.common import QNCP_PORT, Actions
 from protocols.network.circuit import Circuit, CircuitEvent, CircuitState, Hop
@@ -120,7 +121,8 @@ class Signalling:
             code = ll.ERR_REJECTED
         if code:
             stats = CircuitStats("refused", setup.route, handle[1], created_at=now)
-            node.refusals[handle[1]] = node.records.setdefault((handle[0], setup.create_id), stats)
+            refusal_records.keep(node, handle[1], node.records.setdefault((handle[0], setup.create_id), stats),
+                                 (sender,), now)
             return actions.extend(self._refuse(handle, setup.create_id, setup.tail_node, sender, code, now))
         circuit = Circuit(handle, setup.route, index, CircuitState.RESERVED, setup.create, setup.create_id,
                           setup.window, self.service.purposes.get(setup.create.purpose_id) if tail else None)
@@ -152,7 +154,7 @@ class Signalling:
         message = self.decision.decide(circuit, setup, free)
         if isinstance(message, int):
             node.circuits.forget(circuit.handle)
-            node.refusals[circuit.handle[1]] = circuit.stats
+            refusal_records.keep(node, circuit.handle[1], circuit.stats, (circuit.hop(LEFT).peer,), now)
             return self._refuse(circuit.handle, setup.create_id, node.node_id, circuit.hop(LEFT).peer, message, now)
         actions = self._install(circuit, message, now)
         circuit.fire(CircuitEvent.REPLY_OK)
@@ -221,8 +223,10 @@ class Signalling:
         if circuit.hops[RIGHT] is None or circuit.hop(RIGHT).peer != sender:
             return actions
         if message.status != 0:
-            node.refusals[handle[1]] = circuit.stats    # what it sends about the circuit once forgotten here (the
-            if not circuit.is_head:                     # relay, ACKs to copies of the refusal) is counted there
+            # what it sends about the circuit once forgotten here (the relay, ACKs to copies of the refusal)
+            peers = (sender,) if circuit.is_head else (sender, circuit.hop(LEFT).peer)
+            refusal_records.keep(node, handle[1], circuit.stats, peers, now)
+            if not circuit.is_head:
                 return actions.extend(self._relay_refusal(circuit, message, now))
             actions.extend(self._refused(circuit, message.status, now))
             return actions.extend(self.ending.close(circuit, now))

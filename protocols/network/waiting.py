@@ -10,7 +10,8 @@ with deterministic swapping):
     E[slots] = E[max(G₁, …, G_K)] = Σ_{k=1..K} (−1)^{k+1} C(K, k) / (1 − (1 − p)^k)
 
 which is (3 − 2p)/(p(2 − p)) for K = 2. Hops of different rates use the exponential approximation.
-At a repeater the earlier of its two halves waits |G₁ − G₂| slots for the later one.
+At a repeater the earlier of its two halves waits for the later one's OK: |G₁ − G₂| cycles shifted by the
+difference of their OK lags (:func:`wait_moment`).
 
 >>> round(expected_max_geometric(2, 0.2), 6)            # (3 − 2p)/(p(2 − p))
 7.222222
@@ -114,46 +115,106 @@ def expected_generation_ns(hops: Sequence[Generation]) -> float:
     return expected_max_exponential([hop.rate for hop in hops])
 
 
-def _geometric_sum(x: float, terms: float) -> float:
-    """Σ_{d=1..terms} x^d (terms may be math.inf), for 0 ≤ x < 1."""
-    if terms <= 0 or x == 0:
+def _geometric_range(x: float, count: float) -> float:
+    """Σ_{j=0..count−1} xʲ for 0 ≤ x ≤ 1 (``count`` may be math.inf when x < 1)."""
+    if count <= 0:
         return 0.0
-    return x / (1 - x) if math.isinf(terms) else x * -math.expm1(terms * math.log(x)) / (1 - x)
+    if math.isinf(count):
+        return 1 / (1 - x)
+    return count if x == 1 else -math.expm1(count * math.log(x)) / (1 - x) if x > 0 else 1.0
+
+
+def _lattice_side(q: float, cycle: float, offset: float, rate: float, cutoff: float, first: int) -> float:
+    """Σ_{n ≥ first, |n·c + offset| ≤ cutoff} qⁿ·e^(−rate·|n·c + offset|): one sign of G_left − G_right.
+    Every term is factored so that no exponent is positive (a short T2 overflows nothing)."""
+    finite = math.isfinite(cutoff)
+    low = max(first, math.ceil((-cutoff - offset) / cycle)) if finite else first
+    high = math.floor((cutoff - offset) / cycle) if finite else math.inf
+    turn = max(low, math.ceil(-offset / cycle))                  # the first n with n·c + offset ≥ 0
+    after = 0.0
+    if turn <= high:
+        start = q**turn * math.exp(-rate * (turn * cycle + offset))
+        after = start * _geometric_range(q * math.exp(-rate * cycle), high - turn + 1)
+    # before the turn n·c + offset < 0: at most |offset|/c + 1 terms (a hop delay or so: one or two)
+    last = turn - 1 if math.isinf(high) else min(int(high), turn - 1)
+    before = math.fsum(q**n * math.exp(rate * (n * cycle + offset)) for n in range(low, last + 1))
+    return after + before
+
+
+def _exp_segment(k: float, length: float) -> float:
+    """∫_0^length e^(−k·v) dv (``length`` may be math.inf when k > 0)."""
+    if length <= 0:
+        return 0.0
+    if math.isinf(length):
+        return 1 / k
+    return length if k == 0 else -math.expm1(-k * length) / k
+
+
+def _continuous_side(success_rate: float, offset: float, rate: float, cutoff: float) -> float:
+    """∫ e^(−λy)·e^(−rate·|u|) dy over y ≥ 0 with u = y + offset, |u| ≤ cutoff: one sign of T_left − T_right,
+    factored at each piece's largest term (no positive exponent)."""
+    low = max(0.0, offset)                                       # u ≥ 0: the piece starts at u = low
+    after = math.exp(-success_rate * (low - offset) - rate * low) * _exp_segment(success_rate + rate, cutoff - low)
+    top = min(-offset, cutoff)                                   # u = −v < 0, v in (0, top]: y = −v − offset ≥ 0
+    if top <= 0:
+        return after
+    k = success_rate - rate                                      # the exponent λ(v + offset) − rate·v, linear in v
+    peak = (success_rate * (top + offset) - rate * top) if k > 0 else success_rate * offset
+    return after + math.exp(peak) * _exp_segment(abs(k), top)
+
+
+def wait_moment(left: Generation, right: Generation, rate: float, cutoff_ns: float = math.inf,
+                offset_ns: float = 0.0) -> float:
+    """E[e^(−rate·W); W ≤ cutoff] up to a factor common to every rate, for a repeater's wait W: from the
+    earlier of its two halves' OKs to the later one's, W = |X + offset| with X = T_left − T_right the
+    difference of the hops' success times and ``offset_ns`` (OK − herald) of the left half minus that of the
+    right (:attr:`protocols.network.model.Repeater.ok_offset_ns`).
+
+    Equal attempt cycles c: the hops attempt on one grid (as the emulated links do), X = (G_left − G_right)·c
+    with geometric G, P(X = m·c) ∝ q_left^m (m ≥ 0), q_right^|m| (m < 0), summed in closed form (geometric
+    sums). Different cycles: the grids slide past each other and X is taken as continuous, the difference of
+    exponential times of rates λᵢ = pᵢ/cᵢ, density ∝ e^(−λ_left·x) (x ≥ 0), e^(λ_right·x) (x < 0),
+    integrated in closed form.
+
+    >>> hop = Generation(0.5, 1_000)
+    >>> round(wait_moment(hop, hop, 0.0), 6), round(wait_moment(hop, hop, 0.0, 500, 800), 6)   # all; m = −1 only
+    (3.0, 0.5)
+    """
+    if left.cycle_ns == right.cycle_ns:
+        cycle = left.cycle_ns
+        return (_lattice_side(1 - left.success, cycle, offset_ns, rate, cutoff_ns, 0)
+                + _lattice_side(1 - right.success, cycle, -offset_ns, rate, cutoff_ns, 1))
+    return (_continuous_side(left.rate, offset_ns, rate, cutoff_ns)
+            + _continuous_side(right.rate, -offset_ns, rate, cutoff_ns))
 
 
 def waiting_memory_channel(left: Generation, right: Generation, memory: Memory,
-                           cutoff_ns: float = math.inf) -> BellDistribution:
-    """The memory channel of a repeater's earlier half, averaged over its wait D = |G_left − G_right|·c and
-    conditioned on D ≤ ``cutoff_ns`` (longer waits are discarded).
-
-    Both hops are put on the finer of the two slot grids c with the same mean time (p' = p·c/cᵢ), exact when
-    the cycles are equal. Then P(D = 0) = A, P(D = d·c) = A(q₁^d + q₂^d) with A = p₁p₂/(1 − q₁q₂), and the
-    memory's characters e^(−γt) average in closed form (geometric sums).
-    """
-    cycle = min(left.cycle_ns, right.cycle_ns)
-    p1, p2 = (min(1.0, hop.success * cycle / hop.cycle_ns) for hop in (left, right))
-    q1, q2 = 1 - p1, 1 - p2
-    slots = math.floor(cutoff_ns / cycle) if math.isfinite(cutoff_ns) else math.inf
-
-    def moment(rate: float) -> float:          # E[e^(−rate·D); D ≤ cutoff] / A
-        damp = math.exp(-rate * cycle)
-        return 1 + _geometric_sum(q1 * damp, slots) + _geometric_sum(q2 * damp, slots)
-
-    kept = moment(0.0)
+                           cutoff_ns: float = math.inf, offset_ns: float = 0.0) -> BellDistribution:
+    """The memory channel of a repeater's earlier half, averaged over its wait W (:func:`wait_moment`) and
+    conditioned on W ≤ ``cutoff_ns`` (the cutoff counts from the OK: a half that waited longer was
+    discarded); the memory's characters e^(−γt) average in closed form. Should no wait on the grid of
+    equal cycles be within the cutoff (those hops would never swap), the continuous model stands in."""
+    kept = wait_moment(left, right, 0.0, cutoff_ns, offset_ns)
+    if kept <= 0:
+        left = Generation(left.success, math.nextafter(left.cycle_ns, math.inf))
+        kept = wait_moment(left, right, 0.0, cutoff_ns, offset_ns)
     rates = memory.rates
-    chars: Characters = (1.0, moment(rates[1]) / kept, moment(rates[2]) / kept, moment(rates[3]) / kept)
+    chars: Characters = (1.0, wait_moment(left, right, rates[1], cutoff_ns, offset_ns) / kept,
+                         wait_moment(left, right, rates[2], cutoff_ns, offset_ns) / kept,
+                         wait_moment(left, right, rates[3], cutoff_ns, offset_ns) / kept)
     return from_characters(chars)
 
 
 def mid_distribution(chain: Chain, hops: Sequence[Generation], cutoff_ns: float = math.inf) -> BellDistribution:
     """D_mid (network-design §9.5): the end-to-end pair at the last swap, without the end halves' storage:
     links ⊛ swap noise ⊛ each repeater's earlier half averaged over its wait (truncated at the cutoff) ⊛ both
-    halves' Bell-measurement time. A mean-field model: each repeater sees its two hops as fresh and
-    independent."""
+    halves' Bell-measurement time and their CONFIRM waits (``Repeater.confirm_ns``). A mean-field model: each
+    repeater sees its two hops as fresh and independent."""
     if len(hops) != len(chain.links):
         raise ValueError(f"{len(chain.links)} links but {len(hops)} hop generations")
     channels = []
     for index, repeater in enumerate(chain.repeaters):
-        channels.append(waiting_memory_channel(hops[index], hops[index + 1], repeater.memory, cutoff_ns))
-        channels.append(repeater.memory.channel(2 * repeater.bsm_ns))
+        channels.append(waiting_memory_channel(hops[index], hops[index + 1], repeater.memory, cutoff_ns,
+                                               repeater.ok_offset_ns))
+        channels.append(repeater.memory.channel(2 * repeater.bsm_ns + sum(repeater.confirm_ns)))
     return chain_distribution([chain.static_distribution()], channels)
