@@ -145,6 +145,7 @@ class LinkLayer:
                                        fail=self._fail)
         self.confirmation = Confirmation(self.links, self.requests, self.runs, self.follower, self.memory,
                                          self.replies, self.counters, self.timing, self.confirms, self._forgetting)
+        self._waiting = self.confirmation.waiting
         self.failures = Failures(self.links, self.requests, self.runs, self.confirms, self.follower,
                                  self.confirmation, self.memory, self.timing, fail=self._fail_now)
         self._peer_handlers: dict[int, Callable[[EgpMessage, int], Actions]] = {
@@ -224,12 +225,12 @@ class LinkLayer:
     def settled(self) -> bool:
         """No message of the peer protocol waits for an answer, no pair for its CONFIRM, and no request for the
         pairs numbered before the generation window's end."""
-        return (self.confirms.settled() and self.confirmation.settled() and self.runs.settled()
+        return (self.confirms.settled() and self._waiting.settled() and self.runs.settled()
                 and self.memory.settled() and self.failures.settled())
 
     def held_slots(self) -> set[int]:
         """Memory slots of pairs that wait for the master's CONFIRM, or for the rest of their atomic request."""
-        return self.confirmation.held_slots() | self.memory.held_slots()
+        return self._waiting.held_slots() | self.memory.held_slots()
 
     def _on_peer(self, message: EgpMessage, source: Address, now: int) -> Actions:
         handler = self._peer_handlers.get(message.msg_type)
@@ -277,9 +278,9 @@ class LinkLayer:
             t = self.confirms.deadline()
             if t is not None and (best is None or t < best):
                 best = t
-        awaiting, lost, early = self.confirmation.timed
+        awaiting, lost, early = self._waiting.timed
         if awaiting or lost or early:
-            t = self.confirmation.deadline()
+            t = self._waiting.deadline()
             if t is not None and (best is None or t < best):
                 best = t
         scheduling, aborting = self.runs.timed
