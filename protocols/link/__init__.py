@@ -17,6 +17,8 @@ inputs to them; each owns its tables, and gets the others it needs in its constr
   there for its counterpart);
   :mod:`protocols.link.confirm_master`: :class:`~protocols.link.confirm_master.MasterConfirms`, the master's
   side (pairs numbered and CONFIRMed until their CONFIRM_ACK, read per pair from its fields, or given up);
+- :mod:`protocols.link.peer`: :class:`~protocols.link.peer.PeerMessages`, EGP messages from the links' other
+  ends, each type to its part;
 - :mod:`protocols.link.memory`: :class:`~protocols.link.memory.PairMemory`, moves to storage,
   atomic requests' kept pairs, RELEASE, cutoff;
 - :mod:`protocols.link.replies`: :class:`~protocols.link.replies.Replies`, OKs and ERRs, the counters;
