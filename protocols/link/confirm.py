@@ -58,8 +58,7 @@ class Confirmation:
         self._confirm_timeout_ns = timing.confirm_timeout_ns
         self.waiting = waiting = Waiting(timing.confirm_timeout_ns)
         """The tables of what waits here for its counterpart (the layer asks it for their deadline)."""
-        self._awaiting, self._lost, self._lost_count, self._early = (waiting.awaiting, waiting.lost,
-                                                                     waiting.lost_count, waiting.early)
+        self._awaiting, self._lost, self._lost_count, self._early = waiting.tables()
         self._mark_lost = waiting.mark_lost
         self.answered: Recent[PairKey, int] = Recent(timing.keep_ns, forgetting)   # CONFIRM_ACKs sent
         self.blocks: Recent[PairKey, int] = Recent(timing.keep_ns, forgetting)     # pairs of blocks answered
