@@ -137,6 +137,8 @@ class LinkLayer:
                                  self.confirmation, self.memory, self.timing, fail=self._fail_now)
         self.peer = PeerMessages(self.links, self.counters, self.queue, self.follower, self.runs, self.confirmation,
                                  self.confirms, self.memory)
+        # bound here, so that receive calls them as it called its own methods: no attribute load more a datagram
+        self._on_pair_message, self._on_peer = self.peer.on_pair_message, self.peer.on_peer
         self._event_handlers: dict[type, Callable[[Any, int], Actions]] = {
             PairReady: self.confirmation.on_pair, BlockReady: self.confirmation.on_pair,
             AttemptLost: self.confirmation.on_lost, MoveResult: self.failures.on_moved}
@@ -160,9 +162,9 @@ class LinkLayer:
             if port == EGP_PORT:
                 actions = None
                 if len(payload) == PAIR_SIZE:
-                    actions = self.peer.on_pair_message(payload, source, now)
+                    actions = self._on_pair_message(payload, source, now)
                 if actions is None:
-                    actions = self.peer.on_peer(EgpMessage.decode(payload), source, now)
+                    actions = self._on_peer(EgpMessage.decode(payload), source, now)
             elif self.clients is not None and source not in self.clients:
                 self.counters.unknown_clients += 1
                 actions = Actions()
