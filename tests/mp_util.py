@@ -147,7 +147,7 @@ def node_result(name: str, held: list[int], at: int) -> dict[str, Any]:
     """A ``two_node_toml`` node's well-formed ``result``, holding ``held`` (nothing else happened at that node)."""
     from stack.core.network import AUTH_DROPS
     from stack.multiprocess.results import result_problem
-    from stack.report import REFUSALS
+    from stack.report_nodes import REFUSALS
 
     counters = dict.fromkeys(("sent", "received", "lost", "undeliverable", "malformed", *REFUSALS, *AUTH_DROPS), 0)
     message = {"op": "result", "node": name, "at": at, "held": {str(NODE_IDS[name]): held}, "counters": counters,

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from protocols.common import Basis
-from stack.quantum.batch import BasisSpec, RelativeLaw, law_of, relative_law, sample_block
+from stack.quantum.batch import BasisSpec, sample_block
+from stack.quantum.batch_law import RelativeLaw, law_of, relative_law
 from stack.quantum.budget import link_physics
 from tests.test_batch import CASES
 from tests.test_schemes import scenario

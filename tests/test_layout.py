@@ -13,11 +13,13 @@ import pytest
 PROTOCOL_LAYERS = ("compiler", "apps", "transport", "network", "link", ("physical", "sync", "security"), "packets",
                    "common")
 STACK_LAYERS = ("cli", "sweep", "multiprocess", ("api", "compile", "report", "report_circuits", "report_estimates",
-                                                  "report_pairs", "runtime", "workloads", "emulation"), "quantum",
+                                                  "report_nodes", "report_pairs", "runtime", "workloads", "emulation"),
+                "quantum",
                 "timing", "core", "scenario")
 """Highest first. A tuple is one layer of siblings that must not import each other (except inside the
 top-level runtime modules, which form a chain: api → {runtime, workloads}, report → report_circuits → runtime,
-{report, report_circuits} → report_estimates → report_pairs, runtime → workloads → emulation)."""
+{report, report_circuits} → report_estimates → report_pairs, report → report_nodes → {report_circuits (when the run
+has circuits), report_pairs, runtime}, runtime → workloads → emulation)."""
 
 
 @pytest.fixture(scope="module")

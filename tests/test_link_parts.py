@@ -443,12 +443,12 @@ def test_confirmation_keeps_a_confirm_that_comes_before_its_pair_and_delivers_on
     confirmation, follower, _, counters = confirmation_of(2, request)
     follower.on_schedule(schedule(request, run=1), now=0)
     assert confirmation.on_confirm(confirm(request, attempt=4, seq=0), now=100).send == []
-    assert not confirmation.settled()
+    assert not confirmation.waiting.settled()
     out = confirmation.on_pair(pair(4, emitted=50, outcome=1), now=150)
     assert [m.status for m in egp(out)] == [0]
     (ok,) = upward(out)
     assert isinstance(ok, ll.OkMeasure) and (ok.sequence_number, ok.m) == (0, 1) and counters.ok_sent == 1
-    assert confirmation.settled()
+    assert confirmation.waiting.settled()
 
 
 def test_confirmation_expires_a_pair_whose_confirm_is_never_answered() -> None:
@@ -462,7 +462,7 @@ def test_confirmation_expires_a_pair_whose_confirm_is_never_answered() -> None:
     out = confirmation.on_pair(pair(9, emitted=10, outcome=0), now=20)
     assert [m.msg_type for m in egp(out)] == [MSG_CONFIRM] and len(upward(out)) == 1      # delivered, CONFIRMed
     assert not confirms.settled() and confirms.deadline() == 20 + 1_000
-    assert confirmation.settled() and confirmation.deadline() is None
+    assert confirmation.waiting.settled() and confirmation.waiting.deadline() is None
     copies = [confirms.on_timer(now=20 + 1_000 * i) for i in range(1, TIMING.reliable_retries + 1)]
     assert all([m.msg_type for m in egp(c)] == [MSG_CONFIRM] for c in copies)
     gave_up = confirms.on_timer(now=20 + 1_000 * (TIMING.reliable_retries + 1))
@@ -577,4 +577,4 @@ def test_a_confirm_read_from_its_fields_is_answered_as_the_message_is_and_only_w
     for wrong in ((LINK, 5, other.create_id + 1, other.origin_node, other.queue_seq, 3),   # another request
                   (LINK, 6, other.create_id, other.origin_node, other.queue_seq, 3)):      # a pair not held
         fresh, _, _ = held()
-        assert fresh.confirmed(*wrong, now=200) is None and not fresh.settled()        # nothing changed
+        assert fresh.confirmed(*wrong, now=200) is None and not fresh.waiting.settled()        # nothing changed

@@ -25,6 +25,7 @@ from stack import report as reporting
 from stack.multiprocess import outcome
 from stack.multiprocess.medium import MediumServer
 from stack.report_circuits import circuit_table
+from stack.report_nodes import COUNTS
 from stack.runtime import run_scenario
 from tests.mp_util import NODE_IDS, medium_server, node_result
 from tests.network_scenarios import chain, entry
@@ -89,7 +90,7 @@ def test_a_dead_remote_s_figures_are_unknown_not_pairs_at_one_end_only(
     assert keep["goodness_mean"] == pytest.approx(0.95) and keep["create_to_last_ok_ns"] == 3_000
     bob = document["nodes"]["bob"]
     assert bob["dead"] is True
-    assert {key: bob[key] for key in reporting.COUNTS} == dict.fromkeys(reporting.COUNTS)
+    assert {key: bob[key] for key in COUNTS} == dict.fromkeys(COUNTS)
     assert bob["clock_copy_error_ns"] is None
     assert (document["nodes"]["alice"]["sent"], document["nodes"]["alice"]["received"]) == (41, 51)
 

@@ -12,9 +12,13 @@ inputs to them; each owns its tables, and gets the others it needs in its constr
 - :mod:`protocols.link.scheduler` and :mod:`protocols.link.runs`: the master's choice of the next run
   and its runs (SCHEDULE, abort); :mod:`protocols.link.follower`: the other end following them;
 - :mod:`protocols.link.confirm`: :class:`~protocols.link.confirm.Confirmation`, heralded and lost
-  pairs, and the other end's side of CONFIRM/CONFIRM_ACK (and the per-pair read of a CONFIRM from its fields);
+  pairs, and the other end's side of CONFIRM/CONFIRM_ACK (and the per-pair read of a CONFIRM from its fields),
+  with :mod:`protocols.link.confirm_waiting` (:class:`~protocols.link.confirm_waiting.Waiting`, what waits
+  there for its counterpart);
   :mod:`protocols.link.confirm_master`: :class:`~protocols.link.confirm_master.MasterConfirms`, the master's
   side (pairs numbered and CONFIRMed until their CONFIRM_ACK, read per pair from its fields, or given up);
+- :mod:`protocols.link.peer`: :class:`~protocols.link.peer.PeerMessages`, EGP messages from the links' other
+  ends, each type to its part;
 - :mod:`protocols.link.memory`: :class:`~protocols.link.memory.PairMemory`, moves to storage,
   atomic requests' kept pairs, RELEASE, cutoff;
 - :mod:`protocols.link.replies`: :class:`~protocols.link.replies.Replies`, OKs and ERRs, the counters;

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from protocols.common import Actions, Address
 from protocols.link.confirm_master import MasterConfirms
+from protocols.link.confirm_waiting import Waiting
 from protocols.link.follower import Follower
 from protocols.link.links import Links
 from protocols.link.memory import PairMemory, discard
@@ -38,7 +39,8 @@ _KEPT_GONE = (FAILED, ENDING)
 class Confirmation:
     """The heralds: a pair on a link this node is master of goes to :class:`MasterConfirms` (``master``), a lost
     one re-arms the run; on the other links, the pairs awaiting their CONFIRM, heralds lost, CONFIRMs that came
-    before their pair, and the CONFIRM_ACKs given."""
+    before their pair (kept in ``waiting``, a :class:`~protocols.link.confirm_waiting.Waiting`), and the
+    CONFIRM_ACKs given."""
 
     def __init__(self, links: Links, requests: RequestTable, runs: MasterRuns, follower: Follower,
                  memory: PairMemory, replies: Replies, counters: LinkCounters, timing: Retransmission,
@@ -54,40 +56,12 @@ class Confirmation:
         self._down = links.down
         self._number = master.on_pair
         self._confirm_timeout_ns = timing.confirm_timeout_ns
-        self._awaiting: dict[PairKey, tuple[Request, PairReady | BlockReady, int]] = {}  # awaiting their CONFIRM
-        self._lost: dict[PairKey, int] = {}                                   # heralds lost, until when
-        self._lost_count: dict[PairKey, int] = {}                             # pairs of a lost block
-        self._early: dict[PairKey, tuple[EgpMessage, int]] = {}               # CONFIRMs before the pair
-        self.timed = (self._awaiting, self._lost, self._early)
-        """The tables whose entries have deadlines (:meth:`deadline`: None while all are empty)."""
+        self.waiting = waiting = Waiting(timing.confirm_timeout_ns)
+        """The tables of what waits here for its counterpart (the layer asks it for their deadline)."""
+        self._awaiting, self._lost, self._lost_count, self._early = waiting.tables()
+        self._mark_lost = waiting.mark_lost
         self.answered: Recent[PairKey, int] = Recent(timing.keep_ns, forgetting)   # CONFIRM_ACKs sent
         self.blocks: Recent[PairKey, int] = Recent(timing.keep_ns, forgetting)     # pairs of blocks answered
-
-    # -- queries -------------------------------------------------------------------------
-    def settled(self) -> bool:
-        """No pair (or early CONFIRM) waits for its counterpart."""
-        return not (self._awaiting or self._early)
-
-    def held_slots(self) -> set[int]:
-        """Memory slots of pairs that wait for the master's CONFIRM."""
-        return {pair.slot for _, pair, _ in self._awaiting.values() if pair.outcome is None}
-
-    def deadline(self) -> int | None:
-        """When a pair, lost herald or early CONFIRM is next given up (None: none waits)."""
-        best = None
-        if self._awaiting:
-            for _, _, t in self._awaiting.values():
-                if best is None or t < best:
-                    best = t
-        if self._lost:
-            for t in self._lost.values():
-                if best is None or t < best:
-                    best = t
-        if self._early:
-            for _, t in self._early.values():
-                if best is None or t < best:
-                    best = t
-        return best
 
     def forget(self, now: int) -> None:
         """Forget CONFIRM answers given ``keep_ns`` or longer ago."""
@@ -106,13 +80,6 @@ class Confirmation:
             return self._expire_confirmed(self._early.pop(key)[0], now, event.count)
         self._mark_lost(key, event.count, now)
         return Actions()
-
-    def _mark_lost(self, key: PairKey, count: int, now: int) -> None:
-        """Other end: pair ``key`` (``count`` of a block) is not held here: a CONFIRM for it within
-        ``confirm_timeout_ns`` is answered EXPIRE."""
-        self._lost[key] = now + self._confirm_timeout_ns
-        if count != 1:
-            self._lost_count[key] = count
 
     def on_pair(self, pair: PairReady | BlockReady, now: int) -> Actions:
         """A heralded pair (or block): the master's to number (:meth:`MasterConfirms.on_pair`); here, taken if

@@ -65,6 +65,7 @@ from protocols.link.failures import Failures
 from protocols.link.follower import Follower
 from protocols.link.links import Links
 from protocols.link.memory import PairMemory
+from protocols.link.peer import PeerMessages
 from protocols.link.queue import DistributedQueue
 from protocols.link.recent import Forgetting
 from protocols.link.replies import Replies
@@ -86,21 +87,7 @@ from protocols.link.types import (
     RequestState,
     Retransmission,
 )
-from protocols.packets.egp import (
-    MSG_CONFIRM,
-    MSG_CONFIRM_ACK,
-    MSG_RELEASE,
-    MSG_RELEASE_ACK,
-    MSG_REQ,
-    MSG_REQ_ACK,
-    MSG_SCHEDULE,
-    MSG_SCHEDULE_ACK,
-    PAIR_MESSAGE,
-    PAIR_SIZE,
-    STATUS,
-    VERSION,
-    EgpMessage,
-)
+from protocols.packets.egp import PAIR_SIZE, EgpMessage
 from protocols.physical.hardware import CommandRejected, LinkDown, MoveResult
 from protocols.physical.node import AttemptLost, BlockReady, PairReady
 
@@ -145,13 +132,13 @@ class LinkLayer:
                                        fail=self._fail)
         self.confirmation = Confirmation(self.links, self.requests, self.runs, self.follower, self.memory,
                                          self.replies, self.counters, self.timing, self.confirms, self._forgetting)
+        self._waiting = self.confirmation.waiting
         self.failures = Failures(self.links, self.requests, self.runs, self.confirms, self.follower,
                                  self.confirmation, self.memory, self.timing, fail=self._fail_now)
-        self._peer_handlers: dict[int, Callable[[EgpMessage, int], Actions]] = {
-            MSG_REQ: self.queue.on_req, MSG_REQ_ACK: self.queue.on_req_ack,
-            MSG_SCHEDULE: self.follower.on_schedule, MSG_SCHEDULE_ACK: self.runs.on_schedule_ack,
-            MSG_CONFIRM: self.confirmation.on_confirm, MSG_CONFIRM_ACK: self.confirms.on_confirm_ack,
-            MSG_RELEASE: self._on_release, MSG_RELEASE_ACK: self.memory.on_release_ack}
+        self.peer = PeerMessages(self.links, self.counters, self.queue, self.follower, self.runs, self.confirmation,
+                                 self.confirms, self.memory)
+        # bound here, so that receive calls them as it called its own methods: no attribute load more a datagram
+        self._on_pair_message, self._on_peer = self.peer.on_pair_message, self.peer.on_peer
         self._event_handlers: dict[type, Callable[[Any, int], Actions]] = {
             PairReady: self.confirmation.on_pair, BlockReady: self.confirmation.on_pair,
             AttemptLost: self.confirmation.on_lost, MoveResult: self.failures.on_moved}
@@ -224,41 +211,12 @@ class LinkLayer:
     def settled(self) -> bool:
         """No message of the peer protocol waits for an answer, no pair for its CONFIRM, and no request for the
         pairs numbered before the generation window's end."""
-        return (self.confirms.settled() and self.confirmation.settled() and self.runs.settled()
+        return (self.confirms.settled() and self._waiting.settled() and self.runs.settled()
                 and self.memory.settled() and self.failures.settled())
 
     def held_slots(self) -> set[int]:
         """Memory slots of pairs that wait for the master's CONFIRM, or for the rest of their atomic request."""
-        return self.confirmation.held_slots() | self.memory.held_slots()
-
-    def _on_peer(self, message: EgpMessage, source: Address, now: int) -> Actions:
-        handler = self._peer_handlers.get(message.msg_type)
-        link = self.links.by_id.get(message.link_id)
-        if handler is None or link is None:
-            return Actions()
-        if source != link.peer_address:           # only the link's other end speaks EGP on it
-            self.counters.wrong_sender += 1
-            return Actions()
-        return handler(message, now)
-
-    def _on_pair_message(self, payload: bytes, source: Address, now: int) -> Actions | None:
-        """A CONFIRM_ACK, or the first CONFIRM of a pair held here, from the link's other end (one each a pair),
-        read from its fields without an :class:`EgpMessage` (whose decode, ~6.5 k instructions, is most of what
-        the rest costs); None for anything else, which :meth:`_on_peer` then reads as any message."""
-        version, mtype, status, create_id, link_id, origin, queue_seq, attempt_seq, seq = PAIR_MESSAGE.unpack(payload)
-        if version != VERSION or status not in STATUS:
-            return None
-        link = self.links.by_id.get(link_id)
-        if link is None or source != link.peer_address:
-            return None
-        if mtype == MSG_CONFIRM_ACK:
-            return self.confirms.acknowledged(link_id, attempt_seq, status, now)
-        if mtype == MSG_CONFIRM:
-            return self.confirmation.confirmed(link_id, attempt_seq, create_id, origin, queue_seq, seq, now)
-        return None
-
-    def _on_release(self, message: EgpMessage, now: int) -> Actions:
-        return self.memory.on_release(message, now, unconfirmed=self.confirmation.release_unconfirmed)
+        return self._waiting.held_slots() | self.memory.held_slots()
 
     def _done(self, actions: Actions, now: int) -> Actions:
         """After each input: requests that ended leave the open index, what is older than ``keep_ns`` is
@@ -277,9 +235,9 @@ class LinkLayer:
             t = self.confirms.deadline()
             if t is not None and (best is None or t < best):
                 best = t
-        awaiting, lost, early = self.confirmation.timed
+        awaiting, lost, early = self._waiting.timed
         if awaiting or lost or early:
-            t = self.confirmation.deadline()
+            t = self._waiting.deadline()
             if t is not None and (best is None or t < best):
                 best = t
         scheduling, aborting = self.runs.timed

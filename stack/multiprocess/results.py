@@ -22,8 +22,8 @@ from stack.core.network import AUTH_DROPS
 from stack.multiprocess.node_apps import NodeApps
 from stack.multiprocess.realtime import RealtimeKernel
 from stack.multiprocess.udp import UdpNetwork
-from stack.report import REFUSALS, malformed_count, refusal_counts
 from stack.report_circuits import COUNTERS, network_counts
+from stack.report_nodes import REFUSALS, malformed_count, refusal_counts
 from stack.runtime import Emulation
 
 

@@ -33,13 +33,12 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import NamedTuple
 
 import numpy as np
 
 from protocols.common import Basis, BellState
-from protocols.physical.schemes import HeraldModel
 from stack.quantum import bulk
+from stack.quantum.batch_law import RelativeLaw, relative_law
 from stack.quantum.budget import LinkPhysics
 
 
@@ -117,30 +116,6 @@ class Block:
         return self.frame_x() | self.frame_z() << 1
 
 
-@functools.lru_cache(maxsize=256)
-def joint_cdf(model: HeraldModel) -> tuple[np.ndarray, np.ndarray]:
-    """The cumulative weights of (component, relative Bell index) of a heralded pair, component-major,
-    and whether each entry is a true herald. One draw per pair picks both. Cached (read-only arrays)."""
-    weights, true = [], []
-    for component in model.components:
-        dist = np.clip(np.array(component.distribution, dtype=np.float64), 0.0, None)
-        weights.extend(component.probability * dist / dist.sum())
-        true.extend([component.name == "true"] * 4)
-    cdf = np.cumsum(weights)
-    cdf /= cdf[-1]
-    genuine = np.array(true)
-    cdf.flags.writeable = genuine.flags.writeable = False
-    return cdf, genuine
-
-
-@functools.lru_cache(maxsize=256)
-def only_true(model: HeraldModel) -> bool:
-    """Whether every heralded pair of ``model`` is a true herald (no false click or two-photon component has
-    any weight). Cached: a block would otherwise spend more on it than on a pass over its pairs."""
-    cdf, true = joint_cdf(model)
-    return bool((np.diff(cdf, prepend=0.0)[~true] <= 0).all())
-
-
 def heralded_states(physics: LinkPhysics, rng: np.random.Generator, count: int) -> np.ndarray:
     """The Bell state the station's rule announces for each success (the per-pair path's click draws):
     double-click Ψ+ when both rounds click the same detector (never with dead time), single-click Ψ+ on
@@ -169,56 +144,6 @@ def _bits(rng: np.random.Generator, count: int) -> np.ndarray:
     """``count`` fair coins, packed (the padding bits are random too: callers mask them)."""
     size = -(-count // 8)                    # bytes; the generator's raw 64-bit words (rng.bytes costs ~8 us a call)
     return rng.bit_generator.random_raw(-(-size // 8)).view(np.uint8)[:size]
-
-
-class RelativeLaw(NamedTuple):
-    """The joint (component, relative Bell index) law of a heralded pair (:func:`joint_cdf`) as a block draws
-    it (:func:`stack.quantum.bulk.categories`' method, on planes)."""
-
-    common: int
-    """The dominant entry (component-major index)."""
-    rest: float
-    """The probability of any other entry: those are drawn at their positions only."""
-    conditional: np.ndarray
-    """The other entries' cumulative weights, given that the entry is not the dominant one."""
-    true: np.ndarray
-    """Whether each entry is a true herald."""
-    only_true: bool
-    offset: int
-    """``conditional.searchsorted(u, "right")`` for ``u`` in [0, 1) counts the entries at or below ``u``: those
-    at 0 always (the offset), those at 1 never, and each of ``between`` that ``u`` reaches."""
-    between: tuple[float, ...] | None
-    """The cumulative weights strictly between 0 and 1 (None: a draw could reach the last entry, which
-    ``searchsorted`` caps)."""
-
-    def draw_others(self, rng: np.random.Generator, count: int) -> np.ndarray:
-        """``count`` draws of the non-dominant entries, by their weights: the index ``searchsorted`` of one
-        uniform each gives, as a sum of comparisons when they are few (a quarter of its cost)."""
-        u = rng.random(count)
-        if self.between is None or len(self.between) * 300 > count:     # a comparison costs ~300 keys' search
-            return np.minimum(self.conditional.searchsorted(u, side="right"), len(self.conditional) - 1)
-        drawn = np.full(count, self.offset, dtype=np.uint8)
-        for edge in self.between:
-            drawn += u >= edge
-        return drawn
-
-
-@functools.lru_cache(maxsize=256)
-def relative_law(model: HeraldModel) -> RelativeLaw:
-    """:class:`RelativeLaw` of ``model`` (cached)."""
-    cdf, true = joint_cdf(model)
-    return law_of(cdf, true)
-
-
-def law_of(cdf: np.ndarray, true: np.ndarray) -> RelativeLaw:
-    """:class:`RelativeLaw` of the entries with cumulative weights ``cdf`` (last 1), ``true`` telling which are
-    true heralds."""
-    common, rest, conditional = bulk.split(tuple(np.asarray(cdf, dtype=np.float64).tolist()))
-    offset = int(np.count_nonzero(conditional <= 0))
-    between = conditional[(conditional > 0) & (conditional < 1)]
-    uncapped = offset + len(between) <= len(conditional) - 1
-    only = bool((np.diff(cdf, prepend=0.0)[~true] <= 0).all())
-    return RelativeLaw(common, rest, conditional, true, only, offset, tuple(between.tolist()) if uncapped else None)
 
 
 def _relative(law: RelativeLaw, rng: np.random.Generator, count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
