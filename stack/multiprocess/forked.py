@@ -125,6 +125,8 @@ def fork_command(entry: Entry, args: list[str], log: Path, keep: Held | None = N
         status = entry(args)
     except SystemExit as done:
         status = done.code if isinstance(done.code, int) else int(done.code is not None)
+    except KeyboardInterrupt:                   # Ctrl-C before the CLI's own handling: no traceback in the log
+        status = 128 + signal.SIGINT
     except BaseException:
         traceback.print_exc()
     finally:

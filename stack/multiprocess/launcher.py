@@ -23,10 +23,10 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 
 from stack.multiprocess.forked import Child, Entry, die_with_parent, fork_command
 from stack.multiprocess.held import HELD_ENV, Held, PortsBusy, bind_blocks, close_all, describe
+from stack.multiprocess.interruptions import Interrupted, Interruptions
 from stack.multiprocess.medium import process_nodes
 from stack.multiprocess.medium_protocol import private_problem
 from stack.multiprocess.outcome import EXIT_NOT_FINISHED, describe_status
@@ -53,11 +53,6 @@ class UpOptions:
     stopped_by: int | None = None
     """The signal (SIGINT, SIGTERM) that made :func:`up` stop the run, if one did."""
 
-
-class Interrupted(Exception):
-    def __init__(self, signum: int) -> None:
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
 
 
 def check_ports(scenario: Scenario, ports: PortMap, names: list[str]) -> str | None:
@@ -113,24 +108,28 @@ def popen_holding(command: list[str], log: Path, keep: Held, started: list[Child
     return process
 
 
-def start(scenario: Scenario, options: UpOptions, started: list[Child] | None = None
-          ) -> tuple[Child, dict[str, Child]]:
+def start(scenario: Scenario, options: UpOptions, started: list[Child] | None = None,
+          interruptions: Interruptions | None = None) -> tuple[Child, dict[str, Child]]:
     """Start the medium and every node process (forked from this one when ``options.entry`` is set), each node
     with its sockets from ``options.held`` (this process closes its copies once the node has them); each process
-    also goes into ``started`` as soon as it runs (what to stop if the start is interrupted)."""
+    also goes into ``started`` as soon as it runs (what to stop if the start is interrupted: ``interruptions``
+    holds a signal back while one process starts)."""
     run_dir, held = options.run_dir, options.held
     started = [] if started is None else started
+    one_at_a_time = (interruptions or Interruptions()).starting
     common = [str(options.scenario_path), "--seed", str(options.seed), "--run-dir", str(run_dir),
               "--base-port", str(options.base_port)]
-    medium = _spawn(["medium", *common, "--dilation", repr(options.dilation), "--tolerance-us",
-                     repr(options.tolerance_us), "--no-pcap"], run_dir / "medium.log", started, options.entry,
-                    drop=list(held.values()))  # we merge
+    with one_at_a_time():
+        medium = _spawn(["medium", *common, "--dilation", repr(options.dilation), "--tolerance-us",
+                         repr(options.tolerance_us), "--no-pcap"], run_dir / "medium.log", started, options.entry,
+                        drop=list(held.values()))  # we merge
     nodes = {}
     for name in process_nodes(scenario):
         keep = held.pop(name, {})
         try:
-            nodes[name] = _spawn(["node", name, *common], run_dir / f"{name}.log", started, options.entry,
-                                 keep, list(held.values()))
+            with one_at_a_time():
+                nodes[name] = _spawn(["node", name, *common], run_dir / f"{name}.log", started, options.entry,
+                                     keep, list(held.values()))
         finally:
             close_all([keep])
     pids = {"launcher": os.getpid(), "medium": medium.pid} | {name: p.pid for name, p in nodes.items()}
@@ -215,16 +214,12 @@ def prepare(scenario: Scenario, options: UpOptions) -> str | None:
 def up(scenario: Scenario, options: UpOptions) -> tuple[int, dict[str, int | None]]:
     """Run every process to the end; returns the medium's exit status (or, if the launcher stopped the
     run, :data:`EXIT_NOT_FINISHED` or 128 + the signal) and every node's."""
-    def interrupted(signum: int, _: FrameType | None) -> None:
-        for sig in previous:                       # a second signal must not interrupt the clean-up
-            signal.signal(sig, signal.SIG_IGN)
-        raise Interrupted(signum)
-
-    previous = {sig: signal.signal(sig, interrupted) for sig in (signal.SIGINT, signal.SIGTERM)}
+    interruptions = Interruptions()             # a second signal must not interrupt the clean-up
+    interruptions.install()
     everything: list[Child] = []
     nodes: dict[str, Child] = {}
     try:
-        medium, nodes = start(scenario, options, everything)      # a signal while starting stops what started
+        medium, nodes = start(scenario, options, everything, interruptions)   # a signal while starting: stop those
         status = _wait_for_medium(medium, nodes, options.run_dir, options.progress)
         deadline = time.monotonic() + GRACE_S
         for process in nodes.values():
@@ -235,8 +230,7 @@ def up(scenario: Scenario, options: UpOptions) -> tuple[int, dict[str, int | Non
         stop_all(everything)
         return 128 + signalled.signum, {name: p.returncode for name, p in nodes.items()}
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        interruptions.restore()
     stop_all(everything)
     return status, {name: p.returncode for name, p in nodes.items()}
 
