@@ -156,3 +156,54 @@ def test_applications_and_circuits_the_generation_window_cuts_off_end_in_one_lin
     assert main(["run", str(sc), "--no-pcap", "--quiet"]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "the circuit's execution failed" in err and "run.duration_ms" in err, err
+
+
+CHSH_PAIR = """
+[run]
+duration_ms = 2000.0
+seed = 3
+[nodes.erin]
+kind = "qpu"
+[nodes.frank]
+kind = "qpu"
+[nodes.mid3]
+kind = "station"
+[links.ef]
+a = "erin"
+b = "frank"
+station = "mid3"
+length_km = 2.0
+[[application]]
+kind = "chsh"
+node = "erin"
+remote = "frank"
+pairs = 64
+block = 32
+"""
+
+
+@pytest.mark.parametrize("damage", ["renumbered", "malformed"])
+def test_a_chsh_partner_whose_block_cannot_be_used_ends_the_run_in_one_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, damage: str) -> None:
+    """The ends' CHSH blocks over other pairs (the other end numbers them differently) or a malformed block: one
+    line naming the partner, status 1, nothing computed (review 9b: a RuntimeError reached the user as a
+    traceback)."""
+    import stack.api.apps as apps
+    from protocols.common import ParseError
+
+    real = apps.decode_block
+
+    def damaged(data: bytes) -> tuple[object, ...]:
+        if damage == "malformed":
+            raise ParseError("CHSH block: 3 bytes, shorter than its header")
+        first, count, *rest = real(data)
+        return ((first + 1) & 0xFFFF, count, *rest)
+
+    monkeypatch.setattr(apps, "decode_block", damaged)
+    scenario = tmp_path / "chsh.toml"
+    scenario.write_text(CHSH_PAIR)
+    assert main(["run", str(scenario), "--no-pcap", "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    expected = "numbers the request's pairs differently" if damage == "renumbered" else "sent a malformed CHSH block"
+    assert "an application failed: chsh on" in err and expected in err, err

@@ -15,9 +15,10 @@ import numpy as np
 
 from protocols.apps.chsh import MAX_BLOCK, chsh_from_parities, chsh_interval, decode_block, encode_block
 from protocols.apps.intervals import Interval, linear_interval
-from protocols.common import Basis
+from protocols.common import Basis, ParseError
 from protocols.packets import linkservice as ll
 from stack.api.context import AppContext
+from stack.api.errors import PeerMismatch
 from stack.api.exchange import Exchange, exchange_of
 from stack.api.qkd import QkdResult, bbm92
 from stack.api.transport import teleporter_of
@@ -43,11 +44,13 @@ async def _block(exchange: Exchange, ctx: AppContext, remote: str, role: str, nu
     mine = got.in_request_order()
     first = int(mine.serials[0]) & 0xFFFF if len(mine.serials) else 0
     theirs = await exchange.swap(exchange.tag(), encode_block(first, mine.present, mine.bases, mine.outcomes))
-    their_first, count, their_present, their_bases, their_outcomes = decode_block(theirs)
+    try:
+        their_first, count, their_present, their_bases, their_outcomes = decode_block(theirs)
+    except ParseError as error:
+        raise PeerMismatch(remote, f"sent a malformed CHSH block: {error}") from None
     if (their_first, count) != (first, len(mine.serials)):
-        raise RuntimeError(f"CHSH with {remote}: the ends number a request's pairs differently (a block from "
-                           f"Sequence Number {first} of {len(mine.serials)} pairs here, {their_first} of {count} "
-                           "there)")
+        raise PeerMismatch(remote, f"numbers the request's pairs differently (a CHSH block from Sequence Number "
+                                   f"{first} of {len(mine.serials)} pairs here, {their_first} of {count} there)")
     sifted = np.flatnonzero(mine.present & their_present & (mine.bases == their_bases))
     return (mine.outcomes[sifted] ^ their_outcomes[sifted]), mine.bases[sifted]
 
@@ -72,7 +75,8 @@ async def chsh(ctx: AppContext, remote: str, pairs: int, role: str, *, block: in
                service: str = "auto") -> ChshResult:
     """The CHSH test from Pauli correlators (:mod:`protocols.apps.chsh`): ``pairs`` measure-directly pairs in
     random Z/X bases, ``block`` (1..512) per request; the ends swap bases and outcomes block by block and both
-    compute S = √2(|E_ZZ| + |E_XX|). RuntimeError if the ends' blocks do not hold the same pairs."""
+    compute S = √2(|E_ZZ| + |E_XX|). :class:`stack.api.errors.PeerMismatch` if the ends' blocks are not over the
+    same pairs."""
     if role not in ROLES:
         raise ValueError(f"role must be one of {ROLES}, got {role!r}")
     if not 1 <= block <= MAX_BLOCK:

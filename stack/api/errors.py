@@ -64,6 +64,16 @@ class ApplicationFailed(RuntimeError):
     hold: one line naming its function, node and the line of its file."""
 
 
+class PeerMismatch(RuntimeError):
+    """The same application on ``remote`` answered with what this end cannot use: a malformed block, or one over
+    other pairs than this end's (the two ends number a request's pairs differently). Nothing is computed from it;
+    the fault is the other end's (or the exchange's), not this end's input."""
+
+    def __init__(self, remote: str, problem: str) -> None:
+        super().__init__(f"the application on {remote} {problem}")
+        self.remote = remote
+
+
 class ExchangeError(RuntimeError):
     """The application on ``remote`` never answered an exchange (stack.api.exchange): nothing came from it for
     ``retransmissions`` retransmission intervals while this end resent ``tag`` (it finished, failed or was cut

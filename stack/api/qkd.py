@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from protocols.apps.qkd import WINDOW, decode_window_arrays, encode_window, key_fraction
+from protocols.common import ParseError
 from stack.api.context import AppContext
 from stack.api.epr import MeasuredPairs
+from stack.api.errors import PeerMismatch
 from stack.api.exchange import Exchange, exchange_of
 
 ROLES = ("create", "recv")
@@ -112,11 +114,14 @@ async def _sift(exchange: Exchange, result: QkdResult, first: int, bases: np.nda
     """One window: swap which pairs each end holds and their bases, keep those both measured in the same basis,
     reveal a sample of their bits (the same pairs at both ends) and keep the rest as key."""
     theirs = await exchange.swap(exchange.tag(), encode_window(first, present, bases))
-    their_first, count, their_present, their_bases = decode_window_arrays(theirs)
+    try:
+        their_first, count, their_present, their_bases = decode_window_arrays(theirs)
+    except ParseError as error:
+        raise PeerMismatch(exchange.remote, f"sent a malformed BBM92 window: {error}") from None
     if (their_first, count) != (first, len(bases)):
-        raise RuntimeError(f"BBM92 with {exchange.remote}: the ends number a request's pairs differently "
-                           f"(a window from Sequence Number {first} of {len(bases)} pairs here, "
-                           f"{their_first} of {count} there)")
+        raise PeerMismatch(exchange.remote, f"numbers the request's pairs differently (a BBM92 window from "
+                                            f"Sequence Number {first} of {len(bases)} pairs here, {their_first} "
+                                            f"of {count} there)")
     kept = np.flatnonzero(present & their_present & (bases == their_bases))
     revealed = rng.random(len(kept)) < sample_fraction
     sample = kept[revealed]

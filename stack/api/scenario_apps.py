@@ -15,7 +15,7 @@ from protocols.physical.hardware import BellDistribution
 from protocols.transport.model import teleport_fidelity
 from stack.api.apps import bbm92, chsh, teleport_states
 from stack.api.context import AppContext
-from stack.api.errors import ExchangeError, LinkError, QuantumError, TransportError
+from stack.api.errors import ExchangeError, LinkError, PeerMismatch, QuantumError, TransportError
 from stack.api.ghz import ghz_center, ghz_leaf, werner_ghz_fidelity_of
 from stack.api.run import run_roles
 from stack.api.user_apps import load_functions, user_role
@@ -31,7 +31,7 @@ def _coroutine(config: Any, role: str, results: dict[tuple[int, str], Any], inde
     async def app(ctx: AppContext) -> None:
         try:
             results[(index, role)] = await _run(ctx)
-        except (LinkError, TransportError, QuantumError, ExchangeError) as error:
+        except (LinkError, TransportError, QuantumError, ExchangeError, PeerMismatch) as error:
             error.add_note(f"{config.kind} on {ctx.node} (application[{index}])")    # which one, for qnet run
             raise
 

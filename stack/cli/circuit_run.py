@@ -33,11 +33,13 @@ def run_circuit(scenario: Scenario, seed: int | None, stream: BinaryIO | None) -
 
 def layer_failure(error: BaseException) -> BaseException | None:
     """The error a layer answered an executing QPU with (an ERR for its pairs, a lost teleported qubit, a
-    refused command, an exchange the partner never answered, a user's application that failed), also inside
+    refused command, an exchange the partner never answered, a partner's answer this end cannot use, a user's
+    application that failed), also inside
     trio's exception groups; None for anything else."""
-    from stack.api.errors import ApplicationFailed, ExchangeError, LinkError, QuantumError, TransportError
+    from stack.api.errors import ApplicationFailed, ExchangeError, LinkError, PeerMismatch, QuantumError, TransportError
 
-    if isinstance(error, LinkError | TransportError | QuantumError | ExchangeError | ApplicationFailed):
+    if isinstance(error, LinkError | TransportError | QuantumError | ExchangeError | ApplicationFailed
+                  | PeerMismatch):
         return error
     if isinstance(error, BaseExceptionGroup):
         found = (layer_failure(inner) for inner in error.exceptions)
