@@ -135,7 +135,7 @@ def _command(args: argparse.Namespace) -> int:
         from stack.cli import up as cli_up
 
         if args.command in ("up", "medium"):
-            _check_outputs(args, path)
+            _check_outputs(args, scenario)
         if args.command == "up":
             _check_api(path, scenario)
         return cli_up.dispatch(args, path, scenario, main)
@@ -158,9 +158,12 @@ def _check_api(path: Path, scenario: Scenario) -> None:
         raise UsageError(f"{path}: {problem}")
 
 
-def _check_outputs(args: argparse.Namespace, path: Path, default_pcap: Path | None = None) -> None:
-    """The outputs the user named can be written, are distinct files and are not the scenario (checked before a
-    run that may take minutes); ``--pcap`` and ``--no-pcap`` exclude each other."""
+def _check_outputs(args: argparse.Namespace, scenario: Scenario, default_pcap: Path | None = None) -> None:
+    """The outputs the user named can be written, are distinct files and are none of the run's inputs (the
+    scenario, its circuit, application and key files), checked before a run that may take minutes; ``--pcap`` and
+    ``--no-pcap`` exclude each other."""
+    from stack.scenario.files import input_files
+
     json_path = getattr(args, "json", None)
     if args.pcap is not None and args.no_pcap:
         raise UsageError(f"--pcap {args.pcap} and --no-pcap exclude each other: give one")
@@ -168,7 +171,7 @@ def _check_outputs(args: argparse.Namespace, path: Path, default_pcap: Path | No
         captures = {"--pcap": None if args.no_pcap else args.pcap}
     else:
         captures = {"the default capture": str(default_pcap)}
-    check_distinct({"--json": json_path, **captures}, {"the scenario": path})
+    check_distinct({"--json": json_path, **captures}, input_files(scenario))
     if json_path not in (None, "-"):
         check_output(Path(json_path), "--json")
     if args.pcap is not None:
@@ -198,7 +201,7 @@ def _plot(args: argparse.Namespace, scenario: Scenario) -> int:
 
 def _run(args: argparse.Namespace, path: Path, scenario: Scenario) -> int:
     default_pcap = Path(f"out/{path.stem}.pcap")
-    _check_outputs(args, path, default_pcap)
+    _check_outputs(args, scenario, default_pcap)
     if scenario.applications:
         from stack.api.user_apps import check_user_apps
 
