@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+from stack.scenario.files import same_file
 
 
 class UsageError(Exception):
@@ -130,13 +131,3 @@ def check_distinct(outputs: dict[str, str | None], inputs: dict[str, Path]) -> N
             if same_file(Path(path), Path(other_path)):
                 raise UsageError(f"{option} {path} and {other} {other_path} name the same file (one would "
                                  "overwrite the other)")
-
-
-def same_file(a: Path, b: Path) -> bool:
-    """``a`` and ``b`` are one file: the same path once resolved, or (both existing) the same inode."""
-    if a.resolve() == b.resolve():
-        return True
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return False

@@ -149,7 +149,7 @@ def _check_api(path: Path, scenario: Scenario) -> None:
 
     try:
         plan = api_plan(scenario)
-    except ScenarioError:                   # a user's application file or function (it names the key)
+    except _refused():                      # a user's application file or function, the circuit (they name the key)
         raise
     except ValueError as error:             # a role on a node that is not a QPU
         raise UsageError(f"{path}: {error}") from None
@@ -206,14 +206,19 @@ def _run(args: argparse.Namespace, path: Path, scenario: Scenario) -> int:
         from stack.api.user_apps import check_user_apps
 
         check_user_apps(scenario)               # a user's file that cannot run: one line, before the pcap exists
+    compiled = None
+    if scenario.circuits:
+        from stack.compile import scenario_circuit
+
+        compiled = scenario_circuit(scenario)   # a circuit that cannot run: one line, before the pcap exists
     pcap_path = None if args.no_pcap else Path(args.pcap) if args.pcap else default_pcap
     if pcap_path is not None:
         if args.pcap is None:
             check_output(pcap_path, "--pcap", make_directory=True)     # the default out/ is made for you
         with pcap_path.open("wb", buffering=1 << 20) as stream:     # frames are small: few large writes
-            result, apps, circuit = _emulate(scenario, args.seed, stream)
+            result, apps, circuit = _emulate(scenario, args.seed, stream, compiled)
     else:
-        result, apps, circuit = _emulate(scenario, args.seed, None)
+        result, apps, circuit = _emulate(scenario, args.seed, None, compiled)
     frames = None
     if pcap_path is not None:
         assert result.emulation.network.pcap is not None
@@ -255,16 +260,18 @@ def _broken_promise(document: dict[str, Any]) -> int:
     return 0
 
 
-def _emulate(scenario: Scenario, seed: int | None, stream: Any) -> tuple[Any, list[dict[str, Any]], dict | None]:
+def _emulate(scenario: Scenario, seed: int | None, stream: Any, compiled: Any
+             ) -> tuple[Any, list[dict[str, Any]], dict | None]:
     """Run the scenario; with ``[[application]]`` entries or a ``[[circuit]]``, through the application API
-    (virtual time; ``qnet up`` runs them with stack/multiprocess/node_apps.py). Returns the run, the applications'
-    report entries and the circuit's. A run whose qubit ledger does not balance (an application left a qubit in
-    memory) raises :class:`ExecutionFailed` (one line, exit status 1): the run has no ledger, so no report."""
+    (virtual time; ``qnet up`` runs them with stack/multiprocess/node_apps.py), the circuit ``compiled`` by
+    :func:`stack.compile.scenario_circuit`. Returns the run, the applications' report entries and the circuit's.
+    A run whose qubit ledger does not balance (an application left a qubit in memory) raises
+    :class:`ExecutionFailed` (one line, exit status 1): the run has no ledger, so no report."""
     from protocols.apps.dqc import ExecutionFailed
     from stack.cli.circuit_run import ledger_failure
 
     try:
-        return _emulate_checked(scenario, seed, stream)
+        return _emulate_checked(scenario, seed, stream, compiled)
     except BaseException as error:
         leak = ledger_failure(error)
         if leak is None:
@@ -273,12 +280,12 @@ def _emulate(scenario: Scenario, seed: int | None, stream: Any) -> tuple[Any, li
                               "or discard every qubit it is given; no report was written)") from error
 
 
-def _emulate_checked(scenario: Scenario, seed: int | None, stream: Any
+def _emulate_checked(scenario: Scenario, seed: int | None, stream: Any, compiled: Any
                      ) -> tuple[Any, list[dict[str, Any]], dict | None]:
-    if scenario.circuits:
+    if compiled is not None:
         from stack.cli.circuit_run import run_circuit
 
-        result, entry = run_circuit(scenario, seed, stream)
+        result, entry = run_circuit(scenario, compiled, seed, stream)
         return result, [], entry
     if not scenario.applications:
         return run_scenario(scenario, seed, stream), [], None

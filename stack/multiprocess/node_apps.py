@@ -65,14 +65,13 @@ class ApiPlan:
 
 def api_plan(scenario: Scenario) -> ApiPlan | None:
     """The scenario's applications or compiled circuit (None: it has neither). Compiling may raise
-    :class:`protocols.compiler.CompileError` or :class:`protocols.apps.dqc.NotExecutable` (one line each)."""
+    :class:`protocols.compiler.CompileError`, :class:`protocols.apps.dqc.NotExecutable` or ScenarioError (one
+    line each: :func:`stack.compile.scenario_circuit`)."""
     if scenario.circuits:
         from stack import compile as compiler
 
         config = scenario.circuits[0]
-        circuit = compiler.read_circuit(config.file)
-        program = compiler.compile_circuit(circuit, compiler.network_model(scenario), seed=config.seed,
-                                           teledata=config.teledata)
+        circuit, program = compiler.scenario_circuit(scenario)
         plan = ApiPlan({}, circuit=circuit, program=program)
         plan.roles = program_roles(program, config.shots, config.service, plan.runs)
     elif scenario.applications:

@@ -12,6 +12,7 @@ folder; :func:`absolute_files` makes those names absolute first, so they still n
 from __future__ import annotations
 
 import copy
+import os
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,7 @@ def input_files(scenario: Scenario) -> dict[str, Path]:
 
         >>> from stack.scenario import load
         >>> sorted(input_files(load("examples/compute.toml")))
-        ["the scenario's circuit[0].file", 'the scenario']
+        ['the scenario', "the scenario's circuit[0].file"]
     """
     found: dict[str, Path] = {}
     if not scenario.source.startswith("<"):
@@ -58,4 +59,14 @@ def input_files(scenario: Scenario) -> dict[str, Path]:
     return found
 
 
-__all__ = ["FILE_KEYS", "absolute_files", "input_files"]
+def same_file(a: Path, b: Path) -> bool:
+    """``a`` and ``b`` are one file: the same path once resolved, or (both existing) the same inode."""
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+__all__ = ["FILE_KEYS", "absolute_files", "input_files", "same_file"]

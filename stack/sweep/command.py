@@ -104,9 +104,8 @@ def sweep_main(args: argparse.Namespace, path: Path) -> int:
 def _overwritten_input(output: Path, sweep: Any) -> str | None:
     """A file the sweep writes in ``output`` that is one of its inputs (the scenario, its key file), or None:
     e.g. a scenario named ``sweep.json`` in the results directory would be overwritten."""
-    from stack.cli.checks import same_file
     from stack.scenario import load_text
-    from stack.scenario.files import input_files
+    from stack.scenario.files import input_files, same_file
     from stack.sweep.lock import LOCK
     from stack.sweep.results import JOURNAL, META, SUMMARY, TABLE
 
