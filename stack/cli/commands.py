@@ -203,9 +203,11 @@ def _run(args: argparse.Namespace, path: Path, scenario: Scenario) -> int:
     default_pcap = Path(f"out/{path.stem}.pcap")
     _check_outputs(args, scenario, default_pcap)
     if scenario.applications:
+        from stack.api.ghz_memory import check_ghz_memory
         from stack.api.user_apps import check_user_apps
 
         check_user_apps(scenario)               # a user's file that cannot run: one line, before the pcap exists
+        check_ghz_memory(scenario)
     compiled = None
     if scenario.circuits:
         from stack.compile import scenario_circuit
