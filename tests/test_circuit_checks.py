@@ -4,6 +4,7 @@ compile on the scenario, non-Clifford operations; under ``qnet up`` before any p
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -72,10 +73,13 @@ def test_link_service_for_ebits_between_non_neighbours_is_refused_before_the_run
     assert not (tmp_path / "run").exists()                   # no process was started
 
 
-def test_the_same_circuit_runs_with_the_network_service(tmp_path: Path) -> None:
+def test_the_same_circuit_runs_with_the_network_service(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """qpu2 only repeats: the report's ``qpus`` and the summary's count leave it out alike."""
     report = tmp_path / "r.json"
-    assert main(["run", str(_scenario(tmp_path, service="auto")), "--no-pcap", "--quiet", "--json", str(report)]) == 0
-    assert '"ebits_consumed": 20' in report.read_text()
+    assert main(["run", str(_scenario(tmp_path, service="auto")), "--no-pcap", "--json", str(report)]) == 0
+    entry = json.loads(report.read_text())["circuit"]
+    assert entry["ebits_consumed"] == 20 and entry["qpus"] == ["qpu1", "qpu3"]
+    assert "20 shots on 2 QPUs" in capsys.readouterr().out
 
 
 def test_link_service_with_neighbour_ebits_only_is_accepted(tmp_path: Path) -> None:

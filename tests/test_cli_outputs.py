@@ -155,3 +155,16 @@ def test_a_sweep_never_writes_over_its_scenario(tmp_path: Path, capsys: pytest.C
     assert err == (f"qnet: error: --output {tmp_path}: the sweep writes {scenario}, which is the scenario: "
                    "name another directory\n")
     assert _snapshot(tmp_path) == before
+
+
+def test_up_refuses_a_run_directory_where_its_files_are_inputs(tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """A key file named ``secret`` in the run directory: the run would write its own secret over it."""
+    _copied(tmp_path, "up-small.toml", "keys")
+    scenario = tmp_path / "up-small.toml"
+    scenario.write_text(scenario.read_text().replace('key_file = "keys/demo.key"', 'key_file = "keys/secret"'))
+    (tmp_path / "keys" / "demo.key").rename(tmp_path / "keys" / "secret")
+    before = _snapshot(tmp_path)
+    refused(["up", str(scenario), "--run-dir", str(tmp_path / "keys")], capsys,
+            f"the run writes {tmp_path / 'keys' / 'secret'}, which is the scenario's security.key_file")
+    assert _snapshot(tmp_path) == before

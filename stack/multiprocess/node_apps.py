@@ -30,7 +30,7 @@ from protocols.apps.dqc import ExecutionFailed
 from protocols.compiler import Circuit, DistributedProgram
 from stack.api.context import AppContext
 from stack.api.dqc import QpuRun
-from stack.api.dqc_run import assemble, circuit_report, program_roles
+from stack.api.dqc_run import active_qpus, assemble, circuit_report, program_roles
 from stack.api.errors import ApplicationFailed
 from stack.api.results_json import qpu_run_from_json, qpu_run_to_json, result_from_json, result_to_json
 from stack.api.run import CUT_OFF, FAILED, FINISHED, App, attach, check_nodes, directory, serve, workload_ports
@@ -200,7 +200,8 @@ def report_sections(plan: ApiPlan, run: RunResult, messages: dict[str, Any], fai
                 raise ExecutionFailed(failures[0])
             execution = assemble(plan.program, config.shots, plan.runs, run)
         except ExecutionFailed as error:
-            return outcomes | {"circuit": {"file": config.file, "shots": config.shots, "qpus": list(plan.program.qpus),
+            return outcomes | {"circuit": {"file": config.file, "shots": config.shots,
+                                           "qpus": active_qpus(plan.program),
                                            "error": f"the circuit's execution failed: {error}"}}
         return outcomes | {"circuit": circuit_report(execution, plan.circuit, config.seed, config.file)}
     entries = applications_section(run, plan.results)
