@@ -68,6 +68,25 @@ def compile_files(circuit: str | Path, scenario: str | Path | Scenario, seed: in
     return compile_circuit(read_circuit(circuit), network_model(loaded), seed=seed, teledata=teledata)
 
 
+def scenario_circuit(scenario: Scenario) -> tuple[Circuit, DistributedProgram]:
+    """The scenario's ``[[circuit]]``, read and compiled for its QPUs, checked to run before anything starts:
+    Clifford operations only (:class:`protocols.apps.dqc.NotExecutable`), and with ``service = "link"`` ebits
+    between neighbours only (ScenarioError naming ``circuit[0].service``). A CompileError or NotExecutable names
+    the scenario and ``circuit[0].file``."""
+    from protocols.apps.dqc import NotExecutable, check_executable
+    from stack.scenario.circuits import check_service
+
+    config = scenario.circuits[0]
+    try:
+        circuit = read_circuit(config.file)
+        program = compile_circuit(circuit, network_model(scenario), seed=config.seed, teledata=config.teledata)
+        check_executable(program.non_clifford)
+    except (CompileError, NotExecutable) as error:
+        raise type(error)(f"{scenario.source}: circuit[0].file: {error}") from None
+    check_service(scenario.source, 0, config.service, ((link.a, link.b) for link in scenario.links), program.ebits)
+    return circuit, program
+
+
 def budget(program: DistributedProgram, network: NetworkModel) -> list[dict[str, Any]]:
     """Ebits per QPU pair, with the route's hops and the link-level pairs they consume."""
     rows = []

@@ -182,11 +182,14 @@ def test_an_application_no_path_reaches_is_refused_before_any_process_starts(tmp
 
 
 def test_a_failing_role_ends_the_run_with_one_line_and_status_1(tmp_path: Path) -> None:
-    """A GHZ center with two communication qubits and three parties holds two pairs and waits for a third that
-    no qubit is free for, until the generation window ends its request (ERR TIMEOUT): the role fails."""
+    """A GHZ over four QPUs, 27 pairs, in a 5 ms generation window: the window ends a request before the shots
+    are done (ERR TIMEOUT), and the role fails. (The center has the memory for its three pairs: with less, the
+    scenario is refused before any process starts, tests/test_ghz_memory.py.)"""
     links = "".join(f'[nodes.{name}]\nkind = "qpu"\n\n[links.alice-{name}]\na = "alice"\nb = "{name}"\n'
                     f'station = "mid"\nlength_km = 2.0\n\n' for name in ("carol", "dave"))
-    text = TWO_QPUS.replace("duration_ms = 2000.0", "duration_ms = 5.0") + links + (
+    two = TWO_QPUS.replace("[nodes.alice]\n", "[nodes.alice]\nstorage_qubits = 1\n", 1)
+    assert two != TWO_QPUS
+    text = two.replace("duration_ms = 2000.0", "duration_ms = 5.0") + links + (
         '[[application]]\nkind = "ghz"\nnode = "alice"\nremotes = ["bob", "carol", "dave"]\nshots = 9\n')
     proc, report = up(tmp_path, text, "short")
     assert proc.returncode == EXIT_APP_FAILED and report is not None, proc.stdout + proc.stderr

@@ -83,14 +83,19 @@ def program_roles(program: DistributedProgram, shots: int, service: str, runs: d
             runs[qpu] = await run_program(ctx, program, qpu, shots, service)
         return run
 
-    return {qpu: app(qpu) for qpu in program.qpus if program.program(qpu) or qpu in program.placement}
+    return {qpu: app(qpu) for qpu in active_qpus(program)}
+
+
+def active_qpus(program: DistributedProgram) -> list[str]:
+    """The QPUs that run a part of ``program`` (a qubit starts there or an instruction involves it), in the
+    program's order: the report's ``qpus``. A QPU the compiler was given but left unused is not one."""
+    return [qpu for qpu in program.qpus if program.program(qpu) or qpu in program.placement]
 
 
 def assemble(program: DistributedProgram, shots: int, runs: dict[str, QpuRun], result: RunResult) -> Execution:
     """The execution from every active QPU's run: the measurement records merged shot by shot. Raises
     :class:`protocols.apps.dqc.ExecutionFailed` when a QPU did not finish or a record was not filled."""
-    active = [qpu for qpu in program.qpus if program.program(qpu) or qpu in program.placement]
-    missing = [qpu for qpu in active if qpu not in runs]
+    missing = [qpu for qpu in active_qpus(program) if qpu not in runs]
     if missing:
         raise ExecutionFailed(f"the program did not finish on {', '.join(missing)} (emulated time ran out: raise "
                               "run.duration_ms)")
@@ -131,7 +136,7 @@ def circuit_report(execution: Execution, circuit: Circuit, seed: int = 0, file: 
     for run in execution.qpus.values():
         executed_ops.update(run.remote_ops)
     entry: dict[str, Any] = {
-        "file": file, "shots": shots, "qpus": list(program.qpus), "placement": list(program.placement),
+        "file": file, "shots": shots, "qpus": active_qpus(program), "placement": list(program.placement),
         "ebits_predicted": program.total_ebits * shots, "ebits_consumed": execution.pairs_created,
         "ebits_received": execution.pairs_received, "ebits_retried": execution.pairs_retried,
         "ebits_per_shot": program.total_ebits,
@@ -157,7 +162,7 @@ def circuit_table(entry: dict[str, Any]) -> list[str]:
         return ["", f"circuit {entry['file'] or ''}: {entry['shots']} shots: FAILED ({entry['error']})"]
     ops = ", ".join(f"{count} {kind}" for kind, count in entry["remote_ops"].items() if count)
     retried = f", {entry['ebits_retried']} retried after ERR EXPIRE" if entry.get("ebits_retried") else ""
-    lines = ["", f"circuit {entry['file'] or ''}: {entry['shots']} shots on {len(set(entry['placement']))} QPUs, "
+    lines = ["", f"circuit {entry['file'] or ''}: {entry['shots']} shots on {len(entry['qpus'])} QPUs, "
                  f"{entry['emulated_s'] * 1e3:.3f} ms emulated",
              f"  ebits: {entry['ebits_consumed']} consumed, {entry['ebits_predicted']} predicted "
              f"({entry['ebits_per_shot']} per shot{retried}); remote operations per shot: {ops or 'none'}"]

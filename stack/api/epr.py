@@ -45,7 +45,10 @@ class EPRSocket:
 
     async def create_keep(self, number: int = 1, *, min_fidelity: float = 0.0, max_time_ns: int = 0,
                           priority: int = 0, correct: bool = True) -> list[KeptPair]:
-        """Create ``number`` pairs and keep them: returns this end's halves once all are delivered. Raises
+        """Create ``number`` pairs and keep them: returns this end's halves once all ``number`` are settled,
+        delivered or retracted. A pair the layers retract with ERR EXPIRE (a cutoff passed, or it reached one
+        end only) is left out and its half discarded, so this may return fewer than ``number`` halves, or none
+        (both ends leave out the same pairs when the EXPIRE reaches both before they return). Raises
         :class:`LinkError` (with the layer's error code) if the request fails, e.g. NOTIME when
         ``max_time_ns`` cannot be met or UNSUPP when ``min_fidelity`` cannot; the halves delivered before
         the failure are then discarded (none is handed back, none is left in memory), and so are the other
@@ -63,7 +66,8 @@ class EPRSocket:
 
     async def recv_keep(self, number: int = 1) -> list[KeptPair]:
         """The halves of ``number`` kept pairs the remote application creates (as :meth:`create_keep`: they
-        must fit this node's memory, and a failed request's halves are discarded)."""
+        must fit this node's memory, retracted pairs are left out, so fewer may come back, and a failed
+        request's halves are discarded)."""
         self._holdable(number)
         return [self._kept(ok, at) for ok, at in await self._collect(number, ll.OkKeep, None)]
 

@@ -17,6 +17,7 @@ from stack.api.apps import bbm92, chsh, teleport_states
 from stack.api.context import AppContext
 from stack.api.errors import ExchangeError, LinkError, PeerMismatch, QuantumError, TransportError
 from stack.api.ghz import ghz_center, ghz_leaf, werner_ghz_fidelity_of
+from stack.api.ghz_memory import check_ghz_memory
 from stack.api.run import run_roles
 from stack.api.user_apps import load_functions, user_role
 from stack.report_models import basis_errors, bell_diagonal_s, run_physics
@@ -59,7 +60,9 @@ def application_roles(scenario: Scenario, results: dict[tuple[int, str], Any]) -
         [AppContext], Awaitable[None]]]:
     """Each node's application coroutine for the scenario's ``[[application]]`` entries (both modes run these);
     each puts what it found in ``results`` under (entry index, role); a user's application ("python") under
-    (entry index, node). Imports the files of "python" entries (ScenarioError naming the key if it cannot)."""
+    (entry index, node). Imports the files of "python" entries (ScenarioError naming the key if it cannot);
+    a GHZ entry's nodes need memory enough (:func:`stack.api.ghz_memory.check_ghz_memory`: ScenarioError)."""
+    check_ghz_memory(scenario)
     apps = {}
     for index, config in enumerate(scenario.applications):
         if config.kind == "python":

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+from stack.scenario.files import same_file
 
 
 class UsageError(Exception):
@@ -111,8 +112,8 @@ def check_output(path: Path, option: str, make_directory: bool = False) -> None:
 
 def check_distinct(outputs: dict[str, str | None], inputs: dict[str, Path]) -> None:
     """The named outputs (option -> path; None: not written, ``'-'``: standard output, for ``--json`` only) are
-    distinct files, none of them an input (what -> path, e.g. ``{"the scenario": Path("s.toml")}``): writing
-    one must not overwrite another or what the run reads.
+    distinct files, none of them an input (what -> path, e.g. ``{"the scenario": Path("s.toml")}``, or
+    :func:`stack.scenario.files.input_files`): writing one must not overwrite another or what the run reads.
 
         >>> check_distinct({"--json": "r.json", "--pcap": "r.json"}, {})
         Traceback (most recent call last):
@@ -124,19 +125,9 @@ def check_distinct(outputs: dict[str, str | None], inputs: dict[str, Path]) -> N
     named = [(option, path) for option, path in outputs.items() if path not in (None, "-")]
     for index, (option, path) in enumerate(named):
         for what, source in inputs.items():
-            if _same(Path(path), source):
-                raise UsageError(f"{option} {path} is {what}: the run would overwrite it")
+            if same_file(Path(path), source):
+                raise UsageError(f"{option} {path} is {what}, which the run reads: name another file")
         for other, other_path in named[index + 1:]:
-            if _same(Path(path), Path(other_path)):
+            if same_file(Path(path), Path(other_path)):
                 raise UsageError(f"{option} {path} and {other} {other_path} name the same file (one would "
                                  "overwrite the other)")
-
-
-def _same(a: Path, b: Path) -> bool:
-    """``a`` and ``b`` are one file: the same path once resolved, or (both existing) the same inode."""
-    if a.resolve() == b.resolve():
-        return True
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return False

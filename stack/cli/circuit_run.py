@@ -6,21 +6,20 @@ from __future__ import annotations
 from typing import Any, BinaryIO
 
 from protocols.apps.dqc import ExecutionFailed
+from protocols.compiler import Circuit, DistributedProgram
 from stack.runtime import RunResult
 from stack.scenario import Scenario
 
 
-def run_circuit(scenario: Scenario, seed: int | None, stream: BinaryIO | None) -> tuple[RunResult, dict[str, Any]]:
-    """Compile and execute the scenario's circuit. Raises :class:`protocols.compiler.CompileError` or
-    :class:`protocols.apps.dqc.NotExecutable` (both one line) when it cannot, and
+def run_circuit(scenario: Scenario, compiled: tuple[Circuit, DistributedProgram], seed: int | None,
+                stream: BinaryIO | None) -> tuple[RunResult, dict[str, Any]]:
+    """Execute the scenario's circuit, ``compiled`` by :func:`stack.compile.scenario_circuit` (which raises the
+    errors of a circuit that cannot run, before any output is opened). Raises
     :class:`protocols.apps.dqc.ExecutionFailed` (one line) when a layer fails the execution."""
-    from stack import compile as compiler
     from stack.api.dqc_run import circuit_report, execute_program
 
     config = scenario.circuits[0]
-    circuit = compiler.read_circuit(config.file)
-    program = compiler.compile_circuit(circuit, compiler.network_model(scenario), seed=config.seed,
-                                       teledata=config.teledata)
+    circuit, program = compiled
     try:
         execution = execute_program(scenario, program, config.shots, seed, stream, config.service)
     except BaseException as error:

@@ -135,7 +135,7 @@ def _command(args: argparse.Namespace) -> int:
         from stack.cli import up as cli_up
 
         if args.command in ("up", "medium"):
-            _check_outputs(args, path)
+            _check_outputs(args, scenario)
         if args.command == "up":
             _check_api(path, scenario)
         return cli_up.dispatch(args, path, scenario, main)
@@ -149,7 +149,7 @@ def _check_api(path: Path, scenario: Scenario) -> None:
 
     try:
         plan = api_plan(scenario)
-    except ScenarioError:                   # a user's application file or function (it names the key)
+    except _refused():                      # a user's application file or function, the circuit (they name the key)
         raise
     except ValueError as error:             # a role on a node that is not a QPU
         raise UsageError(f"{path}: {error}") from None
@@ -158,9 +158,12 @@ def _check_api(path: Path, scenario: Scenario) -> None:
         raise UsageError(f"{path}: {problem}")
 
 
-def _check_outputs(args: argparse.Namespace, path: Path, default_pcap: Path | None = None) -> None:
-    """The outputs the user named can be written, are distinct files and are not the scenario (checked before a
-    run that may take minutes); ``--pcap`` and ``--no-pcap`` exclude each other."""
+def _check_outputs(args: argparse.Namespace, scenario: Scenario, default_pcap: Path | None = None) -> None:
+    """The outputs the user named can be written, are distinct files and are none of the run's inputs (the
+    scenario, its circuit, application and key files), checked before a run that may take minutes; ``--pcap`` and
+    ``--no-pcap`` exclude each other."""
+    from stack.scenario.files import input_files
+
     json_path = getattr(args, "json", None)
     if args.pcap is not None and args.no_pcap:
         raise UsageError(f"--pcap {args.pcap} and --no-pcap exclude each other: give one")
@@ -168,7 +171,7 @@ def _check_outputs(args: argparse.Namespace, path: Path, default_pcap: Path | No
         captures = {"--pcap": None if args.no_pcap else args.pcap}
     else:
         captures = {"the default capture": str(default_pcap)}
-    check_distinct({"--json": json_path, **captures}, {"the scenario": path})
+    check_distinct({"--json": json_path, **captures}, input_files(scenario))
     if json_path not in (None, "-"):
         check_output(Path(json_path), "--json")
     if args.pcap is not None:
@@ -198,19 +201,26 @@ def _plot(args: argparse.Namespace, scenario: Scenario) -> int:
 
 def _run(args: argparse.Namespace, path: Path, scenario: Scenario) -> int:
     default_pcap = Path(f"out/{path.stem}.pcap")
-    _check_outputs(args, path, default_pcap)
+    _check_outputs(args, scenario, default_pcap)
     if scenario.applications:
+        from stack.api.ghz_memory import check_ghz_memory
         from stack.api.user_apps import check_user_apps
 
         check_user_apps(scenario)               # a user's file that cannot run: one line, before the pcap exists
+        check_ghz_memory(scenario)
+    compiled = None
+    if scenario.circuits:
+        from stack.compile import scenario_circuit
+
+        compiled = scenario_circuit(scenario)   # a circuit that cannot run: one line, before the pcap exists
     pcap_path = None if args.no_pcap else Path(args.pcap) if args.pcap else default_pcap
     if pcap_path is not None:
         if args.pcap is None:
             check_output(pcap_path, "--pcap", make_directory=True)     # the default out/ is made for you
         with pcap_path.open("wb", buffering=1 << 20) as stream:     # frames are small: few large writes
-            result, apps, circuit = _emulate(scenario, args.seed, stream)
+            result, apps, circuit = _emulate(scenario, args.seed, stream, compiled)
     else:
-        result, apps, circuit = _emulate(scenario, args.seed, None)
+        result, apps, circuit = _emulate(scenario, args.seed, None, compiled)
     frames = None
     if pcap_path is not None:
         assert result.emulation.network.pcap is not None
@@ -252,16 +262,18 @@ def _broken_promise(document: dict[str, Any]) -> int:
     return 0
 
 
-def _emulate(scenario: Scenario, seed: int | None, stream: Any) -> tuple[Any, list[dict[str, Any]], dict | None]:
+def _emulate(scenario: Scenario, seed: int | None, stream: Any, compiled: Any
+             ) -> tuple[Any, list[dict[str, Any]], dict | None]:
     """Run the scenario; with ``[[application]]`` entries or a ``[[circuit]]``, through the application API
-    (virtual time; ``qnet up`` runs them with stack/multiprocess/node_apps.py). Returns the run, the applications'
-    report entries and the circuit's. A run whose qubit ledger does not balance (an application left a qubit in
-    memory) raises :class:`ExecutionFailed` (one line, exit status 1): the run has no ledger, so no report."""
+    (virtual time; ``qnet up`` runs them with stack/multiprocess/node_apps.py), the circuit ``compiled`` by
+    :func:`stack.compile.scenario_circuit`. Returns the run, the applications' report entries and the circuit's.
+    A run whose qubit ledger does not balance (an application left a qubit in memory) raises
+    :class:`ExecutionFailed` (one line, exit status 1): the run has no ledger, so no report."""
     from protocols.apps.dqc import ExecutionFailed
     from stack.cli.circuit_run import ledger_failure
 
     try:
-        return _emulate_checked(scenario, seed, stream)
+        return _emulate_checked(scenario, seed, stream, compiled)
     except BaseException as error:
         leak = ledger_failure(error)
         if leak is None:
@@ -270,12 +282,12 @@ def _emulate(scenario: Scenario, seed: int | None, stream: Any) -> tuple[Any, li
                               "or discard every qubit it is given; no report was written)") from error
 
 
-def _emulate_checked(scenario: Scenario, seed: int | None, stream: Any
+def _emulate_checked(scenario: Scenario, seed: int | None, stream: Any, compiled: Any
                      ) -> tuple[Any, list[dict[str, Any]], dict | None]:
-    if scenario.circuits:
+    if compiled is not None:
         from stack.cli.circuit_run import run_circuit
 
-        result, entry = run_circuit(scenario, seed, stream)
+        result, entry = run_circuit(scenario, compiled, seed, stream)
         return result, [], entry
     if not scenario.applications:
         return run_scenario(scenario, seed, stream), [], None

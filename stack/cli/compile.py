@@ -36,13 +36,17 @@ def main(args: argparse.Namespace) -> int:
     """Run ``qnet compile``; bad input raises ScenarioError, UsageError or prints one line (status 2)."""
     from protocols.compiler import CompileError, compile_circuit
     from stack import compile as compiler
-    from stack.cli.checks import check_output
+    from stack.cli.checks import check_distinct, check_output
     from stack.report import to_json
     from stack.scenario import load
+    from stack.scenario.files import input_files
 
+    inputs = {"the circuit": Path(args.circuit), "the scenario (--network)": Path(args.network)}
+    check_distinct({"--json": args.json}, inputs)
     if args.json not in (None, "-"):
         check_output(Path(args.json), "--json")
     scenario = load(Path(args.network))
+    check_distinct({"--json": args.json}, {**input_files(scenario), **inputs})
     try:
         circuit = compiler.read_circuit(args.circuit)
         network = compiler.network_model(scenario)

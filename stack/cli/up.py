@@ -22,6 +22,7 @@ from stack.multiprocess.medium import process_nodes as nodes_of
 from stack.multiprocess.medium_protocol import private_problem
 from stack.multiprocess.udp import PortMap, PortMapError
 from stack.scenario import Scenario
+from stack.scenario.files import input_files, same_file
 
 
 def dispatch(args: argparse.Namespace, path: Path, scenario: Scenario, entry: Entry | None = None) -> int:
@@ -88,6 +89,8 @@ def check_inputs(args: argparse.Namespace, path: Path, scenario: Scenario, seed:
         return f"run directory {run_dir} exists and is not a directory"
     if run_dir.is_dir() and (problem := private_problem(run_dir)) is not None:
         return f"run directory {problem}"
+    if (problem := _input_in_run_dir(run_dir, scenario)) is not None:
+        return problem
     for option in ("json", "pcap"):
         output = getattr(args, option, None)
         if output and output != "-" and not Path(output).parent.is_dir():
@@ -98,6 +101,16 @@ def check_inputs(args: argparse.Namespace, path: Path, scenario: Scenario, seed:
         return _check_node(args.name, path, scenario, args.base_port)
     if args.command == "medium" and _medium_serving(run_dir / "medium.sock"):
         return f"a medium is already serving {run_dir} (its medium.sock accepts connections)"
+    return None
+
+
+def _input_in_run_dir(run_dir: Path, scenario: Scenario) -> str | None:
+    """A file the run writes (or removes, left by an earlier run) in ``run_dir`` that is one of its inputs."""
+    inputs = input_files(scenario)
+    for name in (*run_files(nodes_of(scenario)), *RUN_STATE_FILES):
+        for what, path in inputs.items():
+            if same_file(run_dir / name, path):
+                return f"run directory {run_dir}: the run writes {run_dir / name}, which is {what}: name another"
     return None
 
 

@@ -30,7 +30,7 @@ from protocols.apps.dqc import ExecutionFailed
 from protocols.compiler import Circuit, DistributedProgram
 from stack.api.context import AppContext
 from stack.api.dqc import QpuRun
-from stack.api.dqc_run import assemble, circuit_report, program_roles
+from stack.api.dqc_run import active_qpus, assemble, circuit_report, program_roles
 from stack.api.errors import ApplicationFailed
 from stack.api.results_json import qpu_run_from_json, qpu_run_to_json, result_from_json, result_to_json
 from stack.api.run import CUT_OFF, FAILED, FINISHED, App, attach, check_nodes, directory, serve, workload_ports
@@ -65,14 +65,13 @@ class ApiPlan:
 
 def api_plan(scenario: Scenario) -> ApiPlan | None:
     """The scenario's applications or compiled circuit (None: it has neither). Compiling may raise
-    :class:`protocols.compiler.CompileError` or :class:`protocols.apps.dqc.NotExecutable` (one line each)."""
+    :class:`protocols.compiler.CompileError`, :class:`protocols.apps.dqc.NotExecutable` or ScenarioError (one
+    line each: :func:`stack.compile.scenario_circuit`)."""
     if scenario.circuits:
         from stack import compile as compiler
 
         config = scenario.circuits[0]
-        circuit = compiler.read_circuit(config.file)
-        program = compiler.compile_circuit(circuit, compiler.network_model(scenario), seed=config.seed,
-                                           teledata=config.teledata)
+        circuit, program = compiler.scenario_circuit(scenario)
         plan = ApiPlan({}, circuit=circuit, program=program)
         plan.roles = program_roles(program, config.shots, config.service, plan.runs)
     elif scenario.applications:
@@ -201,7 +200,8 @@ def report_sections(plan: ApiPlan, run: RunResult, messages: dict[str, Any], fai
                 raise ExecutionFailed(failures[0])
             execution = assemble(plan.program, config.shots, plan.runs, run)
         except ExecutionFailed as error:
-            return outcomes | {"circuit": {"file": config.file, "shots": config.shots, "qpus": list(plan.program.qpus),
+            return outcomes | {"circuit": {"file": config.file, "shots": config.shots,
+                                           "qpus": active_qpus(plan.program),
                                            "error": f"the circuit's execution failed: {error}"}}
         return outcomes | {"circuit": circuit_report(execution, plan.circuit, config.seed, config.file)}
     entries = applications_section(run, plan.results)

@@ -8,6 +8,7 @@ entries (both would run an application on the same QPUs).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,3 +60,26 @@ def circuits(source: str, data: Any, has_applications: bool) -> tuple[CircuitCon
                                    t.flag("teledata", True), t.text("service", "auto", SERVICES)))
         t.finish()
     return tuple(found)
+
+
+def check_service(source: str, index: int, service: str, links: Iterable[tuple[str, str]],
+                  pairs: Iterable[tuple[str, str]]) -> None:
+    """The compiled circuit of ``circuit[index]`` can be served as its ``service`` says: with "link", every QPU
+    pair it needs ebits between (``pairs``, :attr:`protocols.compiler.DistributedProgram.ebits`) is one of the
+    ``links``' ends (a, b).
+    ScenarioError naming ``circuit[index].service`` otherwise, before anything runs.
+
+        >>> try:
+        ...     check_service("s.toml", 0, "link", [("a", "b")], [("a", "c")])
+        ... except ScenarioError as error:
+        ...     print(str(error)[:62])
+        s.toml: circuit[0].service: "link" serves neighbours only, and
+    """
+    if service != "link":
+        return
+    linked = {frozenset(ends) for ends in links}
+    for a, b in sorted(pairs):
+        if frozenset((a, b)) not in linked:
+            raise ScenarioError(source, f"circuit[{index}].service",
+                                f"\"link\" serves neighbours only, and the compiled circuit needs ebits between "
+                                f"{a!r} and {b!r}, which share no link: use \"network\" or \"auto\"")

@@ -82,7 +82,8 @@ def sweep_main(args: argparse.Namespace, path: Path) -> int:
     started = False
     try:
         sweep = define_sweep(path, args.vary, args.seeds, args.seed, zipped=args.zip, up=up, max_runs=args.max_runs)
-        problem = _show_problem(args.show or [], sweep) or _show_unknown(args.show or [], sweep, output)
+        problem = (_overwritten_input(output, sweep) or _show_problem(args.show or [], sweep)
+                   or _show_unknown(args.show or [], sweep, output))
         if problem is not None:
             return _error(problem)
         started = True
@@ -98,6 +99,22 @@ def sweep_main(args: argparse.Namespace, path: Path) -> int:
         print(f"qnet: note: {results.path} already holds {results.metadata['seeds']} seeds per point, more than "
               f"--seeds {args.seeds}: every run there is shown (--fresh to start over)", file=sys.stderr)
     return _report(results, args)
+
+
+def _overwritten_input(output: Path, sweep: Any) -> str | None:
+    """A file the sweep writes in ``output`` that is one of its inputs (the scenario, its key file), or None:
+    e.g. a scenario named ``sweep.json`` in the results directory would be overwritten."""
+    from stack.scenario import load_text
+    from stack.scenario.files import input_files, same_file
+    from stack.sweep.lock import LOCK
+    from stack.sweep.results import JOURNAL, META, SUMMARY, TABLE
+
+    inputs = input_files(load_text(sweep.text, sweep.scenario))
+    for name in (META, META + ".part", JOURNAL, TABLE, SUMMARY, LOCK):
+        for what, path in inputs.items():
+            if same_file(output / name, path):
+                return f"--output {output}: the sweep writes {output / name}, which is {what}: name another directory"
+    return None
 
 
 def _show_problem(shown: list[str], sweep: Any) -> str | None:
