@@ -167,3 +167,13 @@ def test_category_series_sit_side_by_side_unjoined(tmp_path: Path, monkeypatch: 
     calls.clear()
     plot_sweep(read_results(output), "workload[0].atomic", "y", tmp_path / "b.png")    # booleans: categories too
     assert [fmt for _, fmt in calls] == ["none", "none"]
+
+
+def test_without_y_the_error_names_figures_to_choose(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """It said 'did you mean' names close to workload[0].pairs_per_s though nothing was misspelt (nothing given),
+    and nothing when no figure was close: now the headline figures, else the first."""
+    output = results_of(tmp_path, ["workload[0].pairs=1,2"], {0: [1.0], 1: [2.0]})
+    assert main(["plot", "sweep", str(output), "--output", str(tmp_path / "p.png")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("qnet: error: --y FIGURE is needed, a column of "), err
+    assert err.rstrip().endswith("results.parquet such as y") and "did you mean" not in err, err

@@ -168,7 +168,10 @@ def plot_main(args: argparse.Namespace, output: Path) -> int:
     if x not in keys:
         return _error(f"--x {x}: not a key the sweep varies ({', '.join(keys)})")
     if args.y is None:
-        return _error(f"--y FIGURE is needed{close('workload[0].pairs_per_s', results.figures)}")
+        from stack.sweep.summary import headline_figures
+
+        some = headline_figures(results.figures, results.rows)[:3] or results.figures[:3]
+        return _error(f"--y FIGURE is needed, a column of {results.path}/results.parquet such as {', '.join(some)}")
     if args.y not in results.figures:
         return _error(f"--y {args.y}: no such figure in {results.path}{close(args.y, results.figures)}")
     from stack.sweep.plot import plot_sweep
