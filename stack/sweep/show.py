@@ -23,8 +23,11 @@ def show_problem(shown: list[str], sweep: Any, output: Path) -> str | None:
         return None
     base = load_text(sweep.text, sweep.scenario)
     links, nodes = [link.name for link in base.links], list(base.nodes)
-    return (_section_problem(shown, base, sweep) or _saved_problem(shown, sweep, output, links, nodes)
-            or _probe_problem(shown, sweep, output, links, nodes))
+    problem = _section_problem(shown, base, sweep)
+    if problem is not None:
+        return problem
+    done = _saved(sweep, output)
+    return _saved_problem(shown, done, output, links, nodes) or _probe_problem(shown, sweep, done, links, nodes)
 
 
 def _section_problem(shown: list[str], base: Any, sweep: Any) -> str | None:
@@ -58,10 +61,9 @@ def _saved(sweep: Any, output: Path) -> Any:
     return done
 
 
-def _saved_problem(shown: list[str], sweep: Any, output: Path, links: list[str], nodes: list[str]) -> str | None:
-    """A ``--show`` figure that the runs already in ``output`` (this sweep, resumed) do not have and later runs
-    cannot have either, or None."""
-    done = _saved(sweep, output)
+def _saved_problem(shown: list[str], done: Any, output: Path, links: list[str], nodes: list[str]) -> str | None:
+    """A ``--show`` figure that the runs already saved (``done``: this sweep's results in ``output``, or None)
+    do not have and later runs cannot have either, or None."""
     if done is None or not done.figures:
         return None
     figures = done.figures
@@ -82,14 +84,13 @@ def may_come(name: str, rows: list[dict[str, Any]], links: list[str], nodes: lis
     return lead != name and not any(row.get(lead) is not None for row in rows)
 
 
-def _probe_problem(shown: list[str], sweep: Any, output: Path, links: list[str], nodes: list[str]) -> str | None:
+def _probe_problem(shown: list[str], sweep: Any, done: Any, links: list[str], nodes: list[str]) -> str | None:
     """A ``--show`` name whose field is not one the zero-length runs report (:mod:`stack.sweep.probe`): its
     section's first field, and below a list of records (``circuits[0].repeaters[1].swaps``) the record's. Names
     the saved runs have are not probed; nothing is run when every name is one of those."""
     from stack.sweep.figures import section_and_field
     from stack.sweep.probe import probe_fields
 
-    done = _saved(sweep, output)
     saved = set(done.figures) if done is not None else set()
     parts = {name: section_and_field(name, links, nodes) for name in shown if name not in saved}
     wanted = {name: part for name, part in parts.items() if part is not None}
