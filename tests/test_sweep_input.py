@@ -304,3 +304,36 @@ def test_the_python_api_takes_a_dict_of_lists_single_values_or_specs(tmp_path: P
                           ([5], "5 is not a KEY=VALUES string")):
         with pytest.raises(SweepError, match=message):
             define_sweep(scenario, vary)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("spec", "values"), [
+    ("k=100000000000:100000000001:3", (100000000000, 100000000000.5, 100000000001)),   # the half was lost
+    ("k=1000000000000000:1000000000000001:3", (10**15, 10**15 + 0.5, 10**15 + 1)),
+    ("k=-100000000001:-100000000000:3", (-100000000001, -100000000000.5, -100000000000)),
+    ("k=100000000000:100000000001:3:log", (100000000000, 100000000000.5, 100000000001)),
+    ("k=1000000000000:1000000000001:4", (10**12, 1000000000000.33, 1000000000000.67, 10**12 + 1)),
+])
+def test_a_non_integer_step_between_large_integers_keeps_its_fraction(spec: str, values: tuple[float, ...]) -> None:
+    """Rounding to 12 significant digits made 100000000000:100000000001:3 100000000000 twice (refused as
+    repeated), and 1e12:1e12+1:4 two pairs: values whose decimals end are exact, the others keep the digits that
+    tell them apart."""
+    got = parse_axis(spec).values
+    assert got == values and all(isinstance(value, float) for value in got)
+
+
+@pytest.mark.parametrize(("spec", "words"), [
+    ("k=10000000000000000:10000000000000001:3", "10000000000000000.5 is not a value a float holds"),
+    ("k=10000000000000000:10000000000000003:3", "10000000000000001.5 is not a value a float holds"),
+    ("k=1:1.0000000000000002:3", "1.0000000000000001 is not a value a float holds"),
+    ("k=1:1.0000000000000002:3:log", "closer than a float can tell apart near 1.0"),
+])
+def test_a_range_a_float_cannot_give_is_refused(spec: str, words: str) -> None:
+    with pytest.raises(SweepError, match=words) as caught:
+        parse_axis(spec)
+    assert str(caught.value).startswith(f"--vary {spec}: ") and "\n" not in str(caught.value)
+
+
+def test_a_million_values_are_checked_in_linear_time() -> None:
+    """COUNT may be 1,000,000: the repeated-value check compared every value with every other (10^12 compares)."""
+    values = parse_axis("k=0:1:1000000").values
+    assert len(set(values)) == 1_000_000 and values[1] == 1.000001e-06

@@ -143,3 +143,37 @@ def test_a_log_y_axis_names_the_points_it_cannot_show(tmp_path: Path) -> None:
     zeros = results_of(tmp_path / "zeros", ["workload[0].pairs=1,2"], {0: [0.0], 1: [0.0]})
     with pytest.raises(SweepError, match="every point's mean of y is 0 or less"):
         plot_sweep(read_results(zeros), "workload[0].pairs", "y", tmp_path / "zeros.png", logy=True)
+
+
+def test_category_series_sit_side_by_side_unjoined(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a category axis the series were drawn on one x, their error bars over one another, and joined by lines
+    as if values lay between two schemes: now each series is beside the tick, bars only."""
+    import matplotlib.axes
+
+    from stack.sweep.plot import plot_sweep
+
+    output = results_of(tmp_path, ["links.alice-bob.mode=sampled,exact", "workload[0].atomic=true,false"],
+                        {0: [1.0], 1: [2.0], 2: [3.0], 3: [4.0]})
+    calls: list[tuple[list[float], str]] = []
+    draw = matplotlib.axes.Axes.errorbar
+
+    def spy(self: Any, x: list[float], *args: Any, **kwargs: Any) -> Any:
+        calls.append((list(x), kwargs["fmt"]))
+        return draw(self, x, *args, **kwargs)
+
+    monkeypatch.setattr(matplotlib.axes.Axes, "errorbar", spy)
+    plot_sweep(read_results(output), "links.alice-bob.mode", "y", tmp_path / "c.png")
+    assert calls == [([-0.05, 0.95], "none"), ([0.05, 1.05], "none")]
+    calls.clear()
+    plot_sweep(read_results(output), "workload[0].atomic", "y", tmp_path / "b.png")    # booleans: categories too
+    assert [fmt for _, fmt in calls] == ["none", "none"]
+
+
+def test_without_y_the_error_names_figures_to_choose(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """It said 'did you mean' names close to workload[0].pairs_per_s though nothing was misspelt (nothing given),
+    and nothing when no figure was close: now the headline figures, else the first."""
+    output = results_of(tmp_path, ["workload[0].pairs=1,2"], {0: [1.0], 1: [2.0]})
+    assert main(["plot", "sweep", str(output), "--output", str(tmp_path / "p.png")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("qnet: error: --y FIGURE is needed, a column of "), err
+    assert err.rstrip().endswith("results.parquet such as y") and "did you mean" not in err, err

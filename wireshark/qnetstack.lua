@@ -1494,26 +1494,33 @@ end
 -- port its slot stands for (docs/wire.md section 8.1). Set once the port map's protocol exists.
 local logical_port = function(port) return port end
 
--- Dissects `buf` with `inner(body, pinfo, root, ...)`, the body being `buf` without its trailer: the datagram's
--- last 28 bytes as sent (its reported length), which a capture cut by its snapshot length may not hold. An
--- empty body (a datagram of just the trailer) is dissected too: its message is flagged short.
-local function with_trailer(buf, pinfo, root, inner, ...)
-    snap.mark(buf)
+-- Wireshark lists a protocol in frame.protocols (what `frame.protocols contains` and tshark -T fields read) only
+-- when its dissector is called through its handle: a subtree a Lua function adds is in the tree (the `qnetauth`
+-- filter and io,phs see it) but not there. So after adding the trailer's subtree, qnetauth's handle is called
+-- on it to list the protocol after the message's (udp:qhp:qnetauth, the tree's order); that call adds
+-- nothing visible. (Not the handle dissecting at the root: Wireshark 4.0 puts a hidden item of its own before
+-- every Lua dissector's, which io,phs would show between the message and the trailer.) `handle` is set once
+-- qnetauth.dissector exists; `listing` tells that dissector it is called only to be listed.
+-- (One table: a Lua chunk has at most 200 locals.)
+local auth_call = {handle = nil, listing = false}
+
+-- Adds the trailer's subtree and returns it: the datagram's last 28 bytes as sent (its reported length), which a
+-- capture cut by its snapshot length may not hold; `buf` is the whole datagram (the ICV covers the message before
+-- the trailer).
+function auth_call.dissect(buf, pinfo, root)
     local captured, n = buf:len(), buf:reported_len()
-    if not qnetauth.prefs.trailer then return inner(buf, pinfo, root, ...) end
     if n < AUTH_SIZE then
         local tree = root:add(qnetauth, buf(0, captured))
         tree:add_proto_expert_info(auth_ex.short)
-        return inner(buf, pinfo, root, ...)
+        return tree
     end
-    inner(buf(0, math.min(captured, n - AUTH_SIZE)):tvb(), pinfo, root, ...)
     if captured < n then
         local start = n - AUTH_SIZE
         local tree = start < captured and root:add(qnetauth, buf(start, captured - start)) or root:add(qnetauth)
         tree:append_text(" [not captured]")
         tree:add_proto_expert_info(snap.expert, string.format(
             "Trailer not captured: %d of the datagram's %d bytes are in the capture", captured, n))
-        return captured
+        return tree
     end
     local t = buf(n - AUTH_SIZE, AUTH_SIZE)
     local tree = root:add(qnetauth, t)
@@ -1537,7 +1544,35 @@ local function with_trailer(buf, pinfo, root, inner, ...)
     end
     tree:append_text(string.format(", node %d to node %d, seq %s", t(0, 2):uint(), t(2, 2):uint(),
                                    tostring(t(4, 8):uint64())))
-    return n
+    return tree
+end
+
+-- The trailer's subtree, then qnetauth listed in frame.protocols (above).
+function auth_call.layer(buf, pinfo, root)
+    local tree = auth_call.dissect(buf, pinfo, root)
+    auth_call.listing = true
+    local ok, err = pcall(auth_call.handle.call, auth_call.handle, buf, pinfo, tree)
+    auth_call.listing = false
+    if not ok then error(err) end
+end
+
+-- Dissects `buf` with `inner(body, pinfo, root, ...)`, the body being `buf` without its trailer (by the datagram's
+-- reported length), then the trailer with `trailer(buf, pinfo, root)`. An empty body (a datagram of just the
+-- trailer) is dissected too: its message is flagged short.
+function auth_call.with(trailer, buf, pinfo, root, inner, ...)
+    snap.mark(buf)
+    local captured, n = buf:len(), buf:reported_len()
+    if not qnetauth.prefs.trailer then return inner(buf, pinfo, root, ...) end
+    if n < AUTH_SIZE then
+        trailer(buf, pinfo, root)
+        return inner(buf, pinfo, root, ...)
+    end
+    inner(buf(0, math.min(captured, n - AUTH_SIZE)):tvb(), pinfo, root, ...)
+    trailer(buf, pinfo, root)
+    return captured < n and captured or n
+end
+local function with_trailer(buf, pinfo, root, inner, ...)
+    return auth_call.with(auth_call.layer, buf, pinfo, root, inner, ...)
 end
 
 -- Each protocol's own dissector, without the trailer (the multi-process slots below call these), and
@@ -1574,7 +1609,13 @@ udp_port:add(QNCP_PORT, qncp)
 -- PTP (UDP 319/320) keeps Wireshark's own dissector: with the trailer, qnetauth takes the ports and hands it
 -- the message before the trailer.
 local PTP_PORTS = {319, 320}
-function qnetauth.dissector(buf, pinfo, root) return with_trailer(buf, pinfo, root, mp_ptp) end
+-- There qnetauth is the port's dissector, so Wireshark lists it before ptp (udp:qnetauth:ptp), and the trailer
+-- is dissected in place rather than through the handle a second time.
+function qnetauth.dissector(buf, pinfo, root)
+    if auth_call.listing then return math.max(buf:reported_len(), 1) end
+    return auth_call.with(auth_call.dissect, buf, pinfo, root, mp_ptp)
+end
+auth_call.handle = Dissector.get("qnetauth")
 local function auth_register()
     for _, port in ipairs(PTP_PORTS) do
         if qnetauth.prefs.trailer then udp_port:add(port, qnetauth) else udp_port:add(port, ptp_dissector) end

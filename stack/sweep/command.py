@@ -18,6 +18,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from stack.sweep.show import close, show_problem
+
 EXIT_USAGE, EXIT_FAILED_RUNS, EXIT_INTERRUPTED = 2, 1, 130
 MAX_RUNS = 10_000
 """``--max-runs``'s default (:data:`stack.sweep.plan.MAX_RUNS`, not imported here: this module stays light)."""
@@ -82,8 +84,7 @@ def sweep_main(args: argparse.Namespace, path: Path) -> int:
     started = False
     try:
         sweep = define_sweep(path, args.vary, args.seeds, args.seed, zipped=args.zip, up=up, max_runs=args.max_runs)
-        problem = (_overwritten_input(output, sweep) or _show_problem(args.show or [], sweep)
-                   or _show_unknown(args.show or [], sweep, output))
+        problem = _overwritten_input(output, sweep) or show_problem(args.show or [], sweep, output)
         if problem is not None:
             return _error(problem)
         started = True
@@ -115,58 +116,6 @@ def _overwritten_input(output: Path, sweep: Any) -> str | None:
             if same_file(output / name, path):
                 return f"--output {output}: the sweep writes {output / name}, which is {what}: name another directory"
     return None
-
-
-def _show_problem(shown: list[str], sweep: Any) -> str | None:
-    """The first ``--show`` figure that no run of the sweep can have, checked before anything runs (by its
-    section: :func:`stack.sweep.figures.section_problem`)."""
-    from stack.scenario import load_text
-    from stack.sweep.figures import section_problem
-
-    base = load_text(sweep.text, sweep.scenario)
-    for name in shown:
-        problem = section_problem(name, [link.name for link in base.links], list(base.nodes), len(base.workload),
-                                  sweep.up is not None)
-        if problem is not None:
-            return f"--show {name}: {problem}"
-    return None
-
-
-def _show_unknown(shown: list[str], sweep: Any, output: Path) -> str | None:
-    """A ``--show`` figure that the runs already in ``output`` (this sweep, resumed) do not have, or None."""
-    import json
-
-    from stack.sweep.plan import SAME_SWEEP
-    from stack.sweep.results import META, read_results
-    from stack.sweep.spec import SweepError
-
-    if not shown or not (output / META).is_file():
-        return None
-    try:
-        done = read_results(output)
-    except SweepError:                          # the sweep itself will say what is wrong with the directory
-        return None
-    definition = json.loads(json.dumps(sweep.definition()))
-    if any(done.metadata["definition"].get(key) != definition[key] for key in SAME_SWEEP):
-        return None                             # another sweep's directory: refused as such
-    figures = done.figures
-    unknown = [name for name in shown if name not in figures and not _may_come(name, done.rows, sweep)]
-    if not figures or not unknown:
-        return None
-    return f"--show {unknown[0]}: no such figure in {output}{_close(unknown[0], figures)}"
-
-
-def _may_come(name: str, rows: list[dict[str, Any]], sweep: Any) -> bool:
-    """Whether later runs may have ``name`` although the saved ones do not: a nested figure
-    (``workload[0].disagreement.X.rate`` is only in runs that measured pairs in basis X), unless its leading
-    part (:func:`stack.sweep.figures.leading_part`) is a value in a saved run, so nothing can nest under it.
-    A leading part's own field (``workload[0].pairs_per_sec``) is in every report or in none."""
-    from stack.scenario import load_text
-    from stack.sweep.figures import leading_part
-
-    base = load_text(sweep.text, sweep.scenario)
-    lead = leading_part(name, [link.name for link in base.links], list(base.nodes))
-    return lead != name and not any(row.get(lead) is not None for row in rows)
 
 
 def _progress(output: Path) -> str:
@@ -202,7 +151,7 @@ def _report(results: Any, args: argparse.Namespace) -> int:
     shown = args.show or headline_figures(figures, results.rows)
     unknown = [name for name in shown if name not in figures]
     if unknown:
-        return _error(f"{results.path}: no figure {unknown[0]!r}{_close(unknown[0], figures)} (every figure is a "
+        return _error(f"{results.path}: no figure {unknown[0]!r}{close(unknown[0], figures)} (every figure is a "
                       "column of results.parquet); the runs are saved: the same command with that --show "
                       "corrected prints the table without running them again")
     if not args.quiet:
@@ -214,13 +163,6 @@ def _report(results: Any, args: argparse.Namespace) -> int:
     print(f"qnet: {runs} ({len(results.failed)} failed) in {results.path}/results.parquet; "
           f"mean and 95 % interval per point in {results.path}/summary.parquet", file=sys.stderr)
     return EXIT_FAILED_RUNS if results.failed else 0
-
-
-def _close(name: str, choices: list[str]) -> str:
-    import difflib  # only a misspelt name needs it, not every `qnet` command's start-up
-
-    close = difflib.get_close_matches(name, choices, n=3)
-    return f"; did you mean {', '.join(close)}?" if close else ""
 
 
 def plot_main(args: argparse.Namespace, output: Path) -> int:
@@ -242,9 +184,12 @@ def plot_main(args: argparse.Namespace, output: Path) -> int:
     if x not in keys:
         return _error(f"--x {x}: not a key the sweep varies ({', '.join(keys)})")
     if args.y is None:
-        return _error(f"--y FIGURE is needed{_close('workload[0].pairs_per_s', results.figures)}")
+        from stack.sweep.summary import headline_figures
+
+        some = headline_figures(results.figures, results.rows)[:3] or results.figures[:3]
+        return _error(f"--y FIGURE is needed, a column of {results.path}/results.parquet such as {', '.join(some)}")
     if args.y not in results.figures:
-        return _error(f"--y {args.y}: no such figure in {results.path}{_close(args.y, results.figures)}")
+        return _error(f"--y {args.y}: no such figure in {results.path}{close(args.y, results.figures)}")
     from stack.sweep.plot import plot_sweep
 
     try:

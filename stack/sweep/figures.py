@@ -62,6 +62,23 @@ def section_problem(name: str, links: list[str], nodes: list[str], entries: int,
             f"nodes.NAME., medium., sync.{', multi_process.' if up else ''}; docs/sweep.md)")
 
 
+def section_and_field(name: str, links: list[str], nodes: list[str]) -> tuple[str, str] | None:
+    """The section of ``name`` and its first field (:func:`leading_part`), or None for a top-level figure.
+
+    >>> section_and_field("links.alice-bob.arm_a_efficiency.total", ["alice-bob"], [])
+    ('links.alice-bob', 'arm_a_efficiency')
+    >>> section_and_field("circuits[0].hops_detail[2].link_pairs", [], [])
+    ('circuits[0]', 'hops_detail')
+    """
+    head, _, rest = name.partition(".")
+    if head in ("links", "nodes"):
+        named = [item for item in (links if head == "links" else nodes) if rest.startswith(f"{item}.")]
+        if named:
+            head, rest = f"{head}.{max(named, key=len)}", rest[len(max(named, key=len)) + 1:]
+    field = re.match(r"[^.\[]*", rest)
+    return (head, field[0]) if rest and field is not None else None
+
+
 def leading_part(name: str, links: list[str], nodes: list[str]) -> str:
     """The section of ``name`` and its first field: what every run's report has, whatever it measured
     (``workload[0].disagreement.X.rate`` → ``workload[0].disagreement``: the bases under it are there only
@@ -72,13 +89,8 @@ def leading_part(name: str, links: list[str], nodes: list[str]) -> str:
     >>> leading_part("workload[0].pairs_per_s", [], [])
     'workload[0].pairs_per_s'
     """
-    head, _, rest = name.partition(".")
-    if head in ("links", "nodes"):
-        named = [item for item in (links if head == "links" else nodes) if rest.startswith(f"{item}.")]
-        if named:
-            head, rest = f"{head}.{max(named, key=len)}", rest[len(max(named, key=len)) + 1:]
-    field = re.match(r"[^.\[]*", rest)
-    return f"{head}.{field[0]}" if rest and field is not None else name
+    parts = section_and_field(name, links, nodes)
+    return name if parts is None else f"{parts[0]}.{parts[1]}"
 
 
 def figures(report: dict[str, Any]) -> dict[str, Any]:

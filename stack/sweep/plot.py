@@ -1,13 +1,13 @@
 """``qnet plot sweep``: a figure against a varied key, with the confidence interval as error bars.
 
-When a grid varies other keys too, each combination of their values is its own series (keys
-paired with ``--zip`` move together with the x key: one series). Points and series are in the
-sweep's order (the order of the values given to ``--vary``). A key whose values are all finite
-numbers (not booleans) is a numeric axis; any other (text, booleans, ``inf``) is a category axis,
-one tick per value in sweep order. A point whose mean is over fewer than all its runs (a run
-failed, or its report had no value: a fidelity without a pair) is drawn hollow and labelled
-``n=k/N``; with n = 1 it has no error bar. Points no run has a value at are named under the plot, and so
-are those a logarithmic y axis (``--logy``) cannot show: a mean of 0 or less.
+When a grid varies other keys too, each combination of their values is its own series (keys paired with
+``--zip`` move together with the x key: one series). Points and series are in the sweep's order (the order of
+the values given to ``--vary``). A key whose values are all finite numbers (not booleans) is a numeric axis;
+any other (text, booleans, ``inf``) is a category axis, one tick per value in sweep order, its series side by
+side at each tick and not joined by lines. A point whose mean is over fewer than all its runs (a run failed,
+or its report had no value: a fidelity without a pair) is drawn hollow and labelled ``n=k/N``; with n = 1 it
+has no error bar. Points no run has a value at are named under the plot, and so are those a logarithmic y axis
+(``--logy``) cannot show: a mean of 0 or less.
 """
 
 from __future__ import annotations
@@ -112,6 +112,19 @@ def positive_only(data: PlotData) -> list[str]:
     return dropped
 
 
+def category_offsets(count: int) -> list[float]:
+    """Where each of ``count`` series sits beside a category's tick, so that their error bars do not hide one
+    another: centred on the tick, at most 0.3 of the space between ticks across.
+
+    >>> category_offsets(1), category_offsets(3)
+    ([0.0], [-0.1, 0.0, 0.1])
+    """
+    if count == 1:
+        return [0.0]
+    width = min(0.3, 0.1 * (count - 1))
+    return [round(-width / 2 + width * index / (count - 1), 9) for index in range(count)]
+
+
 def _tick(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -133,12 +146,17 @@ def plot_sweep(results: SweepResults, x: str, y: str, output: Path, *, logx: boo
     import matplotlib.pyplot as plt
 
     figure, axes = plt.subplots(figsize=(7.5, 4.5))
+    # On a category axis the series sit side by side at each tick and are not joined: no value lies between two
+    # categories.
+    offsets = category_offsets(len(data.series)) if data.categories is not None else [0.0] * len(data.series)
     for index, line in enumerate(data.series):
         colour = f"C{index % 10}"
-        axes.errorbar(line.x, line.mean, yerr=line.error, fmt="-", capsize=3, color=colour, label=line.label)
+        xs = [x + offsets[index] for x in line.x]
+        axes.errorbar(xs, line.mean, yerr=line.error, fmt="-" if data.categories is None else "none", capsize=3,
+                      color=colour, label=line.label)
         faces = [("none" if partial else colour) for partial in line.partial]
-        axes.scatter(line.x, line.mean, facecolors=faces, edgecolors=colour, zorder=3)
-        for px, py, n, runs, partial in zip(line.x, line.mean, line.n, line.runs, line.partial, strict=True):
+        axes.scatter(xs, line.mean, facecolors=faces, edgecolors=colour, zorder=3)
+        for px, py, n, runs, partial in zip(xs, line.mean, line.n, line.runs, line.partial, strict=True):
             if partial:
                 axes.annotate(f"n={n}/{runs}", (px, py), textcoords="offset points", xytext=(4, 4), fontsize=7)
     if data.categories is not None:

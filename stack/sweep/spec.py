@@ -8,10 +8,10 @@ A KEY is a scenario key written as in the scenario's own error messages: dotted,
   START and STOP are integers and every value is one);
 - ``START:STOP:COUNT:log``: COUNT values evenly spaced on a log scale (integers likewise);
 
-A range's integer values are exact, however many digits (``1000000000001:1000000000003:3``); its other
-values are rounded to 12 significant digits, or to as many as START or STOP is written with (``0.1:0.5:5`` is
-0.1, 0.2, 0.3, 0.4, 0.5, not numpy's 0.30000000000000004). COUNT is at most :data:`MAX_COUNT`. No
-value may repeat (``5:5:3``, ``1,1``, ``10,10.0``): more runs of a point are ``--seeds``.
+A range's integer values are exact, however many digits (``1000000000001:1000000000003:3``); so are its
+other values that a float holds (``0.1:0.5:5`` is 0.1, 0.2, 0.3, 0.4, 0.5, not numpy's 0.30000000000000004), the
+rest rounded (:mod:`stack.sweep.ranges`). COUNT is at most :data:`MAX_COUNT`. No value may repeat (``5:5:3``,
+``1,1``, ``10,10.0``): more runs of a point are ``--seeds``.
 - ``V1,V2,...``: a list; a value is ``true``/``false``, a number, or else a string;
 - ``V``: one value.
 
@@ -30,19 +30,15 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from fractions import Fraction
 from typing import Any
 
-import numpy as np
+from stack.sweep.ranges import RangeError, digits, exact, linear_range, log_range
 
 Path = tuple[str | int, ...]
 """A key as a path into the TOML document: table names and array indices."""
 
 MAX_COUNT = 1_000_000
 """The most values one range may have (a sweep's runs are bounded separately: ``--max-runs``)."""
-SIGNIFICANT = 12
-"""Significant digits a log range's values keep at least: numpy's float noise goes, every value a user means
-stays."""
 
 _INTEGER = re.compile(r"[+-]?\d+")
 _PART = re.compile(r"^(?P<name>[^.\[\]]+)(?P<indices>(\[\d+\])*)$")
@@ -122,52 +118,14 @@ def parse_range(spec: str, text: str) -> tuple[Any, ...]:
     if count > 1 and start == stop:
         raise SweepError(f"--vary {spec}: START and STOP are equal, so its {count} values would be one point "
                          "repeated (more runs of a point: --seeds)")
-    if len(parts) == 4:
-        if start <= 0 or stop <= 0:
-            raise SweepError(f"--vary {spec}: a log range needs positive START and STOP")
-        return _log_range(start, stop, count, max(SIGNIFICANT, *map(_digits, parts[:2])))
-    return _linear_range(_exact(parts[0], start), _exact(parts[1], stop), count,
-                         isinstance(start, int) and isinstance(stop, int), max(SIGNIFICANT, *map(_digits, parts[:2])))
-
-
-def _exact(token: str, value: float) -> Fraction:
-    """The number a token writes, exactly (``0.1`` is 1/10, not the float nearest it)."""
+    if len(parts) == 4 and (start <= 0 or stop <= 0):
+        raise SweepError(f"--vary {spec}: a log range needs positive START and STOP")
+    make = log_range if len(parts) == 4 else linear_range
     try:
-        return Fraction(token.strip())
-    except ValueError:
-        return Fraction(value)
-
-
-def _digits(token: str) -> int:
-    """The significant digits a number is written with (``1000000000001`` 13, ``0.250`` 3)."""
-    mantissa = re.split(r"[eE]", token.strip().lstrip("+-"))[0].replace(".", "").replace("_", "")
-    return len(mantissa.lstrip("0"))
-
-
-def _linear_range(start: Fraction, stop: Fraction, count: int, integers: bool, digits: int) -> tuple[Any, ...]:
-    """START + k (STOP − START) / (COUNT − 1) for each k, computed exactly: integers when START and STOP are
-    and every value is one, however many digits; else floats rounded to ``digits`` significant digits
-    (``0:1:4`` is 0, 0.333333333333, ...)."""
-    steps = max(count - 1, 1)
-    denominator = start.denominator * stop.denominator * steps
-    first = start.numerator * stop.denominator * steps
-    step = stop.numerator * start.denominator - start.numerator * stop.denominator
-    numerators = [first + step * k for k in range(count)]
-    if integers and all(numerator % denominator == 0 for numerator in numerators):
-        return tuple(numerator // denominator for numerator in numerators)
-    return tuple(float(f"{numerator / denominator:.{digits}g}") for numerator in numerators)
-
-
-def _log_range(start: float, stop: float, count: int, digits: int) -> tuple[Any, ...]:
-    """COUNT values evenly spaced on a log scale, START and STOP as given: integers when START and STOP are
-    and every value is one to 1e-9; else floats rounded to ``digits`` significant digits (numpy's noise
-    goes: ``1:1000:4:log`` is 1, 10, 100, 1000, not 9.999999999999998)."""
-    values: list[Any] = [float(value) for value in np.geomspace(start, stop, count)]
-    values[0], values[-1] = start, stop
-    if isinstance(start, int) and isinstance(stop, int) and \
-            all(abs(value - round(value)) <= 1e-9 * abs(value) for value in values):
-        return tuple(value if isinstance(value, int) else round(value) for value in values)
-    return tuple(float(f"{value:.{digits}g}") if isinstance(value, float) else float(value) for value in values)
+        return make(exact(parts[0], start), exact(parts[1], stop), count,
+                    isinstance(start, int) and isinstance(stop, int), max(map(digits, parts[:2])))
+    except RangeError as error:
+        raise SweepError(f"--vary {spec}: {error}") from None
 
 
 def parse_axis(spec: str) -> Axis:
@@ -225,12 +183,13 @@ def _not_a_spec(spec: Any) -> Axis:
 
 def _check_distinct(axis: Axis) -> Axis:
     """No value twice: compared as values (10 and 10.0 are one point), a boolean never equal to a number."""
-    seen: list[Any] = []
+    seen: set[tuple[bool, Any]] = set()
     for value in axis.values:
-        if any(isinstance(value, bool) == isinstance(known, bool) and value == known for known in seen):
+        key = (isinstance(value, bool), value)          # hashes as it compares: 10 and 10.0 are one key
+        if key in seen:
             raise SweepError(f"--vary {axis.key}={axis.spec}: the value {value!r} is given more than once "
                              "(more runs of a point: --seeds)")
-        seen.append(value)
+        seen.add(key)
     return axis
 
 
