@@ -16,6 +16,7 @@ from protocols.packets import qtp
 from stack.api.answers import MessageQueue
 from stack.api.errors import LinkError, TransportError
 from stack.api.intake import Intake
+from stack.api.records import UsedNumbers
 from stack.api.stream import RequestPairs, Settling, TeleportStream
 
 ME, PEER, REQUEST = 1, 2, 7
@@ -59,7 +60,8 @@ class Harness:
         socket = SimpleNamespace(service="auto", port=None, remote_id=PEER, _mine=lambda m: True,
                                  _expire=lambda e: set(e.sequences()),
                                  _kept=lambda m, at: SimpleNamespace(slot=m.lqid, sequence_number=m.sequence_number))
-        self.teleporter = SimpleNamespace(ctx=ctx, renamed=0, _socket=lambda r, s: socket, send_over=self.send_over)
+        self.teleporter = SimpleNamespace(ctx=ctx, renamed=0, names=UsedNumbers(), _socket=lambda r, s: socket,
+                                          send_over=self.send_over)
         self.stream = TeleportStream(self.teleporter, "bob")
 
     async def send_over(self, remote: str, slot: int, pair: Any, receiver_ok_ns: int | None = None) -> int:
@@ -150,3 +152,15 @@ def test_request_pairs_transitions() -> None:
                 retraction = now is Settling.EXPIRE and first is Settling.OK and not acked
                 assert before - pairs.left == (0 if retraction else 1)
                 assert used is (None if now is Settling.EXPIRE else first is not None)
+
+
+def test_streams_over_the_two_services_skip_a_pair_whose_qtp_name_the_other_used() -> None:
+    """The link and network services number their requests apart: a request of each can be Create ID 7, and
+    QTP, which names a pair (origin, Create ID, Sequence Number) with no service, could not tell their pairs
+    under 5 apart. The receiver skips the second by name whatever its service; the sender's second stream does
+    too (before, it used it, and its qubit went over a pair the receiver had discarded)."""
+    link, network = Harness([ok(5, 10)], acks=[True]), Harness([ok(5, 11), ok(6, 12)], acks=[True])
+    network.teleporter.names = link.teleporter.names          # one Teleporter, two streams
+    assert link.send(1) == "sent" and network.send(2) == "sent"
+    assert network.sent == [12] and network.discarded == [11] and network.teleporter.renamed == 1
+    assert network.creates == [2] and network.stream.left == 0

@@ -11,6 +11,7 @@ from protocols.packets import linkservice as ll
 from stack.api.context import AppContext
 from stack.api.epr import EPRSocket, KeptPair
 from stack.api.errors import LinkError
+from stack.api.records import UsedNumbers
 
 
 class Teleporter(Protocol):
@@ -18,6 +19,7 @@ class Teleporter(Protocol):
     imports this one)."""
     ctx: AppContext
     renamed: int
+    names: UsedNumbers
 
     def _socket(self, remote: str, service: str) -> EPRSocket: ...
 
@@ -107,8 +109,10 @@ class TeleportStream:
     number of qubits the caller says it will still send, so no pair is left over; when every pair of it is
     settled (used, or retracted by ERR EXPIRE: :class:`RequestPairs`) the next :meth:`send` makes a new one.
     Pairs come in sequence order at both ends, so the receiver's :meth:`Teleporter.recv` takes them one by one
-    as for single sends. A pair under a Sequence Number its request already used (the request shares its link)
-    is skipped at both ends (:attr:`Teleporter.renamed`): QTP names a pair by its number."""
+    as for single sends. A pair whose QTP name (this node, Create ID, Sequence Number) a pair settled here
+    already had (its request shares its link and its numbers came round, or a stream over the other service has
+    a request of the same Create ID) is skipped at both ends (:attr:`Teleporter.renamed`,
+    :attr:`Teleporter.names`)."""
 
     def __init__(self, teleporter: Teleporter, remote: str, service: str = "auto") -> None:
         self.teleporter = teleporter
@@ -160,14 +164,19 @@ class TeleportStream:
                     if message.err != ll.ERR_EXPIRE:
                         self._pairs.left = 0
                         raise LinkError(message.err, message.create_id, self.socket.port)
-                    self._pairs.expire(sorted(self.socket._expire(message)))
+                    seqs = sorted(self.socket._expire(message))
+                    for seq in seqs:
+                        self.teleporter.names.use((ctx.node_id, message.create_id), seq)
+                    self._pairs.expire(seqs)
                     if self._pairs.left == 0:
                         raise LinkError(ll.ERR_EXPIRE, message.create_id, self.socket.port)
                 elif isinstance(message, ll.OkKeep) and message.create_id == self.create_id \
                         and message.remote_node_id == self.socket.remote_id and message.d == 0 \
                         and self.socket._mine(message):
                     pair = self.socket._kept(message, ctx.intake.messages.take(message))
-                    if self._pairs.ok(message.sequence_number):
+                    used = self._pairs.ok(message.sequence_number)
+                    if not self.teleporter.names.use((ctx.node_id, message.create_id), message.sequence_number) \
+                            or used:
                         ctx.discard(pair.slot)
                         self.teleporter.renamed += 1
                         return None
