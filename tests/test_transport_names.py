@@ -7,6 +7,8 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
+import trio
+
 from protocols.common import LINK_SERVICE_PORT, NETWORK_SERVICE_PORT
 from protocols.packets import linkservice as ll
 from stack.api.answers import MessageQueue
@@ -74,3 +76,29 @@ def test_a_pair_under_a_name_the_other_service_used_is_skipped() -> None:
                   (ok(ALICE, 1, 5, slot=11), NETWORK_SERVICE_PORT), (ok(ALICE, 1, 6, slot=12), NETWORK_SERVICE_PORT))
     assert receiver.expected == [(ALICE, 1, 5), (ALICE, 1, 6)]
     assert receiver.discarded == [11] and receiver.teleporter.renamed == 1
+
+
+def test_a_single_send_skips_a_pair_whose_name_was_used_as_the_receiver_does() -> None:
+    """``Teleporter.send`` over alice's network request 1's pair under 5, after her link request 1's pair under
+    5: the receiver skips the second pair by name, so the sender discards it and sends over a new one."""
+    pairs = [KeptPair(10, "bob", 1, 5, 0, 1.0, False, 0), KeptPair(11, "bob", 1, 5, 0, 1.0, False, 0),
+             KeptPair(12, "bob", 2, 6, 0, 1.0, False, 0)]
+    sent: list[int] = []
+    discarded: list[int] = []
+
+    async def create_one(correct: bool) -> KeptPair:
+        return pairs.pop(0)
+
+    async def send_over(remote: str, slot: int, pair: KeptPair, receiver_ok_ns: int | None = None) -> int:
+        sent.append(pair.slot)
+        return len(sent)
+
+    teleporter = Teleporter.__new__(Teleporter)
+    teleporter.ctx = SimpleNamespace(node_id=ALICE, discard=discarded.append)  # type: ignore[assignment]
+    teleporter.names, teleporter.renamed = UsedNumbers(), 0
+    socket: Any = SimpleNamespace(create_one=create_one)
+    teleporter._socket = lambda remote, service: socket  # type: ignore[method-assign]
+    teleporter.send_over = send_over  # type: ignore[method-assign]
+    assert trio.run(teleporter.send, "bob", 0, "link") == 1
+    assert trio.run(teleporter.send, "bob", 0, "network") == 2
+    assert sent == [10, 12] and discarded == [11] and teleporter.renamed == 1

@@ -97,9 +97,15 @@ class Teleporter:
 
     async def send(self, remote: str, slot: int, service: str = "auto") -> int:
         """Teleport the qubit in ``slot`` to the application on ``remote`` (over a fresh pair); returns the
-        transfer's sequence number once the receiver has applied the corrections."""
-        pair = await self._socket(remote, service).create_one(correct=False)
-        return await self.send_over(remote, slot, pair)
+        transfer's sequence number once the receiver has applied the corrections. A pair under a QTP name
+        already used here (:attr:`names`: a request of the other service with the same Create ID) is
+        discarded, as the receiver discards it, and another made."""
+        while True:
+            pair = await self._socket(remote, service).create_one(correct=False)
+            if self.names.use((self.ctx.node_id, pair.create_id), pair.sequence_number):
+                return await self.send_over(remote, slot, pair)
+            self.ctx.discard(pair.slot)
+            self.renamed += 1
 
     def stream(self, remote: str, service: str = "auto") -> TeleportStream:
         """A stream of qubits to the application on ``remote`` over standing kept-pair requests."""
