@@ -63,11 +63,13 @@ class RequestPairs:
     requests have CON set, so the layer never delivers an expired pair's OK afterwards, and it reports each
     pair's expiry once. An expiry of a number whose last pair the receiver acknowledged names a later pair:
     the layer delivered that pair at both ends, and retracts such a pair only when every copy of its
-    confirmation's answer was lost (128 in a row, docs/wire.md §4.4). An expiry of a number whose last pair
-    was taken but not acknowledged (in use, lost, or skipped) is taken as that pair's retraction, the only
-    reading at the end that delivers at the herald; at the other end that is wrong only if the pair was
-    delivered at both ends and the number came round again before the next pair under it expired, and then
-    the last send waits for a pair that never comes (:attr:`left` stays 1).
+    confirmation's answer was lost (128 in a row, docs/wire.md §4.4; then the request is taken as settled one
+    pair early, and its last pair's OK is left queued here while the receiver holds its half to its deadline).
+    An expiry of a number whose last pair was taken but not acknowledged (in use, lost, or skipped) is taken
+    as that pair's retraction: the only reading at the end that delivers at the herald, where every expiry
+    follows its pair's OK. At the end that delivers on confirmation it is wrong when the number came round
+    and the next pair under it expired before any OK of it here; the last send then waits for a pair that
+    never comes (:attr:`left` stays 1).
 
     >>> pairs = RequestPairs(3)
     >>> pairs.ok(5), pairs.settle(5, Settling.ACK), pairs.left
