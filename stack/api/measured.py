@@ -16,10 +16,22 @@ which takes its number's next serial, as the pair took it at the other end, so t
 same pair the same serial; a number whose latest pair was already retracted is a repeat and changes nothing.
 A request with CON clear holds its OKs until it completes but reports an expiry at once, so the OK of a pair an
 ERR EXPIRE already named may come after it: it takes the serial the expiry gave (withdrawn, counted once), not a
-new turn. The one case this cannot tell apart, an expiry of a pair never delivered here under a number this
-request is delivered again 65,536 link pairs later, is taken the same way: that later pair is left out as the
-expired one, and the collection waits for one pair more than come (until the run's end); a pair withdrawn is
-never handed out as good.
+new turn. A pair withdrawn is never handed out as good. The Sequence Number does not tell two pairs of a
+request under one number apart, so two cases are read wrongly, both needing the request's numbers to come
+round (65,536 link pairs of other requests while it runs):
+
+- an expiry of a later pair never delivered here, under a number whose earlier pair was delivered here, is
+  read as that earlier pair's withdrawal: the earlier pair, good and kept at the other end, is left out here
+  (in the statistics, a pair delivered at one end only), and the expiry settles no pair, so the collection
+  waits for one pair more than come (until the run's end);
+- an expiry of a pair never delivered here, then a later pair delivered under the same number, is read as a
+  held OK (CON clear) after its expiry: that later pair is left out as the expired one, and again the
+  collection waits for one pair more than come.
+
+The first is the only reading at the end that delivers at the herald (the link's master, the network
+service's tail), where every expiry follows its pair's OK; the second is the CON-clear reading, and with CON
+set the layer never delivers an expired pair's OK afterwards (:class:`stack.api.stream.RequestPairs` reads it
+that way for teleport streams, whose requests have CON set).
 
 >>> tally = MeasuredTally()
 >>> tally.block(65535, [0, 1], [1, 0], [0, 0]); tally.single(0, 1, 1, 0); tally.count

@@ -12,8 +12,9 @@ application that runs for hours (QKD streaming pairs, a monitor) holds a bounded
   (:mod:`stack.api.transport`), which takes them when it next runs: the last :data:`EXPIRED_KEPT` of them,
   as many as the engine itself remembers answers for (:data:`protocols.transport.teleport.REMEMBERED`); and
   a Teleporter's pairs retracted before their OK came (:class:`RecentKeys`), forgotten when it comes.
-- The Sequence Numbers each of the last :data:`NAMED_REQUESTS` requests a Teleporter received pairs of has settled
-  (:class:`UsedNumbers`): a pair under a number its request already used is a second pair under one QTP name.
+- The Sequence Numbers each of the last :data:`NAMED_REQUESTS` requests a Teleporter sent or received pairs over
+  has settled (:class:`UsedNumbers`), by QTP's name of the request (origin node, Create ID), whichever service
+  made it: a pair under a number already used there is a second pair under one QTP name.
 - When each queued OK (K) arrived lives with the queue (:class:`stack.api.answers.MessageQueue`): it leaves with
   the message, however it is taken (a collection, ``next_message``, a dropped pair).
 
@@ -109,7 +110,9 @@ def retracted(err: ll.Err) -> Iterator[tuple[int, int, int]]:
 class UsedNumbers(OrderedDict[tuple[int, int], set[int] | bytearray]):
     """By request (origin node, Create ID): the Sequence Numbers its pairs were delivered or retracted under at this
     end, for the ``capacity`` requests that used one last. A request's numbers come round when it shares its
-    link (65,536 link pairs later): :meth:`use` tells a second pair under a number from the first. A request's
+    link (65,536 link pairs later), and a link-service and a network-service request can share a Create ID (the
+    services number requests apart): :meth:`use` tells a second pair under one QTP name from the first (the key
+    leaves the service out on purpose, as QTP's name does: docs/wire.md §11.1). A request's
     numbers are a set while few, then a bitmap of all 2^16 (8 KiB), so a long stream holds at most
     ``capacity`` × 8 KiB.
 

@@ -62,15 +62,19 @@ class Teleporter:
         self._retransmit: dict[str, int] = {}
         self._held_pairs: dict[tuple[int, int, int], int] = {}
         """Pairs :meth:`recv` holds for a qubit, not yet delivered or lost."""
-        self._retracted = RecentKeys[tuple[int, int]](EXPIRED_KEPT)
-        """(Create ID, sequence number) of pairs the layer retracted before their OK was taken (the last ones)."""
-        self._used = UsedNumbers()
-        """The Sequence Numbers each remote request's pairs were held or retracted under here."""
+        self._retracted = RecentKeys[tuple[int | None, int, int, int]](EXPIRED_KEPT)
+        """(service port, origin node, Create ID, sequence number) of the remote's pairs the layer retracted
+        before their OK was taken (the last ones)."""
+        self.names = UsedNumbers()
+        """By QTP's name of a request, (origin node, Create ID), whichever service made it: the Sequence Numbers
+        its pairs were settled under here, sending (:class:`TeleportStream`) or receiving (:meth:`recv`)."""
         self.renamed = 0
         """Pairs this end skipped, sending (:class:`TeleportStream`) or receiving (:meth:`recv`), their halves
-        discarded: their request had already used their Sequence Number, so QTP's name for them, (origin, Create
-        ID, Sequence Number), would be an earlier pair's. A request's numbers come round when it shares its link
-        (a higher-priority request taking 65,536 link pairs meanwhile); both ends skip the same pairs."""
+        discarded: QTP's name for them, (origin, Create ID, Sequence Number), was an earlier pair's. A request's
+        numbers come round when it shares its link (a higher-priority request taking 65,536 link pairs
+        meanwhile), and the link and network services number their requests apart, so a request of each can
+        have one Create ID; QTP carries no service, so both ends skip by name, whatever service (docs/wire.md
+        §11.1)."""
         ctx.lingering.append(self._linger)
 
     def _retransmit_ns(self, remote: str) -> int:
@@ -93,9 +97,15 @@ class Teleporter:
 
     async def send(self, remote: str, slot: int, service: str = "auto") -> int:
         """Teleport the qubit in ``slot`` to the application on ``remote`` (over a fresh pair); returns the
-        transfer's sequence number once the receiver has applied the corrections."""
-        pair = await self._socket(remote, service).create_one(correct=False)
-        return await self.send_over(remote, slot, pair)
+        transfer's sequence number once the receiver has applied the corrections. A pair under a QTP name
+        already used here (:attr:`names`: a request of the other service with the same Create ID) is
+        discarded, as the receiver discards it, and another made."""
+        while True:
+            pair = await self._socket(remote, service).create_one(correct=False)
+            if self.names.use((self.ctx.node_id, pair.create_id), pair.sequence_number):
+                return await self.send_over(remote, slot, pair)
+            self.ctx.discard(pair.slot)
+            self.renamed += 1
 
     def stream(self, remote: str, service: str = "auto") -> TeleportStream:
         """A stream of qubits to the application on ``remote`` over standing kept-pair requests."""
@@ -172,14 +182,15 @@ class Teleporter:
                 if message.err != ll.ERR_EXPIRE:
                     raise LinkError(message.err, message.create_id, port)
                 for seq in socket._expire(message):
-                    self._retracted.add((message.create_id, seq))
-                    self._used.use((message.origin_node, message.create_id), seq)
+                    self._retracted.add((port, message.origin_node, message.create_id, seq))
+                    self.names.use((message.origin_node, message.create_id), seq)
             elif message.remote_node_id == socket.remote_id and message.d == 1:
+                port = ctx.service_of(message)
                 pair = socket._kept(message, ctx.intake.messages.take(message))
-                if self._retracted.take((pair.create_id, pair.sequence_number)):
+                if self._retracted.take((port, socket.remote_id, pair.create_id, pair.sequence_number)):
                     ctx.discard(pair.slot)
                     continue
-                if not self._used.use((socket.remote_id, pair.create_id), pair.sequence_number):
+                if not self.names.use((socket.remote_id, pair.create_id), pair.sequence_number):
                     ctx.discard(pair.slot)              # a second pair under one QTP name: the sender skips it too
                     self.renamed += 1
                     continue
