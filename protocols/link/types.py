@@ -138,6 +138,7 @@ class Request:
     expires_at: int | None = None
     numbered: int = 0
     error: int = 0
+    """The ERR code it failed with; while it waits (ENDING), the code it fails with if its wait runs out."""
     outcomes: list[bytes] = field(default_factory=list)
     """OKs of a measure-directly request with CON clear, held until it is over."""
     credit: int = 0
