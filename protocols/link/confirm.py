@@ -154,7 +154,9 @@ class Confirmation:
         if waiting is None or self.answered.get(key) is not None:
             return None
         held, pair, _ = waiting
-        if held.create_id != create_id or held.origin_node != origin_node or _refuses(held):
+        state = held.state                       # (:func:`_refuses`, written out: this runs for every pair)
+        if (held.create_id != create_id or held.origin_node != origin_node or state is FAILED
+                or (state is ENDING and held.kept_together)):
             return None
         if self._requests.get((origin_node, create_id)) is None:
             return None
