@@ -16,7 +16,9 @@ its pairs numbered; not an atomic one, whose kept pairs are released apart) it a
 sent for it is answered (:meth:`~protocols.link.confirm_master.MasterConfirms.abort_once_answered`): the other end
 has then had every pair, and its wait ends at the abort instead of after the whole span. A station's death, the
 peer alive, ends the requests of its link the same way, with ERR OTHER (:meth:`Failures.link_down`), so that there
-too both ends end every request alike.
+too both ends end every request alike; and so does a request's Max Time, for that request, with ERR TIMEOUT
+(:meth:`Failures.expire`: the other end's Max Time may run out while the CONFIRM of the pair that completed the
+request at the master is on its way).
 """
 
 from __future__ import annotations
