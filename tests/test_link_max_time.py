@@ -180,3 +180,17 @@ def test_a_schedule_for_a_waiting_request_is_refused_with_the_code_it_will_end_w
     assert request.expires_at is not None
     up2.take(n2.on_timer(request.expires_at))
     assert up2.log == [TIMEOUT]
+
+
+def test_the_masters_max_time_abort_gives_a_request_waiting_after_the_stations_death_its_code() -> None:
+    """Node 2 learns first that the station died: the request waits there to fail with OTHER. The master's Max Time
+    runs out before it learns it: ERR TIMEOUT, and its abort (Status TIMEOUT) ends node 2's wait with the same code
+    (it used to send no abort at Max Time: TIMEOUT at the master, OTHER at node 2 after the whole wait)."""
+    n1, n2, up1, up2 = opened(origin=1, number=3)
+    up2.take(n2.handle(STATION_DIED, 900_000))
+    assert n2.requests[(1, 1)].state is RequestState.ENDING and up2.log == []
+    out = up1.take(n1.on_timer(1_000_000))
+    exchange(n1, n2, up1, up2, out, Actions(), 1_000_500)
+    up1.take(n1.handle(STATION_DIED, 1_001_000))
+    assert up1.log == up2.log == [TIMEOUT]
+    assert n1.settled() and n2.settled()
