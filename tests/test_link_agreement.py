@@ -9,7 +9,8 @@ told, request by request (:class:`~tests.test_link_station_down.Upward`), not th
 
 - every request both ends accepted ends at both (its last OK, or an ERR), the same way (no ERR at either, or the
   same ERR at both), with the same pairs delivered (OKs not withdrawn), never an OK after its ERR, never two ERRs;
-- a request one end never accepted gets an ERR at its origin and no pair anywhere.
+- a request one end never accepted gets an ERR at its origin and no pair anywhere;
+- every request has ended at both ends within ``resolution_ns`` (the run's settle bound) of the window's end.
 """
 
 from __future__ import annotations
@@ -52,6 +53,8 @@ class World:
         self.armed = {1: 0, 2: 0}                    # pairs each end is armed for (the other end: unbounded)
         self.generating = True
         self.station_dies = False
+        self.ended_at = 0                            # the window's end
+        self.last_word = 0                           # the last OK or ERR (not a pair's ERR EXPIRE) at either end
         self.events: list[tuple[int, int, str, Any]] = []
         self.timers: set[tuple[int, int]] = set()
         self.order = count()
@@ -77,7 +80,7 @@ class World:
             elif kind == "create":
                 self.create(what, now)
             elif kind == "end":
-                self.generating = False
+                self.generating, self.ended_at = False, now
                 for node in IP:
                     self.took(node, self.nodes[node].handle(GenerationOver(), now), now)
             elif kind == "down":                   # the station died: this end learns it now
@@ -103,6 +106,9 @@ class World:
                     self.at(now + int(self.rng.integers(1_000, 20_000)), "egp", (3 - node, payload))
             else:
                 self.told[(node, address)].append(payload)
+                message = ll.decode_upward(payload)
+                if not (isinstance(message, ll.Err) and message.s) and not isinstance(message, ll.Ack):
+                    self.last_word = now
         for command in out.down:
             if isinstance(command, StartGeneration):
                 self.armed[node] = command.pairs
@@ -195,6 +201,8 @@ def check(seed: int) -> None:
             assert ends(views[1].log) == ends(views[2].log), f"{where}: {views[1].log} / {views[2].log}"
         assert views[1].delivered() == views[2].delivered(), f"{where}: {views[1].log} / {views[2].log}"
     assert world.nodes[1].settled() and world.nodes[2].settled()
+    bound = world.ended_at + max(node.resolution_ns for node in world.nodes.values())
+    assert world.last_word <= bound, f"seed {seed}: a request ended {world.last_word - bound} ns after the bound"
 
 
 def test_both_ends_end_every_request_the_same_way() -> None:

@@ -194,3 +194,18 @@ def test_the_masters_max_time_abort_gives_a_request_waiting_after_the_stations_d
     up1.take(n1.handle(STATION_DIED, 1_001_000))
     assert up1.log == up2.log == [TIMEOUT]
     assert n1.settled() and n2.settled()
+
+
+def test_the_window_s_end_cuts_the_longer_wait_after_max_time_to_the_window_s_wait() -> None:
+    """Node 2 made the request and waits after its Max Time, longer than the window's end's wait (the master's Max
+    Time may run out later). At the window's end the master decides at once, so the wait then ends at most the
+    window's end's wait later: within the run's settle bound (``resolution_ns``) after the drain."""
+    n1, n2, up1, up2 = opened(origin=2, number=3)
+    up2.take(n2.on_timer(1_000_000))
+    request = n2.requests[(2, 1)]
+    assert request.expires_at == 1_000_000 + n2.timing.ending_ns(INTERVAL) + 4 * INTERVAL
+    up2.take(n2.handle(GenerationOver(), 1_000_100))
+    assert request.expires_at == 1_000_100 + n2.timing.ending_ns(INTERVAL) <= 1_000_100 + n2.resolution_ns
+    out = up1.take(n1.handle(GenerationOver(), 1_000_100))         # the master fails it and aborts it
+    exchange(n1, n2, up1, up2, out, Actions(), 1_000_600)
+    assert up1.log == up2.log == [TIMEOUT] and n1.settled() and n2.settled()

@@ -126,11 +126,22 @@ class Failures:
         self.links.end_generation()
         actions = Actions()
         for request in self.requests.open_requests():
-            if request.state in FINAL or request.state is ENDING:     # (ENDING: a second GenerationOver)
-                continue
-            request.retry_at = request.expires_at = None
-            actions.extend(self._end(request, RequestEvent.GENERATION_OVER, ll.ERR_TIMEOUT, now))
+            if request.state is ENDING:          # waiting already (its Max Time, its station's death, a second
+                self._wait_at_most(request, now)  # GenerationOver): the master has decided by now too
+            elif request.state not in FINAL:
+                request.retry_at = request.expires_at = None
+                actions.extend(self._end(request, RequestEvent.GENERATION_OVER, ll.ERR_TIMEOUT, now))
         return actions
+
+    def _wait_at_most(self, request: Request, now: int) -> None:
+        """``request`` waits already: its wait ends at most :meth:`~protocols.link.config.Retransmission.ending_ns`
+        from the window's end ``now``, when the master has decided every request (a wait after the other end's Max
+        Time is longer, for the master's own Max Time, which may run out later: :meth:`_out_of_time`), so that it
+        ends within :attr:`~protocols.link.layer.LinkLayer.resolution_ns` of the window's end."""
+        timing = self.timing
+        limit = now + timing.ending_ns(request.link.peer_retransmit_ns or timing.interval_ns)
+        if request.expires_at is not None and request.expires_at > limit:
+            request.expires_at = limit
 
     def _end(self, request: Request, event: RequestEvent, code: int, now: int, extra_ns: int = 0) -> Actions:
         """Generation for ``request`` is over here (the window's end, or its Max Time): it fails (``event``) with
