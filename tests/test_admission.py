@@ -8,7 +8,7 @@ from protocols.common import EGP_PORT, LINK_SERVICE_PORT, Actions
 from protocols.link.admission import LinkOption
 from protocols.link.layer import LinkConfig, LinkLayer, RequestState
 from protocols.packets import linkservice as ll
-from protocols.packets.egp import MSG_REQ_ACK, MSG_SCHEDULE_ACK, EgpMessage
+from protocols.packets.egp import MSG_REQ_ACK, MSG_SCHEDULE, MSG_SCHEDULE_ACK, EgpMessage
 from protocols.physical.node import StartGeneration, StopGeneration
 from stack.runtime import max_time_field, run_scenario
 from stack.scenario import load_text
@@ -59,13 +59,17 @@ def test_expected_time_beyond_max_time_is_notime() -> None:
 
 
 def test_max_time_running_out_is_a_timeout_and_stops_generation() -> None:
+    """At the master, with no CONFIRM waiting for its answer: ERR TIMEOUT, and the request is aborted at the other
+    end at once (SCHEDULE with Status TIMEOUT: wire.md §4.4, Max Time)."""
     layer = engine()
     accept(layer, create(number=100, tu=0, max_time=2000))
     (request,) = layer.requests.values()
     assert request.state == RequestState.GENERATING and layer._done(Actions(), now=20).deadline == 2_000_000
     out = layer.on_timer(2_000_000)
     assert StopGeneration(1) in out.down
-    assert [ll.decode_upward(p).err for _, p in out.send] == [ll.ERR_TIMEOUT]     # type: ignore[union-attr]
+    assert [ll.decode_upward(p).err for a, p in out.send if a == APP] == [ll.ERR_TIMEOUT]  # type: ignore[union-attr]
+    (abort,) = [EgpMessage.decode(p) for a, p in out.send if a != APP]
+    assert (abort.msg_type, abort.status) == (MSG_SCHEDULE, ll.ERR_TIMEOUT)
     assert request.state == RequestState.FAILED and layer.runs.current(1) is None
 
 

@@ -32,8 +32,13 @@ from protocols.packets import linkservice as ll
 from protocols.packets.egp import MSG_CONFIRM_ACK, EgpMessage, pair_message
 from protocols.physical.node import AttemptLost, BlockReady, PairReady
 
-_KEPT_GONE = (FAILED, ENDING)
-"""An atomic request in one of these states keeps no more pairs at the other end."""
+
+def _refuses(request: Request) -> bool:
+    """Other end: a first CONFIRM of a pair held for ``request`` is answered EXPIRE, not delivered: the request
+    failed here (no OK follows its ERR: a CONFIRM later than every wait allows), or it is atomic and its kept
+    pairs are gone (failed, or waiting after generation ended: the master, which completes an atomic request only
+    once every CONFIRM is answered, did not complete it)."""
+    return request.state is FAILED or (request.kept_together and request.state is ENDING)
 
 
 class Confirmation:
@@ -149,8 +154,9 @@ class Confirmation:
         if waiting is None or self.answered.get(key) is not None:
             return None
         held, pair, _ = waiting
-        if held.create_id != create_id or held.origin_node != origin_node or (held.kept_together
-                                                                            and held.state in _KEPT_GONE):
+        state = held.state                       # (:func:`_refuses`, written out: this runs for every pair)
+        if (held.create_id != create_id or held.origin_node != origin_node or state is FAILED
+                or (state is ENDING and held.kept_together)):
             return None
         if self._requests.get((origin_node, create_id)) is None:
             return None
@@ -167,10 +173,7 @@ class Confirmation:
     def _on_confirmed(self, held: Request, pair: PairReady | BlockReady, message: EgpMessage, now: int) -> Actions:
         """The master numbered a pair this end holds: take it, unless this end made it for another request."""
         mismatch = held.create_id != message.create_id or held.origin_node != message.origin_node
-        if mismatch or (held.kept_together and held.state in _KEPT_GONE):
-            # made for another request, or for an atomic request that failed here (its kept pairs are gone), or
-            # whose first CONFIRM comes after the window's end (the master, which completes an atomic request
-            # only once every CONFIRM is answered, did not complete it: it failed it)
+        if mismatch or _refuses(held):           # made for another request, or one that takes no more pairs here
             actions = Actions(hardware=discard(pair))
             return actions.extend(self._expire_confirmed(message, now, pair.count))
         self._answered(message, 0, now, pair.count)

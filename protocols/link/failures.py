@@ -16,7 +16,9 @@ its pairs numbered; not an atomic one, whose kept pairs are released apart) it a
 sent for it is answered (:meth:`~protocols.link.confirm_master.MasterConfirms.abort_once_answered`): the other end
 has then had every pair, and its wait ends at the abort instead of after the whole span. A station's death, the
 peer alive, ends the requests of its link the same way, with ERR OTHER (:meth:`Failures.link_down`), so that there
-too both ends end every request alike.
+too both ends end every request alike; and so does a request's Max Time, for that request, with ERR TIMEOUT
+(:meth:`Failures.expire`: the other end's Max Time may run out while the CONFIRM of the pair that completed the
+request at the master is on its way).
 """
 
 from __future__ import annotations
@@ -36,8 +38,6 @@ from protocols.link.types import (
     FailRequest,
     Request,
     RequestEvent,
-    RequestKey,
-    RequestState,
     Retransmission,
 )
 from protocols.packets import linkservice as ll
@@ -60,9 +60,7 @@ class Failures:
         self.confirmation = confirmation
         self.memory = memory
         self.fail = fail
-        self._ending: list[Request] = []            # requests that waited (ENDING) at the window's end
-        self._ending_codes: dict[RequestKey, int] = {}
-        """The code a waiting request fails with when its wait is over, if not TIMEOUT (its station died)."""
+        self._ending: list[Request] = []            # requests that waited (ENDING) after generation ended
         self._after_moves: list[tuple[Request, int]] = []
         """Requests failed (and their codes) whose ERR waits for the OKs of their pairs moving to storage."""
 
@@ -90,44 +88,76 @@ class Failures:
         """No request waits for the pairs numbered before the window's end, nor an ERR for moves to storage."""
         if self._ending:
             self._ending = [request for request in self._ending if request.state is ENDING]
-            if self._ending_codes:
-                waiting = {request.key for request in self._ending}
-                self._ending_codes = {key: code for key, code in self._ending_codes.items() if key in waiting}
         return not self._ending and not self._after_moves
 
     def expire(self, request: Request, now: int) -> Actions:
-        """Max Time ran out before the request was done, or the wait after the window's end is over (ENDING): ERR
-        TIMEOUT, and stop generating for it."""
+        """Max Time ran out before the request was done (:meth:`_out_of_time`), or its wait after generation
+        ended (ENDING) is over: it fails with the code it waited with (:attr:`~protocols.link.types.Request.error`:
+        TIMEOUT, or OTHER when its station died)."""
         request.expires_at = None
         request.retry_at = None
-        if request.state in (RequestState.DONE, RequestState.FAILED):
+        if request.state in FINAL:
             return Actions()
-        code = self._ending_codes.pop(request.key, ll.ERR_TIMEOUT) if self._ending_codes else ll.ERR_TIMEOUT
-        request.fire(RequestEvent.WAITED_OUT if request.state is ENDING else RequestEvent.MAX_TIME)
-        return self.after_moves(request, code, now)
+        if request.state is not ENDING:
+            return self._out_of_time(request, now)
+        request.fire(RequestEvent.WAITED_OUT)
+        return self.after_moves(request, request.error or ll.ERR_TIMEOUT, now)
+
+    def _out_of_time(self, request: Request, now: int) -> Actions:
+        """Max Time ran out: for this request, this end's generation window is over (:meth:`_end`), with ERR
+        TIMEOUT. At the other end of the link a request that is served waits for the CONFIRMs and RELEASEs of
+        pairs the master numbered (or the master's abort), since the master may have completed it; when this end
+        is the origin it waits longer by its REQ's retransmission span (:meth:`_req_span_ns`), since the master's
+        Max Time started when a copy of its REQ came and may run out that much later."""
+        extra_ns = 0
+        if request.origin_node == self.links.node_id and not self.links.is_master(request.link):
+            extra_ns = self._req_span_ns()
+        return self._end(request, RequestEvent.MAX_TIME, ll.ERR_TIMEOUT, now, extra_ns)
+
+    def _req_span_ns(self) -> int:
+        """How long after its first copy a REQ of this end may still reach the peer: its last copy, sent
+        ``retries`` intervals after the first, and one interval more for its delay and jitter."""
+        return (self.timing.retries + 1) * self.timing.interval_ns
 
     def generation_over(self, now: int) -> Actions:
-        """The run's generation window is over: every open request fails here with ERR TIMEOUT, except one whose
-        pairs numbered before the end may still complete it (:meth:`may_complete`): it waits for them until
-        :meth:`~protocols.link.config.Retransmission.ending_ns` from now. Pairs already numbered are still
-        confirmed and released."""
+        """The run's generation window is over: every open request ends here (:meth:`_end`) with ERR TIMEOUT, at
+        once or after waiting for the pairs numbered before the end. Pairs already numbered are still confirmed
+        and released."""
         self.links.end_generation()
         actions = Actions()
         for request in self.requests.open_requests():
-            if request.state in FINAL or request.state is ENDING:     # (ENDING: a second GenerationOver)
-                continue
-            request.retry_at = request.expires_at = None
-            if not self.may_complete(request):
-                served = request.state in SERVED
-                request.fire(RequestEvent.GENERATION_OVER)
-                actions.extend(self.after_moves(request, ll.ERR_TIMEOUT, now))
-                if served and self.links.is_master(request.link) and not request.kept_together:
-                    actions.extend(self.confirms.abort_once_answered(request, now))
-                continue
-            self._wait(request, ll.ERR_TIMEOUT, now)
-            actions.extend(self.runs.stop_serving(request))
-            actions.extend(self.follower.stop(request))
+            if request.state is ENDING:          # waiting already (its Max Time, its station's death, a second
+                self._wait_at_most(request, now)  # GenerationOver): the master has decided by now too
+            elif request.state not in FINAL:
+                request.retry_at = request.expires_at = None
+                actions.extend(self._end(request, RequestEvent.GENERATION_OVER, ll.ERR_TIMEOUT, now))
         return actions
+
+    def _wait_at_most(self, request: Request, now: int) -> None:
+        """``request`` waits already: its wait ends at most :meth:`~protocols.link.config.Retransmission.ending_ns`
+        from the window's end ``now``, when the master has decided every request (a wait after the other end's Max
+        Time is longer, for the master's own Max Time, which may run out later: :meth:`_out_of_time`), so that it
+        ends within :attr:`~protocols.link.layer.LinkLayer.resolution_ns` of the window's end."""
+        timing = self.timing
+        limit = now + timing.ending_ns(request.link.peer_retransmit_ns or timing.interval_ns)
+        if request.expires_at is not None and request.expires_at > limit:
+            request.expires_at = limit
+
+    def _end(self, request: Request, event: RequestEvent, code: int, now: int, extra_ns: int = 0) -> Actions:
+        """Generation for ``request`` is over here (the window's end, or its Max Time): it fails (``event``) with
+        ERR ``code`` at once, and the master aborts it at the other end once its CONFIRMs are answered, unless
+        pairs numbered before may still complete it (:meth:`may_complete`): then it waits for them until
+        :meth:`~protocols.link.config.Retransmission.ending_ns` (plus ``extra_ns``) from now."""
+        if not self.may_complete(request):
+            served = request.state in SERVED
+            request.fire(event)
+            actions = self.after_moves(request, code, now)
+            if served and self.links.is_master(request.link) and not request.kept_together:
+                actions.extend(self.confirms.abort_once_answered(request, now, code))
+            return actions
+        self._wait(request, code, now, extra_ns)
+        actions = self.runs.stop_serving(request)
+        return actions.extend(self.follower.stop(request))
 
     def may_complete(self, request: Request) -> bool:
         """At the window's end: whether pairs numbered before it may still complete ``request`` here. At the other
@@ -203,16 +233,17 @@ class Failures:
             self._wait(request, ll.ERR_OTHER, now)
         return actions
 
-    def _wait(self, request: Request, code: int, now: int) -> None:
+    def _wait(self, request: Request, code: int, now: int, extra_ns: int = 0) -> None:
         """``request`` waits (ENDING) for the pairs numbered before generation ended on its link, until it
-        completes or for :meth:`~protocols.link.config.Retransmission.ending_ns`; then it fails with ``code``."""
+        completes or for :meth:`~protocols.link.config.Retransmission.ending_ns` (plus ``extra_ns``); then it
+        fails with ``code``, kept meanwhile as its :attr:`~protocols.link.types.Request.error` (a SCHEDULE for
+        it is refused with that code)."""
         timing = self.timing
         request.fire(RequestEvent.GENERATION_ENDING)
-        request.expires_at = now + timing.ending_ns(request.link.peer_retransmit_ns or timing.interval_ns)
+        request.error = code
+        request.expires_at = now + timing.ending_ns(request.link.peer_retransmit_ns or timing.interval_ns) + extra_ns
         self.requests.time(request)
         self._ending.append(request)
-        if code != ll.ERR_TIMEOUT:
-            self._ending_codes[request.key] = code
 
     def _peer_gone(self, link_id: int, now: int) -> Actions:
         """Nothing sent on ``link_id`` is answered any more: the pairs whose CONFIRM waits expire here (then the

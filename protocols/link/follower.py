@@ -111,8 +111,8 @@ class Follower:
             return ll.ERR_REJECTED
         if request.state == RequestState.FAILED:
             return request.error or ll.ERR_OTHER
-        if request.state == RequestState.ENDING:     # generation is over: it only waits for its numbered pairs
-            return ll.ERR_OTHER if message.link_id in self._links.down else ll.ERR_TIMEOUT
+        if request.state == RequestState.ENDING:     # generation is over: it only waits for its numbered pairs,
+            return request.error or ll.ERR_TIMEOUT   # and fails with this code if they do not complete it
         if request.state == RequestState.WAITING_PEER:   # every REQ_ACK was lost: the SCHEDULE says it all
             request.retry_at = None
             request.fire(RequestEvent.PEER_ACCEPTED)

@@ -30,7 +30,7 @@ Request lifecycle (:data:`TRANSITIONS`)::
     GENERATING --run over, another request's turn--> QUEUED
     WAITING_PEER --REQ_ACK error / retries exhausted--> FAILED
     any open state --Max Time runs out / aborted / generation over--> FAILED (ERR TIMEOUT or the peer's Status)
-    QUEUED, GENERATING --generation over, numbered pairs may still complete it--> ENDING
+    QUEUED, GENERATING --generation (or Max Time) over, numbered pairs may still complete it--> ENDING
     ENDING --last pair settled--> DONE;  ENDING --span waited out / aborted / link down--> FAILED
     any open state --its higher layer's CLOSE (a windowed request, at the master)--> DONE
 

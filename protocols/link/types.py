@@ -102,10 +102,11 @@ TRANSITIONS: dict[tuple[RequestState, RequestEvent], RequestState] = {
 """QUEUED ⇄ GENERATING: the master serves a request in *runs* (a few pairs at a time when requests compete);
 between runs it waits in the queue. ABORTED: the other end refused a run or gave the request up.
 GENERATION_OVER: the run's generation window ended first (:class:`GenerationOver`), and no pair numbered for the
-request can still be settled. GENERATION_ENDING: the window ended, but pairs the master numbered before it may still
-be settled (their CONFIRMs, RELEASEs or moves are under way): the request waits (ENDING) until its last pair is
-settled (DONE) or the span in which the master still retransmits is over (WAITED_OUT: ERR TIMEOUT). CLOSED: the
-higher layer closed its windowed request (CREATE Window = CLOSE): it is over, whatever its count."""
+request can still be settled. GENERATION_ENDING: the window ended (or the request's Max Time ran out), but pairs
+the master numbered before it may still be settled (their CONFIRMs, RELEASEs or moves are under way): the request
+waits (ENDING) until its last pair is settled (DONE) or the span in which the master still retransmits is over
+(WAITED_OUT: ERR TIMEOUT). CLOSED: the higher layer closed its windowed request (CREATE Window = CLOSE): it is over,
+whatever its count."""
 
 FINAL = (RequestState.DONE, RequestState.FAILED)
 """A request in one of these states has ended at this end (its last OK or its ERR was sent)."""
@@ -138,6 +139,7 @@ class Request:
     expires_at: int | None = None
     numbered: int = 0
     error: int = 0
+    """The ERR code it failed with; while it waits (ENDING), the code it fails with if its wait runs out."""
     outcomes: list[bytes] = field(default_factory=list)
     """OKs of a measure-directly request with CON clear, held until it is over."""
     credit: int = 0
