@@ -337,3 +337,29 @@ def test_a_million_values_are_checked_in_linear_time() -> None:
     """COUNT may be 1,000,000: the repeated-value check compared every value with every other (10^12 compares)."""
     values = parse_axis("k=0:1:1000000").values
     assert len(set(values)) == 1_000_000 and values[1] == 1.000001e-06
+
+
+def test_log_ranges_of_large_integers_are_exact_or_floats() -> None:
+    """Above 2 ** 52 a float's error is a whole number: numpy's geomspace rounded gave 3000000000000001 for
+    3:3e18:7:log (review 9c). The values between are integers only if they are exactly (checked in integers)."""
+    from stack.sweep.spec import parse_range
+
+    assert parse_range("x", "3:3000000000000000000:7:log") == tuple(3 * 10 ** (3 * k) for k in range(7))
+    assert parse_range("x", "7:7000000000000000000000000000000:4:log") == (7, 7 * 10 ** 10, 7 * 10 ** 20, 7 * 10 ** 30)
+    inexact = parse_range("x", "1:3000000000000000000:4:log")
+    assert all(isinstance(value, float) for value in inexact) and inexact[-1] == 3e18
+
+
+def test_an_output_path_in_a_symbolic_link_loop_is_no_input() -> None:
+    """`same_file` on a path in a link loop (Path.resolve raises RuntimeError on Python 3.11) is False, not a
+    traceback: the output's own open says what is wrong (review 9c)."""
+    import os
+    import tempfile
+
+    from stack.scenario.files import same_file
+
+    with tempfile.TemporaryDirectory() as scratch:
+        here = Path(scratch)
+        os.symlink(here / "loop_b", here / "loop_a")
+        os.symlink(here / "loop_a", here / "loop_b")
+        assert not same_file(here / "loop_a", here / "scenario.toml")

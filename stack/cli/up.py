@@ -107,7 +107,8 @@ def check_inputs(args: argparse.Namespace, path: Path, scenario: Scenario, seed:
 def _input_in_run_dir(run_dir: Path, scenario: Scenario) -> str | None:
     """A file the run writes (or removes, left by an earlier run) in ``run_dir`` that is one of its inputs."""
     inputs = input_files(scenario)
-    for name in (*run_files(nodes_of(scenario)), *RUN_STATE_FILES):
+    written = (*run_files(nodes_of(scenario)), *RUN_STATE_FILES)
+    for name in (*written, *(name + ".part" for name in written)):    # each written whole, renamed into place
         for what, path in inputs.items():
             if same_file(run_dir / name, path):
                 return f"run directory {run_dir}: the run writes {run_dir / name}, which is {what}: name another"

@@ -94,6 +94,8 @@ def popen_holding(command: list[str], log: Path, keep: Held, started: list[Child
     blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
 
     def in_child() -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM):     # a signal held back meanwhile set them to SIG_IGN here,
+            signal.signal(sig, signal.SIG_DFL)          # which an exec'd interpreter would inherit
         signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         die_with_parent()
 

@@ -60,12 +60,13 @@ def input_files(scenario: Scenario) -> dict[str, Path]:
 
 
 def same_file(a: Path, b: Path) -> bool:
-    """``a`` and ``b`` are one file: the same path once resolved, or (both existing) the same inode."""
-    if a.resolve() == b.resolve():
-        return True
+    """``a`` and ``b`` are one file: the same path once resolved, or (both existing) the same inode. A path that
+    cannot be resolved (a symbolic link loop) is no other file: opening it will say what is wrong."""
     try:
+        if a.resolve() == b.resolve():
+            return True
         return os.path.samefile(a, b)
-    except OSError:
+    except (OSError, RuntimeError):         # RuntimeError: a symbolic link loop (Python 3.11's Path.resolve)
         return False
 
 

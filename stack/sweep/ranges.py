@@ -107,10 +107,51 @@ def log_range(start: Fraction, stop: Fraction, count: int, integers: bool, writt
     (1.0, 4.64158883361, 21.5443469003, 100.0)
     """
     between = [float(value) for value in np.geomspace(float(start), float(stop), count)[1:-1]]
-    if integers and all(abs(value - round(value)) <= min(1e-9 * abs(value), 1e-3) for value in between):
+    if integers and max(abs(start), abs(stop)) >= 2 ** 52:     # a float's error is a whole number there
+        exact = _exact_powers(int(start), int(stop), count, between)
+        if exact is not None:
+            return (int(start), *exact, int(stop))[:count]
+    elif integers and all(abs(value - round(value)) <= min(1e-9 * abs(value), 1e-3) for value in between):
         return (int(start), *(round(value) for value in between), int(stop))[:count]
     values: list[Fraction | float] = [start, *between, stop]
     return _floats(values[:count], written)
+
+
+def _exact_powers(start: int, stop: int, count: int, near: list[float]) -> list[int] | None:
+    """The values between START and STOP on a log scale if each is an integer exactly (value ** (COUNT − 1) ==
+    START ** (COUNT − 1 − k) · STOP ** k), found next to numpy's ``near``; None if one is not (or COUNT is too
+    large to check exactly).
+
+    >>> _exact_powers(3, 3 * 10 ** 18, 7, [3e3, 3e6, 3e9, 3e12, 3000000000000001.0])
+    [3000, 3000000, 3000000000, 3000000000000, 3000000000000000]
+    >>> _exact_powers(1, 10 ** 40, 3, [1.0000000000000303e20])
+    [100000000000000000000]
+    """
+    steps = count - 1
+    if steps > 64:
+        return None
+    exact = []
+    for k, value in enumerate(near, start=1):
+        target = start ** (steps - k) * stop ** k
+        found = _integer_root(target, steps, max(1, round(value)))
+        if found ** steps != target:
+            return None
+        exact.append(found)
+    return exact
+
+
+def _integer_root(target: int, degree: int, guess: int) -> int:
+    """The largest integer whose ``degree``-th power is at most ``target`` (> 0), by Newton's method in integers
+    from just above ``guess`` (or from a power of two above the root if ``guess`` is low): a float's root is off
+    by more than one above 2 ** 53.
+
+    >>> _integer_root(10 ** 40, 2, 10 ** 20 - 7), _integer_root(10 ** 40 - 1, 2, 1), _integer_root(8, 3, 2)
+    (100000000000000000000, 99999999999999999999, 2)
+    """
+    root = guess + 1 if (guess + 1) ** degree > target else 1 << -(-target.bit_length() // degree)
+    while root ** degree > target:                      # from above: Newton's steps go down to the floor
+        root = ((degree - 1) * root + target // root ** (degree - 1)) // degree
+    return root
 
 
 def _floats(values: Sequence[Fraction | float], written: int) -> tuple[float, ...]:
