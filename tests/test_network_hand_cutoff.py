@@ -221,3 +221,90 @@ def test_a_cutoff_shorter_than_a_cycle_against_the_waits_the_medium_applies(monk
     assert model * math.exp(-delta / 2e4) == pytest.approx(mean, abs=4 * spread + 1e-12)
     w0 = report["workload"][0]
     assert abs(w0["fidelity_measured"] - circuit["fidelity_model"]) <= 4 * w0["fidelity_stderr"]
+
+
+def test_a_cutoff_no_wait_on_the_grid_fits_is_refused() -> None:
+    """r's OKs are δ = 2 µs apart on a 10 µs grid (the nearest waits: δ, c − δ): a τ below δ can never see two
+    halves swap, so the tail refuses it (UNSUPP, as any circuit it cannot serve) instead of admitting a request
+    that could only end in ERR TIMEOUT; τ = δ keeps the m = 0 wait. With a Minimum Fidelity the same."""
+    route, nodes, links = caps(tuple((werner(f),) for f in FIDELITIES))
+    assert decide(Demand(0.0, 10, cutoff_ns=DELAY - 1), route, nodes, links) == ERR_UNSUPP
+    assert decide(Demand(0.5, 10, cutoff_ns=DELAY - 1), route, nodes, links) == ERR_UNSUPP
+    kept = decide(Demand(0.0, 10, cutoff_ns=DELAY), route, nodes, links)
+    assert isinstance(kept, CircuitRules) and kept.cutoff_ns == DELAY
+    assert kept.model[0] == pytest.approx(mid_closed_form(DELAY), abs=1e-12)
+
+
+def test_a_fast_hop_beside_a_slow_one_under_a_short_cutoff_is_decided() -> None:
+    """Review 9b's cut.toml: hops of 10 µs and 30 ms cycles (the kept mass of the waits e^(−λ_fast·|offset|)
+    lies far below the float range), τ = 100 µs: rules, not a ZeroDivisionError; the fast hop regenerates, so
+    its latest halves do swap (a run delivers them)."""
+    fast, slow = werner(0.97, 0.5), werner(0.97, 0.06)
+    route, nodes, _ = caps(((fast,), (slow,)))
+    links = [LinkCap(1, 0x8000, 20, 10_000, 50, (fast,)), LinkCap(2, 0x8001, 30, 30_000_000, 10_000, (slow,))]
+    rules = decide(Demand(0.0, 3, cutoff_ns=100_000), route, nodes, links)
+    assert isinstance(rules, CircuitRules) and rules.cutoff_ns == 100_000
+    assert all(math.isfinite(x) and 0 <= x <= 1 for x in rules.model) and rules.model[0] >= rules.worst_fidelity
+
+
+CUT_SCENARIO = SUB_CYCLE.replace("duration_ms = 5000.0", "duration_ms = 50.0").replace("pairs = 300", "pairs = 3")
+
+
+@pytest.mark.parametrize(("cutoff_us", "admitted"), [(0.9, False), (1.001, True)])
+def test_a_run_refuses_a_cutoff_no_wait_fits_at_setup(cutoff_us: float, admitted: bool) -> None:
+    """SUB_CYCLE's chain (cycle 10.794 µs, r's OKs δ = 9.794 µs apart): a 0.9 µs cutoff is below the nearest wait
+    (c − δ = 1 µs): ERR UNSUPP at setup (it was admitted and timed out, every half expiring at r); 1.001 µs
+    keeps that wait and delivers."""
+    text = CUT_SCENARIO.replace("cutoff_us = 10.0", f"cutoff_us = {cutoff_us}")
+    report = build_report(run_scenario(load_text(text, "<cutoff below the grid>")))
+    (workload,) = report["workload"]
+    if admitted:
+        assert workload["pairs_delivered"] == 3 and not workload["errors"]
+    else:
+        assert workload["errors"] == ["UNSUPP"] and workload["pairs_delivered"] == 0
+        (circuit,) = report["circuits"]
+        assert circuit["ended"] == "UNSUPP" and circuit["cutoff_ns"] is None and circuit["expired_by_reason"] == {}
+
+
+SLOW_BESIDE_FAST = """[run]
+duration_ms = 1000.0
+seed = 3
+[nodes.a]
+kind = "qpu"
+storage_qubits = 0
+[nodes.r]
+kind = "qpu"
+storage_qubits = 0
+[nodes.b]
+kind = "qpu"
+storage_qubits = 0
+[nodes.st1]
+kind = "station"
+[nodes.st2]
+kind = "station"
+[links.a-r]
+a = "a"
+b = "r"
+station = "st1"
+length_km = 0.01
+[links.r-b]
+a = "r"
+b = "b"
+station = "st2"
+length_km = 2.0
+attempt_duration_ns = 30000000
+[[workload]]
+node = "a"
+remote = "b"
+pairs = 1
+cutoff_us = 100.0
+"""
+
+
+def test_a_run_with_a_fast_hop_beside_a_slow_one_under_a_short_cutoff() -> None:
+    """Review 9b's cut.toml (1 pair, 1 s): the tail's SETUP decision raised ZeroDivisionError; now it admits the
+    circuit, whose fast hop's latest halves swap with the slow hop's."""
+    report = build_report(run_scenario(load_text(SLOW_BESIDE_FAST, "<slow beside fast>")))
+    (circuit,) = report["circuits"]
+    assert circuit["cutoff_ns"] == 100_000 and 0.25 <= circuit["fidelity_worst_model"] <= circuit["fidelity_model"]
+    assert report["workload"][0]["pairs_delivered"] == 1

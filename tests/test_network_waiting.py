@@ -13,14 +13,27 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from protocols.network.model import Chain, Memory, Repeater, characters, memory_channel, werner, xor_convolve
+from protocols.network.model import (
+    Chain,
+    Memory,
+    Repeater,
+    characters,
+    memory_channel,
+    werner,
+    worst_case_fidelity,
+    xor_convolve,
+)
 from protocols.network.waiting import (
+    MOST_LIKELY,
     Generation,
     abs_diff_geometric_pmf,
     expected_generation_ns,
     expected_max_exponential,
     expected_max_geometric,
+    log_wait_moment,
     mid_distribution,
+    swaps_within,
+    wait_moment,
     waiting_memory_channel,
 )
 
@@ -193,16 +206,68 @@ def test_different_cycles_against_sliding_grids(p1: float, c1: float, p2: float,
     assert got[2] == got[3] == pytest.approx(mean, abs=SIGMAS * stderr + 2e-3)
 
 
-def test_no_wait_on_the_grid_within_the_cutoff_takes_the_continuous_model() -> None:
-    """Equal cycles whose OKs are never within the cutoff (2 µs apart at best, cutoff 1 µs): the continuous
-    model (here nearly flat on [−τ, τ] around the offset), integrated numerically."""
-    p, cycle, t2, offset, cutoff = 0.1, 10_000, 30_000, 2_000, 1_000
-    got = characters(waiting_memory_channel(Generation(p, cycle), Generation(p, cycle), Memory(math.inf, t2), cutoff,
-                                            offset))
-    x = np.linspace(-offset - cutoff, -offset + cutoff, 200_001)      # X with |X + offset| ≤ cutoff
-    density = np.exp(-p / cycle * np.abs(x))
-    expected = np.trapezoid(density * np.exp(-np.abs(x + offset) / t2), x) / np.trapezoid(density, x)
-    assert got[2] == pytest.approx(float(expected), abs=1e-9)
+def test_no_wait_on_the_grid_within_the_cutoff_never_swaps() -> None:
+    """Equal cycles whose OKs are never within the cutoff (2 µs apart at best, cutoff 1 µs): those hops never
+    swap, so there is no channel to average (the tail refuses such a circuit); a cutoff reaching the nearest
+    point of the grid (m = 0: 2 µs) has one."""
+    hop, memory = Generation(0.1, 10_000), Memory(math.inf, 30_000)
+    assert not swaps_within(hop, hop, 1_000, 2_000) and not swaps_within(hop, hop, 1_999, -72_000)
+    with pytest.raises(ValueError, match="never swap"):
+        waiting_memory_channel(hop, hop, memory, 1_000, 2_000)
+    assert swaps_within(hop, hop, 2_000, 2_000) and swaps_within(hop, hop, 8_000, 2_000)      # m = 0; m = −1
+    assert characters(waiting_memory_channel(hop, hop, memory, 2_000, 2_000))[2] == pytest.approx(
+        math.exp(-2_000 / 30_000), abs=1e-15)
+    assert swaps_within(hop, Generation(0.1, 10_001), 1, 2_000)      # sliding grids: any cutoff above 0
+    assert not swaps_within(hop, Generation(0.1, 10_001), 0, 2_000)
+
+
+def test_a_fast_hop_beside_a_slow_one_under_a_short_cutoff() -> None:
+    """The reviewer's cut.toml: a 10 µs hop of p = 0.5 beside a 20 ms one, OKs 19.99 ms apart, a 100 µs cutoff.
+    Every kept X = T_left − T_right lies in [−s − τ, −s + τ] > 0, where the density is ∝ e^(−λ_left·x): a mass
+    of e^(−1000) that underflowed to 0 (ZeroDivisionError). Shifted by hand to y = x + s + τ in [0, 2τ] (W =
+    |y − τ|) and integrated numerically, it is an ordinary truncated exponential."""
+    fast, slow, offset, cutoff, t1, t2 = Generation(0.5, 10_000), Generation(0.5, 20_000_000), -19_990_000, 100_000, \
+        3e5, 1e5
+    assert wait_moment(fast, slow, 0.0, cutoff, offset) == 0.0 < math.exp(700 + log_wait_moment(fast, slow, 0.0,
+                                                                                                 cutoff, offset))
+    got = characters(waiting_memory_channel(fast, slow, Memory(t1, t2), cutoff, offset))
+    y = np.linspace(0, 2 * cutoff, 2_000_001)
+    density = np.exp(-fast.rate * y)
+    for s, t in [(1, t1), (2, t2), (3, t2)]:
+        expected = np.trapezoid(density * np.exp(-np.abs(y - cutoff) / t), y) / np.trapezoid(density, y)
+        assert got[s] == pytest.approx(float(expected), abs=1e-9)
+    assert got[2] > math.exp(-cutoff / t2)                  # the fast hop's latest pairs wait least
+
+
+EXTREME_P = st.one_of(st.sampled_from([1.0, MOST_LIKELY, 0.5, 1e-6, 1e-12]), st.floats(1e-12, 1.0))
+CYCLES = st.one_of(st.sampled_from([1, 1_000, 10_794, 20_000_000, 1e10]), st.floats(1.0, 1e10))
+WAITS = st.one_of(st.sampled_from([0.0, 1.0, 1_000.0, 1e7, math.inf]), st.floats(0.0, 1e11))
+LIFETIMES = st.one_of(st.sampled_from([1.0, 1e3, 1e6, math.inf]), st.floats(1e-3, 1e13))
+
+
+@settings(max_examples=400, deadline=None)
+@given(p=st.tuples(EXTREME_P, EXTREME_P), cycles=st.tuples(CYCLES, CYCLES), same_cycle=st.booleans(),
+       offset=st.integers(-10**10, 10**10), cutoff=WAITS, t1=LIFETIMES, t2=LIFETIMES)
+def test_the_waiting_channel_is_a_channel_for_any_inputs(p: tuple[float, float], cycles: tuple[float, float],
+                                                         same_cycle: bool, offset: int, cutoff: float, t1: float,
+                                                         t2: float) -> None:
+    """Extreme success probabilities, cycles, cutoffs and memories: never an exception but ValueError for hops
+    that never swap, never NaN or inf; a distribution whose fidelity lies between that of the longest wait
+    the cutoff keeps (the worst case) and 1; D_mid of a two-hop chain never below its F_worst."""
+    left = Generation(p[0], cycles[0])
+    right = Generation(p[1], cycles[0] if same_cycle else cycles[1])
+    memory = Memory(t1, min(t2, 2 * t1))
+    if not swaps_within(left, right, cutoff, offset):
+        assert cutoff == 0 or left.cycle_ns == right.cycle_ns
+        with pytest.raises(ValueError, match="never swap"):
+            waiting_memory_channel(left, right, memory, cutoff, offset)
+        return
+    got = waiting_memory_channel(left, right, memory, cutoff, offset)
+    assert all(math.isfinite(x) and -1e-12 <= x <= 1 + 1e-12 for x in got) and sum(got) == pytest.approx(1.0)
+    assert memory.channel(cutoff)[0] - 1e-12 <= got[0] <= 1.0 + 1e-12
+    chain = Chain((werner(0.97), werner(0.9)), (Repeater(memory, herald_ns=(offset, 0)),))
+    mid = mid_distribution(chain, [left, right], cutoff)
+    assert all(math.isfinite(x) for x in mid) and worst_case_fidelity(chain, cutoff) <= mid[0] + 1e-12
 
 
 def test_waiting_channel_with_amplitude_damping_keeps_its_characters_exponential() -> None:

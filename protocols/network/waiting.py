@@ -22,7 +22,7 @@ difference of their OK lags (:func:`wait_moment`).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -115,94 +115,167 @@ def expected_generation_ns(hops: Sequence[Generation]) -> float:
     return expected_max_exponential([hop.rate for hop in hops])
 
 
-def _geometric_range(x: float, count: float) -> float:
-    """Σ_{j=0..count−1} xʲ for 0 ≤ x ≤ 1 (``count`` may be math.inf when x < 1)."""
+MOST_LIKELY = math.nextafter(1.0, 0.0)
+"""A success probability of 1 is taken as this (1 − 2⁻⁵³): q = 1 − p stays above 0, so a wait the grid
+allows keeps a weight (e^−36.7 per cycle of difference) and never becomes impossible by rounding."""
+
+
+def _log_sum(terms: Iterable[float]) -> float:
+    """log Σ e^tᵢ, factored at the largest tᵢ (−inf when there are none or all are −inf)."""
+    values = [t for t in terms if t > -math.inf]
+    if not values:
+        return -math.inf
+    top = max(values)
+    return top + math.log(math.fsum(math.exp(t - top) for t in values))
+
+
+def _log_geometric_range(log_x: float, count: float) -> float:
+    """log Σ_{j=0..count−1} e^(j·log_x) (``count`` may be math.inf when log_x < 0), factored at its largest term."""
     if count <= 0:
-        return 0.0
+        return -math.inf
+    if log_x > 0:
+        return (count - 1) * log_x + _log_geometric_range(-log_x, count)
     if math.isinf(count):
-        return 1 / (1 - x)
-    return count if x == 1 else -math.expm1(count * math.log(x)) / (1 - x) if x > 0 else 1.0
+        return -math.log(-math.expm1(log_x))
+    if log_x == 0:
+        return math.log(count)
+    return math.log(-math.expm1(count * log_x)) - math.log(-math.expm1(log_x))
 
 
-def _lattice_side(q: float, cycle: float, offset: float, rate: float, cutoff: float, first: int) -> float:
-    """Σ_{n ≥ first, |n·c + offset| ≤ cutoff} qⁿ·e^(−rate·|n·c + offset|): one sign of G_left − G_right.
-    Every term is factored so that no exponent is positive (a short T2 overflows nothing)."""
+Scaled = tuple[float, float]
+"""A log moment as (reference, rest): the reference holds its large part that does not depend on the decay
+rate, so that rates' moments divide exactly however far below the float range both are."""
+
+
+def _log_lattice_side(log_q: float, cycle: float, offset: float, rate: float, cutoff: float, first: int) -> Scaled:
+    """log Σ_{n ≥ first, |n·c + offset| ≤ cutoff} qⁿ·e^(−rate·|n·c + offset|): one sign of G_left − G_right,
+    scaled by q^low (the first n kept: the largest power)."""
     finite = math.isfinite(cutoff)
     low = max(first, math.ceil((-cutoff - offset) / cycle)) if finite else first
     high = math.floor((cutoff - offset) / cycle) if finite else math.inf
     turn = max(low, math.ceil(-offset / cycle))                  # the first n with n·c + offset ≥ 0
-    after = 0.0
+    pieces = []
     if turn <= high:
-        start = q**turn * math.exp(-rate * (turn * cycle + offset))
-        after = start * _geometric_range(q * math.exp(-rate * cycle), high - turn + 1)
-    # before the turn n·c + offset < 0: at most |offset|/c + 1 terms (a hop delay or so: one or two)
-    last = turn - 1 if math.isinf(high) else min(int(high), turn - 1)
-    before = math.fsum(q**n * math.exp(rate * (n * cycle + offset)) for n in range(low, last + 1))
-    return after + before
+        pieces.append((turn - low) * log_q - rate * (turn * cycle + offset)
+                      + _log_geometric_range(log_q - rate * cycle, high - turn + 1))
+    last = turn - 1 if math.isinf(high) else min(int(high), turn - 1)   # before the turn n·c + offset < 0
+    if low <= last:
+        pieces.append(rate * (low * cycle + offset) + _log_geometric_range(log_q + rate * cycle, last - low + 1))
+    return low * log_q, _log_sum(pieces)
 
 
-def _exp_segment(k: float, length: float) -> float:
-    """∫_0^length e^(−k·v) dv (``length`` may be math.inf when k > 0)."""
+def _log_exp_segment(k: float, length: float) -> float:
+    """log ∫_0^length e^(−k·v) dv (``length`` may be math.inf when k > 0)."""
     if length <= 0:
-        return 0.0
+        return -math.inf
     if math.isinf(length):
-        return 1 / k
-    return length if k == 0 else -math.expm1(-k * length) / k
+        return -math.log(k)
+    x = k * length
+    if x < 1e-8:                            # log(length) + log((1 − e^(−x))/x), exact to x²/24 (x may be subnormal)
+        return math.log(length) - x / 2
+    return math.log(-math.expm1(-x)) - math.log(k)
 
 
-def _continuous_side(success_rate: float, offset: float, rate: float, cutoff: float) -> float:
-    """∫ e^(−λy)·e^(−rate·|u|) dy over y ≥ 0 with u = y + offset, |u| ≤ cutoff: one sign of T_left − T_right,
-    factored at each piece's largest term (no positive exponent)."""
+def _log_continuous_side(success_rate: float, offset: float, rate: float, cutoff: float) -> Scaled:
+    """log ∫ e^(−λy)·e^(−rate·|u|) dy over y ≥ 0 with u = y + offset, |u| ≤ cutoff: one sign of
+    T_left − T_right, scaled by e^(−λ·y_min), the density at the first y kept (the largest)."""
+    y_min = max(0.0, -cutoff - offset)
     low = max(0.0, offset)                                       # u ≥ 0: the piece starts at u = low
-    after = math.exp(-success_rate * (low - offset) - rate * low) * _exp_segment(success_rate + rate, cutoff - low)
+    pieces = [-success_rate * (max(0.0, -offset) - y_min) - rate * low
+              + _log_exp_segment(success_rate + rate, cutoff - low)]
     top = min(-offset, cutoff)                                   # u = −v < 0, v in (0, top]: y = −v − offset ≥ 0
-    if top <= 0:
-        return after
-    k = success_rate - rate                                      # the exponent λ(v + offset) − rate·v, linear in v
-    peak = (success_rate * (top + offset) - rate * top) if k > 0 else success_rate * offset
-    return after + math.exp(peak) * _exp_segment(abs(k), top)
+    if top > 0:
+        k = success_rate - rate                                  # the exponent −λy − rate·v, linear in v: slope k
+        peak = -success_rate * (-top - offset - y_min) - rate * top if k > 0 else -success_rate * (-offset - y_min)
+        pieces.append(peak + _log_exp_segment(abs(k), top))
+    return -success_rate * y_min, _log_sum(pieces)
 
 
-def wait_moment(left: Generation, right: Generation, rate: float, cutoff_ns: float = math.inf,
-                offset_ns: float = 0.0) -> float:
-    """E[e^(−rate·W); W ≤ cutoff] up to a factor common to every rate, for a repeater's wait W: from the
+def _scaled_log_moment(left: Generation, right: Generation, rate: float, cutoff_ns: float,
+                       offset_ns: float) -> Scaled:
+    """:func:`log_wait_moment` as (reference, rest), the reference the same for every rate."""
+    if left.cycle_ns == right.cycle_ns:
+        cycle = left.cycle_ns
+        sides = (_log_lattice_side(math.log1p(-min(left.success, MOST_LIKELY)), cycle, offset_ns, rate,
+                                   cutoff_ns, 0),
+                 _log_lattice_side(math.log1p(-min(right.success, MOST_LIKELY)), cycle, -offset_ns, rate,
+                                   cutoff_ns, 1))
+    else:
+        sides = (_log_continuous_side(left.rate, offset_ns, rate, cutoff_ns),
+                 _log_continuous_side(right.rate, -offset_ns, rate, cutoff_ns))
+    kept = [(reference, rest) for reference, rest in sides if rest > -math.inf]   # the same sides for every rate
+    if not kept:
+        return 0.0, -math.inf
+    top = max(reference for reference, _ in kept)
+    return top, _log_sum(reference - top + rest for reference, rest in kept)
+
+
+def log_wait_moment(left: Generation, right: Generation, rate: float, cutoff_ns: float = math.inf,
+                    offset_ns: float = 0.0) -> float:
+    """log E[e^(−rate·W); W ≤ cutoff] up to a term common to every rate, for a repeater's wait W: from the
     earlier of its two halves' OKs to the later one's, W = |X + offset| with X = T_left − T_right the
     difference of the hops' success times and ``offset_ns`` (OK − herald) of the left half minus that of the
-    right (:attr:`protocols.network.model.Repeater.ok_offset_ns`).
+    right (:attr:`protocols.network.model.Repeater.ok_offset_ns`). −inf when no wait lies within the cutoff.
 
     Equal attempt cycles c: the hops attempt on one grid (as the emulated links do), X = (G_left − G_right)·c
     with geometric G, P(X = m·c) ∝ q_left^m (m ≥ 0), q_right^|m| (m < 0), summed in closed form (geometric
     sums). Different cycles: the grids slide past each other and X is taken as continuous, the difference of
     exponential times of rates λᵢ = pᵢ/cᵢ, density ∝ e^(−λ_left·x) (x ≥ 0), e^(λ_right·x) (x < 0),
-    integrated in closed form.
+    integrated in closed form. In logarithms, so that a mass far below the float range (a fast hop beside a
+    slow one: e^(−λ_fast·|offset|) under a short cutoff) is a number, not 0.
+
+    >>> hop = Generation(0.5, 1_000)
+    >>> round(math.exp(log_wait_moment(hop, hop, 0.0)), 6), log_wait_moment(hop, hop, 0.0, 100, 500)
+    (3.0, -inf)
+    """
+    reference, rest = _scaled_log_moment(left, right, rate, cutoff_ns, offset_ns)
+    return reference + rest
+
+
+def wait_moment(left: Generation, right: Generation, rate: float, cutoff_ns: float = math.inf,
+                offset_ns: float = 0.0) -> float:
+    """E[e^(−rate·W); W ≤ cutoff] up to a factor common to every rate (:func:`log_wait_moment`; it may
+    underflow to 0 where the logarithm does not).
 
     >>> hop = Generation(0.5, 1_000)
     >>> round(wait_moment(hop, hop, 0.0), 6), round(wait_moment(hop, hop, 0.0, 500, 800), 6)   # all; m = −1 only
     (3.0, 0.5)
     """
-    if left.cycle_ns == right.cycle_ns:
-        cycle = left.cycle_ns
-        return (_lattice_side(1 - left.success, cycle, offset_ns, rate, cutoff_ns, 0)
-                + _lattice_side(1 - right.success, cycle, -offset_ns, rate, cutoff_ns, 1))
-    return (_continuous_side(left.rate, offset_ns, rate, cutoff_ns)
-            + _continuous_side(right.rate, -offset_ns, rate, cutoff_ns))
+    return math.exp(log_wait_moment(left, right, rate, cutoff_ns, offset_ns))
+
+
+def swaps_within(left: Generation, right: Generation, cutoff_ns: float = math.inf, offset_ns: float = 0.0) -> bool:
+    """Whether a repeater's two halves can ever be within ``cutoff_ns`` of each other (:func:`log_wait_moment`):
+    with equal cycles some point of the grid, |m·c + offset| ≤ cutoff; with different ones any cutoff above 0.
+
+    >>> hop = Generation(0.1, 10_000)
+    >>> swaps_within(hop, hop, 1_000, 2_000), swaps_within(hop, hop, 2_000, 2_000)
+    (False, True)
+    """
+    return log_wait_moment(left, right, 0.0, cutoff_ns, offset_ns) > -math.inf
 
 
 def waiting_memory_channel(left: Generation, right: Generation, memory: Memory,
                            cutoff_ns: float = math.inf, offset_ns: float = 0.0) -> BellDistribution:
-    """The memory channel of a repeater's earlier half, averaged over its wait W (:func:`wait_moment`) and
+    """The memory channel of a repeater's earlier half, averaged over its wait W (:func:`log_wait_moment`) and
     conditioned on W ≤ ``cutoff_ns`` (the cutoff counts from the OK: a half that waited longer was
-    discarded); the memory's characters e^(−γt) average in closed form. Should no wait on the grid of
-    equal cycles be within the cutoff (those hops would never swap), the continuous model stands in."""
-    kept = wait_moment(left, right, 0.0, cutoff_ns, offset_ns)
-    if kept <= 0:
-        left = Generation(left.success, math.nextafter(left.cycle_ns, math.inf))
-        kept = wait_moment(left, right, 0.0, cutoff_ns, offset_ns)
+    discarded); the memory's characters e^(−γt) average in closed form. ValueError when no wait lies within
+    the cutoff (:func:`swaps_within`: those hops would never swap)."""
+    _, kept = _scaled_log_moment(left, right, 0.0, cutoff_ns, offset_ns)
+    if kept == -math.inf:
+        raise ValueError(f"no wait within the cutoff of {cutoff_ns} ns (OKs {offset_ns} ns apart on the grid): "
+                         "these hops never swap")
     rates = memory.rates
-    chars: Characters = (1.0, wait_moment(left, right, rates[1], cutoff_ns, offset_ns) / kept,
-                         wait_moment(left, right, rates[2], cutoff_ns, offset_ns) / kept,
-                         wait_moment(left, right, rates[3], cutoff_ns, offset_ns) / kept)
+    decay = {rate: min(1.0, math.exp(_scaled_log_moment(left, right, rate, cutoff_ns, offset_ns)[1] - kept))
+             for rate in set(rates[1:])}                         # T2's two characters share one moment
+    chars: Characters = (1.0, decay[rates[1]], decay[rates[2]], decay[rates[3]])
     return from_characters(chars)
+
+
+def chain_swaps_within(chain: Chain, hops: Sequence[Generation], cutoff_ns: float = math.inf) -> bool:
+    """Whether every repeater of ``chain`` can swap under the cutoff (:func:`swaps_within`, its OK offset)."""
+    return all(swaps_within(hops[index], hops[index + 1], cutoff_ns, repeater.ok_offset_ns)
+               for index, repeater in enumerate(chain.repeaters))
 
 
 def mid_distribution(chain: Chain, hops: Sequence[Generation], cutoff_ns: float = math.inf) -> BellDistribution:
