@@ -107,7 +107,8 @@ local function registry(pname)
 end
 
 -- spec: {name, label, offset, size, mask = m, vals = t, note = f(value, values so far) -> text, hex = true (shown
--- in hex), checked = true (the values `vals` defines are checked, not shown: `note` names them)}
+-- in hex), checked = true (the values `vals` defines are checked, not shown: `note` names them),
+-- defined = f(value) -> false for a value the codec rejects (flagged undefined_value, as one missing from `vals`)}
 local function layout(reg, size, specs)
     local lay = {size = size, fields = {}}
     for _, s in ipairs(specs) do
@@ -123,7 +124,7 @@ local function layout(reg, size, specs)
         table.insert(lay.fields, {
             pf = pf, name = name, label = label, offset = offset, size = fsize,
             mask = s.mask, shift = s.mask and mask_shift(s.mask) or 0, vals = s.vals,
-            note = s.note,
+            note = s.note, defined = s.defined,
         })
     end
     return lay
@@ -193,7 +194,7 @@ local function add_fields(tree, buf, lay, ex, title, base)
         values[f.name] = v
         if f.name == "version" and v ~= VERSION then
             item:add_proto_expert_info(ex.version, string.format("Version %d, expected %d", v, VERSION))
-        elseif f.vals and f.vals[v] == nil then
+        elseif (f.vals and f.vals[v] == nil) or (f.defined and not f.defined(v)) then
             item:add_proto_expert_info(ex.undefined, string.format("Undefined %s %d", f.label, v))
         end
         if f.note then
@@ -911,14 +912,18 @@ local function ns_note(v)
 end
 local function none_if_zero(v) if tostring(v) == "0" then return "none" end end
 local DISTIL_SCHEDULES = {[0] = "recurrence", [1] = "pumping"}
--- A distillation rule byte: Protocol(2) Schedule(2) Rounds(4) (wire.md §9.3.3).
-local function distil_note(v)
+-- A distillation rule byte: Protocol(2) Schedule(2) Rounds(4) (wire.md §9.3.3); nil if undefined (the codec's
+-- ParseError: flagged qncp.undefined_value through the spec's `defined`).
+-- (One table: a Lua chunk has at most 200 locals.)
+local distil = {}
+function distil.note(v)
     if v == 0 then return "none" end
     local protocol, schedule, rounds = math.floor(v / 64), math.floor(v / 16) % 4, v % 16
     local name = ({[1] = "BBPSSW", [2] = "DEJMPS"})[protocol]
-    if name == nil or DISTIL_SCHEDULES[schedule] == nil or rounds == 0 then return "undefined rule" end
+    if name == nil or DISTIL_SCHEDULES[schedule] == nil or rounds == 0 then return nil end
     return string.format("%s %s, %d round%s", name, DISTIL_SCHEDULES[schedule], rounds, rounds == 1 and "" or "s")
 end
+function distil.defined(v) return distil.note(v) ~= nil end
 local function probability_note(v) return string.format("p = %.6g", v / 4294967295) end
 local function share_note(v) return string.format("p = %.4f", v / FIDELITY_SCALE) end
 local function bsm_note(v) return string.format("q = %.4f", v / 255) end
@@ -986,7 +991,7 @@ local QNCP_REPLY_FIXED = layout(qncp_reg, 56, {
     {"reporting_node", "Reporting Node", 16, 4},
     {"hop_count", "Hop Count", 20, 1},
     {"window", "Window", 21, 1},
-    {"end_distil", "End-to-End Distil", 22, 1, note = distil_note},
+    {"end_distil", "End-to-End Distil", 22, 1, note = distil.note, defined = distil.defined},
     {"reserved", "Reserved", 23, 1},
     {"cutoff_ns", "Cutoff (ns)", 24, 8, note = none_if_zero},
     {"end_cutoff_ns", "End Cutoff (ns)", 32, 8, note = none_if_zero},
@@ -1031,7 +1036,7 @@ local QNCP_RULE = layout(qncp_reg, 12, {
     {"link_label", "Link Label", 2, 2, hex = true},
     {"origin_node", "Origin Node", 4, 4},
     {"link_min_fidelity", "Link Minimum Fidelity", 8, 2, note = fidelity_note},
-    {"distil", "Distil", 10, 1, note = distil_note},
+    {"distil", "Distil", 10, 1, note = distil.note, defined = distil.defined},
     {"rule_reserved", "Reserved", 11, 1},
 })
 register(qncp, qncp_reg, qncp_ex, {qncp_trailing}, {qncp_ex.bad_length, qncp_ex.bad_count})
