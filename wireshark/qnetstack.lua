@@ -1357,9 +1357,10 @@ end
 
 -- Wireshark's PTP dissector marks a malformed message itself (as on port 319); Dissector.call then also raises
 -- a Lua error, which would add a second, misleading mark. The mark is there: swallow the error.
-local ptp_dissector = Dissector.get("ptp")
-local function mp_ptp(buf, pinfo, root)
-    local ok, consumed = pcall(ptp_dissector.call, ptp_dissector, buf, pinfo, root)
+-- (One table: a Lua chunk has at most 200 locals.)
+local ptp = {handle = Dissector.get("ptp")}
+function ptp.call(buf, pinfo, root)
+    local ok, consumed = pcall(ptp.handle.call, ptp.handle, buf, pinfo, root)
     if ok then return consumed end
     return buf:len()
 end
@@ -1580,13 +1581,35 @@ local function with_trailer(buf, pinfo, root, inner, ...)
     return auth_call.with(auth_call.layer, buf, pinfo, root, inner, ...)
 end
 
+-- Which UDP traffic is ours (docs/wire.md §6, "What the dissector claims"): a datagram on one of the protocols'
+-- ports (7770-7776, 319/320, the application ranges) is dissected only between two addresses of the emulator's
+-- 198.18.0.0/15 (§2.1: every qnet run and qnet up capture), so that installing the plugin leaves other traffic on
+-- those ports (a real PTP network, an ephemeral port in 49152-65535) to Wireshark's own dissectors. Preference
+-- qnetauth.any_address claims every address (a capture replayed or rewritten onto other addresses). qnet up's
+-- live loopback ports are claimed by qnetmp (its base_port preference), whatever the addresses.
+-- (One table: a Lua chunk has at most 200 locals.)
+local claim = {}
+qnetauth.prefs.any_address = Pref.bool("Dissect every address", false,
+    "Dissect datagrams on the qnetstack ports between any addresses, not only the emulator's 198.18.0.0/15")
+function claim.emulated(address)
+    local a, b = tostring(address):match("^(%d+)%.(%d+)%.%d+%.%d+$")
+    return a == "198" and (b == "18" or b == "19")
+end
+function claim.ours(pinfo)
+    return qnetauth.prefs.any_address or (claim.emulated(pinfo.net_src) and claim.emulated(pinfo.net_dst))
+end
+
 -- Each protocol's own dissector, without the trailer (the multi-process slots below call these), and
--- registered on its UDP port, cutting the trailer off first (P4 QNP on its EtherType carries none).
+-- registered on its UDP port, cutting the trailer off first (P4 QNP on its EtherType carries none); a datagram
+-- that is not ours (above) is left to Wireshark (0: the UDP dissector tries the other port, heuristics, data).
 -- (Lua functions, not the protos' dissector handles: assigning a proto's dissector changes what its handle calls.)
 local RAW = {qhp = qhp_dissect, qll = QLL.dissect_port, egp = egp_dissect, qns = QNS.dissect_port,
              qnp = qnp_dissect, qncp = qncp_dissect, qtp = qtp_dissect, qapp = QAPP.dissect}
 local function authenticated(raw)
-    return function(buf, pinfo, root) return with_trailer(buf, pinfo, root, raw) end
+    return function(buf, pinfo, root)
+        if not claim.ours(pinfo) then return 0 end
+        return with_trailer(buf, pinfo, root, raw)
+    end
 end
 qhp.dissector = authenticated(RAW.qhp)
 QLL.proto.dissector = authenticated(RAW.qll)
@@ -1600,6 +1623,7 @@ function qnp.dissector(buf, pinfo, root)
         snap.mark(buf)
         return RAW.qnp(buf, pinfo, root)
     end
+    if not claim.ours(pinfo) then return 0 end
     return with_trailer(buf, pinfo, root, RAW.qnp)
 end
 
@@ -1618,12 +1642,13 @@ local PTP_PORTS = {319, 320}
 -- is dissected in place rather than through the handle a second time.
 function qnetauth.dissector(buf, pinfo, root)
     if auth_call.listing then return math.max(buf:reported_len(), 1) end
-    return auth_call.with(auth_call.dissect, buf, pinfo, root, mp_ptp)
+    if not claim.ours(pinfo) then return ptp.call(buf, pinfo, root) end       -- someone else's PTP: no trailer
+    return auth_call.with(auth_call.dissect, buf, pinfo, root, ptp.call)
 end
 auth_call.handle = Dissector.get("qnetauth")
 local function auth_register()
     for _, port in ipairs(PTP_PORTS) do
-        if qnetauth.prefs.trailer then udp_port:add(port, qnetauth) else udp_port:add(port, ptp_dissector) end
+        if qnetauth.prefs.trailer then udp_port:add(port, qnetauth) else udp_port:add(port, ptp.handle) end
     end
 end
 function qnetauth.prefs_changed() auth_register() end
@@ -1663,8 +1688,8 @@ local MP_SLOTS = {
     [0] = RAW.qhp,
     [1] = QLL.dissect,
     [2] = RAW.egp,
-    [3] = mp_ptp,
-    [4] = mp_ptp,
+    [3] = ptp.call,
+    [4] = ptp.call,
     [5] = QNS.dissect,
     [6] = function(buf, pinfo, root) return dissect_track(buf, pinfo, root, true, true) end,
     [7] = RAW.qncp,
