@@ -269,7 +269,7 @@ def test_layers_and_info_column(capture: Path) -> None:
     assert setup["qncp.route_node"] == ["1", "3", "2"] and setup["qncp.node_id"] == ["1", "3"]
     assert setup["qncp.t1_ns"] == [str(INFINITE_NS), str(10**9)] and setup["qncp.option_count"] == ["2", "0"]
     assert setup["qncp.success_probability"] == [str(0xFFFF_FFFF), str(0x051EB852)]
-    assert dict(decoded[0]["layers"])["qll"]["qll.purpose_id"] == ["7"]
+    assert dict(decoded[0]["layers"])["qll"]["qll.purpose_id"] == ["0x0007"]          # hex, like the labels
 
 
 def test_raw_frames_protocol_stack(capture: Path) -> None:
