@@ -157,9 +157,9 @@ MESSAGES: list[tuple[bytes, str]] = [
      "DISTIL circuit=0xbeef head=1 link=161 label=0xc001 kept=65534 sacrificed=65535 scope=HOP protocol=DEJMPS "
      "level=255 outcome=1"),
     (_qncp(REPEATER, HEAD, _distil(DISTIL, outcome=0)), "DISTIL circuit=0xbeef"),
-    (_qncp(TAIL, HEAD, _distil(DISTIL, scope=SCOPE_END_TO_END, protocol=1, outcome=0)),
+    (_qncp(TAIL, HEAD, _distil(DISTIL, scope=SCOPE_END_TO_END, protocol=1, outcome=0, keep_parity=1, survivor=3)),
      "DISTIL circuit=0xbeef head=1 link=161 label=0xc001 kept=65534 sacrificed=65535 scope=END_TO_END "
-     "protocol=BBPSSW level=255 outcome=0"),
+     "protocol=BBPSSW level=255 outcome=0 keep_parity=1 survivor=PSI_MINUS"),
     (_qncp(HEAD, TAIL, _distil(DISTIL_ACK, scope=SCOPE_END_TO_END, protocol=1, outcome=0)),
      "DISTIL_ACK circuit=0xbeef head=1 link=161"),
     (_qncp(REPEATER, HEAD, _distil(DISTIL_ACK, status=5)), "DISTIL_ACK EXPIRE circuit=0xbeef"),

@@ -1171,10 +1171,15 @@ local function fixed_body(msg_type)
         end
     elseif DISTIL_TYPES[msg_type] then
         return QNCP_DISTIL, function(v)
-            return string.format("link=%d label=0x%04x kept=%d sacrificed=%d scope=%s protocol=%s level=%d outcome=%d",
-                                 v.link_id, v.link_label, v.kept_pair_seq, v.sacrificed_pair_seq,
-                                 name_of(DISTIL_SCOPES, v.scope), name_of(DISTIL_PROTOCOLS, v.protocol), v.level,
-                                 v.outcome)
+            local info = string.format("link=%d label=0x%04x kept=%d sacrificed=%d scope=%s protocol=%s level=%d "
+                                       .. "outcome=%d", v.link_id, v.link_label, v.kept_pair_seq, v.sacrificed_pair_seq,
+                                       name_of(DISTIL_SCOPES, v.scope), name_of(DISTIL_PROTOCOLS, v.protocol),
+                                       v.level, v.outcome)
+            if v.scope == 1 then      -- END_TO_END: the rest of the Outcome byte, by its fields' names (§9.3.8)
+                info = info .. string.format(" keep_parity=%d survivor=%s", v.keep_parity,
+                                             name_of(BELL_STATES, v.survivor))
+            end
+            return info
         end
     elseif CONFIRM_TYPES[msg_type] then
         return QNCP_CONFIRM, function(v)
@@ -1272,8 +1277,9 @@ local function qtp_dissect(buf, pinfo, root)
     end
     check_trailing(tree, buf, QTP, qtp_ex, qtp_trailing)
     local kind = name_of(QTP_TYPES, v.msg_type)
-    local pair = string.format("pair=%d/%d/%d", v.origin_node, v.create_id, v.pair_seq)
-    local info = string.format("QTP %s purpose=%d transfer=%d %s", kind, v.purpose_id, v.transfer_seq, pair)
+    -- the pair by the network service's names: the request's origin node and Create ID, the pair's sequence number
+    local pair = string.format("origin=%d create_id=%d seq=%d", v.origin_node, v.create_id, v.pair_seq)
+    local info = string.format("%s purpose=%d transfer=%d %s", kind, v.purpose_id, v.transfer_seq, pair)
     if v.msg_type == 1 then
         info = info .. string.format(" correction=X%dZ%d", v.cx, v.cz)
     elseif v.msg_type == 3 then
