@@ -29,6 +29,10 @@
 --   qapp    application messages between the applications' ports (UDP 49152-49173, 50000-51023): the API's reliable
 --           exchanges (Magic E7 C4, Tag, Flags, payload) and any other application data (qapp.data)
 --
+-- On UDP a datagram is claimed only between two addresses of the emulator's 198.18.0.0/15 (every qnet run and
+-- qnet up node capture), so other traffic on these ports (a real PTP network, ephemeral ports) reads as without
+-- the plugin; preference qnetauth.any_address claims any address, qnetmp.base_port qnet up's loopback ports.
+--
 -- Every field abbreviation is <proto>.<scapy field name> of the reference scapy layers in
 -- protocols/packets/*.py, and value strings use the scapy enum names, so
 -- tests/tshark_util.py can compare tshark's dissection with scapy's field by field.
