@@ -108,7 +108,7 @@ def _qncp_seeds() -> tuple[bytes, ...]:
             Distil(DISTIL, 0xBEEF, 1, link_label=0xC001, kept_pair_seq=7, link_id=0xA1, scope=SCOPE_HOP, protocol=2,
                    sacrificed_pair_seq=8, level=1, outcome=1).encode(),
             Distil(DISTIL, 0xBEEF, 1, link_label=0xC001, kept_pair_seq=7, link_id=0xA1, scope=SCOPE_END_TO_END,
-                   protocol=1, sacrificed_pair_seq=9, level=0, outcome=0x0D).encode())
+                   protocol=1, sacrificed_pair_seq=9, level=0, outcome=1, keep_parity=0, survivor=3).encode())
 
 
 def _medium_seeds() -> tuple[bytes, ...]:

@@ -34,7 +34,6 @@ from protocols.network.types import CircuitStats
 from protocols.packets import linkservice as ll
 from protocols.packets.qncp import Distil
 from protocols.packets.qncp_common import DISTIL, SCOPE_END_TO_END, SCOPE_HOP
-from protocols.packets.qncp_distil import e2e_outcome
 from protocols.packets.scapy_layers.qncp import QNCP
 from stack.api import AppContext, run_apps
 from stack.cli import main
@@ -45,7 +44,8 @@ from stack.scenario import ScenarioError, load_text
 from tests.consistency import assert_ended_at_both_ends, broken_promises
 from tests.network_scenarios import chain_text, entry
 from tests.test_network_robustness import PER_FIBRE, SCENARIO
-from tests.tshark_util import assert_matches_scapy, have_tshark
+from tests.tshark_codec import assert_network_matches_codec
+from tests.tshark_util import assert_matches_scapy, have_tshark, tshark_columns
 
 SIGMAS = 4
 PERFECT = "gate_fidelity = 1.0\nreadout_fidelity = 1.0\n"
@@ -60,7 +60,7 @@ def bbpssw(f: float) -> tuple[float, float]:
 # -- wire -----------------------------------------------------------------------------------------
 def test_end_to_end_distil_golden_both_ways() -> None:
     """wire.md §9.3.8's example: the Outcome byte carries outcome, keep parity and survivor."""
-    m = Distil(DISTIL, 0x0101, 1, 0x8001, 7, 2, SCOPE_END_TO_END, 2, 8, 0, e2e_outcome(1, 0, 1))
+    m = Distil(DISTIL, 0x0101, 1, 0x8001, 7, 2, SCOPE_END_TO_END, 2, 8, 0, 1, keep_parity=0, survivor=1)
     golden = "011000000101001800000001" "8001" "0007" "0002" "01" "02" "0008" "00" "05"
     assert m.encode().hex() == golden
     assert Distil.decode_body(bytes.fromhex(golden), DISTIL, 0, 0, 0x0101, 1) == m
@@ -231,6 +231,14 @@ def test_end_to_end_distil_in_a_capture_decodes(tmp_path: Path) -> None:
     assert main(["run", str(scenario), "--quiet", "--pcap", str(pcap)]) == 0
     kinds = assert_matches_scapy(pcap)
     assert kinds["QNCP_DISTIL"] >= 4 and kinds["QNCP_DISTIL_ACK"] >= 4
+    codec = assert_network_matches_codec(pcap)
+    assert (codec["QNCP_DISTIL"], codec["QNCP_DISTIL_ACK"]) == (kinds["QNCP_DISTIL"], kinds["QNCP_DISTIL_ACK"])
+    # the Outcome byte's three fields, each its own tshark field as in the codec (wire.md §9.3.8); the run
+    # announces survivors other than Φ+ (so a whole-byte `outcome` would disagree)
+    rows = tshark_columns(pcap, "qncp.outcome", "qncp.keep_parity", "qncp.survivor",
+                          options=("-Y", "qncp.msg_type == 16"))
+    assert len(rows) == kinds["QNCP_DISTIL"] and {row[0] for row in rows} == {"0", "1"}
+    assert {row[2] for row in rows} - {"0"}, rows
 
 
 def test_end_distillation_records_cross_the_multi_process_boundary() -> None:

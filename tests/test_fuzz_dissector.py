@@ -43,8 +43,8 @@ def _payload(rng: random.Random, target: str) -> bytes:
     return mutate(rng.choice(TARGETS[target].seeds), edits) or b"\0"
 
 
-def _udp(sport: int, dport: int, payload: bytes) -> bytes:
-    return bytes(Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / IP(src="127.0.0.1", dst="127.0.0.1")
+def _udp(sport: int, dport: int, payload: bytes, address: str = "127.0.0.1") -> bytes:
+    return bytes(Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / IP(src=address, dst=address)
                  / UDP(sport=sport, dport=dport) / payload)
 
 
@@ -59,7 +59,7 @@ def test_fuzzed_live_traffic_raises_no_lua_error(tmp_path: Path) -> None:
             standard = EVENT_PORT if slot == 3 else GENERAL_PORT
             ptp_pairs.append((len(frames), len(frames) + 1))
             frames.append(_udp(BASE + PORTS_PER_NODE * node + slot, BASE + PORTS_PER_NODE * peer + slot, payload))
-            frames.append(_udp(standard, standard, payload))
+            frames.append(_udp(standard, standard, payload, "198.18.0.1"))    # a qnet run's (§6: claimed)
         elif rng.random() < 0.5:
             frames.append(_udp(BASE + PORTS_PER_NODE * node + rng.choice([0, 1, 2]),
                                BASE + PORTS_PER_NODE * peer + slot, payload))

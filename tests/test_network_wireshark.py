@@ -103,7 +103,8 @@ SETUP = Setup(C, HEAD, tail_node=TAIL, create_id=5, window=2, create=CREATE, rou
 REPLY = SetupReply(C, HEAD, tail_node=TAIL, reporting_node=TAIL, window=1, cutoff_ns=5_000_000,
                    end_cutoff_ns=2**64 - 1, expected_pair_time_ns=2_500_000, model_fidelity=0xF000,
                    model_error_x=0x555, model_error_z=0x555, model_error_y=0x555, route=(HEAD, REPEATER, TAIL),
-                   rules=(HopRule(0xA1, 0xC001, REPEATER, 0xF333), HopRule(0xA2, 0x8001, REPEATER, 0xF334)))
+                   rules=(HopRule(0xA1, 0xC001, REPEATER, 0xF333), HopRule(0xA2, 0x8001, REPEATER, 0xF334, 0x93)),
+                   end_distil=0x41)
 
 
 def _qncp(src: int, dst: int, message: QncpMessage) -> bytes:
@@ -156,9 +157,9 @@ MESSAGES: list[tuple[bytes, str]] = [
      "DISTIL circuit=0xbeef head=1 link=161 label=0xc001 kept=65534 sacrificed=65535 scope=HOP protocol=DEJMPS "
      "level=255 outcome=1"),
     (_qncp(REPEATER, HEAD, _distil(DISTIL, outcome=0)), "DISTIL circuit=0xbeef"),
-    (_qncp(TAIL, HEAD, _distil(DISTIL, scope=SCOPE_END_TO_END, protocol=1, outcome=0)),
+    (_qncp(TAIL, HEAD, _distil(DISTIL, scope=SCOPE_END_TO_END, protocol=1, outcome=0, keep_parity=1, survivor=3)),
      "DISTIL circuit=0xbeef head=1 link=161 label=0xc001 kept=65534 sacrificed=65535 scope=END_TO_END "
-     "protocol=BBPSSW level=255 outcome=0"),
+     "protocol=BBPSSW level=255 outcome=0 keep_parity=1 survivor=PSI_MINUS"),
     (_qncp(HEAD, TAIL, _distil(DISTIL_ACK, scope=SCOPE_END_TO_END, protocol=1, outcome=0)),
      "DISTIL_ACK circuit=0xbeef head=1 link=161"),
     (_qncp(REPEATER, HEAD, _distil(DISTIL_ACK, status=5)), "DISTIL_ACK EXPIRE circuit=0xbeef"),
@@ -268,7 +269,7 @@ def test_layers_and_info_column(capture: Path) -> None:
     assert setup["qncp.route_node"] == ["1", "3", "2"] and setup["qncp.node_id"] == ["1", "3"]
     assert setup["qncp.t1_ns"] == [str(INFINITE_NS), str(10**9)] and setup["qncp.option_count"] == ["2", "0"]
     assert setup["qncp.success_probability"] == [str(0xFFFF_FFFF), str(0x051EB852)]
-    assert dict(decoded[0]["layers"])["qll"]["qll.purpose_id"] == ["7"]
+    assert dict(decoded[0]["layers"])["qll"]["qll.purpose_id"] == ["0x0007"]          # hex, like the labels
 
 
 def test_raw_frames_protocol_stack(capture: Path) -> None:
@@ -319,6 +320,11 @@ MALFORMED = [
     (udp_frame(1, QNCP_PORT, 2, QNCP_PORT, _patch(REPLY.encode(), 2, 8)), "qncp.bad_count"),
     (udp_frame(1, QNCP_PORT, 2, QNCP_PORT, _patch(SetupReply(1, 1, 2, 3, status=8).encode(), 2, 0)),
      "qncp.bad_count"),
+    # undefined distillation rules (§9.3.3): the End-to-End Distil byte, and a hop rule's Distil byte
+    (udp_frame(1, QNCP_PORT, 2, QNCP_PORT, _patch(REPLY.encode(), 22, 0xFF)), "qncp.undefined_value"),
+    (udp_frame(1, QNCP_PORT, 2, QNCP_PORT, _patch(REPLY.encode(), 22, 0x03)), "qncp.undefined_value"),
+    (udp_frame(1, QNCP_PORT, 2, QNCP_PORT, _patch(REPLY.encode(), 56 + 12 + 10, 0x90)), "qncp.undefined_value"),
+    (udp_frame(1, QNCP_PORT, 2, QNCP_PORT, _patch(REPLY.encode(), 56 + 12 + 12 + 10, 0xC1)), "qncp.undefined_value"),
     (udp_frame(1, QNP_PORT, 2, QNP_PORT, TRACK_BYTES[:5]), "p4egp.short"),
     (udp_frame(1, QNP_PORT, 2, QNP_PORT, TRACK_BYTES[:8]), "qnp.short"),
     (udp_frame(1, QNP_PORT, 2, QNP_PORT, TRACK_BYTES[:12]), "qnp.short"),

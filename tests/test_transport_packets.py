@@ -189,9 +189,9 @@ def test_tshark_decodes_every_qtp_message_like_scapy(tmp_path: Path) -> None:
     kinds = assert_matches_scapy(capture, trailer=False)
     assert kinds == {"QTP_DATA": 2, "QTP_ACK": 1, "QTP_ERR": 2}
     rows = tshark_columns(capture, "_ws.col.Protocol", "_ws.col.Info", options=NO_TRAILER)
-    assert rows[0] == ["QTP", "QTP DATA purpose=100 transfer=7 pair=1/3/9 correction=X1Z0"]
+    assert rows[0] == ["QTP", "DATA purpose=100 transfer=7 origin=1 create_id=3 seq=9 correction=X1Z0"]
     assert rows[1][1].endswith("correction=X1Z1 attempt=5")
-    assert rows[3][1] == "QTP ERR purpose=100 transfer=0 pair=1/3/9 DEADLINE"
+    assert rows[3][1] == "ERR purpose=100 transfer=0 origin=1 create_id=3 seq=9 DEADLINE"
 
 
 @pytest.mark.skipif(not have_tshark(), reason="tshark is not installed")

@@ -29,6 +29,10 @@
 --   qapp    application messages between the applications' ports (UDP 49152-49173, 50000-51023): the API's reliable
 --           exchanges (Magic E7 C4, Tag, Flags, payload) and any other application data (qapp.data)
 --
+-- On UDP a datagram is claimed only between two addresses of the emulator's 198.18.0.0/15 (every qnet run and
+-- qnet up node capture), so other traffic on these ports (a real PTP network, ephemeral ports) reads as without
+-- the plugin; preference qnetauth.any_address claims any address, qnetmp.base_port qnet up's loopback ports.
+--
 -- Every field abbreviation is <proto>.<scapy field name> of the reference scapy layers in
 -- protocols/packets/*.py, and value strings use the scapy enum names, so
 -- tests/tshark_util.py can compare tshark's dissection with scapy's field by field.
@@ -107,7 +111,8 @@ local function registry(pname)
 end
 
 -- spec: {name, label, offset, size, mask = m, vals = t, note = f(value, values so far) -> text, hex = true (shown
--- in hex), checked = true (the values `vals` defines are checked, not shown: `note` names them)}
+-- in hex), checked = true (the values `vals` defines are checked, not shown: `note` names them),
+-- defined = f(value) -> false for a value the codec rejects (flagged undefined_value, as one missing from `vals`)}
 local function layout(reg, size, specs)
     local lay = {size = size, fields = {}}
     for _, s in ipairs(specs) do
@@ -123,7 +128,7 @@ local function layout(reg, size, specs)
         table.insert(lay.fields, {
             pf = pf, name = name, label = label, offset = offset, size = fsize,
             mask = s.mask, shift = s.mask and mask_shift(s.mask) or 0, vals = s.vals,
-            note = s.note,
+            note = s.note, defined = s.defined,
         })
     end
     return lay
@@ -193,7 +198,7 @@ local function add_fields(tree, buf, lay, ex, title, base)
         values[f.name] = v
         if f.name == "version" and v ~= VERSION then
             item:add_proto_expert_info(ex.version, string.format("Version %d, expected %d", v, VERSION))
-        elseif f.vals and f.vals[v] == nil then
+        elseif (f.vals and f.vals[v] == nil) or (f.defined and not f.defined(v)) then
             item:add_proto_expert_info(ex.undefined, string.format("Undefined %s %d", f.label, v))
         end
         if f.note then
@@ -479,7 +484,7 @@ local CREATE_SPECS = {
     {"minimum_fidelity", "Minimum Fidelity", 4, 2, note = fidelity_note},
     {"tu", "Time Unit", 6, 2, mask = 0xC000, vals = TIME_UNITS},
     {"max_time", "Max Time", 6, 2, mask = 0x3FFF, note = max_time_note},
-    {"purpose_id", "Purpose ID", 8, 2},
+    {"purpose_id", "Purpose ID", 8, 2, hex = true},
     {"number", "Number", 10, 2},
     {"priority", "Priority", 12, 1, mask = 0xE0},
     {"tpe", "Type of Request (TPE)", 12, 1, mask = 0x10, vals = TPE},
@@ -511,7 +516,7 @@ local UPWARD_SPECS = {
         {"bell_state", "Bell State", 0, 4, mask = 0x00000060, vals = BELL_STATES},
         {"unused", "Unused", 0, 4, mask = 0x0000001F},
         {"sequence_number", "Sequence Number", 4, 2},
-        {"purpose_id", "Purpose ID", 6, 2},
+        {"purpose_id", "Purpose ID", 6, 2, hex = true},
         {"remote_node_id", "Remote Node ID", 8, 4},
         {"goodness", "Goodness", 12, 2, note = fidelity_note},
         {"time_of_goodness", "Time of Goodness (us mod 2^16)", 14, 2},
@@ -524,7 +529,7 @@ local UPWARD_SPECS = {
         {"bell_state", "Bell State", 0, 4, mask = 0x00000060, vals = BELL_STATES},
         {"unused", "Unused", 0, 4, mask = 0x0000001F},
         {"sequence_number", "Sequence Number", 4, 2},
-        {"purpose_id", "Purpose ID", 6, 2},
+        {"purpose_id", "Purpose ID", 6, 2, hex = true},
         {"remote_node_id", "Remote Node ID", 8, 4},
         {"goodness", "Goodness", 12, 2, note = fidelity_note},
         {"unused2", "Unused", 14, 2},
@@ -555,7 +560,7 @@ local OK_MB_SPECS = {
     {"d", "Directionality (D)", 0, 4, mask = 0x00000800},
     {"unused", "Unused", 0, 4, mask = 0x000007FF},
     {"sequence_number", "Sequence Number (first)", 4, 2},
-    {"purpose_id", "Purpose ID", 6, 2},
+    {"purpose_id", "Purpose ID", 6, 2, hex = true},
     {"remote_node_id", "Remote Node ID", 8, 4},
     {"goodness", "Goodness", 12, 2, note = fidelity_note},
     {"unused2", "Unused", 14, 2},
@@ -911,14 +916,18 @@ local function ns_note(v)
 end
 local function none_if_zero(v) if tostring(v) == "0" then return "none" end end
 local DISTIL_SCHEDULES = {[0] = "recurrence", [1] = "pumping"}
--- A distillation rule byte: Protocol(2) Schedule(2) Rounds(4) (wire.md §9.3.3).
-local function distil_note(v)
+-- A distillation rule byte: Protocol(2) Schedule(2) Rounds(4) (wire.md §9.3.3); nil if undefined (the codec's
+-- ParseError: flagged qncp.undefined_value through the spec's `defined`).
+-- (One table: a Lua chunk has at most 200 locals.)
+local distil = {}
+function distil.note(v)
     if v == 0 then return "none" end
     local protocol, schedule, rounds = math.floor(v / 64), math.floor(v / 16) % 4, v % 16
     local name = ({[1] = "BBPSSW", [2] = "DEJMPS"})[protocol]
-    if name == nil or DISTIL_SCHEDULES[schedule] == nil or rounds == 0 then return "undefined rule" end
+    if name == nil or DISTIL_SCHEDULES[schedule] == nil or rounds == 0 then return nil end
     return string.format("%s %s, %d round%s", name, DISTIL_SCHEDULES[schedule], rounds, rounds == 1 and "" or "s")
 end
+function distil.defined(v) return distil.note(v) ~= nil end
 local function probability_note(v) return string.format("p = %.6g", v / 4294967295) end
 local function share_note(v) return string.format("p = %.4f", v / FIDELITY_SCALE) end
 local function bsm_note(v) return string.format("q = %.4f", v / 255) end
@@ -986,7 +995,7 @@ local QNCP_REPLY_FIXED = layout(qncp_reg, 56, {
     {"reporting_node", "Reporting Node", 16, 4},
     {"hop_count", "Hop Count", 20, 1},
     {"window", "Window", 21, 1},
-    {"end_distil", "End-to-End Distil", 22, 1, note = distil_note},
+    {"end_distil", "End-to-End Distil", 22, 1, note = distil.note, defined = distil.defined},
     {"reserved", "Reserved", 23, 1},
     {"cutoff_ns", "Cutoff (ns)", 24, 8, note = none_if_zero},
     {"end_cutoff_ns", "End Cutoff (ns)", 32, 8, note = none_if_zero},
@@ -1031,7 +1040,7 @@ local QNCP_RULE = layout(qncp_reg, 12, {
     {"link_label", "Link Label", 2, 2, hex = true},
     {"origin_node", "Origin Node", 4, 4},
     {"link_min_fidelity", "Link Minimum Fidelity", 8, 2, note = fidelity_note},
-    {"distil", "Distil", 10, 1, note = distil_note},
+    {"distil", "Distil", 10, 1, note = distil.note, defined = distil.defined},
     {"rule_reserved", "Reserved", 11, 1},
 })
 register(qncp, qncp_reg, qncp_ex, {qncp_trailing}, {qncp_ex.bad_length, qncp_ex.bad_count})
@@ -1166,10 +1175,15 @@ local function fixed_body(msg_type)
         end
     elseif DISTIL_TYPES[msg_type] then
         return QNCP_DISTIL, function(v)
-            return string.format("link=%d label=0x%04x kept=%d sacrificed=%d scope=%s protocol=%s level=%d outcome=%d",
-                                 v.link_id, v.link_label, v.kept_pair_seq, v.sacrificed_pair_seq,
-                                 name_of(DISTIL_SCOPES, v.scope), name_of(DISTIL_PROTOCOLS, v.protocol), v.level,
-                                 v.outcome)
+            local info = string.format("link=%d label=0x%04x kept=%d sacrificed=%d scope=%s protocol=%s level=%d "
+                                       .. "outcome=%d", v.link_id, v.link_label, v.kept_pair_seq, v.sacrificed_pair_seq,
+                                       name_of(DISTIL_SCOPES, v.scope), name_of(DISTIL_PROTOCOLS, v.protocol),
+                                       v.level, v.outcome)
+            if v.scope == 1 then      -- END_TO_END: the rest of the Outcome byte, by its fields' names (§9.3.8)
+                info = info .. string.format(" keep_parity=%d survivor=%s", v.keep_parity,
+                                             name_of(BELL_STATES, v.survivor))
+            end
+            return info
         end
     elseif CONFIRM_TYPES[msg_type] then
         return QNCP_CONFIRM, function(v)
@@ -1267,8 +1281,9 @@ local function qtp_dissect(buf, pinfo, root)
     end
     check_trailing(tree, buf, QTP, qtp_ex, qtp_trailing)
     local kind = name_of(QTP_TYPES, v.msg_type)
-    local pair = string.format("pair=%d/%d/%d", v.origin_node, v.create_id, v.pair_seq)
-    local info = string.format("QTP %s purpose=%d transfer=%d %s", kind, v.purpose_id, v.transfer_seq, pair)
+    -- the pair by the network service's names: the request's origin node and Create ID, the pair's sequence number
+    local pair = string.format("origin=%d create_id=%d seq=%d", v.origin_node, v.create_id, v.pair_seq)
+    local info = string.format("%s purpose=%d transfer=%d %s", kind, v.purpose_id, v.transfer_seq, pair)
     if v.msg_type == 1 then
         info = info .. string.format(" correction=X%dZ%d", v.cx, v.cz)
     elseif v.msg_type == 3 then
@@ -1352,9 +1367,10 @@ end
 
 -- Wireshark's PTP dissector marks a malformed message itself (as on port 319); Dissector.call then also raises
 -- a Lua error, which would add a second, misleading mark. The mark is there: swallow the error.
-local ptp_dissector = Dissector.get("ptp")
-local function mp_ptp(buf, pinfo, root)
-    local ok, consumed = pcall(ptp_dissector.call, ptp_dissector, buf, pinfo, root)
+-- (One table: a Lua chunk has at most 200 locals.)
+local ptp = {handle = Dissector.get("ptp")}
+function ptp.call(buf, pinfo, root)
+    local ok, consumed = pcall(ptp.handle.call, ptp.handle, buf, pinfo, root)
     if ok then return consumed end
     return buf:len()
 end
@@ -1575,13 +1591,35 @@ local function with_trailer(buf, pinfo, root, inner, ...)
     return auth_call.with(auth_call.layer, buf, pinfo, root, inner, ...)
 end
 
+-- Which UDP traffic is ours (docs/wire.md §6, "What the dissector claims"): a datagram on one of the protocols'
+-- ports (7770-7776, 319/320, the application ranges) is dissected only between two addresses of the emulator's
+-- 198.18.0.0/15 (§2.1: every qnet run and qnet up capture), so that installing the plugin leaves other traffic on
+-- those ports (a real PTP network, an ephemeral port in 49152-65535) to Wireshark's own dissectors. Preference
+-- qnetauth.any_address claims every address (a capture replayed or rewritten onto other addresses). qnet up's
+-- live loopback ports are claimed by qnetmp (its base_port preference), whatever the addresses.
+-- (One table: a Lua chunk has at most 200 locals.)
+local claim = {}
+qnetauth.prefs.any_address = Pref.bool("Dissect every address", false,
+    "Dissect datagrams on the qnetstack ports between any addresses, not only the emulator's 198.18.0.0/15")
+function claim.emulated(address)
+    local a, b = tostring(address):match("^(%d+)%.(%d+)%.%d+%.%d+$")
+    return a == "198" and (b == "18" or b == "19")
+end
+function claim.ours(pinfo)
+    return qnetauth.prefs.any_address or (claim.emulated(pinfo.net_src) and claim.emulated(pinfo.net_dst))
+end
+
 -- Each protocol's own dissector, without the trailer (the multi-process slots below call these), and
--- registered on its UDP port, cutting the trailer off first (P4 QNP on its EtherType carries none).
+-- registered on its UDP port, cutting the trailer off first (P4 QNP on its EtherType carries none); a datagram
+-- that is not ours (above) is left to Wireshark (0: the UDP dissector tries the other port, heuristics, data).
 -- (Lua functions, not the protos' dissector handles: assigning a proto's dissector changes what its handle calls.)
 local RAW = {qhp = qhp_dissect, qll = QLL.dissect_port, egp = egp_dissect, qns = QNS.dissect_port,
              qnp = qnp_dissect, qncp = qncp_dissect, qtp = qtp_dissect, qapp = QAPP.dissect}
 local function authenticated(raw)
-    return function(buf, pinfo, root) return with_trailer(buf, pinfo, root, raw) end
+    return function(buf, pinfo, root)
+        if not claim.ours(pinfo) then return 0 end
+        return with_trailer(buf, pinfo, root, raw)
+    end
 end
 qhp.dissector = authenticated(RAW.qhp)
 QLL.proto.dissector = authenticated(RAW.qll)
@@ -1595,6 +1633,7 @@ function qnp.dissector(buf, pinfo, root)
         snap.mark(buf)
         return RAW.qnp(buf, pinfo, root)
     end
+    if not claim.ours(pinfo) then return 0 end
     return with_trailer(buf, pinfo, root, RAW.qnp)
 end
 
@@ -1613,12 +1652,13 @@ local PTP_PORTS = {319, 320}
 -- is dissected in place rather than through the handle a second time.
 function qnetauth.dissector(buf, pinfo, root)
     if auth_call.listing then return math.max(buf:reported_len(), 1) end
-    return auth_call.with(auth_call.dissect, buf, pinfo, root, mp_ptp)
+    if not claim.ours(pinfo) then return ptp.call(buf, pinfo, root) end       -- someone else's PTP: no trailer
+    return auth_call.with(auth_call.dissect, buf, pinfo, root, ptp.call)
 end
 auth_call.handle = Dissector.get("qnetauth")
 local function auth_register()
     for _, port in ipairs(PTP_PORTS) do
-        if qnetauth.prefs.trailer then udp_port:add(port, qnetauth) else udp_port:add(port, ptp_dissector) end
+        if qnetauth.prefs.trailer then udp_port:add(port, qnetauth) else udp_port:add(port, ptp.handle) end
     end
 end
 function qnetauth.prefs_changed() auth_register() end
@@ -1658,8 +1698,8 @@ local MP_SLOTS = {
     [0] = RAW.qhp,
     [1] = QLL.dissect,
     [2] = RAW.egp,
-    [3] = mp_ptp,
-    [4] = mp_ptp,
+    [3] = ptp.call,
+    [4] = ptp.call,
     [5] = QNS.dissect,
     [6] = function(buf, pinfo, root) return dissect_track(buf, pinfo, root, true, true) end,
     [7] = RAW.qncp,

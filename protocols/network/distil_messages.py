@@ -20,7 +20,6 @@ from protocols.network.types import Handle
 from protocols.packets import linkservice as ll
 from protocols.packets.qncp import Distil
 from protocols.packets.qncp_common import DISTIL, DISTIL_ACK, SCOPE_END_TO_END, SCOPE_HOP, STATUS_OK
-from protocols.packets.qncp_distil import e2e_outcome
 
 HopRound = tuple[Handle, int, int, int]
 """A hop's round: (circuit, link id, kept pair sequence, sacrificed pair sequence)."""
@@ -76,11 +75,11 @@ class EndMessages:
 
     def __init__(self, node: Node) -> None:
         self.node = node
-        self.announced: dict[EndRound, int] = {}
-        """Each round's keep parity << 1 | survivor << 2 (the END_TO_END Outcome bits besides the outcome)."""
+        self.announced: dict[EndRound, tuple[int, int]] = {}
+        """Each round's (keep parity, survivor Bell state): the END_TO_END Outcome fields besides the outcome."""
 
     def announce(self, key: EndRound, parity: int, survivor: int) -> None:
-        self.announced[key] = e2e_outcome(0, parity, survivor)
+        self.announced[key] = (parity, survivor)
 
     def forget(self, key: EndRound) -> None:
         self.announced.pop(key, None)
@@ -90,9 +89,10 @@ class EndMessages:
         rule = circuit.end_distil
         assert rule is not None
         link_id, label = circuit.first_link
-        value = outcome | self.announced.get(key, 0)
+        parity, survivor = self.announced.get(key, (0, 0))
         return Distil(kind, circuit.handle[1], circuit.head, label, key[1], link_id, SCOPE_END_TO_END,
-                      int(rule.protocol), key[2], found.level, value, status).encode()
+                      int(rule.protocol), key[2], found.level, outcome, status, keep_parity=parity,
+                      survivor=survivor).encode()
 
     def send(self, circuit: Circuit, key: EndRound, found: Round, now: int) -> Actions:
         """The tail's DISTIL with its outcome, across the circuit to the head until DISTIL_ACK."""

@@ -46,7 +46,6 @@ from protocols.network.types import RIGHT, Half, HalfEvent, HalfKey, HalfState
 from protocols.packets import linkservice as ll
 from protocols.packets.qncp import Distil
 from protocols.packets.qncp_common import REASON_UNKNOWN, STATUS_OK
-from protocols.packets.qncp_distil import split_outcome
 from protocols.physical.hardware import (
     CommandRejected,
     Discard,
@@ -266,9 +265,8 @@ class EndDistiller:
                     actions.extend(self._discard(half, now))
             return actions
         assert kept is not None and spent is not None
-        _, parity, survivor = split_outcome(message.outcome)
-        actions = self._issue(circuit, kept, spent, message.level, parity, survivor, now)
-        self.rounds[key].peer_outcome = message.outcome & 1
+        actions = self._issue(circuit, kept, spent, message.level, message.keep_parity, message.survivor, now)
+        self.rounds[key].peer_outcome = message.outcome
         return actions
 
     def on_distil_ack(self, message: Distil, now: int) -> Actions:
@@ -282,7 +280,7 @@ class EndDistiller:
         if message.status != STATUS_OK:
             found.fire(RoundEvent.LOST)
             return self._failed(circuit, key, found, False, now)
-        return self._decide(circuit, key, found, message.outcome & 1, now)
+        return self._decide(circuit, key, found, message.outcome, now)
 
     def gave_up(self, key: RoundKey, now: int) -> Actions:
         """Every DISTIL went unanswered: the kept half dies with EXPIRE (the head may have kept its own)."""
