@@ -3,12 +3,14 @@ execute it through the application API (stack.api.dqc_run); the report's ``circu
 
 from __future__ import annotations
 
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from protocols.apps.dqc import ExecutionFailed
-from protocols.compiler import Circuit, DistributedProgram
 from stack.runtime import RunResult
 from stack.scenario import Scenario
+
+if TYPE_CHECKING:               # the compiler (and json) only when a run has a circuit: tests/test_startup.py
+    from protocols.compiler import Circuit, DistributedProgram
 
 
 def run_circuit(scenario: Scenario, compiled: tuple[Circuit, DistributedProgram], seed: int | None,
