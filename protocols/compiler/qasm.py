@@ -142,13 +142,14 @@ class _Reader:
         if target is None:
             raise CompileError(f"OpenQASM: measurement {k} writes no bit: write each outcome to a bit (the k-th "
                                "measurement to the k-th declared bit; outcome bit k is that bit)")
-        name = target.name if isinstance(target, str) else getattr(target.name, "name", target.name)
+        name = target.name.name if isinstance(target, self.ast.IndexedIdentifier) else target.name
         index = int(target.indices[0][0].value) if getattr(target, "indices", None) else 0
-        if self.bits.get(name, -1) + index != k:
-            expected = next((f"{r}[{k - first}]" for r, first in reversed(self.bits.items()) if first <= k), None)
-            raise CompileError(f"OpenQASM: measurement {k} writes {name}[{index}], not the next bit "
-                               f"({expected or 'a new bit'}): outcomes are recorded in program order, so the k-th "
-                               "measurement must write the k-th bit declared, each bit once")
+        if name not in self.bits or self.bits[name] + index != k:
+            expected = next((f"{r}[{k - first}]" for r, first in reversed(self.bits.items()) if first <= k), "")
+            left = f"the next bit, {expected}" if k < self.declared_bits else f"all {self.declared_bits} bits are written"
+            raise CompileError(f"OpenQASM: measurement {k} writes {name}[{index}] ({left}): outcomes are recorded "
+                               "in program order, so the k-th measurement must write the k-th bit declared, each "
+                               "bit once")
 
     def qubit(self, target: Any) -> int:
         name = target.name.name

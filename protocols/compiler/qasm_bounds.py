@@ -11,10 +11,12 @@ constants and enclosing loop variables.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 from typing import Any
 
-from protocols.compiler.circuit import MAX_OPERATIONS, check_operations
+from protocols.compiler import circuit
+from protocols.compiler.circuit import check_operations
 from protocols.compiler.gates import CompileError
 
 LIBRARIES = ("qelib1.inc", "stdgates.inc")
@@ -27,7 +29,7 @@ class _Unknown(Exception):
 
 def check_qasm_size(ast: Any, statements: list[Any]) -> None:
     """One-line :class:`CompileError` for a program whose operations cannot be counted or are more than
-    :data:`~protocols.compiler.circuit.MAX_OPERATIONS`, and for an include other than the standard libraries."""
+    :data:`protocols.compiler.circuit.MAX_OPERATIONS`, and for an include other than the standard libraries."""
     check_operations(_Counter(ast).block(statements, {}), "the OpenQASM program unrolls to at least")
 
 
@@ -48,7 +50,7 @@ class _Counter:
         total = 0
         for statement in statements:
             total += self.statement(statement, env)
-            if total > MAX_OPERATIONS:
+            if total > circuit.MAX_OPERATIONS:
                 break
         return total
 
@@ -101,7 +103,7 @@ class _Counter:
         total = 0
         for value in values:
             total += max(1, self.block(s.block, {**env, name: value}))
-            if total > MAX_OPERATIONS:
+            if total > circuit.MAX_OPERATIONS:
                 break
         return total
 
@@ -144,10 +146,8 @@ class _Counter:
         if isinstance(s.type, ast.ArrayType):
             return self.declare(name, list(s.type.dimensions), env, s)
         if isinstance(s.type, ast.IntType | ast.UintType) and s.init_expression is not None:
-            try:
+            with contextlib.suppress(_Unknown):
                 env[name] = self.value(s.init_expression, env)
-            except _Unknown:
-                pass
         return 1
 
     def gate(self, s: Any, env: dict[str, int]) -> int:
