@@ -113,7 +113,8 @@ def test_loops_with_constant_and_nested_ranges_are_counted_and_read() -> None:
 
 @pytest.mark.parametrize(("program", "message"), [
     ('OPENQASM 2.0;\ninclude "qelib1.inc";\nqreg q[2];\ncreg c[2];\nx q[0];\nmeasure q[0] -> c[1];\n'
-     "measure q[1] -> c[0];\n", r"^OpenQASM: measurement 0 writes c\[1\] \(the next bit, c\[0\]\): outcomes are recorded in program order"),
+     "measure q[1] -> c[0];\n",
+     r"^OpenQASM: measurement 0 writes c\[1\] \(the next bit, c\[0\]\): outcomes are recorded in program order"),
     ('OPENQASM 2.0;\ninclude "qelib1.inc";\nqreg q[2];\ncreg c[2];\nmeasure q[0] -> c[0];\n'
      "measure q[0] -> c[0];\nmeasure q[1] -> c[1];\n", r"measurement 1 writes c\[0\] \(the next bit, c\[1\]\)"),
     (H + "qubit[2] q;\nbit[2] c;\nc[1] = measure q[0];\n", r"measurement 0 writes c\[1\]"),

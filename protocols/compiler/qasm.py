@@ -146,7 +146,8 @@ class _Reader:
         index = int(target.indices[0][0].value) if getattr(target, "indices", None) else 0
         if name not in self.bits or self.bits[name] + index != k:
             expected = next((f"{r}[{k - first}]" for r, first in reversed(self.bits.items()) if first <= k), "")
-            left = f"the next bit, {expected}" if k < self.declared_bits else f"all {self.declared_bits} bits are written"
+            left = (f"the next bit, {expected}" if k < self.declared_bits
+                    else f"all {self.declared_bits} bits are written")
             raise CompileError(f"OpenQASM: measurement {k} writes {name}[{index}] ({left}): outcomes are recorded "
                                "in program order, so the k-th measurement must write the k-th bit declared, each "
                                "bit once")
