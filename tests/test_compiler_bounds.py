@@ -92,6 +92,9 @@ def test_an_openqasm_program_is_counted_before_it_is_unrolled(body: str, bounded
 
 @pytest.mark.parametrize(("body", "message"), [
     ("qubit[2] q;\nwhile (true) { h q[0]; }", r"^OpenQASM: line 4: while loops are not supported"),
+    ("qubit[2] q;\nint k = 1;\nswitch (k) { case 1 { while (true) { h q[0]; } } default { } }",
+     r"^OpenQASM: line 5: while loops are not supported"),
+    ("qubit[2] q;\nbox { while (true) { h q[0]; } }", r"^OpenQASM: line 4: while loops are not supported"),
     ("qubit[2] q;\nint n;\nn = 5;\nfor int i in [0:n] { h q[0]; }",
      r"^OpenQASM: line 6: the for loop's range cannot be counted before unrolling"),
     ("int n;\nqubit[n] q;", r"^OpenQASM: line 4: the size of 'q' cannot be counted"),

@@ -84,6 +84,13 @@ class _Counter:
             return self.width(s.qubits if isinstance(s.qubits, list) else [s.qubits], env)
         if isinstance(s, ast.BranchingStatement):
             return self.block(s.if_block, env) + self.block(s.else_block, env)
+        if isinstance(s, ast.SwitchStatement):
+            bodies = [body for _, body in s.cases] + ([s.default] if s.default is not None else [])
+            return sum(self.block(body.statements, env) for body in bodies)
+        if isinstance(s, ast.CompoundStatement):
+            return self.block(s.statements, env)
+        if isinstance(s, ast.Box):
+            return self.block(s.body, env)
         if isinstance(s, ast.ExpressionStatement) and isinstance(s.expression, ast.FunctionCall):
             return self.call(s.expression.name.name, s)
         if isinstance(s, ast.ClassicalAssignment) and isinstance(s.lvalue, ast.Identifier):
