@@ -1,5 +1,6 @@
-// A QFT-like ladder of controlled phases on 12 qubits (OpenQASM 2). The π/2 phases are Clifford (CZ-like
-// after decomposition); the smaller ones are not, so this circuit is compiled but flagged non-Clifford.
+// A QFT-like ladder of controlled phases on 12 qubits (OpenQASM 2). None is Clifford: cp(π/2) is a
+// controlled-S (cp(π) would be CZ), and cp(π/4), cp(π/8) are smaller still, so this circuit is compiled
+// (partitioned and scheduled like any other) but flagged non-Clifford and cannot be executed.
 OPENQASM 2.0;
 include "qelib1.inc";
 qreg q[12];

@@ -3,7 +3,9 @@
 stim circuits are read natively (``REPEAT`` blocks unrolled; ``TICK``, ``DETECTOR``, ``OBSERVABLE_INCLUDE``,
 ``QUBIT_COORDS`` and ``SHIFT_COORDS`` are annotations and dropped). Measurements M, MX, MY, MR, MRX, MRY and
 resets R, RX, RY are kept with their record index. Noise channels, multi-qubit measurements (MPP, MXX ...) and
-classically controlled gates (``CX rec[-1] 0``) are refused with a one-line :class:`CompileError`.
+classically controlled gates (``CX rec[-1] 0``) are refused with a one-line :class:`CompileError`, and so is a
+circuit of more than :data:`MAX_OPERATIONS` operations, counted before anything is unrolled (a few lines of
+``REPEAT`` can stand for more operations than memory holds).
 """
 
 from __future__ import annotations
@@ -17,6 +19,16 @@ from protocols.compiler.gates import CompileError, Op, canonical_clifford, cliff
 MEASUREMENTS = ("M", "MX", "MY", "MR", "MRX", "MRY")
 RESETS = ("R", "RX", "RY")
 ANNOTATIONS = ("TICK", "DETECTOR", "OBSERVABLE_INCLUDE", "QUBIT_COORDS", "SHIFT_COORDS")
+MAX_OPERATIONS = 1_000_000
+"""The most operations a circuit may have once unrolled (stim: each gate on each qubit or pair, each
+measurement, reset and annotation; OpenQASM: each gate application, measurement and reset, and each
+declared qubit and bit), checked before unrolling. Compiling takes about 15 s per 100,000 operations."""
+
+
+def check_operations(count: int, what: str) -> None:
+    """One-line :class:`CompileError` when ``count`` (operations of ``what``) is over :data:`MAX_OPERATIONS`."""
+    if count > MAX_OPERATIONS:
+        raise CompileError(f"{what} {count:,} operations: more than the compiler's limit ({MAX_OPERATIONS:,})")
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,10 +101,26 @@ def from_stim(circuit: object) -> Circuit:
         parsed = circuit if isinstance(circuit, stim.Circuit) else stim.Circuit(str(circuit))
     except ValueError as error:
         raise CompileError(f"not a stim circuit: {str(error).splitlines()[0]}") from None
+    check_operations(_stim_operations(parsed), "the stim circuit unrolls to")
     builder = CircuitBuilder()
     for instruction in parsed.flattened():
         _add_stim_instruction(builder, instruction)
     return builder.build(parsed.num_qubits)
+
+
+def _stim_operations(circuit: Any) -> int:
+    """Operations in the circuit once unrolled, counted without unrolling: a REPEAT block's count times its
+    body's (each instruction counts its gate applications, at least one)."""
+    import stim
+
+    total = 0
+    for item in circuit:
+        if isinstance(item, stim.CircuitRepeatBlock):
+            total += item.repeat_count * _stim_operations(item.body_copy())
+        else:
+            targets = len(item.targets_copy())
+            total += max(1, targets // 2 if _is_two_qubit(item.name) else targets)
+    return total
 
 
 def _add_stim_instruction(builder: CircuitBuilder, instruction: object) -> None:

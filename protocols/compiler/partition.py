@@ -28,6 +28,9 @@ UNREACHABLE_HOPS = 1000
 """The weight of a pair of QPUs the network cannot entangle: far above any route, so it is used only if
 nothing else fits (and the scheduler then refuses the result)."""
 EPSILON = 0.03
+MTKAHYPAR_SEEDS = 2**31
+"""Mt-KaHyPar's seed is a C int: seeds 0 .. 2^31 − 1 are passed as they are, any other is mapped into that range
+(:func:`partitioner_seed`)."""
 
 
 @dataclass(slots=True)
@@ -113,13 +116,27 @@ def _mtkahypar(num_vertices: int, edges: list[list[int]], weights: list[int], ca
     import mtkahypar
 
     initializer = _initializer()
-    mtkahypar.set_seed(seed)
+    mtkahypar.set_seed(partitioner_seed(seed))
     context = initializer.context_from_preset(mtkahypar.PresetType.DETERMINISTIC)
     context.logging = False
     context.set_partitioning_parameters(len(capacities), EPSILON, mtkahypar.Objective.KM1)
     context.set_individual_target_block_weights(capacities)
     hypergraph = initializer.create_hypergraph(context, num_vertices, len(edges), edges, weights, [1] * len(edges))
     return list(hypergraph.partition(context).get_partition())
+
+
+def partitioner_seed(seed: int) -> int:
+    """The compiler's seed as Mt-KaHyPar's (a C int): itself when it is one, otherwise drawn from numpy's
+    SeedSequence of the seed (of ``seed mod 2^64`` when it is negative), so every seed works and gives the same
+    partition every time.
+
+    >>> partitioner_seed(7), 0 <= partitioner_seed(2**63 - 1) < 2**31
+    (7, True)
+    """
+    if 0 <= seed < MTKAHYPAR_SEEDS:
+        return seed
+    state = np.random.SeedSequence(seed % 2**64).generate_state(1, np.uint32)
+    return int(state[0]) % MTKAHYPAR_SEEDS
 
 
 EXHAUSTIVE_BLOCKS = 8

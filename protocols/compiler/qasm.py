@@ -4,7 +4,10 @@ parser): it validates the program and unrolls gate definitions, loops and the st
 this module maps onto the compiler's gate set. Rotations by multiples of π/2 are the Cliffords they equal (up
 to global phase); other rotations and T are non-Clifford operations that the stabiliser medium cannot
 execute; ccx is written out in H, T and CX (Nielsen & Chuang, Fig. 4.9). Classically controlled operations
-(``if``) are refused. Measurements are recorded in the order they occur, whatever bit they write.
+(``if``) and ``while`` loops are refused, and so is a program of more operations than the compiler takes,
+counted before pyqasm unrolls it (:mod:`protocols.compiler.qasm_bounds`). Measurements are recorded in the
+order they occur, and the k-th must write the k-th classical bit (bits numbered across the registers in the
+order they are declared), so that outcome bit k is bit k of the program's bits; any other target is refused.
 
 Imported lazily: only ``qnet compile`` on a .qasm file loads the parser.
 """
@@ -20,6 +23,7 @@ from typing import Any
 
 from protocols.compiler.circuit import Circuit, CircuitBuilder
 from protocols.compiler.gates import CompileError, clifford_ops, non_clifford_phase, rotation_ops
+from protocols.compiler.qasm_bounds import check_qasm_size
 
 CLIFFORDS = {"id": "I", "x": "X", "y": "Y", "z": "Z", "h": "H", "s": "S", "sdg": "S_DAG", "sx": "SQRT_X",
              "sxdg": "SQRT_X_DAG", "cx": "CX", "cnot": "CX", "cy": "CY", "cz": "CZ", "swap": "SWAP"}
@@ -42,9 +46,13 @@ def from_qasm(text: str) -> Circuit:
     level, logger.level = logger.level, logging.CRITICAL + 1     # its errors come back as exceptions
     limit = getattr(sys, "tracebacklimit", None)   # pyqasm sets it to 0 for the whole process on an error
     try:
-        module = pyqasm.loads(text)
+        with contextlib.redirect_stderr(io.StringIO()):        # ANTLR prints lexer errors; they come back raised
+            module = pyqasm.loads(text)
+        check_qasm_size(ast, module.original_program.statements)
         module.unroll()
         statements = module.unrolled_ast.statements
+    except CompileError:
+        raise
     except pyqasm.exceptions.PyQasmError as error:
         where = _syntax_error(text) if str(error).rstrip().endswith(":") else None
         raise CompileError(f"OpenQASM: {_first_line(error)}{' ' + where if where else ''}") from None
@@ -78,8 +86,14 @@ def _syntax_error(text: str) -> str | None:
 
 
 def _first_line(error: BaseException) -> str:
+    """The error's first line, an AST node's repr in it replaced by its line number."""
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    return lines[0] if lines else type(error).__name__
+    if not lines:
+        return type(error).__name__
+    node = re.search(r"\s*\b[A-Z]\w*\(span=(?:Span\(start_line=(\d+))?.*$", lines[0])
+    if node is None:
+        return lines[0][:300]
+    return lines[0][:node.start()][:300] + (f" (line {node.group(1)})" if node.group(1) else "")
 
 
 class _Reader:
@@ -88,6 +102,9 @@ class _Reader:
         self.builder = CircuitBuilder()
         self.offsets: dict[str, int] = {}
         self.declared = 0
+        self.bits: dict[str, int] = {}
+        """Each bit register's first bit, numbered across the registers in the order they are declared."""
+        self.declared_bits = 0
 
     def read(self, statements: list[Any]) -> Circuit:
         for statement in statements:
@@ -102,7 +119,12 @@ class _Reader:
             self.declared += size
         elif isinstance(statement, ast.QuantumGate):
             self.gate(statement)
+        elif isinstance(statement, ast.ClassicalDeclaration) and isinstance(statement.type, ast.BitType):
+            size = statement.type.size.value if statement.type.size is not None else 1
+            self.bits[statement.identifier.name] = self.declared_bits
+            self.declared_bits += size
         elif isinstance(statement, ast.QuantumMeasurementStatement):
+            self.check_target(statement.target)
             self.builder.measure("M", self.qubit(statement.measure.qubit))
         elif isinstance(statement, ast.QuantumReset):
             targets = statement.qubits if isinstance(statement.qubits, list) else [statement.qubits]
@@ -113,6 +135,22 @@ class _Reader:
         elif not isinstance(statement, (ast.Include, ast.ClassicalDeclaration, ast.QuantumBarrier,
                                         ast.QuantumPhase)):
             raise CompileError(f"OpenQASM: unsupported statement {type(statement).__name__}")
+
+    def check_target(self, target: Any) -> None:
+        """The k-th measurement must write the k-th declared bit: outcomes are recorded in program order."""
+        k = self.builder.num_measurements
+        if target is None:
+            raise CompileError(f"OpenQASM: measurement {k} writes no bit: write each outcome to a bit (the k-th "
+                               "measurement to the k-th declared bit; outcome bit k is that bit)")
+        name = target.name.name if isinstance(target, self.ast.IndexedIdentifier) else target.name
+        index = int(target.indices[0][0].value) if getattr(target, "indices", None) else 0
+        if name not in self.bits or self.bits[name] + index != k:
+            expected = next((f"{r}[{k - first}]" for r, first in reversed(self.bits.items()) if first <= k), "")
+            left = (f"the next bit, {expected}" if k < self.declared_bits
+                    else f"all {self.declared_bits} bits are written")
+            raise CompileError(f"OpenQASM: measurement {k} writes {name}[{index}] ({left}): outcomes are recorded "
+                               "in program order, so the k-th measurement must write the k-th bit declared, each "
+                               "bit once")
 
     def qubit(self, target: Any) -> int:
         name = target.name.name

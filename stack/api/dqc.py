@@ -30,7 +30,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from protocols.apps.dqc import MEASURE_BASIS, PREPARE, RESET_BASIS, controlled_x, medium_gates
+from protocols.apps.dqc import MEASURE_BASIS, PREPARE, RESET_BASIS, check_executable, controlled_x, medium_gates
 from protocols.common import Basis
 from protocols.compiler import CatDisentangle, CatEntangle, DistributedProgram, Local, Teledata
 from stack.api.context import AppContext
@@ -212,10 +212,25 @@ class QpuExecutor:
             return
 
 
+def check_part(node: str, program: DistributedProgram, qpu: str) -> None:
+    """Refuse, in one line, a program the medium cannot run or a ``qpu`` that this ``node`` cannot run."""
+    check_executable(program.non_clifford)
+    if qpu not in program.qpus:
+        raise ValueError(f"run_program: {qpu!r} is not a QPU of the program (its QPUs: {', '.join(program.qpus)})")
+    if qpu != node:
+        raise ValueError(f"run_program: the part of QPU {qpu!r} runs on node {qpu!r}, not on this application's "
+                         f"node {node!r} (each QPU runs its own part: qpu={node!r} here)")
+
+
 async def run_program(ctx: AppContext, program: DistributedProgram, qpu: str, shots: int,
                       service: str = "auto") -> QpuRun:
     """Run ``qpu``'s part of ``program`` ``shots`` times on this application's node (every QPU of the program
-    must run it at the same time); returns what it did."""
+    must run it at the same time); returns what it did.
+
+    ``qpu`` must be a QPU of the program and this application's node. Raises
+    :class:`protocols.apps.dqc.NotExecutable` for a non-Clifford program (the stabiliser medium cannot run it),
+    ValueError for a ``qpu`` that is not the program's or not this node (before anything is done)."""
+    check_part(ctx.node, program, qpu)
     executor = QpuExecutor(ctx, program, qpu, service)
     for _ in range(shots):
         await executor.shot()
