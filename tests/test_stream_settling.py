@@ -60,7 +60,7 @@ class Harness:
         socket = SimpleNamespace(service="auto", port=None, remote_id=PEER, _mine=lambda m: True,
                                  _expire=lambda e: set(e.sequences()),
                                  _kept=lambda m, at: SimpleNamespace(slot=m.lqid, sequence_number=m.sequence_number))
-        self.teleporter = SimpleNamespace(ctx=ctx, renamed=0, names=UsedNumbers(), _socket=lambda r, s: socket,
+        self.teleporter = SimpleNamespace(ctx=ctx, renamed=0, sent_names=UsedNumbers(), _socket=lambda r, s: socket,
                                           send_over=self.send_over)
         self.stream = TeleportStream(self.teleporter, "bob")
 
@@ -160,7 +160,7 @@ def test_streams_over_the_two_services_skip_a_pair_whose_qtp_name_the_other_used
     under 5 apart. The receiver skips the second by name whatever its service; the sender's second stream does
     too (before, it used it, and its qubit went over a pair the receiver had discarded)."""
     link, network = Harness([ok(5, 10)], acks=[True]), Harness([ok(5, 11), ok(6, 12)], acks=[True])
-    network.teleporter.names = link.teleporter.names          # one Teleporter, two streams
+    network.teleporter.sent_names = link.teleporter.sent_names    # one Teleporter, two streams
     assert link.send(1) == "sent" and network.send(2) == "sent"
     assert network.sent == [12] and network.discarded == [11] and network.teleporter.renamed == 1
     assert network.creates == [2] and network.stream.left == 0

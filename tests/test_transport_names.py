@@ -95,10 +95,38 @@ def test_a_single_send_skips_a_pair_whose_name_was_used_as_the_receiver_does() -
 
     teleporter = Teleporter.__new__(Teleporter)
     teleporter.ctx = SimpleNamespace(node_id=ALICE, discard=discarded.append)  # type: ignore[assignment]
-    teleporter.names, teleporter.renamed = UsedNumbers(), 0
-    socket: Any = SimpleNamespace(create_one=create_one)
+    teleporter.sent_names, teleporter.renamed = UsedNumbers(), 0
+    socket: Any = SimpleNamespace(create_one=create_one, remote_id=2)
     teleporter._socket = lambda remote, service: socket  # type: ignore[method-assign]
     teleporter.send_over = send_over  # type: ignore[method-assign]
     assert trio.run(teleporter.send, "bob", 0, "link") == 1
     assert trio.run(teleporter.send, "bob", 0, "network") == 2
     assert sent == [10, 12] and discarded == [11] and teleporter.renamed == 1
+
+
+def test_a_name_used_with_one_remote_does_not_skip_a_pair_to_another() -> None:
+    """Alice's link request 1 to carol and her network request 1 to bob each deliver a pair under 0: each
+    receiver sees only its own, so neither may be skipped (review 9d: the sender's one table, keyed without the
+    remote, discarded bob's pair while bob kept his half and waited for a qubit until its deadline)."""
+    pairs = {"carol": [KeptPair(10, "carol", 1, 0, 0, 1.0, False, 0)],
+             "bob": [KeptPair(11, "bob", 1, 0, 0, 1.0, False, 0)]}
+    sent: list[int] = []
+    discarded: list[int] = []
+
+    async def send_over(remote: str, slot: int, pair: KeptPair, receiver_ok_ns: int | None = None) -> int:
+        sent.append(pair.slot)
+        return len(sent)
+
+    def socket_to(remote: str, service: str) -> Any:
+        async def create_one(correct: bool) -> KeptPair:
+            return pairs[remote].pop(0)
+        return SimpleNamespace(create_one=create_one, remote_id={"bob": ME, "carol": CAROL}[remote])
+
+    teleporter = Teleporter.__new__(Teleporter)
+    teleporter.ctx = SimpleNamespace(node_id=ALICE, discard=discarded.append)  # type: ignore[assignment]
+    teleporter.sent_names, teleporter.renamed = UsedNumbers(), 0
+    teleporter._socket = socket_to  # type: ignore[method-assign]
+    teleporter.send_over = send_over  # type: ignore[method-assign]
+    assert trio.run(teleporter.send, "carol", 0, "link") == 1
+    assert trio.run(teleporter.send, "bob", 0, "network") == 2
+    assert sent == [10, 11] and discarded == [] and teleporter.renamed == 0

@@ -19,7 +19,7 @@ class Teleporter(Protocol):
     imports this one)."""
     ctx: AppContext
     renamed: int
-    names: UsedNumbers
+    sent_names: UsedNumbers
 
     def _socket(self, remote: str, service: str) -> EPRSocket: ...
 
@@ -111,10 +111,10 @@ class TeleportStream:
     number of qubits the caller says it will still send, so no pair is left over; when every pair of it is
     settled (used, or retracted by ERR EXPIRE: :class:`RequestPairs`) the next :meth:`send` makes a new one.
     Pairs come in sequence order at both ends, so the receiver's :meth:`Teleporter.recv` takes them one by one
-    as for single sends. A pair whose QTP name (this node, Create ID, Sequence Number) a pair settled here
-    already had (its request shares its link and its numbers came round, or a stream over the other service has
-    a request of the same Create ID) is skipped at both ends (:attr:`Teleporter.renamed`,
-    :attr:`Teleporter.names`)."""
+    as for single sends. A pair whose QTP name (this node, Create ID, Sequence Number) a pair settled here with
+    the same remote already had (its request shares its link and its numbers came round, or a stream over the
+    other service has a request of the same Create ID) is skipped at both ends (:attr:`Teleporter.renamed`,
+    :attr:`Teleporter.sent_names`)."""
 
     def __init__(self, teleporter: Teleporter, remote: str, service: str = "auto") -> None:
         self.teleporter = teleporter
@@ -168,7 +168,7 @@ class TeleportStream:
                         raise LinkError(message.err, message.create_id, self.socket.port)
                     seqs = sorted(self.socket._expire(message))
                     for seq in seqs:
-                        self.teleporter.names.use((ctx.node_id, message.create_id), seq)
+                        self.teleporter.sent_names.use((self.socket.remote_id, message.create_id), seq)
                     self._pairs.expire(seqs)
                     if self._pairs.left == 0:
                         raise LinkError(ll.ERR_EXPIRE, message.create_id, self.socket.port)
@@ -177,8 +177,8 @@ class TeleportStream:
                         and self.socket._mine(message):
                     pair = self.socket._kept(message, ctx.intake.messages.take(message))
                     used = self._pairs.ok(message.sequence_number)
-                    if not self.teleporter.names.use((ctx.node_id, message.create_id), message.sequence_number) \
-                            or used:
+                    if not self.teleporter.sent_names.use((self.socket.remote_id, message.create_id),
+                                                          message.sequence_number) or used:
                         ctx.discard(pair.slot)
                         self.teleporter.renamed += 1
                         return None

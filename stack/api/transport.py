@@ -66,8 +66,13 @@ class Teleporter:
         """(service port, origin node, Create ID, sequence number) of the remote's pairs the layer retracted
         before their OK was taken (the last ones)."""
         self.names = UsedNumbers()
-        """By QTP's name of a request, (origin node, Create ID), whichever service made it: the Sequence Numbers
-        its pairs were settled under here, sending (:class:`TeleportStream`) or receiving (:meth:`recv`)."""
+        """Receiving (:meth:`recv`): by QTP's name of a remote's request, (origin node, Create ID), whichever
+        service made it, the Sequence Numbers its pairs were settled under here."""
+        self.sent_names = UsedNumbers()
+        """Sending (:meth:`send`, :class:`TeleportStream`): by (remote node, Create ID) of this end's requests,
+        whichever service made them, the Sequence Numbers their pairs were settled under here. Apart from
+        :attr:`names` and keyed by the remote: each receiver sees only the pairs sent to it, so a name used with
+        one remote must not skip a pair to another (review 9d)."""
         self.renamed = 0
         """Pairs this end skipped, sending (:class:`TeleportStream`) or receiving (:meth:`recv`), their halves
         discarded: QTP's name for them, (origin, Create ID, Sequence Number), was an earlier pair's. A request's
@@ -98,11 +103,12 @@ class Teleporter:
     async def send(self, remote: str, slot: int, service: str = "auto") -> int:
         """Teleport the qubit in ``slot`` to the application on ``remote`` (over a fresh pair); returns the
         transfer's sequence number once the receiver has applied the corrections. A pair under a QTP name
-        already used here (:attr:`names`: a request of the other service with the same Create ID) is
+        already used with ``remote`` (:attr:`sent_names`: a request of the other service with the same Create ID) is
         discarded, as the receiver discards it, and another made."""
         while True:
-            pair = await self._socket(remote, service).create_one(correct=False)
-            if self.names.use((self.ctx.node_id, pair.create_id), pair.sequence_number):
+            socket = self._socket(remote, service)
+            pair = await socket.create_one(correct=False)
+            if self.sent_names.use((socket.remote_id, pair.create_id), pair.sequence_number):
                 return await self.send_over(remote, slot, pair)
             self.ctx.discard(pair.slot)
             self.renamed += 1
