@@ -223,13 +223,14 @@ def test_a_cutoff_shorter_than_a_cycle_against_the_waits_the_medium_applies(monk
     assert abs(w0["fidelity_measured"] - circuit["fidelity_model"]) <= 4 * w0["fidelity_stderr"]
 
 
-def test_a_cutoff_no_wait_on_the_grid_fits_is_refused() -> None:
-    """r's OKs are δ = 2 µs apart on a 10 µs grid (the nearest waits: δ, c − δ): a τ below δ can never see two
-    halves swap, so the tail refuses it (UNSUPP, as any circuit it cannot serve) instead of admitting a request
-    that could only end in ERR TIMEOUT; τ = δ keeps the m = 0 wait. With a Minimum Fidelity the same."""
+def test_a_cutoff_no_wait_on_the_grid_fits_is_admitted_with_the_continuous_model() -> None:
+    """r's OKs are δ = 2 µs apart on a 10 µs grid (the nearest waits: δ, c − δ): a τ below δ sees no wait on the
+    model's grid, but jitter or real timing moves the OKs off it, so the tail admits it, the continuous model
+    standing in (review 9d: refusing it UNSUPP refused circuits that deliver); τ = δ keeps the m = 0 wait."""
     route, nodes, links = caps(tuple((werner(f),) for f in FIDELITIES))
-    assert decide(Demand(0.0, 10, cutoff_ns=DELAY - 1), route, nodes, links) == ERR_UNSUPP
-    assert decide(Demand(0.5, 10, cutoff_ns=DELAY - 1), route, nodes, links) == ERR_UNSUPP
+    for minimum in (0.0, 0.5):
+        below = decide(Demand(minimum, 10, cutoff_ns=DELAY - 1), route, nodes, links)
+        assert isinstance(below, CircuitRules) and below.cutoff_ns == DELAY - 1
     kept = decide(Demand(0.0, 10, cutoff_ns=DELAY), route, nodes, links)
     assert isinstance(kept, CircuitRules) and kept.cutoff_ns == DELAY
     assert kept.model[0] == pytest.approx(mid_closed_form(DELAY), abs=1e-12)
@@ -250,20 +251,21 @@ def test_a_fast_hop_beside_a_slow_one_under_a_short_cutoff_is_decided() -> None:
 CUT_SCENARIO = SUB_CYCLE.replace("duration_ms = 5000.0", "duration_ms = 50.0").replace("pairs = 300", "pairs = 3")
 
 
-@pytest.mark.parametrize(("cutoff_us", "admitted"), [(0.9, False), (1.001, True)])
-def test_a_run_refuses_a_cutoff_no_wait_fits_at_setup(cutoff_us: float, admitted: bool) -> None:
+@pytest.mark.parametrize(("cutoff_us", "jitter_ns", "delivered"), [(0.9, 0, 0), (0.9, 300, 3), (1.001, 0, 3)])
+def test_a_cutoff_below_the_grid_is_admitted_and_delivers_with_jitter(cutoff_us: float, jitter_ns: int,
+                                                                     delivered: int) -> None:
     """SUB_CYCLE's chain (cycle 10.794 µs, r's OKs δ = 9.794 µs apart): a 0.9 µs cutoff is below the nearest wait
-    (c − δ = 1 µs): ERR UNSUPP at setup (it was admitted and timed out, every half expiring at r); 1.001 µs
-    keeps that wait and delivers."""
+    on the grid (c − δ = 1 µs). Without jitter no two halves are ever within it (ERR TIMEOUT, every half expired
+    at r); with 300 ns of classical jitter they are and the 3 pairs come (a refusal at setup, tried on
+    2026-12-05, refused that: review 9d); 1.001 µs keeps the grid's wait and delivers."""
     text = CUT_SCENARIO.replace("cutoff_us = 10.0", f"cutoff_us = {cutoff_us}")
+    text = text.replace("duration_ms = 50.0", "duration_ms = 200.0")
+    if jitter_ns:
+        text = text.replace("length_km = 2.0\n", f"length_km = 2.0\nclassical_jitter_ns = {jitter_ns}\n")
     report = build_report(run_scenario(load_text(text, "<cutoff below the grid>")))
     (workload,) = report["workload"]
-    if admitted:
-        assert workload["pairs_delivered"] == 3 and not workload["errors"]
-    else:
-        assert workload["errors"] == ["UNSUPP"] and workload["pairs_delivered"] == 0
-        (circuit,) = report["circuits"]
-        assert circuit["ended"] == "UNSUPP" and circuit["cutoff_ns"] is None and circuit["expired_by_reason"] == {}
+    assert workload["pairs_delivered"] == delivered
+    assert (workload["errors"] == []) == (delivered == 3)
 
 
 SLOW_BESIDE_FAST = """[run]

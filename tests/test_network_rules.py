@@ -158,9 +158,9 @@ def test_unreachable_minimum_is_unsupp() -> None:
     best = 0.25 + 0.75 * ((4 * 0.95 - 1) / 3) ** 2                 # with no storage at all
     assert decide(Demand(best + 0.01, 1), route, nodes, links) == ERR_UNSUPP
     assert isinstance(decide(Demand(best - 0.02, 1), route, nodes, links), CircuitRules)
-    # τ* = 1.7 µs for best − 0.01 is below the repeater's nearest wait (its OKs are DELAY = 2 µs apart on the
-    # hops' common grid): those hops would never swap, so the tail refuses it too
-    assert decide(Demand(best - 0.01, 1), route, nodes, links) == ERR_UNSUPP
+    # τ* = 1.7 µs for best − 0.01 is below the repeater's nearest wait on the model's grid (its OKs are DELAY = 2 µs
+    # apart): admitted all the same, the continuous model standing in (jitter moves OKs off the grid: review 9d)
+    assert isinstance(decide(Demand(best - 0.01, 1), route, nodes, links), CircuitRules)
 
 
 def test_slow_better_options_are_chosen_when_the_fast_ones_force_too_short_a_cutoff() -> None:

@@ -15,8 +15,9 @@ output is :class:`CircuitRules` (what SETUP_REPLY carries) or an error code. The
   next better-fidelity option helps F_worst most is upgraded. UNSUPP when even the best options miss F_min;
   none when F_min is 0 or the fidelity can never fall below it. A τ set by hand (``Demand.cutoff_ns``) is
   used as it is: the fastest options with F_worst(τ) ≥ F_min (upgraded the same way), UNSUPP when even the
-  best miss it; everything below (hold limit, D_mid, F_worst) is for that τ. UNSUPP when a repeater's halves
-  are never within τ of each other (:func:`protocols.network.waiting.swaps_within`);
+  best miss it; everything below (hold limit, D_mid, F_worst) is for that τ (a τ under which a repeater's
+  halves are never within τ on the model's grid is admitted: jitter moves them off it, and the continuous
+  model stands in, :func:`protocols.network.waiting.waiting_memory_channel`);
 - the expected time per pair: the slowest hop (:func:`protocols.network.waiting.expected_generation_ns`),
   plus the hop request (1.5 hop round trips: :data:`REQUEST_ROUND_TRIPS`), plus L, over the probability that
   every swap succeeds. It ignores the pairs cutoffs discard and the pipelining a window W > 1 allows. NOTIME
@@ -58,7 +59,7 @@ from protocols.network.rule_types import (
     link_cap,
     node_cap,
 )
-from protocols.network.waiting import Generation, chain_swaps_within, expected_generation_ns, mid_distribution
+from protocols.network.waiting import Generation, expected_generation_ns, mid_distribution
 from protocols.packets.linkservice import ERR_NORES, ERR_NOTIME, ERR_UNSUPP, FIDELITY_SCALE
 
 __all__ = ["CUTOFF_HOP_TIMES", "CUTOFF_SEARCH_PAIRS", "HOLD_PAIRS", "NO_RETRIES", "REQUEST_ROUND_TRIPS",
@@ -217,8 +218,6 @@ def decide(demand: Demand, route: Sequence[int], nodes: Sequence[NodeCap], links
     assert cutoff is not None
     tau = None if math.isinf(cutoff) else math.floor(cutoff)
     chain = path.chain(choice)
-    if not chain_swaps_within(chain, path.generations(choice), math.inf if tau is None else tau):
-        return ERR_UNSUPP                   # no wait at some repeater fits τ: its hops would never swap
     pair_ns = path.pair_ns(choice)
     if demand.max_time_ns > 0 and demand.pairs * pair_ns > demand.max_time_ns:
         return ERR_NOTIME

@@ -259,23 +259,21 @@ def waiting_memory_channel(left: Generation, right: Generation, memory: Memory,
                            cutoff_ns: float = math.inf, offset_ns: float = 0.0) -> BellDistribution:
     """The memory channel of a repeater's earlier half, averaged over its wait W (:func:`log_wait_moment`) and
     conditioned on W ≤ ``cutoff_ns`` (the cutoff counts from the OK: a half that waited longer was
-    discarded); the memory's characters e^(−γt) average in closed form. ValueError when no wait lies within
-    the cutoff (:func:`swaps_within`: those hops would never swap)."""
+    discarded); the memory's characters e^(−γt) average in closed form. Should no wait on the grid of equal
+    cycles lie within the cutoff (:func:`swaps_within` False), the continuous model stands in: the grid is the
+    model's, and classical jitter (``classical_jitter_ns``) or ``qnet up``'s real timing moves the OKs off it,
+    so such hops do swap in a run (review 9d: refusing them refused circuits that delivered)."""
     _, kept = _scaled_log_moment(left, right, 0.0, cutoff_ns, offset_ns)
+    if kept == -math.inf and left.cycle_ns == right.cycle_ns:
+        left = Generation(left.success, math.nextafter(left.cycle_ns, math.inf))
+        _, kept = _scaled_log_moment(left, right, 0.0, cutoff_ns, offset_ns)
     if kept == -math.inf:
-        raise ValueError(f"no wait within the cutoff of {cutoff_ns} ns (OKs {offset_ns} ns apart on the grid): "
-                         "these hops never swap")
+        raise ValueError(f"no wait within a cutoff of {cutoff_ns} ns")     # only a cutoff ≤ 0: decide refuses it
     rates = memory.rates
     decay = {rate: min(1.0, math.exp(_scaled_log_moment(left, right, rate, cutoff_ns, offset_ns)[1] - kept))
              for rate in set(rates[1:])}                         # T2's two characters share one moment
     chars: Characters = (1.0, decay[rates[1]], decay[rates[2]], decay[rates[3]])
     return from_characters(chars)
-
-
-def chain_swaps_within(chain: Chain, hops: Sequence[Generation], cutoff_ns: float = math.inf) -> bool:
-    """Whether every repeater of ``chain`` can swap under the cutoff (:func:`swaps_within`, its OK offset)."""
-    return all(swaps_within(hops[index], hops[index + 1], cutoff_ns, repeater.ok_offset_ns)
-               for index, repeater in enumerate(chain.repeaters))
 
 
 def mid_distribution(chain: Chain, hops: Sequence[Generation], cutoff_ns: float = math.inf) -> BellDistribution:
