@@ -135,7 +135,8 @@ class World:
             if self.rng.random() < self.herald_loss:
                 self.at(arrives, "event", (node, AttemptLost(LINK, self.attempt)))
             else:
-                pair = PairReady(LINK, self.attempt, self.attempt, BellState.PHI_PLUS, self.attempt, 1, now,
+                slot = self.attempt % 16          # a real slot is below 16: OKs pack it beside the Create ID
+                pair = PairReady(LINK, slot, self.attempt, BellState.PHI_PLUS, self.attempt, 1, now,
                                  (1.0, 0.0, 0.0, 0.0), None, None)
                 self.at(arrives, "event", (node, pair))
 
