@@ -250,5 +250,5 @@ def test_encode_block_refuses_what_does_not_fit() -> None:
     with pytest.raises(ValueError, match="at most 512"):
         encode_block(0, np.ones(MAX_BLOCK + 1, bool), np.zeros(MAX_BLOCK + 1, np.uint8), np.zeros(MAX_BLOCK + 1,
                                                                                                    np.uint8))
-    with pytest.raises(ValueError, match="bits for 2, 3 and 2"):
+    with pytest.raises(ValueError, match="bits for 2, 3, 2"):
         encode_block(0, np.ones(2, bool), np.zeros(3, np.uint8), np.zeros(2, np.uint8))

@@ -31,17 +31,15 @@ within a request that shares its link with others.
 from __future__ import annotations
 
 import math
-import struct
 from collections.abc import Sequence
 
 import numpy as np
 
+from protocols.apps.bit_planes import decode_planes, encode_planes
 from protocols.apps.intervals import Interval, linear_interval
-from protocols.common import ParseError
 
 MAX_BLOCK = 512
 """Pairs per block (one request): 4 + 3 × 64 bytes of payload at most."""
-_BLOCK_HEAD = struct.Struct("!HH")
 
 
 def werner_s(fidelity: float) -> float:
@@ -97,24 +95,11 @@ def encode_block(first_seq: int, present: np.ndarray, bases: np.ndarray, outcome
     """One end's block: the first pair's Sequence Number, the pair count, then one bit per pair for "delivered
     here", one for its basis (0 Z, 1 X) and one for its outcome (both 0 where not delivered), each packed MSB
     first to whole bytes. ValueError if the arrays differ in length or hold more than :data:`MAX_BLOCK`."""
-    if not len(present) == len(bases) == len(outcomes) <= MAX_BLOCK:
-        raise ValueError(f"a block holds at most {MAX_BLOCK} pairs, bits for {len(present)}, {len(bases)} and "
-                         f"{len(outcomes)}")
-    present = np.asarray(present, bool)
-    return _BLOCK_HEAD.pack(first_seq, len(present)) + np.packbits(present).tobytes() \
-        + np.packbits((np.asarray(bases) & 1) & present).tobytes() \
-        + np.packbits((np.asarray(outcomes) & 1) & present).tobytes()
+    return encode_planes(first_seq, [present, bases, outcomes], MAX_BLOCK)
 
 
 def decode_block(data: bytes) -> tuple[int, int, np.ndarray, np.ndarray, np.ndarray]:
     """(first Sequence Number, count, delivered (bool), bases (uint8), outcomes (uint8)) of
     :func:`encode_block`'s bytes; ParseError if the count is over :data:`MAX_BLOCK` or the size is wrong."""
-    if len(data) < _BLOCK_HEAD.size:
-        raise ParseError(f"CHSH block of {len(data)} bytes, at least {_BLOCK_HEAD.size}")
-    first, count = _BLOCK_HEAD.unpack_from(data)
-    size = -(-count // 8)
-    if count > MAX_BLOCK or len(data) != _BLOCK_HEAD.size + 3 * size:
-        raise ParseError(f"CHSH block of {count} pairs in {len(data)} bytes")
-    bits = np.unpackbits(np.frombuffer(data, np.uint8, offset=_BLOCK_HEAD.size).reshape(3, size), axis=1,
-                         count=count)
-    return first, count, bits[0].astype(bool), bits[1], bits[2]
+    first, count, (present, bases, outcomes) = decode_planes(data, 3, MAX_BLOCK, "CHSH block")
+    return first, count, present, bases, outcomes

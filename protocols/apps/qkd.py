@@ -28,16 +28,14 @@ and send, per window, whether they hold each pair and its basis (:func:`encode_w
 from __future__ import annotations
 
 import math
-import struct
 from collections.abc import Sequence
 
 import numpy as np
 
-from protocols.common import ParseError
+from protocols.apps.bit_planes import decode_planes, encode_planes
 
 WINDOW = 5400
 """Pairs per sifting message: 4 + 2 × 675 bytes of payload, within one application message (1,400 bytes)."""
-_WINDOW_HEAD = struct.Struct("!HH")
 _SPAN = 1 << 16
 
 
@@ -110,10 +108,7 @@ def request_order(settled: np.ndarray) -> np.ndarray:
 def encode_window(first_seq: int, present: np.ndarray, bases: np.ndarray) -> bytes:
     """One sifting message: the window's first Sequence Number, its pair count, then one bit per pair for
     "delivered here" and one for its basis (0 Z, 1 X; 0 where not delivered), each packed to whole bytes."""
-    if len(present) != len(bases) or len(present) > WINDOW:
-        raise ValueError(f"a window holds at most {WINDOW} pairs, bits for {len(present)} and {len(bases)}")
-    return _WINDOW_HEAD.pack(first_seq, len(present)) + np.packbits(present).tobytes() \
-        + np.packbits((bases & 1) & present).tobytes()
+    return encode_planes(first_seq, [present, bases], WINDOW)
 
 
 def decode_window(data: bytes) -> tuple[int, int, list[bool], list[int]]:
@@ -124,12 +119,5 @@ def decode_window(data: bytes) -> tuple[int, int, list[bool], list[int]]:
 
 def decode_window_arrays(data: bytes) -> tuple[int, int, np.ndarray, np.ndarray]:
     """(first Sequence Number, count, delivered (bool), bases (uint8)); ParseError if the size is wrong."""
-    if len(data) < _WINDOW_HEAD.size:
-        raise ParseError(f"sifting window of {len(data)} bytes, at least {_WINDOW_HEAD.size}")
-    first, count = _WINDOW_HEAD.unpack_from(data)
-    size = -(-count // 8)
-    if count > WINDOW or len(data) != _WINDOW_HEAD.size + 2 * size:
-        raise ParseError(f"sifting window of {count} pairs in {len(data)} bytes")
-    bits = np.unpackbits(np.frombuffer(data, np.uint8, offset=_WINDOW_HEAD.size).reshape(2, size), axis=1,
-                         count=count)
-    return first, count, bits[0].astype(bool), bits[1]
+    first, count, (present, bases) = decode_planes(data, 2, WINDOW, "sifting window")
+    return first, count, present, bases
