@@ -152,3 +152,20 @@ def test_includes_lexer_errors_and_pyqasm_s_errors_are_one_short_line(text: str,
         from_qasm(text)
     assert "\n" not in str(error.value) and len(str(error.value)) < 200
     assert capfd.readouterr().err == ""         # ANTLR's console listener printed the lexer's error here
+
+
+@pytest.mark.parametrize("body", [
+    "qubit[400] q;\nbit[1] c;\nfor int i in [0:2] { h q[0:399]; }",                       # a slice: its register
+    "qubit[400] q;\nbit[1] c;\nlet r = q;\nfor int i in [0:2] { h r; }",                    # an alias: as large
+    "qubit[1] q;\nint n = 1;\nfor int i in [0:0] { n = 1500; }\nfor int j in [0:n] { h q[0]; }",   # a loop's assignment
+    "qubit[1] q;\ndef f(qubit a) -> int[32] { for int i in [0:1100] { h a; } return 1; }\nint[32] x = f(q[0]);",
+    "qubit[1] q;\nfor int i in [1:2**66/2**45] { h q[0]; }",                                 # a power past 64 bits
+])
+def test_what_the_count_once_missed_is_refused_before_unrolling(body: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Review 9e: each of these counted far below what pyqasm unrolls (a slice or alias as one operation, an
+    assignment in a loop body lost to the copy of the environment, a subroutine called in a declaration not
+    looked into, 2**66 evaluated as 0); at the real limit each was 10^6 operations and tens of seconds and GB.
+    Scaled to a limit of 1,000, each is refused before anything is unrolled."""
+    monkeypatch.setattr("protocols.compiler.circuit.MAX_OPERATIONS", 1_000)
+    with pytest.raises(CompileError, match=r"more than the compiler's limit \(1,000\)|cannot be counted"):
+        from_qasm(H + body)

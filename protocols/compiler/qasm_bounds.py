@@ -12,7 +12,8 @@ constants and enclosing loop variables.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable
+import dataclasses
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from protocols.compiler import circuit
@@ -83,7 +84,7 @@ class _Counter:
         if isinstance(s, ast.QuantumReset | ast.QuantumBarrier):
             return self.width(s.qubits if isinstance(s.qubits, list) else [s.qubits], env)
         if isinstance(s, ast.BranchingStatement):
-            return self.block(s.if_block, env) + self.block(s.else_block, env)
+            return self.block(s.if_block, env) + self.block(s.else_block, env) + self.calls(s.condition)
         if isinstance(s, ast.SwitchStatement):
             bodies = [body for _, body in s.cases] + ([s.default] if s.default is not None else [])
             return sum(self.block(body.statements, env) for body in bodies)
@@ -91,13 +92,22 @@ class _Counter:
             return self.block(s.statements, env)
         if isinstance(s, ast.Box):
             return self.block(s.body, env)
-        if isinstance(s, ast.ExpressionStatement) and isinstance(s.expression, ast.FunctionCall):
-            return self.call(s.expression.name.name, s)
+        if isinstance(s, ast.AliasStatement):          # as large as every register it names (an upper bound)
+            self.sizes[s.target.name] = sum(self.sizes.get(name, 1) for name in self.names(s.value))
+            return 1
+        calls = self.calls(s)                           # a subroutine called anywhere in the statement's expressions
         if isinstance(s, ast.ClassicalAssignment) and isinstance(s.lvalue, ast.Identifier):
             env.pop(s.lvalue.name, None)
-        return 1
+        return max(1, calls)
 
     def loop(self, s: Any, env: dict[str, int]) -> int:
+        try:
+            return self._loop(s, env)
+        finally:
+            for name in self.assigned(s.block):         # the body's copies of env kept its assignments
+                env.pop(name, None)
+
+    def _loop(self, s: Any, env: dict[str, int]) -> int:
         values = self.iterations(s, env)
         name = s.identifier.name
         self.unbound.add(name)
@@ -148,6 +158,8 @@ class _Counter:
         ast = self.ast
         name = s.identifier.name
         env.pop(name, None)
+        if s.init_expression is not None and (calls := self.calls(s.init_expression)):
+            return calls                                # its value is not known before the call runs
         if isinstance(s.type, ast.BitType):
             return self.declare(name, [s.type.size], env, s)
         if isinstance(s.type, ast.ArrayType):
@@ -194,8 +206,42 @@ class _Counter:
 
     def width(self, operands: list[Any], env: dict[str, int]) -> int:
         """How many times a statement on these operands applies: a whole register's size, or once."""
-        widths = [self.sizes.get(q.name, 1) if isinstance(q, self.ast.Identifier) else 1 for q in operands]
-        return max(widths, default=1)
+        widths = [1 if self.single(q) else sum(self.sizes.get(name, 1) for name in self.names(q)) for q in operands]
+        return max(widths, default=1)           # a slice of a register counts as the whole (an upper bound)
+
+    def single(self, operand: Any) -> bool:
+        """An operand that is one qubit: a register indexed by single values (no range or set among them)."""
+        ast = self.ast
+        return isinstance(operand, ast.IndexedIdentifier | ast.IndexExpression) and not any(
+            isinstance(node, ast.RangeDefinition | ast.DiscreteSet) for node in _walk(operand))
+
+    def names(self, node: Any) -> list[str]:
+        """The registers an operand or expression names (an index or slice's register too, not its bounds')."""
+        ast = self.ast
+        if isinstance(node, ast.Identifier):
+            return [node.name]
+        if isinstance(node, ast.IndexedIdentifier):
+            return [node.name.name]
+        if isinstance(node, ast.IndexExpression):
+            return self.names(node.collection)
+        if isinstance(node, ast.Concatenation):
+            return self.names(node.lhs) + self.names(node.rhs)
+        return []
+
+    def calls(self, node: Any) -> int:
+        """The operations of every subroutine called in ``node``'s expressions."""
+        return sum(self.call(call.name.name, call) for call in _walk(node) if isinstance(call, self.ast.FunctionCall))
+
+    def assigned(self, statements: Iterable[Any]) -> set[str]:
+        """Names assigned or declared anywhere in ``statements``."""
+        ast = self.ast
+        found = set()
+        for node in _walk(list(statements)):
+            if isinstance(node, ast.ClassicalAssignment) and isinstance(node.lvalue, ast.Identifier):
+                found.add(node.lvalue.name)
+            elif isinstance(node, ast.ClassicalDeclaration | ast.ConstantDeclaration):
+                found.add(node.identifier.name)
+        return found
 
     def value(self, expression: Any, env: dict[str, int]) -> int:
         ast = self.ast
@@ -215,7 +261,23 @@ class _Counter:
 
 _ARITHMETIC = {"+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b,
                "/": lambda a, b: int(a / b), "%": lambda a, b: a % b,
-               "**": lambda a, b: a**b if 0 <= b <= 64 else 0}
+               "**": lambda a, b: a**b if 0 <= b <= 64 else _too_large()}
+
+
+def _too_large() -> int:
+    raise _Unknown
+
+
+def _walk(node: Any) -> Iterator[Any]:
+    """``node`` and every AST node inside it (lists and dataclass fields, depth first)."""
+    if isinstance(node, list):
+        for item in node:
+            yield from _walk(item)
+    elif dataclasses.is_dataclass(node) and not isinstance(node, type):
+        yield node
+        for field in dataclasses.fields(node):
+            if field.name != "span":
+                yield from _walk(getattr(node, field.name))
 
 
 def _line(statement: Any) -> str:
