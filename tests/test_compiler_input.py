@@ -138,3 +138,14 @@ def test_a_refused_program_leaves_the_process_s_tracebacks_alone() -> None:
     with pytest.raises(CompileError):
         from_qasm('OPENQASM 3.0;\nqubit[1] q;\nnot_a_gate q[0];\n')
     assert hasattr(sys, "tracebacklimit") == had
+
+
+def test_qiskits_measure_all_export_reads_with_its_unused_register() -> None:
+    """Qiskit's ``measure_all`` exports ``creg c[2]; creg meas[2];`` and measures into ``meas`` only: bits are
+    numbered across the registers measurements write, so the unused ``c`` does not make the first measurement
+    "write the wrong bit" (review 9e: it was refused)."""
+    from protocols.compiler import from_qasm
+
+    circuit = from_qasm('OPENQASM 2.0;\ninclude "qelib1.inc";\nqreg q[2];\ncreg c[2];\ncreg meas[2];\nh q[0];\n'
+                        'cx q[0],q[1];\nbarrier q[0],q[1];\nmeasure q[0] -> meas[0];\nmeasure q[1] -> meas[1];\n')
+    assert circuit.num_measurements == 2 and [op.record for op in circuit.ops if op.kind == "measure"] == [0, 1]

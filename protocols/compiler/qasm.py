@@ -103,10 +103,17 @@ class _Reader:
         self.offsets: dict[str, int] = {}
         self.declared = 0
         self.bits: dict[str, int] = {}
-        """Each bit register's first bit, numbered across the registers in the order they are declared."""
+        """Each written bit register's first bit, numbered across the registers measurements write, in the order
+        they are declared (a register no measurement writes, e.g. Qiskit's unused ``c`` beside ``meas``, has
+        none)."""
         self.declared_bits = 0
+        self.written: set[str] = set()
 
     def read(self, statements: list[Any]) -> Circuit:
+        ast = self.ast
+        self.written = {target.name.name if isinstance(target, ast.IndexedIdentifier) else target.name
+                        for statement in statements if isinstance(statement, ast.QuantumMeasurementStatement)
+                        and (target := statement.target) is not None}
         for statement in statements:
             self.statement(statement)
         return self.builder.build(self.declared)
@@ -120,9 +127,10 @@ class _Reader:
         elif isinstance(statement, ast.QuantumGate):
             self.gate(statement)
         elif isinstance(statement, ast.ClassicalDeclaration) and isinstance(statement.type, ast.BitType):
-            size = statement.type.size.value if statement.type.size is not None else 1
-            self.bits[statement.identifier.name] = self.declared_bits
-            self.declared_bits += size
+            if statement.identifier.name in self.written:
+                size = statement.type.size.value if statement.type.size is not None else 1
+                self.bits[statement.identifier.name] = self.declared_bits
+                self.declared_bits += size
         elif isinstance(statement, ast.QuantumMeasurementStatement):
             self.check_target(statement.target)
             self.builder.measure("M", self.qubit(statement.measure.qubit))
@@ -137,7 +145,8 @@ class _Reader:
             raise CompileError(f"OpenQASM: unsupported statement {type(statement).__name__}")
 
     def check_target(self, target: Any) -> None:
-        """The k-th measurement must write the k-th declared bit: outcomes are recorded in program order."""
+        """The k-th measurement must write the k-th bit declared among the registers measurements write:
+        outcomes are recorded in program order."""
         k = self.builder.num_measurements
         if target is None:
             raise CompileError(f"OpenQASM: measurement {k} writes no bit: write each outcome to a bit (the k-th "
