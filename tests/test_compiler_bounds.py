@@ -169,3 +169,34 @@ def test_what_the_count_once_missed_is_refused_before_unrolling(body: str, monke
     monkeypatch.setattr("protocols.compiler.circuit.MAX_OPERATIONS", 1_000)
     with pytest.raises(CompileError, match=r"more than the compiler's limit \(1,000\)|cannot be counted"):
         from_qasm(H + body)
+
+
+def _counted(body: str) -> None:
+    """The size check alone (no unrolling), as from_qasm runs it first."""
+    import openqasm3
+
+    from protocols.compiler.qasm_bounds import check_qasm_size
+
+    check_qasm_size(openqasm3.ast, openqasm3.parse(H + body).statements)
+
+
+@pytest.mark.parametrize("body", [
+    "qubit[1000] q;\nlet anc = q[999];\nfor int i in [0:998] { cx q[i], anc; }",             # an alias of one qubit
+    "qubit[1000] q;\nfor int layer in [0:999] { cx q[0:2:998], q[1:2:999]; }",             # slices of 500
+    "qubit[1] q;\nconst int n = ((((2**64)**64)**64)**64)**64;\nh q[0];",                   # never computed
+])
+def test_ordinary_programs_are_not_overcounted(body: str) -> None:
+    """Review 9f: an alias of one qubit counted its whole register on every use, a slice its whole register
+    (a 1,000-qubit ladder or brickwork circuit was refused); a huge constant was computed (GB) though unused."""
+    _counted(body)
+
+
+@pytest.mark.parametrize("body", [
+    "qubit[1] q;\nint n = 1;\nfor int i in [0:2] { for int j in [1:n] { h q[0]; } n = n * 1000; }",
+    "qubit[1000] q;\ndef f(qubit[1000] a) { h a; }\nfor int i in [0:999] { f(q); }",
+])
+def test_a_loop_that_changes_its_ranges_and_register_parameters_are_counted(body: str) -> None:
+    """Review 9f: a variable the loop body assigns kept its value from before the loop inside the body (10^6
+    operations counted as 8); a subroutine's register parameter counted as one qubit (10^6 counted as 2,000)."""
+    with pytest.raises(CompileError, match=r"more than the compiler's limit|cannot be counted"):
+        _counted(body)

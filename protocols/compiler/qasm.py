@@ -158,8 +158,8 @@ class _Reader:
             left = (f"the next bit, {expected}" if k < self.declared_bits
                     else f"all {self.declared_bits} bits are written")
             raise CompileError(f"OpenQASM: measurement {k} writes {name}[{index}] ({left}): outcomes are recorded "
-                               "in program order, so the k-th measurement must write the k-th bit declared, each "
-                               "bit once")
+                               "in program order, so the k-th measurement must write the k-th bit declared among the "
+                               "registers measurements write, each bit once")
 
     def qubit(self, target: Any) -> int:
         name = target.name.name

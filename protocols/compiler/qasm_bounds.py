@@ -92,8 +92,8 @@ class _Counter:
             return self.block(s.statements, env)
         if isinstance(s, ast.Box):
             return self.block(s.body, env)
-        if isinstance(s, ast.AliasStatement):          # as large as every register it names (an upper bound)
-            self.sizes[s.target.name] = sum(self.sizes.get(name, 1) for name in self.names(s.value))
+        if isinstance(s, ast.AliasStatement):          # as large as what it names
+            self.sizes[s.target.name] = self.size(s.value, env)
             return 1
         calls = self.calls(s)                           # a subroutine called anywhere in the statement's expressions
         if isinstance(s, ast.ClassicalAssignment) and isinstance(s.lvalue, ast.Identifier):
@@ -110,6 +110,8 @@ class _Counter:
     def _loop(self, s: Any, env: dict[str, int]) -> int:
         values = self.iterations(s, env)
         name = s.identifier.name
+        changing = self.assigned(s.block)               # unknown in the body: an iteration may have changed them
+        env = {key: value for key, value in env.items() if key not in changing}
         self.unbound.add(name)
         try:
             return len(values) * max(1, self.block(s.block, {k: v for k, v in env.items() if k != name}))
@@ -199,15 +201,42 @@ class _Counter:
         if name in self.open:
             raise CompileError(f"OpenQASM: line {_line(s)}: subroutine {name!r} calls itself")
         self.open.add(name)
+        outer, self.sizes = self.sizes, {}              # its register parameters at their declared sizes
         try:
+            for argument in self.subroutines[name].arguments:
+                if isinstance(argument, self.ast.QuantumArgument):
+                    size = argument.size
+                    self.sizes[argument.name.name] = 1 if size is None else self.known(
+                        size, {}, s, f"the size of parameter {argument.name.name!r}")
             return max(1, self.block(self.subroutines[name].body, {}))
         finally:
+            self.sizes = outer
             self.open.discard(name)
 
     def width(self, operands: list[Any], env: dict[str, int]) -> int:
         """How many times a statement on these operands applies: a whole register's size, or once."""
-        widths = [1 if self.single(q) else sum(self.sizes.get(name, 1) for name in self.names(q)) for q in operands]
-        return max(widths, default=1)           # a slice of a register counts as the whole (an upper bound)
+        return max((self.size(q, env) for q in operands), default=1)
+
+    def size(self, operand: Any, env: dict[str, int]) -> int:
+        """How many qubits (or bits) an operand names: one for a single index, a slice's length when its bounds
+        can be evaluated, else the whole register (an upper bound); a concatenation, the sum."""
+        ast = self.ast
+        if isinstance(operand, ast.Concatenation):
+            return self.size(operand.lhs, env) + self.size(operand.rhs, env)
+        if self.single(operand):
+            return 1
+        whole = sum(self.sizes.get(name, 1) for name in self.names(operand))
+        indices = getattr(operand, "indices", None) or ([operand.index] if hasattr(operand, "index") else [])
+        if len(indices) == 1 and (isinstance(indices[0], ast.DiscreteSet) or len(indices[0]) == 1):
+            index = indices[0] if isinstance(indices[0], ast.DiscreteSet) else indices[0][0]
+            with contextlib.suppress(_Unknown):
+                if isinstance(index, ast.DiscreteSet):
+                    return len(index.values)
+                if isinstance(index, ast.RangeDefinition) and index.start is not None and index.end is not None:
+                    step = 1 if index.step is None else self.value(index.step, env)
+                    start, end = self.value(index.start, env), self.value(index.end, env)
+                    return min(whole, len(range(start, end + (1 if step > 0 else -1), step or 1)))
+        return whole
 
     def single(self, operand: Any) -> bool:
         """An operand that is one qubit: a register indexed by single values (no range or set among them)."""
@@ -255,13 +284,18 @@ class _Counter:
             left, right = self.value(expression.lhs, env), self.value(expression.rhs, env)
             operation = _ARITHMETIC.get(expression.op.name)
             if operation is not None and not (expression.op.name in ("/", "%") and right == 0):
-                return operation(left, right)
+                result = operation(left, right)
+                if abs(result) <= LARGEST:
+                    return result
         raise _Unknown
 
 
 _ARITHMETIC = {"+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b,
                "/": lambda a, b: int(a / b), "%": lambda a, b: a % b,
-               "**": lambda a, b: a**b if 0 <= b <= 64 else _too_large()}
+               "**": lambda a, b: a**b if b >= 0 and abs(a).bit_length() * b <= 2 * LARGEST.bit_length()
+               else _too_large()}
+LARGEST = 2**64
+"""A value past this is unknown (nothing that large can be counted, and computing it could take the memory)."""
 
 
 def _too_large() -> int:
