@@ -16,7 +16,7 @@ import dataclasses
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from protocols.compiler import circuit
+import protocols.compiler.circuit as circuit
 from protocols.compiler.circuit import check_operations
 from protocols.compiler.gates import CompileError
 
